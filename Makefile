@@ -1,0 +1,97 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+#
+# bootback: one non-recursive Makefile.  Each folder contributes a
+# module.mk that appends to the variables below; this file only holds the
+# common flags and the top-level targets.
+#
+#   make                 build everything
+#   make check           build, then run the default test suite
+#   make check-slow      the slow suite (large images, real distributions)
+#   make check-valgrind  the default suite with every bootback process under valgrind
+#   make bench           benchmarks (bench/), side by side with their peers
+#   make deps            apt-get install every build and test dependency
+#   make demo            deps + build + the main job on a demo VM
+#   make install         honours PREFIX and DESTDIR
+
+PREFIX      ?= /usr/local
+BINDIR      ?= $(PREFIX)/bin
+MANDIR      ?= $(PREFIX)/share/man
+DESTDIR     ?=
+PKG_CONFIG  ?= pkg-config
+CC          ?= cc
+
+WARN        := -Wall -Wextra -Wshadow -Wvla -Werror -Wno-unused-parameter
+CFLAGS      ?= -O2 -g
+ALL_CFLAGS  := -std=gnu11 $(WARN) -D_GNU_SOURCE -fPIC -pthread $(CFLAGS) \
+               -I$(CURDIR) -MMD -MP
+LDFLAGS     ?=
+
+# Libraries, all through pkg-config.
+PC_REPO     := libzstd openssl jansson zlib
+PC_INGEST   := libnbd
+PC_CATALOG  := sqlite3
+PC_CLI      := libnbd sqlite3 jansson
+pc_cflags    = $(shell $(PKG_CONFIG) --cflags $(1) 2>/dev/null)
+pc_libs      = $(shell $(PKG_CONFIG) --libs $(1) 2>/dev/null)
+
+# Filled in by the module.mk files.
+BINS        :=
+LIBS_A      :=
+PLUGINS     :=
+MANS        :=
+TESTS       :=
+TESTS_SLOW  :=
+TEST_BINS   :=
+DEPS        := build-essential pkg-config perl
+CLEAN       :=
+
+all: build
+
+include recovery/util/module.mk
+include recovery/repo/module.mk
+include recovery/catalog/module.mk
+include recovery/ingest/module.mk
+include recovery/cli/module.mk
+include $(wildcard nbd-plugin/module.mk)
+include $(wildcard images/module.mk)
+include $(wildcard lab/module.mk)
+include $(wildcard verify/module.mk)
+include tests/module.mk
+include $(wildcard bench/module.mk)
+
+build: $(LIBS_A) $(BINS) $(PLUGINS) $(MANS) $(TEST_BINS)
+
+%.o: %.c
+	$(CC) $(ALL_CFLAGS) $(EXTRA_CFLAGS_$(dir $<)) -c -o $@ $<
+
+%.1: %.pod
+	pod2man --section=1 --center=bootback --release=bootback $< $@
+
+check: build
+	@tests/run $(TESTS)
+
+check-slow: build
+	@tests/run $(TESTS_SLOW)
+
+check-valgrind: build
+	@BOOTBACK_VALGRIND=1 tests/run $(TESTS)
+
+deps:
+	@tests/install-deps $(sort $(DEPS))
+
+install: build
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1
+	install -m 755 $(BINS) $(DESTDIR)$(BINDIR)/
+	install -m 644 $(MANS) $(DESTDIR)$(MANDIR)/man1/
+	$(INSTALL_EXTRA)
+
+check-style:
+	@tests/check-style
+
+clean:
+	rm -f $(LIBS_A) $(BINS) $(PLUGINS) $(MANS) $(TEST_BINS) $(CLEAN)
+	find . -name '*.o' -delete -o -name '*.d' -delete
+
+.PHONY: all build check check-slow check-valgrind deps install clean check-style demo bench images
+
+-include $(shell find . -name '*.d' 2>/dev/null)

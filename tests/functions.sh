@@ -1,0 +1,53 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+#
+# Shared helpers for the shell tests, sourced at the top of each test:
+#
+#   source "$top_srcdir/tests/functions.sh"
+#
+# Gives: set -e -u -o pipefail; a private temp dir $tmp (removed on exit);
+# a private $BOOTBACK_HOME; cleanup_fn CMD... (run at exit, last first);
+# requires CMD... (skip, exit 77, when missing); skip MSG; fail MSG;
+# expect_fail CMD... (passes when CMD fails, fails the test when it passes).
+
+set -e -u -o pipefail
+: "${top_srcdir:=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}"
+export top_srcdir
+: "${BOOTBACK:=$top_srcdir/recovery/cli/bootback}"
+export PATH="$top_srcdir/recovery/cli:$PATH"
+
+tmp=$(mktemp -d "${TMPDIR:-/var/tmp}/bootback-test.XXXXXX")
+export BOOTBACK_HOME="$tmp/home"
+unset BOOTBACK_REPO
+mkdir -p "$BOOTBACK_HOME"
+
+_cleanup_fns=()
+cleanup_fn () { _cleanup_fns+=("$*"); }
+_run_cleanup () {
+    local rc=$? i
+    set +e
+    for (( i=${#_cleanup_fns[@]}-1; i>=0; i-- )); do eval "${_cleanup_fns[$i]}"; done
+    if [ -z "${KEEP_TMP:-}" ]; then rm -rf "$tmp"; else echo "kept $tmp"; fi
+    exit $rc
+}
+trap _run_cleanup EXIT
+trap 'exit 130' INT TERM
+
+skip () { echo "SKIP: $*"; exit 77; }
+fail () { echo "FAIL: $*" >&2; exit 1; }
+requires () {
+    local c
+    for c in "$@"; do command -v "$c" >/dev/null 2>&1 || skip "$c is not installed"; done
+}
+expect_fail () {
+    if "$@"; then fail "expected to fail: $*"; fi
+}
+
+# bootback, possibly under valgrind (make check-valgrind).
+bootback () {
+    if [ -n "${BOOTBACK_VALGRIND:-}" ]; then
+        valgrind -q --error-exitcode=99 --leak-check=full \
+            --errors-for-leak-kinds=definite --trace-children=no "$BOOTBACK" "$@"
+    else
+        "$BOOTBACK" "$@"
+    fi
+}
