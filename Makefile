@@ -90,8 +90,8 @@ check-style:
 
 clean:
 	rm -f $(LIBS_A) $(BINS) $(PLUGINS) $(MANS) $(TEST_BINS) $(CLEAN)
-	find . -name '*.o' -delete -o -name '*.d' -delete
+	find recovery nbd-plugin lab verify tests bench \( -name '*.o' -o -name '*.d' \) -type f -delete 2>/dev/null || true
 
 .PHONY: all build check check-slow check-valgrind deps install clean check-style demo bench images
 
--include $(shell find . -name '*.d' 2>/dev/null)
+-include $(shell find recovery nbd-plugin lab verify tests bench -name '*.d' -type f 2>/dev/null)

@@ -1,0 +1,80 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Reading chunks from the store: path, existence, read + decode + verify.
+ * (Writing is in writer.c, because writes belong to a writer.)
+ */
+#include <errno.h>
+#include <fcntl.h>
+
+#include "recovery/repo/repo-int.h"
+
+void
+repo_chunk_path (const uint8_t digest[REPO_DIGEST_LEN], char out[80])
+{
+  char hex[2 * REPO_DIGEST_LEN + 1];
+
+  hex_encode (digest, REPO_DIGEST_LEN, hex);
+  snprintf (out, 80, "chunks/%.4s/%s", hex, hex);
+}
+
+int
+repo_chunk_exists (struct repo *r, const uint8_t digest[REPO_DIGEST_LEN])
+{
+  char path[80];
+  struct repo_stat st;
+
+  repo_chunk_path (digest, path);
+  if (r->io->ops->stat (r->io, path, &st) == 0)
+    return 1;
+  return errno == ENOENT ? 0 : -1;
+}
+
+int
+repo_chunk_get (struct repo *r, const uint8_t digest[REPO_DIGEST_LEN],
+                void *buf, size_t buflen, size_t *len)
+{
+  struct repo_io *io = r->io;
+  struct codec *c;
+  struct repo_file *f;
+  struct repo_stat st;
+  char path[80];
+  size_t n = 0, max = CHUNK_HDR_LEN + r->chunk_size + r->chunk_size / 8 + 4096;
+  int ret = -1;
+
+  repo_chunk_path (digest, path);
+  if (buflen > r->chunk_size)
+    buflen = r->chunk_size;
+  f = io->ops->open (io, path, O_RDONLY);
+  if (!f) {
+    if (errno == ENOENT)
+      error_set (EIO, "chunk %s is missing", path + 12);
+    return -1;
+  }
+  c = codec_get (r);
+  if (io->ops->fstat (io, f, &st) == -1)
+    goto out;
+  if (st.size > c->buflen || st.size > max) {
+    error_set (EIO, "chunk %s: file is larger than any chunk can be "
+               "(%" PRIu64 " bytes)", path + 12, st.size);
+    goto out;
+  }
+  while (n < st.size) {
+    ssize_t k = io->ops->pread (io, f, c->buf + n, st.size - n, n);
+    if (k == -1) {
+      error_prefix ("chunk %s", path + 12);
+      goto out;
+    }
+    if (k == 0)
+      break;
+    n += k;
+  }
+  if (chunk_decode (c, c->buf, n, buf, buflen, len, digest) == -1) {
+    error_prefix ("chunk %s", path + 12);
+    goto out;
+  }
+  ret = 0;
+ out:
+  codec_put (r, c);
+  io->ops->close (io, f);
+  return ret;
+}

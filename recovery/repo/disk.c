@@ -1,0 +1,170 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Reading one disk of a restore point: its fixed index, checked against
+ * the manifest, and reads that go chunk by chunk (zero chunks are zeros
+ * without any I/O; the others are read, decoded and verified, directly or
+ * through the shared cache).
+ */
+#include <errno.h>
+
+#include "recovery/repo/repo-int.h"
+
+/* cache.c */
+int cache_read (struct repo_cache *c, const uint8_t digest[REPO_DIGEST_LEN],
+                void *buf, size_t off, size_t len);
+
+struct repo_disk *
+repo_disk_open (struct repo *r, const char *vm, const char *id,
+                const char *disk)
+{
+  struct repo_manifest m;
+  struct repo_disk *d;
+  const struct repo_disk_info *di = NULL;
+  CLEANUP_FREE char *path = NULL, *buf = NULL;
+  uint8_t sum[REPO_DIGEST_LEN];
+  size_t len, i;
+  uint64_t size, count;
+  uint32_t cs;
+
+  if (repo_manifest_read (r, vm, id, &m) == -1)
+    return NULL;
+  for (i = 0; i < m.ndisks; i++)
+    if (strcmp (m.disks[i].name, disk) == 0)
+      di = &m.disks[i];
+  if (!di) {
+    char names[512] = "";
+    for (i = 0; i < m.ndisks; i++)
+      snprintf (names + strlen (names), sizeof names - strlen (names), "%s%s",
+                i ? ", " : "", m.disks[i].name);
+    error_setx ("restore point %s@%s has no disk '%s' (it has: %s)", vm, id,
+                disk, names);
+    return NULL;
+  }
+  path = xasprintf ("points/%s/%s/%s.fidx", vm, id, disk);
+  if (io_read_file (r->io, path, 64 + (1ULL << 32), &buf, &len) == -1)
+    return NULL;
+  repo_sha256 (buf, len, sum);
+  if (memcmp (sum, di->index_sha256, REPO_DIGEST_LEN) != 0) {
+    error_set (EIO, "%s/%s: index is corrupt (its SHA-256 does not match "
+               "the manifest)", r->location, path);
+    return NULL;
+  }
+  d = xcalloc (1, sizeof *d);
+  if (fidx_decode ((uint8_t *) buf, len, &size, &cs, &count, &d->digests) == -1) {
+    error_prefix ("%s/%s", r->location, path);
+    free (d);
+    return NULL;
+  }
+  if (size != di->size || cs != r->chunk_size) {
+    error_set (EIO, "%s/%s: index disagrees with the manifest or repository "
+               "(size %" PRIu64 " vs %" PRIu64 ", chunk size %" PRIu32 ")",
+               r->location, path, size, di->size, cs);
+    free (d->digests);
+    free (d);
+    return NULL;
+  }
+  d->repo = r;
+  d->size = size;
+  d->nchunks = count;
+  d->chunk_size = cs;
+  snprintf (d->vm, sizeof d->vm, "%s", vm);
+  snprintf (d->id, sizeof d->id, "%s", id);
+  snprintf (d->name, sizeof d->name, "%s", disk);
+  snprintf (d->point, sizeof d->point, "%s@%s", vm, id);
+  return d;
+}
+
+void
+repo_disk_close (struct repo_disk *d)
+{
+  if (!d)
+    return;
+  free (d->digests);
+  free (d);
+}
+
+uint64_t repo_disk_size (const struct repo_disk *d) { return d->size; }
+uint64_t repo_disk_nchunks (const struct repo_disk *d) { return d->nchunks; }
+const char *repo_disk_name (const struct repo_disk *d) { return d->name; }
+const char *repo_disk_point (const struct repo_disk *d) { return d->point; }
+
+const uint8_t *
+repo_disk_digest (const struct repo_disk *d, uint64_t i)
+{
+  return d->digests[i];
+}
+
+void
+disk_chunk_error (struct repo_disk *d, uint64_t i)
+{
+  uint64_t a = i * d->chunk_size;
+  uint64_t b = MIN (a + d->chunk_size, d->size) - 1;
+
+  error_prefix ("%s disk %s bytes %" PRIu64 "-%" PRIu64, d->point, d->name,
+                a, b);
+}
+
+int
+repo_disk_pread (struct repo_disk *d, struct repo_cache *cache, void *buf,
+                 uint32_t count, uint64_t offset)
+{
+  uint8_t *out = buf;
+  CLEANUP_FREE uint8_t *tmp = NULL;
+  uint64_t end;
+
+  if (ADD_OVERFLOW (offset, (uint64_t) count, &end) || end > d->size) {
+    error_set (EINVAL, "read beyond the end of %s disk %s", d->point, d->name);
+    return -1;
+  }
+  while (count > 0) {
+    uint64_t i = offset / d->chunk_size;
+    size_t off = offset % d->chunk_size;
+    size_t n = MIN ((uint64_t) count, d->chunk_size - off);
+
+    if (repo_digest_is_zero (d->digests[i]))
+      memset (out, 0, n);
+    else if (cache) {
+      if (cache_read (cache, d->digests[i], out, off, n) == -1) {
+        disk_chunk_error (d, i);
+        return -1;
+      }
+    }
+    else {
+      size_t len;
+      if (!tmp)
+        tmp = xmalloc (d->chunk_size);
+      if (repo_chunk_get (d->repo, d->digests[i], tmp, d->chunk_size,
+                          &len) == -1) {
+        disk_chunk_error (d, i);
+        return -1;
+      }
+      if (len != MIN ((uint64_t) d->chunk_size, d->size - i * d->chunk_size)) {
+        error_set (EIO, "chunk has %zu bytes, the index expects %" PRIu64,
+                   len, MIN ((uint64_t) d->chunk_size,
+                             d->size - i * d->chunk_size));
+        disk_chunk_error (d, i);
+        return -1;
+      }
+      memcpy (out, tmp + off, n);
+    }
+    out += n;
+    offset += n;
+    count -= n;
+  }
+  return 0;
+}
+
+void
+repo_disk_extent (const struct repo_disk *d, uint64_t offset, uint64_t count,
+                  uint64_t *len, bool *zero)
+{
+  uint64_t i = offset / d->chunk_size, end = offset + count, pos;
+  bool z = repo_digest_is_zero (d->digests[i]);
+
+  pos = (i + 1) * d->chunk_size;
+  while (pos < end && pos < d->size &&
+         repo_digest_is_zero (d->digests[pos / d->chunk_size]) == z)
+    pos += d->chunk_size;
+  *len = MIN (pos, end) - offset;
+  *zero = z;
+}

@@ -1,0 +1,312 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Garbage collection: mark every chunk any point's index references,
+ * sweep the rest, safely while imports and backups run.
+ *
+ * The race (it hit Proxmox Backup Server in 2025): a writer finds chunk X
+ * already stored and does not write it; meanwhile X is unreferenced (its
+ * last point was pruned) and GC deletes it; the new point then refers to a
+ * chunk that is gone.  The protocol that prevents it:
+ *
+ *  1. GC takes locks/gc (one GC at a time) and reads the storage clock:
+ *     gc_start.
+ *  2. It lists the registered writers (the files in locks/writers); each records the
+ *     storage-clock time it started.  cutoff = min(gc_start, start of each
+ *     live writer) - MARGIN.  A writer registered after step 1 started
+ *     after gc_start.
+ *  3. Every chunk a writer uses gets an mtime >= its start: new chunks by
+ *     being written, existing ones by being touched (writer.c).
+ *  4. Mark: read every index of every point (manifest present).
+ *  5. Sweep: a chunk not marked and with mtime < cutoff is renamed to a
+ *     trash name, stat'ed again, and unlinked only if its mtime is still
+ *     < cutoff; otherwise renamed back.  A writer touching X before the
+ *     rename shows in the second stat; one touching after the rename gets
+ *     ENOENT and writes X anew.
+ *
+ * Incomplete point directories (no manifest) and temp files older than the
+ * cutoff are the leftovers of killed writers and are removed too.
+ * A writer is live if its lock file's mtime is recent (writers touch it
+ * every 30 s) or, on this host, its pid exists.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+
+#include "recovery/repo/repo-int.h"
+
+#define MARGIN 2.0                 /* seconds, mtime granularity and skew */
+#define WRITER_STALE (15 * 60)     /* seconds without heartbeat */
+
+static int
+cmp_digest (const void *a, const void *b)
+{
+  return memcmp (a, b, REPO_DIGEST_LEN);
+}
+
+static int
+take_gc_lock (struct repo_io *io)
+{
+  struct repo_file *f;
+  char host[64] = "", text[160];
+  int len;
+
+  gethostname (host, sizeof host - 1);
+  if (io_mkdir_p1 (io, "locks") == -1)
+    return -1;
+  f = io->ops->open (io, "locks/gc", O_WRONLY | O_CREAT | O_EXCL);
+  if (!f && errno == EEXIST) {
+    CLEANUP_FREE char *old = NULL;
+    size_t n;
+    long pid = 0;
+    char ohost[64] = "";
+
+    if (io_read_file (io, "locks/gc", 4096, &old, &n) == 0)
+      sscanf (old, "host=%63s pid=%ld", ohost, &pid);
+    if (strcmp (ohost, host) == 0 && pid > 0 && kill (pid, 0) == -1 &&
+        errno == ESRCH) {
+      /* Left by a GC that died on this host. */
+      io->ops->unlink (io, "locks/gc");
+      f = io->ops->open (io, "locks/gc", O_WRONLY | O_CREAT | O_EXCL);
+    }
+    else {
+      error_setx ("another garbage collection is running (%s/locks/gc: "
+                  "host %s pid %ld); if it is not, remove that file",
+                  io->location, ohost, pid);
+      return -1;
+    }
+  }
+  if (!f)
+    return -1;
+  len = snprintf (text, sizeof text, "host=%s pid=%ld\n", host, (long) getpid ());
+  io_write_all (io, f, text, len, 0);
+  io->ops->close (io, f);
+  return 0;
+}
+
+/* Lower *cutoff to the start of every live writer. */
+static int
+writers_cutoff (struct repo_io *io, double now, double *cutoff)
+{
+  char **names = io->ops->list (io, "locks/writers");
+  char host[64] = "";
+  size_t i;
+
+  if (!names)
+    return errno == ENOENT ? 0 : -1;
+  gethostname (host, sizeof host - 1);
+  for (i = 0; names[i]; i++) {
+    CLEANUP_FREE char *path = xasprintf ("locks/writers/%s", names[i]);
+    CLEANUP_FREE char *text = NULL;
+    struct repo_stat st;
+    double start = 0;
+    char whost[64] = "";
+    long pid = 0;
+    size_t n;
+    bool live;
+
+    if (io_is_temp_name (names[i]) ||
+        io->ops->stat (io, path, &st) == -1 ||
+        io_read_file (io, path, 4096, &text, &n) == -1)
+      continue;
+    sscanf (text, "start=%lf host=%63s pid=%ld", &start, whost, &pid);
+    if (strcmp (whost, host) == 0 && pid > 0)
+      live = kill (pid, 0) == 0 || errno == EPERM;
+    else
+      live = now - st.mtime < WRITER_STALE;
+    if (!live) {
+      io->ops->unlink (io, path);
+      continue;
+    }
+    if (start <= 0)
+      start = st.mtime - WRITER_STALE;
+    if (start < *cutoff)
+      *cutoff = start;
+  }
+  repo_strv_free (names);
+  return 0;
+}
+
+/* Collect every referenced digest (sorted, unique); also removes
+ * incomplete point directories older than the cutoff. */
+static int
+mark (struct repo *r, double cutoff, bool dry_run, uint8_t (**out)[REPO_DIGEST_LEN],
+      size_t *nout, struct repo_gc_result *res)
+{
+  struct repo_io *io = r->io;
+  char **vms = repo_list_vms (r);
+  uint8_t (*set)[REPO_DIGEST_LEN] = NULL;
+  size_t n = 0, i, j, k;
+
+  if (!vms)
+    return -1;
+  for (i = 0; vms[i]; i++) {
+    CLEANUP_FREE char *vmdir = xasprintf ("points/%s", vms[i]);
+    char **all = io->ops->list (io, vmdir);
+
+    if (!all)
+      goto err;
+    for (j = 0; all[j]; j++) {
+      struct repo_manifest m;
+      CLEANUP_FREE char *dir = xasprintf ("%s/%s", vmdir, all[j]);
+      CLEANUP_FREE char *man = xasprintf ("%s/manifest.json", dir);
+      struct repo_stat st;
+
+      if (io->ops->stat (io, man, &st) == -1) {
+        if (errno != ENOENT)
+          goto err_all;
+        /* Incomplete: remove if its writer is surely gone. */
+        if (io->ops->stat (io, dir, &st) == 0 && st.is_dir &&
+            st.mtime < cutoff) {
+          if (!dry_run)
+            io_remove_dir (io, dir);
+          res->dirs_removed++;
+        }
+        continue;
+      }
+      if (repo_manifest_read (r, vms[i], all[j], &m) == -1)
+        goto err_all;
+      for (k = 0; k < m.ndisks; k++) {
+        struct repo_disk *d = repo_disk_open (r, vms[i], all[j], m.disks[k].name);
+        uint64_t c;
+
+        /* A point we cannot read must not lose its chunks: stop. */
+        if (!d) {
+          error_prefix ("gc stopped, nothing was removed");
+          goto err_all;
+        }
+        set = realloc (set, (n + d->nchunks) * REPO_DIGEST_LEN);
+        if (!set && d->nchunks) abort ();
+        for (c = 0; c < d->nchunks; c++)
+          if (!repo_digest_is_zero (d->digests[c]))
+            memcpy (set[n++], d->digests[c], REPO_DIGEST_LEN);
+        repo_disk_close (d);
+      }
+    }
+    repo_strv_free (all);
+    continue;
+   err_all:
+    repo_strv_free (all);
+    goto err;
+  }
+  repo_strv_free (vms);
+  qsort (set, n, REPO_DIGEST_LEN, cmp_digest);
+  for (i = j = 0; i < n; i++)
+    if (j == 0 || memcmp (set[i], set[j-1], REPO_DIGEST_LEN) != 0)
+      memcpy (set[j++], set[i], REPO_DIGEST_LEN);
+  *out = set;
+  *nout = j;
+  return 0;
+ err:
+  repo_strv_free (vms);
+  free (set);
+  return -1;
+}
+
+static int
+sweep_one (struct repo_io *io, const char *path, double cutoff, bool dry_run,
+           struct repo_gc_result *res)
+{
+  struct repo_stat st;
+  char trash[128], suffix[48];
+
+  if (io->ops->stat (io, path, &st) == -1)
+    return errno == ENOENT ? 0 : -1;
+  if (st.mtime >= cutoff) {
+    res->chunks_kept_recent++;
+    return 0;
+  }
+  if (dry_run) {
+    res->chunks_removed++;
+    res->bytes_removed += st.size;
+    return 0;
+  }
+  io_temp_suffix (suffix, sizeof suffix);
+  snprintf (trash, sizeof trash, "%s.gc%s", path, suffix);
+  if (io->ops->rename (io, path, trash) == -1)
+    return errno == ENOENT ? 0 : -1;
+  if (io->ops->stat (io, trash, &st) == -1)
+    return -1;
+  if (st.mtime >= cutoff) {
+    /* A writer touched it just now: put it back. */
+    res->chunks_kept_recent++;
+    return io->ops->rename (io, trash, path);
+  }
+  if (io->ops->unlink (io, trash) == -1)
+    return -1;
+  res->chunks_removed++;
+  res->bytes_removed += st.size;
+  return 0;
+}
+
+int
+repo_gc (struct repo *r, bool dry_run, struct repo_gc_result *res)
+{
+  struct repo_io *io = r->io;
+  uint8_t (*set)[REPO_DIGEST_LEN] = NULL;
+  size_t nset = 0, i, j;
+  double start, cutoff;
+  char **dirs = NULL;
+  int ret = -1;
+
+  memset (res, 0, sizeof *res);
+  if (take_gc_lock (io) == -1)
+    return -1;
+  if (io_clock (io, &start) == -1)
+    goto out;
+  cutoff = start;
+  if (writers_cutoff (io, start, &cutoff) == -1)
+    goto out;
+  cutoff -= MARGIN;
+  res->cutoff = cutoff;
+  if (mark (r, cutoff, dry_run, &set, &nset, res) == -1)
+    goto out;
+  res->chunks_referenced = nset;
+
+  dirs = io->ops->list (io, "chunks");
+  if (!dirs)
+    goto out;
+  for (i = 0; dirs[i]; i++) {
+    CLEANUP_FREE char *dir = xasprintf ("chunks/%s", dirs[i]);
+    char **names;
+
+    if (strlen (dirs[i]) != 4)
+      continue;
+    names = io->ops->list (io, dir);
+    if (!names)
+      goto out;
+    for (j = 0; names[j]; j++) {
+      CLEANUP_FREE char *path = xasprintf ("%s/%s", dir, names[j]);
+      uint8_t d[REPO_DIGEST_LEN];
+      struct repo_stat st;
+
+      if (io_is_temp_name (names[j])) {
+        if (io->ops->stat (io, path, &st) == 0 && st.mtime < cutoff) {
+          if (!dry_run)
+            io->ops->unlink (io, path);
+          res->temps_removed++;
+        }
+        continue;
+      }
+      if (hex_decode (names[j], d, REPO_DIGEST_LEN) == -1)
+        continue;
+      res->chunks_total++;
+      if (bsearch (d, set, nset, REPO_DIGEST_LEN, cmp_digest))
+        continue;
+      if (sweep_one (io, path, cutoff, dry_run, res) == -1) {
+        repo_strv_free (names);
+        goto out;
+      }
+    }
+    repo_strv_free (names);
+  }
+  ret = 0;
+ out:
+  {
+    ERROR_SAVE (saved);
+    repo_strv_free (dirs);
+    free (set);
+    io->ops->unlink (io, "locks/gc");
+    ERROR_RESTORE (saved);
+  }
+  return ret;
+}

@@ -1,0 +1,258 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The local-directory backend of the I/O ops table: POSIX *at() calls on a
+ * directory file descriptor of the repository root.  A struct repo_file
+ * is the fd itself (stored as fd + 1 so that NULL means failure).
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+
+#include "recovery/repo/repo-int.h"
+
+struct posix {
+  int dirfd;
+};
+
+#define FD(f) ((int) (intptr_t) (f) - 1)
+#define PRIV(io) ((struct posix *) (io)->priv)
+
+static struct repo_file *
+p_open (struct repo_io *io, const char *path, int flags)
+{
+  int fd = openat (PRIV (io)->dirfd, path, flags | O_CLOEXEC, 0644);
+
+  if (fd == -1) {
+    error_set (errno, "open: %s/%s", io->location, path);
+    return NULL;
+  }
+  return (struct repo_file *) (intptr_t) (fd + 1);
+}
+
+static ssize_t
+p_pread (struct repo_io *io, struct repo_file *f, void *buf, size_t n,
+         uint64_t off)
+{
+  ssize_t r;
+
+  do r = pread (FD (f), buf, n, off); while (r == -1 && errno == EINTR);
+  if (r == -1)
+    error_set (errno, "read: %s", io->location);
+  return r;
+}
+
+static ssize_t
+p_pwrite (struct repo_io *io, struct repo_file *f, const void *buf, size_t n,
+          uint64_t off)
+{
+  ssize_t r;
+
+  do r = pwrite (FD (f), buf, n, off); while (r == -1 && errno == EINTR);
+  if (r == -1)
+    error_set (errno, "write: %s", io->location);
+  return r;
+}
+
+static int
+p_fsync (struct repo_io *io, struct repo_file *f)
+{
+  if (fsync (FD (f)) == -1) {
+    error_set (errno, "fsync: %s", io->location);
+    return -1;
+  }
+  return 0;
+}
+
+static void
+fill_stat (const struct stat *s, struct repo_stat *st)
+{
+  st->size = s->st_size;
+  st->mtime = s->st_mtim.tv_sec + s->st_mtim.tv_nsec / 1e9;
+  st->is_dir = S_ISDIR (s->st_mode);
+}
+
+static int
+p_fstat (struct repo_io *io, struct repo_file *f, struct repo_stat *st)
+{
+  struct stat s;
+
+  if (fstat (FD (f), &s) == -1) {
+    error_set (errno, "fstat: %s", io->location);
+    return -1;
+  }
+  fill_stat (&s, st);
+  return 0;
+}
+
+static int
+p_close (struct repo_io *io, struct repo_file *f)
+{
+  if (close (FD (f)) == -1 && errno != EINTR) {
+    error_set (errno, "close: %s", io->location);
+    return -1;
+  }
+  return 0;
+}
+
+static int
+p_stat (struct repo_io *io, const char *path, struct repo_stat *st)
+{
+  struct stat s;
+
+  if (fstatat (PRIV (io)->dirfd, path, &s, 0) == -1) {
+    error_set (errno, "stat: %s/%s", io->location, path);
+    return -1;
+  }
+  fill_stat (&s, st);
+  return 0;
+}
+
+static int
+p_mkdir (struct repo_io *io, const char *path)
+{
+  if (mkdirat (PRIV (io)->dirfd, path, 0755) == -1) {
+    error_set (errno, "mkdir: %s/%s", io->location, path);
+    return -1;
+  }
+  return 0;
+}
+
+static int
+p_rmdir (struct repo_io *io, const char *path)
+{
+  if (unlinkat (PRIV (io)->dirfd, path, AT_REMOVEDIR) == -1) {
+    error_set (errno, "rmdir: %s/%s", io->location, path);
+    return -1;
+  }
+  return 0;
+}
+
+static int
+p_unlink (struct repo_io *io, const char *path)
+{
+  if (unlinkat (PRIV (io)->dirfd, path, 0) == -1) {
+    error_set (errno, "unlink: %s/%s", io->location, path);
+    return -1;
+  }
+  return 0;
+}
+
+static int
+p_rename (struct repo_io *io, const char *from, const char *to)
+{
+  int d = PRIV (io)->dirfd;
+
+  if (renameat (d, from, d, to) == -1) {
+    error_set (errno, "rename: %s/%s -> %s", io->location, from, to);
+    return -1;
+  }
+  return 0;
+}
+
+static int
+p_touch (struct repo_io *io, const char *path)
+{
+  if (utimensat (PRIV (io)->dirfd, path, NULL, 0) == -1) {
+    error_set (errno, "touch: %s/%s", io->location, path);
+    return -1;
+  }
+  return 0;
+}
+
+static char **
+p_list (struct repo_io *io, const char *path)
+{
+  int fd = openat (PRIV (io)->dirfd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  DIR *d;
+  struct dirent *e;
+  char **v;
+  size_t n = 0, cap = 16;
+
+  if (fd == -1 || (d = fdopendir (fd)) == NULL) {
+    error_set (errno, "opendir: %s/%s", io->location, path);
+    if (fd >= 0) close (fd);
+    return NULL;
+  }
+  v = xmalloc (cap * sizeof *v);
+  errno = 0;
+  while ((e = readdir (d)) != NULL) {
+    if (strcmp (e->d_name, ".") == 0 || strcmp (e->d_name, "..") == 0)
+      continue;
+    if (n + 1 >= cap) {
+      cap *= 2;
+      v = realloc (v, cap * sizeof *v);
+      if (!v) abort ();
+    }
+    v[n++] = xstrdup (e->d_name);
+  }
+  v[n] = NULL;
+  closedir (d);
+  return v;
+}
+
+static int
+p_sync_dir (struct repo_io *io, const char *path)
+{
+  int fd = openat (PRIV (io)->dirfd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+  if (fd == -1) {
+    error_set (errno, "open: %s/%s", io->location, path);
+    return -1;
+  }
+  if (fsync (fd) == -1) {
+    error_set (errno, "fsync: %s/%s", io->location, path);
+    close (fd);
+    return -1;
+  }
+  close (fd);
+  return 0;
+}
+
+static int
+p_sync_all (struct repo_io *io)
+{
+  if (syncfs (PRIV (io)->dirfd) == -1) {
+    error_set (errno, "syncfs: %s", io->location);
+    return -1;
+  }
+  return 0;
+}
+
+static void
+p_free (struct repo_io *io)
+{
+  close (PRIV (io)->dirfd);
+  free (io->priv);
+  free (io->location);
+  free (io);
+}
+
+static const struct repo_io_ops posix_ops = {
+  .name = "posix",
+  .open = p_open, .pread = p_pread, .pwrite = p_pwrite, .fsync = p_fsync,
+  .fstat = p_fstat, .close = p_close, .stat = p_stat, .mkdir = p_mkdir,
+  .rmdir = p_rmdir, .unlink = p_unlink, .rename = p_rename, .touch = p_touch,
+  .list = p_list, .sync_dir = p_sync_dir, .sync_all = p_sync_all,
+  .free = p_free,
+};
+
+struct repo_io *
+io_posix_new (const char *dir)
+{
+  struct repo_io *io;
+  struct posix *p;
+  int fd = open (dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+  if (fd == -1) {
+    error_set (errno, "open: %s", dir);
+    return NULL;
+  }
+  io = xcalloc (1, sizeof *io);
+  p = xcalloc (1, sizeof *p);
+  p->dirfd = fd;
+  io->ops = &posix_ops;
+  io->priv = p;
+  io->location = xstrdup (dir);
+  return io;
+}

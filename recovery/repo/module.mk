@@ -1,0 +1,17 @@
+# recovery/repo: libbbrepo.a, the repository library (no catalog, no libvirt).
+REPO_SRC := $(filter-out recovery/repo/test-% recovery/repo/fuzz-%,$(wildcard recovery/repo/*.c))
+REPO_OBJ := $(REPO_SRC:.c=.o)
+REPO_A   := recovery/repo/libbbrepo.a
+REPO_LIBS := $(call pc_libs,$(PC_REPO)) -lpthread
+LIBS_A   += $(REPO_A)
+DEPS     += libzstd-dev libssl-dev libjansson-dev zlib1g-dev
+
+$(REPO_OBJ): ALL_CFLAGS += $(call pc_cflags,$(PC_REPO))
+$(REPO_A): $(REPO_OBJ)
+	$(AR) rcs $@ $^
+
+REPO_TESTS := $(patsubst %.c,%,$(wildcard recovery/repo/test-*.c))
+$(REPO_TESTS): %: %.o $(REPO_A) $(UTIL_A)
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDFLAGS) $(REPO_LIBS)
+TEST_BINS += $(REPO_TESTS)
+TESTS += $(REPO_TESTS)

@@ -1,0 +1,186 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Private to the repository library: the I/O ops table and the structs
+ * behind the opaque types of repo.h, sectioned by file.
+ */
+#ifndef BOOTBACK_REPO_INT_H
+#define BOOTBACK_REPO_INT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <sys/types.h>
+
+#include "recovery/repo/repo.h"
+#include "recovery/util/util.h"
+
+/* ---- io.c, io-posix.c, io-fault.c: the I/O ops table --------------------- */
+
+/* Every file operation on a repository goes through this table.  Paths are
+ * relative to the repository root ("chunks/ab12/ab12..." ).  Each op returns
+ * -1 (or NULL) with the last error set, naming the operation and the full
+ * location, and errno set (ENOENT, EIO, ENOSPC, ...) so callers can tell
+ * cases apart.  Implementations must be thread-safe. */
+struct repo_file;
+struct repo_stat {
+  uint64_t size;
+  double mtime;             /* seconds, the storage's clock */
+  bool is_dir;
+};
+struct repo_io_ops {
+  const char *name;
+  /* flags: O_RDONLY, or O_WRONLY|O_CREAT|O_EXCL (temp files). */
+  struct repo_file *(*open) (struct repo_io *io, const char *path, int flags);
+  ssize_t (*pread) (struct repo_io *io, struct repo_file *f, void *buf,
+                    size_t n, uint64_t off);
+  /* May write fewer bytes than asked (callers loop). */
+  ssize_t (*pwrite) (struct repo_io *io, struct repo_file *f, const void *buf,
+                     size_t n, uint64_t off);
+  int (*fsync) (struct repo_io *io, struct repo_file *f);
+  int (*fstat) (struct repo_io *io, struct repo_file *f, struct repo_stat *st);
+  int (*close) (struct repo_io *io, struct repo_file *f);
+  int (*stat) (struct repo_io *io, const char *path, struct repo_stat *st);
+  int (*mkdir) (struct repo_io *io, const char *path);
+  int (*rmdir) (struct repo_io *io, const char *path);
+  int (*unlink) (struct repo_io *io, const char *path);
+  int (*rename) (struct repo_io *io, const char *from, const char *to);
+  /* Set the mtime to now (the storage's clock).  ENOENT if missing. */
+  int (*touch) (struct repo_io *io, const char *path);
+  /* Names in a directory (no . and ..), NULL-terminated, malloc'd. */
+  char **(*list) (struct repo_io *io, const char *path);
+  /* Make a directory's entries durable. */
+  int (*sync_dir) (struct repo_io *io, const char *path);
+  /* Make everything written so far durable (syncfs). */
+  int (*sync_all) (struct repo_io *io);
+  void (*free) (struct repo_io *io);
+};
+
+struct repo_io {
+  const struct repo_io_ops *ops;
+  char *location;           /* for messages */
+  void *priv;
+};
+
+/* io-posix.c: a local directory (must exist). */
+struct repo_io *io_posix_new (const char *dir);
+/* io-fault.c: wrap io with the fault spec (BOOTBACK_FAULT syntax). The
+ * wrapper owns inner.  NULL + error if the spec is invalid. */
+struct repo_io *io_fault_new (struct repo_io *inner, const char *spec);
+/* Test hook: the numbered commit steps call this; BOOTBACK_CRASH_STEP=N
+ * kills the process with SIGKILL when step N is reached. */
+void io_commit_step (int step);
+
+/* io.c: helpers on top of the table. */
+/* Read a whole file of at most max bytes (malloc'd, NUL added). */
+int io_read_file (struct repo_io *io, const char *path, size_t max,
+                  char **data, size_t *len);
+/* Write all of buf at off, looping over short writes. */
+int io_write_all (struct repo_io *io, struct repo_file *f, const void *buf,
+                  size_t n, uint64_t off);
+/* Atomically create or replace path with data: temp file in the same
+ * directory, write, fsync, close, rename, fsync the directory (steps 2/3 of
+ * the commit protocol).  A failed fsync is never retried. */
+int io_write_file_atomic (struct repo_io *io, const char *path,
+                          const void *data, size_t len);
+/* mkdir that treats EEXIST as success. */
+int io_mkdir_p1 (struct repo_io *io, const char *path);
+/* Remove a directory and the files in it (one level). */
+int io_remove_dir (struct repo_io *io, const char *path);
+/* The storage's clock now: touch a scratch file and read its mtime. */
+int io_clock (struct repo_io *io, double *now);
+/* A unique suffix for temp names: ".tmp-PID-N". */
+void io_temp_suffix (char *buf, size_t len);
+static inline bool io_is_temp_name (const char *name)
+{
+  return strstr (name, ".tmp-") != NULL;
+}
+
+/* ---- repo.c ----------------------------------------------------------- */
+
+struct codec;
+struct repo {
+  struct repo_io *io;
+  char *location;
+  char uuid[37];
+  uint32_t chunk_size;
+  int zstd_level;             /* -1 = raw */
+  bool sync_each_chunk;       /* "sync": "file" instead of "filesystem" */
+  pthread_mutex_t codec_lock;
+  struct codec *codecs;       /* free list of compression contexts */
+};
+
+/* ---- chunk.c: the chunk file format ----------------------------------- */
+
+/* Header, little-endian, 32 bytes:
+ *   0  magic "BBC1"
+ *   4  codec (0 raw, 1 zstd), 3 bytes zero
+ *   8  raw_len    plaintext length
+ *  12  stored_len payload length (file size = 32 + stored_len)
+ *  16  crc32 of the payload (zlib)
+ *  20  crc32 of bytes 0..19
+ *  24  8 bytes zero
+ */
+#define CHUNK_HDR_LEN 32
+#define CHUNK_CODEC_RAW  0
+#define CHUNK_CODEC_ZSTD 1
+
+struct codec {
+  struct codec *next;
+  void *cctx;                 /* ZSTD_CCtx */
+  void *dctx;                 /* ZSTD_DCtx */
+  uint8_t *buf;               /* CHUNK_HDR_LEN + compress bound */
+  size_t buflen;
+};
+struct codec *codec_get (struct repo *r);
+void codec_put (struct repo *r, struct codec *c);
+void codec_free_all (struct repo *r);
+
+/* Encode data into c->buf; returns the file length (header + payload). */
+size_t chunk_encode (struct repo *r, struct codec *c, const void *data,
+                     size_t len);
+/* Decode a whole chunk file (file, flen) into out (outlen = capacity,
+ * never more is written or allocated) and check the digest.  -1 with the
+ * error saying what is wrong (without the chunk name: callers add it). */
+int chunk_decode (struct codec *c, const uint8_t *file, size_t flen,
+                  void *out, size_t outlen, size_t *len,
+                  const uint8_t digest[REPO_DIGEST_LEN]);
+
+/* ---- fidx.c: the fixed index format ----------------------------------- */
+
+/* Header, little-endian, 64 bytes, then count digests of 32 bytes:
+ *   0  magic "BBFIDX01"
+ *   8  version (1)
+ *  12  chunk_size
+ *  16  disk_size
+ *  24  count = ceil(disk_size / chunk_size)
+ *  32  SHA-256 of the digest list
+ */
+#define FIDX_HDR_LEN 64
+/* Serialise (malloc'd buffer, *len). */
+uint8_t *fidx_encode (uint64_t disk_size, uint32_t chunk_size,
+                      const uint8_t (*digests)[REPO_DIGEST_LEN], size_t *len);
+/* Parse and check (magic, version, count, digest-list checksum). The
+ * digests are copied into a malloc'd array.  Error text names what is
+ * wrong, not the file (callers add it). */
+int fidx_decode (const uint8_t *buf, size_t len, uint64_t *disk_size,
+                 uint32_t *chunk_size, uint64_t *count,
+                 uint8_t (**digests)[REPO_DIGEST_LEN]);
+
+/* ---- manifest.c -------------------------------------------------------- */
+
+char *manifest_encode (const struct repo_manifest *m);
+int manifest_decode (const char *json, struct repo_manifest *m);
+
+/* ---- disk.c ------------------------------------------------------------- */
+
+struct repo_disk {
+  struct repo *repo;
+  char vm[129], id[17], name[65];
+  char point[160];            /* "vm@id" */
+  uint64_t size, nchunks;
+  uint32_t chunk_size;
+  uint8_t (*digests)[REPO_DIGEST_LEN];
+};
+/* Report a failed chunk read of d with the full context. */
+void disk_chunk_error (struct repo_disk *d, uint64_t chunk);
+
+#endif /* BOOTBACK_REPO_INT_H */

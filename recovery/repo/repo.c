@@ -1,0 +1,385 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Creating and opening repositories, listing and resolving restore points,
+ * manifests, protection and removal of points.
+ *
+ * bootback-repo.json is written last by repo_init: a directory is a
+ * repository if and only if that file exists and parses.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+
+#include "recovery/repo/repo-int.h"
+
+static struct repo_io *
+io_for (const char *location)
+{
+  if (strncmp (location, "nfs://", 6) == 0) {
+    error_setx ("%s: NFS repositories are not supported by this build",
+                location);
+    return NULL;
+  }
+  return io_posix_new (location);
+}
+
+static void
+make_uuid (char out[37])
+{
+  uint8_t b[16];
+  char h[33];
+
+  if (getrandom (b, sizeof b, 0) != sizeof b)
+    abort ();
+  b[6] = (b[6] & 0x0f) | 0x40;
+  b[8] = (b[8] & 0x3f) | 0x80;
+  hex_encode (b, 16, h);
+  snprintf (out, 37, "%.8s-%.4s-%.4s-%.4s-%.12s", h, h + 8, h + 12, h + 16,
+            h + 20);
+}
+
+int
+repo_init (const char *location, const struct repo_init_opts *opts)
+{
+  uint32_t cs = opts && opts->chunk_size ? opts->chunk_size : REPO_DEFAULT_CHUNK;
+  int level = opts ? opts->zstd_level : 0;
+  struct repo_io *io;
+  char **names;
+  char uuid[37];
+  json_t *o;
+  char *s;
+  int r = -1;
+
+  if (cs < REPO_MIN_CHUNK || cs > REPO_MAX_CHUNK || (cs & (cs - 1))) {
+    error_setx ("chunk size %" PRIu32 " is invalid: it must be a power of "
+                "two from 64K to 4M", cs);
+    return -1;
+  }
+  if (strncmp (location, "nfs://", 6) != 0 &&
+      mkdir (location, 0755) == -1 && errno != EEXIST) {
+    error_set (errno, "mkdir: %s", location);
+    return -1;
+  }
+  io = io_for (location);
+  if (!io)
+    return -1;
+  names = io->ops->list (io, ".");
+  if (!names)
+    goto out;
+  if (names[0]) {
+    error_setx ("%s: directory is not empty (%s%s); refusing to create a "
+                "repository there", location, names[0],
+                names[1] ? ", ..." : "");
+    repo_strv_free (names);
+    goto out;
+  }
+  repo_strv_free (names);
+  if (io->ops->mkdir (io, "chunks") == -1 ||
+      io->ops->mkdir (io, "points") == -1 ||
+      io->ops->mkdir (io, "locks") == -1 ||
+      io->ops->mkdir (io, "locks/writers") == -1 ||
+      io->ops->sync_dir (io, ".") == -1)
+    goto out;
+  make_uuid (uuid);
+  o = json_pack ("{s:s, s:i, s:s, s:i, s:s, s:i, s:s, s:s}",
+                 "format", "bootback-repo", "version", 1, "uuid", uuid,
+                 "chunk_size", (json_int_t) cs,
+                 "codec", level < 0 ? "none" : "zstd",
+                 "zstd_level", level < 0 ? 0 : (level ? level : 3),
+                 "hash", "sha256", "sync", "filesystem");
+  s = json_dumps (o, JSON_INDENT (2) | JSON_PRESERVE_ORDER);
+  json_decref (o);
+  r = io_write_file_atomic (io, "bootback-repo.json", s, strlen (s));
+  free (s);
+ out:
+  io->ops->free (io);
+  return r;
+}
+
+struct repo *
+repo_open (const char *location)
+{
+  struct repo *r = xcalloc (1, sizeof *r);
+  const char *fault = getenv ("BOOTBACK_FAULT");
+  CLEANUP_FREE char *text = NULL;
+  json_t *o = NULL, *v;
+  json_error_t je;
+  size_t len;
+
+  pthread_mutex_init (&r->codec_lock, NULL);
+  r->location = xstrdup (location);
+  r->io = io_for (location);
+  if (!r->io)
+    goto err;
+  if (fault && *fault) {
+    struct repo_io *f = io_fault_new (r->io, fault);
+    if (!f)
+      goto err;
+    r->io = f;
+  }
+  if (io_read_file (r->io, "bootback-repo.json", 65536, &text, &len) == -1) {
+    if (errno == ENOENT)
+      error_setx ("%s: not a bootback repository (no bootback-repo.json; "
+                  "create one with 'bootback repo init')", location);
+    goto err;
+  }
+  o = json_loads (text, 0, &je);
+  v = o ? json_object_get (o, "format") : NULL;
+  if (!json_is_string (v) || strcmp (json_string_value (v), "bootback-repo")) {
+    error_setx ("%s/bootback-repo.json: not a bootback repository "
+                "configuration", location);
+    goto err;
+  }
+  v = json_object_get (o, "version");
+  if (!json_is_integer (v) || json_integer_value (v) != 1) {
+    error_setx ("%s: repository format version is not supported", location);
+    goto err;
+  }
+  v = json_object_get (o, "chunk_size");
+  r->chunk_size = json_is_integer (v) ? json_integer_value (v) : 0;
+  if (r->chunk_size < REPO_MIN_CHUNK || r->chunk_size > REPO_MAX_CHUNK ||
+      (r->chunk_size & (r->chunk_size - 1))) {
+    error_setx ("%s/bootback-repo.json: invalid chunk_size", location);
+    goto err;
+  }
+  v = json_object_get (o, "uuid");
+  if (!json_is_string (v) || strlen (json_string_value (v)) != 36) {
+    error_setx ("%s/bootback-repo.json: invalid uuid", location);
+    goto err;
+  }
+  strcpy (r->uuid, json_string_value (v));
+  v = json_object_get (o, "codec");
+  if (json_is_string (v) && strcmp (json_string_value (v), "none") == 0)
+    r->zstd_level = -1;
+  else {
+    v = json_object_get (o, "zstd_level");
+    r->zstd_level = json_is_integer (v) ? json_integer_value (v) : 3;
+  }
+  v = json_object_get (o, "sync");
+  r->sync_each_chunk = json_is_string (v) &&
+    strcmp (json_string_value (v), "file") == 0;
+  json_decref (o);
+  return r;
+ err:
+  json_decref (o);
+  repo_close (r);
+  return NULL;
+}
+
+void
+repo_close (struct repo *r)
+{
+  if (!r)
+    return;
+  if (r->io)
+    r->io->ops->free (r->io);
+  codec_free_all (r);
+  pthread_mutex_destroy (&r->codec_lock);
+  free (r->location);
+  free (r);
+}
+
+const char *repo_location (const struct repo *r) { return r->location; }
+const char *repo_uuid (const struct repo *r) { return r->uuid; }
+uint32_t repo_chunk_size (const struct repo *r) { return r->chunk_size; }
+struct repo_io *repo_get_io (struct repo *r) { return r->io; }
+
+void
+repo_strv_free (char **v)
+{
+  size_t i;
+
+  if (!v)
+    return;
+  for (i = 0; v[i]; i++)
+    free (v[i]);
+  free (v);
+}
+
+static int
+cmp_str (const void *a, const void *b)
+{
+  return strcmp (*(char *const *) a, *(char *const *) b);
+}
+
+char **
+repo_list_vms (struct repo *r)
+{
+  char **v = r->io->ops->list (r->io, "points");
+  size_t i, j;
+
+  if (!v)
+    return NULL;
+  for (i = j = 0; v[i]; i++) {
+    if (name_is_valid (v[i])) v[j++] = v[i];
+    else free (v[i]);
+  }
+  v[j] = NULL;
+  qsort (v, j, sizeof *v, cmp_str);
+  return v;
+}
+
+char **
+repo_list_points (struct repo *r, const char *vm)
+{
+  CLEANUP_FREE char *dir = xasprintf ("points/%s", vm);
+  char **v = r->io->ops->list (r->io, dir);
+  size_t i, j;
+  time_t t;
+
+  if (!v) {
+    if (errno == ENOENT) {
+      v = xcalloc (1, sizeof *v);
+      return v;
+    }
+    return NULL;
+  }
+  for (i = j = 0; v[i]; i++) {
+    CLEANUP_FREE char *m = xasprintf ("%s/%s/manifest.json", dir, v[i]);
+    struct repo_stat st;
+
+    if (strlen (v[i]) == TIMESTAMP_LEN && timestamp_parse (v[i], &t) == 0 &&
+        r->io->ops->stat (r->io, m, &st) == 0)
+      v[j++] = v[i];
+    else
+      free (v[i]);
+  }
+  v[j] = NULL;
+  qsort (v, j, sizeof *v, cmp_str);
+  error_clear ();
+  return v;
+}
+
+int
+repo_point_resolve (struct repo *r, const char *spec, char vm[129],
+                    char id[17])
+{
+  const char *at = strchr (spec, '@');
+  size_t vlen = at ? (size_t) (at - spec) : strlen (spec);
+  const char *when = at ? at + 1 : "latest";
+  char **pts;
+  size_t n;
+  time_t t;
+  char want[TIMESTAMP_LEN + 1];
+
+  if (vlen == 0 || vlen > 128) {
+    error_setx ("'%s': expected VM@TIME, VM@latest or VM", spec);
+    return -1;
+  }
+  memcpy (vm, spec, vlen);
+  vm[vlen] = '\0';
+  if (!name_is_valid (vm)) {
+    error_setx ("'%s': invalid VM name", vm);
+    return -1;
+  }
+  pts = repo_list_points (r, vm);
+  if (!pts)
+    return -1;
+  for (n = 0; pts[n]; n++) ;
+  if (n == 0) {
+    error_setx ("no restore points of VM '%s' in %s", vm, r->location);
+    repo_strv_free (pts);
+    return -1;
+  }
+  if (strcmp (when, "latest") == 0) {
+    strcpy (id, pts[n-1]);
+    repo_strv_free (pts);
+    return 0;
+  }
+  if (timestamp_parse (when, &t) == -1) {
+    error_prefix ("'%s'", spec);
+    repo_strv_free (pts);
+    return -1;
+  }
+  timestamp_format (t, want);
+  for (size_t i = 0; i < n; i++) {
+    if (strcmp (pts[i], want) == 0) {
+      strcpy (id, pts[i]);
+      repo_strv_free (pts);
+      return 0;
+    }
+  }
+  error_setx ("no restore point %s@%s (VM '%s' has %zu points, newest %s)",
+              vm, want, vm, n, pts[n-1]);
+  repo_strv_free (pts);
+  return -1;
+}
+
+int
+repo_manifest_read (struct repo *r, const char *vm, const char *id,
+                    struct repo_manifest *m)
+{
+  CLEANUP_FREE char *path = xasprintf ("points/%s/%s/manifest.json", vm, id);
+  CLEANUP_FREE char *prot = xasprintf ("points/%s/%s/protected", vm, id);
+  CLEANUP_FREE char *text = NULL;
+  struct repo_stat st;
+  size_t len;
+
+  if (io_read_file (r->io, path, 1 << 20, &text, &len) == -1)
+    return -1;
+  if (manifest_decode (text, m) == -1) {
+    error_prefix ("%s/%s", r->location, path);
+    return -1;
+  }
+  if (strcmp (m->vm, vm) != 0 || strcmp (m->id, id) != 0) {
+    error_set (EIO, "%s/%s: manifest names %s@%s, not %s@%s", r->location,
+               path, m->vm, m->id, vm, id);
+    return -1;
+  }
+  m->protected = r->io->ops->stat (r->io, prot, &st) == 0;
+  error_clear ();
+  return 0;
+}
+
+char *
+repo_domain_xml_read (struct repo *r, const char *vm, const char *id)
+{
+  CLEANUP_FREE char *path = xasprintf ("points/%s/%s/domain.xml", vm, id);
+  char *text;
+  size_t len;
+
+  if (io_read_file (r->io, path, 16 << 20, &text, &len) == -1)
+    return NULL;
+  return text;
+}
+
+int
+repo_point_protect (struct repo *r, const char *vm, const char *id, bool on)
+{
+  struct repo_manifest m;
+  CLEANUP_FREE char *path = xasprintf ("points/%s/%s/protected", vm, id);
+
+  if (repo_manifest_read (r, vm, id, &m) == -1)
+    return -1;
+  if (on)
+    return io_write_file_atomic (r->io, path, "protected\n", 10);
+  if (r->io->ops->unlink (r->io, path) == -1 && errno != ENOENT)
+    return -1;
+  return 0;
+}
+
+int
+repo_point_remove (struct repo *r, const char *vm, const char *id)
+{
+  struct repo_manifest m;
+  CLEANUP_FREE char *dir = xasprintf ("points/%s/%s", vm, id);
+  CLEANUP_FREE char *man = xasprintf ("%s/manifest.json", dir);
+  CLEANUP_FREE char *vmdir = xasprintf ("points/%s", vm);
+
+  if (repo_manifest_read (r, vm, id, &m) == -1)
+    return -1;
+  if (m.protected) {
+    error_setx ("%s@%s is protected; unprotect it first", vm, id);
+    return -1;
+  }
+  if (r->io->ops->unlink (r->io, man) == -1 ||
+      r->io->ops->sync_dir (r->io, dir) == -1)
+    return -1;
+  /* The point is gone; the rest is tidying (GC finishes it if we crash). */
+  io_remove_dir (r->io, dir);
+  r->io->ops->sync_dir (r->io, vmdir);
+  error_clear ();
+  return 0;
+}

@@ -1,0 +1,295 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * repo: the restore-point repository (shared/DESIGN.md, "Repository").
+ *
+ *   <repo>/bootback-repo.json                 format, uuid, chunk size, codec
+ *   <repo>/chunks/<4 hex>/<64 hex>            one chunk (header + payload)
+ *   <repo>/points/<vm>/<time>/manifest.json   the restore point, written last
+ *   <repo>/points/<vm>/<time>/<disk>.fidx     fixed index of one disk
+ *   <repo>/points/<vm>/<time>/domain.xml      libvirt definition (optional)
+ *   <repo>/points/<vm>/<time>/protected       present = never pruned
+ *   <repo>/locks/writers/<id>                 one per running writer (GC)
+ *   <repo>/locks/gc                           held while a GC runs
+ *
+ * All file I/O goes through a struct repo_io (io-posix.c, io-fault.c).
+ * This library never touches the catalog and links no libvirt, so the
+ * nbdkit plugin can use it.
+ *
+ * Thread safety: a struct repo may be used from many threads at once for
+ * reading (points, disks, chunks, the cache).  A struct repo_writer belongs
+ * to one import/backup job: repo_writer_put_chunk may be called from many
+ * threads, the other writer calls from one.
+ *
+ * Errors: -1 or NULL and the last error (recovery/util/util.h) set.
+ */
+#ifndef BOOTBACK_REPO_H
+#define BOOTBACK_REPO_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+
+#define REPO_DIGEST_LEN 32
+#define REPO_MIN_CHUNK (64 * 1024)
+#define REPO_MAX_CHUNK (4 * 1024 * 1024)
+#define REPO_DEFAULT_CHUNK (1024 * 1024)
+#define REPO_MAX_DISKS 64
+
+struct repo;
+struct repo_io;
+struct repo_writer;
+struct repo_point;
+struct repo_disk;
+struct repo_cache;
+
+/* The sentinel digest of an all-zero chunk: 32 zero bytes.  Such chunks
+ * are never stored. */
+extern const uint8_t repo_zero_digest[REPO_DIGEST_LEN];
+bool repo_digest_is_zero (const uint8_t d[REPO_DIGEST_LEN]);
+/* SHA-256 of buf. Thread-safe. */
+void repo_sha256 (const void *buf, size_t len, uint8_t out[REPO_DIGEST_LEN]);
+
+/* ---- opening ------------------------------------------------------------- */
+
+struct repo_init_opts {
+  uint32_t chunk_size;          /* 0 = REPO_DEFAULT_CHUNK; power of 2 */
+  int zstd_level;               /* 0 = default (3); -1 = store raw always */
+};
+
+/* Create a new, empty repository at location (a directory path; it may
+ * exist if empty).  Returns 0 or -1. */
+int repo_init (const char *location, const struct repo_init_opts *opts);
+
+/* Open an existing repository.  Fault injection from the environment
+ * (BOOTBACK_FAULT, see io-fault.c) is applied here. NULL on error. */
+struct repo *repo_open (const char *location);
+/* Close; NULL is fine.  Not while other threads still use it. */
+void repo_close (struct repo *r);
+
+const char *repo_location (const struct repo *r);
+const char *repo_uuid (const struct repo *r);
+uint32_t repo_chunk_size (const struct repo *r);
+struct repo_io *repo_get_io (struct repo *r);
+
+/* ---- restore points ------------------------------------------------------- */
+
+struct repo_disk_info {
+  char name[65];
+  uint64_t size;                       /* virtual size in bytes */
+  uint8_t index_sha256[REPO_DIGEST_LEN];  /* of the whole .fidx file */
+  char format[16];                     /* source format, informative */
+  uint64_t zero_chunks;                /* chunks that are all zero */
+};
+
+struct repo_point_stats {
+  uint64_t bytes_read;       /* read from the source */
+  uint64_t new_chunks;       /* chunks stored by this point */
+  uint64_t new_bytes;        /* plaintext bytes of those */
+  uint64_t stored_bytes;     /* bytes written for them (compressed) */
+  uint64_t reused_chunks;    /* chunks that were already there */
+  double seconds;
+};
+
+struct repo_manifest {
+  char vm[129];
+  char id[17];                 /* time stamp, also the directory name */
+  time_t time;
+  char parent[17];             /* "" if none */
+  char kind[16];               /* "full" or "incremental" */
+  char consistency[16];        /* "crash" or "application" */
+  char source[16];             /* "import" or "backup" */
+  uint32_t chunk_size;
+  bool has_domain_xml;
+  bool protected;              /* the protected marker exists */
+  size_t ndisks;
+  struct repo_disk_info disks[REPO_MAX_DISKS];
+  struct repo_point_stats stats;
+};
+
+/* List the VMs that have points (names into a NULL-terminated array the
+ * caller frees with repo_strv_free). */
+char **repo_list_vms (struct repo *r);
+/* List the point ids of one VM, oldest first, only points whose manifest
+ * exists.  NULL-terminated; repo_strv_free. */
+char **repo_list_points (struct repo *r, const char *vm);
+void repo_strv_free (char **v);
+
+/* Parse "VM@TIME", "VM@latest" or "VM" (= latest) into vm and id (the
+ * existing point's id). -1 if malformed or no such point, naming it. */
+int repo_point_resolve (struct repo *r, const char *spec,
+                        char vm[129], char id[17]);
+
+/* Read and validate a point's manifest.  -1 if missing or invalid. */
+int repo_manifest_read (struct repo *r, const char *vm, const char *id,
+                        struct repo_manifest *m);
+/* The SHA-256 of the manifest file, to detect catalog drift. */
+/* Read the saved domain XML (malloc'd, NUL-terminated) or NULL. */
+char *repo_domain_xml_read (struct repo *r, const char *vm, const char *id);
+
+/* Mark or unmark a point as protected (a marker file beside the manifest;
+ * the manifest itself is never rewritten). */
+int repo_point_protect (struct repo *r, const char *vm, const char *id,
+                        bool on);
+/* Remove a point: the manifest first (the point vanishes atomically), then
+ * its other files and its directory.  Chunks stay until GC. Refuses a
+ * protected point. */
+int repo_point_remove (struct repo *r, const char *vm, const char *id);
+
+/* ---- reading a disk of a point --------------------------------------------- */
+
+/* Open one disk of a point: reads its fixed index and checks it against
+ * the manifest's checksum.  NULL on error. */
+struct repo_disk *repo_disk_open (struct repo *r, const char *vm,
+                                  const char *id, const char *disk);
+void repo_disk_close (struct repo_disk *d);
+uint64_t repo_disk_size (const struct repo_disk *d);
+uint64_t repo_disk_nchunks (const struct repo_disk *d);
+/* The digest of chunk i (i < nchunks). */
+const uint8_t *repo_disk_digest (const struct repo_disk *d, uint64_t i);
+const char *repo_disk_name (const struct repo_disk *d);
+/* "vm@id" of the disk's point. */
+const char *repo_disk_point (const struct repo_disk *d);
+
+/* Read count bytes at offset (must lie inside the disk).  Goes through
+ * cache if not NULL.  Every chunk is checked against its SHA-256; on any
+ * bad or missing chunk returns -1 with an error naming the chunk, point,
+ * disk and byte range, and buf's content is unspecified.  Thread-safe. */
+int repo_disk_pread (struct repo_disk *d, struct repo_cache *cache,
+                     void *buf, uint32_t count, uint64_t offset);
+
+/* Is [offset, offset+count) made of zero chunks only?  Reports the run of
+ * equal kind starting at offset: *len = bytes up to the first chunk of the
+ * other kind (or count), *zero = whether that run is zero. */
+void repo_disk_extent (const struct repo_disk *d, uint64_t offset,
+                       uint64_t count, uint64_t *len, bool *zero);
+
+/* ---- decoded-chunk cache (cache.c) ------------------------------------------ */
+
+/* A shared LRU cache of decoded chunks, bounded to max_bytes.  However many
+ * threads ask for the same chunk at once, it is read and decoded once. */
+struct repo_cache *repo_cache_new (struct repo *r, size_t max_bytes);
+void repo_cache_free (struct repo_cache *c);
+struct repo_cache_stats {
+  uint64_t hits, misses, decodes, evictions, bytes;
+};
+void repo_cache_get_stats (struct repo_cache *c, struct repo_cache_stats *s);
+/* Ask for chunk i of d to be loaded in the background (read-ahead).
+ * Never blocks, never fails (it is only a hint). */
+void repo_cache_prefetch (struct repo_cache *c, struct repo_disk *d,
+                          uint64_t chunk);
+
+/* ---- chunks (chunk-store.c) ------------------------------------------------- */
+
+/* Read, decode and verify one chunk into buf (buflen >= chunk size).
+ * *len gets the plaintext length.  -1 with an error naming the chunk and
+ * what is wrong (missing, bad header, CRC, decode, SHA-256 mismatch). */
+int repo_chunk_get (struct repo *r, const uint8_t digest[REPO_DIGEST_LEN],
+                    void *buf, size_t buflen, size_t *len);
+/* Does the chunk file exist (stat only)? 1 yes, 0 no, -1 error. */
+int repo_chunk_exists (struct repo *r, const uint8_t digest[REPO_DIGEST_LEN]);
+/* Relative path of a chunk, "chunks/abcd/abcd...". */
+void repo_chunk_path (const uint8_t digest[REPO_DIGEST_LEN], char out[80]);
+
+/* ---- writing a point (writer.c) -------------------------------------------- */
+
+/* Start writing a new point of vm.  time 0 = now.  The point's id is the
+ * time, moved forward a second at a time until it is newer than every
+ * existing point of vm and unused.  Registers the writer in locks/writers
+ * (so a concurrent GC keeps every chunk this writer touches). */
+struct repo_writer *repo_writer_begin (struct repo *r, const char *vm,
+                                       time_t time);
+const char *repo_writer_id (const struct repo_writer *w);
+
+/* Store one chunk (data of len bytes, len <= chunk size, not all zero,
+ * digest = its SHA-256).  If the chunk exists it is only touched (GC
+ * safety); otherwise compressed and written (temp, [fsync], rename).
+ * *was_new tells which.  Thread-safe.  -1 on error: the writer is then
+ * failed and can only be aborted. */
+int repo_writer_put_chunk (struct repo_writer *w,
+                           const uint8_t digest[REPO_DIGEST_LEN],
+                           const void *data, size_t len, bool *was_new);
+
+/* Add a disk: size and its digest list (nchunks = ceil(size/chunk size)),
+ * copied.  Call after all its chunks were put. */
+int repo_writer_add_disk (struct repo_writer *w, const char *name,
+                          uint64_t size, const char *format,
+                          const uint8_t (*digests)[REPO_DIGEST_LEN]);
+int repo_writer_set_domain_xml (struct repo_writer *w, const char *xml);
+/* Fill in the point's description (kind, consistency, parent, source,
+ * stats). Fields vm/id/time/disks are the writer's. */
+void repo_writer_set_info (struct repo_writer *w, const char *kind,
+                           const char *consistency, const char *source,
+                           const char *parent,
+                           const struct repo_point_stats *stats);
+/* The commit protocol, steps 1-3 (DESIGN.md): make chunks durable, write
+ * each index, then the manifest.  On success the point exists and m (if
+ * not NULL) describes it.  On error nothing is visible.  Either way the
+ * writer is freed. */
+int repo_writer_commit (struct repo_writer *w, struct repo_manifest *m);
+/* Give up: remove what was written of the point (not chunks), unregister,
+ * free.  NULL is fine. */
+void repo_writer_abort (struct repo_writer *w);
+/* Counters (thread-safe reads at any time). */
+void repo_writer_get_stats (struct repo_writer *w, struct repo_point_stats *s);
+
+/* ---- verify and check (verify.c) ---------------------------------------------- */
+
+struct repo_problem {
+  const char *what;         /* e.g. "chunk missing", "SHA-256 mismatch" */
+  const char *object;       /* chunk digest hex, or a path */
+  const char *detail;       /* error text */
+  /* Where it is used: "vm@id disk bytes a-b; ..." (may be long) */
+  const char *used_by;
+};
+typedef void (*repo_problem_fn) (void *opaque, const struct repo_problem *p);
+
+struct repo_verify_result {
+  uint64_t points, disks, chunks_checked, bytes_checked, problems;
+  uint64_t incomplete;     /* directories of unfinished points (harmless) */
+};
+
+/* point: NULL for all, else "VM" or "VM@TIME".  read_data: true = verify
+ * (read and hash every referenced chunk once), false = check (structure:
+ * manifests, indexes, chunk files present, sizes).  Each problem is given
+ * to fn.  Returns 0 (res filled, problems may be > 0) or -1 if it could
+ * not run at all. */
+int repo_verify (struct repo *r, const char *point, bool read_data,
+                 int threads, repo_problem_fn fn, void *opaque,
+                 struct repo_verify_result *res);
+
+/* ---- retention (retention.c) --------------------------------------------------- */
+
+struct repo_keep {
+  int last, hourly, daily, weekly, monthly, yearly;   /* 0 = rule unused */
+};
+enum repo_prune_mark { REPO_PRUNE_REMOVE = 0, REPO_PRUNE_KEEP, REPO_PRUNE_PROTECTED };
+struct repo_prune_item {
+  time_t time;
+  bool protected;
+  enum repo_prune_mark mark;   /* out */
+  const char *reason;          /* out: "last", "daily", ... or "protected" */
+};
+/* Decide for the points of one VM (items sorted newest first) which to
+ * keep.  Calendar buckets are in UTC.  A rule keeps the newest point of each
+ * of the N most recent buckets that hold points and are not already covered
+ * by a point kept by an earlier rule (order: last, hourly, daily, weekly,
+ * monthly, yearly).  With no rule at all, everything is kept. */
+void repo_prune_plan (struct repo_prune_item *items, size_t n,
+                      const struct repo_keep *keep);
+
+/* ---- garbage collection (gc.c) -------------------------------------------------- */
+
+struct repo_gc_result {
+  uint64_t chunks_total, chunks_referenced, chunks_removed, bytes_removed;
+  uint64_t chunks_kept_recent;   /* unreferenced but too recent to remove */
+  uint64_t dirs_removed;          /* incomplete point directories */
+  uint64_t temps_removed;
+  double cutoff;                  /* fs clock; older unreferenced go */
+};
+/* Mark every chunk referenced by any point's index, then sweep the others
+ * that are older than the cutoff: the GC's start or the start of the
+ * oldest running writer, whichever is earlier, less a safety margin.
+ * dry_run: count only.  Only one GC at a time (locks/gc). */
+int repo_gc (struct repo *r, bool dry_run, struct repo_gc_result *res);
+
+#endif /* BOOTBACK_REPO_H */

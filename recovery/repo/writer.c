@@ -1,0 +1,457 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Writing a restore point: the commit protocol (shared/DESIGN.md).
+ *
+ * Invariants:
+ *  1. A point is visible if and only if its manifest.json exists; the
+ *     manifest is renamed into place only after every chunk it needs and
+ *     every index it names is durable.
+ *  2. Files are never written in place: temp name, write, (fsync), rename.
+ *  3. A failed fsync aborts the point.  It is never retried and trusted
+ *     (after a failed fsync the page cache may already have dropped the
+ *     data, so a second fsync can succeed with the data lost).
+ *  4. A writer is registered in locks/writers/ from before its first chunk
+ *     until after its manifest, with the storage-clock time it started.
+ *     Every chunk it uses, new or old, has an mtime at or after that start
+ *     (old ones are touched), which is what keeps a concurrent GC from
+ *     removing them (gc.c).
+ *
+ * Steps, numbered so tests can crash at each (BOOTBACK_CRASH_STEP):
+ *   1. chunks: temp, [fsync], rename; then syncfs (or fsync of each chunk
+ *      and of each touched chunk directory when the repository is
+ *      configured with "sync": "file");
+ *   2. indexes (and domain.xml): temp, fsync, rename, directory fsync;
+ *   3. manifest: temp, fsync, rename, directory fsync;
+ *   4. (caller) catalog row;  5. (caller) the source's checkpoint.
+ *
+ * States: begun -> (chunks, disks) -> committed | aborted; a failed
+ * put/commit makes the writer failed: only abort remains.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+
+#include "recovery/repo/repo-int.h"
+
+struct wdisk {
+  char name[65];
+  char format[16];
+  uint64_t size, zero_chunks;
+  uint8_t (*digests)[REPO_DIGEST_LEN];
+};
+
+struct repo_writer {
+  struct repo *r;
+  char vm[129], id[17];
+  char dir[192];
+  char lockpath[128];
+  time_t time;
+  double start;
+  _Atomic double last_beat;
+  _Atomic bool failed;
+  _Atomic uint64_t new_chunks, new_bytes, stored_bytes, reused;
+  pthread_mutex_t lock;
+  uint8_t *dirty;              /* bitmap of chunk dirs, "file" sync mode */
+  size_t ndisks;
+  struct wdisk disks[REPO_MAX_DISKS];
+  char *domain_xml;
+  char kind[16], consistency[16], source[16], parent[17];
+  struct repo_point_stats stats;
+};
+
+static int
+register_writer (struct repo_writer *w)
+{
+  struct repo_io *io = w->r->io;
+  static _Atomic unsigned n;
+  struct repo_file *f;
+  struct repo_stat st;
+  char host[64] = "localhost", text[256];
+  int len;
+
+  gethostname (host, sizeof host - 1);
+  snprintf (w->lockpath, sizeof w->lockpath, "locks/writers/%s-%ld-%u",
+            host, (long) getpid (), atomic_fetch_add (&n, 1));
+  if (io_mkdir_p1 (io, "locks") == -1 ||
+      io_mkdir_p1 (io, "locks/writers") == -1)
+    return -1;
+  f = io->ops->open (io, w->lockpath, O_WRONLY | O_CREAT | O_EXCL);
+  if (!f)
+    return -1;
+  if (io->ops->fstat (io, f, &st) == -1)
+    goto err;
+  w->start = st.mtime;
+  len = snprintf (text, sizeof text, "start=%.9f\nhost=%s\npid=%ld\n",
+                  st.mtime, host, (long) getpid ());
+  if (io_write_all (io, f, text, len, 0) == -1)
+    goto err;
+  if (io->ops->close (io, f) == -1)
+    return -1;
+  w->last_beat = now_monotonic ();
+  return 0;
+ err:
+  io->ops->close (io, f);
+  io->ops->unlink (io, w->lockpath);
+  return -1;
+}
+
+static void
+heartbeat (struct repo_writer *w)
+{
+  double now = now_monotonic (), last = w->last_beat;
+
+  if (now - last > 30 &&
+      atomic_compare_exchange_strong (&w->last_beat, &last, now))
+    w->r->io->ops->touch (w->r->io, w->lockpath);
+}
+
+struct repo_writer *
+repo_writer_begin (struct repo *r, const char *vm, time_t t)
+{
+  struct repo_writer *w;
+  struct repo_io *io = r->io;
+  CLEANUP_FREE char *vmdir = xasprintf ("points/%s", vm);
+  char **pts;
+  size_t n;
+  bool explicit_time = t != 0;
+
+  if (!name_is_valid (vm)) {
+    error_setx ("'%s' is not a valid VM name (letters, digits, '.', '_', "
+                "'-'; at most 128)", vm);
+    return NULL;
+  }
+  w = xcalloc (1, sizeof *w);
+  w->r = r;
+  pthread_mutex_init (&w->lock, NULL);
+  snprintf (w->vm, sizeof w->vm, "%s", vm);
+  strcpy (w->kind, "full");
+  strcpy (w->consistency, "crash");
+  strcpy (w->source, "import");
+  if (register_writer (w) == -1)
+    goto err;
+  if (io_mkdir_p1 (io, vmdir) == -1)
+    goto err;
+  if (!explicit_time) {
+    t = time (NULL);
+    /* Newer than every existing point directory, complete or not. */
+    pts = io->ops->list (io, vmdir);
+    if (!pts)
+      goto err;
+    for (n = 0; pts[n]; n++) {
+      time_t pt;
+      if (strlen (pts[n]) == TIMESTAMP_LEN && timestamp_parse (pts[n], &pt) == 0
+          && pt >= t)
+        t = pt + 1;
+    }
+    repo_strv_free (pts);
+  }
+  for (;;) {
+    timestamp_format (t, w->id);
+    snprintf (w->dir, sizeof w->dir, "points/%s/%s", vm, w->id);
+    if (io->ops->mkdir (io, w->dir) == 0)
+      break;
+    if (errno != EEXIST)
+      goto err;
+    if (explicit_time) {
+      error_setx ("restore point %s@%s exists already", vm, w->id);
+      goto err;
+    }
+    t++;
+  }
+  w->time = t;
+  if (!r->sync_each_chunk)
+    return w;
+  w->dirty = xcalloc (1, 65536 / 8);
+  return w;
+ err:
+  if (w->lockpath[0])
+    io->ops->unlink (io, w->lockpath);
+  pthread_mutex_destroy (&w->lock);
+  free (w);
+  return NULL;
+}
+
+const char *
+repo_writer_id (const struct repo_writer *w)
+{
+  return w->id;
+}
+
+int
+repo_writer_put_chunk (struct repo_writer *w,
+                       const uint8_t digest[REPO_DIGEST_LEN],
+                       const void *data, size_t len, bool *was_new)
+{
+  struct repo *r = w->r;
+  struct repo_io *io = r->io;
+  struct repo_file *f;
+  struct codec *c;
+  char path[80], tmp[128], dir[16], suffix[48];
+  size_t flen;
+
+  if (w->failed) {
+    error_setx ("writer of %s@%s has failed", w->vm, w->id);
+    return -1;
+  }
+  if (len == 0 || len > r->chunk_size) {
+    error_setx ("chunk of %zu bytes does not fit the chunk size %" PRIu32,
+                len, r->chunk_size);
+    goto fail;
+  }
+  heartbeat (w);
+  repo_chunk_path (digest, path);
+  /* Existing chunk: touching it is both the existence test and what keeps
+   * a concurrent GC away from it (invariant 4). */
+  if (io->ops->touch (io, path) == 0) {
+    atomic_fetch_add (&w->reused, 1);
+    if (was_new) *was_new = false;
+    return 0;
+  }
+  if (errno != ENOENT)
+    goto fail;
+
+  c = codec_get (r);
+  flen = chunk_encode (r, c, data, len);
+  io_temp_suffix (suffix, sizeof suffix);
+  snprintf (tmp, sizeof tmp, "%s%s", path, suffix);
+  memcpy (dir, path, 11);
+  dir[11] = '\0';                        /* "chunks/abcd" */
+  f = io->ops->open (io, tmp, O_WRONLY | O_CREAT | O_EXCL);
+  if (!f && errno == ENOENT) {
+    if (io_mkdir_p1 (io, dir) == -1)
+      goto fail_codec;
+    f = io->ops->open (io, tmp, O_WRONLY | O_CREAT | O_EXCL);
+  }
+  if (!f)
+    goto fail_codec;
+  if (io_write_all (io, f, c->buf, flen, 0) == -1 ||
+      (r->sync_each_chunk && io->ops->fsync (io, f) == -1)) {
+    error_prefix ("chunk %s", path + 12);
+    io->ops->close (io, f);
+    io->ops->unlink (io, tmp);
+    goto fail_codec;
+  }
+  if (io->ops->close (io, f) == -1 || io->ops->rename (io, tmp, path) == -1) {
+    int e = errno;
+    io->ops->unlink (io, tmp);
+    errno = e;
+    goto fail_codec;
+  }
+  codec_put (r, c);
+  if (w->dirty) {
+    unsigned k = strtoul (dir + 7, NULL, 16);
+    pthread_mutex_lock (&w->lock);
+    w->dirty[k / 8] |= 1 << (k % 8);
+    pthread_mutex_unlock (&w->lock);
+  }
+  atomic_fetch_add (&w->new_chunks, 1);
+  atomic_fetch_add (&w->new_bytes, len);
+  atomic_fetch_add (&w->stored_bytes, flen);
+  if (was_new) *was_new = true;
+  return 0;
+ fail_codec:
+  codec_put (r, c);
+ fail:
+  w->failed = true;
+  return -1;
+}
+
+int
+repo_writer_add_disk (struct repo_writer *w, const char *name, uint64_t size,
+                      const char *format,
+                      const uint8_t (*digests)[REPO_DIGEST_LEN])
+{
+  uint64_t n = DIV_ROUND_UP (size, w->r->chunk_size), i;
+  struct wdisk *d;
+
+  if (!name_is_valid (name)) {
+    error_setx ("'%s' is not a valid disk name", name);
+    return -1;
+  }
+  if (size == 0) {
+    error_setx ("disk %s has size 0; a restore point cannot hold an empty "
+                "disk", name);
+    return -1;
+  }
+  for (i = 0; i < w->ndisks; i++)
+    if (strcmp (w->disks[i].name, name) == 0) {
+      error_setx ("disk %s given twice", name);
+      return -1;
+    }
+  if (w->ndisks >= REPO_MAX_DISKS) {
+    error_setx ("too many disks (at most %d)", REPO_MAX_DISKS);
+    return -1;
+  }
+  d = &w->disks[w->ndisks++];
+  snprintf (d->name, sizeof d->name, "%s", name);
+  snprintf (d->format, sizeof d->format, "%s", format ? format : "");
+  d->size = size;
+  d->digests = xmalloc (n * REPO_DIGEST_LEN);
+  memcpy (d->digests, digests, n * REPO_DIGEST_LEN);
+  for (i = 0; i < n; i++)
+    if (repo_digest_is_zero (d->digests[i]))
+      d->zero_chunks++;
+  return 0;
+}
+
+int
+repo_writer_set_domain_xml (struct repo_writer *w, const char *xml)
+{
+  free (w->domain_xml);
+  w->domain_xml = xstrdup (xml);
+  return 0;
+}
+
+void
+repo_writer_set_info (struct repo_writer *w, const char *kind,
+                      const char *consistency, const char *source,
+                      const char *parent, const struct repo_point_stats *st)
+{
+  if (kind) snprintf (w->kind, sizeof w->kind, "%s", kind);
+  if (consistency)
+    snprintf (w->consistency, sizeof w->consistency, "%s", consistency);
+  if (source) snprintf (w->source, sizeof w->source, "%s", source);
+  if (parent) snprintf (w->parent, sizeof w->parent, "%s", parent);
+  if (st) w->stats = *st;
+}
+
+void
+repo_writer_get_stats (struct repo_writer *w, struct repo_point_stats *s)
+{
+  *s = w->stats;
+  s->new_chunks = w->new_chunks;
+  s->new_bytes = w->new_bytes;
+  s->stored_bytes = w->stored_bytes;
+  s->reused_chunks = w->reused;
+}
+
+static void
+writer_free (struct repo_writer *w, bool remove_dir)
+{
+  struct repo_io *io = w->r->io;
+  size_t i;
+  ERROR_SAVE (saved);
+
+  if (remove_dir)
+    io_remove_dir (io, w->dir);
+  io->ops->unlink (io, w->lockpath);
+  for (i = 0; i < w->ndisks; i++)
+    free (w->disks[i].digests);
+  free (w->dirty);
+  free (w->domain_xml);
+  pthread_mutex_destroy (&w->lock);
+  free (w);
+  ERROR_RESTORE (saved);
+}
+
+void
+repo_writer_abort (struct repo_writer *w)
+{
+  if (w)
+    writer_free (w, true);
+}
+
+/* Step 1: make every chunk durable. */
+static int
+sync_chunks (struct repo_writer *w)
+{
+  struct repo_io *io = w->r->io;
+  unsigned k;
+  char dir[16];
+
+  if (!w->dirty)
+    return io->ops->sync_all (io);
+  for (k = 0; k < 65536; k++) {
+    if (!(w->dirty[k / 8] & (1 << (k % 8))))
+      continue;
+    snprintf (dir, sizeof dir, "chunks/%04x", k);
+    if (io->ops->sync_dir (io, dir) == -1)
+      return -1;
+  }
+  return io->ops->sync_dir (io, "chunks");
+}
+
+int
+repo_writer_commit (struct repo_writer *w, struct repo_manifest *out)
+{
+  struct repo_io *io = w->r->io;
+  struct repo_manifest *m = xcalloc (1, sizeof *m);
+  CLEANUP_FREE char *vmdir = xasprintf ("points/%s", w->vm);
+  CLEANUP_FREE char *man_path = xasprintf ("%s/manifest.json", w->dir);
+  char *json = NULL;
+  size_t i;
+
+  if (w->failed) {
+    error_setx ("writer of %s@%s has failed", w->vm, w->id);
+    goto err;
+  }
+  if (w->ndisks == 0) {
+    error_setx ("restore point %s@%s has no disks", w->vm, w->id);
+    goto err;
+  }
+
+  /* Step 1. */
+  if (sync_chunks (w) == -1)
+    goto err;
+  io_commit_step (1);
+
+  /* Step 2. */
+  for (i = 0; i < w->ndisks; i++) {
+    struct wdisk *d = &w->disks[i];
+    struct repo_disk_info *di = &m->disks[i];
+    CLEANUP_FREE char *path = xasprintf ("%s/%s.fidx", w->dir, d->name);
+    CLEANUP_FREE uint8_t *buf = NULL;
+    size_t len;
+
+    buf = fidx_encode (d->size, w->r->chunk_size,
+                       (const uint8_t (*)[REPO_DIGEST_LEN]) d->digests, &len);
+    if (io_write_file_atomic (io, path, buf, len) == -1)
+      goto err;
+    snprintf (di->name, sizeof di->name, "%s", d->name);
+    snprintf (di->format, sizeof di->format, "%s", d->format);
+    di->size = d->size;
+    di->zero_chunks = d->zero_chunks;
+    repo_sha256 (buf, len, di->index_sha256);
+  }
+  if (w->domain_xml) {
+    CLEANUP_FREE char *path = xasprintf ("%s/domain.xml", w->dir);
+    if (io_write_file_atomic (io, path, w->domain_xml,
+                              strlen (w->domain_xml)) == -1)
+      goto err;
+  }
+  /* The point directory's own entry in points/<vm> must be durable before
+   * the manifest makes the point visible. */
+  if (io->ops->sync_dir (io, vmdir) == -1 ||
+      io->ops->sync_dir (io, "points") == -1)
+    goto err;
+  io_commit_step (2);
+
+  /* Step 3. */
+  snprintf (m->vm, sizeof m->vm, "%s", w->vm);
+  strcpy (m->id, w->id);
+  m->time = w->time;
+  strcpy (m->parent, w->parent);
+  strcpy (m->kind, w->kind);
+  strcpy (m->consistency, w->consistency);
+  strcpy (m->source, w->source);
+  m->chunk_size = w->r->chunk_size;
+  m->has_domain_xml = w->domain_xml != NULL;
+  m->ndisks = w->ndisks;
+  repo_writer_get_stats (w, &m->stats);
+  json = manifest_encode (m);
+  if (io_write_file_atomic (io, man_path, json, strlen (json)) == -1)
+    goto err;
+  free (json);
+  io_commit_step (3);
+
+  if (out)
+    *out = *m;
+  free (m);
+  writer_free (w, false);
+  return 0;
+ err:
+  free (json);
+  free (m);
+  writer_free (w, true);
+  return -1;
+}

@@ -1,0 +1,94 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The thread-local last error.  A fixed buffer per thread: nothing on the
+ * heap, so threads that exit (nbdkit connection threads) leak nothing.
+ */
+#include <errno.h>
+#include <stdarg.h>
+
+#include "recovery/util/util.h"
+
+static __thread char msg[1024];
+static __thread int err;
+
+void
+error_set (int errnum, const char *fmt, ...)
+{
+  va_list ap;
+  size_t n;
+
+  va_start (ap, fmt);
+  vsnprintf (msg, sizeof msg, fmt, ap);
+  va_end (ap);
+  if (errnum != 0) {
+    n = strlen (msg);
+    if (n < sizeof msg - 3)
+      snprintf (msg + n, sizeof msg - n, ": %s", strerror (errnum));
+  }
+  err = errnum ? errnum : EINVAL;
+  errno = err;
+}
+
+void
+error_prefix (const char *fmt, ...)
+{
+  char old[sizeof msg];
+  char pre[512];
+  va_list ap;
+  int saved = err;
+
+  memcpy (old, msg, sizeof old);
+  va_start (ap, fmt);
+  vsnprintf (pre, sizeof pre, fmt, ap);
+  va_end (ap);
+  snprintf (msg, sizeof msg, "%s: %s", pre, old);
+  err = saved;
+  errno = saved ? saved : EIO;
+}
+
+const char *
+error_msg (void)
+{
+  return msg;
+}
+
+int
+error_errno (void)
+{
+  return err ? err : EIO;
+}
+
+void
+error_restore (int errnum, const char *message)
+{
+  snprintf (msg, sizeof msg, "%s", message);
+  err = errnum;
+  errno = errnum;
+}
+
+void
+error_clear (void)
+{
+  msg[0] = '\0';
+  err = 0;
+}
+
+void
+cleanup_free (void *ptr)
+{
+  free (*(void **) ptr);
+}
+
+void
+cleanup_fclose (FILE **fp)
+{
+  if (*fp)
+    fclose (*fp);
+}
+
+void
+cleanup_close (int *fd)
+{
+  if (*fd >= 0)
+    close (*fd);
+}

@@ -1,0 +1,208 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Small helpers: hex, sizes, allocation that cannot fail, names, time
+ * stamps.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+
+#include "recovery/util/util.h"
+
+void
+hex_encode (const uint8_t *in, size_t len, char *out)
+{
+  static const char d[] = "0123456789abcdef";
+  size_t i;
+
+  for (i = 0; i < len; i++) {
+    out[2*i] = d[in[i] >> 4];
+    out[2*i+1] = d[in[i] & 15];
+  }
+  out[2*len] = '\0';
+}
+
+static int
+hexval (int c)
+{
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+int
+hex_decode (const char *in, uint8_t *out, size_t len)
+{
+  size_t i;
+
+  if (strlen (in) != 2*len)
+    return -1;
+  for (i = 0; i < len; i++) {
+    int h = hexval (in[2*i]), l = hexval (in[2*i+1]);
+    if (h < 0 || l < 0)
+      return -1;
+    out[i] = h << 4 | l;
+  }
+  return 0;
+}
+
+int64_t
+parse_size (const char *s)
+{
+  char *end;
+  uint64_t v, mul = 1;
+
+  errno = 0;
+  if (!isdigit ((unsigned char) *s))
+    goto bad;
+  v = strtoull (s, &end, 10);
+  if (errno)
+    goto bad;
+  switch (*end) {
+  case '\0': break;
+  case 'k': case 'K': mul = 1ULL << 10; end++; break;
+  case 'm': case 'M': mul = 1ULL << 20; end++; break;
+  case 'g': case 'G': mul = 1ULL << 30; end++; break;
+  case 't': case 'T': mul = 1ULL << 40; end++; break;
+  default: goto bad;
+  }
+  if (mul > 1 && (strcmp (end, "iB") == 0 || strcmp (end, "B") == 0))
+    end += strlen (end);
+  if (*end != '\0')
+    goto bad;
+  if (MUL_OVERFLOW (v, mul, &v) || v > INT64_MAX)
+    goto bad;
+  return v;
+ bad:
+  error_setx ("invalid size '%s' (expected e.g. 1M, 64K, 4MiB or bytes)", s);
+  return -1;
+}
+
+char *
+human_size (uint64_t b, char *buf, size_t len)
+{
+  static const char *u[] = { "B", "KiB", "MiB", "GiB", "TiB", "PiB" };
+  double v = b;
+  int i = 0;
+
+  while (v >= 1024 && i < 5) { v /= 1024; i++; }
+  if (i == 0)
+    snprintf (buf, len, "%" PRIu64 " B", b);
+  else
+    snprintf (buf, len, "%.1f %s", v, u[i]);
+  return buf;
+}
+
+static void
+oom (void)
+{
+  fputs ("bootback: out of memory\n", stderr);
+  abort ();
+}
+
+void *
+xmalloc (size_t n)
+{
+  void *p = malloc (n ? n : 1);
+  if (!p) oom ();
+  return p;
+}
+
+void *
+xcalloc (size_t n, size_t m)
+{
+  void *p = calloc (n ? n : 1, m ? m : 1);
+  if (!p) oom ();
+  return p;
+}
+
+char *
+xstrdup (const char *s)
+{
+  char *p = strdup (s);
+  if (!p) oom ();
+  return p;
+}
+
+char *
+xasprintf (const char *fmt, ...)
+{
+  va_list ap;
+  char *s;
+  int r;
+
+  va_start (ap, fmt);
+  r = vasprintf (&s, fmt, ap);
+  va_end (ap);
+  if (r < 0) oom ();
+  return s;
+}
+
+bool
+is_zero (const void *buf, size_t len)
+{
+  const unsigned char *p = buf;
+  size_t i;
+
+  /* First 16 bytes one by one, then memcmp the buffer against itself
+   * shifted by 16: the classic fast zero test (nbdkit's is_zero). */
+  for (i = 0; i < 16 && i < len; i++)
+    if (p[i])
+      return false;
+  if (len <= 16)
+    return true;
+  return memcmp (p, p + 16, len - 16) == 0;
+}
+
+bool
+name_is_valid (const char *s)
+{
+  size_t n = strlen (s), i;
+
+  if (n == 0 || n > 128 || s[0] == '.' || s[0] == '-')
+    return false;
+  for (i = 0; i < n; i++)
+    if (!isalnum ((unsigned char) s[i]) && !strchr ("._-", s[i]))
+      return false;
+  return true;
+}
+
+void
+timestamp_format (time_t t, char out[TIMESTAMP_LEN + 1])
+{
+  struct tm tm;
+
+  gmtime_r (&t, &tm);
+  strftime (out, TIMESTAMP_LEN + 1, "%Y%m%dT%H%M%SZ", &tm);
+}
+
+int
+timestamp_parse (const char *s, time_t *t)
+{
+  struct tm tm;
+  const char *end;
+
+  memset (&tm, 0, sizeof tm);
+  if ((end = strptime (s, "%Y%m%dT%H%M%SZ", &tm)) != NULL && *end == '\0')
+    goto ok;
+  memset (&tm, 0, sizeof tm);
+  if ((end = strptime (s, "%Y-%m-%dT%H:%M:%S", &tm)) != NULL &&
+      (strcmp (end, "Z") == 0 || strcmp (end, "+00:00") == 0 || *end == '\0'))
+    goto ok;
+  error_setx ("invalid time '%s' (expected e.g. 20261122T045506Z)", s);
+  return -1;
+ ok:
+  *t = timegm (&tm);
+  return 0;
+}
+
+double
+now_monotonic (void)
+{
+  struct timespec ts;
+
+  clock_gettime (CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec + ts.tv_nsec / 1e9;
+}

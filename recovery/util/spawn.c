@@ -1,0 +1,71 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Running a helper program (qemu-img, qemu-nbd) and capturing what it
+ * says, so its own error message can be passed on to the user.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/wait.h>
+
+#include "recovery/util/util.h"
+
+int
+run_command (char *const argv[], char *out, size_t len)
+{
+  int pfd[2], status;
+  size_t n = 0;
+  pid_t pid;
+  char buf[4096];
+  ssize_t r;
+
+  if (pipe2 (pfd, O_CLOEXEC) == -1) {
+    error_set (errno, "pipe");
+    return -1;
+  }
+  pid = fork ();
+  if (pid == -1) {
+    error_set (errno, "fork");
+    close (pfd[0]); close (pfd[1]);
+    return -1;
+  }
+  if (pid == 0) {
+    int devnull = open ("/dev/null", O_RDONLY);
+    if (devnull >= 0) dup2 (devnull, 0);
+    dup2 (pfd[1], 1);
+    dup2 (pfd[1], 2);
+    execvp (argv[0], argv);
+    fprintf (stderr, "%s: %s\n", argv[0], strerror (errno));
+    _exit (127);
+  }
+  close (pfd[1]);
+  while ((r = read (pfd[0], buf, sizeof buf)) > 0 || (r == -1 && errno == EINTR)) {
+    if (r <= 0) continue;
+    if (out && n + 1 < len) {
+      size_t m = MIN ((size_t) r, len - 1 - n);
+      memcpy (out + n, buf, m);
+      n += m;
+    }
+  }
+  if (out && len) {
+    out[n] = '\0';
+    while (n > 0 && (out[n-1] == '\n' || out[n-1] == ' '))
+      out[--n] = '\0';
+  }
+  close (pfd[0]);
+  while (waitpid (pid, &status, 0) == -1) {
+    if (errno != EINTR) {
+      error_set (errno, "waitpid %s", argv[0]);
+      return -1;
+    }
+  }
+  if (WIFEXITED (status)) {
+    if (WEXITSTATUS (status) == 127) {
+      error_setx ("%s: could not run (is it installed?)", argv[0]);
+      return -1;
+    }
+    return WEXITSTATUS (status);
+  }
+  error_setx ("%s: killed by signal %d", argv[0], WTERMSIG (status));
+  return -1;
+}

@@ -1,0 +1,61 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Unit tests for util: sizes, hex, names, time stamps, errors. */
+#include <assert.h>
+#include <errno.h>
+
+#include "recovery/util/util.h"
+
+int
+main (void)
+{
+  uint8_t b[4];
+  char hex[9], ts[TIMESTAMP_LEN + 1];
+  time_t t;
+
+  assert (parse_size ("1M") == 1048576);
+  assert (parse_size ("64K") == 65536);
+  assert (parse_size ("4MiB") == 4194304);
+  assert (parse_size ("4096") == 4096);
+  assert (parse_size ("4X") == -1);
+  assert (strstr (error_msg (), "invalid size '4X'"));
+  assert (parse_size ("") == -1);
+  assert (parse_size ("99999999999999999999T") == -1);
+
+  assert (hex_decode ("00ff10ab", b, 4) == 0 && b[1] == 0xff && b[3] == 0xab);
+  hex_encode (b, 4, hex);
+  assert (strcmp (hex, "00ff10ab") == 0);
+  assert (hex_decode ("00ff10a", b, 4) == -1);
+  assert (hex_decode ("00ff10ag", b, 4) == -1);
+
+  assert (name_is_valid ("web-1.prod_a"));
+  assert (!name_is_valid (""));
+  assert (!name_is_valid (".hidden"));
+  assert (!name_is_valid ("a/b"));
+  assert (!name_is_valid ("a@b"));
+
+  assert (timestamp_parse ("20261122T045506Z", &t) == 0);
+  timestamp_format (t, ts);
+  assert (strcmp (ts, "20261122T045506Z") == 0);
+  assert (timestamp_parse ("2026-11-22T04:55:06Z", &t) == 0);
+  timestamp_format (t, ts);
+  assert (strcmp (ts, "20261122T045506Z") == 0);
+  assert (timestamp_parse ("yesterday", &t) == -1);
+
+  error_set (ENOENT, "open: %s", "/x");
+  assert (strcmp (error_msg (), "open: /x: No such file or directory") == 0);
+  error_prefix ("repo %s", "r");
+  assert (strcmp (error_msg (), "repo r: open: /x: No such file or directory") == 0);
+  assert (error_errno () == ENOENT);
+
+  {
+    char z[4096] = { 0 };
+    assert (is_zero (z, sizeof z));
+    z[4095] = 1;
+    assert (!is_zero (z, sizeof z));
+    z[4095] = 0; z[3] = 1;
+    assert (!is_zero (z, sizeof z));
+    assert (is_zero (z, 3));
+  }
+  printf ("test-util: ok\n");
+  return 0;
+}

@@ -1,0 +1,118 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * util: the small pieces every part of bootback shares and that need no
+ * library beyond libc: the thread-local last error, cleanup helpers,
+ * checked arithmetic, hex and size formatting, UTC time stamps, a progress
+ * line for terminals, running a helper program.
+ *
+ * Error convention (shared/STYLE.md): a library function that fails
+ * returns -1 or NULL and records one message + errno with error_set*() at
+ * the place of failure.  Callers that only pass the failure on do not set it
+ * again; they may add context with error_prefix().  The storage is a fixed
+ * thread-local buffer, never a heap pointer.
+ */
+#ifndef BOOTBACK_UTIL_H
+#define BOOTBACK_UTIL_H
+
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/types.h>
+
+/* ---- errors (error.c) ------------------------------------------------ */
+
+/* Record the last error: the formatted message followed by ": strerror(errnum)"
+ * when errnum != 0.  Also sets errno = errnum.  Thread-safe (per thread). */
+void error_set (int errnum, const char *fmt, ...)
+  __attribute__((format (printf, 2, 3)));
+/* Same, message only (errno of the error is EINVAL unless errnum given). */
+#define error_setx(...) error_set (0, __VA_ARGS__)
+/* Put "context: " in front of the current message (keeps its errno). */
+void error_prefix (const char *fmt, ...) __attribute__((format (printf, 1, 2)));
+/* The last message of this thread ("" if none). Valid until the next call. */
+const char *error_msg (void);
+/* The errno recorded with the last error (EIO if none was given). */
+int error_errno (void);
+void error_clear (void);
+/* Put back a message saved with error_msg()/error_errno() (as is). */
+void error_restore (int errnum, const char *message);
+/* Keep the current error across cleanup code that may overwrite it. */
+#define ERROR_SAVE(name) \
+  char name##_msg[1024]; int name##_errno = error_errno (); \
+  snprintf (name##_msg, sizeof name##_msg, "%s", error_msg ())
+#define ERROR_RESTORE(name) error_restore (name##_errno, name##_msg)
+
+/* ---- cleanup helpers (nbdkit style) ---------------------------------- */
+
+void cleanup_free (void *ptr);
+void cleanup_fclose (FILE **fp);
+void cleanup_close (int *fd);
+#define CLEANUP_FREE   __attribute__((cleanup (cleanup_free)))
+#define CLEANUP_FCLOSE __attribute__((cleanup (cleanup_fclose)))
+#define CLEANUP_CLOSE  __attribute__((cleanup (cleanup_close)))
+
+/* ---- checked arithmetic ----------------------------------------------- */
+
+#define ADD_OVERFLOW(a, b, r) __builtin_add_overflow ((a), (b), (r))
+#define MUL_OVERFLOW(a, b, r) __builtin_mul_overflow ((a), (b), (r))
+#define DIV_ROUND_UP(n, d) (((n) + (d) - 1) / (d))
+#define MIN(a, b) ((a) < (b) ? (a) : (b))
+#define MAX(a, b) ((a) > (b) ? (a) : (b))
+
+/* ---- strings, sizes, hex (misc.c) ------------------------------------ */
+
+/* Lower-case hex of len bytes into out (2*len+1 bytes). */
+void hex_encode (const uint8_t *in, size_t len, char *out);
+/* Parse exactly 2*len hex digits; -1 on anything else. */
+int hex_decode (const char *in, uint8_t *out, size_t len);
+/* "1M", "64K", "4MiB", "1048576" -> bytes; -1 with error set if invalid. */
+int64_t parse_size (const char *s);
+/* Human-readable size, e.g. "1.5 GiB", into buf. Returns buf. */
+char *human_size (uint64_t bytes, char *buf, size_t len);
+/* asprintf that aborts on out of memory (there is no sensible recovery). */
+char *xasprintf (const char *fmt, ...) __attribute__((format (printf, 1, 2)));
+void *xmalloc (size_t n);
+void *xcalloc (size_t n, size_t m);
+char *xstrdup (const char *s);
+/* True if all len bytes of buf are zero (fast). */
+bool is_zero (const void *buf, size_t len);
+/* Valid name for a VM or disk: [A-Za-z0-9._-], 1..128, not starting '.'. */
+bool name_is_valid (const char *s);
+
+/* ---- time (misc.c) ---------------------------------------------------- */
+
+/* Restore point time stamps are UTC, basic ISO 8601: 20261122T045506Z. */
+#define TIMESTAMP_LEN 16
+void timestamp_format (time_t t, char out[TIMESTAMP_LEN + 1]);
+/* Parse a stamp (also accepts 2026-11-22T04:55:06Z and ...+00:00 forms);
+ * -1 on error. */
+int timestamp_parse (const char *s, time_t *t);
+/* Seconds since an arbitrary point, monotonic. */
+double now_monotonic (void);
+
+/* ---- progress line (progress.c) -------------------------------------- */
+
+/* A one-line progress display on stderr, only when stderr is a terminal
+ * (or BOOTBACK_PROGRESS=1): bytes done / total, percentage, rate, ETA.
+ * Updates at most 5 times a second.  Thread-safe: progress_add may be
+ * called from worker threads. */
+struct progress;
+struct progress *progress_new (const char *label, uint64_t total);
+void progress_add (struct progress *p, uint64_t bytes);
+/* Clear the line (leaves nothing on a terminal) and free. NULL is ok. */
+void progress_free (struct progress *p);
+
+/* ---- processes (spawn.c) ---------------------------------------------- */
+
+/* Run argv, wait, capture up to len-1 bytes of stdout+stderr into out
+ * (NUL-terminated, may be NULL).  Returns the exit status (0..255), or -1
+ * if it could not run (error set). */
+int run_command (char *const argv[], char *out, size_t len);
+
+#endif /* BOOTBACK_UTIL_H */
