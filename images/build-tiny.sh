@@ -1,0 +1,261 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+#
+# Builds the "tiny" guest disk images from Debian packages: a raw disk with
+# an MBR, a small FAT boot partition holding SYSLINUX, the Debian kernel and
+# an initramfs, and an ext4 root partition with busybox, qemu-guest-agent
+# and the bootback guest services (see images/README.md).  The disk alone
+# boots: no -kernel from the host.
+#
+#   images/build-tiny.sh                      tiny + the three negative variants
+#   images/build-tiny.sh --variant noweb      one variant (tiny|noinit|noweb|corrupt)
+#   images/build-tiny.sh --size 16G           tiny of 16 GiB (mostly sparse),
+#                                             written to images/build/tiny-16G.img
+#   images/build-tiny.sh --out FILE ...       another output path (one variant)
+#   images/build-tiny.sh --force ...          rebuild even if the stamp matches
+#
+# Cache: every output FILE has FILE.stamp holding the SHA-256 of the recipe
+# (this script, images/tiny/**, the variant and the size).  When the stamp
+# matches, the image is not rebuilt (a cached run takes well under a
+# second).  The kernel package is downloaded once with `apt-get download`
+# into images/build/kernel/ and unpacked there with dpkg-deb: nothing is
+# installed on the host.  Builds hold a lock on images/build/.lock, so
+# concurrent callers wait for each other.
+#
+# Needs no mount and no loop device: the FAT partition is written with
+# mkfs.fat --offset / mtools and `syslinux --offset`, the ext4 partition with
+# `mke2fs -E offset=N -d DIR`.
+#
+# Environment:
+#   BOOTBACK_KERNEL_FLAVOUR  Debian kernel flavour (default cloud-amd64;
+#                            "amd64" for the generic one)
+#   BOOTBACK_IMAGES_DIR      output folder (default images/build)
+
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+build=${BOOTBACK_IMAGES_DIR:-$here/build}
+flavour=${BOOTBACK_KERNEL_FLAVOUR:-cloud-amd64}
+
+variants=()
+size=
+out=
+force=
+
+usage () {
+    sed -n '/^#   images/,/^#$/p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+    exit 1
+}
+
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --variant) variants+=("$2"); shift 2 ;;
+        --size)    size=$2; shift 2 ;;
+        --out)     out=$2; shift 2 ;;
+        --force)   force=1; shift ;;
+        -h|--help) usage ;;
+        *) echo "build-tiny: unknown argument: $1" >&2; usage ;;
+    esac
+done
+[ ${#variants[@]} -gt 0 ] || {
+    if [ -n "$size" ] || [ -n "$out" ]; then variants=(tiny)
+    else variants=(tiny noinit noweb corrupt); fi
+}
+for v in "${variants[@]}"; do
+    case "$v" in tiny|noinit|noweb|corrupt) ;; *)
+        echo "build-tiny: unknown variant: $v" >&2; exit 1 ;;
+    esac
+done
+if [ -n "$out" ] && [ ${#variants[@]} -ne 1 ]; then
+    echo "build-tiny: --out needs exactly one variant" >&2; exit 1
+fi
+
+# Size in MiB (accepts 256M, 16G, or a plain number of MiB).
+size=${size:-256M}
+case "$size" in
+    *[Gg]) size_mib=$(( ${size%[Gg]} * 1024 )) ;;
+    *[Mm]) size_mib=${size%[Mm]} ;;
+    *[!0-9]*|'') echo "build-tiny: bad size: $size" >&2; exit 1 ;;
+    *) size_mib=$size ;;
+esac
+boot_mib=32                            # FAT partition: kernel + initramfs
+[ "$size_mib" -ge $((boot_mib + 48)) ] || {
+    echo "build-tiny: size must be at least $((boot_mib + 48))M" >&2; exit 1; }
+
+mkdir -p "$build"
+exec 9>"$build/.lock"
+flock 9
+
+# The recipe hash: every file the image depends on.
+recipe_hash () {
+    { cat "${BASH_SOURCE[0]}"
+      (cd "$here" && find tiny -type f | LC_ALL=C sort | while read -r f; do
+           printf '%s %s\n' "$f" "$(stat -c %a "$f")"; cat "$f"; done)
+      echo "flavour=$flavour"
+    } | sha256sum | cut -d' ' -f1
+}
+recipe=$(recipe_hash)
+
+output_of () {
+    local v=$1 name=tiny
+    [ "$v" = tiny ] || name=tiny-$v
+    [ "$size" = 256M ] || name=$name-$size
+    if [ -n "$out" ]; then echo "$out"; else echo "$build/$name.img"; fi
+}
+stamp_of () { echo "$recipe variant=$1 size=${size_mib}M"; }
+
+todo=()
+for v in "${variants[@]}"; do
+    img=$(output_of "$v")
+    if [ -z "$force" ] && [ -f "$img" ] && [ -f "$img.stamp" ] &&
+       [ "$(cat "$img.stamp")" = "$(stamp_of "$v")" ]; then
+        echo "build-tiny: $img is up to date"
+    else
+        todo+=("$v")
+    fi
+done
+[ ${#todo[@]} -gt 0 ] || exit 0
+
+t_start=$(date +%s.%N)
+work=$(mktemp -d "$build/work.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+
+# ---------------------------------------------------------------- kernel
+# The versioned package that the flavour's meta-package depends on.
+kpkg=$(apt-cache depends "linux-image-$flavour" 2>/dev/null |
+       sed -n 's/^ *Depends: \(linux-image-[0-9].*\)$/\1/p' | head -n1)
+if [ -z "$kpkg" ]; then
+    # No package lists: use a kernel already in the cache, if any.
+    kpkg=$(ls -1 "$build/kernel" 2>/dev/null | grep -- "-$flavour\$" | sort -V | tail -n1 || true)
+fi
+[ -n "$kpkg" ] || { echo "build-tiny: cannot find linux-image-$flavour (apt-get update?)" >&2; exit 1; }
+kver=${kpkg#linux-image-}
+kdir=$build/kernel/$kpkg
+if [ ! -f "$kdir/done" ]; then
+    echo "build-tiny: downloading $kpkg"
+    rm -rf "$kdir"; mkdir -p "$kdir"
+    (cd "$work" && apt-get download "$kpkg" >/dev/null 2>"$work/apt.err") || {
+        cat "$work/apt.err" >&2; exit 1; }
+    dpkg-deb -x "$work"/"$kpkg"_*.deb "$work/k"
+    cp "$work/k/boot/vmlinuz-$kver" "$kdir/vmlinuz"
+    cp "$work/k/boot/config-$kver" "$kdir/config"
+    # Keep only the modules the guest needs, with their dependencies.
+    mdir=$work/k/lib/modules/$kver
+    busybox depmod -b "$work/k" "$kver"
+    want="virtio_pci virtio_blk virtio_net virtio_console virtio_rng ext4 crc32c_generic button evdev"
+    need=
+    add_mod () {   # add_mod NAME: a module and, first, what it depends on
+        local name=$1 line path deps d
+        line=$(grep -E "(^|/)${name//_/[_-]}\.ko(\.[a-z]+)?:" "$mdir/modules.dep" || true)
+        [ -n "$line" ] || return 0             # built in (or absent)
+        path=${line%%:*}; deps=${line#*:}
+        case " $need " in *" $path "*) return 0 ;; esac
+        for d in $deps; do add_mod "$(basename "${d%%.ko*}")"; done
+        need="$need $path"
+    }
+    for m in $want; do add_mod "$m"; done
+    mkdir -p "$kdir/modules"
+    : >"$kdir/modules.load"
+    for p in $need; do
+        cp "$mdir/$p" "$kdir/modules/"
+        basename "$p" >>"$kdir/modules.load"
+    done
+    rm -rf "$work/k" "$work"/*.deb
+    touch "$kdir/done"
+fi
+
+# ---------------------------------------------------------------- initramfs
+# busybox, the modules (insmod in dependency order) and /init.
+ird=$work/initramfs
+mkdir -p "$ird"/{bin,dev,proc,sys,newroot,lib/modules}
+cp /bin/busybox "$ird/bin/busybox"
+ln -s busybox "$ird/bin/sh"
+cp "$kdir"/modules/* "$ird/lib/modules/"
+cp "$kdir/modules.load" "$ird/lib/modules/"
+cp "$here/tiny/initramfs-init" "$ird/init"
+chmod 755 "$ird/init"
+(cd "$ird" && find . | LC_ALL=C sort | busybox cpio -o -H newc 2>/dev/null) |
+    gzip -1 >"$work/initrd.img"
+
+# ---------------------------------------------------------------- root fs
+stage_root () {   # stage_root VARIANT DIR
+    local v=$1 r=$2 a lib
+    mkdir -p "$r"/{bin,sbin,usr/bin,usr/sbin,usr/lib/bootback,etc,proc,sys,dev,run,tmp,root,var/log,srv/bootback}
+    chmod 1777 "$r/tmp"
+    ln -s ../run "$r/var/run"
+    cp /bin/busybox "$r/bin/busybox"
+    /bin/busybox --list-full | while read -r a; do
+        [ -e "$r/$a" ] || [ -L "$r/$a" ] || ln -s /bin/busybox "$r/$a"
+    done
+    # qemu-guest-agent from the host's Debian package, with its libraries.
+    cp /usr/sbin/qemu-ga "$r/usr/sbin/qemu-ga"
+    for lib in $(ldd /usr/sbin/qemu-ga | grep -o '/[^ ]*'); do
+        mkdir -p "$r$(dirname "$lib")"
+        cp -L "$lib" "$r$lib"
+    done
+    # The bootback guest services and configuration.
+    cp -a "$here/tiny/rootfs/." "$r/"
+    # Data file: 4 MiB of deterministic pseudo-random bytes, and its checksum.
+    head -c 4194304 /dev/zero |
+        openssl enc -aes-128-ctr -nosalt -K 626f6f746261636b2d74696e792d3031 \
+            -iv 00000000000000000000000000000000 >"$r/srv/bootback/data.bin"
+    (cd "$r/srv/bootback" && sha256sum data.bin >data.sha256)
+    sed -i "s/^IDENTITY=.*/IDENTITY=$(basename "$(output_of "$v")" .img)/" \
+        "$r/etc/bootback/guest.conf"
+    echo "$v" >"$r/etc/bootback/variant"
+    case "$v" in
+        noinit)   # init is not a program: the kernel panics after switch_root
+            rm -f "$r/sbin/init"
+            printf 'this is not an executable\n' >"$r/sbin/init"
+            chmod 755 "$r/sbin/init" ;;
+        noweb)    # the web service's start script is missing
+            rm -f "$r/etc/init.d/S50web" ;;
+        corrupt)  # data changed after its checksum was recorded
+            printf 'CORRUPT!' | dd of="$r/srv/bootback/data.bin" bs=1 seek=1048576 \
+                conv=notrunc status=none ;;
+    esac
+}
+
+# ---------------------------------------------------------------- disk
+boot_start=2048                                   # sectors (1 MiB)
+boot_sectors=$((boot_mib * 2048))
+root_start=$((boot_start + boot_sectors))
+root_sectors=$((size_mib * 2048 - root_start))
+
+make_disk () {   # make_disk VARIANT OUTPUT
+    local v=$1 img=$2 tmpimg r
+    tmpimg=$img.tmp.$$
+    r=$work/root-$v
+    stage_root "$v" "$r"
+    rm -f "$tmpimg"
+    truncate -s "${size_mib}M" "$tmpimg"
+    sfdisk -q "$tmpimg" <<EOF
+label: dos
+label-id: 0xb007bac0
+start=$boot_start, size=$boot_sectors, type=e, bootable
+start=$root_start, size=$root_sectors, type=83
+EOF
+    dd if=/usr/lib/syslinux/mbr/mbr.bin of="$tmpimg" bs=440 count=1 conv=notrunc status=none
+    # Boot partition: FAT16, SYSLINUX, kernel, initramfs.
+    mkfs.fat -F 16 -n BBBOOT --offset "$boot_start" "$tmpimg" $((boot_mib * 1024)) 2>&1 |
+        grep -v -e "^mkfs.fat" -e "block count mismatch" >&2 || true
+    local fat="$tmpimg@@$((boot_start * 512))"
+    MTOOLS_SKIP_CHECK=1 mcopy -i "$fat" "$kdir/vmlinuz" ::/vmlinuz
+    MTOOLS_SKIP_CHECK=1 mcopy -i "$fat" "$work/initrd.img" ::/initrd.img
+    MTOOLS_SKIP_CHECK=1 mcopy -i "$fat" "$here/tiny/syslinux.cfg" ::/syslinux.cfg
+    syslinux --offset $((boot_start * 512)) --install "$tmpimg"
+    # Root partition: ext4 made from the staged tree.  Few inodes and a small
+    # journal, so that a 16 GiB image stays sparse; metadata written now
+    # (no lazy init), so the guest does not zero inode tables after boot.
+    mke2fs -q -F -t ext4 -L bbroot -N 8192 -J size=8 -m 0 \
+        -E offset=$((root_start * 512)),lazy_itable_init=0,lazy_journal_init=0 \
+        -d "$r" "$tmpimg" $((root_sectors / 2))k
+    mv -f "$tmpimg" "$img"
+    stamp_of "$v" >"$img.stamp"
+    echo "build-tiny: built $img ($v, ${size_mib} MiB, $(du -k "$img" | cut -f1) KiB used, $kpkg)"
+}
+
+for v in "${todo[@]}"; do
+    make_disk "$v" "$(output_of "$v")"
+done
+printf 'build-tiny: done in %.1f s\n' "$(echo "$(date +%s.%N) - $t_start" | bc)"
