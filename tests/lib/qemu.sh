@@ -24,7 +24,7 @@ qemu_guest_start () {
     if [ -n "${NETNS_BRIDGE:-}" ]; then
         tap=$(netns_tap)
         netargs=(-netdev "tap,id=net0,ifname=$tap,script=no,downscript=no"
-                 -device "virtio-net-pci,netdev=net0,mac=${QEMU_MAC:-52:54:00:b0:07:01}")
+                 -device "virtio-net-pci,netdev=net0,romfile=,mac=${QEMU_MAC:-52:54:00:b0:07:01}")
     fi
     rm -f "$tmp/$name.serial" "$tmp/$name.qga" "$tmp/$name.qmp" "$tmp/$name.pid"
     qemu-system-x86_64 -name "$name" -accel tcg -m "${QEMU_MEMORY:-256}" -smp 1 \
