@@ -1,0 +1,67 @@
+# nbd-plugin: nbdkit-bootback-plugin.so (plugin.c = nbdkit callbacks,
+# serve.c = the logic), its man page, its tests and its fuzz targets.
+PLUGIN_SO      := nbd-plugin/nbdkit-bootback-plugin.so
+PLUGIN_OBJ     := nbd-plugin/plugin.o nbd-plugin/serve.o
+PLUGIN_DIR     := $(shell $(PKG_CONFIG) --variable=plugindir nbdkit 2>/dev/null)
+PLUGINS        += $(PLUGIN_SO)
+MANS           += nbd-plugin/nbdkit-bootback-plugin.1
+DEPS           += nbdkit nbdkit-plugin-dev libnbd-bin libnbd-dev qemu-utils \
+                  e2fsprogs fuse3 valgrind clang fio
+INSTALL_EXTRA  += install -d $(DESTDIR)$(PLUGIN_DIR) && \
+                  install -m 755 $(PLUGIN_SO) $(DESTDIR)$(PLUGIN_DIR)/ ;
+
+NBDP_OBJ := $(PLUGIN_OBJ) nbd-plugin/helper-repo.o \
+            $(patsubst %.c,%.o,$(wildcard nbd-plugin/test-*.c))
+$(NBDP_OBJ): ALL_CFLAGS += $(call pc_cflags,nbdkit $(PC_REPO))
+# Only plugin_init (NBDKIT_DLL_PUBLIC) is exported; the static libraries'
+# symbols stay inside the .so.
+$(PLUGIN_OBJ): ALL_CFLAGS += -fvisibility=hidden
+
+$(PLUGIN_SO): $(PLUGIN_OBJ) $(REPO_A) $(UTIL_A)
+	$(CC) $(ALL_CFLAGS) -shared -Wl,--exclude-libs,ALL -o $@ \
+	  $(PLUGIN_OBJ) $(REPO_A) $(UTIL_A) $(LDFLAGS) $(REPO_LIBS)
+
+# helper-repo: makes repositories for the tests (writer API).
+nbd-plugin/helper-repo: nbd-plugin/helper-repo.o $(REPO_A) $(UTIL_A)
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDFLAGS) $(REPO_LIBS)
+TEST_BINS += nbd-plugin/helper-repo
+
+NBDP_TESTS := $(patsubst %.c,%,$(wildcard nbd-plugin/test-*.c))
+$(NBDP_TESTS): %: %.o nbd-plugin/serve.o $(REPO_A) $(UTIL_A)
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDFLAGS) $(REPO_LIBS)
+TEST_BINS += $(NBDP_TESTS)
+TESTS     += $(NBDP_TESTS) $(sort $(wildcard nbd-plugin/test-*.sh))
+TESTS_SLOW += $(sort $(wildcard nbd-plugin/slow-*.sh))
+
+# Fuzz targets (libFuzzer): built with clang when it can link
+# -fsanitize=fuzzer, from the sources (so the library is instrumented
+# too).  test-fuzz.sh runs each briefly in `make check`; `make fuzz` runs
+# each for FUZZ_TIME seconds, keeping its corpus in tests/tmp/fuzz/.
+FUZZ_CC    ?= clang
+FUZZ_TIME  ?= 600
+FUZZ_OK    := $(shell echo 'int LLVMFuzzerTestOneInput(const char *d, unsigned long n) { return 0; }' | \
+                $(FUZZ_CC) -fsanitize=fuzzer,address -x c - -o /dev/null 2>/dev/null && echo yes)
+FUZZ_FLAGS := -std=gnu11 -D_GNU_SOURCE -g -O1 -pthread -I$(CURDIR) \
+              -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+              $(call pc_cflags,nbdkit $(PC_REPO))
+FUZZ_LIBSRC := $(REPO_SRC) $(UTIL_SRC)
+NBDP_FUZZ  := nbd-plugin/fuzz-decode nbd-plugin/fuzz-plugin
+nbd-plugin/fuzz-decode: nbd-plugin/fuzz-decode.c $(FUZZ_LIBSRC)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $^ $(REPO_LIBS)
+nbd-plugin/fuzz-plugin: nbd-plugin/fuzz-plugin.c nbd-plugin/nbdkit-stubs.c \
+                        nbd-plugin/serve.c $(FUZZ_LIBSRC) nbd-plugin/plugin.c
+	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $(filter-out nbd-plugin/plugin.c,$^) $(REPO_LIBS)
+ifeq ($(FUZZ_OK),yes)
+TEST_BINS += $(NBDP_FUZZ)
+endif
+FUZZERS   += $(NBDP_FUZZ)
+CLEAN     += $(NBDP_FUZZ)
+
+fuzz: $(FUZZERS)
+	@set -e; for f in $(FUZZERS); do \
+	  d=tests/tmp/fuzz/$$(basename $$f); mkdir -p $$d; \
+	  echo "fuzz: $$f for $(FUZZ_TIME)s (corpus $$d)"; \
+	  $$f -max_total_time=$(FUZZ_TIME) -timeout=20 -rss_limit_mb=4096 \
+	    -print_final_stats=1 $$d; \
+	done
+.PHONY: fuzz

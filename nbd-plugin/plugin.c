@@ -1,0 +1,433 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * nbdkit-bootback-plugin: serve any disk of any restore point of a
+ * bootback repository over NBD, read-only (nbdkit-bootback-plugin.pod).
+ *
+ * Only the nbdkit callbacks live here, in the order nbdkit calls them;
+ * they translate between nbdkit and the repository library
+ * (recovery/repo/repo.h) and serve.c (export names, the shared table of
+ * opened disks, sequential-access detection).  Every library error is
+ * reported once, here: nbdkit_error with the library's message (which
+ * names the chunk, restore point, disk and byte range) and
+ * nbdkit_set_error.
+ *
+ * Sharing: one repository, one cache of decoded chunks and one table of
+ * opened disks for the whole server; each connection has a handle with
+ * its disk and its sequential-access state.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define NBDKIT_API_VERSION 2
+#include <nbdkit-plugin.h>
+
+#include "nbd-plugin/serve.h"
+#include "recovery/util/util.h"
+
+#define DEFAULT_CACHE (256 * 1024 * 1024)
+#define DEFAULT_READAHEAD (8 * 1024 * 1024)
+
+/* Parameters. */
+static char *repo_path;              /* repo= */
+static char *point_spec;             /* point=, NULL = export names choose */
+static char *disk_name;              /* disk=, NULL = the point's default */
+static int64_t cache_size = DEFAULT_CACHE;
+static int64_t readahead = DEFAULT_READAHEAD;
+
+/* Server-wide state, set up in get_ready. */
+static struct repo *repo;
+static struct repo_cache *cache;     /* NULL with cache=0 */
+static struct serve_disks *disks;
+static struct repo_disk *pinned;     /* the disk of point=, if given */
+static char pinned_name[SERVE_NAME_MAX];
+static char pinned_desc[512];
+
+struct handle {
+  struct repo_disk *disk;
+  struct serve_seq seq;
+  const char *desc;                  /* interned */
+};
+
+/* Report the library's last error once, as nbdkit wants it. */
+static void
+report (const char *what, uint32_t count, uint64_t offset)
+{
+  int err = error_errno ();
+
+  if (what)
+    nbdkit_error ("%s of %" PRIu32 " bytes at offset %" PRIu64 ": %s",
+                  what, count, offset, error_msg ());
+  else
+    nbdkit_error ("%s", error_msg ());
+  /* A bad chunk, a missing file, a failing disk: all EIO for the client.
+   * Only a request the client got wrong keeps its own code. */
+  nbdkit_set_error (err == EINVAL || err == ENOMEM ? err : EIO);
+}
+
+static void
+bb_unload (void)
+{
+  serve_disks_free (disks);
+  repo_cache_free (cache);
+  repo_close (repo);
+  free (repo_path);
+  free (point_spec);
+  free (disk_name);
+}
+
+static int
+set_string (char **var, const char *key, const char *value)
+{
+  if (*var) {
+    nbdkit_error ("%s= was given more than once", key);
+    return -1;
+  }
+  *var = strdup (value);
+  if (!*var) {
+    nbdkit_error ("strdup: %m");
+    return -1;
+  }
+  return 0;
+}
+
+static int
+bb_config (const char *key, const char *value)
+{
+  if (strcmp (key, "repo") == 0) {
+    if (repo_path) {
+      nbdkit_error ("repo= was given more than once");
+      return -1;
+    }
+    repo_path = strncmp (value, "nfs://", 6) == 0 ? strdup (value)
+                                                  : nbdkit_absolute_path (value);
+    return repo_path ? 0 : -1;
+  }
+  if (strcmp (key, "point") == 0)
+    return set_string (&point_spec, key, value);
+  if (strcmp (key, "disk") == 0) {
+    if (strlen (value) > 64 || !name_is_valid (value)) {
+      nbdkit_error ("disk=%s: not a valid disk name", value);
+      return -1;
+    }
+    return set_string (&disk_name, key, value);
+  }
+  if (strcmp (key, "cache") == 0) {
+    cache_size = nbdkit_parse_size (value);
+    return cache_size == -1 ? -1 : 0;
+  }
+  if (strcmp (key, "readahead") == 0) {
+    if (strcmp (value, "off") == 0) {
+      readahead = 0;
+      return 0;
+    }
+    readahead = nbdkit_parse_size (value);
+    return readahead == -1 ? -1 : 0;
+  }
+  nbdkit_error ("unknown parameter '%s' (see nbdkit-bootback-plugin(1): "
+                "repo, point, disk, cache, readahead)", key);
+  return -1;
+}
+
+static int
+bb_config_complete (void)
+{
+  if (!repo_path) {
+    nbdkit_error ("the repo=PATH parameter is required");
+    return -1;
+  }
+  return 0;
+}
+
+#define bb_config_help \
+  "repo=PATH              (required) The bootback repository.\n" \
+  "point=VM@TIME|VM@latest|VM  Serve this restore point only\n" \
+  "                       (default: the export name chooses).\n" \
+  "disk=NAME              The disk of the point (default: vda or the\n" \
+  "                       only disk).\n" \
+  "cache=SIZE             Cache of decoded chunks (default 256M, 0 = none).\n" \
+  "readahead=SIZE         Read ahead on sequential access (default 8M, 0 = off)."
+
+static int
+bb_get_ready (void)
+{
+  CLEANUP_FREE struct repo_manifest *m = NULL;
+  CLEANUP_FREE char *spec = NULL;
+  size_t i;
+
+  repo = repo_open (repo_path);
+  if (!repo) {
+    report (NULL, 0, 0);
+    return -1;
+  }
+  if (cache_size > 0)
+    cache = repo_cache_new (repo, cache_size);
+  disks = serve_disks_new (repo);
+  if (!point_spec)
+    return 0;
+
+  /* point=: a wrong point or disk is an error now, not at each open. */
+  m = malloc (sizeof *m);
+  if (!m) {
+    nbdkit_error ("malloc: %m");
+    return -1;
+  }
+  pinned = serve_disks_get (disks, point_spec, disk_name, true, m);
+  if (!pinned) {
+    nbdkit_error ("point=%s%s%s: %s", point_spec, disk_name ? " disk=" : "",
+                  disk_name ? disk_name : "", error_msg ());
+    return -1;
+  }
+  serve_disks_put (disks, pinned);     /* pinned: stays open */
+  snprintf (pinned_name, sizeof pinned_name, "%s/%s",
+            repo_disk_point (pinned), repo_disk_name (pinned));
+  for (i = 0; i < m->ndisks; i++)
+    if (strcmp (m->disks[i].name, repo_disk_name (pinned)) == 0)
+      serve_describe (m, &m->disks[i], pinned_desc, sizeof pinned_desc);
+  nbdkit_debug ("bootback: serving %s (%s)", pinned_name, pinned_desc);
+  return 0;
+}
+
+static int
+add_export (void *exports, const char *name, const char *description)
+{
+  if (nbdkit_add_export (exports, name, description) == -1) {
+    error_setx ("too many exports");
+    return -1;
+  }
+  return 0;
+}
+
+static int
+bb_list_exports (int readonly, int is_tls, struct nbdkit_exports *exports)
+{
+  if (pinned)
+    return nbdkit_add_export (exports, pinned_name, pinned_desc);
+  if (serve_list (repo, add_export, exports) == -1) {
+    report (NULL, 0, 0);
+    return -1;
+  }
+  return 0;
+}
+
+static const char *
+bb_default_export (int readonly, int is_tls)
+{
+  char name[SERVE_NAME_MAX];
+
+  if (pinned)
+    return pinned_name;
+  if (serve_default_name (repo, disk_name, name) == -1) {
+    report (NULL, 0, 0);
+    return NULL;
+  }
+  return nbdkit_strdup_intern (name);
+}
+
+static void *
+bb_open (int readonly)
+{
+  CLEANUP_FREE struct repo_manifest *m = NULL;
+  const char *name;
+  char def[SERVE_NAME_MAX], desc[512] = "";
+  struct handle *h;
+  size_t i;
+
+  h = calloc (1, sizeof *h);
+  m = malloc (sizeof *m);
+  if (!h || !m) {
+    nbdkit_error ("calloc: %m");
+    free (h);
+    return NULL;
+  }
+  if (pinned) {
+    /* Whatever name the client asked for: point= decides. */
+    h->disk = pinned;
+    h->desc = pinned_desc;
+  }
+  else {
+    name = nbdkit_export_name ();
+    if (!name || !*name) {
+      if (serve_default_name (repo, disk_name, def) == -1)
+        goto err;
+      name = def;
+    }
+    h->disk = serve_disks_get (disks, name, disk_name, false, m);
+    if (!h->disk)
+      goto err;
+    for (i = 0; i < m->ndisks; i++)
+      if (strcmp (m->disks[i].name, repo_disk_name (h->disk)) == 0)
+        serve_describe (m, &m->disks[i], desc, sizeof desc);
+    h->desc = nbdkit_strdup_intern (desc);
+    nbdkit_debug ("bootback: export %s is %s/%s", name,
+                  repo_disk_point (h->disk), repo_disk_name (h->disk));
+  }
+  serve_seq_init (&h->seq);
+  return h;
+ err:
+  report (NULL, 0, 0);
+  free (h);
+  return NULL;
+}
+
+static void
+bb_close (void *handle)
+{
+  struct handle *h = handle;
+
+  if (h->disk != pinned)
+    serve_disks_put (disks, h->disk);
+  serve_seq_destroy (&h->seq);
+  free (h);
+}
+
+static const char *
+bb_export_description (void *handle)
+{
+  struct handle *h = handle;
+
+  return h->desc;
+}
+
+static int64_t
+bb_get_size (void *handle)
+{
+  struct handle *h = handle;
+
+  return repo_disk_size (h->disk);
+}
+
+static int
+bb_block_size (void *handle, uint32_t *minimum, uint32_t *preferred,
+               uint32_t *maximum)
+{
+  *minimum = 1;
+  *preferred = repo_chunk_size (repo);
+  *maximum = 0xffffffff;
+  return 0;
+}
+
+static int
+bb_is_rotational (void *handle)
+{
+  return 0;
+}
+
+static int
+bb_can_multi_conn (void *handle)
+{
+  return 1;                            /* read-only: every view is the same */
+}
+
+static int
+bb_can_extents (void *handle)
+{
+  return 1;
+}
+
+static int
+bb_can_cache (void *handle)
+{
+  return NBDKIT_CACHE_NATIVE;
+}
+
+static int
+bb_pread (void *handle, void *buf, uint32_t count, uint64_t offset,
+          uint32_t flags)
+{
+  struct handle *h = handle;
+  uint64_t i, end;
+
+  if (cache && readahead > 0) {
+    serve_seq_note (&h->seq, offset, count, repo_chunk_size (repo),
+                    repo_disk_size (h->disk), readahead, &i, &end);
+    for (; i < end; i++)
+      repo_cache_prefetch (cache, h->disk, i);
+  }
+  if (repo_disk_pread (h->disk, cache, buf, count, offset) == -1) {
+    report ("read", count, offset);
+    return -1;
+  }
+  return 0;
+}
+
+static int
+bb_extents (void *handle, uint32_t count, uint64_t offset, uint32_t flags,
+            struct nbdkit_extents *extents)
+{
+  struct handle *h = handle;
+  uint64_t end = offset + count, len;
+  bool zero;
+
+  while (offset < end) {
+    repo_disk_extent (h->disk, offset, end - offset, &len, &zero);
+    if (nbdkit_add_extent (extents, offset, len,
+                           zero ? NBDKIT_EXTENT_HOLE | NBDKIT_EXTENT_ZERO
+                                : 0) == -1)
+      return -1;
+    offset += len;
+    if (flags & NBDKIT_FLAG_REQ_ONE)
+      break;
+  }
+  return 0;
+}
+
+/* NBD_CMD_CACHE: load (and verify) the chunks of the range into the cache
+ * now, so that an error shows here rather than at the later read. */
+static int
+bb_cache (void *handle, uint32_t count, uint64_t offset, uint32_t flags)
+{
+  struct handle *h = handle;
+  uint32_t cs = repo_chunk_size (repo);
+  CLEANUP_FREE void *buf = NULL;
+  uint64_t end = offset + count, n;
+
+  if (!cache)
+    return 0;
+  buf = malloc (cs);
+  if (!buf) {
+    nbdkit_error ("malloc: %m");
+    return -1;
+  }
+  while (offset < end) {
+    n = MIN (end - offset, cs - offset % cs);
+    if (repo_disk_pread (h->disk, cache, buf, n, offset) == -1) {
+      report ("cache", count, offset);
+      return -1;
+    }
+    offset += n;
+  }
+  return 0;
+}
+
+#define THREAD_MODEL NBDKIT_THREAD_MODEL_PARALLEL
+
+static struct nbdkit_plugin plugin = {
+  .name               = "bootback",
+  .longname           = "bootback restore points",
+  .version            = "1.0",
+  .description        = "Serve the disks of bootback restore points, read-only",
+  .unload             = bb_unload,
+  .config             = bb_config,
+  .config_complete    = bb_config_complete,
+  .config_help        = bb_config_help,
+  .magic_config_key   = "repo",
+  .get_ready          = bb_get_ready,
+  .list_exports       = bb_list_exports,
+  .default_export     = bb_default_export,
+  .open               = bb_open,
+  .close              = bb_close,
+  .export_description = bb_export_description,
+  .get_size           = bb_get_size,
+  .block_size         = bb_block_size,
+  .is_rotational      = bb_is_rotational,
+  .can_multi_conn     = bb_can_multi_conn,
+  .can_extents        = bb_can_extents,
+  .can_cache          = bb_can_cache,
+  .pread              = bb_pread,
+  .extents            = bb_extents,
+  .cache              = bb_cache,
+};
+
+NBDKIT_REGISTER_PLUGIN (plugin)

@@ -1,0 +1,367 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The plugin's logic (see serve.h): export names, the shared table of
+ * opened disks, the export list and sequential-access detection.
+ *
+ * Table invariants:
+ *  1. One entry per canonical name "VM@TIME/DISK"; a disk is opened (its
+ *     index read and checked) once however many connections use it.
+ *  2. refs counts the connections holding the entry; an unpinned entry is
+ *     closed by the put that drops refs to 0, so memory follows the set of
+ *     exports in use.  The pinned entry (point= at start-up) stays until
+ *     serve_disks_free.
+ *  3. The lock covers the list and the reference counts only; reads of an
+ *     opened disk need no lock (repo_disk_pread is thread-safe).
+ */
+#include <errno.h>
+
+#include "nbd-plugin/serve.h"
+#include "recovery/util/util.h"
+
+/* ---- export names ------------------------------------------------------- */
+
+int
+serve_name_split (const char *name, char point[146], char disk[65])
+{
+  const char *slash = strchr (name, '/');
+  size_t plen = slash ? (size_t) (slash - name) : strlen (name);
+  const char *at;
+  char vm[129];
+  size_t vlen;
+
+  if (plen == 0 || plen > 145) {
+    error_setx ("export '%s': expected VM@TIME/DISK, VM@latest/DISK, VM/DISK "
+                "or VM", name);
+    return -1;
+  }
+  memcpy (point, name, plen);
+  point[plen] = '\0';
+  at = strchr (point, '@');
+  vlen = at ? (size_t) (at - point) : plen;
+  if (vlen == 0 || vlen > 128) {
+    error_setx ("export '%s': invalid VM name", name);
+    return -1;
+  }
+  memcpy (vm, point, vlen);
+  vm[vlen] = '\0';
+  if (!name_is_valid (vm) || (at && (at[1] == '\0' || strchr (at + 1, '@')))) {
+    error_setx ("export '%s': invalid VM name or time (expected "
+                "VM@TIME/DISK)", name);
+    return -1;
+  }
+  disk[0] = '\0';
+  if (slash) {
+    if (strlen (slash + 1) > 64 || !name_is_valid (slash + 1)) {
+      error_setx ("export '%s': invalid disk name", name);
+      return -1;
+    }
+    strcpy (disk, slash + 1);
+  }
+  return 0;
+}
+
+int
+serve_pick_disk (const struct repo_manifest *m, const char *want,
+                 char out[65])
+{
+  char names[512] = "";
+  size_t i;
+
+  for (i = 0; i < m->ndisks; i++) {
+    if (want && *want ? strcmp (m->disks[i].name, want) == 0
+                      : strcmp (m->disks[i].name, "vda") == 0) {
+      strcpy (out, m->disks[i].name);
+      return 0;
+    }
+  }
+  if ((!want || !*want) && m->ndisks == 1) {
+    strcpy (out, m->disks[0].name);
+    return 0;
+  }
+  for (i = 0; i < m->ndisks; i++)
+    snprintf (names + strlen (names), sizeof names - strlen (names), "%s%s",
+              i ? ", " : "", m->disks[i].name);
+  if (want && *want)
+    error_setx ("restore point %s@%s has no disk '%s' (it has: %s)", m->vm,
+                m->id, want, names);
+  else
+    error_setx ("restore point %s@%s has several disks (%s): name one",
+                m->vm, m->id, names);
+  return -1;
+}
+
+/* serve_resolve, also giving the parts of the canonical name. */
+static int
+resolve (struct repo *r, const char *name, const char *default_disk,
+         char vm[129], char id[17], char disk[65], struct repo_manifest *m)
+{
+  char point[146], want[65];
+
+  if (serve_name_split (name, point, want) == -1)
+    return -1;
+  if (repo_point_resolve (r, point, vm, id) == -1)
+    return -1;
+  if (repo_manifest_read (r, vm, id, m) == -1)
+    return -1;
+  return serve_pick_disk (m, *want ? want : default_disk, disk);
+}
+
+int
+serve_resolve (struct repo *r, const char *name, const char *default_disk,
+               char canonical[SERVE_NAME_MAX], struct repo_manifest *m)
+{
+  char vm[129], id[17], disk[65];
+  CLEANUP_FREE struct repo_manifest *tmp = NULL;
+
+  if (!m)
+    m = tmp = xmalloc (sizeof *m);
+  if (resolve (r, name, default_disk, vm, id, disk, m) == -1)
+    return -1;
+  snprintf (canonical, SERVE_NAME_MAX, "%s@%s/%s", vm, id, disk);
+  return 0;
+}
+
+int
+serve_default_name (struct repo *r, const char *default_disk,
+                    char canonical[SERVE_NAME_MAX])
+{
+  char **vms = repo_list_vms (r);
+  size_t n;
+  int ret = -1;
+
+  if (!vms)
+    return -1;
+  for (n = 0; vms[n]; n++) ;
+  if (n == 1)
+    ret = serve_resolve (r, vms[0], default_disk, canonical, NULL);
+  else if (n == 0)
+    error_setx ("repository %s holds no restore point", repo_location (r));
+  else
+    error_setx ("repository %s holds %zu VMs: name the export as "
+                "VM@TIME/DISK (nbdinfo --list shows them)",
+                repo_location (r), n);
+  repo_strv_free (vms);
+  return ret;
+}
+
+void
+serve_describe (const struct repo_manifest *m,
+                const struct repo_disk_info *di, char *buf, size_t len)
+{
+  struct tm tm;
+  char when[32] = "?", size[32];
+
+  if (gmtime_r (&m->time, &tm))
+    strftime (when, sizeof when, "%Y-%m-%d %H:%M:%S UTC", &tm);
+  human_size (di->size, size, sizeof size);
+  snprintf (buf, len, "VM %s, disk %s, %s, %s (%s, %s-consistent)",
+            m->vm, di->name, when, size, m->kind, m->consistency);
+}
+
+int
+serve_list (struct repo *r, serve_export_fn fn, void *opaque)
+{
+  char **vms = repo_list_vms (r), **pts = NULL;
+  CLEANUP_FREE struct repo_manifest *m = xmalloc (sizeof *m);
+  char name[SERVE_NAME_MAX], desc[512];
+  size_t i, j, k;
+  int n = 0;
+
+  if (!vms)
+    return -1;
+  for (i = 0; vms[i]; i++) {
+    pts = repo_list_points (r, vms[i]);
+    if (!pts)
+      goto err;
+    for (j = 0; pts[j]; j++) {
+      if (repo_manifest_read (r, vms[i], pts[j], m) == -1) {
+        error_clear ();        /* a bad point hides nothing else */
+        continue;
+      }
+      for (k = 0; k < m->ndisks; k++) {
+        snprintf (name, sizeof name, "%s@%s/%s", vms[i], pts[j],
+                  m->disks[k].name);
+        serve_describe (m, &m->disks[k], desc, sizeof desc);
+        if (fn (opaque, name, desc) == -1)
+          goto err;
+        n++;
+      }
+    }
+    repo_strv_free (pts);
+    pts = NULL;
+  }
+  repo_strv_free (vms);
+  return n;
+ err:
+  repo_strv_free (pts);
+  repo_strv_free (vms);
+  return -1;
+}
+
+/* ---- the table of opened disks --------------------------------------------- */
+
+struct sdisk {
+  struct sdisk *next;
+  char name[SERVE_NAME_MAX];
+  struct repo_disk *d;
+  unsigned refs;
+  bool pinned;
+};
+
+struct serve_disks {
+  struct repo *r;
+  pthread_mutex_t lock;
+  struct sdisk *head;
+};
+
+struct serve_disks *
+serve_disks_new (struct repo *r)
+{
+  struct serve_disks *t = xcalloc (1, sizeof *t);
+
+  t->r = r;
+  pthread_mutex_init (&t->lock, NULL);
+  return t;
+}
+
+void
+serve_disks_free (struct serve_disks *t)
+{
+  struct sdisk *e, *n;
+
+  if (!t)
+    return;
+  for (e = t->head; e; e = n) {
+    n = e->next;
+    repo_disk_close (e->d);
+    free (e);
+  }
+  pthread_mutex_destroy (&t->lock);
+  free (t);
+}
+
+struct repo_disk *
+serve_disks_get (struct serve_disks *t, const char *name,
+                 const char *default_disk, bool pin, struct repo_manifest *m)
+{
+  char vm[129], id[17], disk[65], canonical[SERVE_NAME_MAX];
+  CLEANUP_FREE struct repo_manifest *tmp = NULL;
+  struct repo_disk *d = NULL;
+  struct sdisk *e;
+
+  if (!m)
+    m = tmp = xmalloc (sizeof *m);
+  if (resolve (t->r, name, default_disk, vm, id, disk, m) == -1)
+    return NULL;
+  snprintf (canonical, sizeof canonical, "%s@%s/%s", vm, id, disk);
+
+  pthread_mutex_lock (&t->lock);
+  for (e = t->head; e; e = e->next)
+    if (strcmp (e->name, canonical) == 0)
+      break;
+  if (!e) {
+    /* Opening under the lock keeps invariant 1 simple; it reads one
+     * index, and only the first connection to a disk pays for it. */
+    d = repo_disk_open (t->r, vm, id, disk);
+    if (!d)
+      goto out;
+    e = xcalloc (1, sizeof *e);
+    strcpy (e->name, canonical);
+    e->d = d;
+    e->next = t->head;
+    t->head = e;
+  }
+  e->refs++;
+  e->pinned |= pin;
+  d = e->d;
+ out:
+  pthread_mutex_unlock (&t->lock);
+  return d;
+}
+
+void
+serve_disks_put (struct serve_disks *t, struct repo_disk *d)
+{
+  struct sdisk **p, *e;
+
+  if (!d)
+    return;
+  pthread_mutex_lock (&t->lock);
+  for (p = &t->head; *p; p = &(*p)->next) {
+    e = *p;
+    if (e->d != d)
+      continue;
+    if (--e->refs == 0 && !e->pinned) {
+      *p = e->next;
+      repo_disk_close (e->d);
+      free (e);
+    }
+    break;
+  }
+  pthread_mutex_unlock (&t->lock);
+}
+
+size_t
+serve_disks_count (struct serve_disks *t)
+{
+  struct sdisk *e;
+  size_t n = 0;
+
+  pthread_mutex_lock (&t->lock);
+  for (e = t->head; e; e = e->next)
+    n++;
+  pthread_mutex_unlock (&t->lock);
+  return n;
+}
+
+/* ---- sequential access and read-ahead ---------------------------------------- */
+
+/* The most chunks asked for in one call (the library queues 64). */
+#define RA_MAX_CHUNKS 32
+
+void
+serve_seq_init (struct serve_seq *s)
+{
+  memset (s, 0, sizeof *s);
+  pthread_mutex_init (&s->lock, NULL);
+}
+
+void
+serve_seq_destroy (struct serve_seq *s)
+{
+  pthread_mutex_destroy (&s->lock);
+}
+
+void
+serve_seq_note (struct serve_seq *s, uint64_t offset, uint32_t count,
+                uint32_t chunk_size, uint64_t disk_size, uint64_t ra_bytes,
+                uint64_t *first, uint64_t *end)
+{
+  uint64_t e = offset + count, a, b;
+
+  *first = *end = 0;
+  pthread_mutex_lock (&s->lock);
+  if (offset <= s->hi_end + chunk_size && offset + SERVE_SEQ_BEHIND >= s->hi_end) {
+    s->streak++;
+    if (e > s->hi_end)
+      s->hi_end = e;
+  }
+  else {
+    /* A jump: this request starts a new run. */
+    s->streak = 1;
+    s->hi_end = e;
+    s->ra_next = 0;
+  }
+  if (s->streak >= SERVE_SEQ_STREAK && ra_bytes > 0) {
+    a = MAX (DIV_ROUND_UP (s->hi_end, chunk_size), s->ra_next);
+    b = DIV_ROUND_UP (MIN (s->hi_end + ra_bytes, disk_size), chunk_size);
+    if (b > a + RA_MAX_CHUNKS)
+      b = a + RA_MAX_CHUNKS;
+    if (a < b) {
+      *first = a;
+      *end = b;
+      s->ra_next = b;
+    }
+  }
+  pthread_mutex_unlock (&s->lock);
+}
