@@ -1,0 +1,10 @@
+# recovery/catalog: libbbcatalog.a, the SQLite catalog.
+CATALOG_SRC := $(filter-out recovery/catalog/test-%,$(wildcard recovery/catalog/*.c))
+CATALOG_OBJ := $(CATALOG_SRC:.c=.o)
+CATALOG_A   := recovery/catalog/libbbcatalog.a
+LIBS_A      += $(CATALOG_A)
+DEPS        += libsqlite3-dev sqlite3
+
+$(CATALOG_OBJ): ALL_CFLAGS += $(call pc_cflags,sqlite3)
+$(CATALOG_A): $(CATALOG_OBJ)
+	$(AR) rcs $@ $^

@@ -12,8 +12,8 @@
  *   crash-fsync@K    SIGKILL at the K-th fsync
  *   short            every write writes at most half of what it was asked
  *
- * Items are separated by commas.  Also BOOTBACK_CRASH_STEP=N kills the
- * process when commit-protocol step N is reached (io_commit_step).
+ * Items are separated by commas.  (BOOTBACK_CRASH_STEP=N, for the
+ * numbered commit steps, is util's crash_step.)
  */
 #include <errno.h>
 #include <signal.h>
@@ -199,13 +199,4 @@ io_fault_new (struct repo_io *inner, const char *spec)
   error_setx ("BOOTBACK_FAULT: invalid item '%s' in '%s'", tok, spec);
   free (f);
   return NULL;
-}
-
-void
-io_commit_step (int step)
-{
-  const char *s = getenv ("BOOTBACK_CRASH_STEP");
-
-  if (s && atoi (s) == step)
-    kill (getpid (), SIGKILL);
 }

@@ -65,9 +65,6 @@ struct repo_io *io_posix_new (const char *dir);
 /* io-fault.c: wrap io with the fault spec (BOOTBACK_FAULT syntax). The
  * wrapper owns inner.  NULL + error if the spec is invalid. */
 struct repo_io *io_fault_new (struct repo_io *inner, const char *spec);
-/* Test hook: the numbered commit steps call this; BOOTBACK_CRASH_STEP=N
- * kills the process with SIGKILL when step N is reached. */
-void io_commit_step (int step);
 
 /* io.c: helpers on top of the table. */
 /* Read a whole file of at most max bytes (malloc'd, NUL added). */

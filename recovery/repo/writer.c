@@ -393,7 +393,7 @@ repo_writer_commit (struct repo_writer *w, struct repo_manifest *out)
   /* Step 1. */
   if (sync_chunks (w) == -1)
     goto err;
-  io_commit_step (1);
+  crash_step (1);
 
   /* Step 2. */
   for (i = 0; i < w->ndisks; i++) {
@@ -424,7 +424,7 @@ repo_writer_commit (struct repo_writer *w, struct repo_manifest *out)
   if (io->ops->sync_dir (io, vmdir) == -1 ||
       io->ops->sync_dir (io, "points") == -1)
     goto err;
-  io_commit_step (2);
+  crash_step (2);
 
   /* Step 3. */
   snprintf (m->vm, sizeof m->vm, "%s", w->vm);
@@ -442,7 +442,7 @@ repo_writer_commit (struct repo_writer *w, struct repo_manifest *out)
   if (io_write_file_atomic (io, man_path, json, strlen (json)) == -1)
     goto err;
   free (json);
-  io_commit_step (3);
+  crash_step (3);
 
   if (out)
     *out = *m;

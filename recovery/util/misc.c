@@ -6,6 +6,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdarg.h>
 
 #include "recovery/util/util.h"
@@ -205,4 +206,13 @@ now_monotonic (void)
 
   clock_gettime (CLOCK_MONOTONIC, &ts);
   return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+void
+crash_step (int step)
+{
+  const char *s = getenv ("BOOTBACK_CRASH_STEP");
+
+  if (s && atoi (s) == step)
+    kill (getpid (), SIGKILL);
 }

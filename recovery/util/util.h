@@ -96,6 +96,13 @@ int timestamp_parse (const char *s, time_t *t);
 /* Seconds since an arbitrary point, monotonic. */
 double now_monotonic (void);
 
+/* ---- test hooks (misc.c) ------------------------------------------------ */
+
+/* The numbered steps of the commit protocol call this; when the environment
+ * has BOOTBACK_CRASH_STEP=N and step == N the process kills itself with
+ * SIGKILL (crash-safety tests). */
+void crash_step (int step);
+
 /* ---- progress line (progress.c) -------------------------------------- */
 
 /* A one-line progress display on stderr, only when stderr is a terminal

@@ -1,0 +1,496 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The SQLite catalog.  Schema migrations are a list of SQL scripts; the
+ * database's PRAGMA user_version says how many have been applied, and
+ * catalog_open applies the rest in one transaction.
+ */
+#include <errno.h>
+#include <sqlite3.h>
+#include <sys/stat.h>
+
+#include "recovery/catalog/catalog.h"
+#include "recovery/util/util.h"
+
+struct catalog {
+  sqlite3 *db;
+  char *path;
+};
+
+static void
+cleanup_stmt (sqlite3_stmt **s)
+{
+  sqlite3_finalize (*s);
+}
+#define CLEANUP_STMT __attribute__((cleanup (cleanup_stmt)))
+
+static const char *migrations[] = {
+  /* 1 */
+  "CREATE TABLE repos ("
+  "  id INTEGER PRIMARY KEY,"
+  "  location TEXT NOT NULL UNIQUE,"
+  "  uuid TEXT NOT NULL,"
+  "  chunk_size INTEGER NOT NULL,"
+  "  is_default INTEGER NOT NULL DEFAULT 0,"
+  "  added INTEGER NOT NULL);"
+  "CREATE TABLE points ("
+  "  id INTEGER PRIMARY KEY,"
+  "  repo_id INTEGER NOT NULL REFERENCES repos(id) ON DELETE CASCADE,"
+  "  vm TEXT NOT NULL,"
+  "  point TEXT NOT NULL,"
+  "  time INTEGER NOT NULL,"
+  "  parent TEXT,"
+  "  kind TEXT NOT NULL,"
+  "  consistency TEXT NOT NULL,"
+  "  source TEXT NOT NULL,"
+  "  chunk_size INTEGER NOT NULL,"
+  "  has_domain_xml INTEGER NOT NULL,"
+  "  protected INTEGER NOT NULL DEFAULT 0,"
+  "  bytes_read INTEGER, new_chunks INTEGER, new_bytes INTEGER,"
+  "  stored_bytes INTEGER, reused_chunks INTEGER, seconds REAL,"
+  "  UNIQUE (repo_id, vm, point));"
+  "CREATE TABLE disks ("
+  "  point_id INTEGER NOT NULL REFERENCES points(id) ON DELETE CASCADE,"
+  "  seq INTEGER NOT NULL,"
+  "  name TEXT NOT NULL,"
+  "  size INTEGER NOT NULL,"
+  "  index_sha256 TEXT NOT NULL,"
+  "  format TEXT,"
+  "  zero_chunks INTEGER NOT NULL,"
+  "  PRIMARY KEY (point_id, name));"
+  "CREATE TABLE jobs ("
+  "  id INTEGER PRIMARY KEY,"
+  "  kind TEXT NOT NULL,"
+  "  repo_id INTEGER,"
+  "  vm TEXT,"
+  "  point TEXT,"
+  "  started REAL NOT NULL,"
+  "  ended REAL,"
+  "  status TEXT NOT NULL,"
+  "  message TEXT,"
+  "  stats TEXT);"
+  "CREATE INDEX points_vm ON points (repo_id, vm, time);",
+};
+#define NMIGRATIONS ((int) (sizeof migrations / sizeof migrations[0]))
+
+int
+catalog_schema_version (void)
+{
+  return NMIGRATIONS;
+}
+
+static int
+db_error (struct catalog *c, const char *what)
+{
+  error_setx ("catalog %s: %s: %s", c->path, what, sqlite3_errmsg (c->db));
+  return -1;
+}
+
+static int
+exec (struct catalog *c, const char *sql)
+{
+  char *msg = NULL;
+
+  if (sqlite3_exec (c->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+    error_setx ("catalog %s: %s", c->path, msg ? msg : "error");
+    sqlite3_free (msg);
+    return -1;
+  }
+  return 0;
+}
+
+static int
+prepare (struct catalog *c, const char *sql, sqlite3_stmt **s)
+{
+  if (sqlite3_prepare_v2 (c->db, sql, -1, s, NULL) != SQLITE_OK)
+    return db_error (c, "prepare");
+  return 0;
+}
+
+static int
+migrate (struct catalog *c)
+{
+  CLEANUP_STMT sqlite3_stmt *s = NULL;
+  int version, i;
+  char pragma[64];
+
+  if (prepare (c, "PRAGMA user_version", &s) == -1)
+    return -1;
+  if (sqlite3_step (s) != SQLITE_ROW)
+    return db_error (c, "user_version");
+  version = sqlite3_column_int (s, 0);
+  if (version > NMIGRATIONS) {
+    error_setx ("catalog %s has schema version %d, newer than this bootback "
+                "understands (%d); upgrade bootback", c->path, version,
+                NMIGRATIONS);
+    return -1;
+  }
+  if (version == NMIGRATIONS)
+    return 0;
+  if (exec (c, "BEGIN IMMEDIATE") == -1)
+    return -1;
+  for (i = version; i < NMIGRATIONS; i++)
+    if (exec (c, migrations[i]) == -1)
+      goto err;
+  snprintf (pragma, sizeof pragma, "PRAGMA user_version = %d", NMIGRATIONS);
+  if (exec (c, pragma) == -1 || exec (c, "COMMIT") == -1)
+    goto err;
+  return 0;
+ err:
+  {
+    ERROR_SAVE (saved);
+    exec (c, "ROLLBACK");
+    ERROR_RESTORE (saved);
+  }
+  return -1;
+}
+
+struct catalog *
+catalog_open (const char *home)
+{
+  struct catalog *c = xcalloc (1, sizeof *c);
+
+  if (mkdir (home, 0700) == -1 && errno != EEXIST) {
+    error_set (errno, "mkdir: %s", home);
+    free (c);
+    return NULL;
+  }
+  c->path = xasprintf ("%s/catalog.db", home);
+  if (sqlite3_open_v2 (c->path, &c->db,
+                       SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+                       SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+    error_setx ("catalog %s: %s", c->path,
+                c->db ? sqlite3_errmsg (c->db) : "cannot open");
+    goto err;
+  }
+  sqlite3_busy_timeout (c->db, 10000);
+  if (exec (c, "PRAGMA journal_mode = WAL") == -1 ||
+      exec (c, "PRAGMA synchronous = NORMAL") == -1 ||
+      exec (c, "PRAGMA foreign_keys = ON") == -1 ||
+      migrate (c) == -1)
+    goto err;
+  return c;
+ err:
+  catalog_close (c);
+  return NULL;
+}
+
+void
+catalog_close (struct catalog *c)
+{
+  if (!c)
+    return;
+  sqlite3_close (c->db);
+  free (c->path);
+  free (c);
+}
+
+int catalog_begin (struct catalog *c) { return exec (c, "BEGIN IMMEDIATE"); }
+int catalog_commit (struct catalog *c) { return exec (c, "COMMIT"); }
+void
+catalog_rollback (struct catalog *c)
+{
+  ERROR_SAVE (saved);
+  exec (c, "ROLLBACK");
+  ERROR_RESTORE (saved);
+}
+
+int
+catalog_repo_add (struct catalog *c, const char *location, const char *uuid,
+                  uint32_t chunk_size, bool make_default, int64_t *id)
+{
+  CLEANUP_STMT sqlite3_stmt *s = NULL, *q = NULL, *d = NULL;
+
+  if (prepare (c, "INSERT INTO repos (location, uuid, chunk_size, added) "
+               "VALUES (?1, ?2, ?3, strftime('%s','now')) "
+               "ON CONFLICT (location) DO UPDATE SET uuid = ?2, chunk_size = ?3",
+               &s) == -1)
+    return -1;
+  sqlite3_bind_text (s, 1, location, -1, SQLITE_STATIC);
+  sqlite3_bind_text (s, 2, uuid, -1, SQLITE_STATIC);
+  sqlite3_bind_int64 (s, 3, chunk_size);
+  if (sqlite3_step (s) != SQLITE_DONE)
+    return db_error (c, "add repository");
+  if (prepare (c, "SELECT id FROM repos WHERE location = ?1", &q) == -1)
+    return -1;
+  sqlite3_bind_text (q, 1, location, -1, SQLITE_STATIC);
+  if (sqlite3_step (q) != SQLITE_ROW)
+    return db_error (c, "find repository");
+  *id = sqlite3_column_int64 (q, 0);
+  if (make_default) {
+    if (prepare (c, "UPDATE repos SET is_default = (id = ?1)", &d) == -1)
+      return -1;
+    sqlite3_bind_int64 (d, 1, *id);
+    if (sqlite3_step (d) != SQLITE_DONE)
+      return db_error (c, "set default repository");
+  }
+  return 0;
+}
+
+char *
+catalog_repo_default (struct catalog *c, int *err)
+{
+  CLEANUP_STMT sqlite3_stmt *s = NULL;
+  int rc;
+
+  *err = 0;
+  if (prepare (c, "SELECT location FROM repos WHERE is_default = 1", &s) == -1) {
+    *err = -1;
+    return NULL;
+  }
+  rc = sqlite3_step (s);
+  if (rc == SQLITE_ROW)
+    return xstrdup ((const char *) sqlite3_column_text (s, 0));
+  if (rc != SQLITE_DONE) {
+    db_error (c, "default repository");
+    *err = -1;
+  }
+  return NULL;
+}
+
+int
+catalog_repo_list (struct catalog *c, catalog_repo_fn fn, void *opaque)
+{
+  CLEANUP_STMT sqlite3_stmt *s = NULL;
+  int rc;
+
+  if (prepare (c, "SELECT r.id, r.location, r.uuid, r.chunk_size, r.is_default,"
+               " (SELECT count(*) FROM points p WHERE p.repo_id = r.id)"
+               " FROM repos r ORDER BY r.id", &s) == -1)
+    return -1;
+  while ((rc = sqlite3_step (s)) == SQLITE_ROW) {
+    struct catalog_repo r = {
+      .id = sqlite3_column_int64 (s, 0),
+      .location = (const char *) sqlite3_column_text (s, 1),
+      .uuid = (const char *) sqlite3_column_text (s, 2),
+      .chunk_size = sqlite3_column_int (s, 3),
+      .is_default = sqlite3_column_int (s, 4),
+      .points = sqlite3_column_int64 (s, 5),
+    };
+    if (fn (opaque, &r) == -1)
+      return -1;
+  }
+  if (rc != SQLITE_DONE)
+    return db_error (c, "list repositories");
+  return 0;
+}
+
+int
+catalog_point_put (struct catalog *c, int64_t repo_id,
+                   const struct repo_manifest *m)
+{
+  CLEANUP_STMT sqlite3_stmt *del = NULL, *ins = NULL, *dsk = NULL;
+  int64_t pid;
+  size_t i;
+  char hex[2 * REPO_DIGEST_LEN + 1];
+
+  if (prepare (c, "DELETE FROM points WHERE repo_id = ?1 AND vm = ?2 AND point = ?3",
+               &del) == -1 ||
+      prepare (c, "INSERT INTO points (repo_id, vm, point, time, parent, kind,"
+               " consistency, source, chunk_size, has_domain_xml, protected,"
+               " bytes_read, new_chunks, new_bytes, stored_bytes, reused_chunks,"
+               " seconds) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,"
+               "?14,?15,?16,?17)", &ins) == -1 ||
+      prepare (c, "INSERT INTO disks (point_id, seq, name, size, index_sha256,"
+               " format, zero_chunks) VALUES (?1,?2,?3,?4,?5,?6,?7)", &dsk) == -1)
+    return -1;
+  sqlite3_bind_int64 (del, 1, repo_id);
+  sqlite3_bind_text (del, 2, m->vm, -1, SQLITE_STATIC);
+  sqlite3_bind_text (del, 3, m->id, -1, SQLITE_STATIC);
+  if (sqlite3_step (del) != SQLITE_DONE)
+    return db_error (c, "replace point");
+  sqlite3_bind_int64 (ins, 1, repo_id);
+  sqlite3_bind_text (ins, 2, m->vm, -1, SQLITE_STATIC);
+  sqlite3_bind_text (ins, 3, m->id, -1, SQLITE_STATIC);
+  sqlite3_bind_int64 (ins, 4, m->time);
+  if (m->parent[0])
+    sqlite3_bind_text (ins, 5, m->parent, -1, SQLITE_STATIC);
+  sqlite3_bind_text (ins, 6, m->kind, -1, SQLITE_STATIC);
+  sqlite3_bind_text (ins, 7, m->consistency, -1, SQLITE_STATIC);
+  sqlite3_bind_text (ins, 8, m->source, -1, SQLITE_STATIC);
+  sqlite3_bind_int64 (ins, 9, m->chunk_size);
+  sqlite3_bind_int (ins, 10, m->has_domain_xml);
+  sqlite3_bind_int (ins, 11, m->protected);
+  sqlite3_bind_int64 (ins, 12, m->stats.bytes_read);
+  sqlite3_bind_int64 (ins, 13, m->stats.new_chunks);
+  sqlite3_bind_int64 (ins, 14, m->stats.new_bytes);
+  sqlite3_bind_int64 (ins, 15, m->stats.stored_bytes);
+  sqlite3_bind_int64 (ins, 16, m->stats.reused_chunks);
+  sqlite3_bind_double (ins, 17, m->stats.seconds);
+  if (sqlite3_step (ins) != SQLITE_DONE)
+    return db_error (c, "insert point");
+  pid = sqlite3_last_insert_rowid (c->db);
+  for (i = 0; i < m->ndisks; i++) {
+    const struct repo_disk_info *d = &m->disks[i];
+    hex_encode (d->index_sha256, REPO_DIGEST_LEN, hex);
+    sqlite3_reset (dsk);
+    sqlite3_bind_int64 (dsk, 1, pid);
+    sqlite3_bind_int (dsk, 2, i);
+    sqlite3_bind_text (dsk, 3, d->name, -1, SQLITE_STATIC);
+    sqlite3_bind_int64 (dsk, 4, d->size);
+    sqlite3_bind_text (dsk, 5, hex, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text (dsk, 6, d->format, -1, SQLITE_STATIC);
+    sqlite3_bind_int64 (dsk, 7, d->zero_chunks);
+    if (sqlite3_step (dsk) != SQLITE_DONE)
+      return db_error (c, "insert disk");
+  }
+  return 0;
+}
+
+int
+catalog_point_delete (struct catalog *c, int64_t repo_id, const char *vm,
+                      const char *id)
+{
+  CLEANUP_STMT sqlite3_stmt *s = NULL;
+
+  if (prepare (c, "DELETE FROM points WHERE repo_id = ?1 AND vm = ?2 AND point = ?3",
+               &s) == -1)
+    return -1;
+  sqlite3_bind_int64 (s, 1, repo_id);
+  sqlite3_bind_text (s, 2, vm, -1, SQLITE_STATIC);
+  sqlite3_bind_text (s, 3, id, -1, SQLITE_STATIC);
+  if (sqlite3_step (s) != SQLITE_DONE)
+    return db_error (c, "delete point");
+  return 0;
+}
+
+int
+catalog_point_set_protected (struct catalog *c, int64_t repo_id,
+                             const char *vm, const char *id, bool on)
+{
+  CLEANUP_STMT sqlite3_stmt *s = NULL;
+
+  if (prepare (c, "UPDATE points SET protected = ?4 WHERE repo_id = ?1 AND"
+               " vm = ?2 AND point = ?3", &s) == -1)
+    return -1;
+  sqlite3_bind_int64 (s, 1, repo_id);
+  sqlite3_bind_text (s, 2, vm, -1, SQLITE_STATIC);
+  sqlite3_bind_text (s, 3, id, -1, SQLITE_STATIC);
+  sqlite3_bind_int (s, 4, on);
+  if (sqlite3_step (s) != SQLITE_DONE)
+    return db_error (c, "protect point");
+  return 0;
+}
+
+int
+catalog_points_clear (struct catalog *c, int64_t repo_id)
+{
+  CLEANUP_STMT sqlite3_stmt *s = NULL;
+
+  if (prepare (c, "DELETE FROM points WHERE repo_id = ?1", &s) == -1)
+    return -1;
+  sqlite3_bind_int64 (s, 1, repo_id);
+  if (sqlite3_step (s) != SQLITE_DONE)
+    return db_error (c, "clear points");
+  return 0;
+}
+
+static void
+col_str (sqlite3_stmt *s, int i, char *out, size_t len)
+{
+  const unsigned char *t = sqlite3_column_text (s, i);
+  snprintf (out, len, "%s", t ? (const char *) t : "");
+}
+
+int
+catalog_point_list (struct catalog *c, int64_t repo_id, const char *vm,
+                    catalog_point_fn fn, void *opaque)
+{
+  CLEANUP_STMT sqlite3_stmt *s = NULL, *d = NULL;
+  struct repo_manifest *m = xmalloc (sizeof *m);
+  int rc, ret = -1;
+
+  if (prepare (c, "SELECT id, vm, point, time, parent, kind, consistency, source,"
+               " chunk_size, has_domain_xml, protected, bytes_read, new_chunks,"
+               " new_bytes, stored_bytes, reused_chunks, seconds FROM points"
+               " WHERE repo_id = ?1 AND (?2 IS NULL OR vm = ?2)"
+               " ORDER BY vm, time", &s) == -1 ||
+      prepare (c, "SELECT name, size, index_sha256, format, zero_chunks FROM"
+               " disks WHERE point_id = ?1 ORDER BY seq", &d) == -1)
+    goto out;
+  sqlite3_bind_int64 (s, 1, repo_id);
+  if (vm)
+    sqlite3_bind_text (s, 2, vm, -1, SQLITE_STATIC);
+  while ((rc = sqlite3_step (s)) == SQLITE_ROW) {
+    memset (m, 0, sizeof *m);
+    col_str (s, 1, m->vm, sizeof m->vm);
+    col_str (s, 2, m->id, sizeof m->id);
+    m->time = sqlite3_column_int64 (s, 3);
+    col_str (s, 4, m->parent, sizeof m->parent);
+    col_str (s, 5, m->kind, sizeof m->kind);
+    col_str (s, 6, m->consistency, sizeof m->consistency);
+    col_str (s, 7, m->source, sizeof m->source);
+    m->chunk_size = sqlite3_column_int (s, 8);
+    m->has_domain_xml = sqlite3_column_int (s, 9);
+    m->protected = sqlite3_column_int (s, 10);
+    m->stats.bytes_read = sqlite3_column_int64 (s, 11);
+    m->stats.new_chunks = sqlite3_column_int64 (s, 12);
+    m->stats.new_bytes = sqlite3_column_int64 (s, 13);
+    m->stats.stored_bytes = sqlite3_column_int64 (s, 14);
+    m->stats.reused_chunks = sqlite3_column_int64 (s, 15);
+    m->stats.seconds = sqlite3_column_double (s, 16);
+    sqlite3_reset (d);
+    sqlite3_bind_int64 (d, 1, sqlite3_column_int64 (s, 0));
+    while ((rc = sqlite3_step (d)) == SQLITE_ROW && m->ndisks < REPO_MAX_DISKS) {
+      struct repo_disk_info *di = &m->disks[m->ndisks++];
+      char hex[2 * REPO_DIGEST_LEN + 1];
+      col_str (d, 0, di->name, sizeof di->name);
+      di->size = sqlite3_column_int64 (d, 1);
+      col_str (d, 2, hex, sizeof hex);
+      hex_decode (hex, di->index_sha256, REPO_DIGEST_LEN);
+      col_str (d, 3, di->format, sizeof di->format);
+      di->zero_chunks = sqlite3_column_int64 (d, 4);
+    }
+    if (fn (opaque, m) == -1)
+      goto out;
+  }
+  if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
+    db_error (c, "list points");
+    goto out;
+  }
+  ret = 0;
+ out:
+  free (m);
+  return ret;
+}
+
+int64_t
+catalog_job_begin (struct catalog *c, const char *kind, int64_t repo_id,
+                   const char *vm)
+{
+  CLEANUP_STMT sqlite3_stmt *s = NULL;
+
+  if (prepare (c, "INSERT INTO jobs (kind, repo_id, vm, started, status) VALUES"
+               " (?1, ?2, ?3, (julianday('now') - 2440587.5) * 86400.0,"
+               " 'running')", &s) == -1)
+    return -1;
+  sqlite3_bind_text (s, 1, kind, -1, SQLITE_STATIC);
+  if (repo_id > 0)
+    sqlite3_bind_int64 (s, 2, repo_id);
+  if (vm)
+    sqlite3_bind_text (s, 3, vm, -1, SQLITE_STATIC);
+  if (sqlite3_step (s) != SQLITE_DONE)
+    return db_error (c, "record job");
+  return sqlite3_last_insert_rowid (c->db);
+}
+
+int
+catalog_job_end (struct catalog *c, int64_t job, const char *status,
+                 const char *point, const char *message, const char *stats)
+{
+  CLEANUP_STMT sqlite3_stmt *s = NULL;
+
+  if (job <= 0)
+    return 0;
+  if (prepare (c, "UPDATE jobs SET ended = (julianday('now') - 2440587.5) *"
+               " 86400.0, status = ?2, point = ?3, message = ?4, stats = ?5"
+               " WHERE id = ?1", &s) == -1)
+    return -1;
+  sqlite3_bind_int64 (s, 1, job);
+  sqlite3_bind_text (s, 2, status, -1, SQLITE_STATIC);
+  if (point) sqlite3_bind_text (s, 3, point, -1, SQLITE_STATIC);
+  if (message) sqlite3_bind_text (s, 4, message, -1, SQLITE_STATIC);
+  if (stats) sqlite3_bind_text (s, 5, stats, -1, SQLITE_STATIC);
+  if (sqlite3_step (s) != SQLITE_DONE)
+    return db_error (c, "finish job");
+  return 0;
+}

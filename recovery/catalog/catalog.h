@@ -1,0 +1,79 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * catalog: the appliance's SQLite database (WAL) in its state directory
+ * ($BOOTBACK_HOME, --home, default /var/lib/bootback).  It indexes
+ * repositories, restore points and their disks, and records jobs.  It is
+ * an index only: `bootback repo reindex` rebuilds the point tables from
+ * the repository's manifests.
+ *
+ * Prepared statements only.  Schema version in PRAGMA user_version,
+ * migrated forward on open.  One struct catalog per thread.
+ * Errors: -1 and the last error (util.h) set.
+ */
+#ifndef BOOTBACK_CATALOG_H
+#define BOOTBACK_CATALOG_H
+
+#include <stdint.h>
+
+#include "recovery/repo/repo.h"
+
+struct catalog;
+
+/* Open (creating home and the database as needed) and migrate. */
+struct catalog *catalog_open (const char *home);
+void catalog_close (struct catalog *c);
+/* The schema version this build writes. */
+int catalog_schema_version (void);
+
+int catalog_begin (struct catalog *c);
+int catalog_commit (struct catalog *c);
+void catalog_rollback (struct catalog *c);
+
+/* ---- repositories -------------------------------------------------------- */
+
+/* Register (or update) a repository by location; make_default makes it
+ * the default.  *id gets its row id. */
+int catalog_repo_add (struct catalog *c, const char *location, const char *uuid,
+                      uint32_t chunk_size, bool make_default, int64_t *id);
+/* The default repository's location (malloc'd), or NULL with no error set
+ * if there is none (-1 on error via *err). */
+char *catalog_repo_default (struct catalog *c, int *err);
+struct catalog_repo {
+  int64_t id;
+  const char *location, *uuid;
+  uint32_t chunk_size;
+  bool is_default;
+  int64_t points;
+};
+typedef int (*catalog_repo_fn) (void *opaque, const struct catalog_repo *r);
+int catalog_repo_list (struct catalog *c, catalog_repo_fn fn, void *opaque);
+
+/* ---- restore points --------------------------------------------------------- */
+
+/* Insert or replace the row of a point and its disks (commit step 4). */
+int catalog_point_put (struct catalog *c, int64_t repo_id,
+                       const struct repo_manifest *m);
+int catalog_point_delete (struct catalog *c, int64_t repo_id, const char *vm,
+                          const char *id);
+int catalog_point_set_protected (struct catalog *c, int64_t repo_id,
+                                 const char *vm, const char *id, bool on);
+/* Remove every point row of a repository (reindex, in a transaction). */
+int catalog_points_clear (struct catalog *c, int64_t repo_id);
+
+/* Points of a repository (vm NULL = all), oldest first per VM, with their
+ * disks, as manifests (only the fields the catalog keeps are set). */
+typedef int (*catalog_point_fn) (void *opaque, const struct repo_manifest *m);
+int catalog_point_list (struct catalog *c, int64_t repo_id, const char *vm,
+                        catalog_point_fn fn, void *opaque);
+
+/* ---- jobs ----------------------------------------------------------------------- */
+
+/* Record the start of a job ("import", "restore", "verify", "gc", ...). */
+int64_t catalog_job_begin (struct catalog *c, const char *kind, int64_t repo_id,
+                           const char *vm);
+/* status: "ok", "failed", "problems"; message and stats_json may be NULL. */
+int catalog_job_end (struct catalog *c, int64_t job, const char *status,
+                     const char *point, const char *message,
+                     const char *stats_json);
+
+#endif /* BOOTBACK_CATALOG_H */

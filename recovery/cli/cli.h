@@ -1,0 +1,55 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The bootback command: shared state and helpers of the subcommands.
+ *
+ * Exit status: 0 done / verified, 1 could not do it, 2 checked and found
+ * problems.  Messages: "bootback: ..." on stderr.
+ */
+#ifndef BOOTBACK_CLI_H
+#define BOOTBACK_CLI_H
+
+#include <getopt.h>
+#include <jansson.h>
+
+#include "recovery/catalog/catalog.h"
+#include "recovery/repo/repo.h"
+#include "recovery/util/util.h"
+
+#define EXIT_PROBLEMS 2
+
+struct cli {
+  const char *home;          /* state directory */
+  const char *repo_opt;      /* --repo or BOOTBACK_REPO, or NULL */
+  struct catalog *cat;       /* opened on demand */
+  struct repo *repo;         /* opened on demand */
+  int64_t repo_id;
+};
+
+/* Open the catalog (once).  -1 after printing the error. */
+int cli_catalog (struct cli *c);
+/* Open the repository chosen by --repo, BOOTBACK_REPO or the catalog's
+ * default, and register it in the catalog.  -1 after printing. */
+int cli_repo (struct cli *c);
+/* Print "bootback: " + fmt + the last error's message (if with_error). */
+void cli_error (const char *fmt, ...) __attribute__((format (printf, 1, 2)));
+/* "bootback: <last error>". */
+void cli_perror (void);
+/* Print json to stdout (and a newline) and free it. */
+void cli_json_print (json_t *o);
+/* Parse a non-negative integer option; exits 1 with a message if bad. */
+int cli_int_arg (const char *opt, const char *s);
+/* Print text (a usage message) to stdout and exit 0. */
+void cli_usage (const char *text) __attribute__((noreturn));
+/* Same on stderr with exit 1 (wrong usage). */
+void cli_bad_usage (const char *text) __attribute__((noreturn));
+
+/* Subcommands: argv[0] is the subcommand's name. */
+int cmd_repo (struct cli *c, int argc, char **argv);
+int cmd_import (struct cli *c, int argc, char **argv);
+int cmd_points (struct cli *c, int argc, char **argv);
+int cmd_point (struct cli *c, int argc, char **argv);
+int cmd_restore (struct cli *c, int argc, char **argv);
+int cmd_prune (struct cli *c, int argc, char **argv);
+int cmd_gc (struct cli *c, int argc, char **argv);
+
+#endif /* BOOTBACK_CLI_H */

@@ -1,0 +1,554 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * bootback import, points, point show|protect|unprotect, restore, prune.
+ */
+#include <errno.h>
+
+#include "recovery/cli/cli.h"
+#include "recovery/ingest/ingest.h"
+
+/* Commit step 4: the catalog row.  A failure here is harmless (reindex
+ * restores it) and is reported as a warning. */
+static void
+record_point (struct cli *c, const struct repo_manifest *m)
+{
+  if (catalog_point_put (c->cat, c->repo_id, m) == -1)
+    cli_error ("warning: the point is stored but the catalog could not "
+               "record it (%s); 'bootback repo reindex' fixes that",
+               error_msg ());
+  crash_step (4);
+}
+
+static json_t *
+manifest_json (const struct repo_manifest *m)
+{
+  json_t *disks = json_array ();
+  char iso[32], hex[2 * REPO_DIGEST_LEN + 1], pt[160];
+  struct tm tm;
+  uint64_t total = 0;
+  size_t i;
+
+  snprintf (pt, sizeof pt, "%s@%s", m->vm, m->id);
+
+  gmtime_r (&m->time, &tm);
+  strftime (iso, sizeof iso, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  for (i = 0; i < m->ndisks; i++) {
+    hex_encode (m->disks[i].index_sha256, REPO_DIGEST_LEN, hex);
+    json_array_append_new (disks, json_pack ("{s:s, s:I, s:s, s:s, s:I}",
+                                             "name", m->disks[i].name,
+                                             "size", (json_int_t) m->disks[i].size,
+                                             "format", m->disks[i].format,
+                                             "index_sha256", hex,
+                                             "zero_chunks", (json_int_t) m->disks[i].zero_chunks));
+    total += m->disks[i].size;
+  }
+  return json_pack ("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:b, s:I, s:I,"
+                    " s:o, s:{s:I, s:I, s:I, s:I, s:I, s:f}}",
+                    "point", pt,
+                    "vm", m->vm, "time", iso, "id", m->id,
+                    "kind", m->kind, "consistency", m->consistency,
+                    "source", m->source, "protected", m->protected,
+                    "domain_xml", m->has_domain_xml,
+                    "chunk_size", (json_int_t) m->chunk_size,
+                    "size", (json_int_t) total, "disks", disks, "stats",
+                    "bytes_read", (json_int_t) m->stats.bytes_read,
+                    "new_chunks", (json_int_t) m->stats.new_chunks,
+                    "new_bytes", (json_int_t) m->stats.new_bytes,
+                    "stored_bytes", (json_int_t) m->stats.stored_bytes,
+                    "reused_chunks", (json_int_t) m->stats.reused_chunks,
+                    "seconds", m->stats.seconds);
+}
+
+/* ---- import ------------------------------------------------------------------ */
+
+static const char import_usage[] =
+  "usage: bootback import IMAGE... --vm NAME [--disk NAME]...\n"
+  "                       [--domain-xml FILE] [--time TIME] [--json]\n"
+  "\n"
+  "Turn disk images of any format QEMU reads (raw, qcow2, vmdk, vhdx, vpc)\n"
+  "into one restore point of VM NAME.  Disks are named by --disk in order\n"
+  "(default vda, vdb, ...).  Only chunks the repository does not have yet\n"
+  "are stored.  --time sets the point's time (default now), e.g.\n"
+  "20261122T045506Z.\n";
+
+int
+cmd_import (struct cli *c, int argc, char **argv)
+{
+  static const struct option lo[] = {
+    { "vm", required_argument, NULL, 'v' },
+    { "disk", required_argument, NULL, 'd' },
+    { "domain-xml", required_argument, NULL, 'x' },
+    { "time", required_argument, NULL, 't' },
+    { "threads", required_argument, NULL, 'T' },
+    { "json", no_argument, NULL, 'j' },
+    { "help", no_argument, NULL, 'h' },
+    { 0 }
+  };
+  struct ingest_disk disks[REPO_MAX_DISKS];
+  const char *names[REPO_MAX_DISKS];
+  char defnames[REPO_MAX_DISKS][8];
+  struct ingest_opts o = { 0 };
+  struct ingest_result res;
+  struct repo_manifest m;
+  CLEANUP_FREE char *xml = NULL;
+  const char *xml_path = NULL;
+  size_t nnames = 0, ndisks, i, len;
+  bool json = false;
+  int opt;
+  int64_t job;
+
+  while ((opt = getopt_long (argc, argv, "h", lo, NULL)) != -1) {
+    switch (opt) {
+    case 'v': o.vm = optarg; break;
+    case 'd':
+      if (nnames == REPO_MAX_DISKS) {
+        cli_error ("too many --disk");
+        return 1;
+      }
+      names[nnames++] = optarg;
+      break;
+    case 'x': xml_path = optarg; break;
+    case 't':
+      if (timestamp_parse (optarg, &o.time) == -1) {
+        cli_perror ();
+        return 1;
+      }
+      break;
+    case 'T': o.threads = cli_int_arg ("--threads", optarg); break;
+    case 'j': json = true; break;
+    case 'h': cli_usage (import_usage);
+    default: cli_bad_usage (import_usage);
+    }
+  }
+  ndisks = argc - optind;
+  if (!o.vm || ndisks == 0) {
+    cli_error ("import needs at least one IMAGE and --vm NAME");
+    cli_bad_usage (import_usage);
+  }
+  if (!name_is_valid (o.vm)) {
+    cli_error ("'%s' is not a valid VM name (letters, digits, '.', '_', '-')",
+               o.vm);
+    return 1;
+  }
+  if (ndisks > REPO_MAX_DISKS || (nnames && nnames != ndisks)) {
+    cli_error ("give one --disk NAME per image (%zu images, %zu names)",
+               ndisks, nnames);
+    return 1;
+  }
+  for (i = 0; i < ndisks; i++) {
+    disks[i].image = argv[optind + i];
+    if (nnames)
+      disks[i].name = names[i];
+    else {
+      snprintf (defnames[i], sizeof defnames[i], "vd%c", (char) ('a' + i % 26));
+      disks[i].name = defnames[i];
+    }
+    if (!name_is_valid (disks[i].name)) {
+      cli_error ("'%s' is not a valid disk name", disks[i].name);
+      return 1;
+    }
+  }
+  if (xml_path) {
+    FILE *f = fopen (xml_path, "re");
+    if (!f) {
+      cli_error ("%s: %s", xml_path, strerror (errno));
+      return 1;
+    }
+    xml = xmalloc (16 << 20);
+    len = fread (xml, 1, (16 << 20) - 1, f);
+    fclose (f);
+    xml[len] = '\0';
+    if (!strstr (xml, "<domain")) {
+      cli_error ("%s: not a libvirt domain XML (no <domain> element)", xml_path);
+      return 1;
+    }
+    o.domain_xml = xml;
+  }
+  if (cli_repo (c) == -1)
+    return 1;
+  job = catalog_job_begin (c->cat, "import", c->repo_id, o.vm);
+  if (ingest_import (c->repo, &o, disks, ndisks, &m, &res) == -1) {
+    cli_perror ();
+    catalog_job_end (c->cat, job, "failed", NULL, error_msg (), NULL);
+    return 1;
+  }
+  record_point (c, &m);
+  {
+    CLEANUP_FREE char *pt = xasprintf ("%s@%s", m.vm, m.id);
+    catalog_job_end (c->cat, job, "ok", pt, NULL, NULL);
+  }
+  if (json) {
+    json_t *j = manifest_json (&m);
+    cli_json_print (j);
+  }
+  else {
+    char a[32], b[32], n[32], s[32], rate[32];
+    printf ("imported %s@%s: %zu disk%s, %s, read %s, new %s (stored %s), "
+            "%" PRIu64 " chunks reused, %.1f s, %s/s\n",
+            m.vm, m.id, m.ndisks, m.ndisks == 1 ? "" : "s",
+            human_size (res.bytes_total, a, sizeof a),
+            human_size (res.bytes_read, b, sizeof b),
+            human_size (m.stats.new_bytes, n, sizeof n),
+            human_size (m.stats.stored_bytes, s, sizeof s),
+            m.stats.reused_chunks, m.stats.seconds,
+            human_size (m.stats.seconds > 0 ? res.bytes_total / m.stats.seconds
+                        : 0, rate, sizeof rate));
+  }
+  return 0;
+}
+
+/* ---- points / point show ------------------------------------------------------ */
+
+static const char points_usage[] =
+  "usage: bootback points [VM] [--json]\n"
+  "\n"
+  "List restore points (of one VM, or all), oldest first.\n";
+
+struct plist {
+  json_t *a;
+  size_t n;
+};
+
+static int
+point_row (void *opaque, const struct repo_manifest *m)
+{
+  struct plist *pl = opaque;
+  char sz[32], nb[32], iso[32];
+  uint64_t total = 0;
+  struct tm tm;
+  size_t i;
+
+  pl->n++;
+  if (pl->a) {
+    json_t *j = manifest_json (m);
+    json_array_append_new (pl->a, j);
+    return 0;
+  }
+  if (pl->n == 1)
+    printf ("%-32s %-20s %-6s %-11s %5s %10s %10s %s\n", "POINT", "TIME",
+            "KIND", "CONSISTENCY", "DISKS", "SIZE", "NEW", "");
+  for (i = 0; i < m->ndisks; i++)
+    total += m->disks[i].size;
+  gmtime_r (&m->time, &tm);
+  strftime (iso, sizeof iso, "%Y-%m-%d %H:%M:%S", &tm);
+  {
+    CLEANUP_FREE char *pt = xasprintf ("%s@%s", m->vm, m->id);
+    printf ("%-32s %-20s %-6s %-11s %5zu %10s %10s %s\n", pt, iso, m->kind,
+            m->consistency, m->ndisks, human_size (total, sz, sizeof sz),
+            human_size (m->stats.new_bytes, nb, sizeof nb),
+            m->protected ? "protected" : "");
+  }
+  return 0;
+}
+
+int
+cmd_points (struct cli *c, int argc, char **argv)
+{
+  static const struct option lo[] = {
+    { "json", no_argument, NULL, 'j' },
+    { "help", no_argument, NULL, 'h' },
+    { 0 }
+  };
+  struct plist pl = { 0 };
+  const char *vm = NULL;
+  int opt;
+
+  while ((opt = getopt_long (argc, argv, "h", lo, NULL)) != -1) {
+    switch (opt) {
+    case 'j': pl.a = json_array (); break;
+    case 'h': cli_usage (points_usage);
+    default: cli_bad_usage (points_usage);
+    }
+  }
+  if (argc - optind > 1)
+    cli_bad_usage (points_usage);
+  if (optind < argc)
+    vm = argv[optind];
+  if (cli_repo (c) == -1 ||
+      catalog_point_list (c->cat, c->repo_id, vm, point_row, &pl) == -1) {
+    if (c->repo) cli_perror ();
+    json_decref (pl.a);
+    return 1;
+  }
+  if (pl.a)
+    cli_json_print (pl.a);
+  else if (pl.n == 0)
+    printf ("no restore points%s%s in %s\n", vm ? " of " : "", vm ? vm : "",
+            repo_location (c->repo));
+  return 0;
+}
+
+static const char point_usage[] =
+  "usage: bootback point show VM[@TIME] [--json]\n"
+  "       bootback point protect VM@TIME\n"
+  "       bootback point unprotect VM@TIME\n"
+  "\n"
+  "TIME is the point's time stamp (e.g. 20261122T045506Z) or 'latest'.\n"
+  "Protected points are never removed by prune.\n";
+
+int
+cmd_point (struct cli *c, int argc, char **argv)
+{
+  const char *sub = argc > 1 ? argv[1] : NULL;
+  bool json = false;
+  struct repo_manifest m;
+  char vm[129], id[17];
+  int i;
+
+  if (!sub)
+    cli_bad_usage (point_usage);
+  if (strcmp (sub, "--help") == 0 || strcmp (sub, "-h") == 0)
+    cli_usage (point_usage);
+  if (strcmp (sub, "show") && strcmp (sub, "protect") && strcmp (sub, "unprotect")) {
+    cli_error ("unknown point command '%s'", sub);
+    cli_bad_usage (point_usage);
+  }
+  const char *spec = NULL;
+  for (i = 2; i < argc; i++) {
+    if (strcmp (argv[i], "--json") == 0) json = true;
+    else if (strcmp (argv[i], "--help") == 0) cli_usage (point_usage);
+    else if (!spec && argv[i][0] != '-') spec = argv[i];
+    else cli_bad_usage (point_usage);
+  }
+  if (!spec)
+    cli_bad_usage (point_usage);
+  if (cli_repo (c) == -1)
+    return 1;
+  if (repo_point_resolve (c->repo, spec, vm, id) == -1 ||
+      repo_manifest_read (c->repo, vm, id, &m) == -1) {
+    cli_perror ();
+    return 1;
+  }
+  if (strcmp (sub, "show") == 0) {
+    if (json) {
+      cli_json_print (manifest_json (&m));
+      return 0;
+    }
+    char a[32], iso[32];
+    struct tm tm;
+    size_t k;
+    gmtime_r (&m.time, &tm);
+    strftime (iso, sizeof iso, "%Y-%m-%d %H:%M:%S UTC", &tm);
+    printf ("point:       %s@%s\ntime:        %s\nkind:        %s\n"
+            "consistency: %s\nsource:      %s\nprotected:   %s\n"
+            "domain XML:  %s\nchunk size:  %s\n",
+            m.vm, m.id, iso, m.kind, m.consistency, m.source,
+            m.protected ? "yes" : "no", m.has_domain_xml ? "yes" : "no",
+            human_size (m.chunk_size, a, sizeof a));
+    for (k = 0; k < m.ndisks; k++)
+      printf ("disk:        %s  %s  (%" PRIu64 " bytes, source format %s)\n",
+              m.disks[k].name, human_size (m.disks[k].size, a, sizeof a),
+              m.disks[k].size, m.disks[k].format);
+    printf ("stored:      %s new in %" PRIu64 " chunks, %" PRIu64
+            " chunks reused\n", human_size (m.stats.stored_bytes, a, sizeof a),
+            m.stats.new_chunks, m.stats.reused_chunks);
+    return 0;
+  }
+  bool on = strcmp (sub, "protect") == 0;
+  if (repo_point_protect (c->repo, vm, id, on) == -1) {
+    cli_perror ();
+    return 1;
+  }
+  m.protected = on;
+  if (catalog_point_put (c->cat, c->repo_id, &m) == -1)
+    cli_error ("warning: catalog not updated: %s", error_msg ());
+  printf ("%s@%s is %s\n", vm, id, on ? "protected" : "no longer protected");
+  return 0;
+}
+
+/* ---- restore --------------------------------------------------------------------- */
+
+static const char restore_usage[] =
+  "usage: bootback restore VM[@TIME] --to FILE [--disk NAME]\n"
+  "                        [--format raw|qcow2]\n"
+  "\n"
+  "Write one disk of a restore point to FILE (which must not exist), sparse\n"
+  "where the data is zero.  --disk may be left out when the point has one\n"
+  "disk.  Every chunk is checked; on a bad chunk nothing is left at FILE.\n";
+
+int
+cmd_restore (struct cli *c, int argc, char **argv)
+{
+  static const struct option lo[] = {
+    { "to", required_argument, NULL, 't' },
+    { "disk", required_argument, NULL, 'd' },
+    { "format", required_argument, NULL, 'f' },
+    { "help", no_argument, NULL, 'h' },
+    { 0 }
+  };
+  const char *to = NULL, *disk = NULL, *format = "raw";
+  struct repo_manifest m;
+  char vm[129], id[17], a[32];
+  double t0 = now_monotonic ();
+  int opt;
+  int64_t job;
+
+  while ((opt = getopt_long (argc, argv, "h", lo, NULL)) != -1) {
+    switch (opt) {
+    case 't': to = optarg; break;
+    case 'd': disk = optarg; break;
+    case 'f': format = optarg; break;
+    case 'h': cli_usage (restore_usage);
+    default: cli_bad_usage (restore_usage);
+    }
+  }
+  if (optind != argc - 1 || !to)
+    cli_bad_usage (restore_usage);
+  if (cli_repo (c) == -1)
+    return 1;
+  if (repo_point_resolve (c->repo, argv[optind], vm, id) == -1 ||
+      repo_manifest_read (c->repo, vm, id, &m) == -1) {
+    cli_perror ();
+    return 1;
+  }
+  if (!disk) {
+    if (m.ndisks != 1) {
+      cli_error ("%s@%s has %zu disks; choose one with --disk", vm, id,
+                 m.ndisks);
+      return 1;
+    }
+    disk = m.disks[0].name;
+  }
+  job = catalog_job_begin (c->cat, "restore", c->repo_id, vm);
+  if (ingest_restore (c->repo, vm, id, disk, to, format, 2) == -1) {
+    cli_perror ();
+    catalog_job_end (c->cat, job, "failed", id, error_msg (), NULL);
+    return 1;
+  }
+  catalog_job_end (c->cat, job, "ok", id, NULL, NULL);
+  for (size_t i = 0; i < m.ndisks; i++)
+    if (strcmp (m.disks[i].name, disk) == 0)
+      human_size (m.disks[i].size, a, sizeof a);
+  printf ("restored %s@%s disk %s to %s (%s, %s) in %.1f s\n", vm, id, disk,
+          to, format, a, now_monotonic () - t0);
+  return 0;
+}
+
+/* ---- prune ------------------------------------------------------------------------ */
+
+static const char prune_usage[] =
+  "usage: bootback prune [VM] [--keep-last N] [--keep-hourly N]\n"
+  "                      [--keep-daily N] [--keep-weekly N]\n"
+  "                      [--keep-monthly N] [--keep-yearly N]\n"
+  "                      [--dry-run] [--json]\n"
+  "\n"
+  "Remove the restore points (of VM, or of every VM) that no rule keeps.\n"
+  "Each rule keeps the newest point of each of its N most recent hours,\n"
+  "days, ISO weeks, months or years (UTC) that are not already covered by a\n"
+  "point an earlier rule kept.  Protected points are always kept.  Only\n"
+  "manifests and indexes go; run 'bootback gc' to free the chunks.\n";
+
+int
+cmd_prune (struct cli *c, int argc, char **argv)
+{
+  static const struct option lo[] = {
+    { "keep-last", required_argument, NULL, 'L' },
+    { "keep-hourly", required_argument, NULL, 'H' },
+    { "keep-daily", required_argument, NULL, 'D' },
+    { "keep-weekly", required_argument, NULL, 'W' },
+    { "keep-monthly", required_argument, NULL, 'M' },
+    { "keep-yearly", required_argument, NULL, 'Y' },
+    { "dry-run", no_argument, NULL, 'n' },
+    { "json", no_argument, NULL, 'j' },
+    { "help", no_argument, NULL, 'h' },
+    { 0 }
+  };
+  struct repo_keep k = { 0 };
+  bool dry = false, json = false, any = false;
+  json_t *out = NULL;
+  char **vms = NULL;
+  size_t i, j, n, removed = 0, kept = 0;
+  int opt, ret = 1;
+
+  while ((opt = getopt_long (argc, argv, "nh", lo, NULL)) != -1) {
+    switch (opt) {
+    case 'L': k.last = cli_int_arg ("--keep-last", optarg); any = true; break;
+    case 'H': k.hourly = cli_int_arg ("--keep-hourly", optarg); any = true; break;
+    case 'D': k.daily = cli_int_arg ("--keep-daily", optarg); any = true; break;
+    case 'W': k.weekly = cli_int_arg ("--keep-weekly", optarg); any = true; break;
+    case 'M': k.monthly = cli_int_arg ("--keep-monthly", optarg); any = true; break;
+    case 'Y': k.yearly = cli_int_arg ("--keep-yearly", optarg); any = true; break;
+    case 'n': dry = true; break;
+    case 'j': json = true; break;
+    case 'h': cli_usage (prune_usage);
+    default: cli_bad_usage (prune_usage);
+    }
+  }
+  if (argc - optind > 1)
+    cli_bad_usage (prune_usage);
+  if (!any) {
+    cli_error ("prune needs at least one --keep-* rule (it would remove "
+               "nothing)");
+    return 1;
+  }
+  if (cli_repo (c) == -1)
+    return 1;
+  if (optind < argc) {
+    vms = xcalloc (2, sizeof *vms);
+    vms[0] = xstrdup (argv[optind]);
+  }
+  else if (!(vms = repo_list_vms (c->repo))) {
+    cli_perror ();
+    return 1;
+  }
+  if (json)
+    out = json_array ();
+  for (i = 0; vms[i]; i++) {
+    char **pts = repo_list_points (c->repo, vms[i]);
+    struct repo_prune_item *it;
+
+    if (!pts) {
+      cli_perror ();
+      goto out;
+    }
+    for (n = 0; pts[n]; n++) ;
+    it = xcalloc (n + 1, sizeof *it);
+    /* newest first */
+    for (j = 0; j < n; j++) {
+      struct repo_manifest m;
+      const char *id = pts[n - 1 - j];
+      timestamp_parse (id, &it[j].time);
+      if (repo_manifest_read (c->repo, vms[i], id, &m) == 0)
+        it[j].protected = m.protected;
+      else
+        it[j].protected = true;          /* unreadable: never touch it */
+    }
+    repo_prune_plan (it, n, &k);
+    for (j = 0; j < n; j++) {
+      const char *id = pts[n - 1 - j];
+      bool rm = it[j].mark == REPO_PRUNE_REMOVE;
+      if (rm && !dry) {
+        if (repo_point_remove (c->repo, vms[i], id) == -1) {
+          cli_perror ();
+          free (it);
+          repo_strv_free (pts);
+          goto out;
+        }
+        catalog_point_delete (c->cat, c->repo_id, vms[i], id);
+      }
+      if (rm) removed++; else kept++;
+      if (out)
+        json_array_append_new (out, json_pack ("{s:s, s:s, s:s, s:s?}",
+                                               "vm", vms[i], "id", id,
+                                               "action", rm ? "remove" : "keep",
+                                               "reason", it[j].reason));
+      else
+        printf ("%-7s %s@%s%s%s%s\n", rm ? (dry ? "remove?" : "removed")
+                : "keep", vms[i], id, it[j].reason ? " (" : "",
+                it[j].reason ? it[j].reason : "", it[j].reason ? ")" : "");
+    }
+    free (it);
+    repo_strv_free (pts);
+  }
+  if (out)
+    cli_json_print (out), out = NULL;
+  else
+    printf ("%s %zu restore points, kept %zu%s\n", dry ? "would remove" : "removed",
+            removed, kept, dry || !removed ? "" : "; run 'bootback gc' to free "
+            "their chunks");
+  ret = 0;
+ out:
+  json_decref (out);
+  repo_strv_free (vms);
+  return ret;
+}

@@ -1,0 +1,482 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * bootback repo init|add|list|verify|check|reindex, and bootback gc.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <sys/sysinfo.h>
+
+#include "recovery/cli/cli.h"
+
+static const char repo_usage[] =
+  "usage: bootback repo init [--chunk-size SIZE] [--compression zstd|none]\n"
+  "                          [--zstd-level N] PATH\n"
+  "       bootback repo add [--default] PATH\n"
+  "       bootback repo list [--json]\n"
+  "       bootback repo verify [--point VM[@TIME]] [--threads N] [--json]\n"
+  "       bootback repo check [--json]\n"
+  "       bootback repo reindex\n"
+  "\n"
+  "init     create a repository (chunk size 64K..4M, default 1M) and make it\n"
+  "         the default\n"
+  "add      register an existing repository (the default if none is yet)\n"
+  "list     registered repositories\n"
+  "verify   read every chunk the points use once and check its SHA-256;\n"
+  "         each bad chunk is named with every point, disk and byte range\n"
+  "         using it; exit 2 if problems were found\n"
+  "check    structure only (manifests, indexes, chunk files present, the\n"
+  "         catalog against the repository), no data read; exit 2 on problems\n"
+  "reindex  rebuild the catalog's restore points from the manifests\n";
+
+/* Turn a local path into an absolute one (catalog keys must be stable). */
+static char *
+absolute (const char *loc)
+{
+  char buf[PATH_MAX];
+
+  if (strstr (loc, "://"))
+    return xstrdup (loc);
+  if (realpath (loc, buf))
+    return xstrdup (buf);
+  return xstrdup (loc);
+}
+
+static int
+repo_init_cmd (struct cli *c, int argc, char **argv)
+{
+  static const struct option lo[] = {
+    { "chunk-size", required_argument, NULL, 'c' },
+    { "compression", required_argument, NULL, 'z' },
+    { "zstd-level", required_argument, NULL, 'l' },
+    { "help", no_argument, NULL, 'h' },
+    { 0 }
+  };
+  struct repo_init_opts o = { 0 };
+  CLEANUP_FREE char *abs = NULL;
+  struct repo *r;
+  int64_t id, v;
+  char hs[32];
+  int opt;
+
+  while ((opt = getopt_long (argc, argv, "h", lo, NULL)) != -1) {
+    switch (opt) {
+    case 'c':
+      if ((v = parse_size (optarg)) == -1) { cli_perror (); return 1; }
+      if (v > UINT32_MAX) {
+        cli_error ("chunk size %s is too large (at most 4M)", optarg);
+        return 1;
+      }
+      o.chunk_size = v;
+      break;
+    case 'z':
+      if (strcmp (optarg, "none") == 0) o.zstd_level = -1;
+      else if (strcmp (optarg, "zstd") != 0) {
+        cli_error ("--compression: '%s' is not zstd or none", optarg);
+        return 1;
+      }
+      break;
+    case 'l':
+      o.zstd_level = cli_int_arg ("--zstd-level", optarg);
+      if (o.zstd_level < 1 || o.zstd_level > 19) {
+        cli_error ("--zstd-level must be 1..19");
+        return 1;
+      }
+      break;
+    case 'h': cli_usage (repo_usage);
+    default: cli_bad_usage (repo_usage);
+    }
+  }
+  if (optind != argc - 1)
+    cli_bad_usage (repo_usage);
+  if (o.chunk_size == 0)
+    o.chunk_size = REPO_DEFAULT_CHUNK;
+  if (repo_init (argv[optind], &o) == -1) {
+    cli_perror ();
+    return 1;
+  }
+  abs = absolute (argv[optind]);
+  r = repo_open (abs);
+  if (!r || cli_catalog (c) == -1 ||
+      catalog_repo_add (c->cat, abs, repo_uuid (r), repo_chunk_size (r), true,
+                        &id) == -1) {
+    if (!r || c->cat) cli_perror ();
+    repo_close (r);
+    return 1;
+  }
+  printf ("created repository %s (chunk size %s, uuid %s); it is now the "
+          "default\n", abs, human_size (repo_chunk_size (r), hs, sizeof hs),
+          repo_uuid (r));
+  repo_close (r);
+  return 0;
+}
+
+static int
+repo_add_cmd (struct cli *c, int argc, char **argv)
+{
+  static const struct option lo[] = {
+    { "default", no_argument, NULL, 'd' },
+    { "help", no_argument, NULL, 'h' },
+    { 0 }
+  };
+  CLEANUP_FREE char *abs = NULL, *def = NULL;
+  bool make_default = false;
+  struct repo *r;
+  int64_t id;
+  int opt, err;
+
+  while ((opt = getopt_long (argc, argv, "h", lo, NULL)) != -1) {
+    switch (opt) {
+    case 'd': make_default = true; break;
+    case 'h': cli_usage (repo_usage);
+    default: cli_bad_usage (repo_usage);
+    }
+  }
+  if (optind != argc - 1)
+    cli_bad_usage (repo_usage);
+  abs = absolute (argv[optind]);
+  r = repo_open (abs);
+  if (!r) {
+    cli_perror ();
+    return 1;
+  }
+  if (cli_catalog (c) == -1) {
+    repo_close (r);
+    return 1;
+  }
+  def = catalog_repo_default (c->cat, &err);
+  if (!def && !err)
+    make_default = true;
+  if (catalog_repo_add (c->cat, abs, repo_uuid (r), repo_chunk_size (r),
+                        make_default, &id) == -1) {
+    cli_perror ();
+    repo_close (r);
+    return 1;
+  }
+  printf ("added repository %s%s\n", abs, make_default ? " (default)" : "");
+  repo_close (r);
+  return 0;
+}
+
+static int
+list_one (void *opaque, const struct catalog_repo *r)
+{
+  json_t *a = opaque;
+  char hs[32];
+
+  if (a)
+    json_array_append_new (a, json_pack ("{s:s, s:s, s:I, s:b, s:I}",
+                                         "location", r->location,
+                                         "uuid", r->uuid,
+                                         "chunk_size", (json_int_t) r->chunk_size,
+                                         "default", r->is_default,
+                                         "points", (json_int_t) r->points));
+  else
+    printf ("%s %-40s %-8s %6" PRId64 " points  %s\n", r->is_default ? "*" : " ",
+            r->location, human_size (r->chunk_size, hs, sizeof hs), r->points,
+            r->uuid);
+  return 0;
+}
+
+static int
+repo_list_cmd (struct cli *c, int argc, char **argv)
+{
+  bool json = argc > 1 && strcmp (argv[1], "--json") == 0;
+  json_t *a = json ? json_array () : NULL;
+
+  if (argc > 1 && !json) {
+    if (strcmp (argv[1], "--help") == 0) cli_usage (repo_usage);
+    cli_bad_usage (repo_usage);
+  }
+  if (cli_catalog (c) == -1 || catalog_repo_list (c->cat, list_one, a) == -1) {
+    if (c->cat) cli_perror ();
+    json_decref (a);
+    return 1;
+  }
+  if (a)
+    cli_json_print (a);
+  return 0;
+}
+
+/* ---- verify / check ----------------------------------------------------- */
+
+struct problems {
+  json_t *list;           /* --json */
+  uint64_t n;
+};
+
+static void
+on_problem (void *opaque, const struct repo_problem *p)
+{
+  struct problems *ps = opaque;
+
+  ps->n++;
+  if (ps->list) {
+    json_array_append_new (ps->list,
+                           json_pack ("{s:s, s:s, s:s, s:s}", "problem", p->what,
+                                      "object", p->object, "detail", p->detail,
+                                      "used_by", p->used_by));
+    return;
+  }
+  fprintf (stderr, "bootback: %s: %s\n    %s\n", p->what, p->object, p->detail);
+  if (p->used_by[0])
+    fprintf (stderr, "    used by: %s\n", p->used_by);
+}
+
+/* Compare the catalog's points of this repository with the manifests. */
+struct cat_cmp {
+  struct cli *c;
+  struct problems *ps;
+  size_t seen;
+};
+
+static int
+cat_point (void *opaque, const struct repo_manifest *cm)
+{
+  struct cat_cmp *cc = opaque;
+  struct repo_manifest m;
+  char obj[200];
+  size_t i;
+
+  cc->seen++;
+  snprintf (obj, sizeof obj, "%s@%s", cm->vm, cm->id);
+  if (repo_manifest_read (cc->c->repo, cm->vm, cm->id, &m) == -1) {
+    struct repo_problem p = { "catalog lists a point the repository does not "
+                              "have", obj, error_msg (), "" };
+    on_problem (cc->ps, &p);
+    return 0;
+  }
+  for (i = 0; i < m.ndisks; i++)
+    if (i >= cm->ndisks || strcmp (m.disks[i].name, cm->disks[i].name) ||
+        m.disks[i].size != cm->disks[i].size ||
+        memcmp (m.disks[i].index_sha256, cm->disks[i].index_sha256,
+                REPO_DIGEST_LEN)) {
+      struct repo_problem p = { "catalog differs from the repository", obj,
+                                "disk list, sizes or index checksums differ "
+                                "(run 'bootback repo reindex')", "" };
+      on_problem (cc->ps, &p);
+      break;
+    }
+  return 0;
+}
+
+static int
+repo_verify_cmd (struct cli *c, int argc, char **argv, bool read_data)
+{
+  static const struct option lo[] = {
+    { "point", required_argument, NULL, 'p' },
+    { "threads", required_argument, NULL, 't' },
+    { "json", no_argument, NULL, 'j' },
+    { "help", no_argument, NULL, 'h' },
+    { 0 }
+  };
+  struct problems ps = { 0 };
+  struct repo_verify_result res;
+  const char *point = NULL;
+  int threads = MAX (2, get_nprocs ()), opt;
+  bool json = false;
+  int64_t job;
+  char a[32];
+  double t0 = now_monotonic ();
+
+  while ((opt = getopt_long (argc, argv, "h", lo, NULL)) != -1) {
+    switch (opt) {
+    case 'p': point = optarg; break;
+    case 't': threads = cli_int_arg ("--threads", optarg); break;
+    case 'j': json = true; break;
+    case 'h': cli_usage (repo_usage);
+    default: cli_bad_usage (repo_usage);
+    }
+  }
+  if (optind != argc)
+    cli_bad_usage (repo_usage);
+  if (cli_repo (c) == -1)
+    return 1;
+  if (json)
+    ps.list = json_array ();
+  job = catalog_job_begin (c->cat, read_data ? "verify" : "check", c->repo_id,
+                           NULL);
+  if (repo_verify (c->repo, point, read_data, threads, on_problem, &ps,
+                   &res) == -1) {
+    cli_perror ();
+    catalog_job_end (c->cat, job, "failed", point, error_msg (), NULL);
+    json_decref (ps.list);
+    return 1;
+  }
+  if (!read_data) {
+    /* Every manifest must be in the catalog, and every catalog row in the
+     * repository, the same. */
+    struct cat_cmp cc = { c, &ps, 0 };
+    if (catalog_point_list (c->cat, c->repo_id, NULL, cat_point, &cc) == -1) {
+      cli_perror ();
+      json_decref (ps.list);
+      return 1;
+    }
+    if (cc.seen != res.points) {
+      char detail[160];
+      struct repo_problem p = { "catalog out of date", repo_location (c->repo),
+                                detail, "" };
+      snprintf (detail, sizeof detail, "the catalog lists %zu points, the "
+                "repository has %" PRIu64 " (run 'bootback repo reindex')",
+                cc.seen, res.points);
+      on_problem (&ps, &p);
+    }
+  }
+  catalog_job_end (c->cat, job, ps.n ? "problems" : "ok", point, NULL, NULL);
+  if (json) {
+    cli_json_print (json_pack ("{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:f, s:o}",
+                               "repository", repo_location (c->repo),
+                               "mode", read_data ? "verify" : "check",
+                               "points", (json_int_t) res.points,
+                               "disks", (json_int_t) res.disks,
+                               "chunks", (json_int_t) res.chunks_checked,
+                               "incomplete", (json_int_t) res.incomplete,
+                               "problems", (json_int_t) ps.n,
+                               "seconds", now_monotonic () - t0,
+                               "problem_list", ps.list));
+  }
+  else {
+    printf ("%s %s: %" PRIu64 " points, %" PRIu64 " disks, %" PRIu64
+            " chunks%s%s: %s", read_data ? "verified" : "checked",
+            repo_location (c->repo), res.points, res.disks, res.chunks_checked,
+            read_data ? " read, " : "",
+            read_data ? human_size (res.bytes_checked, a, sizeof a) : "",
+            ps.n ? "" : "no problems");
+    if (ps.n)
+      printf ("%" PRIu64 " PROBLEMS", ps.n);
+    if (res.incomplete)
+      printf (" (%" PRIu64 " unfinished point directories, harmless; gc "
+              "removes them)", res.incomplete);
+    printf ("\n");
+  }
+  return ps.n ? EXIT_PROBLEMS : 0;
+}
+
+static int
+repo_reindex_cmd (struct cli *c, int argc, char **argv)
+{
+  char **vms;
+  size_t i, j, n = 0;
+
+  if (argc > 1) {
+    if (strcmp (argv[1], "--help") == 0) cli_usage (repo_usage);
+    cli_bad_usage (repo_usage);
+  }
+  if (cli_repo (c) == -1)
+    return 1;
+  vms = repo_list_vms (c->repo);
+  if (!vms || catalog_begin (c->cat) == -1 ||
+      catalog_points_clear (c->cat, c->repo_id) == -1)
+    goto err;
+  for (i = 0; vms[i]; i++) {
+    char **pts = repo_list_points (c->repo, vms[i]);
+    if (!pts)
+      goto err_tx;
+    for (j = 0; pts[j]; j++) {
+      struct repo_manifest m;
+      if (repo_manifest_read (c->repo, vms[i], pts[j], &m) == -1) {
+        cli_error ("skipping %s@%s: %s", vms[i], pts[j], error_msg ());
+        continue;
+      }
+      if (catalog_point_put (c->cat, c->repo_id, &m) == -1) {
+        repo_strv_free (pts);
+        goto err_tx;
+      }
+      n++;
+    }
+    repo_strv_free (pts);
+  }
+  if (catalog_commit (c->cat) == -1)
+    goto err_tx;
+  repo_strv_free (vms);
+  printf ("reindexed %s: %zu restore points\n", repo_location (c->repo), n);
+  return 0;
+ err_tx:
+  catalog_rollback (c->cat);
+ err:
+  cli_perror ();
+  repo_strv_free (vms);
+  return 1;
+}
+
+int
+cmd_repo (struct cli *c, int argc, char **argv)
+{
+  const char *sub = argc > 1 ? argv[1] : NULL;
+
+  if (!sub)
+    cli_bad_usage (repo_usage);
+  if (strcmp (sub, "--help") == 0 || strcmp (sub, "-h") == 0)
+    cli_usage (repo_usage);
+  argc--; argv++;
+  if (strcmp (sub, "init") == 0) return repo_init_cmd (c, argc, argv);
+  if (strcmp (sub, "add") == 0) return repo_add_cmd (c, argc, argv);
+  if (strcmp (sub, "list") == 0) return repo_list_cmd (c, argc, argv);
+  if (strcmp (sub, "verify") == 0) return repo_verify_cmd (c, argc, argv, true);
+  if (strcmp (sub, "check") == 0) return repo_verify_cmd (c, argc, argv, false);
+  if (strcmp (sub, "reindex") == 0) return repo_reindex_cmd (c, argc, argv);
+  cli_error ("unknown repo command '%s'", sub);
+  cli_bad_usage (repo_usage);
+}
+
+/* ---- gc --------------------------------------------------------------------- */
+
+static const char gc_usage[] =
+  "usage: bootback gc [--dry-run] [--json]\n"
+  "\n"
+  "Remove the chunks that no restore point uses (after 'bootback prune').\n"
+  "Safe while imports and backups run: chunks they use are kept.\n";
+
+int
+cmd_gc (struct cli *c, int argc, char **argv)
+{
+  static const struct option lo[] = {
+    { "dry-run", no_argument, NULL, 'n' },
+    { "json", no_argument, NULL, 'j' },
+    { "help", no_argument, NULL, 'h' },
+    { 0 }
+  };
+  struct repo_gc_result res;
+  bool dry = false, json = false;
+  int opt;
+  int64_t job;
+  char b[32];
+
+  while ((opt = getopt_long (argc, argv, "nh", lo, NULL)) != -1) {
+    switch (opt) {
+    case 'n': dry = true; break;
+    case 'j': json = true; break;
+    case 'h': cli_usage (gc_usage);
+    default: cli_bad_usage (gc_usage);
+    }
+  }
+  if (optind != argc)
+    cli_bad_usage (gc_usage);
+  if (cli_repo (c) == -1)
+    return 1;
+  job = catalog_job_begin (c->cat, "gc", c->repo_id, NULL);
+  if (repo_gc (c->repo, dry, &res) == -1) {
+    cli_perror ();
+    catalog_job_end (c->cat, job, "failed", NULL, error_msg (), NULL);
+    return 1;
+  }
+  catalog_job_end (c->cat, job, "ok", NULL, NULL, NULL);
+  if (json)
+    cli_json_print (json_pack ("{s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+                               "dry_run", dry,
+                               "chunks", (json_int_t) res.chunks_total,
+                               "referenced", (json_int_t) res.chunks_referenced,
+                               "removed", (json_int_t) res.chunks_removed,
+                               "bytes_removed", (json_int_t) res.bytes_removed,
+                               "kept_recent", (json_int_t) res.chunks_kept_recent,
+                               "incomplete_points_removed", (json_int_t) res.dirs_removed,
+                               "temp_files_removed", (json_int_t) res.temps_removed));
+  else
+    printf ("%s %" PRIu64 " of %" PRIu64 " chunks (%s); %" PRIu64
+            " in use, %" PRIu64 " unused but too recent to remove; %" PRIu64
+            " unfinished points and %" PRIu64 " temp files %s\n",
+            dry ? "would remove" : "removed", res.chunks_removed,
+            res.chunks_total, human_size (res.bytes_removed, b, sizeof b),
+            res.chunks_referenced, res.chunks_kept_recent, res.dirs_removed,
+            res.temps_removed, dry ? "to remove" : "removed");
+  return 0;
+}

@@ -1,0 +1,238 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * bootback: the command.  Global options (--home, --repo, anywhere on the
+ * line), then a subcommand from the table below.
+ */
+#include <errno.h>
+#include <stdarg.h>
+
+#include "recovery/cli/cli.h"
+
+#define VERSION "0.1"
+
+static const struct {
+  const char *name;
+  int (*fn) (struct cli *, int, char **);
+  const char *summary;
+} commands[] = {
+  { "repo",    cmd_repo,    "init, add, list, verify, check, reindex a repository" },
+  { "import",  cmd_import,  "turn disk images into a restore point" },
+  { "points",  cmd_points,  "list restore points" },
+  { "point",   cmd_point,   "show, protect or unprotect one restore point" },
+  { "restore", cmd_restore, "write a disk of a restore point to a file" },
+  { "prune",   cmd_prune,   "remove restore points by retention rules" },
+  { "gc",      cmd_gc,      "remove chunks no restore point uses" },
+};
+#define NCOMMANDS (sizeof commands / sizeof commands[0])
+
+static void
+usage (FILE *f)
+{
+  size_t i;
+
+  fprintf (f,
+           "usage: bootback [--home DIR] [--repo PATH] COMMAND [ARGS]\n"
+           "\n"
+           "Instant recovery and backup verification for QEMU/KVM.\n"
+           "\n"
+           "Commands:\n");
+  for (i = 0; i < NCOMMANDS; i++)
+    fprintf (f, "  %-9s %s\n", commands[i].name, commands[i].summary);
+  fprintf (f,
+           "\n"
+           "Global options (anywhere on the command line):\n"
+           "  --home DIR    state directory (catalog); default $BOOTBACK_HOME\n"
+           "                or /var/lib/bootback\n"
+           "  --repo PATH   repository to use; default $BOOTBACK_REPO or the\n"
+           "                default repository (bootback repo init / add)\n"
+           "\n"
+           "'bootback COMMAND --help' for a command; 'man bootback' for all.\n");
+}
+
+void
+cli_error (const char *fmt, ...)
+{
+  va_list ap;
+
+  fputs ("bootback: ", stderr);
+  va_start (ap, fmt);
+  vfprintf (stderr, fmt, ap);
+  va_end (ap);
+  fputc ('\n', stderr);
+}
+
+void
+cli_perror (void)
+{
+  cli_error ("%s", error_msg ()[0] ? error_msg () : "unknown error");
+}
+
+void
+cli_json_print (json_t *o)
+{
+  json_dumpf (o, stdout, JSON_INDENT (2) | JSON_PRESERVE_ORDER);
+  fputc ('\n', stdout);
+  json_decref (o);
+}
+
+int
+cli_int_arg (const char *opt, const char *s)
+{
+  char *end;
+  long v;
+
+  errno = 0;
+  v = strtol (s, &end, 10);
+  if (errno || *end || end == s || v < 0 || v > 1000000) {
+    cli_error ("%s: '%s' is not a valid number", opt, s);
+    exit (1);
+  }
+  return v;
+}
+
+void
+cli_usage (const char *text)
+{
+  fputs (text, stdout);
+  exit (0);
+}
+
+void
+cli_bad_usage (const char *text)
+{
+  fputs (text, stderr);
+  exit (1);
+}
+
+int
+cli_catalog (struct cli *c)
+{
+  if (c->cat)
+    return 0;
+  c->cat = catalog_open (c->home);
+  if (!c->cat) {
+    cli_perror ();
+    return -1;
+  }
+  return 0;
+}
+
+int
+cli_repo (struct cli *c)
+{
+  CLEANUP_FREE char *def = NULL;
+  const char *loc = c->repo_opt;
+  int err;
+
+  if (c->repo)
+    return 0;
+  if (cli_catalog (c) == -1)
+    return -1;
+  if (!loc) {
+    def = catalog_repo_default (c->cat, &err);
+    if (err) {
+      cli_perror ();
+      return -1;
+    }
+    if (!def) {
+      cli_error ("no repository: create one with 'bootback repo init PATH', "
+                 "or give --repo PATH");
+      return -1;
+    }
+    loc = def;
+  }
+  c->repo = repo_open (loc);
+  if (!c->repo) {
+    cli_perror ();
+    return -1;
+  }
+  if (catalog_repo_add (c->cat, repo_location (c->repo), repo_uuid (c->repo),
+                        repo_chunk_size (c->repo), false, &c->repo_id) == -1) {
+    cli_perror ();
+    return -1;
+  }
+  return 0;
+}
+
+/* Take the global options out of argv, wherever they are. */
+static int
+global_options (struct cli *c, int *argc, char **argv)
+{
+  int i, j;
+
+  for (i = j = 1; i < *argc; i++) {
+    const char *a = argv[i];
+    const char **dst = NULL;
+    const char *val = NULL;
+
+    if (strcmp (a, "--") == 0) {
+      while (i < *argc)
+        argv[j++] = argv[i++];
+      break;
+    }
+    if (strcmp (a, "--repo") == 0 || strcmp (a, "--home") == 0) {
+      if (i + 1 >= *argc) {
+        cli_error ("%s needs an argument", a);
+        return -1;
+      }
+      dst = a[2] == 'r' ? &c->repo_opt : &c->home;
+      val = argv[++i];
+    }
+    else if (strncmp (a, "--repo=", 7) == 0) {
+      dst = &c->repo_opt;
+      val = a + 7;
+    }
+    else if (strncmp (a, "--home=", 7) == 0) {
+      dst = &c->home;
+      val = a + 7;
+    }
+    if (dst)
+      *dst = val;
+    else
+      argv[j++] = argv[i];
+  }
+  argv[j] = NULL;
+  *argc = j;
+  return 0;
+}
+
+int
+main (int argc, char **argv)
+{
+  struct cli c = { 0 };
+  size_t i;
+  int r;
+
+  c.home = getenv ("BOOTBACK_HOME");
+  if (!c.home || !*c.home)
+    c.home = "/var/lib/bootback";
+  c.repo_opt = getenv ("BOOTBACK_REPO");
+  if (c.repo_opt && !*c.repo_opt)
+    c.repo_opt = NULL;
+  if (global_options (&c, &argc, argv) == -1)
+    return 1;
+  if (argc < 2) {
+    usage (stderr);
+    return 1;
+  }
+  if (strcmp (argv[1], "--help") == 0 || strcmp (argv[1], "-h") == 0 ||
+      strcmp (argv[1], "help") == 0) {
+    usage (stdout);
+    return 0;
+  }
+  if (strcmp (argv[1], "--version") == 0) {
+    printf ("bootback %s\n", VERSION);
+    return 0;
+  }
+  for (i = 0; i < NCOMMANDS; i++)
+    if (strcmp (argv[1], commands[i].name) == 0)
+      break;
+  if (i == NCOMMANDS) {
+    cli_error ("unknown command '%s' (see 'bootback --help')", argv[1]);
+    return 1;
+  }
+  r = commands[i].fn (&c, argc - 1, argv + 1);
+  repo_close (c.repo);
+  catalog_close (c.cat);
+  return r;
+}

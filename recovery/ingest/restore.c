@@ -1,0 +1,212 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Full restore of one disk to a file: raw (direct pwrite, holes where the
+ * index has zero chunks) or qcow2 (qemu-img create, then writes through a
+ * private qemu-nbd, so the qcow2 is written by QEMU itself).  Output goes
+ * to TARGET.part and is renamed into place only when complete and flushed.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <libnbd.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <sys/stat.h>
+
+#include "recovery/ingest/ingest.h"
+#include "recovery/util/util.h"
+
+struct rjob {
+  struct repo *r;
+  struct repo_disk *d;
+  int fd;                  /* raw */
+  const char *socket;      /* qcow2 */
+  const char *target;
+  _Atomic uint64_t next;
+  _Atomic bool failed;
+  pthread_mutex_t lock;
+  char errmsg[1024];
+  int err;
+  struct progress *prog;
+};
+
+static void
+rjob_fail (struct rjob *j)
+{
+  pthread_mutex_lock (&j->lock);
+  if (!j->failed) {
+    j->err = error_errno ();
+    snprintf (j->errmsg, sizeof j->errmsg, "%s", error_msg ());
+    j->failed = true;
+  }
+  pthread_mutex_unlock (&j->lock);
+}
+
+static void *
+rworker (void *arg)
+{
+  struct rjob *j = arg;
+  uint32_t cs = repo_chunk_size (j->r);
+  uint64_t n = repo_disk_nchunks (j->d), size = repo_disk_size (j->d), c;
+  uint8_t *buf = xmalloc (cs);
+  struct nbd_handle *h = NULL;
+
+  if (j->socket) {
+    h = nbd_create ();
+    if (!h || nbd_connect_unix (h, j->socket) == -1) {
+      error_setx ("%s: cannot connect to qemu-nbd: %s", j->target,
+                  nbd_get_error ());
+      rjob_fail (j);
+      goto out;
+    }
+  }
+  while (!j->failed && (c = atomic_fetch_add (&j->next, 1)) < n) {
+    uint64_t off = c * cs;
+    uint32_t len = MIN ((uint64_t) cs, size - off);
+
+    if (repo_digest_is_zero (repo_disk_digest (j->d, c))) {
+      progress_add (j->prog, len);
+      continue;
+    }
+    if (repo_disk_pread (j->d, NULL, buf, len, off) == -1) {
+      rjob_fail (j);
+      break;
+    }
+    if (h) {
+      if (nbd_pwrite (h, buf, len, off, 0) == -1) {
+        error_set (nbd_get_errno () ? nbd_get_errno () : EIO, "%s: write: %s",
+                   j->target, nbd_get_error ());
+        rjob_fail (j);
+        break;
+      }
+    }
+    else {
+      size_t done = 0;
+      while (done < len) {
+        ssize_t r = pwrite (j->fd, buf + done, len - done, off + done);
+        if (r == -1 && errno == EINTR) continue;
+        if (r <= 0) {
+          error_set (r == 0 ? EIO : errno, "write: %s", j->target);
+          rjob_fail (j);
+          goto out;
+        }
+        done += r;
+      }
+    }
+    progress_add (j->prog, len);
+  }
+ out:
+  if (h) {
+    if (!j->failed && nbd_flush (h, 0) == -1) {
+      error_setx ("%s: flush: %s", j->target, nbd_get_error ());
+      rjob_fail (j);
+    }
+    nbd_shutdown (h, 0);
+    nbd_close (h);
+  }
+  free (buf);
+  return NULL;
+}
+
+int
+ingest_restore (struct repo *r, const char *vm, const char *id,
+                const char *disk, const char *to, const char *format,
+                int threads)
+{
+  struct rjob j = { .r = r, .fd = -1, .target = to };
+  struct qemu_nbd q = { 0 };
+  CLEANUP_FREE char *part = xasprintf ("%s.part", to);
+  struct stat st;
+  pthread_t th[64];
+  char label[96];
+  int nt, i, ret = -1;
+  bool created = false;
+
+  if (!format)
+    format = "raw";
+  if (strcmp (format, "raw") != 0 && strcmp (format, "qcow2") != 0) {
+    error_setx ("unsupported output format '%s' (raw or qcow2)", format);
+    return -1;
+  }
+  if (stat (to, &st) == 0) {
+    error_setx ("%s exists already; refusing to overwrite it", to);
+    return -1;
+  }
+  j.d = repo_disk_open (r, vm, id, disk);
+  if (!j.d)
+    return -1;
+  pthread_mutex_init (&j.lock, NULL);
+  unlink (part);
+  if (strcmp (format, "raw") == 0) {
+    j.fd = open (part, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (j.fd == -1) {
+      error_set (errno, "open: %s", part);
+      goto out;
+    }
+    created = true;
+    if (ftruncate (j.fd, repo_disk_size (j.d)) == -1) {
+      error_set (errno, "truncate: %s", part);
+      goto out;
+    }
+  }
+  else {
+    char size[32], out[4096];
+    char *argv[] = { "qemu-img", "create", "-q", "-f", "qcow2", part, size, NULL };
+    snprintf (size, sizeof size, "%" PRIu64, repo_disk_size (j.d));
+    if (run_command (argv, out, sizeof out) != 0) {
+      error_setx ("qemu-img create %s: %s", part, out);
+      goto out;
+    }
+    created = true;
+    if (qemu_nbd_start (&q, part, "qcow2", false) == -1)
+      goto out;
+    j.socket = q.socket;
+  }
+
+  snprintf (label, sizeof label, "restore %s", disk);
+  j.prog = progress_new (label, repo_disk_size (j.d));
+  if (threads < 1) threads = 2;
+  for (nt = 0; nt < threads && nt < 64; nt++)
+    if (pthread_create (&th[nt], NULL, rworker, &j) != 0)
+      break;
+  if (nt == 0)
+    rworker (&j);
+  for (i = 0; i < nt; i++)
+    pthread_join (th[i], NULL);
+  progress_free (j.prog);
+  if (j.failed) {
+    error_restore (j.err, j.errmsg);
+    goto out;
+  }
+  if (j.fd >= 0) {
+    if (fsync (j.fd) == -1) {
+      error_set (errno, "fsync: %s", part);
+      goto out;
+    }
+    if (close (j.fd) == -1) {
+      j.fd = -1;
+      error_set (errno, "close: %s", part);
+      goto out;
+    }
+    j.fd = -1;
+  }
+  qemu_nbd_stop (&q);
+  if (rename (part, to) == -1) {
+    error_set (errno, "rename: %s -> %s", part, to);
+    goto out;
+  }
+  created = false;
+  ret = 0;
+ out:
+  {
+    ERROR_SAVE (saved);
+    if (j.fd >= 0)
+      close (j.fd);
+    qemu_nbd_stop (&q);
+    if (created)
+      unlink (part);
+    repo_disk_close (j.d);
+    pthread_mutex_destroy (&j.lock);
+    ERROR_RESTORE (saved);
+  }
+  return ret;
+}
