@@ -51,3 +51,27 @@ bootback () {
         "$BOOTBACK" "$@"
     fi
 }
+
+# make_disk FILE SIZE_BYTES: a raw disk with random data in a few places,
+# holes and explicit zeros elsewhere (sizes need not be chunk multiples).
+make_disk () {
+    local f=$1 size=$2 off
+    rm -f "$f"
+    truncate -s "$size" "$f"
+    for off in 0 $((size / 3)) $((size / 2 + 4097)); do
+        [ "$off" -lt "$size" ] || continue
+        dd if=/dev/urandom of="$f" bs=1 count=0 seek="$off" status=none
+        head -c $(( size - off < 300000 ? size - off : 300000 )) /dev/urandom |
+            dd of="$f" bs=64k seek="$off" oflag=seek_bytes conv=notrunc status=none
+    done
+    # explicit zeros (allocated, but zero) in the middle
+    if [ "$size" -gt 2000000 ]; then
+        head -c 200000 /dev/zero |
+            dd of="$f" bs=64k seek=$((size / 4)) oflag=seek_bytes conv=notrunc status=none
+    fi
+}
+
+# The id of the newest point of VM (from the CLI's JSON).
+latest_id () {
+    bootback points "$1" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)[-1]["id"])'
+}

@@ -178,6 +178,29 @@ worker (void *arg)
   return NULL;
 }
 
+/* Format and size of an image; refuses what cannot be imported. */
+static int
+probe (const struct ingest_disk *d, char *format, size_t flen, uint64_t *size)
+{
+  struct stat st;
+
+  if (qemu_img_info (d->image, format, flen, size) == -1) {
+    error_prefix ("%s", d->image);
+    return -1;
+  }
+  /* QEMU rounds a raw file up to whole sectors; keep its exact length so a
+   * raw restore is identical byte for byte (cmp, not only qemu-img compare). */
+  if (strcmp (format, "raw") == 0 && stat (d->image, &st) == 0 &&
+      S_ISREG (st.st_mode) && (uint64_t) st.st_size <= *size)
+    *size = st.st_size;
+  if (*size == 0) {
+    error_setx ("%s: the disk is 0 bytes; there is nothing to import",
+                d->image);
+    return -1;
+  }
+  return 0;
+}
+
 static int
 import_disk (struct repo_writer *w, struct repo *r, const struct ingest_disk *d,
              int threads, struct ingest_result *res)
@@ -186,25 +209,12 @@ import_disk (struct repo_writer *w, struct repo *r, const struct ingest_disk *d,
   struct qemu_nbd q = { 0 };
   struct nbd_handle *h = NULL;
   char format[32], label[96];
-  struct stat st;
   pthread_t th[64];
   int nt = 0, i, ret = -1;
 
   pthread_mutex_init (&j.lock, NULL);
-  if (qemu_img_info (d->image, format, sizeof format, &j.size) == -1) {
-    error_prefix ("%s", d->image);
+  if (probe (d, format, sizeof format, &j.size) == -1)
     goto out;
-  }
-  /* QEMU rounds a raw file up to whole sectors; keep its exact length so a
-   * raw restore is identical byte for byte (cmp, not only qemu-img compare). */
-  if (strcmp (format, "raw") == 0 && stat (d->image, &st) == 0 &&
-      S_ISREG (st.st_mode) && (uint64_t) st.st_size <= j.size)
-    j.size = st.st_size;
-  if (j.size == 0) {
-    error_setx ("%s: the disk is 0 bytes; there is nothing to import",
-                d->image);
-    goto out;
-  }
   j.cs = repo_chunk_size (r);
   j.nchunks = DIV_ROUND_UP (j.size, j.cs);
   j.known_zero = xcalloc (j.nchunks, 1);
@@ -268,6 +278,13 @@ ingest_import (struct repo *r, const struct ingest_opts *o,
   if (n == 0) {
     error_setx ("no disk image given");
     return -1;
+  }
+  /* Refuse unreadable or empty images before anything is written. */
+  for (i = 0; i < n; i++) {
+    char format[32];
+    uint64_t size;
+    if (probe (&disks[i], format, sizeof format, &size) == -1)
+      return -1;
   }
   w = repo_writer_begin (r, o->vm, o->time);
   if (!w)

@@ -150,6 +150,12 @@ repo_writer_begin (struct repo *r, const char *vm, time_t t)
     snprintf (w->dir, sizeof w->dir, "points/%s/%s", vm, w->id);
     if (io->ops->mkdir (io, w->dir) == 0)
       break;
+    if (errno == ENOENT) {
+      /* An aborting writer removed the empty VM directory just now. */
+      if (io_mkdir_p1 (io, vmdir) == -1)
+        goto err;
+      continue;
+    }
     if (errno != EEXIST)
       goto err;
     if (explicit_time) {
@@ -332,8 +338,11 @@ writer_free (struct repo_writer *w, bool remove_dir)
   size_t i;
   ERROR_SAVE (saved);
 
-  if (remove_dir)
+  if (remove_dir) {
+    CLEANUP_FREE char *vmdir = xasprintf ("points/%s", w->vm);
     io_remove_dir (io, w->dir);
+    io->ops->rmdir (io, vmdir);      /* only if empty: no other point */
+  }
   io->ops->unlink (io, w->lockpath);
   for (i = 0; i < w->ndisks; i++)
     free (w->disks[i].digests);

@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Bad input gets a clear error naming what is wrong, and leaves nothing
+# behind: 0-byte disk, unreadable image, missing file, bad names, no repo.
+source "$top_srcdir/tests/functions.sh"
+requires qemu-img qemu-nbd
+
+# no repository yet
+expect_fail bootback points 2>"$tmp/err"
+grep -q "no repository: create one with 'bootback repo init PATH'" "$tmp/err"
+expect_fail bootback --repo "$tmp/nope" points 2>"$tmp/err"
+grep -q "$tmp/nope" "$tmp/err"
+
+repo=$tmp/repo
+bootback repo init "$repo"
+mkdir "$tmp/notempty"; touch "$tmp/notempty/x"
+expect_fail bootback repo init "$tmp/notempty" 2>"$tmp/err"
+grep -q "not empty" "$tmp/err"
+expect_fail bootback repo init --chunk-size 3M "$tmp/r3" 2>"$tmp/err"
+grep -q "power of two" "$tmp/err"
+
+# 0-byte disk
+: > "$tmp/empty.raw"
+expect_fail bootback import "$tmp/empty.raw" --vm e 2>"$tmp/err"
+grep -q "0 bytes" "$tmp/err"
+# an image that cannot be read: qemu-img's reason is passed on
+echo "not an image" > "$tmp/bad.qcow2"
+printf 'QFI\xfb\0\0\0\x03garbage' > "$tmp/bad.qcow2"
+expect_fail bootback import "$tmp/bad.qcow2" --vm b 2>"$tmp/err"
+cat "$tmp/err"
+grep -q "bad.qcow2" "$tmp/err"
+grep -qi "cannot read image" "$tmp/err"
+expect_fail bootback import "$tmp/missing.raw" --vm m 2>"$tmp/err"
+grep -q "missing.raw" "$tmp/err"
+# bad names
+truncate -s 1M "$tmp/ok.raw"
+expect_fail bootback import "$tmp/ok.raw" --vm "a/b" 2>"$tmp/err"
+grep -q "not a valid VM name" "$tmp/err"
+expect_fail bootback import "$tmp/ok.raw" --vm ok --disk "../x" 2>"$tmp/err"
+grep -q "not a valid disk name" "$tmp/err"
+expect_fail bootback import "$tmp/ok.raw" --vm ok --domain-xml "$tmp/ok.raw" 2>"$tmp/err"
+grep -q "not a libvirt domain XML" "$tmp/err"
+
+# nothing is visible, nothing half-written
+[ -z "$(ls "$repo/points")" ] || { ls -R "$repo/points"; fail "points left behind"; }
+bootback repo check
+[ "$(bootback points --json)" = "[]" ]
+[ -z "$(ls /tmp | grep bootback-nbd)" ] || true
+
+# unknown points and disks
+bootback import "$tmp/ok.raw" --vm ok
+expect_fail bootback restore nosuch@latest --to "$tmp/o" 2>"$tmp/err"
+grep -q "no restore points of VM 'nosuch'" "$tmp/err"
+expect_fail bootback restore ok@20200101T000000Z --to "$tmp/o" 2>"$tmp/err"
+grep -q "no restore point ok@20200101T000000Z" "$tmp/err"
+expect_fail bootback restore ok --disk vdz --to "$tmp/o" 2>"$tmp/err"
+grep -q "has no disk 'vdz' (it has: vda)" "$tmp/err"
+expect_fail bootback restore ok@yesterday --to "$tmp/o" 2>"$tmp/err"
+grep -q "invalid time 'yesterday'" "$tmp/err"
+[ ! -e "$tmp/o" ] && [ ! -e "$tmp/o.part" ]
+expect_fail bootback frobnicate 2>"$tmp/err"
+grep -q "unknown command 'frobnicate'" "$tmp/err"
+echo "bad input ok"
