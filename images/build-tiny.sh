@@ -15,7 +15,8 @@
 #   images/build-tiny.sh --force ...          rebuild even if the stamp matches
 #
 # Cache: every output FILE has FILE.stamp holding the SHA-256 of the recipe
-# (this script, images/tiny/**, the variant and the size).  When the stamp
+# (this script, images/lib/disk.sh, images/tiny/**, the kernel flavour,
+# the variant and the size).  When the stamp
 # matches, the image is not rebuilt (a cached run takes well under a
 # second).  The kernel package is downloaded once with `apt-get download`
 # into images/build/kernel/ and unpacked there with dpkg-deb: nothing is
@@ -34,6 +35,7 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+source "$here/lib/disk.sh"
 build=${BOOTBACK_IMAGES_DIR:-$here/build}
 flavour=${BOOTBACK_KERNEL_FLAVOUR:-cloud-amd64}
 
@@ -88,7 +90,7 @@ flock 9
 
 # The recipe hash: every file the image depends on.
 recipe_hash () {
-    { cat "${BASH_SOURCE[0]}"
+    { cat "${BASH_SOURCE[0]}" "$here/lib/disk.sh"
       (cd "$here" && find tiny -type f | LC_ALL=C sort | while read -r f; do
            printf '%s %s\n' "$f" "$(stat -c %a "$f")"; cat "$f"; done)
       echo "flavour=$flavour"
@@ -217,40 +219,13 @@ stage_root () {   # stage_root VARIANT DIR
 }
 
 # ---------------------------------------------------------------- disk
-boot_start=2048                                   # sectors (1 MiB)
-boot_sectors=$((boot_mib * 2048))
-root_start=$((boot_start + boot_sectors))
-root_sectors=$((size_mib * 2048 - root_start))
-
 make_disk () {   # make_disk VARIANT OUTPUT
     local v=$1 img=$2 tmpimg r
     tmpimg=$img.tmp.$$
     r=$work/root-$v
     stage_root "$v" "$r"
-    rm -f "$tmpimg"
-    truncate -s "${size_mib}M" "$tmpimg"
-    sfdisk -q "$tmpimg" <<EOF
-label: dos
-label-id: 0xb007bac0
-start=$boot_start, size=$boot_sectors, type=e, bootable
-start=$root_start, size=$root_sectors, type=83
-EOF
-    dd if=/usr/lib/syslinux/mbr/mbr.bin of="$tmpimg" bs=440 count=1 conv=notrunc status=none
-    # Boot partition: FAT16, SYSLINUX, kernel, initramfs.
-    # (mkfs.fat warns that the file is larger than the filesystem: intended.)
-    mkfs.fat -F 16 -n BBBOOT --offset "$boot_start" "$tmpimg" $((boot_mib * 1024)) \
-        >"$work/mkfs.log" 2>&1 || { cat "$work/mkfs.log" >&2; exit 1; }
-    local fat="$tmpimg@@$((boot_start * 512))"
-    MTOOLS_SKIP_CHECK=1 mcopy -i "$fat" "$kdir/vmlinuz" ::/vmlinuz
-    MTOOLS_SKIP_CHECK=1 mcopy -i "$fat" "$work/initrd.img" ::/initrd.img
-    MTOOLS_SKIP_CHECK=1 mcopy -i "$fat" "$here/tiny/syslinux.cfg" ::/syslinux.cfg
-    syslinux --offset $((boot_start * 512)) --install "$tmpimg"
-    # Root partition: ext4 made from the staged tree.  Few inodes and a small
-    # journal, so that a 16 GiB image stays sparse; metadata written now
-    # (no lazy init), so the guest does not zero inode tables after boot.
-    mke2fs -q -F -t ext4 -L bbroot -N 8192 -J size=8 -m 0 \
-        -E offset=$((root_start * 512)),lazy_itable_init=0,lazy_journal_init=0 \
-        -d "$r" "$tmpimg" $((root_sectors / 2))k
+    disk_assemble "$tmpimg" "$size_mib" "$boot_mib" "$kdir/vmlinuz" "$work/initrd.img" \
+        "$here/tiny/syslinux.cfg" "$r" || { rm -f "$tmpimg"; exit 1; }
     mv -f "$tmpimg" "$img"
     stamp_of "$v" >"$img.stamp"
     echo "build-tiny: built $img ($v, ${size_mib} MiB, $(du -k "$img" | cut -f1) KiB used, $kpkg)"
