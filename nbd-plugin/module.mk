@@ -18,7 +18,7 @@ $(NBDP_OBJ): ALL_CFLAGS += $(call pc_cflags,nbdkit $(PC_REPO))
 $(PLUGIN_OBJ): ALL_CFLAGS += -fvisibility=hidden
 
 $(PLUGIN_SO): $(PLUGIN_OBJ) $(REPO_A) $(UTIL_A)
-	$(CC) $(ALL_CFLAGS) -shared -Wl,--exclude-libs,ALL -o $@ \
+	$(CC) $(ALL_CFLAGS) -shared -Wl,--exclude-libs,ALL -Wl,-z,nodelete -o $@ \
 	  $(PLUGIN_OBJ) $(REPO_A) $(UTIL_A) $(LDFLAGS) $(REPO_LIBS)
 
 # helper-repo: makes repositories for the tests (writer API).

@@ -93,6 +93,17 @@ set_string (char **var, const char *key, const char *value)
 }
 
 static int
+parse_size_param (int64_t *var, const char *key, const char *value)
+{
+  *var = nbdkit_parse_size (value);
+  if (*var == -1) {
+    nbdkit_error ("%s=%s: expected a size such as 256M", key, value);
+    return -1;
+  }
+  return 0;
+}
+
+static int
 bb_config (const char *key, const char *value)
 {
   if (strcmp (key, "repo") == 0) {
@@ -113,17 +124,14 @@ bb_config (const char *key, const char *value)
     }
     return set_string (&disk_name, key, value);
   }
-  if (strcmp (key, "cache") == 0) {
-    cache_size = nbdkit_parse_size (value);
-    return cache_size == -1 ? -1 : 0;
-  }
+  if (strcmp (key, "cache") == 0)
+    return parse_size_param (&cache_size, key, value);
   if (strcmp (key, "readahead") == 0) {
     if (strcmp (value, "off") == 0) {
       readahead = 0;
       return 0;
     }
-    readahead = nbdkit_parse_size (value);
-    return readahead == -1 ? -1 : 0;
+    return parse_size_param (&readahead, key, value);
   }
   nbdkit_error ("unknown parameter '%s' (see nbdkit-bootback-plugin(1): "
                 "repo, point, disk, cache, readahead)", key);
@@ -158,7 +166,7 @@ bb_get_ready (void)
 
   repo = repo_open (repo_path);
   if (!repo) {
-    report (NULL, 0, 0);
+    nbdkit_error ("cannot open the repository: %s", error_msg ());
     return -1;
   }
   if (cache_size > 0)
@@ -254,8 +262,10 @@ bb_open (int readonly)
       name = def;
     }
     h->disk = serve_disks_get (disks, name, disk_name, false, m);
-    if (!h->disk)
+    if (!h->disk) {
+      error_prefix ("export '%s'", name);
       goto err;
+    }
     for (i = 0; i < m->ndisks; i++)
       if (strcmp (m->disks[i].name, repo_disk_name (h->disk)) == 0)
         serve_describe (m, &m->disks[i], desc, sizeof desc);
