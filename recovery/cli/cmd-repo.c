@@ -28,6 +28,8 @@ static const char repo_usage[] =
   "         catalog against the repository), no data read; exit 2 on problems\n"
   "reindex  rebuild the catalog's restore points from the manifests\n";
 
+static long reindex (struct cli *c);
+
 /* Turn a local path into an absolute one (catalog keys must be stable). */
 static char *
 absolute (const char *loc)
@@ -120,9 +122,8 @@ repo_add_cmd (struct cli *c, int argc, char **argv)
   };
   CLEANUP_FREE char *abs = NULL, *def = NULL;
   bool make_default = false;
-  struct repo *r;
-  int64_t id;
   int opt, err;
+  long n;
 
   while ((opt = getopt_long (argc, argv, "h", lo, NULL)) != -1) {
     switch (opt) {
@@ -134,26 +135,23 @@ repo_add_cmd (struct cli *c, int argc, char **argv)
   if (optind != argc - 1)
     cli_bad_usage (repo_usage);
   abs = absolute (argv[optind]);
-  r = repo_open (abs);
-  if (!r) {
-    cli_perror ();
+  c->repo_opt = abs;
+  if (cli_repo (c) == -1)
     return 1;
-  }
-  if (cli_catalog (c) == -1) {
-    repo_close (r);
-    return 1;
-  }
   def = catalog_repo_default (c->cat, &err);
-  if (!def && !err)
+  if ((!def && !err) || make_default) {
+    int64_t id;
     make_default = true;
-  if (catalog_repo_add (c->cat, abs, repo_uuid (r), repo_chunk_size (r),
-                        make_default, &id) == -1) {
-    cli_perror ();
-    repo_close (r);
-    return 1;
+    if (catalog_repo_add (c->cat, abs, repo_uuid (c->repo),
+                          repo_chunk_size (c->repo), true, &id) == -1) {
+      cli_perror ();
+      return 1;
+    }
   }
-  printf ("added repository %s%s\n", abs, make_default ? " (default)" : "");
-  repo_close (r);
+  if ((n = reindex (c)) == -1)
+    return 1;
+  printf ("added repository %s with %ld restore points%s\n", abs, n,
+          make_default ? " (default)" : "");
   return 0;
 }
 
@@ -351,22 +349,19 @@ repo_verify_cmd (struct cli *c, int argc, char **argv, bool read_data)
   return ps.n ? EXIT_PROBLEMS : 0;
 }
 
-static int
-repo_reindex_cmd (struct cli *c, int argc, char **argv)
+/* Rebuild the catalog's points of c->repo from its manifests, in one
+ * transaction.  Returns the number of points, or -1 after printing. */
+static long
+reindex (struct cli *c)
 {
-  char **vms;
-  size_t i, j, n = 0;
+  char **vms = repo_list_vms (c->repo);
+  size_t i, j;
+  long n = 0;
 
-  if (argc > 1) {
-    if (strcmp (argv[1], "--help") == 0) cli_usage (repo_usage);
-    cli_bad_usage (repo_usage);
-  }
-  if (cli_repo (c) == -1)
-    return 1;
-  vms = repo_list_vms (c->repo);
-  if (!vms || catalog_begin (c->cat) == -1 ||
-      catalog_points_clear (c->cat, c->repo_id) == -1)
+  if (!vms || catalog_begin (c->cat) == -1)
     goto err;
+  if (catalog_points_clear (c->cat, c->repo_id) == -1)
+    goto err_tx;
   for (i = 0; vms[i]; i++) {
     char **pts = repo_list_points (c->repo, vms[i]);
     if (!pts)
@@ -388,14 +383,28 @@ repo_reindex_cmd (struct cli *c, int argc, char **argv)
   if (catalog_commit (c->cat) == -1)
     goto err_tx;
   repo_strv_free (vms);
-  printf ("reindexed %s: %zu restore points\n", repo_location (c->repo), n);
-  return 0;
+  return n;
  err_tx:
   catalog_rollback (c->cat);
  err:
   cli_perror ();
   repo_strv_free (vms);
-  return 1;
+  return -1;
+}
+
+static int
+repo_reindex_cmd (struct cli *c, int argc, char **argv)
+{
+  long n;
+
+  if (argc > 1) {
+    if (strcmp (argv[1], "--help") == 0) cli_usage (repo_usage);
+    cli_bad_usage (repo_usage);
+  }
+  if (cli_repo (c) == -1 || (n = reindex (c)) == -1)
+    return 1;
+  printf ("reindexed %s: %ld restore points\n", repo_location (c->repo), n);
+  return 0;
 }
 
 int

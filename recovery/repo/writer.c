@@ -90,8 +90,12 @@ register_writer (struct repo_writer *w)
   w->last_beat = now_monotonic ();
   return 0;
  err:
-  io->ops->close (io, f);
-  io->ops->unlink (io, w->lockpath);
+  {
+    ERROR_SAVE (saved);
+    io->ops->close (io, f);
+    io->ops->unlink (io, w->lockpath);
+    ERROR_RESTORE (saved);
+  }
   return -1;
 }
 
@@ -170,10 +174,15 @@ repo_writer_begin (struct repo *r, const char *vm, time_t t)
   w->dirty = xcalloc (1, 65536 / 8);
   return w;
  err:
-  if (w->lockpath[0])
-    io->ops->unlink (io, w->lockpath);
-  pthread_mutex_destroy (&w->lock);
-  free (w);
+  {
+    ERROR_SAVE (saved);
+    if (w->lockpath[0])
+      io->ops->unlink (io, w->lockpath);
+    io->ops->rmdir (io, vmdir);      /* only if empty */
+    pthread_mutex_destroy (&w->lock);
+    free (w);
+    ERROR_RESTORE (saved);
+  }
   return NULL;
 }
 
