@@ -60,7 +60,6 @@ make_disk () {
     truncate -s "$size" "$f"
     for off in 0 $((size / 3)) $((size / 2 + 4097)); do
         [ "$off" -lt "$size" ] || continue
-        dd if=/dev/urandom of="$f" bs=1 count=0 seek="$off" status=none
         head -c $(( size - off < 300000 ? size - off : 300000 )) /dev/urandom |
             dd of="$f" bs=64k seek="$off" oflag=seek_bytes conv=notrunc status=none
     done

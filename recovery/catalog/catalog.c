@@ -278,7 +278,7 @@ int
 catalog_point_put (struct catalog *c, int64_t repo_id,
                    const struct repo_manifest *m)
 {
-  CLEANUP_STMT sqlite3_stmt *del = NULL, *ins = NULL, *dsk = NULL;
+  CLEANUP_STMT sqlite3_stmt *del = NULL, *ins = NULL, *dsk = NULL, *orphans = NULL;
   int64_t pid;
   size_t i;
   char hex[2 * REPO_DIGEST_LEN + 1];
@@ -319,6 +319,13 @@ catalog_point_put (struct catalog *c, int64_t repo_id,
   if (sqlite3_step (ins) != SQLITE_DONE)
     return db_error (c, "insert point");
   pid = sqlite3_last_insert_rowid (c->db);
+  /* Rows left by a point deleted without foreign keys enforced (by hand,
+   * or an older tool) must not collide with the new ones. */
+  if (prepare (c, "DELETE FROM disks WHERE point_id = ?1", &orphans) == -1)
+    return -1;
+  sqlite3_bind_int64 (orphans, 1, pid);
+  if (sqlite3_step (orphans) != SQLITE_DONE)
+    return db_error (c, "replace disks");
   for (i = 0; i < m->ndisks; i++) {
     const struct repo_disk_info *d = &m->disks[i];
     hex_encode (d->index_sha256, REPO_DIGEST_LEN, hex);

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Every command answers --help (exit 0, a usage line) and refuses wrong
+# usage (exit 1, usage on stderr); the man page exists and documents every
+# command; listings have --json that parses.
+source "$top_srcdir/tests/functions.sh"
+
+bootback --help | grep -q "^usage: bootback"
+bootback --version | grep -q "^bootback "
+for cmd in "repo" "import" "points" "point" "restore" "prune" "gc"; do
+    bootback $cmd --help > "$tmp/out" || fail "$cmd --help failed"
+    grep -q "^usage: bootback $cmd" "$tmp/out" || fail "$cmd --help has no usage line"
+    grep -q "^=head2 bootback $cmd" "$top_srcdir/recovery/cli/bootback.pod" || fail "man page lacks $cmd"
+done
+for sub in init add list verify check reindex; do
+    grep -q "bootback repo $sub" "$top_srcdir/recovery/cli/bootback.pod" || fail "man page lacks repo $sub"
+done
+expect_fail bootback import 2>"$tmp/err"; grep -q "usage:" "$tmp/err"
+expect_fail bootback restore x 2>"$tmp/err"; grep -q "usage:" "$tmp/err"
+expect_fail bootback prune 2>"$tmp/err"; grep -q "needs at least one --keep" "$tmp/err"
+expect_fail bootback points --bogus 2>"$tmp/err"
+man -l "$top_srcdir/recovery/cli/bootback.1" 2>/dev/null | grep -q "bootback" ||
+    [ -s "$top_srcdir/recovery/cli/bootback.1" ] || fail "man page not built"
+bootback repo init "$tmp/repo" >/dev/null
+for l in "points" "repo list" "repo check" "repo verify" "gc --dry-run"; do
+    bootback $l --json | python3 -c 'import json,sys; json.load(sys.stdin)' || fail "$l --json"
+done
+echo "cli ok"
