@@ -42,6 +42,7 @@ MANS        :=
 TESTS       :=
 TESTS_SLOW  :=
 TEST_BINS   :=
+BENCHES     :=
 DEPS        := build-essential pkg-config perl
 CLEAN       :=
 
@@ -56,8 +57,10 @@ include $(wildcard nbd-plugin/module.mk)
 include $(wildcard images/module.mk)
 include $(wildcard lab/module.mk)
 include $(wildcard verify/module.mk)
+include $(wildcard demo/module.mk)
 include tests/module.mk
 include $(wildcard bench/module.mk)
+include $(wildcard bench/*/module.mk)
 
 build: $(LIBS_A) $(BINS) $(PLUGINS) $(MANS) $(TEST_BINS)
 
@@ -84,6 +87,9 @@ install: build
 	install -m 755 $(BINS) $(DESTDIR)$(BINDIR)/
 	install -m 644 $(MANS) $(DESTDIR)$(MANDIR)/man1/
 	$(INSTALL_EXTRA)
+
+bench: build
+	@for b in $(BENCHES); do echo "== $$b"; $$b || exit 1; done
 
 check-style:
 	@tests/check-style

@@ -34,7 +34,10 @@ decide (const char *path)
       for (tok = strtok_r (line + 5, " ", &save); tok; tok = strtok_r (NULL, " ", &save)) {
         int v;
         char name[32];
-        if (sscanf (tok, "%31[a-z]=%d", name, &v) != 2) { fprintf (stderr, "%s: bad rule %s\n", path, tok); exit (1); }
+        if (sscanf (tok, "%31[a-z]=%d", name, &v) != 2) {
+          fprintf (stderr, "%s: bad rule %s\n", path, tok);
+          exit (1);
+        }
         if (!strcmp (name, "last")) k.last = v;
         else if (!strcmp (name, "hourly")) k.hourly = v;
         else if (!strcmp (name, "daily")) k.daily = v;
