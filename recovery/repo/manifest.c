@@ -29,6 +29,8 @@ manifest_encode (const struct repo_manifest *m)
   json_object_set_new (o, "kind", json_string (m->kind));
   json_object_set_new (o, "consistency", json_string (m->consistency));
   json_object_set_new (o, "source", json_string (m->source));
+  json_object_set_new (o, "checkpoint", m->checkpoint[0]
+                       ? json_string (m->checkpoint) : json_null ());
   json_object_set_new (o, "chunk_size", json_integer (m->chunk_size));
   json_object_set_new (o, "domain_xml", m->has_domain_xml
                        ? json_string ("domain.xml") : json_null ());
@@ -121,7 +123,8 @@ manifest_decode (const char *text, struct repo_manifest *m)
       get_str (o, "parent", m->parent, sizeof m->parent, true) == -1 ||
       get_str (o, "kind", m->kind, sizeof m->kind, false) == -1 ||
       get_str (o, "consistency", m->consistency, sizeof m->consistency, false) == -1 ||
-      get_str (o, "source", m->source, sizeof m->source, false) == -1)
+      get_str (o, "source", m->source, sizeof m->source, false) == -1 ||
+      get_str (o, "checkpoint", m->checkpoint, sizeof m->checkpoint, true) == -1)
     goto err;
   if (timestamp_parse (iso, &m->time) == -1) {
     error_set (EIO, "field 'time' is invalid");

@@ -98,6 +98,8 @@ struct repo_manifest {
   char kind[16];               /* "full" or "incremental" */
   char consistency[16];        /* "crash" or "application" */
   char source[16];             /* "import" or "backup" */
+  char checkpoint[128];        /* source-side checkpoint this point is at
+                                  (libvirt checkpoint name), "" if none */
   uint32_t chunk_size;
   bool has_domain_xml;
   bool protected;              /* the protected marker exists */
@@ -209,14 +211,25 @@ int repo_writer_put_chunk (struct repo_writer *w,
                            const uint8_t digest[REPO_DIGEST_LEN],
                            const void *data, size_t len, bool *was_new);
 
+/* Use an existing chunk by digest alone (an incremental backup reusing
+ * the previous point's digest for a range that did not change): touches
+ * it, which keeps a concurrent GC away.  Returns 0, or -1 with errno
+ * ENOENT if the chunk is not in the repository (the caller must then read
+ * the data and put it), or -1 on other errors (the writer fails). */
+int repo_writer_reuse_chunk (struct repo_writer *w,
+                             const uint8_t digest[REPO_DIGEST_LEN]);
+
 /* Add a disk: size and its digest list (nchunks = ceil(size/chunk size)),
  * copied.  Call after all its chunks were put. */
 int repo_writer_add_disk (struct repo_writer *w, const char *name,
                           uint64_t size, const char *format,
                           const uint8_t (*digests)[REPO_DIGEST_LEN]);
 int repo_writer_set_domain_xml (struct repo_writer *w, const char *xml);
+/* Record the source-side checkpoint the point corresponds to. */
+void repo_writer_set_checkpoint (struct repo_writer *w, const char *name);
 /* Fill in the point's description (kind, consistency, parent, source,
- * stats). Fields vm/id/time/disks are the writer's. */
+ * stats). Fields vm/id/time/disks are the writer's.  NULL leaves a field
+ * as it is. */
 void repo_writer_set_info (struct repo_writer *w, const char *kind,
                            const char *consistency, const char *source,
                            const char *parent,

@@ -56,6 +56,7 @@ struct repo_writer {
   struct wdisk disks[REPO_MAX_DISKS];
   char *domain_xml;
   char kind[16], consistency[16], source[16], parent[17];
+  char checkpoint[128];
   struct repo_point_stats stats;
 };
 
@@ -272,6 +273,39 @@ repo_writer_put_chunk (struct repo_writer *w,
 }
 
 int
+repo_writer_reuse_chunk (struct repo_writer *w,
+                         const uint8_t digest[REPO_DIGEST_LEN])
+{
+  struct repo_io *io = w->r->io;
+  char path[80];
+
+  if (w->failed) {
+    error_setx ("writer of %s@%s has failed", w->vm, w->id);
+    return -1;
+  }
+  if (repo_digest_is_zero (digest))
+    return 0;
+  heartbeat (w);
+  repo_chunk_path (digest, path);
+  if (io->ops->touch (io, path) == 0) {
+    atomic_fetch_add (&w->reused, 1);
+    return 0;
+  }
+  if (errno == ENOENT) {
+    error_set (ENOENT, "chunk %s is not in the repository", path + 12);
+    return -1;
+  }
+  w->failed = true;
+  return -1;
+}
+
+void
+repo_writer_set_checkpoint (struct repo_writer *w, const char *name)
+{
+  snprintf (w->checkpoint, sizeof w->checkpoint, "%s", name ? name : "");
+}
+
+int
 repo_writer_add_disk (struct repo_writer *w, const char *name, uint64_t size,
                       const char *format,
                       const uint8_t (*digests)[REPO_DIGEST_LEN])
@@ -452,6 +486,7 @@ repo_writer_commit (struct repo_writer *w, struct repo_manifest *out)
   strcpy (m->kind, w->kind);
   strcpy (m->consistency, w->consistency);
   strcpy (m->source, w->source);
+  strcpy (m->checkpoint, w->checkpoint);
   m->chunk_size = w->r->chunk_size;
   m->has_domain_xml = w->domain_xml != NULL;
   m->ndisks = w->ndisks;
