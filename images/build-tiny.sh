@@ -124,8 +124,16 @@ trap 'rm -rf "$work"' EXIT
 
 # ---------------------------------------------------------------- kernel
 # The versioned package that the flavour's meta-package depends on.
-kpkg=$(apt-cache depends "linux-image-$flavour" 2>/dev/null |
-       sed -n 's/^ *Depends: \(linux-image-[0-9].*\)$/\1/p' | head -n1)
+kernel_package () {
+    apt-cache depends "linux-image-$flavour" 2>/dev/null |
+        sed -n 's/^ *Depends: \(linux-image-[0-9].*\)$/\1/p' | head -n1
+}
+kpkg=$(kernel_package)
+if [ -z "$kpkg" ] && [ "$(id -u)" -eq 0 ] && ! ls -1 "$build/kernel" 2>/dev/null | grep -q .; then
+    # A new machine whose package lists were never fetched.
+    apt-get update -q >/dev/null 2>&1 || true
+    kpkg=$(kernel_package)
+fi
 if [ -z "$kpkg" ]; then
     # No package lists: use a kernel already in the cache, if any.
     kpkg=$(ls -1 "$build/kernel" 2>/dev/null | grep -- "-$flavour\$" | sort -V | tail -n1 || true)

@@ -12,7 +12,9 @@
 #                                   default gateway); sets NETNS, NETNS_BRIDGE,
 #                                   NETNS_GATEWAY, NETNS_PREFIX; removed at exit
 #   netns_tap                       a new tap on the bridge for plain QEMU;
-#                                   prints its name (removed at exit)
+#                                   its name in NETNS_TAP (removed at exit;
+#                                   call it directly, not in $(...), which
+#                                   would lose the count and reuse a name)
 #   netns_exec CMD...               run CMD inside the namespace
 #   netns_http URL [CURL-ARGS...]   curl from the namespace: prints the body,
 #                                   then a last line "HTTP <code>"
@@ -74,7 +76,7 @@ netns_tap () {
     ip tuntap add dev "$tap" mode tap
     _netns_isolate_port "$tap"
     ip link set "$tap" master "$NETNS_BRIDGE" up
-    echo "$tap"
+    NETNS_TAP=$tap
 }
 
 netns_exec () { ip netns exec "$NETNS" "$@"; }

@@ -18,12 +18,12 @@
 #   image_copy SRC DST        sparse copy of a raw image (reflink if possible)
 
 qemu_guest_start () {
-    local name=$1 disk=$2 netargs=() tap
+    local name=$1 disk=$2 netargs=()
     shift 2
     command -v qemu-system-x86_64 >/dev/null || skip "qemu-system-x86_64 is not installed"
     if [ -n "${NETNS_BRIDGE:-}" ]; then
-        tap=$(netns_tap)
-        netargs=(-netdev "tap,id=net0,ifname=$tap,script=no,downscript=no"
+        netns_tap
+        netargs=(-netdev "tap,id=net0,ifname=$NETNS_TAP,script=no,downscript=no"
                  -device "virtio-net-pci,netdev=net0,romfile=,mac=${QEMU_MAC:-52:54:00:b0:07:01}")
     fi
     rm -f "$tmp/$name.serial" "$tmp/$name.qga" "$tmp/$name.qmp" "$tmp/$name.pid"
