@@ -3,13 +3,15 @@
  * Import of disk images into a restore point.
  *
  * For each disk: qemu-img info (format, size), a private read-only
- * qemu-nbd, one libnbd connection per worker thread.  Block status
+ * qemu-nbd, one libnbd connection per worker thread (a raw local file is
+ * read directly, see read_fd).  Block status
  * (base:allocation) marks the chunks that are wholly zero: those are
  * neither read nor stored.  Workers take chunk numbers from a shared
  * counter, read the chunk, hash it (SHA-256), and hand it to the writer,
  * which stores it unless the repository has it already (dedup).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <libnbd.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -22,7 +24,8 @@
 struct job {
   struct repo_writer *w;
   const char *image;
-  const char *socket;
+  const char *socket;          /* qemu-nbd, or NULL when reading fd */
+  int fd;                      /* a local raw file, read directly */
   uint64_t size;
   uint32_t cs;
   uint64_t nchunks;
@@ -128,15 +131,68 @@ map_zeros (struct job *j, struct nbd_handle *h)
   return 0;
 }
 
+/* Raw local files are plain bytes: QEMU's raw driver would only pread
+ * them, so read them directly (no qemu-nbd, no socket copies), and map
+ * holes with SEEK_DATA/SEEK_HOLE as QEMU's block status does. */
+static int
+read_fd (struct job *j, uint8_t *buf, size_t len, uint64_t off)
+{
+  size_t done = 0;
+
+  while (done < len) {
+    ssize_t r = pread (j->fd, buf + done, len - done, off + done);
+    if (r == -1 && errno == EINTR)
+      continue;
+    if (r == -1) {
+      error_set (errno, "%s: read at offset %" PRIu64, j->image, off + done);
+      return -1;
+    }
+    if (r == 0) {                      /* past EOF of a sector-rounded size */
+      memset (buf + done, 0, len - done);
+      break;
+    }
+    done += r;
+  }
+  return 0;
+}
+
+static void
+map_holes (struct job *j)
+{
+  struct bs b = { j, 0, UINT64_MAX };
+  off_t pos = 0, data, hole;
+
+  while ((uint64_t) pos < j->size) {
+    data = lseek (j->fd, pos, SEEK_DATA);
+    if (data == -1)                    /* ENXIO: only a hole is left */
+      data = j->size;
+    if ((uint64_t) data > (uint64_t) pos) {
+      uint32_t e[2] = { (uint32_t) MIN ((uint64_t) data - pos, UINT32_MAX / 2),
+                        LIBNBD_STATE_HOLE | LIBNBD_STATE_ZERO };
+      int err = 0;
+      extent_cb (&b, LIBNBD_CONTEXT_BASE_ALLOCATION, pos, e, 2, &err);
+      pos += e[0];
+      continue;
+    }
+    hole = lseek (j->fd, pos, SEEK_HOLE);
+    if (hole == -1 || hole <= pos)
+      hole = j->size;
+    uint32_t e[2] = { (uint32_t) MIN ((uint64_t) hole - pos, UINT32_MAX / 2), 0 };
+    int err = 0;
+    extent_cb (&b, LIBNBD_CONTEXT_BASE_ALLOCATION, pos, e, 2, &err);
+    pos += e[0];
+  }
+}
+
 static void *
 worker (void *arg)
 {
   struct job *j = arg;
-  struct nbd_handle *h = connect_nbd (j, false);
+  struct nbd_handle *h = j->socket ? connect_nbd (j, false) : NULL;
   uint8_t *buf = xmalloc (j->cs);
   uint64_t c;
 
-  if (!h) {
+  if (j->socket && !h) {
     job_fail (j);
     free (buf);
     return NULL;
@@ -151,10 +207,14 @@ worker (void *arg)
       progress_add (j->prog, len);
       continue;
     }
-    if (nbd_pread (h, buf, len, off, 0) == -1) {
+    if (h && nbd_pread (h, buf, len, off, 0) == -1) {
       error_set (nbd_get_errno () ? nbd_get_errno () : EIO,
                  "%s: read at offset %" PRIu64 ": %s", j->image, off,
                  nbd_get_error ());
+      job_fail (j);
+      break;
+    }
+    if (!h && read_fd (j, buf, len, off) == -1) {
       job_fail (j);
       break;
     }
@@ -172,8 +232,10 @@ worker (void *arg)
     }
     progress_add (j->prog, len);
   }
-  nbd_shutdown (h, 0);
-  nbd_close (h);
+  if (h) {
+    nbd_shutdown (h, 0);
+    nbd_close (h);
+  }
   free (buf);
   return NULL;
 }
@@ -205,10 +267,11 @@ static int
 import_disk (struct repo_writer *w, struct repo *r, const struct ingest_disk *d,
              int threads, struct ingest_result *res)
 {
-  struct job j = { .w = w, .image = d->image };
+  struct job j = { .w = w, .image = d->image, .fd = -1 };
   struct qemu_nbd q = { 0 };
   struct nbd_handle *h = NULL;
   char format[32], label[96];
+  struct stat st;
   pthread_t th[64];
   int nt = 0, i, ret = -1;
 
@@ -219,12 +282,23 @@ import_disk (struct repo_writer *w, struct repo *r, const struct ingest_disk *d,
   j.nchunks = DIV_ROUND_UP (j.size, j.cs);
   j.known_zero = xcalloc (j.nchunks, 1);
   j.digests = xcalloc (j.nchunks, REPO_DIGEST_LEN);
-  if (qemu_nbd_start (&q, d->image, format, true) == -1)
-    goto out;
-  j.socket = q.socket;
-  h = connect_nbd (&j, true);
-  if (!h || map_zeros (&j, h) == -1)
-    goto out;
+  if (strcmp (format, "raw") == 0 && stat (d->image, &st) == 0 &&
+      S_ISREG (st.st_mode)) {
+    j.fd = open (d->image, O_RDONLY | O_CLOEXEC);
+    if (j.fd == -1) {
+      error_set (errno, "open: %s", d->image);
+      goto out;
+    }
+    map_holes (&j);
+  }
+  else {
+    if (qemu_nbd_start (&q, d->image, format, true) == -1)
+      goto out;
+    j.socket = q.socket;
+    h = connect_nbd (&j, true);
+    if (!h || map_zeros (&j, h) == -1)
+      goto out;
+  }
 
   snprintf (label, sizeof label, "import %s", d->name);
   j.prog = progress_new (label, j.size);
@@ -255,6 +329,8 @@ import_disk (struct repo_writer *w, struct repo *r, const struct ingest_disk *d,
       nbd_close (h);
     }
     qemu_nbd_stop (&q);
+    if (j.fd >= 0)
+      close (j.fd);
     free (j.known_zero);
     free (j.digests);
     pthread_mutex_destroy (&j.lock);

@@ -113,7 +113,7 @@ chunk_encode (struct repo *r, struct codec *c, const void *data, size_t len)
   if (r->zstd_level >= 0) {
     size_t z = ZSTD_compressCCtx (c->cctx, c->buf + CHUNK_HDR_LEN,
                                   c->buflen - CHUNK_HDR_LEN, data, len,
-                                  r->zstd_level ? r->zstd_level : 3);
+                                  r->zstd_level ? r->zstd_level : 1);
     if (!ZSTD_isError (z) && z < len - len / 64) {
       codec = CHUNK_CODEC_ZSTD;
       stored = z;

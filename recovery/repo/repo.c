@@ -87,7 +87,7 @@ repo_init (const char *location, const struct repo_init_opts *opts)
                  "format", "bootback-repo", "version", 1, "uuid", uuid,
                  "chunk_size", (json_int_t) cs,
                  "codec", level < 0 ? "none" : "zstd",
-                 "zstd_level", level < 0 ? 0 : (level ? level : 3),
+                 "zstd_level", level < 0 ? 0 : (level ? level : 1),
                  "hash", "sha256", "sync", "filesystem");
   s = json_dumps (o, JSON_INDENT (2) | JSON_PRESERVE_ORDER);
   json_decref (o);
@@ -155,7 +155,7 @@ repo_open (const char *location)
     r->zstd_level = -1;
   else {
     v = json_object_get (o, "zstd_level");
-    r->zstd_level = json_is_integer (v) ? json_integer_value (v) : 3;
+    r->zstd_level = json_is_integer (v) ? json_integer_value (v) : 1;
   }
   v = json_object_get (o, "sync");
   r->sync_each_chunk = json_is_string (v) &&

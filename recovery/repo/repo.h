@@ -53,7 +53,7 @@ void repo_sha256 (const void *buf, size_t len, uint8_t out[REPO_DIGEST_LEN]);
 
 struct repo_init_opts {
   uint32_t chunk_size;          /* 0 = REPO_DEFAULT_CHUNK; power of 2 */
-  int zstd_level;               /* 0 = default (3); -1 = store raw always */
+  int zstd_level;               /* 0 = default (1); -1 = store raw always */
 };
 
 /* Create a new, empty repository at location (a directory path; it may
