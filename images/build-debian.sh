@@ -101,6 +101,8 @@ unmount_all
 # ---------------------------------------------------------------- configure
 in_root () { chroot "$root" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin "$@"; }
 cp -a "$here/debian/rootfs/." "$root/"
+# (kept outside rootfs/ in the recipe: the repository ignores "*.d" names)
+install -m 755 "$here/debian/fsfreeze-hook-postgresql" "$root/etc/qemu/fsfreeze-hook.d/postgresql"
 # The host's apt sources, so the guest can install more (the lab never lets
 # it reach them; this is for the demo and for people).
 mkdir -p "$root/etc/apt/sources.list.d"

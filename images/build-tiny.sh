@@ -219,7 +219,7 @@ stage_root () {   # stage_root VARIANT DIR
             printf 'this is not an executable\n' >"$r/sbin/init"
             chmod 755 "$r/sbin/init" ;;
         noweb)    # the web service's start script is missing
-            rm -f "$r/etc/init.d/S50web" ;;
+            rm -f "$r/etc/rc/S50web" ;;
         corrupt)  # data changed after its checksum was recorded
             printf 'CORRUPT!' | dd of="$r/srv/bootback/data.bin" bs=1 seek=1048576 \
                 conv=notrunc status=none ;;

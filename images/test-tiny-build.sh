@@ -71,7 +71,7 @@ for v in tiny noinit noweb corrupt; do
         debugfs -R "stat /sbin/init" "$(fsof "$img")" 2>/dev/null | grep -q 'Type: symlink' ||
             fail "$v: /sbin/init is not the busybox link"
     fi
-    if debugfs -R "stat /etc/init.d/S50web" "$(fsof "$img")" 2>/dev/null | grep -q Type; then
+    if debugfs -R "stat /etc/rc/S50web" "$(fsof "$img")" 2>/dev/null | grep -q Type; then
         [ $v != noweb ] || fail "noweb: has the web start script"
     else
         [ $v = noweb ] || fail "$v: no web start script"
