@@ -9,7 +9,8 @@ repo=$tmp/repo
 bootback repo init --chunk-size 64K "$repo"
 head -c $((4 * 1024 * 1024)) /dev/urandom > "$tmp/a.raw"
 head -c $((4 * 1024 * 1024)) /dev/urandom > "$tmp/b.raw"
-bootback import "$tmp/a.raw" --vm vm1
+bootback import "$tmp/a.raw" --vm vm1 2>"$tmp/quiet"
+[ ! -s "$tmp/quiet" ] || fail "progress or noise on stderr when not a terminal"
 bootback import "$tmp/b.raw" --vm vm1
 nchunks () { find "$repo/chunks" -type f -not -name '*.tmp-*' | wc -l; }
 [ "$(nchunks)" -eq 128 ] || fail "expected 128 chunks, have $(nchunks)"
@@ -37,12 +38,15 @@ nbdkit -U "$tmp/slow.sock" -P "$tmp/nbdkit.pid" -f --filter=delay \
     file "$tmp/a.raw" rdelay=40ms &
 cleanup_fn 'kill $(cat "$tmp/nbdkit.pid") 2>/dev/null'
 for i in $(seq 100); do [ -S "$tmp/slow.sock" ] && break; sleep 0.1; done
-bootback import "nbd+unix:///?socket=$tmp/slow.sock" --vm vm2 --threads 1 > "$tmp/imp" 2>&1 &
+BOOTBACK_PROGRESS=1 bootback import "nbd+unix:///?socket=$tmp/slow.sock" --vm vm2 --threads 1 > "$tmp/imp" 2>"$tmp/progress" &
 imp=$!
 sleep 1.2            # about a third of the 64 chunks are read by now
 bootback gc --json > "$tmp/j"; cat "$tmp/j"
 wait $imp || { cat "$tmp/imp"; fail "import failed"; }
 cat "$tmp/imp"
+# the progress line (forced on; it shows on terminals by default): bytes,
+# rate and ETA
+grep -q "import vda .* MiB / 4.0 MiB .*/s  ETA 0:0" "$tmp/progress" || { cat -v "$tmp/progress"; fail "no progress line"; }
 removed=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["removed"])' "$tmp/j")
 # gc did remove garbage the import had not reached yet (so it really ran
 # in the middle), but never one the import had already counted on
