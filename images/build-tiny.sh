@@ -141,18 +141,23 @@ fi
 [ -n "$kpkg" ] || { echo "build-tiny: cannot find linux-image-$flavour (apt-get update?)" >&2; exit 1; }
 kver=${kpkg#linux-image-}
 kdir=$build/kernel/$kpkg
-if [ ! -f "$kdir/done" ]; then
-    echo "build-tiny: downloading $kpkg"
-    rm -rf "$kdir"; mkdir -p "$kdir"
-    (cd "$work" && apt-get download "$kpkg" >/dev/null 2>"$work/apt.err") || {
-        cat "$work/apt.err" >&2; exit 1; }
-    dpkg-deb -x "$work"/"$kpkg"_*.deb "$work/k"
+# The modules the guest needs (with their dependencies; built-in ones are
+# skipped).  Changing this list re-extracts the kernel from the cached .deb.
+want="virtio_pci virtio_blk virtio_net virtio_console virtio_rng ext4 crc32c_generic button evdev"
+if [ ! -f "$kdir/done" ] || [ "$(cat "$kdir/want" 2>/dev/null)" != "$want" ]; then
+    rm -rf "$kdir"; mkdir -p "$kdir" "$build/kernel/debs"
+    deb=$(ls "$build/kernel/debs/${kpkg}_"*.deb 2>/dev/null | head -n1 || true)
+    if [ -z "$deb" ]; then
+        echo "build-tiny: downloading $kpkg"
+        (cd "$build/kernel/debs" && apt-get download "$kpkg" >/dev/null 2>"$work/apt.err") || {
+            cat "$work/apt.err" >&2; exit 1; }
+        deb=$(ls "$build/kernel/debs/${kpkg}_"*.deb | head -n1)
+    fi
+    dpkg-deb -x "$deb" "$work/k"
     cp "$work/k/boot/vmlinuz-$kver" "$kdir/vmlinuz"
     cp "$work/k/boot/config-$kver" "$kdir/config"
-    # Keep only the modules the guest needs, with their dependencies.
     mdir=$work/k/lib/modules/$kver
     busybox depmod -b "$work/k" "$kver"
-    want="virtio_pci virtio_blk virtio_net virtio_console virtio_rng ext4 crc32c_generic button evdev"
     need=
     add_mod () {   # add_mod NAME: a module and, first, what it depends on
         local name=$1 line path deps d
@@ -170,7 +175,8 @@ if [ ! -f "$kdir/done" ]; then
         cp "$mdir/$p" "$kdir/modules/"
         basename "$p" >>"$kdir/modules.load"
     done
-    rm -rf "$work/k" "$work"/*.deb
+    rm -rf "$work/k"
+    echo "$want" >"$kdir/want"
     touch "$kdir/done"
 fi
 
