@@ -104,6 +104,13 @@ disk_chunk_error (struct repo_disk *d, uint64_t i)
                 a, b);
 }
 
+/* The plaintext length of chunk i (the last one may be short). */
+static size_t
+chunk_len (const struct repo_disk *d, uint64_t i)
+{
+  return MIN ((uint64_t) d->chunk_size, d->size - i * d->chunk_size);
+}
+
 int
 repo_disk_pread (struct repo_disk *d, struct repo_cache *cache, void *buf,
                  uint32_t count, uint64_t offset)
@@ -125,6 +132,17 @@ repo_disk_pread (struct repo_disk *d, struct repo_cache *cache, void *buf,
       memset (out, 0, n);
     else if (cache) {
       if (cache_read (cache, d->digests[i], out, off, n) == -1) {
+        disk_chunk_error (d, i);
+        return -1;
+      }
+    }
+    else if (off == 0 && n == chunk_len (d, i)) {
+      /* A whole chunk: decode straight into the caller's buffer (the
+       * decoder never writes more than n bytes). */
+      size_t len;
+      if (repo_chunk_get (d->repo, d->digests[i], out, n, &len) == -1 ||
+          (len != n && (error_set (EIO, "chunk has %zu bytes, the index "
+                                   "expects %zu", len, n), true))) {
         disk_chunk_error (d, i);
         return -1;
       }
