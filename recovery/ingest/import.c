@@ -3,12 +3,12 @@
  * Import of disk images into a restore point.
  *
  * For each disk: qemu-img info (format, size), a private read-only
- * qemu-nbd, one libnbd connection per worker thread (a raw local file is
- * read directly, see read_fd).  Block status
- * (base:allocation) marks the chunks that are wholly zero: those are
- * neither read nor stored.  Workers take chunk numbers from a shared
- * counter, read the chunk, hash it (SHA-256), and hand it to the writer,
- * which stores it unless the repository has it already (dedup).
+ * qemu-nbd (a raw local file is read directly).  Block status
+ * (base:allocation; SEEK_DATA/SEEK_HOLE for a raw file) marks the chunks
+ * that are wholly zero: those are neither read nor stored.  The chunk
+ * engine (chunk-job.c, shared with backup.c) then reads, hashes and stores
+ * every other chunk with one libnbd connection per worker thread; the
+ * writer stores a chunk unless the repository has it already (dedup).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -18,226 +18,33 @@
 #include <sys/stat.h>
 #include <sys/sysinfo.h>
 
-#include "recovery/ingest/ingest.h"
-#include "recovery/util/util.h"
-
-struct job {
-  struct repo_writer *w;
-  const char *image;
-  const char *socket;          /* qemu-nbd, or NULL when reading fd */
-  int fd;                      /* a local raw file, read directly */
-  uint64_t size;
-  uint32_t cs;
-  uint64_t nchunks;
-  uint8_t *known_zero;             /* per chunk: 1 = all zero per block status */
-  uint8_t (*digests)[REPO_DIGEST_LEN];
-  _Atomic uint64_t next;
-  _Atomic uint64_t bytes_read, zero_bytes;
-  _Atomic bool failed;
-  pthread_mutex_t lock;
-  char errmsg[1024];
-  int err;
-  struct progress *prog;
-};
-
-static void
-job_fail (struct job *j)
-{
-  pthread_mutex_lock (&j->lock);
-  if (!j->failed) {
-    j->err = error_errno ();
-    snprintf (j->errmsg, sizeof j->errmsg, "%s", error_msg ());
-    j->failed = true;
-  }
-  pthread_mutex_unlock (&j->lock);
-}
-
-static struct nbd_handle *
-connect_nbd (struct job *j, bool meta)
-{
-  struct nbd_handle *h = nbd_create ();
-
-  if (!h) {
-    error_setx ("libnbd: %s", nbd_get_error ());
-    return NULL;
-  }
-  if ((meta && nbd_add_meta_context (h, LIBNBD_CONTEXT_BASE_ALLOCATION) == -1) ||
-      nbd_connect_unix (h, j->socket) == -1) {
-    error_setx ("%s: cannot connect to qemu-nbd: %s", j->image,
-                nbd_get_error ());
-    nbd_close (h);
-    return NULL;
-  }
-  return h;
-}
-
-/* Block status callback: mark the chunks that lie wholly inside a run of
- * zero extents (adjacent zero extents are merged into one run). */
-struct bs {
-  struct job *j;
-  uint64_t pos;
-  uint64_t zstart;          /* start of the current zero run, or UINT64_MAX */
-};
-
-static int
-extent_cb (void *opaque, const char *metacontext, uint64_t offset,
-           uint32_t *entries, size_t nr, int *error)
-{
-  struct bs *b = opaque;
-  struct job *j = b->j;
-  size_t i;
-  uint64_t pos = offset;
-
-  if (strcmp (metacontext, LIBNBD_CONTEXT_BASE_ALLOCATION) != 0)
-    return 0;
-  for (i = 0; i + 1 < nr; i += 2) {
-    uint64_t end = pos + entries[i];
-
-    if (entries[i+1] & LIBNBD_STATE_ZERO) {
-      uint64_t c;
-      if (b->zstart == UINT64_MAX || b->zstart > pos)
-        b->zstart = pos;
-      for (c = DIV_ROUND_UP (b->zstart, j->cs);
-           c < j->nchunks && MIN ((c + 1) * j->cs, j->size) <= end; c++)
-        j->known_zero[c] = 1;
-    }
-    else
-      b->zstart = UINT64_MAX;
-    pos = end;
-  }
-  b->pos = pos;
-  return 0;
-}
-
-static int
-map_zeros (struct job *j, struct nbd_handle *h)
-{
-  struct bs b = { j, 0, UINT64_MAX };
-
-  if (nbd_can_meta_context (h, LIBNBD_CONTEXT_BASE_ALLOCATION) != 1)
-    return 0;
-  while (b.pos < j->size) {
-    uint64_t start = b.pos;
-    uint64_t count = MIN (j->size - b.pos, (uint64_t) 1 << 30);
-    if (nbd_block_status (h, count, b.pos,
-                          (nbd_extent_callback) { .callback = extent_cb,
-                                                  .user_data = &b }, 0) == -1) {
-      error_setx ("%s: block status: %s", j->image, nbd_get_error ());
-      return -1;
-    }
-    if (b.pos <= start)   /* no progress: give up mapping, read everything */
-      break;
-  }
-  return 0;
-}
+#include "recovery/ingest/ingest-int.h"
 
 /* Raw local files are plain bytes: QEMU's raw driver would only pread
- * them, so read them directly (no qemu-nbd, no socket copies), and map
- * holes with SEEK_DATA/SEEK_HOLE as QEMU's block status does. */
-static int
-read_fd (struct job *j, uint8_t *buf, size_t len, uint64_t off)
-{
-  size_t done = 0;
-
-  while (done < len) {
-    ssize_t r = pread (j->fd, buf + done, len - done, off + done);
-    if (r == -1 && errno == EINTR)
-      continue;
-    if (r == -1) {
-      error_set (errno, "%s: read at offset %" PRIu64, j->image, off + done);
-      return -1;
-    }
-    if (r == 0) {                      /* past EOF of a sector-rounded size */
-      memset (buf + done, 0, len - done);
-      break;
-    }
-    done += r;
-  }
-  return 0;
-}
-
+ * them, so they are read directly (no qemu-nbd, no socket copies), and
+ * holes are mapped with SEEK_DATA/SEEK_HOLE as QEMU's block status does. */
 static void
-map_holes (struct job *j)
+map_holes (struct chunk_job *j)
 {
-  struct bs b = { j, 0, UINT64_MAX };
+  struct chunk_zero_map z;
   off_t pos = 0, data, hole;
 
+  chunk_zero_map_init (&z, j);
   while ((uint64_t) pos < j->size) {
     data = lseek (j->fd, pos, SEEK_DATA);
     if (data == -1)                    /* ENXIO: only a hole is left */
       data = j->size;
     if ((uint64_t) data > (uint64_t) pos) {
-      uint32_t e[2] = { (uint32_t) MIN ((uint64_t) data - pos, UINT32_MAX / 2),
-                        LIBNBD_STATE_HOLE | LIBNBD_STATE_ZERO };
-      int err = 0;
-      extent_cb (&b, LIBNBD_CONTEXT_BASE_ALLOCATION, pos, e, 2, &err);
-      pos += e[0];
+      chunk_zero_map_add (&z, pos, MIN ((uint64_t) data, j->size) - pos, true);
+      pos = MIN ((uint64_t) data, j->size);
       continue;
     }
     hole = lseek (j->fd, pos, SEEK_HOLE);
     if (hole == -1 || hole <= pos)
       hole = j->size;
-    uint32_t e[2] = { (uint32_t) MIN ((uint64_t) hole - pos, UINT32_MAX / 2), 0 };
-    int err = 0;
-    extent_cb (&b, LIBNBD_CONTEXT_BASE_ALLOCATION, pos, e, 2, &err);
-    pos += e[0];
+    chunk_zero_map_add (&z, pos, MIN ((uint64_t) hole, j->size) - pos, false);
+    pos = MIN ((uint64_t) hole, j->size);
   }
-}
-
-static void *
-worker (void *arg)
-{
-  struct job *j = arg;
-  struct nbd_handle *h = j->socket ? connect_nbd (j, false) : NULL;
-  uint8_t *buf = xmalloc (j->cs);
-  uint64_t c;
-
-  if (j->socket && !h) {
-    job_fail (j);
-    free (buf);
-    return NULL;
-  }
-  while (!j->failed && (c = atomic_fetch_add (&j->next, 1)) < j->nchunks) {
-    uint64_t off = c * j->cs;
-    size_t len = MIN ((uint64_t) j->cs, j->size - off);
-
-    if (j->known_zero[c]) {
-      atomic_fetch_add (&j->zero_bytes, len);
-      memset (j->digests[c], 0, REPO_DIGEST_LEN);
-      progress_add (j->prog, len);
-      continue;
-    }
-    if (h && nbd_pread (h, buf, len, off, 0) == -1) {
-      error_set (nbd_get_errno () ? nbd_get_errno () : EIO,
-                 "%s: read at offset %" PRIu64 ": %s", j->image, off,
-                 nbd_get_error ());
-      job_fail (j);
-      break;
-    }
-    if (!h && read_fd (j, buf, len, off) == -1) {
-      job_fail (j);
-      break;
-    }
-    atomic_fetch_add (&j->bytes_read, len);
-    if (is_zero (buf, len)) {
-      atomic_fetch_add (&j->zero_bytes, len);
-      memset (j->digests[c], 0, REPO_DIGEST_LEN);
-    }
-    else {
-      repo_sha256 (buf, len, j->digests[c]);
-      if (repo_writer_put_chunk (j->w, j->digests[c], buf, len, NULL) == -1) {
-        job_fail (j);
-        break;
-      }
-    }
-    progress_add (j->prog, len);
-  }
-  if (h) {
-    nbd_shutdown (h, 0);
-    nbd_close (h);
-  }
-  free (buf);
-  return NULL;
 }
 
 /* Format and size of an image; refuses what cannot be imported. */
@@ -267,21 +74,19 @@ static int
 import_disk (struct repo_writer *w, struct repo *r, const struct ingest_disk *d,
              int threads, struct ingest_result *res)
 {
-  struct job j = { .w = w, .image = d->image, .fd = -1 };
+  static const char *const ctx[] = { LIBNBD_CONTEXT_BASE_ALLOCATION, NULL };
+  struct chunk_job j;
   struct qemu_nbd q = { 0 };
   struct nbd_handle *h = NULL;
   char format[32], label[96];
+  uint64_t size;
   struct stat st;
-  pthread_t th[64];
-  int nt = 0, i, ret = -1;
+  int ret = -1;
 
-  pthread_mutex_init (&j.lock, NULL);
-  if (probe (d, format, sizeof format, &j.size) == -1)
-    goto out;
-  j.cs = repo_chunk_size (r);
-  j.nchunks = DIV_ROUND_UP (j.size, j.cs);
-  j.known_zero = xcalloc (j.nchunks, 1);
-  j.digests = xcalloc (j.nchunks, REPO_DIGEST_LEN);
+  if (probe (d, format, sizeof format, &size) == -1)
+    return -1;
+  chunk_job_init (&j, w, d->image, size, repo_chunk_size (r));
+  j.progress_all = true;
   if (strcmp (format, "raw") == 0 && stat (d->image, &st) == 0 &&
       S_ISREG (st.st_mode)) {
     j.fd = open (d->image, O_RDONLY | O_CLOEXEC);
@@ -292,28 +97,27 @@ import_disk (struct repo_writer *w, struct repo *r, const struct ingest_disk *d,
     map_holes (&j);
   }
   else {
+    struct chunk_zero_map z;
     if (qemu_nbd_start (&q, d->image, format, true) == -1)
       goto out;
     j.socket = q.socket;
-    h = connect_nbd (&j, true);
-    if (!h || map_zeros (&j, h) == -1)
+    h = chunk_job_connect (&j, ctx);
+    if (!h)
+      goto out;
+    chunk_zero_map_init (&z, &j);
+    if (nbd_can_meta_context (h, LIBNBD_CONTEXT_BASE_ALLOCATION) == 1 &&
+        chunk_job_block_status (&j, h, LIBNBD_CONTEXT_BASE_ALLOCATION,
+                                chunk_zero_map_extent, &z) == -1)
       goto out;
   }
 
   snprintf (label, sizeof label, "import %s", d->name);
   j.prog = progress_new (label, j.size);
-  for (nt = 0; nt < threads && nt < 64; nt++)
-    if (pthread_create (&th[nt], NULL, worker, &j) != 0)
-      break;
-  if (nt == 0)
-    worker (&j);
-  for (i = 0; i < nt; i++)
-    pthread_join (th[i], NULL);
+  ret = chunk_job_run (&j, threads);
   progress_free (j.prog);
-  if (j.failed) {
-    error_restore (j.err, j.errmsg);
+  if (ret == -1)
     goto out;
-  }
+  ret = -1;
   if (repo_writer_add_disk (w, d->name, j.size, format,
                             (const uint8_t (*)[REPO_DIGEST_LEN]) j.digests) == -1)
     goto out;
@@ -331,9 +135,7 @@ import_disk (struct repo_writer *w, struct repo *r, const struct ingest_disk *d,
     qemu_nbd_stop (&q);
     if (j.fd >= 0)
       close (j.fd);
-    free (j.known_zero);
-    free (j.digests);
-    pthread_mutex_destroy (&j.lock);
+    chunk_job_fini (&j);
     ERROR_RESTORE (saved);
   }
   return ret;

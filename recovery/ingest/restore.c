@@ -22,24 +22,9 @@ struct rjob {
   const char *socket;      /* qcow2 */
   const char *target;
   _Atomic uint64_t next;
-  _Atomic bool failed;
-  pthread_mutex_t lock;
-  char errmsg[1024];
-  int err;
+  struct first_error fe;
   struct progress *prog;
 };
-
-static void
-rjob_fail (struct rjob *j)
-{
-  pthread_mutex_lock (&j->lock);
-  if (!j->failed) {
-    j->err = error_errno ();
-    snprintf (j->errmsg, sizeof j->errmsg, "%s", error_msg ());
-    j->failed = true;
-  }
-  pthread_mutex_unlock (&j->lock);
-}
 
 static void *
 rworker (void *arg)
@@ -55,11 +40,12 @@ rworker (void *arg)
     if (!h || nbd_connect_unix (h, j->socket) == -1) {
       error_setx ("%s: cannot connect to qemu-nbd: %s", j->target,
                   nbd_get_error ());
-      rjob_fail (j);
+      first_error_record (&j->fe);
       goto out;
     }
   }
-  while (!j->failed && (c = atomic_fetch_add (&j->next, 1)) < n) {
+  while (!first_error_failed (&j->fe) &&
+         (c = atomic_fetch_add (&j->next, 1)) < n) {
     uint64_t off = c * cs;
     uint32_t len = MIN ((uint64_t) cs, size - off);
 
@@ -68,14 +54,14 @@ rworker (void *arg)
       continue;
     }
     if (repo_disk_pread (j->d, NULL, buf, len, off) == -1) {
-      rjob_fail (j);
+      first_error_record (&j->fe);
       break;
     }
     if (h) {
       if (nbd_pwrite (h, buf, len, off, 0) == -1) {
         error_set (nbd_get_errno () ? nbd_get_errno () : EIO, "%s: write: %s",
                    j->target, nbd_get_error ());
-        rjob_fail (j);
+        first_error_record (&j->fe);
         break;
       }
     }
@@ -86,7 +72,7 @@ rworker (void *arg)
         if (r == -1 && errno == EINTR) continue;
         if (r <= 0) {
           error_set (r == 0 ? EIO : errno, "write: %s", j->target);
-          rjob_fail (j);
+          first_error_record (&j->fe);
           goto out;
         }
         done += r;
@@ -96,9 +82,9 @@ rworker (void *arg)
   }
  out:
   if (h) {
-    if (!j->failed && nbd_flush (h, 0) == -1) {
+    if (!first_error_failed (&j->fe) && nbd_flush (h, 0) == -1) {
       error_setx ("%s: flush: %s", j->target, nbd_get_error ());
-      rjob_fail (j);
+      first_error_record (&j->fe);
     }
     nbd_shutdown (h, 0);
     nbd_close (h);
@@ -116,9 +102,8 @@ ingest_restore (struct repo *r, const char *vm, const char *id,
   struct qemu_nbd q = { 0 };
   CLEANUP_FREE char *part = xasprintf ("%s.part", to);
   struct stat st;
-  pthread_t th[64];
   char label[96];
-  int nt, i, ret = -1;
+  int ret = -1;
   bool created = false;
 
   if (!format)
@@ -134,7 +119,7 @@ ingest_restore (struct repo *r, const char *vm, const char *id,
   j.d = repo_disk_open (r, vm, id, disk);
   if (!j.d)
     return -1;
-  pthread_mutex_init (&j.lock, NULL);
+  first_error_init (&j.fe);
   unlink (part);
   if (strcmp (format, "raw") == 0) {
     j.fd = open (part, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
@@ -164,17 +149,10 @@ ingest_restore (struct repo *r, const char *vm, const char *id,
 
   snprintf (label, sizeof label, "restore %s", disk);
   j.prog = progress_new (label, repo_disk_size (j.d));
-  if (threads < 1) threads = 2;
-  for (nt = 0; nt < threads && nt < 64; nt++)
-    if (pthread_create (&th[nt], NULL, rworker, &j) != 0)
-      break;
-  if (nt == 0)
-    rworker (&j);
-  for (i = 0; i < nt; i++)
-    pthread_join (th[i], NULL);
+  run_workers (threads, rworker, &j);
   progress_free (j.prog);
-  if (j.failed) {
-    error_restore (j.err, j.errmsg);
+  if (first_error_failed (&j.fe)) {
+    first_error_restore (&j.fe);
     goto out;
   }
   if (j.fd >= 0) {
@@ -205,7 +183,7 @@ ingest_restore (struct repo *r, const char *vm, const char *id,
     if (created)
       unlink (part);
     repo_disk_close (j.d);
-    pthread_mutex_destroy (&j.lock);
+    first_error_destroy (&j.fe);
     ERROR_RESTORE (saved);
   }
   return ret;

@@ -226,9 +226,8 @@ repo_verify (struct repo *r, const char *point, bool read_data, int threads,
   struct vstate s = { .r = r, .read_data = read_data, .fn = fn,
                       .opaque = opaque };
   char **vms = NULL;
-  pthread_t th[16];
   size_t i, j;
-  int nt = 0, ret = -1;
+  int ret = -1;
   uint64_t total = 0;
 
   memset (res, 0, sizeof *res);
@@ -275,13 +274,7 @@ repo_verify (struct repo *r, const char *point, bool read_data, int threads,
     s.prog = progress_new ("verify", total);
   if (threads < 1) threads = 1;
   if (threads > 16) threads = 16;
-  for (nt = 0; nt < threads; nt++)
-    if (pthread_create (&th[nt], NULL, worker, &s) != 0)
-      break;
-  if (nt == 0)
-    worker (&s);
-  for (i = 0; i < (size_t) nt; i++)
-    pthread_join (th[i], NULL);
+  run_workers (threads, worker, &s);
   progress_free (s.prog);
 
   res->chunks_checked = s.checked;

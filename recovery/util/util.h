@@ -15,6 +15,8 @@
 #define BOOTBACK_UTIL_H
 
 #include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -114,6 +116,31 @@ struct progress *progress_new (const char *label, uint64_t total);
 void progress_add (struct progress *p, uint64_t bytes);
 /* Clear the line (leaves nothing on a terminal) and free. NULL is ok. */
 void progress_free (struct progress *p);
+
+/* ---- worker threads (workers.c) -------------------------------------- */
+
+/* The first error of a pool of workers: workers call first_error_record()
+ * when they fail (it keeps the calling thread's last error if it is the
+ * first), poll first_error_failed() to stop early, and the coordinator
+ * calls first_error_restore() to make it its own last error. */
+struct first_error {
+  pthread_mutex_t lock;
+  _Atomic bool failed;
+  int err;
+  char msg[1024];
+};
+void first_error_init (struct first_error *fe);
+void first_error_destroy (struct first_error *fe);
+void first_error_record (struct first_error *fe);
+static inline bool first_error_failed (struct first_error *fe)
+{
+  return atomic_load (&fe->failed);
+}
+void first_error_restore (struct first_error *fe);
+
+/* Run fn(arg) on n threads (1..64) and wait for all; if no thread can be
+ * started, runs fn(arg) on the caller's. */
+void run_workers (int n, void *(*fn) (void *), void *arg);
 
 /* ---- processes (spawn.c) ---------------------------------------------- */
 

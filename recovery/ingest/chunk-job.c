@@ -1,0 +1,302 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The chunk engine shared by import (import.c) and backup (backup.c):
+ * block-status walks, zero mapping, and the worker threads that read,
+ * hash and store chunks or reuse the previous point's digests
+ * (ingest-int.h describes the plan).
+ *
+ * Invariants:
+ *   1. When chunk_job_run returns 0, digests[c] is set for every chunk:
+ *      the zero digest for zero chunks, else the SHA-256 of the chunk's
+ *      bytes, stored in (or already in) the repository.
+ *   2. A REUSE chunk is never trusted blindly: the writer touches it; if it
+ *      has left the repository (ENOENT) it is read and stored again.
+ *   3. A chunk planned READ but known zero is neither read nor stored.
+ */
+#include <errno.h>
+
+#include "recovery/ingest/ingest-int.h"
+
+void
+chunk_job_init (struct chunk_job *j, struct repo_writer *w, const char *what,
+                uint64_t size, uint32_t cs)
+{
+  memset (j, 0, sizeof *j);
+  j->w = w;
+  j->what = what;
+  j->fd = -1;
+  j->size = size;
+  j->cs = cs;
+  j->nchunks = DIV_ROUND_UP (size, cs);
+  j->plan = xcalloc (j->nchunks ? j->nchunks : 1, 1);
+  j->known_zero = xcalloc (j->nchunks ? j->nchunks : 1, 1);
+  j->digests = xcalloc (j->nchunks ? j->nchunks : 1, REPO_DIGEST_LEN);
+  pthread_mutex_init (&j->lock, NULL);
+}
+
+void
+chunk_job_fini (struct chunk_job *j)
+{
+  free (j->plan);
+  free (j->known_zero);
+  free (j->digests);
+  j->plan = j->known_zero = NULL;
+  j->digests = NULL;
+  pthread_mutex_destroy (&j->lock);
+}
+
+/* Record the first failure of any worker (message and errno). */
+static void
+job_fail (struct chunk_job *j)
+{
+  pthread_mutex_lock (&j->lock);
+  if (!j->failed) {
+    j->err = error_errno ();
+    snprintf (j->errmsg, sizeof j->errmsg, "%s", error_msg ());
+    j->failed = true;
+  }
+  pthread_mutex_unlock (&j->lock);
+}
+
+struct nbd_handle *
+chunk_job_connect (const struct chunk_job *j, const char *const *ctx)
+{
+  struct nbd_handle *h = nbd_create ();
+  size_t i;
+
+  if (!h) {
+    error_setx ("libnbd: %s", nbd_get_error ());
+    return NULL;
+  }
+  for (i = 0; ctx && ctx[i]; i++)
+    if (nbd_add_meta_context (h, ctx[i]) == -1)
+      goto err;
+  if (j->export_name && nbd_set_export_name (h, j->export_name) == -1)
+    goto err;
+  if (nbd_connect_unix (h, j->socket) == -1)
+    goto err;
+  return h;
+ err:
+  error_setx ("%s: cannot connect to the NBD export: %s", j->what,
+              nbd_get_error ());
+  nbd_close (h);
+  return NULL;
+}
+
+/* ---- block status ---------------------------------------------------------- */
+
+struct walk {
+  const char *context;
+  chunk_extent_fn fn;
+  void *opaque;
+  uint64_t pos;
+};
+
+static int
+walk_cb (void *opaque, const char *metacontext, uint64_t offset,
+         uint32_t *entries, size_t nr, int *error)
+{
+  struct walk *w = opaque;
+  uint64_t pos = offset;
+  size_t i;
+
+  if (strcmp (metacontext, w->context) != 0)
+    return 0;
+  for (i = 0; i + 1 < nr; i += 2) {
+    w->fn (w->opaque, pos, entries[i], entries[i+1]);
+    pos += entries[i];
+  }
+  w->pos = pos;
+  return 0;
+}
+
+int
+chunk_job_block_status (struct chunk_job *j, struct nbd_handle *h,
+                        const char *context, chunk_extent_fn fn, void *opaque)
+{
+  struct walk w = { context, fn, opaque, 0 };
+
+  while (w.pos < j->size) {
+    uint64_t start = w.pos;
+    uint64_t count = MIN (j->size - w.pos, (uint64_t) 1 << 30);
+    if (nbd_block_status (h, count, w.pos,
+                          (nbd_extent_callback) { .callback = walk_cb,
+                                                  .user_data = &w }, 0) == -1) {
+      error_set (nbd_get_errno () ? nbd_get_errno () : EIO,
+                 "%s: block status (%s): %s", j->what, context,
+                 nbd_get_error ());
+      return -1;
+    }
+    if (w.pos <= start)   /* no progress: stop mapping */
+      break;
+  }
+  return 0;
+}
+
+void
+chunk_zero_map_init (struct chunk_zero_map *z, struct chunk_job *j)
+{
+  z->j = j;
+  z->zstart = UINT64_MAX;
+}
+
+void
+chunk_zero_map_add (struct chunk_zero_map *z, uint64_t offset, uint64_t len,
+                    bool zero)
+{
+  struct chunk_job *j = z->j;
+  uint64_t end = offset + len, c;
+
+  if (!zero) {
+    z->zstart = UINT64_MAX;
+    return;
+  }
+  if (z->zstart == UINT64_MAX || z->zstart > offset)
+    z->zstart = offset;
+  for (c = DIV_ROUND_UP (z->zstart, j->cs);
+       c < j->nchunks && MIN ((c + 1) * j->cs, j->size) <= end; c++)
+    j->known_zero[c] = 1;
+}
+
+void
+chunk_zero_map_extent (void *opaque, uint64_t offset, uint64_t len,
+                       uint32_t flags)
+{
+  chunk_zero_map_add (opaque, offset, len, (flags & LIBNBD_STATE_ZERO) != 0);
+}
+
+/* ---- workers ---------------------------------------------------------------- */
+
+/* Read len bytes at off from a local file; zeros past EOF (a file shorter
+ * than its sector-rounded size). */
+static int
+read_fd (struct chunk_job *j, uint8_t *buf, size_t len, uint64_t off)
+{
+  size_t done = 0;
+
+  while (done < len) {
+    ssize_t r = pread (j->fd, buf + done, len - done, off + done);
+    if (r == -1 && errno == EINTR)
+      continue;
+    if (r == -1) {
+      error_set (errno, "%s: read at offset %" PRIu64, j->what, off + done);
+      return -1;
+    }
+    if (r == 0) {
+      memset (buf + done, 0, len - done);
+      break;
+    }
+    done += r;
+  }
+  return 0;
+}
+
+/* Read chunk c into buf, hash it, store it unless it is zero. */
+static int
+read_chunk (struct chunk_job *j, struct nbd_handle *h, uint8_t *buf,
+            uint64_t c)
+{
+  uint64_t off = c * j->cs;
+  size_t len = MIN ((uint64_t) j->cs, j->size - off);
+
+  if (h && nbd_pread (h, buf, len, off, 0) == -1) {
+    error_set (nbd_get_errno () ? nbd_get_errno () : EIO,
+               "%s: read at offset %" PRIu64 ": %s", j->what, off,
+               nbd_get_error ());
+    return -1;
+  }
+  if (!h && read_fd (j, buf, len, off) == -1)
+    return -1;
+  atomic_fetch_add (&j->bytes_read, len);
+  if (is_zero (buf, len)) {
+    atomic_fetch_add (&j->zero_bytes, len);
+    memset (j->digests[c], 0, REPO_DIGEST_LEN);
+  }
+  else {
+    repo_sha256 (buf, len, j->digests[c]);
+    if (repo_writer_put_chunk (j->w, j->digests[c], buf, len, NULL) == -1)
+      return -1;
+  }
+  progress_add (j->prog, len);
+  return 0;
+}
+
+static void *
+worker (void *arg)
+{
+  struct chunk_job *j = arg;
+  struct nbd_handle *h = NULL;
+  uint8_t *buf = NULL;
+  uint64_t c;
+
+  if (j->socket) {
+    h = chunk_job_connect (j, NULL);
+    if (!h) {
+      job_fail (j);
+      return NULL;
+    }
+  }
+  buf = xmalloc (j->cs);
+  while (!j->failed && (c = atomic_fetch_add (&j->next, 1)) < j->nchunks) {
+    uint64_t off = c * j->cs;
+    size_t len = MIN ((uint64_t) j->cs, j->size - off);
+
+    if (j->plan[c] == CHUNK_REUSE) {
+      if (repo_digest_is_zero (j->digests[c])) {
+        atomic_fetch_add (&j->zero_bytes, len);
+        if (j->progress_all)
+          progress_add (j->prog, len);
+        continue;
+      }
+      if (repo_writer_reuse_chunk (j->w, j->digests[c]) == 0) {
+        atomic_fetch_add (&j->reused_chunks, 1);
+        if (j->progress_all)
+          progress_add (j->prog, len);
+        continue;
+      }
+      if (error_errno () != ENOENT) {
+        job_fail (j);
+        break;
+      }
+      atomic_fetch_add (&j->reread_chunks, 1);   /* gone: read it (2.) */
+    }
+    else if (j->plan[c] == CHUNK_ZERO || j->known_zero[c]) {
+      atomic_fetch_add (&j->zero_bytes, len);
+      memset (j->digests[c], 0, REPO_DIGEST_LEN);
+      if (j->progress_all)
+        progress_add (j->prog, len);
+      continue;
+    }
+    if (read_chunk (j, h, buf, c) == -1) {
+      job_fail (j);
+      break;
+    }
+  }
+  if (h) {
+    nbd_shutdown (h, 0);
+    nbd_close (h);
+  }
+  free (buf);
+  return NULL;
+}
+
+int
+chunk_job_run (struct chunk_job *j, int threads)
+{
+  pthread_t th[64];
+  int nt, i;
+
+  atomic_store (&j->next, 0);
+  for (nt = 0; nt < threads && nt < 64; nt++)
+    if (pthread_create (&th[nt], NULL, worker, j) != 0)
+      break;
+  if (nt == 0)
+    worker (j);
+  for (i = 0; i < nt; i++)
+    pthread_join (th[i], NULL);
+  if (j->failed) {
+    error_restore (j->err, j->errmsg);
+    return -1;
+  }
+  return 0;
+}
