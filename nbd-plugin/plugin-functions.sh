@@ -26,15 +26,13 @@ need_py () { [ -n "$PY" ] || skip "python3-libnbd is not installed"; }
 # BOOTBACK_VALGRIND).  Exit status 99 means valgrind found errors or
 # definite leaks.  Use it in captive mode (--run): the status is then the
 # --run command's, or 99.
-bb_nbdkit () {
-    if [ -n "${BOOTBACK_VALGRIND:-}" ]; then
-        valgrind -q --error-exitcode=99 --leak-check=full \
-            --errors-for-leak-kinds=definite --trace-children=no \
-            --child-silent-after-fork=yes nbdkit "$@"
-    else
-        nbdkit "$@"
-    fi
-}
+NBDKIT=(nbdkit)
+if [ -n "${BOOTBACK_VALGRIND:-}" ]; then
+    NBDKIT=(valgrind -q --error-exitcode=99 --leak-check=full
+            --errors-for-leak-kinds=definite --trace-children=no
+            --child-silent-after-fork=yes nbdkit)
+fi
+bb_nbdkit () { "${NBDKIT[@]}" "$@"; }
 
 # A slowdown factor for timeouts under valgrind.
 slow=1
@@ -50,7 +48,8 @@ bb_nbdkit_start () {
     sock="$sockdir/sock"
     uri="nbd+unix:///?socket=$sock"
     rm -f "$sock"
-    bb_nbdkit -f -U "$sock" --log=stderr "$@" >>"$tmp/nbdkit.log" 2>&1 &
+    # Not through a function: $! must be nbdkit (or valgrind) itself.
+    "${NBDKIT[@]}" -f -U "$sock" --log=stderr "$@" >>"$tmp/nbdkit.log" 2>&1 &
     nbdkit_pid=$!
     cleanup_fn bb_nbdkit_stop
     for (( i = 0; i < 300 * slow; i++ )); do
