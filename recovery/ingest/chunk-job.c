@@ -31,7 +31,7 @@ chunk_job_init (struct chunk_job *j, struct repo_writer *w, const char *what,
   j->plan = xcalloc (j->nchunks ? j->nchunks : 1, 1);
   j->known_zero = xcalloc (j->nchunks ? j->nchunks : 1, 1);
   j->digests = xcalloc (j->nchunks ? j->nchunks : 1, REPO_DIGEST_LEN);
-  pthread_mutex_init (&j->lock, NULL);
+  first_error_init (&j->fe);
 }
 
 void
@@ -42,20 +42,7 @@ chunk_job_fini (struct chunk_job *j)
   free (j->digests);
   j->plan = j->known_zero = NULL;
   j->digests = NULL;
-  pthread_mutex_destroy (&j->lock);
-}
-
-/* Record the first failure of any worker (message and errno). */
-static void
-job_fail (struct chunk_job *j)
-{
-  pthread_mutex_lock (&j->lock);
-  if (!j->failed) {
-    j->err = error_errno ();
-    snprintf (j->errmsg, sizeof j->errmsg, "%s", error_msg ());
-    j->failed = true;
-  }
-  pthread_mutex_unlock (&j->lock);
+  first_error_destroy (&j->fe);
 }
 
 struct nbd_handle *
@@ -232,12 +219,13 @@ worker (void *arg)
   if (j->socket) {
     h = chunk_job_connect (j, NULL);
     if (!h) {
-      job_fail (j);
+      first_error_record (&j->fe);
       return NULL;
     }
   }
   buf = xmalloc (j->cs);
-  while (!j->failed && (c = atomic_fetch_add (&j->next, 1)) < j->nchunks) {
+  while (!first_error_failed (&j->fe) &&
+         (c = atomic_fetch_add (&j->next, 1)) < j->nchunks) {
     uint64_t off = c * j->cs;
     size_t len = MIN ((uint64_t) j->cs, j->size - off);
 
@@ -255,7 +243,7 @@ worker (void *arg)
         continue;
       }
       if (error_errno () != ENOENT) {
-        job_fail (j);
+        first_error_record (&j->fe);
         break;
       }
       atomic_fetch_add (&j->reread_chunks, 1);   /* gone: read it (2.) */
@@ -268,7 +256,7 @@ worker (void *arg)
       continue;
     }
     if (read_chunk (j, h, buf, c) == -1) {
-      job_fail (j);
+      first_error_record (&j->fe);
       break;
     }
   }
@@ -283,19 +271,10 @@ worker (void *arg)
 int
 chunk_job_run (struct chunk_job *j, int threads)
 {
-  pthread_t th[64];
-  int nt, i;
-
   atomic_store (&j->next, 0);
-  for (nt = 0; nt < threads && nt < 64; nt++)
-    if (pthread_create (&th[nt], NULL, worker, j) != 0)
-      break;
-  if (nt == 0)
-    worker (j);
-  for (i = 0; i < nt; i++)
-    pthread_join (th[i], NULL);
-  if (j->failed) {
-    error_restore (j->err, j->errmsg);
+  run_workers (threads, worker, j);
+  if (first_error_failed (&j->fe)) {
+    first_error_restore (&j->fe);
     return -1;
   }
   return 0;

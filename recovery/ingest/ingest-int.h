@@ -52,10 +52,7 @@ struct chunk_job {
   _Atomic uint64_t reread_chunks;  /* REUSE whose chunk was gone: read */
   /* Private. */
   _Atomic uint64_t next;
-  _Atomic bool failed;
-  pthread_mutex_t lock;
-  char errmsg[1024];
-  int err;
+  struct first_error fe;
 };
 
 /* Set up j for a disk of size bytes in chunks of cs: allocates plan (all
