@@ -28,8 +28,8 @@ check_guest () {   # check_guest ADDRESS IDENTITY QGA-TRANSPORT...
     netns_http "http://$addr/health" >"$tmp/health"
     cat "$tmp/health"
     grep -qx 'HTTP 200' "$tmp/health" || fail "/health is not 200"
-    grep -q "\"identity\": \"$identity\"" "$tmp/health" || fail "/health does not carry the identity"
-    grep -q '"db_rows": 1000' "$tmp/health" || fail "/health does not report the database"
+    grep -q "\"identity\":\"$identity\"" "$tmp/health" || fail "/health does not carry the identity"
+    grep -q '"db_rows":1000' "$tmp/health" || fail "/health does not report the database"
     netns_exec nc -w 5 "$addr" 22 </dev/null | head -c 200 | grep -q '^SSH-2.0-' ||
         fail "no SSH greeting on port 22"
     [ "$("$qga" "$@" exec runuser -u postgres -- psql -X -tAd bootback -c 'SELECT count(*) FROM items')" = 1000 ] ||

@@ -2,7 +2,9 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 #
 # tiny boots through a private libvirtd (tests/lib/libvirtd.sh) from the
-# domain template images/tiny.xml.in: /health answers 200, the agent answers
+# domain template images/tiny.xml.in, its NIC on an isolated libvirt
+# <network> (only a bridge, as the lab uses) that the checker's namespace
+# joins: /health answers 200, the agent answers
 # guest-ping and reports the address (domifaddr --source agent),
 # `virsh screenshot` writes a picture, and an ACPI shutdown powers it off.
 # Also checks that the libvirtd is private: its socket and state are in the
@@ -22,10 +24,12 @@ case "$LIBVIRT_DEFAULT_URI" in *"socket=$tmp/"*) ;; *) fail "URI not private: $L
 [ "$(virsh -q list --all --name | grep -c .)" = 0 ] || fail "private libvirtd sees domains it did not define"
 [ "$(virsh -q net-list --all --name | grep -c .)" = 0 ] || fail "private libvirtd sees networks it did not define"
 
-netns_create 10.77.0.1/24
+netns_libvirt_network bb-lab-$$ 10.77.0.1/24
+[ "$(virsh -q net-info bb-lab-$$ | awk '/^Bridge:/ { print $2 }')" = "$NETNS_BRIDGE" ] ||
+    fail "the libvirt network's bridge is not $NETNS_BRIDGE"
 tiny_copy tiny "$tmp/vm.img" ADDRESS=10.77.0.31 IDENTITY=libvirt-test-31
 "$top_srcdir/images/domain-xml" NAME=bb-tiny-$$ DISK_PATH="$tmp/vm.img" \
-    NET_TYPE=bridge NET_SOURCE="$NETNS_BRIDGE" MAC=52:54:00:b0:07:31 \
+    NET_TYPE=network NET_SOURCE=bb-lab-$$ MAC=52:54:00:b0:07:31 \
     SERIAL_LOG="$tmp/vm.serial" >"$tmp/vm.xml"
 dom=bb-tiny-$$
 virsh -q define "$tmp/vm.xml" >/dev/null
@@ -41,6 +45,8 @@ fi
 echo "boot to HTTP 200 (libvirt, TCG): ${secs}s"
 "$qga" --domain "$dom" --timeout 30 ping >/dev/null || fail "guest-ping not answered"
 echo "boot to guest-ping: $(echo "$(date +%s.%N) - $t0" | bc)s"
+virsh -q domiflist "$dom" | grep -q "network *bb-lab-$$ *virtio *52:54:00:b0:07:31" ||
+    fail "domain NIC not on the libvirt network"
 pid=$(libvirtd_domain_pid "$dom")
 [ "$(cat "/proc/$pid/comm")" = qemu-system-x86 ] || fail "domain PID $pid is not QEMU"
 tr '\0' ' ' <"/proc/$pid/cmdline" >"$tmp/cmdline"

@@ -8,9 +8,20 @@
 # routing table.  Source after tests/functions.sh:
 #
 #   source "$top_srcdir/tests/lib/netns.sh"
-#   netns_create [GATEWAY/PREFIX]   default 10.77.0.1/24 (the tiny image's
+#   netns_create [GATEWAY/PREFIX [BRIDGE]]
+#                                   default 10.77.0.1/24 (the tiny image's
 #                                   default gateway); sets NETNS, NETNS_BRIDGE,
-#                                   NETNS_GATEWAY, NETNS_PREFIX; removed at exit
+#                                   NETNS_GATEWAY, NETNS_PREFIX; removed at exit.
+#                                   With BRIDGE, joins that existing bridge
+#                                   (e.g. one a libvirt <network> made; see
+#                                   netns_libvirt_network) instead of making
+#                                   one, and leaves it in place at exit
+#   netns_libvirt_network NAME      define and start, in the current libvirt,
+#                                   an isolated <network> NAME holding only a
+#                                   bridge (no <ip>, no <forward>), then
+#                                   netns_create on its bridge; domains use
+#                                   NET_TYPE=network NET_SOURCE=NAME.  Takes
+#                                   GATEWAY/PREFIX as a second argument
 #   netns_tap                       a new tap on the bridge for plain QEMU;
 #                                   its name in NETNS_TAP (removed at exit;
 #                                   call it directly, not in $(...), which
@@ -32,12 +43,16 @@
 # bootback-NNNNN, where NNNNN is the test's PID (or $NETNS_TAG).
 
 _netns_taps=0
+_netns_own_bridge=1
 
 netns_create () {
     local cidr=${1:-10.77.0.1/24} tag
     tag=${NETNS_TAG:-bb$$}
     NETNS=bootback-$tag
-    NETNS_BRIDGE=${tag}br
+    NETNS_BRIDGE=${2:-${tag}br}
+    _netns_tap_prefix=${tag}t
+    _netns_own_bridge=1
+    [ -z "${2:-}" ] || _netns_own_bridge=0
     NETNS_GATEWAY=${cidr%/*}
     NETNS_PREFIX=${cidr#*/}
     NETNS_VETH=${tag}h
@@ -49,9 +64,14 @@ netns_create () {
     if ip -4 -o addr show | grep -q " inet $NETNS_GATEWAY/"; then
         fail "netns_create: the host owns $NETNS_GATEWAY; pick another lab subnet"
     fi
+    if [ $_netns_own_bridge = 0 ]; then
+        ip link show "$NETNS_BRIDGE" >/dev/null 2>&1 || fail "netns_create: no bridge $NETNS_BRIDGE"
+        ip -4 -o addr show dev "$NETNS_BRIDGE" | grep -q inet &&
+            fail "netns_create: bridge $NETNS_BRIDGE has a host address"
+    fi
     cleanup_fn netns_destroy
     ip netns add "$NETNS"
-    ip link add "$NETNS_BRIDGE" type bridge
+    [ $_netns_own_bridge = 0 ] || ip link add "$NETNS_BRIDGE" type bridge
     _netns_isolate_port "$NETNS_BRIDGE"
     sysctl -q -w "net.ipv4.conf.$NETNS_BRIDGE.arp_ignore=8"
     iptables -w -I INPUT -i "$NETNS_BRIDGE" -j DROP
@@ -71,12 +91,22 @@ _netns_isolate_port () {
 }
 
 netns_tap () {
-    local tap=${NETNS_BRIDGE%br}t$_netns_taps
+    local tap=$_netns_tap_prefix$_netns_taps
     _netns_taps=$((_netns_taps + 1))
     ip tuntap add dev "$tap" mode tap
     _netns_isolate_port "$tap"
     ip link set "$tap" master "$NETNS_BRIDGE" up
     NETNS_TAP=$tap
+}
+
+netns_libvirt_network () {
+    local name=$1 cidr=${2:-10.77.0.1/24} br
+    br=${NETNS_TAG:-bb$$}lv
+    printf "<network>\n  <name>%s</name>\n  <bridge name='%s' stp='off' delay='0'/>\n</network>\n" \
+        "$name" "$br" >"$tmp/network-$name.xml"
+    virsh -q net-define "$tmp/network-$name.xml" >/dev/null
+    virsh -q net-start "$name" >/dev/null
+    netns_create "$cidr" "$br"
 }
 
 netns_exec () { ip netns exec "$NETNS" "$@"; }
@@ -107,10 +137,10 @@ netns_destroy () {
     local i
     [ -n "${NETNS:-}" ] || return 0
     for (( i = 0; i < _netns_taps; i++ )); do
-        ip link del "${NETNS_BRIDGE%br}t$i" 2>/dev/null
+        ip link del "$_netns_tap_prefix$i" 2>/dev/null
     done
     ip link del "$NETNS_VETH" 2>/dev/null
-    ip link del "$NETNS_BRIDGE" 2>/dev/null
+    [ $_netns_own_bridge = 0 ] || ip link del "$NETNS_BRIDGE" 2>/dev/null
     while iptables -w -D INPUT -i "$NETNS_BRIDGE" -j DROP 2>/dev/null; do :; done
     ip netns del "$NETNS" 2>/dev/null
     NETNS=

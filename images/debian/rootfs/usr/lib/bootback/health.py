@@ -73,7 +73,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.send_error(404)
             return
         r = check()
-        body = (json.dumps(r) + "\n").encode()
+        body = (json.dumps(r, separators=(",", ":")) + "\n").encode()
         self.send_response(200 if r["status"] == "ok" else 503)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
