@@ -6,7 +6,7 @@ PLUGIN_DIR     := $(shell $(PKG_CONFIG) --variable=plugindir nbdkit 2>/dev/null)
 PLUGINS        += $(PLUGIN_SO)
 MANS           += nbd-plugin/nbdkit-bootback-plugin.1
 DEPS           += nbdkit nbdkit-plugin-dev libnbd-bin libnbd-dev qemu-utils \
-                  e2fsprogs fuse3 valgrind clang fio
+                  e2fsprogs fuse3 fdisk xxd python3-libnbd valgrind clang fio
 INSTALL_EXTRA  += install -d $(DESTDIR)$(PLUGIN_DIR) && \
                   install -m 755 $(PLUGIN_SO) $(DESTDIR)$(PLUGIN_DIR)/ ;
 
@@ -49,8 +49,8 @@ NBDP_FUZZ  := nbd-plugin/fuzz-decode nbd-plugin/fuzz-plugin
 nbd-plugin/fuzz-decode: nbd-plugin/fuzz-decode.c $(FUZZ_LIBSRC)
 	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $^ $(REPO_LIBS)
 nbd-plugin/fuzz-plugin: nbd-plugin/fuzz-plugin.c nbd-plugin/nbdkit-stubs.c \
-                        nbd-plugin/serve.c $(FUZZ_LIBSRC) nbd-plugin/plugin.c
-	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $(filter-out nbd-plugin/plugin.c,$^) $(REPO_LIBS)
+                        nbd-plugin/plugin.c nbd-plugin/serve.c $(FUZZ_LIBSRC)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $^ $(REPO_LIBS)
 ifeq ($(FUZZ_OK),yes)
 TEST_BINS += $(NBDP_FUZZ)
 endif

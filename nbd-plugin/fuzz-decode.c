@@ -1,0 +1,79 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * libFuzzer target for the decoders of what is read from a repository:
+ * chunk_decode (chunk files) and fidx_decode (fixed indexes), both in
+ * recovery/repo/repo-int.h.  They must never crash, read or write out of
+ * bounds or allocate beyond their limits, whatever the bytes; a chunk
+ * that decodes must hash to the digest it was asked for.
+ *
+ * Input: byte 0 selects the decoder (even: chunk, odd: index).  Chunk:
+ * bytes 1-32 are the expected digest, the rest the file.  Index: bytes
+ * 1.. are the file.  test-fuzz.sh seeds the corpus with real files.
+ */
+#include <assert.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "recovery/repo/repo-int.h"
+
+#define CS (64 * 1024)
+
+static struct repo r;
+static struct codec *codec;
+static uint8_t *out;
+
+int
+LLVMFuzzerInitialize (int *argc, char ***argv)
+{
+  r.chunk_size = CS;
+  pthread_mutex_init (&r.codec_lock, NULL);
+  codec = codec_get (&r);
+  out = xmalloc (CS);
+  return 0;
+}
+
+int
+LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
+{
+  if (size < 1)
+    return 0;
+  if (data[0] % 2 == 0) {
+    uint8_t got[REPO_DIGEST_LEN];
+    size_t len;
+
+    if (size < 1 + REPO_DIGEST_LEN)
+      return 0;
+    /* A buffer of exactly the file's size, so ASan sees any overread. */
+    size -= 1 + REPO_DIGEST_LEN;
+    uint8_t *file = xmalloc (size);
+    memcpy (file, data + 1 + REPO_DIGEST_LEN, size);
+    if (chunk_decode (codec, file, size, out, CS, &len, data + 1) == 0) {
+      assert (len > 0 && len <= CS);
+      repo_sha256 (out, len, got);
+      assert (memcmp (got, data + 1, REPO_DIGEST_LEN) == 0);
+    }
+    free (file);
+  }
+  else {
+    uint64_t disk_size, count;
+    uint32_t chunk_size;
+    uint8_t (*digests)[REPO_DIGEST_LEN];
+    uint8_t *file = xmalloc (size - 1);
+
+    memcpy (file, data + 1, size - 1);
+    if (fidx_decode (file, size - 1, &disk_size, &chunk_size, &count,
+                     &digests) == 0) {
+      assert (chunk_size >= REPO_MIN_CHUNK && chunk_size <= REPO_MAX_CHUNK);
+      assert (count == DIV_ROUND_UP (disk_size, chunk_size));
+      assert (FIDX_HDR_LEN + count * REPO_DIGEST_LEN == size - 1);
+      if (count)
+        assert (memcmp (digests[count - 1],
+                        file + FIDX_HDR_LEN + (count - 1) * REPO_DIGEST_LEN,
+                        REPO_DIGEST_LEN) == 0);
+      free (digests);
+    }
+    free (file);
+  }
+  return 0;
+}

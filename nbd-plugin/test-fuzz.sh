@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+#
+# A short run of each libFuzzer target (make fuzz runs them for long):
+# fuzz-decode (chunk and index decoders, seeded with real chunk files and
+# indexes, compressed and raw) and fuzz-plugin (the plugin's pread,
+# extents and cache with random offsets and lengths).  FUZZ_SHORT sets the
+# seconds per target (default 15).
+source "$top_srcdir/tests/functions.sh"
+source "$top_srcdir/nbd-plugin/plugin-functions.sh"
+requires numfmt xxd
+[ -z "${BOOTBACK_VALGRIND:-}" ] || skip "fuzzers use ASan, not valgrind"
+decode="$top_srcdir/nbd-plugin/fuzz-decode"
+plug="$top_srcdir/nbd-plugin/fuzz-plugin"
+[ -x "$decode" ] && [ -x "$plug" ] || skip "fuzz targets not built (clang with libFuzzer missing)"
+secs=${FUZZ_SHORT:-15}
+
+cd "$tmp"
+# Seeds: chunk files (selector 0, digest, file) and indexes (selector 1).
+make_image a.img 1M "0:200K 300K:64K:65 600K:100K"
+bb_repo_init repo 64K
+bb_import repo vm 20260101T000000Z vda=a.img >/dev/null
+mkdir corpus-decode corpus-plugin
+n=0
+for f in repo/chunks/*/*; do
+    { printf '\0'; basename "$f" | xxd -r -p; cat "$f"; } >corpus-decode/chunk-$n
+    n=$((n + 1))
+done
+{ printf '\1'; cat repo/points/vm/*/vda.fidx; } >corpus-decode/fidx
+[ "$n" -gt 3 ] || fail "no seed chunks"
+
+for t in "$decode corpus-decode" "$plug corpus-plugin"; do
+    read -r bin corpus <<<"$t"
+    "$bin" -max_total_time="$secs" -timeout=20 -rss_limit_mb=2048 \
+        -print_final_stats=1 "$corpus" >fuzz.log 2>&1 ||
+        { tail -40 fuzz.log; fail "$(basename "$bin") found a problem"; }
+    grep -E '^stat::number_of_executed_units' fuzz.log
+done
+echo "test-fuzz: ok"
