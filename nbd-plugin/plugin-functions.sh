@@ -8,8 +8,8 @@
 # Gives: $plugin (the .so), $PY (a python3 that has libnbd's "nbd" module),
 # bb_nbdkit (nbdkit, under valgrind for make check-valgrind),
 # bb_nbdkit_start/bb_nbdkit_stop (a background server on a socket in a 0700
-# directory), bb_repo_init, bb_import (repositories through helper-repo,
-# which uses the library's writer API), make_image (test images).
+# directory), bb_repo_init, bb_import (repositories through the bootback
+# CLI, or helper-repo until it is built), make_image (test images).
 
 plugin="$top_srcdir/nbd-plugin/nbdkit-bootback-plugin.so"
 helper="$top_srcdir/nbd-plugin/helper-repo"
@@ -75,12 +75,38 @@ bb_nbdkit_stop () {
     return 0
 }
 
+# Repositories are made with the bootback CLI (repo init, import) when it
+# is built, else with helper-repo (the library's writer API), which makes
+# the same repositories.  The CLI runs without valgrind even for
+# make check-valgrind: these tests check the plugin.
+bb_have_cli () { [ -x "$BOOTBACK" ] && "$BOOTBACK" import --help >/dev/null 2>&1; }
+
 # bb_repo_init DIR CHUNK_SIZE
-bb_repo_init () { "$helper" init "$1" "$2"; }
+bb_repo_init () {
+    if bb_have_cli; then
+        "$BOOTBACK" repo init --chunk-size "$2" "$1" >/dev/null
+    else
+        "$helper" init "$1" "$2"
+    fi
+}
 
 # bb_import DIR VM TIME DISK=IMAGE...  (TIME: 20260101T000000Z or now);
 # prints VM@TIME.
-bb_import () { "$helper" import "$@"; }
+bb_import () {
+    local repo=$1 vm=$2 when=$3 d out
+    shift 3
+    if bb_have_cli; then
+        local args=()
+        for d in "$@"; do args+=("${d#*=}"); done
+        for d in "$@"; do args+=(--disk "${d%%=*}"); done
+        [ "$when" = now ] || args+=(--time "$when")
+        out=$("$BOOTBACK" --repo "$repo" import "${args[@]}" --vm "$vm") ||
+            fail "bootback import failed"
+        sed -n 's/^imported \([^:]*\):.*/\1/p' <<<"$out"
+    else
+        "$helper" import "$repo" "$vm" "$when" "$@"
+    fi
+}
 
 # make_image FILE SIZE SPEC: a raw image of SIZE bytes, all zero but for
 # the extents in SPEC, "OFFSET:LENGTH[:BYTE]" separated by spaces (random

@@ -26,6 +26,11 @@ exports=(
     "db@20260103T000000Z/vdb c.img"
     "zero@20260104T000000Z/vda z.img"
 )
+# The CLI imports any format QEMU reads: a qcow2 copy serves the same bytes.
+if bb_have_cli; then
+    qemu-img convert -f raw -O qcow2 a.img a.qcow2
+    exports+=("qc@20260105T000000Z/vda a.img")
+fi
 
 for cs in 64K 1M; do
     repo=repo-$cs
@@ -34,6 +39,7 @@ for cs in 64K 1M; do
     bb_import $repo web 20260102T000000Z vda=a2.img
     bb_import $repo db 20260103T000000Z vda=b.img vdb=c.img
     bb_import $repo zero 20260104T000000Z vda=z.img
+    if bb_have_cli; then bb_import $repo qc 20260105T000000Z vda=a.qcow2; fi
 
     bb_nbdkit_start "$plugin" repo=$repo
     for e in "${exports[@]}"; do
