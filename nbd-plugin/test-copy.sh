@@ -26,10 +26,12 @@ exports=(
     "db@20260103T000000Z/vdb c.img"
     "zero@20260104T000000Z/vda z.img"
 )
-# The CLI imports any format QEMU reads: a qcow2 copy serves the same bytes.
+# The CLI imports any format QEMU reads: a qcow2 copy serves the same bytes
+# (of a size that is a multiple of 512, as qcow2 sizes are).
 if bb_have_cli; then
-    qemu-img convert -f raw -O qcow2 a.img a.qcow2
-    exports+=("qc@20260105T000000Z/vda a.img")
+    head -c $((9765 * 512)) a.img >q.img
+    qemu-img convert -f raw -O qcow2 q.img q.qcow2
+    exports+=("qc@20260105T000000Z/vda q.img")
 fi
 
 for cs in 64K 1M; do
@@ -39,7 +41,7 @@ for cs in 64K 1M; do
     bb_import $repo web 20260102T000000Z vda=a2.img
     bb_import $repo db 20260103T000000Z vda=b.img vdb=c.img
     bb_import $repo zero 20260104T000000Z vda=z.img
-    if bb_have_cli; then bb_import $repo qc 20260105T000000Z vda=a.qcow2; fi
+    if bb_have_cli; then bb_import $repo qc 20260105T000000Z vda=q.qcow2; fi
 
     bb_nbdkit_start "$plugin" repo=$repo
     for e in "${exports[@]}"; do
