@@ -30,6 +30,9 @@ int cli_catalog (struct cli *c);
 /* Open the repository chosen by --repo, BOOTBACK_REPO or the catalog's
  * default, and register it in the catalog.  -1 after printing. */
 int cli_repo (struct cli *c);
+/* Commit step 4: the catalog row of a new point (cmd-point.c).  A failure
+ * is harmless (reindex restores it) and is reported as a warning. */
+void cli_record_point (struct cli *c, const struct repo_manifest *m);
 /* Print "bootback: " + fmt + the last error's message (if with_error). */
 void cli_error (const char *fmt, ...) __attribute__((format (printf, 1, 2)));
 /* "bootback: <last error>". */
@@ -51,5 +54,6 @@ int cmd_point (struct cli *c, int argc, char **argv);
 int cmd_restore (struct cli *c, int argc, char **argv);
 int cmd_prune (struct cli *c, int argc, char **argv);
 int cmd_gc (struct cli *c, int argc, char **argv);
+int cmd_backup (struct cli *c, int argc, char **argv);
 
 #endif /* BOOTBACK_CLI_H */

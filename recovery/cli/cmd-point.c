@@ -7,10 +7,9 @@
 #include "recovery/cli/cli.h"
 #include "recovery/ingest/ingest.h"
 
-/* Commit step 4: the catalog row.  A failure here is harmless (reindex
- * restores it) and is reported as a warning. */
-static void
-record_point (struct cli *c, const struct repo_manifest *m)
+/* Commit step 4 (cli.h). */
+void
+cli_record_point (struct cli *c, const struct repo_manifest *m)
 {
   if (catalog_point_put (c->cat, c->repo_id, m) == -1)
     cli_error ("warning: the point is stored but the catalog could not "
@@ -172,7 +171,7 @@ cmd_import (struct cli *c, int argc, char **argv)
     catalog_job_end (c->cat, job, "failed", NULL, error_msg (), NULL);
     return 1;
   }
-  record_point (c, &m);
+  cli_record_point (c, &m);
   {
     CLEANUP_FREE char *pt = xasprintf ("%s@%s", m.vm, m.id);
     catalog_job_end (c->cat, job, "ok", pt, NULL, NULL);

@@ -17,6 +17,7 @@ static const struct {
 } commands[] = {
   { "repo",    cmd_repo,    "init, add, list, verify, check, reindex a repository" },
   { "import",  cmd_import,  "turn disk images into a restore point" },
+  { "backup",  cmd_backup,  "take a restore point of a libvirt domain (incremental)" },
   { "points",  cmd_points,  "list restore points" },
   { "point",   cmd_point,   "show, protect or unprotect one restore point" },
   { "restore", cmd_restore, "write a disk of a restore point to a file" },

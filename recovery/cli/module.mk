@@ -6,6 +6,6 @@ BINS    += $(CLI_BIN)
 MANS    += recovery/cli/bootback.1
 DEPS    += libjansson-dev
 
-$(CLI_OBJ): ALL_CFLAGS += $(call pc_cflags,jansson sqlite3 libnbd)
+$(CLI_OBJ): ALL_CFLAGS += $(call pc_cflags,jansson sqlite3 libnbd libvirt)
 $(CLI_BIN): $(CLI_OBJ) $(INGEST_A) $(CATALOG_A) $(REPO_A) $(UTIL_A)
-	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDFLAGS) $(call pc_libs,libnbd sqlite3 $(PC_REPO)) -lpthread
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDFLAGS) $(call pc_libs,libnbd sqlite3 libvirt libxml-2.0 $(PC_REPO)) -lpthread

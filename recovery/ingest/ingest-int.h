@@ -94,4 +94,66 @@ void chunk_zero_map_extent (void *opaque, uint64_t offset, uint64_t len,
  * worker's error restored in this thread. */
 int chunk_job_run (struct chunk_job *j, int threads);
 
+/* ---- backup-xml.c: libvirt XML for backups (pure: no libvirt calls) ---- */
+
+/* One disk of a domain, as its XML describes it. */
+struct backup_xml_disk {
+  char target[65];           /* "vda" */
+  char device[16];           /* "disk", "cdrom", "floppy", "lun" */
+  char type[16];             /* "file", "block", "network", "volume", ... */
+  char format[16];           /* <driver type=...>: "qcow2", "raw", "" */
+  char source[1024];         /* file or dev path, "" if none */
+  bool readonly;
+  bool shareable;
+};
+
+/* Parse a domain's XML (live or inactive) and list its <disk> devices in
+ * document order into d (at most max).  *n gets the count.  -1 with the
+ * error set if the XML is not a domain or a disk has no target. */
+int backup_xml_domain_disks (const char *xml, struct backup_xml_disk *d,
+                             size_t max, size_t *n);
+
+/* What one disk does in a backup (every disk of the domain is listed). */
+struct backup_xml_plan_disk {
+  const char *name;          /* target, "vda" */
+  bool backup;               /* exported by this backup */
+  const char *incremental;   /* checkpoint to start from, NULL = full */
+  bool bitmap;               /* the new checkpoint tracks this disk */
+  const char *scratch;       /* scratch file (qcow2) when backup */
+};
+struct backup_xml_plan {
+  const char *socket;        /* pull mode: NBD server unix socket */
+  const char *checkpoint;    /* name of the new checkpoint, NULL = none */
+  const char *description;   /* of the new checkpoint, may be NULL */
+  size_t ndisks;
+  const struct backup_xml_plan_disk *disks;
+};
+
+/* <domainbackup mode='pull'> for plan; each backed-up disk is exported
+ * as its target name with the dirty bitmap "backup-TARGET" when
+ * incremental.  malloc'd string, or NULL with the error set. */
+char *backup_xml_backup (const struct backup_xml_plan *p);
+/* <domaincheckpoint> for plan (every disk: checkpoint='bitmap' or 'no').
+ * NULL with the error set if plan has no checkpoint name. */
+char *backup_xml_checkpoint (const struct backup_xml_plan *p);
+
+/* The disks a checkpoint tracks with a bitmap (checkpoint='bitmap'), from
+ * its XML (virDomainCheckpointGetXMLDesc): names into names[0..max), *n
+ * the count.  -1 if it is not a checkpoint's XML. */
+int backup_xml_checkpoint_disks (const char *xml, char (*names)[65],
+                                 size_t max, size_t *n);
+
+/* The unix socket of a running pull-mode backup job, from its XML
+ * (virDomainBackupGetXMLDesc), into sock; "" if it is push mode or TCP.
+ * -1 if the XML cannot be parsed. */
+int backup_xml_job_socket (const char *xml, char *sock, size_t len);
+
+/* The namespace of bootback's element in a domain's <metadata>. */
+#define BACKUP_XML_NS "https://bootback.dev/xmlns/backup/1"
+/* Does a bootback metadata element (virDomainGetMetadata of
+ * BACKUP_XML_NS, e.g. <backup xmlns='...'/>) mark the domain for
+ * `backup --all`?  Yes unless it says enabled='no'.  NULL or unparsable:
+ * false. */
+bool backup_xml_marked (const char *metadata_xml);
+
 #endif /* BOOTBACK_INGEST_INT_H */

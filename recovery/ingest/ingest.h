@@ -4,7 +4,9 @@
  * repository.  Import reads any image QEMU reads (raw, qcow2, vmdk, vhdx,
  * vpc, ...) through a private qemu-nbd and libnbd, skipping what block
  * status reports as zero; restore writes a point's disk back to a raw or
- * qcow2 file (through qemu-nbd for qcow2), sparse where the data is zero.
+ * qcow2 file (through qemu-nbd for qcow2), sparse where the data is zero;
+ * backup takes restore points of libvirt domains (pull-mode backup API,
+ * checkpoints, the guest agent).
  *
  * Errors: -1 and the last error (util.h) set.
  */
@@ -68,5 +70,77 @@ int ingest_import (struct repo *r, const struct ingest_opts *o,
 int ingest_restore (struct repo *r, const char *vm, const char *id,
                     const char *disk, const char *to, const char *format,
                     int threads);
+
+/* ---- backup.c: restore points of libvirt domains ------------------------- */
+
+/* Options of one backup.  Notes (what bootback decided and why: a full
+ * read and its reason, the guest agent's answer) go to note(). */
+struct backup_opts {
+  const char *domain;        /* libvirt domain name (also the point's VM) */
+  const char *uri;           /* libvirt URI, NULL = libvirt's default */
+  const char *const *disks;  /* targets to back up; NULL = every disk */
+  size_t ndisks;
+  bool full;                 /* read everything, whatever the checkpoint */
+  bool quiesce;              /* freeze the guest's filesystems (agent) */
+  int threads;               /* 0 = number of CPUs (at least 2) */
+  const char *scratch_dir;   /* NULL = $BOOTBACK_SCRATCH_DIR or /var/tmp */
+  void (*note) (void *opaque, const char *msg);
+  void *opaque;
+};
+
+struct backup_disk_result {
+  char name[65];
+  char mode[16];             /* "full" or "incremental" */
+  char reason[256];          /* why full ("" for a first or --full read) */
+  char format[16];
+  uint64_t size;
+  uint64_t dirty_bytes;      /* incremental: bytes the bitmap marks dirty */
+  uint64_t planned_bytes;    /* bytes to read (dirty chunks, not zero) */
+  uint64_t bytes_read;
+  uint64_t reused_chunks;
+};
+
+struct backup_result {
+  char state[16];            /* "running", "paused", "shut off" */
+  char kind[16];             /* "full" or "incremental" */
+  char consistency[16];      /* "application" or "crash" */
+  char checkpoint[128];      /* libvirt checkpoint of the point, "" if none */
+  char parent[17];           /* previous point, incremental only */
+  size_t ndisks;
+  struct backup_disk_result disks[REPO_MAX_DISKS];
+  uint64_t bytes_total, planned_bytes, bytes_read, reused_chunks;
+};
+
+/* A backup of one domain: a libvirt connection and the domain. */
+struct ingest_backup;
+
+/* Connect (o->uri) and find the domain.  o must outlive the handle.
+ * NULL with the error set. */
+struct ingest_backup *ingest_backup_open (const struct backup_opts *o);
+/* Take the restore point: quiesce (agent), begin a pull-mode backup with a
+ * new checkpoint, thaw, read each disk's point-in-time view over NBD
+ * (incremental: only the chunks the previous checkpoint marks dirty;
+ * every other digest comes from the previous point), end the job, and
+ * commit steps 1-3.  On success m describes the point; the caller records
+ * it (step 4) and then calls ingest_backup_advance (step 5).  On error
+ * nothing is visible, the guest is thawed, and the new checkpoint is
+ * removed: the previous checkpoint stays usable. */
+int ingest_backup_run (struct ingest_backup *b, struct repo *r,
+                       struct repo_manifest *m, struct backup_result *res);
+/* Step 5: remove this repository's older checkpoints of the domain (the
+ * previous one and any left by interrupted backups), keeping the new one.
+ * Failures are harmless (reported, retried next time). */
+int ingest_backup_advance (struct ingest_backup *b);
+void ingest_backup_close (struct ingest_backup *b);
+
+/* The domains (active or not) whose <metadata> has bootback's marker
+ * (<backup xmlns="https://bootback.dev/xmlns/backup/1"/>), sorted; NULL-
+ * terminated, free with repo_strv_free.  NULL with the error set. */
+char **ingest_backup_marked_domains (const char *uri);
+
+/* The thaw guard (a child process started before a freeze): reads fd
+ * until EOF; unless the backup wrote "thawed", thaws domain's filesystems
+ * (the backup was killed while they were frozen).  Returns an exit code. */
+int ingest_backup_thaw_guard (const char *uri, const char *domain, int fd);
 
 #endif /* BOOTBACK_INGEST_H */

@@ -4,8 +4,16 @@ INGEST_SRC := $(filter-out recovery/ingest/test-%,$(wildcard recovery/ingest/*.c
 INGEST_OBJ := $(INGEST_SRC:.c=.o)
 INGEST_A   := recovery/ingest/libbbingest.a
 LIBS_A     += $(INGEST_A)
-DEPS       += libnbd-dev qemu-utils
+DEPS       += libnbd-dev qemu-utils libvirt-dev libxml2-dev
 
-$(INGEST_OBJ): ALL_CFLAGS += $(call pc_cflags,libnbd jansson)
+$(INGEST_OBJ): ALL_CFLAGS += $(call pc_cflags,libnbd jansson libvirt libxml-2.0)
 $(INGEST_A): $(INGEST_OBJ)
 	$(AR) rcs $@ $^
+
+# backup-xml.c's golden tests (backup-golden/*.out)
+INGEST_TESTS := recovery/ingest/test-backup-xml
+recovery/ingest/test-backup-xml.o: ALL_CFLAGS += $(call pc_cflags,libxml-2.0)
+recovery/ingest/test-backup-xml: %: %.o $(INGEST_A) $(UTIL_A)
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDFLAGS) $(call pc_libs,libxml-2.0) -lpthread
+TEST_BINS += $(INGEST_TESTS)
+TESTS += $(INGEST_TESTS)

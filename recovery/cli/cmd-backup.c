@@ -1,0 +1,233 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * bootback backup: restore points of libvirt domains (recovery/ingest/
+ * backup.c does the work).  This file parses options, runs one backup per
+ * domain (--all: every domain marked in its metadata), records the point
+ * in the catalog (commit step 4), lets the checkpoint advance (step 5),
+ * and prints the notes and the summary.
+ */
+#include <errno.h>
+#include <signal.h>
+
+#include "recovery/cli/cli.h"
+#include "recovery/ingest/ingest.h"
+
+static const char backup_usage[] =
+  "usage: bootback backup DOMAIN... [--full] [--disk NAME]... [--connect URI]\n"
+  "                       [--no-quiesce] [--scratch-dir DIR] [--json]\n"
+  "       bootback backup --all [options]\n"
+  "\n"
+  "Take a restore point of each libvirt DOMAIN, running or shut off.  A\n"
+  "running domain is read through libvirt's backup API (pull mode, NBD);\n"
+  "after the first point only the chunks changed since the last point are\n"
+  "read (a checkpoint's dirty bitmap), and the checkpoint advances only once\n"
+  "the new point is stored.  A missing, foreign or broken checkpoint, a\n"
+  "resized or new disk, or a raw disk means a full read, and the output says\n"
+  "why.  With a guest agent, filesystems are frozen for the instant the\n"
+  "backup starts (application-consistent); --no-quiesce skips that.\n"
+  "\n"
+  "  --all             every domain whose metadata has\n"
+  "                    <backup xmlns=\"https://bootback.dev/xmlns/backup/1\"/>\n"
+  "  --full            read every disk in full (a new checkpoint chain)\n"
+  "  --disk NAME       back up only this disk (repeatable; default: all)\n"
+  "  --connect URI     libvirt URI (default: libvirt's, $LIBVIRT_DEFAULT_URI)\n"
+  "  --scratch-dir DIR where QEMU keeps the point-in-time view (/var/tmp)\n";
+
+struct out {
+  bool json;
+};
+
+static void
+print_note (void *opaque, const char *msg)
+{
+  struct out *o = opaque;
+
+  fprintf (o->json ? stderr : stdout, "  %s\n", msg);
+  fflush (stdout);
+}
+
+static json_t *
+result_json (const char *domain, const struct repo_manifest *m,
+             const struct backup_result *res)
+{
+  json_t *disks = json_array ();
+  char pt[160];
+  size_t i;
+
+  snprintf (pt, sizeof pt, "%s@%s", m->vm, m->id);
+  for (i = 0; i < res->ndisks; i++) {
+    const struct backup_disk_result *d = &res->disks[i];
+    json_array_append_new (disks, json_pack ("{s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I}",
+                                             "name", d->name, "mode", d->mode,
+                                             "reason", d->reason, "format", d->format,
+                                             "size", (json_int_t) d->size,
+                                             "dirty_bytes", (json_int_t) d->dirty_bytes,
+                                             "planned_bytes", (json_int_t) d->planned_bytes,
+                                             "bytes_read", (json_int_t) d->bytes_read,
+                                             "reused_chunks", (json_int_t) d->reused_chunks));
+  }
+  return json_pack ("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I,"
+                    " s:I, s:I, s:f, s:o}",
+                    "point", pt,
+                    "domain", domain, "state", res->state,
+                    "kind", res->kind, "consistency", res->consistency,
+                    "checkpoint", res->checkpoint, "parent", res->parent,
+                    "id", m->id,
+                    "size", (json_int_t) res->bytes_total,
+                    "planned_bytes", (json_int_t) res->planned_bytes,
+                    "bytes_read", (json_int_t) res->bytes_read,
+                    "new_chunks", (json_int_t) m->stats.new_chunks,
+                    "stored_bytes", (json_int_t) m->stats.stored_bytes,
+                    "reused_chunks", (json_int_t) m->stats.reused_chunks,
+                    "seconds", m->stats.seconds, "disks", disks);
+}
+
+/* Back up one domain.  0 done, 1 failed (reported). */
+static int
+backup_one (struct cli *c, struct backup_opts *o, struct out *out, json_t *arr)
+{
+  struct ingest_backup *b;
+  struct backup_result res;
+  struct repo_manifest m;
+  int64_t job;
+
+  if (!out->json)
+    printf ("backup %s\n", o->domain);
+  fflush (stdout);
+  job = catalog_job_begin (c->cat, "backup", c->repo_id, o->domain);
+  b = ingest_backup_open (o);
+  if (!b || ingest_backup_run (b, c->repo, &m, &res) == -1) {
+    cli_perror ();
+    catalog_job_end (c->cat, job, "failed", NULL, error_msg (), NULL);
+    ingest_backup_close (b);
+    return 1;
+  }
+  cli_record_point (c, &m);
+  {
+    CLEANUP_FREE char *pt = xasprintf ("%s@%s", m.vm, m.id);
+    CLEANUP_FREE char *stats =
+      xasprintf ("{\"kind\":\"%s\",\"consistency\":\"%s\",\"bytes_read\":%" PRIu64
+                 ",\"new_chunks\":%" PRIu64 ",\"reused_chunks\":%" PRIu64
+                 ",\"seconds\":%.3f}", res.kind, res.consistency, res.bytes_read,
+                 m.stats.new_chunks, m.stats.reused_chunks, m.stats.seconds);
+    catalog_job_end (c->cat, job, "ok", pt, NULL, stats);
+  }
+  if (ingest_backup_advance (b) == -1)
+    cli_error ("warning: the point is stored but older checkpoints could not "
+               "be removed (%s); the next backup retries", error_msg ());
+  ingest_backup_close (b);
+
+  if (out->json) {
+    json_array_append_new (arr, result_json (o->domain, &m, &res));
+  }
+  else {
+    char a[32], r[32], s[32], rate[32];
+    double secs = m.stats.seconds;
+    printf ("backed up %s@%s: %s, %s-consistent; read %s of %s, "
+            "%" PRIu64 " new chunks (%s stored), %" PRIu64 " chunks reused, "
+            "%.1f s, %s/s\n",
+            m.vm, m.id, res.kind, res.consistency,
+            human_size (res.bytes_read, r, sizeof r),
+            human_size (res.bytes_total, a, sizeof a),
+            m.stats.new_chunks, human_size (m.stats.stored_bytes, s, sizeof s),
+            m.stats.reused_chunks, secs,
+            human_size (secs > 0 ? res.bytes_read / secs : 0, rate, sizeof rate));
+  }
+  return 0;
+}
+
+int
+cmd_backup (struct cli *c, int argc, char **argv)
+{
+  static const struct option lo[] = {
+    { "all", no_argument, NULL, 'a' },
+    { "full", no_argument, NULL, 'f' },
+    { "disk", required_argument, NULL, 'd' },
+    { "connect", required_argument, NULL, 'c' },
+    { "no-quiesce", no_argument, NULL, 'Q' },
+    { "scratch-dir", required_argument, NULL, 's' },
+    { "threads", required_argument, NULL, 'T' },
+    { "json", no_argument, NULL, 'j' },
+    { "thaw-guard", no_argument, NULL, 'G' },
+    { "help", no_argument, NULL, 'h' },
+    { 0 }
+  };
+  const char *disks[REPO_MAX_DISKS];
+  struct backup_opts o = { .quiesce = true };
+  struct out out = { false };
+  char **doms = NULL;
+  bool all = false;
+  json_t *arr = NULL;
+  size_t n = 0, i, failed = 0;
+  int opt;
+
+  while ((opt = getopt_long (argc, argv, "h", lo, NULL)) != -1) {
+    switch (opt) {
+    case 'a': all = true; break;
+    case 'f': o.full = true; break;
+    case 'd':
+      if (o.ndisks == REPO_MAX_DISKS) {
+        cli_error ("too many --disk");
+        return 1;
+      }
+      disks[o.ndisks++] = optarg;
+      break;
+    case 'c': o.uri = optarg; break;
+    case 'Q': o.quiesce = false; break;
+    case 's': o.scratch_dir = optarg; break;
+    case 'T': o.threads = cli_int_arg ("--threads", optarg); break;
+    case 'j': out.json = true; break;
+    case 'G':
+      /* Internal: the thaw guard (backup.c), "--thaw-guard URI DOMAIN". */
+      if (optind + 2 != argc)
+        return 1;
+      return ingest_backup_thaw_guard (argv[optind], argv[optind + 1], 0);
+    case 'h': cli_usage (backup_usage);
+    default: cli_bad_usage (backup_usage);
+    }
+  }
+  if (o.ndisks)
+    o.disks = disks;
+  if (all == (optind < argc)) {
+    cli_error ("backup needs DOMAIN... or --all (not both)");
+    cli_bad_usage (backup_usage);
+  }
+  signal (SIGPIPE, SIG_IGN);
+  if (all) {
+    doms = ingest_backup_marked_domains (o.uri);
+    if (!doms) {
+      cli_perror ();
+      return 1;
+    }
+    for (n = 0; doms[n]; n++)
+      ;
+    if (n == 0) {
+      printf ("no domain is marked for backup (virsh metadata DOMAIN "
+              "--uri https://bootback.dev/xmlns/backup/1 --key bootback "
+              "--set '<backup/>' marks one)\n");
+      repo_strv_free (doms);
+      return 0;
+    }
+  }
+  if (cli_repo (c) == -1) {
+    repo_strv_free (doms);
+    return 1;
+  }
+  o.note = print_note;
+  o.opaque = &out;
+  if (out.json)
+    arr = json_array ();
+  if (!all)
+    n = argc - optind;
+  for (i = 0; i < n; i++) {
+    o.domain = all ? doms[i] : argv[optind + i];
+    failed += backup_one (c, &o, &out, arr);
+  }
+  if (out.json)
+    cli_json_print (arr);
+  else if (n > 1)
+    printf ("%zu of %zu domains backed up%s\n", n - failed, n,
+            failed ? "; see the errors above" : "");
+  repo_strv_free (doms);
+  return failed ? 1 : 0;
+}

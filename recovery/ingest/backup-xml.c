@@ -1,0 +1,307 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * libvirt XML for backups, built and parsed with libxml2: the domain's
+ * disks, the pull-mode <domainbackup>, the <domaincheckpoint>, the disks
+ * a checkpoint tracks, the socket of a running backup job, and bootback's
+ * marker in a domain's <metadata>.  Pure functions (libvirt's "conf"
+ * side): no libvirt calls, golden-file tested by test-backup-xml.c;
+ * backup.c makes the calls that act.
+ */
+#include <libxml/parser.h>
+#include <libxml/tree.h>
+#include <libxml/xmlsave.h>
+#include <libxml/xpath.h>
+
+#include "recovery/ingest/ingest-int.h"
+
+/* Parse xml; NULL with an error naming what (libxml2's message). */
+static xmlDocPtr
+parse (const char *xml, const char *what)
+{
+  xmlDocPtr doc;
+
+  if (!xml) {
+    error_setx ("%s: no XML", what);
+    return NULL;
+  }
+  doc = xmlReadMemory (xml, strlen (xml), "in.xml", NULL,
+                       XML_PARSE_NONET | XML_PARSE_NOERROR |
+                       XML_PARSE_NOWARNING);
+  if (!doc) {
+    const xmlError *e = xmlGetLastError ();
+    char msg[256];
+    snprintf (msg, sizeof msg, "%s", e && e->message ? e->message : "parse error");
+    msg[strcspn (msg, "\n")] = '\0';     /* libxml2 ends it with a newline */
+    error_setx ("%s: invalid XML: %s", what, msg);
+  }
+  return doc;
+}
+
+/* Copy attribute name of n into buf ("" if absent). */
+static void
+attr (xmlNodePtr n, const char *name, char *buf, size_t len)
+{
+  xmlChar *v = n ? xmlGetProp (n, BAD_CAST name) : NULL;
+
+  snprintf (buf, len, "%s", v ? (const char *) v : "");
+  xmlFree (v);
+}
+
+static bool
+is (xmlNodePtr n, const char *name)
+{
+  return n && n->type == XML_ELEMENT_NODE &&
+    xmlStrcmp (n->name, BAD_CAST name) == 0;
+}
+
+/* The first child element of n called name, or NULL. */
+static xmlNodePtr
+child (xmlNodePtr n, const char *name)
+{
+  for (n = n ? n->children : NULL; n; n = n->next)
+    if (is (n, name))
+      return n;
+  return NULL;
+}
+
+/* ---- parsing ------------------------------------------------------------------ */
+
+int
+backup_xml_domain_disks (const char *xml, struct backup_xml_disk *d,
+                         size_t max, size_t *n)
+{
+  xmlDocPtr doc = parse (xml, "domain XML");
+  xmlNodePtr root, devs, x;
+  int ret = -1;
+
+  *n = 0;
+  if (!doc)
+    return -1;
+  root = xmlDocGetRootElement (doc);
+  if (!is (root, "domain")) {
+    error_setx ("domain XML: the root element is not <domain>");
+    goto out;
+  }
+  devs = child (root, "devices");
+  for (x = devs ? devs->children : NULL; x; x = x->next) {
+    struct backup_xml_disk *k;
+    xmlNodePtr s;
+
+    if (!is (x, "disk"))
+      continue;
+    if (*n == max) {
+      error_setx ("domain XML: more than %zu disks", max);
+      goto out;
+    }
+    k = &d[(*n)++];
+    memset (k, 0, sizeof *k);
+    attr (x, "type", k->type, sizeof k->type);
+    attr (x, "device", k->device, sizeof k->device);
+    if (!k->device[0])
+      snprintf (k->device, sizeof k->device, "disk");
+    attr (child (x, "driver"), "type", k->format, sizeof k->format);
+    attr (child (x, "target"), "dev", k->target, sizeof k->target);
+    s = child (x, "source");
+    attr (s, "file", k->source, sizeof k->source);
+    if (!k->source[0])
+      attr (s, "dev", k->source, sizeof k->source);
+    k->readonly = child (x, "readonly") != NULL;
+    k->shareable = child (x, "shareable") != NULL;
+    if (!k->target[0]) {
+      error_setx ("domain XML: a <disk> has no <target dev=...>");
+      goto out;
+    }
+  }
+  ret = 0;
+ out:
+  xmlFreeDoc (doc);
+  return ret;
+}
+
+int
+backup_xml_checkpoint_disks (const char *xml, char (*names)[65], size_t max,
+                             size_t *n)
+{
+  xmlDocPtr doc = parse (xml, "checkpoint XML");
+  xmlNodePtr root, x;
+  int ret = -1;
+
+  *n = 0;
+  if (!doc)
+    return -1;
+  root = xmlDocGetRootElement (doc);
+  if (!is (root, "domaincheckpoint")) {
+    error_setx ("checkpoint XML: the root element is not <domaincheckpoint>");
+    goto out;
+  }
+  x = child (root, "disks");
+  for (x = x ? x->children : NULL; x; x = x->next) {
+    char mode[16], name[65];
+    if (!is (x, "disk"))
+      continue;
+    attr (x, "checkpoint", mode, sizeof mode);
+    attr (x, "name", name, sizeof name);
+    if (strcmp (mode, "bitmap") != 0 || !name[0] || *n == max)
+      continue;
+    memcpy (names[(*n)++], name, sizeof name);
+  }
+  ret = 0;
+ out:
+  xmlFreeDoc (doc);
+  return ret;
+}
+
+int
+backup_xml_job_socket (const char *xml, char *sock, size_t len)
+{
+  xmlDocPtr doc = parse (xml, "backup job XML");
+  xmlNodePtr root, srv;
+  char mode[16], transport[16];
+
+  sock[0] = '\0';
+  if (!doc)
+    return -1;
+  root = xmlDocGetRootElement (doc);
+  if (!is (root, "domainbackup")) {
+    xmlFreeDoc (doc);
+    error_setx ("backup job XML: the root element is not <domainbackup>");
+    return -1;
+  }
+  attr (root, "mode", mode, sizeof mode);
+  srv = child (root, "server");
+  attr (srv, "transport", transport, sizeof transport);
+  if (strcmp (mode, "pull") == 0 && strcmp (transport, "unix") == 0)
+    attr (srv, "socket", sock, len);
+  xmlFreeDoc (doc);
+  return 0;
+}
+
+bool
+backup_xml_marked (const char *metadata_xml)
+{
+  xmlDocPtr doc;
+  xmlNodePtr root;
+  char en[16];
+  bool ret;
+
+  if (!metadata_xml)
+    return false;
+  doc = parse (metadata_xml, "metadata");
+  if (!doc)
+    return false;
+  root = xmlDocGetRootElement (doc);
+  attr (root, "enabled", en, sizeof en);
+  ret = root && root->ns && root->ns->href &&
+    xmlStrcmp (root->ns->href, BAD_CAST BACKUP_XML_NS) == 0 &&
+    strcmp (en, "no") != 0;
+  xmlFreeDoc (doc);
+  return ret;
+}
+
+/* ---- building ----------------------------------------------------------------- */
+
+/* Serialize the document's root element, indented, without the XML
+ * declaration.  malloc'd; frees doc. */
+static char *
+dump (xmlDocPtr doc)
+{
+  xmlBufferPtr buf = xmlBufferCreate ();
+  xmlSaveCtxtPtr ctx = xmlSaveToBuffer (buf, "UTF-8",
+                                        XML_SAVE_FORMAT | XML_SAVE_NO_DECL);
+  char *s = NULL;
+
+  if (ctx) {
+    xmlSaveDoc (ctx, doc);
+    xmlSaveClose (ctx);
+    s = xstrdup ((const char *) xmlBufferContent (buf));
+  }
+  xmlBufferFree (buf);
+  xmlFreeDoc (doc);
+  if (!s)
+    error_setx ("cannot serialize XML");
+  return s;
+}
+
+static xmlNodePtr
+new_root (xmlDocPtr *doc, const char *name)
+{
+  xmlNodePtr root;
+
+  *doc = xmlNewDoc (BAD_CAST "1.0");
+  root = xmlNewNode (NULL, BAD_CAST name);
+  xmlDocSetRootElement (*doc, root);
+  return root;
+}
+
+char *
+backup_xml_backup (const struct backup_xml_plan *p)
+{
+  xmlDocPtr doc;
+  xmlNodePtr root, srv, disks;
+  size_t i;
+
+  if (!p->socket) {
+    error_setx ("backup XML: no NBD socket");
+    return NULL;
+  }
+  root = new_root (&doc, "domainbackup");
+  xmlNewProp (root, BAD_CAST "mode", BAD_CAST "pull");
+  srv = xmlNewChild (root, NULL, BAD_CAST "server", NULL);
+  xmlNewProp (srv, BAD_CAST "transport", BAD_CAST "unix");
+  xmlNewProp (srv, BAD_CAST "socket", BAD_CAST p->socket);
+  disks = xmlNewChild (root, NULL, BAD_CAST "disks", NULL);
+  for (i = 0; i < p->ndisks; i++) {
+    const struct backup_xml_plan_disk *d = &p->disks[i];
+    xmlNodePtr x = xmlNewChild (disks, NULL, BAD_CAST "disk", NULL);
+
+    xmlNewProp (x, BAD_CAST "name", BAD_CAST d->name);
+    if (!d->backup) {
+      xmlNewProp (x, BAD_CAST "backup", BAD_CAST "no");
+      continue;
+    }
+    xmlNewProp (x, BAD_CAST "backup", BAD_CAST "yes");
+    xmlNewProp (x, BAD_CAST "type", BAD_CAST "file");
+    if (d->incremental) {
+      CLEANUP_FREE char *bm = xasprintf ("backup-%s", d->name);
+      xmlNewProp (x, BAD_CAST "backupmode", BAD_CAST "incremental");
+      xmlNewProp (x, BAD_CAST "incremental", BAD_CAST d->incremental);
+      xmlNewProp (x, BAD_CAST "exportname", BAD_CAST d->name);
+      xmlNewProp (x, BAD_CAST "exportbitmap", BAD_CAST bm);
+    }
+    else {
+      xmlNewProp (x, BAD_CAST "backupmode", BAD_CAST "full");
+      xmlNewProp (x, BAD_CAST "exportname", BAD_CAST d->name);
+    }
+    if (d->scratch) {
+      xmlNodePtr s = xmlNewChild (x, NULL, BAD_CAST "scratch", NULL);
+      xmlNewProp (s, BAD_CAST "file", BAD_CAST d->scratch);
+    }
+  }
+  return dump (doc);
+}
+
+char *
+backup_xml_checkpoint (const struct backup_xml_plan *p)
+{
+  xmlDocPtr doc;
+  xmlNodePtr root, disks;
+  size_t i;
+
+  if (!p->checkpoint) {
+    error_setx ("checkpoint XML: no checkpoint name");
+    return NULL;
+  }
+  root = new_root (&doc, "domaincheckpoint");
+  xmlNewTextChild (root, NULL, BAD_CAST "name", BAD_CAST p->checkpoint);
+  if (p->description)
+    xmlNewTextChild (root, NULL, BAD_CAST "description",
+                     BAD_CAST p->description);
+  disks = xmlNewChild (root, NULL, BAD_CAST "disks", NULL);
+  for (i = 0; i < p->ndisks; i++) {
+    xmlNodePtr x = xmlNewChild (disks, NULL, BAD_CAST "disk", NULL);
+    xmlNewProp (x, BAD_CAST "name", BAD_CAST p->disks[i].name);
+    xmlNewProp (x, BAD_CAST "checkpoint",
+                BAD_CAST (p->disks[i].bitmap ? "bitmap" : "no"));
+  }
+  return dump (doc);
+}

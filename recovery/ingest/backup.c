@@ -1,0 +1,1034 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Backup of libvirt domains into restore points (the "driver" side: the
+ * libvirt calls that act; the XML is built and parsed in backup-xml.c).
+ *
+ * A running domain is backed up with libvirt's backup API in pull mode:
+ * virDomainBackupBegin starts a point-in-time view of each disk, exported
+ * by QEMU over NBD on a unix socket in a private 0700 directory, and
+ * creates a new checkpoint (a persistent dirty bitmap per qcow2 disk) at
+ * the same instant.  The chunk engine (chunk-job.c) reads the export with
+ * one libnbd connection per worker.  A shut-off domain's disks are read
+ * directly through a private read-only qemu-nbd (full read, no
+ * checkpoint).
+ *
+ * Design notes.
+ *
+ * Checkpoints are named bootback-<first 8 hex digits of the repository
+ * uuid>-<point id>; a point's manifest records its checkpoint.  Those of
+ * other repositories or tools are foreign: never used, never deleted.
+ *
+ * Invariants:
+ *   1. An incremental read of a disk needs all of: the previous point of
+ *      the domain names a checkpoint of this repository; libvirt has it
+ *      and it tracks the disk with a bitmap; the previous point has the
+ *      disk with the same size; the NBD export offers the bitmap's meta
+ *      context.  Anything else is a full read of that disk, with its
+ *      reason told to the user.  Never a silent wrong incremental.
+ *   2. Unchanged chunks take the previous point's digests (touched through
+ *      the writer, read again if gone), so every point has a complete index.
+ *   3. The checkpoint is advanced (older ones deleted) only after the point
+ *      is committed and recorded (commit protocol step 5).  A failed
+ *      backup deletes its new checkpoint; a killed one leaves it, and the
+ *      next backup, still starting from the committed point's checkpoint,
+ *      deletes it.  The previous checkpoint stays usable either way.
+ *   4. The guest is frozen only between virDomainFSFreeze and the thaw
+ *      right after virDomainBackupBegin.  A thaw guard process, started
+ *      before the freeze, thaws the guest if bootback dies in between.
+ *   5. A backup job left by a killed bootback (its socket directory names
+ *      a dead PID) is aborted before a new one begins; anyone else's job
+ *      makes the backup fail.
+ *
+ * States of one run:
+ *
+ *   open -> [freeze] -> begin (checkpoint created) -> [thaw] -> read disks
+ *        -> end job -> commit (steps 1-3) -> caller records (step 4)
+ *        -> advance (step 5)
+ *   any error after begin: end job, delete the new checkpoint, abort writer.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <sys/stat.h>
+#include <sys/sysinfo.h>
+#include <sys/wait.h>
+
+#include <libvirt/libvirt.h>
+#include <libvirt/virterror.h>
+
+#include "recovery/ingest/ingest-int.h"
+
+struct ingest_backup {
+  const struct backup_opts *o;
+  virConnectPtr conn;
+  virDomainPtr dom;
+  char uri[512];
+  char cp_prefix[32];            /* "bootback-1a2b3c4d-" of the repository */
+  char new_cp[128];              /* checkpoint made by the run, "" if none */
+  bool committed;
+};
+
+/* One disk of the run. */
+struct bdisk {
+  struct backup_xml_disk x;
+  bool selected;
+  bool bitmap;                   /* the new checkpoint tracks it */
+  const char *incremental;       /* checkpoint to read from, or NULL */
+  char scratch[640];
+  struct backup_disk_result *res;
+};
+
+/* ---- small helpers ----------------------------------------------------------- */
+
+static void
+quiet (void *opaque, virErrorPtr e)
+{
+  /* libvirt would print every error on stderr; bootback reports its own */
+}
+
+/* Set the last error from libvirt's: "what: libvirt's message". */
+static void
+lv_error (const char *fmt, ...)
+{
+  char what[512];
+  va_list ap;
+  const char *m = virGetLastErrorMessage ();
+
+  va_start (ap, fmt);
+  vsnprintf (what, sizeof what, fmt, ap);
+  va_end (ap);
+  error_setx ("%s: %s", what, m && *m ? m : "unknown libvirt error");
+}
+
+static void
+note (struct ingest_backup *b, const char *fmt, ...)
+{
+  char msg[1024];
+  va_list ap;
+
+  va_start (ap, fmt);
+  vsnprintf (msg, sizeof msg, fmt, ap);
+  va_end (ap);
+  if (b->o->note)
+    b->o->note (b->o->opaque, msg);
+}
+
+/* Test hooks: BOOTBACK_BACKUP_TEST=kill-frozen|fail-frozen|kill-reading. */
+static bool
+test_hook (const char *what)
+{
+  const char *t = getenv ("BOOTBACK_BACKUP_TEST");
+  return t && strcmp (t, what) == 0;
+}
+
+/* Remove a directory of ours and the files in it (best effort). */
+static void
+rm_dir (const char *dir)
+{
+  DIR *d = opendir (dir);
+  struct dirent *e;
+
+  while (d && (e = readdir (d)) != NULL) {
+    CLEANUP_FREE char *p = NULL;
+    if (strcmp (e->d_name, ".") == 0 || strcmp (e->d_name, "..") == 0)
+      continue;
+    p = xasprintf ("%s/%s", dir, e->d_name);
+    unlink (p);
+  }
+  if (d)
+    closedir (d);
+  rmdir (dir);
+}
+
+/* ---- open / close --------------------------------------------------------------- */
+
+struct ingest_backup *
+ingest_backup_open (const struct backup_opts *o)
+{
+  struct ingest_backup *b = xcalloc (1, sizeof *b);
+  char *u;
+
+  b->o = o;
+  virSetErrorFunc (NULL, quiet);
+  if (virInitialize () == -1) {
+    lv_error ("libvirt");
+    goto err;
+  }
+  b->conn = virConnectOpen (o->uri);
+  if (!b->conn) {
+    lv_error ("cannot connect to libvirt%s%s", o->uri ? " at " : "",
+              o->uri ? o->uri : "");
+    goto err;
+  }
+  u = virConnectGetURI (b->conn);
+  snprintf (b->uri, sizeof b->uri, "%s", u ? u : (o->uri ? o->uri : ""));
+  free (u);
+  b->dom = virDomainLookupByName (b->conn, o->domain);
+  if (!b->dom) {
+    lv_error ("domain %s", o->domain);
+    goto err;
+  }
+  return b;
+ err:
+  ingest_backup_close (b);
+  return NULL;
+}
+
+void
+ingest_backup_close (struct ingest_backup *b)
+{
+  if (!b)
+    return;
+  if (b->dom)
+    virDomainFree (b->dom);
+  if (b->conn)
+    virConnectClose (b->conn);
+  free (b);
+}
+
+/* ---- thaw guard ------------------------------------------------------------------ */
+
+int
+ingest_backup_thaw_guard (const char *uri, const char *domain, int fd)
+{
+  char buf[64];
+  size_t got = 0;
+  virConnectPtr conn;
+  virDomainPtr dom;
+  int i;
+
+  signal (SIGINT, SIG_IGN);    /* a ^C kills bootback: the guard must thaw */
+  signal (SIGTERM, SIG_IGN);
+  signal (SIGHUP, SIG_IGN);
+  for (;;) {
+    ssize_t r = read (fd, buf + got, sizeof buf - 1 - got);
+    if (r == -1 && errno == EINTR)
+      continue;
+    if (r <= 0)
+      break;
+    got += r;
+    if (got == sizeof buf - 1)
+      got = 0;
+  }
+  buf[got] = '\0';
+  if (strstr (buf, "thawed"))
+    return 0;
+  /* bootback died (or failed to thaw) while the guest may be frozen. */
+  virSetErrorFunc (NULL, quiet);
+  for (i = 0; i < 30; i++) {
+    conn = virConnectOpen (uri && *uri ? uri : NULL);
+    dom = conn ? virDomainLookupByName (conn, domain) : NULL;
+    if (dom && virDomainFSThaw (dom, NULL, 0, 0) >= 0) {
+      fprintf (stderr, "bootback: thaw guard: thawed %s's filesystems "
+               "after the backup stopped\n", domain);
+      virDomainFree (dom);
+      virConnectClose (conn);
+      return 0;
+    }
+    if (dom)
+      virDomainFree (dom);
+    if (conn)
+      virConnectClose (conn);
+    sleep (1);
+  }
+  fprintf (stderr, "bootback: thaw guard: could not thaw %s: %s\n", domain,
+           virGetLastErrorMessage ());
+  return 1;
+}
+
+/* Start the guard: a child running "bootback backup --thaw-guard URI DOM"
+ * with stdin on a pipe whose write end we keep.  -1 if it cannot start
+ * (then we do not freeze). */
+static int
+guard_start (struct ingest_backup *b, pid_t *pid)
+{
+  char exe[4096];
+  ssize_t n = readlink ("/proc/self/exe", exe, sizeof exe - 1);
+  int p[2];
+
+  if (n <= 0) {
+    error_set (errno, "readlink /proc/self/exe");
+    return -1;
+  }
+  exe[n] = '\0';
+  if (pipe2 (p, O_CLOEXEC) == -1) {
+    error_set (errno, "pipe");
+    return -1;
+  }
+  *pid = fork ();
+  if (*pid == -1) {
+    error_set (errno, "fork");
+    close (p[0]);
+    close (p[1]);
+    return -1;
+  }
+  if (*pid == 0) {
+    dup2 (p[0], 0);
+    execl (exe, "bootback", "backup", "--thaw-guard", b->uri, b->o->domain,
+           (char *) NULL);
+    _exit (127);
+  }
+  close (p[0]);
+  return p[1];
+}
+
+/* Tell the guard how it went and reap it. */
+static void
+guard_stop (int fd, pid_t pid, bool thawed)
+{
+  if (thawed) {
+    ssize_t r = write (fd, "thawed\n", 7);   /* if lost, the guard thaws */
+    (void) r;                                /* once more: harmless */
+  }
+  close (fd);
+  while (waitpid (pid, NULL, 0) == -1 && errno == EINTR)
+    ;
+}
+
+/* ---- stale jobs ---------------------------------------------------------------------- */
+
+/* If the domain has a backup job: abort it if a dead bootback left it
+ * (invariant 5), else fail. */
+static int
+clear_stale_job (struct ingest_backup *b)
+{
+  CLEANUP_FREE char *xml = virDomainBackupGetXMLDesc (b->dom, 0);
+  char sock[1024], dir[1024], *slash;
+  const char *base;
+  long pid = 0;
+
+  if (!xml)
+    return 0;                   /* no backup job */
+  if (backup_xml_job_socket (xml, sock, sizeof sock) == -1)
+    return -1;
+  snprintf (dir, sizeof dir, "%s", sock);
+  slash = strrchr (dir, '/');
+  if (slash)
+    *slash = '\0';
+  base = strrchr (dir, '/');
+  base = base ? base + 1 : dir;
+  if (sscanf (base, "bootback-backup-%ld-", &pid) != 1 || pid <= 0) {
+    error_setx ("domain %s already has a backup job that is not bootback's "
+                "(virsh backup-dumpxml %s); it must end first",
+                b->o->domain, b->o->domain);
+    return -1;
+  }
+  if (kill ((pid_t) pid, 0) == 0 || errno == EPERM) {
+    error_setx ("domain %s is being backed up by another bootback "
+                "(pid %ld)", b->o->domain, pid);
+    return -1;
+  }
+  if (virDomainAbortJob (b->dom) == -1) {
+    lv_error ("%s: cannot end the backup job left by bootback pid %ld",
+              b->o->domain, pid);
+    return -1;
+  }
+  rm_dir (dir);
+  note (b, "ended the backup job left by an interrupted bootback (pid %ld)",
+        pid);
+  return 0;
+}
+
+/* ---- planning ------------------------------------------------------------------------- */
+
+/* Is checkpoint name ours, does libvirt have it, and which disks does it
+ * track?  Returns 1 usable (names filled), 0 not usable (why filled). */
+static int
+check_checkpoint (struct ingest_backup *b, const char *name,
+                  char (*names)[65], size_t *n, char *why, size_t wlen)
+{
+  virDomainCheckpointPtr cp;
+  CLEANUP_FREE char *xml = NULL;
+
+  *n = 0;
+  if (!name[0]) {
+    snprintf (why, wlen, "the last point has no checkpoint");
+    return 0;
+  }
+  if (strncmp (name, b->cp_prefix, strlen (b->cp_prefix)) != 0) {
+    snprintf (why, wlen, "checkpoint %s of the last point is foreign "
+              "(not this repository's)", name);
+    return 0;
+  }
+  cp = virDomainCheckpointLookupByName (b->dom, name, 0);
+  if (!cp) {
+    snprintf (why, wlen, "checkpoint %s of the last point is missing in "
+              "libvirt", name);
+    return 0;
+  }
+  xml = virDomainCheckpointGetXMLDesc (cp, 0);
+  virDomainCheckpointFree (cp);
+  if (!xml || backup_xml_checkpoint_disks (xml, names, REPO_MAX_DISKS, n) == -1) {
+    snprintf (why, wlen, "checkpoint %s cannot be read: %s", name,
+              xml ? error_msg () : virGetLastErrorMessage ());
+    return 0;
+  }
+  return 1;
+}
+
+/* The disk's current virtual size as libvirt sees it. */
+static int
+disk_capacity (struct ingest_backup *b, const char *target, uint64_t *size)
+{
+  virDomainBlockInfo info;
+
+  if (virDomainGetBlockInfo (b->dom, target, &info, 0) == -1) {
+    lv_error ("%s: disk %s", b->o->domain, target);
+    return -1;
+  }
+  *size = info.capacity;
+  return 0;
+}
+
+/* Choose disks and, for each, full or incremental (invariant 1). */
+static int
+plan_disks (struct ingest_backup *b, struct bdisk *d, size_t nd, bool running,
+            const struct repo_manifest *prev, struct backup_result *res)
+{
+  char names[REPO_MAX_DISKS][65], why[512] = "";
+  size_t ncp = 0, i, k;
+  int cp_ok = 0;
+
+  /* Selection. */
+  for (i = 0; i < b->o->ndisks; i++) {
+    for (k = 0; k < nd; k++)
+      if (strcmp (d[k].x.target, b->o->disks[i]) == 0)
+        break;
+    if (k == nd) {
+      error_setx ("domain %s has no disk %s", b->o->domain, b->o->disks[i]);
+      return -1;
+    }
+    if (strcmp (d[k].x.device, "disk") != 0) {
+      error_setx ("%s: %s is a %s, not a disk", b->o->domain,
+                  d[k].x.target, d[k].x.device);
+      return -1;
+    }
+    d[k].selected = true;
+  }
+  for (k = 0; !b->o->disks && k < nd; k++)
+    d[k].selected = strcmp (d[k].x.device, "disk") == 0 && !d[k].x.readonly;
+  for (k = 0; k < nd; k++)
+    if (d[k].selected && !name_is_valid (d[k].x.target)) {
+      error_setx ("%s: disk target '%s' cannot name a disk in a point",
+                  b->o->domain, d[k].x.target);
+      return -1;
+    }
+
+  if (prev && running && !b->o->full)
+    cp_ok = check_checkpoint (b, prev->checkpoint, names, &ncp, why,
+                              sizeof why);
+
+  for (k = 0; k < nd; k++) {
+    struct backup_disk_result *r;
+    uint64_t size = 0;
+    size_t p;
+
+    if (!d[k].selected)
+      continue;
+    if (res->ndisks == REPO_MAX_DISKS) {
+      error_setx ("%s: more than %d disks", b->o->domain, REPO_MAX_DISKS);
+      return -1;
+    }
+    r = d[k].res = &res->disks[res->ndisks++];
+    snprintf (r->name, sizeof r->name, "%s", d[k].x.target);
+    snprintf (r->format, sizeof r->format, "%s",
+              d[k].x.format[0] ? d[k].x.format : "raw");
+    snprintf (r->mode, sizeof r->mode, "full");
+    if (!running)
+      continue;
+    if (disk_capacity (b, d[k].x.target, &size) == -1)
+      return -1;
+    r->size = size;
+    d[k].bitmap = strcmp (r->format, "qcow2") == 0;
+    if (!d[k].bitmap) {
+      char fmt[sizeof r->format];
+      memcpy (fmt, r->format, sizeof fmt);
+      snprintf (r->reason, sizeof r->reason,
+                "%s disk: no persistent dirty bitmap, so every backup of it "
+                "is a full read (convert it to qcow2 for incremental backups)",
+                fmt);
+      continue;
+    }
+    if (!prev)
+      continue;                 /* first point: full, nothing to explain */
+    if (b->o->full) {
+      snprintf (r->reason, sizeof r->reason, "--full");
+      continue;
+    }
+    if (!cp_ok) {
+      snprintf (r->reason, sizeof r->reason, "%s", why);
+      continue;
+    }
+    for (p = 0; p < prev->ndisks; p++)
+      if (strcmp (prev->disks[p].name, r->name) == 0)
+        break;
+    if (p == prev->ndisks) {
+      snprintf (r->reason, sizeof r->reason,
+                "disk added since the last point %s", prev->id);
+      continue;
+    }
+    if (prev->disks[p].size != size) {
+      snprintf (r->reason, sizeof r->reason,
+                "disk resized since the last point (%" PRIu64 " -> %" PRIu64
+                " bytes)", prev->disks[p].size, size);
+      continue;
+    }
+    for (p = 0; p < ncp; p++)
+      if (strcmp (names[p], r->name) == 0)
+        break;
+    if (p == ncp) {
+      snprintf (r->reason, sizeof r->reason,
+                "checkpoint %s does not track this disk", prev->checkpoint);
+      continue;
+    }
+    d[k].incremental = prev->checkpoint;
+    snprintf (r->mode, sizeof r->mode, "incremental");
+  }
+  if (res->ndisks == 0) {
+    error_setx ("domain %s has no disk to back up", b->o->domain);
+    return -1;
+  }
+  return 0;
+}
+
+/* ---- reading one disk -------------------------------------------------------------------- */
+
+struct dirty_map {
+  struct chunk_job *j;
+  uint64_t dirty;
+};
+
+static void
+dirty_extent (void *opaque, uint64_t off, uint64_t len, uint32_t flags)
+{
+  struct dirty_map *m = opaque;
+  struct chunk_job *j = m->j;
+  uint64_t c, end;
+
+  if (!(flags & 1) || len == 0 || off >= j->size)
+    return;
+  end = MIN (off + len, j->size);
+  m->dirty += end - off;
+  for (c = off / j->cs; c < j->nchunks && c * j->cs < end; c++)
+    j->plan[c] = CHUNK_READ;
+}
+
+/* Read disk d from the NBD export at socket (or a local qemu-nbd) into
+ * the writer.  prev_disk: the previous point's index for incremental. */
+static int
+read_disk (struct ingest_backup *b, struct repo *r, struct repo_writer *w,
+           struct bdisk *d, const char *socket, const char *export_name,
+           struct repo_disk *prev_disk, int threads)
+{
+  struct backup_disk_result *res = d->res;
+  CLEANUP_FREE char *what = xasprintf ("%s %s", b->o->domain, d->x.target);
+  CLEANUP_FREE char *bitmap_ctx = xasprintf ("qemu:dirty-bitmap:backup-%s",
+                                             d->x.target);
+  const char *ctx[] = { LIBNBD_CONTEXT_BASE_ALLOCATION, bitmap_ctx, NULL };
+  struct nbd_handle *h = NULL;
+  struct chunk_job j = { 0 };
+  struct chunk_zero_map z;
+  struct dirty_map dm;
+  char label[96];
+  int64_t size;
+  uint64_t c;
+  int ret = -1, i;
+
+  /* QEMU creates the socket in virDomainBackupBegin; give it a moment. */
+  for (i = 0; i < 100; i++) {
+    struct chunk_job probe = { .what = what, .socket = socket,
+                               .export_name = export_name };
+    h = chunk_job_connect (&probe, ctx);
+    if (h)
+      break;
+    usleep (100 * 1000);
+  }
+  if (!h)
+    return -1;
+  size = nbd_get_size (h);
+  if (size <= 0) {
+    error_setx ("%s: the NBD export has no size: %s", what, nbd_get_error ());
+    goto out;
+  }
+  chunk_job_init (&j, w, what, size, repo_chunk_size (r));
+  j.socket = socket;
+  j.export_name = export_name;
+  res->size = size;
+
+  if (d->incremental && prev_disk && repo_disk_size (prev_disk) == (uint64_t) size &&
+      repo_disk_nchunks (prev_disk) == j.nchunks &&
+      nbd_can_meta_context (h, bitmap_ctx) == 1) {
+    for (c = 0; c < j.nchunks; c++) {
+      j.plan[c] = CHUNK_REUSE;
+      memcpy (j.digests[c], repo_disk_digest (prev_disk, c), REPO_DIGEST_LEN);
+    }
+    dm.j = &j;
+    dm.dirty = 0;
+    if (chunk_job_block_status (&j, h, bitmap_ctx, dirty_extent, &dm) == -1)
+      goto out;
+    res->dirty_bytes = dm.dirty;
+  }
+  else if (d->incremental) {
+    snprintf (res->mode, sizeof res->mode, "full");
+    snprintf (res->reason, sizeof res->reason, "%s",
+              nbd_can_meta_context (h, bitmap_ctx) != 1
+              ? "the NBD export has no dirty bitmap"
+              : "the previous point's index does not match the disk");
+    note (b, "%s: full read (%s)", d->x.target, res->reason);
+  }
+  chunk_zero_map_init (&z, &j);
+  if (nbd_can_meta_context (h, LIBNBD_CONTEXT_BASE_ALLOCATION) == 1 &&
+      chunk_job_block_status (&j, h, LIBNBD_CONTEXT_BASE_ALLOCATION,
+                              chunk_zero_map_extent, &z) == -1)
+    goto out;
+  for (c = 0; c < j.nchunks; c++)
+    if (j.plan[c] == CHUNK_READ && !j.known_zero[c])
+      res->planned_bytes += MIN ((uint64_t) j.cs, (uint64_t) size - c * j.cs);
+  nbd_shutdown (h, 0);
+  nbd_close (h);
+  h = NULL;
+
+  if (strcmp (res->mode, "incremental") == 0)
+    note (b, "%s: incremental since %s: %s dirty, %s to read of %s",
+          d->x.target, d->incremental,
+          human_size (res->dirty_bytes, (char[32]) { 0 }, 32),
+          human_size (res->planned_bytes, (char[32]) { 0 }, 32),
+          human_size (size, (char[32]) { 0 }, 32));
+  else
+    note (b, "%s: full read of %s%s%s%s", d->x.target,
+          human_size (size, (char[32]) { 0 }, 32),
+          res->reason[0] ? " (" : "", res->reason, res->reason[0] ? ")" : "");
+
+  snprintf (label, sizeof label, "backup %s", d->x.target);
+  j.prog = progress_new (label, res->planned_bytes);
+  if (test_hook ("kill-reading"))
+    kill (getpid (), SIGKILL);
+  ret = chunk_job_run (&j, threads);
+  progress_free (j.prog);
+  if (ret == -1)
+    goto out;
+  ret = -1;
+  if (repo_writer_add_disk (w, d->x.target, size, res->format,
+                            (const uint8_t (*)[REPO_DIGEST_LEN]) j.digests) == -1)
+    goto out;
+  res->bytes_read = j.bytes_read;
+  res->reused_chunks = j.reused_chunks;
+  ret = 0;
+ out:
+  {
+    ERROR_SAVE (saved);
+    if (h) {
+      nbd_shutdown (h, 0);
+      nbd_close (h);
+    }
+    if (j.plan)
+      chunk_job_fini (&j);
+    ERROR_RESTORE (saved);
+  }
+  return ret;
+}
+
+/* A shut-off domain: each disk read from its image by a private qemu-nbd. */
+static int
+read_offline_disk (struct ingest_backup *b, struct repo *r,
+                   struct repo_writer *w, struct bdisk *d, int threads)
+{
+  struct qemu_nbd q = { 0 };
+  char format[32];
+  uint64_t size;
+  int ret;
+
+  if (!d->x.source[0] || (strcmp (d->x.type, "file") != 0 &&
+                          strcmp (d->x.type, "block") != 0)) {
+    error_setx ("%s: disk %s of the shut-off domain is not a file or block "
+                "device (type %s): start the domain to back it up",
+                b->o->domain, d->x.target, d->x.type);
+    return -1;
+  }
+  if (qemu_img_info (d->x.source, format, sizeof format, &size) == -1) {
+    error_prefix ("%s: disk %s", b->o->domain, d->x.target);
+    return -1;
+  }
+  snprintf (d->res->format, sizeof d->res->format, "%.15s", format);
+  if (qemu_nbd_start (&q, d->x.source, format, true) == -1)
+    return -1;
+  d->incremental = NULL;
+  ret = read_disk (b, r, w, d, q.socket, NULL, NULL, threads);
+  qemu_nbd_stop (&q);
+  return ret;
+}
+
+/* ---- the run ------------------------------------------------------------------------------ */
+
+static void
+delete_checkpoint (struct ingest_backup *b, const char *name)
+{
+  virDomainCheckpointPtr cp = virDomainCheckpointLookupByName (b->dom, name, 0);
+
+  if (cp) {
+    if (virDomainCheckpointDelete (cp, 0) == -1)
+      note (b, "warning: could not delete checkpoint %s: %s", name,
+            virGetLastErrorMessage ());
+    virDomainCheckpointFree (cp);
+  }
+}
+
+/* The domain's XML to keep with the point: the persistent definition if
+ * there is one, else the live one. */
+static char *
+saved_xml (struct ingest_backup *b)
+{
+  char *x = NULL;
+
+  if (virDomainIsPersistent (b->dom) == 1)
+    x = virDomainGetXMLDesc (b->dom, VIR_DOMAIN_XML_INACTIVE);
+  if (!x)
+    x = virDomainGetXMLDesc (b->dom, 0);
+  if (!x)
+    lv_error ("%s: domain XML", b->o->domain);
+  return x;
+}
+
+int
+ingest_backup_run (struct ingest_backup *b, struct repo *r,
+                   struct repo_manifest *m, struct backup_result *res)
+{
+  const struct backup_opts *o = b->o;
+  int threads = o->threads > 0 ? o->threads : MAX (2, get_nprocs ());
+  double t0 = now_monotonic ();
+  struct backup_xml_disk xd[REPO_MAX_DISKS];
+  struct bdisk d[REPO_MAX_DISKS];
+  struct backup_xml_plan_disk pd[REPO_MAX_DISKS];
+  struct backup_xml_plan plan = { 0 };
+  struct repo_manifest prev;
+  struct repo_writer *w = NULL;
+  struct repo_point_stats st;
+  CLEANUP_FREE char *live = NULL, *keep = NULL, *bxml = NULL, *cxml = NULL;
+  CLEANUP_FREE char *desc = NULL;
+  char vm[129], prev_id[17], dir[512] = "", sock[600] = "";
+  const char *scratch = o->scratch_dir;
+  bool have_prev = false, running, job = false, frozen = false, created = false;
+  int state, reason, guard_fd = -1;
+  pid_t guard_pid = -1;
+  size_t nd, k;
+
+  memset (res, 0, sizeof *res);
+  memset (d, 0, sizeof d);
+  snprintf (res->consistency, sizeof res->consistency, "crash");
+  snprintf (b->cp_prefix, sizeof b->cp_prefix, "bootback-%.8s-", repo_uuid (r));
+  if (!name_is_valid (o->domain)) {
+    error_setx ("domain name '%s' cannot name a VM in the repository "
+                "(letters, digits, '.', '_', '-')", o->domain);
+    return -1;
+  }
+  if (virDomainGetState (b->dom, &state, &reason, 0) == -1) {
+    lv_error ("%s: state", o->domain);
+    return -1;
+  }
+  running = state == VIR_DOMAIN_RUNNING || state == VIR_DOMAIN_PAUSED ||
+    state == VIR_DOMAIN_BLOCKED;
+  snprintf (res->state, sizeof res->state, "%s",
+            running ? (state == VIR_DOMAIN_PAUSED ? "paused" : "running")
+            : "shut off");
+  if (!running && state != VIR_DOMAIN_SHUTOFF) {
+    error_setx ("domain %s is neither running nor shut off (state %d): "
+                "try again when it is", o->domain, state);
+    return -1;
+  }
+
+  /* The disks, and the previous point. */
+  live = virDomainGetXMLDesc (b->dom, running ? 0 : VIR_DOMAIN_XML_INACTIVE);
+  if (!live) {
+    lv_error ("%s: domain XML", o->domain);
+    return -1;
+  }
+  keep = saved_xml (b);
+  if (!keep || backup_xml_domain_disks (live, xd, REPO_MAX_DISKS, &nd) == -1)
+    return -1;
+  for (k = 0; k < nd; k++)
+    d[k].x = xd[k];
+  if (repo_point_resolve (r, o->domain, vm, prev_id) == 0 &&
+      repo_manifest_read (r, vm, prev_id, &prev) == 0)
+    have_prev = true;
+  error_clear ();
+  if (plan_disks (b, d, nd, running, have_prev ? &prev : NULL, res) == -1)
+    return -1;
+  if (!running)
+    note (b, "%s is shut off: reading its disk images directly (full read, "
+          "no checkpoint)", o->domain);
+  else if (have_prev && prev.checkpoint[0] == '\0' && !o->full)
+    note (b, "the last point %s@%s has no checkpoint: full read", o->domain,
+          prev_id);
+
+  w = repo_writer_begin (r, o->domain, 0);
+  if (!w)
+    return -1;
+
+  if (!running) {
+    for (k = 0; k < nd; k++)
+      if (d[k].selected && read_offline_disk (b, r, w, &d[k], threads) == -1)
+        goto err;
+    goto commit;
+  }
+
+  /* Pull-mode backup job: socket and scratch files in a private dir. */
+  if (!scratch || !*scratch)
+    scratch = getenv ("BOOTBACK_SCRATCH_DIR");
+  if (!scratch || !*scratch)
+    scratch = "/var/tmp";
+  snprintf (dir, sizeof dir, "%s/bootback-backup-%ld-XXXXXX", scratch,
+            (long) getpid ());
+  if (!mkdtemp (dir)) {
+    error_set (errno, "mkdtemp: %s", dir);
+    dir[0] = '\0';
+    goto err;
+  }
+  snprintf (sock, sizeof sock, "%s/nbd.sock", dir);
+  snprintf (b->new_cp, sizeof b->new_cp, "%s%s", b->cp_prefix,
+            repo_writer_id (w));
+  for (k = 0; k < nd; k++) {
+    pd[k].name = d[k].x.target;
+    pd[k].backup = d[k].selected;
+    pd[k].incremental = d[k].incremental;
+    pd[k].bitmap = d[k].selected && d[k].bitmap;
+    pd[k].scratch = NULL;
+    if (d[k].selected) {
+      snprintf (d[k].scratch, sizeof d[k].scratch, "%.500s/%.64s.scratch.qcow2",
+                dir, d[k].x.target);
+      pd[k].scratch = d[k].scratch;
+    }
+    if (pd[k].bitmap)
+      plan.checkpoint = b->new_cp;
+  }
+  if (!plan.checkpoint)
+    b->new_cp[0] = '\0';
+  desc = xasprintf ("bootback restore point %s@%s", o->domain,
+                    repo_writer_id (w));
+  plan.socket = sock;
+  plan.description = desc;
+  plan.ndisks = nd;
+  plan.disks = pd;
+  if (clear_stale_job (b) == -1)
+    goto err;
+
+  for (;;) {
+    bool retry = false;
+    free (bxml);
+    free (cxml);
+    bxml = backup_xml_backup (&plan);
+    cxml = plan.checkpoint ? backup_xml_checkpoint (&plan) : NULL;
+    if (!bxml || (plan.checkpoint && !cxml))
+      goto err;
+
+    /* Quiesce (invariant 4). */
+    if (o->quiesce && state == VIR_DOMAIN_PAUSED)
+      note (b, "the domain is paused: no guest agent, crash-consistent point");
+    else if (o->quiesce && guard_fd == -1) {
+      guard_fd = guard_start (b, &guard_pid);
+      if (guard_fd == -1)
+        note (b, "cannot start the thaw guard (%s): not freezing the guest",
+              error_msg ());
+      else if (virDomainFSFreeze (b->dom, NULL, 0, 0) >= 0) {
+        frozen = true;
+        note (b, "guest agent: filesystems frozen");
+      }
+      else {
+        note (b, "guest agent: cannot freeze (%s): the point is "
+              "crash-consistent", virGetLastErrorMessage ());
+        guard_stop (guard_fd, guard_pid, true);
+        guard_fd = -1;
+      }
+    }
+    if (frozen && test_hook ("kill-frozen"))
+      kill (getpid (), SIGKILL);
+    if (frozen && test_hook ("fail-frozen")) {
+      error_setx ("injected failure while the guest is frozen "
+                  "(BOOTBACK_BACKUP_TEST=fail-frozen)");
+      goto err;
+    }
+    if (virDomainBackupBegin (b->dom, bxml, cxml, 0) == 0) {
+      job = true;
+      created = cxml != NULL;
+      break;
+    }
+    lv_error ("%s: cannot begin the backup", o->domain);
+    /* A checkpoint libvirt refuses (a broken bitmap): retry as full. */
+    for (k = 0; k < nd; k++)
+      if (pd[k].incremental) {
+        pd[k].incremental = d[k].incremental = NULL;
+        snprintf (d[k].res->mode, sizeof d[k].res->mode, "full");
+        snprintf (d[k].res->reason, sizeof d[k].res->reason,
+                  "libvirt refused the incremental backup: %.180s",
+                  virGetLastErrorMessage ());
+        retry = true;
+      }
+    if (!retry)
+      goto err;
+    note (b, "libvirt refused the incremental backup (%s): full read",
+          virGetLastErrorMessage ());
+  }
+  if (frozen) {
+    if (virDomainFSThaw (b->dom, NULL, 0, 0) < 0)
+      note (b, "warning: guest agent: thaw failed (%s); the thaw guard "
+            "retries", virGetLastErrorMessage ());
+    else
+      note (b, "guest agent: filesystems thawed");
+    guard_stop (guard_fd, guard_pid, true);  /* a failed thaw: see above */
+    guard_fd = -1;
+    snprintf (res->consistency, sizeof res->consistency, "application");
+  }
+
+  for (k = 0; k < nd; k++) {
+    struct repo_disk *pdisk = NULL;
+    int rr;
+    if (!d[k].selected)
+      continue;
+    if (d[k].incremental)
+      pdisk = repo_disk_open (r, vm, prev_id, d[k].x.target);
+    if (d[k].incremental && !pdisk) {
+      note (b, "%s: the previous point's index cannot be read (%s)",
+            d[k].x.target, error_msg ());
+      d[k].incremental = NULL;
+      snprintf (d[k].res->mode, sizeof d[k].res->mode, "full");
+      snprintf (d[k].res->reason, sizeof d[k].res->reason,
+                "the previous point's index cannot be read");
+    }
+    rr = read_disk (b, r, w, &d[k], sock, d[k].x.target, pdisk, threads);
+    repo_disk_close (pdisk);
+    if (rr == -1)
+      goto err;
+  }
+  if (virDomainAbortJob (b->dom) == -1)
+    note (b, "warning: ending the backup job: %s", virGetLastErrorMessage ());
+  job = false;
+
+ commit:
+  for (k = 0; k < res->ndisks; k++) {
+    res->bytes_total += res->disks[k].size;
+    res->planned_bytes += res->disks[k].planned_bytes;
+    res->bytes_read += res->disks[k].bytes_read;
+    res->reused_chunks += res->disks[k].reused_chunks;
+    if (strcmp (res->disks[k].mode, "incremental") == 0)
+      snprintf (res->kind, sizeof res->kind, "incremental");
+  }
+  if (!res->kind[0])
+    snprintf (res->kind, sizeof res->kind, "full");
+  if (strcmp (res->kind, "incremental") == 0)
+    snprintf (res->parent, sizeof res->parent, "%s", prev_id);
+  snprintf (res->checkpoint, sizeof res->checkpoint, "%s", b->new_cp);
+  if (repo_writer_set_domain_xml (w, keep) == -1)
+    goto err;
+  repo_writer_set_checkpoint (w, b->new_cp);
+  repo_writer_get_stats (w, &st);
+  st.bytes_read = res->bytes_read;
+  st.seconds = now_monotonic () - t0;
+  repo_writer_set_info (w, res->kind, res->consistency, "backup",
+                        res->parent[0] ? res->parent : NULL, &st);
+  if (repo_writer_commit (w, m) == -1) {
+    w = NULL;
+    goto err;
+  }
+  w = NULL;
+  b->committed = true;
+  if (dir[0])
+    rm_dir (dir);
+  return 0;
+
+ err:
+  {
+    ERROR_SAVE (saved);
+    if (guard_fd != -1) {
+      bool thawed = frozen && virDomainFSThaw (b->dom, NULL, 0, 0) >= 0;
+      if (frozen && !thawed)
+        note (b, "warning: guest agent: thaw failed (%s); the thaw guard "
+              "retries", virGetLastErrorMessage ());
+      guard_stop (guard_fd, guard_pid, thawed || !frozen);
+    }
+    if (job)
+      virDomainAbortJob (b->dom);
+    if (created)
+      delete_checkpoint (b, b->new_cp);
+    repo_writer_abort (w);
+    if (dir[0])
+      rm_dir (dir);
+    b->new_cp[0] = '\0';
+    ERROR_RESTORE (saved);
+  }
+  return -1;
+}
+
+int
+ingest_backup_advance (struct ingest_backup *b)
+{
+  virDomainCheckpointPtr *cps = NULL;
+  int n, i, ret = 0;
+
+  if (!b->committed || !b->new_cp[0])
+    return 0;
+  crash_step (5);
+  n = virDomainListAllCheckpoints (b->dom, &cps, 0);
+  if (n < 0) {
+    lv_error ("%s: list checkpoints", b->o->domain);
+    return -1;
+  }
+  /* Oldest first is not required: each is deleted alone. */
+  for (i = 0; i < n; i++) {
+    const char *name = virDomainCheckpointGetName (cps[i]);
+    if (name && strncmp (name, b->cp_prefix, strlen (b->cp_prefix)) == 0 &&
+        strcmp (name, b->new_cp) != 0 &&
+        virDomainCheckpointDelete (cps[i], 0) == -1) {
+      lv_error ("%s: delete checkpoint %s", b->o->domain, name);
+      ret = -1;
+    }
+    virDomainCheckpointFree (cps[i]);
+  }
+  free (cps);
+  return ret;
+}
+
+/* ---- --all ------------------------------------------------------------------------------- */
+
+static int
+cmp_str (const void *a, const void *b)
+{
+  return strcmp (*(char *const *) a, *(char *const *) b);
+}
+
+char **
+ingest_backup_marked_domains (const char *uri)
+{
+  virConnectPtr conn;
+  virDomainPtr *doms = NULL;
+  char **out;
+  int n, i, k = 0;
+
+  virSetErrorFunc (NULL, quiet);
+  conn = virConnectOpen (uri);
+  if (!conn) {
+    lv_error ("cannot connect to libvirt%s%s", uri ? " at " : "", uri ? uri : "");
+    return NULL;
+  }
+  n = virConnectListAllDomains (conn, &doms, 0);
+  if (n < 0) {
+    lv_error ("list domains");
+    virConnectClose (conn);
+    return NULL;
+  }
+  out = xcalloc (n + 1, sizeof *out);
+  for (i = 0; i < n; i++) {
+    CLEANUP_FREE char *meta =
+      virDomainGetMetadata (doms[i], VIR_DOMAIN_METADATA_ELEMENT, BACKUP_XML_NS,
+                            virDomainIsPersistent (doms[i]) == 1
+                            ? VIR_DOMAIN_AFFECT_CONFIG : VIR_DOMAIN_AFFECT_LIVE);
+    if (backup_xml_marked (meta))
+      out[k++] = xstrdup (virDomainGetName (doms[i]));
+    virDomainFree (doms[i]);
+  }
+  free (doms);
+  virConnectClose (conn);
+  qsort (out, k, sizeof *out, cmp_str);
+  error_clear ();
+  return out;
+}
