@@ -52,6 +52,7 @@ include recovery/util/module.mk
 include recovery/repo/module.mk
 include recovery/catalog/module.mk
 include recovery/ingest/module.mk
+include recovery/instant/module.mk
 include recovery/cli/module.mk
 include $(wildcard nbd-plugin/module.mk)
 include $(wildcard images/module.mk)

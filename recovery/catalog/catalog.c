@@ -69,6 +69,21 @@ static const char *migrations[] = {
   "  message TEXT,"
   "  stats TEXT);"
   "CREATE INDEX points_vm ON points (repo_id, vm, time);",
+  /* 2: instant-recovery sessions (recovery/instant/session.c owns data) */
+  "CREATE TABLE sessions ("
+  "  id INTEGER PRIMARY KEY,"
+  "  name TEXT NOT NULL,"
+  "  vm TEXT NOT NULL,"
+  "  point TEXT NOT NULL,"
+  "  repo TEXT NOT NULL,"
+  "  uri TEXT NOT NULL DEFAULT '',"
+  "  state TEXT NOT NULL,"
+  "  created REAL NOT NULL,"
+  "  updated REAL NOT NULL,"
+  "  supervisor_pid INTEGER NOT NULL DEFAULT 0,"
+  "  data TEXT NOT NULL DEFAULT '{}',"
+  "  message TEXT NOT NULL DEFAULT '');"
+  "CREATE INDEX sessions_name ON sessions (name, id);",
 };
 #define NMIGRATIONS ((int) (sizeof migrations / sizeof migrations[0]))
 
@@ -499,5 +514,93 @@ catalog_job_end (struct catalog *c, int64_t job, const char *status,
   if (stats) sqlite3_bind_text (s, 5, stats, -1, SQLITE_STATIC);
   if (sqlite3_step (s) != SQLITE_DONE)
     return db_error (c, "finish job");
+  return 0;
+}
+
+/* ---- instant-recovery sessions ------------------------------------------ */
+
+#define NOW_SQL "((julianday('now') - 2440587.5) * 86400.0)"
+
+int
+catalog_session_add (struct catalog *c, const struct catalog_session *r,
+                     int64_t *id)
+{
+  CLEANUP_STMT sqlite3_stmt *s = NULL;
+
+  if (prepare (c, "INSERT INTO sessions (name, vm, point, repo, uri, state,"
+               " created, updated, supervisor_pid, data, message) VALUES"
+               " (?1, ?2, ?3, ?4, ?5, ?6, " NOW_SQL ", " NOW_SQL ", ?7, ?8, ?9)",
+               &s) == -1)
+    return -1;
+  sqlite3_bind_text (s, 1, r->name, -1, SQLITE_STATIC);
+  sqlite3_bind_text (s, 2, r->vm, -1, SQLITE_STATIC);
+  sqlite3_bind_text (s, 3, r->point, -1, SQLITE_STATIC);
+  sqlite3_bind_text (s, 4, r->repo, -1, SQLITE_STATIC);
+  sqlite3_bind_text (s, 5, r->uri ? r->uri : "", -1, SQLITE_STATIC);
+  sqlite3_bind_text (s, 6, r->state, -1, SQLITE_STATIC);
+  sqlite3_bind_int64 (s, 7, r->supervisor_pid);
+  sqlite3_bind_text (s, 8, r->data ? r->data : "{}", -1, SQLITE_STATIC);
+  sqlite3_bind_text (s, 9, r->message ? r->message : "", -1, SQLITE_STATIC);
+  if (sqlite3_step (s) != SQLITE_DONE)
+    return db_error (c, "add session");
+  *id = sqlite3_last_insert_rowid (c->db);
+  return 0;
+}
+
+int
+catalog_session_update (struct catalog *c, const struct catalog_session *r,
+                        const char *from_state)
+{
+  CLEANUP_STMT sqlite3_stmt *s = NULL;
+
+  if (prepare (c, "UPDATE sessions SET name = ?2, state = ?3, supervisor_pid = ?4,"
+               " data = ?5, message = ?6, updated = " NOW_SQL
+               " WHERE id = ?1 AND (?7 IS NULL OR state = ?7)", &s) == -1)
+    return -1;
+  sqlite3_bind_int64 (s, 1, r->id);
+  sqlite3_bind_text (s, 2, r->name, -1, SQLITE_STATIC);
+  sqlite3_bind_text (s, 3, r->state, -1, SQLITE_STATIC);
+  sqlite3_bind_int64 (s, 4, r->supervisor_pid);
+  sqlite3_bind_text (s, 5, r->data ? r->data : "{}", -1, SQLITE_STATIC);
+  sqlite3_bind_text (s, 6, r->message ? r->message : "", -1, SQLITE_STATIC);
+  if (from_state)
+    sqlite3_bind_text (s, 7, from_state, -1, SQLITE_STATIC);
+  if (sqlite3_step (s) != SQLITE_DONE)
+    return db_error (c, "update session");
+  return sqlite3_changes (c->db) == 1 ? 0 : 1;
+}
+
+int
+catalog_session_list (struct catalog *c, int64_t id, catalog_session_fn fn,
+                      void *opaque)
+{
+  CLEANUP_STMT sqlite3_stmt *s = NULL;
+  int rc;
+
+  if (prepare (c, "SELECT id, name, vm, point, repo, uri, state, created,"
+               " updated, supervisor_pid, data, message FROM sessions"
+               " WHERE ?1 = 0 OR id = ?1 ORDER BY id", &s) == -1)
+    return -1;
+  sqlite3_bind_int64 (s, 1, id);
+  while ((rc = sqlite3_step (s)) == SQLITE_ROW) {
+    struct catalog_session r = {
+      .id = sqlite3_column_int64 (s, 0),
+      .name = (const char *) sqlite3_column_text (s, 1),
+      .vm = (const char *) sqlite3_column_text (s, 2),
+      .point = (const char *) sqlite3_column_text (s, 3),
+      .repo = (const char *) sqlite3_column_text (s, 4),
+      .uri = (const char *) sqlite3_column_text (s, 5),
+      .state = (const char *) sqlite3_column_text (s, 6),
+      .created = sqlite3_column_double (s, 7),
+      .updated = sqlite3_column_double (s, 8),
+      .supervisor_pid = sqlite3_column_int64 (s, 9),
+      .data = (const char *) sqlite3_column_text (s, 10),
+      .message = (const char *) sqlite3_column_text (s, 11),
+    };
+    if (fn (opaque, &r) == -1)
+      return -1;
+  }
+  if (rc != SQLITE_DONE)
+    return db_error (c, "list sessions");
   return 0;
 }

@@ -2,7 +2,8 @@
 /*
  * catalog: the appliance's SQLite database (WAL) in its state directory
  * ($BOOTBACK_HOME, --home, default /var/lib/bootback).  It indexes
- * repositories, restore points and their disks, and records jobs.  It is
+ * repositories, restore points and their disks, and records jobs and
+ * instant-recovery sessions.  It is
  * an index only: `bootback repo reindex` rebuilds the point tables from
  * the repository's manifests.
  *
@@ -75,5 +76,33 @@ int64_t catalog_job_begin (struct catalog *c, const char *kind, int64_t repo_id,
 int catalog_job_end (struct catalog *c, int64_t job, const char *status,
                      const char *point, const char *message,
                      const char *stats_json);
+
+/* ---- instant-recovery sessions (rows only; recovery/instant owns their
+ * meaning, and the JSON in data) ------------------------------------------- */
+
+struct catalog_session {
+  int64_t id;
+  const char *name;          /* libvirt domain name */
+  const char *vm, *point;    /* the restore point */
+  const char *repo;          /* repository location */
+  const char *uri;           /* libvirt URI, "" = default */
+  const char *state;         /* starting, running, migrating, ... */
+  double created, updated;   /* Unix time (set by the catalog) */
+  int64_t supervisor_pid;    /* 0 if none */
+  const char *data;          /* JSON object */
+  const char *message;       /* last error or note, "" if none */
+};
+/* Insert a row (id, created, updated are ignored); *id gets its id. */
+int catalog_session_add (struct catalog *c, const struct catalog_session *s,
+                         int64_t *id);
+/* Update name, state, supervisor_pid, data and message of row s->id, only
+ * if its state is from_state (NULL: whatever it is).  Returns 0 if updated,
+ * 1 if the row was not in from_state (or does not exist), -1 on error. */
+int catalog_session_update (struct catalog *c, const struct catalog_session *s,
+                            const char *from_state);
+/* Rows (id 0 = all), by id; the strings are valid during the call only. */
+typedef int (*catalog_session_fn) (void *opaque, const struct catalog_session *s);
+int catalog_session_list (struct catalog *c, int64_t id, catalog_session_fn fn,
+                          void *opaque);
 
 #endif /* BOOTBACK_CATALOG_H */

@@ -54,6 +54,11 @@ int cmd_point (struct cli *c, int argc, char **argv);
 int cmd_restore (struct cli *c, int argc, char **argv);
 int cmd_prune (struct cli *c, int argc, char **argv);
 int cmd_gc (struct cli *c, int argc, char **argv);
+/* cmd-instant.c */
+int cmd_instant (struct cli *c, int argc, char **argv);
+int cmd_sessions (struct cli *c, int argc, char **argv);
+int cmd_migrate (struct cli *c, int argc, char **argv);
+int cmd_supervise (struct cli *c, int argc, char **argv);
 int cmd_backup (struct cli *c, int argc, char **argv);
 
 #endif /* BOOTBACK_CLI_H */

@@ -23,6 +23,10 @@ static const struct {
   { "restore", cmd_restore, "write a disk of a restore point to a file" },
   { "prune",   cmd_prune,   "remove restore points by retention rules" },
   { "gc",      cmd_gc,      "remove chunks no restore point uses" },
+  { "instant", cmd_instant, "boot a restore point now; 'instant stop' ends it" },
+  { "sessions", cmd_sessions, "list instant-recovery sessions" },
+  { "migrate", cmd_migrate, "move a running session to production storage" },
+  { "supervise", cmd_supervise, NULL },   /* hidden: a session's daemon */
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 
@@ -38,7 +42,8 @@ usage (FILE *f)
            "\n"
            "Commands:\n");
   for (i = 0; i < NCOMMANDS; i++)
-    fprintf (f, "  %-9s %s\n", commands[i].name, commands[i].summary);
+    if (commands[i].summary)
+      fprintf (f, "  %-9s %s\n", commands[i].name, commands[i].summary);
   fprintf (f,
            "\n"
            "Global options (anywhere on the command line):\n"

@@ -7,5 +7,6 @@ MANS    += recovery/cli/bootback.1
 DEPS    += libjansson-dev
 
 $(CLI_OBJ): ALL_CFLAGS += $(call pc_cflags,jansson sqlite3 libnbd libvirt)
-$(CLI_BIN): $(CLI_OBJ) $(INGEST_A) $(CATALOG_A) $(REPO_A) $(UTIL_A)
-	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDFLAGS) $(call pc_libs,libnbd sqlite3 libvirt libxml-2.0 $(PC_REPO)) -lpthread
+$(CLI_BIN): $(CLI_OBJ) $(INSTANT_A) $(INGEST_A) $(CATALOG_A) $(REPO_A) $(UTIL_A)
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDFLAGS) $(call pc_libs,libnbd sqlite3 libvirt libxml-2.0 $(PC_REPO)) \
+	  $(INSTANT_LIBS) -lpthread

@@ -1,0 +1,411 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * bootback instant, instant stop, sessions, migrate, and the hidden
+ * supervise (the session supervisor daemon's entry point).  The work is in
+ * recovery/instant; this file parses options and prints.
+ */
+#include <errno.h>
+
+#include "recovery/cli/cli.h"
+#include "recovery/instant/instant.h"
+
+static void
+print_note (void *opaque, const char *line)
+{
+  fprintf (stderr, "bootback: note: %s\n", line);
+}
+
+static const char *
+iso_time (double t, char *buf, size_t len)
+{
+  time_t tt = (time_t) t;
+  struct tm tm;
+
+  gmtime_r (&tt, &tm);
+  strftime (buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+static json_t *
+session_json (const struct instant_session *s)
+{
+  json_t *disks = json_array ();
+  char created[32];
+  size_t i;
+
+  for (i = 0; i < s->ndisks; i++) {
+    const struct instant_session_disk *k = &s->disks[i];
+    json_array_append_new (disks, json_pack ("{s:s, s:s, s:I, s:s, s:s, s:s}",
+                                             "name", k->name, "target", k->target,
+                                             "size", (json_int_t) k->size,
+                                             "socket", k->socket,
+                                             "overlay", k->overlay,
+                                             "migrated_to", k->migrated_to));
+  }
+  return json_pack ("{s:I, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:b,"
+                    " s:I, s:b, s:o, s:o, s:s, s:s, s:s, s:o}",
+                    "id", (json_int_t) s->id, "name", s->name, "uuid", s->uuid,
+                    "vm", s->vm, "point", s->point, "repo", s->repo,
+                    "state", s->state, "message", s->message,
+                    "created", iso_time (s->created, created, sizeof created),
+                    "transient", s->transient,
+                    "supervisor_pid", (json_int_t) s->supervisor_pid,
+                    "supervisor_alive", instant_supervisor_alive (s),
+                    "seconds_to_running",
+                    s->t_running >= 0 ? json_real (s->t_running) : json_null (),
+                    "seconds_to_heartbeat",
+                    s->t_heartbeat >= 0 ? json_real (s->t_heartbeat) : json_null (),
+                    "dir", s->dir, "console_log", s->console_log,
+                    "overlay_dir", s->overlay_dir, "disks", disks);
+}
+
+/* ---- instant ---------------------------------------------------------------- */
+
+static const char instant_usage[] =
+  "usage: bootback instant VM[@TIME] [--name NEW] [--network NET]\n"
+  "                        [--overlay-dir DIR] [--keep-identity|--new-identity]\n"
+  "                        [--connect URI] [--transient] [--agent-timeout SECS]\n"
+  "                        [--memory MIB] [--json]\n"
+  "       bootback instant stop SESSION [--discard] [--connect URI]\n"
+  "\n"
+  "Boot a restore point now: nbdkit serves its disks, qcow2 overlays take\n"
+  "the guest's writes, and libvirt runs the VM from its saved definition\n"
+  "(name, UUID, MACs, disks and network rewritten).  Prints the session id\n"
+  "and the time to VM running and to the guest agent's heartbeat.\n"
+  "\n"
+  "  --name NEW         domain name (default: the VM's; with --name the\n"
+  "                     identity defaults to --new-identity)\n"
+  "  --keep-identity    same UUID and MACs (replaces the original)\n"
+  "  --new-identity     new UUID and MACs (a copy beside the original)\n"
+  "  --network NET      a libvirt network, bridge:BR, or none (default: the\n"
+  "                     saved interfaces)\n"
+  "  --overlay-dir DIR  where the overlays go (default HOME/overlays)\n"
+  "  --connect URI      libvirt URI (default: libvirt's)\n"
+  "  --transient        a transient domain (gone when destroyed)\n"
+  "  --agent-timeout S  wait at most S seconds for the heartbeat (default 120,\n"
+  "                     0: do not wait)\n"
+  "  --memory MIB       memory of the default definition (points without XML)\n"
+  "\n"
+  "'instant stop' destroys the session's VM and stops its nbdkit; the\n"
+  "overlays are kept unless --discard.  'bootback migrate' moves a session\n"
+  "to production storage instead.\n";
+
+static const char stop_usage[] =
+  "usage: bootback instant stop SESSION [--discard] [--connect URI]\n"
+  "\n"
+  "End an instant-recovery session: destroy and undefine its VM, stop its\n"
+  "nbdkit, remove its sockets.  The overlays (the guest's writes) are kept\n"
+  "unless --discard.  SESSION is the id or the domain name.\n";
+
+static int
+cmd_instant_stop (struct cli *c, int argc, char **argv)
+{
+  static const struct option lo[] = {
+    { "discard", no_argument, NULL, 'd' },
+    { "connect", required_argument, NULL, 'c' },
+    { "help", no_argument, NULL, 'h' },
+    { 0 }
+  };
+  struct instant_session s;
+  const char *uri = NULL;
+  bool discard = false;
+  size_t i;
+  int opt;
+
+  while ((opt = getopt_long (argc, argv, "h", lo, NULL)) != -1) {
+    switch (opt) {
+    case 'd': discard = true; break;
+    case 'c': uri = optarg; break;
+    case 'h': cli_usage (stop_usage);
+    default: cli_bad_usage (stop_usage);
+    }
+  }
+  if (argc - optind != 1)
+    cli_bad_usage (stop_usage);
+  if (cli_catalog (c) == -1)
+    return 1;
+  if (instant_session_get (c->cat, argv[optind], &s) == -1 ||
+      instant_stop (c->cat, s.id, uri, discard) == -1) {
+    cli_perror ();
+    return 1;
+  }
+  printf ("stopped session %" PRId64 " (%s)\n", s.id, s.name);
+  if (!discard)
+    for (i = 0; i < s.ndisks; i++)
+      if (s.disks[i].overlay[0])
+        printf ("  kept overlay %s\n", s.disks[i].overlay);
+  return 0;
+}
+
+int
+cmd_instant (struct cli *c, int argc, char **argv)
+{
+  static const struct option lo[] = {
+    { "name", required_argument, NULL, 'n' },
+    { "network", required_argument, NULL, 'N' },
+    { "overlay-dir", required_argument, NULL, 'o' },
+    { "keep-identity", no_argument, NULL, 'k' },
+    { "new-identity", no_argument, NULL, 'K' },
+    { "connect", required_argument, NULL, 'c' },
+    { "transient", no_argument, NULL, 't' },
+    { "agent-timeout", required_argument, NULL, 'a' },
+    { "memory", required_argument, NULL, 'm' },
+    { "json", no_argument, NULL, 'j' },
+    { "help", no_argument, NULL, 'h' },
+    { 0 }
+  };
+  struct instant_opts o = { .agent_timeout = 120, .note = print_note };
+  struct instant_session s;
+  bool json = false;
+  size_t i;
+  int opt;
+
+  if (argc >= 2 && strcmp (argv[1], "stop") == 0)
+    return cmd_instant_stop (c, argc - 1, argv + 1);
+  while ((opt = getopt_long (argc, argv, "h", lo, NULL)) != -1) {
+    switch (opt) {
+    case 'n': o.name = optarg; break;
+    case 'N': o.network = optarg; break;
+    case 'o': o.overlay_dir = optarg; break;
+    case 'k':
+    case 'K':
+      if (o.identity != INSTANT_IDENTITY_DEFAULT) {
+        cli_error ("give one of --keep-identity and --new-identity");
+        return 1;
+      }
+      o.identity = opt == 'k' ? INSTANT_IDENTITY_KEEP : INSTANT_IDENTITY_NEW;
+      break;
+    case 'c': o.uri = optarg; break;
+    case 't': o.transient = true; break;
+    case 'a': o.agent_timeout = cli_int_arg ("--agent-timeout", optarg); break;
+    case 'm': o.memory_mib = cli_int_arg ("--memory", optarg); break;
+    case 'j': json = true; break;
+    case 'h': cli_usage (instant_usage);
+    default: cli_bad_usage (instant_usage);
+    }
+  }
+  if (argc - optind != 1) {
+    cli_error ("instant needs one restore point, VM or VM@TIME");
+    cli_bad_usage (instant_usage);
+  }
+  o.point = argv[optind];
+  if (cli_repo (c) == -1)
+    return 1;
+  o.home = c->home;
+  o.repo = repo_location (c->repo);
+  if (instant_start (c->cat, &o, &s) == -1) {
+    if (s.id > 0)
+      cli_error ("session %" PRId64 " failed (nothing left behind): %s", s.id,
+                 error_msg ());
+    else
+      cli_perror ();
+    return 1;
+  }
+  if (json) {
+    cli_json_print (session_json (&s));
+    return 0;
+  }
+  printf ("session %" PRId64 ": %s running from %s@%s\n", s.id, s.name, s.vm, s.point);
+  printf ("  VM running after %.2f s", s.t_running);
+  if (s.t_heartbeat >= 0)
+    printf ("; guest agent heartbeat after %.2f s\n", s.t_heartbeat);
+  else
+    printf ("; no guest agent heartbeat%s\n", o.agent_timeout ? "" : " (not waited for)");
+  for (i = 0; i < s.ndisks; i++)
+    printf ("  disk %s: overlay %s\n", s.disks[i].target, s.disks[i].overlay);
+  printf ("  console: %s\n", s.console_log);
+  printf ("  move it to production storage: bootback migrate %" PRId64 " --to DIR\n"
+          "  end it: bootback instant stop %" PRId64 " [--discard]\n", s.id, s.id);
+  return 0;
+}
+
+/* ---- sessions ----------------------------------------------------------------- */
+
+static const char sessions_usage[] =
+  "usage: bootback sessions [--json]\n"
+  "\n"
+  "List instant-recovery sessions with their state (starting, running,\n"
+  "migrating, migrated, stopped, failed).  Re-attaches first: a running\n"
+  "session whose supervisor is gone (a restart of the appliance) gets a new\n"
+  "one, which adopts the nbdkit processes still serving.\n";
+
+static int
+print_row (void *opaque, const struct instant_session *s)
+{
+  json_t *arr = opaque;
+  char created[32], point[160];
+
+  if (arr) {
+    json_array_append_new (arr, session_json (s));
+    return 0;
+  }
+  snprintf (point, sizeof point, "%s@%s", s->vm, s->point);
+  printf ("%-4" PRId64 " %-20s %-34s %-10s %-20s %s\n", s->id, s->name, point,
+          s->state, iso_time (s->created, created, sizeof created),
+          strcmp (s->state, "running") == 0 || strcmp (s->state, "migrating") == 0 ?
+          (instant_supervisor_alive (s) ? "supervised" : "NOT SUPERVISED") :
+          s->message);
+  return 0;
+}
+
+int
+cmd_sessions (struct cli *c, int argc, char **argv)
+{
+  static const struct option lo[] = {
+    { "json", no_argument, NULL, 'j' },
+    { "help", no_argument, NULL, 'h' },
+    { 0 }
+  };
+  json_t *arr = NULL;
+  bool json = false;
+  int opt, n;
+
+  while ((opt = getopt_long (argc, argv, "h", lo, NULL)) != -1) {
+    switch (opt) {
+    case 'j': json = true; break;
+    case 'h': cli_usage (sessions_usage);
+    default: cli_bad_usage (sessions_usage);
+    }
+  }
+  if (optind != argc)
+    cli_bad_usage (sessions_usage);
+  if (cli_catalog (c) == -1)
+    return 1;
+  n = instant_reattach (c->cat, c->home);
+  if (n == -1)
+    cli_error ("warning: re-attach: %s", error_msg ());
+  else if (n > 0)
+    fprintf (stderr, "bootback: re-attached %d session%s\n", n, n == 1 ? "" : "s");
+  if (json)
+    arr = json_array ();
+  else
+    printf ("%-4s %-20s %-34s %-10s %-20s %s\n", "ID", "NAME", "POINT", "STATE",
+            "CREATED", "");
+  if (instant_session_list (c->cat, print_row, arr) == -1) {
+    json_decref (arr);
+    cli_perror ();
+    return 1;
+  }
+  if (json)
+    cli_json_print (arr);
+  return 0;
+}
+
+/* ---- migrate ------------------------------------------------------------------- */
+
+static const char migrate_usage[] =
+  "usage: bootback migrate SESSION --to DIR|FILE [--format qcow2|raw]\n"
+  "                        [--connect URI]\n"
+  "\n"
+  "Move a running instant-recovery session to production storage with no\n"
+  "downtime: libvirt block-copies every disk (backup + the guest's writes)\n"
+  "to DIR/NAME-DISK.FORMAT (or FILE, for a one-disk VM), pivots when the\n"
+  "copy is in sync, updates the VM's definition, then stops the session's\n"
+  "nbdkit and removes its overlays.  If the copy fails (target full or\n"
+  "unwritable), the VM keeps running from the backup and migrate can be\n"
+  "run again.\n";
+
+struct mprog {
+  struct progress *p;
+  uint64_t last;
+};
+
+static void
+on_progress (void *opaque, uint64_t done, uint64_t total)
+{
+  struct mprog *m = opaque;
+
+  if (!m->p)
+    m->p = progress_new ("migrate", total);
+  if (done > m->last) {
+    progress_add (m->p, done - m->last);
+    m->last = done;
+  }
+}
+
+int
+cmd_migrate (struct cli *c, int argc, char **argv)
+{
+  static const struct option lo[] = {
+    { "to", required_argument, NULL, 't' },
+    { "format", required_argument, NULL, 'f' },
+    { "connect", required_argument, NULL, 'c' },
+    { "help", no_argument, NULL, 'h' },
+    { 0 }
+  };
+  struct instant_migrate_opts o = { .progress = on_progress };
+  struct instant_migrate_result res;
+  struct instant_session s;
+  struct mprog mp = { 0 };
+  char h[32];
+  size_t i;
+  int opt, r;
+
+  while ((opt = getopt_long (argc, argv, "h", lo, NULL)) != -1) {
+    switch (opt) {
+    case 't': o.to = optarg; break;
+    case 'f': o.format = optarg; break;
+    case 'c': o.uri = optarg; break;
+    case 'h': cli_usage (migrate_usage);
+    default: cli_bad_usage (migrate_usage);
+    }
+  }
+  if (argc - optind != 1 || !o.to) {
+    cli_error ("migrate needs a SESSION and --to DIR|FILE");
+    cli_bad_usage (migrate_usage);
+  }
+  o.progress_opaque = &mp;
+  if (cli_catalog (c) == -1)
+    return 1;
+  instant_reattach (c->cat, c->home);
+  if (instant_session_get (c->cat, argv[optind], &s) == -1) {
+    cli_perror ();
+    return 1;
+  }
+  r = instant_migrate (c->cat, s.id, &o, &res);
+  progress_free (mp.p);
+  if (r == -1) {
+    cli_perror ();
+    return 1;
+  }
+  instant_session_get (c->cat, argv[optind], &s);
+  printf ("migrated session %" PRId64 " (%s): %s copied in %.2f s, pivot %.3f s\n",
+          s.id, s.name, human_size (res.bytes, h, sizeof h), res.seconds_copy,
+          res.seconds_pivot);
+  for (i = 0; i < s.ndisks; i++)
+    printf ("  disk %s: %s\n", s.disks[i].target, s.disks[i].migrated_to);
+  return 0;
+}
+
+/* ---- supervise (hidden) ---------------------------------------------------------- */
+
+int
+cmd_supervise (struct cli *c, int argc, char **argv)
+{
+  static const struct option lo[] = {
+    { "ready-fd", required_argument, NULL, 'r' },
+    { 0 }
+  };
+  int opt, ready_fd = -1, r;
+  long long id;
+  char *end;
+
+  while ((opt = getopt_long (argc, argv, "", lo, NULL)) != -1) {
+    switch (opt) {
+    case 'r': ready_fd = cli_int_arg ("--ready-fd", optarg); break;
+    default: cli_bad_usage ("usage: bootback supervise SESSION [--ready-fd N]\n");
+    }
+  }
+  if (argc - optind != 1)
+    cli_bad_usage ("usage: bootback supervise SESSION [--ready-fd N]\n");
+  errno = 0;
+  id = strtoll (argv[optind], &end, 10);
+  if (errno || *end || id <= 0) {
+    cli_error ("supervise: '%s' is not a session id", argv[optind]);
+    return 1;
+  }
+  r = instant_supervise (c->home, id, ready_fd);
+  if (r != 0)
+    cli_perror ();
+  return r;
+}

@@ -1,0 +1,779 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The domain XML rewrite of an instant-recovery session ("conf" in the
+ * libvirt sense): pure functions from the XML saved with a restore point
+ * and a spec to the XML the session defines.  No I/O, no libvirt, golden-
+ * file tested (test-domain-xml.c, golden/).
+ *
+ * Rules, in the order applied:
+ *  1. The root must be <domain>.  Its live-only id attribute goes; its type
+ *     becomes spec->domain_type when given ("qemu" where KVM is unusable).
+ *  2. <name> is spec->name; <uuid> is spec->uuid when given (new identity).
+ *  3. Removed, because they cannot work on another host or would collide
+ *     with the original VM (a note for each): <seclabel> (any level),
+ *     <os><nvram> (libvirt makes a fresh one), <emulator> (libvirt picks
+ *     this host's), <hostdev>, <filesystem>, <redirdev>, <smartcard>,
+ *     <tpm>, <cpu mode='host-passthrough|host-model'> under TCG, live-only
+ *     <alias> (not "ua-") and interface <target dev='vnetN'>.
+ *  4. Disks (device disk or lun) are matched to the point's disks by
+ *     <target dev> = disk name; if no name matches at all, by order.  A
+ *     matched disk becomes a file disk on its qcow2 overlay, with an explicit
+ *     <backingStore> of type network: NBD over the session's unix socket,
+ *     format raw.  A disk the point lacks is removed; a point disk the XML
+ *     lacks is added (virtio).  cdrom and floppy drives lose their media.
+ *  5. Interfaces: with a chosen network every interface is plugged into it
+ *     (type network or bridge; <virtualport>, <vlan> and passthrough
+ *     <driver> dropped); "none" removes them.  New MACs come from
+ *     spec->mac_seed (deterministic, distinct, 52:54:00 prefix).
+ *  6. File serial/console/parallel ports write to spec->console_log; pty
+ *     ports, unix channels and graphics sockets lose their paths (libvirt picks
+ *     private ones); fixed graphics ports become autoport.
+ * Output is formatted (2-space indent) without an XML declaration.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <libxml/parser.h>
+#include <libxml/tree.h>
+#include <libxml/xmlsave.h>
+
+#include "recovery/instant/instant-int.h"
+#include "recovery/util/util.h"
+
+typedef void (*note_fn) (void *, const char *);
+
+struct ctx {
+  note_fn note;
+  void *opaque;
+};
+
+static void note (struct ctx *c, const char *fmt, ...)
+  __attribute__((format (printf, 2, 3)));
+
+/* Pass one formatted note to the caller's callback. */
+static void
+note (struct ctx *c, const char *fmt, ...)
+{
+  char buf[512];
+  va_list ap;
+
+  if (!c->note)
+    return;
+  va_start (ap, fmt);
+  vsnprintf (buf, sizeof buf, fmt, ap);
+  va_end (ap);
+  c->note (c->opaque, buf);
+}
+
+static bool
+is (xmlNodePtr n, const char *name)
+{
+  return n && n->type == XML_ELEMENT_NODE &&
+    strcmp ((const char *) n->name, name) == 0;
+}
+
+/* First element child called name, or NULL. */
+static xmlNodePtr
+child (xmlNodePtr n, const char *name)
+{
+  xmlNodePtr c;
+
+  for (c = n ? n->children : NULL; c; c = c->next)
+    if (is (c, name))
+      return c;
+  return NULL;
+}
+
+/* The attribute's value (owned by the caller's buffer) or "" if absent. */
+static const char *
+attr (xmlNodePtr n, const char *name, char *buf, size_t len)
+{
+  xmlChar *v = n ? xmlGetProp (n, BAD_CAST name) : NULL;
+
+  snprintf (buf, len, "%s", v ? (const char *) v : "");
+  xmlFree (v);
+  return buf;
+}
+
+static void
+set_attr (xmlNodePtr n, const char *name, const char *value)
+{
+  xmlSetProp (n, BAD_CAST name, BAD_CAST value);
+}
+
+static void
+del_attr (xmlNodePtr n, const char *name)
+{
+  xmlUnsetProp (n, BAD_CAST name);
+}
+
+static void
+drop (xmlNodePtr n)
+{
+  if (n) {
+    xmlUnlinkNode (n);
+    xmlFreeNode (n);
+  }
+}
+
+/* Remove every element child called name; returns how many. */
+static int
+drop_children (xmlNodePtr n, const char *name)
+{
+  xmlNodePtr c, next;
+  int k = 0;
+
+  for (c = n->children; c; c = next) {
+    next = c->next;
+    if (is (c, name)) {
+      drop (c);
+      k++;
+    }
+  }
+  return k;
+}
+
+/* The element child called name, created (appended) if missing. */
+static xmlNodePtr
+ensure_child (xmlNodePtr n, const char *name)
+{
+  xmlNodePtr c = child (n, name);
+
+  return c ? c : xmlNewChild (n, NULL, BAD_CAST name, NULL);
+}
+
+static void
+set_text (xmlNodePtr n, const char *text)
+{
+  xmlNodeSetContent (n, NULL);
+  xmlNodeAddContent (n, BAD_CAST text);
+}
+
+/* Recursively remove <seclabel> and live-only <alias> elements. */
+static void
+scrub (xmlNodePtr n, int *seclabels)
+{
+  xmlNodePtr c, next;
+  char buf[64];
+
+  for (c = n->children; c; c = next) {
+    next = c->next;
+    if (is (c, "seclabel")) {
+      drop (c);
+      (*seclabels)++;
+    }
+    else if (is (c, "alias") &&
+             strncmp (attr (c, "name", buf, sizeof buf), "ua-", 3) != 0)
+      drop (c);
+    else if (c->type == XML_ELEMENT_NODE)
+      scrub (c, seclabels);
+  }
+}
+
+/* 52:54:00:xx:xx:xx from the seed and index (a 32-bit mix). */
+static void
+make_mac (uint32_t seed, uint32_t i, char out[18])
+{
+  uint32_t x = seed ^ (i * 0x9e3779b9u + 0x7f4a7c15u);
+
+  x ^= x >> 16; x *= 0x85ebca6bu;
+  x ^= x >> 13; x *= 0xc2b2ae35u;
+  x ^= x >> 16;
+  snprintf (out, 18, "52:54:00:%02x:%02x:%02x",
+            (x >> 16) & 0xff, (x >> 8) & 0xff, x & 0xff);
+}
+
+static bool
+target_name_ok (const char *s)
+{
+  size_t p;
+
+  if (strncmp (s, "vd", 2) == 0 || strncmp (s, "sd", 2) == 0 ||
+      strncmp (s, "hd", 2) == 0)
+    p = 2;
+  else
+    return false;
+  if (!s[p])
+    return false;
+  for (; s[p]; p++)
+    if (s[p] < 'a' || s[p] > 'z')
+      return false;
+  return true;
+}
+
+static bool
+target_used (xmlNodePtr devices, const char *dev)
+{
+  xmlNodePtr d;
+  char buf[65];
+
+  for (d = devices->children; d; d = d->next)
+    if (is (d, "disk") && strcmp (attr (child (d, "target"), "dev", buf, sizeof buf),
+                                  dev) == 0)
+      return true;
+  return false;
+}
+
+/* Make disk element d the session's overlay disk for point disk k. */
+static void
+make_overlay_disk (xmlNodePtr d, const struct instant_xml_disk *k)
+{
+  xmlNodePtr drv, src, bs, bsrc, host, fmt, first, c, next;
+
+  set_attr (d, "type", "file");
+  set_attr (d, "device", "disk");
+  for (c = d->children; c; c = next) {
+    next = c->next;
+    if (is (c, "source") || is (c, "backingStore") || is (c, "mirror") ||
+        is (c, "auth") || is (c, "encryption") || is (c, "reservations"))
+      drop (c);
+  }
+  drv = child (d, "driver");
+  if (!drv) {
+    drv = xmlNewNode (NULL, BAD_CAST "driver");
+    first = d->children;
+    if (first)
+      xmlAddPrevSibling (first, drv);
+    else
+      xmlAddChild (d, drv);
+  }
+  set_attr (drv, "name", "qemu");
+  set_attr (drv, "type", "qcow2");
+  src = xmlNewNode (NULL, BAD_CAST "source");
+  set_attr (src, "file", k->overlay);
+  xmlAddNextSibling (drv, src);
+  bs = xmlNewNode (NULL, BAD_CAST "backingStore");
+  set_attr (bs, "type", "network");
+  fmt = xmlNewChild (bs, NULL, BAD_CAST "format", NULL);
+  set_attr (fmt, "type", "raw");
+  bsrc = xmlNewChild (bs, NULL, BAD_CAST "source", NULL);
+  set_attr (bsrc, "protocol", "nbd");
+  host = xmlNewChild (bsrc, NULL, BAD_CAST "host", NULL);
+  set_attr (host, "transport", "unix");
+  set_attr (host, "socket", k->socket);
+  xmlNewChild (bs, NULL, BAD_CAST "backingStore", NULL);
+  xmlAddNextSibling (src, bs);
+}
+
+static void
+rewrite_disks (struct ctx *cx, xmlNodePtr devices, struct instant_xml_spec *sp)
+{
+  xmlNodePtr d, next, last = NULL;
+  xmlNodePtr match[REPO_MAX_DISKS];
+  bool any_by_name = false;
+  size_t i, pos;
+  char dev[65], device[32], buf[65];
+
+  if (sp->ndisks > REPO_MAX_DISKS)
+    sp->ndisks = REPO_MAX_DISKS;
+  memset (match, 0, sizeof match);
+  for (i = 0; i < sp->ndisks; i++)
+    sp->disks[i].target[0] = '\0';
+
+  /* By name first. */
+  for (d = devices->children; d; d = d->next) {
+    if (!is (d, "disk"))
+      continue;
+    last = d;
+    attr (d, "device", device, sizeof device);
+    if (device[0] && strcmp (device, "disk") != 0 && strcmp (device, "lun") != 0)
+      continue;
+    attr (child (d, "target"), "dev", dev, sizeof dev);
+    for (i = 0; i < sp->ndisks; i++)
+      if (!match[i] && strcmp (sp->disks[i].name, dev) == 0) {
+        match[i] = d;
+        any_by_name = true;
+        break;
+      }
+  }
+  /* Else by order. */
+  if (!any_by_name) {
+    pos = 0;
+    for (d = devices->children; d && pos < sp->ndisks; d = d->next) {
+      if (!is (d, "disk"))
+        continue;
+      attr (d, "device", device, sizeof device);
+      if (device[0] && strcmp (device, "disk") != 0 && strcmp (device, "lun") != 0)
+        continue;
+      match[pos++] = d;
+    }
+  }
+
+  for (d = devices->children; d; d = next) {
+    next = d->next;
+    if (!is (d, "disk"))
+      continue;
+    attr (d, "device", device, sizeof device);
+    attr (child (d, "target"), "dev", dev, sizeof dev);
+    if (strcmp (device, "cdrom") == 0 || strcmp (device, "floppy") == 0) {
+      if (child (d, "source")) {
+        note (cx, "%s %s: media removed (not in the backup)", device, dev);
+        drop_children (d, "source");
+      }
+      drop_children (d, "backingStore");
+      if (strcmp (attr (d, "type", buf, sizeof buf), "file") != 0 &&
+          strcmp (buf, "block") != 0)
+        set_attr (d, "type", "file");
+      else if (strcmp (buf, "block") == 0)
+        set_attr (d, "type", "file");
+      continue;
+    }
+    for (i = 0; i < sp->ndisks; i++)
+      if (match[i] == d)
+        break;
+    if (i == sp->ndisks) {
+      note (cx, "disk %s is not in the restore point: removed", dev[0] ? dev : "?");
+      if (last == d) {
+        xmlNodePtr p;
+        last = NULL;
+        for (p = d->prev; p; p = p->prev)
+          if (is (p, "disk")) { last = p; break; }
+      }
+      drop (d);
+      continue;
+    }
+    if (strcmp (device, "lun") == 0)
+      note (cx, "disk %s: lun passthrough becomes a plain disk", dev);
+    make_overlay_disk (d, &sp->disks[i]);
+    snprintf (sp->disks[i].target, sizeof sp->disks[i].target, "%s", dev);
+  }
+
+  /* Point disks the XML lacks. */
+  for (i = 0; i < sp->ndisks; i++) {
+    xmlNodePtr nd, t;
+    const char *bus = "virtio";
+    char name[65];
+    int l;
+
+    if (match[i])
+      continue;
+    if (target_name_ok (sp->disks[i].name) && !target_used (devices, sp->disks[i].name))
+      snprintf (name, sizeof name, "%s", sp->disks[i].name);
+    else {
+      for (l = 0; l < 26; l++) {
+        snprintf (name, sizeof name, "vd%c", 'a' + l);
+        if (!target_used (devices, name))
+          break;
+      }
+    }
+    if (name[0] == 's') bus = "sata";
+    else if (name[0] == 'h') bus = "ide";
+    nd = xmlNewNode (NULL, BAD_CAST "disk");
+    set_attr (nd, "type", "file");
+    set_attr (nd, "device", "disk");
+    t = xmlNewChild (nd, NULL, BAD_CAST "target", NULL);
+    set_attr (t, "dev", name);
+    set_attr (t, "bus", bus);
+    if (last)
+      xmlAddNextSibling (last, nd);
+    else if (devices->children)
+      xmlAddPrevSibling (devices->children, nd);
+    else
+      xmlAddChild (devices, nd);
+    last = nd;
+    make_overlay_disk (nd, &sp->disks[i]);
+    snprintf (sp->disks[i].target, sizeof sp->disks[i].target, "%s", name);
+    note (cx, "disk %s is not in the saved definition: added as %s (%s)",
+          sp->disks[i].name, name, bus);
+  }
+}
+
+static void
+rewrite_interfaces (struct ctx *cx, xmlNodePtr devices,
+                    const struct instant_xml_spec *sp)
+{
+  xmlNodePtr n, next, c;
+  uint32_t idx = 0;
+  int removed = 0;
+  char type[32];
+
+  for (n = devices->children; n; n = next) {
+    next = n->next;
+    if (!is (n, "interface"))
+      continue;
+    if (sp->net == INSTANT_NET_NONE) {
+      drop (n);
+      removed++;
+      continue;
+    }
+    drop_children (n, "target");
+    if (sp->net == INSTANT_NET_NETWORK || sp->net == INSTANT_NET_BRIDGE) {
+      const char *t = sp->net == INSTANT_NET_NETWORK ? "network" : "bridge";
+      attr (n, "type", type, sizeof type);
+      if (strcmp (type, "hostdev") == 0 || strcmp (type, "direct") == 0 ||
+          strcmp (type, "vhostuser") == 0 || strcmp (type, "vdpa") == 0)
+        drop_children (n, "driver");
+      set_attr (n, "type", t);
+      drop_children (n, "source");
+      drop_children (n, "virtualport");
+      drop_children (n, "vlan");
+      c = xmlNewNode (NULL, BAD_CAST "source");
+      set_attr (c, t, sp->net_source);
+      if (n->children)
+        xmlAddPrevSibling (n->children, c);
+      else
+        xmlAddChild (n, c);
+      if (!child (n, "model")) {
+        xmlNodePtr m = xmlNewChild (n, NULL, BAD_CAST "model", NULL);
+        set_attr (m, "type", "virtio");
+      }
+    }
+    if (sp->new_macs) {
+      char mac[18];
+      xmlNodePtr m = child (n, "mac");
+      make_mac (sp->mac_seed, idx, mac);
+      if (!m) {
+        m = xmlNewNode (NULL, BAD_CAST "mac");
+        c = child (n, "source");
+        if (c)
+          xmlAddNextSibling (c, m);
+        else
+          xmlAddChild (n, m);
+      }
+      set_attr (m, "address", mac);
+    }
+    idx++;
+  }
+  if (removed)
+    note (cx, "%d network interface%s removed (--network none)", removed,
+          removed == 1 ? "" : "s");
+}
+
+static void
+rewrite_ports (xmlNodePtr devices, const struct instant_xml_spec *sp)
+{
+  xmlNodePtr n, c;
+  char type[32];
+
+  for (n = devices->children; n; n = n->next) {
+    if (is (n, "serial") || is (n, "console") || is (n, "parallel")) {
+      attr (n, "type", type, sizeof type);
+      if (strcmp (type, "file") == 0) {
+        c = ensure_child (n, "source");
+        if (sp->console_log)
+          set_attr (c, "path", sp->console_log);
+      }
+      else if (strcmp (type, "pty") == 0)
+        drop_children (n, "source");      /* the live /dev/pts/N */
+    }
+    else if (is (n, "channel")) {
+      if (strcmp (attr (n, "type", type, sizeof type), "unix") == 0)
+        drop_children (n, "source");
+    }
+    else if (is (n, "graphics")) {
+      del_attr (n, "socket");
+      if (xmlHasProp (n, BAD_CAST "port")) {
+        del_attr (n, "port");
+        set_attr (n, "autoport", "yes");
+      }
+      for (c = n->children; c; c = c->next)
+        if (is (c, "listen"))
+          del_attr (c, "socket");
+    }
+  }
+}
+
+/* Serialise without declaration, formatted. */
+static char *
+dump (xmlDocPtr doc)
+{
+  xmlBufferPtr buf = xmlBufferCreate ();
+  xmlSaveCtxtPtr sv;
+  char *out;
+
+  sv = xmlSaveToBuffer (buf, "UTF-8", XML_SAVE_FORMAT | XML_SAVE_NO_DECL);
+  if (!sv) {
+    xmlBufferFree (buf);
+    error_setx ("domain XML: cannot serialise");
+    return NULL;
+  }
+  xmlSaveDoc (sv, doc);
+  xmlSaveClose (sv);
+  out = xstrdup ((const char *) xmlBufferContent (buf));
+  xmlBufferFree (buf);
+  return out;
+}
+
+/* Parse, insisting on a <domain> root. */
+static xmlDocPtr
+parse (const char *xml)
+{
+  xmlDocPtr doc;
+  xmlNodePtr root;
+
+  doc = xmlReadMemory (xml, strlen (xml), "domain.xml", NULL,
+                       XML_PARSE_NONET | XML_PARSE_NOBLANKS | XML_PARSE_NOERROR |
+                       XML_PARSE_NOWARNING);
+  if (!doc) {
+    const xmlError *e = xmlGetLastError ();
+    char msg[256];
+    size_t l;
+
+    snprintf (msg, sizeof msg, "%s", e && e->message ? e->message : "not XML");
+    l = strlen (msg);
+    while (l && msg[l - 1] == '\n')
+      msg[--l] = '\0';
+    error_setx ("domain XML does not parse: line %d: %s", e ? e->line : 0, msg);
+    return NULL;
+  }
+  root = xmlDocGetRootElement (doc);
+  if (!is (root, "domain")) {
+    error_setx ("domain XML: the root element is <%s>, not <domain>",
+                root ? (const char *) root->name : "none");
+    xmlFreeDoc (doc);
+    return NULL;
+  }
+  return doc;
+}
+
+char *
+instant_xml_rewrite (const char *xml, struct instant_xml_spec *sp,
+                     void (*note_cb) (void *, const char *), void *opaque)
+{
+  struct ctx cx = { .note = note_cb, .opaque = opaque };
+  xmlDocPtr doc;
+  xmlNodePtr root, os, devices, n, next, cpu;
+  int seclabels = 0, k;
+  char buf[64];
+  char *out;
+  static const char *const unusable[] = {
+    "hostdev", "filesystem", "redirdev", "smartcard", "tpm",
+  };
+  size_t i;
+
+  if (!sp->name || !*sp->name) {
+    error_setx ("domain XML: no name given");
+    return NULL;
+  }
+  doc = parse (xml);
+  if (!doc)
+    return NULL;
+  root = xmlDocGetRootElement (doc);
+
+  /* 1, 2 */
+  del_attr (root, "id");
+  if (sp->domain_type)
+    set_attr (root, "type", sp->domain_type);
+  n = child (root, "name");
+  if (!n) {
+    n = xmlNewNode (NULL, BAD_CAST "name");
+    if (root->children)
+      xmlAddPrevSibling (root->children, n);
+    else
+      xmlAddChild (root, n);
+  }
+  set_text (n, sp->name);
+  if (sp->uuid) {
+    xmlNodePtr u = child (root, "uuid");
+    if (!u) {
+      u = xmlNewNode (NULL, BAD_CAST "uuid");
+      xmlAddNextSibling (n, u);
+    }
+    set_text (u, sp->uuid);
+  }
+
+  /* 3 */
+  scrub (root, &seclabels);
+  if (seclabels)
+    note (&cx, "security labels removed (%d)", seclabels);
+  os = child (root, "os");
+  if (os && drop_children (os, "nvram"))
+    note (&cx, "<nvram> removed: libvirt creates fresh UEFI variables");
+  cpu = child (root, "cpu");
+  attr (root, "type", buf, sizeof buf);
+  if (cpu && strcmp (buf, "qemu") == 0) {
+    char mode[32];
+    attr (cpu, "mode", mode, sizeof mode);
+    if (strcmp (mode, "host-passthrough") == 0 || strcmp (mode, "host-model") == 0) {
+      note (&cx, "<cpu mode='%s'> removed: not available without KVM", mode);
+      drop (cpu);
+    }
+  }
+  devices = child (root, "devices");
+  if (!devices)
+    devices = xmlNewChild (root, NULL, BAD_CAST "devices", NULL);
+  drop_children (devices, "emulator");
+  for (i = 0; i < sizeof unusable / sizeof unusable[0]; i++) {
+    k = drop_children (devices, unusable[i]);
+    if (k)
+      note (&cx, "<%s> removed (%d): host-specific, cannot work here", unusable[i], k);
+  }
+
+  /* 4, 5, 6 */
+  rewrite_disks (&cx, devices, sp);
+  rewrite_interfaces (&cx, devices, sp);
+  rewrite_ports (devices, sp);
+
+  /* Text nodes left between elements would spoil the formatting. */
+  for (n = devices->children; n; n = next) {
+    next = n->next;
+    if (n->type == XML_TEXT_NODE && xmlIsBlankNode (n))
+      drop (n);
+  }
+  out = dump (doc);
+  xmlFreeDoc (doc);
+  return out;
+}
+
+char *
+instant_xml_default (const char *vm, const char *domain_type, int memory_mib,
+                     size_t ndisks, const char *const *disk_names)
+{
+  char *xml, *p;
+  size_t i;
+
+  xml = xasprintf ("<domain type='%s'>\n"
+                   "  <name>%s</name>\n"
+                   "  <memory unit='MiB'>%d</memory>\n"
+                   "  <vcpu>1</vcpu>\n"
+                   "  <os>\n"
+                   "    <type arch='x86_64' machine='pc'>hvm</type>\n"
+                   "    <boot dev='hd'/>\n"
+                   "  </os>\n"
+                   "  <features><acpi/><apic/></features>\n"
+                   "  <clock offset='utc'/>\n"
+                   "  <on_poweroff>destroy</on_poweroff>\n"
+                   "  <on_reboot>restart</on_reboot>\n"
+                   "  <on_crash>destroy</on_crash>\n"
+                   "  <devices>\n",
+                   domain_type ? domain_type : "kvm", vm,
+                   memory_mib > 0 ? memory_mib : 1024);
+  for (i = 0; i < ndisks; i++) {
+    p = xasprintf ("%s    <disk type='file' device='disk'>\n"
+                   "      <driver name='qemu' type='raw'/>\n"
+                   "      <target dev='%s' bus='virtio'/>\n"
+                   "    </disk>\n", xml, disk_names[i]);
+    free (xml);
+    xml = p;
+  }
+  p = xasprintf ("%s    <interface type='network'>\n"
+                 "      <source network='default'/>\n"
+                 "      <model type='virtio'/>\n"
+                 "    </interface>\n"
+                 "    <serial type='file'>\n"
+                 "      <source path='/dev/null'/>\n"
+                 "      <target port='0'/>\n"
+                 "    </serial>\n"
+                 "    <console type='file'>\n"
+                 "      <source path='/dev/null'/>\n"
+                 "      <target type='serial' port='0'/>\n"
+                 "    </console>\n"
+                 "    <channel type='unix'>\n"
+                 "      <target type='virtio' name='org.qemu.guest_agent.0'/>\n"
+                 "    </channel>\n"
+                 "    <graphics type='vnc'>\n"
+                 "      <listen type='socket'/>\n"
+                 "    </graphics>\n"
+                 "    <video>\n"
+                 "      <model type='vga'/>\n"
+                 "    </video>\n"
+                 "  </devices>\n"
+                 "</domain>\n", xml);
+  free (xml);
+  return p;
+}
+
+char *
+instant_xml_set_disk (const char *xml, const char *target, const char *image,
+                      const char *format)
+{
+  xmlDocPtr doc;
+  xmlNodePtr devices, d, drv, src;
+  char dev[65];
+  char *out;
+  bool found = false;
+
+  doc = parse (xml);
+  if (!doc)
+    return NULL;
+  devices = child (xmlDocGetRootElement (doc), "devices");
+  for (d = devices ? devices->children : NULL; d; d = d->next) {
+    if (!is (d, "disk") ||
+        strcmp (attr (child (d, "target"), "dev", dev, sizeof dev), target) != 0)
+      continue;
+    found = true;
+    set_attr (d, "type", "file");
+    drop_children (d, "source");
+    drop_children (d, "backingStore");
+    drop_children (d, "mirror");
+    drv = ensure_child (d, "driver");
+    set_attr (drv, "name", "qemu");
+    set_attr (drv, "type", format);
+    src = xmlNewNode (NULL, BAD_CAST "source");
+    set_attr (src, "file", image);
+    xmlAddNextSibling (drv, src);
+  }
+  if (!found) {
+    xmlFreeDoc (doc);
+    error_setx ("domain XML has no disk %s", target);
+    return NULL;
+  }
+  out = dump (doc);
+  xmlFreeDoc (doc);
+  return out;
+}
+
+/* ---- small readers for the driver (instant-int.h) ------------------------- */
+
+char *
+xml_get_uuid (const char *xml)
+{
+  xmlDocPtr doc = parse (xml);
+  xmlNodePtr u;
+  xmlChar *t;
+  char *out = NULL;
+
+  if (!doc) {
+    error_clear ();
+    return NULL;
+  }
+  u = child (xmlDocGetRootElement (doc), "uuid");
+  if (u && (t = xmlNodeGetContent (u))) {
+    if (*t)
+      out = xstrdup ((const char *) t);
+    xmlFree (t);
+  }
+  xmlFreeDoc (doc);
+  return out;
+}
+
+int
+xml_each_interface (const char *xml,
+                    void (*fn) (void *, const char *, const char *), void *opaque)
+{
+  xmlDocPtr doc = parse (xml);
+  xmlNodePtr devices, n;
+  char type[32], src[256];
+
+  if (!doc)
+    return -1;
+  devices = child (xmlDocGetRootElement (doc), "devices");
+  for (n = devices ? devices->children : NULL; n; n = n->next) {
+    if (!is (n, "interface"))
+      continue;
+    attr (n, "type", type, sizeof type);
+    if (strcmp (type, "network") == 0 || strcmp (type, "bridge") == 0)
+      fn (opaque, type, attr (child (n, "source"), type, src, sizeof src));
+  }
+  xmlFreeDoc (doc);
+  return 0;
+}
+
+int
+xml_disk_source_is (const char *xml, const char *target, const char *image)
+{
+  xmlDocPtr doc = parse (xml);
+  xmlNodePtr devices, d;
+  char dev[65], file[4096];
+  int r = 0;
+
+  if (!doc)
+    return -1;
+  devices = child (xmlDocGetRootElement (doc), "devices");
+  for (d = devices ? devices->children : NULL; d; d = d->next)
+    if (is (d, "disk") &&
+        strcmp (attr (child (d, "target"), "dev", dev, sizeof dev), target) == 0 &&
+        strcmp (attr (child (d, "source"), "file", file, sizeof file), image) == 0)
+      r = 1;
+  xmlFreeDoc (doc);
+  return r;
+}

@@ -1,0 +1,73 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Private to recovery/instant: what its files share, sectioned by file.
+ */
+#ifndef BOOTBACK_INSTANT_INT_H
+#define BOOTBACK_INSTANT_INT_H
+
+#include <libvirt/libvirt.h>
+
+#include "recovery/instant/instant.h"
+#include "recovery/util/util.h"
+
+/* ---- driver.c: the libvirt calls that act --------------------------------- */
+
+/* Connect to uri (NULL/"" = default); registers the default event loop
+ * implementation first (once per process) and silences libvirt's own
+ * printing of errors.  NULL with "cannot connect to libvirt (URI): why". */
+virConnectPtr drv_connect (const char *uri);
+void drv_close (virConnectPtr c);
+/* libvirt's last error message ("unknown libvirt error" if none). */
+const char *drv_error (void);
+/* The domain with this UUID, or NULL (no error set) if there is none. */
+virDomainPtr drv_lookup_uuid (virConnectPtr c, const char *uuid);
+/* The domain called name, or NULL (no error set). */
+virDomainPtr drv_lookup_name (virConnectPtr c, const char *name);
+/* Check that the network exists here: a libvirt network (active) or a
+ * host bridge.  -1 with a message naming it. */
+int drv_check_network (virConnectPtr c, enum instant_net net, const char *src);
+/* Check the bridges/networks named by the interfaces of xml (keep). */
+int drv_check_saved_networks (virConnectPtr c, const char *xml);
+/* Destroy (if running) and undefine (if persistent) the domain with uuid,
+ * only if it is also called name.  0 if gone or never there. */
+int drv_remove_domain (virConnectPtr c, const char *uuid, const char *name);
+/* Ping the guest agent until it answers or timeout_s passes.  Returns 0
+ * when it answered, 1 on time-out (no error). */
+int drv_agent_wait (virDomainPtr d, double timeout_s);
+/* Run the default event loop in a thread (once per process; the thread
+ * lives until exit). */
+int drv_event_thread_start (void);
+/* A random RFC 4122 version 4 UUID. */
+void drv_new_uuid (char out[37]);
+
+/* ---- domain-xml.c --------------------------------------------------------- */
+
+/* The <uuid> of a domain XML (malloc'd), or NULL if it has none or does
+ * not parse (no error set). */
+char *xml_get_uuid (const char *xml);
+/* Every interface's network (kind "network") or bridge (kind "bridge");
+ * fn is called for each.  -1 if the XML does not parse. */
+int xml_each_interface (const char *xml,
+                        void (*fn) (void *, const char *kind, const char *src),
+                        void *opaque);
+/* Does <disk> target's <source file> equal image? 1 yes, 0 no, -1 error. */
+int xml_disk_source_is (const char *xml, const char *target, const char *image);
+
+/* ---- session.c -------------------------------------------------------------- */
+
+/* Load row id into s.  -1 if missing. */
+int session_load (struct catalog *cat, int64_t id, struct instant_session *s);
+/* Write s (state, supervisor_pid, message, data) back; from_state as in
+ * catalog_session_update (returns 1 if the state did not match). */
+int session_save (struct catalog *cat, const struct instant_session *s,
+                  const char *from_state);
+/* Is pid alive and does its command line contain needle? */
+bool pid_matches (pid_t pid, const char *needle);
+/* Start the supervisor daemon of s and wait until every socket serves;
+ * sets s->supervisor_pid.  -1 with the supervisor's reason. */
+int supervisor_spawn (struct instant_session *s, const char *home);
+/* Stop it (SIGTERM, then SIGKILL), and any nbdkit it left; remove the
+ * sockets and pid files.  Never fails. */
+void supervisor_stop (struct instant_session *s);
+
+#endif /* BOOTBACK_INSTANT_INT_H */

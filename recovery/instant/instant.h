@@ -1,0 +1,250 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * instant: instant-recovery sessions (libbbinstant.a).  A session boots a
+ * restore point now: a supervised nbdkit serves each disk of the point on a
+ * private unix socket, a qcow2 overlay per disk takes the guest's writes
+ * (backing: the NBD export, format raw), and a libvirt domain built from the
+ * point's saved domain XML (rewritten: name, UUID, MACs, disks, network) runs
+ * from the overlays.  `instant_migrate` later moves the running VM's disks
+ * to production storage with libvirt block copy and pivots, with no
+ * downtime.  Sessions are rows of the catalog and outlive the process that
+ * started them; the supervisor is a small daemon (`bootback supervise ID`).
+ *
+ * The session state machine and its invariants are described at the top of
+ * session.c.  States: "starting", "running", "migrating", "migrated",
+ * "stopped", "failed".
+ *
+ * Users of this API: the CLI (recovery/cli/cmd-instant.c) and the
+ * verification lab, which boots its VMs as transient sessions with
+ * throwaway overlays on a network of its choosing:
+ *
+ *   struct instant_opts o = {
+ *     .home = home, .repo = repo_location, .point = "web1@latest",
+ *     .name = "lab1-web1", .identity = INSTANT_IDENTITY_LAB,
+ *     .network = "bridge:lab1br", .transient = true, .agent_timeout = 0,
+ *   };
+ *   struct instant_session s;
+ *   if (instant_start (cat, &o, &s) == -1) ... error_msg () says why ...
+ *   ... checks against s.name ...
+ *   instant_stop (cat, s.id, NULL, true);     // destroy, discard overlays
+ *
+ * Threads: one struct catalog per thread (catalog.h); the functions here
+ * may be called from several threads with their own catalogs, each on its
+ * own session.  The libvirt event loop is registered once per process
+ * (virEventRegisterDefaultImpl) by the first function that connects.
+ *
+ * Errors: -1 and the last error (recovery/util/util.h) set, with the
+ * reason a user can act on ("domain web1 already exists: give --name").
+ */
+#ifndef BOOTBACK_INSTANT_H
+#define BOOTBACK_INSTANT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "recovery/catalog/catalog.h"
+
+/* What the restored VM keeps of the original's identity. */
+enum instant_identity {
+  INSTANT_IDENTITY_DEFAULT = 0, /* KEEP without opts.name, NEW with it */
+  INSTANT_IDENTITY_KEEP,        /* same UUID and MACs (replaces the original;
+                                   refused if a domain with that UUID exists) */
+  INSTANT_IDENTITY_NEW,         /* new UUID and new MACs (a copy beside it) */
+  INSTANT_IDENTITY_LAB,         /* new UUID, same MACs (isolated networks) */
+};
+
+struct instant_opts {
+  const char *home;         /* state directory: catalog, sessions/ (required) */
+  const char *repo;         /* repository location (required) */
+  const char *point;        /* "VM", "VM@latest" or "VM@TIME" (required) */
+  const char *uri;          /* libvirt URI; NULL = libvirt's default
+                               (LIBVIRT_DEFAULT_URI) */
+  const char *name;         /* domain name; NULL = the VM's name (KEEP) or
+                               "VM-instant" (NEW, LAB) */
+  enum instant_identity identity;
+  /* NULL: keep the saved interfaces (their network or bridge must exist);
+   * "none": no NIC; "bridge:BR": a host bridge; "network:NET" or "NET":
+   * a libvirt network.  Every interface of the VM goes to it. */
+  const char *network;
+  const char *overlay_dir;  /* NULL = HOME/overlays; needs >= 64 MiB free
+                               (BOOTBACK_OVERLAY_MIN_FREE overrides) */
+  bool transient;           /* transient domain, overlays removed at stop
+                               (the lab); default persistent */
+  int agent_timeout;        /* seconds to wait for the guest agent's
+                               heartbeat after start; 0 = do not wait */
+  int memory_mib;           /* only for points without domain XML:
+                               0 = 1024 */
+  /* Called with one line of notes about the rewrite ("removed <hostdev>",
+   * "disk vdb has no backup: removed"); may be NULL. */
+  void (*note) (void *opaque, const char *line);
+  void *note_opaque;
+};
+
+/* A session as stored in the catalog (all strings owned by the struct). */
+#define INSTANT_MAX_DISKS 64
+struct instant_session_disk {
+  char name[65];            /* disk of the point, e.g. "vda" */
+  char target[65];          /* device in the domain, e.g. "vda" */
+  char socket[256];         /* NBD unix socket QEMU reads the backup from */
+  char backend_socket[256]; /* the bootback nbdkit's own socket */
+  char overlay[4096];       /* qcow2 overlay (guest writes) */
+  char migrated_to[4096];   /* after migration: the production image */
+  uint64_t size;
+};
+struct instant_session {
+  int64_t id;
+  char name[256];           /* libvirt domain name */
+  char uuid[37];            /* libvirt domain UUID */
+  char vm[129], point[17];  /* the restore point */
+  char repo[4096];          /* repository location */
+  char uri[1024];           /* libvirt URI ("" = default) */
+  char state[16];           /* see session.c */
+  char message[1024];       /* last error or note ("" if none) */
+  char dir[4096];           /* HOME/sessions/ID: sockets, logs, pid files */
+  char overlay_dir[4096];
+  char console_log[4096];   /* the guest's serial console */
+  bool transient;
+  pid_t supervisor_pid;     /* 0 if none */
+  pid_t migrate_pid;        /* the migrating process, 0 if none */
+  double created, updated;  /* Unix time */
+  double t_running;         /* seconds from command to VM running, -1 */
+  double t_heartbeat;       /* ... to the agent's first answer, -1 */
+  size_t ndisks;
+  struct instant_session_disk disks[INSTANT_MAX_DISKS];
+};
+
+/* ---- sessions (session.c) ------------------------------------------------ */
+
+/* Start a session: resolve the point, check everything that can be
+ * checked (libvirt reachable, name and UUID free, overlay space, network
+ * exists), create the overlays, start the supervisor (nbdkit serving), then
+ * define and start the domain.  On success *s describes the running session
+ * (state "running"), with t_running and, if agent_timeout > 0 and the agent
+ * answered in time, t_heartbeat (a missing heartbeat is not an error: the
+ * note callback says so).  On error everything created is removed again
+ * (domain, supervisor, nbdkit, sockets, overlays), the row is left in
+ * state "failed" with the message, and -1 is returned. */
+int instant_start (struct catalog *cat, const struct instant_opts *o,
+                   struct instant_session *s);
+
+/* Find a session by id ("12") or by domain name (the newest session with
+ * that name).  -1 with a message naming key if there is none. */
+int instant_session_get (struct catalog *cat, const char *key,
+                         struct instant_session *s);
+
+/* Every session, oldest first; fn's return of -1 stops the walk and is
+ * returned.  Does not change anything (see instant_reattach). */
+typedef int (*instant_session_fn) (void *opaque, const struct instant_session *s);
+int instant_session_list (struct catalog *cat, instant_session_fn fn,
+                          void *opaque);
+
+/* Is the session's supervisor alive (and really ours)? */
+bool instant_supervisor_alive (const struct instant_session *s);
+
+/* Re-attach after a restart of the appliance: for every session in state
+ * running or migrating whose supervisor is gone, start a new one (it adopts
+ * the nbdkit processes still serving, restarts those that died).  A session
+ * left in "migrating" by a migrate command that died gets its block jobs
+ * aborted and goes back to "running".  Returns the number of sessions it
+ * re-attached, or -1 (the others are still tried; the first error is
+ * kept). */
+int instant_reattach (struct catalog *cat, const char *home);
+
+/* End a session: destroy (and undefine) its domain, stop its supervisor and
+ * nbdkit, remove its sockets; with discard, remove its overlays too (they
+ * are kept otherwise, and their paths stay in the row).  A migrated session
+ * is not touched (the VM now lives on production storage): error.  A failed
+ * or half-started session is cleaned up.  uri: NULL = the session's. */
+int instant_stop (struct catalog *cat, int64_t id, const char *uri,
+                  bool discard);
+
+/* ---- migration (migrate.c) ----------------------------------------------- */
+
+struct instant_migrate_opts {
+  const char *to;           /* a directory (one image per disk, named
+                               DOMAIN-DISK.FORMAT) or, for a one-disk VM, a
+                               file; must not exist yet */
+  const char *format;       /* "qcow2" (default) or "raw" */
+  const char *uri;          /* NULL = the session's */
+  /* Progress: bytes copied and total over all disks, called from the
+   * event loop a few times a second while copying; may be NULL. */
+  void (*progress) (void *opaque, uint64_t done, uint64_t total);
+  void *progress_opaque;
+};
+struct instant_migrate_result {
+  double seconds_copy;      /* start of copy to every disk READY */
+  double seconds_pivot;     /* pivot of every disk */
+  uint64_t bytes;           /* total of the block jobs */
+};
+
+/* Move a running session's disks to production storage: a libvirt block
+ * copy of every disk (backup + overlay, full, transient job), wait for the
+ * READY events (libvirt event loop), pivot every disk, make sure the
+ * persistent definition names the new images, then stop the supervisor and
+ * nbdkit and remove the overlays.  The guest keeps running throughout.
+ * State: running -> migrating -> migrated.  If a copy fails (target full,
+ * unwritable, gone) every block job is aborted without pivot, the images
+ * this attempt created are removed, the VM keeps running from the backup
+ * with nothing lost, the state goes back to running, and -1 is returned
+ * with the reason (e.g. "no space left on /srv/prod"); it may be retried. */
+int instant_migrate (struct catalog *cat, int64_t id,
+                     const struct instant_migrate_opts *o,
+                     struct instant_migrate_result *res);
+
+/* ---- the supervisor (supervise.c) ---------------------------------------- */
+
+/* The body of the hidden `bootback supervise ID` command: become the
+ * session's supervisor.  Starts (or adopts) one bootback nbdkit and one
+ * front nbdkit per disk, writes "ready\n" to ready_fd (if >= 0) once every
+ * socket accepts connections (or "error: ...\n" and returns 1), then
+ * restarts any of them that dies, on the same socket, until SIGTERM; then
+ * stops them all, removes the sockets and returns 0. */
+int instant_supervise (const char *home, int64_t id, int ready_fd);
+
+/* ---- the domain XML rewrite, pure (domain-xml.c) ------------------------- */
+
+struct instant_xml_disk {
+  const char *name;         /* disk of the point, e.g. "vda" */
+  const char *overlay;      /* qcow2 overlay path */
+  const char *socket;       /* NBD unix socket of the backing */
+  char target[65];          /* out: the device it became ("" if none) */
+};
+enum instant_net { INSTANT_NET_KEEP, INSTANT_NET_NONE, INSTANT_NET_NETWORK,
+                   INSTANT_NET_BRIDGE };
+struct instant_xml_spec {
+  const char *name;         /* domain name (required) */
+  const char *uuid;         /* new UUID, or NULL to keep the saved one */
+  bool new_macs;            /* new MACs 52:54:00:xx:xx:xx from mac_seed */
+  uint32_t mac_seed;
+  enum instant_net net;
+  const char *net_source;   /* network or bridge name */
+  const char *domain_type;  /* "qemu", "kvm", or NULL to keep */
+  const char *console_log;  /* file serial/console ports write here */
+  size_t ndisks;
+  struct instant_xml_disk *disks;
+};
+
+/* Rewrite a saved domain XML for this host and session (see domain-xml.c
+ * for every rule).  Returns the new XML (malloc'd) or NULL with the error
+ * set (not XML, not a domain).  Each note goes to note (may be NULL).
+ * Sets disks[i].target.  Pure: no I/O, no libvirt.  Thread-safe. */
+char *instant_xml_rewrite (const char *xml, struct instant_xml_spec *spec,
+                           void (*note) (void *, const char *), void *opaque);
+
+/* A sensible definition for a point imported without domain XML: one
+ * virtio disk per point disk (in order), one virtio NIC on the libvirt
+ * network "default" (the spec's network replaces it), serial console, guest
+ * agent channel, VNC on a unix socket.  Give the result to
+ * instant_xml_rewrite.  malloc'd; never NULL. */
+char *instant_xml_default (const char *vm, const char *domain_type,
+                           int memory_mib, size_t ndisks,
+                           const char *const *disk_names);
+
+/* Give every <disk> whose <target dev> is target the file image of format
+ * (e.g. after a migration); drops its <backingStore>.  Returns new XML
+ * (malloc'd) or NULL with the error set.  Pure. */
+char *instant_xml_set_disk (const char *xml, const char *target,
+                            const char *image, const char *format);
+
+#endif /* BOOTBACK_INSTANT_H */

@@ -1,0 +1,457 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Migration of a running instant-recovery session to production storage
+ * (the "Quick Migration" of the design): a libvirt block copy of every disk
+ * (full: backup + overlay, into a new image libvirt creates; transient job,
+ * as a persistent domain requires), then, when every disk's job reported
+ * READY through the event loop, a pivot of each, then the persistent
+ * definition checked (and fixed) to name the new images, and only then the
+ * nbdkits stopped and the overlays removed (session.c, invariants 3 and 5).
+ *
+ * Events: VIR_DOMAIN_EVENT_ID_BLOCK_JOB_2 (disk = target name) delivered by
+ * the default event loop running in its own thread; this thread waits on a
+ * condition variable and, between events, asks for the jobs' progress
+ * (virDomainGetBlockJobInfo) for the progress callback only.
+ *
+ * Failure of a copy (QEMU stops the mirror on a target write error: full,
+ * gone, read-only) or of starting one: every job of this attempt is aborted
+ * without pivot, the images it created are removed, the state goes back to
+ * running, and the message says why (the target's free space and
+ * writability are looked at, since libvirt's event carries no reason).
+ */
+#include <errno.h>
+#include <limits.h>
+#include <libgen.h>
+#include <pthread.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <libvirt/virterror.h>
+
+#include "recovery/instant/instant-int.h"
+
+struct job {
+  const char *target;           /* device, e.g. "vda" */
+  char dest[4096];
+  bool started, ready, completed, failed, canceled;
+  unsigned long long cur, end;
+};
+
+struct mctx {
+  pthread_mutex_t lock;
+  pthread_cond_t cond;
+  size_t n;
+  struct job jobs[INSTANT_MAX_DISKS];
+};
+
+static void
+block_job_cb (virConnectPtr c, virDomainPtr d, const char *disk, int type,
+              int status, void *opaque)
+{
+  struct mctx *m = opaque;
+  size_t i;
+
+  pthread_mutex_lock (&m->lock);
+  for (i = 0; i < m->n; i++) {
+    struct job *j = &m->jobs[i];
+    if (strcmp (j->target, disk) != 0)
+      continue;
+    switch (status) {
+    case VIR_DOMAIN_BLOCK_JOB_READY: j->ready = true; break;
+    case VIR_DOMAIN_BLOCK_JOB_COMPLETED: j->completed = true; break;
+    case VIR_DOMAIN_BLOCK_JOB_FAILED: j->failed = true; break;
+    case VIR_DOMAIN_BLOCK_JOB_CANCELED: j->canceled = true; break;
+    }
+  }
+  pthread_cond_broadcast (&m->cond);
+  pthread_mutex_unlock (&m->lock);
+}
+
+/* Wait for an event or timeout_ms; the lock is held by the caller. */
+static void
+wait_event (struct mctx *m, int timeout_ms)
+{
+  struct timespec ts;
+
+  clock_gettime (CLOCK_REALTIME, &ts);
+  ts.tv_nsec += (long) timeout_ms * 1000000L;
+  ts.tv_sec += ts.tv_nsec / 1000000000L;
+  ts.tv_nsec %= 1000000000L;
+  pthread_cond_timedwait (&m->cond, &m->lock, &ts);
+}
+
+static char *
+xml_escape (const char *s)
+{
+  size_t n = 0;
+  const char *p;
+  char *out, *q;
+
+  for (p = s; *p; p++)
+    n += strchr ("<>&'\"", *p) ? 6 : 1;
+  out = q = xmalloc (n + 1);
+  for (p = s; *p; p++) {
+    switch (*p) {
+    case '<': q = stpcpy (q, "&lt;"); break;
+    case '>': q = stpcpy (q, "&gt;"); break;
+    case '&': q = stpcpy (q, "&amp;"); break;
+    case '\'': q = stpcpy (q, "&apos;"); break;
+    case '"': q = stpcpy (q, "&quot;"); break;
+    default: *q++ = *p;
+    }
+  }
+  *q = '\0';
+  return out;
+}
+
+/* Why might a copy to dest have failed?  Into buf. */
+static void
+explain (const char *dest, char *buf, size_t len)
+{
+  CLEANUP_FREE char *d = xstrdup (dest);
+  const char *dir = dirname (d);
+  struct statvfs sv;
+  char h[32];
+
+  if (statvfs (dir, &sv) == 0 &&
+      (uint64_t) sv.f_bavail * sv.f_frsize < (16ull << 20))
+    snprintf (buf, len, "no space left on the target file system (%s free in %s)",
+              human_size ((uint64_t) sv.f_bavail * sv.f_frsize, h, sizeof h), dir);
+  else if (access (dir, W_OK) == -1)
+    snprintf (buf, len, "%s is not writable: %s", dir, strerror (errno));
+  else
+    snprintf (buf, len, "QEMU stopped the copy (a write or read error; see "
+              "libvirt's log of the domain)");
+}
+
+/* Abort every started, unpivoted job and wait (10 s at most) for each to
+ * end; remove the images of this attempt.  m->lock not held. */
+static void
+abort_all (virDomainPtr dom, struct mctx *m)
+{
+  double end = now_monotonic () + 10;
+  size_t i;
+
+  for (i = 0; i < m->n; i++)
+    if (m->jobs[i].started && !m->jobs[i].completed)
+      virDomainBlockJobAbort (dom, m->jobs[i].target, 0);
+  pthread_mutex_lock (&m->lock);
+  for (;;) {
+    bool busy = false;
+    for (i = 0; i < m->n; i++) {
+      struct job *j = &m->jobs[i];
+      virDomainBlockJobInfo info;
+      if (!j->started || j->completed || j->failed || j->canceled)
+        continue;
+      pthread_mutex_unlock (&m->lock);
+      if (virDomainGetBlockJobInfo (dom, j->target, &info, 0) == 1)
+        busy = true;
+      pthread_mutex_lock (&m->lock);
+    }
+    if (!busy || now_monotonic () > end)
+      break;
+    wait_event (m, 100);
+  }
+  pthread_mutex_unlock (&m->lock);
+  for (i = 0; i < m->n; i++)
+    if (m->jobs[i].started && !m->jobs[i].completed)
+      unlink (m->jobs[i].dest);
+}
+
+static int
+plan_targets (const struct instant_session *s, const char *to, const char *format,
+              struct mctx *m)
+{
+  struct stat st;
+  size_t i;
+
+  if (stat (to, &st) == 0 && S_ISDIR (st.st_mode)) {
+    char rp[PATH_MAX];
+    if (!realpath (to, rp)) {
+      error_set (errno, "%s", to);
+      return -1;
+    }
+    for (i = 0; i < s->ndisks; i++)
+      snprintf (m->jobs[i].dest, sizeof m->jobs[i].dest, "%s/%s-%s.%s", rp,
+                s->name, s->disks[i].target, format);
+  }
+  else {
+    CLEANUP_FREE char *d = xstrdup (to);
+    char rp[PATH_MAX];
+    if (s->ndisks != 1) {
+      error_setx ("%s is not a directory; %s has %zu disks: give a directory",
+                  to, s->name, s->ndisks);
+      return -1;
+    }
+    if (!realpath (dirname (d), rp)) {
+      error_set (errno, "target directory of %s", to);
+      return -1;
+    }
+    snprintf (m->jobs[0].dest, sizeof m->jobs[0].dest, "%s/%s", rp,
+              strrchr (to, '/') ? strrchr (to, '/') + 1 : to);
+  }
+  for (i = 0; i < s->ndisks; i++) {
+    CLEANUP_FREE char *d = xstrdup (m->jobs[i].dest);
+    if (access (m->jobs[i].dest, F_OK) == 0) {
+      error_setx ("%s exists already: bootback does not overwrite images",
+                  m->jobs[i].dest);
+      return -1;
+    }
+    if (access (dirname (d), W_OK) == -1) {
+      error_set (errno, "target directory %s is not writable", d);
+      return -1;
+    }
+  }
+  return 0;
+}
+
+int
+instant_migrate (struct catalog *cat, int64_t id,
+                 const struct instant_migrate_opts *o,
+                 struct instant_migrate_result *res)
+{
+  struct instant_session *s = xmalloc (sizeof *s);
+  struct mctx *m = xcalloc (1, sizeof *m);
+  const char *format = o->format ? o->format : "qcow2";
+  virConnectPtr conn = NULL;
+  virDomainPtr dom = NULL;
+  int cb = -1, r, ret = -1;
+  bool migrating = false;
+  double t0, t1;
+  size_t i;
+  char why[1024];
+
+  pthread_mutex_init (&m->lock, NULL);
+  pthread_cond_init (&m->cond, NULL);
+  memset (res, 0, sizeof *res);
+  if (strcmp (format, "qcow2") != 0 && strcmp (format, "raw") != 0) {
+    error_setx ("--format %s: use qcow2 or raw", format);
+    goto out;
+  }
+  if (session_load (cat, id, s) == -1)
+    goto out;
+  if (strcmp (s->state, "running") != 0) {
+    error_setx ("session %" PRId64 " is %s, not running%s", id, s->state,
+                strcmp (s->state, "migrating") == 0 ? " (a migration is in progress)"
+                : "");
+    goto out;
+  }
+  m->n = s->ndisks;
+  for (i = 0; i < s->ndisks; i++)
+    m->jobs[i].target = s->disks[i].target;
+  if (plan_targets (s, o->to, format, m) == -1)
+    goto out;
+  if (drv_event_thread_start () == -1)
+    goto out;
+  conn = drv_connect (o->uri ? o->uri : s->uri);
+  if (!conn)
+    goto out;
+  dom = drv_lookup_uuid (conn, s->uuid);
+  if (!dom || virDomainIsActive (dom) != 1) {
+    error_setx ("the domain %s of session %" PRId64 " is not running; start it "
+                "(virsh start %s) and migrate again", s->name, id, s->name);
+    goto out;
+  }
+
+  /* running -> migrating (invariant 4). */
+  s->migrate_pid = getpid ();
+  snprintf (s->state, sizeof s->state, "migrating");
+  s->message[0] = '\0';
+  r = session_save (cat, s, "running");
+  if (r != 0) {
+    if (r == 1)
+      error_setx ("session %" PRId64 " is no longer running (another command "
+                  "changed it)", id);
+    goto out;
+  }
+  migrating = true;
+
+  cb = virConnectDomainEventRegisterAny (conn, dom, VIR_DOMAIN_EVENT_ID_BLOCK_JOB_2,
+                                         VIR_DOMAIN_EVENT_CALLBACK (block_job_cb),
+                                         m, NULL);
+  if (cb < 0) {
+    error_setx ("register for block job events: %s", drv_error ());
+    goto fail;
+  }
+
+  /* Copy. */
+  t0 = now_monotonic ();
+  for (i = 0; i < m->n; i++) {
+    struct job *j = &m->jobs[i];
+    CLEANUP_FREE char *esc = xml_escape (j->dest);
+    CLEANUP_FREE char *dxml =
+      xasprintf ("<disk type='file'><driver type='%s'/><source file='%s'/></disk>",
+                 format, esc);
+    if (virDomainBlockCopy (dom, j->target, dxml, NULL, 0,
+                            VIR_DOMAIN_BLOCK_COPY_TRANSIENT_JOB) == -1) {
+      error_setx ("block copy of %s to %s: %s", j->target, j->dest, drv_error ());
+      if (access (j->dest, F_OK) == 0 && !j->started) {
+        j->started = true;      /* so abort_all removes what libvirt made */
+      }
+      goto fail_jobs;
+    }
+    j->started = true;
+  }
+  pthread_mutex_lock (&m->lock);
+  for (;;) {
+    bool all_ready = true, failed = false;
+    uint64_t done = 0, total = 0;
+    for (i = 0; i < m->n; i++) {
+      struct job *j = &m->jobs[i];
+      if (j->failed || j->canceled || j->completed)
+        failed = true;
+      if (!j->ready)
+        all_ready = false;
+    }
+    if (failed || all_ready)
+      break;
+    pthread_mutex_unlock (&m->lock);
+    for (i = 0; i < m->n; i++) {
+      virDomainBlockJobInfo info;
+      if (virDomainGetBlockJobInfo (dom, m->jobs[i].target, &info, 0) == 1) {
+        m->jobs[i].cur = info.cur;
+        m->jobs[i].end = info.end;
+      }
+      done += m->jobs[i].cur;
+      total += m->jobs[i].end;
+    }
+    if (o->progress && total)
+      o->progress (o->progress_opaque, done, total);
+    pthread_mutex_lock (&m->lock);
+    wait_event (m, 250);
+  }
+  for (i = 0; i < m->n; i++) {
+    struct job *j = &m->jobs[i];
+    if (j->failed || j->canceled || j->completed) {
+      pthread_mutex_unlock (&m->lock);
+      explain (j->dest, why, sizeof why);
+      error_setx ("block copy of %s to %s %s: %s", j->target, j->dest,
+                  j->canceled ? "was cancelled" : "failed", why);
+      goto fail_jobs;
+    }
+  }
+  pthread_mutex_unlock (&m->lock);
+  t1 = now_monotonic ();
+  res->seconds_copy = t1 - t0;
+  for (i = 0; i < m->n; i++) {
+    virDomainBlockJobInfo info;
+    if (virDomainGetBlockJobInfo (dom, m->jobs[i].target, &info, 0) == 1)
+      m->jobs[i].end = info.end;
+    res->bytes += m->jobs[i].end;
+  }
+  if (o->progress)
+    o->progress (o->progress_opaque, res->bytes, res->bytes);
+
+  /* Pivot, disk by disk; each ends with a COMPLETED event. */
+  for (i = 0; i < m->n; i++) {
+    struct job *j = &m->jobs[i];
+    double end;
+    if (virDomainBlockJobAbort (dom, j->target, VIR_DOMAIN_BLOCK_JOB_ABORT_PIVOT) == -1) {
+      error_setx ("pivot of %s to %s: %s", j->target, j->dest, drv_error ());
+      if (i == 0)
+        goto fail_jobs;
+      goto partial;
+    }
+    end = now_monotonic () + 60;
+    pthread_mutex_lock (&m->lock);
+    while (!j->completed && !j->failed && !j->canceled && now_monotonic () < end)
+      wait_event (m, 100);
+    r = j->completed;
+    pthread_mutex_unlock (&m->lock);
+    if (!r) {
+      error_setx ("pivot of %s to %s did not complete", j->target, j->dest);
+      if (i == 0)
+        goto fail_jobs;
+      goto partial;
+    }
+    snprintf (s->disks[i].migrated_to, sizeof s->disks[i].migrated_to, "%s", j->dest);
+  }
+  res->seconds_pivot = now_monotonic () - t1;
+
+  /* The persistent definition must name the new images. */
+  if (!s->transient && virDomainIsPersistent (dom) == 1) {
+    char *x = virDomainGetXMLDesc (dom, VIR_DOMAIN_XML_INACTIVE);
+    bool changed = false;
+    for (i = 0; x && i < m->n; i++) {
+      if (xml_disk_source_is (x, m->jobs[i].target, m->jobs[i].dest) == 1)
+        continue;
+      char *y = instant_xml_set_disk (x, m->jobs[i].target, m->jobs[i].dest, format);
+      free (x);
+      x = y;
+      changed = true;
+    }
+    if (!x) {
+      error_prefix ("every disk pivoted, but the persistent definition of %s "
+                    "could not be updated", s->name);
+      goto partial_keep;
+    }
+    if (changed) {
+      virDomainPtr d2 = virDomainDefineXML (conn, x);
+      if (!d2) {
+        error_setx ("every disk pivoted, but redefining %s failed: %s", s->name,
+                    drv_error ());
+        free (x);
+        goto partial_keep;
+      }
+      virDomainFree (d2);
+    }
+    free (x);
+  }
+
+  /* Only now: nbdkit and the overlays go (invariant 3). */
+  supervisor_stop (s);
+  for (i = 0; i < s->ndisks; i++) {
+    if (s->disks[i].overlay[0])
+      unlink (s->disks[i].overlay);
+    s->disks[i].overlay[0] = '\0';
+  }
+  snprintf (s->state, sizeof s->state, "migrated");
+  snprintf (s->message, sizeof s->message, "migrated to %s in %.1f s (copy) + "
+            "%.2f s (pivot)", m->jobs[0].dest, res->seconds_copy, res->seconds_pivot);
+  s->migrate_pid = 0;
+  session_save (cat, s, NULL);
+  ret = 0;
+  goto out;
+
+ partial:
+  /* Some disks pivoted, others not: the VM needs both the production images
+   * and the backup now.  Abort what is left; keep nbdkit and overlays. */
+  abort_all (dom, m);
+ partial_keep:
+  {
+    ERROR_SAVE (e);
+    snprintf (s->state, sizeof s->state, "running");
+    snprintf (s->message, sizeof s->message, "partly migrated: %s", e_msg);
+    s->migrate_pid = 0;
+    session_save (cat, s, NULL);
+    ERROR_RESTORE (e);
+  }
+  goto out;
+
+ fail_jobs:
+  {
+    ERROR_SAVE (e);
+    abort_all (dom, m);
+    ERROR_RESTORE (e);
+  }
+ fail:
+  if (migrating) {
+    ERROR_SAVE (e);
+    snprintf (s->state, sizeof s->state, "running");
+    snprintf (s->message, sizeof s->message, "migration failed: %s; the VM runs "
+              "from the backup, nothing was lost", e_msg);
+    s->migrate_pid = 0;
+    session_save (cat, s, NULL);
+    error_restore (e_errno, s->message);
+  }
+ out:
+  if (cb >= 0)
+    virConnectDomainEventDeregisterAny (conn, cb);
+  if (dom)
+    virDomainFree (dom);
+  drv_close (conn);
+  pthread_mutex_destroy (&m->lock);
+  pthread_cond_destroy (&m->cond);
+  free (m);
+  free (s);
+  return ret;
+}

@@ -1,0 +1,23 @@
+# recovery/instant: libbbinstant.a, instant-recovery sessions and migration
+# (libvirt + libxml2), and the golden-file test of the domain XML rewrite.
+PC_INSTANT    := libvirt libvirt-qemu libxml-2.0
+INSTANT_SRC   := $(filter-out recovery/instant/test-%,$(wildcard recovery/instant/*.c))
+INSTANT_OBJ   := $(INSTANT_SRC:.c=.o)
+INSTANT_A     := recovery/instant/libbbinstant.a
+INSTANT_LIBS  := $(call pc_libs,$(PC_INSTANT))
+LIBS_A        += $(INSTANT_A)
+DEPS          += libvirt-dev libxml2-dev libvirt-daemon-system libvirt-clients \
+                 qemu-system-x86 qemu-utils nbdkit
+
+INSTANT_TESTOBJ := $(patsubst %.c,%.o,$(wildcard recovery/instant/test-*.c))
+# Paths are composed into PATH_MAX buffers with snprintf; the socket paths
+# (108 bytes) are checked explicitly, so gcc's may-truncate guesses are off.
+$(INSTANT_OBJ) $(INSTANT_TESTOBJ): ALL_CFLAGS += $(call pc_cflags,$(PC_INSTANT) jansson sqlite3) \
+                                   -Wno-format-truncation
+$(INSTANT_A): $(INSTANT_OBJ)
+	$(AR) rcs $@ $^
+
+recovery/instant/test-domain-xml: recovery/instant/test-domain-xml.o $(INSTANT_A) $(UTIL_A)
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDFLAGS) $(call pc_libs,libxml-2.0)
+TEST_BINS += recovery/instant/test-domain-xml
+TESTS     += recovery/instant/test-domain-xml

@@ -1,0 +1,1080 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Instant-recovery sessions: start, list, re-attach, stop.
+ *
+ * A session is a row of the catalog's sessions table (its JSON data column
+ * holds what only this library reads: UUID, directories, disks, sockets,
+ * overlays, timings) plus, on the host: a directory HOME/sessions/ID (0700:
+ * sockets, pid files, logs, the guest's console), one qcow2 overlay per
+ * disk in the overlay directory, a supervisor daemon (`bootback supervise
+ * ID`, supervise.c) keeping two nbdkit processes per disk serving, and a
+ * libvirt domain.
+ *
+ * Per disk, QEMU reads the backup through two nbdkits: a "front" on the
+ * socket named in the overlay (stock nbdkit: nbd plugin + retry filter) and
+ * the bootback plugin's nbdkit behind it.  libvirt 9.0 cannot pass QEMU's
+ * NBD reconnect-delay, and without it QEMU fails the guest's reads while a
+ * restarted server comes back; the front holds QEMU's connection instead
+ * and, when the bootback nbdkit dies, reconnects to its restarted
+ * successor and retries the read.  The bootback nbdkit (the code with the
+ * repository, cache and decoders) can die at any moment; the front is
+ * stock nbdkit code and read-only.
+ *
+ * State diagram:
+ *
+ *                 instant_start
+ *                      |
+ *                      v
+ *                  starting ---- any failure (all undone) ----> failed
+ *                      |
+ *                      | domain started
+ *                      v
+ *       +--------> running <------- copy failed / aborted / migrate died
+ *       |           |     |                          |
+ *       |   stop    |     | migrate (CAS)            |
+ *       |           |     v                          |
+ *       |           |  migrating --------------------+
+ *       |           |     |
+ *       |           |     | every disk pivoted, definition updated
+ *       |           v     v
+ *       |      stopped   migrated
+ *       |
+ *   reattach (a new supervisor; the state does not change)
+ *
+ * stopped, migrated and failed are final.  `instant stop` of a failed or
+ * starting session (a crashed start) cleans up what the row names.
+ *
+ * Invariants:
+ *  1. The row exists, in state "starting", before anything is created on
+ *     the host, and every path and name is recorded in it before the thing
+ *     is created: whatever a crash leaves, the row names it.
+ *  2. While the state is running or migrating, every disk's overlay exists
+ *     and the supervisor (or, after a crash of it, the next reattach) keeps
+ *     both nbdkits of every disk serving on their fixed sockets.
+ *  3. The overlays and the nbdkits of a session are removed only when no
+ *     domain can read them any more: after the domain is destroyed (stop,
+ *     failed start) or after every disk's pivot completed and the
+ *     persistent definition names the production images (migrated).
+ *  4. One migration at a time: running -> migrating is a compare-and-set
+ *     on the row, which records the migrating process's pid; a reattach
+ *     finding that pid dead aborts the block jobs and goes back to running.
+ *  5. A failed migration leaves every disk on its overlay (block jobs
+ *     aborted without pivot) and removes the images it created.
+ *  6. Sockets live in the session's 0700 directory; a supervisor removes a
+ *     stale socket before it starts an nbdkit on it.
+ *  7. Only domains this library defined are destroyed: by UUID, and only if
+ *     the name still matches.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/wait.h>
+#include <jansson.h>
+#include <libvirt/virterror.h>
+
+#include "recovery/instant/instant-int.h"
+#include "recovery/repo/repo.h"
+
+#define SOCKET_MAX 107
+#define DEFAULT_MIN_FREE (64ull << 20)
+
+/* ---- rows <-> struct instant_session --------------------------------------- */
+
+static void
+copy (char *dst, size_t len, const char *src)
+{
+  snprintf (dst, len, "%s", src ? src : "");
+}
+
+static const char *
+jstr (json_t *o, const char *k)
+{
+  const char *s = json_string_value (json_object_get (o, k));
+  return s ? s : "";
+}
+
+static void
+from_row (const struct catalog_session *r, struct instant_session *s)
+{
+  json_t *d, *disks, *e;
+  json_error_t jerr;
+  size_t i;
+
+  memset (s, 0, sizeof *s);
+  s->id = r->id;
+  copy (s->name, sizeof s->name, r->name);
+  copy (s->vm, sizeof s->vm, r->vm);
+  copy (s->point, sizeof s->point, r->point);
+  copy (s->repo, sizeof s->repo, r->repo);
+  copy (s->uri, sizeof s->uri, r->uri);
+  copy (s->state, sizeof s->state, r->state);
+  copy (s->message, sizeof s->message, r->message);
+  s->supervisor_pid = r->supervisor_pid;
+  s->created = r->created;
+  s->updated = r->updated;
+  s->t_running = s->t_heartbeat = -1;
+  d = json_loads (r->data ? r->data : "{}", 0, &jerr);
+  if (!d)
+    return;
+  copy (s->uuid, sizeof s->uuid, jstr (d, "uuid"));
+  copy (s->dir, sizeof s->dir, jstr (d, "dir"));
+  copy (s->overlay_dir, sizeof s->overlay_dir, jstr (d, "overlay_dir"));
+  copy (s->console_log, sizeof s->console_log, jstr (d, "console_log"));
+  s->transient = json_is_true (json_object_get (d, "transient"));
+  s->migrate_pid = json_integer_value (json_object_get (d, "migrate_pid"));
+  if (json_is_number (json_object_get (d, "t_running")))
+    s->t_running = json_number_value (json_object_get (d, "t_running"));
+  if (json_is_number (json_object_get (d, "t_heartbeat")))
+    s->t_heartbeat = json_number_value (json_object_get (d, "t_heartbeat"));
+  disks = json_object_get (d, "disks");
+  json_array_foreach (disks, i, e) {
+    struct instant_session_disk *k;
+    if (i >= INSTANT_MAX_DISKS)
+      break;
+    k = &s->disks[s->ndisks++];
+    copy (k->name, sizeof k->name, jstr (e, "name"));
+    copy (k->target, sizeof k->target, jstr (e, "target"));
+    copy (k->socket, sizeof k->socket, jstr (e, "socket"));
+    copy (k->backend_socket, sizeof k->backend_socket, jstr (e, "backend_socket"));
+    copy (k->overlay, sizeof k->overlay, jstr (e, "overlay"));
+    copy (k->migrated_to, sizeof k->migrated_to, jstr (e, "migrated_to"));
+    k->size = json_integer_value (json_object_get (e, "size"));
+  }
+  json_decref (d);
+}
+
+static char *
+data_json (const struct instant_session *s)
+{
+  json_t *d = json_object (), *disks = json_array ();
+  char *out;
+  size_t i;
+
+  json_object_set_new (d, "uuid", json_string (s->uuid));
+  json_object_set_new (d, "dir", json_string (s->dir));
+  json_object_set_new (d, "overlay_dir", json_string (s->overlay_dir));
+  json_object_set_new (d, "console_log", json_string (s->console_log));
+  json_object_set_new (d, "transient", json_boolean (s->transient));
+  json_object_set_new (d, "migrate_pid", json_integer (s->migrate_pid));
+  if (s->t_running >= 0)
+    json_object_set_new (d, "t_running", json_real (s->t_running));
+  if (s->t_heartbeat >= 0)
+    json_object_set_new (d, "t_heartbeat", json_real (s->t_heartbeat));
+  for (i = 0; i < s->ndisks; i++) {
+    const struct instant_session_disk *k = &s->disks[i];
+    json_array_append_new (disks, json_pack ("{s:s, s:s, s:s, s:s, s:s, s:s, s:I}",
+                                             "name", k->name, "target", k->target,
+                                             "socket", k->socket,
+                                             "backend_socket", k->backend_socket,
+                                             "overlay", k->overlay,
+                                             "migrated_to", k->migrated_to,
+                                             "size", (json_int_t) k->size));
+  }
+  json_object_set_new (d, "disks", disks);
+  out = json_dumps (d, JSON_COMPACT | JSON_PRESERVE_ORDER);
+  json_decref (d);
+  return out;
+}
+
+int
+session_save (struct catalog *cat, const struct instant_session *s,
+              const char *from_state)
+{
+  CLEANUP_FREE char *data = data_json (s);
+  struct catalog_session r = {
+    .id = s->id, .name = s->name, .state = s->state,
+    .supervisor_pid = s->supervisor_pid, .data = data, .message = s->message,
+  };
+
+  return catalog_session_update (cat, &r, from_state);
+}
+
+struct load_ctx {
+  struct instant_session *s;
+  bool found;
+};
+
+static int
+load_one (void *opaque, const struct catalog_session *r)
+{
+  struct load_ctx *l = opaque;
+
+  from_row (r, l->s);
+  l->found = true;
+  return 0;
+}
+
+int
+session_load (struct catalog *cat, int64_t id, struct instant_session *s)
+{
+  struct load_ctx l = { .s = s };
+
+  if (catalog_session_list (cat, id, load_one, &l) == -1)
+    return -1;
+  if (!l.found) {
+    error_setx ("no session %" PRId64 " (bootback sessions)", id);
+    return -1;
+  }
+  return 0;
+}
+
+struct find_ctx {
+  const char *name;
+  struct instant_session *s, tmp;
+  bool found;
+  instant_session_fn fn;
+  void *opaque;
+};
+
+static int
+find_name (void *opaque, const struct catalog_session *r)
+{
+  struct find_ctx *f = opaque;
+
+  if (strcmp (r->name, f->name) == 0) {
+    from_row (r, f->s);
+    f->found = true;
+  }
+  return 0;
+}
+
+int
+instant_session_get (struct catalog *cat, const char *key,
+                     struct instant_session *s)
+{
+  struct find_ctx f = { .name = key, .s = s };
+  char *end;
+  long long id;
+
+  errno = 0;
+  id = strtoll (key, &end, 10);
+  if (*key && !*end && errno == 0 && id > 0)
+    return session_load (cat, id, s);
+  if (catalog_session_list (cat, 0, find_name, &f) == -1)
+    return -1;
+  if (!f.found) {
+    error_setx ("no session '%s' (bootback sessions lists them)", key);
+    return -1;
+  }
+  return 0;
+}
+
+static int
+list_one (void *opaque, const struct catalog_session *r)
+{
+  struct find_ctx *f = opaque;
+
+  from_row (r, &f->tmp);
+  return f->fn (f->opaque, &f->tmp);
+}
+
+int
+instant_session_list (struct catalog *cat, instant_session_fn fn, void *opaque)
+{
+  struct find_ctx *f = xcalloc (1, sizeof *f);
+  int r;
+
+  f->fn = fn;
+  f->opaque = opaque;
+  r = catalog_session_list (cat, 0, list_one, f);
+  free (f);
+  return r;
+}
+
+/* ---- processes ------------------------------------------------------------- */
+
+bool
+pid_matches (pid_t pid, const char *needle)
+{
+  char path[64], buf[8192];
+  ssize_t n, i;
+  int fd;
+
+  if (pid <= 0)
+    return false;
+  snprintf (path, sizeof path, "/proc/%d/cmdline", (int) pid);
+  fd = open (path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return false;
+  n = read (fd, buf, sizeof buf - 1);
+  close (fd);
+  if (n <= 0)
+    return false;             /* a zombie has an empty command line */
+  for (i = 0; i < n; i++)
+    if (buf[i] == '\0')
+      buf[i] = ' ';
+  buf[n] = '\0';
+  return strstr (buf, needle) != NULL;
+}
+
+static char *
+supervise_tag (const struct instant_session *s)
+{
+  return xasprintf ("supervise %" PRId64 " ", s->id);
+}
+
+bool
+instant_supervisor_alive (const struct instant_session *s)
+{
+  CLEANUP_FREE char *tag = supervise_tag (s);
+
+  return pid_matches (s->supervisor_pid, tag);
+}
+
+/* The bootback program to run `supervise` with. */
+static const char *
+bootback_exe (char *buf, size_t len)
+{
+  const char *e = getenv ("BOOTBACK_EXE");
+  ssize_t n;
+
+  if (e && *e)
+    return e;
+  n = readlink ("/proc/self/exe", buf, len - 1);
+  if (n > 0) {
+    buf[n] = '\0';
+    if (strcmp (strrchr (buf, '/') ? strrchr (buf, '/') + 1 : buf, "bootback") == 0)
+      return buf;
+  }
+  return "bootback";
+}
+
+int
+supervisor_spawn (struct instant_session *s, const char *home)
+{
+  char exe[4096], idbuf[32], msg[1024];
+  int pfd[2], status;
+  pid_t pid;
+  size_t n = 0;
+  double end;
+
+  bootback_exe (exe, sizeof exe);
+  snprintf (idbuf, sizeof idbuf, "%" PRId64, s->id);
+  if (pipe2 (pfd, O_CLOEXEC) == -1) {
+    error_set (errno, "pipe");
+    return -1;
+  }
+  pid = fork ();
+  if (pid == -1) {
+    error_set (errno, "fork");
+    close (pfd[0]); close (pfd[1]);
+    return -1;
+  }
+  if (pid == 0) {
+    /* Daemonise: a new session, then a grandchild that init adopts. */
+    CLEANUP_FREE char *log = xasprintf ("%s/supervisor.log", s->dir);
+    int fd;
+    setsid ();
+    if (fork () != 0)
+      _exit (0);
+    fd = open ("/dev/null", O_RDWR);
+    if (fd >= 0) { dup2 (fd, 0); dup2 (fd, 1); }
+    fd = open (log, O_WRONLY | O_CREAT | O_APPEND, 0600);
+    if (fd >= 0) dup2 (fd, 2);
+    dup2 (pfd[1], 3);               /* clears FD_CLOEXEC on 3 */
+    {
+      int maxfd = (int) sysconf (_SC_OPEN_MAX), i;
+      for (i = 4; i < maxfd && i < 65536; i++)
+        close (i);
+    }
+    execl (exe, exe, "--home", home, "supervise", idbuf, "--ready-fd", "3",
+           (char *) NULL);
+    dprintf (3, "error: cannot run %s: %s\n", exe, strerror (errno));
+    _exit (127);
+  }
+  close (pfd[1]);
+  while (waitpid (pid, &status, 0) == -1 && errno == EINTR)
+    ;
+  /* Read "ready PID\n" or "error: ...\n". */
+  end = now_monotonic () + 120;
+  msg[0] = '\0';
+  while (n < sizeof msg - 1 && now_monotonic () < end) {
+    ssize_t r = read (pfd[0], msg + n, sizeof msg - 1 - n);
+    if (r == -1 && errno == EINTR)
+      continue;
+    if (r <= 0)
+      break;
+    n += r;
+    msg[n] = '\0';
+    if (strchr (msg, '\n'))
+      break;
+  }
+  close (pfd[0]);
+  msg[strcspn (msg, "\n")] = '\0';
+  if (strncmp (msg, "ready ", 6) == 0) {
+    s->supervisor_pid = atoi (msg + 6);
+    return 0;
+  }
+  if (strncmp (msg, "error: ", 7) == 0)
+    error_setx ("supervisor: %s", msg + 7);
+  else
+    error_setx ("supervisor did not start (see %s/supervisor.log)", s->dir);
+  return -1;
+}
+
+/* Kill pid (which must match needle) and wait up to secs for it to go. */
+static void
+kill_wait (pid_t pid, const char *needle, double secs)
+{
+  double end;
+
+  if (!pid_matches (pid, needle))
+    return;
+  kill (pid, SIGTERM);
+  end = now_monotonic () + secs;
+  while (now_monotonic () < end && pid_matches (pid, needle))
+    usleep (20000);
+  if (pid_matches (pid, needle))
+    kill (pid, SIGKILL);
+}
+
+static pid_t
+read_pid (const char *path)
+{
+  CLEANUP_FCLOSE FILE *f = fopen (path, "re");
+  int pid = 0;
+
+  if (f && fscanf (f, "%d", &pid) != 1)
+    pid = 0;
+  return pid;
+}
+
+void
+supervisor_stop (struct instant_session *s)
+{
+  CLEANUP_FREE char *tag = supervise_tag (s);
+  size_t i;
+
+  ERROR_SAVE (saved);
+  kill_wait (s->supervisor_pid, tag, 15);
+  s->supervisor_pid = 0;
+  /* Whatever nbdkit a dead supervisor left behind. */
+  for (i = 0; i < s->ndisks; i++) {
+    const struct instant_session_disk *k = &s->disks[i];
+    const char *const socks[2] = { k->socket, k->backend_socket };
+    const char *const kinds[2] = { "front", "backend" };
+    int j;
+    for (j = 0; j < 2; j++) {
+      CLEANUP_FREE char *pf = xasprintf ("%s/%s.%s.pid", s->dir, k->name, kinds[j]);
+      if (!socks[j][0])
+        continue;
+      kill_wait (read_pid (pf), socks[j], 5);
+      unlink (pf);
+      unlink (socks[j]);
+    }
+  }
+  ERROR_RESTORE (saved);
+}
+
+/* ---- start ------------------------------------------------------------------- */
+
+static int
+parse_network (const char *spec, enum instant_net *net, const char **src)
+{
+  *src = NULL;
+  if (!spec) {
+    *net = INSTANT_NET_KEEP;
+    return 0;
+  }
+  if (strcmp (spec, "none") == 0) {
+    *net = INSTANT_NET_NONE;
+    return 0;
+  }
+  if (strncmp (spec, "bridge:", 7) == 0) {
+    *net = INSTANT_NET_BRIDGE;
+    *src = spec + 7;
+  }
+  else if (strncmp (spec, "network:", 8) == 0) {
+    *net = INSTANT_NET_NETWORK;
+    *src = spec + 8;
+  }
+  else {
+    *net = INSTANT_NET_NETWORK;
+    *src = spec;
+  }
+  if (!**src || strchr (*src, '/') || strlen (*src) > 200) {
+    error_setx ("--network %s: not a valid network or bridge name", spec);
+    return -1;
+  }
+  return 0;
+}
+
+static int
+mkdir_p (const char *path, mode_t mode)
+{
+  CLEANUP_FREE char *p = xstrdup (path);
+  char *q;
+
+  for (q = p + 1; *q; q++) {
+    if (*q != '/')
+      continue;
+    *q = '\0';
+    if (mkdir (p, 0755) == -1 && errno != EEXIST) {
+      error_set (errno, "mkdir: %s", p);
+      return -1;
+    }
+    *q = '/';
+  }
+  if (mkdir (p, mode) == -1 && errno != EEXIST) {
+    error_set (errno, "mkdir: %s", p);
+    return -1;
+  }
+  return 0;
+}
+
+static int
+rm_one (const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+  remove (path);
+  return 0;
+}
+
+static void
+rm_rf (const char *path)
+{
+  if (path && *path)
+    nftw (path, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static uint64_t
+min_free (void)
+{
+  const char *e = getenv ("BOOTBACK_OVERLAY_MIN_FREE");
+  int64_t v;
+
+  if (e && *e && (v = parse_size (e)) >= 0)
+    return v;
+  return DEFAULT_MIN_FREE;
+}
+
+static int
+check_overlay_dir (const char *dir)
+{
+  struct statvfs sv;
+  uint64_t avail;
+  char a[32], b[32];
+
+  if (mkdir_p (dir, 0700) == -1) {
+    error_prefix ("overlay directory");
+    return -1;
+  }
+  if (access (dir, W_OK) == -1) {
+    error_set (errno, "overlay directory %s is not writable", dir);
+    return -1;
+  }
+  if (statvfs (dir, &sv) == -1) {
+    error_set (errno, "statvfs: %s", dir);
+    return -1;
+  }
+  avail = (uint64_t) sv.f_bavail * sv.f_frsize;
+  if (avail < min_free ()) {
+    error_set (ENOSPC, "no space for the overlay: %s has %s free, the guest's "
+               "writes need at least %s (BOOTBACK_OVERLAY_MIN_FREE; or "
+               "--overlay-dir DIR elsewhere)", dir,
+               human_size (avail, a, sizeof a), human_size (min_free (), b, sizeof b));
+    return -1;
+  }
+  return 0;
+}
+
+static int
+create_overlay (const struct instant_session_disk *k)
+{
+  CLEANUP_FREE char *backing = xasprintf ("nbd+unix:///?socket=%s", k->socket);
+  char size[32], out[2048];
+  char *argv[] = { "qemu-img", "create", "-q", "-f", "qcow2", "-F", "raw",
+                   "-b", backing, "-u", (char *) k->overlay, size, NULL };
+  int r;
+
+  snprintf (size, sizeof size, "%" PRIu64, k->size);
+  r = run_command (argv, out, sizeof out);
+  if (r == -1)
+    return -1;
+  if (r != 0) {
+    unlink (k->overlay);
+    error_setx ("create overlay %s: %s", k->overlay, out);
+    return -1;
+  }
+  return 0;
+}
+
+/* What a failed start or a stop leaves to undo. */
+static void
+teardown (virConnectPtr conn, struct instant_session *s, bool remove_domain,
+          bool discard)
+{
+  size_t i;
+
+  ERROR_SAVE (saved);
+  if (conn && remove_domain && s->uuid[0] &&
+      drv_remove_domain (conn, s->uuid, s->name) == -1)
+    fprintf (stderr, "bootback: warning: %s\n", error_msg ());
+  supervisor_stop (s);
+  if (discard) {
+    for (i = 0; i < s->ndisks; i++)
+      if (s->disks[i].overlay[0])
+        unlink (s->disks[i].overlay);
+  }
+  ERROR_RESTORE (saved);
+}
+
+static void
+pass_note (const struct instant_opts *o, const char *fmt, ...)
+  __attribute__((format (printf, 2, 3)));
+
+static void
+pass_note (const struct instant_opts *o, const char *fmt, ...)
+{
+  char buf[1024];
+  va_list ap;
+
+  if (!o->note)
+    return;
+  va_start (ap, fmt);
+  vsnprintf (buf, sizeof buf, fmt, ap);
+  va_end (ap);
+  o->note (o->note_opaque, buf);
+}
+
+static const char *
+domain_type (void)
+{
+  const char *t = getenv ("BOOTBACK_DOMAIN_TYPE");
+  return t && *t ? t : NULL;
+}
+
+int
+instant_start (struct catalog *cat, const struct instant_opts *o,
+               struct instant_session *s)
+{
+  double t0 = now_monotonic ();
+  struct repo *repo = NULL;
+  struct repo_manifest *m = NULL;
+  CLEANUP_FREE char *saved_xml = NULL, *xml = NULL, *data = NULL;
+  CLEANUP_FREE char *saved_uuid = NULL, *ovdir = NULL;
+  virConnectPtr conn = NULL;
+  virDomainPtr dom = NULL;
+  enum instant_identity ident = o->identity;
+  enum instant_net net;
+  const char *net_src;
+  char vm[129], id[17], uuid[37];
+  struct instant_xml_disk xd[INSTANT_MAX_DISKS];
+  struct instant_xml_spec spec = { 0 };
+  bool row = false, domain_made = false;
+  size_t i;
+  int ret = -1;
+
+  memset (s, 0, sizeof *s);
+  s->t_running = s->t_heartbeat = -1;
+  if (!o->home || !o->repo || !o->point) {
+    error_setx ("instant_start: home, repo and point are required");
+    return -1;
+  }
+  if (parse_network (o->network, &net, &net_src) == -1)
+    return -1;
+
+  /* The point. */
+  repo = repo_open (o->repo);
+  if (!repo)
+    return -1;
+  if (repo_point_resolve (repo, o->point, vm, id) == -1)
+    goto out;
+  m = xmalloc (sizeof *m);
+  if (repo_manifest_read (repo, vm, id, m) == -1)
+    goto out;
+  if (m->ndisks == 0 || m->ndisks > INSTANT_MAX_DISKS) {
+    error_setx ("%s@%s has %zu disks", vm, id, m->ndisks);
+    goto out;
+  }
+  if (m->has_domain_xml) {
+    saved_xml = repo_domain_xml_read (repo, vm, id);
+    if (!saved_xml)
+      goto out;
+  }
+
+  /* Identity and name. */
+  if (ident == INSTANT_IDENTITY_DEFAULT)
+    ident = o->name ? INSTANT_IDENTITY_NEW : INSTANT_IDENTITY_KEEP;
+  if (o->name)
+    copy (s->name, sizeof s->name, o->name);
+  else if (ident == INSTANT_IDENTITY_KEEP)
+    copy (s->name, sizeof s->name, vm);
+  else
+    snprintf (s->name, sizeof s->name, "%s-instant", vm);
+  if (!name_is_valid (s->name)) {
+    error_setx ("'%s' is not a valid domain name (letters, digits, '.', '_', '-')",
+                s->name);
+    goto out;
+  }
+  if (saved_xml)
+    saved_uuid = xml_get_uuid (saved_xml);
+  if (ident == INSTANT_IDENTITY_KEEP && saved_uuid)
+    copy (uuid, sizeof uuid, saved_uuid);
+  else
+    drv_new_uuid (uuid);
+  copy (s->uuid, sizeof s->uuid, uuid);
+
+  /* libvirt: reachable, name and UUID free, network there. */
+  conn = drv_connect (o->uri);
+  if (!conn)
+    goto out;
+  dom = drv_lookup_name (conn, s->name);
+  if (dom) {
+    error_setx ("a domain called %s already exists here: give another name with "
+                "--name NEW%s", s->name,
+                ident == INSTANT_IDENTITY_KEEP ? " (and --new-identity if the "
+                "original may still run)" : "");
+    goto out;
+  }
+  dom = drv_lookup_uuid (conn, uuid);
+  if (dom) {
+    error_setx ("domain %s already has UUID %s: the original VM is still defined; "
+                "use --new-identity (new UUID and MACs) or remove it",
+                virDomainGetName (dom), uuid);
+    goto out;
+  }
+  if (net != INSTANT_NET_KEEP && net != INSTANT_NET_NONE &&
+      drv_check_network (conn, net, net_src) == -1)
+    goto out;
+  if (net == INSTANT_NET_KEEP && saved_xml &&
+      drv_check_saved_networks (conn, saved_xml) == -1)
+    goto out;
+  if (net == INSTANT_NET_KEEP && !saved_xml &&
+      drv_check_network (conn, INSTANT_NET_NETWORK, "default") == -1) {
+    error_prefix ("%s@%s has no saved domain XML and the default definition "
+                  "uses libvirt's network 'default'; give --network", vm, id);
+    goto out;
+  }
+
+  /* Overlay space. */
+  ovdir = o->overlay_dir ? xstrdup (o->overlay_dir)
+    : xasprintf ("%s/overlays", o->home);
+  if (check_overlay_dir (ovdir) == -1)
+    goto out;
+  {
+    char rp[PATH_MAX];
+    copy (s->overlay_dir, sizeof s->overlay_dir,
+          realpath (ovdir, rp) ? rp : ovdir);
+  }
+
+  /* The row (invariant 1): paths first, then things. */
+  copy (s->vm, sizeof s->vm, vm);
+  copy (s->point, sizeof s->point, id);
+  copy (s->repo, sizeof s->repo, repo_location (repo));
+  copy (s->uri, sizeof s->uri, o->uri);
+  copy (s->state, sizeof s->state, "starting");
+  s->transient = o->transient;
+  s->ndisks = m->ndisks;
+  for (i = 0; i < m->ndisks; i++) {
+    struct instant_session_disk *k = &s->disks[i];
+    copy (k->name, sizeof k->name, m->disks[i].name);
+    k->size = m->disks[i].size;
+    snprintf (k->overlay, sizeof k->overlay, "%s/%s.%s.qcow2", s->overlay_dir,
+              s->name, k->name);
+    if (access (k->overlay, F_OK) == 0) {
+      error_setx ("overlay %s exists already (another session of %s?); "
+                  "stop that session with --discard or remove the file",
+                  k->overlay, s->name);
+      goto out;
+    }
+  }
+  data = data_json (s);
+  {
+    struct catalog_session r = {
+      .name = s->name, .vm = vm, .point = id, .repo = s->repo, .uri = s->uri,
+      .state = s->state, .data = data,
+    };
+    if (catalog_session_add (cat, &r, &s->id) == -1)
+      goto out;
+    row = true;
+  }
+  {
+    CLEANUP_FREE char *sessions = xasprintf ("%s/sessions", o->home);
+    if (mkdir_p (sessions, 0700) == -1)
+      goto fail;
+  }
+  snprintf (s->dir, sizeof s->dir, "%s/sessions/%" PRId64, o->home, s->id);
+  {
+    char rp[PATH_MAX];
+    if (mkdir (s->dir, 0700) == -1) {
+      error_set (errno, "mkdir: %s", s->dir);
+      goto fail;
+    }
+    if (realpath (s->dir, rp))
+      copy (s->dir, sizeof s->dir, rp);
+  }
+  snprintf (s->console_log, sizeof s->console_log, "%s/console.log", s->dir);
+  for (i = 0; i < s->ndisks; i++) {
+    struct instant_session_disk *k = &s->disks[i];
+    snprintf (k->socket, sizeof k->socket, "%s/%s.sock", s->dir, k->name);
+    snprintf (k->backend_socket, sizeof k->backend_socket, "%s/%s.backend.sock",
+              s->dir, k->name);
+    if (strlen (k->backend_socket) > SOCKET_MAX) {
+      error_setx ("socket path %s is longer than %d bytes: use a shorter state "
+                  "directory (--home)", k->backend_socket, SOCKET_MAX);
+      goto fail;
+    }
+  }
+  if (session_save (cat, s, NULL) == -1)
+    goto fail;
+
+  /* Overlays, then the servers they read. */
+  for (i = 0; i < s->ndisks; i++)
+    if (create_overlay (&s->disks[i]) == -1)
+      goto fail;
+  if (supervisor_spawn (s, o->home) == -1)
+    goto fail;
+  if (session_save (cat, s, NULL) == -1)
+    goto fail;
+
+  /* The domain. */
+  if (!saved_xml) {
+    const char *names[INSTANT_MAX_DISKS];
+    for (i = 0; i < s->ndisks; i++)
+      names[i] = s->disks[i].name;
+    saved_xml = instant_xml_default (s->name, domain_type () ? domain_type () : "kvm",
+                                     o->memory_mib, s->ndisks, names);
+    pass_note (o, "%s@%s has no saved domain XML: using a default definition "
+               "(%d MiB, 1 vCPU, virtio)", vm, id,
+               o->memory_mib > 0 ? o->memory_mib : 1024);
+  }
+  for (i = 0; i < s->ndisks; i++) {
+    xd[i].name = s->disks[i].name;
+    xd[i].overlay = s->disks[i].overlay;
+    xd[i].socket = s->disks[i].socket;
+    xd[i].target[0] = '\0';
+  }
+  spec.name = s->name;
+  spec.uuid = uuid;
+  spec.new_macs = ident == INSTANT_IDENTITY_NEW;
+  {
+    uint8_t r[4];
+    char u[37];
+    drv_new_uuid (u);
+    hex_decode (u, r, 4);
+    spec.mac_seed = (uint32_t) r[0] << 24 | r[1] << 16 | r[2] << 8 | r[3];
+  }
+  spec.net = net;
+  spec.net_source = net_src;
+  spec.domain_type = domain_type ();
+  spec.console_log = s->console_log;
+  spec.ndisks = s->ndisks;
+  spec.disks = xd;
+  xml = instant_xml_rewrite (saved_xml, &spec, o->note, o->note_opaque);
+  if (!xml)
+    goto fail;
+  for (i = 0; i < s->ndisks; i++)
+    copy (s->disks[i].target, sizeof s->disks[i].target, xd[i].target);
+  {
+    CLEANUP_FREE char *p = xasprintf ("%s/domain.xml", s->dir);
+    FILE *f = fopen (p, "we");
+    if (f) {
+      fputs (xml, f);
+      fclose (f);
+    }
+  }
+  if (session_save (cat, s, NULL) == -1)
+    goto fail;
+  domain_made = true;
+  if (o->transient)
+    dom = virDomainCreateXML (conn, xml, 0);
+  else {
+    dom = virDomainDefineXML (conn, xml);
+    if (dom && virDomainCreate (dom) == -1) {
+      error_setx ("start domain %s: %s", s->name, drv_error ());
+      goto fail;
+    }
+  }
+  if (!dom) {
+    error_setx ("%s domain %s: %s", o->transient ? "create" : "define", s->name,
+                drv_error ());
+    goto fail;
+  }
+  s->t_running = now_monotonic () - t0;
+  copy (s->state, sizeof s->state, "running");
+  if (session_save (cat, s, NULL) == -1)
+    goto fail;
+
+  if (o->agent_timeout > 0) {
+    if (drv_agent_wait (dom, o->agent_timeout) == 0) {
+      s->t_heartbeat = now_monotonic () - t0;
+      session_save (cat, s, NULL);
+    }
+    else
+      pass_note (o, "no heartbeat from the guest agent within %d s (is "
+                 "qemu-guest-agent installed and is there an agent channel?)",
+                 o->agent_timeout);
+  }
+  ret = 0;
+  goto out;
+
+ fail:
+  {
+    ERROR_SAVE (why);
+    teardown (conn, s, domain_made, true);
+    rm_rf (s->dir);
+    if (row) {
+      copy (s->state, sizeof s->state, "failed");
+      copy (s->message, sizeof s->message, why_msg);
+      for (i = 0; i < s->ndisks; i++)
+        s->disks[i].overlay[0] = '\0';
+      session_save (cat, s, NULL);
+    }
+    ERROR_RESTORE (why);
+  }
+ out:
+  if (ret == -1 && row) {
+    /* keep s as the failed row */
+  }
+  if (dom)
+    virDomainFree (dom);
+  drv_close (conn);
+  free (m);
+  repo_close (repo);
+  return ret;
+}
+
+/* ---- stop ------------------------------------------------------------------- */
+
+int
+instant_stop (struct catalog *cat, int64_t id, const char *uri, bool discard)
+{
+  struct instant_session *s = xmalloc (sizeof *s);
+  virConnectPtr conn = NULL;
+  bool removed_overlays = false;
+  size_t i;
+  int ret = -1;
+
+  if (session_load (cat, id, s) == -1)
+    goto out;
+  if (strcmp (s->state, "migrated") == 0) {
+    error_setx ("session %" PRId64 " was migrated: %s runs from production storage "
+                "now and is no longer a session (virsh destroy %s to stop it)",
+                id, s->name, s->name);
+    goto out;
+  }
+  if (strcmp (s->state, "migrating") == 0 &&
+      pid_matches (s->migrate_pid, "migrate")) {
+    error_setx ("session %" PRId64 " is being migrated (process %d); wait for it "
+                "or interrupt it first", id, (int) s->migrate_pid);
+    goto out;
+  }
+  if (strcmp (s->state, "stopped") == 0 && !discard) {
+    error_setx ("session %" PRId64 " is already stopped", id);
+    goto out;
+  }
+  if (strcmp (s->state, "stopped") != 0) {
+    conn = drv_connect (uri ? uri : s->uri);
+    if (!conn) {
+      error_prefix ("cannot stop session %" PRId64 " (its VM keeps running)", id);
+      goto out;
+    }
+  }
+  teardown (conn, s, true, discard);
+  if (discard) {
+    for (i = 0; i < s->ndisks; i++) {
+      if (s->disks[i].overlay[0])
+        removed_overlays = true;
+      s->disks[i].overlay[0] = '\0';
+    }
+    rm_rf (s->dir);
+  }
+  (void) removed_overlays;
+  copy (s->state, sizeof s->state, "stopped");
+  copy (s->message, sizeof s->message, discard ? "stopped; overlays discarded"
+        : "stopped; overlays kept");
+  s->migrate_pid = 0;
+  if (session_save (cat, s, NULL) == -1)
+    goto out;
+  ret = 0;
+ out:
+  drv_close (conn);
+  free (s);
+  return ret;
+}
+
+/* ---- reattach --------------------------------------------------------------- */
+
+struct reattach_ctx {
+  int64_t ids[4096];
+  size_t n;
+};
+
+static int
+collect (void *opaque, const struct instant_session *s)
+{
+  struct reattach_ctx *r = opaque;
+
+  if ((strcmp (s->state, "running") == 0 || strcmp (s->state, "migrating") == 0) &&
+      r->n < sizeof r->ids / sizeof r->ids[0])
+    r->ids[r->n++] = s->id;
+  return 0;
+}
+
+/* A migration whose process died: abort its block jobs, back to running. */
+static void
+recover_migration (struct instant_session *s)
+{
+  virConnectPtr conn = drv_connect (s->uri);
+  virDomainPtr d;
+  size_t i;
+
+  if (!conn)
+    return;
+  d = drv_lookup_uuid (conn, s->uuid);
+  if (d) {
+    for (i = 0; i < s->ndisks; i++) {
+      virDomainBlockJobInfo info;
+      if (virDomainGetBlockJobInfo (d, s->disks[i].target, &info, 0) == 1)
+        virDomainBlockJobAbort (d, s->disks[i].target, 0);
+    }
+    virDomainFree (d);
+  }
+  drv_close (conn);
+}
+
+int
+instant_reattach (struct catalog *cat, const char *home)
+{
+  struct reattach_ctx *r = xcalloc (1, sizeof *r);
+  struct instant_session *s = xmalloc (sizeof *s);
+  size_t i;
+  int count = 0, err = 0;
+
+  if (instant_session_list (cat, collect, r) == -1) {
+    free (r); free (s);
+    return -1;
+  }
+  for (i = 0; i < r->n; i++) {
+    if (session_load (cat, r->ids[i], s) == -1)
+      continue;
+    if (strcmp (s->state, "migrating") == 0 &&
+        !pid_matches (s->migrate_pid, "migrate")) {
+      recover_migration (s);
+      copy (s->state, sizeof s->state, "running");
+      copy (s->message, sizeof s->message,
+            "the migration was interrupted; run migrate again");
+      s->migrate_pid = 0;
+      session_save (cat, s, "migrating");
+    }
+    if (instant_supervisor_alive (s))
+      continue;
+    if (supervisor_spawn (s, home) == -1) {
+      if (!err) {
+        error_prefix ("session %" PRId64, s->id);
+        err = 1;
+      }
+      continue;
+    }
+    session_save (cat, s, NULL);
+    count++;
+  }
+  free (r);
+  free (s);
+  return err ? -1 : count;
+}

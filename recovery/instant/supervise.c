@@ -1,0 +1,421 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The session supervisor: the body of `bootback supervise ID`, a daemon
+ * (session.c starts it detached, in its own session) that keeps, for every
+ * disk of the session, two nbdkit processes serving on fixed sockets in
+ * the session directory:
+ *
+ *   backend  nbdkit -r -f -U DISK.backend.sock bootback repo=R point=VM@T disk=D
+ *   front    nbdkit -r -f -U DISK.sock --filter=retry nbd socket=DISK.backend.sock
+ *
+ * QEMU reads DISK.sock (the overlay's backing).  When a backend dies the
+ * supervisor removes its stale socket (nbdkit 1.32 leaves it) and starts a
+ * new one on the same path; the front's retry filter reconnects to it and
+ * repeats the failed read, so the guest sees a delay, not an error.  A front
+ * that dies is restarted the same way (QEMU then sees the error of the
+ * requests in flight: the front is stock nbdkit code, read-only).
+ *
+ * Processes are watched with pidfds, so a supervisor started after a crash
+ * of its predecessor adopts the nbdkits still running (found by their pid
+ * files and checked by their command lines) instead of restarting them.
+ * SIGTERM stops everything: nbdkits (TERM, then KILL after 5 s), sockets
+ * and pid files are removed.  The log is HOME/sessions/ID/supervisor.log.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <signal.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+
+#include "recovery/instant/instant-int.h"
+
+#define RESTART_WINDOW 60.0     /* seconds */
+#define RESTART_BURST  10       /* restarts in a window before slowing down */
+
+struct proc {
+  const char *kind;             /* "backend" or "front" */
+  const struct instant_session_disk *disk;
+  char socket[256];
+  char pidfile[4200];
+  char logfile[4200];
+  pid_t pid;
+  int pidfd;                    /* -1 if not running */
+  bool child;                   /* ours to reap */
+  double restarts[RESTART_BURST];
+  unsigned nrestarts;
+};
+
+static const struct instant_session *sess;
+static char plugin[4096];
+
+static void
+logmsg (const char *fmt, ...) __attribute__((format (printf, 1, 2)));
+
+static void
+logmsg (const char *fmt, ...)
+{
+  char ts[TIMESTAMP_LEN + 1];
+  va_list ap;
+
+  timestamp_format (time (NULL), ts);
+  fprintf (stderr, "%s supervise[%d]: ", ts, (int) getpid ());
+  va_start (ap, fmt);
+  vfprintf (stderr, fmt, ap);
+  va_end (ap);
+  fputc ('\n', stderr);
+  fflush (stderr);
+}
+
+static int
+pidfd_open_ (pid_t pid)
+{
+  return (int) syscall (SYS_pidfd_open, pid, 0);
+}
+
+/* The nbdkit plugin: $BOOTBACK_NBDKIT_PLUGIN, the build tree's beside
+ * this program, or the installed "bootback". */
+static void
+find_plugin (void)
+{
+  const char *e = getenv ("BOOTBACK_NBDKIT_PLUGIN");
+  char exe[4096], *slash;
+  ssize_t n;
+
+  if (e && *e) {
+    snprintf (plugin, sizeof plugin, "%s", e);
+    return;
+  }
+  n = readlink ("/proc/self/exe", exe, sizeof exe - 1);
+  if (n > 0) {
+    exe[n] = '\0';
+    slash = strrchr (exe, '/');
+    if (slash) {
+      *slash = '\0';
+      snprintf (plugin, sizeof plugin, "%s/../../nbd-plugin/nbdkit-bootback-plugin.so",
+                exe);
+      if (access (plugin, R_OK) == 0)
+        return;
+    }
+  }
+  snprintf (plugin, sizeof plugin, "bootback");
+}
+
+static bool
+socket_serves (const char *path)
+{
+  struct sockaddr_un a = { .sun_family = AF_UNIX };
+  int fd, r;
+
+  snprintf (a.sun_path, sizeof a.sun_path, "%s", path);
+  fd = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0)
+    return false;
+  r = connect (fd, (struct sockaddr *) &a, sizeof a);
+  close (fd);
+  return r == 0;
+}
+
+static void
+write_pidfile (struct proc *p)
+{
+  FILE *f = fopen (p->pidfile, "we");
+
+  if (f) {
+    fprintf (f, "%d\n", (int) p->pid);
+    fclose (f);
+  }
+}
+
+/* Start p's nbdkit and wait until its socket accepts.  -1 with error. */
+static int
+proc_start (struct proc *p)
+{
+  char repo_arg[4200], point_arg[200], disk_arg[100], sock_arg[300];
+  const char *nbdkit = getenv ("BOOTBACK_NBDKIT");
+  double end;
+  pid_t pid;
+
+  if (!nbdkit || !*nbdkit)
+    nbdkit = "nbdkit";
+  unlink (p->socket);                 /* invariant 6: stale socket first */
+  snprintf (repo_arg, sizeof repo_arg, "repo=%s", sess->repo);
+  snprintf (point_arg, sizeof point_arg, "point=%s@%s", sess->vm, sess->point);
+  snprintf (disk_arg, sizeof disk_arg, "disk=%s", p->disk->name);
+  snprintf (sock_arg, sizeof sock_arg, "socket=%s", p->disk->backend_socket);
+  pid = fork ();
+  if (pid == -1) {
+    error_set (errno, "fork");
+    return -1;
+  }
+  if (pid == 0) {
+    int fd = open ("/dev/null", O_RDWR);
+    sigset_t all;
+    if (fd >= 0) { dup2 (fd, 0); dup2 (fd, 1); }
+    fd = open (p->logfile, O_WRONLY | O_CREAT | O_APPEND, 0600);
+    if (fd >= 0) dup2 (fd, 2);
+    sigemptyset (&all);
+    sigprocmask (SIG_SETMASK, &all, NULL);
+    if (strcmp (p->kind, "backend") == 0)
+      execlp (nbdkit, nbdkit, "-r", "-f", "-U", p->socket, "--log=stderr",
+              plugin, repo_arg, point_arg, disk_arg, (char *) NULL);
+    else
+      execlp (nbdkit, nbdkit, "-r", "-f", "-U", p->socket, "--log=stderr",
+              "--filter=retry", "nbd", sock_arg, "retries=30", "retry-delay=1",
+              "retry-exponential=no", (char *) NULL);
+    fprintf (stderr, "exec %s: %s\n", nbdkit, strerror (errno));
+    _exit (127);
+  }
+  p->pid = pid;
+  p->child = true;
+  p->pidfd = pidfd_open_ (pid);
+  write_pidfile (p);
+  end = now_monotonic () + 60;
+  while (!socket_serves (p->socket)) {
+    int status;
+    if (waitpid (pid, &status, WNOHANG) == pid) {
+      if (p->pidfd >= 0) close (p->pidfd);
+      p->pidfd = -1;
+      p->pid = 0;
+      error_setx ("%s nbdkit of disk %s exited at start (see %s)", p->kind,
+                  p->disk->name, p->logfile);
+      return -1;
+    }
+    if (now_monotonic () > end) {
+      error_setx ("%s nbdkit of disk %s does not serve %s after 60 s (see %s)",
+                  p->kind, p->disk->name, p->socket, p->logfile);
+      return -1;
+    }
+    usleep (10000);
+  }
+  logmsg ("%s %s: nbdkit %d serving %s", p->disk->name, p->kind, (int) pid,
+          p->socket);
+  return 0;
+}
+
+/* Adopt a running nbdkit from a previous supervisor, if there is one. */
+static bool
+proc_adopt (struct proc *p)
+{
+  FILE *f = fopen (p->pidfile, "re");
+  int pid = 0;
+
+  if (!f)
+    return false;
+  if (fscanf (f, "%d", &pid) != 1)
+    pid = 0;
+  fclose (f);
+  if (pid <= 0 || !pid_matches (pid, p->socket) || !socket_serves (p->socket))
+    return false;
+  p->pidfd = pidfd_open_ (pid);
+  if (p->pidfd < 0)
+    return false;
+  p->pid = pid;
+  p->child = false;
+  logmsg ("%s %s: adopted nbdkit %d serving %s", p->disk->name, p->kind, pid,
+          p->socket);
+  return true;
+}
+
+/* p died: reap it if ours, restart it (slower if it keeps dying). */
+static void
+proc_died (struct proc *p)
+{
+  int status = 0;
+  double now = now_monotonic ();
+  unsigned k;
+
+  if (p->child)
+    waitpid (p->pid, &status, 0);
+  close (p->pidfd);
+  p->pidfd = -1;
+  logmsg ("%s %s: nbdkit %d %s %d; restarting on %s", p->disk->name, p->kind,
+          (int) p->pid, p->child && WIFSIGNALED (status) ? "killed by signal"
+          : "exited with", p->child ? (WIFSIGNALED (status) ? WTERMSIG (status)
+                                       : WEXITSTATUS (status)) : -1, p->socket);
+  k = p->nrestarts % RESTART_BURST;
+  if (p->nrestarts >= RESTART_BURST && now - p->restarts[k] < RESTART_WINDOW) {
+    logmsg ("%s %s: %d restarts in %.0f s: waiting 2 s", p->disk->name, p->kind,
+            RESTART_BURST, RESTART_WINDOW);
+    sleep (2);
+  }
+  p->restarts[k] = now;
+  p->nrestarts++;
+  if (proc_start (p) == -1)
+    logmsg ("%s", error_msg ());      /* tried again when its pidfd fires */
+}
+
+static void
+proc_stop (struct proc *p)
+{
+  double end;
+
+  if (p->pid > 0 && p->pidfd >= 0) {
+    kill (p->pid, SIGTERM);
+    end = now_monotonic () + 5;
+    for (;;) {
+      struct pollfd pf = { .fd = p->pidfd, .events = POLLIN };
+      if (poll (&pf, 1, 50) == 1)
+        break;
+      if (now_monotonic () > end) {
+        kill (p->pid, SIGKILL);
+        end = now_monotonic () + 5;
+      }
+    }
+    if (p->child)
+      waitpid (p->pid, NULL, 0);
+    close (p->pidfd);
+    logmsg ("%s %s: stopped nbdkit %d", p->disk->name, p->kind, (int) p->pid);
+  }
+  p->pidfd = -1;
+  p->pid = 0;
+  unlink (p->socket);
+  unlink (p->pidfile);
+}
+
+int
+instant_supervise (const char *home, int64_t id, int ready_fd)
+{
+  struct catalog *cat;
+  struct instant_session *s = xmalloc (sizeof *s);
+  struct proc *procs = NULL;
+  struct pollfd *pfds = NULL;
+  size_t n, i;
+  sigset_t mask;
+  int sfd = -1, ret = 1;
+  CLEANUP_FREE char *pidpath = NULL;
+  FILE *f;
+
+  cat = catalog_open (home);
+  if (!cat || session_load (cat, id, s) == -1) {
+    catalog_close (cat);
+    goto out;
+  }
+  catalog_close (cat);
+  sess = s;
+  if (!s->dir[0] || s->ndisks == 0) {
+    error_setx ("session %" PRId64 " has no directory or no disks", id);
+    goto out;
+  }
+  find_plugin ();
+
+  /* Signals through a signalfd: TERM/INT/HUP end, CHLD wakes us. */
+  sigemptyset (&mask);
+  sigaddset (&mask, SIGTERM);
+  sigaddset (&mask, SIGINT);
+  sigaddset (&mask, SIGHUP);
+  sigaddset (&mask, SIGCHLD);
+  sigprocmask (SIG_BLOCK, &mask, NULL);
+  signal (SIGPIPE, SIG_IGN);
+  sfd = signalfd (-1, &mask, SFD_CLOEXEC);
+  if (sfd < 0) {
+    error_set (errno, "signalfd");
+    goto out;
+  }
+
+  pidpath = xasprintf ("%s/supervisor.pid", s->dir);
+  f = fopen (pidpath, "we");
+  if (f) {
+    fprintf (f, "%d\n", (int) getpid ());
+    fclose (f);
+  }
+
+  n = 2 * s->ndisks;
+  procs = xcalloc (n, sizeof *procs);
+  pfds = xcalloc (n + 1, sizeof *pfds);
+  for (i = 0; i < n; i++) {
+    struct proc *p = &procs[i];
+    const struct instant_session_disk *k = &s->disks[i / 2];
+    p->disk = k;
+    p->kind = i % 2 == 0 ? "backend" : "front";
+    p->pidfd = -1;
+    snprintf (p->socket, sizeof p->socket, "%s",
+              i % 2 == 0 ? k->backend_socket : k->socket);
+    snprintf (p->pidfile, sizeof p->pidfile, "%s/%s.%s.pid", s->dir, k->name, p->kind);
+    snprintf (p->logfile, sizeof p->logfile, "%s/nbdkit-%s-%s.log", s->dir,
+              k->name, p->kind);
+  }
+  logmsg ("session %" PRId64 " (%s, %s@%s): %zu disk%s, plugin %s", id, s->name,
+          s->vm, s->point, s->ndisks, s->ndisks == 1 ? "" : "s", plugin);
+  /* Backends first: a front connects to its backend on first use. */
+  for (i = 0; i < n; i++)
+    if (!proc_adopt (&procs[i]) && proc_start (&procs[i]) == -1)
+      goto stop;
+  if (ready_fd >= 0) {
+    dprintf (ready_fd, "ready %d\n", (int) getpid ());
+    close (ready_fd);
+    ready_fd = -1;
+  }
+
+  for (;;) {
+    int r;
+    for (i = 0; i < n; i++) {
+      pfds[i].fd = procs[i].pidfd;
+      pfds[i].events = POLLIN;
+      pfds[i].revents = 0;
+    }
+    pfds[n].fd = sfd;
+    pfds[n].events = POLLIN;
+    pfds[n].revents = 0;
+    r = poll (pfds, n + 1, 5000);
+    if (r == -1 && errno != EINTR) {
+      logmsg ("poll: %s", strerror (errno));
+      break;
+    }
+    if (pfds[n].revents & POLLIN) {
+      struct signalfd_siginfo si;
+      bool quit = false;
+      while (read (sfd, &si, sizeof si) == (ssize_t) sizeof si)
+        if (si.ssi_signo != SIGCHLD) {
+          logmsg ("signal %d: stopping", (int) si.ssi_signo);
+          quit = true;
+          break;
+        }
+      if (quit) {
+        ret = 0;
+        break;
+      }
+    }
+    for (i = 0; i < n; i++) {
+      if (procs[i].pidfd < 0) {
+        /* A failed restart: try again (every 5 s at most). */
+        if (proc_start (&procs[i]) == -1)
+          logmsg ("%s", error_msg ());
+      }
+      else if (pfds[i].revents & (POLLIN | POLLHUP | POLLERR))
+        proc_died (&procs[i]);
+    }
+  }
+
+ stop:
+  if (ret != 0 && ready_fd >= 0) {
+    dprintf (ready_fd, "error: %s\n", error_msg ());
+    logmsg ("error: %s", error_msg ());
+    close (ready_fd);
+    ready_fd = -1;
+  }
+  /* Fronts first (they hold QEMU), then backends. */
+  for (i = n; i-- > 0; )
+    if (i % 2 == 1)
+      proc_stop (&procs[i]);
+  for (i = n; i-- > 0; )
+    if (i % 2 == 0)
+      proc_stop (&procs[i]);
+  if (pidpath)
+    unlink (pidpath);
+  logmsg ("stopped");
+ out:
+  if (ret != 0 && ready_fd >= 0)
+    dprintf (ready_fd, "error: %s\n", error_msg ());
+  if (sfd >= 0)
+    close (sfd);
+  free (procs);
+  free (pfds);
+  free (s);
+  return ret;
+}

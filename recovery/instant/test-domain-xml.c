@@ -1,0 +1,220 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Golden-file tests of the domain XML rewrite (domain-xml.c).  Each
+ * golden/NAME.in holds the spec as KEY=VALUE lines, a line "---", then the
+ * saved domain XML (or "default" for instant_xml_default's output); the
+ * notes and the rewritten XML must equal golden/NAME.out.  Also checks
+ * instant_xml_set_disk and the refusals.  BOOTBACK_REGENERATE=1 rewrites
+ * the .out files (then read them!).
+ */
+#include <dirent.h>
+#include <errno.h>
+
+#include "recovery/instant/instant.h"
+#include "recovery/util/util.h"
+
+#define DIR_ "recovery/instant/golden"
+
+static int failures;
+
+static char *
+slurp (const char *path)
+{
+  FILE *f = fopen (path, "re");
+  char *buf;
+  size_t n;
+
+  if (!f)
+    return NULL;
+  buf = xmalloc (1 << 20);
+  n = fread (buf, 1, (1 << 20) - 1, f);
+  buf[n] = '\0';
+  fclose (f);
+  return buf;
+}
+
+struct out {
+  char *text;
+  size_t len;
+};
+
+static void
+append (struct out *o, const char *s)
+{
+  size_t l = strlen (s);
+  o->text = realloc (o->text, o->len + l + 1);
+  if (!o->text)
+    abort ();
+  memcpy (o->text + o->len, s, l + 1);
+  o->len += l;
+}
+
+static void
+note_cb (void *opaque, const char *line)
+{
+  append (opaque, "note: ");
+  append (opaque, line);
+  append (opaque, "\n");
+}
+
+/* Run one case; returns the text to compare (malloc'd). */
+static char *
+run_case (char *in)
+{
+  struct instant_xml_spec sp = { 0 };
+  struct instant_xml_disk disks[8];
+  struct out o = { 0 };
+  char *line, *save = NULL, *xml = NULL, *res;
+  char *body = strstr (in, "\n---\n");
+  size_t i;
+
+  if (!body) {
+    fprintf (stderr, "no --- line\n");
+    exit (1);
+  }
+  *body = '\0';
+  xml = body + 5;
+  for (line = strtok_r (in, "\n", &save); line; line = strtok_r (NULL, "\n", &save)) {
+    char *v = strchr (line, '=');
+    if (line[0] == '#' || !v)
+      continue;
+    *v++ = '\0';
+    if (strcmp (line, "name") == 0) sp.name = v;
+    else if (strcmp (line, "uuid") == 0) sp.uuid = v;
+    else if (strcmp (line, "new_macs") == 0) sp.new_macs = atoi (v);
+    else if (strcmp (line, "mac_seed") == 0) sp.mac_seed = strtoul (v, NULL, 0);
+    else if (strcmp (line, "domain_type") == 0) sp.domain_type = v;
+    else if (strcmp (line, "console_log") == 0) sp.console_log = v;
+    else if (strcmp (line, "net") == 0) {
+      if (strcmp (v, "none") == 0) sp.net = INSTANT_NET_NONE;
+      else if (strncmp (v, "bridge:", 7) == 0) {
+        sp.net = INSTANT_NET_BRIDGE; sp.net_source = v + 7;
+      }
+      else if (strncmp (v, "network:", 8) == 0) {
+        sp.net = INSTANT_NET_NETWORK; sp.net_source = v + 8;
+      }
+    }
+    else if (strcmp (line, "disk") == 0 && sp.ndisks < 8) {
+      /* disk=NAME:OVERLAY:SOCKET */
+      struct instant_xml_disk *d = &disks[sp.ndisks++];
+      memset (d, 0, sizeof *d);
+      d->name = v;
+      d->overlay = strchr (v, ':');
+      *(char *) d->overlay = '\0';
+      d->overlay++;
+      d->socket = strchr (d->overlay, ':');
+      *(char *) d->socket = '\0';
+      d->socket++;
+    }
+  }
+  sp.disks = disks;
+  if (strncmp (xml, "default", 7) == 0) {
+    const char *names[8];
+    for (i = 0; i < sp.ndisks; i++)
+      names[i] = disks[i].name;
+    xml = instant_xml_default ("vm1", "qemu", 512, sp.ndisks, names);
+  }
+  else
+    xml = xstrdup (xml);
+  res = instant_xml_rewrite (xml, &sp, note_cb, &o);
+  free (xml);
+  if (!res) {
+    append (&o, "error: ");
+    append (&o, error_msg ());
+    append (&o, "\n");
+  }
+  else {
+    for (i = 0; i < sp.ndisks; i++) {
+      char t[200];
+      snprintf (t, sizeof t, "target: %s -> %s\n", disks[i].name, disks[i].target);
+      append (&o, t);
+    }
+    append (&o, res);
+    free (res);
+  }
+  return o.text;
+}
+
+static void
+check_set_disk (void)
+{
+  const char *xml =
+    "<domain type='qemu'><name>a</name><devices>"
+    "<disk type='file' device='disk'><driver name='qemu' type='qcow2'/>"
+    "<source file='/ov/a.qcow2'/><backingStore type='network'><format type='raw'/>"
+    "<source protocol='nbd'><host transport='unix' socket='/s'/></source>"
+    "</backingStore><target dev='vda' bus='virtio'/></disk></devices></domain>";
+  char *out = instant_xml_set_disk (xml, "vda", "/prod/a.raw", "raw");
+
+  if (!out || !strstr (out, "<source file=\"/prod/a.raw\"/>") ||
+      strstr (out, "backingStore") || !strstr (out, "type=\"raw\"")) {
+    fprintf (stderr, "FAIL: set_disk: %s\n", out ? out : error_msg ());
+    failures++;
+  }
+  free (out);
+  out = instant_xml_set_disk (xml, "vdz", "/x", "raw");
+  if (out || !strstr (error_msg (), "no disk vdz")) {
+    fprintf (stderr, "FAIL: set_disk on a missing disk: %s\n", error_msg ());
+    failures++;
+  }
+  free (out);
+}
+
+int
+main (void)
+{
+  DIR *d = opendir (DIR_);
+  struct dirent *e;
+  bool regen = getenv ("BOOTBACK_REGENERATE") != NULL;
+  int cases = 0;
+
+  if (!d) {
+    perror (DIR_);
+    return 1;
+  }
+  while ((e = readdir (d))) {
+    size_t l = strlen (e->d_name);
+    char path[512], outpath[512];
+    char *in, *got, *want;
+
+    if (l < 4 || strcmp (e->d_name + l - 3, ".in") != 0)
+      continue;
+    snprintf (path, sizeof path, "%s/%s", DIR_, e->d_name);
+    snprintf (outpath, sizeof outpath, "%s/%.*s.out", DIR_, (int) (l - 3), e->d_name);
+    in = slurp (path);
+    if (!in) {
+      perror (path);
+      return 1;
+    }
+    got = run_case (in);
+    free (in);
+    cases++;
+    if (regen) {
+      FILE *f = fopen (outpath, "we");
+      if (!f || fputs (got, f) < 0 || fclose (f) != 0) {
+        perror (outpath);
+        return 1;
+      }
+      printf ("wrote %s\n", outpath);
+    }
+    else {
+      want = slurp (outpath);
+      if (!want || strcmp (want, got) != 0) {
+        fprintf (stderr, "FAIL: %s differs from %s; got:\n%s\n", path, outpath, got);
+        failures++;
+      }
+      else
+        printf ("ok %s\n", e->d_name);
+      free (want);
+    }
+    free (got);
+  }
+  closedir (d);
+  check_set_disk ();
+  if (cases < 5) {
+    fprintf (stderr, "FAIL: only %d golden cases found\n", cases);
+    failures++;
+  }
+  printf ("%d cases, %d failures\n", cases, failures);
+  return failures ? 1 : 0;
+}
