@@ -12,16 +12,14 @@
 #include <sys/random.h>
 #include <sys/stat.h>
 
+#include "recovery/repo/io-nfs.h"
 #include "recovery/repo/repo-int.h"
 
 static struct repo_io *
 io_for (const char *location)
 {
-  if (strncmp (location, "nfs://", 6) == 0) {
-    error_setx ("%s: NFS repositories are not supported by this build",
-                location);
-    return NULL;
-  }
+  if (strncmp (location, "nfs://", 6) == 0)
+    return io_nfs_new (location);
   return io_posix_new (location);
 }
 
@@ -57,8 +55,11 @@ repo_init (const char *location, const struct repo_init_opts *opts)
                 "two from 64K to 4M", cs);
     return -1;
   }
-  if (strncmp (location, "nfs://", 6) != 0 &&
-      mkdir (location, 0755) == -1 && errno != EEXIST) {
+  if (strncmp (location, "nfs://", 6) == 0) {
+    if (io_nfs_mkdir_root (location) == -1)
+      return -1;
+  }
+  else if (mkdir (location, 0755) == -1 && errno != EEXIST) {
     error_set (errno, "mkdir: %s", location);
     return -1;
   }
