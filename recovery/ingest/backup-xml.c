@@ -191,8 +191,10 @@ backup_xml_marked (const char *metadata_xml)
     return false;
   root = xmlDocGetRootElement (doc);
   attr (root, "enabled", en, sizeof en);
-  ret = root && root->ns && root->ns->href &&
-    xmlStrcmp (root->ns->href, BAD_CAST BACKUP_XML_NS) == 0 &&
+  /* libvirt returns the element without its namespace (the query names
+   * it); one that carries another namespace is not ours. */
+  ret = root && (!root->ns || !root->ns->href ||
+                 xmlStrcmp (root->ns->href, BAD_CAST BACKUP_XML_NS) == 0) &&
     strcmp (en, "no") != 0;
   xmlFreeDoc (doc);
   return ret;

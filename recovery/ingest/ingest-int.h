@@ -150,10 +150,10 @@ int backup_xml_job_socket (const char *xml, char *sock, size_t len);
 
 /* The namespace of bootback's element in a domain's <metadata>. */
 #define BACKUP_XML_NS "https://bootback.dev/xmlns/backup/1"
-/* Does a bootback metadata element (virDomainGetMetadata of
- * BACKUP_XML_NS, e.g. <backup xmlns='...'/>) mark the domain for
- * `backup --all`?  Yes unless it says enabled='no'.  NULL or unparsable:
- * false. */
+/* Does bootback's metadata element (what virDomainGetMetadata returns
+ * for BACKUP_XML_NS: the element without its namespace, e.g. <backup/>)
+ * mark the domain for `backup --all`?  Yes unless it says enabled='no' or
+ * carries another namespace.  NULL (no element) or unparsable: false. */
 bool backup_xml_marked (const char *metadata_xml);
 
 #endif /* BOOTBACK_INGEST_INT_H */

@@ -1,0 +1,174 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+#
+# bootback backup when things go wrong, on a running tiny VM (private
+# libvirtd, TCG) with vda (tiny, qcow2), vdb (qcow2 data disk the guest
+# writes with dd) and vdc (raw):
+#   - raw disk: a full read every time, said in the output;
+#   - killed (SIGKILL) while reading: no point appears, repo check is clean,
+#     the next backup ends the stale job, is incremental from the last
+#     committed point and restores exactly;
+#   - checkpoint deleted behind bootback's back: the next backup is full
+#     and says why;
+#   - a failure while the guest is frozen, a SIGKILL while it is frozen
+#     (the thaw guard), an injected repository EIO: the guest ends thawed,
+#     no point, the checkpoint chain is intact and the next backup is right;
+#   - killed between commit and checkpoint advance (step 5): the next
+#     backup is incremental and removes the stale checkpoint;
+#   - --all by metadata marker; a shut-off domain is read directly.
+source "$top_srcdir/tests/functions.sh"
+source "$top_srcdir/tests/lib/images.sh"
+source "$top_srcdir/tests/lib/libvirtd.sh"
+requires virsh qemu-img python3 cmp
+qga=$top_srcdir/tests/lib/qga
+dom=bbf-$$
+
+images_tiny
+libvirtd_start
+export BOOTBACK_SCRATCH_DIR=$tmp
+
+qemu-img convert -O qcow2 "$TINY_IMG" "$tmp/vda.qcow2"
+truncate -s 32M "$tmp/vdb.raw"
+head -c 4M /dev/urandom | dd of="$tmp/vdb.raw" conv=notrunc status=none
+qemu-img convert -O qcow2 "$tmp/vdb.raw" "$tmp/vdb.qcow2"
+head -c 8M /dev/urandom >"$tmp/vdc.raw"
+"$top_srcdir/images/domain-xml" NAME=$dom DISK_PATH="$tmp/vda.qcow2" DISK_FORMAT=qcow2 \
+    NET_TYPE=none SERIAL_LOG="$tmp/vm.serial" >"$tmp/vm.xml"
+python3 - "$tmp/vm.xml" "$tmp/vdb.qcow2" "$tmp/vdc.raw" <<'PY'
+import sys
+p, vdb, vdc = sys.argv[1:4]
+s = open(p).read()
+disk = ("    <disk type='file' device='disk'>\n"
+        "      <driver name='qemu' type='%s'/>\n"
+        "      <source file='%s'/>\n"
+        "      <target dev='%s' bus='virtio'/>\n"
+        "    </disk>\n")
+i = s.index("</disk>") + len("</disk>\n")
+open(p, "w").write(s[:i] + disk % ("qcow2", vdb, "vdb") + disk % ("raw", vdc, "vdc") + s[i:])
+PY
+virsh -q define "$tmp/vm.xml" >/dev/null
+virsh -q start "$dom" >/dev/null
+"$qga" --domain "$dom" --timeout 120 ping >/dev/null || { cat "$tmp/vm.serial"; fail "no agent"; }
+
+frozen_status () {
+    "$qga" --domain "$dom" json '{"execute":"guest-fsfreeze-status"}' | tr -d '" \n'
+}
+npoints () { bootback points "$dom" --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))'; }
+checkpoints () { virsh -q checkpoint-list "$dom" --name | grep . | sort | tr '\n' ' '; }
+kind_of () { bootback point show "$dom@$1" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["kind"])'; }
+# write N MiB of fresh random data at MiB offset OFF of vdb, in the guest and in the expectation
+cp "$tmp/vdb.raw" "$tmp/vdb.expected"
+guest_write () {
+    head -c "$(( $2 * 1048576 ))" /dev/urandom >"$tmp/blob"
+    "$qga" --domain "$dom" write /run/blob <"$tmp/blob"
+    "$qga" --domain "$dom" exec /bin/sh -c "dd if=/run/blob of=/dev/vdb bs=1M seek=$1 oflag=direct 2>/dev/null && sync" ||
+        fail "guest write"
+    dd if="$tmp/blob" of="$tmp/vdb.expected" bs=1M seek="$1" conv=notrunc status=none
+}
+check_vdb () {   # point id: its vdb must equal the expectation
+    rm -f "$tmp/check.raw"
+    bootback restore "$dom@$1" --disk vdb --to "$tmp/check.raw" >/dev/null
+    cmp "$tmp/check.raw" "$tmp/vdb.expected" || fail "vdb of $1 differs from what the guest wrote"
+}
+backup () {   # backup ARGS...: output in $tmp/out, fails the test on error
+    bootback backup "$dom" "$@" >"$tmp/out" 2>&1 || { cat "$tmp/out"; fail "backup $*"; }
+    cat "$tmp/out"
+}
+
+bootback repo init "$tmp/repo" >/dev/null
+
+# --- full, with a raw disk
+backup
+grep -q "vdc: full read of 8.0 MiB (raw disk: no persistent dirty bitmap" "$tmp/out" ||
+    fail "no note on the raw disk"
+p1=$(latest_id "$dom")
+cp1=$(checkpoints)
+
+# --- killed while reading
+guest_write 8 1
+expect_fail env BOOTBACK_BACKUP_TEST=kill-reading bootback backup "$dom" >"$tmp/out" 2>&1
+[ "$(npoints)" = 1 ] || fail "a killed backup left a point"
+bootback repo check >"$tmp/check" || { cat "$tmp/check"; fail "repo check after a killed backup"; }
+[ "$(frozen_status)" = thawed ] || fail "guest left frozen by a killed backup"
+virsh -q backup-dumpxml "$dom" >/dev/null 2>&1 || fail "expected the killed backup's job to be left running"
+backup
+grep -q "ended the backup job left by an interrupted bootback" "$tmp/out" || fail "stale job not reported"
+grep -q "vdb: incremental since ${cp1% }" "$tmp/out" || fail "not incremental from the committed point's checkpoint"
+grep -q "vdc: full read" "$tmp/out" || fail "raw disk not read in full"
+p2=$(latest_id "$dom")
+[ "$(kind_of "$p2")" = incremental ]
+check_vdb "$p2"
+[ "$(checkpoints | wc -w)" = 1 ] || fail "stale checkpoints left: $(checkpoints)"
+bootback repo check >/dev/null
+
+# --- checkpoint deleted behind bootback's back
+virsh -q checkpoint-delete "$dom" "$(checkpoints | tr -d ' ')" >/dev/null
+guest_write 12 1
+backup
+grep -q "vdb: full read of 32.0 MiB (checkpoint .* is missing in libvirt)" "$tmp/out" ||
+    fail "a missing checkpoint did not make a full read, said"
+p3=$(latest_id "$dom")
+[ "$(kind_of "$p3")" = full ] || fail "point after a deleted checkpoint is not full"
+check_vdb "$p3"
+cp3=$(checkpoints)
+
+# --- failures while frozen: the guest must end thawed, nothing else changes
+guest_write 16 1
+expect_fail env BOOTBACK_BACKUP_TEST=fail-frozen bootback backup "$dom" >"$tmp/out" 2>&1
+grep -q "injected failure" "$tmp/out" || { cat "$tmp/out"; fail "fail-frozen did not fail"; }
+[ "$(frozen_status)" = thawed ] || fail "guest left frozen after a failure"
+[ "$(checkpoints)" = "$cp3" ] || fail "checkpoints changed by a failed backup: $(checkpoints)"
+expect_fail env BOOTBACK_BACKUP_TEST=kill-frozen bootback backup "$dom" >"$tmp/out" 2>&1
+for (( i = 0; i < 100; i++ )); do
+    [ "$(frozen_status)" = thawed ] && break
+    sleep 0.1
+done
+[ "$(frozen_status)" = thawed ] || fail "guest left frozen after bootback was killed while it was frozen"
+for (( i = 0; i < 50; i++ )); do grep -q "thaw guard: thawed" "$tmp/out" && break; sleep 0.1; done
+grep -q "thaw guard: thawed" "$tmp/out" || { cat "$tmp/out"; fail "the thaw guard did not thaw"; }
+[ "$(npoints)" = 3 ] || fail "failed backups left points"
+
+# --- an injected repository EIO: no point, the checkpoint stays usable
+BOOTBACK_FAULT=count bootback backup "$dom" >"$tmp/out" 2>"$tmp/count" || { cat "$tmp/out" "$tmp/count"; fail "counting run"; }
+ops=$(sed -n 's/^bootback-fault: \([0-9]*\) ops.*/\1/p' "$tmp/count")
+p4=$(latest_id "$dom")
+check_vdb "$p4"
+cp4=$(checkpoints)
+guest_write 20 1
+expect_fail env BOOTBACK_FAULT=eio@$(( ops / 2 )) bootback backup "$dom" >"$tmp/out" 2>&1
+grep -q "injected fault" "$tmp/out" || { cat "$tmp/out"; fail "eio@$(( ops / 2 )) of $ops did not fail the backup"; }
+[ "$(npoints)" = 4 ] || fail "a failed backup left a point"
+[ "$(checkpoints)" = "$cp4" ] || fail "checkpoints changed by a failed backup: $(checkpoints) (was $cp4)"
+[ "$(frozen_status)" = thawed ] || fail "guest left frozen"
+bootback repo check >/dev/null || fail "repo check after EIO"
+
+# --- killed between commit and checkpoint advance (step 5)
+expect_fail env BOOTBACK_CRASH_STEP=5 bootback backup "$dom" >"$tmp/out" 2>&1
+[ "$(npoints)" = 5 ] || fail "the point committed before step 5 is missing"
+p5=$(latest_id "$dom")
+check_vdb "$p5"
+[ "$(checkpoints | wc -w)" = 2 ] || fail "expected the old and the new checkpoint: $(checkpoints)"
+guest_write 24 1
+backup
+grep -q "vdb: incremental since bootback-.*-$p5" "$tmp/out" || fail "not incremental from the step-5-crashed point"
+p6=$(latest_id "$dom")
+check_vdb "$p6"
+[ "$(checkpoints | wc -w)" = 1 ] || fail "stale checkpoints left: $(checkpoints)"
+
+# --- --all: only marked domains
+bootback backup --all >"$tmp/out" || { cat "$tmp/out"; fail "--all with nothing marked"; }
+grep -q "no domain is marked" "$tmp/out" || fail "--all: no message when nothing is marked"
+virsh -q metadata "$dom" --uri https://bootback.dev/xmlns/backup/1 --key bootback --set '<backup/>' --live --config >/dev/null
+bootback backup --all >"$tmp/out" || { cat "$tmp/out"; fail "--all"; }
+grep -q "backed up $dom@" "$tmp/out" || { cat "$tmp/out"; fail "--all did not back up the marked domain"; }
+check_vdb "$(latest_id "$dom")"
+
+# --- shut off: disks read directly
+"$qga" --domain "$dom" exec /bin/sh -c sync >/dev/null
+virsh -q destroy "$dom" >/dev/null
+backup
+grep -q "is shut off: reading its disk images directly" "$tmp/out" || fail "shut-off note"
+grep -q ": full, crash-consistent" "$tmp/out" || fail "shut-off point kind"
+check_vdb "$(latest_id "$dom")"
+bootback repo verify >/dev/null || fail "repo verify"
+echo ok
