@@ -1194,6 +1194,23 @@ io_nfs_new (const char *url)
   io->ops = &nfs_ops;
   io->priv = n;
   io->location = xasprintf ("nfs://%s%s", n->server, n->root);
+  /* Mount now, so that a wrong server or path is said at once. */
+  {
+    struct sigpipe_guard g;
+    int r;
+
+    sigpipe_block (&g);
+    pthread_mutex_lock (&n->conns[0].lock);
+    r = conn_connect (n, &n->conns[0]);
+    pthread_mutex_unlock (&n->conns[0].lock);
+    sigpipe_unblock (&g);
+    if (r == -1) {
+      ERROR_SAVE (saved);
+      n_free (io);
+      ERROR_RESTORE (saved);
+      return NULL;
+    }
+  }
   return io;
 }
 
@@ -1211,37 +1228,30 @@ io_nfs_mkdir_root (const char *url)
   if (!base) abort ();
   for (len = strlen (base); len > 6 && base[len - 1] == '/'; len--)
     base[len - 1] = '\0';
+  io = io_nfs_new (url);
+  if (io) {
+    io->ops->free (io);             /* there already */
+    return 0;
+  }
+  if (errno != ENOENT)
+    return -1;
   host_end = strchr (base + 6, '/');
   slash = strrchr (base + 6, '/');
-  if (!host_end || slash == host_end) {
-    /* the top directory: it is an export, it must exist */
-    char **names;
-    io = io_nfs_new (url);
-    if (!io)
-      return -1;
-    names = io->ops->list (io, ".");
-    r = names ? 0 : -1;
-    repo_strv_free (names);
-    io->ops->free (io);
-    return r;
-  }
+  if (!host_end || slash == host_end)
+    return -1;                      /* the export itself is missing */
   name = xstrdup (slash + 1);
   *slash = '\0';
   purl = xasprintf ("%s%s", base, q ? q : "");
   io = io_nfs_new (purl);
-  if (!io)
-    return -1;
-  r = io->ops->mkdir (io, name);
-  if (r == -1 && errno == ENOENT) {
-    /* make the parent first, then again */
-    io->ops->free (io);
+  if (!io && errno == ENOENT) {
+    /* make the parent first */
     if (io_nfs_mkdir_root (purl) == -1)
       return -1;
     io = io_nfs_new (purl);
-    if (!io)
-      return -1;
-    r = io->ops->mkdir (io, name);
   }
+  if (!io)
+    return -1;
+  r = io->ops->mkdir (io, name);
   if (r == -1 && errno == EEXIST)
     r = 0;
   io->ops->free (io);

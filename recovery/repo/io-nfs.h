@@ -11,8 +11,10 @@
 /* A repository directory on an NFS server, read and written with libnfs
  * (no kernel mount).  url: libnfs URL syntax, options included
  * (?version=3|4, nfsport=, mountport=, uid=, gid=, ...); without version=
- * NFSv4 is tried first, then NFSv3.  Nothing is sent until the first
- * operation.  Returns NULL with the error set if the URL does not parse.
+ * NFSv4 is tried first, then NFSv3.  Mounts once at once (more
+ * connections are made as threads need them).  Returns NULL with the
+ * error set if the URL does not parse or the mount fails (ENOENT for a
+ * missing directory).
  * Thread-safe; the caller frees it with io->ops->free. */
 struct repo_io *io_nfs_new (const char *url);
 
