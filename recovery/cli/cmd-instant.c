@@ -307,16 +307,25 @@ static const char migrate_usage[] =
 
 struct mprog {
   struct progress *p;
-  uint64_t last;
+  uint64_t last, total;
 };
 
+/* libvirt's job size grows while the guest writes: start over then. */
 static void
 on_progress (void *opaque, uint64_t done, uint64_t total)
 {
   struct mprog *m = opaque;
 
-  if (!m->p)
+  if (total <= 1)
+    return;                  /* a job that has not sized itself yet */
+  if (total < done)
+    total = done;
+  if (!m->p || total != m->total) {
+    progress_free (m->p);
     m->p = progress_new ("migrate", total);
+    m->total = total;
+    m->last = 0;
+  }
   if (done > m->last) {
     progress_add (m->p, done - m->last);
     m->last = done;

@@ -1,0 +1,136 @@
+#!/usr/bin/env bash
+# Instant recovery end to end, through a private libvirtd: import the tiny
+# image with its domain XML, `bootback instant`, /health answers from the
+# restored VM (probed from the lab namespace), a file written through the
+# guest agent; a migration to a file system too small fails cleanly (VM
+# still serving, state back to running, nothing left on the target); a
+# migration to a good target while an HTTP prober runs and the guest writes:
+# 0 failed probes, after the pivot nbdkit is gone, the overlay removed and
+# the disk (running and persistent) lives on the target; destroy, boot from
+# the target alone: the files written before and during the migration are
+# there.
+source "$top_srcdir/tests/functions.sh"
+source "$top_srcdir/tests/lib/libvirtd.sh"
+source "$top_srcdir/tests/lib/netns.sh"
+source "$top_srcdir/tests/lib/images.sh"
+requires qemu-img nbdkit virsh curl python3
+[ "$(id -u)" -eq 0 ] || skip "needs root (tmpfs, libvirtd, network namespace)"
+qga=$top_srcdir/tests/lib/qga
+images_tiny
+
+# A 16 MiB file system for the failing migration.  Mounted before libvirtd
+# starts: its private mount namespace copies the host's mounts at start.
+mkdir -p "$tmp/small" "$tmp/prod"
+mount -t tmpfs -o size=16M tmpfs "$tmp/small"
+cleanup_fn "umount -l '$tmp/small'"
+
+libvirtd_start
+instant_cleanup () {
+    local p
+    for p in $(pgrep -f -- "--home $BOOTBACK_HOME supervise" || true); do kill "$p"; done
+    sleep 1
+    for p in $(pgrep -f -- "^nbdkit .*$BOOTBACK_HOME/sessions/" || true); do kill -9 "$p"; done
+}
+cleanup_fn instant_cleanup
+netns_create
+export BOOTBACK_DOMAIN_TYPE=qemu
+
+bootback repo init "$tmp/repo" >/dev/null
+tiny_copy tiny "$tmp/tiny.img"
+"$top_srcdir/images/domain-xml" NAME=tiny DISK_PATH="$tmp/tiny.img" \
+    NET_SOURCE="$NETNS_BRIDGE" > "$tmp/tiny.xml"
+bootback import "$tmp/tiny.img" --vm tiny --domain-xml "$tmp/tiny.xml"
+rm "$tmp/tiny.img"          # the backup is all there is now
+
+bootback instant tiny --agent-timeout 120 | tee "$tmp/instant.out"
+grep -q "^session 1: tiny running from tiny@" "$tmp/instant.out"
+grep -q "VM running after .* s; guest agent heartbeat after .* s" "$tmp/instant.out"
+url=http://10.77.0.10/health
+netns_wait_http "$url" 120 >/dev/null || fail "no HTTP from the restored VM"
+grep -q '"status":"ok"' <<< "$(netns_http "$url")"
+grep -q "$BOOTBACK_HOME/overlays/tiny.vda.qcow2" <<< "$(virsh domblklist tiny)"
+
+# A file written (and flushed) through the guest agent.
+"$qga" --domain tiny exec /bin/sh -c 'echo written-before > /root/before.txt; sync'
+
+state () {
+    bootback sessions --json | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["state"])'
+}
+
+# 1. Target too small: a clean failure, the VM keeps running from the backup.
+expect_fail bootback migrate 1 --to "$tmp/small" 2>"$tmp/err"
+cat "$tmp/err"
+grep -q "no space left" "$tmp/err" || fail "the error does not say the target is full"
+grep -q "nothing was lost" "$tmp/err"
+[ "$(state)" = running ] || fail "state after a failed migration: $(state)"
+[ -z "$(ls -A "$tmp/small")" ] || fail "the failed migration left files: $(ls "$tmp/small")"
+grep -q overlays/tiny.vda.qcow2 <<< "$(virsh domblklist tiny)" || fail "disk moved after failure"
+[ -S "$BOOTBACK_HOME/sessions/1/vda.sock" ] || fail "nbdkit socket gone after failure"
+grep -q "^HTTP 200" <<< "$(netns_http "$url")" || fail "VM not serving after the failed migration"
+grep -q written-before <<< "$("$qga" --domain tiny exec /bin/sh -c \
+    'echo 3 > /proc/sys/vm/drop_caches; cat /root/before.txt')"
+
+# 2. A good target, with an HTTP prober and guest writes running.
+prober () {
+    local ok=0 bad=0 code
+    while [ ! -e "$tmp/stop-probe" ]; do
+        code=$(netns_exec curl -s -o /dev/null --max-time 3 -w '%{http_code}' "$url" 2>/dev/null) || true
+        if [ "$code" = 200 ]; then ok=$((ok + 1)); else bad=$((bad + 1)); fi
+        sleep 0.1
+    done
+    echo "$ok $bad" > "$tmp/probe.out"
+}
+prober & prober_pid=$!
+# 60 counter writes, each flushed, over ~6 s; 24 MiB of new data.
+"$qga" --domain tiny exec /bin/sh -c \
+    '(dd if=/dev/urandom of=/root/big bs=1M count=24 conv=fsync 2>/dev/null;
+      i=0; while [ $i -lt 60 ]; do echo $i > /root/during.txt; sync; i=$((i+1)); sleep 0.1; done
+     ) </dev/null >/dev/null 2>&1 &'
+sleep 1
+BOOTBACK_PROGRESS=1 bootback migrate tiny --to "$tmp/prod" | tee "$tmp/migrate.out"
+sleep 2
+touch "$tmp/stop-probe"; wait $prober_pid
+read -r ok bad < "$tmp/probe.out"
+echo "probes: $ok ok, $bad failed"
+[ "$bad" -eq 0 ] || fail "$bad HTTP probes failed during the migration"
+[ "$ok" -ge 5 ] || fail "too few probes ($ok)"
+grep -q "^migrated session 1 (tiny)" "$tmp/migrate.out"
+target=$tmp/prod/tiny-vda.qcow2
+[ -f "$target" ] || fail "no $target"
+[ "$(state)" = migrated ]
+
+# After the pivot: nbdkit and supervisor gone, overlay and sockets removed,
+# the disk (live and persistent) on the target, which has no backing file.
+sleep 1
+if pgrep -f -- "^nbdkit .*$BOOTBACK_HOME/sessions/1/|supervise 1 " >/dev/null; then
+    ps -ef | grep -- "$BOOTBACK_HOME" | grep -v grep; fail "nbdkit still running after the pivot"
+fi
+[ ! -e "$BOOTBACK_HOME/overlays/tiny.vda.qcow2" ] || fail "overlay not removed"
+! ls "$BOOTBACK_HOME"/sessions/1/*.sock 2>/dev/null || fail "sockets left"
+grep -q "$target" <<< "$(virsh domblklist tiny)" || fail "running disk not on the target"
+virsh dumpxml --inactive tiny > "$tmp/inactive.xml"
+grep -q "$target" "$tmp/inactive.xml" || fail "persistent definition not updated"
+! grep -q "protocol='nbd'" "$tmp/inactive.xml" || fail "persistent definition still reads NBD"
+! grep -q "backing file" <<< "$(qemu-img info -U "$target")" || fail "target has a backing file"
+
+# Wait for the guest's writer, remember what it wrote.
+for (( i = 0; i < 100; i++ )); do
+    [ "$("$qga" --domain tiny cat /root/during.txt 2>/dev/null)" = 59 ] && break
+    sleep 0.2
+done
+[ "$("$qga" --domain tiny cat /root/during.txt)" = 59 ] || fail "guest writer did not finish"
+sum=$("$qga" --domain tiny exec /bin/sh -c 'sha256sum /root/big' | cut -d' ' -f1)
+
+# Power off hard and boot from the target alone.
+virsh -q destroy tiny
+[ ! -e "$BOOTBACK_HOME/overlays/tiny.vda.qcow2" ]
+virsh -q start tiny
+netns_wait_http "$url" 120 >/dev/null || fail "no HTTP after booting from the target"
+[ "$("$qga" --timeout 60 --domain tiny cat /root/before.txt)" = written-before ]
+[ "$("$qga" --domain tiny cat /root/during.txt)" = 59 ] || fail "writes during migration lost"
+[ "$("$qga" --domain tiny exec /bin/sh -c 'sha256sum /root/big' | cut -d' ' -f1)" = "$sum" ] ||
+    fail "data written during migration differs"
+# A migrated session is not a session any more.
+expect_fail bootback instant stop 1 2>"$tmp/err"
+grep -q "migrated" "$tmp/err"
+echo "instant + migrate ok"
