@@ -652,7 +652,7 @@ path_op (struct nio *n, enum pop op, const char *path, const char *path2,
     if (!c)
       c = conn_take (n);
     if (conn_ready (n, c) == -1) {
-      error_prefix ("%s: %s", pop_name[op], path);
+      error_prefix ("%s: nfs://%s%s/%s", pop_name[op], n->server, n->root, path);
       goto err;
     }
     call_init (k, K_NONE);
