@@ -65,7 +65,7 @@
  *       the process.
  *     - an NFSv4 WRITE of more than about 3.9 KiB fails to encode (its
  *       buffer has a fixed size): NFSv4 writes go in pieces of V4_WPIECE
- *       bytes (halved if even that fails), all in flight at once; NFSv3
+ *       bytes (256 less each time that still fails), all in flight at once; NFSv3
  *       has no such limit;
  *     - nfs_pread/nfs_pwrite take (offset, count) where libnfs 5 takes
  *       (buf, count, offset): only the async forms are used, here only.
@@ -89,7 +89,7 @@
 #include "recovery/repo/io-nfs.h"
 
 #define PIECE (256 * 1024)          /* one READ (or NFSv3 WRITE) request */
-#define V4_WPIECE 3584              /* one NFSv4 WRITE request (6.) */
+#define V4_WPIECE 3840              /* one NFSv4 WRITE request (6.) */
 #define MAX_IO (4 * 1024 * 1024)    /* a call moves at most this much */
 #define MAX_CONNS 32
 #define IDLE_RESET 15.0             /* seconds: below any server's lease */
@@ -872,7 +872,7 @@ rw (struct repo_io *io, struct nfile *f, void *buf, size_t len, uint64_t off,
     /* 6.: libnfs 4.0 cannot encode an NFSv4 WRITE of more than about
      * 3.9 KiB (the size depends on the file handle and credentials) */
     if (write && piece > 512 && strstr (nfs_get_error (c->nfs), "encode")) {
-      size_t smaller = piece / 2;
+      size_t smaller = piece - 256;
       atomic_compare_exchange_strong (&n->v4_wpiece, &piece, smaller);
       goto again;
     }

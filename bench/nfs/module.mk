@@ -1,0 +1,5 @@
+# bench/nfs: a repository on NFS (libnfs, loopback nfs-ganesha) vs the same
+# on local disk: import and plugin sequential read (make bench runs every
+# BENCHES).
+BENCHES += bench/nfs/run
+DEPS    += nfs-ganesha nfs-ganesha-vfs nbdkit libnbd-bin e2fsprogs bc python3
