@@ -60,5 +60,8 @@ int cmd_sessions (struct cli *c, int argc, char **argv);
 int cmd_migrate (struct cli *c, int argc, char **argv);
 int cmd_supervise (struct cli *c, int argc, char **argv);
 int cmd_backup (struct cli *c, int argc, char **argv);
+int cmd_lab (struct cli *c, int argc, char **argv);       /* cmd-lab.c */
+int cmd_verify (struct cli *c, int argc, char **argv);
+int cmd_history (struct cli *c, int argc, char **argv);
 
 #endif /* BOOTBACK_CLI_H */

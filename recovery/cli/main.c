@@ -26,6 +26,9 @@ static const struct {
   { "instant", cmd_instant, "boot a restore point now; 'instant stop' ends it" },
   { "sessions", cmd_sessions, "list instant-recovery sessions" },
   { "migrate", cmd_migrate, "move a running session to production storage" },
+  { "lab",     cmd_lab,     "verification lab: validate, run, up, list, down, reap" },
+  { "verify",  cmd_verify,  "boot a restore point in an isolated lab and check it" },
+  { "history", cmd_history, "past lab runs of a VM with timings and trend" },
   { "supervise", cmd_supervise, NULL },   /* hidden: a session's daemon */
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])

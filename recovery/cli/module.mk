@@ -7,6 +7,8 @@ MANS    += recovery/cli/bootback.1
 DEPS    += libjansson-dev
 
 $(CLI_OBJ): ALL_CFLAGS += $(call pc_cflags,jansson sqlite3 libnbd libvirt)
-$(CLI_BIN): $(CLI_OBJ) $(INSTANT_A) $(INGEST_A) $(CATALOG_A) $(REPO_A) $(UTIL_A)
+# verify/ and lab/ are included after this file: named, not $(VERIFY_A).
+$(CLI_BIN): $(CLI_OBJ) verify/libverify.a lab/liblab.a $(INSTANT_A) $(INGEST_A) \
+            $(CATALOG_A) $(REPO_A) $(UTIL_A)
 	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDFLAGS) $(call pc_libs,libnbd sqlite3 libvirt libxml-2.0 $(PC_REPO)) \
-	  $(INSTANT_LIBS) -lpthread
+	  $(INSTANT_LIBS) $(call pc_libs,libfyaml libvirt-qemu zlib) -lm -lpthread

@@ -1,0 +1,228 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Domain XML of lab VMs ("conf" in libvirt's sense: build and parse,
+ * pure, no libvirt calls).  A lab VM booted from a disk image gets a
+ * transient domain modelled on images/tiny.xml.in: TCG (KVM hangs on the
+ * machines we test on; a lab VM is throwaway, speed of the guest matters
+ * less than booting at all), ACPI, virtio disk and NIC on the lab bridge,
+ * serial console to a file, the guest agent channel, VNC on a unix socket
+ * so that virDomainScreenshot works.
+ */
+#include <errno.h>
+
+#include <libxml/parser.h>
+#include <libxml/tree.h>
+#include <libxml/xmlwriter.h>
+#include <libxml/xpath.h>
+
+#include "lab/lab.h"
+#include "recovery/util/util.h"
+
+#define W(call) do { if ((call) < 0) goto err; } while (0)
+
+char *
+lab_domain_xml (const struct lab_domain_spec *s)
+{
+  xmlBufferPtr buf = xmlBufferCreate ();
+  xmlTextWriterPtr w = buf ? xmlNewTextWriterMemory (buf, 0) : NULL;
+  char *out = NULL;
+  char mem[32], vcpus[16];
+
+  if (!w) {
+    error_setx ("libxml2: cannot create a writer");
+    goto err;
+  }
+  snprintf (mem, sizeof mem, "%" PRIu64, s->memory_mib ? s->memory_mib : 256);
+  snprintf (vcpus, sizeof vcpus, "%d", s->vcpus > 0 ? s->vcpus : 1);
+  xmlTextWriterSetIndent (w, 1);
+  xmlTextWriterSetIndentString (w, BAD_CAST "  ");
+  W (xmlTextWriterStartElement (w, BAD_CAST "domain"));
+  W (xmlTextWriterWriteAttribute (w, BAD_CAST "type", BAD_CAST "qemu"));
+  W (xmlTextWriterWriteElement (w, BAD_CAST "name", BAD_CAST s->name));
+  W (xmlTextWriterStartElement (w, BAD_CAST "memory"));
+  W (xmlTextWriterWriteAttribute (w, BAD_CAST "unit", BAD_CAST "MiB"));
+  W (xmlTextWriterWriteString (w, BAD_CAST mem));
+  W (xmlTextWriterEndElement (w));
+  W (xmlTextWriterWriteElement (w, BAD_CAST "vcpu", BAD_CAST vcpus));
+  W (xmlTextWriterStartElement (w, BAD_CAST "os"));
+  W (xmlTextWriterStartElement (w, BAD_CAST "type"));
+  W (xmlTextWriterWriteAttribute (w, BAD_CAST "arch", BAD_CAST "x86_64"));
+  W (xmlTextWriterWriteAttribute (w, BAD_CAST "machine", BAD_CAST "pc"));
+  W (xmlTextWriterWriteString (w, BAD_CAST "hvm"));
+  W (xmlTextWriterEndElement (w));
+  W (xmlTextWriterStartElement (w, BAD_CAST "boot"));
+  W (xmlTextWriterWriteAttribute (w, BAD_CAST "dev", BAD_CAST "hd"));
+  W (xmlTextWriterEndElement (w));
+  W (xmlTextWriterEndElement (w));                      /* os */
+  W (xmlTextWriterStartElement (w, BAD_CAST "features"));
+  W (xmlTextWriterWriteElement (w, BAD_CAST "acpi", NULL));
+  W (xmlTextWriterEndElement (w));
+  W (xmlTextWriterStartElement (w, BAD_CAST "clock"));
+  W (xmlTextWriterWriteAttribute (w, BAD_CAST "offset", BAD_CAST "utc"));
+  W (xmlTextWriterEndElement (w));
+  W (xmlTextWriterWriteElement (w, BAD_CAST "on_poweroff", BAD_CAST "destroy"));
+  W (xmlTextWriterWriteElement (w, BAD_CAST "on_reboot", BAD_CAST "restart"));
+  W (xmlTextWriterWriteElement (w, BAD_CAST "on_crash", BAD_CAST "destroy"));
+  W (xmlTextWriterStartElement (w, BAD_CAST "devices"));
+
+  W (xmlTextWriterStartElement (w, BAD_CAST "disk"));
+  W (xmlTextWriterWriteAttribute (w, BAD_CAST "type", BAD_CAST "file"));
+  W (xmlTextWriterWriteAttribute (w, BAD_CAST "device", BAD_CAST "disk"));
+  W (xmlTextWriterStartElement (w, BAD_CAST "driver"));
+  W (xmlTextWriterWriteAttribute (w, BAD_CAST "name", BAD_CAST "qemu"));
+  W (xmlTextWriterWriteAttribute (w, BAD_CAST "type",
+                                  BAD_CAST (s->disk_format ? s->disk_format : "qcow2")));
+  W (xmlTextWriterEndElement (w));
+  W (xmlTextWriterStartElement (w, BAD_CAST "source"));
+  W (xmlTextWriterWriteAttribute (w, BAD_CAST "file", BAD_CAST s->disk));
+  W (xmlTextWriterEndElement (w));
+  W (xmlTextWriterStartElement (w, BAD_CAST "target"));
+  W (xmlTextWriterWriteAttribute (w, BAD_CAST "dev", BAD_CAST "vda"));
+  W (xmlTextWriterWriteAttribute (w, BAD_CAST "bus", BAD_CAST "virtio"));
+  W (xmlTextWriterEndElement (w));
+  W (xmlTextWriterEndElement (w));                      /* disk */
+
+  W (xmlTextWriterStartElement (w, BAD_CAST "interface"));
+  W (xmlTextWriterWriteAttribute (w, BAD_CAST "type", BAD_CAST "bridge"));
+  W (xmlTextWriterStartElement (w, BAD_CAST "source"));
+  W (xmlTextWriterWriteAttribute (w, BAD_CAST "bridge", BAD_CAST s->bridge));
+  W (xmlTextWriterEndElement (w));
+  W (xmlTextWriterStartElement (w, BAD_CAST "mac"));
+  W (xmlTextWriterWriteAttribute (w, BAD_CAST "address", BAD_CAST s->mac));
+  W (xmlTextWriterEndElement (w));
+  W (xmlTextWriterStartElement (w, BAD_CAST "model"));
+  W (xmlTextWriterWriteAttribute (w, BAD_CAST "type", BAD_CAST "virtio"));
+  W (xmlTextWriterEndElement (w));
+  W (xmlTextWriterStartElement (w, BAD_CAST "rom"));
+  W (xmlTextWriterWriteAttribute (w, BAD_CAST "enabled", BAD_CAST "no"));
+  W (xmlTextWriterEndElement (w));
+  W (xmlTextWriterEndElement (w));                      /* interface */
+
+  if (s->serial_log) {
+    W (xmlTextWriterStartElement (w, BAD_CAST "serial"));
+    W (xmlTextWriterWriteAttribute (w, BAD_CAST "type", BAD_CAST "file"));
+    W (xmlTextWriterStartElement (w, BAD_CAST "source"));
+    W (xmlTextWriterWriteAttribute (w, BAD_CAST "path", BAD_CAST s->serial_log));
+    W (xmlTextWriterWriteAttribute (w, BAD_CAST "append", BAD_CAST "on"));
+    W (xmlTextWriterEndElement (w));
+    W (xmlTextWriterStartElement (w, BAD_CAST "target"));
+    W (xmlTextWriterWriteAttribute (w, BAD_CAST "port", BAD_CAST "0"));
+    W (xmlTextWriterEndElement (w));
+    W (xmlTextWriterEndElement (w));
+  }
+  W (xmlTextWriterStartElement (w, BAD_CAST "channel"));
+  W (xmlTextWriterWriteAttribute (w, BAD_CAST "type", BAD_CAST "unix"));
+  W (xmlTextWriterStartElement (w, BAD_CAST "target"));
+  W (xmlTextWriterWriteAttribute (w, BAD_CAST "type", BAD_CAST "virtio"));
+  W (xmlTextWriterWriteAttribute (w, BAD_CAST "name", BAD_CAST "org.qemu.guest_agent.0"));
+  W (xmlTextWriterEndElement (w));
+  W (xmlTextWriterEndElement (w));
+  W (xmlTextWriterStartElement (w, BAD_CAST "graphics"));
+  W (xmlTextWriterWriteAttribute (w, BAD_CAST "type", BAD_CAST "vnc"));
+  W (xmlTextWriterStartElement (w, BAD_CAST "listen"));
+  W (xmlTextWriterWriteAttribute (w, BAD_CAST "type", BAD_CAST "socket"));
+  W (xmlTextWriterEndElement (w));
+  W (xmlTextWriterEndElement (w));
+  W (xmlTextWriterStartElement (w, BAD_CAST "video"));
+  W (xmlTextWriterStartElement (w, BAD_CAST "model"));
+  W (xmlTextWriterWriteAttribute (w, BAD_CAST "type", BAD_CAST "vga"));
+  W (xmlTextWriterEndElement (w));
+  W (xmlTextWriterEndElement (w));
+  W (xmlTextWriterStartElement (w, BAD_CAST "memballoon"));
+  W (xmlTextWriterWriteAttribute (w, BAD_CAST "model", BAD_CAST "none"));
+  W (xmlTextWriterEndElement (w));
+  W (xmlTextWriterEndElement (w));                      /* devices */
+  W (xmlTextWriterEndElement (w));                      /* domain */
+  W (xmlTextWriterEndDocument (w));
+  xmlFreeTextWriter (w);
+  w = NULL;
+  out = xstrdup ((const char *) xmlBufferContent (buf));
+  xmlBufferFree (buf);
+  return out;
+ err:
+  if (!error_msg ()[0])
+    error_setx ("libxml2: could not write the domain XML of %s", s->name);
+  xmlFreeTextWriter (w);
+  if (buf)
+    xmlBufferFree (buf);
+  return NULL;
+}
+
+static char *
+attr (xmlNodePtr n, const char *child, const char *name)
+{
+  xmlNodePtr c;
+
+  for (c = n->children; c; c = c->next)
+    if (c->type == XML_ELEMENT_NODE && xmlStrcmp (c->name, BAD_CAST child) == 0) {
+      xmlChar *v = xmlGetProp (c, BAD_CAST name);
+      if (v) {
+        char *s = xstrdup ((const char *) v);
+        xmlFree (v);
+        return s;
+      }
+    }
+  return xstrdup ("");
+}
+
+int
+lab_domain_interfaces (const char *xml, char ***taps, char ***bridges,
+                       char ***types)
+{
+  xmlDocPtr doc;
+  xmlXPathContextPtr ctx = NULL;
+  xmlXPathObjectPtr obj = NULL;
+  int n = 0, i;
+
+  *taps = *bridges = *types = NULL;
+  doc = xmlReadMemory (xml, strlen (xml), "domain.xml", NULL,
+                       XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
+  if (!doc) {
+    error_setx ("domain XML does not parse");
+    return -1;
+  }
+  ctx = xmlXPathNewContext (doc);
+  obj = ctx ? xmlXPathEvalExpression (BAD_CAST "/domain/devices/interface", ctx) : NULL;
+  if (!obj) {
+    error_setx ("domain XML: XPath failed");
+    n = -1;
+    goto out;
+  }
+  n = obj->nodesetval ? obj->nodesetval->nodeNr : 0;
+  *taps = xcalloc (n + 1, sizeof (char *));
+  *bridges = xcalloc (n + 1, sizeof (char *));
+  *types = xcalloc (n + 1, sizeof (char *));
+  for (i = 0; i < n; i++) {
+    xmlNodePtr node = obj->nodesetval->nodeTab[i];
+    xmlChar *type = xmlGetProp (node, BAD_CAST "type");
+    char *src;
+
+    (*types)[i] = xstrdup (type ? (const char *) type : "");
+    (*taps)[i] = attr (node, "target", "dev");
+    /* bridge= for type bridge (and network, once libvirt resolved it),
+     * network= for type network. */
+    src = attr (node, "source", "bridge");
+    if (!src[0] && type && xmlStrcmp (type, BAD_CAST "network") == 0) {
+      free (src);
+      src = attr (node, "source", "network");
+    }
+    (*bridges)[i] = src;
+    xmlFree (type);
+  }
+ out:
+  xmlXPathFreeObject (obj);
+  xmlXPathFreeContext (ctx);
+  xmlFreeDoc (doc);
+  return n;
+}
+
+void
+lab_mac_from_name (const char *name, char out[18])
+{
+  uint32_t h = 2166136261u;                     /* FNV-1a */
+
+  for (; *name; name++)
+    h = (h ^ (unsigned char) *name) * 16777619u;
+  snprintf (out, 18, "52:54:00:%02x:%02x:%02x", (h >> 16) & 0xff,
+            (h >> 8) & 0xff, h & 0xff);
+}

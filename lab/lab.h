@@ -1,0 +1,293 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * lab: the verification lab (shared/DESIGN.md, "Verification lab").
+ *
+ *   conf.c        the lab definition: YAML (libfyaml) -> struct lab_def,
+ *                 validated, every error with its line.  Pure.
+ *   domain-xml.c  the libvirt domain XML of a lab VM booted from a disk
+ *                 image, and reading a running domain's taps.  Pure.
+ *   net.c         the isolated network: bridge (no uplink, no host address,
+ *                 no forwarding) + a network namespace holding the
+ *                 production gateway address, joined by a veth pair; the
+ *                 fail-closed isolation checks; teardown.
+ *   vm.c          booting a lab VM (throwaway qcow2 overlay on an image,
+ *                 or an instant-recovery session of a restore point) and
+ *                 destroying it.
+ *   state.c       runs and sandboxes on disk ($BOOTBACK_HOME/labs/ID/):
+ *                 owner, lease, memory; the memory budget; teardown of a
+ *                 run from its state alone (lab down, lab reap, signals).
+ *
+ * Errors: -1 / NULL and the thread-local last error (util.h).  Findings
+ * (an isolation property that does not hold) are reported as errors too:
+ * the lab must not start.
+ */
+#ifndef BOOTBACK_LAB_H
+#define BOOTBACK_LAB_H
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <libvirt/libvirt.h>
+
+/* ---- definition (conf.c) ---------------------------------------------- */
+
+enum lab_check_kind {
+  LAB_CHECK_HEARTBEAT,    /* guest agent answers guest-ping */
+  LAB_CHECK_PING,         /* ICMP echo from the lab namespace */
+  LAB_CHECK_TCP,          /* TCP connect to port */
+  LAB_CHECK_HTTP,         /* GET url, expect status, body contains text */
+  LAB_CHECK_SCRIPT,       /* program run in the lab namespace */
+  LAB_CHECK_GUEST_EXEC,   /* shell command run in the guest by the agent */
+  LAB_CHECK_SCREENSHOT,   /* console picture kept in the report */
+};
+
+struct lab_check {
+  enum lab_check_kind kind;
+  char *name;             /* display name, e.g. "http http://{address}/" */
+  int port;               /* tcp */
+  char *url;              /* http; may contain {address} */
+  int expect;             /* http: expected status (default 200) */
+  char *contains;         /* http: text the body must contain, or NULL */
+  char **argv;            /* script: program and arguments (NULL-ended) */
+  char *command;          /* guest-exec: /bin/sh -c command */
+  double timeout;         /* seconds per attempt */
+  int retries;            /* attempts after the first failure */
+  double interval;        /* seconds between attempts */
+  int line;
+};
+
+struct lab_vm {
+  char *name;             /* the VM (restore points of this name) */
+  char *point;            /* "latest" or a point time stamp */
+  char *image;            /* or: boot this disk image (absolute path) */
+  char *image_format;     /* "raw", "qcow2", ... (default raw) */
+  char *address;          /* production IPv4 address, or NULL (ask agent) */
+  char *mac;              /* NIC MAC for image VMs, or NULL (derived) */
+  uint64_t memory_mib;    /* memory cap; 0 = the point's own (image: 256) */
+  int vcpus;              /* 0 = 1 */
+  double boot_timeout;    /* seconds until the guest must answer */
+  double delay;           /* seconds to wait after it answered */
+  struct lab_check *checks;
+  size_t nchecks;
+  const char *group;      /* name of its group (points into lab_def) */
+  int line;
+};
+
+struct lab_group {
+  char *name;
+  struct lab_vm *vms;
+  size_t nvms;
+  int line;
+};
+
+struct lab_def {
+  char *file;             /* where it was read from ("-" for a string) */
+  char *name;             /* the lab's name */
+  char *subnet;           /* network address, e.g. "10.77.0.0" */
+  int prefix;             /* e.g. 24 */
+  char *gateway;          /* held by the lab namespace, e.g. "10.77.0.1" */
+  char *dns;              /* also held by the namespace, or NULL */
+  struct lab_group *groups;  /* in boot order; "verify:" is the last */
+  size_t ngroups;
+};
+
+/* Parse and validate a lab definition.  On success returns the definition
+ * (lab_def_free).  On failure returns NULL; if errors is not NULL it gets
+ * a malloc'd text with every problem found, one per line, as
+ * "FILE:LINE: message" (the last error is set to the first of them). */
+struct lab_def *lab_def_read_file (const char *path, char **errors);
+/* Same from a string (name is used in messages). */
+struct lab_def *lab_def_read_string (const char *yaml, const char *name,
+                                     char **errors);
+void lab_def_free (struct lab_def *d);
+/* Parse a duration: "90", "90s", "500ms", "2m", "4h", "1d" -> seconds.
+ * -1 on error (error set). */
+double lab_parse_duration (const char *s);
+/* Total memory in MiB of every VM of the lab (image VMs without a cap
+ * count default_mib). */
+uint64_t lab_def_memory_mib (const struct lab_def *d, uint64_t default_mib);
+/* Number of VMs. */
+size_t lab_def_nvms (const struct lab_def *d);
+/* Is ipv4 (dotted quad) inside subnet/prefix? */
+bool lab_ipv4_in_subnet (const char *ip, const char *subnet, int prefix);
+
+/* ---- network (net.c) --------------------------------------------------- */
+
+/* Names of one lab network, derived from the run's short id (6 hex
+ * digits): bridge bbl<id>br, veth bbl<id>h (host side, a bridge port) and
+ * bbl<id>n (inside the namespace, renamed eth0), namespace bootback-lab-<id>. */
+struct lab_net {
+  char id[8];
+  char bridge[16], veth_host[16], veth_ns[16];
+  char netns[32];
+  char gateway[16];
+  int prefix;
+  char subnet[16];
+  char dns[16];           /* "" if none */
+};
+
+/* Fill in the names for id and the addresses from d (no system change). */
+void lab_net_init (struct lab_net *n, const char *id, const struct lab_def *d);
+/* Create the network.  Refuses (-1) before creating anything if the host
+ * holds an address in the lab subnet.  On failure, whatever was created
+ * is removed again. Needs root, iproute2, iptables. */
+int lab_net_create (const struct lab_net *n);
+/* The fail-closed isolation checks.  allowed_ports: the bridge ports the
+ * lab made besides its veth (the VMs' taps), NULL-terminated or NULL.
+ * Returns 0 if every property holds, -1 with the error naming the first
+ * property that does not (e.g. "isolation: arp: ...").  Properties:
+ *   host-address    no interface outside the lab holds a lab-subnet address
+ *   bridge-address  the bridge has no IPv4 or IPv6 address
+ *   ipv6            IPv6 disabled on the bridge and all its ports
+ *   arp             arp_ignore=8 on the bridge (the host answers no ARP)
+ *   input-drop      iptables INPUT drops everything from the bridge, with
+ *                   only other DROP rules before it
+ *   forward-drop    FORWARD drops what is routed to or from the bridge
+ *                   (frames between its own ports pass), forwarding=0
+ *   uplink          the bridge's ports are the lab's veth and VM taps only
+ *   namespace       the namespace has only lo and eth0, holds the gateway
+ *                   address, does not forward, has no route but its subnet */
+int lab_net_check (const struct lab_net *n, char *const *allowed_ports);
+/* Harden a new bridge port (a VM's tap): IPv6 off. */
+int lab_net_port_harden (const char *ifname);
+/* Remove everything lab_net_create makes; idempotent, never fails on
+ * what is already gone.  Returns -1 only if something could not be
+ * removed (error set). */
+int lab_net_destroy (const struct lab_net *n);
+/* Does any of the network's pieces exist (bridge, veth, namespace, rule)? */
+bool lab_net_exists (const struct lab_net *n);
+/* An fd for a socket(domain, type, protocol) created inside the lab
+ * namespace (a short-lived thread does setns and socket), or -1. */
+int lab_net_socket (const struct lab_net *n, int domain, int type, int proto);
+/* Run argv inside the namespace (fork, setns, exec) with extra env
+ * ("K=V", NULL-ended, may be NULL); wait at most timeout seconds (then
+ * SIGKILL).  Output (stdout+stderr, up to len-1 bytes) into out.
+ * Returns the exit status, 124 on timeout, or -1 (error set). */
+int lab_net_run (const struct lab_net *n, char *const argv[],
+                 char *const env[], double timeout, char *out, size_t len);
+
+/* ---- domain XML (domain-xml.c) ----------------------------------------- */
+
+struct lab_domain_spec {
+  const char *name;          /* libvirt domain name */
+  const char *disk;          /* absolute path */
+  const char *disk_format;   /* "qcow2" */
+  const char *bridge;        /* lab bridge */
+  const char *mac;
+  uint64_t memory_mib;
+  int vcpus;
+  const char *serial_log;    /* absolute path or NULL */
+};
+/* A transient domain's XML (malloc'd) for an image VM: TCG, ACPI, virtio
+ * disk and NIC on the bridge, serial to a file, guest agent channel, VNC
+ * on a unix socket (for screenshots).  NULL on error. */
+char *lab_domain_xml (const struct lab_domain_spec *s);
+/* The tap names (target dev) and bridge sources of a domain's XML:
+ * returns a NULL-terminated array of malloc'd "tap bridge type" triples
+ * flattened as taps[i] = tap, bridges[i] = source (either may be ""),
+ * types[i] = interface type.  Returns the count or -1. */
+int lab_domain_interfaces (const char *xml, char ***taps, char ***bridges,
+                           char ***types);
+void lab_strv_free (char **v);
+/* A MAC derived from a name: 52:54:00:xx:xx:xx. */
+void lab_mac_from_name (const char *name, char out[18]);
+
+/* ---- VMs (vm.c) -------------------------------------------------------- */
+
+struct lab_vm_handle;
+
+/* Where the run keeps its files and how it reaches libvirt. */
+struct lab_vm_env {
+  virConnectPtr conn;
+  const char *run_id;        /* short id */
+  const char *run_dir;       /* overlays, console logs */
+  const struct lab_net *net;
+  const char *repo;          /* repository location (point VMs) */
+  const char *home;          /* state directory (instant sessions) */
+  const char *uri;           /* libvirt URI or NULL (instant sessions) */
+};
+
+/* Boot one lab VM on the lab bridge: the domain is named
+ * "bbl-<run id>-<vm name>".  The overlay and console log go to run_dir.
+ * Before the domain starts, its XML is checked: every interface must be a
+ * bridge or network interface on the lab bridge (fail closed).  Returns a
+ * handle (lab_vm_destroy) or NULL. */
+struct lab_vm_handle *lab_vm_start (const struct lab_vm_env *env,
+                                    const struct lab_vm *vm);
+virDomainPtr lab_vm_domain (struct lab_vm_handle *h);
+const char *lab_vm_domain_name (struct lab_vm_handle *h);
+const char *lab_vm_serial_log (struct lab_vm_handle *h);
+/* Taps of the running domain (NULL-terminated, owned by the handle). */
+char *const *lab_vm_taps (struct lab_vm_handle *h);
+/* Free the handle but leave the VM running (a sandbox). NULL ok. */
+void lab_vm_forget (struct lab_vm_handle *h);
+/* Destroy the domain and remove its overlay; free the handle.  NULL ok. */
+void lab_vm_destroy (struct lab_vm_handle *h);
+/* Keep libvirt from printing its errors on stderr (we report them). */
+void lab_virt_quiet (void);
+/* Name prefix of every domain of a run: "bbl-<id>-". */
+void lab_vm_prefix (const char *run_id, char out[32]);
+/* Destroy every domain whose name starts with prefix (teardown from
+ * state).  Returns the number destroyed, or -1. */
+int lab_vm_destroy_prefix (virConnectPtr conn, const char *prefix);
+
+/* ---- runs and sandboxes (state.c) -------------------------------------- */
+
+/* Set by SIGINT/SIGTERM once lab_signals_install ran; long waits poll it. */
+extern volatile sig_atomic_t lab_interrupted;
+/* Install SIGINT/SIGTERM/SIGHUP handlers that set lab_interrupted. */
+void lab_signals_install (void);
+/* Sleep up to secs, returning early (-1) if interrupted. */
+int lab_sleep (double secs);
+
+struct lab_state {
+  char id[8];                /* short id, 6 hex digits */
+  char *dir;                 /* $home/labs/<id> */
+  char *lab;                 /* lab name */
+  char *file;                /* definition file */
+  char *kind;                /* "run", "sandbox", "verify" */
+  char *uri;                 /* libvirt URI ("" = default) */
+  pid_t pid;                 /* owner process (run), 0 for sandboxes */
+  unsigned long long pid_start;  /* its start time (/proc/PID/stat) */
+  time_t created;
+  time_t expires;            /* sandbox lease end; 0 = none */
+  uint64_t memory_mib;       /* reserved in the memory budget */
+  char *netns;               /* namespace name, for the user */
+  char *report_dir;          /* where reports go, or NULL */
+  char *status;              /* "starting", "running", "up", "down" */
+  char **vms;                /* "name domain address" lines for lab list */
+};
+
+/* Make a new run directory under home/labs with a fresh id and write its
+ * state (owner = this process).  Waits (polling every second, giving up
+ * after wait seconds; <0 = forever) until memory_mib fits in budget_mib
+ * next to the live runs; refuses at once if it never can.  NULL on error
+ * or interruption. */
+struct lab_state *lab_state_new (const char *home, const char *lab,
+                                 const char *file, const char *kind,
+                                 const char *uri, uint64_t memory_mib,
+                                 uint64_t budget_mib, double wait);
+/* Rewrite the state file (atomically). */
+int lab_state_save (const struct lab_state *s);
+/* Read one run's state (id) or NULL. */
+struct lab_state *lab_state_load (const char *home, const char *id);
+/* All runs, NULL-terminated array (lab_state_list_free). */
+struct lab_state **lab_state_list (const char *home);
+void lab_state_list_free (struct lab_state **v);
+void lab_state_free (struct lab_state *s);
+/* Is the run alive: a sandbox whose lease has not expired, or a run whose
+ * owner process still exists?  Expired sandboxes and orphaned runs are
+ * what lab reap removes. */
+bool lab_state_alive (const struct lab_state *s, time_t now);
+/* Tear a run down from its state alone: destroy its domains (by name
+ * prefix, on its libvirt URI), instant sessions, network, overlays and
+ * the run directory.  Idempotent.  -1 if something was left (error set). */
+int lab_state_teardown (struct lab_state *s, virConnectPtr conn);
+/* Add a VM line for lab list. */
+void lab_state_add_vm (struct lab_state *s, const char *name,
+                       const char *domain, const char *address);
+/* Default memory budget: half of the host's MemTotal, in MiB. */
+uint64_t lab_default_budget_mib (void);
+
+#endif /* BOOTBACK_LAB_H */

@@ -1,0 +1,22 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# lab/: liblab.a, the verification lab (lab/lab.h): definition (YAML),
+# isolated network, lab VMs, runs and sandboxes.
+LAB_SRC := $(filter-out lab/test-%,$(wildcard lab/*.c))
+LAB_OBJ := $(LAB_SRC:.c=.o)
+LAB_A   := lab/liblab.a
+LIBS_A  += $(LAB_A)
+PC_LAB  := libfyaml libxml-2.0 libvirt libvirt-qemu jansson
+# lab links instant (sessions), which links the catalog and the repository.
+LAB_LIBS = $(call pc_libs,$(PC_LAB) sqlite3 $(PC_REPO))
+DEPS    += libfyaml-dev libxml2-dev libvirt-dev libjansson-dev iproute2 iptables
+
+$(LAB_OBJ) lab/test-conf.o lab/test-domain-xml.o: ALL_CFLAGS += $(call pc_cflags,$(PC_LAB))
+$(LAB_A): $(LAB_OBJ)
+	$(AR) rcs $@ $^
+
+lab/test-conf: lab/test-conf.o $(LAB_A) $(INSTANT_A) $(CATALOG_A) $(REPO_A) $(UTIL_A)
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDFLAGS) $(LAB_LIBS) -lm -lpthread
+lab/test-domain-xml: lab/test-domain-xml.o $(LAB_A) $(INSTANT_A) $(CATALOG_A) $(REPO_A) $(UTIL_A)
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDFLAGS) $(LAB_LIBS) -lm -lpthread
+TEST_BINS += lab/test-conf lab/test-domain-xml
+TESTS     += lab/test-conf lab/test-domain-xml

@@ -1,0 +1,771 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The isolated lab network (shared/ENVIRONMENT.md, "Labs with production
+ * addresses").
+ *
+ *      VM taps ──┐
+ *                ├── bridge bbl<id>br ── veth bbl<id>h ═══ eth0 ┐ namespace
+ *      VM taps ──┘   (no address, IPv6 off,                     │ bootback-lab-<id>
+ *                     arp_ignore=8, INPUT/FORWARD DROP,         │ gateway address,
+ *                     forwarding=0, no other port)              ┘ no forwarding
+ *
+ * Invariants (checked by lab_net_check before any VM starts, fail closed):
+ *  1. The host holds no address in the lab subnet on any interface: a
+ *     bridge with no address is still a host interface, and a host that
+ *     owns the gateway address elsewhere would answer the guests' ARP
+ *     through it and take their traffic.
+ *  2. The bridge has no address and IPv6 is off on it and its ports.
+ *  3. arp_ignore=8 on the bridge: the host answers no ARP there.
+ *  4. iptables drops every packet arriving from the bridge for the host
+ *     (INPUT) and every packet routed to or from it (FORWARD; frames
+ *     bridged between its own ports pass, as br_netfilter shows them to
+ *     FORWARD too), and forwarding is off on it; nothing but other labs'
+ *     rules come first.
+ *  5. The bridge's ports are the lab's veth and its VMs' taps only.
+ *  6. The namespace has lo and eth0 only, holds the gateway (and DNS)
+ *     address, does not forward and has no route but its subnet.
+ * All checks that reach a VM run inside the namespace, never through the
+ * host's routing table.
+ *
+ * The network is made with iproute2 and iptables (run as programs, their
+ * own messages passed on) and /proc/sys.  Names derive from the run's
+ * short id so that teardown needs nothing but the id.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <dirent.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include "lab/lab.h"
+#include "recovery/util/util.h"
+
+void
+lab_net_init (struct lab_net *n, const char *id, const struct lab_def *d)
+{
+  memset (n, 0, sizeof *n);
+  snprintf (n->id, sizeof n->id, "%s", id);
+  snprintf (n->bridge, sizeof n->bridge, "bbl%sbr", id);
+  snprintf (n->veth_host, sizeof n->veth_host, "bbl%sh", id);
+  snprintf (n->veth_ns, sizeof n->veth_ns, "bbl%sn", id);
+  snprintf (n->netns, sizeof n->netns, "bootback-lab-%s", id);
+  if (d) {
+    snprintf (n->gateway, sizeof n->gateway, "%s", d->gateway ? d->gateway : "");
+    snprintf (n->subnet, sizeof n->subnet, "%s", d->subnet ? d->subnet : "");
+    snprintf (n->dns, sizeof n->dns, "%s", d->dns ? d->dns : "");
+    n->prefix = d->prefix;
+  }
+}
+
+/* Run a program given as NULL-terminated arguments; output into out.
+ * Returns its exit status or -1. */
+static int
+runv (char *out, size_t len, const char *prog, ...)
+{
+  const char *argv[32];
+  va_list ap;
+  int n = 0;
+
+  argv[n++] = prog;
+  va_start (ap, prog);
+  while (n < 31 && (argv[n] = va_arg (ap, const char *)))
+    n++;
+  va_end (ap);
+  argv[n] = NULL;
+  return run_command ((char *const *) argv, out, len);
+}
+
+/* Same, but a non-zero exit is an error naming the command. */
+#define RUN(...) run_ok (__VA_ARGS__, NULL)
+static int
+run_ok (const char *prog, ...)
+{
+  const char *argv[32];
+  char out[1024], cmd[512] = "";
+  va_list ap;
+  int n = 0, r, i;
+
+  argv[n++] = prog;
+  va_start (ap, prog);
+  while (n < 31 && (argv[n] = va_arg (ap, const char *)))
+    n++;
+  va_end (ap);
+  argv[n] = NULL;
+  r = run_command ((char *const *) argv, out, sizeof out);
+  if (r == 0)
+    return 0;
+  for (i = 0; i < n; i++) {
+    strncat (cmd, argv[i], sizeof cmd - strlen (cmd) - 2);
+    if (i + 1 < n)
+      strcat (cmd, " ");
+  }
+  if (r > 0)
+    error_setx ("%s: %s", cmd, out[0] ? out : "failed");
+  else
+    error_prefix ("%s", cmd);
+  return -1;
+}
+
+static int
+sysctl_write (const char *path, const char *value)
+{
+  int fd = open (path, O_WRONLY | O_CLOEXEC);
+
+  if (fd == -1) {
+    error_set (errno, "open %s", path);
+    return -1;
+  }
+  if (write (fd, value, strlen (value)) != (ssize_t) strlen (value)) {
+    error_set (errno, "write %s", path);
+    close (fd);
+    return -1;
+  }
+  close (fd);
+  return 0;
+}
+
+/* Read an integer from a /proc/sys file; -1 if unreadable. */
+static long
+sysctl_read (const char *path)
+{
+  char buf[32];
+  int fd = open (path, O_RDONLY | O_CLOEXEC);
+  ssize_t r;
+
+  if (fd == -1)
+    return -1;
+  r = read (fd, buf, sizeof buf - 1);
+  close (fd);
+  if (r <= 0)
+    return -1;
+  buf[r] = '\0';
+  return strtol (buf, NULL, 10);
+}
+
+int
+lab_net_port_harden (const char *ifname)
+{
+  CLEANUP_FREE char *p = xasprintf ("/proc/sys/net/ipv6/conf/%s/disable_ipv6",
+                                    ifname);
+  return sysctl_write (p, "1");
+}
+
+static bool
+iface_exists (const char *ifname)
+{
+  CLEANUP_FREE char *p = xasprintf ("/sys/class/net/%s", ifname);
+  return access (p, F_OK) == 0;
+}
+
+static bool
+netns_exists (const struct lab_net *n)
+{
+  CLEANUP_FREE char *p = xasprintf ("/run/netns/%s", n->netns);
+  return access (p, F_OK) == 0;
+}
+
+/* The iptables rules of a lab, in the order they are inserted (each at
+ * the top, so FORWARD ends up ACCEPT, DROP -i, DROP -o).  With
+ * br_netfilter loaded (bridge-nf-call-iptables=1), frames bridged between
+ * the lab's own ports traverse FORWARD as "-i BR -o BR": they are
+ * accepted, whatever the chain's policy; everything routed in or out of
+ * the bridge is dropped, and everything addressed to the host too. */
+#define NRULES 4
+static int
+rule_args (const struct lab_net *n, int i, const char *argv[8])
+{
+  int k = 0;
+
+  argv[k++] = i == 0 ? "INPUT" : "FORWARD";
+  switch (i) {
+  case 0: case 2: argv[k++] = "-i"; argv[k++] = n->bridge; break;
+  case 1: argv[k++] = "-o"; argv[k++] = n->bridge; break;
+  case 3:
+    argv[k++] = "-i"; argv[k++] = n->bridge;
+    argv[k++] = "-o"; argv[k++] = n->bridge;
+    break;
+  }
+  argv[k++] = "-j";
+  argv[k++] = i == 3 ? "ACCEPT" : "DROP";
+  argv[k] = NULL;
+  return k;
+}
+
+/* iptables -w OP RULE; exit status (or -1). */
+static int
+rule_op (const struct lab_net *n, const char *op, int i, char *out, size_t len)
+{
+  const char *argv[16] = { "iptables", "-w", op };
+  const char *r[8];
+  int k, j;
+
+  k = rule_args (n, i, r);
+  for (j = 0; j < k; j++)
+    argv[3 + j] = r[j];
+  argv[3 + k] = NULL;
+  return run_command ((char *const *) argv, out, len);
+}
+
+/* The rule as iptables -S prints it. */
+static void
+rule_text (const struct lab_net *n, int i, char *out, size_t len)
+{
+  const char *r[8];
+  int k, j;
+
+  k = rule_args (n, i, r);
+  snprintf (out, len, "-A");
+  for (j = 0; j < k; j++)
+    snprintf (out + strlen (out), len - strlen (out), " %s", r[j]);
+}
+
+/* -1 unless the host holds no IPv4 address inside the lab subnet. */
+static int
+check_host_addresses (const struct lab_net *n)
+{
+  char out[16384];
+  char *line, *save = NULL;
+
+  if (runv (out, sizeof out, "ip", "-o", "-4", "addr", "show", NULL) != 0) {
+    error_setx ("isolation: host-address: cannot list the host's addresses: %s",
+                out);
+    return -1;
+  }
+  for (line = strtok_r (out, "\n", &save); line; line = strtok_r (NULL, "\n", &save)) {
+    char ifname[64], addr[64];
+    char *slash;
+    if (sscanf (line, "%*d: %63s inet %63s", ifname, addr) != 2)
+      continue;
+    slash = strchr (addr, '/');
+    if (slash)
+      *slash = '\0';
+    if (lab_ipv4_in_subnet (addr, n->subnet, n->prefix)) {
+      error_setx ("isolation: host-address: the host holds %s on %s, inside "
+                  "the lab subnet %s/%d; it would answer the lab's ARP and "
+                  "take its traffic", addr, ifname, n->subnet, n->prefix);
+      return -1;
+    }
+  }
+  return 0;
+}
+
+/* Is rule i present, with only harmless rules before it in its chain:
+ * other labs' (or our own) "-i X -j DROP", "-o X -j DROP" and
+ * "-i X -o X -j ACCEPT"?  Returns 0, or -1 with the reason in why. */
+static int
+check_rule (const struct lab_net *n, int i, char *why, size_t len)
+{
+  char out[65536];
+  char mine[160];
+  const char *r[8];
+  char *line, *save = NULL;
+
+  rule_args (n, i, r);
+  rule_text (n, i, mine, sizeof mine);
+  if (runv (out, sizeof out, "iptables", "-w", "-S", r[0], NULL) != 0) {
+    snprintf (why, len, "iptables -S %s: %.400s", r[0], out);
+    return -1;
+  }
+  for (line = strtok_r (out, "\n", &save); line; line = strtok_r (NULL, "\n", &save)) {
+    char c[32], d[8], ifn[64], ifn2[64], target[32], extra;
+    if (strncmp (line, "-A ", 3) != 0)
+      continue;
+    if (strcmp (line, mine) == 0)
+      return 0;
+    if (sscanf (line, "-A %31s %7s %63s -j %31s %c", c, d, ifn, target, &extra) == 4 &&
+        (strcmp (d, "-i") == 0 || strcmp (d, "-o") == 0) &&
+        strcmp (target, "DROP") == 0)
+      continue;
+    if (sscanf (line, "-A %31s -i %63s -o %63s -j %31s %c", c, ifn, ifn2, target,
+                &extra) == 4 && strcmp (ifn, ifn2) == 0 && strcmp (target, "ACCEPT") == 0)
+      continue;
+    snprintf (why, len, "'%.300s' comes before the lab's '%s'", line, mine);
+    return -1;
+  }
+  snprintf (why, len, "no rule '%s'", mine);
+  return -1;
+}
+
+/* The bridge's ports (names in /sys/class/net/BR/brif). */
+static char **
+bridge_ports (const char *bridge)
+{
+  CLEANUP_FREE char *p = xasprintf ("/sys/class/net/%s/brif", bridge);
+  DIR *d = opendir (p);
+  struct dirent *e;
+  char **v = xcalloc (1, sizeof *v);
+  size_t n = 0;
+
+  if (!d)
+    return v;
+  while ((e = readdir (d))) {
+    if (e->d_name[0] == '.')
+      continue;
+    v = realloc (v, (n + 2) * sizeof *v);
+    if (!v)
+      abort ();
+    v[n++] = xstrdup (e->d_name);
+    v[n] = NULL;
+  }
+  closedir (d);
+  return v;
+}
+
+int
+lab_net_check (const struct lab_net *n, char *const *allowed)
+{
+  char out[8192], why[1024], path[256];
+  char **ports = NULL;
+  size_t i, j;
+  long v;
+  char *line, *save = NULL;
+  int nlinks = 0;
+  bool has_gw = false, has_dns = !n->dns[0];
+
+  /* 1. host-address */
+  if (check_host_addresses (n) == -1)
+    return -1;
+  if (!iface_exists (n->bridge)) {
+    error_setx ("isolation: bridge %s does not exist", n->bridge);
+    return -1;
+  }
+  /* 2. bridge-address */
+  if (runv (out, sizeof out, "ip", "-o", "addr", "show", "dev", n->bridge, NULL) != 0) {
+    error_setx ("isolation: bridge-address: ip addr show dev %s: %s", n->bridge, out);
+    return -1;
+  }
+  if (strstr (out, " inet ") || strstr (out, " inet6 ")) {
+    error_setx ("isolation: bridge-address: the bridge %s has an address (%s); "
+                "a lab bridge must have none", n->bridge, out);
+    return -1;
+  }
+  /* 2. ipv6, on the bridge and every port */
+  ports = bridge_ports (n->bridge);
+  snprintf (path, sizeof path, "/proc/sys/net/ipv6/conf/%s/disable_ipv6", n->bridge);
+  if ((v = sysctl_read (path)) != 1 && access ("/proc/sys/net/ipv6", F_OK) == 0) {
+    error_setx ("isolation: ipv6: IPv6 is not disabled on the bridge %s "
+                "(disable_ipv6=%ld)", n->bridge, v);
+    goto err;
+  }
+  for (i = 0; ports[i]; i++) {
+    snprintf (path, sizeof path, "/proc/sys/net/ipv6/conf/%s/disable_ipv6", ports[i]);
+    if ((v = sysctl_read (path)) != 1 && access ("/proc/sys/net/ipv6", F_OK) == 0) {
+      error_setx ("isolation: ipv6: IPv6 is not disabled on the bridge port %s "
+                  "(disable_ipv6=%ld)", ports[i], v);
+      goto err;
+    }
+  }
+  /* 3. arp */
+  snprintf (path, sizeof path, "/proc/sys/net/ipv4/conf/%s/arp_ignore", n->bridge);
+  if ((v = sysctl_read (path)) != 8) {
+    error_setx ("isolation: arp: arp_ignore on %s is %ld, not 8: the host could "
+                "answer the lab's ARP", n->bridge, v);
+    goto err;
+  }
+  /* 4. input-drop, forward-drop */
+  if (check_rule (n, 0, why, sizeof why) == -1) {
+    error_setx ("isolation: input-drop: %s", why);
+    goto err;
+  }
+  for (i = 1; i < 3; i++)
+    if (check_rule (n, i, why, sizeof why) == -1) {
+      error_setx ("isolation: forward-drop: %s", why);
+      goto err;
+    }
+  snprintf (path, sizeof path, "/proc/sys/net/ipv4/conf/%s/forwarding", n->bridge);
+  if ((v = sysctl_read (path)) != 0) {
+    error_setx ("isolation: forward-drop: forwarding is %ld on %s, not 0", v,
+                n->bridge);
+    goto err;
+  }
+  /* 5. uplink */
+  for (i = 0; ports[i]; i++) {
+    bool ok = strcmp (ports[i], n->veth_host) == 0;
+    for (j = 0; !ok && allowed && allowed[j]; j++)
+      ok = strcmp (ports[i], allowed[j]) == 0;
+    if (!ok) {
+      error_setx ("isolation: uplink: %s is a port of the lab bridge %s but "
+                  "neither the lab's veth nor one of its VMs", ports[i], n->bridge);
+      goto err;
+    }
+  }
+  /* 6. namespace */
+  if (!netns_exists (n)) {
+    error_setx ("isolation: namespace: %s does not exist", n->netns);
+    goto err;
+  }
+  if (runv (out, sizeof out, "ip", "-n", n->netns, "-o", "link", "show", NULL) != 0) {
+    error_setx ("isolation: namespace: ip -n %s link show: %s", n->netns, out);
+    goto err;
+  }
+  for (line = strtok_r (out, "\n", &save); line; line = strtok_r (NULL, "\n", &save)) {
+    char name[64];
+    char *at;
+    if (sscanf (line, "%*d: %63[^:]", name) != 1)
+      continue;
+    if ((at = strchr (name, '@')))
+      *at = '\0';
+    nlinks++;
+    if (strcmp (name, "lo") != 0 && strcmp (name, "eth0") != 0) {
+      error_setx ("isolation: namespace: %s has an interface %s besides lo "
+                  "and eth0", n->netns, name);
+      goto err;
+    }
+  }
+  if (nlinks != 2) {
+    error_setx ("isolation: namespace: %s should have exactly lo and eth0", n->netns);
+    goto err;
+  }
+  if (runv (out, sizeof out, "ip", "-n", n->netns, "-o", "-4", "addr", "show",
+            "dev", "eth0", NULL) != 0) {
+    error_setx ("isolation: namespace: ip addr: %s", out);
+    goto err;
+  }
+  save = NULL;
+  for (line = strtok_r (out, "\n", &save); line; line = strtok_r (NULL, "\n", &save)) {
+    char addr[64];
+    char *slash;
+    if (sscanf (line, "%*d: %*s inet %63s", addr) != 1)
+      continue;
+    if ((slash = strchr (addr, '/')))
+      *slash = '\0';
+    if (strcmp (addr, n->gateway) == 0)
+      has_gw = true;
+    if (n->dns[0] && strcmp (addr, n->dns) == 0)
+      has_dns = true;
+  }
+  if (!has_gw || !has_dns) {
+    error_setx ("isolation: namespace: %s does not hold the gateway%s address",
+                n->netns, has_gw ? " (dns)" : "");
+    goto err;
+  }
+  {
+    char *argv[] = { "cat", "/proc/sys/net/ipv4/ip_forward",
+                     "/proc/sys/net/ipv4/conf/all/forwarding", NULL };
+    if (lab_net_run (n, argv, NULL, 10, out, sizeof out) != 0) {
+      error_setx ("isolation: namespace: cannot read ip_forward: %s", out);
+      goto err;
+    }
+    if (strcmp (out, "0\n0") != 0) {
+      error_setx ("isolation: namespace: %s forwards packets (ip_forward "
+                  "%s)", n->netns, out);
+      goto err;
+    }
+  }
+  if (runv (out, sizeof out, "ip", "-n", n->netns, "-4", "route", "show",
+            "table", "all", NULL) != 0) {
+    error_setx ("isolation: namespace: ip route: %s", out);
+    goto err;
+  }
+  save = NULL;
+  for (line = strtok_r (out, "\n", &save); line; line = strtok_r (NULL, "\n", &save)) {
+    char dst[64];
+    char *slash;
+    if (strncmp (line, "local ", 6) == 0 || strncmp (line, "broadcast ", 10) == 0)
+      continue;                      /* the local table: own addresses */
+    if (sscanf (line, "%63s", dst) != 1)
+      continue;
+    if ((slash = strchr (dst, '/')))
+      *slash = '\0';
+    if (strcmp (dst, "default") == 0 ||
+        !lab_ipv4_in_subnet (dst, n->subnet, n->prefix) ||
+        strstr (line, " via ")) {
+      error_setx ("isolation: namespace: %s has a route out of the lab "
+                  "subnet: %s", n->netns, line);
+      goto err;
+    }
+  }
+  lab_strv_free (ports);
+  return 0;
+ err:
+  lab_strv_free (ports);
+  return -1;
+}
+
+int
+lab_net_create (const struct lab_net *n)
+{
+  char cidr[40], path[256];
+  size_t i;
+
+  if (!n->subnet[0] || !n->gateway[0]) {
+    error_setx ("lab network %s: no subnet or gateway", n->id);
+    return -1;
+  }
+  if (check_host_addresses (n) == -1)
+    return -1;
+  if (iface_exists (n->bridge) || netns_exists (n)) {
+    error_setx ("lab network %s exists already", n->id);
+    return -1;
+  }
+  if (RUN ("ip", "netns", "add", n->netns) == -1)
+    goto err;
+  if (RUN ("ip", "link", "add", n->bridge, "type", "bridge", "stp_state", "0") == -1)
+    goto err;
+  /* Before the bridge comes up: no IPv6 (no link-local address, no
+   * router solicitation), no ARP answers, no forwarding. */
+  if (lab_net_port_harden (n->bridge) == -1 && access ("/proc/sys/net/ipv6", F_OK) == 0)
+    goto err;
+  snprintf (path, sizeof path, "/proc/sys/net/ipv4/conf/%s/arp_ignore", n->bridge);
+  if (sysctl_write (path, "8") == -1)
+    goto err;
+  snprintf (path, sizeof path, "/proc/sys/net/ipv4/conf/%s/forwarding", n->bridge);
+  if (sysctl_write (path, "0") == -1)
+    goto err;
+  for (i = 0; i < NRULES; i++) {
+    char out[1024];
+    int st = rule_op (n, "-I", i, out, sizeof out);
+    if (st != 0) {
+      if (st > 0)
+        error_setx ("iptables -I: %s", out);
+      goto err;
+    }
+  }
+  if (RUN ("ip", "link", "add", n->veth_host, "type", "veth", "peer", "name",
+           n->veth_ns, "netns", n->netns) == -1)
+    goto err;
+  if (lab_net_port_harden (n->veth_host) == -1 && access ("/proc/sys/net/ipv6", F_OK) == 0)
+    goto err;
+  if (RUN ("ip", "link", "set", n->veth_host, "master", n->bridge, "up") == -1)
+    goto err;
+  /* Inside: IPv6 off, lo up, eth0 with the gateway (and DNS) address. */
+  {
+    char *argv[] = { "sh", "-c",
+                     "echo 1 > /proc/sys/net/ipv6/conf/all/disable_ipv6 2>/dev/null;"
+                     "echo 1 > /proc/sys/net/ipv6/conf/default/disable_ipv6 2>/dev/null;"
+                     "echo 0 > /proc/sys/net/ipv4/ip_forward", NULL };
+    char out[512];
+    if (lab_net_run (n, argv, NULL, 10, out, sizeof out) != 0) {
+      error_setx ("lab namespace %s: sysctl: %s", n->netns, out);
+      goto err;
+    }
+  }
+  if (RUN ("ip", "-n", n->netns, "link", "set", "lo", "up") == -1 ||
+      RUN ("ip", "-n", n->netns, "link", "set", n->veth_ns, "name", "eth0") == -1)
+    goto err;
+  snprintf (cidr, sizeof cidr, "%s/%d", n->gateway, n->prefix);
+  if (RUN ("ip", "-n", n->netns, "addr", "add", cidr, "dev", "eth0") == -1)
+    goto err;
+  if (n->dns[0]) {
+    snprintf (cidr, sizeof cidr, "%s/%d", n->dns, n->prefix);
+    if (RUN ("ip", "-n", n->netns, "addr", "add", cidr, "dev", "eth0") == -1)
+      goto err;
+  }
+  if (RUN ("ip", "-n", n->netns, "link", "set", "eth0", "up") == -1 ||
+      RUN ("ip", "link", "set", n->bridge, "up") == -1)
+    goto err;
+  return 0;
+ err:
+  {
+    ERROR_SAVE (e);
+    lab_net_destroy (n);
+    ERROR_RESTORE (e);
+    error_prefix ("lab network %s", n->id);
+  }
+  return -1;
+}
+
+bool
+lab_net_exists (const struct lab_net *n)
+{
+  char out[256];
+  size_t i;
+
+  if (iface_exists (n->bridge) || iface_exists (n->veth_host) || netns_exists (n))
+    return true;
+  for (i = 0; i < NRULES; i++)
+    if (rule_op (n, "-C", i, out, sizeof out) == 0)
+      return true;
+  return false;
+}
+
+int
+lab_net_destroy (const struct lab_net *n)
+{
+  char out[256];
+  size_t i;
+  int k;
+
+  if (iface_exists (n->veth_host))
+    runv (out, sizeof out, "ip", "link", "del", n->veth_host, NULL);
+  if (iface_exists (n->bridge))
+    runv (out, sizeof out, "ip", "link", "del", n->bridge, NULL);
+  for (i = 0; i < NRULES; i++)
+    for (k = 0; k < 16; k++)
+      if (rule_op (n, "-D", (int) i, out, sizeof out) != 0)
+        break;
+  if (netns_exists (n))
+    runv (out, sizeof out, "ip", "netns", "del", n->netns, NULL);
+  if (lab_net_exists (n)) {
+    error_setx ("lab network %s: could not remove all of it (bridge %s, "
+                "namespace %s)", n->id, n->bridge, n->netns);
+    return -1;
+  }
+  return 0;
+}
+
+/* ---- doing things inside the namespace --------------------------------- */
+
+static int
+open_netns (const struct lab_net *n)
+{
+  CLEANUP_FREE char *p = xasprintf ("/run/netns/%s", n->netns);
+  int fd = open (p, O_RDONLY | O_CLOEXEC);
+
+  if (fd == -1)
+    error_set (errno, "open %s", p);
+  return fd;
+}
+
+struct sock_req {
+  int nsfd, domain, type, proto;
+  int fd, err;
+};
+
+static void *
+sock_thread (void *arg)
+{
+  struct sock_req *r = arg;
+
+  if (setns (r->nsfd, CLONE_NEWNET) == -1) {
+    r->err = errno;
+    return NULL;
+  }
+  r->fd = socket (r->domain, r->type | SOCK_CLOEXEC, r->proto);
+  if (r->fd == -1)
+    r->err = errno;
+  return NULL;
+}
+
+int
+lab_net_socket (const struct lab_net *n, int domain, int type, int proto)
+{
+  struct sock_req r = { .domain = domain, .type = type, .proto = proto, .fd = -1 };
+  pthread_t t;
+  int e;
+
+  r.nsfd = open_netns (n);
+  if (r.nsfd == -1)
+    return -1;
+  /* A thread of its own: setns changes only the calling thread, and the
+   * socket stays in the namespace it was made in after the thread ends. */
+  if ((e = pthread_create (&t, NULL, sock_thread, &r)) != 0) {
+    close (r.nsfd);
+    error_set (e, "pthread_create");
+    return -1;
+  }
+  pthread_join (t, NULL);
+  close (r.nsfd);
+  if (r.fd == -1)
+    error_set (r.err, "socket in namespace %s", n->netns);
+  return r.fd;
+}
+
+int
+lab_net_run (const struct lab_net *n, char *const argv[], char *const env[],
+             double timeout, char *out, size_t len)
+{
+  int pfd[2], status, nsfd;
+  size_t got = 0;
+  pid_t pid;
+  double deadline = now_monotonic () + timeout;
+  bool timed_out = false;
+
+  if (out && len)
+    out[0] = '\0';
+  nsfd = open_netns (n);
+  if (nsfd == -1)
+    return -1;
+  if (pipe2 (pfd, O_CLOEXEC) == -1) {
+    error_set (errno, "pipe");
+    close (nsfd);
+    return -1;
+  }
+  pid = fork ();
+  if (pid == -1) {
+    error_set (errno, "fork");
+    close (nsfd); close (pfd[0]); close (pfd[1]);
+    return -1;
+  }
+  if (pid == 0) {
+    int devnull = open ("/dev/null", O_RDONLY);
+    size_t i;
+    setpgid (0, 0);
+    if (setns (nsfd, CLONE_NEWNET) == -1) {
+      dprintf (pfd[1], "setns %s: %s\n", n->netns, strerror (errno));
+      _exit (126);
+    }
+    if (devnull >= 0)
+      dup2 (devnull, 0);
+    dup2 (pfd[1], 1);
+    dup2 (pfd[1], 2);
+    for (i = 0; env && env[i]; i++)
+      putenv (env[i]);
+    signal (SIGINT, SIG_DFL);
+    signal (SIGTERM, SIG_DFL);
+    execvp (argv[0], argv);
+    fprintf (stderr, "%s: %s\n", argv[0], strerror (errno));
+    _exit (127);
+  }
+  close (nsfd);
+  close (pfd[1]);
+  for (;;) {
+    struct pollfd p = { .fd = pfd[0], .events = POLLIN };
+    double left = deadline - now_monotonic ();
+    char buf[4096];
+    ssize_t r;
+    if (left <= 0) {
+      timed_out = true;
+      break;
+    }
+    r = poll (&p, 1, left > 0.2 ? 200 : (int) (left * 1000) + 1);
+    if (r == -1 && errno != EINTR)
+      break;
+    if (r <= 0)
+      continue;
+    r = read (pfd[0], buf, sizeof buf);
+    if (r == -1 && errno == EINTR)
+      continue;
+    if (r <= 0)
+      break;
+    if (out && got + 1 < len) {
+      size_t m = MIN ((size_t) r, len - 1 - got);
+      memcpy (out + got, buf, m);
+      got += m;
+    }
+  }
+  close (pfd[0]);
+  if (timed_out)
+    kill (-pid, SIGKILL);
+  if (out && len) {
+    out[got] = '\0';
+    while (got > 0 && (out[got - 1] == '\n' || out[got - 1] == ' '))
+      out[--got] = '\0';
+  }
+  /* The program may linger after closing its output: bound the wait too. */
+  for (;;) {
+    pid_t w = waitpid (pid, &status, WNOHANG);
+    if (w == pid)
+      break;
+    if (w == -1 && errno != EINTR) {
+      error_set (errno, "waitpid");
+      return -1;
+    }
+    if (now_monotonic () > deadline && !timed_out) {
+      timed_out = true;
+      kill (-pid, SIGKILL);
+    }
+    usleep (10000);
+  }
+  if (timed_out)
+    return 124;
+  if (WIFEXITED (status))
+    return WEXITSTATUS (status);
+  return 128 + (WIFSIGNALED (status) ? WTERMSIG (status) : 0);
+}

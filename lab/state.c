@@ -1,0 +1,547 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Runs and sandboxes on disk, so that whatever a run made can be removed
+ * by anyone who knows its id: `lab down`, `lab reap` (from the timer),
+ * the run itself on SIGINT/SIGTERM, or the next reap after a SIGKILL.
+ *
+ *   $BOOTBACK_HOME/labs/<id>/state.json   owner, lease, memory, VMs
+ *   $BOOTBACK_HOME/labs/<id>/NAME.qcow2   throwaway overlays
+ *   $BOOTBACK_HOME/labs/<id>/NAME.console console logs
+ *   $BOOTBACK_HOME/labs/.budget.lock      flock: the memory budget
+ *
+ * Invariants:
+ *  1. The state file exists before any resource of the run does, and
+ *     every resource's name derives from the id (bridge, veth, namespace,
+ *     iptables rules, domains "bbl-<id>-*", files in the run directory),
+ *     so teardown needs nothing else and is idempotent.
+ *  2. A run counts against the memory budget from the moment its state is
+ *     written (under the budget lock) until its directory is removed.
+ *  3. A run is alive while its owner process lives (pid + start time, so
+ *     a reused pid does not count); a sandbox while its lease lasts.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <signal.h>
+#include <dirent.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+
+#include <jansson.h>
+#include <libvirt/virterror.h>
+
+#include "lab/lab.h"
+#include "recovery/catalog/catalog.h"
+#include "recovery/instant/instant.h"
+#include "recovery/util/util.h"
+
+volatile sig_atomic_t lab_interrupted;
+
+static void
+on_signal (int sig)
+{
+  lab_interrupted = sig;
+}
+
+void
+lab_signals_install (void)
+{
+  struct sigaction sa = { 0 };
+
+  sa.sa_handler = on_signal;
+  sigemptyset (&sa.sa_mask);
+  sigaction (SIGINT, &sa, NULL);
+  sigaction (SIGTERM, &sa, NULL);
+  sigaction (SIGHUP, &sa, NULL);
+}
+
+int
+lab_sleep (double secs)
+{
+  double end = now_monotonic () + secs;
+
+  while (!lab_interrupted) {
+    double left = end - now_monotonic ();
+    if (left <= 0)
+      return 0;
+    usleep (left > 0.1 ? 100000 : (useconds_t) (left * 1e6) + 1);
+  }
+  return -1;
+}
+
+/* Start time of a process (clock ticks since boot), 0 if it is gone. */
+static unsigned long long
+pid_start_time (pid_t pid)
+{
+  char path[64], buf[1024];
+  unsigned long long st = 0;
+  char *p;
+  int fd, i;
+  ssize_t r;
+
+  snprintf (path, sizeof path, "/proc/%d/stat", (int) pid);
+  fd = open (path, O_RDONLY | O_CLOEXEC);
+  if (fd == -1)
+    return 0;
+  r = read (fd, buf, sizeof buf - 1);
+  close (fd);
+  if (r <= 0)
+    return 0;
+  buf[r] = '\0';
+  p = strrchr (buf, ')');          /* after the command name */
+  if (!p)
+    return 0;
+  /* Field 3 is the state, just after ") "; field 22 the start time. */
+  for (i = 2; i < 22 && p; i++)
+    p = strchr (p + 1, ' ');
+  if (p)
+    st = strtoull (p + 1, NULL, 10);
+  return st;
+}
+
+static json_t *
+state_json (const struct lab_state *s)
+{
+  json_t *vms = json_array ();
+  size_t i;
+
+  for (i = 0; s->vms && s->vms[i]; i++)
+    json_array_append_new (vms, json_string (s->vms[i]));
+  return json_pack ("{s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:s,"
+                    " s:s, s:s, s:o}",
+                    "id", s->id, "lab", s->lab ? s->lab : "",
+                    "file", s->file ? s->file : "", "kind", s->kind ? s->kind : "",
+                    "uri", s->uri ? s->uri : "",
+                    "pid", (json_int_t) s->pid,
+                    "pid_start", (json_int_t) s->pid_start,
+                    "created", (json_int_t) s->created,
+                    "expires", (json_int_t) s->expires,
+                    "memory_mib", (json_int_t) s->memory_mib,
+                    "netns", s->netns ? s->netns : "",
+                    "report_dir", s->report_dir ? s->report_dir : "",
+                    "status", s->status ? s->status : "", "vms", vms);
+}
+
+int
+lab_state_save (const struct lab_state *s)
+{
+  CLEANUP_FREE char *path = xasprintf ("%s/state.json", s->dir);
+  CLEANUP_FREE char *tmp = xasprintf ("%s/.state.json.tmp", s->dir);
+  json_t *o = state_json (s);
+  int r = json_dump_file (o, tmp, JSON_INDENT (2) | JSON_PRESERVE_ORDER);
+
+  json_decref (o);
+  if (r != 0) {
+    error_set (errno ? errno : EIO, "write %s", tmp);
+    return -1;
+  }
+  if (rename (tmp, path) == -1) {
+    error_set (errno, "rename %s", path);
+    return -1;
+  }
+  return 0;
+}
+
+static char *
+jstr (json_t *o, const char *key)
+{
+  const char *s = json_string_value (json_object_get (o, key));
+  return s && *s ? xstrdup (s) : NULL;
+}
+
+struct lab_state *
+lab_state_load (const char *home, const char *id)
+{
+  CLEANUP_FREE char *dir = xasprintf ("%s/labs/%s", home, id);
+  CLEANUP_FREE char *path = xasprintf ("%s/state.json", dir);
+  json_error_t je;
+  json_t *o = json_load_file (path, 0, &je), *vms;
+  struct lab_state *s;
+  size_t i;
+
+  if (!o) {
+    error_setx ("lab run %s: %s: %s", id, path, je.text);
+    return NULL;
+  }
+  s = xcalloc (1, sizeof *s);
+  snprintf (s->id, sizeof s->id, "%s", id);
+  s->dir = xstrdup (dir);
+  s->lab = jstr (o, "lab");
+  s->file = jstr (o, "file");
+  s->kind = jstr (o, "kind");
+  s->uri = jstr (o, "uri");
+  s->netns = jstr (o, "netns");
+  s->report_dir = jstr (o, "report_dir");
+  s->status = jstr (o, "status");
+  s->pid = json_integer_value (json_object_get (o, "pid"));
+  s->pid_start = json_integer_value (json_object_get (o, "pid_start"));
+  s->created = json_integer_value (json_object_get (o, "created"));
+  s->expires = json_integer_value (json_object_get (o, "expires"));
+  s->memory_mib = json_integer_value (json_object_get (o, "memory_mib"));
+  vms = json_object_get (o, "vms");
+  s->vms = xcalloc (json_array_size (vms) + 1, sizeof *s->vms);
+  for (i = 0; i < json_array_size (vms); i++)
+    s->vms[i] = xstrdup (json_string_value (json_array_get (vms, i)) ?: "");
+  json_decref (o);
+  return s;
+}
+
+void
+lab_state_free (struct lab_state *s)
+{
+  if (!s)
+    return;
+  free (s->dir);
+  free (s->lab);
+  free (s->file);
+  free (s->kind);
+  free (s->uri);
+  free (s->netns);
+  free (s->report_dir);
+  free (s->status);
+  lab_strv_free (s->vms);
+  free (s);
+}
+
+static int
+cmp_state (const void *a, const void *b)
+{
+  const struct lab_state *x = *(struct lab_state *const *) a;
+  const struct lab_state *y = *(struct lab_state *const *) b;
+
+  if (x->created != y->created)
+    return x->created < y->created ? -1 : 1;
+  return strcmp (x->id, y->id);
+}
+
+struct lab_state **
+lab_state_list (const char *home)
+{
+  CLEANUP_FREE char *dir = xasprintf ("%s/labs", home);
+  DIR *d = opendir (dir);
+  struct dirent *e;
+  struct lab_state **v = xcalloc (1, sizeof *v);
+  size_t n = 0;
+
+  if (!d)
+    return v;
+  while ((e = readdir (d))) {
+    struct lab_state *s;
+    if (e->d_name[0] == '.')
+      continue;
+    s = lab_state_load (home, e->d_name);
+    if (!s) {
+      /* A directory without a readable state: a run that died before it
+       * wrote one.  Keep it listed so reap removes it. */
+      s = xcalloc (1, sizeof *s);
+      snprintf (s->id, sizeof s->id, "%.7s", e->d_name);
+      s->dir = xasprintf ("%s/%s", dir, e->d_name);
+      s->status = xstrdup ("broken");
+      s->vms = xcalloc (1, sizeof *s->vms);
+    }
+    v = realloc (v, (n + 2) * sizeof *v);
+    if (!v)
+      abort ();
+    v[n++] = s;
+    v[n] = NULL;
+  }
+  closedir (d);
+  qsort (v, n, sizeof *v, cmp_state);
+  return v;
+}
+
+void
+lab_state_list_free (struct lab_state **v)
+{
+  size_t i;
+
+  if (!v)
+    return;
+  for (i = 0; v[i]; i++)
+    lab_state_free (v[i]);
+  free (v);
+}
+
+bool
+lab_state_alive (const struct lab_state *s, time_t now)
+{
+  if (s->status && strcmp (s->status, "broken") == 0)
+    return false;
+  if (s->expires)
+    return now < s->expires;
+  if (s->pid <= 0)
+    return false;
+  return pid_start_time (s->pid) == s->pid_start && s->pid_start != 0;
+}
+
+uint64_t
+lab_default_budget_mib (void)
+{
+  FILE *f = fopen ("/proc/meminfo", "re");
+  char line[256];
+  unsigned long long kb = 0;
+
+  if (f) {
+    while (fgets (line, sizeof line, f))
+      if (sscanf (line, "MemTotal: %llu kB", &kb) == 1)
+        break;
+    fclose (f);
+  }
+  return kb ? kb / 1024 / 2 : 4096;
+}
+
+/* Memory reserved by live runs other than skip_id. */
+static uint64_t
+reserved_mib (const char *home, const char *skip_id)
+{
+  struct lab_state **v = lab_state_list (home);
+  time_t now = time (NULL);
+  uint64_t sum = 0;
+  size_t i;
+
+  for (i = 0; v[i]; i++)
+    if ((!skip_id || strcmp (v[i]->id, skip_id) != 0) && lab_state_alive (v[i], now))
+      sum += v[i]->memory_mib;
+  lab_state_list_free (v);
+  return sum;
+}
+
+static void
+random_id (char out[8])
+{
+  unsigned char b[3] = { 0 };
+  int fd = open ("/dev/urandom", O_RDONLY | O_CLOEXEC);
+
+  if (fd == -1 || read (fd, b, 3) != 3) {
+    unsigned v = (unsigned) getpid () ^ (unsigned) time (NULL);
+    b[0] = v; b[1] = v >> 8; b[2] = v >> 16;
+  }
+  if (fd != -1)
+    close (fd);
+  snprintf (out, 8, "%02x%02x%02x", b[0], b[1], b[2]);
+}
+
+struct lab_state *
+lab_state_new (const char *home, const char *lab, const char *file,
+               const char *kind, const char *uri, uint64_t memory_mib,
+               uint64_t budget_mib, double wait)
+{
+  CLEANUP_FREE char *labs = xasprintf ("%s/labs", home);
+  CLEANUP_FREE char *lockp = xasprintf ("%s/labs/.budget.lock", home);
+  struct lab_state *s = NULL;
+  double start = now_monotonic ();
+  bool told = false;
+  int lockfd, tries;
+
+  if (memory_mib > budget_mib) {
+    error_setx ("the lab needs %" PRIu64 " MiB of memory, more than the whole "
+                "budget of %" PRIu64 " MiB (--memory-budget)", memory_mib,
+                budget_mib);
+    return NULL;
+  }
+  if ((mkdir (home, 0700) == -1 && errno != EEXIST) ||
+      (mkdir (labs, 0700) == -1 && errno != EEXIST)) {
+    error_set (errno, "mkdir %s", labs);
+    return NULL;
+  }
+  lockfd = open (lockp, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (lockfd == -1) {
+    error_set (errno, "open %s", lockp);
+    return NULL;
+  }
+  for (;;) {
+    uint64_t used;
+    if (flock (lockfd, LOCK_EX) == -1 && errno != EINTR) {
+      error_set (errno, "flock %s", lockp);
+      goto out;
+    }
+    used = reserved_mib (home, NULL);
+    if (used + memory_mib <= budget_mib)
+      break;
+    flock (lockfd, LOCK_UN);
+    if (wait >= 0 && now_monotonic () - start > wait) {
+      error_setx ("the memory budget is taken: %" PRIu64 " of %" PRIu64
+                  " MiB used by other lab runs, this one needs %" PRIu64
+                  " MiB; gave up after %.0f s", used, budget_mib, memory_mib,
+                  wait);
+      goto out;
+    }
+    if (!told) {
+      fprintf (stderr, "bootback: waiting for memory: %" PRIu64 " of %" PRIu64
+               " MiB in use by other lab runs, this one needs %" PRIu64 " MiB\n",
+               used, budget_mib, memory_mib);
+      told = true;
+    }
+    if (lab_sleep (1) == -1) {
+      error_setx ("interrupted while waiting for the memory budget");
+      goto out;
+    }
+  }
+  /* Under the lock: pick a fresh id, write the state. */
+  s = xcalloc (1, sizeof *s);
+  for (tries = 0; tries < 100; tries++) {
+    char br[32];
+    random_id (s->id);
+    free (s->dir);
+    s->dir = xasprintf ("%s/%s", labs, s->id);
+    snprintf (br, sizeof br, "/sys/class/net/bbl%sbr", s->id);
+    if (access (br, F_OK) == 0)
+      continue;
+    if (mkdir (s->dir, 0700) == 0)
+      break;
+    if (errno != EEXIST) {
+      error_set (errno, "mkdir %s", s->dir);
+      goto fail;
+    }
+  }
+  if (tries == 100) {
+    error_setx ("no free lab id in %s", labs);
+    goto fail;
+  }
+  s->lab = xstrdup (lab);
+  s->file = file ? xstrdup (file) : NULL;
+  s->kind = xstrdup (kind);
+  s->uri = uri ? xstrdup (uri) : NULL;
+  s->pid = getpid ();
+  s->pid_start = pid_start_time (s->pid);
+  s->created = time (NULL);
+  s->memory_mib = memory_mib;
+  s->netns = xasprintf ("bootback-lab-%s", s->id);
+  s->status = xstrdup ("starting");
+  s->vms = xcalloc (1, sizeof *s->vms);
+  if (lab_state_save (s) == -1) {
+    ERROR_SAVE (e);
+    rmdir (s->dir);
+    ERROR_RESTORE (e);
+    goto fail;
+  }
+  goto out;
+ fail:
+  lab_state_free (s);
+  s = NULL;
+ out:
+  flock (lockfd, LOCK_UN);
+  close (lockfd);
+  return s;
+}
+
+void
+lab_state_add_vm (struct lab_state *s, const char *name, const char *domain,
+                  const char *address)
+{
+  size_t n;
+
+  for (n = 0; s->vms && s->vms[n]; n++)
+    ;
+  s->vms = realloc (s->vms, (n + 2) * sizeof *s->vms);
+  if (!s->vms)
+    abort ();
+  s->vms[n] = xasprintf ("%s %s %s", name, domain, address && *address ? address : "-");
+  s->vms[n + 1] = NULL;
+}
+
+struct sess_find {
+  const char *prefix;
+  int64_t *ids;
+  size_t n;
+};
+
+static int
+sess_match (void *opaque, const struct instant_session *s)
+{
+  struct sess_find *f = opaque;
+
+  if (strncmp (s->name, f->prefix, strlen (f->prefix)) != 0 ||
+      strcmp (s->state, "stopped") == 0 || strcmp (s->state, "migrated") == 0)
+    return 0;
+  f->ids = realloc (f->ids, (f->n + 1) * sizeof *f->ids);
+  if (!f->ids)
+    abort ();
+  f->ids[f->n++] = s->id;
+  return 0;
+}
+
+/* Stop the instant sessions of a run (name prefix), discarding overlays.
+ * home is the run directory's grandparent. */
+static int
+stop_sessions (const struct lab_state *s, const char *prefix)
+{
+  CLEANUP_FREE char *home = xstrdup (s->dir);
+  struct sess_find f = { .prefix = prefix };
+  struct catalog *cat;
+  char *slash;
+  size_t i;
+  int r = 0;
+
+  /* dir = HOME/labs/ID */
+  for (i = 0; i < 2; i++)
+    if ((slash = strrchr (home, '/')))
+      *slash = '\0';
+  {
+    CLEANUP_FREE char *db = xasprintf ("%s/catalog.db", home);
+    if (access (db, F_OK) == -1)
+      return 0;                   /* no catalog: no sessions */
+  }
+  cat = catalog_open (home);
+  if (!cat)
+    return -1;
+  if (instant_session_list (cat, sess_match, &f) == -1)
+    r = -1;
+  for (i = 0; i < f.n; i++)
+    if (instant_stop (cat, f.ids[i], s->uri && *s->uri ? s->uri : NULL, true) == -1)
+      r = -1;
+  free (f.ids);
+  catalog_close (cat);
+  return r;
+}
+
+static int
+rm_one (const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+  if (flag == FTW_DP || flag == FTW_D)
+    return rmdir (path) == -1 && errno != ENOENT ? -1 : 0;
+  return unlink (path) == -1 && errno != ENOENT ? -1 : 0;
+}
+
+int
+lab_state_teardown (struct lab_state *s, virConnectPtr conn)
+{
+  struct lab_net n;
+  char prefix[32];
+  virConnectPtr own = NULL;
+  int r = 0;
+
+  /* 1. Instant sessions (domain, supervisor, nbdkit, sockets, overlays),
+   * then any other domain of the run (their taps go with them). */
+  lab_virt_quiet ();
+  lab_vm_prefix (s->id, prefix);
+  if (s->dir && stop_sessions (s, prefix) == -1)
+    r = -1;
+  if (!conn) {
+    own = virConnectOpen (s->uri && *s->uri ? s->uri : NULL);
+    conn = own;
+  }
+  if (!conn) {
+    virErrorPtr e = virGetLastError ();
+    error_setx ("lab %s: cannot reach libvirt (%s) to destroy its VMs: %s",
+                s->id, s->uri && *s->uri ? s->uri : "default URI",
+                e && e->message ? e->message : "?");
+    r = -1;
+  }
+  else if (lab_vm_destroy_prefix (conn, prefix) < 0)
+    r = -1;
+  if (own)
+    virConnectClose (own);
+  /* 2. The network. */
+  lab_net_init (&n, s->id, NULL);
+  if (lab_net_destroy (&n) == -1)
+    r = -1;
+  /* 3. Overlays, console logs, the state itself: last, so that a failed
+   * teardown can be tried again. */
+  if (r == 0 && s->dir &&
+      nftw (s->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS) == -1 && errno != ENOENT) {
+    error_set (errno, "remove %s", s->dir);
+    r = -1;
+  }
+  return r;
+}

@@ -1,0 +1,200 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Unit tests of the lab definition (conf.c): a full valid definition,
+ * defaults, both check syntaxes, and invalid definitions whose errors must
+ * name the right line.
+ */
+#include <assert.h>
+
+#include "lab/lab.h"
+#include "recovery/util/util.h"
+
+static int failures;
+
+#define CHECK(cond) do { if (!(cond)) { \
+      fprintf (stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
+      failures++; } } while (0)
+
+static const char good[] =
+  "# a lab\n"                                                  /* 1 */
+  "name: nightly\n"
+  "network:\n"
+  "  subnet: 10.77.0.0/24\n"
+  "  gateway: 10.77.0.1\n"                                     /* 5 */
+  "  dns: 10.77.0.53\n"
+  "defaults:\n"
+  "  boot-timeout: 3m\n"
+  "  retries: 4\n"
+  "groups:\n"                                                  /* 10 */
+  "  - name: db\n"
+  "    vms:\n"
+  "      - name: db1\n"
+  "        address: 10.77.0.20\n"
+  "        memory: 1G\n"                                       /* 15 */
+  "        delay: 5s\n"
+  "        checks: [heartbeat, ping, \"tcp 5432\"]\n"
+  "verify:\n"
+  "  - name: web1\n"
+  "    point: 20261122T045506Z\n"                              /* 20 */
+  "    address: 10.77.0.10\n"
+  "    memory: 512\n"
+  "    checks:\n"
+  "      - http http://{address}/health expect 200 contains \"status ok\"\n"
+  "      - { http: \"http://10.77.0.10:8080/x\", expect: 503, retries: 0 }\n"
+  "      - guest-exec test -s /srv/data\n"
+  "      - script: [/bin/true, --quick]\n"
+  "      - screenshot\n"
+  "      - tcp: 7\n"
+  "        timeout: 500ms\n";
+
+static void
+test_good (void)
+{
+  char *errs = NULL;
+  struct lab_def *d = lab_def_read_string (good, "good.yaml", &errs);
+  struct lab_vm *db, *web;
+
+  if (!d) {
+    fprintf (stderr, "unexpected errors:\n%s", errs);
+    failures++;
+    free (errs);
+    return;
+  }
+  CHECK (strcmp (d->name, "nightly") == 0);
+  CHECK (strcmp (d->subnet, "10.77.0.0") == 0 && d->prefix == 24);
+  CHECK (strcmp (d->gateway, "10.77.0.1") == 0);
+  CHECK (d->dns && strcmp (d->dns, "10.77.0.53") == 0);
+  CHECK (d->ngroups == 2);
+  CHECK (strcmp (d->groups[0].name, "db") == 0);
+  CHECK (strcmp (d->groups[1].name, "verify") == 0);
+  CHECK (lab_def_nvms (d) == 2);
+  db = &d->groups[0].vms[0];
+  web = &d->groups[1].vms[0];
+  CHECK (strcmp (db->point, "latest") == 0);
+  CHECK (db->memory_mib == 1024);
+  CHECK (db->boot_timeout == 180);
+  CHECK (db->delay == 5);
+  CHECK (db->nchecks == 3);
+  CHECK (db->checks[0].kind == LAB_CHECK_HEARTBEAT);
+  CHECK (db->checks[1].kind == LAB_CHECK_PING);
+  CHECK (db->checks[2].kind == LAB_CHECK_TCP && db->checks[2].port == 5432);
+  CHECK (db->checks[2].retries == 4);
+  CHECK (strcmp (db->checks[2].name, "tcp 5432") == 0);
+  CHECK (web->memory_mib == 512);
+  CHECK (web->nchecks == 6);
+  CHECK (web->checks[0].kind == LAB_CHECK_HTTP);
+  CHECK (strcmp (web->checks[0].url, "http://{address}/health") == 0);
+  CHECK (web->checks[0].expect == 200);
+  CHECK (strcmp (web->checks[0].contains, "status ok") == 0);
+  CHECK (web->checks[1].expect == 503 && web->checks[1].retries == 0);
+  CHECK (web->checks[2].kind == LAB_CHECK_GUEST_EXEC);
+  CHECK (strcmp (web->checks[2].command, "test -s /srv/data") == 0);
+  CHECK (web->checks[3].kind == LAB_CHECK_SCRIPT);
+  CHECK (strcmp (web->checks[3].argv[0], "/bin/true") == 0);
+  CHECK (strcmp (web->checks[3].argv[1], "--quick") == 0 && !web->checks[3].argv[2]);
+  CHECK (web->checks[4].kind == LAB_CHECK_SCREENSHOT);
+  CHECK (web->checks[5].kind == LAB_CHECK_TCP && web->checks[5].port == 7);
+  CHECK (web->checks[5].timeout == 0.5);
+  CHECK (web->checks[5].line == 29);
+  CHECK (web->line == 19);
+  CHECK (lab_def_memory_mib (d, 256) == 1536);
+  lab_def_free (d);
+}
+
+/* Parse yaml; expect failure with an error at line that contains text. */
+static void
+expect_error (const char *yaml, int line, const char *text)
+{
+  char *errs = NULL;
+  char want[64];
+  struct lab_def *d = lab_def_read_string (yaml, "bad.yaml", &errs);
+
+  snprintf (want, sizeof want, "bad.yaml:%d: ", line);
+  if (d) {
+    fprintf (stderr, "expected an error at line %d (%s), got none for:\n%s\n",
+             line, text, yaml);
+    failures++;
+    lab_def_free (d);
+    return;
+  }
+  if (!errs || !strstr (errs, want) || !strstr (errs, text)) {
+    fprintf (stderr, "expected '%s...%s' in:\n%s\n", want, text, errs ? errs : "(null)");
+    failures++;
+  }
+  free (errs);
+}
+
+#define HEAD "name: t\nnetwork:\n  subnet: 10.77.0.0/24\n  gateway: 10.77.0.1\n"
+/* HEAD is 4 lines; the next line is 5. */
+
+static void
+test_errors (void)
+{
+  expect_error (HEAD "verify:\n  - name: a\n    adress: 10.77.0.2\n", 7,
+                "unknown VM key 'adress'");
+  expect_error (HEAD "verify:\n  - name: a\n    address: 10.78.0.2\n", 6,
+                "not a host address of the lab subnet");
+  expect_error (HEAD "verify:\n  - name: a\n    checks:\n      - htp http://x/\n",
+                8, "unknown check 'htp'");
+  expect_error (HEAD "verify:\n  - name: a\n    checks:\n      - tcp 99999\n",
+                8, "not a port number");
+  expect_error (HEAD "verify:\n  - name: a\n    checks:\n      - http http://8.8.8.8/\n",
+                8, "checks never leave the lab");
+  expect_error (HEAD "verify:\n  - name: a\n    checks:\n      - { http: \"http://{address}/\", frob: 1 }\n",
+                8, "unknown option 'frob'");
+  expect_error (HEAD "verify:\n  - name: a\n    boot-timeout: soon\n", 7,
+                "invalid duration");
+  expect_error (HEAD "verify:\n  - name: a\n    image: relative.img\n", 7,
+                "absolute path");
+  expect_error (HEAD "verify:\n  - name: a\n    checks:\n      - script /nonexistent/x\n",
+                8, "/nonexistent/x");
+  expect_error (HEAD "verify:\n  - name: a\n  - name: a\n", 7, "appears twice");
+  expect_error (HEAD "verify:\n  - name: a\n    address: 10.77.0.1\n", 6,
+                "lab's own");
+  expect_error ("name: t\nnetwork:\n  subnet: 10.77.0.0/24\n  gateway: 10.77.1.1\n"
+                "verify:\n  - name: a\n", 2, "gateway 10.77.1.1 is not a host");
+  expect_error ("name: t\nnetwork:\n  subnet: 10.77.0.1/24\n  gateway: 10.77.0.1\n"
+                "verify:\n  - name: a\n", 3, "host bits");
+  expect_error (HEAD "verify:\n  - name: a\n    name: b\n", 7, "YAML: duplicate key");
+  expect_error (HEAD "verify:\n  - name: a\n    memory: 1\n", 7, "out of range");
+  expect_error (HEAD "colour: blue\nverify:\n  - name: a\n", 5, "unknown key 'colour'");
+  expect_error (HEAD "verify:\n  - name: a\n    point: yesterday\n", 7,
+                "neither 'latest' nor a time stamp");
+  expect_error (HEAD "verify:\n  - name: a\n    checks:\n      - ping 3\n", 8,
+                "takes no arguments");
+}
+
+static void
+test_misc (void)
+{
+  CHECK (lab_parse_duration ("90") == 90);
+  CHECK (lab_parse_duration ("250ms") == 0.25);
+  CHECK (lab_parse_duration ("4h") == 14400);
+  CHECK (lab_parse_duration ("2m") == 120);
+  CHECK (lab_parse_duration ("x") < 0);
+  CHECK (lab_parse_duration ("-3s") < 0);
+  CHECK (lab_ipv4_in_subnet ("10.77.0.200", "10.77.0.0", 24));
+  CHECK (!lab_ipv4_in_subnet ("10.77.1.2", "10.77.0.0", 24));
+  CHECK (lab_ipv4_in_subnet ("10.77.1.2", "10.77.0.0", 16));
+  {
+    /* A missing file is an error naming it. */
+    char *errs = NULL;
+    CHECK (!lab_def_read_file ("/nonexistent/lab.yaml", &errs));
+    CHECK (errs && strstr (errs, "/nonexistent/lab.yaml"));
+    free (errs);
+  }
+}
+
+int
+main (void)
+{
+  test_good ();
+  test_errors ();
+  test_misc ();
+  if (failures) {
+    fprintf (stderr, "%d failures\n", failures);
+    return 1;
+  }
+  printf ("lab conf ok\n");
+  return 0;
+}

@@ -1,0 +1,84 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Unit tests of the lab VM domain XML (domain-xml.c): what is built for an
+ * image VM, escaping, and reading interfaces back (the isolation check of
+ * a domain's NICs before it starts).
+ */
+#include "lab/lab.h"
+#include "recovery/util/util.h"
+
+static int failures;
+
+#define CHECK(cond) do { if (!(cond)) { \
+      fprintf (stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
+      failures++; } } while (0)
+
+int
+main (void)
+{
+  struct lab_domain_spec s = {
+    .name = "bbl-abc123-web<1>", .disk = "/var/lib/x & y/web.qcow2",
+    .disk_format = "qcow2", .bridge = "bblabc123br", .mac = "52:54:00:11:22:33",
+    .memory_mib = 384, .vcpus = 2, .serial_log = "/tmp/web.console",
+  };
+  char *xml = lab_domain_xml (&s);
+  char **taps, **bridges, **types;
+  char mac[18], mac2[18];
+  int n;
+
+  CHECK (xml != NULL);
+  if (!xml)
+    return 1;
+  CHECK (strstr (xml, "<domain type=\"qemu\">"));
+  CHECK (strstr (xml, "<name>bbl-abc123-web&lt;1&gt;</name>"));
+  CHECK (strstr (xml, "<memory unit=\"MiB\">384</memory>"));
+  CHECK (strstr (xml, "<vcpu>2</vcpu>"));
+  CHECK (strstr (xml, "file=\"/var/lib/x &amp; y/web.qcow2\""));
+  CHECK (strstr (xml, "<acpi/>"));
+  CHECK (strstr (xml, "org.qemu.guest_agent.0"));
+  CHECK (strstr (xml, "<listen type=\"socket\"/>"));
+  CHECK (strstr (xml, "<source bridge=\"bblabc123br\"/>"));
+  CHECK (strstr (xml, "<mac address=\"52:54:00:11:22:33\"/>"));
+  CHECK (strstr (xml, "path=\"/tmp/web.console\""));
+  CHECK (!strstr (xml, "kvm"));
+
+  n = lab_domain_interfaces (xml, &taps, &bridges, &types);
+  CHECK (n == 1);
+  if (n == 1) {
+    CHECK (strcmp (types[0], "bridge") == 0);
+    CHECK (strcmp (bridges[0], "bblabc123br") == 0);
+    CHECK (strcmp (taps[0], "") == 0);
+  }
+  lab_strv_free (taps); lab_strv_free (bridges); lab_strv_free (types);
+  free (xml);
+
+  /* A running domain's XML as libvirt reports it, with two NICs. */
+  n = lab_domain_interfaces (
+    "<domain><devices>"
+    "<interface type='bridge'><source bridge='bblx'/><target dev='vnet7'/></interface>"
+    "<interface type='network'><source network='default'/></interface>"
+    "<interface type='user'/>"
+    "</devices></domain>", &taps, &bridges, &types);
+  CHECK (n == 3);
+  if (n == 3) {
+    CHECK (strcmp (taps[0], "vnet7") == 0 && strcmp (bridges[0], "bblx") == 0);
+    CHECK (strcmp (types[1], "network") == 0 && strcmp (bridges[1], "default") == 0);
+    CHECK (strcmp (types[2], "user") == 0 && strcmp (bridges[2], "") == 0);
+  }
+  lab_strv_free (taps); lab_strv_free (bridges); lab_strv_free (types);
+  CHECK (lab_domain_interfaces ("<domain><oops", &taps, &bridges, &types) == -1);
+
+  lab_mac_from_name ("web1", mac);
+  lab_mac_from_name ("web1", mac2);
+  CHECK (strcmp (mac, mac2) == 0 && strncmp (mac, "52:54:00:", 9) == 0 &&
+         strlen (mac) == 17);
+  lab_mac_from_name ("web2", mac2);
+  CHECK (strcmp (mac, mac2) != 0);
+
+  if (failures) {
+    fprintf (stderr, "%d failures\n", failures);
+    return 1;
+  }
+  printf ("lab domain xml ok\n");
+  return 0;
+}

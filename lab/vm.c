@@ -1,0 +1,332 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Lab VMs: boot one on the lab bridge and destroy it.
+ *
+ * An image VM (image: in the definition) runs from a throwaway qcow2
+ * overlay in the run directory whose backing file is the image, as a
+ * transient libvirt domain "bbl-<run id>-<vm>": destroying the domain
+ * leaves no definition behind, and removing the overlay leaves no disk.
+ * A restore-point VM (point:) is booted through instant recovery: a
+ * transient session named like the domain, identity LAB (new UUID, the
+ * production MACs), every NIC on the lab bridge, overlays in the run
+ * directory, removed when the session stops.
+ *
+ * Fail closed: the XML is checked before the domain starts — every
+ * interface must be on the lab bridge — and the taps libvirt made are
+ * hardened (IPv6 off) as soon as it runs.
+ */
+#include <errno.h>
+#include <sys/stat.h>
+
+#include <libvirt/virterror.h>
+
+#include "lab/lab.h"
+#include "recovery/catalog/catalog.h"
+#include "recovery/instant/instant.h"
+#include "recovery/util/util.h"
+
+struct lab_vm_handle {
+  virConnectPtr conn;
+  virDomainPtr dom;
+  char *home;                  /* instant sessions: the catalog's home */
+  int64_t session;             /* instant session id, 0 if none */
+  char *name;
+  char *overlay;
+  char *serial;
+  char **taps;
+};
+
+/* The last libvirt error as our error, with context. */
+static void
+virt_error (const char *fmt, const char *arg)
+{
+  virErrorPtr e = virGetLastError ();
+  char ctx[256];
+
+  snprintf (ctx, sizeof ctx, fmt, arg);
+  error_setx ("%s: %s", ctx, e && e->message ? e->message : "libvirt error");
+}
+
+static void
+quiet (void *opaque, virErrorPtr e)
+{
+}
+
+void
+lab_virt_quiet (void)
+{
+  virSetErrorFunc (NULL, quiet);
+}
+
+void
+lab_vm_prefix (const char *run_id, char out[32])
+{
+  snprintf (out, 32, "bbl-%s-", run_id);
+}
+
+/* Every interface of xml must be a bridge on the lab bridge. */
+static int
+check_interfaces (const char *xml, const char *bridge, const char *name)
+{
+  char **taps, **bridges, **types;
+  int n, i, r = 0;
+
+  n = lab_domain_interfaces (xml, &taps, &bridges, &types);
+  if (n < 0)
+    return -1;
+  if (n == 0) {
+    error_setx ("VM %s has no network interface: it cannot be checked", name);
+    r = -1;
+  }
+  for (i = 0; i < n && r == 0; i++)
+    if (strcmp (types[i], "bridge") != 0 || strcmp (bridges[i], bridge) != 0) {
+      error_setx ("isolation: VM %s: interface %d is type '%s' on '%s', not "
+                  "on the lab bridge %s; refusing to start it", name, i,
+                  types[i], bridges[i], bridge);
+      r = -1;
+    }
+  lab_strv_free (taps);
+  lab_strv_free (bridges);
+  lab_strv_free (types);
+  return r;
+}
+
+static int
+overlay_create (const char *image, const char *format, const char *overlay)
+{
+  char out[2048];
+  char *argv[] = { "qemu-img", "create", "-q", "-f", "qcow2", "-F",
+                   (char *) format, "-b", (char *) image, (char *) overlay, NULL };
+  int r = run_command (argv, out, sizeof out);
+
+  if (r != 0) {
+    if (r > 0)
+      error_setx ("qemu-img create %s: %s", overlay, out);
+    return -1;
+  }
+  return 0;
+}
+
+/* Boot a restore point as a transient instant-recovery session. */
+static int
+start_point (const struct lab_vm_env *env, const struct lab_vm *vm,
+             struct lab_vm_handle *h)
+{
+  CLEANUP_FREE char *point = xasprintf ("%s@%s", vm->name, vm->point);
+  CLEANUP_FREE char *net = xasprintf ("bridge:%s", env->net->bridge);
+  CLEANUP_FREE char *xml = NULL;
+  struct instant_session *s = xcalloc (1, sizeof *s);
+  struct instant_opts o = {
+    .home = env->home, .repo = env->repo, .point = point, .uri = env->uri,
+    .name = h->name, .identity = INSTANT_IDENTITY_LAB, .network = net,
+    .overlay_dir = env->run_dir, .transient = true, .agent_timeout = 0,
+    .memory_mib = vm->memory_mib,
+  };
+  struct catalog *cat;
+  int r = -1;
+
+  if (!env->home || !env->repo) {
+    error_setx ("VM %s: a restore point needs a repository", vm->name);
+    goto out;
+  }
+  cat = catalog_open (env->home);
+  if (!cat)
+    goto out;
+  h->home = xstrdup (env->home);
+  if (instant_start (cat, &o, s) == -1) {
+    error_prefix ("VM %s: instant recovery of %s", vm->name, point);
+    catalog_close (cat);
+    goto out;
+  }
+  catalog_close (cat);
+  h->session = s->id;
+  free (h->serial);
+  h->serial = xstrdup (s->console_log);
+  h->dom = virDomainLookupByName (env->conn, s->name);
+  if (!h->dom) {
+    virt_error ("VM %s: the session's domain", vm->name);
+    goto out;
+  }
+  /* Fail closed: every NIC must be on the lab bridge. */
+  xml = virDomainGetXMLDesc (h->dom, 0);
+  if (!xml) {
+    virt_error ("VM %s: XML", vm->name);
+    goto out;
+  }
+  if (check_interfaces (xml, env->net->bridge, vm->name) == -1)
+    goto out;
+  r = 0;
+ out:
+  free (s);
+  return r;
+}
+
+struct lab_vm_handle *
+lab_vm_start (const struct lab_vm_env *env, const struct lab_vm *vm)
+{
+  struct lab_vm_handle *h = xcalloc (1, sizeof *h);
+  struct lab_domain_spec spec = { 0 };
+  char prefix[32], mac[18];
+  CLEANUP_FREE char *xml = NULL;
+  char *live = NULL, **bridges = NULL, **types = NULL;
+  int i, n;
+
+  h->conn = env->conn;
+  lab_vm_prefix (env->run_id, prefix);
+  h->name = xasprintf ("%s%s", prefix, vm->name);
+  h->serial = xasprintf ("%s/%s.console", env->run_dir, vm->name);
+  if (!vm->image) {
+    if (start_point (env, vm, h) == -1)
+      goto err;
+  }
+  else {
+    h->overlay = xasprintf ("%s/%s.qcow2", env->run_dir, vm->name);
+    if (overlay_create (vm->image, vm->image_format ? vm->image_format : "raw",
+                        h->overlay) == -1)
+      goto err;
+    if (vm->mac)
+      snprintf (mac, sizeof mac, "%s", vm->mac);
+    else
+      lab_mac_from_name (vm->name, mac);
+    spec.name = h->name;
+    spec.disk = h->overlay;
+    spec.disk_format = "qcow2";
+    spec.bridge = env->net->bridge;
+    spec.mac = mac;
+    spec.memory_mib = vm->memory_mib ? vm->memory_mib : 256;
+    spec.vcpus = vm->vcpus;
+    spec.serial_log = h->serial;
+    xml = lab_domain_xml (&spec);
+    if (!xml)
+      goto err;
+    if (check_interfaces (xml, env->net->bridge, vm->name) == -1)
+      goto err;
+    h->dom = virDomainCreateXML (env->conn, xml, 0);
+    if (!h->dom) {
+      virt_error ("VM %s: start", vm->name);
+      goto err;
+    }
+  }
+  /* The taps libvirt made: IPv6 off at once, and remembered so the
+   * isolation check can tell them from foreign ports. */
+  live = virDomainGetXMLDesc (h->dom, 0);
+  if (!live) {
+    virt_error ("VM %s: XML", vm->name);
+    goto err;
+  }
+  n = lab_domain_interfaces (live, &h->taps, &bridges, &types);
+  free (live);
+  lab_strv_free (bridges);
+  lab_strv_free (types);
+  if (n < 0)
+    goto err;
+  for (i = 0; i < n; i++)
+    if (h->taps[i][0] && lab_net_port_harden (h->taps[i]) == -1 &&
+        access ("/proc/sys/net/ipv6", F_OK) == 0)
+      goto err;
+  return h;
+ err:
+  {
+    ERROR_SAVE (e);
+    lab_vm_destroy (h);
+    ERROR_RESTORE (e);
+  }
+  return NULL;
+}
+
+virDomainPtr
+lab_vm_domain (struct lab_vm_handle *h)
+{
+  return h->dom;
+}
+
+const char *
+lab_vm_domain_name (struct lab_vm_handle *h)
+{
+  return h->name;
+}
+
+const char *
+lab_vm_serial_log (struct lab_vm_handle *h)
+{
+  return h->serial;
+}
+
+char *const *
+lab_vm_taps (struct lab_vm_handle *h)
+{
+  return h->taps;
+}
+
+static void
+handle_free (struct lab_vm_handle *h)
+{
+  if (h->dom)
+    virDomainFree (h->dom);
+  free (h->overlay);
+  free (h->home);
+  free (h->name);
+  free (h->serial);
+  lab_strv_free (h->taps);
+  free (h);
+}
+
+void
+lab_vm_forget (struct lab_vm_handle *h)
+{
+  if (h)
+    handle_free (h);
+}
+
+void
+lab_vm_destroy (struct lab_vm_handle *h)
+{
+  if (!h)
+    return;
+  if (h->session) {
+    /* The session destroys its domain and discards its overlays. */
+    struct catalog *cat = catalog_open (h->home);
+    if (!cat || instant_stop (cat, h->session, NULL, true) == -1)
+      fprintf (stderr, "bootback: stopping instant session %" PRId64 " of %s: %s\n",
+               h->session, h->name, error_msg ());
+    catalog_close (cat);
+  }
+  if (h->dom)
+    virDomainDestroy (h->dom);   /* graceful would only cost time */
+  else if (h->conn && h->name) {
+    virDomainPtr d = virDomainLookupByName (h->conn, h->name);
+    if (d) {
+      virDomainDestroy (d);
+      virDomainFree (d);
+    }
+  }
+  if (h->overlay)
+    unlink (h->overlay);
+  handle_free (h);
+}
+
+int
+lab_vm_destroy_prefix (virConnectPtr conn, const char *prefix)
+{
+  virDomainPtr *doms = NULL;
+  int n, i, count = 0;
+
+  n = virConnectListAllDomains (conn, &doms, 0);
+  if (n < 0) {
+    virt_error ("%s", "list domains");
+    return -1;
+  }
+  for (i = 0; i < n; i++) {
+    const char *name = virDomainGetName (doms[i]);
+    if (name && strncmp (name, prefix, strlen (prefix)) == 0) {
+      if (virDomainIsActive (doms[i]) == 1)
+        virDomainDestroy (doms[i]);
+      if (virDomainIsPersistent (doms[i]) == 1)
+        virDomainUndefineFlags (doms[i], VIR_DOMAIN_UNDEFINE_NVRAM);
+      count++;
+    }
+    virDomainFree (doms[i]);
+  }
+  free (doms);
+  return count;
+}

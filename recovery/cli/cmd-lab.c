@@ -1,0 +1,889 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * bootback lab validate|run|up|list|down|reap, bootback verify,
+ * bootback history: the verification lab (lab/lab.h, verify/verify.h).
+ *
+ * Exit status of run and verify: 0 every check passed, 2 some failed,
+ * 1 the lab could not run (invalid definition, isolation not proven,
+ * libvirt unreachable, interrupted).
+ */
+#include <errno.h>
+#include <sys/stat.h>
+
+#include "recovery/cli/cli.h"
+#include "lab/lab.h"
+#include "verify/verify.h"
+
+/* Options shared by run, up and verify. */
+struct run_args {
+  const char *report_dir;
+  const char *uri;
+  int parallel;
+  uint64_t budget_mib;
+  double wait;
+  double lease;
+  bool json, quiet;
+};
+
+enum { OPT_REPORT = 256, OPT_PARALLEL, OPT_BUDGET, OPT_WAIT, OPT_CONNECT,
+       OPT_LEASE, OPT_JSON, OPT_QUIET, OPT_ADDRESS, OPT_GATEWAY, OPT_SUBNET,
+       OPT_HTTP, OPT_TCP, OPT_CHECK, OPT_BOOT, OPT_ALL, OPT_LATEST, OPT_MEMORY };
+
+#define RUN_OPTIONS \
+  { "report-dir", required_argument, NULL, OPT_REPORT }, \
+  { "parallel", required_argument, NULL, OPT_PARALLEL }, \
+  { "memory-budget", required_argument, NULL, OPT_BUDGET }, \
+  { "wait", required_argument, NULL, OPT_WAIT }, \
+  { "connect", required_argument, NULL, OPT_CONNECT }, \
+  { "json", no_argument, NULL, OPT_JSON }, \
+  { "quiet", no_argument, NULL, OPT_QUIET }, \
+  { "help", no_argument, NULL, 'h' }
+
+#define RUN_OPTIONS_HELP \
+  "  --report-dir DIR     where the reports go (default\n" \
+  "                       $BOOTBACK_HOME/reports/LAB-TIME-ID)\n" \
+  "  --parallel N         VMs booting at once (default 2)\n" \
+  "  --memory-budget SIZE memory of all lab runs together (default half\n" \
+  "                       of the host's); a run waits for its share\n" \
+  "  --wait DURATION      how long to wait for it (default: forever)\n" \
+  "  --connect URI        libvirt URI (default: LIBVIRT_DEFAULT_URI)\n" \
+  "  --json               print the report as JSON\n" \
+  "  --quiet              no progress lines\n"
+
+static double
+duration_arg (const char *opt, const char *s)
+{
+  double v = lab_parse_duration (s);
+
+  if (v < 0) {
+    cli_error ("%s: %s", opt, error_msg ());
+    exit (1);
+  }
+  return v;
+}
+
+/* 1 if handled (a run option), 0 if not. */
+static int
+run_option (struct run_args *a, int opt, const char *arg)
+{
+  int64_t v;
+
+  switch (opt) {
+  case OPT_REPORT: a->report_dir = arg; return 1;
+  case OPT_PARALLEL:
+    a->parallel = cli_int_arg ("--parallel", arg);
+    if (a->parallel < 1) {
+      cli_error ("--parallel must be at least 1");
+      exit (1);
+    }
+    return 1;
+  case OPT_BUDGET:
+    v = parse_size (arg);
+    if (v < 0) {
+      cli_error ("--memory-budget: %s", error_msg ());
+      exit (1);
+    }
+    if (strspn (arg, "0123456789") == strlen (arg))
+      v *= 1024 * 1024;               /* a bare number is MiB */
+    a->budget_mib = v / (1024 * 1024);
+    return 1;
+  case OPT_WAIT: a->wait = duration_arg ("--wait", arg); return 1;
+  case OPT_CONNECT: a->uri = arg; return 1;
+  case OPT_JSON: a->json = true; return 1;
+  case OPT_QUIET: a->quiet = true; return 1;
+  case OPT_LEASE: a->lease = duration_arg ("--lease", arg); return 1;
+  }
+  return 0;
+}
+
+static void
+print_secs (double s)
+{
+  if (s >= 0)
+    printf ("%9.1fs", s);
+  else
+    printf ("%10s", "-");
+}
+
+/* Human summary of a report on stdout. */
+static void
+print_report (const struct verify_report *r)
+{
+  size_t i, j;
+
+  printf ("lab %s: %s (%zu VM%s, %d checks: %d passed, %d failed, %d skipped) "
+          "in %.1f s\n", r->lab, r->status, r->nvms, r->nvms == 1 ? "" : "s",
+          r->checks, r->passed, r->failed, r->skipped, r->seconds);
+  if (r->message)
+    printf ("  %s\n", r->message);
+  printf ("  %-20s %-7s %10s %10s %10s\n", "VM", "result", "boot", "heartbeat",
+          "app-ready");
+  for (i = 0; i < r->nvms; i++) {
+    const struct verify_vm_result *v = &r->vms[i];
+    printf ("  %-20s %-7s ", v->name, v->status == VERIFY_PASS ? "passed" : "FAILED");
+    print_secs (v->t_boot);
+    putchar (' ');
+    print_secs (v->t_heartbeat);
+    putchar (' ');
+    print_secs (v->t_app_ready);
+    putchar ('\n');
+    for (j = 0; j < v->nchecks; j++)
+      if (v->checks[j].status == VERIFY_FAIL)
+        printf ("      failed: %s: %s\n", v->checks[j].name, v->checks[j].message);
+  }
+  printf ("report: %s/report.html\n", r->dir);
+}
+
+static bool
+def_needs_repo (const struct lab_def *d)
+{
+  size_t g, i;
+
+  for (g = 0; g < d->ngroups; g++)
+    for (i = 0; i < d->groups[g].nvms; i++)
+      if (!d->groups[g].vms[i].image)
+        return true;
+  return false;
+}
+
+/* Run d; print; exit status. */
+static int
+run_def (struct cli *c, const struct lab_def *d, const struct run_args *a,
+         const char *kind)
+{
+  struct verify_run_opts o = {
+    .home = c->home, .uri = a->uri, .report_dir = a->report_dir, .kind = kind,
+    .parallel = a->parallel, .budget_mib = a->budget_mib, .budget_wait = a->wait,
+    .lease = a->lease, .quiet = a->quiet, .record = true,
+  };
+  struct verify_report *r = NULL;
+  int rc;
+
+  if (cli_catalog (c) == -1)
+    return 1;
+  if (def_needs_repo (d)) {
+    if (cli_repo (c) == -1)
+      return 1;
+    o.repo = repo_location (c->repo);
+  }
+  lab_signals_install ();
+  if (verify_run (d, &o, &r) == -1) {
+    cli_error ("lab %s could not run: %s", d->name, error_msg ());
+    return 1;
+  }
+  if (a->json)
+    cli_json_print (verify_report_json (r));
+  else {
+    print_report (r);
+    if (r->expires) {
+      char when[64];
+      struct tm tm;
+      size_t i;
+      localtime_r (&r->expires, &tm);
+      strftime (when, sizeof when, "%Y-%m-%d %H:%M:%S %Z", &tm);
+      printf ("\nsandbox %s is up until %s (bootback lab down %s)\n",
+              r->run_id, when, r->run_id);
+      printf ("  shell in the lab network: ip netns exec %s bash\n", r->netns);
+      for (i = 0; i < r->nvms; i++)
+        if (r->vms[i].domain)
+          printf ("  %s: virsh console %s%s%s\n", r->vms[i].name, r->vms[i].domain,
+                  r->vms[i].address ? "   address " : "",
+                  r->vms[i].address ? r->vms[i].address : "");
+    }
+  }
+  if (strcmp (r->status, "passed") == 0)
+    rc = 0;
+  else if (strcmp (r->status, "failed") == 0)
+    rc = EXIT_PROBLEMS;
+  else
+    rc = 1;
+  verify_report_free (r);
+  return rc;
+}
+
+/* ---- validate --------------------------------------------------------------- */
+
+static const char validate_usage[] =
+  "usage: bootback lab validate FILE [--json]\n"
+  "\n"
+  "Check a lab definition: YAML syntax, keys, addresses, checks.  Every\n"
+  "problem is printed as FILE:LINE: message.  Exit 0 valid, 2 invalid,\n"
+  "1 unreadable.\n";
+
+static int
+lab_validate (struct cli *c, int argc, char **argv)
+{
+  static const struct option lo[] = {
+    { "json", no_argument, NULL, OPT_JSON },
+    { "help", no_argument, NULL, 'h' }, { NULL }
+  };
+  bool json = false;
+  char *errs = NULL;
+  struct lab_def *d;
+  int opt;
+
+  while ((opt = getopt_long (argc, argv, "h", lo, NULL)) != -1)
+    switch (opt) {
+    case OPT_JSON: json = true; break;
+    case 'h': cli_usage (validate_usage);
+    default: cli_bad_usage (validate_usage);
+    }
+  if (optind + 1 != argc)
+    cli_bad_usage (validate_usage);
+  if (access (argv[optind], R_OK) == -1) {
+    cli_error ("%s: %s", argv[optind], strerror (errno));
+    return 1;
+  }
+  d = lab_def_read_file (argv[optind], &errs);
+  if (json) {
+    json_t *e = json_array ();
+    char *line, *save = NULL;
+    for (line = errs ? strtok_r (errs, "\n", &save) : NULL; line;
+         line = strtok_r (NULL, "\n", &save))
+      json_array_append_new (e, json_string (line));
+    cli_json_print (json_pack ("{s:s, s:b, s:o, s:i, s:i}", "file", argv[optind],
+                               "valid", d != NULL, "errors", e,
+                               "groups", d ? (int) d->ngroups : 0,
+                               "vms", d ? (int) lab_def_nvms (d) : 0));
+  }
+  else if (d) {
+    size_t g, i, n = 0;
+    for (g = 0; g < d->ngroups; g++)
+      for (i = 0; i < d->groups[g].nvms; i++)
+        n += d->groups[g].vms[i].nchecks;
+    printf ("%s: valid: lab %s, network %s/%d (gateway %s), %zu group%s, "
+            "%zu VM%s, %zu checks\n", argv[optind], d->name, d->subnet, d->prefix,
+            d->gateway, d->ngroups, d->ngroups == 1 ? "" : "s", lab_def_nvms (d),
+            lab_def_nvms (d) == 1 ? "" : "s", n);
+  }
+  else
+    fputs (errs, stderr);
+  free (errs);
+  if (!d)
+    return EXIT_PROBLEMS;
+  lab_def_free (d);
+  return 0;
+}
+
+/* ---- run, up ------------------------------------------------------------------ */
+
+static const char run_usage[] =
+  "usage: bootback lab run FILE [options]\n"
+  "\n"
+  "Boot the lab's VMs in an isolated network (its groups in order), run\n"
+  "their checks, write the reports (JSON, HTML, JUnit), record the run in\n"
+  "the catalog and tear everything down.  Exit 0 all checks passed, 2 some\n"
+  "failed, 1 the lab could not run.\n"
+  "\n"
+  RUN_OPTIONS_HELP;
+
+static const char up_usage[] =
+  "usage: bootback lab up FILE [--lease DURATION] [options]\n"
+  "\n"
+  "Like 'lab run' but leave the lab running as a sandbox until the lease\n"
+  "ends (default 4h; 'bootback lab reap' removes it then) or 'bootback lab\n"
+  "down'.  Prints how to reach the VMs: a shell in the lab namespace,\n"
+  "their consoles.\n"
+  "\n"
+  "  --lease DURATION     e.g. 30m, 4h, 2d\n"
+  RUN_OPTIONS_HELP;
+
+static int
+lab_run_or_up (struct cli *c, int argc, char **argv, bool up)
+{
+  static const struct option lo[] = {
+    RUN_OPTIONS, { "lease", required_argument, NULL, OPT_LEASE }, { NULL }
+  };
+  const char *usage = up ? up_usage : run_usage;
+  struct run_args a = { .wait = -1, .lease = up ? 4 * 3600 : 0 };
+  struct lab_def *d;
+  char *errs = NULL;
+  int opt, rc;
+
+  while ((opt = getopt_long (argc, argv, "h", lo, NULL)) != -1) {
+    if (opt == 'h')
+      cli_usage (usage);
+    if (opt == OPT_LEASE && !up)
+      cli_bad_usage (usage);
+    if (!run_option (&a, opt, optarg))
+      cli_bad_usage (usage);
+  }
+  if (optind + 1 != argc)
+    cli_bad_usage (usage);
+  if (up && a.lease < 60) {
+    cli_error ("--lease must be at least 1m");
+    return 1;
+  }
+  d = lab_def_read_file (argv[optind], &errs);
+  if (!d) {
+    fputs (errs ? errs : "", stderr);
+    cli_error ("%s is not a valid lab definition", argv[optind]);
+    free (errs);
+    return 1;
+  }
+  rc = run_def (c, d, &a, up ? "sandbox" : "run");
+  lab_def_free (d);
+  return rc;
+}
+
+/* ---- list, down, reap -------------------------------------------------------- */
+
+static const char list_usage[] =
+  "usage: bootback lab list [--json]\n"
+  "\n"
+  "Labs that exist now: running labs, sandboxes with their lease, and\n"
+  "leftovers of runs that died (removed by 'bootback lab reap').\n";
+
+static const char *
+liveness (const struct lab_state *s, time_t now, char *buf, size_t len)
+{
+  if (s->expires) {
+    long left = (long) (s->expires - now);
+    if (left <= 0)
+      return "expired";
+    snprintf (buf, len, "%ldh%02ldm left", left / 3600, (left % 3600) / 60);
+    return buf;
+  }
+  return lab_state_alive (s, now) ? "running" : "orphaned";
+}
+
+static int
+lab_list (struct cli *c, int argc, char **argv)
+{
+  static const struct option lo[] = {
+    { "json", no_argument, NULL, OPT_JSON }, { "help", no_argument, NULL, 'h' }, { NULL }
+  };
+  struct lab_state **v;
+  bool json = false;
+  time_t now = time (NULL);
+  int opt;
+  size_t i, j;
+
+  while ((opt = getopt_long (argc, argv, "h", lo, NULL)) != -1)
+    switch (opt) {
+    case OPT_JSON: json = true; break;
+    case 'h': cli_usage (list_usage);
+    default: cli_bad_usage (list_usage);
+    }
+  if (optind != argc)
+    cli_bad_usage (list_usage);
+  v = lab_state_list (c->home);
+  if (json) {
+    json_t *a = json_array ();
+    for (i = 0; v[i]; i++) {
+      char buf[64];
+      json_t *vms = json_array ();
+      for (j = 0; v[i]->vms && v[i]->vms[j]; j++) {
+        char name[160], dom[200], addr[64];
+        if (sscanf (v[i]->vms[j], "%159s %199s %63s", name, dom, addr) == 3)
+          json_array_append_new (vms, json_pack ("{s:s, s:s, s:s?}", "name", name,
+                                                 "domain", dom, "address",
+                                                 strcmp (addr, "-") ? addr : NULL));
+      }
+      json_array_append_new (a, json_pack (
+        "{s:s, s:s, s:s, s:s, s:s, s:b, s:I, s:I, s:s, s:s, s:I, s:o}",
+        "id", v[i]->id, "lab", v[i]->lab ? v[i]->lab : "",
+        "kind", v[i]->kind ? v[i]->kind : "", "status", v[i]->status ? v[i]->status : "",
+        "state", liveness (v[i], now, buf, sizeof buf),
+        "alive", lab_state_alive (v[i], now), "created", (json_int_t) v[i]->created,
+        "expires", (json_int_t) v[i]->expires, "netns", v[i]->netns ? v[i]->netns : "",
+        "report_dir", v[i]->report_dir ? v[i]->report_dir : "",
+        "memory_mib", (json_int_t) v[i]->memory_mib, "vms", vms));
+    }
+    cli_json_print (a);
+  }
+  else if (!v[0])
+    printf ("no labs\n");
+  else {
+    printf ("%-7s %-16s %-8s %-14s %-22s %s\n", "ID", "LAB", "KIND", "STATE",
+            "NAMESPACE", "VMS");
+    for (i = 0; v[i]; i++) {
+      char buf[64];
+      printf ("%-7s %-16s %-8s %-14s %-22s", v[i]->id, v[i]->lab ? v[i]->lab : "?",
+              v[i]->kind ? v[i]->kind : "?", liveness (v[i], now, buf, sizeof buf),
+              v[i]->netns ? v[i]->netns : "-");
+      for (j = 0; v[i]->vms && v[i]->vms[j]; j++) {
+        char name[160], dom[200], addr[64];
+        if (sscanf (v[i]->vms[j], "%159s %199s %63s", name, dom, addr) == 3)
+          printf (" %s%s%s%s", name, strcmp (addr, "-") ? "(" : "",
+                  strcmp (addr, "-") ? addr : "", strcmp (addr, "-") ? ")" : "");
+      }
+      putchar ('\n');
+    }
+  }
+  lab_state_list_free (v);
+  return 0;
+}
+
+static const char down_usage[] =
+  "usage: bootback lab down [ID...] [--all] [--connect URI]\n"
+  "\n"
+  "Tear labs down: their VMs, instant-recovery sessions, overlays, network\n"
+  "and namespace.  Without ID: the only sandbox there is.\n";
+
+static int
+teardown_one (struct lab_state *s, const char *uri)
+{
+  if (uri) {
+    free (s->uri);
+    s->uri = xstrdup (uri);
+  }
+  if (lab_state_teardown (s, NULL) == -1) {
+    cli_error ("lab %s: %s", s->id, error_msg ());
+    return -1;
+  }
+  return 0;
+}
+
+static int
+lab_down (struct cli *c, int argc, char **argv)
+{
+  static const struct option lo[] = {
+    { "all", no_argument, NULL, OPT_ALL }, { "connect", required_argument, NULL, OPT_CONNECT },
+    { "help", no_argument, NULL, 'h' }, { NULL }
+  };
+  bool all = false;
+  const char *uri = NULL;
+  struct lab_state **v;
+  int opt, rc = 0, i;
+  size_t k, nsandbox = 0, which = 0;
+
+  while ((opt = getopt_long (argc, argv, "h", lo, NULL)) != -1)
+    switch (opt) {
+    case OPT_ALL: all = true; break;
+    case OPT_CONNECT: uri = optarg; break;
+    case 'h': cli_usage (down_usage);
+    default: cli_bad_usage (down_usage);
+    }
+  v = lab_state_list (c->home);
+  if (all || optind == argc) {
+    for (k = 0; v[k]; k++)
+      if (all || (v[k]->kind && strcmp (v[k]->kind, "sandbox") == 0)) {
+        nsandbox++;
+        which = k;
+      }
+    if (!all && nsandbox != 1) {
+      cli_error (nsandbox ? "there are %zu sandboxes: name one (bootback lab list)"
+                          : "no sandbox is up (bootback lab list)", nsandbox);
+      lab_state_list_free (v);
+      return 1;
+    }
+    for (k = 0; v[k]; k++)
+      if (all || k == which) {
+        if (teardown_one (v[k], uri) == -1)
+          rc = 1;
+        else
+          printf ("lab %s (%s) is down\n", v[k]->id, v[k]->lab ? v[k]->lab : "?");
+      }
+  }
+  else
+    for (i = optind; i < argc; i++) {
+      for (k = 0; v[k]; k++)
+        if (strcmp (v[k]->id, argv[i]) == 0)
+          break;
+      if (!v[k]) {
+        cli_error ("no lab %s (bootback lab list)", argv[i]);
+        rc = 1;
+        continue;
+      }
+      if (teardown_one (v[k], uri) == -1)
+        rc = 1;
+      else
+        printf ("lab %s (%s) is down\n", v[k]->id, v[k]->lab ? v[k]->lab : "?");
+    }
+  lab_state_list_free (v);
+  return rc;
+}
+
+static const char reap_usage[] =
+  "usage: bootback lab reap [--connect URI] [--json]\n"
+  "\n"
+  "Tear down sandboxes whose lease ended and labs whose run died (killed,\n"
+  "crashed host).  Run by bootback-lab-reap.timer.\n";
+
+static int
+lab_reap (struct cli *c, int argc, char **argv)
+{
+  static const struct option lo[] = {
+    { "connect", required_argument, NULL, OPT_CONNECT }, { "json", no_argument, NULL, OPT_JSON },
+    { "help", no_argument, NULL, 'h' }, { NULL }
+  };
+  const char *uri = NULL;
+  bool json = false;
+  struct lab_state **v;
+  json_t *out = json_array ();
+  time_t now = time (NULL);
+  int opt, rc = 0;
+  size_t k;
+
+  while ((opt = getopt_long (argc, argv, "h", lo, NULL)) != -1)
+    switch (opt) {
+    case OPT_CONNECT: uri = optarg; break;
+    case OPT_JSON: json = true; break;
+    case 'h': cli_usage (reap_usage);
+    default: cli_bad_usage (reap_usage);
+    }
+  if (optind != argc)
+    cli_bad_usage (reap_usage);
+  v = lab_state_list (c->home);
+  for (k = 0; v[k]; k++) {
+    const char *why;
+    if (lab_state_alive (v[k], now))
+      continue;
+    why = v[k]->expires ? "lease ended" : "its run is gone";
+    if (teardown_one (v[k], uri) == -1) {
+      rc = 1;
+      continue;
+    }
+    json_array_append_new (out, json_pack ("{s:s, s:s, s:s}", "id", v[k]->id,
+                                           "lab", v[k]->lab ? v[k]->lab : "",
+                                           "reason", why));
+    if (!json)
+      printf ("reaped lab %s (%s): %s\n", v[k]->id, v[k]->lab ? v[k]->lab : "?", why);
+  }
+  lab_state_list_free (v);
+  if (json)
+    cli_json_print (out);
+  else
+    json_decref (out);
+  return rc;
+}
+
+static const char lab_usage[] =
+  "usage: bootback lab validate|run|up|list|down|reap ...\n"
+  "\n"
+  "The verification lab: boot restore points (or images) in an isolated\n"
+  "network that has the production addresses, check them, report.\n"
+  "\n"
+  "  validate FILE           check a lab definition\n"
+  "  run FILE                run it once: boot, check, report, tear down\n"
+  "  up FILE --lease 4h      keep it running as a sandbox\n"
+  "  list                    labs that exist now\n"
+  "  down [ID]               tear a lab down\n"
+  "  reap                    tear down expired sandboxes and orphans\n"
+  "\n"
+  "'bootback lab SUBCOMMAND --help' for each; 'man bootback' for the\n"
+  "definition format.\n";
+
+int
+cmd_lab (struct cli *c, int argc, char **argv)
+{
+  const char *sub;
+
+  if (argc < 2)
+    cli_bad_usage (lab_usage);
+  sub = argv[1];
+  if (strcmp (sub, "--help") == 0 || strcmp (sub, "-h") == 0)
+    cli_usage (lab_usage);
+  argc--;
+  argv++;
+  optind = 1;
+  if (strcmp (sub, "validate") == 0) return lab_validate (c, argc, argv);
+  if (strcmp (sub, "run") == 0) return lab_run_or_up (c, argc, argv, false);
+  if (strcmp (sub, "up") == 0) return lab_run_or_up (c, argc, argv, true);
+  if (strcmp (sub, "list") == 0) return lab_list (c, argc, argv);
+  if (strcmp (sub, "down") == 0) return lab_down (c, argc, argv);
+  if (strcmp (sub, "reap") == 0) return lab_reap (c, argc, argv);
+  cli_error ("unknown lab command '%s'", sub);
+  cli_bad_usage (lab_usage);
+}
+
+/* ---- verify (quick mode) ---------------------------------------------------- */
+
+static const char verify_usage[] =
+  "usage: bootback verify VM[@TIME] [options]\n"
+  "       bootback verify --all --latest [options]\n"
+  "\n"
+  "Quick verification of one restore point (default: the latest) in a lab\n"
+  "of its own: heartbeat (guest agent) and a console screenshot, plus ping,\n"
+  "TCP and HTTP checks when the VM's address is given.  If\n"
+  "$BOOTBACK_HOME/verify/VM.yaml exists it is the VM's lab definition (its\n"
+  "points are replaced by the one chosen).  --all --latest verifies the\n"
+  "newest point of every VM of the repository, one lab after the other.\n"
+  "Exit 0 verified, 2 some check failed, 1 could not verify.\n"
+  "\n"
+  "  --address IP         the VM's production address (enables ping)\n"
+  "  --gateway IP         its gateway (default: .1 of a /24)\n"
+  "  --subnet CIDR        its subnet (default: the /24 of --address)\n"
+  "  --tcp PORT           also check that PORT accepts connections\n"
+  "  --http URL           also GET URL ({address} = the VM's), expect 200\n"
+  "  --check CHECK        any check, as in a lab definition (repeatable)\n"
+  "  --boot-timeout DUR   default 2m\n"
+  "  --memory SIZE        memory cap for the VM\n"
+  RUN_OPTIONS_HELP;
+
+struct quick {
+  const char *address, *gateway, *subnet, *boot, *memory;
+  char *checks[64];
+  int nchecks;
+};
+
+/* A YAML-quoted string. */
+static char *
+yq (const char *s)
+{
+  size_t n = strlen (s), i, j = 0;
+  char *o = xmalloc (2 * n + 3);
+
+  o[j++] = '"';
+  for (i = 0; i < n; i++) {
+    if (s[i] == '"' || s[i] == '\\')
+      o[j++] = '\\';
+    o[j++] = s[i];
+  }
+  o[j++] = '"';
+  o[j] = '\0';
+  return o;
+}
+
+/* The lab definition of a quick verification of vm@point. */
+static struct lab_def *
+quick_def (struct cli *c, const struct quick *q, const char *vm, const char *point)
+{
+  CLEANUP_FREE char *custom = xasprintf ("%s/verify/%s.yaml", c->home, vm);
+  char *yaml = NULL, *errs = NULL;
+  size_t len = 0;
+  FILE *f;
+  struct lab_def *d;
+  char subnet[40], gateway[20];
+  int i;
+
+  if (access (custom, R_OK) == 0) {
+    size_t g, k;
+    d = lab_def_read_file (custom, &errs);
+    if (!d) {
+      fputs (errs ? errs : "", stderr);
+      free (errs);
+      error_setx ("%s is not a valid lab definition", custom);
+      return NULL;
+    }
+    for (g = 0; g < d->ngroups; g++)
+      for (k = 0; k < d->groups[g].nvms; k++)
+        if (!d->groups[g].vms[k].image && strcmp (d->groups[g].vms[k].name, vm) == 0) {
+          free (d->groups[g].vms[k].point);
+          d->groups[g].vms[k].point = xstrdup (point);
+        }
+    return d;
+  }
+  if (q->address) {
+    unsigned a, b, cc, dd;
+    if (sscanf (q->address, "%u.%u.%u.%u", &a, &b, &cc, &dd) != 4) {
+      error_setx ("--address %s is not an IPv4 address", q->address);
+      return NULL;
+    }
+    snprintf (subnet, sizeof subnet, "%u.%u.%u.0/24", a, b, cc);
+    snprintf (gateway, sizeof gateway, "%u.%u.%u.1", a, b, cc);
+  }
+  else {
+    /* No address: the guest is reached through its agent only. */
+    snprintf (subnet, sizeof subnet, "198.18.255.0/24");
+    snprintf (gateway, sizeof gateway, "198.18.255.1");
+  }
+  f = open_memstream (&yaml, &len);
+  fprintf (f, "name: verify-%s\nnetwork:\n  subnet: %s\n  gateway: %s\n",
+           vm, q->subnet ? q->subnet : subnet, q->gateway ? q->gateway : gateway);
+  fprintf (f, "verify:\n  - name: %s\n    point: %s\n", vm, point);
+  if (q->address)
+    fprintf (f, "    address: %s\n", q->address);
+  if (q->boot)
+    fprintf (f, "    boot-timeout: %s\n", q->boot);
+  if (q->memory)
+    fprintf (f, "    memory: %s\n", q->memory);
+  fprintf (f, "    checks:\n      - heartbeat\n");
+  if (q->address)
+    fprintf (f, "      - ping\n");
+  for (i = 0; i < q->nchecks; i++) {
+    CLEANUP_FREE char *s = yq (q->checks[i]);
+    fprintf (f, "      - %s\n", s);
+  }
+  fprintf (f, "      - screenshot\n");
+  fclose (f);
+  d = lab_def_read_string (yaml, "bootback verify", &errs);
+  if (!d) {
+    fputs (errs ? errs : "", stderr);
+    error_setx ("the checks given are not valid");
+  }
+  free (errs);
+  free (yaml);
+  return d;
+}
+
+int
+cmd_verify (struct cli *c, int argc, char **argv)
+{
+  static const struct option lo[] = {
+    RUN_OPTIONS,
+    { "address", required_argument, NULL, OPT_ADDRESS },
+    { "gateway", required_argument, NULL, OPT_GATEWAY },
+    { "subnet", required_argument, NULL, OPT_SUBNET },
+    { "tcp", required_argument, NULL, OPT_TCP },
+    { "http", required_argument, NULL, OPT_HTTP },
+    { "check", required_argument, NULL, OPT_CHECK },
+    { "boot-timeout", required_argument, NULL, OPT_BOOT },
+    { "memory", required_argument, NULL, OPT_MEMORY },
+    { "all", no_argument, NULL, OPT_ALL },
+    { "latest", no_argument, NULL, OPT_LATEST },
+    { NULL }
+  };
+  struct run_args a = { .wait = -1 };
+  struct quick q = { 0 };
+  bool all = false, latest = false;
+  char **vms = NULL;
+  int opt, rc = 0, i;
+
+  while ((opt = getopt_long (argc, argv, "h", lo, NULL)) != -1) {
+    if (opt == 'h')
+      cli_usage (verify_usage);
+    if (run_option (&a, opt, optarg))
+      continue;
+    switch (opt) {
+    case OPT_ADDRESS: q.address = optarg; break;
+    case OPT_GATEWAY: q.gateway = optarg; break;
+    case OPT_SUBNET: q.subnet = optarg; break;
+    case OPT_BOOT: q.boot = optarg; break;
+    case OPT_MEMORY: q.memory = optarg; break;
+    case OPT_ALL: all = true; break;
+    case OPT_LATEST: latest = true; break;
+    case OPT_TCP: case OPT_HTTP: case OPT_CHECK:
+      if (q.nchecks == 60) {
+        cli_error ("too many checks");
+        return 1;
+      }
+      q.checks[q.nchecks++] = opt == OPT_TCP ? xasprintf ("tcp %s", optarg)
+                            : opt == OPT_HTTP ? xasprintf ("http %s", optarg)
+                            : xstrdup (optarg);
+      break;
+    default: cli_bad_usage (verify_usage);
+    }
+  }
+  if (all ? (optind != argc || !latest || q.address) : optind + 1 != argc)
+    cli_bad_usage (verify_usage);
+  if (cli_repo (c) == -1)
+    return 1;
+  if (all) {
+    vms = repo_list_vms (c->repo);
+    if (!vms) {
+      cli_perror ();
+      return 1;
+    }
+    if (!vms[0])
+      printf ("no VM has restore points\n");
+  }
+  else {
+    vms = xcalloc (2, sizeof *vms);
+    vms[0] = xstrdup (argv[optind]);
+  }
+  for (i = 0; vms[i] && !lab_interrupted; i++) {
+    char vm[129], id[17];
+    struct lab_def *d;
+    int r;
+    if (repo_point_resolve (c->repo, vms[i], vm, id) == -1) {
+      cli_perror ();
+      rc = 1;
+      continue;
+    }
+    d = quick_def (c, &q, vm, id);
+    if (!d) {
+      cli_perror ();
+      rc = 1;
+      continue;
+    }
+    if (!a.quiet && all)
+      fprintf (stderr, "== %s@%s\n", vm, id);
+    r = run_def (c, d, &a, "verify");
+    lab_def_free (d);
+    if (r == 1 || (r == EXIT_PROBLEMS && rc == 0))
+      rc = r;
+  }
+  repo_strv_free (vms);
+  for (i = 0; i < q.nchecks; i++)
+    free (q.checks[i]);
+  return rc;
+}
+
+/* ---- history ------------------------------------------------------------------ */
+
+static const char history_usage[] =
+  "usage: bootback history VM [--json]\n"
+  "\n"
+  "Past lab runs and verifications of VM, oldest first, with their times\n"
+  "to boot, heartbeat and application ready, and the trend of the time to\n"
+  "application ready.\n";
+
+int
+cmd_history (struct cli *c, int argc, char **argv)
+{
+  static const struct option lo[] = {
+    { "json", no_argument, NULL, OPT_JSON }, { "help", no_argument, NULL, 'h' }, { NULL }
+  };
+  bool json = false;
+  json_t *h;
+  size_t i, n;
+  int opt;
+
+  while ((opt = getopt_long (argc, argv, "h", lo, NULL)) != -1)
+    switch (opt) {
+    case OPT_JSON: json = true; break;
+    case 'h': cli_usage (history_usage);
+    default: cli_bad_usage (history_usage);
+    }
+  if (optind + 1 != argc)
+    cli_bad_usage (history_usage);
+  if (cli_catalog (c) == -1)
+    return 1;
+  h = verify_history_json (c->home, argv[optind]);
+  if (!h) {
+    cli_perror ();
+    return 1;
+  }
+  n = json_array_size (h);
+  if (json) {
+    cli_json_print (h);
+    return 0;
+  }
+  if (n == 0)
+    printf ("no lab run has checked %s\n", argv[optind]);
+  else
+    printf ("%-20s %-18s %-7s %-6s %10s %10s %10s  %s\n", "STARTED", "LAB", "KIND",
+            "RESULT", "BOOT", "HEARTBEAT", "APP-READY", "FAILED CHECKS");
+  for (i = 0; i < n; i++) {
+    json_t *o = json_array_get (h, i);
+    const char *nm[] = { "t_boot", "t_heartbeat", "t_app_ready" };
+    size_t k;
+    printf ("%-20s %-18s %-7s %-6s", json_string_value (json_object_get (o, "started")),
+            json_string_value (json_object_get (o, "lab")),
+            json_string_value (json_object_get (o, "kind")),
+            json_string_value (json_object_get (o, "status")));
+    for (k = 0; k < 3; k++) {
+      json_t *t = json_object_get (o, nm[k]);
+      putchar (' ');
+      print_secs (json_is_number (t) ? json_number_value (t) : -1);
+    }
+    printf ("  %s\n", json_string_value (json_object_get (o, "failed_checks")));
+  }
+  /* The trend: the last time to app-ready against the mean of the ones
+   * before it (up to 10). */
+  {
+    double last = -1, sum = 0;
+    int cnt = 0;
+    for (i = n; i-- > 0;) {
+      json_t *t = json_object_get (json_array_get (h, i), "t_app_ready");
+      if (!json_is_number (t))
+        continue;
+      if (last < 0)
+        last = json_number_value (t);
+      else if (cnt < 10) {
+        sum += json_number_value (t);
+        cnt++;
+      }
+    }
+    if (last >= 0 && cnt > 0)
+      printf ("trend: time to app-ready %.1f s in the last run, %.1f s mean of the "
+              "%d before (%+.0f%%)\n", last, sum / cnt, cnt,
+              100.0 * (last - sum / cnt) / (sum / cnt));
+    else if (last >= 0)
+      printf ("trend: time to app-ready %.1f s (one run so far)\n", last);
+  }
+  json_decref (h);
+  return 0;
+}

@@ -1,0 +1,660 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The checks.  Each attempt is bounded by the check's timeout; a check
+ * passes at its first passing attempt and fails after 1 + retries failed
+ * ones.  Network checks (ping, tcp, http) use sockets made inside the lab
+ * namespace (lab_net_socket), scripts run inside it (lab_net_run): no
+ * probe ever goes through the host's routing table.  Agent checks go
+ * through libvirt (virDomainQemuAgentCommand), never a socket of ours.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <netinet/in.h>
+#include <netinet/ip.h>
+#include <netinet/ip_icmp.h>
+#include <sys/socket.h>
+
+#include <libvirt/libvirt-qemu.h>
+#include <libvirt/virterror.h>
+
+#include "verify/verify.h"
+#include "recovery/util/util.h"
+
+const char *
+verify_status_name (enum verify_status s)
+{
+  switch (s) {
+  case VERIFY_PASS: return "pass";
+  case VERIFY_FAIL: return "fail";
+  case VERIFY_SKIP: return "skip";
+  }
+  return "?";
+}
+
+static const char *
+virt_msg (void)
+{
+  virErrorPtr e = virGetLastError ();
+  return e && e->message ? e->message : "libvirt error";
+}
+
+/* ---- guest agent --------------------------------------------------------- */
+
+/* Send one agent command; the reply's "return" member (new reference) or
+ * NULL with msg. */
+static json_t *
+agent (virDomainPtr dom, json_t *cmd, int timeout, char *msg, size_t len)
+{
+  char *s = json_dumps (cmd, JSON_COMPACT);
+  char *reply;
+  json_t *o, *ret;
+  json_error_t je;
+
+  json_decref (cmd);
+  reply = virDomainQemuAgentCommand (dom, s, timeout < 1 ? 1 : timeout, 0);
+  free (s);
+  if (!reply) {
+    snprintf (msg, len, "guest agent: %s", virt_msg ());
+    return NULL;
+  }
+  o = json_loads (reply, 0, &je);
+  free (reply);
+  if (!o) {
+    snprintf (msg, len, "guest agent: unreadable reply: %s", je.text);
+    return NULL;
+  }
+  ret = json_object_get (o, "return");
+  if (!ret) {
+    json_t *e = json_object_get (json_object_get (o, "error"), "desc");
+    snprintf (msg, len, "guest agent: %s",
+              json_string_value (e) ? json_string_value (e) : "no return value");
+    json_decref (o);
+    return NULL;
+  }
+  json_incref (ret);
+  json_decref (o);
+  return ret;
+}
+
+int
+verify_agent_ping (virDomainPtr dom, int timeout, char *msg, size_t len)
+{
+  json_t *r = agent (dom, json_pack ("{s:s}", "execute", "guest-ping"), timeout,
+                     msg, len);
+  if (!r)
+    return -1;
+  json_decref (r);
+  return 0;
+}
+
+int
+verify_agent_address (virDomainPtr dom, const struct lab_net *net, char out[16])
+{
+  char msg[256];
+  json_t *r = agent (dom, json_pack ("{s:s}", "execute",
+                                     "guest-network-get-interfaces"), 5,
+                     msg, sizeof msg);
+  size_t i, j;
+  int found = -1;
+
+  if (!r)
+    return -1;
+  for (i = 0; i < json_array_size (r) && found < 0; i++) {
+    json_t *ips = json_object_get (json_array_get (r, i), "ip-addresses");
+    for (j = 0; j < json_array_size (ips); j++) {
+      json_t *a = json_array_get (ips, j);
+      const char *t = json_string_value (json_object_get (a, "ip-address-type"));
+      const char *ip = json_string_value (json_object_get (a, "ip-address"));
+      if (t && ip && strcmp (t, "ipv4") == 0 &&
+          lab_ipv4_in_subnet (ip, net->subnet, net->prefix) &&
+          strcmp (ip, net->gateway) != 0) {
+        snprintf (out, 16, "%s", ip);
+        found = 0;
+        break;
+      }
+    }
+  }
+  json_decref (r);
+  return found;
+}
+
+static size_t
+b64_decode (const char *in, unsigned char *out, size_t max)
+{
+  static const char tab[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  uint32_t acc = 0;
+  int bits = 0;
+  size_t n = 0;
+
+  for (; *in && *in != '='; in++) {
+    const char *p = strchr (tab, *in);
+    if (!p || !*in)
+      continue;
+    acc = (acc << 6) | (uint32_t) (p - tab);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      if (n < max)
+        out[n] = (acc >> bits) & 0xff;
+      n++;
+    }
+  }
+  return MIN (n, max);
+}
+
+int
+verify_guest_exec (virDomainPtr dom, const char *command, double timeout,
+                   char *out, size_t len)
+{
+  double end = now_monotonic () + timeout;
+  json_t *r;
+  json_int_t pid;
+  size_t n = 0;
+
+  out[0] = '\0';
+  r = agent (dom, json_pack ("{s:s, s:{s:s, s:[s,s], s:b}}", "execute", "guest-exec",
+                             "arguments", "path", "/bin/sh", "arg", "-c", command,
+                             "capture-output", 1), (int) timeout, out, len);
+  if (!r)
+    return -1;
+  pid = json_integer_value (json_object_get (r, "pid"));
+  json_decref (r);
+  for (;;) {
+    json_t *st = agent (dom, json_pack ("{s:s, s:{s:I}}", "execute",
+                                        "guest-exec-status", "arguments", "pid",
+                                        pid), 5, out, len);
+    if (!st)
+      return -1;
+    if (json_is_true (json_object_get (st, "exited"))) {
+      const char *o = json_string_value (json_object_get (st, "out-data"));
+      const char *e = json_string_value (json_object_get (st, "err-data"));
+      int code = json_integer_value (json_object_get (st, "exitcode"));
+      if (json_object_get (st, "signal"))
+        code = 128 + json_integer_value (json_object_get (st, "signal"));
+      if (o)
+        n += b64_decode (o, (unsigned char *) out + n, len - 1 - n);
+      if (e)
+        n += b64_decode (e, (unsigned char *) out + n, len - 1 - n);
+      out[n] = '\0';
+      while (n > 0 && out[n - 1] == '\n')
+        out[--n] = '\0';
+      json_decref (st);
+      return code;
+    }
+    json_decref (st);
+    if (now_monotonic () > end) {
+      snprintf (out, len, "guest command still running after %.0f s", timeout);
+      return -1;
+    }
+    if (lab_sleep (0.2) == -1) {
+      snprintf (out, len, "interrupted");
+      return -1;
+    }
+  }
+}
+
+/* ---- network, from inside the lab namespace -------------------------- */
+
+static uint16_t
+icmp_sum (const void *buf, size_t len)
+{
+  const uint8_t *p = buf;
+  uint32_t s = 0;
+
+  for (; len > 1; len -= 2, p += 2)
+    s += (p[0] << 8) | p[1];
+  if (len)
+    s += p[0] << 8;
+  while (s >> 16)
+    s = (s & 0xffff) + (s >> 16);
+  return htons (~s & 0xffff);
+}
+
+int
+verify_icmp_ping (const struct lab_net *net, const char *address, double timeout,
+                  char *msg, size_t len)
+{
+  struct sockaddr_in to = { .sin_family = AF_INET };
+  uint8_t pkt[64] = { 0 };
+  struct icmphdr *h = (struct icmphdr *) pkt;
+  static uint16_t seq;
+  uint16_t id = (getpid () ^ (uintptr_t) &to) & 0xffff, myseq = ++seq;
+  double end = now_monotonic () + timeout;
+  int fd, r = -1;
+
+  if (inet_pton (AF_INET, address, &to.sin_addr) != 1) {
+    snprintf (msg, len, "'%s' is not an IPv4 address", address);
+    return -1;
+  }
+  fd = lab_net_socket (net, AF_INET, SOCK_RAW, IPPROTO_ICMP);
+  if (fd == -1) {
+    snprintf (msg, len, "%s", error_msg ());
+    return -1;
+  }
+  h->type = ICMP_ECHO;
+  h->un.echo.id = htons (id);
+  h->un.echo.sequence = htons (myseq);
+  memcpy (pkt + sizeof *h, "bootback-verify", 15);
+  h->checksum = icmp_sum (pkt, sizeof pkt);
+  if (sendto (fd, pkt, sizeof pkt, 0, (struct sockaddr *) &to, sizeof to) == -1) {
+    snprintf (msg, len, "ICMP echo to %s: %s", address, strerror (errno));
+    goto out;
+  }
+  for (;;) {
+    uint8_t buf[1500];
+    struct sockaddr_in from;
+    socklen_t fl = sizeof from;
+    struct pollfd p = { .fd = fd, .events = POLLIN };
+    double left = end - now_monotonic ();
+    ssize_t n;
+    if (left <= 0) {
+      snprintf (msg, len, "no ICMP echo reply from %s within %.1f s", address, timeout);
+      goto out;
+    }
+    if (poll (&p, 1, (int) (left * 1000) + 1) <= 0)
+      continue;
+    n = recvfrom (fd, buf, sizeof buf, 0, (struct sockaddr *) &from, &fl);
+    if (n < (ssize_t) sizeof (struct iphdr))
+      continue;
+    {
+      size_t ihl = (buf[0] & 0x0f) * 4;
+      struct icmphdr *rh = (struct icmphdr *) (buf + ihl);
+      if ((size_t) n < ihl + sizeof *rh || from.sin_addr.s_addr != to.sin_addr.s_addr)
+        continue;
+      if (rh->type == ICMP_ECHOREPLY && ntohs (rh->un.echo.id) == id &&
+          ntohs (rh->un.echo.sequence) == myseq) {
+        r = 0;
+        goto out;
+      }
+    }
+  }
+ out:
+  close (fd);
+  return r;
+}
+
+/* Connect to address:port from the namespace within timeout; the fd or
+ * -1 with msg. */
+static int
+tcp_connect (const struct lab_net *net, const char *address, int port,
+             double timeout, char *msg, size_t len)
+{
+  struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons (port) };
+  struct pollfd p;
+  int fd, err = 0;
+  socklen_t el = sizeof err;
+
+  if (inet_pton (AF_INET, address, &sa.sin_addr) != 1) {
+    snprintf (msg, len, "'%s' is not an IPv4 address", address);
+    return -1;
+  }
+  fd = lab_net_socket (net, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+  if (fd == -1) {
+    snprintf (msg, len, "%s", error_msg ());
+    return -1;
+  }
+  if (connect (fd, (struct sockaddr *) &sa, sizeof sa) == 0)
+    return fd;
+  if (errno != EINPROGRESS) {
+    snprintf (msg, len, "connect %s:%d: %s", address, port, strerror (errno));
+    close (fd);
+    return -1;
+  }
+  p.fd = fd;
+  p.events = POLLOUT;
+  if (poll (&p, 1, (int) (timeout * 1000)) <= 0) {
+    snprintf (msg, len, "connect %s:%d: no answer within %.1f s", address, port,
+              timeout);
+    close (fd);
+    return -1;
+  }
+  getsockopt (fd, SOL_SOCKET, SO_ERROR, &err, &el);
+  if (err) {
+    snprintf (msg, len, "connect %s:%d: %s", address, port, strerror (err));
+    close (fd);
+    return -1;
+  }
+  return fd;
+}
+
+/* Replace {address} in s. */
+static char *
+expand (const char *s, const char *address)
+{
+  const char *p = strstr (s, "{address}");
+
+  if (!p)
+    return xstrdup (s);
+  return xasprintf ("%.*s%s%s", (int) (p - s), s, address ? address : "",
+                    p + strlen ("{address}"));
+}
+
+/* One GET; 0 if status and content are as expected. */
+static int
+http_get (const struct lab_check *c, const struct verify_target *t,
+          char *msg, size_t len)
+{
+  CLEANUP_FREE char *url = expand (c->url, t->address);
+  CLEANUP_FREE char *req = NULL, *resp = NULL;
+  char host[64], path[2048];
+  const char *h = url + 7, *e;
+  int port = 80, fd, status = 0;
+  size_t got = 0, cap = 1 << 20;
+  double end = now_monotonic () + c->timeout;
+  char *body;
+
+  if (strstr (c->url, "{address}") && !t->address) {
+    snprintf (msg, len, "the VM's address is not known (give address: or run "
+              "the guest agent)");
+    return -1;
+  }
+  e = h + strcspn (h, ":/?#");
+  snprintf (host, sizeof host, "%.*s", (int) (e - h), h);
+  if (*e == ':')
+    port = atoi (e + 1);
+  e += strcspn (e, "/?#");
+  snprintf (path, sizeof path, "%s", *e ? e : "/");
+  if (!lab_ipv4_in_subnet (host, t->net->subnet, t->net->prefix)) {
+    snprintf (msg, len, "%s is not in the lab subnet: refusing to send", host);
+    return -1;
+  }
+  fd = tcp_connect (t->net, host, port, c->timeout, msg, len);
+  if (fd == -1)
+    return -1;
+  req = xasprintf ("GET %s HTTP/1.0\r\nHost: %s\r\nUser-Agent: bootback-verify\r\n"
+                   "Accept: */*\r\nConnection: close\r\n\r\n", path, host);
+  resp = xmalloc (cap + 1);
+  {
+    size_t off = 0, rl = strlen (req);
+    while (off < rl) {
+      struct pollfd p = { .fd = fd, .events = POLLOUT };
+      ssize_t w;
+      if (poll (&p, 1, 1000) <= 0 && now_monotonic () > end)
+        break;
+      w = write (fd, req + off, rl - off);
+      if (w > 0)
+        off += w;
+      else if (w == -1 && errno != EAGAIN && errno != EINTR)
+        break;
+    }
+    if (off < rl) {
+      snprintf (msg, len, "GET %s: could not send the request", url);
+      close (fd);
+      return -1;
+    }
+  }
+  for (;;) {
+    struct pollfd p = { .fd = fd, .events = POLLIN };
+    double left = end - now_monotonic ();
+    ssize_t r;
+    if (left <= 0) {
+      snprintf (msg, len, "GET %s: no complete answer within %.1f s", url, c->timeout);
+      close (fd);
+      return -1;
+    }
+    if (poll (&p, 1, (int) (left * 1000) + 1) <= 0)
+      continue;
+    r = read (fd, resp + got, cap - got);
+    if (r == -1 && (errno == EAGAIN || errno == EINTR))
+      continue;
+    if (r == -1) {
+      snprintf (msg, len, "GET %s: %s", url, strerror (errno));
+      close (fd);
+      return -1;
+    }
+    if (r == 0 || (got += r) == cap)
+      break;
+  }
+  close (fd);
+  resp[got] = '\0';
+  if (sscanf (resp, "HTTP/%*d.%*d %d", &status) != 1) {
+    snprintf (msg, len, "GET %s: not an HTTP answer", url);
+    return -1;
+  }
+  body = strstr (resp, "\r\n\r\n");
+  body = body ? body + 4 : resp + got;
+  if (status != c->expect) {
+    size_t bl = strcspn (body, "\r\n");
+    snprintf (msg, len, "GET %s: HTTP %d, expected %d%s%.*s", url, status,
+              c->expect, bl ? ": " : "", (int) MIN (bl, 300), body);
+    return -1;
+  }
+  if (c->contains && !memmem (body, resp + got - body, c->contains,
+                              strlen (c->contains))) {
+    snprintf (msg, len, "GET %s: HTTP %d but the body does not contain \"%s\"",
+              url, status, c->contains);
+    return -1;
+  }
+  snprintf (msg, len, "HTTP %d%s%s%s", status, c->contains ? ", contains \"" : "",
+            c->contains ? c->contains : "", c->contains ? "\"" : "");
+  return 0;
+}
+
+/* ---- screenshot ------------------------------------------------------- */
+
+struct sbuf {
+  unsigned char *p;
+  size_t len, cap;
+};
+
+int
+verify_screenshot (virDomainPtr dom, const char *path, char *msg, size_t len)
+{
+  virConnectPtr conn = virDomainGetConnect (dom);
+  virStreamPtr st = virStreamNew (conn, 0);
+  struct sbuf b = { 0 };
+  char *mime;
+  unsigned char *png = NULL;
+  size_t pnglen = 0;
+  FILE *f;
+  int r = -1;
+
+  if (!st) {
+    snprintf (msg, len, "screenshot: %s", virt_msg ());
+    return -1;
+  }
+  mime = virDomainScreenshot (dom, st, 0, 0);
+  if (!mime) {
+    snprintf (msg, len, "screenshot: %s", virt_msg ());
+    virStreamFree (st);
+    return -1;
+  }
+  for (;;) {
+    int n;
+    if (b.cap - b.len < 65536) {
+      b.cap = b.cap ? b.cap * 2 : 1 << 20;
+      b.p = realloc (b.p, b.cap);
+      if (!b.p)
+        abort ();
+    }
+    n = virStreamRecv (st, (char *) b.p + b.len, b.cap - b.len);
+    if (n < 0) {
+      snprintf (msg, len, "screenshot: %s", virt_msg ());
+      virStreamAbort (st);
+      goto out;
+    }
+    if (n == 0)
+      break;
+    b.len += n;
+  }
+  virStreamFinish (st);
+  if (strcmp (mime, "image/png") == 0) {
+    png = b.p;
+    pnglen = b.len;
+    b.p = NULL;
+  }
+  else if (verify_ppm_to_png (b.p, b.len, &png, &pnglen) == -1) {
+    snprintf (msg, len, "screenshot: cannot convert %s to PNG", mime);
+    goto out;
+  }
+  f = fopen (path, "we");
+  if (!f || fwrite (png, 1, pnglen, f) != pnglen || fclose (f) != 0) {
+    snprintf (msg, len, "screenshot: write %s: %s", path, strerror (errno));
+    if (f)
+      fclose (f);
+    goto out;
+  }
+  snprintf (msg, len, "console captured (%zu bytes PNG)", pnglen);
+  r = 0;
+ out:
+  free (mime);
+  free (b.p);
+  free (png);
+  virStreamFree (st);
+  return r;
+}
+
+/* ---- one check with retries ---------------------------------------------- */
+
+static const char *const kind_names[] = {
+  "heartbeat", "ping", "tcp", "http", "script", "guest-exec", "screenshot",
+};
+
+static int
+attempt (const struct lab_check *c, const struct verify_target *t,
+         struct verify_check_result *r, char *msg, size_t len)
+{
+  switch (c->kind) {
+  case LAB_CHECK_HEARTBEAT:
+    if (verify_agent_ping (t->dom, (int) (c->timeout + 0.999), msg, len) == -1)
+      return -1;
+    snprintf (msg, len, "guest agent answered guest-ping");
+    return 0;
+  case LAB_CHECK_PING:
+    if (!t->address) {
+      snprintf (msg, len, "the VM's address is not known");
+      return -1;
+    }
+    if (verify_icmp_ping (t->net, t->address, c->timeout, msg, len) == -1)
+      return -1;
+    snprintf (msg, len, "ICMP echo reply from %s", t->address);
+    return 0;
+  case LAB_CHECK_TCP: {
+    int fd;
+    if (!t->address) {
+      snprintf (msg, len, "the VM's address is not known");
+      return -1;
+    }
+    fd = tcp_connect (t->net, t->address, c->port, c->timeout, msg, len);
+    if (fd == -1)
+      return -1;
+    close (fd);
+    snprintf (msg, len, "port %d accepts connections", c->port);
+    return 0;
+  }
+  case LAB_CHECK_HTTP:
+    return http_get (c, t, msg, len);
+  case LAB_CHECK_SCRIPT: {
+    char out[4096];
+    size_t n, i;
+    char **argv;
+    char *env[6];
+    int st;
+    for (n = 0; c->argv[n]; n++)
+      ;
+    argv = xcalloc (n + 1, sizeof *argv);
+    for (i = 0; i < n; i++)
+      argv[i] = expand (c->argv[i], t->address);
+    env[0] = xasprintf ("BOOTBACK_VM=%s", t->vm);
+    env[1] = xasprintf ("BOOTBACK_VM_ADDRESS=%s", t->address ? t->address : "");
+    env[2] = xasprintf ("BOOTBACK_VM_DOMAIN=%s", t->domain);
+    env[3] = xasprintf ("BOOTBACK_LAB_NETNS=%s", t->net->netns);
+    env[4] = xasprintf ("BOOTBACK_LAB_GATEWAY=%s", t->net->gateway);
+    env[5] = NULL;
+    st = lab_net_run (t->net, argv, env, c->timeout, out, sizeof out);
+    lab_strv_free (argv);
+    for (i = 0; i < 5; i++)
+      free (env[i]);
+    free (r->output);
+    r->output = xstrdup (out);
+    if (st == 0) {
+      snprintf (msg, len, "exit 0");
+      return 0;
+    }
+    if (st == 124)
+      snprintf (msg, len, "still running after %.1f s (killed)", c->timeout);
+    else if (st < 0)
+      snprintf (msg, len, "%s", error_msg ());
+    else
+      snprintf (msg, len, "exit %d%s%.200s", st, out[0] ? ": " : "", out);
+    return -1;
+  }
+  case LAB_CHECK_GUEST_EXEC: {
+    char out[4096];
+    int st = verify_guest_exec (t->dom, c->command, c->timeout, out, sizeof out);
+    free (r->output);
+    r->output = xstrdup (out);
+    if (st == 0) {
+      snprintf (msg, len, "exit 0");
+      return 0;
+    }
+    if (st < 0)
+      snprintf (msg, len, "%.300s", out);
+    else
+      snprintf (msg, len, "exit %d%s%.200s", st, out[0] ? ": " : "", out);
+    return -1;
+  }
+  case LAB_CHECK_SCREENSHOT:
+    if (verify_screenshot (t->dom, t->shot_path, msg, len) == -1)
+      return -1;
+    free (r->screenshot);
+    r->screenshot = xstrdup (strrchr (t->shot_path, '/') ?
+                             strrchr (t->shot_path, '/') + 1 : t->shot_path);
+    return 0;
+  }
+  snprintf (msg, len, "unknown check");
+  return -1;
+}
+
+const char *
+verify_kind_name (enum lab_check_kind k)
+{
+  return (size_t) k < sizeof kind_names / sizeof kind_names[0] ? kind_names[k] : "?";
+}
+
+void
+verify_check_run (const struct lab_check *c, const struct verify_target *t,
+                  struct verify_check_result *r)
+{
+  double start = now_monotonic ();
+  char msg[1024] = "";
+  int i;
+
+  r->name = xstrdup (c->name);
+  r->kind = verify_kind_name (c->kind);
+  r->status = VERIFY_FAIL;
+  for (i = 0; i <= c->retries; i++) {
+    double t0 = now_monotonic ();
+    r->attempts = i + 1;
+    if (attempt (c, t, r, msg, sizeof msg) == 0) {
+      r->status = VERIFY_PASS;
+      break;
+    }
+    if (lab_interrupted) {
+      snprintf (msg + strlen (msg), sizeof msg - strlen (msg), " (interrupted)");
+      break;
+    }
+    /* Keep attempts at least interval apart (an attempt that took its
+     * whole timeout needs no extra wait). */
+    if (i < c->retries) {
+      double wait = c->interval - (now_monotonic () - t0);
+      if (wait > 0 && lab_sleep (wait) == -1)
+        break;
+    }
+  }
+  r->message = xstrdup (msg);
+  r->seconds = now_monotonic () - start;
+}
+
+void
+verify_check_result_clear (struct verify_check_result *r)
+{
+  free (r->name);
+  free (r->message);
+  free (r->output);
+  free (r->screenshot);
+  memset (r, 0, sizeof *r);
+}

@@ -1,0 +1,31 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# verify/: libverify.a, the checks of a lab run, the run itself, reports
+# (JSON, HTML, JUnit) and the run history in the catalog (verify/verify.h).
+VERIFY_SRC := $(filter-out verify/test-%,$(wildcard verify/*.c))
+VERIFY_OBJ := $(VERIFY_SRC:.c=.o)
+VERIFY_A   := verify/libverify.a
+LIBS_A     += $(VERIFY_A)
+PC_VERIFY  := libvirt libvirt-qemu libxml-2.0 jansson sqlite3 zlib
+VERIFY_LIBS = $(call pc_libs,$(PC_VERIFY)) $(LAB_LIBS) -lm
+DEPS       += libvirt-dev libxml2-dev libjansson-dev libsqlite3-dev zlib1g-dev \
+              libxml2-utils
+
+$(VERIFY_OBJ) verify/test-report.o: ALL_CFLAGS += $(call pc_cflags,$(PC_VERIFY) $(PC_LAB))
+$(VERIFY_A): $(VERIFY_OBJ)
+	$(AR) rcs $@ $^
+
+verify/test-report: verify/test-report.o $(VERIFY_A) $(LAB_A) $(INSTANT_A) $(CATALOG_A) \
+                    $(REPO_A) $(UTIL_A)
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDFLAGS) $(VERIFY_LIBS) -lpthread
+TEST_BINS += verify/test-report
+TESTS     += verify/test-report
+
+# The nightly schedule: systemd units, installed by make install.
+SYSTEMD_UNITDIR ?= $(PREFIX)/lib/systemd/system
+VERIFY_UNITS := verify/bootback-verify.service verify/bootback-verify.timer \
+                verify/bootback-lab-reap.service verify/bootback-lab-reap.timer
+INSTALL_EXTRA += install -d $(DESTDIR)$(SYSTEMD_UNITDIR); \
+                 for u in $(VERIFY_UNITS); do \
+                   sed 's|@BINDIR@|$(BINDIR)|g' $$u > $(DESTDIR)$(SYSTEMD_UNITDIR)/$$(basename $$u); \
+                   chmod 644 $(DESTDIR)$(SYSTEMD_UNITDIR)/$$(basename $$u); \
+                 done;

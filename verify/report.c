@@ -1,0 +1,484 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Reports of a lab run, written into the run's report directory:
+ *   report.json   everything, for tools (the shape is verify_report_json)
+ *   report.html   one self-contained page for people: verdict, timings,
+ *                 every check, the console screenshots inline (data: URIs,
+ *                 so the page can be mailed or archived alone) and the
+ *                 console's last lines
+ *   junit.xml     one <testsuite> per VM, one <testcase> per check, for CI
+ *                 dashboards (verify/junit.xsd describes what we write)
+ */
+#include <errno.h>
+#include <stdarg.h>
+
+#include <libxml/xmlwriter.h>
+
+#include "verify/verify.h"
+#include "recovery/util/util.h"
+
+static json_t *
+seconds_or_null (double s)
+{
+  return s >= 0 ? json_real (s) : json_null ();
+}
+
+static void
+iso_time (time_t t, char out[32])
+{
+  struct tm tm;
+
+  gmtime_r (&t, &tm);
+  strftime (out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+json_t *
+verify_report_json (const struct verify_report *r)
+{
+  json_t *vms = json_array ();
+  char iso[32], exp[32];
+  size_t i, j;
+
+  iso_time (r->started, iso);
+  for (i = 0; i < r->nvms; i++) {
+    const struct verify_vm_result *v = &r->vms[i];
+    json_t *checks = json_array ();
+    for (j = 0; j < v->nchecks; j++) {
+      const struct verify_check_result *c = &v->checks[j];
+      json_t *o = json_pack ("{s:s, s:s, s:s, s:s, s:i, s:f, s:f}",
+                             "name", c->name, "kind", c->kind ? c->kind : "",
+                             "status", verify_status_name (c->status),
+                             "message", c->message ? c->message : "",
+                             "attempts", c->attempts, "seconds", c->seconds,
+                             "at", c->at);
+      if (c->screenshot)
+        json_object_set_new (o, "screenshot", json_string (c->screenshot));
+      if (c->output)
+        json_object_set_new (o, "output", json_string (c->output));
+      json_array_append_new (checks, o);
+    }
+    json_array_append_new (vms, json_pack (
+      "{s:s, s:s, s:s, s:s?, s:s?, s:s, s:s?, s:{s:o, s:o, s:o}, s:o, s:s?}",
+      "name", v->name, "group", v->group, "source", v->source ? v->source : "",
+      "domain", v->domain, "address", v->address,
+      "status", verify_status_name (v->status), "message", v->message,
+      "timings", "boot", seconds_or_null (v->t_boot),
+      "heartbeat", seconds_or_null (v->t_heartbeat),
+      "app_ready", seconds_or_null (v->t_app_ready),
+      "checks", checks, "console", v->console));
+  }
+  if (r->expires)
+    iso_time (r->expires, exp);
+  return json_pack ("{s:s, s:s, s:s, s:s, s:s, s:f, s:s, s:s?, s:s?, s:s?,"
+                    " s:{s:i, s:i, s:i, s:i, s:i}, s:o}",
+                    "lab", r->lab, "run", r->run_id ? r->run_id : "",
+                    "kind", r->kind, "file", r->file ? r->file : "",
+                    "started", iso, "seconds", r->seconds, "status", r->status,
+                    "message", r->message, "netns", r->expires ? r->netns : NULL,
+                    "expires", r->expires ? exp : NULL,
+                    "summary", "vms", (int) r->nvms, "checks", r->checks,
+                    "passed", r->passed, "failed", r->failed, "skipped", r->skipped,
+                    "vms", vms);
+}
+
+/* ---- HTML ---------------------------------------------------------------- */
+
+struct out {
+  FILE *f;
+  char *buf;
+  size_t len;
+};
+
+static void __attribute__((format (printf, 2, 3)))
+put (struct out *o, const char *fmt, ...)
+{
+  va_list ap;
+
+  va_start (ap, fmt);
+  vfprintf (o->f, fmt, ap);
+  va_end (ap);
+}
+
+/* HTML-escaped text. */
+static void
+esc (struct out *o, const char *s)
+{
+  for (; s && *s; s++)
+    switch (*s) {
+    case '<': fputs ("&lt;", o->f); break;
+    case '>': fputs ("&gt;", o->f); break;
+    case '&': fputs ("&amp;", o->f); break;
+    case '"': fputs ("&quot;", o->f); break;
+    case '\'': fputs ("&#39;", o->f); break;
+    default: fputc (*s, o->f);
+    }
+}
+
+static void
+secs (struct out *o, double s)
+{
+  if (s >= 0)
+    put (o, "%.1f&nbsp;s", s);
+  else
+    put (o, "&mdash;");
+}
+
+/* The file as a base64 data: URI into o; false if unreadable. */
+static bool
+data_uri (struct out *o, const char *path)
+{
+  static const char tab[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  FILE *f = fopen (path, "re");
+  unsigned char in[3];
+  size_t n;
+
+  if (!f)
+    return false;
+  put (o, "data:image/png;base64,");
+  while ((n = fread (in, 1, 3, f)) > 0) {
+    uint32_t v = in[0] << 16 | (n > 1 ? in[1] << 8 : 0) | (n > 2 ? in[2] : 0);
+    fputc (tab[(v >> 18) & 63], o->f);
+    fputc (tab[(v >> 12) & 63], o->f);
+    fputc (n > 1 ? tab[(v >> 6) & 63] : '=', o->f);
+    fputc (n > 2 ? tab[v & 63] : '=', o->f);
+    if (n < 3)
+      break;
+  }
+  fclose (f);
+  return true;
+}
+
+char *
+verify_report_html (const struct verify_report *r)
+{
+  struct out o = { 0 };
+  char iso[32];
+  size_t i, j;
+  bool ok = strcmp (r->status, "passed") == 0;
+
+  o.f = open_memstream (&o.buf, &o.len);
+  if (!o.f)
+    abort ();
+  iso_time (r->started, iso);
+  put (&o, "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+       "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
+       "<title>bootback lab ");
+  esc (&o, r->lab);
+  put (&o, ": %s</title>\n", r->status);
+  put (&o, "<style>\n"
+       "body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:0;"
+       "background:#f4f5f7;color:#1d2025}\n"
+       "header{padding:18px 28px;color:#fff;background:%s}\n"
+       "header h1{margin:0;font-size:24px}header p{margin:4px 0 0;opacity:.9}\n"
+       "main{padding:8px 28px 28px}\n"
+       "table{border-collapse:collapse;background:#fff;margin:8px 0 16px;width:100%%}\n"
+       "th,td{text-align:left;padding:6px 10px;border-bottom:1px solid #e3e5e8;"
+       "vertical-align:top;font-size:14px}\n"
+       "th{background:#eceef1}\n"
+       ".pass{color:#1a7f37;font-weight:600}.fail{color:#c62828;font-weight:600}"
+       ".skip{color:#8a8f98;font-weight:600}\n"
+       "section{background:#fff;border-radius:6px;padding:12px 18px;margin:16px 0;"
+       "box-shadow:0 1px 2px rgba(0,0,0,.08)}\n"
+       "section h2{margin:4px 0 8px;font-size:19px}\n"
+       ".shot{max-width:640px;width:100%%;border:1px solid #ccc}\n"
+       "pre{background:#15171a;color:#d7dae0;padding:8px;overflow:auto;font-size:12px;"
+       "max-height:260px}\n"
+       ".meta{color:#5b616b;font-size:13px}\n"
+       "</style>\n</head>\n<body>\n",
+       ok ? "#1a7f37" : "#c62828");
+  put (&o, "<header><h1>Lab <span id=\"lab\">");
+  esc (&o, r->lab);
+  put (&o, "</span>: <span id=\"status\">%s</span></h1>\n<p>", r->status);
+  put (&o, "%zu VM%s, %d checks: %d passed, %d failed, %d skipped &middot; "
+       "started %s &middot; %.1f s &middot; run ", r->nvms, r->nvms == 1 ? "" : "s",
+       r->checks, r->passed, r->failed, r->skipped, iso, r->seconds);
+  esc (&o, r->run_id);
+  put (&o, "</p>");
+  if (r->message) {
+    put (&o, "<p>");
+    esc (&o, r->message);
+    put (&o, "</p>");
+  }
+  put (&o, "</header>\n<main>\n");
+
+  put (&o, "<table id=\"summary\">\n<tr><th>VM</th><th>group</th><th>result</th>"
+       "<th>boot</th><th>heartbeat</th><th>app ready</th><th>address</th>"
+       "<th>from</th></tr>\n");
+  for (i = 0; i < r->nvms; i++) {
+    const struct verify_vm_result *v = &r->vms[i];
+    put (&o, "<tr><td><a href=\"#vm-%zu\">", i);
+    esc (&o, v->name);
+    put (&o, "</a></td><td>");
+    esc (&o, v->group);
+    put (&o, "</td><td class=\"%s\">%s</td><td>", verify_status_name (v->status),
+         v->status == VERIFY_PASS ? "passed" : "FAILED");
+    secs (&o, v->t_boot);
+    put (&o, "</td><td>");
+    secs (&o, v->t_heartbeat);
+    put (&o, "</td><td>");
+    secs (&o, v->t_app_ready);
+    put (&o, "</td><td>");
+    esc (&o, v->address ? v->address : "");
+    put (&o, "</td><td>");
+    esc (&o, v->source);
+    put (&o, "</td></tr>\n");
+  }
+  put (&o, "</table>\n");
+
+  for (i = 0; i < r->nvms; i++) {
+    const struct verify_vm_result *v = &r->vms[i];
+    const char *shot = NULL;
+    put (&o, "<section id=\"vm-%zu\" class=\"vm\"><h2>", i);
+    esc (&o, v->name);
+    put (&o, " <span class=\"%s\">%s</span></h2>\n<p class=\"meta\">",
+         verify_status_name (v->status), v->status == VERIFY_PASS ? "passed" : "failed");
+    esc (&o, v->domain ? v->domain : "not started");
+    put (&o, " &middot; ");
+    esc (&o, v->source);
+    if (v->message) {
+      put (&o, " &middot; ");
+      esc (&o, v->message);
+    }
+    put (&o, "</p>\n<table><tr><th>check</th><th>result</th><th>time</th>"
+         "<th>attempts</th><th>details</th></tr>\n");
+    for (j = 0; j < v->nchecks; j++) {
+      const struct verify_check_result *c = &v->checks[j];
+      put (&o, "<tr><td>");
+      esc (&o, c->name);
+      put (&o, "</td><td class=\"%s\">%s</td><td>", verify_status_name (c->status),
+           verify_status_name (c->status));
+      secs (&o, c->status == VERIFY_SKIP ? -1 : c->seconds);
+      put (&o, "</td><td>%d</td><td>", c->attempts);
+      esc (&o, c->message);
+      if (c->output && *c->output) {
+        put (&o, "<pre>");
+        esc (&o, c->output);
+        put (&o, "</pre>");
+      }
+      put (&o, "</td></tr>\n");
+      if (c->screenshot)
+        shot = c->screenshot;
+    }
+    put (&o, "</table>\n");
+    if (shot) {
+      CLEANUP_FREE char *path = xasprintf ("%s/%s", r->dir, shot);
+      put (&o, "<p><img class=\"shot\" alt=\"console of ");
+      esc (&o, v->name);
+      put (&o, "\" src=\"");
+      if (!data_uri (&o, path))
+        esc (&o, shot);
+      put (&o, "\"></p>\n");
+    }
+    if (v->console && *v->console) {
+      put (&o, "<details><summary>console (last lines)</summary><pre>");
+      esc (&o, v->console);
+      put (&o, "</pre></details>\n");
+    }
+    put (&o, "</section>\n");
+  }
+  put (&o, "<p class=\"meta\">bootback verification lab &middot; definition ");
+  esc (&o, r->file);
+  put (&o, "</p>\n</main>\n</body>\n</html>\n");
+  fclose (o.f);
+  return o.buf;
+}
+
+/* ---- JUnit ------------------------------------------------------------------ */
+
+#define W(call) do { if ((call) < 0) goto err; } while (0)
+
+static int
+attr_printf (xmlTextWriterPtr w, const char *name, const char *fmt, ...)
+  __attribute__((format (printf, 3, 4)));
+static int
+attr_printf (xmlTextWriterPtr w, const char *name, const char *fmt, ...)
+{
+  char buf[256];
+  va_list ap;
+
+  va_start (ap, fmt);
+  vsnprintf (buf, sizeof buf, fmt, ap);
+  va_end (ap);
+  return xmlTextWriterWriteAttribute (w, BAD_CAST name, BAD_CAST buf);
+}
+
+/* Only characters XML 1.0 allows (console output may hold others). */
+static char *
+xml_clean (const char *s)
+{
+  char *c = xstrdup (s ? s : "");
+  unsigned char *p;
+
+  for (p = (unsigned char *) c; *p; p++)
+    if (*p < 32 && *p != '\n' && *p != '\t' && *p != '\r')
+      *p = '?';
+    else if (*p >= 0x80)
+      *p = '?';
+  return c;
+}
+
+static int
+write_text_attr (xmlTextWriterPtr w, const char *name, const char *value)
+{
+  CLEANUP_FREE char *c = xml_clean (value);
+  return xmlTextWriterWriteAttribute (w, BAD_CAST name, BAD_CAST c);
+}
+
+char *
+verify_report_junit (const struct verify_report *r)
+{
+  xmlBufferPtr buf = xmlBufferCreate ();
+  xmlTextWriterPtr w = buf ? xmlNewTextWriterMemory (buf, 0) : NULL;
+  char iso[32], suite[256];
+  char *s = NULL;
+  size_t i, j;
+
+  if (!w)
+    goto err;
+  iso_time (r->started, iso);
+  iso[19] = '\0';                     /* JUnit timestamps have no zone */
+  xmlTextWriterSetIndent (w, 1);
+  W (xmlTextWriterStartDocument (w, NULL, "UTF-8", NULL));
+  W (xmlTextWriterStartElement (w, BAD_CAST "testsuites"));
+  snprintf (suite, sizeof suite, "bootback lab %s", r->lab);
+  W (write_text_attr (w, "name", suite));
+  W (attr_printf (w, "tests", "%d", r->checks));
+  W (attr_printf (w, "failures", "%d", r->failed));
+  W (attr_printf (w, "errors", "%d", strcmp (r->status, "error") == 0 ? 1 : 0));
+  W (attr_printf (w, "skipped", "%d", r->skipped));
+  W (attr_printf (w, "time", "%.3f", r->seconds));
+  for (i = 0; i < r->nvms; i++) {
+    const struct verify_vm_result *v = &r->vms[i];
+    int fails = 0, skips = 0;
+    double t = 0;
+    for (j = 0; j < v->nchecks; j++) {
+      fails += v->checks[j].status == VERIFY_FAIL;
+      skips += v->checks[j].status == VERIFY_SKIP;
+      t += v->checks[j].seconds;
+    }
+    W (xmlTextWriterStartElement (w, BAD_CAST "testsuite"));
+    W (write_text_attr (w, "name", v->name));
+    W (attr_printf (w, "tests", "%zu", v->nchecks));
+    W (attr_printf (w, "failures", "%d", fails));
+    W (attr_printf (w, "errors", "0"));
+    W (attr_printf (w, "skipped", "%d", skips));
+    W (attr_printf (w, "time", "%.3f", t));
+    W (write_text_attr (w, "timestamp", iso));
+    W (write_text_attr (w, "hostname", r->run_id ? r->run_id : "lab"));
+    W (xmlTextWriterStartElement (w, BAD_CAST "properties"));
+    {
+      const char *names[] = { "group", "source", "domain", "address" };
+      const char *values[] = { v->group, v->source, v->domain, v->address };
+      double tv[] = { v->t_boot, v->t_heartbeat, v->t_app_ready };
+      const char *tn[] = { "time_to_boot", "time_to_heartbeat", "time_to_app_ready" };
+      size_t k;
+      for (k = 0; k < 4; k++) {
+        if (!values[k])
+          continue;
+        W (xmlTextWriterStartElement (w, BAD_CAST "property"));
+        W (write_text_attr (w, "name", names[k]));
+        W (write_text_attr (w, "value", values[k]));
+        W (xmlTextWriterEndElement (w));
+      }
+      for (k = 0; k < 3; k++) {
+        if (tv[k] < 0)
+          continue;
+        W (xmlTextWriterStartElement (w, BAD_CAST "property"));
+        W (write_text_attr (w, "name", tn[k]));
+        W (attr_printf (w, "value", "%.3f", tv[k]));
+        W (xmlTextWriterEndElement (w));
+      }
+    }
+    W (xmlTextWriterEndElement (w));          /* properties */
+    for (j = 0; j < v->nchecks; j++) {
+      const struct verify_check_result *c = &v->checks[j];
+      char cls[300];
+      snprintf (cls, sizeof cls, "%s.%s.%s", r->lab, v->group, v->name);
+      W (xmlTextWriterStartElement (w, BAD_CAST "testcase"));
+      W (write_text_attr (w, "name", c->name));
+      W (write_text_attr (w, "classname", cls));
+      W (attr_printf (w, "time", "%.3f", c->seconds));
+      if (c->status == VERIFY_FAIL) {
+        CLEANUP_FREE char *m = xml_clean (c->message);
+        W (xmlTextWriterStartElement (w, BAD_CAST "failure"));
+        W (write_text_attr (w, "message", c->message));
+        W (write_text_attr (w, "type", c->kind && *c->kind ? c->kind : "check"));
+        W (xmlTextWriterWriteString (w, BAD_CAST m));
+        W (xmlTextWriterEndElement (w));
+      }
+      else if (c->status == VERIFY_SKIP) {
+        W (xmlTextWriterStartElement (w, BAD_CAST "skipped"));
+        W (write_text_attr (w, "message", c->message));
+        W (xmlTextWriterEndElement (w));
+      }
+      if (c->output && *c->output) {
+        CLEANUP_FREE char *m = xml_clean (c->output);
+        W (xmlTextWriterWriteElement (w, BAD_CAST "system-out", BAD_CAST m));
+      }
+      W (xmlTextWriterEndElement (w));        /* testcase */
+    }
+    if (v->console && *v->console) {
+      CLEANUP_FREE char *m = xml_clean (v->console);
+      W (xmlTextWriterWriteElement (w, BAD_CAST "system-out", BAD_CAST m));
+    }
+    W (xmlTextWriterEndElement (w));          /* testsuite */
+  }
+  W (xmlTextWriterEndElement (w));            /* testsuites */
+  W (xmlTextWriterEndDocument (w));
+  xmlFreeTextWriter (w);
+  w = NULL;
+  s = xstrdup ((const char *) xmlBufferContent (buf));
+  xmlBufferFree (buf);
+  return s;
+ err:
+  error_setx ("libxml2: could not write the JUnit report");
+  xmlFreeTextWriter (w);
+  if (buf)
+    xmlBufferFree (buf);
+  return NULL;
+}
+
+static int
+write_file (const char *dir, const char *name, const char *text)
+{
+  CLEANUP_FREE char *path = xasprintf ("%s/%s", dir, name);
+  CLEANUP_FREE char *tmp = xasprintf ("%s/.%s.tmp", dir, name);
+  FILE *f = fopen (tmp, "we");
+
+  if (!f) {
+    error_set (errno, "open %s", tmp);
+    return -1;
+  }
+  if (fputs (text, f) == EOF || fclose (f) != 0) {
+    error_set (errno, "write %s", tmp);
+    return -1;
+  }
+  if (rename (tmp, path) == -1) {
+    error_set (errno, "rename %s", path);
+    return -1;
+  }
+  return 0;
+}
+
+int
+verify_report_write (const struct verify_report *r)
+{
+  json_t *j = verify_report_json (r);
+  char *s = json_dumps (j, JSON_INDENT (2) | JSON_PRESERVE_ORDER);
+  int ret = 0;
+
+  json_decref (j);
+  if (!s || write_file (r->dir, "report.json", s) == -1)
+    ret = -1;
+  free (s);
+  s = verify_report_html (r);
+  if (write_file (r->dir, "report.html", s) == -1)
+    ret = -1;
+  free (s);
+  s = verify_report_junit (r);
+  if (!s || write_file (r->dir, "junit.xml", s) == -1)
+    ret = -1;
+  free (s);
+  return ret;
+}

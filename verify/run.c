@@ -1,0 +1,640 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * A lab run: everything `bootback lab run`, `lab up` and `verify` do.
+ *
+ *   state ──> network ──> isolation checks ──> group 1 ──> group 2 ... ──>
+ *   (budget)  (bridge,    (fail closed: no VM   (VMs boot in parallel,
+ *              netns)      starts if one fails)  at most `parallel` at once)
+ *
+ *   ──> reports ──> teardown (domains, sessions, overlays, network, state)
+ *                   (a sandbox skips teardown until its lease ends)
+ *
+ * Each VM of a group, in its own thread:
+ *   start (overlay + transient domain on the lab bridge; the isolation
+ *   checks run again with its tap, under the run's lock) ──> boot gate:
+ *   until boot-timeout, poll the guest agent (heartbeat) and, if the
+ *   address is known, ICMP (first sign of life = "boot"); a kernel panic
+ *   on the console ends the wait at once ──> delay ──> checks in order.
+ * A VM that did not boot gets its heartbeat check failed and its other
+ * checks skipped (the screenshot is still taken: it shows why).
+ *
+ * Timings per VM, from the start request: t_boot (first sign of life),
+ * t_heartbeat (agent), t_app_ready (every tcp/http/script/guest-exec check
+ * passed; without such checks, the heartbeat or boot).
+ *
+ * Invariants:
+ *  1. No VM starts before lab_net_check passed; none after it failed.
+ *  2. Every resource is named from the run id and the state file exists
+ *     before any of them, so teardown (here, on SIGINT/SIGTERM, or by
+ *     `lab down`/`lab reap` after a crash) finds everything.
+ *  3. The run's lock is held while a VM starts and the isolation checks
+ *     run, so the list of known taps is complete when they run.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <semaphore.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include <libvirt/virterror.h>
+
+#include "verify/verify.h"
+#include "recovery/util/util.h"
+
+struct run;
+
+struct vm_ctx {
+  struct run *run;
+  const struct lab_vm *vm;
+  struct verify_vm_result *res;
+  struct lab_vm_handle *h;
+  pthread_t thread;
+  bool thread_started;
+};
+
+struct run {
+  const struct lab_def *d;
+  const struct verify_run_opts *o;
+  struct lab_state *st;
+  struct lab_net net;
+  virConnectPtr conn;
+  pthread_mutex_t lock;
+  sem_t slots;
+  char **taps;                 /* every tap of the run's VMs */
+  size_t ntaps;
+  bool isolation_broken;
+  char isolation_msg[1024];
+  struct vm_ctx *vms;
+  size_t nvms;
+};
+
+static void
+say (struct run *r, const char *fmt, ...) __attribute__((format (printf, 2, 3)));
+static void
+say (struct run *r, const char *fmt, ...)
+{
+  va_list ap;
+
+  if (r->o->quiet)
+    return;
+  pthread_mutex_lock (&r->lock);
+  fprintf (stderr, "lab %s: ", r->st ? r->st->id : "-");
+  va_start (ap, fmt);
+  vfprintf (stderr, fmt, ap);
+  va_end (ap);
+  fputc ('\n', stderr);
+  pthread_mutex_unlock (&r->lock);
+}
+
+/* mkdir -p */
+static int
+mkdirs (const char *path)
+{
+  CLEANUP_FREE char *p = xstrdup (path);
+  char *s;
+
+  for (s = p + 1; *s; s++)
+    if (*s == '/') {
+      *s = '\0';
+      if (mkdir (p, 0755) == -1 && errno != EEXIST) {
+        error_set (errno, "mkdir %s", p);
+        return -1;
+      }
+      *s = '/';
+    }
+  if (mkdir (p, 0755) == -1 && errno != EEXIST) {
+    error_set (errno, "mkdir %s", p);
+    return -1;
+  }
+  return 0;
+}
+
+/* The last n lines of a console log, printable characters only. */
+static char *
+console_tail (const char *path, int nlines)
+{
+  FILE *f = path ? fopen (path, "re") : NULL;
+  char *buf, *p;
+  long size, start;
+  size_t n, i, j;
+  int lines = 0;
+
+  if (!f)
+    return NULL;
+  fseek (f, 0, SEEK_END);
+  size = ftell (f);
+  start = size > 8192 ? size - 8192 : 0;
+  fseek (f, start, SEEK_SET);
+  buf = xcalloc (8193, 1);
+  n = fread (buf, 1, 8192, f);
+  fclose (f);
+  for (i = j = 0; i < n; i++) {
+    unsigned char c = buf[i];
+    if (c == '\n' || c == '\t' || (c >= 32 && c < 127))
+      buf[j++] = c;
+  }
+  buf[j] = '\0';
+  while (j > 0 && buf[j - 1] == '\n')
+    buf[--j] = '\0';
+  for (p = buf + j; p > buf; p--)
+    if (p[-1] == '\n' && ++lines >= nlines)
+      break;
+  p = xstrdup (p);
+  free (buf);
+  return p;
+}
+
+/* A kernel panic on the console: the line, or NULL. */
+static char *
+console_panic (const char *path)
+{
+  CLEANUP_FREE char *t = console_tail (path, 60);
+  char *p, *e;
+
+  if (!t || !(p = strstr (t, "Kernel panic")))
+    return NULL;
+  e = strchr (p, '\n');
+  return xasprintf ("%.*s", (int) (e ? e - p : (long) strlen (p)), p);
+}
+
+static bool
+is_app_check (enum lab_check_kind k)
+{
+  return k == LAB_CHECK_TCP || k == LAB_CHECK_HTTP || k == LAB_CHECK_SCRIPT ||
+         k == LAB_CHECK_GUEST_EXEC;
+}
+
+/* Wait for a free boot slot; false if interrupted. */
+static bool
+slot_take (struct run *r)
+{
+  for (;;) {
+    struct timespec ts;
+    clock_gettime (CLOCK_REALTIME, &ts);
+    ts.tv_nsec += 200000000;
+    if (ts.tv_nsec >= 1000000000) {
+      ts.tv_sec++;
+      ts.tv_nsec -= 1000000000;
+    }
+    if (sem_timedwait (&r->slots, &ts) == 0)
+      return true;
+    if (lab_interrupted || r->isolation_broken)
+      return false;
+  }
+}
+
+static void
+add_taps (struct run *r, char *const *taps)
+{
+  size_t i;
+
+  for (i = 0; taps && taps[i]; i++) {
+    if (!taps[i][0])
+      continue;
+    r->taps = realloc (r->taps, (r->ntaps + 2) * sizeof *r->taps);
+    if (!r->taps)
+      abort ();
+    r->taps[r->ntaps++] = xstrdup (taps[i]);
+    r->taps[r->ntaps] = NULL;
+  }
+}
+
+static void *
+vm_thread (void *arg)
+{
+  struct vm_ctx *x = arg;
+  struct run *r = x->run;
+  const struct lab_vm *vm = x->vm;
+  struct verify_vm_result *res = x->res;
+  struct lab_vm_env env = {
+    .conn = r->conn, .run_id = r->st->id, .run_dir = r->st->dir,
+    .net = &r->net, .repo = r->o->repo, .home = r->o->home, .uri = r->o->uri,
+  };
+  double t0, deadline;
+  bool need_agent = !vm->address, booted = false, slot = false;
+  char address[16] = "", msg[512] = "";
+  CLEANUP_FREE char *panic = NULL;
+  CLEANUP_FREE char *shot = NULL;
+  size_t i;
+
+  for (i = 0; i < vm->nchecks; i++)
+    if (vm->checks[i].kind == LAB_CHECK_HEARTBEAT ||
+        vm->checks[i].kind == LAB_CHECK_GUEST_EXEC)
+      need_agent = true;
+  if (vm->address)
+    snprintf (address, sizeof address, "%s", vm->address);
+  res->checks = xcalloc (vm->nchecks + 1, sizeof *res->checks);
+
+  if (!(slot = slot_take (r))) {
+    res->message = xstrdup ("not started: the run was stopped");
+    goto skip_all;
+  }
+  /* Start, and check isolation again with the new tap (invariant 3). */
+  t0 = now_monotonic ();
+  pthread_mutex_lock (&r->lock);
+  if (r->isolation_broken || lab_interrupted) {
+    pthread_mutex_unlock (&r->lock);
+    res->message = xstrdup ("not started: the run was stopped");
+    goto skip_all;
+  }
+  x->h = lab_vm_start (&env, vm);
+  if (!x->h) {
+    pthread_mutex_unlock (&r->lock);
+    res->message = xasprintf ("did not start: %s", error_msg ());
+    say (r, "%s: %s", vm->name, res->message);
+    goto skip_all;
+  }
+  res->domain = xstrdup (lab_vm_domain_name (x->h));
+  lab_state_add_vm (r->st, vm->name, res->domain, vm->address);
+  lab_state_save (r->st);
+  add_taps (r, lab_vm_taps (x->h));
+  if (lab_net_check (&r->net, r->taps) == -1) {
+    r->isolation_broken = true;
+    snprintf (r->isolation_msg, sizeof r->isolation_msg, "%s", error_msg ());
+    pthread_mutex_unlock (&r->lock);
+    res->message = xasprintf ("stopped: %s", r->isolation_msg);
+    lab_vm_destroy (x->h);
+    x->h = NULL;
+    goto skip_all;
+  }
+  pthread_mutex_unlock (&r->lock);
+  say (r, "%s: started as %s (%.1f s)", vm->name, res->domain, now_monotonic () - t0);
+
+  /* Boot gate. */
+  deadline = t0 + vm->boot_timeout;
+  while (!lab_interrupted && !r->isolation_broken) {
+    double now = now_monotonic ();
+    double tick = now;
+    if (now > deadline)
+      break;
+    if (virDomainIsActive (lab_vm_domain (x->h)) != 1) {
+      snprintf (msg, sizeof msg, "the VM stopped while booting");
+      break;
+    }
+    if ((panic = console_panic (lab_vm_serial_log (x->h))))
+      break;
+    if (verify_agent_ping (lab_vm_domain (x->h), 1, msg, sizeof msg) == 0) {
+      res->t_heartbeat = now_monotonic () - t0;
+      if (res->t_boot < 0)
+        res->t_boot = res->t_heartbeat;
+      booted = true;
+      break;
+    }
+    if (address[0] && res->t_boot < 0 &&
+        verify_icmp_ping (&r->net, address, 0.5, msg, sizeof msg) == 0) {
+      res->t_boot = now_monotonic () - t0;
+      if (!need_agent) {
+        booted = true;
+        break;
+      }
+    }
+    if (now_monotonic () - tick < 0.3)
+      lab_sleep (0.3 - (now_monotonic () - tick));
+  }
+  if (!booted && res->t_boot >= 0 && !need_agent)
+    booted = true;
+  if (!booted) {
+    if (panic)
+      res->message = xasprintf ("did not boot: %s", panic);
+    else if (msg[0] && strstr (msg, "stopped"))
+      res->message = xstrdup (msg);
+    else if (lab_interrupted)
+      res->message = xstrdup ("interrupted while booting");
+    else
+      res->message = xasprintf ("did not boot: no answer from the guest%s within "
+                                "the boot timeout of %.0f s",
+                                need_agent ? " agent" : "", vm->boot_timeout);
+    say (r, "%s: %s", vm->name, res->message);
+  }
+  else {
+    say (r, "%s: booted in %.1f s%s", vm->name, res->t_boot,
+         res->t_heartbeat >= 0 ? " (heartbeat)" : "");
+    if (!address[0] && verify_agent_address (lab_vm_domain (x->h), &r->net, address) == 0)
+      say (r, "%s: address %s (from the guest agent)", vm->name, address);
+    if (vm->delay > 0)
+      lab_sleep (vm->delay);
+  }
+  if (address[0])
+    res->address = xstrdup (address);
+  sem_post (&r->slots);
+  slot = false;
+
+  /* Checks, in order. */
+  shot = xasprintf ("%s/%s.png", r->st->report_dir, vm->name);
+  for (i = 0; i < vm->nchecks; i++) {
+    const struct lab_check *c = &vm->checks[i];
+    struct verify_check_result *cr = &res->checks[res->nchecks++];
+    struct verify_target t = {
+      .dom = lab_vm_domain (x->h), .net = &r->net, .vm = vm->name,
+      .domain = res->domain, .address = address[0] ? address : NULL,
+      .shot_path = shot,
+    };
+    if (lab_interrupted || r->isolation_broken) {
+      cr->name = xstrdup (c->name);
+      cr->kind = verify_kind_name (c->kind);
+      cr->status = VERIFY_SKIP;
+      cr->message = xstrdup ("not run: the run was stopped");
+      continue;
+    }
+    if (!booted && c->kind == LAB_CHECK_HEARTBEAT) {
+      cr->name = xstrdup (c->name);
+      cr->kind = "heartbeat";
+      cr->status = VERIFY_FAIL;
+      cr->attempts = 0;
+      cr->message = xstrdup (res->message);
+      cr->at = now_monotonic () - t0;
+    }
+    else if (!booted && c->kind != LAB_CHECK_SCREENSHOT) {
+      cr->name = xstrdup (c->name);
+      cr->kind = verify_kind_name (c->kind);
+      cr->status = VERIFY_SKIP;
+      cr->message = xstrdup ("not run: the VM did not boot");
+    }
+    else {
+      verify_check_run (c, &t, cr);
+      cr->at = now_monotonic () - t0;
+    }
+    say (r, "%s: %-4s %s (%.1f s%s) %s", vm->name,
+         cr->status == VERIFY_PASS ? "PASS" : cr->status == VERIFY_FAIL ? "FAIL" : "SKIP",
+         cr->name, cr->seconds, cr->attempts > 1 ? ", retried" : "", cr->message);
+  }
+  /* A VM that did not boot and has no heartbeat check still fails. */
+  if (!booted) {
+    bool failed = false;
+    for (i = 0; i < res->nchecks; i++)
+      failed |= res->checks[i].status == VERIFY_FAIL;
+    if (!failed) {
+      struct verify_check_result *cr = &res->checks[res->nchecks++];
+      cr->name = xstrdup ("boot");
+      cr->kind = "boot";
+      cr->status = VERIFY_FAIL;
+      cr->message = xstrdup (res->message);
+      cr->at = now_monotonic () - t0;
+    }
+  }
+  /* Timings and the VM's verdict. */
+  {
+    bool all = true, any_app = false;
+    double ready = -1;
+    for (i = 0; i < res->nchecks; i++) {
+      if (res->checks[i].status != VERIFY_PASS)
+        all = false;
+      if (i < vm->nchecks && is_app_check (vm->checks[i].kind)) {
+        any_app = true;
+        if (res->checks[i].status == VERIFY_PASS)
+          ready = MAX (ready, res->checks[i].at);
+      }
+    }
+    if (booted)
+      res->t_app_ready = any_app ? (all ? ready : -1)
+                                 : (res->t_heartbeat >= 0 ? res->t_heartbeat : res->t_boot);
+    if (res->t_app_ready >= 0 && !all)
+      res->t_app_ready = -1;
+    res->status = all && booted ? VERIFY_PASS : VERIFY_FAIL;
+  }
+  res->console = console_tail (lab_vm_serial_log (x->h), 15);
+  return NULL;
+
+ skip_all:
+  if (slot)
+    sem_post (&r->slots);
+  for (i = 0; i < vm->nchecks; i++) {
+    struct verify_check_result *cr = &res->checks[res->nchecks++];
+    cr->name = xstrdup (vm->checks[i].name);
+    cr->kind = verify_kind_name (vm->checks[i].kind);
+    cr->status = VERIFY_SKIP;
+    cr->message = xstrdup ("not run");
+  }
+  {
+    struct verify_check_result *cr = &res->checks[res->nchecks++];
+    cr->name = xstrdup ("start");
+    cr->kind = "start";
+    cr->status = VERIFY_FAIL;
+    cr->message = xstrdup (res->message ? res->message : "not started");
+  }
+  res->status = VERIFY_FAIL;
+  return NULL;
+}
+
+void
+verify_report_free (struct verify_report *r)
+{
+  size_t i, j;
+
+  if (!r)
+    return;
+  for (i = 0; i < r->nvms; i++) {
+    struct verify_vm_result *v = &r->vms[i];
+    for (j = 0; j < v->nchecks; j++)
+      verify_check_result_clear (&v->checks[j]);
+    free (v->checks);
+    free (v->name); free (v->group); free (v->source); free (v->domain);
+    free (v->address); free (v->mac); free (v->message); free (v->console);
+  }
+  free (r->vms);
+  free (r->lab); free (r->run_id); free (r->kind); free (r->file); free (r->dir);
+  free (r->status); free (r->message); free (r->netns);
+  free (r);
+}
+
+/* Run the test hook (BOOTBACK_LAB_TEST_HOOK): a shell command run after
+ * the network is made and before it is checked, with the names in its
+ * environment, so tests can break an isolation property on purpose. */
+static void
+test_hook (struct run *r)
+{
+  const char *hook = getenv ("BOOTBACK_LAB_TEST_HOOK");
+  char *argv[] = { "/bin/sh", "-c", (char *) hook, NULL };
+  char out[4096];
+
+  if (!hook || !*hook)
+    return;
+  setenv ("BOOTBACK_LAB_BRIDGE", r->net.bridge, 1);
+  setenv ("BOOTBACK_LAB_NETNS", r->net.netns, 1);
+  setenv ("BOOTBACK_LAB_VETH", r->net.veth_host, 1);
+  setenv ("BOOTBACK_LAB_ID", r->net.id, 1);
+  if (run_command (argv, out, sizeof out) != 0)
+    fprintf (stderr, "bootback: test hook: %s\n", out);
+}
+
+static void
+teardown (struct run *r)
+{
+  size_t i;
+
+  for (i = 0; i < r->nvms; i++) {
+    lab_vm_destroy (r->vms[i].h);
+    r->vms[i].h = NULL;
+  }
+  if (lab_state_teardown (r->st, r->conn) == -1)
+    fprintf (stderr, "bootback: teardown of lab %s: %s (run 'bootback lab "
+             "down %s' to try again)\n", r->st->id, error_msg (), r->st->id);
+}
+
+int
+verify_run (const struct lab_def *d, const struct verify_run_opts *o,
+            struct verify_report **out)
+{
+  struct run r = { .d = d, .o = o };
+  struct verify_report *rep = xcalloc (1, sizeof *rep);
+  uint64_t budget = o->budget_mib ? o->budget_mib : lab_default_budget_mib ();
+  double t0 = now_monotonic ();
+  char stamp[TIMESTAMP_LEN + 1];
+  size_t g, i, k, n;
+  int ret = -1;
+
+  lab_virt_quiet ();
+  pthread_mutex_init (&r.lock, NULL);
+  sem_init (&r.slots, 0, o->parallel > 0 ? o->parallel : 2);
+  rep->lab = xstrdup (d->name);
+  rep->kind = xstrdup (o->kind ? o->kind : "run");
+  rep->file = xstrdup (d->file ? d->file : "");
+  rep->started = time (NULL);
+  timestamp_format (rep->started, stamp);
+  *out = NULL;
+
+  r.st = lab_state_new (o->home, d->name, d->file, rep->kind, o->uri,
+                        lab_def_memory_mib (d, 512), budget, o->budget_wait);
+  if (!r.st)
+    goto fail;
+  rep->run_id = xstrdup (r.st->id);
+  rep->netns = xstrdup (r.st->netns);
+  rep->dir = o->report_dir ? xstrdup (o->report_dir)
+                           : xasprintf ("%s/reports/%s-%s-%s", o->home, d->name,
+                                        stamp, r.st->id);
+  if (mkdirs (rep->dir) == -1)
+    goto fail_teardown;
+  r.st->report_dir = xstrdup (rep->dir);
+  lab_state_save (r.st);
+
+  r.conn = virConnectOpen (o->uri);
+  if (!r.conn) {
+    virErrorPtr e = virGetLastError ();
+    error_setx ("cannot connect to libvirt (%s): %s", o->uri ? o->uri : "default URI",
+                e && e->message ? e->message : "?");
+    goto fail_teardown;
+  }
+  lab_net_init (&r.net, r.st->id, d);
+  if (lab_net_create (&r.net) == -1)
+    goto fail_teardown;
+  test_hook (&r);
+  if (lab_net_check (&r.net, NULL) == -1) {
+    error_prefix ("refusing to start lab %s", d->name);
+    goto fail_teardown;
+  }
+  say (&r, "network %s isolated (bridge %s, namespace %s holds %s/%d)",
+       r.net.id, r.net.bridge, r.net.netns, r.net.gateway, r.net.prefix);
+  free (r.st->status);
+  r.st->status = xstrdup ("running");
+  lab_state_save (r.st);
+
+  n = lab_def_nvms (d);
+  rep->vms = xcalloc (n + 1, sizeof *rep->vms);
+  r.vms = xcalloc (n + 1, sizeof *r.vms);
+  for (g = 0, k = 0; g < d->ngroups; g++)
+    for (i = 0; i < d->groups[g].nvms; i++, k++) {
+      const struct lab_vm *vm = &d->groups[g].vms[i];
+      struct verify_vm_result *v = &rep->vms[k];
+      v->name = xstrdup (vm->name);
+      v->group = xstrdup (d->groups[g].name);
+      v->source = vm->image ? xasprintf ("image %s", vm->image)
+                            : xasprintf ("%s@%s", vm->name, vm->point);
+      v->t_boot = v->t_heartbeat = v->t_app_ready = -1;
+      v->status = VERIFY_FAIL;
+      r.vms[k].run = &r;
+      r.vms[k].vm = vm;
+      r.vms[k].res = v;
+    }
+  rep->nvms = r.nvms = n;
+
+  /* Groups in boot order: a group starts when the one before it booted
+   * and was checked; its VMs keep running until the end. */
+  for (g = 0, k = 0; g < d->ngroups; g++) {
+    size_t first = k;
+    if (!lab_interrupted && !r.isolation_broken)
+      say (&r, "group %s: %zu VM%s", d->groups[g].name, d->groups[g].nvms,
+           d->groups[g].nvms == 1 ? "" : "s");
+    for (i = 0; i < d->groups[g].nvms; i++, k++) {
+      int e = pthread_create (&r.vms[k].thread, NULL, vm_thread, &r.vms[k]);
+      if (e) {
+        error_set (e, "pthread_create");
+        vm_thread (&r.vms[k]);
+      }
+      else
+        r.vms[k].thread_started = true;
+    }
+    for (i = first; i < k; i++)
+      if (r.vms[i].thread_started)
+        pthread_join (r.vms[i].thread, NULL);
+  }
+
+  for (i = 0; i < n; i++) {
+    struct verify_vm_result *v = &rep->vms[i];
+    for (k = 0; k < v->nchecks; k++) {
+      rep->checks++;
+      switch (v->checks[k].status) {
+      case VERIFY_PASS: rep->passed++; break;
+      case VERIFY_FAIL: rep->failed++; break;
+      case VERIFY_SKIP: rep->skipped++; break;
+      }
+    }
+  }
+  if (r.isolation_broken) {
+    rep->status = xstrdup ("error");
+    rep->message = xasprintf ("stopped: %s", r.isolation_msg);
+  }
+  else if (lab_interrupted) {
+    rep->status = xstrdup ("interrupted");
+    rep->message = xasprintf ("interrupted by signal %d", (int) lab_interrupted);
+  }
+  else
+    rep->status = xstrdup (rep->failed ? "failed" : "passed");
+
+  if (o->lease > 0 && !r.isolation_broken && !lab_interrupted) {
+    /* A sandbox: leave it up. */
+    r.st->expires = time (NULL) + (time_t) o->lease;
+    rep->expires = r.st->expires;
+    r.st->pid = 0;
+    free (r.st->status);
+    r.st->status = xstrdup ("up");
+    lab_state_save (r.st);
+    for (i = 0; i < n; i++) {
+      /* The handles go; the domains stay. */
+      if (r.vms[i].h)
+        lab_vm_forget (r.vms[i].h);
+      r.vms[i].h = NULL;
+    }
+  }
+  else
+    teardown (&r);
+  rep->seconds = now_monotonic () - t0;
+  if (verify_report_write (rep) == -1)
+    fprintf (stderr, "bootback: reports: %s\n", error_msg ());
+  if (o->record && verify_history_record (o->home, rep) == -1)
+    fprintf (stderr, "bootback: warning: the catalog could not record the run: %s\n",
+             error_msg ());
+  *out = rep;
+  rep = NULL;
+  ret = 0;
+  goto out;
+
+ fail_teardown:
+  {
+    ERROR_SAVE (e);
+    teardown (&r);
+    ERROR_RESTORE (e);
+  }
+ fail:
+  verify_report_free (rep);
+ out:
+  for (i = 0; i < r.nvms; i++)
+    lab_vm_destroy (r.vms[i].h);
+  free (r.vms);
+  lab_strv_free (r.taps);
+  if (r.conn)
+    virConnectClose (r.conn);
+  lab_state_free (r.st);
+  sem_destroy (&r.slots);
+  pthread_mutex_destroy (&r.lock);
+  return ret;
+}

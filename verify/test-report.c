@@ -1,0 +1,238 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Unit tests of the reports (report.c) and PPM -> PNG (png.c): a report
+ * with a passing VM, a failing one and one that did not boot becomes JSON
+ * that parses back with the same verdicts, HTML that names every VM and
+ * escapes what it shows, and JUnit XML that libxml2 parses with the
+ * counts it should have.
+ */
+#include <libxml/parser.h>
+#include <libxml/xpath.h>
+
+#include "verify/verify.h"
+#include "recovery/util/util.h"
+
+static int failures;
+
+#define CHECK(cond) do { if (!(cond)) { \
+      fprintf (stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
+      failures++; } } while (0)
+
+static void
+add_check (struct verify_vm_result *v, const char *name, const char *kind,
+           enum verify_status st, const char *msg)
+{
+  struct verify_check_result *c = &v->checks[v->nchecks++];
+
+  c->name = xstrdup (name);
+  c->kind = kind;
+  c->status = st;
+  c->message = xstrdup (msg);
+  c->attempts = st == VERIFY_SKIP ? 0 : 1;
+  c->seconds = 0.25;
+  c->at = 6.5;
+}
+
+static struct verify_report *
+make_report (const char *dir)
+{
+  struct verify_report *r = xcalloc (1, sizeof *r);
+  struct verify_vm_result *v;
+
+  r->lab = xstrdup ("nightly");
+  r->run_id = xstrdup ("abc123");
+  r->kind = xstrdup ("run");
+  r->file = xstrdup ("/etc/bootback/nightly.yaml");
+  r->dir = xstrdup (dir);
+  r->status = xstrdup ("failed");
+  r->started = 1795000000;
+  r->seconds = 42.5;
+  r->vms = xcalloc (3, sizeof *r->vms);
+  r->nvms = 3;
+
+  v = &r->vms[0];
+  v->name = xstrdup ("web1");
+  v->group = xstrdup ("web");
+  v->source = xstrdup ("web1@20261122T045506Z");
+  v->domain = xstrdup ("bbl-abc123-web1");
+  v->address = xstrdup ("10.77.0.10");
+  v->status = VERIFY_PASS;
+  v->t_boot = 5.1; v->t_heartbeat = 5.3; v->t_app_ready = 6.5;
+  v->checks = xcalloc (4, sizeof *v->checks);
+  add_check (v, "heartbeat", "heartbeat", VERIFY_PASS, "guest agent answered");
+  add_check (v, "http http://{address}/health", "http", VERIFY_PASS, "HTTP 200");
+  add_check (v, "screenshot", "screenshot", VERIFY_PASS, "console captured");
+  v->checks[2].screenshot = xstrdup ("web1.png");
+  v->console = xstrdup ("bootback: ready <identity=web1> & more\x01");
+
+  v = &r->vms[1];
+  v->name = xstrdup ("db<1>");
+  v->group = xstrdup ("db");
+  v->source = xstrdup ("db1@latest");
+  v->domain = xstrdup ("bbl-abc123-db1");
+  v->status = VERIFY_FAIL;
+  v->t_boot = 4; v->t_heartbeat = 4.2; v->t_app_ready = -1;
+  v->checks = xcalloc (3, sizeof *v->checks);
+  add_check (v, "heartbeat", "heartbeat", VERIFY_PASS, "ok");
+  add_check (v, "http http://10.77.0.20/", "http", VERIFY_FAIL,
+             "GET http://10.77.0.20/: HTTP 503, expected 200: {\"status\":\"corrupt\"}");
+  v->checks[1].output = xstrdup ("line one\nline <two>");
+
+  v = &r->vms[2];
+  v->name = xstrdup ("app9");
+  v->group = xstrdup ("verify");
+  v->source = xstrdup ("image /srv/app9.img");
+  v->status = VERIFY_FAIL;
+  v->message = xstrdup ("did not boot: Kernel panic - not syncing");
+  v->t_boot = v->t_heartbeat = v->t_app_ready = -1;
+  v->checks = xcalloc (3, sizeof *v->checks);
+  add_check (v, "heartbeat", "heartbeat", VERIFY_FAIL, "did not boot");
+  add_check (v, "tcp 22", "tcp", VERIFY_SKIP, "not run: the VM did not boot");
+
+  r->checks = 7;
+  r->passed = 4;
+  r->failed = 2;
+  r->skipped = 1;
+  return r;
+}
+
+static void
+test_json (struct verify_report *r)
+{
+  json_t *j = verify_report_json (r);
+  char *s = json_dumps (j, 0);
+  json_t *back = json_loads (s, 0, NULL);
+  json_t *vms = json_object_get (back, "vms");
+
+  CHECK (back != NULL);
+  CHECK (strcmp (json_string_value (json_object_get (back, "status")), "failed") == 0);
+  CHECK (json_array_size (vms) == 3);
+  CHECK (strcmp (json_string_value (json_object_get (json_array_get (vms, 1), "name")),
+                 "db<1>") == 0);
+  CHECK (json_is_null (json_object_get (json_object_get (json_array_get (vms, 1), "timings"),
+                                        "app_ready")));
+  CHECK (json_real_value (json_object_get (json_object_get (json_array_get (vms, 0), "timings"),
+                                           "app_ready")) == 6.5);
+  CHECK (json_integer_value (json_object_get (json_object_get (back, "summary"),
+                                              "failed")) == 2);
+  json_decref (back);
+  json_decref (j);
+  free (s);
+}
+
+static void
+test_html (struct verify_report *r)
+{
+  char *h = verify_report_html (r);
+
+  CHECK (strstr (h, "<!DOCTYPE html>"));
+  CHECK (strstr (h, "web1"));
+  CHECK (strstr (h, "db&lt;1&gt;"));
+  CHECK (!strstr (h, "db<1>"));
+  CHECK (strstr (h, "app9"));
+  CHECK (strstr (h, "Kernel panic"));
+  CHECK (strstr (h, "HTTP 503"));
+  CHECK (strstr (h, "line &lt;two&gt;"));
+  /* The screenshot is inline. */
+  CHECK (strstr (h, "src=\"data:image/png;base64,iVBORw0KGgo"));
+  CHECK (strstr (h, "</html>"));
+  free (h);
+}
+
+static double
+xpath_num (xmlDocPtr doc, const char *expr)
+{
+  xmlXPathContextPtr ctx = xmlXPathNewContext (doc);
+  xmlXPathObjectPtr o = xmlXPathEvalExpression (BAD_CAST expr, ctx);
+  double v = o ? xmlXPathCastToNumber (o) : -1;
+
+  xmlXPathFreeObject (o);
+  xmlXPathFreeContext (ctx);
+  return v;
+}
+
+static void
+test_junit (struct verify_report *r)
+{
+  char *x = verify_report_junit (r);
+  xmlDocPtr doc;
+
+  CHECK (x != NULL);
+  if (!x)
+    return;
+  doc = xmlReadMemory (x, strlen (x), "junit.xml", NULL, XML_PARSE_NONET);
+  CHECK (doc != NULL);
+  if (doc) {
+    CHECK (xpath_num (doc, "count(/testsuites/testsuite)") == 3);
+    CHECK (xpath_num (doc, "count(//testcase)") == 7);
+    CHECK (xpath_num (doc, "count(//testcase/failure)") == 2);
+    CHECK (xpath_num (doc, "count(//testcase/skipped)") == 1);
+    CHECK (xpath_num (doc, "number(/testsuites/@failures)") == 2);
+    CHECK (xpath_num (doc, "count(//testsuite[@name='db<1>']/testcase[failure/@type='http'])") == 1);
+    CHECK (xpath_num (doc, "count(//property[@name='time_to_app_ready'])") == 1);
+    xmlFreeDoc (doc);
+  }
+  /* The control character of the console did not make it in. */
+  CHECK (!strchr (x, '\x01'));
+  free (x);
+}
+
+static void
+test_png (void)
+{
+  /* A 2x2 PPM. */
+  static const unsigned char ppm[] =
+    "P6\n# comment\n2 2\n255\n\xff\x00\x00\x00\xff\x00\x00\x00\xff\xff\xff\xff";
+  unsigned char *png = NULL;
+  size_t len = 0;
+
+  CHECK (verify_ppm_to_png (ppm, sizeof ppm - 1, &png, &len) == 0);
+  CHECK (len > 8 && memcmp (png, "\x89PNG\r\n\x1a\n", 8) == 0);
+  CHECK (png && memcmp (png + 12, "IHDR", 4) == 0);
+  free (png);
+  CHECK (verify_ppm_to_png ((const unsigned char *) "P6\n2 2\n255\n\xff", 12, &png, &len) == -1);
+  CHECK (verify_ppm_to_png ((const unsigned char *) "P3\n1 1\n255\n0 0 0", 16, &png, &len) == -1);
+}
+
+int
+main (void)
+{
+  char dir[] = "/tmp/bootback-test-report.XXXXXX";
+  struct verify_report *r;
+  char *path;
+  FILE *f;
+
+  if (!mkdtemp (dir)) {
+    perror ("mkdtemp");
+    return 1;
+  }
+  path = xasprintf ("%s/web1.png", dir);
+  f = fopen (path, "w");
+  fwrite ("\x89PNG\r\n\x1a\n\0\0\0\0", 1, 12, f);
+  fclose (f);
+  r = make_report (dir);
+  test_json (r);
+  test_html (r);
+  test_junit (r);
+  test_png ();
+  CHECK (verify_report_write (r) == 0);
+  verify_report_free (r);
+  {
+    const char *names[] = { "web1.png", "report.json", "report.html", "junit.xml" };
+    size_t i;
+    for (i = 0; i < 4; i++) {
+      char *p = xasprintf ("%s/%s", dir, names[i]);
+      CHECK (access (p, R_OK) == 0);
+      unlink (p);
+      free (p);
+    }
+  }
+  rmdir (dir);
+  free (path);
+  if (failures) {
+    fprintf (stderr, "%d failures\n", failures);
+    return 1;
+  }
+  printf ("verify reports ok\n");
+  return 0;
+}
