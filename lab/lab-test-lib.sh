@@ -1,0 +1,85 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+#
+# Helpers for the lab tests (tests/test-lab-*.sh), sourced after
+# tests/functions.sh, tests/lib/images.sh and tests/lib/libvirtd.sh:
+#
+#   lab_image NAME VARIANT ADDRESS [KEY=VALUE...]
+#                           a tiny copy in $tmp/NAME.img with its address
+#   lab_ids                 ids of the labs in $BOOTBACK_HOME (lab list)
+#   lab_assert_gone ID...   nothing of these labs is left: no domain, no
+#                           instant session, no bridge/veth/tap, no namespace,
+#                           no iptables rule, no run directory, no overlay
+#   lab_report_check DIR    the reports in DIR are valid: JSON parses, JUnit
+#                           validates against verify/junit.xsd
+#   lab_chromium HTML PNG   render HTML in headless Chromium to PNG and
+#                           print its DOM (skips the test without chromium)
+
+lab_image () {
+    local name=$1 variant=$2 addr=$3
+    shift 3
+    tiny_copy "$variant" "$tmp/$name.img" ADDRESS="$addr" IDENTITY="$name" "$@"
+}
+
+lab_ids () {
+    bootback lab list --json | python3 -c '
+import json, sys
+for l in json.load(sys.stdin): print(l["id"])'
+}
+
+lab_assert_gone () {
+    local id
+    for id in "$@"; do
+        if virsh -q list --all --name | grep -q "^bbl-$id-"; then
+            virsh -q list --all; fail "lab $id: a domain is left"
+        fi
+        if ip -o link show | grep -q "bbl$id"; then
+            ip -o link show | grep "bbl$id"; fail "lab $id: an interface is left"
+        fi
+        if ip netns list | grep -q "bootback-lab-$id"; then
+            fail "lab $id: its namespace is left"
+        fi
+        if iptables -w -S | grep -q "bbl$id"; then
+            iptables -w -S | grep "bbl$id"; fail "lab $id: an iptables rule is left"
+        fi
+        if [ -e "$BOOTBACK_HOME/labs/$id" ]; then
+            ls -la "$BOOTBACK_HOME/labs/$id"; fail "lab $id: its run directory is left"
+        fi
+        if [ -e "$BOOTBACK_HOME/catalog.db" ] &&
+               bootback sessions --json 2>/dev/null | python3 -c '
+import json, sys
+left = [s for s in json.load(sys.stdin)
+        if s["name"].startswith("bbl-" + sys.argv[1] + "-")
+        and s["state"] not in ("stopped", "migrated")]
+print(left)
+sys.exit(1 if left else 0)' "$id" | grep -q '^\[.\+\]$'; then
+            fail "lab $id: an instant session is left"
+        fi
+    done
+    # No overlay or socket anywhere under the state directory's labs/.
+    if find "$BOOTBACK_HOME/labs" -name '*.qcow2' -o -type s 2>/dev/null | grep -q .; then
+        find "$BOOTBACK_HOME/labs"; fail "an overlay or socket is left in labs/"
+    fi
+}
+
+lab_report_check () {
+    local dir=$1
+    python3 -c 'import json, sys; json.load(open(sys.argv[1]))' "$dir/report.json" ||
+        fail "report.json does not parse"
+    xmllint --noout --schema "$top_srcdir/verify/junit.xsd" "$dir/junit.xml" ||
+        fail "junit.xml does not validate against verify/junit.xsd"
+    grep -q '</html>' "$dir/report.html" || fail "report.html is not complete"
+}
+
+lab_chromium () {
+    local html=$1 png=$2 c
+    c=$(command -v chromium || command -v chromium-browser || true)
+    [ -n "$c" ] || skip "chromium is not installed (apt-get install chromium)"
+    local flags=(--headless --no-sandbox --disable-gpu --disable-background-networking
+                 --disable-component-update --disable-sync --no-first-run
+                 --disable-default-apps --user-data-dir="$tmp/chromium-profile")
+    timeout 120 "$c" "${flags[@]}" --window-size=1280,1600 --screenshot="$png" \
+        "file://$html" >"$tmp/chromium.log" 2>&1 ||
+        { tail -n 20 "$tmp/chromium.log"; fail "chromium could not render $html"; }
+    timeout 120 "$c" "${flags[@]}" --dump-dom "file://$html" 2>>"$tmp/chromium.log" ||
+        { tail -n 20 "$tmp/chromium.log"; fail "chromium could not load $html"; }
+}
