@@ -168,7 +168,8 @@ test_junit (struct verify_report *r)
     CHECK (xpath_num (doc, "count(//testcase/failure)") == 2);
     CHECK (xpath_num (doc, "count(//testcase/skipped)") == 1);
     CHECK (xpath_num (doc, "number(/testsuites/@failures)") == 2);
-    CHECK (xpath_num (doc, "count(//testsuite[@name='db<1>']/testcase[failure/@type='http'])") == 1);
+    CHECK (xpath_num (doc, "count(//testsuite[@name='db<1>']"
+                      "/testcase[failure/@type='http'])") == 1);
     CHECK (xpath_num (doc, "count(//property[@name='time_to_app_ready'])") == 1);
     xmlFreeDoc (doc);
   }
