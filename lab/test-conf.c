@@ -140,7 +140,8 @@ test_errors (void)
                 8, "not a port number");
   expect_error (HEAD "verify:\n  - name: a\n    checks:\n      - http http://8.8.8.8/\n",
                 8, "checks never leave the lab");
-  expect_error (HEAD "verify:\n  - name: a\n    checks:\n      - { http: \"http://{address}/\", frob: 1 }\n",
+  expect_error (HEAD "verify:\n  - name: a\n    checks:\n"
+                "      - { http: \"http://{address}/\", frob: 1 }\n",
                 8, "unknown option 'frob'");
   expect_error (HEAD "verify:\n  - name: a\n    boot-timeout: soon\n", 7,
                 "invalid duration");
