@@ -4,11 +4,14 @@
 # copies, stable reads, the export list.  Then the server goes away under a
 # running nbdkit: reads fail with EIO in bounded time (server stopped: at
 # once; server hung: after BOOTBACK_NFS_TIMEOUT), and once the server is
-# back the same nbdkit serves correct data again, without a restart.
+# back the same nbdkit serves correct data again, without a restart.  A
+# short NFSv4 lease (5 s) checks that an idle nbdkit, whose client state
+# the server has expired, reads on.
 source "$top_srcdir/tests/functions.sh"
 source "$top_srcdir/nbd-plugin/plugin-functions.sh"
 source "$top_srcdir/tests/lib/nfs.sh"
 requires qemu-img qemu-nbd python3
+NFS_LEASE=5
 nfs_start
 export BOOTBACK_NFS_TIMEOUT=3
 
@@ -38,6 +41,9 @@ grep -q "/vdb\"" "$tmp/list" || { cat "$tmp/list"; fail "db's vdb not listed"; }
 # A long-running nbdkit with no cache: every read goes to the server.
 bb_nbdkit_start "$plugin" repo="$url" point=web@latest cache=0 readahead=0
 copy () { nbdcopy --connections=1 "$uri" "$tmp/out.raw"; }
+# a copy that fails has one request in flight: nbdkit 1.32 may abort
+# (raw_send_socket: sock >= 0) when a client hangs up with replies pending
+copy1 () { nbdcopy --connections=1 --requests=1 "$uri" "$tmp/out.raw"; }
 copy && cmp "$tmp/a.raw" "$tmp/out.raw"
 
 # 1. server stopped in the middle of a slow copy
@@ -58,7 +64,7 @@ echo "server stopped: the copy failed $(echo "$t1 - $t0" | bc) s later"
 [ "$(echo "$t1 - $t0 < 10" | bc)" -eq 1 ] || fail "stopped server: the copy took too long to fail"
 # reads keep failing (quickly) while it is away
 t0=$(date +%s)
-if copy 2> "$tmp/err"; then fail "read succeeded with the server stopped"; fi
+if copy1 2> "$tmp/err"; then fail "read succeeded with the server stopped"; fi
 [ $(( $(date +%s) - t0 )) -lt 10 ] || fail "reads with no server took more than 10 s"
 grep -q "nfs://127.0.0.1$NFS_EXPORT/repo" "$tmp/nbdkit.log" ||
     fail "nbdkit's errors do not name the NFS URL"
@@ -72,12 +78,17 @@ cmp "$tmp/a.raw" "$tmp/out.raw"
 # 3. server hung (SIGSTOP): reads fail after the timeout, then recover
 nfs_pause
 t0=$(date +%s.%N)
-if copy 2> "$tmp/err"; then fail "read succeeded with the server hung"; fi
+if copy1 2> "$tmp/err"; then fail "read succeeded with the server hung"; fi
 t1=$(date +%s.%N)
 nfs_resume
 cat "$tmp/err"
 echo "server hung: the copy failed after $(echo "$t1 - $t0" | bc) s"
 [ "$(echo "$t1 - $t0 < 20" | bc)" -eq 1 ] || fail "hung server: reads did not time out"
+copy
+cmp "$tmp/a.raw" "$tmp/out.raw"
+
+# 4. idle for longer than the lease: the server forgot our client id
+sleep 8
 copy
 cmp "$tmp/a.raw" "$tmp/out.raw"
 kill -0 "$nbdkit_pid" || fail "nbdkit died"

@@ -55,10 +55,11 @@
  *       a connection is dropped after any refused OPEN;
  *     - O_CREAT without O_EXCL fails on an existing file: such opens look
  *       first and leave O_CREAT out when the file is there;
- *     - the lease is never renewed: a connection idle for IDLE_RESET
- *       seconds with no open file is reconnected before use, and a lost
- *       state (NFS4ERR_EXPIRED, STALE_CLIENTID, ...) drops the connection
- *       and is retried once;
+ *     - the lease is never renewed: a connection with no open file and
+ *       no stateful call for half the server's lease (asked at mount;
+ *       IDLE_RESET at most) is reconnected before use, and a lost state
+ *       (NFS4ERR_EXPIRED, STALE_CLIENTID, ...) drops the connection and
+ *       is retried once;
  *     - the socket is written with send () without MSG_NOSIGNAL: SIGPIPE
  *       is blocked in the calling thread around our calls and a pending
  *       one discarded, so a server that resets the connection cannot kill
@@ -92,7 +93,7 @@
 #define V4_WPIECE 3840              /* one NFSv4 WRITE request (6.) */
 #define MAX_IO (4 * 1024 * 1024)    /* a call moves at most this much */
 #define MAX_CONNS 32
-#define IDLE_RESET 15.0             /* seconds: below any server's lease */
+#define IDLE_RESET 15.0             /* seconds, at most (half the lease) */
 #define MAX_DEPTH 64                /* path components in a COMPOUND */
 
 struct conn {
@@ -101,7 +102,8 @@ struct conn {
   _Atomic bool up;                  /* nfs != NULL, read without the lock */
   unsigned gen;                     /* +1 at each drop */
   unsigned nfiles;                  /* files open on this generation */
-  double used;                      /* now_monotonic () of the last reply */
+  double renewed;                   /* now_monotonic () of the last call that
+                                       renewed the NFSv4 lease */
   int slot;
 };
 
@@ -111,6 +113,7 @@ struct nio {
   bool version_given;
   _Atomic int version;              /* 3 or 4 once a mount decided */
   _Atomic size_t v4_wpiece;         /* NFSv4 WRITE size that libnfs encodes */
+  _Atomic double idle_reset;        /* seconds: half the server's lease */
   double timeout;
   size_t nconns;
   _Atomic size_t next;
@@ -222,6 +225,28 @@ compound_cb (struct rpc_context *rpc, int status, void *data, void *opaque)
     k->res = 0;
 }
 
+/* Completion of PUTROOTFH, GETATTR (lease_time): k->res = the lease. */
+static void
+lease_cb (struct rpc_context *rpc, int status, void *data, void *opaque)
+{
+  struct call *k = opaque;
+  COMPOUND4res *res = data;
+  fattr4 *a;
+  uint32_t v;
+
+  compound_cb (rpc, status, data, opaque);
+  if (k->res < 0 || res->resarray.resarray_len < 2)
+    return;
+  a = &res->resarray.resarray_val[1].nfs_resop4_u.opgetattr.GETATTR4res_u.resok4
+        .obj_attributes;
+  if (a->attr_vals.attrlist4_len < 4) {
+    k->res = -EINVAL;
+    return;
+  }
+  memcpy (&v, a->attr_vals.attrlist4_val, 4);
+  k->res = be32toh (v) > INT32_MAX ? INT32_MAX : (int) be32toh (v);
+}
+
 /* What an error of libnfs means for the connection (quirk list, 6.). */
 enum { E_PLAIN, E_STATE, E_WAIT };
 static int
@@ -311,10 +336,8 @@ run (struct nio *n, struct conn *c, struct call *ks, size_t nk, char *why,
 
     for (i = 0; i < nk && ks[i].done; i++)
       ;
-    if (i == nk) {
-      c->used = now_monotonic ();
+    if (i == nk)
       return 0;
-    }
     left = deadline - now_monotonic ();
     if (left <= 0) {
       snprintf (why, whylen, "no reply from the server in %g s", n->timeout);
@@ -385,6 +408,32 @@ new_context (struct nio *n, struct conn *c, int version)
   return nfs;
 }
 
+/* Ask the server for its NFSv4 lease; reconnect idle connections after
+ * half of it (quirk list, 6.).  Failure only leaves the default. */
+static void
+query_lease (struct nio *n, struct conn *c)
+{
+  uint32_t mask[2] = { 1u << FATTR4_LEASE_TIME, 0 };
+  nfs_argop4 ops[2];
+  COMPOUND4args args;
+  struct call k;
+  char why[256];
+
+  memset (ops, 0, sizeof ops);
+  memset (&args, 0, sizeof args);
+  ops[0].argop = OP_PUTROOTFH;
+  ops[1].argop = OP_GETATTR;
+  ops[1].nfs_argop4_u.opgetattr.attr_request.bitmap4_len = 1;
+  ops[1].nfs_argop4_u.opgetattr.attr_request.bitmap4_val = mask;
+  args.argarray.argarray_len = 2;
+  args.argarray.argarray_val = ops;
+  call_init (&k, K_NONE);
+  if (rpc_nfs4_compound_async (nfs_get_rpc_context (c->nfs), lease_cb, &args, &k) < 0 ||
+      run (n, c, &k, 1, why, sizeof why) == -1 || k.res <= 0)
+    return;
+  atomic_store (&n->idle_reset, MIN (IDLE_RESET, MAX (k.res / 2.0, 1.0)));
+}
+
 /* Mount one version (0: as the URL says) into c.  Lock held. */
 static int
 mount_one (struct nio *n, struct conn *c, int version, char *why, size_t whylen)
@@ -416,6 +465,9 @@ mount_one (struct nio *n, struct conn *c, int version, char *why, size_t whylen)
     return -1;
   }
   atomic_store (&c->up, true);
+  c->renewed = now_monotonic ();
+  if ((version ? version : atomic_load (&n->version)) == 4)
+    query_lease (n, c);
   return 0;
 }
 
@@ -461,8 +513,8 @@ conn_ready (struct nio *n, struct conn *c)
 {
   if (c->nfs &&
       (closed_while_idle (c) ||
-       (c->nfiles == 0 && now_monotonic () - c->used > IDLE_RESET &&
-        atomic_load (&n->version) != 3)))
+       (c->nfiles == 0 && atomic_load (&n->version) != 3 &&
+        now_monotonic () - c->renewed > atomic_load (&n->idle_reset))))
     drop (c);
   if (!c->nfs)
     return conn_connect (n, c);
@@ -668,8 +720,11 @@ path_op (struct nio *n, enum pop op, const char *path, const char *path2,
       lost_error (n, e, why, pop_name[op], path);
       goto err;
     }
-    if (k->res >= 0)
+    if (k->res >= 0) {
+      if (op == P_OPEN)
+        c->renewed = now_monotonic ();
       break;
+    }
     kind = classify (k);
     if (kind == E_STATE && attempt++ == 0) {
       drop (c);                     /* the server forgot us: start over */
@@ -902,6 +957,8 @@ rw (struct repo_io *io, struct nfile *f, void *buf, size_t len, uint64_t off,
     if ((size_t) ks[i].res < ks[i].len)
       break;
   }
+  if (total > 0)
+    c->renewed = now_monotonic ();
   if (write && total > 0)
     f->dirty = true;
  out:
@@ -1184,6 +1241,7 @@ io_nfs_new (const char *url)
     n->version = atoi (v) == 4 ? 4 : 3;
   }
   n->v4_wpiece = V4_WPIECE;
+  n->idle_reset = IDLE_RESET;
   n->timeout = env_number ("BOOTBACK_NFS_TIMEOUT", 30, 1, 3600);
   n->nconns = (size_t) env_number ("BOOTBACK_NFS_CONNECTIONS", 4, 1, MAX_CONNS);
   for (i = 0; i < n->nconns; i++) {

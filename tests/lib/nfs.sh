@@ -11,6 +11,8 @@
 #   $NFS_EXPORT/repo       # the same directory, seen locally
 #   nfs_stop / nfs_start   # stop (by PID) and start again, same port
 #   nfs_pause / nfs_resume # SIGSTOP / SIGCONT: a server that hangs
+#   NFS_LEASE=N            # NFSv4 lease in seconds (default 60), before
+#                          # nfs_start
 #
 # The kernel here has no NFS client, so the export is also read and
 # changed directly through $NFS_EXPORT (the server's own files).
@@ -51,6 +53,7 @@ NFS_CORE_PARAM {
 }
 NFSv4 {
     Graceless = true;
+    Lease_Lifetime = ${NFS_LEASE:-60};
     RecoveryBackend = fs;
     RecoveryRoot = "$NFS_DIR/recovery";
 }
