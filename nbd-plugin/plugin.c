@@ -17,6 +17,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <semaphore.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -29,6 +30,17 @@
 #define DEFAULT_CACHE (256 * 1024 * 1024)
 #define DEFAULT_READAHEAD (8 * 1024 * 1024)
 
+/* At most this many reads run in the library at once, whatever the
+ * number of connections and nbdkit threads (16 per connection).  Each
+ * read that misses the cache holds a chunk being decoded and a codec, so
+ * this bounds the memory beyond the cache; 8 is plenty to keep two cores
+ * busy decoding.  The library's read-ahead adds 2 decodes (cache.c). */
+#define PARALLEL_READS 8
+#define PREFETCH_DECODES 2
+/* What nbdkit holds for requests in flight, measured with its default 16
+ * threads per connection and nbdcopy's 256K requests. */
+#define NBDKIT_BUFFERS (16 * 1024 * 1024)
+
 /* Parameters. */
 static char *repo_path;              /* repo= */
 static char *point_spec;             /* point=, NULL = export names choose */
@@ -39,6 +51,7 @@ static int64_t readahead = DEFAULT_READAHEAD;
 /* Server-wide state, set up in get_ready. */
 static struct repo *repo;
 static struct repo_cache *cache;     /* NULL with cache=0 */
+static sem_t reads;                  /* PARALLEL_READS slots */
 static struct serve_disks *disks;
 static struct repo_disk *pinned;     /* the disk of point=, if given */
 static char pinned_name[SERVE_NAME_MAX];
@@ -72,6 +85,8 @@ bb_unload (void)
   serve_disks_free (disks);
   repo_cache_free (cache);
   repo_close (repo);
+  if (repo)
+    sem_destroy (&reads);
   free (repo_path);
   free (point_spec);
   free (disk_name);
@@ -154,7 +169,7 @@ bb_config_complete (void)
   "                       (default: the export name chooses).\n" \
   "disk=NAME              The disk of the point (default: vda or the\n" \
   "                       only disk).\n" \
-  "cache=SIZE             Cache of decoded chunks (default 256M, 0 = none).\n" \
+  "cache=SIZE             Memory for decoded chunks (default 256M, 0 = none).\n" \
   "readahead=SIZE         Read ahead on sequential access (default 8M, 0 = off)."
 
 static int
@@ -169,8 +184,18 @@ bb_get_ready (void)
     nbdkit_error ("cannot open the repository: %s", error_msg ());
     return -1;
   }
-  if (cache_size > 0)
-    cache = repo_cache_new (repo, cache_size);
+  /* cache= is the memory for data: the LRU of decoded chunks gets what
+   * is left after the reads in flight (each decode holds a chunk not yet
+   * in the LRU and a codec buffer as large) and nbdkit's request buffers
+   * (NBDKIT_BUFFERS; the man page's MEMORY section has the figures). */
+  if (cache_size > 0) {
+    uint64_t size = cache_size;
+    uint64_t reserve = 2 * (uint64_t) (PARALLEL_READS + PREFETCH_DECODES) *
+                       repo_chunk_size (repo) + NBDKIT_BUFFERS;
+    cache = repo_cache_new (repo, size > 2 * reserve ? size - reserve
+                                                     : size / 2);
+  }
+  sem_init (&reads, 0, PARALLEL_READS);
   disks = serve_disks_new (repo);
   if (!point_spec)
     return 0;
@@ -348,6 +373,7 @@ bb_pread (void *handle, void *buf, uint32_t count, uint64_t offset,
 {
   struct handle *h = handle;
   uint64_t i, end;
+  int r;
 
   if (cache && readahead > 0) {
     serve_seq_note (&h->seq, offset, count, repo_chunk_size (repo),
@@ -355,7 +381,11 @@ bb_pread (void *handle, void *buf, uint32_t count, uint64_t offset,
     for (; i < end; i++)
       repo_cache_prefetch (cache, h->disk, i);
   }
-  if (repo_disk_pread (h->disk, cache, buf, count, offset) == -1) {
+  while (sem_wait (&reads) == -1)
+    ;                                  /* EINTR */
+  r = repo_disk_pread (h->disk, cache, buf, count, offset);
+  sem_post (&reads);
+  if (r == -1) {
     report ("read", count, offset);
     return -1;
   }
@@ -392,6 +422,7 @@ bb_cache (void *handle, uint32_t count, uint64_t offset, uint32_t flags)
   uint32_t cs = repo_chunk_size (repo);
   CLEANUP_FREE void *buf = NULL;
   uint64_t end = offset + count, n;
+  int r;
 
   if (!cache)
     return 0;
@@ -402,7 +433,11 @@ bb_cache (void *handle, uint32_t count, uint64_t offset, uint32_t flags)
   }
   while (offset < end) {
     n = MIN (end - offset, cs - offset % cs);
-    if (repo_disk_pread (h->disk, cache, buf, n, offset) == -1) {
+    while (sem_wait (&reads) == -1)
+      ;
+    r = repo_disk_pread (h->disk, cache, buf, n, offset);
+    sem_post (&reads);
+    if (r == -1) {
       report ("cache", count, offset);
       return -1;
     }

@@ -1,0 +1,5 @@
+# bench/serve: serving a restore point (the plugin) vs nbdkit file,
+# qemu-nbd and virtnbdbackup's plugin (make bench runs every BENCHES).
+BENCHES += bench/serve/run
+DEPS    += fio qemu-utils nbdkit nbdkit-plugin-python libnbd-bin \
+           python3-libnbd virtnbdbackup e2fsprogs bc
