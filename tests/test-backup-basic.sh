@@ -7,9 +7,9 @@
 #
 #   1. full backup: application-consistent (a freeze/thaw pair is seen by
 #      the guest agent's fsfreeze hook, and the guest ends thawed);
-#   2. the guest writes a file on vda, random data, zeros and a discard
-#      (trim) on vdb;
-#   3. incremental backup: reads only about the changed chunks;
+#   2. the guest writes a file on vda, random data (1 MiB across two
+#      chunks, so both are patched), zeros and a discard (trim) on vdb;
+#   3. incremental backup: reads only about the changed bytes;
 #   4. both points restored: the full equals the disks before the writes
 #      (no file; vdb identical to its initial content), the incremental
 #      has them (the file's bytes; vdb identical to the expected content,
@@ -99,14 +99,14 @@ head -c 1M /dev/urandom >"$tmp/blob"
 "$qga" --domain "$dom" write /run/blob <"$tmp/blob"
 "$qga" --domain "$dom" exec /bin/sh -c '
     dd if=/dev/urandom of=/root/f1 bs=64k count=8 2>/dev/null &&
-    dd if=/run/blob of=/dev/vdb bs=1M seek=48 oflag=direct 2>/dev/null &&
+    dd if=/run/blob of=/dev/vdb bs=64k seek=776 oflag=direct 2>/dev/null &&
     dd if=/dev/zero of=/dev/vdb bs=1M seek=1 count=1 oflag=direct 2>/dev/null &&
     blkdiscard -o $((33 * 1048576)) -l $((2 * 1048576)) /dev/vdb && sync' ||
     fail "guest writes"
 "$qga" --domain "$dom" cat /root/f1 >"$tmp/f1.expected"
 [ "$(stat -c %s "$tmp/f1.expected")" = 524288 ] || fail "could not read /root/f1 back"
 cp "$tmp/vdb.raw" "$tmp/vdb.expected"
-dd if="$tmp/blob" of="$tmp/vdb.expected" bs=1M seek=48 conv=notrunc status=none
+dd if="$tmp/blob" of="$tmp/vdb.expected" bs=64k seek=776 conv=notrunc status=none
 dd if=/dev/zero of="$tmp/vdb.expected" bs=1M seek=1 count=1 conv=notrunc status=none
 dd if=/dev/zero of="$tmp/vdb.expected" bs=1M seek=33 count=2 conv=notrunc status=none
 

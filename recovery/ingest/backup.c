@@ -27,6 +27,9 @@
  *      reason told to the user.  Never a silent wrong incremental.
  *   2. Unchanged chunks take the previous point's digests (touched through
  *      the writer, read again if gone), so every point has a complete index.
+ *      A partly dirty chunk is the previous point's chunk (SHA-256 checked
+ *      on read) with only its dirty ranges read over it; wholly dirty
+ *      chunks are read whole.  Only dirty bytes cross the NBD socket.
  *   3. The checkpoint is advanced (older ones deleted) only after the point
  *      is committed and recorded (commit protocol step 5).  A failed
  *      backup deletes its new checkpoint; a killed one leaves it, and the
@@ -495,8 +498,13 @@ plan_disks (struct ingest_backup *b, struct bdisk *d, size_t nd, bool running,
 
 /* ---- reading one disk -------------------------------------------------------------------- */
 
+/* The dirty bitmap of an incremental: ranges (merged) and, per chunk, how
+ * many of its bytes are dirty. */
 struct dirty_map {
   struct chunk_job *j;
+  struct chunk_range *r;
+  size_t n, alloc;
+  uint32_t *in_chunk;
   uint64_t dirty;
 };
 
@@ -511,8 +519,20 @@ dirty_extent (void *opaque, uint64_t off, uint64_t len, uint32_t flags)
     return;
   end = MIN (off + len, j->size);
   m->dirty += end - off;
+  if (m->n && m->r[m->n - 1].off + m->r[m->n - 1].len == off)
+    m->r[m->n - 1].len += end - off;
+  else {
+    if (m->n == m->alloc) {
+      m->alloc = m->alloc ? 2 * m->alloc : 1024;
+      m->r = realloc (m->r, m->alloc * sizeof *m->r);
+      if (!m->r)
+        abort ();
+    }
+    m->r[m->n].off = off;
+    m->r[m->n++].len = end - off;
+  }
   for (c = off / j->cs; c < j->nchunks && c * j->cs < end; c++)
-    j->plan[c] = CHUNK_READ;
+    m->in_chunk[c] += MIN (end, (c + 1) * j->cs) - MAX (off, c * j->cs);
 }
 
 /* Read disk d from the NBD export at socket (or a local qemu-nbd) into
@@ -530,7 +550,7 @@ read_disk (struct ingest_backup *b, struct repo *r, struct repo_writer *w,
   struct nbd_handle *h = NULL;
   struct chunk_job j = { 0 };
   struct chunk_zero_map z;
-  struct dirty_map dm;
+  struct dirty_map dm = { 0 };
   char label[96];
   int64_t size;
   uint64_t c;
@@ -565,10 +585,22 @@ read_disk (struct ingest_backup *b, struct repo *r, struct repo_writer *w,
       memcpy (j.digests[c], repo_disk_digest (prev_disk, c), REPO_DIGEST_LEN);
     }
     dm.j = &j;
-    dm.dirty = 0;
+    dm.in_chunk = xcalloc (j.nchunks, sizeof *dm.in_chunk);
     if (chunk_job_block_status (&j, h, bitmap_ctx, dirty_extent, &dm) == -1)
       goto out;
     res->dirty_bytes = dm.dirty;
+    /* Wholly dirty: read; partly: patch the previous chunk (only the
+     * dirty ranges are read); clean: reuse the previous digest. */
+    for (c = 0; c < j.nchunks; c++) {
+      uint64_t len = MIN ((uint64_t) j.cs, (uint64_t) size - c * j.cs);
+      if (dm.in_chunk[c] == len)
+        j.plan[c] = CHUNK_READ;
+      else if (dm.in_chunk[c])
+        j.plan[c] = CHUNK_PATCH;
+    }
+    j.repo = r;
+    j.dirty = dm.r;
+    j.ndirty = dm.n;
   }
   else if (d->incremental) {
     snprintf (res->mode, sizeof res->mode, "full");
@@ -583,9 +615,14 @@ read_disk (struct ingest_backup *b, struct repo *r, struct repo_writer *w,
       chunk_job_block_status (&j, h, LIBNBD_CONTEXT_BASE_ALLOCATION,
                               chunk_zero_map_extent, &z) == -1)
     goto out;
-  for (c = 0; c < j.nchunks; c++)
-    if (j.plan[c] == CHUNK_READ && !j.known_zero[c])
+  for (c = 0; c < j.nchunks; c++) {
+    if (j.known_zero[c])
+      continue;
+    if (j.plan[c] == CHUNK_READ)
       res->planned_bytes += MIN ((uint64_t) j.cs, (uint64_t) size - c * j.cs);
+    else if (j.plan[c] == CHUNK_PATCH)
+      res->planned_bytes += dm.in_chunk[c];
+  }
   nbd_shutdown (h, 0);
   nbd_close (h);
   h = NULL;
@@ -625,6 +662,8 @@ read_disk (struct ingest_backup *b, struct repo *r, struct repo_writer *w,
     }
     if (j.plan)
       chunk_job_fini (&j);
+    free (dm.r);
+    free (dm.in_chunk);
     ERROR_RESTORE (saved);
   }
   return ret;

@@ -11,7 +11,11 @@
  *      bytes, stored in (or already in) the repository.
  *   2. A REUSE chunk is never trusted blindly: the writer touches it; if it
  *      has left the repository (ENOENT) it is read and stored again.
- *   3. A chunk planned READ but known zero is neither read nor stored.
+ *   3. A chunk planned READ or PATCH but known zero is neither read nor
+ *      stored.
+ *   4. A PATCH chunk's base is the previous chunk as read and verified by
+ *      repo_chunk_get (or zeros for a zero digest); if it cannot be had,
+ *      the whole chunk is read from the source instead.
  */
 #include <errno.h>
 
@@ -178,14 +182,11 @@ read_fd (struct chunk_job *j, uint8_t *buf, size_t len, uint64_t off)
   return 0;
 }
 
-/* Read chunk c into buf, hash it, store it unless it is zero. */
+/* Read len bytes at off from the source into buf. */
 static int
-read_chunk (struct chunk_job *j, struct nbd_handle *h, uint8_t *buf,
-            uint64_t c)
+read_range (struct chunk_job *j, struct nbd_handle *h, uint8_t *buf,
+            size_t len, uint64_t off)
 {
-  uint64_t off = c * j->cs;
-  size_t len = MIN ((uint64_t) j->cs, j->size - off);
-
   if (h && nbd_pread (h, buf, len, off, 0) == -1) {
     error_set (nbd_get_errno () ? nbd_get_errno () : EIO,
                "%s: read at offset %" PRIu64 ": %s", j->what, off,
@@ -195,6 +196,64 @@ read_chunk (struct chunk_job *j, struct nbd_handle *h, uint8_t *buf,
   if (!h && read_fd (j, buf, len, off) == -1)
     return -1;
   atomic_fetch_add (&j->bytes_read, len);
+  progress_add (j->prog, len);
+  return 0;
+}
+
+/* A PATCH chunk: the previous point's chunk (digests[c]) with the dirty
+ * ranges read over it.  1 done, 0 the previous chunk cannot be had (the
+ * caller reads the whole chunk instead), -1 error. */
+static int
+patch_chunk (struct chunk_job *j, struct nbd_handle *h, uint8_t *buf,
+             uint64_t c)
+{
+  uint64_t off = c * j->cs, end;
+  size_t len = MIN ((uint64_t) j->cs, j->size - off), got = 0;
+  size_t lo = 0, hi = j->ndirty;
+
+  if (repo_digest_is_zero (j->digests[c]))
+    memset (buf, 0, len);
+  else if (repo_chunk_get (j->repo, j->digests[c], buf, j->cs, &got) == -1 ||
+           got != len) {
+    error_clear ();
+    return 0;
+  }
+  end = off + len;
+  while (lo < hi) {               /* first extent ending after off */
+    size_t mid = lo + (hi - lo) / 2;
+    if (j->dirty[mid].off + j->dirty[mid].len <= off)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  for (; lo < j->ndirty && j->dirty[lo].off < end; lo++) {
+    uint64_t a = MAX (j->dirty[lo].off, off);
+    uint64_t b = MIN (j->dirty[lo].off + j->dirty[lo].len, end);
+    if (read_range (j, h, buf + (a - off), b - a, a) == -1)
+      return -1;
+  }
+  return 1;
+}
+
+/* Fill chunk c into buf (whole read, or patch), hash it, store it unless
+ * it is zero. */
+static int
+read_chunk (struct chunk_job *j, struct nbd_handle *h, uint8_t *buf,
+            uint64_t c)
+{
+  uint64_t off = c * j->cs;
+  size_t len = MIN ((uint64_t) j->cs, j->size - off);
+  int r = 0;
+
+  if (j->plan[c] == CHUNK_PATCH) {
+    r = patch_chunk (j, h, buf, c);
+    if (r == 0)                          /* previous chunk gone: read all */
+      atomic_fetch_add (&j->reread_chunks, 1);
+  }
+  if (r == 0)
+    r = read_range (j, h, buf, len, off);
+  if (r == -1)
+    return -1;
   if (is_zero (buf, len)) {
     atomic_fetch_add (&j->zero_bytes, len);
     memset (j->digests[c], 0, REPO_DIGEST_LEN);
@@ -204,7 +263,6 @@ read_chunk (struct chunk_job *j, struct nbd_handle *h, uint8_t *buf,
     if (repo_writer_put_chunk (j->w, j->digests[c], buf, len, NULL) == -1)
       return -1;
   }
-  progress_add (j->prog, len);
   return 0;
 }
 
@@ -248,7 +306,7 @@ worker (void *arg)
       }
       atomic_fetch_add (&j->reread_chunks, 1);   /* gone: read it (2.) */
     }
-    else if (j->plan[c] == CHUNK_ZERO || j->known_zero[c]) {
+    else if (j->plan[c] == CHUNK_ZERO || j->known_zero[c]) {   /* READ, PATCH */
       atomic_fetch_add (&j->zero_bytes, len);
       memset (j->digests[c], 0, REPO_DIGEST_LEN);
       if (j->progress_all)

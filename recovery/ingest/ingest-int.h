@@ -27,6 +27,14 @@ enum chunk_plan {
   CHUNK_ZERO,         /* known to be all zero: zero digest, nothing read */
   CHUNK_REUSE,        /* unchanged: digests[c] holds the previous digest;
                          read it anyway if the chunk left the repository */
+  CHUNK_PATCH,        /* partly changed: the previous chunk (digests[c])
+                         with only the dirty ranges read over it; read it
+                         whole if the previous chunk cannot be had */
+};
+
+/* A changed byte range of the source (sorted, not overlapping). */
+struct chunk_range {
+  uint64_t off, len;
 };
 
 struct chunk_job {
@@ -43,6 +51,9 @@ struct chunk_job {
   uint8_t *plan;             /* per chunk: enum chunk_plan (all READ at init) */
   uint8_t *known_zero;       /* per chunk: 1 = wholly zero per block status */
   uint8_t (*digests)[REPO_DIGEST_LEN];  /* in: REUSE digests; out: all */
+  struct repo *repo;         /* for PATCH: where the previous chunks are */
+  const struct chunk_range *dirty;  /* for PATCH: the dirty ranges */
+  size_t ndirty;
   struct progress *prog;     /* may be NULL */
   bool progress_all;         /* count zero and reused chunks in progress too */
   /* Results (read after chunk_job_run). */
