@@ -15,7 +15,10 @@
  * that dies is restarted the same way (QEMU then sees the error of the
  * requests in flight: the front is stock nbdkit code, read-only).
  *
- * Processes are watched with pidfds, so a supervisor started after a crash
+ * nbdkit (1.32, -f) exits when its parent process dies, so the nbdkits are
+ * not the supervisor's children: each is started through an intermediate
+ * process that exits at once (init becomes the parent), in a session of
+ * its own, and is watched with a pidfd.  So a supervisor started after a crash
  * of its predecessor adopts the nbdkits still running (found by their pid
  * files and checked by their command lines) instead of restarting them.
  * SIGTERM stops everything: nbdkits (TERM, then KILL after 5 s), sockets
@@ -139,7 +142,8 @@ proc_start (struct proc *p)
   char repo_arg[4200], point_arg[200], disk_arg[100], sock_arg[300];
   const char *nbdkit = getenv ("BOOTBACK_NBDKIT");
   double end;
-  pid_t pid;
+  pid_t pid, mid;
+  int pfd[2];
 
   if (!nbdkit || !*nbdkit)
     nbdkit = "nbdkit";
@@ -148,37 +152,67 @@ proc_start (struct proc *p)
   snprintf (point_arg, sizeof point_arg, "point=%s@%s", sess->vm, sess->point);
   snprintf (disk_arg, sizeof disk_arg, "disk=%s", p->disk->name);
   snprintf (sock_arg, sizeof sock_arg, "socket=%s", p->disk->backend_socket);
-  pid = fork ();
-  if (pid == -1) {
-    error_set (errno, "fork");
+  /* nbdkit exits when its parent dies (seen with 1.32 -f): make init its
+   * parent.  An intermediate process forks it and exits; nbdkit waits for
+   * that before exec'ing, and tells us nothing but its pid (pipe).  It
+   * also gets its own session, away from our process group. */
+  if (pipe2 (pfd, O_CLOEXEC) == -1) {
+    error_set (errno, "pipe");
     return -1;
   }
-  if (pid == 0) {
-    int fd = open ("/dev/null", O_RDWR);
-    sigset_t all;
-    if (fd >= 0) { dup2 (fd, 0); dup2 (fd, 1); }
-    fd = open (p->logfile, O_WRONLY | O_CREAT | O_APPEND, 0600);
-    if (fd >= 0) dup2 (fd, 2);
-    sigemptyset (&all);
-    sigprocmask (SIG_SETMASK, &all, NULL);
-    if (strcmp (p->kind, "backend") == 0)
-      execlp (nbdkit, nbdkit, "-r", "-f", "-U", p->socket, "--log=stderr",
-              plugin, repo_arg, point_arg, disk_arg, (char *) NULL);
-    else
-      execlp (nbdkit, nbdkit, "-r", "-f", "-U", p->socket, "--log=stderr",
-              "--filter=retry", "nbd", sock_arg, "retries=30", "retry-delay=1",
-              "retry-exponential=no", (char *) NULL);
-    fprintf (stderr, "exec %s: %s\n", nbdkit, strerror (errno));
-    _exit (127);
+  mid = fork ();
+  if (mid == -1) {
+    error_set (errno, "fork");
+    close (pfd[0]); close (pfd[1]);
+    return -1;
+  }
+  if (mid == 0) {
+    pid_t parent = getpid ();
+    setsid ();
+    pid = fork ();
+    if (pid == 0) {
+      int fd = open ("/dev/null", O_RDWR);
+      sigset_t all;
+      while (getppid () == parent)
+        usleep (1000);
+      if (fd >= 0) { dup2 (fd, 0); dup2 (fd, 1); }
+      fd = open (p->logfile, O_WRONLY | O_CREAT | O_APPEND, 0600);
+      if (fd >= 0) dup2 (fd, 2);
+      sigemptyset (&all);
+      sigprocmask (SIG_SETMASK, &all, NULL);
+      if (strcmp (p->kind, "backend") == 0)
+        execlp (nbdkit, nbdkit, "-r", "-f", "-U", p->socket, "--log=stderr",
+                plugin, repo_arg, point_arg, disk_arg, (char *) NULL);
+      else
+        execlp (nbdkit, nbdkit, "-r", "-f", "-U", p->socket, "--log=stderr",
+                "--filter=retry", "nbd", sock_arg, "retries=30", "retry-delay=1",
+                "retry-exponential=no", (char *) NULL);
+      fprintf (stderr, "exec %s: %s\n", nbdkit, strerror (errno));
+      _exit (127);
+    }
+    if (write (pfd[1], &pid, sizeof pid) != (ssize_t) sizeof pid)
+      _exit (1);
+    _exit (0);
+  }
+  close (pfd[1]);
+  pid = -1;
+  if (read (pfd[0], &pid, sizeof pid) != (ssize_t) sizeof pid)
+    pid = -1;
+  close (pfd[0]);
+  while (waitpid (mid, NULL, 0) == -1 && errno == EINTR)
+    ;
+  if (pid <= 0) {
+    error_setx ("could not start the %s nbdkit of disk %s", p->kind, p->disk->name);
+    return -1;
   }
   p->pid = pid;
-  p->child = true;
+  p->child = false;
   p->pidfd = pidfd_open_ (pid);
   write_pidfile (p);
   end = now_monotonic () + 60;
   while (!socket_serves (p->socket)) {
-    int status;
-    if (waitpid (pid, &status, WNOHANG) == pid) {
+    struct pollfd pf = { .fd = p->pidfd, .events = POLLIN };
+    if (p->pidfd < 0 || poll (&pf, 1, 0) == 1) {
       if (p->pidfd >= 0) close (p->pidfd);
       p->pidfd = -1;
       p->pid = 0;
@@ -210,11 +244,21 @@ proc_adopt (struct proc *p)
   if (fscanf (f, "%d", &pid) != 1)
     pid = 0;
   fclose (f);
-  if (pid <= 0 || !pid_matches (pid, p->socket) || !socket_serves (p->socket))
+  if (pid <= 0 || !pid_matches (pid, p->socket)) {
+    logmsg ("%s %s: nbdkit %d of the pid file is gone", p->disk->name, p->kind, pid);
     return false;
+  }
+  if (!socket_serves (p->socket)) {
+    logmsg ("%s %s: nbdkit %d does not serve %s: replacing it", p->disk->name,
+            p->kind, pid, p->socket);
+    kill (pid, SIGKILL);
+    return false;
+  }
   p->pidfd = pidfd_open_ (pid);
-  if (p->pidfd < 0)
+  if (p->pidfd < 0) {
+    logmsg ("%s %s: pidfd_open %d: %s", p->disk->name, p->kind, pid, strerror (errno));
     return false;
+  }
   p->pid = pid;
   p->child = false;
   logmsg ("%s %s: adopted nbdkit %d serving %s", p->disk->name, p->kind, pid,
@@ -312,7 +356,7 @@ instant_supervise (const char *home, int64_t id, int ready_fd)
   sigaddset (&mask, SIGCHLD);
   sigprocmask (SIG_BLOCK, &mask, NULL);
   signal (SIGPIPE, SIG_IGN);
-  sfd = signalfd (-1, &mask, SFD_CLOEXEC);
+  sfd = signalfd (-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
   if (sfd < 0) {
     error_set (errno, "signalfd");
     goto out;
