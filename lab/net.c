@@ -335,16 +335,6 @@ lab_net_check (const struct lab_net *n, char *const *allowed)
     error_setx ("isolation: bridge %s does not exist", n->bridge);
     return -1;
   }
-  /* 2. bridge-address */
-  if (runv (out, sizeof out, "ip", "-o", "addr", "show", "dev", n->bridge, NULL) != 0) {
-    error_setx ("isolation: bridge-address: ip addr show dev %s: %s", n->bridge, out);
-    return -1;
-  }
-  if (strstr (out, " inet ") || strstr (out, " inet6 ")) {
-    error_setx ("isolation: bridge-address: the bridge %s has an address (%s); "
-                "a lab bridge must have none", n->bridge, out);
-    return -1;
-  }
   /* 2. ipv6, on the bridge and every port */
   ports = bridge_ports (n->bridge);
   snprintf (path, sizeof path, "/proc/sys/net/ipv6/conf/%s/disable_ipv6", n->bridge);
@@ -360,6 +350,16 @@ lab_net_check (const struct lab_net *n, char *const *allowed)
                   "(disable_ipv6=%ld)", ports[i], v);
       goto err;
     }
+  }
+  /* 2. bridge-address (after ipv6: IPv6 on gives it a link-local one) */
+  if (runv (out, sizeof out, "ip", "-o", "addr", "show", "dev", n->bridge, NULL) != 0) {
+    error_setx ("isolation: bridge-address: ip addr show dev %s: %s", n->bridge, out);
+    goto err;
+  }
+  if (strstr (out, " inet ") || strstr (out, " inet6 ")) {
+    error_setx ("isolation: bridge-address: the bridge %s has an address (%s); "
+                "a lab bridge must have none", n->bridge, out);
+    goto err;
   }
   /* 3. arp */
   snprintf (path, sizeof path, "/proc/sys/net/ipv4/conf/%s/arp_ignore", n->bridge);
