@@ -6,7 +6,7 @@ source "$top_srcdir/tests/functions.sh"
 
 bootback --help | grep -q "^usage: bootback"
 bootback --version | grep -q "^bootback "
-for cmd in "repo" "import" "backup" "points" "point" "restore" "prune" "gc"; do
+for cmd in "repo" "import" "backup" "points" "point" "restore" "prune" "gc" "instant" "sessions" "migrate"; do
     bootback $cmd --help > "$tmp/out" || fail "$cmd --help failed"
     grep -q "^usage: bootback $cmd" "$tmp/out" || fail "$cmd --help has no usage line"
     grep -q "^=head2 bootback $cmd" "$top_srcdir/recovery/cli/bootback.pod" || fail "man page lacks $cmd"
@@ -21,7 +21,12 @@ expect_fail bootback points --bogus 2>"$tmp/err"
 man -l "$top_srcdir/recovery/cli/bootback.1" 2>/dev/null | grep -q "bootback" ||
     [ -s "$top_srcdir/recovery/cli/bootback.1" ] || fail "man page not built"
 bootback repo init "$tmp/repo" >/dev/null
-for l in "points" "repo list" "repo check" "repo verify" "gc --dry-run"; do
+grep -q "^=head2 bootback instant stop" "$top_srcdir/recovery/cli/bootback.pod" || fail "man page lacks instant stop"
+bootback instant stop --help | grep -q "^usage: bootback instant stop"
+expect_fail bootback instant 2>"$tmp/err"; grep -q "usage:" "$tmp/err"
+expect_fail bootback migrate 1 2>"$tmp/err"; grep -q "usage:" "$tmp/err"
+! grep -q supervise <<< "$(bootback --help)" || fail "supervise is internal"
+for l in "points" "sessions" "repo list" "repo check" "repo verify" "gc --dry-run"; do
     bootback $l --json | python3 -c 'import json,sys; json.load(sys.stdin)' || fail "$l --json"
 done
 echo "cli ok"
