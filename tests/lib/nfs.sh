@@ -15,7 +15,20 @@
 #                          # nfs_start
 #
 # The kernel here has no NFS client, so the export is also read and
-# changed directly through $NFS_EXPORT (the server's own files).
+# changed directly through $NFS_EXPORT (the server's own files).  Source it
+# after nbd-plugin/plugin-functions.sh when both are used.
+
+# Under make check-valgrind, bootback and nbdkit also read the libnfs
+# suppressions (a leak inside libnfs 4.0, see tests/lib/libnfs.supp).
+if [ -n "${BOOTBACK_VALGRIND:-}" ]; then
+    _nfs_vg=(valgrind -q --error-exitcode=99 --leak-check=full
+             --errors-for-leak-kinds=definite --trace-children=no
+             "--suppressions=$top_srcdir/tests/lib/libnfs.supp")
+    bootback () { "${_nfs_vg[@]}" "$BOOTBACK" "$@"; }
+    if [ -n "${NBDKIT+set}" ]; then
+        NBDKIT=("${_nfs_vg[@]}" --child-silent-after-fork=yes nbdkit)
+    fi
+fi
 
 NFS_DIR=$tmp/nfs-server
 NFS_EXPORT=$tmp/export
