@@ -6,7 +6,7 @@ source "$top_srcdir/tests/functions.sh"
 
 bootback --help | grep -q "^usage: bootback"
 bootback --version | grep -q "^bootback "
-for cmd in "repo" "import" "backup" "points" "point" "restore" "prune" "gc" "instant" "sessions" "migrate"; do
+for cmd in "repo" "import" "backup" "points" "point" "restore" "prune" "gc" "instant" "sessions" "migrate" "lab" "verify" "history"; do
     bootback $cmd --help > "$tmp/out" || fail "$cmd --help failed"
     grep -q "^usage: bootback $cmd" "$tmp/out" || fail "$cmd --help has no usage line"
     grep -q "^=head2 bootback $cmd" "$top_srcdir/recovery/cli/bootback.pod" || fail "man page lacks $cmd"
@@ -26,7 +26,7 @@ bootback instant stop --help | grep -q "^usage: bootback instant stop"
 expect_fail bootback instant 2>"$tmp/err"; grep -q "usage:" "$tmp/err"
 expect_fail bootback migrate 1 2>"$tmp/err"; grep -q "usage:" "$tmp/err"
 ! grep -q supervise <<< "$(bootback --help)" || fail "supervise is internal"
-for l in "points" "sessions" "repo list" "repo check" "repo verify" "gc --dry-run"; do
+for l in "points" "sessions" "repo list" "repo check" "repo verify" "gc --dry-run" "lab list" "history web1"; do
     bootback $l --json | python3 -c 'import json,sys; json.load(sys.stdin)' || fail "$l --json"
 done
 echo "cli ok"
