@@ -73,6 +73,10 @@
  *  7. Files opened on a connection that was then dropped leak their
  *     struct nfsfh (libnfs cannot free it without its context): a few
  *     hundred bytes per file open when a server goes away.
+ *  8. Some NFSv3 servers (nfs-ganesha) mount an export but no directory
+ *     below it: the nearest parent that mounts is mounted instead and
+ *     paths are prefixed with the rest (subdir).  NFSv4 walks the server's
+ *     pseudo file system to any directory and needs no such thing.
  */
 #include <endian.h>
 #include <errno.h>
@@ -110,6 +114,9 @@ struct conn {
 struct nio {
   char *url;                        /* as given, options included */
   char *server, *root;              /* from the URL */
+  char *mount_root;                 /* what is mounted: root or a parent */
+  char *subdir;                     /* root below mount_root ("" or "/a/b") */
+  bool mount_found;                 /* mount_root and subdir are settled */
   bool version_given;
   _Atomic int version;              /* 3 or 4 once a mount decided */
   _Atomic size_t v4_wpiece;         /* NFSv4 WRITE size that libnfs encodes */
@@ -434,9 +441,10 @@ query_lease (struct nio *n, struct conn *c)
   atomic_store (&n->idle_reset, MIN (IDLE_RESET, MAX (k.res / 2.0, 1.0)));
 }
 
-/* Mount one version (0: as the URL says) into c.  Lock held. */
+/* Mount mroot with one version (0: as the URL says) into c.  Lock held. */
 static int
-mount_one (struct nio *n, struct conn *c, int version, char *why, size_t whylen)
+mount_one (struct nio *n, struct conn *c, int version, const char *mroot,
+           char *why, size_t whylen)
 {
   struct call k;
 
@@ -447,7 +455,7 @@ mount_one (struct nio *n, struct conn *c, int version, char *why, size_t whylen)
     return -1;
   }
   call_init (&k, K_NONE);
-  if (nfs_mount_async (c->nfs, n->server, n->root, call_cb, &k) < 0) {
+  if (nfs_mount_async (c->nfs, n->server, mroot[0] ? mroot : "/", call_cb, &k) < 0) {
     snprintf (why, whylen, "%s", nfs_get_error (c->nfs));
     nfs_destroy_context (c->nfs);
     c->nfs = NULL;
@@ -471,6 +479,52 @@ mount_one (struct nio *n, struct conn *c, int version, char *why, size_t whylen)
   return 0;
 }
 
+/* Mount the URL's directory with one version (0: as the URL says).  Some
+ * NFSv3 servers (nfs-ganesha) mount only an export itself, not a directory
+ * below it: then mount the nearest parent that mounts and reach the
+ * directory from there (mount_root, subdir).  Lock held. */
+static int
+mount_v (struct nio *n, struct conn *c, int version, char *why, size_t whylen)
+{
+  char why2[512];
+  char *cut;
+  int e;
+
+  if (mount_one (n, c, version, n->mount_root, why, whylen) == 0)
+    return 0;
+  e = errno;
+  if (n->mount_found || (version ? version : atomic_load (&n->version)) != 3 ||
+      (e != EACCES && e != ENOENT))
+    return -1;
+  for (cut = strrchr (n->root, '/'); cut && cut > n->root;
+       cut = memrchr (n->root, '/', cut - n->root)) {
+    CLEANUP_FREE char *mroot = strndup (n->root, cut - n->root);
+    struct call k;
+
+    if (!mroot) abort ();
+    if (mount_one (n, c, version, mroot, why2, sizeof why2) == -1)
+      continue;
+    call_init (&k, K_STAT);
+    if (nfs_stat64_async (c->nfs, cut, call_cb, &k) < 0 ||
+        run (n, c, &k, 1, why2, sizeof why2) == -1 || k.res < 0 ||
+        !S_ISDIR (k.st.nfs_mode)) {
+      snprintf (why, whylen, "%s is mounted, %s is not a directory in it",
+                mroot, cut);
+      drop (c);
+      errno = k.res < 0 ? -k.res : ENOTDIR;
+      return -1;
+    }
+    free (n->mount_root);
+    free (n->subdir);
+    n->mount_root = mroot;
+    mroot = NULL;
+    n->subdir = xstrdup (cut);
+    return 0;
+  }
+  errno = e;
+  return -1;
+}
+
 /* Connect c (lock held); -1 with the error set. */
 static int
 conn_connect (struct nio *n, struct conn *c)
@@ -480,20 +534,22 @@ conn_connect (struct nio *n, struct conn *c)
 
   pthread_mutex_lock (&connect_lock);
   if (n->version_given || v)
-    r = mount_one (n, c, n->version_given ? 0 : v, why, sizeof why);
+    r = mount_v (n, c, n->version_given ? 0 : v, why, sizeof why);
   else {
-    r = mount_one (n, c, 4, why, sizeof why);
+    r = mount_v (n, c, 4, why, sizeof why);
     if (r == 0)
       atomic_store (&n->version, 4);
     else {
       e = errno;
-      r = mount_one (n, c, 3, why3, sizeof why3);
+      r = mount_v (n, c, 3, why3, sizeof why3);
       if (r == 0)
         atomic_store (&n->version, 3);
       else
         errno = e;
     }
   }
+  if (r == 0)
+    n->mount_found = true;
   pthread_mutex_unlock (&connect_lock);
   if (r == -1) {
     if (why3[0])
@@ -543,15 +599,16 @@ conn_take (struct nio *n)
 
 /* ---- paths and errors --------------------------------------------------- */
 
-/* "chunks/ab12/..." -> "/chunks/ab12/..."; "." -> "/" (malloc'd). */
+/* "chunks/ab12/..." -> "/chunks/ab12/..." in the mounted directory
+ * (below subdir, 8.); "." -> the directory itself (malloc'd). */
 static char *
-abs_path (const char *path)
+abs_path (struct nio *n, const char *path)
 {
   while (path[0] == '.' && path[1] == '/')
     path += 2;
   if (strcmp (path, ".") == 0 || path[0] == '\0')
-    return xstrdup ("/");
-  return xasprintf ("/%s", path);
+    return xstrdup (n->subdir[0] ? n->subdir : "/");
+  return xasprintf ("%s/%s", n->subdir, path);
 }
 
 /* Set the error of a failed call: errno as the server said (EIO for what
@@ -690,8 +747,7 @@ static int
 path_op (struct nio *n, enum pop op, const char *path, const char *path2,
          int flags, struct call *k, struct conn **cp)
 {
-  CLEANUP_FREE char *p = abs_path (path);
-  CLEANUP_FREE char *p2 = path2 ? abs_path (path2) : NULL;
+  CLEANUP_FREE char *p = NULL, *p2 = NULL;
   struct sigpipe_guard g;
   struct conn *c = cp && *cp ? *cp : NULL;
   bool given = c != NULL;
@@ -706,6 +762,10 @@ path_op (struct nio *n, enum pop op, const char *path, const char *path2,
     if (conn_ready (n, c) == -1) {
       error_prefix ("%s: nfs://%s%s/%s", pop_name[op], n->server, n->root, path);
       goto err;
+    }
+    if (!p) {
+      p = abs_path (n, path);
+      p2 = path2 ? abs_path (n, path2) : NULL;
     }
     call_init (k, K_NONE);
     if (start_path (n, c, op, path, p, p2, flags, k) < 0) {
@@ -1167,6 +1227,8 @@ n_free (struct repo_io *io)
   free (n->url);
   free (n->server);
   free (n->root);
+  free (n->mount_root);
+  free (n->subdir);
   free (n);
   free (io->location);
   free (io);
@@ -1232,6 +1294,8 @@ io_nfs_new (const char *url)
     n->root[i - 1] = '\0';
   if (strcmp (n->root, "/") == 0)
     n->root[0] = '\0';
+  n->mount_root = xstrdup (n->root);
+  n->subdir = xstrdup ("");
   nfs_destroy_url (u);
   nfs_destroy_context (nfs);
   q = strchr (url, '?');

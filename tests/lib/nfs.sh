@@ -13,6 +13,9 @@
 #   nfs_pause / nfs_resume # SIGSTOP / SIGCONT: a server that hangs
 #   NFS_LEASE=N            # NFSv4 lease in seconds (default 60), before
 #                          # nfs_start
+#   NFS_VERSION=3          # also serve NFSv3 (MOUNT on $NFS_MNT_PORT), and
+#                          # nfs_url gives v3 URLs; ganesha needs rpcbind
+#                          # for that (tests/test-nfs-v3.sh, in a netns)
 #
 # The kernel here has no NFS client, so the export is also read and
 # changed directly through $NFS_EXPORT (the server's own files).  Source it
@@ -33,7 +36,9 @@ fi
 NFS_DIR=$tmp/nfs-server
 NFS_EXPORT=$tmp/export
 NFS_PORT=
+NFS_MNT_PORT=
 NFS_PID=
+: "${NFS_VERSION:=4}"
 
 _nfs_free_port () {
     python3 -c 'import socket
@@ -54,11 +59,18 @@ nfs_start () {
     [ "$(id -u)" -eq 0 ] || skip "nfs-ganesha's FSAL VFS needs root (open_by_handle_at)"
     mkdir -p "$NFS_DIR/recovery" "$NFS_EXPORT"
     [ -n "$NFS_PORT" ] || NFS_PORT=$(_nfs_free_port)
+    local protocols=4 mnt=
+    if [ "$NFS_VERSION" = 3 ]; then
+        [ -n "$NFS_MNT_PORT" ] || NFS_MNT_PORT=$(_nfs_free_port)
+        protocols="3, 4"
+        mnt="MNT_Port = $NFS_MNT_PORT;"
+    fi
     cat > "$NFS_DIR/ganesha.conf" <<EOF
 NFS_CORE_PARAM {
     Bind_addr = 127.0.0.1;
     NFS_Port = $NFS_PORT;
-    Protocols = 4;
+    $mnt
+    Protocols = $protocols;
     Enable_NLM = false;
     Enable_RQUOTA = false;
     Enable_UDP = false;
@@ -81,7 +93,7 @@ EXPORT {
     Pseudo = "$NFS_EXPORT";
     Access_Type = RW;
     Squash = No_Root_Squash;
-    Protocols = 4;
+    Protocols = $protocols;
     Transports = TCP;
     SecType = sys;
     FSAL { Name = VFS; }
@@ -130,5 +142,7 @@ nfs_resume () { kill -CONT "$NFS_PID"; }
 # nfs_url PATH [OPTIONS]: the URL of $NFS_EXPORT/PATH (extra libnfs
 # options, e.g. "uid=65534", are appended).
 nfs_url () {
-    echo "nfs://127.0.0.1$NFS_EXPORT/$1?version=4&nfsport=$NFS_PORT${2:+&$2}"
+    local v="version=4&nfsport=$NFS_PORT"
+    [ "$NFS_VERSION" != 3 ] || v="version=3&nfsport=$NFS_PORT&mountport=$NFS_MNT_PORT"
+    echo "nfs://127.0.0.1$NFS_EXPORT/$1?$v${2:+&$2}"
 }
