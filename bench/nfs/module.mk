@@ -2,4 +2,4 @@
 # on local disk: import and plugin sequential read (make bench runs every
 # BENCHES).
 BENCHES += bench/nfs/run
-DEPS    += nfs-ganesha nfs-ganesha-vfs nbdkit libnbd-bin e2fsprogs bc python3
+DEPS    += nfs-ganesha nfs-ganesha-vfs rpcbind nbdkit libnbd-bin e2fsprogs bc python3

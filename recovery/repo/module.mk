@@ -6,7 +6,7 @@ REPO_LIBS := $(call pc_libs,$(PC_REPO)) -lpthread
 LIBS_A   += $(REPO_A)
 DEPS     += libzstd-dev libssl-dev libjansson-dev zlib1g-dev libnfs-dev
 # the NFS tests (tests/lib/nfs.sh) run a private nfs-ganesha
-DEPS     += nfs-ganesha nfs-ganesha-vfs
+DEPS     += nfs-ganesha nfs-ganesha-vfs rpcbind
 
 $(REPO_OBJ): ALL_CFLAGS += $(call pc_cflags,$(PC_REPO))
 $(REPO_A): $(REPO_OBJ)
