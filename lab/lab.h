@@ -218,6 +218,8 @@ struct lab_vm_handle *lab_vm_start (const struct lab_vm_env *env,
 virDomainPtr lab_vm_domain (struct lab_vm_handle *h);
 const char *lab_vm_domain_name (struct lab_vm_handle *h);
 const char *lab_vm_serial_log (struct lab_vm_handle *h);
+/* "vm@id" of the restore point a session booted, or NULL (image VMs). */
+const char *lab_vm_source (struct lab_vm_handle *h);
 /* Taps of the running domain (NULL-terminated, owned by the handle). */
 char *const *lab_vm_taps (struct lab_vm_handle *h);
 /* Free the handle but leave the VM running (a sandbox). NULL ok. */

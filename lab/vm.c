@@ -30,6 +30,7 @@ struct lab_vm_handle {
   virDomainPtr dom;
   char *home;                  /* instant sessions: the catalog's home */
   int64_t session;             /* instant session id, 0 if none */
+  char *source;                /* "vm@id" of the restore point, or NULL */
   char *name;
   char *overlay;
   char *serial;
@@ -140,6 +141,7 @@ start_point (const struct lab_vm_env *env, const struct lab_vm *vm,
   }
   catalog_close (cat);
   h->session = s->id;
+  h->source = xasprintf ("%s@%s", s->vm, s->point);
   free (h->serial);
   h->serial = xstrdup (s->console_log);
   h->dom = virDomainLookupByName (env->conn, s->name);
@@ -247,6 +249,12 @@ lab_vm_domain_name (struct lab_vm_handle *h)
 }
 
 const char *
+lab_vm_source (struct lab_vm_handle *h)
+{
+  return h->source;
+}
+
+const char *
 lab_vm_serial_log (struct lab_vm_handle *h)
 {
   return h->serial;
@@ -265,6 +273,7 @@ handle_free (struct lab_vm_handle *h)
     virDomainFree (h->dom);
   free (h->overlay);
   free (h->home);
+  free (h->source);
   free (h->name);
   free (h->serial);
   lab_strv_free (h->taps);

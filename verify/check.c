@@ -218,11 +218,9 @@ verify_icmp_ping (const struct lab_net *net, const char *address, double timeout
                   char *msg, size_t len)
 {
   struct sockaddr_in to = { .sin_family = AF_INET };
-  uint8_t pkt[64] = { 0 };
-  struct icmphdr *h = (struct icmphdr *) pkt;
   static uint16_t seq;
-  uint16_t id = (getpid () ^ (uintptr_t) &to) & 0xffff, myseq = ++seq;
-  double end = now_monotonic () + timeout;
+  uint16_t id = (getpid () ^ (uintptr_t) &to) & 0xffff, first = 0, sent = 0;
+  double end = now_monotonic () + timeout, next = 0;
   int fd, r = -1;
 
   if (inet_pton (AF_INET, address, &to.sin_addr) != 1) {
@@ -234,27 +232,41 @@ verify_icmp_ping (const struct lab_net *net, const char *address, double timeout
     snprintf (msg, len, "%s", error_msg ());
     return -1;
   }
-  h->type = ICMP_ECHO;
-  h->un.echo.id = htons (id);
-  h->un.echo.sequence = htons (myseq);
-  memcpy (pkt + sizeof *h, "bootback-verify", 15);
-  h->checksum = icmp_sum (pkt, sizeof pkt);
-  if (sendto (fd, pkt, sizeof pkt, 0, (struct sockaddr *) &to, sizeof to) == -1) {
-    snprintf (msg, len, "ICMP echo to %s: %s", address, strerror (errno));
-    goto out;
-  }
+  /* One echo request a second until a reply or the timeout: the first
+   * may be lost while the neighbour is being resolved. */
   for (;;) {
     uint8_t buf[1500];
     struct sockaddr_in from;
     socklen_t fl = sizeof from;
     struct pollfd p = { .fd = fd, .events = POLLIN };
-    double left = end - now_monotonic ();
+    double now = now_monotonic (), left = end - now;
     ssize_t n;
     if (left <= 0) {
-      snprintf (msg, len, "no ICMP echo reply from %s within %.1f s", address, timeout);
+      snprintf (msg, len, "no ICMP echo reply from %s within %.1f s (%u sent)",
+                address, timeout, sent);
       goto out;
     }
-    if (poll (&p, 1, (int) (left * 1000) + 1) <= 0)
+    if (now >= next) {
+      uint8_t pkt[64] = { 0 };
+      struct icmphdr *h = (struct icmphdr *) pkt;
+      uint16_t s = ++seq;
+      if (!sent)
+        first = s;
+      h->type = ICMP_ECHO;
+      h->un.echo.id = htons (id);
+      h->un.echo.sequence = htons (s);
+      memcpy (pkt + sizeof *h, "bootback-verify", 15);
+      h->checksum = icmp_sum (pkt, sizeof pkt);
+      if (sendto (fd, pkt, sizeof pkt, 0, (struct sockaddr *) &to, sizeof to) == -1 &&
+          errno != EHOSTUNREACH && errno != ENETUNREACH) {
+        snprintf (msg, len, "ICMP echo to %s: %s", address, strerror (errno));
+        goto out;
+      }
+      sent++;
+      next = now + 1;
+    }
+    left = MIN (end, next) - now_monotonic ();
+    if (poll (&p, 1, left > 0 ? (int) (left * 1000) + 1 : 0) <= 0)
       continue;
     n = recvfrom (fd, buf, sizeof buf, 0, (struct sockaddr *) &from, &fl);
     if (n < (ssize_t) sizeof (struct iphdr))
@@ -262,10 +274,12 @@ verify_icmp_ping (const struct lab_net *net, const char *address, double timeout
     {
       size_t ihl = (buf[0] & 0x0f) * 4;
       struct icmphdr *rh = (struct icmphdr *) (buf + ihl);
+      uint16_t rs;
       if ((size_t) n < ihl + sizeof *rh || from.sin_addr.s_addr != to.sin_addr.s_addr)
         continue;
+      rs = ntohs (rh->un.echo.sequence);
       if (rh->type == ICMP_ECHOREPLY && ntohs (rh->un.echo.id) == id &&
-          ntohs (rh->un.echo.sequence) == myseq) {
+          (uint16_t) (rs - first) < sent) {
         r = 0;
         goto out;
       }

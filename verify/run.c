@@ -245,6 +245,10 @@ vm_thread (void *arg)
     goto skip_all;
   }
   res->domain = xstrdup (lab_vm_domain_name (x->h));
+  if (lab_vm_source (x->h)) {
+    free (res->source);
+    res->source = xstrdup (lab_vm_source (x->h));
+  }
   lab_state_add_vm (r->st, vm->name, res->domain, vm->address);
   lab_state_save (r->st);
   add_taps (r, lab_vm_taps (x->h));
