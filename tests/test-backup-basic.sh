@@ -20,6 +20,8 @@ source "$top_srcdir/tests/lib/images.sh"
 source "$top_srcdir/tests/lib/libvirtd.sh"
 requires virsh qemu-img debugfs python3 cmp
 qga=$top_srcdir/tests/lib/qga
+# a private copy: a rebuild of the tree while the test runs cannot swap it
+cp "$BOOTBACK" "$tmp/bootback" && BOOTBACK=$tmp/bootback
 dom=bbk-$$
 
 images_tiny

@@ -15,12 +15,15 @@
 #     no point, the checkpoint chain is intact and the next backup is right;
 #   - killed between commit and checkpoint advance (step 5): the next
 #     backup is incremental and removes the stale checkpoint;
+#   - two repositories backing up one domain keep separate checkpoints;
 #   - --all by metadata marker; a shut-off domain is read directly.
 source "$top_srcdir/tests/functions.sh"
 source "$top_srcdir/tests/lib/images.sh"
 source "$top_srcdir/tests/lib/libvirtd.sh"
 requires virsh qemu-img python3 cmp
 qga=$top_srcdir/tests/lib/qga
+# a private copy: a rebuild of the tree while the test runs cannot swap it
+cp "$BOOTBACK" "$tmp/bootback" && BOOTBACK=$tmp/bootback
 dom=bbf-$$
 
 images_tiny
@@ -161,6 +164,22 @@ grep -q "no domain is marked" "$tmp/out" || fail "--all: no message when nothing
 virsh -q metadata "$dom" --uri https://bootback.dev/xmlns/backup/1 --key bootback --set '<backup/>' --live --config >/dev/null
 bootback backup --all >"$tmp/out" || { cat "$tmp/out"; fail "--all"; }
 grep -q "backed up $dom@" "$tmp/out" || { cat "$tmp/out"; fail "--all did not back up the marked domain"; }
+check_vdb "$(latest_id "$dom")"
+
+# --- a second repository backs up the same domain: each keeps its own
+# --- checkpoint, neither uses nor removes the other's
+bootback repo init "$tmp/repo2" >/dev/null          # now the default
+backup
+grep -q "vdb: full read of 32.0 MiB" "$tmp/out" || fail "first point of a new repository is not full"
+[ "$(checkpoints | wc -w)" = 2 ] || fail "expected one checkpoint per repository: $(checkpoints)"
+bootback repo add --default "$tmp/repo" >/dev/null
+guest_write 28 1
+backup
+grep -q "vdb: incremental since bootback-$(bootback repo list --json | python3 -c '
+import json, sys
+print([r for r in json.load(sys.stdin) if r["location"].endswith("/repo")][0]["uuid"][:8])')-" "$tmp/out" ||
+    fail "the second repository's checkpoint was used or broke the chain"
+[ "$(checkpoints | wc -w)" = 2 ] || fail "a repository removed another's checkpoint: $(checkpoints)"
 check_vdb "$(latest_id "$dom")"
 
 # --- shut off: disks read directly
