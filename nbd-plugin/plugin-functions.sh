@@ -30,7 +30,8 @@ NBDKIT=(nbdkit)
 if [ -n "${BOOTBACK_VALGRIND:-}" ]; then
     NBDKIT=(valgrind -q --error-exitcode=99 --leak-check=full
             --errors-for-leak-kinds=definite --trace-children=no
-            --child-silent-after-fork=yes nbdkit)
+            --child-silent-after-fork=yes
+            --suppressions="$top_srcdir/nbd-plugin/nbdkit.supp" nbdkit)
 fi
 bb_nbdkit () { "${NBDKIT[@]}" "$@"; }
 
