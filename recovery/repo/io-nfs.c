@@ -121,6 +121,7 @@ struct nio {
   _Atomic int version;              /* 3 or 4 once a mount decided */
   _Atomic size_t v4_wpiece;         /* NFSv4 WRITE size that libnfs encodes */
   _Atomic double idle_reset;        /* seconds: half the server's lease */
+  unsigned id;                      /* this process's nth nio: client names */
   double timeout;
   size_t nconns;
   _Atomic size_t next;
@@ -394,8 +395,10 @@ new_context (struct nio *n, struct conn *c, int version)
   if (!nfs)
     return NULL;
   gethostname (host, sizeof host - 1);
-  snprintf (name, sizeof name, "bootback/%s/%ld/%d", host, (long) getpid (),
-            c->slot);
+  /* Unique among live connections; the same for a reconnect of the same
+   * connection, so that the server drops the old incarnation's state. */
+  snprintf (name, sizeof name, "bootback/%s/%ld/%u/%d", host, (long) getpid (),
+            n->id, c->slot);
   nfs4_set_client_name (nfs, name);
   if (getrandom (verf, sizeof verf, 0) != sizeof verf ||
       getrandom (&xid, sizeof xid, 0) != sizeof xid)
@@ -1119,7 +1122,14 @@ n_open (struct repo_io *io, const char *path, int flags)
   if (creat) {
     /* 5.: the server's times and mode 0644, not EXCLUSIVE4's verifier */
     struct call t;
-    if (path_op (n, P_TIMES_MODE, path, NULL, 0, &t, &c) == -1) {
+    int r = path_op (n, P_TIMES_MODE, path, NULL, 0, &t, &c);
+
+    if (r == 0 && c->gen != f->gen) {
+      lost_error (n, EIO, "the connection to the server was lost while the "
+                  "file was created", "open", path);
+      r = -1;
+    }
+    if (r == -1) {
       ERROR_SAVE (saved);
       if (c->gen == f->gen) {
         file_call (n, f, 2, &t, "close");
@@ -1303,6 +1313,10 @@ io_nfs_new (const char *url)
   if (n->version_given) {
     const char *v = strstr (q, "version=") + 8;
     n->version = atoi (v) == 4 ? 4 : 3;
+  }
+  {
+    static _Atomic unsigned count;
+    n->id = atomic_fetch_add (&count, 1);
   }
   n->v4_wpiece = V4_WPIECE;
   n->idle_reset = IDLE_RESET;
