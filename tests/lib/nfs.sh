@@ -118,6 +118,14 @@ EOF
         sleep 0.1
     done
     _nfs_listening || skip "nfs-ganesha did not listen on 127.0.0.1:$NFS_PORT within 10 s"
+    # It listens; can it export this directory (FSAL VFS needs file handles
+    # from the file system under $tmp)?  A mount through bootback says.
+    if [ -x "$BOOTBACK" ] &&
+       BOOTBACK_HOME="$NFS_DIR/probe" "$BOOTBACK" points --repo "$(nfs_url '')" \
+           2>&1 | grep -q "^bootback: mount: "; then
+        skip "nfs-ganesha cannot export $NFS_EXPORT here: $(BOOTBACK_HOME="$NFS_DIR/probe" \
+              "$BOOTBACK" points --repo "$(nfs_url '')" 2>&1 | head -1)"
+    fi
     echo "nfs-ganesha (pid $NFS_PID) serves $NFS_EXPORT on 127.0.0.1:$NFS_PORT"
 }
 
