@@ -11,7 +11,7 @@
  *     gateway: 10.77.0.1        # held by the lab namespace (the checker)
  *     dns: 10.77.0.53           # optional, also held by the namespace
  *   defaults: { boot-timeout: 2m, delay: 0, timeout: 10s, retries: 2,
- *               interval: 2s, memory: 256M }
+ *               interval: 1s, memory: 256M }
  *   groups:                     # application groups, booted in this order
  *     - name: db
  *       vms:
@@ -995,7 +995,7 @@ read_common (const char *yaml, const char *path, const char *name,
   p.boot_timeout = 120;
   p.timeout = 10;
   p.retries = 2;
-  p.interval = 2;
+  p.interval = 1;
   p.memory_mib = 0;
   p.errs = open_memstream (&p.errbuf, &p.errlen);
   if (!p.errs)

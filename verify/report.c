@@ -58,19 +58,20 @@ verify_report_json (const struct verify_report *r)
       json_array_append_new (checks, o);
     }
     json_array_append_new (vms, json_pack (
-      "{s:s, s:s, s:s, s:s?, s:s?, s:s, s:s?, s:{s:o, s:o, s:o}, s:o, s:s?}",
+      "{s:s, s:s, s:s, s:s?, s:s?, s:s, s:s?, s:{s:o, s:o, s:o, s:o}, s:o, s:s?}",
       "name", v->name, "group", v->group, "source", v->source ? v->source : "",
       "domain", v->domain, "address", v->address,
       "status", verify_status_name (v->status), "message", v->message,
       "timings", "boot", seconds_or_null (v->t_boot),
       "heartbeat", seconds_or_null (v->t_heartbeat),
       "app_ready", seconds_or_null (v->t_app_ready),
+      "start", seconds_or_null (v->t_start),
       "checks", checks, "console", v->console));
   }
   if (r->expires)
     iso_time (r->expires, exp);
   return json_pack ("{s:s, s:s, s:s, s:s, s:s, s:f, s:s, s:s?, s:s?, s:s?,"
-                    " s:{s:i, s:i, s:i, s:i, s:i}, s:o}",
+                    " s:{s:i, s:i, s:i, s:i, s:i}, s:{s:f, s:f}, s:o}",
                     "lab", r->lab, "run", r->run_id ? r->run_id : "",
                     "kind", r->kind, "file", r->file ? r->file : "",
                     "started", iso, "seconds", r->seconds, "status", r->status,
@@ -78,6 +79,7 @@ verify_report_json (const struct verify_report *r)
                     "expires", r->expires ? exp : NULL,
                     "summary", "vms", (int) r->nvms, "checks", r->checks,
                     "passed", r->passed, "failed", r->failed, "skipped", r->skipped,
+                    "phases", "setup", r->t_setup, "teardown", r->t_teardown,
                     "vms", vms);
 }
 

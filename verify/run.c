@@ -262,7 +262,8 @@ vm_thread (void *arg)
     goto skip_all;
   }
   pthread_mutex_unlock (&r->lock);
-  say (r, "%s: started as %s (%.1f s)", vm->name, res->domain, now_monotonic () - t0);
+  res->t_start = now_monotonic () - t0;
+  say (r, "%s: started as %s (%.1f s)", vm->name, res->domain, res->t_start);
 
   /* Boot gate. */
   deadline = t0 + vm->boot_timeout;
@@ -526,6 +527,7 @@ verify_run (const struct lab_def *d, const struct verify_run_opts *o,
     error_prefix ("refusing to start lab %s", d->name);
     goto fail_teardown;
   }
+  rep->t_setup = now_monotonic () - t0;
   say (&r, "network %s isolated (bridge %s, namespace %s holds %s/%d)",
        r.net.id, r.net.bridge, r.net.netns, r.net.gateway, r.net.prefix);
   free (r.st->status);
@@ -543,7 +545,7 @@ verify_run (const struct lab_def *d, const struct verify_run_opts *o,
       v->group = xstrdup (d->groups[g].name);
       v->source = vm->image ? xasprintf ("image %s", vm->image)
                             : xasprintf ("%s@%s", vm->name, vm->point);
-      v->t_boot = v->t_heartbeat = v->t_app_ready = -1;
+      v->t_boot = v->t_heartbeat = v->t_app_ready = v->t_start = -1;
       v->status = VERIFY_FAIL;
       r.vms[k].run = &r;
       r.vms[k].vm = vm;
@@ -609,8 +611,11 @@ verify_run (const struct lab_def *d, const struct verify_run_opts *o,
       r.vms[i].h = NULL;
     }
   }
-  else
+  else {
+    double t1 = now_monotonic ();
     teardown (&r);
+    rep->t_teardown = now_monotonic () - t1;
+  }
   rep->seconds = now_monotonic () - t0;
   if (verify_report_write (rep) == -1)
     fprintf (stderr, "bootback: reports: %s\n", error_msg ());

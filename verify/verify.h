@@ -47,6 +47,8 @@ struct verify_vm_result {
   double t_boot;             /* from start to first sign of life, -1 */
   double t_heartbeat;        /* ... to the guest agent's first answer, -1 */
   double t_app_ready;        /* ... to every application check passed, -1 */
+  double t_start;            /* of which starting it took (overlay or
+                                instant session, domain), -1 */
   struct verify_check_result *checks;
   size_t nchecks;
   char *console;             /* last lines of the serial console */
@@ -60,6 +62,8 @@ struct verify_report {
   char *message;             /* for "error" and "interrupted" */
   char *netns;               /* sandboxes: the namespace to reach VMs from */
   time_t expires;            /* sandboxes: lease end */
+  double t_setup;            /* network made and proven isolated, seconds */
+  double t_teardown;         /* everything removed again, seconds */
   int checks, passed, failed, skipped;
   struct verify_vm_result *vms;
   size_t nvms;

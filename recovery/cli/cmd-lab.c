@@ -682,6 +682,9 @@ quick_def (struct cli *c, const struct quick *q, const char *vm, const char *poi
   f = open_memstream (&yaml, &len);
   fprintf (f, "name: verify-%s\nnetwork:\n  subnet: %s\n  gateway: %s\n",
            vm, q->subnet ? q->subnet : subnet, q->gateway ? q->gateway : gateway);
+  /* Application checks right after the heartbeat: services may still be
+   * starting, so try often for a while. */
+  fprintf (f, "defaults: { retries: 20, interval: 500ms, timeout: 5s }\n");
   fprintf (f, "verify:\n  - name: %s\n    point: %s\n", vm, point);
   if (q->address)
     fprintf (f, "    address: %s\n", q->address);
