@@ -54,6 +54,9 @@ int cmd_point (struct cli *c, int argc, char **argv);
 int cmd_restore (struct cli *c, int argc, char **argv);
 int cmd_prune (struct cli *c, int argc, char **argv);
 int cmd_gc (struct cli *c, int argc, char **argv);
+int cmd_serve (struct cli *c, int argc, char **argv);       /* cmd-serve.c */
+int cmd_mount (struct cli *c, int argc, char **argv);
+int cmd_umount (struct cli *c, int argc, char **argv);
 /* cmd-instant.c */
 int cmd_instant (struct cli *c, int argc, char **argv);
 int cmd_sessions (struct cli *c, int argc, char **argv);

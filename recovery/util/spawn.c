@@ -69,3 +69,28 @@ run_command (char *const argv[], char *out, size_t len)
   error_setx ("%s: killed by signal %d", argv[0], WTERMSIG (status));
   return -1;
 }
+
+void
+bootback_plugin_path (char *buf, size_t len)
+{
+  const char *e = getenv ("BOOTBACK_NBDKIT_PLUGIN");
+  char exe[4096], *slash;
+  ssize_t n;
+
+  if (e && *e) {
+    snprintf (buf, len, "%s", e);
+    return;
+  }
+  n = readlink ("/proc/self/exe", exe, sizeof exe - 1);
+  if (n > 0) {
+    exe[n] = '\0';
+    slash = strrchr (exe, '/');
+    if (slash) {
+      *slash = '\0';
+      snprintf (buf, len, "%s/../../nbd-plugin/nbdkit-bootback-plugin.so", exe);
+      if (access (buf, R_OK) == 0)
+        return;
+    }
+  }
+  snprintf (buf, len, "bootback");
+}

@@ -144,6 +144,11 @@ void run_workers (int n, void *(*fn) (void *), void *arg);
 
 /* ---- processes (spawn.c) ---------------------------------------------- */
 
+/* The nbdkit plugin to load: $BOOTBACK_NBDKIT_PLUGIN, else the plugin of
+ * the build tree this program runs from (PROGDIR/../../nbd-plugin/), else
+ * "bootback" (the installed plugin, found by nbdkit). */
+void bootback_plugin_path (char *buf, size_t len);
+
 /* Run argv, wait, capture up to len-1 bytes of stdout+stderr into out
  * (NUL-terminated, may be NULL).  Returns the exit status (0..255), or -1
  * if it could not run (error set). */
