@@ -33,6 +33,12 @@ static const char mount_usage[] =
   "of partition N of it) read-only on DIR.  'bootback umount DIR' unmounts\n"
   "it and stops everything mount started.\n";
 
+static const char umount_usage[] =
+  "usage: bootback umount DIR\n"
+  "\n"
+  "Unmount what 'bootback mount' mounted on DIR and stop its nbdfuse and\n"
+  "nbdkit.\n";
+
 /* Resolve VM[@TIME] and the disk (the only one, if not given). */
 static int
 resolve (struct cli *c, const char *spec, const char **disk, char vm[129],
@@ -367,9 +373,9 @@ cmd_umount (struct cli *c, int argc, char **argv)
   struct stat st;
 
   if (argc == 2 && strcmp (argv[1], "--help") == 0)
-    cli_usage (mount_usage);
+    cli_usage (umount_usage);
   if (argc != 2)
-    cli_bad_usage (mount_usage);
+    cli_bad_usage (umount_usage);
   if (!realpath (argv[1], target)) {
     cli_error ("%s: %s", argv[1], strerror (errno));
     return 1;
