@@ -60,6 +60,8 @@
  *       IDLE_RESET at most) is reconnected before use, and a lost state
  *       (NFS4ERR_EXPIRED, STALE_CLIENTID, ...) drops the connection and
  *       is retried once;
+ *     - opendir costs about 0.4 ms per entry (65536 chunk directories:
+ *       half a minute): NFSv4 listings are our own READDIR;
  *     - the socket is written with send () without MSG_NOSIGNAL: SIGPIPE
  *       is blocked in the calling thread around our calls and a pending
  *       one discarded, so a server that resets the connection cannot kill
@@ -643,29 +645,23 @@ lost_error (struct nio *n, int e, const char *why, const char *op,
 /* ---- path operations ---------------------------------------------------- */
 
 enum pop { P_STAT, P_MKDIR, P_RMDIR, P_UNLINK, P_RENAME, P_OPENDIR, P_OPEN,
-           P_TIMES, P_TIMES_MODE };
+           P_TIMES, P_TIMES_MODE, P_READDIR4 };
 
 static const char *const pop_name[] = {
   "stat", "mkdir", "rmdir", "unlink", "rename", "opendir", "open", "touch",
-  "touch"
+  "touch", "readdir"
 };
 
-/* Our SETATTR of atime and mtime to the server's clock (and mode 0644)
- * by path: PUTROOTFH, LOOKUP of each component, SETATTR. */
-static int
-start_setattr4 (struct nio *n, struct conn *c, const char *path, bool mode,
-                struct call *k)
+/* PUTROOTFH and a LOOKUP of each component of the URL's directory and
+ * path into ops (MAX_DEPTH + 2 of them, zeroed); full (malloc'd by the
+ * caller, modified) holds the names.  Returns the count, or 0 if too deep
+ * (the call is then done with ENAMETOOLONG). */
+static size_t
+lookups4 (char *full, nfs_argop4 *ops, struct call *k)
 {
-  CLEANUP_FREE char *full = xasprintf ("%s/%s", n->root, path);
-  nfs_argop4 ops[MAX_DEPTH + 2];
-  COMPOUND4args args;
-  uint32_t mask[2];
-  /* mode (if any), time_access_set, time_modify_set: SET_TO_SERVER_TIME4 */
-  char vals[12] = { 0 };
-  size_t nops = 0, nvals = 0;
+  size_t nops = 0;
   char *save = NULL, *p;
 
-  memset (ops, 0, sizeof ops);
   ops[nops++].argop = OP_PUTROOTFH;
   for (p = strtok_r (full, "/", &save); p; p = strtok_r (NULL, "/", &save)) {
     if (strcmp (p, ".") == 0)
@@ -680,6 +676,27 @@ start_setattr4 (struct nio *n, struct conn *c, const char *path, bool mode,
     ops[nops].nfs_argop4_u.oplookup.objname.utf8string_val = p;
     nops++;
   }
+  return nops;
+}
+
+/* Our SETATTR of atime and mtime to the server's clock (and mode 0644)
+ * by path: PUTROOTFH, LOOKUP of each component, SETATTR. */
+static int
+start_setattr4 (struct nio *n, struct conn *c, const char *path, bool mode,
+                struct call *k)
+{
+  CLEANUP_FREE char *full = xasprintf ("%s/%s", n->root, path);
+  nfs_argop4 ops[MAX_DEPTH + 2];
+  COMPOUND4args args;
+  uint32_t mask[2];
+  /* mode (if any), time_access_set, time_modify_set: SET_TO_SERVER_TIME4 */
+  char vals[12] = { 0 };
+  size_t nops, nvals = 0;
+
+  memset (ops, 0, sizeof ops);
+  nops = lookups4 (full, ops, k);
+  if (nops == 0)
+    return 0;
   mask[0] = 0;
   mask[1] = (1u << (FATTR4_TIME_ACCESS_SET - 32)) |
             (1u << (FATTR4_TIME_MODIFY_SET - 32));
@@ -705,11 +722,94 @@ start_setattr4 (struct nio *n, struct conn *c, const char *path, bool mode,
                                   &args, k);
 }
 
+/* A directory listing in the making (NFSv4, our READDIR). */
+struct listing {
+  char **v;
+  size_t len, cap;
+  uint64_t cookie;
+  char verf[NFS4_VERIFIER_SIZE];
+  bool eof, empty;                  /* empty: the last reply had no entry */
+};
+
+/* Completion of PUTROOTFH, LOOKUP..., READDIR: names into k->ptr. */
+static void
+readdir_cb (struct rpc_context *rpc, int status, void *data, void *opaque)
+{
+  struct call *k = opaque;
+  struct listing *l = k->ptr;
+  COMPOUND4res *res = data;
+  READDIR4resok *ok;
+  entry4 *e;
+
+  compound_cb (rpc, status, data, opaque);
+  if (k->res < 0)
+    return;
+  if (res->resarray.resarray_len == 0) {
+    k->res = -EIO;
+    return;
+  }
+  ok = &res->resarray.resarray_val[res->resarray.resarray_len - 1]
+          .nfs_resop4_u.opreaddir.READDIR4res_u.resok4;
+  memcpy (l->verf, ok->cookieverf, sizeof l->verf);
+  l->empty = true;
+  for (e = ok->reply.entries; e; e = e->nextentry) {
+    const char *name = e->name.utf8string_val;
+    size_t len = e->name.utf8string_len;
+
+    l->cookie = e->cookie;
+    l->empty = false;
+    if ((len == 1 && name[0] == '.') || (len == 2 && name[0] == '.' && name[1] == '.'))
+      continue;
+    if (l->len + 1 >= l->cap) {
+      l->cap = l->cap ? 2 * l->cap : 64;
+      l->v = realloc (l->v, l->cap * sizeof *l->v);
+      if (!l->v) abort ();
+    }
+    l->v[l->len] = strndup (name, len);
+    if (!l->v[l->len]) abort ();
+    l->len++;
+  }
+  l->v[l->len] = NULL;
+  l->eof = ok->reply.eof;
+}
+
+/* One READDIR of path from l->cookie on (quirk list, 6.). */
+static int
+start_readdir4 (struct nio *n, struct conn *c, const char *path,
+                struct listing *l, struct call *k)
+{
+  CLEANUP_FREE char *full = xasprintf ("%s/%s", n->root, path);
+  nfs_argop4 ops[MAX_DEPTH + 2];
+  COMPOUND4args args;
+  READDIR4args *rd;
+  size_t nops;
+
+  memset (ops, 0, sizeof ops);
+  nops = lookups4 (full, ops, k);
+  if (nops == 0)
+    return 0;
+  ops[nops].argop = OP_READDIR;
+  rd = &ops[nops].nfs_argop4_u.opreaddir;
+  rd->cookie = l->cookie;
+  memcpy (rd->cookieverf, l->verf, sizeof rd->cookieverf);
+  rd->dircount = 64 * 1024;
+  rd->maxcount = 256 * 1024;        /* below libnfs's 1 MiB reply limit */
+  rd->attr_request.bitmap4_len = 0; /* names only */
+  nops++;
+  memset (&args, 0, sizeof args);
+  args.argarray.argarray_len = nops;
+  args.argarray.argarray_val = ops;
+  k->ptr = l;
+  return rpc_nfs4_compound_async (nfs_get_rpc_context (c->nfs), readdir_cb,
+                                  &args, k);
+}
+
 static int
 start_path (struct nio *n, struct conn *c, enum pop op, const char *path,
-            const char *p, const char *p2, int flags, struct call *k)
+            const char *p, const char *p2, int flags, void *arg, struct call *k)
 {
   switch (op) {
+  case P_READDIR4: return start_readdir4 (n, c, path, arg, k);
   case P_STAT:
     k->kind = K_STAT;
     return nfs_stat64_async (c->nfs, p, call_cb, k);
@@ -738,6 +838,7 @@ static bool
 idempotent (enum pop op, int flags)
 {
   return op == P_STAT || op == P_OPENDIR || op == P_TIMES || op == P_TIMES_MODE ||
+         op == P_READDIR4 ||
          (op == P_OPEN && !(flags & (O_CREAT | O_TRUNC)));
 }
 
@@ -748,7 +849,7 @@ idempotent (enum pop op, int flags)
  * the error set and nothing locked. */
 static int
 path_op (struct nio *n, enum pop op, const char *path, const char *path2,
-         int flags, struct call *k, struct conn **cp)
+         int flags, void *arg, struct call *k, struct conn **cp)
 {
   CLEANUP_FREE char *p = NULL, *p2 = NULL;
   struct sigpipe_guard g;
@@ -771,7 +872,7 @@ path_op (struct nio *n, enum pop op, const char *path, const char *path2,
       p2 = path2 ? abs_path (n, path2) : NULL;
     }
     call_init (k, K_NONE);
-    if (start_path (n, c, op, path, p, p2, flags, k) < 0) {
+    if (start_path (n, c, op, path, p, p2, flags, arg, k) < 0) {
       lost_error (n, EIO, nfs_get_error (c->nfs), pop_name[op], path);
       drop (c);
       goto err;
@@ -840,7 +941,7 @@ n_stat (struct repo_io *io, const char *path, struct repo_stat *st)
 {
   struct call k;
 
-  if (path_op (PRIV (io), P_STAT, path, NULL, 0, &k, NULL) == -1)
+  if (path_op (PRIV (io), P_STAT, path, NULL, 0, NULL, &k, NULL) == -1)
     return -1;
   fill_stat (&k.st, st);
   return 0;
@@ -851,7 +952,7 @@ simple (struct repo_io *io, enum pop op, const char *path, const char *path2)
 {
   struct call k;
 
-  return path_op (PRIV (io), op, path, path2, 0, &k, NULL);
+  return path_op (PRIV (io), op, path, path2, 0, NULL, &k, NULL);
 }
 
 static int
@@ -884,6 +985,35 @@ n_touch (struct repo_io *io, const char *path)
   return simple (io, P_TIMES, path, NULL);
 }
 
+/* NFSv4 listing with our READDIR, a few hundred names per round trip
+ * (libnfs 4.0's opendir costs about 0.4 ms per entry). */
+static char **
+list4 (struct nio *n, const char *path)
+{
+  struct listing l = { .v = NULL };
+  struct call k;
+  size_t i;
+
+  l.cap = 64;
+  l.v = xmalloc (l.cap * sizeof *l.v);
+  l.v[0] = NULL;
+  do {
+    if (path_op (n, P_READDIR4, path, NULL, 0, &l, &k, NULL) == -1)
+      goto err;
+    if (!l.eof && l.empty) {
+      error_set (EIO, "readdir: nfs://%s%s/%s: the server returned no entry "
+                 "and no end of directory", n->server, n->root, path);
+      goto err;
+    }
+  } while (!l.eof);
+  return l.v;
+ err:
+  for (i = 0; i < l.len; i++)
+    free (l.v[i]);
+  free (l.v);
+  return NULL;
+}
+
 static char **
 n_list (struct repo_io *io, const char *path)
 {
@@ -895,7 +1025,9 @@ n_list (struct repo_io *io, const char *path)
   char **v;
   size_t len = 0, cap = 16;
 
-  if (path_op (n, P_OPENDIR, path, NULL, 0, &k, &c) == -1)
+  if (atomic_load (&n->version) == 4)
+    return list4 (n, path);
+  if (path_op (n, P_OPENDIR, path, NULL, 0, NULL, &k, &c) == -1)
     return NULL;
   d = k.ptr;
   v = xmalloc (cap * sizeof *v);
@@ -1093,7 +1225,7 @@ n_open (struct repo_io *io, const char *path, int flags)
   flags &= O_RDONLY | O_WRONLY | O_RDWR | O_CREAT | O_EXCL | O_TRUNC;
   /* 6.: look before creating, unless the name is ours alone */
   if (creat && !(excl && io_is_temp_name (path))) {
-    if (path_op (n, P_STAT, path, NULL, 0, &k, NULL) == 0) {
+    if (path_op (n, P_STAT, path, NULL, 0, NULL, &k, NULL) == 0) {
       if (excl) {
         error_set (EEXIST, "open: nfs://%s%s/%s", n->server, n->root, path);
         return NULL;
@@ -1104,12 +1236,13 @@ n_open (struct repo_io *io, const char *path, int flags)
     else if (errno != ENOENT)
       return NULL;
   }
-  if (path_op (n, P_OPEN, path, NULL, flags | (creat ? O_EXCL : 0), &k, &c) == -1) {
+  if (path_op (n, P_OPEN, path, NULL, flags | (creat ? O_EXCL : 0), NULL, &k,
+               &c) == -1) {
     if (!(creat && !excl && errno == EEXIST))
       return NULL;
     /* created by someone else just now: open theirs */
     creat = false;
-    if (path_op (n, P_OPEN, path, NULL, flags & ~O_CREAT, &k, &c) == -1)
+    if (path_op (n, P_OPEN, path, NULL, flags & ~O_CREAT, NULL, &k, &c) == -1)
       return NULL;
   }
   f = xcalloc (1, sizeof *f + strlen (path) + 1);
@@ -1122,7 +1255,7 @@ n_open (struct repo_io *io, const char *path, int flags)
   if (creat) {
     /* 5.: the server's times and mode 0644, not EXCLUSIVE4's verifier */
     struct call t;
-    int r = path_op (n, P_TIMES_MODE, path, NULL, 0, &t, &c);
+    int r = path_op (n, P_TIMES_MODE, path, NULL, 0, NULL, &t, &c);
 
     if (r == 0 && c->gen != f->gen) {
       lost_error (n, EIO, "the connection to the server was lost while the "
