@@ -65,11 +65,13 @@
  *     - the socket is written with send () without MSG_NOSIGNAL: SIGPIPE
  *       is blocked in the calling thread around our calls and a pending
  *       one discarded, so a server that resets the connection cannot kill
- *       the process.
+ *       the process;
  *     - an NFSv4 WRITE of more than about 3.9 KiB fails to encode (its
  *       buffer has a fixed size): NFSv4 writes go in pieces of V4_WPIECE
- *       bytes (256 less each time that still fails), all in flight at once; NFSv3
- *       has no such limit;
+ *       bytes (256 less each time that still fails), all in flight at
+ *       once.  The server's work per request then bounds imports (see
+ *       bench/nfs); NFSv3 has no such limit;
+ *     - nfs4_set_client_name leaks the default name (tests/lib/libnfs.supp);
  *     - nfs_pread/nfs_pwrite take (offset, count) where libnfs 5 takes
  *       (buf, count, offset): only the async forms are used, here only.
  *  7. Files opened on a connection that was then dropped leak their
