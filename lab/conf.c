@@ -579,6 +579,12 @@ parse_check (struct parser *p, const struct lab_def *d, struct lab_check *c,
     else {
       c->kind = kind;
       check_from_words (p, d, c, w, c->line);
+      /* A guest command is shell text: keep it as written, quotes and all. */
+      if (kind == LAB_CHECK_GUEST_EXEC && c->command) {
+        const char *rest = s + strspn (s, " \t") + strlen ("guest-exec");
+        free (c->command);
+        c->command = xstrdup (rest + strspn (rest, " \t"));
+      }
     }
     lab_strv_free (w);
   }
@@ -1112,9 +1118,10 @@ lab_def_memory_mib (const struct lab_def *d, uint64_t default_mib)
   size_t g, i;
 
   for (g = 0; g < d->ngroups; g++)
-    for (i = 0; i < d->groups[g].nvms; i++)
-      total += d->groups[g].vms[i].memory_mib ? d->groups[g].vms[i].memory_mib
-                                               : default_mib;
+    for (i = 0; i < d->groups[g].nvms; i++) {
+      const struct lab_vm *vm = &d->groups[g].vms[i];
+      total += vm->memory_mib ? vm->memory_mib : vm->image ? 256 : default_mib;
+    }
   return total;
 }
 

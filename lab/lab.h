@@ -104,8 +104,8 @@ void lab_def_free (struct lab_def *d);
 /* Parse a duration: "90", "90s", "500ms", "2m", "4h", "1d" -> seconds.
  * -1 on error (error set). */
 double lab_parse_duration (const char *s);
-/* Total memory in MiB of every VM of the lab (image VMs without a cap
- * count default_mib). */
+/* Total memory in MiB of every VM of the lab: its memory: cap, else 256
+ * for an image VM (what it gets) and default_mib for a restore point. */
 uint64_t lab_def_memory_mib (const struct lab_def *d, uint64_t default_mib);
 /* Number of VMs. */
 size_t lab_def_nvms (const struct lab_def *d);

@@ -20,3 +20,6 @@ lab/test-domain-xml: lab/test-domain-xml.o $(LAB_A) $(INSTANT_A) $(CATALOG_A) $(
 	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDFLAGS) $(LAB_LIBS) -lm -lpthread
 TEST_BINS += lab/test-conf lab/test-domain-xml
 TESTS     += lab/test-conf lab/test-domain-xml
+
+# Slow suite: a lab of the debian image (nginx + PostgreSQL).
+TESTS_SLOW += lab/test-lab-debian.sh

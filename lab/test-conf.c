@@ -41,7 +41,7 @@ static const char good[] =
   "    checks:\n"
   "      - http http://{address}/health expect 200 contains \"status ok\"\n"
   "      - { http: \"http://10.77.0.10:8080/x\", expect: 503, retries: 0 }\n"
-  "      - guest-exec test -s /srv/data\n"
+  "      - guest-exec test -s /srv/data && psql -c 'SELECT count(*) FROM t'\n"
   "      - script: [/bin/true, --quick]\n"
   "      - screenshot\n"
   "      - tcp: 7\n"
@@ -88,7 +88,8 @@ test_good (void)
   CHECK (strcmp (web->checks[0].contains, "status ok") == 0);
   CHECK (web->checks[1].expect == 503 && web->checks[1].retries == 0);
   CHECK (web->checks[2].kind == LAB_CHECK_GUEST_EXEC);
-  CHECK (strcmp (web->checks[2].command, "test -s /srv/data") == 0);
+  CHECK (strcmp (web->checks[2].command,
+                 "test -s /srv/data && psql -c 'SELECT count(*) FROM t'") == 0);
   CHECK (web->checks[3].kind == LAB_CHECK_SCRIPT);
   CHECK (strcmp (web->checks[3].argv[0], "/bin/true") == 0);
   CHECK (strcmp (web->checks[3].argv[1], "--quick") == 0 && !web->checks[3].argv[2]);
@@ -98,6 +99,7 @@ test_good (void)
   CHECK (web->checks[5].line == 29);
   CHECK (web->line == 19);
   CHECK (lab_def_memory_mib (d, 256) == 1536);
+  CHECK (lab_def_memory_mib (d, 1024) == 1536);
   lab_def_free (d);
 }
 

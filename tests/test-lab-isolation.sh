@@ -112,7 +112,7 @@ bootback lab list
 # Each namespace sees its own VM behind the same address.
 for l in a b; do
     id=$(eval echo \$id_$l)
-    ip netns exec "bootback-lab-$id" curl -s --noproxy '*' --max-time 5 http://10.77.0.21/health \
+    bootback lab shell "$id" -- curl -s --noproxy '*' --max-time 5 http://10.77.0.21/health \
         >"$tmp/health-$l"
     grep -q "\"identity\":\"$l\"" "$tmp/health-$l" || { cat "$tmp/health-$l"; fail "lab $l sees another VM"; }
 done

@@ -9,7 +9,8 @@
 #  - when the run is killed (SIGKILL): `lab list` shows it orphaned and
 #    `lab reap` removes it;
 #  - when a sandbox's lease has ended: `lab reap` removes it, and not
-#    before.
+#    before;
+# and lab runs together stay within the memory budget.
 source "$top_srcdir/tests/functions.sh"
 source "$top_srcdir/tests/lib/images.sh"
 source "$top_srcdir/tests/lib/libvirtd.sh"
@@ -112,6 +113,20 @@ bootback lab up "$tmp/never.yaml" --lease 1h --quiet >"$tmp/out5" || rc=$?
 id=$(lab_ids)
 grep -q "sandbox $id is up until" "$tmp/out5" || fail "lab up does not say how long it stays"
 grep -q "ip netns exec bootback-lab-$id" "$tmp/out5" || fail "lab up does not say how to reach the lab"
+# The memory budget: the sandbox holds 256 MiB of a 400 MiB budget; a second
+# lab of 256 MiB waits for it (here at most 2 s, then gives up), one of
+# 512 MiB is refused at once.
+rc=0
+bootback lab run "$tmp/never.yaml" --memory-budget 400M --wait 2s --quiet >/dev/null \
+    2>"$tmp/err5" || rc=$?
+[ $rc -eq 1 ] && grep -q "memory budget is taken: 256 of 400 MiB used" "$tmp/err5" ||
+    { cat "$tmp/err5"; fail "the memory budget did not hold a second lab back"; }
+sed 's/^    boot-timeout:/    memory: 512M\n    boot-timeout:/' "$tmp/never.yaml" >"$tmp/big.yaml"
+rc=0
+bootback lab run "$tmp/big.yaml" --memory-budget 400M --quiet >/dev/null 2>"$tmp/err5" || rc=$?
+[ $rc -eq 1 ] && grep -q "more than the whole budget" "$tmp/err5" ||
+    { cat "$tmp/err5"; fail "a lab larger than the budget was not refused"; }
+echo "memory budget: a second lab waits for its share, a too large one is refused"
 bootback lab reap >"$tmp/reap5"
 virsh -q list --name | grep -q "^bbl-$id-" || fail "lab reap removed a sandbox whose lease runs"
 python3 - "$BOOTBACK_HOME/labs/$id/state.json" <<'EOP'

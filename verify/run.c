@@ -499,7 +499,7 @@ verify_run (const struct lab_def *d, const struct verify_run_opts *o,
   *out = NULL;
 
   r.st = lab_state_new (o->home, d->name, d->file, rep->kind, o->uri,
-                        lab_def_memory_mib (d, 512), budget, o->budget_wait);
+                        lab_def_memory_mib (d, 1024), budget, o->budget_wait);
   if (!r.st)
     goto fail;
   rep->run_id = xstrdup (r.st->id);

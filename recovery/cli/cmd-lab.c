@@ -183,7 +183,8 @@ run_def (struct cli *c, const struct lab_def *d, const struct run_args *a,
       strftime (when, sizeof when, "%Y-%m-%d %H:%M:%S %Z", &tm);
       printf ("\nsandbox %s is up until %s (bootback lab down %s)\n",
               r->run_id, when, r->run_id);
-      printf ("  shell in the lab network: ip netns exec %s bash\n", r->netns);
+      printf ("  shell in the lab network: bootback lab shell %s   (ip netns exec %s)\n",
+              r->run_id, r->netns);
       for (i = 0; i < r->nvms; i++)
         if (r->vms[i].domain)
           printf ("  %s: virsh console %s%s%s\n", r->vms[i].name, r->vms[i].domain,
@@ -549,8 +550,74 @@ lab_reap (struct cli *c, int argc, char **argv)
   return rc;
 }
 
+static const char shell_usage[] =
+  "usage: bootback lab shell [ID] [-- COMMAND [ARG...]]\n"
+  "\n"
+  "A shell (or COMMAND) inside a lab's network namespace, where the lab's\n"
+  "VMs are reachable at their production addresses and nothing else is.\n"
+  "Without ID: the only lab there is.\n";
+
+static int
+lab_shell (struct cli *c, int argc, char **argv)
+{
+  static const struct option lo[] = { { "help", no_argument, NULL, 'h' }, { NULL } };
+  struct lab_state **v, *s = NULL;
+  const char *id = NULL;
+  char **cmd;
+  size_t k, n = 0;
+  int opt;
+
+  while ((opt = getopt_long (argc, argv, "+h", lo, NULL)) != -1)
+    switch (opt) {
+    case 'h': cli_usage (shell_usage);
+    default: cli_bad_usage (shell_usage);
+    }
+  if (optind < argc && strcmp (argv[optind - 1], "--") != 0)
+    id = argv[optind++];
+  if (optind < argc && strcmp (argv[optind], "--") == 0)
+    optind++;
+  v = lab_state_list (c->home);
+  for (k = 0; v[k]; k++)
+    if (id ? strcmp (v[k]->id, id) == 0 : lab_state_alive (v[k], time (NULL))) {
+      s = v[k];
+      n++;
+    }
+  if (n != 1 || !s->netns) {
+    if (id)
+      cli_error ("no lab %s (bootback lab list)", id);
+    else if (n)
+      cli_error ("there are %zu labs: name one (bootback lab list)", n);
+    else
+      cli_error ("no lab is up (bootback lab list)");
+    lab_state_list_free (v);
+    return 1;
+  }
+  cmd = xcalloc (argc - optind + 5, sizeof *cmd);
+  cmd[0] = "ip";
+  cmd[1] = "netns";
+  cmd[2] = "exec";
+  cmd[3] = xstrdup (s->netns);
+  if (optind < argc)
+    memcpy (cmd + 4, argv + optind, (argc - optind) * sizeof *cmd);
+  else {
+    const char *sh = getenv ("SHELL");
+    cmd[4] = (char *) (sh && *sh ? sh : "/bin/sh");
+    fprintf (stderr, "lab %s (%s): a shell in namespace %s; the VMs:\n", s->id,
+             s->lab ? s->lab : "?", s->netns);
+    for (k = 0; s->vms && s->vms[k]; k++)
+      fprintf (stderr, "  %s\n", s->vms[k]);
+  }
+  setenv ("BOOTBACK_LAB_ID", s->id, 1);
+  setenv ("BOOTBACK_LAB_NETNS", s->netns, 1);
+  lab_state_list_free (v);
+  fflush (NULL);
+  execvp (cmd[0], cmd);
+  cli_error ("ip netns exec: %s", strerror (errno));
+  return 1;
+}
+
 static const char lab_usage[] =
-  "usage: bootback lab validate|run|up|list|down|reap ...\n"
+  "usage: bootback lab validate|run|up|list|down|reap|shell ...\n"
   "\n"
   "The verification lab: boot restore points (or images) in an isolated\n"
   "network that has the production addresses, check them, report.\n"
@@ -560,6 +627,7 @@ static const char lab_usage[] =
   "  up FILE --lease 4h      keep it running as a sandbox\n"
   "  list                    labs that exist now\n"
   "  down [ID]               tear a lab down\n"
+  "  shell [ID] [-- CMD]     a shell in a lab's network namespace\n"
   "  reap                    tear down expired sandboxes and orphans\n"
   "\n"
   "'bootback lab SUBCOMMAND --help' for each; 'man bootback' for the\n"
@@ -584,6 +652,7 @@ cmd_lab (struct cli *c, int argc, char **argv)
   if (strcmp (sub, "list") == 0) return lab_list (c, argc, argv);
   if (strcmp (sub, "down") == 0) return lab_down (c, argc, argv);
   if (strcmp (sub, "reap") == 0) return lab_reap (c, argc, argv);
+  if (strcmp (sub, "shell") == 0) return lab_shell (c, argc, argv);
   cli_error ("unknown lab command '%s'", sub);
   cli_bad_usage (lab_usage);
 }
