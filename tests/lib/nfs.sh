@@ -21,6 +21,15 @@
 # changed directly through $NFS_EXPORT (the server's own files).  Source it
 # after nbd-plugin/plugin-functions.sh when both are used.
 
+# A private copy of bootback (and of the plugin): a rebuild of the tree
+# while a test runs must not swap them under it.
+if [ -x "$BOOTBACK" ]; then
+    cp "$BOOTBACK" "$tmp/bootback" && BOOTBACK=$tmp/bootback
+fi
+if [ -n "${plugin:-}" ] && [ -f "$plugin" ]; then
+    cp "$plugin" "$tmp/nbdkit-bootback-plugin.so" && plugin=$tmp/nbdkit-bootback-plugin.so
+fi
+
 # Under make check-valgrind, bootback and nbdkit also read the libnfs
 # suppressions (a leak inside libnfs 4.0, see tests/lib/libnfs.supp).
 if [ -n "${BOOTBACK_VALGRIND:-}" ]; then
