@@ -43,6 +43,8 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+extern char **environ;
+
 #include "lab/lab.h"
 #include "recovery/util/util.h"
 
@@ -677,25 +679,42 @@ lab_net_run (const struct lab_net *n, char *const argv[], char *const env[],
   double deadline = now_monotonic () + timeout;
   bool timed_out = false;
 
+  size_t ne = 0, nx = 0, i;
+  char **envp;
+
   if (out && len)
     out[0] = '\0';
+  /* The environment is built before fork: the child of a threaded
+   * process must not allocate. */
+  while (environ[ne])
+    ne++;
+  while (env && env[nx])
+    nx++;
+  envp = xcalloc (ne + nx + 1, sizeof *envp);
+  for (i = 0; i < nx; i++)
+    envp[i] = env[i];
+  for (i = 0; i < ne; i++)
+    envp[nx + i] = environ[i];
   nsfd = open_netns (n);
-  if (nsfd == -1)
+  if (nsfd == -1) {
+    free (envp);
     return -1;
+  }
   if (pipe2 (pfd, O_CLOEXEC) == -1) {
     error_set (errno, "pipe");
     close (nsfd);
+    free (envp);
     return -1;
   }
   pid = fork ();
   if (pid == -1) {
     error_set (errno, "fork");
     close (nsfd); close (pfd[0]); close (pfd[1]);
+    free (envp);
     return -1;
   }
   if (pid == 0) {
     int devnull = open ("/dev/null", O_RDONLY);
-    size_t i;
     setpgid (0, 0);
     if (setns (nsfd, CLONE_NEWNET) == -1) {
       dprintf (pfd[1], "setns %s: %s\n", n->netns, strerror (errno));
@@ -705,14 +724,13 @@ lab_net_run (const struct lab_net *n, char *const argv[], char *const env[],
       dup2 (devnull, 0);
     dup2 (pfd[1], 1);
     dup2 (pfd[1], 2);
-    for (i = 0; env && env[i]; i++)
-      putenv (env[i]);
     signal (SIGINT, SIG_DFL);
     signal (SIGTERM, SIG_DFL);
-    execvp (argv[0], argv);
-    fprintf (stderr, "%s: %s\n", argv[0], strerror (errno));
+    signal (SIGHUP, SIG_DFL);
+    execvpe (argv[0], argv, envp);
     _exit (127);
   }
+  free (envp);
   close (nsfd);
   close (pfd[1]);
   for (;;) {
