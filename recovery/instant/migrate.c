@@ -29,6 +29,9 @@
 
 #include "recovery/instant/instant-int.h"
 
+#define DEFAULT_GRANULARITY 0
+#define DEFAULT_BUF_SIZE    0
+
 struct job {
   const char *target;           /* device, e.g. "vda" */
   char dest[4096];
@@ -157,6 +160,25 @@ abort_all (virDomainPtr dom, struct mctx *m)
       unlink (m->jobs[i].dest);
 }
 
+/* The mirror's granularity and buffer ($BOOTBACK_MIGRATE_GRANULARITY,
+ * $BOOTBACK_MIGRATE_BUF_SIZE; 0 leaves QEMU's default). */
+static void
+copy_params (virTypedParameterPtr *params, int *nparams)
+{
+  const char *g = getenv ("BOOTBACK_MIGRATE_GRANULARITY");
+  const char *b = getenv ("BOOTBACK_MIGRATE_BUF_SIZE");
+  int64_t gv = g && *g ? parse_size (g) : DEFAULT_GRANULARITY;
+  int64_t bv = b && *b ? parse_size (b) : DEFAULT_BUF_SIZE;
+  int max = 0;
+
+  if (gv > 0)
+    virTypedParamsAddUInt (params, nparams, &max, VIR_DOMAIN_BLOCK_COPY_GRANULARITY,
+                           (unsigned) gv);
+  if (bv > 0)
+    virTypedParamsAddULLong (params, nparams, &max, VIR_DOMAIN_BLOCK_COPY_BUF_SIZE,
+                             (unsigned long long) bv);
+}
+
 static int
 plan_targets (const struct instant_session *s, const char *to, const char *format,
               struct mctx *m)
@@ -214,7 +236,8 @@ instant_migrate (struct catalog *cat, int64_t id,
   const char *format = o->format ? o->format : "qcow2";
   virConnectPtr conn = NULL;
   virDomainPtr dom = NULL;
-  int cb = -1, r, ret = -1;
+  virTypedParameterPtr params = NULL;
+  int nparams = 0, cb = -1, r, ret = -1;
   bool migrating = false;
   double t0, t1;
   size_t i;
@@ -274,6 +297,7 @@ instant_migrate (struct catalog *cat, int64_t id,
   }
 
   /* Copy. */
+  copy_params (&params, &nparams);
   t0 = now_monotonic ();
   for (i = 0; i < m->n; i++) {
     struct job *j = &m->jobs[i];
@@ -281,7 +305,7 @@ instant_migrate (struct catalog *cat, int64_t id,
     CLEANUP_FREE char *dxml =
       xasprintf ("<disk type='file'><driver type='%s'/><source file='%s'/></disk>",
                  format, esc);
-    if (virDomainBlockCopy (dom, j->target, dxml, NULL, 0,
+    if (virDomainBlockCopy (dom, j->target, dxml, params, nparams,
                             VIR_DOMAIN_BLOCK_COPY_TRANSIENT_JOB) == -1) {
       error_setx ("block copy of %s to %s: %s", j->target, j->dest, drv_error ());
       if (access (j->dest, F_OK) == 0 && !j->started) {
@@ -444,6 +468,7 @@ instant_migrate (struct catalog *cat, int64_t id,
     error_restore (e_errno, s->message);
   }
  out:
+  virTypedParamsFree (params, nparams);
   if (cb >= 0)
     virConnectDomainEventDeregisterAny (conn, cb);
   if (dom)

@@ -135,13 +135,12 @@ write_pidfile (struct proc *p)
   }
 }
 
-/* Start p's nbdkit and wait until its socket accepts.  -1 with error. */
+/* Start p's nbdkit (not waiting for it to serve).  -1 with error. */
 static int
-proc_start (struct proc *p)
+proc_launch (struct proc *p)
 {
   char repo_arg[4200], point_arg[200], disk_arg[100], sock_arg[300];
   const char *nbdkit = getenv ("BOOTBACK_NBDKIT");
-  double end;
   pid_t pid, mid;
   int pfd[2];
 
@@ -209,6 +208,16 @@ proc_start (struct proc *p)
   p->child = false;
   p->pidfd = pidfd_open_ (pid);
   write_pidfile (p);
+  return 0;
+}
+
+/* Wait until p's socket accepts connections.  -1 with error. */
+static int
+proc_wait (struct proc *p)
+{
+  pid_t pid = p->pid;
+  double end;
+
   end = now_monotonic () + 60;
   while (!socket_serves (p->socket)) {
     struct pollfd pf = { .fd = p->pidfd, .events = POLLIN };
@@ -230,6 +239,15 @@ proc_start (struct proc *p)
   logmsg ("%s %s: nbdkit %d serving %s", p->disk->name, p->kind, (int) pid,
           p->socket);
   return 0;
+}
+
+/* Start p's nbdkit and wait until it serves.  -1 with error. */
+static int
+proc_start (struct proc *p)
+{
+  if (proc_launch (p) == -1)
+    return -1;
+  return proc_wait (p);
 }
 
 /* Adopt a running nbdkit from a previous supervisor, if there is one. */
@@ -386,9 +404,13 @@ instant_supervise (const char *home, int64_t id, int ready_fd)
   }
   logmsg ("session %" PRId64 " (%s, %s@%s): %zu disk%s, plugin %s", id, s->name,
           s->vm, s->point, s->ndisks, s->ndisks == 1 ? "" : "s", plugin);
-  /* Backends first: a front connects to its backend on first use. */
+  /* All at once (a front connects to its backend only when QEMU connects
+   * to it), then wait until every socket serves. */
   for (i = 0; i < n; i++)
-    if (!proc_adopt (&procs[i]) && proc_start (&procs[i]) == -1)
+    if (!proc_adopt (&procs[i]) && proc_launch (&procs[i]) == -1)
+      goto stop;
+  for (i = 0; i < n; i++)
+    if (!socket_serves (procs[i].socket) && proc_wait (&procs[i]) == -1)
       goto stop;
   if (ready_fd >= 0) {
     dprintf (ready_fd, "ready %d\n", (int) getpid ());
