@@ -118,7 +118,9 @@ note (struct ingest_backup *b, const char *fmt, ...)
     b->o->note (b->o->opaque, msg);
 }
 
-/* Test hooks: BOOTBACK_BACKUP_TEST=kill-frozen|fail-frozen|kill-reading. */
+/* Test hooks: BOOTBACK_BACKUP_TEST=kill-frozen|fail-frozen (while the
+ * guest is frozen), kill-reading (SIGKILL before the last disk is read,
+ * the others being read and their chunks stored). */
 static bool
 test_hook (const char *what)
 {
@@ -640,8 +642,6 @@ read_disk (struct ingest_backup *b, struct repo *r, struct repo_writer *w,
 
   snprintf (label, sizeof label, "backup %s", d->x.target);
   j.prog = progress_new (label, res->planned_bytes);
-  if (test_hook ("kill-reading"))
-    kill (getpid (), SIGKILL);
   ret = chunk_job_run (&j, threads);
   progress_free (j.prog);
   if (ret == -1)
@@ -751,7 +751,7 @@ ingest_backup_run (struct ingest_backup *b, struct repo *r,
   bool have_prev = false, running, job = false, frozen = false, created = false;
   int state, reason, guard_fd = -1;
   pid_t guard_pid = -1;
-  size_t nd, k;
+  size_t nd, k, last = 0;
 
   memset (res, 0, sizeof *res);
   memset (d, 0, sizeof d);
@@ -919,6 +919,9 @@ ingest_backup_run (struct ingest_backup *b, struct repo *r,
     snprintf (res->consistency, sizeof res->consistency, "application");
   }
 
+  for (k = 0; k < nd; k++)
+    if (d[k].selected)
+      last = k;
   for (k = 0; k < nd; k++) {
     struct repo_disk *pdisk = NULL;
     int rr;
@@ -934,6 +937,8 @@ ingest_backup_run (struct ingest_backup *b, struct repo *r,
       snprintf (d[k].res->reason, sizeof d[k].res->reason,
                 "the previous point's index cannot be read");
     }
+    if (k == last && test_hook ("kill-reading"))   /* mid-way: the other */
+      kill (getpid (), SIGKILL);                     /* disks are stored */
     rr = read_disk (b, r, w, &d[k], sock, d[k].x.target, pdisk, threads);
     repo_disk_close (pdisk);
     if (rr == -1)
