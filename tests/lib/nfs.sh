@@ -23,7 +23,7 @@
 
 # A private copy of bootback (and of the plugin): a rebuild of the tree
 # while a test runs must not swap them under it.
-if [ -x "$BOOTBACK" ]; then
+if [ -x "${BOOTBACK:-}" ]; then
     cp "$BOOTBACK" "$tmp/bootback" && BOOTBACK=$tmp/bootback
 fi
 if [ -n "${plugin:-}" ] && [ -f "$plugin" ]; then
@@ -129,7 +129,7 @@ EOF
     _nfs_listening || skip "nfs-ganesha did not listen on 127.0.0.1:$NFS_PORT within 10 s"
     # It listens; can it export this directory (FSAL VFS needs file handles
     # from the file system under $tmp)?  A mount through bootback says.
-    if [ -x "$BOOTBACK" ] &&
+    if [ -x "${BOOTBACK:-}" ] &&
        BOOTBACK_HOME="$NFS_DIR/probe" "$BOOTBACK" points --repo "$(nfs_url '')" \
            2>&1 | grep -q "^bootback: mount: "; then
         skip "nfs-ganesha cannot export $NFS_EXPORT here: $(BOOTBACK_HOME="$NFS_DIR/probe" \
