@@ -14,6 +14,7 @@
 #include <libxml/tree.h>
 #include <libxml/xmlwriter.h>
 #include <libxml/xpath.h>
+#include <libxml/xpathInternals.h>
 
 #include "lab/lab.h"
 #include "recovery/util/util.h"
@@ -225,4 +226,74 @@ lab_mac_from_name (const char *name, char out[18])
     h = (h ^ (unsigned char) *name) * 16777619u;
   snprintf (out, 18, "52:54:00:%02x:%02x:%02x", (h >> 16) & 0xff,
             (h >> 8) & 0xff, h & 0xff);
+}
+
+/* Text of the first child element of n named name (malloc'd) or NULL. */
+static char *
+child_text (xmlNodePtr n, const char *name)
+{
+  xmlNodePtr c;
+
+  for (c = n->children; c; c = c->next)
+    if (c->type == XML_ELEMENT_NODE && xmlStrcmp (c->name, BAD_CAST name) == 0) {
+      xmlChar *t = xmlNodeGetContent (c);
+      char *s = xstrdup (t ? (const char *) t : "");
+      xmlFree (t);
+      return s;
+    }
+  return NULL;
+}
+
+int
+lab_domain_verify_hints (const char *xml, struct lab_verify_hints *h)
+{
+  xmlDocPtr doc;
+  xmlXPathContextPtr ctx = NULL;
+  xmlXPathObjectPtr obj = NULL;
+  xmlNodePtr n, c;
+  int r = 0;
+
+  memset (h, 0, sizeof *h);
+  doc = xmlReadMemory (xml, strlen (xml), "domain.xml", NULL,
+                       XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
+  if (!doc) {
+    error_setx ("domain XML does not parse");
+    return -1;
+  }
+  ctx = xmlXPathNewContext (doc);
+  if (ctx)
+    xmlXPathRegisterNs (ctx, BAD_CAST "bb", BAD_CAST LAB_VERIFY_XMLNS);
+  obj = ctx ? xmlXPathEvalExpression (BAD_CAST "/domain/metadata/bb:verify", ctx) : NULL;
+  if (!obj || !obj->nodesetval || obj->nodesetval->nodeNr == 0)
+    goto out;
+  n = obj->nodesetval->nodeTab[0];
+  r = 1;
+  h->address = child_text (n, "address");
+  h->subnet = child_text (n, "subnet");
+  h->gateway = child_text (n, "gateway");
+  for (c = n->children; c; c = c->next)
+    if (c->type == XML_ELEMENT_NODE && xmlStrcmp (c->name, BAD_CAST "check") == 0 &&
+        h->nchecks < LAB_MAX_HINT_CHECKS) {
+      xmlChar *t = xmlNodeGetContent (c);
+      h->checks[h->nchecks++] = xstrdup (t ? (const char *) t : "");
+      xmlFree (t);
+    }
+ out:
+  xmlXPathFreeObject (obj);
+  xmlXPathFreeContext (ctx);
+  xmlFreeDoc (doc);
+  return r;
+}
+
+void
+lab_verify_hints_clear (struct lab_verify_hints *h)
+{
+  int i;
+
+  free (h->address);
+  free (h->subnet);
+  free (h->gateway);
+  for (i = 0; i < h->nchecks; i++)
+    free (h->checks[i]);
+  memset (h, 0, sizeof *h);
 }

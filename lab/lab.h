@@ -190,6 +190,23 @@ char *lab_domain_xml (const struct lab_domain_spec *s);
 int lab_domain_interfaces (const char *xml, char ***taps, char ***bridges,
                            char ***types);
 void lab_strv_free (char **v);
+/* What a VM's own definition says about verifying it: an element in the
+ * domain XML's <metadata> (kept in every restore point),
+ *   <bb:verify xmlns:bb="urn:bootback:verify:1">
+ *     <address>10.77.0.10</address> <subnet>10.77.0.0/24</subnet>
+ *     <gateway>10.77.0.1</gateway> <check>http http://{address}/</check>
+ *   </bb:verify>
+ * Returns 1 and fills h (lab_verify_hints_clear) if there is one, 0 if
+ * not, -1 if the XML does not parse. */
+#define LAB_VERIFY_XMLNS "urn:bootback:verify:1"
+#define LAB_MAX_HINT_CHECKS 32
+struct lab_verify_hints {
+  char *address, *subnet, *gateway;      /* NULL if not given */
+  char *checks[LAB_MAX_HINT_CHECKS];
+  int nchecks;
+};
+int lab_domain_verify_hints (const char *xml, struct lab_verify_hints *h);
+void lab_verify_hints_clear (struct lab_verify_hints *h);
 /* A MAC derived from a name: 52:54:00:xx:xx:xx. */
 void lab_mac_from_name (const char *name, char out[18]);
 

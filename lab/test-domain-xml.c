@@ -68,6 +68,24 @@ main (void)
   lab_strv_free (taps); lab_strv_free (bridges); lab_strv_free (types);
   CHECK (lab_domain_interfaces ("<domain><oops", &taps, &bridges, &types) == -1);
 
+  {
+    struct lab_verify_hints h;
+    CHECK (lab_domain_verify_hints (
+      "<domain><name>x</name><metadata>"
+      "<other xmlns='urn:x'/>"
+      "<bb:verify xmlns:bb='urn:bootback:verify:1'><bb:address>10.77.0.10</bb:address>"
+      "<bb:gateway>10.77.0.1</bb:gateway>"
+      "<bb:check>tcp 5432</bb:check><bb:check>http http://{address}/ expect 200</bb:check>"
+      "</bb:verify></metadata></domain>", &h) == 1);
+    CHECK (h.address && strcmp (h.address, "10.77.0.10") == 0);
+    CHECK (h.gateway && strcmp (h.gateway, "10.77.0.1") == 0);
+    CHECK (h.subnet == NULL);
+    CHECK (h.nchecks == 2 && strcmp (h.checks[1], "http http://{address}/ expect 200") == 0);
+    lab_verify_hints_clear (&h);
+    CHECK (lab_domain_verify_hints ("<domain><metadata/></domain>", &h) == 0);
+    CHECK (lab_domain_verify_hints ("<domain", &h) == -1);
+  }
+
   lab_mac_from_name ("web1", mac);
   lab_mac_from_name ("web1", mac2);
   CHECK (strcmp (mac, mac2) == 0 && strncmp (mac, "52:54:00:", 9) == 0 &&

@@ -667,7 +667,10 @@ static const char verify_usage[] =
   "of its own: heartbeat (guest agent) and a console screenshot, plus ping,\n"
   "TCP and HTTP checks when the VM's address is given.  If\n"
   "$BOOTBACK_HOME/verify/VM.yaml exists it is the VM's lab definition (its\n"
-  "points are replaced by the one chosen).  --all --latest verifies the\n"
+  "points are replaced by the one chosen).  Else the VM's domain XML may\n"
+  "say how to verify it, in its <metadata>: <bb:verify xmlns:bb=\n"
+  "\"urn:bootback:verify:1\"> with <address>, <subnet>, <gateway> and\n"
+  "<check> elements.  --all --latest verifies the\n"
   "newest point of every VM of the repository, one lab after the other.\n"
   "Exit 0 verified, 2 some check failed, 1 could not verify.\n"
   "\n"
@@ -715,6 +718,8 @@ quick_def (struct cli *c, const struct quick *q, const char *vm, const char *poi
   FILE *f;
   struct lab_def *d;
   char subnet[40], gateway[20];
+  struct lab_verify_hints hints = { 0 };
+  const char *address = q->address, *subnet_opt = q->subnet, *gateway_opt = q->gateway;
   int i;
 
   if (access (custom, R_OK) == 0) {
@@ -734,10 +739,23 @@ quick_def (struct cli *c, const struct quick *q, const char *vm, const char *poi
         }
     return d;
   }
-  if (q->address) {
+  /* What the VM's own definition says (its <metadata>), under the flags. */
+  {
+    CLEANUP_FREE char *xml = repo_domain_xml_read (c->repo, vm, point);
+    if (xml && lab_domain_verify_hints (xml, &hints) == 1) {
+      if (!address)
+        address = hints.address;
+      if (!subnet_opt)
+        subnet_opt = hints.subnet;
+      if (!gateway_opt)
+        gateway_opt = hints.gateway;
+    }
+  }
+  if (address) {
     unsigned a, b, cc, dd;
-    if (sscanf (q->address, "%u.%u.%u.%u", &a, &b, &cc, &dd) != 4) {
-      error_setx ("--address %s is not an IPv4 address", q->address);
+    if (sscanf (address, "%u.%u.%u.%u", &a, &b, &cc, &dd) != 4) {
+      error_setx ("address %s is not an IPv4 address", address);
+      lab_verify_hints_clear (&hints);
       return NULL;
     }
     snprintf (subnet, sizeof subnet, "%u.%u.%u.0/24", a, b, cc);
@@ -750,20 +768,24 @@ quick_def (struct cli *c, const struct quick *q, const char *vm, const char *poi
   }
   f = open_memstream (&yaml, &len);
   fprintf (f, "name: verify-%s\nnetwork:\n  subnet: %s\n  gateway: %s\n",
-           vm, q->subnet ? q->subnet : subnet, q->gateway ? q->gateway : gateway);
+           vm, subnet_opt ? subnet_opt : subnet, gateway_opt ? gateway_opt : gateway);
   /* Application checks right after the heartbeat: services may still be
    * starting, so try often for a while. */
   fprintf (f, "defaults: { retries: 20, interval: 500ms, timeout: 5s }\n");
   fprintf (f, "verify:\n  - name: %s\n    point: %s\n", vm, point);
-  if (q->address)
-    fprintf (f, "    address: %s\n", q->address);
+  if (address)
+    fprintf (f, "    address: %s\n", address);
   if (q->boot)
     fprintf (f, "    boot-timeout: %s\n", q->boot);
   if (q->memory)
     fprintf (f, "    memory: %s\n", q->memory);
   fprintf (f, "    checks:\n      - heartbeat\n");
-  if (q->address)
+  if (address)
     fprintf (f, "      - ping\n");
+  for (i = 0; i < hints.nchecks; i++) {
+    CLEANUP_FREE char *s = yq (hints.checks[i]);
+    fprintf (f, "      - %s\n", s);
+  }
   for (i = 0; i < q->nchecks; i++) {
     CLEANUP_FREE char *s = yq (q->checks[i]);
     fprintf (f, "      - %s\n", s);
@@ -773,10 +795,11 @@ quick_def (struct cli *c, const struct quick *q, const char *vm, const char *poi
   d = lab_def_read_string (yaml, "bootback verify", &errs);
   if (!d) {
     fputs (errs ? errs : "", stderr);
-    error_setx ("the checks given are not valid");
+    error_setx ("the checks given (options or the VM's <metadata>) are not valid");
   }
   free (errs);
   free (yaml);
+  lab_verify_hints_clear (&hints);
   return d;
 }
 
