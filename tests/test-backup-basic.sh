@@ -14,7 +14,8 @@
 #      (no file; vdb identical to its initial content), the incremental
 #      has them (the file's bytes; vdb identical to the expected content,
 #      zeroed and trimmed ranges zero);
-#   5. repo verify; the domain XML is kept with the point; --disk.
+#   5. repo verify; the domain XML is kept with the point; --disk;
+#   6. with the agent gone: a crash-consistent point, said.
 source "$top_srcdir/tests/functions.sh"
 source "$top_srcdir/tests/lib/images.sh"
 source "$top_srcdir/tests/lib/libvirtd.sh"
@@ -166,4 +167,13 @@ grep -q "no disk vdz" "$tmp/err" || fail "bad --disk message"
 expect_fail bootback backup nosuchdomain 2>"$tmp/err"
 grep -q "nosuchdomain" "$tmp/err" || fail "unknown domain message"
 [ "$(frozen_status)" = thawed ] || fail "guest left frozen"
+
+# --- no guest agent: a crash-consistent point, said
+"$qga" --domain "$dom" exec /bin/sh -c \
+    '(sleep 1; kill "$(cat /run/qemu-ga.pid)") </dev/null >/dev/null 2>&1 &'
+sleep 3
+bootback backup "$dom" >"$tmp/b4.out" 2>&1 || { cat "$tmp/b4.out"; fail "backup without an agent"; }
+cat "$tmp/b4.out"
+grep -q "guest agent: cannot freeze" "$tmp/b4.out" || fail "no note that the agent did not answer"
+grep -q "incremental, crash-consistent" "$tmp/b4.out" || fail "without an agent the point is not crash-consistent"
 echo ok

@@ -294,6 +294,29 @@ guard_stop (int fd, pid_t pid, bool thawed)
 
 /* ---- stale jobs ---------------------------------------------------------------------- */
 
+/* Is pid a running bootback (and not a reused PID)? */
+static bool
+bootback_alive (long pid)
+{
+  CLEANUP_FREE char *path = xasprintf ("/proc/%ld/cmdline", pid);
+  char buf[4096];
+  size_t n, i;
+  FILE *f;
+
+  if (kill ((pid_t) pid, 0) == -1 && errno != EPERM)
+    return false;
+  f = fopen (path, "re");
+  if (!f)
+    return true;                /* cannot tell: assume it is */
+  n = fread (buf, 1, sizeof buf - 1, f);
+  fclose (f);
+  for (i = 0; i < n; i++)       /* argv is NUL-separated */
+    if (buf[i] == '\0')
+      buf[i] = ' ';
+  buf[n] = '\0';
+  return strstr (buf, "bootback") != NULL;
+}
+
 /* If the domain has a backup job: abort it if a dead bootback left it
  * (invariant 5), else fail. */
 static int
@@ -320,7 +343,7 @@ clear_stale_job (struct ingest_backup *b)
                 b->o->domain, b->o->domain);
     return -1;
   }
-  if (kill ((pid_t) pid, 0) == 0 || errno == EPERM) {
+  if (bootback_alive (pid)) {
     error_setx ("domain %s is being backed up by another bootback "
                 "(pid %ld)", b->o->domain, pid);
     return -1;
@@ -471,7 +494,8 @@ plan_disks (struct ingest_backup *b, struct bdisk *d, size_t nd, bool running,
         break;
     if (p == prev->ndisks) {
       snprintf (r->reason, sizeof r->reason,
-                "disk added since the last point %s", prev->id);
+                "the last point %s does not have this disk (added since, "
+                "or left out with --disk)", prev->id);
       continue;
     }
     if (prev->disks[p].size != size) {
