@@ -191,6 +191,8 @@ cmd_instant (struct cli *c, int argc, char **argv)
   o.point = argv[optind];
   if (cli_repo (c) == -1)
     return 1;
+  if (instant_reattach (c->cat, c->home) > 0)
+    fprintf (stderr, "bootback: re-attached sessions whose supervisor was gone\n");
   o.home = c->home;
   o.repo = repo_location (c->repo);
   if (instant_start (c->cat, &o, &s) == -1) {
