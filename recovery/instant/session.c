@@ -337,7 +337,10 @@ bootback_exe (char *buf, size_t len)
     return e;
   n = readlink ("/proc/self/exe", buf, len - 1);
   if (n > 0) {
+    const char *del = " (deleted)";      /* replaced while we run */
     buf[n] = '\0';
+    if ((size_t) n > strlen (del) && strcmp (buf + n - strlen (del), del) == 0)
+      buf[n - strlen (del)] = '\0';
     if (strcmp (strrchr (buf, '/') ? strrchr (buf, '/') + 1 : buf, "bootback") == 0)
       return buf;
   }
@@ -347,7 +350,7 @@ bootback_exe (char *buf, size_t len)
 int
 supervisor_spawn (struct instant_session *s, const char *home)
 {
-  char exe[4096], idbuf[32], msg[1024];
+  char exe[4096], idbuf[32], msg[1024], log[4200];
   int pfd[2], status;
   pid_t pid;
   size_t n = 0;
@@ -355,6 +358,7 @@ supervisor_spawn (struct instant_session *s, const char *home)
 
   bootback_exe (exe, sizeof exe);
   snprintf (idbuf, sizeof idbuf, "%" PRId64, s->id);
+  snprintf (log, sizeof log, "%s/supervisor.log", s->dir);
   if (pipe2 (pfd, O_CLOEXEC) == -1) {
     error_set (errno, "pipe");
     return -1;
@@ -367,7 +371,6 @@ supervisor_spawn (struct instant_session *s, const char *home)
   }
   if (pid == 0) {
     /* Daemonise: a new session, then a grandchild that init adopts. */
-    CLEANUP_FREE char *log = xasprintf ("%s/supervisor.log", s->dir);
     int fd;
     setsid ();
     if (fork () != 0)
