@@ -8,7 +8,7 @@
 # 0 failed probes, after the pivot nbdkit is gone, the overlay removed and
 # the disk (running and persistent) lives on the target; destroy, boot from
 # the target alone: the files written before and during the migration are
-# there.
+# there.  A migration whose process is killed is undone by the next command.
 source "$top_srcdir/tests/functions.sh"
 source "$top_srcdir/tests/lib/libvirtd.sh"
 source "$top_srcdir/tests/lib/netns.sh"
@@ -70,7 +70,25 @@ grep -q "^HTTP 200" <<< "$(netns_http "$url")" || fail "VM not serving after the
 grep -q written-before <<< "$("$qga" --domain tiny exec /bin/sh -c \
     'echo 3 > /proc/sys/vm/drop_caches; cat /root/before.txt')"
 
-# 2. A good target, with an HTTP prober and guest writes running.
+# 2. The migrating process dies (kill -9) mid-copy: the next bootback
+# command re-attaches, aborts the block job, removes the partial image, and
+# the session is running again, from the backup.
+mkdir -p "$tmp/int"
+BOOTBACK_MIGRATE_BANDWIDTH=4M "$BOOTBACK" migrate 1 --to "$tmp/int" >/dev/null 2>&1 &
+mpid=$!
+for (( i = 0; i < 100; i++ )); do [ "$(state)" = migrating ] && break; sleep 0.1; done
+[ "$(state)" = migrating ] || fail "the migration did not start"
+sleep 1
+grep -q "Block Copy" <<< "$(virsh blockjob tiny vda 2>&1)" || fail "no block job running"
+kill -9 "$mpid"; wait "$mpid" || true
+[ "$(state)" = running ] || fail "state after an interrupted migration: $(state)"
+grep -q "migration was interrupted" <<< "$(bootback sessions --json)" || fail "no message about the interruption"
+grep -q "No current block job" <<< "$(virsh blockjob tiny vda 2>&1)" || fail "block job left"
+[ -z "$(ls -A "$tmp/int")" ] || fail "the interrupted migration left $(ls "$tmp/int")"
+grep -q overlays/tiny.vda.qcow2 <<< "$(virsh domblklist tiny)" || fail "disk moved"
+grep -q "^HTTP 200" <<< "$(netns_http "$url")" || fail "VM not serving after the interrupted migration"
+
+# 3. A good target, with an HTTP prober and guest writes running.
 prober () {
     local ok=0 bad=0 code
     while [ ! -e "$tmp/stop-probe" ]; do

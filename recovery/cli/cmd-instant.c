@@ -242,11 +242,14 @@ print_row (void *opaque, const struct instant_session *s)
     return 0;
   }
   snprintf (point, sizeof point, "%s@%s", s->vm, s->point);
-  printf ("%-4" PRId64 " %-20s %-34s %-10s %-20s %s\n", s->id, s->name, point,
-          s->state, iso_time (s->created, created, sizeof created),
-          strcmp (s->state, "running") == 0 || strcmp (s->state, "migrating") == 0 ?
-          (instant_supervisor_alive (s) ? "supervised" : "NOT SUPERVISED") :
-          s->message);
+  if (strcmp (s->state, "running") == 0 || strcmp (s->state, "migrating") == 0)
+    printf ("%-4" PRId64 " %-20s %-34s %-10s %-20s %s%s%s\n", s->id, s->name, point,
+            s->state, iso_time (s->created, created, sizeof created),
+            instant_supervisor_alive (s) ? "supervised" : "NOT SUPERVISED",
+            s->message[0] ? "; " : "", s->message);
+  else
+    printf ("%-4" PRId64 " %-20s %-34s %-10s %-20s %s\n", s->id, s->name, point,
+            s->state, iso_time (s->created, created, sizeof created), s->message);
   return 0;
 }
 

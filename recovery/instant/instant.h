@@ -89,7 +89,8 @@ struct instant_session_disk {
   char socket[256];         /* NBD unix socket QEMU reads the backup from */
   char backend_socket[256]; /* the bootback nbdkit's own socket */
   char overlay[4096];       /* qcow2 overlay (guest writes) */
-  char migrated_to[4096];   /* after migration: the production image */
+  char migrated_to[4096];   /* the production image (while migrating:
+                               the copy's target) */
   uint64_t size;
 };
 struct instant_session {

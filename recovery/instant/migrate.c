@@ -161,12 +161,15 @@ abort_all (virDomainPtr dom, struct mctx *m)
 }
 
 /* The mirror's granularity and buffer ($BOOTBACK_MIGRATE_GRANULARITY,
- * $BOOTBACK_MIGRATE_BUF_SIZE; 0 leaves QEMU's default). */
+ * $BOOTBACK_MIGRATE_BUF_SIZE; 0 leaves QEMU's default) and a bandwidth
+ * limit ($BOOTBACK_MIGRATE_BANDWIDTH, bytes/s; for tests). */
 static void
 copy_params (virTypedParameterPtr *params, int *nparams)
 {
   const char *g = getenv ("BOOTBACK_MIGRATE_GRANULARITY");
   const char *b = getenv ("BOOTBACK_MIGRATE_BUF_SIZE");
+  const char *w = getenv ("BOOTBACK_MIGRATE_BANDWIDTH");     /* bytes/s, tests */
+  int64_t wv = w && *w ? parse_size (w) : 0;
   int64_t gv = g && *g ? parse_size (g) : DEFAULT_GRANULARITY;
   int64_t bv = b && *b ? parse_size (b) : DEFAULT_BUF_SIZE;
   int max = 0;
@@ -177,6 +180,9 @@ copy_params (virTypedParameterPtr *params, int *nparams)
   if (bv > 0)
     virTypedParamsAddULLong (params, nparams, &max, VIR_DOMAIN_BLOCK_COPY_BUF_SIZE,
                              (unsigned long long) bv);
+  if (wv > 0)
+    virTypedParamsAddULLong (params, nparams, &max, VIR_DOMAIN_BLOCK_COPY_BANDWIDTH,
+                             (unsigned long long) wv);
 }
 
 static int
@@ -275,7 +281,11 @@ instant_migrate (struct catalog *cat, int64_t id,
     goto out;
   }
 
-  /* running -> migrating (invariant 4). */
+  /* running -> migrating (invariant 4); the targets recorded first, so a
+   * reattach after this process dies can remove them. */
+  for (i = 0; i < s->ndisks; i++)
+    snprintf (s->disks[i].migrated_to, sizeof s->disks[i].migrated_to, "%s",
+              m->jobs[i].dest);
   s->migrate_pid = getpid ();
   snprintf (s->state, sizeof s->state, "migrating");
   s->message[0] = '\0';
@@ -440,6 +450,9 @@ instant_migrate (struct catalog *cat, int64_t id,
   /* Some disks pivoted, others not: the VM needs both the production images
    * and the backup now.  Abort what is left; keep nbdkit and overlays. */
   abort_all (dom, m);
+  for (i = 0; i < m->n; i++)
+    if (!m->jobs[i].completed)
+      s->disks[i].migrated_to[0] = '\0';
  partial_keep:
   {
     ERROR_SAVE (e);
@@ -460,6 +473,8 @@ instant_migrate (struct catalog *cat, int64_t id,
  fail:
   if (migrating) {
     ERROR_SAVE (e);
+    for (i = 0; i < s->ndisks; i++)
+      s->disks[i].migrated_to[0] = '\0';
     snprintf (s->state, sizeof s->state, "running");
     snprintf (s->message, sizeof s->message, "migration failed: %s; the VM runs "
               "from the backup, nothing was lost", e_msg);

@@ -1031,11 +1031,28 @@ recover_migration (struct instant_session *s)
     return;
   d = drv_lookup_uuid (conn, s->uuid);
   if (d) {
+    char *live;
     for (i = 0; i < s->ndisks; i++) {
       virDomainBlockJobInfo info;
-      if (virDomainGetBlockJobInfo (d, s->disks[i].target, &info, 0) == 1)
-        virDomainBlockJobAbort (d, s->disks[i].target, 0);
+      double end = now_monotonic () + 10;
+      if (virDomainGetBlockJobInfo (d, s->disks[i].target, &info, 0) != 1)
+        continue;
+      virDomainBlockJobAbort (d, s->disks[i].target, 0);
+      while (now_monotonic () < end &&
+             virDomainGetBlockJobInfo (d, s->disks[i].target, &info, 0) == 1)
+        usleep (50000);
     }
+    /* Targets the VM does not use (not pivoted) go (invariant 5). */
+    live = virDomainGetXMLDesc (d, 0);
+    for (i = 0; live && i < s->ndisks; i++) {
+      struct instant_session_disk *k = &s->disks[i];
+      if (k->migrated_to[0] &&
+          xml_disk_source_is (live, k->target, k->migrated_to) != 1) {
+        unlink (k->migrated_to);
+        k->migrated_to[0] = '\0';
+      }
+    }
+    free (live);
     virDomainFree (d);
   }
   drv_close (conn);
