@@ -16,6 +16,7 @@
 #   - killed between commit and checkpoint advance (step 5): the next
 #     backup is incremental and removes the stale checkpoint;
 #   - two repositories backing up one domain keep separate checkpoints;
+#   - a broken checkpoint (its bitmap removed from the qcow2): full, said;
 #   - --all by metadata marker; a shut-off domain is read directly.
 source "$top_srcdir/tests/functions.sh"
 source "$top_srcdir/tests/lib/images.sh"
@@ -175,11 +176,29 @@ grep -q "vdb: full read of 32.0 MiB" "$tmp/out" || fail "first point of a new re
 bootback repo add --default "$tmp/repo" >/dev/null
 guest_write 28 1
 backup
-grep -q "vdb: incremental since bootback-$(bootback repo list --json | python3 -c '
+uuid8=$(bootback repo list --json | python3 -c '
 import json, sys
-print([r for r in json.load(sys.stdin) if r["location"].endswith("/repo")][0]["uuid"][:8])')-" "$tmp/out" ||
+print([r for r in json.load(sys.stdin) if r["location"].endswith("/repo")][0]["uuid"][:8])')
+grep -q "vdb: incremental since bootback-$uuid8-" "$tmp/out" ||
     fail "the second repository's checkpoint was used or broke the chain"
 [ "$(checkpoints | wc -w)" = 2 ] || fail "a repository removed another's checkpoint: $(checkpoints)"
+check_vdb "$(latest_id "$dom")"
+
+# --- a broken checkpoint: libvirt knows it, the disk's bitmap is gone
+cp=$(virsh -q checkpoint-list "$dom" --name | grep "^bootback-${uuid8}-")
+virsh -q destroy "$dom" >/dev/null
+qemu-img bitmap --remove "$tmp/vdb.qcow2" "$cp"
+virsh -q start "$dom" >/dev/null
+"$qga" --domain "$dom" --timeout 120 ping >/dev/null || fail "no agent after restart"
+guest_write 4 1
+backup
+grep -q "vdb: full read of 32.0 MiB (libvirt refused the incremental backup" "$tmp/out" ||
+    fail "a broken checkpoint did not make a full read, said"
+grep -q "removed broken checkpoint $cp" "$tmp/out" || fail "the broken checkpoint was not removed"
+grep -q "warning" "$tmp/out" && fail "warnings after a broken checkpoint"
+[ "$(virsh -q checkpoint-list "$dom" --name | grep -c "^bootback-${uuid8}-")" = 1 ] ||
+    fail "checkpoints after a broken one: $(checkpoints)"
+[ "$(kind_of "$(latest_id "$dom")")" = full ] || fail "point after a broken checkpoint is not full"
 check_vdb "$(latest_id "$dom")"
 
 # --- shut off: disks read directly

@@ -725,15 +725,36 @@ read_offline_disk (struct ingest_backup *b, struct repo *r,
 
 /* ---- the run ------------------------------------------------------------------------------ */
 
+/* Delete a checkpoint with its bitmaps.  One whose bitmaps are broken
+ * (libvirt cannot find them) cannot be deleted so: its metadata is then
+ * dropped alone, or it would be in the way forever.  -1 with the error. */
+static int
+drop_checkpoint (struct ingest_backup *b, virDomainCheckpointPtr cp)
+{
+  const char *name = virDomainCheckpointGetName (cp);
+  char first[512];
+
+  if (virDomainCheckpointDelete (cp, 0) == 0)
+    return 0;
+  snprintf (first, sizeof first, "%s", virGetLastErrorMessage ());
+  if (virDomainCheckpointDelete (cp, VIR_DOMAIN_CHECKPOINT_DELETE_METADATA_ONLY) == 0) {
+    note (b, "removed broken checkpoint %s from libvirt's metadata (%s)",
+          name, first);
+    return 0;
+  }
+  lv_error ("%s: delete checkpoint %s", b->o->domain, name);
+  return -1;
+}
+
 static void
 delete_checkpoint (struct ingest_backup *b, const char *name)
 {
   virDomainCheckpointPtr cp = virDomainCheckpointLookupByName (b->dom, name, 0);
 
   if (cp) {
-    if (virDomainCheckpointDelete (cp, 0) == -1)
+    if (drop_checkpoint (b, cp) == -1)
       note (b, "warning: could not delete checkpoint %s: %s", name,
-            virGetLastErrorMessage ());
+            error_msg ());
     virDomainCheckpointFree (cp);
   }
 }
@@ -1046,10 +1067,8 @@ ingest_backup_advance (struct ingest_backup *b)
     const char *name = virDomainCheckpointGetName (cps[i]);
     if (name && strncmp (name, b->cp_prefix, strlen (b->cp_prefix)) == 0 &&
         strcmp (name, b->new_cp) != 0 &&
-        virDomainCheckpointDelete (cps[i], 0) == -1) {
-      lv_error ("%s: delete checkpoint %s", b->o->domain, name);
+        drop_checkpoint (b, cps[i]) == -1)
       ret = -1;
-    }
     virDomainCheckpointFree (cps[i]);
   }
   free (cps);
