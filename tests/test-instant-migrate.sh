@@ -88,6 +88,18 @@ grep -q "No current block job" <<< "$(virsh blockjob tiny vda 2>&1)" || fail "bl
 grep -q overlays/tiny.vda.qcow2 <<< "$(virsh domblklist tiny)" || fail "disk moved"
 grep -q "^HTTP 200" <<< "$(netns_http "$url")" || fail "VM not serving after the interrupted migration"
 
+# ... and a migration interrupted (SIGTERM, as Ctrl-C) cleans up at once.
+BOOTBACK_MIGRATE_BANDWIDTH=4M "$BOOTBACK" migrate 1 --to "$tmp/int" >/dev/null 2>"$tmp/err" &
+mpid=$!
+for (( i = 0; i < 100; i++ )); do [ "$(state)" = migrating ] && break; sleep 0.1; done
+sleep 1
+kill -TERM "$mpid"
+if wait "$mpid"; then fail "an interrupted migrate exited 0"; fi
+grep -q "interrupted.*nothing was lost" "$tmp/err" || { cat "$tmp/err"; fail "no clear message"; }
+[ "$(sqlite3 "$BOOTBACK_HOME/catalog.db" "SELECT state FROM sessions WHERE id = 1")" = running ]
+grep -q "No current block job" <<< "$(virsh blockjob tiny vda 2>&1)" || fail "block job left"
+[ -z "$(ls -A "$tmp/int")" ] || fail "the interrupted migration left $(ls "$tmp/int")"
+
 # 3. A good target, with an HTTP prober and guest writes running.
 prober () {
     local ok=0 bad=0 code

@@ -5,6 +5,7 @@
  * recovery/instant; this file parses options and prints.
  */
 #include <errno.h>
+#include <signal.h>
 
 #include "recovery/cli/cli.h"
 #include "recovery/instant/instant.h"
@@ -310,6 +311,14 @@ static const char migrate_usage[] =
   "unwritable), the VM keeps running from the backup and migrate can be\n"
   "run again.\n";
 
+static volatile int migrate_cancel;
+
+static void
+on_signal (int sig)
+{
+  migrate_cancel = 1;
+}
+
 struct mprog {
   struct progress *p;
   uint64_t last, total;
@@ -376,7 +385,13 @@ cmd_migrate (struct cli *c, int argc, char **argv)
     cli_perror ();
     return 1;
   }
+  /* Ctrl-C or SIGTERM before the pivot abandons the copy cleanly. */
+  o.cancel = &migrate_cancel;
+  signal (SIGINT, on_signal);
+  signal (SIGTERM, on_signal);
   r = instant_migrate (c->cat, s.id, &o, &res);
+  signal (SIGINT, SIG_DFL);
+  signal (SIGTERM, SIG_DFL);
   progress_free (mp.p);
   if (r == -1) {
     cli_perror ();

@@ -172,6 +172,9 @@ struct instant_migrate_opts {
    * event loop a few times a second while copying; may be NULL. */
   void (*progress) (void *opaque, uint64_t done, uint64_t total);
   void *progress_opaque;
+  /* If not NULL and it becomes non-zero (a signal handler sets it) before
+   * the pivot, the copy is abandoned as if it had failed. */
+  volatile int *cancel;
 };
 struct instant_migrate_result {
   double seconds_copy;      /* start of copy to every disk READY */

@@ -336,7 +336,7 @@ instant_migrate (struct catalog *cat, int64_t id,
       if (!j->ready)
         all_ready = false;
     }
-    if (failed || all_ready)
+    if (failed || all_ready || (o->cancel && *o->cancel))
       break;
     pthread_mutex_unlock (&m->lock);
     for (i = 0; i < m->n; i++) {
@@ -352,6 +352,11 @@ instant_migrate (struct catalog *cat, int64_t id,
       o->progress (o->progress_opaque, done, total);
     pthread_mutex_lock (&m->lock);
     wait_event (m, 250);
+  }
+  if (o->cancel && *o->cancel) {
+    pthread_mutex_unlock (&m->lock);
+    error_setx ("interrupted");
+    goto fail_jobs;
   }
   for (i = 0; i < m->n; i++) {
     struct job *j = &m->jobs[i];
