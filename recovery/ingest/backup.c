@@ -279,7 +279,8 @@ guard_start (struct ingest_backup *b, pid_t *pid)
   return p[1];
 }
 
-/* Tell the guard how it went and reap it. */
+/* Tell the guard how it went.  Thawed: it exits at once and is reaped.
+ * Not thawed: it goes on retrying the thaw on its own (not waited for). */
 static void
 guard_stop (int fd, pid_t pid, bool thawed)
 {
@@ -288,7 +289,7 @@ guard_stop (int fd, pid_t pid, bool thawed)
     (void) r;                                /* once more: harmless */
   }
   close (fd);
-  while (waitpid (pid, NULL, 0) == -1 && errno == EINTR)
+  while (thawed && waitpid (pid, NULL, 0) == -1 && errno == EINTR)
     ;
 }
 
@@ -919,9 +920,15 @@ ingest_backup_run (struct ingest_backup *b, struct repo *r,
         note (b, "guest agent: filesystems frozen");
       }
       else {
+        bool thawed;
         note (b, "guest agent: cannot freeze (%s): the point is "
               "crash-consistent", virGetLastErrorMessage ());
-        guard_stop (guard_fd, guard_pid, true);
+        /* A freeze that failed late (a lost reply) may have frozen some
+         * filesystems: thaw anyway.  If that fails too, the guard keeps
+         * trying, unless no agent is connected (then nothing froze). */
+        thawed = virDomainFSThaw (b->dom, NULL, 0, 0) >= 0 ||
+          strstr (virGetLastErrorMessage (), "not connected") != NULL;
+        guard_stop (guard_fd, guard_pid, thawed);
         guard_fd = -1;
       }
     }
@@ -954,12 +961,13 @@ ingest_backup_run (struct ingest_backup *b, struct repo *r,
           virGetLastErrorMessage ());
   }
   if (frozen) {
-    if (virDomainFSThaw (b->dom, NULL, 0, 0) < 0)
+    bool thawed = virDomainFSThaw (b->dom, NULL, 0, 0) >= 0;
+    if (!thawed)
       note (b, "warning: guest agent: thaw failed (%s); the thaw guard "
             "retries", virGetLastErrorMessage ());
     else
       note (b, "guest agent: filesystems thawed");
-    guard_stop (guard_fd, guard_pid, true);  /* a failed thaw: see above */
+    guard_stop (guard_fd, guard_pid, thawed);
     guard_fd = -1;
     snprintf (res->consistency, sizeof res->consistency, "application");
   }
