@@ -61,7 +61,9 @@ tmp=$work; top_srcdir=$top; _demo_cleanup=()
 cleanup_fn () { _demo_cleanup+=("$*"); }
 skip () { echo "demo: skipping the VM steps: $*"; exit 0; }
 fail () { echo "demo: $*" >&2; exit 1; }
-trap 'for c in "${_demo_cleanup[@]}"; do eval "$c"; done' EXIT
+# keep the script's own exit status: the clean-up's last command must not
+# decide it
+trap 'rc=$?; for c in "${_demo_cleanup[@]}"; do eval "$c" || true; done; exit $rc' EXIT
 source "$top/tests/lib/libvirtd.sh"
 libvirtd_start
 
@@ -91,5 +93,8 @@ bootback sessions
 
 step "done"
 echo "lab report: $work/lab-report/report.html (also report.json, junit.xml)"
-[ "$lab_rc" = 0 ] || echo "demo: the lab verification did not pass (exit $lab_rc)"
 echo "state: $work (repository $work/repo, catalog $BOOTBACK_HOME/catalog.db)"
+if [ "$lab_rc" != 0 ]; then
+    echo "demo: the lab verification did not pass (exit $lab_rc)" >&2
+    exit "$lab_rc"
+fi
