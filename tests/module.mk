@@ -1,4 +1,6 @@
 # tests/: the runner, shared shell helpers and the integration tests.
 DEPS += bc coreutils
+# the lab test renders its HTML report in headless Chromium; mount tests use fuse2fs
+DEPS += chromium fuse2fs
 TESTS += $(sort $(wildcard tests/test-*.sh))
 TESTS_SLOW += $(sort $(wildcard tests/slow-*.sh))
