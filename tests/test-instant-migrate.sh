@@ -74,7 +74,7 @@ grep -q written-before <<< "$("$qga" --domain tiny exec /bin/sh -c \
 # command re-attaches, aborts the block job, removes the partial image, and
 # the session is running again, from the backup.
 mkdir -p "$tmp/int"
-BOOTBACK_MIGRATE_BANDWIDTH=4M "$BOOTBACK" migrate 1 --to "$tmp/int" >/dev/null 2>&1 &
+BOOTBACK_MIGRATE_MODE=full BOOTBACK_MIGRATE_BANDWIDTH=4M "$BOOTBACK" migrate 1 --to "$tmp/int" >/dev/null 2>&1 &
 mpid=$!
 for (( i = 0; i < 100; i++ )); do [ "$(state)" = migrating ] && break; sleep 0.1; done
 [ "$(state)" = migrating ] || fail "the migration did not start"
@@ -89,7 +89,7 @@ grep -q overlays/tiny.vda.qcow2 <<< "$(virsh domblklist tiny)" || fail "disk mov
 grep -q "^HTTP 200" <<< "$(netns_http "$url")" || fail "VM not serving after the interrupted migration"
 
 # ... and a migration interrupted (SIGTERM, as Ctrl-C) cleans up at once.
-BOOTBACK_MIGRATE_BANDWIDTH=4M "$BOOTBACK" migrate 1 --to "$tmp/int" >/dev/null 2>"$tmp/err" &
+BOOTBACK_MIGRATE_MODE=full BOOTBACK_MIGRATE_BANDWIDTH=4M "$BOOTBACK" migrate 1 --to "$tmp/int" >/dev/null 2>"$tmp/err" &
 mpid=$!
 for (( i = 0; i < 100; i++ )); do [ "$(state)" = migrating ] && break; sleep 0.1; done
 sleep 1

@@ -179,12 +179,14 @@ struct instant_migrate_opts {
 struct instant_migrate_result {
   double seconds_copy;      /* start of copy to every disk READY */
   double seconds_pivot;     /* pivot of every disk */
-  uint64_t bytes;           /* total of the block jobs */
+  uint64_t bytes;           /* allocated in the new images */
 };
 
-/* Move a running session's disks to production storage: a libvirt block
- * copy of every disk (backup + overlay, full, transient job), wait for the
- * READY events (libvirt event loop), pivot every disk, make sure the
+/* Move a running session's disks to production storage: the backup of each
+ * disk copied into a new image with qemu-img (fast, while the guest runs),
+ * then a shallow libvirt block copy (transient job) mirroring the guest's
+ * writes on top (BOOTBACK_MIGRATE_MODE=full: one block copy of everything),
+ * wait for the READY events (libvirt event loop), pivot every disk, make sure the
  * persistent definition names the new images, then stop the supervisor and
  * nbdkit and remove the overlays.  The guest keeps running throughout.
  * State: running -> migrating -> migrated.  If a copy fails (target full,
