@@ -67,6 +67,14 @@ grep -q "nothing was lost" "$tmp/err"
 grep -q overlays/tiny.vda.qcow2 <<< "$(virsh domblklist tiny)" || fail "disk moved after failure"
 [ -S "$BOOTBACK_HOME/sessions/1/vda.sock" ] || fail "nbdkit socket gone after failure"
 grep -q "^HTTP 200" <<< "$(netns_http "$url")" || fail "VM not serving after the failed migration"
+# The same with one full block copy (BOOTBACK_MIGRATE_MODE=full): QEMU's
+# mirror fails on the full target, the job is aborted.
+BOOTBACK_MIGRATE_MODE=full expect_fail bootback migrate 1 --to "$tmp/small" 2>"$tmp/err"
+cat "$tmp/err"
+grep -q "block copy of vda .* failed: no space left" "$tmp/err" || fail "full mode: wrong error"
+[ "$(state)" = running ] || fail "state after a failed full migration: $(state)"
+[ -z "$(ls -A "$tmp/small")" ] || fail "the failed migration left files: $(ls "$tmp/small")"
+grep -q "No current block job" <<< "$(virsh blockjob tiny vda 2>&1)" || fail "block job left"
 grep -q written-before <<< "$("$qga" --domain tiny exec /bin/sh -c \
     'echo 3 > /proc/sys/vm/drop_caches; cat /root/before.txt')"
 
