@@ -15,10 +15,7 @@
  * interface must be on the lab bridge — and the taps libvirt made are
  * hardened (IPv6 off) as soon as it runs.
  */
-#include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <signal.h>
 #include <sys/stat.h>
 
 #include <libvirt/virterror.h>
@@ -290,68 +287,11 @@ lab_vm_forget (struct lab_vm_handle *h)
     handle_free (h);
 }
 
-/* Pull the plug on a throwaway lab VM: SIGKILL its QEMU, found as the
- * local process whose command line has "-name guest=NAME,..." (QEMU takes
- * ~1.5 s to exit on libvirt's SIGTERM under TCG; nothing in a lab VM is
- * worth waiting for).  libvirt sees the monitor close and cleans up; the
- * destroy that follows finds it gone.  Does nothing when no such local
- * process exists (a remote libvirt). */
-static void
-kill_qemu (const char *name)
-{
-  CLEANUP_FREE char *want = xasprintf ("guest=%s,", name);
-  DIR *d = opendir ("/proc");
-  struct dirent *e;
-  pid_t found = 0;
-
-  if (!d)
-    return;
-  while (!found && (e = readdir (d))) {
-    char path[300], comm[32] = "", buf[8192];
-    ssize_t n;
-    int fd;
-    size_t i;
-    if (e->d_name[0] < '1' || e->d_name[0] > '9')
-      continue;
-    snprintf (path, sizeof path, "/proc/%s/comm", e->d_name);
-    fd = open (path, O_RDONLY | O_CLOEXEC);
-    if (fd == -1)
-      continue;
-    n = read (fd, comm, sizeof comm - 1);
-    close (fd);
-    if (n <= 0 || strncmp (comm, "qemu", 4) != 0)
-      continue;
-    snprintf (path, sizeof path, "/proc/%s/cmdline", e->d_name);
-    fd = open (path, O_RDONLY | O_CLOEXEC);
-    if (fd == -1)
-      continue;
-    n = read (fd, buf, sizeof buf - 1);
-    close (fd);
-    if (n <= 0)
-      continue;
-    buf[n] = '\0';
-    for (i = 0; i + 1 < (size_t) n; i += strlen (buf + i) + 1)
-      if (strcmp (buf + i, "-name") == 0 &&
-          strncmp (buf + i + 6, want, strlen (want)) == 0) {
-        found = atoi (e->d_name);
-        break;
-      }
-  }
-  closedir (d);
-  if (found > 0 && kill (found, SIGKILL) == 0) {
-    int k;
-    for (k = 0; k < 200 && kill (found, 0) == 0; k++)
-      usleep (10000);
-  }
-}
-
 void
 lab_vm_destroy (struct lab_vm_handle *h)
 {
   if (!h)
     return;
-  if (h->dom || h->session)
-    kill_qemu (h->name);
   if (h->session) {
     /* The session destroys its domain and discards its overlays. */
     struct catalog *cat = catalog_open (h->home);
