@@ -136,6 +136,7 @@ grep -q "^migrated session 1 (tiny)" "$tmp/migrate.out"
 target=$tmp/prod/tiny-vda.qcow2
 [ -f "$target" ] || fail "no $target"
 [ "$(state)" = migrated ]
+grep -q '"domain_state": "running"' <<< "$(bootback sessions --json)" || fail "domain_state"
 
 # After the pivot: nbdkit and supervisor gone, overlay and sockets removed,
 # the disk (live and persistent) on the target, which has no backing file.

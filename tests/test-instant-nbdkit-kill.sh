@@ -116,6 +116,7 @@ grep -q "^HTTP 200" <<< "$(netns_http "$url")" || fail "VM not serving after the
 
 # Hard power-off; the session still serves the backup: boot again.
 virsh -q destroy tiny2
+grep -q "running .* VM shut off, supervised" <<< "$(bootback sessions)" || fail "sessions: VM state"
 virsh -q start tiny2
 netns_wait_http "$url" 120 >/dev/null || fail "no HTTP after the power cycle"
 [ "$("$qga" --timeout 60 --domain tiny2 cat /root/flushed.txt)" = flushed-before-kill ] ||

@@ -239,15 +239,25 @@ print_row (void *opaque, const struct instant_session *s)
   char created[32], point[160];
 
   if (arr) {
-    json_array_append_new (arr, session_json (s));
+    json_t *j = session_json (s);
+    char dstate[32] = "";
+    if (strcmp (s->state, "running") == 0 || strcmp (s->state, "migrating") == 0 ||
+        strcmp (s->state, "migrated") == 0)
+      instant_domain_state (s, NULL, dstate, sizeof dstate);
+    json_object_set_new (j, "domain_state", dstate[0] ? json_string (dstate)
+                         : json_null ());
+    json_array_append_new (arr, j);
     return 0;
   }
   snprintf (point, sizeof point, "%s@%s", s->vm, s->point);
-  if (strcmp (s->state, "running") == 0 || strcmp (s->state, "migrating") == 0)
-    printf ("%-4" PRId64 " %-20s %-34s %-10s %-20s %s%s%s\n", s->id, s->name, point,
-            s->state, iso_time (s->created, created, sizeof created),
+  if (strcmp (s->state, "running") == 0 || strcmp (s->state, "migrating") == 0) {
+    char dstate[32];
+    instant_domain_state (s, NULL, dstate, sizeof dstate);
+    printf ("%-4" PRId64 " %-20s %-34s %-10s %-20s VM %s, %s%s%s\n", s->id, s->name,
+            point, s->state, iso_time (s->created, created, sizeof created), dstate,
             instant_supervisor_alive (s) ? "supervised" : "NOT SUPERVISED",
             s->message[0] ? "; " : "", s->message);
+  }
   else
     printf ("%-4" PRId64 " %-20s %-34s %-10s %-20s %s\n", s->id, s->name, point,
             s->state, iso_time (s->created, created, sizeof created), s->message);

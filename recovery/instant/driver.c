@@ -252,3 +252,35 @@ drv_new_uuid (char out[37])
             "%02x%02x%02x%02x%02x%02x", b[0], b[1], b[2], b[3], b[4], b[5],
             b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
 }
+
+void
+instant_domain_state (const struct instant_session *s, const char *uri,
+                      char *buf, size_t len)
+{
+  static const char *const names[] = {
+    [VIR_DOMAIN_NOSTATE] = "no state", [VIR_DOMAIN_RUNNING] = "running",
+    [VIR_DOMAIN_BLOCKED] = "blocked", [VIR_DOMAIN_PAUSED] = "paused",
+    [VIR_DOMAIN_SHUTDOWN] = "shutting down", [VIR_DOMAIN_SHUTOFF] = "shut off",
+    [VIR_DOMAIN_CRASHED] = "crashed", [VIR_DOMAIN_PMSUSPENDED] = "suspended",
+  };
+  virConnectPtr c;
+  virDomainPtr d;
+  int state, reason;
+
+  ERROR_SAVE (saved);
+  snprintf (buf, len, "unknown");
+  c = drv_connect (uri ? uri : s->uri);
+  if (c) {
+    d = drv_lookup_uuid (c, s->uuid);
+    if (!d)
+      snprintf (buf, len, "gone");
+    else {
+      if (virDomainGetState (d, &state, &reason, 0) == 0 && state >= 0 &&
+          (size_t) state < sizeof names / sizeof names[0] && names[state])
+        snprintf (buf, len, "%s", names[state]);
+      virDomainFree (d);
+    }
+    drv_close (c);
+  }
+  ERROR_RESTORE (saved);
+}

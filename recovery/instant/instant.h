@@ -143,6 +143,13 @@ int instant_session_list (struct catalog *cat, instant_session_fn fn,
 /* Is the session's supervisor alive (and really ours)? */
 bool instant_supervisor_alive (const struct instant_session *s);
 
+/* The state of the session's domain as libvirt reports it ("running",
+ * "paused", "shut off", "crashed", ..., "gone" if there is no such domain,
+ * "unknown" if libvirt cannot be asked), into buf.  uri NULL = the
+ * session's.  Never fails. */
+void instant_domain_state (const struct instant_session *s, const char *uri,
+                           char *buf, size_t len);
+
 /* Re-attach after a restart of the appliance: for every session in state
  * running or migrating whose supervisor is gone, start a new one (it adopts
  * the nbdkit processes still serving, restarts those that died).  A session
