@@ -462,14 +462,33 @@ test_hook (struct run *r)
     fprintf (stderr, "bootback: test hook: %s\n", out);
 }
 
+static void *
+destroy_thread (void *arg)
+{
+  struct vm_ctx *x = arg;
+
+  lab_vm_destroy (x->h);
+  x->h = NULL;
+  return NULL;
+}
+
 static void
 teardown (struct run *r)
 {
   size_t i;
 
+  /* The VMs in parallel: each destroy waits for its QEMU to be gone. */
   for (i = 0; i < r->nvms; i++) {
-    lab_vm_destroy (r->vms[i].h);
-    r->vms[i].h = NULL;
+    r->vms[i].thread_started = false;
+    if (r->vms[i].h &&
+        pthread_create (&r->vms[i].thread, NULL, destroy_thread, &r->vms[i]) == 0)
+      r->vms[i].thread_started = true;
+  }
+  for (i = 0; i < r->nvms; i++) {
+    if (r->vms[i].thread_started)
+      pthread_join (r->vms[i].thread, NULL);
+    else
+      destroy_thread (&r->vms[i]);
   }
   if (lab_state_teardown (r->st, r->conn) == -1)
     fprintf (stderr, "bootback: teardown of lab %s: %s (run 'bootback lab "
