@@ -8,7 +8,7 @@ LIBS_A     += $(VERIFY_A)
 PC_VERIFY  := libvirt libvirt-qemu libxml-2.0 jansson sqlite3 zlib
 VERIFY_LIBS = $(call pc_libs,$(PC_VERIFY)) $(LAB_LIBS) -lm
 DEPS       += libvirt-dev libxml2-dev libjansson-dev libsqlite3-dev zlib1g-dev \
-              libxml2-utils
+              libxml2-utils chromium
 
 $(VERIFY_OBJ) verify/test-report.o: ALL_CFLAGS += $(call pc_cflags,$(PC_VERIFY) $(PC_LAB))
 $(VERIFY_A): $(VERIFY_OBJ)
