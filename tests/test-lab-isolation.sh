@@ -146,9 +146,13 @@ EOP
 python3 "$tmp/listen.py" 198.51.100.1 "$tmp/count-host" 120 & lp1=$!
 ip netns exec "$out_ns" python3 "$tmp/listen.py" 198.51.100.2 "$tmp/count-out" 120 & lp2=$!
 cleanup_fn "kill $lp1 $lp2 2>/dev/null; true"
-sleep 1
 # Positive control: the listeners do count (host -> outside namespace).
-curl -s --max-time 3 --noproxy '*' http://198.51.100.2:7777/ >/dev/null 2>&1 || true
+for (( i = 0; i < 50; i++ )); do
+    [ -s "$tmp/count-out" ] &&
+        { curl -s --max-time 3 --noproxy '*' http://198.51.100.2:7777/ >/dev/null 2>&1 || true; }
+    [ "$(cat "$tmp/count-out" 2>/dev/null)" = 1 ] && break
+    sleep 0.2
+done
 [ "$(cat "$tmp/count-out")" = 1 ] || fail "the outside listener does not count"
 echo 0 >"$tmp/count-out"
 # Lab b's VM gets a second address only it has; lab b reaches it.
