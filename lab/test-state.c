@@ -1,0 +1,101 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Unit tests of runs and sandboxes on disk (state.c): a run's state is
+ * written with a fresh id, read back and listed; the memory budget holds a
+ * second run back and refuses one larger than the budget; a run is alive
+ * while its owner lives (not after a fake owner died), a sandbox while its
+ * lease lasts; teardown of a run that made nothing removes its directory.
+ */
+#include <sys/wait.h>
+
+#include "lab/lab.h"
+#include "recovery/util/util.h"
+
+static int failures;
+
+#define CHECK(cond) do { if (!(cond)) { \
+      fprintf (stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
+      failures++; } } while (0)
+
+int
+main (void)
+{
+  char home[] = "/tmp/bootback-test-state.XXXXXX";
+  struct lab_state *a, *b, *c, **v;
+  time_t now = time (NULL);
+  pid_t child;
+  size_t n;
+
+  if (!mkdtemp (home)) {
+    perror ("mkdtemp");
+    return 1;
+  }
+  lab_virt_quiet ();
+  a = lab_state_new (home, "one", "/x/one.yaml", "run", NULL, 256, 400, 0);
+  CHECK (a != NULL);
+  if (!a)
+    return 1;
+  CHECK (strlen (a->id) == 6);
+  CHECK (lab_state_alive (a, now));
+  /* 256 + 256 > 400: the second waits, here not at all. */
+  b = lab_state_new (home, "two", NULL, "run", NULL, 256, 400, 0);
+  CHECK (b == NULL && strstr (error_msg (), "memory budget is taken"));
+  /* Larger than the whole budget: refused at once. */
+  b = lab_state_new (home, "big", NULL, "run", NULL, 500, 400, -1);
+  CHECK (b == NULL && strstr (error_msg (), "more than the whole budget"));
+  /* With room, a second run fits. */
+  b = lab_state_new (home, "two", NULL, "sandbox", NULL, 100, 400, 0);
+  CHECK (b != NULL);
+  if (!b)
+    return 1;
+  CHECK (strcmp (a->id, b->id) != 0);
+  b->expires = now + 3600;
+  b->pid = 0;
+  lab_state_add_vm (b, "web1", "bbl-x-web1", "10.77.0.10");
+  CHECK (lab_state_save (b) == 0);
+
+  c = lab_state_load (home, b->id);
+  CHECK (c && strcmp (c->lab, "two") == 0 && c->expires == b->expires);
+  CHECK (c && c->vms && c->vms[0] && strcmp (c->vms[0], "web1 bbl-x-web1 10.77.0.10") == 0);
+  CHECK (c && lab_state_alive (c, now) && !lab_state_alive (c, now + 7200));
+  lab_state_free (c);
+
+  /* A run whose owner is gone is not alive (what lab reap removes). */
+  child = fork ();
+  if (child == 0)
+    _exit (0);
+  waitpid (child, NULL, 0);
+  a->pid = child;
+  CHECK (!lab_state_alive (a, now));
+
+  v = lab_state_list (home);
+  for (n = 0; v[n]; n++)
+    ;
+  CHECK (n == 2);
+  lab_state_list_free (v);
+
+  /* Teardown of runs that made nothing (libvirt's test driver has no
+   * domain of theirs): their directories go. */
+  setenv ("LIBVIRT_DEFAULT_URI", "test:///default", 1);
+  CHECK (lab_state_teardown (a, NULL) == 0);
+  CHECK (lab_state_teardown (b, NULL) == 0);
+  v = lab_state_list (home);
+  CHECK (v[0] == NULL);
+  lab_state_list_free (v);
+  lab_state_free (a);
+  lab_state_free (b);
+  {
+    char *p = xasprintf ("%s/labs/.budget.lock", home), *l = xasprintf ("%s/labs", home);
+    unlink (p);
+    rmdir (l);
+    free (p);
+    free (l);
+  }
+  rmdir (home);
+  if (failures) {
+    fprintf (stderr, "%d failures\n", failures);
+    return 1;
+  }
+  printf ("lab state ok\n");
+  return 0;
+}
