@@ -5,7 +5,8 @@
 # does not exist, a domain libvirt refuses to start.  Each gives a clear
 # error and leaves nothing behind: no nbdkit or supervisor, no socket, no
 # overlay, no session directory, no domain.  Also: a point imported without
-# domain XML boots with the default definition; stop/migrate of sessions
+# domain XML boots with the default definition (supervisor run as
+# $BOOTBACK_EXE); stop/migrate of sessions
 # in the wrong state are refused.
 source "$top_srcdir/tests/functions.sh"
 source "$top_srcdir/tests/lib/libvirtd.sh"
@@ -104,7 +105,7 @@ assert "start domain broken" in s[-1]["message"], s[-1]
 EOF
 
 # The default definition for a point without domain XML.
-bootback instant noxml --network "bridge:$NETNS_BRIDGE" --agent-timeout 0 \
+BOOTBACK_EXE="$BOOTBACK" bootback instant noxml --network "bridge:$NETNS_BRIDGE" --agent-timeout 0 \
     2>"$tmp/err" | tee "$tmp/out"
 grep -q "no saved domain XML: using a default definition" "$tmp/err"
 [ "$(virsh domstate noxml)" = running ]

@@ -33,6 +33,12 @@
  * own session.  The libvirt event loop is registered once per process
  * (virEventRegisterDefaultImpl) by the first function that connects.
  *
+ * Processes: a session's supervisor is the bootback program run as
+ * `bootback --home HOME supervise ID` (detached).  The program is
+ * $BOOTBACK_EXE if set, else /proc/self/exe when it is called bootback,
+ * else "bootback" from PATH; the nbdkit plugin is $BOOTBACK_NBDKIT_PLUGIN, else
+ * the build tree's next to the program, else the installed "bootback".
+ *
  * Errors: -1 and the last error (recovery/util/util.h) set, with the
  * reason a user can act on ("domain web1 already exists: give --name").
  */

@@ -356,7 +356,10 @@ supervisor_spawn (struct instant_session *s, const char *home)
   size_t n = 0;
   double end;
 
-  bootback_exe (exe, sizeof exe);
+  {
+    char self[4096];
+    snprintf (exe, sizeof exe, "%s", bootback_exe (self, sizeof self));
+  }
   snprintf (idbuf, sizeof idbuf, "%" PRId64, s->id);
   snprintf (log, sizeof log, "%s/supervisor.log", s->dir);
   if (pipe2 (pfd, O_CLOEXEC) == -1) {

@@ -81,34 +81,6 @@ pidfd_open_ (pid_t pid)
   return (int) syscall (SYS_pidfd_open, pid, 0);
 }
 
-/* The nbdkit plugin: $BOOTBACK_NBDKIT_PLUGIN, the build tree's beside
- * this program, or the installed "bootback". */
-static void
-find_plugin (void)
-{
-  const char *e = getenv ("BOOTBACK_NBDKIT_PLUGIN");
-  char exe[4096], *slash;
-  ssize_t n;
-
-  if (e && *e) {
-    snprintf (plugin, sizeof plugin, "%s", e);
-    return;
-  }
-  n = readlink ("/proc/self/exe", exe, sizeof exe - 1);
-  if (n > 0) {
-    exe[n] = '\0';
-    slash = strrchr (exe, '/');
-    if (slash) {
-      *slash = '\0';
-      snprintf (plugin, sizeof plugin, "%s/../../nbd-plugin/nbdkit-bootback-plugin.so",
-                exe);
-      if (access (plugin, R_OK) == 0)
-        return;
-    }
-  }
-  snprintf (plugin, sizeof plugin, "bootback");
-}
-
 static bool
 socket_serves (const char *path)
 {
@@ -364,7 +336,7 @@ instant_supervise (const char *home, int64_t id, int ready_fd)
     error_setx ("session %" PRId64 " has no directory or no disks", id);
     goto out;
   }
-  find_plugin ();
+  bootback_plugin_path (plugin, sizeof plugin);
 
   /* Signals through a signalfd: TERM/INT/HUP end, CHLD wakes us. */
   sigemptyset (&mask);
