@@ -89,6 +89,12 @@ f_fsync (struct repo_io *io, struct repo_file *fl)
   if (tick (io, "fsync", true) == -1) return -1;
   return IN (io)->ops->fsync (IN (io), fl);
 }
+static void
+f_start_writeback (struct repo_io *io, struct repo_file *fl)
+{
+  if (IN (io)->ops->start_writeback)
+    IN (io)->ops->start_writeback (IN (io), fl);
+}
 static int
 f_fstat (struct repo_io *io, struct repo_file *fl, struct repo_stat *st)
 {
@@ -155,6 +161,7 @@ f_free (struct repo_io *io)
 static const struct repo_io_ops fault_ops = {
   .name = "fault",
   .open = f_open, .pread = f_pread, .pwrite = f_pwrite, .fsync = f_fsync,
+  .start_writeback = f_start_writeback,
   .fstat = f_fstat, .close = f_close, .stat = f_stat, .mkdir = f_mkdir,
   .rmdir = f_rmdir, .unlink = f_unlink, .rename = f_rename, .touch = f_touch,
   .list = f_list, .sync_dir = f_sync_dir, .sync_all = f_sync_all,

@@ -36,6 +36,10 @@ struct repo_io_ops {
   ssize_t (*pwrite) (struct repo_io *io, struct repo_file *f, const void *buf,
                      size_t n, uint64_t off);
   int (*fsync) (struct repo_io *io, struct repo_file *f);
+  /* Optional (may be NULL): start writing the file's dirty pages back
+   * now, without waiting, so that a later sync_all has less to do.  A
+   * hint: it promises nothing and reports no error. */
+  void (*start_writeback) (struct repo_io *io, struct repo_file *f);
   int (*fstat) (struct repo_io *io, struct repo_file *f, struct repo_stat *st);
   int (*close) (struct repo_io *io, struct repo_file *f);
   int (*stat) (struct repo_io *io, const char *path, struct repo_stat *st);

@@ -247,6 +247,10 @@ repo_writer_put_chunk (struct repo_writer *w,
     io->ops->unlink (io, tmp);
     goto fail_codec;
   }
+  /* Sync level "filesystem": the syncfs before the indexes waits only for
+   * what the disk has not yet taken while we went on hashing. */
+  if (!r->sync_each_chunk && io->ops->start_writeback)
+    io->ops->start_writeback (io, f);
   if (io->ops->close (io, f) == -1 || io->ops->rename (io, tmp, path) == -1) {
     int e = errno;
     io->ops->unlink (io, tmp);
