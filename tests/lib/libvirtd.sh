@@ -45,7 +45,9 @@
 # virtlogd is needed); there is no systemd, D-Bus or machined, so libvirt's
 # machined registration is skipped; killing libvirtd would leave QEMU and
 # dnsmasq running, hence libvirtd_stop destroys them first and then kills
-# any PID left in run/qemu/*.pid and run/network/*.pid.
+# any PID left in run/qemu/*.pid and run/network/*.pid.  libvirtd runs under
+# tests/lib/subreaper.py, which reaps exited QEMUs at once as systemd would
+# (this machine's PID 1 takes 1-2 s, and `virsh destroy` waits for it).
 
 libvirtd_start () {
     local d cache i
@@ -88,8 +90,8 @@ EOF
         mount --bind "$d/lib" /var/lib/libvirt
         mount --bind "$cache" /var/cache/libvirt
         mount --bind "$d/log" /var/log/libvirt
-        exec libvirtd -d -f "$d/etc/libvirtd.conf" -p "$d/libvirtd.pid"
-    ' sh "$d" "$cache" || { cat "$d/log/libvirtd.log" 2>/dev/null; fail "libvirtd did not start"; }
+        exec python3 "$3" libvirtd -d -f "$d/etc/libvirtd.conf" -p "$d/libvirtd.pid"
+    ' sh "$d" "$cache" "$top_srcdir/tests/lib/subreaper.py" || { cat "$d/log/libvirtd.log" 2>/dev/null; fail "libvirtd did not start"; }
     LIBVIRTD_DIR=$d
     LIBVIRTD_PID=$(cat "$d/libvirtd.pid")
     LIBVIRT_DEFAULT_URI="qemu+unix:///system?socket=$d/run/libvirt-sock"
