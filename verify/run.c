@@ -286,15 +286,15 @@ vm_thread (void *arg)
       break;
     }
     if (address[0] && res->t_boot < 0 &&
-        verify_icmp_ping (&r->net, address, 0.5, msg, sizeof msg) == 0) {
+        verify_icmp_ping (&r->net, address, 0.25, msg, sizeof msg) == 0) {
       res->t_boot = now_monotonic () - t0;
       if (!need_agent) {
         booted = true;
         break;
       }
     }
-    if (now_monotonic () - tick < 0.3)
-      lab_sleep (0.3 - (now_monotonic () - tick));
+    if (now_monotonic () - tick < 0.25)
+      lab_sleep (0.25 - (now_monotonic () - tick));
   }
   if (!booted && res->t_boot >= 0 && !need_agent)
     booted = true;
