@@ -12,24 +12,14 @@ source "$top_srcdir/tests/functions.sh"
 source "$top_srcdir/tests/lib/libvirtd.sh"
 source "$top_srcdir/tests/lib/netns.sh"
 source "$top_srcdir/tests/lib/images.sh"
+source "$top_srcdir/tests/lib/instant.sh"
 requires qemu-img nbdkit virsh python3
 [ "$(id -u)" -eq 0 ] || skip "needs root (tmpfs, libvirtd)"
 images_tiny
 mkdir -p "$tmp/full"
 mount -t tmpfs -o size=1M tmpfs "$tmp/full"
 cleanup_fn "umount -l '$tmp/full'"
-libvirtd_start
-instant_cleanup () {
-    local p
-    for p in $(pgrep -f -- "--home $BOOTBACK_HOME supervise" || true); do kill "$p"; done
-    sleep 1
-    for p in $(pgrep -f -- "^nbdkit .*$BOOTBACK_HOME/sessions/" || true); do kill -9 "$p"; done
-}
-cleanup_fn instant_cleanup
-netns_create
-export BOOTBACK_DOMAIN_TYPE=qemu
-
-bootback repo init "$tmp/repo" >/dev/null
+instant_setup
 tiny_copy tiny "$tmp/tiny.img"
 "$top_srcdir/images/domain-xml" NAME=tiny DISK_PATH="$tmp/tiny.img" \
     NET_SOURCE="$NETNS_BRIDGE" > "$tmp/tiny.xml"

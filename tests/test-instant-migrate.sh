@@ -13,6 +13,7 @@ source "$top_srcdir/tests/functions.sh"
 source "$top_srcdir/tests/lib/libvirtd.sh"
 source "$top_srcdir/tests/lib/netns.sh"
 source "$top_srcdir/tests/lib/images.sh"
+source "$top_srcdir/tests/lib/instant.sh"
 requires qemu-img nbdkit virsh curl python3
 [ "$(id -u)" -eq 0 ] || skip "needs root (tmpfs, libvirtd, network namespace)"
 qga=$top_srcdir/tests/lib/qga
@@ -24,23 +25,8 @@ mkdir -p "$tmp/small" "$tmp/prod"
 mount -t tmpfs -o size=16M tmpfs "$tmp/small"
 cleanup_fn "umount -l '$tmp/small'"
 
-libvirtd_start
-instant_cleanup () {
-    local p
-    for p in $(pgrep -f -- "--home $BOOTBACK_HOME supervise" || true); do kill "$p"; done
-    sleep 1
-    for p in $(pgrep -f -- "^nbdkit .*$BOOTBACK_HOME/sessions/" || true); do kill -9 "$p"; done
-}
-cleanup_fn instant_cleanup
-netns_create
-export BOOTBACK_DOMAIN_TYPE=qemu
-
-bootback repo init "$tmp/repo" >/dev/null
-tiny_copy tiny "$tmp/tiny.img"
-"$top_srcdir/images/domain-xml" NAME=tiny DISK_PATH="$tmp/tiny.img" \
-    NET_SOURCE="$NETNS_BRIDGE" > "$tmp/tiny.xml"
-bootback import "$tmp/tiny.img" --vm tiny --domain-xml "$tmp/tiny.xml"
-rm "$tmp/tiny.img"          # the backup is all there is now
+instant_setup
+instant_import_tiny         # the backup is all there is
 
 bootback instant tiny --agent-timeout 120 | tee "$tmp/instant.out"
 grep -q "^session 1: tiny running from tiny@" "$tmp/instant.out"

@@ -14,27 +14,13 @@ source "$top_srcdir/tests/functions.sh"
 source "$top_srcdir/tests/lib/libvirtd.sh"
 source "$top_srcdir/tests/lib/netns.sh"
 source "$top_srcdir/tests/lib/images.sh"
+source "$top_srcdir/tests/lib/instant.sh"
 requires qemu-img nbdkit virsh curl python3
 qga=$top_srcdir/tests/lib/qga
 images_tiny
-libvirtd_start
-instant_cleanup () {
-    local p
-    for p in $(pgrep -f -- "--home $BOOTBACK_HOME supervise" || true); do kill "$p"; done
-    sleep 1
-    for p in $(pgrep -f -- "^nbdkit .*$BOOTBACK_HOME/sessions/" || true); do kill -9 "$p"; done
-}
-cleanup_fn instant_cleanup
-netns_create
-export BOOTBACK_DOMAIN_TYPE=qemu
-
-bootback repo init "$tmp/repo" >/dev/null
-tiny_copy tiny "$tmp/tiny.img"
+instant_setup
 # The saved definition names a bridge this host does not have.
-"$top_srcdir/images/domain-xml" NAME=tiny DISK_PATH="$tmp/tiny.img" \
-    NET_SOURCE=br-prod-gone MAC=52:54:00:00:00:01 > "$tmp/tiny.xml"
-bootback import "$tmp/tiny.img" --vm tiny --domain-xml "$tmp/tiny.xml" >/dev/null
-rm "$tmp/tiny.img"
+instant_import_tiny br-prod-gone 52:54:00:00:00:01
 
 expect_fail bootback instant tiny 2>"$tmp/err"
 grep -q "no bridge br-prod-gone" "$tmp/err" || { cat "$tmp/err"; fail "missing bridge not named"; }

@@ -35,7 +35,6 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
-#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
@@ -213,38 +212,24 @@ precopy (const struct instant_session_disk *k, const char *dest,
   CLEANUP_FREE char *src = xasprintf ("nbd+unix:///?socket=%s", k->backend_socket);
   char buf[4096], msg[2048] = "";
   size_t mlen = 0;
-  int pfd[2], status;
+  int fd, status;
   pid_t pid;
+  char *argv[] = { "qemu-img", "convert", "-p", "-f", "raw", "-O",
+                   (char *) format, src, (char *) dest, NULL };
 
-  if (pipe2 (pfd, O_CLOEXEC) == -1) {
-    error_set (errno, "pipe");
+  /* Dies with a killed migrate. */
+  fd = spawn_output (argv, SPAWN_DIE_WITH_PARENT, &pid);
+  if (fd == -1)
     return -1;
-  }
-  pid = fork ();
-  if (pid == -1) {
-    error_set (errno, "fork");
-    close (pfd[0]); close (pfd[1]);
-    return -1;
-  }
-  if (pid == 0) {
-    prctl (PR_SET_PDEATHSIG, SIGKILL);      /* dies with a killed migrate */
-    dup2 (pfd[1], 1);
-    dup2 (pfd[1], 2);
-    execlp ("qemu-img", "qemu-img", "convert", "-p", "-f", "raw", "-O", format,
-            src, dest, (char *) NULL);
-    fprintf (stderr, "qemu-img: %s\n", strerror (errno));
-    _exit (127);
-  }
-  close (pfd[1]);
   for (;;) {
-    struct pollfd pf = { .fd = pfd[0], .events = POLLIN };
+    struct pollfd pf = { .fd = fd, .events = POLLIN };
     ssize_t r;
     char *pct;
     if (o->cancel && *o->cancel)
       kill (pid, SIGKILL);
     if (poll (&pf, 1, 250) == 0)
       continue;
-    r = read (pfd[0], buf, sizeof buf - 1);
+    r = read (fd, buf, sizeof buf - 1);
     if (r == -1 && errno == EINTR)
       continue;
     if (r <= 0)
@@ -263,7 +248,7 @@ precopy (const struct instant_session_disk *k, const char *dest,
       msg[mlen] = '\0';
     }
   }
-  close (pfd[0]);
+  close (fd);
   while (waitpid (pid, &status, 0) == -1 && errno == EINTR)
     ;
   if (o->cancel && *o->cancel) {

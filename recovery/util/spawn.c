@@ -6,18 +6,17 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 
 #include "recovery/util/util.h"
 
 int
-run_command (char *const argv[], char *out, size_t len)
+spawn_output (char *const argv[], unsigned flags, pid_t *pidp)
 {
-  int pfd[2], status;
-  size_t n = 0;
+  int pfd[2];
   pid_t pid;
-  char buf[4096];
-  ssize_t r;
 
   if (pipe2 (pfd, O_CLOEXEC) == -1) {
     error_set (errno, "pipe");
@@ -31,6 +30,8 @@ run_command (char *const argv[], char *out, size_t len)
   }
   if (pid == 0) {
     int devnull = open ("/dev/null", O_RDONLY);
+    if (flags & SPAWN_DIE_WITH_PARENT)
+      prctl (PR_SET_PDEATHSIG, SIGKILL);
     if (devnull >= 0) dup2 (devnull, 0);
     dup2 (pfd[1], 1);
     dup2 (pfd[1], 2);
@@ -39,7 +40,23 @@ run_command (char *const argv[], char *out, size_t len)
     _exit (127);
   }
   close (pfd[1]);
-  while ((r = read (pfd[0], buf, sizeof buf)) > 0 || (r == -1 && errno == EINTR)) {
+  *pidp = pid;
+  return pfd[0];
+}
+
+int
+run_command (char *const argv[], char *out, size_t len)
+{
+  int fd, status;
+  size_t n = 0;
+  pid_t pid;
+  char buf[4096];
+  ssize_t r;
+
+  fd = spawn_output (argv, 0, &pid);
+  if (fd == -1)
+    return -1;
+  while ((r = read (fd, buf, sizeof buf)) > 0 || (r == -1 && errno == EINTR)) {
     if (r <= 0) continue;
     if (out && n + 1 < len) {
       size_t m = MIN ((size_t) r, len - 1 - n);
@@ -52,7 +69,7 @@ run_command (char *const argv[], char *out, size_t len)
     while (n > 0 && (out[n-1] == '\n' || out[n-1] == ' '))
       out[--n] = '\0';
   }
-  close (pfd[0]);
+  close (fd);
   while (waitpid (pid, &status, 0) == -1) {
     if (errno != EINTR) {
       error_set (errno, "waitpid %s", argv[0]);

@@ -149,6 +149,13 @@ void run_workers (int n, void *(*fn) (void *), void *arg);
  * "bootback" (the installed plugin, found by nbdkit). */
 void bootback_plugin_path (char *buf, size_t len);
 
+/* Start argv (searched in PATH) with stdin from /dev/null and stdout and
+ * stderr into a pipe; returns the pipe's read end (close-on-exec) and sets
+ * *pid, or -1 with the error set.  The caller reads to EOF and waits.
+ * SPAWN_DIE_WITH_PARENT: the child gets SIGKILL if the caller dies. */
+#define SPAWN_DIE_WITH_PARENT 1u
+int spawn_output (char *const argv[], unsigned flags, pid_t *pid);
+
 /* Run argv, wait, capture up to len-1 bytes of stdout+stderr into out
  * (NUL-terminated, may be NULL).  Returns the exit status (0..255), or -1
  * if it could not run (error set). */

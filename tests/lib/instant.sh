@@ -1,0 +1,39 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+#
+# What the instant-recovery tests share: a private libvirtd, a network
+# namespace on a bridge, TCG domains, a fresh repository, and a clean-up
+# that stops every session supervisor and nbdkit this test left behind.
+#
+#   source "$top_srcdir/tests/lib/instant.sh"
+#   instant_setup                    # libvirtd, netns, repository
+#   instant_import_tiny [NET [MAC]]  # the tiny image as restore point "tiny"
+#
+# Needs functions.sh, libvirtd.sh, netns.sh and images.sh sourced first
+# (and images_tiny run).
+
+instant_cleanup () {
+    local p
+    for p in $(pgrep -f -- "--home $BOOTBACK_HOME supervise" || true); do kill "$p"; done
+    sleep 1
+    for p in $(pgrep -f -- "^nbdkit .*$BOOTBACK_HOME/sessions/" || true); do kill -9 "$p"; done
+}
+
+instant_setup () {
+    libvirtd_start
+    cleanup_fn instant_cleanup
+    netns_create
+    export BOOTBACK_DOMAIN_TYPE=qemu
+    bootback repo init "$tmp/repo" >/dev/null
+}
+
+# Import the tiny image with a domain definition whose NIC is on NET (the
+# namespace's bridge by default); the image file itself is removed, so
+# the backup is all there is.
+instant_import_tiny () {
+    local net=${1:-$NETNS_BRIDGE} mac=${2:-}
+    tiny_copy tiny "$tmp/tiny.img"
+    "$top_srcdir/images/domain-xml" NAME=tiny DISK_PATH="$tmp/tiny.img" \
+        NET_SOURCE="$net" ${mac:+MAC=$mac} > "$tmp/tiny.xml"
+    bootback import "$tmp/tiny.img" --vm tiny --domain-xml "$tmp/tiny.xml" >/dev/null
+    rm "$tmp/tiny.img"
+}
