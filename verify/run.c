@@ -10,8 +10,8 @@
  *                   (a sandbox skips teardown until its lease ends)
  *
  * Each VM of a group, in its own thread:
- *   start (overlay + transient domain on the lab bridge; the isolation
- *   checks run again with its tap, under the run's lock) ──> boot gate:
+ *   start (overlay + transient domain on the lab bridge; then the
+ *   isolation checks run again with its tap, under the run's lock) ──> boot gate:
  *   until boot-timeout, poll the guest agent (heartbeat) and, if the
  *   address is known, ICMP (first sign of life = "boot"); a kernel panic
  *   on the console ends the wait at once ──> delay ──> checks in order.
@@ -27,8 +27,10 @@
  *  2. Every resource is named from the run id and the state file exists
  *     before any of them, so teardown (here, on SIGINT/SIGTERM, or by
  *     `lab down`/`lab reap` after a crash) finds everything.
- *  3. The run's lock is held while a VM starts and the isolation checks
- *     run, so the list of known taps is complete when they run.
+ *  3. The isolation checks run under the run's lock.  A check that finds
+ *     a port it does not know while other VMs are still starting (their
+ *     taps exist, not yet known) waits for those starts and runs again;
+ *     only a failure with no start in flight stops the run.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -59,6 +61,8 @@ struct run {
   struct lab_net net;
   virConnectPtr conn;
   pthread_mutex_t lock;
+  pthread_cond_t started;      /* a start in flight ended */
+  size_t starting;             /* VMs being started (under lock) */
   sem_t slots;
   char **taps;                 /* every tap of the run's VMs */
   size_t ntaps;
@@ -211,6 +215,7 @@ vm_thread (void *arg)
     .net = &r->net, .repo = r->o->repo, .home = r->o->home, .uri = r->o->uri,
   };
   double t0, deadline;
+  int rc;
   bool need_agent = !vm->address, booted = false, slot = false;
   char address[16] = "", msg[512] = "";
   CLEANUP_FREE char *panic = NULL;
@@ -229,7 +234,8 @@ vm_thread (void *arg)
     res->message = xstrdup ("not started: the run was stopped");
     goto skip_all;
   }
-  /* Start, and check isolation again with the new tap (invariant 3). */
+  /* Start (VMs of a group start at once), then check isolation again
+   * with the new tap (invariant 3). */
   t0 = now_monotonic ();
   pthread_mutex_lock (&r->lock);
   if (r->isolation_broken || lab_interrupted) {
@@ -237,7 +243,12 @@ vm_thread (void *arg)
     res->message = xstrdup ("not started: the run was stopped");
     goto skip_all;
   }
+  r->starting++;
+  pthread_mutex_unlock (&r->lock);
   x->h = lab_vm_start (&env, vm);
+  pthread_mutex_lock (&r->lock);
+  r->starting--;
+  pthread_cond_broadcast (&r->started);
   if (!x->h) {
     pthread_mutex_unlock (&r->lock);
     res->message = xasprintf ("did not start: %s", error_msg ());
@@ -252,9 +263,22 @@ vm_thread (void *arg)
   lab_state_add_vm (r->st, vm->name, res->domain, vm->address);
   lab_state_save (r->st);
   add_taps (r, lab_vm_taps (x->h));
-  if (lab_net_check (&r->net, r->taps) == -1) {
+  /* A port the check does not know may be the tap of a VM still
+   * starting: the verdict waits until no start is in flight. */
+  while ((rc = lab_net_check (&r->net, r->taps)) == -1 && r->starting > 0 &&
+         !r->isolation_broken)
+    pthread_cond_wait (&r->started, &r->lock);
+  if (rc == -1 && r->isolation_broken) {
+    pthread_mutex_unlock (&r->lock);
+    res->message = xasprintf ("stopped: %s", r->isolation_msg);
+    lab_vm_destroy (x->h);
+    x->h = NULL;
+    goto skip_all;
+  }
+  if (rc == -1) {
     r->isolation_broken = true;
     snprintf (r->isolation_msg, sizeof r->isolation_msg, "%s", error_msg ());
+    pthread_cond_broadcast (&r->started);
     pthread_mutex_unlock (&r->lock);
     res->message = xasprintf ("stopped: %s", r->isolation_msg);
     lab_vm_destroy (x->h);
@@ -509,6 +533,7 @@ verify_run (const struct lab_def *d, const struct verify_run_opts *o,
 
   lab_virt_quiet ();
   pthread_mutex_init (&r.lock, NULL);
+  pthread_cond_init (&r.started, NULL);
   sem_init (&r.slots, 0, o->parallel > 0 ? o->parallel : 2);
   rep->lab = xstrdup (d->name);
   rep->kind = xstrdup (o->kind ? o->kind : "run");
@@ -663,6 +688,7 @@ verify_run (const struct lab_def *d, const struct verify_run_opts *o,
     virConnectClose (r.conn);
   lab_state_free (r.st);
   sem_destroy (&r.slots);
+  pthread_cond_destroy (&r.started);
   pthread_mutex_destroy (&r.lock);
   return ret;
 }
