@@ -82,7 +82,7 @@ main (int argc, char **argv)
 
   if (argc >= 4 && strcmp (argv[1], "init") == 0) {
     struct repo_init_opts o = { .chunk_size = parse_size (argv[3]),
-                                .zstd_level = argc > 4 ? -1 : 0 };
+                                .no_compression = argc > 4 };
     if (repo_init (argv[2], &o) == -1)
       die ("init");
     return 0;

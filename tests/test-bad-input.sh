@@ -17,6 +17,9 @@ expect_fail bootback repo init "$tmp/notempty" 2>"$tmp/err"
 grep -q "not empty" "$tmp/err"
 expect_fail bootback repo init --chunk-size 3M "$tmp/r3" 2>"$tmp/err"
 grep -q "power of two" "$tmp/err"
+expect_fail bootback repo init --zstd-level 0 "$tmp/rz" 2>"$tmp/err"
+grep -q "zstd-level must be -7..-1 (fast) or 1..19" "$tmp/err"
+[ ! -e "$tmp/rz" ] || fail "a refused repo init left $tmp/rz behind"
 
 # 0-byte disk
 : > "$tmp/empty.raw"

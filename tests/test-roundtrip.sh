@@ -5,9 +5,12 @@
 source "$top_srcdir/tests/functions.sh"
 requires qemu-img qemu-nbd
 
+# 64K chunks at zstd's fast level -3; 1M chunks at the default level 1.
 for cs in 64K 1M; do
     repo="$tmp/repo-$cs"
-    bootback repo init --chunk-size "$cs" "$repo"
+    level=1; [ "$cs" = 64K ] && level=-3
+    bootback repo init --chunk-size "$cs" --zstd-level "$level" "$repo"
+    grep -q "\"zstd_level\": $level," "$repo/bootback-repo.json"
     make_disk "$tmp/a.raw" $(( 12 * 1024 * 1024 + 12345 ))
     make_disk "$tmp/b.raw" $(( 3 * 1024 * 1024 + 1 ))
     qemu-img convert -f raw -O qcow2 "$tmp/a.raw" "$tmp/a.qcow2"

@@ -71,19 +71,24 @@ repo_init_cmd (struct cli *c, int argc, char **argv)
       o.chunk_size = v;
       break;
     case 'z':
-      if (strcmp (optarg, "none") == 0) o.zstd_level = -1;
+      if (strcmp (optarg, "none") == 0) o.no_compression = true;
       else if (strcmp (optarg, "zstd") != 0) {
         cli_error ("--compression: '%s' is not zstd or none", optarg);
         return 1;
       }
       break;
-    case 'l':
-      o.zstd_level = cli_int_arg ("--zstd-level", optarg);
-      if (o.zstd_level < 1 || o.zstd_level > 19) {
-        cli_error ("--zstd-level must be 1..19");
+    case 'l': {
+      char *end;
+      long lv = strtol (optarg, &end, 10);
+      o.zstd_level = *end || end == optarg || lv < -100 || lv > 100 ? 0 : (int) lv;
+      if (o.zstd_level == 0 || o.zstd_level < REPO_ZSTD_MIN_LEVEL ||
+          o.zstd_level > REPO_ZSTD_MAX_LEVEL) {
+        cli_error ("--zstd-level must be %d..-1 (fast) or 1..%d",
+                   REPO_ZSTD_MIN_LEVEL, REPO_ZSTD_MAX_LEVEL);
         return 1;
       }
       break;
+    }
     case 'h': cli_usage (repo_usage);
     default: cli_bad_usage (repo_usage);
     }

@@ -110,10 +110,10 @@ chunk_encode (struct repo *r, struct codec *c, const void *data, size_t len)
   size_t stored = len;
   int codec = CHUNK_CODEC_RAW;
 
-  if (r->zstd_level >= 0) {
+  if (r->compress) {
     size_t z = ZSTD_compressCCtx (c->cctx, c->buf + CHUNK_HDR_LEN,
                                   c->buflen - CHUNK_HDR_LEN, data, len,
-                                  r->zstd_level ? r->zstd_level : 1);
+                                  r->zstd_level);
     if (!ZSTD_isError (z) && z < len - len / 64) {
       codec = CHUNK_CODEC_ZSTD;
       stored = z;

@@ -103,7 +103,8 @@ struct repo {
   char *location;
   char uuid[37];
   uint32_t chunk_size;
-  int zstd_level;             /* -1 = raw */
+  bool compress;              /* false: codec "none", every chunk raw */
+  int zstd_level;             /* 1..19 or -7..-1 */
   bool sync_each_chunk;       /* "sync": "file" instead of "filesystem" */
   pthread_mutex_t codec_lock;
   struct codec *codecs;       /* free list of compression contexts */

@@ -42,7 +42,8 @@ int
 repo_init (const char *location, const struct repo_init_opts *opts)
 {
   uint32_t cs = opts && opts->chunk_size ? opts->chunk_size : REPO_DEFAULT_CHUNK;
-  int level = opts ? opts->zstd_level : 0;
+  int level = opts && opts->zstd_level ? opts->zstd_level : 1;
+  bool compress = !(opts && opts->no_compression);
   struct repo_io *io;
   char **names;
   char uuid[37];
@@ -50,6 +51,11 @@ repo_init (const char *location, const struct repo_init_opts *opts)
   char *s;
   int r = -1;
 
+  if (level < REPO_ZSTD_MIN_LEVEL || level > REPO_ZSTD_MAX_LEVEL) {
+    error_setx ("zstd level %d is invalid: it must be from %d to -1 (fast) "
+                "or 1 to %d", level, REPO_ZSTD_MIN_LEVEL, REPO_ZSTD_MAX_LEVEL);
+    return -1;
+  }
   if (cs < REPO_MIN_CHUNK || cs > REPO_MAX_CHUNK || (cs & (cs - 1))) {
     error_setx ("chunk size %" PRIu32 " is invalid: it must be a power of "
                 "two from 64K to 4M", cs);
@@ -87,8 +93,8 @@ repo_init (const char *location, const struct repo_init_opts *opts)
   o = json_pack ("{s:s, s:i, s:s, s:i, s:s, s:i, s:s, s:s}",
                  "format", "bootback-repo", "version", 1, "uuid", uuid,
                  "chunk_size", (json_int_t) cs,
-                 "codec", level < 0 ? "none" : "zstd",
-                 "zstd_level", level < 0 ? 0 : (level ? level : 1),
+                 "codec", compress ? "zstd" : "none",
+                 "zstd_level", compress ? level : 0,
                  "hash", "sha256", "sync", "filesystem");
   s = json_dumps (o, JSON_INDENT (2) | JSON_PRESERVE_ORDER);
   json_decref (o);
@@ -152,11 +158,13 @@ repo_open (const char *location)
   }
   strcpy (r->uuid, json_string_value (v));
   v = json_object_get (o, "codec");
-  if (json_is_string (v) && strcmp (json_string_value (v), "none") == 0)
-    r->zstd_level = -1;
-  else {
-    v = json_object_get (o, "zstd_level");
-    r->zstd_level = json_is_integer (v) ? json_integer_value (v) : 1;
+  r->compress = !(json_is_string (v) && strcmp (json_string_value (v), "none") == 0);
+  v = json_object_get (o, "zstd_level");
+  r->zstd_level = json_is_integer (v) ? json_integer_value (v) : 1;
+  if (r->compress && (r->zstd_level == 0 || r->zstd_level < REPO_ZSTD_MIN_LEVEL ||
+                      r->zstd_level > REPO_ZSTD_MAX_LEVEL)) {
+    error_setx ("%s/bootback-repo.json: invalid zstd_level", location);
+    goto err;
   }
   v = json_object_get (o, "sync");
   r->sync_each_chunk = json_is_string (v) &&

@@ -32,6 +32,9 @@
 #define REPO_DIGEST_LEN 32
 #define REPO_MIN_CHUNK (64 * 1024)
 #define REPO_MAX_CHUNK (4 * 1024 * 1024)
+/* zstd levels a repository may use: -7..-1 are zstd's fast levels. */
+#define REPO_ZSTD_MIN_LEVEL (-7)
+#define REPO_ZSTD_MAX_LEVEL 19
 #define REPO_DEFAULT_CHUNK (1024 * 1024)
 #define REPO_MAX_DISKS 64
 
@@ -53,7 +56,9 @@ void repo_sha256 (const void *buf, size_t len, uint8_t out[REPO_DIGEST_LEN]);
 
 struct repo_init_opts {
   uint32_t chunk_size;          /* 0 = REPO_DEFAULT_CHUNK; power of 2 */
-  int zstd_level;               /* 0 = default (1); -1 = store raw always */
+  bool no_compression;          /* store every chunk raw */
+  int zstd_level;               /* 0 = default (1); 1..19, or -7..-1 for
+                                 * zstd's fast levels (faster, larger) */
 };
 
 /* Create a new, empty repository at location (a directory path; it may
