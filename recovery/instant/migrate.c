@@ -199,6 +199,31 @@ copy_params (virTypedParameterPtr *params, int *nparams)
                              (unsigned long long) wv);
 }
 
+/* One piece of qemu-img -p's output: progress, or a line of its message. */
+static void
+take_piece (const char *piece, char *msg, size_t msgsize, size_t *mlen,
+            const struct instant_migrate_opts *o, uint64_t base,
+            uint64_t total, uint64_t size)
+{
+  const char *pct = strchr (piece, '(');
+  size_t n = strlen (piece);
+
+  if (pct && strstr (pct, "/100%)")) {
+    if (o->progress && total)
+      o->progress (o->progress_opaque,
+                   base + (uint64_t) (strtod (pct + 1, NULL) / 100.0 * size),
+                   total);
+    return;
+  }
+  if (n == strspn (piece, " ") || *mlen + 2 >= msgsize)
+    return;
+  n = MIN (n, msgsize - 2 - *mlen);
+  memcpy (msg + *mlen, piece, n);
+  *mlen += n;
+  msg[(*mlen)++] = ' ';
+  msg[*mlen] = '\0';
+}
+
 /* Pre-copy: write the restore point's disk (the overlay's backing, read
  * from the session's bootback nbdkit) to dest with qemu-img convert, at
  * full speed and in parallel with the running guest.  The block copy then
@@ -210,8 +235,8 @@ precopy (const struct instant_session_disk *k, const char *dest,
          uint64_t base, uint64_t total)
 {
   CLEANUP_FREE char *src = xasprintf ("nbd+unix:///?socket=%s", k->backend_socket);
-  char buf[4096], msg[2048] = "";
-  size_t mlen = 0;
+  char buf[4096], msg[2048] = "", line[512];
+  size_t mlen = 0, llen = 0;
   int fd, status;
   pid_t pid;
   char *argv[] = { "qemu-img", "convert", "-p", "-f", "raw", "-O",
@@ -224,7 +249,7 @@ precopy (const struct instant_session_disk *k, const char *dest,
   for (;;) {
     struct pollfd pf = { .fd = fd, .events = POLLIN };
     ssize_t r;
-    char *pct;
+    char *p;
     if (o->cancel && *o->cancel)
       kill (pid, SIGKILL);
     if (poll (&pf, 1, 250) == 0)
@@ -235,19 +260,22 @@ precopy (const struct instant_session_disk *k, const char *dest,
     if (r <= 0)
       break;
     buf[r] = '\0';
-    /* "    (12.34/100%)\r" */
-    pct = strrchr (buf, '(');
-    if (pct && o->progress && total)
-      o->progress (o->progress_opaque,
-                   base + (uint64_t) (strtod (pct + 1, NULL) / 100.0 * k->size),
-                   total);
-    if (!strchr (buf, '%')) {
-      size_t n = MIN ((size_t) r, sizeof msg - 1 - mlen);
-      memcpy (msg + mlen, buf, n);
-      mlen += n;
-      msg[mlen] = '\0';
+    /* Pieces end at \r or \n and may be split across reads: progress
+     * pieces "    (12.34/100%)\r" go to o->progress, the rest, qemu-img's
+     * message, to msg. */
+    for (p = buf; *p; p++) {
+      if (*p != '\r' && *p != '\n') {
+        if (llen < sizeof line - 1)
+          line[llen++] = *p;
+        continue;
+      }
+      line[llen] = '\0';
+      take_piece (line, msg, sizeof msg, &mlen, o, base, total, k->size);
+      llen = 0;
     }
   }
+  line[llen] = '\0';
+  take_piece (line, msg, sizeof msg, &mlen, o, base, total, k->size);
   close (fd);
   while (waitpid (pid, &status, 0) == -1 && errno == EINTR)
     ;
@@ -256,7 +284,7 @@ precopy (const struct instant_session_disk *k, const char *dest,
     return -1;
   }
   if (!WIFEXITED (status) || WEXITSTATUS (status) != 0) {
-    while (mlen && (msg[mlen - 1] == '\n' || msg[mlen - 1] == '\r'))
+    while (mlen && msg[mlen - 1] == ' ')
       msg[--mlen] = '\0';
     error_setx ("copy of the backup of %s to %s: %s", k->target, dest,
                 msg[0] ? msg : "qemu-img failed");
