@@ -281,7 +281,7 @@ split_words (const char *s)
           w[len++] = *s++;
         if (*s != q) {
           free (w);
-          lab_strv_free (v);
+          strv_free (v);
           return NULL;
         }
         s++;
@@ -545,7 +545,7 @@ parse_check_map (struct parser *p, const struct lab_def *d,
       free (c->contains);
       c->contains = contains;
     }
-    lab_strv_free (w);
+    strv_free (w);
   }
 }
 
@@ -569,7 +569,7 @@ parse_check (struct parser *p, const struct lab_def *d, struct lab_check *c,
     w = split_words (s);
     if (!w || !w[0]) {
       problem (p, c->line, "check: '%s' is empty or has unbalanced quotes", s);
-      lab_strv_free (w);
+      strv_free (w);
       return;
     }
     kind = kind_of (w[0]);
@@ -586,7 +586,7 @@ parse_check (struct parser *p, const struct lab_def *d, struct lab_check *c,
         c->command = xstrdup (rest + strspn (rest, " \t"));
       }
     }
-    lab_strv_free (w);
+    strv_free (w);
   }
   if (c->kind == LAB_CHECK_HTTP && c->expect == 0)
     c->expect = 200;
@@ -1075,7 +1075,7 @@ check_free (struct lab_check *c)
   free (c->name);
   free (c->url);
   free (c->contains);
-  lab_strv_free (c->argv);
+  strv_free (c->argv);
   free (c->command);
 }
 
@@ -1133,16 +1133,4 @@ lab_def_nvms (const struct lab_def *d)
   for (g = 0; g < d->ngroups; g++)
     n += d->groups[g].nvms;
   return n;
-}
-
-void
-lab_strv_free (char **v)
-{
-  size_t i;
-
-  if (!v)
-    return;
-  for (i = 0; v[i]; i++)
-    free (v[i]);
-  free (v);
 }

@@ -189,7 +189,6 @@ char *lab_domain_xml (const struct lab_domain_spec *s);
  * types[i] = interface type.  Returns the count or -1. */
 int lab_domain_interfaces (const char *xml, char ***taps, char ***bridges,
                            char ***types);
-void lab_strv_free (char **v);
 /* What a VM's own definition says about verifying it: an element in the
  * domain XML's <metadata> (kept in every restore point),
  *   <bb:verify xmlns:bb="urn:bootback:verify:1">

@@ -483,10 +483,10 @@ lab_net_check (const struct lab_net *n, char *const *allowed)
       goto err;
     }
   }
-  lab_strv_free (ports);
+  strv_free (ports);
   return 0;
  err:
-  lab_strv_free (ports);
+  strv_free (ports);
   return -1;
 }
 

@@ -199,7 +199,7 @@ lab_state_free (struct lab_state *s)
   free (s->netns);
   free (s->report_dir);
   free (s->status);
-  lab_strv_free (s->vms);
+  strv_free (s->vms);
   free (s);
 }
 

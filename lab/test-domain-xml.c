@@ -49,7 +49,7 @@ main (void)
     CHECK (strcmp (bridges[0], "bblabc123br") == 0);
     CHECK (strcmp (taps[0], "") == 0);
   }
-  lab_strv_free (taps); lab_strv_free (bridges); lab_strv_free (types);
+  strv_free (taps); strv_free (bridges); strv_free (types);
   free (xml);
 
   /* A running domain's XML as libvirt reports it, with two NICs. */
@@ -65,7 +65,7 @@ main (void)
     CHECK (strcmp (types[1], "network") == 0 && strcmp (bridges[1], "default") == 0);
     CHECK (strcmp (types[2], "user") == 0 && strcmp (bridges[2], "") == 0);
   }
-  lab_strv_free (taps); lab_strv_free (bridges); lab_strv_free (types);
+  strv_free (taps); strv_free (bridges); strv_free (types);
   CHECK (lab_domain_interfaces ("<domain><oops", &taps, &bridges, &types) == -1);
 
   {

@@ -86,9 +86,9 @@ check_interfaces (const char *xml, const char *bridge, const char *name)
                   types[i], bridges[i], bridge);
       r = -1;
     }
-  lab_strv_free (taps);
-  lab_strv_free (bridges);
-  lab_strv_free (types);
+  strv_free (taps);
+  strv_free (bridges);
+  strv_free (types);
   return r;
 }
 
@@ -218,8 +218,8 @@ lab_vm_start (const struct lab_vm_env *env, const struct lab_vm *vm)
   }
   n = lab_domain_interfaces (live, &h->taps, &bridges, &types);
   free (live);
-  lab_strv_free (bridges);
-  lab_strv_free (types);
+  strv_free (bridges);
+  strv_free (types);
   if (n < 0)
     goto err;
   for (i = 0; i < n; i++)
@@ -276,7 +276,7 @@ handle_free (struct lab_vm_handle *h)
   free (h->source);
   free (h->name);
   free (h->serial);
-  lab_strv_free (h->taps);
+  strv_free (h->taps);
   free (h);
 }
 

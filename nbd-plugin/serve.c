@@ -140,7 +140,7 @@ serve_default_name (struct repo *r, const char *default_disk,
     error_setx ("repository %s holds %zu VMs: name the export as "
                 "VM@TIME/DISK (nbdinfo --list shows them)",
                 repo_location (r), n);
-  repo_strv_free (vms);
+  strv_free (vms);
   return ret;
 }
 
@@ -187,14 +187,14 @@ serve_list (struct repo *r, serve_export_fn fn, void *opaque)
         n++;
       }
     }
-    repo_strv_free (pts);
+    strv_free (pts);
     pts = NULL;
   }
-  repo_strv_free (vms);
+  strv_free (vms);
   return n;
  err:
-  repo_strv_free (pts);
-  repo_strv_free (vms);
+  strv_free (pts);
+  strv_free (vms);
   return -1;
 }
 

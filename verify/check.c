@@ -579,7 +579,7 @@ attempt (const struct lab_check *c, const struct verify_target *t,
     env[4] = xasprintf ("BOOTBACK_LAB_GATEWAY=%s", t->net->gateway);
     env[5] = NULL;
     st = lab_net_run (t->net, argv, env, c->timeout, out, sizeof out);
-    lab_strv_free (argv);
+    strv_free (argv);
     for (i = 0; i < 5; i++)
       free (env[i]);
     free (r->output);

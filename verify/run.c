@@ -683,7 +683,7 @@ verify_run (const struct lab_def *d, const struct verify_run_opts *o,
   for (i = 0; i < r.nvms; i++)
     lab_vm_destroy (r.vms[i].h);
   free (r.vms);
-  lab_strv_free (r.taps);
+  strv_free (r.taps);
   if (r.conn)
     virConnectClose (r.conn);
   lab_state_free (r.st);

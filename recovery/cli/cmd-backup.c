@@ -205,12 +205,12 @@ cmd_backup (struct cli *c, int argc, char **argv)
       printf ("no domain is marked for backup (virsh metadata DOMAIN "
               "--uri https://bootback.dev/xmlns/backup/1 --key bootback "
               "--set '<backup/>' marks one)\n");
-      repo_strv_free (doms);
+      strv_free (doms);
       return 0;
     }
   }
   if (cli_repo (c) == -1) {
-    repo_strv_free (doms);
+    strv_free (doms);
     return 1;
   }
   o.note = print_note;
@@ -228,6 +228,6 @@ cmd_backup (struct cli *c, int argc, char **argv)
   else if (n > 1)
     printf ("%zu of %zu domains backed up%s\n", n - failed, n,
             failed ? "; see the errors above" : "");
-  repo_strv_free (doms);
+  strv_free (doms);
   return failed ? 1 : 0;
 }

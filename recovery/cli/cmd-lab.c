@@ -890,7 +890,7 @@ cmd_verify (struct cli *c, int argc, char **argv)
     if (r == 1 || (r == EXIT_PROBLEMS && rc == 0))
       rc = r;
   }
-  repo_strv_free (vms);
+  strv_free (vms);
   for (i = 0; i < q.nchecks; i++)
     free (q.checks[i]);
   return rc;

@@ -525,7 +525,7 @@ cmd_prune (struct cli *c, int argc, char **argv)
         if (repo_point_remove (c->repo, vms[i], id) == -1) {
           cli_perror ();
           free (it);
-          repo_strv_free (pts);
+          strv_free (pts);
           goto out;
         }
         catalog_point_delete (c->cat, c->repo_id, vms[i], id);
@@ -542,7 +542,7 @@ cmd_prune (struct cli *c, int argc, char **argv)
                 it[j].reason ? it[j].reason : "", it[j].reason ? ")" : "");
     }
     free (it);
-    repo_strv_free (pts);
+    strv_free (pts);
   }
   if (out)
     cli_json_print (out), out = NULL;
@@ -553,6 +553,6 @@ cmd_prune (struct cli *c, int argc, char **argv)
   ret = 0;
  out:
   json_decref (out);
-  repo_strv_free (vms);
+  strv_free (vms);
   return ret;
 }

@@ -378,22 +378,22 @@ reindex (struct cli *c)
         continue;
       }
       if (catalog_point_put (c->cat, c->repo_id, &m) == -1) {
-        repo_strv_free (pts);
+        strv_free (pts);
         goto err_tx;
       }
       n++;
     }
-    repo_strv_free (pts);
+    strv_free (pts);
   }
   if (catalog_commit (c->cat) == -1)
     goto err_tx;
-  repo_strv_free (vms);
+  strv_free (vms);
   return n;
  err_tx:
   catalog_rollback (c->cat);
  err:
   cli_perror ();
-  repo_strv_free (vms);
+  strv_free (vms);
   return -1;
 }
 

@@ -135,7 +135,7 @@ void ingest_backup_close (struct ingest_backup *b);
 
 /* The domains (active or not) whose <metadata> has bootback's marker
  * (<backup xmlns="https://bootback.dev/xmlns/backup/1"/>), sorted; NULL-
- * terminated, free with repo_strv_free.  NULL with the error set. */
+ * terminated, free with strv_free.  NULL with the error set. */
 char **ingest_backup_marked_domains (const char *uri);
 
 /* The thaw guard (a child process started before a freeze): reads fd

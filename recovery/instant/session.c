@@ -350,28 +350,19 @@ bootback_exe (char *buf, size_t len)
 int
 supervisor_spawn (struct instant_session *s, const char *home)
 {
-  char exe[4096], idbuf[32], msg[1024], log[4200];
+  char self[4096], idbuf[32], msg[1024], log[4200];
+  const char *exe;
   int pfd[2], status;
   pid_t pid;
   size_t n = 0;
   double end;
 
-  {
-    char self[4096];
-    snprintf (exe, sizeof exe, "%s", bootback_exe (self, sizeof self));
-  }
+  exe = bootback_exe (self, sizeof self);
   snprintf (idbuf, sizeof idbuf, "%" PRId64, s->id);
   snprintf (log, sizeof log, "%s/supervisor.log", s->dir);
-  if (pipe2 (pfd, O_CLOEXEC) == -1) {
-    error_set (errno, "pipe");
+  pid = fork_with_pipe (pfd);
+  if (pid == -1)
     return -1;
-  }
-  pid = fork ();
-  if (pid == -1) {
-    error_set (errno, "fork");
-    close (pfd[0]); close (pfd[1]);
-    return -1;
-  }
   if (pid == 0) {
     /* Daemonise: a new session, then a grandchild that init adopts. */
     int fd;

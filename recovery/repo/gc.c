@@ -122,7 +122,7 @@ writers_cutoff (struct repo_io *io, double now, double *cutoff)
     if (start < *cutoff)
       *cutoff = start;
   }
-  repo_strv_free (names);
+  strv_free (names);
   return 0;
 }
 
@@ -182,13 +182,13 @@ mark (struct repo *r, double cutoff, bool dry_run, uint8_t (**out)[REPO_DIGEST_L
         repo_disk_close (d);
       }
     }
-    repo_strv_free (all);
+    strv_free (all);
     continue;
    err_all:
-    repo_strv_free (all);
+    strv_free (all);
     goto err;
   }
-  repo_strv_free (vms);
+  strv_free (vms);
   qsort (set, n, REPO_DIGEST_LEN, cmp_digest);
   for (i = j = 0; i < n; i++)
     if (j == 0 || memcmp (set[i], set[j-1], REPO_DIGEST_LEN) != 0)
@@ -197,7 +197,7 @@ mark (struct repo *r, double cutoff, bool dry_run, uint8_t (**out)[REPO_DIGEST_L
   *nout = j;
   return 0;
  err:
-  repo_strv_free (vms);
+  strv_free (vms);
   free (set);
   return -1;
 }
@@ -293,17 +293,17 @@ repo_gc (struct repo *r, bool dry_run, struct repo_gc_result *res)
       if (bsearch (d, set, nset, REPO_DIGEST_LEN, cmp_digest))
         continue;
       if (sweep_one (io, path, cutoff, dry_run, res) == -1) {
-        repo_strv_free (names);
+        strv_free (names);
         goto out;
       }
     }
-    repo_strv_free (names);
+    strv_free (names);
   }
   ret = 0;
  out:
   {
     ERROR_SAVE (saved);
-    repo_strv_free (dirs);
+    strv_free (dirs);
     free (set);
     io->ops->unlink (io, "locks/gc");
     ERROR_RESTORE (saved);

@@ -138,7 +138,7 @@ io_remove_dir (struct repo_io *io, const char *path)
     if (io->ops->unlink (io, p) == -1 && errno != ENOENT)
       r = -1;
   }
-  repo_strv_free (names);
+  strv_free (names);
   if (r == 0 && io->ops->rmdir (io, path) == -1 && errno != ENOENT)
     r = -1;
   return r;

@@ -79,10 +79,10 @@ repo_init (const char *location, const struct repo_init_opts *opts)
     error_setx ("%s: directory is not empty (%s%s); refusing to create a "
                 "repository there", location, names[0],
                 names[1] ? ", ..." : "");
-    repo_strv_free (names);
+    strv_free (names);
     goto out;
   }
-  repo_strv_free (names);
+  strv_free (names);
   if (io->ops->mkdir (io, "chunks") == -1 ||
       io->ops->mkdir (io, "points") == -1 ||
       io->ops->mkdir (io, "locks") == -1 ||
@@ -195,18 +195,6 @@ const char *repo_uuid (const struct repo *r) { return r->uuid; }
 uint32_t repo_chunk_size (const struct repo *r) { return r->chunk_size; }
 struct repo_io *repo_get_io (struct repo *r) { return r->io; }
 
-void
-repo_strv_free (char **v)
-{
-  size_t i;
-
-  if (!v)
-    return;
-  for (i = 0; v[i]; i++)
-    free (v[i]);
-  free (v);
-}
-
 static int
 cmp_str (const void *a, const void *b)
 {
@@ -289,30 +277,30 @@ repo_point_resolve (struct repo *r, const char *spec, char vm[129],
   for (n = 0; pts[n]; n++) ;
   if (n == 0) {
     error_setx ("no restore points of VM '%s' in %s", vm, r->location);
-    repo_strv_free (pts);
+    strv_free (pts);
     return -1;
   }
   if (strcmp (when, "latest") == 0) {
     strcpy (id, pts[n-1]);
-    repo_strv_free (pts);
+    strv_free (pts);
     return 0;
   }
   if (timestamp_parse (when, &t) == -1) {
     error_prefix ("'%s'", spec);
-    repo_strv_free (pts);
+    strv_free (pts);
     return -1;
   }
   timestamp_format (t, want);
   for (size_t i = 0; i < n; i++) {
     if (strcmp (pts[i], want) == 0) {
       strcpy (id, pts[i]);
-      repo_strv_free (pts);
+      strv_free (pts);
       return 0;
     }
   }
   error_setx ("no restore point %s@%s (VM '%s' has %zu points, newest %s)",
               vm, want, vm, n, pts[n-1]);
-  repo_strv_free (pts);
+  strv_free (pts);
   return -1;
 }
 

@@ -114,12 +114,11 @@ struct repo_manifest {
 };
 
 /* List the VMs that have points (names into a NULL-terminated array the
- * caller frees with repo_strv_free). */
+ * caller frees with strv_free). */
 char **repo_list_vms (struct repo *r);
 /* List the point ids of one VM, oldest first, only points whose manifest
- * exists.  NULL-terminated; repo_strv_free. */
+ * exists.  NULL-terminated; strv_free. */
 char **repo_list_points (struct repo *r, const char *vm);
-void repo_strv_free (char **v);
 
 /* Parse "VM@TIME", "VM@latest" or "VM" (= latest) into vm and id (the
  * existing point's id). -1 if malformed or no such point, naming it. */

@@ -202,8 +202,8 @@ count_incomplete (struct vstate *s, const char *vm,
   size_t i, j;
 
   if (!all || !done) {
-    repo_strv_free (all);
-    repo_strv_free (done);
+    strv_free (all);
+    strv_free (done);
     return -1;
   }
   for (i = 0; all[i]; i++) {
@@ -214,8 +214,8 @@ count_incomplete (struct vstate *s, const char *vm,
     if (!found)
       res->incomplete++;
   }
-  repo_strv_free (all);
-  repo_strv_free (done);
+  strv_free (all);
+  strv_free (done);
   return 0;
 }
 
@@ -251,7 +251,7 @@ repo_verify (struct repo *r, const char *point, bool read_data, int threads,
         goto out;
       for (j = 0; pts[j]; j++)
         add_point (&s, vms[i], pts[j], res);
-      repo_strv_free (pts);
+      strv_free (pts);
       count_incomplete (&s, vms[i], res);
     }
     if (point && res->points == 0 && s.problems == 0) {
@@ -287,7 +287,7 @@ repo_verify (struct repo *r, const char *point, bool read_data, int threads,
   free (s.disks);
   free (s.refs);
   free (s.groups);
-  repo_strv_free (vms);
+  strv_free (vms);
   pthread_mutex_destroy (&s.lock);
   return ret;
 }

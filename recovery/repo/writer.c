@@ -148,7 +148,7 @@ repo_writer_begin (struct repo *r, const char *vm, time_t t)
           && pt >= t)
         t = pt + 1;
     }
-    repo_strv_free (pts);
+    strv_free (pts);
   }
   for (;;) {
     timestamp_format (t, w->id);

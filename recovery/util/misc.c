@@ -141,6 +141,18 @@ xasprintf (const char *fmt, ...)
   return s;
 }
 
+void
+strv_free (char **v)
+{
+  size_t i;
+
+  if (!v)
+    return;
+  for (i = 0; v[i]; i++)
+    free (v[i]);
+  free (v);
+}
+
 bool
 is_zero (const void *buf, size_t len)
 {

@@ -12,10 +12,9 @@
 
 #include "recovery/util/util.h"
 
-int
-spawn_output (char *const argv[], unsigned flags, pid_t *pidp)
+pid_t
+fork_with_pipe (int pfd[2])
 {
-  int pfd[2];
   pid_t pid;
 
   if (pipe2 (pfd, O_CLOEXEC) == -1) {
@@ -26,8 +25,19 @@ spawn_output (char *const argv[], unsigned flags, pid_t *pidp)
   if (pid == -1) {
     error_set (errno, "fork");
     close (pfd[0]); close (pfd[1]);
-    return -1;
   }
+  return pid;
+}
+
+int
+spawn_output (char *const argv[], unsigned flags, pid_t *pidp)
+{
+  int pfd[2];
+  pid_t pid;
+
+  pid = fork_with_pipe (pfd);
+  if (pid == -1)
+    return -1;
   if (pid == 0) {
     int devnull = open ("/dev/null", O_RDONLY);
     if (flags & SPAWN_DIE_WITH_PARENT)

@@ -20,6 +20,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -82,6 +83,8 @@ char *xasprintf (const char *fmt, ...) __attribute__((format (printf, 1, 2)));
 void *xmalloc (size_t n);
 void *xcalloc (size_t n, size_t m);
 char *xstrdup (const char *s);
+/* Free a NULL-terminated array of malloc'd strings and the array (NULL ok). */
+void strv_free (char **v);
 /* True if all len bytes of buf are zero (fast). */
 bool is_zero (const void *buf, size_t len);
 /* Valid name for a VM or disk: [A-Za-z0-9._-], 1..128, not starting '.'. */
@@ -148,6 +151,10 @@ void run_workers (int n, void *(*fn) (void *), void *arg);
  * the build tree this program runs from (PROGDIR/../../nbd-plugin/), else
  * "bootback" (the installed plugin, found by nbdkit). */
 void bootback_plugin_path (char *buf, size_t len);
+
+/* A pipe (both ends close-on-exec), then fork: the child's pid (0 in the
+ * child), or -1 with the error set and both ends closed. */
+pid_t fork_with_pipe (int pfd[2]);
 
 /* Start argv (searched in PATH) with stdin from /dev/null and stdout and
  * stderr into a pipe; returns the pipe's read end (close-on-exec) and sets
