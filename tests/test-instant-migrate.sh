@@ -47,6 +47,8 @@ state () {
 expect_fail bootback migrate 1 --to "$tmp/small" 2>"$tmp/err"
 cat "$tmp/err"
 grep -q "no space left" "$tmp/err" || fail "the error does not say the target is full"
+grep -q "qemu-img: .*No space left on device" "$tmp/err" ||
+    fail "qemu-img's own message is not passed on"
 grep -q "nothing was lost" "$tmp/err"
 [ "$(state)" = running ] || fail "state after a failed migration: $(state)"
 [ -z "$(ls -A "$tmp/small")" ] || fail "the failed migration left files: $(ls "$tmp/small")"

@@ -117,6 +117,10 @@ for l in a b; do
     grep -q "\"identity\":\"$l\"" "$tmp/health-$l" || { cat "$tmp/health-$l"; fail "lab $l sees another VM"; }
 done
 echo "two labs with the same address and MAC: each sees its own VM"
+# The namespace re-asks ARP every 100 ms (a guest's first answer is seen
+# at once, not up to a second late).
+[ "$(bootback lab shell "$id_a" -- cat /proc/sys/net/ipv4/neigh/eth0/retrans_time_ms)" = 100 ] ||
+    fail "ARP retransmit time in the lab namespace is not 100 ms"
 
 # ---- 3. from inside lab a: nothing but its own network answers ----------------
 # The "outside": a namespace of this test behind a veth pair on the host,
