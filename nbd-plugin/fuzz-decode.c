@@ -48,9 +48,10 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
     size -= 1 + REPO_DIGEST_LEN;
     uint8_t *file = xmalloc (size);
     memcpy (file, data + 1 + REPO_DIGEST_LEN, size);
-    if (chunk_decode (codec, file, size, out, CS, &len, data + 1) == 0) {
+    r.tree = data[0] & 2;             /* both digests, both formats */
+    if (chunk_decode (&r, codec, file, size, out, CS, &len, data + 1) == 0) {
       assert (len > 0 && len <= CS);
-      repo_sha256 (out, len, got);
+      repo_chunk_digest (&r, out, len, got);
       assert (memcmp (got, data + 1, REPO_DIGEST_LEN) == 0);
     }
     free (file);

@@ -62,8 +62,7 @@ import_disk (struct repo *r, struct repo_writer *w, const char *arg)
     }
     if (is_zero (buf, len))
       continue;                 /* zero digest: never stored */
-    repo_sha256 (buf, len, digests[i]);
-    if (repo_writer_put_chunk (w, digests[i], buf, len, &was_new) == -1)
+    if (repo_writer_put_chunk (w, buf, len, digests[i], &was_new) == -1)
       die ("put chunk");
   }
   if (repo_writer_add_disk (w, name, st.st_size, "raw",

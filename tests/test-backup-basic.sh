@@ -128,6 +128,12 @@ echo "incremental read $read_b of $total bytes (vdb dirty: $dirty)"
 [ "$read_b" -lt $(( total / 10 )) ] || fail "incremental read $read_b bytes: not far below the disk size $total"
 [ "$dirty" -ge $(( 4 * 1048576 )) ] && [ "$dirty" -le $(( 8 * 1048576 )) ] ||
     fail "vdb dirty bytes $dirty: expected about 4 MiB (1 write, 1 zero, 2 trimmed)"
+# the random MiB at 48.5 MiB half-fills two chunks: both made by patching
+# the previous point's chunks, none read whole again
+[ "$(json_get "$tmp/b2.json" '["disks"][1]["patched_chunks"]')" = 2 ] ||
+    fail "vdb: expected 2 patched chunks: $(cat "$tmp/b2.json")"
+[ "$(json_get "$tmp/b2.json" '["disks"][1]["reread_chunks"]')" = 0 ] ||
+    fail "vdb: chunks read whole again: $(cat "$tmp/b2.json")"
 p2=$(latest_id "$dom")
 [ "$(bootback point show "$dom@$p2" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["kind"])')" = incremental ]
 [ "$(virsh -q checkpoint-list "$dom" --name | tr -d ' \n')" = "$(json_get "$tmp/b2.json" '["checkpoint"]')" ] ||

@@ -57,14 +57,16 @@ result_json (const char *domain, const struct repo_manifest *m,
   snprintf (pt, sizeof pt, "%s@%s", m->vm, m->id);
   for (i = 0; i < res->ndisks; i++) {
     const struct backup_disk_result *d = &res->disks[i];
-    json_array_append_new (disks, json_pack ("{s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I}",
+    json_array_append_new (disks, json_pack ("{s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
                                              "name", d->name, "mode", d->mode,
                                              "reason", d->reason, "format", d->format,
                                              "size", (json_int_t) d->size,
                                              "dirty_bytes", (json_int_t) d->dirty_bytes,
                                              "planned_bytes", (json_int_t) d->planned_bytes,
                                              "bytes_read", (json_int_t) d->bytes_read,
-                                             "reused_chunks", (json_int_t) d->reused_chunks));
+                                             "reused_chunks", (json_int_t) d->reused_chunks,
+                                             "patched_chunks", (json_int_t) d->patched_chunks,
+                                             "reread_chunks", (json_int_t) d->reread_chunks));
   }
   return json_pack ("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I,"
                     " s:I, s:I, s:f, s:o}",

@@ -677,6 +677,8 @@ read_disk (struct ingest_backup *b, struct repo *r, struct repo_writer *w,
     goto out;
   res->bytes_read = j.bytes_read;
   res->reused_chunks = j.reused_chunks;
+  res->patched_chunks = j.patched_chunks;
+  res->reread_chunks = j.reread_chunks;
   ret = 0;
  out:
   {

@@ -13,9 +13,9 @@
  *      has left the repository (ENOENT) it is read and stored again.
  *   3. A chunk planned READ or PATCH but known zero is neither read nor
  *      stored.
- *   4. A PATCH chunk's base is the previous chunk as read and verified by
- *      repo_chunk_get (or zeros for a zero digest); if it cannot be had,
- *      the whole chunk is read from the source instead.
+ *   4. A PATCH chunk's base is the previous chunk, checked against its
+ *      digest by repo_writer_patch_chunk (or zeros for a zero digest); if
+ *      it cannot be had, the whole chunk is read from the source instead.
  */
 #include <errno.h>
 
@@ -201,23 +201,21 @@ read_range (struct chunk_job *j, struct nbd_handle *h, uint8_t *buf,
 }
 
 /* A PATCH chunk: the previous point's chunk (digests[c]) with the dirty
- * ranges read over it.  1 done, 0 the previous chunk cannot be had (the
- * caller reads the whole chunk instead), -1 error. */
+ * ranges read over it.  Only the dirty ranges are read; the repository
+ * hashes and compresses only the frames they touch (4.).  1 done
+ * (digests[c] set); 2 the previous chunk was zeros: buf now holds the
+ * whole chunk; 0 the previous chunk cannot be had (the caller reads the
+ * whole chunk instead); -1 error. */
 static int
 patch_chunk (struct chunk_job *j, struct nbd_handle *h, uint8_t *buf,
              uint64_t c)
 {
   uint64_t off = c * j->cs, end;
-  size_t len = MIN ((uint64_t) j->cs, j->size - off), got = 0;
+  size_t len = MIN ((uint64_t) j->cs, j->size - off), n = 0, first;
   size_t lo = 0, hi = j->ndirty;
+  CLEANUP_FREE struct repo_range *ranges = NULL;
+  int r;
 
-  if (repo_digest_is_zero (j->digests[c]))
-    memset (buf, 0, len);
-  else if (repo_chunk_get (j->repo, j->digests[c], buf, j->cs, &got) == -1 ||
-           got != len) {
-    error_clear ();
-    return 0;
-  }
   end = off + len;
   while (lo < hi) {               /* first extent ending after off */
     size_t mid = lo + (hi - lo) / 2;
@@ -226,13 +224,35 @@ patch_chunk (struct chunk_job *j, struct nbd_handle *h, uint8_t *buf,
     else
       hi = mid;
   }
-  for (; lo < j->ndirty && j->dirty[lo].off < end; lo++) {
+  for (first = lo; lo < j->ndirty && j->dirty[lo].off < end; lo++)
+    ;
+  ranges = xcalloc (lo - first + 1, sizeof *ranges);
+  for (lo = first; lo < j->ndirty && j->dirty[lo].off < end; lo++) {
     uint64_t a = MAX (j->dirty[lo].off, off);
     uint64_t b = MIN (j->dirty[lo].off + j->dirty[lo].len, end);
     if (read_range (j, h, buf + (a - off), b - a, a) == -1)
       return -1;
+    ranges[n++] = (struct repo_range) { a - off, b - a };
   }
-  return 1;
+  if (repo_digest_is_zero (j->digests[c])) {
+    /* The previous chunk was zeros: so is everything outside the ranges. */
+    uint64_t p = 0;
+    for (lo = 0; lo < n; p = ranges[lo].off + ranges[lo].len, lo++)
+      memset (buf + p, 0, ranges[lo].off - p);
+    memset (buf + p, 0, len - p);
+    atomic_fetch_add (&j->patched_chunks, 1);
+    return 2;                     /* buf is the chunk: hash and store it */
+  }
+  r = repo_writer_patch_chunk (j->w, j->digests[c], buf, len, ranges, n,
+                               j->digests[c]);
+  if (r == 0)
+    error_clear ();
+  else if (r == 1) {
+    atomic_fetch_add (&j->patched_chunks, 1);
+    if (repo_digest_is_zero (j->digests[c]))
+      atomic_fetch_add (&j->zero_bytes, len);
+  }
+  return r;
 }
 
 /* Fill chunk c into buf (whole read, or patch), hash it, store it unless
@@ -247,6 +267,8 @@ read_chunk (struct chunk_job *j, struct nbd_handle *h, uint8_t *buf,
 
   if (j->plan[c] == CHUNK_PATCH) {
     r = patch_chunk (j, h, buf, c);
+    if (r == 1)                          /* patched and stored */
+      return 0;
     if (r == 0)                          /* previous chunk gone: read all */
       atomic_fetch_add (&j->reread_chunks, 1);
   }
@@ -258,11 +280,8 @@ read_chunk (struct chunk_job *j, struct nbd_handle *h, uint8_t *buf,
     atomic_fetch_add (&j->zero_bytes, len);
     memset (j->digests[c], 0, REPO_DIGEST_LEN);
   }
-  else {
-    repo_sha256 (buf, len, j->digests[c]);
-    if (repo_writer_put_chunk (j->w, j->digests[c], buf, len, NULL) == -1)
-      return -1;
-  }
+  else if (repo_writer_put_chunk (j->w, buf, len, j->digests[c], NULL) == -1)
+    return -1;
   return 0;
 }
 

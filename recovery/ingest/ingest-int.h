@@ -60,7 +60,9 @@ struct chunk_job {
   _Atomic uint64_t bytes_read;     /* read from the source */
   _Atomic uint64_t zero_bytes;     /* zero, not stored */
   _Atomic uint64_t reused_chunks;  /* taken from the previous point */
-  _Atomic uint64_t reread_chunks;  /* REUSE whose chunk was gone: read */
+  _Atomic uint64_t reread_chunks;  /* REUSE or PATCH whose chunk was
+                                    * gone: read whole */
+  _Atomic uint64_t patched_chunks; /* PATCH done on the previous chunk */
   /* Private. */
   _Atomic uint64_t next;
   struct first_error fe;

@@ -98,6 +98,8 @@ struct backup_disk_result {
   uint64_t planned_bytes;    /* bytes to read (dirty chunks, not zero) */
   uint64_t bytes_read;
   uint64_t reused_chunks;
+  uint64_t patched_chunks;   /* partly dirty: the previous chunk patched */
+  uint64_t reread_chunks;    /* the previous chunk was gone: read whole */
 };
 
 struct backup_result {

@@ -1,11 +1,26 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * The chunk file format (header in repo-int.h) and its codec: zstd, or raw
- * when zstd does not save at least 1/64 of the size.  Decoding is bounded:
- * it never writes or allocates more than the caller's buffer (the
- * repository's chunk size), whatever a header claims, and it checks, in
- * order, the header's own CRC, the lengths, the payload CRC, the
- * decompressed length and finally the SHA-256 of the plaintext.
+ * The chunk file formats (headers in repo-int.h), chunk digests, and the
+ * codec.
+ *
+ * A chunk's digest depends on the repository's "hash":
+ *   sha256-tree  the SHA-256 of the list of the SHA-256s of its 64 KiB
+ *                frames (the default); chunks are BBC2 files, each frame
+ *                compressed on its own, its SHA-256 in the file's frame
+ *                table;
+ *   sha256       the SHA-256 of the plaintext (repositories made before
+ *                framed chunks); chunks are BBC1 files, one zstd frame.
+ * With frames, a chunk that changed in a few places is made from the
+ * previous chunk by hashing and compressing only the changed frames: the
+ * other frames' stored bytes and hashes are copied (chunk_patch_*).  That
+ * is what keeps an incremental backup of scattered small writes cheap.
+ * Because the digest covers the frame hashes and every read checks each
+ * frame against its hash, a copied frame is still checked on every read.
+ *
+ * Decoding is bounded: it never writes or allocates more than the
+ * caller's buffer (the repository's chunk size), whatever a header
+ * claims, and it checks, in order, the header's own CRC, the lengths,
+ * the payload CRC, each decompressed length and finally the SHA-256s.
  */
 #include <errno.h>
 #include <endian.h>
@@ -16,6 +31,7 @@
 #include "recovery/repo/repo-int.h"
 
 const uint8_t repo_zero_digest[REPO_DIGEST_LEN];
+static const uint8_t zero_frame[CHUNK_FRAME];
 
 bool
 repo_digest_is_zero (const uint8_t d[REPO_DIGEST_LEN])
@@ -24,13 +40,16 @@ repo_digest_is_zero (const uint8_t d[REPO_DIGEST_LEN])
 }
 
 static const EVP_MD *sha256_md;
+static uint8_t zero_frame_hash[REPO_DIGEST_LEN];
 static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
 
 static void
 sha256_init (void)
 {
   sha256_md = EVP_MD_fetch (NULL, "SHA256", NULL);
-  if (!sha256_md)
+  if (!sha256_md ||
+      EVP_Digest (zero_frame, CHUNK_FRAME, zero_frame_hash, NULL, sha256_md,
+                  NULL) != 1)
     abort ();
 }
 
@@ -40,6 +59,36 @@ repo_sha256 (const void *buf, size_t len, uint8_t out[REPO_DIGEST_LEN])
   pthread_once (&sha256_once, sha256_init);
   if (EVP_Digest (buf, len, out, NULL, sha256_md, NULL) != 1)
     abort ();
+}
+
+size_t
+chunk_frame_hashes (const void *data, size_t len,
+                    uint8_t (*fh)[REPO_DIGEST_LEN])
+{
+  size_t i, n = DIV_ROUND_UP (len, CHUNK_FRAME);
+
+  for (i = 0; i < n; i++)
+    repo_sha256 ((const uint8_t *) data + i * CHUNK_FRAME,
+                 MIN (CHUNK_FRAME, len - i * CHUNK_FRAME), fh[i]);
+  return n;
+}
+
+static void
+tree_digest (const uint8_t *hashes, size_t n, uint8_t out[REPO_DIGEST_LEN])
+{
+  repo_sha256 (hashes, n * REPO_DIGEST_LEN, out);
+}
+
+void
+repo_chunk_digest (const struct repo *r, const void *data, size_t len,
+                   uint8_t out[REPO_DIGEST_LEN])
+{
+  uint8_t fh[CHUNK_MAX_FRAMES][REPO_DIGEST_LEN];
+
+  if (r->tree)
+    tree_digest (fh[0], chunk_frame_hashes (data, len, fh), out);
+  else
+    repo_sha256 (data, len, out);
 }
 
 struct codec *
@@ -59,8 +108,13 @@ codec_get (struct repo *r)
   c->dctx = ZSTD_createDCtx ();
   if (!c->cctx || !c->dctx)
     abort ();
-  c->buflen = CHUNK_HDR_LEN + ZSTD_compressBound (r->chunk_size);
+  /* Room for a BBC1 file, or a BBC2 file whose frames all but the last
+   * were stored raw and whose last one is being compressed. */
+  c->buflen = CHUNK_HDR_LEN + CHUNK_MAX_FRAMES * CHUNK_ENTRY_LEN +
+    ZSTD_compressBound (r->chunk_size) + ZSTD_compressBound (CHUNK_FRAME);
   c->buf = xmalloc (c->buflen);
+  c->in = xmalloc (c->buflen);
+  c->frame = xmalloc (CHUNK_FRAME);
   return c;
 }
 
@@ -83,6 +137,8 @@ codec_free_all (struct repo *r)
     ZSTD_freeCCtx (c->cctx);
     ZSTD_freeDCtx (c->dctx);
     free (c->buf);
+    free (c->in);
+    free (c->frame);
     free (c);
   }
   r->codecs = NULL;
@@ -103,43 +159,99 @@ get32 (const uint8_t *p)
   return le32toh (v);
 }
 
-size_t
-chunk_encode (struct repo *r, struct codec *c, const void *data, size_t len)
+/* The header of a chunk file whose payload (c->buf[32..flen)) is
+ * written. */
+static void
+put_header (uint8_t *h, const char *magic, int byte4, size_t len,
+            size_t flen)
 {
-  uint8_t *h = c->buf;
-  size_t stored = len;
-  int codec = CHUNK_CODEC_RAW;
-
-  if (r->compress) {
-    size_t z = ZSTD_compressCCtx (c->cctx, c->buf + CHUNK_HDR_LEN,
-                                  c->buflen - CHUNK_HDR_LEN, data, len,
-                                  r->zstd_level);
-    if (!ZSTD_isError (z) && z < len - len / 64) {
-      codec = CHUNK_CODEC_ZSTD;
-      stored = z;
-    }
-  }
-  if (codec == CHUNK_CODEC_RAW)
-    memcpy (c->buf + CHUNK_HDR_LEN, data, len);
   memset (h, 0, CHUNK_HDR_LEN);
-  memcpy (h, "BBC1", 4);
-  h[4] = codec;
+  memcpy (h, magic, 4);
+  h[4] = byte4;
   put32 (h + 8, len);
-  put32 (h + 12, stored);
-  put32 (h + 16, crc32 (0, c->buf + CHUNK_HDR_LEN, stored));
+  put32 (h + 12, flen - CHUNK_HDR_LEN);
+  put32 (h + 16, crc32 (0, h + CHUNK_HDR_LEN, flen - CHUNK_HDR_LEN));
   put32 (h + 20, crc32 (0, h, 20));
-  return CHUNK_HDR_LEN + stored;
 }
 
-int
-chunk_decode (struct codec *c, const uint8_t *file, size_t flen, void *out,
-              size_t outlen, size_t *len, const uint8_t digest[REPO_DIGEST_LEN])
+/* Compress len bytes into dst (room for at least ZSTD_compressBound(len))
+ * or copy them: zstd is kept only if it saves 1/64 of the size. */
+static size_t
+compress_or_copy (struct repo *r, struct codec *c, uint8_t *dst,
+                  size_t room, const void *data, size_t len, int *codec)
 {
-  uint32_t raw_len, stored, crc;
-  uint8_t got[REPO_DIGEST_LEN];
-  char hex[2 * REPO_DIGEST_LEN + 1];
+  if (r->compress) {
+    size_t z = ZSTD_compressCCtx (c->cctx, dst, room, data, len,
+                                  r->zstd_level);
+    if (!ZSTD_isError (z) && z < len - len / 64) {
+      *codec = CHUNK_CODEC_ZSTD;
+      return z;
+    }
+  }
+  memcpy (dst, data, len);
+  *codec = CHUNK_CODEC_RAW;
+  return len;
+}
 
-  if (flen < CHUNK_HDR_LEN || memcmp (file, "BBC1", 4) != 0) {
+/* Append frame i (hash, len bytes of data) to the BBC2 file being built
+ * in c->buf at *pos, filling its table entry. */
+static void
+put_frame (struct repo *r, struct codec *c, size_t i,
+           const uint8_t hash[REPO_DIGEST_LEN], const void *data, size_t len,
+           size_t *pos)
+{
+  uint8_t *e = c->buf + CHUNK_HDR_LEN + i * CHUNK_ENTRY_LEN;
+  int codec;
+  size_t n = compress_or_copy (r, c, c->buf + *pos, c->buflen - *pos,
+                               data, len, &codec);
+
+  memcpy (e, hash, REPO_DIGEST_LEN);
+  put32 (e + 32, n);
+  put32 (e + 36, codec);
+  *pos += n;
+}
+
+size_t
+chunk_encode (struct repo *r, struct codec *c, const void *data, size_t len,
+              const uint8_t (*fh)[REPO_DIGEST_LEN])
+{
+  size_t i, n, pos;
+  int codec;
+
+  if (!r->tree) {
+    pos = CHUNK_HDR_LEN + compress_or_copy (r, c, c->buf + CHUNK_HDR_LEN,
+                                            c->buflen - CHUNK_HDR_LEN,
+                                            data, len, &codec);
+    put_header (c->buf, "BBC1", codec, len, pos);
+    return pos;
+  }
+  n = DIV_ROUND_UP (len, CHUNK_FRAME);
+  pos = CHUNK_HDR_LEN + n * CHUNK_ENTRY_LEN;
+  for (i = 0; i < n; i++)
+    put_frame (r, c, i, fh[i], (const uint8_t *) data + i * CHUNK_FRAME,
+               MIN (CHUNK_FRAME, len - i * CHUNK_FRAME), &pos);
+  put_header (c->buf, "BBC2", CHUNK_FRAME_SHIFT, len, pos);
+  return pos;
+}
+
+/* ---- parsing and decoding ------------------------------------------------ */
+
+static size_t
+frame_len (const struct chunk_parsed *p, size_t i)
+{
+  return MIN (CHUNK_FRAME, p->raw_len - i * CHUNK_FRAME);
+}
+
+static int
+parse (const uint8_t *file, size_t flen, size_t outlen, struct chunk_parsed *p)
+{
+  uint32_t stored;
+  size_t i, pos;
+
+  memset (p, 0, sizeof *p);
+  p->file = file;
+  if (flen < CHUNK_HDR_LEN ||
+      (memcmp (file, "BBC1", 4) != 0 && memcmp (file, "BBC2", 4) != 0)) {
     error_set (EIO, "not a chunk file (bad magic or shorter than its header)");
     return -1;
   }
@@ -147,11 +259,12 @@ chunk_decode (struct codec *c, const uint8_t *file, size_t flen, void *out,
     error_set (EIO, "chunk header is corrupt (header CRC mismatch)");
     return -1;
   }
-  raw_len = get32 (file + 8);
+  p->framed = file[3] == '2';
+  p->raw_len = get32 (file + 8);
   stored = get32 (file + 12);
-  if (raw_len == 0 || raw_len > outlen) {
+  if (p->raw_len == 0 || p->raw_len > outlen) {
     error_set (EIO, "chunk header claims %" PRIu32 " bytes, more than the "
-               "chunk size %zu", raw_len, outlen);
+               "chunk size %zu", p->raw_len, outlen);
     return -1;
   }
   if (stored != flen - CHUNK_HDR_LEN) {
@@ -159,39 +272,235 @@ chunk_decode (struct codec *c, const uint8_t *file, size_t flen, void *out,
                "bytes, header says %" PRIu32 ")", flen - CHUNK_HDR_LEN, stored);
     return -1;
   }
-  crc = crc32 (0, file + CHUNK_HDR_LEN, stored);
-  if (crc != get32 (file + 16)) {
+  if (crc32 (0, file + CHUNK_HDR_LEN, stored) != get32 (file + 16)) {
     error_set (EIO, "chunk payload is corrupt (CRC mismatch)");
     return -1;
   }
-  switch (file[4]) {
-  case CHUNK_CODEC_RAW:
-    if (stored != raw_len) {
+  if (!p->framed) {
+    if (file[4] != CHUNK_CODEC_RAW && file[4] != CHUNK_CODEC_ZSTD) {
+      error_set (EIO, "unknown chunk codec %d", file[4]);
+      return -1;
+    }
+    if (file[4] == CHUNK_CODEC_RAW && stored != p->raw_len) {
       error_set (EIO, "raw chunk length mismatch");
       return -1;
     }
-    memcpy (out, file + CHUNK_HDR_LEN, raw_len);
-    break;
-  case CHUNK_CODEC_ZSTD: {
-    size_t z = ZSTD_decompressDCtx (c->dctx, out, raw_len,
-                                    file + CHUNK_HDR_LEN, stored);
-    if (ZSTD_isError (z) || z != raw_len) {
-      error_set (EIO, "chunk does not decompress (%s)",
+    return 0;
+  }
+  if (file[4] != CHUNK_FRAME_SHIFT) {
+    error_set (EIO, "chunk has frames of 2^%d bytes; this bootback reads "
+               "only 2^%d", file[4], CHUNK_FRAME_SHIFT);
+    return -1;
+  }
+  p->n = DIV_ROUND_UP (p->raw_len, CHUNK_FRAME);
+  p->table = file + CHUNK_HDR_LEN;
+  pos = CHUNK_HDR_LEN + p->n * CHUNK_ENTRY_LEN;
+  if (p->n > CHUNK_MAX_FRAMES || pos > flen) {
+    error_set (EIO, "chunk frame table is truncated");
+    return -1;
+  }
+  for (i = 0; i < p->n; i++) {
+    const uint8_t *e = p->table + i * CHUNK_ENTRY_LEN;
+    uint32_t n = get32 (e + 32), codec = get32 (e + 36);
+    if ((codec == CHUNK_CODEC_RAW && n != frame_len (p, i)) ||
+        (codec == CHUNK_CODEC_ZSTD && n >= frame_len (p, i)) ||
+        (codec != CHUNK_CODEC_RAW && codec != CHUNK_CODEC_ZSTD) ||
+        n > flen - pos) {
+      error_set (EIO, "chunk frame %zu has a bad table entry", i);
+      return -1;
+    }
+    p->off[i] = pos;
+    pos += n;
+  }
+  p->off[p->n] = pos;
+  if (pos != flen) {
+    error_set (EIO, "chunk frame table does not cover the payload");
+    return -1;
+  }
+  return 0;
+}
+
+/* Decode frame i into out (frame_len bytes) and check it against the
+ * hash in its table entry. */
+static int
+decode_frame (struct codec *c, const struct chunk_parsed *p, size_t i, uint8_t *out)
+{
+  const uint8_t *e = p->table + i * CHUNK_ENTRY_LEN;
+  size_t len = frame_len (p, i), stored = p->off[i + 1] - p->off[i];
+  uint8_t got[REPO_DIGEST_LEN];
+  char hex[2 * REPO_DIGEST_LEN + 1];
+
+  if (get32 (e + 36) == CHUNK_CODEC_RAW)
+    memcpy (out, p->file + p->off[i], len);
+  else {
+    size_t z = ZSTD_decompressDCtx (c->dctx, out, len, p->file + p->off[i],
+                                    stored);
+    if (ZSTD_isError (z) || z != len) {
+      error_set (EIO, "chunk frame %zu does not decompress (%s)", i,
                  ZSTD_isError (z) ? ZSTD_getErrorName (z) : "wrong length");
       return -1;
     }
-    break;
   }
-  default:
-    error_set (EIO, "unknown chunk codec %d", file[4]);
+  repo_sha256 (out, len, got);
+  if (memcmp (got, e, REPO_DIGEST_LEN) != 0) {
+    hex_encode (got, REPO_DIGEST_LEN, hex);
+    error_set (EIO, "SHA-256 mismatch in frame %zu (content hashes to %s)",
+               i, hex);
     return -1;
   }
-  repo_sha256 (out, raw_len, got);
-  if (memcmp (got, digest, REPO_DIGEST_LEN) != 0) {
+  return 0;
+}
+
+/* The digest of a BBC2 file's frame table. */
+static void
+table_digest (const struct chunk_parsed *p, uint8_t out[REPO_DIGEST_LEN])
+{
+  uint8_t fh[CHUNK_MAX_FRAMES][REPO_DIGEST_LEN];
+  size_t i;
+
+  for (i = 0; i < p->n; i++)
+    memcpy (fh[i], p->table + i * CHUNK_ENTRY_LEN, REPO_DIGEST_LEN);
+  tree_digest (fh[0], p->n, out);
+}
+
+static int
+check_digest (const uint8_t got[REPO_DIGEST_LEN],
+              const uint8_t want[REPO_DIGEST_LEN])
+{
+  char hex[2 * REPO_DIGEST_LEN + 1];
+
+  if (memcmp (got, want, REPO_DIGEST_LEN) != 0) {
     hex_encode (got, REPO_DIGEST_LEN, hex);
     error_set (EIO, "SHA-256 mismatch (content hashes to %s)", hex);
     return -1;
   }
-  *len = raw_len;
   return 0;
+}
+
+int
+chunk_decode (struct repo *r, struct codec *c, const uint8_t *file,
+              size_t flen, void *out, size_t outlen, size_t *len,
+              const uint8_t digest[REPO_DIGEST_LEN])
+{
+  struct chunk_parsed p;
+  uint8_t got[REPO_DIGEST_LEN];
+  size_t i;
+
+  if (parse (file, flen, outlen, &p) == -1)
+    return -1;
+  if (p.framed) {
+    for (i = 0; i < p.n; i++)
+      if (decode_frame (c, &p, i, (uint8_t *) out + i * CHUNK_FRAME) == -1)
+        return -1;
+  }
+  else if (file[4] == CHUNK_CODEC_RAW)
+    memcpy (out, file + CHUNK_HDR_LEN, p.raw_len);
+  else {
+    size_t z = ZSTD_decompressDCtx (c->dctx, out, p.raw_len,
+                                    file + CHUNK_HDR_LEN, flen - CHUNK_HDR_LEN);
+    if (ZSTD_isError (z) || z != p.raw_len) {
+      error_set (EIO, "chunk does not decompress (%s)",
+                 ZSTD_isError (z) ? ZSTD_getErrorName (z) : "wrong length");
+      return -1;
+    }
+  }
+  /* Each frame matched its table entry: in a tree repository the
+   * table's hashes make the digest. */
+  if (p.framed && r->tree)
+    table_digest (&p, got);
+  else
+    repo_chunk_digest (r, out, p.raw_len, got);
+  if (check_digest (got, digest) == -1)
+    return -1;
+  *len = p.raw_len;
+  return 0;
+}
+
+/* ---- patching ------------------------------------------------------------ */
+
+static bool
+is_zero_frame (const uint8_t hash[REPO_DIGEST_LEN], size_t len)
+{
+  uint8_t h[REPO_DIGEST_LEN];
+
+  pthread_once (&sha256_once, sha256_init);
+  if (len == CHUNK_FRAME)
+    return memcmp (hash, zero_frame_hash, REPO_DIGEST_LEN) == 0;
+  repo_sha256 (zero_frame, len, h);
+  return memcmp (hash, h, REPO_DIGEST_LEN) == 0;
+}
+
+int
+chunk_patch_plan (struct repo *r, struct codec *c, size_t bflen,
+                  const uint8_t base[REPO_DIGEST_LEN], uint8_t *data,
+                  size_t len, const struct repo_range *ranges, size_t nranges,
+                  struct chunk_patch *pp, uint8_t digest[REPO_DIGEST_LEN])
+{
+  struct chunk_parsed *p = &pp->base;
+  uint8_t got[REPO_DIGEST_LEN];
+  bool zero = true;
+  size_t i, j, k = 0;
+
+  if (parse (c->in, bflen, r->chunk_size, p) == -1)
+    return -1;
+  if (!p->framed || p->raw_len != len) {
+    error_set (EIO, "chunk is not framed or not %zu bytes long", len);
+    return -1;
+  }
+  table_digest (p, got);
+  if (check_digest (got, base) == -1)
+    return -1;
+  for (i = 0; i < p->n; i++) {
+    size_t fo = i * CHUNK_FRAME, fl = frame_len (p, i), cov = 0;
+
+    memcpy (pp->fh[i], p->table + i * CHUNK_ENTRY_LEN, REPO_DIGEST_LEN);
+    while (k < nranges && ranges[k].off + ranges[k].len <= fo)
+      k++;
+    for (j = k; j < nranges && ranges[j].off < fo + fl; j++)
+      cov += MIN (ranges[j].off + ranges[j].len, fo + fl) -
+        MAX (ranges[j].off, fo);
+    pp->fresh[i] = cov > 0;
+    if (cov > 0 && cov < fl) {      /* partly new: the rest is the base's */
+      if (decode_frame (c, p, i, c->frame) == -1)
+        return -1;
+      for (j = k; j < nranges && ranges[j].off < fo + fl; j++) {
+        size_t a = MAX (ranges[j].off, fo);
+        size_t b = MIN (ranges[j].off + ranges[j].len, fo + fl);
+        memcpy (c->frame + (a - fo), data + a, b - a);
+      }
+      memcpy (data + fo, c->frame, fl);
+    }
+    if (pp->fresh[i])
+      repo_sha256 (data + fo, fl, pp->fh[i]);
+    if (zero && !is_zero_frame (pp->fh[i], fl))
+      zero = false;
+  }
+  if (zero)
+    memset (digest, 0, REPO_DIGEST_LEN);
+  else
+    tree_digest (pp->fh[0], p->n, digest);
+  return 0;
+}
+
+size_t
+chunk_patch_encode (struct repo *r, struct codec *c, const uint8_t *data,
+                    const struct chunk_patch *pp)
+{
+  const struct chunk_parsed *p = &pp->base;
+  size_t i, pos = CHUNK_HDR_LEN + p->n * CHUNK_ENTRY_LEN;
+
+  for (i = 0; i < p->n; i++) {
+    size_t n = p->off[i + 1] - p->off[i];
+    if (pp->fresh[i]) {
+      put_frame (r, c, i, pp->fh[i], data + i * CHUNK_FRAME, frame_len (p, i),
+                 &pos);
+      continue;
+    }
+    memcpy (c->buf + CHUNK_HDR_LEN + i * CHUNK_ENTRY_LEN,
+            p->table + i * CHUNK_ENTRY_LEN, CHUNK_ENTRY_LEN);
+    memcpy (c->buf + pos, p->file + p->off[i], n);
+    pos += n;
+  }
+  put_header (c->buf, "BBC2", CHUNK_FRAME_SHIFT, p->raw_len, pos);
+  return pos;
 }

@@ -105,46 +105,102 @@ struct repo {
   uint32_t chunk_size;
   bool compress;              /* false: codec "none", every chunk raw */
   int zstd_level;             /* 1..19 or -7..-1 */
+  bool tree;                  /* "hash": "sha256-tree" (else "sha256") */
   bool sync_each_chunk;       /* "sync": "file" instead of "filesystem" */
   pthread_mutex_t codec_lock;
   struct codec *codecs;       /* free list of compression contexts */
 };
 
-/* ---- chunk.c: the chunk file format ----------------------------------- */
+/* ---- chunk.c: the chunk file formats ---------------------------------- */
 
 /* Header, little-endian, 32 bytes:
- *   0  magic "BBC1"
- *   4  codec (0 raw, 1 zstd), 3 bytes zero
+ *   0  magic "BBC1" (one zstd frame or raw) or "BBC2" (framed)
+ *   4  BBC1: codec (0 raw, 1 zstd); BBC2: log2 of the frame size (16);
+ *      then 3 bytes zero
  *   8  raw_len    plaintext length
  *  12  stored_len payload length (file size = 32 + stored_len)
  *  16  crc32 of the payload (zlib)
  *  20  crc32 of bytes 0..19
  *  24  8 bytes zero
- */
+ * A BBC2 payload is a frame table, one 40-byte entry per 64 KiB frame of
+ * the plaintext (the last may be shorter):
+ *   0  SHA-256 of the frame's plaintext
+ *  32  stored length of the frame
+ *  36  codec of the frame (0 raw, 1 zstd)
+ * then the frames' stored bytes in order.  The chunk's digest in a
+ * "sha256-tree" repository is the SHA-256 of the concatenated frame
+ * hashes (chunk.c). */
 #define CHUNK_HDR_LEN 32
 #define CHUNK_CODEC_RAW  0
 #define CHUNK_CODEC_ZSTD 1
+#define CHUNK_FRAME_SHIFT 16
+#define CHUNK_FRAME (1u << CHUNK_FRAME_SHIFT)
+#define CHUNK_MAX_FRAMES (REPO_MAX_CHUNK / CHUNK_FRAME)
+#define CHUNK_ENTRY_LEN 40
 
 struct codec {
   struct codec *next;
   void *cctx;                 /* ZSTD_CCtx */
   void *dctx;                 /* ZSTD_DCtx */
-  uint8_t *buf;               /* CHUNK_HDR_LEN + compress bound */
-  size_t buflen;
+  uint8_t *buf;               /* a chunk file being encoded or decoded */
+  uint8_t *in;                /* the base chunk file of a patch */
+  uint8_t *frame;             /* one frame of plaintext */
+  size_t buflen;              /* of buf and in */
 };
 struct codec *codec_get (struct repo *r);
 void codec_put (struct repo *r, struct codec *c);
 void codec_free_all (struct repo *r);
 
-/* Encode data into c->buf; returns the file length (header + payload). */
+/* SHA-256 of each 64 KiB frame of data; returns the number of frames. */
+size_t chunk_frame_hashes (const void *data, size_t len,
+                           uint8_t (*fh)[REPO_DIGEST_LEN]);
+/* Encode data into c->buf; returns the file length (header + payload).
+ * fh: the frame hashes (chunk_frame_hashes) in a tree repository, else
+ * unused. */
 size_t chunk_encode (struct repo *r, struct codec *c, const void *data,
-                     size_t len);
+                     size_t len, const uint8_t (*fh)[REPO_DIGEST_LEN]);
 /* Decode a whole chunk file (file, flen) into out (outlen = capacity,
  * never more is written or allocated) and check the digest.  -1 with the
  * error saying what is wrong (without the chunk name: callers add it). */
-int chunk_decode (struct codec *c, const uint8_t *file, size_t flen,
-                  void *out, size_t outlen, size_t *len,
+int chunk_decode (struct repo *r, struct codec *c, const uint8_t *file,
+                  size_t flen, void *out, size_t outlen, size_t *len,
                   const uint8_t digest[REPO_DIGEST_LEN]);
+
+/* A chunk file, checked (magic, CRCs, lengths, frame table) but not
+ * decoded. */
+struct chunk_parsed {
+  const uint8_t *file;
+  bool framed;                        /* BBC2 */
+  uint32_t raw_len;
+  size_t n;                           /* BBC2: frames */
+  const uint8_t *table;               /* BBC2: n entries */
+  size_t off[CHUNK_MAX_FRAMES + 1];   /* BBC2: frame i's bytes in file */
+};
+/* Patching a framed chunk (tree repositories): the base chunk file,
+ * bflen bytes, is in c->in.  Plan: check the base against its digest;
+ * for each frame that ranges (sorted, disjoint, relative to the chunk)
+ * touch, complete it in data from the base (if partly touched) and hash
+ * it; set digest (the zero digest when every frame is zero).  -1 with the
+ * error set when the base cannot serve (the caller then stores the whole
+ * chunk another way).  Encode: the new file into c->buf, copying the
+ * untouched frames' stored bytes; returns its length. */
+struct chunk_patch {
+  struct chunk_parsed base;
+  bool fresh[CHUNK_MAX_FRAMES];
+  uint8_t fh[CHUNK_MAX_FRAMES][REPO_DIGEST_LEN];
+};
+int chunk_patch_plan (struct repo *r, struct codec *c, size_t bflen,
+                      const uint8_t base[REPO_DIGEST_LEN], uint8_t *data,
+                      size_t len, const struct repo_range *ranges,
+                      size_t nranges, struct chunk_patch *pp,
+                      uint8_t digest[REPO_DIGEST_LEN]);
+size_t chunk_patch_encode (struct repo *r, struct codec *c,
+                           const uint8_t *data, const struct chunk_patch *pp);
+
+/* chunk-store.c: read the file of chunk digest whole into buf (cap
+ * bytes: a codec's buffer).  -1 with the error naming the chunk. */
+int chunk_read_file (struct repo *r, const uint8_t digest[REPO_DIGEST_LEN],
+                     uint8_t *buf, size_t cap, size_t *len);
 
 /* ---- fidx.c: the fixed index format ----------------------------------- */
 

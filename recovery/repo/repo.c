@@ -95,7 +95,7 @@ repo_init (const char *location, const struct repo_init_opts *opts)
                  "chunk_size", (json_int_t) cs,
                  "codec", compress ? "zstd" : "none",
                  "zstd_level", compress ? level : 0,
-                 "hash", "sha256", "sync", "filesystem");
+                 "hash", "sha256-tree", "sync", "filesystem");
   s = json_dumps (o, JSON_INDENT (2) | JSON_PRESERVE_ORDER);
   json_decref (o);
   r = io_write_file_atomic (io, "bootback-repo.json", s, strlen (s));
@@ -166,6 +166,15 @@ repo_open (const char *location)
     error_setx ("%s/bootback-repo.json: invalid zstd_level", location);
     goto err;
   }
+  v = json_object_get (o, "hash");
+  if (!json_is_string (v) || (strcmp (json_string_value (v), "sha256") &&
+                              strcmp (json_string_value (v), "sha256-tree"))) {
+    error_setx ("%s/bootback-repo.json: hash %s is not supported (this "
+                "bootback knows sha256-tree and sha256)", location,
+                json_is_string (v) ? json_string_value (v) : "(missing)");
+    goto err;
+  }
+  r->tree = strcmp (json_string_value (v), "sha256-tree") == 0;
   v = json_object_get (o, "sync");
   r->sync_each_chunk = json_is_string (v) &&
     strcmp (json_string_value (v), "file") == 0;

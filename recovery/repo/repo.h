@@ -51,6 +51,16 @@ extern const uint8_t repo_zero_digest[REPO_DIGEST_LEN];
 bool repo_digest_is_zero (const uint8_t d[REPO_DIGEST_LEN]);
 /* SHA-256 of buf. Thread-safe. */
 void repo_sha256 (const void *buf, size_t len, uint8_t out[REPO_DIGEST_LEN]);
+/* The digest that names a chunk of r holding data: in repositories made
+ * by this version ("hash": "sha256-tree") the SHA-256 of the SHA-256s of
+ * its 64 KiB frames; in older ones ("sha256") the SHA-256 of data. */
+void repo_chunk_digest (const struct repo *r, const void *data, size_t len,
+                        uint8_t out[REPO_DIGEST_LEN]);
+
+/* A byte range, e.g. of a chunk. */
+struct repo_range {
+  uint64_t off, len;
+};
 
 /* ---- opening ------------------------------------------------------------- */
 
@@ -206,14 +216,29 @@ struct repo_writer *repo_writer_begin (struct repo *r, const char *vm,
                                        time_t time);
 const char *repo_writer_id (const struct repo_writer *w);
 
-/* Store one chunk (data of len bytes, len <= chunk size, not all zero,
- * digest = its SHA-256).  If the chunk exists it is only touched (GC
- * safety); otherwise compressed and written (temp, [fsync], rename).
- * *was_new tells which.  Thread-safe.  -1 on error: the writer is then
- * failed and can only be aborted. */
-int repo_writer_put_chunk (struct repo_writer *w,
-                           const uint8_t digest[REPO_DIGEST_LEN],
-                           const void *data, size_t len, bool *was_new);
+/* Store one chunk (data of len bytes, len <= chunk size, not all zero)
+ * and set digest to its name (repo_chunk_digest).  If the chunk exists it
+ * is only touched (GC safety); otherwise compressed and written (temp,
+ * [fsync], rename).  *was_new (may be NULL) tells which.  Thread-safe.
+ * -1 on error: the writer is then failed and can only be aborted. */
+int repo_writer_put_chunk (struct repo_writer *w, const void *data,
+                           size_t len, uint8_t digest[REPO_DIGEST_LEN],
+                           bool *was_new);
+
+/* Store the chunk that is the existing chunk base (not the zero digest)
+ * with new bytes written over it: data holds them at the byte ranges
+ * given (relative to the chunk; sorted, disjoint), len is the chunk's
+ * length.  Only the 64 KiB frames the ranges touch are hashed and
+ * compressed; the others are copied from base as stored.  Sets digest
+ * (the zero digest if the result is all zeros: nothing is stored).
+ * Returns 1 done; 0 if base cannot serve (missing, damaged, another
+ * length; the caller must read and put the whole chunk); -1 on error
+ * (the writer is failed).  data is scratch: its contents are changed. */
+int repo_writer_patch_chunk (struct repo_writer *w,
+                             const uint8_t base[REPO_DIGEST_LEN],
+                             uint8_t *data, size_t len,
+                             const struct repo_range *ranges, size_t nranges,
+                             uint8_t digest[REPO_DIGEST_LEN]);
 
 /* Use an existing chunk by digest alone (an incremental backup reusing
  * the previous point's digest for a range that did not change): touches

@@ -19,86 +19,209 @@ fix_crcs (uint8_t *f, size_t flen)
   memcpy (f + 20, &v, 4);
 }
 
+/* Encode data (len bytes) with r's format, keep a copy of the file. */
+static uint8_t *
+encode (struct repo *r, struct codec *c, const uint8_t *data, size_t len,
+        uint8_t d[32], size_t *flen)
+{
+  uint8_t fh[CHUNK_MAX_FRAMES][32];
+
+  chunk_frame_hashes (data, len, fh);
+  repo_chunk_digest (r, data, len, d);
+  *flen = chunk_encode (r, c, data, len, (const uint8_t (*)[32]) fh);
+  return memcpy (xmalloc (*flen), c->buf, *flen);
+}
+
+/* Damage of every kind is detected, in either format. */
+static void
+test_damage (struct repo *r, struct codec *c, uint8_t *data, size_t n)
+{
+  uint8_t *out = xmalloc (n), d[32], *f;
+  size_t flen, len;
+
+  f = encode (r, c, data, n, d, &flen);
+  assert (memcmp (f, r->tree ? "BBC2" : "BBC1", 4) == 0);
+  assert (flen < n);
+  assert (chunk_decode (r, c, f, flen, out, n, &len, d) == 0);
+  assert (len == n && memcmp (out, data, len) == 0);
+
+  /* payload bit flip: CRC */
+  f[flen - 5] ^= 1;
+  assert (chunk_decode (r, c, f, flen, out, n, &len, d) == -1);
+  assert (strstr (error_msg (), "CRC"));
+  f[flen - 5] ^= 1;
+  /* header bit flip: header CRC */
+  f[9] ^= 0x10;
+  assert (chunk_decode (r, c, f, flen, out, n, &len, d) == -1);
+  assert (strstr (error_msg (), "header"));
+  f[9] ^= 0x10;
+  /* truncated */
+  assert (chunk_decode (r, c, f, flen - 1, out, n, &len, d) == -1);
+  assert (strstr (error_msg (), "truncated"));
+  /* a header (with valid CRCs) claiming 4 GiB of plaintext: refused
+   * before anything is allocated or written */
+  {
+    uint8_t *g = memcpy (xmalloc (flen), f, flen);
+    uint32_t big = htole32 (0xfffffff0);
+    memcpy (g + 8, &big, 4);
+    fix_crcs (g, flen);
+    assert (chunk_decode (r, c, g, flen, out, n, &len, d) == -1);
+    assert (strstr (error_msg (), "more than the chunk size"));
+    /* a plaintext length that does not fit the frames or the stream */
+    big = htole32 (n - 1000);
+    memcpy (g + 8, &big, 4);
+    fix_crcs (g, flen);
+    assert (chunk_decode (r, c, g, flen, out, n, &len, d) == -1);
+    free (g);
+  }
+  /* valid CRCs, valid lengths, wrong content: the SHA-256 catches it */
+  {
+    uint8_t *g, d2[32];
+    size_t glen;
+    data[0] ^= 1;
+    g = encode (r, c, data, n, d2, &glen);
+    assert (chunk_decode (r, c, g, glen, out, n, &len, d) == -1);
+    assert (strstr (error_msg (), "SHA-256 mismatch"));
+    free (g);
+    data[0] ^= 1;
+  }
+  if (r->tree) {
+    /* a frame hash in the table changed, CRCs fixed: the frame check */
+    uint8_t *g = memcpy (xmalloc (flen), f, flen);
+    g[CHUNK_HDR_LEN + CHUNK_ENTRY_LEN + 3] ^= 1;
+    fix_crcs (g, flen);
+    assert (chunk_decode (r, c, g, flen, out, n, &len, d) == -1);
+    assert (strstr (error_msg (), "SHA-256 mismatch in frame 1"));
+    free (g);
+  }
+  free (f);
+  free (out);
+}
+
+/* Patch base (n bytes) with the ranges of new; the result must be base
+ * with the ranges replaced, named as if it had been stored whole. */
+static void
+check_patch (struct repo *r, struct codec *c, const uint8_t *base,
+             const uint8_t *new, size_t n, const struct repo_range *ranges,
+             size_t nr)
+{
+  uint8_t *want = memcpy (xmalloc (n), base, n), *data = xmalloc (n);
+  uint8_t *out = xmalloc (n), bd[32], d[32], wd[32];
+  struct chunk_patch pp;
+  size_t i, flen, len, bflen;
+  uint8_t *bf = encode (r, c, base, n, bd, &bflen);
+
+  memset (data, 0xee, n);                   /* garbage outside the ranges */
+  for (i = 0; i < nr; i++) {
+    memcpy (want + ranges[i].off, new + ranges[i].off, ranges[i].len);
+    memcpy (data + ranges[i].off, new + ranges[i].off, ranges[i].len);
+  }
+  memcpy (c->in, bf, bflen);
+  assert (chunk_patch_plan (r, c, bflen, bd, data, n, ranges, nr, &pp, d) == 0);
+  if (is_zero (want, n))
+    assert (repo_digest_is_zero (d));
+  else {
+    repo_chunk_digest (r, want, n, wd);
+    assert (memcmp (d, wd, 32) == 0);
+    flen = chunk_patch_encode (r, c, data, &pp);
+    assert (chunk_decode (r, c, c->buf, flen, out, n, &len, d) == 0);
+    assert (len == n && memcmp (out, want, n) == 0);
+  }
+  /* the wrong base digest: refused */
+  bd[0] ^= 1;
+  memcpy (c->in, bf, bflen);
+  assert (chunk_patch_plan (r, c, bflen, bd, data, n, ranges, nr, &pp, d) == -1);
+  assert (strstr (error_msg (), "SHA-256 mismatch"));
+  free (bf);
+  free (want);
+  free (data);
+  free (out);
+}
+
 int
 main (void)
 {
   char dir[] = "/tmp/test-chunk.XXXXXX";
-  struct repo_init_opts o = { .chunk_size = 65536 };
+  struct repo_init_opts o = { .chunk_size = 4 * CHUNK_FRAME };
   struct repo *r;
   struct codec *c;
-  uint8_t data[65536], out[65536], d[32], *f;
-  size_t flen, len, i;
+  size_t n = 4 * CHUNK_FRAME, i, len, flen;
+  uint8_t *data = xmalloc (n), *out = xmalloc (n), d[32];
 
   assert (mkdtemp (dir));
   CLEANUP_FREE char *loc = xasprintf ("%s/repo", dir);
   assert (repo_init (loc, &o) == 0);
   r = repo_open (loc);
-  assert (r);
+  assert (r && r->tree);
   c = codec_get (r);
 
-  /* compressible data: zstd */
-  for (i = 0; i < sizeof data; i++) data[i] = (i / 100) & 0xff;
-  repo_sha256 (data, sizeof data, d);
-  flen = chunk_encode (r, c, data, sizeof data);
-  assert (c->buf[4] == CHUNK_CODEC_ZSTD && flen < sizeof data);
-  f = xmalloc (flen);
-  memcpy (f, c->buf, flen);
-  assert (chunk_decode (c, f, flen, out, sizeof out, &len, d) == 0);
-  assert (len == sizeof data && memcmp (out, data, len) == 0);
+  /* compressible frames, and one random (stored raw) */
+  for (i = 0; i < n; i++)
+    data[i] = (i / 100) & 0xff;
+  for (i = 2 * CHUNK_FRAME; i < 3 * CHUNK_FRAME; i++)
+    data[i] = rand ();
+  test_damage (r, c, data, n);
+  r->tree = false;                /* a repository of the "sha256" kind */
+  test_damage (r, c, data, n);
+  r->tree = true;
 
-  /* payload bit flip: CRC */
-  f[CHUNK_HDR_LEN + 5] ^= 1;
-  assert (chunk_decode (c, f, flen, out, sizeof out, &len, d) == -1);
-  assert (strstr (error_msg (), "CRC"));
-  f[CHUNK_HDR_LEN + 5] ^= 1;
-  /* header bit flip: header CRC */
-  f[9] ^= 0x10;
-  assert (chunk_decode (c, f, flen, out, sizeof out, &len, d) == -1);
-  assert (strstr (error_msg (), "header"));
-  f[9] ^= 0x10;
-  /* truncated */
-  assert (chunk_decode (c, f, flen - 1, out, sizeof out, &len, d) == -1);
-  assert (strstr (error_msg (), "truncated"));
-  /* a header (with valid CRCs) claiming 4 GiB of plaintext: refused
-   * before anything is allocated or written */
+  /* a short last frame */
   {
-    uint32_t big = htole32 (0xfffffff0);
-    memcpy (f + 8, &big, 4);
-    fix_crcs (f, flen);
-    assert (chunk_decode (c, f, flen, out, sizeof out, &len, d) == -1);
-    assert (strstr (error_msg (), "more than the chunk size"));
+    uint8_t *f = encode (r, c, data, n - 100, d, &flen);
+    assert (chunk_decode (r, c, f, flen, out, n, &len, d) == 0);
+    assert (len == n - 100 && memcmp (out, data, len) == 0);
+    free (f);
   }
-  /* valid CRCs, valid lengths, wrong content: the SHA-256 catches it */
+  /* an output buffer smaller than the plaintext is refused */
   {
-    uint8_t *g;
-    size_t glen;
-    data[0] ^= 1;
-    glen = chunk_encode (r, c, data, sizeof data);
-    g = xmalloc (glen);
-    memcpy (g, c->buf, glen);
-    assert (chunk_decode (c, g, glen, out, sizeof out, &len, d) == -1);
-    assert (strstr (error_msg (), "SHA-256 mismatch"));
-    free (g);
-    data[0] ^= 1;
+    uint8_t *f = encode (r, c, data, n, d, &flen);
+    assert (chunk_decode (r, c, f, flen, out, n / 2, &len, d) == -1);
+    free (f);
   }
-  /* zstd frame whose content is larger than the claimed length */
+  /* incompressible data: every frame raw */
+  for (i = 0; i < n; i++) data[i] = rand ();
   {
-    uint8_t small[1000];
-    memset (small, 7, sizeof small);
-    flen = chunk_encode (r, c, data, sizeof data);
-    uint32_t claim = htole32 (sizeof small);
-    memcpy (c->buf + 8, &claim, 4);
-    fix_crcs (c->buf, flen);
-    assert (chunk_decode (c, c->buf, flen, small, sizeof small, &len, d) == -1);
+    uint8_t *f = encode (r, c, data, n, d, &flen);
+    assert (flen == CHUNK_HDR_LEN + 4 * CHUNK_ENTRY_LEN + n);
+    assert (chunk_decode (r, c, f, flen, out, n, &len, d) == 0);
+    assert (memcmp (out, data, n) == 0);
+    free (f);
   }
-  /* incompressible data: stored raw */
-  for (i = 0; i < sizeof data; i++) data[i] = rand ();
-  repo_sha256 (data, sizeof data, d);
-  flen = chunk_encode (r, c, data, sizeof data);
-  assert (c->buf[4] == CHUNK_CODEC_RAW && flen == CHUNK_HDR_LEN + sizeof data);
-  assert (chunk_decode (c, c->buf, flen, out, sizeof out, &len, d) == 0);
-  assert (memcmp (out, data, sizeof data) == 0);
-  free (f);
+  r->tree = false;
+  {
+    uint8_t *f = encode (r, c, data, n, d, &flen);
+    assert (f[4] == CHUNK_CODEC_RAW && flen == CHUNK_HDR_LEN + n);
+    assert (chunk_decode (r, c, f, flen, out, n, &len, d) == 0);
+    assert (memcmp (out, data, n) == 0);
+    free (f);
+  }
+  r->tree = true;
+
+  /* patches: whole frames, part of a frame, across two frames, the short
+   * last frame, nothing; and a patch that leaves only zeros */
+  {
+    uint8_t *base = xmalloc (n), *new = xmalloc (n);
+    const struct repo_range whole[] = { { CHUNK_FRAME, CHUNK_FRAME } };
+    const struct repo_range parts[] = {
+      { 10, 100 }, { 5000, 7 }, { CHUNK_FRAME - 3, 20 },
+      { 3 * CHUNK_FRAME + 1, CHUNK_FRAME - 1 },
+    };
+    const struct repo_range all[] = { { 0, n } };
+    for (i = 0; i < n; i++) {
+      base[i] = (i / 50) & 0xff;
+      new[i] = rand ();
+    }
+    check_patch (r, c, base, new, n, whole, 1);
+    check_patch (r, c, base, new, n, parts, 4);
+    check_patch (r, c, base, new, n, NULL, 0);
+    memset (new, 0, n);
+    check_patch (r, c, base, new, n, all, 1);
+    check_patch (r, c, base, new, n - 5000, parts, 3);
+    free (base);
+    free (new);
+  }
+  free (data);
+  free (out);
 
   /* fixed index */
   {

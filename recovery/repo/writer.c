@@ -193,41 +193,16 @@ repo_writer_id (const struct repo_writer *w)
   return w->id;
 }
 
-int
-repo_writer_put_chunk (struct repo_writer *w,
-                       const uint8_t digest[REPO_DIGEST_LEN],
-                       const void *data, size_t len, bool *was_new)
+/* Write the chunk file encoded in c->buf (flen bytes, len of plaintext)
+ * as path: temp file, [fsync], rename (step 1 of the commit protocol). */
+static int
+store_encoded (struct repo_writer *w, struct codec *c, const char *path,
+               size_t flen, size_t len)
 {
-  struct repo *r = w->r;
-  struct repo_io *io = r->io;
+  struct repo_io *io = w->r->io;
   struct repo_file *f;
-  struct codec *c;
-  char path[80], tmp[128], dir[16], suffix[48];
-  size_t flen;
+  char tmp[128], dir[16], suffix[48];
 
-  if (w->failed) {
-    error_setx ("writer of %s@%s has failed", w->vm, w->id);
-    return -1;
-  }
-  if (len == 0 || len > r->chunk_size) {
-    error_setx ("chunk of %zu bytes does not fit the chunk size %" PRIu32,
-                len, r->chunk_size);
-    goto fail;
-  }
-  heartbeat (w);
-  repo_chunk_path (digest, path);
-  /* Existing chunk: touching it is both the existence test and what keeps
-   * a concurrent GC away from it (invariant 4). */
-  if (io->ops->touch (io, path) == 0) {
-    atomic_fetch_add (&w->reused, 1);
-    if (was_new) *was_new = false;
-    return 0;
-  }
-  if (errno != ENOENT)
-    goto fail;
-
-  c = codec_get (r);
-  flen = chunk_encode (r, c, data, len);
   io_temp_suffix (suffix, sizeof suffix);
   snprintf (tmp, sizeof tmp, "%s%s", path, suffix);
   memcpy (dir, path, 11);
@@ -235,29 +210,28 @@ repo_writer_put_chunk (struct repo_writer *w,
   f = io->ops->open (io, tmp, O_WRONLY | O_CREAT | O_EXCL);
   if (!f && errno == ENOENT) {
     if (io_mkdir_p1 (io, dir) == -1)
-      goto fail_codec;
+      return -1;
     f = io->ops->open (io, tmp, O_WRONLY | O_CREAT | O_EXCL);
   }
   if (!f)
-    goto fail_codec;
+    return -1;
   if (io_write_all (io, f, c->buf, flen, 0) == -1 ||
-      (r->sync_each_chunk && io->ops->fsync (io, f) == -1)) {
+      (w->r->sync_each_chunk && io->ops->fsync (io, f) == -1)) {
     error_prefix ("chunk %s", path + 12);
     io->ops->close (io, f);
     io->ops->unlink (io, tmp);
-    goto fail_codec;
+    return -1;
   }
   /* Sync level "filesystem": the syncfs before the indexes waits only for
    * what the disk has not yet taken while we went on hashing. */
-  if (!r->sync_each_chunk && io->ops->start_writeback)
+  if (!w->r->sync_each_chunk && io->ops->start_writeback)
     io->ops->start_writeback (io, f);
   if (io->ops->close (io, f) == -1 || io->ops->rename (io, tmp, path) == -1) {
     int e = errno;
     io->ops->unlink (io, tmp);
     errno = e;
-    goto fail_codec;
+    return -1;
   }
-  codec_put (r, c);
   if (w->dirty) {
     unsigned k = strtoul (dir + 7, NULL, 16);
     pthread_mutex_lock (&w->lock);
@@ -267,13 +241,128 @@ repo_writer_put_chunk (struct repo_writer *w,
   atomic_fetch_add (&w->new_chunks, 1);
   atomic_fetch_add (&w->new_bytes, len);
   atomic_fetch_add (&w->stored_bytes, flen);
-  if (was_new) *was_new = true;
   return 0;
- fail_codec:
+}
+
+/* Touch the chunk named digest if it exists: both the existence test and
+ * what keeps a concurrent GC away from it (invariant 4).  1 it exists, 0
+ * it does not (path set), -1 error. */
+static int
+touch_existing (struct repo_writer *w, const uint8_t digest[REPO_DIGEST_LEN],
+                char path[80])
+{
+  struct repo_io *io = w->r->io;
+
+  heartbeat (w);
+  repo_chunk_path (digest, path);
+  if (io->ops->touch (io, path) == 0) {
+    atomic_fetch_add (&w->reused, 1);
+    return 1;
+  }
+  return errno == ENOENT ? 0 : -1;
+}
+
+static int
+writer_usable (struct repo_writer *w, size_t len)
+{
+  if (w->failed) {
+    error_setx ("writer of %s@%s has failed", w->vm, w->id);
+    return -1;
+  }
+  if (len == 0 || len > w->r->chunk_size) {
+    error_setx ("chunk of %zu bytes does not fit the chunk size %" PRIu32,
+                len, w->r->chunk_size);
+    w->failed = true;
+    return -1;
+  }
+  return 0;
+}
+
+int
+repo_writer_put_chunk (struct repo_writer *w, const void *data, size_t len,
+                       uint8_t digest[REPO_DIGEST_LEN], bool *was_new)
+{
+  struct repo *r = w->r;
+  uint8_t fh[CHUNK_MAX_FRAMES][REPO_DIGEST_LEN];
+  struct codec *c;
+  char path[80];
+  int e;
+
+  if (writer_usable (w, len) == -1)
+    return -1;
+  if (r->tree) {
+    size_t n = chunk_frame_hashes (data, len, fh);
+    repo_sha256 (fh, n * REPO_DIGEST_LEN, digest);
+  }
+  else
+    repo_sha256 (data, len, digest);
+  e = touch_existing (w, digest, path);
+  if (e != 0) {
+    if (was_new) *was_new = false;
+    goto done;
+  }
+  c = codec_get (r);
+  e = store_encoded (w, c, path, chunk_encode (r, c, data, len,
+                                               (const uint8_t (*)[32]) fh),
+                     len);
   codec_put (r, c);
- fail:
-  w->failed = true;
-  return -1;
+  if (was_new) *was_new = true;
+ done:
+  if (e == -1)
+    w->failed = true;
+  return e == -1 ? -1 : 0;
+}
+
+int
+repo_writer_patch_chunk (struct repo_writer *w,
+                         const uint8_t base[REPO_DIGEST_LEN],
+                         uint8_t *data, size_t len,
+                         const struct repo_range *ranges, size_t nranges,
+                         uint8_t digest[REPO_DIGEST_LEN])
+{
+  struct repo *r = w->r;
+  struct chunk_patch pp;
+  struct codec *c;
+  char path[80];
+  size_t i, blen, got;
+  int e;
+
+  if (writer_usable (w, len) == -1)
+    return -1;
+  if (!r->tree) {
+    /* Unframed chunks: the whole base, the ranges over it, stored anew. */
+    CLEANUP_FREE uint8_t *whole = xmalloc (r->chunk_size);
+    if (repo_chunk_get (r, base, whole, r->chunk_size, &got) == -1 ||
+        got != len)
+      return 0;
+    for (i = 0; i < nranges; i++)
+      memcpy (whole + ranges[i].off, data + ranges[i].off, ranges[i].len);
+    if (is_zero (whole, len)) {
+      memset (digest, 0, REPO_DIGEST_LEN);
+      return 1;
+    }
+    return repo_writer_put_chunk (w, whole, len, digest, NULL) == -1 ? -1 : 1;
+  }
+  c = codec_get (r);
+  if (chunk_read_file (r, base, c->in, c->buflen, &blen) == -1 ||
+      chunk_patch_plan (r, c, blen, base, data, len, ranges, nranges, &pp,
+                        digest) == -1) {
+    codec_put (r, c);
+    return 0;
+  }
+  e = 0;
+  if (!repo_digest_is_zero (digest)) {
+    e = touch_existing (w, digest, path);
+    if (e == 0)
+      e = store_encoded (w, c, path, chunk_patch_encode (r, c, data, &pp),
+                         len);
+  }
+  codec_put (r, c);
+  if (e == -1) {
+    w->failed = true;
+    return -1;
+  }
+  return 1;
 }
 
 int
