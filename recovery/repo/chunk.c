@@ -61,22 +61,26 @@ repo_sha256 (const void *buf, size_t len, uint8_t out[REPO_DIGEST_LEN])
     abort ();
 }
 
-size_t
-chunk_frame_hashes (const void *data, size_t len,
-                    uint8_t (*fh)[REPO_DIGEST_LEN])
-{
-  size_t i, n = DIV_ROUND_UP (len, CHUNK_FRAME);
-
-  for (i = 0; i < n; i++)
-    repo_sha256 ((const uint8_t *) data + i * CHUNK_FRAME,
-                 MIN (CHUNK_FRAME, len - i * CHUNK_FRAME), fh[i]);
-  return n;
-}
-
 static void
 tree_digest (const uint8_t *hashes, size_t n, uint8_t out[REPO_DIGEST_LEN])
 {
   repo_sha256 (hashes, n * REPO_DIGEST_LEN, out);
+}
+
+void
+chunk_digest (const struct repo *r, const void *data, size_t len,
+              uint8_t (*fh)[REPO_DIGEST_LEN], uint8_t out[REPO_DIGEST_LEN])
+{
+  size_t i, n = DIV_ROUND_UP (len, CHUNK_FRAME);
+
+  if (!r->tree) {
+    repo_sha256 (data, len, out);
+    return;
+  }
+  for (i = 0; i < n; i++)
+    repo_sha256 ((const uint8_t *) data + i * CHUNK_FRAME,
+                 MIN (CHUNK_FRAME, len - i * CHUNK_FRAME), fh[i]);
+  tree_digest (fh[0], n, out);
 }
 
 void
@@ -85,10 +89,7 @@ repo_chunk_digest (const struct repo *r, const void *data, size_t len,
 {
   uint8_t fh[CHUNK_MAX_FRAMES][REPO_DIGEST_LEN];
 
-  if (r->tree)
-    tree_digest (fh[0], chunk_frame_hashes (data, len, fh), out);
-  else
-    repo_sha256 (data, len, out);
+  chunk_digest (r, data, len, fh, out);
 }
 
 struct codec *
@@ -113,7 +114,6 @@ codec_get (struct repo *r)
   c->buflen = CHUNK_HDR_LEN + CHUNK_MAX_FRAMES * CHUNK_ENTRY_LEN +
     ZSTD_compressBound (r->chunk_size) + ZSTD_compressBound (CHUNK_FRAME);
   c->buf = xmalloc (c->buflen);
-  c->in = xmalloc (c->buflen);
   c->frame = xmalloc (CHUNK_FRAME);
   return c;
 }

@@ -143,7 +143,8 @@ struct codec {
   void *cctx;                 /* ZSTD_CCtx */
   void *dctx;                 /* ZSTD_DCtx */
   uint8_t *buf;               /* a chunk file being encoded or decoded */
-  uint8_t *in;                /* the base chunk file of a patch */
+  uint8_t *in;                /* the base chunk file of a patch (made by
+                               * the first patch) */
   uint8_t *frame;             /* one frame of plaintext */
   size_t buflen;              /* of buf and in */
 };
@@ -151,12 +152,13 @@ struct codec *codec_get (struct repo *r);
 void codec_put (struct repo *r, struct codec *c);
 void codec_free_all (struct repo *r);
 
-/* SHA-256 of each 64 KiB frame of data; returns the number of frames. */
-size_t chunk_frame_hashes (const void *data, size_t len,
-                           uint8_t (*fh)[REPO_DIGEST_LEN]);
+/* The digest of data (repo_chunk_digest) and, in a tree repository, the
+ * SHA-256 of each 64 KiB frame in fh. */
+void chunk_digest (const struct repo *r, const void *data, size_t len,
+                   uint8_t (*fh)[REPO_DIGEST_LEN],
+                   uint8_t out[REPO_DIGEST_LEN]);
 /* Encode data into c->buf; returns the file length (header + payload).
- * fh: the frame hashes (chunk_frame_hashes) in a tree repository, else
- * unused. */
+ * fh: the frame hashes from chunk_digest (unused unless tree). */
 size_t chunk_encode (struct repo *r, struct codec *c, const void *data,
                      size_t len, const uint8_t (*fh)[REPO_DIGEST_LEN]);
 /* Decode a whole chunk file (file, flen) into out (outlen = capacity,

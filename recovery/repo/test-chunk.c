@@ -26,8 +26,7 @@ encode (struct repo *r, struct codec *c, const uint8_t *data, size_t len,
 {
   uint8_t fh[CHUNK_MAX_FRAMES][32];
 
-  chunk_frame_hashes (data, len, fh);
-  repo_chunk_digest (r, data, len, d);
+  chunk_digest (r, data, len, fh, d);
   *flen = chunk_encode (r, c, data, len, (const uint8_t (*)[32]) fh);
   return memcpy (xmalloc (*flen), c->buf, *flen);
 }
@@ -116,6 +115,8 @@ check_patch (struct repo *r, struct codec *c, const uint8_t *base,
     memcpy (want + ranges[i].off, new + ranges[i].off, ranges[i].len);
     memcpy (data + ranges[i].off, new + ranges[i].off, ranges[i].len);
   }
+  if (!c->in)
+    c->in = xmalloc (c->buflen);
   memcpy (c->in, bf, bflen);
   assert (chunk_patch_plan (r, c, bflen, bd, data, n, ranges, nr, &pp, d) == 0);
   if (is_zero (want, n))

@@ -290,12 +290,7 @@ repo_writer_put_chunk (struct repo_writer *w, const void *data, size_t len,
 
   if (writer_usable (w, len) == -1)
     return -1;
-  if (r->tree) {
-    size_t n = chunk_frame_hashes (data, len, fh);
-    repo_sha256 (fh, n * REPO_DIGEST_LEN, digest);
-  }
-  else
-    repo_sha256 (data, len, digest);
+  chunk_digest (r, data, len, fh, digest);
   e = touch_existing (w, digest, path);
   if (e != 0) {
     if (was_new) *was_new = false;
@@ -344,6 +339,8 @@ repo_writer_patch_chunk (struct repo_writer *w,
     return repo_writer_put_chunk (w, whole, len, digest, NULL) == -1 ? -1 : 1;
   }
   c = codec_get (r);
+  if (!c->in)
+    c->in = xmalloc (c->buflen);
   if (chunk_read_file (r, base, c->in, c->buflen, &blen) == -1 ||
       chunk_patch_plan (r, c, blen, base, data, len, ranges, nranges, &pp,
                         digest) == -1) {
