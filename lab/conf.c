@@ -292,9 +292,7 @@ split_words (const char *s)
     w[len] = '\0';
     if (n + 2 > cap) {
       cap *= 2;
-      v = realloc (v, cap * sizeof *v);
-      if (!v)
-        abort ();
+      v = xrealloc (v, cap * sizeof *v);
     }
     v[n++] = xstrdup (w);
     v[n] = NULL;

@@ -7,8 +7,10 @@
  * that decodes must hash to the digest it was asked for.
  *
  * Input: byte 0 selects the decoder (even: chunk, odd: index).  Chunk:
- * bytes 1-32 are the expected digest, the rest the file.  Index: bytes
- * 1.. are the file.  test-fuzz.sh seeds the corpus with real files.
+ * bit 1 of byte 0 picks the repository's hash (set: sha256-tree, clear:
+ * sha256), bytes 1-32 are the expected digest, the rest the file.  Index:
+ * bytes 1.. are the file.  test-fuzz.sh seeds the corpus with real files
+ * (framed chunks of a sha256-tree repository).
  */
 #include <assert.h>
 #include <stdint.h>

@@ -23,7 +23,7 @@ bb_import repo vm 20260101T000000Z vda=a.img >/dev/null
 mkdir corpus-decode corpus-plugin
 n=0
 for f in repo/chunks/*/*; do
-    { printf '\0'; basename "$f" | xxd -r -p; cat "$f"; } >corpus-decode/chunk-$n
+    { printf '\2'; basename "$f" | xxd -r -p; cat "$f"; } >corpus-decode/chunk-$n
     n=$((n + 1))
 done
 { printf '\1'; cat repo/points/vm/*/vda.fidx; } >corpus-decode/fidx

@@ -2,7 +2,8 @@
 /*
  * bootback backup: restore points of libvirt domains (recovery/ingest/
  * backup.c does the work).  This file parses options, runs one backup per
- * domain (--all: every domain marked in its metadata), records the point
+ * domain (--all: every domain marked in its metadata or listed in the
+ * backup-domains file), records the point
  * in the catalog (commit step 4), lets the checkpoint advance (step 5),
  * and prints the notes and the summary.
  */
@@ -15,7 +16,7 @@
 static const char backup_usage[] =
   "usage: bootback backup DOMAIN... [--full] [--disk NAME]... [--connect URI]\n"
   "                       [--no-quiesce] [--scratch-dir DIR] [--json]\n"
-  "       bootback backup --all [options]\n"
+  "       bootback backup --all [--list FILE] [options]\n"
   "\n"
   "Take a restore point of each libvirt DOMAIN, running or shut off.  A\n"
   "running domain is read through libvirt's backup API (pull mode, NBD);\n"
@@ -27,7 +28,10 @@ static const char backup_usage[] =
   "backup starts (application-consistent); --no-quiesce skips that.\n"
   "\n"
   "  --all             every domain whose metadata has\n"
-  "                    <backup xmlns=\"https://bootback.dev/xmlns/backup/1\"/>\n"
+  "                    <backup xmlns=\"https://bootback.dev/xmlns/backup/1\"/>,\n"
+  "                    and every domain listed in $BOOTBACK_HOME/backup-domains\n"
+  "  --list FILE       with --all: the list file (one domain a line, # comments)\n"
+  "                    instead of $BOOTBACK_HOME/backup-domains\n"
   "  --full            read every disk in full (a new checkpoint chain)\n"
   "  --disk NAME       back up only this disk (repeatable; default: all)\n"
   "  --connect URI     libvirt URI (default: libvirt's, $LIBVIRT_DEFAULT_URI)\n"
@@ -36,6 +40,47 @@ static const char backup_usage[] =
 struct out {
   bool json;
 };
+
+/* Add the domains listed in path (one a line; blank lines and # comments
+ * skipped) to the NULL-terminated *v of *n names, unless already there.
+ * A missing file is an error only if required.  -1 with a message. */
+static int
+add_listed_domains (const char *path, bool required, char ***v, size_t *n)
+{
+  CLEANUP_FCLOSE FILE *fp = fopen (path, "r");
+  CLEANUP_FREE char *line = NULL;
+  size_t cap = 0, lineno = 0, i;
+
+  if (!fp) {
+    if (errno == ENOENT && !required)
+      return 0;
+    cli_error ("%s: %s", path, strerror (errno));
+    return -1;
+  }
+  while (getline (&line, &cap, fp) != -1) {
+    char *s = line, *e;
+    lineno++;
+    s[strcspn (s, "#")] = '\0';
+    s += strspn (s, " \t\r\n");
+    for (e = s + strlen (s); e > s && strchr (" \t\r\n", e[-1]); e--)
+      ;
+    *e = '\0';
+    if (!*s)
+      continue;
+    if (strpbrk (s, " \t") || strlen (s) > 128) {
+      cli_error ("%s:%zu: not a domain name: '%s'", path, lineno, s);
+      return -1;
+    }
+    for (i = 0; i < *n && strcmp ((*v)[i], s) != 0; i++)
+      ;
+    if (i < *n)
+      continue;
+    *v = xrealloc (*v, (*n + 2) * sizeof **v);
+    (*v)[(*n)++] = xstrdup (s);
+    (*v)[*n] = NULL;
+  }
+  return 0;
+}
 
 static void
 print_note (void *opaque, const char *msg)
@@ -143,6 +188,7 @@ cmd_backup (struct cli *c, int argc, char **argv)
 {
   static const struct option lo[] = {
     { "all", no_argument, NULL, 'a' },
+    { "list", required_argument, NULL, 'l' },
     { "full", no_argument, NULL, 'f' },
     { "disk", required_argument, NULL, 'd' },
     { "connect", required_argument, NULL, 'c' },
@@ -159,6 +205,7 @@ cmd_backup (struct cli *c, int argc, char **argv)
   struct out out = { false };
   char **doms = NULL;
   bool all = false;
+  const char *list = NULL;
   json_t *arr = NULL;
   size_t n = 0, i, failed = 0;
   int opt;
@@ -166,6 +213,7 @@ cmd_backup (struct cli *c, int argc, char **argv)
   while ((opt = getopt_long (argc, argv, "h", lo, NULL)) != -1) {
     switch (opt) {
     case 'a': all = true; break;
+    case 'l': list = optarg; break;
     case 'f': o.full = true; break;
     case 'd':
       if (o.ndisks == REPO_MAX_DISKS) {
@@ -194,8 +242,13 @@ cmd_backup (struct cli *c, int argc, char **argv)
     cli_error ("backup needs DOMAIN... or --all (not both)");
     cli_bad_usage (backup_usage);
   }
+  if (list && !all) {
+    cli_error ("--list goes with --all");
+    cli_bad_usage (backup_usage);
+  }
   signal (SIGPIPE, SIG_IGN);
   if (all) {
+    CLEANUP_FREE char *deflist = xasprintf ("%s/backup-domains", c->home);
     doms = ingest_backup_marked_domains (o.uri);
     if (!doms) {
       cli_perror ();
@@ -203,10 +256,16 @@ cmd_backup (struct cli *c, int argc, char **argv)
     }
     for (n = 0; doms[n]; n++)
       ;
+    if (add_listed_domains (list ? list : deflist, list != NULL,
+                            &doms, &n) == -1) {
+      strv_free (doms);
+      return 1;
+    }
     if (n == 0) {
       printf ("no domain is marked for backup (virsh metadata DOMAIN "
               "--uri https://bootback.dev/xmlns/backup/1 --key bootback "
-              "--set '<backup/>' marks one)\n");
+              "--set '<backup/>' marks one) or listed in %s\n",
+              list ? list : deflist);
       strv_free (doms);
       return 0;
     }

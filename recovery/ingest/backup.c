@@ -551,9 +551,7 @@ dirty_extent (void *opaque, uint64_t off, uint64_t len, uint32_t flags)
   else {
     if (m->n == m->alloc) {
       m->alloc = m->alloc ? 2 * m->alloc : 1024;
-      m->r = realloc (m->r, m->alloc * sizeof *m->r);
-      if (!m->r)
-        abort ();
+      m->r = xrealloc (m->r, m->alloc * sizeof *m->r);
     }
     m->r[m->n].off = off;
     m->r[m->n++].len = end - off;
@@ -679,6 +677,11 @@ read_disk (struct ingest_backup *b, struct repo *r, struct repo_writer *w,
   res->reused_chunks = j.reused_chunks;
   res->patched_chunks = j.patched_chunks;
   res->reread_chunks = j.reread_chunks;
+  if (j.reread_chunks)
+    note (b, "%s: %" PRIu64 " chunk%s of the last point could not be used "
+          "(%s%s): read again from the disk", d->x.target, j.reread_chunks,
+          j.reread_chunks == 1 ? "" : "s", j.reread.msg,
+          j.reread_chunks > 1 ? ", and others" : "");
   ret = 0;
  out:
   {

@@ -36,6 +36,7 @@ chunk_job_init (struct chunk_job *j, struct repo_writer *w, const char *what,
   j->known_zero = xcalloc (j->nchunks ? j->nchunks : 1, 1);
   j->digests = xcalloc (j->nchunks ? j->nchunks : 1, REPO_DIGEST_LEN);
   first_error_init (&j->fe);
+  first_error_init (&j->reread);
 }
 
 void
@@ -47,6 +48,7 @@ chunk_job_fini (struct chunk_job *j)
   j->plan = j->known_zero = NULL;
   j->digests = NULL;
   first_error_destroy (&j->fe);
+  first_error_destroy (&j->reread);
 }
 
 struct nbd_handle *
@@ -245,8 +247,10 @@ patch_chunk (struct chunk_job *j, struct nbd_handle *h, uint8_t *buf,
   }
   r = repo_writer_patch_chunk (j->w, j->digests[c], buf, len, ranges, n,
                                j->digests[c]);
-  if (r == 0)
+  if (r == 0) {
+    first_error_record (&j->reread);
     error_clear ();
+  }
   else if (r == 1) {
     atomic_fetch_add (&j->patched_chunks, 1);
     if (repo_digest_is_zero (j->digests[c]))
@@ -324,6 +328,8 @@ worker (void *arg)
         break;
       }
       atomic_fetch_add (&j->reread_chunks, 1);   /* gone: read it (2.) */
+      first_error_record (&j->reread);
+      error_clear ();
     }
     else if (j->plan[c] == CHUNK_ZERO || j->known_zero[c]) {   /* READ, PATCH */
       atomic_fetch_add (&j->zero_bytes, len);

@@ -63,6 +63,7 @@ struct chunk_job {
   _Atomic uint64_t reread_chunks;  /* REUSE or PATCH whose chunk was
                                     * gone: read whole */
   _Atomic uint64_t patched_chunks; /* PATCH done on the previous chunk */
+  struct first_error reread;       /* why the first re-read was needed */
   /* Private. */
   _Atomic uint64_t next;
   struct first_error fe;

@@ -174,8 +174,7 @@ mark (struct repo *r, double cutoff, bool dry_run, uint8_t (**out)[REPO_DIGEST_L
           error_prefix ("gc stopped, nothing was removed");
           goto err_all;
         }
-        set = realloc (set, (n + d->nchunks) * REPO_DIGEST_LEN);
-        if (!set && d->nchunks) abort ();
+        set = xrealloc (set, (n + d->nchunks) * REPO_DIGEST_LEN);
         for (c = 0; c < d->nchunks; c++)
           if (!repo_digest_is_zero (d->digests[c]))
             memcpy (set[n++], d->digests[c], REPO_DIGEST_LEN);

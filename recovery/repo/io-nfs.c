@@ -764,8 +764,7 @@ readdir_cb (struct rpc_context *rpc, int status, void *data, void *opaque)
       continue;
     if (l->len + 1 >= l->cap) {
       l->cap = l->cap ? 2 * l->cap : 64;
-      l->v = realloc (l->v, l->cap * sizeof *l->v);
-      if (!l->v) abort ();
+      l->v = xrealloc (l->v, l->cap * sizeof *l->v);
     }
     l->v[l->len] = strndup (name, len);
     if (!l->v[l->len]) abort ();
@@ -1038,8 +1037,7 @@ n_list (struct repo_io *io, const char *path)
       continue;
     if (len + 1 >= cap) {
       cap *= 2;
-      v = realloc (v, cap * sizeof *v);
-      if (!v) abort ();
+      v = xrealloc (v, cap * sizeof *v);
     }
     v[len++] = xstrdup (e->name);
   }

@@ -188,8 +188,7 @@ p_list (struct repo_io *io, const char *path)
       continue;
     if (n + 1 >= cap) {
       cap *= 2;
-      v = realloc (v, cap * sizeof *v);
-      if (!v) abort ();
+      v = xrealloc (v, cap * sizeof *v);
     }
     v[n++] = xstrdup (e->d_name);
   }

@@ -175,11 +175,9 @@ add_point (struct vstate *s, const char *vm, const char *id,
       continue;
     }
     res->disks++;
-    s->disks = realloc (s->disks, (s->ndisks + 1) * sizeof *s->disks);
-    if (!s->disks) abort ();
+    s->disks = xrealloc (s->disks, (s->ndisks + 1) * sizeof *s->disks);
     s->disks[s->ndisks] = d;
-    s->refs = realloc (s->refs, (s->nrefs + d->nchunks) * sizeof *s->refs);
-    if (!s->refs && d->nchunks) abort ();
+    s->refs = xrealloc (s->refs, (s->nrefs + d->nchunks) * sizeof *s->refs);
     for (c = 0; c < d->nchunks; c++) {
       if (repo_digest_is_zero (d->digests[c]))
         continue;

@@ -341,9 +341,14 @@ repo_writer_patch_chunk (struct repo_writer *w,
   c = codec_get (r);
   if (!c->in)
     c->in = xmalloc (c->buflen);
-  if (chunk_read_file (r, base, c->in, c->buflen, &blen) == -1 ||
-      chunk_patch_plan (r, c, blen, base, data, len, ranges, nranges, &pp,
+  if (chunk_read_file (r, base, c->in, c->buflen, &blen) == -1) {
+    codec_put (r, c);
+    return 0;
+  }
+  if (chunk_patch_plan (r, c, blen, base, data, len, ranges, nranges, &pp,
                         digest) == -1) {
+    repo_chunk_path (base, path);
+    error_prefix ("chunk %s", path + 12);
     codec_put (r, c);
     return 0;
   }

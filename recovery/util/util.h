@@ -82,6 +82,7 @@ char *human_size (uint64_t bytes, char *buf, size_t len);
 char *xasprintf (const char *fmt, ...) __attribute__((format (printf, 1, 2)));
 void *xmalloc (size_t n);
 void *xcalloc (size_t n, size_t m);
+void *xrealloc (void *p, size_t n);
 char *xstrdup (const char *s);
 /* Free a NULL-terminated array of malloc'd strings and the array (NULL ok). */
 void strv_free (char **v);
