@@ -9,7 +9,7 @@ DEPS += qemu-system-x86 qemu-utils seabios ipxe-qemu busybox-static \
         syslinux syslinux-common mtools dosfstools fdisk e2fsprogs \
         qemu-guest-agent openssl util-linux \
         libvirt-daemon-system libvirt-daemon-driver-qemu libvirt-clients \
-        iproute2 iptables curl python3 bc debootstrap
+        iproute2 iptables curl python3 bc debootstrap netcat-openbsd
 
 images:
 	@images/build-tiny.sh
