@@ -27,7 +27,7 @@ ALL_CFLAGS  := -std=gnu11 $(WARN) -D_GNU_SOURCE -fPIC -pthread $(CFLAGS) \
 LDFLAGS     ?=
 
 # Libraries, all through pkg-config.
-PC_REPO     := libzstd openssl jansson zlib libnfs
+PC_REPO     := libzstd openssl jansson zlib libnfs libisal
 PC_INGEST   := libnbd
 PC_CATALOG  := sqlite3
 PC_CLI      := libnbd sqlite3 jansson

@@ -15,7 +15,8 @@
 
 static const char backup_usage[] =
   "usage: bootback backup DOMAIN... [--full] [--disk NAME]... [--connect URI]\n"
-  "                       [--no-quiesce] [--scratch-dir DIR] [--json]\n"
+  "                       [--no-quiesce] [--scratch-dir DIR] [--threads N]\n"
+  "                       [--json]\n"
   "       bootback backup --all [--list FILE] [options]\n"
   "\n"
   "Take a restore point of each libvirt DOMAIN, running or shut off.  A\n"
@@ -35,7 +36,9 @@ static const char backup_usage[] =
   "  --full            read every disk in full (a new checkpoint chain)\n"
   "  --disk NAME       back up only this disk (repeatable; default: all)\n"
   "  --connect URI     libvirt URI (default: libvirt's, $LIBVIRT_DEFAULT_URI)\n"
-  "  --scratch-dir DIR where QEMU keeps the point-in-time view (/var/tmp)\n";
+  "  --scratch-dir DIR where QEMU keeps the point-in-time view (/var/tmp)\n"
+  "  --threads N       parallel readers (default: the CPUs, at least 2;\n"
+  "                    twice that for an incremental read)\n";
 
 struct out {
   bool json;

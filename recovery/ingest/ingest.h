@@ -82,7 +82,8 @@ struct backup_opts {
   size_t ndisks;
   bool full;                 /* read everything, whatever the checkpoint */
   bool quiesce;              /* freeze the guest's filesystems (agent) */
-  int threads;               /* 0 = number of CPUs (at least 2) */
+  int threads;               /* 0 = number of CPUs (at least 2), twice
+                              * that for an incremental read */
   const char *scratch_dir;   /* NULL = $BOOTBACK_SCRATCH_DIR or /var/tmp */
   void (*note) (void *opaque, const char *msg);
   void *opaque;

@@ -25,7 +25,7 @@
 #include <errno.h>
 #include <endian.h>
 #include <openssl/evp.h>
-#include <zlib.h>
+#include <isa-l/crc.h>
 #include <zstd.h>
 
 #include "recovery/repo/repo-int.h"
@@ -144,6 +144,15 @@ codec_free_all (struct repo *r)
   r->codecs = NULL;
 }
 
+/* zlib's CRC-32 (the format's), computed by ISA-L: the same values,
+ * about ten times as fast, which matters when a patch checks a whole
+ * base chunk to copy most of it. */
+static uint32_t
+crc (const void *p, size_t n)
+{
+  return crc32_gzip_refl (0, p, n);
+}
+
 static void
 put32 (uint8_t *p, uint32_t v)
 {
@@ -170,8 +179,8 @@ put_header (uint8_t *h, const char *magic, int byte4, size_t len,
   h[4] = byte4;
   put32 (h + 8, len);
   put32 (h + 12, flen - CHUNK_HDR_LEN);
-  put32 (h + 16, crc32 (0, h + CHUNK_HDR_LEN, flen - CHUNK_HDR_LEN));
-  put32 (h + 20, crc32 (0, h, 20));
+  put32 (h + 16, crc (h + CHUNK_HDR_LEN, flen - CHUNK_HDR_LEN));
+  put32 (h + 20, crc (h, 20));
 }
 
 /* Compress len bytes into dst (room for at least ZSTD_compressBound(len))
@@ -255,7 +264,7 @@ parse (const uint8_t *file, size_t flen, size_t outlen, struct chunk_parsed *p)
     error_set (EIO, "not a chunk file (bad magic or shorter than its header)");
     return -1;
   }
-  if (get32 (file + 20) != crc32 (0, file, 20)) {
+  if (get32 (file + 20) != crc (file, 20)) {
     error_set (EIO, "chunk header is corrupt (header CRC mismatch)");
     return -1;
   }
@@ -272,7 +281,7 @@ parse (const uint8_t *file, size_t flen, size_t outlen, struct chunk_parsed *p)
                "bytes, header says %" PRIu32 ")", flen - CHUNK_HDR_LEN, stored);
     return -1;
   }
-  if (crc32 (0, file + CHUNK_HDR_LEN, stored) != get32 (file + 16)) {
+  if (crc (file + CHUNK_HDR_LEN, stored) != get32 (file + 16)) {
     error_set (EIO, "chunk payload is corrupt (CRC mismatch)");
     return -1;
   }

@@ -4,7 +4,7 @@ REPO_OBJ := $(REPO_SRC:.c=.o)
 REPO_A   := recovery/repo/libbbrepo.a
 REPO_LIBS := $(call pc_libs,$(PC_REPO)) -lpthread
 LIBS_A   += $(REPO_A)
-DEPS     += libzstd-dev libssl-dev libjansson-dev zlib1g-dev libnfs-dev
+DEPS     += libzstd-dev libssl-dev libjansson-dev zlib1g-dev libnfs-dev libisal-dev
 # the NFS tests (tests/lib/nfs.sh) run a private nfs-ganesha
 DEPS     += nfs-ganesha nfs-ganesha-vfs rpcbind
 

@@ -119,7 +119,7 @@ struct repo {
  *      then 3 bytes zero
  *   8  raw_len    plaintext length
  *  12  stored_len payload length (file size = 32 + stored_len)
- *  16  crc32 of the payload (zlib)
+ *  16  crc32 of the payload (zlib's CRC-32)
  *  20  crc32 of bytes 0..19
  *  24  8 bytes zero
  * A BBC2 payload is a frame table, one 40-byte entry per 64 KiB frame of
