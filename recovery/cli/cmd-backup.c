@@ -3,9 +3,9 @@
  * bootback backup: restore points of libvirt domains (recovery/ingest/
  * backup.c does the work).  This file parses options, runs one backup per
  * domain (--all: every domain marked in its metadata or listed in the
- * backup-domains file), records the point
- * in the catalog (commit step 4), lets the checkpoint advance (step 5),
- * and prints the notes and the summary.
+ * backup-domains file), records the point in the catalog (commit step 4),
+ * lets the checkpoint advance (step 5), and prints the notes and the
+ * summary.
  */
 #include <errno.h>
 #include <signal.h>
