@@ -216,8 +216,11 @@ patch_chunk (struct chunk_job *j, struct nbd_handle *h, uint8_t *buf,
   size_t len = MIN ((uint64_t) j->cs, j->size - off), n = 0, first;
   size_t lo = 0, hi = j->ndirty;
   CLEANUP_FREE struct repo_range *ranges = NULL;
+  bool zero_base = repo_digest_is_zero (j->digests[c]);
   int r;
 
+  if (zero_base)                  /* the previous chunk was zeros */
+    memset (buf, 0, len);
   end = off + len;
   while (lo < hi) {               /* first extent ending after off */
     size_t mid = lo + (hi - lo) / 2;
@@ -236,12 +239,7 @@ patch_chunk (struct chunk_job *j, struct nbd_handle *h, uint8_t *buf,
       return -1;
     ranges[n++] = (struct repo_range) { a - off, b - a };
   }
-  if (repo_digest_is_zero (j->digests[c])) {
-    /* The previous chunk was zeros: so is everything outside the ranges. */
-    uint64_t p = 0;
-    for (lo = 0; lo < n; p = ranges[lo].off + ranges[lo].len, lo++)
-      memset (buf + p, 0, ranges[lo].off - p);
-    memset (buf + p, 0, len - p);
+  if (zero_base) {
     atomic_fetch_add (&j->patched_chunks, 1);
     return 2;                     /* buf is the chunk: hash and store it */
   }

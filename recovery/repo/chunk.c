@@ -360,11 +360,11 @@ decode_frame (struct codec *c, const struct chunk_parsed *p, size_t i, uint8_t *
   return 0;
 }
 
-/* The digest of a BBC2 file's frame table. */
+/* The frame hashes of a BBC2 file's table into fh, and their digest. */
 static void
-table_digest (const struct chunk_parsed *p, uint8_t out[REPO_DIGEST_LEN])
+table_digest (const struct chunk_parsed *p, uint8_t (*fh)[REPO_DIGEST_LEN],
+              uint8_t out[REPO_DIGEST_LEN])
 {
-  uint8_t fh[CHUNK_MAX_FRAMES][REPO_DIGEST_LEN];
   size_t i;
 
   for (i = 0; i < p->n; i++)
@@ -392,7 +392,7 @@ chunk_decode (struct repo *r, struct codec *c, const uint8_t *file,
               const uint8_t digest[REPO_DIGEST_LEN])
 {
   struct chunk_parsed p;
-  uint8_t got[REPO_DIGEST_LEN];
+  uint8_t fh[CHUNK_MAX_FRAMES][REPO_DIGEST_LEN], got[REPO_DIGEST_LEN];
   size_t i;
 
   if (parse (file, flen, outlen, &p) == -1)
@@ -416,7 +416,7 @@ chunk_decode (struct repo *r, struct codec *c, const uint8_t *file,
   /* Each frame matched its table entry: in a tree repository the
    * table's hashes make the digest. */
   if (p.framed && r->tree)
-    table_digest (&p, got);
+    table_digest (&p, fh, got);
   else
     repo_chunk_digest (r, out, p.raw_len, got);
   if (check_digest (got, digest) == -1)
@@ -456,13 +456,12 @@ chunk_patch_plan (struct repo *r, struct codec *c, size_t bflen,
     error_set (EIO, "chunk is not framed or not %zu bytes long", len);
     return -1;
   }
-  table_digest (p, got);
+  table_digest (p, pp->fh, got);       /* the base's hashes, then ours */
   if (check_digest (got, base) == -1)
     return -1;
   for (i = 0; i < p->n; i++) {
     size_t fo = i * CHUNK_FRAME, fl = frame_len (p, i), cov = 0;
 
-    memcpy (pp->fh[i], p->table + i * CHUNK_ENTRY_LEN, REPO_DIGEST_LEN);
     while (k < nranges && ranges[k].off + ranges[k].len <= fo)
       k++;
     for (j = k; j < nranges && ranges[j].off < fo + fl; j++)

@@ -262,13 +262,22 @@ touch_existing (struct repo_writer *w, const uint8_t digest[REPO_DIGEST_LEN],
   return errno == ENOENT ? 0 : -1;
 }
 
+/* -1 with the error set if w has failed (it can only be aborted). */
 static int
-writer_usable (struct repo_writer *w, size_t len)
+writer_failed (struct repo_writer *w)
 {
   if (w->failed) {
     error_setx ("writer of %s@%s has failed", w->vm, w->id);
     return -1;
   }
+  return 0;
+}
+
+static int
+writer_usable (struct repo_writer *w, size_t len)
+{
+  if (writer_failed (w) == -1)
+    return -1;
   if (len == 0 || len > w->r->chunk_size) {
     error_setx ("chunk of %zu bytes does not fit the chunk size %" PRIu32,
                 len, w->r->chunk_size);
@@ -371,27 +380,22 @@ int
 repo_writer_reuse_chunk (struct repo_writer *w,
                          const uint8_t digest[REPO_DIGEST_LEN])
 {
-  struct repo_io *io = w->r->io;
   char path[80];
 
-  if (w->failed) {
-    error_setx ("writer of %s@%s has failed", w->vm, w->id);
+  if (writer_failed (w) == -1)
     return -1;
-  }
   if (repo_digest_is_zero (digest))
     return 0;
-  heartbeat (w);
-  repo_chunk_path (digest, path);
-  if (io->ops->touch (io, path) == 0) {
-    atomic_fetch_add (&w->reused, 1);
+  switch (touch_existing (w, digest, path)) {
+  case 1:
     return 0;
-  }
-  if (errno == ENOENT) {
+  case 0:
     error_set (ENOENT, "chunk %s is not in the repository", path + 12);
     return -1;
+  default:
+    w->failed = true;
+    return -1;
   }
-  w->failed = true;
-  return -1;
 }
 
 void
@@ -528,10 +532,8 @@ repo_writer_commit (struct repo_writer *w, struct repo_manifest *out)
   char *json = NULL;
   size_t i;
 
-  if (w->failed) {
-    error_setx ("writer of %s@%s has failed", w->vm, w->id);
+  if (writer_failed (w) == -1)
     goto err;
-  }
   if (w->ndisks == 0) {
     error_setx ("restore point %s@%s has no disks", w->vm, w->id);
     goto err;
