@@ -42,6 +42,7 @@ MANS        :=
 TESTS       :=
 TESTS_SLOW  :=
 TEST_BINS   :=
+INSTALLED   :=
 BENCHES     :=
 DEPS        := build-essential pkg-config perl
 CLEAN       :=
@@ -83,9 +84,8 @@ check-valgrind: build
 deps:
 	@tests/install-deps $(sort $(DEPS))
 
-install: build
+install: build $(INSTALLED)
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1
-	install -m 755 $(BINS) $(DESTDIR)$(BINDIR)/
 	install -m 644 $(MANS) $(DESTDIR)$(MANDIR)/man1/
 	$(INSTALL_EXTRA)
 

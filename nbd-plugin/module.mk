@@ -8,7 +8,7 @@ MANS           += nbd-plugin/nbdkit-bootback-plugin.1
 DEPS           += nbdkit nbdkit-plugin-dev libnbd-bin libnbd-dev qemu-utils \
                   e2fsprogs fuse3 fdisk xxd python3-libnbd valgrind clang fio
 INSTALL_EXTRA  += install -d $(DESTDIR)$(PLUGIN_DIR) && \
-                  install -m 755 $(PLUGIN_SO) $(DESTDIR)$(PLUGIN_DIR)/ ;
+                  install -m 755 $(PLUGIN_INST) $(DESTDIR)$(PLUGIN_DIR)/nbdkit-bootback-plugin.so ;
 
 NBDP_OBJ := $(PLUGIN_OBJ) nbd-plugin/helper-repo.o \
             $(patsubst %.c,%.o,$(wildcard nbd-plugin/test-*.c))
@@ -17,9 +17,16 @@ $(NBDP_OBJ): ALL_CFLAGS += $(call pc_cflags,nbdkit $(PC_REPO))
 # symbols stay inside the .so.
 $(PLUGIN_OBJ): ALL_CFLAGS += -fvisibility=hidden
 
+PLUGIN_LINK = $(CC) $(ALL_CFLAGS) -shared -Wl,--exclude-libs,ALL -Wl,-z,nodelete -o $@ \
+	  $^ $(LDFLAGS) $(REPO_LIBS)
 $(PLUGIN_SO): $(PLUGIN_OBJ) $(REPO_A) $(UTIL_A)
-	$(CC) $(ALL_CFLAGS) -shared -Wl,--exclude-libs,ALL -Wl,-z,nodelete -o $@ \
-	  $(PLUGIN_OBJ) $(REPO_A) $(UTIL_A) $(LDFLAGS) $(REPO_LIBS)
+	$(PLUGIN_LINK)
+# What `make install` installs: without the test hooks (recovery/util/hooks.c).
+PLUGIN_INST := nbd-plugin/nbdkit-bootback-plugin.installed.so
+$(PLUGIN_INST): $(UTIL_RELEASE_O) $(PLUGIN_OBJ) $(REPO_A) $(UTIL_A)
+	$(PLUGIN_LINK)
+INSTALLED   += $(PLUGIN_INST)
+CLEAN       += $(PLUGIN_INST)
 
 # helper-repo: makes repositories for the tests (writer API).
 nbd-plugin/helper-repo: nbd-plugin/helper-repo.o $(REPO_A) $(UTIL_A)

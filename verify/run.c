@@ -472,11 +472,11 @@ verify_report_free (struct verify_report *r)
 static void
 test_hook (struct run *r)
 {
-  const char *hook = getenv ("BOOTBACK_LAB_TEST_HOOK");
+  const char *hook = test_hook_env ("BOOTBACK_LAB_TEST_HOOK");
   char *argv[] = { "/bin/sh", "-c", (char *) hook, NULL };
   char out[4096];
 
-  if (!hook || !*hook)
+  if (!hook)
     return;
   setenv ("BOOTBACK_LAB_BRIDGE", r->net.bridge, 1);
   setenv ("BOOTBACK_LAB_NETNS", r->net.netns, 1);

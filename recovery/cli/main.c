@@ -233,7 +233,8 @@ main (int argc, char **argv)
     return 0;
   }
   if (strcmp (argv[1], "--version") == 0) {
-    printf ("bootback %s\n", VERSION);
+    printf ("bootback %s%s\n", VERSION,
+            test_hooks_enabled ? " (build for testing: honours the test hooks)" : "");
     return 0;
   }
   for (i = 0; i < NCOMMANDS; i++)

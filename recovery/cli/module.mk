@@ -8,7 +8,18 @@ DEPS    += libjansson-dev
 
 $(CLI_OBJ): ALL_CFLAGS += $(call pc_cflags,jansson sqlite3 libnbd libvirt)
 # verify/ and lab/ are included after this file: named, not $(VERIFY_A).
-$(CLI_BIN): $(CLI_OBJ) verify/libverify.a lab/liblab.a $(INSTANT_A) $(INGEST_A) \
+CLI_LIBS := verify/libverify.a lab/liblab.a $(INSTANT_A) $(INGEST_A) \
             $(CATALOG_A) $(REPO_A) $(UTIL_A)
-	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDFLAGS) $(call pc_libs,libnbd sqlite3 libvirt libxml-2.0 $(PC_REPO)) \
+CLI_LINK  = $(CC) $(ALL_CFLAGS) -o $@ $^ $(LDFLAGS) \
+	  $(call pc_libs,libnbd sqlite3 libvirt libxml-2.0 $(PC_REPO)) \
 	  $(INSTANT_LIBS) $(call pc_libs,libfyaml libvirt-qemu zlib) -lm -lpthread
+$(CLI_BIN): $(CLI_OBJ) $(CLI_LIBS)
+	$(CLI_LINK)
+# What `make install` installs: the same program without the test hooks
+# (recovery/util/hooks.c).
+CLI_INSTALLED := recovery/cli/bootback.installed
+$(CLI_INSTALLED): $(UTIL_RELEASE_O) $(CLI_OBJ) $(CLI_LIBS)
+	$(CLI_LINK)
+INSTALLED     += $(CLI_INSTALLED)
+INSTALL_EXTRA += install -m 755 $(CLI_INSTALLED) $(DESTDIR)$(BINDIR)/bootback ;
+CLEAN         += $(CLI_INSTALLED)

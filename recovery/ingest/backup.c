@@ -124,7 +124,7 @@ note (struct ingest_backup *b, const char *fmt, ...)
 static bool
 test_hook (const char *what)
 {
-  const char *t = getenv ("BOOTBACK_BACKUP_TEST");
+  const char *t = test_hook_env ("BOOTBACK_BACKUP_TEST");
   return t && strcmp (t, what) == 0;
 }
 

@@ -112,11 +112,11 @@ static int
 proc_launch (struct proc *p)
 {
   char repo_arg[4200], point_arg[200], disk_arg[100], sock_arg[300];
-  const char *nbdkit = getenv ("BOOTBACK_NBDKIT");
+  const char *nbdkit = test_hook_env ("BOOTBACK_NBDKIT");
   pid_t pid, mid;
   int pfd[2];
 
-  if (!nbdkit || !*nbdkit)
+  if (!nbdkit)
     nbdkit = "nbdkit";
   unlink (p->socket);                 /* invariant 6: stale socket first */
   snprintf (repo_arg, sizeof repo_arg, "repo=%s", sess->repo);

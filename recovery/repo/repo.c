@@ -109,7 +109,7 @@ struct repo *
 repo_open (const char *location)
 {
   struct repo *r = xcalloc (1, sizeof *r);
-  const char *fault = getenv ("BOOTBACK_FAULT");
+  const char *fault = test_hook_env ("BOOTBACK_FAULT");
   CLEANUP_FREE char *text = NULL;
   json_t *o = NULL, *v;
   json_error_t je;
@@ -120,7 +120,7 @@ repo_open (const char *location)
   r->io = io_for (location);
   if (!r->io)
     goto err;
-  if (fault && *fault) {
+  if (fault) {
     struct repo_io *f = io_fault_new (r->io, fault);
     if (!f)
       goto err;

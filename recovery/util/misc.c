@@ -231,7 +231,7 @@ now_monotonic (void)
 void
 crash_step (int step)
 {
-  const char *s = getenv ("BOOTBACK_CRASH_STEP");
+  const char *s = test_hook_env ("BOOTBACK_CRASH_STEP");
 
   if (s && atoi (s) == step)
     kill (getpid (), SIGKILL);

@@ -102,7 +102,13 @@ int timestamp_parse (const char *s, time_t *t);
 /* Seconds since an arbitrary point, monotonic. */
 double now_monotonic (void);
 
-/* ---- test hooks (misc.c) ------------------------------------------------ */
+/* ---- test hooks (hooks.c, misc.c) -------------------------------------- */
+
+/* The value of the test hook NAME from the environment (NULL if unset or
+ * empty), in a build for testing; always NULL in an installed build (see
+ * hooks.c).  test_hooks_enabled says which this program is. */
+const char *test_hook_env (const char *name);
+extern const bool test_hooks_enabled;
 
 /* The numbered steps of the commit protocol call this; when the environment
  * has BOOTBACK_CRASH_STEP=N and step == N the process kills itself with
@@ -148,8 +154,9 @@ void run_workers (int n, void *(*fn) (void *), void *arg);
 
 /* ---- processes (spawn.c) ---------------------------------------------- */
 
-/* The nbdkit plugin to load: $BOOTBACK_NBDKIT_PLUGIN, else the plugin of
- * the build tree this program runs from (PROGDIR/../../nbd-plugin/), else
+/* The nbdkit plugin to load.  A build for testing: $BOOTBACK_NBDKIT_PLUGIN,
+ * else the plugin of the build tree this program runs from
+ * (PROGDIR/../../nbd-plugin/).  Otherwise, and in an installed build always,
  * "bootback" (the installed plugin, found by nbdkit). */
 void bootback_plugin_path (char *buf, size_t len);
 
