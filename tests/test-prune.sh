@@ -48,4 +48,14 @@ bootback repo verify
 find "$tmp/repo/chunks" -type f -exec touch -d '1 hour ago' {} +
 bootback gc --json | python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["removed"] == 0, d'
 bootback repo check
+# A VM name that is not one (it could name a directory outside points/) is
+# refused by name, and nothing is touched.
+expect_fail bootback prune ../points/web --keep-last 1 >"$tmp/out" 2>&1
+grep -q "'../points/web' is not a valid VM name" "$tmp/out" || { cat "$tmp/out"; fail "prune ../points/web: no error naming the VM name"; }
+expect_fail bootback prune web/../web --keep-last 1 >"$tmp/out" 2>&1
+grep -q "not a valid VM name" "$tmp/out" || { cat "$tmp/out"; fail "prune web/../web: no error naming the VM name"; }
+expect_fail bootback point show web@../../x >"$tmp/out" 2>&1
+[ "$(bootback points web --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')" -eq 5 ] ||
+    fail "a refused prune removed points"
+
 echo "prune ok"

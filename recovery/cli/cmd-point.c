@@ -485,6 +485,10 @@ cmd_prune (struct cli *c, int argc, char **argv)
                "nothing)");
     return 1;
   }
+  if (optind < argc && !name_is_valid (argv[optind])) {
+    cli_error ("prune: '%s' is not a valid VM name", argv[optind]);
+    return 1;
+  }
   if (cli_repo (c) == -1)
     return 1;
   if (optind < argc) {

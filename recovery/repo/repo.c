@@ -227,14 +227,46 @@ repo_list_vms (struct repo *r)
   return v;
 }
 
+/* A VM name and point id that may be put into a path: neither can leave
+ * points/ (callers pass names from the command line and from catalogs). */
+static int
+check_vm (const char *vm)
+{
+  if (!name_is_valid (vm)) {
+    error_setx ("'%s' is not a valid VM name ([A-Za-z0-9._-], 1 to 128, "
+                "not starting with '.' or '-')", vm);
+    return -1;
+  }
+  return 0;
+}
+
+static int
+check_point (const char *vm, const char *id)
+{
+  time_t t;
+
+  if (check_vm (vm) == -1)
+    return -1;
+  if (strlen (id) != TIMESTAMP_LEN || strspn (id, "0123456789") != 8 ||
+      id[8] != 'T' || strspn (id + 9, "0123456789") != 6 || id[15] != 'Z' ||
+      timestamp_parse (id, &t) == -1) {
+    error_setx ("'%s' is not a restore point id (like 20261122T045506Z)", id);
+    return -1;
+  }
+  return 0;
+}
+
 char **
 repo_list_points (struct repo *r, const char *vm)
 {
   CLEANUP_FREE char *dir = xasprintf ("points/%s", vm);
-  char **v = r->io->ops->list (r->io, dir);
+  char **v;
   size_t i, j;
   time_t t;
 
+  if (check_vm (vm) == -1)
+    return NULL;
+  v = r->io->ops->list (r->io, dir);
   if (!v) {
     if (errno == ENOENT) {
       v = xcalloc (1, sizeof *v);
@@ -323,7 +355,8 @@ repo_manifest_read (struct repo *r, const char *vm, const char *id,
   struct repo_stat st;
   size_t len;
 
-  if (io_read_file (r->io, path, 1 << 20, &text, &len) == -1)
+  if (check_point (vm, id) == -1 ||
+      io_read_file (r->io, path, 1 << 20, &text, &len) == -1)
     return -1;
   if (manifest_decode (text, m) == -1) {
     error_prefix ("%s/%s", r->location, path);
@@ -346,7 +379,8 @@ repo_domain_xml_read (struct repo *r, const char *vm, const char *id)
   char *text;
   size_t len;
 
-  if (io_read_file (r->io, path, 16 << 20, &text, &len) == -1)
+  if (check_point (vm, id) == -1 ||
+      io_read_file (r->io, path, 16 << 20, &text, &len) == -1)
     return NULL;
   return text;
 }
