@@ -133,7 +133,7 @@ bb_config (const char *key, const char *value)
   if (strcmp (key, "point") == 0)
     return set_string (&point_spec, key, value);
   if (strcmp (key, "disk") == 0) {
-    if (strlen (value) > 64 || !name_is_valid (value)) {
+    if (!disk_name_is_valid (value)) {
       nbdkit_error ("disk=%s: not a valid disk name", value);
       return -1;
     }

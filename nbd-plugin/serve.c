@@ -51,7 +51,7 @@ serve_name_split (const char *name, char point[146], char disk[65])
   }
   disk[0] = '\0';
   if (slash) {
-    if (strlen (slash + 1) > 64 || !name_is_valid (slash + 1)) {
+    if (!disk_name_is_valid (slash + 1)) {
       error_setx ("export '%s': invalid disk name", name);
       return -1;
     }

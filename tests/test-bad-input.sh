@@ -40,6 +40,11 @@ expect_fail bootback import "$tmp/ok.raw" --vm "a/b" 2>"$tmp/err"
 grep -q "not a valid VM name" "$tmp/err"
 expect_fail bootback import "$tmp/ok.raw" --vm ok --disk "../x" 2>"$tmp/err"
 grep -q "not a valid disk name" "$tmp/err"
+# disk names are at most 64 characters: two longer names that share their
+# first 64 would have shared one index
+long=$(printf 'd%.0s' $(seq 64))
+expect_fail bootback import "$tmp/ok.raw" "$tmp/ok.raw" --vm ok --disk "${long}1" --disk "${long}2" 2>"$tmp/err"
+grep -q "'${long}1' is not a valid disk name (\[A-Za-z0-9._-\], at most 64)" "$tmp/err" || { cat "$tmp/err"; fail "a 65-character disk name was not refused by name"; }
 expect_fail bootback import "$tmp/ok.raw" --vm ok --domain-xml "$tmp/ok.raw" 2>"$tmp/err"
 grep -q "not a libvirt domain XML" "$tmp/err"
 

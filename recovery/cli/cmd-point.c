@@ -143,8 +143,9 @@ cmd_import (struct cli *c, int argc, char **argv)
       snprintf (defnames[i], sizeof defnames[i], "vd%c", (char) ('a' + i % 26));
       disks[i].name = defnames[i];
     }
-    if (!name_is_valid (disks[i].name)) {
-      cli_error ("'%s' is not a valid disk name", disks[i].name);
+    if (!disk_name_is_valid (disks[i].name)) {
+      cli_error ("'%s' is not a valid disk name ([A-Za-z0-9._-], at most %d)",
+                 disks[i].name, DISK_NAME_MAX);
       return 1;
     }
   }

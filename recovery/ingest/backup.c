@@ -439,7 +439,7 @@ plan_disks (struct ingest_backup *b, struct bdisk *d, size_t nd, bool running,
   for (k = 0; !b->o->disks && k < nd; k++)
     d[k].selected = strcmp (d[k].x.device, "disk") == 0 && !d[k].x.readonly;
   for (k = 0; k < nd; k++)
-    if (d[k].selected && !name_is_valid (d[k].x.target)) {
+    if (d[k].selected && !disk_name_is_valid (d[k].x.target)) {
       error_setx ("%s: disk target '%s' cannot name a disk in a point",
                   b->o->domain, d[k].x.target);
       return -1;

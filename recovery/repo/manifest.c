@@ -151,7 +151,7 @@ manifest_decode (const char *text, struct repo_manifest *m)
         get_str (dj, "format", d->format, sizeof d->format, true) == -1 ||
         get_u64 (dj, "zero_chunks", &d->zero_chunks) == -1)
       goto err;
-    if (!name_is_valid (d->name) ||
+    if (!disk_name_is_valid (d->name) ||
         hex_decode (hex, d->index_sha256, REPO_DIGEST_LEN) == -1) {
       error_set (EIO, "disk %zu has an invalid name or index checksum", i);
       goto err;

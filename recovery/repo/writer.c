@@ -412,8 +412,9 @@ repo_writer_add_disk (struct repo_writer *w, const char *name, uint64_t size,
   uint64_t n = DIV_ROUND_UP (size, w->r->chunk_size), i;
   struct wdisk *d;
 
-  if (!name_is_valid (name)) {
-    error_setx ("'%s' is not a valid disk name", name);
+  if (!disk_name_is_valid (name)) {
+    error_setx ("'%s' is not a valid disk name ([A-Za-z0-9._-], at most %d)",
+                name, DISK_NAME_MAX);
     return -1;
   }
   if (size == 0) {

@@ -182,12 +182,18 @@ name_is_valid (const char *s)
 {
   size_t n = strlen (s), i;
 
-  if (n == 0 || n > 128 || s[0] == '.' || s[0] == '-')
+  if (n == 0 || n > VM_NAME_MAX || s[0] == '.' || s[0] == '-')
     return false;
   for (i = 0; i < n; i++)
     if (!isalnum ((unsigned char) s[i]) && !strchr ("._-", s[i]))
       return false;
   return true;
+}
+
+bool
+disk_name_is_valid (const char *s)
+{
+  return strlen (s) <= DISK_NAME_MAX && name_is_valid (s);
 }
 
 void

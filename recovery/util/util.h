@@ -88,8 +88,13 @@ char *xstrdup (const char *s);
 void strv_free (char **v);
 /* True if all len bytes of buf are zero (fast). */
 bool is_zero (const void *buf, size_t len);
-/* Valid name for a VM or disk: [A-Za-z0-9._-], 1..128, not starting '.'. */
+/* Valid name for a VM: [A-Za-z0-9._-], 1..VM_NAME_MAX, not starting '.'
+ * or '-'.  A disk name is the same, but at most DISK_NAME_MAX long (disk
+ * names are held in char[DISK_NAME_MAX + 1] fields). */
+#define VM_NAME_MAX   128
+#define DISK_NAME_MAX 64
 bool name_is_valid (const char *s);
+bool disk_name_is_valid (const char *s);
 
 /* ---- time (misc.c) ---------------------------------------------------- */
 
