@@ -59,6 +59,15 @@ bootback points --json | python3 -c 'import json,sys; assert json.load(sys.stdin
 BOOTBACK_REPO=$repo bootback points --json | python3 -c 'import json,sys; assert len(json.load(sys.stdin)) >= 2'
 bootback --repo "$repo" points web | grep -q "web@"
 bootback points web --repo "$repo" | grep -q "web@"
+# a relative --repo or BOOTBACK_REPO is kept as an absolute path (a
+# supervisor or timer started elsewhere must open the same repository)
+(cd "$tmp" && bootback --repo repo points web | grep -q "web@")
+(cd "$tmp" && BOOTBACK_REPO=./repo2 bootback points --json >/dev/null)
+bootback repo list --json | python3 -c '
+import json, sys
+locs = [r["location"] for r in json.load(sys.stdin)]
+assert all(l.startswith("/") for l in locs), locs
+assert len(locs) == 2, locs'
 # a newer catalog schema than this build knows is refused, not damaged
 sqlite3 "$BOOTBACK_HOME/catalog.db" "PRAGMA user_version = 999"
 expect_fail bootback points 2>"$tmp/err"

@@ -30,19 +30,6 @@ static const char repo_usage[] =
 
 static long reindex (struct cli *c);
 
-/* Turn a local path into an absolute one (catalog keys must be stable). */
-static char *
-absolute (const char *loc)
-{
-  char buf[PATH_MAX];
-
-  if (strstr (loc, "://"))
-    return xstrdup (loc);
-  if (realpath (loc, buf))
-    return xstrdup (buf);
-  return xstrdup (loc);
-}
-
 static int
 repo_init_cmd (struct cli *c, int argc, char **argv)
 {
@@ -101,7 +88,7 @@ repo_init_cmd (struct cli *c, int argc, char **argv)
     cli_perror ();
     return 1;
   }
-  abs = absolute (argv[optind]);
+  abs = cli_absolute (argv[optind]);
   r = repo_open (abs);
   if (!r || cli_catalog (c) == -1 ||
       catalog_repo_add (c->cat, abs, repo_uuid (r), repo_chunk_size (r), true,
@@ -139,7 +126,7 @@ repo_add_cmd (struct cli *c, int argc, char **argv)
   }
   if (optind != argc - 1)
     cli_bad_usage (repo_usage);
-  abs = absolute (argv[optind]);
+  abs = cli_absolute (argv[optind]);
   c->repo_opt = abs;
   if (cli_repo (c) == -1)
     return 1;

@@ -129,10 +129,25 @@ cli_catalog (struct cli *c)
   return 0;
 }
 
+char *
+cli_absolute (const char *loc)
+{
+  CLEANUP_FREE char *cwd = NULL;
+  char *r;
+
+  if (strstr (loc, "://"))
+    return xstrdup (loc);
+  if ((r = realpath (loc, NULL)))
+    return r;
+  if (loc[0] == '/' || !(cwd = getcwd (NULL, 0)))
+    return xstrdup (loc);
+  return xasprintf ("%s/%s", cwd, loc);
+}
+
 int
 cli_repo (struct cli *c)
 {
-  CLEANUP_FREE char *def = NULL;
+  CLEANUP_FREE char *def = NULL, *abs = NULL;
   const char *loc = c->repo_opt;
   int err;
 
@@ -153,6 +168,9 @@ cli_repo (struct cli *c)
     }
     loc = def;
   }
+  /* A relative --repo or $BOOTBACK_REPO is made absolute before anything
+   * keeps it: the catalog, and sessions whose supervisor runs elsewhere. */
+  loc = abs = cli_absolute (loc);
   c->repo = repo_open (loc);
   if (!c->repo) {
     cli_perror ();
