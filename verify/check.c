@@ -463,7 +463,6 @@ verify_screenshot (virDomainPtr dom, const char *path, char *msg, size_t len)
   char *mime;
   unsigned char *png = NULL;
   size_t pnglen = 0;
-  FILE *f;
   int r = -1;
 
   if (!st) {
@@ -504,11 +503,8 @@ verify_screenshot (virDomainPtr dom, const char *path, char *msg, size_t len)
     snprintf (msg, len, "screenshot: cannot convert %s to PNG", mime);
     goto out;
   }
-  f = fopen (path, "we");
-  if (!f || fwrite (png, 1, pnglen, f) != pnglen || fclose (f) != 0) {
-    snprintf (msg, len, "screenshot: write %s: %s", path, strerror (errno));
-    if (f)
-      fclose (f);
+  if (write_whole_file (path, png, pnglen, 0600) == -1) {
+    snprintf (msg, len, "screenshot: %s", error_msg ());
     goto out;
   }
   snprintf (msg, len, "console captured (%zu bytes PNG)", pnglen);

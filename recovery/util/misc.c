@@ -5,9 +5,11 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <unistd.h>
 
 #include "recovery/util/util.h"
 
@@ -241,4 +243,33 @@ crash_step (int step)
 
   if (s && atoi (s) == step)
     kill (getpid (), SIGKILL);
+}
+
+int
+write_whole_file (const char *path, const void *buf, size_t len, mode_t mode)
+{
+  const char *p = buf;
+  int fd = open (path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+
+  if (fd == -1) {
+    error_set (errno, "open %s", path);
+    return -1;
+  }
+  while (len > 0) {
+    ssize_t n = write (fd, p, len);
+    if (n == -1 && errno == EINTR)
+      continue;
+    if (n <= 0) {
+      error_set (n == 0 ? EIO : errno, "write %s", path);
+      close (fd);
+      return -1;
+    }
+    p += n;
+    len -= n;
+  }
+  if (close (fd) == -1) {
+    error_set (errno, "close %s", path);
+    return -1;
+  }
+  return 0;
 }

@@ -27,6 +27,15 @@ main (void)
   assert (hex_decode ("00ff10a", b, 4) == -1);
   assert (hex_decode ("00ff10ag", b, 4) == -1);
 
+  /* write_whole_file: a full device fails by name, once (no double close) */
+  assert (write_whole_file ("/dev/full", "x", 1, 0600) == -1);
+  assert (error_errno () == ENOSPC && strstr (error_msg (), "/dev/full"));
+  assert (write_whole_file ("/nonexistent/x", "x", 1, 0600) == -1);
+  assert (strstr (error_msg (), "open /nonexistent/x"));
+
+  assert (disk_name_is_valid ("vda"));
+  assert (!disk_name_is_valid ("0123456789012345678901234567890123456789012345678901234567890123X"));
+  assert (name_is_valid ("0123456789012345678901234567890123456789012345678901234567890123X"));
   assert (name_is_valid ("web-1.prod_a"));
   assert (!name_is_valid (""));
   assert (!name_is_valid (".hidden"));

@@ -95,6 +95,11 @@ bool is_zero (const void *buf, size_t len);
 #define DISK_NAME_MAX 64
 bool name_is_valid (const char *s);
 bool disk_name_is_valid (const char *s);
+/* Create (or truncate) path with mode (before the umask) and write len
+ * bytes; 0, or -1 with error set naming path (a failed write or close
+ * included, the file then left as it is). */
+int write_whole_file (const char *path, const void *buf, size_t len,
+                      mode_t mode);
 
 /* ---- time (misc.c) ---------------------------------------------------- */
 
