@@ -65,6 +65,20 @@ grep -q "has no disk 'vdz' (it has: vda)" "$tmp/err"
 expect_fail bootback restore ok@yesterday --to "$tmp/o" 2>"$tmp/err"
 grep -q "invalid time 'yesterday'" "$tmp/err"
 [ ! -e "$tmp/o" ] && [ ! -e "$tmp/o.part" ]
+# a file that appears at the target while the restore runs is not
+# overwritten: the restore is stopped once its .part file exists, the
+# target is made, and the restore then goes on
+head -c $((48 * 1024 * 1024)) /dev/urandom >"$tmp/big.raw"
+bootback import "$tmp/big.raw" --vm big >/dev/null
+bootback restore big --to "$tmp/r" 2>"$tmp/err" & rpid=$!
+while [ ! -e "$tmp/r.part" ] && kill -0 $rpid 2>/dev/null; do :; done
+kill -STOP $rpid 2>/dev/null || fail "the restore ended before it could be stopped"
+echo "made while restoring" >"$tmp/r"
+kill -CONT $rpid
+if wait $rpid; then fail "restore replaced a file made while it ran"; fi
+[ "$(cat "$tmp/r")" = "made while restoring" ] || fail "restore overwrote $tmp/r"
+grep -q "exists already" "$tmp/err" || { cat "$tmp/err"; fail "no error naming the target"; }
+[ ! -e "$tmp/r.part" ] || fail "restore left $tmp/r.part"
 expect_fail bootback frobnicate 2>"$tmp/err"
 grep -q "unknown command 'frobnicate'" "$tmp/err"
 echo "bad input ok"

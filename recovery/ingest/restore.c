@@ -168,8 +168,14 @@ ingest_restore (struct repo *r, const char *vm, const char *id,
     j.fd = -1;
   }
   qemu_nbd_stop (&q);
-  if (rename (part, to) == -1) {
-    error_set (errno, "rename: %s -> %s", part, to);
+  /* Never over a file that appeared while we wrote (the check above is
+   * only the early, friendly error). */
+  if (rename_noreplace (part, to) == -1) {
+    if (errno == EEXIST)
+      error_setx ("%s exists already (created while restoring); refusing to "
+                  "overwrite it", to);
+    else
+      error_set (errno, "rename: %s -> %s", part, to);
     goto out;
   }
   created = false;

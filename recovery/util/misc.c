@@ -273,3 +273,16 @@ write_whole_file (const char *path, const void *buf, size_t len, mode_t mode)
   }
   return 0;
 }
+
+int
+rename_noreplace (const char *from, const char *to)
+{
+  if (renameat2 (AT_FDCWD, from, AT_FDCWD, to, RENAME_NOREPLACE) == 0)
+    return 0;
+  if (errno != EINVAL && errno != ENOSYS)
+    return -1;
+  if (link (from, to) == -1)
+    return -1;
+  unlink (from);
+  return 0;
+}

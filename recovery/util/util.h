@@ -100,6 +100,9 @@ bool disk_name_is_valid (const char *s);
  * included, the file then left as it is). */
 int write_whole_file (const char *path, const void *buf, size_t len,
                       mode_t mode);
+/* Rename from to to, failing with EEXIST if to exists (renameat2's
+ * RENAME_NOREPLACE; where the file system lacks it, link then unlink). */
+int rename_noreplace (const char *from, const char *to);
 
 /* ---- time (misc.c) ---------------------------------------------------- */
 
