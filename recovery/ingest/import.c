@@ -66,9 +66,9 @@ probe (const struct ingest_disk *d, bool allow_backing, char *format,
     error_prefix ("%s", d->image);
     return -1;
   }
-  link = qemu_img_link (&i, &what);
+  link = qemu_img_link (d->image, &i, &what);
   if (link && !allow_backing) {
-    error_setx ("image %s (%s) has a %s %s; refusing (pass --allow-backing "
+    error_setx ("image %s (%s) has %s %s; refusing (pass --allow-backing "
                 "if you trust it)", d->image, i.format, what, link);
     return -1;
   }

@@ -37,10 +37,11 @@ struct qemu_img_info {
 int qemu_img_info (const char *image, const char *format,
                    struct qemu_img_info *info);
 
-/* The first other file QEMU would read when opening the image (backing
- * file, external data file, vmdk extent) or its json: name, with *what
- * saying which; NULL if it reads only itself. */
-const char *qemu_img_link (const struct qemu_img_info *info, const char **what);
+/* The first other file QEMU would read when opening image (backing file,
+ * external data file, vmdk extent) or its json: name, with *what saying
+ * which ("a backing file"); NULL if it reads only itself. */
+const char *qemu_img_link (const char *image, const struct qemu_img_info *info,
+                           const char **what);
 
 /* A private qemu-nbd serving one image on a unix socket in a fresh 0700
  * directory; the socket accepts connections when qemu_nbd_start returns.

@@ -98,22 +98,24 @@ qemu_img_info (const char *image, const char *format, struct qemu_img_info *i)
 }
 
 const char *
-qemu_img_link (const struct qemu_img_info *i, const char **what)
+qemu_img_link (const char *image, const struct qemu_img_info *i,
+               const char **what)
 {
-  if (strncmp (i->filename, "json:", 5) == 0) {
-    *what = "json: name (QEMU options, not a file)";
-    return i->filename;
+  if (strncmp (image, "json:", 5) == 0 ||
+      strncmp (i->filename, "json:", 5) == 0) {
+    *what = "a json: name (QEMU options, not a file)";
+    return image;
   }
   if (i->backing[0]) {
-    *what = "backing file";
+    *what = "a backing file";
     return i->backing;
   }
   if (i->data_file[0]) {
-    *what = "external data file";
+    *what = "an external data file";
     return i->data_file;
   }
   if (i->extent[0]) {
-    *what = "extent file";
+    *what = "an extent file";
     return i->extent;
   }
   return NULL;
