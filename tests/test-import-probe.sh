@@ -98,6 +98,10 @@ bootback import "$tmp/guest.raw" "$tmp/plain.qcow2" --vm m --format raw --format
     fail "one --format per image"
 bootback import "$tmp/plain.qcow2" --vm p >/dev/null || fail "plain qcow2"
 restore_cmp p "$tmp/guest.raw"
+# a vmdk whose only extent is itself is no link, named relatively too
+qemu-img convert -f raw -O vmdk "$tmp/guest.raw" "$tmp/plain.vmdk"
+(cd "$tmp" && bootback import plain.vmdk --vm k >/dev/null) || fail "a plain vmdk (relative path)"
+restore_cmp k "$tmp/guest.raw"
 expect_fail bootback import "$tmp/plain.qcow2" --vm p --format vmdk 2>"$tmp/err"
 grep -q "plain.qcow2" "$tmp/err" || fail "a wrong --format: $(cat "$tmp/err")"
 bootback repo check >/dev/null || fail "repo check"
