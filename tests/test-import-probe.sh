@@ -85,7 +85,7 @@ restore_cmp v "$tmp/guest2.raw"
 json='json:{"driver":"raw","file":{"driver":"file","filename":"'$tmp/secret'"}}'
 expect_fail bootback import "$json" --vm j 2>"$tmp/err"
 cat "$tmp/err"
-grep -qF "has a json: name (QEMU options, not a file) $json; refusing" "$tmp/err" || fail "json: name not refused"
+grep -qF "image $json (raw) has a json: name (QEMU options, not a file); refusing" "$tmp/err" || fail "json: name not refused"
 no_points j
 
 # --- --format counts; an ordinary qcow2 still imports without options

@@ -68,8 +68,10 @@ probe (const struct ingest_disk *d, bool allow_backing, char *format,
   }
   link = qemu_img_link (d->image, &i, &what);
   if (link && !allow_backing) {
-    error_setx ("image %s (%s) has %s %s; refusing (pass --allow-backing "
-                "if you trust it)", d->image, i.format, what, link);
+    bool self = strcmp (link, d->image) == 0;        /* its json: name */
+    error_setx ("image %s (%s) has %s%s%s; refusing (pass --allow-backing "
+                "if you trust it)", d->image, i.format, what, self ? "" : " ",
+                self ? "" : link);
     return -1;
   }
   snprintf (format, flen, "%s", i.format);
