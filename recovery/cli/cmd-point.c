@@ -62,13 +62,20 @@ manifest_json (const struct repo_manifest *m)
 
 static const char import_usage[] =
   "usage: bootback import IMAGE... --vm NAME [--disk NAME]...\n"
+  "                       [--format FMT]... [--allow-backing]\n"
   "                       [--domain-xml FILE] [--time TIME] [--json]\n"
   "\n"
   "Turn disk images of any format QEMU reads (raw, qcow2, vmdk, vhdx, vpc)\n"
   "into one restore point of VM NAME.  Disks are named by --disk in order\n"
   "(default vda, vdb, ...).  Only chunks the repository does not have yet\n"
   "are stored.  --time sets the point's time (default now), e.g.\n"
-  "20261122T045506Z.\n";
+  "20261122T045506Z.\n"
+  "\n"
+  "--format FMT reads the images as FMT (once for all, or once per image\n"
+  "in order); without it QEMU guesses the format from the contents: give\n"
+  "it for a guest's raw disk, which can hold any header.  An image with a\n"
+  "backing file, an external data file, an extent in another file or a\n"
+  "json: name is refused, naming that file, unless --allow-backing.\n";
 
 int
 cmd_import (struct cli *c, int argc, char **argv)
@@ -79,19 +86,21 @@ cmd_import (struct cli *c, int argc, char **argv)
     { "domain-xml", required_argument, NULL, 'x' },
     { "time", required_argument, NULL, 't' },
     { "threads", required_argument, NULL, 'T' },
+    { "format", required_argument, NULL, 'f' },
+    { "allow-backing", no_argument, NULL, 'B' },
     { "json", no_argument, NULL, 'j' },
     { "help", no_argument, NULL, 'h' },
     { 0 }
   };
   struct ingest_disk disks[REPO_MAX_DISKS];
-  const char *names[REPO_MAX_DISKS];
+  const char *names[REPO_MAX_DISKS], *formats[REPO_MAX_DISKS];
   char defnames[REPO_MAX_DISKS][8];
   struct ingest_opts o = { 0 };
   struct ingest_result res;
   struct repo_manifest m;
   CLEANUP_FREE char *xml = NULL;
   const char *xml_path = NULL;
-  size_t nnames = 0, ndisks, i, len;
+  size_t nnames = 0, nformats = 0, ndisks, i, len;
   bool json = false;
   int opt;
   int64_t job;
@@ -108,6 +117,14 @@ cmd_import (struct cli *c, int argc, char **argv)
       names[nnames++] = optarg;
       break;
     case 'x': xml_path = optarg; break;
+    case 'f':
+      if (nformats == REPO_MAX_DISKS) {
+        cli_error ("too many --format");
+        return 1;
+      }
+      formats[nformats++] = optarg;
+      break;
+    case 'B': o.allow_backing = true; break;
     case 't':
       if (timestamp_parse (optarg, &o.time) == -1) {
         cli_perror ();
@@ -135,8 +152,14 @@ cmd_import (struct cli *c, int argc, char **argv)
                ndisks, nnames);
     return 1;
   }
+  if (nformats > 1 && nformats != ndisks) {
+    cli_error ("give one --format for all images or one per image "
+               "(%zu images, %zu formats)", ndisks, nformats);
+    return 1;
+  }
   for (i = 0; i < ndisks; i++) {
     disks[i].image = argv[optind + i];
+    disks[i].format = nformats ? formats[nformats > 1 ? i : 0] : NULL;
     if (nnames)
       disks[i].name = names[i];
     else {

@@ -100,6 +100,8 @@ backup_xml_domain_disks (const char *xml, struct backup_xml_disk *d,
     if (!k->device[0])
       snprintf (k->device, sizeof k->device, "disk");
     attr (child (x, "driver"), "type", k->format, sizeof k->format);
+    if (!k->format[0])          /* libvirt's default; never probed */
+      snprintf (k->format, sizeof k->format, "raw");
     attr (child (x, "target"), "dev", k->target, sizeof k->target);
     s = child (x, "source");
     attr (s, "file", k->source, sizeof k->source);

@@ -10,7 +10,9 @@
  * the same instant.  The chunk engine (chunk-job.c) reads the export with
  * one libnbd connection per worker.  A shut-off domain's disks are read
  * directly through a private read-only qemu-nbd (full read, no
- * checkpoint).
+ * checkpoint), in the format the domain XML gives: never guessed from the
+ * contents, which the guest writes (a raw disk holding a qcow2 header
+ * whose backing file is /etc/shadow would put host data in the point).
  *
  * Design notes.
  *
@@ -411,6 +413,50 @@ disk_capacity (struct ingest_backup *b, const char *target, uint64_t *size)
   return 0;
 }
 
+/* Can disk d of a shut-off domain be read?  A file or block device, and
+ * the format of each layer of its image is never guessed: the top's is
+ * the domain XML's, each backing file's the one its overlay records.  A
+ * layer whose backing format is not recorded is refused (QEMU would guess
+ * it from contents a guest may have written), as libvirt refuses to
+ * start such a domain.  -1 with the error. */
+static int
+check_offline_disk (struct ingest_backup *b, const struct bdisk *d)
+{
+  struct qemu_img_info i;
+  char image[1024], format[32];
+  int depth;
+
+  if (!d->x.source[0] || (strcmp (d->x.type, "file") != 0 &&
+                          strcmp (d->x.type, "block") != 0)) {
+    error_setx ("%s: disk %s of the shut-off domain is not a file or block "
+                "device (type %s): start the domain to back it up",
+                b->o->domain, d->x.target, d->x.type);
+    return -1;
+  }
+  snprintf (image, sizeof image, "%s", d->x.source);
+  snprintf (format, sizeof format, "%s", d->res->format);
+  for (depth = 0; depth < 64; depth++) {
+    if (qemu_img_info (image, format, &i) == -1) {
+      error_prefix ("%s: disk %s: %s", b->o->domain, d->x.target, image);
+      return -1;
+    }
+    if (!i.backing[0])
+      return 0;
+    if (!i.backing_format[0]) {
+      error_setx ("%s: disk %s: %s has a backing file %s but does not record "
+                  "its format; refusing to let QEMU guess it (record it: "
+                  "qemu-img rebase -u -F FORMAT -b %s %s)", b->o->domain,
+                  d->x.target, image, i.backing, i.backing, image);
+      return -1;
+    }
+    snprintf (image, sizeof image, "%s", i.backing);
+    snprintf (format, sizeof format, "%s", i.backing_format);
+  }
+  error_setx ("%s: disk %s: a backing chain deeper than %d", b->o->domain,
+              d->x.target, depth);
+  return -1;
+}
+
 /* Choose disks and, for each, full or incremental (invariant 1). */
 static int
 plan_disks (struct ingest_backup *b, struct bdisk *d, size_t nd, bool running,
@@ -461,12 +507,15 @@ plan_disks (struct ingest_backup *b, struct bdisk *d, size_t nd, bool running,
       return -1;
     }
     r = d[k].res = &res->disks[res->ndisks++];
-    snprintf (r->name, sizeof r->name, "%s", d[k].x.target);
-    snprintf (r->format, sizeof r->format, "%s",
-              d[k].x.format[0] ? d[k].x.format : "raw");
+    /* Same sizes, both NUL-terminated by the parser. */
+    memcpy (r->name, d[k].x.target, sizeof r->name);
+    memcpy (r->format, d[k].x.format, sizeof r->format);
     snprintf (r->mode, sizeof r->mode, "full");
-    if (!running)
+    if (!running) {
+      if (check_offline_disk (b, &d[k]) == -1)
+        return -1;
       continue;
+    }
     if (disk_capacity (b, d[k].x.target, &size) == -1)
       return -1;
     r->size = size;
@@ -705,29 +754,17 @@ read_disk (struct ingest_backup *b, struct repo *r, struct repo_writer *w,
   return ret;
 }
 
-/* A shut-off domain: each disk read from its image by a private qemu-nbd. */
+/* A shut-off domain: each disk read from its image by a private qemu-nbd,
+ * in the format the domain XML gives (raw without one, as libvirt);
+ * check_offline_disk has passed. */
 static int
 read_offline_disk (struct ingest_backup *b, struct repo *r,
                    struct repo_writer *w, struct bdisk *d, int threads)
 {
   struct qemu_nbd q = { 0 };
-  char format[32];
-  uint64_t size;
   int ret;
 
-  if (!d->x.source[0] || (strcmp (d->x.type, "file") != 0 &&
-                          strcmp (d->x.type, "block") != 0)) {
-    error_setx ("%s: disk %s of the shut-off domain is not a file or block "
-                "device (type %s): start the domain to back it up",
-                b->o->domain, d->x.target, d->x.type);
-    return -1;
-  }
-  if (qemu_img_info (d->x.source, format, sizeof format, &size) == -1) {
-    error_prefix ("%s: disk %s", b->o->domain, d->x.target);
-    return -1;
-  }
-  snprintf (d->res->format, sizeof d->res->format, "%.15s", format);
-  if (qemu_nbd_start (&q, d->x.source, format, true) == -1)
+  if (qemu_nbd_start (&q, d->x.source, d->res->format, true) == -1)
     return -1;
   d->incremental = NULL;
   ret = read_disk (b, r, w, d, q.socket, NULL, NULL, threads);

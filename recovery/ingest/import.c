@@ -2,8 +2,11 @@
 /*
  * Import of disk images into a restore point.
  *
- * For each disk: qemu-img info (format, size), a private read-only
- * qemu-nbd (a raw local file is read directly).  Block status
+ * For each disk: qemu-img info (format, size: the user's --format, or
+ * QEMU's guess), a private read-only qemu-nbd (a raw local file is read
+ * directly).  An image that would make QEMU read another file (backing
+ * file, data file, vmdk extent, json: name) is refused unless the user
+ * allows it: a guessed format must not pull host files into a point.  Block status
  * (base:allocation; SEEK_DATA/SEEK_HOLE for a raw file) marks the chunks
  * that are wholly zero: those are neither read nor stored.  The chunk
  * engine (chunk-job.c, shared with backup.c) then reads, hashes and stores
@@ -47,16 +50,32 @@ map_holes (struct chunk_job *j)
   }
 }
 
-/* Format and size of an image; refuses what cannot be imported. */
+/* Format and size of an image (d->format, or QEMU's guess when NULL);
+ * refuses what cannot be imported, and an image that would make QEMU read
+ * another file unless allow_backing: a guess from contents someone else
+ * wrote must not pull host files (a backing file /etc/shadow) in. */
 static int
-probe (const struct ingest_disk *d, char *format, size_t flen, uint64_t *size)
+probe (const struct ingest_disk *d, bool allow_backing, char *format,
+       size_t flen, uint64_t *size)
 {
+  struct qemu_img_info i;
+  const char *link, *what;
   struct stat st;
 
-  if (qemu_img_info (d->image, format, flen, size) == -1) {
+  if (qemu_img_info (d->image, d->format, &i) == -1) {
     error_prefix ("%s", d->image);
     return -1;
   }
+  link = qemu_img_link (d->image, &i, &what);
+  if (link && !allow_backing) {
+    bool self = strcmp (link, d->image) == 0;        /* its json: name */
+    error_setx ("image %s (%s) has %s%s%s; refusing (pass --allow-backing "
+                "if you trust it)", d->image, i.format, what, self ? "" : " ",
+                self ? "" : link);
+    return -1;
+  }
+  snprintf (format, flen, "%s", i.format);
+  *size = i.size;
   /* QEMU rounds a raw file up to whole sectors; keep its exact length so a
    * raw restore is identical byte for byte (cmp, not only qemu-img compare). */
   if (strcmp (format, "raw") == 0 && stat (d->image, &st) == 0 &&
@@ -72,7 +91,8 @@ probe (const struct ingest_disk *d, char *format, size_t flen, uint64_t *size)
 
 static int
 import_disk (struct repo_writer *w, struct repo *r, const struct ingest_disk *d,
-             int threads, struct ingest_result *res)
+             const struct ingest_opts *o, int threads,
+             struct ingest_result *res)
 {
   static const char *const ctx[] = { LIBNBD_CONTEXT_BASE_ALLOCATION, NULL };
   struct chunk_job j;
@@ -83,7 +103,7 @@ import_disk (struct repo_writer *w, struct repo *r, const struct ingest_disk *d,
   struct stat st;
   int ret = -1;
 
-  if (probe (d, format, sizeof format, &size) == -1)
+  if (probe (d, o->allow_backing, format, sizeof format, &size) == -1)
     return -1;
   chunk_job_init (&j, w, d->image, size, repo_chunk_size (r));
   j.progress_all = true;
@@ -161,14 +181,15 @@ ingest_import (struct repo *r, const struct ingest_opts *o,
   for (i = 0; i < n; i++) {
     char format[32];
     uint64_t size;
-    if (probe (&disks[i], format, sizeof format, &size) == -1)
+    if (probe (&disks[i], o->allow_backing, format, sizeof format,
+               &size) == -1)
       return -1;
   }
   w = repo_writer_begin (r, o->vm, o->time);
   if (!w)
     return -1;
   for (i = 0; i < n; i++) {
-    if (import_disk (w, r, &disks[i], threads, res) == -1)
+    if (import_disk (w, r, &disks[i], o, threads, res) == -1)
       goto err;
   }
   if (o->domain_xml)

@@ -115,7 +115,8 @@ struct backup_xml_disk {
   char target[65];           /* "vda" */
   char device[16];           /* "disk", "cdrom", "floppy", "lun" */
   char type[16];             /* "file", "block", "network", "volume", ... */
-  char format[16];           /* <driver type=...>: "qcow2", "raw", "" */
+  char format[16];           /* <driver type=...>: "qcow2", "raw"; without
+                              * one "raw", as libvirt (never probed) */
   char source[1024];         /* file or dev path, "" if none */
   bool readonly;
   bool shareable;

@@ -17,10 +17,31 @@
 
 /* ---- qemu.c: qemu-img and qemu-nbd helpers ---------------------------- */
 
-/* What qemu-img says of an image: its format and virtual size.  -1 with
- * qemu-img's own message in the error if it cannot read it. */
-int qemu_img_info (const char *image, char *format, size_t format_len,
-                   uint64_t *virtual_size);
+/* What qemu-img info says of one image (it never opens the backing
+ * chain).  Each name is "" when the image has none. */
+struct qemu_img_info {
+  char format[32];
+  uint64_t size;              /* virtual size */
+  char filename[1024];        /* as QEMU names it: "json:{...}" for options */
+  char backing[1024];         /* backing file (full path when QEMU knows it) */
+  char backing_format[32];    /* backing format recorded in the image */
+  char data_file[1024];       /* qcow2 external data file */
+  char extent[1024];          /* vmdk: an extent in another file */
+};
+
+/* qemu-img info of image.  format NULL lets QEMU guess the format from the
+ * contents (probing): only for a file a user names, never a guest's disk,
+ * whose contents the guest writes (a raw disk can hold a qcow2 header
+ * naming any host file as its backing).  -1 with qemu-img's own message
+ * in the error if it cannot read it. */
+int qemu_img_info (const char *image, const char *format,
+                   struct qemu_img_info *info);
+
+/* The first other file QEMU would read when opening image (backing file,
+ * external data file, vmdk extent) or its json: name, with *what saying
+ * which ("a backing file"); NULL if it reads only itself. */
+const char *qemu_img_link (const char *image, const struct qemu_img_info *info,
+                           const char **what);
 
 /* A private qemu-nbd serving one image on a unix socket in a fresh 0700
  * directory; the socket accepts connections when qemu_nbd_start returns.
@@ -39,6 +60,7 @@ void qemu_nbd_stop (struct qemu_nbd *q);
 struct ingest_disk {
   const char *image;      /* path of the image */
   const char *name;       /* disk name in the point, e.g. "vda" */
+  const char *format;     /* "raw", "qcow2", ...; NULL = QEMU probes it */
 };
 
 struct ingest_opts {
@@ -46,6 +68,9 @@ struct ingest_opts {
   time_t time;            /* 0 = now */
   const char *domain_xml; /* contents, or NULL */
   int threads;            /* 0 = number of CPUs (at least 2) */
+  bool allow_backing;     /* read an image's backing file, external data
+                           * file, other extents or json: name; otherwise
+                           * such an image is refused, naming the file */
 };
 
 struct ingest_result {

@@ -16,15 +16,55 @@
 #include "recovery/ingest/ingest.h"
 #include "recovery/util/util.h"
 
-int
-qemu_img_info (const char *image, char *format, size_t flen, uint64_t *size)
+/* Copy string member name of o (if it is one) into buf. */
+static void
+json_str (json_t *o, const char *name, char *buf, size_t len)
 {
-  char *argv[] = { "qemu-img", "info", "--output=json", "--", (char *) image, NULL };
+  json_t *v = json_object_get (o, name);
+
+  if (json_is_string (v))
+    snprintf (buf, len, "%s", json_string_value (v));
+}
+
+/* vmdk: the first extent that is a file other than the image itself. */
+static void
+vmdk_extent (const char *image, json_t *extents, char *buf, size_t len)
+{
+  CLEANUP_FREE char *self = realpath (image, NULL);
+  json_t *e;
+  size_t k;
+
+  json_array_foreach (extents, k, e) {
+    const char *f = json_string_value (json_object_get (e, "filename"));
+    CLEANUP_FREE char *real = f ? realpath (f, NULL) : NULL;
+    if (!f || strcmp (f, image) == 0 ||
+        (self && real && strcmp (real, self) == 0))
+      continue;
+    snprintf (buf, len, "%s", f);
+    return;
+  }
+}
+
+int
+qemu_img_info (const char *image, const char *format, struct qemu_img_info *i)
+{
+  char *argv[8];
   CLEANUP_FREE char *out = xmalloc (65536);
   json_error_t je;
-  json_t *o, *f, *s;
-  int rc;
+  json_t *o, *f, *s, *data;
+  int rc, n = 0;
 
+  argv[n++] = "qemu-img";
+  argv[n++] = "info";
+  argv[n++] = "--output=json";
+  if (format) {                 /* never guess: QEMU's own rule for guests */
+    argv[n++] = "-f";
+    argv[n++] = (char *) format;
+  }
+  argv[n++] = "--";
+  argv[n++] = (char *) image;
+  argv[n] = NULL;
+  memset (i, 0, sizeof *i);
   rc = run_command (argv, out, 65536);
   if (rc == -1)
     return -1;
@@ -42,10 +82,43 @@ qemu_img_info (const char *image, char *format, size_t flen, uint64_t *size)
     json_decref (o);
     return -1;
   }
-  snprintf (format, flen, "%s", json_string_value (f));
-  *size = json_integer_value (s);
+  snprintf (i->format, sizeof i->format, "%s", json_string_value (f));
+  i->size = json_integer_value (s);
+  json_str (o, "filename", i->filename, sizeof i->filename);
+  json_str (o, "backing-filename", i->backing, sizeof i->backing);
+  json_str (o, "full-backing-filename", i->backing, sizeof i->backing);
+  json_str (o, "backing-filename-format", i->backing_format,
+            sizeof i->backing_format);
+  data = json_object_get (json_object_get (o, "format-specific"), "data");
+  json_str (data, "data-file", i->data_file, sizeof i->data_file);
+  vmdk_extent (image, json_object_get (data, "extents"), i->extent,
+               sizeof i->extent);
   json_decref (o);
   return 0;
+}
+
+const char *
+qemu_img_link (const char *image, const struct qemu_img_info *i,
+               const char **what)
+{
+  if (strncmp (image, "json:", 5) == 0 ||
+      strncmp (i->filename, "json:", 5) == 0) {
+    *what = "a json: name (QEMU options, not a file)";
+    return image;
+  }
+  if (i->backing[0]) {
+    *what = "a backing file";
+    return i->backing;
+  }
+  if (i->data_file[0]) {
+    *what = "an external data file";
+    return i->data_file;
+  }
+  if (i->extent[0]) {
+    *what = "an extent file";
+    return i->extent;
+  }
+  return NULL;
 }
 
 int
