@@ -47,8 +47,8 @@ static const char serve_usage[] =
   "usage: bootback serve VM[@TIME] [--disk NAME] [--socket PATH] [--background]\n"
   "\n"
   "Serve one disk of a restore point, read-only, over NBD on a unix socket\n"
-  "in a new private (0700) directory, or at PATH, and print the NBD\n"
-  "URI to use.  An existing PATH must be a stale socket of this user; its\n"
+  "in a new private (0700) directory, or at PATH, and print the NBD URI\n"
+  "to use.  An existing PATH must be a stale socket of this user; its\n"
   "directory is left as it is.  Runs until interrupted, or in the\n"
   "background with --background (stop it with kill $(cat PIDFILE)).\n";
 
