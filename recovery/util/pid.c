@@ -119,7 +119,7 @@ pid_file_stamp (const char *path, const char *needle)
                 "command line)", path, (int) pid, needle);
     return -1;
   }
-  f = fopen (tmp, "wex");
+  f = fopen (tmp, "we");
   if (!f) {
     error_set (errno, "%s", tmp);
     return -1;
