@@ -276,6 +276,14 @@ mount_state (struct cli *c, const char *dir, char *out, size_t len)
   snprintf (out, len, "%s/mounts/%s", c->home, hex);
 }
 
+/* What only the nbdkit of a mount has in its command line (nbdfuse's has
+ * the socket too, in its URI). */
+static char *
+nbdkit_needle (const char *sock)
+{
+  return xasprintf ("-U %s ", sock);
+}
+
 /* Stop the process of one of a mount's pid files, if it still is the one
  * the mount started (its command line has needle, same start time). */
 static void
@@ -299,6 +307,7 @@ do_umount (const char *state, const char *target, bool quiet)
 {
   char fuse[PATH_MAX + 16], sock[PATH_MAX + 16], path[PATH_MAX + 16],
     out[1024];
+  CLEANUP_FREE char *needle = NULL;
   int i, rc;
 
   if (target) {
@@ -322,7 +331,8 @@ do_umount (const char *state, const char *target, bool quiet)
   snprintf (path, sizeof path, "%s/fuse.pid", state);
   stop_pidfile (path, fuse, "nbdfuse", quiet);
   snprintf (path, sizeof path, "%s/nbdkit.pid", state);
-  stop_pidfile (path, sock, "nbdkit", quiet);
+  needle = nbdkit_needle (sock);
+  stop_pidfile (path, needle, "nbdkit", quiet);
   rmdir (fuse);
   unlink (sock);
   snprintf (path, sizeof path, "%s/target", state);
@@ -458,6 +468,7 @@ cmd_mount (struct cli *c, int argc, char **argv)
     { 0 }
   };
   const char *disk = NULL, *reader = NULL;
+  CLEANUP_FREE char *needle = NULL;
   char vm[129], id[17], dname[65], target[PATH_MAX], state[PATH_MAX],
     sock[PATH_MAX + 16], pidfile[PATH_MAX + 16], fuse[PATH_MAX + 16],
     fusepid[PATH_MAX + 16], dev[PATH_MAX + 32], path[PATH_MAX + 16],
@@ -509,7 +520,8 @@ cmd_mount (struct cli *c, int argc, char **argv)
   /* nbdkit in the background, nbdfuse, then the file system's reader */
   if (start_nbdkit (c, vm, id, dname, partition, sock, pidfile, false) == -1)
     goto err;
-  if (pid_file_stamp (pidfile, sock) == -1) {
+  needle = nbdkit_needle (sock);
+  if (pid_file_stamp (pidfile, needle) == -1) {
     cli_perror ();
     goto err;
   }
