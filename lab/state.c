@@ -69,36 +69,6 @@ lab_sleep (double secs)
   return -1;
 }
 
-/* Start time of a process (clock ticks since boot), 0 if it is gone. */
-static unsigned long long
-pid_start_time (pid_t pid)
-{
-  char path[64], buf[1024];
-  unsigned long long st = 0;
-  char *p;
-  int fd, i;
-  ssize_t r;
-
-  snprintf (path, sizeof path, "/proc/%d/stat", (int) pid);
-  fd = open (path, O_RDONLY | O_CLOEXEC);
-  if (fd == -1)
-    return 0;
-  r = read (fd, buf, sizeof buf - 1);
-  close (fd);
-  if (r <= 0)
-    return 0;
-  buf[r] = '\0';
-  p = strrchr (buf, ')');          /* after the command name */
-  if (!p)
-    return 0;
-  /* Field 3 is the state, just after ") "; field 22 the start time. */
-  for (i = 2; i < 22 && p; i++)
-    p = strchr (p + 1, ' ');
-  if (p)
-    st = strtoull (p + 1, NULL, 10);
-  return st;
-}
-
 static json_t *
 state_json (const struct lab_state *s)
 {

@@ -3,9 +3,9 @@
 #
 # File-level restore, the way `bootback mount` does it: the plugin on a
 # unix socket in a 0700 directory, nbdfuse (read-only) turning the export
-# into a file, the file system mounted read-only: with a loop device
-# (root; `-o ro,noload` so ext4 does not replay its journal) and with
-# fuse2fs.  Also a partitioned disk through nbdkit's partition filter.
+# into a file, the file system mounted read-only, nosuid,nodev,noexec: with
+# fuse2fs (what bootback mount uses for ext4) and with a loop device (root;
+# `-o ro,noload` so ext4 does not replay its journal).  Also a partitioned disk through nbdkit's partition filter.
 source "$top_srcdir/tests/functions.sh"
 source "$top_srcdir/nbd-plugin/plugin-functions.sh"
 requires nbdfuse fusermount3 mke2fs sfdisk
@@ -42,8 +42,8 @@ mount_and_check () {
     [ -s "$sockdir/fuse.pid" ] || fail "nbdfuse did not start"
     cleanup_fn "fusermount3 -u '$fuse' 2>/dev/null"
     case $how in
-        loop)    mount -o ro,noload,loop "$fuse/nbd" "$mnt" ;;
-        fuse2fs) fuse2fs -o ro,fakeroot "$fuse/nbd" "$mnt" >/dev/null ;;
+        loop)    mount -o ro,noload,loop,nosuid,nodev,noexec "$fuse/nbd" "$mnt" ;;
+        fuse2fs) fuse2fs -o ro,fakeroot,nosuid,nodev,noexec "$fuse/nbd" "$mnt" >/dev/null ;;
     esac
     cleanup_fn "umount '$mnt' 2>/dev/null"
     diff -r -x lost+found files "$mnt" || fail "$how $*: files differ"

@@ -2,5 +2,7 @@
 DEPS += bc coreutils
 # the lab test renders its HTML report in headless Chromium; mount tests use fuse2fs
 DEPS += chromium fuse2fs
+# the hostile-mount test: an NTFS and an XFS guest file system
+DEPS += ntfs-3g xfsprogs
 TESTS += $(sort $(wildcard tests/test-*.sh))
 TESTS_SLOW += $(sort $(wildcard tests/slow-*.sh))

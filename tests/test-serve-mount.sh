@@ -40,6 +40,16 @@ bootback umount "$tmp/mnt"
 [ -z "$(ls "$BOOTBACK_HOME/mounts")" ] || fail "mount state left behind"
 ! pgrep -f "nbdfuse.*$BOOTBACK_HOME" >/dev/null || fail "nbdfuse left running"
 
+# a journal that needs recovery (a backup of a running guest): mounted
+# without replaying it
+requires debugfs
+cp "$tmp/fs.img" "$tmp/dirty.img"
+debugfs -w -R "feature needs_recovery" "$tmp/dirty.img" >/dev/null 2>&1
+bootback import "$tmp/dirty.img" --vm dirty >/dev/null
+bootback mount dirty "$tmp/mnt"
+[ "$(cat "$tmp/mnt/etc/motd")" = "hello from the backup" ]
+bootback umount "$tmp/mnt"
+
 # a partitioned disk: partition 2 holds the filesystem
 truncate -s 40M "$tmp/part.img"
 printf 'label: dos\nstart=2048, size=4096, type=83\nstart=8192, type=83\n' |

@@ -2,17 +2,43 @@
 /*
  * bootback serve, mount, umount: a restore point as an NBD export on a
  * private unix socket, and file-level restore by mounting its filesystem
- * read-only (nbdkit + the bootback plugin, nbdfuse, a loop mount).
+ * read-only (nbdkit + the bootback plugin, nbdfuse, a file-system reader).
+ *
+ * A restore point's disk is whatever the guest (maybe an attacker's) wrote
+ * there, so neither command lets it act on the host:
+ *
+ *  - serve never changes a directory it did not create: without --socket
+ *    the socket goes into a new 0700 directory; with --socket PATH only
+ *    PATH is created (nbdkit makes it 0755: only its owner may connect),
+ *    an existing PATH is replaced only if it is a stale socket of ours,
+ *    and the pid file goes into bootback's own new directory, never next
+ *    to PATH.
+ *
+ *  - mount reads only file-system types of an allow-list (blkid names the
+ *    type; bootback never lets mount(8) guess) and mounts them
+ *    nosuid,nodev,noexec and read-only: a setuid file or a device node of
+ *    the guest gives nothing on the host.  ext2/3/4 are read by fuse2fs and
+ *    NTFS by ntfs-3g, in user space, so the host kernel never parses the
+ *    guest's metadata; a crafted superblock can at worst crash that
+ *    process.  vfat, xfs and btrfs have no user-space reader in Debian 12:
+ *    they are mounted by the host kernel only with --kernel-mount, the
+ *    administrator's choice (a kernel file-system bug reachable from crafted
+ *    metadata is a host compromise).  Journals are not replayed
+ *    (norecovery).  Any other type is refused, naming it.
  *
  * A mount keeps its state in $BOOTBACK_HOME/mounts/<hash of DIR>/ (0700):
  * nbd.sock, nbdkit.pid, fuse/ (nbdfuse's mount point), fuse.pid, target.
- * umount undoes it in reverse order.
+ * The pid files say "PID START" (pid_file_stamp): umount signals a process
+ * only if it still is the one mount started (pid_stop), so a stale pid
+ * file never stops someone else's process.  umount undoes it all in
+ * reverse order.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 
 #include "recovery/cli/cli.h"
@@ -21,17 +47,22 @@ static const char serve_usage[] =
   "usage: bootback serve VM[@TIME] [--disk NAME] [--socket PATH] [--background]\n"
   "\n"
   "Serve one disk of a restore point, read-only, over NBD on a unix socket\n"
-  "in a private (0700) directory, and print the NBD URI to use.  Runs until\n"
-  "interrupted, or in the background with --background (stop it with\n"
-  "kill $(cat DIR/nbdkit.pid)).\n";
+  "in a new private (0700) directory, or at PATH, and print the NBD URI\n"
+  "to use.  An existing PATH must be a stale socket of this user; its\n"
+  "directory is left as it is.  Runs until interrupted, or in the\n"
+  "background with --background (stop it with kill $(cat PIDFILE)).\n";
 
 static const char mount_usage[] =
   "usage: bootback mount VM[@TIME] DIR [--disk NAME] [--partition N]\n"
+  "                     [--kernel-mount]\n"
   "       bootback umount DIR\n"
   "\n"
   "File-level restore: mount the filesystem of a restore point's disk (or\n"
-  "of partition N of it) read-only on DIR.  'bootback umount DIR' unmounts\n"
-  "it and stops everything mount started.\n";
+  "of partition N of it) read-only, nosuid, nodev and noexec on DIR.\n"
+  "ext2/3/4 are read by fuse2fs and ntfs by ntfs-3g (user space); vfat, xfs\n"
+  "and btrfs only with --kernel-mount (the host kernel parses the guest's\n"
+  "metadata); other types are refused.  'bootback umount DIR' unmounts it\n"
+  "and stops everything mount started.\n";
 
 static const char umount_usage[] =
   "usage: bootback umount DIR\n"
@@ -83,35 +114,6 @@ wait_for_file (const char *path, pid_t pid, double secs)
   return -1;
 }
 
-static pid_t
-read_pid (const char *path)
-{
-  FILE *f = fopen (path, "re");
-  int pid = 0;
-
-  if (f) {
-    if (fscanf (f, "%d", &pid) != 1)
-      pid = 0;
-    fclose (f);
-  }
-  return pid;
-}
-
-static void
-kill_and_wait (pid_t pid)
-{
-  int i;
-
-  if (pid <= 0 || kill (pid, SIGTERM) == -1)
-    return;
-  for (i = 0; i < 300 && kill (pid, 0) == 0; i++) {
-    waitpid (pid, NULL, WNOHANG);
-    usleep (10000);
-  }
-  if (kill (pid, 0) == 0)
-    kill (pid, SIGKILL);
-}
-
 /* Start nbdkit serving vm@id disk (partition > 0: that partition of it)
  * on sock.  In the background (it forks once the socket listens and
  * writes pidfile), or in the foreground replacing this process. */
@@ -153,9 +155,53 @@ start_nbdkit (struct cli *c, const char *vm, const char *id, const char *disk,
     return -1;
   }
   rc = run_command (argv, out, sizeof out);
+  if (rc == 0 && wait_for_file (pidfile, 0, 30) == -1) {
+    rc = -1;
+    error_setx ("no pid in %s", pidfile);
+  }
   if (rc != 0) {
     cli_error ("nbdkit could not serve %s@%s disk %s: %s", vm, id, disk,
                rc == -1 ? error_msg () : out);
+    return -1;
+  }
+  return 0;
+}
+
+/* --socket PATH: bootback creates PATH and changes nothing else there.  An
+ * existing PATH is replaced only if it is a socket of this user that no
+ * server listens on (nbdkit 1.32 leaves its socket behind when it stops). */
+static int
+socket_path_free (const char *path)
+{
+  struct stat st;
+
+  if (strlen (path) >= sizeof ((struct sockaddr_un *) 0)->sun_path) {
+    cli_error ("--socket %s: too long for a unix socket (at most %zu bytes)",
+               path, sizeof ((struct sockaddr_un *) 0)->sun_path - 1);
+    return -1;
+  }
+  if (lstat (path, &st) == -1) {
+    if (errno == ENOENT)
+      return 0;
+    cli_error ("--socket %s: %s", path, strerror (errno));
+    return -1;
+  }
+  if (!S_ISSOCK (st.st_mode)) {
+    cli_error ("--socket %s: exists and is not a socket (not replacing it)",
+               path);
+    return -1;
+  }
+  if (st.st_uid != geteuid ()) {
+    cli_error ("--socket %s: a socket of uid %u, not ours (not replacing it)",
+               path, (unsigned) st.st_uid);
+    return -1;
+  }
+  if (unix_socket_serves (path)) {
+    cli_error ("--socket %s: a server is listening on it", path);
+    return -1;
+  }
+  if (unlink (path) == -1) {
+    cli_error ("--socket %s: %s", path, strerror (errno));
     return -1;
   }
   return 0;
@@ -190,29 +236,26 @@ cmd_serve (struct cli *c, int argc, char **argv)
     cli_bad_usage (serve_usage);
   if (resolve (c, argv[optind], &disk, vm, id, dname) == -1)
     return 1;
-  if (sock) {
-    snprintf (sockbuf, sizeof sockbuf, "%s", sock);
-    snprintf (dir, sizeof dir, "%s", sock);
-    char *slash = strrchr (dir, '/');
-    if (slash) *slash = '\0'; else strcpy (dir, ".");
+  if (sock && socket_path_free (sock) == -1)
+    return 1;
+  /* Our own directory (0700) for the pid file, and the socket unless
+   * --socket puts it elsewhere. */
+  snprintf (dir, sizeof dir, "/tmp/bootback-serve.XXXXXX");
+  if (!mkdtemp (dir)) {
+    cli_error ("mkdtemp: %s", strerror (errno));
+    return 1;
   }
-  else {
-    snprintf (dir, sizeof dir, "/tmp/bootback-serve.XXXXXX");
-    if (!mkdtemp (dir)) {
-      cli_error ("mkdtemp: %s", strerror (errno));
-      return 1;
-    }
-    snprintf (sockbuf, sizeof sockbuf, "%s/nbd.sock", dir);
-  }
-  chmod (dir, 0700);
-  unlink (sockbuf);          /* nbdkit 1.32 leaves its socket behind */
+  snprintf (sockbuf, sizeof sockbuf, "%s", sock ? sock : dir);
+  if (!sock)
+    strcat (sockbuf, "/nbd.sock");
   snprintf (pidfile, sizeof pidfile, "%s/nbdkit.pid", dir);
   printf ("serving %s@%s disk %s read-only\nNBD URI: nbd+unix:///?socket=%s\n",
           vm, id, dname, sockbuf);
   if (bg) {
     if (start_nbdkit (c, vm, id, dname, 0, sockbuf, pidfile, false) == -1)
       return 1;
-    printf ("nbdkit pid %d (pid file %s)\n", (int) read_pid (pidfile), pidfile);
+    printf ("nbdkit pid %d (pid file %s)\n", (int) pid_file_read (pidfile, NULL),
+            pidfile);
     return 0;
   }
   printf ("press Ctrl-C to stop\n");
@@ -233,10 +276,38 @@ mount_state (struct cli *c, const char *dir, char *out, size_t len)
   snprintf (out, len, "%s/mounts/%s", c->home, hex);
 }
 
+/* What only the nbdkit of a mount has in its command line (nbdfuse's has
+ * the socket too, in its URI). */
+static char *
+nbdkit_needle (const char *sock)
+{
+  return xasprintf ("-U %s ", sock);
+}
+
+/* Stop the process of one of a mount's pid files, if it still is the one
+ * the mount started (its command line has needle, same start time). */
+static void
+stop_pidfile (const char *path, const char *needle, const char *what,
+              bool quiet)
+{
+  unsigned long long start;
+  pid_t pid = pid_file_read (path, &start);
+
+  /* Not stopped, yet alive (a zombie, whose command line is empty, is not
+   * alive): someone else's. */
+  if (pid > 0 && pid_stop (pid, start, needle, 5) == 0 &&
+      pid_matches (pid, 0, NULL) && !quiet)
+    fprintf (stderr, "bootback: warning: %s names process %d, which is not "
+             "the %s this mount started: left alone\n", path, (int) pid, what);
+  unlink (path);
+}
+
 static int
 do_umount (const char *state, const char *target, bool quiet)
 {
-  char fuse[PATH_MAX + 16], path[PATH_MAX + 16], out[1024];
+  char fuse[PATH_MAX + 16], sock[PATH_MAX + 16], path[PATH_MAX + 16],
+    out[1024];
+  CLEANUP_FREE char *needle = NULL;
   int i, rc;
 
   if (target) {
@@ -248,6 +319,8 @@ do_umount (const char *state, const char *target, bool quiet)
     }
   }
   snprintf (fuse, sizeof fuse, "%s/fuse", state);
+  snprintf (sock, sizeof sock, "%s/nbd.sock", state);
+  /* A user-space reader lets go of fuse/nbd a moment after umount. */
   for (i = 0; i < 50; i++) {
     char *fu[] = { "fusermount3", "-u", fuse, NULL };
     rc = run_command (fu, out, sizeof out);
@@ -256,17 +329,131 @@ do_umount (const char *state, const char *target, bool quiet)
     usleep (100000);
   }
   snprintf (path, sizeof path, "%s/fuse.pid", state);
-  kill_and_wait (read_pid (path));
-  unlink (path);
+  stop_pidfile (path, fuse, "nbdfuse", quiet);
   snprintf (path, sizeof path, "%s/nbdkit.pid", state);
-  kill_and_wait (read_pid (path));
-  unlink (path);
+  needle = nbdkit_needle (sock);
+  stop_pidfile (path, needle, "nbdkit", quiet);
   rmdir (fuse);
-  snprintf (path, sizeof path, "%s/nbd.sock", state);
-  unlink (path);
+  unlink (sock);
   snprintf (path, sizeof path, "%s/target", state);
   unlink (path);
   rmdir (state);
+  return 0;
+}
+
+/* The file-system types mount reads, and how (see the top of the file). */
+static const struct fs_reader {
+  const char *type;             /* as blkid names it */
+  const char *program;          /* user-space reader; NULL: the host kernel */
+  const char *options;
+} fs_readers[] = {
+  { "ext2", "fuse2fs", "ro,norecovery,nosuid,nodev,noexec" },
+  { "ext3", "fuse2fs", "ro,norecovery,nosuid,nodev,noexec" },
+  { "ext4", "fuse2fs", "ro,norecovery,nosuid,nodev,noexec" },
+  { "ntfs", "ntfs-3g", "ro,nosuid,nodev,noexec" },
+  { "vfat", NULL, "ro,nosuid,nodev,noexec,loop" },
+  { "xfs", NULL, "ro,norecovery,nouuid,nosuid,nodev,noexec,loop" },
+  { "btrfs", NULL, "ro,rescue=nologreplay,nosuid,nodev,noexec,loop" },
+};
+
+/* The file-system type on dev as blkid's probe says (never mount(8)'s
+ * guess) into type.  what names the disk for messages.  -1 if none. */
+static int
+fs_type (const char *dev, const char *what, char *type, size_t len)
+{
+  char *argv[] = { "blkid", "-p", "-s", "TYPE", "-s", "PTTYPE", "-o",
+                   "export", (char *) dev, NULL };
+  char out[1024], copy[1024], pttype[64] = "", *line, *save;
+  int rc = run_command (argv, out, sizeof out);
+
+  if (rc == -1) {
+    cli_error ("%s: %s", what, error_msg ());
+    return -1;
+  }
+  snprintf (copy, sizeof copy, "%s", out);
+  *type = '\0';
+  for (line = strtok_r (copy, "\n", &save); line;
+       line = strtok_r (NULL, "\n", &save)) {
+    if (strncmp (line, "TYPE=", 5) == 0)
+      snprintf (type, len, "%s", line + 5);
+    else if (strncmp (line, "PTTYPE=", 7) == 0)
+      snprintf (pttype, sizeof pttype, "%s", line + 7);
+  }
+  if (*type && rc == 0)
+    return 0;
+  if (*pttype)
+    cli_error ("%s holds a %s partition table, not a file system: choose a "
+               "partition with --partition N", what, pttype);
+  else if (rc == 2)
+    cli_error ("%s: no file system found", what);
+  else
+    cli_error ("%s: blkid cannot tell the file system: %s", what, out);
+  return -1;
+}
+
+/* Mount dev (of type) on target as fs_readers says.  -1 with the error. */
+static int
+fs_mount (const char *dev, const char *type, const char *what,
+          const char *target, bool kernel_ok, const char **reader)
+{
+  const struct fs_reader *r = NULL;
+  char out[4096];
+  size_t i;
+  int rc;
+
+  for (i = 0; i < sizeof fs_readers / sizeof fs_readers[0]; i++)
+    if (strcmp (fs_readers[i].type, type) == 0)
+      r = &fs_readers[i];
+  if (!r) {
+    cli_error ("%s: bootback mount does not read %s file systems (ext2, ext3, "
+               "ext4 with fuse2fs, ntfs with ntfs-3g; vfat, xfs, btrfs with "
+               "--kernel-mount)", what, type);
+    return -1;
+  }
+  if (!r->program && !kernel_ok) {
+    cli_error ("%s: %s has no user-space reader: only --kernel-mount mounts it, "
+               "letting the host kernel parse the guest's metadata", what, type);
+    return -1;
+  }
+  *reader = r->program ? r->program : "the host kernel";
+  {
+    char *user[] = { (char *) r->program, "-o", (char *) r->options,
+                     (char *) dev, (char *) target, NULL };
+    char *kern[] = { "mount", "-t", (char *) type, "-o", (char *) r->options,
+                     (char *) dev, (char *) target, NULL };
+    rc = run_command (r->program ? user : kern, out, sizeof out);
+  }
+  if (rc != 0) {
+    cli_error ("cannot mount %s (%s) on %s with %s: %s", what, type, target,
+               *reader, rc == -1 ? error_msg () : out);
+    return -1;
+  }
+  return 0;
+}
+
+/* nbdfuse: the export on sock as the file fuse/nbd; its pid file stamped. */
+static int
+start_nbdfuse (const char *fuse, const char *fusepid, const char *sock)
+{
+  CLEANUP_FREE char *uri = xasprintf ("nbd+unix:///?socket=%s", sock);
+  pid_t pid = fork ();
+
+  if (pid == 0) {
+    int nul = open ("/dev/null", O_RDWR);
+    setsid ();
+    if (nul >= 0) { dup2 (nul, 0); dup2 (nul, 1); dup2 (nul, 2); }
+    execlp ("nbdfuse", "nbdfuse", "-r", "-P", fusepid, fuse, uri, (char *) NULL);
+    _exit (127);
+  }
+  if (pid == -1 || wait_for_file (fusepid, pid, 30) == -1) {
+    cli_error ("nbdfuse could not expose %s (is libnbd-bin installed, and "
+               "/dev/fuse there?)", uri);
+    return -1;
+  }
+  if (pid_file_stamp (fusepid, fuse) == -1) {
+    cli_perror ();
+    return -1;
+  }
   return 0;
 }
 
@@ -276,22 +463,25 @@ cmd_mount (struct cli *c, int argc, char **argv)
   static const struct option lo[] = {
     { "disk", required_argument, NULL, 'd' },
     { "partition", required_argument, NULL, 'p' },
+    { "kernel-mount", no_argument, NULL, 'k' },
     { "help", no_argument, NULL, 'h' },
     { 0 }
   };
-  const char *disk = NULL;
+  const char *disk = NULL, *reader = NULL;
+  CLEANUP_FREE char *needle = NULL;
   char vm[129], id[17], dname[65], target[PATH_MAX], state[PATH_MAX],
     sock[PATH_MAX + 16], pidfile[PATH_MAX + 16], fuse[PATH_MAX + 16],
-    fusepid[PATH_MAX + 16], dev[PATH_MAX + 32], uri[PATH_MAX + 48],
-    out[4096], path[PATH_MAX + 16];
-  int opt, partition = 0, rc;
-  pid_t pid;
+    fusepid[PATH_MAX + 16], dev[PATH_MAX + 32], path[PATH_MAX + 16],
+    what[300], type[64];
+  int opt, partition = 0;
+  bool kernel_ok = false;
   FILE *f;
 
   while ((opt = getopt_long (argc, argv, "h", lo, NULL)) != -1) {
     switch (opt) {
     case 'd': disk = optarg; break;
     case 'p': partition = cli_int_arg ("--partition", optarg); break;
+    case 'k': kernel_ok = true; break;
     case 'h': cli_usage (mount_usage);
     default: cli_bad_usage (mount_usage);
     }
@@ -317,7 +507,9 @@ cmd_mount (struct cli *c, int argc, char **argv)
   snprintf (pidfile, sizeof pidfile, "%s/nbdkit.pid", state);
   snprintf (fuse, sizeof fuse, "%s/fuse", state);
   snprintf (fusepid, sizeof fusepid, "%s/fuse.pid", state);
-  snprintf (uri, sizeof uri, "nbd+unix:///?socket=%s", sock);
+  snprintf (dev, sizeof dev, "%s/nbd", fuse);
+  snprintf (what, sizeof what, "%s@%s disk %s%s%.0d", vm, id, dname,
+            partition ? " partition " : "", partition);
   snprintf (path, sizeof path, "%s/target", state);
   if ((f = fopen (path, "we")) != NULL) {
     fprintf (f, "%s\n%s@%s %s\n", target, vm, id, dname);
@@ -325,41 +517,20 @@ cmd_mount (struct cli *c, int argc, char **argv)
   }
   mkdir (fuse, 0700);
 
-  /* 1. nbdkit, in the background */
+  /* nbdkit in the background, nbdfuse, then the file system's reader */
   if (start_nbdkit (c, vm, id, dname, partition, sock, pidfile, false) == -1)
     goto err;
-  /* 2. nbdfuse: the export as the file fuse/nbd */
-  pid = fork ();
-  if (pid == 0) {
-    int nul = open ("/dev/null", O_RDWR);
-    setsid ();
-    if (nul >= 0) { dup2 (nul, 0); dup2 (nul, 1); dup2 (nul, 2); }
-    execlp ("nbdfuse", "nbdfuse", "-r", "-P", fusepid, fuse, uri, (char *) NULL);
-    _exit (127);
-  }
-  if (pid == -1 || wait_for_file (fusepid, pid, 30) == -1) {
-    cli_error ("nbdfuse could not expose %s (is libnbd-bin installed, and "
-               "/dev/fuse there?)", uri);
+  needle = nbdkit_needle (sock);
+  if (pid_file_stamp (pidfile, needle) == -1) {
+    cli_perror ();
     goto err;
   }
-  /* 3. a read-only loop mount of the filesystem */
-  snprintf (dev, sizeof dev, "%s/nbd", fuse);
-  {
-    char *mv[] = { "mount", "-o", "ro,noload,loop", dev, target, NULL };
-    char *mv2[] = { "mount", "-o", "ro,loop", dev, target, NULL };
-    rc = run_command (mv, out, sizeof out);
-    if (rc != 0)          /* not ext*: no "noload" */
-      rc = run_command (mv2, out, sizeof out);
-    if (rc != 0) {
-      cli_error ("cannot mount %s@%s disk %s%s%.0d on %s: %s%s", vm, id, dname,
-                 partition ? " partition " : "", partition, target,
-                 rc == -1 ? error_msg () : out,
-                 partition ? "" : " (a partitioned disk needs --partition N)");
-      goto err;
-    }
-  }
-  printf ("mounted %s@%s disk %s%s%.0d read-only on %s\n", vm, id, dname,
-          partition ? " partition " : "", partition, target);
+  if (start_nbdfuse (fuse, fusepid, sock) == -1 ||
+      fs_type (dev, what, type, sizeof type) == -1 ||
+      fs_mount (dev, type, what, target, kernel_ok, &reader) == -1)
+    goto err;
+  printf ("mounted %s read-only on %s with %s (%s), nosuid,nodev,noexec\n",
+          what, target, reader, type);
   return 0;
  err:
   do_umount (state, NULL, true);

@@ -61,8 +61,6 @@ int session_load (struct catalog *cat, int64_t id, struct instant_session *s);
  * catalog_session_update (returns 1 if the state did not match). */
 int session_save (struct catalog *cat, const struct instant_session *s,
                   const char *from_state);
-/* Is pid alive and does its command line contain needle? */
-bool pid_matches (pid_t pid, const char *needle);
 /* Start the supervisor daemon of s and wait until every socket serves;
  * sets s->supervisor_pid.  -1 with the supervisor's reason. */
 int supervisor_spawn (struct instant_session *s, const char *home);

@@ -288,30 +288,6 @@ instant_session_list (struct catalog *cat, instant_session_fn fn, void *opaque)
 
 /* ---- processes ------------------------------------------------------------- */
 
-bool
-pid_matches (pid_t pid, const char *needle)
-{
-  char path[64], buf[8192];
-  ssize_t n, i;
-  int fd;
-
-  if (pid <= 0)
-    return false;
-  snprintf (path, sizeof path, "/proc/%d/cmdline", (int) pid);
-  fd = open (path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0)
-    return false;
-  n = read (fd, buf, sizeof buf - 1);
-  close (fd);
-  if (n <= 0)
-    return false;             /* a zombie has an empty command line */
-  for (i = 0; i < n; i++)
-    if (buf[i] == '\0')
-      buf[i] = ' ';
-  buf[n] = '\0';
-  return strstr (buf, needle) != NULL;
-}
-
 static char *
 supervise_tag (const struct instant_session *s)
 {
@@ -323,7 +299,7 @@ instant_supervisor_alive (const struct instant_session *s)
 {
   CLEANUP_FREE char *tag = supervise_tag (s);
 
-  return pid_matches (s->supervisor_pid, tag);
+  return pid_matches (s->supervisor_pid, 0, tag);
 }
 
 /* The bootback program to run `supervise` with. */
@@ -414,33 +390,6 @@ supervisor_spawn (struct instant_session *s, const char *home)
   return -1;
 }
 
-/* Kill pid (which must match needle) and wait up to secs for it to go. */
-static void
-kill_wait (pid_t pid, const char *needle, double secs)
-{
-  double end;
-
-  if (!pid_matches (pid, needle))
-    return;
-  kill (pid, SIGTERM);
-  end = now_monotonic () + secs;
-  while (now_monotonic () < end && pid_matches (pid, needle))
-    usleep (20000);
-  if (pid_matches (pid, needle))
-    kill (pid, SIGKILL);
-}
-
-static pid_t
-read_pid (const char *path)
-{
-  CLEANUP_FCLOSE FILE *f = fopen (path, "re");
-  int pid = 0;
-
-  if (f && fscanf (f, "%d", &pid) != 1)
-    pid = 0;
-  return pid;
-}
-
 void
 supervisor_stop (struct instant_session *s)
 {
@@ -448,7 +397,7 @@ supervisor_stop (struct instant_session *s)
   size_t i;
 
   ERROR_SAVE (saved);
-  kill_wait (s->supervisor_pid, tag, 15);
+  pid_stop (s->supervisor_pid, 0, tag, 15);
   s->supervisor_pid = 0;
   /* Whatever nbdkit a dead supervisor left behind. */
   for (i = 0; i < s->ndisks; i++) {
@@ -460,7 +409,7 @@ supervisor_stop (struct instant_session *s)
       CLEANUP_FREE char *pf = xasprintf ("%s/%s.%s.pid", s->dir, k->name, kinds[j]);
       if (!socks[j][0])
         continue;
-      kill_wait (read_pid (pf), socks[j], 5);
+      pid_stop (pid_file_read (pf, NULL), 0, socks[j], 5);
       unlink (pf);
       unlink (socks[j]);
     }
@@ -956,7 +905,7 @@ instant_stop (struct catalog *cat, int64_t id, const char *uri, bool discard)
     goto out;
   }
   if (strcmp (s->state, "migrating") == 0 &&
-      pid_matches (s->migrate_pid, "migrate")) {
+      pid_matches (s->migrate_pid, 0, "migrate")) {
     error_setx ("session %" PRId64 " is being migrated (process %d); wait for it "
                 "or interrupt it first", id, (int) s->migrate_pid);
     goto out;
@@ -1068,7 +1017,7 @@ instant_reattach (struct catalog *cat, const char *home)
     if (session_load (cat, r->ids[i], s) == -1)
       continue;
     if (strcmp (s->state, "migrating") == 0 &&
-        !pid_matches (s->migrate_pid, "migrate")) {
+        !pid_matches (s->migrate_pid, 0, "migrate")) {
       recover_migration (s);
       copy (s->state, sizeof s->state, "running");
       copy (s->message, sizeof s->message,

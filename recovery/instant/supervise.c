@@ -81,21 +81,6 @@ pidfd_open_ (pid_t pid)
   return (int) syscall (SYS_pidfd_open, pid, 0);
 }
 
-static bool
-socket_serves (const char *path)
-{
-  struct sockaddr_un a = { .sun_family = AF_UNIX };
-  int fd, r;
-
-  snprintf (a.sun_path, sizeof a.sun_path, "%s", path);
-  fd = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0)
-    return false;
-  r = connect (fd, (struct sockaddr *) &a, sizeof a);
-  close (fd);
-  return r == 0;
-}
-
 static void
 write_pidfile (struct proc *p)
 {
@@ -191,7 +176,7 @@ proc_wait (struct proc *p)
   double end;
 
   end = now_monotonic () + 60;
-  while (!socket_serves (p->socket)) {
+  while (!unix_socket_serves (p->socket)) {
     struct pollfd pf = { .fd = p->pidfd, .events = POLLIN };
     if (p->pidfd < 0 || poll (&pf, 1, 0) == 1) {
       if (p->pidfd >= 0) close (p->pidfd);
@@ -226,19 +211,15 @@ proc_start (struct proc *p)
 static bool
 proc_adopt (struct proc *p)
 {
-  FILE *f = fopen (p->pidfile, "re");
-  int pid = 0;
+  pid_t pid = pid_file_read (p->pidfile, NULL);
 
-  if (!f)
+  if (pid <= 0)
     return false;
-  if (fscanf (f, "%d", &pid) != 1)
-    pid = 0;
-  fclose (f);
-  if (pid <= 0 || !pid_matches (pid, p->socket)) {
+  if (!pid_matches (pid, 0, p->socket)) {
     logmsg ("%s %s: nbdkit %d of the pid file is gone", p->disk->name, p->kind, pid);
     return false;
   }
-  if (!socket_serves (p->socket)) {
+  if (!unix_socket_serves (p->socket)) {
     logmsg ("%s %s: nbdkit %d does not serve %s: replacing it", p->disk->name,
             p->kind, pid, p->socket);
     kill (pid, SIGKILL);
@@ -382,7 +363,7 @@ instant_supervise (const char *home, int64_t id, int ready_fd)
     if (!proc_adopt (&procs[i]) && proc_launch (&procs[i]) == -1)
       goto stop;
   for (i = 0; i < n; i++)
-    if (!socket_serves (procs[i].socket) && proc_wait (&procs[i]) == -1)
+    if (!unix_socket_serves (procs[i].socket) && proc_wait (&procs[i]) == -1)
       goto stop;
   if (ready_fd >= 0) {
     dprintf (ready_fd, "ready %d\n", (int) getpid ());

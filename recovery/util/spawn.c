@@ -8,6 +8,8 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 
 #include "recovery/util/util.h"
@@ -121,4 +123,19 @@ bootback_plugin_path (char *buf, size_t len)
     }
   }
   snprintf (buf, len, "bootback");
+}
+
+bool
+unix_socket_serves (const char *path)
+{
+  struct sockaddr_un a = { .sun_family = AF_UNIX };
+  int fd, r;
+
+  snprintf (a.sun_path, sizeof a.sun_path, "%s", path);
+  fd = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0)
+    return false;
+  r = connect (fd, (struct sockaddr *) &a, sizeof a);
+  close (fd);
+  return r == 0;
 }

@@ -1,9 +1,55 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* Unit tests for util: sizes, hex, names, time stamps, errors. */
+/* Unit tests for util: sizes, hex, names, time stamps, errors, process
+ * identity. */
 #include <assert.h>
 #include <errno.h>
+#include <signal.h>
+#include <sys/wait.h>
 
 #include "recovery/util/util.h"
+
+/* pid_matches, pid_file_*, pid_stop: a child "sleep 60 NEEDLE" is
+ * recognised by its command line and start time, and only then stopped. */
+static void
+test_pid (void)
+{
+  char path[] = "/tmp/test-util-pid.XXXXXX", file[64];
+  unsigned long long start, st;
+  pid_t pid;
+  FILE *f;
+
+  assert (mkdtemp (path));
+  snprintf (file, sizeof file, "%s/x.pid", path);
+  pid = fork ();
+  if (pid == 0) {
+    execlp ("sh", "sh", "-c", "exec sleep 60", "test-util-needle", (char *) NULL);
+    _exit (127);
+  }
+  assert (pid > 0);
+  while ((start = pid_start_time (pid)) == 0 || !pid_matches (pid, 0, "sleep"))
+    usleep (1000);
+  assert (pid_matches (pid, start, "sleep 60"));
+  assert (!pid_matches (pid, start + 1, "sleep 60"));   /* a reused pid */
+  assert (!pid_matches (pid, start, "nbdkit"));
+  assert (pid_file_read (file, &st) == 0 && st == 0);   /* no file */
+  f = fopen (file, "w");
+  fprintf (f, "%d\n", (int) pid);
+  fclose (f);
+  assert (pid_file_stamp (file, "nbdkit") == -1);
+  assert (strstr (error_msg (), "is not the one started"));
+  assert (pid_file_read (file, &st) == pid && st == 0);
+  assert (pid_file_stamp (file, "sleep 60") == 0);
+  assert (pid_file_read (file, &st) == pid && st == start);
+  /* Not the process named: nothing sent. */
+  assert (pid_stop (pid, start + 1, "sleep 60", 1) == 0);
+  assert (pid_stop (pid, start, "nbdkit", 1) == 0);
+  assert (kill (pid, 0) == 0 && pid_matches (pid, start, NULL));
+  assert (pid_stop (pid, start, "sleep 60", 5) == 1);
+  assert (kill (pid, 0) == -1 && errno == ESRCH);        /* reaped */
+  assert (pid_stop (pid, 0, NULL, 1) == 0);
+  unlink (file);
+  rmdir (path);
+}
 
 int
 main (void)
@@ -65,6 +111,7 @@ main (void)
     assert (!is_zero (z, sizeof z));
     assert (is_zero (z, 3));
   }
+  test_pid ();
   printf ("test-util: ok\n");
   return 0;
 }

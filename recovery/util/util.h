@@ -189,4 +189,29 @@ int spawn_output (char *const argv[], unsigned flags, pid_t *pid);
  * if it could not run (error set). */
 int run_command (char *const argv[], char *out, size_t len);
 
+/* True if a server accepts connections on the unix socket path. */
+bool unix_socket_serves (const char *path);
+
+/* ---- process identity (pid.c) ----------------------------------------- */
+
+/* Before bootback signals a process it started earlier (from a pid file or
+ * a recorded pid), it checks the pid still names that process: see pid.c.
+ * Start time of pid, clock ticks since boot (/proc/PID/stat field 22); 0
+ * if there is no such process. */
+unsigned long long pid_start_time (pid_t pid);
+/* True if pid is alive (not a zombie), its command line contains needle
+ * (NULL: anything), and start is 0 or its start time. */
+bool pid_matches (pid_t pid, unsigned long long start, const char *needle);
+/* The pid of a pid file "PID" or "PID START" (*start: START, 0 if absent;
+ * start may be NULL); 0 if the file is missing or malformed. */
+pid_t pid_file_read (const char *path, unsigned long long *start);
+/* After a program wrote its pid to path: check that process's command line
+ * has needle and rewrite the file "PID START".  -1 with error set if not. */
+int pid_file_stamp (const char *path, const char *needle);
+/* If pid_matches (pid, start, needle): SIGTERM, wait up to secs for it to
+ * exit, then SIGKILL (and reap it if it is a child).  1 if it was
+ * signalled, 0 if no such process matched (nothing sent). */
+int pid_stop (pid_t pid, unsigned long long start, const char *needle,
+              double secs);
+
 #endif /* BOOTBACK_UTIL_H */
