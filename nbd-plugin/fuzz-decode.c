@@ -1,15 +1,17 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * libFuzzer target for the decoders of what is read from a repository:
- * chunk_decode (chunk files) and fidx_decode (fixed indexes), both in
- * recovery/repo/repo-int.h.  They must never crash, read or write out of
+ * chunk_decode (chunk files), fidx_decode (fixed indexes) and
+ * manifest_decode (point manifests), all in recovery/repo/repo-int.h.  They must never crash, read or write out of
  * bounds or allocate beyond their limits, whatever the bytes; a chunk
  * that decodes must hash to the digest it was asked for.
  *
- * Input: byte 0 selects the decoder (even: chunk, odd: index).  Chunk:
+ * Input: byte 0 selects the decoder (even: chunk; 1 mod 4: index; 3 mod 4:
+ * manifest, which must then name a valid VM, point and disks and survive
+ * encoding and decoding again).  Chunk:
  * bit 1 of byte 0 picks the repository's hash (set: sha256-tree, clear:
  * sha256), bytes 1-32 are the expected digest, the rest the file.  Index:
- * bytes 1.. are the file.  test-fuzz.sh seeds the corpus with real files
+ * bytes 1.. are the file; likewise a manifest.  test-fuzz.sh seeds the corpus with real files
  * (framed chunks of a sha256-tree repository).
  */
 #include <assert.h>
@@ -57,6 +59,26 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
       assert (memcmp (got, data + 1, REPO_DIGEST_LEN) == 0);
     }
     free (file);
+  }
+  else if (data[0] % 4 == 3) {
+    struct repo_manifest m, m2;
+    char *text = xmalloc (size), *again;
+    size_t i;
+
+    memcpy (text, data + 1, size - 1);
+    text[size - 1] = '\0';
+    if (manifest_decode (text, &m) == 0) {
+      assert (name_is_valid (m.vm) && point_id_is_valid (m.id));
+      assert (m.ndisks >= 1 && m.ndisks <= REPO_MAX_DISKS);
+      for (i = 0; i < m.ndisks; i++)
+        assert (disk_name_is_valid (m.disks[i].name));
+      again = manifest_encode (&m);
+      assert (manifest_decode (again, &m2) == 0);
+      assert (strcmp (m.vm, m2.vm) == 0 && strcmp (m.id, m2.id) == 0 &&
+              m.ndisks == m2.ndisks && m.time == m2.time);
+      free (again);
+    }
+    free (text);
   }
   else {
     uint64_t disk_size, count;

@@ -2,8 +2,8 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 #
 # A short run of each libFuzzer target (make fuzz runs them for long):
-# fuzz-decode (chunk and index decoders, seeded with real chunk files and
-# indexes, compressed and raw) and fuzz-plugin (the plugin's pread,
+# fuzz-decode (chunk, index and manifest decoders, seeded with real chunk
+# files, indexes and manifests, compressed and raw) and fuzz-plugin (the plugin's pread,
 # extents and cache with random offsets and lengths).  FUZZ_SHORT sets the
 # seconds per target (default 15).
 source "$top_srcdir/tests/functions.sh"
@@ -27,6 +27,7 @@ for f in repo/chunks/*/*; do
     n=$((n + 1))
 done
 { printf '\1'; cat repo/points/vm/*/vda.fidx; } >corpus-decode/fidx
+{ printf '\3'; cat repo/points/vm/*/manifest.json; } >corpus-decode/manifest
 [ "$n" -gt 3 ] || fail "no seed chunks"
 
 for t in "$decode corpus-decode" "$plug corpus-plugin"; do

@@ -130,6 +130,12 @@ manifest_decode (const char *text, struct repo_manifest *m)
     error_set (EIO, "field 'time' is invalid");
     goto err;
   }
+  /* Names that become paths and catalog keys: only well-formed ones. */
+  if (!name_is_valid (m->vm) || !point_id_is_valid (m->id) ||
+      (m->parent[0] && !point_id_is_valid (m->parent))) {
+    error_set (EIO, "field 'vm', 'id' or 'parent' is invalid");
+    goto err;
+  }
   if (get_u64 (o, "chunk_size", &u) == -1) goto err;
   m->chunk_size = u;
   v = json_object_get (o, "domain_xml");

@@ -243,13 +243,9 @@ check_vm (const char *vm)
 static int
 check_point (const char *vm, const char *id)
 {
-  time_t t;
-
   if (check_vm (vm) == -1)
     return -1;
-  if (strlen (id) != TIMESTAMP_LEN || strspn (id, "0123456789") != 8 ||
-      id[8] != 'T' || strspn (id + 9, "0123456789") != 6 || id[15] != 'Z' ||
-      timestamp_parse (id, &t) == -1) {
+  if (!point_id_is_valid (id)) {
     error_setx ("'%s' is not a restore point id (like 20261122T045506Z)", id);
     return -1;
   }

@@ -198,6 +198,16 @@ disk_name_is_valid (const char *s)
   return strlen (s) <= DISK_NAME_MAX && name_is_valid (s);
 }
 
+bool
+point_id_is_valid (const char *s)
+{
+  time_t t;
+
+  return strlen (s) == TIMESTAMP_LEN && strspn (s, "0123456789") == 8 &&
+         s[8] == 'T' && strspn (s + 9, "0123456789") == 6 && s[15] == 'Z' &&
+         timestamp_parse (s, &t) == 0;
+}
+
 void
 timestamp_format (time_t t, char out[TIMESTAMP_LEN + 1])
 {

@@ -82,6 +82,11 @@ main (void)
   assert (disk_name_is_valid ("vda"));
   assert (!disk_name_is_valid ("0123456789012345678901234567890123456789012345678901234567890123X"));
   assert (name_is_valid ("0123456789012345678901234567890123456789012345678901234567890123X"));
+  assert (point_id_is_valid ("20261122T045506Z"));
+  assert (!point_id_is_valid ("2026-11-22T04:55:06Z"));
+  assert (!point_id_is_valid ("../../20261122T0"));
+  assert (!point_id_is_valid ("20261122T045506Z/"));
+  assert (!point_id_is_valid ("20261122t045506Z"));
   assert (name_is_valid ("web-1.prod_a"));
   assert (!name_is_valid (""));
   assert (!name_is_valid (".hidden"));

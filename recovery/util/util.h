@@ -95,6 +95,8 @@ bool is_zero (const void *buf, size_t len);
 #define DISK_NAME_MAX 64
 bool name_is_valid (const char *s);
 bool disk_name_is_valid (const char *s);
+/* A restore point id: a time stamp exactly like 20261122T045506Z. */
+bool point_id_is_valid (const char *s);
 /* Create (or truncate) path with mode (before the umask) and write len
  * bytes; 0, or -1 with error set naming path (a failed write or close
  * included, the file then left as it is). */
