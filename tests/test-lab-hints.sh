@@ -41,7 +41,7 @@ bootback verify web1@20250101T000000Z --report-dir "$tmp/r0" >"$tmp/out0" 2>"$tm
 cat "$tmp/err0" "$tmp/out0"
 [ $rc -eq 1 ] || fail "verify of the point with a hostile <address>: exit $rc, expected 1"
 grep -q "web1@20250101T000000Z" "$tmp/err0" || fail "the error does not name the restore point"
-grep -qF "address '10.77.0.21\\n  - name: evil" "$tmp/err0" ||
+grep -qF "<address> of its <bb:verify>: address: '10.77.0.21\\n  - name: evil" "$tmp/err0" ||
     fail "the error does not name the hostile address"
 grep -q "is not an IPv4 address" "$tmp/err0" || fail "the error does not say what is wrong"
 grep -q "evil" "$tmp/out0" && fail "a lab VM 'evil' was made from the hostile address"
@@ -55,9 +55,11 @@ cat "$tmp/err1" "$tmp/out1"
 [ ! -e "$marker" ] && echo "no marker on the host: the script did not run" ||
     fail "the restore point's script check ran on the host (created $marker)"
 [ $rc -eq 2 ] || fail "verify with a refused check: exit $rc, expected 2"
-grep -q "web1@2.*refused check 'script /bin/sh -c touch $marker'" "$tmp/err1" ||
+grep -qF "refused check 'script /bin/sh -c \"touch $marker\"'" "$tmp/err1" ||
     fail "stderr does not name the refused check and the VM"
-grep -q "failed: script /bin/sh -c touch $marker: refused" "$tmp/out1" ||
+grep -q "^bootback: web1@2[0-9T]*Z: refused check 'script " "$tmp/err1" ||
+    fail "stderr does not name the VM of the refused check"
+grep -qF "failed: script /bin/sh -c \"touch $marker\": refused: a script check runs on the host" "$tmp/out1" ||
     fail "the summary does not name the refused check"
 python3 - "$tmp/r1/report.json" <<'EOP'
 import json, sys
