@@ -199,8 +199,10 @@ test_point_network (void)
     { "127.0.0.2", "127.0.0.0/8", "127.0.0.1", "is not a unicast network" },
     { "224.0.0.2", "224.0.0.0/24", "224.0.0.1", "is not a unicast network" },
     { "10.77.0.21", "10.78.0.0/24", NULL,
-      "the network of its <bb:verify>: network: gateway 10.77.0.1 is not a host address of 10.78.0.0/24" },
-    { "10.77.0.21", NULL, "10.77.0.1; reboot", "<gateway> of its <bb:verify>: gateway: '10.77.0.1; reboot'" },
+      "the network of its <bb:verify>: network: gateway 10.77.0.1 is not a host "
+      "address of 10.78.0.0/24" },
+    { "10.77.0.21", NULL, "10.77.0.1; reboot",
+      "<gateway> of its <bb:verify>: gateway: '10.77.0.1; reboot'" },
     { "10.77.0.21", NULL, "10.77.1.1", "gateway 10.77.1.1 is not a host address of 10.77.0.0/24" },
     { "10.77.0.21", NULL, "10.77.0.21", "address 10.77.0.21 is the lab's own" },
     { "10.77.0.21", NULL, "10.77.0.0", "gateway 10.77.0.0 is not a host address" },
