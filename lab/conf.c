@@ -65,15 +65,19 @@ struct parser {
 
 /* Record one problem at line (0 = unknown); without a file (a definition
  * built as data) the message alone. */
+static void printable (char *out, size_t len, const char *s, size_t max);
+
 static void __attribute__((format (printf, 3, 4)))
 problem (struct parser *p, int line, const char *fmt, ...)
 {
-  char msg[400];
+  char raw[400], msg[400];
   va_list ap;
 
   va_start (ap, fmt);
-  vsnprintf (msg, sizeof msg, fmt, ap);
+  vsnprintf (raw, sizeof raw, fmt, ap);
   va_end (ap);
+  /* One line each, whatever the values in it hold. */
+  printable (msg, sizeof msg, raw, sizeof raw);
   if (!p->file)
     fprintf (p->errs, "%s\n", msg);
   else if (line > 0)
