@@ -35,6 +35,13 @@
  * A check is a string "KIND ARGS..." (words split on blanks, "..." or
  * '...' quote) or a mapping whose first key is the kind; both take the
  * options timeout, retries and interval.
+ *
+ * The same rules build a definition as data (lab_def_new and the other
+ * constructors at the end, for bootback verify): each setter runs the
+ * code a file's key runs.  A check from a restore point (LAB_FROM_POINT)
+ * must also be of a kind that acts on the guest only (kinds[].guest) and
+ * an http one must go to the VM's own address.  Messages are one line:
+ * control characters in values are escaped.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -63,10 +70,31 @@ struct parser {
   int nshown;
 };
 
+/* s with control characters escaped (\n, \t, \xHH) and cut after max
+ * characters ("..."), into out (len bytes). */
+static void
+printable (char *out, size_t len, const char *s, size_t max)
+{
+  size_t j = 0, n;
+
+  for (n = 0; *s && n < max && j + 8 < len; s++, n++) {
+    unsigned char ch = *s;
+    if (ch == '\n')
+      j += snprintf (out + j, len - j, "\\n");
+    else if (ch == '\t')
+      j += snprintf (out + j, len - j, "\\t");
+    else if (ch < 0x20 || ch == 0x7f)
+      j += snprintf (out + j, len - j, "\\x%02x", ch);
+    else
+      out[j++] = ch;
+  }
+  if (*s)
+    j += snprintf (out + j, len - j, "...");
+  out[j] = '\0';
+}
+
 /* Record one problem at line (0 = unknown); without a file (a definition
  * built as data) the message alone. */
-static void printable (char *out, size_t len, const char *s, size_t max);
-
 static void __attribute__((format (printf, 3, 4)))
 problem (struct parser *p, int line, const char *fmt, ...)
 {
@@ -92,29 +120,6 @@ problem (struct parser *p, int line, const char *fmt, ...)
     else
       snprintf (p->first, sizeof p->first, "%s: %s", p->file, msg);
   }
-}
-
-/* s with control characters escaped (\n, \t, \xHH) and cut after max
- * characters ("..."), into out (len bytes). */
-static void
-printable (char *out, size_t len, const char *s, size_t max)
-{
-  size_t j = 0, n;
-
-  for (n = 0; *s && n < max && j + 8 < len; s++, n++) {
-    unsigned char ch = *s;
-    if (ch == '\n')
-      j += snprintf (out + j, len - j, "\\n");
-    else if (ch == '\t')
-      j += snprintf (out + j, len - j, "\\t");
-    else if (ch < 0x20 || ch == 0x7f)
-      j += snprintf (out + j, len - j, "\\x%02x", ch);
-    else
-      out[j++] = ch;
-  }
-  if (*s)
-    j += snprintf (out + j, len - j, "...");
-  out[j] = '\0';
 }
 
 char *
@@ -692,13 +697,57 @@ parse_check (struct parser *p, const struct lab_def *d, struct lab_check *c,
   check_finish (c);
 }
 
-static void vm_set_name (struct parser *p, struct lab_vm *vm, const char *s,
-                         int line);
-static void vm_set_point (struct parser *p, struct lab_vm *vm, const char *s,
-                          int line);
-static void vm_set_address (struct parser *p, struct lab_vm *vm,
-                            const char *s, int line);
-static void vm_finish (struct parser *p, struct lab_vm *vm);
+static void
+vm_set_name (struct parser *p, struct lab_vm *vm, const char *s, int line)
+{
+  if (!name_is_valid (s) || strlen (s) > 48)
+    problem (p, line, "name: '%s' is not a valid VM name "
+             "([A-Za-z0-9._-], at most 48)", shown (p, s));
+  free (vm->name);
+  vm->name = xstrdup (s);
+}
+
+static void
+vm_set_point (struct parser *p, struct lab_vm *vm, const char *s, int line)
+{
+  time_t t;
+
+  if (strcmp (s, "latest") != 0 && timestamp_parse (s, &t) == -1)
+    problem (p, line, "point: '%s' is neither 'latest' nor a time "
+             "stamp like 20261122T045506Z", shown (p, s));
+  free (vm->point);
+  vm->point = xstrdup (s);
+}
+
+static void
+vm_set_address (struct parser *p, struct lab_vm *vm, const char *s, int line)
+{
+  struct in_addr a;
+
+  if (inet_pton (AF_INET, s, &a) != 1)
+    problem (p, line, "address: '%s' is not an IPv4 address", shown (p, s));
+  free (vm->address);
+  vm->address = xstrdup (s);
+}
+
+/* What a VM needs whatever order its keys came in. */
+static void
+vm_finish (struct parser *p, struct lab_vm *vm)
+{
+  if (!vm->name)
+    problem (p, vm->line, "a VM needs a name");
+  if (vm->image && vm->point)
+    problem (p, vm->line, "VM %s: give point: or image:, not both",
+             vm->name ? vm->name : "?");
+  if (vm->image_format && !vm->image)
+    problem (p, vm->line, "VM %s: format: applies to image: only",
+             vm->name ? vm->name : "?");
+  if (!vm->image && !vm->point)
+    vm->point = xstrdup ("latest");
+  if (vm->boot_timeout < 1)
+    problem (p, vm->line, "VM %s: boot-timeout must be at least 1s",
+             vm->name ? vm->name : "?");
+}
 
 static void
 parse_vm (struct parser *p, struct lab_def *d, struct lab_vm *vm,
@@ -785,58 +834,6 @@ parse_vm (struct parser *p, struct lab_def *d, struct lab_vm *vm,
                "address, mac, memory, vcpus, boot-timeout, delay, checks)", k);
   }
   vm_finish (p, vm);
-}
-
-static void
-vm_set_name (struct parser *p, struct lab_vm *vm, const char *s, int line)
-{
-  if (!name_is_valid (s) || strlen (s) > 48)
-    problem (p, line, "name: '%s' is not a valid VM name "
-             "([A-Za-z0-9._-], at most 48)", shown (p, s));
-  free (vm->name);
-  vm->name = xstrdup (s);
-}
-
-static void
-vm_set_point (struct parser *p, struct lab_vm *vm, const char *s, int line)
-{
-  time_t t;
-
-  if (strcmp (s, "latest") != 0 && timestamp_parse (s, &t) == -1)
-    problem (p, line, "point: '%s' is neither 'latest' nor a time "
-             "stamp like 20261122T045506Z", shown (p, s));
-  free (vm->point);
-  vm->point = xstrdup (s);
-}
-
-static void
-vm_set_address (struct parser *p, struct lab_vm *vm, const char *s, int line)
-{
-  struct in_addr a;
-
-  if (inet_pton (AF_INET, s, &a) != 1)
-    problem (p, line, "address: '%s' is not an IPv4 address", shown (p, s));
-  free (vm->address);
-  vm->address = xstrdup (s);
-}
-
-/* What a VM needs whatever order its keys came in. */
-static void
-vm_finish (struct parser *p, struct lab_vm *vm)
-{
-  if (!vm->name)
-    problem (p, vm->line, "a VM needs a name");
-  if (vm->image && vm->point)
-    problem (p, vm->line, "VM %s: give point: or image:, not both",
-             vm->name ? vm->name : "?");
-  if (vm->image_format && !vm->image)
-    problem (p, vm->line, "VM %s: format: applies to image: only",
-             vm->name ? vm->name : "?");
-  if (!vm->image && !vm->point)
-    vm->point = xstrdup ("latest");
-  if (vm->boot_timeout < 1)
-    problem (p, vm->line, "VM %s: boot-timeout must be at least 1s",
-             vm->name ? vm->name : "?");
 }
 
 static void
@@ -1369,17 +1366,18 @@ lab_def_set_subnet (struct lab_def *d, const char *subnet)
 int
 lab_def_set_gateway (struct lab_def *d, const char *gateway)
 {
+  struct lab_def tmp = { 0 };
   struct parser p;
-  struct in_addr a;
 
   parser_init (&p, NULL);
-  if (inet_pton (AF_INET, gateway, &a) != 1)
-    net_set_address (&p, d, "gateway", gateway, 0);   /* the problem */
-  else {
-    free (d->gateway);
-    d->gateway = xstrdup (gateway);
+  net_set_address (&p, &tmp, "gateway", gateway, 0);
+  if (builder_end (&p) == -1) {
+    free (tmp.gateway);
+    return -1;
   }
-  return builder_end (&p);
+  free (d->gateway);
+  d->gateway = tmp.gateway;
+  return 0;
 }
 
 struct lab_vm *
