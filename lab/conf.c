@@ -35,6 +35,13 @@
  * A check is a string "KIND ARGS..." (words split on blanks, "..." or
  * '...' quote) or a mapping whose first key is the kind; both take the
  * options timeout, retries and interval.
+ *
+ * The same rules build a definition as data (lab_def_new and the other
+ * constructors at the end, for bootback verify): each setter runs the
+ * code a file's key runs.  A check from a restore point (LAB_FROM_POINT)
+ * must also be of a kind that acts on the guest only (kinds[].guest) and
+ * an http one must go to the VM's own address.  Messages are one line:
+ * control characters in values are escaped.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -58,28 +65,82 @@ struct parser {
   double boot_timeout, delay, timeout, interval;
   int retries;
   uint64_t memory_mib;
+  /* shown (): a few values quoted for messages */
+  char shown[4][256];
+  int nshown;
 };
 
-/* Record one problem at line (0 = unknown). */
+/* s with control characters escaped (\n, \t, \xHH) and cut after max
+ * characters ("..."), into out (len bytes). */
+static void
+printable (char *out, size_t len, const char *s, size_t max)
+{
+  size_t j = 0, n;
+
+  for (n = 0; *s && n < max && j + 8 < len; s++, n++) {
+    unsigned char ch = *s;
+    if (ch == '\n')
+      j += snprintf (out + j, len - j, "\\n");
+    else if (ch == '\t')
+      j += snprintf (out + j, len - j, "\\t");
+    else if (ch < 0x20 || ch == 0x7f)
+      j += snprintf (out + j, len - j, "\\x%02x", ch);
+    else
+      out[j++] = ch;
+  }
+  if (*s)
+    j += snprintf (out + j, len - j, "...");
+  out[j] = '\0';
+}
+
+/* Record one problem at line (0 = unknown); without a file (a definition
+ * built as data) the message alone. */
 static void __attribute__((format (printf, 3, 4)))
 problem (struct parser *p, int line, const char *fmt, ...)
 {
-  char msg[400];
+  char raw[400], msg[400];
   va_list ap;
 
   va_start (ap, fmt);
-  vsnprintf (msg, sizeof msg, fmt, ap);
+  vsnprintf (raw, sizeof raw, fmt, ap);
   va_end (ap);
-  if (line > 0)
+  /* One line each, whatever the values in it hold. */
+  printable (msg, sizeof msg, raw, sizeof raw);
+  if (!p->file)
+    fprintf (p->errs, "%s\n", msg);
+  else if (line > 0)
     fprintf (p->errs, "%s:%d: %s\n", p->file, line, msg);
   else
     fprintf (p->errs, "%s: %s\n", p->file, msg);
   if (p->nerrs++ == 0) {
-    if (line > 0)
+    if (!p->file)
+      snprintf (p->first, sizeof p->first, "%s", msg);
+    else if (line > 0)
       snprintf (p->first, sizeof p->first, "%s:%d: %s", p->file, line, msg);
     else
       snprintf (p->first, sizeof p->first, "%s: %s", p->file, msg);
   }
+}
+
+char *
+lab_printable (const char *s, size_t max)
+{
+  size_t len = 4 * (max < strlen (s) ? max : strlen (s)) + 16;
+  char *o = xmalloc (len);
+
+  printable (o, len, s, max);
+  return o;
+}
+
+/* A value quoted for a message: printable, at most 60 characters.  Valid
+ * until the fourth call after it. */
+static const char *
+shown (struct parser *p, const char *s)
+{
+  char *o = p->shown[p->nshown++ % 4];
+
+  printable (o, sizeof p->shown[0], s, 60);
+  return o;
 }
 
 /* 1-based line of a node (scalars: their token; collections: their first
@@ -205,28 +266,36 @@ get_int (struct parser *p, struct fy_node *n, const char *what, int line,
   return true;
 }
 
+int
+lab_parse_memory (const char *s, uint64_t *mib)
+{
+  int64_t v = parse_size (s);
+
+  if (v < 0)
+    return -1;
+  /* A bare number is MiB (libvirt's habit); with a unit, bytes. */
+  if (strspn (s, "0123456789") == strlen (s))
+    v *= 1024 * 1024;
+  if (v < 32 * 1024 * 1024 || v > (int64_t) 1 << 42) {
+    error_setx ("'%s' is out of range (32M to 4T)", s);
+    return -1;
+  }
+  *mib = v / (1024 * 1024);
+  return 0;
+}
+
 static bool
 get_memory (struct parser *p, struct fy_node *n, const char *what, int line,
             uint64_t *mib)
 {
   const char *s = scalar (p, n, what, line);
-  int64_t v;
 
   if (!s)
     return false;
-  v = parse_size (s);
-  if (v < 0) {
+  if (lab_parse_memory (s, mib) == -1) {
     problem (p, node_line (n), "%s: %s", what, error_msg ());
     return false;
   }
-  /* A bare number is MiB (libvirt's habit); with a unit, bytes. */
-  if (strspn (s, "0123456789") == strlen (s))
-    v *= 1024 * 1024;
-  if (v < 32 * 1024 * 1024 || v > (int64_t) 1 << 42) {
-    problem (p, node_line (n), "%s: '%s' is out of range (32M to 4T)", what, s);
-    return false;
-  }
-  *mib = v / (1024 * 1024);
   return true;
 }
 
@@ -318,18 +387,24 @@ join_words (char **w)
   return s;
 }
 
+/* guest: a restore point may ask for it (lab_vm_add_check, LAB_FROM_POINT):
+ * it acts on the guest only, from the lab namespace or through the guest
+ * agent or the console, and its arguments name nothing of the host.  A
+ * script runs a host program: only the administrator's files name one. */
 static const struct {
   const char *name;
   enum lab_check_kind kind;
+  bool guest;
 } kinds[] = {
-  { "heartbeat", LAB_CHECK_HEARTBEAT },
-  { "ping", LAB_CHECK_PING },
-  { "tcp", LAB_CHECK_TCP },
-  { "http", LAB_CHECK_HTTP },
-  { "script", LAB_CHECK_SCRIPT },
-  { "guest-exec", LAB_CHECK_GUEST_EXEC },
-  { "screenshot", LAB_CHECK_SCREENSHOT },
+  { "heartbeat", LAB_CHECK_HEARTBEAT, true },
+  { "ping", LAB_CHECK_PING, true },
+  { "tcp", LAB_CHECK_TCP, true },
+  { "http", LAB_CHECK_HTTP, true },     /* to the guest's own address only */
+  { "script", LAB_CHECK_SCRIPT, false },
+  { "guest-exec", LAB_CHECK_GUEST_EXEC, true },
+  { "screenshot", LAB_CHECK_SCREENSHOT, true },
 };
+#define GUEST_KINDS "heartbeat, ping, tcp, http, guest-exec, screenshot"
 
 static int
 kind_of (const char *s)
@@ -548,47 +623,51 @@ parse_check_map (struct parser *p, const struct lab_def *d,
 }
 
 static void
-parse_check (struct parser *p, const struct lab_def *d, struct lab_check *c,
-             struct fy_node *n)
+check_init (struct parser *p, struct lab_check *c, int line)
 {
   c->timeout = p->timeout;
   c->retries = p->retries;
   c->interval = p->interval;
-  c->line = node_line (n);
-  if (fy_node_is_mapping (n))
-    parse_check_map (p, d, c, n);
-  else {
-    const char *s = scalar (p, n, "check", c->line);
-    char **w;
-    int kind;
+  c->line = line;
+}
 
-    if (!s)
-      return;
-    w = split_words (s);
-    if (!w || !w[0]) {
-      problem (p, c->line, "check: '%s' is empty or has unbalanced quotes", s);
-      strv_free (w);
-      return;
-    }
-    kind = kind_of (w[0]);
-    if (kind < 0)
-      problem (p, c->line, "unknown check '%s' (heartbeat, ping, tcp, http, "
-               "script, guest-exec, screenshot)", w[0]);
-    else {
-      c->kind = kind;
-      check_from_words (p, d, c, w, c->line);
-      /* A guest command is shell text: keep it as written, quotes and all. */
-      if (kind == LAB_CHECK_GUEST_EXEC && c->command) {
-        const char *rest = s + strspn (s, " \t") + strlen ("guest-exec");
-        free (c->command);
-        c->command = xstrdup (rest + strspn (rest, " \t"));
-      }
-    }
+/* A check given as a string "KIND ARGS...". */
+static void
+check_from_string (struct parser *p, const struct lab_def *d,
+                   struct lab_check *c, const char *s)
+{
+  char **w = split_words (s);
+  int kind;
+
+  if (!w || !w[0]) {
+    problem (p, c->line, "check: '%s' is empty or has unbalanced quotes",
+             shown (p, s));
     strv_free (w);
+    return;
   }
+  kind = kind_of (w[0]);
+  if (kind < 0)
+    problem (p, c->line, "unknown check '%s' (heartbeat, ping, tcp, http, "
+             "script, guest-exec, screenshot)", shown (p, w[0]));
+  else {
+    c->kind = kind;
+    check_from_words (p, d, c, w, c->line);
+    /* A guest command is shell text: keep it as written, quotes and all. */
+    if (kind == LAB_CHECK_GUEST_EXEC && c->command) {
+      const char *rest = s + strspn (s, " \t") + strlen ("guest-exec");
+      free (c->command);
+      c->command = xstrdup (rest + strspn (rest, " \t"));
+    }
+  }
+  strv_free (w);
+}
+
+/* Defaults that depend on the kind, and the display name. */
+static void
+check_finish (struct lab_check *c)
+{
   if (c->kind == LAB_CHECK_HTTP && c->expect == 0)
     c->expect = 200;
-  /* Display name. */
   switch (c->kind) {
   case LAB_CHECK_TCP: c->name = xasprintf ("tcp %d", c->port); break;
   case LAB_CHECK_HTTP: c->name = xasprintf ("http %s", c->url ? c->url : ""); break;
@@ -600,6 +679,74 @@ parse_check (struct parser *p, const struct lab_def *d, struct lab_check *c,
     break;
   default: c->name = xstrdup (kinds[c->kind].name); break;
   }
+}
+
+static void
+parse_check (struct parser *p, const struct lab_def *d, struct lab_check *c,
+             struct fy_node *n)
+{
+  check_init (p, c, node_line (n));
+  if (fy_node_is_mapping (n))
+    parse_check_map (p, d, c, n);
+  else {
+    const char *s = scalar (p, n, "check", c->line);
+    if (!s)
+      return;
+    check_from_string (p, d, c, s);
+  }
+  check_finish (c);
+}
+
+static void
+vm_set_name (struct parser *p, struct lab_vm *vm, const char *s, int line)
+{
+  if (!name_is_valid (s) || strlen (s) > 48)
+    problem (p, line, "name: '%s' is not a valid VM name "
+             "([A-Za-z0-9._-], at most 48)", shown (p, s));
+  free (vm->name);
+  vm->name = xstrdup (s);
+}
+
+static void
+vm_set_point (struct parser *p, struct lab_vm *vm, const char *s, int line)
+{
+  time_t t;
+
+  if (strcmp (s, "latest") != 0 && timestamp_parse (s, &t) == -1)
+    problem (p, line, "point: '%s' is neither 'latest' nor a time "
+             "stamp like 20261122T045506Z", shown (p, s));
+  free (vm->point);
+  vm->point = xstrdup (s);
+}
+
+static void
+vm_set_address (struct parser *p, struct lab_vm *vm, const char *s, int line)
+{
+  struct in_addr a;
+
+  if (inet_pton (AF_INET, s, &a) != 1)
+    problem (p, line, "address: '%s' is not an IPv4 address", shown (p, s));
+  free (vm->address);
+  vm->address = xstrdup (s);
+}
+
+/* What a VM needs whatever order its keys came in. */
+static void
+vm_finish (struct parser *p, struct lab_vm *vm)
+{
+  if (!vm->name)
+    problem (p, vm->line, "a VM needs a name");
+  if (vm->image && vm->point)
+    problem (p, vm->line, "VM %s: give point: or image:, not both",
+             vm->name ? vm->name : "?");
+  if (vm->image_format && !vm->image)
+    problem (p, vm->line, "VM %s: format: applies to image: only",
+             vm->name ? vm->name : "?");
+  if (!vm->image && !vm->point)
+    vm->point = xstrdup ("latest");
+  if (vm->boot_timeout < 1)
+    problem (p, vm->line, "VM %s: boot-timeout must be at least 1s",
+             vm->name ? vm->name : "?");
 }
 
 static void
@@ -625,21 +772,12 @@ parse_vm (struct parser *p, struct lab_def *d, struct lab_vm *vm,
     const char *s;
 
     if (strcmp (k, "name") == 0) {
-      if ((s = scalar (p, vn, k, line))) {
-        if (!name_is_valid (s) || strlen (s) > 48)
-          problem (p, line, "name: '%s' is not a valid VM name "
-                   "([A-Za-z0-9._-], at most 48)", s);
-        vm->name = xstrdup (s);
-      }
+      if ((s = scalar (p, vn, k, line)))
+        vm_set_name (p, vm, s, line);
     }
     else if (strcmp (k, "point") == 0) {
-      if ((s = scalar (p, vn, k, line))) {
-        time_t t;
-        if (strcmp (s, "latest") != 0 && timestamp_parse (s, &t) == -1)
-          problem (p, line, "point: '%s' is neither 'latest' nor a time "
-                   "stamp like 20261122T045506Z", s);
-        vm->point = xstrdup (s);
-      }
+      if ((s = scalar (p, vn, k, line)))
+        vm_set_point (p, vm, s, line);
     }
     else if (strcmp (k, "image") == 0) {
       if ((s = scalar (p, vn, k, line))) {
@@ -658,12 +796,8 @@ parse_vm (struct parser *p, struct lab_def *d, struct lab_vm *vm,
       }
     }
     else if (strcmp (k, "address") == 0) {
-      if ((s = scalar (p, vn, k, line))) {
-        struct in_addr a;
-        if (inet_pton (AF_INET, s, &a) != 1)
-          problem (p, line, "address: '%s' is not an IPv4 address", s);
-        vm->address = xstrdup (s);
-      }
+      if ((s = scalar (p, vn, k, line)))
+        vm_set_address (p, vm, s, line);
     }
     else if (strcmp (k, "mac") == 0) {
       if ((s = scalar (p, vn, k, line))) {
@@ -699,19 +833,7 @@ parse_vm (struct parser *p, struct lab_def *d, struct lab_vm *vm,
       problem (p, line, "unknown VM key '%s' (name, point, image, format, "
                "address, mac, memory, vcpus, boot-timeout, delay, checks)", k);
   }
-  if (!vm->name)
-    problem (p, vm->line, "a VM needs a name");
-  if (vm->image && vm->point)
-    problem (p, vm->line, "VM %s: give point: or image:, not both",
-             vm->name ? vm->name : "?");
-  if (vm->image_format && !vm->image)
-    problem (p, vm->line, "VM %s: format: applies to image: only",
-             vm->name ? vm->name : "?");
-  if (!vm->image && !vm->point)
-    vm->point = xstrdup ("latest");
-  if (vm->boot_timeout < 1)
-    problem (p, vm->line, "VM %s: boot-timeout must be at least 1s",
-             vm->name ? vm->name : "?");
+  vm_finish (p, vm);
 }
 
 static void
@@ -733,62 +855,70 @@ parse_vm_list (struct parser *p, struct lab_def *d, struct lab_group *g,
   }
 }
 
-static void
-parse_network (struct parser *p, struct lab_def *d, struct fy_node *n, int line)
+/* The first octet of a unicast network: not 0/8, loopback, multicast or
+ * reserved. */
+static bool
+unicast_net (struct in_addr a)
 {
-  void *it = NULL;
-  struct fy_node_pair *pr;
+  unsigned first = ntohl (a.s_addr) >> 24;
 
-  if (!n || !fy_node_is_mapping (n)) {
-    problem (p, line, "network: expected a mapping (subnet:, gateway:, dns:)");
+  return first != 0 && first != 127 && first < 224;
+}
+
+/* subnet: ADDRESS/PREFIX, the prefix in decimal digits from 8 to 30. */
+static void
+net_set_subnet (struct parser *p, struct lab_def *d, const char *s, int l)
+{
+  const char *slash = strchr (s, '/');
+  char addr[32];
+  struct in_addr a;
+  size_t nd;
+  int pfx = -1;
+
+  if (!slash || (size_t) (slash - s) >= sizeof addr) {
+    problem (p, l, "subnet: '%s' is not ADDRESS/PREFIX", shown (p, s));
     return;
   }
-  while ((pr = fy_node_mapping_iterate (n, &it))) {
-    struct fy_node *kn = fy_node_pair_key (pr), *vn = fy_node_pair_value (pr);
-    const char *k = fy_node_is_scalar (kn) ? fy_node_get_scalar0 (kn) : "";
-    int l = node_line (kn);
-    const char *s = NULL;
-    struct in_addr a;
-
-    if (strcmp (k, "subnet") == 0) {
-      if ((s = scalar (p, vn, k, l))) {
-        const char *slash = strchr (s, '/');
-        char addr[32];
-        char *end;
-        long pfx;
-        if (!slash || (size_t) (slash - s) >= sizeof addr) {
-          problem (p, l, "subnet: '%s' is not ADDRESS/PREFIX", s);
-          continue;
-        }
-        memcpy (addr, s, slash - s);
-        addr[slash - s] = '\0';
-        pfx = strtol (slash + 1, &end, 10);
-        if (inet_pton (AF_INET, addr, &a) != 1 || *end || end == slash + 1 ||
-            pfx < 8 || pfx > 30) {
-          problem (p, l, "subnet: '%s' is not an IPv4 ADDRESS/PREFIX "
-                   "with a prefix from 8 to 30", s);
-          continue;
-        }
-        d->subnet = xstrdup (addr);
-        d->prefix = pfx;
-        if (!lab_ipv4_in_subnet (addr, addr, pfx) ||
-            host_address (addr, addr, pfx))
-          problem (p, l, "subnet: '%s' has host bits set", s);
-      }
-    }
-    else if (strcmp (k, "gateway") == 0 || strcmp (k, "dns") == 0) {
-      if ((s = scalar (p, vn, k, l))) {
-        if (inet_pton (AF_INET, s, &a) != 1)
-          problem (p, l, "%s: '%s' is not an IPv4 address", k, s);
-        if (k[0] == 'g')
-          d->gateway = xstrdup (s);
-        else
-          d->dns = xstrdup (s);
-      }
-    }
-    else
-      problem (p, l, "unknown network key '%s' (subnet, gateway, dns)", k);
+  memcpy (addr, s, slash - s);
+  addr[slash - s] = '\0';
+  nd = strspn (slash + 1, "0123456789");
+  if (nd >= 1 && nd <= 2 && slash[1 + nd] == '\0')
+    pfx = atoi (slash + 1);
+  if (inet_pton (AF_INET, addr, &a) != 1 || pfx < 8 || pfx > 30) {
+    problem (p, l, "subnet: '%s' is not an IPv4 ADDRESS/PREFIX "
+             "with a prefix from 8 to 30", shown (p, s));
+    return;
   }
+  if (!unicast_net (a)) {
+    problem (p, l, "subnet: '%s' is not a unicast network (0.0.0.0/8, "
+             "127.0.0.0/8 and 224.0.0.0/3 are not)", shown (p, s));
+    return;
+  }
+  free (d->subnet);
+  d->subnet = xstrdup (addr);
+  d->prefix = pfx;
+  if (!lab_ipv4_in_subnet (addr, addr, pfx) || host_address (addr, addr, pfx))
+    problem (p, l, "subnet: '%s' has host bits set", shown (p, s));
+}
+
+/* gateway: or dns: (k), an IPv4 address. */
+static void
+net_set_address (struct parser *p, struct lab_def *d, const char *k,
+                 const char *s, int l)
+{
+  struct in_addr a;
+  char **dst = k[0] == 'g' ? &d->gateway : &d->dns;
+
+  if (inet_pton (AF_INET, s, &a) != 1)
+    problem (p, l, "%s: '%s' is not an IPv4 address", k, shown (p, s));
+  free (*dst);
+  *dst = xstrdup (s);
+}
+
+/* What the network needs whatever order its keys came in. */
+static void
+net_finish (struct parser *p, struct lab_def *d, int line)
+{
   if (!d->subnet)
     problem (p, line, "network: subnet is required (e.g. 10.77.0.0/24)");
   if (!d->gateway)
@@ -804,6 +934,36 @@ parse_network (struct parser *p, struct lab_def *d, struct fy_node *n, int line)
     free (d->dns);
     d->dns = NULL;
   }
+}
+
+static void
+parse_network (struct parser *p, struct lab_def *d, struct fy_node *n, int line)
+{
+  void *it = NULL;
+  struct fy_node_pair *pr;
+
+  if (!n || !fy_node_is_mapping (n)) {
+    problem (p, line, "network: expected a mapping (subnet:, gateway:, dns:)");
+    return;
+  }
+  while ((pr = fy_node_mapping_iterate (n, &it))) {
+    struct fy_node *kn = fy_node_pair_key (pr), *vn = fy_node_pair_value (pr);
+    const char *k = fy_node_is_scalar (kn) ? fy_node_get_scalar0 (kn) : "";
+    int l = node_line (kn);
+    const char *s = NULL;
+
+    if (strcmp (k, "subnet") == 0) {
+      if ((s = scalar (p, vn, k, l)))
+        net_set_subnet (p, d, s, l);
+    }
+    else if (strcmp (k, "gateway") == 0 || strcmp (k, "dns") == 0) {
+      if ((s = scalar (p, vn, k, l)))
+        net_set_address (p, d, k, s, l);
+    }
+    else
+      problem (p, l, "unknown network key '%s' (subnet, gateway, dns)", k);
+  }
+  net_finish (p, d, line);
 }
 
 static void
@@ -875,6 +1035,16 @@ cross_check (struct parser *p, struct lab_def *d)
     problem (p, 0, "the lab has no VM (groups: or verify:)");
 }
 
+static void
+def_set_name (struct parser *p, struct lab_def *d, const char *s, int line)
+{
+  if (!name_is_valid (s) || strlen (s) > 64)
+    problem (p, line, "name: '%s' is not a valid lab name "
+             "([A-Za-z0-9._-], at most 64)", shown (p, s));
+  free (d->name);
+  d->name = xstrdup (s);
+}
+
 static struct lab_def *
 parse_document (struct parser *p, struct fy_document *doc)
 {
@@ -904,12 +1074,8 @@ parse_document (struct parser *p, struct fy_document *doc)
     const char *s;
 
     if (strcmp (k, "name") == 0) {
-      if ((s = scalar (p, vn, k, line))) {
-        if (!name_is_valid (s) || strlen (s) > 64)
-          problem (p, line, "name: '%s' is not a valid lab name "
-                   "([A-Za-z0-9._-], at most 64)", s);
-        d->name = xstrdup (s);
-      }
+      if ((s = scalar (p, vn, k, line)))
+        def_set_name (p, d, s, line);
     }
     else if (strcmp (k, "network") == 0)
       parse_network (p, d, vn, line);
@@ -985,25 +1151,34 @@ parse_document (struct parser *p, struct fy_document *doc)
   return d;
 }
 
+/* A parser with the built-in defaults. */
+static void
+parser_init (struct parser *p, const char *file)
+{
+  memset (p, 0, sizeof *p);
+  p->file = file;
+  p->boot_timeout = 120;
+  p->timeout = 10;
+  p->retries = 2;
+  p->interval = 1;
+  p->memory_mib = 0;
+  p->errs = open_memstream (&p->errbuf, &p->errlen);
+  if (!p->errs)
+    abort ();
+}
+
 static struct lab_def *
 read_common (const char *yaml, const char *path, const char *name,
              char **errors)
 {
-  struct parser p = { .file = name };
+  struct parser p;
   struct fy_diag_cfg dcfg;
   struct fy_diag *diag;
   struct fy_parse_cfg cfg = { 0 };
   struct fy_document *doc;
   struct lab_def *d = NULL;
 
-  p.boot_timeout = 120;
-  p.timeout = 10;
-  p.retries = 2;
-  p.interval = 1;
-  p.memory_mib = 0;
-  p.errs = open_memstream (&p.errbuf, &p.errlen);
-  if (!p.errs)
-    abort ();
+  parser_init (&p, name);
   if (errors)
     *errors = NULL;
 
@@ -1096,6 +1271,11 @@ lab_def_free (struct lab_def *d)
       for (j = 0; j < vm->nchecks; j++)
         check_free (&vm->checks[j]);
       free (vm->checks);
+      for (j = 0; j < vm->nrefused; j++) {
+        free (vm->refused[j].check);
+        free (vm->refused[j].why);
+      }
+      free (vm->refused);
     }
     free (d->groups[g].vms);
     free (d->groups[g].name);
@@ -1131,4 +1311,212 @@ lab_def_nvms (const struct lab_def *d)
   for (g = 0; g < d->ngroups; g++)
     n += d->groups[g].nvms;
   return n;
+}
+
+/* ---- built as data ------------------------------------------------------ */
+
+/* End of one builder step: 0, or -1 with the error set to its first
+ * problem. */
+static int
+builder_end (struct parser *p)
+{
+  fclose (p->errs);
+  free (p->errbuf);
+  if (p->nerrs) {
+    error_setx ("%s", p->first);
+    return -1;
+  }
+  return 0;
+}
+
+struct lab_def *
+lab_def_new (const char *name, const char *file)
+{
+  struct lab_def *d = xcalloc (1, sizeof *d);
+  struct parser p;
+
+  parser_init (&p, NULL);
+  d->file = xstrdup (file);
+  def_set_name (&p, d, name, 0);
+  if (builder_end (&p) == -1) {
+    lab_def_free (d);
+    return NULL;
+  }
+  return d;
+}
+
+int
+lab_def_set_subnet (struct lab_def *d, const char *subnet)
+{
+  struct lab_def tmp = { 0 };
+  struct parser p;
+
+  parser_init (&p, NULL);
+  net_set_subnet (&p, &tmp, subnet, 0);
+  if (builder_end (&p) == -1) {
+    free (tmp.subnet);
+    return -1;
+  }
+  free (d->subnet);
+  d->subnet = tmp.subnet;
+  d->prefix = tmp.prefix;
+  return 0;
+}
+
+int
+lab_def_set_gateway (struct lab_def *d, const char *gateway)
+{
+  struct lab_def tmp = { 0 };
+  struct parser p;
+
+  parser_init (&p, NULL);
+  net_set_address (&p, &tmp, "gateway", gateway, 0);
+  if (builder_end (&p) == -1) {
+    free (tmp.gateway);
+    return -1;
+  }
+  free (d->gateway);
+  d->gateway = tmp.gateway;
+  return 0;
+}
+
+struct lab_vm *
+lab_def_add_vm (struct lab_def *d, const char *name, const char *point)
+{
+  struct lab_vm vm = { 0 };
+  struct lab_group *g;
+  struct parser p;
+
+  parser_init (&p, NULL);
+  vm_set_name (&p, &vm, name, 0);
+  vm_set_point (&p, &vm, point, 0);
+  if (builder_end (&p) == -1) {
+    free (vm.name);
+    free (vm.point);
+    return NULL;
+  }
+  vm.boot_timeout = p.boot_timeout;
+  vm.delay = p.delay;
+  vm.memory_mib = p.memory_mib;
+  if (d->ngroups == 0 || strcmp (d->groups[d->ngroups - 1].name, "verify") != 0) {
+    d->groups = xrealloc (d->groups, (d->ngroups + 1) * sizeof *d->groups);
+    memset (&d->groups[d->ngroups], 0, sizeof *d->groups);
+    d->groups[d->ngroups++].name = xstrdup ("verify");
+  }
+  g = &d->groups[d->ngroups - 1];
+  g->vms = xrealloc (g->vms, (g->nvms + 1) * sizeof *g->vms);
+  vm.group = g->name;
+  g->vms[g->nvms] = vm;
+  return &g->vms[g->nvms++];
+}
+
+int
+lab_vm_set_address (struct lab_vm *vm, const char *address)
+{
+  struct lab_vm tmp = { 0 };
+  struct parser p;
+
+  parser_init (&p, NULL);
+  vm_set_address (&p, &tmp, address, 0);
+  if (builder_end (&p) == -1) {
+    free (tmp.address);
+    return -1;
+  }
+  free (vm->address);
+  vm->address = tmp.address;
+  return 0;
+}
+
+/* May a restore point ask for check s of vm?  A problem if not. */
+static void
+point_may_ask (struct parser *p, const struct lab_vm *vm, const char *s)
+{
+  const char *w = s + strspn (s, " \t"), *c;
+  char kind[16] = "";
+  int k;
+
+  for (c = s; *c; c++)
+    if ((unsigned char) *c < 0x20 || *c == 0x7f) {
+      problem (p, 0, "a restore point's check must be printable text");
+      return;
+    }
+  if (strlen (s) > 1024) {
+    problem (p, 0, "a restore point's check must be at most 1024 characters");
+    return;
+  }
+  if (strcspn (w, " \t") < sizeof kind)
+    memcpy (kind, w, strcspn (w, " \t"));
+  k = kind_of (kind);
+  if (k >= 0 && !kinds[k].guest)
+    problem (p, 0, "a %s check runs on the host: a restore point may only ask "
+             "for checks of the guest (" GUEST_KINDS "); host-side checks "
+             "belong in a lab file or $BOOTBACK_HOME/verify/%s.yaml",
+             kinds[k].name, vm->name ? vm->name : "VM");
+}
+
+/* An http check a restore point asked for reaches the guest only: its
+ * host is {address} or the VM's own address (check_url kept it in the
+ * lab subnet already). */
+static void
+point_url (struct parser *p, const struct lab_vm *vm, const char *url)
+{
+  const char *h = url + strlen ("http://");
+  size_t n = strcspn (h, ":/?#");
+
+  if ((n == strlen ("{address}") && strncmp (h, "{address}", n) == 0) ||
+      (vm->address && n == strlen (vm->address) && strncmp (h, vm->address, n) == 0))
+    return;
+  problem (p, 0, "http: '%s': a restore point's check may only reach the "
+           "guest itself (http://{address}/...)", shown (p, url));
+}
+
+struct lab_check *
+lab_vm_add_check (const struct lab_def *d, struct lab_vm *vm,
+                  const char *check, enum lab_origin from)
+{
+  struct lab_check c = { 0 };
+  struct parser p;
+
+  parser_init (&p, NULL);
+  check_init (&p, &c, 0);
+  if (from == LAB_FROM_POINT)
+    point_may_ask (&p, vm, check);
+  if (p.nerrs == 0)
+    check_from_string (&p, d, &c, check);
+  if (p.nerrs == 0 && from == LAB_FROM_POINT && c.kind == LAB_CHECK_HTTP)
+    point_url (&p, vm, c.url);
+  if (builder_end (&p) == -1) {
+    check_free (&c);
+    return NULL;
+  }
+  check_finish (&c);
+  vm->checks = xrealloc (vm->checks, (vm->nchecks + 1) * sizeof *vm->checks);
+  vm->checks[vm->nchecks] = c;
+  return &vm->checks[vm->nchecks++];
+}
+
+void
+lab_vm_refuse (struct lab_vm *vm, const char *check, const char *why)
+{
+  vm->refused = xrealloc (vm->refused, (vm->nrefused + 1) * sizeof *vm->refused);
+  vm->refused[vm->nrefused].check = lab_printable (check, 200);
+  vm->refused[vm->nrefused].why = xstrdup (why);
+  vm->nrefused++;
+}
+
+int
+lab_def_finish (struct lab_def *d)
+{
+  struct parser p;
+  size_t g, i;
+
+  parser_init (&p, NULL);
+  if (!d->name)
+    problem (&p, 0, "the lab needs a name");
+  net_finish (&p, d, 0);
+  for (g = 0; g < d->ngroups; g++)
+    for (i = 0; i < d->groups[g].nvms; i++)
+      vm_finish (&p, &d->groups[g].vms[i]);
+  cross_check (&p, d);
+  return builder_end (&p);
 }

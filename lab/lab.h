@@ -3,7 +3,12 @@
  * lab: the verification lab (shared/DESIGN.md, "Verification lab").
  *
  *   conf.c        the lab definition: YAML (libfyaml) -> struct lab_def,
- *                 validated, every error with its line.  Pure.
+ *                 validated, every error with its line; or built as data
+ *                 under the same rules.  Pure.
+ *   quick.c       the definition of a quick verification (bootback
+ *                 verify): the options and the restore point's own
+ *                 <bb:verify>, whose checks may only act on the guest.
+ *                 Pure.
  *   domain-xml.c  the libvirt domain XML of a lab VM booted from a disk
  *                 image, and reading a running domain's taps.  Pure.
  *   net.c         the isolated network: bridge (no uplink, no host address,
@@ -30,7 +35,9 @@
 
 #include <libvirt/libvirt.h>
 
-/* ---- definition (conf.c) ---------------------------------------------- */
+/* ---- definition (conf.c, quick.c) -------------------------------------- */
+
+struct lab_verify_hints;
 
 enum lab_check_kind {
   LAB_CHECK_HEARTBEAT,    /* guest agent answers guest-ping */
@@ -57,6 +64,13 @@ struct lab_check {
   int line;
 };
 
+/* A check a restore point asked for that the lab refused: never run,
+ * reported as a failed check. */
+struct lab_refusal {
+  char *check;            /* as asked for (printable, shortened) */
+  char *why;
+};
+
 struct lab_vm {
   char *name;             /* the VM (restore points of this name) */
   char *point;            /* "latest" or a point time stamp */
@@ -70,6 +84,8 @@ struct lab_vm {
   double delay;           /* seconds to wait after it answered */
   struct lab_check *checks;
   size_t nchecks;
+  struct lab_refusal *refused;  /* lab_vm_refuse */
+  size_t nrefused;
   const char *group;      /* name of its group (points into lab_def) */
   int line;
 };
@@ -111,6 +127,59 @@ uint64_t lab_def_memory_mib (const struct lab_def *d, uint64_t default_mib);
 size_t lab_def_nvms (const struct lab_def *d);
 /* Is ipv4 (dotted quad) inside subnet/prefix? */
 bool lab_ipv4_in_subnet (const char *ip, const char *subnet, int prefix);
+/* A memory size as in a definition ("512" MiB, "1G"; 32M to 4T) -> MiB.
+ * -1 on error (error set). */
+int lab_parse_memory (const char *s, uint64_t *mib);
+/* s for a message or a terminal: control characters escaped (\n, \xHH),
+ * cut after max characters ("...").  Malloc'd. */
+char *lab_printable (const char *s, size_t max);
+
+/* A definition built as data (bootback verify), validated by the same
+ * rules as a file.  Each call returns -1 or NULL with the error set to
+ * the problem, naming the value, e.g. "subnet: '10.0.0.0/33' is not an
+ * IPv4 ADDRESS/PREFIX with a prefix from 8 to 30"; nothing is changed
+ * then.  file: what the definition is called in the lab's state. */
+struct lab_def *lab_def_new (const char *name, const char *file);
+/* network: subnet (ADDRESS/PREFIX) and gateway. */
+int lab_def_set_subnet (struct lab_def *d, const char *subnet);
+int lab_def_set_gateway (struct lab_def *d, const char *gateway);
+/* A restore point VM (point: "latest" or a time stamp) in the verify
+ * group, with the built-in defaults.  Valid until the next add. */
+struct lab_vm *lab_def_add_vm (struct lab_def *d, const char *name,
+                               const char *point);
+int lab_vm_set_address (struct lab_vm *vm, const char *address);
+/* Where a check comes from.  An administrator's file or command line may
+ * ask for any check.  A restore point's domain XML is written by whoever
+ * controls the guest: it may only ask for checks that act on the guest
+ * (heartbeat, ping, tcp, http to the VM's own address, guest-exec,
+ * screenshot), in printable text, never for a script (a host program). */
+enum lab_origin { LAB_FROM_ADMIN, LAB_FROM_POINT };
+/* Add a check written as in a definition ("tcp 22", "http URL expect
+ * 200"), after the network and the VM's address are set.  Returns it
+ * (valid until the next add) or NULL: then it is not added. */
+struct lab_check *lab_vm_add_check (const struct lab_def *d, struct lab_vm *vm,
+                                    const char *check, enum lab_origin from);
+/* Record that the lab refused check (why): see struct lab_refusal. */
+void lab_vm_refuse (struct lab_vm *vm, const char *check, const char *why);
+/* The checks across the definition (the gateway a host address of the
+ * subnet, every VM's address one too and not the gateway, ...). */
+int lab_def_finish (struct lab_def *d);
+
+/* The lab definition of a quick verification of one restore point
+ * (bootback verify): heartbeat, ping (with an address), the checks of
+ * the point's <bb:verify>, the administrator's checks, a screenshot.  The
+ * administrator's values win over the point's; the address gives a /24
+ * and its .1 as gateway unless they are given.  A point's check that is
+ * not allowed (LAB_FROM_POINT) or not valid is refused (vm->refused), the
+ * rest still run; any other problem fails it (NULL, error set, naming
+ * the value and where it came from). */
+struct lab_quick {
+  const char *vm, *point;       /* the restore point */
+  const char *address, *subnet, *gateway, *boot_timeout, *memory;
+  char *const *checks;          /* NULL-ended or NULL */
+  const struct lab_verify_hints *hints;  /* the point's, or NULL */
+};
+struct lab_def *lab_quick_def (const struct lab_quick *q);
 
 /* ---- network (net.c) --------------------------------------------------- */
 

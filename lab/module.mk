@@ -10,18 +10,20 @@ PC_LAB  := libfyaml libxml-2.0 libvirt libvirt-qemu jansson
 LAB_LIBS = $(call pc_libs,$(PC_LAB) sqlite3 $(PC_REPO))
 DEPS    += libfyaml-dev libxml2-dev libvirt-dev libjansson-dev iproute2 iptables
 
-$(LAB_OBJ) lab/test-conf.o lab/test-domain-xml.o lab/test-state.o: ALL_CFLAGS += $(call pc_cflags,$(PC_LAB))
+$(LAB_OBJ) lab/test-conf.o lab/test-domain-xml.o lab/test-state.o lab/test-quick.o: ALL_CFLAGS += $(call pc_cflags,$(PC_LAB))
 $(LAB_A): $(LAB_OBJ)
 	$(AR) rcs $@ $^
 
 lab/test-conf: lab/test-conf.o $(LAB_A) $(INSTANT_A) $(CATALOG_A) $(REPO_A) $(UTIL_A)
 	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDFLAGS) $(LAB_LIBS) -lm -lpthread
+lab/test-quick: lab/test-quick.o $(LAB_A) $(INSTANT_A) $(CATALOG_A) $(REPO_A) $(UTIL_A)
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDFLAGS) $(LAB_LIBS) -lm -lpthread
 lab/test-domain-xml: lab/test-domain-xml.o $(LAB_A) $(INSTANT_A) $(CATALOG_A) $(REPO_A) $(UTIL_A)
 	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDFLAGS) $(LAB_LIBS) -lm -lpthread
 lab/test-state: lab/test-state.o $(LAB_A) $(INSTANT_A) $(CATALOG_A) $(REPO_A) $(UTIL_A)
 	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDFLAGS) $(LAB_LIBS) -lm -lpthread
-TEST_BINS += lab/test-conf lab/test-domain-xml lab/test-state
-TESTS     += lab/test-conf lab/test-domain-xml lab/test-state
+TEST_BINS += lab/test-conf lab/test-quick lab/test-domain-xml lab/test-state
+TESTS     += lab/test-conf lab/test-quick lab/test-domain-xml lab/test-state
 
 # Slow suite: a lab of the debian image (nginx + PostgreSQL).
 TESTS_SLOW += lab/test-lab-debian.sh

@@ -158,6 +158,12 @@ test_errors (void)
                 "verify:\n  - name: a\n", 2, "gateway 10.77.1.1 is not a host");
   expect_error ("name: t\nnetwork:\n  subnet: 10.77.0.1/24\n  gateway: 10.77.0.1\n"
                 "verify:\n  - name: a\n", 3, "host bits");
+  expect_error ("name: t\nnetwork:\n  subnet: 10.77.0.0/+24\n  gateway: 10.77.0.1\n"
+                "verify:\n  - name: a\n", 3, "a prefix from 8 to 30");
+  expect_error ("name: t\nnetwork:\n  subnet: 127.0.0.0/8\n  gateway: 127.0.0.1\n"
+                "verify:\n  - name: a\n", 3, "not a unicast network");
+  expect_error ("name: t\nnetwork:\n  subnet: 10.77.0.0/24\n  gateway: \"10.77.0.1\\n\"\n"
+                "verify:\n  - name: a\n", 4, "gateway: '10.77.0.1\\n' is not an IPv4");
   expect_error (HEAD "verify:\n  - name: a\n    name: b\n", 7, "YAML: duplicate key");
   expect_error (HEAD "verify:\n  - name: a\n    memory: 1\n", 7, "out of range");
   expect_error (HEAD "colour: blue\nverify:\n  - name: a\n", 5, "unknown key 'colour'");

@@ -16,7 +16,9 @@
  *   address is known, ICMP (first sign of life = "boot"); a kernel panic
  *   on the console ends the wait at once ──> delay ──> checks in order.
  * A VM that did not boot gets its heartbeat check failed and its other
- * checks skipped (the screenshot is still taken: it shows why).
+ * checks skipped (the screenshot is still taken: it shows why).  Checks
+ * its restore point asked for and the definition refused (lab_vm_refuse)
+ * are never run and count as failed, kind "refused".
  *
  * Timings per VM, from the start request: t_boot (first sign of life),
  * t_heartbeat (agent), t_app_ready (every tcp/http/script/guest-exec check
@@ -203,6 +205,23 @@ add_taps (struct run *r, char *const *taps)
   }
 }
 
+/* The checks its restore point asked for that the lab refused (never
+ * run): failed, named. */
+static void
+add_refused (struct run *r, const struct lab_vm *vm, struct verify_vm_result *res)
+{
+  size_t i;
+
+  for (i = 0; i < vm->nrefused; i++) {
+    struct verify_check_result *cr = &res->checks[res->nchecks++];
+    cr->name = xstrdup (vm->refused[i].check);
+    cr->kind = "refused";
+    cr->status = VERIFY_FAIL;
+    cr->message = xasprintf ("refused: %s", vm->refused[i].why);
+    say (r, "%s: FAIL %s (not run) %s", vm->name, cr->name, cr->message);
+  }
+}
+
 static void *
 vm_thread (void *arg)
 {
@@ -228,7 +247,7 @@ vm_thread (void *arg)
       need_agent = true;
   if (vm->address)
     snprintf (address, sizeof address, "%s", vm->address);
-  res->checks = xcalloc (vm->nchecks + 1, sizeof *res->checks);
+  res->checks = xcalloc (vm->nchecks + vm->nrefused + 1, sizeof *res->checks);
 
   if (!(slot = slot_take (r))) {
     res->message = xstrdup ("not started: the run was stopped");
@@ -387,6 +406,7 @@ vm_thread (void *arg)
          cr->status == VERIFY_PASS ? "PASS" : cr->status == VERIFY_FAIL ? "FAIL" : "SKIP",
          cr->name, cr->seconds, cr->attempts > 1 ? ", retried" : "", cr->message);
   }
+  add_refused (r, vm, res);
   /* A VM that did not boot and has no heartbeat check still fails. */
   if (!booted) {
     bool failed = false;
@@ -434,6 +454,7 @@ vm_thread (void *arg)
     cr->status = VERIFY_SKIP;
     cr->message = xstrdup ("not run");
   }
+  add_refused (r, vm, res);
   {
     struct verify_check_result *cr = &res->checks[res->nchecks++];
     cr->name = xstrdup ("start");

@@ -670,7 +670,9 @@ static const char verify_usage[] =
   "points are replaced by the one chosen).  Else the VM's domain XML may\n"
   "say how to verify it, in its <metadata>: <bb:verify xmlns:bb=\n"
   "\"urn:bootback:verify:1\"> with <address>, <subnet>, <gateway> and\n"
-  "<check> elements.  --all --latest verifies the\n"
+  "<check> elements; those checks may only act on the guest (heartbeat,\n"
+  "ping, tcp, http to its address, guest-exec, screenshot): others, script\n"
+  "above all, are refused and count as failed.  --all --latest verifies the\n"
   "newest point of every VM of the repository, one lab after the other.\n"
   "Exit 0 verified, 2 some check failed, 1 could not verify.\n"
   "\n"
@@ -686,44 +688,29 @@ static const char verify_usage[] =
 
 struct quick {
   const char *address, *gateway, *subnet, *boot, *memory;
-  char *checks[64];
+  char *checks[64];       /* NULL-ended */
   int nchecks;
 };
 
-/* A YAML-quoted string. */
-static char *
-yq (const char *s)
-{
-  size_t n = strlen (s), i, j = 0;
-  char *o = xmalloc (2 * n + 3);
-
-  o[j++] = '"';
-  for (i = 0; i < n; i++) {
-    if (s[i] == '"' || s[i] == '\\')
-      o[j++] = '\\';
-    o[j++] = s[i];
-  }
-  o[j++] = '"';
-  o[j] = '\0';
-  return o;
-}
-
-/* The lab definition of a quick verification of vm@point. */
+/* The lab definition of a quick verification of vm@point: the
+ * administrator's $BOOTBACK_HOME/verify/VM.yaml if there is one, else the
+ * options and what the point's domain XML says (lab/quick.c). */
 static struct lab_def *
 quick_def (struct cli *c, const struct quick *q, const char *vm, const char *point)
 {
   CLEANUP_FREE char *custom = xasprintf ("%s/verify/%s.yaml", c->home, vm);
-  char *yaml = NULL, *errs = NULL;
-  size_t len = 0;
-  FILE *f;
+  CLEANUP_FREE char *xml = NULL;
+  char *errs = NULL;
   struct lab_def *d;
-  char subnet[40], gateway[20];
   struct lab_verify_hints hints = { 0 };
-  const char *address = q->address, *subnet_opt = q->subnet, *gateway_opt = q->gateway;
-  int i;
+  struct lab_quick lq = {
+    .vm = vm, .point = point, .address = q->address, .subnet = q->subnet,
+    .gateway = q->gateway, .boot_timeout = q->boot, .memory = q->memory,
+    .checks = q->checks,
+  };
+  size_t g, k;
 
   if (access (custom, R_OK) == 0) {
-    size_t g, k;
     d = lab_def_read_file (custom, &errs);
     if (!d) {
       fputs (errs ? errs : "", stderr);
@@ -740,66 +727,20 @@ quick_def (struct cli *c, const struct quick *q, const char *vm, const char *poi
     return d;
   }
   /* What the VM's own definition says (its <metadata>), under the flags. */
-  {
-    CLEANUP_FREE char *xml = repo_domain_xml_read (c->repo, vm, point);
-    if (xml && lab_domain_verify_hints (xml, &hints) == 1) {
-      if (!address)
-        address = hints.address;
-      if (!subnet_opt)
-        subnet_opt = hints.subnet;
-      if (!gateway_opt)
-        gateway_opt = hints.gateway;
-    }
-  }
-  if (address) {
-    unsigned a, b, cc, dd;
-    if (sscanf (address, "%u.%u.%u.%u", &a, &b, &cc, &dd) != 4) {
-      error_setx ("address %s is not an IPv4 address", address);
-      lab_verify_hints_clear (&hints);
-      return NULL;
-    }
-    snprintf (subnet, sizeof subnet, "%u.%u.%u.0/24", a, b, cc);
-    snprintf (gateway, sizeof gateway, "%u.%u.%u.1", a, b, cc);
-  }
-  else {
-    /* No address: the guest is reached through its agent only. */
-    snprintf (subnet, sizeof subnet, "198.18.255.0/24");
-    snprintf (gateway, sizeof gateway, "198.18.255.1");
-  }
-  f = open_memstream (&yaml, &len);
-  fprintf (f, "name: verify-%s\nnetwork:\n  subnet: %s\n  gateway: %s\n",
-           vm, subnet_opt ? subnet_opt : subnet, gateway_opt ? gateway_opt : gateway);
-  /* Application checks right after the heartbeat: services may still be
-   * starting, so try often for a while. */
-  fprintf (f, "defaults: { retries: 20, interval: 500ms, timeout: 5s }\n");
-  fprintf (f, "verify:\n  - name: %s\n    point: %s\n", vm, point);
-  if (address)
-    fprintf (f, "    address: %s\n", address);
-  if (q->boot)
-    fprintf (f, "    boot-timeout: %s\n", q->boot);
-  if (q->memory)
-    fprintf (f, "    memory: %s\n", q->memory);
-  fprintf (f, "    checks:\n      - heartbeat\n");
-  if (address)
-    fprintf (f, "      - ping\n");
-  for (i = 0; i < hints.nchecks; i++) {
-    CLEANUP_FREE char *s = yq (hints.checks[i]);
-    fprintf (f, "      - %s\n", s);
-  }
-  for (i = 0; i < q->nchecks; i++) {
-    CLEANUP_FREE char *s = yq (q->checks[i]);
-    fprintf (f, "      - %s\n", s);
-  }
-  fprintf (f, "      - screenshot\n");
-  fclose (f);
-  d = lab_def_read_string (yaml, "bootback verify", &errs);
-  if (!d) {
-    fputs (errs ? errs : "", stderr);
-    error_setx ("the checks given (options or the VM's <metadata>) are not valid");
-  }
-  free (errs);
-  free (yaml);
+  xml = repo_domain_xml_read (c->repo, vm, point);
+  if (xml && lab_domain_verify_hints (xml, &hints) == 1)
+    lq.hints = &hints;
+  d = lab_quick_def (&lq);
   lab_verify_hints_clear (&hints);
+  for (g = 0; d && g < d->ngroups; g++)
+    for (k = 0; k < d->groups[g].nvms; k++) {
+      const struct lab_vm *v = &d->groups[g].vms[k];
+      size_t i;
+      for (i = 0; i < v->nrefused; i++)
+        fprintf (stderr, "bootback: %s@%s: refused check '%s' from its domain "
+                 "XML's <bb:verify> (not run): %s\n", vm, point,
+                 v->refused[i].check, v->refused[i].why);
+    }
   return d;
 }
 
