@@ -109,6 +109,28 @@ target_used (xmlNodePtr devices, const char *dev)
   return false;
 }
 
+/* " (SOURCE)" of a disk for a note: its file, device, or protocol:name. */
+static const char *
+disk_source (xmlNodePtr d, char *buf, size_t len)
+{
+  static const char *const keys[] = { "file", "dev", "dir", "volume", NULL };
+  xmlNodePtr src = child (d, "source");
+  char v[200], proto[32];
+  size_t i;
+
+  buf[0] = '\0';
+  if (!src)
+    return buf;
+  for (i = 0; keys[i]; i++)
+    if (attr (src, keys[i], v, sizeof v)[0]) {
+      snprintf (buf, len, " (%s)", v);
+      return buf;
+    }
+  if (attr (src, "protocol", proto, sizeof proto)[0])
+    snprintf (buf, len, " (%s:%s)", proto, attr (src, "name", v, sizeof v));
+  return buf;
+}
+
 /* Make disk element d the session's overlay disk for point disk k. */
 static void
 make_overlay_disk (xmlNodePtr d, const struct instant_xml_disk *k)
@@ -217,7 +239,9 @@ rewrite_disks (struct ctx *cx, xmlNodePtr devices, struct instant_xml_spec *sp)
       if (match[i] == d)
         break;
     if (i == sp->ndisks) {
-      note (cx, "disk %s is not in the restore point: removed", dev[0] ? dev : "?");
+      char from[256];
+      note (cx, "disk %s%s is not in the restore point: removed", dev[0] ? dev : "?",
+            disk_source (d, from, sizeof from));
       if (last == d) {
         xmlNodePtr p;
         last = NULL;
@@ -335,18 +359,23 @@ rewrite_interfaces (struct ctx *cx, xmlNodePtr devices,
 }
 
 static void
-rewrite_ports (xmlNodePtr devices, const struct instant_xml_spec *sp)
+rewrite_ports (struct ctx *cx, xmlNodePtr devices, const struct instant_xml_spec *sp)
 {
   xmlNodePtr n, c;
-  char type[32];
+  char type[32], path[256];
 
   for (n = devices->children; n; n = n->next) {
     if (is (n, "serial") || is (n, "console") || is (n, "parallel")) {
       attr (n, "type", type, sizeof type);
       if (strcmp (type, "file") == 0) {
         c = ensure_child (n, "source");
-        if (sp->console_log)
+        attr (c, "path", path, sizeof path);
+        if (sp->console_log && strcmp (path, sp->console_log) != 0) {
+          if (path[0] && strcmp (path, "/dev/null") != 0)
+            note (cx, "%s to the file %s writes to the session's console log instead",
+                  (const char *) n->name, path);
           set_attr (c, "path", sp->console_log);
+        }
       }
       else if (strcmp (type, "pty") == 0) {
         drop_children (n, "source");      /* the live /dev/pts/N */
@@ -490,7 +519,7 @@ instant_xml_rewrite (const char *xml, struct instant_xml_spec *sp,
   /* 4, 5, 6, 7 */
   rewrite_disks (&cx, devices, sp);
   rewrite_interfaces (&cx, devices, sp);
-  rewrite_ports (devices, sp);
+  rewrite_ports (&cx, devices, sp);
   if (!sp->allow_passthrough)
     xml_sanitize (doc, sp, note_cb, opaque);
 
