@@ -189,6 +189,14 @@ char *lab_domain_xml (const struct lab_domain_spec *s);
  * types[i] = interface type.  Returns the count or -1. */
 int lab_domain_interfaces (const char *xml, char ***taps, char ***bridges,
                            char ***types);
+/* The fail-closed check of a lab VM's final XML before it starts: every
+ * interface a bridge on the lab bridge, and, if allowed is not NULL,
+ * nothing off the allow-list of instant recovery (instant_xml_check with
+ * allowed's disks and console log).  -1 with the error naming VM name
+ * and what is wrong. */
+struct instant_xml_spec;
+int lab_domain_check (const char *xml, const char *bridge, const char *name,
+                      const struct instant_xml_spec *allowed);
 /* What a VM's own definition says about verifying it: an element in the
  * domain XML's <metadata> (kept in every restore point),
  *   <bb:verify xmlns:bb="urn:bootback:verify:1">
@@ -222,6 +230,12 @@ struct lab_vm_env {
   const char *repo;          /* repository location (point VMs) */
   const char *home;          /* state directory (instant sessions) */
   const char *uri;           /* libvirt URI or NULL (instant sessions) */
+  bool allow_passthrough;    /* restore points keep their host-side
+                                devices (instant_opts.allow_passthrough) */
+  /* Each note of a restore point's rewrite (what the allow-list removed
+   * or replaced); may be NULL.  Called from the thread starting the VM. */
+  void (*note) (void *opaque, const char *line);
+  void *note_opaque;
 };
 
 /* Boot one lab VM on the lab bridge: the domain is named
