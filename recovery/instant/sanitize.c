@@ -11,7 +11,8 @@
  *               description, metadata (libvirt does not act on it),
  *               memory, currentMemory, maxMemory, vcpu, vcpus, iothreads,
  *               iothreadids, defaultiothread, memtune, features, cpu,
- *               clock, on_*, pm, os, sysinfo, devices.  Elements in a
+ *               clock, on_*, pm, os, sysinfo, devices, resource (only
+ *               libvirt's default partition /machine).  Elements in a
  *               namespace (<qemu:commandline>, <qemu:override>) go.
  *  os           type hvm, boot, bootmenu, bios, firmware, smbios (not
  *               mode='host'), loader only from the firmware directories
@@ -753,6 +754,18 @@ filter_devices (struct san *s, xmlNodePtr n)
 
 /* ---- the domain ----------------------------------------------------------- */
 
+/* <resource><partition>/machine</partition></resource> (libvirt's
+ * default, in every live dump) is kept; any other placement goes. */
+static void
+filter_resource (struct san *s, xmlNodePtr n)
+{
+  xmlNodePtr p = child (n, "partition");
+
+  if (nattrs (n) != 0 || nelements (n) != 1 || !p || nattrs (p) != 0 ||
+      !text_is (p, "/machine"))
+    removed (s, n, "a host resource partition");
+}
+
 /* Entity references anywhere (their declarations go with the DTD). */
 static void
 scrub_entities (struct san *s, xmlNodePtr n)
@@ -784,7 +797,7 @@ sanitize_domain (struct san *s, xmlDocPtr doc)
     DROP ("cputune", "host CPU scheduling"),
     DROP ("numatune", "host NUMA placement"),
     DROP ("blkiotune", "host block device tuning"),
-    DROP ("resource", "a host resource partition"),
+    FILTER ("resource", filter_resource),
     DROP ("bootloader", "a host program"),
     DROP ("bootloader_args", "a host program's arguments"),
     END,
