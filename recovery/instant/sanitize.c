@@ -95,8 +95,9 @@ describe (xmlNodePtr n, char *buf, size_t len)
       l += snprintf (buf + l, len - l, " (source");
     for (a = parts[i]->properties; a && l < len; a = a->next) {
       xmlChar *v = xmlNodeListGetString (n->doc, a->children, 1);
+      bool secret = strcmp ((const char *) a->name, "passwd") == 0;
       l += snprintf (buf + l, len - l, " %s='%s'", (const char *) a->name,
-                     v ? (const char *) v : "");
+                     secret ? "(not shown)" : v ? (const char *) v : "");
       xmlFree (v);
     }
     if (i == 0 && l < len)
