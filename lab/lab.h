@@ -5,7 +5,8 @@
  *   conf.c        the lab definition: YAML (libfyaml) -> struct lab_def,
  *                 validated, every error with its line.  Pure.
  *   domain-xml.c  the libvirt domain XML of a lab VM booted from a disk
- *                 image, and reading a running domain's taps.  Pure.
+ *                 image, reading a running domain's taps, and the check of
+ *                 a VM's final XML before it starts.  Pure.
  *   net.c         the isolated network: bridge (no uplink, no host address,
  *                 no forwarding) + a network namespace holding the
  *                 production gateway address, joined by a veth pair; the

@@ -256,7 +256,9 @@ struct instant_xml_spec {
 };
 
 /* Rewrite a saved domain XML for this host and session (see domain-xml.c
- * for every rule).  Returns the new XML (malloc'd) or NULL with the error
+ * for every rule; unless spec->allow_passthrough, the allow-list of
+ * sanitize.c removes or replaces what the host would act on, a note for
+ * each).  Returns the new XML (malloc'd) or NULL with the error
  * set (not XML, not a domain).  Each note goes to note (may be NULL).
  * Sets disks[i].target.  Pure: no I/O, no libvirt.  Thread-safe. */
 char *instant_xml_rewrite (const char *xml, struct instant_xml_spec *spec,
