@@ -17,6 +17,7 @@
 #include <libxml/xpathInternals.h>
 
 #include "lab/lab.h"
+#include "recovery/instant/instant.h"
 #include "recovery/util/util.h"
 
 #define W(call) do { if ((call) < 0) goto err; } while (0)
@@ -215,6 +216,37 @@ lab_domain_interfaces (const char *xml, char ***taps, char ***bridges,
   xmlXPathFreeContext (ctx);
   xmlFreeDoc (doc);
   return n;
+}
+
+int
+lab_domain_check (const char *xml, const char *bridge, const char *name,
+                  const struct instant_xml_spec *allowed)
+{
+  char **taps, **bridges, **types;
+  int n, i, r = 0;
+
+  n = lab_domain_interfaces (xml, &taps, &bridges, &types);
+  if (n < 0)
+    return -1;
+  if (n == 0) {
+    error_setx ("VM %s has no network interface: it cannot be checked", name);
+    r = -1;
+  }
+  for (i = 0; i < n && r == 0; i++)
+    if (strcmp (types[i], "bridge") != 0 || strcmp (bridges[i], bridge) != 0) {
+      error_setx ("isolation: VM %s: interface %d is type '%s' on '%s', not "
+                  "on the lab bridge %s; refusing to start it", name, i,
+                  types[i], bridges[i], bridge);
+      r = -1;
+    }
+  strv_free (taps);
+  strv_free (bridges);
+  strv_free (types);
+  if (r == 0 && allowed && instant_xml_check (xml, allowed) == -1) {
+    error_prefix ("VM %s: refusing to start it", name);
+    r = -1;
+  }
+  return r;
 }
 
 void

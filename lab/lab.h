@@ -10,7 +10,8 @@
  *                 <bb:verify>, whose checks may only act on the guest.
  *                 Pure.
  *   domain-xml.c  the libvirt domain XML of a lab VM booted from a disk
- *                 image, and reading a running domain's taps.  Pure.
+ *                 image, reading a running domain's taps, and the check of
+ *                 a VM's final XML before it starts.  Pure.
  *   net.c         the isolated network: bridge (no uplink, no host address,
  *                 no forwarding) + a network namespace holding the
  *                 production gateway address, joined by a veth pair; the
@@ -258,6 +259,14 @@ char *lab_domain_xml (const struct lab_domain_spec *s);
  * types[i] = interface type.  Returns the count or -1. */
 int lab_domain_interfaces (const char *xml, char ***taps, char ***bridges,
                            char ***types);
+/* The fail-closed check of a lab VM's final XML before it starts: every
+ * interface a bridge on the lab bridge, and, if allowed is not NULL,
+ * nothing off the allow-list of instant recovery (instant_xml_check with
+ * allowed's disks and console log).  -1 with the error naming VM name
+ * and what is wrong. */
+struct instant_xml_spec;
+int lab_domain_check (const char *xml, const char *bridge, const char *name,
+                      const struct instant_xml_spec *allowed);
 /* What a VM's own definition says about verifying it: an element in the
  * domain XML's <metadata> (kept in every restore point),
  *   <bb:verify xmlns:bb="urn:bootback:verify:1">
@@ -291,6 +300,12 @@ struct lab_vm_env {
   const char *repo;          /* repository location (point VMs) */
   const char *home;          /* state directory (instant sessions) */
   const char *uri;           /* libvirt URI or NULL (instant sessions) */
+  bool allow_passthrough;    /* restore points keep their host-side
+                                devices (instant_opts.allow_passthrough) */
+  /* Each note of a restore point's rewrite (what the allow-list removed
+   * or replaced); may be NULL.  Called from the thread starting the VM. */
+  void (*note) (void *opaque, const char *line);
+  void *note_opaque;
 };
 
 /* Boot one lab VM on the lab bridge: the domain is named

@@ -1,10 +1,14 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * Unit tests of the lab VM domain XML (domain-xml.c): what is built for an
- * image VM, escaping, and reading interfaces back (the isolation check of
- * a domain's NICs before it starts).
+ * image VM, escaping, reading interfaces back, and the fail-closed check
+ * of a VM's final XML before it starts (lab_domain_check: NICs on the lab
+ * bridge, nothing off instant recovery's allow-list).  The rewrite of a
+ * restore point's hostile definition as the lab boots it is a golden file
+ * of recovery/instant (golden/hostile-lab.in).
  */
 #include "lab/lab.h"
+#include "recovery/instant/instant.h"
 #include "recovery/util/util.h"
 
 static int failures;
@@ -12,6 +16,63 @@ static int failures;
 #define CHECK(cond) do { if (!(cond)) { \
       fprintf (stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
       failures++; } } while (0)
+
+/* xml with add inserted before </devices> (malloc'd). */
+static char *
+with (const char *xml, const char *add)
+{
+  const char *p = strstr (xml, "</devices>");
+
+  return xasprintf ("%.*s%s%s", (int) (p - xml), xml, add, p);
+}
+
+/* The fail-closed check before a lab VM starts: the image VM's own XML
+ * passes; each host-side backend added to it is refused, by name. */
+static void
+check_final (const char *xml)
+{
+  static const struct { const char *add, *want; } bad[] = {
+    { "<graphics type='vnc' listen='0.0.0.0'/>", "<graphics type='vnc' listen='0.0.0.0'>" },
+    { "<filesystem type='mount'><source dir='/'/><target dir='r'/></filesystem>",
+      "<filesystem type='mount'> (source dir='/')" },
+    { "<serial type='tcp'><source mode='bind' host='0.0.0.0' service='4444'/></serial>",
+      "<serial type='tcp'>" },
+    { "<disk type='block' device='disk'><source dev='/dev/sda'/>"
+      "<target dev='vdb'/></disk>", "<disk type='block' device='disk'>" },
+    { "<hostdev mode='subsystem' type='pci'/>", "<hostdev" },
+    { "<vsock model='virtio'/>", "<vsock" },
+    { "<rng model='virtio'><backend model='egd' type='tcp'/></rng>", "<backend model='egd'" },
+    { "<interface type='bridge'><source bridge='br0'/></interface>",
+      "interface 1 is type 'bridge' on 'br0'" },
+  };
+  struct instant_xml_disk d = { .name = "vda", .overlay = "/var/lib/x & y/web.qcow2" };
+  struct instant_xml_spec allowed = {
+    .name = "bbl-abc123-web<1>", .console_log = "/tmp/web.console", .ndisks = 1,
+    .disks = &d,
+  };
+  size_t i;
+
+  CHECK (lab_domain_check (xml, "bblabc123br", "web", &allowed) == 0);
+  CHECK (lab_domain_check (xml, "bblother", "web", &allowed) == -1 &&
+         strstr (error_msg (), "not on the lab bridge bblother"));
+  for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    CLEANUP_FREE char *x = with (xml, bad[i].add);
+    if (lab_domain_check (x, "bblabc123br", "web", &allowed) != -1 ||
+        !strstr (error_msg (), bad[i].want) || !strstr (error_msg (), "VM web")) {
+      fprintf (stderr, "FAIL: %s: not refused as %s: %s\n", bad[i].add, bad[i].want,
+               error_msg ());
+      failures++;
+    }
+  }
+  {
+    const char *p = strstr (xml, "</domain>");
+    CLEANUP_FREE char *x =
+      xasprintf ("%.*s<qemu:commandline xmlns:qemu='http://libvirt.org/schemas/"
+                 "domain/qemu/1.0'/>%s", (int) (p - xml), xml, p);
+    CHECK (lab_domain_check (x, "bblabc123br", "web", &allowed) == -1 &&
+           strstr (error_msg (), "<qemu:commandline>"));
+  }
+}
 
 int
 main (void)
@@ -41,6 +102,8 @@ main (void)
   CHECK (strstr (xml, "<mac address=\"52:54:00:11:22:33\"/>"));
   CHECK (strstr (xml, "path=\"/tmp/web.console\""));
   CHECK (!strstr (xml, "kvm"));
+
+  check_final (xml);
 
   n = lab_domain_interfaces (xml, &taps, &bridges, &types);
   CHECK (n == 1);

@@ -11,9 +11,11 @@
  * production MACs), every NIC on the lab bridge, overlays in the run
  * directory, removed when the session stops.
  *
- * Fail closed: the XML is checked before the domain starts — every
- * interface must be on the lab bridge — and the taps libvirt made are
- * hardened (IPv6 off) as soon as it runs.
+ * Fail closed: the final XML is checked before the domain starts (for a
+ * restore point, by instant_start through its check_xml hook) — every
+ * interface must be on the lab bridge, and nothing off the allow-list of
+ * recovery/instant/sanitize.c may be in it (unless allow_passthrough) —
+ * and the taps libvirt made are hardened (IPv6 off) as soon as it runs.
  */
 #include <errno.h>
 #include <sys/stat.h>
@@ -65,33 +67,6 @@ lab_vm_prefix (const char *run_id, char out[32])
   snprintf (out, 32, "bbl-%s-", run_id);
 }
 
-/* Every interface of xml must be a bridge on the lab bridge. */
-static int
-check_interfaces (const char *xml, const char *bridge, const char *name)
-{
-  char **taps, **bridges, **types;
-  int n, i, r = 0;
-
-  n = lab_domain_interfaces (xml, &taps, &bridges, &types);
-  if (n < 0)
-    return -1;
-  if (n == 0) {
-    error_setx ("VM %s has no network interface: it cannot be checked", name);
-    r = -1;
-  }
-  for (i = 0; i < n && r == 0; i++)
-    if (strcmp (types[i], "bridge") != 0 || strcmp (bridges[i], bridge) != 0) {
-      error_setx ("isolation: VM %s: interface %d is type '%s' on '%s', not "
-                  "on the lab bridge %s; refusing to start it", name, i,
-                  types[i], bridges[i], bridge);
-      r = -1;
-    }
-  strv_free (taps);
-  strv_free (bridges);
-  strv_free (types);
-  return r;
-}
-
 static int
 overlay_create (const char *image, const char *format, const char *overlay)
 {
@@ -108,6 +83,20 @@ overlay_create (const char *image, const char *format, const char *overlay)
   return 0;
 }
 
+/* The final XML of a session's domain, before it is started: every NIC
+ * on the lab bridge (the allow-list is instant_start's own check). */
+struct final_check {
+  const char *bridge, *name;
+};
+
+static int
+check_final (void *opaque, const char *xml)
+{
+  const struct final_check *ck = opaque;
+
+  return lab_domain_check (xml, ck->bridge, ck->name, NULL);
+}
+
 /* Boot a restore point as a transient instant-recovery session. */
 static int
 start_point (const struct lab_vm_env *env, const struct lab_vm *vm,
@@ -117,11 +106,14 @@ start_point (const struct lab_vm_env *env, const struct lab_vm *vm,
   CLEANUP_FREE char *net = xasprintf ("bridge:%s", env->net->bridge);
   CLEANUP_FREE char *xml = NULL;
   struct instant_session *s = xcalloc (1, sizeof *s);
+  struct final_check ck = { .bridge = env->net->bridge, .name = vm->name };
   struct instant_opts o = {
     .home = env->home, .repo = env->repo, .point = point, .uri = env->uri,
     .name = h->name, .identity = INSTANT_IDENTITY_LAB, .network = net,
     .overlay_dir = env->run_dir, .transient = true, .agent_timeout = 0,
-    .memory_mib = vm->memory_mib,
+    .memory_mib = vm->memory_mib, .allow_passthrough = env->allow_passthrough,
+    .note = env->note, .note_opaque = env->note_opaque,
+    .check_xml = check_final, .check_opaque = &ck,
   };
   struct catalog *cat;
   int r = -1;
@@ -155,7 +147,7 @@ start_point (const struct lab_vm_env *env, const struct lab_vm *vm,
     virt_error ("VM %s: XML", vm->name);
     goto out;
   }
-  if (check_interfaces (xml, env->net->bridge, vm->name) == -1)
+  if (lab_domain_check (xml, env->net->bridge, vm->name, NULL) == -1)
     goto out;
   r = 0;
  out:
@@ -201,8 +193,14 @@ lab_vm_start (const struct lab_vm_env *env, const struct lab_vm *vm)
     xml = lab_domain_xml (&spec);
     if (!xml)
       goto err;
-    if (check_interfaces (xml, env->net->bridge, vm->name) == -1)
-      goto err;
+    {
+      struct instant_xml_disk d = { .name = "vda", .overlay = h->overlay };
+      struct instant_xml_spec allowed = {
+        .name = h->name, .console_log = h->serial, .ndisks = 1, .disks = &d,
+      };
+      if (lab_domain_check (xml, env->net->bridge, vm->name, &allowed) == -1)
+        goto err;
+    }
     h->dom = virDomainCreateXML (env->conn, xml, 0);
     if (!h->dom) {
       virt_error ("VM %s: start", vm->name);

@@ -24,7 +24,8 @@ tiny_copy tiny "$tmp/tiny.img"
 "$top_srcdir/images/domain-xml" NAME=tiny DISK_PATH="$tmp/tiny.img" \
     NET_SOURCE="$NETNS_BRIDGE" > "$tmp/tiny.xml"
 bootback import "$tmp/tiny.img" --vm tiny --domain-xml "$tmp/tiny.xml" >/dev/null
-# A definition libvirt accepts but cannot start (no such kernel).
+# A definition libvirt accepts but cannot start (no such kernel; a kernel
+# from a host path is off the allow-list, so it needs --allow-passthrough).
 "$top_srcdir/images/domain-xml" NAME=broken DISK_PATH="$tmp/tiny.img" \
     NET_SOURCE="$NETNS_BRIDGE" |
     sed "s|<boot dev='hd'/>|<kernel>$tmp/no-such-kernel</kernel>|" > "$tmp/broken.xml"
@@ -83,7 +84,7 @@ nothing_left "UUID clash" tiny
 
 # libvirt refuses to start it: everything made so far is undone.
 expect_error "start fails" "session [0-9]+ failed \(nothing left behind\): start domain broken" \
-    bootback instant broken --agent-timeout 0
+    bootback instant broken --agent-timeout 0 --allow-passthrough
 nothing_left "start fails" tiny
 bootback sessions --json > "$tmp/s.json"
 python3 - "$tmp/s.json" <<'EOF'

@@ -67,6 +67,13 @@ verify_report_json (const struct verify_report *r)
       "app_ready", seconds_or_null (v->t_app_ready),
       "start", seconds_or_null (v->t_start),
       "checks", checks, "console", v->console));
+    {
+      json_t *notes = json_array ();
+      for (j = 0; j < v->nnotes; j++)
+        json_array_append_new (notes, json_string (v->notes[j]));
+      json_object_set_new (json_array_get (vms, json_array_size (vms) - 1), "notes",
+                           notes);
+    }
   }
   if (r->expires)
     iso_time (r->expires, exp);

@@ -222,6 +222,21 @@ add_refused (struct run *r, const struct lab_vm *vm, struct verify_vm_result *re
   }
 }
 
+/* A note of a restore point's rewrite: kept in the report, said. */
+static void
+vm_note (void *opaque, const char *line)
+{
+  struct vm_ctx *x = opaque;
+  struct verify_vm_result *res = x->res;
+
+  res->notes = realloc (res->notes, (res->nnotes + 2) * sizeof *res->notes);
+  if (!res->notes)
+    abort ();
+  res->notes[res->nnotes++] = xstrdup (line);
+  res->notes[res->nnotes] = NULL;
+  say (x->run, "%s: %s", x->vm->name, line);
+}
+
 static void *
 vm_thread (void *arg)
 {
@@ -232,6 +247,7 @@ vm_thread (void *arg)
   struct lab_vm_env env = {
     .conn = r->conn, .run_id = r->st->id, .run_dir = r->st->dir,
     .net = &r->net, .repo = r->o->repo, .home = r->o->home, .uri = r->o->uri,
+    .allow_passthrough = r->o->allow_passthrough, .note = vm_note, .note_opaque = x,
   };
   double t0, deadline;
   int rc;
@@ -480,6 +496,7 @@ verify_report_free (struct verify_report *r)
     free (v->checks);
     free (v->name); free (v->group); free (v->source); free (v->domain);
     free (v->address); free (v->mac); free (v->message); free (v->console);
+    strv_free (v->notes);
   }
   free (r->vms);
   free (r->lab); free (r->run_id); free (r->kind); free (r->file); free (r->dir);

@@ -52,6 +52,10 @@ struct verify_vm_result {
   struct verify_check_result *checks;
   size_t nchecks;
   char *console;             /* last lines of the serial console */
+  char **notes;              /* what the rewrite of a restore point's saved
+                                definition removed or replaced (allow-list),
+                                NULL-terminated, or NULL */
+  size_t nnotes;
 };
 
 struct verify_report {
@@ -126,6 +130,8 @@ struct verify_run_opts {
   double lease;              /* > 0: sandbox; keep it up this long */
   bool quiet;                /* no progress lines on stderr */
   bool record;               /* record the run in the catalog */
+  bool allow_passthrough;    /* restore points keep their host-side devices
+                                (lab_vm_env.allow_passthrough) */
 };
 
 /* Run lab d: see run.c.  Returns 0 with *out the report (its status says

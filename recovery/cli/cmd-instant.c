@@ -10,10 +10,14 @@
 #include "recovery/cli/cli.h"
 #include "recovery/instant/instant.h"
 
+/* A note of the rewrite: said on stderr, kept for --json (opaque: a
+ * JSON array or NULL). */
 static void
 print_note (void *opaque, const char *line)
 {
   fprintf (stderr, "bootback: note: %s\n", line);
+  if (opaque)
+    json_array_append_new (opaque, json_string (line));
 }
 
 static const char *
@@ -66,7 +70,7 @@ static const char instant_usage[] =
   "usage: bootback instant VM[@TIME] [--name NEW] [--network NET]\n"
   "                        [--overlay-dir DIR] [--keep-identity|--new-identity]\n"
   "                        [--connect URI] [--transient] [--agent-timeout SECS]\n"
-  "                        [--memory MIB] [--json]\n"
+  "                        [--memory MIB] [--allow-passthrough] [--json]\n"
   "       bootback instant stop SESSION [--discard] [--connect URI]\n"
   "\n"
   "Boot a restore point now: nbdkit serves its disks, qcow2 overlays take\n"
@@ -86,6 +90,11 @@ static const char instant_usage[] =
   "  --agent-timeout S  wait at most S seconds for the heartbeat (default 120,\n"
   "                     0: do not wait)\n"
   "  --memory MIB       memory of the default definition (points without XML)\n"
+  "  --allow-passthrough keep what the saved definition passes to the host\n"
+  "                     (graphics listeners, host directories and devices,\n"
+  "                     char devices, QEMU command line): only for points\n"
+  "                     you trust; by default they are removed or replaced\n"
+  "                     and each is named\n"
   "\n"
   "'instant stop' destroys the session's VM and stops its nbdkit; the\n"
   "overlays are kept unless --discard.  'bootback migrate' moves a session\n"
@@ -152,10 +161,12 @@ cmd_instant (struct cli *c, int argc, char **argv)
     { "agent-timeout", required_argument, NULL, 'a' },
     { "memory", required_argument, NULL, 'm' },
     { "json", no_argument, NULL, 'j' },
+    { "allow-passthrough", no_argument, NULL, 'P' },
     { "help", no_argument, NULL, 'h' },
     { 0 }
   };
   struct instant_opts o = { .agent_timeout = 120, .note = print_note };
+  json_t *notes = json_array ();
   struct instant_session s;
   bool json = false;
   size_t i;
@@ -181,6 +192,7 @@ cmd_instant (struct cli *c, int argc, char **argv)
     case 'a': o.agent_timeout = cli_int_arg ("--agent-timeout", optarg); break;
     case 'm': o.memory_mib = cli_int_arg ("--memory", optarg); break;
     case 'j': json = true; break;
+    case 'P': o.allow_passthrough = true; break;
     case 'h': cli_usage (instant_usage);
     default: cli_bad_usage (instant_usage);
     }
@@ -190,8 +202,11 @@ cmd_instant (struct cli *c, int argc, char **argv)
     cli_bad_usage (instant_usage);
   }
   o.point = argv[optind];
-  if (cli_repo (c) == -1)
+  o.note_opaque = notes;
+  if (cli_repo (c) == -1) {
+    json_decref (notes);
     return 1;
+  }
   if (instant_reattach (c->cat, c->home) > 0)
     fprintf (stderr, "bootback: re-attached sessions whose supervisor was gone\n");
   o.home = c->home;
@@ -202,12 +217,16 @@ cmd_instant (struct cli *c, int argc, char **argv)
                  error_msg ());
     else
       cli_perror ();
+    json_decref (notes);
     return 1;
   }
   if (json) {
-    cli_json_print (session_json (&s));
+    json_t *j = session_json (&s);
+    json_object_set_new (j, "notes", notes);
+    cli_json_print (j);
     return 0;
   }
+  json_decref (notes);
   printf ("session %" PRId64 ": %s running from %s@%s\n", s.id, s.name, s.vm, s.point);
   printf ("  VM running after %.2f s", s.t_running);
   if (s.t_heartbeat >= 0)

@@ -23,11 +23,13 @@ struct run_args {
   double wait;
   double lease;
   bool json, quiet;
+  bool allow_passthrough;
 };
 
 enum { OPT_REPORT = 256, OPT_PARALLEL, OPT_BUDGET, OPT_WAIT, OPT_CONNECT,
        OPT_LEASE, OPT_JSON, OPT_QUIET, OPT_ADDRESS, OPT_GATEWAY, OPT_SUBNET,
-       OPT_HTTP, OPT_TCP, OPT_CHECK, OPT_BOOT, OPT_ALL, OPT_LATEST, OPT_MEMORY };
+       OPT_HTTP, OPT_TCP, OPT_CHECK, OPT_BOOT, OPT_ALL, OPT_LATEST, OPT_MEMORY,
+       OPT_PASSTHROUGH };
 
 #define RUN_OPTIONS \
   { "report-dir", required_argument, NULL, OPT_REPORT }, \
@@ -37,6 +39,7 @@ enum { OPT_REPORT = 256, OPT_PARALLEL, OPT_BUDGET, OPT_WAIT, OPT_CONNECT,
   { "connect", required_argument, NULL, OPT_CONNECT }, \
   { "json", no_argument, NULL, OPT_JSON }, \
   { "quiet", no_argument, NULL, OPT_QUIET }, \
+  { "allow-passthrough", no_argument, NULL, OPT_PASSTHROUGH }, \
   { "help", no_argument, NULL, 'h' }
 
 #define RUN_OPTIONS_HELP \
@@ -48,7 +51,11 @@ enum { OPT_REPORT = 256, OPT_PARALLEL, OPT_BUDGET, OPT_WAIT, OPT_CONNECT,
   "  --wait DURATION      how long to wait for it (default: forever)\n" \
   "  --connect URI        libvirt URI (default: LIBVIRT_DEFAULT_URI)\n" \
   "  --json               print the report as JSON\n" \
-  "  --quiet              no progress lines\n"
+  "  --quiet              no progress lines\n" \
+  "  --allow-passthrough  restore points keep what their saved definition\n" \
+  "                       passes to the host (graphics listeners, host\n" \
+  "                       directories and devices, ...): only for points\n" \
+  "                       you trust; NICs stay on the lab bridge\n"
 
 static double
 duration_arg (const char *opt, const char *s)
@@ -91,6 +98,7 @@ run_option (struct run_args *a, int opt, const char *arg)
   case OPT_CONNECT: a->uri = arg; return 1;
   case OPT_JSON: a->json = true; return 1;
   case OPT_QUIET: a->quiet = true; return 1;
+  case OPT_PASSTHROUGH: a->allow_passthrough = true; return 1;
   case OPT_LEASE: a->lease = duration_arg ("--lease", arg); return 1;
   }
   return 0;
@@ -155,6 +163,7 @@ run_def (struct cli *c, const struct lab_def *d, const struct run_args *a,
     .home = c->home, .uri = a->uri, .report_dir = a->report_dir, .kind = kind,
     .parallel = a->parallel, .budget_mib = a->budget_mib, .budget_wait = a->wait,
     .lease = a->lease, .quiet = a->quiet, .record = true,
+    .allow_passthrough = a->allow_passthrough,
   };
   struct verify_report *r = NULL;
   int rc;

@@ -12,9 +12,8 @@
  *  3. Removed, because they cannot work on another host or would collide
  *     with the original VM (a note for each): <seclabel> (any level),
  *     <os><nvram> (libvirt makes a fresh one), <emulator> (libvirt picks
- *     this host's), <hostdev>, <filesystem>, <redirdev>, <smartcard>,
- *     <tpm>, <cpu mode='host-passthrough|host-model'> under TCG, live-only
- *     <alias> (not "ua-") and interface <target dev='vnetN'>.
+ *     this host's), <cpu mode='host-passthrough|host-model'> under TCG,
+ *     live-only <alias> (not "ua-") and interface <target dev='vnetN'>.
  *  4. Disks (device disk or lun) are matched to the point's disks by
  *     <target dev> = disk name; if no name matches at all, by order.  A
  *     matched disk becomes a file disk on its qcow2 overlay, with an explicit
@@ -28,6 +27,11 @@
  *  6. File serial/console/parallel ports write to spec->console_log; pty
  *     ports, unix channels and graphics sockets lose their paths (libvirt picks
  *     private ones); fixed graphics ports become autoport.
+ *  7. Unless spec->allow_passthrough, the allow-list (sanitize.c): what
+ *     the host would act on and is not known to be safe is removed or
+ *     replaced, a note for each (host directories and devices, graphics
+ *     listeners, char devices on host sockets and files, QEMU command
+ *     line, kernels and firmware from host paths, ...).
  * Output is formatted (2-space indent) without an XML declaration.
  */
 #include <errno.h>
@@ -37,116 +41,8 @@
 #include <libxml/xmlsave.h>
 
 #include "recovery/instant/instant-int.h"
+#include "recovery/instant/xml-int.h"
 #include "recovery/util/util.h"
-
-typedef void (*note_fn) (void *, const char *);
-
-struct ctx {
-  note_fn note;
-  void *opaque;
-};
-
-static void note (struct ctx *c, const char *fmt, ...)
-  __attribute__((format (printf, 2, 3)));
-
-/* Pass one formatted note to the caller's callback. */
-static void
-note (struct ctx *c, const char *fmt, ...)
-{
-  char buf[512];
-  va_list ap;
-
-  if (!c->note)
-    return;
-  va_start (ap, fmt);
-  vsnprintf (buf, sizeof buf, fmt, ap);
-  va_end (ap);
-  c->note (c->opaque, buf);
-}
-
-static bool
-is (xmlNodePtr n, const char *name)
-{
-  return n && n->type == XML_ELEMENT_NODE &&
-    strcmp ((const char *) n->name, name) == 0;
-}
-
-/* First element child called name, or NULL. */
-static xmlNodePtr
-child (xmlNodePtr n, const char *name)
-{
-  xmlNodePtr c;
-
-  for (c = n ? n->children : NULL; c; c = c->next)
-    if (is (c, name))
-      return c;
-  return NULL;
-}
-
-/* The attribute's value (owned by the caller's buffer) or "" if absent. */
-static const char *
-attr (xmlNodePtr n, const char *name, char *buf, size_t len)
-{
-  xmlChar *v = n ? xmlGetProp (n, BAD_CAST name) : NULL;
-
-  snprintf (buf, len, "%s", v ? (const char *) v : "");
-  xmlFree (v);
-  return buf;
-}
-
-static void
-set_attr (xmlNodePtr n, const char *name, const char *value)
-{
-  xmlSetProp (n, BAD_CAST name, BAD_CAST value);
-}
-
-static void
-del_attr (xmlNodePtr n, const char *name)
-{
-  xmlUnsetProp (n, BAD_CAST name);
-}
-
-static void
-drop (xmlNodePtr n)
-{
-  if (n) {
-    xmlUnlinkNode (n);
-    xmlFreeNode (n);
-  }
-}
-
-/* Remove every element child called name; returns how many. */
-static int
-drop_children (xmlNodePtr n, const char *name)
-{
-  xmlNodePtr c, next;
-  int k = 0;
-
-  for (c = n->children; c; c = next) {
-    next = c->next;
-    if (is (c, name)) {
-      drop (c);
-      k++;
-    }
-  }
-  return k;
-}
-
-/* The element child called name, created (appended) if missing. */
-static xmlNodePtr
-ensure_child (xmlNodePtr n, const char *name)
-{
-  xmlNodePtr c = child (n, name);
-
-  return c ? c : xmlNewChild (n, NULL, BAD_CAST name, NULL);
-}
-
-static void
-set_text (xmlNodePtr n, const char *text)
-{
-  xmlNodeSetContent (n, NULL);
-  xmlNodeAddContent (n, BAD_CAST text);
-}
 
 /* Recursively remove <seclabel> and live-only <alias> elements. */
 static void
@@ -211,6 +107,28 @@ target_used (xmlNodePtr devices, const char *dev)
                                   dev) == 0)
       return true;
   return false;
+}
+
+/* " (SOURCE)" of a disk for a note: its file, device, or protocol:name. */
+static const char *
+disk_source (xmlNodePtr d, char *buf, size_t len)
+{
+  static const char *const keys[] = { "file", "dev", "dir", "volume", NULL };
+  xmlNodePtr src = child (d, "source");
+  char v[200], proto[32];
+  size_t i;
+
+  buf[0] = '\0';
+  if (!src)
+    return buf;
+  for (i = 0; keys[i]; i++)
+    if (attr (src, keys[i], v, sizeof v)[0]) {
+      snprintf (buf, len, " (%s)", v);
+      return buf;
+    }
+  if (attr (src, "protocol", proto, sizeof proto)[0])
+    snprintf (buf, len, " (%s:%s)", proto, attr (src, "name", v, sizeof v));
+  return buf;
 }
 
 /* Make disk element d the session's overlay disk for point disk k. */
@@ -321,7 +239,9 @@ rewrite_disks (struct ctx *cx, xmlNodePtr devices, struct instant_xml_spec *sp)
       if (match[i] == d)
         break;
     if (i == sp->ndisks) {
-      note (cx, "disk %s is not in the restore point: removed", dev[0] ? dev : "?");
+      char from[256];
+      note (cx, "disk %s%s is not in the restore point: removed", dev[0] ? dev : "?",
+            disk_source (d, from, sizeof from));
       if (last == d) {
         xmlNodePtr p;
         last = NULL;
@@ -439,27 +359,34 @@ rewrite_interfaces (struct ctx *cx, xmlNodePtr devices,
 }
 
 static void
-rewrite_ports (xmlNodePtr devices, const struct instant_xml_spec *sp)
+rewrite_ports (struct ctx *cx, xmlNodePtr devices, const struct instant_xml_spec *sp)
 {
   xmlNodePtr n, c;
-  char type[32];
+  char type[32], path[256];
 
   for (n = devices->children; n; n = n->next) {
     if (is (n, "serial") || is (n, "console") || is (n, "parallel")) {
       attr (n, "type", type, sizeof type);
       if (strcmp (type, "file") == 0) {
         c = ensure_child (n, "source");
-        if (sp->console_log)
+        attr (c, "path", path, sizeof path);
+        if (sp->console_log && strcmp (path, sp->console_log) != 0) {
+          if (path[0] && strcmp (path, "/dev/null") != 0)
+            note (cx, "%s to the file %s writes to the session's console log instead",
+                  (const char *) n->name, path);
           set_attr (c, "path", sp->console_log);
+        }
       }
-      else if (strcmp (type, "pty") == 0)
+      else if (strcmp (type, "pty") == 0) {
         drop_children (n, "source");      /* the live /dev/pts/N */
+        del_attr (n, "tty");
+      }
     }
     else if (is (n, "channel")) {
       if (strcmp (attr (n, "type", type, sizeof type), "unix") == 0)
         drop_children (n, "source");
     }
-    else if (is (n, "graphics")) {
+    else if (is (n, "graphics") && sp->allow_passthrough) {
       del_attr (n, "socket");
       if (xmlHasProp (n, BAD_CAST "port")) {
         del_attr (n, "port");
@@ -532,13 +459,9 @@ instant_xml_rewrite (const char *xml, struct instant_xml_spec *sp,
   struct ctx cx = { .note = note_cb, .opaque = opaque };
   xmlDocPtr doc;
   xmlNodePtr root, os, devices, n, next, cpu;
-  int seclabels = 0, k;
+  int seclabels = 0;
   char buf[64];
   char *out;
-  static const char *const unusable[] = {
-    "hostdev", "filesystem", "redirdev", "smartcard", "tpm",
-  };
-  size_t i;
 
   if (!sp->name || !*sp->name) {
     error_setx ("domain XML: no name given");
@@ -592,16 +515,13 @@ instant_xml_rewrite (const char *xml, struct instant_xml_spec *sp,
   if (!devices)
     devices = xmlNewChild (root, NULL, BAD_CAST "devices", NULL);
   drop_children (devices, "emulator");
-  for (i = 0; i < sizeof unusable / sizeof unusable[0]; i++) {
-    k = drop_children (devices, unusable[i]);
-    if (k)
-      note (&cx, "<%s> removed (%d): host-specific, cannot work here", unusable[i], k);
-  }
 
-  /* 4, 5, 6 */
+  /* 4, 5, 6, 7 */
   rewrite_disks (&cx, devices, sp);
   rewrite_interfaces (&cx, devices, sp);
-  rewrite_ports (devices, sp);
+  rewrite_ports (&cx, devices, sp);
+  if (!sp->allow_passthrough)
+    xml_sanitize (doc, sp, note_cb, opaque);
 
   /* Text nodes left between elements would spoil the formatting. */
   for (n = devices->children; n; n = next) {

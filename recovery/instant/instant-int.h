@@ -6,6 +6,7 @@
 #define BOOTBACK_INSTANT_INT_H
 
 #include <libvirt/libvirt.h>
+#include <libxml/tree.h>
 
 #include "recovery/instant/instant.h"
 #include "recovery/util/util.h"
@@ -41,6 +42,11 @@ int drv_event_thread_start (void);
 void drv_new_uuid (char out[37]);
 
 /* ---- domain-xml.c --------------------------------------------------------- */
+
+/* The allow-list (sanitize.c) applied to a parsed domain XML in place:
+ * what is not known to be safe is removed or replaced, a note for each. */
+void xml_sanitize (xmlDocPtr doc, const struct instant_xml_spec *spec,
+                   void (*note) (void *, const char *), void *opaque);
 
 /* The <uuid> of a domain XML (malloc'd), or NULL if it has none or does
  * not parse (no error set). */

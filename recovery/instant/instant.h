@@ -85,6 +85,16 @@ struct instant_opts {
    * "disk vdb has no backup: removed"); may be NULL. */
   void (*note) (void *opaque, const char *line);
   void *note_opaque;
+  /* Keep what the saved definition passes through to the host (graphics
+   * listeners, host directories and devices, char devices, QEMU command
+   * line, ...): for an administrator who trusts the point.  By default
+   * the allow-list of sanitize.c applies and the final XML is checked
+   * against it before the domain is defined (fail closed). */
+  bool allow_passthrough;
+  /* Called with the final domain XML before the domain is defined or
+   * started; -1 (error set) refuses to start it.  May be NULL. */
+  int (*check_xml) (void *opaque, const char *xml);
+  void *check_opaque;
 };
 
 /* A session as stored in the catalog (all strings owned by the struct). */
@@ -242,14 +252,24 @@ struct instant_xml_spec {
   const char *console_log;  /* file serial/console ports write here */
   size_t ndisks;
   struct instant_xml_disk *disks;
+  bool allow_passthrough;   /* skip the allow-list (sanitize.c) */
 };
 
 /* Rewrite a saved domain XML for this host and session (see domain-xml.c
- * for every rule).  Returns the new XML (malloc'd) or NULL with the error
+ * for every rule; unless spec->allow_passthrough, the allow-list of
+ * sanitize.c removes or replaces what the host would act on, a note for
+ * each).  Returns the new XML (malloc'd) or NULL with the error
  * set (not XML, not a domain).  Each note goes to note (may be NULL).
  * Sets disks[i].target.  Pure: no I/O, no libvirt.  Thread-safe. */
 char *instant_xml_rewrite (const char *xml, struct instant_xml_spec *spec,
                            void (*note) (void *, const char *), void *opaque);
+
+/* Check a final domain XML against the allow-list (sanitize.c): disks
+ * only spec's overlays (on their NBD sockets; a disk with a NULL socket
+ * has no backing store in the XML), file char devices only to
+ * spec->console_log.  0 if everything in it is allowed, else -1 with the
+ * error naming the first thing that is not.  Pure. */
+int instant_xml_check (const char *xml, const struct instant_xml_spec *spec);
 
 /* A sensible definition for a point imported without domain XML: one
  * virtio disk per point disk (in order), one virtio NIC on the libvirt

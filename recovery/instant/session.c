@@ -811,8 +811,14 @@ instant_start (struct catalog *cat, const struct instant_opts *o,
   spec.console_log = s->console_log;
   spec.ndisks = s->ndisks;
   spec.disks = xd;
+  spec.allow_passthrough = o->allow_passthrough;
   xml = instant_xml_rewrite (saved_xml, &spec, o->note, o->note_opaque);
   if (!xml)
+    goto fail;
+  /* Fail closed: nothing off the allow-list reaches libvirt. */
+  if (!o->allow_passthrough && instant_xml_check (xml, &spec) == -1)
+    goto fail;
+  if (o->check_xml && o->check_xml (o->check_opaque, xml) == -1)
     goto fail;
   for (i = 0; i < s->ndisks; i++)
     copy (s->disks[i].target, sizeof s->disks[i].target, xd[i].target);

@@ -3,7 +3,8 @@
  * Golden-file tests of the domain XML rewrite (domain-xml.c).  Each
  * golden/NAME.in holds the spec as KEY=VALUE lines, a line "---", then the
  * saved domain XML (or "default" for instant_xml_default's output); the
- * notes and the rewritten XML must equal golden/NAME.out.  Also checks
+ * notes, the verdict of instant_xml_check on the result ("check: ") and
+ * the rewritten XML must equal golden/NAME.out.  Also checks
  * instant_xml_set_disk and the refusals.  BOOTBACK_REGENERATE=1 rewrites
  * the .out files (then read them!).
  */
@@ -85,6 +86,7 @@ run_case (char *in)
     else if (strcmp (line, "mac_seed") == 0) sp.mac_seed = strtoul (v, NULL, 0);
     else if (strcmp (line, "domain_type") == 0) sp.domain_type = v;
     else if (strcmp (line, "console_log") == 0) sp.console_log = v;
+    else if (strcmp (line, "allow_passthrough") == 0) sp.allow_passthrough = atoi (v);
     else if (strcmp (line, "net") == 0) {
       if (strcmp (v, "none") == 0) sp.net = INSTANT_NET_NONE;
       else if (strncmp (v, "bridge:", 7) == 0) {
@@ -128,6 +130,14 @@ run_case (char *in)
       char t[200];
       snprintf (t, sizeof t, "target: %s -> %s\n", disks[i].name, disks[i].target);
       append (&o, t);
+    }
+    /* The fail-closed check of the final XML (instant_start, the lab). */
+    if (instant_xml_check (res, &sp) == 0)
+      append (&o, "check: ok\n");
+    else {
+      append (&o, "check: ");
+      append (&o, error_msg ());
+      append (&o, "\n");
     }
     append (&o, res);
     free (res);
