@@ -276,6 +276,9 @@ int lab_domain_check (const char *xml, const char *bridge, const char *name,
  * Returns 1 and fills h (lab_verify_hints_clear) if there is one, 0 if
  * not, -1 if the XML does not parse. */
 #define LAB_VERIFY_XMLNS "urn:bootback:verify:1"
+/* A lab VM is named like the VM of its restore points (VM_NAME_MAX); a
+ * lab's name holds "verify-" and any VM name (bootback verify). */
+#define LAB_NAME_MAX (VM_NAME_MAX + 8)
 #define LAB_MAX_HINT_CHECKS 32
 struct lab_verify_hints {
   char *address, *subnet, *gateway;      /* NULL if not given */

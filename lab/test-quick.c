@@ -237,9 +237,28 @@ test_printable (void)
   free (s);
 }
 
+/* Every VM name a restore point may have can be verified: the name of
+ * the quick lab ("verify-VM") and of its VM take VM_NAME_MAX characters. */
+static void
+test_long_name (void)
+{
+  char name[VM_NAME_MAX + 1];
+  struct lab_quick q = { .vm = name, .point = "latest" };
+  struct lab_def *d;
+
+  memset (name, 'v', VM_NAME_MAX);
+  name[VM_NAME_MAX] = '\0';
+  d = lab_quick_def (&q);
+  CHECK (d != NULL && the_vm (d) && strcmp (the_vm (d)->name, name) == 0);
+  if (!d)
+    fprintf (stderr, "  %s\n", error_msg ());
+  lab_def_free (d);
+}
+
 int
 main (void)
 {
+  test_long_name ();
   test_point_checks ();
   test_admin ();
   test_point_network ();

@@ -402,8 +402,7 @@ verify_report_junit (const struct verify_report *r)
     W (xmlTextWriterEndElement (w));          /* properties */
     for (j = 0; j < v->nchecks; j++) {
       const struct verify_check_result *c = &v->checks[j];
-      char cls[300];
-      snprintf (cls, sizeof cls, "%s.%s.%s", r->lab, v->group, v->name);
+      CLEANUP_FREE char *cls = xasprintf ("%s.%s.%s", r->lab, v->group, v->name);
       W (xmlTextWriterStartElement (w, BAD_CAST "testcase"));
       W (write_text_attr (w, "name", c->name));
       W (write_text_attr (w, "classname", cls));

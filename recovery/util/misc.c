@@ -182,9 +182,15 @@ is_zero (const void *buf, size_t len)
 bool
 name_is_valid (const char *s)
 {
+  return name_is_valid_max (s, VM_NAME_MAX);
+}
+
+bool
+name_is_valid_max (const char *s, size_t max)
+{
   size_t n = strlen (s), i;
 
-  if (n == 0 || n > VM_NAME_MAX || s[0] == '.' || s[0] == '-')
+  if (n == 0 || n > max || s[0] == '.' || s[0] == '-')
     return false;
   for (i = 0; i < n; i++)
     if (!isalnum ((unsigned char) s[i]) && !strchr ("._-", s[i]))

@@ -95,6 +95,8 @@ bool is_zero (const void *buf, size_t len);
 #define DISK_NAME_MAX 64
 bool name_is_valid (const char *s);
 bool disk_name_is_valid (const char *s);
+/* The same characters, at most max long (lab and group names). */
+bool name_is_valid_max (const char *s, size_t max);
 /* A restore point id: a time stamp exactly like 20261122T045506Z. */
 bool point_id_is_valid (const char *s);
 /* Create (or truncate) path with mode (before the umask) and write len
