@@ -5,9 +5,9 @@ VERIFY_SRC := $(filter-out verify/test-%,$(wildcard verify/*.c))
 VERIFY_OBJ := $(VERIFY_SRC:.c=.o)
 VERIFY_A   := verify/libverify.a
 LIBS_A     += $(VERIFY_A)
-PC_VERIFY  := libvirt libvirt-qemu libxml-2.0 jansson sqlite3 zlib
+PC_VERIFY  := libvirt libvirt-qemu libxml-2.0 jansson sqlite3 libpng libcrypto
 VERIFY_LIBS = $(call pc_libs,$(PC_VERIFY)) $(LAB_LIBS) -lm
-DEPS       += libvirt-dev libxml2-dev libjansson-dev libsqlite3-dev zlib1g-dev \
+DEPS       += libvirt-dev libxml2-dev libjansson-dev libsqlite3-dev libpng-dev libssl-dev \
               libxml2-utils chromium
 
 $(VERIFY_OBJ) verify/test-report.o: ALL_CFLAGS += $(call pc_cflags,$(PC_VERIFY) $(PC_LAB))

@@ -13,6 +13,7 @@
 #include <stdarg.h>
 
 #include <libxml/xmlwriter.h>
+#include <openssl/evp.h>
 
 #include "verify/verify.h"
 #include "recovery/util/util.h"
@@ -136,22 +137,19 @@ secs (struct out *o, double s)
 static bool
 data_uri (struct out *o, const char *path)
 {
-  static const char tab[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
   FILE *f = fopen (path, "re");
-  unsigned char in[3];
+  unsigned char in[3 * 1024];
+  unsigned char b64[4 * 1024 + 1];
   size_t n;
 
   if (!f)
     return false;
   put (o, "data:image/png;base64,");
-  while ((n = fread (in, 1, 3, f)) > 0) {
-    uint32_t v = in[0] << 16 | (n > 1 ? in[1] << 8 : 0) | (n > 2 ? in[2] : 0);
-    fputc (tab[(v >> 18) & 63], o->f);
-    fputc (tab[(v >> 12) & 63], o->f);
-    fputc (n > 1 ? tab[(v >> 6) & 63] : '=', o->f);
-    fputc (n > 2 ? tab[v & 63] : '=', o->f);
-    if (n < 3)
+  /* Whole 3-byte groups but for the last read, so no '=' in between. */
+  while ((n = fread (in, 1, sizeof in, f)) > 0) {
+    int k = EVP_EncodeBlock (b64, in, n);
+    fwrite (b64, 1, k, o->f);
+    if (n < sizeof in)
       break;
   }
   fclose (f);

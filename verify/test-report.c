@@ -9,6 +9,8 @@
 #include <libxml/parser.h>
 #include <libxml/xpath.h>
 
+#include <png.h>
+
 #include "verify/verify.h"
 #include "recovery/util/util.h"
 
@@ -190,6 +192,16 @@ test_png (void)
   CHECK (verify_ppm_to_png (ppm, sizeof ppm - 1, &png, &len) == 0);
   CHECK (len > 8 && memcmp (png, "\x89PNG\r\n\x1a\n", 8) == 0);
   CHECK (png && memcmp (png + 12, "IHDR", 4) == 0);
+  /* It decodes to the same pixels. */
+  {
+    png_image img = { .version = PNG_IMAGE_VERSION };
+    unsigned char px[12];
+    CHECK (png && png_image_begin_read_from_memory (&img, png, len));
+    img.format = PNG_FORMAT_RGB;
+    CHECK (img.width == 2 && img.height == 2);
+    CHECK (png_image_finish_read (&img, NULL, px, 0, NULL));
+    CHECK (memcmp (px, ppm + sizeof ppm - 13, 12) == 0);
+  }
   free (png);
   CHECK (verify_ppm_to_png ((const unsigned char *) "P6\n2 2\n255\n\xff", 12, &png, &len) == -1);
   CHECK (verify_ppm_to_png ((const unsigned char *) "P3\n1 1\n255\n0 0 0", 16, &png, &len) == -1);
