@@ -20,9 +20,13 @@ DESTDIR     ?=
 PKG_CONFIG  ?= pkg-config
 CC          ?= cc
 
+# The one version of everything built here (programs, plugin, man pages).
+PACKAGE_VERSION := 0.1
+
 WARN        := -Wall -Wextra -Wshadow -Wvla -Werror -Wno-unused-parameter
 CFLAGS      ?= -O2 -g
 ALL_CFLAGS  := -std=gnu11 $(WARN) -D_GNU_SOURCE -fPIC -pthread $(CFLAGS) \
+               -DPACKAGE_VERSION='"$(PACKAGE_VERSION)"' \
                -I$(CURDIR) -MMD -MP
 LDFLAGS     ?=
 
@@ -70,7 +74,7 @@ build: $(LIBS_A) $(BINS) $(PLUGINS) $(MANS) $(TEST_BINS)
 	$(CC) $(ALL_CFLAGS) $(EXTRA_CFLAGS_$(dir $<)) -c -o $@ $<
 
 %.1: %.pod
-	pod2man --section=1 --center=bootback --release=bootback $< $@
+	pod2man --section=1 --center=bootback --release="bootback $(PACKAGE_VERSION)" $< $@
 
 check: build
 	@tests/run $(TESTS)

@@ -49,6 +49,7 @@ FUZZ_TIME  ?= 600
 FUZZ_OK    := $(shell echo 'int LLVMFuzzerTestOneInput(const char *d, unsigned long n) { return 0; }' | \
                 $(FUZZ_CC) -fsanitize=fuzzer,address -x c - -o /dev/null 2>/dev/null && echo yes)
 FUZZ_FLAGS := -std=gnu11 -D_GNU_SOURCE -g -O1 -pthread -I$(CURDIR) \
+              -DPACKAGE_VERSION='"$(PACKAGE_VERSION)"' \
               -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
               $(call pc_cflags,nbdkit $(PC_REPO))
 FUZZ_LIBSRC := $(REPO_SRC) $(UTIL_SRC)

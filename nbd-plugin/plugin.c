@@ -451,7 +451,7 @@ bb_cache (void *handle, uint32_t count, uint64_t offset, uint32_t flags)
 static struct nbdkit_plugin plugin = {
   .name               = "bootback",
   .longname           = "bootback restore points",
-  .version            = "1.0",
+  .version            = PACKAGE_VERSION,
   .description        = "Serve the disks of bootback restore points, read-only",
   .unload             = bb_unload,
   .config             = bb_config,

@@ -8,7 +8,6 @@
 
 #include "recovery/cli/cli.h"
 
-#define VERSION "0.1"
 
 static const struct {
   const char *name;
@@ -251,7 +250,7 @@ main (int argc, char **argv)
     return 0;
   }
   if (strcmp (argv[1], "--version") == 0) {
-    printf ("bootback %s%s\n", VERSION,
+    printf ("bootback %s%s\n", PACKAGE_VERSION,
             test_hooks_enabled ? " (build for testing: honours the test hooks)" : "");
     return 0;
   }
