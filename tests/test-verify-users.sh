@@ -3,7 +3,9 @@
 # point, disk and byte range, runs of consecutive chunks merged, in point
 # and disk order; a disk's short last chunk ends at the disk's last byte;
 # bad chunks are reported in digest order.  (They now find the users in a
-# second pass over the indexes instead of holding every reference.)
+# second pass over the indexes instead of holding every reference.)  And a
+# crafted index whose short last chunk names a whole chunk is a length
+# mismatch even when an earlier point uses that chunk rightly.
 source "$top_srcdir/tests/functions.sh"
 requires qemu-img qemu-nbd python3
 
@@ -24,6 +26,7 @@ digest_at () {      # hex digest of chunk $2 of index $1
 }
 a=$(digest_at "$repo/points/web/${w[0]}/vda.fidx" 0)
 e=$(digest_at "$repo/points/web/${w[0]}/vda.fidx" 9)
+cp "$repo/chunks/${a:0:4}/$a" "$repo/chunks/${e:0:4}/$e" "$tmp/"
 rm "$repo/chunks/${a:0:4}/$a" "$repo/chunks/${e:0:4}/$e"
 
 # VMs in name order (db, web), then points in time order
@@ -54,4 +57,29 @@ PY
 set +e; bootback repo check --point "web@${w[1]}" 2>"$tmp/err"; set -e
 grep -qx "    used by: web@${w[1]} disk vda bytes 0-196607, 262144-327679, 393216-524287" "$tmp/err" ||
     { cat "$tmp/err"; fail "repo check --point: users"; }
+cp "$tmp/$a" "$repo/chunks/${a:0:4}/"; cp "$tmp/$e" "$repo/chunks/${e:0:4}/"
+bootback repo verify >/dev/null
+
+# A crafted index: the second web point's short last chunk names chunk A
+# (64 KiB), with the index and manifest checksums made to match.  Every
+# user expecting another length than the chunk has is a problem, whichever
+# point comes first.
+python3 - "$repo/points/web/${w[1]}" "$a" <<'PY'
+import hashlib, json, sys
+d, a = sys.argv[1], bytes.fromhex(sys.argv[2])
+idx = bytearray(open(d + "/vda.fidx", "rb").read())
+idx[64 + 32 * 9:64 + 32 * 10] = a
+idx[32:64] = hashlib.sha256(idx[64:]).digest()
+open(d + "/vda.fidx", "wb").write(idx)
+m = json.load(open(d + "/manifest.json"))
+m["disks"][0]["index_sha256"] = hashlib.sha256(idx).hexdigest()
+json.dump(m, open(d + "/manifest.json", "w"))
+PY
+set +e; bootback repo verify 2>"$tmp/err"; rc=$?; set -e
+cat "$tmp/err"
+[ $rc -eq 2 ] || fail "crafted index: repo verify exit $rc, expected 2"
+grep -qx "bootback: chunk length mismatch: $a" "$tmp/err" || fail "crafted index: no length mismatch for chunk A"
+grep -qx "    chunk has 65536 bytes, the index expects 1000" "$tmp/err" || fail "crafted index: detail"
+grep -q "web@${w[1]} disk vda bytes 0-196607, 262144-327679, 393216-524287, 589824-590823" "$tmp/err" ||
+    fail "crafted index: the crafted use is not named"
 echo "verify users ok"
