@@ -115,13 +115,14 @@ start_point (const struct lab_vm_env *env, const struct lab_vm *vm,
 {
   CLEANUP_FREE char *point = xasprintf ("%s@%s", vm->name, vm->point);
   CLEANUP_FREE char *net = xasprintf ("bridge:%s", env->net->bridge);
+  CLEANUP_FREE char *owner = xasprintf ("lab run %s", env->run_id);
   CLEANUP_FREE char *xml = NULL;
   struct instant_session *s = xcalloc (1, sizeof *s);
   struct instant_opts o = {
     .home = env->home, .repo = env->repo, .point = point, .uri = env->uri,
     .name = h->name, .identity = INSTANT_IDENTITY_LAB, .network = net,
     .overlay_dir = env->run_dir, .transient = true, .agent_timeout = 0,
-    .memory_mib = vm->memory_mib,
+    .memory_mib = vm->memory_mib, .owner = owner,
   };
   struct catalog *cat;
   int r = -1;
