@@ -48,4 +48,34 @@ bootback repo verify
 find "$tmp/repo/chunks" -type f -exec touch -d '1 hour ago' {} +
 bootback gc --json | python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["removed"] == 0, d'
 bootback repo check
+
+# Holds (holds/ in the repository): a point in use is kept and its holder
+# named; a hold of another host counts whatever its pid; a hold whose
+# process is gone on this host is stale: removed, and the point with it.
+# Text from the repository is printed without its control characters.
+sleep 600 & live=$!
+cleanup_fn "kill $live"
+sh -c 'exit 0' & dead=$!; wait $dead
+mkdir -p "$tmp/repo/holds"
+hold () { printf 'point=%s\nhost=%s\npid=%s\nowner=%s\n' "$2" "$3" "$4" "$5" > "$tmp/repo/holds/$1"; }
+hold a web@20261116T120000Z "$(hostname)" "$live" "serve of web"
+hold b web@20261115T010000Z other-host 1 $'verifier\e[31m on B'
+hold c web@20261108T010000Z "$(hostname)" "$dead" "a dead server"
+bootback prune web --keep-last 1 >"$tmp/out" 2>"$tmp/err"
+cat "$tmp/out" "$tmp/err"
+grep -qx "keep    web@20261116T120000Z (in use by serve of web on $(hostname))" "$tmp/out"
+grep -qx "keep    web@20261115T010000Z (in use by verifier?\[31m on B on other-host)" "$tmp/out"
+grep -qx "removed web@20261108T010000Z" "$tmp/out"
+grep -q "removed the stale hold of web@20261108T010000Z by a dead server" "$tmp/err"
+[ ! -e "$tmp/repo/holds/c" ] && [ -e "$tmp/repo/holds/a" ] && [ -e "$tmp/repo/holds/b" ] ||
+    fail "holds: $(ls "$tmp/repo/holds")"
+bootback points web --json | python3 -c '
+import json, sys
+ids = [p["id"] for p in json.load(sys.stdin)]
+assert ids == ["20261101T010000Z", "20261115T010000Z", "20261116T120000Z", "20261117T010000Z"], ids'
+# the holder goes: its point goes at the next prune
+kill $live; wait $live 2>/dev/null || true
+rm "$tmp/repo/holds/b"
+bootback prune web --keep-last 1 | grep -q "removed 2 restore points, kept 2"
+bootback repo check
 echo "prune ok"
