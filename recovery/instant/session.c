@@ -609,6 +609,45 @@ create_overlay (const struct instant_session_disk *k)
   return 0;
 }
 
+/* What a failed start or a stop leaves to undo. */
+static void
+teardown (virConnectPtr conn, struct instant_session *s, bool remove_domain,
+          bool discard)
+{
+  size_t i;
+
+  ERROR_SAVE (saved);
+  if (conn && remove_domain && s->uuid[0] &&
+      drv_remove_domain (conn, s) == -1)
+    fprintf (stderr, "bootback: warning: %s\n", error_msg ());
+  supervisor_stop (s);
+  if (discard) {
+    for (i = 0; i < s->ndisks; i++)
+      if (s->disks[i].overlay[0])
+        unlink (s->disks[i].overlay);
+    session_release_hold (s);
+  }
+  ERROR_RESTORE (saved);
+}
+
+static void
+pass_note (const struct instant_opts *o, const char *fmt, ...)
+  __attribute__((format (printf, 2, 3)));
+
+static void
+pass_note (const struct instant_opts *o, const char *fmt, ...)
+{
+  char buf[1024];
+  va_list ap;
+
+  if (!o->note)
+    return;
+  va_start (ap, fmt);
+  vsnprintf (buf, sizeof buf, fmt, ap);
+  va_end (ap);
+  o->note (o->note_opaque, buf);
+}
+
 /* ---- the point's hold (invariant 8) ------------------------------------------ */
 
 static int
@@ -634,7 +673,12 @@ hold_point (struct catalog *cat, struct repo *repo, struct instant_session *s,
               s->id, s->name);
   if (repo_hold_add (repo, &h) == -1) {
     s->hold[0] = '\0';
-    return -1;
+    if (!repo_hold_unwritable (error_errno ()))
+      return -1;
+    /* A read-only repository: recovery comes first. */
+    pass_note (o, "%s@%s runs without a hold (%s): a prune may remove it "
+               "meanwhile", s->vm, s->point, error_msg ());
+    error_clear ();
   }
   return 0;
 }
@@ -695,45 +739,6 @@ instant_hold_stale (struct catalog *cat, const char *home,
   ERROR_RESTORE (saved);
   free (s);
   return stale;
-}
-
-/* What a failed start or a stop leaves to undo. */
-static void
-teardown (virConnectPtr conn, struct instant_session *s, bool remove_domain,
-          bool discard)
-{
-  size_t i;
-
-  ERROR_SAVE (saved);
-  if (conn && remove_domain && s->uuid[0] &&
-      drv_remove_domain (conn, s) == -1)
-    fprintf (stderr, "bootback: warning: %s\n", error_msg ());
-  supervisor_stop (s);
-  if (discard) {
-    for (i = 0; i < s->ndisks; i++)
-      if (s->disks[i].overlay[0])
-        unlink (s->disks[i].overlay);
-    session_release_hold (s);
-  }
-  ERROR_RESTORE (saved);
-}
-
-static void
-pass_note (const struct instant_opts *o, const char *fmt, ...)
-  __attribute__((format (printf, 2, 3)));
-
-static void
-pass_note (const struct instant_opts *o, const char *fmt, ...)
-{
-  char buf[1024];
-  va_list ap;
-
-  if (!o->note)
-    return;
-  va_start (ap, fmt);
-  vsnprintf (buf, sizeof buf, fmt, ap);
-  va_end (ap);
-  o->note (o->note_opaque, buf);
 }
 
 static const char *

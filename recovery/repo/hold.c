@@ -185,6 +185,12 @@ repo_hold_add (struct repo *r, struct repo_hold *h)
   return ret;
 }
 
+bool
+repo_hold_unwritable (int err)
+{
+  return err == EROFS || err == EACCES || err == EPERM;
+}
+
 int
 repo_hold_remove (struct repo *r, const char *name)
 {

@@ -166,8 +166,12 @@ struct repo_hold {
 };
 /* Record h (fills h->name and h->host if empty).  Under locks/holds, and
  * only if the point still exists: -1 "VM@ID no longer exists" if a prune
- * removed it meanwhile. */
+ * removed it meanwhile; I/O errors (a read-only repository: EROFS,
+ * EACCES) keep their errno. */
 int repo_hold_add (struct repo *r, struct repo_hold *h);
+/* Does the error of a failed repo_hold_add only mean the repository
+ * cannot be written here (so a reader may go on without a hold)? */
+bool repo_hold_unwritable (int err);
 /* Remove a hold by name; a missing one is fine. */
 int repo_hold_remove (struct repo *r, const char *name);
 /* Every hold (n of them, then a zeroed one); free() the array.  Control
