@@ -96,7 +96,10 @@ static const char stop_usage[] =
   "\n"
   "End an instant-recovery session: destroy and undefine its VM, stop its\n"
   "nbdkit, remove its sockets.  The overlays (the guest's writes) are kept\n"
-  "unless --discard.  SESSION is the id or the domain name.\n";
+  "unless --discard, and with them the hold on the restore point (prune\n"
+  "keeps it).  SESSION is the id or the domain name.  A domain with the\n"
+  "session's name and UUID whose disks are not the session's overlays is\n"
+  "not its VM: stop refuses and leaves it alone.\n";
 
 static int
 cmd_instant_stop (struct cli *c, int argc, char **argv)
