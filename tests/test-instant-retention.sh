@@ -36,10 +36,10 @@ bootback import "$tmp/new.raw" --vm tiny --time 20261102T000000Z >/dev/null
 old=tiny@20261101T000000Z
 
 bootback instant "$old" --keep-identity --agent-timeout 0 --json > "$tmp/s.json"
-read -r id sock < <(python3 -c '
+read -r id sock hold < <(python3 -c '
 import json, sys
 s = json.load(sys.stdin)
-print(s["id"], s["disks"][0]["socket"])' < "$tmp/s.json")
+print(s["id"], s["disks"][0]["socket"], s["hold"])' < "$tmp/s.json")
 [ "$(virsh domstate tiny)" = running ] || fail "the session's VM does not run"
 
 # --- 7: prune keeps the held point and says who holds it ---------------
@@ -87,7 +87,7 @@ bootback prune tiny --keep-last 1 | tee "$tmp/prune.out"
 grep -qE "^keep +$old \(in use by instant session $id" "$tmp/prune.out" ||
     fail "a stopped session with its overlay kept lost its point"
 bootback instant stop "$id" --discard
-[ -z "$(ls "$tmp/repo/holds/")" ] || fail "hold left after stop --discard"
+[ ! -e "$tmp/repo/holds/$hold" ] || fail "hold $hold left after stop --discard"
 bootback prune tiny --keep-last 1 | tee "$tmp/prune.out"
 grep -qE "^removed +$old" "$tmp/prune.out" || fail "prune kept $old after the session ended"
 bootback gc --json | python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["removed"] > 0, d'

@@ -44,7 +44,7 @@ session_json (const struct instant_session *s)
                                              "migrated_to", k->migrated_to));
   }
   return json_pack ("{s:I, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:b,"
-                    " s:I, s:b, s:o, s:o, s:s, s:s, s:s, s:o}",
+                    " s:I, s:b, s:o, s:o, s:s, s:s, s:s, s:s, s:o}",
                     "id", (json_int_t) s->id, "name", s->name, "uuid", s->uuid,
                     "vm", s->vm, "point", s->point, "repo", s->repo,
                     "state", s->state, "message", s->message,
@@ -57,7 +57,8 @@ session_json (const struct instant_session *s)
                     "seconds_to_heartbeat",
                     s->t_heartbeat >= 0 ? json_real (s->t_heartbeat) : json_null (),
                     "dir", s->dir, "console_log", s->console_log,
-                    "overlay_dir", s->overlay_dir, "disks", disks);
+                    "overlay_dir", s->overlay_dir, "hold", s->hold,
+                    "disks", disks);
 }
 
 /* ---- instant ---------------------------------------------------------------- */
