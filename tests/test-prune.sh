@@ -54,7 +54,7 @@ bootback repo check
 # process is gone on this host is stale: removed, and the point with it.
 # Text from the repository is printed without its control characters.
 sleep 600 & live=$!
-cleanup_fn "kill $live"
+cleanup_fn "kill $live 2>/dev/null"
 sh -c 'exit 0' & dead=$!; wait $dead
 mkdir -p "$tmp/repo/holds"
 hold () { printf 'point=%s\nhost=%s\npid=%s\nowner=%s\n' "$2" "$3" "$4" "$5" > "$tmp/repo/holds/$1"; }
@@ -78,4 +78,22 @@ kill $live; wait $live 2>/dev/null || true
 rm "$tmp/repo/holds/b"
 bootback prune web --keep-last 1 | grep -q "removed 2 restore points, kept 2"
 bootback repo check
+
+# Adding a hold and removing a point exclude each other (locks/holds, so a
+# session starting while prune runs either holds its point first or finds
+# it gone): prune waits while a live process has the lock, and takes over
+# the lock of a dead one.
+bootback import "$tmp/a.raw" --vm db --time 20261002T000000Z >/dev/null
+sleep 600 & locker=$!
+cleanup_fn "kill $locker 2>/dev/null"
+printf 'host=%s pid=%s\n' "$(hostname)" "$locker" > "$tmp/repo/locks/holds"
+( sleep 2; rm "$tmp/repo/locks/holds" ) & unlocker=$!
+t0=$(date +%s)
+bootback prune db --keep-last 1 | grep -q "^removed db@20261001T000000Z"
+[ $(( $(date +%s) - t0 )) -ge 2 ] || fail "prune did not wait for locks/holds"
+wait $unlocker
+bootback import "$tmp/a.raw" --vm db --time 20261003T000000Z >/dev/null
+printf 'host=%s pid=%s\n' "$(hostname)" "$dead" > "$tmp/repo/locks/holds"
+bootback prune db --keep-last 1 | grep -q "^removed db@20261002T000000Z"
+[ ! -e "$tmp/repo/locks/holds" ] || fail "lock left"
 echo "prune ok"
