@@ -104,6 +104,7 @@ start_point (const struct lab_vm_env *env, const struct lab_vm *vm,
 {
   CLEANUP_FREE char *point = xasprintf ("%s@%s", vm->name, vm->point);
   CLEANUP_FREE char *net = xasprintf ("bridge:%s", env->net->bridge);
+  CLEANUP_FREE char *owner = xasprintf ("lab run %s", env->run_id);
   CLEANUP_FREE char *xml = NULL;
   struct instant_session *s = xcalloc (1, sizeof *s);
   struct final_check ck = { .bridge = env->net->bridge, .name = vm->name };
@@ -112,7 +113,7 @@ start_point (const struct lab_vm_env *env, const struct lab_vm *vm,
     .name = h->name, .identity = INSTANT_IDENTITY_LAB, .network = net,
     .overlay_dir = env->run_dir, .transient = true, .agent_timeout = 0,
     .memory_mib = vm->memory_mib, .allow_passthrough = env->allow_passthrough,
-    .note = env->note, .note_opaque = env->note_opaque,
+    .owner = owner, .note = env->note, .note_opaque = env->note_opaque,
     .check_xml = check_final, .check_opaque = &ck,
   };
   struct catalog *cat;

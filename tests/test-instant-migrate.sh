@@ -9,6 +9,7 @@
 # the disk (running and persistent) lives on the target; destroy, boot from
 # the target alone: the files written before and during the migration are
 # there.  A migration whose process is killed is undone by the next command.
+# The session holds its point (prune keeps it) until the migration is done.
 source "$top_srcdir/tests/functions.sh"
 source "$top_srcdir/tests/lib/libvirtd.sh"
 source "$top_srcdir/tests/lib/netns.sh"
@@ -113,6 +114,7 @@ prober & prober_pid=$!
       i=0; while [ $i -lt 60 ]; do echo $i > /root/during.txt; sync; i=$((i+1)); sleep 0.1; done
      ) </dev/null >/dev/null 2>&1 &'
 sleep 1
+[ -n "$(ls -A "$tmp/repo/holds")" ] || fail "the running session does not hold its point"
 BOOTBACK_PROGRESS=1 bootback migrate tiny --to "$tmp/prod" | tee "$tmp/migrate.out"
 sleep 2
 touch "$tmp/stop-probe"; wait $prober_pid
@@ -139,6 +141,8 @@ virsh dumpxml --inactive tiny > "$tmp/inactive.xml"
 grep -q "$target" "$tmp/inactive.xml" || fail "persistent definition not updated"
 ! grep -q "protocol='nbd'" "$tmp/inactive.xml" || fail "persistent definition still reads NBD"
 ! grep -q "backing file" <<< "$(qemu-img info -U "$target")" || fail "target has a backing file"
+# It reads the backup no more: its point is no longer held from prune.
+[ -z "$(ls -A "$tmp/repo/holds")" ] || fail "the migrated session still holds its point"
 
 # Wait for the guest's writer, remember what it wrote.
 for (( i = 0; i < 100; i++ )); do

@@ -48,7 +48,7 @@ session_json (const struct instant_session *s)
                                              "migrated_to", k->migrated_to));
   }
   return json_pack ("{s:I, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:b,"
-                    " s:I, s:b, s:o, s:o, s:s, s:s, s:s, s:o}",
+                    " s:I, s:b, s:o, s:o, s:s, s:s, s:s, s:s, s:o}",
                     "id", (json_int_t) s->id, "name", s->name, "uuid", s->uuid,
                     "vm", s->vm, "point", s->point, "repo", s->repo,
                     "state", s->state, "message", s->message,
@@ -61,7 +61,8 @@ session_json (const struct instant_session *s)
                     "seconds_to_heartbeat",
                     s->t_heartbeat >= 0 ? json_real (s->t_heartbeat) : json_null (),
                     "dir", s->dir, "console_log", s->console_log,
-                    "overlay_dir", s->overlay_dir, "disks", disks);
+                    "overlay_dir", s->overlay_dir, "hold", s->hold,
+                    "disks", disks);
 }
 
 /* ---- instant ---------------------------------------------------------------- */
@@ -105,7 +106,10 @@ static const char stop_usage[] =
   "\n"
   "End an instant-recovery session: destroy and undefine its VM, stop its\n"
   "nbdkit, remove its sockets.  The overlays (the guest's writes) are kept\n"
-  "unless --discard.  SESSION is the id or the domain name.\n";
+  "unless --discard, and with them the hold on the restore point (prune\n"
+  "keeps it).  SESSION is the id or the domain name.  A domain with the\n"
+  "session's name and UUID whose disks are not the session's overlays is\n"
+  "not its VM: stop refuses and leaves it alone.\n";
 
 static int
 cmd_instant_stop (struct cli *c, int argc, char **argv)

@@ -6,6 +6,7 @@
 
 #include "recovery/cli/cli.h"
 #include "recovery/ingest/ingest.h"
+#include "recovery/instant/instant.h"
 
 /* Commit step 4 (cli.h). */
 void
@@ -463,8 +464,45 @@ static const char prune_usage[] =
   "Remove the restore points (of VM, or of every VM) that no rule keeps.\n"
   "Each rule keeps the newest point of each of its N most recent hours,\n"
   "days, ISO weeks, months or years (UTC) that are not already covered by a\n"
-  "point an earlier rule kept.  Protected points are always kept.  Only\n"
-  "manifests and indexes go; run 'bootback gc' to free the chunks.\n";
+  "point an earlier rule kept.  Protected points are always kept, and so\n"
+  "are points in use (held by an instant session or lab run, on any host).\n"
+  "Only manifests and indexes go; run 'bootback gc' to free the chunks.\n";
+
+/* The repository's holds, without the stale ones (removed and said): a
+ * dead holder process of this host, or a session of this home's catalog
+ * that no longer needs its point. */
+static struct repo_hold *
+live_holds (struct cli *c, bool dry, size_t *n)
+{
+  struct repo_hold *v = repo_hold_list (c->repo, n);
+  size_t i, j;
+
+  if (!v)
+    return NULL;
+  for (i = j = 0; i < *n; i++) {
+    if (repo_hold_dead (&v[i]) || instant_hold_stale (c->cat, c->home, &v[i])) {
+      if (!dry)
+        repo_hold_remove (c->repo, v[i].name);
+      fprintf (stderr, "bootback: %s the stale hold of %s@%s by %s\n",
+               dry ? "would remove" : "removed", v[i].vm, v[i].id, v[i].owner);
+      continue;
+    }
+    v[j++] = v[i];
+  }
+  *n = j;
+  return v;
+}
+
+static const struct repo_hold *
+held (const struct repo_hold *v, size_t n, const char *vm, const char *id)
+{
+  size_t i;
+
+  for (i = 0; i < n; i++)
+    if (strcmp (v[i].vm, vm) == 0 && strcmp (v[i].id, id) == 0)
+      return &v[i];
+  return NULL;
+}
 
 int
 cmd_prune (struct cli *c, int argc, char **argv)
@@ -485,7 +523,8 @@ cmd_prune (struct cli *c, int argc, char **argv)
   bool dry = false, json = false, any = false;
   json_t *out = NULL;
   char **vms = NULL;
-  size_t i, j, n, removed = 0, kept = 0;
+  struct repo_hold *holds = NULL;
+  size_t i, j, n, removed = 0, kept = 0, nholds = 0;
   int opt, ret = 1;
 
   while ((opt = getopt_long (argc, argv, "nh", lo, NULL)) != -1) {
@@ -523,6 +562,10 @@ cmd_prune (struct cli *c, int argc, char **argv)
     cli_perror ();
     return 1;
   }
+  if (!(holds = live_holds (c, dry, &nholds))) {
+    cli_perror ();
+    goto out;
+  }
   if (json)
     out = json_array ();
   for (i = 0; vms[i]; i++) {
@@ -548,26 +591,40 @@ cmd_prune (struct cli *c, int argc, char **argv)
     repo_prune_plan (it, n, &k);
     for (j = 0; j < n; j++) {
       const char *id = pts[n - 1 - j];
-      bool rm = it[j].mark == REPO_PRUNE_REMOVE;
+      const struct repo_hold *h = held (holds, nholds, vms[i], id);
+      struct repo_hold by;
+      CLEANUP_FREE char *why = NULL;
+      bool rm = it[j].mark == REPO_PRUNE_REMOVE && !h;
+
       if (rm && !dry) {
-        if (repo_point_remove (c->repo, vms[i], id) == -1) {
-          cli_perror ();
-          free (it);
-          strv_free (pts);
-          goto out;
+        if (repo_point_remove (c->repo, vms[i], id, &by) == -1) {
+          if (error_errno () != EBUSY) {
+            cli_perror ();
+            free (it);
+            strv_free (pts);
+            goto out;
+          }
+          h = &by;                /* held since we listed the holds */
+          rm = false;
         }
-        catalog_point_delete (c->cat, c->repo_id, vms[i], id);
+        else
+          catalog_point_delete (c->cat, c->repo_id, vms[i], id);
       }
+      if (h && it[j].mark == REPO_PRUNE_REMOVE)
+        why = xasprintf ("in use by %s on %s", h->owner, h->host);
+      else if (it[j].reason)
+        why = xstrdup (it[j].reason);
       if (rm) removed++; else kept++;
       if (out)
-        json_array_append_new (out, json_pack ("{s:s, s:s, s:s, s:s?}",
+        json_array_append_new (out, json_pack ("{s:s, s:s, s:s, s:s?, s:s?}",
                                                "vm", vms[i], "id", id,
                                                "action", rm ? "remove" : "keep",
-                                               "reason", it[j].reason));
+                                               "reason", why,
+                                               "held_by", h ? h->owner : NULL));
       else
         printf ("%-7s %s@%s%s%s%s\n", rm ? (dry ? "remove?" : "removed")
-                : "keep", vms[i], id, it[j].reason ? " (" : "",
-                it[j].reason ? it[j].reason : "", it[j].reason ? ")" : "");
+                : "keep", vms[i], id, why ? " (" : "", why ? why : "",
+                why ? ")" : "");
     }
     free (it);
     strv_free (pts);
@@ -582,5 +639,6 @@ cmd_prune (struct cli *c, int argc, char **argv)
  out:
   json_decref (out);
   strv_free (vms);
+  free (holds);
   return ret;
 }

@@ -425,7 +425,8 @@ static const char gc_usage[] =
   "usage: bootback gc [--dry-run] [--json]\n"
   "\n"
   "Remove the chunks that no restore point uses (after 'bootback prune').\n"
-  "Safe while imports and backups run: chunks they use are kept.\n";
+  "Safe while imports and backups run: chunks they use are kept.  prune\n"
+  "keeps the points in use, so their chunks stay too.\n";
 
 int
 cmd_gc (struct cli *c, int argc, char **argv)

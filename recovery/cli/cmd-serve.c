@@ -114,13 +114,46 @@ wait_for_file (const char *path, pid_t pid, double secs)
   return -1;
 }
 
+/* What only the nbdkit of a mount has in its command line (nbdfuse's has
+ * the socket too, in its URI). */
+static char *
+nbdkit_needle (const char *sock)
+{
+  return xasprintf ("-U %s ", sock);
+}
+
+/* A point being served is in use: hold it (holds/ in the repository) for
+ * as long as process pid (the nbdkit) lives, so prune keeps it.  The
+ * hold is not removed when nbdkit stops: a dead process's hold is stale,
+ * and the next prune on this host removes it. */
+static int
+hold_served (struct cli *c, const char *vm, const char *id, pid_t pid,
+             const char *what)
+{
+  struct repo_hold h = { .pid = pid };
+
+  snprintf (h.vm, sizeof h.vm, "%s", vm);
+  snprintf (h.id, sizeof h.id, "%s", id);
+  snprintf (h.owner, sizeof h.owner, "%s (nbdkit pid %d)", what, (int) pid);
+  if (repo_hold_add (c->repo, &h) == -1) {
+    if (!repo_hold_unwritable (error_errno ())) {
+      cli_perror ();
+      return -1;
+    }
+    fprintf (stderr, "bootback: warning: %s@%s is served without a hold (%s): "
+             "a prune may remove it meanwhile\n", vm, id, error_msg ());
+  }
+  return 0;
+}
+
 /* Start nbdkit serving vm@id disk (partition > 0: that partition of it)
- * on sock.  In the background (it forks once the socket listens and
- * writes pidfile), or in the foreground replacing this process. */
+ * on sock, and hold the point for it (what: who, for prune's message).
+ * In the background (it forks once the socket listens and writes
+ * pidfile), or in the foreground replacing this process. */
 static int
 start_nbdkit (struct cli *c, const char *vm, const char *id, const char *disk,
               int partition, const char *sock, const char *pidfile,
-              bool foreground)
+              bool foreground, const char *what)
 {
   char plugin[PATH_MAX], repo[PATH_MAX + 8], point[200], diskarg[80],
     part[32], out[4096];
@@ -150,6 +183,9 @@ start_nbdkit (struct cli *c, const char *vm, const char *id, const char *disk,
     argv[n++] = part;
   argv[n] = NULL;
   if (foreground) {
+    /* exec keeps the pid: the hold lives as long as nbdkit */
+    if (hold_served (c, vm, id, getpid (), what) == -1)
+      return -1;
     execvp ("nbdkit", argv);
     cli_error ("nbdkit: %s", strerror (errno));
     return -1;
@@ -162,6 +198,11 @@ start_nbdkit (struct cli *c, const char *vm, const char *id, const char *disk,
   if (rc != 0) {
     cli_error ("nbdkit could not serve %s@%s disk %s: %s", vm, id, disk,
                rc == -1 ? error_msg () : out);
+    return -1;
+  }
+  if (hold_served (c, vm, id, pid_file_read (pidfile, NULL), what) == -1) {
+    CLEANUP_FREE char *needle = nbdkit_needle (sock);
+    pid_stop (pid_file_read (pidfile, NULL), 0, needle, 3);
     return -1;
   }
   return 0;
@@ -252,7 +293,8 @@ cmd_serve (struct cli *c, int argc, char **argv)
   printf ("serving %s@%s disk %s read-only\nNBD URI: nbd+unix:///?socket=%s\n",
           vm, id, dname, sockbuf);
   if (bg) {
-    if (start_nbdkit (c, vm, id, dname, 0, sockbuf, pidfile, false) == -1)
+    if (start_nbdkit (c, vm, id, dname, 0, sockbuf, pidfile, false,
+                      "bootback serve") == -1)
       return 1;
     printf ("nbdkit pid %d (pid file %s)\n", (int) pid_file_read (pidfile, NULL),
             pidfile);
@@ -260,7 +302,7 @@ cmd_serve (struct cli *c, int argc, char **argv)
   }
   printf ("press Ctrl-C to stop\n");
   fflush (stdout);
-  start_nbdkit (c, vm, id, dname, 0, sockbuf, pidfile, true);
+  start_nbdkit (c, vm, id, dname, 0, sockbuf, pidfile, true, "bootback serve");
   return 1;
 }
 
@@ -274,14 +316,6 @@ mount_state (struct cli *c, const char *dir, char *out, size_t len)
   repo_sha256 (dir, strlen (dir), d);
   hex_encode (d, 8, hex);
   snprintf (out, len, "%s/mounts/%s", c->home, hex);
-}
-
-/* What only the nbdkit of a mount has in its command line (nbdfuse's has
- * the socket too, in its URI). */
-static char *
-nbdkit_needle (const char *sock)
-{
-  return xasprintf ("-U %s ", sock);
 }
 
 /* Stop the process of one of a mount's pid files, if it still is the one
@@ -518,7 +552,8 @@ cmd_mount (struct cli *c, int argc, char **argv)
   mkdir (fuse, 0700);
 
   /* nbdkit in the background, nbdfuse, then the file system's reader */
-  if (start_nbdkit (c, vm, id, dname, partition, sock, pidfile, false) == -1)
+  if (start_nbdkit (c, vm, id, dname, partition, sock, pidfile, false,
+                    "bootback mount") == -1)
     goto err;
   needle = nbdkit_needle (sock);
   if (pid_file_stamp (pidfile, needle) == -1) {

@@ -697,3 +697,35 @@ xml_disk_source_is (const char *xml, const char *target, const char *image)
   xmlFreeDoc (doc);
   return r;
 }
+
+int
+xml_disk_sources (const char *xml, char ***targets, char ***sources)
+{
+  xmlDocPtr doc = parse (xml);
+  xmlNodePtr devices, d, src;
+  char dev[65], buf[4096], proto[32], name[4000];
+  size_t n = 0;
+
+  if (!doc)
+    return -1;
+  *targets = xcalloc (1, sizeof (char *));
+  *sources = xcalloc (1, sizeof (char *));
+  devices = child (xmlDocGetRootElement (doc), "devices");
+  for (d = devices ? devices->children : NULL; d; d = d->next) {
+    if (!is (d, "disk"))
+      continue;
+    src = child (d, "source");
+    if (*attr (src, "file", buf, sizeof buf) == '\0' &&
+        *attr (src, "dev", buf, sizeof buf) == '\0' &&
+        *attr (src, "protocol", proto, sizeof proto) != '\0')
+      snprintf (buf, sizeof buf, "%s:%s", proto, attr (src, "name", name, sizeof name));
+    *targets = xrealloc (*targets, (n + 2) * sizeof (char *));
+    *sources = xrealloc (*sources, (n + 2) * sizeof (char *));
+    (*targets)[n] = xstrdup (attr (child (d, "target"), "dev", dev, sizeof dev));
+    (*sources)[n] = xstrdup (buf);
+    n++;
+    (*targets)[n] = (*sources)[n] = NULL;
+  }
+  xmlFreeDoc (doc);
+  return (int) n;
+}

@@ -180,20 +180,103 @@ drv_check_saved_networks (virConnectPtr c, const char *xml)
   return nc.bad ? -1 : 0;
 }
 
-int
-drv_remove_domain (virConnectPtr c, const char *uuid, const char *name)
+/* Is file one of the session's disk images (overlay, or the production
+ * image of a disk that was pivoted)? */
+static bool
+session_file (const struct instant_session *s, const char *file)
 {
-  virDomainPtr d = drv_lookup_uuid (c, uuid);
-  const char *dn;
-  int ret = 0;
+  size_t i;
 
+  for (i = 0; *file && i < s->ndisks; i++)
+    if (strcmp (s->disks[i].overlay, file) == 0 ||
+        strcmp (s->disks[i].migrated_to, file) == 0)
+      return true;
+  return false;
+}
+
+/* Every disk of xml is one of the session's images, and every disk of the
+ * session (that still has an overlay) is there.  -1 with the error naming
+ * the first disk that is not. */
+static int
+disks_are_session (const struct instant_session *s, const char *xml)
+{
+  char **targets = NULL, **sources = NULL;
+  int n, i, r = 0;
+  size_t k;
+
+  n = xml_disk_sources (xml, &targets, &sources);
+  if (n < 0)
+    return -1;
+  for (i = 0; i < n && r == 0; i++)
+    if (sources[i][0] && !session_file (s, sources[i])) {
+      error_setx ("its disk %s is %s, not an overlay of the session", targets[i],
+                  sources[i]);
+      r = -1;
+    }
+  for (k = 0; k < s->ndisks && r == 0; k++) {
+    const struct instant_session_disk *d = &s->disks[k];
+    bool found = false;
+    if (!d->overlay[0])
+      continue;
+    for (i = 0; i < n && !found; i++)
+      found = strcmp (sources[i], d->overlay) == 0 ||
+        (d->migrated_to[0] && strcmp (sources[i], d->migrated_to) == 0);
+    if (!found) {
+      error_setx ("it has no disk on the session's overlay %s", d->overlay);
+      r = -1;
+    }
+  }
+  strv_free (targets);
+  strv_free (sources);
+  return r;
+}
+
+int
+drv_session_domain (virConnectPtr c, const struct instant_session *s,
+                    virDomainPtr *out)
+{
+  virDomainPtr d = drv_lookup_uuid (c, s->uuid);
+  const char *dn;
+  char *xml;
+  int r;
+
+  *out = NULL;
   if (!d)
     return 0;
   dn = virDomainGetName (d);
-  if (!dn || strcmp (dn, name) != 0) {
+  if (!dn || strcmp (dn, s->name) != 0) {
     virDomainFree (d);
     return 0;          /* not ours: someone else's domain has the UUID now */
   }
+  xml = virDomainGetXMLDesc (d, 0);
+  if (!xml) {
+    error_setx ("domain %s (UUID %s): cannot read its definition: %s", dn,
+                s->uuid, drv_error ());
+    virDomainFree (d);
+    return -1;
+  }
+  r = disks_are_session (s, xml);
+  free (xml);
+  if (r == -1) {
+    error_prefix ("domain %s (UUID %s) is not the VM of session %" PRId64
+                  "; it was left alone", dn, s->uuid, s->id);
+    virDomainFree (d);
+    return -1;
+  }
+  *out = d;
+  return 1;
+}
+
+int
+drv_remove_domain (virConnectPtr c, const struct instant_session *s)
+{
+  const char *name = s->name;
+  virDomainPtr d;
+  int ret = drv_session_domain (c, s, &d);
+
+  if (ret <= 0)
+    return ret;
+  ret = 0;
   if (virDomainIsActive (d) == 1 && virDomainDestroy (d) == -1 &&
       virDomainIsActive (d) == 1) {
     error_setx ("destroy domain %s: %s", name, drv_error ());

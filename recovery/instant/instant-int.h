@@ -29,9 +29,19 @@ virDomainPtr drv_lookup_name (virConnectPtr c, const char *name);
 int drv_check_network (virConnectPtr c, enum instant_net net, const char *src);
 /* Check the bridges/networks named by the interfaces of xml (keep). */
 int drv_check_saved_networks (virConnectPtr c, const char *xml);
-/* Destroy (if running) and undefine (if persistent) the domain with uuid,
- * only if it is also called name.  0 if gone or never there. */
-int drv_remove_domain (virConnectPtr c, const char *uuid, const char *name);
+/* The session's domain (invariant 7): the one with its UUID, if it is
+ * also called its name and its disks are exactly the session's images
+ * (disks_are_session in driver.c).  1 and *d (virDomainFree it) if so, 0
+ * if there is no such domain or it has another name (someone else's), -1
+ * if it has the name and UUID but other disks: the error names the domain
+ * and the disk. */
+int drv_session_domain (virConnectPtr c, const struct instant_session *s,
+                        virDomainPtr *d);
+/* Destroy (if running) and undefine (if persistent) the session's domain
+ * (drv_session_domain).  0 if gone or never there, or someone else's
+ * under another name; -1 if not the session's (left alone) or libvirt
+ * fails. */
+int drv_remove_domain (virConnectPtr c, const struct instant_session *s);
 /* Ping the guest agent until it answers or timeout_s passes.  Returns 0
  * when it answered, 1 on time-out (no error). */
 int drv_agent_wait (virDomainPtr d, double timeout_s);
@@ -58,6 +68,10 @@ int xml_each_interface (const char *xml,
                         void *opaque);
 /* Does <disk> target's <source file> equal image? 1 yes, 0 no, -1 error. */
 int xml_disk_source_is (const char *xml, const char *target, const char *image);
+/* Every <disk>'s target device and top-level source (file, dev, or
+ * "PROTOCOL:NAME"; "" if it has none), as two NULL-terminated arrays
+ * (strv_free).  Returns the number of disks, -1 if the XML does not parse. */
+int xml_disk_sources (const char *xml, char ***targets, char ***sources);
 
 /* ---- session.c -------------------------------------------------------------- */
 
@@ -73,5 +87,9 @@ int supervisor_spawn (struct instant_session *s, const char *home);
 /* Stop it (SIGTERM, then SIGKILL), and any nbdkit it left; remove the
  * sockets and pid files.  Never fails. */
 void supervisor_stop (struct instant_session *s);
+/* Remove the point's hold from the repository (invariant 8) and clear
+ * s->hold; a failure is a warning (the hold is then stale: prune on this
+ * host removes it).  Never fails. */
+void session_release_hold (struct instant_session *s);
 
 #endif /* BOOTBACK_INSTANT_INT_H */

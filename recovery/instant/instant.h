@@ -50,6 +50,7 @@
 #include <sys/types.h>
 
 #include "recovery/catalog/catalog.h"
+#include "recovery/repo/repo.h"
 
 /* What the restored VM keeps of the original's identity. */
 enum instant_identity {
@@ -81,6 +82,9 @@ struct instant_opts {
                                heartbeat after start; 0 = do not wait */
   int memory_mib;           /* only for points without domain XML:
                                0 = 1024 */
+  /* Who holds the point, for prune's messages ("lab run 1a2b3c"); NULL =
+   * "instant session ID (NAME)". */
+  const char *owner;
   /* Called with one line of notes about the rewrite ("removed <hostdev>",
    * "disk vdb has no backup: removed"); may be NULL. */
   void (*note) (void *opaque, const char *line);
@@ -122,6 +126,8 @@ struct instant_session {
   char overlay_dir[4096];
   char console_log[4096];   /* the guest's serial console */
   bool transient;
+  char hold[65];            /* the point's hold in the repository (prune
+                               keeps the point), "" once released */
   pid_t supervisor_pid;     /* 0 if none */
   pid_t migrate_pid;        /* the migrating process, 0 if none */
   double created, updated;  /* Unix time */
@@ -177,11 +183,23 @@ int instant_reattach (struct catalog *cat, const char *home);
 
 /* End a session: destroy (and undefine) its domain, stop its supervisor and
  * nbdkit, remove its sockets; with discard, remove its overlays too (they
- * are kept otherwise, and their paths stay in the row).  A migrated session
- * is not touched (the VM now lives on production storage): error.  A failed
- * or half-started session is cleaned up.  uri: NULL = the session's. */
+ * are kept otherwise, and their paths stay in the row) and release the
+ * point's hold (a kept overlay is worthless without its point, so the hold
+ * stays with it).  A migrated session is not touched (the VM now lives on
+ * production storage): error.  A failed or half-started session is cleaned
+ * up.  The domain is destroyed only if it is the session's: its UUID and
+ * name, and its disks exactly the session's overlays; another domain that
+ * took them is left alone, with an error naming it and its disk.  uri:
+ * NULL = the session's. */
 int instant_stop (struct catalog *cat, int64_t id, const char *uri,
                   bool discard);
+
+/* Is h the hold of a session of this host whose catalog is cat (home)
+ * that no longer needs it: no such session, or the session is failed,
+ * migrated, stopped with its overlays discarded, or holds another hold?
+ * Holds of other hosts or homes are never stale here. */
+bool instant_hold_stale (struct catalog *cat, const char *home,
+                         const struct repo_hold *h);
 
 /* ---- migration (migrate.c) ----------------------------------------------- */
 

@@ -575,8 +575,10 @@ instant_migrate (struct catalog *cat, int64_t id,
     free (x);
   }
 
-  /* Only now: nbdkit and the overlays go (invariant 3). */
+  /* Only now: nbdkit and the overlays go (invariant 3), and the point's
+   * hold (invariant 8). */
   supervisor_stop (s);
+  session_release_hold (s);
   for (i = 0; i < s->ndisks; i++) {
     if (s->disks[i].overlay[0])
       unlink (s->disks[i].overlay);

@@ -63,7 +63,14 @@
  *  6. Sockets live in the session's 0700 directory; a supervisor removes a
  *     stale socket before it starts an nbdkit on it.
  *  7. Only domains this library defined are destroyed: by UUID, and only if
- *     the name still matches.
+ *     the name still matches and its disks are exactly the session's
+ *     overlays (with --keep-identity the name and UUID are production's,
+ *     and another domain may have taken them since).
+ *  8. The point is held (repo_hold_add: a file holds/NAME in the repository,
+ *     its name recorded in the row first) from before its nbdkit opens it
+ *     until nothing needs it: the overlays are discarded (stop --discard, a
+ *     failed start) or the session migrated.  prune keeps a held point, so
+ *     the guest never loses its disk to retention.
  */
 #include <errno.h>
 #include <limits.h>
@@ -126,6 +133,7 @@ from_row (const struct catalog_session *r, struct instant_session *s)
   copy (s->overlay_dir, sizeof s->overlay_dir, jstr (d, "overlay_dir"));
   copy (s->console_log, sizeof s->console_log, jstr (d, "console_log"));
   s->transient = json_is_true (json_object_get (d, "transient"));
+  copy (s->hold, sizeof s->hold, jstr (d, "hold"));
   s->migrate_pid = json_integer_value (json_object_get (d, "migrate_pid"));
   if (json_is_number (json_object_get (d, "t_running")))
     s->t_running = json_number_value (json_object_get (d, "t_running"));
@@ -160,6 +168,7 @@ data_json (const struct instant_session *s)
   json_object_set_new (d, "overlay_dir", json_string (s->overlay_dir));
   json_object_set_new (d, "console_log", json_string (s->console_log));
   json_object_set_new (d, "transient", json_boolean (s->transient));
+  json_object_set_new (d, "hold", json_string (s->hold));
   json_object_set_new (d, "migrate_pid", json_integer (s->migrate_pid));
   if (s->t_running >= 0)
     json_object_set_new (d, "t_running", json_real (s->t_running));
@@ -558,13 +567,14 @@ teardown (virConnectPtr conn, struct instant_session *s, bool remove_domain,
 
   ERROR_SAVE (saved);
   if (conn && remove_domain && s->uuid[0] &&
-      drv_remove_domain (conn, s->uuid, s->name) == -1)
+      drv_remove_domain (conn, s) == -1)
     fprintf (stderr, "bootback: warning: %s\n", error_msg ());
   supervisor_stop (s);
   if (discard) {
     for (i = 0; i < s->ndisks; i++)
       if (s->disks[i].overlay[0])
         unlink (s->disks[i].overlay);
+    session_release_hold (s);
   }
   ERROR_RESTORE (saved);
 }
@@ -585,6 +595,99 @@ pass_note (const struct instant_opts *o, const char *fmt, ...)
   vsnprintf (buf, sizeof buf, fmt, ap);
   va_end (ap);
   o->note (o->note_opaque, buf);
+}
+
+/* ---- the point's hold (invariant 8) ------------------------------------------ */
+
+static int
+hold_point (struct catalog *cat, struct repo *repo, struct instant_session *s,
+            const struct instant_opts *o)
+{
+  struct repo_hold h = { 0 };
+  char rp[PATH_MAX];
+
+  drv_new_uuid (s->hold);
+  if (session_save (cat, s, NULL) == -1)
+    return -1;
+  copy (h.name, sizeof h.name, s->hold);
+  copy (h.vm, sizeof h.vm, s->vm);
+  copy (h.id, sizeof h.id, s->point);
+  copy (h.home, sizeof h.home, realpath (o->home, rp) ? rp : o->home);
+  h.session = s->id;
+  if (o->owner)
+    snprintf (h.owner, sizeof h.owner, "%s (instant session %" PRId64 ")",
+              o->owner, s->id);
+  else
+    snprintf (h.owner, sizeof h.owner, "instant session %" PRId64 " (%s)",
+              s->id, s->name);
+  if (repo_hold_add (repo, &h) == -1) {
+    s->hold[0] = '\0';
+    if (!repo_hold_unwritable (error_errno ()))
+      return -1;
+    /* A read-only repository: recovery comes first. */
+    pass_note (o, "%s@%s runs without a hold (%s): a prune may remove it "
+               "meanwhile", s->vm, s->point, error_msg ());
+    error_clear ();
+  }
+  return 0;
+}
+
+void
+session_release_hold (struct instant_session *s)
+{
+  struct repo *r;
+
+  if (!s->hold[0])
+    return;
+  ERROR_SAVE (saved);
+  r = repo_open (s->repo);
+  if (r && repo_hold_remove (r, s->hold) == 0)
+    s->hold[0] = '\0';
+  else
+    fprintf (stderr, "bootback: warning: the hold of %s@%s (%s/holds/%s) "
+             "stays: %s\n", s->vm, s->point, s->repo, s->hold, error_msg ());
+  repo_close (r);
+  ERROR_RESTORE (saved);
+}
+
+static bool
+overlays_kept (const struct instant_session *s)
+{
+  size_t i;
+
+  for (i = 0; i < s->ndisks; i++)
+    if (s->disks[i].overlay[0])
+      return true;
+  return false;
+}
+
+bool
+instant_hold_stale (struct catalog *cat, const char *home,
+                    const struct repo_hold *h)
+{
+  struct instant_session *s;
+  struct load_ctx l = { 0 };
+  char host[64] = "", a[PATH_MAX], b[PATH_MAX];
+  bool stale;
+
+  gethostname (host, sizeof host - 1);
+  if (h->session <= 0 || strcmp (h->host, host) != 0 ||
+      !realpath (home, a) || !realpath (h->home, b) || strcmp (a, b) != 0)
+    return false;
+  s = xmalloc (sizeof *s);
+  l.s = s;
+  ERROR_SAVE (saved);
+  if (catalog_session_list (cat, h->session, load_one, &l) == -1)
+    stale = false;                        /* cannot tell: keep it */
+  else if (!l.found)
+    stale = true;
+  else
+    stale = strcmp (s->hold, h->name) != 0 ||
+      strcmp (s->state, "failed") == 0 || strcmp (s->state, "migrated") == 0 ||
+      (strcmp (s->state, "stopped") == 0 && !overlays_kept (s));
+  ERROR_RESTORE (saved);
+  free (s);
+  return stale;
 }
 
 static const char *
@@ -769,7 +872,9 @@ instant_start (struct catalog *cat, const struct instant_opts *o,
   if (session_save (cat, s, NULL) == -1)
     goto fail;
 
-  /* Overlays, then the servers they read. */
+  /* The hold, then the overlays, then the servers they read. */
+  if (hold_point (cat, repo, s, o) == -1)
+    goto fail;
   for (i = 0; i < s->ndisks; i++)
     if (create_overlay (&s->disks[i]) == -1)
       goto fail;
@@ -926,6 +1031,16 @@ instant_stop (struct catalog *cat, int64_t id, const char *uri, bool discard)
       error_prefix ("cannot stop session %" PRId64 " (its VM keeps running)", id);
       goto out;
     }
+  }
+  if (conn) {
+    virDomainPtr d;
+    /* Invariant 7: a domain that took the name and UUID is not ours. */
+    if (drv_session_domain (conn, s, &d) == -1) {
+      error_prefix ("cannot stop session %" PRId64, id);
+      goto out;
+    }
+    if (d)
+      virDomainFree (d);
   }
   teardown (conn, s, true, discard);
   if (discard) {

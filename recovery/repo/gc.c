@@ -40,45 +40,6 @@
 #define MARGIN 2.0                 /* seconds, mtime granularity and skew */
 #define WRITER_STALE (15 * 60)     /* seconds without heartbeat */
 
-static int
-take_gc_lock (struct repo_io *io)
-{
-  struct repo_file *f;
-  char host[64] = "", text[160];
-  int len;
-
-  gethostname (host, sizeof host - 1);
-  if (io_mkdir_p1 (io, "locks") == -1)
-    return -1;
-  f = io->ops->open (io, "locks/gc", O_WRONLY | O_CREAT | O_EXCL);
-  if (!f && errno == EEXIST) {
-    CLEANUP_FREE char *old = NULL;
-    size_t n;
-    long pid = 0;
-    char ohost[64] = "";
-
-    if (io_read_file (io, "locks/gc", 4096, &old, &n) == 0)
-      sscanf (old, "host=%63s pid=%ld", ohost, &pid);
-    if (strcmp (ohost, host) == 0 && pid > 0 && kill (pid, 0) == -1 &&
-        errno == ESRCH) {
-      /* Left by a GC that died on this host. */
-      io->ops->unlink (io, "locks/gc");
-      f = io->ops->open (io, "locks/gc", O_WRONLY | O_CREAT | O_EXCL);
-    }
-    else {
-      error_setx ("another garbage collection is running (%s/locks/gc: "
-                  "host %s pid %ld); if it is not, remove that file",
-                  io->location, ohost, pid);
-      return -1;
-    }
-  }
-  if (!f)
-    return -1;
-  len = snprintf (text, sizeof text, "host=%s pid=%ld\n", host, (long) getpid ());
-  io_write_all (io, f, text, len, 0);
-  io->ops->close (io, f);
-  return 0;
-}
 
 /* Lower *cutoff to the start of every live writer. */
 static int
@@ -235,7 +196,7 @@ repo_gc (struct repo *r, bool dry_run, struct repo_gc_result *res)
   int ret = -1;
 
   memset (res, 0, sizeof *res);
-  if (take_gc_lock (io) == -1)
+  if (io_lock (io, "locks/gc", "another garbage collection", 0) == -1)
     return -1;
   if (io_clock (io, &start) == -1)
     goto out;
@@ -291,7 +252,7 @@ repo_gc (struct repo *r, bool dry_run, struct repo_gc_result *res)
     ERROR_SAVE (saved);
     strv_free (dirs);
     digest_set_free (set);
-    io->ops->unlink (io, "locks/gc");
+    io_unlock (io, "locks/gc");
     ERROR_RESTORE (saved);
   }
   return ret;

@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * Helpers built on the I/O ops table: whole-file read, write loops, the
- * atomic replace used by commit steps 2 and 3, and the storage's clock.
+ * atomic replace used by commit steps 2 and 3, the storage's clock, and
+ * lock files (locks/gc, locks/holds).
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 
 #include "recovery/repo/repo-int.h"
 
@@ -162,4 +164,55 @@ io_clock (struct repo_io *io, double *now)
     return -1;
   *now = st.mtime;
   return 0;
+}
+
+int
+io_lock (struct repo_io *io, const char *path, const char *what, double wait)
+{
+  double end = now_monotonic () + wait;
+  struct repo_file *f;
+  char host[64] = "", text[160];
+  int len;
+
+  gethostname (host, sizeof host - 1);
+  if (io_mkdir_p1 (io, "locks") == -1)
+    return -1;
+  for (;;) {
+    CLEANUP_FREE char *old = NULL;
+    char ohost[64] = "";
+    long pid = 0;
+    size_t n;
+
+    f = io->ops->open (io, path, O_WRONLY | O_CREAT | O_EXCL);
+    if (f || errno != EEXIST)
+      break;
+    if (io_read_file (io, path, 4096, &old, &n) == 0)
+      sscanf (old, "host=%63s pid=%ld", ohost, &pid);
+    if (strcmp (ohost, host) == 0 && pid > 0 && kill (pid, 0) == -1 &&
+        errno == ESRCH) {
+      /* Left by a process that died on this host. */
+      io->ops->unlink (io, path);
+      continue;
+    }
+    if (now_monotonic () >= end) {
+      error_setx ("%s is running (%s/%s: host %s pid %ld); if it is not, "
+                  "remove that file", what, io->location, path, ohost, pid);
+      return -1;
+    }
+    usleep (50000);
+  }
+  if (!f)
+    return -1;
+  len = snprintf (text, sizeof text, "host=%s pid=%ld\n", host, (long) getpid ());
+  io_write_all (io, f, text, len, 0);
+  io->ops->close (io, f);
+  return 0;
+}
+
+void
+io_unlock (struct repo_io *io, const char *path)
+{
+  ERROR_SAVE (saved);
+  io->ops->unlink (io, path);
+  ERROR_RESTORE (saved);
 }

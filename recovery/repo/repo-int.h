@@ -88,6 +88,14 @@ int io_mkdir_p1 (struct repo_io *io, const char *path);
 int io_remove_dir (struct repo_io *io, const char *path);
 /* The storage's clock now: touch a scratch file and read its mtime. */
 int io_clock (struct repo_io *io, double *now);
+/* Take the lock file path (O_EXCL; it names this host and pid), waiting up
+ * to wait seconds for its holder.  A lock left by a dead process of this
+ * host is taken over.  -1 with "WHAT is running (...: host H pid P); if
+ * it is not, remove that file" if still held. */
+int io_lock (struct repo_io *io, const char *path, const char *what,
+             double wait);
+/* Remove the lock file (keeps the last error). */
+void io_unlock (struct repo_io *io, const char *path);
 /* A unique suffix for temp names: ".tmp-PID-N". */
 void io_temp_suffix (char *buf, size_t len);
 static inline bool io_is_temp_name (const char *name)
@@ -110,6 +118,10 @@ struct repo {
   pthread_mutex_t codec_lock;
   struct codec *codecs;       /* free list of compression contexts */
 };
+
+/* repo_point_remove without looking at holds (hold.c calls it under the
+ * holds lock). */
+int point_remove_now (struct repo *r, const char *vm, const char *id);
 
 /* ---- chunk.c: the chunk file formats ---------------------------------- */
 

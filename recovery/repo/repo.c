@@ -397,7 +397,7 @@ repo_point_protect (struct repo *r, const char *vm, const char *id, bool on)
 }
 
 int
-repo_point_remove (struct repo *r, const char *vm, const char *id)
+point_remove_now (struct repo *r, const char *vm, const char *id)
 {
   struct repo_manifest m;
   CLEANUP_FREE char *dir = xasprintf ("points/%s/%s", vm, id);

@@ -10,6 +10,9 @@
  *   <repo>/points/<vm>/<time>/protected       present = never pruned
  *   <repo>/locks/writers/<id>                 one per running writer (GC)
  *   <repo>/locks/gc                           held while a GC runs
+ *   <repo>/holds/<name>                       a point in use (hold.c)
+ *   <repo>/locks/holds                        held while a hold is added
+ *                                             or a point removed
  *
  * All file I/O goes through a struct repo_io (io-posix.c, io-fault.c).
  * This library never touches the catalog and links no libvirt, so the
@@ -146,10 +149,45 @@ char *repo_domain_xml_read (struct repo *r, const char *vm, const char *id);
  * the manifest itself is never rewritten). */
 int repo_point_protect (struct repo *r, const char *vm, const char *id,
                         bool on);
+/* ---- holds: points in use (hold.c) ------------------------------------------ */
+
+/* A hold says a point is in use (an instant session or lab run boots it, a
+ * server serves it): prune keeps it.  Stored in the repository as
+ * holds/NAME, so every host and process sharing the repository sees it. */
+struct repo_hold {
+  char name[65];              /* file name under holds/ ("" = make one) */
+  char vm[129], id[17];       /* the point */
+  char host[64];              /* the holder's host ("" = this one) */
+  long pid;                   /* a process of host that lives as long as the
+                                 hold is needed, 0 if none */
+  char home[1024];            /* the holder's state directory, "" if none */
+  int64_t session;            /* instant session id in home's catalog, 0 */
+  char owner[256];            /* for messages: "instant session 3 (web1)" */
+};
+/* Record h (fills h->name and h->host if empty).  Under locks/holds, and
+ * only if the point still exists: -1 "VM@ID no longer exists" if a prune
+ * removed it meanwhile; I/O errors (a read-only repository: EROFS,
+ * EACCES) keep their errno. */
+int repo_hold_add (struct repo *r, struct repo_hold *h);
+/* Does the error of a failed repo_hold_add only mean the repository
+ * cannot be written here (so a reader may go on without a hold)? */
+bool repo_hold_unwritable (int err);
+/* Remove a hold by name; a missing one is fine. */
+int repo_hold_remove (struct repo *r, const char *name);
+/* Every hold (n of them, then a zeroed one); free() the array.  Control
+ * characters of the stored text are replaced.  NULL on error. */
+struct repo_hold *repo_hold_list (struct repo *r, size_t *n);
+/* Is the holder surely gone: h has a pid, h->host is this host, and there
+ * is no such process? */
+bool repo_hold_dead (const struct repo_hold *h);
+
 /* Remove a point: the manifest first (the point vanishes atomically), then
  * its other files and its directory.  Chunks stay until GC. Refuses a
- * protected point. */
-int repo_point_remove (struct repo *r, const char *vm, const char *id);
+ * protected point, and a held one (errno EBUSY, the error naming the
+ * holder, *held_by (may be NULL) set to the hold); dead holds of the
+ * point are removed.  Runs under locks/holds (see repo_hold_add). */
+int repo_point_remove (struct repo *r, const char *vm, const char *id,
+                       struct repo_hold *held_by);
 
 /* ---- reading a disk of a point --------------------------------------------- */
 
