@@ -4,7 +4,8 @@
 # every lab subcommand), the options `bootback CMD --help` shows are the
 # options bootback.pod documents in that command's sections (the =head2
 # lines and their text), and the other way round.  A section that says
-# "options of lab run" documents lab run's options as well.
+# "options of lab run" documents lab run's options as well.  The same for
+# the plugin's parameters (config_help vs nbdkit-bootback-plugin.pod).
 source "$top_srcdir/tests/functions.sh"
 requires perl
 
@@ -68,5 +69,19 @@ check "instant stop"
 for sub in validate run up list down shell reap; do
     check "lab $sub"
 done
+# The plugin: the parameters `nbdkit bootback --help` lists (config_help)
+# are the =item B<KEY=> of the man page's PARAMETERS.
+plugin="$top_srcdir/nbd-plugin/nbdkit-bootback-plugin.so"
+if command -v nbdkit >/dev/null && [ -f "$plugin" ]; then
+    nbdkit "$plugin" --help 2>&1 | sed -n '/^Serve the disks/,$p' |
+        grep -o '^[a-z]*=' | sort -u > "$tmp/help.keys"
+    perl -ne 'print "$1\n" if /^=item \[?B<([a-z]+=)>/' \
+        "$top_srcdir/nbd-plugin/nbdkit-bootback-plugin.pod" | sort -u > "$tmp/man.keys"
+    [ -s "$tmp/help.keys" ] || fail "nbdkit bootback --help lists no parameter"
+    if ! diff -u "$tmp/help.keys" "$tmp/man.keys" >&2; then
+        echo "FAIL: nbdkit bootback --help and nbdkit-bootback-plugin.pod list different parameters (above)" >&2
+        bad=1
+    fi
+fi
 [ $bad -eq 0 ] || exit 1
 echo "usage ok"
