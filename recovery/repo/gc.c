@@ -16,7 +16,9 @@
  *     after gc_start.
  *  3. Every chunk a writer uses gets an mtime >= its start: new chunks by
  *     being written, existing ones by being touched (writer.c).
- *  4. Mark: read every index of every point (manifest present).
+ *  4. Mark: read every index of every point (manifest present), one at a
+ *     time, into a set of the unique digests (digest-set.c): memory grows
+ *     with the chunks, not with the references.
  *  5. Sweep: a chunk not marked and with mtime < cutoff is renamed to a
  *     trash name, stat'ed again, and unlinked only if its mtime is still
  *     < cutoff; otherwise renamed back.  A writer touching X before the
@@ -32,16 +34,11 @@
 #include <fcntl.h>
 #include <signal.h>
 
+#include "recovery/repo/digest-set.h"
 #include "recovery/repo/repo-int.h"
 
 #define MARGIN 2.0                 /* seconds, mtime granularity and skew */
 #define WRITER_STALE (15 * 60)     /* seconds without heartbeat */
-
-static int
-cmp_digest (const void *a, const void *b)
-{
-  return memcmp (a, b, REPO_DIGEST_LEN);
-}
 
 static int
 take_gc_lock (struct repo_io *io)
@@ -126,16 +123,15 @@ writers_cutoff (struct repo_io *io, double now, double *cutoff)
   return 0;
 }
 
-/* Collect every referenced digest (sorted, unique); also removes
- * incomplete point directories older than the cutoff. */
+/* Add every referenced digest to set; also removes incomplete point
+ * directories older than the cutoff. */
 static int
-mark (struct repo *r, double cutoff, bool dry_run, uint8_t (**out)[REPO_DIGEST_LEN],
-      size_t *nout, struct repo_gc_result *res)
+mark (struct repo *r, double cutoff, bool dry_run, struct digest_set *set,
+      struct repo_gc_result *res)
 {
   struct repo_io *io = r->io;
   char **vms = repo_list_vms (r);
-  uint8_t (*set)[REPO_DIGEST_LEN] = NULL;
-  size_t n = 0, i, j, k;
+  size_t i, j, k;
 
   if (!vms)
     return -1;
@@ -174,10 +170,8 @@ mark (struct repo *r, double cutoff, bool dry_run, uint8_t (**out)[REPO_DIGEST_L
           error_prefix ("gc stopped, nothing was removed");
           goto err_all;
         }
-        set = xrealloc (set, (n + d->nchunks) * REPO_DIGEST_LEN);
         for (c = 0; c < d->nchunks; c++)
-          if (!repo_digest_is_zero (d->digests[c]))
-            memcpy (set[n++], d->digests[c], REPO_DIGEST_LEN);
+          digest_set_add (set, d->digests[c]);      /* not the zero digest */
         repo_disk_close (d);
       }
     }
@@ -188,16 +182,9 @@ mark (struct repo *r, double cutoff, bool dry_run, uint8_t (**out)[REPO_DIGEST_L
     goto err;
   }
   strv_free (vms);
-  qsort (set, n, REPO_DIGEST_LEN, cmp_digest);
-  for (i = j = 0; i < n; i++)
-    if (j == 0 || memcmp (set[i], set[j-1], REPO_DIGEST_LEN) != 0)
-      memcpy (set[j++], set[i], REPO_DIGEST_LEN);
-  *out = set;
-  *nout = j;
   return 0;
  err:
   strv_free (vms);
-  free (set);
   return -1;
 }
 
@@ -241,8 +228,8 @@ int
 repo_gc (struct repo *r, bool dry_run, struct repo_gc_result *res)
 {
   struct repo_io *io = r->io;
-  uint8_t (*set)[REPO_DIGEST_LEN] = NULL;
-  size_t nset = 0, i, j;
+  struct digest_set *set = digest_set_new ();
+  size_t i, j;
   double start, cutoff;
   char **dirs = NULL;
   int ret = -1;
@@ -257,9 +244,9 @@ repo_gc (struct repo *r, bool dry_run, struct repo_gc_result *res)
     goto out;
   cutoff -= MARGIN;
   res->cutoff = cutoff;
-  if (mark (r, cutoff, dry_run, &set, &nset, res) == -1)
+  if (mark (r, cutoff, dry_run, set, res) == -1)
     goto out;
-  res->chunks_referenced = nset;
+  res->chunks_referenced = digest_set_count (set);
 
   dirs = io->ops->list (io, "chunks");
   if (!dirs)
@@ -289,7 +276,7 @@ repo_gc (struct repo *r, bool dry_run, struct repo_gc_result *res)
       if (hex_decode (names[j], d, REPO_DIGEST_LEN) == -1)
         continue;
       res->chunks_total++;
-      if (bsearch (d, set, nset, REPO_DIGEST_LEN, cmp_digest))
+      if (digest_set_has (set, d))
         continue;
       if (sweep_one (io, path, cutoff, dry_run, res) == -1) {
         strv_free (names);
@@ -303,7 +290,7 @@ repo_gc (struct repo *r, bool dry_run, struct repo_gc_result *res)
   {
     ERROR_SAVE (saved);
     strv_free (dirs);
-    free (set);
+    digest_set_free (set);
     io->ops->unlink (io, "locks/gc");
     ERROR_RESTORE (saved);
   }

@@ -3,33 +3,68 @@
  * repo verify (read every referenced chunk once and check its SHA-256) and
  * repo check (structure only: manifests, indexes, chunk files present).
  *
- * Every reference (point, disk, chunk index) to a non-zero chunk is
- * collected and sorted by digest, so a chunk shared by many points is read
- * once, and a bad chunk is reported with every point, disk and byte range
- * that uses it.
+ * Two passes over the indexes, one index in memory at a time, so memory
+ * grows with the unique chunks, not with the references:
+ *
+ *  1. Read every index; add each non-zero digest to a set (digest-set.c),
+ *     so a chunk shared by many points is checked once.  A disk's last
+ *     chunk, when shorter than the chunk size, goes to a short list with
+ *     its length instead (at most one per disk).  Then check the chunks,
+ *     in threads, collecting the bad ones.
+ *  2. Only if some are bad: read the indexes again and note, for each bad
+ *     chunk, every point, disk and byte range that uses it, in the order
+ *     of the first pass (points, disks, chunks).  The bad chunks are then
+ *     reported in digest order.
+ *
+ * A chunk whose length differs from what any of its users expects is a
+ * "chunk length mismatch" (only a crafted or corrupt index makes users of
+ * one digest expect different lengths).
  */
 #include <errno.h>
 
+#include "recovery/repo/digest-set.h"
 #include "recovery/repo/repo-int.h"
 
-struct ref {
+/* A disk whose index the first pass read. */
+struct vdisk {
+  char vm[129], id[17], name[65], point[160];
+  uint64_t size;
+  uint32_t chunk_size;
+};
+
+/* A disk's last chunk, shorter than the chunk size. */
+struct shortref {
   uint8_t digest[REPO_DIGEST_LEN];
-  uint32_t disk;            /* index into disks[] */
-  uint64_t chunk;
+  uint64_t want;
+};
+
+/* A chunk found bad, and (second pass) where it is used. */
+struct bad {
+  uint8_t digest[REPO_DIGEST_LEN];
+  const char *what;
+  char *detail;
+  FILE *f;                  /* users, as used_by text */
+  char *users;
+  size_t ulen;
+  size_t run_disk, printed_disk;  /* SIZE_MAX: none yet */
+  uint64_t first, last;     /* the run of chunks being collected */
 };
 
 struct vstate {
   struct repo *r;
   bool read_data;
-  struct repo_disk **disks;
+  struct vdisk *disks;
   size_t ndisks;
-  struct ref *refs;
-  size_t nrefs;
-  size_t *groups;           /* start of each digest group; ngroups + 1 */
-  size_t ngroups;
-  _Atomic size_t next;
+  struct digest_set *set;   /* digests used as whole chunks */
+  struct shortref *shorts;  /* sorted by digest */
+  size_t nshorts;
+  uint8_t (*only_short)[REPO_DIGEST_LEN];  /* in shorts, not in set */
+  size_t nonly_short;
+  _Atomic size_t next;      /* the next part of the set to check */
   _Atomic uint64_t checked, bytes;
-  pthread_mutex_t lock;     /* serialises fn and problems */
+  pthread_mutex_t lock;     /* serialises fn, problems and bad */
+  struct bad *bad;
+  size_t nbad;
   repo_problem_fn fn;
   void *opaque;
   uint64_t problems;
@@ -37,13 +72,19 @@ struct vstate {
 };
 
 static int
-cmp_ref (const void *a, const void *b)
+cmp_short (const void *a, const void *b)
 {
-  const struct ref *x = a, *y = b;
+  const struct shortref *x = a, *y = b;
   int c = memcmp (x->digest, y->digest, REPO_DIGEST_LEN);
   if (c) return c;
-  if (x->disk != y->disk) return x->disk < y->disk ? -1 : 1;
-  return x->chunk < y->chunk ? -1 : x->chunk > y->chunk;
+  return x->want < y->want ? -1 : x->want > y->want;
+}
+
+static int
+cmp_bad (const void *a, const void *b)
+{
+  return memcmp (((const struct bad *) a)->digest,
+                 ((const struct bad *) b)->digest, REPO_DIGEST_LEN);
 }
 
 static void
@@ -59,82 +100,75 @@ problem (struct vstate *s, const char *what, const char *object,
   pthread_mutex_unlock (&s->lock);
 }
 
-/* "vm@id disk vda bytes 0-1048575, 4194304-5242879; vm@id2 ..." */
-static char *
-used_by (struct vstate *s, size_t a, size_t b)
+static void
+add_bad (struct vstate *s, const uint8_t *digest, const char *what,
+         const char *detail)
 {
-  char *out = NULL;
-  size_t len = 0;
-  FILE *f = open_memstream (&out, &len);
-  size_t i;
-  uint32_t last_disk = UINT32_MAX;
+  struct bad *b;
 
-  for (i = a; i < b; ) {
-    struct ref *x = &s->refs[i];
-    struct repo_disk *d = s->disks[x->disk];
-    uint64_t first = x->chunk, last = x->chunk;
-    uint64_t end;
+  pthread_mutex_lock (&s->lock);
+  s->bad = xrealloc (s->bad, (s->nbad + 1) * sizeof *s->bad);
+  b = &s->bad[s->nbad++];
+  memset (b, 0, sizeof *b);
+  memcpy (b->digest, digest, REPO_DIGEST_LEN);
+  b->what = what;
+  b->detail = xstrdup (detail);
+  pthread_mutex_unlock (&s->lock);
+}
 
-    while (i + 1 < b && s->refs[i+1].disk == x->disk &&
-           s->refs[i+1].chunk == last + 1) {
-      i++;
-      last++;
-    }
-    i++;
-    end = MIN ((last + 1) * d->chunk_size, d->size) - 1;
-    if (x->disk != last_disk)
-      fprintf (f, "%s%s disk %s bytes ", last_disk == UINT32_MAX ? "" : "; ",
-               d->point, d->name);
+/* A length that a user of digest expects and len is not, or 0.  full:
+ * digest is used as a whole chunk. */
+static uint64_t
+wrong_length (struct vstate *s, const uint8_t *digest, bool full, size_t len)
+{
+  size_t lo = 0, hi = s->nshorts;
+
+  if (full && len != s->r->chunk_size)
+    return s->r->chunk_size;
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    if (memcmp (s->shorts[mid].digest, digest, REPO_DIGEST_LEN) < 0)
+      lo = mid + 1;
     else
-      fputs (", ", f);
-    fprintf (f, "%" PRIu64 "-%" PRIu64, first * d->chunk_size, end);
-    last_disk = x->disk;
+      hi = mid;
   }
-  fclose (f);
-  return out;
+  for (; lo < s->nshorts &&
+         memcmp (s->shorts[lo].digest, digest, REPO_DIGEST_LEN) == 0; lo++)
+    if (len != s->shorts[lo].want)
+      return s->shorts[lo].want;
+  return 0;
 }
 
 static void
-check_group (struct vstate *s, uint8_t *buf, size_t g)
+check_chunk (struct vstate *s, uint8_t *buf, const uint8_t *digest, bool full)
 {
-  size_t a = s->groups[g], b = s->groups[g + 1];
-  struct ref *x = &s->refs[a];
-  struct repo_disk *d = s->disks[x->disk];
-  uint64_t want = MIN ((uint64_t) d->chunk_size, d->size - x->chunk * d->chunk_size);
   char path[80];
   size_t len = 0;
-  CLEANUP_FREE char *users = NULL;
+  uint64_t want;
 
-  repo_chunk_path (x->digest, path);
+  repo_chunk_path (digest, path);
   if (!s->read_data) {
     struct repo_stat st;
-    if (s->r->io->ops->stat (s->r->io, path, &st) == -1) {
-      users = used_by (s, a, b);
-      problem (s, errno == ENOENT ? "chunk missing" : "chunk unreadable",
-               path + 12, error_msg (), users);
-    }
-    else if (st.size < CHUNK_HDR_LEN + 1) {
-      users = used_by (s, a, b);
-      problem (s, "chunk truncated", path + 12, "file shorter than a chunk header", users);
-    }
+    if (s->r->io->ops->stat (s->r->io, path, &st) == -1)
+      add_bad (s, digest, errno == ENOENT ? "chunk missing" : "chunk unreadable",
+               error_msg ());
+    else if (st.size < CHUNK_HDR_LEN + 1)
+      add_bad (s, digest, "chunk truncated", "file shorter than a chunk header");
     atomic_fetch_add (&s->checked, 1);
     return;
   }
-  if (repo_chunk_get (s->r, x->digest, buf, s->r->chunk_size, &len) == -1) {
-    users = used_by (s, a, b);
-    problem (s, strstr (error_msg (), "missing") ? "chunk missing" : "chunk corrupt",
-             path + 12, error_msg (), users);
-  }
-  else if (len != want) {
+  if (repo_chunk_get (s->r, digest, buf, s->r->chunk_size, &len) == -1)
+    add_bad (s, digest, strstr (error_msg (), "missing") ? "chunk missing"
+             : "chunk corrupt", error_msg ());
+  else if ((want = wrong_length (s, digest, full, len)) != 0) {
     char detail[128];
-    users = used_by (s, a, b);
     snprintf (detail, sizeof detail, "chunk has %zu bytes, the index expects %"
               PRIu64, len, want);
-    problem (s, "chunk length mismatch", path + 12, detail, users);
+    add_bad (s, digest, "chunk length mismatch", detail);
   }
   atomic_fetch_add (&s->checked, 1);
   atomic_fetch_add (&s->bytes, len);
-  progress_add (s->prog, d->chunk_size);
+  progress_add (s->prog, s->r->chunk_size);
 }
 
 static void *
@@ -142,15 +176,25 @@ worker (void *arg)
 {
   struct vstate *s = arg;
   uint8_t *buf = xmalloc (s->r->chunk_size);
-  size_t g;
+  size_t nparts = digest_set_parts (s->set), p, i;
 
-  while ((g = atomic_fetch_add (&s->next, 1)) < s->ngroups)
-    check_group (s, buf, g);
+  while ((p = atomic_fetch_add (&s->next, 1)) <= nparts) {
+    const uint8_t *d;
+    size_t pos = 0;
+
+    if (p == nparts) {
+      for (i = 0; i < s->nonly_short; i++)
+        check_chunk (s, buf, s->only_short[i], false);
+      continue;
+    }
+    while ((d = digest_set_next (s->set, p, &pos)) != NULL)
+      check_chunk (s, buf, d, true);
+  }
   free (buf);
   return NULL;
 }
 
-/* Add one point's disks and references. */
+/* First pass over one point: its disks and their digests. */
 static void
 add_point (struct vstate *s, const char *vm, const char *id,
            struct repo_verify_result *res)
@@ -168,6 +212,8 @@ add_point (struct vstate *s, const char *vm, const char *id,
   res->points++;
   for (i = 0; i < m.ndisks; i++) {
     struct repo_disk *d = repo_disk_open (s->r, vm, id, m.disks[i].name);
+    struct vdisk *v;
+
     if (!d) {
       char obj[256];
       snprintf (obj, sizeof obj, "points/%s/%s/%s.fidx", vm, id, m.disks[i].name);
@@ -176,17 +222,122 @@ add_point (struct vstate *s, const char *vm, const char *id,
     }
     res->disks++;
     s->disks = xrealloc (s->disks, (s->ndisks + 1) * sizeof *s->disks);
-    s->disks[s->ndisks] = d;
-    s->refs = xrealloc (s->refs, (s->nrefs + d->nchunks) * sizeof *s->refs);
+    v = &s->disks[s->ndisks++];
+    memcpy (v->vm, d->vm, sizeof v->vm);
+    memcpy (v->id, d->id, sizeof v->id);
+    memcpy (v->name, d->name, sizeof v->name);
+    memcpy (v->point, d->point, sizeof v->point);
+    v->size = d->size;
+    v->chunk_size = d->chunk_size;
     for (c = 0; c < d->nchunks; c++) {
-      if (repo_digest_is_zero (d->digests[c]))
-        continue;
-      memcpy (s->refs[s->nrefs].digest, d->digests[c], REPO_DIGEST_LEN);
-      s->refs[s->nrefs].disk = s->ndisks;
-      s->refs[s->nrefs].chunk = c;
-      s->nrefs++;
+      uint64_t want = MIN ((uint64_t) d->chunk_size, d->size - c * d->chunk_size);
+      if (want == d->chunk_size)
+        digest_set_add (s->set, d->digests[c]);   /* not the zero digest */
+      else if (!repo_digest_is_zero (d->digests[c])) {
+        s->shorts = xrealloc (s->shorts, (s->nshorts + 1) * sizeof *s->shorts);
+        memcpy (s->shorts[s->nshorts].digest, d->digests[c], REPO_DIGEST_LEN);
+        s->shorts[s->nshorts++].want = want;
+      }
     }
-    s->ndisks++;
+    repo_disk_close (d);
+  }
+}
+
+/* The short chunks' digests that the set lacks, once each. */
+static void
+collect_only_short (struct vstate *s)
+{
+  size_t i;
+
+  qsort (s->shorts, s->nshorts, sizeof *s->shorts, cmp_short);
+  s->only_short = xmalloc ((s->nshorts + 1) * REPO_DIGEST_LEN);
+  for (i = 0; i < s->nshorts; i++)
+    if ((i == 0 || memcmp (s->shorts[i].digest, s->shorts[i-1].digest,
+                           REPO_DIGEST_LEN) != 0) &&
+        !digest_set_has (s->set, s->shorts[i].digest))
+      memcpy (s->only_short[s->nonly_short++], s->shorts[i].digest,
+              REPO_DIGEST_LEN);
+}
+
+/* "vm@id disk vda bytes 0-1048575, 4194304-5242879; vm@id2 ..." built a
+ * run of consecutive chunks at a time. */
+static void
+flush_run (struct vstate *s, struct bad *b)
+{
+  const struct vdisk *v = &s->disks[b->run_disk];
+  uint64_t end = MIN ((b->last + 1) * v->chunk_size, v->size) - 1;
+
+  if (b->run_disk != b->printed_disk)
+    fprintf (b->f, "%s%s disk %s bytes ", b->printed_disk == SIZE_MAX ? "" : "; ",
+             v->point, v->name);
+  else
+    fputs (", ", b->f);
+  fprintf (b->f, "%" PRIu64 "-%" PRIu64, b->first * v->chunk_size, end);
+  b->printed_disk = b->run_disk;
+}
+
+static void
+add_user (struct vstate *s, struct bad *b, size_t disk, uint64_t chunk)
+{
+  if (b->run_disk == disk && chunk == b->last + 1) {
+    b->last = chunk;
+    return;
+  }
+  if (b->run_disk != SIZE_MAX)
+    flush_run (s, b);
+  b->run_disk = disk;
+  b->first = b->last = chunk;
+}
+
+/* Second pass: every user of every bad chunk. */
+static void
+name_users (struct vstate *s)
+{
+  struct digest_set *badset = digest_set_new ();
+  size_t i, k;
+  uint64_t c;
+
+  qsort (s->bad, s->nbad, sizeof *s->bad, cmp_bad);
+  for (i = 0; i < s->nbad; i++) {
+    s->bad[i].f = open_memstream (&s->bad[i].users, &s->bad[i].ulen);
+    s->bad[i].run_disk = s->bad[i].printed_disk = SIZE_MAX;
+    digest_set_add (badset, s->bad[i].digest);
+  }
+  for (k = 0; k < s->ndisks; k++) {
+    const struct vdisk *v = &s->disks[k];
+    struct repo_disk *d = repo_disk_open (s->r, v->vm, v->id, v->name);
+
+    if (!d)
+      continue;             /* removed since the first pass */
+    for (c = 0; c < d->nchunks; c++)
+      if (digest_set_has (badset, d->digests[c])) {
+        struct bad key, *b;
+        memcpy (key.digest, d->digests[c], REPO_DIGEST_LEN);
+        b = bsearch (&key, s->bad, s->nbad, sizeof *s->bad, cmp_bad);
+        add_user (s, b, k, c);
+      }
+    repo_disk_close (d);
+  }
+  for (i = 0; i < s->nbad; i++) {
+    if (s->bad[i].run_disk != SIZE_MAX)
+      flush_run (s, &s->bad[i]);
+    fclose (s->bad[i].f);
+  }
+  digest_set_free (badset);
+}
+
+static void
+report_bad (struct vstate *s)
+{
+  size_t i;
+
+  if (s->nbad == 0)
+    return;
+  name_users (s);
+  for (i = 0; i < s->nbad; i++) {
+    char path[80];
+    repo_chunk_path (s->bad[i].digest, path);
+    problem (s, s->bad[i].what, path + 12, s->bad[i].detail, s->bad[i].users);
   }
 }
 
@@ -222,7 +373,7 @@ repo_verify (struct repo *r, const char *point, bool read_data, int threads,
              repo_problem_fn fn, void *opaque, struct repo_verify_result *res)
 {
   struct vstate s = { .r = r, .read_data = read_data, .fn = fn,
-                      .opaque = opaque };
+                      .opaque = opaque, .set = digest_set_new () };
   char **vms = NULL;
   size_t i, j;
   int ret = -1;
@@ -258,33 +409,30 @@ repo_verify (struct repo *r, const char *point, bool read_data, int threads,
     }
   }
 
-  qsort (s.refs, s.nrefs, sizeof *s.refs, cmp_ref);
-  s.groups = xmalloc ((s.nrefs + 1) * sizeof *s.groups);
-  for (i = 0; i < s.nrefs; i++)
-    if (i == 0 || memcmp (s.refs[i].digest, s.refs[i-1].digest,
-                          REPO_DIGEST_LEN) != 0) {
-      s.groups[s.ngroups++] = i;
-      total += s.disks[s.refs[i].disk]->chunk_size;
-    }
-  s.groups[s.ngroups] = s.nrefs;
-
+  collect_only_short (&s);
+  total = (digest_set_count (s.set) + s.nonly_short) * (uint64_t) r->chunk_size;
   if (read_data)
     s.prog = progress_new ("verify", total);
   if (threads < 1) threads = 1;
   if (threads > 16) threads = 16;
   run_workers (threads, worker, &s);
   progress_free (s.prog);
+  report_bad (&s);
 
   res->chunks_checked = s.checked;
   res->bytes_checked = s.bytes;
   res->problems = s.problems;
   ret = 0;
  out:
-  for (i = 0; i < s.ndisks; i++)
-    repo_disk_close (s.disks[i]);
+  for (i = 0; i < s.nbad; i++) {
+    free (s.bad[i].detail);
+    free (s.bad[i].users);
+  }
+  free (s.bad);
   free (s.disks);
-  free (s.refs);
-  free (s.groups);
+  free (s.shorts);
+  free (s.only_short);
+  digest_set_free (s.set);
   strv_free (vms);
   pthread_mutex_destroy (&s.lock);
   return ret;
