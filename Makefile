@@ -53,20 +53,28 @@ CLEAN       :=
 
 all: build
 
+# In dependency order (docs/design.md, "Parts and layering"): a module.mk
+# may use the variables of the ones above it (REPO_A, INSTANT_LIBS, ...),
+# never of those below.
 include recovery/util/module.mk
 include recovery/repo/module.mk
+include nbd-plugin/module.mk
 include recovery/catalog/module.mk
 include recovery/ingest/module.mk
 include recovery/instant/module.mk
+include lab/module.mk
+include verify/module.mk
 include recovery/cli/module.mk
-include $(wildcard nbd-plugin/module.mk)
-include $(wildcard images/module.mk)
-include $(wildcard lab/module.mk)
-include $(wildcard verify/module.mk)
-include $(wildcard demo/module.mk)
+include images/module.mk
 include tests/module.mk
-include $(wildcard bench/module.mk)
-include $(wildcard bench/*/module.mk)
+include demo/module.mk
+include bench/backup/module.mk
+include bench/gc/module.mk
+include bench/ingest/module.mk
+include bench/instant/module.mk
+include bench/nfs/module.mk
+include bench/serve/module.mk
+include bench/verify/module.mk
 
 build: $(LIBS_A) $(BINS) $(PLUGINS) $(MANS) $(TEST_BINS)
 

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * lab: the verification lab (shared/DESIGN.md, "Verification lab").
+ * lab: the verification lab (docs/design.md, "Lab network", "Verification").
  *
  *   conf.c        the lab definition: YAML (libfyaml) -> struct lab_def,
  *                 validated, every error with its line; or built as data

@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * The isolated lab network (shared/ENVIRONMENT.md, "Labs with production
- * addresses").
+ * The isolated lab network (docs/design.md, "Lab network").
  *
  *      VM taps ──┐
  *                ├── bridge bbl<id>br ── veth bbl<id>h ═══ eth0 ┐ namespace

@@ -2,9 +2,10 @@
 /*
  * libFuzzer target for the decoders of what is read from a repository:
  * chunk_decode (chunk files), fidx_decode (fixed indexes) and
- * manifest_decode (point manifests), all in recovery/repo/repo-int.h.  They must never crash, read or write out of
- * bounds or allocate beyond their limits, whatever the bytes; a chunk
- * that decodes must hash to the digest it was asked for.
+ * manifest_decode (point manifests), all in recovery/repo/repo-int.h.
+ * They must never crash, read or write out of bounds or allocate beyond
+ * their limits, whatever the bytes; a chunk that decodes must hash to the
+ * digest it was asked for.
  *
  * Input: byte 0 selects the decoder (even: chunk; 1 mod 4: index; 3 mod 4:
  * manifest, which must then name a valid VM, point and disks and survive

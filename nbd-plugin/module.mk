@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # nbd-plugin: nbdkit-bootback-plugin.so (plugin.c = nbdkit callbacks,
 # serve.c = the logic), its man page, its tests and its fuzz targets.
 PLUGIN_SO      := nbd-plugin/nbdkit-bootback-plugin.so

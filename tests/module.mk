@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # tests/: the runner, shared shell helpers and the integration tests.
 DEPS += bc coreutils
 # the lab test renders its HTML report in headless Chromium; mount tests use fuse2fs

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # Bad input gets a clear error naming what is wrong, and leaves nothing
 # behind: 0-byte disk, unreadable image, missing file, bad names, no repo.
 source "$top_srcdir/tests/functions.sh"

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # Bit rot: a flipped bit in a chunk, a flipped bit in an index, a truncated
 # chunk, a deleted chunk.  Each is found by repo verify (exit 2) naming the
 # chunk or file and every point/disk/byte range using it; restore exits

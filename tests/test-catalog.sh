@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # The catalog: reindex rebuilds the same points with the same sizes and
 # index digests; check finds drift; repo add/list; JSON listings; schema
 # version; the catalog can be deleted and rebuilt.

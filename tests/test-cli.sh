@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # Every command answers --help (exit 0, a usage line) and refuses wrong
 # usage (exit 1, usage on stderr); the man page exists and documents every
 # command; listings have --json that parses.

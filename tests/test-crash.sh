@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # Crash safety: SIGKILL the importer at each numbered commit step, at each
 # fsync, and at >= 100 random moments.  Afterwards every point that was
 # reported done verifies and restores, no point is half-visible (repo check

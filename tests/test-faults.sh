@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # Fault sweep: EIO and ENOSPC injected at the k-th repository I/O for every
 # k of one small import.  Each run fails with a clear error (or succeeds if
 # the fault hit harmless cleanup), repo check stays clean, nothing partial

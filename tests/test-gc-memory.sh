@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # gc and repo check hold the unique chunks in memory, not every reference
 # (issue 13, item 11): on a repository of 2,000,000 references to 10,000
 # chunks (bench/gc/gen-repo) their peak RSS stays within 16 MiB of the

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # GC: prune + gc frees exactly the chunks no point uses; and the PBS race:
 # an import that reuses chunks which are garbage when GC starts, with GC
 # run in the middle of that import, produces a point that verifies.

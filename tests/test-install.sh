@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # make install honours PREFIX and DESTDIR: the program, its man page and
 # the nbdkit plugin land where they should, and the installed program runs.
 # The installed program and plugin ignore the test hooks (BOOTBACK_FAULT,

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # Bad input to `bootback instant`: an unknown VM or point, a name clash with
 # an existing domain, a UUID clash (--keep-identity while the original is
 # defined), no space for the overlay, libvirtd unreachable, a network that

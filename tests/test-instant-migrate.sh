@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # Instant recovery end to end, through a private libvirtd: import the tiny
 # image with its domain XML, `bootback instant`, /health answers from the
 # restored VM (probed from the lab namespace), a file written through the

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # Durability of an instant-recovery session when its servers die.  While
 # the guest re-reads the backed-up data file (page cache dropped, so every
 # read reaches nbdkit) and writes a flushed counter: kill -9 the bootback

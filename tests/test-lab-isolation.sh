@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: LGPL-2.1-or-later
 #
-# Isolation of the lab network (shared/ENVIRONMENT.md, "Labs with
-# production addresses"), fail closed:
+# Isolation of the lab network (docs/design.md, "Lab network"), fail
+# closed:
 #  1. breaking each isolation property (after the network is made, through
 #     BOOTBACK_LAB_TEST_HOOK, or before: a host address in the lab subnet)
 #     makes the lab refuse to start: exit 1, the property named, no VM

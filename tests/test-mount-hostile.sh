@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # bootback mount of a hostile guest's file system: a setuid file and a
 # device node of the guest give nothing on the host (nosuid,nodev,noexec),
 # ext4 is read by fuse2fs and ntfs by ntfs-3g (user space) and the output

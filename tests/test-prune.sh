@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # prune through the CLI on a fixed calendar: --dry-run lists what would go
 # and removes nothing; the real run removes exactly that; protected points
 # stay; the removed points' chunks are freed by gc only when unused.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # Import raw, qcow2 (with holes), vmdk and vhdx/vpc images, multi-disk, sizes
 # that are not chunk multiples, with two chunk sizes; every restore is
 # identical to what was imported (cmp for raw, qemu-img compare for all).

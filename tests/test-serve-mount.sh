@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # bootback serve: a private (0700) socket and a URI that serves the point;
 # bootback mount/umount: file-level restore of an ext4 disk and of a
 # partition of a partitioned disk, read-only; nothing left after umount.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # bootback serve --socket PATH changes nothing but PATH: the directory of
 # PATH (here sticky and world-writable, like /tmp) keeps its mode, an
 # existing file that is not a socket is refused and left as it is, a socket

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # repo check and repo verify name every user of a bad chunk, exactly: each
 # point, disk and byte range, runs of consecutive chunks merged, in point
 # and disk order; a disk's short last chunk ends at the disk's last byte;

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # bench/serve: serving a restore point (the plugin) vs nbdkit file,
 # qemu-nbd and virtnbdbackup's plugin (make bench runs every BENCHES).
 BENCHES += bench/serve/run

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # recovery/catalog: libbbcatalog.a, the SQLite catalog.
 CATALOG_SRC := $(filter-out recovery/catalog/test-%,$(wildcard recovery/catalog/*.c))
 CATALOG_OBJ := $(CATALOG_SRC:.c=.o)

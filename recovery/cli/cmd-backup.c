@@ -105,7 +105,8 @@ result_json (const char *domain, const struct repo_manifest *m,
   snprintf (pt, sizeof pt, "%s@%s", m->vm, m->id);
   for (i = 0; i < res->ndisks; i++) {
     const struct backup_disk_result *d = &res->disks[i];
-    json_array_append_new (disks, json_pack ("{s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+    json_array_append_new (disks, json_pack ("{s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I, "
+                                                         "s:I, s:I, s:I}",
                                              "name", d->name, "mode", d->mode,
                                              "reason", d->reason, "format", d->format,
                                              "size", (json_int_t) d->size,

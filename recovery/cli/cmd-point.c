@@ -64,7 +64,8 @@ manifest_json (const struct repo_manifest *m)
 static const char import_usage[] =
   "usage: bootback import IMAGE... --vm NAME [--disk NAME]...\n"
   "                       [--format FMT]... [--allow-backing]\n"
-  "                       [--domain-xml FILE] [--time TIME] [--json]\n"
+  "                       [--domain-xml FILE] [--time TIME] [--threads N]\n"
+  "                       [--json]\n"
   "\n"
   "Turn disk images of any format QEMU reads (raw, qcow2, vmdk, vhdx, vpc)\n"
   "into one restore point of VM NAME.  Disks are named by --disk in order\n"
@@ -76,7 +77,9 @@ static const char import_usage[] =
   "in order); without it QEMU guesses the format from the contents: give\n"
   "it for a guest's raw disk, which can hold any header.  An image with a\n"
   "backing file, an external data file, an extent in another file or a\n"
-  "json: name is refused, naming that file, unless --allow-backing.\n";
+  "json: name is refused, naming that file, unless --allow-backing.\n"
+  "--threads N sets how many chunks are read and stored in parallel\n"
+  "(default: the CPUs, at least 2).\n";
 
 int
 cmd_import (struct cli *c, int argc, char **argv)

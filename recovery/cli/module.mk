@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # recovery/cli: the bootback program and its man page.
 CLI_SRC := $(filter-out recovery/cli/test-%,$(wildcard recovery/cli/*.c))
 CLI_OBJ := $(CLI_SRC:.c=.o)
@@ -7,8 +8,7 @@ MANS    += recovery/cli/bootback.1
 DEPS    += libjansson-dev
 
 $(CLI_OBJ): ALL_CFLAGS += $(call pc_cflags,jansson sqlite3 libnbd libvirt)
-# verify/ and lab/ are included after this file: named, not $(VERIFY_A).
-CLI_LIBS := verify/libverify.a lab/liblab.a $(INSTANT_A) $(INGEST_A) \
+CLI_LIBS := $(VERIFY_A) $(LAB_A) $(INSTANT_A) $(INGEST_A) \
             $(CATALOG_A) $(REPO_A) $(UTIL_A)
 CLI_LINK  = $(CC) $(ALL_CFLAGS) -o $@ $^ $(LDFLAGS) \
 	  $(call pc_libs,libnbd sqlite3 libvirt libxml-2.0 $(PC_REPO)) \

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # recovery/ingest: libbbingest.a, import of images and full restore
 # (through qemu-img / qemu-nbd and libnbd).
 INGEST_SRC := $(filter-out recovery/ingest/test-%,$(wildcard recovery/ingest/*.c))

@@ -2,7 +2,7 @@
 /*
  * Golden-file tests of backup-xml.c (QEMU iotests style): each case
  * renders what the function makes of an input into text and compares it
- * with recovery/ingest/backup-golden/NAME.out.  BOOTBACK_GOLDEN_UPDATE=1
+ * with recovery/ingest/backup-golden/NAME.out.  BOOTBACK_REGENERATE=1
  * rewrites the .out files instead (review the diff before committing).
  */
 #include <errno.h>
@@ -37,7 +37,7 @@ golden (const char *name, const char *got)
 {
   CLEANUP_FREE char *path = xasprintf ("%s/%s.out", dir, name);
   CLEANUP_FREE char *want = NULL;
-  const char *upd = getenv ("BOOTBACK_GOLDEN_UPDATE");
+  const char *upd = getenv ("BOOTBACK_REGENERATE");
 
   if (upd && *upd) {
     FILE *f = fopen (path, "we");

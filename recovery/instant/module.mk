@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # recovery/instant: libbbinstant.a, instant-recovery sessions and migration
 # (libvirt + libxml2), and the golden-file test of the domain XML rewrite.
 PC_INSTANT    := libvirt libvirt-qemu libxml-2.0

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # recovery/repo: libbbrepo.a, the repository library (no catalog, no libvirt).
 REPO_SRC := $(filter-out recovery/repo/test-% recovery/repo/fuzz-%,$(wildcard recovery/repo/*.c))
 REPO_OBJ := $(REPO_SRC:.c=.o)

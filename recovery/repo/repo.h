@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * repo: the restore-point repository (shared/DESIGN.md, "Repository").
+ * repo: the restore-point repository (docs/design.md, "Repository format").
  *
  *   <repo>/bootback-repo.json                 format, uuid, chunk size, codec
  *   <repo>/chunks/<4 hex>/<64 hex>            one chunk (header + payload)
@@ -301,7 +301,7 @@ void repo_writer_set_info (struct repo_writer *w, const char *kind,
                            const char *consistency, const char *source,
                            const char *parent,
                            const struct repo_point_stats *stats);
-/* The commit protocol, steps 1-3 (DESIGN.md): make chunks durable, write
+/* The commit protocol, steps 1-3 (docs/design.md): make chunks durable, write
  * each index, then the manifest.  On success the point exists and m (if
  * not NULL) describes it.  On error nothing is visible.  Either way the
  * writer is freed. */

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * Writing a restore point: the commit protocol (shared/DESIGN.md).
+ * Writing a restore point: the commit protocol (docs/design.md).
  *
  * Invariants:
  *  1. A point is visible if and only if its manifest.json exists; the

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # recovery/util: libbbutil.a, libc only.
 UTIL_SRC := $(wildcard recovery/util/[a-z]*.c)
 UTIL_SRC := $(filter-out recovery/util/test-%.c,$(UTIL_SRC))

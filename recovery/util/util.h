@@ -5,7 +5,7 @@
  * checked arithmetic, hex and size formatting, UTC time stamps, a progress
  * line for terminals, running a helper program.
  *
- * Error convention (shared/STYLE.md): a library function that fails
+ * Error convention (docs/design.md, "Errors"): a library function that fails
  * returns -1 or NULL and records one message + errno with error_set*() at
  * the place of failure.  Callers that only pass the failure on do not set it
  * again; they may add context with error_prefix().  The storage is a fixed

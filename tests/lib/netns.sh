@@ -32,7 +32,7 @@
 #   netns_wait_http URL TIMEOUT     wait until URL answers 200; prints the
 #                                   seconds waited; returns 1 on timeout
 #
-# Isolation (shared/ENVIRONMENT.md, "Labs with production addresses"): the
+# Isolation (docs/design.md, "Lab network"): the
 # bridge and every port on it get disable_ipv6, the bridge arp_ignore=8,
 # and an iptables INPUT drop for anything arriving on the bridge; the host
 # never has an address in the subnet (netns_create refuses a gateway
