@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # Retention and instant sessions (issue 13, items 7 and 9).
 #
 # 7: a point an instant session runs from is held (holds/ in the

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # A point served by `bootback serve` is in use: prune keeps it while its
 # nbdkit runs (naming it), the client reads it byte for byte after prune
 # and gc, and once nbdkit is gone its hold is stale and the next prune
