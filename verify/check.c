@@ -504,7 +504,7 @@ verify_screenshot (virDomainPtr dom, const char *path, char *msg, size_t len)
     snprintf (msg, len, "screenshot: cannot convert %s to PNG", mime);
     goto out;
   }
-  f = fopen (path, "we");
+  f = fopen_private (path);
   if (!f || fwrite (png, 1, pnglen, f) != pnglen || fclose (f) != 0) {
     snprintf (msg, len, "screenshot: write %s: %s", path, strerror (errno));
     if (f)
