@@ -117,7 +117,12 @@ repo_init_cmd (struct cli *c, int argc, char **argv)
   }
   abs = absolute (argv[optind]);
   r = repo_open (abs);
-  if (!r || repo_tighten (abs, &t) == -1 || cli_catalog (c) == -1 ||
+  if (r && repo_tighten (abs, &t) == -1) {
+    cli_perror ();
+    repo_close (r);
+    return 1;
+  }
+  if (!r || cli_catalog (c) == -1 ||
       catalog_repo_add (c->cat, abs, repo_uuid (r), repo_chunk_size (r), true,
                         &id) == -1) {
     if (!r || c->cat) cli_perror ();

@@ -683,11 +683,12 @@ lookups4 (char *full, nfs_argop4 *ops, struct call *k)
   return nops;
 }
 
-/* Our SETATTR of atime and mtime to the server's clock (and mode 0600)
- * by path: PUTROOTFH, LOOKUP of each component, SETATTR. */
+/* Our SETATTR by path: PUTROOTFH, LOOKUP of each component, SETATTR of
+ * the mode (unless mode < 0) and, if times, of atime and mtime to the
+ * server's clock. */
 static int
-start_setattr4 (struct nio *n, struct conn *c, const char *path, bool mode,
-                struct call *k)
+start_setattr4 (struct nio *n, struct conn *c, const char *path, int mode,
+                bool times, struct call *k)
 {
   CLEANUP_FREE char *full = xasprintf ("%s/%s", n->root, path);
   nfs_argop4 ops[MAX_DEPTH + 2];
@@ -702,15 +703,18 @@ start_setattr4 (struct nio *n, struct conn *c, const char *path, bool mode,
   if (nops == 0)
     return 0;
   mask[0] = 0;
-  mask[1] = (1u << (FATTR4_TIME_ACCESS_SET - 32)) |
-            (1u << (FATTR4_TIME_MODIFY_SET - 32));
-  if (mode) {
-    uint32_t m = htobe32 (PRIVATE_FILE_MODE);
+  mask[1] = 0;
+  if (mode >= 0) {
+    uint32_t m = htobe32 (mode);
     mask[1] |= 1u << (FATTR4_MODE - 32);
     memcpy (vals, &m, 4);
     nvals = 4;
   }
-  nvals += 8;
+  if (times) {
+    mask[1] |= (1u << (FATTR4_TIME_ACCESS_SET - 32)) |
+               (1u << (FATTR4_TIME_MODIFY_SET - 32));
+    nvals += 8;
+  }
   ops[nops].argop = OP_SETATTR;
   /* anonymous stateid: all zero (memset above) */
   ops[nops].nfs_argop4_u.opsetattr.obj_attributes.attrmask.bitmap4_len = 2;
@@ -818,7 +822,10 @@ start_path (struct nio *n, struct conn *c, enum pop op, const char *path,
     return nfs_stat64_async (c->nfs, p, call_cb, k);
   case P_MKDIR:
     return nfs_mkdir2_async (c->nfs, p, PRIVATE_DIR_MODE, call_cb, k);
-  case P_CHMOD: return nfs_chmod_async (c->nfs, p, flags, call_cb, k);
+  case P_CHMOD:
+    if (atomic_load (&n->version) == 4)
+      return start_setattr4 (n, c, path, flags, false, k);
+    return nfs_chmod_async (c->nfs, p, flags, call_cb, k);
   case P_RMDIR: return nfs_rmdir_async (c->nfs, p, call_cb, k);
   case P_UNLINK: return nfs_unlink_async (c->nfs, p, call_cb, k);
   case P_RENAME: return nfs_rename_async (c->nfs, p, p2, call_cb, k);
@@ -831,7 +838,9 @@ start_path (struct nio *n, struct conn *c, enum pop op, const char *path,
   case P_TIMES:
   case P_TIMES_MODE:
     if (atomic_load (&n->version) == 4)
-      return start_setattr4 (n, c, path, op == P_TIMES_MODE, k);
+      return start_setattr4 (n, c, path,
+                             op == P_TIMES_MODE ? PRIVATE_FILE_MODE : -1, true,
+                             k);
     /* NFSv3: libnfs sends SETATTR with SET_TO_SERVER_TIME itself */
     return nfs_utimes_async (c->nfs, p, NULL, call_cb, k);
   }
