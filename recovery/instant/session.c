@@ -734,6 +734,10 @@ instant_start (struct catalog *cat, const struct instant_opts *o,
     : xasprintf ("%s/overlays", o->home);
   if (check_overlay_dir (ovdir) == -1)
     goto out;
+  if (!o->overlay_dir) {
+    mode_t was;
+    tighten_mode (ovdir, &was);         /* older versions made it 0755 */
+  }
   {
     char rp[PATH_MAX];
     copy (s->overlay_dir, sizeof s->overlay_dir,
