@@ -6,7 +6,8 @@
 # and the user nobody gets "Permission denied" reading each of them or
 # serving the repository with nbdkit.  bootback repo init on an existing
 # directory (an empty one, or a repository made 0755/0644 by an older
-# bootback) tightens it, says so, and the points stay readable.  A
+# bootback, which every command warns about) tightens it, says so, and
+# the points stay readable.  A
 # catalog made 0644 is tightened when it is next opened.
 source "$top_srcdir/tests/functions.sh"
 requires qemu-img qemu-nbd runuser nbdkit nbdinfo python3
@@ -91,6 +92,10 @@ find "$old" -type f -exec chmod 0644 {} +
 echo outside >"$tmp/victim" && chmod 0644 "$tmp/victim"
 ln -s "$tmp/victim" "$old/points/link"     # not followed
 nd=$(find "$old" -type d | wc -l) nf=$(find "$old" -type f | wc -l)
+# every command on it warns until then
+bootback --repo "$old" points >/dev/null 2>"$tmp/err"
+grep -q "warning: $old is open to other users (mode 0755): run 'bootback repo init $old'" \
+    "$tmp/err" || fail "no warning about a repository open to others: $(cat "$tmp/err")"
 bootback repo init "$old" >"$tmp/init.out"
 cat "$tmp/init.out"
 grep -q "^existing repository $old" "$tmp/init.out" || fail "init did not find the repository"
@@ -100,7 +105,8 @@ grep -q "tightened permissions of $old (was 0755, now 0700): $nd directories and
 rm "$old/points/link"
 private "$old"
 denied "$old/points/web/$id/manifest.json" "$(find "$old/chunks" -type f | head -n1)"
-bootback --repo "$old" restore web --to "$tmp/out/old.raw"
+bootback --repo "$old" restore web --to "$tmp/out/old.raw" 2>"$tmp/err"
+! grep -q "open to other users" "$tmp/err" || fail "warned after init"
 cmp "$tmp/a.raw" "$tmp/out/old.raw"
 # a second init has nothing left to tighten
 bootback repo init "$old" >"$tmp/init.out"

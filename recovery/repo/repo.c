@@ -158,6 +158,18 @@ repo_tighten (const char *location, struct repo_tightened *t)
   return r;
 }
 
+unsigned
+repo_mode (struct repo *r)
+{
+  struct repo_stat st;
+
+  if (r->io->ops->stat (r->io, ".", &st) == -1) {
+    error_clear ();
+    return 0;
+  }
+  return st.mode;
+}
+
 struct repo *
 repo_open (const char *location)
 {

@@ -84,6 +84,8 @@ struct repo_tightened {
   uint64_t dirs, files;         /* how many had group or other permissions */
 };
 int repo_tighten (const char *location, struct repo_tightened *t);
+/* The permission bits of the repository's directory (0 if unknown). */
+unsigned repo_mode (struct repo *r);
 
 /* Open an existing repository.  Fault injection from the environment
  * (BOOTBACK_FAULT, see io-fault.c) is applied here. NULL on error. */
