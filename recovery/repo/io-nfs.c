@@ -48,7 +48,8 @@
  *       pool has its own (nfs4_set_client_name) and a fresh verifier at
  *       every connect (the server then drops the old incarnation's state);
  *     - utimes (path, NULL) crashes: touch is our own COMPOUND
- *       (PUTROOTFH, LOOKUP..., SETATTR);
+ *       (PUTROOTFH, LOOKUP..., SETATTR), and so is chmod (libnfs's fails
+ *       with NFS4ERR_INVAL on the mounted directory itself);
  *     - files are created EXCLUSIVE4 with no attributes: the verifier
  *       stays in atime/mtime (fixed by 5., which also sets the mode);
  *     - an OPEN the server refuses (say NFS4ERR_EXIST) desynchronises the
