@@ -186,7 +186,9 @@ p_tighten (struct repo_io *io, const char *path, struct repo_stat *st)
     return 0;
   snprintf (proc, sizeof proc, "/proc/self/fd/%d", fd);
   if (chmod (proc, s.st_mode & 0700) == -1) {
-    error_set (errno, "chmod: %s/%s", io->location, path);
+    /* ENOENT here means no /proc, not a missing file */
+    error_set (errno == ENOENT ? EOPNOTSUPP : errno, "chmod: %s/%s (through %s)",
+               io->location, path, proc);
     return -1;
   }
   return 1;

@@ -124,8 +124,9 @@ tighten_tree (struct repo_io *io, const char *dir, struct repo_tightened *t)
   char **names;
   int r = io->ops->tighten (io, dir, &st), ret = 0;
 
+  /* a symbolic link is not ours; GC may remove files meanwhile */
   if (r == -1)
-    return errno == ELOOP ? 0 : -1;     /* a symbolic link: not ours */
+    return errno == ELOOP || errno == ENOENT ? 0 : -1;
   if (strcmp (dir, ".") == 0)
     t->root_was = st.mode;
   if (r == 1)
@@ -134,7 +135,7 @@ tighten_tree (struct repo_io *io, const char *dir, struct repo_tightened *t)
     return 0;
   names = io->ops->list (io, dir);
   if (!names)
-    return -1;
+    return errno == ENOENT ? 0 : -1;
   for (size_t i = 0; names[i] && ret == 0; i++) {
     CLEANUP_FREE char *p = strcmp (dir, ".") == 0 ? xstrdup (names[i])
                            : xasprintf ("%s/%s", dir, names[i]);
