@@ -201,20 +201,23 @@ migrate (struct catalog *c)
 
 /* The catalog says what every backup holds: it is made 0600 before SQLite
  * opens it (SQLite gives the -wal and -shm files the database's mode),
- * and one made before that is tightened. */
+ * and one made before that is tightened.  An existing database is never
+ * opened here: closing a descriptor drops every POSIX lock this process
+ * holds on the file, those of its other SQLite connections too. */
 static int
 make_private (const char *path)
 {
   static const char *const suffix[] = { "", "-wal", "-shm" };
-  int fd = open_private (path, O_RDWR);
+  int fd = open_private (path, O_RDWR | O_EXCL);
   mode_t was;
   size_t i;
 
-  if (fd == -1) {
+  if (fd == -1 && errno != EEXIST) {
     error_set (errno, "catalog %s", path);
     return -1;
   }
-  close (fd);
+  if (fd >= 0)
+    close (fd);
   for (i = 0; i < sizeof suffix / sizeof suffix[0]; i++) {
     CLEANUP_FREE char *p = xasprintf ("%s%s", path, suffix[i]);
     if (tighten_mode (p, &was) == -1 && errno != ENOENT)
