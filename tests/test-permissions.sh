@@ -90,7 +90,9 @@ cp -a "$repo" "$old"
 find "$old" -type d -exec chmod 0755 {} +
 find "$old" -type f -exec chmod 0644 {} +
 echo outside >"$tmp/victim" && chmod 0644 "$tmp/victim"
-ln -s "$tmp/victim" "$old/points/link"     # not followed
+mkdir -m 0755 "$tmp/victims" && cp -p "$tmp/victim" "$tmp/victims/"
+ln -s "$tmp/victim" "$old/points/link"     # neither is followed
+ln -s "$tmp/victims" "$old/chunks/linkdir"
 nd=$(find "$old" -type d | wc -l) nf=$(find "$old" -type f | wc -l)
 # every command on it warns until then
 bootback --repo "$old" points >/dev/null 2>"$tmp/err"
@@ -101,8 +103,9 @@ cat "$tmp/init.out"
 grep -q "^existing repository $old" "$tmp/init.out" || fail "init did not find the repository"
 grep -q "tightened permissions of $old (was 0755, now 0700): $nd directories and $nf files" \
     "$tmp/init.out" || fail "init did not say what it tightened"
-[ "$(stat -c %a "$tmp/victim")" = 644 ] || fail "init followed a symbolic link out of the repository"
-rm "$old/points/link"
+[ "$(stat -c %a "$tmp/victim") $(stat -c %a "$tmp/victims") $(stat -c %a "$tmp/victims/victim")" \
+  = "644 755 644" ] || fail "init followed a symbolic link out of the repository"
+rm "$old/points/link" "$old/chunks/linkdir"
 private "$old"
 denied "$old/points/web/$id/manifest.json" "$(find "$old/chunks" -type f | head -n1)"
 bootback --repo "$old" restore web --to "$tmp/out/old.raw" 2>"$tmp/err"

@@ -8,9 +8,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/openat2.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 
 #include "recovery/repo/repo-int.h"
 
@@ -162,18 +160,35 @@ p_rename (struct repo_io *io, const char *from, const char *to)
   return 0;
 }
 
-/* The file is opened with O_PATH and no symbolic link anywhere in path
- * is followed (openat2), so a link planted in a repository on a share
- * cannot make us chmod a host file; special files are left alone. */
+/* Open path (below the root) with O_PATH one component at a time, never
+ * following a symbolic link: a link is opened as itself, and nothing can
+ * be opened below it (ENOTDIR).  (openat2's RESOLVE_NO_SYMLINKS would do
+ * the same, but valgrind 3.19 does not know it.) */
+static int
+open_nofollow (int dirfd, const char *path)
+{
+  CLEANUP_FREE char *p = xstrdup (path);
+  char *save = NULL, *c;
+  int fd = dirfd, next;
+
+  for (c = strtok_r (p, "/", &save); c; c = strtok_r (NULL, "/", &save)) {
+    next = openat (fd, c, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+    if (fd != dirfd)
+      close (fd);
+    if (next == -1)
+      return -1;
+    fd = next;
+  }
+  return fd == dirfd ? openat (dirfd, ".", O_PATH | O_CLOEXEC) : fd;
+}
+
+/* No symbolic link in path is followed, so a link planted in a repository
+ * on a share cannot make us chmod a host file; special files are left
+ * alone. */
 static int
 p_tighten (struct repo_io *io, const char *path, struct repo_stat *st)
 {
-  struct open_how how = {
-    .flags = O_PATH | O_NOFOLLOW | O_CLOEXEC,
-    .resolve = RESOLVE_NO_SYMLINKS | RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS,
-  };
-  CLEANUP_CLOSE int fd =
-    syscall (SYS_openat2, PRIV (io)->dirfd, path, &how, sizeof how);
+  CLEANUP_CLOSE int fd = open_nofollow (PRIV (io)->dirfd, path);
   char proc[64];
   struct stat s;
 
@@ -181,9 +196,14 @@ p_tighten (struct repo_io *io, const char *path, struct repo_stat *st)
     error_set (errno, "open: %s/%s", io->location, path);
     return -1;
   }
+  if (S_ISLNK (s.st_mode)) {
+    error_set (ELOOP, "%s/%s: a symbolic link", io->location, path);
+    return -1;
+  }
   fill_stat (&s, st);
   if ((!S_ISREG (s.st_mode) && !S_ISDIR (s.st_mode)) || (s.st_mode & 077) == 0)
     return 0;
+  /* an O_PATH descriptor cannot be fchmod'ed: its /proc link can */
   snprintf (proc, sizeof proc, "/proc/self/fd/%d", fd);
   if (chmod (proc, s.st_mode & 0700) == -1) {
     /* ENOENT here means no /proc, not a missing file */
