@@ -98,9 +98,12 @@ lab_state_save (const struct lab_state *s)
   CLEANUP_FREE char *path = xasprintf ("%s/state.json", s->dir);
   CLEANUP_FREE char *tmp = xasprintf ("%s/.state.json.tmp", s->dir);
   json_t *o = state_json (s);
-  int r = json_dump_file (o, tmp, JSON_INDENT (2) | JSON_PRESERVE_ORDER);
+  FILE *f = fopen_private (tmp);
+  int r = f ? json_dumpf (o, f, JSON_INDENT (2) | JSON_PRESERVE_ORDER) : -1;
 
   json_decref (o);
+  if (f && fclose (f) != 0)
+    r = -1;
   if (r != 0) {
     error_set (errno ? errno : EIO, "write %s", tmp);
     return -1;
@@ -309,12 +312,9 @@ lab_state_new (const char *home, const char *lab, const char *file,
                 budget_mib);
     return NULL;
   }
-  if ((mkdir (home, 0700) == -1 && errno != EEXIST) ||
-      (mkdir (labs, 0700) == -1 && errno != EEXIST)) {
-    error_set (errno, "mkdir %s", labs);
+  if (mkdir_private (home) == -1 || mkdir_private (labs) == -1)
     return NULL;
-  }
-  lockfd = open (lockp, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  lockfd = open_private (lockp, O_RDWR);
   if (lockfd == -1) {
     error_set (errno, "open %s", lockp);
     return NULL;

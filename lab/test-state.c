@@ -4,8 +4,10 @@
  * written with a fresh id, read back and listed; the memory budget holds a
  * second run back and refuses one larger than the budget; a run is alive
  * while its owner lives (not after a fake owner died), a sandbox while its
- * lease lasts; teardown of a run that made nothing removes its directory.
+ * lease lasts; teardown of a run that made nothing removes its directory;
+ * state files are 0600 under umask 0.
  */
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 #include "lab/lab.h"
@@ -52,7 +54,15 @@ main (void)
   b->expires = now + 3600;
   b->pid = 0;
   lab_state_add_vm (b, "web1", "bbl-x-web1", "10.77.0.10");
-  CHECK (lab_state_save (b) == 0);
+  {
+    mode_t old = umask (0);
+    CLEANUP_FREE char *p = xasprintf ("%s/state.json", b->dir);
+    struct stat st;
+
+    CHECK (lab_state_save (b) == 0);
+    CHECK (stat (p, &st) == 0 && (st.st_mode & 0777) == 0600);
+    umask (old);
+  }
 
   c = lab_state_load (home, b->id);
   CHECK (c && strcmp (c->lab, "two") == 0 && c->expires == b->expires);

@@ -7,8 +7,8 @@
 # error and leaves nothing behind: no nbdkit or supervisor, no socket, no
 # overlay, no session directory, no domain.  Also: a point imported without
 # domain XML boots with the default definition (supervisor run as
-# $BOOTBACK_EXE); stop/migrate of sessions
-# in the wrong state are refused.
+# $BOOTBACK_EXE), its directories 0700 and overlay 0600; stop/migrate of
+# sessions in the wrong state are refused.
 source "$top_srcdir/tests/functions.sh"
 source "$top_srcdir/tests/lib/libvirtd.sh"
 source "$top_srcdir/tests/lib/netns.sh"
@@ -106,6 +106,11 @@ grep -q "bridge='$NETNS_BRIDGE'" "$tmp/noxml.xml"
 grep -q "socket='$BOOTBACK_HOME/sessions/.*/vda.sock'" "$tmp/noxml.xml"
 grep -q "<target dev='vda' bus='virtio'/>" "$tmp/noxml.xml"
 id=$(sed -n 's/^session \([0-9]*\):.*/\1/p' "$tmp/out")
+# The session's sockets, logs and overlay (the guest's writes) are root's
+# alone: directories 0700, overlay 0600 (sockets are reached through them).
+bad=$(find "$BOOTBACK_HOME/sessions" "$BOOTBACK_HOME/overlays" \( -type d -o -name '*.qcow2' \) \
+          -perm /077 -printf '%m %p\n')
+[ -z "$bad" ] || fail "session files readable by others:"$'\n'"$bad"
 # A second session with the same name clashes with the running one.
 expect_error "clash with a session" "noxml already exists" bootback instant noxml --agent-timeout 0
 expect_error "migrate to nowhere" "not writable|No such file" \

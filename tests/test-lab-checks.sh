@@ -8,7 +8,7 @@
 # negative variant fails with the right check named (noinit: heartbeat,
 # found at once through the kernel panic on its console; noweb: http;
 # corrupt: http, 503 naming the corrupt file).  Exit status 2.  The
-# reports are valid (JSON parses, JUnit validates against
+# reports are valid and 0700/0600 (JSON parses, JUnit validates against
 # verify/junit.xsd, the HTML renders in headless Chromium and shows every
 # VM), the run and its timings are in the catalog (bootback history), and
 # nothing of the lab is left.
@@ -125,6 +125,9 @@ grep -q "failed: heartbeat" "$tmp/out" || fail "the summary does not name the fa
 lab_report_check "$tmp/report"
 [ "$(head -c 8 "$tmp/report/good.png" | od -An -tx1 | tr -d ' \n')" = 89504e470d0a1a0a ] ||
     fail "good.png is not a PNG"
+# the report and its screenshots are the owner's alone (0700, 0600)
+bad=$(find "$tmp/report" -perm /077 -printf '%m %p\n')
+[ -z "$bad" ] || fail "report files readable by others:"$'\n'"$bad"
 lab_chromium "$tmp/report/report.html" "$tmp/page.png" >"$tmp/dom.html"
 for vm in good noinit noweb corrupt; do
     grep -q ">$vm<" "$tmp/dom.html" || fail "the rendered page does not show $vm"

@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # A repository on NFS (nfs://127.0.0.1/..., libnfs, no kernel mount)
 # against a private nfs-ganesha: init (nested, new directories), import,
-# points, restore byte-identical (raw and qcow2), verify, check, reindex,
+# points, restore byte-identical (raw and qcow2), modes 0700/0600 and
+# init tightening an older repository, verify, check, reindex,
 # prune, gc; the same repository copied between local disk and NFS both
 # ways lists the same points and verifies; errors from the server name the
 # URL and path and keep the server's errno.
@@ -18,8 +19,8 @@ bootback repo init --chunk-size 64K "$url"
 for d in chunks points locks locks/writers; do
     [ -d "$NFS_EXPORT/site/a/repo/$d" ] || fail "no $d/ on the server"
 done
-stat -c '%a %n' "$NFS_EXPORT/site/a/repo/bootback-repo.json" | grep -q '^644 ' ||
-    fail "bootback-repo.json is not mode 644"
+stat -c '%a %n' "$NFS_EXPORT/site/a/repo/bootback-repo.json" | grep -q '^600 ' ||
+    fail "bootback-repo.json is not mode 600"
 
 make_disk "$tmp/a.raw" $(( 3 * 1024 * 1024 + 777 ))
 make_disk "$tmp/b.raw" $(( 2 * 1024 * 1024 ))
@@ -38,6 +39,19 @@ bootback restore db --disk vdb --to "$tmp/db.qcow2" --format qcow2
 qemu-img compare "$tmp/b.raw" "$tmp/db.qcow2"
 bootback repo verify
 bootback repo check
+
+# the repository is its owner's alone, as on local disk: 0700 and 0600
+bad=$(find "$NFS_EXPORT/site" -perm /077 -printf '%m %p\n')
+[ -z "$bad" ] || fail "readable by others on the server:"$'\n'"$bad"
+# one made 0755/0644 by an older bootback: repo init tightens it in place
+find "$NFS_EXPORT/site/a/repo" -type d -exec chmod 0755 {} +
+find "$NFS_EXPORT/site/a/repo" -type f -exec chmod 0644 {} +
+bootback repo init "$url" | tee "$tmp/init"
+grep -q "^existing repository $url" "$tmp/init" || fail "init did not find the repository"
+grep -q "tightened permissions of $url (was 0755, now 0700)" "$tmp/init" ||
+    fail "init did not say it tightened the repository"
+bad=$(find "$NFS_EXPORT/site" -perm /077 -printf '%m %p\n')
+[ -z "$bad" ] || fail "init left these readable by others:"$'\n'"$bad"
 
 # chunk files are named, sized and timed as on local disk (server clock)
 now=$(date +%s)
@@ -103,8 +117,13 @@ expect_fail bootback points --repo "$(nfs_url nothere)" 2> "$tmp/err"
 cat "$tmp/err"
 grep -q "nfs://127.0.0.1$NFS_EXPORT/nothere" "$tmp/err" || fail "missing directory: URL not named"
 grep -q "No such file or directory" "$tmp/err" || fail "missing directory: not ENOENT"
+# another user (uid 65534) cannot even reach the repository (0700)
+expect_fail bootback points --repo "$(nfs_url site/a/repo uid=65534\&gid=65534)" 2> "$tmp/err"
+cat "$tmp/err"
+grep -q "Permission denied" "$tmp/err" || fail "uid 65534 was not refused the repository"
 # the server refuses a user who may not write
-chmod 755 "$NFS_EXPORT/site/a/repo/points"
+chmod 755 "$NFS_EXPORT/site" "$NFS_EXPORT/site/a" "$NFS_EXPORT/site/a/repo" \
+    "$NFS_EXPORT/site/a/repo/points"
 expect_fail bootback import "$tmp/b.raw" --vm denied \
     --repo "$(nfs_url site/a/repo uid=65534\&gid=65534)" 2> "$tmp/err"
 cat "$tmp/err"

@@ -6,7 +6,8 @@
 # veth pair with a link-local address because getaddrinfo wants one) and
 # mount namespace (a private /run for rpcbind's socket).  Init below the
 # export (ganesha mounts no subdirectory over v3), import, restore,
-# verify, files with the server's times and mode 644, gc, the plugin.
+# verify, files with the server's times and mode 600, gc, the plugin,
+# repo init tightening a repository made 0755/0644.
 source "$top_srcdir/tests/functions.sh"
 if [ -z "${BB_NFS_NETNS:-}" ]; then
     [ "$(id -u)" -eq 0 ] || skip "needs root (network and mount namespaces)"
@@ -47,7 +48,7 @@ bootback repo verify
 bootback repo check
 now=$(date +%s)
 find "$NFS_EXPORT/sub/repo" -type f -not -path '*/locks/*' | while read -r f; do
-    [ "$(stat -c %a "$f")" = 644 ] || fail "$f has mode $(stat -c %a "$f")"
+    [ "$(stat -c %a "$f")" = 600 ] || fail "$f has mode $(stat -c %a "$f")"
     m=$(stat -c %Y "$f")
     [ $(( now - m )) -lt 600 ] && [ $(( m - now )) -lt 600 ] || fail "$f has mtime $m, now $now"
 done
@@ -70,4 +71,13 @@ bootback repo verify
 bb_nbdkit -U - "$plugin" repo="$url" point=v3@latest \
     --run "nbdcopy \"\$uri\" $tmp/out2.raw"
 cmp "$tmp/a.raw" "$tmp/out2.raw"
+# made 0755/0644 by an older bootback: repo init tightens it over NFSv3
+find "$NFS_EXPORT/sub/repo" -type d -exec chmod 0755 {} +
+find "$NFS_EXPORT/sub/repo" -type f -exec chmod 0644 {} +
+bootback repo init "$url" | tee "$tmp/init"
+grep -q "tightened permissions of $url (was 0755, now 0700)" "$tmp/init" ||
+    fail "init did not say it tightened the repository"
+bad=$(find "$NFS_EXPORT/sub" -perm /077 -printf '%m %p\n')
+[ -z "$bad" ] || fail "readable by others on the server:"$'\n'"$bad"
+bootback repo verify
 echo "nfs v3 ok"

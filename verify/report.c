@@ -450,7 +450,7 @@ write_file (const char *dir, const char *name, const char *text)
 {
   CLEANUP_FREE char *path = xasprintf ("%s/%s", dir, name);
   CLEANUP_FREE char *tmp = xasprintf ("%s/.%s.tmp", dir, name);
-  FILE *f = fopen (tmp, "we");
+  FILE *f = fopen_private (tmp);
 
   if (!f) {
     error_set (errno, "open %s", tmp);

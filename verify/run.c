@@ -92,29 +92,6 @@ say (struct run *r, const char *fmt, ...)
   pthread_mutex_unlock (&r->lock);
 }
 
-/* mkdir -p */
-static int
-mkdirs (const char *path)
-{
-  CLEANUP_FREE char *p = xstrdup (path);
-  char *s;
-
-  for (s = p + 1; *s; s++)
-    if (*s == '/') {
-      *s = '\0';
-      if (mkdir (p, 0755) == -1 && errno != EEXIST) {
-        error_set (errno, "mkdir %s", p);
-        return -1;
-      }
-      *s = '/';
-    }
-  if (mkdir (p, 0755) == -1 && errno != EEXIST) {
-    error_set (errno, "mkdir %s", p);
-    return -1;
-  }
-  return 0;
-}
-
 /* The last n lines of a console log, printable characters only. */
 static char *
 console_tail (const char *path, int nlines)
@@ -589,8 +566,14 @@ verify_run (const struct lab_def *d, const struct verify_run_opts *o,
   rep->dir = o->report_dir ? xstrdup (o->report_dir)
                            : xasprintf ("%s/reports/%s-%s-%s", o->home, d->name,
                                         stamp, r.st->id);
-  if (mkdirs (rep->dir) == -1)
+  if (mkdir_p_private (rep->dir) == -1)
     goto fail_teardown;
+  if (!o->report_dir) {
+    /* reports/ of older versions was 0755 */
+    CLEANUP_FREE char *reports = xasprintf ("%s/reports", o->home);
+    mode_t was;
+    tighten_mode (reports, &was);
+  }
   r.st->report_dir = xstrdup (rep->dir);
   lab_state_save (r.st);
 

@@ -6,6 +6,8 @@
  * escapes what it shows, and JUnit XML that libxml2 parses with the
  * counts it should have.
  */
+#include <sys/stat.h>
+
 #include <libxml/parser.h>
 #include <libxml/xpath.h>
 
@@ -228,6 +230,7 @@ main (void)
   test_html (r);
   test_junit (r);
   test_png ();
+  umask (0);            /* reports are 0600 whatever the umask */
   CHECK (verify_report_write (r) == 0);
   verify_report_free (r);
   {
@@ -235,7 +238,9 @@ main (void)
     size_t i;
     for (i = 0; i < 4; i++) {
       char *p = xasprintf ("%s/%s", dir, names[i]);
+      struct stat st;
       CHECK (access (p, R_OK) == 0);
+      CHECK (i == 0 || (stat (p, &st) == 0 && (st.st_mode & 0777) == 0600));
       unlink (p);
       free (p);
     }

@@ -5,6 +5,7 @@
  * catalog_open applies the rest in one transaction.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <sqlite3.h>
 #include <sys/stat.h>
 
@@ -198,17 +199,45 @@ migrate (struct catalog *c)
   return -1;
 }
 
+/* The catalog says what every backup holds: it is made 0600 before SQLite
+ * opens it (SQLite gives the -wal and -shm files the database's mode),
+ * and one made before that is tightened.  An existing database is never
+ * opened here: closing a descriptor drops every POSIX lock this process
+ * holds on the file, those of its other SQLite connections too. */
+static int
+make_private (const char *path)
+{
+  static const char *const suffix[] = { "", "-wal", "-shm" };
+  int fd = open_private (path, O_RDWR | O_EXCL);
+  mode_t was;
+  size_t i;
+
+  if (fd == -1 && errno != EEXIST) {
+    error_set (errno, "catalog %s", path);
+    return -1;
+  }
+  if (fd >= 0)
+    close (fd);
+  for (i = 0; i < sizeof suffix / sizeof suffix[0]; i++) {
+    CLEANUP_FREE char *p = xasprintf ("%s%s", path, suffix[i]);
+    if (tighten_mode (p, &was) == -1 && errno != ENOENT)
+      return -1;
+  }
+  return 0;
+}
+
 struct catalog *
 catalog_open (const char *home)
 {
   struct catalog *c = xcalloc (1, sizeof *c);
 
-  if (mkdir (home, 0700) == -1 && errno != EEXIST) {
-    error_set (errno, "mkdir: %s", home);
+  if (mkdir_private (home) == -1) {
     free (c);
     return NULL;
   }
   c->path = xasprintf ("%s/catalog.db", home);
+  if (make_private (c->path) == -1)
+    goto err;
   if (sqlite3_open_v2 (c->path, &c->db,
                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
                        SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {

@@ -18,7 +18,8 @@ static const char repo_usage[] =
   "       bootback repo reindex\n"
   "\n"
   "init     create a repository (chunk size 64K..4M, default 1M) and make it\n"
-  "         the default\n"
+  "         the default; on an existing one, take group and other\n"
+  "         permissions off everything in it\n"
   "add      register an existing repository (the default if none is yet)\n"
   "list     registered repositories\n"
   "verify   read every chunk the points use once and check its SHA-256;\n"
@@ -29,6 +30,18 @@ static const char repo_usage[] =
   "reindex  rebuild the catalog's restore points from the manifests\n";
 
 static long reindex (struct cli *c);
+
+/* Say what repo_tighten changed: nothing is readable by others now. */
+static void
+print_tightened (const char *loc, const struct repo_tightened *t)
+{
+  if (t->dirs == 0 && t->files == 0)
+    return;
+  printf ("tightened permissions of %s (was %04o, now %04o): %" PRIu64
+          " directories and %" PRIu64 " files were readable or writable by "
+          "other users; now only the owner has access\n", loc, t->root_was,
+          t->root_was & 0700, t->dirs, t->files);
+}
 
 static int
 repo_init_cmd (struct cli *c, int argc, char **argv)
@@ -41,11 +54,12 @@ repo_init_cmd (struct cli *c, int argc, char **argv)
     { 0 }
   };
   struct repo_init_opts o = { 0 };
+  struct repo_tightened t;
   CLEANUP_FREE char *abs = NULL;
   struct repo *r;
   int64_t id, v;
   char hs[32];
-  int opt;
+  int opt, existed;
 
   while ((opt = getopt_long (argc, argv, "h", lo, NULL)) != -1) {
     switch (opt) {
@@ -84,12 +98,17 @@ repo_init_cmd (struct cli *c, int argc, char **argv)
     cli_bad_usage (repo_usage);
   if (o.chunk_size == 0)
     o.chunk_size = REPO_DEFAULT_CHUNK;
-  if (repo_init (argv[optind], &o) == -1) {
+  if ((existed = repo_init (argv[optind], &o)) == -1) {
     cli_perror ();
     return 1;
   }
   abs = cli_absolute (argv[optind]);
   r = repo_open (abs);
+  if (r && repo_tighten (abs, &t) == -1) {
+    cli_perror ();
+    repo_close (r);
+    return 1;
+  }
   if (!r || cli_catalog (c) == -1 ||
       catalog_repo_add (c->cat, abs, repo_uuid (r), repo_chunk_size (r), true,
                         &id) == -1) {
@@ -97,9 +116,10 @@ repo_init_cmd (struct cli *c, int argc, char **argv)
     repo_close (r);
     return 1;
   }
-  printf ("created repository %s (chunk size %s, uuid %s); it is now the "
-          "default\n", abs, human_size (repo_chunk_size (r), hs, sizeof hs),
-          repo_uuid (r));
+  printf ("%s repository %s (chunk size %s, uuid %s); it is now the "
+          "default\n", existed ? "existing" : "created", abs,
+          human_size (repo_chunk_size (r), hs, sizeof hs), repo_uuid (r));
+  print_tightened (abs, &t);
   repo_close (r);
   return 0;
 }

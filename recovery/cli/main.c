@@ -175,6 +175,10 @@ cli_repo (struct cli *c)
     cli_perror ();
     return -1;
   }
+  if (repo_mode (c->repo) & 077)
+    fprintf (stderr, "bootback: warning: %s is open to other users (mode "
+             "%04o): run 'bootback repo init %s' to make it private\n", loc,
+             repo_mode (c->repo), loc);
   if (catalog_repo_add (c->cat, repo_location (c->repo), repo_uuid (c->repo),
                         repo_chunk_size (c->repo), false, &c->repo_id) == -1) {
     cli_perror ();

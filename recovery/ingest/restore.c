@@ -4,6 +4,7 @@
  * index has zero chunks) or qcow2 (qemu-img create, then writes through a
  * private qemu-nbd, so the qcow2 is written by QEMU itself).  Output goes
  * to TARGET.part and is renamed into place only when complete and flushed.
+ * The image is made 0600 (a disk is its owner's; chmod it to share it).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -122,7 +123,7 @@ ingest_restore (struct repo *r, const char *vm, const char *id,
   first_error_init (&j.fe);
   unlink (part);
   if (strcmp (format, "raw") == 0) {
-    j.fd = open (part, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    j.fd = open_private (part, O_WRONLY | O_EXCL);
     if (j.fd == -1) {
       error_set (errno, "open: %s", part);
       goto out;
@@ -137,11 +138,13 @@ ingest_restore (struct repo *r, const char *vm, const char *id,
     char size[32], out[4096];
     char *argv[] = { "qemu-img", "create", "-q", "-f", "qcow2", part, size, NULL };
     snprintf (size, sizeof size, "%" PRIu64, repo_disk_size (j.d));
+    if (create_private (part) == -1)
+      goto out;
+    created = true;
     if (run_command (argv, out, sizeof out) != 0) {
       error_setx ("qemu-img create %s: %s", part, out);
       goto out;
     }
-    created = true;
     if (qemu_nbd_start (&q, part, "qcow2", false) == -1)
       goto out;
     j.socket = q.socket;

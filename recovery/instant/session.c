@@ -460,29 +460,6 @@ parse_network (const char *spec, enum instant_net *net, const char **src)
 }
 
 static int
-mkdir_p (const char *path, mode_t mode)
-{
-  CLEANUP_FREE char *p = xstrdup (path);
-  char *q;
-
-  for (q = p + 1; *q; q++) {
-    if (*q != '/')
-      continue;
-    *q = '\0';
-    if (mkdir (p, 0755) == -1 && errno != EEXIST) {
-      error_set (errno, "mkdir: %s", p);
-      return -1;
-    }
-    *q = '/';
-  }
-  if (mkdir (p, mode) == -1 && errno != EEXIST) {
-    error_set (errno, "mkdir: %s", p);
-    return -1;
-  }
-  return 0;
-}
-
-static int
 rm_one (const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
   remove (path);
@@ -514,7 +491,7 @@ check_overlay_dir (const char *dir)
   uint64_t avail;
   char a[32], b[32];
 
-  if (mkdir_p (dir, 0700) == -1) {
+  if (mkdir_p_private (dir) == -1) {
     error_prefix ("overlay directory");
     return -1;
   }
@@ -547,11 +524,15 @@ create_overlay (const struct instant_session_disk *k)
   int r;
 
   snprintf (size, sizeof size, "%" PRIu64, k->size);
+  /* the guest's writes: 0600 */
+  if (create_private (k->overlay) == -1)
+    return -1;
   r = run_command (argv, out, sizeof out);
+  if (r != 0)
+    unlink (k->overlay);
   if (r == -1)
     return -1;
   if (r != 0) {
-    unlink (k->overlay);
     error_setx ("create overlay %s: %s", k->overlay, out);
     return -1;
   }
@@ -805,6 +786,10 @@ instant_start (struct catalog *cat, const struct instant_opts *o,
     : xasprintf ("%s/overlays", o->home);
   if (check_overlay_dir (ovdir) == -1)
     goto out;
+  if (!o->overlay_dir) {
+    mode_t was;
+    tighten_mode (ovdir, &was);         /* older versions made it 0755 */
+  }
   {
     char rp[PATH_MAX];
     copy (s->overlay_dir, sizeof s->overlay_dir,
@@ -844,7 +829,7 @@ instant_start (struct catalog *cat, const struct instant_opts *o,
   }
   {
     CLEANUP_FREE char *sessions = xasprintf ("%s/sessions", o->home);
-    if (mkdir_p (sessions, 0700) == -1)
+    if (mkdir_p_private (sessions) == -1)
       goto fail;
   }
   snprintf (s->dir, sizeof s->dir, "%s/sessions/%" PRId64, o->home, s->id);
@@ -929,7 +914,7 @@ instant_start (struct catalog *cat, const struct instant_opts *o,
     copy (s->disks[i].target, sizeof s->disks[i].target, xd[i].target);
   {
     CLEANUP_FREE char *p = xasprintf ("%s/domain.xml", s->dir);
-    FILE *f = fopen (p, "we");
+    FILE *f = fopen_private (p);
     if (f) {
       fputs (xml, f);
       fclose (f);

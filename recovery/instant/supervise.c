@@ -84,7 +84,7 @@ pidfd_open_ (pid_t pid)
 static void
 write_pidfile (struct proc *p)
 {
-  FILE *f = fopen (p->pidfile, "we");
+  FILE *f = fopen_private (p->pidfile);
 
   if (f) {
     fprintf (f, "%d\n", (int) p->pid);
@@ -334,7 +334,7 @@ instant_supervise (const char *home, int64_t id, int ready_fd)
   }
 
   pidpath = xasprintf ("%s/supervisor.pid", s->dir);
-  f = fopen (pidpath, "we");
+  f = fopen_private (pidpath);
   if (f) {
     fprintf (f, "%d\n", (int) getpid ());
     fclose (f);

@@ -131,6 +131,12 @@ f_rename (struct repo_io *io, const char *a, const char *b)
   if (tick (io, "rename", false) == -1) return -1;
   return IN (io)->ops->rename (IN (io), a, b);
 }
+static int
+f_tighten (struct repo_io *io, const char *p, struct repo_stat *st)
+{
+  if (tick (io, "tighten", false) == -1) return -1;
+  return IN (io)->ops->tighten (IN (io), p, st);
+}
 static char **
 f_list (struct repo_io *io, const char *p)
 {
@@ -164,6 +170,7 @@ static const struct repo_io_ops fault_ops = {
   .start_writeback = f_start_writeback,
   .fstat = f_fstat, .close = f_close, .stat = f_stat, .mkdir = f_mkdir,
   .rmdir = f_rmdir, .unlink = f_unlink, .rename = f_rename, .touch = f_touch,
+  .tighten = f_tighten,
   .list = f_list, .sync_dir = f_sync_dir, .sync_all = f_sync_all,
   .free = f_free,
 };

@@ -38,17 +38,20 @@
  *     remove, mkdir) stable before it replies (RFC 1813, RFC 7530), so
  *     sync_dir and sync_all have nothing left to do.
  *  5. Times are the server's: touch is SETATTR with SET_TO_SERVER_TIME,
- *     and every file we create gets its times (and mode 0644) set so too
- *     (GC compares mtimes with the storage clock, see gc.c).
+ *     and every file we create gets its times (and mode 0600) set so too
+ *     (GC compares mtimes with the storage clock, see gc.c).  Directories
+ *     are made 0700: a repository is its owner's alone (util's
+ *     PRIVATE_*_MODE).
  *  6. libnfs 4.0's NFSv4 quirks and what this file does about them:
  *     - every context of a process has the same client id, so a second
  *       mount expires the first one's open files: each connection of the
  *       pool has its own (nfs4_set_client_name) and a fresh verifier at
  *       every connect (the server then drops the old incarnation's state);
  *     - utimes (path, NULL) crashes: touch is our own COMPOUND
- *       (PUTROOTFH, LOOKUP..., SETATTR);
+ *       (PUTROOTFH, LOOKUP..., SETATTR), and so is chmod (libnfs's fails
+ *       with NFS4ERR_INVAL on the mounted directory itself);
  *     - files are created EXCLUSIVE4 with no attributes: the verifier
- *       stays in atime/mtime, mode is 0600 (fixed by 5.);
+ *       stays in atime/mtime (fixed by 5., which also sets the mode);
  *     - an OPEN the server refuses (say NFS4ERR_EXIST) desynchronises the
  *       open-owner sequence id, and every later OPEN on the context gets
  *       the cached refusal: creating opens check for the file first, and
@@ -647,11 +650,11 @@ lost_error (struct nio *n, int e, const char *why, const char *op,
 /* ---- path operations ---------------------------------------------------- */
 
 enum pop { P_STAT, P_MKDIR, P_RMDIR, P_UNLINK, P_RENAME, P_OPENDIR, P_OPEN,
-           P_TIMES, P_TIMES_MODE, P_READDIR4 };
+           P_TIMES, P_TIMES_MODE, P_READDIR4, P_CHMOD };
 
 static const char *const pop_name[] = {
   "stat", "mkdir", "rmdir", "unlink", "rename", "opendir", "open", "touch",
-  "touch", "readdir"
+  "touch", "readdir", "chmod"
 };
 
 /* PUTROOTFH and a LOOKUP of each component of the URL's directory and
@@ -681,11 +684,12 @@ lookups4 (char *full, nfs_argop4 *ops, struct call *k)
   return nops;
 }
 
-/* Our SETATTR of atime and mtime to the server's clock (and mode 0644)
- * by path: PUTROOTFH, LOOKUP of each component, SETATTR. */
+/* Our SETATTR by path: PUTROOTFH, LOOKUP of each component, SETATTR of
+ * the mode (unless mode < 0) and, if times, of atime and mtime to the
+ * server's clock. */
 static int
-start_setattr4 (struct nio *n, struct conn *c, const char *path, bool mode,
-                struct call *k)
+start_setattr4 (struct nio *n, struct conn *c, const char *path, int mode,
+                bool times, struct call *k)
 {
   CLEANUP_FREE char *full = xasprintf ("%s/%s", n->root, path);
   nfs_argop4 ops[MAX_DEPTH + 2];
@@ -700,15 +704,18 @@ start_setattr4 (struct nio *n, struct conn *c, const char *path, bool mode,
   if (nops == 0)
     return 0;
   mask[0] = 0;
-  mask[1] = (1u << (FATTR4_TIME_ACCESS_SET - 32)) |
-            (1u << (FATTR4_TIME_MODIFY_SET - 32));
-  if (mode) {
-    uint32_t m = htobe32 (0644);
+  mask[1] = 0;
+  if (mode >= 0) {
+    uint32_t m = htobe32 (mode);
     mask[1] |= 1u << (FATTR4_MODE - 32);
     memcpy (vals, &m, 4);
     nvals = 4;
   }
-  nvals += 8;
+  if (times) {
+    mask[1] |= (1u << (FATTR4_TIME_ACCESS_SET - 32)) |
+               (1u << (FATTR4_TIME_MODIFY_SET - 32));
+    nvals += 8;
+  }
   ops[nops].argop = OP_SETATTR;
   /* anonymous stateid: all zero (memset above) */
   ops[nops].nfs_argop4_u.opsetattr.obj_attributes.attrmask.bitmap4_len = 2;
@@ -814,7 +821,12 @@ start_path (struct nio *n, struct conn *c, enum pop op, const char *path,
   case P_STAT:
     k->kind = K_STAT;
     return nfs_stat64_async (c->nfs, p, call_cb, k);
-  case P_MKDIR: return nfs_mkdir2_async (c->nfs, p, 0755, call_cb, k);
+  case P_MKDIR:
+    return nfs_mkdir2_async (c->nfs, p, PRIVATE_DIR_MODE, call_cb, k);
+  case P_CHMOD:
+    if (atomic_load (&n->version) == 4)
+      return start_setattr4 (n, c, path, flags, false, k);
+    return nfs_chmod_async (c->nfs, p, flags, call_cb, k);
   case P_RMDIR: return nfs_rmdir_async (c->nfs, p, call_cb, k);
   case P_UNLINK: return nfs_unlink_async (c->nfs, p, call_cb, k);
   case P_RENAME: return nfs_rename_async (c->nfs, p, p2, call_cb, k);
@@ -823,11 +835,13 @@ start_path (struct nio *n, struct conn *c, enum pop op, const char *path,
     return nfs_opendir_async (c->nfs, p, call_cb, k);
   case P_OPEN:
     k->kind = K_PTR;
-    return nfs_open2_async (c->nfs, p, flags, 0644, call_cb, k);
+    return nfs_open2_async (c->nfs, p, flags, PRIVATE_FILE_MODE, call_cb, k);
   case P_TIMES:
   case P_TIMES_MODE:
     if (atomic_load (&n->version) == 4)
-      return start_setattr4 (n, c, path, op == P_TIMES_MODE, k);
+      return start_setattr4 (n, c, path,
+                             op == P_TIMES_MODE ? PRIVATE_FILE_MODE : -1, true,
+                             k);
     /* NFSv3: libnfs sends SETATTR with SET_TO_SERVER_TIME itself */
     return nfs_utimes_async (c->nfs, p, NULL, call_cb, k);
   }
@@ -839,7 +853,7 @@ static bool
 idempotent (enum pop op, int flags)
 {
   return op == P_STAT || op == P_OPENDIR || op == P_TIMES || op == P_TIMES_MODE ||
-         op == P_READDIR4 ||
+         op == P_READDIR4 || op == P_CHMOD ||
          (op == P_OPEN && !(flags & (O_CREAT | O_TRUNC)));
 }
 
@@ -935,6 +949,7 @@ fill_stat (const struct nfs_stat_64 *s, struct repo_stat *st)
   st->size = s->nfs_size;
   st->mtime = s->nfs_mtime + s->nfs_mtime_nsec / 1e9;
   st->is_dir = S_ISDIR (s->nfs_mode);
+  st->mode = s->nfs_mode & 07777;
 }
 
 static int
@@ -960,6 +975,24 @@ static int
 n_mkdir (struct repo_io *io, const char *path)
 {
   return simple (io, P_MKDIR, path, NULL);
+}
+
+/* The server resolves nothing outside the export: a symbolic link there
+ * can lead only to the share's own files. */
+static int
+n_tighten (struct repo_io *io, const char *path, struct repo_stat *st)
+{
+  struct call k;
+
+  if (n_stat (io, path, st) == -1)
+    return -1;
+  if ((st->mode & 077) == 0)
+    return 0;
+  /* the mode travels in flags */
+  if (path_op (PRIV (io), P_CHMOD, path, NULL, st->mode & 0700, NULL, &k,
+               NULL) == -1)
+    return -1;
+  return 1;
 }
 
 static int
@@ -1253,7 +1286,7 @@ n_open (struct repo_io *io, const char *path, int flags)
   strcpy (f->path, path);
   c->nfiles++;
   if (creat) {
-    /* 5.: the server's times and mode 0644, not EXCLUSIVE4's verifier */
+    /* 5.: the server's times and mode 0600, not EXCLUSIVE4's verifier */
     struct call t;
     int r = path_op (n, P_TIMES_MODE, path, NULL, 0, NULL, &t, &c);
 
@@ -1382,6 +1415,7 @@ static const struct repo_io_ops nfs_ops = {
   .open = n_open, .pread = n_pread, .pwrite = n_pwrite, .fsync = n_fsync,
   .fstat = n_fstat, .close = n_close, .stat = n_stat, .mkdir = n_mkdir,
   .rmdir = n_rmdir, .unlink = n_unlink, .rename = n_rename, .touch = n_touch,
+  .tighten = n_tighten,
   .list = n_list, .sync_dir = n_sync_dir, .sync_all = n_sync_all,
   .free = n_free,
 };

@@ -2,7 +2,8 @@
 /*
  * The local-directory backend of the I/O ops table: POSIX *at() calls on a
  * directory file descriptor of the repository root.  A struct repo_file
- * is the fd itself (stored as fd + 1 so that NULL means failure).
+ * is the fd itself (stored as fd + 1 so that NULL means failure).  Files
+ * are created 0600 and directories 0700 (util's PRIVATE_*_MODE).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -21,7 +22,8 @@ struct posix {
 static struct repo_file *
 p_open (struct repo_io *io, const char *path, int flags)
 {
-  int fd = openat (PRIV (io)->dirfd, path, flags | O_CLOEXEC, 0644);
+  int fd = openat (PRIV (io)->dirfd, path, flags | O_CLOEXEC,
+                   PRIVATE_FILE_MODE);
 
   if (fd == -1) {
     error_set (errno, "open: %s/%s", io->location, path);
@@ -77,6 +79,7 @@ fill_stat (const struct stat *s, struct repo_stat *st)
   st->size = s->st_size;
   st->mtime = s->st_mtim.tv_sec + s->st_mtim.tv_nsec / 1e9;
   st->is_dir = S_ISDIR (s->st_mode);
+  st->mode = s->st_mode & 07777;
 }
 
 static int
@@ -118,7 +121,7 @@ p_stat (struct repo_io *io, const char *path, struct repo_stat *st)
 static int
 p_mkdir (struct repo_io *io, const char *path)
 {
-  if (mkdirat (PRIV (io)->dirfd, path, 0755) == -1) {
+  if (mkdirat (PRIV (io)->dirfd, path, PRIVATE_DIR_MODE) == -1) {
     error_set (errno, "mkdir: %s/%s", io->location, path);
     return -1;
   }
@@ -155,6 +158,60 @@ p_rename (struct repo_io *io, const char *from, const char *to)
     return -1;
   }
   return 0;
+}
+
+/* Open path (below the root) with O_PATH one component at a time, never
+ * following a symbolic link: a link is opened as itself, and nothing can
+ * be opened below it (ENOTDIR).  (openat2's RESOLVE_NO_SYMLINKS would do
+ * the same, but valgrind 3.19 does not know it.) */
+static int
+open_nofollow (int dirfd, const char *path)
+{
+  CLEANUP_FREE char *p = xstrdup (path);
+  char *save = NULL, *c;
+  int fd = dirfd, next;
+
+  for (c = strtok_r (p, "/", &save); c; c = strtok_r (NULL, "/", &save)) {
+    next = openat (fd, c, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+    if (fd != dirfd)
+      close (fd);
+    if (next == -1)
+      return -1;
+    fd = next;
+  }
+  return fd == dirfd ? openat (dirfd, ".", O_PATH | O_CLOEXEC) : fd;
+}
+
+/* No symbolic link in path is followed, so a link planted in a repository
+ * on a share cannot make us chmod a host file; special files are left
+ * alone. */
+static int
+p_tighten (struct repo_io *io, const char *path, struct repo_stat *st)
+{
+  CLEANUP_CLOSE int fd = open_nofollow (PRIV (io)->dirfd, path);
+  char proc[64];
+  struct stat s;
+
+  if (fd == -1 || fstat (fd, &s) == -1) {
+    error_set (errno, "open: %s/%s", io->location, path);
+    return -1;
+  }
+  if (S_ISLNK (s.st_mode)) {
+    error_set (ELOOP, "%s/%s: a symbolic link", io->location, path);
+    return -1;
+  }
+  fill_stat (&s, st);
+  if ((!S_ISREG (s.st_mode) && !S_ISDIR (s.st_mode)) || (s.st_mode & 077) == 0)
+    return 0;
+  /* an O_PATH descriptor cannot be fchmod'ed: its /proc link can */
+  snprintf (proc, sizeof proc, "/proc/self/fd/%d", fd);
+  if (chmod (proc, s.st_mode & 0700) == -1) {
+    /* ENOENT here means no /proc, not a missing file */
+    error_set (errno == ENOENT ? EOPNOTSUPP : errno, "chmod: %s/%s (through %s)",
+               io->location, path, proc);
+    return -1;
+  }
+  return 1;
 }
 
 static int
@@ -240,6 +297,7 @@ static const struct repo_io_ops posix_ops = {
   .start_writeback = p_start_writeback,
   .fstat = p_fstat, .close = p_close, .stat = p_stat, .mkdir = p_mkdir,
   .rmdir = p_rmdir, .unlink = p_unlink, .rename = p_rename, .touch = p_touch,
+  .tighten = p_tighten,
   .list = p_list, .sync_dir = p_sync_dir, .sync_all = p_sync_all,
   .free = p_free,
 };

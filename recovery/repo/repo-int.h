@@ -25,10 +25,13 @@ struct repo_stat {
   uint64_t size;
   double mtime;             /* seconds, the storage's clock */
   bool is_dir;
+  unsigned mode;            /* permission bits (07777) */
 };
 struct repo_io_ops {
   const char *name;
-  /* flags: O_RDONLY, or O_WRONLY|O_CREAT|O_EXCL (temp files). */
+  /* flags: O_RDONLY, or O_WRONLY|O_CREAT|O_EXCL (temp files).  Files are
+   * created 0600 and directories 0700 (mkdir): a repository holds disks,
+   * it is its owner's alone. */
   struct repo_file *(*open) (struct repo_io *io, const char *path, int flags);
   ssize_t (*pread) (struct repo_io *io, struct repo_file *f, void *buf,
                     size_t n, uint64_t off);
@@ -47,6 +50,11 @@ struct repo_io_ops {
   int (*rmdir) (struct repo_io *io, const char *path);
   int (*unlink) (struct repo_io *io, const char *path);
   int (*rename) (struct repo_io *io, const char *from, const char *to);
+  /* Take group and other permissions off path without following symbolic
+   * links (bootback repo init of an existing repository): 1 if it had
+   * any, 0 if not (or not a regular file or directory), -1 (ELOOP: a
+   * symbolic link, left alone).  st: what it is, its mode before. */
+  int (*tighten) (struct repo_io *io, const char *path, struct repo_stat *st);
   /* Set the mtime to now (the storage's clock).  ENOENT if missing. */
   int (*touch) (struct repo_io *io, const char *path);
   /* Names in a directory (no . and ..), NULL-terminated, malloc'd. */

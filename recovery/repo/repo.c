@@ -5,6 +5,12 @@
  *
  * bootback-repo.json is written last by repo_init: a directory is a
  * repository if and only if that file exists and parses.
+ *
+ * A repository is its owner's alone: the I/O backends create directories
+ * 0700 and files 0600.  Repositories made before that (0755, 0644) keep
+ * working as they are; repo_tighten (bootback repo init on one) takes
+ * the group's and others' permissions off everything in them once, so
+ * opening a repository never walks it.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -65,16 +71,21 @@ repo_init (const char *location, const struct repo_init_opts *opts)
     if (io_nfs_mkdir_root (location) == -1)
       return -1;
   }
-  else if (mkdir (location, 0755) == -1 && errno != EEXIST) {
-    error_set (errno, "mkdir: %s", location);
+  else if (mkdir_private (location) == -1)
     return -1;
-  }
   io = io_for (location);
   if (!io)
     return -1;
   names = io->ops->list (io, ".");
   if (!names)
     goto out;
+  for (size_t i = 0; names[i]; i++) {
+    if (strcmp (names[i], "bootback-repo.json") == 0) {
+      strv_free (names);
+      r = 1;
+      goto out;
+    }
+  }
   if (names[0]) {
     error_setx ("%s: directory is not empty (%s%s); refusing to create a "
                 "repository there", location, names[0],
@@ -103,6 +114,61 @@ repo_init (const char *location, const struct repo_init_opts *opts)
  out:
   io->ops->free (io);
   return r;
+}
+
+/* Tighten dir and, depth first, everything under it. */
+static int
+tighten_tree (struct repo_io *io, const char *dir, struct repo_tightened *t)
+{
+  struct repo_stat st;
+  char **names;
+  int r = io->ops->tighten (io, dir, &st), ret = 0;
+
+  /* a symbolic link is not ours; GC may remove files meanwhile */
+  if (r == -1)
+    return errno == ELOOP || errno == ENOENT ? 0 : -1;
+  if (strcmp (dir, ".") == 0)
+    t->root_was = st.mode;
+  if (r == 1)
+    st.is_dir ? t->dirs++ : t->files++;
+  if (!st.is_dir)
+    return 0;
+  names = io->ops->list (io, dir);
+  if (!names)
+    return errno == ENOENT ? 0 : -1;
+  for (size_t i = 0; names[i] && ret == 0; i++) {
+    CLEANUP_FREE char *p = strcmp (dir, ".") == 0 ? xstrdup (names[i])
+                           : xasprintf ("%s/%s", dir, names[i]);
+    ret = tighten_tree (io, p, t);
+  }
+  strv_free (names);
+  return ret;
+}
+
+int
+repo_tighten (const char *location, struct repo_tightened *t)
+{
+  struct repo_io *io = io_for (location);
+  int r;
+
+  memset (t, 0, sizeof *t);
+  if (!io)
+    return -1;
+  r = tighten_tree (io, ".", t);
+  io->ops->free (io);
+  return r;
+}
+
+unsigned
+repo_mode (struct repo *r)
+{
+  struct repo_stat st;
+
+  if (r->io->ops->stat (r->io, ".", &st) == -1) {
+    error_clear ();
+    return 0;
+  }
+  return st.mode;
 }
 
 struct repo *

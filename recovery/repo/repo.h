@@ -75,8 +75,20 @@ struct repo_init_opts {
 };
 
 /* Create a new, empty repository at location (a directory path; it may
- * exist if empty).  Returns 0 or -1. */
+ * exist if empty; made 0700).  Returns 0, 1 if location is a repository
+ * already (left as it is), or -1. */
 int repo_init (const char *location, const struct repo_init_opts *opts);
+
+/* Take group and other permissions off the repository's directory and
+ * everything in it (repositories made before bootback kept them private
+ * were 0755/0644).  Symbolic links are not followed.  0 or -1. */
+struct repo_tightened {
+  unsigned root_was;            /* the directory's mode before */
+  uint64_t dirs, files;         /* how many had group or other permissions */
+};
+int repo_tighten (const char *location, struct repo_tightened *t);
+/* The permission bits of the repository's directory (0 if unknown). */
+unsigned repo_mode (struct repo *r);
 
 /* Open an existing repository.  Fault injection from the environment
  * (BOOTBACK_FAULT, see io-fault.c) is applied here. NULL on error. */

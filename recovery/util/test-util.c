@@ -1,12 +1,54 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Unit tests for util: sizes, hex, names, time stamps, errors, process
- * identity. */
+ * identity, private files. */
 #include <assert.h>
 #include <errno.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 #include "recovery/util/util.h"
+
+static unsigned
+mode_of (const char *path)
+{
+  struct stat st;
+
+  assert (stat (path, &st) == 0);
+  return st.st_mode & 07777;
+}
+
+/* 0700 and 0600 under umask 0; tighten_mode takes group and other off. */
+static void
+test_private (void)
+{
+  char dir[] = "/tmp/bootback-test-util.XXXXXX";
+  CLEANUP_FREE char *sub = NULL, *f1 = NULL, *f2 = NULL, *f3 = NULL;
+  mode_t old = umask (0), was;
+  FILE *f;
+
+  assert (mkdtemp (dir));
+  sub = xasprintf ("%s/a/b", dir);
+  f1 = xasprintf ("%s/f1", sub);
+  f2 = xasprintf ("%s/f2", sub);
+  f3 = xasprintf ("%s/f3", sub);
+  assert (mkdir_p_private (sub) == 0 && mode_of (sub) == 0700);
+  assert (mkdir_private (sub) == 0);          /* exists: fine */
+  assert ((f = fopen_private (f1)) && fclose (f) == 0 && mode_of (f1) == 0600);
+  assert (create_private (f2) == 0 && mode_of (f2) == 0600);
+  assert (create_private (f2) == -1 && errno == EEXIST);
+  assert (chmod (f2, 0664) == 0);
+  assert (tighten_mode (f2, &was) == 1 && was == 0664 && mode_of (f2) == 0600);
+  assert (tighten_mode (f2, &was) == 0);
+  assert (tighten_mode (f3, &was) == -1 && errno == ENOENT);
+  unlink (f1);
+  unlink (f2);
+  rmdir (sub);
+  *strrchr (sub, '/') = '\0';
+  rmdir (sub);
+  rmdir (dir);
+  umask (old);
+}
 
 /* pid_matches, pid_file_*, pid_stop: a child "sleep 60 NEEDLE" is
  * recognised by its command line and start time, and only then stopped. */
@@ -120,5 +162,6 @@ main (void)
   }
   test_pid ();
   printf ("test-util: ok\n");
+  test_private ();
   return 0;
 }

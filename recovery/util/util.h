@@ -132,6 +132,27 @@ extern const bool test_hooks_enabled;
  * SIGKILL (crash-safety tests). */
 void crash_step (int step);
 
+/* ---- private files and directories (private.c) ------------------------ */
+
+/* What bootback creates is its owner's alone, whatever the umask. */
+#define PRIVATE_DIR_MODE 0700
+#define PRIVATE_FILE_MODE 0600
+/* mkdir with mode 0700; an existing directory is fine (left as it is). */
+int mkdir_private (const char *path);
+/* mkdir -p, every directory it creates 0700. */
+int mkdir_p_private (const char *path);
+/* open (path, flags | O_CREAT | O_CLOEXEC, 0600): the fd, or -1 (errno). */
+int open_private (const char *path, int flags);
+/* Create path, empty, 0600 (EEXIST if it exists), for a program that
+ * writes it (qemu-img create keeps the mode of the file it truncates).
+ * -1 with the error set. */
+int create_private (const char *path);
+/* fopen (path, "we"), but a file it creates is 0600 (NULL, errno). */
+FILE *fopen_private (const char *path);
+/* Take group and other permissions off path: 1 if it had any (*was: its
+ * mode before), 0 if not, -1 with the error set. */
+int tighten_mode (const char *path, mode_t *was);
+
 /* ---- progress line (progress.c) -------------------------------------- */
 
 /* A one-line progress display on stderr, only when stderr is a terminal
