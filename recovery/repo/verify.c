@@ -7,6 +7,10 @@
  * collected and sorted by digest, so a chunk shared by many points is read
  * once, and a bad chunk is reported with every point, disk and byte range
  * that uses it.
+ *
+ * Each point's domain.xml is read and checked against the SHA-256 its
+ * manifest pins (both modes; it is small).  One without a pin (a point
+ * made before bootback pinned it) is a note, not a problem.
  */
 #include <errno.h>
 
@@ -50,10 +54,24 @@ static void
 problem (struct vstate *s, const char *what, const char *object,
          const char *detail, const char *used_by)
 {
-  struct repo_problem p = { what, object, detail, used_by ? used_by : "" };
+  struct repo_problem p = { what, object, detail, used_by ? used_by : "",
+                            false };
 
   pthread_mutex_lock (&s->lock);
   s->problems++;
+  if (s->fn)
+    s->fn (s->opaque, &p);
+  pthread_mutex_unlock (&s->lock);
+}
+
+/* Something worth saying that is not a problem. */
+static void
+note (struct vstate *s, const char *what, const char *object,
+      const char *detail)
+{
+  struct repo_problem p = { what, object, detail, "", true };
+
+  pthread_mutex_lock (&s->lock);
   if (s->fn)
     s->fn (s->opaque, &p);
   pthread_mutex_unlock (&s->lock);
@@ -150,6 +168,30 @@ worker (void *arg)
   return NULL;
 }
 
+/* The point's domain.xml against the manifest's pin. */
+static void
+check_domain_xml (struct vstate *s, const struct repo_manifest *m,
+                  struct repo_verify_result *res)
+{
+  CLEANUP_FREE char *obj = NULL, *xml = NULL;
+
+  if (!m->has_domain_xml)
+    return;
+  obj = xasprintf ("points/%s/%s/domain.xml", m->vm, m->id);
+  if (!m->domain_xml_pinned) {
+    res->unpinned++;
+    note (s, "domain XML unpinned", obj, "the manifest has no SHA-256 of it "
+          "(the point was made before bootback pinned domain.xml), so a "
+          "change to it cannot be detected");
+    return;
+  }
+  xml = domain_xml_read_checked (s->r, m);
+  if (!xml)
+    problem (s, strstr (error_msg (), "SHA-256 mismatch")
+             ? "domain XML changed" : "domain XML unreadable", obj,
+             error_msg (), NULL);
+}
+
 /* Add one point's disks and references. */
 static void
 add_point (struct vstate *s, const char *vm, const char *id,
@@ -166,6 +208,7 @@ add_point (struct vstate *s, const char *vm, const char *id,
     return;
   }
   res->points++;
+  check_domain_xml (s, &m, res);
   for (i = 0; i < m.ndisks; i++) {
     struct repo_disk *d = repo_disk_open (s->r, vm, id, m.disks[i].name);
     if (!d) {
