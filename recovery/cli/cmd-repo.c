@@ -24,8 +24,9 @@ static const char repo_usage[] =
   "verify   read every chunk the points use once and check its SHA-256;\n"
   "         each bad chunk is named with every point, disk and byte range\n"
   "         using it; exit 2 if problems were found\n"
-  "check    structure only (manifests, indexes, chunk files present, the\n"
-  "         catalog against the repository), no data read; exit 2 on problems\n"
+  "check    structure only (manifests, indexes, domain.xml against its\n"
+  "         pin, chunk files present, the catalog against the repository),\n"
+  "         no data read; exit 2 on problems\n"
   "reindex  rebuild the catalog's restore points from the manifests\n";
 
 static long reindex (struct cli *c);
