@@ -391,10 +391,10 @@ domain_xml_read_checked (struct repo *r, const struct repo_manifest *m)
   repo_sha256 (text, len, sum);
   if (memcmp (sum, m->domain_xml_sha256, REPO_DIGEST_LEN) != 0) {
     free (text);
-    error_setx ("%s/%s: SHA-256 mismatch: the file is not the domain "
-               "XML the manifest of %s@%s pins (it was changed after the "
-               "point was taken); refusing to use it", r->location, path,
-               m->vm, m->id);
+    error_setx ("%s/%s: SHA-256 mismatch: the file is not the domain XML "
+                "the manifest of %s@%s pins (it was changed after the point "
+                "was taken); refusing to use it", r->location, path, m->vm,
+                m->id);
     return NULL;
   }
   return text;

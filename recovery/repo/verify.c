@@ -178,18 +178,17 @@ check_domain_xml (struct vstate *s, const struct repo_manifest *m,
   if (!m->has_domain_xml)
     return;
   obj = xasprintf ("points/%s/%s/domain.xml", m->vm, m->id);
-  if (!m->domain_xml_pinned) {
-    res->unpinned++;
-    note (s, "domain XML unpinned", obj, "the manifest has no SHA-256 of it "
-          "(the point was made before bootback pinned domain.xml), so a "
-          "change to it cannot be detected");
-    return;
-  }
   xml = domain_xml_read_checked (s->r, m);
   if (!xml)
     problem (s, strstr (error_msg (), "SHA-256 mismatch")
              ? "domain XML changed" : "domain XML unreadable", obj,
              error_msg (), NULL);
+  else if (!m->domain_xml_pinned) {
+    res->unpinned++;
+    note (s, "domain XML unpinned", obj, "the manifest has no SHA-256 of it "
+          "(the point was made before bootback pinned domain.xml), so a "
+          "change to it cannot be detected");
+  }
 }
 
 /* Add one point's disks and references. */
