@@ -3,6 +3,13 @@
  * The SQLite catalog.  Schema migrations are a list of SQL scripts; the
  * database's PRAGMA user_version says how many have been applied, and
  * catalog_open applies the rest in one transaction.
+ *
+ * Crash consistency: a point's row and its disks are written in one
+ * transaction (a kill leaves the old state or the new one), and a catalog
+ * behind its repository (a kill between a point's manifest and its row)
+ * is brought up to date by catalog_points_sync, which compares the
+ * repository's point directories with the rows and reads only the
+ * manifests of directories without a row.
  */
 #include <errno.h>
 #include <sqlite3.h>
