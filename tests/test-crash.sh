@@ -3,10 +3,11 @@
 # Crash safety: SIGKILL the importer at each numbered commit step, at each
 # fsync, and at >= 100 random moments.  Afterwards every point that was
 # reported done verifies and restores, no point is half-visible (repo check
-# is clean), and a re-run succeeds.
+# is clean), the catalog lists exactly the stored points with their disks,
+# and a re-run succeeds.
 source "$top_srcdir/tests/functions.sh"
 source "$top_srcdir/tests/lib/crash.sh"
-requires qemu-img qemu-nbd
+requires qemu-img qemu-nbd python3
 
 repo=$tmp/repo
 bootback repo init --chunk-size 64K "$repo"

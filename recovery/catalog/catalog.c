@@ -3,6 +3,13 @@
  * The SQLite catalog.  Schema migrations are a list of SQL scripts; the
  * database's PRAGMA user_version says how many have been applied, and
  * catalog_open applies the rest in one transaction.
+ *
+ * Crash consistency: a point's row and its disks are written in one
+ * transaction (a kill leaves the old state or the new one), and a catalog
+ * behind its repository (a kill between a point's manifest and its row)
+ * is brought up to date by catalog_points_sync, which compares the
+ * repository's point directories with the rows and reads only the
+ * manifests of directories without a row.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -357,9 +364,9 @@ catalog_repo_list (struct catalog *c, catalog_repo_fn fn, void *opaque)
   return 0;
 }
 
-int
-catalog_point_put (struct catalog *c, int64_t repo_id,
-                   const struct repo_manifest *m)
+/* The statements of catalog_point_put, inside its transaction. */
+static int
+point_put (struct catalog *c, int64_t repo_id, const struct repo_manifest *m)
 {
   CLEANUP_STMT sqlite3_stmt *del = NULL, *ins = NULL, *dsk = NULL, *orphans = NULL;
   int64_t pid;
@@ -402,6 +409,7 @@ catalog_point_put (struct catalog *c, int64_t repo_id,
   if (sqlite3_step (ins) != SQLITE_DONE)
     return db_error (c, "insert point");
   pid = sqlite3_last_insert_rowid (c->db);
+  crash_step (6);
   /* Rows left by a point deleted without foreign keys enforced (by hand,
    * or an older tool) must not collide with the new ones. */
   if (prepare (c, "DELETE FROM disks WHERE point_id = ?1", &orphans) == -1)
@@ -422,6 +430,24 @@ catalog_point_put (struct catalog *c, int64_t repo_id,
     sqlite3_bind_int64 (dsk, 7, d->zero_chunks);
     if (sqlite3_step (dsk) != SQLITE_DONE)
       return db_error (c, "insert disk");
+  }
+  return 0;
+}
+
+int
+catalog_point_put (struct catalog *c, int64_t repo_id,
+                   const struct repo_manifest *m)
+{
+  bool own = sqlite3_get_autocommit (c->db);
+
+  /* One transaction (or the caller's): a point row is never seen without
+   * its disks, whatever moment the process is killed at. */
+  if (own && catalog_begin (c) == -1)
+    return -1;
+  if (point_put (c, repo_id, m) == -1 || (own && catalog_commit (c) == -1)) {
+    if (own)
+      catalog_rollback (c);
+    return -1;
   }
   return 0;
 }
@@ -472,6 +498,149 @@ catalog_points_clear (struct catalog *c, int64_t repo_id)
   if (sqlite3_step (s) != SQLITE_DONE)
     return db_error (c, "clear points");
   return 0;
+}
+
+/* ---- keeping up with the repository ------------------------------------- */
+
+struct pkey {
+  char *key;             /* "vm/point" */
+  int64_t id;            /* row id (catalog side) */
+};
+
+static int
+cmp_pkey (const void *a, const void *b)
+{
+  return strcmp (((const struct pkey *) a)->key, ((const struct pkey *) b)->key);
+}
+
+static void
+pkeys_free (struct pkey *v, size_t n)
+{
+  for (size_t i = 0; i < n; i++)
+    free (v[i].key);
+  free (v);
+}
+
+static void
+pkey_add (struct pkey **v, size_t *n, int64_t id, const char *vm,
+          const char *point)
+{
+  *v = xrealloc (*v, (*n + 1) * sizeof **v);
+  (*v)[*n].key = xasprintf ("%s/%s", vm, point);
+  (*v)[*n].id = id;
+  (*n)++;
+}
+
+/* The catalog's points of repo_id, sorted. */
+static int
+rows_read (struct catalog *c, int64_t repo_id, struct pkey **v, size_t *n)
+{
+  CLEANUP_STMT sqlite3_stmt *s = NULL;
+  int rc;
+
+  if (prepare (c, "SELECT id, vm, point FROM points WHERE repo_id = ?1",
+               &s) == -1)
+    return -1;
+  sqlite3_bind_int64 (s, 1, repo_id);
+  while ((rc = sqlite3_step (s)) == SQLITE_ROW)
+    pkey_add (v, n, sqlite3_column_int64 (s, 0),
+              (const char *) sqlite3_column_text (s, 1),
+              (const char *) sqlite3_column_text (s, 2));
+  if (rc != SQLITE_DONE)
+    return db_error (c, "list points");
+  qsort (*v, *n, sizeof **v, cmp_pkey);
+  return 0;
+}
+
+/* The point directories of r (complete or not), sorted: listings only. */
+static int
+dirs_read (struct repo *r, struct pkey **v, size_t *n)
+{
+  char **vms = repo_list_vms (r), **pts;
+  size_t i, j;
+
+  if (!vms)
+    return -1;
+  for (i = 0; vms[i]; i++) {
+    if (!(pts = repo_list_point_dirs (r, vms[i]))) {
+      strv_free (vms);
+      return -1;
+    }
+    for (j = 0; pts[j]; j++)
+      pkey_add (v, n, 0, vms[i], pts[j]);
+    strv_free (pts);
+  }
+  strv_free (vms);
+  qsort (*v, *n, sizeof **v, cmp_pkey);
+  return 0;
+}
+
+/* A point directory the catalog does not list: add it if it is complete. */
+static int
+dir_add (struct catalog *c, int64_t repo_id, struct repo *r, const char *key,
+         size_t *added)
+{
+  struct repo_manifest *m = xmalloc (sizeof *m);
+  const char *slash = strchr (key, '/');
+  CLEANUP_FREE char *vm = xasprintf ("%.*s", (int) (slash - key), key);
+  int ret = 0;
+
+  /* No (valid) manifest: unfinished, or for repo check to report. */
+  if (repo_manifest_read (r, vm, slash + 1, m) == -1)
+    error_clear ();
+  else if ((ret = catalog_point_put (c, repo_id, m)) == 0)
+    (*added)++;
+  free (m);
+  return ret;
+}
+
+static int
+row_delete (struct catalog *c, int64_t id)
+{
+  CLEANUP_STMT sqlite3_stmt *s = NULL;
+
+  if (prepare (c, "DELETE FROM points WHERE id = ?1", &s) == -1)
+    return -1;
+  sqlite3_bind_int64 (s, 1, id);
+  if (sqlite3_step (s) != SQLITE_DONE)
+    return db_error (c, "delete point");
+  return 0;
+}
+
+int
+catalog_points_sync (struct catalog *c, int64_t repo_id, struct repo *r,
+                     size_t *added, size_t *removed)
+{
+  struct pkey *rows = NULL, *dirs = NULL;
+  size_t nr = 0, nd = 0, i = 0, j = 0;
+  int ret = -1, d;
+
+  *added = *removed = 0;
+  /* The rows first, then the directories: a point committed and recorded
+   * in between is in the listing too, so it is never taken for removed.
+   * Rows go by id: one replaced meanwhile by another process stays. */
+  if (rows_read (c, repo_id, &rows, &nr) == -1 ||
+      dirs_read (r, &dirs, &nd) == -1)
+    goto out;
+  while (i < nr || j < nd) {
+    d = i == nr ? 1 : j == nd ? -1 : strcmp (rows[i].key, dirs[j].key);
+    if (d < 0) {
+      if (row_delete (c, rows[i++].id) == -1)
+        goto out;
+      (*removed)++;
+    }
+    else if (d > 0) {
+      if (dir_add (c, repo_id, r, dirs[j++].key, added) == -1)
+        goto out;
+    }
+    else
+      i++, j++;
+  }
+  ret = 0;
+ out:
+  pkeys_free (rows, nr);
+  pkeys_free (dirs, nd);
+  return ret;
 }
 
 static void

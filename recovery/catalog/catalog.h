@@ -5,7 +5,8 @@
  * repositories, restore points and their disks, and records jobs and
  * instant-recovery sessions.  It is
  * an index only: `bootback repo reindex` rebuilds the point tables from
- * the repository's manifests.
+ * the repository's manifests, and catalog_points_sync (run whenever the
+ * command line opens a repository) adds and removes what differs.
  *
  * Prepared statements only.  Schema version in PRAGMA user_version,
  * migrated forward on open.  One struct catalog per thread.
@@ -60,6 +61,15 @@ int catalog_point_set_protected (struct catalog *c, int64_t repo_id,
                                  const char *vm, const char *id, bool on);
 /* Remove every point row of a repository (reindex, in a transaction). */
 int catalog_points_clear (struct catalog *c, int64_t repo_id);
+
+/* Bring the catalog's points of repository repo_id up to date with r,
+ * cheaply: the point directories (listings, nothing read) against the
+ * rows; a directory without a row is added if its manifest is there (a
+ * point committed by a process killed before its catalog row), a row
+ * without a directory is removed.  One transaction per point; safe while
+ * other processes write.  *added and *removed count what changed. */
+int catalog_points_sync (struct catalog *c, int64_t repo_id, struct repo *r,
+                         size_t *added, size_t *removed);
 
 /* Points of a repository (vm NULL = all), oldest first per VM, with their
  * disks, as manifests (only the fields the catalog keeps are set). */

@@ -28,11 +28,15 @@ struct cli {
 /* Open the catalog (once).  -1 after printing the error. */
 int cli_catalog (struct cli *c);
 /* Open the repository chosen by --repo, BOOTBACK_REPO or the catalog's
- * default, and register it in the catalog.  -1 after printing. */
+ * default, register it in the catalog and bring the catalog's points up
+ * to date with it.  -1 after printing. */
 int cli_repo (struct cli *c);
 /* A repository location as the catalog and the sessions keep it: a local
  * path made absolute (resolved if it exists), a URL as given. */
 char *cli_absolute (const char *loc);
+/* Bring the catalog's points of c->repo up to date with the repository
+ * (catalog_points_sync; cli_repo does it).  -1 after printing. */
+int cli_catalog_sync (struct cli *c);
 /* Commit step 4: the catalog row of a new point (cmd-point.c).  A failure
  * is harmless (reindex restores it) and is reported as a warning. */
 void cli_record_point (struct cli *c, const struct repo_manifest *m);

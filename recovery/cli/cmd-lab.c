@@ -737,6 +737,9 @@ quick_def (struct cli *c, const struct quick *q, const char *vm, const char *poi
   }
   /* What the VM's own definition says (its <metadata>), under the flags. */
   xml = repo_domain_xml_read (c->repo, vm, point);
+  /* None is fine; a changed (or unreadable) one is not. */
+  if (!xml && error_errno () != ENOENT)
+    return NULL;
   if (xml && lab_domain_verify_hints (xml, &hints) == 1)
     lq.hints = &hints;
   d = lab_quick_def (&lq);

@@ -352,8 +352,22 @@ cmd_point (struct cli *c, int argc, char **argv)
     return 1;
   }
   if (strcmp (sub, "show") == 0) {
+    const char *pin = m.domain_xml_pinned ? "yes (SHA-256 pinned)"
+      : "yes (unpinned: made before bootback pinned domain.xml)";
+    if (m.has_domain_xml) {
+      CLEANUP_FREE char *xml = repo_domain_xml_read (c->repo, vm, id);
+      if (!xml) {
+        cli_perror ();
+        return 1;
+      }
+    }
     if (json) {
-      cli_json_print (manifest_json (&m));
+      json_t *j = manifest_json (&m);
+      char hex[2 * REPO_DIGEST_LEN + 1];
+      hex_encode (m.domain_xml_sha256, REPO_DIGEST_LEN, hex);
+      json_object_set_new (j, "domain_xml_sha256", m.domain_xml_pinned
+                           ? json_string (hex) : json_null ());
+      cli_json_print (j);
       return 0;
     }
     char a[32], iso[32];
@@ -365,7 +379,7 @@ cmd_point (struct cli *c, int argc, char **argv)
             "consistency: %s\nsource:      %s\nprotected:   %s\n"
             "domain XML:  %s\nchunk size:  %s\n",
             m.vm, m.id, iso, m.kind, m.consistency, m.source,
-            m.protected ? "yes" : "no", m.has_domain_xml ? "yes" : "no",
+            m.protected ? "yes" : "no", m.has_domain_xml ? pin : "no",
             human_size (m.chunk_size, a, sizeof a));
     for (k = 0; k < m.ndisks; k++)
       printf ("disk:        %s  %s  (%" PRIu64 " bytes, source format %s)\n",
@@ -600,6 +614,10 @@ cmd_prune (struct cli *c, int argc, char **argv)
       bool rm = it[j].mark == REPO_PRUNE_REMOVE && !h;
 
       if (rm && !dry) {
+        /* The row first: killed in between, the point (still there) is
+         * listed again on the next open; the other way round a row could
+         * outlive its manifest. */
+        catalog_point_delete (c->cat, c->repo_id, vms[i], id);
         if (repo_point_remove (c->repo, vms[i], id, &by) == -1) {
           if (error_errno () != EBUSY) {
             cli_perror ();
@@ -609,9 +627,8 @@ cmd_prune (struct cli *c, int argc, char **argv)
           }
           h = &by;                /* held since we listed the holds */
           rm = false;
+          cli_catalog_sync (c);   /* still there: its row back */
         }
-        else
-          catalog_point_delete (c->cat, c->repo_id, vms[i], id);
       }
       if (h && it[j].mark == REPO_PRUNE_REMOVE)
         why = xasprintf ("in use by %s on %s", h->owner, h->host);

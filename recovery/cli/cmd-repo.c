@@ -25,8 +25,9 @@ static const char repo_usage[] =
   "verify   read every chunk the points use once and check its SHA-256;\n"
   "         each bad chunk is named with every point, disk and byte range\n"
   "         using it; exit 2 if problems were found\n"
-  "check    structure only (manifests, indexes, chunk files present, the\n"
-  "         catalog against the repository), no data read; exit 2 on problems\n"
+  "check    structure only (manifests, indexes, domain.xml against its\n"
+  "         pin, chunk files present, the catalog against the repository),\n"
+  "         no data read; exit 2 on problems\n"
   "reindex  rebuild the catalog's restore points from the manifests\n";
 
 static long reindex (struct cli *c);
@@ -211,6 +212,7 @@ repo_list_cmd (struct cli *c, int argc, char **argv)
 
 struct problems {
   json_t *list;           /* --json */
+  json_t *notes;          /* --json: notes (not problems) */
   uint64_t n;
 };
 
@@ -219,15 +221,17 @@ on_problem (void *opaque, const struct repo_problem *p)
 {
   struct problems *ps = opaque;
 
-  ps->n++;
+  if (!p->note)
+    ps->n++;
   if (ps->list) {
-    json_array_append_new (ps->list,
+    json_array_append_new (p->note ? ps->notes : ps->list,
                            json_pack ("{s:s, s:s, s:s, s:s}", "problem", p->what,
                                       "object", p->object, "detail", p->detail,
                                       "used_by", p->used_by));
     return;
   }
-  fprintf (stderr, "bootback: %s: %s\n    %s\n", p->what, p->object, p->detail);
+  fprintf (stderr, "bootback: %s%s: %s\n    %s\n", p->note ? "note: " : "",
+           p->what, p->object, p->detail);
   if (p->used_by[0])
     fprintf (stderr, "    used by: %s\n", p->used_by);
 }
@@ -251,18 +255,18 @@ cat_point (void *opaque, const struct repo_manifest *cm)
   snprintf (obj, sizeof obj, "%s@%s", cm->vm, cm->id);
   if (repo_manifest_read (cc->c->repo, cm->vm, cm->id, &m) == -1) {
     struct repo_problem p = { "catalog lists a point the repository does not "
-                              "have", obj, error_msg (), "" };
+                              "have", obj, error_msg (), "", false };
     on_problem (cc->ps, &p);
     return 0;
   }
-  for (i = 0; i < m.ndisks; i++)
-    if (i >= cm->ndisks || strcmp (m.disks[i].name, cm->disks[i].name) ||
+  for (i = 0; i < MAX (m.ndisks, cm->ndisks); i++)
+    if (i >= cm->ndisks || i >= m.ndisks || strcmp (m.disks[i].name, cm->disks[i].name) ||
         m.disks[i].size != cm->disks[i].size ||
         memcmp (m.disks[i].index_sha256, cm->disks[i].index_sha256,
                 REPO_DIGEST_LEN)) {
       struct repo_problem p = { "catalog differs from the repository", obj,
                                 "disk list, sizes or index checksums differ "
-                                "(run 'bootback repo reindex')", "" };
+                                "(run 'bootback repo reindex')", "", false };
       on_problem (cc->ps, &p);
       break;
     }
@@ -301,8 +305,10 @@ repo_verify_cmd (struct cli *c, int argc, char **argv, bool read_data)
     cli_bad_usage (repo_usage);
   if (cli_repo (c) == -1)
     return 1;
-  if (json)
+  if (json) {
     ps.list = json_array ();
+    ps.notes = json_array ();
+  }
   job = catalog_job_begin (c->cat, read_data ? "verify" : "check", c->repo_id,
                            NULL);
   if (repo_verify (c->repo, point, read_data, threads, on_problem, &ps,
@@ -310,6 +316,7 @@ repo_verify_cmd (struct cli *c, int argc, char **argv, bool read_data)
     cli_perror ();
     catalog_job_end (c->cat, job, "failed", point, error_msg (), NULL);
     json_decref (ps.list);
+    json_decref (ps.notes);
     return 1;
   }
   if (!read_data) {
@@ -319,12 +326,13 @@ repo_verify_cmd (struct cli *c, int argc, char **argv, bool read_data)
     if (catalog_point_list (c->cat, c->repo_id, NULL, cat_point, &cc) == -1) {
       cli_perror ();
       json_decref (ps.list);
+      json_decref (ps.notes);
       return 1;
     }
     if (cc.seen != res.points) {
       char detail[160];
       struct repo_problem p = { "catalog out of date", repo_location (c->repo),
-                                detail, "" };
+                                detail, "", false };
       snprintf (detail, sizeof detail, "the catalog lists %zu points, the "
                 "repository has %" PRIu64 " (run 'bootback repo reindex')",
                 cc.seen, res.points);
@@ -333,16 +341,19 @@ repo_verify_cmd (struct cli *c, int argc, char **argv, bool read_data)
   }
   catalog_job_end (c->cat, job, ps.n ? "problems" : "ok", point, NULL, NULL);
   if (json) {
-    cli_json_print (json_pack ("{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:f, s:o}",
+    cli_json_print (json_pack ("{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:f,"
+                               " s:o, s:o}",
                                "repository", repo_location (c->repo),
                                "mode", read_data ? "verify" : "check",
                                "points", (json_int_t) res.points,
                                "disks", (json_int_t) res.disks,
                                "chunks", (json_int_t) res.chunks_checked,
                                "incomplete", (json_int_t) res.incomplete,
+                               "unpinned", (json_int_t) res.unpinned,
                                "problems", (json_int_t) ps.n,
                                "seconds", now_monotonic () - t0,
-                               "problem_list", ps.list));
+                               "problem_list", ps.list,
+                               "notes", ps.notes));
   }
   else {
     printf ("%s %s: %" PRIu64 " points, %" PRIu64 " disks, %" PRIu64
@@ -356,6 +367,9 @@ repo_verify_cmd (struct cli *c, int argc, char **argv, bool read_data)
     if (res.incomplete)
       printf (" (%" PRIu64 " unfinished point directories, harmless; gc "
               "removes them)", res.incomplete);
+    if (res.unpinned)
+      printf (" (%" PRIu64 " points with an unpinned domain.xml, made before "
+              "bootback pinned it)", res.unpinned);
     printf ("\n");
   }
   return ps.n ? EXIT_PROBLEMS : 0;

@@ -184,6 +184,23 @@ cli_repo (struct cli *c)
     cli_perror ();
     return -1;
   }
+  return cli_catalog_sync (c);
+}
+
+/* A catalog that lags its repository (a process killed between a point's
+ * manifest and its catalog row, a prune killed halfway) catches up here,
+ * so no listing and no decision misses a committed point. */
+int
+cli_catalog_sync (struct cli *c)
+{
+  size_t added, removed;
+
+  if (catalog_points_sync (c->cat, c->repo_id, c->repo, &added,
+                           &removed) == -1) {
+    cli_error ("the catalog could not be brought up to date with %s: %s",
+               repo_location (c->repo), error_msg ());
+    return -1;
+  }
   return 0;
 }
 

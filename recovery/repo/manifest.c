@@ -2,6 +2,11 @@
 /*
  * The manifest (manifest.json): the restore point's description, written
  * last.  JSON through jansson; every field read back is checked.
+ *
+ * Files of the point are pinned by their SHA-256: each disk's index
+ * ("index_sha256") and the domain XML ("domain_xml": "domain.xml",
+ * "domain_xml_sha256").  Manifests written before the domain XML was
+ * pinned have no "domain_xml_sha256": they are read as unpinned.
  */
 #include <errno.h>
 #include <jansson.h>
@@ -34,6 +39,10 @@ manifest_encode (const struct repo_manifest *m)
   json_object_set_new (o, "chunk_size", json_integer (m->chunk_size));
   json_object_set_new (o, "domain_xml", m->has_domain_xml
                        ? json_string ("domain.xml") : json_null ());
+  if (m->has_domain_xml && m->domain_xml_pinned) {
+    hex_encode (m->domain_xml_sha256, REPO_DIGEST_LEN, hex);
+    json_object_set_new (o, "domain_xml_sha256", json_string (hex));
+  }
   for (i = 0; i < m->ndisks; i++) {
     const struct repo_disk_info *d = &m->disks[i];
     json_t *dj = json_object ();
@@ -93,6 +102,29 @@ get_u64 (json_t *o, const char *key, uint64_t *out)
   return 0;
 }
 
+/* "domain_xml_sha256": absent (unpinned) or the file's SHA-256. */
+static int
+decode_domain_xml_pin (json_t *o, struct repo_manifest *m)
+{
+  json_t *v = json_object_get (o, "domain_xml_sha256");
+  char hex[2 * REPO_DIGEST_LEN + 1];
+
+  if (!v || json_is_null (v))
+    return 0;
+  if (!m->has_domain_xml) {
+    error_set (EIO, "field 'domain_xml_sha256' is set but there is no "
+               "domain XML");
+    return -1;
+  }
+  if (get_str (o, "domain_xml_sha256", hex, sizeof hex, false) == -1 ||
+      hex_decode (hex, m->domain_xml_sha256, REPO_DIGEST_LEN) == -1) {
+    error_set (EIO, "field 'domain_xml_sha256' is invalid");
+    return -1;
+  }
+  m->domain_xml_pinned = true;
+  return 0;
+}
+
 int
 manifest_decode (const char *text, struct repo_manifest *m)
 {
@@ -140,6 +172,8 @@ manifest_decode (const char *text, struct repo_manifest *m)
   m->chunk_size = u;
   v = json_object_get (o, "domain_xml");
   m->has_domain_xml = json_is_string (v);
+  if (decode_domain_xml_pin (o, m) == -1)
+    goto err;
   disks = json_object_get (o, "disks");
   if (!json_is_array (disks) || json_array_size (disks) == 0 ||
       json_array_size (disks) > REPO_MAX_DISKS) {

@@ -245,7 +245,10 @@ int fidx_decode (const uint8_t *buf, size_t len, uint64_t *disk_size,
                  uint32_t *chunk_size, uint64_t *count,
                  uint8_t (**digests)[REPO_DIGEST_LEN]);
 
-/* ---- manifest.c -------------------------------------------------------- */
+/* ---- repo.c, manifest.c -------------------------------------------------- */
+
+/* repo_domain_xml_read for the point m describes (m read already). */
+char *domain_xml_read_checked (struct repo *r, const struct repo_manifest *m);
 
 char *manifest_encode (const struct repo_manifest *m);
 int manifest_decode (const char *json, struct repo_manifest *m);

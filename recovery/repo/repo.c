@@ -352,6 +352,32 @@ repo_list_points (struct repo *r, const char *vm)
   return v;
 }
 
+char **
+repo_list_point_dirs (struct repo *r, const char *vm)
+{
+  CLEANUP_FREE char *dir = xasprintf ("points/%s", vm);
+  char **v = r->io->ops->list (r->io, dir);
+  size_t i, j;
+  time_t t;
+
+  if (!v) {
+    if (errno != ENOENT)
+      return NULL;
+    error_clear ();
+    return xcalloc (1, sizeof *v);
+  }
+  for (i = j = 0; v[i]; i++) {
+    if (strlen (v[i]) == TIMESTAMP_LEN && timestamp_parse (v[i], &t) == 0)
+      v[j++] = v[i];
+    else
+      free (v[i]);
+  }
+  v[j] = NULL;
+  qsort (v, j, sizeof *v, cmp_str);
+  error_clear ();
+  return v;
+}
+
 int
 repo_point_resolve (struct repo *r, const char *spec, char vm[129],
                     char id[17])
@@ -435,15 +461,49 @@ repo_manifest_read (struct repo *r, const char *vm, const char *id,
 }
 
 char *
-repo_domain_xml_read (struct repo *r, const char *vm, const char *id)
+domain_xml_read_checked (struct repo *r, const struct repo_manifest *m)
 {
-  CLEANUP_FREE char *path = xasprintf ("points/%s/%s/domain.xml", vm, id);
+  CLEANUP_FREE char *path = xasprintf ("points/%s/%s/domain.xml", m->vm,
+                                       m->id);
+  uint8_t sum[REPO_DIGEST_LEN];
   char *text;
   size_t len;
 
-  if (check_point (vm, id) == -1 ||
-      io_read_file (r->io, path, 16 << 20, &text, &len) == -1)
+  if (!m->has_domain_xml) {
+    error_set (ENOENT, "%s@%s has no saved domain XML", m->vm, m->id);
     return NULL;
+  }
+  if (io_read_file (r->io, path, 16 << 20, &text, &len) == -1) {
+    if (errno == ENOENT)
+      error_set (EIO, "%s/%s: missing (the manifest of %s@%s names it)",
+                 r->location, path, m->vm, m->id);
+    else
+      error_prefix ("domain XML of %s@%s", m->vm, m->id);
+    return NULL;
+  }
+  if (!m->domain_xml_pinned)
+    return text;
+  repo_sha256 (text, len, sum);
+  if (memcmp (sum, m->domain_xml_sha256, REPO_DIGEST_LEN) != 0) {
+    free (text);
+    error_setx ("%s/%s: SHA-256 mismatch: the file is not the domain XML "
+                "the manifest of %s@%s pins (it was changed after the point "
+                "was taken); refusing to use it", r->location, path, m->vm,
+                m->id);
+    return NULL;
+  }
+  return text;
+}
+
+char *
+repo_domain_xml_read (struct repo *r, const char *vm, const char *id)
+{
+  struct repo_manifest *m = xmalloc (sizeof *m);
+  char *text = NULL;
+
+  if (repo_manifest_read (r, vm, id, m) == 0)
+    text = domain_xml_read_checked (r, m);
+  free (m);
   return text;
 }
 

@@ -6,7 +6,8 @@
  *   <repo>/chunks/<4 hex>/<64 hex>            one chunk (header + payload)
  *   <repo>/points/<vm>/<time>/manifest.json   the restore point, written last
  *   <repo>/points/<vm>/<time>/<disk>.fidx     fixed index of one disk
- *   <repo>/points/<vm>/<time>/domain.xml      libvirt definition (optional)
+ *   <repo>/points/<vm>/<time>/domain.xml      libvirt definition (optional;
+ *                                             its SHA-256 in the manifest)
  *   <repo>/points/<vm>/<time>/protected       present = never pruned
  *   <repo>/locks/writers/<id>                 one per running writer (GC)
  *   <repo>/locks/gc                           held while a GC runs
@@ -132,6 +133,11 @@ struct repo_manifest {
                                   (libvirt checkpoint name), "" if none */
   uint32_t chunk_size;
   bool has_domain_xml;
+  /* The manifest pins domain.xml by its SHA-256 ("domain_xml_sha256"):
+   * every read checks it.  Points made before bootback pinned it have no
+   * pin; their domain.xml is used as it is, and repo check says so. */
+  bool domain_xml_pinned;
+  uint8_t domain_xml_sha256[REPO_DIGEST_LEN];
   bool protected;              /* the protected marker exists */
   size_t ndisks;
   struct repo_disk_info disks[REPO_MAX_DISKS];
@@ -144,6 +150,10 @@ char **repo_list_vms (struct repo *r);
 /* List the point ids of one VM, oldest first, only points whose manifest
  * exists.  NULL-terminated; strv_free. */
 char **repo_list_points (struct repo *r, const char *vm);
+/* The ids of vm's point directories, complete or not, sorted: one
+ * directory listing, nothing stat'ed (the catalog's cheap comparison).
+ * NULL-terminated; strv_free. */
+char **repo_list_point_dirs (struct repo *r, const char *vm);
 
 /* Parse "VM@TIME", "VM@latest" or "VM" (= latest) into vm and id (the
  * existing point's id). -1 if malformed or no such point, naming it. */
@@ -153,8 +163,10 @@ int repo_point_resolve (struct repo *r, const char *spec,
 /* Read and validate a point's manifest.  -1 if missing or invalid. */
 int repo_manifest_read (struct repo *r, const char *vm, const char *id,
                         struct repo_manifest *m);
-/* The SHA-256 of the manifest file, to detect catalog drift. */
-/* Read the saved domain XML (malloc'd, NUL-terminated) or NULL. */
+/* Read the saved domain XML of a point (malloc'd, NUL-terminated),
+ * checked against the SHA-256 its manifest pins.  NULL with errno ENOENT
+ * if the point has none; NULL with the error naming the file and the
+ * point if it is missing, unreadable or changed ("SHA-256 mismatch"). */
 char *repo_domain_xml_read (struct repo *r, const char *vm, const char *id);
 
 /* Mark or unmark a point as protected (a marker file beside the manifest;
@@ -332,12 +344,16 @@ struct repo_problem {
   const char *detail;       /* error text */
   /* Where it is used: "vm@id disk bytes a-b; ..." (may be long) */
   const char *used_by;
+  /* Not a problem, worth saying: a domain.xml without a pin (a point
+   * made before bootback pinned it). */
+  bool note;
 };
 typedef void (*repo_problem_fn) (void *opaque, const struct repo_problem *p);
 
 struct repo_verify_result {
   uint64_t points, disks, chunks_checked, bytes_checked, problems;
   uint64_t incomplete;     /* directories of unfinished points (harmless) */
+  uint64_t unpinned;       /* points whose domain.xml has no pin (notes) */
 };
 
 /* point: NULL for all, else "VM" or "VM@TIME".  read_data: true = verify

@@ -19,6 +19,10 @@
  * A chunk whose length differs from what any of its users expects is a
  * "chunk length mismatch" (only a crafted or corrupt index makes users of
  * one digest expect different lengths).
+ *
+ * Each point's domain.xml is read and checked against the SHA-256 its
+ * manifest pins (both modes; it is small).  One without a pin (a point
+ * made before bootback pinned it) is a note, not a problem.
  */
 #include <errno.h>
 
@@ -91,10 +95,24 @@ static void
 problem (struct vstate *s, const char *what, const char *object,
          const char *detail, const char *used_by)
 {
-  struct repo_problem p = { what, object, detail, used_by ? used_by : "" };
+  struct repo_problem p = { what, object, detail, used_by ? used_by : "",
+                            false };
 
   pthread_mutex_lock (&s->lock);
   s->problems++;
+  if (s->fn)
+    s->fn (s->opaque, &p);
+  pthread_mutex_unlock (&s->lock);
+}
+
+/* Something worth saying that is not a problem. */
+static void
+note (struct vstate *s, const char *what, const char *object,
+      const char *detail)
+{
+  struct repo_problem p = { what, object, detail, "", true };
+
+  pthread_mutex_lock (&s->lock);
   if (s->fn)
     s->fn (s->opaque, &p);
   pthread_mutex_unlock (&s->lock);
@@ -194,6 +212,29 @@ worker (void *arg)
   return NULL;
 }
 
+/* The point's domain.xml against the manifest's pin. */
+static void
+check_domain_xml (struct vstate *s, const struct repo_manifest *m,
+                  struct repo_verify_result *res)
+{
+  CLEANUP_FREE char *obj = NULL, *xml = NULL;
+
+  if (!m->has_domain_xml)
+    return;
+  obj = xasprintf ("points/%s/%s/domain.xml", m->vm, m->id);
+  xml = domain_xml_read_checked (s->r, m);
+  if (!xml)
+    problem (s, strstr (error_msg (), "SHA-256 mismatch")
+             ? "domain XML changed" : "domain XML unreadable", obj,
+             error_msg (), NULL);
+  else if (!m->domain_xml_pinned) {
+    res->unpinned++;
+    note (s, "domain XML unpinned", obj, "the manifest has no SHA-256 of it "
+          "(the point was made before bootback pinned domain.xml), so a "
+          "change to it cannot be detected");
+  }
+}
+
 /* First pass over one point: its disks and their digests. */
 static void
 add_point (struct vstate *s, const char *vm, const char *id,
@@ -210,6 +251,7 @@ add_point (struct vstate *s, const char *vm, const char *id,
     return;
   }
   res->points++;
+  check_domain_xml (s, &m, res);
   for (i = 0; i < m.ndisks; i++) {
     struct repo_disk *d = repo_disk_open (s->r, vm, id, m.disks[i].name);
     struct vdisk *v;

@@ -21,8 +21,11 @@
  *      and of each touched chunk directory when the repository is
  *      configured with "sync": "file");
  *   2. indexes (and domain.xml): temp, fsync, rename, directory fsync;
- *   3. manifest: temp, fsync, rename, directory fsync;
- *   4. (caller) catalog row;  5. (caller) the source's checkpoint.
+ *   3. manifest (pinning each index and the domain.xml by SHA-256): temp,
+ *      fsync, rename, directory fsync;
+ *   4. (caller) catalog row, one transaction (6: killed inside it; a
+ *      catalog that lacks a committed point adds it on its next open);
+ *   5. (caller) the source's checkpoint.
  *
  * States: begun -> (chunks, disks) -> committed | aborted; a failed
  * put/commit makes the writer failed: only abort remains.
@@ -586,7 +589,9 @@ repo_writer_commit (struct repo_writer *w, struct repo_manifest *out)
   strcpy (m->source, w->source);
   strcpy (m->checkpoint, w->checkpoint);
   m->chunk_size = w->r->chunk_size;
-  m->has_domain_xml = w->domain_xml != NULL;
+  m->has_domain_xml = m->domain_xml_pinned = w->domain_xml != NULL;
+  if (w->domain_xml)
+    repo_sha256 (w->domain_xml, strlen (w->domain_xml), m->domain_xml_sha256);
   m->ndisks = w->ndisks;
   repo_writer_get_stats (w, &m->stats);
   json = manifest_encode (m);
