@@ -95,4 +95,17 @@ bootback restore "web@${pts[1]}" --to "$tmp/o.raw"
 cmp "$tmp/a.raw" "$tmp/o.raw"
 cp "$tmp/idx.good" "$idx"
 bootback repo verify
+
+# Symbolic links planted in the repository are not followed: an index
+# replaced by a link to a host file fails by name (the host file is not
+# read), and a stray file in points/ does not stop any listing.
+echo "host secret" >"$tmp/host-file"
+mv "$idx" "$tmp/idx.moved"
+ln -s "$tmp/host-file" "$idx"
+expect_fail bootback restore "web@${pts[0]}" --to "$tmp/o2.raw" 2>"$tmp/err"
+grep -q "open: $idx: Too many levels of symbolic links" "$tmp/err" || { cat "$tmp/err"; fail "a linked index was followed, or not refused by name"; }
+rm "$idx" && mv "$tmp/idx.moved" "$idx"
+ln -s "$tmp/host-file" "$(dirname "$(dirname "$(dirname "$idx")")")/stray"
+bootback points >/dev/null || fail "a stray file in points/ broke 'bootback points'"
+bootback repo verify
 echo "bit rot detected in every case"

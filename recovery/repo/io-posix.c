@@ -22,7 +22,9 @@ struct posix {
 static struct repo_file *
 p_open (struct repo_io *io, const char *path, int flags)
 {
-  int fd = openat (PRIV (io)->dirfd, path, flags | O_CLOEXEC,
+  /* A repository holds no symbolic links: one planted in a shared
+   * repository (a chunk, an index, domain.xml) is not followed. */
+  int fd = openat (PRIV (io)->dirfd, path, flags | O_CLOEXEC | O_NOFOLLOW,
                    PRIVATE_FILE_MODE);
 
   if (fd == -1) {

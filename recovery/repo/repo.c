@@ -330,7 +330,7 @@ repo_list_points (struct repo *r, const char *vm)
     return NULL;
   v = r->io->ops->list (r->io, dir);
   if (!v) {
-    if (errno == ENOENT) {
+    if (errno == ENOENT || errno == ENOTDIR) {   /* a stray file: no points */
       v = xcalloc (1, sizeof *v);
       return v;
     }
@@ -356,12 +356,15 @@ char **
 repo_list_point_dirs (struct repo *r, const char *vm)
 {
   CLEANUP_FREE char *dir = xasprintf ("points/%s", vm);
-  char **v = r->io->ops->list (r->io, dir);
+  char **v;
   size_t i, j;
   time_t t;
 
+  if (check_vm (vm) == -1)
+    return NULL;
+  v = r->io->ops->list (r->io, dir);
   if (!v) {
-    if (errno != ENOENT)
+    if (errno != ENOENT && errno != ENOTDIR)   /* a stray file: no points */
       return NULL;
     error_clear ();
     return xcalloc (1, sizeof *v);
