@@ -25,6 +25,12 @@
  *     rename shows in the second stat; one touching after the rename gets
  *     ENOENT and writes X anew.
  *
+ * A GC killed between the rename to the trash name and the rename back
+ * leaves a chunk a writer may use under the trash name (X.gc.tmp-...).
+ * The next GC renames every such file back to X first (or drops it if X
+ * was written anew) and only then judges X like any chunk: a trash name
+ * is never removed as a temp file.
+ *
  * Incomplete point directories (no manifest) and temp files older than the
  * cutoff are the leftovers of killed writers and are removed too.
  * A writer is live if its lock file's mtime is recent (writers touch it
@@ -149,6 +155,40 @@ mark (struct repo *r, double cutoff, bool dry_run, struct digest_set *set,
   return -1;
 }
 
+/* name is a chunk's trash name (64 hex digits, ".gc", a temp suffix):
+ * put it back as the chunk dir/X (unless X exists again: then drop it),
+ * and give X's name in chunk (65 bytes).  0 if name is not a trash name;
+ * 1 if chunk now names a chunk to judge; 2 if there is nothing more to do
+ * (X existed, the trash copy is gone; or a dry run); -1 on error. */
+static int
+restore_trash (struct repo_io *io, const char *dir, const char *name,
+               bool dry_run, char chunk[2 * REPO_DIGEST_LEN + 1],
+               struct repo_gc_result *res)
+{
+  uint8_t d[REPO_DIGEST_LEN];
+  CLEANUP_FREE char *from = NULL, *to = NULL;
+  struct repo_stat st;
+
+  if (strlen (name) <= 2 * REPO_DIGEST_LEN + 3 ||
+      strncmp (name + 2 * REPO_DIGEST_LEN, ".gc", 3) != 0 ||
+      !io_is_temp_name (name + 2 * REPO_DIGEST_LEN + 3))
+    return 0;
+  memcpy (chunk, name, 2 * REPO_DIGEST_LEN);
+  chunk[2 * REPO_DIGEST_LEN] = '\0';
+  if (hex_decode (chunk, d, REPO_DIGEST_LEN) == -1)
+    return 0;
+  from = xasprintf ("%s/%s", dir, name);
+  to = xasprintf ("%s/%s", dir, chunk);
+  if (dry_run)
+    return 2;
+  if (io->ops->stat (io, to, &st) == 0)
+    return io->ops->unlink (io, from) == -1 && errno != ENOENT ? -1 : 2;
+  if (io->ops->rename (io, from, to) == -1)
+    return errno == ENOENT ? 2 : -1;
+  res->trash_restored++;
+  return 1;
+}
+
 static int
 sweep_one (struct repo_io *io, const char *path, double cutoff, bool dry_run,
            struct repo_gc_result *res)
@@ -222,10 +262,23 @@ repo_gc (struct repo *r, bool dry_run, struct repo_gc_result *res)
     if (!names)
       goto out;
     for (j = 0; names[j]; j++) {
-      CLEANUP_FREE char *path = xasprintf ("%s/%s", dir, names[j]);
+      CLEANUP_FREE char *path = NULL;
       uint8_t d[REPO_DIGEST_LEN];
       struct repo_stat st;
+      char chunk[2 * REPO_DIGEST_LEN + 1];
+      int t = restore_trash (io, dir, names[j], dry_run, chunk, res);
 
+      if (t == -1) {
+        strv_free (names);
+        goto out;
+      }
+      if (t == 1) {                  /* judged below under its own name */
+        free (names[j]);
+        names[j] = xstrdup (chunk);
+      }
+      else if (t == 2)
+        continue;
+      path = xasprintf ("%s/%s", dir, names[j]);
       if (io_is_temp_name (names[j])) {
         if (io->ops->stat (io, path, &st) == 0 && st.mtime < cutoff) {
           if (!dry_run)

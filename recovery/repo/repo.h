@@ -392,6 +392,7 @@ struct repo_gc_result {
   uint64_t chunks_kept_recent;   /* unreferenced but too recent to remove */
   uint64_t dirs_removed;          /* incomplete point directories */
   uint64_t temps_removed;
+  uint64_t trash_restored;        /* chunks a killed GC left in its trash */
   double cutoff;                  /* fs clock; older unreferenced go */
 };
 /* Mark every chunk referenced by any point's index, then sweep the others
