@@ -76,16 +76,19 @@ struct rule {
 static const char *
 describe (xmlNodePtr n, char *buf, size_t len)
 {
-  xmlNodePtr src = child (n, "source");
-  xmlNodePtr parts[2] = { n, src && src->properties ? src : NULL };
+  xmlNodePtr src, parts[2];
   xmlAttrPtr a;
   size_t k, l;
   int i;
 
+  /* An entity reference's children are its declaration's: not ours. */
   if (n->type == XML_ENTITY_REF_NODE) {
     snprintf (buf, len, "&%s;", (const char *) n->name);
     return buf;
   }
+  src = child (n, "source");
+  parts[0] = n;
+  parts[1] = src && src->properties ? src : NULL;
   l = snprintf (buf, len, "<%s%s%s", n->ns && n->ns->prefix ? (const char *) n->ns->prefix
                 : "", n->ns && n->ns->prefix ? ":" : "", (const char *) n->name);
   for (i = 0; i < 2 && l < len; i++) {
@@ -804,19 +807,21 @@ sanitize_domain (struct san *s, xmlDocPtr doc)
     END,
   };
   xmlNodePtr root = xmlDocGetRootElement (doc);
+  xmlDtdPtr dtd = doc->intSubset;
 
-  if (doc->intSubset) {
+  if (dtd) {
     if (s->check)
       violation (s, "a document type declaration", "entities");
     else {
-      xmlDtdPtr dtd = doc->intSubset;
       note (s->cx, "removed the document type declaration: entities");
       xmlUnlinkNode ((xmlNodePtr) dtd);
-      xmlFreeDtd (dtd);
       doc->intSubset = NULL;
     }
   }
+  /* The references point into the declarations: freed after them. */
   scrub_entities (s, root);
+  if (dtd && !s->check)
+    xmlFreeDtd (dtd);
   if (!attr_is (root, "type", "kvm") && !attr_is (root, "type", "qemu") &&
       replacing (s, root, "type kvm"))
     set_attr (root, "type", "kvm");
