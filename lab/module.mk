@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # lab/: liblab.a, the verification lab (lab/lab.h): definition (YAML),
 # isolated network, lab VMs, runs and sandboxes.
-LAB_SRC := $(filter-out lab/test-%,$(wildcard lab/*.c))
+LAB_SRC := $(filter-out lab/test-% lab/fuzz-%,$(wildcard lab/*.c))
 LAB_OBJ := $(LAB_SRC:.c=.o)
 LAB_A   := lab/liblab.a
 LIBS_A  += $(LAB_A)

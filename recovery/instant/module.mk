@@ -1,7 +1,7 @@
 # recovery/instant: libbbinstant.a, instant-recovery sessions and migration
 # (libvirt + libxml2), and the golden-file test of the domain XML rewrite.
 PC_INSTANT    := libvirt libvirt-qemu libxml-2.0
-INSTANT_SRC   := $(filter-out recovery/instant/test-%,$(wildcard recovery/instant/*.c))
+INSTANT_SRC   := $(filter-out recovery/instant/test-% recovery/instant/fuzz-%,$(wildcard recovery/instant/*.c))
 INSTANT_OBJ   := $(INSTANT_SRC:.c=.o)
 INSTANT_A     := recovery/instant/libbbinstant.a
 INSTANT_LIBS  := $(call pc_libs,$(PC_INSTANT))
