@@ -109,6 +109,24 @@ target_used (xmlNodePtr devices, const char *dev)
   return false;
 }
 
+/* A target for point disk name: its own if that is a target name not in
+ * use, else the first free vdX. */
+static void
+free_target (xmlNodePtr devices, const char *name, char out[65])
+{
+  int l;
+
+  if (target_name_ok (name) && !target_used (devices, name)) {
+    snprintf (out, 65, "%s", name);
+    return;
+  }
+  for (l = 0; l < 26; l++) {
+    snprintf (out, 65, "vd%c", 'a' + l);
+    if (!target_used (devices, out))
+      return;
+  }
+}
+
 /* " (SOURCE)" of a disk for a note: its file, device, or protocol:name. */
 static const char *
 disk_source (xmlNodePtr d, char *buf, size_t len)
@@ -253,6 +271,11 @@ rewrite_disks (struct ctx *cx, xmlNodePtr devices, struct instant_xml_spec *sp)
     }
     if (strcmp (device, "lun") == 0)
       note (cx, "disk %s: lun passthrough becomes a plain disk", dev);
+    if (!dev[0]) {
+      free_target (devices, sp->disks[i].name, dev);
+      set_attr (ensure_child (d, "target"), "dev", dev);
+      note (cx, "disk %s had no target: %s", sp->disks[i].name, dev);
+    }
     make_overlay_disk (d, &sp->disks[i]);
     snprintf (sp->disks[i].target, sizeof sp->disks[i].target, "%s", dev);
   }
@@ -262,19 +285,10 @@ rewrite_disks (struct ctx *cx, xmlNodePtr devices, struct instant_xml_spec *sp)
     xmlNodePtr nd, t;
     const char *bus = "virtio";
     char name[65];
-    int l;
 
     if (match[i])
       continue;
-    if (target_name_ok (sp->disks[i].name) && !target_used (devices, sp->disks[i].name))
-      snprintf (name, sizeof name, "%s", sp->disks[i].name);
-    else {
-      for (l = 0; l < 26; l++) {
-        snprintf (name, sizeof name, "vd%c", 'a' + l);
-        if (!target_used (devices, name))
-          break;
-      }
-    }
+    free_target (devices, sp->disks[i].name, name);
     if (name[0] == 's') bus = "sata";
     else if (name[0] == 'h') bus = "ide";
     nd = xmlNewNode (NULL, BAD_CAST "disk");

@@ -11,6 +11,7 @@
  *   - the rewrite is idempotent: rewriting its output with the same spec
  *     gives the same text (so it re-parses, and nothing it left is
  *     something it would remove);
+ *   - every point disk gets a target of its own (the session records it);
  *   - backup_xml_domain_disks lists at most max disks, each with a target.
  *
  * Input: byte 0 and 1 pick the spec (network mode, new MACs, domain
@@ -94,6 +95,12 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
   (void) instant_xml_check (xml, &sp);
   out = instant_xml_rewrite (xml, &sp, NULL, NULL);
   if (out) {
+    size_t i, j;
+    for (i = 0; i < sp.ndisks; i++) {
+      assert (disks[i].target[0]);
+      for (j = 0; j < i; j++)
+        assert (strcmp (disks[i].target, disks[j].target) != 0);
+    }
     if (!sp.allow_passthrough && instant_xml_check (out, &sp) == -1) {
       fprintf (stderr, "rewrite output fails the check: %s\n%s\n",
                error_msg (), out);

@@ -770,12 +770,48 @@ filter_resource (struct san *s, xmlNodePtr n)
     removed (s, n, "a host resource partition");
 }
 
-/* Entity references anywhere (their declarations go with the DTD). */
+/* Does attribute a hold an entity reference? */
+static bool
+attr_has_entity (xmlAttrPtr a)
+{
+  xmlNodePtr c;
+
+  for (c = a->children; c; c = c->next)
+    if (c->type == XML_ENTITY_REF_NODE)
+      return true;
+  return false;
+}
+
+/* Attributes of n holding entity references go. */
+static void
+scrub_attr_entities (struct san *s, xmlNodePtr n)
+{
+  xmlAttrPtr a, next;
+  char d[320];
+
+  for (a = n->properties; a; a = next) {
+    next = a->next;
+    if (!attr_has_entity (a))
+      continue;
+    snprintf (d, sizeof d, "%s= of <%s>", (const char *) a->name,
+              (const char *) n->name);
+    if (s->check) {
+      violation (s, d, "an entity reference");
+      continue;
+    }
+    note (s->cx, "removed %s: an entity reference", d);
+    xmlRemoveProp (a);
+  }
+}
+
+/* Entity references anywhere, in text and in attributes (their
+ * declarations go with the DTD). */
 static void
 scrub_entities (struct san *s, xmlNodePtr n)
 {
   xmlNodePtr c, next;
 
+  scrub_attr_entities (s, n);
   for (c = n->children; c; c = next) {
     next = c->next;
     if (c->type == XML_ENTITY_REF_NODE)
