@@ -49,6 +49,7 @@
 #include <stdarg.h>
 
 #include <libfyaml.h>
+#include <libxml/xmlstring.h>
 
 #include "lab/lab.h"
 #include "recovery/util/util.h"
@@ -1167,6 +1168,71 @@ parser_init (struct parser *p, const char *file)
     abort ();
 }
 
+/* d, or NULL and the problems into *errors (the first is the error). */
+static struct lab_def *
+read_end (struct parser *p, struct lab_def *d, char **errors)
+{
+  fclose (p->errs);
+  if (p->nerrs) {
+    lab_def_free (d);
+    error_setx ("%s", p->first);
+    if (errors)
+      *errors = p->errbuf;
+    else
+      free (p->errbuf);
+    return NULL;
+  }
+  free (p->errbuf);
+  return d;
+}
+
+/* The whole file at path (NUL-terminated, *len bytes), or NULL (errno). */
+static char *
+slurp (const char *path, size_t *len)
+{
+  FILE *f = fopen (path, "re"), *m;
+  char *buf = NULL, b[4096];
+  size_t n;
+  int err;
+
+  if (!f)
+    return NULL;
+  m = open_memstream (&buf, len);
+  if (!m)
+    abort ();
+  while ((n = fread (b, 1, sizeof b, f)) > 0)
+    fwrite (b, 1, n, m);
+  err = ferror (f) ? errno : 0;
+  fclose (f);
+  fclose (m);
+  if (err) {
+    free (buf);
+    errno = err;
+    return NULL;
+  }
+  return buf;
+}
+
+/* YAML is Unicode text: the first line (from 1) holding a NUL byte or
+ * bytes that are not UTF-8, or 0.  (libfyaml 0.7 loops forever on some
+ * invalid bytes, e.g. after a '%'.) */
+static int
+bad_text_line (const char *yaml, size_t len)
+{
+  const unsigned char *c = (const unsigned char *) yaml, *end = c + len;
+  int line = 1, n;
+
+  while (c < end) {
+    n = end - c > 4 ? 4 : end - c;
+    if (*c == '\0' || xmlGetUTF8Char (c, &n) < 0)
+      return line;
+    if (*c == '\n')
+      line++;
+    c += n;
+  }
+  return 0;
+}
+
 static struct lab_def *
 read_common (const char *yaml, const char *path, const char *name,
              char **errors)
@@ -1177,10 +1243,26 @@ read_common (const char *yaml, const char *path, const char *name,
   struct fy_parse_cfg cfg = { 0 };
   struct fy_document *doc;
   struct lab_def *d = NULL;
+  CLEANUP_FREE char *text = NULL;
+  size_t len;
+  int bad;
 
   parser_init (&p, name);
   if (errors)
     *errors = NULL;
+  if (path) {
+    yaml = text = slurp (path, &len);
+    if (!text) {
+      problem (&p, 0, "%s", strerror (errno));
+      return read_end (&p, NULL, errors);
+    }
+  }
+  else
+    len = strlen (yaml);
+  if ((bad = bad_text_line (yaml, len)) > 0) {
+    problem (&p, bad, "not UTF-8 text (YAML is Unicode)");
+    return read_end (&p, NULL, errors);
+  }
 
   fy_diag_cfg_default (&dcfg);
   dcfg.fp = NULL;
@@ -1191,10 +1273,7 @@ read_common (const char *yaml, const char *path, const char *name,
   fy_diag_set_collect_errors (diag, true);
   cfg.flags = FYPCF_QUIET | FYPCF_COLLECT_DIAG;
   cfg.diag = diag;
-  if (path)
-    doc = fy_document_build_from_file (&cfg, path);
-  else
-    doc = fy_document_build_from_string (&cfg, yaml, strlen (yaml));
+  doc = fy_document_build_from_string (&cfg, yaml, len);
   if (!doc) {
     void *it = NULL;
     struct fy_diag_error *e;
@@ -1205,29 +1284,14 @@ read_common (const char *yaml, const char *path, const char *name,
       problem (&p, e->line, "YAML: %s", e->msg);
       n++;
     }
-    if (n == 0) {
-      if (path && access (path, R_OK) == -1)
-        problem (&p, 0, "%s", strerror (errno));
-      else
-        problem (&p, 0, "YAML: the document could not be parsed");
-    }
+    if (n == 0)
+      problem (&p, 0, "YAML: the document could not be parsed");
   }
   else
     d = parse_document (&p, doc);
   fy_document_destroy (doc);
   fy_diag_destroy (diag);
-  fclose (p.errs);
-  if (p.nerrs) {
-    lab_def_free (d);
-    error_setx ("%s", p.first);
-    if (errors)
-      *errors = p.errbuf;
-    else
-      free (p.errbuf);
-    return NULL;
-  }
-  free (p.errbuf);
-  return d;
+  return read_end (&p, d, errors);
 }
 
 struct lab_def *

@@ -171,6 +171,10 @@ test_errors (void)
                 "neither 'latest' nor a time stamp");
   expect_error (HEAD "verify:\n  - name: a\n    checks:\n      - ping 3\n", 8,
                 "takes no arguments");
+  /* libfyaml 0.7 loops forever on a directive of bytes that are not
+   * UTF-8: never given them. */
+  expect_error (HEAD "verify:\n  - name: a\n%\xff\n", 7, "not UTF-8 text");
+  expect_error (HEAD "verify:\n  - name: \xc3(\n", 6, "not UTF-8 text");
 }
 
 static void
@@ -191,6 +195,18 @@ test_misc (void)
     CHECK (!lab_def_read_file ("/nonexistent/lab.yaml", &errs));
     CHECK (errs && strstr (errs, "/nonexistent/lab.yaml"));
     free (errs);
+  }
+  {
+    /* So is a file that is not UTF-8 text (a NUL byte too). */
+    char path[] = "/tmp/test-conf.XXXXXX", *errs = NULL;
+    int fd = mkstemp (path);
+    static const char bad[] = HEAD "verify:\n  - name: a\n\0\n";
+    CHECK (fd >= 0 && write (fd, bad, sizeof bad - 1) == sizeof bad - 1);
+    close (fd);
+    CHECK (!lab_def_read_file (path, &errs));
+    CHECK (errs && strstr (errs, ":7: not UTF-8 text"));
+    free (errs);
+    unlink (path);
   }
 }
 

@@ -69,7 +69,7 @@ EOF
 for t in "$lab lab" "$dxml domain-xml"; do
     read -r bin name <<<"$t"
     [ -d "$regress/$name" ] || continue
-    "$bin" -runs=0 "$regress/$name"/* >regress.log 2>&1 ||
+    "$bin" -timeout=20 "$regress/$name"/* >regress.log 2>&1 ||
         { tail -40 regress.log; fail "$(basename "$bin"): a regression seed of tests/fuzz-regress/$name fails"; }
 done
 
