@@ -175,6 +175,16 @@ test_errors (void)
    * UTF-8: never given them. */
   expect_error (HEAD "verify:\n  - name: a\n%\xff\n", 7, "not UTF-8 text");
   expect_error (HEAD "verify:\n  - name: \xc3(\n", 6, "not UTF-8 text");
+  expect_error (HEAD "verify:\n  - name: a\n%\x91\x91\n", 7, "not UTF-8 text");
+  expect_error (HEAD "verify:\n  - name: a\n%\xc0\x80\n", 7, "not UTF-8 text");
+  expect_error (HEAD "verify:\n  - name: a\n%\xed\xa0\x80\n", 7, "not UTF-8 text");
+  {
+    /* UTF-8 is fine. */
+    struct lab_def *d = lab_def_read_string (HEAD "verify:\n  - name: a # caf\xc3\xa9 \xf0\x9f\x98\x80\n",
+                                             "ok.yaml", NULL);
+    CHECK (d != NULL);
+    lab_def_free (d);
+  }
 }
 
 static void
