@@ -1095,6 +1095,9 @@ parse_document (struct parser *p, struct fy_document *doc)
   }
   if (!d->name)
     problem (p, 0, "the lab needs a name");
+  if (!fy_node_mapping_lookup_by_string (root, "network", -1))
+    problem (p, node_line (root), "the lab needs a network: (subnet: and "
+             "gateway:)");
   if (groups) {
     void *it2 = NULL;
     struct fy_node *gn;

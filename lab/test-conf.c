@@ -171,6 +171,9 @@ test_errors (void)
                 "neither 'latest' nor a time stamp");
   expect_error (HEAD "verify:\n  - name: a\n    checks:\n      - ping 3\n", 8,
                 "takes no arguments");
+  /* Without network: the addresses went unchecked and lab run failed. */
+  expect_error ("name: t\nverify:\n  - name: a\n    address: 10.77.0.2\n", 1,
+                "the lab needs a network:");
   /* libfyaml 0.7 loops forever on a directive of bytes that are not
    * UTF-8: never given them. */
   expect_error (HEAD "verify:\n  - name: a\n%\xff\n", 7, "not UTF-8 text");
