@@ -183,8 +183,9 @@ test_errors (void)
   expect_error (HEAD "verify:\n  - name: a\n%\xed\xa0\x80\n", 7, "not UTF-8 text");
   {
     /* UTF-8 is fine. */
-    struct lab_def *d = lab_def_read_string (HEAD "verify:\n  - name: a # caf\xc3\xa9 \xf0\x9f\x98\x80\n",
-                                             "ok.yaml", NULL);
+    struct lab_def *d =
+      lab_def_read_string (HEAD "verify:\n  - name: a # caf\xc3\xa9 \xf0\x9f\x98\x80\n",
+                           "ok.yaml", NULL);
     CHECK (d != NULL);
     lab_def_free (d);
   }
