@@ -19,7 +19,9 @@
  *     matched disk becomes a file disk on its qcow2 overlay, with an explicit
  *     <backingStore> of type network: NBD over the session's unix socket,
  *     format raw.  A disk the point lacks is removed; a point disk the XML
- *     lacks is added (virtio).  cdrom and floppy drives lose their media.
+ *     lacks is added (virtio); a matched disk without <target dev> gets
+ *     the point disk's name (or the first free vdX).  cdrom and floppy
+ *     drives lose their media.
  *  5. Interfaces: with a chosen network every interface is plugged into it
  *     (type network or bridge; <virtualport>, <vlan> and passthrough
  *     <driver> dropped); "none" removes them.  New MACs come from
