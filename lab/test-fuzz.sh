@@ -73,11 +73,15 @@ for t in "$lab lab" "$dxml domain-xml"; do
         { tail -40 regress.log; fail "$(basename "$bin"): a regression seed of tests/fuzz-regress/$name fails"; }
 done
 
+# A finding is kept as tests/tmp/fuzz-found-NAME-*: fix it, then add it
+# to tests/fuzz-regress/.
+mkdir -p "$top_srcdir/tests/tmp"
 for t in "$lab corpus-lab" "$dxml corpus-dxml"; do
     read -r bin corpus <<<"$t"
     "$bin" -max_total_time="$secs" -timeout=20 -rss_limit_mb=2048 \
+        -artifact_prefix="$top_srcdir/tests/tmp/fuzz-found-$(basename "$bin")-" \
         -print_final_stats=1 "$corpus" >fuzz.log 2>&1 ||
-        { tail -40 fuzz.log; fail "$(basename "$bin") found a problem"; }
+        { grep -v '^#[0-9]' fuzz.log | head -80; fail "$(basename "$bin") found a problem"; }
     grep -E '^stat::number_of_executed_units' fuzz.log
 done
 echo "test-fuzz (lab, domain XML): ok"

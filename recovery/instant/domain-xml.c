@@ -8,6 +8,7 @@
  * Rules, in the order applied:
  *  1. The root must be <domain>.  Its live-only id attribute goes; its type
  *     becomes spec->domain_type when given ("qemu" where KVM is unusable).
+ *     A second <devices> joins the first (libvirt takes them all).
  *  2. <name> is spec->name; <uuid> is spec->uuid when given (new identity).
  *  3. Removed, because they cannot work on another host or would collide
  *     with the original VM (a note for each): <seclabel> (any level),
@@ -190,6 +191,26 @@ make_overlay_disk (xmlNodePtr d, const struct instant_xml_disk *k)
   set_attr (host, "socket", k->socket);
   xmlNewChild (bs, NULL, BAD_CAST "backingStore", NULL);
   xmlAddNextSibling (src, bs);
+}
+
+/* libvirt takes the devices of every <devices> element: the ones after
+ * the first join it, so that every rule sees them. */
+static void
+merge_devices (struct ctx *cx, xmlNodePtr devices)
+{
+  xmlNodePtr d, next, c;
+
+  for (d = devices->next; d; d = next) {
+    next = d->next;
+    if (!is (d, "devices"))
+      continue;
+    while ((c = d->children)) {
+      xmlUnlinkNode (c);
+      xmlAddChild (devices, c);
+    }
+    drop (d);
+    note (cx, "a second <devices> joined the first");
+  }
 }
 
 static void
@@ -530,6 +551,7 @@ instant_xml_rewrite (const char *xml, struct instant_xml_spec *sp,
   devices = child (root, "devices");
   if (!devices)
     devices = xmlNewChild (root, NULL, BAD_CAST "devices", NULL);
+  merge_devices (&cx, devices);
   drop_children (devices, "emulator");
 
   /* 4, 5, 6, 7 */

@@ -821,6 +821,20 @@ scrub_entities (struct san *s, xmlNodePtr n)
   }
 }
 
+/* libvirt takes the devices of every <devices>; the rewrite joins them
+ * (domain-xml.c), so a second one was never looked at. */
+static void
+second_devices (struct san *s, xmlNodePtr root)
+{
+  xmlNodePtr d = child (root, "devices");
+
+  for (d = d ? d->next : NULL; d; d = d->next)
+    if (is (d, "devices")) {
+      removed (s, d, "a second <devices>, not checked");
+      return;
+    }
+}
+
 static void
 sanitize_domain (struct san *s, xmlDocPtr doc)
 {
@@ -858,6 +872,7 @@ sanitize_domain (struct san *s, xmlDocPtr doc)
   scrub_entities (s, root);
   if (dtd && !s->check)
     xmlFreeDtd (dtd);
+  second_devices (s, root);
   if (!attr_is (root, "type", "kvm") && !attr_is (root, "type", "qemu") &&
       replacing (s, root, "type kvm"))
     set_attr (root, "type", "kvm");
