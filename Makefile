@@ -8,6 +8,9 @@
 #   make check           build, then run the default test suite
 #   make check-slow      the slow suite (large images, real distributions)
 #   make check-valgrind  the default suite with every bootback process under valgrind
+#   make fuzz            every libFuzzer target (lab YAML, domain XML, chunk,
+#                        index and manifest decoding, the plugin) for
+#                        FUZZ_TIME seconds each (default 600)
 #   make bench           benchmarks (bench/), side by side with their peers
 #   make deps            apt-get install every build and test dependency
 #   make demo            deps + build + the main job on a demo VM
@@ -37,6 +40,19 @@ PC_CATALOG  := sqlite3
 PC_CLI      := libnbd sqlite3 jansson
 pc_cflags    = $(shell $(PKG_CONFIG) --cflags $(1) 2>/dev/null)
 pc_libs      = $(shell $(PKG_CONFIG) --libs $(1) 2>/dev/null)
+
+# Fuzz targets (libFuzzer): built with clang when it can link
+# -fsanitize=fuzzer, from the sources (so the library is instrumented
+# too); each module adds its own to FUZZERS (and to TEST_BINS when
+# FUZZ_OK).  Their test-fuzz.sh run each briefly in `make check`.
+FUZZ_CC     ?= clang
+FUZZ_TIME   ?= 600
+FUZZ_OK     := $(shell echo 'int LLVMFuzzerTestOneInput(const char *d, unsigned long n) { return 0; }' | \
+                 $(FUZZ_CC) -fsanitize=fuzzer,address -x c - -o /dev/null 2>/dev/null && echo yes)
+FUZZ_BASE   := -std=gnu11 -D_GNU_SOURCE -g -O1 -pthread -I$(CURDIR) \
+               -DPACKAGE_VERSION='"$(PACKAGE_VERSION)"' \
+               -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
+FUZZERS     :=
 
 # Filled in by the module.mk files.
 BINS        :=
@@ -76,6 +92,16 @@ include bench/nfs/module.mk
 include bench/serve/module.mk
 include bench/verify/module.mk
 
+# make fuzz: each target for FUZZ_TIME seconds (default 600), keeping
+# its corpus in tests/tmp/fuzz/NAME/.
+fuzz: $(FUZZERS)
+	@set -e; for f in $(FUZZERS); do \
+	  d=tests/tmp/fuzz/$$(basename $$f); mkdir -p $$d; \
+	  echo "fuzz: $$f for $(FUZZ_TIME)s (corpus $$d)"; \
+	  $$f -max_total_time=$(FUZZ_TIME) -timeout=20 -rss_limit_mb=4096 \
+	    -print_final_stats=1 $$d; \
+	done
+
 build: $(LIBS_A) $(BINS) $(PLUGINS) $(MANS) $(TEST_BINS)
 
 %.o: %.c
@@ -111,6 +137,6 @@ clean:
 	rm -f $(LIBS_A) $(BINS) $(PLUGINS) $(MANS) $(TEST_BINS) $(CLEAN)
 	find recovery nbd-plugin lab verify tests bench \( -name '*.o' -o -name '*.d' \) -type f -delete 2>/dev/null || true
 
-.PHONY: all build check check-slow check-valgrind deps install clean check-style demo bench images
+.PHONY: all build check check-slow check-valgrind deps install clean check-style demo bench images fuzz
 
 -include $(shell find recovery nbd-plugin lab verify tests bench -name '*.d' -type f 2>/dev/null)

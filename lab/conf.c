@@ -49,7 +49,6 @@
 #include <stdarg.h>
 
 #include <libfyaml.h>
-#include <libxml/xmlstring.h>
 
 #include "lab/lab.h"
 #include "recovery/util/util.h"
@@ -701,9 +700,9 @@ parse_check (struct parser *p, const struct lab_def *d, struct lab_check *c,
 static void
 vm_set_name (struct parser *p, struct lab_vm *vm, const char *s, int line)
 {
-  if (!name_is_valid (s))
+  if (!name_is_valid (s) || strlen (s) > 48)
     problem (p, line, "name: '%s' is not a valid VM name "
-             "([A-Za-z0-9._-], at most %d)", shown (p, s), VM_NAME_MAX);
+             "([A-Za-z0-9._-], at most 48)", shown (p, s));
   free (vm->name);
   vm->name = xstrdup (s);
 }
@@ -1039,9 +1038,9 @@ cross_check (struct parser *p, struct lab_def *d)
 static void
 def_set_name (struct parser *p, struct lab_def *d, const char *s, int line)
 {
-  if (!name_is_valid_max (s, LAB_NAME_MAX))
+  if (!name_is_valid (s) || strlen (s) > 64)
     problem (p, line, "name: '%s' is not a valid lab name "
-             "([A-Za-z0-9._-], at most %d)", shown (p, s), LAB_NAME_MAX);
+             "([A-Za-z0-9._-], at most 64)", shown (p, s));
   free (d->name);
   d->name = xstrdup (s);
 }
@@ -1096,6 +1095,9 @@ parse_document (struct parser *p, struct fy_document *doc)
   }
   if (!d->name)
     problem (p, 0, "the lab needs a name");
+  if (!fy_node_mapping_lookup_by_string (root, "network", -1))
+    problem (p, node_line (root), "the lab needs a network: (subnet: and "
+             "gateway:)");
   if (groups) {
     void *it2 = NULL;
     struct fy_node *gn;
@@ -1213,6 +1215,38 @@ slurp (const char *path, size_t *len)
   return buf;
 }
 
+/* Length of the UTF-8 sequence at c (n bytes left), or 0 if it is not
+ * one (RFC 3629: no overlong forms, surrogates or code points past
+ * U+10FFFF). */
+static size_t
+utf8_len (const unsigned char *c, size_t n)
+{
+  size_t len, i;
+  uint32_t cp;
+
+  if (c[0] < 0x80)
+    return 1;
+  if ((c[0] & 0xe0) == 0xc0)
+    len = 2, cp = c[0] & 0x1f;
+  else if ((c[0] & 0xf0) == 0xe0)
+    len = 3, cp = c[0] & 0x0f;
+  else if ((c[0] & 0xf8) == 0xf0)
+    len = 4, cp = c[0] & 0x07;
+  else
+    return 0;
+  if (len > n)
+    return 0;
+  for (i = 1; i < len; i++) {
+    if ((c[i] & 0xc0) != 0x80)
+      return 0;
+    cp = cp << 6 | (c[i] & 0x3f);
+  }
+  if (cp < (len == 2 ? 0x80u : len == 3 ? 0x800u : 0x10000u) ||
+      cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+    return 0;
+  return len;
+}
+
 /* YAML is Unicode text: the first line (from 1) holding a NUL byte or
  * bytes that are not UTF-8, or 0.  (libfyaml 0.7 loops forever on some
  * invalid bytes, e.g. after a '%'.) */
@@ -1220,15 +1254,15 @@ static int
 bad_text_line (const char *yaml, size_t len)
 {
   const unsigned char *c = (const unsigned char *) yaml, *end = c + len;
-  int line = 1, n;
+  int line = 1;
+  size_t n;
 
-  while (c < end) {
-    n = end - c > 4 ? 4 : end - c;
-    if (*c == '\0' || xmlGetUTF8Char (c, &n) < 0)
+  for (; c < end; c += n) {
+    n = utf8_len (c, end - c);
+    if (n == 0 || *c == '\0')
       return line;
     if (*c == '\n')
       line++;
-    c += n;
   }
   return 0;
 }

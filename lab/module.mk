@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # lab/: liblab.a, the verification lab (lab/lab.h): definition (YAML),
 # isolated network, lab VMs, runs and sandboxes.
-LAB_SRC := $(filter-out lab/test-%,$(wildcard lab/*.c))
+LAB_SRC := $(filter-out lab/test-% lab/fuzz-%,$(wildcard lab/*.c))
 LAB_OBJ := $(LAB_SRC:.c=.o)
 LAB_A   := lab/liblab.a
 LIBS_A  += $(LAB_A)
@@ -24,6 +24,21 @@ lab/test-state: lab/test-state.o $(LAB_A) $(INSTANT_A) $(CATALOG_A) $(REPO_A) $(
 	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDFLAGS) $(LAB_LIBS) -lm -lpthread
 TEST_BINS += lab/test-conf lab/test-quick lab/test-domain-xml lab/test-state
 TESTS     += lab/test-conf lab/test-quick lab/test-domain-xml lab/test-state
+
+# fuzz-lab (libFuzzer, see the Makefile): lab YAML, a point's <bb:verify>
+# and the quick definition, the lab's check of rewritten XML.
+# test-fuzz.sh runs it and recovery/instant/fuzz-domain-xml briefly.
+LAB_FUZZ := lab/fuzz-lab
+$(LAB_FUZZ): lab/fuzz-lab.c lab/conf.c lab/quick.c lab/domain-xml.c \
+             recovery/instant/domain-xml.c recovery/instant/sanitize.c $(UTIL_SRC)
+	$(FUZZ_CC) $(FUZZ_BASE) $(call pc_cflags,libxml-2.0 libvirt libfyaml) -o $@ $^ \
+	  $(call pc_libs,libxml-2.0 libfyaml)
+ifeq ($(FUZZ_OK),yes)
+TEST_BINS += $(LAB_FUZZ)
+endif
+FUZZERS   += $(LAB_FUZZ)
+CLEAN     += $(LAB_FUZZ)
+TESTS     += lab/test-fuzz.sh
 
 # Slow suite: a lab of the debian image (nginx + PostgreSQL).
 TESTS_SLOW += lab/test-lab-debian.sh

@@ -171,6 +171,24 @@ test_errors (void)
                 "neither 'latest' nor a time stamp");
   expect_error (HEAD "verify:\n  - name: a\n    checks:\n      - ping 3\n", 8,
                 "takes no arguments");
+  /* Without network: the addresses went unchecked and lab run failed. */
+  expect_error ("name: t\nverify:\n  - name: a\n    address: 10.77.0.2\n", 1,
+                "the lab needs a network:");
+  /* libfyaml 0.7 loops forever on a directive of bytes that are not
+   * UTF-8: never given them. */
+  expect_error (HEAD "verify:\n  - name: a\n%\xff\n", 7, "not UTF-8 text");
+  expect_error (HEAD "verify:\n  - name: \xc3(\n", 6, "not UTF-8 text");
+  expect_error (HEAD "verify:\n  - name: a\n%\x91\x91\n", 7, "not UTF-8 text");
+  expect_error (HEAD "verify:\n  - name: a\n%\xc0\x80\n", 7, "not UTF-8 text");
+  expect_error (HEAD "verify:\n  - name: a\n%\xed\xa0\x80\n", 7, "not UTF-8 text");
+  {
+    /* UTF-8 is fine. */
+    struct lab_def *d =
+      lab_def_read_string (HEAD "verify:\n  - name: a # caf\xc3\xa9 \xf0\x9f\x98\x80\n",
+                           "ok.yaml", NULL);
+    CHECK (d != NULL);
+    lab_def_free (d);
+  }
 }
 
 static void
@@ -191,6 +209,18 @@ test_misc (void)
     CHECK (!lab_def_read_file ("/nonexistent/lab.yaml", &errs));
     CHECK (errs && strstr (errs, "/nonexistent/lab.yaml"));
     free (errs);
+  }
+  {
+    /* So is a file that is not UTF-8 text (a NUL byte too). */
+    char path[] = "/tmp/test-conf.XXXXXX", *errs = NULL;
+    int fd = mkstemp (path);
+    static const char bad[] = HEAD "verify:\n  - name: a\n\0\n";
+    CHECK (fd >= 0 && write (fd, bad, sizeof bad - 1) == sizeof bad - 1);
+    close (fd);
+    CHECK (!lab_def_read_file (path, &errs));
+    CHECK (errs && strstr (errs, ":7: not UTF-8 text"));
+    free (errs);
+    unlink (path);
   }
 }
 

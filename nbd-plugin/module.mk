@@ -41,18 +41,9 @@ TEST_BINS += $(NBDP_TESTS)
 TESTS     += $(NBDP_TESTS) $(sort $(wildcard nbd-plugin/test-*.sh))
 TESTS_SLOW += $(sort $(wildcard nbd-plugin/slow-*.sh))
 
-# Fuzz targets (libFuzzer): built with clang when it can link
-# -fsanitize=fuzzer, from the sources (so the library is instrumented
-# too).  test-fuzz.sh runs each briefly in `make check`; `make fuzz` runs
-# each for FUZZ_TIME seconds, keeping its corpus in tests/tmp/fuzz/.
-FUZZ_CC    ?= clang
-FUZZ_TIME  ?= 600
-FUZZ_OK    := $(shell echo 'int LLVMFuzzerTestOneInput(const char *d, unsigned long n) { return 0; }' | \
-                $(FUZZ_CC) -fsanitize=fuzzer,address -x c - -o /dev/null 2>/dev/null && echo yes)
-FUZZ_FLAGS := -std=gnu11 -D_GNU_SOURCE -g -O1 -pthread -I$(CURDIR) \
-              -DPACKAGE_VERSION='"$(PACKAGE_VERSION)"' \
-              -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-              $(call pc_cflags,nbdkit $(PC_REPO))
+# Fuzz targets (libFuzzer, see the Makefile): test-fuzz.sh runs each
+# briefly in `make check`.
+FUZZ_FLAGS := $(FUZZ_BASE) $(call pc_cflags,nbdkit $(PC_REPO))
 FUZZ_LIBSRC := $(REPO_SRC) $(UTIL_SRC)
 NBDP_FUZZ  := nbd-plugin/fuzz-decode nbd-plugin/fuzz-plugin
 nbd-plugin/fuzz-decode: nbd-plugin/fuzz-decode.c $(FUZZ_LIBSRC)
@@ -65,12 +56,3 @@ TEST_BINS += $(NBDP_FUZZ)
 endif
 FUZZERS   += $(NBDP_FUZZ)
 CLEAN     += $(NBDP_FUZZ)
-
-fuzz: $(FUZZERS)
-	@set -e; for f in $(FUZZERS); do \
-	  d=tests/tmp/fuzz/$$(basename $$f); mkdir -p $$d; \
-	  echo "fuzz: $$f for $(FUZZ_TIME)s (corpus $$d)"; \
-	  $$f -max_total_time=$(FUZZ_TIME) -timeout=20 -rss_limit_mb=4096 \
-	    -print_final_stats=1 $$d; \
-	done
-.PHONY: fuzz

@@ -8,6 +8,7 @@
  * Rules, in the order applied:
  *  1. The root must be <domain>.  Its live-only id attribute goes; its type
  *     becomes spec->domain_type when given ("qemu" where KVM is unusable).
+ *     A second <devices> joins the first (libvirt takes them all).
  *  2. <name> is spec->name; <uuid> is spec->uuid when given (new identity).
  *  3. Removed, because they cannot work on another host or would collide
  *     with the original VM (a note for each): <seclabel> (any level),
@@ -19,7 +20,9 @@
  *     matched disk becomes a file disk on its qcow2 overlay, with an explicit
  *     <backingStore> of type network: NBD over the session's unix socket,
  *     format raw.  A disk the point lacks is removed; a point disk the XML
- *     lacks is added (virtio).  cdrom and floppy drives lose their media.
+ *     lacks is added (virtio); a matched disk without <target dev> gets
+ *     the point disk's name (or the first free vdX).  cdrom and floppy
+ *     drives lose their media.
  *  5. Interfaces: with a chosen network every interface is plugged into it
  *     (type network or bridge; <virtualport>, <vlan> and passthrough
  *     <driver> dropped); "none" removes them.  New MACs come from
@@ -109,6 +112,24 @@ target_used (xmlNodePtr devices, const char *dev)
   return false;
 }
 
+/* A target for point disk name: its own if that is a target name not in
+ * use, else the first free vdX. */
+static void
+free_target (xmlNodePtr devices, const char *name, char out[65])
+{
+  int l;
+
+  if (target_name_ok (name) && !target_used (devices, name)) {
+    snprintf (out, 65, "%s", name);
+    return;
+  }
+  for (l = 0; l < 26; l++) {
+    snprintf (out, 65, "vd%c", 'a' + l);
+    if (!target_used (devices, out))
+      return;
+  }
+}
+
 /* " (SOURCE)" of a disk for a note: its file, device, or protocol:name. */
 static const char *
 disk_source (xmlNodePtr d, char *buf, size_t len)
@@ -170,6 +191,26 @@ make_overlay_disk (xmlNodePtr d, const struct instant_xml_disk *k)
   set_attr (host, "socket", k->socket);
   xmlNewChild (bs, NULL, BAD_CAST "backingStore", NULL);
   xmlAddNextSibling (src, bs);
+}
+
+/* libvirt takes the devices of every <devices> element: the ones after
+ * the first join it, so that every rule sees them. */
+static void
+merge_devices (struct ctx *cx, xmlNodePtr devices)
+{
+  xmlNodePtr d, next, c;
+
+  for (d = devices->next; d; d = next) {
+    next = d->next;
+    if (!is (d, "devices"))
+      continue;
+    while ((c = d->children)) {
+      xmlUnlinkNode (c);
+      xmlAddChild (devices, c);
+    }
+    drop (d);
+    note (cx, "a second <devices> joined the first");
+  }
 }
 
 static void
@@ -253,6 +294,11 @@ rewrite_disks (struct ctx *cx, xmlNodePtr devices, struct instant_xml_spec *sp)
     }
     if (strcmp (device, "lun") == 0)
       note (cx, "disk %s: lun passthrough becomes a plain disk", dev);
+    if (!dev[0]) {
+      free_target (devices, sp->disks[i].name, dev);
+      set_attr (ensure_child (d, "target"), "dev", dev);
+      note (cx, "disk %s had no target: %s", sp->disks[i].name, dev);
+    }
     make_overlay_disk (d, &sp->disks[i]);
     snprintf (sp->disks[i].target, sizeof sp->disks[i].target, "%s", dev);
   }
@@ -262,19 +308,10 @@ rewrite_disks (struct ctx *cx, xmlNodePtr devices, struct instant_xml_spec *sp)
     xmlNodePtr nd, t;
     const char *bus = "virtio";
     char name[65];
-    int l;
 
     if (match[i])
       continue;
-    if (target_name_ok (sp->disks[i].name) && !target_used (devices, sp->disks[i].name))
-      snprintf (name, sizeof name, "%s", sp->disks[i].name);
-    else {
-      for (l = 0; l < 26; l++) {
-        snprintf (name, sizeof name, "vd%c", 'a' + l);
-        if (!target_used (devices, name))
-          break;
-      }
-    }
+    free_target (devices, sp->disks[i].name, name);
     if (name[0] == 's') bus = "sata";
     else if (name[0] == 'h') bus = "ide";
     nd = xmlNewNode (NULL, BAD_CAST "disk");
@@ -514,6 +551,7 @@ instant_xml_rewrite (const char *xml, struct instant_xml_spec *sp,
   devices = child (root, "devices");
   if (!devices)
     devices = xmlNewChild (root, NULL, BAD_CAST "devices", NULL);
+  merge_devices (&cx, devices);
   drop_children (devices, "emulator");
 
   /* 4, 5, 6, 7 */

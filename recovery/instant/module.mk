@@ -2,7 +2,7 @@
 # recovery/instant: libbbinstant.a, instant-recovery sessions and migration
 # (libvirt + libxml2), and the golden-file test of the domain XML rewrite.
 PC_INSTANT    := libvirt libvirt-qemu libxml-2.0
-INSTANT_SRC   := $(filter-out recovery/instant/test-%,$(wildcard recovery/instant/*.c))
+INSTANT_SRC   := $(filter-out recovery/instant/test-% recovery/instant/fuzz-%,$(wildcard recovery/instant/*.c))
 INSTANT_OBJ   := $(INSTANT_SRC:.c=.o)
 INSTANT_A     := recovery/instant/libbbinstant.a
 INSTANT_LIBS  := $(call pc_libs,$(PC_INSTANT))
@@ -22,3 +22,16 @@ recovery/instant/test-domain-xml: recovery/instant/test-domain-xml.o $(INSTANT_A
 	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDFLAGS) $(call pc_libs,libxml-2.0)
 TEST_BINS += recovery/instant/test-domain-xml
 TESTS     += recovery/instant/test-domain-xml
+
+# fuzz-domain-xml (libFuzzer, see the Makefile): the rewrite, its
+# allow-list and the backup side's disk parser; lab/test-fuzz.sh runs it.
+INSTANT_FUZZ := recovery/instant/fuzz-domain-xml
+$(INSTANT_FUZZ): recovery/instant/fuzz-domain-xml.c recovery/instant/domain-xml.c \
+                 recovery/instant/sanitize.c recovery/ingest/backup-xml.c $(UTIL_SRC)
+	$(FUZZ_CC) $(FUZZ_BASE) $(call pc_cflags,libxml-2.0 libvirt libnbd) -o $@ $^ \
+	  $(call pc_libs,libxml-2.0)
+ifeq ($(FUZZ_OK),yes)
+TEST_BINS += $(INSTANT_FUZZ)
+endif
+FUZZERS   += $(INSTANT_FUZZ)
+CLEAN     += $(INSTANT_FUZZ)

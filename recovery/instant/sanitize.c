@@ -76,16 +76,19 @@ struct rule {
 static const char *
 describe (xmlNodePtr n, char *buf, size_t len)
 {
-  xmlNodePtr src = child (n, "source");
-  xmlNodePtr parts[2] = { n, src && src->properties ? src : NULL };
+  xmlNodePtr src, parts[2];
   xmlAttrPtr a;
   size_t k, l;
   int i;
 
+  /* An entity reference's children are its declaration's: not ours. */
   if (n->type == XML_ENTITY_REF_NODE) {
     snprintf (buf, len, "&%s;", (const char *) n->name);
     return buf;
   }
+  src = child (n, "source");
+  parts[0] = n;
+  parts[1] = src && src->properties ? src : NULL;
   l = snprintf (buf, len, "<%s%s%s", n->ns && n->ns->prefix ? (const char *) n->ns->prefix
                 : "", n->ns && n->ns->prefix ? ":" : "", (const char *) n->name);
   for (i = 0; i < 2 && l < len; i++) {
@@ -767,12 +770,48 @@ filter_resource (struct san *s, xmlNodePtr n)
     removed (s, n, "a host resource partition");
 }
 
-/* Entity references anywhere (their declarations go with the DTD). */
+/* Does attribute a hold an entity reference? */
+static bool
+attr_has_entity (xmlAttrPtr a)
+{
+  xmlNodePtr c;
+
+  for (c = a->children; c; c = c->next)
+    if (c->type == XML_ENTITY_REF_NODE)
+      return true;
+  return false;
+}
+
+/* Attributes of n holding entity references go. */
+static void
+scrub_attr_entities (struct san *s, xmlNodePtr n)
+{
+  xmlAttrPtr a, next;
+  char d[320];
+
+  for (a = n->properties; a; a = next) {
+    next = a->next;
+    if (!attr_has_entity (a))
+      continue;
+    snprintf (d, sizeof d, "%s= of <%s>", (const char *) a->name,
+              (const char *) n->name);
+    if (s->check) {
+      violation (s, d, "an entity reference");
+      continue;
+    }
+    note (s->cx, "removed %s: an entity reference", d);
+    xmlRemoveProp (a);
+  }
+}
+
+/* Entity references anywhere, in text and in attributes (their
+ * declarations go with the DTD). */
 static void
 scrub_entities (struct san *s, xmlNodePtr n)
 {
   xmlNodePtr c, next;
 
+  scrub_attr_entities (s, n);
   for (c = n->children; c; c = next) {
     next = c->next;
     if (c->type == XML_ENTITY_REF_NODE)
@@ -780,6 +819,20 @@ scrub_entities (struct san *s, xmlNodePtr n)
     else if (c->type == XML_ELEMENT_NODE)
       scrub_entities (s, c);
   }
+}
+
+/* libvirt takes the devices of every <devices>; the rewrite joins them
+ * (domain-xml.c), so a second one was never looked at. */
+static void
+second_devices (struct san *s, xmlNodePtr root)
+{
+  xmlNodePtr d = child (root, "devices");
+
+  for (d = d ? d->next : NULL; d; d = d->next)
+    if (is (d, "devices")) {
+      removed (s, d, "a second <devices>, not checked");
+      return;
+    }
 }
 
 static void
@@ -804,19 +857,22 @@ sanitize_domain (struct san *s, xmlDocPtr doc)
     END,
   };
   xmlNodePtr root = xmlDocGetRootElement (doc);
+  xmlDtdPtr dtd = doc->intSubset;
 
-  if (doc->intSubset) {
+  if (dtd) {
     if (s->check)
       violation (s, "a document type declaration", "entities");
     else {
-      xmlDtdPtr dtd = doc->intSubset;
       note (s->cx, "removed the document type declaration: entities");
       xmlUnlinkNode ((xmlNodePtr) dtd);
-      xmlFreeDtd (dtd);
       doc->intSubset = NULL;
     }
   }
+  /* The references point into the declarations: freed after them. */
   scrub_entities (s, root);
+  if (dtd && !s->check)
+    xmlFreeDtd (dtd);
+  second_devices (s, root);
   if (!attr_is (root, "type", "kvm") && !attr_is (root, "type", "qemu") &&
       replacing (s, root, "type kvm"))
     set_attr (root, "type", "kvm");

@@ -168,6 +168,18 @@ check_set_disk (void)
     failures++;
   }
   free (out);
+  {
+    /* libvirt takes the interfaces of a second <devices> too: the final
+     * check refuses one (the rewrite joins them, golden/two-devices). */
+    struct instant_xml_spec sp = { .name = "a" };
+    if (instant_xml_check ("<domain type='kvm'><name>a</name><devices/><devices>"
+                           "<interface type='bridge'><source bridge='br0'/>"
+                           "</interface></devices></domain>", &sp) == 0 ||
+        !strstr (error_msg (), "a second <devices>")) {
+      fprintf (stderr, "FAIL: check of a second <devices>: %s\n", error_msg ());
+      failures++;
+    }
+  }
 }
 
 int
