@@ -700,9 +700,9 @@ parse_check (struct parser *p, const struct lab_def *d, struct lab_check *c,
 static void
 vm_set_name (struct parser *p, struct lab_vm *vm, const char *s, int line)
 {
-  if (!name_is_valid (s) || strlen (s) > 48)
+  if (!name_is_valid (s))
     problem (p, line, "name: '%s' is not a valid VM name "
-             "([A-Za-z0-9._-], at most 48)", shown (p, s));
+             "([A-Za-z0-9._-], at most %d)", shown (p, s), VM_NAME_MAX);
   free (vm->name);
   vm->name = xstrdup (s);
 }
@@ -1038,9 +1038,9 @@ cross_check (struct parser *p, struct lab_def *d)
 static void
 def_set_name (struct parser *p, struct lab_def *d, const char *s, int line)
 {
-  if (!name_is_valid (s) || strlen (s) > 64)
+  if (!name_is_valid_max (s, LAB_NAME_MAX))
     problem (p, line, "name: '%s' is not a valid lab name "
-             "([A-Za-z0-9._-], at most 64)", shown (p, s));
+             "([A-Za-z0-9._-], at most %d)", shown (p, s), LAB_NAME_MAX);
   free (d->name);
   d->name = xstrdup (s);
 }

@@ -51,7 +51,7 @@ check_vm (const struct lab_def *d, const struct lab_vm *vm)
   time_t t;
   size_t i;
 
-  assert (vm->name && name_is_valid (vm->name) && strlen (vm->name) <= 48);
+  assert (vm->name && name_is_valid (vm->name));
   assert (!vm->point != !vm->image);
   assert (!vm->point || strcmp (vm->point, "latest") == 0 ||
           timestamp_parse (vm->point, &t) == 0);
@@ -75,7 +75,7 @@ fuzz_yaml (const char *yaml)
   size_t g, i;
 
   if (d) {
-    assert (d->name && name_is_valid (d->name) && strlen (d->name) <= 64);
+    assert (d->name && name_is_valid_max (d->name, LAB_NAME_MAX));
     assert (!d->gateway || (d->subnet &&
                             lab_ipv4_in_subnet (d->gateway, d->subnet, d->prefix)));
     assert (lab_def_nvms (d) >= 1);

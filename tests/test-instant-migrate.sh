@@ -104,6 +104,7 @@ prober () {
     while [ ! -e "$tmp/stop-probe" ]; do
         code=$(netns_exec curl -s -o /dev/null --max-time 3 -w '%{http_code}' "$url" 2>/dev/null) || true
         if [ "$code" = 200 ]; then ok=$((ok + 1)); else bad=$((bad + 1)); fi
+        echo $((ok + bad)) > "$tmp/probe.count"
         sleep 0.1
     done
     echo "$ok $bad" > "$tmp/probe.out"
@@ -117,7 +118,13 @@ prober & prober_pid=$!
 sleep 1
 [ -n "$(ls -A "$tmp/repo/holds")" ] || fail "the running session does not hold its point"
 BOOTBACK_PROGRESS=1 bootback migrate tiny --to "$tmp/prod" | tee "$tmp/migrate.out"
+# Probe on for 2 s more, and until at least 5 probes ran (each takes
+# longer on a loaded host).
 sleep 2
+for (( i = 0; i < 600; i++ )); do
+    [ "$(cat "$tmp/probe.count" 2>/dev/null || echo 0)" -ge 5 ] && break
+    sleep 0.1
+done
 touch "$tmp/stop-probe"; wait $prober_pid
 read -r ok bad < "$tmp/probe.out"
 echo "probes: $ok ok, $bad failed"
