@@ -69,8 +69,10 @@ grep -q written-before <<< "$("$qga" --domain tiny exec /bin/sh -c \
 # 2. The migrating process dies (kill -9) mid-copy: the next bootback
 # command re-attaches, aborts the block job, removes the partial image, and
 # the session is running again, from the backup.
+# The copy is slowed down (4 MiB/s, divided by $slow: under valgrind each
+# `state` takes seconds) so that it is still running when it is killed.
 mkdir -p "$tmp/int"
-BOOTBACK_MIGRATE_MODE=full BOOTBACK_MIGRATE_BANDWIDTH=4M "$BOOTBACK" migrate 1 --to "$tmp/int" >/dev/null 2>&1 &
+BOOTBACK_MIGRATE_MODE=full BOOTBACK_MIGRATE_BANDWIDTH=$(( 4096 / slow ))K "$BOOTBACK" migrate 1 --to "$tmp/int" >/dev/null 2>&1 &
 mpid=$!
 for (( i = 0; i < 100; i++ )); do [ "$(state)" = migrating ] && break; sleep 0.1; done
 [ "$(state)" = migrating ] || fail "the migration did not start"
@@ -85,7 +87,7 @@ grep -q overlays/tiny.vda.qcow2 <<< "$(virsh domblklist tiny)" || fail "disk mov
 grep -q "^HTTP 200" <<< "$(netns_http "$url")" || fail "VM not serving after the interrupted migration"
 
 # ... and a migration interrupted (SIGTERM, as Ctrl-C) cleans up at once.
-BOOTBACK_MIGRATE_MODE=full BOOTBACK_MIGRATE_BANDWIDTH=4M "$BOOTBACK" migrate 1 --to "$tmp/int" >/dev/null 2>"$tmp/err" &
+BOOTBACK_MIGRATE_MODE=full BOOTBACK_MIGRATE_BANDWIDTH=$(( 4096 / slow ))K "$BOOTBACK" migrate 1 --to "$tmp/int" >/dev/null 2>"$tmp/err" &
 mpid=$!
 for (( i = 0; i < 100; i++ )); do [ "$(state)" = migrating ] && break; sleep 0.1; done
 sleep 1
