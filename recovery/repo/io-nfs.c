@@ -413,8 +413,9 @@ run (struct nio *n, struct conn *c, struct call *ks, size_t nk, char *why,
       return -1;
     }
     if (nfs_service (c->nfs, r > 0 ? p.revents : 0) < 0) {
+      const char *e = nfs_get_error (c->nfs);
       snprintf (why, whylen, "connection to the server failed (%s)",
-                nfs_get_error (c->nfs));
+                e && *e ? e : "closed by the server");
       drop (c);
       errno = EIO;
       return -1;
