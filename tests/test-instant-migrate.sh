@@ -104,9 +104,9 @@ prober () {
     while [ ! -e "$tmp/stop-probe" ]; do
         code=$(netns_exec curl -s -o /dev/null --max-time 3 -w '%{http_code}' "$url" 2>/dev/null) || true
         if [ "$code" = 200 ]; then ok=$((ok + 1)); else bad=$((bad + 1)); fi
+        echo "$ok $bad" > "$tmp/probe.new"; mv "$tmp/probe.new" "$tmp/probe.out"
         sleep 0.1
     done
-    echo "$ok $bad" > "$tmp/probe.out"
 }
 prober & prober_pid=$!
 # 60 counter writes, each flushed, over ~6 s; 24 MiB of new data.
@@ -117,6 +117,11 @@ prober & prober_pid=$!
 sleep 1
 BOOTBACK_PROGRESS=1 bootback migrate tiny --to "$tmp/prod" | tee "$tmp/migrate.out"
 sleep 2
+# at least 5 probes in all, however long each takes (a loaded host, TCG)
+for (( i = 0; i < 600 * slow; i++ )); do
+    [ -f "$tmp/probe.out" ] && read -r ok bad < "$tmp/probe.out" && [ $(( ok + bad )) -ge 5 ] && break
+    sleep 0.1
+done
 touch "$tmp/stop-probe"; wait $prober_pid
 read -r ok bad < "$tmp/probe.out"
 echo "probes: $ok ok, $bad failed"
