@@ -8,7 +8,12 @@
  *
  *   helper-repo init DIR CHUNK_SIZE [raw]
  *   helper-repo import DIR VM TIME|now DISK=RAW_IMAGE [DISK=RAW_IMAGE...]
+ *   helper-repo hold REPO FILE
  *
+ * hold opens FILE (relative to the repository), prints "open", waits for
+ * a line on stdin, then reads and closes FILE and closes the repository:
+ * a test can make the storage fail while a file is open (io-nfs.c 7.).
+ * It prints what the read did and exits 0 either way.
  * TIME is a restore-point stamp (20260101T000000Z).  Images are raw.
  */
 #include <errno.h>
@@ -16,6 +21,7 @@
 #include <sys/stat.h>
 
 #include "recovery/repo/repo.h"
+#include "recovery/repo/repo-int.h"
 #include "recovery/util/util.h"
 
 static int
@@ -70,6 +76,33 @@ import_disk (struct repo *r, struct repo_writer *w, const char *arg)
     die ("add disk");
 }
 
+static int
+hold (const char *location, const char *path)
+{
+  struct repo *r = repo_open (location);
+  struct repo_io *io;
+  struct repo_file *f;
+  char line[16], byte;
+
+  if (!r)
+    die ("open");
+  io = repo_get_io (r);
+  f = io->ops->open (io, path, O_RDONLY);
+  if (!f)
+    die (path);
+  printf ("open\n");
+  fflush (stdout);
+  if (!fgets (line, sizeof line, stdin))
+    die ("stdin");
+  if (io->ops->pread (io, f, &byte, 1, 0) == -1)
+    printf ("read failed: %s\n", error_msg ());
+  else
+    printf ("read ok\n");
+  io->ops->close (io, f);
+  repo_close (r);
+  return 0;
+}
+
 int
 main (int argc, char **argv)
 {
@@ -86,9 +119,12 @@ main (int argc, char **argv)
       die ("init");
     return 0;
   }
+  if (argc == 4 && strcmp (argv[1], "hold") == 0)
+    return hold (argv[2], argv[3]);
   if (argc < 6 || strcmp (argv[1], "import") != 0) {
     fprintf (stderr, "usage: helper-repo init DIR CHUNK_SIZE [raw]\n"
-             "       helper-repo import DIR VM TIME|now DISK=IMAGE...\n");
+             "       helper-repo import DIR VM TIME|now DISK=IMAGE...\n"
+             "       helper-repo hold REPO FILE\n");
     return 1;
   }
   r = repo_open (argv[2]);

@@ -35,9 +35,7 @@ if [ -n "${BOOTBACK_VALGRIND:-}" ]; then
 fi
 bb_nbdkit () { "${NBDKIT[@]}" "$@"; }
 
-# A slowdown factor for timeouts under valgrind.
-slow=1
-[ -z "${BOOTBACK_VALGRIND:-}" ] || slow=20
+# $slow, the slowdown factor for timeouts, comes from tests/functions.sh.
 
 # bb_nbdkit_start ARGS...: start nbdkit in the background on
 # $tmp/sock.d/sock (a 0700 directory), wait until it answers, set $sock,

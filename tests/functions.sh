@@ -7,7 +7,9 @@
 # Gives: set -e -u -o pipefail; a private temp dir $tmp (removed on exit);
 # a private $BOOTBACK_HOME; cleanup_fn CMD... (run at exit, last first);
 # requires CMD... (skip, exit 77, when missing); skip MSG; fail MSG;
-# expect_fail CMD... (passes when CMD fails, fails the test when it passes).
+# expect_fail CMD... (passes when CMD fails, fails the test when it passes);
+# $slow, the factor for every wait and time limit in a test (20 under
+# make check-valgrind, see tests/lib/slow.sh).
 
 set -e -u -o pipefail
 : "${top_srcdir:=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}"
@@ -18,6 +20,7 @@ export PATH="$top_srcdir/recovery/cli:$PATH"
 tmp=$(mktemp -d "${TMPDIR:-/var/tmp}/bootback-test.XXXXXX")
 export BOOTBACK_HOME="$tmp/home"
 unset BOOTBACK_REPO
+source "$top_srcdir/tests/lib/slow.sh"
 mkdir -p "$BOOTBACK_HOME"
 
 _cleanup_fns=()

@@ -18,30 +18,42 @@ nchunks () { find "$repo/chunks" -type f -not -name '*.tmp-*' | wc -l; }
 
 # nothing to collect yet
 bootback gc --json > "$tmp/j"
-grep -q '"removed": 0' "$tmp/j"
+grep -q '"removed": 0' "$tmp/j" || { cat "$tmp/j"; fail "gc removed chunks that points use"; }
 # prune the older point: its 64 chunks become garbage, but are too recent
-# for gc to remove (they could belong to a running writer)
+# for gc to remove (they could belong to a running writer).  "Recent" is
+# less than gc.c's MARGIN (2 s) before the gc starts, which the imports,
+# prune and gc above may well take (under valgrind they take half a
+# minute): the chunks are made recent, their mtime a minute ahead.
 bootback prune vm1 --keep-last 1 | tee "$tmp/p"
-grep -q "removed 1 restore points" "$tmp/p"
+grep -q "removed 1 restore points" "$tmp/p" || fail "prune did not remove the older point"
+find "$repo/chunks" -type f -exec touch -d '1 minute' {} +
 bootback gc --json > "$tmp/j"; cat "$tmp/j"
-grep -q '"removed": 0' "$tmp/j"
-grep -q '"kept_recent": 64' "$tmp/j"
+grep -q '"removed": 0' "$tmp/j" || fail "gc removed recent chunks"
+grep -q '"kept_recent": 64' "$tmp/j" || fail "gc did not keep the 64 recent unreferenced chunks"
 # age them, as garbage from yesterday's prune would be
 find "$repo/chunks" -type f -exec touch -d '1 hour ago' {} +
 bootback gc --dry-run --json > "$tmp/j"
-grep -q '"removed": 64' "$tmp/j"
+grep -q '"removed": 64' "$tmp/j" || { cat "$tmp/j"; fail "gc --dry-run would not remove the 64 old unreferenced chunks"; }
 [ "$(nchunks)" -eq 128 ] || fail "dry run removed chunks"
 
 # The race.  a.raw's chunks are garbage (old mtime, no point uses them).
-# Import a.raw again through a slow NBD source (nbdkit delay filter) and
-# run gc while the import is in the middle.
+# Import a.raw again through a slow NBD source (nbdkit delay filter, the
+# slower as the tools are: $slow) and run gc while the import is in the
+# middle.
 nbdkit -U "$tmp/slow.sock" -P "$tmp/nbdkit.pid" -f --filter=delay \
-    file "$tmp/a.raw" rdelay=40ms &
+    file "$tmp/a.raw" rdelay=$(( 40 * slow ))ms &
 cleanup_fn 'kill $(cat "$tmp/nbdkit.pid") 2>/dev/null'
 for i in $(seq 100); do [ -S "$tmp/slow.sock" ] && break; sleep 0.1; done
 BOOTBACK_PROGRESS=1 bootback import "nbd+unix:///?socket=$tmp/slow.sock" --vm vm2 --threads 1 > "$tmp/imp" 2>"$tmp/progress" &
 imp=$!
-sleep 1.2            # about a third of the 64 chunks are read by now
+# gc once a quarter to three quarters of the 64 chunks are read
+for (( i = 0; i < 600 * slow; i++ )); do
+    grep -Eq "import vda +[1-3]\.[0-9] MiB / 4\.0 MiB" "$tmp/progress" && break
+    kill -0 "$imp" 2>/dev/null || break
+    sleep 0.1
+done
+grep -Eq "import vda +[1-3]\.[0-9] MiB / 4\.0 MiB" "$tmp/progress" ||
+    { cat -v "$tmp/progress"; fail "the import did not get to 1 MiB"; }
 bootback gc --json > "$tmp/j"; cat "$tmp/j"
 wait $imp || { cat "$tmp/imp"; fail "import failed"; }
 cat "$tmp/imp"
@@ -60,14 +72,15 @@ cmp "$tmp/a.raw" "$tmp/out.raw"
 # only one gc at a time
 echo "host=$(hostname) pid=$$" > "$repo/locks/gc"
 expect_fail bootback gc 2>"$tmp/err"
-grep -q "another garbage collection is running" "$tmp/err"
+grep -q "another garbage collection is running" "$tmp/err" || { cat "$tmp/err"; fail "no clear error for a second gc"; }
 rm "$repo/locks/gc"
 # prune of a protected point: kept
 bootback point protect "vm2@latest"
 bootback import "$tmp/b.raw" --vm vm2
 bootback prune vm2 --keep-last 1 | tee "$tmp/p"
-grep -q "protected" "$tmp/p"
-[ "$(bootback points vm2 --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')" -eq 2 ]
+grep -q "protected" "$tmp/p" || fail "prune does not say the point is protected"
+[ "$(bootback points vm2 --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')" -eq 2 ] ||
+    fail "prune removed a protected point"
 bootback repo verify
 
 # A GC killed between its rename of a chunk to a trash name and the rename

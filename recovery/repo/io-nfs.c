@@ -77,9 +77,13 @@
  *     - nfs4_set_client_name leaks the default name (tests/lib/libnfs.supp);
  *     - nfs_pread/nfs_pwrite take (offset, count) where libnfs 5 takes
  *       (buf, count, offset): only the async forms are used, here only.
- *  7. Files opened on a connection that was then dropped leak their
- *     struct nfsfh (libnfs cannot free it without its context): a few
- *     hundred bytes per file open when a server goes away.
+ *  7. A connection keeps a list of the files open on it.  When it is
+ *     dropped, its pending calls fail first (rpc_disconnect), then each
+ *     open file's handle is given to a close that is never sent: libnfs
+ *     frees the handle when the context's destruction cancels that close
+ *     (it has no other public way to free one).  A file whose close call
+ *     is under way is off the list (the close owns the handle).  So a
+ *     server that goes away under a long-running reader costs no memory.
  *  8. Some NFSv3 servers (nfs-ganesha) mount an export but no directory
  *     below it: the nearest parent that mounts is mounted instead and
  *     paths are prefixed with the rest (subdir).  NFSv4 walks the server's
@@ -113,6 +117,7 @@ struct conn {
   _Atomic bool up;                  /* nfs != NULL, read without the lock */
   unsigned gen;                     /* +1 at each drop */
   unsigned nfiles;                  /* files open on this generation */
+  struct nfile *files;              /* the list of them (7.) */
   double renewed;                   /* now_monotonic () of the last call that
                                        renewed the NFSv4 lease */
   int slot;
@@ -136,6 +141,7 @@ struct nio {
 };
 
 struct nfile {
+  struct nfile *prev, *next;        /* in c->files (7.) */
   struct conn *c;
   unsigned gen;
   struct nfsfh *fh;
@@ -319,17 +325,56 @@ sigpipe_unblock (struct sigpipe_guard *g)
 
 /* ---- connections -------------------------------------------------------- */
 
-/* Forget c's context (its pending calls are cancelled). Lock held. */
+/* f is open on c (7.).  Lock held. */
+static void
+file_link (struct conn *c, struct nfile *f)
+{
+  f->prev = NULL;
+  f->next = c->files;
+  if (c->files)
+    c->files->prev = f;
+  c->files = f;
+  c->nfiles++;
+}
+
+/* f is closed, or its close call owns its handle (7.).  Lock held. */
+static void
+file_unlink (struct conn *c, struct nfile *f)
+{
+  if (f->prev)
+    f->prev->next = f->next;
+  else
+    c->files = f->next;
+  if (f->next)
+    f->next->prev = f->prev;
+  f->prev = f->next = NULL;
+  c->nfiles--;
+}
+
+static void
+discard_cb (int res, struct nfs_context *nfs, void *data, void *opaque)
+{
+}
+
+/* Forget c's context: its pending calls fail, the handles of the files
+ * open on it are freed (7.).  Lock held. */
 static void
 drop (struct conn *c)
 {
   struct nfs_context *nfs = c->nfs;
+  struct nfile *f;
 
   if (!nfs)
     return;
   c->nfs = NULL;
   atomic_store (&c->up, false);
   c->gen++;
+  rpc_disconnect (nfs_get_rpc_context (nfs), "connection dropped");
+  for (f = c->files; f; f = f->next) {
+    nfs_close_async (nfs, f->fh, discard_cb, NULL);
+    f->fh = NULL;
+  }
+  c->files = NULL;
   c->nfiles = 0;
   nfs_destroy_context (nfs);
 }
@@ -371,8 +416,9 @@ run (struct nio *n, struct conn *c, struct call *ks, size_t nk, char *why,
       return -1;
     }
     if (nfs_service (c->nfs, r > 0 ? p.revents : 0) < 0) {
+      const char *e = nfs_get_error (c->nfs);
       snprintf (why, whylen, "connection to the server failed (%s)",
-                nfs_get_error (c->nfs));
+                e && *e ? e : "closed by the server");
       drop (c);
       errno = EIO;
       return -1;
@@ -1284,7 +1330,7 @@ n_open (struct repo_io *io, const char *path, int flags)
   f->fh = k.ptr;
   f->writable = (flags & O_ACCMODE) != O_RDONLY;
   strcpy (f->path, path);
-  c->nfiles++;
+  file_link (c, f);
   if (creat) {
     /* 5.: the server's times and mode 0600, not EXCLUSIVE4's verifier */
     struct call t;
@@ -1298,9 +1344,8 @@ n_open (struct repo_io *io, const char *path, int flags)
     if (r == -1) {
       ERROR_SAVE (saved);
       if (c->gen == f->gen) {
+        file_unlink (c, f);
         file_call (n, f, 2, &t, "close");
-        if (c->gen == f->gen)
-          c->nfiles--;
       }
       conn_put (c);
       free (f);
@@ -1367,19 +1412,18 @@ n_close (struct repo_io *io, struct repo_file *rf)
                   "data written was committed", "close", f->path);
       r = -1;
     }
-    free (f);                       /* 7.: f->fh leaks */
+    free (f);                       /* 7.: drop freed f->fh */
     return r;
   }
   if (f->dirty && file_call (n, f, 0, &k, "fsync") == -1)
     r = -1;
   if (f->gen == c->gen) {
     ERROR_SAVE (saved);
+    file_unlink (c, f);             /* 7.: the close owns the handle */
     if (file_call (n, f, 2, &k, "close") == -1 && f->writable && r == 0)
       r = -1;
     else if (r == -1)
       ERROR_RESTORE (saved);
-    if (f->gen == c->gen)
-      c->nfiles--;
   }
   pthread_mutex_unlock (&c->lock);
   free (f);

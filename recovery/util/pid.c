@@ -16,7 +16,12 @@
  *    since boot), the same start time: a reused pid has another one.
  *
  * pid_stop holds a pidfd from before the check to the last signal, so the
- * process checked is the process signalled.
+ * process checked is the process signalled.  Where there are no pidfds
+ * (Linux before 5.3, a seccomp filter, valgrind 3.19: ENOSYS; or the test
+ * hook BOOTBACK_NO_PIDFD) it signals with kill (), checking the command
+ * line and start time again just before each signal, and polls for the
+ * exit: the same checks, with a window of a few microseconds for a reused
+ * pid instead of none.  It never silently does nothing to a live process.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -153,6 +158,48 @@ pidfd_wait (int pidfd, double secs)
   }
 }
 
+/* Reap pid if it is our child and has exited (or does within a second). */
+static void
+reap (pid_t pid)
+{
+  double end = now_monotonic () + 1;
+
+  while (waitpid (pid, NULL, WNOHANG) == 0 && now_monotonic () < end)
+    usleep (1000);
+}
+
+/* Wait up to secs for the process (pid, start) to be gone or a zombie. */
+static bool
+poll_gone (pid_t pid, unsigned long long start, double secs)
+{
+  double end = now_monotonic () + secs;
+
+  while (pid_matches (pid, start, NULL)) {
+    if (now_monotonic () >= end)
+      return false;
+    usleep (10000);
+  }
+  return true;
+}
+
+/* pid_stop without a pidfd (see the top of this file). */
+static int
+pid_stop_kill (pid_t pid, unsigned long long start, const char *needle,
+               double secs)
+{
+  if (!pid_matches (pid, start, needle))
+    return 0;
+  if (start == 0 && (start = pid_start_time (pid)) == 0)
+    return 0;                       /* gone since */
+  if (pid_matches (pid, start, NULL) && kill (pid, SIGTERM) == 0 &&
+      !poll_gone (pid, start, secs) && pid_matches (pid, start, NULL)) {
+    kill (pid, SIGKILL);
+    poll_gone (pid, start, 5);
+  }
+  reap (pid);
+  return 1;
+}
+
 int
 pid_stop (pid_t pid, unsigned long long start, const char *needle, double secs)
 {
@@ -160,9 +207,11 @@ pid_stop (pid_t pid, unsigned long long start, const char *needle, double secs)
 
   if (pid <= 0)
     return 0;
+  if (test_hook_env ("BOOTBACK_NO_PIDFD"))
+    return pid_stop_kill (pid, start, needle, secs);
   pidfd = pidfd_open (pid, 0);
   if (pidfd == -1)
-    return 0;
+    return errno == ESRCH ? 0 : pid_stop_kill (pid, start, needle, secs);
   if (!pid_matches (pid, start, needle)) {
     close (pidfd);
     return 0;
