@@ -75,7 +75,7 @@ cat "$tmp/err"
 grep -q "domain tiny (UUID $uuid) is not the VM of session $id.*its disk vda is $tmp/other.img" \
     "$tmp/err" || fail "the refusal does not name the domain and its disk"
 virsh -q dominfo tiny >/dev/null || fail "the unrelated domain was removed"
-virsh domblklist tiny | grep -q "$tmp/other.img" || fail "the unrelated domain changed"
+domblk=$(virsh domblklist tiny); grep -q "$tmp/other.img" <<< "$domblk" || fail "the unrelated domain changed: $domblk"
 [ "$(bootback sessions --json | python3 -c "
 import json, sys
 print([s['state'] for s in json.load(sys.stdin) if s['id'] == $id][0])")" = running ] ||
