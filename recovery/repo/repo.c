@@ -321,33 +321,22 @@ check_point (const char *vm, const char *id)
 char **
 repo_list_points (struct repo *r, const char *vm)
 {
-  CLEANUP_FREE char *dir = xasprintf ("points/%s", vm);
-  char **v;
+  char **v = repo_list_point_dirs (r, vm);
   size_t i, j;
-  time_t t;
 
-  if (check_vm (vm) == -1)
+  if (!v)
     return NULL;
-  v = r->io->ops->list (r->io, dir);
-  if (!v) {
-    if (errno == ENOENT || errno == ENOTDIR) {   /* a stray file: no points */
-      v = xcalloc (1, sizeof *v);
-      return v;
-    }
-    return NULL;
-  }
+  /* The ids whose manifest exists (the point is committed). */
   for (i = j = 0; v[i]; i++) {
-    CLEANUP_FREE char *m = xasprintf ("%s/%s/manifest.json", dir, v[i]);
+    CLEANUP_FREE char *m = xasprintf ("points/%s/%s/manifest.json", vm, v[i]);
     struct repo_stat st;
 
-    if (strlen (v[i]) == TIMESTAMP_LEN && timestamp_parse (v[i], &t) == 0 &&
-        r->io->ops->stat (r->io, m, &st) == 0)
+    if (r->io->ops->stat (r->io, m, &st) == 0)
       v[j++] = v[i];
     else
       free (v[i]);
   }
   v[j] = NULL;
-  qsort (v, j, sizeof *v, cmp_str);
   error_clear ();
   return v;
 }
