@@ -5,6 +5,9 @@
 #
 #   lab_image NAME VARIANT ADDRESS [KEY=VALUE...]
 #                           a tiny copy in $tmp/NAME.img with its address
+#   lab_point_files NAME N  a production VM to import: $tmp/NAME.img (tiny,
+#                           10.77.0.N) and $tmp/NAME.xml (bridge prodbr0,
+#                           MAC 52:54:00:b0:07:N)
 #   lab_ids                 ids of the labs in $BOOTBACK_HOME (lab list)
 #   lab_assert_gone ID...   nothing of these labs is left: no domain, no
 #                           instant session, no bridge/veth/tap, no namespace,
@@ -18,6 +21,13 @@ lab_image () {
     local name=$1 variant=$2 addr=$3
     shift 3
     tiny_copy "$variant" "$tmp/$name.img" ADDRESS="$addr" IDENTITY="$name" "$@"
+}
+
+lab_point_files () {
+    local name=$1 n=$2
+    lab_image "$name" tiny "10.77.0.$n"
+    "$top_srcdir/images/domain-xml" NAME="$name" DISK_PATH="$tmp/$name.img" NET_TYPE=bridge \
+        NET_SOURCE=prodbr0 MAC="52:54:00:b0:07:$n" >"$tmp/$name.xml"
 }
 
 lab_ids () {

@@ -19,9 +19,7 @@ requires python3 qemu-img iptables ip nbdkit
 images_tiny
 libvirtd_start
 bootback repo init "$tmp/repo" >/dev/null
-lab_image web1 tiny 10.77.0.21
-"$top_srcdir/images/domain-xml" NAME=web1 DISK_PATH="$tmp/web1.img" NET_TYPE=bridge \
-    NET_SOURCE=prodbr0 MAC=52:54:00:b0:07:21 >"$tmp/web1.xml"
+lab_point_files web1 21
 marker=$tmp/marker-from-the-guest
 
 # An old point whose <address> carries YAML: a second VM booting a host file.

@@ -14,9 +14,7 @@ requires python3 qemu-img iptables ip nbdkit
 images_tiny
 libvirtd_start
 bootback repo init "$tmp/repo" >/dev/null
-lab_image db1 tiny 10.77.0.22
-"$top_srcdir/images/domain-xml" NAME=db1 DISK_PATH="$tmp/db1.img" NET_TYPE=bridge \
-    NET_SOURCE=prodbr0 MAC=52:54:00:b0:07:22 >"$tmp/db1.xml"
+lab_point_files db1 22
 bootback import "$tmp/db1.img" --vm db1 --domain-xml "$tmp/db1.xml" \
     --time 20261101T000000Z >/dev/null
 make_disk "$tmp/new.raw" $(( 1024 * 1024 ))

@@ -20,13 +20,8 @@ requires python3 qemu-img iptables ip nbdkit
 images_tiny
 libvirtd_start
 bootback repo init "$tmp/repo" >/dev/null
-n=21
-for vm in web1 db1; do
-    lab_image "$vm" tiny "10.77.0.$n"
-    "$top_srcdir/images/domain-xml" NAME="$vm" DISK_PATH="$tmp/$vm.img" NET_TYPE=bridge \
-        NET_SOURCE=prodbr0 MAC="52:54:00:b0:07:$n" >"$tmp/$vm.xml"
-    n=$((n + 1))
-done
+lab_point_files web1 21
+lab_point_files db1 22
 # db1's definition says how to verify it (<metadata>, kept in its points).
 sed -i 's|</name>|</name><metadata><bb:verify xmlns:bb="urn:bootback:verify:1"><bb:address>10.77.0.22</bb:address><bb:check>tcp 7</bb:check></bb:verify></metadata>|' \
     "$tmp/db1.xml"

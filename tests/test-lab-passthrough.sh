@@ -20,9 +20,7 @@ bootback repo init "$tmp/repo" >/dev/null
 vnc=$((20000 + RANDOM % 10000))
 chan=$((vnc + 1))
 mkdir -p "$tmp/hostdir"
-lab_image evil tiny 10.77.0.31
-"$top_srcdir/images/domain-xml" NAME=evil DISK_PATH="$tmp/evil.img" NET_TYPE=bridge \
-    NET_SOURCE=prodbr0 MAC=52:54:00:b0:07:31 >"$tmp/evil.xml"
+lab_point_files evil 31
 python3 - "$tmp/evil.xml" "$tmp/hostdir" "$vnc" "$chan" <<'EOF'
 import sys
 path, hostdir, vnc, chan = sys.argv[1:]
