@@ -347,7 +347,6 @@ repo_list_point_dirs (struct repo *r, const char *vm)
   CLEANUP_FREE char *dir = xasprintf ("points/%s", vm);
   char **v;
   size_t i, j;
-  time_t t;
 
   if (check_vm (vm) == -1)
     return NULL;
@@ -359,7 +358,8 @@ repo_list_point_dirs (struct repo *r, const char *vm)
     return xcalloc (1, sizeof *v);
   }
   for (i = j = 0; v[i]; i++) {
-    if (strlen (v[i]) == TIMESTAMP_LEN && timestamp_parse (v[i], &t) == 0)
+    /* only names a point can have (what check_point accepts) */
+    if (point_id_is_valid (v[i]))
       v[j++] = v[i];
     else
       free (v[i]);
