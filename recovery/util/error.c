@@ -92,3 +92,26 @@ cleanup_close (int *fd)
   if (*fd >= 0)
     close (*fd);
 }
+
+void
+cleanup_strv (char ***v)
+{
+  strv_free (*v);
+}
+
+pthread_mutex_t *
+lock_mutex (pthread_mutex_t *m)
+{
+  int r = pthread_mutex_lock (m);
+
+  if (r != 0)
+    abort ();                   /* a broken mutex: nothing sane to do */
+  return m;
+}
+
+void
+cleanup_unlock (pthread_mutex_t **m)
+{
+  if (*m)
+    pthread_mutex_unlock (*m);
+}

@@ -151,6 +151,36 @@ xasprintf (const char *fmt, ...)
   return s;
 }
 
+void *
+xreallocarray_zero (void *v, size_t n, size_t size)
+{
+  size_t bytes;
+  char *p;
+
+  if (MUL_OVERFLOW (n + 1, size, &bytes))
+    abort ();
+  p = xrealloc (v, bytes);
+  memset (p + n * size, 0, size);
+  return p;
+}
+
+void
+strv_push (char ***v, size_t *n, char *s)
+{
+  size_t len = 0;
+
+  if (n)
+    len = *n;
+  else
+    while (*v && (*v)[len])
+      len++;
+  *v = xrealloc (*v, (len + 2) * sizeof **v);
+  (*v)[len] = s;
+  (*v)[len + 1] = NULL;
+  if (n)
+    (*n)++;
+}
+
 void
 strv_free (char **v)
 {

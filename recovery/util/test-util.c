@@ -94,6 +94,50 @@ test_pid (void)
   rmdir (path);
 }
 
+struct pair { int a, b; };
+
+static int
+locked_add (pthread_mutex_t *m, int *x, int by)
+{
+  ACQUIRE_LOCK_FOR_CURRENT_SCOPE (m);
+  if (by < 0)
+    return -1;                  /* an early return unlocks too */
+  *x += by;
+  return 0;
+}
+
+static void
+test_containers (void)
+{
+  pthread_mutex_t m = PTHREAD_MUTEX_INITIALIZER;
+  struct pair *v = NULL;
+  size_t n = 0, i, sn = 0;
+  char **sv = NULL;
+  int x = 0;
+
+  for (i = 0; i < 100; i++) {
+    struct pair *p = ARRAY_PUSH (v, n);
+    assert (p->a == 0 && p->b == 0);       /* each new element zeroed */
+    p->a = i;
+  }
+  assert (n == 100 && v[0].a == 0 && v[99].a == 99);
+  free (v);
+
+  strv_push (&sv, &sn, xstrdup ("a"));
+  strv_push (&sv, &sn, xstrdup ("b"));
+  strv_push (&sv, NULL, xstrdup ("c"));   /* length counted */
+  assert (sn == 2 && sv[2] && strcmp (sv[2], "c") == 0 && sv[3] == NULL);
+  {
+    CLEANUP_STRV char **owned = sv;      /* freed at the end of the block */
+    assert (owned[0][0] == 'a');
+  }
+
+  assert (locked_add (&m, &x, 2) == 0 && locked_add (&m, &x, -1) == -1);
+  assert (pthread_mutex_trylock (&m) == 0);  /* both paths unlocked */
+  pthread_mutex_unlock (&m);
+  assert (x == 2);
+}
+
 int
 main (void)
 {
@@ -101,6 +145,7 @@ main (void)
   char hex[9], ts[TIMESTAMP_LEN + 1];
   time_t t;
 
+  test_containers ();
   assert (parse_size ("1M") == 1048576);
   assert (parse_size ("64K") == 65536);
   assert (parse_size ("4MiB") == 4194304);

@@ -59,6 +59,37 @@ void cleanup_close (int *fd);
 #define CLEANUP_FREE   __attribute__((cleanup (cleanup_free)))
 #define CLEANUP_FCLOSE __attribute__((cleanup (cleanup_fclose)))
 #define CLEANUP_CLOSE  __attribute__((cleanup (cleanup_close)))
+/* A NULL-terminated array of malloc'd strings (strv_free). */
+void cleanup_strv (char ***v);
+#define CLEANUP_STRV   __attribute__((cleanup (cleanup_strv)))
+/* jansson's own json_auto_t (json_decref at the end of the scope) serves
+ * JSON values; recovery/virt has the libvirt and libxml2 ones. */
+
+/* Hold mutex m until the end of the enclosing scope:
+ *   ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&c->lock);
+ * Every return path then unlocks, once. */
+pthread_mutex_t *lock_mutex (pthread_mutex_t *m);
+void cleanup_unlock (pthread_mutex_t **m);
+#define UTIL_CONCAT_(a, b) a##b
+#define UTIL_CONCAT(a, b) UTIL_CONCAT_ (a, b)
+#define ACQUIRE_LOCK_FOR_CURRENT_SCOPE(m)                               \
+  pthread_mutex_t *UTIL_CONCAT (lock_guard_, __COUNTER__)               \
+    __attribute__((cleanup (cleanup_unlock), unused)) = lock_mutex (m)
+
+/* ---- growing arrays --------------------------------------------------- */
+
+/* Append one zeroed element to the array v of n elements (v may be NULL
+ * when n is 0): v is reallocated (aborting on out of memory), n grows by
+ * one, and the value is a pointer to the new element.
+ *   struct tap *t = ARRAY_PUSH (r->taps, r->ntaps);  */
+#define ARRAY_PUSH(v, n)                                                \
+  ((v) = xreallocarray_zero ((v), (n), sizeof *(v)), &(v)[(n)++])
+/* v grown to n + 1 elements of size bytes, the last one zeroed. */
+void *xreallocarray_zero (void *v, size_t n, size_t size);
+/* Append s (taken over: freed with the array) to the NULL-terminated
+ * array *v of *n strings (*v NULL and *n 0 to start).  n may be NULL,
+ * then the length is counted. */
+void strv_push (char ***v, size_t *n, char *s);
 
 /* ---- checked arithmetic ----------------------------------------------- */
 
@@ -93,6 +124,9 @@ bool is_zero (const void *buf, size_t len);
  * names are held in char[DISK_NAME_MAX + 1] fields). */
 #define VM_NAME_MAX   128
 #define DISK_NAME_MAX 64
+/* Text forms of fixed length (the buffers hold one more, the NUL). */
+#define UUID_STR_LEN   36   /* 8-4-4-4-12 hex digits */
+#define SHA256_HEX_LEN 64
 bool name_is_valid (const char *s);
 bool disk_name_is_valid (const char *s);
 /* The same characters, at most max long (lab and group names). */
