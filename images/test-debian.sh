@@ -10,12 +10,9 @@
 # and ACPI shutdown powers it off.  The copies get their address from
 # images/guest-config.
 source "$top_srcdir/tests/functions.sh"
-source "$top_srcdir/tests/lib/images.sh"
-source "$top_srcdir/tests/lib/netns.sh"
 source "$top_srcdir/tests/lib/qemu.sh"
 source "$top_srcdir/tests/lib/libvirtd.sh"
 requires qemu-system-x86_64 curl python3 nc debootstrap
-qga=$top_srcdir/tests/lib/qga
 boot_timeout=240
 
 t0=$(date +%s)
@@ -76,10 +73,5 @@ check_guest 10.77.0.52 debian-libvirt --domain "$dom"
 virsh -q domifaddr "$dom" --source agent | grep -q '10.77.0.52/24' || fail "domifaddr --source agent"
 virsh -q screenshot "$dom" --file "$tmp/screen.png" >/dev/null
 [ "$(head -c 4 "$tmp/screen.png" | od -An -tx1 | tr -d ' \n')" = 89504e47 ] || fail "no screenshot"
-virsh -q shutdown "$dom" --mode acpi >/dev/null
-for (( i = 0; i < 240; i++ )); do
-    [ "$(virsh -q domstate "$dom")" = "shut off" ] && break
-    sleep 0.5
-done
-[ "$(virsh -q domstate "$dom")" = "shut off" ] || fail "ACPI shutdown did not power off"
+libvirtd_shutdown "$dom" 120
 echo ok

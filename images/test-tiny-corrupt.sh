@@ -5,11 +5,8 @@
 # checksum recorded at build time: /health answers 503 naming the data
 # file, and / still answers 200 (the web service itself is fine).
 source "$top_srcdir/tests/functions.sh"
-source "$top_srcdir/tests/lib/images.sh"
-source "$top_srcdir/tests/lib/netns.sh"
 source "$top_srcdir/tests/lib/qemu.sh"
 requires qemu-system-x86_64 curl python3
-qga=$top_srcdir/tests/lib/qga
 
 images_tiny
 netns_create 10.77.0.1/24

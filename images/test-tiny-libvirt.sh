@@ -65,11 +65,6 @@ virsh -q screenshot "$dom" --file "$tmp/screen.png" >/dev/null
 [ "$(stat -c %s "$tmp/screen.png")" -gt 1000 ] || fail "screenshot is empty"
 
 # ACPI power button (busybox acpid in the guest).
-virsh -q shutdown "$dom" --mode acpi >/dev/null
-for (( i = 0; i < 60; i++ )); do
-    [ "$(virsh -q domstate "$dom")" = "shut off" ] && break
-    sleep 0.5
-done
-[ "$(virsh -q domstate "$dom")" = "shut off" ] || fail "ACPI shutdown did not power off"
+libvirtd_shutdown "$dom" 30
 grep -q 'reboot: Power down' "$tmp/vm.serial" || fail "no clean power down in the console log"
 echo ok

@@ -5,11 +5,8 @@
 # the console log) but /sbin/init cannot run, so neither HTTP nor the guest
 # agent ever answers.  A healthy tiny answers in ~5 s; we wait 20 s.
 source "$top_srcdir/tests/functions.sh"
-source "$top_srcdir/tests/lib/images.sh"
-source "$top_srcdir/tests/lib/netns.sh"
 source "$top_srcdir/tests/lib/qemu.sh"
 requires qemu-system-x86_64 curl python3
-qga=$top_srcdir/tests/lib/qga
 timeout_s=20
 
 images_tiny

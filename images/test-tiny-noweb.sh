@@ -4,11 +4,8 @@
 # tiny-noweb boots, its agent and network answer (guest-ping, the echo
 # port), but its web service is not started: HTTP connections are refused.
 source "$top_srcdir/tests/functions.sh"
-source "$top_srcdir/tests/lib/images.sh"
-source "$top_srcdir/tests/lib/netns.sh"
 source "$top_srcdir/tests/lib/qemu.sh"
 requires qemu-system-x86_64 curl python3 nc
-qga=$top_srcdir/tests/lib/qga
 
 images_tiny
 netns_create 10.77.0.1/24

@@ -9,11 +9,8 @@
 # come from images/guest-config, so this also proves the offline rewrite
 # reaches the booted guest.
 source "$top_srcdir/tests/functions.sh"
-source "$top_srcdir/tests/lib/images.sh"
-source "$top_srcdir/tests/lib/netns.sh"
 source "$top_srcdir/tests/lib/qemu.sh"
 requires qemu-system-x86_64 curl python3 nc
-qga=$top_srcdir/tests/lib/qga
 
 images_tiny
 netns_create 10.77.0.1/24

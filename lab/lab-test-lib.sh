@@ -1,8 +1,13 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 #
 # Helpers for the lab tests (tests/test-lab-*.sh), sourced after
-# tests/functions.sh, tests/lib/images.sh and tests/lib/libvirtd.sh:
+# tests/functions.sh (it sources tests/lib/images.sh and libvirtd.sh):
 #
+#   lab_test_start [--repo] CMD...
+#                           what every lab test needs first: python3,
+#                           qemu-img, iptables, ip and CMD... (else skip),
+#                           the tiny image, a private libvirtd, and with
+#                           --repo a fresh repository in $tmp/repo
 #   lab_image NAME VARIANT ADDRESS [KEY=VALUE...]
 #                           a tiny copy in $tmp/NAME.img with its address
 #   lab_point_files NAME N  a production VM to import: $tmp/NAME.img (tiny,
@@ -16,6 +21,18 @@
 #                           validates against verify/junit.xsd
 #   lab_chromium HTML PNG   render HTML in headless Chromium to PNG and
 #                           print its DOM (skips the test without chromium)
+
+source "$top_srcdir/tests/lib/images.sh"
+source "$top_srcdir/tests/lib/libvirtd.sh"
+
+lab_test_start () {
+    local repo=
+    if [ "${1:-}" = --repo ]; then repo=1; shift; fi
+    requires python3 qemu-img iptables ip "$@"
+    images_tiny
+    libvirtd_start
+    [ -z "$repo" ] || bootback repo init "$tmp/repo" >/dev/null
+}
 
 lab_image () {
     local name=$1 variant=$2 addr=$3

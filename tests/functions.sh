@@ -8,6 +8,7 @@
 # a private $BOOTBACK_HOME; cleanup_fn CMD... (run at exit, last first);
 # requires CMD... (skip, exit 77, when missing); skip MSG; fail MSG;
 # expect_fail CMD... (passes when CMD fails, fails the test when it passes);
+# expect_rc N CMD... (CMD must exit with N; its stderr in $tmp/err);
 # $slow, the factor for every wait and time limit in a test (20 under
 # make check-valgrind, see tests/lib/slow.sh).
 
@@ -43,6 +44,15 @@ requires () {
 }
 expect_fail () {
     if "$@"; then fail "expected to fail: $*"; fi
+}
+# expect_rc N CMD...: run CMD, its output in $tmp/out and its errors in
+# $tmp/err (also shown, for the log); fail unless it exits with status N.
+expect_rc () {
+    local want=$1 rc=0
+    shift
+    "$@" > "$tmp/out" 2> "$tmp/err" || rc=$?
+    cat "$tmp/err"
+    [ "$rc" -eq "$want" ] || fail "$*: exit $rc, expected $want"
 }
 
 # bootback, possibly under valgrind (make check-valgrind).

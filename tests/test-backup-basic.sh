@@ -37,18 +37,7 @@ head -c 4M /dev/urandom | dd of="$tmp/vdb.raw" bs=1M seek=32 conv=notrunc status
 qemu-img convert -O qcow2 "$tmp/vdb.raw" "$tmp/vdb.qcow2"
 "$top_srcdir/images/domain-xml" NAME=$dom DISK_PATH="$tmp/vda.qcow2" DISK_FORMAT=qcow2 \
     NET_TYPE=none SERIAL_LOG="$tmp/vm.serial" >"$tmp/vm.xml"
-python3 - "$tmp/vm.xml" "$tmp/vdb.qcow2" <<'PY'
-import sys
-p, vdb = sys.argv[1], sys.argv[2]
-s = open(p).read()
-disk = ("    <disk type='file' device='disk'>\n"
-        "      <driver name='qemu' type='qcow2' discard='unmap'/>\n"
-        "      <source file='%s'/>\n"
-        "      <target dev='vdb' bus='virtio'/>\n"
-        "    </disk>\n" % vdb)
-i = s.index("</disk>") + len("</disk>\n")
-open(p, "w").write(s[:i] + disk + s[i:])
-PY
+"$top_srcdir/tests/lib/add-disk" "$tmp/vm.xml" vdb "$tmp/vdb.qcow2" qcow2 "discard='unmap'"
 virsh -q define "$tmp/vm.xml" >/dev/null
 virsh -q start "$dom" >/dev/null
 "$qga" --domain "$dom" --timeout 120 ping >/dev/null || { cat "$tmp/vm.serial"; fail "no agent"; }

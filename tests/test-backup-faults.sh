@@ -40,18 +40,8 @@ qemu-img convert -O qcow2 "$tmp/vdb.raw" "$tmp/vdb.qcow2"
 head -c 8M /dev/urandom >"$tmp/vdc.raw"
 "$top_srcdir/images/domain-xml" NAME=$dom DISK_PATH="$tmp/vda.qcow2" DISK_FORMAT=qcow2 \
     NET_TYPE=none SERIAL_LOG="$tmp/vm.serial" >"$tmp/vm.xml"
-python3 - "$tmp/vm.xml" "$tmp/vdb.qcow2" "$tmp/vdc.raw" <<'PY'
-import sys
-p, vdb, vdc = sys.argv[1:4]
-s = open(p).read()
-disk = ("    <disk type='file' device='disk'>\n"
-        "      <driver name='qemu' type='%s'/>\n"
-        "      <source file='%s'/>\n"
-        "      <target dev='%s' bus='virtio'/>\n"
-        "    </disk>\n")
-i = s.index("</disk>") + len("</disk>\n")
-open(p, "w").write(s[:i] + disk % ("qcow2", vdb, "vdb") + disk % ("raw", vdc, "vdc") + s[i:])
-PY
+"$top_srcdir/tests/lib/add-disk" "$tmp/vm.xml" vdb "$tmp/vdb.qcow2" qcow2
+"$top_srcdir/tests/lib/add-disk" "$tmp/vm.xml" vdc "$tmp/vdc.raw" raw
 virsh -q define "$tmp/vm.xml" >/dev/null
 virsh -q start "$dom" >/dev/null
 "$qga" --domain "$dom" --timeout 120 ping >/dev/null || { cat "$tmp/vm.serial"; fail "no agent"; }

@@ -40,22 +40,8 @@ qemu-img create -q -f qcow2 -F raw -b "$tmp/base.raw" "$tmp/vdc.qcow2"
 
 "$top_srcdir/images/domain-xml" NAME=$dom DISK_PATH="$tmp/vda.raw" DISK_FORMAT=raw \
     NET_TYPE=none >"$tmp/vm.xml"
-python3 - "$tmp/vm.xml" "$tmp/vdb.img" "$tmp/vdc.qcow2" <<'PY'
-import sys
-p, vdb, vdc = sys.argv[1:4]
-s = open(p).read()
-nodriver = ("    <disk type='file' device='disk'>\n"
-            "      <source file='%s'/>\n"
-            "      <target dev='vdb' bus='virtio'/>\n"
-            "    </disk>\n" % vdb)
-qcow2 = ("    <disk type='file' device='disk'>\n"
-         "      <driver name='qemu' type='qcow2'/>\n"
-         "      <source file='%s'/>\n"
-         "      <target dev='vdc' bus='virtio'/>\n"
-         "    </disk>\n" % vdc)
-i = s.index("</disk>") + len("</disk>\n")
-open(p, "w").write(s[:i] + nodriver + qcow2 + s[i:])
-PY
+"$top_srcdir/tests/lib/add-disk" "$tmp/vm.xml" vdb "$tmp/vdb.img"
+"$top_srcdir/tests/lib/add-disk" "$tmp/vm.xml" vdc "$tmp/vdc.qcow2" qcow2
 virsh -q define "$tmp/vm.xml" >/dev/null
 echo "vdb as libvirt keeps it:"
 virsh dumpxml --inactive "$dom" | grep -B1 -A3 "vdb.img"

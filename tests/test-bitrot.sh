@@ -32,11 +32,7 @@ cp "$chunk" "$tmp/chunk.good"
 
 check_detected () {
     local what=$1
-    set +e
-    bootback repo verify > "$tmp/out" 2> "$tmp/err"; rc=$?
-    set -e
-    cat "$tmp/err"
-    [ $rc -eq 2 ] || fail "$what: repo verify exit $rc, expected 2"
+    expect_rc 2 bootback repo verify
     grep -q "$h" "$tmp/err" || fail "$what: verify does not name chunk $h"
     # every point and disk using it is named, with the byte range
     grep -q "web@${pts[0]} disk vda bytes 0-65535" "$tmp/err" || fail "$what: point 1 not named"
@@ -84,9 +80,7 @@ import sys
 p = sys.argv[1]; b = bytearray(open(p, 'rb').read()); b[64 + 40] ^= 1
 open(p, 'wb').write(b)
 PY
-set +e; bootback repo verify 2> "$tmp/err"; rc=$?; set -e
-cat "$tmp/err"
-[ $rc -eq 2 ] || fail "index flip: exit $rc"
+expect_rc 2 bootback repo verify
 grep -q "index invalid: points/web/${pts[0]}/vda.fidx" "$tmp/err" || fail "index flip not named"
 grep -q "does not match the manifest" "$tmp/err"
 expect_fail bootback restore "web@${pts[0]}" --to "$tmp/o.raw" 2>/dev/null

@@ -44,9 +44,7 @@ sed -i 's|<name>web</name>|<name>wwb</name>|' "$dir/domain.xml"
 
 # check and verify report it (exit 2), naming the file and the point
 for mode in check verify; do
-    set +e; bootback repo $mode 2> "$tmp/err"; rc=$?; set -e
-    cat "$tmp/err"
-    [ $rc -eq 2 ] || fail "repo $mode: exit $rc, expected 2 for a changed domain.xml"
+    expect_rc 2 bootback repo $mode
     grep -q "domain XML changed: points/web/20261101T010000Z/domain.xml" "$tmp/err" ||
         fail "repo $mode does not name the changed domain.xml"
     grep -q "SHA-256 mismatch.*$pt" "$tmp/err" || fail "repo $mode does not name the point"

@@ -10,13 +10,8 @@
 # $BOOTBACK_EXE), its directories 0700 and overlay 0600; stop/migrate of
 # sessions in the wrong state are refused.
 source "$top_srcdir/tests/functions.sh"
-source "$top_srcdir/tests/lib/libvirtd.sh"
-source "$top_srcdir/tests/lib/netns.sh"
-source "$top_srcdir/tests/lib/images.sh"
 source "$top_srcdir/tests/lib/instant.sh"
-requires qemu-img nbdkit virsh python3
-[ "$(id -u)" -eq 0 ] || skip "needs root (tmpfs, libvirtd)"
-images_tiny
+instant_requires
 mkdir -p "$tmp/full"
 mount -t tmpfs -o size=1M tmpfs "$tmp/full"
 cleanup_fn "umount -l '$tmp/full'"

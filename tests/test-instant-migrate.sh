@@ -12,14 +12,8 @@
 # there.  A migration whose process is killed is undone by the next command.
 # The session holds its point (prune keeps it) until the migration is done.
 source "$top_srcdir/tests/functions.sh"
-source "$top_srcdir/tests/lib/libvirtd.sh"
-source "$top_srcdir/tests/lib/netns.sh"
-source "$top_srcdir/tests/lib/images.sh"
 source "$top_srcdir/tests/lib/instant.sh"
-requires qemu-img nbdkit virsh curl python3
-[ "$(id -u)" -eq 0 ] || skip "needs root (tmpfs, libvirtd, network namespace)"
-qga=$top_srcdir/tests/lib/qga
-images_tiny
+instant_requires curl
 
 # A 16 MiB file system for the failing migration.  Mounted before libvirtd
 # starts: its private mount namespace copies the host's mounts at start.

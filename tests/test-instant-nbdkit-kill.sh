@@ -12,13 +12,8 @@
 # options --name, --new-identity and --network bridge:BR, and stop
 # --discard leaving nothing behind.
 source "$top_srcdir/tests/functions.sh"
-source "$top_srcdir/tests/lib/libvirtd.sh"
-source "$top_srcdir/tests/lib/netns.sh"
-source "$top_srcdir/tests/lib/images.sh"
 source "$top_srcdir/tests/lib/instant.sh"
-requires qemu-img nbdkit virsh curl python3
-qga=$top_srcdir/tests/lib/qga
-images_tiny
+instant_requires curl
 instant_setup
 # The saved definition names a bridge this host does not have.
 instant_import_tiny br-prod-gone 52:54:00:00:00:01

@@ -13,13 +13,8 @@
 # 127.0.0.1 here so that the old code's behaviour stays on loopback; the
 # rewrite treats every TCP listen address alike.)
 source "$top_srcdir/tests/functions.sh"
-source "$top_srcdir/tests/lib/libvirtd.sh"
-source "$top_srcdir/tests/lib/netns.sh"
-source "$top_srcdir/tests/lib/images.sh"
 source "$top_srcdir/tests/lib/instant.sh"
-requires qemu-img nbdkit virsh python3 ss
-[ "$(id -u)" -eq 0 ] || skip "needs root (libvirtd)"
-images_tiny
+instant_requires ss
 instant_setup
 
 vnc=$((20000 + RANDOM % 10000))
@@ -29,25 +24,7 @@ echo "host secret" >"$tmp/hostdir/secret"
 tiny_copy tiny "$tmp/tiny.img"
 "$top_srcdir/images/domain-xml" NAME=tiny DISK_PATH="$tmp/tiny.img" \
     NET_SOURCE="$NETNS_BRIDGE" >"$tmp/tiny.xml"
-python3 - "$tmp/tiny.xml" "$tmp/hostdir" "$vnc" "$chan" <<'EOF'
-import sys
-path, hostdir, vnc, chan = sys.argv[1:]
-x = open(path).read()
-start = x.index("<graphics")
-end = x.index("</graphics>") + len("</graphics>")
-x = x[:start] + f"""<graphics type='vnc' port='{vnc}' autoport='no' listen='127.0.0.1'>
-      <listen type='address' address='127.0.0.1'/>
-    </graphics>
-    <filesystem type='mount' accessmode='passthrough'>
-      <source dir='{hostdir}'/>
-      <target dir='hostshare'/>
-    </filesystem>
-    <channel type='tcp'>
-      <source mode='bind' host='127.0.0.1' service='{chan}'/>
-      <target type='virtio' name='org.example.evil'/>
-    </channel>""" + x[end:]
-open(path, "w").write(x)
-EOF
+"$top_srcdir/tests/lib/passthrough-xml" "$tmp/tiny.xml" "$tmp/hostdir" "$vnc" "$chan"
 bootback import "$tmp/tiny.img" --vm tiny --domain-xml "$tmp/tiny.xml" >/dev/null
 rm "$tmp/tiny.img"
 

@@ -14,12 +14,8 @@
 # that name and UUID whose disk is another file), `instant stop` refuses,
 # naming the domain and its disk, and leaves it defined.
 source "$top_srcdir/tests/functions.sh"
-source "$top_srcdir/tests/lib/libvirtd.sh"
-source "$top_srcdir/tests/lib/netns.sh"
-source "$top_srcdir/tests/lib/images.sh"
 source "$top_srcdir/tests/lib/instant.sh"
-requires qemu-img nbdkit virsh python3
-images_tiny
+instant_requires
 instant_setup
 
 # Two points of tiny: the older is the tiny image (booted below), the

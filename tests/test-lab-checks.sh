@@ -13,13 +13,9 @@
 # VM), the run and its timings are in the catalog (bootback history), and
 # nothing of the lab is left.
 source "$top_srcdir/tests/functions.sh"
-source "$top_srcdir/tests/lib/images.sh"
-source "$top_srcdir/tests/lib/libvirtd.sh"
 source "$top_srcdir/lab/lab-test-lib.sh"
-requires python3 xmllint qemu-img iptables ip curl
 
-images_tiny
-libvirtd_start
+lab_test_start xmllint curl
 lab_image good tiny 10.77.0.21
 lab_image noinit noinit 10.77.0.22
 lab_image noweb noweb 10.77.0.23

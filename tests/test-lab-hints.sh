@@ -11,14 +11,9 @@
 #    refused with an error naming it, and nothing boots.
 # One VM of the tiny image, one boot.
 source "$top_srcdir/tests/functions.sh"
-source "$top_srcdir/tests/lib/images.sh"
-source "$top_srcdir/tests/lib/libvirtd.sh"
 source "$top_srcdir/lab/lab-test-lib.sh"
-requires python3 qemu-img iptables ip nbdkit
 
-images_tiny
-libvirtd_start
-bootback repo init "$tmp/repo" >/dev/null
+lab_test_start --repo nbdkit
 lab_point_files web1 21
 marker=$tmp/marker-from-the-guest
 

@@ -6,14 +6,9 @@
 # its rule would drop and names the lab run; once the run is over, the
 # hold is gone and prune removes the point.
 source "$top_srcdir/tests/functions.sh"
-source "$top_srcdir/tests/lib/images.sh"
-source "$top_srcdir/tests/lib/libvirtd.sh"
 source "$top_srcdir/lab/lab-test-lib.sh"
-requires python3 qemu-img iptables ip nbdkit
 
-images_tiny
-libvirtd_start
-bootback repo init "$tmp/repo" >/dev/null
+lab_test_start --repo nbdkit
 lab_point_files db1 22
 bootback import "$tmp/db1.img" --vm db1 --domain-xml "$tmp/db1.xml" \
     --time 20261101T000000Z >/dev/null

@@ -12,14 +12,9 @@
 #    else what the VM's domain XML says in its <metadata>;
 #  - `history` shows the runs of a VM with its timings and trend.
 source "$top_srcdir/tests/functions.sh"
-source "$top_srcdir/tests/lib/images.sh"
-source "$top_srcdir/tests/lib/libvirtd.sh"
 source "$top_srcdir/lab/lab-test-lib.sh"
-requires python3 qemu-img iptables ip nbdkit
 
-images_tiny
-libvirtd_start
-bootback repo init "$tmp/repo" >/dev/null
+lab_test_start --repo nbdkit
 lab_point_files web1 21
 lab_point_files db1 22
 # db1's definition says how to verify it (<metadata>, kept in its points).

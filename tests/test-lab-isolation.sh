@@ -15,14 +15,10 @@
 #     and in an "outside" namespace of this test (198.51.100.0/24, a
 #     documentation range, reached only through a veth pair made here).
 source "$top_srcdir/tests/functions.sh"
-source "$top_srcdir/tests/lib/images.sh"
-source "$top_srcdir/tests/lib/libvirtd.sh"
 source "$top_srcdir/lab/lab-test-lib.sh"
-requires python3 qemu-img iptables ip curl
 qga=$top_srcdir/tests/lib/qga
 
-images_tiny
-libvirtd_start
+lab_test_start curl
 lab_image a tiny 10.77.0.21
 lab_image b tiny 10.77.0.21
 

@@ -9,35 +9,14 @@
 # replacement.  (Listeners on 127.0.0.1 so that the old code's behaviour
 # stays on loopback; the rewrite treats every TCP listen address alike.)
 source "$top_srcdir/tests/functions.sh"
-source "$top_srcdir/tests/lib/images.sh"
-source "$top_srcdir/tests/lib/libvirtd.sh"
 source "$top_srcdir/lab/lab-test-lib.sh"
-requires python3 qemu-img iptables ip nbdkit ss
 
-images_tiny
-libvirtd_start
-bootback repo init "$tmp/repo" >/dev/null
+lab_test_start --repo nbdkit ss
 vnc=$((20000 + RANDOM % 10000))
 chan=$((vnc + 1))
 mkdir -p "$tmp/hostdir"
 lab_point_files evil 31
-python3 - "$tmp/evil.xml" "$tmp/hostdir" "$vnc" "$chan" <<'EOF'
-import sys
-path, hostdir, vnc, chan = sys.argv[1:]
-x = open(path).read()
-start = x.index("<graphics")
-end = x.index("</graphics>") + len("</graphics>")
-x = x[:start] + f"""<graphics type='vnc' port='{vnc}' autoport='no' listen='127.0.0.1'/>
-    <filesystem type='mount' accessmode='passthrough'>
-      <source dir='{hostdir}'/>
-      <target dir='hostshare'/>
-    </filesystem>
-    <channel type='tcp'>
-      <source mode='bind' host='127.0.0.1' service='{chan}'/>
-      <target type='virtio' name='org.example.evil'/>
-    </channel>""" + x[end:]
-open(path, "w").write(x)
-EOF
+"$top_srcdir/tests/lib/passthrough-xml" "$tmp/evil.xml" "$tmp/hostdir" "$vnc" "$chan"
 bootback import "$tmp/evil.img" --vm evil --domain-xml "$tmp/evil.xml" >/dev/null
 
 cat >"$tmp/lab.yaml" <<EOF2

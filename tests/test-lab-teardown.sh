@@ -12,15 +12,11 @@
 #    before;
 # and lab runs together stay within the memory budget.
 source "$top_srcdir/tests/functions.sh"
-source "$top_srcdir/tests/lib/images.sh"
-source "$top_srcdir/tests/lib/libvirtd.sh"
 source "$top_srcdir/lab/lab-test-lib.sh"
 # Runs sent signals are started as "$BOOTBACK" itself (the bootback shell
 # function would put a subshell between the signal and the program).
-requires python3 qemu-img iptables ip
 
-images_tiny
-libvirtd_start
+lab_test_start
 lab_image good tiny 10.77.0.21
 truncate -s 64M "$tmp/blank.img"
 

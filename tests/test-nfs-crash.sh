@@ -30,22 +30,14 @@ import sys
 p = sys.argv[1]; b = bytearray(open(p, 'rb').read()); b[100] ^= 0x04
 open(p, 'wb').write(b)
 PY
-set +e
-bootback repo verify > "$tmp/out" 2> "$tmp/err"; rc=$?
-set -e
-cat "$tmp/err"
-[ $rc -eq 2 ] || fail "flipped bit: verify exit $rc, expected 2"
+expect_rc 2 bootback repo verify
 grep -q "$h" "$tmp/err" || fail "flipped bit: chunk not named"
 grep -q "web@.* disk vda bytes 0-65535" "$tmp/err" || fail "flipped bit: point not named"
 expect_fail bootback restore web --to "$tmp/bad.raw" 2> "$tmp/err"
 grep -q "$h" "$tmp/err" || fail "flipped bit: restore does not name the chunk"
 [ ! -e "$tmp/bad.raw" ] || fail "flipped bit: restore left its output"
 rm "$chunk"
-set +e
-bootback repo verify > "$tmp/out" 2> "$tmp/err"; rc=$?
-set -e
-cat "$tmp/err"
-[ $rc -eq 2 ] || fail "missing chunk: verify exit $rc, expected 2"
+expect_rc 2 bootback repo verify
 grep -q "$h" "$tmp/err" || fail "missing chunk: not named"
 cp "$tmp/chunk.good" "$chunk"
 bootback repo verify

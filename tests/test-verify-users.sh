@@ -35,9 +35,7 @@ ua="db@$db disk sdb bytes 0-196607, 262144-327679, 393216-524287; web@${w[0]} di
 ue="db@$db disk sdb bytes 589824-590823; web@${w[0]} disk vda bytes 589824-590823; web@${w[1]} disk vda bytes 589824-590823"
 first=$a; second=$e; [[ "$a" < "$e" ]] || { first=$e; second=$a; }
 for mode in check verify; do
-    set +e; bootback repo $mode --threads 3 >"$tmp/out" 2>"$tmp/err"; rc=$?; set -e
-    cat "$tmp/err"
-    [ $rc -eq 2 ] || fail "repo $mode: exit $rc, expected 2"
+    expect_rc 2 bootback repo $mode --threads 3
     grep -qx "bootback: chunk missing: $a" "$tmp/err" || fail "repo $mode: chunk A not named"
     grep -qx "    used by: $ua" "$tmp/err" || fail "repo $mode: users of chunk A not named exactly"
     grep -qx "bootback: chunk missing: $e" "$tmp/err" || fail "repo $mode: chunk E not named"

@@ -5,11 +5,24 @@
 # that stops every session supervisor and nbdkit this test left behind.
 #
 #   source "$top_srcdir/tests/lib/instant.sh"
+#   instant_requires [CMD...]        # root, qemu-img, nbdkit, virsh, python3
+#                                    # and CMD... (else skip); the tiny image
 #   instant_setup                    # libvirtd, netns, repository
 #   instant_import_tiny [NET [MAC]]  # the tiny image as restore point "tiny"
 #
-# Needs functions.sh, libvirtd.sh, netns.sh and images.sh sourced first
-# (and images_tiny run).
+# Source after functions.sh; it sources libvirtd.sh, netns.sh and
+# images.sh, and sets $qga (the guest agent client, tests/lib/qga).
+
+source "$top_srcdir/tests/lib/libvirtd.sh"
+source "$top_srcdir/tests/lib/netns.sh"
+source "$top_srcdir/tests/lib/images.sh"
+qga=$top_srcdir/tests/lib/qga
+
+instant_requires () {
+    requires qemu-img nbdkit virsh python3 "$@"
+    [ "$(id -u)" -eq 0 ] || skip "needs root (libvirtd, tmpfs, network namespace)"
+    images_tiny
+}
 
 instant_cleanup () {
     local p

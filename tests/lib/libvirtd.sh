@@ -14,6 +14,8 @@
 #                             (registered with cleanup_fn by libvirtd_start)
 #   libvirtd_domain_pid NAME  the QEMU PID of a running domain
 #   libvirtd_log              print libvirtd's log (for a failing test)
+#   libvirtd_shutdown DOM SECS  ACPI shutdown; fail unless DOM is shut off
+#                             within SECS seconds
 #
 # How it is private.  A root libvirtd ("qemu:///system") takes its paths
 # from the build: /etc/libvirt (libvirtd.conf, qemu.conf, persistent
@@ -109,6 +111,16 @@ EOF
 
 libvirtd_domain_pid () {
     cat "$LIBVIRTD_DIR/run/qemu/$1.pid"
+}
+
+libvirtd_shutdown () {
+    local dom=$1 secs=$2 i
+    virsh -q shutdown "$dom" --mode acpi >/dev/null
+    for (( i = 0; i < secs * 2; i++ )); do
+        [ "$(virsh -q domstate "$dom")" = "shut off" ] && return 0
+        sleep 0.5
+    done
+    fail "$dom: ACPI shutdown did not power off within $secs s"
 }
 
 libvirtd_log () {

@@ -3,7 +3,9 @@
 # Plain QEMU guests for tests (no libvirt): TCG, a virtio disk, a virtio NIC
 # on the test's private bridge (tests/lib/netns.sh), the guest agent on a
 # unix socket, the serial console in a file, QMP on a unix socket.  Source
-# after tests/functions.sh (and tests/lib/netns.sh for a NIC):
+# after tests/functions.sh; it sources tests/lib/images.sh and
+# tests/lib/netns.sh (a NIC needs netns_create) and sets $qga, the guest
+# agent client (tests/lib/qga):
 #
 #   qemu_guest_start NAME DISK [QEMU-ARGS...]
 #       start a guest from DISK (raw unless QEMU_DISK_FORMAT is set; the
@@ -16,6 +18,10 @@
 #   qemu_guest_running NAME   true while its QEMU runs
 #   qemu_guest_wait_exit NAME TIMEOUT   wait for QEMU to exit by itself
 #   image_copy SRC DST        sparse copy of a raw image (reflink if possible)
+
+source "$top_srcdir/tests/lib/images.sh"
+source "$top_srcdir/tests/lib/netns.sh"
+qga=$top_srcdir/tests/lib/qga
 
 qemu_guest_start () {
     local name=$1 disk=$2 netargs=()
