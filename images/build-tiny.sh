@@ -7,8 +7,9 @@
 # and the bootback guest services (see images/README.md).  The disk alone
 # boots: no -kernel from the host.
 #
-#   images/build-tiny.sh                      tiny + the three negative variants
-#   images/build-tiny.sh --variant noweb      one variant (tiny|noinit|noweb|corrupt)
+#   images/build-tiny.sh                      tiny + the negative variants
+#   images/build-tiny.sh --variant noweb      one variant (tiny|noinit|noweb|corrupt|
+#                                             nombr|badboot|badroot|poweroff)
 #   images/build-tiny.sh --size 16G           tiny of 16 GiB (mostly sparse),
 #                                             written to images/build/tiny-16G.img
 #   images/build-tiny.sh --out FILE ...       another output path (one variant)
@@ -61,10 +62,10 @@ while [ $# -gt 0 ]; do
 done
 [ ${#variants[@]} -gt 0 ] || {
     if [ -n "$size" ] || [ -n "$out" ]; then variants=(tiny)
-    else variants=(tiny noinit noweb corrupt); fi
+    else variants=(tiny noinit noweb corrupt nombr badboot badroot poweroff); fi
 }
 for v in "${variants[@]}"; do
-    case "$v" in tiny|noinit|noweb|corrupt) ;; *)
+    case "$v" in tiny|noinit|noweb|corrupt|nombr|badboot|badroot|poweroff) ;; *)
         echo "build-tiny: unknown variant: $v" >&2; exit 1 ;;
     esac
 done
@@ -229,6 +230,29 @@ stage_root () {   # stage_root VARIANT DIR
         corrupt)  # data changed after its checksum was recorded
             printf 'CORRUPT!' | dd of="$r/srv/bootback/data.bin" bs=1 seek=1048576 \
                 conv=notrunc status=none ;;
+        poweroff) # the guest powers itself off during boot, before its agent
+            printf '#!/bin/sh\necho "bootback: powering off during boot"\npoweroff -f\n' \
+                >"$r/etc/rc/S15poweroff"
+            chmod 755 "$r/etc/rc/S15poweroff" ;;
+    esac
+}
+
+# Damage done to the assembled disk (the variants no boot loader, kernel or
+# file system survives): the first sector of the disk or of a partition,
+# zeroed as a wiper or a bad disk would leave it.
+damage_disk () {   # damage_disk VARIANT IMAGE
+    local v=$1 img=$2 start
+    case "$v" in
+        nombr)    # no boot code and no partition table: the firmware finds
+                  # nothing to boot
+            dd if=/dev/zero of="$img" bs=512 count=1 conv=notrunc status=none ;;
+        badboot)  # the boot partition's boot sector (SYSLINUX's) is gone
+            start=$(sfdisk -q -d "$img" | sed -n 's/.*1 : start= *\([0-9]*\).*/\1/p')
+            dd if=/dev/zero of="$img" bs=512 seek="$start" count=1 conv=notrunc status=none ;;
+        badroot)  # the root file system's superblock is gone: unmountable,
+                  # its label unknown; the initramfs drops to its shell
+            start=$(sfdisk -q -d "$img" | sed -n 's/.*2 : start= *\([0-9]*\).*/\1/p')
+            dd if=/dev/zero of="$img" bs=512 seek=$((start + 2)) count=2 conv=notrunc status=none ;;
     esac
 }
 
@@ -240,6 +264,7 @@ make_disk () {   # make_disk VARIANT OUTPUT
     stage_root "$v" "$r"
     disk_assemble "$tmpimg" "$size_mib" "$boot_mib" "$kdir/vmlinuz" "$work/initrd.img" \
         "$here/tiny/syslinux.cfg" "$r" || { rm -f "$tmpimg"; exit 1; }
+    damage_disk "$v" "$tmpimg"
     mv -f "$tmpimg" "$img"
     stamp_of "$v" >"$img.stamp"
     echo "build-tiny: built $img ($v, ${size_mib} MiB, $(du -k "$img" | cut -f1) KiB used, $kpkg)"

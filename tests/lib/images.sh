@@ -3,13 +3,15 @@
 # Guest images for tests (images/README.md).  Source after
 # tests/functions.sh:
 #
-#   images_tiny          build (or reuse) tiny and its three variants; sets
+#   images_tiny          build (or reuse) tiny and its broken variants; sets
 #                        TINY_IMG, TINY_NOINIT_IMG, TINY_NOWEB_IMG,
 #                        TINY_CORRUPT_IMG (do not boot these: copy them)
 #   images_debian        build (or reuse) the debian image; sets DEBIAN_IMG
 #   tiny_copy VARIANT DST [KEY=VALUE...]
 #                        sparse copy of a tiny image (tiny|noinit|noweb|
-#                        corrupt) with guest.conf keys rewritten
+#                        corrupt|badboot|poweroff; nombr and badroot too,
+#                        but with no KEY=VALUE: their root file system
+#                        cannot be found) with guest.conf keys rewritten
 #
 # Skips the test (77) when the build tools are missing.
 
@@ -41,8 +43,9 @@ tiny_copy () {
     local variant=$1 dst=$2 src
     shift 2
     case "$variant" in
-        tiny) src=$TINY_IMG ;; noinit) src=$TINY_NOINIT_IMG ;;
-        noweb) src=$TINY_NOWEB_IMG ;; corrupt) src=$TINY_CORRUPT_IMG ;;
+        tiny) src=$TINY_IMG ;;
+        noinit|noweb|corrupt|nombr|badboot|badroot|poweroff)
+            src=$top_srcdir/images/build/tiny-$variant.img ;;
         *) fail "tiny_copy: unknown variant $variant" ;;
     esac
     cp --reflink=auto --sparse=always "$src" "$dst"
