@@ -13,6 +13,7 @@
 
 #include "lab/lab.h"
 #include "recovery/util/util.h"
+#include "recovery/virt/virt.h"
 
 static int failures;
 
@@ -47,7 +48,7 @@ main (void)
     perror ("mkdtemp");
     return 1;
   }
-  lab_virt_quiet ();
+  virt_init ();
   a = lab_state_new (home, "one", "/x/one.yaml", "run", NULL, 256, 400, 0);
   CHECK (a != NULL);
   if (!a)
