@@ -523,6 +523,76 @@ check_from_words (struct parser *p, const struct lab_def *d,
   }
 }
 
+/* The first key of a check mapping, KIND: ARG, as words (KIND first;
+ * NULL-terminated, malloc'd), the kind set in c.  NULL after a problem. */
+static char **
+check_map_kind (struct parser *p, struct lab_check *c, const char *k,
+                struct fy_node *vn, int line)
+{
+  int kind = kind_of (k);
+  char **w;
+
+  if (kind < 0) {
+    problem (p, line, "unknown check '%s' (heartbeat, ping, tcp, http, "
+             "script, guest-exec, screenshot)", k);
+    return NULL;
+  }
+  c->kind = kind;
+  c->line = line;
+  if (vn && !fy_node_is_null (vn) && fy_node_is_sequence (vn)) {
+    /* script: [PATH, ARG...] */
+    void *it = NULL;
+    struct fy_node *e;
+    size_t m = 1;
+    w = xcalloc (fy_node_sequence_item_count (vn) + 2, sizeof *w);
+    w[0] = xstrdup (k);
+    while ((e = fy_node_sequence_iterate (vn, &it))) {
+      const char *s = scalar (p, e, k, line);
+      w[m++] = xstrdup (s ? s : "");
+    }
+  }
+  else if (vn && !fy_node_is_null (vn)) {
+    const char *s = scalar (p, vn, k, line);
+    CLEANUP_FREE char *txt = xasprintf ("%s %s", k, s ? s : "");
+    if (c->kind == LAB_CHECK_GUEST_EXEC || c->kind == LAB_CHECK_HTTP) {
+      w = xcalloc (3, sizeof *w);
+      w[0] = xstrdup (k);
+      w[1] = xstrdup (s ? s : "");
+    }
+    else if (!(w = split_words (txt)))
+      problem (p, line, "%s: unbalanced quotes", k);
+  }
+  else {
+    w = xcalloc (2, sizeof *w);
+    w[0] = xstrdup (k);
+  }
+  return w;
+}
+
+/* An option of a check mapping (the keys after the first). */
+static void
+check_map_option (struct parser *p, struct lab_check *c, const char *k,
+                  struct fy_node *vn, int line)
+{
+  if (strcmp (k, "timeout") == 0)
+    get_duration (p, vn, k, line, &c->timeout);
+  else if (strcmp (k, "interval") == 0)
+    get_duration (p, vn, k, line, &c->interval);
+  else if (strcmp (k, "retries") == 0)
+    get_int (p, vn, k, line, 0, 1000, &c->retries);
+  else if (strcmp (k, "expect") == 0 && c->kind == LAB_CHECK_HTTP)
+    get_int (p, vn, k, line, 100, 599, &c->expect);
+  else if (strcmp (k, "contains") == 0 && c->kind == LAB_CHECK_HTTP) {
+    const char *s = scalar (p, vn, k, line);
+    if (s) {
+      free (c->contains);
+      c->contains = xstrdup (s);
+    }
+  }
+  else
+    problem (p, line, "%s check: unknown option '%s'", kinds[c->kind].name, k);
+}
+
 /* A check given as a mapping: {KIND: ARG, option: value...}. */
 static void
 parse_check_map (struct parser *p, const struct lab_def *d,
@@ -531,75 +601,22 @@ parse_check_map (struct parser *p, const struct lab_def *d,
   void *it = NULL;
   struct fy_node_pair *pr;
   bool first = true;
-  char **w = NULL;
+  CLEANUP_STRV char **w = NULL;
 
   while ((pr = fy_node_mapping_iterate (n, &it))) {
     struct fy_node *kn = fy_node_pair_key (pr), *vn = fy_node_pair_value (pr);
     const char *k = fy_node_is_scalar (kn) ? fy_node_get_scalar0 (kn) : NULL;
     int line = node_line (kn);
 
-    if (!k) {
+    if (!k)
       problem (p, line, "check: keys must be plain words");
-      continue;
-    }
-    if (first) {
-      int kind = kind_of (k);
+    else if (first) {
       first = false;
-      if (kind < 0) {
-        problem (p, line, "unknown check '%s' (heartbeat, ping, tcp, http, "
-                 "script, guest-exec, screenshot)", k);
+      if (!(w = check_map_kind (p, c, k, vn, line)))
         return;
-      }
-      c->kind = kind;
-      c->line = line;
-      if (vn && !fy_node_is_null (vn) && fy_node_is_sequence (vn)) {
-        /* script: [PATH, ARG...] */
-        void *it2 = NULL;
-        struct fy_node *e;
-        size_t m = 1;
-        w = xcalloc (fy_node_sequence_item_count (vn) + 2, sizeof *w);
-        w[0] = xstrdup (k);
-        while ((e = fy_node_sequence_iterate (vn, &it2))) {
-          const char *s = scalar (p, e, k, line);
-          w[m++] = xstrdup (s ? s : "");
-        }
-      }
-      else if (vn && !fy_node_is_null (vn)) {
-        const char *s = scalar (p, vn, k, line);
-        CLEANUP_FREE char *txt = xasprintf ("%s %s", k, s ? s : "");
-        if (c->kind == LAB_CHECK_GUEST_EXEC || c->kind == LAB_CHECK_HTTP) {
-          w = xcalloc (3, sizeof *w);
-          w[0] = xstrdup (k);
-          w[1] = xstrdup (s ? s : "");
-        }
-        else if (!(w = split_words (txt))) {
-          problem (p, line, "%s: unbalanced quotes", k);
-          return;
-        }
-      }
-      else {
-        w = xcalloc (2, sizeof *w);
-        w[0] = xstrdup (k);
-      }
-      continue;
-    }
-    if (strcmp (k, "timeout") == 0)
-      get_duration (p, vn, k, line, &c->timeout);
-    else if (strcmp (k, "interval") == 0)
-      get_duration (p, vn, k, line, &c->interval);
-    else if (strcmp (k, "retries") == 0)
-      get_int (p, vn, k, line, 0, 1000, &c->retries);
-    else if (strcmp (k, "expect") == 0 && c->kind == LAB_CHECK_HTTP)
-      get_int (p, vn, k, line, 100, 599, &c->expect);
-    else if (strcmp (k, "contains") == 0 && c->kind == LAB_CHECK_HTTP) {
-      const char *s = scalar (p, vn, k, line);
-      if (s) {
-        free (c->contains);
-        c->contains = xstrdup (s);
-      }
     }
     else
-      problem (p, line, "%s check: unknown option '%s'", kinds[c->kind].name, k);
+      check_map_option (p, c, k, vn, line);
   }
   if (w) {
     /* Options given as keys win over words; keep them. */
@@ -613,7 +630,6 @@ parse_check_map (struct parser *p, const struct lab_def *d,
       free (c->contains);
       c->contains = contains;
     }
-    strv_free (w);
   }
 }
 
@@ -745,6 +761,54 @@ vm_finish (struct parser *p, struct lab_vm *vm)
 }
 
 static void
+vm_set_image (struct parser *p, struct lab_vm *vm, const char *s, int line)
+{
+  if (s[0] != '/')
+    problem (p, line, "image: '%s' must be an absolute path", s);
+  else if (access (s, R_OK) == -1)
+    problem (p, line, "image: %s: %s", s, strerror (errno));
+  vm->image = xstrdup (s);
+}
+
+static void
+vm_set_format (struct parser *p, struct lab_vm *vm, const char *s, int line)
+{
+  if (strspn (s, "abcdefghijklmnopqrstuvwxyz0123456789") != strlen (s) || !*s)
+    problem (p, line, "format: '%s' is not a disk format name", s);
+  vm->image_format = xstrdup (s);
+}
+
+static void
+vm_set_mac (struct parser *p, struct lab_vm *vm, const char *s, int line)
+{
+  unsigned b[6];
+  char end;
+
+  if (sscanf (s, "%2x:%2x:%2x:%2x:%2x:%2x%c", &b[0], &b[1], &b[2], &b[3],
+              &b[4], &b[5], &end) != 6 || strlen (s) != 17 || (b[0] & 1))
+    problem (p, line, "mac: '%s' is not a unicast MAC address", s);
+  vm->mac = xstrdup (s);
+}
+
+/* checks: a list of checks. */
+static void
+parse_vm_checks (struct parser *p, struct lab_def *d, struct lab_vm *vm,
+                 struct fy_node *vn, int line)
+{
+  void *it = NULL;
+  struct fy_node *c;
+
+  if (!vn || !fy_node_is_sequence (vn)) {
+    problem (p, line, "checks: expected a list");
+    return;
+  }
+  vm->checks = xcalloc (fy_node_sequence_item_count (vn) + 1,
+                        sizeof *vm->checks);
+  while ((c = fy_node_sequence_iterate (vn, &it)))
+    parse_check (p, d, &vm->checks[vm->nchecks++], c);
+}
+
+static void
 parse_vm (struct parser *p, struct lab_def *d, struct lab_vm *vm,
           struct fy_node *n)
 {
@@ -775,34 +839,20 @@ parse_vm (struct parser *p, struct lab_def *d, struct lab_vm *vm,
         vm_set_point (p, vm, s, line);
     }
     else if (strcmp (k, "image") == 0) {
-      if ((s = scalar (p, vn, k, line))) {
-        if (s[0] != '/')
-          problem (p, line, "image: '%s' must be an absolute path", s);
-        else if (access (s, R_OK) == -1)
-          problem (p, line, "image: %s: %s", s, strerror (errno));
-        vm->image = xstrdup (s);
-      }
+      if ((s = scalar (p, vn, k, line)))
+        vm_set_image (p, vm, s, line);
     }
     else if (strcmp (k, "format") == 0) {
-      if ((s = scalar (p, vn, k, line))) {
-        if (strspn (s, "abcdefghijklmnopqrstuvwxyz0123456789") != strlen (s) || !*s)
-          problem (p, line, "format: '%s' is not a disk format name", s);
-        vm->image_format = xstrdup (s);
-      }
+      if ((s = scalar (p, vn, k, line)))
+        vm_set_format (p, vm, s, line);
     }
     else if (strcmp (k, "address") == 0) {
       if ((s = scalar (p, vn, k, line)))
         vm_set_address (p, vm, s, line);
     }
     else if (strcmp (k, "mac") == 0) {
-      if ((s = scalar (p, vn, k, line))) {
-        unsigned b[6];
-        char end;
-        if (sscanf (s, "%2x:%2x:%2x:%2x:%2x:%2x%c", &b[0], &b[1], &b[2], &b[3],
-                    &b[4], &b[5], &end) != 6 || strlen (s) != 17 || (b[0] & 1))
-          problem (p, line, "mac: '%s' is not a unicast MAC address", s);
-        vm->mac = xstrdup (s);
-      }
+      if ((s = scalar (p, vn, k, line)))
+        vm_set_mac (p, vm, s, line);
     }
     else if (strcmp (k, "memory") == 0)
       get_memory (p, vn, k, line, &vm->memory_mib);
@@ -812,18 +862,8 @@ parse_vm (struct parser *p, struct lab_def *d, struct lab_vm *vm,
       get_duration (p, vn, k, line, &vm->boot_timeout);
     else if (strcmp (k, "delay") == 0)
       get_duration (p, vn, k, line, &vm->delay);
-    else if (strcmp (k, "checks") == 0) {
-      void *it2 = NULL;
-      struct fy_node *c;
-      if (!vn || !fy_node_is_sequence (vn)) {
-        problem (p, line, "checks: expected a list");
-        continue;
-      }
-      vm->checks = xcalloc (fy_node_sequence_item_count (vn) + 1,
-                            sizeof *vm->checks);
-      while ((c = fy_node_sequence_iterate (vn, &it2)))
-        parse_check (p, d, &vm->checks[vm->nchecks++], c);
-    }
+    else if (strcmp (k, "checks") == 0)
+      parse_vm_checks (p, d, vm, vn, line);
     else
       problem (p, line, "unknown VM key '%s' (name, point, image, format, "
                "address, mac, memory, vcpus, boot-timeout, delay, checks)", k);
