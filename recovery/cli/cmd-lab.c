@@ -822,7 +822,7 @@ cmd_verify (struct cli *c, int argc, char **argv)
     vms[0] = xstrdup (argv[optind]);
   }
   for (i = 0; vms[i] && !lab_interrupted; i++) {
-    char vm[129], id[17];
+    char vm[VM_NAME_MAX + 1], id[TIMESTAMP_LEN + 1];
     struct lab_def *d;
     int r;
     if (repo_point_resolve (c->repo, vms[i], vm, id) == -1) {

@@ -72,8 +72,9 @@ static const char umount_usage[] =
 
 /* Resolve VM[@TIME] and the disk (the only one, if not given). */
 static int
-resolve (struct cli *c, const char *spec, const char **disk, char vm[129],
-         char id[17], char disk_out[65])
+resolve (struct cli *c, const char *spec, const char **disk,
+         char vm[VM_NAME_MAX + 1], char id[TIMESTAMP_LEN + 1],
+         char disk_out[DISK_NAME_MAX + 1])
 {
   struct repo_manifest m;
 
@@ -92,7 +93,7 @@ resolve (struct cli *c, const char *spec, const char **disk, char vm[129],
     }
     *disk = m.disks[0].name;
   }
-  snprintf (disk_out, 65, "%s", *disk);
+  snprintf (disk_out, DISK_NAME_MAX + 1, "%s", *disk);
   *disk = disk_out;
   return 0;
 }
@@ -259,8 +260,8 @@ cmd_serve (struct cli *c, int argc, char **argv)
     { 0 }
   };
   const char *disk = NULL, *sock = NULL;
-  char vm[129], id[17], dname[65], dir[PATH_MAX], sockbuf[PATH_MAX + 16],
-    pidfile[PATH_MAX + 16];
+  char vm[VM_NAME_MAX + 1], id[TIMESTAMP_LEN + 1], dname[DISK_NAME_MAX + 1],
+    dir[PATH_MAX], sockbuf[PATH_MAX + 16], pidfile[PATH_MAX + 16];
   bool bg = false;
   int opt;
 
@@ -503,8 +504,9 @@ cmd_mount (struct cli *c, int argc, char **argv)
   };
   const char *disk = NULL, *reader = NULL;
   CLEANUP_FREE char *needle = NULL;
-  char vm[129], id[17], dname[65], target[PATH_MAX], state[PATH_MAX],
-    sock[PATH_MAX + 16], pidfile[PATH_MAX + 16], fuse[PATH_MAX + 16],
+  char vm[VM_NAME_MAX + 1], id[TIMESTAMP_LEN + 1], dname[DISK_NAME_MAX + 1],
+    target[PATH_MAX], state[PATH_MAX], sock[PATH_MAX + 16],
+    pidfile[PATH_MAX + 16], fuse[PATH_MAX + 16],
     fusepid[PATH_MAX + 16], dev[PATH_MAX + 32], path[PATH_MAX + 16],
     what[300], type[64];
   int opt, partition = 0;
