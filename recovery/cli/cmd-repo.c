@@ -273,6 +273,73 @@ cat_point (void *opaque, const struct repo_manifest *cm)
   return 0;
 }
 
+/* repo check: every manifest must be in the catalog, and every catalog
+ * row in the repository (a problem if not).  -1 if the catalog cannot be
+ * read (error set). */
+static int
+check_catalog_agrees (struct cli *c, struct problems *ps,
+                      const struct repo_verify_result *res)
+{
+  struct cat_cmp cc = { c, ps, 0 };
+
+  if (catalog_point_list (c->cat, c->repo_id, NULL, cat_point, &cc) == -1)
+    return -1;
+  if (cc.seen != res->points) {
+    char detail[160];
+    struct repo_problem p = { "catalog out of date", repo_location (c->repo),
+                              detail, "", false };
+    snprintf (detail, sizeof detail, "the catalog lists %zu points, the "
+              "repository has %" PRIu64 " (run 'bootback repo reindex')",
+              cc.seen, res->points);
+    on_problem (ps, &p);
+  }
+  return 0;
+}
+
+/* The summary of repo check or verify, as JSON (ps->list and ps->notes
+ * taken into it) or as a line of text. */
+static void
+print_verify_result (struct cli *c, bool read_data, bool json,
+                     struct problems *ps, const struct repo_verify_result *res,
+                     double t0)
+{
+  char a[32];
+
+  if (json) {
+    cli_json_print (json_pack ("{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:f,"
+                               " s:o, s:o}",
+                               "repository", repo_location (c->repo),
+                               "mode", read_data ? "verify" : "check",
+                               "points", (json_int_t) res->points,
+                               "disks", (json_int_t) res->disks,
+                               "chunks", (json_int_t) res->chunks_checked,
+                               "incomplete", (json_int_t) res->incomplete,
+                               "unpinned", (json_int_t) res->unpinned,
+                               "problems", (json_int_t) ps->n,
+                               "seconds", now_monotonic () - t0,
+                               "problem_list", ps->list,
+                               "notes", ps->notes));
+  }
+  else {
+    printf ("%s %s: %" PRIu64 " points, %" PRIu64 " disks, %" PRIu64
+            " chunks%s%s: %s", read_data ? "verified" : "checked",
+            repo_location (c->repo), res->points, res->disks,
+            res->chunks_checked,
+            read_data ? " read, " : "",
+            read_data ? human_size (res->bytes_checked, a, sizeof a) : "",
+            ps->n ? "" : "no problems");
+    if (ps->n)
+      printf ("%" PRIu64 " PROBLEMS", ps->n);
+    if (res->incomplete)
+      printf (" (%" PRIu64 " unfinished point directories, harmless; gc "
+              "removes them)", res->incomplete);
+    if (res->unpinned)
+      printf (" (%" PRIu64 " points with an unpinned domain.xml, made before "
+              "bootback pinned it)", res->unpinned);
+    printf ("\n");
+  }
+}
+
 static int
 repo_verify_cmd (struct cli *c, int argc, char **argv, bool read_data)
 {
@@ -289,7 +356,6 @@ repo_verify_cmd (struct cli *c, int argc, char **argv, bool read_data)
   int threads = MAX (2, get_nprocs ()), opt;
   bool json = false;
   int64_t job;
-  char a[32];
   double t0 = now_monotonic ();
 
   while ((opt = getopt_long (argc, argv, "h", lo, NULL)) != -1) {
@@ -319,59 +385,14 @@ repo_verify_cmd (struct cli *c, int argc, char **argv, bool read_data)
     json_decref (ps.notes);
     return 1;
   }
-  if (!read_data) {
-    /* Every manifest must be in the catalog, and every catalog row in the
-     * repository, the same. */
-    struct cat_cmp cc = { c, &ps, 0 };
-    if (catalog_point_list (c->cat, c->repo_id, NULL, cat_point, &cc) == -1) {
-      cli_perror ();
-      json_decref (ps.list);
-      json_decref (ps.notes);
-      return 1;
-    }
-    if (cc.seen != res.points) {
-      char detail[160];
-      struct repo_problem p = { "catalog out of date", repo_location (c->repo),
-                                detail, "", false };
-      snprintf (detail, sizeof detail, "the catalog lists %zu points, the "
-                "repository has %" PRIu64 " (run 'bootback repo reindex')",
-                cc.seen, res.points);
-      on_problem (&ps, &p);
-    }
+  if (!read_data && check_catalog_agrees (c, &ps, &res) == -1) {
+    cli_perror ();
+    json_decref (ps.list);
+    json_decref (ps.notes);
+    return 1;
   }
   catalog_job_end (c->cat, job, ps.n ? "problems" : "ok", point, NULL, NULL);
-  if (json) {
-    cli_json_print (json_pack ("{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:f,"
-                               " s:o, s:o}",
-                               "repository", repo_location (c->repo),
-                               "mode", read_data ? "verify" : "check",
-                               "points", (json_int_t) res.points,
-                               "disks", (json_int_t) res.disks,
-                               "chunks", (json_int_t) res.chunks_checked,
-                               "incomplete", (json_int_t) res.incomplete,
-                               "unpinned", (json_int_t) res.unpinned,
-                               "problems", (json_int_t) ps.n,
-                               "seconds", now_monotonic () - t0,
-                               "problem_list", ps.list,
-                               "notes", ps.notes));
-  }
-  else {
-    printf ("%s %s: %" PRIu64 " points, %" PRIu64 " disks, %" PRIu64
-            " chunks%s%s: %s", read_data ? "verified" : "checked",
-            repo_location (c->repo), res.points, res.disks, res.chunks_checked,
-            read_data ? " read, " : "",
-            read_data ? human_size (res.bytes_checked, a, sizeof a) : "",
-            ps.n ? "" : "no problems");
-    if (ps.n)
-      printf ("%" PRIu64 " PROBLEMS", ps.n);
-    if (res.incomplete)
-      printf (" (%" PRIu64 " unfinished point directories, harmless; gc "
-              "removes them)", res.incomplete);
-    if (res.unpinned)
-      printf (" (%" PRIu64 " points with an unpinned domain.xml, made before "
-              "bootback pinned it)", res.unpinned);
-    printf ("\n");
-  }
+  print_verify_result (c, read_data, json, &ps, &res, t0);
   return ps.n ? EXIT_PROBLEMS : 0;
 }
 
