@@ -116,7 +116,7 @@ run_ok (const char *prog, ...)
 static int
 sysctl_write (const char *path, const char *value)
 {
-  int fd = open (path, O_WRONLY | O_CLOEXEC);
+  CLEANUP_CLOSE int fd = open (path, O_WRONLY | O_CLOEXEC);
 
   if (fd == -1) {
     error_set (errno, "open %s", path);
@@ -124,10 +124,8 @@ sysctl_write (const char *path, const char *value)
   }
   if (write (fd, value, strlen (value)) != (ssize_t) strlen (value)) {
     error_set (errno, "write %s", path);
-    close (fd);
     return -1;
   }
-  close (fd);
   return 0;
 }
 
