@@ -866,6 +866,34 @@ static const char history_usage[] =
   "to boot, heartbeat and application ready, and the trend of the time to\n"
   "application ready.\n";
 
+/* The trend of a history (an array of runs, oldest first): the last time
+ * to app-ready against the mean of the ones before it (up to 10). */
+static void
+print_trend (json_t *h)
+{
+  double last = -1, sum = 0;
+  int cnt = 0;
+  size_t i;
+
+  for (i = json_array_size (h); i-- > 0;) {
+    json_t *t = json_object_get (json_array_get (h, i), "t_app_ready");
+    if (!json_is_number (t))
+      continue;
+    if (last < 0)
+      last = json_number_value (t);
+    else if (cnt < 10) {
+      sum += json_number_value (t);
+      cnt++;
+    }
+  }
+  if (last >= 0 && cnt > 0)
+    printf ("trend: time to app-ready %.1f s in the last run, %.1f s mean of the "
+            "%d before (%+.0f%%)\n", last, sum / cnt, cnt,
+            100.0 * (last - sum / cnt) / (sum / cnt));
+  else if (last >= 0)
+    printf ("trend: time to app-ready %.1f s (one run so far)\n", last);
+}
+
 int
 cmd_history (struct cli *c, int argc, char **argv)
 {
@@ -917,29 +945,7 @@ cmd_history (struct cli *c, int argc, char **argv)
     }
     printf ("  %s\n", json_string_value (json_object_get (o, "failed_checks")));
   }
-  /* The trend: the last time to app-ready against the mean of the ones
-   * before it (up to 10). */
-  {
-    double last = -1, sum = 0;
-    int cnt = 0;
-    for (i = n; i-- > 0;) {
-      json_t *t = json_object_get (json_array_get (h, i), "t_app_ready");
-      if (!json_is_number (t))
-        continue;
-      if (last < 0)
-        last = json_number_value (t);
-      else if (cnt < 10) {
-        sum += json_number_value (t);
-        cnt++;
-      }
-    }
-    if (last >= 0 && cnt > 0)
-      printf ("trend: time to app-ready %.1f s in the last run, %.1f s mean of the "
-              "%d before (%+.0f%%)\n", last, sum / cnt, cnt,
-              100.0 * (last - sum / cnt) / (sum / cnt));
-    else if (last >= 0)
-      printf ("trend: time to app-ready %.1f s (one run so far)\n", last);
-  }
+  print_trend (h);
   json_decref (h);
   return 0;
 }

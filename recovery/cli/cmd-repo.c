@@ -44,6 +44,45 @@ print_tightened (const char *loc, const struct repo_tightened *t)
           t->root_was & 0700, t->dirs, t->files);
 }
 
+/* repo init's --chunk-size (c), --compression (z) and --zstd-level (l)
+ * into o; -1 after printing what is wrong. */
+static int
+repo_init_option (struct repo_init_opts *o, int opt, const char *arg)
+{
+  int64_t v;
+
+  switch (opt) {
+  case 'c':
+    if ((v = parse_size (arg)) == -1) { cli_perror (); return -1; }
+    if (v > UINT32_MAX) {
+      cli_error ("chunk size %s is too large (at most 4M)", arg);
+      return -1;
+    }
+    o->chunk_size = v;
+    break;
+  case 'z':
+    if (strcmp (arg, "none") == 0) o->no_compression = true;
+    else if (strcmp (arg, "zstd") != 0) {
+      cli_error ("--compression: '%s' is not zstd or none", arg);
+      return -1;
+    }
+    break;
+  case 'l': {
+    char *end;
+    long lv = strtol (arg, &end, 10);
+    o->zstd_level = *end || end == arg || lv < -100 || lv > 100 ? 0 : (int) lv;
+    if (o->zstd_level == 0 || o->zstd_level < REPO_ZSTD_MIN_LEVEL ||
+        o->zstd_level > REPO_ZSTD_MAX_LEVEL) {
+      cli_error ("--zstd-level must be %d..-1 (fast) or 1..%d",
+                 REPO_ZSTD_MIN_LEVEL, REPO_ZSTD_MAX_LEVEL);
+      return -1;
+    }
+    break;
+  }
+  }
+  return 0;
+}
+
 static int
 repo_init_cmd (struct cli *c, int argc, char **argv)
 {
@@ -58,39 +97,16 @@ repo_init_cmd (struct cli *c, int argc, char **argv)
   struct repo_tightened t;
   CLEANUP_FREE char *abs = NULL;
   struct repo *r;
-  int64_t id, v;
+  int64_t id;
   char hs[32];
   int opt, existed;
 
   while ((opt = getopt_long (argc, argv, "h", lo, NULL)) != -1) {
     switch (opt) {
-    case 'c':
-      if ((v = parse_size (optarg)) == -1) { cli_perror (); return 1; }
-      if (v > UINT32_MAX) {
-        cli_error ("chunk size %s is too large (at most 4M)", optarg);
+    case 'c': case 'z': case 'l':
+      if (repo_init_option (&o, opt, optarg) == -1)
         return 1;
-      }
-      o.chunk_size = v;
       break;
-    case 'z':
-      if (strcmp (optarg, "none") == 0) o.no_compression = true;
-      else if (strcmp (optarg, "zstd") != 0) {
-        cli_error ("--compression: '%s' is not zstd or none", optarg);
-        return 1;
-      }
-      break;
-    case 'l': {
-      char *end;
-      long lv = strtol (optarg, &end, 10);
-      o.zstd_level = *end || end == optarg || lv < -100 || lv > 100 ? 0 : (int) lv;
-      if (o.zstd_level == 0 || o.zstd_level < REPO_ZSTD_MIN_LEVEL ||
-          o.zstd_level > REPO_ZSTD_MAX_LEVEL) {
-        cli_error ("--zstd-level must be %d..-1 (fast) or 1..%d",
-                   REPO_ZSTD_MIN_LEVEL, REPO_ZSTD_MAX_LEVEL);
-        return 1;
-      }
-      break;
-    }
     case 'h': cli_usage (repo_usage);
     default: cli_bad_usage (repo_usage);
     }
