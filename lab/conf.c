@@ -333,8 +333,8 @@ host_address (const char *ip, const char *subnet, int prefix)
 static char **
 split_words (const char *s)
 {
-  size_t n = 0, cap = 8;
-  char **v = xcalloc (cap, sizeof *v);
+  size_t n = 0;
+  char **v = xcalloc (1, sizeof *v);
   char *w = xmalloc (strlen (s) + 1);
 
   for (;;) {
@@ -359,12 +359,7 @@ split_words (const char *s)
         w[len++] = *s++;
     }
     w[len] = '\0';
-    if (n + 2 > cap) {
-      cap *= 2;
-      v = xrealloc (v, cap * sizeof *v);
-    }
-    v[n++] = xstrdup (w);
-    v[n] = NULL;
+    strv_push (&v, &n, xstrdup (w));
   }
   free (w);
   return v;
@@ -528,6 +523,76 @@ check_from_words (struct parser *p, const struct lab_def *d,
   }
 }
 
+/* The first key of a check mapping, KIND: ARG, as words (KIND first;
+ * NULL-terminated, malloc'd), the kind set in c.  NULL after a problem. */
+static char **
+check_map_kind (struct parser *p, struct lab_check *c, const char *k,
+                struct fy_node *vn, int line)
+{
+  int kind = kind_of (k);
+  char **w;
+
+  if (kind < 0) {
+    problem (p, line, "unknown check '%s' (heartbeat, ping, tcp, http, "
+             "script, guest-exec, screenshot)", k);
+    return NULL;
+  }
+  c->kind = kind;
+  c->line = line;
+  if (vn && !fy_node_is_null (vn) && fy_node_is_sequence (vn)) {
+    /* script: [PATH, ARG...] */
+    void *it = NULL;
+    struct fy_node *e;
+    size_t m = 1;
+    w = xcalloc (fy_node_sequence_item_count (vn) + 2, sizeof *w);
+    w[0] = xstrdup (k);
+    while ((e = fy_node_sequence_iterate (vn, &it))) {
+      const char *s = scalar (p, e, k, line);
+      w[m++] = xstrdup (s ? s : "");
+    }
+  }
+  else if (vn && !fy_node_is_null (vn)) {
+    const char *s = scalar (p, vn, k, line);
+    CLEANUP_FREE char *txt = xasprintf ("%s %s", k, s ? s : "");
+    if (c->kind == LAB_CHECK_GUEST_EXEC || c->kind == LAB_CHECK_HTTP) {
+      w = xcalloc (3, sizeof *w);
+      w[0] = xstrdup (k);
+      w[1] = xstrdup (s ? s : "");
+    }
+    else if (!(w = split_words (txt)))
+      problem (p, line, "%s: unbalanced quotes", k);
+  }
+  else {
+    w = xcalloc (2, sizeof *w);
+    w[0] = xstrdup (k);
+  }
+  return w;
+}
+
+/* An option of a check mapping (the keys after the first). */
+static void
+check_map_option (struct parser *p, struct lab_check *c, const char *k,
+                  struct fy_node *vn, int line)
+{
+  if (strcmp (k, "timeout") == 0)
+    get_duration (p, vn, k, line, &c->timeout);
+  else if (strcmp (k, "interval") == 0)
+    get_duration (p, vn, k, line, &c->interval);
+  else if (strcmp (k, "retries") == 0)
+    get_int (p, vn, k, line, 0, 1000, &c->retries);
+  else if (strcmp (k, "expect") == 0 && c->kind == LAB_CHECK_HTTP)
+    get_int (p, vn, k, line, 100, 599, &c->expect);
+  else if (strcmp (k, "contains") == 0 && c->kind == LAB_CHECK_HTTP) {
+    const char *s = scalar (p, vn, k, line);
+    if (s) {
+      free (c->contains);
+      c->contains = xstrdup (s);
+    }
+  }
+  else
+    problem (p, line, "%s check: unknown option '%s'", kinds[c->kind].name, k);
+}
+
 /* A check given as a mapping: {KIND: ARG, option: value...}. */
 static void
 parse_check_map (struct parser *p, const struct lab_def *d,
@@ -536,75 +601,22 @@ parse_check_map (struct parser *p, const struct lab_def *d,
   void *it = NULL;
   struct fy_node_pair *pr;
   bool first = true;
-  char **w = NULL;
+  CLEANUP_STRV char **w = NULL;
 
   while ((pr = fy_node_mapping_iterate (n, &it))) {
     struct fy_node *kn = fy_node_pair_key (pr), *vn = fy_node_pair_value (pr);
     const char *k = fy_node_is_scalar (kn) ? fy_node_get_scalar0 (kn) : NULL;
     int line = node_line (kn);
 
-    if (!k) {
+    if (!k)
       problem (p, line, "check: keys must be plain words");
-      continue;
-    }
-    if (first) {
-      int kind = kind_of (k);
+    else if (first) {
       first = false;
-      if (kind < 0) {
-        problem (p, line, "unknown check '%s' (heartbeat, ping, tcp, http, "
-                 "script, guest-exec, screenshot)", k);
+      if (!(w = check_map_kind (p, c, k, vn, line)))
         return;
-      }
-      c->kind = kind;
-      c->line = line;
-      if (vn && !fy_node_is_null (vn) && fy_node_is_sequence (vn)) {
-        /* script: [PATH, ARG...] */
-        void *it2 = NULL;
-        struct fy_node *e;
-        size_t m = 1;
-        w = xcalloc (fy_node_sequence_item_count (vn) + 2, sizeof *w);
-        w[0] = xstrdup (k);
-        while ((e = fy_node_sequence_iterate (vn, &it2))) {
-          const char *s = scalar (p, e, k, line);
-          w[m++] = xstrdup (s ? s : "");
-        }
-      }
-      else if (vn && !fy_node_is_null (vn)) {
-        const char *s = scalar (p, vn, k, line);
-        CLEANUP_FREE char *txt = xasprintf ("%s %s", k, s ? s : "");
-        if (c->kind == LAB_CHECK_GUEST_EXEC || c->kind == LAB_CHECK_HTTP) {
-          w = xcalloc (3, sizeof *w);
-          w[0] = xstrdup (k);
-          w[1] = xstrdup (s ? s : "");
-        }
-        else if (!(w = split_words (txt))) {
-          problem (p, line, "%s: unbalanced quotes", k);
-          return;
-        }
-      }
-      else {
-        w = xcalloc (2, sizeof *w);
-        w[0] = xstrdup (k);
-      }
-      continue;
-    }
-    if (strcmp (k, "timeout") == 0)
-      get_duration (p, vn, k, line, &c->timeout);
-    else if (strcmp (k, "interval") == 0)
-      get_duration (p, vn, k, line, &c->interval);
-    else if (strcmp (k, "retries") == 0)
-      get_int (p, vn, k, line, 0, 1000, &c->retries);
-    else if (strcmp (k, "expect") == 0 && c->kind == LAB_CHECK_HTTP)
-      get_int (p, vn, k, line, 100, 599, &c->expect);
-    else if (strcmp (k, "contains") == 0 && c->kind == LAB_CHECK_HTTP) {
-      const char *s = scalar (p, vn, k, line);
-      if (s) {
-        free (c->contains);
-        c->contains = xstrdup (s);
-      }
     }
     else
-      problem (p, line, "%s check: unknown option '%s'", kinds[c->kind].name, k);
+      check_map_option (p, c, k, vn, line);
   }
   if (w) {
     /* Options given as keys win over words; keep them. */
@@ -618,7 +630,6 @@ parse_check_map (struct parser *p, const struct lab_def *d,
       free (c->contains);
       c->contains = contains;
     }
-    strv_free (w);
   }
 }
 
@@ -750,6 +761,54 @@ vm_finish (struct parser *p, struct lab_vm *vm)
 }
 
 static void
+vm_set_image (struct parser *p, struct lab_vm *vm, const char *s, int line)
+{
+  if (s[0] != '/')
+    problem (p, line, "image: '%s' must be an absolute path", s);
+  else if (access (s, R_OK) == -1)
+    problem (p, line, "image: %s: %s", s, strerror (errno));
+  vm->image = xstrdup (s);
+}
+
+static void
+vm_set_format (struct parser *p, struct lab_vm *vm, const char *s, int line)
+{
+  if (strspn (s, "abcdefghijklmnopqrstuvwxyz0123456789") != strlen (s) || !*s)
+    problem (p, line, "format: '%s' is not a disk format name", s);
+  vm->image_format = xstrdup (s);
+}
+
+static void
+vm_set_mac (struct parser *p, struct lab_vm *vm, const char *s, int line)
+{
+  unsigned b[6];
+  char end;
+
+  if (sscanf (s, "%2x:%2x:%2x:%2x:%2x:%2x%c", &b[0], &b[1], &b[2], &b[3],
+              &b[4], &b[5], &end) != 6 || strlen (s) != 17 || (b[0] & 1))
+    problem (p, line, "mac: '%s' is not a unicast MAC address", s);
+  vm->mac = xstrdup (s);
+}
+
+/* checks: a list of checks. */
+static void
+parse_vm_checks (struct parser *p, struct lab_def *d, struct lab_vm *vm,
+                 struct fy_node *vn, int line)
+{
+  void *it = NULL;
+  struct fy_node *c;
+
+  if (!vn || !fy_node_is_sequence (vn)) {
+    problem (p, line, "checks: expected a list");
+    return;
+  }
+  vm->checks = xcalloc (fy_node_sequence_item_count (vn) + 1,
+                        sizeof *vm->checks);
+  while ((c = fy_node_sequence_iterate (vn, &it)))
+    parse_check (p, d, &vm->checks[vm->nchecks++], c);
+}
+
+static void
 parse_vm (struct parser *p, struct lab_def *d, struct lab_vm *vm,
           struct fy_node *n)
 {
@@ -780,34 +839,20 @@ parse_vm (struct parser *p, struct lab_def *d, struct lab_vm *vm,
         vm_set_point (p, vm, s, line);
     }
     else if (strcmp (k, "image") == 0) {
-      if ((s = scalar (p, vn, k, line))) {
-        if (s[0] != '/')
-          problem (p, line, "image: '%s' must be an absolute path", s);
-        else if (access (s, R_OK) == -1)
-          problem (p, line, "image: %s: %s", s, strerror (errno));
-        vm->image = xstrdup (s);
-      }
+      if ((s = scalar (p, vn, k, line)))
+        vm_set_image (p, vm, s, line);
     }
     else if (strcmp (k, "format") == 0) {
-      if ((s = scalar (p, vn, k, line))) {
-        if (strspn (s, "abcdefghijklmnopqrstuvwxyz0123456789") != strlen (s) || !*s)
-          problem (p, line, "format: '%s' is not a disk format name", s);
-        vm->image_format = xstrdup (s);
-      }
+      if ((s = scalar (p, vn, k, line)))
+        vm_set_format (p, vm, s, line);
     }
     else if (strcmp (k, "address") == 0) {
       if ((s = scalar (p, vn, k, line)))
         vm_set_address (p, vm, s, line);
     }
     else if (strcmp (k, "mac") == 0) {
-      if ((s = scalar (p, vn, k, line))) {
-        unsigned b[6];
-        char end;
-        if (sscanf (s, "%2x:%2x:%2x:%2x:%2x:%2x%c", &b[0], &b[1], &b[2], &b[3],
-                    &b[4], &b[5], &end) != 6 || strlen (s) != 17 || (b[0] & 1))
-          problem (p, line, "mac: '%s' is not a unicast MAC address", s);
-        vm->mac = xstrdup (s);
-      }
+      if ((s = scalar (p, vn, k, line)))
+        vm_set_mac (p, vm, s, line);
     }
     else if (strcmp (k, "memory") == 0)
       get_memory (p, vn, k, line, &vm->memory_mib);
@@ -817,18 +862,8 @@ parse_vm (struct parser *p, struct lab_def *d, struct lab_vm *vm,
       get_duration (p, vn, k, line, &vm->boot_timeout);
     else if (strcmp (k, "delay") == 0)
       get_duration (p, vn, k, line, &vm->delay);
-    else if (strcmp (k, "checks") == 0) {
-      void *it2 = NULL;
-      struct fy_node *c;
-      if (!vn || !fy_node_is_sequence (vn)) {
-        problem (p, line, "checks: expected a list");
-        continue;
-      }
-      vm->checks = xcalloc (fy_node_sequence_item_count (vn) + 1,
-                            sizeof *vm->checks);
-      while ((c = fy_node_sequence_iterate (vn, &it2)))
-        parse_check (p, d, &vm->checks[vm->nchecks++], c);
-    }
+    else if (strcmp (k, "checks") == 0)
+      parse_vm_checks (p, d, vm, vn, line);
     else
       problem (p, line, "unknown VM key '%s' (name, point, image, format, "
                "address, mac, memory, vcpus, boot-timeout, delay, checks)", k);
@@ -1045,28 +1080,22 @@ def_set_name (struct parser *p, struct lab_def *d, const char *s, int line)
   d->name = xstrdup (s);
 }
 
-static struct lab_def *
-parse_document (struct parser *p, struct fy_document *doc)
+/* The top-level keys parse_document parses after the others: groups: and
+ * verify:, once name:, network: and defaults: are read, whatever the
+ * order of the keys. */
+struct top_keys {
+  struct fy_node *groups, *verify;
+  int groups_line, verify_line;
+};
+
+/* name:, network: and the places of groups: and verify: into t. */
+static void
+parse_top_keys (struct parser *p, struct lab_def *d, struct fy_node *root,
+                struct top_keys *t)
 {
-  struct lab_def *d = xcalloc (1, sizeof *d);
-  struct fy_node *root = fy_document_root (doc);
-  struct fy_node *groups = NULL, *verify = NULL;
-  int groups_line = 0, verify_line = 0;
   void *it = NULL;
   struct fy_node_pair *pr;
 
-  d->file = xstrdup (p->file);
-  if (!root || !fy_node_is_mapping (root)) {
-    problem (p, node_line (root), "a lab definition is a mapping "
-             "(name:, network:, groups:, verify:)");
-    return d;
-  }
-  /* defaults first: they apply whatever the order of keys. */
-  {
-    struct fy_node *dn = fy_node_mapping_lookup_by_string (root, "defaults", -1);
-    if (dn)
-      parse_defaults (p, dn, node_line (dn));
-  }
   while ((pr = fy_node_mapping_iterate (root, &it))) {
     struct fy_node *kn = fy_node_pair_key (pr), *vn = fy_node_pair_value (pr);
     const char *k = fy_node_is_scalar (kn) ? fy_node_get_scalar0 (kn) : "";
@@ -1082,74 +1111,112 @@ parse_document (struct parser *p, struct fy_document *doc)
     else if (strcmp (k, "defaults") == 0)
       ;
     else if (strcmp (k, "groups") == 0) {
-      groups = vn;
-      groups_line = line;
+      t->groups = vn;
+      t->groups_line = line;
     }
     else if (strcmp (k, "verify") == 0) {
-      verify = vn;
-      verify_line = line;
+      t->verify = vn;
+      t->verify_line = line;
     }
     else
       problem (p, line, "unknown key '%s' (name, network, defaults, groups, "
                "verify)", k);
   }
+}
+
+/* One group of groups: (name:, vms:) into d->groups[d->ngroups++]. */
+static void
+parse_group (struct parser *p, struct lab_def *d, struct fy_node *gn)
+{
+  struct lab_group *g = &d->groups[d->ngroups++];
+  struct fy_node *vms = NULL;
+  struct fy_node_pair *pr;
+  void *it = NULL;
+
+  g->line = node_line (gn);
+  if (!fy_node_is_mapping (gn)) {
+    problem (p, g->line, "a group is a mapping (name:, vms:)");
+    g->name = xasprintf ("group%zu", d->ngroups);
+    return;
+  }
+  while ((pr = fy_node_mapping_iterate (gn, &it))) {
+    struct fy_node *kn = fy_node_pair_key (pr);
+    const char *k = fy_node_is_scalar (kn) ? fy_node_get_scalar0 (kn) : "";
+    int line = node_line (kn);
+    if (strcmp (k, "name") == 0) {
+      const char *s = scalar (p, fy_node_pair_value (pr), k, line);
+      if (s && (!name_is_valid (s) || strlen (s) > 64))
+        problem (p, line, "name: '%s' is not a valid group name", s);
+      if (s)
+        g->name = xstrdup (s);
+    }
+    else if (strcmp (k, "vms") == 0)
+      vms = fy_node_pair_value (pr);
+    else
+      problem (p, line, "unknown group key '%s' (name, vms)", k);
+  }
+  if (!g->name)
+    g->name = xasprintf ("group%zu", d->ngroups);
+  if (!vms)
+    problem (p, g->line, "group %s has no vms:", g->name);
+  else
+    parse_vm_list (p, d, g, vms, g->line);
+}
+
+/* groups:, then verify: as the last group.  d->groups is allocated once,
+ * with room for both: a group is filled in place. */
+static void
+parse_groups (struct parser *p, struct lab_def *d, const struct top_keys *t)
+{
+  struct lab_group *g;
+  struct fy_node *gn;
+  void *it = NULL;
+
+  if (t->groups) {
+    if (!fy_node_is_sequence (t->groups))
+      problem (p, t->groups_line, "groups: expected a list of groups");
+    else {
+      d->groups = xcalloc (fy_node_sequence_item_count (t->groups) + 2,
+                           sizeof *d->groups);
+      while ((gn = fy_node_sequence_iterate (t->groups, &it)))
+        parse_group (p, d, gn);
+    }
+  }
+  if (t->verify) {
+    if (!d->groups)
+      d->groups = xcalloc (2, sizeof *d->groups);
+    g = &d->groups[d->ngroups++];
+    g->name = xstrdup ("verify");
+    g->line = t->verify_line;
+    parse_vm_list (p, d, g, t->verify, t->verify_line);
+  }
+}
+
+static struct lab_def *
+parse_document (struct parser *p, struct fy_document *doc)
+{
+  struct lab_def *d = xcalloc (1, sizeof *d);
+  struct fy_node *root = fy_document_root (doc);
+  struct top_keys t = { 0 };
+  struct fy_node *dn;
+
+  d->file = xstrdup (p->file);
+  if (!root || !fy_node_is_mapping (root)) {
+    problem (p, node_line (root), "a lab definition is a mapping "
+             "(name:, network:, groups:, verify:)");
+    return d;
+  }
+  /* defaults first: they apply whatever the order of keys. */
+  dn = fy_node_mapping_lookup_by_string (root, "defaults", -1);
+  if (dn)
+    parse_defaults (p, dn, node_line (dn));
+  parse_top_keys (p, d, root, &t);
   if (!d->name)
     problem (p, 0, "the lab needs a name");
   if (!fy_node_mapping_lookup_by_string (root, "network", -1))
     problem (p, node_line (root), "the lab needs a network: (subnet: and "
              "gateway:)");
-  if (groups) {
-    void *it2 = NULL;
-    struct fy_node *gn;
-    if (!fy_node_is_sequence (groups))
-      problem (p, groups_line, "groups: expected a list of groups");
-    else {
-      d->groups = xcalloc (fy_node_sequence_item_count (groups) + 2,
-                           sizeof *d->groups);
-      while ((gn = fy_node_sequence_iterate (groups, &it2))) {
-        struct lab_group *g = &d->groups[d->ngroups++];
-        struct fy_node *vms = NULL;
-        void *it3 = NULL;
-        g->line = node_line (gn);
-        if (!fy_node_is_mapping (gn)) {
-          problem (p, g->line, "a group is a mapping (name:, vms:)");
-          g->name = xasprintf ("group%zu", d->ngroups);
-          continue;
-        }
-        while ((pr = fy_node_mapping_iterate (gn, &it3))) {
-          struct fy_node *kn = fy_node_pair_key (pr);
-          const char *k = fy_node_is_scalar (kn) ? fy_node_get_scalar0 (kn) : "";
-          int line = node_line (kn);
-          if (strcmp (k, "name") == 0) {
-            const char *s = scalar (p, fy_node_pair_value (pr), k, line);
-            if (s && (!name_is_valid (s) || strlen (s) > 64))
-              problem (p, line, "name: '%s' is not a valid group name", s);
-            if (s)
-              g->name = xstrdup (s);
-          }
-          else if (strcmp (k, "vms") == 0)
-            vms = fy_node_pair_value (pr);
-          else
-            problem (p, line, "unknown group key '%s' (name, vms)", k);
-        }
-        if (!g->name)
-          g->name = xasprintf ("group%zu", d->ngroups);
-        if (!vms)
-          problem (p, g->line, "group %s has no vms:", g->name);
-        else
-          parse_vm_list (p, d, g, vms, g->line);
-      }
-    }
-  }
-  if (verify) {
-    struct lab_group *g;
-    if (!d->groups)
-      d->groups = xcalloc (2, sizeof *d->groups);
-    g = &d->groups[d->ngroups++];
-    g->name = xstrdup ("verify");
-    g->line = verify_line;
-    parse_vm_list (p, d, g, verify, verify_line);
-  }
+  parse_groups (p, d, &t);
   cross_check (p, d);
   return d;
 }
@@ -1481,7 +1548,7 @@ lab_def_set_gateway (struct lab_def *d, const char *gateway)
 struct lab_vm *
 lab_def_add_vm (struct lab_def *d, const char *name, const char *point)
 {
-  struct lab_vm vm = { 0 };
+  struct lab_vm vm = { 0 }, *slot;
   struct lab_group *g;
   struct parser p;
 
@@ -1496,16 +1563,13 @@ lab_def_add_vm (struct lab_def *d, const char *name, const char *point)
   vm.boot_timeout = p.boot_timeout;
   vm.delay = p.delay;
   vm.memory_mib = p.memory_mib;
-  if (d->ngroups == 0 || strcmp (d->groups[d->ngroups - 1].name, "verify") != 0) {
-    d->groups = xrealloc (d->groups, (d->ngroups + 1) * sizeof *d->groups);
-    memset (&d->groups[d->ngroups], 0, sizeof *d->groups);
-    d->groups[d->ngroups++].name = xstrdup ("verify");
-  }
+  if (d->ngroups == 0 || strcmp (d->groups[d->ngroups - 1].name, "verify") != 0)
+    ARRAY_PUSH (d->groups, d->ngroups)->name = xstrdup ("verify");
   g = &d->groups[d->ngroups - 1];
-  g->vms = xrealloc (g->vms, (g->nvms + 1) * sizeof *g->vms);
   vm.group = g->name;
-  g->vms[g->nvms] = vm;
-  return &g->vms[g->nvms++];
+  slot = ARRAY_PUSH (g->vms, g->nvms);
+  *slot = vm;
+  return slot;
 }
 
 int
@@ -1572,7 +1636,7 @@ struct lab_check *
 lab_vm_add_check (const struct lab_def *d, struct lab_vm *vm,
                   const char *check, enum lab_origin from)
 {
-  struct lab_check c = { 0 };
+  struct lab_check c = { 0 }, *slot;
   struct parser p;
 
   parser_init (&p, NULL);
@@ -1588,18 +1652,18 @@ lab_vm_add_check (const struct lab_def *d, struct lab_vm *vm,
     return NULL;
   }
   check_finish (&c);
-  vm->checks = xrealloc (vm->checks, (vm->nchecks + 1) * sizeof *vm->checks);
-  vm->checks[vm->nchecks] = c;
-  return &vm->checks[vm->nchecks++];
+  slot = ARRAY_PUSH (vm->checks, vm->nchecks);
+  *slot = c;
+  return slot;
 }
 
 void
 lab_vm_refuse (struct lab_vm *vm, const char *check, const char *why)
 {
-  vm->refused = xrealloc (vm->refused, (vm->nrefused + 1) * sizeof *vm->refused);
-  vm->refused[vm->nrefused].check = lab_printable (check, 200);
-  vm->refused[vm->nrefused].why = xstrdup (why);
-  vm->nrefused++;
+  struct lab_refusal *r = ARRAY_PUSH (vm->refused, vm->nrefused);
+
+  r->check = lab_printable (check, 200);
+  r->why = xstrdup (why);
 }
 
 int

@@ -20,25 +20,29 @@
 #include "recovery/instant/instant.h"
 #include "recovery/util/util.h"
 
-#define W(call) do { if ((call) < 0) goto err; } while (0)
+/* Each writer below writes one part of the domain and returns -1 as soon
+ * as a libxml2 call fails. */
+#define W(call) do { if ((call) < 0) return -1; } while (0)
 
-char *
-lab_domain_xml (const struct lab_domain_spec *s)
+/* <tag ATTR="VALUE"/> */
+static int
+empty_element (xmlTextWriterPtr w, const char *tag, const char *attr,
+               const char *value)
 {
-  xmlBufferPtr buf = xmlBufferCreate ();
-  xmlTextWriterPtr w = buf ? xmlNewTextWriterMemory (buf, 0) : NULL;
-  char *out = NULL;
+  W (xmlTextWriterStartElement (w, BAD_CAST tag));
+  W (xmlTextWriterWriteAttribute (w, BAD_CAST attr, BAD_CAST value));
+  W (xmlTextWriterEndElement (w));
+  return 0;
+}
+
+/* name, memory, vcpus, os, features, clock, lifecycle actions */
+static int
+write_machine (xmlTextWriterPtr w, const struct lab_domain_spec *s)
+{
   char mem[32], vcpus[16];
 
-  if (!w) {
-    error_setx ("libxml2: cannot create a writer");
-    goto err;
-  }
   snprintf (mem, sizeof mem, "%" PRIu64, s->memory_mib ? s->memory_mib : 256);
   snprintf (vcpus, sizeof vcpus, "%d", s->vcpus > 0 ? s->vcpus : 1);
-  xmlTextWriterSetIndent (w, 1);
-  xmlTextWriterSetIndentString (w, BAD_CAST "  ");
-  W (xmlTextWriterStartElement (w, BAD_CAST "domain"));
   W (xmlTextWriterWriteAttribute (w, BAD_CAST "type", BAD_CAST "qemu"));
   W (xmlTextWriterWriteElement (w, BAD_CAST "name", BAD_CAST s->name));
   W (xmlTextWriterStartElement (w, BAD_CAST "memory"));
@@ -52,21 +56,22 @@ lab_domain_xml (const struct lab_domain_spec *s)
   W (xmlTextWriterWriteAttribute (w, BAD_CAST "machine", BAD_CAST "pc"));
   W (xmlTextWriterWriteString (w, BAD_CAST "hvm"));
   W (xmlTextWriterEndElement (w));
-  W (xmlTextWriterStartElement (w, BAD_CAST "boot"));
-  W (xmlTextWriterWriteAttribute (w, BAD_CAST "dev", BAD_CAST "hd"));
-  W (xmlTextWriterEndElement (w));
+  W (empty_element (w, "boot", "dev", "hd"));
   W (xmlTextWriterEndElement (w));                      /* os */
   W (xmlTextWriterStartElement (w, BAD_CAST "features"));
   W (xmlTextWriterWriteElement (w, BAD_CAST "acpi", NULL));
   W (xmlTextWriterEndElement (w));
-  W (xmlTextWriterStartElement (w, BAD_CAST "clock"));
-  W (xmlTextWriterWriteAttribute (w, BAD_CAST "offset", BAD_CAST "utc"));
-  W (xmlTextWriterEndElement (w));
+  W (empty_element (w, "clock", "offset", "utc"));
   W (xmlTextWriterWriteElement (w, BAD_CAST "on_poweroff", BAD_CAST "destroy"));
   W (xmlTextWriterWriteElement (w, BAD_CAST "on_reboot", BAD_CAST "restart"));
   W (xmlTextWriterWriteElement (w, BAD_CAST "on_crash", BAD_CAST "destroy"));
-  W (xmlTextWriterStartElement (w, BAD_CAST "devices"));
+  return 0;
+}
 
+/* The disk image, virtio. */
+static int
+write_disk (xmlTextWriterPtr w, const struct lab_domain_spec *s)
+{
   W (xmlTextWriterStartElement (w, BAD_CAST "disk"));
   W (xmlTextWriterWriteAttribute (w, BAD_CAST "type", BAD_CAST "file"));
   W (xmlTextWriterWriteAttribute (w, BAD_CAST "device", BAD_CAST "disk"));
@@ -75,31 +80,34 @@ lab_domain_xml (const struct lab_domain_spec *s)
   W (xmlTextWriterWriteAttribute (w, BAD_CAST "type",
                                   BAD_CAST (s->disk_format ? s->disk_format : "qcow2")));
   W (xmlTextWriterEndElement (w));
-  W (xmlTextWriterStartElement (w, BAD_CAST "source"));
-  W (xmlTextWriterWriteAttribute (w, BAD_CAST "file", BAD_CAST s->disk));
-  W (xmlTextWriterEndElement (w));
+  W (empty_element (w, "source", "file", s->disk));
   W (xmlTextWriterStartElement (w, BAD_CAST "target"));
   W (xmlTextWriterWriteAttribute (w, BAD_CAST "dev", BAD_CAST "vda"));
   W (xmlTextWriterWriteAttribute (w, BAD_CAST "bus", BAD_CAST "virtio"));
   W (xmlTextWriterEndElement (w));
   W (xmlTextWriterEndElement (w));                      /* disk */
+  return 0;
+}
 
+/* The NIC, on the lab bridge, no option ROM. */
+static int
+write_interface (xmlTextWriterPtr w, const struct lab_domain_spec *s)
+{
   W (xmlTextWriterStartElement (w, BAD_CAST "interface"));
   W (xmlTextWriterWriteAttribute (w, BAD_CAST "type", BAD_CAST "bridge"));
-  W (xmlTextWriterStartElement (w, BAD_CAST "source"));
-  W (xmlTextWriterWriteAttribute (w, BAD_CAST "bridge", BAD_CAST s->bridge));
-  W (xmlTextWriterEndElement (w));
-  W (xmlTextWriterStartElement (w, BAD_CAST "mac"));
-  W (xmlTextWriterWriteAttribute (w, BAD_CAST "address", BAD_CAST s->mac));
-  W (xmlTextWriterEndElement (w));
-  W (xmlTextWriterStartElement (w, BAD_CAST "model"));
-  W (xmlTextWriterWriteAttribute (w, BAD_CAST "type", BAD_CAST "virtio"));
-  W (xmlTextWriterEndElement (w));
-  W (xmlTextWriterStartElement (w, BAD_CAST "rom"));
-  W (xmlTextWriterWriteAttribute (w, BAD_CAST "enabled", BAD_CAST "no"));
-  W (xmlTextWriterEndElement (w));
+  W (empty_element (w, "source", "bridge", s->bridge));
+  W (empty_element (w, "mac", "address", s->mac));
+  W (empty_element (w, "model", "type", "virtio"));
+  W (empty_element (w, "rom", "enabled", "no"));
   W (xmlTextWriterEndElement (w));                      /* interface */
+  return 0;
+}
 
+/* Serial console to a file, guest agent channel, VNC on a unix socket and
+ * a VGA card (for screenshots), no balloon. */
+static int
+write_console (xmlTextWriterPtr w, const struct lab_domain_spec *s)
+{
   if (s->serial_log) {
     W (xmlTextWriterStartElement (w, BAD_CAST "serial"));
     W (xmlTextWriterWriteAttribute (w, BAD_CAST "type", BAD_CAST "file"));
@@ -107,9 +115,7 @@ lab_domain_xml (const struct lab_domain_spec *s)
     W (xmlTextWriterWriteAttribute (w, BAD_CAST "path", BAD_CAST s->serial_log));
     W (xmlTextWriterWriteAttribute (w, BAD_CAST "append", BAD_CAST "on"));
     W (xmlTextWriterEndElement (w));
-    W (xmlTextWriterStartElement (w, BAD_CAST "target"));
-    W (xmlTextWriterWriteAttribute (w, BAD_CAST "port", BAD_CAST "0"));
-    W (xmlTextWriterEndElement (w));
+    W (empty_element (w, "target", "port", "0"));
     W (xmlTextWriterEndElement (w));
   }
   W (xmlTextWriterStartElement (w, BAD_CAST "channel"));
@@ -121,33 +127,54 @@ lab_domain_xml (const struct lab_domain_spec *s)
   W (xmlTextWriterEndElement (w));
   W (xmlTextWriterStartElement (w, BAD_CAST "graphics"));
   W (xmlTextWriterWriteAttribute (w, BAD_CAST "type", BAD_CAST "vnc"));
-  W (xmlTextWriterStartElement (w, BAD_CAST "listen"));
-  W (xmlTextWriterWriteAttribute (w, BAD_CAST "type", BAD_CAST "socket"));
-  W (xmlTextWriterEndElement (w));
+  W (empty_element (w, "listen", "type", "socket"));
   W (xmlTextWriterEndElement (w));
   W (xmlTextWriterStartElement (w, BAD_CAST "video"));
-  W (xmlTextWriterStartElement (w, BAD_CAST "model"));
-  W (xmlTextWriterWriteAttribute (w, BAD_CAST "type", BAD_CAST "vga"));
+  W (empty_element (w, "model", "type", "vga"));
   W (xmlTextWriterEndElement (w));
-  W (xmlTextWriterEndElement (w));
-  W (xmlTextWriterStartElement (w, BAD_CAST "memballoon"));
-  W (xmlTextWriterWriteAttribute (w, BAD_CAST "model", BAD_CAST "none"));
-  W (xmlTextWriterEndElement (w));
+  W (empty_element (w, "memballoon", "model", "none"));
+  return 0;
+}
+
+static int
+write_domain (xmlTextWriterPtr w, const struct lab_domain_spec *s)
+{
+  xmlTextWriterSetIndent (w, 1);
+  xmlTextWriterSetIndentString (w, BAD_CAST "  ");
+  W (xmlTextWriterStartElement (w, BAD_CAST "domain"));
+  W (write_machine (w, s));
+  W (xmlTextWriterStartElement (w, BAD_CAST "devices"));
+  W (write_disk (w, s));
+  W (write_interface (w, s));
+  W (write_console (w, s));
   W (xmlTextWriterEndElement (w));                      /* devices */
   W (xmlTextWriterEndElement (w));                      /* domain */
   W (xmlTextWriterEndDocument (w));
-  xmlFreeTextWriter (w);
-  w = NULL;
-  out = xstrdup ((const char *) xmlBufferContent (buf));
-  xmlBufferFree (buf);
-  return out;
- err:
-  if (!error_msg ()[0])
-    error_setx ("libxml2: could not write the domain XML of %s", s->name);
+  return 0;
+}
+
+char *
+lab_domain_xml (const struct lab_domain_spec *s)
+{
+  xmlBufferPtr buf = xmlBufferCreate ();
+  xmlTextWriterPtr w = buf ? xmlNewTextWriterMemory (buf, 0) : NULL;
+  char *out = NULL;
+
+  if (!w)
+    error_setx ("libxml2: cannot create a writer");
+  else if (write_domain (w, s) == -1) {
+    if (!error_msg ()[0])
+      error_setx ("libxml2: could not write the domain XML of %s", s->name);
+  }
+  else {
+    xmlFreeTextWriter (w);             /* flushes into buf */
+    w = NULL;
+    out = xstrdup ((const char *) xmlBufferContent (buf));
+  }
   xmlFreeTextWriter (w);
   if (buf)
     xmlBufferFree (buf);
-  return NULL;
+  return out;
 }
 
 static char *

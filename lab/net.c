@@ -116,7 +116,7 @@ run_ok (const char *prog, ...)
 static int
 sysctl_write (const char *path, const char *value)
 {
-  int fd = open (path, O_WRONLY | O_CLOEXEC);
+  CLEANUP_CLOSE int fd = open (path, O_WRONLY | O_CLOEXEC);
 
   if (fd == -1) {
     error_set (errno, "open %s", path);
@@ -124,10 +124,8 @@ sysctl_write (const char *path, const char *value)
   }
   if (write (fd, value, strlen (value)) != (ssize_t) strlen (value)) {
     error_set (errno, "write %s", path);
-    close (fd);
     return -1;
   }
-  close (fd);
   return 0;
 }
 
@@ -293,7 +291,8 @@ check_rule (const struct lab_net *n, int i, char *why, size_t len)
   return -1;
 }
 
-/* The bridge's ports (names in /sys/class/net/BR/brif). */
+/* The bridge's ports (names in /sys/class/net/BR/brif); an empty array if
+ * it has none or cannot be read. */
 static char **
 bridge_ports (const char *bridge)
 {
@@ -308,84 +307,108 @@ bridge_ports (const char *bridge)
   while ((e = readdir (d))) {
     if (e->d_name[0] == '.')
       continue;
-    v = realloc (v, (n + 2) * sizeof *v);
-    if (!v)
-      abort ();
-    v[n++] = xstrdup (e->d_name);
-    v[n] = NULL;
+    strv_push (&v, &n, xstrdup (e->d_name));
   }
   closedir (d);
   return v;
 }
 
-int
-lab_net_check (const struct lab_net *n, char *const *allowed)
-{
-  char out[8192], why[1024], path[256];
-  char **ports = NULL;
-  size_t i, j;
-  long v;
-  char *line, *save = NULL;
-  int nlinks = 0;
-  bool has_gw = false, has_dns = !n->dns[0];
+/* The checks below are numbered as the invariants at the top of this
+ * file (and in docs/design.md); each sets the error ("isolation: NAME:
+ * ...") and returns -1 when its invariant does not hold. */
 
-  /* 1. host-address */
-  if (check_host_addresses (n) == -1)
-    return -1;
-  if (!iface_exists (n->bridge)) {
-    error_setx ("isolation: bridge %s does not exist", n->bridge);
-    return -1;
-  }
-  /* 2. ipv6, on the bridge and every port */
-  ports = bridge_ports (n->bridge);
+/* 2a. ipv6, on the bridge and every port.  Where the kernel has no IPv6
+ * at all there is nothing to disable. */
+static int
+check_ipv6 (const struct lab_net *n, char *const *ports)
+{
+  char path[256];
+  long v;
+  size_t i;
+
   snprintf (path, sizeof path, "/proc/sys/net/ipv6/conf/%s/disable_ipv6", n->bridge);
   if ((v = sysctl_read (path)) != 1 && access ("/proc/sys/net/ipv6", F_OK) == 0) {
     error_setx ("isolation: ipv6: IPv6 is not disabled on the bridge %s "
                 "(disable_ipv6=%ld)", n->bridge, v);
-    goto err;
+    return -1;
   }
   for (i = 0; ports[i]; i++) {
     snprintf (path, sizeof path, "/proc/sys/net/ipv6/conf/%s/disable_ipv6", ports[i]);
     if ((v = sysctl_read (path)) != 1 && access ("/proc/sys/net/ipv6", F_OK) == 0) {
       error_setx ("isolation: ipv6: IPv6 is not disabled on the bridge port %s "
                   "(disable_ipv6=%ld)", ports[i], v);
-      goto err;
+      return -1;
     }
   }
-  /* 2. bridge-address (after ipv6: IPv6 on gives it a link-local one) */
+  return 0;
+}
+
+/* 2b. bridge-address (after ipv6: IPv6 on gives it a link-local one) */
+static int
+check_bridge_address (const struct lab_net *n)
+{
+  char out[8192];
+
   if (runv (out, sizeof out, "ip", "-o", "addr", "show", "dev", n->bridge, NULL) != 0) {
     error_setx ("isolation: bridge-address: ip addr show dev %s: %s", n->bridge, out);
-    goto err;
+    return -1;
   }
   if (strstr (out, " inet ") || strstr (out, " inet6 ")) {
     error_setx ("isolation: bridge-address: the bridge %s has an address (%s); "
                 "a lab bridge must have none", n->bridge, out);
-    goto err;
+    return -1;
   }
-  /* 3. arp */
+  return 0;
+}
+
+/* 3. arp */
+static int
+check_arp (const struct lab_net *n)
+{
+  char path[256];
+  long v;
+
   snprintf (path, sizeof path, "/proc/sys/net/ipv4/conf/%s/arp_ignore", n->bridge);
   if ((v = sysctl_read (path)) != 8) {
     error_setx ("isolation: arp: arp_ignore on %s is %ld, not 8: the host could "
                 "answer the lab's ARP", n->bridge, v);
-    goto err;
+    return -1;
   }
-  /* 4. input-drop, forward-drop */
+  return 0;
+}
+
+/* 4. input-drop, forward-drop */
+static int
+check_drop_rules (const struct lab_net *n)
+{
+  char why[1024], path[256];
+  long v;
+  int i;
+
   if (check_rule (n, 0, why, sizeof why) == -1) {
     error_setx ("isolation: input-drop: %s", why);
-    goto err;
+    return -1;
   }
   for (i = 1; i < 3; i++)
     if (check_rule (n, i, why, sizeof why) == -1) {
       error_setx ("isolation: forward-drop: %s", why);
-      goto err;
+      return -1;
     }
   snprintf (path, sizeof path, "/proc/sys/net/ipv4/conf/%s/forwarding", n->bridge);
   if ((v = sysctl_read (path)) != 0) {
     error_setx ("isolation: forward-drop: forwarding is %ld on %s, not 0", v,
                 n->bridge);
-    goto err;
+    return -1;
   }
-  /* 5. uplink */
+  return 0;
+}
+
+/* 5. uplink */
+static int
+check_uplink (const struct lab_net *n, char *const *ports, char *const *allowed)
+{
+  size_t i, j;
+
   for (i = 0; ports[i]; i++) {
     bool ok = strcmp (ports[i], n->veth_host) == 0;
     for (j = 0; !ok && allowed && allowed[j]; j++)
@@ -393,17 +416,27 @@ lab_net_check (const struct lab_net *n, char *const *allowed)
     if (!ok) {
       error_setx ("isolation: uplink: %s is a port of the lab bridge %s but "
                   "neither the lab's veth nor one of its VMs", ports[i], n->bridge);
-      goto err;
+      return -1;
     }
   }
-  /* 6. namespace */
+  return 0;
+}
+
+/* 6. namespace, first part: it exists and has lo and eth0 only. */
+static int
+check_namespace_links (const struct lab_net *n)
+{
+  char out[8192];
+  char *line, *save = NULL;
+  int nlinks = 0;
+
   if (!netns_exists (n)) {
     error_setx ("isolation: namespace: %s does not exist", n->netns);
-    goto err;
+    return -1;
   }
   if (runv (out, sizeof out, "ip", "-n", n->netns, "-o", "link", "show", NULL) != 0) {
     error_setx ("isolation: namespace: ip -n %s link show: %s", n->netns, out);
-    goto err;
+    return -1;
   }
   for (line = strtok_r (out, "\n", &save); line; line = strtok_r (NULL, "\n", &save)) {
     char name[64];
@@ -416,19 +449,29 @@ lab_net_check (const struct lab_net *n, char *const *allowed)
     if (strcmp (name, "lo") != 0 && strcmp (name, "eth0") != 0) {
       error_setx ("isolation: namespace: %s has an interface %s besides lo "
                   "and eth0", n->netns, name);
-      goto err;
+      return -1;
     }
   }
   if (nlinks != 2) {
     error_setx ("isolation: namespace: %s should have exactly lo and eth0", n->netns);
-    goto err;
+    return -1;
   }
+  return 0;
+}
+
+/* 6. namespace: eth0 holds the gateway (and DNS) address. */
+static int
+check_namespace_addresses (const struct lab_net *n)
+{
+  char out[8192];
+  char *line, *save = NULL;
+  bool has_gw = false, has_dns = !n->dns[0];
+
   if (runv (out, sizeof out, "ip", "-n", n->netns, "-o", "-4", "addr", "show",
             "dev", "eth0", NULL) != 0) {
     error_setx ("isolation: namespace: ip addr: %s", out);
-    goto err;
+    return -1;
   }
-  save = NULL;
   for (line = strtok_r (out, "\n", &save); line; line = strtok_r (NULL, "\n", &save)) {
     char addr[64];
     char *slash;
@@ -444,27 +487,43 @@ lab_net_check (const struct lab_net *n, char *const *allowed)
   if (!has_gw || !has_dns) {
     error_setx ("isolation: namespace: %s does not hold the gateway%s address",
                 n->netns, has_gw ? " (dns)" : "");
-    goto err;
+    return -1;
   }
-  {
-    char *argv[] = { "cat", "/proc/sys/net/ipv4/ip_forward",
-                     "/proc/sys/net/ipv4/conf/all/forwarding", NULL };
-    if (lab_net_run (n, argv, NULL, 10, out, sizeof out) != 0) {
-      error_setx ("isolation: namespace: cannot read ip_forward: %s", out);
-      goto err;
-    }
-    if (strcmp (out, "0\n0") != 0) {
-      error_setx ("isolation: namespace: %s forwards packets (ip_forward "
-                  "%s)", n->netns, out);
-      goto err;
-    }
+  return 0;
+}
+
+/* 6. namespace: it does not forward (read inside it). */
+static int
+check_namespace_forwarding (const struct lab_net *n)
+{
+  char out[8192];
+  char *argv[] = { "cat", "/proc/sys/net/ipv4/ip_forward",
+                   "/proc/sys/net/ipv4/conf/all/forwarding", NULL };
+
+  if (lab_net_run (n, argv, NULL, 10, out, sizeof out) != 0) {
+    error_setx ("isolation: namespace: cannot read ip_forward: %s", out);
+    return -1;
   }
+  if (strcmp (out, "0\n0") != 0) {
+    error_setx ("isolation: namespace: %s forwards packets (ip_forward "
+                "%s)", n->netns, out);
+    return -1;
+  }
+  return 0;
+}
+
+/* 6. namespace: no route but its subnet, in any table. */
+static int
+check_namespace_routes (const struct lab_net *n)
+{
+  char out[8192];
+  char *line, *save = NULL;
+
   if (runv (out, sizeof out, "ip", "-n", n->netns, "-4", "route", "show",
             "table", "all", NULL) != 0) {
     error_setx ("isolation: namespace: ip route: %s", out);
-    goto err;
+    return -1;
   }
-  save = NULL;
   for (line = strtok_r (out, "\n", &save); line; line = strtok_r (NULL, "\n", &save)) {
     char dst[64];
     char *slash;
@@ -479,22 +538,134 @@ lab_net_check (const struct lab_net *n, char *const *allowed)
         strstr (line, " via ")) {
       error_setx ("isolation: namespace: %s has a route out of the lab "
                   "subnet: %s", n->netns, line);
-      goto err;
+      return -1;
     }
   }
-  strv_free (ports);
   return 0;
- err:
-  strv_free (ports);
-  return -1;
+}
+
+/* 6. namespace */
+static int
+check_namespace (const struct lab_net *n)
+{
+  if (check_namespace_links (n) == -1 ||
+      check_namespace_addresses (n) == -1 ||
+      check_namespace_forwarding (n) == -1 ||
+      check_namespace_routes (n) == -1)
+    return -1;
+  return 0;
+}
+
+int
+lab_net_check (const struct lab_net *n, char *const *allowed)
+{
+  CLEANUP_STRV char **ports = NULL;
+
+  /* 1. host-address */
+  if (check_host_addresses (n) == -1)
+    return -1;
+  if (!iface_exists (n->bridge)) {
+    error_setx ("isolation: bridge %s does not exist", n->bridge);
+    return -1;
+  }
+  ports = bridge_ports (n->bridge);
+  if (check_ipv6 (n, ports) == -1 ||                 /* 2a. */
+      check_bridge_address (n) == -1 ||              /* 2b. */
+      check_arp (n) == -1 ||                         /* 3. */
+      check_drop_rules (n) == -1 ||                  /* 4. */
+      check_uplink (n, ports, allowed) == -1 ||      /* 5. */
+      check_namespace (n) == -1)                     /* 6. */
+    return -1;
+  return 0;
+}
+
+/* lab_net_create, step 1: the namespace, and the bridge, hardened before
+ * it comes up (no IPv6: no link-local address, no router solicitation; no
+ * ARP answers; no forwarding), with its iptables rules. */
+static int
+create_bridge (const struct lab_net *n)
+{
+  char path[256];
+  size_t i;
+
+  if (RUN ("ip", "netns", "add", n->netns) == -1)
+    return -1;
+  if (RUN ("ip", "link", "add", n->bridge, "type", "bridge", "stp_state", "0") == -1)
+    return -1;
+  if (lab_net_port_harden (n->bridge) == -1 && access ("/proc/sys/net/ipv6", F_OK) == 0)
+    return -1;
+  snprintf (path, sizeof path, "/proc/sys/net/ipv4/conf/%s/arp_ignore", n->bridge);
+  if (sysctl_write (path, "8") == -1)
+    return -1;
+  snprintf (path, sizeof path, "/proc/sys/net/ipv4/conf/%s/forwarding", n->bridge);
+  if (sysctl_write (path, "0") == -1)
+    return -1;
+  for (i = 0; i < NRULES; i++) {
+    char out[1024];
+    int st = rule_op (n, "-I", i, out, sizeof out);
+    if (st != 0) {
+      if (st > 0)
+        error_setx ("iptables -I: %s", out);
+      return -1;
+    }
+  }
+  return 0;
+}
+
+/* Step 2: the veth pair, one end a port of the bridge, the other in the
+ * namespace. */
+static int
+create_veth (const struct lab_net *n)
+{
+  if (RUN ("ip", "link", "add", n->veth_host, "type", "veth", "peer", "name",
+           n->veth_ns, "netns", n->netns) == -1)
+    return -1;
+  if (lab_net_port_harden (n->veth_host) == -1 && access ("/proc/sys/net/ipv6", F_OK) == 0)
+    return -1;
+  if (RUN ("ip", "link", "set", n->veth_host, "master", n->bridge, "up") == -1)
+    return -1;
+  return 0;
+}
+
+/* Step 3, inside: IPv6 off, no forwarding, quick ARP retries; lo up, eth0
+ * with the gateway (and DNS) address. */
+static int
+setup_namespace (const struct lab_net *n)
+{
+  char *argv[] = { "sh", "-c",
+                   "echo 1 > /proc/sys/net/ipv6/conf/all/disable_ipv6 2>/dev/null;"
+                   "echo 1 > /proc/sys/net/ipv6/conf/default/disable_ipv6 2>/dev/null;"
+                   "echo 0 > /proc/sys/net/ipv4/ip_forward;"
+                   /* Re-ask ARP every 100 ms, not every second, for a
+                    * guest that is not up yet: its first answer is seen
+                    * at once instead of up to a second late. */
+                   "for f in /proc/sys/net/ipv4/neigh/*/retrans_time_ms; do"
+                   " echo 100 > $f; done", NULL };
+  char out[512], cidr[40];
+
+  if (lab_net_run (n, argv, NULL, 10, out, sizeof out) != 0) {
+    error_setx ("lab namespace %s: sysctl: %s", n->netns, out);
+    return -1;
+  }
+  if (RUN ("ip", "-n", n->netns, "link", "set", "lo", "up") == -1 ||
+      RUN ("ip", "-n", n->netns, "link", "set", n->veth_ns, "name", "eth0") == -1)
+    return -1;
+  snprintf (cidr, sizeof cidr, "%s/%d", n->gateway, n->prefix);
+  if (RUN ("ip", "-n", n->netns, "addr", "add", cidr, "dev", "eth0") == -1)
+    return -1;
+  if (n->dns[0]) {
+    snprintf (cidr, sizeof cidr, "%s/%d", n->dns, n->prefix);
+    if (RUN ("ip", "-n", n->netns, "addr", "add", cidr, "dev", "eth0") == -1)
+      return -1;
+  }
+  if (RUN ("ip", "-n", n->netns, "link", "set", "eth0", "up") == -1)
+    return -1;
+  return 0;
 }
 
 int
 lab_net_create (const struct lab_net *n)
 {
-  char cidr[40], path[256];
-  size_t i;
-
   if (!n->subnet[0] || !n->gateway[0]) {
     error_setx ("lab network %s: no subnet or gateway", n->id);
     return -1;
@@ -505,77 +676,16 @@ lab_net_create (const struct lab_net *n)
     error_setx ("lab network %s exists already", n->id);
     return -1;
   }
-  if (RUN ("ip", "netns", "add", n->netns) == -1)
-    goto err;
-  if (RUN ("ip", "link", "add", n->bridge, "type", "bridge", "stp_state", "0") == -1)
-    goto err;
-  /* Before the bridge comes up: no IPv6 (no link-local address, no
-   * router solicitation), no ARP answers, no forwarding. */
-  if (lab_net_port_harden (n->bridge) == -1 && access ("/proc/sys/net/ipv6", F_OK) == 0)
-    goto err;
-  snprintf (path, sizeof path, "/proc/sys/net/ipv4/conf/%s/arp_ignore", n->bridge);
-  if (sysctl_write (path, "8") == -1)
-    goto err;
-  snprintf (path, sizeof path, "/proc/sys/net/ipv4/conf/%s/forwarding", n->bridge);
-  if (sysctl_write (path, "0") == -1)
-    goto err;
-  for (i = 0; i < NRULES; i++) {
-    char out[1024];
-    int st = rule_op (n, "-I", i, out, sizeof out);
-    if (st != 0) {
-      if (st > 0)
-        error_setx ("iptables -I: %s", out);
-      goto err;
-    }
-  }
-  if (RUN ("ip", "link", "add", n->veth_host, "type", "veth", "peer", "name",
-           n->veth_ns, "netns", n->netns) == -1)
-    goto err;
-  if (lab_net_port_harden (n->veth_host) == -1 && access ("/proc/sys/net/ipv6", F_OK) == 0)
-    goto err;
-  if (RUN ("ip", "link", "set", n->veth_host, "master", n->bridge, "up") == -1)
-    goto err;
-  /* Inside: IPv6 off, no forwarding, quick ARP retries; lo up, eth0 with
-   * the gateway (and DNS) address. */
-  {
-    char *argv[] = { "sh", "-c",
-                     "echo 1 > /proc/sys/net/ipv6/conf/all/disable_ipv6 2>/dev/null;"
-                     "echo 1 > /proc/sys/net/ipv6/conf/default/disable_ipv6 2>/dev/null;"
-                     "echo 0 > /proc/sys/net/ipv4/ip_forward;"
-                     /* Re-ask ARP every 100 ms, not every second, for a
-                      * guest that is not up yet: its first answer is seen
-                      * at once instead of up to a second late. */
-                     "for f in /proc/sys/net/ipv4/neigh/*/retrans_time_ms; do"
-                     " echo 100 > $f; done", NULL };
-    char out[512];
-    if (lab_net_run (n, argv, NULL, 10, out, sizeof out) != 0) {
-      error_setx ("lab namespace %s: sysctl: %s", n->netns, out);
-      goto err;
-    }
-  }
-  if (RUN ("ip", "-n", n->netns, "link", "set", "lo", "up") == -1 ||
-      RUN ("ip", "-n", n->netns, "link", "set", n->veth_ns, "name", "eth0") == -1)
-    goto err;
-  snprintf (cidr, sizeof cidr, "%s/%d", n->gateway, n->prefix);
-  if (RUN ("ip", "-n", n->netns, "addr", "add", cidr, "dev", "eth0") == -1)
-    goto err;
-  if (n->dns[0]) {
-    snprintf (cidr, sizeof cidr, "%s/%d", n->dns, n->prefix);
-    if (RUN ("ip", "-n", n->netns, "addr", "add", cidr, "dev", "eth0") == -1)
-      goto err;
-  }
-  if (RUN ("ip", "-n", n->netns, "link", "set", "eth0", "up") == -1 ||
-      RUN ("ip", "link", "set", n->bridge, "up") == -1)
-    goto err;
-  return 0;
- err:
-  {
+  if (create_bridge (n) == -1 || create_veth (n) == -1 ||
+      setup_namespace (n) == -1 ||
+      RUN ("ip", "link", "set", n->bridge, "up") == -1) {
     ERROR_SAVE (e);
     lab_net_destroy (n);
     ERROR_RESTORE (e);
     error_prefix ("lab network %s", n->id);
+    return -1;
   }
-  return -1;
+  return 0;
 }
 
 bool
@@ -674,23 +784,23 @@ lab_net_socket (const struct lab_net *n, int domain, int type, int proto)
   return r.fd;
 }
 
-int
-lab_net_run (const struct lab_net *n, char *const argv[], char *const env[],
-             double timeout, char *out, size_t len)
-{
-  int pfd[2], status, nsfd;
-  size_t got = 0;
-  pid_t pid;
-  double deadline = now_monotonic () + timeout;
-  bool timed_out = false;
+/* A program lab_net_run started in the namespace: what its steps share. */
+struct ns_child {
+  pid_t pid;                 /* its own process group */
+  int fd;                    /* read end of its stdout and stderr */
+  double deadline;           /* now_monotonic () when it is killed */
+  bool timed_out;
+};
 
+/* env before the process's own environment, in one NULL-terminated array
+ * (the strings are not copied).  It is built before fork: the child of a
+ * threaded process must not allocate. */
+static char **
+merge_env (char *const env[])
+{
   size_t ne = 0, nx = 0, i;
   char **envp;
 
-  if (out && len)
-    out[0] = '\0';
-  /* The environment is built before fork: the child of a threaded
-   * process must not allocate. */
   while (environ[ne])
     ne++;
   while (env && env[nx])
@@ -700,51 +810,47 @@ lab_net_run (const struct lab_net *n, char *const argv[], char *const env[],
     envp[i] = env[i];
   for (i = 0; i < ne; i++)
     envp[nx + i] = environ[i];
-  nsfd = open_netns (n);
-  if (nsfd == -1) {
-    free (envp);
-    return -1;
+  return envp;
+}
+
+/* In the child: enter the namespace, output into the pipe, exec. */
+static void __attribute__((noreturn))
+exec_in_netns (const struct lab_net *n, int nsfd, int out_fd,
+               char *const argv[], char *const envp[])
+{
+  int devnull = open ("/dev/null", O_RDONLY);
+
+  setpgid (0, 0);
+  if (setns (nsfd, CLONE_NEWNET) == -1) {
+    dprintf (out_fd, "setns %s: %s\n", n->netns, strerror (errno));
+    _exit (126);
   }
-  if (pipe2 (pfd, O_CLOEXEC) == -1) {
-    error_set (errno, "pipe");
-    close (nsfd);
-    free (envp);
-    return -1;
-  }
-  pid = fork ();
-  if (pid == -1) {
-    error_set (errno, "fork");
-    close (nsfd); close (pfd[0]); close (pfd[1]);
-    free (envp);
-    return -1;
-  }
-  if (pid == 0) {
-    int devnull = open ("/dev/null", O_RDONLY);
-    setpgid (0, 0);
-    if (setns (nsfd, CLONE_NEWNET) == -1) {
-      dprintf (pfd[1], "setns %s: %s\n", n->netns, strerror (errno));
-      _exit (126);
-    }
-    if (devnull >= 0)
-      dup2 (devnull, 0);
-    dup2 (pfd[1], 1);
-    dup2 (pfd[1], 2);
-    signal (SIGINT, SIG_DFL);
-    signal (SIGTERM, SIG_DFL);
-    signal (SIGHUP, SIG_DFL);
-    execvpe (argv[0], argv, envp);
-    _exit (127);
-  }
-  free (envp);
-  close (nsfd);
-  close (pfd[1]);
+  if (devnull >= 0)
+    dup2 (devnull, 0);
+  dup2 (out_fd, 1);
+  dup2 (out_fd, 2);
+  signal (SIGINT, SIG_DFL);
+  signal (SIGTERM, SIG_DFL);
+  signal (SIGHUP, SIG_DFL);
+  execvpe (argv[0], argv, envp);
+  _exit (127);
+}
+
+/* Read the child's output (up to len-1 bytes into out, the rest read and
+ * dropped) until it closes it or the deadline passes; out is
+ * NUL-terminated without trailing newlines and blanks. */
+static void
+read_output (struct ns_child *c, char *out, size_t len)
+{
+  size_t got = 0;
+
   for (;;) {
-    struct pollfd p = { .fd = pfd[0], .events = POLLIN };
-    double left = deadline - now_monotonic ();
+    struct pollfd p = { .fd = c->fd, .events = POLLIN };
+    double left = c->deadline - now_monotonic ();
     char buf[4096];
     ssize_t r;
     if (left <= 0) {
-      timed_out = true;
+      c->timed_out = true;
       break;
     }
     r = poll (&p, 1, left > 0.2 ? 200 : (int) (left * 1000) + 1);
@@ -752,7 +858,7 @@ lab_net_run (const struct lab_net *n, char *const argv[], char *const env[],
       break;
     if (r <= 0)
       continue;
-    r = read (pfd[0], buf, sizeof buf);
+    r = read (c->fd, buf, sizeof buf);
     if (r == -1 && errno == EINTR)
       continue;
     if (r <= 0)
@@ -763,32 +869,69 @@ lab_net_run (const struct lab_net *n, char *const argv[], char *const env[],
       got += m;
     }
   }
-  close (pfd[0]);
-  if (timed_out)
-    kill (-pid, SIGKILL);
   if (out && len) {
     out[got] = '\0';
     while (got > 0 && (out[got - 1] == '\n' || out[got - 1] == ' '))
       out[--got] = '\0';
   }
-  /* The program may linger after closing its output: bound the wait too. */
+}
+
+/* Reap the child, killing its process group at the deadline: the program
+ * may linger after closing its output.  Its exit status as lab_net_run
+ * returns it, or -1 (error set). */
+static int
+wait_child (struct ns_child *c)
+{
+  int status;
+
+  if (c->timed_out)
+    kill (-c->pid, SIGKILL);
   for (;;) {
-    pid_t w = waitpid (pid, &status, WNOHANG);
-    if (w == pid)
+    pid_t w = waitpid (c->pid, &status, WNOHANG);
+    if (w == c->pid)
       break;
     if (w == -1 && errno != EINTR) {
       error_set (errno, "waitpid");
       return -1;
     }
-    if (now_monotonic () > deadline && !timed_out) {
-      timed_out = true;
-      kill (-pid, SIGKILL);
+    if (now_monotonic () > c->deadline && !c->timed_out) {
+      c->timed_out = true;
+      kill (-c->pid, SIGKILL);
     }
     usleep (10000);
   }
-  if (timed_out)
+  if (c->timed_out)
     return 124;
   if (WIFEXITED (status))
     return WEXITSTATUS (status);
   return 128 + (WIFSIGNALED (status) ? WTERMSIG (status) : 0);
+}
+
+int
+lab_net_run (const struct lab_net *n, char *const argv[], char *const env[],
+             double timeout, char *out, size_t len)
+{
+  struct ns_child c = { .deadline = now_monotonic () + timeout };
+  CLEANUP_FREE char **envp = NULL;
+  int pfd[2], nsfd;
+
+  if (out && len)
+    out[0] = '\0';
+  envp = merge_env (env);
+  nsfd = open_netns (n);
+  if (nsfd == -1)
+    return -1;
+  c.pid = fork_with_pipe (pfd);
+  if (c.pid == -1) {
+    close (nsfd);
+    return -1;
+  }
+  if (c.pid == 0)
+    exec_in_netns (n, nsfd, pfd[1], argv, envp);
+  close (nsfd);
+  close (pfd[1]);
+  c.fd = pfd[0];
+  read_output (&c, out, len);
+  close (c.fd);
+  return wait_child (&c);
 }

@@ -756,6 +756,32 @@ quick_def (struct cli *c, const struct quick *q, const char *vm, const char *poi
   return d;
 }
 
+/* Verify VM[@POINT] spec (a heading first when it is one of --all): the
+ * exit code of its run, 1 if it did not run (after printing why). */
+static int
+verify_one (struct cli *c, const struct quick *q, const struct run_args *a,
+            const char *spec, bool all)
+{
+  char vm[VM_NAME_MAX + 1], id[TIMESTAMP_LEN + 1];
+  struct lab_def *d;
+  int r;
+
+  if (repo_point_resolve (c->repo, spec, vm, id) == -1) {
+    cli_perror ();
+    return 1;
+  }
+  d = quick_def (c, q, vm, id);
+  if (!d) {
+    cli_perror ();
+    return 1;
+  }
+  if (!a->quiet && all)
+    fprintf (stderr, "== %s@%s\n", vm, id);
+  r = run_def (c, d, a, "verify");
+  lab_def_free (d);
+  return r;
+}
+
 int
 cmd_verify (struct cli *c, int argc, char **argv)
 {
@@ -776,7 +802,7 @@ cmd_verify (struct cli *c, int argc, char **argv)
   struct run_args a = { .wait = -1 };
   struct quick q = { 0 };
   bool all = false, latest = false;
-  char **vms = NULL;
+  CLEANUP_STRV char **vms = NULL;
   int opt, rc = 0, i;
 
   while ((opt = getopt_long (argc, argv, "h", lo, NULL)) != -1) {
@@ -822,28 +848,10 @@ cmd_verify (struct cli *c, int argc, char **argv)
     vms[0] = xstrdup (argv[optind]);
   }
   for (i = 0; vms[i] && !lab_interrupted; i++) {
-    char vm[129], id[17];
-    struct lab_def *d;
-    int r;
-    if (repo_point_resolve (c->repo, vms[i], vm, id) == -1) {
-      cli_perror ();
-      rc = 1;
-      continue;
-    }
-    d = quick_def (c, &q, vm, id);
-    if (!d) {
-      cli_perror ();
-      rc = 1;
-      continue;
-    }
-    if (!a.quiet && all)
-      fprintf (stderr, "== %s@%s\n", vm, id);
-    r = run_def (c, d, &a, "verify");
-    lab_def_free (d);
+    int r = verify_one (c, &q, &a, vms[i], all);
     if (r == 1 || (r == EXIT_PROBLEMS && rc == 0))
       rc = r;
   }
-  strv_free (vms);
   for (i = 0; i < q.nchecks; i++)
     free (q.checks[i]);
   return rc;
@@ -857,6 +865,34 @@ static const char history_usage[] =
   "Past lab runs and verifications of VM, oldest first, with their times\n"
   "to boot, heartbeat and application ready, and the trend of the time to\n"
   "application ready.\n";
+
+/* The trend of a history (an array of runs, oldest first): the last time
+ * to app-ready against the mean of the ones before it (up to 10). */
+static void
+print_trend (json_t *h)
+{
+  double last = -1, sum = 0;
+  int cnt = 0;
+  size_t i;
+
+  for (i = json_array_size (h); i-- > 0;) {
+    json_t *t = json_object_get (json_array_get (h, i), "t_app_ready");
+    if (!json_is_number (t))
+      continue;
+    if (last < 0)
+      last = json_number_value (t);
+    else if (cnt < 10) {
+      sum += json_number_value (t);
+      cnt++;
+    }
+  }
+  if (last >= 0 && cnt > 0)
+    printf ("trend: time to app-ready %.1f s in the last run, %.1f s mean of the "
+            "%d before (%+.0f%%)\n", last, sum / cnt, cnt,
+            100.0 * (last - sum / cnt) / (sum / cnt));
+  else if (last >= 0)
+    printf ("trend: time to app-ready %.1f s (one run so far)\n", last);
+}
 
 int
 cmd_history (struct cli *c, int argc, char **argv)
@@ -909,29 +945,7 @@ cmd_history (struct cli *c, int argc, char **argv)
     }
     printf ("  %s\n", json_string_value (json_object_get (o, "failed_checks")));
   }
-  /* The trend: the last time to app-ready against the mean of the ones
-   * before it (up to 10). */
-  {
-    double last = -1, sum = 0;
-    int cnt = 0;
-    for (i = n; i-- > 0;) {
-      json_t *t = json_object_get (json_array_get (h, i), "t_app_ready");
-      if (!json_is_number (t))
-        continue;
-      if (last < 0)
-        last = json_number_value (t);
-      else if (cnt < 10) {
-        sum += json_number_value (t);
-        cnt++;
-      }
-    }
-    if (last >= 0 && cnt > 0)
-      printf ("trend: time to app-ready %.1f s in the last run, %.1f s mean of the "
-              "%d before (%+.0f%%)\n", last, sum / cnt, cnt,
-              100.0 * (last - sum / cnt) / (sum / cnt));
-    else if (last >= 0)
-      printf ("trend: time to app-ready %.1f s (one run so far)\n", last);
-  }
+  print_trend (h);
   json_decref (h);
   return 0;
 }

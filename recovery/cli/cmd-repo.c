@@ -44,6 +44,45 @@ print_tightened (const char *loc, const struct repo_tightened *t)
           t->root_was & 0700, t->dirs, t->files);
 }
 
+/* repo init's --chunk-size (c), --compression (z) and --zstd-level (l)
+ * into o; -1 after printing what is wrong. */
+static int
+repo_init_option (struct repo_init_opts *o, int opt, const char *arg)
+{
+  int64_t v;
+
+  switch (opt) {
+  case 'c':
+    if ((v = parse_size (arg)) == -1) { cli_perror (); return -1; }
+    if (v > UINT32_MAX) {
+      cli_error ("chunk size %s is too large (at most 4M)", arg);
+      return -1;
+    }
+    o->chunk_size = v;
+    break;
+  case 'z':
+    if (strcmp (arg, "none") == 0) o->no_compression = true;
+    else if (strcmp (arg, "zstd") != 0) {
+      cli_error ("--compression: '%s' is not zstd or none", arg);
+      return -1;
+    }
+    break;
+  case 'l': {
+    char *end;
+    long lv = strtol (arg, &end, 10);
+    o->zstd_level = *end || end == arg || lv < -100 || lv > 100 ? 0 : (int) lv;
+    if (o->zstd_level == 0 || o->zstd_level < REPO_ZSTD_MIN_LEVEL ||
+        o->zstd_level > REPO_ZSTD_MAX_LEVEL) {
+      cli_error ("--zstd-level must be %d..-1 (fast) or 1..%d",
+                 REPO_ZSTD_MIN_LEVEL, REPO_ZSTD_MAX_LEVEL);
+      return -1;
+    }
+    break;
+  }
+  }
+  return 0;
+}
+
 static int
 repo_init_cmd (struct cli *c, int argc, char **argv)
 {
@@ -58,39 +97,16 @@ repo_init_cmd (struct cli *c, int argc, char **argv)
   struct repo_tightened t;
   CLEANUP_FREE char *abs = NULL;
   struct repo *r;
-  int64_t id, v;
+  int64_t id;
   char hs[32];
   int opt, existed;
 
   while ((opt = getopt_long (argc, argv, "h", lo, NULL)) != -1) {
     switch (opt) {
-    case 'c':
-      if ((v = parse_size (optarg)) == -1) { cli_perror (); return 1; }
-      if (v > UINT32_MAX) {
-        cli_error ("chunk size %s is too large (at most 4M)", optarg);
+    case 'c': case 'z': case 'l':
+      if (repo_init_option (&o, opt, optarg) == -1)
         return 1;
-      }
-      o.chunk_size = v;
       break;
-    case 'z':
-      if (strcmp (optarg, "none") == 0) o.no_compression = true;
-      else if (strcmp (optarg, "zstd") != 0) {
-        cli_error ("--compression: '%s' is not zstd or none", optarg);
-        return 1;
-      }
-      break;
-    case 'l': {
-      char *end;
-      long lv = strtol (optarg, &end, 10);
-      o.zstd_level = *end || end == optarg || lv < -100 || lv > 100 ? 0 : (int) lv;
-      if (o.zstd_level == 0 || o.zstd_level < REPO_ZSTD_MIN_LEVEL ||
-          o.zstd_level > REPO_ZSTD_MAX_LEVEL) {
-        cli_error ("--zstd-level must be %d..-1 (fast) or 1..%d",
-                   REPO_ZSTD_MIN_LEVEL, REPO_ZSTD_MAX_LEVEL);
-        return 1;
-      }
-      break;
-    }
     case 'h': cli_usage (repo_usage);
     default: cli_bad_usage (repo_usage);
     }
@@ -273,6 +289,73 @@ cat_point (void *opaque, const struct repo_manifest *cm)
   return 0;
 }
 
+/* repo check: every manifest must be in the catalog, and every catalog
+ * row in the repository (a problem if not).  -1 if the catalog cannot be
+ * read (error set). */
+static int
+check_catalog_agrees (struct cli *c, struct problems *ps,
+                      const struct repo_verify_result *res)
+{
+  struct cat_cmp cc = { c, ps, 0 };
+
+  if (catalog_point_list (c->cat, c->repo_id, NULL, cat_point, &cc) == -1)
+    return -1;
+  if (cc.seen != res->points) {
+    char detail[160];
+    struct repo_problem p = { "catalog out of date", repo_location (c->repo),
+                              detail, "", false };
+    snprintf (detail, sizeof detail, "the catalog lists %zu points, the "
+              "repository has %" PRIu64 " (run 'bootback repo reindex')",
+              cc.seen, res->points);
+    on_problem (ps, &p);
+  }
+  return 0;
+}
+
+/* The summary of repo check or verify, as JSON (ps->list and ps->notes
+ * taken into it) or as a line of text. */
+static void
+print_verify_result (struct cli *c, bool read_data, bool json,
+                     struct problems *ps, const struct repo_verify_result *res,
+                     double t0)
+{
+  char a[32];
+
+  if (json) {
+    cli_json_print (json_pack ("{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:f,"
+                               " s:o, s:o}",
+                               "repository", repo_location (c->repo),
+                               "mode", read_data ? "verify" : "check",
+                               "points", (json_int_t) res->points,
+                               "disks", (json_int_t) res->disks,
+                               "chunks", (json_int_t) res->chunks_checked,
+                               "incomplete", (json_int_t) res->incomplete,
+                               "unpinned", (json_int_t) res->unpinned,
+                               "problems", (json_int_t) ps->n,
+                               "seconds", now_monotonic () - t0,
+                               "problem_list", ps->list,
+                               "notes", ps->notes));
+  }
+  else {
+    printf ("%s %s: %" PRIu64 " points, %" PRIu64 " disks, %" PRIu64
+            " chunks%s%s: %s", read_data ? "verified" : "checked",
+            repo_location (c->repo), res->points, res->disks,
+            res->chunks_checked,
+            read_data ? " read, " : "",
+            read_data ? human_size (res->bytes_checked, a, sizeof a) : "",
+            ps->n ? "" : "no problems");
+    if (ps->n)
+      printf ("%" PRIu64 " PROBLEMS", ps->n);
+    if (res->incomplete)
+      printf (" (%" PRIu64 " unfinished point directories, harmless; gc "
+              "removes them)", res->incomplete);
+    if (res->unpinned)
+      printf (" (%" PRIu64 " points with an unpinned domain.xml, made before "
+              "bootback pinned it)", res->unpinned);
+    printf ("\n");
+  }
+}
+
 static int
 repo_verify_cmd (struct cli *c, int argc, char **argv, bool read_data)
 {
@@ -289,7 +372,6 @@ repo_verify_cmd (struct cli *c, int argc, char **argv, bool read_data)
   int threads = MAX (2, get_nprocs ()), opt;
   bool json = false;
   int64_t job;
-  char a[32];
   double t0 = now_monotonic ();
 
   while ((opt = getopt_long (argc, argv, "h", lo, NULL)) != -1) {
@@ -319,59 +401,14 @@ repo_verify_cmd (struct cli *c, int argc, char **argv, bool read_data)
     json_decref (ps.notes);
     return 1;
   }
-  if (!read_data) {
-    /* Every manifest must be in the catalog, and every catalog row in the
-     * repository, the same. */
-    struct cat_cmp cc = { c, &ps, 0 };
-    if (catalog_point_list (c->cat, c->repo_id, NULL, cat_point, &cc) == -1) {
-      cli_perror ();
-      json_decref (ps.list);
-      json_decref (ps.notes);
-      return 1;
-    }
-    if (cc.seen != res.points) {
-      char detail[160];
-      struct repo_problem p = { "catalog out of date", repo_location (c->repo),
-                                detail, "", false };
-      snprintf (detail, sizeof detail, "the catalog lists %zu points, the "
-                "repository has %" PRIu64 " (run 'bootback repo reindex')",
-                cc.seen, res.points);
-      on_problem (&ps, &p);
-    }
+  if (!read_data && check_catalog_agrees (c, &ps, &res) == -1) {
+    cli_perror ();
+    json_decref (ps.list);
+    json_decref (ps.notes);
+    return 1;
   }
   catalog_job_end (c->cat, job, ps.n ? "problems" : "ok", point, NULL, NULL);
-  if (json) {
-    cli_json_print (json_pack ("{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:f,"
-                               " s:o, s:o}",
-                               "repository", repo_location (c->repo),
-                               "mode", read_data ? "verify" : "check",
-                               "points", (json_int_t) res.points,
-                               "disks", (json_int_t) res.disks,
-                               "chunks", (json_int_t) res.chunks_checked,
-                               "incomplete", (json_int_t) res.incomplete,
-                               "unpinned", (json_int_t) res.unpinned,
-                               "problems", (json_int_t) ps.n,
-                               "seconds", now_monotonic () - t0,
-                               "problem_list", ps.list,
-                               "notes", ps.notes));
-  }
-  else {
-    printf ("%s %s: %" PRIu64 " points, %" PRIu64 " disks, %" PRIu64
-            " chunks%s%s: %s", read_data ? "verified" : "checked",
-            repo_location (c->repo), res.points, res.disks, res.chunks_checked,
-            read_data ? " read, " : "",
-            read_data ? human_size (res.bytes_checked, a, sizeof a) : "",
-            ps.n ? "" : "no problems");
-    if (ps.n)
-      printf ("%" PRIu64 " PROBLEMS", ps.n);
-    if (res.incomplete)
-      printf (" (%" PRIu64 " unfinished point directories, harmless; gc "
-              "removes them)", res.incomplete);
-    if (res.unpinned)
-      printf (" (%" PRIu64 " points with an unpinned domain.xml, made before "
-              "bootback pinned it)", res.unpinned);
-    printf ("\n");
-  }
+  print_verify_result (c, read_data, json, &ps, &res, t0);
   return ps.n ? EXIT_PROBLEMS : 0;
 }
 

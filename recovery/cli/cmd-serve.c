@@ -72,8 +72,9 @@ static const char umount_usage[] =
 
 /* Resolve VM[@TIME] and the disk (the only one, if not given). */
 static int
-resolve (struct cli *c, const char *spec, const char **disk, char vm[129],
-         char id[17], char disk_out[65])
+resolve (struct cli *c, const char *spec, const char **disk,
+         char vm[VM_NAME_MAX + 1], char id[TIMESTAMP_LEN + 1],
+         char disk_out[DISK_NAME_MAX + 1])
 {
   struct repo_manifest m;
 
@@ -92,7 +93,7 @@ resolve (struct cli *c, const char *spec, const char **disk, char vm[129],
     }
     *disk = m.disks[0].name;
   }
-  snprintf (disk_out, 65, "%s", *disk);
+  snprintf (disk_out, DISK_NAME_MAX + 1, "%s", *disk);
   *disk = disk_out;
   return 0;
 }
@@ -259,8 +260,8 @@ cmd_serve (struct cli *c, int argc, char **argv)
     { 0 }
   };
   const char *disk = NULL, *sock = NULL;
-  char vm[129], id[17], dname[65], dir[PATH_MAX], sockbuf[PATH_MAX + 16],
-    pidfile[PATH_MAX + 16];
+  char vm[VM_NAME_MAX + 1], id[TIMESTAMP_LEN + 1], dname[DISK_NAME_MAX + 1],
+    dir[PATH_MAX], sockbuf[PATH_MAX + 16], pidfile[PATH_MAX + 16];
   bool bg = false;
   int opt;
 
@@ -306,16 +307,31 @@ cmd_serve (struct cli *c, int argc, char **argv)
   return 1;
 }
 
-/* The state directory of a mount on dir (absolute). */
+/* The state directory of a mount and its files (see the top of this
+ * file): what mount's steps and umount share. */
+struct mount_files {
+  char state[PATH_MAX];
+  char sock[PATH_MAX + 16], pidfile[PATH_MAX + 16], fuse[PATH_MAX + 16],
+    fusepid[PATH_MAX + 16], dev[PATH_MAX + 32], target[PATH_MAX + 16];
+};
+
+/* The files of a mount on dir (absolute). */
 static void
-mount_state (struct cli *c, const char *dir, char *out, size_t len)
+mount_files (struct cli *c, const char *dir, struct mount_files *m)
 {
   uint8_t d[REPO_DIGEST_LEN];
   char hex[2 * REPO_DIGEST_LEN + 1];
+  const char *state = m->state;
 
   repo_sha256 (dir, strlen (dir), d);
   hex_encode (d, 8, hex);
-  snprintf (out, len, "%s/mounts/%s", c->home, hex);
+  snprintf (m->state, sizeof m->state, "%s/mounts/%s", c->home, hex);
+  snprintf (m->sock, sizeof m->sock, "%s/nbd.sock", state);
+  snprintf (m->pidfile, sizeof m->pidfile, "%s/nbdkit.pid", state);
+  snprintf (m->fuse, sizeof m->fuse, "%s/fuse", state);
+  snprintf (m->fusepid, sizeof m->fusepid, "%s/fuse.pid", state);
+  snprintf (m->dev, sizeof m->dev, "%s/nbd", m->fuse);
+  snprintf (m->target, sizeof m->target, "%s/target", state);
 }
 
 /* Stop the process of one of a mount's pid files, if it still is the one
@@ -337,10 +353,9 @@ stop_pidfile (const char *path, const char *needle, const char *what,
 }
 
 static int
-do_umount (const char *state, const char *target, bool quiet)
+do_umount (const struct mount_files *m, const char *target, bool quiet)
 {
-  char fuse[PATH_MAX + 16], sock[PATH_MAX + 16], path[PATH_MAX + 16],
-    out[1024];
+  char out[1024];
   CLEANUP_FREE char *needle = NULL;
   int i, rc;
 
@@ -352,26 +367,21 @@ do_umount (const char *state, const char *target, bool quiet)
       return -1;
     }
   }
-  snprintf (fuse, sizeof fuse, "%s/fuse", state);
-  snprintf (sock, sizeof sock, "%s/nbd.sock", state);
   /* A user-space reader lets go of fuse/nbd a moment after umount. */
   for (i = 0; i < 50; i++) {
-    char *fu[] = { "fusermount3", "-u", fuse, NULL };
+    char *fu[] = { "fusermount3", "-u", (char *) m->fuse, NULL };
     rc = run_command (fu, out, sizeof out);
     if (rc == 0 || !strstr (out, "busy"))
       break;
     usleep (100000);
   }
-  snprintf (path, sizeof path, "%s/fuse.pid", state);
-  stop_pidfile (path, fuse, "nbdfuse", quiet);
-  snprintf (path, sizeof path, "%s/nbdkit.pid", state);
-  needle = nbdkit_needle (sock);
-  stop_pidfile (path, needle, "nbdkit", quiet);
-  rmdir (fuse);
-  unlink (sock);
-  snprintf (path, sizeof path, "%s/target", state);
-  unlink (path);
-  rmdir (state);
+  stop_pidfile (m->fusepid, m->fuse, "nbdfuse", quiet);
+  needle = nbdkit_needle (m->sock);
+  stop_pidfile (m->pidfile, needle, "nbdkit", quiet);
+  rmdir (m->fuse);
+  unlink (m->sock);
+  unlink (m->target);
+  rmdir (m->state);
   return 0;
 }
 
@@ -491,6 +501,32 @@ start_nbdfuse (const char *fuse, const char *fusepid, const char *sock)
   return 0;
 }
 
+/* mount's state directory, with the file naming what is mounted where
+ * and the directory nbdfuse mounts on.  -1 (printed) if bootback mounted
+ * something on target already. */
+static int
+mount_state_create (struct cli *c, const struct mount_files *m,
+                    const char *target, const char *point, const char *dname)
+{
+  char path[PATH_MAX + 16];
+  FILE *f;
+
+  snprintf (path, sizeof path, "%s/mounts", c->home);
+  mkdir (path, 0700);
+  if (mkdir (m->state, 0700) == -1) {
+    cli_error ("%s: %s", m->state, errno == EEXIST
+               ? "something is mounted there by bootback already (bootback umount it)"
+               : strerror (errno));
+    return -1;
+  }
+  if ((f = fopen (m->target, "we")) != NULL) {
+    fprintf (f, "%s\n%s %s\n", target, point, dname);
+    fclose (f);
+  }
+  mkdir (m->fuse, 0700);
+  return 0;
+}
+
 int
 cmd_mount (struct cli *c, int argc, char **argv)
 {
@@ -503,13 +539,12 @@ cmd_mount (struct cli *c, int argc, char **argv)
   };
   const char *disk = NULL, *reader = NULL;
   CLEANUP_FREE char *needle = NULL;
-  char vm[129], id[17], dname[65], target[PATH_MAX], state[PATH_MAX],
-    sock[PATH_MAX + 16], pidfile[PATH_MAX + 16], fuse[PATH_MAX + 16],
-    fusepid[PATH_MAX + 16], dev[PATH_MAX + 32], path[PATH_MAX + 16],
-    what[300], type[64];
+  char vm[VM_NAME_MAX + 1], id[TIMESTAMP_LEN + 1], dname[DISK_NAME_MAX + 1],
+    target[PATH_MAX], point[VM_NAME_MAX + TIMESTAMP_LEN + 2], what[300],
+    type[64];
+  struct mount_files m;
   int opt, partition = 0;
   bool kernel_ok = false;
-  FILE *f;
 
   while ((opt = getopt_long (argc, argv, "h", lo, NULL)) != -1) {
     switch (opt) {
@@ -528,54 +563,39 @@ cmd_mount (struct cli *c, int argc, char **argv)
   }
   if (resolve (c, argv[optind], &disk, vm, id, dname) == -1)
     return 1;
-  mount_state (c, target, state, sizeof state);
-  snprintf (path, sizeof path, "%s/mounts", c->home);
-  mkdir (path, 0700);
-  if (mkdir (state, 0700) == -1) {
-    cli_error ("%s: %s", state, errno == EEXIST
-               ? "something is mounted there by bootback already (bootback umount it)"
-               : strerror (errno));
+  mount_files (c, target, &m);
+  snprintf (point, sizeof point, "%s@%s", vm, id);
+  if (mount_state_create (c, &m, target, point, dname) == -1)
     return 1;
-  }
-  snprintf (sock, sizeof sock, "%s/nbd.sock", state);
-  snprintf (pidfile, sizeof pidfile, "%s/nbdkit.pid", state);
-  snprintf (fuse, sizeof fuse, "%s/fuse", state);
-  snprintf (fusepid, sizeof fusepid, "%s/fuse.pid", state);
-  snprintf (dev, sizeof dev, "%s/nbd", fuse);
-  snprintf (what, sizeof what, "%s@%s disk %s%s%.0d", vm, id, dname,
+  snprintf (what, sizeof what, "%s disk %s%s%.0d", point, dname,
             partition ? " partition " : "", partition);
-  snprintf (path, sizeof path, "%s/target", state);
-  if ((f = fopen (path, "we")) != NULL) {
-    fprintf (f, "%s\n%s@%s %s\n", target, vm, id, dname);
-    fclose (f);
-  }
-  mkdir (fuse, 0700);
 
   /* nbdkit in the background, nbdfuse, then the file system's reader */
-  if (start_nbdkit (c, vm, id, dname, partition, sock, pidfile, false,
+  if (start_nbdkit (c, vm, id, dname, partition, m.sock, m.pidfile, false,
                     "bootback mount") == -1)
     goto err;
-  needle = nbdkit_needle (sock);
-  if (pid_file_stamp (pidfile, needle) == -1) {
+  needle = nbdkit_needle (m.sock);
+  if (pid_file_stamp (m.pidfile, needle) == -1) {
     cli_perror ();
     goto err;
   }
-  if (start_nbdfuse (fuse, fusepid, sock) == -1 ||
-      fs_type (dev, what, type, sizeof type) == -1 ||
-      fs_mount (dev, type, what, target, kernel_ok, &reader) == -1)
+  if (start_nbdfuse (m.fuse, m.fusepid, m.sock) == -1 ||
+      fs_type (m.dev, what, type, sizeof type) == -1 ||
+      fs_mount (m.dev, type, what, target, kernel_ok, &reader) == -1)
     goto err;
   printf ("mounted %s read-only on %s with %s (%s), nosuid,nodev,noexec\n",
           what, target, reader, type);
   return 0;
  err:
-  do_umount (state, NULL, true);
+  do_umount (&m, NULL, true);
   return 1;
 }
 
 int
 cmd_umount (struct cli *c, int argc, char **argv)
 {
-  char target[PATH_MAX], state[PATH_MAX];
+  char target[PATH_MAX];
+  struct mount_files m;
   struct stat st;
 
   if (argc == 2 && strcmp (argv[1], "--help") == 0)
@@ -586,12 +606,12 @@ cmd_umount (struct cli *c, int argc, char **argv)
     cli_error ("%s: %s", argv[1], strerror (errno));
     return 1;
   }
-  mount_state (c, target, state, sizeof state);
-  if (stat (state, &st) == -1) {
+  mount_files (c, target, &m);
+  if (stat (m.state, &st) == -1) {
     cli_error ("%s: not mounted by bootback", target);
     return 1;
   }
-  if (do_umount (state, target, false) == -1)
+  if (do_umount (&m, target, false) == -1)
     return 1;
   printf ("unmounted %s\n", target);
   return 0;
