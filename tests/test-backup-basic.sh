@@ -17,26 +17,15 @@
 #   5. repo verify; the domain XML is kept with the point; --disk;
 #   6. with the agent gone: a crash-consistent point, said.
 source "$top_srcdir/tests/functions.sh"
-source "$top_srcdir/tests/lib/images.sh"
-source "$top_srcdir/tests/lib/libvirtd.sh"
+source "$top_srcdir/tests/lib/backup.sh"
 requires virsh qemu-img debugfs python3 cmp
-qga=$top_srcdir/tests/lib/qga
-# a private copy: a rebuild of the tree while the test runs cannot swap it
-cp "$BOOTBACK" "$tmp/bootback" && BOOTBACK=$tmp/bootback
-dom=bbk-$$
-
-images_tiny
-libvirtd_start
-export BOOTBACK_SCRATCH_DIR=$tmp
 
 # --- the VM: vda = tiny as qcow2; vdb = 64 MiB with data in places
-qemu-img convert -O qcow2 "$TINY_IMG" "$tmp/vda.qcow2"
+backup_test_start bbk
 truncate -s 64M "$tmp/vdb.raw"
 head -c 8M /dev/urandom | dd of="$tmp/vdb.raw" conv=notrunc status=none
 head -c 4M /dev/urandom | dd of="$tmp/vdb.raw" bs=1M seek=32 conv=notrunc status=none
 qemu-img convert -O qcow2 "$tmp/vdb.raw" "$tmp/vdb.qcow2"
-"$top_srcdir/images/domain-xml" NAME=$dom DISK_PATH="$tmp/vda.qcow2" DISK_FORMAT=qcow2 \
-    NET_TYPE=none SERIAL_LOG="$tmp/vm.serial" >"$tmp/vm.xml"
 "$top_srcdir/tests/lib/add-disk" "$tmp/vm.xml" vdb "$tmp/vdb.qcow2" qcow2 "discard='unmap'"
 virsh -q define "$tmp/vm.xml" >/dev/null
 virsh -q start "$dom" >/dev/null

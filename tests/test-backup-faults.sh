@@ -21,25 +21,14 @@
 #     exist fails by name, the others are still backed up); a shut-off
 #     domain is read directly.
 source "$top_srcdir/tests/functions.sh"
-source "$top_srcdir/tests/lib/images.sh"
-source "$top_srcdir/tests/lib/libvirtd.sh"
+source "$top_srcdir/tests/lib/backup.sh"
 requires virsh qemu-img python3 cmp
-qga=$top_srcdir/tests/lib/qga
-# a private copy: a rebuild of the tree while the test runs cannot swap it
-cp "$BOOTBACK" "$tmp/bootback" && BOOTBACK=$tmp/bootback
-dom=bbf-$$
 
-images_tiny
-libvirtd_start
-export BOOTBACK_SCRATCH_DIR=$tmp
-
-qemu-img convert -O qcow2 "$TINY_IMG" "$tmp/vda.qcow2"
+backup_test_start bbf
 truncate -s 32M "$tmp/vdb.raw"
 head -c 4M /dev/urandom | dd of="$tmp/vdb.raw" conv=notrunc status=none
 qemu-img convert -O qcow2 "$tmp/vdb.raw" "$tmp/vdb.qcow2"
 head -c 8M /dev/urandom >"$tmp/vdc.raw"
-"$top_srcdir/images/domain-xml" NAME=$dom DISK_PATH="$tmp/vda.qcow2" DISK_FORMAT=qcow2 \
-    NET_TYPE=none SERIAL_LOG="$tmp/vm.serial" >"$tmp/vm.xml"
 "$top_srcdir/tests/lib/add-disk" "$tmp/vm.xml" vdb "$tmp/vdb.qcow2" qcow2
 "$top_srcdir/tests/lib/add-disk" "$tmp/vm.xml" vdc "$tmp/vdc.raw" raw
 virsh -q define "$tmp/vm.xml" >/dev/null
