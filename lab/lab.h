@@ -414,4 +414,28 @@ void lab_state_add_vm (struct lab_state *s, const char *name,
 /* Default memory budget: half of the host's MemTotal, in MiB. */
 uint64_t lab_default_budget_mib (void);
 
+/* ---- console (console.c) ------------------------------------------------ */
+
+/* A console line that means the boot has failed: a fixed string, and the
+ * reason in words.  lab_console_failures[] is the built-in table (NULL
+ * text ends it); a lab definition adds its own (boot_failures:). */
+struct lab_console_pattern {
+  const char *text;
+  const char *reason;
+};
+extern const struct lab_console_pattern lab_console_failures[];
+
+/* Watch the console log at path (it may not exist yet) for the patterns
+ * of the table and extra[0..nextra) (checked first; kept by the caller). */
+struct lab_console_watch;
+struct lab_console_watch *lab_console_watch_new (const char *path,
+                                                 const struct lab_console_pattern *extra,
+                                                 size_t nextra);
+/* Read what the log gained: 1 if a failure showed (*reason: its words,
+ * *quoted: the console lines, malloc'd), then 0 on every later call; 0 if
+ * none; -1 with the error set if the log cannot be read. */
+int lab_console_watch_poll (struct lab_console_watch *w, const char **reason,
+                            char **quoted);
+void lab_console_watch_free (struct lab_console_watch *w);
+
 #endif /* BOOTBACK_LAB_H */

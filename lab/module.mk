@@ -11,7 +11,7 @@ PC_LAB  := libfyaml libxml-2.0 libvirt libvirt-qemu jansson
 LAB_LIBS = $(VIRT_A) $(UTIL_A) $(call pc_libs,$(PC_LAB) sqlite3 $(PC_REPO))
 DEPS    += libfyaml-dev libxml2-dev libvirt-dev libjansson-dev iproute2 iptables
 
-$(LAB_OBJ) lab/test-conf.o lab/test-domain-xml.o lab/test-state.o lab/test-quick.o: ALL_CFLAGS += $(call pc_cflags,$(PC_LAB))
+$(LAB_OBJ) lab/test-conf.o lab/test-domain-xml.o lab/test-state.o lab/test-quick.o lab/test-console.o: ALL_CFLAGS += $(call pc_cflags,$(PC_LAB))
 $(LAB_A): $(LAB_OBJ) | $(VIRT_A)
 	$(AR) rcs $@ $^
 
@@ -23,8 +23,10 @@ lab/test-domain-xml: lab/test-domain-xml.o $(LAB_A) $(INSTANT_A) $(CATALOG_A) $(
 	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDFLAGS) $(LAB_LIBS) -lm -lpthread
 lab/test-state: lab/test-state.o $(LAB_A) $(INSTANT_A) $(CATALOG_A) $(REPO_A) $(VIRT_A) $(UTIL_A)
 	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDFLAGS) $(LAB_LIBS) -lm -lpthread
-TEST_BINS += lab/test-conf lab/test-quick lab/test-domain-xml lab/test-state
-TESTS     += lab/test-conf lab/test-quick lab/test-domain-xml lab/test-state
+lab/test-console: lab/test-console.o $(LAB_A) $(INSTANT_A) $(CATALOG_A) $(REPO_A) $(VIRT_A) $(UTIL_A)
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDFLAGS) $(LAB_LIBS) -lm -lpthread
+TEST_BINS += lab/test-conf lab/test-quick lab/test-domain-xml lab/test-state lab/test-console
+TESTS     += lab/test-conf lab/test-quick lab/test-domain-xml lab/test-state lab/test-console
 
 # fuzz-lab (libFuzzer, see the Makefile): lab YAML, a point's <bb:verify>
 # and the quick definition, the lab's check of rewritten XML.

@@ -1,0 +1,229 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Reading a lab VM's console for the reasons a boot fails.
+ *
+ * A broken restore point rarely stays silent: the firmware says it found
+ * nothing to boot, the boot loader halts with a message, the kernel
+ * panics, the initramfs or systemd drops to an emergency shell.  The
+ * verification's boot wait polls this watcher on the VM's serial log and
+ * gives up as soon as one of those lines appears, quoting it, instead of
+ * running out the boot timeout with no reason ("did not boot").
+ *
+ * The patterns are fixed strings (no regular expressions: a lab
+ * definition's own patterns must not be able to make matching slow), in
+ * one table, lab_console_failures[], to which a lab definition adds its
+ * own (boot_failures:).  They are matched against the console text with
+ * terminal escapes and carriage returns taken out (SeaBIOS draws its
+ * screen with cursor movements), line by line, so a message split over
+ * two reads of the log still matches once its line is whole.  A guest
+ * writes the console: what it writes is matched, quoted (printable ASCII
+ * only, bounded) and never acted on.
+ *
+ * The firmware writes to the serial port only when the domain asks for it
+ * (<bios useserial='yes'/>, lab/domain-xml.c); a Windows guest's stop
+ * code is on the screen alone (not read here).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "lab/lab.h"
+#include "recovery/util/util.h"
+
+const struct lab_console_pattern lab_console_failures[] = {
+  /* firmware */
+  { "No bootable device", "no bootable device: the firmware found nothing to boot" },
+  { "Boot failed: not a bootable disk", "the disk has no boot sector" },
+  { "No bootable option or device was found", "UEFI found nothing to boot" },
+  { "BdsDxe: failed to load Boot", "UEFI could not load the boot entry" },
+  /* the boot sector and boot loaders */
+  { "Missing operating system", "the boot partition has no boot loader (MBR: "
+    "missing operating system)" },
+  { "Operating system load error", "the boot loader could not be loaded (MBR)" },
+  { "Could not find kernel image", "the boot loader cannot find the kernel" },
+  { "Boot error", "the boot loader failed (Boot error)" },
+  /* GRUB's "error: no such device" and the like are often followed by a
+   * normal boot; only its rescue shell is final. */
+  { "grub rescue>", "GRUB cannot find its files (grub rescue)" },
+  { "Failed to start image", "the UEFI boot loader failed to start the kernel" },
+  /* the kernel */
+  { "Kernel panic - not syncing", "kernel panic" },
+  /* early userspace */
+  { "(initramfs) ", "the root file system was not mounted (initramfs emergency shell)" },
+  { "Dropping to a shell!", "the root file system was not mounted (initramfs emergency shell)" },
+  { "dracut:/#", "the root file system was not mounted (dracut emergency shell)" },
+  { "Entering emergency mode", "systemd emergency mode" },
+  { "You are in emergency mode", "systemd emergency mode" },
+  { "You are in rescue mode", "systemd rescue mode" },
+  { "Give root password for maintenance", "the boot stopped for maintenance "
+    "(a file system check or mount failed)" },
+  { NULL, NULL },
+};
+
+/* Lines longer than this are cut (a guest may write anything). */
+#define LINE_MAX_LEN 512
+/* Lines quoted with a match: the matching one and those before it. */
+#define QUOTE_LINES 3
+
+struct lab_console_watch {
+  char *path;
+  off_t offset;                      /* read so far */
+  const struct lab_console_pattern *extra;
+  size_t nextra;
+  char line[LINE_MAX_LEN + 1];       /* the line being read, cleaned */
+  size_t len;
+  char prev[QUOTE_LINES - 1][LINE_MAX_LEN + 1];  /* whole lines before it */
+  int esc;                           /* 0, or inside an escape sequence */
+  bool matched;
+};
+
+struct lab_console_watch *
+lab_console_watch_new (const char *path, const struct lab_console_pattern *extra,
+                       size_t nextra)
+{
+  struct lab_console_watch *w = xcalloc (1, sizeof *w);
+
+  w->path = xstrdup (path);
+  w->extra = extra;
+  w->nextra = nextra;
+  return w;
+}
+
+void
+lab_console_watch_free (struct lab_console_watch *w)
+{
+  if (w) {
+    free (w->path);
+    free (w);
+  }
+}
+
+static const struct lab_console_pattern *
+match_line (const struct lab_console_watch *w, const char *line)
+{
+  const struct lab_console_pattern *p;
+  size_t i;
+
+  for (i = 0; i < w->nextra; i++)
+    if (w->extra[i].text[0] && strstr (line, w->extra[i].text))
+      return &w->extra[i];
+  for (p = lab_console_failures; p->text; p++)
+    if (strstr (line, p->text))
+      return p;
+  return NULL;
+}
+
+/* Escape sequences: ESC [ params final-byte, ESC c and other two-byte
+ * ones.  1 while inside one. */
+static int
+skip_escape (struct lab_console_watch *w, unsigned char c)
+{
+  if (w->esc == 0) {
+    if (c != 0x1b)
+      return 0;
+    w->esc = 1;
+    return 1;
+  }
+  if (w->esc == 1)
+    w->esc = c == '[' ? 2 : 0;          /* ESC c, ESC 7, ...: done */
+  else if (c >= 0x40 && c <= 0x7e)
+    w->esc = 0;                         /* the final byte of ESC [ ... */
+  return 1;
+}
+
+/* The quote: the lines before the matching one and it, newline-separated. */
+static char *
+quote (const struct lab_console_watch *w)
+{
+  char *q = NULL;
+  size_t qlen = 0, i;
+  FILE *f = open_memstream (&q, &qlen);
+
+  if (!f)
+    abort ();
+  for (i = 0; i < QUOTE_LINES - 1; i++)
+    if (w->prev[i][0])
+      fprintf (f, "%s\n", w->prev[i]);
+  fprintf (f, "%s", w->line);
+  fclose (f);
+  return q;
+}
+
+/* The line is whole (or the pattern may already be in it): match it. */
+static const struct lab_console_pattern *
+end_line (struct lab_console_watch *w, bool whole)
+{
+  const struct lab_console_pattern *p;
+  size_t i;
+
+  w->line[w->len] = '\0';
+  p = match_line (w, w->line);
+  if (p || !whole)
+    return p;
+  if (w->len > 0) {                     /* keep it for the quote */
+    for (i = 0; i + 1 < QUOTE_LINES - 1; i++)
+      memcpy (w->prev[i], w->prev[i + 1], sizeof w->prev[i]);
+    memcpy (w->prev[QUOTE_LINES - 2], w->line, w->len + 1);
+  }
+  w->len = 0;
+  return NULL;
+}
+
+static const struct lab_console_pattern *
+feed (struct lab_console_watch *w, const unsigned char *buf, size_t n)
+{
+  const struct lab_console_pattern *p;
+  size_t i;
+
+  for (i = 0; i < n; i++) {
+    unsigned char c = buf[i];
+
+    if (skip_escape (w, c) || c == '\r')
+      continue;
+    if (c == '\n') {
+      if ((p = end_line (w, true)))
+        return p;
+      continue;
+    }
+    if (w->len < LINE_MAX_LEN)
+      w->line[w->len++] = c >= 0x20 && c < 0x7f ? (char) c : '?';
+  }
+  /* A prompt ends no line: "(initramfs) " waits for input as it is. */
+  return end_line (w, false);
+}
+
+int
+lab_console_watch_poll (struct lab_console_watch *w, const char **reason,
+                        char **quoted)
+{
+  CLEANUP_CLOSE int fd = -1;
+  unsigned char buf[16384];
+  ssize_t r;
+
+  if (w->matched)
+    return 0;
+  fd = open (w->path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd == -1) {
+    if (errno == ENOENT)
+      return 0;                         /* not written yet */
+    error_set (errno, "console log %s", w->path);
+    return -1;
+  }
+  while ((r = pread (fd, buf, sizeof buf, w->offset)) > 0) {
+    const struct lab_console_pattern *p;
+
+    w->offset += r;
+    if ((p = feed (w, buf, (size_t) r))) {
+      w->matched = true;
+      *reason = p->reason;
+      *quoted = quote (w);
+      return 1;
+    }
+  }
+  if (r == -1) {
+    error_set (errno, "console log %s", w->path);
+    return -1;
+  }
+  return 0;
+}
