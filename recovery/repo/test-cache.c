@@ -96,6 +96,19 @@ reader_thread (void *arg)
   return NULL;
 }
 
+/* How long the readers get to reach the cache while the load is held:
+ * 0.3 s, times the slowness factor of tests/lib/slow.sh (valgrind: 20). */
+static useconds_t
+settle_us (void)
+{
+  const char *n = getenv ("BOOTBACK_SLOW");
+  int slow = getenv ("BOOTBACK_VALGRIND") ? 20 : 1;
+
+  if (n && atoi (n) >= 1)
+    slow = atoi (n);
+  return 300 * 1000 * slow;
+}
+
 /* NTHREADS readers of chunk k at once, while the first load is held at
  * the gate; returns how many failed. */
 static int
@@ -113,7 +126,7 @@ readers_at_once (struct env *e, struct repo_cache *c, uint64_t k,
   }
   while (started < NTHREADS)
     usleep (1000);
-  usleep (300 * 1000);             /* every reader is in the cache now */
+  usleep (settle_us ());           /* every reader is in the cache now */
   gate_set (false);
   for (i = 0; i < NTHREADS; i++) {
     pthread_join (t[i], NULL);
