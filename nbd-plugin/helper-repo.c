@@ -79,11 +79,15 @@ import_disk (struct repo *r, struct repo_writer *w, const char *arg)
 static int
 hold (const char *location, const char *path)
 {
-  struct repo *r = repo_open (location);
+  struct repo_open_opts ro;
+  struct repo *r;
   struct repo_io *io;
   struct repo_file *f;
   char line[16], byte;
 
+  repo_open_opts_nfs (&ro, getenv ("BOOTBACK_NFS_TIMEOUT"),
+                      getenv ("BOOTBACK_NFS_CONNECTIONS"));
+  r = repo_open_with (location, &ro);
   if (!r)
     die ("open");
   io = repo_get_io (r);

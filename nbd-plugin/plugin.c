@@ -177,9 +177,13 @@ bb_get_ready (void)
 {
   CLEANUP_FREE struct repo_manifest *m = NULL;
   CLEANUP_FREE char *spec = NULL;
+  struct repo_open_opts ro;
   size_t i;
 
-  repo = repo_open (repo_path);
+  /* The repository library reads no environment: its settings are ours. */
+  repo_open_opts_nfs (&ro, getenv ("BOOTBACK_NFS_TIMEOUT"),
+                      getenv ("BOOTBACK_NFS_CONNECTIONS"));
+  repo = repo_open_with (repo_path, &ro);
   if (!repo) {
     nbdkit_error ("cannot open the repository: %s", error_msg ());
     return -1;

@@ -9,3 +9,11 @@ DEPS        += libsqlite3-dev sqlite3
 $(CATALOG_OBJ): ALL_CFLAGS += $(call pc_cflags,sqlite3)
 $(CATALOG_A): $(CATALOG_OBJ)
 	$(AR) rcs $@ $^
+
+# migrations from every earlier schema version (test-catalog.c)
+CATALOG_TESTS := recovery/catalog/test-catalog
+recovery/catalog/test-catalog.o: ALL_CFLAGS += $(call pc_cflags,sqlite3)
+recovery/catalog/test-catalog: %: %.o $(CATALOG_A) $(REPO_A) $(UTIL_A)
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDFLAGS) $(call pc_libs,sqlite3) $(REPO_LIBS)
+TEST_BINS += $(CATALOG_TESTS)
+TESTS += $(CATALOG_TESTS)

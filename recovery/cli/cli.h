@@ -20,6 +20,7 @@
 struct cli {
   const char *home;          /* state directory */
   const char *repo_opt;      /* --repo or BOOTBACK_REPO, or NULL */
+  struct repo_open_opts repo_open;  /* BOOTBACK_NFS_TIMEOUT, _CONNECTIONS */
   struct catalog *cat;       /* opened on demand */
   struct repo *repo;         /* opened on demand */
   int64_t repo_id;

@@ -115,13 +115,14 @@ repo_init_cmd (struct cli *c, int argc, char **argv)
     cli_bad_usage (repo_usage);
   if (o.chunk_size == 0)
     o.chunk_size = REPO_DEFAULT_CHUNK;
+  o.open = c->repo_open;
   if ((existed = repo_init (argv[optind], &o)) == -1) {
     cli_perror ();
     return 1;
   }
   abs = cli_absolute (argv[optind]);
-  r = repo_open (abs);
-  if (r && repo_tighten (abs, &t) == -1) {
+  r = repo_open_with (abs, &c->repo_open);
+  if (r && repo_tighten (abs, &c->repo_open, &t) == -1) {
     cli_perror ();
     repo_close (r);
     return 1;

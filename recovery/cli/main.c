@@ -170,7 +170,7 @@ cli_repo (struct cli *c)
   /* A relative --repo or $BOOTBACK_REPO is made absolute before anything
    * keeps it: the catalog, and sessions whose supervisor runs elsewhere. */
   loc = abs = cli_absolute (loc);
-  c->repo = repo_open (loc);
+  c->repo = repo_open_with (loc, &c->repo_open);
   if (!c->repo) {
     cli_perror ();
     return -1;
@@ -259,6 +259,8 @@ main (int argc, char **argv)
   c.repo_opt = getenv ("BOOTBACK_REPO");
   if (c.repo_opt && !*c.repo_opt)
     c.repo_opt = NULL;
+  repo_open_opts_nfs (&c.repo_open, getenv ("BOOTBACK_NFS_TIMEOUT"),
+                      getenv ("BOOTBACK_NFS_CONNECTIONS"));
   if (global_options (&c, &argc, argv) == -1)
     return 1;
   if (argc < 2) {

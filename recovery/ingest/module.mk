@@ -18,3 +18,10 @@ recovery/ingest/test-backup-xml: %: %.o $(INGEST_A) $(UTIL_A)
 	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDFLAGS) $(call pc_libs,libxml-2.0) -lpthread
 TEST_BINS += $(INGEST_TESTS)
 TESTS += $(INGEST_TESTS)
+
+# chunk-job.c's contract, read from a local file (test-chunk-job.c)
+recovery/ingest/test-chunk-job.o: ALL_CFLAGS += $(call pc_cflags,libnbd jansson)
+recovery/ingest/test-chunk-job: %: %.o $(INGEST_A) $(REPO_A) $(UTIL_A)
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDFLAGS) $(call pc_libs,libnbd) $(REPO_LIBS)
+TEST_BINS += recovery/ingest/test-chunk-job
+TESTS += recovery/ingest/test-chunk-job

@@ -229,7 +229,7 @@ int
 repo_gc (struct repo *r, bool dry_run, struct repo_gc_result *res)
 {
   struct repo_io *io = r->io;
-  struct digest_set *set = digest_set_new ();
+  struct digest_set *set;
   size_t i, j;
   double start, cutoff;
   char **dirs = NULL;
@@ -238,6 +238,7 @@ repo_gc (struct repo *r, bool dry_run, struct repo_gc_result *res)
   memset (res, 0, sizeof *res);
   if (io_lock (io, "locks/gc", "another garbage collection", 0) == -1)
     return -1;
+  set = digest_set_new ();
   if (io_clock (io, &start) == -1)
     goto out;
   cutoff = start;

@@ -4,10 +4,11 @@
  * nfs://SERVER/EXPORT/PATH[?OPTIONS] read and written with libnfs, without
  * a kernel mount (no root mount, works in containers).  The options are
  * libnfs's own (version=3|4, nfsport=, mountport=, uid=, gid=, ...);
- * without version= NFSv4 is tried first, then NFSv3.  Environment:
- * BOOTBACK_NFS_CONNECTIONS (pool size, default 4, at most 32) and
- * BOOTBACK_NFS_TIMEOUT (seconds without a reply before a call fails,
- * default 30).
+ * without version= NFSv4 is tried first, then NFSv3.  Settings, from
+ * struct repo_open_opts (the command line and the nbdkit plugin take
+ * them from BOOTBACK_NFS_CONNECTIONS and BOOTBACK_NFS_TIMEOUT): the pool
+ * size (default 4, at most 32) and the seconds without a reply before a
+ * call fails (default 30).
  *
  * Design notes (invariants):
  *  1. A libnfs context is not thread-safe.  The backend keeps a pool of
@@ -1464,10 +1465,14 @@ static const struct repo_io_ops nfs_ops = {
   .free = n_free,
 };
 
+#define DEFAULT_TIMEOUT 30
+#define DEFAULT_CONNS 4
+
+/* A setting's text as a number from min to max; def if the text is
+ * missing, empty, not a number or out of range. */
 static double
-env_number (const char *name, double def, double min, double max)
+setting_number (const char *s, double def, double min, double max)
 {
-  const char *s = getenv (name);
   char *end;
   double v;
 
@@ -1479,8 +1484,17 @@ env_number (const char *name, double def, double min, double max)
   return v;
 }
 
+void
+repo_open_opts_nfs (struct repo_open_opts *o, const char *timeout,
+                    const char *connections)
+{
+  o->nfs_timeout = setting_number (timeout, DEFAULT_TIMEOUT, 1, 3600);
+  o->nfs_connections = (unsigned) setting_number (connections, DEFAULT_CONNS,
+                                                  1, MAX_CONNS);
+}
+
 struct repo_io *
-io_nfs_new (const char *url)
+io_nfs_new (const char *url, const struct repo_open_opts *o)
 {
   struct nfs_context *nfs;
   struct nfs_url *u;
@@ -1531,8 +1545,9 @@ io_nfs_new (const char *url)
   }
   n->v4_wpiece = V4_WPIECE;
   n->idle_reset = IDLE_RESET;
-  n->timeout = env_number ("BOOTBACK_NFS_TIMEOUT", 30, 1, 3600);
-  n->nconns = (size_t) env_number ("BOOTBACK_NFS_CONNECTIONS", 4, 1, MAX_CONNS);
+  n->timeout = o && o->nfs_timeout > 0 ? o->nfs_timeout : DEFAULT_TIMEOUT;
+  n->nconns = o && o->nfs_connections > 0 ?
+    MIN (o->nfs_connections, MAX_CONNS) : DEFAULT_CONNS;
   for (i = 0; i < n->nconns; i++) {
     pthread_mutex_init (&n->conns[i].lock, NULL);
     n->conns[i].slot = i;
@@ -1562,7 +1577,7 @@ io_nfs_new (const char *url)
 }
 
 int
-io_nfs_mkdir_root (const char *url)
+io_nfs_mkdir_root (const char *url, const struct repo_open_opts *o)
 {
   const char *q = strchr (url, '?');
   CLEANUP_FREE char *base = strndup (url, q ? (size_t) (q - url) : strlen (url));
@@ -1575,7 +1590,7 @@ io_nfs_mkdir_root (const char *url)
   if (!base) abort ();
   for (len = strlen (base); len > 6 && base[len - 1] == '/'; len--)
     base[len - 1] = '\0';
-  io = io_nfs_new (url);
+  io = io_nfs_new (url, o);
   if (io) {
     io->ops->free (io);             /* there already */
     return 0;
@@ -1589,12 +1604,12 @@ io_nfs_mkdir_root (const char *url)
   name = xstrdup (slash + 1);
   *slash = '\0';
   purl = xasprintf ("%s%s", base, q ? q : "");
-  io = io_nfs_new (purl);
+  io = io_nfs_new (purl, o);
   if (!io && errno == ENOENT) {
     /* make the parent first */
-    if (io_nfs_mkdir_root (purl) == -1)
+    if (io_nfs_mkdir_root (purl, o) == -1)
       return -1;
-    io = io_nfs_new (purl);
+    io = io_nfs_new (purl, o);
   }
   if (!io)
     return -1;

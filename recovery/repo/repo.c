@@ -22,10 +22,10 @@
 #include "recovery/repo/repo-int.h"
 
 static struct repo_io *
-io_for (const char *location)
+io_for (const char *location, const struct repo_open_opts *o)
 {
   if (strncmp (location, "nfs://", 6) == 0)
-    return io_nfs_new (location);
+    return io_nfs_new (location, o);
   return io_posix_new (location);
 }
 
@@ -50,6 +50,7 @@ repo_init (const char *location, const struct repo_init_opts *opts)
   uint32_t cs = opts && opts->chunk_size ? opts->chunk_size : REPO_DEFAULT_CHUNK;
   int level = opts && opts->zstd_level ? opts->zstd_level : 1;
   bool compress = !(opts && opts->no_compression);
+  const struct repo_open_opts *oo = opts ? &opts->open : NULL;
   struct repo_io *io;
   char **names;
   char uuid[37];
@@ -68,12 +69,12 @@ repo_init (const char *location, const struct repo_init_opts *opts)
     return -1;
   }
   if (strncmp (location, "nfs://", 6) == 0) {
-    if (io_nfs_mkdir_root (location) == -1)
+    if (io_nfs_mkdir_root (location, oo) == -1)
       return -1;
   }
   else if (mkdir_private (location) == -1)
     return -1;
-  io = io_for (location);
+  io = io_for (location, oo);
   if (!io)
     return -1;
   names = io->ops->list (io, ".");
@@ -146,9 +147,10 @@ tighten_tree (struct repo_io *io, const char *dir, struct repo_tightened *t)
 }
 
 int
-repo_tighten (const char *location, struct repo_tightened *t)
+repo_tighten (const char *location, const struct repo_open_opts *o,
+              struct repo_tightened *t)
 {
-  struct repo_io *io = io_for (location);
+  struct repo_io *io = io_for (location, o);
   int r;
 
   memset (t, 0, sizeof *t);
@@ -174,6 +176,12 @@ repo_mode (struct repo *r)
 struct repo *
 repo_open (const char *location)
 {
+  return repo_open_with (location, NULL);
+}
+
+struct repo *
+repo_open_with (const char *location, const struct repo_open_opts *oo)
+{
   struct repo *r = xcalloc (1, sizeof *r);
   const char *fault = test_hook_env ("BOOTBACK_FAULT");
   CLEANUP_FREE char *text = NULL;
@@ -183,7 +191,7 @@ repo_open (const char *location)
 
   pthread_mutex_init (&r->codec_lock, NULL);
   r->location = xstrdup (location);
-  r->io = io_for (location);
+  r->io = io_for (location, oo);
   if (!r->io)
     goto err;
   if (fault) {

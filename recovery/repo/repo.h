@@ -68,11 +68,28 @@ struct repo_range {
 
 /* ---- opening ------------------------------------------------------------- */
 
+/* What opening a repository needs besides its location.  The library
+ * reads no environment: the command line and the nbdkit plugin fill this
+ * from BOOTBACK_NFS_TIMEOUT and BOOTBACK_NFS_CONNECTIONS
+ * (repo_open_opts_nfs).  Zero fields are the defaults. */
+struct repo_open_opts {
+  double nfs_timeout;           /* seconds without a reply before an NFS
+                                 * call fails (1 to 3600; 0 = 30) */
+  unsigned nfs_connections;     /* NFS connections at most (1 to 32;
+                                 * 0 = 4) */
+};
+/* Set o's NFS fields from the text of BOOTBACK_NFS_TIMEOUT and
+ * BOOTBACK_NFS_CONNECTIONS (each may be NULL): text that is empty, not a
+ * number or out of range gives the default, as it always has. */
+void repo_open_opts_nfs (struct repo_open_opts *o, const char *timeout,
+                         const char *connections);
+
 struct repo_init_opts {
   uint32_t chunk_size;          /* 0 = REPO_DEFAULT_CHUNK; power of 2 */
   bool no_compression;          /* store every chunk raw */
   int zstd_level;               /* 0 = default (1); 1..19, or -7..-1 for
                                  * zstd's fast levels (faster, larger) */
+  struct repo_open_opts open;   /* how to reach location */
 };
 
 /* Create a new, empty repository at location (a directory path; it may
@@ -87,12 +104,17 @@ struct repo_tightened {
   unsigned root_was;            /* the directory's mode before */
   uint64_t dirs, files;         /* how many had group or other permissions */
 };
-int repo_tighten (const char *location, struct repo_tightened *t);
+int repo_tighten (const char *location, const struct repo_open_opts *o,
+                  struct repo_tightened *t);
 /* The permission bits of the repository's directory (0 if unknown). */
 unsigned repo_mode (struct repo *r);
 
-/* Open an existing repository.  Fault injection from the environment
- * (BOOTBACK_FAULT, see io-fault.c) is applied here. NULL on error. */
+/* Open an existing repository; o may be NULL (the defaults).  Fault
+ * injection from the environment (BOOTBACK_FAULT, see io-fault.c: a test
+ * hook) is applied here. NULL on error. */
+struct repo *repo_open_with (const char *location,
+                             const struct repo_open_opts *o);
+/* repo_open_with with the defaults. */
 struct repo *repo_open (const char *location);
 /* Close; NULL is fine.  Not while other threads still use it. */
 void repo_close (struct repo *r);

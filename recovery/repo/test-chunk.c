@@ -10,24 +10,42 @@
 
 #include "recovery/repo/repo-int.h"
 
+/* Byte offsets in a chunk file's header (repo-int.h, "chunk.c: the chunk
+ * file formats"). */
+#define HDR_CODEC       4         /* BBC1: the codec */
+#define HDR_RAW_LEN     8         /* plaintext length */
+#define HDR_PAYLOAD_CRC 16        /* crc32 of the payload */
+#define HDR_HEADER_CRC  20        /* crc32 of the bytes before it */
+/* In a BBC2 frame table entry: the frame's SHA-256 is first. */
+#define ENTRY_SHA256    0
+/* In a fixed index: the digest list follows the header. */
+#define FIDX_DIGESTS    FIDX_HDR_LEN
+
 static void
 fix_crcs (uint8_t *f, size_t flen)
 {
   uint32_t v = htole32 (crc32 (0, f + CHUNK_HDR_LEN, flen - CHUNK_HDR_LEN));
-  memcpy (f + 16, &v, 4);
-  v = htole32 (crc32 (0, f, 20));
-  memcpy (f + 20, &v, 4);
+  memcpy (f + HDR_PAYLOAD_CRC, &v, 4);
+  v = htole32 (crc32 (0, f, HDR_HEADER_CRC));
+  memcpy (f + HDR_HEADER_CRC, &v, 4);
+}
+
+static void
+set_raw_len (uint8_t *f, uint32_t len)
+{
+  uint32_t v = htole32 (len);
+  memcpy (f + HDR_RAW_LEN, &v, 4);
 }
 
 /* Encode data (len bytes) with r's format, keep a copy of the file. */
 static uint8_t *
 encode (struct repo *r, struct codec *c, const uint8_t *data, size_t len,
-        uint8_t d[32], size_t *flen)
+        uint8_t d[REPO_DIGEST_LEN], size_t *flen)
 {
-  uint8_t fh[CHUNK_MAX_FRAMES][32];
+  uint8_t fh[CHUNK_MAX_FRAMES][REPO_DIGEST_LEN];
 
   chunk_digest (r, data, len, fh, d);
-  *flen = chunk_encode (r, c, data, len, (const uint8_t (*)[32]) fh);
+  *flen = chunk_encode (r, c, data, len, (const uint8_t (*)[REPO_DIGEST_LEN]) fh);
   return memcpy (xmalloc (*flen), c->buf, *flen);
 }
 
@@ -35,7 +53,7 @@ encode (struct repo *r, struct codec *c, const uint8_t *data, size_t len,
 static void
 test_damage (struct repo *r, struct codec *c, uint8_t *data, size_t n)
 {
-  uint8_t *out = xmalloc (n), d[32], *f;
+  uint8_t *out = xmalloc (n), d[REPO_DIGEST_LEN], *f;
   size_t flen, len;
 
   f = encode (r, c, data, n, d, &flen);
@@ -49,11 +67,11 @@ test_damage (struct repo *r, struct codec *c, uint8_t *data, size_t n)
   assert (chunk_decode (r, c, f, flen, out, n, &len, d) == -1);
   assert (strstr (error_msg (), "CRC"));
   f[flen - 5] ^= 1;
-  /* header bit flip: header CRC */
-  f[9] ^= 0x10;
+  /* header bit flip (in the plaintext length): header CRC */
+  f[HDR_RAW_LEN + 1] ^= 0x10;
   assert (chunk_decode (r, c, f, flen, out, n, &len, d) == -1);
   assert (strstr (error_msg (), "header"));
-  f[9] ^= 0x10;
+  f[HDR_RAW_LEN + 1] ^= 0x10;
   /* truncated */
   assert (chunk_decode (r, c, f, flen - 1, out, n, &len, d) == -1);
   assert (strstr (error_msg (), "truncated"));
@@ -61,21 +79,19 @@ test_damage (struct repo *r, struct codec *c, uint8_t *data, size_t n)
    * before anything is allocated or written */
   {
     uint8_t *g = memcpy (xmalloc (flen), f, flen);
-    uint32_t big = htole32 (0xfffffff0);
-    memcpy (g + 8, &big, 4);
+    set_raw_len (g, 0xfffffff0);
     fix_crcs (g, flen);
     assert (chunk_decode (r, c, g, flen, out, n, &len, d) == -1);
     assert (strstr (error_msg (), "more than the chunk size"));
     /* a plaintext length that does not fit the frames or the stream */
-    big = htole32 (n - 1000);
-    memcpy (g + 8, &big, 4);
+    set_raw_len (g, n - 1000);
     fix_crcs (g, flen);
     assert (chunk_decode (r, c, g, flen, out, n, &len, d) == -1);
     free (g);
   }
   /* valid CRCs, valid lengths, wrong content: the SHA-256 catches it */
   {
-    uint8_t *g, d2[32];
+    uint8_t *g, d2[REPO_DIGEST_LEN];
     size_t glen;
     data[0] ^= 1;
     g = encode (r, c, data, n, d2, &glen);
@@ -87,7 +103,7 @@ test_damage (struct repo *r, struct codec *c, uint8_t *data, size_t n)
   if (r->tree) {
     /* a frame hash in the table changed, CRCs fixed: the frame check */
     uint8_t *g = memcpy (xmalloc (flen), f, flen);
-    g[CHUNK_HDR_LEN + CHUNK_ENTRY_LEN + 3] ^= 1;
+    g[CHUNK_HDR_LEN + 1 * CHUNK_ENTRY_LEN + ENTRY_SHA256 + 3] ^= 1;
     fix_crcs (g, flen);
     assert (chunk_decode (r, c, g, flen, out, n, &len, d) == -1);
     assert (strstr (error_msg (), "SHA-256 mismatch in frame 1"));
@@ -105,7 +121,7 @@ check_patch (struct repo *r, struct codec *c, const uint8_t *base,
              size_t nr)
 {
   uint8_t *want = memcpy (xmalloc (n), base, n), *data = xmalloc (n);
-  uint8_t *out = xmalloc (n), bd[32], d[32], wd[32];
+  uint8_t *out = xmalloc (n), bd[REPO_DIGEST_LEN], d[REPO_DIGEST_LEN], wd[REPO_DIGEST_LEN];
   struct chunk_patch pp;
   size_t i, flen, len, bflen;
   uint8_t *bf = encode (r, c, base, n, bd, &bflen);
@@ -123,7 +139,7 @@ check_patch (struct repo *r, struct codec *c, const uint8_t *base,
     assert (repo_digest_is_zero (d));
   else {
     repo_chunk_digest (r, want, n, wd);
-    assert (memcmp (d, wd, 32) == 0);
+    assert (memcmp (d, wd, REPO_DIGEST_LEN) == 0);
     flen = chunk_patch_encode (r, c, data, &pp);
     assert (chunk_decode (r, c, c->buf, flen, out, n, &len, d) == 0);
     assert (len == n && memcmp (out, want, n) == 0);
@@ -139,6 +155,109 @@ check_patch (struct repo *r, struct codec *c, const uint8_t *base,
   free (out);
 }
 
+/* A short last frame decodes; an output buffer smaller than the
+ * plaintext is refused. */
+static void
+test_lengths (struct repo *r, struct codec *c, const uint8_t *data, size_t n)
+{
+  uint8_t *out = xmalloc (n), d[REPO_DIGEST_LEN], *f;
+  size_t flen, len;
+
+  f = encode (r, c, data, n - 100, d, &flen);
+  assert (chunk_decode (r, c, f, flen, out, n, &len, d) == 0);
+  assert (len == n - 100 && memcmp (out, data, len) == 0);
+  free (f);
+  f = encode (r, c, data, n, d, &flen);
+  assert (chunk_decode (r, c, f, flen, out, n / 2, &len, d) == -1);
+  free (f);
+  free (out);
+}
+
+/* Incompressible data: every frame stored raw (BBC2), or the whole chunk
+ * raw (BBC1). */
+static void
+test_incompressible (struct repo *r, struct codec *c, size_t n)
+{
+  uint8_t *data = xmalloc (n), *out = xmalloc (n), d[REPO_DIGEST_LEN], *f;
+  size_t i, flen, len;
+
+  for (i = 0; i < n; i++)
+    data[i] = rand ();
+  f = encode (r, c, data, n, d, &flen);
+  assert (flen == CHUNK_HDR_LEN + 4 * CHUNK_ENTRY_LEN + n);
+  assert (chunk_decode (r, c, f, flen, out, n, &len, d) == 0);
+  assert (memcmp (out, data, n) == 0);
+  free (f);
+  r->tree = false;
+  f = encode (r, c, data, n, d, &flen);
+  assert (f[HDR_CODEC] == CHUNK_CODEC_RAW && flen == CHUNK_HDR_LEN + n);
+  assert (chunk_decode (r, c, f, flen, out, n, &len, d) == 0);
+  assert (memcmp (out, data, n) == 0);
+  free (f);
+  r->tree = true;
+  free (data);
+  free (out);
+}
+
+/* Patches: whole frames, part of a frame, across two frames, the short
+ * last frame, nothing; and a patch that leaves only zeros. */
+static void
+test_patches (struct repo *r, struct codec *c, size_t n)
+{
+  uint8_t *base = xmalloc (n), *new = xmalloc (n);
+  const struct repo_range whole[] = { { CHUNK_FRAME, CHUNK_FRAME } };
+  const struct repo_range parts[] = {
+    { 10, 100 }, { 5000, 7 }, { CHUNK_FRAME - 3, 20 },
+    { 3 * CHUNK_FRAME + 1, CHUNK_FRAME - 1 },
+  };
+  const struct repo_range all[] = { { 0, n } };
+  size_t i;
+
+  for (i = 0; i < n; i++) {
+    base[i] = (i / 50) & 0xff;
+    new[i] = rand ();
+  }
+  check_patch (r, c, base, new, n, whole, 1);
+  check_patch (r, c, base, new, n, parts, 4);
+  check_patch (r, c, base, new, n, NULL, 0);
+  memset (new, 0, n);
+  check_patch (r, c, base, new, n, all, 1);
+  check_patch (r, c, base, new, n - 5000, parts, 3);
+  free (base);
+  free (new);
+}
+
+/* The fixed index: round trip (with a zero chunk), checksum, length and
+ * magic checked. */
+static void
+test_fidx (void)
+{
+  uint8_t dg[5][REPO_DIGEST_LEN], (*got)[REPO_DIGEST_LEN], *b;
+  uint64_t size, count;
+  uint32_t cs;
+  size_t i, len;
+
+  memset (dg, 0, sizeof dg);
+  for (i = 0; i < 5; i++) dg[i][0] = i + 1;
+  memset (dg[2], 0, REPO_DIGEST_LEN);   /* a zero chunk */
+  b = fidx_encode (4 * 65536 + 17, 65536, (const uint8_t (*)[REPO_DIGEST_LEN]) dg, &len);
+  assert (len == FIDX_HDR_LEN + 5 * REPO_DIGEST_LEN);
+  assert (fidx_decode (b, len, &size, &cs, &count, &got) == 0);
+  assert (size == 4 * 65536 + 17 && cs == 65536 && count == 5);
+  assert (memcmp (got, dg, sizeof dg) == 0);
+  free (got);
+  /* a bit of the second digest */
+  b[FIDX_DIGESTS + REPO_DIGEST_LEN + 8] ^= 4;
+  assert (fidx_decode (b, len, &size, &cs, &count, &got) == -1);
+  assert (strstr (error_msg (), "checksum"));
+  b[FIDX_DIGESTS + REPO_DIGEST_LEN + 8] ^= 4;
+  assert (fidx_decode (b, len - REPO_DIGEST_LEN, &size, &cs, &count, &got) == -1);
+  assert (strstr (error_msg (), "truncated"));
+  b[0] = 'X';                           /* the magic */
+  assert (fidx_decode (b, len, &size, &cs, &count, &got) == -1);
+  free (b);
+}
+
 int
 main (void)
 {
@@ -146,8 +265,8 @@ main (void)
   struct repo_init_opts o = { .chunk_size = 4 * CHUNK_FRAME };
   struct repo *r;
   struct codec *c;
-  size_t n = 4 * CHUNK_FRAME, i, len, flen;
-  uint8_t *data = xmalloc (n), *out = xmalloc (n), d[32];
+  size_t n = 4 * CHUNK_FRAME, i;
+  uint8_t *data = xmalloc (n);
 
   assert (mkdtemp (dir));
   CLEANUP_FREE char *loc = xasprintf ("%s/repo", dir);
@@ -165,90 +284,11 @@ main (void)
   r->tree = false;                /* a repository of the "sha256" kind */
   test_damage (r, c, data, n);
   r->tree = true;
-
-  /* a short last frame */
-  {
-    uint8_t *f = encode (r, c, data, n - 100, d, &flen);
-    assert (chunk_decode (r, c, f, flen, out, n, &len, d) == 0);
-    assert (len == n - 100 && memcmp (out, data, len) == 0);
-    free (f);
-  }
-  /* an output buffer smaller than the plaintext is refused */
-  {
-    uint8_t *f = encode (r, c, data, n, d, &flen);
-    assert (chunk_decode (r, c, f, flen, out, n / 2, &len, d) == -1);
-    free (f);
-  }
-  /* incompressible data: every frame raw */
-  for (i = 0; i < n; i++) data[i] = rand ();
-  {
-    uint8_t *f = encode (r, c, data, n, d, &flen);
-    assert (flen == CHUNK_HDR_LEN + 4 * CHUNK_ENTRY_LEN + n);
-    assert (chunk_decode (r, c, f, flen, out, n, &len, d) == 0);
-    assert (memcmp (out, data, n) == 0);
-    free (f);
-  }
-  r->tree = false;
-  {
-    uint8_t *f = encode (r, c, data, n, d, &flen);
-    assert (f[4] == CHUNK_CODEC_RAW && flen == CHUNK_HDR_LEN + n);
-    assert (chunk_decode (r, c, f, flen, out, n, &len, d) == 0);
-    assert (memcmp (out, data, n) == 0);
-    free (f);
-  }
-  r->tree = true;
-
-  /* patches: whole frames, part of a frame, across two frames, the short
-   * last frame, nothing; and a patch that leaves only zeros */
-  {
-    uint8_t *base = xmalloc (n), *new = xmalloc (n);
-    const struct repo_range whole[] = { { CHUNK_FRAME, CHUNK_FRAME } };
-    const struct repo_range parts[] = {
-      { 10, 100 }, { 5000, 7 }, { CHUNK_FRAME - 3, 20 },
-      { 3 * CHUNK_FRAME + 1, CHUNK_FRAME - 1 },
-    };
-    const struct repo_range all[] = { { 0, n } };
-    for (i = 0; i < n; i++) {
-      base[i] = (i / 50) & 0xff;
-      new[i] = rand ();
-    }
-    check_patch (r, c, base, new, n, whole, 1);
-    check_patch (r, c, base, new, n, parts, 4);
-    check_patch (r, c, base, new, n, NULL, 0);
-    memset (new, 0, n);
-    check_patch (r, c, base, new, n, all, 1);
-    check_patch (r, c, base, new, n - 5000, parts, 3);
-    free (base);
-    free (new);
-  }
+  test_lengths (r, c, data, n);
   free (data);
-  free (out);
-
-  /* fixed index */
-  {
-    uint8_t dg[5][32], (*got)[32];
-    uint64_t size, count;
-    uint32_t cs;
-    uint8_t *b;
-    memset (dg, 0, sizeof dg);
-    for (i = 0; i < 5; i++) dg[i][0] = i + 1;
-    memset (dg[2], 0, 32);            /* a zero chunk */
-    b = fidx_encode (4 * 65536 + 17, 65536, (const uint8_t (*)[32]) dg, &len);
-    assert (len == FIDX_HDR_LEN + 5 * 32);
-    assert (fidx_decode (b, len, &size, &cs, &count, &got) == 0);
-    assert (size == 4 * 65536 + 17 && cs == 65536 && count == 5);
-    assert (memcmp (got, dg, sizeof dg) == 0);
-    free (got);
-    b[FIDX_HDR_LEN + 40] ^= 4;
-    assert (fidx_decode (b, len, &size, &cs, &count, &got) == -1);
-    assert (strstr (error_msg (), "checksum"));
-    b[FIDX_HDR_LEN + 40] ^= 4;
-    assert (fidx_decode (b, len - 32, &size, &cs, &count, &got) == -1);
-    assert (strstr (error_msg (), "truncated"));
-    b[0] = 'X';
-    assert (fidx_decode (b, len, &size, &cs, &count, &got) == -1);
-    free (b);
-  }
+  test_incompressible (r, c, n);
+  test_patches (r, c, n);
+  test_fidx ();
 
   codec_put (r, c);
   repo_close (r);

@@ -1,0 +1,245 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The decoded-chunk cache (cache.c) keeps its invariants:
+ *  - single flight: threads asking for one chunk at once cause one read
+ *    of its file and one decode, and all get its bytes;
+ *  - eviction: the bytes held stay within max_bytes, least recently used
+ *    first; a chunk evicted is read again, one still held is not;
+ *  - a failed load is not cached: the asker and the threads waiting with
+ *    it get the error, and the next read tries again and succeeds.
+ * Chunk file opens are counted below the cache, in the I/O table, so the
+ * test does not take the cache's own statistics on trust.
+ */
+#include <pthread.h>
+
+#include "recovery/repo/test-repo.h"
+
+#define CS REPO_MIN_CHUNK
+#define NCHUNKS 16
+#define NTHREADS 8
+
+/* What the I/O hook does to chunk opens: hold them until released, and
+ * fail the next fail_next of them with EIO. */
+static pthread_mutex_t gate_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t gate_cond = PTHREAD_COND_INITIALIZER;
+static bool gate_closed;
+static int fail_next;
+
+static int
+chunk_gate (struct hook_io *h, const char *op, const char *path)
+{
+  int fail = 0;
+
+  (void) h;
+  if (strcmp (op, "open") != 0 || strncmp (path, "chunks/", 7) != 0)
+    return 0;
+  pthread_mutex_lock (&gate_lock);
+  while (gate_closed)
+    pthread_cond_wait (&gate_cond, &gate_lock);
+  if (fail_next > 0) {
+    fail_next--;
+    fail = -1;
+  }
+  pthread_mutex_unlock (&gate_lock);
+  errno = EIO;
+  return fail;
+}
+
+static void
+gate_set (bool closed)
+{
+  pthread_mutex_lock (&gate_lock);
+  gate_closed = closed;
+  pthread_cond_broadcast (&gate_cond);
+  pthread_mutex_unlock (&gate_lock);
+}
+
+struct env {
+  struct scratch s;
+  struct repo *r;
+  struct hook_io *h;
+  struct repo_disk *d;
+};
+
+/* Read chunk k through cache c and check its bytes: 0, or -1 (error set). */
+static int
+read_chunk (struct env *e, struct repo_cache *c, uint64_t k)
+{
+  CLEANUP_FREE uint8_t *buf = xmalloc (CS), *want = xmalloc (CS);
+
+  if (repo_disk_pread (e->d, c, buf, CS, k * CS) == -1)
+    return -1;
+  test_chunk_data (want, CS, 1, k);
+  assert (memcmp (buf, want, CS) == 0);
+  return 0;
+}
+
+/* ---- single flight ----------------------------------------------------------- */
+
+struct reader {
+  struct env *e;
+  struct repo_cache *c;
+  uint64_t chunk;
+  int ret;
+  char err[256];
+};
+static _Atomic int started;
+
+static void *
+reader_thread (void *arg)
+{
+  struct reader *rd = arg;
+
+  atomic_fetch_add (&started, 1);
+  rd->ret = read_chunk (rd->e, rd->c, rd->chunk);
+  snprintf (rd->err, sizeof rd->err, "%s", rd->ret ? error_msg () : "");
+  return NULL;
+}
+
+/* How long the readers get to reach the cache while the load is held:
+ * 0.3 s, times the slowness factor of tests/lib/slow.sh (valgrind: 20). */
+static useconds_t
+settle_us (void)
+{
+  const char *n = getenv ("BOOTBACK_SLOW");
+  int slow = getenv ("BOOTBACK_VALGRIND") ? 20 : 1;
+
+  if (n && atoi (n) >= 1)
+    slow = atoi (n);
+  return 300 * 1000 * slow;
+}
+
+/* NTHREADS readers of chunk k at once, while the first load is held at
+ * the gate; returns how many failed. */
+static int
+readers_at_once (struct env *e, struct repo_cache *c, uint64_t k,
+                 struct reader *rd)
+{
+  pthread_t t[NTHREADS];
+  int i, failed = 0;
+
+  started = 0;
+  gate_set (true);
+  for (i = 0; i < NTHREADS; i++) {
+    rd[i] = (struct reader) { .e = e, .c = c, .chunk = k };
+    assert (pthread_create (&t[i], NULL, reader_thread, &rd[i]) == 0);
+  }
+  while (started < NTHREADS)
+    usleep (1000);
+  usleep (settle_us ());           /* every reader is in the cache now */
+  gate_set (false);
+  for (i = 0; i < NTHREADS; i++) {
+    pthread_join (t[i], NULL);
+    failed += rd[i].ret == -1;
+  }
+  return failed;
+}
+
+static void
+test_single_flight (struct env *e)
+{
+  struct repo_cache *c = repo_cache_new (e->r, 64 * CS);
+  struct repo_cache_stats st;
+  struct reader rd[NTHREADS];
+
+  e->h->chunk_opens = 0;
+  assert (readers_at_once (e, c, 3, rd) == 0);
+  assert (e->h->chunk_opens == 1);
+  repo_cache_get_stats (c, &st);
+  assert (st.decodes == 1 && st.misses == 1 && st.hits == NTHREADS - 1);
+  /* and a later read is a hit, no I/O */
+  assert (read_chunk (e, c, 3) == 0);
+  assert (e->h->chunk_opens == 1);
+  repo_cache_free (c);
+}
+
+/* ---- eviction ------------------------------------------------------------------ */
+
+static void
+test_eviction (struct env *e)
+{
+  const size_t max = 4 * CS;
+  struct repo_cache *c = repo_cache_new (e->r, max);
+  struct repo_cache_stats st;
+  uint64_t k;
+
+  e->h->chunk_opens = 0;
+  for (k = 0; k < NCHUNKS; k++) {
+    assert (read_chunk (e, c, k) == 0);
+    repo_cache_get_stats (c, &st);
+    assert (st.bytes <= max);
+  }
+  assert (e->h->chunk_opens == NCHUNKS);
+  repo_cache_get_stats (c, &st);
+  assert (st.evictions == NCHUNKS - 4 && st.bytes == max);
+  /* the four most recent are held: no I/O */
+  for (k = NCHUNKS - 4; k < NCHUNKS; k++)
+    assert (read_chunk (e, c, k) == 0);
+  assert (e->h->chunk_opens == NCHUNKS);
+  /* use chunk NCHUNKS-4 again so that it is the most recent; the next
+   * load evicts the least recent (NCHUNKS-3), not it */
+  assert (read_chunk (e, c, NCHUNKS - 4) == 0);
+  assert (read_chunk (e, c, 0) == 0);
+  assert (e->h->chunk_opens == NCHUNKS + 1);
+  assert (read_chunk (e, c, NCHUNKS - 4) == 0);
+  assert (e->h->chunk_opens == NCHUNKS + 1);
+  assert (read_chunk (e, c, NCHUNKS - 3) == 0);
+  assert (e->h->chunk_opens == NCHUNKS + 2);
+  repo_cache_get_stats (c, &st);
+  assert (st.bytes <= max);
+  repo_cache_free (c);
+}
+
+/* ---- a failed load is not cached ---------------------------------------------- */
+
+static void
+test_failure_not_cached (struct env *e)
+{
+  struct repo_cache *c = repo_cache_new (e->r, 64 * CS);
+  struct reader rd[NTHREADS];
+  int i;
+
+  /* one reader alone */
+  e->h->chunk_opens = 0;
+  fail_next = 1;
+  assert (read_chunk (e, c, 5) == -1);
+  assert (error_errno () == EIO && strstr (error_msg (), "test hook"));
+  assert (read_chunk (e, c, 5) == 0);
+  assert (e->h->chunk_opens == 2);
+
+  /* readers waiting on a load that fails all see its error; the next
+   * read loads again */
+  e->h->chunk_opens = 0;
+  fail_next = 1;
+  assert (readers_at_once (e, c, 6, rd) == NTHREADS);
+  for (i = 0; i < NTHREADS; i++)
+    assert (strstr (rd[i].err, "test hook"));
+  assert (e->h->chunk_opens == 1);
+  assert (read_chunk (e, c, 6) == 0);
+  assert (e->h->chunk_opens == 2);
+  repo_cache_free (c);
+}
+
+int
+main (void)
+{
+  struct env e;
+  char id[TIMESTAMP_LEN + 1];
+
+  e.r = scratch_open (&e.s, "test-cache", CS);
+  test_point_write (e.r, "vm1", 1, NCHUNKS, id, NULL);
+  e.h = hook_install (e.r);
+  e.h->before = chunk_gate;
+  e.d = repo_disk_open (e.r, "vm1", id, "vda");
+  assert (e.d);
+
+  test_single_flight (&e);
+  test_eviction (&e);
+  test_failure_not_cached (&e);
+
+  repo_disk_close (e.d);
+  repo_close (e.r);
+  scratch_remove (&e.s);
+  printf ("test-cache: ok\n");
+  return 0;
+}
