@@ -684,7 +684,7 @@ verify_run (const struct lab_def *d, const struct verify_run_opts *o,
   rep->seconds = now_monotonic () - t0;
   if (verify_report_write (rep) == -1)
     fprintf (stderr, "bootback: reports: %s\n", error_msg ());
-  if (o->record && verify_history_record (o->home, rep) == -1)
+  if (o->record && verify_history_record (o->record, rep) == -1)
     fprintf (stderr, "bootback: warning: the catalog could not record the run: %s\n",
              error_msg ());
   *out = rep;

@@ -162,7 +162,7 @@ run_def (struct cli *c, const struct lab_def *d, const struct run_args *a,
   struct verify_run_opts o = {
     .home = c->home, .uri = a->uri, .report_dir = a->report_dir, .kind = kind,
     .parallel = a->parallel, .budget_mib = a->budget_mib, .budget_wait = a->wait,
-    .lease = a->lease, .quiet = a->quiet, .record = true,
+    .lease = a->lease, .quiet = a->quiet,
     .allow_passthrough = a->allow_passthrough,
   };
   struct verify_report *r = NULL;
@@ -170,6 +170,7 @@ run_def (struct cli *c, const struct lab_def *d, const struct run_args *a,
 
   if (cli_catalog (c) == -1)
     return 1;
+  o.record = c->cat;
   if (def_needs_repo (d)) {
     if (cli_repo (c) == -1)
       return 1;
@@ -879,7 +880,7 @@ cmd_history (struct cli *c, int argc, char **argv)
     cli_bad_usage (history_usage);
   if (cli_catalog (c) == -1)
     return 1;
-  h = verify_history_json (c->home, argv[optind]);
+  h = verify_history_json (c->cat, argv[optind]);
   if (!h) {
     cli_perror ();
     return 1;
