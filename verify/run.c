@@ -74,22 +74,50 @@ struct run {
   size_t nvms;
 };
 
+/* One line to o->note, under the run's lock: the VM threads say things
+ * too, and the callback sees one line at a time. */
+static void
+tell (struct run *r, bool warning, const char *line)
+{
+  ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&r->lock);
+
+  if (r->o->note)
+    r->o->note (r->o->note_opaque, warning, line);
+}
+
+/* Progress, "lab ID: ..." (nothing if quiet). */
 static void
 say (struct run *r, const char *fmt, ...) __attribute__((format (printf, 2, 3)));
 static void
 say (struct run *r, const char *fmt, ...)
 {
+  CLEANUP_FREE char *msg = NULL, *line = NULL;
   va_list ap;
 
   if (r->o->quiet)
     return;
-  pthread_mutex_lock (&r->lock);
-  fprintf (stderr, "lab %s: ", r->st ? r->st->id : "-");
   va_start (ap, fmt);
-  vfprintf (stderr, fmt, ap);
+  if (vasprintf (&msg, fmt, ap) == -1)
+    abort ();
   va_end (ap);
-  fputc ('\n', stderr);
-  pthread_mutex_unlock (&r->lock);
+  line = xasprintf ("lab %s: %s", r->st ? r->st->id : "-", msg);
+  tell (r, false, line);
+}
+
+/* Something that went wrong while the run went on (said even if quiet). */
+static void
+say_warning (struct run *r, const char *fmt, ...) __attribute__((format (printf, 2, 3)));
+static void
+say_warning (struct run *r, const char *fmt, ...)
+{
+  CLEANUP_FREE char *line = NULL;
+  va_list ap;
+
+  va_start (ap, fmt);
+  if (vasprintf (&line, fmt, ap) == -1)
+    abort ();
+  va_end (ap);
+  tell (r, true, line);
 }
 
 /* The last n lines of a console log, printable characters only. */
@@ -171,15 +199,9 @@ add_taps (struct run *r, char *const *taps)
 {
   size_t i;
 
-  for (i = 0; taps && taps[i]; i++) {
-    if (!taps[i][0])
-      continue;
-    r->taps = realloc (r->taps, (r->ntaps + 2) * sizeof *r->taps);
-    if (!r->taps)
-      abort ();
-    r->taps[r->ntaps++] = xstrdup (taps[i]);
-    r->taps[r->ntaps] = NULL;
-  }
+  for (i = 0; taps && taps[i]; i++)
+    if (taps[i][0])
+      strv_push (&r->taps, &r->ntaps, xstrdup (taps[i]));
 }
 
 /* The checks its restore point asked for that the lab refused (never
@@ -206,11 +228,7 @@ vm_note (void *opaque, const char *line)
   struct vm_ctx *x = opaque;
   struct verify_vm_result *res = x->res;
 
-  res->notes = realloc (res->notes, (res->nnotes + 2) * sizeof *res->notes);
-  if (!res->notes)
-    abort ();
-  res->notes[res->nnotes++] = xstrdup (line);
-  res->notes[res->nnotes] = NULL;
+  strv_push (&res->notes, &res->nnotes, xstrdup (line));
   say (x->run, "%s: %s", x->vm->name, line);
 }
 
@@ -498,7 +516,7 @@ test_hook (struct run *r)
   setenv ("BOOTBACK_LAB_VETH", r->net.veth_host, 1);
   setenv ("BOOTBACK_LAB_ID", r->net.id, 1);
   if (run_command (argv, out, sizeof out) != 0)
-    fprintf (stderr, "bootback: test hook: %s\n", out);
+    say_warning (r, "test hook: %s", out);
 }
 
 static void *
@@ -530,8 +548,8 @@ teardown (struct run *r)
       destroy_thread (&r->vms[i]);
   }
   if (lab_state_teardown (r->st, r->conn) == -1)
-    fprintf (stderr, "bootback: teardown of lab %s: %s (run 'bootback lab "
-             "down %s' to try again)\n", r->st->id, error_msg (), r->st->id);
+    say_warning (r, "teardown of lab %s: %s (run 'bootback lab down %s' to "
+                 "try again)", r->st->id, error_msg (), r->st->id);
 }
 
 int
@@ -683,10 +701,10 @@ verify_run (const struct lab_def *d, const struct verify_run_opts *o,
   }
   rep->seconds = now_monotonic () - t0;
   if (verify_report_write (rep) == -1)
-    fprintf (stderr, "bootback: reports: %s\n", error_msg ());
+    say_warning (&r, "reports: %s", error_msg ());
   if (o->record && verify_history_record (o->record, rep) == -1)
-    fprintf (stderr, "bootback: warning: the catalog could not record the run: %s\n",
-             error_msg ());
+    say_warning (&r, "warning: the catalog could not record the run: %s",
+                 error_msg ());
   *out = rep;
   rep = NULL;
   ret = 0;

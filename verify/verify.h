@@ -130,7 +130,14 @@ struct verify_run_opts {
   uint64_t budget_mib;       /* memory budget of all lab runs (0 = default) */
   double budget_wait;        /* seconds to wait for the budget (<0 forever) */
   double lease;              /* > 0: sandbox; keep it up this long */
-  bool quiet;                /* no progress lines on stderr */
+  bool quiet;                /* no progress lines */
+  /* Where the run's lines go, one call per line (no newline), one call
+   * at a time (the VM threads too): progress ("lab ID: web1: booted in
+   * 3.1 s", none if quiet) and, with warning set, what went wrong while
+   * the run went on ("reports: ...", "teardown of lab ...").  NULL: not
+   * said. */
+  void (*note) (void *opaque, bool warning, const char *line);
+  void *note_opaque;
   struct catalog *record;    /* record the run in this catalog (the
                                 caller's, opened in this thread); NULL:
                                 not recorded */

@@ -154,6 +154,17 @@ def_needs_repo (const struct lab_def *d)
   return false;
 }
 
+/* The lab run's lines on stderr: progress as it is, warnings as the
+ * errors of bootback. */
+static void
+print_run_note (void *opaque, bool warning, const char *line)
+{
+  if (warning)
+    cli_error ("%s", line);
+  else
+    fprintf (stderr, "%s\n", line);
+}
+
 /* Run d; print; exit status. */
 static int
 run_def (struct cli *c, const struct lab_def *d, const struct run_args *a,
@@ -162,7 +173,7 @@ run_def (struct cli *c, const struct lab_def *d, const struct run_args *a,
   struct verify_run_opts o = {
     .home = c->home, .uri = a->uri, .report_dir = a->report_dir, .kind = kind,
     .parallel = a->parallel, .budget_mib = a->budget_mib, .budget_wait = a->wait,
-    .lease = a->lease, .quiet = a->quiet,
+    .lease = a->lease, .quiet = a->quiet, .note = print_run_note,
     .allow_passthrough = a->allow_passthrough,
   };
   struct verify_report *r = NULL;
