@@ -5,7 +5,8 @@
  * ones.  Network checks (ping, tcp, http) use sockets made inside the lab
  * namespace (lab_net_socket), scripts run inside it (lab_net_run): no
  * probe ever goes through the host's routing table.  Agent checks go
- * through libvirt (virDomainQemuAgentCommand), never a socket of ours.
+ * through libvirt (virt_agent_command, recovery/virt), never a socket of
+ * ours.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -16,11 +17,9 @@
 #include <netinet/ip_icmp.h>
 #include <sys/socket.h>
 
-#include <libvirt/libvirt-qemu.h>
-#include <libvirt/virterror.h>
-
 #include "verify/verify.h"
 #include "recovery/util/util.h"
+#include "recovery/virt/virt.h"
 
 const char *
 verify_status_name (enum verify_status s)
@@ -31,13 +30,6 @@ verify_status_name (enum verify_status s)
   case VERIFY_SKIP: return "skip";
   }
   return "?";
-}
-
-static const char *
-virt_msg (void)
-{
-  virErrorPtr e = virGetLastError ();
-  return e && e->message ? e->message : "libvirt error";
 }
 
 /* ---- guest agent --------------------------------------------------------- */
@@ -53,10 +45,10 @@ agent (virDomainPtr dom, json_t *cmd, int timeout, char *msg, size_t len)
   json_error_t je;
 
   json_decref (cmd);
-  reply = virDomainQemuAgentCommand (dom, s, timeout < 1 ? 1 : timeout, 0);
+  reply = virt_agent_command (dom, s, timeout);
   free (s);
   if (!reply) {
-    snprintf (msg, len, "guest agent: %s", virt_msg ());
+    snprintf (msg, len, "%s", error_msg ());    /* "guest agent: ..." */
     return NULL;
   }
   o = json_loads (reply, 0, &je);
@@ -449,72 +441,32 @@ http_get (const struct lab_check *c, const struct verify_target *t,
 
 /* ---- screenshot ------------------------------------------------------- */
 
-struct sbuf {
-  unsigned char *p;
-  size_t len, cap;
-};
-
 int
 verify_screenshot (virDomainPtr dom, const char *path, char *msg, size_t len)
 {
-  virConnectPtr conn = virDomainGetConnect (dom);
-  virStreamPtr st = virStreamNew (conn, 0);
-  struct sbuf b = { 0 };
-  char *mime;
-  unsigned char *png = NULL;
-  size_t pnglen = 0;
-  int r = -1;
+  CLEANUP_FREE unsigned char *data = NULL, *png = NULL;
+  CLEANUP_FREE char *mime = NULL;
+  size_t datalen, pnglen = 0;
 
-  if (!st) {
-    snprintf (msg, len, "screenshot: %s", virt_msg ());
+  if (virt_screenshot (dom, &data, &datalen, &mime) == -1) {
+    snprintf (msg, len, "%s", error_msg ());     /* "screenshot: ..." */
     return -1;
   }
-  mime = virDomainScreenshot (dom, st, 0, 0);
-  if (!mime) {
-    snprintf (msg, len, "screenshot: %s", virt_msg ());
-    virStreamFree (st);
-    return -1;
-  }
-  for (;;) {
-    int n;
-    if (b.cap - b.len < 65536) {
-      b.cap = b.cap ? b.cap * 2 : 1 << 20;
-      b.p = realloc (b.p, b.cap);
-      if (!b.p)
-        abort ();
-    }
-    n = virStreamRecv (st, (char *) b.p + b.len, b.cap - b.len);
-    if (n < 0) {
-      snprintf (msg, len, "screenshot: %s", virt_msg ());
-      virStreamAbort (st);
-      goto out;
-    }
-    if (n == 0)
-      break;
-    b.len += n;
-  }
-  virStreamFinish (st);
   if (strcmp (mime, "image/png") == 0) {
-    png = b.p;
-    pnglen = b.len;
-    b.p = NULL;
+    png = data;
+    pnglen = datalen;
+    data = NULL;
   }
-  else if (verify_ppm_to_png (b.p, b.len, &png, &pnglen) == -1) {
+  else if (verify_ppm_to_png (data, datalen, &png, &pnglen) == -1) {
     snprintf (msg, len, "screenshot: cannot convert %s to PNG", mime);
-    goto out;
+    return -1;
   }
   if (write_whole_file (path, png, pnglen, 0600) == -1) {
     snprintf (msg, len, "screenshot: %s", error_msg ());
-    goto out;
+    return -1;
   }
   snprintf (msg, len, "console captured (%zu bytes PNG)", pnglen);
-  r = 0;
- out:
-  free (mime);
-  free (b.p);
-  free (png);
-  virStreamFree (st);
-  return r;
+  return 0;
 }
 
 /* ---- one check with retries ---------------------------------------------- */

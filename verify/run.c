@@ -40,10 +40,9 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
-#include <libvirt/virterror.h>
-
 #include "verify/verify.h"
 #include "recovery/util/util.h"
+#include "recovery/virt/virt.h"
 
 struct run;
 
@@ -243,6 +242,15 @@ vm_note (void *opaque, const char *line)
   say (x->run, "%s: %s", x->vm->name, line);
 }
 
+/* A warning of a VM's cleanup (an instant session that would not stop). */
+static void
+vm_warn (void *opaque, const char *line)
+{
+  struct vm_ctx *x = opaque;
+
+  say_warning (x->run, "%s", line);
+}
+
 /* What the steps of a VM's thread hand on: start, boot gate, checks,
  * verdict. */
 struct vm_run {
@@ -322,6 +330,7 @@ vm_start (struct vm_run *v)
     .conn = r->conn, .run_id = r->st->id, .run_dir = r->st->dir,
     .net = &r->net, .repo = r->o->repo, .home = r->o->home, .uri = r->o->uri,
     .allow_passthrough = r->o->allow_passthrough, .note = vm_note, .note_opaque = x,
+    .warn = vm_warn, .warn_opaque = x,
   };
   int rc;
 
@@ -730,13 +739,8 @@ run_setup (struct run *r)
   r->rep->netns = xstrdup (r->st->netns);
   if (run_report_dir (r) == -1)
     goto err;
-  r->conn = virConnectOpen (o->uri);
-  if (!r->conn) {
-    virErrorPtr e = virGetLastError ();
-    error_setx ("cannot connect to libvirt (%s): %s", o->uri ? o->uri : "default URI",
-                e && e->message ? e->message : "?");
+  if (!(r->conn = virt_connect (o->uri)))
     goto err;
-  }
   if (run_network (r) == -1)
     goto err;
   return 0;
@@ -871,8 +875,7 @@ run_free (struct run *r)
     lab_vm_destroy (r->vms[i].h);
   free (r->vms);
   strv_free (r->taps);
-  if (r->conn)
-    virConnectClose (r->conn);
+  virt_close (r->conn);
   lab_state_free (r->st);
   verify_report_free (r->rep);
   sem_destroy (&r->slots);
@@ -888,7 +891,7 @@ verify_run (const struct lab_def *d, const struct verify_run_opts *o,
   struct verify_report *rep = xcalloc (1, sizeof *rep);
 
   *out = NULL;
-  lab_virt_quiet ();
+  virt_init ();
   pthread_mutex_init (&r.lock, NULL);
   pthread_cond_init (&r.started, NULL);
   sem_init (&r.slots, 0, o->parallel > 0 ? o->parallel : 2);
