@@ -371,7 +371,7 @@ point_put (struct catalog *c, int64_t repo_id, const struct repo_manifest *m)
   CLEANUP_STMT sqlite3_stmt *del = NULL, *ins = NULL, *dsk = NULL, *orphans = NULL;
   int64_t pid;
   size_t i;
-  char hex[2 * REPO_DIGEST_LEN + 1];
+  char hex[SHA256_HEX_LEN + 1];
 
   if (prepare (c, "DELETE FROM points WHERE repo_id = ?1 AND vm = ?2 AND point = ?3",
                &del) == -1 ||
@@ -525,10 +525,10 @@ static void
 pkey_add (struct pkey **v, size_t *n, int64_t id, const char *vm,
           const char *point)
 {
-  *v = xrealloc (*v, (*n + 1) * sizeof **v);
-  (*v)[*n].key = xasprintf ("%s/%s", vm, point);
-  (*v)[*n].id = id;
-  (*n)++;
+  struct pkey *k = ARRAY_PUSH (*v, *n);
+
+  k->key = xasprintf ("%s/%s", vm, point);
+  k->id = id;
 }
 
 /* The catalog's points of repo_id, sorted. */
@@ -691,7 +691,7 @@ catalog_point_list (struct catalog *c, int64_t repo_id, const char *vm,
     sqlite3_bind_int64 (d, 1, sqlite3_column_int64 (s, 0));
     while ((rc = sqlite3_step (d)) == SQLITE_ROW && m->ndisks < REPO_MAX_DISKS) {
       struct repo_disk_info *di = &m->disks[m->ndisks++];
-      char hex[2 * REPO_DIGEST_LEN + 1];
+      char hex[SHA256_HEX_LEN + 1];
       col_str (d, 0, di->name, sizeof di->name);
       di->size = sqlite3_column_int64 (d, 1);
       col_str (d, 2, hex, sizeof hex);
