@@ -5,7 +5,8 @@
  * ones.  Network checks (ping, tcp, http) use sockets made inside the lab
  * namespace (lab_net_socket), scripts run inside it (lab_net_run): no
  * probe ever goes through the host's routing table.  Agent checks go
- * through libvirt (virDomainQemuAgentCommand), never a socket of ours.
+ * through libvirt (virt_agent_command, recovery/virt), never a socket of
+ * ours.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -16,11 +17,9 @@
 #include <netinet/ip_icmp.h>
 #include <sys/socket.h>
 
-#include <libvirt/libvirt-qemu.h>
-#include <libvirt/virterror.h>
-
 #include "verify/verify.h"
 #include "recovery/util/util.h"
+#include "recovery/virt/virt.h"
 
 const char *
 verify_status_name (enum verify_status s)
@@ -31,13 +30,6 @@ verify_status_name (enum verify_status s)
   case VERIFY_SKIP: return "skip";
   }
   return "?";
-}
-
-static const char *
-virt_msg (void)
-{
-  virErrorPtr e = virGetLastError ();
-  return e && e->message ? e->message : "libvirt error";
 }
 
 /* ---- guest agent --------------------------------------------------------- */
@@ -53,10 +45,10 @@ agent (virDomainPtr dom, json_t *cmd, int timeout, char *msg, size_t len)
   json_error_t je;
 
   json_decref (cmd);
-  reply = virDomainQemuAgentCommand (dom, s, timeout < 1 ? 1 : timeout, 0);
+  reply = virt_agent_command (dom, s, timeout);
   free (s);
   if (!reply) {
-    snprintf (msg, len, "guest agent: %s", virt_msg ());
+    snprintf (msg, len, "%s", error_msg ());    /* "guest agent: ..." */
     return NULL;
   }
   o = json_loads (reply, 0, &je);
@@ -213,17 +205,68 @@ icmp_sum (const void *buf, size_t len)
   return htons (~s & 0xffff);
 }
 
+/* The echo requests of one ping: to whom, with which identifier, which
+ * sequence numbers went out (first, and how many). */
+struct echo {
+  struct sockaddr_in to;
+  uint16_t id, first, sent;
+};
+
+/* Send the next echo request; -1 (errno) on an error other than the
+ * destination being unreachable (yet). */
+static int
+echo_send (int fd, struct echo *e)
+{
+  static uint16_t seq;
+  uint8_t pkt[64] = { 0 };
+  struct icmphdr *h = (struct icmphdr *) pkt;
+  uint16_t s = ++seq;
+
+  if (!e->sent)
+    e->first = s;
+  h->type = ICMP_ECHO;
+  h->un.echo.id = htons (e->id);
+  h->un.echo.sequence = htons (s);
+  memcpy (pkt + sizeof *h, "bootback-verify", 15);
+  h->checksum = icmp_sum (pkt, sizeof pkt);
+  if (sendto (fd, pkt, sizeof pkt, 0, (struct sockaddr *) &e->to, sizeof e->to) == -1 &&
+      errno != EHOSTUNREACH && errno != ENETUNREACH)
+    return -1;
+  e->sent++;
+  return 0;
+}
+
+/* Read one datagram: whether it is the reply to one of our requests. */
+static bool
+echo_reply (int fd, const struct echo *e)
+{
+  uint8_t buf[1500];
+  struct sockaddr_in from;
+  socklen_t fl = sizeof from;
+  ssize_t n = recvfrom (fd, buf, sizeof buf, 0, (struct sockaddr *) &from, &fl);
+  const struct icmphdr *rh;
+  size_t ihl;
+
+  if (n < (ssize_t) sizeof (struct iphdr))
+    return false;
+  ihl = (buf[0] & 0x0f) * 4;
+  rh = (const struct icmphdr *) (buf + ihl);
+  if ((size_t) n < ihl + sizeof *rh || from.sin_addr.s_addr != e->to.sin_addr.s_addr)
+    return false;
+  return rh->type == ICMP_ECHOREPLY && ntohs (rh->un.echo.id) == e->id &&
+         (uint16_t) (ntohs (rh->un.echo.sequence) - e->first) < e->sent;
+}
+
 int
 verify_icmp_ping (const struct lab_net *net, const char *address, double timeout,
                   char *msg, size_t len)
 {
-  struct sockaddr_in to = { .sin_family = AF_INET };
-  static uint16_t seq;
-  uint16_t id = (getpid () ^ (uintptr_t) &to) & 0xffff, first = 0, sent = 0;
+  struct echo e = { .to = { .sin_family = AF_INET } };
   double end = now_monotonic () + timeout, next = 0;
   int fd, r = -1;
 
-  if (inet_pton (AF_INET, address, &to.sin_addr) != 1) {
+  e.id = (getpid () ^ (uintptr_t) &e) & 0xffff;
+  if (inet_pton (AF_INET, address, &e.to.sin_addr) != 1) {
     snprintf (msg, len, "'%s' is not an IPv4 address", address);
     return -1;
   }
@@ -235,57 +278,26 @@ verify_icmp_ping (const struct lab_net *net, const char *address, double timeout
   /* One echo request a second until a reply or the timeout: the first
    * may be lost while the neighbour is being resolved. */
   for (;;) {
-    uint8_t buf[1500];
-    struct sockaddr_in from;
-    socklen_t fl = sizeof from;
     struct pollfd p = { .fd = fd, .events = POLLIN };
     double now = now_monotonic (), left = end - now;
-    ssize_t n;
     if (left <= 0) {
       snprintf (msg, len, "no ICMP echo reply from %s within %.1f s (%u sent)",
-                address, timeout, sent);
-      goto out;
+                address, timeout, e.sent);
+      break;
     }
     if (now >= next) {
-      uint8_t pkt[64] = { 0 };
-      struct icmphdr *h = (struct icmphdr *) pkt;
-      uint16_t s = ++seq;
-      if (!sent)
-        first = s;
-      h->type = ICMP_ECHO;
-      h->un.echo.id = htons (id);
-      h->un.echo.sequence = htons (s);
-      memcpy (pkt + sizeof *h, "bootback-verify", 15);
-      h->checksum = icmp_sum (pkt, sizeof pkt);
-      if (sendto (fd, pkt, sizeof pkt, 0, (struct sockaddr *) &to, sizeof to) == -1 &&
-          errno != EHOSTUNREACH && errno != ENETUNREACH) {
+      if (echo_send (fd, &e) == -1) {
         snprintf (msg, len, "ICMP echo to %s: %s", address, strerror (errno));
-        goto out;
+        break;
       }
-      sent++;
       next = now + 1;
     }
     left = MIN (end, next) - now_monotonic ();
-    if (poll (&p, 1, left > 0 ? (int) (left * 1000) + 1 : 0) <= 0)
-      continue;
-    n = recvfrom (fd, buf, sizeof buf, 0, (struct sockaddr *) &from, &fl);
-    if (n < (ssize_t) sizeof (struct iphdr))
-      continue;
-    {
-      size_t ihl = (buf[0] & 0x0f) * 4;
-      struct icmphdr *rh = (struct icmphdr *) (buf + ihl);
-      uint16_t rs;
-      if ((size_t) n < ihl + sizeof *rh || from.sin_addr.s_addr != to.sin_addr.s_addr)
-        continue;
-      rs = ntohs (rh->un.echo.sequence);
-      if (rh->type == ICMP_ECHOREPLY && ntohs (rh->un.echo.id) == id &&
-          (uint16_t) (rs - first) < sent) {
-        r = 0;
-        goto out;
-      }
+    if (poll (&p, 1, left > 0 ? (int) (left * 1000) + 1 : 0) > 0 && echo_reply (fd, &e)) {
+      r = 0;
+      break;
     }
   }
- out:
   close (fd);
   return r;
 }
@@ -346,100 +358,112 @@ expand (const char *s, const char *address)
                     p + strlen ("{address}"));
 }
 
-/* One GET; 0 if status and content are as expected. */
-static int
-http_get (const struct lab_check *c, const struct verify_target *t,
-          char *msg, size_t len)
-{
-  CLEANUP_FREE char *url = expand (c->url, t->address);
-  CLEANUP_FREE char *req = NULL, *resp = NULL;
+/* One GET of an http check, from step to step. */
+struct http_exchange {
+  const char *url;           /* the check's, {address} replaced */
   char host[64], path[2048];
-  const char *h = url + 7, *e;
-  int port = 80, fd, status = 0;
-  size_t got = 0, cap = 1 << 20;
-  double end = now_monotonic () + c->timeout;
-  char *body;
+  int port;
+  double end;                /* the attempt's deadline (monotonic) */
+  char *resp;                /* the answer, NUL-terminated */
+  size_t got;
+};
 
-  if (strstr (c->url, "{address}") && !t->address) {
-    snprintf (msg, len, "the VM's address is not known (give address: or run "
-              "the guest agent)");
-    return -1;
-  }
+/* Host, port and path of the http:// URL. */
+static void
+http_parse_url (struct http_exchange *g)
+{
+  const char *h = g->url + 7, *e;
+
+  g->port = 80;
   e = h + strcspn (h, ":/?#");
-  snprintf (host, sizeof host, "%.*s", (int) (e - h), h);
+  snprintf (g->host, sizeof g->host, "%.*s", (int) (e - h), h);
   if (*e == ':')
-    port = atoi (e + 1);
+    g->port = atoi (e + 1);
   e += strcspn (e, "/?#");
-  snprintf (path, sizeof path, "%s", *e ? e : "/");
-  if (!lab_ipv4_in_subnet (host, t->net->subnet, t->net->prefix)) {
-    snprintf (msg, len, "%s is not in the lab subnet: refusing to send", host);
-    return -1;
+  snprintf (g->path, sizeof g->path, "%s", *e ? e : "/");
+}
+
+/* Send the request; false if it was not all sent by the deadline. */
+static bool
+http_send (int fd, const struct http_exchange *g)
+{
+  CLEANUP_FREE char *req =
+    xasprintf ("GET %s HTTP/1.0\r\nHost: %s\r\nUser-Agent: bootback-verify\r\n"
+               "Accept: */*\r\nConnection: close\r\n\r\n", g->path, g->host);
+  size_t off = 0, rl = strlen (req);
+
+  while (off < rl) {
+    struct pollfd p = { .fd = fd, .events = POLLOUT };
+    ssize_t w;
+    if (poll (&p, 1, 1000) <= 0 && now_monotonic () > g->end)
+      break;
+    w = write (fd, req + off, rl - off);
+    if (w > 0)
+      off += w;
+    else if (w == -1 && errno != EAGAIN && errno != EINTR)
+      break;
   }
-  fd = tcp_connect (t->net, host, port, c->timeout, msg, len);
-  if (fd == -1)
-    return -1;
-  req = xasprintf ("GET %s HTTP/1.0\r\nHost: %s\r\nUser-Agent: bootback-verify\r\n"
-                   "Accept: */*\r\nConnection: close\r\n\r\n", path, host);
-  resp = xmalloc (cap + 1);
-  {
-    size_t off = 0, rl = strlen (req);
-    while (off < rl) {
-      struct pollfd p = { .fd = fd, .events = POLLOUT };
-      ssize_t w;
-      if (poll (&p, 1, 1000) <= 0 && now_monotonic () > end)
-        break;
-      w = write (fd, req + off, rl - off);
-      if (w > 0)
-        off += w;
-      else if (w == -1 && errno != EAGAIN && errno != EINTR)
-        break;
-    }
-    if (off < rl) {
-      snprintf (msg, len, "GET %s: could not send the request", url);
-      close (fd);
-      return -1;
-    }
-  }
+  return off == rl;
+}
+
+/* Read the answer until the server closes the connection (or 1 MiB of
+ * it) into g->resp; -1 with msg if it did not come whole by the
+ * deadline. */
+static int
+http_read (int fd, struct http_exchange *g, double timeout, char *msg, size_t len)
+{
+  size_t cap = 1 << 20;
+
+  g->resp = xmalloc (cap + 1);
   for (;;) {
     struct pollfd p = { .fd = fd, .events = POLLIN };
-    double left = end - now_monotonic ();
+    double left = g->end - now_monotonic ();
     ssize_t r;
     if (left <= 0) {
-      snprintf (msg, len, "GET %s: no complete answer within %.1f s", url, c->timeout);
-      close (fd);
+      snprintf (msg, len, "GET %s: no complete answer within %.1f s", g->url, timeout);
       return -1;
     }
     if (poll (&p, 1, (int) (left * 1000) + 1) <= 0)
       continue;
-    r = read (fd, resp + got, cap - got);
+    r = read (fd, g->resp + g->got, cap - g->got);
     if (r == -1 && (errno == EAGAIN || errno == EINTR))
       continue;
     if (r == -1) {
-      snprintf (msg, len, "GET %s: %s", url, strerror (errno));
-      close (fd);
+      snprintf (msg, len, "GET %s: %s", g->url, strerror (errno));
       return -1;
     }
-    if (r == 0 || (got += r) == cap)
+    if (r == 0 || (g->got += r) == cap)
       break;
   }
-  close (fd);
-  resp[got] = '\0';
+  g->resp[g->got] = '\0';
+  return 0;
+}
+
+/* The answer's status and body against the check's expectations: 0 if
+ * as expected; msg says what was found. */
+static int
+http_judge (const struct lab_check *c, const struct http_exchange *g,
+            char *msg, size_t len)
+{
+  const char *resp = g->resp, *body;
+  int status = 0;
+
   if (sscanf (resp, "HTTP/%*d.%*d %d", &status) != 1) {
-    snprintf (msg, len, "GET %s: not an HTTP answer", url);
+    snprintf (msg, len, "GET %s: not an HTTP answer", g->url);
     return -1;
   }
   body = strstr (resp, "\r\n\r\n");
-  body = body ? body + 4 : resp + got;
+  body = body ? body + 4 : resp + g->got;
   if (status != c->expect) {
     size_t bl = strcspn (body, "\r\n");
-    snprintf (msg, len, "GET %s: HTTP %d, expected %d%s%.*s", url, status,
+    snprintf (msg, len, "GET %s: HTTP %d, expected %d%s%.*s", g->url, status,
               c->expect, bl ? ": " : "", (int) MIN (bl, 300), body);
     return -1;
   }
-  if (c->contains && !memmem (body, resp + got - body, c->contains,
+  if (c->contains && !memmem (body, resp + g->got - body, c->contains,
                               strlen (c->contains))) {
     snprintf (msg, len, "GET %s: HTTP %d but the body does not contain \"%s\"",
-              url, status, c->contains);
+              g->url, status, c->contains);
     return -1;
   }
   snprintf (msg, len, "HTTP %d%s%s%s", status, c->contains ? ", contains \"" : "",
@@ -447,74 +471,69 @@ http_get (const struct lab_check *c, const struct verify_target *t,
   return 0;
 }
 
-/* ---- screenshot ------------------------------------------------------- */
+/* One GET; 0 if status and content are as expected. */
+static int
+http_get (const struct lab_check *c, const struct verify_target *t,
+          char *msg, size_t len)
+{
+  CLEANUP_FREE char *url = expand (c->url, t->address);
+  struct http_exchange g = { .url = url, .end = now_monotonic () + c->timeout };
+  int fd, r;
 
-struct sbuf {
-  unsigned char *p;
-  size_t len, cap;
-};
+  if (strstr (c->url, "{address}") && !t->address) {
+    snprintf (msg, len, "the VM's address is not known (give address: or run "
+              "the guest agent)");
+    return -1;
+  }
+  http_parse_url (&g);
+  if (!lab_ipv4_in_subnet (g.host, t->net->subnet, t->net->prefix)) {
+    snprintf (msg, len, "%s is not in the lab subnet: refusing to send", g.host);
+    return -1;
+  }
+  fd = tcp_connect (t->net, g.host, g.port, c->timeout, msg, len);
+  if (fd == -1)
+    return -1;
+  if (!http_send (fd, &g)) {
+    snprintf (msg, len, "GET %s: could not send the request", url);
+    close (fd);
+    return -1;
+  }
+  r = http_read (fd, &g, c->timeout, msg, len);
+  close (fd);
+  if (r == 0)
+    r = http_judge (c, &g, msg, len);
+  free (g.resp);
+  return r;
+}
+
+/* ---- screenshot ------------------------------------------------------- */
 
 int
 verify_screenshot (virDomainPtr dom, const char *path, char *msg, size_t len)
 {
-  virConnectPtr conn = virDomainGetConnect (dom);
-  virStreamPtr st = virStreamNew (conn, 0);
-  struct sbuf b = { 0 };
-  char *mime;
-  unsigned char *png = NULL;
-  size_t pnglen = 0;
-  int r = -1;
+  CLEANUP_FREE unsigned char *data = NULL, *png = NULL;
+  CLEANUP_FREE char *mime = NULL;
+  size_t datalen, pnglen = 0;
 
-  if (!st) {
-    snprintf (msg, len, "screenshot: %s", virt_msg ());
+  if (virt_screenshot (dom, &data, &datalen, &mime) == -1) {
+    snprintf (msg, len, "%s", error_msg ());     /* "screenshot: ..." */
     return -1;
   }
-  mime = virDomainScreenshot (dom, st, 0, 0);
-  if (!mime) {
-    snprintf (msg, len, "screenshot: %s", virt_msg ());
-    virStreamFree (st);
-    return -1;
-  }
-  for (;;) {
-    int n;
-    if (b.cap - b.len < 65536) {
-      b.cap = b.cap ? b.cap * 2 : 1 << 20;
-      b.p = realloc (b.p, b.cap);
-      if (!b.p)
-        abort ();
-    }
-    n = virStreamRecv (st, (char *) b.p + b.len, b.cap - b.len);
-    if (n < 0) {
-      snprintf (msg, len, "screenshot: %s", virt_msg ());
-      virStreamAbort (st);
-      goto out;
-    }
-    if (n == 0)
-      break;
-    b.len += n;
-  }
-  virStreamFinish (st);
   if (strcmp (mime, "image/png") == 0) {
-    png = b.p;
-    pnglen = b.len;
-    b.p = NULL;
+    png = data;
+    pnglen = datalen;
+    data = NULL;
   }
-  else if (verify_ppm_to_png (b.p, b.len, &png, &pnglen) == -1) {
+  else if (verify_ppm_to_png (data, datalen, &png, &pnglen) == -1) {
     snprintf (msg, len, "screenshot: cannot convert %s to PNG", mime);
-    goto out;
+    return -1;
   }
   if (write_whole_file (path, png, pnglen, 0600) == -1) {
     snprintf (msg, len, "screenshot: %s", error_msg ());
-    goto out;
+    return -1;
   }
   snprintf (msg, len, "console captured (%zu bytes PNG)", pnglen);
-  r = 0;
- out:
-  free (mime);
-  free (b.p);
-  free (png);
-  virStreamFree (st);
-  return r;
+  return 0;
 }
 
 /* ---- one check with retries ---------------------------------------------- */
@@ -522,6 +541,86 @@ verify_screenshot (virDomainPtr dom, const char *path, char *msg, size_t len)
 static const char *const kind_names[] = {
   "heartbeat", "ping", "tcp", "http", "script", "guest-exec", "screenshot",
 };
+
+static int
+attempt_tcp (const struct lab_check *c, const struct verify_target *t,
+             char *msg, size_t len)
+{
+  int fd;
+
+  if (!t->address) {
+    snprintf (msg, len, "the VM's address is not known");
+    return -1;
+  }
+  fd = tcp_connect (t->net, t->address, c->port, c->timeout, msg, len);
+  if (fd == -1)
+    return -1;
+  close (fd);
+  snprintf (msg, len, "port %d accepts connections", c->port);
+  return 0;
+}
+
+/* The script runs in the lab namespace, {address} replaced in its
+ * arguments, the VM and the lab named in its environment. */
+static int
+attempt_script (const struct lab_check *c, const struct verify_target *t,
+                struct verify_check_result *r, char *msg, size_t len)
+{
+  char out[4096];
+  size_t n, i;
+  char **argv;
+  char *env[6];
+  int st;
+
+  for (n = 0; c->argv[n]; n++)
+    ;
+  argv = xcalloc (n + 1, sizeof *argv);
+  for (i = 0; i < n; i++)
+    argv[i] = expand (c->argv[i], t->address);
+  env[0] = xasprintf ("BOOTBACK_VM=%s", t->vm);
+  env[1] = xasprintf ("BOOTBACK_VM_ADDRESS=%s", t->address ? t->address : "");
+  env[2] = xasprintf ("BOOTBACK_VM_DOMAIN=%s", t->domain);
+  env[3] = xasprintf ("BOOTBACK_LAB_NETNS=%s", t->net->netns);
+  env[4] = xasprintf ("BOOTBACK_LAB_GATEWAY=%s", t->net->gateway);
+  env[5] = NULL;
+  st = lab_net_run (t->net, argv, env, c->timeout, out, sizeof out);
+  strv_free (argv);
+  for (i = 0; i < 5; i++)
+    free (env[i]);
+  free (r->output);
+  r->output = xstrdup (out);
+  if (st == 0) {
+    snprintf (msg, len, "exit 0");
+    return 0;
+  }
+  if (st == 124)
+    snprintf (msg, len, "still running after %.1f s (killed)", c->timeout);
+  else if (st < 0)
+    snprintf (msg, len, "%s", error_msg ());
+  else
+    snprintf (msg, len, "exit %d%s%.200s", st, out[0] ? ": " : "", out);
+  return -1;
+}
+
+static int
+attempt_guest_exec (const struct lab_check *c, const struct verify_target *t,
+                    struct verify_check_result *r, char *msg, size_t len)
+{
+  char out[4096];
+  int st = verify_guest_exec (t->dom, c->command, c->timeout, out, sizeof out);
+
+  free (r->output);
+  r->output = xstrdup (out);
+  if (st == 0) {
+    snprintf (msg, len, "exit 0");
+    return 0;
+  }
+  if (st < 0)
+    snprintf (msg, len, "%.300s", out);
+  else
+    snprintf (msg, len, "exit %d%s%.200s", st, out[0] ? ": " : "", out);
+  return -1;
+}
 
 static int
 attempt (const struct lab_check *c, const struct verify_target *t,
@@ -542,71 +641,14 @@ attempt (const struct lab_check *c, const struct verify_target *t,
       return -1;
     snprintf (msg, len, "ICMP echo reply from %s", t->address);
     return 0;
-  case LAB_CHECK_TCP: {
-    int fd;
-    if (!t->address) {
-      snprintf (msg, len, "the VM's address is not known");
-      return -1;
-    }
-    fd = tcp_connect (t->net, t->address, c->port, c->timeout, msg, len);
-    if (fd == -1)
-      return -1;
-    close (fd);
-    snprintf (msg, len, "port %d accepts connections", c->port);
-    return 0;
-  }
+  case LAB_CHECK_TCP:
+    return attempt_tcp (c, t, msg, len);
   case LAB_CHECK_HTTP:
     return http_get (c, t, msg, len);
-  case LAB_CHECK_SCRIPT: {
-    char out[4096];
-    size_t n, i;
-    char **argv;
-    char *env[6];
-    int st;
-    for (n = 0; c->argv[n]; n++)
-      ;
-    argv = xcalloc (n + 1, sizeof *argv);
-    for (i = 0; i < n; i++)
-      argv[i] = expand (c->argv[i], t->address);
-    env[0] = xasprintf ("BOOTBACK_VM=%s", t->vm);
-    env[1] = xasprintf ("BOOTBACK_VM_ADDRESS=%s", t->address ? t->address : "");
-    env[2] = xasprintf ("BOOTBACK_VM_DOMAIN=%s", t->domain);
-    env[3] = xasprintf ("BOOTBACK_LAB_NETNS=%s", t->net->netns);
-    env[4] = xasprintf ("BOOTBACK_LAB_GATEWAY=%s", t->net->gateway);
-    env[5] = NULL;
-    st = lab_net_run (t->net, argv, env, c->timeout, out, sizeof out);
-    strv_free (argv);
-    for (i = 0; i < 5; i++)
-      free (env[i]);
-    free (r->output);
-    r->output = xstrdup (out);
-    if (st == 0) {
-      snprintf (msg, len, "exit 0");
-      return 0;
-    }
-    if (st == 124)
-      snprintf (msg, len, "still running after %.1f s (killed)", c->timeout);
-    else if (st < 0)
-      snprintf (msg, len, "%s", error_msg ());
-    else
-      snprintf (msg, len, "exit %d%s%.200s", st, out[0] ? ": " : "", out);
-    return -1;
-  }
-  case LAB_CHECK_GUEST_EXEC: {
-    char out[4096];
-    int st = verify_guest_exec (t->dom, c->command, c->timeout, out, sizeof out);
-    free (r->output);
-    r->output = xstrdup (out);
-    if (st == 0) {
-      snprintf (msg, len, "exit 0");
-      return 0;
-    }
-    if (st < 0)
-      snprintf (msg, len, "%.300s", out);
-    else
-      snprintf (msg, len, "exit %d%s%.200s", st, out[0] ? ": " : "", out);
-    return -1;
-  }
+  case LAB_CHECK_SCRIPT:
+    return attempt_script (c, t, r, msg, len);
+  case LAB_CHECK_GUEST_EXEC:
+    return attempt_guest_exec (c, t, r, msg, len);
   case LAB_CHECK_SCREENSHOT:
     if (verify_screenshot (t->dom, t->shot_path, msg, len) == -1)
       return -1;

@@ -2,231 +2,111 @@
 /*
  * Lab runs in the catalog: one lab_runs row per run, one lab_vms row per
  * VM with its timings (boot, heartbeat, app ready), one check_results row
- * per check.  The tables are created by the catalog's schema migrations
- * (recovery/catalog/catalog.c); this file owns their rows and talks to
- * the same database file through its own connection (WAL, busy timeout),
- * with prepared statements only.
+ * per check.  The tables, their SQL and the connection are the catalog's
+ * (recovery/catalog/catalog.c, schema 3); this file turns a report into
+ * rows and rows into the history, through catalog.h.
  */
-#include <errno.h>
-#include <sqlite3.h>
-
 #include "verify/verify.h"
+#include "recovery/catalog/catalog.h"
 #include "recovery/util/util.h"
 
-struct db {
-  sqlite3 *db;
-  char *path;
-};
+static const char *
+str (const char *s)
+{
+  return s ? s : "";
+}
 
 static int
-db_open (const char *home, struct db *d)
+record_vm (struct catalog *cat, int64_t run_id, const struct verify_vm_result *v)
 {
-  d->path = xasprintf ("%s/catalog.db", home);
-  if (sqlite3_open_v2 (d->path, &d->db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK) {
-    error_setx ("catalog %s: %s", d->path, d->db ? sqlite3_errmsg (d->db) : "open");
-    sqlite3_close (d->db);
-    free (d->path);
+  const struct catalog_lab_vm row = {
+    .vm = v->name, .group = str (v->group), .source = str (v->source),
+    .domain = str (v->domain), .address = str (v->address),
+    .status = verify_status_name (v->status),
+    .t_boot = v->t_boot, .t_heartbeat = v->t_heartbeat,
+    .t_app_ready = v->t_app_ready, .message = str (v->message),
+  };
+  int64_t vm_id;
+  size_t i;
+
+  if (catalog_lab_vm_add (cat, run_id, &row, &vm_id) == -1)
     return -1;
+  for (i = 0; i < v->nchecks; i++) {
+    const struct verify_check_result *c = &v->checks[i];
+    const struct catalog_check_result cr = {
+      .vm = v->name, .name = c->name, .kind = str (c->kind),
+      .status = verify_status_name (c->status), .attempts = c->attempts,
+      .seconds = c->seconds, .at = c->at, .message = str (c->message),
+    };
+    if (catalog_check_result_add (cat, run_id, vm_id, &cr) == -1)
+      return -1;
   }
-  sqlite3_busy_timeout (d->db, 10000);
-  sqlite3_exec (d->db, "PRAGMA foreign_keys = ON", NULL, NULL, NULL);
   return 0;
-}
-
-static void
-db_close (struct db *d)
-{
-  sqlite3_close (d->db);
-  free (d->path);
-}
-
-static int
-db_err (struct db *d, const char *what)
-{
-  error_setx ("catalog %s: %s: %s", d->path, what, sqlite3_errmsg (d->db));
-  return -1;
-}
-
-static void
-bind_secs (sqlite3_stmt *s, int i, double v)
-{
-  if (v >= 0)
-    sqlite3_bind_double (s, i, v);
-  else
-    sqlite3_bind_null (s, i);
 }
 
 int
-verify_history_record (const char *home, const struct verify_report *r)
+verify_history_record (struct catalog *cat, const struct verify_report *r)
 {
-  struct db d;
-  sqlite3_stmt *run = NULL, *vm = NULL, *chk = NULL;
+  const struct catalog_lab_run row = {
+    .run = str (r->run_id), .lab = r->lab, .kind = r->kind, .file = str (r->file),
+    .started = r->started, .seconds = r->seconds, .status = r->status,
+    .vms = r->nvms, .checks = r->checks, .passed = r->passed,
+    .failed = r->failed, .skipped = r->skipped,
+    .report_dir = str (r->dir), .message = str (r->message),
+  };
   int64_t run_id;
-  size_t i, j;
+  size_t i;
 
-  if (db_open (home, &d) == -1)
+  /* One transaction: a run is never seen without its VMs and checks. */
+  if (catalog_begin (cat) == -1)
     return -1;
-  if (sqlite3_exec (d.db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
-    db_err (&d, "begin");
-    goto fail;
-  }
-  if (sqlite3_prepare_v2 (d.db,
-        "INSERT INTO lab_runs (run, lab, kind, file, started, seconds, status,"
-        " vms, checks, passed, failed, skipped, report_dir, message)"
-        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
-        -1, &run, NULL) != SQLITE_OK ||
-      sqlite3_prepare_v2 (d.db,
-        "INSERT INTO lab_vms (run_id, vm, grp, source, domain, address, status,"
-        " t_boot, t_heartbeat, t_app_ready, message)"
-        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-        -1, &vm, NULL) != SQLITE_OK ||
-      sqlite3_prepare_v2 (d.db,
-        "INSERT INTO check_results (run_id, vm_id, vm, name, kind, status,"
-        " attempts, seconds, at, message)"
-        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-        -1, &chk, NULL) != SQLITE_OK) {
-    db_err (&d, "prepare");
+  if (catalog_lab_run_add (cat, &row, &run_id) == -1)
     goto rollback;
-  }
-  sqlite3_bind_text (run, 1, r->run_id ? r->run_id : "", -1, SQLITE_STATIC);
-  sqlite3_bind_text (run, 2, r->lab, -1, SQLITE_STATIC);
-  sqlite3_bind_text (run, 3, r->kind, -1, SQLITE_STATIC);
-  sqlite3_bind_text (run, 4, r->file ? r->file : "", -1, SQLITE_STATIC);
-  sqlite3_bind_int64 (run, 5, r->started);
-  sqlite3_bind_double (run, 6, r->seconds);
-  sqlite3_bind_text (run, 7, r->status, -1, SQLITE_STATIC);
-  sqlite3_bind_int (run, 8, r->nvms);
-  sqlite3_bind_int (run, 9, r->checks);
-  sqlite3_bind_int (run, 10, r->passed);
-  sqlite3_bind_int (run, 11, r->failed);
-  sqlite3_bind_int (run, 12, r->skipped);
-  sqlite3_bind_text (run, 13, r->dir ? r->dir : "", -1, SQLITE_STATIC);
-  sqlite3_bind_text (run, 14, r->message ? r->message : "", -1, SQLITE_STATIC);
-  if (sqlite3_step (run) != SQLITE_DONE) {
-    db_err (&d, "record lab run");
-    goto rollback;
-  }
-  run_id = sqlite3_last_insert_rowid (d.db);
-  for (i = 0; i < r->nvms; i++) {
-    const struct verify_vm_result *v = &r->vms[i];
-    int64_t vm_id;
-    sqlite3_reset (vm);
-    sqlite3_bind_int64 (vm, 1, run_id);
-    sqlite3_bind_text (vm, 2, v->name, -1, SQLITE_STATIC);
-    sqlite3_bind_text (vm, 3, v->group ? v->group : "", -1, SQLITE_STATIC);
-    sqlite3_bind_text (vm, 4, v->source ? v->source : "", -1, SQLITE_STATIC);
-    sqlite3_bind_text (vm, 5, v->domain ? v->domain : "", -1, SQLITE_STATIC);
-    sqlite3_bind_text (vm, 6, v->address ? v->address : "", -1, SQLITE_STATIC);
-    sqlite3_bind_text (vm, 7, verify_status_name (v->status), -1, SQLITE_STATIC);
-    bind_secs (vm, 8, v->t_boot);
-    bind_secs (vm, 9, v->t_heartbeat);
-    bind_secs (vm, 10, v->t_app_ready);
-    sqlite3_bind_text (vm, 11, v->message ? v->message : "", -1, SQLITE_STATIC);
-    if (sqlite3_step (vm) != SQLITE_DONE) {
-      db_err (&d, "record lab VM");
+  for (i = 0; i < r->nvms; i++)
+    if (record_vm (cat, run_id, &r->vms[i]) == -1)
       goto rollback;
-    }
-    vm_id = sqlite3_last_insert_rowid (d.db);
-    for (j = 0; j < v->nchecks; j++) {
-      const struct verify_check_result *c = &v->checks[j];
-      sqlite3_reset (chk);
-      sqlite3_bind_int64 (chk, 1, run_id);
-      sqlite3_bind_int64 (chk, 2, vm_id);
-      sqlite3_bind_text (chk, 3, v->name, -1, SQLITE_STATIC);
-      sqlite3_bind_text (chk, 4, c->name, -1, SQLITE_STATIC);
-      sqlite3_bind_text (chk, 5, c->kind ? c->kind : "", -1, SQLITE_STATIC);
-      sqlite3_bind_text (chk, 6, verify_status_name (c->status), -1, SQLITE_STATIC);
-      sqlite3_bind_int (chk, 7, c->attempts);
-      sqlite3_bind_double (chk, 8, c->seconds);
-      sqlite3_bind_double (chk, 9, c->at);
-      sqlite3_bind_text (chk, 10, c->message ? c->message : "", -1, SQLITE_STATIC);
-      if (sqlite3_step (chk) != SQLITE_DONE) {
-        db_err (&d, "record check");
-        goto rollback;
-      }
-    }
-  }
-  sqlite3_finalize (run);
-  sqlite3_finalize (vm);
-  sqlite3_finalize (chk);
-  if (sqlite3_exec (d.db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
-    db_err (&d, "commit");
-    sqlite3_exec (d.db, "ROLLBACK", NULL, NULL, NULL);
-    goto fail;
-  }
-  db_close (&d);
+  if (catalog_commit (cat) == -1)
+    goto rollback;
   return 0;
  rollback:
-  {
-    ERROR_SAVE (e);
-    sqlite3_finalize (run);
-    sqlite3_finalize (vm);
-    sqlite3_finalize (chk);
-    sqlite3_exec (d.db, "ROLLBACK", NULL, NULL, NULL);
-    ERROR_RESTORE (e);
-  }
- fail:
-  db_close (&d);
+  catalog_rollback (cat);
   return -1;
 }
 
 static json_t *
-col_secs (sqlite3_stmt *s, int i)
+secs_json (double t)
 {
-  return sqlite3_column_type (s, i) == SQLITE_NULL ? json_null ()
-                                                   : json_real (sqlite3_column_double (s, i));
+  return t < 0 ? json_null () : json_real (t);
 }
 
-static const char *
-col_text (sqlite3_stmt *s, int i)
+static int
+history_add (void *opaque, const struct catalog_lab_history *h)
 {
-  const unsigned char *t = sqlite3_column_text (s, i);
-  return t ? (const char *) t : "";
+  json_t *a = opaque;
+  char iso[32];
+  time_t t = h->started;
+  struct tm tm;
+
+  gmtime_r (&t, &tm);
+  strftime (iso, sizeof iso, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  json_array_append_new (a, json_pack (
+    "{s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:s, s:s, s:s}",
+    "run", h->run, "lab", h->lab, "kind", h->kind,
+    "started", iso, "status", h->status, "source", h->source,
+    "t_boot", secs_json (h->t_boot), "t_heartbeat", secs_json (h->t_heartbeat),
+    "t_app_ready", secs_json (h->t_app_ready), "report_dir", h->report_dir,
+    "message", h->message, "failed_checks", h->failed_checks));
+  return 0;
 }
 
 json_t *
-verify_history_json (const char *home, const char *vmname)
+verify_history_json (struct catalog *cat, const char *vm)
 {
-  struct db d;
-  sqlite3_stmt *s = NULL;
-  json_t *a;
-  int rc;
+  json_t *a = json_array ();
 
-  if (db_open (home, &d) == -1)
-    return NULL;
-  if (sqlite3_prepare_v2 (d.db,
-        "SELECT r.run, r.lab, r.kind, r.started, v.status, v.source,"
-        " v.t_boot, v.t_heartbeat, v.t_app_ready, r.report_dir, v.message,"
-        " (SELECT group_concat(c.name, '; ') FROM check_results c"
-        "   WHERE c.vm_id = v.id AND c.status = 'fail')"
-        " FROM lab_vms v JOIN lab_runs r ON r.id = v.run_id"
-        " WHERE v.vm = ?1 ORDER BY r.started, r.id", -1, &s, NULL) != SQLITE_OK) {
-    db_err (&d, "history");
-    db_close (&d);
-    return NULL;
-  }
-  sqlite3_bind_text (s, 1, vmname, -1, SQLITE_STATIC);
-  a = json_array ();
-  while ((rc = sqlite3_step (s)) == SQLITE_ROW) {
-    char iso[32];
-    time_t t = sqlite3_column_int64 (s, 3);
-    struct tm tm;
-    gmtime_r (&t, &tm);
-    strftime (iso, sizeof iso, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    json_array_append_new (a, json_pack (
-      "{s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:s, s:s, s:s}",
-      "run", col_text (s, 0), "lab", col_text (s, 1), "kind", col_text (s, 2),
-      "started", iso, "status", col_text (s, 4), "source", col_text (s, 5),
-      "t_boot", col_secs (s, 6), "t_heartbeat", col_secs (s, 7),
-      "t_app_ready", col_secs (s, 8), "report_dir", col_text (s, 9),
-      "message", col_text (s, 10), "failed_checks", col_text (s, 11)));
-  }
-  if (rc != SQLITE_DONE) {
-    db_err (&d, "history");
+  if (catalog_lab_history (cat, vm, history_add, a) == -1) {
     json_decref (a);
-    a = NULL;
+    return NULL;
   }
-  sqlite3_finalize (s);
-  db_close (&d);
   return a;
 }

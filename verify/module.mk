@@ -5,20 +5,26 @@ VERIFY_SRC := $(filter-out verify/test-%,$(wildcard verify/*.c))
 VERIFY_OBJ := $(VERIFY_SRC:.c=.o)
 VERIFY_A   := verify/libverify.a
 LIBS_A     += $(VERIFY_A)
-PC_VERIFY  := libvirt libvirt-qemu libxml-2.0 jansson sqlite3 libpng libcrypto
+PC_VERIFY  := libvirt libxml-2.0 jansson libpng libcrypto
 VERIFY_LIBS = $(call pc_libs,$(PC_VERIFY)) $(LAB_LIBS) -lm
-DEPS       += libvirt-dev libxml2-dev libjansson-dev libsqlite3-dev libpng-dev libssl-dev \
+DEPS       += libvirt-dev libxml2-dev libjansson-dev libpng-dev libssl-dev \
               libxml2-utils chromium
 
-$(VERIFY_OBJ) verify/test-report.o: ALL_CFLAGS += $(call pc_cflags,$(PC_VERIFY) $(PC_LAB))
+$(VERIFY_OBJ) verify/test-report.o verify/test-history.o: ALL_CFLAGS += $(call pc_cflags,$(PC_VERIFY) $(PC_LAB) $(PC_VIRT))
 $(VERIFY_A): $(VERIFY_OBJ)
 	$(AR) rcs $@ $^
 
 verify/test-report: verify/test-report.o $(VERIFY_A) $(LAB_A) $(INSTANT_A) $(CATALOG_A) \
-                    $(REPO_A) $(UTIL_A)
+                    $(REPO_A) $(VIRT_A) $(UTIL_A)
 	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDFLAGS) $(VERIFY_LIBS) -lpthread
 TEST_BINS += verify/test-report
 TESTS     += verify/test-report
+
+verify/test-history: verify/test-history.o $(VERIFY_A) $(LAB_A) $(INSTANT_A) $(CATALOG_A) \
+                     $(REPO_A) $(VIRT_A) $(UTIL_A)
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDFLAGS) $(VERIFY_LIBS) -lpthread
+TEST_BINS += verify/test-history
+TESTS     += verify/test-history
 
 # The nightly schedule: systemd units, installed by make install.
 SYSTEMD_UNITDIR ?= $(PREFIX)/lib/systemd/system

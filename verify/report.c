@@ -156,24 +156,18 @@ data_uri (struct out *o, const char *path)
   return true;
 }
 
-char *
-verify_report_html (const struct verify_report *r)
+/* The document's head: title and style, the header's colour the verdict. */
+static void
+html_head (struct out *o, const struct verify_report *r)
 {
-  struct out o = { 0 };
-  char iso[32];
-  size_t i, j;
   bool ok = strcmp (r->status, "passed") == 0;
 
-  o.f = open_memstream (&o.buf, &o.len);
-  if (!o.f)
-    abort ();
-  iso_time (r->started, iso);
-  put (&o, "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+  put (o, "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
        "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
        "<title>bootback lab ");
-  esc (&o, r->lab);
-  put (&o, ": %s</title>\n", r->status);
-  put (&o, "<style>\n"
+  esc (o, r->lab);
+  put (o, ": %s</title>\n", r->status);
+  put (o, "<style>\n"
        "body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:0;"
        "background:#f4f5f7;color:#1d2025}\n"
        "header{padding:18px 28px;color:#fff;background:%s}\n"
@@ -194,96 +188,145 @@ verify_report_html (const struct verify_report *r)
        ".meta{color:#5b616b;font-size:13px}\n"
        "</style>\n</head>\n<body>\n",
        ok ? "#1a7f37" : "#c62828");
-  put (&o, "<header><h1>Lab <span id=\"lab\">");
-  esc (&o, r->lab);
-  put (&o, "</span>: <span id=\"status\">%s</span></h1>\n<p>", r->status);
-  put (&o, "%zu VM%s, %d checks: %d passed, %d failed, %d skipped &middot; "
+}
+
+/* The header: lab, verdict, counts, when, how long, which run. */
+static void
+html_header (struct out *o, const struct verify_report *r)
+{
+  char iso[32];
+
+  iso_time (r->started, iso);
+  put (o, "<header><h1>Lab <span id=\"lab\">");
+  esc (o, r->lab);
+  put (o, "</span>: <span id=\"status\">%s</span></h1>\n<p>", r->status);
+  put (o, "%zu VM%s, %d checks: %d passed, %d failed, %d skipped &middot; "
        "started %s &middot; %.1f s &middot; run ", r->nvms, r->nvms == 1 ? "" : "s",
        r->checks, r->passed, r->failed, r->skipped, iso, r->seconds);
-  esc (&o, r->run_id);
-  put (&o, "</p>");
+  esc (o, r->run_id);
+  put (o, "</p>");
   if (r->message) {
-    put (&o, "<p>");
-    esc (&o, r->message);
-    put (&o, "</p>");
+    put (o, "<p>");
+    esc (o, r->message);
+    put (o, "</p>");
   }
-  put (&o, "</header>\n<main>\n");
+  put (o, "</header>\n<main>\n");
+}
 
-  put (&o, "<table id=\"summary\">\n<tr><th>VM</th><th>group</th><th>result</th>"
+/* One row per VM: verdict and timings, a link to its section. */
+static void
+html_summary (struct out *o, const struct verify_report *r)
+{
+  size_t i;
+
+  put (o, "<table id=\"summary\">\n<tr><th>VM</th><th>group</th><th>result</th>"
        "<th>boot</th><th>heartbeat</th><th>app ready</th><th>address</th>"
        "<th>from</th></tr>\n");
   for (i = 0; i < r->nvms; i++) {
     const struct verify_vm_result *v = &r->vms[i];
-    put (&o, "<tr><td><a href=\"#vm-%zu\">", i);
-    esc (&o, v->name);
-    put (&o, "</a></td><td>");
-    esc (&o, v->group);
-    put (&o, "</td><td class=\"%s\">%s</td><td>", verify_status_name (v->status),
+    put (o, "<tr><td><a href=\"#vm-%zu\">", i);
+    esc (o, v->name);
+    put (o, "</a></td><td>");
+    esc (o, v->group);
+    put (o, "</td><td class=\"%s\">%s</td><td>", verify_status_name (v->status),
          v->status == VERIFY_PASS ? "passed" : "FAILED");
-    secs (&o, v->t_boot);
-    put (&o, "</td><td>");
-    secs (&o, v->t_heartbeat);
-    put (&o, "</td><td>");
-    secs (&o, v->t_app_ready);
-    put (&o, "</td><td>");
-    esc (&o, v->address ? v->address : "");
-    put (&o, "</td><td>");
-    esc (&o, v->source);
-    put (&o, "</td></tr>\n");
+    secs (o, v->t_boot);
+    put (o, "</td><td>");
+    secs (o, v->t_heartbeat);
+    put (o, "</td><td>");
+    secs (o, v->t_app_ready);
+    put (o, "</td><td>");
+    esc (o, v->address ? v->address : "");
+    put (o, "</td><td>");
+    esc (o, v->source);
+    put (o, "</td></tr>\n");
   }
-  put (&o, "</table>\n");
+  put (o, "</table>\n");
+}
 
-  for (i = 0; i < r->nvms; i++) {
-    const struct verify_vm_result *v = &r->vms[i];
-    const char *shot = NULL;
-    put (&o, "<section id=\"vm-%zu\" class=\"vm\"><h2>", i);
-    esc (&o, v->name);
-    put (&o, " <span class=\"%s\">%s</span></h2>\n<p class=\"meta\">",
-         verify_status_name (v->status), v->status == VERIFY_PASS ? "passed" : "failed");
-    esc (&o, v->domain ? v->domain : "not started");
-    put (&o, " &middot; ");
-    esc (&o, v->source);
-    if (v->message) {
-      put (&o, " &middot; ");
-      esc (&o, v->message);
+/* A VM's checks as a table; the last screenshot taken (NULL if none). */
+static const char *
+html_checks (struct out *o, const struct verify_vm_result *v)
+{
+  const char *shot = NULL;
+  size_t j;
+
+  put (o, "<table><tr><th>check</th><th>result</th><th>time</th>"
+       "<th>attempts</th><th>details</th></tr>\n");
+  for (j = 0; j < v->nchecks; j++) {
+    const struct verify_check_result *c = &v->checks[j];
+    put (o, "<tr><td>");
+    esc (o, c->name);
+    put (o, "</td><td class=\"%s\">%s</td><td>", verify_status_name (c->status),
+         verify_status_name (c->status));
+    secs (o, c->status == VERIFY_SKIP ? -1 : c->seconds);
+    put (o, "</td><td>%d</td><td>", c->attempts);
+    esc (o, c->message);
+    if (c->output && *c->output) {
+      put (o, "<pre>");
+      esc (o, c->output);
+      put (o, "</pre>");
     }
-    put (&o, "</p>\n<table><tr><th>check</th><th>result</th><th>time</th>"
-         "<th>attempts</th><th>details</th></tr>\n");
-    for (j = 0; j < v->nchecks; j++) {
-      const struct verify_check_result *c = &v->checks[j];
-      put (&o, "<tr><td>");
-      esc (&o, c->name);
-      put (&o, "</td><td class=\"%s\">%s</td><td>", verify_status_name (c->status),
-           verify_status_name (c->status));
-      secs (&o, c->status == VERIFY_SKIP ? -1 : c->seconds);
-      put (&o, "</td><td>%d</td><td>", c->attempts);
-      esc (&o, c->message);
-      if (c->output && *c->output) {
-        put (&o, "<pre>");
-        esc (&o, c->output);
-        put (&o, "</pre>");
-      }
-      put (&o, "</td></tr>\n");
-      if (c->screenshot)
-        shot = c->screenshot;
-    }
-    put (&o, "</table>\n");
-    if (shot) {
-      CLEANUP_FREE char *path = xasprintf ("%s/%s", r->dir, shot);
-      put (&o, "<p><img class=\"shot\" alt=\"console of ");
-      esc (&o, v->name);
-      put (&o, "\" src=\"");
-      if (!data_uri (&o, path))
-        esc (&o, shot);
-      put (&o, "\"></p>\n");
-    }
-    if (v->console && *v->console) {
-      put (&o, "<details><summary>console (last lines)</summary><pre>");
-      esc (&o, v->console);
-      put (&o, "</pre></details>\n");
-    }
-    put (&o, "</section>\n");
+    put (o, "</td></tr>\n");
+    if (c->screenshot)
+      shot = c->screenshot;
   }
+  put (o, "</table>\n");
+  return shot;
+}
+
+/* A VM's section: verdict, domain and source, checks, the screenshot
+ * inline, the console's last lines. */
+static void
+html_vm (struct out *o, const struct verify_report *r, size_t i)
+{
+  const struct verify_vm_result *v = &r->vms[i];
+  const char *shot;
+
+  put (o, "<section id=\"vm-%zu\" class=\"vm\"><h2>", i);
+  esc (o, v->name);
+  put (o, " <span class=\"%s\">%s</span></h2>\n<p class=\"meta\">",
+       verify_status_name (v->status), v->status == VERIFY_PASS ? "passed" : "failed");
+  esc (o, v->domain ? v->domain : "not started");
+  put (o, " &middot; ");
+  esc (o, v->source);
+  if (v->message) {
+    put (o, " &middot; ");
+    esc (o, v->message);
+  }
+  put (o, "</p>\n");
+  shot = html_checks (o, v);
+  if (shot) {
+    CLEANUP_FREE char *path = xasprintf ("%s/%s", r->dir, shot);
+    put (o, "<p><img class=\"shot\" alt=\"console of ");
+    esc (o, v->name);
+    put (o, "\" src=\"");
+    if (!data_uri (o, path))
+      esc (o, shot);
+    put (o, "\"></p>\n");
+  }
+  if (v->console && *v->console) {
+    put (o, "<details><summary>console (last lines)</summary><pre>");
+    esc (o, v->console);
+    put (o, "</pre></details>\n");
+  }
+  put (o, "</section>\n");
+}
+
+char *
+verify_report_html (const struct verify_report *r)
+{
+  struct out o = { 0 };
+  size_t i;
+
+  o.f = open_memstream (&o.buf, &o.len);
+  if (!o.f)
+    abort ();
+  html_head (&o, r);
+  html_header (&o, r);
+  html_summary (&o, r);
+  for (i = 0; i < r->nvms; i++)
+    html_vm (&o, r, i);
   put (&o, "<p class=\"meta\">bootback verification lab &middot; definition ");
   esc (&o, r->file);
   put (&o, "</p>\n</main>\n</body>\n</html>\n");
@@ -293,7 +336,8 @@ verify_report_html (const struct verify_report *r)
 
 /* ---- JUnit ------------------------------------------------------------------ */
 
-#define W(call) do { if ((call) < 0) goto err; } while (0)
+/* Each writer call: -1 from the function on failure. */
+#define W(call) do { if ((call) < 0) return -1; } while (0)
 
 static int
 attr_printf (xmlTextWriterPtr w, const char *name, const char *fmt, ...)
@@ -332,17 +376,109 @@ write_text_attr (xmlTextWriterPtr w, const char *name, const char *value)
   return xmlTextWriterWriteAttribute (w, BAD_CAST name, BAD_CAST c);
 }
 
-char *
-verify_report_junit (const struct verify_report *r)
+/* A VM's properties: where it came from, its timings. */
+static int
+junit_properties (xmlTextWriterPtr w, const struct verify_vm_result *v)
 {
-  xmlBufferPtr buf = xmlBufferCreate ();
-  xmlTextWriterPtr w = buf ? xmlNewTextWriterMemory (buf, 0) : NULL;
-  char iso[32], suite[256];
-  char *s = NULL;
-  size_t i, j;
+  const char *names[] = { "group", "source", "domain", "address" };
+  const char *values[] = { v->group, v->source, v->domain, v->address };
+  double tv[] = { v->t_boot, v->t_heartbeat, v->t_app_ready };
+  const char *tn[] = { "time_to_boot", "time_to_heartbeat", "time_to_app_ready" };
+  size_t k;
 
-  if (!w)
-    goto err;
+  W (xmlTextWriterStartElement (w, BAD_CAST "properties"));
+  for (k = 0; k < 4; k++) {
+    if (!values[k])
+      continue;
+    W (xmlTextWriterStartElement (w, BAD_CAST "property"));
+    W (write_text_attr (w, "name", names[k]));
+    W (write_text_attr (w, "value", values[k]));
+    W (xmlTextWriterEndElement (w));
+  }
+  for (k = 0; k < 3; k++) {
+    if (tv[k] < 0)
+      continue;
+    W (xmlTextWriterStartElement (w, BAD_CAST "property"));
+    W (write_text_attr (w, "name", tn[k]));
+    W (attr_printf (w, "value", "%.3f", tv[k]));
+    W (xmlTextWriterEndElement (w));
+  }
+  W (xmlTextWriterEndElement (w));          /* properties */
+  return 0;
+}
+
+/* One check: a testcase, with its failure or skip and its output. */
+static int
+junit_case (xmlTextWriterPtr w, const char *classname,
+            const struct verify_check_result *c)
+{
+  W (xmlTextWriterStartElement (w, BAD_CAST "testcase"));
+  W (write_text_attr (w, "name", c->name));
+  W (write_text_attr (w, "classname", classname));
+  W (attr_printf (w, "time", "%.3f", c->seconds));
+  if (c->status == VERIFY_FAIL) {
+    CLEANUP_FREE char *m = xml_clean (c->message);
+    W (xmlTextWriterStartElement (w, BAD_CAST "failure"));
+    W (write_text_attr (w, "message", c->message));
+    W (write_text_attr (w, "type", c->kind && *c->kind ? c->kind : "check"));
+    W (xmlTextWriterWriteString (w, BAD_CAST m));
+    W (xmlTextWriterEndElement (w));
+  }
+  else if (c->status == VERIFY_SKIP) {
+    W (xmlTextWriterStartElement (w, BAD_CAST "skipped"));
+    W (write_text_attr (w, "message", c->message));
+    W (xmlTextWriterEndElement (w));
+  }
+  if (c->output && *c->output) {
+    CLEANUP_FREE char *m = xml_clean (c->output);
+    W (xmlTextWriterWriteElement (w, BAD_CAST "system-out", BAD_CAST m));
+  }
+  W (xmlTextWriterEndElement (w));          /* testcase */
+  return 0;
+}
+
+/* One VM: a testsuite with its counts, properties, checks and console. */
+static int
+junit_suite (xmlTextWriterPtr w, const struct verify_report *r,
+             const struct verify_vm_result *v, const char *timestamp)
+{
+  CLEANUP_FREE char *cls = xasprintf ("%s.%s.%s", r->lab, v->group, v->name);
+  int fails = 0, skips = 0;
+  double t = 0;
+  size_t j;
+
+  for (j = 0; j < v->nchecks; j++) {
+    fails += v->checks[j].status == VERIFY_FAIL;
+    skips += v->checks[j].status == VERIFY_SKIP;
+    t += v->checks[j].seconds;
+  }
+  W (xmlTextWriterStartElement (w, BAD_CAST "testsuite"));
+  W (write_text_attr (w, "name", v->name));
+  W (attr_printf (w, "tests", "%zu", v->nchecks));
+  W (attr_printf (w, "failures", "%d", fails));
+  W (attr_printf (w, "errors", "0"));
+  W (attr_printf (w, "skipped", "%d", skips));
+  W (attr_printf (w, "time", "%.3f", t));
+  W (write_text_attr (w, "timestamp", timestamp));
+  W (write_text_attr (w, "hostname", r->run_id ? r->run_id : "lab"));
+  W (junit_properties (w, v));
+  for (j = 0; j < v->nchecks; j++)
+    W (junit_case (w, cls, &v->checks[j]));
+  if (v->console && *v->console) {
+    CLEANUP_FREE char *m = xml_clean (v->console);
+    W (xmlTextWriterWriteElement (w, BAD_CAST "system-out", BAD_CAST m));
+  }
+  W (xmlTextWriterEndElement (w));          /* testsuite */
+  return 0;
+}
+
+/* The document: one testsuites with the run's counts, a suite per VM. */
+static int
+junit_write (xmlTextWriterPtr w, const struct verify_report *r)
+{
+  char iso[32], suite[256];
+  size_t i;
+
   iso_time (r->started, iso);
   iso[19] = '\0';                     /* JUnit timestamps have no zone */
   xmlTextWriterSetIndent (w, 1);
@@ -355,94 +491,31 @@ verify_report_junit (const struct verify_report *r)
   W (attr_printf (w, "errors", "%d", strcmp (r->status, "error") == 0 ? 1 : 0));
   W (attr_printf (w, "skipped", "%d", r->skipped));
   W (attr_printf (w, "time", "%.3f", r->seconds));
-  for (i = 0; i < r->nvms; i++) {
-    const struct verify_vm_result *v = &r->vms[i];
-    int fails = 0, skips = 0;
-    double t = 0;
-    for (j = 0; j < v->nchecks; j++) {
-      fails += v->checks[j].status == VERIFY_FAIL;
-      skips += v->checks[j].status == VERIFY_SKIP;
-      t += v->checks[j].seconds;
-    }
-    W (xmlTextWriterStartElement (w, BAD_CAST "testsuite"));
-    W (write_text_attr (w, "name", v->name));
-    W (attr_printf (w, "tests", "%zu", v->nchecks));
-    W (attr_printf (w, "failures", "%d", fails));
-    W (attr_printf (w, "errors", "0"));
-    W (attr_printf (w, "skipped", "%d", skips));
-    W (attr_printf (w, "time", "%.3f", t));
-    W (write_text_attr (w, "timestamp", iso));
-    W (write_text_attr (w, "hostname", r->run_id ? r->run_id : "lab"));
-    W (xmlTextWriterStartElement (w, BAD_CAST "properties"));
-    {
-      const char *names[] = { "group", "source", "domain", "address" };
-      const char *values[] = { v->group, v->source, v->domain, v->address };
-      double tv[] = { v->t_boot, v->t_heartbeat, v->t_app_ready };
-      const char *tn[] = { "time_to_boot", "time_to_heartbeat", "time_to_app_ready" };
-      size_t k;
-      for (k = 0; k < 4; k++) {
-        if (!values[k])
-          continue;
-        W (xmlTextWriterStartElement (w, BAD_CAST "property"));
-        W (write_text_attr (w, "name", names[k]));
-        W (write_text_attr (w, "value", values[k]));
-        W (xmlTextWriterEndElement (w));
-      }
-      for (k = 0; k < 3; k++) {
-        if (tv[k] < 0)
-          continue;
-        W (xmlTextWriterStartElement (w, BAD_CAST "property"));
-        W (write_text_attr (w, "name", tn[k]));
-        W (attr_printf (w, "value", "%.3f", tv[k]));
-        W (xmlTextWriterEndElement (w));
-      }
-    }
-    W (xmlTextWriterEndElement (w));          /* properties */
-    for (j = 0; j < v->nchecks; j++) {
-      const struct verify_check_result *c = &v->checks[j];
-      CLEANUP_FREE char *cls = xasprintf ("%s.%s.%s", r->lab, v->group, v->name);
-      W (xmlTextWriterStartElement (w, BAD_CAST "testcase"));
-      W (write_text_attr (w, "name", c->name));
-      W (write_text_attr (w, "classname", cls));
-      W (attr_printf (w, "time", "%.3f", c->seconds));
-      if (c->status == VERIFY_FAIL) {
-        CLEANUP_FREE char *m = xml_clean (c->message);
-        W (xmlTextWriterStartElement (w, BAD_CAST "failure"));
-        W (write_text_attr (w, "message", c->message));
-        W (write_text_attr (w, "type", c->kind && *c->kind ? c->kind : "check"));
-        W (xmlTextWriterWriteString (w, BAD_CAST m));
-        W (xmlTextWriterEndElement (w));
-      }
-      else if (c->status == VERIFY_SKIP) {
-        W (xmlTextWriterStartElement (w, BAD_CAST "skipped"));
-        W (write_text_attr (w, "message", c->message));
-        W (xmlTextWriterEndElement (w));
-      }
-      if (c->output && *c->output) {
-        CLEANUP_FREE char *m = xml_clean (c->output);
-        W (xmlTextWriterWriteElement (w, BAD_CAST "system-out", BAD_CAST m));
-      }
-      W (xmlTextWriterEndElement (w));        /* testcase */
-    }
-    if (v->console && *v->console) {
-      CLEANUP_FREE char *m = xml_clean (v->console);
-      W (xmlTextWriterWriteElement (w, BAD_CAST "system-out", BAD_CAST m));
-    }
-    W (xmlTextWriterEndElement (w));          /* testsuite */
-  }
+  for (i = 0; i < r->nvms; i++)
+    W (junit_suite (w, r, &r->vms[i], iso));
   W (xmlTextWriterEndElement (w));            /* testsuites */
   W (xmlTextWriterEndDocument (w));
-  xmlFreeTextWriter (w);
-  w = NULL;
-  s = xstrdup ((const char *) xmlBufferContent (buf));
-  xmlBufferFree (buf);
-  return s;
- err:
-  error_setx ("libxml2: could not write the JUnit report");
+  return 0;
+}
+
+char *
+verify_report_junit (const struct verify_report *r)
+{
+  xmlBufferPtr buf = xmlBufferCreate ();
+  xmlTextWriterPtr w = buf ? xmlNewTextWriterMemory (buf, 0) : NULL;
+  char *s = NULL;
+
+  if (w && junit_write (w, r) == 0) {
+    xmlFreeTextWriter (w);              /* flushes into buf */
+    w = NULL;
+    s = xstrdup ((const char *) xmlBufferContent (buf));
+  }
+  else
+    error_setx ("libxml2: could not write the JUnit report");
   xmlFreeTextWriter (w);
   if (buf)
     xmlBufferFree (buf);
-  return NULL;
+  return s;
 }
 
 static int

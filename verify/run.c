@@ -40,10 +40,9 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
-#include <libvirt/virterror.h>
-
 #include "verify/verify.h"
 #include "recovery/util/util.h"
+#include "recovery/virt/virt.h"
 
 struct run;
 
@@ -72,24 +71,54 @@ struct run {
   char isolation_msg[1024];
   struct vm_ctx *vms;
   size_t nvms;
+  struct verify_report *rep;   /* what the run found (handed out at its end) */
+  double t0;                   /* the run's start (monotonic) */
 };
 
+/* One line to o->note, under the run's lock: the VM threads say things
+ * too, and the callback sees one line at a time. */
+static void
+tell (struct run *r, bool warning, const char *line)
+{
+  ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&r->lock);
+
+  if (r->o->note)
+    r->o->note (r->o->note_opaque, warning, line);
+}
+
+/* Progress, "lab ID: ..." (nothing if quiet). */
 static void
 say (struct run *r, const char *fmt, ...) __attribute__((format (printf, 2, 3)));
 static void
 say (struct run *r, const char *fmt, ...)
 {
+  CLEANUP_FREE char *msg = NULL, *line = NULL;
   va_list ap;
 
   if (r->o->quiet)
     return;
-  pthread_mutex_lock (&r->lock);
-  fprintf (stderr, "lab %s: ", r->st ? r->st->id : "-");
   va_start (ap, fmt);
-  vfprintf (stderr, fmt, ap);
+  if (vasprintf (&msg, fmt, ap) == -1)
+    abort ();
   va_end (ap);
-  fputc ('\n', stderr);
-  pthread_mutex_unlock (&r->lock);
+  line = xasprintf ("lab %s: %s", r->st ? r->st->id : "-", msg);
+  tell (r, false, line);
+}
+
+/* Something that went wrong while the run went on (said even if quiet). */
+static void
+say_warning (struct run *r, const char *fmt, ...) __attribute__((format (printf, 2, 3)));
+static void
+say_warning (struct run *r, const char *fmt, ...)
+{
+  CLEANUP_FREE char *line = NULL;
+  va_list ap;
+
+  va_start (ap, fmt);
+  if (vasprintf (&line, fmt, ap) == -1)
+    abort ();
+  va_end (ap);
+  tell (r, true, line);
 }
 
 /* The last n lines of a console log, printable characters only. */
@@ -171,15 +200,20 @@ add_taps (struct run *r, char *const *taps)
 {
   size_t i;
 
-  for (i = 0; taps && taps[i]; i++) {
-    if (!taps[i][0])
-      continue;
-    r->taps = realloc (r->taps, (r->ntaps + 2) * sizeof *r->taps);
-    if (!r->taps)
-      abort ();
-    r->taps[r->ntaps++] = xstrdup (taps[i]);
-    r->taps[r->ntaps] = NULL;
-  }
+  for (i = 0; taps && taps[i]; i++)
+    if (taps[i][0])
+      strv_push (&r->taps, &r->ntaps, xstrdup (taps[i]));
+}
+
+/* A result no attempt made (message taken over). */
+static void
+result_set (struct verify_check_result *cr, const char *name, const char *kind,
+            enum verify_status status, char *message)
+{
+  cr->name = xstrdup (name);
+  cr->kind = kind;
+  cr->status = status;
+  cr->message = message;
 }
 
 /* The checks its restore point asked for that the lab refused (never
@@ -191,10 +225,8 @@ add_refused (struct run *r, const struct lab_vm *vm, struct verify_vm_result *re
 
   for (i = 0; i < vm->nrefused; i++) {
     struct verify_check_result *cr = &res->checks[res->nchecks++];
-    cr->name = xstrdup (vm->refused[i].check);
-    cr->kind = "refused";
-    cr->status = VERIFY_FAIL;
-    cr->message = xasprintf ("refused: %s", vm->refused[i].why);
+    result_set (cr, vm->refused[i].check, "refused", VERIFY_FAIL,
+                xasprintf ("refused: %s", vm->refused[i].why));
     say (r, "%s: FAIL %s (not run) %s", vm->name, cr->name, cr->message);
   }
 }
@@ -206,135 +238,190 @@ vm_note (void *opaque, const char *line)
   struct vm_ctx *x = opaque;
   struct verify_vm_result *res = x->res;
 
-  res->notes = realloc (res->notes, (res->nnotes + 2) * sizeof *res->notes);
-  if (!res->notes)
-    abort ();
-  res->notes[res->nnotes++] = xstrdup (line);
-  res->notes[res->nnotes] = NULL;
+  strv_push (&res->notes, &res->nnotes, xstrdup (line));
   say (x->run, "%s: %s", x->vm->name, line);
 }
 
-static void *
-vm_thread (void *arg)
+/* A warning of a VM's cleanup (an instant session that would not stop). */
+static void
+vm_warn (void *opaque, const char *line)
 {
-  struct vm_ctx *x = arg;
-  struct run *r = x->run;
-  const struct lab_vm *vm = x->vm;
-  struct verify_vm_result *res = x->res;
+  struct vm_ctx *x = opaque;
+
+  say_warning (x->run, "%s", line);
+}
+
+/* What the steps of a VM's thread hand on: start, boot gate, checks,
+ * verdict. */
+struct vm_run {
+  struct run *r;
+  struct vm_ctx *x;
+  const struct lab_vm *vm;
+  struct verify_vm_result *res;
+  bool need_agent;           /* the boot gate waits for the guest agent */
+  bool slot;                 /* holds a boot slot */
+  double t0;                 /* the start request (monotonic) */
+  bool booted;
+  char address[16];          /* "" until known */
+};
+
+/* ---- start ---------------------------------------------------------------- */
+
+/* Isolation again, with the new tap (invariant 3), under the run's lock.
+ * A port the check does not know may be the tap of a VM still starting:
+ * the verdict waits until no start is in flight.  -1 with res->message
+ * if the run is stopped (by this check or another VM's). */
+static int
+isolation_recheck_locked (struct vm_run *v)
+{
+  struct run *r = v->r;
+  int rc;
+
+  while ((rc = lab_net_check (&r->net, r->taps)) == -1 && r->starting > 0 &&
+         !r->isolation_broken)
+    pthread_cond_wait (&r->started, &r->lock);
+  if (rc != -1)
+    return 0;
+  if (!r->isolation_broken) {
+    r->isolation_broken = true;
+    snprintf (r->isolation_msg, sizeof r->isolation_msg, "%s", error_msg ());
+    pthread_cond_broadcast (&r->started);
+  }
+  v->res->message = xasprintf ("stopped: %s", r->isolation_msg);
+  return -1;
+}
+
+/* Under the run's lock, once lab_vm_start returned: the start is no
+ * longer in flight; record the VM in the state, then check isolation
+ * again.  -1 with res->message (x->h NULL: it did not start). */
+static int
+vm_started_locked (struct vm_run *v)
+{
+  struct run *r = v->r;
+  struct lab_vm_handle *h = v->x->h;
+  struct verify_vm_result *res = v->res;
+
+  r->starting--;
+  pthread_cond_broadcast (&r->started);
+  if (!h) {
+    res->message = xasprintf ("did not start: %s", error_msg ());
+    return -1;
+  }
+  res->domain = xstrdup (lab_vm_domain_name (h));
+  if (lab_vm_source (h)) {
+    free (res->source);
+    res->source = xstrdup (lab_vm_source (h));
+  }
+  lab_state_add_vm (r->st, v->vm->name, res->domain, v->vm->address);
+  lab_state_save (r->st);
+  add_taps (r, lab_vm_taps (h));
+  return isolation_recheck_locked (v);
+}
+
+/* Start (VMs of a group start at once, up to the run's boot slots), then
+ * check isolation again.  -1 with res->message if the VM did not start
+ * or the run was stopped (nothing of the VM left running). */
+static int
+vm_start (struct vm_run *v)
+{
+  struct run *r = v->r;
+  struct vm_ctx *x = v->x;
   struct lab_vm_env env = {
     .conn = r->conn, .run_id = r->st->id, .run_dir = r->st->dir,
     .net = &r->net, .repo = r->o->repo, .home = r->o->home, .uri = r->o->uri,
     .allow_passthrough = r->o->allow_passthrough, .note = vm_note, .note_opaque = x,
+    .warn = vm_warn, .warn_opaque = x,
   };
-  double t0, deadline;
   int rc;
-  bool need_agent = !vm->address, booted = false, slot = false;
-  char address[16] = "", msg[512] = "";
-  CLEANUP_FREE char *panic = NULL;
-  CLEANUP_FREE char *shot = NULL;
-  size_t i;
 
-  for (i = 0; i < vm->nchecks; i++)
-    if (vm->checks[i].kind == LAB_CHECK_HEARTBEAT ||
-        vm->checks[i].kind == LAB_CHECK_GUEST_EXEC)
-      need_agent = true;
-  if (vm->address)
-    snprintf (address, sizeof address, "%s", vm->address);
-  res->checks = xcalloc (vm->nchecks + vm->nrefused + 1, sizeof *res->checks);
-
-  if (!(slot = slot_take (r))) {
-    res->message = xstrdup ("not started: the run was stopped");
-    goto skip_all;
+  if (!(v->slot = slot_take (r))) {
+    v->res->message = xstrdup ("not started: the run was stopped");
+    return -1;
   }
-  /* Start (VMs of a group start at once), then check isolation again
-   * with the new tap (invariant 3). */
-  t0 = now_monotonic ();
-  pthread_mutex_lock (&r->lock);
-  if (r->isolation_broken || lab_interrupted) {
-    pthread_mutex_unlock (&r->lock);
-    res->message = xstrdup ("not started: the run was stopped");
-    goto skip_all;
+  v->t0 = now_monotonic ();
+  {
+    ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&r->lock);
+    if (r->isolation_broken || lab_interrupted) {
+      v->res->message = xstrdup ("not started: the run was stopped");
+      return -1;
+    }
+    r->starting++;
   }
-  r->starting++;
-  pthread_mutex_unlock (&r->lock);
-  x->h = lab_vm_start (&env, vm);
-  pthread_mutex_lock (&r->lock);
-  r->starting--;
-  pthread_cond_broadcast (&r->started);
-  if (!x->h) {
-    pthread_mutex_unlock (&r->lock);
-    res->message = xasprintf ("did not start: %s", error_msg ());
-    say (r, "%s: %s", vm->name, res->message);
-    goto skip_all;
-  }
-  res->domain = xstrdup (lab_vm_domain_name (x->h));
-  if (lab_vm_source (x->h)) {
-    free (res->source);
-    res->source = xstrdup (lab_vm_source (x->h));
-  }
-  lab_state_add_vm (r->st, vm->name, res->domain, vm->address);
-  lab_state_save (r->st);
-  add_taps (r, lab_vm_taps (x->h));
-  /* A port the check does not know may be the tap of a VM still
-   * starting: the verdict waits until no start is in flight. */
-  while ((rc = lab_net_check (&r->net, r->taps)) == -1 && r->starting > 0 &&
-         !r->isolation_broken)
-    pthread_cond_wait (&r->started, &r->lock);
-  if (rc == -1 && r->isolation_broken) {
-    pthread_mutex_unlock (&r->lock);
-    res->message = xasprintf ("stopped: %s", r->isolation_msg);
-    lab_vm_destroy (x->h);
-    x->h = NULL;
-    goto skip_all;
+  x->h = lab_vm_start (&env, v->vm);
+  {
+    ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&r->lock);
+    rc = vm_started_locked (v);
   }
   if (rc == -1) {
-    r->isolation_broken = true;
-    snprintf (r->isolation_msg, sizeof r->isolation_msg, "%s", error_msg ());
-    pthread_cond_broadcast (&r->started);
-    pthread_mutex_unlock (&r->lock);
-    res->message = xasprintf ("stopped: %s", r->isolation_msg);
-    lab_vm_destroy (x->h);
-    x->h = NULL;
-    goto skip_all;
+    if (x->h) {              /* stopped by an isolation check */
+      lab_vm_destroy (x->h);
+      x->h = NULL;
+    }
+    else
+      say (r, "%s: %s", v->vm->name, v->res->message);
+    return -1;
   }
-  pthread_mutex_unlock (&r->lock);
-  res->t_start = now_monotonic () - t0;
-  say (r, "%s: started as %s (%.1f s)", vm->name, res->domain, res->t_start);
+  v->res->t_start = now_monotonic () - v->t0;
+  say (r, "%s: started as %s (%.1f s)", v->vm->name, v->res->domain,
+       v->res->t_start);
+  return 0;
+}
 
-  /* Boot gate. */
-  deadline = t0 + vm->boot_timeout;
+/* ---- boot gate ------------------------------------------------------------ */
+
+/* Until boot-timeout, poll the guest agent (heartbeat) and, if the address
+ * is known, ICMP (first sign of life = "boot"); a kernel panic on the
+ * console (*panic) or a stopped VM (msg) ends the wait at once.  Whether
+ * the VM booted. */
+static bool
+boot_wait (struct vm_run *v, char *msg, size_t len, char **panic)
+{
+  struct run *r = v->r;
+  struct verify_vm_result *res = v->res;
+  virDomainPtr dom = lab_vm_domain (v->x->h);
+  double deadline = v->t0 + v->vm->boot_timeout;
+
   while (!lab_interrupted && !r->isolation_broken) {
-    double now = now_monotonic ();
-    double tick = now;
-    if (now > deadline)
+    double tick = now_monotonic ();
+    if (tick > deadline)
       break;
-    if (virDomainIsActive (lab_vm_domain (x->h)) != 1) {
-      snprintf (msg, sizeof msg, "the VM stopped while booting");
+    if (virDomainIsActive (dom) != 1) {
+      snprintf (msg, len, "the VM stopped while booting");
       break;
     }
-    if ((panic = console_panic (lab_vm_serial_log (x->h))))
+    if ((*panic = console_panic (lab_vm_serial_log (v->x->h))))
       break;
-    if (verify_agent_ping (lab_vm_domain (x->h), 1, msg, sizeof msg) == 0) {
-      res->t_heartbeat = now_monotonic () - t0;
+    if (verify_agent_ping (dom, 1, msg, len) == 0) {
+      res->t_heartbeat = now_monotonic () - v->t0;
       if (res->t_boot < 0)
         res->t_boot = res->t_heartbeat;
-      booted = true;
-      break;
+      return true;
     }
-    if (address[0] && res->t_boot < 0 &&
-        verify_icmp_ping (&r->net, address, 0.25, msg, sizeof msg) == 0) {
-      res->t_boot = now_monotonic () - t0;
-      if (!need_agent) {
-        booted = true;
-        break;
-      }
+    if (v->address[0] && res->t_boot < 0 &&
+        verify_icmp_ping (&r->net, v->address, 0.25, msg, len) == 0) {
+      res->t_boot = now_monotonic () - v->t0;
+      if (!v->need_agent)
+        return true;
     }
     if (now_monotonic () - tick < 0.25)
       lab_sleep (0.25 - (now_monotonic () - tick));
   }
-  if (!booted && res->t_boot >= 0 && !need_agent)
-    booted = true;
-  if (!booted) {
+  return res->t_boot >= 0 && !v->need_agent;
+}
+
+/* Wait for the VM to boot, say how it went, learn its address, wait its
+ * delay; the boot slot is given back. */
+static void
+vm_boot (struct vm_run *v)
+{
+  struct run *r = v->r;
+  const struct lab_vm *vm = v->vm;
+  struct verify_vm_result *res = v->res;
+  CLEANUP_FREE char *panic = NULL;
+  char msg[512] = "";
+
+  v->booted = boot_wait (v, msg, sizeof msg, &panic);
+  if (!v->booted) {
     if (panic)
       res->message = xasprintf ("did not boot: %s", panic);
     else if (msg[0] && strstr (msg, "stopped"))
@@ -344,120 +431,173 @@ vm_thread (void *arg)
     else
       res->message = xasprintf ("did not boot: no answer from the guest%s within "
                                 "the boot timeout of %.0f s",
-                                need_agent ? " agent" : "", vm->boot_timeout);
+                                v->need_agent ? " agent" : "", vm->boot_timeout);
     say (r, "%s: %s", vm->name, res->message);
   }
   else {
     say (r, "%s: booted in %.1f s%s", vm->name, res->t_boot,
          res->t_heartbeat >= 0 ? " (heartbeat)" : "");
-    if (!address[0] && verify_agent_address (lab_vm_domain (x->h), &r->net, address) == 0)
-      say (r, "%s: address %s (from the guest agent)", vm->name, address);
+    if (!v->address[0] &&
+        verify_agent_address (lab_vm_domain (v->x->h), &r->net, v->address) == 0)
+      say (r, "%s: address %s (from the guest agent)", vm->name, v->address);
     if (vm->delay > 0)
       lab_sleep (vm->delay);
   }
-  if (address[0])
-    res->address = xstrdup (address);
+  if (v->address[0])
+    res->address = xstrdup (v->address);
   sem_post (&r->slots);
-  slot = false;
+  v->slot = false;
+}
 
-  /* Checks, in order. */
-  shot = xasprintf ("%s/%s.png", r->st->report_dir, vm->name);
+/* ---- checks --------------------------------------------------------------- */
+
+/* One check of a started VM.  One that did not boot gets its heartbeat
+ * check failed and its other checks skipped, but for the screenshot (it
+ * shows why). */
+static void
+vm_check (struct vm_run *v, const struct lab_check *c,
+          struct verify_check_result *cr, const char *shot)
+{
+  struct verify_vm_result *res = v->res;
+  struct verify_target t = {
+    .dom = lab_vm_domain (v->x->h), .net = &v->r->net, .vm = v->vm->name,
+    .domain = res->domain, .address = v->address[0] ? v->address : NULL,
+    .shot_path = shot,
+  };
+
+  if (!v->booted && c->kind == LAB_CHECK_HEARTBEAT) {
+    result_set (cr, c->name, "heartbeat", VERIFY_FAIL, xstrdup (res->message));
+    cr->attempts = 0;
+    cr->at = now_monotonic () - v->t0;
+  }
+  else if (!v->booted && c->kind != LAB_CHECK_SCREENSHOT)
+    result_set (cr, c->name, verify_kind_name (c->kind), VERIFY_SKIP,
+                xstrdup ("not run: the VM did not boot"));
+  else {
+    verify_check_run (c, &t, cr);
+    cr->at = now_monotonic () - v->t0;
+  }
+}
+
+/* The checks, in order (the ones left when the run is stopped are
+ * skipped, not said), then the refused ones.  A VM that did not boot and
+ * has no heartbeat check still fails: a "boot" check says so. */
+static void
+vm_checks (struct vm_run *v)
+{
+  struct run *r = v->r;
+  const struct lab_vm *vm = v->vm;
+  struct verify_vm_result *res = v->res;
+  CLEANUP_FREE char *shot = xasprintf ("%s/%s.png", r->st->report_dir, vm->name);
+  bool failed = false;
+  size_t i;
+
   for (i = 0; i < vm->nchecks; i++) {
     const struct lab_check *c = &vm->checks[i];
     struct verify_check_result *cr = &res->checks[res->nchecks++];
-    struct verify_target t = {
-      .dom = lab_vm_domain (x->h), .net = &r->net, .vm = vm->name,
-      .domain = res->domain, .address = address[0] ? address : NULL,
-      .shot_path = shot,
-    };
     if (lab_interrupted || r->isolation_broken) {
-      cr->name = xstrdup (c->name);
-      cr->kind = verify_kind_name (c->kind);
-      cr->status = VERIFY_SKIP;
-      cr->message = xstrdup ("not run: the run was stopped");
+      result_set (cr, c->name, verify_kind_name (c->kind), VERIFY_SKIP,
+                  xstrdup ("not run: the run was stopped"));
       continue;
     }
-    if (!booted && c->kind == LAB_CHECK_HEARTBEAT) {
-      cr->name = xstrdup (c->name);
-      cr->kind = "heartbeat";
-      cr->status = VERIFY_FAIL;
-      cr->attempts = 0;
-      cr->message = xstrdup (res->message);
-      cr->at = now_monotonic () - t0;
-    }
-    else if (!booted && c->kind != LAB_CHECK_SCREENSHOT) {
-      cr->name = xstrdup (c->name);
-      cr->kind = verify_kind_name (c->kind);
-      cr->status = VERIFY_SKIP;
-      cr->message = xstrdup ("not run: the VM did not boot");
-    }
-    else {
-      verify_check_run (c, &t, cr);
-      cr->at = now_monotonic () - t0;
-    }
+    vm_check (v, c, cr, shot);
     say (r, "%s: %-4s %s (%.1f s%s) %s", vm->name,
          cr->status == VERIFY_PASS ? "PASS" : cr->status == VERIFY_FAIL ? "FAIL" : "SKIP",
          cr->name, cr->seconds, cr->attempts > 1 ? ", retried" : "", cr->message);
   }
   add_refused (r, vm, res);
-  /* A VM that did not boot and has no heartbeat check still fails. */
-  if (!booted) {
-    bool failed = false;
-    for (i = 0; i < res->nchecks; i++)
-      failed |= res->checks[i].status == VERIFY_FAIL;
-    if (!failed) {
-      struct verify_check_result *cr = &res->checks[res->nchecks++];
-      cr->name = xstrdup ("boot");
-      cr->kind = "boot";
-      cr->status = VERIFY_FAIL;
-      cr->message = xstrdup (res->message);
-      cr->at = now_monotonic () - t0;
-    }
+  if (v->booted)
+    return;
+  for (i = 0; i < res->nchecks; i++)
+    failed |= res->checks[i].status == VERIFY_FAIL;
+  if (!failed) {
+    struct verify_check_result *cr = &res->checks[res->nchecks++];
+    result_set (cr, "boot", "boot", VERIFY_FAIL, xstrdup (res->message));
+    cr->at = now_monotonic () - v->t0;
   }
-  /* Timings and the VM's verdict. */
-  {
-    bool all = true, any_app = false;
-    double ready = -1;
-    for (i = 0; i < res->nchecks; i++) {
-      if (res->checks[i].status != VERIFY_PASS)
-        all = false;
-      if (i < vm->nchecks && is_app_check (vm->checks[i].kind)) {
-        any_app = true;
-        if (res->checks[i].status == VERIFY_PASS)
-          ready = MAX (ready, res->checks[i].at);
-      }
-    }
-    if (booted)
-      res->t_app_ready = any_app ? (all ? ready : -1)
-                                 : (res->t_heartbeat >= 0 ? res->t_heartbeat : res->t_boot);
-    if (res->t_app_ready >= 0 && !all)
-      res->t_app_ready = -1;
-    res->status = all && booted ? VERIFY_PASS : VERIFY_FAIL;
-  }
-  res->console = console_tail (lab_vm_serial_log (x->h), 15);
-  return NULL;
+}
 
- skip_all:
-  if (slot)
-    sem_post (&r->slots);
-  for (i = 0; i < vm->nchecks; i++) {
-    struct verify_check_result *cr = &res->checks[res->nchecks++];
-    cr->name = xstrdup (vm->checks[i].name);
-    cr->kind = verify_kind_name (vm->checks[i].kind);
-    cr->status = VERIFY_SKIP;
-    cr->message = xstrdup ("not run");
+/* ---- verdict -------------------------------------------------------------- */
+
+/* Timings and the VM's verdict: it passes if it booted and every check
+ * passed; app-ready is when the last application check passed (without
+ * such checks, the heartbeat or boot). */
+static void
+vm_verdict (struct vm_run *v)
+{
+  const struct lab_vm *vm = v->vm;
+  struct verify_vm_result *res = v->res;
+  bool all = true, any_app = false;
+  double ready = -1;
+  size_t i;
+
+  for (i = 0; i < res->nchecks; i++) {
+    if (res->checks[i].status != VERIFY_PASS)
+      all = false;
+    if (i < vm->nchecks && is_app_check (vm->checks[i].kind)) {
+      any_app = true;
+      if (res->checks[i].status == VERIFY_PASS)
+        ready = MAX (ready, res->checks[i].at);
+    }
   }
-  add_refused (r, vm, res);
-  {
-    struct verify_check_result *cr = &res->checks[res->nchecks++];
-    cr->name = xstrdup ("start");
-    cr->kind = "start";
-    cr->status = VERIFY_FAIL;
-    cr->message = xstrdup (res->message ? res->message : "not started");
-  }
+  if (v->booted)
+    res->t_app_ready = any_app ? (all ? ready : -1)
+                               : (res->t_heartbeat >= 0 ? res->t_heartbeat : res->t_boot);
+  if (res->t_app_ready >= 0 && !all)
+    res->t_app_ready = -1;
+  res->status = all && v->booted ? VERIFY_PASS : VERIFY_FAIL;
+  res->console = console_tail (lab_vm_serial_log (v->x->h), 15);
+}
+
+/* A VM that did not start: its checks not run, its refused ones failed,
+ * and a failed "start" check that says why. */
+static void
+vm_not_started (struct vm_run *v)
+{
+  const struct lab_vm *vm = v->vm;
+  struct verify_vm_result *res = v->res;
+  size_t i;
+
+  if (v->slot)
+    sem_post (&v->r->slots);
+  for (i = 0; i < vm->nchecks; i++)
+    result_set (&res->checks[res->nchecks++], vm->checks[i].name,
+                verify_kind_name (vm->checks[i].kind), VERIFY_SKIP,
+                xstrdup ("not run"));
+  add_refused (v->r, vm, res);
+  result_set (&res->checks[res->nchecks++], "start", "start", VERIFY_FAIL,
+              xstrdup (res->message ? res->message : "not started"));
   res->status = VERIFY_FAIL;
+}
+
+/* A VM of a group, in its own thread: start, boot gate, checks, verdict. */
+static void *
+vm_thread (void *arg)
+{
+  struct vm_ctx *x = arg;
+  const struct lab_vm *vm = x->vm;
+  struct vm_run v = { .r = x->run, .x = x, .vm = vm, .res = x->res,
+                      .need_agent = !vm->address };
+  size_t i;
+
+  for (i = 0; i < vm->nchecks; i++)
+    if (vm->checks[i].kind == LAB_CHECK_HEARTBEAT ||
+        vm->checks[i].kind == LAB_CHECK_GUEST_EXEC)
+      v.need_agent = true;
+  if (vm->address)
+    snprintf (v.address, sizeof v.address, "%s", vm->address);
+  v.res->checks = xcalloc (vm->nchecks + vm->nrefused + 1, sizeof *v.res->checks);
+
+  if (vm_start (&v) == -1) {
+    vm_not_started (&v);
+    return NULL;
+  }
+  vm_boot (&v);
+  vm_checks (&v);
+  vm_verdict (&v);
   return NULL;
 }
+
 
 void
 verify_report_free (struct verify_report *r)
@@ -498,7 +638,7 @@ test_hook (struct run *r)
   setenv ("BOOTBACK_LAB_VETH", r->net.veth_host, 1);
   setenv ("BOOTBACK_LAB_ID", r->net.id, 1);
   if (run_command (argv, out, sizeof out) != 0)
-    fprintf (stderr, "bootback: test hook: %s\n", out);
+    say_warning (r, "test hook: %s", out);
 }
 
 static void *
@@ -530,78 +670,99 @@ teardown (struct run *r)
       destroy_thread (&r->vms[i]);
   }
   if (lab_state_teardown (r->st, r->conn) == -1)
-    fprintf (stderr, "bootback: teardown of lab %s: %s (run 'bootback lab "
-             "down %s' to try again)\n", r->st->id, error_msg (), r->st->id);
+    say_warning (r, "teardown of lab %s: %s (run 'bootback lab down %s' to "
+                 "try again)", r->st->id, error_msg (), r->st->id);
 }
 
-int
-verify_run (const struct lab_def *d, const struct verify_run_opts *o,
-            struct verify_report **out)
+/* ---- the run ------------------------------------------------------------- */
+
+/* The report's directory, HOME/reports/<lab>-<time>-<id> unless given,
+ * made private and named in the state. */
+static int
+run_report_dir (struct run *r)
 {
-  struct run r = { .d = d, .o = o };
-  struct verify_report *rep = xcalloc (1, sizeof *rep);
-  uint64_t budget = o->budget_mib ? o->budget_mib : lab_default_budget_mib ();
-  double t0 = now_monotonic ();
+  const struct verify_run_opts *o = r->o;
+  struct verify_report *rep = r->rep;
   char stamp[TIMESTAMP_LEN + 1];
-  size_t g, i, k, n;
-  int ret = -1;
 
-  lab_virt_quiet ();
-  pthread_mutex_init (&r.lock, NULL);
-  pthread_cond_init (&r.started, NULL);
-  sem_init (&r.slots, 0, o->parallel > 0 ? o->parallel : 2);
-  rep->lab = xstrdup (d->name);
-  rep->kind = xstrdup (o->kind ? o->kind : "run");
-  rep->file = xstrdup (d->file ? d->file : "");
-  rep->started = time (NULL);
   timestamp_format (rep->started, stamp);
-  *out = NULL;
-
-  r.st = lab_state_new (o->home, d->name, d->file, rep->kind, o->uri,
-                        lab_def_memory_mib (d, 1024), budget, o->budget_wait);
-  if (!r.st)
-    goto fail;
-  rep->run_id = xstrdup (r.st->id);
-  rep->netns = xstrdup (r.st->netns);
   rep->dir = o->report_dir ? xstrdup (o->report_dir)
-                           : xasprintf ("%s/reports/%s-%s-%s", o->home, d->name,
-                                        stamp, r.st->id);
+                           : xasprintf ("%s/reports/%s-%s-%s", o->home, r->d->name,
+                                        stamp, r->st->id);
   if (mkdir_p_private (rep->dir) == -1)
-    goto fail_teardown;
+    return -1;
   if (!o->report_dir) {
     /* reports/ of older versions was 0755 */
     CLEANUP_FREE char *reports = xasprintf ("%s/reports", o->home);
     mode_t was;
     tighten_mode (reports, &was);
   }
-  r.st->report_dir = xstrdup (rep->dir);
-  lab_state_save (r.st);
+  r->st->report_dir = xstrdup (rep->dir);
+  lab_state_save (r->st);
+  return 0;
+}
 
-  r.conn = virConnectOpen (o->uri);
-  if (!r.conn) {
-    virErrorPtr e = virGetLastError ();
-    error_setx ("cannot connect to libvirt (%s): %s", o->uri ? o->uri : "default URI",
-                e && e->message ? e->message : "?");
-    goto fail_teardown;
+/* The network, proven isolated before any VM starts (invariant 1). */
+static int
+run_network (struct run *r)
+{
+  lab_net_init (&r->net, r->st->id, r->d);
+  if (lab_net_create (&r->net) == -1)
+    return -1;
+  test_hook (r);
+  if (lab_net_check (&r->net, NULL) == -1) {
+    error_prefix ("refusing to start lab %s", r->d->name);
+    return -1;
   }
-  lab_net_init (&r.net, r.st->id, d);
-  if (lab_net_create (&r.net) == -1)
-    goto fail_teardown;
-  test_hook (&r);
-  if (lab_net_check (&r.net, NULL) == -1) {
-    error_prefix ("refusing to start lab %s", d->name);
-    goto fail_teardown;
-  }
-  rep->t_setup = now_monotonic () - t0;
-  say (&r, "network %s isolated (bridge %s, namespace %s holds %s/%d)",
-       r.net.id, r.net.bridge, r.net.netns, r.net.gateway, r.net.prefix);
-  free (r.st->status);
-  r.st->status = xstrdup ("running");
-  lab_state_save (r.st);
+  r->rep->t_setup = now_monotonic () - r->t0;
+  say (r, "network %s isolated (bridge %s, namespace %s holds %s/%d)",
+       r->net.id, r->net.bridge, r->net.netns, r->net.gateway, r->net.prefix);
+  free (r->st->status);
+  r->st->status = xstrdup ("running");
+  lab_state_save (r->st);
+  return 0;
+}
 
-  n = lab_def_nvms (d);
+/* State (its file before any resource, invariant 2), report directory,
+ * libvirt, network.  On error what was made is torn down again. */
+static int
+run_setup (struct run *r)
+{
+  const struct verify_run_opts *o = r->o;
+  uint64_t budget = o->budget_mib ? o->budget_mib : lab_default_budget_mib ();
+
+  r->st = lab_state_new (o->home, r->d->name, r->d->file, r->rep->kind, o->uri,
+                         lab_def_memory_mib (r->d, 1024), budget, o->budget_wait);
+  if (!r->st)
+    return -1;
+  r->rep->run_id = xstrdup (r->st->id);
+  r->rep->netns = xstrdup (r->st->netns);
+  if (run_report_dir (r) == -1)
+    goto err;
+  if (!(r->conn = virt_connect (o->uri)))
+    goto err;
+  if (run_network (r) == -1)
+    goto err;
+  return 0;
+ err:
+  {
+    ERROR_SAVE (e);
+    teardown (r);
+    ERROR_RESTORE (e);
+  }
+  return -1;
+}
+
+/* A result and a thread context per VM of the definition, in order. */
+static void
+run_vms_init (struct run *r)
+{
+  const struct lab_def *d = r->d;
+  struct verify_report *rep = r->rep;
+  size_t g, i, k, n = lab_def_nvms (d);
+
   rep->vms = xcalloc (n + 1, sizeof *rep->vms);
-  r.vms = xcalloc (n + 1, sizeof *r.vms);
+  r->vms = xcalloc (n + 1, sizeof *r->vms);
   for (g = 0, k = 0; g < d->ngroups; g++)
     for (i = 0; i < d->groups[g].nvms; i++, k++) {
       const struct lab_vm *vm = &d->groups[g].vms[i];
@@ -612,34 +773,49 @@ verify_run (const struct lab_def *d, const struct verify_run_opts *o,
                             : xasprintf ("%s@%s", vm->name, vm->point);
       v->t_boot = v->t_heartbeat = v->t_app_ready = v->t_start = -1;
       v->status = VERIFY_FAIL;
-      r.vms[k].run = &r;
-      r.vms[k].vm = vm;
-      r.vms[k].res = v;
+      r->vms[k].run = r;
+      r->vms[k].vm = vm;
+      r->vms[k].res = v;
     }
-  rep->nvms = r.nvms = n;
+  rep->nvms = r->nvms = n;
+}
 
-  /* Groups in boot order: a group starts when the one before it booted
-   * and was checked; its VMs keep running until the end. */
+/* Groups in boot order: a group starts when the one before it booted
+ * and was checked; its VMs keep running until the end. */
+static void
+run_groups (struct run *r)
+{
+  const struct lab_def *d = r->d;
+  size_t g, i, k, first;
+
   for (g = 0, k = 0; g < d->ngroups; g++) {
-    size_t first = k;
-    if (!lab_interrupted && !r.isolation_broken)
-      say (&r, "group %s: %zu VM%s", d->groups[g].name, d->groups[g].nvms,
+    first = k;
+    if (!lab_interrupted && !r->isolation_broken)
+      say (r, "group %s: %zu VM%s", d->groups[g].name, d->groups[g].nvms,
            d->groups[g].nvms == 1 ? "" : "s");
     for (i = 0; i < d->groups[g].nvms; i++, k++) {
-      int e = pthread_create (&r.vms[k].thread, NULL, vm_thread, &r.vms[k]);
+      int e = pthread_create (&r->vms[k].thread, NULL, vm_thread, &r->vms[k]);
       if (e) {
         error_set (e, "pthread_create");
-        vm_thread (&r.vms[k]);
+        vm_thread (&r->vms[k]);
       }
       else
-        r.vms[k].thread_started = true;
+        r->vms[k].thread_started = true;
     }
     for (i = first; i < k; i++)
-      if (r.vms[i].thread_started)
-        pthread_join (r.vms[i].thread, NULL);
+      if (r->vms[i].thread_started)
+        pthread_join (r->vms[i].thread, NULL);
   }
+}
 
-  for (i = 0; i < n; i++) {
+/* The counts of the checks and the run's status. */
+static void
+run_verdict (struct run *r)
+{
+  struct verify_report *rep = r->rep;
+  size_t i, k;
+
+  for (i = 0; i < rep->nvms; i++) {
     struct verify_vm_result *v = &rep->vms[i];
     for (k = 0; k < v->nchecks; k++) {
       rep->checks++;
@@ -650,9 +826,9 @@ verify_run (const struct lab_def *d, const struct verify_run_opts *o,
       }
     }
   }
-  if (r.isolation_broken) {
+  if (r->isolation_broken) {
     rep->status = xstrdup ("error");
-    rep->message = xasprintf ("stopped: %s", r.isolation_msg);
+    rep->message = xasprintf ("stopped: %s", r->isolation_msg);
   }
   else if (lab_interrupted) {
     rep->status = xstrdup ("interrupted");
@@ -660,56 +836,87 @@ verify_run (const struct lab_def *d, const struct verify_run_opts *o,
   }
   else
     rep->status = xstrdup (rep->failed ? "failed" : "passed");
+}
 
-  if (o->lease > 0 && !r.isolation_broken && !lab_interrupted) {
-    /* A sandbox: leave it up. */
-    r.st->expires = time (NULL) + (time_t) o->lease;
-    rep->expires = r.st->expires;
-    r.st->pid = 0;
-    free (r.st->status);
-    r.st->status = xstrdup ("up");
-    lab_state_save (r.st);
-    for (i = 0; i < n; i++) {
-      /* The handles go; the domains stay. */
-      if (r.vms[i].h)
-        lab_vm_forget (r.vms[i].h);
-      r.vms[i].h = NULL;
+/* A sandbox stays up until its lease ends (its VMs' handles go, the
+ * domains stay); any other run is torn down. */
+static void
+run_end (struct run *r)
+{
+  struct verify_report *rep = r->rep;
+  size_t i;
+
+  if (r->o->lease > 0 && !r->isolation_broken && !lab_interrupted) {
+    r->st->expires = time (NULL) + (time_t) r->o->lease;
+    rep->expires = r->st->expires;
+    r->st->pid = 0;
+    free (r->st->status);
+    r->st->status = xstrdup ("up");
+    lab_state_save (r->st);
+    for (i = 0; i < r->nvms; i++) {
+      if (r->vms[i].h)
+        lab_vm_forget (r->vms[i].h);
+      r->vms[i].h = NULL;
     }
   }
   else {
     double t1 = now_monotonic ();
-    teardown (&r);
+    teardown (r);
     rep->t_teardown = now_monotonic () - t1;
   }
-  rep->seconds = now_monotonic () - t0;
-  if (verify_report_write (rep) == -1)
-    fprintf (stderr, "bootback: reports: %s\n", error_msg ());
-  if (o->record && verify_history_record (o->home, rep) == -1)
-    fprintf (stderr, "bootback: warning: the catalog could not record the run: %s\n",
-             error_msg ());
-  *out = rep;
-  rep = NULL;
-  ret = 0;
-  goto out;
+}
 
- fail_teardown:
-  {
-    ERROR_SAVE (e);
-    teardown (&r);
-    ERROR_RESTORE (e);
+static void
+run_free (struct run *r)
+{
+  size_t i;
+
+  for (i = 0; i < r->nvms; i++)
+    lab_vm_destroy (r->vms[i].h);
+  free (r->vms);
+  strv_free (r->taps);
+  virt_close (r->conn);
+  lab_state_free (r->st);
+  verify_report_free (r->rep);
+  sem_destroy (&r->slots);
+  pthread_cond_destroy (&r->started);
+  pthread_mutex_destroy (&r->lock);
+}
+
+int
+verify_run (const struct lab_def *d, const struct verify_run_opts *o,
+            struct verify_report **out)
+{
+  struct run r = { .d = d, .o = o, .t0 = now_monotonic () };
+  struct verify_report *rep = xcalloc (1, sizeof *rep);
+
+  *out = NULL;
+  virt_init ();
+  pthread_mutex_init (&r.lock, NULL);
+  pthread_cond_init (&r.started, NULL);
+  sem_init (&r.slots, 0, o->parallel > 0 ? o->parallel : 2);
+  r.rep = rep;
+  rep->lab = xstrdup (d->name);
+  rep->kind = xstrdup (o->kind ? o->kind : "run");
+  rep->file = xstrdup (d->file ? d->file : "");
+  rep->started = time (NULL);
+
+  if (run_setup (&r) == -1) {
+    run_free (&r);
+    return -1;
   }
- fail:
-  verify_report_free (rep);
- out:
-  for (i = 0; i < r.nvms; i++)
-    lab_vm_destroy (r.vms[i].h);
-  free (r.vms);
-  strv_free (r.taps);
-  if (r.conn)
-    virConnectClose (r.conn);
-  lab_state_free (r.st);
-  sem_destroy (&r.slots);
-  pthread_cond_destroy (&r.started);
-  pthread_mutex_destroy (&r.lock);
-  return ret;
+  run_vms_init (&r);
+  run_groups (&r);
+  run_verdict (&r);
+  run_end (&r);
+  rep->seconds = now_monotonic () - r.t0;
+  if (verify_report_write (rep) == -1)
+    say_warning (&r, "reports: %s", error_msg ());
+  if (o->record && verify_history_record (o->record, rep) == -1)
+    say_warning (&r, "warning: the catalog could not record the run: %s",
+                 error_msg ());
+  *out = rep;
+  r.rep = NULL;
+  run_free (&r);
+  return 0;
 }

@@ -24,6 +24,8 @@
 
 #include "lab/lab.h"
 
+struct catalog;
+
 enum verify_status { VERIFY_PASS, VERIFY_FAIL, VERIFY_SKIP };
 const char *verify_status_name (enum verify_status s);   /* pass fail skip */
 const char *verify_kind_name (enum lab_check_kind k);    /* "heartbeat", ... */
@@ -128,8 +130,17 @@ struct verify_run_opts {
   uint64_t budget_mib;       /* memory budget of all lab runs (0 = default) */
   double budget_wait;        /* seconds to wait for the budget (<0 forever) */
   double lease;              /* > 0: sandbox; keep it up this long */
-  bool quiet;                /* no progress lines on stderr */
-  bool record;               /* record the run in the catalog */
+  bool quiet;                /* no progress lines */
+  /* Where the run's lines go, one call per line (no newline), one call
+   * at a time (the VM threads too): progress ("lab ID: web1: booted in
+   * 3.1 s", none if quiet) and, with warning set, what went wrong while
+   * the run went on ("reports: ...", "teardown of lab ...").  NULL: not
+   * said. */
+  void (*note) (void *opaque, bool warning, const char *line);
+  void *note_opaque;
+  struct catalog *record;    /* record the run in this catalog (the
+                                caller's, opened in this thread); NULL:
+                                not recorded */
   bool allow_passthrough;    /* restore points keep their host-side devices
                                 (lab_vm_env.allow_passthrough) */
 };
@@ -138,8 +149,7 @@ struct verify_run_opts {
  * passed/failed; interrupted runs too, with status "interrupted"), or -1
  * if the lab could not run at all (nothing is left behind either way,
  * except a sandbox that came up).  The report files are written to
- * (*out)->dir and the run recorded in the catalog of o->home (if
- * o->record). */
+ * (*out)->dir and the run recorded in o->record (if set). */
 int verify_run (const struct lab_def *d, const struct verify_run_opts *o,
                 struct verify_report **out);
 
@@ -154,12 +164,12 @@ char *verify_report_junit (const struct verify_report *r);
 
 /* ---- history in the catalog (history.c) ---------------------------------- */
 
-/* Record a finished run with its VMs and checks in the catalog of home
- * (which catalog_open created and migrated).  -1 on error. */
-int verify_history_record (const char *home, const struct verify_report *r);
+/* Record a finished run with its VMs and checks in the catalog, in one
+ * transaction.  -1 on error. */
+int verify_history_record (struct catalog *cat, const struct verify_report *r);
 /* Past runs of vm, oldest first, as a JSON array of objects {run, lab,
- * kind, started, status, point, t_boot, t_heartbeat, t_app_ready,
- * failed_checks, report_dir}.  NULL on error. */
-json_t *verify_history_json (const char *home, const char *vm);
+ * kind, started, status, source, t_boot, t_heartbeat, t_app_ready,
+ * report_dir, message, failed_checks}.  NULL on error. */
+json_t *verify_history_json (struct catalog *cat, const char *vm);
 
 #endif /* BOOTBACK_VERIFY_H */

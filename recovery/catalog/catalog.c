@@ -371,7 +371,7 @@ point_put (struct catalog *c, int64_t repo_id, const struct repo_manifest *m)
   CLEANUP_STMT sqlite3_stmt *del = NULL, *ins = NULL, *dsk = NULL, *orphans = NULL;
   int64_t pid;
   size_t i;
-  char hex[2 * REPO_DIGEST_LEN + 1];
+  char hex[SHA256_HEX_LEN + 1];
 
   if (prepare (c, "DELETE FROM points WHERE repo_id = ?1 AND vm = ?2 AND point = ?3",
                &del) == -1 ||
@@ -525,10 +525,10 @@ static void
 pkey_add (struct pkey **v, size_t *n, int64_t id, const char *vm,
           const char *point)
 {
-  *v = xrealloc (*v, (*n + 1) * sizeof **v);
-  (*v)[*n].key = xasprintf ("%s/%s", vm, point);
-  (*v)[*n].id = id;
-  (*n)++;
+  struct pkey *k = ARRAY_PUSH (*v, *n);
+
+  k->key = xasprintf ("%s/%s", vm, point);
+  k->id = id;
 }
 
 /* The catalog's points of repo_id, sorted. */
@@ -691,7 +691,7 @@ catalog_point_list (struct catalog *c, int64_t repo_id, const char *vm,
     sqlite3_bind_int64 (d, 1, sqlite3_column_int64 (s, 0));
     while ((rc = sqlite3_step (d)) == SQLITE_ROW && m->ndisks < REPO_MAX_DISKS) {
       struct repo_disk_info *di = &m->disks[m->ndisks++];
-      char hex[2 * REPO_DIGEST_LEN + 1];
+      char hex[SHA256_HEX_LEN + 1];
       col_str (d, 0, di->name, sizeof di->name);
       di->size = sqlite3_column_int64 (d, 1);
       col_str (d, 2, hex, sizeof hex);
@@ -839,5 +839,147 @@ catalog_session_list (struct catalog *c, int64_t id, catalog_session_fn fn,
   }
   if (rc != SQLITE_DONE)
     return db_error (c, "list sessions");
+  return 0;
+}
+
+/* ---- verification lab runs ---------------------------------------------- */
+
+/* A time: NULL when not reached (< 0). */
+static void
+bind_secs (sqlite3_stmt *s, int i, double v)
+{
+  if (v >= 0)
+    sqlite3_bind_double (s, i, v);
+  else
+    sqlite3_bind_null (s, i);
+}
+
+static double
+col_secs (sqlite3_stmt *s, int i)
+{
+  return sqlite3_column_type (s, i) == SQLITE_NULL ? -1
+                                                   : sqlite3_column_double (s, i);
+}
+
+static const char *
+col_text (sqlite3_stmt *s, int i)
+{
+  const unsigned char *t = sqlite3_column_text (s, i);
+  return t ? (const char *) t : "";
+}
+
+int
+catalog_lab_run_add (struct catalog *c, const struct catalog_lab_run *r,
+                     int64_t *id)
+{
+  CLEANUP_STMT sqlite3_stmt *s = NULL;
+
+  if (prepare (c, "INSERT INTO lab_runs (run, lab, kind, file, started, seconds,"
+               " status, vms, checks, passed, failed, skipped, report_dir, message)"
+               " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+               &s) == -1)
+    return -1;
+  sqlite3_bind_text (s, 1, r->run, -1, SQLITE_STATIC);
+  sqlite3_bind_text (s, 2, r->lab, -1, SQLITE_STATIC);
+  sqlite3_bind_text (s, 3, r->kind, -1, SQLITE_STATIC);
+  sqlite3_bind_text (s, 4, r->file, -1, SQLITE_STATIC);
+  sqlite3_bind_int64 (s, 5, r->started);
+  sqlite3_bind_double (s, 6, r->seconds);
+  sqlite3_bind_text (s, 7, r->status, -1, SQLITE_STATIC);
+  sqlite3_bind_int (s, 8, r->vms);
+  sqlite3_bind_int (s, 9, r->checks);
+  sqlite3_bind_int (s, 10, r->passed);
+  sqlite3_bind_int (s, 11, r->failed);
+  sqlite3_bind_int (s, 12, r->skipped);
+  sqlite3_bind_text (s, 13, r->report_dir, -1, SQLITE_STATIC);
+  sqlite3_bind_text (s, 14, r->message, -1, SQLITE_STATIC);
+  if (sqlite3_step (s) != SQLITE_DONE)
+    return db_error (c, "record lab run");
+  *id = sqlite3_last_insert_rowid (c->db);
+  return 0;
+}
+
+int
+catalog_lab_vm_add (struct catalog *c, int64_t run_id,
+                    const struct catalog_lab_vm *v, int64_t *id)
+{
+  CLEANUP_STMT sqlite3_stmt *s = NULL;
+
+  if (prepare (c, "INSERT INTO lab_vms (run_id, vm, grp, source, domain, address,"
+               " status, t_boot, t_heartbeat, t_app_ready, message)"
+               " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)", &s) == -1)
+    return -1;
+  sqlite3_bind_int64 (s, 1, run_id);
+  sqlite3_bind_text (s, 2, v->vm, -1, SQLITE_STATIC);
+  sqlite3_bind_text (s, 3, v->group, -1, SQLITE_STATIC);
+  sqlite3_bind_text (s, 4, v->source, -1, SQLITE_STATIC);
+  sqlite3_bind_text (s, 5, v->domain, -1, SQLITE_STATIC);
+  sqlite3_bind_text (s, 6, v->address, -1, SQLITE_STATIC);
+  sqlite3_bind_text (s, 7, v->status, -1, SQLITE_STATIC);
+  bind_secs (s, 8, v->t_boot);
+  bind_secs (s, 9, v->t_heartbeat);
+  bind_secs (s, 10, v->t_app_ready);
+  sqlite3_bind_text (s, 11, v->message, -1, SQLITE_STATIC);
+  if (sqlite3_step (s) != SQLITE_DONE)
+    return db_error (c, "record lab VM");
+  *id = sqlite3_last_insert_rowid (c->db);
+  return 0;
+}
+
+int
+catalog_check_result_add (struct catalog *c, int64_t run_id, int64_t vm_id,
+                          const struct catalog_check_result *r)
+{
+  CLEANUP_STMT sqlite3_stmt *s = NULL;
+
+  if (prepare (c, "INSERT INTO check_results (run_id, vm_id, vm, name, kind,"
+               " status, attempts, seconds, at, message)"
+               " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)", &s) == -1)
+    return -1;
+  sqlite3_bind_int64 (s, 1, run_id);
+  sqlite3_bind_int64 (s, 2, vm_id);
+  sqlite3_bind_text (s, 3, r->vm, -1, SQLITE_STATIC);
+  sqlite3_bind_text (s, 4, r->name, -1, SQLITE_STATIC);
+  sqlite3_bind_text (s, 5, r->kind, -1, SQLITE_STATIC);
+  sqlite3_bind_text (s, 6, r->status, -1, SQLITE_STATIC);
+  sqlite3_bind_int (s, 7, r->attempts);
+  sqlite3_bind_double (s, 8, r->seconds);
+  sqlite3_bind_double (s, 9, r->at);
+  sqlite3_bind_text (s, 10, r->message, -1, SQLITE_STATIC);
+  if (sqlite3_step (s) != SQLITE_DONE)
+    return db_error (c, "record check");
+  return 0;
+}
+
+int
+catalog_lab_history (struct catalog *c, const char *vm,
+                     catalog_lab_history_fn fn, void *opaque)
+{
+  CLEANUP_STMT sqlite3_stmt *s = NULL;
+  int rc;
+
+  if (prepare (c, "SELECT r.run, r.lab, r.kind, r.started, v.status, v.source,"
+               " v.t_boot, v.t_heartbeat, v.t_app_ready, r.report_dir, v.message,"
+               " (SELECT group_concat(c.name, '; ') FROM check_results c"
+               "   WHERE c.vm_id = v.id AND c.status = 'fail')"
+               " FROM lab_vms v JOIN lab_runs r ON r.id = v.run_id"
+               " WHERE v.vm = ?1 ORDER BY r.started, r.id", &s) == -1)
+    return -1;
+  sqlite3_bind_text (s, 1, vm, -1, SQLITE_STATIC);
+  while ((rc = sqlite3_step (s)) == SQLITE_ROW) {
+    struct catalog_lab_history h = {
+      .run = col_text (s, 0), .lab = col_text (s, 1), .kind = col_text (s, 2),
+      .started = sqlite3_column_int64 (s, 3),
+      .status = col_text (s, 4), .source = col_text (s, 5),
+      .t_boot = col_secs (s, 6), .t_heartbeat = col_secs (s, 7),
+      .t_app_ready = col_secs (s, 8),
+      .report_dir = col_text (s, 9), .message = col_text (s, 10),
+      .failed_checks = col_text (s, 11),
+    };
+    if (fn (opaque, &h) == -1)
+      return -1;
+  }
+  if (rc != SQLITE_DONE)
+    return db_error (c, "history");
   return 0;
 }

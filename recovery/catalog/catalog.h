@@ -2,8 +2,8 @@
 /*
  * catalog: the appliance's SQLite database (WAL) in its state directory
  * ($BOOTBACK_HOME, --home, default /var/lib/bootback).  It indexes
- * repositories, restore points and their disks, and records jobs and
- * instant-recovery sessions.  It is
+ * repositories, restore points and their disks, and records jobs,
+ * instant-recovery sessions and verification lab runs.  It is
  * an index only: `bootback repo reindex` rebuilds the point tables from
  * the repository's manifests, and catalog_points_sync (run whenever the
  * command line opens a repository) adds and removes what differs.
@@ -114,5 +114,54 @@ int catalog_session_update (struct catalog *c, const struct catalog_session *s,
 typedef int (*catalog_session_fn) (void *opaque, const struct catalog_session *s);
 int catalog_session_list (struct catalog *c, int64_t id, catalog_session_fn fn,
                           void *opaque);
+
+/* ---- verification lab runs (rows only; verify/history.c owns their
+ * meaning) ------------------------------------------------------------------ */
+
+/* Times in seconds; a time < 0 is stored as NULL (not reached). */
+struct catalog_lab_run {
+  const char *run, *lab, *kind;  /* run id, lab name, "run", "verify", ... */
+  const char *file;              /* lab definition file, "" if none */
+  int64_t started;               /* Unix time */
+  double seconds;
+  const char *status;            /* "passed", "failed", "error", ... */
+  int vms, checks, passed, failed, skipped;
+  const char *report_dir, *message;   /* "" if none */
+};
+struct catalog_lab_vm {
+  const char *vm, *group, *source, *domain, *address;  /* "" if none */
+  const char *status;            /* "pass", "fail" */
+  double t_boot, t_heartbeat, t_app_ready;
+  const char *message;
+};
+struct catalog_check_result {
+  const char *vm, *name, *kind, *status, *message;
+  int attempts;
+  double seconds, at;
+};
+/* Add one row; *id gets its id.  A run's rows belong in one transaction
+ * (catalog_begin), the caller's. */
+int catalog_lab_run_add (struct catalog *c, const struct catalog_lab_run *r,
+                         int64_t *id);
+int catalog_lab_vm_add (struct catalog *c, int64_t run_id,
+                        const struct catalog_lab_vm *v, int64_t *id);
+int catalog_check_result_add (struct catalog *c, int64_t run_id, int64_t vm_id,
+                              const struct catalog_check_result *r);
+
+/* One VM in one past run: its lab_vms row with its run's. */
+struct catalog_lab_history {
+  const char *run, *lab, *kind;
+  int64_t started;               /* of the run, Unix time */
+  const char *status, *source;   /* of the VM */
+  double t_boot, t_heartbeat, t_app_ready;   /* -1 if not reached */
+  const char *report_dir, *message;
+  const char *failed_checks;     /* names, "; " between them, "" if none */
+};
+/* The runs that had a VM named vm, oldest first; the strings are valid
+ * during the call only. */
+typedef int (*catalog_lab_history_fn) (void *opaque,
+                                       const struct catalog_lab_history *h);
+int catalog_lab_history (struct catalog *c, const char *vm,
+                         catalog_lab_history_fn fn, void *opaque);
 
 #endif /* BOOTBACK_CATALOG_H */

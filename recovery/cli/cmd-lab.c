@@ -154,6 +154,17 @@ def_needs_repo (const struct lab_def *d)
   return false;
 }
 
+/* The lab run's lines on stderr: progress as it is, warnings as the
+ * errors of bootback. */
+static void
+print_run_note (void *opaque, bool warning, const char *line)
+{
+  if (warning)
+    cli_error ("%s", line);
+  else
+    fprintf (stderr, "%s\n", line);
+}
+
 /* Run d; print; exit status. */
 static int
 run_def (struct cli *c, const struct lab_def *d, const struct run_args *a,
@@ -162,7 +173,7 @@ run_def (struct cli *c, const struct lab_def *d, const struct run_args *a,
   struct verify_run_opts o = {
     .home = c->home, .uri = a->uri, .report_dir = a->report_dir, .kind = kind,
     .parallel = a->parallel, .budget_mib = a->budget_mib, .budget_wait = a->wait,
-    .lease = a->lease, .quiet = a->quiet, .record = true,
+    .lease = a->lease, .quiet = a->quiet, .note = print_run_note,
     .allow_passthrough = a->allow_passthrough,
   };
   struct verify_report *r = NULL;
@@ -170,6 +181,7 @@ run_def (struct cli *c, const struct lab_def *d, const struct run_args *a,
 
   if (cli_catalog (c) == -1)
     return 1;
+  o.record = c->cat;
   if (def_needs_repo (d)) {
     if (cli_repo (c) == -1)
       return 1;
@@ -915,7 +927,7 @@ cmd_history (struct cli *c, int argc, char **argv)
     cli_bad_usage (history_usage);
   if (cli_catalog (c) == -1)
     return 1;
-  h = verify_history_json (c->home, argv[optind]);
+  h = verify_history_json (c->cat, argv[optind]);
   if (!h) {
     cli_perror ();
     return 1;
