@@ -229,6 +229,9 @@ test_lifecycle (virConnectPtr c)
   /* Starting it again fails, with the error naming it. */
   CHECK (virt_domain_start (d) == -1);
   CHECK (has_prefix (error_msg (), "start domain bbvirt-one: "));
+  /* ... and libvirt's reason, not what asking for the name left */
+  CHECK (!strstr (error_msg (), "no error") && !strstr (error_msg (), "unknown libvirt"));
+  fprintf (stderr, "(start again: %s)\n", error_msg ());
   {
     CLEANUP_VIR_DOMAIN virDomainPtr byname = virt_domain_by_name (c, "bbvirt-one");
     CLEANUP_VIR_DOMAIN virDomainPtr byuuid =

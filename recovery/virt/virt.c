@@ -67,6 +67,16 @@ dname (virDomainPtr d)
   return n ? n : "?";
 }
 
+/* virt_error_set for a failure on domain d, its name the first %s of fmt:
+ * libvirt's message is copied before the name is asked for, since
+ * virDomainGetName resets libvirt's last error. */
+#define domain_error(d, fmt, ...)                                         \
+  do {                                                                    \
+    char msg_[1024];                                                      \
+    snprintf (msg_, sizeof msg_, "%s", virt_last_error ());               \
+    error_setx (fmt ": %s", dname (d), ##__VA_ARGS__, msg_);              \
+  } while (0)
+
 virConnectPtr
 virt_connect (const char *uri)
 {
@@ -206,7 +216,7 @@ int
 virt_domain_start (virDomainPtr d)
 {
   if (virDomainCreate (d) == -1) {
-    virt_error_set ("start domain %s", dname (d));
+    domain_error (d, "start domain %s");
     return -1;
   }
   return 0;
@@ -218,7 +228,7 @@ virt_domain_destroy (virDomainPtr d)
   /* A domain that stops by itself meanwhile makes destroy fail: fine. */
   if (virDomainIsActive (d) == 1 && virDomainDestroy (d) == -1 &&
       virDomainIsActive (d) == 1) {
-    virt_error_set ("destroy domain %s", dname (d));
+    domain_error (d, "destroy domain %s");
     return -1;
   }
   return 0;
@@ -231,7 +241,7 @@ virt_domain_undefine (virDomainPtr d, unsigned flags)
     return 0;
   if (virDomainUndefineFlags (d, flags) == 0 || virDomainUndefine (d) == 0)
     return 0;
-  virt_error_set ("undefine domain %s", dname (d));
+  domain_error (d, "undefine domain %s");
   return -1;
 }
 
@@ -241,7 +251,7 @@ virt_domain_xml (virDomainPtr d, unsigned flags)
   char *x = virDomainGetXMLDesc (d, flags);
 
   if (!x)
-    virt_error_set ("domain %s: cannot read its XML", dname (d));
+    domain_error (d, "domain %s: cannot read its XML");
   return x;
 }
 
@@ -251,7 +261,7 @@ virt_domain_state (virDomainPtr d, int *reason)
   int state, r;
 
   if (virDomainGetState (d, &state, &r, 0) == -1) {
-    virt_error_set ("domain %s: state", dname (d));
+    domain_error (d, "domain %s: state");
     return -1;
   }
   if (reason)
@@ -282,7 +292,7 @@ virt_domain_metadata (virDomainPtr d, const char *ns_uri)
   char *m = virDomainGetMetadata (d, VIR_DOMAIN_METADATA_ELEMENT, ns_uri, where);
 
   if (!m)
-    virt_error_set ("domain %s: metadata %s", dname (d), ns_uri);
+    domain_error (d, "domain %s: metadata %s", ns_uri);
   return m;
 }
 
@@ -378,7 +388,7 @@ int
 virt_block_info (virDomainPtr d, const char *disk, virDomainBlockInfo *info)
 {
   if (virDomainGetBlockInfo (d, disk, info, 0) == -1) {
-    virt_error_set ("%s: block info of %s", dname (d), disk);
+    domain_error (d, "%s: block info of %s", disk);
     return -1;
   }
   return 0;
@@ -421,7 +431,7 @@ int
 virt_fs_freeze (virDomainPtr d)
 {
   if (virDomainFSFreeze (d, NULL, 0, 0) < 0) {
-    virt_error_set ("freeze the file systems of %s", dname (d));
+    domain_error (d, "freeze the file systems of %s");
     return -1;
   }
   return 0;
@@ -431,7 +441,7 @@ int
 virt_fs_thaw (virDomainPtr d)
 {
   if (virDomainFSThaw (d, NULL, 0, 0) < 0) {
-    virt_error_set ("thaw the file systems of %s", dname (d));
+    domain_error (d, "thaw the file systems of %s");
     return -1;
   }
   return 0;
@@ -441,7 +451,7 @@ int
 virt_backup_begin (virDomainPtr d, const char *backup_xml, const char *checkpoint_xml)
 {
   if (virDomainBackupBegin (d, backup_xml, checkpoint_xml, 0) == -1) {
-    virt_error_set ("start the backup job of %s", dname (d));
+    domain_error (d, "start the backup job of %s");
     return -1;
   }
   return 0;
@@ -453,7 +463,7 @@ virt_backup_xml (virDomainPtr d)
   char *x = virDomainBackupGetXMLDesc (d, 0);
 
   if (!x)
-    virt_error_set ("%s: backup job XML", dname (d));
+    domain_error (d, "%s: backup job XML");
   return x;
 }
 
@@ -461,7 +471,7 @@ int
 virt_job_abort (virDomainPtr d)
 {
   if (virDomainAbortJob (d) == -1) {
-    virt_error_set ("end the job of %s", dname (d));
+    domain_error (d, "end the job of %s");
     return -1;
   }
   return 0;
@@ -480,7 +490,7 @@ virt_checkpoint_list (virDomainPtr d, virDomainCheckpointPtr **cps)
 
   if (n < 0) {
     *cps = NULL;
-    virt_error_set ("%s: list checkpoints", dname (d));
+    domain_error (d, "%s: list checkpoints");
     return -1;
   }
   return n;
