@@ -1001,6 +1001,55 @@ parse_network (struct parser *p, struct lab_def *d, struct fy_node *n, int line)
   net_finish (p, d, line);
 }
 
+/* One entry of boot_failures: {text:, reason:}. */
+static void
+parse_boot_failure (struct parser *p, struct lab_def *d, struct fy_node *e)
+{
+  const char *text = NULL, *reason = NULL;
+  struct fy_node_pair *pr;
+  void *it = NULL;
+  int line = node_line (e);
+  struct lab_console_pattern *bf;
+
+  if (!fy_node_is_mapping (e)) {
+    problem (p, line, "boot_failures: each entry is a mapping (text:, reason:)");
+    return;
+  }
+  while ((pr = fy_node_mapping_iterate (e, &it))) {
+    struct fy_node *kn = fy_node_pair_key (pr), *vn = fy_node_pair_value (pr);
+    const char *k = fy_node_is_scalar (kn) ? fy_node_get_scalar0 (kn) : "";
+    if (strcmp (k, "text") == 0)
+      text = scalar (p, vn, "boot_failures: text", node_line (kn));
+    else if (strcmp (k, "reason") == 0)
+      reason = scalar (p, vn, "boot_failures: reason", node_line (kn));
+    else
+      problem (p, node_line (kn), "boot_failures: unknown key '%s' (text, reason)", k);
+  }
+  if (!text || strlen (text) < 4 || strlen (text) > 200) {
+    problem (p, line, "boot_failures: text: a console text of 4 to 200 characters "
+             "is needed");
+    return;
+  }
+  bf = ARRAY_PUSH (d->boot_failures, d->nboot_failures);
+  bf->text = xstrdup (text);
+  bf->reason = xasprintf ("%s", reason ? reason : text);
+}
+
+/* boot_failures: console lines that mean a boot failed (lab/console.c). */
+static void
+parse_boot_failures (struct parser *p, struct lab_def *d, struct fy_node *n, int line)
+{
+  struct fy_node *e;
+  void *it = NULL;
+
+  if (!n || !fy_node_is_sequence (n)) {
+    problem (p, line, "boot_failures: expected a list of (text:, reason:)");
+    return;
+  }
+  while ((e = fy_node_sequence_iterate (n, &it)))
+    parse_boot_failure (p, d, e);
+}
+
 static void
 parse_defaults (struct parser *p, struct fy_node *n, int line)
 {
@@ -1118,9 +1167,11 @@ parse_top_keys (struct parser *p, struct lab_def *d, struct fy_node *root,
       t->verify = vn;
       t->verify_line = line;
     }
+    else if (strcmp (k, "boot_failures") == 0)
+      parse_boot_failures (p, d, vn, line);
     else
       problem (p, line, "unknown key '%s' (name, network, defaults, groups, "
-               "verify)", k);
+               "verify, boot_failures)", k);
   }
 }
 
@@ -1446,6 +1497,11 @@ lab_def_free (struct lab_def *d)
     free (d->groups[g].name);
   }
   free (d->groups);
+  for (i = 0; i < d->nboot_failures; i++) {
+    free ((char *) d->boot_failures[i].text);
+    free ((char *) d->boot_failures[i].reason);
+  }
+  free (d->boot_failures);
   free (d->file);
   free (d->name);
   free (d->subnet);

@@ -57,6 +57,9 @@ write_machine (xmlTextWriterPtr w, const struct lab_domain_spec *s)
   W (xmlTextWriterWriteString (w, BAD_CAST "hvm"));
   W (xmlTextWriterEndElement (w));
   W (empty_element (w, "boot", "dev", "hd"));
+  /* the firmware's messages ("No bootable device", ...) on the serial
+   * console too, where lab/console.c reads them */
+  W (empty_element (w, "bios", "useserial", "yes"));
   W (xmlTextWriterEndElement (w));                      /* os */
   W (xmlTextWriterStartElement (w, BAD_CAST "features"));
   W (xmlTextWriterWriteElement (w, BAD_CAST "acpi", NULL));

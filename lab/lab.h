@@ -98,6 +98,14 @@ struct lab_group {
   int line;
 };
 
+/* A console line that means the boot has failed: a fixed string, and the
+ * reason in words.  lab_console_failures[] is the built-in table (NULL
+ * text ends it); a lab definition adds its own (boot_failures:). */
+struct lab_console_pattern {
+  const char *text;
+  const char *reason;
+};
+
 struct lab_def {
   char *file;             /* where it was read from ("-" for a string) */
   char *name;             /* the lab's name */
@@ -107,6 +115,10 @@ struct lab_def {
   char *dns;              /* also held by the namespace, or NULL */
   struct lab_group *groups;  /* in boot order; "verify:" is the last */
   size_t ngroups;
+  /* boot_failures: console lines that mean a boot failed, beyond the
+   * built-in ones (lab_console_failures; strings owned) */
+  struct lab_console_pattern *boot_failures;
+  size_t nboot_failures;
 };
 
 /* Parse and validate a lab definition.  On success returns the definition
@@ -416,13 +428,6 @@ uint64_t lab_default_budget_mib (void);
 
 /* ---- console (console.c) ------------------------------------------------ */
 
-/* A console line that means the boot has failed: a fixed string, and the
- * reason in words.  lab_console_failures[] is the built-in table (NULL
- * text ends it); a lab definition adds its own (boot_failures:). */
-struct lab_console_pattern {
-  const char *text;
-  const char *reason;
-};
 extern const struct lab_console_pattern lab_console_failures[];
 
 /* Watch the console log at path (it may not exist yet) for the patterns

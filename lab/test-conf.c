@@ -129,6 +129,30 @@ expect_error (const char *yaml, int line, const char *text)
 #define HEAD "name: t\nnetwork:\n  subnet: 10.77.0.0/24\n  gateway: 10.77.0.1\n"
 /* HEAD is 4 lines; the next line is 5. */
 
+/* boot_failures: kept in order, the reason defaults to the text. */
+static void
+test_boot_failures (void)
+{
+  char *errs = NULL;
+  struct lab_def *d = lab_def_read_string (
+    HEAD "boot_failures:\n"
+    "  - { text: \"app: cannot open database\", reason: the database is gone }\n"
+    "  - text: \"FATAL: license expired\"\n"
+    "verify:\n  - name: a\n", "bf.yaml", &errs);
+
+  CHECK (d != NULL);
+  if (!d) {
+    fprintf (stderr, "%s", errs);
+    free (errs);
+    return;
+  }
+  CHECK (d->nboot_failures == 2);
+  CHECK (strcmp (d->boot_failures[0].text, "app: cannot open database") == 0);
+  CHECK (strcmp (d->boot_failures[0].reason, "the database is gone") == 0);
+  CHECK (strcmp (d->boot_failures[1].reason, "FATAL: license expired") == 0);
+  lab_def_free (d);
+}
+
 static void
 test_errors (void)
 {
@@ -152,6 +176,10 @@ test_errors (void)
   expect_error (HEAD "verify:\n  - name: a\n    checks:\n      - script /nonexistent/x\n",
                 8, "/nonexistent/x");
   expect_error (HEAD "verify:\n  - name: a\n  - name: a\n", 7, "appears twice");
+  expect_error (HEAD "boot_failures:\n  - { reason: no text }\nverify:\n  - name: a\n",
+                6, "boot_failures: text: a console text of 4 to 200");
+  expect_error (HEAD "boot_failures: oops\nverify:\n  - name: a\n", 5,
+                "boot_failures: expected a list");
   expect_error (HEAD "verify:\n  - name: a\n    address: 10.77.0.1\n", 6,
                 "lab's own");
   expect_error ("name: t\nnetwork:\n  subnet: 10.77.0.0/24\n  gateway: 10.77.1.1\n"
@@ -229,6 +257,7 @@ main (void)
 {
   test_good ();
   test_errors ();
+  test_boot_failures ();
   test_misc ();
   if (failures) {
     fprintf (stderr, "%d failures\n", failures);

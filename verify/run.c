@@ -13,8 +13,10 @@
  *   start (overlay + transient domain on the lab bridge; then the
  *   isolation checks run again with its tap, under the run's lock) ──> boot gate:
  *   until boot-timeout, poll the guest agent (heartbeat) and, if the
- *   address is known, ICMP (first sign of life = "boot"); a kernel panic
- *   on the console ends the wait at once ──> delay ──> checks in order.
+ *   address is known, ICMP (first sign of life = "boot"); a console line
+ *   that means the boot failed (lab/console.c: firmware, boot loader,
+ *   panic, emergency shell) or the VM stopping ends the wait at once ──>
+ *   delay ──> checks in order.
  * A VM that did not boot gets its heartbeat check failed and its other
  * checks skipped (the screenshot is still taken: it shows why).  Checks
  * its restore point asked for and the definition refused (lab_vm_refuse)
@@ -154,19 +156,6 @@ console_tail (const char *path, int nlines)
   p = xstrdup (p);
   free (buf);
   return p;
-}
-
-/* A kernel panic on the console: the line, or NULL. */
-static char *
-console_panic (const char *path)
-{
-  CLEANUP_FREE char *t = console_tail (path, 60);
-  char *p, *e;
-
-  if (!t || !(p = strstr (t, "Kernel panic")))
-    return NULL;
-  e = strchr (p, '\n');
-  return xasprintf ("%.*s", (int) (e ? e - p : (long) strlen (p)), p);
 }
 
 static bool
@@ -369,44 +358,69 @@ vm_start (struct vm_run *v)
 
 /* ---- boot gate ------------------------------------------------------------ */
 
-/* Until boot-timeout, poll the guest agent (heartbeat) and, if the address
- * is known, ICMP (first sign of life = "boot"); a kernel panic on the
- * console (*panic) or a stopped VM (msg) ends the wait at once.  Whether
- * the VM booted. */
+/* The console shows a failed boot (lab/console.c): "REASON (console:
+ * "LINE")" in *failed (the report has the console's last lines too).  A
+ * console log that cannot be read is no reason to stop waiting. */
 static bool
-boot_wait (struct vm_run *v, char *msg, size_t len, char **panic)
+console_failed (struct lab_console_watch *w, char **failed)
+{
+  const char *reason;
+  CLEANUP_FREE char *quoted = NULL;
+  char *last;
+
+  if (lab_console_watch_poll (w, &reason, &quoted) != 1)
+    return false;
+  last = strrchr (quoted, '\n');
+  *failed = xasprintf ("%s (console: \"%s\")", reason, last ? last + 1 : quoted);
+  return true;
+}
+
+/* Until boot-timeout, poll the guest agent (heartbeat) and, if the address
+ * is known, ICMP (first sign of life = "boot"); a console line that means
+ * the boot failed (*failed: the reason) or a stopped VM (msg) ends the
+ * wait at once.  Whether the VM booted. */
+static bool
+boot_wait (struct vm_run *v, char *msg, size_t len, char **failed)
 {
   struct run *r = v->r;
   struct verify_vm_result *res = v->res;
   virDomainPtr dom = lab_vm_domain (v->x->h);
   double deadline = v->t0 + v->vm->boot_timeout;
+  struct lab_console_watch *console =
+    lab_console_watch_new (lab_vm_serial_log (v->x->h), r->d->boot_failures,
+                           r->d->nboot_failures);
+  bool booted = false;
 
   while (!lab_interrupted && !r->isolation_broken) {
     double tick = now_monotonic ();
     if (tick > deadline)
       break;
+    if (console_failed (console, failed))
+      break;
     if (virDomainIsActive (dom) != 1) {
       snprintf (msg, len, "the VM stopped while booting");
       break;
     }
-    if ((*panic = console_panic (lab_vm_serial_log (v->x->h))))
-      break;
     if (verify_agent_ping (dom, 1, msg, len) == 0) {
       res->t_heartbeat = now_monotonic () - v->t0;
       if (res->t_boot < 0)
         res->t_boot = res->t_heartbeat;
-      return true;
+      booted = true;
+      break;
     }
     if (v->address[0] && res->t_boot < 0 &&
         verify_icmp_ping (&r->net, v->address, 0.25, msg, len) == 0) {
       res->t_boot = now_monotonic () - v->t0;
-      if (!v->need_agent)
-        return true;
+      if (!v->need_agent) {
+        booted = true;
+        break;
+      }
     }
     if (now_monotonic () - tick < 0.25)
       lab_sleep (0.25 - (now_monotonic () - tick));
   }
-  return res->t_boot >= 0 && !v->need_agent;
+  lab_console_watch_free (console);
+  return booted || (!*failed && res->t_boot >= 0 && !v->need_agent);
 }
 
 /* Wait for the VM to boot, say how it went, learn its address, wait its
@@ -417,13 +431,13 @@ vm_boot (struct vm_run *v)
   struct run *r = v->r;
   const struct lab_vm *vm = v->vm;
   struct verify_vm_result *res = v->res;
-  CLEANUP_FREE char *panic = NULL;
+  CLEANUP_FREE char *failed = NULL;
   char msg[512] = "";
 
-  v->booted = boot_wait (v, msg, sizeof msg, &panic);
+  v->booted = boot_wait (v, msg, sizeof msg, &failed);
   if (!v->booted) {
-    if (panic)
-      res->message = xasprintf ("did not boot: %s", panic);
+    if (failed)
+      res->message = xasprintf ("did not boot: %s", failed);
     else if (msg[0] && strstr (msg, "stopped"))
       res->message = xstrdup (msg);
     else if (lab_interrupted)
