@@ -51,7 +51,7 @@ session_json (const struct instant_session *s)
                     " s:I, s:b, s:o, s:o, s:s, s:s, s:s, s:s, s:o}",
                     "id", (json_int_t) s->id, "name", s->name, "uuid", s->uuid,
                     "vm", s->vm, "point", s->point, "repo", s->repo,
-                    "state", s->state, "message", s->message,
+                    "state", instant_state_name (s->state), "message", s->message,
                     "created", iso_time (s->created, created, sizeof created),
                     "transient", s->transient,
                     "supervisor_pid", (json_int_t) s->supervisor_pid,
@@ -120,7 +120,7 @@ cmd_instant_stop (struct cli *c, int argc, char **argv)
     { "help", no_argument, NULL, 'h' },
     { 0 }
   };
-  struct instant_session s;
+  CLEANUP_FREE struct instant_session *s = xcalloc (1, sizeof *s);
   const char *uri = NULL;
   bool discard = false;
   size_t i;
@@ -138,16 +138,16 @@ cmd_instant_stop (struct cli *c, int argc, char **argv)
     cli_bad_usage (stop_usage);
   if (cli_catalog (c) == -1)
     return 1;
-  if (instant_session_get (c->cat, argv[optind], &s) == -1 ||
-      instant_stop (c->cat, s.id, uri, discard) == -1) {
+  if (instant_session_get (c->cat, argv[optind], s) == -1 ||
+      instant_stop (c->cat, s->id, uri, discard) == -1) {
     cli_perror ();
     return 1;
   }
-  printf ("stopped session %" PRId64 " (%s)\n", s.id, s.name);
+  printf ("stopped session %" PRId64 " (%s)\n", s->id, s->name);
   if (!discard)
-    for (i = 0; i < s.ndisks; i++)
-      if (s.disks[i].overlay[0])
-        printf ("  kept overlay %s\n", s.disks[i].overlay);
+    for (i = 0; i < s->ndisks; i++)
+      if (s->disks[i].overlay[0])
+        printf ("  kept overlay %s\n", s->disks[i].overlay);
   return 0;
 }
 
@@ -171,7 +171,7 @@ cmd_instant (struct cli *c, int argc, char **argv)
   };
   struct instant_opts o = { .agent_timeout = 120, .note = print_note };
   json_t *notes = json_array ();
-  struct instant_session s;
+  CLEANUP_FREE struct instant_session *s = xcalloc (1, sizeof *s);
   bool json = false;
   size_t i;
   int opt;
@@ -215,9 +215,9 @@ cmd_instant (struct cli *c, int argc, char **argv)
     fprintf (stderr, "bootback: re-attached sessions whose supervisor was gone\n");
   o.home = c->home;
   o.repo = repo_location (c->repo);
-  if (instant_start (c->cat, &o, &s) == -1) {
-    if (s.id > 0)
-      cli_error ("session %" PRId64 " failed (nothing left behind): %s", s.id,
+  if (instant_start (c->cat, &o, s) == -1) {
+    if (s->id > 0)
+      cli_error ("session %" PRId64 " failed (nothing left behind): %s", s->id,
                  error_msg ());
     else
       cli_perror ();
@@ -225,23 +225,24 @@ cmd_instant (struct cli *c, int argc, char **argv)
     return 1;
   }
   if (json) {
-    json_t *j = session_json (&s);
+    json_t *j = session_json (s);
     json_object_set_new (j, "notes", notes);
     cli_json_print (j);
     return 0;
   }
   json_decref (notes);
-  printf ("session %" PRId64 ": %s running from %s@%s\n", s.id, s.name, s.vm, s.point);
-  printf ("  VM running after %.2f s", s.t_running);
-  if (s.t_heartbeat >= 0)
-    printf ("; guest agent heartbeat after %.2f s\n", s.t_heartbeat);
+  printf ("session %" PRId64 ": %s running from %s@%s\n", s->id, s->name, s->vm,
+          s->point);
+  printf ("  VM running after %.2f s", s->t_running);
+  if (s->t_heartbeat >= 0)
+    printf ("; guest agent heartbeat after %.2f s\n", s->t_heartbeat);
   else
     printf ("; no guest agent heartbeat%s\n", o.agent_timeout ? "" : " (not waited for)");
-  for (i = 0; i < s.ndisks; i++)
-    printf ("  disk %s: overlay %s\n", s.disks[i].target, s.disks[i].overlay);
-  printf ("  console: %s\n", s.console_log);
+  for (i = 0; i < s->ndisks; i++)
+    printf ("  disk %s: overlay %s\n", s->disks[i].target, s->disks[i].overlay);
+  printf ("  console: %s\n", s->console_log);
   printf ("  move it to production storage: bootback migrate %" PRId64 " --to DIR\n"
-          "  end it: bootback instant stop %" PRId64 " [--discard]\n", s.id, s.id);
+          "  end it: bootback instant stop %" PRId64 " [--discard]\n", s->id, s->id);
   return 0;
 }
 
@@ -264,8 +265,8 @@ print_row (void *opaque, const struct instant_session *s)
   if (arr) {
     json_t *j = session_json (s);
     char dstate[32] = "";
-    if (strcmp (s->state, "running") == 0 || strcmp (s->state, "migrating") == 0 ||
-        strcmp (s->state, "migrated") == 0)
+    if (s->state == INSTANT_STATE_RUNNING || s->state == INSTANT_STATE_MIGRATING ||
+        s->state == INSTANT_STATE_MIGRATED)
       instant_domain_state (s, NULL, dstate, sizeof dstate);
     json_object_set_new (j, "domain_state", dstate[0] ? json_string (dstate)
                          : json_null ());
@@ -273,17 +274,19 @@ print_row (void *opaque, const struct instant_session *s)
     return 0;
   }
   snprintf (point, sizeof point, "%s@%s", s->vm, s->point);
-  if (strcmp (s->state, "running") == 0 || strcmp (s->state, "migrating") == 0) {
+  if (s->state == INSTANT_STATE_RUNNING || s->state == INSTANT_STATE_MIGRATING) {
     char dstate[32];
     instant_domain_state (s, NULL, dstate, sizeof dstate);
     printf ("%-4" PRId64 " %-20s %-34s %-10s %-20s VM %s, %s%s%s\n", s->id, s->name,
-            point, s->state, iso_time (s->created, created, sizeof created), dstate,
+            point, instant_state_name (s->state),
+            iso_time (s->created, created, sizeof created), dstate,
             instant_supervisor_alive (s) ? "supervised" : "NOT SUPERVISED",
             s->message[0] ? "; " : "", s->message);
   }
   else
     printf ("%-4" PRId64 " %-20s %-34s %-10s %-20s %s\n", s->id, s->name, point,
-            s->state, iso_time (s->created, created, sizeof created), s->message);
+            instant_state_name (s->state), iso_time (s->created, created, sizeof created),
+            s->message);
   return 0;
 }
 
@@ -391,7 +394,7 @@ cmd_migrate (struct cli *c, int argc, char **argv)
   };
   struct instant_migrate_opts o = { .progress = on_progress };
   struct instant_migrate_result res;
-  struct instant_session s;
+  CLEANUP_FREE struct instant_session *s = xcalloc (1, sizeof *s);
   struct mprog mp = { 0 };
   char h[32];
   size_t i;
@@ -414,7 +417,7 @@ cmd_migrate (struct cli *c, int argc, char **argv)
   if (cli_catalog (c) == -1)
     return 1;
   instant_reattach (c->cat, c->home);
-  if (instant_session_get (c->cat, argv[optind], &s) == -1) {
+  if (instant_session_get (c->cat, argv[optind], s) == -1) {
     cli_perror ();
     return 1;
   }
@@ -422,7 +425,7 @@ cmd_migrate (struct cli *c, int argc, char **argv)
   o.cancel = &migrate_cancel;
   signal (SIGINT, on_signal);
   signal (SIGTERM, on_signal);
-  r = instant_migrate (c->cat, s.id, &o, &res);
+  r = instant_migrate (c->cat, s->id, &o, &res);
   signal (SIGINT, SIG_DFL);
   signal (SIGTERM, SIG_DFL);
   progress_free (mp.p);
@@ -430,12 +433,12 @@ cmd_migrate (struct cli *c, int argc, char **argv)
     cli_perror ();
     return 1;
   }
-  instant_session_get (c->cat, argv[optind], &s);
+  instant_session_get (c->cat, argv[optind], s);
   printf ("migrated session %" PRId64 " (%s): %s copied in %.2f s, pivot %.3f s\n",
-          s.id, s.name, human_size (res.bytes, h, sizeof h), res.seconds_copy,
+          s->id, s->name, human_size (res.bytes, h, sizeof h), res.seconds_copy,
           res.seconds_pivot);
-  for (i = 0; i < s.ndisks; i++)
-    printf ("  disk %s: %s\n", s.disks[i].target, s.disks[i].migrated_to);
+  for (i = 0; i < s->ndisks; i++)
+    printf ("  disk %s: %s\n", s->disks[i].target, s->disks[i].migrated_to);
   return 0;
 }
 

@@ -103,7 +103,7 @@ static bool
 target_used (xmlNodePtr devices, const char *dev)
 {
   xmlNodePtr d;
-  char buf[65];
+  char buf[DISK_NAME_MAX + 1];
 
   for (d = devices->children; d; d = d->next)
     if (is (d, "disk") && strcmp (attr (child (d, "target"), "dev", buf, sizeof buf),
@@ -115,16 +115,16 @@ target_used (xmlNodePtr devices, const char *dev)
 /* A target for point disk name: its own if that is a target name not in
  * use, else the first free vdX. */
 static void
-free_target (xmlNodePtr devices, const char *name, char out[65])
+free_target (xmlNodePtr devices, const char *name, char out[DISK_NAME_MAX + 1])
 {
   int l;
 
   if (target_name_ok (name) && !target_used (devices, name)) {
-    snprintf (out, 65, "%s", name);
+    snprintf (out, DISK_NAME_MAX + 1, "%s", name);
     return;
   }
   for (l = 0; l < 26; l++) {
-    snprintf (out, 65, "vd%c", 'a' + l);
+    snprintf (out, DISK_NAME_MAX + 1, "vd%c", 'a' + l);
     if (!target_used (devices, out))
       return;
   }
@@ -220,7 +220,7 @@ rewrite_disks (struct ctx *cx, xmlNodePtr devices, struct instant_xml_spec *sp)
   xmlNodePtr match[REPO_MAX_DISKS];
   bool any_by_name = false;
   size_t i, pos;
-  char dev[65], device[32], buf[65];
+  char dev[DISK_NAME_MAX + 1], device[32], type[32];
 
   if (sp->ndisks > REPO_MAX_DISKS)
     sp->ndisks = REPO_MAX_DISKS;
@@ -269,10 +269,10 @@ rewrite_disks (struct ctx *cx, xmlNodePtr devices, struct instant_xml_spec *sp)
         drop_children (d, "source");
       }
       drop_children (d, "backingStore");
-      if (strcmp (attr (d, "type", buf, sizeof buf), "file") != 0 &&
-          strcmp (buf, "block") != 0)
+      if (strcmp (attr (d, "type", type, sizeof type), "file") != 0 &&
+          strcmp (type, "block") != 0)
         set_attr (d, "type", "file");
-      else if (strcmp (buf, "block") == 0)
+      else if (strcmp (type, "block") == 0)
         set_attr (d, "type", "file");
       continue;
     }
@@ -307,7 +307,7 @@ rewrite_disks (struct ctx *cx, xmlNodePtr devices, struct instant_xml_spec *sp)
   for (i = 0; i < sp->ndisks; i++) {
     xmlNodePtr nd, t;
     const char *bus = "virtio";
-    char name[65];
+    char name[DISK_NAME_MAX + 1];
 
     if (match[i])
       continue;
@@ -636,7 +636,7 @@ instant_xml_set_disk (const char *xml, const char *target, const char *image,
 {
   xmlDocPtr doc;
   xmlNodePtr devices, d, drv, src;
-  char dev[65];
+  char dev[DISK_NAME_MAX + 1];
   char *out;
   bool found = false;
 
@@ -721,7 +721,7 @@ xml_disk_source_is (const char *xml, const char *target, const char *image)
 {
   xmlDocPtr doc = parse (xml);
   xmlNodePtr devices, d;
-  char dev[65], file[4096];
+  char dev[DISK_NAME_MAX + 1], file[4096];
   int r = 0;
 
   if (!doc)
@@ -741,7 +741,7 @@ xml_disk_sources (const char *xml, char ***targets, char ***sources)
 {
   xmlDocPtr doc = parse (xml);
   xmlNodePtr devices, d, src;
-  char dev[65], buf[4096], proto[32], name[4000];
+  char dev[DISK_NAME_MAX + 1], buf[4096], proto[32], name[4000];
   size_t n = 0;
 
   if (!doc)

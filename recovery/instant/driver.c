@@ -315,7 +315,7 @@ drv_agent_wait (virDomainPtr d, double timeout_s)
 }
 
 void
-drv_new_uuid (char out[37])
+drv_new_uuid (char out[UUID_STR_LEN + 1])
 {
   uint8_t b[16];
   int fd = open ("/dev/urandom", O_RDONLY | O_CLOEXEC);
@@ -331,7 +331,7 @@ drv_new_uuid (char out[37])
     close (fd);
   b[6] = (b[6] & 0x0f) | 0x40;
   b[8] = (b[8] & 0x3f) | 0x80;
-  snprintf (out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-"
+  snprintf (out, UUID_STR_LEN + 1, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-"
             "%02x%02x%02x%02x%02x%02x", b[0], b[1], b[2], b[3], b[4], b[5],
             b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
 }

@@ -49,7 +49,7 @@ int drv_agent_wait (virDomainPtr d, double timeout_s);
  * lives until exit). */
 int drv_event_thread_start (void);
 /* A random RFC 4122 version 4 UUID. */
-void drv_new_uuid (char out[37]);
+void drv_new_uuid (char out[UUID_STR_LEN + 1]);
 
 /* ---- domain-xml.c --------------------------------------------------------- */
 
@@ -75,6 +75,19 @@ int xml_disk_sources (const char *xml, char ***targets, char ***sources);
 
 /* ---- session.c -------------------------------------------------------------- */
 
+/* Text for people (a message, an owner) into a field of len bytes: cut
+ * if it is longer (a shorter message still says what happened). */
+void text_set (char *dst, size_t len, const char *fmt, ...)
+  __attribute__((format (printf, 3, 4)));
+/* A path into a field of len bytes: a path that does not fit would name
+ * another file, so it is -1 with the error naming it (ENAMETOOLONG). */
+int path_set (char *dst, size_t len, const char *fmt, ...)
+  __attribute__((format (printf, 3, 4)));
+
+/* Move s to state to, in memory (session_save writes it): the one place a
+ * state changes.  -1, s unchanged, with "session ID cannot go from FROM to
+ * TO" if the diagram at the top of session.c does not have that move. */
+int session_set_state (struct instant_session *s, enum instant_state to);
 /* Load row id into s.  -1 if missing. */
 int session_load (struct catalog *cat, int64_t id, struct instant_session *s);
 /* Write s (state, supervisor_pid, message, data) back; from_state as in

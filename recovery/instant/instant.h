@@ -11,8 +11,9 @@
  * started them; the supervisor is a small daemon (`bootback supervise ID`).
  *
  * The session state machine and its invariants are described at the top of
- * session.c.  States: "starting", "running", "migrating", "migrated",
- * "stopped", "failed".
+ * session.c.  States: enum instant_state; their text ("starting",
+ * "running", "migrating", "migrated", "stopped", "failed") is what the
+ * catalog stores and what the CLI prints.
  *
  * Users of this API: the CLI (recovery/cli/cmd-instant.c) and the
  * verification lab, which boots its VMs as transient sessions with
@@ -23,10 +24,10 @@
  *     .name = "lab1-web1", .identity = INSTANT_IDENTITY_LAB,
  *     .network = "bridge:lab1br", .transient = true, .agent_timeout = 0,
  *   };
- *   struct instant_session s;
- *   if (instant_start (cat, &o, &s) == -1) ... error_msg () says why ...
- *   ... checks against s.name ...
- *   instant_stop (cat, s.id, NULL, true);     // destroy, discard overlays
+ *   struct instant_session *s = xcalloc (1, sizeof *s);   // large: heap
+ *   if (instant_start (cat, &o, s) == -1) ... error_msg () says why ...
+ *   ... checks against s->name ...
+ *   instant_stop (cat, s->id, NULL, true);    // destroy, discard overlays
  *
  * Threads: one struct catalog per thread (catalog.h); the functions here
  * may be called from several threads with their own catalogs, each on its
@@ -51,6 +52,7 @@
 
 #include "recovery/catalog/catalog.h"
 #include "recovery/repo/repo.h"
+#include "recovery/util/util.h"
 
 /* What the restored VM keeps of the original's identity. */
 enum instant_identity {
@@ -101,11 +103,28 @@ struct instant_opts {
   void *check_opaque;
 };
 
-/* A session as stored in the catalog (all strings owned by the struct). */
+/* The states of a session (session.c has the diagram and the one
+ * function that changes them). */
+enum instant_state {
+  INSTANT_STATE_STARTING,
+  INSTANT_STATE_RUNNING,
+  INSTANT_STATE_MIGRATING,
+  INSTANT_STATE_MIGRATED,
+  INSTANT_STATE_STOPPED,
+  INSTANT_STATE_FAILED,
+};
+/* The state's text, as stored in the catalog and printed: "starting",
+ * "running", "migrating", "migrated", "stopped", "failed". */
+const char *instant_state_name (enum instant_state state);
+
+/* A session as stored in the catalog (all strings owned by the struct).
+ * It is large (the disks' paths): allocate it, do not put it on the
+ * stack. */
 #define INSTANT_MAX_DISKS 64
+#define INSTANT_HOLD_NAME_MAX 64    /* a hold's file name (struct repo_hold) */
 struct instant_session_disk {
-  char name[65];            /* disk of the point, e.g. "vda" */
-  char target[65];          /* device in the domain, e.g. "vda" */
+  char name[DISK_NAME_MAX + 1];     /* disk of the point, e.g. "vda" */
+  char target[DISK_NAME_MAX + 1];   /* device in the domain, e.g. "vda" */
   char socket[256];         /* NBD unix socket QEMU reads the backup from */
   char backend_socket[256]; /* the bootback nbdkit's own socket */
   char overlay[4096];       /* qcow2 overlay (guest writes) */
@@ -116,17 +135,18 @@ struct instant_session_disk {
 struct instant_session {
   int64_t id;
   char name[256];           /* libvirt domain name */
-  char uuid[37];            /* libvirt domain UUID */
-  char vm[129], point[17];  /* the restore point */
+  char uuid[UUID_STR_LEN + 1];   /* libvirt domain UUID */
+  char vm[VM_NAME_MAX + 1];      /* the restore point: VM ... */
+  char point[TIMESTAMP_LEN + 1]; /* ... and time */
   char repo[4096];          /* repository location */
   char uri[1024];           /* libvirt URI ("" = default) */
-  char state[16];           /* see session.c */
+  enum instant_state state; /* see session.c */
   char message[1024];       /* last error or note ("" if none) */
   char dir[4096];           /* HOME/sessions/ID: sockets, logs, pid files */
   char overlay_dir[4096];
   char console_log[4096];   /* the guest's serial console */
   bool transient;
-  char hold[65];            /* the point's hold in the repository (prune
+  char hold[INSTANT_HOLD_NAME_MAX + 1]; /* the point's hold in the repository (prune
                                keeps the point), "" once released */
   pid_t supervisor_pid;     /* 0 if none */
   pid_t migrate_pid;        /* the migrating process, 0 if none */
@@ -255,7 +275,7 @@ struct instant_xml_disk {
   const char *name;         /* disk of the point, e.g. "vda" */
   const char *overlay;      /* qcow2 overlay path */
   const char *socket;       /* NBD unix socket of the backing */
-  char target[65];          /* out: the device it became ("" if none) */
+  char target[DISK_NAME_MAX + 1]; /* out: the device it became ("" if none) */
 };
 enum instant_net { INSTANT_NET_KEEP, INSTANT_NET_NONE, INSTANT_NET_NETWORK,
                    INSTANT_NET_BRIDGE };

@@ -53,6 +53,11 @@ struct job {
   unsigned long long cur, end;
 };
 
+/* A job's dest is copied whole into its disk's migrated_to. */
+_Static_assert (sizeof ((struct job *) 0)->dest ==
+                sizeof ((struct instant_session_disk *) 0)->migrated_to,
+                "dest and migrated_to differ in size");
+
 struct mctx {
   pthread_mutex_t lock;
   pthread_cond_t cond;
@@ -307,8 +312,9 @@ plan_targets (const struct instant_session *s, const char *to, const char *forma
       return -1;
     }
     for (i = 0; i < s->ndisks; i++)
-      snprintf (m->jobs[i].dest, sizeof m->jobs[i].dest, "%s/%s-%s.%s", rp,
-                s->name, s->disks[i].target, format);
+      if (path_set (m->jobs[i].dest, sizeof m->jobs[i].dest, "%s/%s-%s.%s", rp,
+                    s->name, s->disks[i].target, format) == -1)
+        return -1;
   }
   else {
     CLEANUP_FREE char *d = xstrdup (to);
@@ -322,8 +328,9 @@ plan_targets (const struct instant_session *s, const char *to, const char *forma
       error_set (errno, "target directory of %s", to);
       return -1;
     }
-    snprintf (m->jobs[0].dest, sizeof m->jobs[0].dest, "%s/%s", rp,
-              strrchr (to, '/') ? strrchr (to, '/') + 1 : to);
+    if (path_set (m->jobs[0].dest, sizeof m->jobs[0].dest, "%s/%s", rp,
+                  strrchr (to, '/') ? strrchr (to, '/') + 1 : to) == -1)
+      return -1;
   }
   for (i = 0; i < s->ndisks; i++) {
     CLEANUP_FREE char *d = xstrdup (m->jobs[i].dest);
@@ -366,9 +373,10 @@ instant_migrate (struct catalog *cat, int64_t id,
   }
   if (session_load (cat, id, s) == -1)
     goto out;
-  if (strcmp (s->state, "running") != 0) {
-    error_setx ("session %" PRId64 " is %s, not running%s", id, s->state,
-                strcmp (s->state, "migrating") == 0 ? " (a migration is in progress)"
+  if (s->state != INSTANT_STATE_RUNNING) {
+    error_setx ("session %" PRId64 " is %s, not running%s", id,
+                instant_state_name (s->state),
+                s->state == INSTANT_STATE_MIGRATING ? " (a migration is in progress)"
                 : "");
     goto out;
   }
@@ -392,12 +400,12 @@ instant_migrate (struct catalog *cat, int64_t id,
   /* running -> migrating (invariant 4); the targets recorded first, so a
    * reattach after this process dies can remove them. */
   for (i = 0; i < s->ndisks; i++)
-    snprintf (s->disks[i].migrated_to, sizeof s->disks[i].migrated_to, "%s",
-              m->jobs[i].dest);
+    memcpy (s->disks[i].migrated_to, m->jobs[i].dest, sizeof m->jobs[i].dest);
   s->migrate_pid = getpid ();
-  snprintf (s->state, sizeof s->state, "migrating");
+  if (session_set_state (s, INSTANT_STATE_MIGRATING) == -1)
+    goto out;
   s->message[0] = '\0';
-  r = session_save (cat, s, "running");
+  r = session_save (cat, s, instant_state_name (INSTANT_STATE_RUNNING));
   if (r != 0) {
     if (r == 1)
       error_setx ("session %" PRId64 " is no longer running (another command "
@@ -534,7 +542,7 @@ instant_migrate (struct catalog *cat, int64_t id,
         goto fail_jobs;
       goto partial;
     }
-    snprintf (s->disks[i].migrated_to, sizeof s->disks[i].migrated_to, "%s", j->dest);
+    memcpy (s->disks[i].migrated_to, j->dest, sizeof j->dest);
   }
   res->seconds_pivot = now_monotonic () - t1;
   /* What now lives on production storage. */
@@ -584,8 +592,8 @@ instant_migrate (struct catalog *cat, int64_t id,
       unlink (s->disks[i].overlay);
     s->disks[i].overlay[0] = '\0';
   }
-  snprintf (s->state, sizeof s->state, "migrated");
-  snprintf (s->message, sizeof s->message, "migrated to %s in %.1f s (copy) + "
+  session_set_state (s, INSTANT_STATE_MIGRATED);
+  text_set (s->message, sizeof s->message, "migrated to %s in %.1f s (copy) + "
             "%.2f s (pivot)", m->jobs[0].dest, res->seconds_copy, res->seconds_pivot);
   s->migrate_pid = 0;
   session_save (cat, s, NULL);
@@ -602,8 +610,8 @@ instant_migrate (struct catalog *cat, int64_t id,
  partial_keep:
   {
     ERROR_SAVE (e);
-    snprintf (s->state, sizeof s->state, "running");
-    snprintf (s->message, sizeof s->message, "partly migrated: %s", e_msg);
+    session_set_state (s, INSTANT_STATE_RUNNING);
+    text_set (s->message, sizeof s->message, "partly migrated: %s", e_msg);
     s->migrate_pid = 0;
     session_save (cat, s, NULL);
     ERROR_RESTORE (e);
@@ -621,8 +629,8 @@ instant_migrate (struct catalog *cat, int64_t id,
     ERROR_SAVE (e);
     for (i = 0; i < s->ndisks; i++)
       s->disks[i].migrated_to[0] = '\0';
-    snprintf (s->state, sizeof s->state, "running");
-    snprintf (s->message, sizeof s->message, "migration failed: %s; the VM runs "
+    session_set_state (s, INSTANT_STATE_RUNNING);
+    text_set (s->message, sizeof s->message, "migration failed: %s; the VM runs "
               "from the backup, nothing was lost", e_msg);
     s->migrate_pid = 0;
     session_save (cat, s, NULL);

@@ -11,10 +11,7 @@ DEPS          += libvirt-dev libxml2-dev libvirt-daemon-system libvirt-clients \
                  qemu-system-x86 qemu-utils nbdkit
 
 INSTANT_TESTOBJ := $(patsubst %.c,%.o,$(wildcard recovery/instant/test-*.c))
-# Paths are composed into PATH_MAX buffers with snprintf; the socket paths
-# (108 bytes) are checked explicitly, so gcc's may-truncate guesses are off.
-$(INSTANT_OBJ) $(INSTANT_TESTOBJ): ALL_CFLAGS += $(call pc_cflags,$(PC_INSTANT) jansson sqlite3) \
-                                   -Wno-format-truncation
+$(INSTANT_OBJ) $(INSTANT_TESTOBJ): ALL_CFLAGS += $(call pc_cflags,$(PC_INSTANT) jansson sqlite3)
 $(INSTANT_A): $(INSTANT_OBJ)
 	$(AR) rcs $@ $^
 
@@ -22,6 +19,13 @@ recovery/instant/test-domain-xml: recovery/instant/test-domain-xml.o $(INSTANT_A
 	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDFLAGS) $(call pc_libs,libxml-2.0)
 TEST_BINS += recovery/instant/test-domain-xml
 TESTS     += recovery/instant/test-domain-xml
+# The session state machine (session.c), against a catalog in /tmp.
+recovery/instant/test-session-state: recovery/instant/test-session-state.o \
+                                     $(INSTANT_A) $(CATALOG_A) $(REPO_A) $(UTIL_A)
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDFLAGS) $(INSTANT_LIBS) \
+	  $(call pc_libs,jansson sqlite3) $(REPO_LIBS) -lm -lpthread
+TEST_BINS += recovery/instant/test-session-state
+TESTS     += recovery/instant/test-session-state
 
 # fuzz-domain-xml (libFuzzer, see the Makefile): the rewrite, its
 # allow-list and the backup side's disk parser; lab/test-fuzz.sh runs it.

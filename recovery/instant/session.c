@@ -43,6 +43,19 @@
  *
  * stopped, migrated and failed are final.  `instant stop` of a failed or
  * starting session (a crashed start) cleans up what the row names.
+ * session_set_state is the one place a state changes, and it allows
+ * exactly these moves (anything else is refused with an error naming both
+ * states):
+ *
+ *   starting  -> running, failed, stopped (stop of a crashed start)
+ *   running   -> migrating, stopped
+ *   migrating -> running, migrated, stopped (its migrate process died)
+ *   failed    -> stopped (stop cleans up what the row names)
+ *   stopped   -> stopped (stop --discard of a stopped session)
+ *   migrated  -> (none)
+ *
+ * The row stores the state as text (instant_state_name), the same text
+ * as before the enum, so sessions of older versions load unchanged.
  *
  * Invariants:
  *  1. The row exists, in state "starting", before anything is created on
@@ -90,12 +103,107 @@
 #define SOCKET_MAX 107
 #define DEFAULT_MIN_FREE (64ull << 20)
 
+/* ---- states ------------------------------------------------------------------ */
+
+static const char *const state_names[] = {
+  [INSTANT_STATE_STARTING] = "starting",
+  [INSTANT_STATE_RUNNING] = "running",
+  [INSTANT_STATE_MIGRATING] = "migrating",
+  [INSTANT_STATE_MIGRATED] = "migrated",
+  [INSTANT_STATE_STOPPED] = "stopped",
+  [INSTANT_STATE_FAILED] = "failed",
+};
+#define NSTATES (sizeof state_names / sizeof state_names[0])
+
+const char *
+instant_state_name (enum instant_state state)
+{
+  if ((size_t) state < NSTATES)
+    return state_names[state];
+  return "unknown";
+}
+
+/* The state stored as text; a text no version wrote reads as failed (a
+ * final state: nothing acts on such a row but stop). */
+static enum instant_state
+state_parse (const char *text)
+{
+  size_t i;
+
+  for (i = 0; text && i < NSTATES; i++)
+    if (strcmp (text, state_names[i]) == 0)
+      return (enum instant_state) i;
+  return INSTANT_STATE_FAILED;
+}
+
+/* The diagram at the top of this file, as a table: allowed[from][to]. */
+static const bool allowed[NSTATES][NSTATES] = {
+  [INSTANT_STATE_STARTING] = {
+    [INSTANT_STATE_RUNNING] = true, [INSTANT_STATE_FAILED] = true,
+    [INSTANT_STATE_STOPPED] = true,
+  },
+  [INSTANT_STATE_RUNNING] = {
+    [INSTANT_STATE_MIGRATING] = true, [INSTANT_STATE_STOPPED] = true,
+  },
+  [INSTANT_STATE_MIGRATING] = {
+    [INSTANT_STATE_RUNNING] = true, [INSTANT_STATE_MIGRATED] = true,
+    [INSTANT_STATE_STOPPED] = true,
+  },
+  [INSTANT_STATE_FAILED] = { [INSTANT_STATE_STOPPED] = true },
+  [INSTANT_STATE_STOPPED] = { [INSTANT_STATE_STOPPED] = true },
+};
+
+int
+session_set_state (struct instant_session *s, enum instant_state to)
+{
+  if ((size_t) s->state >= NSTATES || (size_t) to >= NSTATES ||
+      !allowed[s->state][to]) {
+    error_setx ("session %" PRId64 " cannot go from %s to %s", s->id,
+                instant_state_name (s->state), instant_state_name (to));
+    return -1;
+  }
+  s->state = to;
+  return 0;
+}
+
 /* ---- rows <-> struct instant_session --------------------------------------- */
 
+/* A string of the row, into a field of s: what was stored fitted when it
+ * was stored (paths go through path_set, names are validated first). */
 static void
 copy (char *dst, size_t len, const char *src)
 {
-  snprintf (dst, len, "%s", src ? src : "");
+  text_set (dst, len, "%s", src ? src : "");
+}
+
+void
+text_set (char *dst, size_t len, const char *fmt, ...)
+{
+  va_list ap;
+
+  va_start (ap, fmt);
+  vsnprintf (dst, len, fmt, ap);
+  va_end (ap);
+}
+
+int
+path_set (char *dst, size_t len, const char *fmt, ...)
+{
+  CLEANUP_FREE char *path = NULL;
+  va_list ap;
+  int n;
+
+  va_start (ap, fmt);
+  n = vasprintf (&path, fmt, ap);
+  va_end (ap);
+  if (n < 0)
+    abort ();                   /* out of memory, as xasprintf */
+  if ((size_t) n >= len) {
+    error_set (ENAMETOOLONG, "path %s is longer than %zu bytes", path, len - 1);
+    return -1;
+  }
+  memcpy (dst, path, n + 1);
+  return 0;
 }
 
 static const char *
@@ -119,7 +227,7 @@ from_row (const struct catalog_session *r, struct instant_session *s)
   copy (s->point, sizeof s->point, r->point);
   copy (s->repo, sizeof s->repo, r->repo);
   copy (s->uri, sizeof s->uri, r->uri);
-  copy (s->state, sizeof s->state, r->state);
+  s->state = state_parse (r->state);
   copy (s->message, sizeof s->message, r->message);
   s->supervisor_pid = r->supervisor_pid;
   s->created = r->created;
@@ -196,7 +304,7 @@ session_save (struct catalog *cat, const struct instant_session *s,
 {
   CLEANUP_FREE char *data = data_json (s);
   struct catalog_session r = {
-    .id = s->id, .name = s->name, .state = s->state,
+    .id = s->id, .name = s->name, .state = instant_state_name (s->state),
     .supervisor_pid = s->supervisor_pid, .data = data, .message = s->message,
   };
 
@@ -593,13 +701,14 @@ hold_point (struct catalog *cat, struct repo *repo, struct instant_session *s,
   copy (h.name, sizeof h.name, s->hold);
   copy (h.vm, sizeof h.vm, s->vm);
   copy (h.id, sizeof h.id, s->point);
-  copy (h.home, sizeof h.home, realpath (o->home, rp) ? rp : o->home);
+  if (path_set (h.home, sizeof h.home, "%s", realpath (o->home, rp) ? rp : o->home) == -1)
+    return -1;
   h.session = s->id;
   if (o->owner)
-    snprintf (h.owner, sizeof h.owner, "%s (instant session %" PRId64 ")",
+    text_set (h.owner, sizeof h.owner, "%s (instant session %" PRId64 ")",
               o->owner, s->id);
   else
-    snprintf (h.owner, sizeof h.owner, "instant session %" PRId64 " (%s)",
+    text_set (h.owner, sizeof h.owner, "instant session %" PRId64 " (%s)",
               s->id, s->name);
   if (repo_hold_add (repo, &h) == -1) {
     s->hold[0] = '\0';
@@ -664,8 +773,8 @@ instant_hold_stale (struct catalog *cat, const char *home,
     stale = true;
   else
     stale = strcmp (s->hold, h->name) != 0 ||
-      strcmp (s->state, "failed") == 0 || strcmp (s->state, "migrated") == 0 ||
-      (strcmp (s->state, "stopped") == 0 && !overlays_kept (s));
+      s->state == INSTANT_STATE_FAILED || s->state == INSTANT_STATE_MIGRATED ||
+      (s->state == INSTANT_STATE_STOPPED && !overlays_kept (s));
   ERROR_RESTORE (saved);
   free (s);
   return stale;
@@ -692,7 +801,7 @@ instant_start (struct catalog *cat, const struct instant_opts *o,
   enum instant_identity ident = o->identity;
   enum instant_net net;
   const char *net_src;
-  char vm[129], id[17], uuid[37];
+  char vm[VM_NAME_MAX + 1], id[TIMESTAMP_LEN + 1], uuid[UUID_STR_LEN + 1];
   struct instant_xml_disk xd[INSTANT_MAX_DISKS];
   struct instant_xml_spec spec = { 0 };
   bool row = false, domain_made = false;
@@ -801,15 +910,16 @@ instant_start (struct catalog *cat, const struct instant_opts *o,
   copy (s->point, sizeof s->point, id);
   copy (s->repo, sizeof s->repo, repo_location (repo));
   copy (s->uri, sizeof s->uri, o->uri);
-  copy (s->state, sizeof s->state, "starting");
+  s->state = INSTANT_STATE_STARTING;        /* a new row: where the diagram starts */
   s->transient = o->transient;
   s->ndisks = m->ndisks;
   for (i = 0; i < m->ndisks; i++) {
     struct instant_session_disk *k = &s->disks[i];
     copy (k->name, sizeof k->name, m->disks[i].name);
     k->size = m->disks[i].size;
-    snprintf (k->overlay, sizeof k->overlay, "%s/%s.%s.qcow2", s->overlay_dir,
-              s->name, k->name);
+    if (path_set (k->overlay, sizeof k->overlay, "%s/%s.%s.qcow2", s->overlay_dir,
+                  s->name, k->name) == -1)
+      goto out;
     if (access (k->overlay, F_OK) == 0) {
       error_setx ("overlay %s exists already (another session of %s?); "
                   "stop that session with --discard or remove the file",
@@ -821,7 +931,7 @@ instant_start (struct catalog *cat, const struct instant_opts *o,
   {
     struct catalog_session r = {
       .name = s->name, .vm = vm, .point = id, .repo = s->repo, .uri = s->uri,
-      .state = s->state, .data = data,
+      .state = instant_state_name (s->state), .data = data,
     };
     if (catalog_session_add (cat, &r, &s->id) == -1)
       goto out;
@@ -832,7 +942,8 @@ instant_start (struct catalog *cat, const struct instant_opts *o,
     if (mkdir_p_private (sessions) == -1)
       goto fail;
   }
-  snprintf (s->dir, sizeof s->dir, "%s/sessions/%" PRId64, o->home, s->id);
+  if (path_set (s->dir, sizeof s->dir, "%s/sessions/%" PRId64, o->home, s->id) == -1)
+    goto fail;
   {
     char rp[PATH_MAX];
     if (mkdir (s->dir, 0700) == -1) {
@@ -842,17 +953,20 @@ instant_start (struct catalog *cat, const struct instant_opts *o,
     if (realpath (s->dir, rp))
       copy (s->dir, sizeof s->dir, rp);
   }
-  snprintf (s->console_log, sizeof s->console_log, "%s/console.log", s->dir);
+  if (path_set (s->console_log, sizeof s->console_log, "%s/console.log", s->dir) == -1)
+    goto fail;
   for (i = 0; i < s->ndisks; i++) {
     struct instant_session_disk *k = &s->disks[i];
-    snprintf (k->socket, sizeof k->socket, "%s/%s.sock", s->dir, k->name);
-    snprintf (k->backend_socket, sizeof k->backend_socket, "%s/%s.backend.sock",
-              s->dir, k->name);
-    if (strlen (k->backend_socket) > SOCKET_MAX) {
+    CLEANUP_FREE char *backend = xasprintf ("%s/%s.backend.sock", s->dir, k->name);
+    /* The longer of the two: if it fits a socket address, both do. */
+    if (strlen (backend) > SOCKET_MAX) {
       error_setx ("socket path %s is longer than %d bytes: use a shorter state "
-                  "directory (--home)", k->backend_socket, SOCKET_MAX);
+                  "directory (--home)", backend, SOCKET_MAX);
       goto fail;
     }
+    if (path_set (k->socket, sizeof k->socket, "%s/%s.sock", s->dir, k->name) == -1 ||
+        path_set (k->backend_socket, sizeof k->backend_socket, "%s", backend) == -1)
+      goto fail;
   }
   if (session_save (cat, s, NULL) == -1)
     goto fail;
@@ -890,7 +1004,7 @@ instant_start (struct catalog *cat, const struct instant_opts *o,
   spec.new_macs = ident == INSTANT_IDENTITY_NEW;
   {
     uint8_t r[4];
-    char u[37];
+    char u[UUID_STR_LEN + 1];
     drv_new_uuid (u);
     hex_decode (u, r, 4);
     spec.mac_seed = (uint32_t) r[0] << 24 | r[1] << 16 | r[2] << 8 | r[3];
@@ -938,9 +1052,12 @@ instant_start (struct catalog *cat, const struct instant_opts *o,
     goto fail;
   }
   s->t_running = now_monotonic () - t0;
-  copy (s->state, sizeof s->state, "running");
-  if (session_save (cat, s, NULL) == -1)
+  if (session_set_state (s, INSTANT_STATE_RUNNING) == -1)
     goto fail;
+  if (session_save (cat, s, NULL) == -1) {
+    s->state = INSTANT_STATE_STARTING;     /* the row still says so */
+    goto fail;
+  }
 
   if (o->agent_timeout > 0) {
     if (drv_agent_wait (dom, o->agent_timeout) == 0) {
@@ -961,7 +1078,7 @@ instant_start (struct catalog *cat, const struct instant_opts *o,
     teardown (conn, s, domain_made, true);
     rm_rf (s->dir);
     if (row) {
-      copy (s->state, sizeof s->state, "failed");
+      session_set_state (s, INSTANT_STATE_FAILED);
       copy (s->message, sizeof s->message, why_msg);
       for (i = 0; i < s->ndisks; i++)
         s->disks[i].overlay[0] = '\0';
@@ -994,23 +1111,23 @@ instant_stop (struct catalog *cat, int64_t id, const char *uri, bool discard)
 
   if (session_load (cat, id, s) == -1)
     goto out;
-  if (strcmp (s->state, "migrated") == 0) {
+  if (s->state == INSTANT_STATE_MIGRATED) {
     error_setx ("session %" PRId64 " was migrated: %s runs from production storage "
                 "now and is no longer a session (virsh destroy %s to stop it)",
                 id, s->name, s->name);
     goto out;
   }
-  if (strcmp (s->state, "migrating") == 0 &&
+  if (s->state == INSTANT_STATE_MIGRATING &&
       pid_matches (s->migrate_pid, 0, "migrate")) {
     error_setx ("session %" PRId64 " is being migrated (process %d); wait for it "
                 "or interrupt it first", id, (int) s->migrate_pid);
     goto out;
   }
-  if (strcmp (s->state, "stopped") == 0 && !discard) {
+  if (s->state == INSTANT_STATE_STOPPED && !discard) {
     error_setx ("session %" PRId64 " is already stopped", id);
     goto out;
   }
-  if (strcmp (s->state, "stopped") != 0) {
+  if (s->state != INSTANT_STATE_STOPPED) {
     conn = drv_connect (uri ? uri : s->uri);
     if (!conn) {
       error_prefix ("cannot stop session %" PRId64 " (its VM keeps running)", id);
@@ -1027,6 +1144,9 @@ instant_stop (struct catalog *cat, int64_t id, const char *uri, bool discard)
     if (d)
       virDomainFree (d);
   }
+  /* Refused before anything is undone if the diagram does not allow it. */
+  if (session_set_state (s, INSTANT_STATE_STOPPED) == -1)
+    goto out;
   teardown (conn, s, true, discard);
   if (discard) {
     for (i = 0; i < s->ndisks; i++) {
@@ -1037,7 +1157,6 @@ instant_stop (struct catalog *cat, int64_t id, const char *uri, bool discard)
     rm_rf (s->dir);
   }
   (void) removed_overlays;
-  copy (s->state, sizeof s->state, "stopped");
   copy (s->message, sizeof s->message, discard ? "stopped; overlays discarded"
         : "stopped; overlays kept");
   s->migrate_pid = 0;
@@ -1062,7 +1181,7 @@ collect (void *opaque, const struct instant_session *s)
 {
   struct reattach_ctx *r = opaque;
 
-  if ((strcmp (s->state, "running") == 0 || strcmp (s->state, "migrating") == 0) &&
+  if ((s->state == INSTANT_STATE_RUNNING || s->state == INSTANT_STATE_MIGRATING) &&
       r->n < sizeof r->ids / sizeof r->ids[0])
     r->ids[r->n++] = s->id;
   return 0;
@@ -1122,14 +1241,14 @@ instant_reattach (struct catalog *cat, const char *home)
   for (i = 0; i < r->n; i++) {
     if (session_load (cat, r->ids[i], s) == -1)
       continue;
-    if (strcmp (s->state, "migrating") == 0 &&
+    if (s->state == INSTANT_STATE_MIGRATING &&
         !pid_matches (s->migrate_pid, 0, "migrate")) {
       recover_migration (s);
-      copy (s->state, sizeof s->state, "running");
+      session_set_state (s, INSTANT_STATE_RUNNING);
       copy (s->message, sizeof s->message,
             "the migration was interrupted; run migrate again");
       s->migrate_pid = 0;
-      session_save (cat, s, "migrating");
+      session_save (cat, s, instant_state_name (INSTANT_STATE_MIGRATING));
     }
     if (instant_supervisor_alive (s))
       continue;
