@@ -23,20 +23,160 @@
  * files and checked by their command lines) instead of restarting them.
  * SIGTERM stops everything: nbdkits (TERM, then KILL after 5 s), sockets
  * and pid files are removed.  The log is HOME/sessions/ID/supervisor.log.
+ *
+ * Both ends of the start-up handshake are in this file.  supervisor_spawn
+ * (called by instant_start and instant_reattach) runs `bootback --home HOME
+ * supervise ID --ready-fd 3` detached (a new session, a grandchild init
+ * adopts) with a pipe on fd 3, and reads one line from it: instant_supervise
+ * writes "ready PID\n" (its own pid, which goes into the row) once every
+ * socket serves, or "error: WHY\n" if it cannot start; EOF or nothing within
+ * 120 s is an error pointing at the log.  The pid is then checked by its
+ * command line ("supervise ID ") before it is signalled (recovery/util/pid.c).
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <signal.h>
+#include <sys/pidfd.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 
 #include "recovery/instant/instant-int.h"
+
+/* ---- the caller's end: start, check and stop a supervisor ---------------- */
+
+static char *
+supervise_tag (const struct instant_session *s)
+{
+  return xasprintf ("supervise %" PRId64 " ", s->id);
+}
+
+bool
+instant_supervisor_alive (const struct instant_session *s)
+{
+  CLEANUP_FREE char *tag = supervise_tag (s);
+
+  return pid_matches (s->supervisor_pid, 0, tag);
+}
+
+/* The bootback program to run `supervise` with. */
+static const char *
+bootback_exe (char *buf, size_t len)
+{
+  const char *e = test_hook_env ("BOOTBACK_EXE");
+  ssize_t n;
+
+  if (e)
+    return e;
+  n = readlink ("/proc/self/exe", buf, len - 1);
+  if (n > 0) {
+    const char *del = " (deleted)";      /* replaced while we run */
+    buf[n] = '\0';
+    if ((size_t) n > strlen (del) && strcmp (buf + n - strlen (del), del) == 0)
+      buf[n - strlen (del)] = '\0';
+    if (strcmp (strrchr (buf, '/') ? strrchr (buf, '/') + 1 : buf, "bootback") == 0)
+      return buf;
+  }
+  return "bootback";
+}
+
+int
+supervisor_spawn (struct instant_session *s, const char *home)
+{
+  char self[4096], idbuf[32], msg[1024], log[4200];
+  const char *exe;
+  int pfd[2], status;
+  pid_t pid;
+  size_t n = 0;
+  double end;
+
+  exe = bootback_exe (self, sizeof self);
+  snprintf (idbuf, sizeof idbuf, "%" PRId64, s->id);
+  snprintf (log, sizeof log, "%s/supervisor.log", s->dir);
+  pid = fork_with_pipe (pfd);
+  if (pid == -1)
+    return -1;
+  if (pid == 0) {
+    /* Daemonise: a new session, then a grandchild that init adopts. */
+    int fd;
+    setsid ();
+    if (fork () != 0)
+      _exit (0);
+    fd = open ("/dev/null", O_RDWR);
+    if (fd >= 0) { dup2 (fd, 0); dup2 (fd, 1); }
+    fd = open (log, O_WRONLY | O_CREAT | O_APPEND, 0600);
+    if (fd >= 0) dup2 (fd, 2);
+    dup2 (pfd[1], 3);               /* clears FD_CLOEXEC on 3 */
+    {
+      int maxfd = (int) sysconf (_SC_OPEN_MAX), i;
+      for (i = 4; i < maxfd && i < 65536; i++)
+        close (i);
+    }
+    execl (exe, exe, "--home", home, "supervise", idbuf, "--ready-fd", "3",
+           (char *) NULL);
+    dprintf (3, "error: cannot run %s: %s\n", exe, strerror (errno));
+    _exit (127);
+  }
+  close (pfd[1]);
+  while (waitpid (pid, &status, 0) == -1 && errno == EINTR)
+    ;
+  /* Read "ready PID\n" or "error: ...\n". */
+  end = now_monotonic () + 120;
+  msg[0] = '\0';
+  while (n < sizeof msg - 1 && now_monotonic () < end) {
+    ssize_t r = read (pfd[0], msg + n, sizeof msg - 1 - n);
+    if (r == -1 && errno == EINTR)
+      continue;
+    if (r <= 0)
+      break;
+    n += r;
+    msg[n] = '\0';
+    if (strchr (msg, '\n'))
+      break;
+  }
+  close (pfd[0]);
+  msg[strcspn (msg, "\n")] = '\0';
+  if (strncmp (msg, "ready ", 6) == 0) {
+    s->supervisor_pid = atoi (msg + 6);
+    return 0;
+  }
+  if (strncmp (msg, "error: ", 7) == 0)
+    error_setx ("supervisor: %s", msg + 7);
+  else
+    error_setx ("supervisor did not start (see %s/supervisor.log)", s->dir);
+  return -1;
+}
+
+void
+supervisor_stop (struct instant_session *s)
+{
+  CLEANUP_FREE char *tag = supervise_tag (s);
+  size_t i;
+
+  ERROR_SAVE (saved);
+  pid_stop (s->supervisor_pid, 0, tag, 15);
+  s->supervisor_pid = 0;
+  /* Whatever nbdkit a dead supervisor left behind. */
+  for (i = 0; i < s->ndisks; i++) {
+    const struct instant_session_disk *k = &s->disks[i];
+    const char *const socks[2] = { k->socket, k->backend_socket };
+    const char *const kinds[2] = { "front", "backend" };
+    int j;
+    for (j = 0; j < 2; j++) {
+      CLEANUP_FREE char *pf = xasprintf ("%s/%s.%s.pid", s->dir, k->name, kinds[j]);
+      if (!socks[j][0])
+        continue;
+      pid_stop (pid_file_read (pf, NULL), 0, socks[j], 5);
+      unlink (pf);
+      unlink (socks[j]);
+    }
+  }
+  ERROR_RESTORE (saved);
+}
 
 #define RESTART_WINDOW 60.0     /* seconds */
 #define RESTART_BURST  10       /* restarts in a window before slowing down */
@@ -53,6 +193,8 @@ struct proc {
   double restarts[RESTART_BURST];
   unsigned nrestarts;
 };
+
+/* ---- the supervisor's end: the daemon ------------------------------------ */
 
 static const struct instant_session *sess;
 static char plugin[4096];
@@ -73,12 +215,6 @@ logmsg (const char *fmt, ...)
   va_end (ap);
   fputc ('\n', stderr);
   fflush (stderr);
-}
-
-static int
-pidfd_open_ (pid_t pid)
-{
-  return (int) syscall (SYS_pidfd_open, pid, 0);
 }
 
 static void
@@ -163,7 +299,7 @@ proc_launch (struct proc *p)
   }
   p->pid = pid;
   p->child = false;
-  p->pidfd = pidfd_open_ (pid);
+  p->pidfd = pidfd_open (pid, 0);
   write_pidfile (p);
   return 0;
 }
@@ -222,10 +358,10 @@ proc_adopt (struct proc *p)
   if (!unix_socket_serves (p->socket)) {
     logmsg ("%s %s: nbdkit %d does not serve %s: replacing it", p->disk->name,
             p->kind, pid, p->socket);
-    kill (pid, SIGKILL);
+    pid_stop (pid, 0, p->socket, 0);  /* no grace: it is hung */
     return false;
   }
-  p->pidfd = pidfd_open_ (pid);
+  p->pidfd = pidfd_open (pid, 0);
   if (p->pidfd < 0) {
     logmsg ("%s %s: pidfd_open %d: %s", p->disk->name, p->kind, pid, strerror (errno));
     return false;
@@ -265,23 +401,13 @@ proc_died (struct proc *p)
     logmsg ("%s", error_msg ());      /* tried again when its pidfd fires */
 }
 
+/* TERM, then KILL after 5 s (pid_stop: only if it is still the nbdkit
+ * serving p's socket). */
 static void
 proc_stop (struct proc *p)
 {
-  double end;
-
   if (p->pid > 0 && p->pidfd >= 0) {
-    kill (p->pid, SIGTERM);
-    end = now_monotonic () + 5;
-    for (;;) {
-      struct pollfd pf = { .fd = p->pidfd, .events = POLLIN };
-      if (poll (&pf, 1, 50) == 1)
-        break;
-      if (now_monotonic () > end) {
-        kill (p->pid, SIGKILL);
-        end = now_monotonic () + 5;
-      }
-    }
+    pid_stop (p->pid, 0, p->socket, 5);
     if (p->child)
       waitpid (p->pid, NULL, 0);
     close (p->pidfd);
