@@ -20,6 +20,57 @@ print_note (void *opaque, const char *line)
     json_array_append_new (opaque, json_string (line));
 }
 
+/* A warning of the library (something left behind): on stderr. */
+static void
+print_warning (void *opaque, const char *line)
+{
+  fprintf (stderr, "bootback: warning: %s\n", line);
+}
+
+/* A size from the environment; 0 if unset or not a size (the library's
+ * default then). */
+static int64_t
+env_size (const char *name)
+{
+  const char *e = getenv (name);
+  int64_t v;
+
+  if (!e || !*e)
+    return 0;
+  v = parse_size (e);
+  error_clear ();
+  return v > 0 ? v : 0;
+}
+
+/* The settings of instant recovery that come from the environment
+ * (bootback.pod, ENVIRONMENT). */
+static void
+instant_env (struct instant_opts *o)
+{
+  const char *t = getenv ("BOOTBACK_DOMAIN_TYPE");
+  const char *e = getenv ("BOOTBACK_OVERLAY_MIN_FREE");
+
+  o->domain_type = t && *t ? t : NULL;
+  if (e && *e) {
+    int64_t v = parse_size (e);
+    error_clear ();
+    /* 0 is "no minimum", which the opts spell < 0 (0 is the default). */
+    if (v >= 0)
+      o->overlay_min_free = v > 0 ? v : -1;
+  }
+}
+
+static void
+migrate_env (struct instant_migrate_opts *o)
+{
+  const char *mode = getenv ("BOOTBACK_MIGRATE_MODE");
+
+  o->full_copy = mode && strcmp (mode, "full") == 0;
+  o->granularity = env_size ("BOOTBACK_MIGRATE_GRANULARITY");
+  o->buf_size = env_size ("BOOTBACK_MIGRATE_BUF_SIZE");
+  o->bandwidth = env_size ("BOOTBACK_MIGRATE_BANDWIDTH");
+}
+
 static const char *
 iso_time (double t, char *buf, size_t len)
 {
@@ -121,7 +172,7 @@ cmd_instant_stop (struct cli *c, int argc, char **argv)
     { 0 }
   };
   CLEANUP_FREE struct instant_session *s = xcalloc (1, sizeof *s);
-  const char *uri = NULL;
+  struct instant_stop_opts o = { .warn = print_warning };
   bool discard = false;
   size_t i;
   int opt;
@@ -129,7 +180,7 @@ cmd_instant_stop (struct cli *c, int argc, char **argv)
   while ((opt = getopt_long (argc, argv, "h", lo, NULL)) != -1) {
     switch (opt) {
     case 'd': discard = true; break;
-    case 'c': uri = optarg; break;
+    case 'c': o.uri = optarg; break;
     case 'h': cli_usage (stop_usage);
     default: cli_bad_usage (stop_usage);
     }
@@ -138,8 +189,9 @@ cmd_instant_stop (struct cli *c, int argc, char **argv)
     cli_bad_usage (stop_usage);
   if (cli_catalog (c) == -1)
     return 1;
+  o.discard = discard;
   if (instant_session_get (c->cat, argv[optind], s) == -1 ||
-      instant_stop (c->cat, s->id, uri, discard) == -1) {
+      instant_stop_with (c->cat, s->id, &o) == -1) {
     cli_perror ();
     return 1;
   }
@@ -149,6 +201,26 @@ cmd_instant_stop (struct cli *c, int argc, char **argv)
       if (s->disks[i].overlay[0])
         printf ("  kept overlay %s\n", s->disks[i].overlay);
   return 0;
+}
+
+/* What a started session is and how to go on. */
+static void
+print_started (const struct instant_session *s, int agent_timeout)
+{
+  size_t i;
+
+  printf ("session %" PRId64 ": %s running from %s@%s\n", s->id, s->name, s->vm,
+          s->point);
+  printf ("  VM running after %.2f s", s->t_running);
+  if (s->t_heartbeat >= 0)
+    printf ("; guest agent heartbeat after %.2f s\n", s->t_heartbeat);
+  else
+    printf ("; no guest agent heartbeat%s\n", agent_timeout ? "" : " (not waited for)");
+  for (i = 0; i < s->ndisks; i++)
+    printf ("  disk %s: overlay %s\n", s->disks[i].target, s->disks[i].overlay);
+  printf ("  console: %s\n", s->console_log);
+  printf ("  move it to production storage: bootback migrate %" PRId64 " --to DIR\n"
+          "  end it: bootback instant stop %" PRId64 " [--discard]\n", s->id, s->id);
 }
 
 int
@@ -169,11 +241,12 @@ cmd_instant (struct cli *c, int argc, char **argv)
     { "help", no_argument, NULL, 'h' },
     { 0 }
   };
-  struct instant_opts o = { .agent_timeout = 120, .note = print_note };
+  struct instant_opts o = {
+    .agent_timeout = 120, .note = print_note, .warn = print_warning,
+  };
   json_t *notes = json_array ();
   CLEANUP_FREE struct instant_session *s = xcalloc (1, sizeof *s);
   bool json = false;
-  size_t i;
   int opt;
 
   if (argc >= 2 && strcmp (argv[1], "stop") == 0)
@@ -207,6 +280,7 @@ cmd_instant (struct cli *c, int argc, char **argv)
   }
   o.point = argv[optind];
   o.note_opaque = notes;
+  instant_env (&o);
   if (cli_repo (c) == -1) {
     json_decref (notes);
     return 1;
@@ -231,18 +305,7 @@ cmd_instant (struct cli *c, int argc, char **argv)
     return 0;
   }
   json_decref (notes);
-  printf ("session %" PRId64 ": %s running from %s@%s\n", s->id, s->name, s->vm,
-          s->point);
-  printf ("  VM running after %.2f s", s->t_running);
-  if (s->t_heartbeat >= 0)
-    printf ("; guest agent heartbeat after %.2f s\n", s->t_heartbeat);
-  else
-    printf ("; no guest agent heartbeat%s\n", o.agent_timeout ? "" : " (not waited for)");
-  for (i = 0; i < s->ndisks; i++)
-    printf ("  disk %s: overlay %s\n", s->disks[i].target, s->disks[i].overlay);
-  printf ("  console: %s\n", s->console_log);
-  printf ("  move it to production storage: bootback migrate %" PRId64 " --to DIR\n"
-          "  end it: bootback instant stop %" PRId64 " [--discard]\n", s->id, s->id);
+  print_started (s, o.agent_timeout);
   return 0;
 }
 
@@ -392,7 +455,7 @@ cmd_migrate (struct cli *c, int argc, char **argv)
     { "help", no_argument, NULL, 'h' },
     { 0 }
   };
-  struct instant_migrate_opts o = { .progress = on_progress };
+  struct instant_migrate_opts o = { .progress = on_progress, .warn = print_warning };
   struct instant_migrate_result res;
   CLEANUP_FREE struct instant_session *s = xcalloc (1, sizeof *s);
   struct mprog mp = { 0 };
@@ -414,6 +477,7 @@ cmd_migrate (struct cli *c, int argc, char **argv)
     cli_bad_usage (migrate_usage);
   }
   o.progress_opaque = &mp;
+  migrate_env (&o);
   if (cli_catalog (c) == -1)
     return 1;
   instant_reattach (c->cat, c->home);

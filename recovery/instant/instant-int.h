@@ -75,6 +75,15 @@ int xml_disk_sources (const char *xml, char ***targets, char ***sources);
 
 /* ---- session.c -------------------------------------------------------------- */
 
+/* Where warnings go: fn (opaque, line), or if fn is NULL stderr as
+ * "bootback: warning: LINE" (what callers that pass none got before). */
+struct instant_warn {
+  void (*fn) (void *opaque, const char *line);
+  void *opaque;
+};
+void session_warn (const struct instant_warn *w, const char *fmt, ...)
+  __attribute__((format (printf, 2, 3)));
+
 /* Text for people (a message, an owner) into a field of len bytes: cut
  * if it is longer (a shorter message still says what happened). */
 void text_set (char *dst, size_t len, const char *fmt, ...)
@@ -101,8 +110,8 @@ int supervisor_spawn (struct instant_session *s, const char *home);
  * sockets and pid files.  Never fails. */
 void supervisor_stop (struct instant_session *s);
 /* Remove the point's hold from the repository (invariant 8) and clear
- * s->hold; a failure is a warning (the hold is then stale: prune on this
- * host removes it).  Never fails. */
-void session_release_hold (struct instant_session *s);
+ * s->hold; a failure is a warning to w (the hold is then stale: prune on
+ * this host removes it).  Never fails. */
+void session_release_hold (struct instant_session *s, const struct instant_warn *w);
 
 #endif /* BOOTBACK_INSTANT_INT_H */

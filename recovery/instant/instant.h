@@ -76,8 +76,16 @@ struct instant_opts {
    * "none": no NIC; "bridge:BR": a host bridge; "network:NET" or "NET":
    * a libvirt network.  Every interface of the VM goes to it. */
   const char *network;
-  const char *overlay_dir;  /* NULL = HOME/overlays; needs >= 64 MiB free
-                               (BOOTBACK_OVERLAY_MIN_FREE overrides) */
+  const char *overlay_dir;  /* NULL = HOME/overlays */
+  /* The free space (bytes) the overlay directory needs; < 0: none; 0:
+   * $BOOTBACK_OVERLAY_MIN_FREE if set (for callers that do not pass it,
+   * the lab), else 64 MiB.  The CLI reads that variable and passes it. */
+  int64_t overlay_min_free;
+  /* "qemu" or "kvm": the domain type of the restored VM (and of the
+   * default definition, else "kvm"); NULL keeps the saved one, or for a
+   * caller that does not set it (the lab) $BOOTBACK_DOMAIN_TYPE as
+   * before.  The CLI reads that variable and passes it here. */
+  const char *domain_type;
   bool transient;           /* transient domain, overlays removed at stop
                                (the lab); default persistent */
   int agent_timeout;        /* seconds to wait for the guest agent's
@@ -91,6 +99,11 @@ struct instant_opts {
    * "disk vdb has no backup: removed"); may be NULL. */
   void (*note) (void *opaque, const char *line);
   void *note_opaque;
+  /* Called with a warning (something left behind while undoing a failed
+   * start: "the hold of ... stays: why"); NULL = "bootback: warning: LINE"
+   * on stderr. */
+  void (*warn) (void *opaque, const char *line);
+  void *warn_opaque;
   /* Keep what the saved definition passes through to the host (graphics
    * listeners, host directories and devices, char devices, QEMU command
    * line, ...): for an administrator who trusts the point.  By default
@@ -213,6 +226,17 @@ int instant_reattach (struct catalog *cat, const char *home);
  * NULL = the session's. */
 int instant_stop (struct catalog *cat, int64_t id, const char *uri,
                   bool discard);
+/* The same with a warning callback (a domain or hold left behind while
+ * stopping; instant_stop and warn NULL: "bootback: warning: LINE" on
+ * stderr). */
+struct instant_stop_opts {
+  const char *uri;          /* NULL = the session's */
+  bool discard;
+  void (*warn) (void *opaque, const char *line);
+  void *warn_opaque;
+};
+int instant_stop_with (struct catalog *cat, int64_t id,
+                       const struct instant_stop_opts *o);
 
 /* Is h the hold of a session of this host whose catalog is cat (home)
  * that no longer needs it: no such session, or the session is failed,
@@ -236,6 +260,18 @@ struct instant_migrate_opts {
   /* If not NULL and it becomes non-zero (a signal handler sets it) before
    * the pivot, the copy is abandoned as if it had failed. */
   volatile int *cancel;
+  /* One full block copy of everything (backup and writes) instead of the
+   * pre-copy plus a shallow block copy: about twice as slow
+   * (BOOTBACK_MIGRATE_MODE=full in the CLI). */
+  bool full_copy;
+  /* The block copies' granularity and buffer size (0: QEMU's defaults)
+   * and bandwidth limit in bytes/s (0: none; for tests).  The CLI reads
+   * BOOTBACK_MIGRATE_GRANULARITY, _BUF_SIZE and _BANDWIDTH. */
+  uint64_t granularity, buf_size, bandwidth;
+  /* Called with a warning (the point's hold left behind); NULL =
+   * "bootback: warning: LINE" on stderr. */
+  void (*warn) (void *opaque, const char *line);
+  void *warn_opaque;
 };
 struct instant_migrate_result {
   double seconds_copy;      /* start of copy to every disk READY */
@@ -246,7 +282,7 @@ struct instant_migrate_result {
 /* Move a running session's disks to production storage: the backup of each
  * disk copied into a new image with qemu-img (fast, while the guest runs),
  * then a shallow libvirt block copy (transient job) mirroring the guest's
- * writes on top (BOOTBACK_MIGRATE_MODE=full: one block copy of everything),
+ * writes on top (o->full_copy: one block copy of everything),
  * wait for the READY events (libvirt event loop), pivot every disk, make sure the
  * persistent definition names the new images, then stop the supervisor and
  * nbdkit and remove the overlays.  The guest keeps running throughout.
