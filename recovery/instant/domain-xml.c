@@ -520,20 +520,11 @@ parse (const char *xml)
 {
   xmlDocPtr doc;
   xmlNodePtr root;
+  int line;
 
-  doc = xmlReadMemory (xml, strlen (xml), "domain.xml", NULL,
-                       XML_PARSE_NONET | XML_PARSE_NOBLANKS | XML_PARSE_NOERROR |
-                       XML_PARSE_NOWARNING);
+  doc = virt_xml_parse (xml, XML_PARSE_NOBLANKS, &line);
   if (!doc) {
-    const xmlError *e = xmlGetLastError ();
-    char msg[256];
-    size_t l;
-
-    snprintf (msg, sizeof msg, "%s", e && e->message ? e->message : "not XML");
-    l = strlen (msg);
-    while (l && msg[l - 1] == '\n')
-      msg[--l] = '\0';
-    error_setx ("domain XML does not parse: line %d: %s", e ? e->line : 0, msg);
+    error_prefix ("domain XML does not parse: line %d", line);
     return NULL;
   }
   root = xmlDocGetRootElement (doc);

@@ -10,20 +10,17 @@
 
 #include "recovery/instant/instant.h"
 #include "recovery/util/util.h"
+#include "recovery/virt/virt.h"
+#include "recovery/virt/xml.h"
 
-/* ---- driver.c: the libvirt calls that act --------------------------------- */
+/* ---- driver.c: what instant recovery asks of libvirt beyond recovery/virt */
 
-/* Connect to uri (NULL/"" = default); registers the default event loop
- * implementation first (once per process) and silences libvirt's own
- * printing of errors.  NULL with "cannot connect to libvirt (URI): why". */
-virConnectPtr drv_connect (const char *uri);
-void drv_close (virConnectPtr c);
-/* libvirt's last error message ("unknown libvirt error" if none). */
-const char *drv_error (void);
-/* The domain with this UUID, or NULL (no error set) if there is none. */
-virDomainPtr drv_lookup_uuid (virConnectPtr c, const char *uuid);
-/* The domain called name, or NULL (no error set). */
-virDomainPtr drv_lookup_name (virConnectPtr c, const char *name);
+/* libvirt's message from virt's last error "WHAT: MESSAGE", WHAT given by
+ * fmt (the whole error if it is not so), into buf: for the wording
+ * instant recovery's messages always had ("block copy of vda to DEST:
+ * MESSAGE").  Returns buf. */
+const char *drv_virt_message (char *buf, size_t len, const char *fmt, ...)
+  __attribute__((format (printf, 3, 4)));
 /* Check that the network exists here: a libvirt network (active) or a
  * host bridge.  -1 with a message naming it. */
 int drv_check_network (virConnectPtr c, enum instant_net net, const char *src);
@@ -42,12 +39,6 @@ int drv_session_domain (virConnectPtr c, const struct instant_session *s,
  * under another name; -1 if not the session's (left alone) or libvirt
  * fails. */
 int drv_remove_domain (virConnectPtr c, const struct instant_session *s);
-/* Ping the guest agent until it answers or timeout_s passes.  Returns 0
- * when it answered, 1 on time-out (no error). */
-int drv_agent_wait (virDomainPtr d, double timeout_s);
-/* Run the default event loop in a thread (once per process; the thread
- * lives until exit). */
-int drv_event_thread_start (void);
 /* A random RFC 4122 version 4 UUID. */
 void drv_new_uuid (char out[UUID_STR_LEN + 1]);
 

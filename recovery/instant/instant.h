@@ -31,8 +31,9 @@
  *
  * Threads: one struct catalog per thread (catalog.h); the functions here
  * may be called from several threads with their own catalogs, each on its
- * own session.  The libvirt event loop is registered once per process
- * (virEventRegisterDefaultImpl) by the first function that connects.
+ * own session.  libvirt is set up once per process by recovery/virt
+ * (virt_init: its error printing silenced, the default event loop
+ * registered) when the first function connects.
  *
  * Processes: a session's supervisor is the bootback program run as
  * `bootback --home HOME supervise ID` (detached).  The program is

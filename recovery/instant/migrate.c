@@ -39,7 +39,6 @@
 #include <sys/wait.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
-#include <libvirt/virterror.h>
 
 #include "recovery/instant/instant-int.h"
 
@@ -153,17 +152,16 @@ abort_all (virDomainPtr dom, struct mctx *m)
 
   for (i = 0; i < m->n; i++)
     if (m->jobs[i].started && !m->jobs[i].completed)
-      virDomainBlockJobAbort (dom, m->jobs[i].target, 0);
+      virt_block_job_abort (dom, m->jobs[i].target, false);
   pthread_mutex_lock (&m->lock);
   for (;;) {
     bool busy = false;
     for (i = 0; i < m->n; i++) {
       struct job *j = &m->jobs[i];
-      virDomainBlockJobInfo info;
       if (!j->started || j->completed || j->failed || j->canceled)
         continue;
       pthread_mutex_unlock (&m->lock);
-      if (virDomainGetBlockJobInfo (dom, j->target, &info, 0) == 1)
+      if (virt_block_job_info (dom, j->target, NULL) == 1)
         busy = true;
       pthread_mutex_lock (&m->lock);
     }
@@ -175,26 +173,6 @@ abort_all (virDomainPtr dom, struct mctx *m)
   for (i = 0; i < m->n; i++)
     if ((m->jobs[i].started || m->jobs[i].created) && !m->jobs[i].completed)
       unlink (m->jobs[i].dest);
-}
-
-/* The mirror's granularity and buffer (0 leaves QEMU's default) and a
- * bandwidth limit (bytes/s, 0: none; for tests), from o. */
-static void
-copy_params (const struct instant_migrate_opts *o, virTypedParameterPtr *params,
-             int *nparams)
-{
-  uint64_t gv = o->granularity, bv = o->buf_size, wv = o->bandwidth;
-  int max = 0;
-
-  if (gv > 0)
-    virTypedParamsAddUInt (params, nparams, &max, VIR_DOMAIN_BLOCK_COPY_GRANULARITY,
-                           (unsigned) gv);
-  if (bv > 0)
-    virTypedParamsAddULLong (params, nparams, &max, VIR_DOMAIN_BLOCK_COPY_BUF_SIZE,
-                             (unsigned long long) bv);
-  if (wv > 0)
-    virTypedParamsAddULLong (params, nparams, &max, VIR_DOMAIN_BLOCK_COPY_BANDWIDTH,
-                             (unsigned long long) wv);
 }
 
 /* One piece of qemu-img -p's output: progress, or a line of its message. */
@@ -351,8 +329,7 @@ struct migration {
   struct mctx *m;               /* the jobs, shared with the event loop */
   virConnectPtr conn;
   virDomainPtr dom;
-  virTypedParameterPtr params;  /* of every block copy */
-  int nparams;
+  struct virt_copy_params params; /* of every block copy */
   int cb;                       /* block job event callback, -1 if none */
   bool migrating;               /* the row says migrating (ours) */
   double t0, t1;                /* copy started, every disk ready */
@@ -391,12 +368,12 @@ migrate_prepare (struct migration *mg)
   for (i = 0; i < s->ndisks; i++)
     mg->m->jobs[i].target = s->disks[i].target;
   if (plan_targets (s, mg->o->to, mg->format, mg->m) == -1 ||
-      drv_event_thread_start () == -1)
+      virt_event_thread_start () == -1)
     return -1;
-  mg->conn = drv_connect (mg->o->uri ? mg->o->uri : s->uri);
+  mg->conn = virt_connect (mg->o->uri ? mg->o->uri : s->uri);
   if (!mg->conn)
     return -1;
-  mg->dom = drv_lookup_uuid (mg->conn, s->uuid);
+  mg->dom = virt_domain_by_uuid (mg->conn, s->uuid);
   if (!mg->dom || virDomainIsActive (mg->dom) != 1) {
     error_setx ("the domain %s of session %" PRId64 " is not running; start it "
                 "(virsh start %s) and migrate again", s->name, mg->id, s->name);
@@ -458,9 +435,9 @@ migrate_start_job (struct migration *mg, size_t i, bool full, uint64_t *base,
     *base += mg->s->disks[i].size;
     flags |= VIR_DOMAIN_BLOCK_COPY_SHALLOW | VIR_DOMAIN_BLOCK_COPY_REUSE_EXT;
   }
-  if (virDomainBlockCopy (mg->dom, j->target, dxml, mg->params, mg->nparams,
-                          flags) == -1) {
-    error_setx ("block copy of %s to %s: %s", j->target, j->dest, drv_error ());
+  if (virt_block_copy (mg->dom, j->target, dxml, &mg->params, flags) == -1) {
+    drv_virt_message (why, sizeof why, "block copy of %s", j->target);
+    error_setx ("block copy of %s to %s: %s", j->target, j->dest, why);
     if (access (j->dest, F_OK) == 0)
       j->created = true;        /* so abort_all removes what libvirt made */
     return -1;
@@ -480,7 +457,11 @@ migrate_copy (struct migration *mg)
   uint64_t total = 0, base = 0;
   size_t i;
 
-  copy_params (mg->o, &mg->params, &mg->nparams);
+  /* The mirror's granularity and buffer (0 leaves QEMU's default) and a
+   * bandwidth limit (bytes/s, 0: none; for tests). */
+  mg->params.granularity = mg->o->granularity;
+  mg->params.buf_size = mg->o->buf_size;
+  mg->params.bandwidth = mg->o->bandwidth;
   mg->t0 = now_monotonic ();
   for (i = 0; i < mg->s->ndisks; i++)
     total += mg->s->disks[i].size;
@@ -500,7 +481,7 @@ report_progress (struct migration *mg)
 
   for (i = 0; i < m->n; i++) {
     virDomainBlockJobInfo info;
-    if (virDomainGetBlockJobInfo (mg->dom, m->jobs[i].target, &info, 0) == 1) {
+    if (virt_block_job_info (mg->dom, m->jobs[i].target, &info) == 1) {
       m->jobs[i].cur = info.cur;
       m->jobs[i].end = info.end;
     }
@@ -565,7 +546,7 @@ migrate_copied (struct migration *mg)
   res->seconds_copy = mg->t1 - mg->t0;
   for (i = 0; i < mg->m->n; i++) {
     virDomainBlockJobInfo info;
-    if (virDomainGetBlockJobInfo (mg->dom, mg->m->jobs[i].target, &info, 0) == 1)
+    if (virt_block_job_info (mg->dom, mg->m->jobs[i].target, &info) == 1)
       mg->m->jobs[i].end = info.end;
     res->bytes += mg->m->jobs[i].end;
   }
@@ -582,10 +563,11 @@ pivot_one (struct migration *mg, size_t i)
   struct job *j = &m->jobs[i];
   double end;
   bool completed;
+  char why[1024];
 
-  if (virDomainBlockJobAbort (mg->dom, j->target,
-                              VIR_DOMAIN_BLOCK_JOB_ABORT_PIVOT) == -1) {
-    error_setx ("pivot of %s to %s: %s", j->target, j->dest, drv_error ());
+  if (virt_block_job_abort (mg->dom, j->target, true) == -1) {
+    drv_virt_message (why, sizeof why, "pivot of %s", j->target);
+    error_setx ("pivot of %s to %s: %s", j->target, j->dest, why);
     return -1;
   }
   end = now_monotonic () + 60;
@@ -640,7 +622,7 @@ migrate_fix_definition (struct migration *mg)
 
   if (s->transient || virDomainIsPersistent (mg->dom) != 1)
     return 0;
-  x = virDomainGetXMLDesc (mg->dom, VIR_DOMAIN_XML_INACTIVE);
+  x = virt_domain_xml (mg->dom, VIR_DOMAIN_XML_INACTIVE);
   for (i = 0; x && i < mg->m->n; i++) {
     struct job *j = &mg->m->jobs[i];
     char *y;
@@ -657,10 +639,11 @@ migrate_fix_definition (struct migration *mg)
     return -1;
   }
   if (changed) {
-    virDomainPtr d2 = virDomainDefineXML (mg->conn, x);
+    virDomainPtr d2 = virt_domain_define_xml (mg->conn, x, s->name);
+    char why[1024];
     if (!d2) {
-      error_setx ("every disk pivoted, but redefining %s failed: %s", s->name,
-                  drv_error ());
+      drv_virt_message (why, sizeof why, "define domain %s", s->name);
+      error_setx ("every disk pivoted, but redefining %s failed: %s", s->name, why);
       return -1;
     }
     virDomainFree (d2);
@@ -738,14 +721,9 @@ static int
 migrate_run (struct migration *mg, enum undo *undo)
 {
   *undo = UNDO_STATE;
-  mg->cb = virConnectDomainEventRegisterAny (mg->conn, mg->dom,
-                                             VIR_DOMAIN_EVENT_ID_BLOCK_JOB_2,
-                                             VIR_DOMAIN_EVENT_CALLBACK (block_job_cb),
-                                             mg->m, NULL);
-  if (mg->cb < 0) {
-    error_setx ("register for block job events: %s", drv_error ());
+  mg->cb = virt_block_job_events (mg->conn, mg->dom, block_job_cb, mg->m);
+  if (mg->cb < 0)
     return -1;
-  }
   *undo = UNDO_JOBS;
   if (migrate_copy (mg) == -1 || migrate_wait_ready (mg) == -1)
     return -1;
@@ -780,12 +758,10 @@ instant_migrate (struct catalog *cat, int64_t id,
     if (ret == -1)
       migrate_undo (&mg, undo);
   }
-  virTypedParamsFree (mg.params, mg.nparams);
-  if (mg.cb >= 0)
-    virConnectDomainEventDeregisterAny (mg.conn, mg.cb);
+  virt_events_deregister (mg.conn, mg.cb);
   if (mg.dom)
     virDomainFree (mg.dom);
-  drv_close (mg.conn);
+  virt_close (mg.conn);
   pthread_mutex_destroy (&mg.m->lock);
   pthread_cond_destroy (&mg.m->cond);
   free (mg.m);

@@ -95,7 +95,6 @@
 #include <sys/statvfs.h>
 #include <sys/wait.h>
 #include <jansson.h>
-#include <libvirt/virterror.h>
 
 #include "recovery/instant/instant-int.h"
 #include "recovery/repo/repo.h"
@@ -761,10 +760,10 @@ start_check_libvirt (struct start *st)
 {
   const char *name = st->s->name;
 
-  st->conn = drv_connect (st->o->uri);
+  st->conn = virt_connect (st->o->uri);
   if (!st->conn)
     return -1;
-  st->dom = drv_lookup_name (st->conn, name);
+  st->dom = virt_domain_by_name (st->conn, name);
   if (st->dom) {
     error_setx ("a domain called %s already exists here: give another name with "
                 "--name NEW%s", name,
@@ -772,7 +771,7 @@ start_check_libvirt (struct start *st)
                 "original may still run)" : "");
     return -1;
   }
-  st->dom = drv_lookup_uuid (st->conn, st->uuid);
+  st->dom = virt_domain_by_uuid (st->conn, st->uuid);
   if (st->dom) {
     error_setx ("domain %s already has UUID %s: the original VM is still defined; "
                 "use --new-identity (new UUID and MACs) or remove it",
@@ -999,19 +998,14 @@ start_domain (struct start *st)
     return -1;
   st->domain_made = true;
   if (st->o->transient)
-    st->dom = virDomainCreateXML (st->conn, xml, 0);
+    st->dom = virt_domain_create_xml (st->conn, xml, s->name);
   else {
-    st->dom = virDomainDefineXML (st->conn, xml);
-    if (st->dom && virDomainCreate (st->dom) == -1) {
-      error_setx ("start domain %s: %s", s->name, drv_error ());
+    st->dom = virt_domain_define_xml (st->conn, xml, s->name);
+    if (st->dom && virt_domain_start (st->dom) == -1)
       return -1;
-    }
   }
-  if (!st->dom) {
-    error_setx ("%s domain %s: %s", st->o->transient ? "create" : "define",
-                s->name, drv_error ());
+  if (!st->dom)
     return -1;
-  }
   s->t_running = now_monotonic () - st->t0;
   if (session_set_state (s, INSTANT_STATE_RUNNING) == -1)
     return -1;
@@ -1030,7 +1024,7 @@ start_agent_wait (struct start *st)
 
   if (o->agent_timeout <= 0)
     return;
-  if (drv_agent_wait (st->dom, o->agent_timeout) == 0) {
+  if (virt_agent_wait (st->dom, o->agent_timeout) == 0) {
     st->s->t_heartbeat = now_monotonic () - st->t0;
     session_save (st->cat, st->s, NULL);
   }
@@ -1088,7 +1082,7 @@ instant_start (struct catalog *cat, const struct instant_opts *o,
  out:
   if (st.dom)
     virDomainFree (st.dom);
-  drv_close (st.conn);
+  virt_close (st.conn);
   free (st.saved_xml);
   free (st.m);
   repo_close (st.repo);
@@ -1133,7 +1127,7 @@ stop_connect (const struct instant_session *s, const char *uri,
   *conn = NULL;
   if (s->state == INSTANT_STATE_STOPPED)
     return 0;
-  *conn = drv_connect (uri ? uri : s->uri);
+  *conn = virt_connect (uri ? uri : s->uri);
   if (!*conn) {
     error_prefix ("cannot stop session %" PRId64 " (its VM keeps running)", s->id);
     return -1;
@@ -1176,7 +1170,7 @@ instant_stop_with (struct catalog *cat, int64_t id,
     goto out;
   ret = 0;
  out:
-  drv_close (conn);
+  virt_close (conn);
   free (s);
   return ret;
 }
@@ -1211,39 +1205,28 @@ collect (void *opaque, const struct instant_session *s)
 static void
 recover_migration (struct instant_session *s)
 {
-  virConnectPtr conn = drv_connect (s->uri);
-  virDomainPtr d;
+  CLEANUP_VIR_CONNECT virConnectPtr conn = virt_connect (s->uri);
+  CLEANUP_VIR_DOMAIN virDomainPtr d = NULL;
+  CLEANUP_FREE char *live = NULL;
   size_t i;
 
   if (!conn)
     return;
-  d = drv_lookup_uuid (conn, s->uuid);
-  if (d) {
-    char *live;
-    for (i = 0; i < s->ndisks; i++) {
-      virDomainBlockJobInfo info;
-      double end = now_monotonic () + 10;
-      if (virDomainGetBlockJobInfo (d, s->disks[i].target, &info, 0) != 1)
-        continue;
-      virDomainBlockJobAbort (d, s->disks[i].target, 0);
-      while (now_monotonic () < end &&
-             virDomainGetBlockJobInfo (d, s->disks[i].target, &info, 0) == 1)
-        usleep (50000);
+  d = virt_domain_by_uuid (conn, s->uuid);
+  if (!d)
+    return;
+  for (i = 0; i < s->ndisks; i++)
+    virt_block_job_abort_wait (d, s->disks[i].target, 10);
+  /* Targets the VM does not use (not pivoted) go (invariant 5). */
+  live = virt_domain_xml (d, 0);
+  for (i = 0; live && i < s->ndisks; i++) {
+    struct instant_session_disk *k = &s->disks[i];
+    if (k->migrated_to[0] &&
+        xml_disk_source_is (live, k->target, k->migrated_to) != 1) {
+      unlink (k->migrated_to);
+      k->migrated_to[0] = '\0';
     }
-    /* Targets the VM does not use (not pivoted) go (invariant 5). */
-    live = virDomainGetXMLDesc (d, 0);
-    for (i = 0; live && i < s->ndisks; i++) {
-      struct instant_session_disk *k = &s->disks[i];
-      if (k->migrated_to[0] &&
-          xml_disk_source_is (live, k->target, k->migrated_to) != 1) {
-        unlink (k->migrated_to);
-        k->migrated_to[0] = '\0';
-      }
-    }
-    free (live);
-    virDomainFree (d);
   }
-  drv_close (conn);
 }
 
 int
