@@ -223,8 +223,10 @@ print_started (const struct instant_session *s, int agent_timeout)
           "  end it: bootback instant stop %" PRId64 " [--discard]\n", s->id, s->id);
 }
 
-int
-cmd_instant (struct cli *c, int argc, char **argv)
+/* The options of `bootback instant` into o and *json; -1 (said) if two
+ * identities are given. */
+static int
+instant_args (int argc, char **argv, struct instant_opts *o, bool *json)
 {
   static const struct option lo[] = {
     { "name", required_argument, NULL, 'n' },
@@ -241,35 +243,27 @@ cmd_instant (struct cli *c, int argc, char **argv)
     { "help", no_argument, NULL, 'h' },
     { 0 }
   };
-  struct instant_opts o = {
-    .agent_timeout = 120, .note = print_note, .warn = print_warning,
-  };
-  json_t *notes = json_array ();
-  CLEANUP_FREE struct instant_session *s = xcalloc (1, sizeof *s);
-  bool json = false;
   int opt;
 
-  if (argc >= 2 && strcmp (argv[1], "stop") == 0)
-    return cmd_instant_stop (c, argc - 1, argv + 1);
   while ((opt = getopt_long (argc, argv, "h", lo, NULL)) != -1) {
     switch (opt) {
-    case 'n': o.name = optarg; break;
-    case 'N': o.network = optarg; break;
-    case 'o': o.overlay_dir = optarg; break;
+    case 'n': o->name = optarg; break;
+    case 'N': o->network = optarg; break;
+    case 'o': o->overlay_dir = optarg; break;
     case 'k':
     case 'K':
-      if (o.identity != INSTANT_IDENTITY_DEFAULT) {
+      if (o->identity != INSTANT_IDENTITY_DEFAULT) {
         cli_error ("give one of --keep-identity and --new-identity");
-        return 1;
+        return -1;
       }
-      o.identity = opt == 'k' ? INSTANT_IDENTITY_KEEP : INSTANT_IDENTITY_NEW;
+      o->identity = opt == 'k' ? INSTANT_IDENTITY_KEEP : INSTANT_IDENTITY_NEW;
       break;
-    case 'c': o.uri = optarg; break;
-    case 't': o.transient = true; break;
-    case 'a': o.agent_timeout = cli_int_arg ("--agent-timeout", optarg); break;
-    case 'm': o.memory_mib = cli_int_arg ("--memory", optarg); break;
-    case 'j': json = true; break;
-    case 'P': o.allow_passthrough = true; break;
+    case 'c': o->uri = optarg; break;
+    case 't': o->transient = true; break;
+    case 'a': o->agent_timeout = cli_int_arg ("--agent-timeout", optarg); break;
+    case 'm': o->memory_mib = cli_int_arg ("--memory", optarg); break;
+    case 'j': *json = true; break;
+    case 'P': o->allow_passthrough = true; break;
     case 'h': cli_usage (instant_usage);
     default: cli_bad_usage (instant_usage);
     }
@@ -278,7 +272,25 @@ cmd_instant (struct cli *c, int argc, char **argv)
     cli_error ("instant needs one restore point, VM or VM@TIME");
     cli_bad_usage (instant_usage);
   }
-  o.point = argv[optind];
+  o->point = argv[optind];
+  return 0;
+}
+
+int
+cmd_instant (struct cli *c, int argc, char **argv)
+{
+  struct instant_opts o = {
+    .agent_timeout = 120, .note = print_note, .warn = print_warning,
+  };
+  json_t *notes;
+  CLEANUP_FREE struct instant_session *s = xcalloc (1, sizeof *s);
+  bool json = false;
+
+  if (argc >= 2 && strcmp (argv[1], "stop") == 0)
+    return cmd_instant_stop (c, argc - 1, argv + 1);
+  if (instant_args (argc, argv, &o, &json) == -1)
+    return 1;
+  notes = json_array ();
   o.note_opaque = notes;
   instant_env (&o);
   if (cli_repo (c) == -1) {
