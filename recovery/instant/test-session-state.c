@@ -151,9 +151,29 @@ test_rows (void)
   }
 }
 
+static void
+test_path_set (void)
+{
+  char field[16] = "untouched";
+  char msg[8];
+
+  CHECK (path_set (field, sizeof field, "%s/%s", "/srv", "vda.qcow2") == 0 &&
+         strcmp (field, "/srv/vda.qcow2") == 0, "a path that fits: '%s'", field);
+  error_clear ();
+  CHECK (path_set (field, sizeof field, "%s/%s", "/srv/overlays", "vda.qcow2") == -1,
+         "a path one byte too long was accepted: '%s'", field);
+  CHECK (strcmp (field, "/srv/vda.qcow2") == 0, "the field changed: '%s'", field);
+  CHECK (error_errno () == ENAMETOOLONG, "errno %d", error_errno ());
+  CHECK (strcmp (error_msg (), "path /srv/overlays/vda.qcow2 is longer than 15 "
+                 "bytes: File name too long") == 0, "error '%s'", error_msg ());
+  text_set (msg, sizeof msg, "%s", "a longer message");
+  CHECK (strcmp (msg, "a longe") == 0, "text_set: '%s'", msg);
+}
+
 int
 main (void)
 {
+  test_path_set ();
   test_names ();
   test_transitions ();
   test_rows ();
