@@ -33,7 +33,7 @@ TESTS     += lab/test-conf lab/test-quick lab/test-domain-xml lab/test-state lab
 # test-fuzz.sh runs it and recovery/instant/fuzz-domain-xml briefly.
 LAB_FUZZ := lab/fuzz-lab
 $(LAB_FUZZ): lab/fuzz-lab.c lab/conf.c lab/quick.c lab/domain-xml.c \
-             recovery/instant/domain-xml.c recovery/instant/sanitize.c $(UTIL_SRC)
+             recovery/instant/domain-xml.c recovery/instant/sanitize.c recovery/virt/xml.c $(UTIL_SRC)
 	$(FUZZ_CC) $(FUZZ_BASE) $(call pc_cflags,libxml-2.0 libvirt libfyaml) -o $@ $^ \
 	  $(call pc_libs,libxml-2.0 libfyaml)
 ifeq ($(FUZZ_OK),yes)

@@ -469,7 +469,7 @@ sess_match (void *opaque, const struct instant_session *s)
   struct sess_find *f = opaque;
 
   if (strncmp (s->name, f->prefix, strlen (f->prefix)) != 0 ||
-      strcmp (s->state, "stopped") == 0 || strcmp (s->state, "migrated") == 0)
+      s->state == INSTANT_STATE_STOPPED || s->state == INSTANT_STATE_MIGRATED)
     return 0;
   *ARRAY_PUSH (f->ids, f->n) = s->id;
   return 0;

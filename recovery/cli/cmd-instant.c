@@ -20,6 +20,57 @@ print_note (void *opaque, const char *line)
     json_array_append_new (opaque, json_string (line));
 }
 
+/* A warning of the library (something left behind): on stderr. */
+static void
+print_warning (void *opaque, const char *line)
+{
+  fprintf (stderr, "bootback: warning: %s\n", line);
+}
+
+/* A size from the environment; 0 if unset or not a size (the library's
+ * default then). */
+static int64_t
+env_size (const char *name)
+{
+  const char *e = getenv (name);
+  int64_t v;
+
+  if (!e || !*e)
+    return 0;
+  v = parse_size (e);
+  error_clear ();
+  return v > 0 ? v : 0;
+}
+
+/* The settings of instant recovery that come from the environment
+ * (bootback.pod, ENVIRONMENT). */
+static void
+instant_env (struct instant_opts *o)
+{
+  const char *t = getenv ("BOOTBACK_DOMAIN_TYPE");
+  const char *e = getenv ("BOOTBACK_OVERLAY_MIN_FREE");
+
+  o->domain_type = t && *t ? t : NULL;
+  if (e && *e) {
+    int64_t v = parse_size (e);
+    error_clear ();
+    /* 0 is "no minimum", which the opts spell < 0 (0 is the default). */
+    if (v >= 0)
+      o->overlay_min_free = v > 0 ? v : -1;
+  }
+}
+
+static void
+migrate_env (struct instant_migrate_opts *o)
+{
+  const char *mode = getenv ("BOOTBACK_MIGRATE_MODE");
+
+  o->full_copy = mode && strcmp (mode, "full") == 0;
+  o->granularity = env_size ("BOOTBACK_MIGRATE_GRANULARITY");
+  o->buf_size = env_size ("BOOTBACK_MIGRATE_BUF_SIZE");
+  o->bandwidth = env_size ("BOOTBACK_MIGRATE_BANDWIDTH");
+}
+
 static const char *
 iso_time (double t, char *buf, size_t len)
 {
@@ -51,7 +102,7 @@ session_json (const struct instant_session *s)
                     " s:I, s:b, s:o, s:o, s:s, s:s, s:s, s:s, s:o}",
                     "id", (json_int_t) s->id, "name", s->name, "uuid", s->uuid,
                     "vm", s->vm, "point", s->point, "repo", s->repo,
-                    "state", s->state, "message", s->message,
+                    "state", instant_state_name (s->state), "message", s->message,
                     "created", iso_time (s->created, created, sizeof created),
                     "transient", s->transient,
                     "supervisor_pid", (json_int_t) s->supervisor_pid,
@@ -120,8 +171,8 @@ cmd_instant_stop (struct cli *c, int argc, char **argv)
     { "help", no_argument, NULL, 'h' },
     { 0 }
   };
-  struct instant_session s;
-  const char *uri = NULL;
+  CLEANUP_FREE struct instant_session *s = xcalloc (1, sizeof *s);
+  struct instant_stop_opts o = { .warn = print_warning };
   bool discard = false;
   size_t i;
   int opt;
@@ -129,7 +180,7 @@ cmd_instant_stop (struct cli *c, int argc, char **argv)
   while ((opt = getopt_long (argc, argv, "h", lo, NULL)) != -1) {
     switch (opt) {
     case 'd': discard = true; break;
-    case 'c': uri = optarg; break;
+    case 'c': o.uri = optarg; break;
     case 'h': cli_usage (stop_usage);
     default: cli_bad_usage (stop_usage);
     }
@@ -138,21 +189,44 @@ cmd_instant_stop (struct cli *c, int argc, char **argv)
     cli_bad_usage (stop_usage);
   if (cli_catalog (c) == -1)
     return 1;
-  if (instant_session_get (c->cat, argv[optind], &s) == -1 ||
-      instant_stop (c->cat, s.id, uri, discard) == -1) {
+  o.discard = discard;
+  if (instant_session_get (c->cat, argv[optind], s) == -1 ||
+      instant_stop_with (c->cat, s->id, &o) == -1) {
     cli_perror ();
     return 1;
   }
-  printf ("stopped session %" PRId64 " (%s)\n", s.id, s.name);
+  printf ("stopped session %" PRId64 " (%s)\n", s->id, s->name);
   if (!discard)
-    for (i = 0; i < s.ndisks; i++)
-      if (s.disks[i].overlay[0])
-        printf ("  kept overlay %s\n", s.disks[i].overlay);
+    for (i = 0; i < s->ndisks; i++)
+      if (s->disks[i].overlay[0])
+        printf ("  kept overlay %s\n", s->disks[i].overlay);
   return 0;
 }
 
-int
-cmd_instant (struct cli *c, int argc, char **argv)
+/* What a started session is and how to go on. */
+static void
+print_started (const struct instant_session *s, int agent_timeout)
+{
+  size_t i;
+
+  printf ("session %" PRId64 ": %s running from %s@%s\n", s->id, s->name, s->vm,
+          s->point);
+  printf ("  VM running after %.2f s", s->t_running);
+  if (s->t_heartbeat >= 0)
+    printf ("; guest agent heartbeat after %.2f s\n", s->t_heartbeat);
+  else
+    printf ("; no guest agent heartbeat%s\n", agent_timeout ? "" : " (not waited for)");
+  for (i = 0; i < s->ndisks; i++)
+    printf ("  disk %s: overlay %s\n", s->disks[i].target, s->disks[i].overlay);
+  printf ("  console: %s\n", s->console_log);
+  printf ("  move it to production storage: bootback migrate %" PRId64 " --to DIR\n"
+          "  end it: bootback instant stop %" PRId64 " [--discard]\n", s->id, s->id);
+}
+
+/* The options of `bootback instant` into o and *json; -1 (said) if two
+ * identities are given. */
+static int
+instant_args (int argc, char **argv, struct instant_opts *o, bool *json)
 {
   static const struct option lo[] = {
     { "name", required_argument, NULL, 'n' },
@@ -169,34 +243,27 @@ cmd_instant (struct cli *c, int argc, char **argv)
     { "help", no_argument, NULL, 'h' },
     { 0 }
   };
-  struct instant_opts o = { .agent_timeout = 120, .note = print_note };
-  json_t *notes = json_array ();
-  struct instant_session s;
-  bool json = false;
-  size_t i;
   int opt;
 
-  if (argc >= 2 && strcmp (argv[1], "stop") == 0)
-    return cmd_instant_stop (c, argc - 1, argv + 1);
   while ((opt = getopt_long (argc, argv, "h", lo, NULL)) != -1) {
     switch (opt) {
-    case 'n': o.name = optarg; break;
-    case 'N': o.network = optarg; break;
-    case 'o': o.overlay_dir = optarg; break;
+    case 'n': o->name = optarg; break;
+    case 'N': o->network = optarg; break;
+    case 'o': o->overlay_dir = optarg; break;
     case 'k':
     case 'K':
-      if (o.identity != INSTANT_IDENTITY_DEFAULT) {
+      if (o->identity != INSTANT_IDENTITY_DEFAULT) {
         cli_error ("give one of --keep-identity and --new-identity");
-        return 1;
+        return -1;
       }
-      o.identity = opt == 'k' ? INSTANT_IDENTITY_KEEP : INSTANT_IDENTITY_NEW;
+      o->identity = opt == 'k' ? INSTANT_IDENTITY_KEEP : INSTANT_IDENTITY_NEW;
       break;
-    case 'c': o.uri = optarg; break;
-    case 't': o.transient = true; break;
-    case 'a': o.agent_timeout = cli_int_arg ("--agent-timeout", optarg); break;
-    case 'm': o.memory_mib = cli_int_arg ("--memory", optarg); break;
-    case 'j': json = true; break;
-    case 'P': o.allow_passthrough = true; break;
+    case 'c': o->uri = optarg; break;
+    case 't': o->transient = true; break;
+    case 'a': o->agent_timeout = cli_int_arg ("--agent-timeout", optarg); break;
+    case 'm': o->memory_mib = cli_int_arg ("--memory", optarg); break;
+    case 'j': *json = true; break;
+    case 'P': o->allow_passthrough = true; break;
     case 'h': cli_usage (instant_usage);
     default: cli_bad_usage (instant_usage);
     }
@@ -205,8 +272,27 @@ cmd_instant (struct cli *c, int argc, char **argv)
     cli_error ("instant needs one restore point, VM or VM@TIME");
     cli_bad_usage (instant_usage);
   }
-  o.point = argv[optind];
+  o->point = argv[optind];
+  return 0;
+}
+
+int
+cmd_instant (struct cli *c, int argc, char **argv)
+{
+  struct instant_opts o = {
+    .agent_timeout = 120, .note = print_note, .warn = print_warning,
+  };
+  json_t *notes;
+  CLEANUP_FREE struct instant_session *s = xcalloc (1, sizeof *s);
+  bool json = false;
+
+  if (argc >= 2 && strcmp (argv[1], "stop") == 0)
+    return cmd_instant_stop (c, argc - 1, argv + 1);
+  if (instant_args (argc, argv, &o, &json) == -1)
+    return 1;
+  notes = json_array ();
   o.note_opaque = notes;
+  instant_env (&o);
   if (cli_repo (c) == -1) {
     json_decref (notes);
     return 1;
@@ -215,9 +301,9 @@ cmd_instant (struct cli *c, int argc, char **argv)
     fprintf (stderr, "bootback: re-attached sessions whose supervisor was gone\n");
   o.home = c->home;
   o.repo = repo_location (c->repo);
-  if (instant_start (c->cat, &o, &s) == -1) {
-    if (s.id > 0)
-      cli_error ("session %" PRId64 " failed (nothing left behind): %s", s.id,
+  if (instant_start (c->cat, &o, s) == -1) {
+    if (s->id > 0)
+      cli_error ("session %" PRId64 " failed (nothing left behind): %s", s->id,
                  error_msg ());
     else
       cli_perror ();
@@ -225,23 +311,13 @@ cmd_instant (struct cli *c, int argc, char **argv)
     return 1;
   }
   if (json) {
-    json_t *j = session_json (&s);
+    json_t *j = session_json (s);
     json_object_set_new (j, "notes", notes);
     cli_json_print (j);
     return 0;
   }
   json_decref (notes);
-  printf ("session %" PRId64 ": %s running from %s@%s\n", s.id, s.name, s.vm, s.point);
-  printf ("  VM running after %.2f s", s.t_running);
-  if (s.t_heartbeat >= 0)
-    printf ("; guest agent heartbeat after %.2f s\n", s.t_heartbeat);
-  else
-    printf ("; no guest agent heartbeat%s\n", o.agent_timeout ? "" : " (not waited for)");
-  for (i = 0; i < s.ndisks; i++)
-    printf ("  disk %s: overlay %s\n", s.disks[i].target, s.disks[i].overlay);
-  printf ("  console: %s\n", s.console_log);
-  printf ("  move it to production storage: bootback migrate %" PRId64 " --to DIR\n"
-          "  end it: bootback instant stop %" PRId64 " [--discard]\n", s.id, s.id);
+  print_started (s, o.agent_timeout);
   return 0;
 }
 
@@ -264,8 +340,8 @@ print_row (void *opaque, const struct instant_session *s)
   if (arr) {
     json_t *j = session_json (s);
     char dstate[32] = "";
-    if (strcmp (s->state, "running") == 0 || strcmp (s->state, "migrating") == 0 ||
-        strcmp (s->state, "migrated") == 0)
+    if (s->state == INSTANT_STATE_RUNNING || s->state == INSTANT_STATE_MIGRATING ||
+        s->state == INSTANT_STATE_MIGRATED)
       instant_domain_state (s, NULL, dstate, sizeof dstate);
     json_object_set_new (j, "domain_state", dstate[0] ? json_string (dstate)
                          : json_null ());
@@ -273,17 +349,19 @@ print_row (void *opaque, const struct instant_session *s)
     return 0;
   }
   snprintf (point, sizeof point, "%s@%s", s->vm, s->point);
-  if (strcmp (s->state, "running") == 0 || strcmp (s->state, "migrating") == 0) {
+  if (s->state == INSTANT_STATE_RUNNING || s->state == INSTANT_STATE_MIGRATING) {
     char dstate[32];
     instant_domain_state (s, NULL, dstate, sizeof dstate);
     printf ("%-4" PRId64 " %-20s %-34s %-10s %-20s VM %s, %s%s%s\n", s->id, s->name,
-            point, s->state, iso_time (s->created, created, sizeof created), dstate,
+            point, instant_state_name (s->state),
+            iso_time (s->created, created, sizeof created), dstate,
             instant_supervisor_alive (s) ? "supervised" : "NOT SUPERVISED",
             s->message[0] ? "; " : "", s->message);
   }
   else
     printf ("%-4" PRId64 " %-20s %-34s %-10s %-20s %s\n", s->id, s->name, point,
-            s->state, iso_time (s->created, created, sizeof created), s->message);
+            instant_state_name (s->state), iso_time (s->created, created, sizeof created),
+            s->message);
   return 0;
 }
 
@@ -389,9 +467,9 @@ cmd_migrate (struct cli *c, int argc, char **argv)
     { "help", no_argument, NULL, 'h' },
     { 0 }
   };
-  struct instant_migrate_opts o = { .progress = on_progress };
+  struct instant_migrate_opts o = { .progress = on_progress, .warn = print_warning };
   struct instant_migrate_result res;
-  struct instant_session s;
+  CLEANUP_FREE struct instant_session *s = xcalloc (1, sizeof *s);
   struct mprog mp = { 0 };
   char h[32];
   size_t i;
@@ -411,10 +489,11 @@ cmd_migrate (struct cli *c, int argc, char **argv)
     cli_bad_usage (migrate_usage);
   }
   o.progress_opaque = &mp;
+  migrate_env (&o);
   if (cli_catalog (c) == -1)
     return 1;
   instant_reattach (c->cat, c->home);
-  if (instant_session_get (c->cat, argv[optind], &s) == -1) {
+  if (instant_session_get (c->cat, argv[optind], s) == -1) {
     cli_perror ();
     return 1;
   }
@@ -422,7 +501,7 @@ cmd_migrate (struct cli *c, int argc, char **argv)
   o.cancel = &migrate_cancel;
   signal (SIGINT, on_signal);
   signal (SIGTERM, on_signal);
-  r = instant_migrate (c->cat, s.id, &o, &res);
+  r = instant_migrate (c->cat, s->id, &o, &res);
   signal (SIGINT, SIG_DFL);
   signal (SIGTERM, SIG_DFL);
   progress_free (mp.p);
@@ -430,12 +509,12 @@ cmd_migrate (struct cli *c, int argc, char **argv)
     cli_perror ();
     return 1;
   }
-  instant_session_get (c->cat, argv[optind], &s);
+  instant_session_get (c->cat, argv[optind], s);
   printf ("migrated session %" PRId64 " (%s): %s copied in %.2f s, pivot %.3f s\n",
-          s.id, s.name, human_size (res.bytes, h, sizeof h), res.seconds_copy,
+          s->id, s->name, human_size (res.bytes, h, sizeof h), res.seconds_copy,
           res.seconds_pivot);
-  for (i = 0; i < s.ndisks; i++)
-    printf ("  disk %s: %s\n", s.disks[i].target, s.disks[i].migrated_to);
+  for (i = 0; i < s->ndisks; i++)
+    printf ("  disk %s: %s\n", s->disks[i].target, s->disks[i].migrated_to);
   return 0;
 }
 

@@ -103,7 +103,7 @@ static bool
 target_used (xmlNodePtr devices, const char *dev)
 {
   xmlNodePtr d;
-  char buf[65];
+  char buf[DISK_NAME_MAX + 1];
 
   for (d = devices->children; d; d = d->next)
     if (is (d, "disk") && strcmp (attr (child (d, "target"), "dev", buf, sizeof buf),
@@ -115,16 +115,16 @@ target_used (xmlNodePtr devices, const char *dev)
 /* A target for point disk name: its own if that is a target name not in
  * use, else the first free vdX. */
 static void
-free_target (xmlNodePtr devices, const char *name, char out[65])
+free_target (xmlNodePtr devices, const char *name, char out[DISK_NAME_MAX + 1])
 {
   int l;
 
   if (target_name_ok (name) && !target_used (devices, name)) {
-    snprintf (out, 65, "%s", name);
+    snprintf (out, DISK_NAME_MAX + 1, "%s", name);
     return;
   }
   for (l = 0; l < 26; l++) {
-    snprintf (out, 65, "vd%c", 'a' + l);
+    snprintf (out, DISK_NAME_MAX + 1, "vd%c", 'a' + l);
     if (!target_used (devices, out))
       return;
   }
@@ -213,49 +213,101 @@ merge_devices (struct ctx *cx, xmlNodePtr devices)
   }
 }
 
-static void
-rewrite_disks (struct ctx *cx, xmlNodePtr devices, struct instant_xml_spec *sp)
-{
-  xmlNodePtr d, next, last = NULL;
+/* Which <disk> each point disk becomes (match[i], NULL: none, it is
+ * added), and the last <disk> (new ones go after it). */
+struct disk_match {
   xmlNodePtr match[REPO_MAX_DISKS];
+  xmlNodePtr last;
+};
+
+/* A <disk> that can carry a point disk: device disk (or none) or lun. */
+static bool
+is_data_disk (xmlNodePtr d)
+{
+  char device[32];
+
+  if (!is (d, "disk"))
+    return false;
+  attr (d, "device", device, sizeof device);
+  return !device[0] || strcmp (device, "disk") == 0 || strcmp (device, "lun") == 0;
+}
+
+/* By target name first; if no name matches, by order. */
+static void
+match_disks (xmlNodePtr devices, const struct instant_xml_spec *sp,
+             struct disk_match *dm)
+{
+  xmlNodePtr d;
   bool any_by_name = false;
   size_t i, pos;
-  char dev[65], device[32], buf[65];
+  char dev[DISK_NAME_MAX + 1];
 
-  if (sp->ndisks > REPO_MAX_DISKS)
-    sp->ndisks = REPO_MAX_DISKS;
-  memset (match, 0, sizeof match);
-  for (i = 0; i < sp->ndisks; i++)
-    sp->disks[i].target[0] = '\0';
-
-  /* By name first. */
   for (d = devices->children; d; d = d->next) {
     if (!is (d, "disk"))
       continue;
-    last = d;
-    attr (d, "device", device, sizeof device);
-    if (device[0] && strcmp (device, "disk") != 0 && strcmp (device, "lun") != 0)
+    dm->last = d;
+    if (!is_data_disk (d))
       continue;
     attr (child (d, "target"), "dev", dev, sizeof dev);
     for (i = 0; i < sp->ndisks; i++)
-      if (!match[i] && strcmp (sp->disks[i].name, dev) == 0) {
-        match[i] = d;
+      if (!dm->match[i] && strcmp (sp->disks[i].name, dev) == 0) {
+        dm->match[i] = d;
         any_by_name = true;
         break;
       }
   }
-  /* Else by order. */
-  if (!any_by_name) {
-    pos = 0;
-    for (d = devices->children; d && pos < sp->ndisks; d = d->next) {
-      if (!is (d, "disk"))
-        continue;
-      attr (d, "device", device, sizeof device);
-      if (device[0] && strcmp (device, "disk") != 0 && strcmp (device, "lun") != 0)
-        continue;
-      match[pos++] = d;
-    }
+  if (any_by_name)
+    return;
+  pos = 0;
+  for (d = devices->children; d && pos < sp->ndisks; d = d->next)
+    if (is_data_disk (d))
+      dm->match[pos++] = d;
+}
+
+/* A cdrom or floppy keeps its drive, not its media (not in the backup). */
+static void
+empty_drive (struct ctx *cx, xmlNodePtr d, const char *device, const char *dev)
+{
+  char type[32];
+
+  if (child (d, "source")) {
+    note (cx, "%s %s: media removed (not in the backup)", device, dev);
+    drop_children (d, "source");
   }
+  drop_children (d, "backingStore");
+  if (strcmp (attr (d, "type", type, sizeof type), "file") != 0 &&
+      strcmp (type, "block") != 0)
+    set_attr (d, "type", "file");
+  else if (strcmp (type, "block") == 0)
+    set_attr (d, "type", "file");
+}
+
+/* A <disk> that is no point disk goes (and is no longer the last). */
+static void
+drop_disk (struct ctx *cx, xmlNodePtr d, const char *dev, struct disk_match *dm)
+{
+  char from[256];
+
+  note (cx, "disk %s%s is not in the restore point: removed", dev[0] ? dev : "?",
+        disk_source (d, from, sizeof from));
+  if (dm->last == d) {
+    xmlNodePtr p;
+    dm->last = NULL;
+    for (p = d->prev; p; p = p->prev)
+      if (is (p, "disk")) { dm->last = p; break; }
+  }
+  drop (d);
+}
+
+/* Every <disk> of the saved definition: an empty drive, the overlay of
+ * its point disk, or removed. */
+static void
+rewrite_saved_disks (struct ctx *cx, xmlNodePtr devices,
+                     struct instant_xml_spec *sp, struct disk_match *dm)
+{
+  xmlNodePtr d, next;
+  size_t i;
+  char dev[DISK_NAME_MAX + 1], device[32];
 
   for (d = devices->children; d; d = next) {
     next = d->next;
@@ -264,32 +316,14 @@ rewrite_disks (struct ctx *cx, xmlNodePtr devices, struct instant_xml_spec *sp)
     attr (d, "device", device, sizeof device);
     attr (child (d, "target"), "dev", dev, sizeof dev);
     if (strcmp (device, "cdrom") == 0 || strcmp (device, "floppy") == 0) {
-      if (child (d, "source")) {
-        note (cx, "%s %s: media removed (not in the backup)", device, dev);
-        drop_children (d, "source");
-      }
-      drop_children (d, "backingStore");
-      if (strcmp (attr (d, "type", buf, sizeof buf), "file") != 0 &&
-          strcmp (buf, "block") != 0)
-        set_attr (d, "type", "file");
-      else if (strcmp (buf, "block") == 0)
-        set_attr (d, "type", "file");
+      empty_drive (cx, d, device, dev);
       continue;
     }
     for (i = 0; i < sp->ndisks; i++)
-      if (match[i] == d)
+      if (dm->match[i] == d)
         break;
     if (i == sp->ndisks) {
-      char from[256];
-      note (cx, "disk %s%s is not in the restore point: removed", dev[0] ? dev : "?",
-            disk_source (d, from, sizeof from));
-      if (last == d) {
-        xmlNodePtr p;
-        last = NULL;
-        for (p = d->prev; p; p = p->prev)
-          if (is (p, "disk")) { last = p; break; }
-      }
-      drop (d);
+      drop_disk (cx, d, dev, dm);
       continue;
     }
     if (strcmp (device, "lun") == 0)
@@ -302,14 +336,21 @@ rewrite_disks (struct ctx *cx, xmlNodePtr devices, struct instant_xml_spec *sp)
     make_overlay_disk (d, &sp->disks[i]);
     snprintf (sp->disks[i].target, sizeof sp->disks[i].target, "%s", dev);
   }
+}
 
-  /* Point disks the XML lacks. */
+/* Point disks the XML lacks: a new <disk> each, after the last one. */
+static void
+add_missing_disks (struct ctx *cx, xmlNodePtr devices,
+                   struct instant_xml_spec *sp, struct disk_match *dm)
+{
+  size_t i;
+
   for (i = 0; i < sp->ndisks; i++) {
     xmlNodePtr nd, t;
     const char *bus = "virtio";
-    char name[65];
+    char name[DISK_NAME_MAX + 1];
 
-    if (match[i])
+    if (dm->match[i])
       continue;
     free_target (devices, sp->disks[i].name, name);
     if (name[0] == 's') bus = "sata";
@@ -320,18 +361,34 @@ rewrite_disks (struct ctx *cx, xmlNodePtr devices, struct instant_xml_spec *sp)
     t = xmlNewChild (nd, NULL, BAD_CAST "target", NULL);
     set_attr (t, "dev", name);
     set_attr (t, "bus", bus);
-    if (last)
-      xmlAddNextSibling (last, nd);
+    if (dm->last)
+      xmlAddNextSibling (dm->last, nd);
     else if (devices->children)
       xmlAddPrevSibling (devices->children, nd);
     else
       xmlAddChild (devices, nd);
-    last = nd;
+    dm->last = nd;
     make_overlay_disk (nd, &sp->disks[i]);
     snprintf (sp->disks[i].target, sizeof sp->disks[i].target, "%s", name);
     note (cx, "disk %s is not in the saved definition: added as %s (%s)",
           sp->disks[i].name, name, bus);
   }
+}
+
+static void
+rewrite_disks (struct ctx *cx, xmlNodePtr devices, struct instant_xml_spec *sp)
+{
+  struct disk_match dm;
+  size_t i;
+
+  if (sp->ndisks > REPO_MAX_DISKS)
+    sp->ndisks = REPO_MAX_DISKS;
+  memset (&dm, 0, sizeof dm);
+  for (i = 0; i < sp->ndisks; i++)
+    sp->disks[i].target[0] = '\0';
+  match_disks (devices, sp, &dm);
+  rewrite_saved_disks (cx, devices, sp, &dm);
+  add_missing_disks (cx, devices, sp, &dm);
 }
 
 static void
@@ -463,20 +520,11 @@ parse (const char *xml)
 {
   xmlDocPtr doc;
   xmlNodePtr root;
+  int line;
 
-  doc = xmlReadMemory (xml, strlen (xml), "domain.xml", NULL,
-                       XML_PARSE_NONET | XML_PARSE_NOBLANKS | XML_PARSE_NOERROR |
-                       XML_PARSE_NOWARNING);
+  doc = virt_xml_parse (xml, XML_PARSE_NOBLANKS, &line);
   if (!doc) {
-    const xmlError *e = xmlGetLastError ();
-    char msg[256];
-    size_t l;
-
-    snprintf (msg, sizeof msg, "%s", e && e->message ? e->message : "not XML");
-    l = strlen (msg);
-    while (l && msg[l - 1] == '\n')
-      msg[--l] = '\0';
-    error_setx ("domain XML does not parse: line %d: %s", e ? e->line : 0, msg);
+    error_prefix ("domain XML does not parse: line %d", line);
     return NULL;
   }
   root = xmlDocGetRootElement (doc);
@@ -636,7 +684,7 @@ instant_xml_set_disk (const char *xml, const char *target, const char *image,
 {
   xmlDocPtr doc;
   xmlNodePtr devices, d, drv, src;
-  char dev[65];
+  char dev[DISK_NAME_MAX + 1];
   char *out;
   bool found = false;
 
@@ -721,7 +769,7 @@ xml_disk_source_is (const char *xml, const char *target, const char *image)
 {
   xmlDocPtr doc = parse (xml);
   xmlNodePtr devices, d;
-  char dev[65], file[4096];
+  char dev[DISK_NAME_MAX + 1], file[4096];
   int r = 0;
 
   if (!doc)
@@ -741,7 +789,7 @@ xml_disk_sources (const char *xml, char ***targets, char ***sources)
 {
   xmlDocPtr doc = parse (xml);
   xmlNodePtr devices, d, src;
-  char dev[65], buf[4096], proto[32], name[4000];
+  char dev[DISK_NAME_MAX + 1], buf[4096], proto[32], name[4000];
   size_t n = 0;
 
   if (!doc)

@@ -1,113 +1,34 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * The libvirt calls of instant recovery that are not the block copy
- * ("driver" in the libvirt sense, beside the pure conf in domain-xml.c):
- * connecting with the event loop registered, lookups, network checks,
- * removing a session's domain, the guest agent's heartbeat.
+ * What instant recovery asks of libvirt beyond recovery/virt (which owns
+ * connecting, errors, the event loop, lookups, lifecycle, block jobs and
+ * the guest agent): the network checks of a start, finding and removing a
+ * session's own domain (invariant 7 of session.c), the state of a
+ * session's domain for `sessions`, and a random UUID.
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <pthread.h>
+#include <stdarg.h>
 #include <sys/stat.h>
-#include <libvirt/libvirt-qemu.h>
-#include <libvirt/virterror.h>
 
 #include "recovery/instant/instant-int.h"
 
-static pthread_once_t init_once = PTHREAD_ONCE_INIT;
-
-/* libvirt prints every error to stderr unless given a handler. */
-static void
-quiet (void *opaque, virErrorPtr e)
-{
-}
-
-static void
-init (void)
-{
-  virInitialize ();
-  virSetErrorFunc (NULL, quiet);
-  virEventRegisterDefaultImpl ();
-}
-
 const char *
-drv_error (void)
+drv_virt_message (char *buf, size_t len, const char *fmt, ...)
 {
-  const char *m = virGetLastErrorMessage ();
+  char what[512];
+  const char *m = error_msg ();
+  size_t n;
+  va_list ap;
 
-  return m && *m ? m : "unknown libvirt error";
-}
-
-virConnectPtr
-drv_connect (const char *uri)
-{
-  virConnectPtr c;
-
-  pthread_once (&init_once, init);
-  if (uri && !*uri)
-    uri = NULL;
-  c = virConnectOpen (uri);
-  if (!c) {
-    error_setx ("cannot connect to libvirt (%s): %s",
-                uri ? uri : getenv ("LIBVIRT_DEFAULT_URI") ?
-                getenv ("LIBVIRT_DEFAULT_URI") : "default URI", drv_error ());
-    return NULL;
-  }
-  return c;
-}
-
-void
-drv_close (virConnectPtr c)
-{
-  if (c)
-    virConnectClose (c);
-}
-
-static void *
-event_loop (void *arg)
-{
-  for (;;)
-    virEventRunDefaultImpl ();
-  return NULL;
-}
-
-int
-drv_event_thread_start (void)
-{
-  static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-  static bool started;
-  pthread_t t;
-  int err = 0;
-
-  pthread_once (&init_once, init);
-  pthread_mutex_lock (&lock);
-  if (!started) {
-    err = pthread_create (&t, NULL, event_loop, NULL);
-    if (err == 0) {
-      pthread_detach (t);
-      started = true;
-    }
-  }
-  pthread_mutex_unlock (&lock);
-  if (err) {
-    error_set (err, "event loop thread");
-    return -1;
-  }
-  return 0;
-}
-
-virDomainPtr
-drv_lookup_uuid (virConnectPtr c, const char *uuid)
-{
-  if (!uuid || !*uuid)
-    return NULL;
-  return virDomainLookupByUUIDString (c, uuid);
-}
-
-virDomainPtr
-drv_lookup_name (virConnectPtr c, const char *name)
-{
-  return virDomainLookupByName (c, name);
+  va_start (ap, fmt);
+  vsnprintf (what, sizeof what, fmt, ap);
+  va_end (ap);
+  n = strlen (what);
+  if (strncmp (m, what, n) == 0 && strncmp (m + n, ": ", 2) == 0)
+    m += n + 2;
+  snprintf (buf, len, "%s", m);
+  return buf;
 }
 
 static bool
@@ -122,7 +43,6 @@ bridge_exists (const char *br)
 int
 drv_check_network (virConnectPtr c, enum instant_net net, const char *src)
 {
-  virNetworkPtr n;
   int active;
 
   if (net == INSTANT_NET_BRIDGE) {
@@ -134,14 +54,12 @@ drv_check_network (virConnectPtr c, enum instant_net net, const char *src)
   }
   if (net != INSTANT_NET_NETWORK)
     return 0;
-  n = virNetworkLookupByName (c, src);
-  if (!n) {
+  active = virt_network_active (c, src);
+  if (active == -1) {
     error_setx ("network: libvirt has no network %s (virsh net-list --all); "
                 "use --network NET or --network bridge:BR", src);
     return -1;
   }
-  active = virNetworkIsActive (n);
-  virNetworkFree (n);
   if (active != 1) {
     error_setx ("network: libvirt network %s is not active (virsh net-start %s)",
                 src, src);
@@ -235,9 +153,9 @@ int
 drv_session_domain (virConnectPtr c, const struct instant_session *s,
                     virDomainPtr *out)
 {
-  virDomainPtr d = drv_lookup_uuid (c, s->uuid);
+  virDomainPtr d = virt_domain_by_uuid (c, s->uuid);
   const char *dn;
-  char *xml;
+  char *xml, why[1024];
   int r;
 
   *out = NULL;
@@ -248,10 +166,11 @@ drv_session_domain (virConnectPtr c, const struct instant_session *s,
     virDomainFree (d);
     return 0;          /* not ours: someone else's domain has the UUID now */
   }
-  xml = virDomainGetXMLDesc (d, 0);
+  xml = virt_domain_xml (d, 0);
   if (!xml) {
+    drv_virt_message (why, sizeof why, "domain %s: cannot read its XML", dn);
     error_setx ("domain %s (UUID %s): cannot read its definition: %s", dn,
-                s->uuid, drv_error ());
+                s->uuid, why);
     virDomainFree (d);
     return -1;
   }
@@ -270,52 +189,18 @@ drv_session_domain (virConnectPtr c, const struct instant_session *s,
 int
 drv_remove_domain (virConnectPtr c, const struct instant_session *s)
 {
-  const char *name = s->name;
-  virDomainPtr d;
+  CLEANUP_VIR_DOMAIN virDomainPtr d = NULL;
   int ret = drv_session_domain (c, s, &d);
 
   if (ret <= 0)
     return ret;
-  ret = 0;
-  if (virDomainIsActive (d) == 1 && virDomainDestroy (d) == -1 &&
-      virDomainIsActive (d) == 1) {
-    error_setx ("destroy domain %s: %s", name, drv_error ());
-    ret = -1;
-  }
-  if (ret == 0 && virDomainIsPersistent (d) == 1 &&
-      virDomainUndefineFlags (d, VIR_DOMAIN_UNDEFINE_NVRAM |
-                              VIR_DOMAIN_UNDEFINE_MANAGED_SAVE |
-                              VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA |
-                              VIR_DOMAIN_UNDEFINE_CHECKPOINTS_METADATA) == -1 &&
-      virDomainUndefine (d) == -1) {
-    error_setx ("undefine domain %s: %s", name, drv_error ());
-    ret = -1;
-  }
-  virDomainFree (d);
-  return ret;
-}
-
-int
-drv_agent_wait (virDomainPtr d, double timeout_s)
-{
-  double end = now_monotonic () + timeout_s;
-  char *r;
-
-  while (now_monotonic () < end) {
-    r = virDomainQemuAgentCommand (d, "{\"execute\":\"guest-ping\"}", 2, 0);
-    if (r) {
-      free (r);
-      return 0;
-    }
-    if (virDomainIsActive (d) != 1)
-      return 1;
-    usleep (200000);
-  }
-  return 1;
+  if (virt_domain_destroy (d) == -1 || virt_domain_undefine (d, VIRT_UNDEFINE_ALL) == -1)
+    return -1;
+  return 0;
 }
 
 void
-drv_new_uuid (char out[37])
+drv_new_uuid (char out[UUID_STR_LEN + 1])
 {
   uint8_t b[16];
   int fd = open ("/dev/urandom", O_RDONLY | O_CLOEXEC);
@@ -331,7 +216,7 @@ drv_new_uuid (char out[37])
     close (fd);
   b[6] = (b[6] & 0x0f) | 0x40;
   b[8] = (b[8] & 0x3f) | 0x80;
-  snprintf (out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-"
+  snprintf (out, UUID_STR_LEN + 1, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-"
             "%02x%02x%02x%02x%02x%02x", b[0], b[1], b[2], b[3], b[4], b[5],
             b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
 }
@@ -340,30 +225,19 @@ void
 instant_domain_state (const struct instant_session *s, const char *uri,
                       char *buf, size_t len)
 {
-  static const char *const names[] = {
-    [VIR_DOMAIN_NOSTATE] = "no state", [VIR_DOMAIN_RUNNING] = "running",
-    [VIR_DOMAIN_BLOCKED] = "blocked", [VIR_DOMAIN_PAUSED] = "paused",
-    [VIR_DOMAIN_SHUTDOWN] = "shutting down", [VIR_DOMAIN_SHUTOFF] = "shut off",
-    [VIR_DOMAIN_CRASHED] = "crashed", [VIR_DOMAIN_PMSUSPENDED] = "suspended",
-  };
-  virConnectPtr c;
-  virDomainPtr d;
-  int state, reason;
+  CLEANUP_VIR_CONNECT virConnectPtr c = NULL;
+  CLEANUP_VIR_DOMAIN virDomainPtr d = NULL;
+  int state;
 
   ERROR_SAVE (saved);
   snprintf (buf, len, "unknown");
-  c = drv_connect (uri ? uri : s->uri);
+  c = virt_connect (uri ? uri : s->uri);
   if (c) {
-    d = drv_lookup_uuid (c, s->uuid);
+    d = virt_domain_by_uuid (c, s->uuid);
     if (!d)
       snprintf (buf, len, "gone");
-    else {
-      if (virDomainGetState (d, &state, &reason, 0) == 0 && state >= 0 &&
-          (size_t) state < sizeof names / sizeof names[0] && names[state])
-        snprintf (buf, len, "%s", names[state]);
-      virDomainFree (d);
-    }
-    drv_close (c);
+    else if ((state = virt_domain_state (d, NULL)) >= 0)
+      snprintf (buf, len, "%s", virt_state_name (state));
   }
   ERROR_RESTORE (saved);
 }

@@ -10,20 +10,17 @@
 
 #include "recovery/instant/instant.h"
 #include "recovery/util/util.h"
+#include "recovery/virt/virt.h"
+#include "recovery/virt/xml.h"
 
-/* ---- driver.c: the libvirt calls that act --------------------------------- */
+/* ---- driver.c: what instant recovery asks of libvirt beyond recovery/virt */
 
-/* Connect to uri (NULL/"" = default); registers the default event loop
- * implementation first (once per process) and silences libvirt's own
- * printing of errors.  NULL with "cannot connect to libvirt (URI): why". */
-virConnectPtr drv_connect (const char *uri);
-void drv_close (virConnectPtr c);
-/* libvirt's last error message ("unknown libvirt error" if none). */
-const char *drv_error (void);
-/* The domain with this UUID, or NULL (no error set) if there is none. */
-virDomainPtr drv_lookup_uuid (virConnectPtr c, const char *uuid);
-/* The domain called name, or NULL (no error set). */
-virDomainPtr drv_lookup_name (virConnectPtr c, const char *name);
+/* libvirt's message from virt's last error "WHAT: MESSAGE", WHAT given by
+ * fmt (the whole error if it is not so), into buf: for the wording
+ * instant recovery's messages always had ("block copy of vda to DEST:
+ * MESSAGE").  Returns buf. */
+const char *drv_virt_message (char *buf, size_t len, const char *fmt, ...)
+  __attribute__((format (printf, 3, 4)));
 /* Check that the network exists here: a libvirt network (active) or a
  * host bridge.  -1 with a message naming it. */
 int drv_check_network (virConnectPtr c, enum instant_net net, const char *src);
@@ -42,14 +39,8 @@ int drv_session_domain (virConnectPtr c, const struct instant_session *s,
  * under another name; -1 if not the session's (left alone) or libvirt
  * fails. */
 int drv_remove_domain (virConnectPtr c, const struct instant_session *s);
-/* Ping the guest agent until it answers or timeout_s passes.  Returns 0
- * when it answered, 1 on time-out (no error). */
-int drv_agent_wait (virDomainPtr d, double timeout_s);
-/* Run the default event loop in a thread (once per process; the thread
- * lives until exit). */
-int drv_event_thread_start (void);
 /* A random RFC 4122 version 4 UUID. */
-void drv_new_uuid (char out[37]);
+void drv_new_uuid (char out[UUID_STR_LEN + 1]);
 
 /* ---- domain-xml.c --------------------------------------------------------- */
 
@@ -75,6 +66,28 @@ int xml_disk_sources (const char *xml, char ***targets, char ***sources);
 
 /* ---- session.c -------------------------------------------------------------- */
 
+/* Where warnings go: fn (opaque, line), or if fn is NULL stderr as
+ * "bootback: warning: LINE" (what callers that pass none got before). */
+struct instant_warn {
+  void (*fn) (void *opaque, const char *line);
+  void *opaque;
+};
+void session_warn (const struct instant_warn *w, const char *fmt, ...)
+  __attribute__((format (printf, 2, 3)));
+
+/* Text for people (a message, an owner) into a field of len bytes: cut
+ * if it is longer (a shorter message still says what happened). */
+void text_set (char *dst, size_t len, const char *fmt, ...)
+  __attribute__((format (printf, 3, 4)));
+/* A path into a field of len bytes: a path that does not fit would name
+ * another file, so it is -1 with the error naming it (ENAMETOOLONG). */
+int path_set (char *dst, size_t len, const char *fmt, ...)
+  __attribute__((format (printf, 3, 4)));
+
+/* Move s to state to, in memory (session_save writes it): the one place a
+ * state changes.  -1, s unchanged, with "session ID cannot go from FROM to
+ * TO" if the diagram at the top of session.c does not have that move. */
+int session_set_state (struct instant_session *s, enum instant_state to);
 /* Load row id into s.  -1 if missing. */
 int session_load (struct catalog *cat, int64_t id, struct instant_session *s);
 /* Write s (state, supervisor_pid, message, data) back; from_state as in
@@ -88,8 +101,8 @@ int supervisor_spawn (struct instant_session *s, const char *home);
  * sockets and pid files.  Never fails. */
 void supervisor_stop (struct instant_session *s);
 /* Remove the point's hold from the repository (invariant 8) and clear
- * s->hold; a failure is a warning (the hold is then stale: prune on this
- * host removes it).  Never fails. */
-void session_release_hold (struct instant_session *s);
+ * s->hold; a failure is a warning to w (the hold is then stale: prune on
+ * this host removes it).  Never fails. */
+void session_release_hold (struct instant_session *s, const struct instant_warn *w);
 
 #endif /* BOOTBACK_INSTANT_INT_H */

@@ -11,8 +11,9 @@
  * started them; the supervisor is a small daemon (`bootback supervise ID`).
  *
  * The session state machine and its invariants are described at the top of
- * session.c.  States: "starting", "running", "migrating", "migrated",
- * "stopped", "failed".
+ * session.c.  States: enum instant_state; their text ("starting",
+ * "running", "migrating", "migrated", "stopped", "failed") is what the
+ * catalog stores and what the CLI prints.
  *
  * Users of this API: the CLI (recovery/cli/cmd-instant.c) and the
  * verification lab, which boots its VMs as transient sessions with
@@ -23,15 +24,16 @@
  *     .name = "lab1-web1", .identity = INSTANT_IDENTITY_LAB,
  *     .network = "bridge:lab1br", .transient = true, .agent_timeout = 0,
  *   };
- *   struct instant_session s;
- *   if (instant_start (cat, &o, &s) == -1) ... error_msg () says why ...
- *   ... checks against s.name ...
- *   instant_stop (cat, s.id, NULL, true);     // destroy, discard overlays
+ *   struct instant_session *s = xcalloc (1, sizeof *s);   // large: heap
+ *   if (instant_start (cat, &o, s) == -1) ... error_msg () says why ...
+ *   ... checks against s->name ...
+ *   instant_stop (cat, s->id, NULL, true);    // destroy, discard overlays
  *
  * Threads: one struct catalog per thread (catalog.h); the functions here
  * may be called from several threads with their own catalogs, each on its
- * own session.  The libvirt event loop is registered once per process
- * (virEventRegisterDefaultImpl) by the first function that connects.
+ * own session.  libvirt is set up once per process by recovery/virt
+ * (virt_init: its error printing silenced, the default event loop
+ * registered) when the first function connects.
  *
  * Processes: a session's supervisor is the bootback program run as
  * `bootback --home HOME supervise ID` (detached).  The program is
@@ -51,6 +53,7 @@
 
 #include "recovery/catalog/catalog.h"
 #include "recovery/repo/repo.h"
+#include "recovery/util/util.h"
 
 /* What the restored VM keeps of the original's identity. */
 enum instant_identity {
@@ -74,8 +77,16 @@ struct instant_opts {
    * "none": no NIC; "bridge:BR": a host bridge; "network:NET" or "NET":
    * a libvirt network.  Every interface of the VM goes to it. */
   const char *network;
-  const char *overlay_dir;  /* NULL = HOME/overlays; needs >= 64 MiB free
-                               (BOOTBACK_OVERLAY_MIN_FREE overrides) */
+  const char *overlay_dir;  /* NULL = HOME/overlays */
+  /* The free space (bytes) the overlay directory needs; < 0: none; 0:
+   * $BOOTBACK_OVERLAY_MIN_FREE if set (for callers that do not pass it,
+   * the lab), else 64 MiB.  The CLI reads that variable and passes it. */
+  int64_t overlay_min_free;
+  /* "qemu" or "kvm": the domain type of the restored VM (and of the
+   * default definition, else "kvm"); NULL keeps the saved one, or for a
+   * caller that does not set it (the lab) $BOOTBACK_DOMAIN_TYPE as
+   * before.  The CLI reads that variable and passes it here. */
+  const char *domain_type;
   bool transient;           /* transient domain, overlays removed at stop
                                (the lab); default persistent */
   int agent_timeout;        /* seconds to wait for the guest agent's
@@ -89,6 +100,11 @@ struct instant_opts {
    * "disk vdb has no backup: removed"); may be NULL. */
   void (*note) (void *opaque, const char *line);
   void *note_opaque;
+  /* Called with a warning (something left behind while undoing a failed
+   * start: "the hold of ... stays: why"); NULL = "bootback: warning: LINE"
+   * on stderr. */
+  void (*warn) (void *opaque, const char *line);
+  void *warn_opaque;
   /* Keep what the saved definition passes through to the host (graphics
    * listeners, host directories and devices, char devices, QEMU command
    * line, ...): for an administrator who trusts the point.  By default
@@ -101,11 +117,28 @@ struct instant_opts {
   void *check_opaque;
 };
 
-/* A session as stored in the catalog (all strings owned by the struct). */
+/* The states of a session (session.c has the diagram and the one
+ * function that changes them). */
+enum instant_state {
+  INSTANT_STATE_STARTING,
+  INSTANT_STATE_RUNNING,
+  INSTANT_STATE_MIGRATING,
+  INSTANT_STATE_MIGRATED,
+  INSTANT_STATE_STOPPED,
+  INSTANT_STATE_FAILED,
+};
+/* The state's text, as stored in the catalog and printed: "starting",
+ * "running", "migrating", "migrated", "stopped", "failed". */
+const char *instant_state_name (enum instant_state state);
+
+/* A session as stored in the catalog (all strings owned by the struct).
+ * It is large (the disks' paths): allocate it, do not put it on the
+ * stack. */
 #define INSTANT_MAX_DISKS 64
+#define INSTANT_HOLD_NAME_MAX 64    /* a hold's file name (struct repo_hold) */
 struct instant_session_disk {
-  char name[65];            /* disk of the point, e.g. "vda" */
-  char target[65];          /* device in the domain, e.g. "vda" */
+  char name[DISK_NAME_MAX + 1];     /* disk of the point, e.g. "vda" */
+  char target[DISK_NAME_MAX + 1];   /* device in the domain, e.g. "vda" */
   char socket[256];         /* NBD unix socket QEMU reads the backup from */
   char backend_socket[256]; /* the bootback nbdkit's own socket */
   char overlay[4096];       /* qcow2 overlay (guest writes) */
@@ -116,17 +149,18 @@ struct instant_session_disk {
 struct instant_session {
   int64_t id;
   char name[256];           /* libvirt domain name */
-  char uuid[37];            /* libvirt domain UUID */
-  char vm[129], point[17];  /* the restore point */
+  char uuid[UUID_STR_LEN + 1];   /* libvirt domain UUID */
+  char vm[VM_NAME_MAX + 1];      /* the restore point: VM ... */
+  char point[TIMESTAMP_LEN + 1]; /* ... and time */
   char repo[4096];          /* repository location */
   char uri[1024];           /* libvirt URI ("" = default) */
-  char state[16];           /* see session.c */
+  enum instant_state state; /* see session.c */
   char message[1024];       /* last error or note ("" if none) */
   char dir[4096];           /* HOME/sessions/ID: sockets, logs, pid files */
   char overlay_dir[4096];
   char console_log[4096];   /* the guest's serial console */
   bool transient;
-  char hold[65];            /* the point's hold in the repository (prune
+  char hold[INSTANT_HOLD_NAME_MAX + 1]; /* the point's hold in the repository (prune
                                keeps the point), "" once released */
   pid_t supervisor_pid;     /* 0 if none */
   pid_t migrate_pid;        /* the migrating process, 0 if none */
@@ -193,6 +227,17 @@ int instant_reattach (struct catalog *cat, const char *home);
  * NULL = the session's. */
 int instant_stop (struct catalog *cat, int64_t id, const char *uri,
                   bool discard);
+/* The same with a warning callback (a domain or hold left behind while
+ * stopping; instant_stop and warn NULL: "bootback: warning: LINE" on
+ * stderr). */
+struct instant_stop_opts {
+  const char *uri;          /* NULL = the session's */
+  bool discard;
+  void (*warn) (void *opaque, const char *line);
+  void *warn_opaque;
+};
+int instant_stop_with (struct catalog *cat, int64_t id,
+                       const struct instant_stop_opts *o);
 
 /* Is h the hold of a session of this host whose catalog is cat (home)
  * that no longer needs it: no such session, or the session is failed,
@@ -216,6 +261,18 @@ struct instant_migrate_opts {
   /* If not NULL and it becomes non-zero (a signal handler sets it) before
    * the pivot, the copy is abandoned as if it had failed. */
   volatile int *cancel;
+  /* One full block copy of everything (backup and writes) instead of the
+   * pre-copy plus a shallow block copy: about twice as slow
+   * (BOOTBACK_MIGRATE_MODE=full in the CLI). */
+  bool full_copy;
+  /* The block copies' granularity and buffer size (0: QEMU's defaults)
+   * and bandwidth limit in bytes/s (0: none; for tests).  The CLI reads
+   * BOOTBACK_MIGRATE_GRANULARITY, _BUF_SIZE and _BANDWIDTH. */
+  uint64_t granularity, buf_size, bandwidth;
+  /* Called with a warning (the point's hold left behind); NULL =
+   * "bootback: warning: LINE" on stderr. */
+  void (*warn) (void *opaque, const char *line);
+  void *warn_opaque;
 };
 struct instant_migrate_result {
   double seconds_copy;      /* start of copy to every disk READY */
@@ -226,7 +283,7 @@ struct instant_migrate_result {
 /* Move a running session's disks to production storage: the backup of each
  * disk copied into a new image with qemu-img (fast, while the guest runs),
  * then a shallow libvirt block copy (transient job) mirroring the guest's
- * writes on top (BOOTBACK_MIGRATE_MODE=full: one block copy of everything),
+ * writes on top (o->full_copy: one block copy of everything),
  * wait for the READY events (libvirt event loop), pivot every disk, make sure the
  * persistent definition names the new images, then stop the supervisor and
  * nbdkit and remove the overlays.  The guest keeps running throughout.
@@ -255,7 +312,7 @@ struct instant_xml_disk {
   const char *name;         /* disk of the point, e.g. "vda" */
   const char *overlay;      /* qcow2 overlay path */
   const char *socket;       /* NBD unix socket of the backing */
-  char target[65];          /* out: the device it became ("" if none) */
+  char target[DISK_NAME_MAX + 1]; /* out: the device it became ("" if none) */
 };
 enum instant_net { INSTANT_NET_KEEP, INSTANT_NET_NONE, INSTANT_NET_NETWORK,
                    INSTANT_NET_BRIDGE };

@@ -9,9 +9,10 @@
  *     job, as a persistent domain requires) mirrors what the guest wrote
  *     into its overlay, and keeps mirroring new writes.
  * The image's content is then the overlay over the backup, exactly the
- * guest's disk.  (One full block copy of everything, BOOTBACK_MIGRATE_MODE=
- * full, is correct too but about twice as slow: QEMU's mirror runs inside the
- * VM's own process, behind the overlay and the NBD client.)  When every
+ * guest's disk.  (One full block copy of everything, o->full_copy, from
+ * BOOTBACK_MIGRATE_MODE=full in the CLI, is correct too but about twice as
+ * slow: QEMU's mirror runs inside the VM's own process, behind the overlay
+ * and the NBD client.)  When every
  * disk's job reported READY through the event loop, each is pivoted, the
  * persistent definition checked (and fixed) to name the new images, and
  * only then the nbdkits stopped and the overlays removed (session.c,
@@ -38,12 +39,8 @@
 #include <sys/wait.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
-#include <libvirt/virterror.h>
 
 #include "recovery/instant/instant-int.h"
-
-#define DEFAULT_GRANULARITY 0
-#define DEFAULT_BUF_SIZE    0
 
 struct job {
   const char *target;           /* device, e.g. "vda" */
@@ -52,6 +49,11 @@ struct job {
   bool started, ready, completed, failed, canceled;
   unsigned long long cur, end;
 };
+
+/* A job's dest is copied whole into its disk's migrated_to. */
+_Static_assert (sizeof ((struct job *) 0)->dest ==
+                sizeof ((struct instant_session_disk *) 0)->migrated_to,
+                "dest and migrated_to differ in size");
 
 struct mctx {
   pthread_mutex_t lock;
@@ -150,17 +152,16 @@ abort_all (virDomainPtr dom, struct mctx *m)
 
   for (i = 0; i < m->n; i++)
     if (m->jobs[i].started && !m->jobs[i].completed)
-      virDomainBlockJobAbort (dom, m->jobs[i].target, 0);
+      virt_block_job_abort (dom, m->jobs[i].target, false);
   pthread_mutex_lock (&m->lock);
   for (;;) {
     bool busy = false;
     for (i = 0; i < m->n; i++) {
       struct job *j = &m->jobs[i];
-      virDomainBlockJobInfo info;
       if (!j->started || j->completed || j->failed || j->canceled)
         continue;
       pthread_mutex_unlock (&m->lock);
-      if (virDomainGetBlockJobInfo (dom, j->target, &info, 0) == 1)
+      if (virt_block_job_info (dom, j->target, NULL) == 1)
         busy = true;
       pthread_mutex_lock (&m->lock);
     }
@@ -172,31 +173,6 @@ abort_all (virDomainPtr dom, struct mctx *m)
   for (i = 0; i < m->n; i++)
     if ((m->jobs[i].started || m->jobs[i].created) && !m->jobs[i].completed)
       unlink (m->jobs[i].dest);
-}
-
-/* The mirror's granularity and buffer ($BOOTBACK_MIGRATE_GRANULARITY,
- * $BOOTBACK_MIGRATE_BUF_SIZE; 0 leaves QEMU's default) and a bandwidth
- * limit ($BOOTBACK_MIGRATE_BANDWIDTH, bytes/s; for tests). */
-static void
-copy_params (virTypedParameterPtr *params, int *nparams)
-{
-  const char *g = getenv ("BOOTBACK_MIGRATE_GRANULARITY");
-  const char *b = getenv ("BOOTBACK_MIGRATE_BUF_SIZE");
-  const char *w = getenv ("BOOTBACK_MIGRATE_BANDWIDTH");     /* bytes/s, tests */
-  int64_t wv = w && *w ? parse_size (w) : 0;
-  int64_t gv = g && *g ? parse_size (g) : DEFAULT_GRANULARITY;
-  int64_t bv = b && *b ? parse_size (b) : DEFAULT_BUF_SIZE;
-  int max = 0;
-
-  if (gv > 0)
-    virTypedParamsAddUInt (params, nparams, &max, VIR_DOMAIN_BLOCK_COPY_GRANULARITY,
-                           (unsigned) gv);
-  if (bv > 0)
-    virTypedParamsAddULLong (params, nparams, &max, VIR_DOMAIN_BLOCK_COPY_BUF_SIZE,
-                             (unsigned long long) bv);
-  if (wv > 0)
-    virTypedParamsAddULLong (params, nparams, &max, VIR_DOMAIN_BLOCK_COPY_BANDWIDTH,
-                             (unsigned long long) wv);
 }
 
 /* One piece of qemu-img -p's output: progress, or a line of its message. */
@@ -307,8 +283,9 @@ plan_targets (const struct instant_session *s, const char *to, const char *forma
       return -1;
     }
     for (i = 0; i < s->ndisks; i++)
-      snprintf (m->jobs[i].dest, sizeof m->jobs[i].dest, "%s/%s-%s.%s", rp,
-                s->name, s->disks[i].target, format);
+      if (path_set (m->jobs[i].dest, sizeof m->jobs[i].dest, "%s/%s-%s.%s", rp,
+                    s->name, s->disks[i].target, format) == -1)
+        return -1;
   }
   else {
     CLEANUP_FREE char *d = xstrdup (to);
@@ -322,8 +299,9 @@ plan_targets (const struct instant_session *s, const char *to, const char *forma
       error_set (errno, "target directory of %s", to);
       return -1;
     }
-    snprintf (m->jobs[0].dest, sizeof m->jobs[0].dest, "%s/%s", rp,
-              strrchr (to, '/') ? strrchr (to, '/') + 1 : to);
+    if (path_set (m->jobs[0].dest, sizeof m->jobs[0].dest, "%s/%s", rp,
+                  strrchr (to, '/') ? strrchr (to, '/') + 1 : to) == -1)
+      return -1;
   }
   for (i = 0; i < s->ndisks; i++) {
     CLEANUP_FREE char *d = xstrdup (m->jobs[i].dest);
@@ -340,127 +318,193 @@ plan_targets (const struct instant_session *s, const char *to, const char *forma
   return 0;
 }
 
-int
-instant_migrate (struct catalog *cat, int64_t id,
-                 const struct instant_migrate_opts *o,
-                 struct instant_migrate_result *res)
+/* What one step of instant_migrate hands to the next. */
+struct migration {
+  struct catalog *cat;
+  int64_t id;
+  const struct instant_migrate_opts *o;
+  struct instant_migrate_result *res;
+  const char *format;           /* of the new images */
+  struct instant_session *s;
+  struct mctx *m;               /* the jobs, shared with the event loop */
+  virConnectPtr conn;
+  virDomainPtr dom;
+  struct virt_copy_params params; /* of every block copy */
+  int cb;                       /* block job event callback, -1 if none */
+  bool migrating;               /* the row says migrating (ours) */
+  double t0, t1;                /* copy started, every disk ready */
+};
+
+/* How a step after running -> migrating failed: what there is to undo. */
+enum undo {
+  UNDO_STATE,                   /* nothing started: back to running */
+  UNDO_JOBS,                    /* abort the jobs, remove their images */
+  UNDO_PARTIAL,                 /* some disks pivoted: abort the rest */
+  UNDO_PARTIAL_KEEP,            /* every disk pivoted, the definition not */
+};
+
+/* Everything that can be checked before anything changes: the format,
+ * the session running, the targets free, the domain running. */
+static int
+migrate_prepare (struct migration *mg)
 {
-  struct instant_session *s = xmalloc (sizeof *s);
-  struct mctx *m = xcalloc (1, sizeof *m);
-  const char *format = o->format ? o->format : "qcow2";
-  virConnectPtr conn = NULL;
-  virDomainPtr dom = NULL;
-  virTypedParameterPtr params = NULL;
-  int nparams = 0, cb = -1, r, ret = -1;
-  bool migrating = false;
-  double t0, t1;
+  struct instant_session *s = mg->s;
   size_t i;
-  char why[1024];
 
-  pthread_mutex_init (&m->lock, NULL);
-  pthread_cond_init (&m->cond, NULL);
-  memset (res, 0, sizeof *res);
-  if (strcmp (format, "qcow2") != 0 && strcmp (format, "raw") != 0) {
-    error_setx ("--format %s: use qcow2 or raw", format);
-    goto out;
+  if (strcmp (mg->format, "qcow2") != 0 && strcmp (mg->format, "raw") != 0) {
+    error_setx ("--format %s: use qcow2 or raw", mg->format);
+    return -1;
   }
-  if (session_load (cat, id, s) == -1)
-    goto out;
-  if (strcmp (s->state, "running") != 0) {
-    error_setx ("session %" PRId64 " is %s, not running%s", id, s->state,
-                strcmp (s->state, "migrating") == 0 ? " (a migration is in progress)"
+  if (session_load (mg->cat, mg->id, s) == -1)
+    return -1;
+  if (s->state != INSTANT_STATE_RUNNING) {
+    error_setx ("session %" PRId64 " is %s, not running%s", mg->id,
+                instant_state_name (s->state),
+                s->state == INSTANT_STATE_MIGRATING ? " (a migration is in progress)"
                 : "");
-    goto out;
+    return -1;
   }
-  m->n = s->ndisks;
+  mg->m->n = s->ndisks;
   for (i = 0; i < s->ndisks; i++)
-    m->jobs[i].target = s->disks[i].target;
-  if (plan_targets (s, o->to, format, m) == -1)
-    goto out;
-  if (drv_event_thread_start () == -1)
-    goto out;
-  conn = drv_connect (o->uri ? o->uri : s->uri);
-  if (!conn)
-    goto out;
-  dom = drv_lookup_uuid (conn, s->uuid);
-  if (!dom || virDomainIsActive (dom) != 1) {
+    mg->m->jobs[i].target = s->disks[i].target;
+  if (plan_targets (s, mg->o->to, mg->format, mg->m) == -1 ||
+      virt_event_thread_start () == -1)
+    return -1;
+  mg->conn = virt_connect (mg->o->uri ? mg->o->uri : s->uri);
+  if (!mg->conn)
+    return -1;
+  mg->dom = virt_domain_by_uuid (mg->conn, s->uuid);
+  if (!mg->dom || virDomainIsActive (mg->dom) != 1) {
     error_setx ("the domain %s of session %" PRId64 " is not running; start it "
-                "(virsh start %s) and migrate again", s->name, id, s->name);
-    goto out;
+                "(virsh start %s) and migrate again", s->name, mg->id, s->name);
+    return -1;
   }
+  return 0;
+}
 
-  /* running -> migrating (invariant 4); the targets recorded first, so a
-   * reattach after this process dies can remove them. */
+/* running -> migrating (invariant 4); the targets recorded first, so a
+ * reattach after this process dies can remove them. */
+static int
+migrate_begin (struct migration *mg)
+{
+  struct instant_session *s = mg->s;
+  size_t i;
+  int r;
+
   for (i = 0; i < s->ndisks; i++)
-    snprintf (s->disks[i].migrated_to, sizeof s->disks[i].migrated_to, "%s",
-              m->jobs[i].dest);
+    memcpy (s->disks[i].migrated_to, mg->m->jobs[i].dest, sizeof mg->m->jobs[i].dest);
   s->migrate_pid = getpid ();
-  snprintf (s->state, sizeof s->state, "migrating");
+  if (session_set_state (s, INSTANT_STATE_MIGRATING) == -1)
+    return -1;
   s->message[0] = '\0';
-  r = session_save (cat, s, "running");
+  r = session_save (mg->cat, s, instant_state_name (INSTANT_STATE_RUNNING));
   if (r != 0) {
     if (r == 1)
       error_setx ("session %" PRId64 " is no longer running (another command "
-                  "changed it)", id);
-    goto out;
+                  "changed it)", mg->id);
+    return -1;
   }
-  migrating = true;
+  mg->migrating = true;
+  return 0;
+}
 
-  cb = virConnectDomainEventRegisterAny (conn, dom, VIR_DOMAIN_EVENT_ID_BLOCK_JOB_2,
-                                         VIR_DOMAIN_EVENT_CALLBACK (block_job_cb),
-                                         m, NULL);
-  if (cb < 0) {
-    error_setx ("register for block job events: %s", drv_error ());
-    goto fail;
-  }
+/* Start disk i's copy: the pre-copy with qemu-img (unless full), then the
+ * block copy.  -1 with the error. */
+static int
+migrate_start_job (struct migration *mg, size_t i, bool full, uint64_t *base,
+                   uint64_t total)
+{
+  struct job *j = &mg->m->jobs[i];
+  CLEANUP_FREE char *esc = xml_escape (j->dest);
+  CLEANUP_FREE char *dxml =
+    xasprintf ("<disk type='file'><driver type='%s'/><source file='%s'/></disk>",
+               mg->format, esc);
+  unsigned flags = VIR_DOMAIN_BLOCK_COPY_TRANSIENT_JOB;
+  char why[1024];
 
-  /* Copy: the backup at full speed with qemu-img, then a shallow block
-   * copy of the guest's writes on top (BOOTBACK_MIGRATE_MODE=full: one
-   * block copy of everything, as before, slower: QEMU's mirror inside the
-   * running VM's process). */
-  copy_params (&params, &nparams);
-  t0 = now_monotonic ();
-  {
-    const char *mode = getenv ("BOOTBACK_MIGRATE_MODE");
-    bool full = mode && strcmp (mode, "full") == 0;
-    uint64_t total = 0, base = 0;
-
-    for (i = 0; i < s->ndisks; i++)
-      total += s->disks[i].size;
-    for (i = 0; i < m->n; i++) {
-      struct job *j = &m->jobs[i];
-      CLEANUP_FREE char *esc = xml_escape (j->dest);
-      CLEANUP_FREE char *dxml =
-        xasprintf ("<disk type='file'><driver type='%s'/><source file='%s'/></disk>",
-                   format, esc);
-      unsigned flags = VIR_DOMAIN_BLOCK_COPY_TRANSIENT_JOB;
-
-      if (!full) {
-        j->created = true;
-        if (precopy (&s->disks[i], j->dest, format, o, base, total) == -1) {
-          if (strcmp (error_msg (), "interrupted") != 0 &&
-              (error_errno () == ENOSPC || strstr (error_msg (), "space"))) {
-            explain (j->dest, why, sizeof why);
-            error_prefix ("%s", why);
-          }
-          goto fail_jobs;
-        }
-        base += s->disks[i].size;
-        flags |= VIR_DOMAIN_BLOCK_COPY_SHALLOW | VIR_DOMAIN_BLOCK_COPY_REUSE_EXT;
+  if (!full) {
+    j->created = true;
+    if (precopy (&mg->s->disks[i], j->dest, mg->format, mg->o, *base, total) == -1) {
+      if (strcmp (error_msg (), "interrupted") != 0 &&
+          (error_errno () == ENOSPC || strstr (error_msg (), "space"))) {
+        explain (j->dest, why, sizeof why);
+        error_prefix ("%s", why);
       }
-      if (virDomainBlockCopy (dom, j->target, dxml, params, nparams, flags) == -1) {
-        error_setx ("block copy of %s to %s: %s", j->target, j->dest, drv_error ());
-        if (access (j->dest, F_OK) == 0)
-          j->created = true;    /* so abort_all removes what libvirt made */
-        goto fail_jobs;
-      }
-      j->created = j->started = true;
+      return -1;
     }
+    *base += mg->s->disks[i].size;
+    flags |= VIR_DOMAIN_BLOCK_COPY_SHALLOW | VIR_DOMAIN_BLOCK_COPY_REUSE_EXT;
   }
-  pthread_mutex_lock (&m->lock);
+  if (virt_block_copy (mg->dom, j->target, dxml, &mg->params, flags) == -1) {
+    drv_virt_message (why, sizeof why, "block copy of %s", j->target);
+    error_setx ("block copy of %s to %s: %s", j->target, j->dest, why);
+    if (access (j->dest, F_OK) == 0)
+      j->created = true;        /* so abort_all removes what libvirt made */
+    return -1;
+  }
+  j->created = j->started = true;
+  return 0;
+}
+
+/* Copy: the backup at full speed with qemu-img, then a shallow block
+ * copy of the guest's writes on top (o->full_copy: one block copy of
+ * everything, as before, slower: QEMU's mirror inside the
+ * running VM's process). */
+static int
+migrate_copy (struct migration *mg)
+{
+  bool full = mg->o->full_copy;
+  uint64_t total = 0, base = 0;
+  size_t i;
+
+  /* The mirror's granularity and buffer (0 leaves QEMU's default) and a
+   * bandwidth limit (bytes/s, 0: none; for tests). */
+  mg->params.granularity = mg->o->granularity;
+  mg->params.buf_size = mg->o->buf_size;
+  mg->params.bandwidth = mg->o->bandwidth;
+  mg->t0 = now_monotonic ();
+  for (i = 0; i < mg->s->ndisks; i++)
+    total += mg->s->disks[i].size;
+  for (i = 0; i < mg->m->n; i++)
+    if (migrate_start_job (mg, i, full, &base, total) == -1)
+      return -1;
+  return 0;
+}
+
+/* The jobs' progress for the callback, between events (lock not held). */
+static void
+report_progress (struct migration *mg)
+{
+  struct mctx *m = mg->m;
+  uint64_t done = 0, total = 0;
+  size_t i;
+
+  for (i = 0; i < m->n; i++) {
+    virDomainBlockJobInfo info;
+    if (virt_block_job_info (mg->dom, m->jobs[i].target, &info) == 1) {
+      m->jobs[i].cur = info.cur;
+      m->jobs[i].end = info.end;
+    }
+    done += m->jobs[i].cur;
+    total += m->jobs[i].end;
+  }
+  if (mg->o->progress && total)
+    mg->o->progress (mg->o->progress_opaque, done, total);
+}
+
+/* Wait until every job is READY (or one ended, or cancel).  -1 with the
+ * reason if it is not. */
+static int
+migrate_wait_ready (struct migration *mg)
+{
+  const struct instant_migrate_opts *o = mg->o;
+  struct mctx *m = mg->m;
+  char why[1024];
+  size_t i;
+
+  ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&m->lock);
   for (;;) {
     bool all_ready = true, failed = false;
-    uint64_t done = 0, total = 0;
     for (i = 0; i < m->n; i++) {
       struct job *j = &m->jobs[i];
       if (j->failed || j->canceled || j->completed)
@@ -471,173 +515,256 @@ instant_migrate (struct catalog *cat, int64_t id,
     if (failed || all_ready || (o->cancel && *o->cancel))
       break;
     pthread_mutex_unlock (&m->lock);
-    for (i = 0; i < m->n; i++) {
-      virDomainBlockJobInfo info;
-      if (virDomainGetBlockJobInfo (dom, m->jobs[i].target, &info, 0) == 1) {
-        m->jobs[i].cur = info.cur;
-        m->jobs[i].end = info.end;
-      }
-      done += m->jobs[i].cur;
-      total += m->jobs[i].end;
-    }
-    if (o->progress && total)
-      o->progress (o->progress_opaque, done, total);
+    report_progress (mg);
     pthread_mutex_lock (&m->lock);
     wait_event (m, 250);
   }
   if (o->cancel && *o->cancel) {
-    pthread_mutex_unlock (&m->lock);
     error_setx ("interrupted");
-    goto fail_jobs;
+    return -1;
   }
   for (i = 0; i < m->n; i++) {
     struct job *j = &m->jobs[i];
     if (j->failed || j->canceled || j->completed) {
-      pthread_mutex_unlock (&m->lock);
       explain (j->dest, why, sizeof why);
       error_setx ("block copy of %s to %s %s: %s", j->target, j->dest,
                   j->canceled ? "was cancelled" : "failed", why);
-      goto fail_jobs;
+      return -1;
     }
   }
-  pthread_mutex_unlock (&m->lock);
-  t1 = now_monotonic ();
-  res->seconds_copy = t1 - t0;
-  for (i = 0; i < m->n; i++) {
-    virDomainBlockJobInfo info;
-    if (virDomainGetBlockJobInfo (dom, m->jobs[i].target, &info, 0) == 1)
-      m->jobs[i].end = info.end;
-    res->bytes += m->jobs[i].end;
-  }
-  if (o->progress)
-    o->progress (o->progress_opaque, res->bytes, res->bytes);
+  return 0;
+}
 
-  /* Pivot, disk by disk; each ends with a COMPLETED event. */
-  for (i = 0; i < m->n; i++) {
-    struct job *j = &m->jobs[i];
-    double end;
-    if (virDomainBlockJobAbort (dom, j->target, VIR_DOMAIN_BLOCK_JOB_ABORT_PIVOT) == -1) {
-      error_setx ("pivot of %s to %s: %s", j->target, j->dest, drv_error ());
-      if (i == 0)
-        goto fail_jobs;
-      goto partial;
-    }
-    end = now_monotonic () + 60;
-    pthread_mutex_lock (&m->lock);
-    while (!j->completed && !j->failed && !j->canceled && now_monotonic () < end)
-      wait_event (m, 100);
-    r = j->completed;
-    pthread_mutex_unlock (&m->lock);
-    if (!r) {
-      error_setx ("pivot of %s to %s did not complete", j->target, j->dest);
-      if (i == 0)
-        goto fail_jobs;
-      goto partial;
-    }
-    snprintf (s->disks[i].migrated_to, sizeof s->disks[i].migrated_to, "%s", j->dest);
+/* Every job READY: the copy's time and size. */
+static void
+migrate_copied (struct migration *mg)
+{
+  struct instant_migrate_result *res = mg->res;
+  size_t i;
+
+  mg->t1 = now_monotonic ();
+  res->seconds_copy = mg->t1 - mg->t0;
+  for (i = 0; i < mg->m->n; i++) {
+    virDomainBlockJobInfo info;
+    if (virt_block_job_info (mg->dom, mg->m->jobs[i].target, &info) == 1)
+      mg->m->jobs[i].end = info.end;
+    res->bytes += mg->m->jobs[i].end;
   }
-  res->seconds_pivot = now_monotonic () - t1;
+  if (mg->o->progress)
+    mg->o->progress (mg->o->progress_opaque, res->bytes, res->bytes);
+}
+
+/* Pivot job i and wait (60 s at most) for its COMPLETED event.  -1 with
+ * the error. */
+static int
+pivot_one (struct migration *mg, size_t i)
+{
+  struct mctx *m = mg->m;
+  struct job *j = &m->jobs[i];
+  double end;
+  bool completed;
+  char why[1024];
+
+  if (virt_block_job_abort (mg->dom, j->target, true) == -1) {
+    drv_virt_message (why, sizeof why, "pivot of %s", j->target);
+    error_setx ("pivot of %s to %s: %s", j->target, j->dest, why);
+    return -1;
+  }
+  end = now_monotonic () + 60;
+  pthread_mutex_lock (&m->lock);
+  while (!j->completed && !j->failed && !j->canceled && now_monotonic () < end)
+    wait_event (m, 100);
+  completed = j->completed;
+  pthread_mutex_unlock (&m->lock);
+  if (!completed) {
+    error_setx ("pivot of %s to %s did not complete", j->target, j->dest);
+    return -1;
+  }
+  return 0;
+}
+
+/* Pivot, disk by disk; each ends with a COMPLETED event.  -1 with *undo
+ * set to what the failure leaves: the jobs if no disk pivoted yet, a
+ * partial migration if some did. */
+static int
+migrate_pivot (struct migration *mg, enum undo *undo)
+{
+  struct instant_migrate_result *res = mg->res;
+  size_t i;
+
+  for (i = 0; i < mg->m->n; i++) {
+    struct job *j = &mg->m->jobs[i];
+    if (pivot_one (mg, i) == -1) {
+      *undo = i == 0 ? UNDO_JOBS : UNDO_PARTIAL;
+      return -1;
+    }
+    memcpy (mg->s->disks[i].migrated_to, j->dest, sizeof j->dest);
+  }
+  res->seconds_pivot = now_monotonic () - mg->t1;
   /* What now lives on production storage. */
   res->bytes = 0;
-  for (i = 0; i < m->n; i++) {
+  for (i = 0; i < mg->m->n; i++) {
     struct stat st;
-    if (stat (m->jobs[i].dest, &st) == 0)
+    if (stat (mg->m->jobs[i].dest, &st) == 0)
       res->bytes += (uint64_t) st.st_blocks * 512;
   }
+  return 0;
+}
 
-  /* The persistent definition must name the new images. */
-  if (!s->transient && virDomainIsPersistent (dom) == 1) {
-    char *x = virDomainGetXMLDesc (dom, VIR_DOMAIN_XML_INACTIVE);
-    bool changed = false;
-    for (i = 0; x && i < m->n; i++) {
-      if (xml_disk_source_is (x, m->jobs[i].target, m->jobs[i].dest) == 1)
-        continue;
-      char *y = instant_xml_set_disk (x, m->jobs[i].target, m->jobs[i].dest, format);
-      free (x);
-      x = y;
-      changed = true;
-    }
-    if (!x) {
-      error_prefix ("every disk pivoted, but the persistent definition of %s "
-                    "could not be updated", s->name);
-      goto partial_keep;
-    }
-    if (changed) {
-      virDomainPtr d2 = virDomainDefineXML (conn, x);
-      if (!d2) {
-        error_setx ("every disk pivoted, but redefining %s failed: %s", s->name,
-                    drv_error ());
-        free (x);
-        goto partial_keep;
-      }
-      virDomainFree (d2);
-    }
+/* The persistent definition must name the new images. */
+static int
+migrate_fix_definition (struct migration *mg)
+{
+  struct instant_session *s = mg->s;
+  CLEANUP_FREE char *x = NULL;
+  bool changed = false;
+  size_t i;
+
+  if (s->transient || virDomainIsPersistent (mg->dom) != 1)
+    return 0;
+  x = virt_domain_xml (mg->dom, VIR_DOMAIN_XML_INACTIVE);
+  for (i = 0; x && i < mg->m->n; i++) {
+    struct job *j = &mg->m->jobs[i];
+    char *y;
+    if (xml_disk_source_is (x, j->target, j->dest) == 1)
+      continue;
+    y = instant_xml_set_disk (x, j->target, j->dest, mg->format);
     free (x);
+    x = y;
+    changed = true;
   }
+  if (!x) {
+    error_prefix ("every disk pivoted, but the persistent definition of %s "
+                  "could not be updated", s->name);
+    return -1;
+  }
+  if (changed) {
+    virDomainPtr d2 = virt_domain_define_xml (mg->conn, x, s->name);
+    char why[1024];
+    if (!d2) {
+      drv_virt_message (why, sizeof why, "define domain %s", s->name);
+      error_setx ("every disk pivoted, but redefining %s failed: %s", s->name, why);
+      return -1;
+    }
+    virDomainFree (d2);
+  }
+  return 0;
+}
 
-  /* Only now: nbdkit and the overlays go (invariant 3), and the point's
-   * hold (invariant 8). */
+/* Only now: nbdkit and the overlays go (invariant 3), and the point's
+ * hold (invariant 8).  State migrated. */
+static void
+migrate_finish (struct migration *mg)
+{
+  struct instant_session *s = mg->s;
+  size_t i;
+
   supervisor_stop (s);
-  session_release_hold (s);
+  {
+    struct instant_warn w = { mg->o->warn, mg->o->warn_opaque };
+    session_release_hold (s, &w);
+  }
   for (i = 0; i < s->ndisks; i++) {
     if (s->disks[i].overlay[0])
       unlink (s->disks[i].overlay);
     s->disks[i].overlay[0] = '\0';
   }
-  snprintf (s->state, sizeof s->state, "migrated");
-  snprintf (s->message, sizeof s->message, "migrated to %s in %.1f s (copy) + "
-            "%.2f s (pivot)", m->jobs[0].dest, res->seconds_copy, res->seconds_pivot);
+  session_set_state (s, INSTANT_STATE_MIGRATED);
+  text_set (s->message, sizeof s->message, "migrated to %s in %.1f s (copy) + "
+            "%.2f s (pivot)", mg->m->jobs[0].dest, mg->res->seconds_copy,
+            mg->res->seconds_pivot);
   s->migrate_pid = 0;
-  session_save (cat, s, NULL);
-  ret = 0;
-  goto out;
+  session_save (mg->cat, s, NULL);
+}
 
- partial:
-  /* Some disks pivoted, others not: the VM needs both the production images
-   * and the backup now.  Abort what is left; keep nbdkit and overlays. */
-  abort_all (dom, m);
-  for (i = 0; i < m->n; i++)
-    if (!m->jobs[i].completed)
-      s->disks[i].migrated_to[0] = '\0';
- partial_keep:
-  {
-    ERROR_SAVE (e);
-    snprintf (s->state, sizeof s->state, "running");
-    snprintf (s->message, sizeof s->message, "partly migrated: %s", e_msg);
-    s->migrate_pid = 0;
-    session_save (cat, s, NULL);
-    ERROR_RESTORE (e);
-  }
-  goto out;
+/* A failure after running -> migrating: undo what undo says, back to
+ * running with a message; the error stays (as that message for a failed
+ * copy). */
+static void
+migrate_undo (struct migration *mg, enum undo undo)
+{
+  struct instant_session *s = mg->s;
+  size_t i;
 
- fail_jobs:
-  {
-    ERROR_SAVE (e);
-    abort_all (dom, m);
-    ERROR_RESTORE (e);
-  }
- fail:
-  if (migrating) {
-    ERROR_SAVE (e);
-    for (i = 0; i < s->ndisks; i++)
-      s->disks[i].migrated_to[0] = '\0';
-    snprintf (s->state, sizeof s->state, "running");
-    snprintf (s->message, sizeof s->message, "migration failed: %s; the VM runs "
-              "from the backup, nothing was lost", e_msg);
+  ERROR_SAVE (e);
+  if (undo == UNDO_PARTIAL || undo == UNDO_PARTIAL_KEEP) {
+    /* Some disks pivoted, others not: the VM needs both the production
+     * images and the backup now.  Abort what is left; keep nbdkit and
+     * overlays. */
+    if (undo == UNDO_PARTIAL) {
+      abort_all (mg->dom, mg->m);
+      for (i = 0; i < mg->m->n; i++)
+        if (!mg->m->jobs[i].completed)
+          s->disks[i].migrated_to[0] = '\0';
+    }
+    session_set_state (s, INSTANT_STATE_RUNNING);
+    text_set (s->message, sizeof s->message, "partly migrated: %s", e_msg);
     s->migrate_pid = 0;
-    session_save (cat, s, NULL);
-    error_restore (e_errno, s->message);
+    session_save (mg->cat, s, NULL);
+    ERROR_RESTORE (e);
+    return;
   }
- out:
-  virTypedParamsFree (params, nparams);
-  if (cb >= 0)
-    virConnectDomainEventDeregisterAny (conn, cb);
-  if (dom)
-    virDomainFree (dom);
-  drv_close (conn);
-  pthread_mutex_destroy (&m->lock);
-  pthread_cond_destroy (&m->cond);
-  free (m);
-  free (s);
+  if (undo == UNDO_JOBS)
+    abort_all (mg->dom, mg->m);
+  for (i = 0; i < s->ndisks; i++)
+    s->disks[i].migrated_to[0] = '\0';
+  session_set_state (s, INSTANT_STATE_RUNNING);
+  text_set (s->message, sizeof s->message, "migration failed: %s; the VM runs "
+            "from the backup, nothing was lost", e_msg);
+  s->migrate_pid = 0;
+  session_save (mg->cat, s, NULL);
+  error_restore (e_errno, s->message);
+}
+
+/* From migrating to migrated, or -1 with what is left to undo. */
+static int
+migrate_run (struct migration *mg, enum undo *undo)
+{
+  *undo = UNDO_STATE;
+  mg->cb = virt_block_job_events (mg->conn, mg->dom, block_job_cb, mg->m);
+  if (mg->cb < 0)
+    return -1;
+  *undo = UNDO_JOBS;
+  if (migrate_copy (mg) == -1 || migrate_wait_ready (mg) == -1)
+    return -1;
+  migrate_copied (mg);
+  if (migrate_pivot (mg, undo) == -1)
+    return -1;
+  *undo = UNDO_PARTIAL_KEEP;
+  if (migrate_fix_definition (mg) == -1)
+    return -1;
+  migrate_finish (mg);
+  return 0;
+}
+
+int
+instant_migrate (struct catalog *cat, int64_t id,
+                 const struct instant_migrate_opts *o,
+                 struct instant_migrate_result *res)
+{
+  struct migration mg = {
+    .cat = cat, .id = id, .o = o, .res = res, .cb = -1,
+    .format = o->format ? o->format : "qcow2",
+    .s = xmalloc (sizeof *mg.s), .m = xcalloc (1, sizeof *mg.m),
+  };
+  enum undo undo;
+  int ret = -1;
+
+  pthread_mutex_init (&mg.m->lock, NULL);
+  pthread_cond_init (&mg.m->cond, NULL);
+  memset (res, 0, sizeof *res);
+  if (migrate_prepare (&mg) == 0 && migrate_begin (&mg) == 0) {
+    ret = migrate_run (&mg, &undo);
+    if (ret == -1)
+      migrate_undo (&mg, undo);
+  }
+  virt_events_deregister (mg.conn, mg.cb);
+  if (mg.dom)
+    virDomainFree (mg.dom);
+  virt_close (mg.conn);
+  pthread_mutex_destroy (&mg.m->lock);
+  pthread_cond_destroy (&mg.m->cond);
+  free (mg.m);
+  free (mg.s);
   return ret;
 }

@@ -11,23 +11,29 @@ DEPS          += libvirt-dev libxml2-dev libvirt-daemon-system libvirt-clients \
                  qemu-system-x86 qemu-utils nbdkit
 
 INSTANT_TESTOBJ := $(patsubst %.c,%.o,$(wildcard recovery/instant/test-*.c))
-# Paths are composed into PATH_MAX buffers with snprintf; the socket paths
-# (108 bytes) are checked explicitly, so gcc's may-truncate guesses are off.
-$(INSTANT_OBJ) $(INSTANT_TESTOBJ): ALL_CFLAGS += $(call pc_cflags,$(PC_INSTANT) jansson sqlite3) \
-                                   -Wno-format-truncation
+$(INSTANT_OBJ) $(INSTANT_TESTOBJ): ALL_CFLAGS += $(call pc_cflags,$(PC_INSTANT) jansson sqlite3)
 $(INSTANT_A): $(INSTANT_OBJ)
 	$(AR) rcs $@ $^
 
-recovery/instant/test-domain-xml: recovery/instant/test-domain-xml.o $(INSTANT_A) $(UTIL_A)
+recovery/instant/test-domain-xml: recovery/instant/test-domain-xml.o $(INSTANT_A) $(VIRT_A) $(UTIL_A)
 	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDFLAGS) $(call pc_libs,libxml-2.0)
 TEST_BINS += recovery/instant/test-domain-xml
 TESTS     += recovery/instant/test-domain-xml
+# The session state machine (session.c), against a catalog in /tmp.
+recovery/instant/test-session-state: recovery/instant/test-session-state.o \
+                                     $(INSTANT_A) $(CATALOG_A) $(REPO_A) $(VIRT_A) \
+                                     $(UTIL_A)
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDFLAGS) $(INSTANT_LIBS) \
+	  $(call pc_libs,jansson sqlite3) $(REPO_LIBS) -lm -lpthread
+TEST_BINS += recovery/instant/test-session-state
+TESTS     += recovery/instant/test-session-state
 
 # fuzz-domain-xml (libFuzzer, see the Makefile): the rewrite, its
 # allow-list and the backup side's disk parser; lab/test-fuzz.sh runs it.
 INSTANT_FUZZ := recovery/instant/fuzz-domain-xml
 $(INSTANT_FUZZ): recovery/instant/fuzz-domain-xml.c recovery/instant/domain-xml.c \
-                 recovery/instant/sanitize.c recovery/ingest/backup-xml.c $(UTIL_SRC)
+                 recovery/instant/sanitize.c recovery/ingest/backup-xml.c \
+                 recovery/virt/xml.c $(UTIL_SRC)
 	$(FUZZ_CC) $(FUZZ_BASE) $(call pc_cflags,libxml-2.0 libvirt libnbd) -o $@ $^ \
 	  $(call pc_libs,libxml-2.0)
 ifeq ($(FUZZ_OK),yes)

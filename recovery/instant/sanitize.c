@@ -896,8 +896,7 @@ instant_xml_check (const char *xml, const struct instant_xml_spec *sp)
   struct san s = { .cx = &cx, .sp = sp, .check = true };
   xmlDocPtr doc;
 
-  doc = xmlReadMemory (xml, strlen (xml), "domain.xml", NULL,
-                       XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
+  doc = virt_xml_parse (xml, 0, NULL);
   if (!doc) {
     error_setx ("domain XML does not parse");
     return -1;

@@ -43,6 +43,19 @@
  *
  * stopped, migrated and failed are final.  `instant stop` of a failed or
  * starting session (a crashed start) cleans up what the row names.
+ * session_set_state is the one place a state changes, and it allows
+ * exactly these moves (anything else is refused with an error naming both
+ * states):
+ *
+ *   starting  -> running, failed, stopped (stop of a crashed start)
+ *   running   -> migrating, stopped
+ *   migrating -> running, migrated, stopped (its migrate process died)
+ *   failed    -> stopped (stop cleans up what the row names)
+ *   stopped   -> stopped (stop --discard of a stopped session)
+ *   migrated  -> (none)
+ *
+ * The row stores the state as text (instant_state_name), the same text
+ * as before the enum, so sessions of older versions load unchanged.
  *
  * Invariants:
  *  1. The row exists, in state "starting", before anything is created on
@@ -82,7 +95,6 @@
 #include <sys/statvfs.h>
 #include <sys/wait.h>
 #include <jansson.h>
-#include <libvirt/virterror.h>
 
 #include "recovery/instant/instant-int.h"
 #include "recovery/repo/repo.h"
@@ -90,12 +102,107 @@
 #define SOCKET_MAX 107
 #define DEFAULT_MIN_FREE (64ull << 20)
 
+/* ---- states ------------------------------------------------------------------ */
+
+static const char *const state_names[] = {
+  [INSTANT_STATE_STARTING] = "starting",
+  [INSTANT_STATE_RUNNING] = "running",
+  [INSTANT_STATE_MIGRATING] = "migrating",
+  [INSTANT_STATE_MIGRATED] = "migrated",
+  [INSTANT_STATE_STOPPED] = "stopped",
+  [INSTANT_STATE_FAILED] = "failed",
+};
+#define NSTATES (sizeof state_names / sizeof state_names[0])
+
+const char *
+instant_state_name (enum instant_state state)
+{
+  if ((size_t) state < NSTATES)
+    return state_names[state];
+  return "unknown";
+}
+
+/* The state stored as text; a text no version wrote reads as failed (a
+ * final state: nothing acts on such a row but stop). */
+static enum instant_state
+state_parse (const char *text)
+{
+  size_t i;
+
+  for (i = 0; text && i < NSTATES; i++)
+    if (strcmp (text, state_names[i]) == 0)
+      return (enum instant_state) i;
+  return INSTANT_STATE_FAILED;
+}
+
+/* The diagram at the top of this file, as a table: allowed[from][to]. */
+static const bool allowed[NSTATES][NSTATES] = {
+  [INSTANT_STATE_STARTING] = {
+    [INSTANT_STATE_RUNNING] = true, [INSTANT_STATE_FAILED] = true,
+    [INSTANT_STATE_STOPPED] = true,
+  },
+  [INSTANT_STATE_RUNNING] = {
+    [INSTANT_STATE_MIGRATING] = true, [INSTANT_STATE_STOPPED] = true,
+  },
+  [INSTANT_STATE_MIGRATING] = {
+    [INSTANT_STATE_RUNNING] = true, [INSTANT_STATE_MIGRATED] = true,
+    [INSTANT_STATE_STOPPED] = true,
+  },
+  [INSTANT_STATE_FAILED] = { [INSTANT_STATE_STOPPED] = true },
+  [INSTANT_STATE_STOPPED] = { [INSTANT_STATE_STOPPED] = true },
+};
+
+int
+session_set_state (struct instant_session *s, enum instant_state to)
+{
+  if ((size_t) s->state >= NSTATES || (size_t) to >= NSTATES ||
+      !allowed[s->state][to]) {
+    error_setx ("session %" PRId64 " cannot go from %s to %s", s->id,
+                instant_state_name (s->state), instant_state_name (to));
+    return -1;
+  }
+  s->state = to;
+  return 0;
+}
+
 /* ---- rows <-> struct instant_session --------------------------------------- */
 
+/* A string of the row, into a field of s: what was stored fitted when it
+ * was stored (paths go through path_set, names are validated first). */
 static void
 copy (char *dst, size_t len, const char *src)
 {
-  snprintf (dst, len, "%s", src ? src : "");
+  text_set (dst, len, "%s", src ? src : "");
+}
+
+void
+text_set (char *dst, size_t len, const char *fmt, ...)
+{
+  va_list ap;
+
+  va_start (ap, fmt);
+  vsnprintf (dst, len, fmt, ap);
+  va_end (ap);
+}
+
+int
+path_set (char *dst, size_t len, const char *fmt, ...)
+{
+  CLEANUP_FREE char *path = NULL;
+  va_list ap;
+  int n;
+
+  va_start (ap, fmt);
+  n = vasprintf (&path, fmt, ap);
+  va_end (ap);
+  if (n < 0)
+    abort ();                   /* out of memory, as xasprintf */
+  if ((size_t) n >= len) {
+    error_set (ENAMETOOLONG, "path %s is longer than %zu bytes", path, len - 1);
+    return -1;
+  }
+  memcpy (dst, path, n + 1);
+  return 0;
 }
 
 static const char *
@@ -119,7 +226,7 @@ from_row (const struct catalog_session *r, struct instant_session *s)
   copy (s->point, sizeof s->point, r->point);
   copy (s->repo, sizeof s->repo, r->repo);
   copy (s->uri, sizeof s->uri, r->uri);
-  copy (s->state, sizeof s->state, r->state);
+  s->state = state_parse (r->state);
   copy (s->message, sizeof s->message, r->message);
   s->supervisor_pid = r->supervisor_pid;
   s->created = r->created;
@@ -196,7 +303,7 @@ session_save (struct catalog *cat, const struct instant_session *s,
 {
   CLEANUP_FREE char *data = data_json (s);
   struct catalog_session r = {
-    .id = s->id, .name = s->name, .state = s->state,
+    .id = s->id, .name = s->name, .state = instant_state_name (s->state),
     .supervisor_pid = s->supervisor_pid, .data = data, .message = s->message,
   };
 
@@ -295,137 +402,6 @@ instant_session_list (struct catalog *cat, instant_session_fn fn, void *opaque)
   return r;
 }
 
-/* ---- processes ------------------------------------------------------------- */
-
-static char *
-supervise_tag (const struct instant_session *s)
-{
-  return xasprintf ("supervise %" PRId64 " ", s->id);
-}
-
-bool
-instant_supervisor_alive (const struct instant_session *s)
-{
-  CLEANUP_FREE char *tag = supervise_tag (s);
-
-  return pid_matches (s->supervisor_pid, 0, tag);
-}
-
-/* The bootback program to run `supervise` with. */
-static const char *
-bootback_exe (char *buf, size_t len)
-{
-  const char *e = test_hook_env ("BOOTBACK_EXE");
-  ssize_t n;
-
-  if (e)
-    return e;
-  n = readlink ("/proc/self/exe", buf, len - 1);
-  if (n > 0) {
-    const char *del = " (deleted)";      /* replaced while we run */
-    buf[n] = '\0';
-    if ((size_t) n > strlen (del) && strcmp (buf + n - strlen (del), del) == 0)
-      buf[n - strlen (del)] = '\0';
-    if (strcmp (strrchr (buf, '/') ? strrchr (buf, '/') + 1 : buf, "bootback") == 0)
-      return buf;
-  }
-  return "bootback";
-}
-
-int
-supervisor_spawn (struct instant_session *s, const char *home)
-{
-  char self[4096], idbuf[32], msg[1024], log[4200];
-  const char *exe;
-  int pfd[2], status;
-  pid_t pid;
-  size_t n = 0;
-  double end;
-
-  exe = bootback_exe (self, sizeof self);
-  snprintf (idbuf, sizeof idbuf, "%" PRId64, s->id);
-  snprintf (log, sizeof log, "%s/supervisor.log", s->dir);
-  pid = fork_with_pipe (pfd);
-  if (pid == -1)
-    return -1;
-  if (pid == 0) {
-    /* Daemonise: a new session, then a grandchild that init adopts. */
-    int fd;
-    setsid ();
-    if (fork () != 0)
-      _exit (0);
-    fd = open ("/dev/null", O_RDWR);
-    if (fd >= 0) { dup2 (fd, 0); dup2 (fd, 1); }
-    fd = open (log, O_WRONLY | O_CREAT | O_APPEND, 0600);
-    if (fd >= 0) dup2 (fd, 2);
-    dup2 (pfd[1], 3);               /* clears FD_CLOEXEC on 3 */
-    {
-      int maxfd = (int) sysconf (_SC_OPEN_MAX), i;
-      for (i = 4; i < maxfd && i < 65536; i++)
-        close (i);
-    }
-    execl (exe, exe, "--home", home, "supervise", idbuf, "--ready-fd", "3",
-           (char *) NULL);
-    dprintf (3, "error: cannot run %s: %s\n", exe, strerror (errno));
-    _exit (127);
-  }
-  close (pfd[1]);
-  while (waitpid (pid, &status, 0) == -1 && errno == EINTR)
-    ;
-  /* Read "ready PID\n" or "error: ...\n". */
-  end = now_monotonic () + 120;
-  msg[0] = '\0';
-  while (n < sizeof msg - 1 && now_monotonic () < end) {
-    ssize_t r = read (pfd[0], msg + n, sizeof msg - 1 - n);
-    if (r == -1 && errno == EINTR)
-      continue;
-    if (r <= 0)
-      break;
-    n += r;
-    msg[n] = '\0';
-    if (strchr (msg, '\n'))
-      break;
-  }
-  close (pfd[0]);
-  msg[strcspn (msg, "\n")] = '\0';
-  if (strncmp (msg, "ready ", 6) == 0) {
-    s->supervisor_pid = atoi (msg + 6);
-    return 0;
-  }
-  if (strncmp (msg, "error: ", 7) == 0)
-    error_setx ("supervisor: %s", msg + 7);
-  else
-    error_setx ("supervisor did not start (see %s/supervisor.log)", s->dir);
-  return -1;
-}
-
-void
-supervisor_stop (struct instant_session *s)
-{
-  CLEANUP_FREE char *tag = supervise_tag (s);
-  size_t i;
-
-  ERROR_SAVE (saved);
-  pid_stop (s->supervisor_pid, 0, tag, 15);
-  s->supervisor_pid = 0;
-  /* Whatever nbdkit a dead supervisor left behind. */
-  for (i = 0; i < s->ndisks; i++) {
-    const struct instant_session_disk *k = &s->disks[i];
-    const char *const socks[2] = { k->socket, k->backend_socket };
-    const char *const kinds[2] = { "front", "backend" };
-    int j;
-    for (j = 0; j < 2; j++) {
-      CLEANUP_FREE char *pf = xasprintf ("%s/%s.%s.pid", s->dir, k->name, kinds[j]);
-      if (!socks[j][0])
-        continue;
-      pid_stop (pid_file_read (pf, NULL), 0, socks[j], 5);
-      unlink (pf);
-      unlink (socks[j]);
-    }
-  }
-  ERROR_RESTORE (saved);
-}
-
 /* ---- start ------------------------------------------------------------------- */
 
 static int
@@ -473,19 +449,25 @@ rm_rf (const char *path)
     nftw (path, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 }
 
+/* o->overlay_min_free; callers that do not set it (the lab) get the
+ * variable the CLI reads, as before. */
 static uint64_t
-min_free (void)
+min_free (const struct instant_opts *o)
 {
   const char *e = getenv ("BOOTBACK_OVERLAY_MIN_FREE");
   int64_t v;
 
+  if (o->overlay_min_free > 0)
+    return o->overlay_min_free;
+  if (o->overlay_min_free < 0)
+    return 0;
   if (e && *e && (v = parse_size (e)) >= 0)
     return v;
   return DEFAULT_MIN_FREE;
 }
 
 static int
-check_overlay_dir (const char *dir)
+check_overlay_dir (const char *dir, uint64_t need)
 {
   struct statvfs sv;
   uint64_t avail;
@@ -504,11 +486,11 @@ check_overlay_dir (const char *dir)
     return -1;
   }
   avail = (uint64_t) sv.f_bavail * sv.f_frsize;
-  if (avail < min_free ()) {
+  if (avail < need) {
     error_set (ENOSPC, "no space for the overlay: %s has %s free, the guest's "
                "writes need at least %s (BOOTBACK_OVERLAY_MIN_FREE; or "
                "--overlay-dir DIR elsewhere)", dir,
-               human_size (avail, a, sizeof a), human_size (min_free (), b, sizeof b));
+               human_size (avail, a, sizeof a), human_size (need, b, sizeof b));
     return -1;
   }
   return 0;
@@ -539,23 +521,38 @@ create_overlay (const struct instant_session_disk *k)
   return 0;
 }
 
+void
+session_warn (const struct instant_warn *w, const char *fmt, ...)
+{
+  char line[1024];
+  va_list ap;
+
+  va_start (ap, fmt);
+  vsnprintf (line, sizeof line, fmt, ap);
+  va_end (ap);
+  if (w && w->fn)
+    w->fn (w->opaque, line);
+  else
+    fprintf (stderr, "bootback: warning: %s\n", line);
+}
+
 /* What a failed start or a stop leaves to undo. */
 static void
 teardown (virConnectPtr conn, struct instant_session *s, bool remove_domain,
-          bool discard)
+          bool discard, const struct instant_warn *w)
 {
   size_t i;
 
   ERROR_SAVE (saved);
   if (conn && remove_domain && s->uuid[0] &&
       drv_remove_domain (conn, s) == -1)
-    fprintf (stderr, "bootback: warning: %s\n", error_msg ());
+    session_warn (w, "%s", error_msg ());
   supervisor_stop (s);
   if (discard) {
     for (i = 0; i < s->ndisks; i++)
       if (s->disks[i].overlay[0])
         unlink (s->disks[i].overlay);
-    session_release_hold (s);
+    session_release_hold (s, w);
   }
   ERROR_RESTORE (saved);
 }
@@ -593,13 +590,14 @@ hold_point (struct catalog *cat, struct repo *repo, struct instant_session *s,
   copy (h.name, sizeof h.name, s->hold);
   copy (h.vm, sizeof h.vm, s->vm);
   copy (h.id, sizeof h.id, s->point);
-  copy (h.home, sizeof h.home, realpath (o->home, rp) ? rp : o->home);
+  if (path_set (h.home, sizeof h.home, "%s", realpath (o->home, rp) ? rp : o->home) == -1)
+    return -1;
   h.session = s->id;
   if (o->owner)
-    snprintf (h.owner, sizeof h.owner, "%s (instant session %" PRId64 ")",
+    text_set (h.owner, sizeof h.owner, "%s (instant session %" PRId64 ")",
               o->owner, s->id);
   else
-    snprintf (h.owner, sizeof h.owner, "instant session %" PRId64 " (%s)",
+    text_set (h.owner, sizeof h.owner, "instant session %" PRId64 " (%s)",
               s->id, s->name);
   if (repo_hold_add (repo, &h) == -1) {
     s->hold[0] = '\0';
@@ -614,7 +612,7 @@ hold_point (struct catalog *cat, struct repo *repo, struct instant_session *s,
 }
 
 void
-session_release_hold (struct instant_session *s)
+session_release_hold (struct instant_session *s, const struct instant_warn *w)
 {
   struct repo *r;
 
@@ -625,8 +623,8 @@ session_release_hold (struct instant_session *s)
   if (r && repo_hold_remove (r, s->hold) == 0)
     s->hold[0] = '\0';
   else
-    fprintf (stderr, "bootback: warning: the hold of %s@%s (%s/holds/%s) "
-             "stays: %s\n", s->vm, s->point, s->repo, s->hold, error_msg ());
+    session_warn (w, "the hold of %s@%s (%s/holds/%s) stays: %s", s->vm, s->point,
+                  s->repo, s->hold, error_msg ());
   repo_close (r);
   ERROR_RESTORE (saved);
 }
@@ -664,39 +662,402 @@ instant_hold_stale (struct catalog *cat, const char *home,
     stale = true;
   else
     stale = strcmp (s->hold, h->name) != 0 ||
-      strcmp (s->state, "failed") == 0 || strcmp (s->state, "migrated") == 0 ||
-      (strcmp (s->state, "stopped") == 0 && !overlays_kept (s));
+      s->state == INSTANT_STATE_FAILED || s->state == INSTANT_STATE_MIGRATED ||
+      (s->state == INSTANT_STATE_STOPPED && !overlays_kept (s));
   ERROR_RESTORE (saved);
   free (s);
   return stale;
 }
 
+/* o->domain_type; callers that do not set it (the lab) get the variable
+ * the CLI reads, as before. */
 static const char *
-domain_type (void)
+domain_type (const struct instant_opts *o)
 {
-  const char *t = getenv ("BOOTBACK_DOMAIN_TYPE");
+  const char *t = o->domain_type ? o->domain_type : getenv ("BOOTBACK_DOMAIN_TYPE");
   return t && *t ? t : NULL;
+}
+
+/* What one step of instant_start hands to the next. */
+struct start {
+  struct catalog *cat;
+  const struct instant_opts *o;
+  struct instant_session *s;
+  double t0;                    /* when the command began */
+  enum instant_net net;
+  const char *net_src;
+  struct repo *repo;
+  struct repo_manifest *m;
+  char *saved_xml;              /* the point's domain XML, or NULL */
+  char vm[VM_NAME_MAX + 1], id[TIMESTAMP_LEN + 1];
+  enum instant_identity ident;
+  char uuid[UUID_STR_LEN + 1];  /* the domain's */
+  virConnectPtr conn;
+  virDomainPtr dom;
+  bool row;                     /* the catalog row exists */
+  bool domain_made;             /* libvirt may have a domain of ours */
+};
+
+/* The point: resolved, its manifest and saved domain XML read. */
+static int
+start_point (struct start *st)
+{
+  st->repo = repo_open (st->o->repo);
+  if (!st->repo)
+    return -1;
+  if (repo_point_resolve (st->repo, st->o->point, st->vm, st->id) == -1)
+    return -1;
+  st->m = xmalloc (sizeof *st->m);
+  if (repo_manifest_read (st->repo, st->vm, st->id, st->m) == -1)
+    return -1;
+  if (st->m->ndisks == 0 || st->m->ndisks > INSTANT_MAX_DISKS) {
+    error_setx ("%s@%s has %zu disks", st->vm, st->id, st->m->ndisks);
+    return -1;
+  }
+  if (st->m->has_domain_xml) {
+    st->saved_xml = repo_domain_xml_read (st->repo, st->vm, st->id);
+    if (!st->saved_xml)
+      return -1;
+  }
+  return 0;
+}
+
+/* Identity and name. */
+static int
+start_identity (struct start *st)
+{
+  const struct instant_opts *o = st->o;
+  struct instant_session *s = st->s;
+  CLEANUP_FREE char *saved_uuid = NULL;
+
+  st->ident = o->identity;
+  if (st->ident == INSTANT_IDENTITY_DEFAULT)
+    st->ident = o->name ? INSTANT_IDENTITY_NEW : INSTANT_IDENTITY_KEEP;
+  if (o->name)
+    copy (s->name, sizeof s->name, o->name);
+  else if (st->ident == INSTANT_IDENTITY_KEEP)
+    copy (s->name, sizeof s->name, st->vm);
+  else
+    text_set (s->name, sizeof s->name, "%s-instant", st->vm);
+  if (!name_is_valid (s->name)) {
+    error_setx ("'%s' is not a valid domain name (letters, digits, '.', '_', '-')",
+                s->name);
+    return -1;
+  }
+  if (st->saved_xml)
+    saved_uuid = xml_get_uuid (st->saved_xml);
+  if (st->ident == INSTANT_IDENTITY_KEEP && saved_uuid)
+    copy (st->uuid, sizeof st->uuid, saved_uuid);
+  else
+    drv_new_uuid (st->uuid);
+  copy (s->uuid, sizeof s->uuid, st->uuid);
+  return 0;
+}
+
+/* libvirt: reachable, name and UUID free, network there. */
+static int
+start_check_libvirt (struct start *st)
+{
+  const char *name = st->s->name;
+
+  st->conn = virt_connect (st->o->uri);
+  if (!st->conn)
+    return -1;
+  st->dom = virt_domain_by_name (st->conn, name);
+  if (st->dom) {
+    error_setx ("a domain called %s already exists here: give another name with "
+                "--name NEW%s", name,
+                st->ident == INSTANT_IDENTITY_KEEP ? " (and --new-identity if the "
+                "original may still run)" : "");
+    return -1;
+  }
+  st->dom = virt_domain_by_uuid (st->conn, st->uuid);
+  if (st->dom) {
+    error_setx ("domain %s already has UUID %s: the original VM is still defined; "
+                "use --new-identity (new UUID and MACs) or remove it",
+                virDomainGetName (st->dom), st->uuid);
+    return -1;
+  }
+  if (st->net != INSTANT_NET_KEEP && st->net != INSTANT_NET_NONE &&
+      drv_check_network (st->conn, st->net, st->net_src) == -1)
+    return -1;
+  if (st->net == INSTANT_NET_KEEP && st->saved_xml &&
+      drv_check_saved_networks (st->conn, st->saved_xml) == -1)
+    return -1;
+  if (st->net == INSTANT_NET_KEEP && !st->saved_xml &&
+      drv_check_network (st->conn, INSTANT_NET_NETWORK, "default") == -1) {
+    error_prefix ("%s@%s has no saved domain XML and the default definition "
+                  "uses libvirt's network 'default'; give --network", st->vm, st->id);
+    return -1;
+  }
+  return 0;
+}
+
+/* Overlay space. */
+static int
+start_overlay_dir (struct start *st)
+{
+  const struct instant_opts *o = st->o;
+  CLEANUP_FREE char *ovdir = o->overlay_dir ? xstrdup (o->overlay_dir)
+    : xasprintf ("%s/overlays", o->home);
+  char rp[PATH_MAX];
+
+  if (check_overlay_dir (ovdir, min_free (o)) == -1)
+    return -1;
+  if (!o->overlay_dir) {
+    mode_t was;
+    tighten_mode (ovdir, &was);         /* older versions made it 0755 */
+  }
+  return path_set (st->s->overlay_dir, sizeof st->s->overlay_dir, "%s",
+                   realpath (ovdir, rp) ? rp : ovdir);
+}
+
+/* The row (invariant 1): paths first, then things.  Nothing exists on the
+ * host yet; an overlay that does (another session's) is refused. */
+static int
+start_row (struct start *st)
+{
+  struct instant_session *s = st->s;
+  CLEANUP_FREE char *data = NULL;
+  size_t i;
+
+  copy (s->vm, sizeof s->vm, st->vm);
+  copy (s->point, sizeof s->point, st->id);
+  if (path_set (s->repo, sizeof s->repo, "%s", repo_location (st->repo)) == -1)
+    return -1;
+  copy (s->uri, sizeof s->uri, st->o->uri);
+  s->state = INSTANT_STATE_STARTING;        /* a new row: where the diagram starts */
+  s->transient = st->o->transient;
+  s->ndisks = st->m->ndisks;
+  for (i = 0; i < st->m->ndisks; i++) {
+    struct instant_session_disk *k = &s->disks[i];
+    copy (k->name, sizeof k->name, st->m->disks[i].name);
+    k->size = st->m->disks[i].size;
+    if (path_set (k->overlay, sizeof k->overlay, "%s/%s.%s.qcow2", s->overlay_dir,
+                  s->name, k->name) == -1)
+      return -1;
+    if (access (k->overlay, F_OK) == 0) {
+      error_setx ("overlay %s exists already (another session of %s?); "
+                  "stop that session with --discard or remove the file",
+                  k->overlay, s->name);
+      return -1;
+    }
+  }
+  data = data_json (s);
+  {
+    struct catalog_session r = {
+      .name = s->name, .vm = st->vm, .point = st->id, .repo = s->repo,
+      .uri = s->uri, .state = instant_state_name (s->state), .data = data,
+    };
+    if (catalog_session_add (st->cat, &r, &s->id) == -1)
+      return -1;
+  }
+  st->row = true;
+  return 0;
+}
+
+/* The session's directory (0700: sockets, pid files, logs, console) and
+ * the paths in it, recorded in the row. */
+static int
+start_session_dir (struct start *st)
+{
+  struct instant_session *s = st->s;
+  CLEANUP_FREE char *sessions = xasprintf ("%s/sessions", st->o->home);
+  char rp[PATH_MAX];
+  size_t i;
+
+  if (mkdir_p_private (sessions) == -1)
+    return -1;
+  if (path_set (s->dir, sizeof s->dir, "%s/%" PRId64, sessions, s->id) == -1)
+    return -1;
+  if (mkdir (s->dir, 0700) == -1) {
+    error_set (errno, "mkdir: %s", s->dir);
+    return -1;
+  }
+  if (realpath (s->dir, rp))
+    copy (s->dir, sizeof s->dir, rp);
+  if (path_set (s->console_log, sizeof s->console_log, "%s/console.log", s->dir) == -1)
+    return -1;
+  for (i = 0; i < s->ndisks; i++) {
+    struct instant_session_disk *k = &s->disks[i];
+    CLEANUP_FREE char *backend = xasprintf ("%s/%s.backend.sock", s->dir, k->name);
+    /* The longer of the two: if it fits a socket address, both do. */
+    if (strlen (backend) > SOCKET_MAX) {
+      error_setx ("socket path %s is longer than %d bytes: use a shorter state "
+                  "directory (--home)", backend, SOCKET_MAX);
+      return -1;
+    }
+    if (path_set (k->socket, sizeof k->socket, "%s/%s.sock", s->dir, k->name) == -1 ||
+        path_set (k->backend_socket, sizeof k->backend_socket, "%s", backend) == -1)
+      return -1;
+  }
+  return session_save (st->cat, s, NULL);
+}
+
+/* The hold, then the overlays, then the servers they read. */
+static int
+start_servers (struct start *st)
+{
+  size_t i;
+
+  if (hold_point (st->cat, st->repo, st->s, st->o) == -1)
+    return -1;
+  for (i = 0; i < st->s->ndisks; i++)
+    if (create_overlay (&st->s->disks[i]) == -1)
+      return -1;
+  if (supervisor_spawn (st->s, st->o->home) == -1)
+    return -1;
+  return session_save (st->cat, st->s, NULL);
+}
+
+/* The rewrite's spec for this session (xd: one per disk). */
+static void
+start_spec (struct start *st, struct instant_xml_spec *spec,
+            struct instant_xml_disk *xd)
+{
+  struct instant_session *s = st->s;
+  uint8_t r[4];
+  char u[UUID_STR_LEN + 1];
+  size_t i;
+
+  for (i = 0; i < s->ndisks; i++) {
+    xd[i].name = s->disks[i].name;
+    xd[i].overlay = s->disks[i].overlay;
+    xd[i].socket = s->disks[i].socket;
+    xd[i].target[0] = '\0';
+  }
+  spec->name = s->name;
+  spec->uuid = st->uuid;
+  spec->new_macs = st->ident == INSTANT_IDENTITY_NEW;
+  drv_new_uuid (u);
+  hex_decode (u, r, 4);
+  spec->mac_seed = (uint32_t) r[0] << 24 | r[1] << 16 | r[2] << 8 | r[3];
+  spec->net = st->net;
+  spec->net_source = st->net_src;
+  spec->domain_type = domain_type (st->o);
+  spec->console_log = s->console_log;
+  spec->ndisks = s->ndisks;
+  spec->disks = xd;
+  spec->allow_passthrough = st->o->allow_passthrough;
+}
+
+/* The final domain XML (malloc'd), checked, kept as domain.xml in the
+ * session directory, its disk targets in the row; NULL with the error. */
+static char *
+start_domain_xml (struct start *st)
+{
+  const struct instant_opts *o = st->o;
+  struct instant_session *s = st->s;
+  struct instant_xml_disk xd[INSTANT_MAX_DISKS];
+  struct instant_xml_spec spec = { 0 };
+  CLEANUP_FREE char *p = NULL;
+  char *xml;
+  size_t i;
+
+  if (!st->saved_xml) {
+    const char *names[INSTANT_MAX_DISKS];
+    for (i = 0; i < s->ndisks; i++)
+      names[i] = s->disks[i].name;
+    st->saved_xml = instant_xml_default (s->name, domain_type (o) ? domain_type (o)
+                                         : "kvm", o->memory_mib, s->ndisks, names);
+    pass_note (o, "%s@%s has no saved domain XML: using a default definition "
+               "(%d MiB, 1 vCPU, virtio)", st->vm, st->id,
+               o->memory_mib > 0 ? o->memory_mib : 1024);
+  }
+  start_spec (st, &spec, xd);
+  xml = instant_xml_rewrite (st->saved_xml, &spec, o->note, o->note_opaque);
+  if (!xml)
+    return NULL;
+  /* Fail closed: nothing off the allow-list reaches libvirt. */
+  if ((!o->allow_passthrough && instant_xml_check (xml, &spec) == -1) ||
+      (o->check_xml && o->check_xml (o->check_opaque, xml) == -1)) {
+    free (xml);
+    return NULL;
+  }
+  for (i = 0; i < s->ndisks; i++)
+    copy (s->disks[i].target, sizeof s->disks[i].target, xd[i].target);
+  p = xasprintf ("%s/domain.xml", s->dir);
+  {
+    FILE *f = fopen_private (p);
+    if (f) {
+      fputs (xml, f);
+      fclose (f);
+    }
+  }
+  return xml;
+}
+
+/* Define (unless transient) and start the domain: state running. */
+static int
+start_domain (struct start *st)
+{
+  struct instant_session *s = st->s;
+  CLEANUP_FREE char *xml = start_domain_xml (st);
+
+  if (!xml || session_save (st->cat, s, NULL) == -1)
+    return -1;
+  st->domain_made = true;
+  if (st->o->transient)
+    st->dom = virt_domain_create_xml (st->conn, xml, s->name);
+  else {
+    st->dom = virt_domain_define_xml (st->conn, xml, s->name);
+    if (st->dom && virt_domain_start (st->dom) == -1)
+      return -1;
+  }
+  if (!st->dom)
+    return -1;
+  s->t_running = now_monotonic () - st->t0;
+  if (session_set_state (s, INSTANT_STATE_RUNNING) == -1)
+    return -1;
+  if (session_save (st->cat, s, NULL) == -1) {
+    s->state = INSTANT_STATE_STARTING;     /* the row still says so */
+    return -1;
+  }
+  return 0;
+}
+
+/* The guest agent's first answer (not an error if there is none). */
+static void
+start_agent_wait (struct start *st)
+{
+  const struct instant_opts *o = st->o;
+
+  if (o->agent_timeout <= 0)
+    return;
+  if (virt_agent_wait (st->dom, o->agent_timeout) == 0) {
+    st->s->t_heartbeat = now_monotonic () - st->t0;
+    session_save (st->cat, st->s, NULL);
+  }
+  else
+    pass_note (o, "no heartbeat from the guest agent within %d s (is "
+               "qemu-guest-agent installed and is there an agent channel?)",
+               o->agent_timeout);
+}
+
+/* A failed start after the row: undo everything, the row says failed. */
+static void
+start_undo (struct start *st)
+{
+  struct instant_session *s = st->s;
+  struct instant_warn w = { st->o->warn, st->o->warn_opaque };
+  size_t i;
+
+  ERROR_SAVE (why);
+  teardown (st->conn, s, st->domain_made, true, &w);
+  rm_rf (s->dir);
+  session_set_state (s, INSTANT_STATE_FAILED);
+  copy (s->message, sizeof s->message, why_msg);
+  for (i = 0; i < s->ndisks; i++)
+    s->disks[i].overlay[0] = '\0';
+  session_save (st->cat, s, NULL);
+  ERROR_RESTORE (why);
 }
 
 int
 instant_start (struct catalog *cat, const struct instant_opts *o,
                struct instant_session *s)
 {
-  double t0 = now_monotonic ();
-  struct repo *repo = NULL;
-  struct repo_manifest *m = NULL;
-  CLEANUP_FREE char *saved_xml = NULL, *xml = NULL, *data = NULL;
-  CLEANUP_FREE char *saved_uuid = NULL, *ovdir = NULL;
-  virConnectPtr conn = NULL;
-  virDomainPtr dom = NULL;
-  enum instant_identity ident = o->identity;
-  enum instant_net net;
-  const char *net_src;
-  char vm[129], id[17], uuid[37];
-  struct instant_xml_disk xd[INSTANT_MAX_DISKS];
-  struct instant_xml_spec spec = { 0 };
-  bool row = false, domain_made = false;
-  size_t i;
+  struct start st = { .cat = cat, .o = o, .s = s, .t0 = now_monotonic () };
   int ret = -1;
 
   memset (s, 0, sizeof *s);
@@ -705,349 +1066,121 @@ instant_start (struct catalog *cat, const struct instant_opts *o,
     error_setx ("instant_start: home, repo and point are required");
     return -1;
   }
-  if (parse_network (o->network, &net, &net_src) == -1)
+  if (parse_network (o->network, &st.net, &st.net_src) == -1)
     return -1;
-
-  /* The point. */
-  repo = repo_open (o->repo);
-  if (!repo)
-    return -1;
-  if (repo_point_resolve (repo, o->point, vm, id) == -1)
+  if (start_point (&st) == -1 || start_identity (&st) == -1 ||
+      start_check_libvirt (&st) == -1 || start_overlay_dir (&st) == -1 ||
+      start_row (&st) == -1)
     goto out;
-  m = xmalloc (sizeof *m);
-  if (repo_manifest_read (repo, vm, id, m) == -1)
-    goto out;
-  if (m->ndisks == 0 || m->ndisks > INSTANT_MAX_DISKS) {
-    error_setx ("%s@%s has %zu disks", vm, id, m->ndisks);
+  if (start_session_dir (&st) == -1 || start_servers (&st) == -1 ||
+      start_domain (&st) == -1) {
+    start_undo (&st);
     goto out;
   }
-  if (m->has_domain_xml) {
-    saved_xml = repo_domain_xml_read (repo, vm, id);
-    if (!saved_xml)
-      goto out;
-  }
-
-  /* Identity and name. */
-  if (ident == INSTANT_IDENTITY_DEFAULT)
-    ident = o->name ? INSTANT_IDENTITY_NEW : INSTANT_IDENTITY_KEEP;
-  if (o->name)
-    copy (s->name, sizeof s->name, o->name);
-  else if (ident == INSTANT_IDENTITY_KEEP)
-    copy (s->name, sizeof s->name, vm);
-  else
-    snprintf (s->name, sizeof s->name, "%s-instant", vm);
-  if (!name_is_valid (s->name)) {
-    error_setx ("'%s' is not a valid domain name (letters, digits, '.', '_', '-')",
-                s->name);
-    goto out;
-  }
-  if (saved_xml)
-    saved_uuid = xml_get_uuid (saved_xml);
-  if (ident == INSTANT_IDENTITY_KEEP && saved_uuid)
-    copy (uuid, sizeof uuid, saved_uuid);
-  else
-    drv_new_uuid (uuid);
-  copy (s->uuid, sizeof s->uuid, uuid);
-
-  /* libvirt: reachable, name and UUID free, network there. */
-  conn = drv_connect (o->uri);
-  if (!conn)
-    goto out;
-  dom = drv_lookup_name (conn, s->name);
-  if (dom) {
-    error_setx ("a domain called %s already exists here: give another name with "
-                "--name NEW%s", s->name,
-                ident == INSTANT_IDENTITY_KEEP ? " (and --new-identity if the "
-                "original may still run)" : "");
-    goto out;
-  }
-  dom = drv_lookup_uuid (conn, uuid);
-  if (dom) {
-    error_setx ("domain %s already has UUID %s: the original VM is still defined; "
-                "use --new-identity (new UUID and MACs) or remove it",
-                virDomainGetName (dom), uuid);
-    goto out;
-  }
-  if (net != INSTANT_NET_KEEP && net != INSTANT_NET_NONE &&
-      drv_check_network (conn, net, net_src) == -1)
-    goto out;
-  if (net == INSTANT_NET_KEEP && saved_xml &&
-      drv_check_saved_networks (conn, saved_xml) == -1)
-    goto out;
-  if (net == INSTANT_NET_KEEP && !saved_xml &&
-      drv_check_network (conn, INSTANT_NET_NETWORK, "default") == -1) {
-    error_prefix ("%s@%s has no saved domain XML and the default definition "
-                  "uses libvirt's network 'default'; give --network", vm, id);
-    goto out;
-  }
-
-  /* Overlay space. */
-  ovdir = o->overlay_dir ? xstrdup (o->overlay_dir)
-    : xasprintf ("%s/overlays", o->home);
-  if (check_overlay_dir (ovdir) == -1)
-    goto out;
-  if (!o->overlay_dir) {
-    mode_t was;
-    tighten_mode (ovdir, &was);         /* older versions made it 0755 */
-  }
-  {
-    char rp[PATH_MAX];
-    copy (s->overlay_dir, sizeof s->overlay_dir,
-          realpath (ovdir, rp) ? rp : ovdir);
-  }
-
-  /* The row (invariant 1): paths first, then things. */
-  copy (s->vm, sizeof s->vm, vm);
-  copy (s->point, sizeof s->point, id);
-  copy (s->repo, sizeof s->repo, repo_location (repo));
-  copy (s->uri, sizeof s->uri, o->uri);
-  copy (s->state, sizeof s->state, "starting");
-  s->transient = o->transient;
-  s->ndisks = m->ndisks;
-  for (i = 0; i < m->ndisks; i++) {
-    struct instant_session_disk *k = &s->disks[i];
-    copy (k->name, sizeof k->name, m->disks[i].name);
-    k->size = m->disks[i].size;
-    snprintf (k->overlay, sizeof k->overlay, "%s/%s.%s.qcow2", s->overlay_dir,
-              s->name, k->name);
-    if (access (k->overlay, F_OK) == 0) {
-      error_setx ("overlay %s exists already (another session of %s?); "
-                  "stop that session with --discard or remove the file",
-                  k->overlay, s->name);
-      goto out;
-    }
-  }
-  data = data_json (s);
-  {
-    struct catalog_session r = {
-      .name = s->name, .vm = vm, .point = id, .repo = s->repo, .uri = s->uri,
-      .state = s->state, .data = data,
-    };
-    if (catalog_session_add (cat, &r, &s->id) == -1)
-      goto out;
-    row = true;
-  }
-  {
-    CLEANUP_FREE char *sessions = xasprintf ("%s/sessions", o->home);
-    if (mkdir_p_private (sessions) == -1)
-      goto fail;
-  }
-  snprintf (s->dir, sizeof s->dir, "%s/sessions/%" PRId64, o->home, s->id);
-  {
-    char rp[PATH_MAX];
-    if (mkdir (s->dir, 0700) == -1) {
-      error_set (errno, "mkdir: %s", s->dir);
-      goto fail;
-    }
-    if (realpath (s->dir, rp))
-      copy (s->dir, sizeof s->dir, rp);
-  }
-  snprintf (s->console_log, sizeof s->console_log, "%s/console.log", s->dir);
-  for (i = 0; i < s->ndisks; i++) {
-    struct instant_session_disk *k = &s->disks[i];
-    snprintf (k->socket, sizeof k->socket, "%s/%s.sock", s->dir, k->name);
-    snprintf (k->backend_socket, sizeof k->backend_socket, "%s/%s.backend.sock",
-              s->dir, k->name);
-    if (strlen (k->backend_socket) > SOCKET_MAX) {
-      error_setx ("socket path %s is longer than %d bytes: use a shorter state "
-                  "directory (--home)", k->backend_socket, SOCKET_MAX);
-      goto fail;
-    }
-  }
-  if (session_save (cat, s, NULL) == -1)
-    goto fail;
-
-  /* The hold, then the overlays, then the servers they read. */
-  if (hold_point (cat, repo, s, o) == -1)
-    goto fail;
-  for (i = 0; i < s->ndisks; i++)
-    if (create_overlay (&s->disks[i]) == -1)
-      goto fail;
-  if (supervisor_spawn (s, o->home) == -1)
-    goto fail;
-  if (session_save (cat, s, NULL) == -1)
-    goto fail;
-
-  /* The domain. */
-  if (!saved_xml) {
-    const char *names[INSTANT_MAX_DISKS];
-    for (i = 0; i < s->ndisks; i++)
-      names[i] = s->disks[i].name;
-    saved_xml = instant_xml_default (s->name, domain_type () ? domain_type () : "kvm",
-                                     o->memory_mib, s->ndisks, names);
-    pass_note (o, "%s@%s has no saved domain XML: using a default definition "
-               "(%d MiB, 1 vCPU, virtio)", vm, id,
-               o->memory_mib > 0 ? o->memory_mib : 1024);
-  }
-  for (i = 0; i < s->ndisks; i++) {
-    xd[i].name = s->disks[i].name;
-    xd[i].overlay = s->disks[i].overlay;
-    xd[i].socket = s->disks[i].socket;
-    xd[i].target[0] = '\0';
-  }
-  spec.name = s->name;
-  spec.uuid = uuid;
-  spec.new_macs = ident == INSTANT_IDENTITY_NEW;
-  {
-    uint8_t r[4];
-    char u[37];
-    drv_new_uuid (u);
-    hex_decode (u, r, 4);
-    spec.mac_seed = (uint32_t) r[0] << 24 | r[1] << 16 | r[2] << 8 | r[3];
-  }
-  spec.net = net;
-  spec.net_source = net_src;
-  spec.domain_type = domain_type ();
-  spec.console_log = s->console_log;
-  spec.ndisks = s->ndisks;
-  spec.disks = xd;
-  spec.allow_passthrough = o->allow_passthrough;
-  xml = instant_xml_rewrite (saved_xml, &spec, o->note, o->note_opaque);
-  if (!xml)
-    goto fail;
-  /* Fail closed: nothing off the allow-list reaches libvirt. */
-  if (!o->allow_passthrough && instant_xml_check (xml, &spec) == -1)
-    goto fail;
-  if (o->check_xml && o->check_xml (o->check_opaque, xml) == -1)
-    goto fail;
-  for (i = 0; i < s->ndisks; i++)
-    copy (s->disks[i].target, sizeof s->disks[i].target, xd[i].target);
-  {
-    CLEANUP_FREE char *p = xasprintf ("%s/domain.xml", s->dir);
-    FILE *f = fopen_private (p);
-    if (f) {
-      fputs (xml, f);
-      fclose (f);
-    }
-  }
-  if (session_save (cat, s, NULL) == -1)
-    goto fail;
-  domain_made = true;
-  if (o->transient)
-    dom = virDomainCreateXML (conn, xml, 0);
-  else {
-    dom = virDomainDefineXML (conn, xml);
-    if (dom && virDomainCreate (dom) == -1) {
-      error_setx ("start domain %s: %s", s->name, drv_error ());
-      goto fail;
-    }
-  }
-  if (!dom) {
-    error_setx ("%s domain %s: %s", o->transient ? "create" : "define", s->name,
-                drv_error ());
-    goto fail;
-  }
-  s->t_running = now_monotonic () - t0;
-  copy (s->state, sizeof s->state, "running");
-  if (session_save (cat, s, NULL) == -1)
-    goto fail;
-
-  if (o->agent_timeout > 0) {
-    if (drv_agent_wait (dom, o->agent_timeout) == 0) {
-      s->t_heartbeat = now_monotonic () - t0;
-      session_save (cat, s, NULL);
-    }
-    else
-      pass_note (o, "no heartbeat from the guest agent within %d s (is "
-                 "qemu-guest-agent installed and is there an agent channel?)",
-                 o->agent_timeout);
-  }
+  start_agent_wait (&st);
   ret = 0;
-  goto out;
-
- fail:
-  {
-    ERROR_SAVE (why);
-    teardown (conn, s, domain_made, true);
-    rm_rf (s->dir);
-    if (row) {
-      copy (s->state, sizeof s->state, "failed");
-      copy (s->message, sizeof s->message, why_msg);
-      for (i = 0; i < s->ndisks; i++)
-        s->disks[i].overlay[0] = '\0';
-      session_save (cat, s, NULL);
-    }
-    ERROR_RESTORE (why);
-  }
  out:
-  if (ret == -1 && row) {
-    /* keep s as the failed row */
-  }
-  if (dom)
-    virDomainFree (dom);
-  drv_close (conn);
-  free (m);
-  repo_close (repo);
+  if (st.dom)
+    virDomainFree (st.dom);
+  virt_close (st.conn);
+  free (st.saved_xml);
+  free (st.m);
+  repo_close (st.repo);
   return ret;
 }
 
 /* ---- stop ------------------------------------------------------------------- */
 
+/* Can session s be stopped (not migrated, not being migrated, not
+ * stopped already unless discarding)?  -1 with the reason. */
+static int
+stop_allowed (const struct instant_session *s, bool discard)
+{
+  if (s->state == INSTANT_STATE_MIGRATED) {
+    error_setx ("session %" PRId64 " was migrated: %s runs from production storage "
+                "now and is no longer a session (virsh destroy %s to stop it)",
+                s->id, s->name, s->name);
+    return -1;
+  }
+  if (s->state == INSTANT_STATE_MIGRATING &&
+      pid_matches (s->migrate_pid, 0, "migrate")) {
+    error_setx ("session %" PRId64 " is being migrated (process %d); wait for it "
+                "or interrupt it first", s->id, (int) s->migrate_pid);
+    return -1;
+  }
+  if (s->state == INSTANT_STATE_STOPPED && !discard) {
+    error_setx ("session %" PRId64 " is already stopped", s->id);
+    return -1;
+  }
+  return 0;
+}
+
+/* libvirt, unless the session is stopped already (*conn NULL then), and
+ * the check that its domain is still its own (invariant 7: a domain that
+ * took the name and UUID is not ours). */
+static int
+stop_connect (const struct instant_session *s, const char *uri,
+              virConnectPtr *conn)
+{
+  virDomainPtr d;
+
+  *conn = NULL;
+  if (s->state == INSTANT_STATE_STOPPED)
+    return 0;
+  *conn = virt_connect (uri ? uri : s->uri);
+  if (!*conn) {
+    error_prefix ("cannot stop session %" PRId64 " (its VM keeps running)", s->id);
+    return -1;
+  }
+  if (drv_session_domain (*conn, s, &d) == -1) {
+    error_prefix ("cannot stop session %" PRId64, s->id);
+    return -1;
+  }
+  if (d)
+    virDomainFree (d);
+  return 0;
+}
+
 int
-instant_stop (struct catalog *cat, int64_t id, const char *uri, bool discard)
+instant_stop_with (struct catalog *cat, int64_t id,
+                   const struct instant_stop_opts *o)
 {
   struct instant_session *s = xmalloc (sizeof *s);
+  struct instant_warn w = { o->warn, o->warn_opaque };
   virConnectPtr conn = NULL;
-  bool removed_overlays = false;
   size_t i;
   int ret = -1;
 
-  if (session_load (cat, id, s) == -1)
+  if (session_load (cat, id, s) == -1 || stop_allowed (s, o->discard) == -1 ||
+      stop_connect (s, o->uri, &conn) == -1)
     goto out;
-  if (strcmp (s->state, "migrated") == 0) {
-    error_setx ("session %" PRId64 " was migrated: %s runs from production storage "
-                "now and is no longer a session (virsh destroy %s to stop it)",
-                id, s->name, s->name);
+  /* Refused before anything is undone if the diagram does not allow it. */
+  if (session_set_state (s, INSTANT_STATE_STOPPED) == -1)
     goto out;
-  }
-  if (strcmp (s->state, "migrating") == 0 &&
-      pid_matches (s->migrate_pid, 0, "migrate")) {
-    error_setx ("session %" PRId64 " is being migrated (process %d); wait for it "
-                "or interrupt it first", id, (int) s->migrate_pid);
-    goto out;
-  }
-  if (strcmp (s->state, "stopped") == 0 && !discard) {
-    error_setx ("session %" PRId64 " is already stopped", id);
-    goto out;
-  }
-  if (strcmp (s->state, "stopped") != 0) {
-    conn = drv_connect (uri ? uri : s->uri);
-    if (!conn) {
-      error_prefix ("cannot stop session %" PRId64 " (its VM keeps running)", id);
-      goto out;
-    }
-  }
-  if (conn) {
-    virDomainPtr d;
-    /* Invariant 7: a domain that took the name and UUID is not ours. */
-    if (drv_session_domain (conn, s, &d) == -1) {
-      error_prefix ("cannot stop session %" PRId64, id);
-      goto out;
-    }
-    if (d)
-      virDomainFree (d);
-  }
-  teardown (conn, s, true, discard);
-  if (discard) {
-    for (i = 0; i < s->ndisks; i++) {
-      if (s->disks[i].overlay[0])
-        removed_overlays = true;
+  teardown (conn, s, true, o->discard, &w);
+  if (o->discard) {
+    for (i = 0; i < s->ndisks; i++)
       s->disks[i].overlay[0] = '\0';
-    }
     rm_rf (s->dir);
   }
-  (void) removed_overlays;
-  copy (s->state, sizeof s->state, "stopped");
-  copy (s->message, sizeof s->message, discard ? "stopped; overlays discarded"
+  copy (s->message, sizeof s->message, o->discard ? "stopped; overlays discarded"
         : "stopped; overlays kept");
   s->migrate_pid = 0;
   if (session_save (cat, s, NULL) == -1)
     goto out;
   ret = 0;
  out:
-  drv_close (conn);
+  virt_close (conn);
   free (s);
   return ret;
+}
+
+int
+instant_stop (struct catalog *cat, int64_t id, const char *uri, bool discard)
+{
+  struct instant_stop_opts o = { .uri = uri, .discard = discard };
+
+  return instant_stop_with (cat, id, &o);
 }
 
 /* ---- reattach --------------------------------------------------------------- */
@@ -1062,7 +1195,7 @@ collect (void *opaque, const struct instant_session *s)
 {
   struct reattach_ctx *r = opaque;
 
-  if ((strcmp (s->state, "running") == 0 || strcmp (s->state, "migrating") == 0) &&
+  if ((s->state == INSTANT_STATE_RUNNING || s->state == INSTANT_STATE_MIGRATING) &&
       r->n < sizeof r->ids / sizeof r->ids[0])
     r->ids[r->n++] = s->id;
   return 0;
@@ -1072,39 +1205,28 @@ collect (void *opaque, const struct instant_session *s)
 static void
 recover_migration (struct instant_session *s)
 {
-  virConnectPtr conn = drv_connect (s->uri);
-  virDomainPtr d;
+  CLEANUP_VIR_CONNECT virConnectPtr conn = virt_connect (s->uri);
+  CLEANUP_VIR_DOMAIN virDomainPtr d = NULL;
+  CLEANUP_FREE char *live = NULL;
   size_t i;
 
   if (!conn)
     return;
-  d = drv_lookup_uuid (conn, s->uuid);
-  if (d) {
-    char *live;
-    for (i = 0; i < s->ndisks; i++) {
-      virDomainBlockJobInfo info;
-      double end = now_monotonic () + 10;
-      if (virDomainGetBlockJobInfo (d, s->disks[i].target, &info, 0) != 1)
-        continue;
-      virDomainBlockJobAbort (d, s->disks[i].target, 0);
-      while (now_monotonic () < end &&
-             virDomainGetBlockJobInfo (d, s->disks[i].target, &info, 0) == 1)
-        usleep (50000);
+  d = virt_domain_by_uuid (conn, s->uuid);
+  if (!d)
+    return;
+  for (i = 0; i < s->ndisks; i++)
+    virt_block_job_abort_wait (d, s->disks[i].target, 10);
+  /* Targets the VM does not use (not pivoted) go (invariant 5). */
+  live = virt_domain_xml (d, 0);
+  for (i = 0; live && i < s->ndisks; i++) {
+    struct instant_session_disk *k = &s->disks[i];
+    if (k->migrated_to[0] &&
+        xml_disk_source_is (live, k->target, k->migrated_to) != 1) {
+      unlink (k->migrated_to);
+      k->migrated_to[0] = '\0';
     }
-    /* Targets the VM does not use (not pivoted) go (invariant 5). */
-    live = virDomainGetXMLDesc (d, 0);
-    for (i = 0; live && i < s->ndisks; i++) {
-      struct instant_session_disk *k = &s->disks[i];
-      if (k->migrated_to[0] &&
-          xml_disk_source_is (live, k->target, k->migrated_to) != 1) {
-        unlink (k->migrated_to);
-        k->migrated_to[0] = '\0';
-      }
-    }
-    free (live);
-    virDomainFree (d);
   }
-  drv_close (conn);
 }
 
 int
@@ -1122,14 +1244,14 @@ instant_reattach (struct catalog *cat, const char *home)
   for (i = 0; i < r->n; i++) {
     if (session_load (cat, r->ids[i], s) == -1)
       continue;
-    if (strcmp (s->state, "migrating") == 0 &&
+    if (s->state == INSTANT_STATE_MIGRATING &&
         !pid_matches (s->migrate_pid, 0, "migrate")) {
       recover_migration (s);
-      copy (s->state, sizeof s->state, "running");
+      session_set_state (s, INSTANT_STATE_RUNNING);
       copy (s->message, sizeof s->message,
             "the migration was interrupted; run migrate again");
       s->migrate_pid = 0;
-      session_save (cat, s, "migrating");
+      session_save (cat, s, instant_state_name (INSTANT_STATE_MIGRATING));
     }
     if (instant_supervisor_alive (s))
       continue;

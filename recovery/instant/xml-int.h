@@ -13,6 +13,8 @@
 #include <string.h>
 #include <libxml/tree.h>
 
+#include "recovery/virt/xml.h"
+
 typedef void (*note_fn) (void *, const char *);
 
 struct ctx {
@@ -38,36 +40,25 @@ note (struct ctx *c, const char *fmt, ...)
   c->note (c->opaque, buf);
 }
 
-/* Is n the element name (in no namespace: <qemu:devices> is not
- * <devices>)? */
+/* The element helpers of recovery/virt/xml.h under the short names the
+ * rewrite and the allow-list read best with: is n the element name (in
+ * no namespace), its first child called name, an attribute into buf. */
 static inline bool
 is (xmlNodePtr n, const char *name)
 {
-  return n && n->type == XML_ELEMENT_NODE && !n->ns &&
-    strcmp ((const char *) n->name, name) == 0;
+  return virt_xml_is (n, name);
 }
 
-/* First element child called name, or NULL. */
 static inline xmlNodePtr
 child (xmlNodePtr n, const char *name)
 {
-  xmlNodePtr c;
-
-  for (c = n ? n->children : NULL; c; c = c->next)
-    if (is (c, name))
-      return c;
-  return NULL;
+  return virt_xml_child (n, name);
 }
 
-/* The attribute's value (owned by the caller's buffer) or "" if absent. */
 static inline const char *
 attr (xmlNodePtr n, const char *name, char *buf, size_t len)
 {
-  xmlChar *v = n ? xmlGetProp (n, BAD_CAST name) : NULL;
-
-  snprintf (buf, len, "%s", v ? (const char *) v : "");
-  xmlFree (v);
-  return buf;
+  return virt_xml_attr (n, name, buf, len);
 }
 
 static inline void
