@@ -297,27 +297,18 @@ guard_stop (int fd, pid_t pid, bool thawed)
 
 /* ---- stale jobs ---------------------------------------------------------------------- */
 
-/* Is pid a running bootback (and not a reused PID)? */
+/* Is pid a running bootback (and not a reused PID)?  One whose command
+ * line cannot be read (another user's, /proc hidden) is assumed to be. */
 static bool
 bootback_alive (long pid)
 {
   CLEANUP_FREE char *path = xasprintf ("/proc/%ld/cmdline", pid);
-  char buf[4096];
-  size_t n, i;
-  FILE *f;
 
   if (kill ((pid_t) pid, 0) == -1 && errno != EPERM)
     return false;
-  f = fopen (path, "re");
-  if (!f)
+  if (access (path, R_OK) == -1)
     return true;                /* cannot tell: assume it is */
-  n = fread (buf, 1, sizeof buf - 1, f);
-  fclose (f);
-  for (i = 0; i < n; i++)       /* argv is NUL-separated */
-    if (buf[i] == '\0')
-      buf[i] = ' ';
-  buf[n] = '\0';
-  return strstr (buf, "bootback") != NULL;
+  return pid_matches ((pid_t) pid, 0, "bootback");
 }
 
 /* If the domain has a backup job: abort it if a dead bootback left it

@@ -204,19 +204,14 @@ void
 qemu_nbd_stop (struct qemu_nbd *q)
 {
   char path[128];
-  int i, status;
 
   if (q->pid > 0) {
-    kill (q->pid, SIGTERM);
-    for (i = 0; i < 500; i++) {
-      if (waitpid (q->pid, &status, WNOHANG) == q->pid)
-        break;
-      usleep (i < 50 ? 1000 : 10000);
-    }
-    if (i == 500) {
-      kill (q->pid, SIGKILL);
-      waitpid (q->pid, &status, 0);
-    }
+    /* Our own child, not reaped yet: its pid cannot name another process.
+     * SIGTERM, then SIGKILL after 5 s; then reap it (pid_stop reaps it
+     * too when it can: then waitpid says ECHILD at once). */
+    pid_stop (q->pid, 0, NULL, 5);
+    while (waitpid (q->pid, NULL, 0) == -1 && errno == EINTR)
+      ;
     q->pid = 0;
   }
   if (q->dir[0]) {
