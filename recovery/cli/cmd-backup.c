@@ -70,7 +70,7 @@ add_listed_domains (const char *path, bool required, char ***v, size_t *n)
     *e = '\0';
     if (!*s)
       continue;
-    if (strpbrk (s, " \t") || strlen (s) > 128) {
+    if (strpbrk (s, " \t") || strlen (s) > VM_NAME_MAX) {
       cli_error ("%s:%zu: not a domain name: '%s'", path, lineno, s);
       return -1;
     }
@@ -78,9 +78,7 @@ add_listed_domains (const char *path, bool required, char ***v, size_t *n)
       ;
     if (i < *n)
       continue;
-    *v = xrealloc (*v, (*n + 2) * sizeof **v);
-    (*v)[(*n)++] = xstrdup (s);
-    (*v)[*n] = NULL;
+    strv_push (v, n, xstrdup (s));
   }
   return 0;
 }

@@ -419,7 +419,7 @@ cmd_point (struct cli *c, int argc, char **argv)
   const char *sub = argc > 1 ? argv[1] : NULL;
   bool json = false;
   struct repo_manifest m;
-  char vm[129], id[17];
+  char vm[VM_NAME_MAX + 1], id[TIMESTAMP_LEN + 1];
   int i;
 
   if (!sub)
@@ -482,7 +482,7 @@ cmd_restore (struct cli *c, int argc, char **argv)
   };
   const char *to = NULL, *disk = NULL, *format = "raw";
   struct repo_manifest m;
-  char vm[129], id[17], a[32];
+  char vm[VM_NAME_MAX + 1], id[TIMESTAMP_LEN + 1], a[32];
   double t0 = now_monotonic ();
   int opt;
   int64_t job;

@@ -121,7 +121,8 @@ backup_xml_domain_disks (const char *xml, struct backup_xml_disk *d,
 }
 
 int
-backup_xml_checkpoint_disks (const char *xml, char (*names)[65], size_t max,
+backup_xml_checkpoint_disks (const char *xml,
+                             char (*names)[DISK_NAME_MAX + 1], size_t max,
                              size_t *n)
 {
   xmlDocPtr doc = parse (xml, "checkpoint XML");
@@ -138,7 +139,7 @@ backup_xml_checkpoint_disks (const char *xml, char (*names)[65], size_t max,
   }
   x = child (root, "disks");
   for (x = x ? x->children : NULL; x; x = x->next) {
-    char mode[16], name[65];
+    char mode[16], name[DISK_NAME_MAX + 1];
     if (!is (x, "disk"))
       continue;
     attr (x, "checkpoint", mode, sizeof mode);

@@ -359,7 +359,8 @@ clear_stale_job (struct ingest_backup *b)
  * track?  Returns 1 usable (names filled), 0 not usable (why filled). */
 static int
 check_checkpoint (struct ingest_backup *b, const char *name,
-                  char (*names)[65], size_t *n, char *why, size_t wlen)
+                  char (*names)[DISK_NAME_MAX + 1], size_t *n, char *why,
+                  size_t wlen)
 {
   virDomainCheckpointPtr cp;
   CLEANUP_FREE char *xml = NULL;
@@ -602,7 +603,7 @@ plan_disks (struct ingest_backup *b, struct bdisk *d, size_t nd, bool running,
 struct dirty_map {
   struct chunk_job *j;
   struct chunk_range *r;
-  size_t n, alloc;
+  size_t n;
   uint32_t *in_chunk;
   uint64_t dirty;
 };
@@ -621,12 +622,9 @@ dirty_extent (void *opaque, uint64_t off, uint64_t len, uint32_t flags)
   if (m->n && m->r[m->n - 1].off + m->r[m->n - 1].len == off)
     m->r[m->n - 1].len += end - off;
   else {
-    if (m->n == m->alloc) {
-      m->alloc = m->alloc ? 2 * m->alloc : 1024;
-      m->r = xrealloc (m->r, m->alloc * sizeof *m->r);
-    }
-    m->r[m->n].off = off;
-    m->r[m->n++].len = end - off;
+    struct chunk_range *r = ARRAY_PUSH (m->r, m->n);
+    r->off = off;
+    r->len = end - off;
   }
   for (c = off / j->cs; c < j->nchunks && c * j->cs < end; c++)
     m->in_chunk[c] += MIN (end, (c + 1) * j->cs) - MAX (off, c * j->cs);

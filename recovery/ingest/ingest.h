@@ -14,6 +14,7 @@
 #define BOOTBACK_INGEST_H
 
 #include "recovery/repo/repo.h"
+#include "recovery/util/util.h"
 
 /* ---- qemu.c: qemu-img and qemu-nbd helpers ---------------------------- */
 
@@ -115,7 +116,7 @@ struct backup_opts {
 };
 
 struct backup_disk_result {
-  char name[65];
+  char name[DISK_NAME_MAX + 1];
   char mode[16];             /* "full" or "incremental" */
   char reason[256];          /* why full ("" for a first or --full read) */
   char format[16];
@@ -133,7 +134,7 @@ struct backup_result {
   char kind[16];             /* "full" or "incremental" */
   char consistency[16];      /* "application" or "crash" */
   char checkpoint[128];      /* libvirt checkpoint of the point, "" if none */
-  char parent[17];           /* previous point, incremental only */
+  char parent[TIMESTAMP_LEN + 1];  /* previous point, incremental only */
   size_t ndisks;
   struct backup_disk_result disks[REPO_MAX_DISKS];
   uint64_t bytes_total, planned_bytes, bytes_read, reused_chunks;

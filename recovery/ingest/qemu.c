@@ -51,7 +51,8 @@ qemu_img_info (const char *image, const char *format, struct qemu_img_info *i)
   char *argv[8];
   CLEANUP_FREE char *out = xmalloc (65536);
   json_error_t je;
-  json_t *o, *f, *s, *data;
+  json_auto_t *o = NULL;
+  json_t *f, *s, *data;
   int rc, n = 0;
 
   argv[n++] = "qemu-img";
@@ -79,7 +80,6 @@ qemu_img_info (const char *image, const char *format, struct qemu_img_info *i)
   s = o ? json_object_get (o, "virtual-size") : NULL;
   if (!json_is_string (f) || !json_is_integer (s)) {
     error_setx ("%s: unexpected output from qemu-img info", image);
-    json_decref (o);
     return -1;
   }
   snprintf (i->format, sizeof i->format, "%s", json_string_value (f));
@@ -93,7 +93,6 @@ qemu_img_info (const char *image, const char *format, struct qemu_img_info *i)
   json_str (data, "data-file", i->data_file, sizeof i->data_file);
   vmdk_extent (image, json_object_get (data, "extents"), i->extent,
                sizeof i->extent);
-  json_decref (o);
   return 0;
 }
 
