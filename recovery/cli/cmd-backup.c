@@ -83,6 +83,14 @@ add_listed_domains (const char *path, bool required, char ***v, size_t *n)
   return 0;
 }
 
+/* The thaw guard's notes: it runs on its own, so they are messages of
+ * their own on stderr, "bootback: thaw guard: ...". */
+static void
+guard_note (void *opaque, const char *msg)
+{
+  cli_error ("%s", msg);
+}
+
 static void
 print_note (void *opaque, const char *msg)
 {
@@ -243,6 +251,8 @@ backup_options (struct backup_args *a, int argc, char **argv)
   }
   if (o->ndisks)
     o->disks = a->disks;
+  if (!o->scratch_dir || !*o->scratch_dir)
+    o->scratch_dir = getenv ("BOOTBACK_SCRATCH_DIR");
   if (a->all == (optind < argc)) {
     cli_error ("backup needs DOMAIN... or --all (not both)");
     cli_bad_usage (backup_usage);
@@ -293,7 +303,8 @@ cmd_backup (struct cli *c, int argc, char **argv)
   if (a.thaw_guard) {           /* "--thaw-guard URI DOMAIN" */
     if (optind + 2 != argc)
       return 1;
-    return ingest_backup_thaw_guard (argv[optind], argv[optind + 1], 0);
+    return ingest_backup_thaw_guard (argv[optind], argv[optind + 1], 0,
+                                     guard_note, NULL);
   }
   signal (SIGPIPE, SIG_IGN);
   if (a.all) {

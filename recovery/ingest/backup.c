@@ -198,9 +198,11 @@ ingest_backup_close (struct ingest_backup *b)
 /* ---- thaw guard ------------------------------------------------------------------ */
 
 int
-ingest_backup_thaw_guard (const char *uri, const char *domain, int fd)
+ingest_backup_thaw_guard (const char *uri, const char *domain, int fd,
+                          void (*say) (void *opaque, const char *msg),
+                          void *opaque)
 {
-  char buf[64];
+  char buf[64], msg[1024];
   size_t got = 0;
   virConnectPtr conn;
   virDomainPtr dom;
@@ -228,8 +230,9 @@ ingest_backup_thaw_guard (const char *uri, const char *domain, int fd)
     conn = virConnectOpen (uri && *uri ? uri : NULL);
     dom = conn ? virDomainLookupByName (conn, domain) : NULL;
     if (dom && virDomainFSThaw (dom, NULL, 0, 0) >= 0) {
-      fprintf (stderr, "bootback: thaw guard: thawed %s's filesystems "
-               "after the backup stopped\n", domain);
+      snprintf (msg, sizeof msg, "thaw guard: thawed %s's filesystems "
+                "after the backup stopped", domain);
+      say (opaque, msg);
       virDomainFree (dom);
       virConnectClose (conn);
       return 0;
@@ -240,8 +243,9 @@ ingest_backup_thaw_guard (const char *uri, const char *domain, int fd)
       virConnectClose (conn);
     sleep (1);
   }
-  fprintf (stderr, "bootback: thaw guard: could not thaw %s: %s\n", domain,
-           virGetLastErrorMessage ());
+  snprintf (msg, sizeof msg, "thaw guard: could not thaw %s: %s", domain,
+            virGetLastErrorMessage ());
+  say (opaque, msg);
   return 1;
 }
 
@@ -1009,8 +1013,6 @@ job_prepare (struct run *run)
   const char *scratch = b->o->scratch_dir;
   size_t k;
 
-  if (!scratch || !*scratch)
-    scratch = getenv ("BOOTBACK_SCRATCH_DIR");
   if (!scratch || !*scratch)
     scratch = "/var/tmp";
   snprintf (run->dir, sizeof run->dir, "%s/bootback-backup-%ld-XXXXXX", scratch,

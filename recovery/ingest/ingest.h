@@ -110,7 +110,8 @@ struct backup_opts {
   bool quiesce;              /* freeze the guest's filesystems (agent) */
   int threads;               /* 0 = number of CPUs (at least 2), twice
                               * that for an incremental read */
-  const char *scratch_dir;   /* NULL = $BOOTBACK_SCRATCH_DIR or /var/tmp */
+  const char *scratch_dir;   /* NULL = /var/tmp (the CLI gives --scratch-dir
+                              * or $BOOTBACK_SCRATCH_DIR) */
   void (*note) (void *opaque, const char *msg);
   void *opaque;
 };
@@ -169,7 +170,11 @@ char **ingest_backup_marked_domains (const char *uri);
 
 /* The thaw guard (a child process started before a freeze): reads fd
  * until EOF; unless the backup wrote "thawed", thaws domain's filesystems
- * (the backup was killed while they were frozen).  Returns an exit code. */
-int ingest_backup_thaw_guard (const char *uri, const char *domain, int fd);
+ * (the backup was killed while they were frozen), and says what it did
+ * through say ("thaw guard: thawed ...", or why it could not).  Returns
+ * an exit code. */
+int ingest_backup_thaw_guard (const char *uri, const char *domain, int fd,
+                              void (*say) (void *opaque, const char *msg),
+                              void *opaque);
 
 #endif /* BOOTBACK_INGEST_H */
