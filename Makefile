@@ -73,6 +73,7 @@ all: build
 # may use the variables of the ones above it (REPO_A, INSTANT_LIBS, ...),
 # never of those below.
 include recovery/util/module.mk
+include recovery/virt/module.mk
 include recovery/repo/module.mk
 include nbd-plugin/module.mk
 include recovery/catalog/module.mk

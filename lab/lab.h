@@ -309,6 +309,11 @@ struct lab_vm_env {
    * or replaced); may be NULL.  Called from the thread starting the VM. */
   void (*note) (void *opaque, const char *line);
   void *note_opaque;
+  /* Warnings of a cleanup that cannot fail (an instant session that would
+   * not stop), one line without "bootback: "; NULL: they go to stderr as
+   * "bootback: LINE".  Called from the thread destroying the VM. */
+  void (*warn) (void *opaque, const char *line);
+  void *warn_opaque;
 };
 
 /* Boot one lab VM on the lab bridge: the domain is named
@@ -329,7 +334,8 @@ char *const *lab_vm_taps (struct lab_vm_handle *h);
 void lab_vm_forget (struct lab_vm_handle *h);
 /* Destroy the domain and remove its overlay; free the handle.  NULL ok. */
 void lab_vm_destroy (struct lab_vm_handle *h);
-/* Keep libvirt from printing its errors on stderr (we report them). */
+/* Keep libvirt from printing its errors on stderr (we report them):
+ * virt_init (recovery/virt/virt.h), which is what new code calls. */
 void lab_virt_quiet (void);
 /* Name prefix of every domain of a run: "bbl-<id>-". */
 void lab_vm_prefix (const char *run_id, char out[32]);
@@ -369,6 +375,19 @@ struct lab_state {
  * after wait seconds; <0 = forever) until memory_mib fits in budget_mib
  * next to the live runs; refuses at once if it never can.  NULL on error
  * or interruption. */
+struct lab_state_opts {
+  const char *home, *lab, *file, *kind;
+  const char *uri;           /* libvirt URI, NULL = default */
+  uint64_t memory_mib, budget_mib;
+  double wait;               /* seconds; < 0: forever */
+  /* "waiting for memory: ..." (once, when it has to wait), without
+   * "bootback: "; NULL: to stderr as "bootback: LINE". */
+  void (*note) (void *opaque, const char *line);
+  void *note_opaque;
+};
+struct lab_state *lab_state_open (const struct lab_state_opts *o);
+/* The same with the settings as arguments and no note callback (for the
+ * callers that have not moved to lab_state_open). */
 struct lab_state *lab_state_new (const char *home, const char *lab,
                                  const char *file, const char *kind,
                                  const char *uri, uint64_t memory_mib,

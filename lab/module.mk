@@ -6,21 +6,22 @@ LAB_OBJ := $(LAB_SRC:.c=.o)
 LAB_A   := lab/liblab.a
 LIBS_A  += $(LAB_A)
 PC_LAB  := libfyaml libxml-2.0 libvirt libvirt-qemu jansson
-# lab links instant (sessions), which links the catalog and the repository.
-LAB_LIBS = $(call pc_libs,$(PC_LAB) sqlite3 $(PC_REPO))
+# lab links instant (sessions), which links the catalog and the repository,
+# and virt (libvirt): whatever links liblab.a links these after it.
+LAB_LIBS = $(VIRT_A) $(UTIL_A) $(call pc_libs,$(PC_LAB) sqlite3 $(PC_REPO))
 DEPS    += libfyaml-dev libxml2-dev libvirt-dev libjansson-dev iproute2 iptables
 
 $(LAB_OBJ) lab/test-conf.o lab/test-domain-xml.o lab/test-state.o lab/test-quick.o: ALL_CFLAGS += $(call pc_cflags,$(PC_LAB))
-$(LAB_A): $(LAB_OBJ)
+$(LAB_A): $(LAB_OBJ) | $(VIRT_A)
 	$(AR) rcs $@ $^
 
-lab/test-conf: lab/test-conf.o $(LAB_A) $(INSTANT_A) $(CATALOG_A) $(REPO_A) $(UTIL_A)
+lab/test-conf: lab/test-conf.o $(LAB_A) $(INSTANT_A) $(CATALOG_A) $(REPO_A) $(VIRT_A) $(UTIL_A)
 	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDFLAGS) $(LAB_LIBS) -lm -lpthread
-lab/test-quick: lab/test-quick.o $(LAB_A) $(INSTANT_A) $(CATALOG_A) $(REPO_A) $(UTIL_A)
+lab/test-quick: lab/test-quick.o $(LAB_A) $(INSTANT_A) $(CATALOG_A) $(REPO_A) $(VIRT_A) $(UTIL_A)
 	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDFLAGS) $(LAB_LIBS) -lm -lpthread
-lab/test-domain-xml: lab/test-domain-xml.o $(LAB_A) $(INSTANT_A) $(CATALOG_A) $(REPO_A) $(UTIL_A)
+lab/test-domain-xml: lab/test-domain-xml.o $(LAB_A) $(INSTANT_A) $(CATALOG_A) $(REPO_A) $(VIRT_A) $(UTIL_A)
 	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDFLAGS) $(LAB_LIBS) -lm -lpthread
-lab/test-state: lab/test-state.o $(LAB_A) $(INSTANT_A) $(CATALOG_A) $(REPO_A) $(UTIL_A)
+lab/test-state: lab/test-state.o $(LAB_A) $(INSTANT_A) $(CATALOG_A) $(REPO_A) $(VIRT_A) $(UTIL_A)
 	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDFLAGS) $(LAB_LIBS) -lm -lpthread
 TEST_BINS += lab/test-conf lab/test-quick lab/test-domain-xml lab/test-state
 TESTS     += lab/test-conf lab/test-quick lab/test-domain-xml lab/test-state

@@ -23,17 +23,18 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <dirent.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 
 #include <jansson.h>
-#include <libvirt/virterror.h>
 
 #include "lab/lab.h"
 #include "recovery/catalog/catalog.h"
 #include "recovery/instant/instant.h"
 #include "recovery/util/util.h"
+#include "recovery/virt/virt.h"
 
 volatile sig_atomic_t lab_interrupted;
 
@@ -194,7 +195,7 @@ lab_state_list (const char *home)
   DIR *d = opendir (dir);
   struct dirent *e;
   struct lab_state **v = xcalloc (1, sizeof *v);
-  size_t n = 0;
+  size_t len = 1;                 /* with the terminating NULL */
 
   if (!d)
     return v;
@@ -212,14 +213,11 @@ lab_state_list (const char *home)
       s->status = xstrdup ("broken");
       s->vms = xcalloc (1, sizeof *s->vms);
     }
-    v = realloc (v, (n + 2) * sizeof *v);
-    if (!v)
-      abort ();
-    v[n++] = s;
-    v[n] = NULL;
+    v[len - 1] = s;
+    ARRAY_PUSH (v, len);          /* the new terminating NULL */
   }
   closedir (d);
-  qsort (v, n, sizeof *v, cmp_state);
+  qsort (v, len - 1, sizeof *v, cmp_state);
   return v;
 }
 
@@ -294,61 +292,71 @@ random_id (char out[8])
   snprintf (out, 8, "%02x%02x%02x", b[0], b[1], b[2]);
 }
 
-struct lab_state *
-lab_state_new (const char *home, const char *lab, const char *file,
-               const char *kind, const char *uri, uint64_t memory_mib,
-               uint64_t budget_mib, double wait)
+/* A note to the caller's callback, else stderr. */
+static void
+note (const struct lab_state_opts *o, const char *fmt, ...)
+  __attribute__((format (printf, 2, 3)));
+static void
+note (const struct lab_state_opts *o, const char *fmt, ...)
 {
-  CLEANUP_FREE char *labs = xasprintf ("%s/labs", home);
-  CLEANUP_FREE char *lockp = xasprintf ("%s/labs/.budget.lock", home);
-  struct lab_state *s = NULL;
+  char line[1024];
+  va_list ap;
+
+  va_start (ap, fmt);
+  vsnprintf (line, sizeof line, fmt, ap);
+  va_end (ap);
+  if (o->note)
+    o->note (o->note_opaque, line);
+  else
+    fprintf (stderr, "bootback: %s\n", line);
+}
+
+/* Take the budget lock (lockfd, on lockp) once memory_mib fits next to
+ * the live runs, waiting for them as o->wait allows.  0 with the lock
+ * held, -1 (error set) without. */
+static int
+lock_budget (const struct lab_state_opts *o, int lockfd, const char *lockp)
+{
   double start = now_monotonic ();
   bool told = false;
-  int lockfd, tries;
 
-  if (memory_mib > budget_mib) {
-    error_setx ("the lab needs %" PRIu64 " MiB of memory, more than the whole "
-                "budget of %" PRIu64 " MiB (--memory-budget)", memory_mib,
-                budget_mib);
-    return NULL;
-  }
-  if (mkdir_private (home) == -1 || mkdir_private (labs) == -1)
-    return NULL;
-  lockfd = open_private (lockp, O_RDWR);
-  if (lockfd == -1) {
-    error_set (errno, "open %s", lockp);
-    return NULL;
-  }
   for (;;) {
     uint64_t used;
     if (flock (lockfd, LOCK_EX) == -1 && errno != EINTR) {
       error_set (errno, "flock %s", lockp);
-      goto out;
+      return -1;
     }
-    used = reserved_mib (home, NULL);
-    if (used + memory_mib <= budget_mib)
-      break;
+    used = reserved_mib (o->home, NULL);
+    if (used + o->memory_mib <= o->budget_mib)
+      return 0;
     flock (lockfd, LOCK_UN);
-    if (wait >= 0 && now_monotonic () - start > wait) {
+    if (o->wait >= 0 && now_monotonic () - start > o->wait) {
       error_setx ("the memory budget is taken: %" PRIu64 " of %" PRIu64
                   " MiB used by other lab runs, this one needs %" PRIu64
-                  " MiB; gave up after %.0f s", used, budget_mib, memory_mib,
-                  wait);
-      goto out;
+                  " MiB; gave up after %.0f s", used, o->budget_mib, o->memory_mib,
+                  o->wait);
+      return -1;
     }
     if (!told) {
-      fprintf (stderr, "bootback: waiting for memory: %" PRIu64 " of %" PRIu64
-               " MiB in use by other lab runs, this one needs %" PRIu64 " MiB\n",
-               used, budget_mib, memory_mib);
+      note (o, "waiting for memory: %" PRIu64 " of %" PRIu64 " MiB in use by other "
+            "lab runs, this one needs %" PRIu64 " MiB", used, o->budget_mib,
+            o->memory_mib);
       told = true;
     }
     if (lab_sleep (1) == -1) {
       error_setx ("interrupted while waiting for the memory budget");
-      goto out;
+      return -1;
     }
   }
-  /* Under the lock: pick a fresh id, write the state. */
-  s = xcalloc (1, sizeof *s);
+}
+
+/* Under the budget lock: a fresh id whose directory (made here) and
+ * bridge do not exist yet.  -1 with the error set. */
+static int
+make_run_dir (struct lab_state *s, const char *labs)
+{
+  int tries;
+
   for (tries = 0; tries < 100; tries++) {
     char br[32];
     random_id (s->id);
@@ -358,24 +366,33 @@ lab_state_new (const char *home, const char *lab, const char *file,
     if (access (br, F_OK) == 0)
       continue;
     if (mkdir (s->dir, 0700) == 0)
-      break;
+      return 0;
     if (errno != EEXIST) {
       error_set (errno, "mkdir %s", s->dir);
-      goto fail;
+      return -1;
     }
   }
-  if (tries == 100) {
-    error_setx ("no free lab id in %s", labs);
+  error_setx ("no free lab id in %s", labs);
+  return -1;
+}
+
+/* Under the budget lock: the run's directory and state, owned by this
+ * process.  NULL with the error set. */
+static struct lab_state *
+write_state (const struct lab_state_opts *o, const char *labs)
+{
+  struct lab_state *s = xcalloc (1, sizeof *s);
+
+  if (make_run_dir (s, labs) == -1)
     goto fail;
-  }
-  s->lab = xstrdup (lab);
-  s->file = file ? xstrdup (file) : NULL;
-  s->kind = xstrdup (kind);
-  s->uri = uri ? xstrdup (uri) : NULL;
+  s->lab = xstrdup (o->lab);
+  s->file = o->file ? xstrdup (o->file) : NULL;
+  s->kind = xstrdup (o->kind);
+  s->uri = o->uri ? xstrdup (o->uri) : NULL;
   s->pid = getpid ();
   s->pid_start = pid_start_time (s->pid);
   s->created = time (NULL);
-  s->memory_mib = memory_mib;
+  s->memory_mib = o->memory_mib;
   s->netns = xasprintf ("bootback-lab-%s", s->id);
   s->status = xstrdup ("starting");
   s->vms = xcalloc (1, sizeof *s->vms);
@@ -385,29 +402,59 @@ lab_state_new (const char *home, const char *lab, const char *file,
     ERROR_RESTORE (e);
     goto fail;
   }
-  goto out;
+  return s;
  fail:
   lab_state_free (s);
-  s = NULL;
- out:
+  return NULL;
+}
+
+struct lab_state *
+lab_state_open (const struct lab_state_opts *o)
+{
+  CLEANUP_FREE char *labs = xasprintf ("%s/labs", o->home);
+  CLEANUP_FREE char *lockp = xasprintf ("%s/labs/.budget.lock", o->home);
+  CLEANUP_CLOSE int lockfd = -1;
+  struct lab_state *s;
+
+  if (o->memory_mib > o->budget_mib) {
+    error_setx ("the lab needs %" PRIu64 " MiB of memory, more than the whole "
+                "budget of %" PRIu64 " MiB (--memory-budget)", o->memory_mib,
+                o->budget_mib);
+    return NULL;
+  }
+  if (mkdir_private (o->home) == -1 || mkdir_private (labs) == -1)
+    return NULL;
+  lockfd = open_private (lockp, O_RDWR);
+  if (lockfd == -1) {
+    error_set (errno, "open %s", lockp);
+    return NULL;
+  }
+  if (lock_budget (o, lockfd, lockp) == -1)
+    return NULL;
+  s = write_state (o, labs);
   flock (lockfd, LOCK_UN);
-  close (lockfd);
   return s;
+}
+
+struct lab_state *
+lab_state_new (const char *home, const char *lab, const char *file,
+               const char *kind, const char *uri, uint64_t memory_mib,
+               uint64_t budget_mib, double wait)
+{
+  const struct lab_state_opts o = {
+    .home = home, .lab = lab, .file = file, .kind = kind, .uri = uri,
+    .memory_mib = memory_mib, .budget_mib = budget_mib, .wait = wait,
+  };
+
+  return lab_state_open (&o);
 }
 
 void
 lab_state_add_vm (struct lab_state *s, const char *name, const char *domain,
                   const char *address)
 {
-  size_t n;
-
-  for (n = 0; s->vms && s->vms[n]; n++)
-    ;
-  s->vms = realloc (s->vms, (n + 2) * sizeof *s->vms);
-  if (!s->vms)
-    abort ();
-  s->vms[n] = xasprintf ("%s %s %s", name, domain, address && *address ? address : "-");
-  s->vms[n + 1] = NULL;
+  strv_push (&s->vms, NULL,
+             xasprintf ("%s %s %s", name, domain, address && *address ? address : "-"));
 }
 
 struct sess_find {
@@ -424,10 +471,7 @@ sess_match (void *opaque, const struct instant_session *s)
   if (strncmp (s->name, f->prefix, strlen (f->prefix)) != 0 ||
       strcmp (s->state, "stopped") == 0 || strcmp (s->state, "migrated") == 0)
     return 0;
-  f->ids = realloc (f->ids, (f->n + 1) * sizeof *f->ids);
-  if (!f->ids)
-    abort ();
-  f->ids[f->n++] = s->id;
+  *ARRAY_PUSH (f->ids, f->n) = s->id;
   return 0;
 }
 
@@ -478,30 +522,24 @@ lab_state_teardown (struct lab_state *s, virConnectPtr conn)
 {
   struct lab_net n;
   char prefix[32];
-  virConnectPtr own = NULL;
+  CLEANUP_VIR_CONNECT virConnectPtr own = NULL;
   int r = 0;
 
   /* 1. Instant sessions (domain, supervisor, nbdkit, sockets, overlays),
    * then any other domain of the run (their taps go with them). */
-  lab_virt_quiet ();
+  virt_init ();
   lab_vm_prefix (s->id, prefix);
   if (s->dir && stop_sessions (s, prefix) == -1)
     r = -1;
+  if (!conn)
+    conn = own = virt_connect (s->uri);
   if (!conn) {
-    own = virConnectOpen (s->uri && *s->uri ? s->uri : NULL);
-    conn = own;
-  }
-  if (!conn) {
-    virErrorPtr e = virGetLastError ();
     error_setx ("lab %s: cannot reach libvirt (%s) to destroy its VMs: %s",
-                s->id, s->uri && *s->uri ? s->uri : "default URI",
-                e && e->message ? e->message : "?");
+                s->id, s->uri && *s->uri ? s->uri : "default URI", virt_last_error ());
     r = -1;
   }
   else if (lab_vm_destroy_prefix (conn, prefix) < 0)
     r = -1;
-  if (own)
-    virConnectClose (own);
   /* 2. The network. */
   lab_net_init (&n, s->id, NULL);
   if (lab_net_destroy (&n) == -1)

@@ -4,7 +4,8 @@
  * written with a fresh id, read back and listed; the memory budget holds a
  * second run back and refuses one larger than the budget; a run is alive
  * while its owner lives (not after a fake owner died), a sandbox while its
- * lease lasts; teardown of a run that made nothing removes its directory;
+ * lease lasts; waiting for memory is said through the note callback;
+ * teardown of a run that made nothing removes its directory;
  * state files are 0600 under umask 0.
  */
 #include <sys/stat.h>
@@ -12,8 +13,22 @@
 
 #include "lab/lab.h"
 #include "recovery/util/util.h"
+#include "recovery/virt/virt.h"
 
 static int failures;
+
+struct notes {
+  char **v;
+  size_t n;
+};
+
+static void
+collect (void *opaque, const char *line)
+{
+  struct notes *ns = opaque;
+
+  strv_push (&ns->v, &ns->n, xstrdup (line));
+}
 
 #define CHECK(cond) do { if (!(cond)) { \
       fprintf (stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
@@ -27,21 +42,32 @@ main (void)
   time_t now = time (NULL);
   pid_t child;
   size_t n;
+  struct notes notes = { 0 };
 
   if (!mkdtemp (home)) {
     perror ("mkdtemp");
     return 1;
   }
-  lab_virt_quiet ();
+  virt_init ();
   a = lab_state_new (home, "one", "/x/one.yaml", "run", NULL, 256, 400, 0);
   CHECK (a != NULL);
   if (!a)
     return 1;
   CHECK (strlen (a->id) == 6);
   CHECK (lab_state_alive (a, now));
-  /* 256 + 256 > 400: the second waits, here not at all. */
-  b = lab_state_new (home, "two", NULL, "run", NULL, 256, 400, 0);
-  CHECK (b == NULL && strstr (error_msg (), "memory budget is taken"));
+  /* 256 + 256 > 400: the second waits (saying so through its note
+   * callback, once), here a second at most. */
+  {
+    struct lab_state_opts o = {
+      .home = home, .lab = "two", .kind = "run", .memory_mib = 256, .budget_mib = 400,
+      .wait = 0.5, .note = collect, .note_opaque = &notes,
+    };
+    b = lab_state_open (&o);
+    CHECK (b == NULL && strstr (error_msg (), "memory budget is taken"));
+    CHECK (notes.n == 1 && notes.v && strcmp (notes.v[0], "waiting for memory: 256 of 400 "
+                                              "MiB in use by other lab runs, this one "
+                                              "needs 256 MiB") == 0);
+  }
   /* Larger than the whole budget: refused at once. */
   b = lab_state_new (home, "big", NULL, "run", NULL, 500, 400, -1);
   CHECK (b == NULL && strstr (error_msg (), "more than the whole budget"));
@@ -96,6 +122,7 @@ main (void)
   lab_state_list_free (v);
   lab_state_free (a);
   lab_state_free (b);
+  strv_free (notes.v);
   {
     char *p = xasprintf ("%s/labs/.budget.lock", home), *l = xasprintf ("%s/labs", home);
     unlink (p);

@@ -18,14 +18,14 @@
  * and the taps libvirt made are hardened (IPv6 off) as soon as it runs.
  */
 #include <errno.h>
+#include <stdarg.h>
 #include <sys/stat.h>
-
-#include <libvirt/virterror.h>
 
 #include "lab/lab.h"
 #include "recovery/catalog/catalog.h"
 #include "recovery/instant/instant.h"
 #include "recovery/util/util.h"
+#include "recovery/virt/virt.h"
 
 struct lab_vm_handle {
   virConnectPtr conn;
@@ -37,28 +37,33 @@ struct lab_vm_handle {
   char *overlay;
   char *serial;
   char **taps;
+  void (*warn) (void *opaque, const char *line);   /* lab_vm_env's */
+  void *warn_opaque;
 };
-
-/* The last libvirt error as our error, with context. */
-static void
-virt_error (const char *fmt, const char *arg)
-{
-  virErrorPtr e = virGetLastError ();
-  char ctx[256];
-
-  snprintf (ctx, sizeof ctx, fmt, arg);
-  error_setx ("%s: %s", ctx, e && e->message ? e->message : "libvirt error");
-}
-
-static void
-quiet (void *opaque, virErrorPtr e)
-{
-}
 
 void
 lab_virt_quiet (void)
 {
-  virSetErrorFunc (NULL, quiet);
+  virt_init ();
+}
+
+/* A warning of cleanup: to the caller's callback, else stderr. */
+static void
+warn (const struct lab_vm_handle *h, const char *fmt, ...)
+  __attribute__((format (printf, 2, 3)));
+static void
+warn (const struct lab_vm_handle *h, const char *fmt, ...)
+{
+  char line[1024];
+  va_list ap;
+
+  va_start (ap, fmt);
+  vsnprintf (line, sizeof line, fmt, ap);
+  va_end (ap);
+  if (h->warn)
+    h->warn (h->warn_opaque, line);
+  else
+    fprintf (stderr, "bootback: %s\n", line);
 }
 
 void
@@ -137,15 +142,15 @@ start_point (const struct lab_vm_env *env, const struct lab_vm *vm,
   h->source = xasprintf ("%s@%s", s->vm, s->point);
   free (h->serial);
   h->serial = xstrdup (s->console_log);
-  h->dom = virDomainLookupByName (env->conn, s->name);
+  h->dom = virt_domain_by_name (env->conn, s->name);
   if (!h->dom) {
-    virt_error ("VM %s: the session's domain", vm->name);
+    virt_error_set ("VM %s: the session's domain", vm->name);
     goto out;
   }
   /* Fail closed: every NIC must be on the lab bridge. */
-  xml = virDomainGetXMLDesc (h->dom, 0);
+  xml = virt_domain_xml (h->dom, 0);
   if (!xml) {
-    virt_error ("VM %s: XML", vm->name);
+    virt_error_set ("VM %s: XML", vm->name);
     goto out;
   }
   if (lab_domain_check (xml, env->net->bridge, vm->name, NULL) == -1)
@@ -156,77 +161,90 @@ start_point (const struct lab_vm_env *env, const struct lab_vm *vm,
   return r;
 }
 
+/* Boot an image VM: a throwaway overlay on the image, the lab's domain
+ * XML checked against the allow-list, a transient domain. */
+static int
+start_image (const struct lab_vm_env *env, const struct lab_vm *vm,
+             struct lab_vm_handle *h)
+{
+  struct lab_domain_spec spec = { 0 };
+  struct instant_xml_disk d = { .name = "vda" };
+  struct instant_xml_spec allowed = { .ndisks = 1, .disks = &d };
+  CLEANUP_FREE char *xml = NULL;
+  char mac[18];
+
+  h->overlay = xasprintf ("%s/%s.qcow2", env->run_dir, vm->name);
+  if (overlay_create (vm->image, vm->image_format ? vm->image_format : "raw",
+                      h->overlay) == -1)
+    return -1;
+  if (vm->mac)
+    snprintf (mac, sizeof mac, "%s", vm->mac);
+  else
+    lab_mac_from_name (vm->name, mac);
+  spec.name = h->name;
+  spec.disk = h->overlay;
+  spec.disk_format = "qcow2";
+  spec.bridge = env->net->bridge;
+  spec.mac = mac;
+  spec.memory_mib = vm->memory_mib ? vm->memory_mib : 256;
+  spec.vcpus = vm->vcpus;
+  spec.serial_log = h->serial;
+  xml = lab_domain_xml (&spec);
+  if (!xml)
+    return -1;
+  d.overlay = h->overlay;
+  allowed.name = h->name;
+  allowed.console_log = h->serial;
+  if (lab_domain_check (xml, env->net->bridge, vm->name, &allowed) == -1)
+    return -1;
+  h->dom = virt_domain_create_xml (env->conn, xml, h->name);
+  if (!h->dom) {
+    virt_error_set ("VM %s: start", vm->name);
+    return -1;
+  }
+  return 0;
+}
+
+/* The taps libvirt made: IPv6 off at once, and remembered so the
+ * isolation check can tell them from foreign ports. */
+static int
+harden_taps (const struct lab_vm *vm, struct lab_vm_handle *h)
+{
+  CLEANUP_FREE char *live = virt_domain_xml (h->dom, 0);
+  CLEANUP_STRV char **bridges = NULL;
+  CLEANUP_STRV char **types = NULL;
+  int i, n;
+
+  if (!live) {
+    virt_error_set ("VM %s: XML", vm->name);
+    return -1;
+  }
+  n = lab_domain_interfaces (live, &h->taps, &bridges, &types);
+  if (n < 0)
+    return -1;
+  for (i = 0; i < n; i++)
+    if (h->taps[i][0] && lab_net_port_harden (h->taps[i]) == -1 &&
+        access ("/proc/sys/net/ipv6", F_OK) == 0)
+      return -1;
+  return 0;
+}
+
 struct lab_vm_handle *
 lab_vm_start (const struct lab_vm_env *env, const struct lab_vm *vm)
 {
   struct lab_vm_handle *h = xcalloc (1, sizeof *h);
-  struct lab_domain_spec spec = { 0 };
-  char prefix[32], mac[18];
-  CLEANUP_FREE char *xml = NULL;
-  char *live = NULL, **bridges = NULL, **types = NULL;
-  int i, n;
+  char prefix[32];
+  int r;
 
   h->conn = env->conn;
+  h->warn = env->warn;
+  h->warn_opaque = env->warn_opaque;
   lab_vm_prefix (env->run_id, prefix);
   h->name = xasprintf ("%s%s", prefix, vm->name);
   h->serial = xasprintf ("%s/%s.console", env->run_dir, vm->name);
-  if (!vm->image) {
-    if (start_point (env, vm, h) == -1)
-      goto err;
-  }
-  else {
-    h->overlay = xasprintf ("%s/%s.qcow2", env->run_dir, vm->name);
-    if (overlay_create (vm->image, vm->image_format ? vm->image_format : "raw",
-                        h->overlay) == -1)
-      goto err;
-    if (vm->mac)
-      snprintf (mac, sizeof mac, "%s", vm->mac);
-    else
-      lab_mac_from_name (vm->name, mac);
-    spec.name = h->name;
-    spec.disk = h->overlay;
-    spec.disk_format = "qcow2";
-    spec.bridge = env->net->bridge;
-    spec.mac = mac;
-    spec.memory_mib = vm->memory_mib ? vm->memory_mib : 256;
-    spec.vcpus = vm->vcpus;
-    spec.serial_log = h->serial;
-    xml = lab_domain_xml (&spec);
-    if (!xml)
-      goto err;
-    {
-      struct instant_xml_disk d = { .name = "vda", .overlay = h->overlay };
-      struct instant_xml_spec allowed = {
-        .name = h->name, .console_log = h->serial, .ndisks = 1, .disks = &d,
-      };
-      if (lab_domain_check (xml, env->net->bridge, vm->name, &allowed) == -1)
-        goto err;
-    }
-    h->dom = virDomainCreateXML (env->conn, xml, 0);
-    if (!h->dom) {
-      virt_error ("VM %s: start", vm->name);
-      goto err;
-    }
-  }
-  /* The taps libvirt made: IPv6 off at once, and remembered so the
-   * isolation check can tell them from foreign ports. */
-  live = virDomainGetXMLDesc (h->dom, 0);
-  if (!live) {
-    virt_error ("VM %s: XML", vm->name);
-    goto err;
-  }
-  n = lab_domain_interfaces (live, &h->taps, &bridges, &types);
-  free (live);
-  strv_free (bridges);
-  strv_free (types);
-  if (n < 0)
-    goto err;
-  for (i = 0; i < n; i++)
-    if (h->taps[i][0] && lab_net_port_harden (h->taps[i]) == -1 &&
-        access ("/proc/sys/net/ipv6", F_OK) == 0)
-      goto err;
-  return h;
- err:
+  r = vm->image ? start_image (env, vm, h) : start_point (env, vm, h);
+  if (r == 0 && harden_taps (vm, h) == 0)
+    return h;
   {
     ERROR_SAVE (e);
     lab_vm_destroy (h);
@@ -295,18 +313,17 @@ lab_vm_destroy (struct lab_vm_handle *h)
     /* The session destroys its domain and discards its overlays. */
     struct catalog *cat = catalog_open (h->home);
     if (!cat || instant_stop (cat, h->session, NULL, true) == -1)
-      fprintf (stderr, "bootback: stopping instant session %" PRId64 " of %s: %s\n",
-               h->session, h->name, error_msg ());
+      warn (h, "stopping instant session %" PRId64 " of %s: %s", h->session, h->name,
+            error_msg ());
     catalog_close (cat);
   }
+  /* Destroyed at once: graceful would only cost time. */
   if (h->dom)
-    virDomainDestroy (h->dom);   /* graceful would only cost time */
+    virt_domain_destroy (h->dom);
   else if (h->conn && h->name) {
-    virDomainPtr d = virDomainLookupByName (h->conn, h->name);
-    if (d) {
-      virDomainDestroy (d);
-      virDomainFree (d);
-    }
+    CLEANUP_VIR_DOMAIN virDomainPtr d = virt_domain_by_name (h->conn, h->name);
+    if (d)
+      virt_domain_destroy (d);
   }
   if (h->overlay)
     unlink (h->overlay);
@@ -316,25 +333,20 @@ lab_vm_destroy (struct lab_vm_handle *h)
 int
 lab_vm_destroy_prefix (virConnectPtr conn, const char *prefix)
 {
-  virDomainPtr *doms = NULL;
+  virDomainPtr *doms;
   int n, i, count = 0;
 
-  n = virConnectListAllDomains (conn, &doms, 0);
-  if (n < 0) {
-    virt_error ("%s", "list domains");
+  n = virt_domain_list (conn, &doms);
+  if (n < 0)
     return -1;
-  }
   for (i = 0; i < n; i++) {
     const char *name = virDomainGetName (doms[i]);
     if (name && strncmp (name, prefix, strlen (prefix)) == 0) {
-      if (virDomainIsActive (doms[i]) == 1)
-        virDomainDestroy (doms[i]);
-      if (virDomainIsPersistent (doms[i]) == 1)
-        virDomainUndefineFlags (doms[i], VIR_DOMAIN_UNDEFINE_NVRAM);
+      virt_domain_destroy (doms[i]);
+      virt_domain_undefine (doms[i], VIR_DOMAIN_UNDEFINE_NVRAM);
       count++;
     }
-    virDomainFree (doms[i]);
   }
-  free (doms);
+  virt_domain_list_free (doms, n);
   return count;
 }

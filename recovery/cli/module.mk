@@ -9,7 +9,7 @@ DEPS    += libjansson-dev
 
 $(CLI_OBJ): ALL_CFLAGS += $(call pc_cflags,jansson sqlite3 libnbd libvirt)
 CLI_LIBS := $(VERIFY_A) $(LAB_A) $(INSTANT_A) $(INGEST_A) \
-            $(CATALOG_A) $(REPO_A) $(UTIL_A)
+            $(CATALOG_A) $(REPO_A) $(VIRT_A) $(UTIL_A)
 CLI_LINK  = $(CC) $(ALL_CFLAGS) -o $@ $^ $(LDFLAGS) \
 	  $(call pc_libs,libnbd sqlite3 libvirt libxml-2.0 $(PC_REPO)) \
 	  $(INSTANT_LIBS) $(call pc_libs,libfyaml libvirt-qemu zlib libpng) -lm -lpthread

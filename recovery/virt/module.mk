@@ -1,0 +1,24 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# recovery/virt: libbbvirt.a, the one home of libvirt (virt.c: connections,
+# errors, the event loop, domains, block jobs, the guest agent, backups)
+# and of the libxml2 helpers for libvirt's XML (xml.c, libxml2 only).
+# Everything that talks to libvirt links it and adds $(VIRT_LIBS).
+PC_VIRT   := libvirt libvirt-qemu libxml-2.0
+VIRT_SRC  := recovery/virt/virt.c recovery/virt/xml.c
+VIRT_OBJ  := $(VIRT_SRC:.c=.o)
+VIRT_A    := recovery/virt/libbbvirt.a
+VIRT_LIBS  = $(call pc_libs,$(PC_VIRT))
+LIBS_A    += $(VIRT_A)
+DEPS      += libvirt-dev libxml2-dev
+
+$(VIRT_OBJ) recovery/virt/test-virt.o: ALL_CFLAGS += $(call pc_cflags,$(PC_VIRT))
+$(VIRT_A): $(VIRT_OBJ)
+	$(AR) rcs $@ $^
+
+# Unit test: the XML helpers on hostile input, errors without a daemon,
+# and lifecycle and lookups for real against libvirt's test driver
+# (test:///default, in-process: no daemon).
+recovery/virt/test-virt: recovery/virt/test-virt.o $(VIRT_A) $(UTIL_A)
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDFLAGS) $(VIRT_LIBS) -lpthread
+TEST_BINS += recovery/virt/test-virt
+TESTS     += recovery/virt/test-virt
