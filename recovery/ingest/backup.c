@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * Backup of libvirt domains into restore points (the "driver" side: the
- * libvirt calls that act; the XML is built and parsed in backup-xml.c).
+ * libvirt calls that act, made through recovery/virt; the XML is built
+ * and parsed in backup-xml.c).
  *
  * A running domain is backed up with libvirt's backup API in pull mode:
  * virDomainBackupBegin starts a point-in-time view of each disk, exported
@@ -60,10 +61,8 @@
 #include <sys/sysinfo.h>
 #include <sys/wait.h>
 
-#include <libvirt/libvirt.h>
-#include <libvirt/virterror.h>
-
 #include "recovery/ingest/ingest-int.h"
+#include "recovery/virt/virt.h"
 
 struct ingest_backup {
   const struct backup_opts *o;
@@ -86,26 +85,6 @@ struct bdisk {
 };
 
 /* ---- small helpers ----------------------------------------------------------- */
-
-static void
-quiet (void *opaque, virErrorPtr e)
-{
-  /* libvirt would print every error on stderr; bootback reports its own */
-}
-
-/* Set the last error from libvirt's: "what: libvirt's message". */
-static void
-lv_error (const char *fmt, ...)
-{
-  char what[512];
-  va_list ap;
-  const char *m = virGetLastErrorMessage ();
-
-  va_start (ap, fmt);
-  vsnprintf (what, sizeof what, fmt, ap);
-  va_end (ap);
-  error_setx ("%s: %s", what, m && *m ? m : "unknown libvirt error");
-}
 
 static void
 note (struct ingest_backup *b, const char *fmt, ...)
@@ -158,23 +137,17 @@ ingest_backup_open (const struct backup_opts *o)
   char *u;
 
   b->o = o;
-  virSetErrorFunc (NULL, quiet);
-  if (virInitialize () == -1) {
-    lv_error ("libvirt");
+  b->conn = virt_connect (o->uri);
+  if (!b->conn)
     goto err;
-  }
-  b->conn = virConnectOpen (o->uri);
-  if (!b->conn) {
-    lv_error ("cannot connect to libvirt%s%s", o->uri ? " at " : "",
-              o->uri ? o->uri : "");
-    goto err;
-  }
+  /* The URI libvirt chose, for the thaw guard (virt has no call for it:
+   * a plain getter). */
   u = virConnectGetURI (b->conn);
   snprintf (b->uri, sizeof b->uri, "%s", u ? u : (o->uri ? o->uri : ""));
   free (u);
-  b->dom = virDomainLookupByName (b->conn, o->domain);
+  b->dom = virt_domain_by_name (b->conn, o->domain);
   if (!b->dom) {
-    lv_error ("domain %s", o->domain);
+    virt_error_set ("domain %s", o->domain);
     goto err;
   }
   return b;
@@ -190,12 +163,28 @@ ingest_backup_close (struct ingest_backup *b)
     return;
   if (b->dom)
     virDomainFree (b->dom);
-  if (b->conn)
-    virConnectClose (b->conn);
+  virt_close (b->conn);
   free (b);
 }
 
 /* ---- thaw guard ------------------------------------------------------------------ */
+
+/* One attempt of the guard to thaw domain: 0, or -1 with the error. */
+static int
+guard_thaw (const char *uri, const char *domain)
+{
+  CLEANUP_VIR_CONNECT virConnectPtr conn = virt_connect (uri);
+  CLEANUP_VIR_DOMAIN virDomainPtr dom = NULL;
+
+  if (!conn)
+    return -1;
+  dom = virt_domain_by_name (conn, domain);
+  if (!dom) {
+    virt_error_set ("domain %s", domain);
+    return -1;
+  }
+  return virt_fs_thaw (dom);
+}
 
 int
 ingest_backup_thaw_guard (const char *uri, const char *domain, int fd,
@@ -204,8 +193,6 @@ ingest_backup_thaw_guard (const char *uri, const char *domain, int fd,
 {
   char buf[64], msg[1024];
   size_t got = 0;
-  virConnectPtr conn;
-  virDomainPtr dom;
   int i;
 
   signal (SIGINT, SIG_IGN);    /* a ^C kills bootback: the guard must thaw */
@@ -225,26 +212,17 @@ ingest_backup_thaw_guard (const char *uri, const char *domain, int fd,
   if (strstr (buf, "thawed"))
     return 0;
   /* bootback died (or failed to thaw) while the guest may be frozen. */
-  virSetErrorFunc (NULL, quiet);
   for (i = 0; i < 30; i++) {
-    conn = virConnectOpen (uri && *uri ? uri : NULL);
-    dom = conn ? virDomainLookupByName (conn, domain) : NULL;
-    if (dom && virDomainFSThaw (dom, NULL, 0, 0) >= 0) {
+    if (guard_thaw (uri, domain) == 0) {
       snprintf (msg, sizeof msg, "thaw guard: thawed %s's filesystems "
                 "after the backup stopped", domain);
       say (opaque, msg);
-      virDomainFree (dom);
-      virConnectClose (conn);
       return 0;
     }
-    if (dom)
-      virDomainFree (dom);
-    if (conn)
-      virConnectClose (conn);
     sleep (1);
   }
   snprintf (msg, sizeof msg, "thaw guard: could not thaw %s: %s", domain,
-            virGetLastErrorMessage ());
+            error_msg ());
   say (opaque, msg);
   return 1;
 }
@@ -320,13 +298,15 @@ bootback_alive (long pid)
 static int
 clear_stale_job (struct ingest_backup *b)
 {
-  CLEANUP_FREE char *xml = virDomainBackupGetXMLDesc (b->dom, 0);
+  CLEANUP_FREE char *xml = virt_backup_xml (b->dom);
   char sock[1024], dir[1024], *slash;
   const char *base;
   long pid = 0;
 
-  if (!xml)
+  if (!xml) {
+    error_clear ();
     return 0;                   /* no backup job */
+  }
   if (backup_xml_job_socket (xml, sock, sizeof sock) == -1)
     return -1;
   snprintf (dir, sizeof dir, "%s", sock);
@@ -346,9 +326,9 @@ clear_stale_job (struct ingest_backup *b)
                 "(pid %ld)", b->o->domain, pid);
     return -1;
   }
-  if (virDomainAbortJob (b->dom) == -1) {
-    lv_error ("%s: cannot end the backup job left by bootback pid %ld",
-              b->o->domain, pid);
+  if (virt_job_abort (b->dom) == -1) {
+    error_prefix ("%s: cannot end the backup job left by bootback pid %ld",
+                  b->o->domain, pid);
     return -1;
   }
   rm_dir (dir);
@@ -366,7 +346,7 @@ check_checkpoint (struct ingest_backup *b, const char *name,
                   char (*names)[DISK_NAME_MAX + 1], size_t *n, char *why,
                   size_t wlen)
 {
-  virDomainCheckpointPtr cp;
+  CLEANUP_VIR_CHECKPOINT virDomainCheckpointPtr cp = NULL;
   CLEANUP_FREE char *xml = NULL;
 
   *n = 0;
@@ -379,17 +359,16 @@ check_checkpoint (struct ingest_backup *b, const char *name,
               "(not this repository's)", name);
     return 0;
   }
-  cp = virDomainCheckpointLookupByName (b->dom, name, 0);
+  cp = virt_checkpoint_by_name (b->dom, name);
   if (!cp) {
     snprintf (why, wlen, "checkpoint %s of the last point is missing in "
               "libvirt", name);
     return 0;
   }
-  xml = virDomainCheckpointGetXMLDesc (cp, 0);
-  virDomainCheckpointFree (cp);
+  xml = virt_checkpoint_xml (cp);
   if (!xml || backup_xml_checkpoint_disks (xml, names, REPO_MAX_DISKS, n) == -1) {
     snprintf (why, wlen, "checkpoint %s cannot be read: %s", name,
-              xml ? error_msg () : virGetLastErrorMessage ());
+              xml ? error_msg () : virt_last_error ());
     return 0;
   }
   return 1;
@@ -401,10 +380,8 @@ disk_capacity (struct ingest_backup *b, const char *target, uint64_t *size)
 {
   virDomainBlockInfo info;
 
-  if (virDomainGetBlockInfo (b->dom, target, &info, 0) == -1) {
-    lv_error ("%s: disk %s", b->o->domain, target);
+  if (virt_block_info (b->dom, target, &info) == -1)
     return -1;
-  }
   *size = info.capacity;
   return 0;
 }
@@ -868,29 +845,27 @@ drop_checkpoint (struct ingest_backup *b, virDomainCheckpointPtr cp)
   const char *name = virDomainCheckpointGetName (cp);
   char first[512];
 
-  if (virDomainCheckpointDelete (cp, 0) == 0)
+  if (virt_checkpoint_delete (cp, false) == 0)
     return 0;
-  snprintf (first, sizeof first, "%s", virGetLastErrorMessage ());
-  if (virDomainCheckpointDelete (cp, VIR_DOMAIN_CHECKPOINT_DELETE_METADATA_ONLY) == 0) {
+  snprintf (first, sizeof first, "%s", virt_last_error ());
+  if (virt_checkpoint_delete (cp, true) == 0) {
     note (b, "removed broken checkpoint %s from libvirt's metadata (%s)",
           name, first);
     return 0;
   }
-  lv_error ("%s: delete checkpoint %s", b->o->domain, name);
+  error_prefix ("%s", b->o->domain);
   return -1;
 }
 
 static void
 delete_checkpoint (struct ingest_backup *b, const char *name)
 {
-  virDomainCheckpointPtr cp = virDomainCheckpointLookupByName (b->dom, name, 0);
+  CLEANUP_VIR_CHECKPOINT virDomainCheckpointPtr cp =
+    virt_checkpoint_by_name (b->dom, name);
 
-  if (cp) {
-    if (drop_checkpoint (b, cp) == -1)
-      note (b, "warning: could not delete checkpoint %s: %s", name,
-            error_msg ());
-    virDomainCheckpointFree (cp);
-  }
+  if (cp && drop_checkpoint (b, cp) == -1)
+    note (b, "warning: could not delete checkpoint %s: %s", name,
+          error_msg ());
 }
 
 /* The domain's XML to keep with the point: the persistent definition if
@@ -901,11 +876,9 @@ saved_xml (struct ingest_backup *b)
   char *x = NULL;
 
   if (virDomainIsPersistent (b->dom) == 1)
-    x = virDomainGetXMLDesc (b->dom, VIR_DOMAIN_XML_INACTIVE);
+    x = virt_domain_xml (b->dom, VIR_DOMAIN_XML_INACTIVE);
   if (!x)
-    x = virDomainGetXMLDesc (b->dom, 0);
-  if (!x)
-    lv_error ("%s: domain XML", b->o->domain);
+    x = virt_domain_xml (b->dom, 0);
   return x;
 }
 
@@ -917,7 +890,7 @@ struct run {
   int threads;
   double t0;
   /* The domain, its disks and the previous point (run_inspect, run_plan). */
-  int state;                     /* virDomainGetState's */
+  int state;                     /* virt_domain_state's */
   bool running;
   size_t nd;
   struct bdisk d[REPO_MAX_DISKS];
@@ -942,17 +915,16 @@ static int
 run_inspect (struct run *run)
 {
   const struct backup_opts *o = run->b->o;
-  int state, reason;
+  int state;
 
   if (!name_is_valid (o->domain)) {
     error_setx ("domain name '%s' cannot name a VM in the repository "
                 "(letters, digits, '.', '_', '-')", o->domain);
     return -1;
   }
-  if (virDomainGetState (run->b->dom, &state, &reason, 0) == -1) {
-    lv_error ("%s: state", o->domain);
+  state = virt_domain_state (run->b->dom, NULL);
+  if (state == -1)
     return -1;
-  }
   run->state = state;
   run->running = state == VIR_DOMAIN_RUNNING || state == VIR_DOMAIN_PAUSED ||
     state == VIR_DOMAIN_BLOCKED;
@@ -976,11 +948,9 @@ run_plan (struct run *run)
   CLEANUP_FREE char *live = NULL;
   size_t k;
 
-  live = virDomainGetXMLDesc (b->dom, run->running ? 0 : VIR_DOMAIN_XML_INACTIVE);
-  if (!live) {
-    lv_error ("%s: domain XML", b->o->domain);
+  live = virt_domain_xml (b->dom, run->running ? 0 : VIR_DOMAIN_XML_INACTIVE);
+  if (!live)
     return -1;
-  }
   run->keep = saved_xml (b);
   if (!run->keep ||
       backup_xml_domain_disks (live, xd, REPO_MAX_DISKS, &run->nd) == -1)
@@ -1074,18 +1044,18 @@ job_freeze (struct run *run)
           error_msg ());
     return;
   }
-  if (virDomainFSFreeze (b->dom, NULL, 0, 0) >= 0) {
+  if (virt_fs_freeze (b->dom) == 0) {
     run->frozen = true;
     note (b, "guest agent: filesystems frozen");
     return;
   }
   note (b, "guest agent: cannot freeze (%s): the point is "
-        "crash-consistent", virGetLastErrorMessage ());
+        "crash-consistent", virt_last_error ());
   /* A freeze that failed late (a lost reply) may have frozen some
    * filesystems: thaw anyway.  If that fails too, the guard keeps
    * trying, unless no agent is connected (then nothing froze). */
-  thawed = virDomainFSThaw (b->dom, NULL, 0, 0) >= 0 ||
-    strstr (virGetLastErrorMessage (), "not connected") != NULL;
+  thawed = virt_fs_thaw (b->dom) == 0 ||
+    strstr (virt_last_error (), "not connected") != NULL;
   guard_stop (run->guard_fd, run->guard_pid, thawed);
   run->guard_fd = -1;
 }
@@ -1106,12 +1076,12 @@ job_retry_full (struct run *run)
       snprintf (res->mode, sizeof res->mode, "full");
       snprintf (res->reason, sizeof res->reason,
                 "libvirt refused the incremental backup: %.180s",
-                virGetLastErrorMessage ());
+                virt_last_error ());
       retry = true;
     }
   if (retry)
     note (run->b, "libvirt refused the incremental backup (%s): full read",
-          virGetLastErrorMessage ());
+          virt_last_error ());
   return retry;
 }
 
@@ -1137,20 +1107,19 @@ job_begin (struct run *run)
                   "(BOOTBACK_BACKUP_TEST=fail-frozen)");
       return -1;
     }
-    if (virDomainBackupBegin (b->dom, bxml, cxml, 0) == 0) {
+    if (virt_backup_begin (b->dom, bxml, cxml) == 0) {
       run->job = true;
       run->created = cxml != NULL;
       break;
     }
-    lv_error ("%s: cannot begin the backup", b->o->domain);
     if (!job_retry_full (run))
       return -1;
   }
   if (run->frozen) {
-    bool thawed = virDomainFSThaw (b->dom, NULL, 0, 0) >= 0;
+    bool thawed = virt_fs_thaw (b->dom) == 0;
     if (!thawed)
       note (b, "warning: guest agent: thaw failed (%s); the thaw guard "
-            "retries", virGetLastErrorMessage ());
+            "retries", virt_last_error ());
     else
       note (b, "guest agent: filesystems thawed");
     guard_stop (run->guard_fd, run->guard_pid, thawed);
@@ -1195,8 +1164,8 @@ job_read (struct run *run)
     if (rr == -1)
       return -1;
   }
-  if (virDomainAbortJob (b->dom) == -1)
-    note (b, "warning: ending the backup job: %s", virGetLastErrorMessage ());
+  if (virt_job_abort (b->dom) == -1)
+    note (b, "warning: ending the backup job: %s", virt_last_error ());
   run->job = false;
   return 0;
 }
@@ -1262,14 +1231,14 @@ run_fail (struct run *run)
   ERROR_SAVE (saved);
 
   if (run->guard_fd != -1) {
-    bool thawed = run->frozen && virDomainFSThaw (b->dom, NULL, 0, 0) >= 0;
+    bool thawed = run->frozen && virt_fs_thaw (b->dom) == 0;
     if (run->frozen && !thawed)
       note (b, "warning: guest agent: thaw failed (%s); the thaw guard "
-            "retries", virGetLastErrorMessage ());
+            "retries", virt_last_error ());
     guard_stop (run->guard_fd, run->guard_pid, thawed || !run->frozen);
   }
   if (run->job)
-    virDomainAbortJob (b->dom);
+    virt_job_abort (b->dom);
   if (run->created)
     delete_checkpoint (b, b->new_cp);
   repo_writer_abort (run->w);
@@ -1327,11 +1296,9 @@ ingest_backup_advance (struct ingest_backup *b)
   if (!b->committed || !b->new_cp[0])
     return 0;
   crash_step (5);
-  n = virDomainListAllCheckpoints (b->dom, &cps, 0);
-  if (n < 0) {
-    lv_error ("%s: list checkpoints", b->o->domain);
+  n = virt_checkpoint_list (b->dom, &cps);
+  if (n < 0)
     return -1;
-  }
   /* Oldest first is not required: each is deleted alone. */
   for (i = 0; i < n; i++) {
     const char *name = virDomainCheckpointGetName (cps[i]);
@@ -1339,9 +1306,8 @@ ingest_backup_advance (struct ingest_backup *b)
         strcmp (name, b->new_cp) != 0 &&
         drop_checkpoint (b, cps[i]) == -1)
       ret = -1;
-    virDomainCheckpointFree (cps[i]);
   }
-  free (cps);
+  virt_checkpoint_list_free (cps, n);
   return ret;
 }
 
@@ -1356,35 +1322,23 @@ cmp_str (const void *a, const void *b)
 char **
 ingest_backup_marked_domains (const char *uri)
 {
-  virConnectPtr conn;
+  CLEANUP_VIR_CONNECT virConnectPtr conn = virt_connect (uri);
   virDomainPtr *doms = NULL;
   char **out;
   int n, i, k = 0;
 
-  virSetErrorFunc (NULL, quiet);
-  conn = virConnectOpen (uri);
-  if (!conn) {
-    lv_error ("cannot connect to libvirt%s%s", uri ? " at " : "", uri ? uri : "");
+  if (!conn)
     return NULL;
-  }
-  n = virConnectListAllDomains (conn, &doms, 0);
-  if (n < 0) {
-    lv_error ("list domains");
-    virConnectClose (conn);
+  n = virt_domain_list (conn, &doms);
+  if (n < 0)
     return NULL;
-  }
   out = xcalloc (n + 1, sizeof *out);
   for (i = 0; i < n; i++) {
-    CLEANUP_FREE char *meta =
-      virDomainGetMetadata (doms[i], VIR_DOMAIN_METADATA_ELEMENT, BACKUP_XML_NS,
-                            virDomainIsPersistent (doms[i]) == 1
-                            ? VIR_DOMAIN_AFFECT_CONFIG : VIR_DOMAIN_AFFECT_LIVE);
+    CLEANUP_FREE char *meta = virt_domain_metadata (doms[i], BACKUP_XML_NS);
     if (backup_xml_marked (meta))
       out[k++] = xstrdup (virDomainGetName (doms[i]));
-    virDomainFree (doms[i]);
   }
-  free (doms);
-  virConnectClose (conn);
+  virt_domain_list_free (doms, n);
   qsort (out, k, sizeof *out, cmp_str);
   error_clear ();
   return out;

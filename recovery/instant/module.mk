@@ -27,7 +27,8 @@ TESTS     += recovery/instant/test-domain-xml
 # allow-list and the backup side's disk parser; lab/test-fuzz.sh runs it.
 INSTANT_FUZZ := recovery/instant/fuzz-domain-xml
 $(INSTANT_FUZZ): recovery/instant/fuzz-domain-xml.c recovery/instant/domain-xml.c \
-                 recovery/instant/sanitize.c recovery/ingest/backup-xml.c $(UTIL_SRC)
+                 recovery/instant/sanitize.c recovery/ingest/backup-xml.c \
+                 recovery/virt/xml.c $(UTIL_SRC)
 	$(FUZZ_CC) $(FUZZ_BASE) $(call pc_cflags,libxml-2.0 libvirt libnbd) -o $@ $^ \
 	  $(call pc_libs,libxml-2.0)
 ifeq ($(FUZZ_OK),yes)
