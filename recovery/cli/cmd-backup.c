@@ -70,7 +70,7 @@ add_listed_domains (const char *path, bool required, char ***v, size_t *n)
     *e = '\0';
     if (!*s)
       continue;
-    if (strpbrk (s, " \t") || strlen (s) > 128) {
+    if (strpbrk (s, " \t") || strlen (s) > VM_NAME_MAX) {
       cli_error ("%s:%zu: not a domain name: '%s'", path, lineno, s);
       return -1;
     }
@@ -78,11 +78,17 @@ add_listed_domains (const char *path, bool required, char ***v, size_t *n)
       ;
     if (i < *n)
       continue;
-    *v = xrealloc (*v, (*n + 2) * sizeof **v);
-    (*v)[(*n)++] = xstrdup (s);
-    (*v)[*n] = NULL;
+    strv_push (v, n, xstrdup (s));
   }
   return 0;
+}
+
+/* The thaw guard's notes: it runs on its own, so they are messages of
+ * their own on stderr, "bootback: thaw guard: ...". */
+static void
+guard_note (void *opaque, const char *msg)
+{
+  cli_error ("%s", msg);
 }
 
 static void
@@ -187,8 +193,19 @@ backup_one (struct cli *c, struct backup_opts *o, struct out *out, json_t *arr)
   return 0;
 }
 
-int
-cmd_backup (struct cli *c, int argc, char **argv)
+/* What backup's command line asks for. */
+struct backup_args {
+  struct backup_opts o;
+  const char *disks[REPO_MAX_DISKS];
+  struct out out;
+  bool all;
+  const char *list;              /* --list FILE */
+  bool thaw_guard;               /* internal: --thaw-guard URI DOMAIN */
+};
+
+/* The options (exits on --help and bad usage).  -1 if reported. */
+static int
+backup_options (struct backup_args *a, int argc, char **argv)
 {
   static const struct option lo[] = {
     { "all", no_argument, NULL, 'a' },
@@ -204,95 +221,114 @@ cmd_backup (struct cli *c, int argc, char **argv)
     { "help", no_argument, NULL, 'h' },
     { 0 }
   };
-  const char *disks[REPO_MAX_DISKS];
-  struct backup_opts o = { .quiesce = true };
-  struct out out = { false };
-  char **doms = NULL;
-  bool all = false;
-  const char *list = NULL;
-  json_t *arr = NULL;
-  size_t n = 0, i, failed = 0;
+  struct backup_opts *o = &a->o;
   int opt;
 
   while ((opt = getopt_long (argc, argv, "h", lo, NULL)) != -1) {
     switch (opt) {
-    case 'a': all = true; break;
-    case 'l': list = optarg; break;
-    case 'f': o.full = true; break;
+    case 'a': a->all = true; break;
+    case 'l': a->list = optarg; break;
+    case 'f': o->full = true; break;
     case 'd':
-      if (o.ndisks == REPO_MAX_DISKS) {
+      if (o->ndisks == REPO_MAX_DISKS) {
         cli_error ("too many --disk");
-        return 1;
+        return -1;
       }
-      disks[o.ndisks++] = optarg;
+      a->disks[o->ndisks++] = optarg;
       break;
-    case 'c': o.uri = optarg; break;
-    case 'Q': o.quiesce = false; break;
-    case 's': o.scratch_dir = optarg; break;
-    case 'T': o.threads = cli_int_arg ("--threads", optarg); break;
-    case 'j': out.json = true; break;
+    case 'c': o->uri = optarg; break;
+    case 'Q': o->quiesce = false; break;
+    case 's': o->scratch_dir = optarg; break;
+    case 'T': o->threads = cli_int_arg ("--threads", optarg); break;
+    case 'j': a->out.json = true; break;
     case 'G':
-      /* Internal: the thaw guard (backup.c), "--thaw-guard URI DOMAIN". */
-      if (optind + 2 != argc)
-        return 1;
-      return ingest_backup_thaw_guard (argv[optind], argv[optind + 1], 0);
+      /* Internal: the thaw guard (backup.c); its arguments follow. */
+      a->thaw_guard = true;
+      return 0;
     case 'h': cli_usage (backup_usage);
     default: cli_bad_usage (backup_usage);
     }
   }
-  if (o.ndisks)
-    o.disks = disks;
-  if (all == (optind < argc)) {
+  if (o->ndisks)
+    o->disks = a->disks;
+  if (!o->scratch_dir || !*o->scratch_dir)
+    o->scratch_dir = getenv ("BOOTBACK_SCRATCH_DIR");
+  if (a->all == (optind < argc)) {
     cli_error ("backup needs DOMAIN... or --all (not both)");
     cli_bad_usage (backup_usage);
   }
-  if (list && !all) {
+  if (a->list && !a->all) {
     cli_error ("--list goes with --all");
     cli_bad_usage (backup_usage);
   }
-  signal (SIGPIPE, SIG_IGN);
-  if (all) {
-    CLEANUP_FREE char *deflist = xasprintf ("%s/backup-domains", c->home);
-    doms = ingest_backup_marked_domains (o.uri);
-    if (!doms) {
-      cli_perror ();
-      return 1;
-    }
-    for (n = 0; doms[n]; n++)
-      ;
-    if (add_listed_domains (list ? list : deflist, list != NULL,
-                            &doms, &n) == -1) {
-      strv_free (doms);
-      return 1;
-    }
-    if (n == 0) {
-      printf ("no domain is marked for backup (virsh metadata DOMAIN "
-              "--uri https://bootback.dev/xmlns/backup/1 --key bootback "
-              "--set '<backup/>' marks one) or listed in %s\n",
-              list ? list : deflist);
-      strv_free (doms);
-      return 0;
-    }
+  return 0;
+}
+
+/* --all: the marked domains and those of the list file, into *doms (*n of
+ * them).  -1 if reported. */
+static int
+backup_all_domains (struct cli *c, const struct backup_args *a, char ***doms,
+                    size_t *n)
+{
+  CLEANUP_FREE char *deflist = xasprintf ("%s/backup-domains", c->home);
+
+  *doms = ingest_backup_marked_domains (a->o.uri);
+  if (!*doms) {
+    cli_perror ();
+    return -1;
   }
-  if (cli_repo (c) == -1) {
-    strv_free (doms);
+  for (*n = 0; (*doms)[*n]; (*n)++)
+    ;
+  if (add_listed_domains (a->list ? a->list : deflist, a->list != NULL,
+                          doms, n) == -1)
+    return -1;
+  if (*n == 0)
+    printf ("no domain is marked for backup (virsh metadata DOMAIN "
+            "--uri https://bootback.dev/xmlns/backup/1 --key bootback "
+            "--set '<backup/>' marks one) or listed in %s\n",
+            a->list ? a->list : deflist);
+  return 0;
+}
+
+int
+cmd_backup (struct cli *c, int argc, char **argv)
+{
+  struct backup_args a = { .o.quiesce = true };
+  CLEANUP_STRV char **doms = NULL;
+  json_t *arr = NULL;
+  size_t n = 0, i, failed = 0;
+
+  if (backup_options (&a, argc, argv) == -1)
     return 1;
+  if (a.thaw_guard) {           /* "--thaw-guard URI DOMAIN" */
+    if (optind + 2 != argc)
+      return 1;
+    return ingest_backup_thaw_guard (argv[optind], argv[optind + 1], 0,
+                                     guard_note, NULL);
   }
-  o.note = print_note;
-  o.opaque = &out;
-  if (out.json)
-    arr = json_array ();
-  if (!all)
+  signal (SIGPIPE, SIG_IGN);
+  if (a.all) {
+    if (backup_all_domains (c, &a, &doms, &n) == -1)
+      return 1;
+    if (n == 0)
+      return 0;
+  }
+  else
     n = argc - optind;
+  if (cli_repo (c) == -1)
+    return 1;
+  a.o.note = print_note;
+  a.o.opaque = &a.out;
+  if (a.out.json)
+    arr = json_array ();
   for (i = 0; i < n; i++) {
-    o.domain = all ? doms[i] : argv[optind + i];
-    failed += backup_one (c, &o, &out, arr);
+    a.o.domain = a.all ? doms[i] : argv[optind + i];
+    failed += backup_one (c, &a.o, &a.out, arr);
   }
-  if (out.json)
+  if (a.out.json)
     cli_json_print (arr);
   else if (n > 1)
     printf ("%zu of %zu domains backed up%s\n", n - failed, n,
             failed ? "; see the errors above" : "");
-  strv_free (doms);
   return failed ? 1 : 0;
 }

@@ -81,8 +81,22 @@ static const char import_usage[] =
   "--threads N sets how many chunks are read and stored in parallel\n"
   "(default: the CPUs, at least 2).\n";
 
-int
-cmd_import (struct cli *c, int argc, char **argv)
+/* What import's command line asks for. */
+struct import_args {
+  struct ingest_opts o;
+  struct ingest_disk disks[REPO_MAX_DISKS];
+  size_t ndisks;
+  const char *names[REPO_MAX_DISKS], *formats[REPO_MAX_DISKS];
+  size_t nnames, nformats;
+  char defnames[REPO_MAX_DISKS][8];  /* vda, vdb, ... */
+  const char *xml_path;
+  char *xml;                         /* its contents */
+  bool json;
+};
+
+/* The options (exits on --help and bad usage).  -1 if reported. */
+static int
+import_options (struct import_args *a, int argc, char **argv)
 {
   static const struct option lo[] = {
     { "vm", required_argument, NULL, 'v' },
@@ -96,137 +110,173 @@ cmd_import (struct cli *c, int argc, char **argv)
     { "help", no_argument, NULL, 'h' },
     { 0 }
   };
-  struct ingest_disk disks[REPO_MAX_DISKS];
-  const char *names[REPO_MAX_DISKS], *formats[REPO_MAX_DISKS];
-  char defnames[REPO_MAX_DISKS][8];
-  struct ingest_opts o = { 0 };
-  struct ingest_result res;
-  struct repo_manifest m;
-  CLEANUP_FREE char *xml = NULL;
-  const char *xml_path = NULL;
-  size_t nnames = 0, nformats = 0, ndisks, i, len;
-  bool json = false;
   int opt;
-  int64_t job;
-  double t0;
 
   while ((opt = getopt_long (argc, argv, "h", lo, NULL)) != -1) {
     switch (opt) {
-    case 'v': o.vm = optarg; break;
+    case 'v': a->o.vm = optarg; break;
     case 'd':
-      if (nnames == REPO_MAX_DISKS) {
+      if (a->nnames == REPO_MAX_DISKS) {
         cli_error ("too many --disk");
-        return 1;
+        return -1;
       }
-      names[nnames++] = optarg;
+      a->names[a->nnames++] = optarg;
       break;
-    case 'x': xml_path = optarg; break;
+    case 'x': a->xml_path = optarg; break;
     case 'f':
-      if (nformats == REPO_MAX_DISKS) {
+      if (a->nformats == REPO_MAX_DISKS) {
         cli_error ("too many --format");
-        return 1;
+        return -1;
       }
-      formats[nformats++] = optarg;
+      a->formats[a->nformats++] = optarg;
       break;
-    case 'B': o.allow_backing = true; break;
+    case 'B': a->o.allow_backing = true; break;
     case 't':
-      if (timestamp_parse (optarg, &o.time) == -1) {
+      if (timestamp_parse (optarg, &a->o.time) == -1) {
         cli_perror ();
-        return 1;
+        return -1;
       }
       break;
-    case 'T': o.threads = cli_int_arg ("--threads", optarg); break;
-    case 'j': json = true; break;
+    case 'T': a->o.threads = cli_int_arg ("--threads", optarg); break;
+    case 'j': a->json = true; break;
     case 'h': cli_usage (import_usage);
     default: cli_bad_usage (import_usage);
     }
   }
-  ndisks = argc - optind;
-  if (!o.vm || ndisks == 0) {
+  return 0;
+}
+
+/* The images: one name and format each (exits on bad usage).  -1 if
+ * reported. */
+static int
+import_images (struct import_args *a, int argc, char **argv)
+{
+  size_t i;
+
+  a->ndisks = argc - optind;
+  if (!a->o.vm || a->ndisks == 0) {
     cli_error ("import needs at least one IMAGE and --vm NAME");
     cli_bad_usage (import_usage);
   }
-  if (!name_is_valid (o.vm)) {
+  if (!name_is_valid (a->o.vm)) {
     cli_error ("'%s' is not a valid VM name (letters, digits, '.', '_', '-')",
-               o.vm);
-    return 1;
+               a->o.vm);
+    return -1;
   }
-  if (ndisks > REPO_MAX_DISKS || (nnames && nnames != ndisks)) {
+  if (a->ndisks > REPO_MAX_DISKS || (a->nnames && a->nnames != a->ndisks)) {
     cli_error ("give one --disk NAME per image (%zu images, %zu names)",
-               ndisks, nnames);
-    return 1;
+               a->ndisks, a->nnames);
+    return -1;
   }
-  if (nformats > 1 && nformats != ndisks) {
+  if (a->nformats > 1 && a->nformats != a->ndisks) {
     cli_error ("give one --format for all images or one per image "
-               "(%zu images, %zu formats)", ndisks, nformats);
-    return 1;
+               "(%zu images, %zu formats)", a->ndisks, a->nformats);
+    return -1;
   }
-  for (i = 0; i < ndisks; i++) {
-    disks[i].image = argv[optind + i];
-    disks[i].format = nformats ? formats[nformats > 1 ? i : 0] : NULL;
-    if (nnames)
-      disks[i].name = names[i];
+  for (i = 0; i < a->ndisks; i++) {
+    struct ingest_disk *d = &a->disks[i];
+    d->image = argv[optind + i];
+    d->format = a->nformats ? a->formats[a->nformats > 1 ? i : 0] : NULL;
+    if (a->nnames)
+      d->name = a->names[i];
     else {
-      snprintf (defnames[i], sizeof defnames[i], "vd%c", (char) ('a' + i % 26));
-      disks[i].name = defnames[i];
+      snprintf (a->defnames[i], sizeof a->defnames[i], "vd%c",
+                (char) ('a' + i % 26));
+      d->name = a->defnames[i];
     }
-    if (!disk_name_is_valid (disks[i].name)) {
+    if (!disk_name_is_valid (d->name)) {
       cli_error ("'%s' is not a valid disk name ([A-Za-z0-9._-], at most %d)",
-                 disks[i].name, DISK_NAME_MAX);
-      return 1;
+                 d->name, DISK_NAME_MAX);
+      return -1;
     }
   }
-  if (xml_path) {
-    FILE *f = fopen (xml_path, "re");
-    if (!f) {
-      cli_error ("%s: %s", xml_path, strerror (errno));
-      return 1;
-    }
-    xml = xmalloc (16 << 20);
-    len = fread (xml, 1, (16 << 20) - 1, f);
-    fclose (f);
-    xml[len] = '\0';
-    if (!strstr (xml, "<domain")) {
-      cli_error ("%s: not a libvirt domain XML (no <domain> element)", xml_path);
-      return 1;
-    }
-    o.domain_xml = xml;
+  return 0;
+}
+
+/* --domain-xml FILE: read it (up to 16 MiB), a libvirt domain's.  -1 if
+ * reported. */
+static int
+import_domain_xml (struct import_args *a)
+{
+  FILE *f;
+  size_t len;
+
+  if (!a->xml_path)
+    return 0;
+  f = fopen (a->xml_path, "re");
+  if (!f) {
+    cli_error ("%s: %s", a->xml_path, strerror (errno));
+    return -1;
   }
-  if (cli_repo (c) == -1)
-    return 1;
-  job = catalog_job_begin (c->cat, "import", c->repo_id, o.vm);
+  a->xml = xmalloc (16 << 20);
+  len = fread (a->xml, 1, (16 << 20) - 1, f);
+  fclose (f);
+  a->xml[len] = '\0';
+  if (!strstr (a->xml, "<domain")) {
+    cli_error ("%s: not a libvirt domain XML (no <domain> element)",
+               a->xml_path);
+    return -1;
+  }
+  a->o.domain_xml = a->xml;
+  return 0;
+}
+
+static void
+import_print (const struct repo_manifest *m, const struct ingest_result *res,
+              double t0, bool json)
+{
+  char a[32], b[32], n[32], s[32], rate[32];
+  /* Wall time including the commit (syncfs, indexes, manifest), which
+   * the manifest's own figure cannot include. */
+  double secs = now_monotonic () - t0;
+
+  if (json) {
+    cli_json_print (manifest_json (m));
+    return;
+  }
+  printf ("imported %s@%s: %zu disk%s, %s, read %s, new %s (stored %s), "
+          "%" PRIu64 " chunks reused, %.1f s, %s/s\n",
+          m->vm, m->id, m->ndisks, m->ndisks == 1 ? "" : "s",
+          human_size (res->bytes_total, a, sizeof a),
+          human_size (res->bytes_read, b, sizeof b),
+          human_size (m->stats.new_bytes, n, sizeof n),
+          human_size (m->stats.stored_bytes, s, sizeof s),
+          m->stats.reused_chunks, secs,
+          human_size (secs > 0 ? res->bytes_total / secs : 0, rate,
+                      sizeof rate));
+}
+
+int
+cmd_import (struct cli *c, int argc, char **argv)
+{
+  struct import_args a = { 0 };
+  struct ingest_result res;
+  struct repo_manifest m;
+  int64_t job;
+  double t0;
+  int ret = 1;
+
+  if (import_options (&a, argc, argv) == -1 ||
+      import_images (&a, argc, argv) == -1 ||
+      import_domain_xml (&a) == -1 || cli_repo (c) == -1)
+    goto out;
+  job = catalog_job_begin (c->cat, "import", c->repo_id, a.o.vm);
   t0 = now_monotonic ();
-  if (ingest_import (c->repo, &o, disks, ndisks, &m, &res) == -1) {
+  if (ingest_import (c->repo, &a.o, a.disks, a.ndisks, &m, &res) == -1) {
     cli_perror ();
     catalog_job_end (c->cat, job, "failed", NULL, error_msg (), NULL);
-    return 1;
+    goto out;
   }
   cli_record_point (c, &m);
   {
     CLEANUP_FREE char *pt = xasprintf ("%s@%s", m.vm, m.id);
     catalog_job_end (c->cat, job, "ok", pt, NULL, NULL);
   }
-  if (json) {
-    json_t *j = manifest_json (&m);
-    cli_json_print (j);
-  }
-  else {
-    char a[32], b[32], n[32], s[32], rate[32];
-    /* Wall time including the commit (syncfs, indexes, manifest), which
-     * the manifest's own figure cannot include. */
-    double secs = now_monotonic () - t0;
-    printf ("imported %s@%s: %zu disk%s, %s, read %s, new %s (stored %s), "
-            "%" PRIu64 " chunks reused, %.1f s, %s/s\n",
-            m.vm, m.id, m.ndisks, m.ndisks == 1 ? "" : "s",
-            human_size (res.bytes_total, a, sizeof a),
-            human_size (res.bytes_read, b, sizeof b),
-            human_size (m.stats.new_bytes, n, sizeof n),
-            human_size (m.stats.stored_bytes, s, sizeof s),
-            m.stats.reused_chunks, secs,
-            human_size (secs > 0 ? res.bytes_total / secs : 0, rate,
-                        sizeof rate));
-  }
-  return 0;
+  import_print (&m, &res, t0, a.json);
+  ret = 0;
+ out:
+  free (a.xml);
+  return ret;
 }
 
 /* ---- points / point show ------------------------------------------------------ */
@@ -318,13 +368,58 @@ static const char point_usage[] =
   "TIME is the point's time stamp (e.g. 20261122T045506Z) or 'latest'.\n"
   "Protected points are never removed by prune.\n";
 
+/* point show: the manifest of point m (its domain XML checked against
+ * its pin when it has one).  The exit status. */
+static int
+point_show (struct cli *c, const struct repo_manifest *m, bool json)
+{
+  const char *pin = m->domain_xml_pinned ? "yes (SHA-256 pinned)"
+    : "yes (unpinned: made before bootback pinned domain.xml)";
+  char a[32], iso[32];
+  struct tm tm;
+  size_t k;
+
+  if (m->has_domain_xml) {
+    CLEANUP_FREE char *xml = repo_domain_xml_read (c->repo, m->vm, m->id);
+    if (!xml) {
+      cli_perror ();
+      return 1;
+    }
+  }
+  if (json) {
+    json_t *j = manifest_json (m);
+    char hex[2 * REPO_DIGEST_LEN + 1];
+    hex_encode (m->domain_xml_sha256, REPO_DIGEST_LEN, hex);
+    json_object_set_new (j, "domain_xml_sha256", m->domain_xml_pinned
+                         ? json_string (hex) : json_null ());
+    cli_json_print (j);
+    return 0;
+  }
+  gmtime_r (&m->time, &tm);
+  strftime (iso, sizeof iso, "%Y-%m-%d %H:%M:%S UTC", &tm);
+  printf ("point:       %s@%s\ntime:        %s\nkind:        %s\n"
+          "consistency: %s\nsource:      %s\nprotected:   %s\n"
+          "domain XML:  %s\nchunk size:  %s\n",
+          m->vm, m->id, iso, m->kind, m->consistency, m->source,
+          m->protected ? "yes" : "no", m->has_domain_xml ? pin : "no",
+          human_size (m->chunk_size, a, sizeof a));
+  for (k = 0; k < m->ndisks; k++)
+    printf ("disk:        %s  %s  (%" PRIu64 " bytes, source format %s)\n",
+            m->disks[k].name, human_size (m->disks[k].size, a, sizeof a),
+            m->disks[k].size, m->disks[k].format);
+  printf ("stored:      %s new in %" PRIu64 " chunks, %" PRIu64
+          " chunks reused\n", human_size (m->stats.stored_bytes, a, sizeof a),
+          m->stats.new_chunks, m->stats.reused_chunks);
+  return 0;
+}
+
 int
 cmd_point (struct cli *c, int argc, char **argv)
 {
   const char *sub = argc > 1 ? argv[1] : NULL;
   bool json = false;
   struct repo_manifest m;
-  char vm[129], id[17];
+  char vm[VM_NAME_MAX + 1], id[TIMESTAMP_LEN + 1];
   int i;
 
   if (!sub)
@@ -351,45 +446,8 @@ cmd_point (struct cli *c, int argc, char **argv)
     cli_perror ();
     return 1;
   }
-  if (strcmp (sub, "show") == 0) {
-    const char *pin = m.domain_xml_pinned ? "yes (SHA-256 pinned)"
-      : "yes (unpinned: made before bootback pinned domain.xml)";
-    if (m.has_domain_xml) {
-      CLEANUP_FREE char *xml = repo_domain_xml_read (c->repo, vm, id);
-      if (!xml) {
-        cli_perror ();
-        return 1;
-      }
-    }
-    if (json) {
-      json_t *j = manifest_json (&m);
-      char hex[2 * REPO_DIGEST_LEN + 1];
-      hex_encode (m.domain_xml_sha256, REPO_DIGEST_LEN, hex);
-      json_object_set_new (j, "domain_xml_sha256", m.domain_xml_pinned
-                           ? json_string (hex) : json_null ());
-      cli_json_print (j);
-      return 0;
-    }
-    char a[32], iso[32];
-    struct tm tm;
-    size_t k;
-    gmtime_r (&m.time, &tm);
-    strftime (iso, sizeof iso, "%Y-%m-%d %H:%M:%S UTC", &tm);
-    printf ("point:       %s@%s\ntime:        %s\nkind:        %s\n"
-            "consistency: %s\nsource:      %s\nprotected:   %s\n"
-            "domain XML:  %s\nchunk size:  %s\n",
-            m.vm, m.id, iso, m.kind, m.consistency, m.source,
-            m.protected ? "yes" : "no", m.has_domain_xml ? pin : "no",
-            human_size (m.chunk_size, a, sizeof a));
-    for (k = 0; k < m.ndisks; k++)
-      printf ("disk:        %s  %s  (%" PRIu64 " bytes, source format %s)\n",
-              m.disks[k].name, human_size (m.disks[k].size, a, sizeof a),
-              m.disks[k].size, m.disks[k].format);
-    printf ("stored:      %s new in %" PRIu64 " chunks, %" PRIu64
-            " chunks reused\n", human_size (m.stats.stored_bytes, a, sizeof a),
-            m.stats.new_chunks, m.stats.reused_chunks);
-    return 0;
-  }
+  if (strcmp (sub, "show") == 0)
+    return point_show (c, &m, json);
   bool on = strcmp (sub, "protect") == 0;
   if (repo_point_protect (c->repo, vm, id, on) == -1) {
     cli_perror ();
@@ -424,7 +482,7 @@ cmd_restore (struct cli *c, int argc, char **argv)
   };
   const char *to = NULL, *disk = NULL, *format = "raw";
   struct repo_manifest m;
-  char vm[129], id[17], a[32];
+  char vm[VM_NAME_MAX + 1], id[TIMESTAMP_LEN + 1], a[32];
   double t0 = now_monotonic ();
   int opt;
   int64_t job;
@@ -521,8 +579,21 @@ held (const struct repo_hold *v, size_t n, const char *vm, const char *id)
   return NULL;
 }
 
-int
-cmd_prune (struct cli *c, int argc, char **argv)
+/* One prune run: its rules and what the points of each VM hand on. */
+struct prune {
+  struct cli *c;
+  struct repo_keep k;
+  bool dry;
+  json_t *out;                   /* --json: the array of decisions */
+  struct repo_hold *holds;       /* the live holds */
+  size_t nholds;
+  size_t removed, kept;
+};
+
+/* The options (exits on --help and bad usage); the VM, if one is given,
+ * is argv[optind].  -1 if reported. */
+static int
+prune_options (struct prune *p, bool *json, int argc, char **argv)
 {
   static const struct option lo[] = {
     { "keep-last", required_argument, NULL, 'L' },
@@ -536,24 +607,20 @@ cmd_prune (struct cli *c, int argc, char **argv)
     { "help", no_argument, NULL, 'h' },
     { 0 }
   };
-  struct repo_keep k = { 0 };
-  bool dry = false, json = false, any = false;
-  json_t *out = NULL;
-  char **vms = NULL;
-  struct repo_hold *holds = NULL;
-  size_t i, j, n, removed = 0, kept = 0, nholds = 0;
-  int opt, ret = 1;
+  struct repo_keep *k = &p->k;
+  bool any = false;
+  int opt;
 
   while ((opt = getopt_long (argc, argv, "nh", lo, NULL)) != -1) {
     switch (opt) {
-    case 'L': k.last = cli_int_arg ("--keep-last", optarg); any = true; break;
-    case 'H': k.hourly = cli_int_arg ("--keep-hourly", optarg); any = true; break;
-    case 'D': k.daily = cli_int_arg ("--keep-daily", optarg); any = true; break;
-    case 'W': k.weekly = cli_int_arg ("--keep-weekly", optarg); any = true; break;
-    case 'M': k.monthly = cli_int_arg ("--keep-monthly", optarg); any = true; break;
-    case 'Y': k.yearly = cli_int_arg ("--keep-yearly", optarg); any = true; break;
-    case 'n': dry = true; break;
-    case 'j': json = true; break;
+    case 'L': k->last = cli_int_arg ("--keep-last", optarg); any = true; break;
+    case 'H': k->hourly = cli_int_arg ("--keep-hourly", optarg); any = true; break;
+    case 'D': k->daily = cli_int_arg ("--keep-daily", optarg); any = true; break;
+    case 'W': k->weekly = cli_int_arg ("--keep-weekly", optarg); any = true; break;
+    case 'M': k->monthly = cli_int_arg ("--keep-monthly", optarg); any = true; break;
+    case 'Y': k->yearly = cli_int_arg ("--keep-yearly", optarg); any = true; break;
+    case 'n': p->dry = true; break;
+    case 'j': *json = true; break;
     case 'h': cli_usage (prune_usage);
     default: cli_bad_usage (prune_usage);
     }
@@ -563,13 +630,103 @@ cmd_prune (struct cli *c, int argc, char **argv)
   if (!any) {
     cli_error ("prune needs at least one --keep-* rule (it would remove "
                "nothing)");
-    return 1;
+    return -1;
   }
   if (optind < argc && !name_is_valid (argv[optind])) {
     cli_error ("prune: '%s' is not a valid VM name", argv[optind]);
-    return 1;
+    return -1;
   }
-  if (cli_repo (c) == -1)
+  return 0;
+}
+
+/* Remove (unless --dry-run) point vm@id if the plan says so and nobody
+ * holds it, and say what became of it.  -1 if reported. */
+static int
+prune_point (struct prune *p, const char *vm, const char *id,
+             const struct repo_prune_item *it)
+{
+  struct cli *c = p->c;
+  const struct repo_hold *h = held (p->holds, p->nholds, vm, id);
+  struct repo_hold by;
+  CLEANUP_FREE char *why = NULL;
+  bool rm = it->mark == REPO_PRUNE_REMOVE && !h;
+
+  if (rm && !p->dry) {
+    /* The row first: killed in between, the point (still there) is
+     * listed again on the next open; the other way round a row could
+     * outlive its manifest. */
+    catalog_point_delete (c->cat, c->repo_id, vm, id);
+    if (repo_point_remove (c->repo, vm, id, &by) == -1) {
+      if (error_errno () != EBUSY) {
+        cli_perror ();
+        return -1;
+      }
+      h = &by;                /* held since we listed the holds */
+      rm = false;
+      cli_catalog_sync (c);   /* still there: its row back */
+    }
+  }
+  if (h && it->mark == REPO_PRUNE_REMOVE)
+    why = xasprintf ("in use by %s on %s", h->owner, h->host);
+  else if (it->reason)
+    why = xstrdup (it->reason);
+  if (rm) p->removed++; else p->kept++;
+  if (p->out)
+    json_array_append_new (p->out, json_pack ("{s:s, s:s, s:s, s:s?, s:s?}",
+                                              "vm", vm, "id", id,
+                                              "action", rm ? "remove" : "keep",
+                                              "reason", why,
+                                              "held_by", h ? h->owner : NULL));
+  else
+    printf ("%-7s %s@%s%s%s%s\n", rm ? (p->dry ? "remove?" : "removed")
+            : "keep", vm, id, why ? " (" : "", why ? why : "",
+            why ? ")" : "");
+  return 0;
+}
+
+/* Plan the points of vm by the rules, newest first, and prune each.  -1
+ * if reported. */
+static int
+prune_vm (struct prune *p, const char *vm)
+{
+  struct cli *c = p->c;
+  CLEANUP_STRV char **pts = repo_list_points (c->repo, vm);
+  CLEANUP_FREE struct repo_prune_item *it = NULL;
+  size_t j, n;
+
+  if (!pts) {
+    cli_perror ();
+    return -1;
+  }
+  for (n = 0; pts[n]; n++) ;
+  it = xcalloc (n + 1, sizeof *it);
+  /* newest first */
+  for (j = 0; j < n; j++) {
+    struct repo_manifest m;
+    const char *id = pts[n - 1 - j];
+    timestamp_parse (id, &it[j].time);
+    if (repo_manifest_read (c->repo, vm, id, &m) == 0)
+      it[j].protected = m.protected;
+    else
+      it[j].protected = true;          /* unreadable: never touch it */
+  }
+  repo_prune_plan (it, n, &p->k);
+  for (j = 0; j < n; j++)
+    if (prune_point (p, vm, pts[n - 1 - j], &it[j]) == -1)
+      return -1;
+  return 0;
+}
+
+int
+cmd_prune (struct cli *c, int argc, char **argv)
+{
+  struct prune p = { .c = c };
+  CLEANUP_STRV char **vms = NULL;
+  CLEANUP_FREE struct repo_hold *holds = NULL;
+  bool json = false;
+  size_t i;
+
+  if (prune_options (&p, &json, argc, argv) == -1 || cli_repo (c) == -1)
     return 1;
   if (optind < argc) {
     vms = xcalloc (2, sizeof *vms);
@@ -579,86 +736,23 @@ cmd_prune (struct cli *c, int argc, char **argv)
     cli_perror ();
     return 1;
   }
-  if (!(holds = live_holds (c, dry, &nholds))) {
+  if (!(holds = p.holds = live_holds (c, p.dry, &p.nholds))) {
     cli_perror ();
-    goto out;
+    return 1;
   }
   if (json)
-    out = json_array ();
-  for (i = 0; vms[i]; i++) {
-    char **pts = repo_list_points (c->repo, vms[i]);
-    struct repo_prune_item *it;
-
-    if (!pts) {
-      cli_perror ();
-      goto out;
+    p.out = json_array ();
+  for (i = 0; vms[i]; i++)
+    if (prune_vm (&p, vms[i]) == -1) {
+      json_decref (p.out);
+      return 1;
     }
-    for (n = 0; pts[n]; n++) ;
-    it = xcalloc (n + 1, sizeof *it);
-    /* newest first */
-    for (j = 0; j < n; j++) {
-      struct repo_manifest m;
-      const char *id = pts[n - 1 - j];
-      timestamp_parse (id, &it[j].time);
-      if (repo_manifest_read (c->repo, vms[i], id, &m) == 0)
-        it[j].protected = m.protected;
-      else
-        it[j].protected = true;          /* unreadable: never touch it */
-    }
-    repo_prune_plan (it, n, &k);
-    for (j = 0; j < n; j++) {
-      const char *id = pts[n - 1 - j];
-      const struct repo_hold *h = held (holds, nholds, vms[i], id);
-      struct repo_hold by;
-      CLEANUP_FREE char *why = NULL;
-      bool rm = it[j].mark == REPO_PRUNE_REMOVE && !h;
-
-      if (rm && !dry) {
-        /* The row first: killed in between, the point (still there) is
-         * listed again on the next open; the other way round a row could
-         * outlive its manifest. */
-        catalog_point_delete (c->cat, c->repo_id, vms[i], id);
-        if (repo_point_remove (c->repo, vms[i], id, &by) == -1) {
-          if (error_errno () != EBUSY) {
-            cli_perror ();
-            free (it);
-            strv_free (pts);
-            goto out;
-          }
-          h = &by;                /* held since we listed the holds */
-          rm = false;
-          cli_catalog_sync (c);   /* still there: its row back */
-        }
-      }
-      if (h && it[j].mark == REPO_PRUNE_REMOVE)
-        why = xasprintf ("in use by %s on %s", h->owner, h->host);
-      else if (it[j].reason)
-        why = xstrdup (it[j].reason);
-      if (rm) removed++; else kept++;
-      if (out)
-        json_array_append_new (out, json_pack ("{s:s, s:s, s:s, s:s?, s:s?}",
-                                               "vm", vms[i], "id", id,
-                                               "action", rm ? "remove" : "keep",
-                                               "reason", why,
-                                               "held_by", h ? h->owner : NULL));
-      else
-        printf ("%-7s %s@%s%s%s%s\n", rm ? (dry ? "remove?" : "removed")
-                : "keep", vms[i], id, why ? " (" : "", why ? why : "",
-                why ? ")" : "");
-    }
-    free (it);
-    strv_free (pts);
-  }
-  if (out)
-    cli_json_print (out), out = NULL;
+  if (p.out)
+    cli_json_print (p.out);
   else
-    printf ("%s %zu restore points, kept %zu%s\n", dry ? "would remove" : "removed",
-            removed, kept, dry || !removed ? "" : "; run 'bootback gc' to free "
+    printf ("%s %zu restore points, kept %zu%s\n",
+            p.dry ? "would remove" : "removed", p.removed, p.kept,
+            p.dry || !p.removed ? "" : "; run 'bootback gc' to free "
             "their chunks");
-  ret = 0;
- out:
-  json_decref (out);
-  strv_free (vms);
-  free (holds);
-  return ret;
+  return 0;
 }

@@ -5,16 +5,17 @@
  * a checkpoint tracks, the socket of a running backup job, and bootback's
  * marker in a domain's <metadata>.  Pure functions (libvirt's "conf"
  * side): no libvirt calls, golden-file tested by test-backup-xml.c;
- * backup.c makes the calls that act.
+ * backup.c makes the calls that act.  The parse and the element and
+ * attribute helpers are recovery/virt/xml.h's, shared by every reader of
+ * libvirt's XML.
  */
-#include <libxml/parser.h>
-#include <libxml/tree.h>
 #include <libxml/xmlsave.h>
-#include <libxml/xpath.h>
 
 #include "recovery/ingest/ingest-int.h"
+#include "recovery/virt/xml.h"
 
-/* Parse xml; NULL with an error naming what (libxml2's message). */
+/* Parse xml safely (virt_xml_parse); NULL with an error naming what
+ * ("WHAT: invalid XML: libxml2's message"). */
 static xmlDocPtr
 parse (const char *xml, const char *what)
 {
@@ -24,139 +25,104 @@ parse (const char *xml, const char *what)
     error_setx ("%s: no XML", what);
     return NULL;
   }
-  doc = xmlReadMemory (xml, strlen (xml), "in.xml", NULL,
-                       XML_PARSE_NONET | XML_PARSE_NOERROR |
-                       XML_PARSE_NOWARNING);
-  if (!doc) {
-    const xmlError *e = xmlGetLastError ();
-    char msg[256];
-    snprintf (msg, sizeof msg, "%s", e && e->message ? e->message : "parse error");
-    msg[strcspn (msg, "\n")] = '\0';     /* libxml2 ends it with a newline */
-    error_setx ("%s: invalid XML: %s", what, msg);
-  }
+  doc = virt_xml_parse (xml, 0, NULL);
+  if (!doc)
+    error_prefix ("%s: invalid XML", what);
   return doc;
 }
 
-/* Copy attribute name of n into buf ("" if absent). */
-static void
-attr (xmlNodePtr n, const char *name, char *buf, size_t len)
-{
-  xmlChar *v = n ? xmlGetProp (n, BAD_CAST name) : NULL;
-
-  snprintf (buf, len, "%s", v ? (const char *) v : "");
-  xmlFree (v);
-}
-
-static bool
-is (xmlNodePtr n, const char *name)
-{
-  return n && n->type == XML_ELEMENT_NODE &&
-    xmlStrcmp (n->name, BAD_CAST name) == 0;
-}
-
-/* The first child element of n called name, or NULL. */
-static xmlNodePtr
-child (xmlNodePtr n, const char *name)
-{
-  for (n = n ? n->children : NULL; n; n = n->next)
-    if (is (n, name))
-      return n;
-  return NULL;
-}
-
 /* ---- parsing ------------------------------------------------------------------ */
+
+/* One <disk> of a domain into k.  -1 if it has no target. */
+static int
+domain_disk (xmlNodePtr x, struct backup_xml_disk *k)
+{
+  xmlNodePtr s = virt_xml_child (x, "source");
+
+  memset (k, 0, sizeof *k);
+  virt_xml_attr (x, "type", k->type, sizeof k->type);
+  virt_xml_attr (x, "device", k->device, sizeof k->device);
+  if (!k->device[0])
+    snprintf (k->device, sizeof k->device, "disk");
+  virt_xml_attr (virt_xml_child (x, "driver"), "type", k->format, sizeof k->format);
+  if (!k->format[0])          /* libvirt's default; never probed */
+    snprintf (k->format, sizeof k->format, "raw");
+  virt_xml_attr (virt_xml_child (x, "target"), "dev", k->target, sizeof k->target);
+  virt_xml_attr (s, "file", k->source, sizeof k->source);
+  if (!k->source[0])
+    virt_xml_attr (s, "dev", k->source, sizeof k->source);
+  k->readonly = virt_xml_child (x, "readonly") != NULL;
+  k->shareable = virt_xml_child (x, "shareable") != NULL;
+  if (!k->target[0]) {
+    error_setx ("domain XML: a <disk> has no <target dev=...>");
+    return -1;
+  }
+  return 0;
+}
 
 int
 backup_xml_domain_disks (const char *xml, struct backup_xml_disk *d,
                          size_t max, size_t *n)
 {
-  xmlDocPtr doc = parse (xml, "domain XML");
+  CLEANUP_XML_DOC xmlDocPtr doc = parse (xml, "domain XML");
   xmlNodePtr root, devs, x;
-  int ret = -1;
 
   *n = 0;
   if (!doc)
     return -1;
   root = xmlDocGetRootElement (doc);
-  if (!is (root, "domain")) {
+  if (!virt_xml_is (root, "domain")) {
     error_setx ("domain XML: the root element is not <domain>");
-    goto out;
+    return -1;
   }
-  devs = child (root, "devices");
+  devs = virt_xml_child (root, "devices");
   for (x = devs ? devs->children : NULL; x; x = x->next) {
-    struct backup_xml_disk *k;
-    xmlNodePtr s;
-
-    if (!is (x, "disk"))
+    if (!virt_xml_is (x, "disk"))
       continue;
     if (*n == max) {
       error_setx ("domain XML: more than %zu disks", max);
-      goto out;
+      return -1;
     }
-    k = &d[(*n)++];
-    memset (k, 0, sizeof *k);
-    attr (x, "type", k->type, sizeof k->type);
-    attr (x, "device", k->device, sizeof k->device);
-    if (!k->device[0])
-      snprintf (k->device, sizeof k->device, "disk");
-    attr (child (x, "driver"), "type", k->format, sizeof k->format);
-    if (!k->format[0])          /* libvirt's default; never probed */
-      snprintf (k->format, sizeof k->format, "raw");
-    attr (child (x, "target"), "dev", k->target, sizeof k->target);
-    s = child (x, "source");
-    attr (s, "file", k->source, sizeof k->source);
-    if (!k->source[0])
-      attr (s, "dev", k->source, sizeof k->source);
-    k->readonly = child (x, "readonly") != NULL;
-    k->shareable = child (x, "shareable") != NULL;
-    if (!k->target[0]) {
-      error_setx ("domain XML: a <disk> has no <target dev=...>");
-      goto out;
-    }
+    if (domain_disk (x, &d[(*n)++]) == -1)
+      return -1;
   }
-  ret = 0;
- out:
-  xmlFreeDoc (doc);
-  return ret;
+  return 0;
 }
 
 int
-backup_xml_checkpoint_disks (const char *xml, char (*names)[65], size_t max,
+backup_xml_checkpoint_disks (const char *xml,
+                             char (*names)[DISK_NAME_MAX + 1], size_t max,
                              size_t *n)
 {
-  xmlDocPtr doc = parse (xml, "checkpoint XML");
+  CLEANUP_XML_DOC xmlDocPtr doc = parse (xml, "checkpoint XML");
   xmlNodePtr root, x;
-  int ret = -1;
 
   *n = 0;
   if (!doc)
     return -1;
   root = xmlDocGetRootElement (doc);
-  if (!is (root, "domaincheckpoint")) {
+  if (!virt_xml_is (root, "domaincheckpoint")) {
     error_setx ("checkpoint XML: the root element is not <domaincheckpoint>");
-    goto out;
+    return -1;
   }
-  x = child (root, "disks");
+  x = virt_xml_child (root, "disks");
   for (x = x ? x->children : NULL; x; x = x->next) {
-    char mode[16], name[65];
-    if (!is (x, "disk"))
+    char mode[16], name[DISK_NAME_MAX + 1];
+    if (!virt_xml_is (x, "disk"))
       continue;
-    attr (x, "checkpoint", mode, sizeof mode);
-    attr (x, "name", name, sizeof name);
+    virt_xml_attr (x, "checkpoint", mode, sizeof mode);
+    virt_xml_attr (x, "name", name, sizeof name);
     if (strcmp (mode, "bitmap") != 0 || !name[0] || *n == max)
       continue;
     memcpy (names[(*n)++], name, sizeof name);
   }
-  ret = 0;
- out:
-  xmlFreeDoc (doc);
-  return ret;
+  return 0;
 }
 
 int
 backup_xml_job_socket (const char *xml, char *sock, size_t len)
 {
-  xmlDocPtr doc = parse (xml, "backup job XML");
+  CLEANUP_XML_DOC xmlDocPtr doc = parse (xml, "backup job XML");
   xmlNodePtr root, srv;
   char mode[16], transport[16];
 
@@ -164,27 +130,24 @@ backup_xml_job_socket (const char *xml, char *sock, size_t len)
   if (!doc)
     return -1;
   root = xmlDocGetRootElement (doc);
-  if (!is (root, "domainbackup")) {
-    xmlFreeDoc (doc);
+  if (!virt_xml_is (root, "domainbackup")) {
     error_setx ("backup job XML: the root element is not <domainbackup>");
     return -1;
   }
-  attr (root, "mode", mode, sizeof mode);
-  srv = child (root, "server");
-  attr (srv, "transport", transport, sizeof transport);
+  virt_xml_attr (root, "mode", mode, sizeof mode);
+  srv = virt_xml_child (root, "server");
+  virt_xml_attr (srv, "transport", transport, sizeof transport);
   if (strcmp (mode, "pull") == 0 && strcmp (transport, "unix") == 0)
-    attr (srv, "socket", sock, len);
-  xmlFreeDoc (doc);
+    virt_xml_attr (srv, "socket", sock, len);
   return 0;
 }
 
 bool
 backup_xml_marked (const char *metadata_xml)
 {
-  xmlDocPtr doc;
+  CLEANUP_XML_DOC xmlDocPtr doc = NULL;
   xmlNodePtr root;
   char en[16];
-  bool ret;
 
   if (!metadata_xml)
     return false;
@@ -192,14 +155,12 @@ backup_xml_marked (const char *metadata_xml)
   if (!doc)
     return false;
   root = xmlDocGetRootElement (doc);
-  attr (root, "enabled", en, sizeof en);
+  virt_xml_attr (root, "enabled", en, sizeof en);
   /* libvirt returns the element without its namespace (the query names
    * it); one that carries another namespace is not ours. */
-  ret = root && (!root->ns || !root->ns->href ||
-                 xmlStrcmp (root->ns->href, BAD_CAST BACKUP_XML_NS) == 0) &&
+  return root && (!root->ns || !root->ns->href ||
+                  xmlStrcmp (root->ns->href, BAD_CAST BACKUP_XML_NS) == 0) &&
     strcmp (en, "no") != 0;
-  xmlFreeDoc (doc);
-  return ret;
 }
 
 /* ---- building ----------------------------------------------------------------- */

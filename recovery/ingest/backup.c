@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * Backup of libvirt domains into restore points (the "driver" side: the
- * libvirt calls that act; the XML is built and parsed in backup-xml.c).
+ * libvirt calls that act, made through recovery/virt; the XML is built
+ * and parsed in backup-xml.c).
  *
  * A running domain is backed up with libvirt's backup API in pull mode:
  * virDomainBackupBegin starts a point-in-time view of each disk, exported
@@ -60,10 +61,8 @@
 #include <sys/sysinfo.h>
 #include <sys/wait.h>
 
-#include <libvirt/libvirt.h>
-#include <libvirt/virterror.h>
-
 #include "recovery/ingest/ingest-int.h"
+#include "recovery/virt/virt.h"
 
 struct ingest_backup {
   const struct backup_opts *o;
@@ -86,26 +85,6 @@ struct bdisk {
 };
 
 /* ---- small helpers ----------------------------------------------------------- */
-
-static void
-quiet (void *opaque, virErrorPtr e)
-{
-  /* libvirt would print every error on stderr; bootback reports its own */
-}
-
-/* Set the last error from libvirt's: "what: libvirt's message". */
-static void
-lv_error (const char *fmt, ...)
-{
-  char what[512];
-  va_list ap;
-  const char *m = virGetLastErrorMessage ();
-
-  va_start (ap, fmt);
-  vsnprintf (what, sizeof what, fmt, ap);
-  va_end (ap);
-  error_setx ("%s: %s", what, m && *m ? m : "unknown libvirt error");
-}
 
 static void
 note (struct ingest_backup *b, const char *fmt, ...)
@@ -158,23 +137,17 @@ ingest_backup_open (const struct backup_opts *o)
   char *u;
 
   b->o = o;
-  virSetErrorFunc (NULL, quiet);
-  if (virInitialize () == -1) {
-    lv_error ("libvirt");
+  b->conn = virt_connect (o->uri);
+  if (!b->conn)
     goto err;
-  }
-  b->conn = virConnectOpen (o->uri);
-  if (!b->conn) {
-    lv_error ("cannot connect to libvirt%s%s", o->uri ? " at " : "",
-              o->uri ? o->uri : "");
-    goto err;
-  }
+  /* The URI libvirt chose, for the thaw guard (virt has no call for it:
+   * a plain getter). */
   u = virConnectGetURI (b->conn);
   snprintf (b->uri, sizeof b->uri, "%s", u ? u : (o->uri ? o->uri : ""));
   free (u);
-  b->dom = virDomainLookupByName (b->conn, o->domain);
+  b->dom = virt_domain_by_name (b->conn, o->domain);
   if (!b->dom) {
-    lv_error ("domain %s", o->domain);
+    virt_error_set ("domain %s", o->domain);
     goto err;
   }
   return b;
@@ -190,20 +163,36 @@ ingest_backup_close (struct ingest_backup *b)
     return;
   if (b->dom)
     virDomainFree (b->dom);
-  if (b->conn)
-    virConnectClose (b->conn);
+  virt_close (b->conn);
   free (b);
 }
 
 /* ---- thaw guard ------------------------------------------------------------------ */
 
-int
-ingest_backup_thaw_guard (const char *uri, const char *domain, int fd)
+/* One attempt of the guard to thaw domain: 0, or -1 with the error. */
+static int
+guard_thaw (const char *uri, const char *domain)
 {
-  char buf[64];
+  CLEANUP_VIR_CONNECT virConnectPtr conn = virt_connect (uri);
+  CLEANUP_VIR_DOMAIN virDomainPtr dom = NULL;
+
+  if (!conn)
+    return -1;
+  dom = virt_domain_by_name (conn, domain);
+  if (!dom) {
+    virt_error_set ("domain %s", domain);
+    return -1;
+  }
+  return virt_fs_thaw (dom);
+}
+
+int
+ingest_backup_thaw_guard (const char *uri, const char *domain, int fd,
+                          void (*say) (void *opaque, const char *msg),
+                          void *opaque)
+{
+  char buf[64], msg[1024];
   size_t got = 0;
-  virConnectPtr conn;
-  virDomainPtr dom;
   int i;
 
   signal (SIGINT, SIG_IGN);    /* a ^C kills bootback: the guard must thaw */
@@ -223,25 +212,18 @@ ingest_backup_thaw_guard (const char *uri, const char *domain, int fd)
   if (strstr (buf, "thawed"))
     return 0;
   /* bootback died (or failed to thaw) while the guest may be frozen. */
-  virSetErrorFunc (NULL, quiet);
   for (i = 0; i < 30; i++) {
-    conn = virConnectOpen (uri && *uri ? uri : NULL);
-    dom = conn ? virDomainLookupByName (conn, domain) : NULL;
-    if (dom && virDomainFSThaw (dom, NULL, 0, 0) >= 0) {
-      fprintf (stderr, "bootback: thaw guard: thawed %s's filesystems "
-               "after the backup stopped\n", domain);
-      virDomainFree (dom);
-      virConnectClose (conn);
+    if (guard_thaw (uri, domain) == 0) {
+      snprintf (msg, sizeof msg, "thaw guard: thawed %s's filesystems "
+                "after the backup stopped", domain);
+      say (opaque, msg);
       return 0;
     }
-    if (dom)
-      virDomainFree (dom);
-    if (conn)
-      virConnectClose (conn);
     sleep (1);
   }
-  fprintf (stderr, "bootback: thaw guard: could not thaw %s: %s\n", domain,
-           virGetLastErrorMessage ());
+  snprintf (msg, sizeof msg, "thaw guard: could not thaw %s: %s", domain,
+            error_msg ());
+  say (opaque, msg);
   return 1;
 }
 
@@ -297,27 +279,18 @@ guard_stop (int fd, pid_t pid, bool thawed)
 
 /* ---- stale jobs ---------------------------------------------------------------------- */
 
-/* Is pid a running bootback (and not a reused PID)? */
+/* Is pid a running bootback (and not a reused PID)?  One whose command
+ * line cannot be read (another user's, /proc hidden) is assumed to be. */
 static bool
 bootback_alive (long pid)
 {
   CLEANUP_FREE char *path = xasprintf ("/proc/%ld/cmdline", pid);
-  char buf[4096];
-  size_t n, i;
-  FILE *f;
 
   if (kill ((pid_t) pid, 0) == -1 && errno != EPERM)
     return false;
-  f = fopen (path, "re");
-  if (!f)
+  if (access (path, R_OK) == -1)
     return true;                /* cannot tell: assume it is */
-  n = fread (buf, 1, sizeof buf - 1, f);
-  fclose (f);
-  for (i = 0; i < n; i++)       /* argv is NUL-separated */
-    if (buf[i] == '\0')
-      buf[i] = ' ';
-  buf[n] = '\0';
-  return strstr (buf, "bootback") != NULL;
+  return pid_matches ((pid_t) pid, 0, "bootback");
 }
 
 /* If the domain has a backup job: abort it if a dead bootback left it
@@ -325,13 +298,15 @@ bootback_alive (long pid)
 static int
 clear_stale_job (struct ingest_backup *b)
 {
-  CLEANUP_FREE char *xml = virDomainBackupGetXMLDesc (b->dom, 0);
+  CLEANUP_FREE char *xml = virt_backup_xml (b->dom);
   char sock[1024], dir[1024], *slash;
   const char *base;
   long pid = 0;
 
-  if (!xml)
+  if (!xml) {
+    error_clear ();
     return 0;                   /* no backup job */
+  }
   if (backup_xml_job_socket (xml, sock, sizeof sock) == -1)
     return -1;
   snprintf (dir, sizeof dir, "%s", sock);
@@ -351,9 +326,9 @@ clear_stale_job (struct ingest_backup *b)
                 "(pid %ld)", b->o->domain, pid);
     return -1;
   }
-  if (virDomainAbortJob (b->dom) == -1) {
-    lv_error ("%s: cannot end the backup job left by bootback pid %ld",
-              b->o->domain, pid);
+  if (virt_job_abort (b->dom) == -1) {
+    error_prefix ("%s: cannot end the backup job left by bootback pid %ld",
+                  b->o->domain, pid);
     return -1;
   }
   rm_dir (dir);
@@ -368,9 +343,10 @@ clear_stale_job (struct ingest_backup *b)
  * track?  Returns 1 usable (names filled), 0 not usable (why filled). */
 static int
 check_checkpoint (struct ingest_backup *b, const char *name,
-                  char (*names)[65], size_t *n, char *why, size_t wlen)
+                  char (*names)[DISK_NAME_MAX + 1], size_t *n, char *why,
+                  size_t wlen)
 {
-  virDomainCheckpointPtr cp;
+  CLEANUP_VIR_CHECKPOINT virDomainCheckpointPtr cp = NULL;
   CLEANUP_FREE char *xml = NULL;
 
   *n = 0;
@@ -383,17 +359,16 @@ check_checkpoint (struct ingest_backup *b, const char *name,
               "(not this repository's)", name);
     return 0;
   }
-  cp = virDomainCheckpointLookupByName (b->dom, name, 0);
+  cp = virt_checkpoint_by_name (b->dom, name);
   if (!cp) {
     snprintf (why, wlen, "checkpoint %s of the last point is missing in "
               "libvirt", name);
     return 0;
   }
-  xml = virDomainCheckpointGetXMLDesc (cp, 0);
-  virDomainCheckpointFree (cp);
+  xml = virt_checkpoint_xml (cp);
   if (!xml || backup_xml_checkpoint_disks (xml, names, REPO_MAX_DISKS, n) == -1) {
     snprintf (why, wlen, "checkpoint %s cannot be read: %s", name,
-              xml ? error_msg () : virGetLastErrorMessage ());
+              xml ? error_msg () : virt_last_error ());
     return 0;
   }
   return 1;
@@ -405,10 +380,8 @@ disk_capacity (struct ingest_backup *b, const char *target, uint64_t *size)
 {
   virDomainBlockInfo info;
 
-  if (virDomainGetBlockInfo (b->dom, target, &info, 0) == -1) {
-    lv_error ("%s: disk %s", b->o->domain, target);
+  if (virt_block_info (b->dom, target, &info) == -1)
     return -1;
-  }
   *size = info.capacity;
   return 0;
 }
@@ -457,16 +430,14 @@ check_offline_disk (struct ingest_backup *b, const struct bdisk *d)
   return -1;
 }
 
-/* Choose disks and, for each, full or incremental (invariant 1). */
+/* Which disks the run backs up: those named with --disk (each must be a
+ * disk of the domain, and a disk, not a cdrom), else every writable disk.
+ * Either way each must be able to name a disk in a point. */
 static int
-plan_disks (struct ingest_backup *b, struct bdisk *d, size_t nd, bool running,
-            const struct repo_manifest *prev, struct backup_result *res)
+select_disks (struct ingest_backup *b, struct bdisk *d, size_t nd)
 {
-  char names[REPO_MAX_DISKS][65], why[512] = "";
-  size_t ncp = 0, i, k;
-  int cp_ok = 0;
+  size_t i, k;
 
-  /* Selection. */
   for (i = 0; i < b->o->ndisks; i++) {
     for (k = 0; k < nd; k++)
       if (strcmp (d[k].x.target, b->o->disks[i]) == 0)
@@ -490,15 +461,93 @@ plan_disks (struct ingest_backup *b, struct bdisk *d, size_t nd, bool running,
                   b->o->domain, d[k].x.target);
       return -1;
     }
+  return 0;
+}
 
+/* What the previous point offers an incremental read (check_checkpoint). */
+struct prev_checkpoint {
+  const struct repo_manifest *prev;  /* NULL: the domain's first point */
+  int ok;                            /* 1: the checkpoint is usable */
+  char names[REPO_MAX_DISKS][DISK_NAME_MAX + 1];  /* the disks it tracks */
+  size_t n;
+  char why[256];                     /* why not, when !ok (a disk's reason) */
+};
+
+/* Full or incremental for one selected disk of a running domain, whose
+ * size is known (invariant 1): incremental only if every condition holds,
+ * else d->res->reason says which did not. */
+static void
+plan_disk_mode (struct ingest_backup *b, struct bdisk *d,
+                const struct prev_checkpoint *cp)
+{
+  const struct repo_manifest *prev = cp->prev;
+  struct backup_disk_result *r = d->res;
+  size_t p;
+
+  d->bitmap = strcmp (r->format, "qcow2") == 0;
+  if (!d->bitmap) {
+    char fmt[sizeof r->format];
+    memcpy (fmt, r->format, sizeof fmt);
+    snprintf (r->reason, sizeof r->reason,
+              "%s disk: no persistent dirty bitmap, so every backup of it "
+              "is a full read (convert it to qcow2 for incremental backups)",
+              fmt);
+    return;
+  }
+  if (!prev)
+    return;                     /* first point: full, nothing to explain */
+  if (b->o->full) {
+    snprintf (r->reason, sizeof r->reason, "--full");
+    return;
+  }
+  if (!cp->ok) {
+    snprintf (r->reason, sizeof r->reason, "%s", cp->why);
+    return;
+  }
+  for (p = 0; p < prev->ndisks; p++)
+    if (strcmp (prev->disks[p].name, r->name) == 0)
+      break;
+  if (p == prev->ndisks) {
+    snprintf (r->reason, sizeof r->reason,
+              "the last point %s does not have this disk (added since, "
+              "or left out with --disk)", prev->id);
+    return;
+  }
+  if (prev->disks[p].size != r->size) {
+    snprintf (r->reason, sizeof r->reason,
+              "disk resized since the last point (%" PRIu64 " -> %" PRIu64
+              " bytes)", prev->disks[p].size, r->size);
+    return;
+  }
+  for (p = 0; p < cp->n; p++)
+    if (strcmp (cp->names[p], r->name) == 0)
+      break;
+  if (p == cp->n) {
+    snprintf (r->reason, sizeof r->reason,
+              "checkpoint %s does not track this disk", prev->checkpoint);
+    return;
+  }
+  d->incremental = prev->checkpoint;
+  snprintf (r->mode, sizeof r->mode, "incremental");
+}
+
+/* Choose disks and, for each, full or incremental (invariant 1). */
+static int
+plan_disks (struct ingest_backup *b, struct bdisk *d, size_t nd, bool running,
+            const struct repo_manifest *prev, struct backup_result *res)
+{
+  struct prev_checkpoint cp = { .prev = prev };
+  size_t k;
+
+  if (select_disks (b, d, nd) == -1)
+    return -1;
   if (prev && running && !b->o->full)
-    cp_ok = check_checkpoint (b, prev->checkpoint, names, &ncp, why,
-                              sizeof why);
+    cp.ok = check_checkpoint (b, prev->checkpoint, cp.names, &cp.n, cp.why,
+                              sizeof cp.why);
 
   for (k = 0; k < nd; k++) {
     struct backup_disk_result *r;
     uint64_t size = 0;
-    size_t p;
 
     if (!d[k].selected)
       continue;
@@ -519,51 +568,7 @@ plan_disks (struct ingest_backup *b, struct bdisk *d, size_t nd, bool running,
     if (disk_capacity (b, d[k].x.target, &size) == -1)
       return -1;
     r->size = size;
-    d[k].bitmap = strcmp (r->format, "qcow2") == 0;
-    if (!d[k].bitmap) {
-      char fmt[sizeof r->format];
-      memcpy (fmt, r->format, sizeof fmt);
-      snprintf (r->reason, sizeof r->reason,
-                "%s disk: no persistent dirty bitmap, so every backup of it "
-                "is a full read (convert it to qcow2 for incremental backups)",
-                fmt);
-      continue;
-    }
-    if (!prev)
-      continue;                 /* first point: full, nothing to explain */
-    if (b->o->full) {
-      snprintf (r->reason, sizeof r->reason, "--full");
-      continue;
-    }
-    if (!cp_ok) {
-      snprintf (r->reason, sizeof r->reason, "%s", why);
-      continue;
-    }
-    for (p = 0; p < prev->ndisks; p++)
-      if (strcmp (prev->disks[p].name, r->name) == 0)
-        break;
-    if (p == prev->ndisks) {
-      snprintf (r->reason, sizeof r->reason,
-                "the last point %s does not have this disk (added since, "
-                "or left out with --disk)", prev->id);
-      continue;
-    }
-    if (prev->disks[p].size != size) {
-      snprintf (r->reason, sizeof r->reason,
-                "disk resized since the last point (%" PRIu64 " -> %" PRIu64
-                " bytes)", prev->disks[p].size, size);
-      continue;
-    }
-    for (p = 0; p < ncp; p++)
-      if (strcmp (names[p], r->name) == 0)
-        break;
-    if (p == ncp) {
-      snprintf (r->reason, sizeof r->reason,
-                "checkpoint %s does not track this disk", prev->checkpoint);
-      continue;
-    }
-    d[k].incremental = prev->checkpoint;
-    snprintf (r->mode, sizeof r->mode, "incremental");
+    plan_disk_mode (b, &d[k], &cp);
   }
   if (res->ndisks == 0) {
     error_setx ("domain %s has no disk to back up", b->o->domain);
@@ -579,7 +584,7 @@ plan_disks (struct ingest_backup *b, struct bdisk *d, size_t nd, bool running,
 struct dirty_map {
   struct chunk_job *j;
   struct chunk_range *r;
-  size_t n, alloc;
+  size_t n;
   uint32_t *in_chunk;
   uint64_t dirty;
 };
@@ -598,15 +603,182 @@ dirty_extent (void *opaque, uint64_t off, uint64_t len, uint32_t flags)
   if (m->n && m->r[m->n - 1].off + m->r[m->n - 1].len == off)
     m->r[m->n - 1].len += end - off;
   else {
-    if (m->n == m->alloc) {
-      m->alloc = m->alloc ? 2 * m->alloc : 1024;
-      m->r = xrealloc (m->r, m->alloc * sizeof *m->r);
-    }
-    m->r[m->n].off = off;
-    m->r[m->n++].len = end - off;
+    struct chunk_range *r = ARRAY_PUSH (m->r, m->n);
+    r->off = off;
+    r->len = end - off;
   }
   for (c = off / j->cs; c < j->nchunks && c * j->cs < end; c++)
     m->in_chunk[c] += MIN (end, (c + 1) * j->cs) - MAX (off, c * j->cs);
+}
+
+/* One disk being read: what the steps of read_disk hand each other. */
+struct disk_read {
+  struct ingest_backup *b;
+  struct bdisk *d;
+  struct repo_disk *prev_disk;   /* the previous point's index, or NULL */
+  char *what;                    /* "DOMAIN TARGET", names it in messages */
+  char *bitmap_ctx;              /* the dirty bitmap's meta context */
+  struct nbd_handle *h;          /* for block status; closed before reading */
+  int64_t size;
+  struct chunk_job j;
+  struct dirty_map dm;
+};
+
+/* Connect to the export and set up the chunk job for its size. */
+static int
+export_open (struct disk_read *dr, struct repo *r, struct repo_writer *w,
+             const char *socket, const char *export_name)
+{
+  const char *ctx[] = { LIBNBD_CONTEXT_BASE_ALLOCATION, dr->bitmap_ctx, NULL };
+  int i;
+
+  /* QEMU creates the socket in virDomainBackupBegin; give it a moment. */
+  for (i = 0; i < 100; i++) {
+    struct chunk_job probe = { .what = dr->what, .socket = socket,
+                               .export_name = export_name };
+    dr->h = chunk_job_connect (&probe, ctx);
+    if (dr->h)
+      break;
+    usleep (100 * 1000);
+  }
+  if (!dr->h)
+    return -1;
+  dr->size = nbd_get_size (dr->h);
+  if (dr->size <= 0) {
+    error_setx ("%s: the NBD export has no size: %s", dr->what,
+                nbd_get_error ());
+    return -1;
+  }
+  chunk_job_init (&dr->j, w, dr->what, dr->size, repo_chunk_size (r));
+  dr->j.socket = socket;
+  dr->j.export_name = export_name;
+  dr->d->res->size = dr->size;
+  return 0;
+}
+
+/* An incremental read: every chunk starts as the previous point's, and
+ * the dirty bitmap says which to read whole or patch (invariant 2).  If
+ * the export or the previous index does not allow it, a full read with
+ * its reason.  -1 on a libnbd error. */
+static int
+plan_dirty (struct disk_read *dr, struct repo *r)
+{
+  struct backup_disk_result *res = dr->d->res;
+  struct chunk_job *j = &dr->j;
+  uint64_t c;
+
+  if (!dr->d->incremental)
+    return 0;
+  if (!dr->prev_disk || repo_disk_size (dr->prev_disk) != (uint64_t) dr->size ||
+      repo_disk_nchunks (dr->prev_disk) != j->nchunks ||
+      nbd_can_meta_context (dr->h, dr->bitmap_ctx) != 1) {
+    snprintf (res->mode, sizeof res->mode, "full");
+    snprintf (res->reason, sizeof res->reason, "%s",
+              nbd_can_meta_context (dr->h, dr->bitmap_ctx) != 1
+              ? "the NBD export has no dirty bitmap"
+              : "the previous point's index does not match the disk");
+    note (dr->b, "%s: full read (%s)", dr->d->x.target, res->reason);
+    return 0;
+  }
+  for (c = 0; c < j->nchunks; c++) {
+    j->plan[c] = CHUNK_REUSE;
+    memcpy (j->digests[c], repo_disk_digest (dr->prev_disk, c), REPO_DIGEST_LEN);
+  }
+  dr->dm.j = j;
+  dr->dm.in_chunk = xcalloc (j->nchunks, sizeof *dr->dm.in_chunk);
+  if (chunk_job_block_status (j, dr->h, dr->bitmap_ctx, dirty_extent,
+                              &dr->dm) == -1)
+    return -1;
+  res->dirty_bytes = dr->dm.dirty;
+  /* Wholly dirty: read; partly: patch the previous chunk (only the
+   * dirty ranges are read); clean: reuse the previous digest. */
+  for (c = 0; c < j->nchunks; c++) {
+    uint64_t len = MIN ((uint64_t) j->cs, (uint64_t) dr->size - c * j->cs);
+    if (dr->dm.in_chunk[c] == len)
+      j->plan[c] = CHUNK_READ;
+    else if (dr->dm.in_chunk[c])
+      j->plan[c] = CHUNK_PATCH;
+  }
+  j->repo = r;
+  j->dirty = dr->dm.r;
+  j->ndirty = dr->dm.n;
+  return 0;
+}
+
+/* Mark the chunks block status reports zero, count the bytes to read, and
+ * tell the user the plan.  The block status connection is closed. */
+static int
+plan_zero (struct disk_read *dr)
+{
+  struct backup_disk_result *res = dr->d->res;
+  struct chunk_job *j = &dr->j;
+  struct chunk_zero_map z;
+  uint64_t c;
+
+  chunk_zero_map_init (&z, j);
+  if (nbd_can_meta_context (dr->h, LIBNBD_CONTEXT_BASE_ALLOCATION) == 1 &&
+      chunk_job_block_status (j, dr->h, LIBNBD_CONTEXT_BASE_ALLOCATION,
+                              chunk_zero_map_extent, &z) == -1)
+    return -1;
+  for (c = 0; c < j->nchunks; c++) {
+    if (j->known_zero[c])
+      continue;
+    if (j->plan[c] == CHUNK_READ)
+      res->planned_bytes += MIN ((uint64_t) j->cs, (uint64_t) dr->size - c * j->cs);
+    else if (j->plan[c] == CHUNK_PATCH)
+      res->planned_bytes += dr->dm.in_chunk[c];
+  }
+  nbd_shutdown (dr->h, 0);
+  nbd_close (dr->h);
+  dr->h = NULL;
+
+  if (strcmp (res->mode, "incremental") == 0)
+    note (dr->b, "%s: incremental since %s: %s dirty, %s to read of %s",
+          dr->d->x.target, dr->d->incremental,
+          human_size (res->dirty_bytes, (char[32]) { 0 }, 32),
+          human_size (res->planned_bytes, (char[32]) { 0 }, 32),
+          human_size (dr->size, (char[32]) { 0 }, 32));
+  else
+    note (dr->b, "%s: full read of %s%s%s%s", dr->d->x.target,
+          human_size (dr->size, (char[32]) { 0 }, 32),
+          res->reason[0] ? " (" : "", res->reason, res->reason[0] ? ")" : "");
+  return 0;
+}
+
+/* Run the plan with the workers and add the disk to the writer. */
+static int
+store_disk (struct disk_read *dr, struct repo_writer *w, int threads)
+{
+  struct backup_disk_result *res = dr->d->res;
+  struct chunk_job *j = &dr->j;
+  char label[96];
+  int ret;
+
+  /* An incremental read is small scattered reads and chunk patches, as
+   * much waiting as computing: twice the threads (measured: 15-25% faster
+   * than one a CPU on 2 CPUs; a full read is not faster with more), up
+   * to 16 NBD connections. */
+  if (strcmp (res->mode, "incremental") == 0 && dr->b->o->threads <= 0)
+    threads = MAX (threads, MIN (2 * threads, 16));
+  snprintf (label, sizeof label, "backup %s", dr->d->x.target);
+  j->prog = progress_new (label, res->planned_bytes);
+  ret = chunk_job_run (j, threads);
+  progress_free (j->prog);
+  if (ret == -1)
+    return -1;
+  if (repo_writer_add_disk (w, dr->d->x.target, dr->size, res->format,
+                            (const uint8_t (*)[REPO_DIGEST_LEN]) j->digests) == -1)
+    return -1;
+  res->bytes_read = j->bytes_read;
+  res->reused_chunks = j->reused_chunks;
+  res->patched_chunks = j->patched_chunks;
+  res->reread_chunks = j->reread_chunks;
+  if (j->reread_chunks)
+    note (dr->b, "%s: %" PRIu64 " chunk%s of the last point could not be used "
+          "(%s%s): read again from the disk", dr->d->x.target, j->reread_chunks,
+          j->reread_chunks == 1 ? "" : "s", j->reread.msg,
+          j->reread_chunks > 1 ? ", and others" : "");
+  return 0;
 }
 
 /* Read disk d from the NBD export at socket (or a local qemu-nbd) into
@@ -616,139 +788,29 @@ read_disk (struct ingest_backup *b, struct repo *r, struct repo_writer *w,
            struct bdisk *d, const char *socket, const char *export_name,
            struct repo_disk *prev_disk, int threads)
 {
-  struct backup_disk_result *res = d->res;
-  CLEANUP_FREE char *what = xasprintf ("%s %s", b->o->domain, d->x.target);
-  CLEANUP_FREE char *bitmap_ctx = xasprintf ("qemu:dirty-bitmap:backup-%s",
-                                             d->x.target);
-  const char *ctx[] = { LIBNBD_CONTEXT_BASE_ALLOCATION, bitmap_ctx, NULL };
-  struct nbd_handle *h = NULL;
-  struct chunk_job j = { 0 };
-  struct chunk_zero_map z;
-  struct dirty_map dm = { 0 };
-  char label[96];
-  int64_t size;
-  uint64_t c;
-  int ret = -1, i;
+  struct disk_read dr = {
+    .b = b, .d = d, .prev_disk = prev_disk,
+    .what = xasprintf ("%s %s", b->o->domain, d->x.target),
+    .bitmap_ctx = xasprintf ("qemu:dirty-bitmap:backup-%s", d->x.target),
+  };
+  int ret = -1;
 
-  /* QEMU creates the socket in virDomainBackupBegin; give it a moment. */
-  for (i = 0; i < 100; i++) {
-    struct chunk_job probe = { .what = what, .socket = socket,
-                               .export_name = export_name };
-    h = chunk_job_connect (&probe, ctx);
-    if (h)
-      break;
-    usleep (100 * 1000);
-  }
-  if (!h)
-    return -1;
-  size = nbd_get_size (h);
-  if (size <= 0) {
-    error_setx ("%s: the NBD export has no size: %s", what, nbd_get_error ());
-    goto out;
-  }
-  chunk_job_init (&j, w, what, size, repo_chunk_size (r));
-  j.socket = socket;
-  j.export_name = export_name;
-  res->size = size;
-
-  if (d->incremental && prev_disk && repo_disk_size (prev_disk) == (uint64_t) size &&
-      repo_disk_nchunks (prev_disk) == j.nchunks &&
-      nbd_can_meta_context (h, bitmap_ctx) == 1) {
-    for (c = 0; c < j.nchunks; c++) {
-      j.plan[c] = CHUNK_REUSE;
-      memcpy (j.digests[c], repo_disk_digest (prev_disk, c), REPO_DIGEST_LEN);
-    }
-    dm.j = &j;
-    dm.in_chunk = xcalloc (j.nchunks, sizeof *dm.in_chunk);
-    if (chunk_job_block_status (&j, h, bitmap_ctx, dirty_extent, &dm) == -1)
-      goto out;
-    res->dirty_bytes = dm.dirty;
-    /* Wholly dirty: read; partly: patch the previous chunk (only the
-     * dirty ranges are read); clean: reuse the previous digest. */
-    for (c = 0; c < j.nchunks; c++) {
-      uint64_t len = MIN ((uint64_t) j.cs, (uint64_t) size - c * j.cs);
-      if (dm.in_chunk[c] == len)
-        j.plan[c] = CHUNK_READ;
-      else if (dm.in_chunk[c])
-        j.plan[c] = CHUNK_PATCH;
-    }
-    j.repo = r;
-    j.dirty = dm.r;
-    j.ndirty = dm.n;
-  }
-  else if (d->incremental) {
-    snprintf (res->mode, sizeof res->mode, "full");
-    snprintf (res->reason, sizeof res->reason, "%s",
-              nbd_can_meta_context (h, bitmap_ctx) != 1
-              ? "the NBD export has no dirty bitmap"
-              : "the previous point's index does not match the disk");
-    note (b, "%s: full read (%s)", d->x.target, res->reason);
-  }
-  chunk_zero_map_init (&z, &j);
-  if (nbd_can_meta_context (h, LIBNBD_CONTEXT_BASE_ALLOCATION) == 1 &&
-      chunk_job_block_status (&j, h, LIBNBD_CONTEXT_BASE_ALLOCATION,
-                              chunk_zero_map_extent, &z) == -1)
-    goto out;
-  for (c = 0; c < j.nchunks; c++) {
-    if (j.known_zero[c])
-      continue;
-    if (j.plan[c] == CHUNK_READ)
-      res->planned_bytes += MIN ((uint64_t) j.cs, (uint64_t) size - c * j.cs);
-    else if (j.plan[c] == CHUNK_PATCH)
-      res->planned_bytes += dm.in_chunk[c];
-  }
-  nbd_shutdown (h, 0);
-  nbd_close (h);
-  h = NULL;
-
-  if (strcmp (res->mode, "incremental") == 0)
-    note (b, "%s: incremental since %s: %s dirty, %s to read of %s",
-          d->x.target, d->incremental,
-          human_size (res->dirty_bytes, (char[32]) { 0 }, 32),
-          human_size (res->planned_bytes, (char[32]) { 0 }, 32),
-          human_size (size, (char[32]) { 0 }, 32));
-  else
-    note (b, "%s: full read of %s%s%s%s", d->x.target,
-          human_size (size, (char[32]) { 0 }, 32),
-          res->reason[0] ? " (" : "", res->reason, res->reason[0] ? ")" : "");
-
-  /* An incremental read is small scattered reads and chunk patches, as
-   * much waiting as computing: twice the threads (measured: 15-25% faster
-   * than one a CPU on 2 CPUs; a full read is not faster with more), up
-   * to 16 NBD connections. */
-  if (strcmp (res->mode, "incremental") == 0 && b->o->threads <= 0)
-    threads = MAX (threads, MIN (2 * threads, 16));
-  snprintf (label, sizeof label, "backup %s", d->x.target);
-  j.prog = progress_new (label, res->planned_bytes);
-  ret = chunk_job_run (&j, threads);
-  progress_free (j.prog);
-  if (ret == -1)
-    goto out;
-  ret = -1;
-  if (repo_writer_add_disk (w, d->x.target, size, res->format,
-                            (const uint8_t (*)[REPO_DIGEST_LEN]) j.digests) == -1)
-    goto out;
-  res->bytes_read = j.bytes_read;
-  res->reused_chunks = j.reused_chunks;
-  res->patched_chunks = j.patched_chunks;
-  res->reread_chunks = j.reread_chunks;
-  if (j.reread_chunks)
-    note (b, "%s: %" PRIu64 " chunk%s of the last point could not be used "
-          "(%s%s): read again from the disk", d->x.target, j.reread_chunks,
-          j.reread_chunks == 1 ? "" : "s", j.reread.msg,
-          j.reread_chunks > 1 ? ", and others" : "");
-  ret = 0;
- out:
+  if (export_open (&dr, r, w, socket, export_name) == 0 &&
+      plan_dirty (&dr, r) == 0 && plan_zero (&dr) == 0 &&
+      store_disk (&dr, w, threads) == 0)
+    ret = 0;
   {
     ERROR_SAVE (saved);
-    if (h) {
-      nbd_shutdown (h, 0);
-      nbd_close (h);
+    if (dr.h) {
+      nbd_shutdown (dr.h, 0);
+      nbd_close (dr.h);
     }
-    if (j.plan)
-      chunk_job_fini (&j);
-    free (dm.r);
-    free (dm.in_chunk);
+    if (dr.j.plan)
+      chunk_job_fini (&dr.j);
+    free (dr.dm.r);
+    free (dr.dm.in_chunk);
+    free (dr.what);
+    free (dr.bitmap_ctx);
     ERROR_RESTORE (saved);
   }
   return ret;
@@ -783,29 +845,27 @@ drop_checkpoint (struct ingest_backup *b, virDomainCheckpointPtr cp)
   const char *name = virDomainCheckpointGetName (cp);
   char first[512];
 
-  if (virDomainCheckpointDelete (cp, 0) == 0)
+  if (virt_checkpoint_delete (cp, false) == 0)
     return 0;
-  snprintf (first, sizeof first, "%s", virGetLastErrorMessage ());
-  if (virDomainCheckpointDelete (cp, VIR_DOMAIN_CHECKPOINT_DELETE_METADATA_ONLY) == 0) {
+  snprintf (first, sizeof first, "%s", virt_last_error ());
+  if (virt_checkpoint_delete (cp, true) == 0) {
     note (b, "removed broken checkpoint %s from libvirt's metadata (%s)",
           name, first);
     return 0;
   }
-  lv_error ("%s: delete checkpoint %s", b->o->domain, name);
+  error_prefix ("%s", b->o->domain);
   return -1;
 }
 
 static void
 delete_checkpoint (struct ingest_backup *b, const char *name)
 {
-  virDomainCheckpointPtr cp = virDomainCheckpointLookupByName (b->dom, name, 0);
+  CLEANUP_VIR_CHECKPOINT virDomainCheckpointPtr cp =
+    virt_checkpoint_by_name (b->dom, name);
 
-  if (cp) {
-    if (drop_checkpoint (b, cp) == -1)
-      note (b, "warning: could not delete checkpoint %s: %s", name,
-            error_msg ());
-    virDomainCheckpointFree (cp);
-  }
+  if (cp && drop_checkpoint (b, cp) == -1)
+    note (b, "warning: could not delete checkpoint %s: %s", name,
+          error_msg ());
 }
 
 /* The domain's XML to keep with the point: the persistent definition if
@@ -816,240 +876,327 @@ saved_xml (struct ingest_backup *b)
   char *x = NULL;
 
   if (virDomainIsPersistent (b->dom) == 1)
-    x = virDomainGetXMLDesc (b->dom, VIR_DOMAIN_XML_INACTIVE);
+    x = virt_domain_xml (b->dom, VIR_DOMAIN_XML_INACTIVE);
   if (!x)
-    x = virDomainGetXMLDesc (b->dom, 0);
-  if (!x)
-    lv_error ("%s: domain XML", b->o->domain);
+    x = virt_domain_xml (b->dom, 0);
   return x;
 }
 
-int
-ingest_backup_run (struct ingest_backup *b, struct repo *r,
-                   struct repo_manifest *m, struct backup_result *res)
-{
-  const struct backup_opts *o = b->o;
-  int threads = o->threads > 0 ? o->threads : MAX (2, get_nprocs ());
-  double t0 = now_monotonic ();
-  struct backup_xml_disk xd[REPO_MAX_DISKS];
+/* One ingest_backup_run: what each of its steps hands the next. */
+struct run {
+  struct ingest_backup *b;
+  struct repo *r;
+  struct backup_result *res;
+  int threads;
+  double t0;
+  /* The domain, its disks and the previous point (run_inspect, run_plan). */
+  int state;                     /* virt_domain_state's */
+  bool running;
+  size_t nd;
   struct bdisk d[REPO_MAX_DISKS];
-  struct backup_xml_plan_disk pd[REPO_MAX_DISKS];
-  struct backup_xml_plan plan = { 0 };
+  bool have_prev;
   struct repo_manifest prev;
-  struct repo_writer *w = NULL;
-  struct repo_point_stats st;
-  CLEANUP_FREE char *live = NULL, *keep = NULL, *bxml = NULL, *cxml = NULL;
-  CLEANUP_FREE char *desc = NULL;
-  char vm[129], prev_id[17], dir[512] = "", sock[600] = "";
-  const char *scratch = o->scratch_dir;
-  bool have_prev = false, running, job = false, frozen = false, created = false;
-  int state, reason, guard_fd = -1;
-  pid_t guard_pid = -1;
-  size_t nd, k, last = 0;
+  char vm[VM_NAME_MAX + 1], prev_id[TIMESTAMP_LEN + 1];
+  char *keep;                    /* the domain XML kept with the point */
+  struct repo_writer *w;
+  /* The pull-mode job of a running domain (job_*). */
+  char dir[512], sock[600];      /* private directory, its NBD socket */
+  struct backup_xml_plan_disk pd[REPO_MAX_DISKS];
+  struct backup_xml_plan plan;
+  char *desc;                    /* the new checkpoint's description */
+  bool job, frozen, created;     /* job begun, guest frozen, checkpoint made */
+  int guard_fd;                  /* the thaw guard's pipe, or -1 */
+  pid_t guard_pid;
+};
 
-  memset (res, 0, sizeof *res);
-  memset (d, 0, sizeof d);
-  snprintf (res->consistency, sizeof res->consistency, "crash");
-  snprintf (b->cp_prefix, sizeof b->cp_prefix, "bootback-%.8s-", repo_uuid (r));
+/* Is the domain in a state to back up?  Sets run->running and the
+ * result's state. */
+static int
+run_inspect (struct run *run)
+{
+  const struct backup_opts *o = run->b->o;
+  int state;
+
   if (!name_is_valid (o->domain)) {
     error_setx ("domain name '%s' cannot name a VM in the repository "
                 "(letters, digits, '.', '_', '-')", o->domain);
     return -1;
   }
-  if (virDomainGetState (b->dom, &state, &reason, 0) == -1) {
-    lv_error ("%s: state", o->domain);
+  state = virt_domain_state (run->b->dom, NULL);
+  if (state == -1)
     return -1;
-  }
-  running = state == VIR_DOMAIN_RUNNING || state == VIR_DOMAIN_PAUSED ||
+  run->state = state;
+  run->running = state == VIR_DOMAIN_RUNNING || state == VIR_DOMAIN_PAUSED ||
     state == VIR_DOMAIN_BLOCKED;
-  snprintf (res->state, sizeof res->state, "%s",
-            running ? (state == VIR_DOMAIN_PAUSED ? "paused" : "running")
+  snprintf (run->res->state, sizeof run->res->state, "%s",
+            run->running ? (state == VIR_DOMAIN_PAUSED ? "paused" : "running")
             : "shut off");
-  if (!running && state != VIR_DOMAIN_SHUTOFF) {
+  if (!run->running && state != VIR_DOMAIN_SHUTOFF) {
     error_setx ("domain %s is neither running nor shut off (state %d): "
                 "try again when it is", o->domain, state);
     return -1;
   }
+  return 0;
+}
 
-  /* The disks, and the previous point. */
-  live = virDomainGetXMLDesc (b->dom, running ? 0 : VIR_DOMAIN_XML_INACTIVE);
-  if (!live) {
-    lv_error ("%s: domain XML", o->domain);
+/* The disks, and the previous point: what to read from each disk. */
+static int
+run_plan (struct run *run)
+{
+  struct ingest_backup *b = run->b;
+  struct backup_xml_disk xd[REPO_MAX_DISKS];
+  CLEANUP_FREE char *live = NULL;
+  size_t k;
+
+  live = virt_domain_xml (b->dom, run->running ? 0 : VIR_DOMAIN_XML_INACTIVE);
+  if (!live)
     return -1;
-  }
-  keep = saved_xml (b);
-  if (!keep || backup_xml_domain_disks (live, xd, REPO_MAX_DISKS, &nd) == -1)
+  run->keep = saved_xml (b);
+  if (!run->keep ||
+      backup_xml_domain_disks (live, xd, REPO_MAX_DISKS, &run->nd) == -1)
     return -1;
-  for (k = 0; k < nd; k++)
-    d[k].x = xd[k];
-  if (repo_point_resolve (r, o->domain, vm, prev_id) == 0 &&
-      repo_manifest_read (r, vm, prev_id, &prev) == 0)
-    have_prev = true;
+  for (k = 0; k < run->nd; k++)
+    run->d[k].x = xd[k];
+  if (repo_point_resolve (run->r, b->o->domain, run->vm, run->prev_id) == 0 &&
+      repo_manifest_read (run->r, run->vm, run->prev_id, &run->prev) == 0)
+    run->have_prev = true;
   error_clear ();
-  if (plan_disks (b, d, nd, running, have_prev ? &prev : NULL, res) == -1)
+  if (plan_disks (b, run->d, run->nd, run->running,
+                  run->have_prev ? &run->prev : NULL, run->res) == -1)
     return -1;
-  if (!running)
+  if (!run->running)
     note (b, "%s is shut off: reading its disk images directly (full read, "
-          "no checkpoint)", o->domain);
-  else if (have_prev && prev.checkpoint[0] == '\0' && !o->full)
-    note (b, "the last point %s@%s has no checkpoint: full read", o->domain,
-          prev_id);
+          "no checkpoint)", b->o->domain);
+  else if (run->have_prev && run->prev.checkpoint[0] == '\0' && !b->o->full)
+    note (b, "the last point %s@%s has no checkpoint: full read", b->o->domain,
+          run->prev_id);
+  return 0;
+}
 
-  w = repo_writer_begin (r, o->domain, 0);
-  if (!w)
-    return -1;
+/* Pull-mode backup job: socket and scratch files in a private dir, and
+ * the plan of the job (which disks, from which checkpoint, the new
+ * checkpoint).  A job a killed bootback left is ended first. */
+static int
+job_prepare (struct run *run)
+{
+  struct ingest_backup *b = run->b;
+  const char *scratch = b->o->scratch_dir;
+  size_t k;
 
-  if (!running) {
-    for (k = 0; k < nd; k++)
-      if (d[k].selected && read_offline_disk (b, r, w, &d[k], threads) == -1)
-        goto err;
-    goto commit;
-  }
-
-  /* Pull-mode backup job: socket and scratch files in a private dir. */
-  if (!scratch || !*scratch)
-    scratch = getenv ("BOOTBACK_SCRATCH_DIR");
   if (!scratch || !*scratch)
     scratch = "/var/tmp";
-  snprintf (dir, sizeof dir, "%s/bootback-backup-%ld-XXXXXX", scratch,
+  snprintf (run->dir, sizeof run->dir, "%s/bootback-backup-%ld-XXXXXX", scratch,
             (long) getpid ());
-  if (!mkdtemp (dir)) {
-    error_set (errno, "mkdtemp: %s", dir);
-    dir[0] = '\0';
-    goto err;
+  if (!mkdtemp (run->dir)) {
+    error_set (errno, "mkdtemp: %s", run->dir);
+    run->dir[0] = '\0';
+    return -1;
   }
-  snprintf (sock, sizeof sock, "%s/nbd.sock", dir);
+  snprintf (run->sock, sizeof run->sock, "%s/nbd.sock", run->dir);
   snprintf (b->new_cp, sizeof b->new_cp, "%s%s", b->cp_prefix,
-            repo_writer_id (w));
-  for (k = 0; k < nd; k++) {
-    pd[k].name = d[k].x.target;
-    pd[k].backup = d[k].selected;
-    pd[k].incremental = d[k].incremental;
-    pd[k].bitmap = d[k].selected && d[k].bitmap;
-    pd[k].scratch = NULL;
-    if (d[k].selected) {
-      snprintf (d[k].scratch, sizeof d[k].scratch, "%.500s/%.64s.scratch.qcow2",
-                dir, d[k].x.target);
-      pd[k].scratch = d[k].scratch;
+            repo_writer_id (run->w));
+  for (k = 0; k < run->nd; k++) {
+    struct bdisk *d = &run->d[k];
+    struct backup_xml_plan_disk *pd = &run->pd[k];
+    pd->name = d->x.target;
+    pd->backup = d->selected;
+    pd->incremental = d->incremental;
+    pd->bitmap = d->selected && d->bitmap;
+    pd->scratch = NULL;
+    if (d->selected) {
+      snprintf (d->scratch, sizeof d->scratch, "%.500s/%.64s.scratch.qcow2",
+                run->dir, d->x.target);
+      pd->scratch = d->scratch;
     }
-    if (pd[k].bitmap)
-      plan.checkpoint = b->new_cp;
+    if (pd->bitmap)
+      run->plan.checkpoint = b->new_cp;
   }
-  if (!plan.checkpoint)
+  if (!run->plan.checkpoint)
     b->new_cp[0] = '\0';
-  desc = xasprintf ("bootback restore point %s@%s", o->domain,
-                    repo_writer_id (w));
-  plan.socket = sock;
-  plan.description = desc;
-  plan.ndisks = nd;
-  plan.disks = pd;
-  if (clear_stale_job (b) == -1)
-    goto err;
+  run->desc = xasprintf ("bootback restore point %s@%s", b->o->domain,
+                         repo_writer_id (run->w));
+  run->plan.socket = run->sock;
+  run->plan.description = run->desc;
+  run->plan.ndisks = run->nd;
+  run->plan.disks = run->pd;
+  return clear_stale_job (b);
+}
+
+/* Quiesce (invariant 4): start the thaw guard, then freeze.  A guest that
+ * cannot be frozen gives a crash-consistent point, said in a note. */
+static void
+job_freeze (struct run *run)
+{
+  struct ingest_backup *b = run->b;
+  bool thawed;
+
+  if (!b->o->quiesce)
+    return;
+  if (run->state == VIR_DOMAIN_PAUSED) {
+    note (b, "the domain is paused: no guest agent, crash-consistent point");
+    return;
+  }
+  if (run->guard_fd != -1)
+    return;                     /* frozen by an earlier attempt */
+  run->guard_fd = guard_start (b, &run->guard_pid);
+  if (run->guard_fd == -1) {
+    note (b, "cannot start the thaw guard (%s): not freezing the guest",
+          error_msg ());
+    return;
+  }
+  if (virt_fs_freeze (b->dom) == 0) {
+    run->frozen = true;
+    note (b, "guest agent: filesystems frozen");
+    return;
+  }
+  note (b, "guest agent: cannot freeze (%s): the point is "
+        "crash-consistent", virt_last_error ());
+  /* A freeze that failed late (a lost reply) may have frozen some
+   * filesystems: thaw anyway.  If that fails too, the guard keeps
+   * trying, unless no agent is connected (then nothing froze). */
+  thawed = virt_fs_thaw (b->dom) == 0 ||
+    strstr (virt_last_error (), "not connected") != NULL;
+  guard_stop (run->guard_fd, run->guard_pid, thawed);
+  run->guard_fd = -1;
+}
+
+/* After libvirt refused to begin: if some disk was incremental (a
+ * checkpoint libvirt refuses, a broken bitmap), make them all full and
+ * say so.  True if there is something to retry. */
+static bool
+job_retry_full (struct run *run)
+{
+  bool retry = false;
+  size_t k;
+
+  for (k = 0; k < run->nd; k++)
+    if (run->pd[k].incremental) {
+      struct backup_disk_result *res = run->d[k].res;
+      run->pd[k].incremental = run->d[k].incremental = NULL;
+      snprintf (res->mode, sizeof res->mode, "full");
+      snprintf (res->reason, sizeof res->reason,
+                "libvirt refused the incremental backup: %.180s",
+                virt_last_error ());
+      retry = true;
+    }
+  if (retry)
+    note (run->b, "libvirt refused the incremental backup (%s): full read",
+          virt_last_error ());
+  return retry;
+}
+
+/* Freeze, begin the job with its new checkpoint, thaw (invariant 4). */
+static int
+job_begin (struct run *run)
+{
+  struct ingest_backup *b = run->b;
+  CLEANUP_FREE char *bxml = NULL, *cxml = NULL;
 
   for (;;) {
-    bool retry = false;
     free (bxml);
     free (cxml);
-    bxml = backup_xml_backup (&plan);
-    cxml = plan.checkpoint ? backup_xml_checkpoint (&plan) : NULL;
-    if (!bxml || (plan.checkpoint && !cxml))
-      goto err;
-
-    /* Quiesce (invariant 4). */
-    if (o->quiesce && state == VIR_DOMAIN_PAUSED)
-      note (b, "the domain is paused: no guest agent, crash-consistent point");
-    else if (o->quiesce && guard_fd == -1) {
-      guard_fd = guard_start (b, &guard_pid);
-      if (guard_fd == -1)
-        note (b, "cannot start the thaw guard (%s): not freezing the guest",
-              error_msg ());
-      else if (virDomainFSFreeze (b->dom, NULL, 0, 0) >= 0) {
-        frozen = true;
-        note (b, "guest agent: filesystems frozen");
-      }
-      else {
-        bool thawed;
-        note (b, "guest agent: cannot freeze (%s): the point is "
-              "crash-consistent", virGetLastErrorMessage ());
-        /* A freeze that failed late (a lost reply) may have frozen some
-         * filesystems: thaw anyway.  If that fails too, the guard keeps
-         * trying, unless no agent is connected (then nothing froze). */
-        thawed = virDomainFSThaw (b->dom, NULL, 0, 0) >= 0 ||
-          strstr (virGetLastErrorMessage (), "not connected") != NULL;
-        guard_stop (guard_fd, guard_pid, thawed);
-        guard_fd = -1;
-      }
-    }
-    if (frozen && test_hook ("kill-frozen"))
+    bxml = backup_xml_backup (&run->plan);
+    cxml = run->plan.checkpoint ? backup_xml_checkpoint (&run->plan) : NULL;
+    if (!bxml || (run->plan.checkpoint && !cxml))
+      return -1;
+    job_freeze (run);
+    if (run->frozen && test_hook ("kill-frozen"))
       kill (getpid (), SIGKILL);
-    if (frozen && test_hook ("fail-frozen")) {
+    if (run->frozen && test_hook ("fail-frozen")) {
       error_setx ("injected failure while the guest is frozen "
                   "(BOOTBACK_BACKUP_TEST=fail-frozen)");
-      goto err;
+      return -1;
     }
-    if (virDomainBackupBegin (b->dom, bxml, cxml, 0) == 0) {
-      job = true;
-      created = cxml != NULL;
+    if (virt_backup_begin (b->dom, bxml, cxml) == 0) {
+      run->job = true;
+      run->created = cxml != NULL;
       break;
     }
-    lv_error ("%s: cannot begin the backup", o->domain);
-    /* A checkpoint libvirt refuses (a broken bitmap): retry as full. */
-    for (k = 0; k < nd; k++)
-      if (pd[k].incremental) {
-        pd[k].incremental = d[k].incremental = NULL;
-        snprintf (d[k].res->mode, sizeof d[k].res->mode, "full");
-        snprintf (d[k].res->reason, sizeof d[k].res->reason,
-                  "libvirt refused the incremental backup: %.180s",
-                  virGetLastErrorMessage ());
-        retry = true;
-      }
-    if (!retry)
-      goto err;
-    note (b, "libvirt refused the incremental backup (%s): full read",
-          virGetLastErrorMessage ());
+    if (!job_retry_full (run))
+      return -1;
   }
-  if (frozen) {
-    bool thawed = virDomainFSThaw (b->dom, NULL, 0, 0) >= 0;
+  if (run->frozen) {
+    bool thawed = virt_fs_thaw (b->dom) == 0;
     if (!thawed)
       note (b, "warning: guest agent: thaw failed (%s); the thaw guard "
-            "retries", virGetLastErrorMessage ());
+            "retries", virt_last_error ());
     else
       note (b, "guest agent: filesystems thawed");
-    guard_stop (guard_fd, guard_pid, thawed);
-    guard_fd = -1;
-    snprintf (res->consistency, sizeof res->consistency, "application");
+    guard_stop (run->guard_fd, run->guard_pid, thawed);
+    run->guard_fd = -1;
+    snprintf (run->res->consistency, sizeof run->res->consistency,
+              "application");
   }
+  return 0;
+}
 
-  for (k = 0; k < nd; k++)
-    if (d[k].selected)
+/* Read each selected disk from the job's export, then end the job. */
+static int
+job_read (struct run *run)
+{
+  struct ingest_backup *b = run->b;
+  size_t k, last = 0;
+
+  for (k = 0; k < run->nd; k++)
+    if (run->d[k].selected)
       last = k;
-  for (k = 0; k < nd; k++) {
+  for (k = 0; k < run->nd; k++) {
+    struct bdisk *d = &run->d[k];
     struct repo_disk *pdisk = NULL;
     int rr;
-    if (!d[k].selected)
+    if (!d->selected)
       continue;
-    if (d[k].incremental)
-      pdisk = repo_disk_open (r, vm, prev_id, d[k].x.target);
-    if (d[k].incremental && !pdisk) {
+    if (d->incremental)
+      pdisk = repo_disk_open (run->r, run->vm, run->prev_id, d->x.target);
+    if (d->incremental && !pdisk) {
       note (b, "%s: the previous point's index cannot be read (%s)",
-            d[k].x.target, error_msg ());
-      d[k].incremental = NULL;
-      snprintf (d[k].res->mode, sizeof d[k].res->mode, "full");
-      snprintf (d[k].res->reason, sizeof d[k].res->reason,
+            d->x.target, error_msg ());
+      d->incremental = NULL;
+      snprintf (d->res->mode, sizeof d->res->mode, "full");
+      snprintf (d->res->reason, sizeof d->res->reason,
                 "the previous point's index cannot be read");
     }
     if (k == last && test_hook ("kill-reading"))   /* mid-way: the other */
       kill (getpid (), SIGKILL);                     /* disks are stored */
-    rr = read_disk (b, r, w, &d[k], sock, d[k].x.target, pdisk, threads);
+    rr = read_disk (b, run->r, run->w, d, run->sock, d->x.target, pdisk,
+                    run->threads);
     repo_disk_close (pdisk);
     if (rr == -1)
-      goto err;
+      return -1;
   }
-  if (virDomainAbortJob (b->dom) == -1)
-    note (b, "warning: ending the backup job: %s", virGetLastErrorMessage ());
-  job = false;
+  if (virt_job_abort (b->dom) == -1)
+    note (b, "warning: ending the backup job: %s", virt_last_error ());
+  run->job = false;
+  return 0;
+}
 
- commit:
+/* Read the selected disks: a shut-off domain's from its images, a
+ * running one's through a pull-mode backup job. */
+static int
+run_read (struct run *run)
+{
+  size_t k;
+
+  if (run->running)
+    return job_prepare (run) == -1 || job_begin (run) == -1 ||
+      job_read (run) == -1 ? -1 : 0;
+  for (k = 0; k < run->nd; k++)
+    if (run->d[k].selected &&
+        read_offline_disk (run->b, run->r, run->w, &run->d[k],
+                           run->threads) == -1)
+      return -1;
+  return 0;
+}
+
+/* The totals, then commit steps 1-3 (the writer is gone either way). */
+static int
+run_commit (struct run *run, struct repo_manifest *m)
+{
+  struct backup_result *res = run->res;
+  struct repo_writer *w = run->w;
+  struct repo_point_stats st;
+  size_t k;
+
   for (k = 0; k < res->ndisks; k++) {
     res->bytes_total += res->disks[k].size;
     res->planned_bytes += res->disks[k].planned_bytes;
@@ -1061,47 +1208,83 @@ ingest_backup_run (struct ingest_backup *b, struct repo *r,
   if (!res->kind[0])
     snprintf (res->kind, sizeof res->kind, "full");
   if (strcmp (res->kind, "incremental") == 0)
-    snprintf (res->parent, sizeof res->parent, "%s", prev_id);
-  snprintf (res->checkpoint, sizeof res->checkpoint, "%s", b->new_cp);
-  if (repo_writer_set_domain_xml (w, keep) == -1)
-    goto err;
-  repo_writer_set_checkpoint (w, b->new_cp);
+    snprintf (res->parent, sizeof res->parent, "%s", run->prev_id);
+  snprintf (res->checkpoint, sizeof res->checkpoint, "%s", run->b->new_cp);
+  if (repo_writer_set_domain_xml (w, run->keep) == -1)
+    return -1;
+  repo_writer_set_checkpoint (w, run->b->new_cp);
   repo_writer_get_stats (w, &st);
   st.bytes_read = res->bytes_read;
-  st.seconds = now_monotonic () - t0;
+  st.seconds = now_monotonic () - run->t0;
   repo_writer_set_info (w, res->kind, res->consistency, "backup",
                         res->parent[0] ? res->parent : NULL, &st);
-  if (repo_writer_commit (w, m) == -1) {
-    w = NULL;
-    goto err;
+  run->w = NULL;
+  return repo_writer_commit (w, m);
+}
+
+/* Any error after the writer began: thaw, end the job, delete the new
+ * checkpoint, abort the writer (the previous checkpoint stays usable). */
+static void
+run_fail (struct run *run)
+{
+  struct ingest_backup *b = run->b;
+  ERROR_SAVE (saved);
+
+  if (run->guard_fd != -1) {
+    bool thawed = run->frozen && virt_fs_thaw (b->dom) == 0;
+    if (run->frozen && !thawed)
+      note (b, "warning: guest agent: thaw failed (%s); the thaw guard "
+            "retries", virt_last_error ());
+    guard_stop (run->guard_fd, run->guard_pid, thawed || !run->frozen);
   }
-  w = NULL;
+  if (run->job)
+    virt_job_abort (b->dom);
+  if (run->created)
+    delete_checkpoint (b, b->new_cp);
+  repo_writer_abort (run->w);
+  if (run->dir[0])
+    rm_dir (run->dir);
+  b->new_cp[0] = '\0';
+  ERROR_RESTORE (saved);
+}
+
+int
+ingest_backup_run (struct ingest_backup *b, struct repo *r,
+                   struct repo_manifest *m, struct backup_result *res)
+{
+  const struct backup_opts *o = b->o;
+  struct run *run = xcalloc (1, sizeof *run);
+  int ret = -1;
+
+  run->b = b;
+  run->r = r;
+  run->res = res;
+  run->threads = o->threads > 0 ? o->threads : MAX (2, get_nprocs ());
+  run->t0 = now_monotonic ();
+  run->guard_fd = -1;
+  memset (res, 0, sizeof *res);
+  snprintf (res->consistency, sizeof res->consistency, "crash");
+  snprintf (b->cp_prefix, sizeof b->cp_prefix, "bootback-%.8s-", repo_uuid (r));
+  if (run_inspect (run) == -1 || run_plan (run) == -1)
+    goto out;
+  run->w = repo_writer_begin (r, o->domain, 0);
+  if (!run->w)
+    goto out;
+  if (run_read (run) == -1 || run_commit (run, m) == -1)
+    goto err;
   b->committed = true;
-  if (dir[0])
-    rm_dir (dir);
-  return 0;
+  if (run->dir[0])
+    rm_dir (run->dir);
+  ret = 0;
+  goto out;
 
  err:
-  {
-    ERROR_SAVE (saved);
-    if (guard_fd != -1) {
-      bool thawed = frozen && virDomainFSThaw (b->dom, NULL, 0, 0) >= 0;
-      if (frozen && !thawed)
-        note (b, "warning: guest agent: thaw failed (%s); the thaw guard "
-              "retries", virGetLastErrorMessage ());
-      guard_stop (guard_fd, guard_pid, thawed || !frozen);
-    }
-    if (job)
-      virDomainAbortJob (b->dom);
-    if (created)
-      delete_checkpoint (b, b->new_cp);
-    repo_writer_abort (w);
-    if (dir[0])
-      rm_dir (dir);
-    b->new_cp[0] = '\0';
-    ERROR_RESTORE (saved);
-  }
-  return -1;
+  run_fail (run);
+ out:
+  free (run->keep);
+  free (run->desc);
+  free (run);
+  return ret;
 }
 
 int
@@ -1113,11 +1296,9 @@ ingest_backup_advance (struct ingest_backup *b)
   if (!b->committed || !b->new_cp[0])
     return 0;
   crash_step (5);
-  n = virDomainListAllCheckpoints (b->dom, &cps, 0);
-  if (n < 0) {
-    lv_error ("%s: list checkpoints", b->o->domain);
+  n = virt_checkpoint_list (b->dom, &cps);
+  if (n < 0)
     return -1;
-  }
   /* Oldest first is not required: each is deleted alone. */
   for (i = 0; i < n; i++) {
     const char *name = virDomainCheckpointGetName (cps[i]);
@@ -1125,9 +1306,8 @@ ingest_backup_advance (struct ingest_backup *b)
         strcmp (name, b->new_cp) != 0 &&
         drop_checkpoint (b, cps[i]) == -1)
       ret = -1;
-    virDomainCheckpointFree (cps[i]);
   }
-  free (cps);
+  virt_checkpoint_list_free (cps, n);
   return ret;
 }
 
@@ -1142,35 +1322,23 @@ cmp_str (const void *a, const void *b)
 char **
 ingest_backup_marked_domains (const char *uri)
 {
-  virConnectPtr conn;
+  CLEANUP_VIR_CONNECT virConnectPtr conn = virt_connect (uri);
   virDomainPtr *doms = NULL;
   char **out;
   int n, i, k = 0;
 
-  virSetErrorFunc (NULL, quiet);
-  conn = virConnectOpen (uri);
-  if (!conn) {
-    lv_error ("cannot connect to libvirt%s%s", uri ? " at " : "", uri ? uri : "");
+  if (!conn)
     return NULL;
-  }
-  n = virConnectListAllDomains (conn, &doms, 0);
-  if (n < 0) {
-    lv_error ("list domains");
-    virConnectClose (conn);
+  n = virt_domain_list (conn, &doms);
+  if (n < 0)
     return NULL;
-  }
   out = xcalloc (n + 1, sizeof *out);
   for (i = 0; i < n; i++) {
-    CLEANUP_FREE char *meta =
-      virDomainGetMetadata (doms[i], VIR_DOMAIN_METADATA_ELEMENT, BACKUP_XML_NS,
-                            virDomainIsPersistent (doms[i]) == 1
-                            ? VIR_DOMAIN_AFFECT_CONFIG : VIR_DOMAIN_AFFECT_LIVE);
+    CLEANUP_FREE char *meta = virt_domain_metadata (doms[i], BACKUP_XML_NS);
     if (backup_xml_marked (meta))
       out[k++] = xstrdup (virDomainGetName (doms[i]));
-    virDomainFree (doms[i]);
   }
-  free (doms);
-  virConnectClose (conn);
+  virt_domain_list_free (doms, n);
   qsort (out, k, sizeof *out, cmp_str);
   error_clear ();
   return out;

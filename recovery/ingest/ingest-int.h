@@ -112,7 +112,7 @@ int chunk_job_run (struct chunk_job *j, int threads);
 
 /* One disk of a domain, as its XML describes it. */
 struct backup_xml_disk {
-  char target[65];           /* "vda" */
+  char target[DISK_NAME_MAX + 1];  /* "vda" */
   char device[16];           /* "disk", "cdrom", "floppy", "lun" */
   char type[16];             /* "file", "block", "network", "volume", ... */
   char format[16];           /* <driver type=...>: "qcow2", "raw"; without
@@ -155,7 +155,8 @@ char *backup_xml_checkpoint (const struct backup_xml_plan *p);
 /* The disks a checkpoint tracks with a bitmap (checkpoint='bitmap'), from
  * its XML (virDomainCheckpointGetXMLDesc): names into names[0..max), *n
  * the count.  -1 if it is not a checkpoint's XML. */
-int backup_xml_checkpoint_disks (const char *xml, char (*names)[65],
+int backup_xml_checkpoint_disks (const char *xml,
+                                 char (*names)[DISK_NAME_MAX + 1],
                                  size_t max, size_t *n);
 
 /* The unix socket of a running pull-mode backup job, from its XML

@@ -14,6 +14,7 @@
 #define BOOTBACK_INGEST_H
 
 #include "recovery/repo/repo.h"
+#include "recovery/util/util.h"
 
 /* ---- qemu.c: qemu-img and qemu-nbd helpers ---------------------------- */
 
@@ -109,13 +110,14 @@ struct backup_opts {
   bool quiesce;              /* freeze the guest's filesystems (agent) */
   int threads;               /* 0 = number of CPUs (at least 2), twice
                               * that for an incremental read */
-  const char *scratch_dir;   /* NULL = $BOOTBACK_SCRATCH_DIR or /var/tmp */
+  const char *scratch_dir;   /* NULL = /var/tmp (the CLI gives --scratch-dir
+                              * or $BOOTBACK_SCRATCH_DIR) */
   void (*note) (void *opaque, const char *msg);
   void *opaque;
 };
 
 struct backup_disk_result {
-  char name[65];
+  char name[DISK_NAME_MAX + 1];
   char mode[16];             /* "full" or "incremental" */
   char reason[256];          /* why full ("" for a first or --full read) */
   char format[16];
@@ -133,7 +135,7 @@ struct backup_result {
   char kind[16];             /* "full" or "incremental" */
   char consistency[16];      /* "application" or "crash" */
   char checkpoint[128];      /* libvirt checkpoint of the point, "" if none */
-  char parent[17];           /* previous point, incremental only */
+  char parent[TIMESTAMP_LEN + 1];  /* previous point, incremental only */
   size_t ndisks;
   struct backup_disk_result disks[REPO_MAX_DISKS];
   uint64_t bytes_total, planned_bytes, bytes_read, reused_chunks;
@@ -168,7 +170,11 @@ char **ingest_backup_marked_domains (const char *uri);
 
 /* The thaw guard (a child process started before a freeze): reads fd
  * until EOF; unless the backup wrote "thawed", thaws domain's filesystems
- * (the backup was killed while they were frozen).  Returns an exit code. */
-int ingest_backup_thaw_guard (const char *uri, const char *domain, int fd);
+ * (the backup was killed while they were frozen), and says what it did
+ * through say ("thaw guard: thawed ...", or why it could not).  Returns
+ * an exit code. */
+int ingest_backup_thaw_guard (const char *uri, const char *domain, int fd,
+                              void (*say) (void *opaque, const char *msg),
+                              void *opaque);
 
 #endif /* BOOTBACK_INGEST_H */

@@ -8,9 +8,7 @@
 #include <signal.h>
 #include <fcntl.h>
 #include <sys/prctl.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <sys/wait.h>
 
 #include "recovery/ingest/ingest.h"
@@ -51,7 +49,8 @@ qemu_img_info (const char *image, const char *format, struct qemu_img_info *i)
   char *argv[8];
   CLEANUP_FREE char *out = xmalloc (65536);
   json_error_t je;
-  json_t *o, *f, *s, *data;
+  json_auto_t *o = NULL;
+  json_t *f, *s, *data;
   int rc, n = 0;
 
   argv[n++] = "qemu-img";
@@ -79,7 +78,6 @@ qemu_img_info (const char *image, const char *format, struct qemu_img_info *i)
   s = o ? json_object_get (o, "virtual-size") : NULL;
   if (!json_is_string (f) || !json_is_integer (s)) {
     error_setx ("%s: unexpected output from qemu-img info", image);
-    json_decref (o);
     return -1;
   }
   snprintf (i->format, sizeof i->format, "%s", json_string_value (f));
@@ -93,7 +91,6 @@ qemu_img_info (const char *image, const char *format, struct qemu_img_info *i)
   json_str (data, "data-file", i->data_file, sizeof i->data_file);
   vmdk_extent (image, json_object_get (data, "extents"), i->extent,
                sizeof i->extent);
-  json_decref (o);
   return 0;
 }
 
@@ -121,13 +118,53 @@ qemu_img_link (const char *image, const struct qemu_img_info *i,
   return NULL;
 }
 
+/* The error of a qemu-nbd that exited before serving image: its own
+ * message, from its log, without the "qemu-nbd: " in front. */
+static void
+died_error (const char *logpath, const char *image)
+{
+  char msg[1024] = "";
+  FILE *f = fopen (logpath, "re");
+  size_t k = f ? fread (msg, 1, sizeof msg - 1, f) : 0;
+
+  if (f)
+    fclose (f);
+  msg[k] = '\0';
+  while (k > 0 && msg[k - 1] == '\n')
+    msg[--k] = '\0';
+  error_setx ("qemu-nbd could not serve %s: %s", image,
+              strncmp (msg, "qemu-nbd: ", 10) == 0 ? msg + 10 : msg);
+}
+
+/* Wait until the socket accepts connections (0), or qemu-nbd exits or
+ * does not serve within about 30 s (-1 with the error; q->pid 0 if it
+ * was reaped). */
+static int
+wait_serving (struct qemu_nbd *q, const char *logpath, const char *image)
+{
+  int i, status;
+
+  for (i = 0; i < 3000; i++) {
+    if (waitpid (q->pid, &status, WNOHANG) == q->pid) {
+      died_error (logpath, image);
+      q->pid = 0;
+      return -1;
+    }
+    if (unix_socket_serves (q->socket))
+      return 0;
+    usleep (i < 100 ? 1000 : 10000);
+  }
+  error_setx ("qemu-nbd did not start serving %s", image);
+  return -1;
+}
+
 int
 qemu_nbd_start (struct qemu_nbd *q, const char *image, const char *format,
                 bool readonly)
 {
   char fmt[64], sock[128], logpath[128];
   char *argv[16];
-  int n = 0, i, status;
+  int n = 0;
 
   memset (q, 0, sizeof *q);
   snprintf (q->dir, sizeof q->dir, "/tmp/bootback-nbd.XXXXXX");
@@ -168,55 +205,27 @@ qemu_nbd_start (struct qemu_nbd *q, const char *image, const char *format,
     fprintf (stderr, "qemu-nbd: %s\n", strerror (errno));
     _exit (127);
   }
-  /* Wait until the socket accepts connections, or qemu-nbd exits. */
-  for (i = 0; i < 3000; i++) {
-    struct sockaddr_un sa = { .sun_family = AF_UNIX };
-    int fd;
-
-    if (waitpid (q->pid, &status, WNOHANG) == q->pid) {
-      char msg[1024] = "";
-      FILE *f = fopen (logpath, "re");
-      size_t k = f ? fread (msg, 1, sizeof msg - 1, f) : 0;
-      if (f) fclose (f);
-      msg[k] = '\0';
-      while (k > 0 && msg[k-1] == '\n') msg[--k] = '\0';
-      error_setx ("qemu-nbd could not serve %s: %s", image,
-                  strncmp (msg, "qemu-nbd: ", 10) == 0 ? msg + 10 : msg);
-      q->pid = 0;
-      qemu_nbd_stop (q);
-      return -1;
-    }
-    fd = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    snprintf (sa.sun_path, sizeof sa.sun_path, "%s", q->socket);
-    if (fd >= 0 && connect (fd, (struct sockaddr *) &sa, sizeof sa) == 0) {
-      close (fd);
-      return 0;
-    }
-    if (fd >= 0) close (fd);
-    usleep (i < 100 ? 1000 : 10000);
+  if (wait_serving (q, logpath, image) == -1) {
+    ERROR_SAVE (saved);
+    qemu_nbd_stop (q);
+    ERROR_RESTORE (saved);
+    return -1;
   }
-  error_setx ("qemu-nbd did not start serving %s", image);
-  qemu_nbd_stop (q);
-  return -1;
+  return 0;
 }
 
 void
 qemu_nbd_stop (struct qemu_nbd *q)
 {
   char path[128];
-  int i, status;
 
   if (q->pid > 0) {
-    kill (q->pid, SIGTERM);
-    for (i = 0; i < 500; i++) {
-      if (waitpid (q->pid, &status, WNOHANG) == q->pid)
-        break;
-      usleep (i < 50 ? 1000 : 10000);
-    }
-    if (i == 500) {
-      kill (q->pid, SIGKILL);
-      waitpid (q->pid, &status, 0);
-    }
+    /* Our own child, not reaped yet: its pid cannot name another process.
+     * SIGTERM, then SIGKILL after 5 s; then reap it (pid_stop reaps it
+     * too when it can: then waitpid says ECHILD at once). */
+    pid_stop (q->pid, 0, NULL, 5);
+    while (waitpid (q->pid, NULL, 0) == -1 && errno == EINTR)
+      ;
     q->pid = 0;
   }
   if (q->dir[0]) {

@@ -25,6 +25,10 @@ struct rjob {
   _Atomic uint64_t next;
   struct first_error fe;
   struct progress *prog;
+  /* The output, written as part and renamed to target when complete. */
+  char *part;
+  bool created;            /* part is ours to remove on error */
+  struct qemu_nbd q;       /* qcow2: the qemu-nbd writing part */
 };
 
 static void *
@@ -94,18 +98,83 @@ rworker (void *arg)
   return NULL;
 }
 
+/* Create the output file, j->part, of the disk's size: a raw file we
+ * write, or a qcow2 image served by a private qemu-nbd. */
+static int
+restore_create (struct rjob *j, const char *format)
+{
+  char size[32], out[4096];
+  char *argv[] = { "qemu-img", "create", "-q", "-f", "qcow2", j->part, size,
+                   NULL };
+
+  unlink (j->part);
+  if (strcmp (format, "raw") == 0) {
+    j->fd = open_private (j->part, O_WRONLY | O_EXCL);
+    if (j->fd == -1) {
+      error_set (errno, "open: %s", j->part);
+      return -1;
+    }
+    j->created = true;
+    if (ftruncate (j->fd, repo_disk_size (j->d)) == -1) {
+      error_set (errno, "truncate: %s", j->part);
+      return -1;
+    }
+    return 0;
+  }
+  snprintf (size, sizeof size, "%" PRIu64, repo_disk_size (j->d));
+  if (create_private (j->part) == -1)
+    return -1;
+  j->created = true;
+  if (run_command (argv, out, sizeof out) != 0) {
+    error_setx ("qemu-img create %s: %s", j->part, out);
+    return -1;
+  }
+  if (qemu_nbd_start (&j->q, j->part, "qcow2", false) == -1)
+    return -1;
+  j->socket = j->q.socket;
+  return 0;
+}
+
+/* Every chunk written: flush the output and rename it into place. */
+static int
+restore_finish (struct rjob *j)
+{
+  if (j->fd >= 0) {
+    if (fsync (j->fd) == -1) {
+      error_set (errno, "fsync: %s", j->part);
+      return -1;
+    }
+    if (close (j->fd) == -1) {
+      j->fd = -1;
+      error_set (errno, "close: %s", j->part);
+      return -1;
+    }
+    j->fd = -1;
+  }
+  qemu_nbd_stop (&j->q);
+  /* Never over a file that appeared while we wrote (the check in
+   * ingest_restore is only the early, friendly error). */
+  if (rename_noreplace (j->part, j->target) == -1) {
+    if (errno == EEXIST)
+      error_setx ("%s exists already (created while restoring); refusing to "
+                  "overwrite it", j->target);
+    else
+      error_set (errno, "rename: %s -> %s", j->part, j->target);
+    return -1;
+  }
+  j->created = false;
+  return 0;
+}
+
 int
 ingest_restore (struct repo *r, const char *vm, const char *id,
                 const char *disk, const char *to, const char *format,
                 int threads)
 {
   struct rjob j = { .r = r, .fd = -1, .target = to };
-  struct qemu_nbd q = { 0 };
-  CLEANUP_FREE char *part = xasprintf ("%s.part", to);
   struct stat st;
   char label[96];
   int ret = -1;
-  bool created = false;
 
   if (!format)
     format = "raw";
@@ -121,34 +190,9 @@ ingest_restore (struct repo *r, const char *vm, const char *id,
   if (!j.d)
     return -1;
   first_error_init (&j.fe);
-  unlink (part);
-  if (strcmp (format, "raw") == 0) {
-    j.fd = open_private (part, O_WRONLY | O_EXCL);
-    if (j.fd == -1) {
-      error_set (errno, "open: %s", part);
-      goto out;
-    }
-    created = true;
-    if (ftruncate (j.fd, repo_disk_size (j.d)) == -1) {
-      error_set (errno, "truncate: %s", part);
-      goto out;
-    }
-  }
-  else {
-    char size[32], out[4096];
-    char *argv[] = { "qemu-img", "create", "-q", "-f", "qcow2", part, size, NULL };
-    snprintf (size, sizeof size, "%" PRIu64, repo_disk_size (j.d));
-    if (create_private (part) == -1)
-      goto out;
-    created = true;
-    if (run_command (argv, out, sizeof out) != 0) {
-      error_setx ("qemu-img create %s: %s", part, out);
-      goto out;
-    }
-    if (qemu_nbd_start (&q, part, "qcow2", false) == -1)
-      goto out;
-    j.socket = q.socket;
-  }
+  j.part = xasprintf ("%s.part", to);
+  if (restore_create (&j, format) == -1)
+    goto out;
 
   snprintf (label, sizeof label, "restore %s", disk);
   j.prog = progress_new (label, repo_disk_size (j.d));
@@ -158,41 +202,19 @@ ingest_restore (struct repo *r, const char *vm, const char *id,
     first_error_restore (&j.fe);
     goto out;
   }
-  if (j.fd >= 0) {
-    if (fsync (j.fd) == -1) {
-      error_set (errno, "fsync: %s", part);
-      goto out;
-    }
-    if (close (j.fd) == -1) {
-      j.fd = -1;
-      error_set (errno, "close: %s", part);
-      goto out;
-    }
-    j.fd = -1;
-  }
-  qemu_nbd_stop (&q);
-  /* Never over a file that appeared while we wrote (the check above is
-   * only the early, friendly error). */
-  if (rename_noreplace (part, to) == -1) {
-    if (errno == EEXIST)
-      error_setx ("%s exists already (created while restoring); refusing to "
-                  "overwrite it", to);
-    else
-      error_set (errno, "rename: %s -> %s", part, to);
-    goto out;
-  }
-  created = false;
-  ret = 0;
+  if (restore_finish (&j) == 0)
+    ret = 0;
  out:
   {
     ERROR_SAVE (saved);
     if (j.fd >= 0)
       close (j.fd);
-    qemu_nbd_stop (&q);
-    if (created)
-      unlink (part);
+    qemu_nbd_stop (&j.q);
+    if (j.created)
+      unlink (j.part);
     repo_disk_close (j.d);
     first_error_destroy (&j.fe);
+    free (j.part);
     ERROR_RESTORE (saved);
   }
   return ret;

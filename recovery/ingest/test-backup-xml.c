@@ -101,7 +101,7 @@ test_build (void)
   CLEANUP_FREE char *b = backup_xml_backup (&p);
   CLEANUP_FREE char *c = backup_xml_checkpoint (&p);
   CLEANUP_FREE char *c2 = NULL;
-  char names[8][65], out[1024] = "";
+  char names[8][DISK_NAME_MAX + 1], out[1024] = "";
   size_t n, i, len = 0;
 
   if (!b || !c) {
@@ -138,7 +138,7 @@ test_parse_misc (void)
   char sock[256], out[2048] = "";
   size_t len = 0, n;
   struct backup_xml_disk d[2];
-  char names[2][65];
+  char names[2][DISK_NAME_MAX + 1];
   static const char *const meta[] = {
     "<backup xmlns='" BACKUP_XML_NS "'/>",
     "<bb:backup xmlns:bb='" BACKUP_XML_NS "' enabled='yes'/>",
