@@ -314,6 +314,10 @@ struct lab_vm_env {
   const struct lab_net *net;
   const char *repo;          /* repository location (point VMs) */
   const char *home;          /* state directory (instant sessions) */
+  /* This host's settings for the instant sessions of point VMs: their
+   * domain_type, overlay_min_free and repo_open are used (the CLI reads
+   * them from the environment); NULL: the defaults. */
+  const struct instant_opts *instant;
   const char *uri;           /* libvirt URI or NULL (instant sessions) */
   bool allow_passthrough;    /* restore points keep their host-side
                                 devices (instant_opts.allow_passthrough) */

@@ -535,7 +535,7 @@ lab_state_teardown (struct lab_state *s, virConnectPtr conn)
     conn = own = virt_connect (s->uri);
   if (!conn) {
     error_setx ("lab %s: cannot reach libvirt (%s) to destroy its VMs: %s",
-                s->id, s->uri && *s->uri ? s->uri : "default URI", virt_last_error ());
+                s->id, s->uri && *s->uri ? s->uri : "default URI", virt_failure ());
     r = -1;
   }
   else if (lab_vm_destroy_prefix (conn, prefix) < 0)

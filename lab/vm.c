@@ -39,6 +39,7 @@ struct lab_vm_handle {
   char **taps;
   void (*warn) (void *opaque, const char *line);   /* lab_vm_env's */
   void *warn_opaque;
+  const struct repo_open_opts *repo_open;          /* lab_vm_env's */
 };
 
 void
@@ -121,6 +122,12 @@ start_point (const struct lab_vm_env *env, const struct lab_vm *vm,
     .owner = owner, .note = env->note, .note_opaque = env->note_opaque,
     .check_xml = check_final, .check_opaque = &ck,
   };
+
+  if (env->instant) {
+    o.domain_type = env->instant->domain_type;
+    o.overlay_min_free = env->instant->overlay_min_free;
+    o.repo_open = env->instant->repo_open;
+  }
   struct catalog *cat;
   int r = -1;
 
@@ -239,6 +246,7 @@ lab_vm_start (const struct lab_vm_env *env, const struct lab_vm *vm)
   h->conn = env->conn;
   h->warn = env->warn;
   h->warn_opaque = env->warn_opaque;
+  h->repo_open = env->instant ? env->instant->repo_open : NULL;
   lab_vm_prefix (env->run_id, prefix);
   h->name = xasprintf ("%s%s", prefix, vm->name);
   h->serial = xasprintf ("%s/%s.console", env->run_dir, vm->name);
@@ -312,7 +320,8 @@ lab_vm_destroy (struct lab_vm_handle *h)
   if (h->session) {
     /* The session destroys its domain and discards its overlays. */
     struct catalog *cat = catalog_open (h->home);
-    if (!cat || instant_stop (cat, h->session, NULL, true) == -1)
+    struct instant_stop_opts so = { .discard = true, .repo_open = h->repo_open };
+    if (!cat || instant_stop_with (cat, h->session, &so) == -1)
       warn (h, "stopping instant session %" PRId64 " of %s: %s", h->session, h->name,
             error_msg ());
     catalog_close (cat);

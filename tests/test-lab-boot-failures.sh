@@ -9,7 +9,8 @@
 #   badroot   the initramfs emergency shell
 #   poweroff  the VM stopped while booting
 #   custom    a healthy tiny whose console shows a line the lab definition
-#             names in boot_failures: (its own reason)
+#             names in boot_failures: (its own reason; the first line its
+#             root system writes, well before its agent answers)
 # The boot timeout is 10 minutes: a verdict that waited for it would not
 # name these reasons.  Nothing of the lab is left.
 source "$top_srcdir/tests/functions.sh"
@@ -24,7 +25,7 @@ name: broken-disks
 network: { subnet: 10.77.0.0/24, gateway: 10.77.0.1 }
 defaults: { boot-timeout: 10m }
 boot_failures:
-  - { text: "bootback: echo: listening", reason: "the echo service must not run here" }
+  - { text: "bootback: starting (tiny", reason: "this image must not boot here" }
 verify:
   - { name: nombr, image: $tmp/nombr.img, checks: [heartbeat] }
   - { name: badboot, image: $tmp/badboot.img, checks: [heartbeat] }
@@ -49,8 +50,8 @@ want = {
                 "Missing operating system."],
     "badroot": ["did not boot: the root file system was not mounted (initramfs"],
     "poweroff": ["the VM stopped while booting"],
-    "custom": ["did not boot: the echo service must not run here",
-               "bootback: echo: listening"],
+    "custom": ["did not boot: this image must not boot here",
+               "bootback: starting (tiny"],
 }
 bad = []
 for name, parts in want.items():

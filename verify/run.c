@@ -317,7 +317,8 @@ vm_start (struct vm_run *v)
   struct vm_ctx *x = v->x;
   struct lab_vm_env env = {
     .conn = r->conn, .run_id = r->st->id, .run_dir = r->st->dir,
-    .net = &r->net, .repo = r->o->repo, .home = r->o->home, .uri = r->o->uri,
+    .net = &r->net, .repo = r->o->repo, .instant = r->o->instant,
+    .home = r->o->home, .uri = r->o->uri,
     .allow_passthrough = r->o->allow_passthrough, .note = vm_note, .note_opaque = x,
     .warn = vm_warn, .warn_opaque = x,
   };

@@ -123,6 +123,8 @@ int verify_ppm_to_png (const unsigned char *ppm, size_t len,
 struct verify_run_opts {
   const char *home;          /* state directory (required) */
   const char *repo;          /* repository (restore-point VMs) */
+  /* This host's settings for instant sessions (lab_vm_env.instant). */
+  const struct instant_opts *instant;
   const char *uri;           /* libvirt URI; NULL = default */
   const char *report_dir;    /* NULL = HOME/reports/<lab>-<time>-<id> */
   const char *kind;          /* "run", "sandbox", "verify" */

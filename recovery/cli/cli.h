@@ -41,6 +41,11 @@ int cli_catalog_sync (struct cli *c);
 /* Commit step 4: the catalog row of a new point (cmd-point.c).  A failure
  * is harmless (reindex restores it) and is reported as a warning. */
 void cli_record_point (struct cli *c, const struct repo_manifest *m);
+/* This host's settings for instant sessions, from the environment
+ * (BOOTBACK_DOMAIN_TYPE, BOOTBACK_OVERLAY_MIN_FREE) and c (how to reach
+ * the repository), into o (cmd-instant.c; `lab run` and `verify` too). */
+struct instant_opts;
+void cli_instant_env (struct cli *c, struct instant_opts *o);
 /* Print "bootback: " + fmt + the last error's message (if with_error). */
 void cli_error (const char *fmt, ...) __attribute__((format (printf, 1, 2)));
 /* "bootback: <last error>". */

@@ -43,14 +43,15 @@ env_size (const char *name)
 }
 
 /* The settings of instant recovery that come from the environment
- * (bootback.pod, ENVIRONMENT). */
-static void
-instant_env (struct instant_opts *o)
+ * (bootback.pod, ENVIRONMENT), and how to reach the repository. */
+void
+cli_instant_env (struct cli *c, struct instant_opts *o)
 {
   const char *t = getenv ("BOOTBACK_DOMAIN_TYPE");
   const char *e = getenv ("BOOTBACK_OVERLAY_MIN_FREE");
 
   o->domain_type = t && *t ? t : NULL;
+  o->repo_open = &c->repo_open;
   if (e && *e) {
     int64_t v = parse_size (e);
     error_clear ();
@@ -172,7 +173,7 @@ cmd_instant_stop (struct cli *c, int argc, char **argv)
     { 0 }
   };
   CLEANUP_FREE struct instant_session *s = xcalloc (1, sizeof *s);
-  struct instant_stop_opts o = { .warn = print_warning };
+  struct instant_stop_opts o = { .warn = print_warning, .repo_open = &c->repo_open };
   bool discard = false;
   size_t i;
   int opt;
@@ -281,6 +282,7 @@ cmd_instant (struct cli *c, int argc, char **argv)
 {
   struct instant_opts o = {
     .agent_timeout = 120, .note = print_note, .warn = print_warning,
+    .repo_open = &c->repo_open,
   };
   json_t *notes;
   CLEANUP_FREE struct instant_session *s = xcalloc (1, sizeof *s);
@@ -292,7 +294,7 @@ cmd_instant (struct cli *c, int argc, char **argv)
     return 1;
   notes = json_array ();
   o.note_opaque = notes;
-  instant_env (&o);
+  cli_instant_env (c, &o);
   if (cli_repo (c) == -1) {
     json_decref (notes);
     return 1;
@@ -467,7 +469,9 @@ cmd_migrate (struct cli *c, int argc, char **argv)
     { "help", no_argument, NULL, 'h' },
     { 0 }
   };
-  struct instant_migrate_opts o = { .progress = on_progress, .warn = print_warning };
+  struct instant_migrate_opts o = {
+    .progress = on_progress, .warn = print_warning, .repo_open = &c->repo_open,
+  };
   struct instant_migrate_result res;
   CLEANUP_FREE struct instant_session *s = xcalloc (1, sizeof *s);
   struct mprog mp = { 0 };

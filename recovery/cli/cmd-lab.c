@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 
 #include "recovery/cli/cli.h"
+#include "recovery/instant/instant.h"
 #include "lab/lab.h"
 #include "verify/verify.h"
 
@@ -176,6 +177,7 @@ run_def (struct cli *c, const struct lab_def *d, const struct run_args *a,
     .lease = a->lease, .quiet = a->quiet, .note = print_run_note,
     .allow_passthrough = a->allow_passthrough,
   };
+  struct instant_opts host = { 0 };
   struct verify_report *r = NULL;
   int rc;
 
@@ -187,6 +189,8 @@ run_def (struct cli *c, const struct lab_def *d, const struct run_args *a,
       return 1;
     o.repo = repo_location (c->repo);
   }
+  cli_instant_env (c, &host);
+  o.instant = &host;
   lab_signals_install ();
   if (verify_run (d, &o, &r) == -1) {
     cli_error ("lab %s could not run: %s", d->name, error_msg ());

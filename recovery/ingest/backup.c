@@ -368,7 +368,7 @@ check_checkpoint (struct ingest_backup *b, const char *name,
   xml = virt_checkpoint_xml (cp);
   if (!xml || backup_xml_checkpoint_disks (xml, names, REPO_MAX_DISKS, n) == -1) {
     snprintf (why, wlen, "checkpoint %s cannot be read: %s", name,
-              xml ? error_msg () : virt_last_error ());
+              xml ? error_msg () : virt_failure ());
     return 0;
   }
   return 1;
@@ -847,7 +847,7 @@ drop_checkpoint (struct ingest_backup *b, virDomainCheckpointPtr cp)
 
   if (virt_checkpoint_delete (cp, false) == 0)
     return 0;
-  snprintf (first, sizeof first, "%s", virt_last_error ());
+  snprintf (first, sizeof first, "%s", virt_failure ());
   if (virt_checkpoint_delete (cp, true) == 0) {
     note (b, "removed broken checkpoint %s from libvirt's metadata (%s)",
           name, first);
@@ -1050,12 +1050,12 @@ job_freeze (struct run *run)
     return;
   }
   note (b, "guest agent: cannot freeze (%s): the point is "
-        "crash-consistent", virt_last_error ());
+        "crash-consistent", virt_failure ());
   /* A freeze that failed late (a lost reply) may have frozen some
    * filesystems: thaw anyway.  If that fails too, the guard keeps
    * trying, unless no agent is connected (then nothing froze). */
   thawed = virt_fs_thaw (b->dom) == 0 ||
-    strstr (virt_last_error (), "not connected") != NULL;
+    strstr (virt_failure (), "not connected") != NULL;
   guard_stop (run->guard_fd, run->guard_pid, thawed);
   run->guard_fd = -1;
 }
@@ -1076,12 +1076,12 @@ job_retry_full (struct run *run)
       snprintf (res->mode, sizeof res->mode, "full");
       snprintf (res->reason, sizeof res->reason,
                 "libvirt refused the incremental backup: %.180s",
-                virt_last_error ());
+                virt_failure ());
       retry = true;
     }
   if (retry)
     note (run->b, "libvirt refused the incremental backup (%s): full read",
-          virt_last_error ());
+          virt_failure ());
   return retry;
 }
 
@@ -1119,7 +1119,7 @@ job_begin (struct run *run)
     bool thawed = virt_fs_thaw (b->dom) == 0;
     if (!thawed)
       note (b, "warning: guest agent: thaw failed (%s); the thaw guard "
-            "retries", virt_last_error ());
+            "retries", virt_failure ());
     else
       note (b, "guest agent: filesystems thawed");
     guard_stop (run->guard_fd, run->guard_pid, thawed);
@@ -1165,7 +1165,7 @@ job_read (struct run *run)
       return -1;
   }
   if (virt_job_abort (b->dom) == -1)
-    note (b, "warning: ending the backup job: %s", virt_last_error ());
+    note (b, "warning: ending the backup job: %s", virt_failure ());
   run->job = false;
   return 0;
 }
@@ -1234,7 +1234,7 @@ run_fail (struct run *run)
     bool thawed = run->frozen && virt_fs_thaw (b->dom) == 0;
     if (run->frozen && !thawed)
       note (b, "warning: guest agent: thaw failed (%s); the thaw guard "
-            "retries", virt_last_error ());
+            "retries", virt_failure ());
     guard_stop (run->guard_fd, run->guard_pid, thawed || !run->frozen);
   }
   if (run->job)

@@ -8,28 +8,9 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <sys/stat.h>
 
 #include "recovery/instant/instant-int.h"
-
-const char *
-drv_virt_message (char *buf, size_t len, const char *fmt, ...)
-{
-  char what[512];
-  const char *m = error_msg ();
-  size_t n;
-  va_list ap;
-
-  va_start (ap, fmt);
-  vsnprintf (what, sizeof what, fmt, ap);
-  va_end (ap);
-  n = strlen (what);
-  if (strncmp (m, what, n) == 0 && strncmp (m + n, ": ", 2) == 0)
-    m += n + 2;
-  snprintf (buf, len, "%s", m);
-  return buf;
-}
 
 static bool
 bridge_exists (const char *br)
@@ -168,7 +149,7 @@ drv_session_domain (virConnectPtr c, const struct instant_session *s,
   }
   xml = virt_domain_xml (d, 0);
   if (!xml) {
-    drv_virt_message (why, sizeof why, "domain %s: cannot read its XML", dn);
+    snprintf (why, sizeof why, "%s", virt_failure ());
     error_setx ("domain %s (UUID %s): cannot read its definition: %s", dn,
                 s->uuid, why);
     virDomainFree (d);

@@ -15,12 +15,6 @@
 
 /* ---- driver.c: what instant recovery asks of libvirt beyond recovery/virt */
 
-/* libvirt's message from virt's last error "WHAT: MESSAGE", WHAT given by
- * fmt (the whole error if it is not so), into buf: for the wording
- * instant recovery's messages always had ("block copy of vda to DEST:
- * MESSAGE").  Returns buf. */
-const char *drv_virt_message (char *buf, size_t len, const char *fmt, ...)
-  __attribute__((format (printf, 3, 4)));
 /* Check that the network exists here: a libvirt network (active) or a
  * host bridge.  -1 with a message naming it. */
 int drv_check_network (virConnectPtr c, enum instant_net net, const char *src);
@@ -66,13 +60,16 @@ int xml_disk_sources (const char *xml, char ***targets, char ***sources);
 
 /* ---- session.c -------------------------------------------------------------- */
 
-/* Where warnings go: fn (opaque, line), or if fn is NULL stderr as
- * "bootback: warning: LINE" (what callers that pass none got before). */
-struct instant_warn {
+/* What the caller of a public function gave that the steps under it need:
+ * where warnings go, fn (opaque, line), or if fn is NULL stderr as
+ * "bootback: warning: LINE" (what callers that pass none got before); how
+ * to reach the repository (NULL: the defaults). */
+struct instant_caller {
   void (*fn) (void *opaque, const char *line);
   void *opaque;
+  const struct repo_open_opts *repo_open;
 };
-void session_warn (const struct instant_warn *w, const char *fmt, ...)
+void session_warn (const struct instant_caller *w, const char *fmt, ...)
   __attribute__((format (printf, 2, 3)));
 
 /* Text for people (a message, an owner) into a field of len bytes: cut
@@ -103,6 +100,6 @@ void supervisor_stop (struct instant_session *s);
 /* Remove the point's hold from the repository (invariant 8) and clear
  * s->hold; a failure is a warning to w (the hold is then stale: prune on
  * this host removes it).  Never fails. */
-void session_release_hold (struct instant_session *s, const struct instant_warn *w);
+void session_release_hold (struct instant_session *s, const struct instant_caller *w);
 
 #endif /* BOOTBACK_INSTANT_INT_H */

@@ -67,6 +67,8 @@ enum instant_identity {
 struct instant_opts {
   const char *home;         /* state directory: catalog, sessions/ (required) */
   const char *repo;         /* repository location (required) */
+  const struct repo_open_opts *repo_open;  /* how to reach it; NULL = the
+                                              defaults */
   const char *point;        /* "VM", "VM@latest" or "VM@TIME" (required) */
   const char *uri;          /* libvirt URI; NULL = libvirt's default
                                (LIBVIRT_DEFAULT_URI) */
@@ -79,13 +81,12 @@ struct instant_opts {
   const char *network;
   const char *overlay_dir;  /* NULL = HOME/overlays */
   /* The free space (bytes) the overlay directory needs; < 0: none; 0:
-   * $BOOTBACK_OVERLAY_MIN_FREE if set (for callers that do not pass it,
-   * the lab), else 64 MiB.  The CLI reads that variable and passes it. */
+   * 64 MiB.  The CLI passes $BOOTBACK_OVERLAY_MIN_FREE here (through the
+   * lab too: lab_vm_env.instant). */
   int64_t overlay_min_free;
   /* "qemu" or "kvm": the domain type of the restored VM (and of the
-   * default definition, else "kvm"); NULL keeps the saved one, or for a
-   * caller that does not set it (the lab) $BOOTBACK_DOMAIN_TYPE as
-   * before.  The CLI reads that variable and passes it here. */
+   * default definition, else "kvm"); NULL keeps the saved one.  The CLI
+   * passes $BOOTBACK_DOMAIN_TYPE here (through the lab too). */
   const char *domain_type;
   bool transient;           /* transient domain, overlays removed at stop
                                (the lab); default persistent */
@@ -233,6 +234,7 @@ int instant_stop (struct catalog *cat, int64_t id, const char *uri,
 struct instant_stop_opts {
   const char *uri;          /* NULL = the session's */
   bool discard;
+  const struct repo_open_opts *repo_open;  /* NULL = the defaults */
   void (*warn) (void *opaque, const char *line);
   void *warn_opaque;
 };
@@ -254,6 +256,7 @@ struct instant_migrate_opts {
                                file; must not exist yet */
   const char *format;       /* "qcow2" (default) or "raw" */
   const char *uri;          /* NULL = the session's */
+  const struct repo_open_opts *repo_open;  /* NULL = the defaults */
   /* Progress: bytes copied and total over all disks, called from the
    * event loop a few times a second while copying; may be NULL. */
   void (*progress) (void *opaque, uint64_t done, uint64_t total);

@@ -436,7 +436,7 @@ migrate_start_job (struct migration *mg, size_t i, bool full, uint64_t *base,
     flags |= VIR_DOMAIN_BLOCK_COPY_SHALLOW | VIR_DOMAIN_BLOCK_COPY_REUSE_EXT;
   }
   if (virt_block_copy (mg->dom, j->target, dxml, &mg->params, flags) == -1) {
-    drv_virt_message (why, sizeof why, "block copy of %s", j->target);
+    snprintf (why, sizeof why, "%s", virt_failure ());
     error_setx ("block copy of %s to %s: %s", j->target, j->dest, why);
     if (access (j->dest, F_OK) == 0)
       j->created = true;        /* so abort_all removes what libvirt made */
@@ -566,7 +566,7 @@ pivot_one (struct migration *mg, size_t i)
   char why[1024];
 
   if (virt_block_job_abort (mg->dom, j->target, true) == -1) {
-    drv_virt_message (why, sizeof why, "pivot of %s", j->target);
+    snprintf (why, sizeof why, "%s", virt_failure ());
     error_setx ("pivot of %s to %s: %s", j->target, j->dest, why);
     return -1;
   }
@@ -642,7 +642,7 @@ migrate_fix_definition (struct migration *mg)
     virDomainPtr d2 = virt_domain_define_xml (mg->conn, x, s->name);
     char why[1024];
     if (!d2) {
-      drv_virt_message (why, sizeof why, "define domain %s", s->name);
+      snprintf (why, sizeof why, "%s", virt_failure ());
       error_setx ("every disk pivoted, but redefining %s failed: %s", s->name, why);
       return -1;
     }
@@ -661,7 +661,7 @@ migrate_finish (struct migration *mg)
 
   supervisor_stop (s);
   {
-    struct instant_warn w = { mg->o->warn, mg->o->warn_opaque };
+    struct instant_caller w = { mg->o->warn, mg->o->warn_opaque, mg->o->repo_open };
     session_release_hold (s, &w);
   }
   for (i = 0; i < s->ndisks; i++) {

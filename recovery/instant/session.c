@@ -449,21 +449,13 @@ rm_rf (const char *path)
     nftw (path, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 }
 
-/* o->overlay_min_free; callers that do not set it (the lab) get the
- * variable the CLI reads, as before. */
+/* o->overlay_min_free: 0 is the default, < 0 no minimum. */
 static uint64_t
 min_free (const struct instant_opts *o)
 {
-  const char *e = getenv ("BOOTBACK_OVERLAY_MIN_FREE");
-  int64_t v;
-
   if (o->overlay_min_free > 0)
     return o->overlay_min_free;
-  if (o->overlay_min_free < 0)
-    return 0;
-  if (e && *e && (v = parse_size (e)) >= 0)
-    return v;
-  return DEFAULT_MIN_FREE;
+  return o->overlay_min_free < 0 ? 0 : DEFAULT_MIN_FREE;
 }
 
 static int
@@ -522,7 +514,7 @@ create_overlay (const struct instant_session_disk *k)
 }
 
 void
-session_warn (const struct instant_warn *w, const char *fmt, ...)
+session_warn (const struct instant_caller *w, const char *fmt, ...)
 {
   char line[1024];
   va_list ap;
@@ -539,7 +531,7 @@ session_warn (const struct instant_warn *w, const char *fmt, ...)
 /* What a failed start or a stop leaves to undo. */
 static void
 teardown (virConnectPtr conn, struct instant_session *s, bool remove_domain,
-          bool discard, const struct instant_warn *w)
+          bool discard, const struct instant_caller *w)
 {
   size_t i;
 
@@ -612,14 +604,14 @@ hold_point (struct catalog *cat, struct repo *repo, struct instant_session *s,
 }
 
 void
-session_release_hold (struct instant_session *s, const struct instant_warn *w)
+session_release_hold (struct instant_session *s, const struct instant_caller *w)
 {
   struct repo *r;
 
   if (!s->hold[0])
     return;
   ERROR_SAVE (saved);
-  r = repo_open (s->repo);
+  r = repo_open_with (s->repo, w ? w->repo_open : NULL);
   if (r && repo_hold_remove (r, s->hold) == 0)
     s->hold[0] = '\0';
   else
@@ -669,13 +661,11 @@ instant_hold_stale (struct catalog *cat, const char *home,
   return stale;
 }
 
-/* o->domain_type; callers that do not set it (the lab) get the variable
- * the CLI reads, as before. */
+/* o->domain_type ("" is none). */
 static const char *
 domain_type (const struct instant_opts *o)
 {
-  const char *t = o->domain_type ? o->domain_type : getenv ("BOOTBACK_DOMAIN_TYPE");
-  return t && *t ? t : NULL;
+  return o->domain_type && *o->domain_type ? o->domain_type : NULL;
 }
 
 /* What one step of instant_start hands to the next. */
@@ -702,7 +692,7 @@ struct start {
 static int
 start_point (struct start *st)
 {
-  st->repo = repo_open (st->o->repo);
+  st->repo = repo_open_with (st->o->repo, st->o->repo_open);
   if (!st->repo)
     return -1;
   if (repo_point_resolve (st->repo, st->o->point, st->vm, st->id) == -1)
@@ -1039,7 +1029,7 @@ static void
 start_undo (struct start *st)
 {
   struct instant_session *s = st->s;
-  struct instant_warn w = { st->o->warn, st->o->warn_opaque };
+  struct instant_caller w = { st->o->warn, st->o->warn_opaque, st->o->repo_open };
   size_t i;
 
   ERROR_SAVE (why);
@@ -1146,7 +1136,7 @@ instant_stop_with (struct catalog *cat, int64_t id,
                    const struct instant_stop_opts *o)
 {
   struct instant_session *s = xmalloc (sizeof *s);
-  struct instant_warn w = { o->warn, o->warn_opaque };
+  struct instant_caller w = { o->warn, o->warn_opaque, o->repo_open };
   virConnectPtr conn = NULL;
   size_t i;
   int ret = -1;

@@ -46,17 +46,45 @@ virt_last_error (void)
   return m && *m ? m : "unknown libvirt error";
 }
 
+/* libvirt's message of this thread's last failure in here. */
+static __thread char failure[1024];
+
+/* Keep libvirt's message of the failure that just happened, before
+ * anything else calls libvirt (even a getter such as virDomainGetName
+ * resets libvirt's last error). */
+static void
+keep_failure (void)
+{
+  snprintf (failure, sizeof failure, "%s", virt_last_error ());
+}
+
+const char *
+virt_failure (void)
+{
+  return failure[0] ? failure : "unknown libvirt error";
+}
+
 void
 virt_error_set (const char *fmt, ...)
 {
   char what[512];
   va_list ap;
 
+  keep_failure ();
   va_start (ap, fmt);
   vsnprintf (what, sizeof what, fmt, ap);
   va_end (ap);
-  error_setx ("%s: %s", what, virt_last_error ());
+  error_setx ("%s: %s", what, failure);
 }
+
+/* virt_error_set where the message names an object whose name libvirt
+ * must be asked for (name_expr, the first %s of fmt): libvirt's message
+ * is kept first. */
+#define named_error(name_expr, fmt, ...)                                  \
+  do {                                                                    \
+    keep_failure ();                                                      \
+    error_setx (fmt ": %s", name_expr, ##__VA_ARGS__, failure);           \
+  } while (0)
 
 /* The name of a domain for a message ("?" if libvirt has none). */
 static const char *
@@ -67,15 +95,8 @@ dname (virDomainPtr d)
   return n ? n : "?";
 }
 
-/* virt_error_set for a failure on domain d, its name the first %s of fmt:
- * libvirt's message is copied before the name is asked for, since
- * virDomainGetName resets libvirt's last error. */
-#define domain_error(d, fmt, ...)                                         \
-  do {                                                                    \
-    char msg_[1024];                                                      \
-    snprintf (msg_, sizeof msg_, "%s", virt_last_error ());               \
-    error_setx (fmt ": %s", dname (d), ##__VA_ARGS__, msg_);              \
-  } while (0)
+/* A failure on domain d, its name the first %s of fmt. */
+#define domain_error(d, fmt, ...) named_error (dname (d), fmt, ##__VA_ARGS__)
 
 virConnectPtr
 virt_connect (const char *uri)
@@ -520,7 +541,7 @@ virt_checkpoint_xml (virDomainCheckpointPtr cp)
   char *x = virDomainCheckpointGetXMLDesc (cp, 0);
 
   if (!x)
-    virt_error_set ("checkpoint %s: cannot read its XML", cpname (cp));
+    named_error (cpname (cp), "checkpoint %s: cannot read its XML");
   return x;
 }
 
@@ -530,7 +551,7 @@ virt_checkpoint_delete (virDomainCheckpointPtr cp, bool metadata_only)
   unsigned flags = metadata_only ? VIR_DOMAIN_CHECKPOINT_DELETE_METADATA_ONLY : 0;
 
   if (virDomainCheckpointDelete (cp, flags) == -1) {
-    virt_error_set ("delete checkpoint %s", cpname (cp));
+    named_error (cpname (cp), "delete checkpoint %s");
     return -1;
   }
   return 0;

@@ -23,9 +23,11 @@
  * Rules:
  *  - Every function that fails returns -1 or NULL with bootback's error
  *    set (recovery/util/util.h; docs/design.md, "Errors") in the form
- *    "WHAT: libvirt's message"; libvirt's own last error stays readable
- *    through virt_last_error () until the next libvirt call, so a caller
- *    that words its error differently calls virt_error_set () itself.
+ *    "WHAT: libvirt's message"; libvirt's message alone is
+ *    virt_failure () until the next failure in here (libvirt's own last
+ *    error, virt_last_error (), is gone with the next libvirt call, even
+ *    a getter's).  A caller that calls libvirt directly and words its
+ *    error differently calls virt_error_set () itself.
  *  - Lookups do not set the error: a missing domain is often the answer
  *    (a session's VM that is gone), not a failure.
  *  - libvirt's plain getters of an object (virDomainGetName,
@@ -57,7 +59,12 @@ void virt_init (void);
  * if libvirt gives no text).  Valid until the next libvirt call. */
 const char *virt_last_error (void);
 
-/* Set bootback's error to "WHAT: libvirt's last error", WHAT formatted. */
+/* libvirt's message of this thread's last failed virt_* call ("unknown
+ * libvirt error" if none): what a caller quotes in its own words. */
+const char *virt_failure (void);
+
+/* Set bootback's error to "WHAT: libvirt's last error", WHAT formatted
+ * (the arguments must not call libvirt: that resets its error). */
 void virt_error_set (const char *fmt, ...) __attribute__((format (printf, 1, 2)));
 
 /* Connect to uri (NULL or "" means libvirt's default: $LIBVIRT_DEFAULT_URI
