@@ -21,12 +21,12 @@
 /* ---- export names ------------------------------------------------------- */
 
 int
-serve_name_split (const char *name, char point[146], char disk[65])
+serve_name_split (const char *name, char point[SERVE_POINT_MAX + 1], char disk[DISK_NAME_MAX + 1])
 {
   const char *slash = strchr (name, '/');
   size_t plen = slash ? (size_t) (slash - name) : strlen (name);
   const char *at;
-  char vm[129];
+  char vm[VM_NAME_MAX + 1];
   size_t vlen;
 
   if (plen == 0 || plen > 145) {
@@ -62,7 +62,7 @@ serve_name_split (const char *name, char point[146], char disk[65])
 
 int
 serve_pick_disk (const struct repo_manifest *m, const char *want,
-                 char out[65])
+                 char out[DISK_NAME_MAX + 1])
 {
   char names[512] = "";
   size_t i;
@@ -93,9 +93,9 @@ serve_pick_disk (const struct repo_manifest *m, const char *want,
 /* serve_resolve, also giving the parts of the canonical name. */
 static int
 resolve (struct repo *r, const char *name, const char *default_disk,
-         char vm[129], char id[17], char disk[65], struct repo_manifest *m)
+         char vm[VM_NAME_MAX + 1], char id[TIMESTAMP_LEN + 1], char disk[DISK_NAME_MAX + 1], struct repo_manifest *m)
 {
-  char point[146], want[65];
+  char point[SERVE_POINT_MAX + 1], want[DISK_NAME_MAX + 1];
 
   if (serve_name_split (name, point, want) == -1)
     return -1;
@@ -110,7 +110,7 @@ int
 serve_resolve (struct repo *r, const char *name, const char *default_disk,
                char canonical[SERVE_NAME_MAX], struct repo_manifest *m)
 {
-  char vm[129], id[17], disk[65];
+  char vm[VM_NAME_MAX + 1], id[TIMESTAMP_LEN + 1], disk[DISK_NAME_MAX + 1];
   CLEANUP_FREE struct repo_manifest *tmp = NULL;
 
   if (!m)
@@ -244,7 +244,7 @@ struct repo_disk *
 serve_disks_get (struct serve_disks *t, const char *name,
                  const char *default_disk, bool pin, struct repo_manifest *m)
 {
-  char vm[129], id[17], disk[65], canonical[SERVE_NAME_MAX];
+  char vm[VM_NAME_MAX + 1], id[TIMESTAMP_LEN + 1], disk[DISK_NAME_MAX + 1], canonical[SERVE_NAME_MAX];
   CLEANUP_FREE struct repo_manifest *tmp = NULL;
   struct repo_disk *d = NULL;
   struct sdisk *e;

@@ -23,6 +23,9 @@
 
 #include "recovery/repo/repo.h"
 
+/* The point part of an export name, "VM@TIME" at the longest. */
+#define SERVE_POINT_MAX (VM_NAME_MAX + 1 + TIMESTAMP_LEN)
+
 /* Longest canonical export name: VM (128) '@' TIME (16) '/' DISK (64). */
 #define SERVE_NAME_MAX (128 + 1 + 16 + 1 + 64 + 1)
 
@@ -34,14 +37,14 @@
  * after it, or "" when there is none.  Checks the characters of both
  * (util.h name_is_valid) but not whether they exist.  0, or -1 with the
  * error set. */
-int serve_name_split (const char *name, char point[146], char disk[65]);
+int serve_name_split (const char *name, char point[SERVE_POINT_MAX + 1], char disk[DISK_NAME_MAX + 1]);
 
 /* Choose the disk of a point: want if not NULL or "", else "vda" when the
  * point has it, else the point's only disk.  out gets the name.  -1 with
  * an error listing the point's disks if want is missing or the choice is
  * ambiguous. */
 int serve_pick_disk (const struct repo_manifest *m, const char *want,
-                     char out[65]);
+                     char out[DISK_NAME_MAX + 1]);
 
 /* Resolve an export name (any form above) to its canonical
  * "VM@TIME/DISK" (TIME being the point's id), using default_disk (may be

@@ -157,7 +157,7 @@ repo_hold_add (struct repo *r, struct repo_hold *h)
 
   if (!h->name[0]) {
     uint8_t b[8] = { 0 };
-    char hex[17];
+    char hex[2 * sizeof b + 1];
     if (getrandom (b, sizeof b, 0) != (ssize_t) sizeof b) {
       error_set (errno, "getrandom");
       return -1;

@@ -117,7 +117,7 @@ struct codec;
 struct repo {
   struct repo_io *io;
   char *location;
-  char uuid[37];
+  char uuid[UUID_STR_LEN + 1];
   uint32_t chunk_size;
   bool compress;              /* false: codec "none", every chunk raw */
   int zstd_level;             /* 1..19 or -7..-1 */
@@ -257,7 +257,7 @@ int manifest_decode (const char *json, struct repo_manifest *m);
 
 struct repo_disk {
   struct repo *repo;
-  char vm[129], id[17], name[65];
+  char vm[VM_NAME_MAX + 1], id[TIMESTAMP_LEN + 1], name[DISK_NAME_MAX + 1];
   char point[160];            /* "vm@id" */
   uint64_t size, nchunks;
   uint32_t chunk_size;

@@ -30,7 +30,7 @@ io_for (const char *location, const struct repo_open_opts *o)
 }
 
 static void
-make_uuid (char out[37])
+make_uuid (char out[UUID_STR_LEN + 1])
 {
   uint8_t b[16];
   char h[33];
@@ -53,7 +53,7 @@ repo_init (const char *location, const struct repo_init_opts *opts)
   const struct repo_open_opts *oo = opts ? &opts->open : NULL;
   struct repo_io *io;
   char **names;
-  char uuid[37];
+  char uuid[UUID_STR_LEN + 1];
   json_t *o;
   char *s;
   int r = -1;
@@ -379,8 +379,8 @@ repo_list_point_dirs (struct repo *r, const char *vm)
 }
 
 int
-repo_point_resolve (struct repo *r, const char *spec, char vm[129],
-                    char id[17])
+repo_point_resolve (struct repo *r, const char *spec, char vm[VM_NAME_MAX + 1],
+                    char id[TIMESTAMP_LEN + 1])
 {
   const char *at = strchr (spec, '@');
   size_t vlen = at ? (size_t) (at - spec) : strlen (spec);

@@ -33,6 +33,8 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "recovery/util/util.h"
+
 #define REPO_DIGEST_LEN 32
 #define REPO_MIN_CHUNK (64 * 1024)
 #define REPO_MAX_CHUNK (4 * 1024 * 1024)
@@ -41,6 +43,8 @@
 #define REPO_ZSTD_MAX_LEVEL 19
 #define REPO_DEFAULT_CHUNK (1024 * 1024)
 #define REPO_MAX_DISKS 64
+/* The longest name of a hold (a file under holds/). */
+#define REPO_HOLD_NAME_MAX 64
 
 struct repo;
 struct repo_io;
@@ -127,7 +131,7 @@ struct repo_io *repo_get_io (struct repo *r);
 /* ---- restore points ------------------------------------------------------- */
 
 struct repo_disk_info {
-  char name[65];
+  char name[DISK_NAME_MAX + 1];
   uint64_t size;                       /* virtual size in bytes */
   uint8_t index_sha256[REPO_DIGEST_LEN];  /* of the whole .fidx file */
   char format[16];                     /* source format, informative */
@@ -144,10 +148,10 @@ struct repo_point_stats {
 };
 
 struct repo_manifest {
-  char vm[129];
-  char id[17];                 /* time stamp, also the directory name */
+  char vm[VM_NAME_MAX + 1];
+  char id[TIMESTAMP_LEN + 1];                 /* time stamp, also the directory name */
   time_t time;
-  char parent[17];             /* "" if none */
+  char parent[TIMESTAMP_LEN + 1];             /* "" if none */
   char kind[16];               /* "full" or "incremental" */
   char consistency[16];        /* "crash" or "application" */
   char source[16];             /* "import" or "backup" */
@@ -180,7 +184,7 @@ char **repo_list_point_dirs (struct repo *r, const char *vm);
 /* Parse "VM@TIME", "VM@latest" or "VM" (= latest) into vm and id (the
  * existing point's id). -1 if malformed or no such point, naming it. */
 int repo_point_resolve (struct repo *r, const char *spec,
-                        char vm[129], char id[17]);
+                        char vm[VM_NAME_MAX + 1], char id[TIMESTAMP_LEN + 1]);
 
 /* Read and validate a point's manifest.  -1 if missing or invalid. */
 int repo_manifest_read (struct repo *r, const char *vm, const char *id,
@@ -201,8 +205,9 @@ int repo_point_protect (struct repo *r, const char *vm, const char *id,
  * server serves it): prune keeps it.  Stored in the repository as
  * holds/NAME, so every host and process sharing the repository sees it. */
 struct repo_hold {
-  char name[65];              /* file name under holds/ ("" = make one) */
-  char vm[129], id[17];       /* the point */
+  char name[REPO_HOLD_NAME_MAX + 1];  /* file name under holds/ ("" =
+                                         make one) */
+  char vm[VM_NAME_MAX + 1], id[TIMESTAMP_LEN + 1];       /* the point */
   char host[64];              /* the holder's host ("" = this one) */
   long pid;                   /* a process of host that lives as long as the
                                  hold is needed, 0 if none */

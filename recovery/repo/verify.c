@@ -31,7 +31,7 @@
 
 /* A disk whose index the first pass read. */
 struct vdisk {
-  char vm[129], id[17], name[65], point[160];
+  char vm[VM_NAME_MAX + 1], id[TIMESTAMP_LEN + 1], name[DISK_NAME_MAX + 1], point[160];
   uint64_t size;
   uint32_t chunk_size;
 };
@@ -424,7 +424,7 @@ repo_verify (struct repo *r, const char *point, bool read_data, int threads,
   memset (res, 0, sizeof *res);
   pthread_mutex_init (&s.lock, NULL);
   if (point && strchr (point, '@')) {
-    char vm[129], id[17];
+    char vm[VM_NAME_MAX + 1], id[TIMESTAMP_LEN + 1];
     if (repo_point_resolve (r, point, vm, id) == -1)
       goto out;
     add_point (&s, vm, id, res);

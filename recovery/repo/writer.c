@@ -37,7 +37,7 @@
 #include "recovery/repo/repo-int.h"
 
 struct wdisk {
-  char name[65];
+  char name[DISK_NAME_MAX + 1];
   char format[16];
   uint64_t size, zero_chunks;
   uint8_t (*digests)[REPO_DIGEST_LEN];
@@ -45,7 +45,7 @@ struct wdisk {
 
 struct repo_writer {
   struct repo *r;
-  char vm[129], id[17];
+  char vm[VM_NAME_MAX + 1], id[TIMESTAMP_LEN + 1];
   char dir[192];
   char lockpath[128];
   time_t time;
@@ -58,7 +58,7 @@ struct repo_writer {
   size_t ndisks;
   struct wdisk disks[REPO_MAX_DISKS];
   char *domain_xml;
-  char kind[16], consistency[16], source[16], parent[17];
+  char kind[16], consistency[16], source[16], parent[TIMESTAMP_LEN + 1];
   char checkpoint[128];
   struct repo_point_stats stats;
 };
