@@ -21,7 +21,8 @@
 /* ---- export names ------------------------------------------------------- */
 
 int
-serve_name_split (const char *name, char point[SERVE_POINT_MAX + 1], char disk[DISK_NAME_MAX + 1])
+serve_name_split (const char *name, char point[SERVE_POINT_MAX + 1],
+                  char disk[DISK_NAME_MAX + 1])
 {
   const char *slash = strchr (name, '/');
   size_t plen = slash ? (size_t) (slash - name) : strlen (name);
@@ -244,7 +245,8 @@ struct repo_disk *
 serve_disks_get (struct serve_disks *t, const char *name,
                  const char *default_disk, bool pin, struct repo_manifest *m)
 {
-  char vm[VM_NAME_MAX + 1], id[TIMESTAMP_LEN + 1], disk[DISK_NAME_MAX + 1], canonical[SERVE_NAME_MAX];
+  char vm[VM_NAME_MAX + 1], id[TIMESTAMP_LEN + 1], disk[DISK_NAME_MAX + 1];
+  char canonical[SERVE_NAME_MAX];
   CLEANUP_FREE struct repo_manifest *tmp = NULL;
   struct repo_disk *d = NULL;
   struct sdisk *e;

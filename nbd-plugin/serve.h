@@ -37,7 +37,8 @@
  * after it, or "" when there is none.  Checks the characters of both
  * (util.h name_is_valid) but not whether they exist.  0, or -1 with the
  * error set. */
-int serve_name_split (const char *name, char point[SERVE_POINT_MAX + 1], char disk[DISK_NAME_MAX + 1]);
+int serve_name_split (const char *name, char point[SERVE_POINT_MAX + 1],
+                      char disk[DISK_NAME_MAX + 1]);
 
 /* Choose the disk of a point: want if not NULL or "", else "vda" when the
  * point has it, else the point's only disk.  out gets the name.  -1 with
