@@ -94,7 +94,8 @@ serve_pick_disk (const struct repo_manifest *m, const char *want,
 /* serve_resolve, also giving the parts of the canonical name. */
 static int
 resolve (struct repo *r, const char *name, const char *default_disk,
-         char vm[VM_NAME_MAX + 1], char id[TIMESTAMP_LEN + 1], char disk[DISK_NAME_MAX + 1], struct repo_manifest *m)
+         char vm[VM_NAME_MAX + 1], char id[TIMESTAMP_LEN + 1], char disk[DISK_NAME_MAX + 1],
+         struct repo_manifest *m)
 {
   char point[SERVE_POINT_MAX + 1], want[DISK_NAME_MAX + 1];
 
