@@ -44,6 +44,8 @@
 
 #include "verify/verify.h"
 #include "recovery/util/util.h"
+#include "recovery/instant/instant.h"
+#include "recovery/repo/repo.h"
 #include "recovery/virt/virt.h"
 
 struct run;
@@ -585,6 +587,56 @@ vm_not_started (struct vm_run *v)
   res->status = VERIFY_FAIL;
 }
 
+/* ---- chunk pre-check ------------------------------------------------------ */
+
+/* The first problem repo check finds, as the VM's message. */
+static void
+first_problem (void *opaque, const struct repo_problem *p)
+{
+  char **msg = opaque;
+
+  if (*msg || p->note)
+    return;
+  *msg = xasprintf ("repository damaged: %s: %s%s%s%s", p->what, p->object,
+                    p->detail && *p->detail ? " (" : "", p->detail ? p->detail : "",
+                    p->detail && *p->detail ? ")" : "");
+  if (p->used_by && *p->used_by) {
+    char *m = xasprintf ("%s, used by %.400s", *msg, p->used_by);
+    free (*msg);
+    *msg = m;
+  }
+}
+
+/* check_chunks: every chunk of a restore point VM's point is there with
+ * its size; -1 with res->message if not.  A check that cannot run (no
+ * such point, repository unreachable) lets the start say why. */
+static int
+point_precheck (struct vm_run *v)
+{
+  const struct verify_run_opts *o = v->r->o;
+  const struct repo_open_opts *ro = o->instant ? o->instant->repo_open : NULL;
+  struct repo_verify_result res = { 0 };
+  CLEANUP_FREE char *spec = NULL;
+  char *msg = NULL;
+  struct repo *repo;
+
+  if (!o->check_chunks || !v->vm->point || !o->repo)
+    return 0;
+  spec = xasprintf ("%s@%s", v->vm->name, v->vm->point);
+  repo = repo_open_with (o->repo, ro);
+  if (repo && repo_verify (repo, spec, false, 2, first_problem, &msg, &res) == 0 &&
+      res.problems > 0 && msg) {
+    v->res->message = msg;
+    say (v->r, "%s: %s", v->vm->name, msg);
+    repo_close (repo);
+    return -1;
+  }
+  free (msg);
+  repo_close (repo);
+  error_clear ();
+  return 0;
+}
+
 /* A VM of a group, in its own thread: start, boot gate, checks, verdict. */
 static void *
 vm_thread (void *arg)
@@ -603,7 +655,7 @@ vm_thread (void *arg)
     snprintf (v.address, sizeof v.address, "%s", vm->address);
   v.res->checks = xcalloc (vm->nchecks + vm->nrefused + 1, sizeof *v.res->checks);
 
-  if (vm_start (&v) == -1) {
+  if (point_precheck (&v) == -1 || vm_start (&v) == -1) {
     vm_not_started (&v);
     return NULL;
   }

@@ -133,6 +133,10 @@ struct verify_run_opts {
   double budget_wait;        /* seconds to wait for the budget (<0 forever) */
   double lease;              /* > 0: sandbox; keep it up this long */
   bool quiet;                /* no progress lines */
+  /* Before a restore point VM starts, check that every chunk of its point
+   * is there with its size (repo check of the one point); a point with
+   * problems fails without booting: "repository damaged: ...". */
+  bool check_chunks;
   /* Where the run's lines go, one call per line (no newline), one call
    * at a time (the VM threads too): progress ("lab ID: web1: booted in
    * 3.1 s", none if quiet) and, with warning set, what went wrong while

@@ -25,12 +25,14 @@ struct run_args {
   double lease;
   bool json, quiet;
   bool allow_passthrough;
+  int check_chunks;              /* --check-chunks 1, --no-check-chunks 0,
+                                    neither -1 (the command's default) */
 };
 
 enum { OPT_REPORT = 256, OPT_PARALLEL, OPT_BUDGET, OPT_WAIT, OPT_CONNECT,
        OPT_LEASE, OPT_JSON, OPT_QUIET, OPT_ADDRESS, OPT_GATEWAY, OPT_SUBNET,
        OPT_HTTP, OPT_TCP, OPT_CHECK, OPT_BOOT, OPT_ALL, OPT_LATEST, OPT_MEMORY,
-       OPT_PASSTHROUGH };
+       OPT_PASSTHROUGH, OPT_CHECK_CHUNKS, OPT_NO_CHECK_CHUNKS };
 
 #define RUN_OPTIONS \
   { "report-dir", required_argument, NULL, OPT_REPORT }, \
@@ -41,6 +43,8 @@ enum { OPT_REPORT = 256, OPT_PARALLEL, OPT_BUDGET, OPT_WAIT, OPT_CONNECT,
   { "json", no_argument, NULL, OPT_JSON }, \
   { "quiet", no_argument, NULL, OPT_QUIET }, \
   { "allow-passthrough", no_argument, NULL, OPT_PASSTHROUGH }, \
+  { "check-chunks", no_argument, NULL, OPT_CHECK_CHUNKS }, \
+  { "no-check-chunks", no_argument, NULL, OPT_NO_CHECK_CHUNKS }, \
   { "help", no_argument, NULL, 'h' }
 
 #define RUN_OPTIONS_HELP \
@@ -56,7 +60,12 @@ enum { OPT_REPORT = 256, OPT_PARALLEL, OPT_BUDGET, OPT_WAIT, OPT_CONNECT,
   "  --allow-passthrough  restore points keep what their saved definition\n" \
   "                       passes to the host (graphics listeners, host\n" \
   "                       directories and devices, ...): only for points\n" \
-  "                       you trust; NICs stay on the lab bridge\n"
+  "                       you trust; NICs stay on the lab bridge\n" \
+  "  --check-chunks       before a restore point boots, check that every\n" \
+  "                       chunk it uses is there with its size (a point\n" \
+  "                       with one missing fails without booting; reading\n" \
+  "                       every byte is repo verify's job); the default of\n" \
+  "                       verify, --no-check-chunks turns it off\n"
 
 static double
 duration_arg (const char *opt, const char *s)
@@ -100,6 +109,8 @@ run_option (struct run_args *a, int opt, const char *arg)
   case OPT_JSON: a->json = true; return 1;
   case OPT_QUIET: a->quiet = true; return 1;
   case OPT_PASSTHROUGH: a->allow_passthrough = true; return 1;
+  case OPT_CHECK_CHUNKS: a->check_chunks = 1; return 1;
+  case OPT_NO_CHECK_CHUNKS: a->check_chunks = 0; return 1;
   case OPT_LEASE: a->lease = duration_arg ("--lease", arg); return 1;
   }
   return 0;
@@ -176,6 +187,7 @@ run_def (struct cli *c, const struct lab_def *d, const struct run_args *a,
     .parallel = a->parallel, .budget_mib = a->budget_mib, .budget_wait = a->wait,
     .lease = a->lease, .quiet = a->quiet, .note = print_run_note,
     .allow_passthrough = a->allow_passthrough,
+    .check_chunks = a->check_chunks > 0 || (a->check_chunks < 0 && strcmp (kind, "verify") == 0),
   };
   struct instant_opts host = { 0 };
   struct verify_report *r = NULL;
@@ -321,7 +333,7 @@ lab_run_or_up (struct cli *c, int argc, char **argv, bool up)
     RUN_OPTIONS, { "lease", required_argument, NULL, OPT_LEASE }, { NULL }
   };
   const char *usage = up ? up_usage : run_usage;
-  struct run_args a = { .wait = -1, .lease = up ? 4 * 3600 : 0 };
+  struct run_args a = { .wait = -1, .lease = up ? 4 * 3600 : 0, .check_chunks = -1 };
   struct lab_def *d;
   char *errs = NULL;
   int opt, rc;
@@ -815,7 +827,7 @@ cmd_verify (struct cli *c, int argc, char **argv)
     { "latest", no_argument, NULL, OPT_LATEST },
     { NULL }
   };
-  struct run_args a = { .wait = -1 };
+  struct run_args a = { .wait = -1, .check_chunks = -1 };
   struct quick q = { 0 };
   bool all = false, latest = false;
   CLEANUP_STRV char **vms = NULL;
