@@ -342,6 +342,11 @@ struct lab_vm_handle *lab_vm_start (const struct lab_vm_env *env,
 virDomainPtr lab_vm_domain (struct lab_vm_handle *h);
 const char *lab_vm_domain_name (struct lab_vm_handle *h);
 const char *lab_vm_serial_log (struct lab_vm_handle *h);
+/* The first read error the restore point's server (the session's nbdkit)
+ * logged, e.g. "read of 512 bytes at offset 0: chunk DIGEST: SHA-256
+ * mismatch ... (VM@TIME disk vda bytes A-B)", malloc'd; NULL if none
+ * (or an image VM).  What a failed boot is blamed on before the guest. */
+char *lab_vm_read_error (struct lab_vm_handle *h);
 /* "vm@id" of the restore point a session booted, or NULL (image VMs). */
 const char *lab_vm_source (struct lab_vm_handle *h);
 /* Taps of the running domain (NULL-terminated, owned by the handle). */

@@ -18,6 +18,7 @@
  * and the taps libvirt made are hardened (IPv6 off) as soon as it runs.
  */
 #include <errno.h>
+#include <glob.h>
 #include <stdarg.h>
 #include <sys/stat.h>
 
@@ -119,6 +120,7 @@ start_point (const struct lab_vm_env *env, const struct lab_vm *vm,
     .name = h->name, .identity = INSTANT_IDENTITY_LAB, .network = net,
     .overlay_dir = env->run_dir, .transient = true, .agent_timeout = 0,
     .memory_mib = vm->memory_mib, .allow_passthrough = env->allow_passthrough,
+    .bios_serial = true,
     .owner = owner, .note = env->note, .note_opaque = env->note_opaque,
     .check_xml = check_final, .check_opaque = &ck,
   };
@@ -283,6 +285,44 @@ const char *
 lab_vm_serial_log (struct lab_vm_handle *h)
 {
   return h->serial;
+}
+
+/* The first error of one nbdkit log that names a chunk (bounded,
+ * printable): the repository's fault, not a client's. */
+static char *
+log_first_error (const char *path)
+{
+  CLEANUP_FCLOSE FILE *f = fopen (path, "re");
+  char line[1024];
+
+  while (f && fgets (line, sizeof line, f)) {
+    char *e = strstr (line, "error: ");
+    if (e && strstr (e, "chunk")) {
+      e += strlen ("error: ");
+      e[strcspn (e, "\r\n")] = '\0';
+      return lab_printable (e, 600);
+    }
+  }
+  return NULL;
+}
+
+char *
+lab_vm_read_error (struct lab_vm_handle *h)
+{
+  CLEANUP_FREE char *dir = NULL;
+  glob_t g;
+  char *err = NULL;
+  size_t i;
+
+  if (!h->session)
+    return NULL;
+  dir = xasprintf ("%s/sessions/%" PRId64 "/nbdkit-*.log", h->home, h->session);
+  if (glob (dir, 0, NULL, &g) != 0)
+    return NULL;
+  for (i = 0; i < g.gl_pathc && !err; i++)
+    err = log_first_error (g.gl_pathv[i]);
+  globfree (&g);
+  return err;
 }
 
 char *const *

@@ -3,7 +3,7 @@
 #
 # A lab leaves nothing behind (no domain, overlay, socket, bridge, veth,
 # namespace, iptables rule, run directory):
-#  - when a VM never boots (a blank disk: the firmware finds nothing);
+#  - when a VM never boots (its boot sector loops, silently);
 #  - when the run is interrupted by SIGINT while a VM boots, or by SIGTERM
 #    while a check runs (exit 1, report status "interrupted");
 #  - when the run is killed (SIGKILL): `lab list` shows it orphaned and
@@ -18,7 +18,11 @@ source "$top_srcdir/lab/lab-test-lib.sh"
 
 lab_test_start
 lab_image good tiny 10.77.0.21
+# A disk that never boots and says nothing: its boot sector is a loop
+# (jmp $), so the boot wait can only end with the boot timeout.
 truncate -s 64M "$tmp/blank.img"
+printf '\xeb\xfe' | dd of="$tmp/blank.img" conv=notrunc status=none
+printf '\x55\xaa' | dd of="$tmp/blank.img" bs=1 seek=510 conv=notrunc status=none
 
 lab_yaml () {   # NAME IMAGE BOOT-TIMEOUT CHECKS
     cat >"$tmp/$1.yaml" <<EOF2

@@ -5,8 +5,10 @@
 # item 2): `bootback verify` checks the point's chunks before booting it
 # (the default) and fails at once, exit 2, blaming the repository with the
 # chunk, point, disk and byte range, instead of booting a VM that cannot
-# read its disk.  `lab run` does the same with --check-chunks.  With
-# the chunk back, the same point verifies.
+# read its disk.  `lab run` does the same with --check-chunks.  A chunk
+# that is there but corrupt is found when the VM reads it: the boot fails
+# at once (the console) and the verdict blames the repository, quoting the
+# server's read error.  With the chunk back, the same point verifies.
 source "$top_srcdir/tests/functions.sh"
 source "$top_srcdir/lab/lab-test-lib.sh"
 
@@ -41,7 +43,7 @@ grep -q "repository damaged: chunk missing: $h" "$tmp/out" ||
     fail "the verdict does not blame the repository and name the chunk"
 grep -q "used by web1@$id disk vda bytes 0-" "$tmp/out" ||
     fail "the verdict does not name the point, disk and bytes"
-grep -q "started as" "$tmp/out" && fail "the damaged point was booted"
+grep -q "started as" "$tmp/out" "$tmp/err" && fail "the damaged point was booted"
 
 # lab run checks only when asked to
 cat >"$tmp/lab.yaml" <<EOF2
@@ -55,6 +57,24 @@ bootback lab run "$tmp/lab.yaml" --check-chunks --report-dir "$tmp/r2" >"$tmp/ou
 cat "$tmp/out"
 [ $rc -eq 2 ] && grep -q "repository damaged: chunk missing: $h" "$tmp/out" ||
     fail "lab run --check-chunks: exit $rc"
+
+# The chunk there but corrupt (one bit of its payload; its size is right,
+# so the pre-check passes): the VM boots from the point, its first read
+# fails, and the verdict blames the repository with the server's error.
+cp "$tmp/chunk.saved" "$chunk"
+python3 - "$chunk" <<'EOP'
+import sys
+p = sys.argv[1]; b = bytearray(open(p, "rb").read()); b[len(b) // 2] ^= 1
+open(p, "wb").write(b)
+EOP
+rc=0
+bootback verify web1 --address 10.77.0.21 --check tcp\ 7 --boot-timeout 5m \
+    --report-dir "$tmp/r4" >"$tmp/out" 2>"$tmp/err" || rc=$?
+cat "$tmp/out" "$tmp/err"
+[ $rc -eq 2 ] || fail "verify of a point with a corrupt chunk: exit $rc, expected 2"
+grep -q "repository damaged: .*$h" "$tmp/out" ||
+    fail "the verdict does not blame the repository for the corrupt chunk"
+grep -q "started as" "$tmp/out" "$tmp/err" || fail "the pre-check refused a chunk of the right size"
 
 # the chunk back: the point verifies
 mv "$tmp/chunk.saved" "$chunk"

@@ -378,6 +378,24 @@ console_failed (struct lab_console_watch *w, char **failed)
   return true;
 }
 
+/* The restore point's server logged a read error (at most once a second):
+ * the guest cannot be trusted to boot; vm_boot blames the repository. */
+static bool
+disk_failed (struct vm_run *v, double *checked, char **failed)
+{
+  CLEANUP_FREE char *read_error = NULL;
+  double now = now_monotonic ();
+
+  if (now - *checked < 1)
+    return false;
+  *checked = now;
+  read_error = lab_vm_read_error (v->x->h);
+  if (!read_error)
+    return false;
+  *failed = xstrdup ("its disk cannot be read");
+  return true;
+}
+
 /* Until boot-timeout, poll the guest agent (heartbeat) and, if the address
  * is known, ICMP (first sign of life = "boot"); a console line that means
  * the boot failed (*failed: the reason) or a stopped VM (msg) ends the
@@ -393,12 +411,13 @@ boot_wait (struct vm_run *v, char *msg, size_t len, char **failed)
     lab_console_watch_new (lab_vm_serial_log (v->x->h), r->d->boot_failures,
                            r->d->nboot_failures);
   bool booted = false;
+  double read_checked = 0;
 
   while (!lab_interrupted && !r->isolation_broken) {
     double tick = now_monotonic ();
     if (tick > deadline)
       break;
-    if (console_failed (console, failed))
+    if (console_failed (console, failed) || disk_failed (v, &read_checked, failed))
       break;
     if (virDomainIsActive (dom) != 1) {
       snprintf (msg, len, "the VM stopped while booting");
@@ -439,7 +458,11 @@ vm_boot (struct vm_run *v)
 
   v->booted = boot_wait (v, msg, sizeof msg, &failed);
   if (!v->booted) {
-    if (failed)
+    CLEANUP_FREE char *read_error = lab_vm_read_error (v->x->h);
+    if (read_error)        /* the disk could not be read: not the VM's fault */
+      res->message = xasprintf ("repository damaged: %s (so the VM did not boot)",
+                                read_error);
+    else if (failed)
       res->message = xasprintf ("did not boot: %s", failed);
     else if (msg[0] && strstr (msg, "stopped"))
       res->message = xstrdup (msg);

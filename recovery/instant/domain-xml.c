@@ -537,6 +537,22 @@ parse (const char *xml)
   return doc;
 }
 
+/* The firmware's messages on the serial console too (<bios
+ * useserial='yes'/>), for SeaBIOS: a UEFI loader is left alone. */
+static void
+bios_on_serial (xmlNodePtr os)
+{
+  char fw[32];
+  xmlNodePtr b;
+
+  if (!os || child (os, "loader") || *attr (os, "firmware", fw, sizeof fw))
+    return;
+  b = child (os, "bios");
+  if (!b)
+    b = xmlNewChild (os, NULL, BAD_CAST "bios", NULL);
+  set_attr (b, "useserial", "yes");
+}
+
 char *
 instant_xml_rewrite (const char *xml, struct instant_xml_spec *sp,
                      void (*note_cb) (void *, const char *), void *opaque)
@@ -586,6 +602,8 @@ instant_xml_rewrite (const char *xml, struct instant_xml_spec *sp,
   os = child (root, "os");
   if (os && drop_children (os, "nvram"))
     note (&cx, "<nvram> removed: libvirt creates fresh UEFI variables");
+  if (sp->bios_serial)
+    bios_on_serial (os);
   cpu = child (root, "cpu");
   attr (root, "type", buf, sizeof buf);
   if (cpu && strcmp (buf, "qemu") == 0) {

@@ -112,6 +112,9 @@ struct instant_opts {
    * the allow-list of sanitize.c applies and the final XML is checked
    * against it before the domain is defined (fail closed). */
   bool allow_passthrough;
+  /* The firmware's messages on the serial console too (instant_xml_spec
+   * bios_serial): the lab, which reads the console for failed boots. */
+  bool bios_serial;
   /* Called with the final domain XML before the domain is defined or
    * started; -1 (error set) refuses to start it.  May be NULL. */
   int (*check_xml) (void *opaque, const char *xml);
@@ -331,6 +334,9 @@ struct instant_xml_spec {
   size_t ndisks;
   struct instant_xml_disk *disks;
   bool allow_passthrough;   /* skip the allow-list (sanitize.c) */
+  bool bios_serial;         /* the firmware's messages on the serial
+                               console too (SeaBIOS; not with a UEFI
+                               loader): the lab reads them */
 };
 
 /* Rewrite a saved domain XML for this host and session (see domain-xml.c

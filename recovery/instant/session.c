@@ -929,6 +929,7 @@ start_spec (struct start *st, struct instant_xml_spec *spec,
   spec->ndisks = s->ndisks;
   spec->disks = xd;
   spec->allow_passthrough = st->o->allow_passthrough;
+  spec->bios_serial = st->o->bios_serial;
 }
 
 /* The final domain XML (malloc'd), checked, kept as domain.xml in the

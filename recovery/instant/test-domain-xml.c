@@ -87,6 +87,7 @@ run_case (char *in)
     else if (strcmp (line, "domain_type") == 0) sp.domain_type = v;
     else if (strcmp (line, "console_log") == 0) sp.console_log = v;
     else if (strcmp (line, "allow_passthrough") == 0) sp.allow_passthrough = atoi (v);
+    else if (strcmp (line, "bios_serial") == 0) sp.bios_serial = atoi (v);
     else if (strcmp (line, "net") == 0) {
       if (strcmp (v, "none") == 0) sp.net = INSTANT_NET_NONE;
       else if (strncmp (v, "bridge:", 7) == 0) {

@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 
 #include <libvirt/libvirt-qemu.h>
@@ -27,9 +28,16 @@ quiet (void *opaque, virErrorPtr e)
 static void
 init (void)
 {
+  struct sigaction sa;
+
   virSetErrorFunc (NULL, quiet);
   virInitialize ();
   virEventRegisterDefaultImpl ();
+  /* libvirt writes its sockets with write (): a connection libvirtd has
+   * closed would kill the process with SIGPIPE instead of failing the
+   * call.  libvirt asks its applications to ignore the signal. */
+  if (sigaction (SIGPIPE, NULL, &sa) == 0 && sa.sa_handler == SIG_DFL)
+    signal (SIGPIPE, SIG_IGN);
 }
 
 void
@@ -104,7 +112,11 @@ virt_connect (const char *uri)
   virConnectPtr c;
   const char *env;
 
-  virt_init ();
+  /* With an event implementation registered, a connection does keepalive:
+   * libvirtd closes it after 30 s of unanswered pings unless the loop
+   * runs.  So it always runs while bootback talks to libvirt. */
+  if (virt_event_thread_start () == -1)
+    return NULL;
   if (uri && !*uri)
     uri = NULL;
   c = virConnectOpenAuth (uri, virConnectAuthPtrDefault, 0);

@@ -77,8 +77,9 @@ virConnectPtr virt_connect (const char *uri);
 void virt_close (virConnectPtr c);
 
 /* Start the thread that runs libvirt's default event loop (once per
- * process; later calls do nothing).  Needed by anyone who registers for
- * events (virt_block_job_events).  -1 with the error set. */
+ * process; later calls do nothing).  virt_connect starts it: libvirtd
+ * drops a connection whose keepalive pings go unanswered, and events
+ * (virt_block_job_events) need it.  -1 with the error set. */
 int virt_event_thread_start (void);
 
 /* ---- lookups (virt.c) ----------------------------------------------------- */
