@@ -10,7 +10,7 @@
  *     subnet: 10.77.0.0/24      # the production subnet, rebuilt in the lab
  *     gateway: 10.77.0.1        # held by the lab namespace (the checker)
  *     dns: 10.77.0.53           # optional, also held by the namespace
- *   defaults: { boot-timeout: 2m, delay: 0, timeout: 10s, retries: 2,
+ *   defaults: { boot-timeout: 2m, stall-timeout: 1m, delay: 0, timeout: 10s, retries: 2,
  *               interval: 1s, memory: 256M }
  *   groups:                     # application groups, booted in this order
  *     - name: db
@@ -62,7 +62,7 @@ struct parser {
   int nerrs;
   char first[512];
   /* defaults */
-  double boot_timeout, delay, timeout, interval;
+  double boot_timeout, stall_timeout, delay, timeout, interval;
   int retries;
   uint64_t memory_mib;
   /* shown (): a few values quoted for messages */
@@ -817,6 +817,7 @@ parse_vm (struct parser *p, struct lab_def *d, struct lab_vm *vm,
 
   vm->line = node_line (n);
   vm->boot_timeout = p->boot_timeout;
+  vm->stall_timeout = p->stall_timeout;
   vm->delay = p->delay;
   vm->memory_mib = p->memory_mib;
   if (!fy_node_is_mapping (n)) {
@@ -860,13 +861,16 @@ parse_vm (struct parser *p, struct lab_def *d, struct lab_vm *vm,
       get_int (p, vn, k, line, 1, 64, &vm->vcpus);
     else if (strcmp (k, "boot-timeout") == 0)
       get_duration (p, vn, k, line, &vm->boot_timeout);
+    else if (strcmp (k, "stall-timeout") == 0)
+      get_duration (p, vn, k, line, &vm->stall_timeout);
     else if (strcmp (k, "delay") == 0)
       get_duration (p, vn, k, line, &vm->delay);
     else if (strcmp (k, "checks") == 0)
       parse_vm_checks (p, d, vm, vn, line);
     else
       problem (p, line, "unknown VM key '%s' (name, point, image, format, "
-               "address, mac, memory, vcpus, boot-timeout, delay, checks)", k);
+               "address, mac, memory, vcpus, boot-timeout, stall-timeout, delay, "
+               "checks)", k);
   }
   vm_finish (p, vm);
 }
@@ -1066,14 +1070,16 @@ parse_defaults (struct parser *p, struct fy_node *n, int line)
     int l = node_line (kn);
 
     if (strcmp (k, "boot-timeout") == 0) get_duration (p, vn, k, l, &p->boot_timeout);
+    else if (strcmp (k, "stall-timeout") == 0)
+      get_duration (p, vn, k, l, &p->stall_timeout);
     else if (strcmp (k, "delay") == 0) get_duration (p, vn, k, l, &p->delay);
     else if (strcmp (k, "timeout") == 0) get_duration (p, vn, k, l, &p->timeout);
     else if (strcmp (k, "interval") == 0) get_duration (p, vn, k, l, &p->interval);
     else if (strcmp (k, "retries") == 0) get_int (p, vn, k, l, 0, 1000, &p->retries);
     else if (strcmp (k, "memory") == 0) get_memory (p, vn, k, l, &p->memory_mib);
     else
-      problem (p, l, "unknown defaults key '%s' (boot-timeout, delay, "
-               "timeout, interval, retries, memory)", k);
+      problem (p, l, "unknown defaults key '%s' (boot-timeout, stall-timeout, "
+               "delay, timeout, interval, retries, memory)", k);
   }
 }
 
@@ -1279,6 +1285,7 @@ parser_init (struct parser *p, const char *file)
   memset (p, 0, sizeof *p);
   p->file = file;
   p->boot_timeout = 120;
+  p->stall_timeout = 60;
   p->timeout = 10;
   p->retries = 2;
   p->interval = 1;
@@ -1617,6 +1624,7 @@ lab_def_add_vm (struct lab_def *d, const char *name, const char *point)
     return NULL;
   }
   vm.boot_timeout = p.boot_timeout;
+  vm.stall_timeout = p.stall_timeout;
   vm.delay = p.delay;
   vm.memory_mib = p.memory_mib;
   if (d->ngroups == 0 || strcmp (d->groups[d->ngroups - 1].name, "verify") != 0)

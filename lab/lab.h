@@ -82,6 +82,9 @@ struct lab_vm {
   uint64_t memory_mib;    /* memory cap; 0 = the point's own (image: 256) */
   int vcpus;              /* 0 = 1 */
   double boot_timeout;    /* seconds until the guest must answer */
+  double stall_timeout;   /* a boot that neither writes its console nor
+                             reads its disks this long has failed; 0 = no
+                             such limit */
   double delay;           /* seconds to wait after it answered */
   struct lab_check *checks;
   size_t nchecks;

@@ -150,6 +150,7 @@ test_boot_failures (void)
   CHECK (strcmp (d->boot_failures[0].text, "app: cannot open database") == 0);
   CHECK (strcmp (d->boot_failures[0].reason, "the database is gone") == 0);
   CHECK (strcmp (d->boot_failures[1].reason, "FATAL: license expired") == 0);
+  CHECK (d->groups[0].vms[0].stall_timeout == 60);    /* the default */
   lab_def_free (d);
 }
 
@@ -180,6 +181,8 @@ test_errors (void)
                 6, "boot_failures: text: a console text of 4 to 200");
   expect_error (HEAD "boot_failures: oops\nverify:\n  - name: a\n", 5,
                 "boot_failures: expected a list");
+  expect_error (HEAD "verify:\n  - name: a\n    stall-timeout: never\n", 7,
+                "invalid duration");
   expect_error (HEAD "verify:\n  - name: a\n    address: 10.77.0.1\n", 6,
                 "lab's own");
   expect_error ("name: t\nnetwork:\n  subnet: 10.77.0.0/24\n  gateway: 10.77.1.1\n"

@@ -8,6 +8,8 @@
 #   badboot   "missing operating system" (the MBR code)
 #   badroot   the initramfs emergency shell
 #   poweroff  the VM stopped while booting
+#   hang      a boot sector that loops (jmp $): no console output and no
+#             disk reads for its stall-timeout (10 s)
 #   custom    a healthy tiny whose console shows a line the lab definition
 #             names in boot_failures: (its own reason; the first line its
 #             root system writes, well before its agent answers)
@@ -19,6 +21,9 @@ source "$top_srcdir/lab/lab-test-lib.sh"
 lab_test_start
 for v in nombr badboot badroot poweroff; do tiny_copy "$v" "$tmp/$v.img"; done
 lab_image custom tiny 10.77.0.25
+truncate -s 64M "$tmp/hang.img"
+printf '\xeb\xfe' | dd of="$tmp/hang.img" conv=notrunc status=none
+printf '\x55\xaa' | dd of="$tmp/hang.img" bs=1 seek=510 conv=notrunc status=none
 
 cat >"$tmp/lab.yaml" <<EOF2
 name: broken-disks
@@ -31,6 +36,7 @@ verify:
   - { name: badboot, image: $tmp/badboot.img, checks: [heartbeat] }
   - { name: badroot, image: $tmp/badroot.img, checks: [heartbeat] }
   - { name: poweroff, image: $tmp/poweroff.img, checks: [heartbeat] }
+  - { name: hang, image: $tmp/hang.img, stall-timeout: 10s, checks: [heartbeat] }
   - { name: custom, image: $tmp/custom.img, address: 10.77.0.25, checks: [heartbeat] }
 EOF2
 bootback lab validate "$tmp/lab.yaml"
@@ -50,6 +56,7 @@ want = {
                 "Missing operating system."],
     "badroot": ["did not boot: the root file system was not mounted (initramfs"],
     "poweroff": ["the VM stopped while booting"],
+    "hang": ["did not boot: stalled: no console output and no disk reads for 1"],
     "custom": ["did not boot: this image must not boot here",
                "bootback: starting (tiny"],
 }

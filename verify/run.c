@@ -396,6 +396,38 @@ disk_failed (struct vm_run *v, double *checked, char **failed)
   return true;
 }
 
+/* Signs that a boot is still going on: the console grows, the disks are
+ * read.  The last time one changed. */
+struct activity {
+  off_t console;
+  int64_t reads;
+  double last;
+};
+
+/* The VM neither wrote its console nor read its disks for its
+ * stall-timeout: a boot that hangs silently (a loop in a boot sector, a
+ * wait for a device that never comes). */
+static bool
+stalled (struct vm_run *v, struct activity *a, char **failed)
+{
+  struct stat st;
+  off_t console = stat (lab_vm_serial_log (v->x->h), &st) == 0 ? st.st_size : 0;
+  int64_t reads = virt_block_reads (lab_vm_domain (v->x->h));
+  double now = now_monotonic ();
+
+  if (a->last == 0 || console != a->console || (reads >= 0 && reads != a->reads)) {
+    a->console = console;
+    a->reads = reads;
+    a->last = now;
+    return false;
+  }
+  if (v->vm->stall_timeout <= 0 || now - a->last < v->vm->stall_timeout)
+    return false;
+  *failed = xasprintf ("stalled: no console output and no disk reads for %.0f s "
+                       "(stall-timeout)", now - a->last);
+  return true;
+}
+
 /* Until boot-timeout, poll the guest agent (heartbeat) and, if the address
  * is known, ICMP (first sign of life = "boot"); a console line that means
  * the boot failed (*failed: the reason) or a stopped VM (msg) ends the
@@ -412,12 +444,14 @@ boot_wait (struct vm_run *v, char *msg, size_t len, char **failed)
                            r->d->nboot_failures);
   bool booted = false;
   double read_checked = 0;
+  struct activity act = { 0 };
 
   while (!lab_interrupted && !r->isolation_broken) {
     double tick = now_monotonic ();
     if (tick > deadline)
       break;
-    if (console_failed (console, failed) || disk_failed (v, &read_checked, failed))
+    if (console_failed (console, failed) || disk_failed (v, &read_checked, failed) ||
+        stalled (v, &act, failed))
       break;
     if (virDomainIsActive (dom) != 1) {
       snprintf (msg, len, "the VM stopped while booting");

@@ -417,6 +417,19 @@ virt_events_deregister (virConnectPtr c, int id)
     virConnectDomainEventDeregisterAny (c, id);
 }
 
+int64_t
+virt_block_reads (virDomainPtr d)
+{
+  virDomainBlockStatsStruct st;
+
+  /* An empty path sums every disk (QEMU driver). */
+  if (virDomainBlockStats (d, "", &st, sizeof st) == -1) {
+    domain_error (d, "%s: block stats");
+    return -1;
+  }
+  return st.rd_req;
+}
+
 int
 virt_block_info (virDomainPtr d, const char *disk, virDomainBlockInfo *info)
 {
