@@ -19,6 +19,7 @@
 #include "lab/lab.h"
 #include "recovery/instant/instant.h"
 #include "recovery/util/util.h"
+#include "recovery/virt/xml.h"
 
 /* Each writer below writes one part of the domain and returns -1 as soon
  * as a libxml2 call fails. */
@@ -197,35 +198,42 @@ attr (xmlNodePtr n, const char *child, const char *name)
   return xstrdup ("");
 }
 
+/* The document of a domain XML and an XPath context on it (prefix bb
+ * bound to the verification hints' namespace): 0, or -1 with the error
+ * set.  Parsed as every libvirt XML is (recovery/virt/xml.h). */
+static int
+parse_domain (const char *xml, xmlDocPtr *doc, xmlXPathContextPtr *ctx)
+{
+  *doc = virt_xml_parse (xml, 0, NULL);
+  if (!*doc) {
+    error_prefix ("domain XML does not parse");
+    return -1;
+  }
+  *ctx = virt_xpath_context (*doc, "bb", LAB_VERIFY_XMLNS);
+  return *ctx ? 0 : -1;
+}
+
 int
 lab_domain_interfaces (const char *xml, char ***taps, char ***bridges,
                        char ***types)
 {
-  xmlDocPtr doc;
-  xmlXPathContextPtr ctx = NULL;
-  xmlXPathObjectPtr obj = NULL;
-  int n = 0, i;
+  CLEANUP_XML_DOC xmlDocPtr doc = NULL;
+  CLEANUP_XPATH_CTX xmlXPathContextPtr ctx = NULL;
+  CLEANUP_XPATH_OBJ xmlXPathObjectPtr obj = NULL;
+  int n, i;
 
   *taps = *bridges = *types = NULL;
-  doc = xmlReadMemory (xml, strlen (xml), "domain.xml", NULL,
-                       XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
-  if (!doc) {
-    error_setx ("domain XML does not parse");
+  if (parse_domain (xml, &doc, &ctx) == -1)
     return -1;
-  }
-  ctx = xmlXPathNewContext (doc);
-  obj = ctx ? xmlXPathEvalExpression (BAD_CAST "/domain/devices/interface", ctx) : NULL;
-  if (!obj) {
-    error_setx ("domain XML: XPath failed");
-    n = -1;
-    goto out;
-  }
-  n = obj->nodesetval ? obj->nodesetval->nodeNr : 0;
+  obj = virt_xpath_eval (ctx, "/domain/devices/interface");
+  if (!obj)
+    return -1;
+  n = (int) virt_xpath_count (obj);
   *taps = xcalloc (n + 1, sizeof (char *));
   *bridges = xcalloc (n + 1, sizeof (char *));
   *types = xcalloc (n + 1, sizeof (char *));
   for (i = 0; i < n; i++) {
-    xmlNodePtr node = obj->nodesetval->nodeTab[i];
+    xmlNodePtr node = virt_xpath_node (obj, i);
     xmlChar *type = xmlGetProp (node, BAD_CAST "type");
     char *src;
 
@@ -241,10 +249,6 @@ lab_domain_interfaces (const char *xml, char ***taps, char ***bridges,
     (*bridges)[i] = src;
     xmlFree (type);
   }
- out:
-  xmlXPathFreeObject (obj);
-  xmlXPathFreeContext (ctx);
-  xmlFreeDoc (doc);
   return n;
 }
 
@@ -309,27 +313,20 @@ child_text (xmlNodePtr n, const char *name)
 int
 lab_domain_verify_hints (const char *xml, struct lab_verify_hints *h)
 {
-  xmlDocPtr doc;
-  xmlXPathContextPtr ctx = NULL;
-  xmlXPathObjectPtr obj = NULL;
+  CLEANUP_XML_DOC xmlDocPtr doc = NULL;
+  CLEANUP_XPATH_CTX xmlXPathContextPtr ctx = NULL;
+  CLEANUP_XPATH_OBJ xmlXPathObjectPtr obj = NULL;
   xmlNodePtr n, c;
-  int r = 0;
 
   memset (h, 0, sizeof *h);
-  doc = xmlReadMemory (xml, strlen (xml), "domain.xml", NULL,
-                       XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
-  if (!doc) {
-    error_setx ("domain XML does not parse");
+  if (parse_domain (xml, &doc, &ctx) == -1)
     return -1;
+  obj = virt_xpath_eval (ctx, "/domain/metadata/bb:verify");
+  if (!obj || virt_xpath_count (obj) == 0) {
+    error_clear ();
+    return 0;
   }
-  ctx = xmlXPathNewContext (doc);
-  if (ctx)
-    xmlXPathRegisterNs (ctx, BAD_CAST "bb", BAD_CAST LAB_VERIFY_XMLNS);
-  obj = ctx ? xmlXPathEvalExpression (BAD_CAST "/domain/metadata/bb:verify", ctx) : NULL;
-  if (!obj || !obj->nodesetval || obj->nodesetval->nodeNr == 0)
-    goto out;
-  n = obj->nodesetval->nodeTab[0];
-  r = 1;
+  n = virt_xpath_node (obj, 0);
   h->address = child_text (n, "address");
   h->subnet = child_text (n, "subnet");
   h->gateway = child_text (n, "gateway");
@@ -340,11 +337,7 @@ lab_domain_verify_hints (const char *xml, struct lab_verify_hints *h)
       h->checks[h->nchecks++] = xstrdup (t ? (const char *) t : "");
       xmlFree (t);
     }
- out:
-  xmlXPathFreeObject (obj);
-  xmlXPathFreeContext (ctx);
-  xmlFreeDoc (doc);
-  return r;
+  return 1;
 }
 
 void
