@@ -299,16 +299,11 @@ note (const struct lab_state_opts *o, const char *fmt, ...)
 static void
 note (const struct lab_state_opts *o, const char *fmt, ...)
 {
-  char line[1024];
   va_list ap;
 
   va_start (ap, fmt);
-  vsnprintf (line, sizeof line, fmt, ap);
+  report_linev (o->note, o->note_opaque, "", fmt, ap);
   va_end (ap);
-  if (o->note)
-    o->note (o->note_opaque, line);
-  else
-    fprintf (stderr, "bootback: %s\n", line);
 }
 
 /* Take the budget lock (lockfd, on lockp) once memory_mib fits next to

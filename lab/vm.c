@@ -56,16 +56,11 @@ warn (const struct lab_vm_handle *h, const char *fmt, ...)
 static void
 warn (const struct lab_vm_handle *h, const char *fmt, ...)
 {
-  char line[1024];
   va_list ap;
 
   va_start (ap, fmt);
-  vsnprintf (line, sizeof line, fmt, ap);
+  report_linev (h->warn, h->warn_opaque, "", fmt, ap);
   va_end (ap);
-  if (h->warn)
-    h->warn (h->warn_opaque, line);
-  else
-    fprintf (stderr, "bootback: %s\n", line);
 }
 
 void

@@ -516,16 +516,11 @@ create_overlay (const struct instant_session_disk *k)
 void
 session_warn (const struct instant_caller *w, const char *fmt, ...)
 {
-  char line[1024];
   va_list ap;
 
   va_start (ap, fmt);
-  vsnprintf (line, sizeof line, fmt, ap);
+  report_linev (w ? w->fn : NULL, w ? w->opaque : NULL, "warning: ", fmt, ap);
   va_end (ap);
-  if (w && w->fn)
-    w->fn (w->opaque, line);
-  else
-    fprintf (stderr, "bootback: warning: %s\n", line);
 }
 
 /* What a failed start or a stop leaves to undo. */

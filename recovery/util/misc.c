@@ -151,6 +151,19 @@ xasprintf (const char *fmt, ...)
   return s;
 }
 
+void
+report_linev (void (*fn) (void *opaque, const char *line), void *opaque,
+              const char *prefix, const char *fmt, va_list ap)
+{
+  char line[1024];
+
+  vsnprintf (line, sizeof line, fmt, ap);
+  if (fn)
+    fn (opaque, line);
+  else
+    fprintf (stderr, "bootback: %s%s\n", prefix, line);
+}
+
 void *
 xreallocarray_zero (void *v, size_t n, size_t size)
 {

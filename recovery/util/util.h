@@ -16,6 +16,7 @@
 
 #include <inttypes.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -141,6 +142,13 @@ int write_whole_file (const char *path, const void *buf, size_t len,
 /* Rename from to to, failing with EEXIST if to exists (renameat2's
  * RENAME_NOREPLACE; where the file system lacks it, link then unlink). */
 int rename_noreplace (const char *from, const char *to);
+
+/* A line for the caller: to fn (opaque, line) if the caller gave a
+ * callback, else to stderr as "bootback: PREFIXLINE" (how a library
+ * reports what is not an error: notes, warnings of cleanup). */
+void report_linev (void (*fn) (void *opaque, const char *line), void *opaque,
+                   const char *prefix, const char *fmt, va_list ap)
+  __attribute__((format (printf, 4, 0)));
 
 /* ---- time (misc.c) ---------------------------------------------------- */
 
