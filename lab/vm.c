@@ -115,7 +115,7 @@ start_point (const struct lab_vm_env *env, const struct lab_vm *vm,
     .name = h->name, .identity = INSTANT_IDENTITY_LAB, .network = net,
     .overlay_dir = env->run_dir, .transient = true, .agent_timeout = 0,
     .memory_mib = vm->memory_mib, .allow_passthrough = env->allow_passthrough,
-    .bios_serial = true,
+    .bios_serial = true, .read_retries = 3,
     .owner = owner, .note = env->note, .note_opaque = env->note_opaque,
     .check_xml = check_final, .check_opaque = &ck,
   };

@@ -90,6 +90,12 @@ struct instant_opts {
   const char *domain_type;
   bool transient;           /* transient domain, overlays removed at stop
                                (the lab); default persistent */
+  /* How long (seconds, 1 s apart) a failed read of the backup is
+   * retried before the guest sees the error: a restarted backend nbdkit
+   * answers again within that (supervise.c).  0 = 30.  The lab gives
+   * less: a chunk that failed its check fails again, and the verdict
+   * should not wait for it. */
+  int read_retries;
   int agent_timeout;        /* seconds to wait for the guest agent's
                                heartbeat after start; 0 = do not wait */
   int memory_mib;           /* only for points without domain XML:
@@ -164,6 +170,7 @@ struct instant_session {
   char overlay_dir[4096];
   char console_log[4096];   /* the guest's serial console */
   bool transient;
+  int read_retries;         /* instant_opts.read_retries (0 = 30) */
   char hold[INSTANT_HOLD_NAME_MAX + 1]; /* the point's hold in the repository (prune
                                keeps the point), "" once released */
   pid_t supervisor_pid;     /* 0 if none */

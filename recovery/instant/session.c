@@ -240,6 +240,7 @@ from_row (const struct catalog_session *r, struct instant_session *s)
   copy (s->overlay_dir, sizeof s->overlay_dir, jstr (d, "overlay_dir"));
   copy (s->console_log, sizeof s->console_log, jstr (d, "console_log"));
   s->transient = json_is_true (json_object_get (d, "transient"));
+  s->read_retries = json_integer_value (json_object_get (d, "read_retries"));
   copy (s->hold, sizeof s->hold, jstr (d, "hold"));
   s->migrate_pid = json_integer_value (json_object_get (d, "migrate_pid"));
   if (json_is_number (json_object_get (d, "t_running")))
@@ -275,6 +276,8 @@ data_json (const struct instant_session *s)
   json_object_set_new (d, "overlay_dir", json_string (s->overlay_dir));
   json_object_set_new (d, "console_log", json_string (s->console_log));
   json_object_set_new (d, "transient", json_boolean (s->transient));
+  if (s->read_retries > 0)
+    json_object_set_new (d, "read_retries", json_integer (s->read_retries));
   json_object_set_new (d, "hold", json_string (s->hold));
   json_object_set_new (d, "migrate_pid", json_integer (s->migrate_pid));
   if (s->t_running >= 0)
@@ -813,6 +816,7 @@ start_row (struct start *st)
   copy (s->uri, sizeof s->uri, st->o->uri);
   s->state = INSTANT_STATE_STARTING;        /* a new row: where the diagram starts */
   s->transient = st->o->transient;
+  s->read_retries = st->o->read_retries;
   s->ndisks = st->m->ndisks;
   for (i = 0; i < st->m->ndisks; i++) {
     struct instant_session_disk *k = &s->disks[i];

@@ -244,7 +244,7 @@ write_pidfile (struct proc *p)
 static int
 proc_launch (struct proc *p)
 {
-  char repo_arg[4200], point_arg[200], disk_arg[100], sock_arg[300];
+  char repo_arg[4200], point_arg[200], disk_arg[100], sock_arg[300], retries[32];
   const char *nbdkit = test_hook_env ("BOOTBACK_NBDKIT");
   pid_t pid, mid;
   int pfd[2];
@@ -256,6 +256,8 @@ proc_launch (struct proc *p)
   snprintf (point_arg, sizeof point_arg, "point=%s@%s", sess->vm, sess->point);
   snprintf (disk_arg, sizeof disk_arg, "disk=%s", p->disk->name);
   snprintf (sock_arg, sizeof sock_arg, "socket=%s", p->disk->backend_socket);
+  snprintf (retries, sizeof retries, "retries=%d",
+            sess->read_retries > 0 ? sess->read_retries : 30);
   /* nbdkit exits when its parent dies (seen with 1.32 -f): make init its
    * parent.  An intermediate process forks it and exits; nbdkit waits for
    * that before exec'ing, and tells us nothing but its pid (pipe).  It
@@ -289,7 +291,7 @@ proc_launch (struct proc *p)
                 plugin, repo_arg, point_arg, disk_arg, (char *) NULL);
       else
         execlp (nbdkit, nbdkit, "-r", "-f", "-U", p->socket, "--log=stderr",
-                "--filter=retry", "nbd", sock_arg, "retries=30", "retry-delay=1",
+                "--filter=retry", "nbd", sock_arg, retries, "retry-delay=1",
                 "retry-exponential=no", (char *) NULL);
       fprintf (stderr, "exec %s: %s\n", nbdkit, strerror (errno));
       _exit (127);
