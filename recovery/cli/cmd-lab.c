@@ -849,6 +849,8 @@ cmd_verify (struct cli *c, int argc, char **argv)
     case OPT_TCP: case OPT_HTTP: case OPT_CHECK:
       if (q.nchecks == 60) {
         cli_error ("too many checks");
+        while (q.nchecks > 0)
+          free (q.checks[--q.nchecks]);
         return 1;
       }
       q.checks[q.nchecks++] = opt == OPT_TCP ? xasprintf ("tcp %s", optarg)
