@@ -143,36 +143,65 @@ shown (struct parser *p, const char *s)
   return o;
 }
 
-/* 1-based line of a node (scalars: their token; collections: their first
- * child, else the key that names them). */
+/* 1-based line of the first scalar in n's subtree, depth first; 0 if it
+ * has none or lies deeper than 64 levels (a definition is not that deep;
+ * a crafted one may be, and must not exhaust the stack). */
 static int
-node_line (struct fy_node *n)
+first_line_below (struct fy_node *n, int depth)
 {
   const struct fy_mark *m;
   struct fy_token *t;
+  struct fy_node_pair *pr;
+  struct fy_node *c;
   void *it = NULL;
+  int l;
 
-  if (!n)
+  if (!n || depth > 64)
     return 0;
   switch (fy_node_get_type (n)) {
   case FYNT_SCALAR:
     t = fy_node_get_scalar_token (n);
     m = t ? fy_token_start_mark (t) : NULL;
     return m ? m->line + 1 : 0;
-  case FYNT_MAPPING: {
-    struct fy_node_pair *pr = fy_node_mapping_iterate (n, &it);
-    if (pr)
-      return node_line (fy_node_pair_key (pr));
-    break;
+  case FYNT_MAPPING:
+    while ((pr = fy_node_mapping_iterate (n, &it)))
+      if ((l = first_line_below (fy_node_pair_key (pr), depth + 1)) ||
+          (l = first_line_below (fy_node_pair_value (pr), depth + 1)))
+        return l;
+    return 0;
+  case FYNT_SEQUENCE:
+    while ((c = fy_node_sequence_iterate (n, &it)))
+      if ((l = first_line_below (c, depth + 1)))
+        return l;
+    return 0;
   }
-  case FYNT_SEQUENCE: {
-    struct fy_node *c = fy_node_sequence_iterate (n, &it);
-    if (c)
-      return node_line (c);
-    break;
+  return 0;
+}
+
+/* 1-based line of a node (scalars: their token; collections: their first
+ * scalar, else the key that names them, else that of the collection
+ * holding them).  Walks up without recursion: an empty collection inside
+ * an empty collection inside ... must not loop. */
+static int
+node_line (struct fy_node *n)
+{
+  int hops, l;
+
+  for (hops = 0; n && hops < 1000; hops++) {
+    struct fy_node *parent = fy_node_get_parent (n);
+    struct fy_node_pair *pr;
+    void *it = NULL;
+
+    if ((l = first_line_below (n, 0)))
+      return l;
+    if (parent && fy_node_get_type (parent) == FYNT_MAPPING)
+      while ((pr = fy_node_mapping_iterate (parent, &it)))
+        if (fy_node_pair_value (pr) == n &&
+            (l = first_line_below (fy_node_pair_key (pr), 0)))
+          return l;
+    n = parent;
   }
-  }
-  return node_line (fy_node_get_parent (n));
+  return 0;
 }
 
 /* The scalar text of n, or NULL (with a problem recorded) if it is not a

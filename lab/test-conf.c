@@ -181,6 +181,12 @@ test_errors (void)
                 6, "boot_failures: text: a console text of 4 to 200");
   expect_error (HEAD "boot_failures: oops\nverify:\n  - name: a\n", 5,
                 "boot_failures: expected a list");
+  /* an empty mapping in a list in ... : its line is its parent's key's
+   * (node_line looped between them once) */
+  expect_error (HEAD "boot_failures: [{}]\nverify:\n  - name: a\n", 5,
+                "boot_failures: text: a console text");
+  expect_error (HEAD "boot_failures: [[[[]]]]\nverify:\n  - name: a\n", 5,
+                "boot_failures: each entry is a mapping");
   expect_error (HEAD "verify:\n  - name: a\n    stall-timeout: never\n", 7,
                 "invalid duration");
   expect_error (HEAD "verify:\n  - name: a\n    address: 10.77.0.1\n", 6,
