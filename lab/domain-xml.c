@@ -141,8 +141,10 @@ write_console (xmlTextWriterPtr w, const struct lab_domain_spec *s)
 }
 
 static int
-write_domain (xmlTextWriterPtr w, const struct lab_domain_spec *s)
+write_domain (xmlTextWriterPtr w, const void *arg)
 {
+  const struct lab_domain_spec *s = arg;
+
   xmlTextWriterSetIndent (w, 1);
   xmlTextWriterSetIndentString (w, BAD_CAST "  ");
   W (xmlTextWriterStartElement (w, BAD_CAST "domain"));
@@ -160,25 +162,10 @@ write_domain (xmlTextWriterPtr w, const struct lab_domain_spec *s)
 char *
 lab_domain_xml (const struct lab_domain_spec *s)
 {
-  xmlBufferPtr buf = xmlBufferCreate ();
-  xmlTextWriterPtr w = buf ? xmlNewTextWriterMemory (buf, 0) : NULL;
-  char *out = NULL;
+  char what[300];
 
-  if (!w)
-    error_setx ("libxml2: cannot create a writer");
-  else if (write_domain (w, s) == -1) {
-    if (!error_msg ()[0])
-      error_setx ("libxml2: could not write the domain XML of %s", s->name);
-  }
-  else {
-    xmlFreeTextWriter (w);             /* flushes into buf */
-    w = NULL;
-    out = xstrdup ((const char *) xmlBufferContent (buf));
-  }
-  xmlFreeTextWriter (w);
-  if (buf)
-    xmlBufferFree (buf);
-  return out;
+  snprintf (what, sizeof what, "the domain XML of %s", s->name);
+  return virt_xml_write (write_domain, s, what);
 }
 
 static char *

@@ -17,6 +17,7 @@
 
 #include "verify/verify.h"
 #include "recovery/util/util.h"
+#include "recovery/virt/xml.h"
 
 static json_t *
 seconds_or_null (double s)
@@ -474,8 +475,9 @@ junit_suite (xmlTextWriterPtr w, const struct verify_report *r,
 
 /* The document: one testsuites with the run's counts, a suite per VM. */
 static int
-junit_write (xmlTextWriterPtr w, const struct verify_report *r)
+junit_write (xmlTextWriterPtr w, const void *arg)
 {
+  const struct verify_report *r = arg;
   char iso[32], suite[256];
   size_t i;
 
@@ -501,21 +503,7 @@ junit_write (xmlTextWriterPtr w, const struct verify_report *r)
 char *
 verify_report_junit (const struct verify_report *r)
 {
-  xmlBufferPtr buf = xmlBufferCreate ();
-  xmlTextWriterPtr w = buf ? xmlNewTextWriterMemory (buf, 0) : NULL;
-  char *s = NULL;
-
-  if (w && junit_write (w, r) == 0) {
-    xmlFreeTextWriter (w);              /* flushes into buf */
-    w = NULL;
-    s = xstrdup ((const char *) xmlBufferContent (buf));
-  }
-  else
-    error_setx ("libxml2: could not write the JUnit report");
-  xmlFreeTextWriter (w);
-  if (buf)
-    xmlBufferFree (buf);
-  return s;
+  return virt_xml_write (junit_write, r, "the JUnit report");
 }
 
 static int

@@ -123,6 +123,29 @@ virt_xpath_node (xmlXPathObjectPtr obj, size_t i)
   return i < virt_xpath_count (obj) ? obj->nodesetval->nodeTab[i] : NULL;
 }
 
+char *
+virt_xml_write (int (*write) (xmlTextWriterPtr w, const void *arg),
+                const void *arg, const char *what)
+{
+  xmlBufferPtr buf = xmlBufferCreate ();
+  xmlTextWriterPtr w = buf ? xmlNewTextWriterMemory (buf, 0) : NULL;
+  char *out = NULL;
+
+  if (!w)
+    error_setx ("libxml2: cannot create a writer");
+  else if (write (w, arg) < 0)
+    error_setx ("libxml2: could not write %s", what);
+  else {
+    xmlFreeTextWriter (w);             /* flushes into buf */
+    w = NULL;
+    out = xstrdup ((const char *) xmlBufferContent (buf));
+  }
+  xmlFreeTextWriter (w);
+  if (buf)
+    xmlBufferFree (buf);
+  return out;
+}
+
 void
 virt_cleanup_xml_doc (xmlDocPtr *p)
 {

@@ -22,6 +22,7 @@
 
 #include <libxml/parser.h>
 #include <libxml/tree.h>
+#include <libxml/xmlwriter.h>
 #include <libxml/xpath.h>
 
 /* The options of every parse; callers may add XML_PARSE_NOBLANKS. */
@@ -61,6 +62,12 @@ xmlXPathObjectPtr virt_xpath_eval (xmlXPathContextPtr ctx, const char *expr);
  * and its i-th node. */
 size_t virt_xpath_count (xmlXPathObjectPtr obj);
 xmlNodePtr virt_xpath_node (xmlXPathObjectPtr obj, size_t i);
+
+/* A document written by write (w, arg) with libxml2's writer, in memory:
+ * the text, malloc'd, or NULL with the error "libxml2: could not write
+ * WHAT" (write returns < 0 on a failed call of the writer). */
+char *virt_xml_write (int (*write) (xmlTextWriterPtr w, const void *arg),
+                      const void *arg, const char *what);
 
 /* Free at the end of the scope (NULL is fine):
  *   CLEANUP_XML_DOC xmlDocPtr doc = virt_xml_parse (xml, 0, NULL);
