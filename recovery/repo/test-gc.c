@@ -45,29 +45,17 @@ chunk_present (const uint8_t d[REPO_DIGEST_LEN])
   return scratch_exists (&s, p);
 }
 
+/* Set the age of chunks: OLD, or 0 to make them recent again (a slow run
+ * must not age them past the GC's margin). */
 static void
-chunks_age (uint8_t (*d)[REPO_DIGEST_LEN], size_t n)
+chunks_set_age (uint8_t (*d)[REPO_DIGEST_LEN], size_t n, double age)
 {
   char p[80];
   size_t i;
 
   for (i = 0; i < n; i++) {
     chunk_rel (d[i], p);
-    scratch_age (&s, p, OLD);
-  }
-}
-
-/* Make chunks recent again (a slow run must not age them past the
- * GC's margin). */
-static void
-chunks_touch (uint8_t (*d)[REPO_DIGEST_LEN], size_t n)
-{
-  char p[80];
-  size_t i;
-
-  for (i = 0; i < n; i++) {
-    chunk_rel (d[i], p);
-    scratch_age (&s, p, 0);
+    scratch_age (&s, p, age);
   }
 }
 
@@ -80,7 +68,7 @@ orphans_make (const char *vm, unsigned seed, uint8_t (*d)[REPO_DIGEST_LEN])
 
   test_point_write (r, vm, seed, N, id, d);
   assert (repo_point_remove (r, vm, id, NULL) == 0);
-  chunks_age (d, N);
+  chunks_set_age (d, N, OLD);
 }
 
 static void
@@ -105,18 +93,18 @@ test_mark_sweep (void)
   size_t i;
 
   test_point_write (r, "vm1", 1, N, id, kept);
-  chunks_age (kept, N);
+  chunks_set_age (kept, N, OLD);
   orphans_make ("vm2", 2, gone);
   test_point_write (r, "vm3", 3, N, id, recent);
   assert (repo_point_remove (r, "vm3", id, NULL) == 0);
 
-  chunks_touch (recent, N);
+  chunks_set_age (recent, N, 0);
   gc_ok (true, &res);                           /* dry run: counts only */
   assert (res.chunks_removed == N && res.chunks_kept_recent == N);
   for (i = 0; i < N; i++)
     assert (chunk_present (gone[i]));
 
-  chunks_touch (recent, N);
+  chunks_set_age (recent, N, 0);
   gc_ok (false, &res);
   assert (res.chunks_total == 3 * N && res.chunks_referenced == N);
   assert (res.chunks_removed == N && res.bytes_removed > 0);
@@ -127,7 +115,7 @@ test_mark_sweep (void)
     assert (chunk_present (recent[i]));
   }
   /* the recent ones go once they are old */
-  chunks_age (recent, N);
+  chunks_set_age (recent, N, OLD);
   gc_ok (false, &res);
   assert (res.chunks_removed == N);
   for (i = 0; i < N; i++)
@@ -233,7 +221,7 @@ test_restat (void)
 
   /* a writer after the rename writes the chunk anew; the GC removes only
    * its trash copy, and the point the writer commits is whole */
-  chunks_age (d, 1);
+  chunks_set_age (d, 1, OLD);
   late = repo_writer_begin (r, "vm6", 0);
   assert (late);
   test_chunk_data (target_data, CS, 5, 0);
