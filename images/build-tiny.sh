@@ -60,14 +60,14 @@ while [ $# -gt 0 ]; do
         *) echo "build-tiny: unknown argument: $1" >&2; usage ;;
     esac
 done
+all_variants=(tiny noinit noweb corrupt nombr badboot badroot poweroff)
 [ ${#variants[@]} -gt 0 ] || {
     if [ -n "$size" ] || [ -n "$out" ]; then variants=(tiny)
-    else variants=(tiny noinit noweb corrupt nombr badboot badroot poweroff); fi
+    else variants=("${all_variants[@]}"); fi
 }
 for v in "${variants[@]}"; do
-    case "$v" in tiny|noinit|noweb|corrupt|nombr|badboot|badroot|poweroff) ;; *)
-        echo "build-tiny: unknown variant: $v" >&2; exit 1 ;;
-    esac
+    [[ " ${all_variants[*]} " == *" $v "* ]] ||
+        { echo "build-tiny: unknown variant: $v" >&2; exit 1; }
 done
 if [ -n "$out" ] && [ ${#variants[@]} -ne 1 ]; then
     echo "build-tiny: --out needs exactly one variant" >&2; exit 1
