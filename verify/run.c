@@ -411,17 +411,22 @@ static bool
 stalled (struct vm_run *v, struct activity *a, char **failed)
 {
   struct stat st;
-  off_t console = stat (lab_vm_serial_log (v->x->h), &st) == 0 ? st.st_size : 0;
-  int64_t reads = virt_block_reads (lab_vm_domain (v->x->h));
-  double now = now_monotonic ();
+  off_t console;
+  int64_t reads;
+  double now;
 
+  if (v->vm->stall_timeout <= 0)
+    return false;                       /* no such limit: ask nothing */
+  console = stat (lab_vm_serial_log (v->x->h), &st) == 0 ? st.st_size : 0;
+  reads = virt_block_reads (lab_vm_domain (v->x->h));
+  now = now_monotonic ();
   if (a->last == 0 || console != a->console || (reads >= 0 && reads != a->reads)) {
     a->console = console;
     a->reads = reads;
     a->last = now;
     return false;
   }
-  if (v->vm->stall_timeout <= 0 || now - a->last < v->vm->stall_timeout)
+  if (now - a->last < v->vm->stall_timeout)
     return false;
   *failed = xasprintf ("stalled: no console output and no disk reads for %.0f s "
                        "(stall-timeout)", now - a->last);
