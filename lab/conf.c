@@ -11,9 +11,10 @@
  *     gateway: 10.77.0.1        # held by the lab namespace (the checker)
  *     dns: 10.77.0.53           # optional, also held by the namespace
  *   defaults: { boot-timeout: 2m, stall-timeout: 1m, delay: 0, timeout: 10s, retries: 2,
- *               interval: 1s, memory: 256M }
+ *               interval: 1s, memory: 256M, rto: 5m, rpo: 1d }
  *   groups:                     # application groups, booted in this order
  *     - name: db
+ *       rto: 3m                 # for its VMs (a VM's own rto:/rpo: wins)
  *       vms:
  *         - name: db1           # a VM of the repository
  *           point: latest       # or a time stamp
@@ -35,6 +36,11 @@
  * A check is a string "KIND ARGS..." (words split on blanks, "..." or
  * '...' quote) or a mapping whose first key is the kind; both take the
  * options timeout, retries and interval.
+ *
+ * rto: and rpo: (targets, checked by verify/run.c as the checks "rto" and
+ * "rpo") come from the VM, else its group, else defaults:; 0 = none.  An
+ * image: VM has no restore points: rpo: on it is an error, one it would
+ * inherit does not apply to it.
  *
  * The same rules build a definition as data (lab_def_new and the other
  * constructors at the end, for bootback verify): each setter runs the
@@ -63,6 +69,7 @@ struct parser {
   char first[512];
   /* defaults */
   double boot_timeout, stall_timeout, delay, timeout, interval;
+  double rto, rpo;        /* of defaults:, then of the group being read */
   int retries;
   uint64_t memory_mib;
   /* shown (): a few values quoted for messages */
@@ -837,18 +844,51 @@ parse_vm_checks (struct parser *p, struct lab_def *d, struct lab_vm *vm,
     parse_check (p, d, &vm->checks[vm->nchecks++], c);
 }
 
+/* rto: or rpo: of a VM (*rpo_line: where rpo: is); false if k is
+ * neither. */
+static bool
+vm_target_key (struct parser *p, struct lab_vm *vm, const char *k,
+               struct fy_node *vn, int line, int *rpo_line)
+{
+  if (strcmp (k, "rto") == 0)
+    get_duration (p, vn, k, line, &vm->rto);
+  else if (strcmp (k, "rpo") == 0) {
+    get_duration (p, vn, k, line, &vm->rpo);
+    *rpo_line = line;
+  }
+  else
+    return false;
+  return true;
+}
+
+/* An image VM has no restore points, so no RPO: its own rpo: is an error,
+ * an inherited one does not apply. */
+static void
+vm_targets_finish (struct parser *p, struct lab_vm *vm, int rpo_line)
+{
+  if (!vm->image)
+    return;
+  if (rpo_line && vm->rpo > 0)
+    problem (p, rpo_line, "VM %s: rpo: applies to restore points; an image: "
+             "VM has none", vm->name ? vm->name : "?");
+  vm->rpo = 0;
+}
+
 static void
 parse_vm (struct parser *p, struct lab_def *d, struct lab_vm *vm,
           struct fy_node *n)
 {
   void *it = NULL;
   struct fy_node_pair *pr;
+  int rpo_line = 0;
 
   vm->line = node_line (n);
   vm->boot_timeout = p->boot_timeout;
   vm->stall_timeout = p->stall_timeout;
   vm->delay = p->delay;
   vm->memory_mib = p->memory_mib;
+  vm->rto = p->rto;
+  vm->rpo = p->rpo;
   if (!fy_node_is_mapping (n)) {
     problem (p, vm->line, "a VM is a mapping (name:, point: or image:, "
              "checks:, ...)");
@@ -896,11 +936,12 @@ parse_vm (struct parser *p, struct lab_def *d, struct lab_vm *vm,
       get_duration (p, vn, k, line, &vm->delay);
     else if (strcmp (k, "checks") == 0)
       parse_vm_checks (p, d, vm, vn, line);
-    else
+    else if (!vm_target_key (p, vm, k, vn, line, &rpo_line))
       problem (p, line, "unknown VM key '%s' (name, point, image, format, "
                "address, mac, memory, vcpus, boot-timeout, stall-timeout, delay, "
-               "checks)", k);
+               "rto, rpo, checks)", k);
   }
+  vm_targets_finish (p, vm, rpo_line);
   vm_finish (p, vm);
 }
 
@@ -1106,9 +1147,11 @@ parse_defaults (struct parser *p, struct fy_node *n, int line)
     else if (strcmp (k, "interval") == 0) get_duration (p, vn, k, l, &p->interval);
     else if (strcmp (k, "retries") == 0) get_int (p, vn, k, l, 0, 1000, &p->retries);
     else if (strcmp (k, "memory") == 0) get_memory (p, vn, k, l, &p->memory_mib);
+    else if (strcmp (k, "rto") == 0) get_duration (p, vn, k, l, &p->rto);
+    else if (strcmp (k, "rpo") == 0) get_duration (p, vn, k, l, &p->rpo);
     else
       problem (p, l, "unknown defaults key '%s' (boot-timeout, stall-timeout, "
-               "delay, timeout, interval, retries, memory)", k);
+               "delay, timeout, interval, retries, memory, rto, rpo)", k);
   }
 }
 
@@ -1210,7 +1253,23 @@ parse_top_keys (struct parser *p, struct lab_def *d, struct fy_node *root,
   }
 }
 
-/* One group of groups: (name:, vms:) into d->groups[d->ngroups++]. */
+/* The group's VMs, with its rto: and rpo: (the defaults' unless given)
+ * as the defaults while they are read. */
+static void
+parse_group_vms (struct parser *p, struct lab_def *d, struct lab_group *g,
+                 struct fy_node *vms, double rto, double rpo)
+{
+  double saved_rto = p->rto, saved_rpo = p->rpo;
+
+  p->rto = rto;
+  p->rpo = rpo;
+  parse_vm_list (p, d, g, vms, g->line);
+  p->rto = saved_rto;
+  p->rpo = saved_rpo;
+}
+
+/* One group of groups: (name:, vms:, rto:, rpo:) into
+ * d->groups[d->ngroups++]. */
 static void
 parse_group (struct parser *p, struct lab_def *d, struct fy_node *gn)
 {
@@ -1218,10 +1277,11 @@ parse_group (struct parser *p, struct lab_def *d, struct fy_node *gn)
   struct fy_node *vms = NULL;
   struct fy_node_pair *pr;
   void *it = NULL;
+  double rto = p->rto, rpo = p->rpo;
 
   g->line = node_line (gn);
   if (!fy_node_is_mapping (gn)) {
-    problem (p, g->line, "a group is a mapping (name:, vms:)");
+    problem (p, g->line, "a group is a mapping (name:, vms:, rto:, rpo:)");
     g->name = xasprintf ("group%zu", d->ngroups);
     return;
   }
@@ -1238,15 +1298,17 @@ parse_group (struct parser *p, struct lab_def *d, struct fy_node *gn)
     }
     else if (strcmp (k, "vms") == 0)
       vms = fy_node_pair_value (pr);
+    else if (strcmp (k, "rto") == 0 || strcmp (k, "rpo") == 0)
+      get_duration (p, fy_node_pair_value (pr), k, line, k[1] == 't' ? &rto : &rpo);
     else
-      problem (p, line, "unknown group key '%s' (name, vms)", k);
+      problem (p, line, "unknown group key '%s' (name, vms, rto, rpo)", k);
   }
   if (!g->name)
     g->name = xasprintf ("group%zu", d->ngroups);
   if (!vms)
     problem (p, g->line, "group %s has no vms:", g->name);
   else
-    parse_vm_list (p, d, g, vms, g->line);
+    parse_group_vms (p, d, g, vms, rto, rpo);
 }
 
 /* groups:, then verify: as the last group.  d->groups is allocated once,

@@ -86,6 +86,11 @@ struct lab_vm {
                              reads its disks this long has failed; 0 = no
                              such limit */
   double delay;           /* seconds to wait after it answered */
+  double rto;             /* recovery time objective: seconds from its
+                             start to application ready at most; 0 = none */
+  double rpo;             /* recovery point objective: its newest restore
+                             point is younger than this at run time; 0 =
+                             none (always 0 for an image VM) */
   struct lab_check *checks;
   size_t nchecks;
   struct lab_refusal *refused;  /* lab_vm_refuse */

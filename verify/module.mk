@@ -26,6 +26,13 @@ verify/test-history: verify/test-history.o $(VERIFY_A) $(LAB_A) $(INSTANT_A) $(C
 TEST_BINS += verify/test-history
 TESTS     += verify/test-history
 
+verify/test-summary.o: ALL_CFLAGS += $(call pc_cflags,$(PC_VERIFY) $(PC_LAB) $(PC_VIRT))
+verify/test-summary: verify/test-summary.o $(VERIFY_A) $(LAB_A) $(INSTANT_A) $(CATALOG_A) \
+                     $(REPO_A) $(VIRT_A) $(UTIL_A)
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDFLAGS) $(VERIFY_LIBS) -lpthread
+TEST_BINS += verify/test-summary
+TESTS     += verify/test-summary
+
 # The nightly schedule: systemd units, installed by make install.
 SYSTEMD_UNITDIR ?= $(PREFIX)/lib/systemd/system
 VERIFY_UNITS := verify/bootback-verify.service verify/bootback-verify.timer \

@@ -110,19 +110,25 @@ put (struct out *o, const char *fmt, ...)
   va_end (ap);
 }
 
+void
+verify_html_escape (FILE *f, const char *s)
+{
+  for (; s && *s; s++)
+    switch (*s) {
+    case '<': fputs ("&lt;", f); break;
+    case '>': fputs ("&gt;", f); break;
+    case '&': fputs ("&amp;", f); break;
+    case '"': fputs ("&quot;", f); break;
+    case '\'': fputs ("&#39;", f); break;
+    default: fputc (*s, f);
+    }
+}
+
 /* HTML-escaped text. */
 static void
 esc (struct out *o, const char *s)
 {
-  for (; s && *s; s++)
-    switch (*s) {
-    case '<': fputs ("&lt;", o->f); break;
-    case '>': fputs ("&gt;", o->f); break;
-    case '&': fputs ("&amp;", o->f); break;
-    case '"': fputs ("&quot;", o->f); break;
-    case '\'': fputs ("&#39;", o->f); break;
-    default: fputc (*s, o->f);
-    }
+  verify_html_escape (o->f, s);
 }
 
 static void
@@ -168,7 +174,14 @@ html_head (struct out *o, const struct verify_report *r)
        "<title>bootback lab ");
   esc (o, r->lab);
   put (o, ": %s</title>\n", r->status);
-  put (o, "<style>\n"
+  verify_html_style (o->f, ok ? "#1a7f37" : "#c62828");
+  put (o, "</head>\n<body>\n");
+}
+
+void
+verify_html_style (FILE *f, const char *header_colour)
+{
+  fprintf (f, "<style>\n"
        "body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:0;"
        "background:#f4f5f7;color:#1d2025}\n"
        "header{padding:18px 28px;color:#fff;background:%s}\n"
@@ -187,8 +200,8 @@ html_head (struct out *o, const struct verify_report *r)
        "pre{background:#15171a;color:#d7dae0;padding:8px;overflow:auto;font-size:12px;"
        "max-height:260px}\n"
        ".meta{color:#5b616b;font-size:13px}\n"
-       "</style>\n</head>\n<body>\n",
-       ok ? "#1a7f37" : "#c62828");
+       "</style>\n",
+       header_colour);
 }
 
 /* The header: lab, verdict, counts, when, how long, which run. */

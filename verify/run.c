@@ -26,6 +26,12 @@
  * t_heartbeat (agent), t_app_ready (every tcp/http/script/guest-exec check
  * passed; without such checks, the heartbeat or boot).
  *
+ * Targets: a VM with rto: gets a check "rto" (t_app_ready at most rto; a
+ * VM never application ready fails it with the reason), one with rpo: a
+ * check "rpo" (its newest restore point in the repository younger than
+ * rpo when its verdict is made).  Both come after its other checks and
+ * count like them, also for a VM that did not start.
+ *
  * Invariants:
  *  1. No VM starts before lab_net_check passed; none after it failed.
  *  2. Every resource is named from the run id and the state file exists
@@ -596,6 +602,135 @@ vm_checks (struct vm_run *v)
   }
 }
 
+/* ---- targets (rto, rpo) --------------------------------------------------- */
+
+/* Why a VM never got application ready: its message (did not start or
+ * boot), else the first check that failed. */
+static char *
+not_ready_reason (const struct verify_vm_result *res)
+{
+  size_t i;
+
+  if (res->message)
+    return xstrdup (res->message);
+  for (i = 0; i < res->nchecks; i++)
+    if (res->checks[i].status == VERIFY_FAIL)
+      return xasprintf ("check %s failed", res->checks[i].name);
+  return xstrdup ("no time to application ready");
+}
+
+/* rto: the time from the VM's start to application ready against it. */
+static void
+rto_check (struct vm_run *v, struct verify_check_result *cr)
+{
+  const struct verify_vm_result *res = v->res;
+  char target[VERIFY_DURATION_LEN], took[VERIFY_DURATION_LEN];
+  CLEANUP_FREE char *why = NULL;
+
+  verify_duration_str (v->vm->rto, target, sizeof target);
+  if (res->t_app_ready < 0) {
+    why = not_ready_reason (res);
+    result_set (cr, "rto", "rto", VERIFY_FAIL,
+                xasprintf ("never application ready (%s), RTO %s", why, target));
+    return;
+  }
+  verify_duration_str (res->t_app_ready, took, sizeof took);
+  if (res->t_app_ready > v->vm->rto)
+    result_set (cr, "rto", "rto", VERIFY_FAIL,
+                xasprintf ("application ready after %s, over the RTO of %s", took,
+                           target));
+  else
+    result_set (cr, "rto", "rto", VERIFY_PASS,
+                xasprintf ("application ready after %s, within the RTO of %s", took,
+                           target));
+}
+
+/* The newest restore point of vm in the run's repository (*id, *t); -1
+ * with the error set if there is none or the repository cannot say. */
+static int
+newest_point (const struct verify_run_opts *o, const char *vm,
+              char id[TIMESTAMP_LEN + 1], time_t *t)
+{
+  const struct repo_open_opts *ro = o->instant ? o->instant->repo_open : NULL;
+  struct repo *repo;
+  CLEANUP_STRV char **ids = NULL;
+  size_t n = 0;
+
+  if (!o->repo) {
+    error_setx ("no repository");
+    return -1;
+  }
+  if (!(repo = repo_open_with (o->repo, ro)))
+    return -1;
+  ids = repo_list_points (repo, vm);
+  repo_close (repo);
+  if (!ids)
+    return -1;
+  while (ids[n])
+    n++;
+  if (n == 0 || timestamp_parse (ids[n - 1], t) == -1) {
+    error_setx ("%s has no restore point", vm);
+    return -1;
+  }
+  snprintf (id, TIMESTAMP_LEN + 1, "%s", ids[n - 1]);
+  return 0;
+}
+
+/* rpo: the age of the VM's newest restore point, now, against it. */
+static void
+rpo_check (struct vm_run *v, struct verify_check_result *cr)
+{
+  char target[VERIFY_DURATION_LEN], age_s[VERIFY_DURATION_LEN];
+  char id[TIMESTAMP_LEN + 1];
+  time_t t;
+  double age;
+
+  verify_duration_str (v->vm->rpo, target, sizeof target);
+  if (newest_point (v->r->o, v->vm->name, id, &t) == -1) {
+    result_set (cr, "rpo", "rpo", VERIFY_FAIL,
+                xasprintf ("no newest point to hold against the RPO of %s: %s",
+                           target, error_msg ()));
+    return;
+  }
+  age = difftime (time (NULL), t);
+  verify_duration_str (age > 0 ? age : 0, age_s, sizeof age_s);
+  if (age > v->vm->rpo)
+    result_set (cr, "rpo", "rpo", VERIFY_FAIL,
+                xasprintf ("newest point %s is %s old, over the RPO of %s", id,
+                           age_s, target));
+  else
+    result_set (cr, "rpo", "rpo", VERIFY_PASS,
+                xasprintf ("newest point %s is %s old, within the RPO of %s", id,
+                           age_s, target));
+}
+
+/* The VM's targets as checks after its others (said like them).  The
+ * number of them that failed. */
+static int
+vm_targets (struct vm_run *v)
+{
+  struct verify_vm_result *res = v->res;
+  int failed = 0;
+  int k;
+
+  for (k = 0; k < 2; k++) {
+    struct verify_check_result *cr;
+    if ((k == 0 ? v->vm->rto : v->vm->rpo) <= 0)
+      continue;
+    cr = &res->checks[res->nchecks++];
+    if (k == 0)
+      rto_check (v, cr);
+    else
+      rpo_check (v, cr);
+    cr->attempts = 1;
+    cr->at = v->t0 > 0 ? now_monotonic () - v->t0 : 0;
+    failed += cr->status == VERIFY_FAIL;
+    say (v->r, "%s: %-4s %s %s", v->vm->name,
+         cr->status == VERIFY_PASS ? "PASS" : "FAIL", cr->name, cr->message);
+  }
+  return failed;
+}
+
 /* ---- verdict -------------------------------------------------------------- */
 
 /* Timings and the VM's verdict: it passes if it booted and every check
@@ -624,6 +759,8 @@ vm_verdict (struct vm_run *v)
                                : (res->t_heartbeat >= 0 ? res->t_heartbeat : res->t_boot);
   if (res->t_app_ready >= 0 && !all)
     res->t_app_ready = -1;
+  if (vm_targets (v) > 0)
+    all = false;
   res->status = all && v->booted ? VERIFY_PASS : VERIFY_FAIL;
   res->console = console_tail (lab_vm_serial_log (v->x->h), 15);
 }
@@ -646,6 +783,7 @@ vm_not_started (struct vm_run *v)
   add_refused (v->r, vm, res);
   result_set (&res->checks[res->nchecks++], "start", "start", VERIFY_FAIL,
               xstrdup (res->message ? res->message : "not started"));
+  vm_targets (v);
   res->status = VERIFY_FAIL;
 }
 
@@ -715,7 +853,8 @@ vm_thread (void *arg)
       v.need_agent = true;
   if (vm->address)
     snprintf (v.address, sizeof v.address, "%s", vm->address);
-  v.res->checks = xcalloc (vm->nchecks + vm->nrefused + 1, sizeof *v.res->checks);
+  /* its checks, the refused ones, boot or start, rto, rpo */
+  v.res->checks = xcalloc (vm->nchecks + vm->nrefused + 3, sizeof *v.res->checks);
 
   if (point_precheck (&v) == -1 || vm_start (&v) == -1) {
     vm_not_started (&v);

@@ -13,6 +13,9 @@
  *                  teardown (also on SIGINT/SIGTERM)
  *   report.c       JSON, one-page HTML (screenshots inline), JUnit XML
  *   history.c      lab runs and check results in the catalog
+ *   summary.c      per-VM summaries over a window (bootback report),
+ *                  the regression of a VM's time to application ready
+ *                  (bootback history), durations in words
  *
  * Findings of a verification are results (struct verify_report), not
  * errors; -1 and the last error mean the lab could not run.
@@ -167,6 +170,11 @@ int verify_report_write (const struct verify_report *r);
 /* The HTML page / JUnit XML as strings (malloc'd). */
 char *verify_report_html (const struct verify_report *r);
 char *verify_report_junit (const struct verify_report *r);
+/* Helpers of the HTML pages (the lab report's and others'): text with
+ * < > & " ' escaped, and the <style> element of the report's look, its
+ * header in header_colour (e.g. "#1a7f37"). */
+void verify_html_escape (FILE *f, const char *s);
+void verify_html_style (FILE *f, const char *header_colour);
 
 /* ---- history in the catalog (history.c) ---------------------------------- */
 
@@ -177,5 +185,86 @@ int verify_history_record (struct catalog *cat, const struct verify_report *r);
  * kind, started, status, source, t_boot, t_heartbeat, t_app_ready,
  * report_dir, message, failed_checks}.  NULL on error. */
 json_t *verify_history_json (struct catalog *cat, const char *vm);
+
+/* ---- summaries (summary.c) ---------------------------------------------- */
+
+/* A duration in words, rounded to its two largest units: "7.3s", "45s",
+ * "2m13s", "2m", "4h10m", "3d4h".  Returns buf. */
+#define VERIFY_DURATION_LEN 32
+char *verify_duration_str (double secs, char *buf, size_t len);
+/* The median and the p-th percentile (0 < p <= 100, nearest rank) of
+ * v[0..n), which they sort; -1 if n is 0. */
+double verify_median (double *v, size_t n);
+double verify_percentile (double *v, size_t n, double p);
+
+/* One VM over a window [since, now]: restore points, verifications (lab
+ * VM rows whose source is one of its points, or image runs of its name)
+ * with their pass rate and their time to application ready. */
+struct verify_summary_vm {
+  char *vm;
+  int points, points_window;      /* restore points: all, in the window */
+  int runs, passed;               /* verifications in the window */
+  double rto_median, rto_p95;     /* t_app_ready of the passed ones; -1 none */
+  int rto_samples;
+  char *newest;                   /* newest point id, or NULL */
+  time_t newest_time;
+  char *verified;                 /* newest point with a passed
+                                     verification (at any time), or NULL */
+  time_t verified_time, verified_at;   /* its time, that verification's */
+  /* gathered by the add functions, for verify_summary_finish */
+  double *ready;
+  size_t nready;
+  char **point_ids;               /* the VM's points, as added */
+  time_t *point_times;
+  size_t npoints;
+  char **ok_points;               /* points of passed verifications */
+  time_t *ok_at;
+  size_t nok;
+};
+struct verify_summary {
+  time_t since, now;
+  char **only;                    /* the VMs asked for, or NULL: all */
+  struct verify_summary_vm *vms;  /* by name */
+  size_t nvms;
+};
+/* An empty summary of [since, now] for the VMs only (NULL-ended; NULL:
+ * every VM that has a point, or a verification in the window). */
+struct verify_summary *verify_summary_new (time_t since, time_t now,
+                                           char *const *only);
+/* Add a restore point, a lab VM row (vm: the lab VM's name; source: "VM@ID"
+ * or "image PATH"; passed: its status was pass; t_app_ready < 0: none). */
+void verify_summary_add_point (struct verify_summary *s, const char *vm,
+                               const char *id, time_t t);
+void verify_summary_add_run (struct verify_summary *s, const char *vm,
+                             const char *source, time_t started, bool passed,
+                             double t_app_ready);
+/* Compute the rates, medians and newest points once everything is added. */
+void verify_summary_finish (struct verify_summary *s);
+/* A summary from the catalog: the points of repository repo_id and every
+ * lab run recorded.  NULL on error. */
+struct verify_summary *verify_summary_read (struct catalog *cat, int64_t repo_id,
+                                            time_t since, time_t now,
+                                            char *const *only);
+json_t *verify_summary_json (const struct verify_summary *s);
+/* A self-contained HTML page (malloc'd). */
+char *verify_summary_html (const struct verify_summary *s);
+void verify_summary_free (struct verify_summary *s);
+
+/* The regression of a VM's time to application ready: its newest run's
+ * against the median of up to max_previous runs before it that have one.
+ * history: verify_history_json's array.  Returns 1 and fills r if both
+ * exist (r->regression: the newest is more than threshold percent over
+ * the median), 0 if not. */
+struct verify_regression {
+  double newest, median;          /* seconds */
+  int previous;                   /* runs the median is of */
+  double change_percent;          /* (newest - median) / median * 100 */
+  double threshold_percent;
+  bool regression;
+  const char *run, *started;      /* the newest run's (in history) */
+};
+int verify_regression (json_t *history, int max_previous, double threshold,
+                       struct verify_regression *r);
+json_t *verify_regression_json (const struct verify_regression *r);
 
 #endif /* BOOTBACK_VERIFY_H */

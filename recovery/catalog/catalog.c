@@ -983,3 +983,50 @@ catalog_lab_history (struct catalog *c, const char *vm,
     return db_error (c, "history");
   return 0;
 }
+
+/* ---- summaries -------------------------------------------------------------- */
+
+int
+catalog_lab_vm_rows (struct catalog *c, int64_t since,
+                     catalog_lab_vm_row_fn fn, void *opaque)
+{
+  CLEANUP_STMT sqlite3_stmt *s = NULL;
+  int rc;
+
+  if (prepare (c, "SELECT v.vm, v.source, v.status, r.started, v.t_app_ready"
+               " FROM lab_vms v JOIN lab_runs r ON r.id = v.run_id"
+               " WHERE r.started >= ?1 ORDER BY r.started, r.id, v.id", &s) == -1)
+    return -1;
+  sqlite3_bind_int64 (s, 1, since);
+  while ((rc = sqlite3_step (s)) == SQLITE_ROW) {
+    struct catalog_lab_vm_row v = {
+      .vm = col_text (s, 0), .source = col_text (s, 1), .status = col_text (s, 2),
+      .started = sqlite3_column_int64 (s, 3), .t_app_ready = col_secs (s, 4),
+    };
+    if (fn (opaque, &v) == -1)
+      return -1;
+  }
+  if (rc != SQLITE_DONE)
+    return db_error (c, "lab VM rows");
+  return 0;
+}
+
+int
+catalog_point_times (struct catalog *c, int64_t repo_id,
+                     catalog_point_time_fn fn, void *opaque)
+{
+  CLEANUP_STMT sqlite3_stmt *s = NULL;
+  int rc;
+
+  if (prepare (c, "SELECT vm, point, time FROM points WHERE repo_id = ?1"
+               " ORDER BY vm, time", &s) == -1)
+    return -1;
+  sqlite3_bind_int64 (s, 1, repo_id);
+  while ((rc = sqlite3_step (s)) == SQLITE_ROW)
+    if (fn (opaque, col_text (s, 0), col_text (s, 1),
+            sqlite3_column_int64 (s, 2)) == -1)
+      return -1;
+  if (rc != SQLITE_DONE)
+    return db_error (c, "point times");
+  return 0;
+}

@@ -164,4 +164,26 @@ typedef int (*catalog_lab_history_fn) (void *opaque,
 int catalog_lab_history (struct catalog *c, const char *vm,
                          catalog_lab_history_fn fn, void *opaque);
 
+/* ---- summaries (bootback report; verify/summary.c owns their meaning) -- */
+
+/* One VM of one lab run, for summaries. */
+struct catalog_lab_vm_row {
+  const char *vm, *source, *status;
+  int64_t started;               /* of the run, Unix time */
+  double t_app_ready;            /* -1 if not reached */
+};
+/* The VM rows of the lab runs started at or after since, oldest first;
+ * the strings are valid during the call only. */
+typedef int (*catalog_lab_vm_row_fn) (void *opaque,
+                                      const struct catalog_lab_vm_row *v);
+int catalog_lab_vm_rows (struct catalog *c, int64_t since,
+                         catalog_lab_vm_row_fn fn, void *opaque);
+/* The points of repository repo_id: VM, id and time, oldest first per VM
+ * (lighter than catalog_point_list: no disks); strings valid during the
+ * call only. */
+typedef int (*catalog_point_time_fn) (void *opaque, const char *vm,
+                                      const char *id, int64_t time);
+int catalog_point_times (struct catalog *c, int64_t repo_id,
+                         catalog_point_time_fn fn, void *opaque);
+
 #endif /* BOOTBACK_CATALOG_H */
