@@ -154,6 +154,69 @@ test_boot_failures (void)
   lab_def_free (d);
 }
 
+/* rto: and rpo: from the VM, else its group, else defaults:; an image VM
+ * has no RPO. */
+static void
+test_targets (void)
+{
+  char img[] = "/tmp/test-conf-img.XXXXXX", *errs = NULL, *yaml;
+  int fd = mkstemp (img);
+  struct lab_def *d;
+  struct lab_vm *a, *b, *c, *w, *i;
+
+  CHECK (fd >= 0);
+  close (fd);
+  yaml = xasprintf (HEAD
+    "defaults: { rto: 5m, rpo: 1d }\n"                      /* 5 */
+    "groups:\n"
+    "  - name: db\n"
+    "    rto: 3m\n"
+    "    vms:\n"
+    "      - name: a\n"                                      /* 10 */
+    "      - { name: b, rto: 90s, rpo: 12h }\n"
+    "      - { name: c, rto: 0 }\n"
+    "verify:\n"
+    "  - name: w\n"
+    "  - { name: i, image: %s }\n", img);
+  d = lab_def_read_string (yaml, "t.yaml", &errs);
+  CHECK (d != NULL);
+  if (!d) {
+    fprintf (stderr, "%s", errs);
+    free (errs);
+  }
+  else {
+    a = &d->groups[0].vms[0];
+    b = &d->groups[0].vms[1];
+    c = &d->groups[0].vms[2];
+    w = &d->groups[1].vms[0];
+    i = &d->groups[1].vms[1];
+    CHECK (a->rto == 180 && a->rpo == 86400);   /* group, defaults */
+    CHECK (b->rto == 90 && b->rpo == 43200);    /* its own */
+    CHECK (c->rto == 0 && c->rpo == 86400);     /* 0: none */
+    CHECK (w->rto == 300 && w->rpo == 86400);   /* defaults */
+    CHECK (i->rto == 300 && i->rpo == 0);       /* an image: no RPO */
+    lab_def_free (d);
+  }
+  free (yaml);
+  /* no target unless one is given */
+  d = lab_def_read_string (HEAD "verify:\n  - name: a\n", "t.yaml", NULL);
+  CHECK (d && d->groups[0].vms[0].rto == 0 && d->groups[0].vms[0].rpo == 0);
+  lab_def_free (d);
+  /* rpo: on an image VM is an error at its line */
+  yaml = xasprintf (HEAD "verify:\n  - name: i\n    image: %s\n    rpo: 1d\n", img);
+  expect_error (yaml, 8, "VM i: rpo: applies to restore points; an image: VM has none");
+  free (yaml);
+  unlink (img);
+  expect_error (HEAD "verify:\n  - name: a\n    rto: soon\n", 7,
+                "rto: invalid duration 'soon'");
+  expect_error (HEAD "defaults: { rpo: never }\nverify:\n  - name: a\n", 5,
+                "rpo: invalid duration 'never'");
+  expect_error (HEAD "groups:\n  - name: g\n    rto: -1s\n    vms: [{ name: a }]\n", 7,
+                "rto: invalid duration '-1s'");
+  expect_error (HEAD "groups:\n  - name: g\n    delay: 1s\n    vms: [{ name: a }]\n", 7,
+                "unknown group key 'delay' (name, vms, rto, rpo)");
+}
+
 static void
 test_errors (void)
 {
@@ -267,6 +330,7 @@ main (void)
   test_good ();
   test_errors ();
   test_boot_failures ();
+  test_targets ();
   test_misc ();
   if (failures) {
     fprintf (stderr, "%d failures\n", failures);

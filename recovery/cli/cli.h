@@ -79,5 +79,6 @@ int cmd_backup (struct cli *c, int argc, char **argv);
 int cmd_lab (struct cli *c, int argc, char **argv);       /* cmd-lab.c */
 int cmd_verify (struct cli *c, int argc, char **argv);
 int cmd_history (struct cli *c, int argc, char **argv);
+int cmd_report (struct cli *c, int argc, char **argv);     /* cmd-report.c */
 
 #endif /* BOOTBACK_CLI_H */

@@ -6,6 +6,8 @@
  * Exit status of run and verify: 0 every check passed, 2 some failed,
  * 1 the lab could not run (invalid definition, isolation not proven,
  * libvirt unreachable, interrupted).
+ * Of history: 0, or 2 with --fail-on-regression when the newest time to
+ * application ready regressed against the median before it.
  */
 #include <errno.h>
 #include <sys/stat.h>
@@ -32,7 +34,8 @@ struct run_args {
 enum { OPT_REPORT = 256, OPT_PARALLEL, OPT_BUDGET, OPT_WAIT, OPT_CONNECT,
        OPT_LEASE, OPT_JSON, OPT_QUIET, OPT_ADDRESS, OPT_GATEWAY, OPT_SUBNET,
        OPT_HTTP, OPT_TCP, OPT_CHECK, OPT_BOOT, OPT_ALL, OPT_LATEST, OPT_MEMORY,
-       OPT_PASSTHROUGH, OPT_CHECK_CHUNKS, OPT_NO_CHECK_CHUNKS };
+       OPT_PASSTHROUGH, OPT_CHECK_CHUNKS, OPT_NO_CHECK_CHUNKS, OPT_RTO, OPT_RPO,
+       OPT_THRESHOLD, OPT_FAIL_REGRESSION };
 
 #define RUN_OPTIONS \
   { "report-dir", required_argument, NULL, OPT_REPORT }, \
@@ -721,10 +724,15 @@ static const char verify_usage[] =
   "  --check CHECK        any check, as in a lab definition (repeatable)\n"
   "  --boot-timeout DUR   default 2m\n"
   "  --memory SIZE        memory cap for the VM\n"
+  "  --rto DURATION       fail (check \"rto\") if the VM is not application\n"
+  "                       ready this long after its start\n"
+  "  --rpo DURATION       fail (check \"rpo\") if the VM's newest restore\n"
+  "                       point is older than this\n"
   RUN_OPTIONS_HELP;
 
 struct quick {
   const char *address, *gateway, *subnet, *boot, *memory;
+  double rto, rpo;        /* --rto, --rpo; < 0: not given */
   char *checks[64];       /* NULL-ended */
   int nchecks;
 };
@@ -784,6 +792,25 @@ quick_def (struct cli *c, const struct quick *q, const char *vm, const char *poi
   return d;
 }
 
+/* --rto and --rpo on the restore point VMs named vm (they win over the
+ * definition's). */
+static void
+quick_targets (struct lab_def *d, const struct quick *q, const char *vm)
+{
+  size_t g, k;
+
+  for (g = 0; g < d->ngroups; g++)
+    for (k = 0; k < d->groups[g].nvms; k++) {
+      struct lab_vm *v = &d->groups[g].vms[k];
+      if (v->image || strcmp (v->name, vm) != 0)
+        continue;
+      if (q->rto >= 0)
+        v->rto = q->rto;
+      if (q->rpo >= 0)
+        v->rpo = q->rpo;
+    }
+}
+
 /* Verify VM[@POINT] spec (a heading first when it is one of --all): the
  * exit code of its run, 1 if it did not run (after printing why). */
 static int
@@ -803,6 +830,7 @@ verify_one (struct cli *c, const struct quick *q, const struct run_args *a,
     cli_perror ();
     return 1;
   }
+  quick_targets (d, q, vm);
   if (!a->quiet && all)
     fprintf (stderr, "== %s@%s\n", vm, id);
   r = run_def (c, d, a, "verify");
@@ -823,12 +851,14 @@ cmd_verify (struct cli *c, int argc, char **argv)
     { "check", required_argument, NULL, OPT_CHECK },
     { "boot-timeout", required_argument, NULL, OPT_BOOT },
     { "memory", required_argument, NULL, OPT_MEMORY },
+    { "rto", required_argument, NULL, OPT_RTO },
+    { "rpo", required_argument, NULL, OPT_RPO },
     { "all", no_argument, NULL, OPT_ALL },
     { "latest", no_argument, NULL, OPT_LATEST },
     { NULL }
   };
   struct run_args a = { .wait = -1, .check_chunks = -1 };
-  struct quick q = { 0 };
+  struct quick q = { .rto = -1, .rpo = -1 };
   bool all = false, latest = false;
   CLEANUP_STRV char **vms = NULL;
   int opt, rc = 0, i;
@@ -844,6 +874,8 @@ cmd_verify (struct cli *c, int argc, char **argv)
     case OPT_SUBNET: q.subnet = optarg; break;
     case OPT_BOOT: q.boot = optarg; break;
     case OPT_MEMORY: q.memory = optarg; break;
+    case OPT_RTO: q.rto = duration_arg ("--rto", optarg); break;
+    case OPT_RPO: q.rpo = duration_arg ("--rpo", optarg); break;
     case OPT_ALL: all = true; break;
     case OPT_LATEST: latest = true; break;
     case OPT_TCP: case OPT_HTTP: case OPT_CHECK:
@@ -890,47 +922,89 @@ cmd_verify (struct cli *c, int argc, char **argv)
 /* ---- history ------------------------------------------------------------------ */
 
 static const char history_usage[] =
-  "usage: bootback history VM [--json]\n"
+  "usage: bootback history VM [--threshold PERCENT] [--fail-on-regression]\n"
+  "                           [--json]\n"
   "\n"
   "Past lab runs and verifications of VM, oldest first, with their times\n"
   "to boot, heartbeat and application ready, and the trend of the time to\n"
-  "application ready.\n";
+  "application ready: the newest run's against the median of up to 20 runs\n"
+  "before it.  More than PERCENT over that median (default 50) is a\n"
+  "regression, printed as \"regression: ...\" (in --json: the newest run's\n"
+  "\"regression\" object, null if none).  Exit 0, also with a regression;\n"
+  "2 with a regression and --fail-on-regression; 1 if the history could not\n"
+  "be read.\n"
+  "\n"
+  "  --threshold PERCENT    growth over the median that is a regression\n"
+  "  --fail-on-regression   exit 2 when there is one\n"
+  "  --json                 the runs as JSON\n";
 
-/* The trend of a history (an array of runs, oldest first): the last time
- * to app-ready against the mean of the ones before it (up to 10). */
-static void
-print_trend (json_t *h)
+/* Runs before the newest that the trend's median is of (at most). */
+#define HISTORY_PREVIOUS 20
+
+/* The trend of a history (an array of runs, oldest first): the newest
+ * time to app-ready against the median of the runs before it, printed
+ * (json false) or set as the newest run's "regression" (json).  Whether
+ * it grew by more than threshold percent. */
+static bool
+print_trend (json_t *h, double threshold, bool json)
 {
-  double last = -1, sum = 0;
-  int cnt = 0;
-  size_t i;
+  size_t n = json_array_size (h);
+  json_t *last = n ? json_array_get (h, n - 1) : NULL;
+  struct verify_regression r;
+  int have = verify_regression (h, HISTORY_PREVIOUS, threshold, &r);
 
-  for (i = json_array_size (h); i-- > 0;) {
-    json_t *t = json_object_get (json_array_get (h, i), "t_app_ready");
-    if (!json_is_number (t))
-      continue;
-    if (last < 0)
-      last = json_number_value (t);
-    else if (cnt < 10) {
-      sum += json_number_value (t);
-      cnt++;
-    }
+  if (json) {
+    if (last)
+      json_object_set_new (last, "regression", have && r.regression
+                                               ? verify_regression_json (&r)
+                                               : json_null ());
+    return have && r.regression;
   }
-  if (last >= 0 && cnt > 0)
-    printf ("trend: time to app-ready %.1f s in the last run, %.1f s mean of the "
-            "%d before (%+.0f%%)\n", last, sum / cnt, cnt,
-            100.0 * (last - sum / cnt) / (sum / cnt));
-  else if (last >= 0)
-    printf ("trend: time to app-ready %.1f s (one run so far)\n", last);
+  if (!have) {
+    json_t *t = last ? json_object_get (last, "t_app_ready") : NULL;
+    if (json_is_number (t))
+      printf ("trend: time to app-ready %.1f s, no run before it to compare with\n",
+              json_number_value (t));
+    return false;
+  }
+  printf ("trend: time to app-ready %.1f s in the last run, %.1f s median of the "
+          "%d before (%+.0f%%)\n", r.newest, r.median, r.previous, r.change_percent);
+  if (r.regression)
+    printf ("regression: time to app-ready %.1f s in the last run (%s), %.1f s "
+            "median of the %d runs before: %+.0f%%, over the threshold of %.0f%%\n",
+            r.newest, r.started ? r.started : "?", r.median, r.previous,
+            r.change_percent, r.threshold_percent);
+  return r.regression;
+}
+
+/* --threshold: a percentage ("50" or "50%") above 0. */
+static double
+percent_arg (const char *opt, const char *s)
+{
+  char *end;
+  double v;
+
+  errno = 0;
+  v = strtod (s, &end);
+  if (*end == '%')
+    end++;
+  if (errno || end == s || *end || !(v > 0) || v > 1e6) {
+    cli_error ("%s: '%s' is not a percentage above 0", opt, s);
+    exit (1);
+  }
+  return v;
 }
 
 int
 cmd_history (struct cli *c, int argc, char **argv)
 {
   static const struct option lo[] = {
-    { "json", no_argument, NULL, OPT_JSON }, { "help", no_argument, NULL, 'h' }, { NULL }
+    { "json", no_argument, NULL, OPT_JSON }, { "help", no_argument, NULL, 'h' },
+    { "threshold", required_argument, NULL, OPT_THRESHOLD },
+    { "fail-on-regression", no_argument, NULL, OPT_FAIL_REGRESSION }, { NULL }
   };
-  bool json = false;
+  bool json = false, fail_on_regression = false, regressed;
+  double threshold = 50;
   json_t *h;
   size_t i, n;
   int opt;
@@ -938,6 +1012,8 @@ cmd_history (struct cli *c, int argc, char **argv)
   while ((opt = getopt_long (argc, argv, "h", lo, NULL)) != -1)
     switch (opt) {
     case OPT_JSON: json = true; break;
+    case OPT_THRESHOLD: threshold = percent_arg ("--threshold", optarg); break;
+    case OPT_FAIL_REGRESSION: fail_on_regression = true; break;
     case 'h': cli_usage (history_usage);
     default: cli_bad_usage (history_usage);
     }
@@ -952,8 +1028,9 @@ cmd_history (struct cli *c, int argc, char **argv)
   }
   n = json_array_size (h);
   if (json) {
+    regressed = print_trend (h, threshold, true);
     cli_json_print (h);
-    return 0;
+    return regressed && fail_on_regression ? EXIT_PROBLEMS : 0;
   }
   if (n == 0)
     printf ("no lab run has checked %s\n", argv[optind]);
@@ -975,7 +1052,7 @@ cmd_history (struct cli *c, int argc, char **argv)
     }
     printf ("  %s\n", json_string_value (json_object_get (o, "failed_checks")));
   }
-  print_trend (h);
+  regressed = print_trend (h, threshold, false);
   json_decref (h);
-  return 0;
+  return regressed && fail_on_regression ? EXIT_PROBLEMS : 0;
 }
