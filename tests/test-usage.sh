@@ -60,7 +60,7 @@ check () {
 }
 
 for cmd in repo import backup points point restore serve umount prune gc \
-           sessions migrate verify history; do
+           sessions migrate verify history report; do
     check "$cmd"
 done
 check mount
