@@ -35,7 +35,7 @@ verify_duration_str (double secs, char *buf, size_t len)
   long long t;
   size_t i;
 
-  if (secs < 10 && secs != floor (secs)) {
+  if (secs < 59.95 && secs != floor (secs)) {
     snprintf (buf, len, "%.1fs", secs);
     return buf;
   }

@@ -39,6 +39,8 @@ test_numbers (void)
   CHECK (dur_is (7.34, "7.3s"));
   CHECK (dur_is (1, "1s"));
   CHECK (dur_is (45, "45s"));
+  CHECK (dur_is (10.54, "10.5s"));
+  CHECK (dur_is (59.97, "1m"));
   CHECK (dur_is (120, "2m"));
   CHECK (dur_is (133, "2m13s"));
   CHECK (dur_is (86400, "1d"));

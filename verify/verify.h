@@ -188,8 +188,9 @@ json_t *verify_history_json (struct catalog *cat, const char *vm);
 
 /* ---- summaries (summary.c) ---------------------------------------------- */
 
-/* A duration in words, rounded to its two largest units: "7.3s", "45s",
- * "2m13s", "2m", "4h10m", "3d4h".  Returns buf. */
+/* A duration in words: under a minute to a tenth of a second ("7.3s",
+ * "45s"), else its two largest units, rounded down ("2m13s", "2m",
+ * "4h10m", "3d4h").  Returns buf. */
 #define VERIFY_DURATION_LEN 32
 char *verify_duration_str (double secs, char *buf, size_t len);
 /* The median and the p-th percentile (0 < p <= 100, nearest rank) of
