@@ -375,11 +375,12 @@ html_secs (FILE *f, double s)
   fprintf (f, "<td>%s</td>", s >= 0 ? verify_duration_str (s, d, sizeof d) : "&mdash;");
 }
 
-/* A table cell: a point and its time, or a dash. */
+/* A table cell: a point and its time (and when it was verified), or a
+ * dash. */
 static void
-html_point (FILE *f, const char *id, time_t t)
+html_point (FILE *f, const char *id, time_t t, time_t verified)
 {
-  char when[32];
+  char when[32], at[32];
 
   if (!id) {
     fputs ("<td>&mdash;</td>", f);
@@ -388,7 +389,12 @@ html_point (FILE *f, const char *id, time_t t)
   iso (t, when);
   fputs ("<td>", f);
   verify_html_escape (f, id);
-  fprintf (f, "<br><span class=\"meta\">%s</span></td>", when);
+  fprintf (f, "<br><span class=\"meta\">%s", when);
+  if (verified) {
+    iso (verified, at);
+    fprintf (f, ", verified %s", at);
+  }
+  fputs ("</span></td>", f);
 }
 
 static void
@@ -407,8 +413,8 @@ html_row (FILE *f, const struct verify_summary_vm *e)
     fputs ("<td class=\"skip\">none</td>", f);
   html_secs (f, e->rto_median);
   html_secs (f, e->rto_p95);
-  html_point (f, e->verified, e->verified_time);
-  html_point (f, e->newest, e->newest_time);
+  html_point (f, e->verified, e->verified_time, e->verified_at);
+  html_point (f, e->newest, e->newest_time, 0);
   fputs ("</tr>\n", f);
 }
 
