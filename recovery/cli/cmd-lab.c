@@ -999,12 +999,13 @@ int
 cmd_history (struct cli *c, int argc, char **argv)
 {
   static const struct option lo[] = {
-    { "json", no_argument, NULL, OPT_JSON }, { "help", no_argument, NULL, 'h' },
     { "threshold", required_argument, NULL, OPT_THRESHOLD },
-    { "fail-on-regression", no_argument, NULL, OPT_FAIL_REGRESSION }, { NULL }
+    { "fail-on-regression", no_argument, NULL, OPT_FAIL_REGRESSION },
+    { "json", no_argument, NULL, OPT_JSON }, { "help", no_argument, NULL, 'h' }, { NULL }
   };
-  bool json = false, fail_on_regression = false, regressed;
+  bool fail_on_regression = false, regressed;
   double threshold = 50;
+  bool json = false;
   json_t *h;
   size_t i, n;
   int opt;
