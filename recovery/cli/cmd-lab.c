@@ -891,10 +891,13 @@ cmd_verify (struct cli *c, int argc, char **argv)
 
 static const char history_usage[] =
   "usage: bootback history VM [--json]\n"
+  "       bootback history --check [--json]\n"
   "\n"
   "Past lab runs and verifications of VM, oldest first, with their times\n"
   "to boot, heartbeat and application ready, and the trend of the time to\n"
-  "application ready.\n";
+  "application ready.\n"
+  "  --check   check the catalog's hash chain of lab runs instead: exit 0\n"
+  "            intact, 2 with the first edited or deleted run named\n";
 
 /* The trend of a history (an array of runs, oldest first): the last time
  * to app-ready against the mean of the ones before it (up to 10). */
@@ -928,9 +931,10 @@ int
 cmd_history (struct cli *c, int argc, char **argv)
 {
   static const struct option lo[] = {
-    { "json", no_argument, NULL, OPT_JSON }, { "help", no_argument, NULL, 'h' }, { NULL }
+    { "json", no_argument, NULL, OPT_JSON }, { "help", no_argument, NULL, 'h' },
+    { "check", no_argument, NULL, OPT_CHECK }, { NULL }
   };
-  bool json = false;
+  bool json = false, check = false;
   json_t *h;
   size_t i, n;
   int opt;
@@ -938,13 +942,16 @@ cmd_history (struct cli *c, int argc, char **argv)
   while ((opt = getopt_long (argc, argv, "h", lo, NULL)) != -1)
     switch (opt) {
     case OPT_JSON: json = true; break;
+    case OPT_CHECK: check = true; break;
     case 'h': cli_usage (history_usage);
     default: cli_bad_usage (history_usage);
     }
-  if (optind + 1 != argc)
+  if (optind + (check ? 0 : 1) != argc)
     cli_bad_usage (history_usage);
   if (cli_catalog (c) == -1)
     return 1;
+  if (check)
+    return cli_history_check (c, json);       /* cmd-report-verify.c */
   h = verify_history_json (c->cat, argv[optind]);
   if (!h) {
     cli_perror ();

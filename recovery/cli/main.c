@@ -31,6 +31,7 @@ static const struct {
   { "lab",     cmd_lab,     "verification lab: validate, run, up, list, down, reap" },
   { "verify",  cmd_verify,  "boot a restore point in an isolated lab and check it" },
   { "history", cmd_history, "past lab runs of a VM with timings and trend" },
+  { "report",  cmd_report,  "report verify: check a lab run's signed reports" },
   { "supervise", cmd_supervise, NULL },   /* hidden: a session's daemon */
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
