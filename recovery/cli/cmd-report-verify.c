@@ -54,6 +54,8 @@ verify_one (const struct verify_key *k, const char *file, json_t *out)
       "signed_by", rc != 1 && sig_key[0] ? sig_key : NULL, "message", msg));
   else if (rc == 0)
     printf ("%s: %s\n", file, msg);
+  else if (rc == 1)
+    cli_error ("%s", msg);          /* the error names the file */
   else
     cli_error ("%s: %s", file, msg);
   return rc;
