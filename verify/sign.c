@@ -219,16 +219,28 @@ key_make (const char *path)
   return ret;
 }
 
-/* The public half next to the private key, if it is not there yet. */
+/* The public half next to the private key, if it is not there yet; one
+ * that is there must be k's (else reports would be signed with a key the
+ * appliance does not show). */
 static int
 pubkey_write (const char *dir, const struct verify_key *k)
 {
   CLEANUP_FREE char *path = xasprintf ("%s/%s", dir, VERIFY_PUBKEY_FILE);
   CLEANUP_FREE char *tmp = xasprintf ("%s.%d.tmp", path, (int) getpid ());
+  struct verify_key *pub;
   struct stat st;
 
-  if (lstat (path, &st) == 0)
-    return 0;
+  if (lstat (path, &st) == 0) {
+    bool same;
+    if (!(pub = verify_key_public (path)))
+      return -1;
+    same = strcmp (pub->fpr, k->fpr) == 0;
+    if (!same)
+      error_setx ("key %s (%s) is not the public half of %s (%s): remove the "
+                  "one that is wrong", path, pub->fpr, VERIFY_KEY_FILE, k->fpr);
+    verify_key_free (pub);
+    return same ? 0 : -1;
+  }
   unlink (tmp);
   if (pem_write (tmp, k->pkey, false) == -1)
     return -1;

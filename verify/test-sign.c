@@ -6,8 +6,9 @@
  * good with the public key file, a changed byte is "changed", another
  * appliance's key is "other-key" naming the signer, a garbled signature
  * file is "malformed", a missing one cannot be checked; a key file with
- * loose permissions, a key directory others can enter and a key of
- * another type are refused, naming the file.
+ * loose permissions, a key directory others can enter, a public key file
+ * that is another key's and a key of another type are refused, naming the
+ * file.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -178,6 +179,17 @@ test_refused (void)
     struct verify_key *k = verify_key_appliance (home);
     CHECK (k != NULL);               /* tightened again: read */
     verify_key_free (k);
+  }
+  /* a public key file that is not the key's */
+  {
+    CLEANUP_FREE char *pub = xasprintf ("%s/report-ed25519.pub.pem", keys);
+    CLEANUP_FREE char *other = xasprintf ("%s/b/keys/report-ed25519.pub.pem", dir);
+    CLEANUP_FREE char *save = xasprintf ("%s/saved.pub.pem", dir);
+    CHECK (rename (pub, save) == 0);
+    CHECK (link (other, pub) == 0);
+    CHECK (verify_key_appliance (home) == NULL);
+    CHECK (strstr (error_msg (), pub) && strstr (error_msg (), "not the public half"));
+    CHECK (rename (save, pub) == 0);
   }
   /* a key of another type */
   CHECK (mkdir_p_private (home_c) == 0);
