@@ -28,7 +28,7 @@ seconds_or_null (double s)
   return s >= 0 ? json_real (s) : json_null ();
 }
 
-static json_t *verify_report_json_body (const struct verify_report *r);
+static json_t *report_json_body (const struct verify_report *r);
 
 static void
 iso_time (time_t t, char out[32])
@@ -57,7 +57,7 @@ evidence_json (const struct verify_evidence *e)
 json_t *
 verify_report_json (const struct verify_report *r)
 {
-  json_t *o = verify_report_json_body (r);
+  json_t *o = report_json_body (r);
 
   if (r->evidence.sealed)
     json_object_set_new (o, "evidence", evidence_json (&r->evidence));
@@ -65,7 +65,7 @@ verify_report_json (const struct verify_report *r)
 }
 
 static json_t *
-verify_report_json_body (const struct verify_report *r)
+report_json_body (const struct verify_report *r)
 {
   json_t *vms = json_array ();
   char iso[32], exp[32];
