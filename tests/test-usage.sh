@@ -64,6 +64,7 @@ for cmd in repo import backup points point restore serve umount prune gc \
     check "$cmd"
 done
 check mount
+check "report verify"
 check instant           # its --help shows instant stop's usage too
 check "instant stop"
 for sub in validate run up list down shell reap; do

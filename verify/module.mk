@@ -10,7 +10,7 @@ VERIFY_LIBS = $(call pc_libs,$(PC_VERIFY)) $(LAB_LIBS) -lm
 DEPS       += libvirt-dev libxml2-dev libjansson-dev libpng-dev libssl-dev \
               libxml2-utils chromium
 
-$(VERIFY_OBJ) verify/test-report.o verify/test-history.o: ALL_CFLAGS += $(call pc_cflags,$(PC_VERIFY) $(PC_LAB) $(PC_VIRT))
+$(VERIFY_OBJ) verify/test-report.o verify/test-history.o verify/test-sign.o: ALL_CFLAGS += $(call pc_cflags,$(PC_VERIFY) $(PC_LAB) $(PC_VIRT))
 $(VERIFY_A): $(VERIFY_OBJ)
 	$(AR) rcs $@ $^
 
@@ -32,6 +32,11 @@ verify/test-summary: verify/test-summary.o $(VERIFY_A) $(LAB_A) $(INSTANT_A) $(C
 	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDFLAGS) $(VERIFY_LIBS) -lpthread
 TEST_BINS += verify/test-summary
 TESTS     += verify/test-summary
+verify/test-sign: verify/test-sign.o $(VERIFY_A) $(LAB_A) $(INSTANT_A) $(CATALOG_A) \
+                  $(REPO_A) $(VIRT_A) $(UTIL_A)
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDFLAGS) $(VERIFY_LIBS) -lpthread
+TEST_BINS += verify/test-sign
+TESTS     += verify/test-sign
 
 # The nightly schedule: systemd units, installed by make install.
 SYSTEMD_UNITDIR ?= $(PREFIX)/lib/systemd/system

@@ -8,6 +8,9 @@
  *                 console's last lines
  *   junit.xml     one <testsuite> per VM, one <testcase> per check, for CI
  *                 dashboards (verify/junit.xsd describes what we write)
+ * and, once the run is recorded (verify_report_seal, from history.c),
+ * each again with the run's evidence (report.json "evidence", a line at
+ * the end of report.html) and signed: FILE.sig (sign.c).
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -25,6 +28,8 @@ seconds_or_null (double s)
   return s >= 0 ? json_real (s) : json_null ();
 }
 
+static json_t *report_json_body (const struct verify_report *r);
+
 static void
 iso_time (time_t t, char out[32])
 {
@@ -34,8 +39,33 @@ iso_time (time_t t, char out[32])
   strftime (out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
+/* "evidence": {"signed", "key", "unsigned_reason"?, "chain"}, once sealed. */
+static json_t *
+evidence_json (const struct verify_evidence *e)
+{
+  json_t *o = json_pack ("{s:b, s:o}", "signed", e->key[0] != '\0',
+                         "key", e->key[0] ? json_string (e->key) : json_null ());
+
+  if (!e->key[0])
+    json_object_set_new (o, "unsigned_reason", json_string (e->unsigned_reason));
+  json_object_set_new (o, "chain", !e->chain[0] ? json_null () : json_pack (
+    "{s:I, s:s, s:s}", "catalog_id", (json_int_t) e->catalog_id,
+    "hash", e->chain, "prev", e->prev));
+  return o;
+}
+
 json_t *
 verify_report_json (const struct verify_report *r)
+{
+  json_t *o = report_json_body (r);
+
+  if (r->evidence.sealed)
+    json_object_set_new (o, "evidence", evidence_json (&r->evidence));
+  return o;
+}
+
+static json_t *
+report_json_body (const struct verify_report *r)
 {
   json_t *vms = json_array ();
   char iso[32], exp[32];
@@ -327,6 +357,27 @@ html_vm (struct out *o, const struct verify_report *r, size_t i)
   put (o, "</section>\n");
 }
 
+/* Whether the page is signed and its run chained (once sealed). */
+static void
+html_evidence (struct out *o, const struct verify_evidence *e)
+{
+  if (!e->sealed)
+    return;
+  put (o, "<p class=\"meta\" id=\"evidence\">");
+  if (e->key[0])
+    put (o, "signed (report.html.sig), key %s", e->key);
+  else {
+    put (o, "<span class=\"fail\">NOT SIGNED</span>: ");
+    esc (o, e->unsigned_reason);
+  }
+  if (e->chain[0])
+    put (o, " &middot; run #%" PRId64 " in the catalog's run chain, hash %s",
+         e->catalog_id, e->chain);
+  else
+    put (o, " &middot; not in the catalog's run chain");
+  put (o, "</p>\n");
+}
+
 char *
 verify_report_html (const struct verify_report *r)
 {
@@ -343,7 +394,9 @@ verify_report_html (const struct verify_report *r)
     html_vm (&o, r, i);
   put (&o, "<p class=\"meta\">bootback verification lab &middot; definition ");
   esc (&o, r->file);
-  put (&o, "</p>\n</main>\n</body>\n</html>\n");
+  put (&o, "</p>\n");
+  html_evidence (&o, &r->evidence);
+  put (&o, "</main>\n</body>\n</html>\n");
   fclose (o.f);
   return o.buf;
 }
@@ -561,4 +614,30 @@ verify_report_write (const struct verify_report *r)
     ret = -1;
   free (s);
   return ret;
+}
+
+int
+verify_report_seal (const struct verify_report *r, const struct verify_key *key)
+{
+  static const char *const files[] = { "report.json", "report.html", "junit.xml" };
+  size_t i;
+
+  if (verify_report_write (r) == -1)
+    return -1;
+  for (i = 0; i < sizeof files / sizeof files[0]; i++) {
+    CLEANUP_FREE char *path = xasprintf ("%s/%s", r->dir, files[i]);
+    if (key) {
+      if (verify_sign_file (key, path) == -1)
+        return -1;
+    }
+    else {
+      /* no signature of an earlier report in the same directory left */
+      CLEANUP_FREE char *sig = xasprintf ("%s%s", path, VERIFY_SIG_SUFFIX);
+      if (unlink (sig) == -1 && errno != ENOENT) {
+        error_set (errno, "remove %s", sig);
+        return -1;
+      }
+    }
+  }
+  return 0;
 }

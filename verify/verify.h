@@ -16,6 +16,10 @@
  *   summary.c      per-VM summaries over a window (bootback report),
  *                  the regression of a VM's time to application ready
  *                  (bootback history), durations in words
+ *   history.c      lab runs and check results in the catalog, their
+ *                  hash chain; sealing a recorded run's reports
+ *   sign.c         the appliance's report-signing key (Ed25519) and the
+ *                  detached signatures FILE.sig
  *
  * Findings of a verification are results (struct verify_report), not
  * errors; -1 and the last error mean the lab could not run.
@@ -26,6 +30,7 @@
 #include <jansson.h>
 
 #include "lab/lab.h"
+#include "recovery/util/util.h"
 
 struct catalog;
 
@@ -63,6 +68,21 @@ struct verify_vm_result {
   size_t nnotes;
 };
 
+/* The key fingerprint: "SHA256:" and the hex SHA-256 of the raw public key. */
+#define VERIFY_KEY_FPR_LEN (7 + SHA256_HEX_LEN)
+
+/* What makes a report evidence (history.c sets it when it records a run,
+ * report.c writes it into report.json and report.html).  Fixed arrays:
+ * nothing to free. */
+struct verify_evidence {
+  bool sealed;               /* set: the fields below say what is true */
+  int64_t catalog_id;        /* the run's lab_runs row, 0: not recorded */
+  char chain[SHA256_HEX_LEN + 1];     /* its hash in the run chain, or "" */
+  char prev[SHA256_HEX_LEN + 1];      /* the hash it follows ("" = first) */
+  char key[VERIFY_KEY_FPR_LEN + 1];   /* the signing key, "" = unsigned */
+  char unsigned_reason[512];          /* why not signed */
+};
+
 struct verify_report {
   char *lab, *run_id, *kind, *file, *dir;
   time_t started;
@@ -76,6 +96,7 @@ struct verify_report {
   int checks, passed, failed, skipped;
   struct verify_vm_result *vms;
   size_t nvms;
+  struct verify_evidence evidence;   /* zero until sealed (history.c) */
 };
 void verify_report_free (struct verify_report *r);
 
@@ -176,10 +197,22 @@ char *verify_report_junit (const struct verify_report *r);
 void verify_html_escape (FILE *f, const char *s);
 void verify_html_style (FILE *f, const char *header_colour);
 
+/* Write the reports of r (with r->evidence) into r->dir again and sign
+ * each with key (sign.c); key NULL: unsigned, r->evidence says why.
+ * -1 on the first file that could not be written or signed. */
+struct verify_key;
+int verify_report_seal (const struct verify_report *r, const struct verify_key *key);
+
 /* ---- history in the catalog (history.c) ---------------------------------- */
 
 /* Record a finished run with its VMs and checks in the catalog, in one
- * transaction.  -1 on error. */
+ * transaction (BEGIN IMMEDIATE) that also chains it: the run's hash over
+ * its rows and the hash of the run recorded before it.  Then, if its
+ * reports were written (r->dir/report.json), seal them: write them again
+ * with the run's chain hash and sign each with the appliance key of the
+ * catalog's state directory (verify_key_appliance).  Reports that cannot
+ * be signed stay, marked "signed": false, said on stderr as a warning.
+ * -1 if the catalog could not record the run. */
 int verify_history_record (struct catalog *cat, const struct verify_report *r);
 /* Past runs of vm, oldest first, as a JSON array of objects {run, lab,
  * kind, started, status, source, t_boot, t_heartbeat, t_app_ready,
@@ -267,5 +300,70 @@ struct verify_regression {
 int verify_regression (json_t *history, int max_previous, double threshold,
                        struct verify_regression *r);
 json_t *verify_regression_json (const struct verify_regression *r);
+/* Walk the run chain, oldest run first (history.c): every chained run's
+ * hash recomputed from its rows and the hash it names as its previous
+ * matched against the run before it.  Runs recorded before the chain
+ * (schema 3) are unchained, not broken; a run without a hash after a
+ * chained one is broken (its hash was removed).  Deleting the newest runs
+ * leaves an intact chain: only their signed reports (evidence.chain) or a
+ * copy kept elsewhere show it. */
+struct verify_chain_check {
+  size_t checked, unchained; /* chained runs verified, runs before it */
+  bool broken;               /* the first break, if broken: */
+  int64_t id;                /* the run's lab_runs row */
+  char run[64], lab[128];
+  time_t started;
+  const char *problem;       /* "edited", "deleted", "unhashed" */
+  char message[512];         /* the sentence naming the run */
+};
+/* 0 with *out filled (broken or not), -1 if the catalog cannot be read. */
+int verify_history_check (struct catalog *cat, struct verify_chain_check *out);
+json_t *verify_chain_check_json (const struct verify_chain_check *k);
+
+/* ---- signed reports (sign.c) ----------------------------------------------- */
+
+/* An Ed25519 key with its fingerprint; private or public only. */
+struct verify_key;
+#define VERIFY_KEY_DIR "keys"
+#define VERIFY_KEY_FILE "report-ed25519.pem"
+#define VERIFY_PUBKEY_FILE "report-ed25519.pub.pem"
+#define VERIFY_SIG_SUFFIX ".sig"
+
+/* The appliance's signing key, HOME/keys/report-ed25519.pem, made on
+ * first use (0600 in a 0700 directory, created under a temporary name and
+ * renamed without replacing, so concurrent runs end up with one key), its
+ * public half written next to it as report-ed25519.pub.pem.  An existing
+ * key file that is not a regular file of ours with mode 0600 (or
+ * stricter), or not an Ed25519 private key, is refused.  NULL with the
+ * error set naming the file. */
+struct verify_key *verify_key_appliance (const char *home);
+/* A public key from a PEM file (an auditor's copy, or HOME/keys/
+ * report-ed25519.pub.pem); not Ed25519 is refused.  NULL with the error. */
+struct verify_key *verify_key_public (const char *path);
+const char *verify_key_fingerprint (const struct verify_key *k);
+void verify_key_free (struct verify_key *k);
+
+/* Sign the file's exact bytes into PATH.sig (written under a temporary
+ * name, renamed).  The signature file is text, one "name: value" a line:
+ *   bootback-signature: 1
+ *   algorithm: ed25519
+ *   key: SHA256:<hex of SHA-256 of the raw 32-byte public key>
+ *   signature: <base64 of the 64-byte Ed25519 signature>
+ * -1 with the error set. */
+int verify_sign_file (const struct verify_key *k, const char *path);
+
+enum verify_sig_verdict {
+  VERIFY_SIG_GOOD,           /* signed by k, unchanged since */
+  VERIFY_SIG_CHANGED,        /* signed by k, the bytes differ now */
+  VERIFY_SIG_OTHER_KEY,      /* signed by another key (sig_key says which) */
+  VERIFY_SIG_MALFORMED,      /* PATH.sig is not a bootback signature */
+};
+const char *verify_sig_verdict_name (enum verify_sig_verdict v);
+/* Check path against PATH.sig with k: 0 with *verdict (and the key the
+ * signature names in sig_key, "" if none) and why in msg; -1 if it could
+ * not be checked (no PATH.sig, unreadable file) with the error set. */
+int verify_sig_check (const struct verify_key *k, const char *path,
+                      enum verify_sig_verdict *verdict,
+                      char sig_key[VERIFY_KEY_FPR_LEN + 1], char *msg, size_t len);
 
 #endif /* BOOTBACK_VERIFY_H */

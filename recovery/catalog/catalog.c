@@ -22,6 +22,7 @@
 struct catalog {
   sqlite3 *db;
   char *path;
+  char *home;                /* the state directory it is in */
 };
 
 static void
@@ -131,6 +132,11 @@ static const char *migrations[] = {
   "  message TEXT NOT NULL DEFAULT '');"
   "CREATE INDEX lab_vms_vm ON lab_vms (vm, run_id);"
   "CREATE INDEX check_results_vm ON check_results (vm_id);",
+  /* 4: the run chain: each lab run's hash over its rows and the hash of
+   * the run recorded before it (run_hash); runs of schema 3 keep NULL
+   * (unchained).  The first chained run's prev_hash is ''. */
+  "ALTER TABLE lab_runs ADD COLUMN prev_hash TEXT;"
+  "ALTER TABLE lab_runs ADD COLUMN hash TEXT;",
 };
 #define NMIGRATIONS ((int) (sizeof migrations / sizeof migrations[0]))
 
@@ -243,6 +249,7 @@ catalog_open (const char *home)
     return NULL;
   }
   c->path = xasprintf ("%s/catalog.db", home);
+  c->home = xstrdup (home);
   if (make_private (c->path) == -1)
     goto err;
   if (sqlite3_open_v2 (c->path, &c->db,
@@ -271,6 +278,7 @@ catalog_close (struct catalog *c)
     return;
   sqlite3_close (c->db);
   free (c->path);
+  free (c->home);
   free (c);
 }
 
@@ -949,6 +957,184 @@ catalog_check_result_add (struct catalog *c, int64_t run_id, int64_t vm_id,
   if (sqlite3_step (s) != SQLITE_DONE)
     return db_error (c, "record check");
   return 0;
+}
+
+/* ---- the run chain (schema 4) ---------------------------------------- */
+
+const char *
+catalog_home (struct catalog *c)
+{
+  return c->home;
+}
+
+/* The canonical serialisation of a run (version 1), what its hash is of:
+ *   "bootback-run-chain 1\n", the previous hash and "\n", then the run's
+ *   row ("R"), its VM rows ("V") and its check rows ("C"), by id, each the
+ *   tag, its columns and "\n"; a column is
+ *     n;              NULL
+ *     i<decimal>;     integer
+ *     f<%a>;          real, as a hexadecimal float (exact)
+ *     t<bytes>:<text>;  b<bytes>:<blob>;
+ * The columns are named here, so a column a later schema adds does not
+ * change the hashes of the runs recorded before it. */
+static const char chain_run_sql[] =
+  "SELECT id, run, lab, kind, file, started, seconds, status, vms, checks,"
+  " passed, failed, skipped, report_dir, message FROM lab_runs WHERE id = ?1";
+static const char chain_vm_sql[] =
+  "SELECT id, run_id, vm, grp, source, domain, address, status, t_boot,"
+  " t_heartbeat, t_app_ready, message FROM lab_vms WHERE run_id = ?1 ORDER BY id";
+static const char chain_check_sql[] =
+  "SELECT id, run_id, vm_id, vm, name, kind, status, attempts, seconds, at,"
+  " message FROM check_results WHERE run_id = ?1 ORDER BY id";
+
+static void
+chain_column (FILE *f, sqlite3_stmt *s, int i)
+{
+  switch (sqlite3_column_type (s, i)) {
+  case SQLITE_NULL: fputs ("n;", f); break;
+  case SQLITE_INTEGER:
+    fprintf (f, "i%lld;", (long long) sqlite3_column_int64 (s, i));
+    break;
+  case SQLITE_FLOAT: fprintf (f, "f%a;", sqlite3_column_double (s, i)); break;
+  default: {
+    bool text = sqlite3_column_type (s, i) == SQLITE_TEXT;
+    const void *p = text ? (const void *) sqlite3_column_text (s, i)
+                         : sqlite3_column_blob (s, i);
+    int n = sqlite3_column_bytes (s, i);
+    fprintf (f, "%c%d:", text ? 't' : 'b', n);
+    if (n > 0)
+      fwrite (p, 1, n, f);
+    fputc (';', f);
+  }
+  }
+}
+
+/* The rows of sql (bound to run id) into f, each tag and columns. */
+static int
+chain_rows (struct catalog *c, FILE *f, char tag, const char *sql, int64_t id,
+            int *rows)
+{
+  CLEANUP_STMT sqlite3_stmt *s = NULL;
+  int rc, i;
+
+  if (prepare (c, sql, &s) == -1)
+    return -1;
+  sqlite3_bind_int64 (s, 1, id);
+  *rows = 0;
+  while ((rc = sqlite3_step (s)) == SQLITE_ROW) {
+    fputc (tag, f);
+    for (i = 0; i < sqlite3_column_count (s); i++)
+      chain_column (f, s, i);
+    fputc ('\n', f);
+    (*rows)++;
+  }
+  if (rc != SQLITE_DONE)
+    return db_error (c, "read lab run");
+  return 0;
+}
+
+/* The hash of run id following prev, as hex; -1 if it cannot be read
+ * (or there is no such run). */
+static int
+run_hash (struct catalog *c, int64_t id, const char *prev,
+          char out[SHA256_HEX_LEN + 1])
+{
+  char *buf = NULL;
+  size_t len = 0;
+  FILE *f = open_memstream (&buf, &len);
+  uint8_t md[REPO_DIGEST_LEN];
+  int runs = 0, n, ret = -1;
+
+  if (!f)
+    abort ();
+  fprintf (f, "bootback-run-chain 1\n%s\n", prev);
+  if (chain_rows (c, f, 'R', chain_run_sql, id, &runs) == 0 &&
+      chain_rows (c, f, 'V', chain_vm_sql, id, &n) == 0 &&
+      chain_rows (c, f, 'C', chain_check_sql, id, &n) == 0)
+    ret = 0;
+  fclose (f);
+  if (ret == 0 && runs != 1) {
+    error_setx ("catalog %s: no lab run %" PRId64, c->path, id);
+    ret = -1;
+  }
+  if (ret == 0) {
+    repo_sha256 (buf, len, md);
+    hex_encode (md, sizeof md, out);
+  }
+  free (buf);
+  return ret;
+}
+
+int
+catalog_lab_run_chain (struct catalog *c, int64_t id,
+                       char prev[SHA256_HEX_LEN + 1], char hash[SHA256_HEX_LEN + 1])
+{
+  CLEANUP_STMT sqlite3_stmt *q = NULL, *u = NULL;
+  int rc;
+
+  /* The caller's BEGIN IMMEDIATE holds the write lock: no other run can
+   * be chained between this read and the update. */
+  if (prepare (c, "SELECT hash FROM lab_runs WHERE id < ?1 AND hash IS NOT NULL"
+               " ORDER BY id DESC LIMIT 1", &q) == -1)
+    return -1;
+  sqlite3_bind_int64 (q, 1, id);
+  rc = sqlite3_step (q);
+  if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+    return db_error (c, "read the run chain");
+  snprintf (prev, SHA256_HEX_LEN + 1, "%s", rc == SQLITE_ROW ? col_text (q, 0) : "");
+  if (run_hash (c, id, prev, hash) == -1 ||
+      prepare (c, "UPDATE lab_runs SET prev_hash = ?2, hash = ?3 WHERE id = ?1",
+               &u) == -1)
+    return -1;
+  sqlite3_bind_int64 (u, 1, id);
+  sqlite3_bind_text (u, 2, prev, -1, SQLITE_STATIC);
+  sqlite3_bind_text (u, 3, hash, -1, SQLITE_STATIC);
+  if (sqlite3_step (u) != SQLITE_DONE)
+    return db_error (c, "chain lab run");
+  return 0;
+}
+
+static int
+chain_walk (struct catalog *c, catalog_lab_chain_fn fn, void *opaque)
+{
+  CLEANUP_STMT sqlite3_stmt *s = NULL;
+  int rc;
+
+  if (prepare (c, "SELECT id, run, lab, started, prev_hash, hash FROM lab_runs"
+               " ORDER BY id", &s) == -1)
+    return -1;
+  while ((rc = sqlite3_step (s)) == SQLITE_ROW) {
+    struct catalog_lab_link l = {
+      .id = sqlite3_column_int64 (s, 0), .run = col_text (s, 1),
+      .lab = col_text (s, 2), .started = sqlite3_column_int64 (s, 3),
+      .prev_hash = (const char *) sqlite3_column_text (s, 4),
+      .hash = (const char *) sqlite3_column_text (s, 5),
+    };
+    if (l.hash && run_hash (c, l.id, l.prev_hash ? l.prev_hash : "",
+                            l.computed) == -1)
+      return -1;
+    if (fn (opaque, &l) == -1)
+      return -1;
+  }
+  if (rc != SQLITE_DONE)
+    return db_error (c, "read the run chain");
+  return 0;
+}
+
+int
+catalog_lab_chain (struct catalog *c, catalog_lab_chain_fn fn, void *opaque)
+{
+  int ret;
+
+  /* One read transaction: the runs as they were at one moment. */
+  if (exec (c, "BEGIN") == -1)
+    return -1;
+  ret = chain_walk (c, fn, opaque);
+  if (ret == 0)
+    ret = exec (c, "COMMIT");
+  else
+    catalog_rollback (c);
+  return ret;
 }
 
 int

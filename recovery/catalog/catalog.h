@@ -148,6 +148,34 @@ int catalog_lab_vm_add (struct catalog *c, int64_t run_id,
 int catalog_check_result_add (struct catalog *c, int64_t run_id, int64_t vm_id,
                               const struct catalog_check_result *r);
 
+/* The run chain (schema 4): each lab_runs row carries the hash of the
+ * run recorded before it (prev_hash, '' for the first) and its own hash,
+ * SHA-256 over a canonical serialisation of its row, its lab_vms and
+ * check_results rows and prev_hash (catalog.c, run_hash).  Rows of
+ * schema 3 have neither (unchained). */
+/* Chain run id (its rows added) after the newest chained run before it:
+ * prev and hash get the hex hashes.  In the caller's transaction, which
+ * must be catalog_begin's (BEGIN IMMEDIATE) so that writers chain one
+ * after the other. */
+int catalog_lab_run_chain (struct catalog *c, int64_t id,
+                           char prev[SHA256_HEX_LEN + 1],
+                           char hash[SHA256_HEX_LEN + 1]);
+/* Every run, oldest (lowest id) first, with its stored hashes (NULL if
+ * none) and, if it has a hash, computed: its hash recomputed from its
+ * rows now and its stored prev_hash.  One read transaction; the strings
+ * are valid during the call only. */
+struct catalog_lab_link {
+  int64_t id;
+  const char *run, *lab;
+  int64_t started;
+  const char *prev_hash, *hash;
+  char computed[SHA256_HEX_LEN + 1];
+};
+typedef int (*catalog_lab_chain_fn) (void *opaque, const struct catalog_lab_link *l);
+int catalog_lab_chain (struct catalog *c, catalog_lab_chain_fn fn, void *opaque);
+/* The state directory the catalog is in (where the report key is). */
+const char *catalog_home (struct catalog *c);
+
 /* One VM in one past run: its lab_vms row with its run's. */
 struct catalog_lab_history {
   const char *run, *lab, *kind;

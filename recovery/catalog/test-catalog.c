@@ -3,13 +3,16 @@
  * Catalog migrations: a catalog of every earlier schema version, made by
  * hand here as the bootback of that version made it (the CREATE
  * statements are copied from the history of catalog.c: version 1 from
- * commit 3e82630, version 2 from 7f5fc82), with rows in it, is opened by
+ * commit 3e82630, version 2 from 7f5fc82, version 3 from f475d15), with
+ * rows in it, is opened by
  * the current code: its rows are all there, read through the catalog's
  * API, the tables of the later versions work, and PRAGMA user_version
  * is the current version.  Also: an empty file and a new home start at
  * the current version; a migration that fails leaves the catalog as it
  * was (one transaction); a catalog newer than this code is refused;
- * opening a current catalog changes nothing.
+ * opening a current catalog changes nothing.  The lab runs of version 3
+ * stay as they were, unchained (no hash), and a run recorded after the
+ * migration is the first of the chain.
  */
 #include <assert.h>
 #include <sqlite3.h>
@@ -81,6 +84,46 @@ static const char schema_v2[] =
   "  message TEXT NOT NULL DEFAULT '');"
   "CREATE INDEX sessions_name ON sessions (name, id);";
 
+/* What version 3 added (commit f475d15). */
+static const char schema_v3[] =
+  "CREATE TABLE lab_runs ("
+  "  id INTEGER PRIMARY KEY,"
+  "  run TEXT NOT NULL,"
+  "  lab TEXT NOT NULL,"
+  "  kind TEXT NOT NULL,"
+  "  file TEXT NOT NULL DEFAULT '',"
+  "  started INTEGER NOT NULL,"
+  "  seconds REAL,"
+  "  status TEXT NOT NULL,"
+  "  vms INTEGER, checks INTEGER, passed INTEGER, failed INTEGER, skipped INTEGER,"
+  "  report_dir TEXT NOT NULL DEFAULT '',"
+  "  message TEXT NOT NULL DEFAULT '');"
+  "CREATE TABLE lab_vms ("
+  "  id INTEGER PRIMARY KEY,"
+  "  run_id INTEGER NOT NULL REFERENCES lab_runs(id) ON DELETE CASCADE,"
+  "  vm TEXT NOT NULL,"
+  "  grp TEXT NOT NULL DEFAULT '',"
+  "  source TEXT NOT NULL DEFAULT '',"
+  "  domain TEXT NOT NULL DEFAULT '',"
+  "  address TEXT NOT NULL DEFAULT '',"
+  "  status TEXT NOT NULL,"
+  "  t_boot REAL, t_heartbeat REAL, t_app_ready REAL,"
+  "  message TEXT NOT NULL DEFAULT '');"
+  "CREATE TABLE check_results ("
+  "  id INTEGER PRIMARY KEY,"
+  "  run_id INTEGER NOT NULL REFERENCES lab_runs(id) ON DELETE CASCADE,"
+  "  vm_id INTEGER NOT NULL REFERENCES lab_vms(id) ON DELETE CASCADE,"
+  "  vm TEXT NOT NULL,"
+  "  name TEXT NOT NULL,"
+  "  kind TEXT NOT NULL,"
+  "  status TEXT NOT NULL,"
+  "  attempts INTEGER NOT NULL,"
+  "  seconds REAL NOT NULL,"
+  "  at REAL,"
+  "  message TEXT NOT NULL DEFAULT '');"
+  "CREATE INDEX lab_vms_vm ON lab_vms (vm, run_id);"
+  "CREATE INDEX check_results_vm ON check_results (vm_id);";
+
 /* Rows as a bootback of version 1 wrote them: one repository (the
  * default), a point with two disks, a job. */
 #define SHA_A "aa00000000000000000000000000000000000000000000000000000000000001"
@@ -100,6 +143,15 @@ static const char rows_v2[] =
   "INSERT INTO sessions VALUES (3, 'web1-instant', 'web1', '20261101T120000Z',"
   "  '/srv/repo', 'qemu:///system', 'running', 1793534500, 1793534600, 4242,"
   "  '{\"disks\":1}', '');";
+
+/* A lab run of version 3 with its VM and check. */
+static const char rows_v3[] =
+  "INSERT INTO lab_runs VALUES (5, 'abc123', 'nightly', 'run', '/etc/lab.yaml',"
+  "  1793534500, 42.5, 'passed', 1, 1, 1, 0, 0, '/reports/abc123', '');"
+  "INSERT INTO lab_vms VALUES (9, 5, 'web1', 'web', 'web1@20261101T120000Z',"
+  "  'bbl-abc123-web1', '10.0.0.2', 'pass', 3.5, 4.5, 7.25, '');"
+  "INSERT INTO check_results VALUES (11, 5, 9, 'web1', 'heartbeat', 'heartbeat',"
+  "  'pass', 1, 0.5, 4.5, '');";
 
 static char home[] = "/tmp/test-catalog.XXXXXX";
 
@@ -141,6 +193,10 @@ old_catalog (int version, const char *extra_sql)
   if (version >= 2) {
     sql (db, schema_v2);
     sql (db, rows_v2);
+  }
+  if (version >= 3) {
+    sql (db, schema_v3);
+    sql (db, rows_v3);
   }
   if (extra_sql)
     sql (db, extra_sql);
@@ -322,6 +378,60 @@ test_from_v2 (void)
 /* A migration that fails half-way (version 2's table is made, then its
  * index name is taken) leaves the catalog at its version, with its rows,
  * and nothing of the later versions: not even that table. */
+/* The run chain after a migration from version 3: the old run unchained,
+ * a new one chained first (prev ''), its hash what its rows give. */
+struct links {
+  int n;
+  int64_t id[4];
+  bool hashed[4], prev_empty[4], matches[4];
+};
+
+static int
+link_cb (void *opaque, const struct catalog_lab_link *l)
+{
+  struct links *k = opaque;
+
+  assert (k->n < 4);
+  k->id[k->n] = l->id;
+  k->hashed[k->n] = l->hash != NULL;
+  k->prev_empty[k->n] = l->prev_hash && !*l->prev_hash;
+  k->matches[k->n] = l->hash && strcmp (l->hash, l->computed) == 0;
+  k->n++;
+  return 0;
+}
+
+static void
+test_from_v3 (void)
+{
+  const struct catalog_lab_run run = {
+    .run = "def456", .lab = "nightly", .kind = "verify", .file = "",
+    .started = 1793538000, .seconds = 9, .status = "failed", .vms = 0,
+    .report_dir = "", .message = "",
+  };
+  char prev[SHA256_HEX_LEN + 1], hash[SHA256_HEX_LEN + 1];
+  struct links k = { 0 };
+  struct catalog *c;
+  int64_t id;
+
+  old_catalog (3, NULL);
+  c = catalog_open (home);
+  assert (c);
+  check_version ();
+  check_v1_rows (c);
+  assert (db_int ("SELECT count(*) FROM lab_runs WHERE id = 5 AND hash IS NULL"
+                  " AND prev_hash IS NULL") == 1);
+  assert (db_int ("SELECT count(*) FROM check_results WHERE run_id = 5") == 1);
+  assert (catalog_begin (c) == 0);
+  assert (catalog_lab_run_add (c, &run, &id) == 0 && id == 6);
+  assert (catalog_lab_run_chain (c, id, prev, hash) == 0);
+  assert (catalog_commit (c) == 0);
+  assert (prev[0] == '\0' && strlen (hash) == SHA256_HEX_LEN);
+  assert (catalog_lab_chain (c, link_cb, &k) == 0 && k.n == 2);
+  assert (k.id[0] == 5 && !k.hashed[0]);
+  assert (k.id[1] == 6 && k.hashed[1] && k.prev_empty[1] && k.matches[1]);
+  catalog_close (c);
+}
+
 static void
 test_failed_migration (void)
 {
@@ -380,6 +490,7 @@ main (void)
   test_from_v0 ();
   test_from_v1 ();
   test_from_v2 ();
+  test_from_v3 ();
   test_failed_migration ();
   test_newer_refused ();
   test_new_home ();

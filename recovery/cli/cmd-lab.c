@@ -924,6 +924,7 @@ cmd_verify (struct cli *c, int argc, char **argv)
 static const char history_usage[] =
   "usage: bootback history VM [--threshold PERCENT] [--fail-on-regression]\n"
   "                           [--json]\n"
+  "       bootback history --check [--json]\n"
   "\n"
   "Past lab runs and verifications of VM, oldest first, with their times\n"
   "to boot, heartbeat and application ready, and the trend of the time to\n"
@@ -936,7 +937,10 @@ static const char history_usage[] =
   "\n"
   "  --threshold PERCENT    growth over the median that is a regression\n"
   "  --fail-on-regression   exit 2 when there is one\n"
-  "  --json                 the runs as JSON\n";
+  "  --json                 the runs as JSON\n"
+  "  --check                check the catalog's hash chain of lab runs\n"
+  "                         instead: exit 0 intact, 2 with the first edited\n"
+  "                         or deleted run named\n";
 
 /* Runs before the newest that the trend's median is of (at most). */
 #define HISTORY_PREVIOUS 20
@@ -1001,9 +1005,10 @@ cmd_history (struct cli *c, int argc, char **argv)
   static const struct option lo[] = {
     { "threshold", required_argument, NULL, OPT_THRESHOLD },
     { "fail-on-regression", no_argument, NULL, OPT_FAIL_REGRESSION },
+    { "check", no_argument, NULL, OPT_CHECK },
     { "json", no_argument, NULL, OPT_JSON }, { "help", no_argument, NULL, 'h' }, { NULL }
   };
-  bool fail_on_regression = false, regressed;
+  bool fail_on_regression = false, regressed, check = false;
   double threshold = 50;
   bool json = false;
   json_t *h;
@@ -1015,13 +1020,16 @@ cmd_history (struct cli *c, int argc, char **argv)
     case OPT_JSON: json = true; break;
     case OPT_THRESHOLD: threshold = percent_arg ("--threshold", optarg); break;
     case OPT_FAIL_REGRESSION: fail_on_regression = true; break;
+    case OPT_CHECK: check = true; break;
     case 'h': cli_usage (history_usage);
     default: cli_bad_usage (history_usage);
     }
-  if (optind + 1 != argc)
+  if (optind + (check ? 0 : 1) != argc)
     cli_bad_usage (history_usage);
   if (cli_catalog (c) == -1)
     return 1;
+  if (check)
+    return cli_history_check (c, json);       /* cmd-report-verify.c */
   h = verify_history_json (c->cat, argv[optind]);
   if (!h) {
     cli_perror ();

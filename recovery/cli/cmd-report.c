@@ -17,6 +17,7 @@
 
 static const char report_usage[] =
   "usage: bootback report [--since DURATION] [--json] [--html FILE] [VM...]\n"
+  "       bootback report verify FILE... [--key PUBKEY.pem] [--json]\n"
   "\n"
   "A summary per VM of the repository over the last DURATION (default\n"
   "30d): restore points (in the window and in all), verifications (lab\n"
@@ -25,7 +26,8 @@ static const char report_usage[] =
   "to application ready of the verifications that passed), the newest\n"
   "point a verification passed on and the newest point.  Without VM: every\n"
   "VM with a point, or a verification in the window.  (A VM cannot be\n"
-  "called 'verify' here: that word is kept for a subcommand.)\n"
+  "called 'verify' here: that word is the subcommand that checks the\n"
+  "signatures of a lab run's reports; 'bootback report verify --help'.)\n"
   "\n"
   "  --since DURATION   the window, e.g. 7d, 30d, 12h\n"
   "  --json             the summary as JSON\n"
@@ -95,6 +97,10 @@ cmd_report (struct cli *c, int argc, char **argv)
   double since;
   int opt, i, rc = 0;
 
+  if (argc >= 2 && strcmp (argv[1], "verify") == 0) {
+    optind = 1;
+    return cmd_report_verify (c, argc - 1, argv + 1);
+  }
   while ((opt = getopt_long (argc, argv, "h", lo, NULL)) != -1)
     switch (opt) {
     case OPT_SINCE: window = optarg; break;

@@ -31,7 +31,7 @@ static const struct {
   { "lab",     cmd_lab,     "verification lab: validate, run, up, list, down, reap" },
   { "verify",  cmd_verify,  "boot a restore point in an isolated lab and check it" },
   { "history", cmd_history, "past lab runs of a VM with timings and trend" },
-  { "report",  cmd_report,  "per VM: points, verifications, pass rate, RTO" },
+  { "report",  cmd_report,  "per VM: points, pass rate, RTO; report verify: signatures" },
   { "supervise", cmd_supervise, NULL },   /* hidden: a session's daemon */
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
