@@ -10,7 +10,7 @@ VERIFY_LIBS = $(call pc_libs,$(PC_VERIFY)) $(LAB_LIBS) -lm
 DEPS       += libvirt-dev libxml2-dev libjansson-dev libpng-dev libssl-dev \
               libxml2-utils chromium
 
-$(VERIFY_OBJ) verify/test-report.o verify/test-history.o: ALL_CFLAGS += $(call pc_cflags,$(PC_VERIFY) $(PC_LAB) $(PC_VIRT))
+$(VERIFY_OBJ) verify/test-report.o verify/test-history.o verify/test-find-good.o: ALL_CFLAGS += $(call pc_cflags,$(PC_VERIFY) $(PC_LAB) $(PC_VIRT))
 $(VERIFY_A): $(VERIFY_OBJ)
 	$(AR) rcs $@ $^
 
@@ -25,6 +25,11 @@ verify/test-history: verify/test-history.o $(VERIFY_A) $(LAB_A) $(INSTANT_A) $(C
 	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDFLAGS) $(VERIFY_LIBS) -lpthread
 TEST_BINS += verify/test-history
 TESTS     += verify/test-history
+
+verify/test-find-good: verify/test-find-good.o $(VERIFY_A)
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDFLAGS)
+TEST_BINS += verify/test-find-good
+TESTS     += verify/test-find-good
 
 # The nightly schedule: systemd units, installed by make install.
 SYSTEMD_UNITDIR ?= $(PREFIX)/lib/systemd/system

@@ -13,6 +13,8 @@
  *                  teardown (also on SIGINT/SIGTERM)
  *   report.c       JSON, one-page HTML (screenshots inline), JUnit XML
  *   history.c      lab runs and check results in the catalog
+ *   find-good.c    the newest point that passes: newest first, then
+ *                  bisection (verify --find-good)
  *
  * Findings of a verification are results (struct verify_report), not
  * errors; -1 and the last error mean the lab could not run.
@@ -21,6 +23,7 @@
 #define BOOTBACK_VERIFY_H
 
 #include <jansson.h>
+#include <sys/types.h>
 
 #include "lab/lab.h"
 
@@ -177,5 +180,15 @@ int verify_history_record (struct catalog *cat, const struct verify_report *r);
  * kind, started, status, source, t_boot, t_heartbeat, t_app_ready,
  * report_dir, message, failed_checks}.  NULL on error. */
 json_t *verify_history_json (struct catalog *cat, const char *vm);
+
+/* ---- the newest good point (find-good.c) ----------------------------------- */
+
+/* Verify point i of n (oldest first): 1 passed, 0 failed, -1 could not
+ * verify (the search stops). */
+typedef int (*verify_try_fn) (void *opaque, size_t i);
+/* Try the newest of n points, then bisect the older ones (assuming good
+ * points precede bad ones); *good is the index of the newest point found
+ * to pass, -1 if none did.  -1 if a try returned -1. */
+int verify_find_good (size_t n, verify_try_fn try, void *opaque, ssize_t *good);
 
 #endif /* BOOTBACK_VERIFY_H */
