@@ -49,6 +49,10 @@ struct verify_vm_result {
   char *name, *group, *source, *domain, *address, *mac;
   enum verify_status status; /* pass: every check passed */
   char *message;             /* why it failed or did not start */
+  bool lab_fault;            /* it did not start because of the lab or the
+                                host (libvirt, nbdkit, memory, space), not
+                                of the restore point: the run could not
+                                verify it */
   double t_boot;             /* from start to first sign of life, -1 */
   double t_heartbeat;        /* ... to the guest agent's first answer, -1 */
   double t_app_ready;        /* ... to every application check passed, -1 */

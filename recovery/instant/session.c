@@ -695,6 +695,8 @@ start_point (struct start *st)
     return -1;
   if (repo_point_resolve (st->repo, st->o->point, st->vm, st->id) == -1)
     return -1;
+  /* From here on a failure is the point's own: it cannot boot anywhere. */
+  st->s->point_fault = true;
   st->m = xmalloc (sizeof *st->m);
   if (repo_manifest_read (st->repo, st->vm, st->id, st->m) == -1)
     return -1;
@@ -707,6 +709,7 @@ start_point (struct start *st)
     if (!st->saved_xml)
       return -1;
   }
+  st->s->point_fault = false;
   return 0;
 }
 
@@ -984,6 +987,8 @@ start_domain (struct start *st)
   struct instant_session *s = st->s;
   CLEANUP_FREE char *xml = start_domain_xml (st);
 
+  /* The saved definition could not be made safe to start: the point's. */
+  s->point_fault = !xml;
   if (!xml || session_save (st->cat, s, NULL) == -1)
     return -1;
   st->domain_made = true;
