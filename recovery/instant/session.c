@@ -922,7 +922,9 @@ start_spec (struct start *st, struct instant_xml_spec *spec,
   spec->uuid = st->uuid;
   spec->new_macs = st->ident == INSTANT_IDENTITY_NEW;
   drv_new_uuid (u);
-  hex_decode (u, r, 4);
+  u[8] = '\0';               /* its first 4 random bytes, in hex */
+  if (hex_decode (u, r, 4) == -1)
+    abort ();
   spec->mac_seed = (uint32_t) r[0] << 24 | r[1] << 16 | r[2] << 8 | r[3];
   spec->net = st->net;
   spec->net_source = st->net_src;
