@@ -344,9 +344,11 @@ struct lab_vm_env {
  * "bbl-<run id>-<vm name>".  The overlay and console log go to run_dir.
  * Before the domain starts, its XML is checked: every interface must be a
  * bridge or network interface on the lab bridge (fail closed).  Returns a
- * handle (lab_vm_destroy) or NULL. */
+ * handle (lab_vm_destroy) or NULL; then *point_fault says whether the
+ * restore point itself was to blame (instant_session.point_fault), not the
+ * lab or the host. */
 struct lab_vm_handle *lab_vm_start (const struct lab_vm_env *env,
-                                    const struct lab_vm *vm);
+                                    const struct lab_vm *vm, bool *point_fault);
 virDomainPtr lab_vm_domain (struct lab_vm_handle *h);
 const char *lab_vm_domain_name (struct lab_vm_handle *h);
 const char *lab_vm_serial_log (struct lab_vm_handle *h);

@@ -161,7 +161,11 @@ main (void)
   test_broken_boots ();
   test_healthy_and_split ();
   test_extra_and_hostile ();
-  system (xasprintf ("rm -rf %s", dir));
+  {
+    CLEANUP_FREE char *rm = xasprintf ("rm -rf %s", dir);
+    if (system (rm) != 0)
+      failures++;
+  }
   if (failures) {
     fprintf (stderr, "%d failure(s)\n", failures);
     return 1;

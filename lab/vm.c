@@ -102,7 +102,7 @@ check_final (void *opaque, const char *xml)
 /* Boot a restore point as a transient instant-recovery session. */
 static int
 start_point (const struct lab_vm_env *env, const struct lab_vm *vm,
-             struct lab_vm_handle *h)
+             struct lab_vm_handle *h, bool *point_fault)
 {
   CLEANUP_FREE char *point = xasprintf ("%s@%s", vm->name, vm->point);
   CLEANUP_FREE char *net = xasprintf ("bridge:%s", env->net->bridge);
@@ -137,6 +137,7 @@ start_point (const struct lab_vm_env *env, const struct lab_vm *vm,
     goto out;
   h->home = xstrdup (env->home);
   if (instant_start (cat, &o, s) == -1) {
+    *point_fault = s->point_fault;
     error_prefix ("VM %s: instant recovery of %s", vm->name, point);
     catalog_close (cat);
     goto out;
@@ -157,8 +158,10 @@ start_point (const struct lab_vm_env *env, const struct lab_vm *vm,
     virt_error_set ("VM %s: XML", vm->name);
     goto out;
   }
-  if (lab_domain_check (xml, env->net->bridge, vm->name, NULL) == -1)
+  if (lab_domain_check (xml, env->net->bridge, vm->name, NULL) == -1) {
+    *point_fault = true;      /* what the point's definition asked for */
     goto out;
+  }
   r = 0;
  out:
   free (s);
@@ -234,7 +237,8 @@ harden_taps (const struct lab_vm *vm, struct lab_vm_handle *h)
 }
 
 struct lab_vm_handle *
-lab_vm_start (const struct lab_vm_env *env, const struct lab_vm *vm)
+lab_vm_start (const struct lab_vm_env *env, const struct lab_vm *vm,
+              bool *point_fault)
 {
   struct lab_vm_handle *h = xcalloc (1, sizeof *h);
   char prefix[32];
@@ -247,7 +251,8 @@ lab_vm_start (const struct lab_vm_env *env, const struct lab_vm *vm)
   lab_vm_prefix (env->run_id, prefix);
   h->name = xasprintf ("%s%s", prefix, vm->name);
   h->serial = xasprintf ("%s/%s.console", env->run_dir, vm->name);
-  r = vm->image ? start_image (env, vm, h) : start_point (env, vm, h);
+  *point_fault = false;
+  r = vm->image ? start_image (env, vm, h) : start_point (env, vm, h, point_fault);
   if (r == 0 && harden_taps (vm, h) == 0)
     return h;
   {

@@ -11,6 +11,7 @@ DEPS       += libvirt-dev libxml2-dev libjansson-dev libpng-dev libssl-dev \
               libxml2-utils chromium
 
 $(VERIFY_OBJ) verify/test-report.o verify/test-history.o verify/test-sign.o: ALL_CFLAGS += $(call pc_cflags,$(PC_VERIFY) $(PC_LAB) $(PC_VIRT))
+$(VERIFY_OBJ) verify/test-report.o verify/test-history.o verify/test-find-good.o: ALL_CFLAGS += $(call pc_cflags,$(PC_VERIFY) $(PC_LAB) $(PC_VIRT))
 $(VERIFY_A): $(VERIFY_OBJ)
 	$(AR) rcs $@ $^
 
@@ -37,6 +38,10 @@ verify/test-sign: verify/test-sign.o $(VERIFY_A) $(LAB_A) $(INSTANT_A) $(CATALOG
 	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDFLAGS) $(VERIFY_LIBS) -lpthread
 TEST_BINS += verify/test-sign
 TESTS     += verify/test-sign
+verify/test-find-good: verify/test-find-good.o $(VERIFY_A)
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDFLAGS)
+TEST_BINS += verify/test-find-good
+TESTS     += verify/test-find-good
 
 # The nightly schedule: systemd units, installed by make install.
 SYSTEMD_UNITDIR ?= $(PREFIX)/lib/systemd/system

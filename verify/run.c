@@ -292,7 +292,7 @@ isolation_recheck_locked (struct vm_run *v)
  * longer in flight; record the VM in the state, then check isolation
  * again.  -1 with res->message (x->h NULL: it did not start). */
 static int
-vm_started_locked (struct vm_run *v)
+vm_started_locked (struct vm_run *v, bool point_fault)
 {
   struct run *r = v->r;
   struct lab_vm_handle *h = v->x->h;
@@ -302,6 +302,7 @@ vm_started_locked (struct vm_run *v)
   pthread_cond_broadcast (&r->started);
   if (!h) {
     res->message = xasprintf ("did not start: %s", error_msg ());
+    res->lab_fault = !point_fault;
     return -1;
   }
   res->domain = xstrdup (lab_vm_domain_name (h));
@@ -330,6 +331,7 @@ vm_start (struct vm_run *v)
     .allow_passthrough = r->o->allow_passthrough, .note = vm_note, .note_opaque = x,
     .warn = vm_warn, .warn_opaque = x,
   };
+  bool point_fault;
   int rc;
 
   if (!(v->slot = slot_take (r))) {
@@ -345,10 +347,10 @@ vm_start (struct vm_run *v)
     }
     r->starting++;
   }
-  x->h = lab_vm_start (&env, v->vm);
+  x->h = lab_vm_start (&env, v->vm, &point_fault);
   {
     ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&r->lock);
-    rc = vm_started_locked (v);
+    rc = vm_started_locked (v, point_fault);
   }
   if (rc == -1) {
     if (x->h) {              /* stopped by an isolation check */
@@ -1076,11 +1078,26 @@ run_groups (struct run *r)
   }
 }
 
-/* The counts of the checks and the run's status. */
+/* The first VM the lab could not start through no fault of its point. */
+static const struct verify_vm_result *
+first_lab_fault (const struct verify_report *rep)
+{
+  size_t i;
+
+  for (i = 0; i < rep->nvms; i++)
+    if (rep->vms[i].lab_fault)
+      return &rep->vms[i];
+  return NULL;
+}
+
+/* The counts of the checks and the run's status: "error" (could not
+ * verify, exit 1) when the lab failed a VM, whatever the others did, as
+ * its point was never tested. */
 static void
 run_verdict (struct run *r)
 {
   struct verify_report *rep = r->rep;
+  const struct verify_vm_result *lab_fault = first_lab_fault (rep);
   size_t i, k;
 
   for (i = 0; i < rep->nvms; i++) {
@@ -1101,6 +1118,11 @@ run_verdict (struct run *r)
   else if (lab_interrupted) {
     rep->status = xstrdup ("interrupted");
     rep->message = xasprintf ("interrupted by signal %d", (int) lab_interrupted);
+  }
+  else if (lab_fault) {
+    rep->status = xstrdup ("error");
+    rep->message = xasprintf ("could not verify %s: %s", lab_fault->name,
+                              lab_fault->message);
   }
   else
     rep->status = xstrdup (rep->failed ? "failed" : "passed");

@@ -20,6 +20,8 @@
  *                  hash chain; sealing a recorded run's reports
  *   sign.c         the appliance's report-signing key (Ed25519) and the
  *                  detached signatures FILE.sig
+ *   find-good.c    the newest point that passes: newest first, then
+ *                  bisection (verify --find-good)
  *
  * Findings of a verification are results (struct verify_report), not
  * errors; -1 and the last error mean the lab could not run.
@@ -28,6 +30,7 @@
 #define BOOTBACK_VERIFY_H
 
 #include <jansson.h>
+#include <sys/types.h>
 
 #include "lab/lab.h"
 #include "recovery/util/util.h"
@@ -54,6 +57,10 @@ struct verify_vm_result {
   char *name, *group, *source, *domain, *address, *mac;
   enum verify_status status; /* pass: every check passed */
   char *message;             /* why it failed or did not start */
+  bool lab_fault;            /* it did not start because of the lab or the
+                                host (libvirt, nbdkit, memory, space), not
+                                of the restore point: the run could not
+                                verify it */
   double t_boot;             /* from start to first sign of life, -1 */
   double t_heartbeat;        /* ... to the guest agent's first answer, -1 */
   double t_app_ready;        /* ... to every application check passed, -1 */
@@ -365,5 +372,14 @@ const char *verify_sig_verdict_name (enum verify_sig_verdict v);
 int verify_sig_check (const struct verify_key *k, const char *path,
                       enum verify_sig_verdict *verdict,
                       char sig_key[VERIFY_KEY_FPR_LEN + 1], char *msg, size_t len);
+/* ---- the newest good point (find-good.c) ----------------------------------- */
+
+/* Verify point i of n (oldest first): 1 passed, 0 failed, -1 could not
+ * verify (the search stops). */
+typedef int (*verify_try_fn) (void *opaque, size_t i);
+/* Try the newest of n points, then bisect the older ones (assuming good
+ * points precede bad ones); *good is the index of the newest point found
+ * to pass, -1 if none did.  -1 if a try returned -1. */
+int verify_find_good (size_t n, verify_try_fn try, void *opaque, ssize_t *good);
 
 #endif /* BOOTBACK_VERIFY_H */

@@ -1147,7 +1147,7 @@ catalog_lab_history (struct catalog *c, const char *vm,
   if (prepare (c, "SELECT r.run, r.lab, r.kind, r.started, v.status, v.source,"
                " v.t_boot, v.t_heartbeat, v.t_app_ready, r.report_dir, v.message,"
                " (SELECT group_concat(c.name, '; ') FROM check_results c"
-               "   WHERE c.vm_id = v.id AND c.status = 'fail')"
+               "   WHERE c.vm_id = v.id AND c.status = 'fail'), r.status"
                " FROM lab_vms v JOIN lab_runs r ON r.id = v.run_id"
                " WHERE v.vm = ?1 ORDER BY r.started, r.id", &s) == -1)
     return -1;
@@ -1160,7 +1160,7 @@ catalog_lab_history (struct catalog *c, const char *vm,
       .t_boot = col_secs (s, 6), .t_heartbeat = col_secs (s, 7),
       .t_app_ready = col_secs (s, 8),
       .report_dir = col_text (s, 9), .message = col_text (s, 10),
-      .failed_checks = col_text (s, 11),
+      .failed_checks = col_text (s, 11), .run_status = col_text (s, 12),
     };
     if (fn (opaque, &h) == -1)
       return -1;

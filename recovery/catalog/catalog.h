@@ -180,6 +180,7 @@ const char *catalog_home (struct catalog *c);
 struct catalog_lab_history {
   const char *run, *lab, *kind;
   int64_t started;               /* of the run, Unix time */
+  const char *run_status;        /* of the run: "passed", "failed", "error", ... */
   const char *status, *source;   /* of the VM */
   double t_boot, t_heartbeat, t_app_ready;   /* -1 if not reached */
   const char *report_dir, *message;

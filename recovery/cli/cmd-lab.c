@@ -35,7 +35,7 @@ enum { OPT_REPORT = 256, OPT_PARALLEL, OPT_BUDGET, OPT_WAIT, OPT_CONNECT,
        OPT_LEASE, OPT_JSON, OPT_QUIET, OPT_ADDRESS, OPT_GATEWAY, OPT_SUBNET,
        OPT_HTTP, OPT_TCP, OPT_CHECK, OPT_BOOT, OPT_ALL, OPT_LATEST, OPT_MEMORY,
        OPT_PASSTHROUGH, OPT_CHECK_CHUNKS, OPT_NO_CHECK_CHUNKS, OPT_RTO, OPT_RPO,
-       OPT_THRESHOLD, OPT_FAIL_REGRESSION };
+       OPT_THRESHOLD, OPT_FAIL_REGRESSION, OPT_FIND_GOOD, OPT_RECHECK };
 
 #define RUN_OPTIONS \
   { "report-dir", required_argument, NULL, OPT_REPORT }, \
@@ -180,10 +180,11 @@ print_run_note (void *opaque, bool warning, const char *line)
     fprintf (stderr, "%s\n", line);
 }
 
-/* Run d; print; exit status. */
+/* Run d: its report in *rp (verify_report_free), or -1 after printing
+ * why the lab could not run. */
 static int
-run_def (struct cli *c, const struct lab_def *d, const struct run_args *a,
-         const char *kind)
+run_report (struct cli *c, const struct lab_def *d, const struct run_args *a,
+            const char *kind, struct verify_report **rp)
 {
   struct verify_run_opts o = {
     .home = c->home, .uri = a->uri, .report_dir = a->report_dir, .kind = kind,
@@ -193,51 +194,76 @@ run_def (struct cli *c, const struct lab_def *d, const struct run_args *a,
     .check_chunks = a->check_chunks > 0 || (a->check_chunks < 0 && strcmp (kind, "verify") == 0),
   };
   struct instant_opts host = { 0 };
-  struct verify_report *r = NULL;
-  int rc;
 
+  *rp = NULL;
   if (cli_catalog (c) == -1)
-    return 1;
+    return -1;
   o.record = c->cat;
   if (def_needs_repo (d)) {
     if (cli_repo (c) == -1)
-      return 1;
+      return -1;
     o.repo = repo_location (c->repo);
   }
   cli_instant_env (c, &host);
   o.instant = &host;
   lab_signals_install ();
-  if (verify_run (d, &o, &r) == -1) {
+  if (verify_run (d, &o, rp) == -1) {
     cli_error ("lab %s could not run: %s", d->name, error_msg ());
-    return 1;
+    return -1;
   }
+  return 0;
+}
+
+/* The exit status a report stands for: 0 passed, 2 failed, 1 could not
+ * verify (error, interrupted). */
+static int
+report_exit (const struct verify_report *r)
+{
+  if (strcmp (r->status, "passed") == 0)
+    return 0;
+  if (strcmp (r->status, "failed") == 0)
+    return EXIT_PROBLEMS;
+  return 1;
+}
+
+static void
+print_sandbox (const struct verify_report *r)
+{
+  char when[64];
+  struct tm tm;
+  size_t i;
+
+  localtime_r (&r->expires, &tm);
+  strftime (when, sizeof when, "%Y-%m-%d %H:%M:%S %Z", &tm);
+  printf ("\nsandbox %s is up until %s (bootback lab down %s)\n",
+          r->run_id, when, r->run_id);
+  printf ("  shell in the lab network: bootback lab shell %s   (ip netns exec %s)\n",
+          r->run_id, r->netns);
+  for (i = 0; i < r->nvms; i++)
+    if (r->vms[i].domain)
+      printf ("  %s: virsh console %s%s%s\n", r->vms[i].name, r->vms[i].domain,
+              r->vms[i].address ? "   address " : "",
+              r->vms[i].address ? r->vms[i].address : "");
+}
+
+/* Run d; print; exit status. */
+static int
+run_def (struct cli *c, const struct lab_def *d, const struct run_args *a,
+         const char *kind)
+{
+  struct verify_report *r;
+  int rc;
+
+  if (run_report (c, d, a, kind, &r) == -1)
+    return 1;
   if (a->json)
     cli_json_print (verify_report_json (r));
   else {
     print_report (r);
-    if (r->expires) {
-      char when[64];
-      struct tm tm;
-      size_t i;
-      localtime_r (&r->expires, &tm);
-      strftime (when, sizeof when, "%Y-%m-%d %H:%M:%S %Z", &tm);
-      printf ("\nsandbox %s is up until %s (bootback lab down %s)\n",
-              r->run_id, when, r->run_id);
-      printf ("  shell in the lab network: bootback lab shell %s   (ip netns exec %s)\n",
-              r->run_id, r->netns);
-      for (i = 0; i < r->nvms; i++)
-        if (r->vms[i].domain)
-          printf ("  %s: virsh console %s%s%s\n", r->vms[i].name, r->vms[i].domain,
-                  r->vms[i].address ? "   address " : "",
-                  r->vms[i].address ? r->vms[i].address : "");
-    }
+    if (r->expires)
+      print_sandbox (r);
   }
-  if (strcmp (r->status, "passed") == 0)
-    rc = 0;
-  else if (strcmp (r->status, "failed") == 0)
-    rc = EXIT_PROBLEMS;
-  else
-    rc = 1;
+  rc = report_exit (r);
   verify_report_free (r);
   return rc;
 }
@@ -702,6 +728,7 @@ cmd_lab (struct cli *c, int argc, char **argv)
 static const char verify_usage[] =
   "usage: bootback verify VM[@TIME] [options]\n"
   "       bootback verify --all --latest [options]\n"
+  "       bootback verify VM --find-good [--recheck] [options]\n"
   "\n"
   "Quick verification of one restore point (default: the latest) in a lab\n"
   "of its own: heartbeat (guest agent) and a console screenshot, plus ping,\n"
@@ -714,7 +741,12 @@ static const char verify_usage[] =
   "ping, tcp, http to its address, guest-exec, screenshot): others, script\n"
   "above all, are refused and count as failed.  --all --latest verifies the\n"
   "newest point of every VM of the repository, one lab after the other.\n"
-  "Exit 0 verified, 2 some check failed, 1 could not verify.\n"
+  "--find-good finds the newest point of VM that passes: the newest first,\n"
+  "then by bisection over the older ones (assuming that once points turn\n"
+  "bad they stay bad), reusing the verdicts of earlier runs of a point\n"
+  "unless --recheck; it lists each point tried with its verdict and reason.\n"
+  "Exit 0 verified (a good point found), 2 some check failed (no point\n"
+  "passed), 1 could not verify.\n"
   "\n"
   "  --address IP         the VM's production address (enables ping)\n"
   "  --gateway IP         its gateway (default: .1 of a /24)\n"
@@ -728,6 +760,9 @@ static const char verify_usage[] =
   "                       ready this long after its start\n"
   "  --rpo DURATION       fail (check \"rpo\") if the VM's newest restore\n"
   "                       point is older than this\n"
+  "  --find-good          search VM's points for the newest that passes\n"
+  "  --recheck            with --find-good: verify again points that have\n"
+  "                       a verdict already\n"
   RUN_OPTIONS_HELP;
 
 struct quick {
@@ -838,6 +873,225 @@ verify_one (struct cli *c, const struct quick *q, const struct run_args *a,
   return r;
 }
 
+/* ---- verify --find-good ----------------------------------------------------- */
+
+struct find {
+  struct cli *c;
+  const struct quick *q;
+  const struct run_args *a;
+  const char *vm;
+  char **ids;               /* the VM's points, oldest first */
+  signed char *verdict;     /* per point: 1 passed, -1 failed, 0 not tried */
+  bool recheck;             /* ignore the verdicts of earlier runs */
+  json_t *tried;            /* what was tried, in order */
+};
+
+/* Why a run's VM vm failed, in one line: its message, else its failed
+ * checks; "" if it passed. */
+static char *
+report_reason (const struct verify_report *r, const char *vm)
+{
+  const struct verify_vm_result *v = NULL;
+  char *out = xstrdup ("");
+  size_t i;
+
+  for (i = 0; i < r->nvms && !v; i++)
+    if (strcmp (r->vms[i].name, vm) == 0)
+      v = &r->vms[i];
+  if (!v || v->status == VERIFY_PASS)
+    return out;
+  if (v->message && *v->message) {
+    free (out);
+    return xstrdup (v->message);
+  }
+  for (i = 0; i < v->nchecks; i++)
+    if (v->checks[i].status == VERIFY_FAIL) {
+      char *m = xasprintf ("%s%s%s: %s", out, *out ? "; " : "", v->checks[i].name,
+                           v->checks[i].message ? v->checks[i].message : "failed");
+      free (out);
+      out = m;
+    }
+  return out;
+}
+
+/* The newest verdict an earlier run that ran to its end gave VM@POINT. */
+struct cached {
+  const char *source;       /* "VM@POINT" */
+  json_t *found;            /* a "tried" object, or NULL */
+};
+
+static int
+cached_row (void *opaque, const struct catalog_lab_history *h)
+{
+  struct cached *k = opaque;
+  bool pass = strcmp (h->status, "pass") == 0;
+
+  if (strcmp (h->source, k->source) != 0 ||
+      (strcmp (h->run_status, "passed") != 0 && strcmp (h->run_status, "failed") != 0))
+    return 0;
+  json_decref (k->found);
+  k->found = json_pack ("{s:s, s:b, s:s, s:I, s:s, s:s}",
+                        "verdict", pass ? "passed" : "failed", "cached", 1,
+                        "run", h->run, "started", (json_int_t) h->started,
+                        "report_dir", h->report_dir,
+                        "reason", pass ? "" : *h->message ? h->message : h->failed_checks);
+  return 0;
+}
+
+static json_t *
+find_cached (struct find *f, const char *id)
+{
+  CLEANUP_FREE char *source = xasprintf ("%s@%s", f->vm, id);
+  struct cached k = { .source = source };
+
+  if (catalog_lab_history (f->c->cat, f->vm, cached_row, &k) == -1) {
+    json_decref (k.found);
+    return NULL;
+  }
+  return k.found;
+}
+
+/* Verify VM@id now; NULL (after printing why) if it could not be. */
+static json_t *
+find_verify (struct find *f, const char *id)
+{
+  struct run_args a = *f->a;
+  CLEANUP_FREE char *dir = a.report_dir ? xasprintf ("%s/%s", a.report_dir, id) : NULL;
+  CLEANUP_FREE char *reason = NULL;
+  struct verify_report *r;
+  struct lab_def *d;
+  json_t *t;
+  int rc;
+
+  a.report_dir = dir;
+  d = quick_def (f->c, f->q, f->vm, id);
+  if (!d) {
+    cli_error ("%s@%s: %s", f->vm, id, error_msg ());
+    return NULL;
+  }
+  quick_targets (d, f->q, f->vm);
+  if (!a.quiet)
+    fprintf (stderr, "== %s@%s\n", f->vm, id);
+  rc = run_report (f->c, d, &a, "verify", &r);
+  lab_def_free (d);
+  if (rc == -1)
+    return NULL;
+  if (report_exit (r) == 1) {
+    cli_error ("could not verify %s@%s (%s): %s", f->vm, id, r->status,
+               r->message ? r->message : "see the report");
+    verify_report_free (r);
+    return NULL;
+  }
+  reason = report_reason (r, f->vm);
+  t = json_pack ("{s:s, s:b, s:s, s:I, s:s, s:s}", "verdict", r->status,
+                 "cached", 0, "run", r->run_id, "started", (json_int_t) r->started,
+                 "report_dir", r->dir, "reason", reason);
+  verify_report_free (r);
+  return t;
+}
+
+/* verify_try_fn: an earlier verdict of point i, else a verification. */
+static int
+find_try (void *opaque, size_t i)
+{
+  struct find *f = opaque;
+  json_t *t = f->recheck ? NULL : find_cached (f, f->ids[i]);
+  bool pass;
+
+  if (!t && !(t = find_verify (f, f->ids[i])))
+    return -1;
+  json_object_set_new (t, "point", json_string (f->ids[i]));
+  pass = strcmp (json_string_value (json_object_get (t, "verdict")), "passed") == 0;
+  f->verdict[i] = pass ? 1 : -1;
+  if (!f->a->json)
+    printf ("  %-18s %-7s %s%s%s%s\n", f->ids[i], pass ? "passed" : "failed",
+            pass ? "every check passed" : json_string_value (json_object_get (t, "reason")),
+            json_is_true (json_object_get (t, "cached")) ? " (verdict of run " : "",
+            json_is_true (json_object_get (t, "cached"))
+              ? json_string_value (json_object_get (t, "run")) : "",
+            json_is_true (json_object_get (t, "cached")) ? ")" : "");
+  fflush (stdout);
+  json_array_append_new (f->tried, t);
+  return pass;
+}
+
+/* The oldest point newer than good that failed (its index), or -1. */
+static ssize_t
+first_bad_after (const struct find *f, ssize_t good)
+{
+  size_t i;
+
+  for (i = good + 1; f->ids[i]; i++)
+    if (f->verdict[i] < 0)
+      return (ssize_t) i;
+  return -1;
+}
+
+static void
+find_print (const struct find *f, size_t n, ssize_t good)
+{
+  ssize_t bad = first_bad_after (f, good);
+
+  if (good >= 0) {
+    printf ("newest good point: %s@%s", f->vm, f->ids[good]);
+    if ((size_t) good + 1 < n)
+      printf (" (%zu newer point%s: %s@%s, the oldest of them tried, failed)",
+              n - good - 1, n - good - 1 == 1 ? "" : "s", f->vm, f->ids[bad]);
+    printf ("\n");
+  }
+  else
+    printf ("no good point: %s@%s, the oldest of %zu, failed\n", f->vm,
+            f->ids[bad], n);
+  printf ("%zu of %zu points tried; the search assumes that once points turn "
+          "bad they stay bad\n", json_array_size (f->tried), n);
+}
+
+/* bootback verify VM --find-good: exit 0 a good point found, 2 none, 1
+ * could not verify. */
+static int
+find_good (struct cli *c, const struct quick *q, const struct run_args *a,
+           const char *vm, bool recheck)
+{
+  struct find f = { .c = c, .q = q, .a = a, .vm = vm, .recheck = recheck };
+  CLEANUP_STRV char **ids = NULL;
+  size_t n;
+  ssize_t good;
+  int rc;
+
+  if (strchr (vm, '@')) {
+    cli_error ("--find-good searches the points of a VM: give VM, not %s", vm);
+    return 1;
+  }
+  if (cli_catalog (c) == -1)
+    return 1;
+  f.ids = ids = repo_list_points (c->repo, vm);
+  if (!ids) {
+    cli_perror ();
+    return 1;
+  }
+  for (n = 0; ids[n]; n++)
+    ;
+  if (n == 0) {
+    cli_error ("VM %s has no restore points", vm);
+    return 1;
+  }
+  f.verdict = xcalloc (n, 1);
+  f.tried = json_array ();
+  if (!a->json)
+    printf ("%s: %zu restore point%s; trying the newest, then bisecting\n", vm, n,
+            n == 1 ? "" : "s");
+  rc = verify_find_good (n, find_try, &f, &good);
+  if (rc == 0 && a->json)
+    cli_json_print (json_pack ("{s:s, s:I, s:o, s:o}", "vm", vm, "points", (json_int_t) n,
+                               "newest_good", good >= 0 ? json_string (ids[good]) : json_null (),
+                               "tried", json_incref (f.tried)));
+  else if (rc == 0)
+    find_print (&f, n, good);
+  json_decref (f.tried);
+  free (f.verdict);
+  return rc == -1 ? 1 : good >= 0 ? 0 : EXIT_PROBLEMS;
+}
+
 int
 cmd_verify (struct cli *c, int argc, char **argv)
 {
@@ -855,11 +1109,13 @@ cmd_verify (struct cli *c, int argc, char **argv)
     { "rpo", required_argument, NULL, OPT_RPO },
     { "all", no_argument, NULL, OPT_ALL },
     { "latest", no_argument, NULL, OPT_LATEST },
+    { "find-good", no_argument, NULL, OPT_FIND_GOOD },
+    { "recheck", no_argument, NULL, OPT_RECHECK },
     { NULL }
   };
   struct run_args a = { .wait = -1, .check_chunks = -1 };
   struct quick q = { .rto = -1, .rpo = -1 };
-  bool all = false, latest = false;
+  bool all = false, latest = false, find = false, recheck = false;
   CLEANUP_STRV char **vms = NULL;
   int opt, rc = 0, i;
 
@@ -878,6 +1134,8 @@ cmd_verify (struct cli *c, int argc, char **argv)
     case OPT_RPO: q.rpo = duration_arg ("--rpo", optarg); break;
     case OPT_ALL: all = true; break;
     case OPT_LATEST: latest = true; break;
+    case OPT_FIND_GOOD: find = true; break;
+    case OPT_RECHECK: recheck = true; break;
     case OPT_TCP: case OPT_HTTP: case OPT_CHECK:
       if (q.nchecks == 60) {
         cli_error ("too many checks");
@@ -892,10 +1150,18 @@ cmd_verify (struct cli *c, int argc, char **argv)
     default: cli_bad_usage (verify_usage);
     }
   }
-  if (all ? (optind != argc || !latest || q.address) : optind + 1 != argc)
+  if (all ? (optind != argc || !latest || q.address || find) : optind + 1 != argc)
     cli_bad_usage (verify_usage);
+  if ((recheck && !find) || (find && q.rpo >= 0))
+    cli_bad_usage (verify_usage);    /* --rpo is about the newest point */
   if (cli_repo (c) == -1)
     return 1;
+  if (find) {
+    rc = find_good (c, &q, &a, argv[optind], recheck);
+    for (i = 0; i < q.nchecks; i++)
+      free (q.checks[i]);
+    return rc;
+  }
   if (all) {
     vms = repo_list_vms (c->repo);
     if (!vms) {

@@ -180,6 +180,9 @@ struct instant_session {
   double t_heartbeat;       /* ... to the agent's first answer, -1 */
   size_t ndisks;
   struct instant_session_disk disks[INSTANT_MAX_DISKS];
+  bool point_fault;         /* instant_start failed on the point itself (its
+                               manifest, its saved definition), not on the
+                               host; not stored */
 };
 
 /* ---- sessions (session.c) ------------------------------------------------ */
@@ -192,7 +195,10 @@ struct instant_session {
  * answered in time, t_heartbeat (a missing heartbeat is not an error: the
  * note callback says so).  On error everything created is removed again
  * (domain, supervisor, nbdkit, sockets, overlays), the row is left in
- * state "failed" with the message, and -1 is returned. */
+ * state "failed" with the message, and -1 is returned; s->point_fault
+ * then says whether the point was to blame (it cannot be booted anywhere)
+ * rather than the host (repository unreachable, no such point, libvirt,
+ * nbdkit, overlay space). */
 int instant_start (struct catalog *cat, const struct instant_opts *o,
                    struct instant_session *s);
 

@@ -695,6 +695,8 @@ start_point (struct start *st)
     return -1;
   if (repo_point_resolve (st->repo, st->o->point, st->vm, st->id) == -1)
     return -1;
+  /* From here on a failure is the point's own: it cannot boot anywhere. */
+  st->s->point_fault = true;
   st->m = xmalloc (sizeof *st->m);
   if (repo_manifest_read (st->repo, st->vm, st->id, st->m) == -1)
     return -1;
@@ -707,6 +709,7 @@ start_point (struct start *st)
     if (!st->saved_xml)
       return -1;
   }
+  st->s->point_fault = false;
   return 0;
 }
 
@@ -919,7 +922,9 @@ start_spec (struct start *st, struct instant_xml_spec *spec,
   spec->uuid = st->uuid;
   spec->new_macs = st->ident == INSTANT_IDENTITY_NEW;
   drv_new_uuid (u);
-  hex_decode (u, r, 4);
+  u[8] = '\0';               /* its first 4 random bytes, in hex */
+  if (hex_decode (u, r, 4) == -1)
+    abort ();
   spec->mac_seed = (uint32_t) r[0] << 24 | r[1] << 16 | r[2] << 8 | r[3];
   spec->net = st->net;
   spec->net_source = st->net_src;
@@ -984,6 +989,8 @@ start_domain (struct start *st)
   struct instant_session *s = st->s;
   CLEANUP_FREE char *xml = start_domain_xml (st);
 
+  /* The saved definition could not be made safe to start: the point's. */
+  s->point_fault = !xml;
   if (!xml || session_save (st->cat, s, NULL) == -1)
     return -1;
   st->domain_made = true;
