@@ -9,7 +9,8 @@
 #
 #   images/build-tiny.sh                      tiny + the negative variants
 #   images/build-tiny.sh --variant noweb      one variant (tiny|noinit|noweb|corrupt|
-#                                             nombr|badboot|badroot|poweroff)
+#                                             nombr|badboot|badroot|poweroff|
+#                                             bluescreen)
 #   images/build-tiny.sh --size 16G           tiny of 16 GiB (mostly sparse),
 #                                             written to images/build/tiny-16G.img
 #   images/build-tiny.sh --out FILE ...       another output path (one variant)
@@ -60,7 +61,7 @@ while [ $# -gt 0 ]; do
         *) echo "build-tiny: unknown argument: $1" >&2; usage ;;
     esac
 done
-all_variants=(tiny noinit noweb corrupt nombr badboot badroot poweroff)
+all_variants=(tiny noinit noweb corrupt nombr badboot badroot poweroff bluescreen)
 [ ${#variants[@]} -gt 0 ] || {
     if [ -n "$size" ] || [ -n "$out" ]; then variants=(tiny)
     else variants=("${all_variants[@]}"); fi
@@ -234,6 +235,14 @@ stage_root () {   # stage_root VARIANT DIR
             printf '#!/bin/sh\necho "bootback: powering off during boot"\npoweroff -f\n' \
                 >"$r/etc/rc/S15poweroff"
             chmod 755 "$r/etc/rc/S15poweroff" ;;
+        bluescreen) # a Windows-like stop screen on the display alone (not the
+                  # serial console), then nothing: what only the screen tells
+            cat >"$r/etc/rc/S05bluescreen" <<'EOS'
+#!/bin/sh
+printf '\033[2J\033[H\n\n\n   :(\n\n   Your PC ran into a problem and needs to restart.\n\n   Stop code: CRITICAL_PROCESS_DIED\n' >/dev/tty1
+exec sleep 2147483647
+EOS
+            chmod 755 "$r/etc/rc/S05bluescreen" ;;
     esac
 }
 

@@ -21,8 +21,12 @@
  *
  * The firmware writes to the serial port only when the domain asks for it
  * (<bios useserial='yes'/>, lab/domain-xml.c); a Windows guest's stop
- * code is on the screen alone (not read here).
+ * code or Automatic Repair is on the screen alone: the boot wait reads the
+ * screen by OCR (verify/ocr.c) and matches its text here with
+ * lab_console_match_text, against the same table, ignoring case and runs
+ * of blanks, as OCR is loose with both.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
@@ -58,6 +62,17 @@ const struct lab_console_pattern lab_console_failures[] = {
   { "You are in rescue mode", "systemd rescue mode" },
   { "Give root password for maintenance", "the boot stopped for maintenance "
     "(a file system check or mount failed)" },
+  /* Windows, on the screen (OCR); the stop code is in the quoted line */
+  { "Stop code:", "Windows stopped with a stop code (blue screen)" },
+  { "ran into a problem and needs to restart", "Windows stopped (blue screen)" },
+  { "STOP: 0x", "Windows stopped with a stop error (blue screen)" },
+  { "INACCESSIBLE_BOOT_DEVICE", "Windows cannot reach its boot disk "
+    "(INACCESSIBLE_BOOT_DEVICE)" },
+  { "Automatic Repair", "Windows could not start (Automatic Repair)" },
+  { "needs to be repaired", "Windows could not start: its boot configuration "
+    "needs to be repaired" },
+  { "BOOTMGR is missing", "the Windows boot manager is missing" },
+  { "An operating system wasn't found", "no operating system found (Windows boot)" },
   { NULL, NULL },
 };
 
@@ -112,6 +127,82 @@ match_line (const struct lab_console_watch *w, const char *line)
     if (strstr (line, p->text))
       return p;
   return NULL;
+}
+
+/* Screen text: a line as the patterns are matched, printable ASCII,
+ * lower case, runs of blanks as one, at most LINE_MAX_LEN. */
+static void
+normalize (const char *in, size_t n, char *out)
+{
+  size_t i, k = 0;
+
+  for (i = 0; i < n && k < LINE_MAX_LEN; i++) {
+    unsigned char c = in[i];
+    bool blank = c == ' ' || c == '\t';
+    if (blank && (k == 0 || out[k - 1] == ' '))
+      continue;
+    out[k++] = blank ? ' ' : c >= 0x20 && c < 0x7f ? (char) tolower (c) : '?';
+  }
+  out[k] = '\0';
+}
+
+static bool
+text_has (const char *norm_line, const char *pattern)
+{
+  char p[LINE_MAX_LEN + 1];
+
+  normalize (pattern, strlen (pattern), p);
+  return p[0] && strstr (norm_line, p);
+}
+
+/* The line of text (n lines) that holds pattern p, or -1. */
+static ssize_t
+text_find (char (*norm)[LINE_MAX_LEN + 1], size_t n, const char *p)
+{
+  size_t i;
+
+  for (i = 0; i < n; i++)
+    if (text_has (norm[i], p))
+      return (ssize_t) i;
+  return -1;
+}
+
+/* A screen is one picture, not a stream: the pattern that comes first
+ * (the definition's, then the table's order) wins, wherever its line is,
+ * so "Stop code: X" is quoted rather than the line above it. */
+const char *
+lab_console_match_text (const char *text, const struct lab_console_pattern *extra,
+                        size_t nextra, char **line)
+{
+  enum { MAX_LINES = 256 };
+  CLEANUP_FREE char (*norm)[LINE_MAX_LEN + 1] = xcalloc (MAX_LINES, sizeof *norm);
+  const char *start[MAX_LINES];
+  size_t len[MAX_LINES], n = 0, i, k;
+  const struct lab_console_pattern *p = NULL;
+  const char *s = text;
+  ssize_t at = -1;
+
+  *line = NULL;
+  for (; *s && n < MAX_LINES; n++) {
+    len[n] = strcspn (s, "\n");
+    start[n] = s;
+    normalize (s, len[n], norm[n]);
+    s += len[n] + (s[len[n]] == '\n');
+  }
+  for (i = 0; i < nextra && at < 0; i++)
+    if ((at = text_find (norm, n, extra[i].text)) >= 0)
+      p = &extra[i];
+  for (i = 0; at < 0 && lab_console_failures[i].text; i++)
+    if ((at = text_find (norm, n, lab_console_failures[i].text)) >= 0)
+      p = &lab_console_failures[i];
+  if (!p)
+    return NULL;
+  *line = xcalloc (1, LINE_MAX_LEN + 1);
+  for (k = 0; k < len[at] && k < LINE_MAX_LEN; k++) {
+    unsigned char c = start[at][k];
+    (*line)[k] = c >= 0x20 && c < 0x7f ? (char) c : '?';
+  }
+  return p->reason;
 }
 
 /* Escape sequences: ESC [ params final-byte, ESC c and other two-byte

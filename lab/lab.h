@@ -461,5 +461,12 @@ struct lab_console_watch *lab_console_watch_new (const char *path,
 int lab_console_watch_poll (struct lab_console_watch *w, const char **reason,
                             char **quoted);
 void lab_console_watch_free (struct lab_console_watch *w);
+/* The reason of the first line of text (what a screen shows, read by OCR)
+ * that holds a pattern of extra[0..nextra) or the table, ignoring case and
+ * runs of blanks; the line in *line (printable, bounded, malloc'd).  NULL
+ * (and *line NULL) if none. */
+const char *lab_console_match_text (const char *text,
+                                    const struct lab_console_pattern *extra,
+                                    size_t nextra, char **line);
 
 #endif /* BOOTBACK_LAB_H */

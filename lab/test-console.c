@@ -153,6 +153,40 @@ test_extra_and_hostile (void)
   free (quoted);
 }
 
+/* Screen text (OCR): case and blanks do not matter, the first pattern of
+ * the table wins wherever its line is, the definition's come first, the
+ * quoted line is printable and bounded, a healthy screen matches nothing. */
+static void
+test_screen_text (void)
+{
+  static const struct lab_console_pattern extra[] = {
+    { "Contoso ERP: licence expired", "the ERP's licence expired" },
+  };
+  const char *bsod = ":(\n\nYour PC ran into a problem and needs to restart.\n\n"
+                     "Stop  code:   CRITICAL_PROCESS_DIED\n";
+  const char *reason;
+  char *line, big[3000];
+
+  reason = lab_console_match_text (bsod, NULL, 0, &line);
+  CHECK (reason && strstr (reason, "stop code"));
+  CHECK (line && strcmp (line, "Stop  code:   CRITICAL_PROCESS_DIED") == 0);
+  free (line);
+  reason = lab_console_match_text ("PREPARING AUTOMATIC REPAIR", NULL, 0, &line);
+  CHECK (reason && strstr (reason, "Automatic Repair"));
+  free (line);
+  reason = lab_console_match_text ("contoso erp:   LICENCE expired\nStop code: X", extra, 1, &line);
+  CHECK (reason && strcmp (reason, "the ERP's licence expired") == 0);
+  free (line);
+  reason = lab_console_match_text ("Debian GNU/Linux 12 web1 tty1\n\nweb1 login:", NULL, 0, &line);
+  CHECK (!reason && !line);
+  memset (big, 'B', sizeof big);
+  memcpy (big, "\x01\xff" "STOP: 0x0000007B", 18);
+  big[sizeof big - 1] = '\0';
+  reason = lab_console_match_text (big, NULL, 0, &line);
+  CHECK (reason && line && strncmp (line, "??STOP: 0x", 10) == 0 && strlen (line) <= 512);
+  free (line);
+}
+
 int
 main (void)
 {
@@ -161,6 +195,7 @@ main (void)
   test_broken_boots ();
   test_healthy_and_split ();
   test_extra_and_hostile ();
+  test_screen_text ();
   {
     CLEANUP_FREE char *rm = xasprintf ("rm -rf %s", dir);
     if (system (rm) != 0)

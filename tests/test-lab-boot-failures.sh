@@ -10,6 +10,9 @@
 #   poweroff  the VM stopped while booting
 #   hang      a boot sector that loops (jmp $): no console output and no
 #             disk reads for its stall-timeout (10 s)
+#   bluescreen  a Windows-like stop screen on the display alone, then
+#             silence: read from the screen by OCR (the serial console has
+#             nothing; without OCR this waited for its 1 m stall-timeout)
 #   custom    a healthy tiny whose console shows a line the lab definition
 #             names in boot_failures: (its own reason; the first line its
 #             root system writes, well before its agent answers)
@@ -19,7 +22,7 @@ source "$top_srcdir/tests/functions.sh"
 source "$top_srcdir/lab/lab-test-lib.sh"
 
 lab_test_start
-for v in nombr badboot badroot poweroff; do tiny_copy "$v" "$tmp/$v.img"; done
+for v in nombr badboot badroot poweroff bluescreen; do tiny_copy "$v" "$tmp/$v.img"; done
 lab_image custom tiny 10.77.0.25
 truncate -s 64M "$tmp/hang.img"
 printf '\xeb\xfe' | dd of="$tmp/hang.img" conv=notrunc status=none
@@ -36,6 +39,7 @@ verify:
   - { name: badboot, image: $tmp/badboot.img, checks: [heartbeat] }
   - { name: badroot, image: $tmp/badroot.img, checks: [heartbeat] }
   - { name: poweroff, image: $tmp/poweroff.img, checks: [heartbeat] }
+  - { name: bluescreen, image: $tmp/bluescreen.img, checks: [heartbeat] }
   - { name: hang, image: $tmp/hang.img, stall-timeout: 10s, checks: [heartbeat] }
   - { name: custom, image: $tmp/custom.img, address: 10.77.0.25, checks: [heartbeat] }
 EOF2
@@ -57,6 +61,8 @@ want = {
     "badroot": ["did not boot: the root file system was not mounted (initramfs"],
     "poweroff": ["the VM stopped while booting"],
     "hang": ["did not boot: stalled: no console output and no disk reads for 1"],
+    "bluescreen": ["did not boot: Windows stopped with a stop code (blue screen) (screen: ",
+                   "CRITICAL_PROCESS_DIED"],
     "custom": ["did not boot: this image must not boot here",
                "bootback: starting (tiny"],
 }

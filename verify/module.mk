@@ -5,13 +5,13 @@ VERIFY_SRC := $(filter-out verify/test-%,$(wildcard verify/*.c))
 VERIFY_OBJ := $(VERIFY_SRC:.c=.o)
 VERIFY_A   := verify/libverify.a
 LIBS_A     += $(VERIFY_A)
-PC_VERIFY  := libvirt libxml-2.0 jansson libpng libcrypto
+PC_VERIFY  := libvirt libxml-2.0 jansson libpng libcrypto tesseract lept
 VERIFY_LIBS = $(call pc_libs,$(PC_VERIFY)) $(LAB_LIBS) -lm
 DEPS       += libvirt-dev libxml2-dev libjansson-dev libpng-dev libssl-dev \
-              libxml2-utils chromium
+              libxml2-utils chromium libtesseract-dev tesseract-ocr-eng
 
-$(VERIFY_OBJ) verify/test-report.o verify/test-history.o verify/test-sign.o: ALL_CFLAGS += $(call pc_cflags,$(PC_VERIFY) $(PC_LAB) $(PC_VIRT))
-$(VERIFY_OBJ) verify/test-report.o verify/test-history.o verify/test-find-good.o: ALL_CFLAGS += $(call pc_cflags,$(PC_VERIFY) $(PC_LAB) $(PC_VIRT))
+$(VERIFY_OBJ) verify/test-report.o verify/test-history.o verify/test-sign.o \
+verify/test-find-good.o: ALL_CFLAGS += $(call pc_cflags,$(PC_VERIFY) $(PC_LAB) $(PC_VIRT))
 $(VERIFY_A): $(VERIFY_OBJ)
 	$(AR) rcs $@ $^
 

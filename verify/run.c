@@ -441,6 +441,56 @@ stalled (struct vm_run *v, struct activity *a, char **failed)
   return true;
 }
 
+/* The screen, read by OCR, shows a failed boot that the serial console
+ * does not (a Windows stop code, Automatic Repair).  Read only once the
+ * console has been quiet for SCREEN_QUIET seconds (a guest that writes its
+ * console says why there, and a healthy one is not slowed down), then at
+ * most every SCREEN_EVERY seconds; never again once OCR cannot run here. */
+#define SCREEN_QUIET 5
+#define SCREEN_EVERY 10
+struct screen {
+  off_t console;            /* the console log's size ... */
+  double console_changed;   /* ... and when it last changed */
+  double read;              /* when the screen was last read */
+  bool off;                 /* OCR does not work here */
+};
+
+static bool
+screen_failed (struct vm_run *v, struct screen *s, char **failed)
+{
+  CLEANUP_FREE unsigned char *img = NULL;
+  CLEANUP_FREE char *mime = NULL, *text = NULL, *line = NULL;
+  const struct lab_def *d = v->r->d;
+  double now = now_monotonic ();
+  const char *reason;
+  struct stat st;
+  off_t console = stat (lab_vm_serial_log (v->x->h), &st) == 0 ? st.st_size : 0;
+  size_t len;
+
+  if (s->console_changed == 0 || console != s->console) {
+    s->console = console;
+    s->console_changed = now;
+  }
+  if (s->off || now - s->console_changed < SCREEN_QUIET || now - s->read < SCREEN_EVERY)
+    return false;
+  s->read = now;
+  if (virt_screenshot (lab_vm_domain (v->x->h), &img, &len, &mime) == -1) {
+    error_clear ();                     /* no screen: nothing to read */
+    return false;
+  }
+  text = verify_ocr (img, len);
+  if (!text) {
+    say_warning (v->r, "%s: the screen is not read: %s", v->vm->name, error_msg ());
+    s->off = true;
+    return false;
+  }
+  reason = lab_console_match_text (text, d->boot_failures, d->nboot_failures, &line);
+  if (!reason)
+    return false;
+  *failed = xasprintf ("%s (screen: \"%s\")", reason, line);
+  return true;
+}
+
 /* Until boot-timeout, poll the guest agent (heartbeat) and, if the address
  * is known, ICMP (first sign of life = "boot"); a console line that means
  * the boot failed (*failed: the reason) or a stopped VM (msg) ends the
@@ -458,13 +508,14 @@ boot_wait (struct vm_run *v, char *msg, size_t len, char **failed)
   bool booted = false;
   double read_checked = 0;
   struct activity act = { 0 };
+  struct screen screen = { 0 };
 
   while (!lab_interrupted && !r->isolation_broken) {
     double tick = now_monotonic ();
     if (tick > deadline)
       break;
     if (console_failed (console, failed) || disk_failed (v, &read_checked, failed) ||
-        stalled (v, &act, failed))
+        screen_failed (v, &screen, failed) || stalled (v, &act, failed))
       break;
     if (virDomainIsActive (dom) != 1) {
       snprintf (msg, len, "the VM stopped while booting");

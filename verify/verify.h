@@ -8,6 +8,8 @@
  *                  namespace), script (run in the namespace), guest-exec,
  *                  screenshot
  *   png.c          PPM screenshots -> PNG
+ *   ocr.c          the words on a screenshot (Tesseract), for boot
+ *                  failures only the screen shows
  *   run.c          a lab run: state, network, isolation checks, groups in
  *                  boot order (boot timeout, delay), checks, timings,
  *                  teardown (also on SIGINT/SIGTERM)
@@ -372,6 +374,13 @@ const char *verify_sig_verdict_name (enum verify_sig_verdict v);
 int verify_sig_check (const struct verify_key *k, const char *path,
                       enum verify_sig_verdict *verdict,
                       char sig_key[VERIFY_KEY_FPR_LEN + 1], char *msg, size_t len);
+/* ---- the screen's words (ocr.c) ------------------------------------------- */
+
+/* The text on a screenshot (PPM or PNG bytes, as virt_screenshot gives
+ * them), UTF-8, malloc'd; NULL with the error set (no English data for
+ * Tesseract, not an image, a screen over 3840x2160). */
+char *verify_ocr (const unsigned char *img, size_t len);
+
 /* ---- the newest good point (find-good.c) ----------------------------------- */
 
 /* Verify point i of n (oldest first): 1 passed, 0 failed, -1 could not
