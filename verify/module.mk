@@ -5,13 +5,13 @@ VERIFY_SRC := $(filter-out verify/test-%,$(wildcard verify/*.c))
 VERIFY_OBJ := $(VERIFY_SRC:.c=.o)
 VERIFY_A   := verify/libverify.a
 LIBS_A     += $(VERIFY_A)
-PC_VERIFY  := libvirt libxml-2.0 jansson libpng libcrypto tesseract lept
+PC_VERIFY  := libvirt libxml-2.0 jansson libpng libcrypto
 VERIFY_LIBS = $(call pc_libs,$(PC_VERIFY)) $(LAB_LIBS) -lm
 DEPS       += libvirt-dev libxml2-dev libjansson-dev libpng-dev libssl-dev \
-              libxml2-utils chromium libtesseract-dev tesseract-ocr-eng
+              libxml2-utils chromium tesseract-ocr tesseract-ocr-eng
 
 $(VERIFY_OBJ) verify/test-report.o verify/test-history.o verify/test-sign.o \
-verify/test-find-good.o: ALL_CFLAGS += $(call pc_cflags,$(PC_VERIFY) $(PC_LAB) $(PC_VIRT))
+verify/test-find-good.o verify/test-ocr.o: ALL_CFLAGS += $(call pc_cflags,$(PC_VERIFY) $(PC_LAB) $(PC_VIRT))
 $(VERIFY_A): $(VERIFY_OBJ)
 	$(AR) rcs $@ $^
 
@@ -38,6 +38,11 @@ verify/test-sign: verify/test-sign.o $(VERIFY_A) $(LAB_A) $(INSTANT_A) $(CATALOG
 	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDFLAGS) $(VERIFY_LIBS) -lpthread
 TEST_BINS += verify/test-sign
 TESTS     += verify/test-sign
+verify/test-ocr: verify/test-ocr.o $(VERIFY_A) $(UTIL_A)
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDFLAGS)
+TEST_BINS += verify/test-ocr
+TESTS     += verify/test-ocr
+
 verify/test-find-good: verify/test-find-good.o $(VERIFY_A)
 	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDFLAGS)
 TEST_BINS += verify/test-find-good

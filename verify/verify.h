@@ -8,7 +8,7 @@
  *                  namespace), script (run in the namespace), guest-exec,
  *                  screenshot
  *   png.c          PPM screenshots -> PNG
- *   ocr.c          the words on a screenshot (Tesseract), for boot
+ *   ocr.c          the words on a screenshot (tesseract), for boot
  *                  failures only the screen shows
  *   run.c          a lab run: state, network, isolation checks, groups in
  *                  boot order (boot timeout, delay), checks, timings,
@@ -377,8 +377,9 @@ int verify_sig_check (const struct verify_key *k, const char *path,
 /* ---- the screen's words (ocr.c) ------------------------------------------- */
 
 /* The text on a screenshot (PPM or PNG bytes, as virt_screenshot gives
- * them), UTF-8, malloc'd; NULL with the error set (no English data for
- * Tesseract, not an image, a screen over 3840x2160). */
+ * them), read by tesseract in a process of its own (as nobody, at most
+ * 30 s, 64 KiB of text), malloc'd; NULL with the error set (tesseract or
+ * its English data not installed, not an image, too slow). */
 char *verify_ocr (const unsigned char *img, size_t len);
 
 /* ---- the newest good point (find-good.c) ----------------------------------- */
