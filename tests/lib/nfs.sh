@@ -34,12 +34,9 @@ fi
 # suppressions (a leak inside libnfs 4.0, see tests/lib/libnfs.supp);
 # nbdkit keeps its own (nbd-plugin/nbdkit.supp).
 if [ -n "${BOOTBACK_VALGRIND:-}" ]; then
-    _nfs_vg=(valgrind -q --error-exitcode=99 --leak-check=full
-             --errors-for-leak-kinds=definite --trace-children=no
-             "--suppressions=$top_srcdir/tests/lib/libnfs.supp")
-    bootback () { "${_nfs_vg[@]}" "$BOOTBACK" "$@"; }
+    BOOTBACK_VG_ARGS+=("--suppressions=$top_srcdir/tests/lib/libnfs.supp")
     if [ -n "${NBDKIT+set}" ]; then
-        NBDKIT=("${_nfs_vg[@]}" --child-silent-after-fork=yes
+        NBDKIT=(valgrind "${BOOTBACK_VG_ARGS[@]}" --child-silent-after-fork=yes
                 "--suppressions=$top_srcdir/nbd-plugin/nbdkit.supp" nbdkit)
     fi
 fi
