@@ -148,12 +148,9 @@ static int
 history_add (void *opaque, const struct catalog_lab_history *h)
 {
   json_t *a = opaque;
-  char iso[32];
-  time_t t = h->started;
-  struct tm tm;
+  char iso[ISO_TIME_LEN + 1];
 
-  gmtime_r (&t, &tm);
-  strftime (iso, sizeof iso, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  iso_time_format (h->started, iso);
   json_array_append_new (a, json_pack (
     "{s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:s, s:s, s:s}",
     "run", h->run, "lab", h->lab, "kind", h->kind,
@@ -189,9 +186,7 @@ chain_break (struct walk *w, const struct catalog_lab_link *l,
              const char *problem, const char *why)
 {
   struct verify_chain_check *k = w->k;
-  char iso[32];
-  time_t t = l->started;
-  struct tm tm;
+  char iso[ISO_TIME_LEN + 1];
 
   k->broken = true;
   k->id = l->id;
@@ -199,8 +194,7 @@ chain_break (struct walk *w, const struct catalog_lab_link *l,
   snprintf (k->lab, sizeof k->lab, "%s", l->lab);
   k->started = l->started;
   k->problem = problem;
-  gmtime_r (&t, &tm);
-  strftime (iso, sizeof iso, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  iso_time_format (l->started, iso);
   snprintf (k->message, sizeof k->message, "run #%" PRId64 " %s (lab %s, "
             "started %s): %s", l->id, l->run, l->lab, iso, why);
 }
@@ -260,11 +254,8 @@ verify_chain_check_json (const struct verify_chain_check *k)
                          "unchained", (json_int_t) k->unchained);
 
   if (k->broken) {
-    char iso[32];
-    time_t t = k->started;
-    struct tm tm;
-    gmtime_r (&t, &tm);
-    strftime (iso, sizeof iso, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    char iso[ISO_TIME_LEN + 1];
+    iso_time_format (k->started, iso);
     json_object_set_new (o, "broken", json_pack (
       "{s:I, s:s, s:s, s:s, s:s, s:s}", "id", (json_int_t) k->id, "run", k->run,
       "lab", k->lab, "started", iso, "problem", k->problem, "message", k->message));

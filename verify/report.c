@@ -30,15 +30,6 @@ seconds_or_null (double s)
 
 static json_t *report_json_body (const struct verify_report *r);
 
-static void
-iso_time (time_t t, char out[32])
-{
-  struct tm tm;
-
-  gmtime_r (&t, &tm);
-  strftime (out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
 /* "evidence": {"signed", "key", "unsigned_reason"?, "chain"}, once sealed. */
 static json_t *
 evidence_json (const struct verify_evidence *e)
@@ -71,7 +62,7 @@ report_json_body (const struct verify_report *r)
   char iso[32], exp[32];
   size_t i, j;
 
-  iso_time (r->started, iso);
+  iso_time_format (r->started, iso);
   for (i = 0; i < r->nvms; i++) {
     const struct verify_vm_result *v = &r->vms[i];
     json_t *checks = json_array ();
@@ -108,7 +99,7 @@ report_json_body (const struct verify_report *r)
     }
   }
   if (r->expires)
-    iso_time (r->expires, exp);
+    iso_time_format (r->expires, exp);
   return json_pack ("{s:s, s:s, s:s, s:s, s:s, s:f, s:s, s:s?, s:s?, s:s?,"
                     " s:{s:i, s:i, s:i, s:i, s:i}, s:{s:f, s:f}, s:o}",
                     "lab", r->lab, "run", r->run_id ? r->run_id : "",
@@ -240,7 +231,7 @@ html_header (struct out *o, const struct verify_report *r)
 {
   char iso[32];
 
-  iso_time (r->started, iso);
+  iso_time_format (r->started, iso);
   put (o, "<header><h1>Lab <span id=\"lab\">");
   esc (o, r->lab);
   put (o, "</span>: <span id=\"status\">%s</span></h1>\n<p>", r->status);
@@ -547,7 +538,7 @@ junit_write (xmlTextWriterPtr w, const void *arg)
   char iso[32], suite[256];
   size_t i;
 
-  iso_time (r->started, iso);
+  iso_time_format (r->started, iso);
   iso[19] = '\0';                     /* JUnit timestamps have no zone */
   xmlTextWriterSetIndent (w, 1);
   W (xmlTextWriterStartDocument (w, NULL, "UTF-8", NULL));

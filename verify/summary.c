@@ -302,15 +302,6 @@ verify_summary_read (struct catalog *cat, int64_t repo_id, time_t since,
 
 /* ---- output ---------------------------------------------------------------- */
 
-static void
-iso (time_t t, char out[32])
-{
-  struct tm tm;
-
-  gmtime_r (&t, &tm);
-  strftime (out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
 static json_t *
 secs_or_null (double s)
 {
@@ -325,10 +316,10 @@ point_json (const char *id, time_t t, time_t verified)
 
   if (!id)
     return json_null ();
-  iso (t, when);
+  iso_time_format (t, when);
   o = json_pack ("{s:s, s:s}", "id", id, "time", when);
   if (verified) {
-    iso (verified, at);
+    iso_time_format (verified, at);
     json_object_set_new (o, "verified", json_string (at));
   }
   return o;
@@ -358,8 +349,8 @@ verify_summary_json (const struct verify_summary *s)
   char since[32], now[32];
   size_t i;
 
-  iso (s->since, since);
-  iso (s->now, now);
+  iso_time_format (s->since, since);
+  iso_time_format (s->now, now);
   for (i = 0; i < s->nvms; i++)
     json_array_append_new (vms, vm_json (&s->vms[i]));
   return json_pack ("{s:s, s:s, s:I, s:o}", "since", since, "now", now,
@@ -386,12 +377,12 @@ html_point (FILE *f, const char *id, time_t t, time_t verified)
     fputs ("<td>&mdash;</td>", f);
     return;
   }
-  iso (t, when);
+  iso_time_format (t, when);
   fputs ("<td>", f);
   verify_html_escape (f, id);
   fprintf (f, "<br><span class=\"meta\">%s", when);
   if (verified) {
-    iso (verified, at);
+    iso_time_format (verified, at);
     fprintf (f, ", verified %s", at);
   }
   fputs ("</span></td>", f);
@@ -431,8 +422,8 @@ verify_summary_html (const struct verify_summary *s)
     abort ();
   for (i = 0; i < s->nvms; i++)
     ok &= s->vms[i].runs > 0 && s->vms[i].passed == s->vms[i].runs;
-  iso (s->since, since);
-  iso (s->now, now);
+  iso_time_format (s->since, since);
+  iso_time_format (s->now, now);
   fprintf (f, "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
            "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
            "<title>bootback report %s to %s</title>\n", since, now);

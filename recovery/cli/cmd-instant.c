@@ -73,13 +73,9 @@ migrate_env (struct instant_migrate_opts *o)
 }
 
 static const char *
-iso_time (double t, char *buf, size_t len)
+iso_time (double t, char buf[ISO_TIME_LEN + 1])
 {
-  time_t tt = (time_t) t;
-  struct tm tm;
-
-  gmtime_r (&tt, &tm);
-  strftime (buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  iso_time_format ((time_t) t, buf);
   return buf;
 }
 
@@ -104,7 +100,7 @@ session_json (const struct instant_session *s)
                     "id", (json_int_t) s->id, "name", s->name, "uuid", s->uuid,
                     "vm", s->vm, "point", s->point, "repo", s->repo,
                     "state", instant_state_name (s->state), "message", s->message,
-                    "created", iso_time (s->created, created, sizeof created),
+                    "created", iso_time (s->created, created),
                     "transient", s->transient,
                     "supervisor_pid", (json_int_t) s->supervisor_pid,
                     "supervisor_alive", instant_supervisor_alive (s),
@@ -356,13 +352,13 @@ print_row (void *opaque, const struct instant_session *s)
     instant_domain_state (s, NULL, dstate, sizeof dstate);
     printf ("%-4" PRId64 " %-20s %-34s %-10s %-20s VM %s, %s%s%s\n", s->id, s->name,
             point, instant_state_name (s->state),
-            iso_time (s->created, created, sizeof created), dstate,
+            iso_time (s->created, created), dstate,
             instant_supervisor_alive (s) ? "supervised" : "NOT SUPERVISED",
             s->message[0] ? "; " : "", s->message);
   }
   else
     printf ("%-4" PRId64 " %-20s %-34s %-10s %-20s %s\n", s->id, s->name, point,
-            instant_state_name (s->state), iso_time (s->created, created, sizeof created),
+            instant_state_name (s->state), iso_time (s->created, created),
             s->message);
   return 0;
 }

@@ -23,15 +23,13 @@ static json_t *
 manifest_json (const struct repo_manifest *m)
 {
   json_t *disks = json_array ();
-  char iso[32], hex[2 * REPO_DIGEST_LEN + 1], pt[160];
-  struct tm tm;
+  char iso[ISO_TIME_LEN + 1], hex[2 * REPO_DIGEST_LEN + 1], pt[160];
   uint64_t total = 0;
   size_t i;
 
   snprintf (pt, sizeof pt, "%s@%s", m->vm, m->id);
 
-  gmtime_r (&m->time, &tm);
-  strftime (iso, sizeof iso, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  iso_time_format (m->time, iso);
   for (i = 0; i < m->ndisks; i++) {
     hex_encode (m->disks[i].index_sha256, REPO_DIGEST_LEN, hex);
     json_array_append_new (disks, json_pack ("{s:s, s:I, s:s, s:s, s:I}",

@@ -17,13 +17,11 @@ char *
 manifest_encode (const struct repo_manifest *m)
 {
   json_t *o = json_object (), *disks = json_array (), *st;
-  char hex[2 * REPO_DIGEST_LEN + 1], iso[32];
-  struct tm tm;
+  char hex[2 * REPO_DIGEST_LEN + 1], iso[ISO_TIME_LEN + 1];
   size_t i;
   char *s;
 
-  gmtime_r (&m->time, &tm);
-  strftime (iso, sizeof iso, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  iso_time_format (m->time, iso);
   json_object_set_new (o, "format", json_string ("bootback-point"));
   json_object_set_new (o, "version", json_integer (1));
   json_object_set_new (o, "vm", json_string (m->vm));

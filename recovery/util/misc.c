@@ -266,6 +266,18 @@ timestamp_format (time_t t, char out[TIMESTAMP_LEN + 1])
   strftime (out, TIMESTAMP_LEN + 1, "%Y%m%dT%H%M%SZ", &tm);
 }
 
+void
+iso_time_format (time_t t, char out[ISO_TIME_LEN + 1])
+{
+  struct tm tm;
+
+  /* A time from a manifest may be anything: one that does not fit (a year
+   * past 9999, before 0) is written as zeros, never left unterminated. */
+  if (!gmtime_r (&t, &tm) || tm.tm_year < -1900 || tm.tm_year > 9999 - 1900 ||
+      strftime (out, ISO_TIME_LEN + 1, "%Y-%m-%dT%H:%M:%SZ", &tm) != ISO_TIME_LEN)
+    snprintf (out, ISO_TIME_LEN + 1, "0000-00-00T00:00:00Z");
+}
+
 int
 timestamp_parse (const char *s, time_t *t)
 {

@@ -190,6 +190,16 @@ main (void)
   timestamp_format (t, ts);
   assert (strcmp (ts, "20261122T045506Z") == 0);
   assert (timestamp_parse ("yesterday", &t) == -1);
+  {
+    char iso[ISO_TIME_LEN + 1];
+    assert (timestamp_parse ("20261122T045506Z", &t) == 0);
+    iso_time_format (t, iso);
+    assert (strcmp (iso, "2026-11-22T04:55:06Z") == 0);
+    iso_time_format ((time_t) 1 << 50, iso);        /* a hostile manifest's */
+    assert (strcmp (iso, "0000-00-00T00:00:00Z") == 0);
+    iso_time_format (-((time_t) 1 << 50), iso);
+    assert (strcmp (iso, "0000-00-00T00:00:00Z") == 0);
+  }
 
   error_set (ENOENT, "open: %s", "/x");
   assert (strcmp (error_msg (), "open: /x: No such file or directory") == 0);

@@ -155,6 +155,10 @@ void report_linev (void (*fn) (void *opaque, const char *line), void *opaque,
 /* Restore point time stamps are UTC, basic ISO 8601: 20261122T045506Z. */
 #define TIMESTAMP_LEN 16
 void timestamp_format (time_t t, char out[TIMESTAMP_LEN + 1]);
+/* Times in JSON and reports: UTC, extended ISO 8601, 2026-11-22T04:55:06Z
+ * (0000-00-00T00:00:00Z for a time outside the years 0 to 9999). */
+#define ISO_TIME_LEN 20
+void iso_time_format (time_t t, char out[ISO_TIME_LEN + 1]);
 /* Parse a stamp (also accepts 2026-11-22T04:55:06Z and ...+00:00 forms);
  * -1 on error. */
 int timestamp_parse (const char *s, time_t *t);
