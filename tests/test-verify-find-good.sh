@@ -6,8 +6,10 @@
 # after a bad night).  The search verifies the newest (failed), then
 # bisects: the 2nd (passed), the 3rd (passed), the 4th (failed), and names
 # the 3rd as the newest good point, never booting the oldest.  A second
-# search boots nothing: every verdict comes from the catalog.  A VM whose
-# points all fail exits 2; wrong usage exits 1.
+# search takes every verdict from the catalog and boots only its answer
+# again (the repository may have changed since); --rto turns a cached pass
+# slower than it into a failure.  A VM whose points all fail exits 2;
+# wrong usage exits 1.
 source "$top_srcdir/tests/functions.sh"
 source "$top_srcdir/lab/lab-test-lib.sh"
 
@@ -48,7 +50,7 @@ done
 [ "$(sources | sort | tr '\n' ' ')" = "web1@$(t 2) web1@$(t 3) web1@$(t 4) web1@$(t 5) " ] ||
     fail "the runs recorded are not the four points tried: $(sources | tr '\n' ' ')"
 
-# Again: the verdicts come from the catalog, nothing boots.
+# Again: the verdicts come from the catalog; only the answer boots again.
 bootback verify web1 --find-good --json >"$tmp/again.json" 2>"$tmp/again.err" ||
     { cat "$tmp/again.err"; fail "second find-good failed"; }
 python3 - "$tmp/again.json" "$(t 3)" <<'EOP'
@@ -56,11 +58,23 @@ import json, sys
 r = json.load(open(sys.argv[1]))
 assert r["newest_good"] == sys.argv[2], r
 assert r["points"] == 5, r
-assert [t["cached"] for t in r["tried"]] == [True] * 4, r["tried"]
+assert [t["cached"] for t in r["tried"]] == [True] * 4 + [False], r["tried"]
+assert r["tried"][-1]["point"] == sys.argv[2] and r["tried"][-1]["verdict"] == "passed", r
 assert all(t["run"] and t["report_dir"] for t in r["tried"]), r["tried"]
 EOP
-[ "$(sources | wc -l)" -eq 4 ] || fail "the second search booted a point"
-grep -q "started as" "$tmp/again.err" && fail "the second search started a VM"
+[ "$(sources | wc -l)" -eq 5 ] || fail "the second search did not boot exactly its answer again"
+[ "$(sources | tail -n 1)" = "web1@$(t 3)" ] || fail "the second search booted another point"
+
+# An RTO no run met: every cached pass fails it, and the search says so.
+rc=0
+bootback verify web1 --find-good --rto 1s --json >"$tmp/rto.json" 2>"$tmp/rto.err" || rc=$?
+[ $rc -eq 2 ] || { cat "$tmp/rto.err"; fail "find-good --rto 1s: exit $rc, expected 2"; }
+python3 - "$tmp/rto.json" <<'EOP'
+import json, sys
+r = json.load(open(sys.argv[1]))
+assert r["newest_good"] is None, r
+assert any("over the RTO of 1 s" in t["reason"] for t in r["tried"] if t["cached"]), r["tried"]
+EOP
 
 # Every point bad: exit 2, naming the oldest.
 for i in 1 2; do

@@ -588,7 +588,7 @@ attempt_script (const struct lab_check *c, const struct verify_target *t,
   for (i = 0; i < 5; i++)
     free (env[i]);
   free (r->output);
-  r->output = xstrdup (out);
+  r->output = xstrdup_printable (out, true);
   if (st == 0) {
     snprintf (msg, len, "exit 0");
     return 0;
@@ -610,7 +610,7 @@ attempt_guest_exec (const struct lab_check *c, const struct verify_target *t,
   int st = verify_guest_exec (t->dom, c->command, c->timeout, out, sizeof out);
 
   free (r->output);
-  r->output = xstrdup (out);
+  r->output = xstrdup_printable (out, true);
   if (st == 0) {
     snprintf (msg, len, "exit 0");
     return 0;
@@ -697,7 +697,7 @@ verify_check_run (const struct lab_check *c, const struct verify_target *t,
         break;
     }
   }
-  r->message = xstrdup (msg);
+  r->message = xstrdup_printable (msg, false);   /* may quote the guest */
   r->seconds = now_monotonic () - start;
 }
 

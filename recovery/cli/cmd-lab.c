@@ -882,6 +882,7 @@ struct find {
   const char *vm;
   char **ids;               /* the VM's points, oldest first */
   signed char *verdict;     /* per point: 1 passed, -1 failed, 0 not tried */
+  bool *fresh;              /* per point: verified by this search */
   bool recheck;             /* ignore the verdicts of earlier runs */
   json_t *tried;            /* what was tried, in order */
 };
@@ -914,9 +915,11 @@ report_reason (const struct verify_report *r, const char *vm)
   return out;
 }
 
-/* The newest verdict an earlier run that ran to its end gave VM@POINT. */
+/* The newest verdict an earlier run that ran to its end gave VM@POINT;
+ * a pass over today's --rto is a failure. */
 struct cached {
   const char *source;       /* "VM@POINT" */
+  double rto;               /* --rto, < 0 none */
   json_t *found;            /* a "tried" object, or NULL */
 };
 
@@ -925,16 +928,24 @@ cached_row (void *opaque, const struct catalog_lab_history *h)
 {
   struct cached *k = opaque;
   bool pass = strcmp (h->status, "pass") == 0;
+  CLEANUP_FREE char *reason = NULL;
 
   if (strcmp (h->source, k->source) != 0 ||
       (strcmp (h->run_status, "passed") != 0 && strcmp (h->run_status, "failed") != 0))
     return 0;
+  if (pass && k->rto >= 0 && !(h->t_app_ready >= 0 && h->t_app_ready <= k->rto)) {
+    pass = false;
+    reason = xasprintf ("rto: application ready after %.1f s, over the RTO of %.0f s",
+                        h->t_app_ready, k->rto);
+  }
+  else
+    reason = xstrdup_printable (pass ? "" : *h->message ? h->message : h->failed_checks,
+                                false);
   json_decref (k->found);
   k->found = json_pack ("{s:s, s:b, s:s, s:I, s:s, s:s}",
                         "verdict", pass ? "passed" : "failed", "cached", 1,
                         "run", h->run, "started", (json_int_t) h->started,
-                        "report_dir", h->report_dir,
-                        "reason", pass ? "" : *h->message ? h->message : h->failed_checks);
+                        "report_dir", h->report_dir, "reason", reason);
   return 0;
 }
 
@@ -942,7 +953,7 @@ static json_t *
 find_cached (struct find *f, const char *id)
 {
   CLEANUP_FREE char *source = xasprintf ("%s@%s", f->vm, id);
-  struct cached k = { .source = source };
+  struct cached k = { .source = source, .rto = f->q->rto };
 
   if (catalog_lab_history (f->c->cat, f->vm, cached_row, &k) == -1) {
     json_decref (k.found);
@@ -986,20 +997,29 @@ find_verify (struct find *f, const char *id)
   t = json_pack ("{s:s, s:b, s:s, s:I, s:s, s:s}", "verdict", r->status,
                  "cached", 0, "run", r->run_id, "started", (json_int_t) r->started,
                  "report_dir", r->dir, "reason", reason);
+  if (!t)
+    cli_error ("%s@%s: its verdict cannot be recorded (run %s)", f->vm, id, r->run_id);
   verify_report_free (r);
   return t;
 }
 
-/* verify_try_fn: an earlier verdict of point i, else a verification. */
+/* verify_try_fn: what this search found already, else an earlier run's
+ * verdict of point i, else a verification now. */
 static int
 find_try (void *opaque, size_t i)
 {
   struct find *f = opaque;
-  json_t *t = f->recheck ? NULL : find_cached (f, f->ids[i]);
+  json_t *t;
   bool pass;
 
-  if (!t && !(t = find_verify (f, f->ids[i])))
-    return -1;
+  if (f->verdict[i])
+    return f->verdict[i] > 0;
+  t = f->recheck ? NULL : find_cached (f, f->ids[i]);
+  if (!t) {
+    if (!(t = find_verify (f, f->ids[i])))
+      return -1;
+    f->fresh[i] = true;
+  }
   json_object_set_new (t, "point", json_string (f->ids[i]));
   pass = strcmp (json_string_value (json_object_get (t, "verdict")), "passed") == 0;
   f->verdict[i] = pass ? 1 : -1;
@@ -1076,11 +1096,25 @@ find_good (struct cli *c, const struct quick *q, const struct run_args *a,
     return 1;
   }
   f.verdict = xcalloc (n, 1);
+  f.fresh = xcalloc (n, sizeof *f.fresh);
   f.tried = json_array ();
   if (!a->json)
     printf ("%s: %zu restore point%s; trying the newest, then bisecting\n", vm, n,
             n == 1 ? "" : "s");
-  rc = verify_find_good (n, find_try, &f, &good);
+  /* An answer from the catalog is booted now before it is given: its
+   * data may have changed since (a repository others can write); if it
+   * fails now, the search goes on with it failed. */
+  while ((rc = verify_find_good (n, find_try, &f, &good)) == 0 && good >= 0 &&
+         !f.fresh[good]) {
+    if (!a->json)
+      printf ("  %-18s booting it again: its verdict is an earlier run's\n", ids[good]);
+    f.verdict[good] = 0;
+    f.recheck = true;
+    rc = find_try (&f, good);
+    f.recheck = recheck;
+    if (rc == -1)
+      break;
+  }
   if (rc == 0 && a->json)
     cli_json_print (json_pack ("{s:s, s:I, s:o, s:o}", "vm", vm, "points", (json_int_t) n,
                                "newest_good", good >= 0 ? json_string (ids[good]) : json_null (),
@@ -1089,6 +1123,7 @@ find_good (struct cli *c, const struct quick *q, const struct run_args *a,
     find_print (&f, n, good);
   json_decref (f.tried);
   free (f.verdict);
+  free (f.fresh);
   return rc == -1 ? 1 : good >= 0 ? 0 : EXIT_PROBLEMS;
 }
 

@@ -357,3 +357,18 @@ rename_noreplace (const char *from, const char *to)
   unlink (from);
   return 0;
 }
+
+char *
+xstrdup_printable (const char *s, bool keep_lines)
+{
+  char *out = xstrdup (s), *p;
+
+  for (p = out; *p; p++) {
+    unsigned char c = *p;
+    if (c == '\n' || c == '\t')
+      *p = keep_lines ? (char) c : ' ';
+    else if (c < 0x20 || c >= 0x7f)
+      *p = '?';
+  }
+  return out;
+}

@@ -604,9 +604,13 @@ virt_screenshot (virDomainPtr d, unsigned char **data, size_t *len, char **mime)
       cap = cap ? cap * 2 : 1 << 20;
       p = xrealloc (p, cap);
     }
-    got = virStreamRecv (st, (char *) p + n, cap - n);
+    got = n >= VIRT_SCREENSHOT_MAX ? -2 : virStreamRecv (st, (char *) p + n, cap - n);
+    if (got == -2)
+      error_setx ("screenshot: larger than %d MiB (the guest's screen)",
+                  VIRT_SCREENSHOT_MAX >> 20);
     if (got < 0) {
-      virt_error_set ("screenshot");
+      if (got == -1)
+        virt_error_set ("screenshot");
       virStreamAbort (st);
       free (p);
       free (*mime);

@@ -215,7 +215,9 @@ int virt_checkpoint_delete (virDomainCheckpointPtr cp, bool metadata_only);
 
 /* A screenshot of the domain's first screen: *data (malloc'd, *len
  * bytes) in the format *mime (malloc'd, "image/png" or a PPM type), 0; or
- * -1 with "screenshot: MESSAGE". */
+ * -1 with "screenshot: MESSAGE".  The guest sets the screen's size: one
+ * over VIRT_SCREENSHOT_MAX bytes is refused (a 4K screen as PPM is 24 MiB). */
+#define VIRT_SCREENSHOT_MAX (32 << 20)
 int virt_screenshot (virDomainPtr d, unsigned char **data, size_t *len, char **mime);
 
 /* ---- scoped cleanups ----------------------------------------------------------- */
