@@ -13,8 +13,9 @@
  * all) and then as nobody; with no new privileges, no core, no file it
  * may write, OCR_MAX_MEMORY of address space, an environment of its own
  * (one OpenMP thread); killed after OCR_TIMEOUT seconds, waited for no
- * longer; its output read up to OCR_MAX_TEXT bytes.  A parser bug that a crafted screen could reach in
- * the image or OCR libraries stays in that process; a screen that takes
+ * longer; its output read up to OCR_MAX_TEXT bytes.  A parser bug that a
+ * crafted screen could reach in the image or OCR libraries stays in that
+ * process, away from every network; a screen that takes
  * long to read costs at most the timeout; and the boot wait, which calls
  * this, is not slowed by a tool (valgrind) watching this process.  The
  * text is only matched against fixed strings and quoted (printable,
