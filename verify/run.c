@@ -1142,17 +1142,22 @@ first_lab_fault (const struct verify_report *rep)
 }
 
 /* The counts of the checks and the run's status: "error" (could not
- * verify, exit 1) when the lab failed a VM, whatever the others did, as
- * its point was never tested. */
+ * verify, exit 1) when the lab failed a VM and no other VM failed for
+ * what its own point did: a point never tested is not called bad, and a
+ * failure of the lab does not hide one that was ("failed", with the VMs
+ * that could not be verified in the message). */
 static void
 run_verdict (struct run *r)
 {
   struct verify_report *rep = r->rep;
   const struct verify_vm_result *lab_fault = first_lab_fault (rep);
+  bool point_failed = false;
   size_t i, k;
 
   for (i = 0; i < rep->nvms; i++) {
     struct verify_vm_result *v = &rep->vms[i];
+    if (v->status == VERIFY_FAIL && !v->lab_fault)
+      point_failed = true;
     for (k = 0; k < v->nchecks; k++) {
       rep->checks++;
       switch (v->checks[k].status) {
@@ -1171,7 +1176,7 @@ run_verdict (struct run *r)
     rep->message = xasprintf ("interrupted by signal %d", (int) lab_interrupted);
   }
   else if (lab_fault) {
-    rep->status = xstrdup ("error");
+    rep->status = xstrdup (point_failed ? "failed" : "error");
     rep->message = xasprintf ("could not verify %s: %s", lab_fault->name,
                               lab_fault->message);
   }

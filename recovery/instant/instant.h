@@ -145,6 +145,8 @@ const char *instant_state_name (enum instant_state state);
  * It is large (the disks' paths): allocate it, do not put it on the
  * stack. */
 #define INSTANT_MAX_DISKS 64
+/* Larger disks are refused (QEMU's qcow2 overlays take up to a few PiB). */
+#define INSTANT_MAX_DISK_SIZE ((uint64_t) 1 << 50)
 #define INSTANT_HOLD_NAME_MAX 64    /* a hold's file name (struct repo_hold) */
 struct instant_session_disk {
   char name[DISK_NAME_MAX + 1];     /* disk of the point, e.g. "vda" */

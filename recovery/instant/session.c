@@ -690,6 +690,8 @@ struct start {
 static int
 start_point (struct start *st)
 {
+  size_t i;
+
   st->repo = repo_open_with (st->o->repo, st->o->repo_open);
   if (!st->repo)
     return -1;
@@ -704,6 +706,13 @@ start_point (struct start *st)
     error_setx ("%s@%s has %zu disks", st->vm, st->id, st->m->ndisks);
     return -1;
   }
+  for (i = 0; i < st->m->ndisks; i++)
+    if (st->m->disks[i].size > INSTANT_MAX_DISK_SIZE) {
+      error_setx ("%s@%s: disk %s claims %" PRIu64 " bytes, more than the %llu "
+                  "a session serves", st->vm, st->id, st->m->disks[i].name,
+                  st->m->disks[i].size, (unsigned long long) INSTANT_MAX_DISK_SIZE);
+      return -1;
+    }
   if (st->m->has_domain_xml) {
     st->saved_xml = repo_domain_xml_read (st->repo, st->vm, st->id);
     if (!st->saved_xml)
