@@ -26,10 +26,14 @@ lab_point_files web1 21
 old=$(date -u -d '-76 hours' +%Y%m%dT%H%M%SZ)
 bootback import "$tmp/web1.img" --vm web1 --domain-xml "$tmp/web1.xml" --time "$old" >/dev/null
 [ "$(latest_id web1)" = "$old" ] || fail "the point is not $old"
+# A point dated in 2099 (by whoever can write the repository) is not the
+# newest for the RPO: it would make every RPO look met.
+bootback import "$tmp/web1.img" --vm web1 --domain-xml "$tmp/web1.xml" \
+    --time 20991231T000000Z >/dev/null
 
 # Over both targets: exit 2, each check failed with the measured value.
 rc=0
-bootback verify web1 --address 10.77.0.21 --check "tcp 7" --rto 1s --rpo 1d \
+bootback verify "web1@$old" --address 10.77.0.21 --check "tcp 7" --rto 1s --rpo 1d \
     --report-dir "$tmp/r1" >"$tmp/out" 2>"$tmp/err" || rc=$?
 cat "$tmp/out" "$tmp/err"
 [ $rc -eq 2 ] || fail "verify --rto 1s: exit $rc, expected 2"
@@ -58,6 +62,7 @@ grep -q 'type="rto"' "$tmp/r1/junit.xml" || fail "junit.xml has no failure of ty
 grep -q "failed: rto: application ready after" "$tmp/out" || fail "the summary does not name the rto check"
 
 # A fresh point within both targets: exit 0.
+rm -rf "$tmp/repo/points/web1/20991231T000000Z"
 bootback import "$tmp/web1.img" --vm web1 --domain-xml "$tmp/web1.xml" >/dev/null
 new=$(latest_id web1)
 bootback verify web1 --address 10.77.0.21 --check "tcp 7" --rto 10m --rpo 1d \

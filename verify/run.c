@@ -698,8 +698,12 @@ rto_check (struct vm_run *v, struct verify_check_result *cr)
                            target));
 }
 
-/* The newest restore point of vm in the run's repository (*id, *t); -1
+/* The newest restore point of vm in the run's repository (*id, *t) that
+ * is not in the future: a point dated ahead (by a clock gone wrong, or by
+ * whoever can write the repository) would make every RPO look met while
+ * backups have stopped; more than RPO_FUTURE_SLACK ahead is skipped.  -1
  * with the error set if there is none or the repository cannot say. */
+#define RPO_FUTURE_SLACK 3600
 static int
 newest_point (const struct verify_run_opts *o, const char *vm,
               char id[TIMESTAMP_LEN + 1], time_t *t)
@@ -721,8 +725,11 @@ newest_point (const struct verify_run_opts *o, const char *vm,
     return -1;
   while (ids[n])
     n++;
-  if (n == 0 || timestamp_parse (ids[n - 1], t) == -1) {
-    error_setx ("%s has no restore point", vm);
+  while (n > 0 && (timestamp_parse (ids[n - 1], t) == -1 ||
+                   *t > time (NULL) + RPO_FUTURE_SLACK))
+    n--;
+  if (n == 0) {
+    error_setx ("%s has no restore point (none that is not dated in the future)", vm);
     return -1;
   }
   snprintf (id, TIMESTAMP_LEN + 1, "%s", ids[n - 1]);

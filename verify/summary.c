@@ -143,6 +143,10 @@ verify_summary_add_point (struct verify_summary *s, const char *vm,
   n = e->npoints;                 /* point_ids and point_times go together */
   strv_push (&e->point_ids, &n, xstrdup (id));
   *ARRAY_PUSH (e->point_times, e->npoints) = t;
+  /* a point dated more than an hour ahead is not the newest (whoever can
+   * write the repository could otherwise make it look current) */
+  if (t > s->now + 3600)
+    return;
   if (!e->newest || t >= e->newest_time) {
     free (e->newest);
     e->newest = xstrdup (id);
