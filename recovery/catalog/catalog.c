@@ -1181,7 +1181,8 @@ catalog_lab_vm_rows (struct catalog *c, int64_t since,
 
   if (prepare (c, "SELECT v.vm, v.source, v.status, r.started, v.t_app_ready"
                " FROM lab_vms v JOIN lab_runs r ON r.id = v.run_id"
-               " WHERE r.started >= ?1 ORDER BY r.started, r.id, v.id", &s) == -1)
+               " WHERE r.started >= ?1 AND r.status IN ('passed', 'failed')"
+               " ORDER BY r.started, r.id, v.id", &s) == -1)
     return -1;
   sqlite3_bind_int64 (s, 1, since);
   while ((rc = sqlite3_step (s)) == SQLITE_ROW) {

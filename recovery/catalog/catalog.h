@@ -201,8 +201,10 @@ struct catalog_lab_vm_row {
   int64_t started;               /* of the run, Unix time */
   double t_app_ready;            /* -1 if not reached */
 };
-/* The VM rows of the lab runs started at or after since, oldest first;
- * the strings are valid during the call only. */
+/* The VM rows of the lab runs started at or after since that reached a
+ * verdict (passed or failed: not a run that could not verify, was
+ * interrupted or is a sandbox still up), oldest first; the strings are
+ * valid during the call only. */
 typedef int (*catalog_lab_vm_row_fn) (void *opaque,
                                       const struct catalog_lab_vm_row *v);
 int catalog_lab_vm_rows (struct catalog *c, int64_t since,

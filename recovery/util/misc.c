@@ -320,7 +320,7 @@ int
 write_whole_file (const char *path, const void *buf, size_t len, mode_t mode)
 {
   const char *p = buf;
-  int fd = open (path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+  int fd = open (path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
 
   if (fd == -1) {
     error_set (errno, "open %s", path);

@@ -44,7 +44,10 @@ mkdir_p_private (const char *path)
 int
 open_private (const char *path, int flags)
 {
-  return open (path, flags | O_CREAT | O_CLOEXEC, PRIVATE_FILE_MODE);
+  /* never through a symlink: a directory others can write (a report
+   * directory given on the command line, a share) must not make root
+   * write elsewhere */
+  return open (path, flags | O_CREAT | O_CLOEXEC | O_NOFOLLOW, PRIVATE_FILE_MODE);
 }
 
 int

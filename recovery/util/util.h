@@ -141,7 +141,8 @@ bool name_is_valid_max (const char *s, size_t max);
 bool point_id_is_valid (const char *s);
 /* Create (or truncate) path with mode (before the umask) and write len
  * bytes; 0, or -1 with error set naming path (a failed write or close
- * included, the file then left as it is). */
+ * included, the file then left as it is).  A symlink at path is not
+ * followed (ELOOP). */
 int write_whole_file (const char *path, const void *buf, size_t len,
                       mode_t mode);
 /* Rename from to to, failing with EEXIST if to exists (renameat2's
@@ -192,7 +193,8 @@ void crash_step (int step);
 int mkdir_private (const char *path);
 /* mkdir -p, every directory it creates 0700. */
 int mkdir_p_private (const char *path);
-/* open (path, flags | O_CREAT | O_CLOEXEC, 0600): the fd, or -1 (errno). */
+/* open (path, flags | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600): the fd, or
+ * -1 (errno; ELOOP for a symlink at path). */
 int open_private (const char *path, int flags);
 /* Create path, empty, 0600 (EEXIST if it exists), for a program that
  * writes it (qemu-img create keeps the mode of the file it truncates).
