@@ -144,6 +144,9 @@ double lab_parse_duration (const char *s);
 /* Total memory in MiB of every VM of the lab: its memory: cap, else 256
  * for an image VM (what it gets) and default_mib for a restore point. */
 uint64_t lab_def_memory_mib (const struct lab_def *d, uint64_t default_mib);
+/* What a VM without memory: reserves of the budget, and so the most a
+ * restore point's saved definition gets in a lab. */
+#define LAB_VM_MEMORY_MIB 1024
 /* Number of VMs. */
 size_t lab_def_nvms (const struct lab_def *d);
 /* Is ipv4 (dotted quad) inside subnet/prefix? */

@@ -115,6 +115,8 @@ start_point (const struct lab_vm_env *env, const struct lab_vm *vm,
     .name = h->name, .identity = INSTANT_IDENTITY_LAB, .network = net,
     .overlay_dir = env->run_dir, .transient = true, .agent_timeout = 0,
     .memory_mib = vm->memory_mib, .allow_passthrough = env->allow_passthrough,
+    /* the budget reserved this much for it: no more, whatever it saved */
+    .memory_cap_mib = vm->memory_mib ? vm->memory_mib : LAB_VM_MEMORY_MIB,
     .bios_serial = true, .read_retries = 3,
     .owner = owner, .note = env->note, .note_opaque = env->note_opaque,
     .check_xml = check_final, .check_opaque = &ck,

@@ -7,13 +7,15 @@
 # `verify --find-good` never condemns a good backup for the host's fault:
 #   isolation refused  the lab network breaks an isolation property
 #   libvirt unreachable
-#   out of memory      QEMU cannot allocate the VM's memory: libvirt fails
-#                      to start the domain
+#   out of memory      QEMU cannot allocate the memory the lab gave the VM
+#                      (--memory 4T): libvirt fails to start the domain
 #   no overlay space   the overlays' file system has less free space than
 #                      required
 #   memory budget      the VM's memory is more than the lab may use
 # and the same healthy point, verified normally, passes (exit 0), while a
-# point that cannot boot anywhere still exits 2.
+# point that cannot boot anywhere still exits 2.  A point whose own
+# definition asks for 4 TiB cannot pass itself off as the host's fault:
+# the lab lowers its memory to what it reserved (1 GiB) and verifies it.
 source "$top_srcdir/tests/functions.sh"
 source "$top_srcdir/lab/lab-test-lib.sh"
 
@@ -47,13 +49,17 @@ could_not "isolation refused" "isolation: bridge-address" \
 could_not "libvirt unreachable" "libvirt" \
     bootback verify web1 --address 10.77.0.21 --connect "qemu+unix:///system?socket=$tmp/none"
 could_not "out of memory (libvirt error)" "memory" \
-    bootback verify big --address 10.77.0.21
+    bootback verify big --address 10.77.0.21 --memory 4T --memory-budget 8T
 could_not "no space for overlays" "free" \
     env BOOTBACK_OVERLAY_MIN_FREE=1000000T bootback verify web1 --address 10.77.0.21
 could_not "memory budget" "budget" \
     bootback verify web1 --address 10.77.0.21 --memory-budget 64M --wait 1s
 
-# The point's own fault stays exit 2; the healthy point passes.
+# The point's own fault stays exit 2; the healthy point passes; the point
+# asking for 4 TiB gets the lab's 1 GiB and passes.
 expect_rc 2 bootback verify db1
+bootback verify big --address 10.77.0.21 >"$tmp/big.out" 2>&1 ||
+    { cat "$tmp/big.out"; fail "the point asking for 4 TiB was not verified in 1 GiB"; }
+grep -q "<memory> lowered to 1024 MiB" "$tmp/big.out" || fail "the lowered memory is not noted"
 expect_rc 0 bootback verify web1 --address 10.77.0.21
 echo "OK"

@@ -1060,7 +1060,7 @@ run_setup (struct run *r)
   uint64_t budget = o->budget_mib ? o->budget_mib : lab_default_budget_mib ();
 
   r->st = lab_state_new (o->home, r->d->name, r->d->file, r->rep->kind, o->uri,
-                         lab_def_memory_mib (r->d, 1024), budget, o->budget_wait);
+                         lab_def_memory_mib (r->d, LAB_VM_MEMORY_MIB), budget, o->budget_wait);
   if (!r->st)
     return -1;
   r->rep->run_id = xstrdup (r->st->id);

@@ -553,6 +553,67 @@ bios_on_serial (xmlNodePtr os)
   set_attr (b, "useserial", "yes");
 }
 
+/* libvirt's memory units, in bytes; 0 for one it does not know. */
+static uint64_t
+memory_unit (const char *u)
+{
+  static const struct { const char *name; uint64_t bytes; } units[] = {
+    { "", 1024 }, { "b", 1 }, { "bytes", 1 }, { "KB", 1000 }, { "k", 1024 },
+    { "KiB", 1024 }, { "MB", 1000000 }, { "M", 1 << 20 }, { "MiB", 1 << 20 },
+    { "GB", 1000000000 }, { "G", 1 << 30 }, { "GiB", 1 << 30 },
+    { "TB", 1000000000000 }, { "T", 1ull << 40 }, { "TiB", 1ull << 40 },
+  };
+  size_t i;
+
+  for (i = 0; i < sizeof units / sizeof units[0]; i++)
+    if (strcmp (u, units[i].name) == 0)
+      return units[i].bytes;
+  return 0;
+}
+
+/* The lab's reservation: a <memory> above cap_mib is lowered to it (a
+ * value or unit that does not parse too), a <currentMemory> above it goes
+ * (libvirt then gives the VM its <memory>), and so does <maxMemory>
+ * (memory hotplug beyond it).  The saved definition is
+ * the point's: it must not take more of the host than the lab gave. */
+static void
+cap_memory (struct ctx *cx, xmlNodePtr root, uint64_t cap_mib)
+{
+  static const char *const names[] = { "memory", "currentMemory" };
+  char unit[16], cap[32];
+  size_t i;
+
+  snprintf (cap, sizeof cap, "%" PRIu64, cap_mib);
+  for (i = 0; i < 2; i++) {
+    xmlNodePtr n = child (root, names[i]);
+    xmlChar *t;
+    uint64_t v, mul;
+    char *end;
+    bool over;
+    if (!n)
+      continue;
+    t = xmlNodeGetContent (n);
+    errno = 0;
+    v = t ? strtoull ((const char *) t, &end, 10) : 0;
+    mul = memory_unit (attr (n, "unit", unit, sizeof unit));
+    over = !t || errno || end == (char *) t || *end || !mul ||
+           v > UINT64_MAX / mul || v * mul > (cap_mib << 20);
+    xmlFree (t);
+    if (!over)
+      continue;
+    if (i == 1) {
+      drop (n);
+      note (cx, "<currentMemory> removed: over the lab's %s MiB for this VM", cap);
+      continue;
+    }
+    set_text (n, cap);
+    set_attr (n, "unit", "MiB");
+    note (cx, "<memory> lowered to %s MiB (the lab's memory for this VM)", cap);
+  }
+  if (drop_children (root, "maxMemory"))
+    note (cx, "<maxMemory> removed: the lab gives a VM its memory, no more");
+}
+
 char *
 instant_xml_rewrite (const char *xml, struct instant_xml_spec *sp,
                      void (*note_cb) (void *, const char *), void *opaque)
@@ -604,6 +665,8 @@ instant_xml_rewrite (const char *xml, struct instant_xml_spec *sp,
     note (&cx, "<nvram> removed: libvirt creates fresh UEFI variables");
   if (sp->bios_serial)
     bios_on_serial (os);
+  if (sp->memory_cap_mib)
+    cap_memory (&cx, root, sp->memory_cap_mib);
   cpu = child (root, "cpu");
   attr (root, "type", buf, sizeof buf);
   if (cpu && strcmp (buf, "qemu") == 0) {

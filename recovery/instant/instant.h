@@ -100,6 +100,8 @@ struct instant_opts {
                                heartbeat after start; 0 = do not wait */
   int memory_mib;           /* only for points without domain XML:
                                0 = 1024 */
+  uint64_t memory_cap_mib;  /* at most this much for a saved definition
+                               (the lab's reservation); 0: as saved */
   /* Who holds the point, for prune's messages ("lab run 1a2b3c"); NULL =
    * "instant session ID (NAME)". */
   const char *owner;
@@ -352,6 +354,9 @@ struct instant_xml_spec {
   bool bios_serial;         /* the firmware's messages on the serial
                                console too (SeaBIOS; not with a UEFI
                                loader): the lab reads them */
+  uint64_t memory_cap_mib;  /* a saved <memory>/<currentMemory> above
+                               this is lowered to it (<maxMemory>, memory
+                               hotplug, goes); 0: no cap */
 };
 
 /* Rewrite a saved domain XML for this host and session (see domain-xml.c

@@ -943,6 +943,7 @@ start_spec (struct start *st, struct instant_xml_spec *spec,
   spec->disks = xd;
   spec->allow_passthrough = st->o->allow_passthrough;
   spec->bios_serial = st->o->bios_serial;
+  spec->memory_cap_mib = st->o->memory_cap_mib;
 }
 
 /* The final domain XML (malloc'd), checked, kept as domain.xml in the

@@ -88,6 +88,7 @@ run_case (char *in)
     else if (strcmp (line, "console_log") == 0) sp.console_log = v;
     else if (strcmp (line, "allow_passthrough") == 0) sp.allow_passthrough = atoi (v);
     else if (strcmp (line, "bios_serial") == 0) sp.bios_serial = atoi (v);
+    else if (strcmp (line, "memory_cap_mib") == 0) sp.memory_cap_mib = strtoull (v, NULL, 10);
     else if (strcmp (line, "net") == 0) {
       if (strcmp (v, "none") == 0) sp.net = INSTANT_NET_NONE;
       else if (strncmp (v, "bridge:", 7) == 0) {
