@@ -51,6 +51,7 @@ spec_from (const uint8_t *data, struct instant_xml_spec *sp,
   if (sp->ndisks == 3 && (b & 2))
     sp->ndisks = 0;
   sp->allow_passthrough = a & 128;
+  sp->memory_cap_mib = (b & 8) ? 1024 : 0;      /* a lab VM's reservation */
   for (i = 0; i < 3; i++) {
     memset (&disks[i], 0, sizeof disks[i]);
     disks[i].name = names[i];
