@@ -5,7 +5,8 @@
 # fuzz-decode (chunk, index and manifest decoders, seeded with real chunk
 # files, indexes and manifests, compressed and raw) and fuzz-plugin (the plugin's pread,
 # extents and cache with random offsets and lengths).  FUZZ_SHORT sets the
-# seconds per target (default 15).
+# seconds per target (default 15).  tests/fuzz-regress/decode/ (inputs
+# that once found a bug) is replayed first.
 source "$top_srcdir/tests/functions.sh"
 source "$top_srcdir/nbd-plugin/plugin-functions.sh"
 requires numfmt xxd
@@ -30,6 +31,11 @@ done
 { printf '\3'; cat repo/points/vm/*/manifest.json; } >corpus-decode/manifest
 [ "$n" -gt 3 ] || fail "no seed chunks"
 
+# Inputs that once found a bug (tests/fuzz-regress/decode) first.
+for f in "$top_srcdir"/tests/fuzz-regress/decode/*; do
+    "$decode" "$f" >regress.log 2>&1 ||
+        { tail -20 regress.log; fail "fuzz-decode: the regression input $f fails"; }
+done
 for t in "$decode corpus-decode" "$plug corpus-plugin"; do
     read -r bin corpus <<<"$t"
     "$bin" -max_total_time="$secs" -timeout=20 -rss_limit_mb=2048 \

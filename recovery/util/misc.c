@@ -271,9 +271,10 @@ iso_time_format (time_t t, char out[ISO_TIME_LEN + 1])
 {
   struct tm tm;
 
-  /* A time from a manifest may be anything: one that does not fit (a year
-   * past 9999, before 0) is written as zeros, never left unterminated. */
-  if (!gmtime_r (&t, &tm) || tm.tm_year < -1900 || tm.tm_year > 9999 - 1900 ||
+  /* One that does not fit (a year past 9999 or before 1000, which
+   * timestamp_parse refuses too) is written as zeros, never left
+   * unterminated. */
+  if (!gmtime_r (&t, &tm) || tm.tm_year < 1000 - 1900 || tm.tm_year > 9999 - 1900 ||
       strftime (out, ISO_TIME_LEN + 1, "%Y-%m-%dT%H:%M:%SZ", &tm) != ISO_TIME_LEN)
     snprintf (out, ISO_TIME_LEN + 1, "0000-00-00T00:00:00Z");
 }
@@ -294,6 +295,11 @@ timestamp_parse (const char *s, time_t *t)
   error_setx ("invalid time '%s' (expected e.g. 20261122T045506Z)", s);
   return -1;
  ok:
+  /* four-digit years only: what the formats above write back */
+  if (tm.tm_year < 1000 - 1900 || tm.tm_year > 9999 - 1900) {
+    error_setx ("invalid time '%s' (a year from 1000 to 9999)", s);
+    return -1;
+  }
   *t = timegm (&tm);
   return 0;
 }

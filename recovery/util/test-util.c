@@ -205,6 +205,7 @@ main (void)
   timestamp_format (t, ts);
   assert (strcmp (ts, "20261122T045506Z") == 0);
   assert (timestamp_parse ("yesterday", &t) == -1);
+  assert (timestamp_parse ("0999-12-06T10:27:02Z", &t) == -1);
   {
     char iso[ISO_TIME_LEN + 1];
     assert (timestamp_parse ("20261122T045506Z", &t) == 0);

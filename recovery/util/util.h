@@ -162,11 +162,11 @@ void report_linev (void (*fn) (void *opaque, const char *line), void *opaque,
 #define TIMESTAMP_LEN 16
 void timestamp_format (time_t t, char out[TIMESTAMP_LEN + 1]);
 /* Times in JSON and reports: UTC, extended ISO 8601, 2026-11-22T04:55:06Z
- * (0000-00-00T00:00:00Z for a time outside the years 0 to 9999). */
+ * (0000-00-00T00:00:00Z for a time outside the years 1000 to 9999). */
 #define ISO_TIME_LEN 20
 void iso_time_format (time_t t, char out[ISO_TIME_LEN + 1]);
-/* Parse a stamp (also accepts 2026-11-22T04:55:06Z and ...+00:00 forms);
- * -1 on error. */
+/* Parse a stamp (also accepts 2026-11-22T04:55:06Z and ...+00:00 forms)
+ * of a year from 1000 to 9999; -1 on error. */
 int timestamp_parse (const char *s, time_t *t);
 /* Seconds since an arbitrary point, monotonic. */
 double now_monotonic (void);
