@@ -138,6 +138,25 @@ test_containers (void)
   assert (x == 2);
 }
 
+/* A symlink planted where a file is written is not followed. */
+static void
+test_no_symlink_follow (void)
+{
+  char dir[] = "/tmp/bb-test-util.XXXXXX", link[64], target[64];
+  struct stat st;
+  FILE *f;
+
+  assert (mkdtemp (dir));
+  snprintf (link, sizeof link, "%s/report.json", dir);
+  snprintf (target, sizeof target, "%s/elsewhere", dir);
+  assert (symlink (target, link) == 0);
+  assert (write_whole_file (link, "x", 1, 0600) == -1 && errno == ELOOP);
+  assert (!(f = fopen_private (link)) && errno == ELOOP);
+  assert (stat (target, &st) == -1 && errno == ENOENT);
+  unlink (link);
+  rmdir (dir);
+}
+
 int
 main (void)
 {
@@ -166,21 +185,7 @@ main (void)
   assert (error_errno () == ENOSPC && strstr (error_msg (), "/dev/full"));
   assert (write_whole_file ("/nonexistent/x", "x", 1, 0600) == -1);
   assert (strstr (error_msg (), "open /nonexistent/x"));
-  {
-    /* a symlink planted where a file is written is not followed */
-    char dir[] = "/tmp/bb-test-util.XXXXXX", link[64], target[64];
-    struct stat st;
-    FILE *f;
-    assert (mkdtemp (dir));
-    snprintf (link, sizeof link, "%s/report.json", dir);
-    snprintf (target, sizeof target, "%s/elsewhere", dir);
-    assert (symlink (target, link) == 0);
-    assert (write_whole_file (link, "x", 1, 0600) == -1 && errno == ELOOP);
-    assert (!(f = fopen_private (link)) && errno == ELOOP);
-    assert (stat (target, &st) == -1 && errno == ENOENT);
-    unlink (link);
-    rmdir (dir);
-  }
+  test_no_symlink_follow ();
 
   assert (disk_name_is_valid ("vda"));
   static const char n65[] =
