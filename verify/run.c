@@ -405,36 +405,44 @@ disk_failed (struct vm_run *v, double *checked, char **failed)
 }
 
 /* Signs that a boot is still going on: the console grows, the disks are
- * read.  The last time one changed. */
+ * read.  Looked at once per poll of the boot wait (activity_poll); the
+ * stall check and the screen reader read the times. */
 struct activity {
   off_t console;
   int64_t reads;
-  double last;
+  double console_changed;   /* when the console last grew */
+  double last;              /* when the console grew or the disks were read */
 };
+
+/* The console's size every time (the screen reader asks when it was last
+ * written); the disks' reads only with a stall-timeout. */
+static void
+activity_poll (struct vm_run *v, struct activity *a)
+{
+  struct stat st;
+  off_t console = stat (lab_vm_serial_log (v->x->h), &st) == 0 ? st.st_size : 0;
+  int64_t reads = v->vm->stall_timeout > 0 ? virt_block_reads (lab_vm_domain (v->x->h)) : -1;
+  double now = now_monotonic ();
+  bool grew = a->console_changed == 0 || console != a->console;
+
+  if (grew)
+    a->console_changed = now;
+  if (a->last == 0 || grew || (reads >= 0 && reads != a->reads)) {
+    a->reads = reads;
+    a->last = now;
+  }
+  a->console = console;
+}
 
 /* The VM neither wrote its console nor read its disks for its
  * stall-timeout: a boot that hangs silently (a loop in a boot sector, a
  * wait for a device that never comes). */
 static bool
-stalled (struct vm_run *v, struct activity *a, char **failed)
+stalled (struct vm_run *v, const struct activity *a, char **failed)
 {
-  struct stat st;
-  off_t console;
-  int64_t reads;
-  double now;
+  double now = now_monotonic ();
 
-  if (v->vm->stall_timeout <= 0)
-    return false;                       /* no such limit: ask nothing */
-  console = stat (lab_vm_serial_log (v->x->h), &st) == 0 ? st.st_size : 0;
-  reads = virt_block_reads (lab_vm_domain (v->x->h));
-  now = now_monotonic ();
-  if (a->last == 0 || console != a->console || (reads >= 0 && reads != a->reads)) {
-    a->console = console;
-    a->reads = reads;
-    a->last = now;
-    return false;
-  }
-  if (now - a->last < v->vm->stall_timeout)
+  if (v->vm->stall_timeout <= 0 || now - a->last < v->vm->stall_timeout)
     return false;
   *failed = xasprintf ("stalled: no console output and no disk reads for %.0f s "
                        "(stall-timeout)", now - a->last);
@@ -449,29 +457,22 @@ stalled (struct vm_run *v, struct activity *a, char **failed)
 #define SCREEN_QUIET 5
 #define SCREEN_EVERY 10
 struct screen {
-  off_t console;            /* the console log's size ... */
-  double console_changed;   /* ... and when it last changed */
   double read;              /* when the screen was last read */
   bool off;                 /* OCR does not work here */
 };
 
 static bool
-screen_failed (struct vm_run *v, struct screen *s, char **failed)
+screen_failed (struct vm_run *v, const struct activity *a, struct screen *s,
+               char **failed)
 {
   CLEANUP_FREE unsigned char *img = NULL;
   CLEANUP_FREE char *mime = NULL, *text = NULL, *line = NULL;
   const struct lab_def *d = v->r->d;
   double now = now_monotonic ();
   const char *reason;
-  struct stat st;
-  off_t console = stat (lab_vm_serial_log (v->x->h), &st) == 0 ? st.st_size : 0;
   size_t len;
 
-  if (s->console_changed == 0 || console != s->console) {
-    s->console = console;
-    s->console_changed = now;
-  }
-  if (s->off || now - s->console_changed < SCREEN_QUIET || now - s->read < SCREEN_EVERY)
+  if (s->off || now - a->console_changed < SCREEN_QUIET || now - s->read < SCREEN_EVERY)
     return false;
   s->read = now;
   if (virt_screenshot (lab_vm_domain (v->x->h), &img, &len, &mime) == -1) {
@@ -514,8 +515,9 @@ boot_wait (struct vm_run *v, char *msg, size_t len, char **failed)
     double tick = now_monotonic ();
     if (tick > deadline)
       break;
+    activity_poll (v, &act);
     if (console_failed (console, failed) || disk_failed (v, &read_checked, failed) ||
-        screen_failed (v, &screen, failed) || stalled (v, &act, failed))
+        screen_failed (v, &act, &screen, failed) || stalled (v, &act, failed))
       break;
     if (virDomainIsActive (dom) != 1) {
       snprintf (msg, len, "the VM stopped while booting");
