@@ -1023,13 +1023,13 @@ find_try (void *opaque, size_t i)
   json_object_set_new (t, "point", json_string (f->ids[i]));
   pass = strcmp (json_string_value (json_object_get (t, "verdict")), "passed") == 0;
   f->verdict[i] = pass ? 1 : -1;
-  if (!f->a->json)
-    printf ("  %-18s %-7s %s%s%s%s\n", f->ids[i], pass ? "passed" : "failed",
-            pass ? "every check passed" : json_string_value (json_object_get (t, "reason")),
-            json_is_true (json_object_get (t, "cached")) ? " (verdict of run " : "",
-            json_is_true (json_object_get (t, "cached"))
-              ? json_string_value (json_object_get (t, "run")) : "",
-            json_is_true (json_object_get (t, "cached")) ? ")" : "");
+  if (!f->a->json) {
+    printf ("  %-18s %-7s %s", f->ids[i], pass ? "passed" : "failed",
+            pass ? "every check passed" : json_string_value (json_object_get (t, "reason")));
+    if (json_is_true (json_object_get (t, "cached")))
+      printf (" (verdict of run %s)", json_string_value (json_object_get (t, "run")));
+    putchar ('\n');
+  }
   fflush (stdout);
   json_array_append_new (f->tried, t);
   return pass;
