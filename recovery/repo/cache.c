@@ -1,17 +1,30 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * The shared cache of decoded chunks.
+ * The shared cache of decoded chunks, filled frame by frame.
+ *
+ * An entry is one chunk (by digest).  A read that needs part of a chunk
+ * decodes only the 64 KiB frames it touches: the first read of a chunk
+ * reads its frame table and checks it against the digest (chunk_read_frames),
+ * and each frame is checked against its hash in the table as it is
+ * decoded.  A read of a whole chunk, read-ahead, and chunks that cannot be
+ * read in part (BBC1 files) are decoded whole (repo_chunk_get).  Either
+ * way every byte handed out has been checked against the point's index.
  *
  * Invariants:
- *  1. At most one thread reads and decodes a given digest at a time: the
- *     first asker inserts a LOADING entry and decodes outside the lock;
- *     later askers wait on the cache's condition variable.
+ *  1. At most one thread reads and decodes a given frame at a time: the
+ *     first asker of a chunk inserts a LOADING entry and loads it outside
+ *     the lock; later askers wait on the cache's condition variable.  In a
+ *     READY entry, a reader marks the frames it decodes busy; others
+ *     needing them wait.  have and busy change only under the lock, the
+ *     table (t) never after READY.
  *  2. A failed load never stays in the table: waiters see the error once,
  *     and the next request tries again (a server that comes back heals).
- *  3. Only READY entries with no readers are evicted, least recently used
- *     first, so the bytes held stay near max_bytes (plus one chunk per
- *     reader in flight).  Buffers are mmap'd so that freeing them gives the
- *     memory back to the system at once.
+ *     A failed frame of a READY entry stays missing, to be tried again.
+ *  3. Only READY entries with no readers are evicted (whole), least
+ *     recently used first, so the bytes held (decoded frames, counted in
+ *     whole frames) stay near max_bytes, plus what readers in flight
+ *     hold.  Buffers are mmap'd so that freeing them gives the memory
+ *     back to the system at once, and untouched frames cost nothing.
  *  4. Read-ahead threads only call the same get/put pair: a hint, never a
  *     different path.
  *
@@ -27,16 +40,26 @@ enum { LOADING, READY, FAILED };
 
 struct centry {
   uint8_t digest[REPO_DIGEST_LEN];
-  uint8_t *data;
-  size_t len;
+  uint8_t *data;                /* chunk_size bytes; frame i at i * 64 KiB */
+  size_t len;                   /* plaintext length (READY) */
+  struct chunk_table *t;        /* NULL: decoded whole (every frame in have) */
+  uint64_t have, busy;          /* frames decoded / being decoded */
+  size_t bytes;                 /* counted in used */
   int refs, state, err;
   char errmsg[512];
   struct centry *hnext;
   struct centry *prev, *next;   /* LRU, READY only; head = most recent */
 };
 
+_Static_assert (CHUNK_MAX_FRAMES <= 64, "frames of a chunk fit a uint64_t");
+
 #define PREFETCH_QUEUE 64
 #define PREFETCH_THREADS 2
+/* Buffers of evicted entries kept for whole-chunk loads: a sequential
+ * read then reuses memory already mapped instead of faulting in a fresh
+ * chunk's pages each time.  Partial loads always map fresh memory, so
+ * that a frame costs a frame. */
+#define SPARE_BUFFERS 4
 
 struct repo_cache {
   struct repo *repo;
@@ -54,7 +77,18 @@ struct repo_cache {
   pthread_t threads[PREFETCH_THREADS];
   int nthreads;
   bool stopping;
+  uint8_t *spare[SPARE_BUFFERS];
+  size_t nspare;
 };
+
+/* Frames [a, b) as bits. */
+static uint64_t
+frame_mask (size_t a, size_t b)
+{
+  if (a >= b)
+    return 0;
+  return (b - a >= 64 ? ~UINT64_C (0) : (UINT64_C (1) << (b - a)) - 1) << a;
+}
 
 static size_t
 bucket (struct repo_cache *c, const uint8_t *d)
@@ -103,8 +137,11 @@ lru_push (struct repo_cache *c, struct centry *e)
 static void
 entry_free (struct repo_cache *c, struct centry *e)
 {
-  if (e->data)
+  if (e->data && c->nspare < SPARE_BUFFERS)
+    c->spare[c->nspare++] = e->data;
+  else if (e->data)
     munmap (e->data, c->repo->chunk_size);
+  free (e->t);
   free (e);
 }
 
@@ -118,7 +155,7 @@ evict (struct repo_cache *c)
     if (e->refs == 0) {
       lru_unlink (c, e);
       unhash (c, e);
-      c->used -= c->repo->chunk_size;
+      c->used -= e->bytes;
       c->stats.evictions++;
       entry_free (c, e);
     }
@@ -126,59 +163,71 @@ evict (struct repo_cache *c)
   }
 }
 
-/* Get a READY entry with a reference held, or NULL with the error set. */
-static struct centry *
-get (struct repo_cache *c, const uint8_t *digest, bool prefetch)
+/* Load a new entry (outside the lock): frames [f0, f1) of it, or all of
+ * it when whole or when it cannot be read in part.  Sets e->len, e->t,
+ * e->have; -1 with the error set. */
+static int
+load (struct repo_cache *c, struct centry *e, size_t f0, size_t f1, bool whole)
 {
-  struct centry *e;
-  size_t len;
+  struct repo *r = c->repo;
+  int rc = 0;
+
+  if (!e->data)
+    e->data = mmap (NULL, r->chunk_size, PROT_READ | PROT_WRITE,
+                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (e->data == MAP_FAILED) {
+    e->data = NULL;
+    error_set (errno, "mmap");
+    return -1;
+  }
+  if (!whole)
+    rc = chunk_read_frames (r, e->digest, &e->t, f0, f1, e->data);
+  if (rc == -1)
+    return -1;
+  if (rc == 1) {
+    e->len = e->t->raw_len;
+    e->have = frame_mask (f0, MIN (f1, e->t->n));
+    return 0;
+  }
+  if (repo_chunk_get (r, e->digest, e->data, r->chunk_size, &e->len) == -1)
+    return -1;
+  e->have = frame_mask (0, DIV_ROUND_UP (e->len, CHUNK_FRAME));
+  return 0;
+}
+
+/* Count e's frames in used (lock held). */
+static void
+account (struct repo_cache *c, struct centry *e)
+{
+  size_t b = (size_t) __builtin_popcountll (e->have) * CHUNK_FRAME;
+
+  c->used += b - e->bytes;
+  e->bytes = b;
+}
+
+/* A new entry for digest, loaded; the lock is held on entry and exit
+ * (dropped while loading).  NULL with the error set. */
+static struct centry *
+get_new (struct repo_cache *c, const uint8_t *digest, size_t f0, size_t f1,
+         bool whole)
+{
+  struct centry *e = xcalloc (1, sizeof *e);
   int rc;
 
-  pthread_mutex_lock (&c->lock);
-  e = lookup (c, digest);
-  if (e) {
-    e->refs++;
-    while (e->state == LOADING)
-      pthread_cond_wait (&c->cond, &c->lock);
-    if (e->state == READY) {
-      if (!prefetch) c->stats.hits++;
-      lru_unlink (c, e);
-      lru_push (c, e);
-      pthread_mutex_unlock (&c->lock);
-      return e;
-    }
-    /* FAILED: pass the loader's error on. */
-    error_restore (e->err, e->errmsg);
-    if (--e->refs == 0)
-      entry_free (c, e);
-    pthread_mutex_unlock (&c->lock);
-    return NULL;
-  }
-  if (!prefetch) c->stats.misses++;
-  e = xcalloc (1, sizeof *e);
   memcpy (e->digest, digest, REPO_DIGEST_LEN);
   e->refs = 1;
   e->state = LOADING;
   e->hnext = c->table[bucket (c, digest)];
   c->table[bucket (c, digest)] = e;
+  if (whole && c->nspare > 0)
+    e->data = c->spare[--c->nspare];
   pthread_mutex_unlock (&c->lock);
-
-  e->data = mmap (NULL, c->repo->chunk_size, PROT_READ | PROT_WRITE,
-                  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (e->data == MAP_FAILED) {
-    e->data = NULL;
-    error_set (errno, "mmap");
-    rc = -1;
-  }
-  else
-    rc = repo_chunk_get (c->repo, digest, e->data, c->repo->chunk_size, &len);
-
+  rc = load (c, e, f0, f1, whole);
   pthread_mutex_lock (&c->lock);
   c->stats.decodes++;
   if (rc == 0) {
-    e->len = len;
     e->state = READY;
-    c->used += c->repo->chunk_size;
+    account (c, e);
     lru_push (c, e);
     evict (c);
   }
@@ -192,6 +241,86 @@ get (struct repo_cache *c, const uint8_t *digest, bool prefetch)
     e = NULL;
   }
   pthread_cond_broadcast (&c->cond);
+  return e;
+}
+
+/* Make frames [f0, f1) of a READY entry present (lock held; dropped while
+ * decoding).  -1 with the error set. */
+static int
+fill (struct repo_cache *c, struct centry *e, size_t f0, size_t f1)
+{
+  uint64_t want = frame_mask (f0, MIN (f1, DIV_ROUND_UP (e->len, CHUNK_FRAME)));
+  uint64_t mine, run;
+  size_t a, b;
+  int rc;
+
+  while (want & ~e->have) {
+    mine = want & ~e->have & ~e->busy;
+    if (!mine) {
+      pthread_cond_wait (&c->cond, &c->lock);
+      continue;
+    }
+    a = __builtin_ctzll (mine);
+    for (b = a + 1; b < 64 && (mine >> b & 1); b++) ;
+    run = frame_mask (a, b);
+    e->busy |= run;
+    pthread_mutex_unlock (&c->lock);
+    rc = chunk_read_frames (c->repo, e->digest, &e->t, a, b, e->data);
+    pthread_mutex_lock (&c->lock);
+    e->busy &= ~run;
+    c->stats.decodes++;
+    if (rc == 1) {
+      e->have |= run;
+      account (c, e);
+    }
+    pthread_cond_broadcast (&c->cond);
+    if (rc != 1)
+      return -1;
+  }
+  return 0;
+}
+
+/* Get a READY entry holding frames [f0, f1) (all of it if whole) with a
+ * reference held, or NULL with the error set. */
+static struct centry *
+get (struct repo_cache *c, const uint8_t *digest, size_t f0, size_t f1,
+     bool whole, bool prefetch)
+{
+  struct centry *e;
+
+  pthread_mutex_lock (&c->lock);
+  e = lookup (c, digest);
+  if (!e) {
+    if (!prefetch) c->stats.misses++;
+    e = get_new (c, digest, f0, f1, whole);
+    pthread_mutex_unlock (&c->lock);
+    return e;
+  }
+  e->refs++;
+  while (e->state == LOADING)
+    pthread_cond_wait (&c->cond, &c->lock);
+  if (e->state == FAILED) {
+    /* Pass the loader's error on. */
+    error_restore (e->err, e->errmsg);
+    if (--e->refs == 0)
+      entry_free (c, e);
+    pthread_mutex_unlock (&c->lock);
+    return NULL;
+  }
+  if (!prefetch) {
+    if (frame_mask (f0, MIN (f1, DIV_ROUND_UP (e->len, CHUNK_FRAME))) & ~e->have)
+      c->stats.misses++;
+    else
+      c->stats.hits++;
+  }
+  if (fill (c, e, whole ? 0 : f0, whole ? CHUNK_MAX_FRAMES : f1) == -1) {
+    e->refs--;
+    evict (c);
+    pthread_mutex_unlock (&c->lock);
+    return NULL;
+  }
+  lru_unlink (c, e);
+  lru_push (c, e);
   pthread_mutex_unlock (&c->lock);
   return e;
 }
@@ -210,8 +339,10 @@ int
 cache_read (struct repo_cache *c, const uint8_t digest[REPO_DIGEST_LEN],
             void *buf, size_t off, size_t len)
 {
-  struct centry *e = get (c, digest, false);
+  size_t f0 = off / CHUNK_FRAME, f1 = DIV_ROUND_UP (off + len, CHUNK_FRAME);
+  struct centry *e;
 
+  e = get (c, digest, f0, f1, off == 0 && len == c->repo->chunk_size, false);
   if (!e)
     return -1;
   if (off + len > e->len) {
@@ -223,6 +354,15 @@ cache_read (struct repo_cache *c, const uint8_t digest[REPO_DIGEST_LEN],
   memcpy (buf, e->data + off, len);
   put (c, e);
   return 0;
+}
+
+/* Is e (may be NULL) loading or holding all its frames (lock held)?
+ * Read-ahead completes chunks that reads left partly decoded. */
+static bool
+loaded (const struct centry *e)
+{
+  return e && (e->state != READY ||
+               !(frame_mask (0, DIV_ROUND_UP (e->len, CHUNK_FRAME)) & ~e->have));
 }
 
 static void *
@@ -241,10 +381,10 @@ prefetch_thread (void *arg)
     memcpy (d, c->queue[c->qhead], REPO_DIGEST_LEN);
     c->qhead = (c->qhead + 1) % PREFETCH_QUEUE;
     c->qlen--;
-    if (lookup (c, d))
+    if (loaded (lookup (c, d)))
       continue;
     pthread_mutex_unlock (&c->lock);
-    e = get (c, d, true);
+    e = get (c, d, 0, CHUNK_MAX_FRAMES, true, true);
     if (e)
       put (c, e);
     pthread_mutex_lock (&c->lock);
@@ -263,8 +403,11 @@ repo_cache_prefetch (struct repo_cache *c, struct repo_disk *d, uint64_t i)
     return;
   digest = d->digests[i];
   pthread_mutex_lock (&c->lock);
-  if (c->max_bytes < 4 * (size_t) c->repo->chunk_size || lookup (c, digest) ||
-      c->qlen == PREFETCH_QUEUE)
+  /* Never queue more than half the cache can hold: what is read ahead
+   * must still be there when it is read. */
+  if (c->max_bytes < 4 * (size_t) c->repo->chunk_size || loaded (lookup (c, digest)) ||
+      c->qlen == PREFETCH_QUEUE ||
+      (c->qlen + PREFETCH_THREADS + 1) * c->repo->chunk_size > c->max_bytes / 2)
     goto out;
   for (k = 0; k < c->qlen; k++)
     if (memcmp (c->queue[(c->qhead + k) % PREFETCH_QUEUE], digest,
@@ -287,7 +430,7 @@ struct repo_cache *
 repo_cache_new (struct repo *r, size_t max_bytes)
 {
   struct repo_cache *c = xcalloc (1, sizeof *c);
-  size_t n = max_bytes / r->chunk_size + 64;
+  size_t n = max_bytes / CHUNK_FRAME + 64;
 
   c->repo = r;
   c->max_bytes = max_bytes;
@@ -319,6 +462,8 @@ repo_cache_free (struct repo_cache *c)
     n = e->next;
     entry_free (c, e);
   }
+  while (c->nspare > 0)
+    munmap (c->spare[--c->nspare], c->repo->chunk_size);
   free (c->table);
   pthread_cond_destroy (&c->qcond);
   pthread_cond_destroy (&c->cond);

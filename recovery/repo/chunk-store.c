@@ -29,45 +29,127 @@ repo_chunk_exists (struct repo *r, const uint8_t digest[REPO_DIGEST_LEN])
   return errno == ENOENT ? 0 : -1;
 }
 
-int
-chunk_read_file (struct repo *r, const uint8_t digest[REPO_DIGEST_LEN],
-                 uint8_t *buf, size_t cap, size_t *len)
+/* Read n bytes at off of f (looping over short reads); -1 with the error
+ * naming the chunk (path), also on a file shorter than that. */
+static int
+read_full (struct repo_io *io, struct repo_file *f, const char *path,
+           uint8_t *buf, size_t n, uint64_t off)
+{
+  size_t done = 0;
+
+  while (done < n) {
+    ssize_t k = io->ops->pread (io, f, buf + done, n - done, off + done);
+    if (k == -1) {
+      error_prefix ("chunk %s", path + 12);
+      return -1;
+    }
+    if (k == 0) {
+      error_set (EIO, "chunk %s: file shrank while being read", path + 12);
+      return -1;
+    }
+    done += k;
+  }
+  return 0;
+}
+
+/* Open the file of chunk digest (path filled) and stat it: its size, at
+ * most cap.  NULL with the error naming the chunk. */
+static struct repo_file *
+chunk_open (struct repo *r, const uint8_t digest[REPO_DIGEST_LEN],
+            char path[80], size_t cap, uint64_t *size)
 {
   struct repo_io *io = r->io;
   struct repo_file *f;
   struct repo_stat st;
-  char path[80];
-  size_t n = 0;
-  int ret = -1;
 
   repo_chunk_path (digest, path);
   f = io->ops->open (io, path, O_RDONLY);
   if (!f) {
     if (errno == ENOENT)
       error_set (EIO, "chunk %s is missing", path + 12);
-    return -1;
+    return NULL;
   }
-  if (io->ops->fstat (io, f, &st) == -1)
-    goto out;
+  if (io->ops->fstat (io, f, &st) == -1) {
+    io->ops->close (io, f);
+    return NULL;
+  }
   if (st.size > cap) {
     error_set (EIO, "chunk %s: file is larger than any chunk can be "
                "(%" PRIu64 " bytes)", path + 12, st.size);
-    goto out;
+    io->ops->close (io, f);
+    return NULL;
   }
-  while (n < st.size) {
-    ssize_t k = io->ops->pread (io, f, buf + n, st.size - n, n);
-    if (k == -1) {
+  *size = st.size;
+  return f;
+}
+
+int
+chunk_read_file (struct repo *r, const uint8_t digest[REPO_DIGEST_LEN],
+                 uint8_t *buf, size_t cap, size_t *len)
+{
+  struct repo_file *f;
+  char path[80];
+  uint64_t size;
+  int ret;
+
+  f = chunk_open (r, digest, path, cap, &size);
+  if (!f)
+    return -1;
+  ret = read_full (r->io, f, path, buf, size, 0);
+  *len = size;
+  r->io->ops->close (r->io, f);
+  return ret;
+}
+
+/* Decode frames [f0, f1) of t from f into out. */
+static int
+decode_frames (struct repo *r, struct codec *c, struct repo_file *f,
+               const char *path, const struct chunk_table *t, size_t f0,
+               size_t f1, uint8_t *out)
+{
+  size_t i, base = t->off[f0];
+
+  if (read_full (r->io, f, path, c->buf, t->off[f1] - base, base) == -1)
+    return -1;
+  for (i = f0; i < f1; i++)
+    if (chunk_table_decode (c, t, i, c->buf + (t->off[i] - base),
+                            out + i * CHUNK_FRAME) == -1) {
       error_prefix ("chunk %s", path + 12);
-      goto out;
+      return -1;
     }
-    if (k == 0)
-      break;
-    n += k;
+  return 0;
+}
+
+int
+chunk_read_frames (struct repo *r, const uint8_t digest[REPO_DIGEST_LEN],
+                   struct chunk_table **t, size_t f0, size_t f1,
+                   uint8_t *out)
+{
+  struct codec *c = codec_get (r);
+  struct repo_file *f;
+  char path[80];
+  uint64_t size;
+  int ret = -1;
+
+  f = chunk_open (r, digest, path, c->buflen, &size);
+  if (!f)
+    goto out;
+  if (!*t) {
+    size_t head = MIN (size, CHUNK_HDR_LEN + CHUNK_MAX_FRAMES * CHUNK_ENTRY_LEN);
+    if (read_full (r->io, f, path, c->buf, head, 0) == -1)
+      goto out;
+    ret = chunk_table_parse (r, c->buf, head, size, digest, t);
+    if (ret == -1)
+      error_prefix ("chunk %s", path + 12);
+    if (ret != 1)
+      goto out;
   }
-  *len = n;
-  ret = 0;
+  f1 = MIN (f1, (*t)->n);
+  ret = f0 >= f1 ? 1 : decode_frames (r, c, f, path, *t, f0, f1, out) == -1 ? -1 : 1;
  out:
-  io->ops->close (io, f);
+  if (f)
+    r->io->ops->close (r->io, f);
+  codec_put (r, c);
   return ret;
 }
 

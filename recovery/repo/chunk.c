@@ -251,11 +251,13 @@ frame_len (const struct chunk_parsed *p, size_t i)
   return MIN (CHUNK_FRAME, p->raw_len - i * CHUNK_FRAME);
 }
 
+/* The header of a chunk file of flen bytes (its first CHUNK_HDR_LEN
+ * bytes are in file): magic, its CRC, the lengths. */
 static int
-parse (const uint8_t *file, size_t flen, size_t outlen, struct chunk_parsed *p)
+parse_header (const uint8_t *file, uint64_t flen, size_t outlen,
+              struct chunk_parsed *p)
 {
   uint32_t stored;
-  size_t i, pos;
 
   memset (p, 0, sizeof *p);
   p->file = file;
@@ -277,25 +279,24 @@ parse (const uint8_t *file, size_t flen, size_t outlen, struct chunk_parsed *p)
     return -1;
   }
   if (stored != flen - CHUNK_HDR_LEN) {
-    error_set (EIO, "chunk is truncated or has trailing data (%zu payload "
-               "bytes, header says %" PRIu32 ")", flen - CHUNK_HDR_LEN, stored);
+    error_set (EIO, "chunk is truncated or has trailing data (%" PRIu64
+               " payload bytes, header says %" PRIu32 ")",
+               flen - CHUNK_HDR_LEN, stored);
     return -1;
   }
-  if (crc (file + CHUNK_HDR_LEN, stored) != get32 (file + 16)) {
-    error_set (EIO, "chunk payload is corrupt (CRC mismatch)");
-    return -1;
-  }
-  if (!p->framed) {
-    if (file[4] != CHUNK_CODEC_RAW && file[4] != CHUNK_CODEC_ZSTD) {
-      error_set (EIO, "unknown chunk codec %d", file[4]);
-      return -1;
-    }
-    if (file[4] == CHUNK_CODEC_RAW && stored != p->raw_len) {
-      error_set (EIO, "raw chunk length mismatch");
-      return -1;
-    }
-    return 0;
-  }
+  return 0;
+}
+
+/* A BBC2 file's frame table (in the avail bytes at file) against a file
+ * of flen bytes: frame shift, each entry, the frames covering the
+ * payload exactly. */
+static int
+parse_table (const uint8_t *file, size_t avail, uint64_t flen,
+             struct chunk_parsed *p)
+{
+  size_t i;
+  uint64_t pos;
+
   if (file[4] != CHUNK_FRAME_SHIFT) {
     error_set (EIO, "chunk has frames of 2^%d bytes; this bootback reads "
                "only 2^%d", file[4], CHUNK_FRAME_SHIFT);
@@ -304,7 +305,7 @@ parse (const uint8_t *file, size_t flen, size_t outlen, struct chunk_parsed *p)
   p->n = DIV_ROUND_UP (p->raw_len, CHUNK_FRAME);
   p->table = file + CHUNK_HDR_LEN;
   pos = CHUNK_HDR_LEN + p->n * CHUNK_ENTRY_LEN;
-  if (p->n > CHUNK_MAX_FRAMES || pos > flen) {
+  if (p->n > CHUNK_MAX_FRAMES || pos > flen || pos > avail) {
     error_set (EIO, "chunk frame table is truncated");
     return -1;
   }
@@ -329,21 +330,52 @@ parse (const uint8_t *file, size_t flen, size_t outlen, struct chunk_parsed *p)
   return 0;
 }
 
-/* Decode frame i into out (frame_len bytes) and check it against the
- * hash in its table entry. */
+/* A whole chunk file: header, payload CRC, then the codec or the table. */
 static int
-decode_frame (struct codec *c, const struct chunk_parsed *p, size_t i, uint8_t *out)
+parse (const uint8_t *file, size_t flen, size_t outlen, struct chunk_parsed *p)
 {
-  const uint8_t *e = p->table + i * CHUNK_ENTRY_LEN;
-  size_t len = frame_len (p, i), stored = p->off[i + 1] - p->off[i];
+  if (parse_header (file, flen, outlen, p) == -1)
+    return -1;
+  if (crc (file + CHUNK_HDR_LEN, flen - CHUNK_HDR_LEN) != get32 (file + 16)) {
+    error_set (EIO, "chunk payload is corrupt (CRC mismatch)");
+    return -1;
+  }
+  if (p->framed)
+    return parse_table (file, flen, flen, p);
+  if (file[4] != CHUNK_CODEC_RAW && file[4] != CHUNK_CODEC_ZSTD) {
+    error_set (EIO, "unknown chunk codec %d", file[4]);
+    return -1;
+  }
+  if (file[4] == CHUNK_CODEC_RAW && flen - CHUNK_HDR_LEN != p->raw_len) {
+    error_set (EIO, "raw chunk length mismatch");
+    return -1;
+  }
+  return 0;
+}
+
+static bool is_zero_frame (const uint8_t hash[REPO_DIGEST_LEN], size_t len);
+
+static bool is_zero_frame (const uint8_t hash[REPO_DIGEST_LEN], size_t len);
+
+/* Decode frame i (plaintext len bytes; e its table entry; its stored
+ * bytes at src) into out and check it against the entry's hash.  A full
+ * frame whose entry is the hash of zeros is zeros without decoding:
+ * whatever its stored bytes, only zeros could pass the check. */
+static int
+decode_one (struct codec *c, const uint8_t *e, size_t i, size_t len,
+            const uint8_t *src, size_t stored, uint8_t *out)
+{
   uint8_t got[REPO_DIGEST_LEN];
   char hex[2 * REPO_DIGEST_LEN + 1];
 
+  if (len == CHUNK_FRAME && is_zero_frame (e, len)) {
+    memset (out, 0, len);
+    return 0;
+  }
   if (get32 (e + 36) == CHUNK_CODEC_RAW)
-    memcpy (out, p->file + p->off[i], len);
+    memcpy (out, src, len);
   else {
-    size_t z = ZSTD_decompressDCtx (c->dctx, out, len, p->file + p->off[i],
-                                    stored);
+    size_t z = ZSTD_decompressDCtx (c->dctx, out, len, src, stored);
     if (ZSTD_isError (z) || z != len) {
       error_set (EIO, "chunk frame %zu does not decompress (%s)", i,
                  ZSTD_isError (z) ? ZSTD_getErrorName (z) : "wrong length");
@@ -358,6 +390,15 @@ decode_frame (struct codec *c, const struct chunk_parsed *p, size_t i, uint8_t *
     return -1;
   }
   return 0;
+}
+
+/* decode_one for frame i of a parsed file, stored bytes at src. */
+static int
+decode_frame (struct codec *c, const struct chunk_parsed *p, size_t i,
+              const uint8_t *src, uint8_t *out)
+{
+  return decode_one (c, p->table + i * CHUNK_ENTRY_LEN, i, frame_len (p, i),
+                     src, p->off[i + 1] - p->off[i], out);
 }
 
 /* The frame hashes of a BBC2 file's table into fh, and their digest. */
@@ -387,6 +428,49 @@ check_digest (const uint8_t got[REPO_DIGEST_LEN],
 }
 
 int
+chunk_table_parse (struct repo *r, const uint8_t *head, size_t avail,
+                   uint64_t flen, const uint8_t digest[REPO_DIGEST_LEN],
+                   struct chunk_table **out)
+{
+  struct chunk_parsed p;
+  uint8_t fh[CHUNK_MAX_FRAMES][REPO_DIGEST_LEN], got[REPO_DIGEST_LEN];
+  struct chunk_table *t;
+  size_t i;
+
+  *out = NULL;
+  if (avail < CHUNK_HDR_LEN) {
+    error_set (EIO, "not a chunk file (shorter than its header)");
+    return -1;
+  }
+  if (parse_header (head, flen, r->chunk_size, &p) == -1)
+    return -1;
+  if (!p.framed || !r->tree)
+    return 0;
+  if (parse_table (head, avail, flen, &p) == -1)
+    return -1;
+  table_digest (&p, fh, got);
+  if (check_digest (got, digest) == -1)
+    return -1;
+  t = xmalloc (sizeof *t + p.n * CHUNK_ENTRY_LEN);
+  t->raw_len = p.raw_len;
+  t->n = p.n;
+  for (i = 0; i <= p.n; i++)
+    t->off[i] = p.off[i];
+  memcpy (t->entry, p.table, p.n * CHUNK_ENTRY_LEN);
+  *out = t;
+  return 1;
+}
+
+int
+chunk_table_decode (struct codec *c, const struct chunk_table *t, size_t i,
+                    const uint8_t *src, uint8_t *out)
+{
+  return decode_one (c, t->entry + i * CHUNK_ENTRY_LEN, i,
+                     MIN (CHUNK_FRAME, t->raw_len - i * CHUNK_FRAME), src,
+                     t->off[i + 1] - t->off[i], out);
+}
+
+int
 chunk_decode (struct repo *r, struct codec *c, const uint8_t *file,
               size_t flen, void *out, size_t outlen, size_t *len,
               const uint8_t digest[REPO_DIGEST_LEN])
@@ -399,7 +483,8 @@ chunk_decode (struct repo *r, struct codec *c, const uint8_t *file,
     return -1;
   if (p.framed) {
     for (i = 0; i < p.n; i++)
-      if (decode_frame (c, &p, i, (uint8_t *) out + i * CHUNK_FRAME) == -1)
+      if (decode_frame (c, &p, i, file + p.off[i],
+                        (uint8_t *) out + i * CHUNK_FRAME) == -1)
         return -1;
   }
   else if (file[4] == CHUNK_CODEC_RAW)
@@ -469,7 +554,7 @@ chunk_patch_plan (struct repo *r, struct codec *c, size_t bflen,
         MAX (ranges[j].off, fo);
     pp->fresh[i] = cov > 0;
     if (cov > 0 && cov < fl) {      /* partly new: the rest is the base's */
-      if (decode_frame (c, p, i, c->frame) == -1)
+      if (decode_frame (c, p, i, p->file + p->off[i], c->frame) == -1)
         return -1;
       for (j = k; j < nranges && ranges[j].off < fo + fl; j++) {
         size_t a = MAX (ranges[j].off, fo);

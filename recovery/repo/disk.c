@@ -111,6 +111,31 @@ chunk_len (const struct repo_disk *d, uint64_t i)
   return MIN ((uint64_t) d->chunk_size, d->size - i * d->chunk_size);
 }
 
+/* Bytes [off, off + n) of chunk i into tmp (a chunk-sized buffer, at
+ * the same offsets) without a cache: only the frames they touch when the
+ * chunk can be read in part, else all of it. */
+static int
+read_part (struct repo_disk *d, uint64_t i, uint8_t *tmp, size_t off, size_t n)
+{
+  CLEANUP_FREE struct chunk_table *t = NULL;
+  size_t len = chunk_len (d, i);
+  int rc;
+
+  rc = chunk_read_frames (d->repo, d->digests[i], &t, off / CHUNK_FRAME,
+                          DIV_ROUND_UP (off + n, CHUNK_FRAME), tmp);
+  if (rc == 0 &&
+      repo_chunk_get (d->repo, d->digests[i], tmp, d->chunk_size, &len) == -1)
+    return -1;
+  if (rc == -1)
+    return -1;
+  if (len != chunk_len (d, i) || (t && t->raw_len != len)) {
+    error_set (EIO, "chunk has %u bytes, the index expects %zu",
+               t ? t->raw_len : (unsigned) len, chunk_len (d, i));
+    return -1;
+  }
+  return 0;
+}
+
 int
 repo_disk_pread (struct repo_disk *d, struct repo_cache *cache, void *buf,
                  uint32_t count, uint64_t offset)
@@ -148,18 +173,9 @@ repo_disk_pread (struct repo_disk *d, struct repo_cache *cache, void *buf,
       }
     }
     else {
-      size_t len;
       if (!tmp)
         tmp = xmalloc (d->chunk_size);
-      if (repo_chunk_get (d->repo, d->digests[i], tmp, d->chunk_size,
-                          &len) == -1) {
-        disk_chunk_error (d, i);
-        return -1;
-      }
-      if (len != MIN ((uint64_t) d->chunk_size, d->size - i * d->chunk_size)) {
-        error_set (EIO, "chunk has %zu bytes, the index expects %" PRIu64,
-                   len, MIN ((uint64_t) d->chunk_size,
-                             d->size - i * d->chunk_size));
+      if (read_part (d, i, tmp, off, n) == -1) {
         disk_chunk_error (d, i);
         return -1;
       }

@@ -188,6 +188,27 @@ int chunk_decode (struct repo *r, struct codec *c, const uint8_t *file,
                   size_t flen, void *out, size_t outlen, size_t *len,
                   const uint8_t digest[REPO_DIGEST_LEN]);
 
+/* A framed chunk's table, read without its frames and checked against
+ * the chunk's digest: header CRC, lengths, every entry, and the tree
+ * digest of the frame hashes.  Not the payload CRC: each frame's SHA-256
+ * is checked when it is decoded.  What reading part of a chunk needs. */
+struct chunk_table {
+  uint32_t raw_len, n;
+  uint32_t off[CHUNK_MAX_FRAMES + 1];   /* frame i's stored bytes in the file */
+  uint8_t entry[];                      /* n table entries */
+};
+/* head: the first avail bytes of a chunk file of flen bytes.  1 and *out
+ * a malloc'd table; 0 (*out NULL) when the chunk is not read in part (a
+ * BBC1 file, or a repository without tree digests: read it whole); -1
+ * with the error set (without the chunk name). */
+int chunk_table_parse (struct repo *r, const uint8_t *head, size_t avail,
+                       uint64_t flen, const uint8_t digest[REPO_DIGEST_LEN],
+                       struct chunk_table **out);
+/* Decode frame i, whose stored bytes are at src, into out and check it
+ * against its hash in t. */
+int chunk_table_decode (struct codec *c, const struct chunk_table *t,
+                        size_t i, const uint8_t *src, uint8_t *out);
+
 /* A chunk file, checked (magic, CRCs, lengths, frame table) but not
  * decoded. */
 struct chunk_parsed {
@@ -223,6 +244,16 @@ size_t chunk_patch_encode (struct repo *r, struct codec *c,
  * bytes: a codec's buffer).  -1 with the error naming the chunk. */
 int chunk_read_file (struct repo *r, const uint8_t digest[REPO_DIGEST_LEN],
                      uint8_t *buf, size_t cap, size_t *len);
+
+/* chunk-store.c: read, decode and check frames [f0, f1) (clamped to the
+ * chunk's frames) of chunk digest into out, frame i at i * CHUNK_FRAME.
+ * *t: the chunk's table; when NULL it is read first from the same open
+ * file (the caller then owns it).  1 done; 0 when the chunk is not read
+ * in part (*t stays NULL: read it whole with repo_chunk_get); -1 with the
+ * error naming the chunk. */
+int chunk_read_frames (struct repo *r, const uint8_t digest[REPO_DIGEST_LEN],
+                       struct chunk_table **t, size_t f0, size_t f1,
+                       uint8_t *out);
 
 /* ---- fidx.c: the fixed index format ----------------------------------- */
 

@@ -6,10 +6,15 @@
  *  - eviction: the bytes held stay within max_bytes, least recently used
  *    first; a chunk evicted is read again, one still held is not;
  *  - a failed load is not cached: the asker and the threads waiting with
- *    it get the error, and the next read tries again and succeeds.
+ *    it get the error, and the next read tries again and succeeds;
+ *  - frame-level reads: a read of part of a chunk decodes only the 64 KiB
+ *    frames it touches, and every byte it returns is still checked: a
+ *    damaged frame fails the reads that touch it (naming the frame and the
+ *    chunk), a frame table that is not the chunk's fails every read.
  * Chunk file opens are counted below the cache, in the I/O table, so the
  * test does not take the cache's own statistics on trust.
  */
+#include <endian.h>
 #include <pthread.h>
 
 #include "recovery/repo/test-repo.h"
@@ -220,6 +225,135 @@ test_failure_not_cached (struct env *e)
   repo_cache_free (c);
 }
 
+/* ---- frame-level reads ------------------------------------------------------- */
+
+#define FCS (1024 * 1024)               /* 16 frames */
+
+/* Read len bytes at off of disk d through c and compare with the test
+ * data (seed 1): 0, or -1 with the error set. */
+static int
+read_part (struct repo_disk *d, struct repo_cache *c, uint64_t off, size_t len)
+{
+  CLEANUP_FREE uint8_t *buf = xmalloc (len), *want = xmalloc (FCS);
+  uint64_t k = off / FCS;
+
+  if (repo_disk_pread (d, c, buf, len, off) == -1)
+    return -1;
+  test_chunk_data (want, FCS, 1, k);
+  assert (memcmp (buf, want + off % FCS, len) == 0);
+  return 0;
+}
+
+static size_t
+frames_held (struct repo_cache *c)
+{
+  struct repo_cache_stats st;
+
+  repo_cache_get_stats (c, &st);
+  return st.bytes / CHUNK_FRAME;
+}
+
+/* Flip one byte of chunk k's file at offset pos (k's digest in dg). */
+static void
+damage (struct scratch *s, const uint8_t dg[REPO_DIGEST_LEN], long pos)
+{
+  char rel[80];
+  CLEANUP_FREE char *path = NULL;
+  FILE *f;
+  int ch;
+
+  repo_chunk_path (dg, rel);
+  path = xasprintf ("%s/%s", s->loc, rel);
+  f = fopen (path, "r+");
+  assert (f && fseek (f, pos, SEEK_SET) == 0);
+  ch = fgetc (f);
+  assert (ch != EOF && fseek (f, pos, SEEK_SET) == 0);
+  fputc (ch ^ 0x55, f);
+  assert (fclose (f) == 0);
+}
+
+/* Where frame i's stored bytes start in chunk dg's file. */
+static long
+frame_pos (struct scratch *s, const uint8_t dg[REPO_DIGEST_LEN], size_t i)
+{
+  char rel[80];
+  CLEANUP_FREE char *path = NULL;
+  uint8_t e[CHUNK_ENTRY_LEN];
+  long pos = CHUNK_HDR_LEN + (FCS / CHUNK_FRAME) * CHUNK_ENTRY_LEN;
+  uint32_t n;
+  size_t j;
+  FILE *f;
+
+  repo_chunk_path (dg, rel);
+  path = xasprintf ("%s/%s", s->loc, rel);
+  f = fopen (path, "r");
+  assert (f && fseek (f, CHUNK_HDR_LEN, SEEK_SET) == 0);
+  for (j = 0; j < i; j++) {
+    assert (fread (e, 1, sizeof e, f) == sizeof e);
+    memcpy (&n, e + 32, 4);
+    pos += le32toh (n);
+  }
+  fclose (f);
+  return pos;
+}
+
+static void
+test_frames (void)
+{
+  struct scratch s;
+  struct repo *r = scratch_open (&s, "test-cache-frames", FCS);
+  uint8_t dg[4][REPO_DIGEST_LEN];
+  char id[TIMESTAMP_LEN + 1];
+  struct repo_disk *d;
+  struct repo_cache *c;
+
+  test_point_write (r, "vm1", 1, 4, id, dg);
+  d = repo_disk_open (r, "vm1", id, "vda");
+  c = repo_cache_new (r, 64 * FCS);
+  assert (d && c);
+  /* 4K in frame 3 of chunk 0: one frame decoded; then frame 9 */
+  assert (read_part (d, c, 3 * CHUNK_FRAME + 100, 4096) == 0);
+  assert (frames_held (c) == 1);
+  assert (read_part (d, c, 9 * CHUNK_FRAME, 4096) == 0);
+  assert (frames_held (c) == 2);
+  /* a read across frames 14 and 15 decodes both; a whole read the rest */
+  assert (read_part (d, c, 15 * CHUNK_FRAME - 10, 20) == 0);
+  assert (frames_held (c) == 4);
+  assert (read_part (d, c, 0, FCS) == 0);
+  assert (frames_held (c) == 16);
+
+  /* chunk 1, frame 5 damaged: frames 0 and 6 read fine, 5 does not */
+  damage (&s, dg[1], frame_pos (&s, dg[1], 5) + 3);
+  assert (read_part (d, c, FCS + 100, 4096) == 0);
+  assert (read_part (d, c, FCS + 6 * CHUNK_FRAME, 4096) == 0);
+  assert (read_part (d, c, FCS + 5 * CHUNK_FRAME + 10, 4096) == -1);
+  assert (strstr (error_msg (), "frame 5") && strstr (error_msg (), "chunk "));
+  assert (strstr (error_msg (), "bytes 1048576-2097151"));
+  /* ... and again: a failed frame is not cached */
+  assert (read_part (d, c, FCS + 5 * CHUNK_FRAME, 4096) == -1);
+  /* a whole read of it fails on the payload's CRC */
+  assert (read_part (d, c, FCS, FCS) == -1);
+  /* the same without a cache */
+  assert (read_part (d, NULL, FCS + 100, 4096) == 0);
+  assert (read_part (d, NULL, FCS + 5 * CHUNK_FRAME + 10, 4096) == -1);
+  assert (strstr (error_msg (), "frame 5"));
+
+  /* chunk 2's frame table altered (one hash): no read of it passes */
+  damage (&s, dg[2], CHUNK_HDR_LEN + 7 * CHUNK_ENTRY_LEN + 1);
+  assert (read_part (d, c, 2 * FCS + 4096, 4096) == -1);
+  assert (strstr (error_msg (), "SHA-256 mismatch"));
+  assert (read_part (d, c, 2 * FCS + 7 * CHUNK_FRAME, 4096) == -1);
+  /* chunk 3's header damaged */
+  damage (&s, dg[3], 9);
+  assert (read_part (d, c, 3 * FCS, 4096) == -1);
+  assert (strstr (error_msg (), "header"));
+
+  repo_cache_free (c);
+  repo_disk_close (d);
+  repo_close (r);
+  scratch_remove (&s);
+}
+
 int
 main (void)
 {
@@ -236,6 +370,7 @@ main (void)
   test_single_flight (&e);
   test_eviction (&e);
   test_failure_not_cached (&e);
+  test_frames ();
 
   repo_disk_close (e.d);
   repo_close (e.r);
