@@ -5,7 +5,10 @@
  * manifest_decode (point manifests), all in recovery/repo/repo-int.h.
  * They must never crash, read or write out of bounds or allocate beyond
  * their limits, whatever the bytes; a chunk that decodes must hash to the
- * digest it was asked for.
+ * digest it was asked for.  The same chunk file also goes through the
+ * path of reads of part of a chunk (chunk_table_parse on its head, then
+ * chunk_table_decode of each frame): frames that decode there must be
+ * the bytes a whole decode gives.
  *
  * Input: byte 0 selects the decoder (even: chunk; 1 mod 4: index; 3 mod 4:
  * manifest, which must then name a valid VM, point and disks and survive
@@ -22,7 +25,7 @@
 
 #include "recovery/repo/repo-int.h"
 
-#define CS (64 * 1024)
+#define CS (256 * 1024)           /* up to 4 frames */
 
 static struct repo r;
 static struct codec *codec;
@@ -36,6 +39,32 @@ LLVMFuzzerInitialize (int *argc, char ***argv)
   codec = codec_get (&r);
   out = xmalloc (CS);
   return 0;
+}
+
+/* The partial-read path on the same file: its table from the file's
+ * head (a buffer of just that size), then each frame on its own.  whole:
+ * the length a whole decode gave (0 if it failed); out holds its bytes. */
+static void
+in_part (const uint8_t *file, size_t size, const uint8_t *digest, size_t whole)
+{
+  size_t head = MIN (size, CHUNK_HDR_LEN + CHUNK_MAX_FRAMES * CHUNK_ENTRY_LEN);
+  uint8_t *h = xmalloc (head ? head : 1), *frame = xmalloc (CHUNK_FRAME);
+  struct chunk_table *t = NULL;
+  size_t i;
+
+  memcpy (h, file, head);
+  if (chunk_table_parse (&r, h, head, size, digest, &t) == 1) {
+    assert (t->n >= 1 && t->raw_len <= CS && t->off[t->n] == size);
+    for (i = 0; i < t->n; i++) {
+      assert (t->off[i] <= t->off[i + 1]);
+      if (chunk_table_decode (codec, t, i, file + t->off[i], frame) == 0 && whole)
+        assert (memcmp (frame, out + i * CHUNK_FRAME,
+                        MIN (CHUNK_FRAME, whole - i * CHUNK_FRAME)) == 0);
+    }
+  }
+  free (t);
+  free (frame);
+  free (h);
 }
 
 int
@@ -54,11 +83,13 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
     uint8_t *file = xmalloc (size);
     memcpy (file, data + 1 + REPO_DIGEST_LEN, size);
     r.tree = data[0] & 2;             /* both digests, both formats */
-    if (chunk_decode (&r, codec, file, size, out, CS, &len, data + 1) == 0) {
+    int whole = chunk_decode (&r, codec, file, size, out, CS, &len, data + 1);
+    if (whole == 0) {
       assert (len > 0 && len <= CS);
       repo_chunk_digest (&r, out, len, got);
       assert (memcmp (got, data + 1, REPO_DIGEST_LEN) == 0);
     }
+    in_part (file, size, data + 1, whole == 0 ? len : 0);
     free (file);
   }
   else if (data[0] % 4 == 3) {

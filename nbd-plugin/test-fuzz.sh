@@ -21,9 +21,12 @@ cd "$tmp"
 make_image a.img 1M "0:200K 300K:64K:65 600K:100K"
 bb_repo_init repo 64K
 bb_import repo vm 20260101T000000Z vda=a.img >/dev/null
+# and chunks of four frames, for the reads of part of a chunk
+bb_repo_init repo4 256K
+bb_import repo4 vm 20260101T000000Z vda=a.img >/dev/null
 mkdir corpus-decode corpus-plugin
 n=0
-for f in repo/chunks/*/*; do
+for f in repo/chunks/*/* repo4/chunks/*/*; do
     { printf '\2'; basename "$f" | xxd -r -p; cat "$f"; } >corpus-decode/chunk-$n
     n=$((n + 1))
 done
