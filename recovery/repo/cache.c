@@ -397,11 +397,15 @@ void
 repo_cache_prefetch (struct repo_cache *c, struct repo_disk *d, uint64_t i)
 {
   const uint8_t *digest;
+  struct repo_io *io;
+  bool queued = false;
+  char path[80];
   size_t k;
 
   if (!c || i >= d->nchunks || repo_digest_is_zero (d->digests[i]))
     return;
   digest = d->digests[i];
+  io = c->repo->io;
   pthread_mutex_lock (&c->lock);
   /* Never queue more than half the cache can hold: what is read ahead
    * must still be there when it is read. */
@@ -422,8 +426,15 @@ repo_cache_prefetch (struct repo_cache *c, struct repo_disk *d, uint64_t i)
           REPO_DIGEST_LEN);
   c->qlen++;
   pthread_cond_signal (&c->qcond);
+  queued = true;
  out:
   pthread_mutex_unlock (&c->lock);
+  /* The storage reads the file while the threads decode what is before
+   * it: the disk stays busy, not only the cores. */
+  if (queued && io->ops->will_need) {
+    repo_chunk_path (digest, path);
+    io->ops->will_need (io, path);
+  }
 }
 
 struct repo_cache *

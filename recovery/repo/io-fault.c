@@ -95,6 +95,12 @@ f_start_writeback (struct repo_io *io, struct repo_file *fl)
   if (IN (io)->ops->start_writeback)
     IN (io)->ops->start_writeback (IN (io), fl);
 }
+static void
+f_will_need (struct repo_io *io, const char *path)
+{
+  if (IN (io)->ops->will_need)
+    IN (io)->ops->will_need (IN (io), path);
+}
 static int
 f_fstat (struct repo_io *io, struct repo_file *fl, struct repo_stat *st)
 {
@@ -168,6 +174,7 @@ static const struct repo_io_ops fault_ops = {
   .name = "fault",
   .open = f_open, .pread = f_pread, .pwrite = f_pwrite, .fsync = f_fsync,
   .start_writeback = f_start_writeback,
+  .will_need = f_will_need,
   .fstat = f_fstat, .close = f_close, .stat = f_stat, .mkdir = f_mkdir,
   .rmdir = f_rmdir, .unlink = f_unlink, .rename = f_rename, .touch = f_touch,
   .tighten = f_tighten,

@@ -76,6 +76,17 @@ p_start_writeback (struct repo_io *io, struct repo_file *f)
 }
 
 static void
+p_will_need (struct repo_io *io, const char *path)
+{
+  int fd = openat (PRIV (io)->dirfd, path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+
+  if (fd == -1)
+    return;
+  (void) posix_fadvise (fd, 0, 0, POSIX_FADV_WILLNEED);
+  close (fd);
+}
+
+static void
 fill_stat (const struct stat *s, struct repo_stat *st)
 {
   st->size = s->st_size;
@@ -297,6 +308,7 @@ static const struct repo_io_ops posix_ops = {
   .name = "posix",
   .open = p_open, .pread = p_pread, .pwrite = p_pwrite, .fsync = p_fsync,
   .start_writeback = p_start_writeback,
+  .will_need = p_will_need,
   .fstat = p_fstat, .close = p_close, .stat = p_stat, .mkdir = p_mkdir,
   .rmdir = p_rmdir, .unlink = p_unlink, .rename = p_rename, .touch = p_touch,
   .tighten = p_tighten,

@@ -43,6 +43,10 @@ struct repo_io_ops {
    * now, without waiting, so that a later sync_all has less to do.  A
    * hint: it promises nothing and reports no error. */
   void (*start_writeback) (struct repo_io *io, struct repo_file *f);
+  /* Optional (may be NULL): the file at path will be read soon (read-
+   * ahead): start reading it into memory now, without waiting.  A hint:
+   * it promises nothing and reports no error. */
+  void (*will_need) (struct repo_io *io, const char *path);
   int (*fstat) (struct repo_io *io, struct repo_file *f, struct repo_stat *st);
   int (*close) (struct repo_io *io, struct repo_file *f);
   int (*stat) (struct repo_io *io, const char *path, struct repo_stat *st);
