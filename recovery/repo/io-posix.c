@@ -23,12 +23,21 @@ static struct repo_file *
 p_open (struct repo_io *io, const char *path, int flags)
 {
   /* A repository holds no symbolic links: one planted in a shared
-   * repository (a chunk, an index, domain.xml) is not followed. */
-  int fd = openat (PRIV (io)->dirfd, path, flags | O_CLOEXEC | O_NOFOLLOW,
-                   PRIVATE_FILE_MODE);
+   * repository (a chunk, an index, domain.xml) is not followed.  Nor
+   * anything but regular files: O_NONBLOCK keeps the open of a FIFO
+   * planted there from waiting for a writer forever, and the check
+   * refuses it (and devices, sockets). */
+  int fd = openat (PRIV (io)->dirfd, path,
+                   flags | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, PRIVATE_FILE_MODE);
+  struct stat st;
 
   if (fd == -1) {
     error_set (errno, "open: %s/%s", io->location, path);
+    return NULL;
+  }
+  if (fstat (fd, &st) == -1 || !S_ISREG (st.st_mode)) {
+    error_set (errno = EIO, "open: %s/%s: not a regular file", io->location, path);
+    close (fd);
     return NULL;
   }
   return (struct repo_file *) (intptr_t) (fd + 1);
@@ -78,7 +87,8 @@ p_start_writeback (struct repo_io *io, struct repo_file *f)
 static void
 p_will_need (struct repo_io *io, const char *path)
 {
-  int fd = openat (PRIV (io)->dirfd, path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  int fd = openat (PRIV (io)->dirfd, path,
+                   O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
 
   if (fd == -1)
     return;
