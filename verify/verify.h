@@ -165,6 +165,8 @@ struct verify_run_opts {
   uint64_t budget_mib;       /* memory budget of all lab runs (0 = default) */
   double budget_wait;        /* seconds to wait for the budget (<0 forever) */
   double lease;              /* > 0: sandbox; keep it up this long */
+  int max_sandboxes;         /* refuse a sandbox when this many are up
+                                (lab_state_opts.max_sandboxes; 0 none) */
   bool quiet;                /* no progress lines */
   /* Before a restore point VM starts, check that every chunk of its point
    * is there with its size (repo check of the one point); a point with
