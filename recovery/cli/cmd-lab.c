@@ -857,7 +857,7 @@ lab_shell (struct cli *c, int argc, char **argv)
 }
 
 static const char lab_usage[] =
-  "usage: bootback lab validate|run|up|list|down|reap|shell ...\n"
+  "usage: bootback lab validate|run|up|list|down|reap|shell|check ...\n"
   "\n"
   "The verification lab: boot restore points (or images) in an isolated\n"
   "network that has the production addresses, check them, report.\n"
@@ -868,6 +868,7 @@ static const char lab_usage[] =
   "  list                    labs that exist now\n"
   "  down [ID]               tear a lab down\n"
   "  shell [ID] [-- CMD]     a shell in a lab's network namespace\n"
+  "  check [ID]              a sandbox's checks again, against lab up\n"
   "  reap                    tear down expired sandboxes and orphans\n"
   "\n"
   "'bootback lab SUBCOMMAND --help' for each; 'man bootback' for the\n"
@@ -893,6 +894,7 @@ cmd_lab (struct cli *c, int argc, char **argv)
   if (strcmp (sub, "down") == 0) return lab_down (c, argc, argv);
   if (strcmp (sub, "reap") == 0) return lab_reap (c, argc, argv);
   if (strcmp (sub, "shell") == 0) return lab_shell (c, argc, argv);
+  if (strcmp (sub, "check") == 0) return cli_lab_check (c, argc, argv);
   cli_error ("unknown lab command '%s'", sub);
   cli_bad_usage (lab_usage);
 }
