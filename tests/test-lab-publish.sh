@@ -65,12 +65,16 @@ grep -q "publish 127.0.0.1:$busy: cannot listen.*in use" "$tmp/err" ||
 [ -z "$(lab_ids)" ] || fail "a refused lab up left a lab"
 [ -z "$(virsh -q list --all --name)" ] || fail "a refused lab up started a VM"
 kill -0 "$busy_pid" || fail "the other listener is gone"
+# An address the host does not hold cannot be listened on.
+expect_rc 1 bootback lab up "$tmp/lab.yaml" --lease 10m --publish "192.0.2.77:$port=web:80"
+grep -q "publish 192.0.2.77:$port: cannot listen: Cannot assign requested address" "$tmp/err" ||
+    fail "an address not of the host is not refused"
 # publish: in the definition, of a VM without an address: the line named.
 sed -e '/address:/d' -e 's/^verify:/publish: ["8080=web:80"]\nverify:/' "$tmp/lab.yaml" >"$tmp/noaddr.yaml"
 expect_rc 2 bootback lab validate "$tmp/noaddr.yaml"
 grep -q "noaddr.yaml:4: publish 127.0.0.1:8080: VM web has no address" "$tmp/err" ||
     fail "publish: of a VM without address: not refused with its line"
-echo "refused: unknown VM, malformed, port in use, VM without address"
+echo "refused: unknown VM, malformed, port in use, not a host address, VM without address"
 
 # ---- 2. up with published ports ----------------------------------------------
 # A host address outside the lab (a documentation range on a veth pair of
@@ -180,12 +184,32 @@ grep -q '</html>' "$rdir/report.html" || fail "report.html is not complete"
 python3 -c 'import json,sys; assert len(json.load(open(sys.argv[1]))) == 3' "$rdir/recheck.json" ||
     fail "recheck.json does not hold the three checks"
 
-# ---- 6. down: nothing left --------------------------------------------------------
+# ---- 6. reap: the lease ends, the relay goes with the sandbox ---------------------
+python3 - "$BOOTBACK_HOME/labs/$id/state.json" <<'EOP'
+import json, sys, time
+s = json.load(open(sys.argv[1])); s["expires"] = int(time.time()) - 1
+json.dump(s, open(sys.argv[1], "w"))
+EOP
+bootback lab reap | grep -q "reaped lab $id (pub): lease ended" || fail "lab reap did not reap the sandbox"
+relay_gone () {   # gone, or a zombie its new parent (init) has not reaped yet
+    [ ! -e "/proc/$1" ] || grep -q '^State:.*Z' "/proc/$1/status"
+}
+relay_gone "$relay" || fail "lab reap left the relay $relay"
+nc -z 127.0.0.1 "$port" && fail "127.0.0.1:$port still listens after lab reap"
+nc -z 198.51.100.1 "$port2" && fail "198.51.100.1:$port2 still listens after lab reap"
+lab_assert_gone "$id"
+echo "lab reap: relay and ports gone"
+
+# ---- 7. down: nothing left ----------------------------------------------------------
+# The same port again (it was closed), in a sandbox of its own.
+bootback lab up "$tmp/lab.yaml" --lease 10m --publish "127.0.0.1:$port=web:80" --quiet \
+    >"$tmp/up2.out" || { cat "$tmp/up2.out"; fail "the second lab up failed"; }
+id=$(lab_ids)
+relay=$(bootback lab list --json | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["relay"]["pid"])')
+curl -s --noproxy '*' --max-time 10 "http://127.0.0.1:$port/health" | grep -q '"identity":"web"' ||
+    fail "no HTTP through the published port of the second sandbox"
 bootback lab down "$id"
-# Gone, or a zombie its new parent (init) has not reaped yet.
-[ ! -e "/proc/$relay" ] || grep -q '^State:.*Z' "/proc/$relay/status" ||
-    fail "the relay $relay is left"
-nc -z 127.0.0.1 "$port" && fail "127.0.0.1:$port still listens"
-nc -z 198.51.100.1 "$port2" && fail "198.51.100.1:$port2 still listens"
+relay_gone "$relay" || fail "lab down left the relay $relay"
+nc -z 127.0.0.1 "$port" && fail "127.0.0.1:$port still listens after lab down"
 lab_assert_gone "$id"
 echo ok
