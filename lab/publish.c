@@ -303,8 +303,10 @@ relay_confine (int nsfd, const char **msg)
     *msg = "cannot drop to nobody";
     return -1;
   }
-  if (prctl (PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == -1) {
-    *msg = "cannot set no_new_privs";
+  /* no_new_privs; not dumpable: no other nobody process may ptrace it */
+  if (prctl (PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == -1 ||
+      prctl (PR_SET_DUMPABLE, 0, 0, 0, 0) == -1) {
+    *msg = "cannot set no_new_privs or clear dumpable";
     return -1;
   }
   return 0;

@@ -171,13 +171,6 @@ main (void)
   lab_state_free (a);
   lab_state_free (b);
   strv_free (notes.v);
-  {
-    char *p = xasprintf ("%s/labs/.budget.lock", home), *l = xasprintf ("%s/labs", home);
-    unlink (p);
-    rmdir (l);
-    free (p);
-    free (l);
-  }
   test_sandbox (home);
   {
     char *p = xasprintf ("%s/labs/.budget.lock", home), *l = xasprintf ("%s/labs", home);
