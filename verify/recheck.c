@@ -13,8 +13,9 @@
  * changed since) have no "before".  If the isolation no longer holds,
  * no check runs and the result says why (fail closed, as at lab up).
  * The VMs are found by their domain names in the state and reached at
- * the addresses the state and the definition give (never the guest's
- * word).  Nothing here changes the sandbox.
+ * the addresses the definition gives, else the one the run at lab up
+ * used (an agent's answer then, inside the lab subnet, as lab up took it).
+ * Nothing here changes the sandbox.
  */
 #include <errno.h>
 #include <sys/stat.h>
@@ -39,6 +40,21 @@ before_status (json_t *before, const char *vm, const char *check)
           strcmp (json_string_value (json_object_get (c, "name")), check) == 0)
         return json_string_value (json_object_get (c, "status"));
   }
+  return NULL;
+}
+
+/* The address the run at lab up reached vm at (the definition's, or the
+ * one the agent gave inside the lab subnet), or NULL. */
+static const char *
+before_address (json_t *before, const char *vm)
+{
+  json_t *v;
+  size_t i;
+
+  json_array_foreach (json_object_get (before, "vms"), i, v)
+    if (json_is_string (json_object_get (v, "name")) &&
+        strcmp (json_string_value (json_object_get (v, "name")), vm) == 0)
+      return json_string_value (json_object_get (v, "address"));
   return NULL;
 }
 
@@ -121,6 +137,11 @@ recheck_vm (virConnectPtr conn, const struct lab_state *s, const struct lab_net 
   t.dom = d;
   t.domain = dom;
   t.address = vm->address ? vm->address : addr[0] ? addr : NULL;
+  if (!t.address) {
+    const char *a = before_address (before, vm->name);
+    if (a && lab_ipv4_in_subnet (a, n->subnet, n->prefix))
+      t.address = a;
+  }
   for (j = 0; j < vm->nchecks; j++) {
     const char *was = before_status (before, vm->name, vm->checks[j].name);
     bool reg = false;
