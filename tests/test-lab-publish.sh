@@ -183,6 +183,8 @@ rdir=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[0]["repor
 grep -q '</html>' "$rdir/report.html" || fail "report.html is not complete"
 python3 -c 'import json,sys; assert len(json.load(open(sys.argv[1]))) == 3' "$rdir/recheck.json" ||
     fail "recheck.json does not hold the three checks"
+# Signed again: the report's signatures still hold.
+expect_rc 0 bootback report verify "$rdir/report.html" "$rdir/recheck.json" "$rdir/report.json"
 
 # ---- 6. reap: the lease ends, the relay goes with the sandbox ---------------------
 python3 - "$BOOTBACK_HOME/labs/$id/state.json" <<'EOP'
