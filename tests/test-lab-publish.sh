@@ -204,12 +204,23 @@ echo "lab reap: relay and ports gone"
 
 # ---- 7. down: nothing left ----------------------------------------------------------
 # The same port again (it was closed), in a sandbox of its own.
-bootback lab up "$tmp/lab.yaml" --lease 10m --publish "127.0.0.1:$port=web:80" --quiet \
-    >"$tmp/up2.out" || { cat "$tmp/up2.out"; fail "the second lab up failed"; }
+bootback lab up "$tmp/lab.yaml" --lease 10m --publish "127.0.0.1:$port=web:80" --quiet --json \
+    >"$tmp/up2.json" || { cat "$tmp/up2.json"; fail "the second lab up failed"; }
+python3 -c 'import json,sys; p = json.load(open(sys.argv[1]))["published"]
+assert p == ["127.0.0.1:%s=web:80" % sys.argv[2]], p' "$tmp/up2.json" "$port" ||
+    fail "lab up --json does not list the published port"
 id=$(lab_ids)
 relay=$(bootback lab list --json | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["relay"]["pid"])')
 curl -s --noproxy '*' --max-time 10 "http://127.0.0.1:$port/health" | grep -q '"identity":"web"' ||
     fail "no HTTP through the published port of the second sandbox"
+bootback lab check "$id" | grep -q "published ports: relay $relay running" ||
+    fail "lab check does not say the relay runs"
+# A relay that died is shown as such.
+kill -KILL "$relay"
+for (( i = 0; i < 50; i++ )); do relay_gone "$relay" && break; sleep 0.1; done
+bootback lab list --json | python3 -c 'import json,sys
+r = json.load(sys.stdin)[0]["relay"]; assert r["alive"] is False, r' ||
+    fail "lab list does not show the dead relay"
 bootback lab down "$id"
 relay_gone "$relay" || fail "lab down left the relay $relay"
 nc -z 127.0.0.1 "$port" && fail "127.0.0.1:$port still listens after lab down"

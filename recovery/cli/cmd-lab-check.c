@@ -162,10 +162,16 @@ cli_lab_check (struct cli *c, int argc, char **argv)
     add_to_report (c, s, k);
     rc = json_integer_value (json_object_get (k, "regressions")) > 0 ||
          !json_is_true (json_object_get (k, "isolated")) ? EXIT_PROBLEMS : 0;
+    if (s->relay_pid > 0)
+      json_object_set_new (k, "relay", json_pack ("{s:i, s:b}", "pid", (int) s->relay_pid,
+                                                   "alive", lab_publish_alive (s)));
     if (json)
       cli_json_print (k);
     else {
       print_table (k);
+      if (s->relay_pid > 0)
+        printf ("published ports: relay %d %s\n", (int) s->relay_pid,
+                lab_publish_alive (s) ? "running" : "NOT RUNNING ('bootback lab list')");
       json_decref (k);
     }
   }

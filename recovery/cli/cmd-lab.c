@@ -258,8 +258,19 @@ report_done (struct verify_report *r, const struct run_args *a,
   int rc;
   size_t i;
 
-  if (a->json)
-    cli_json_print (verify_report_json (r));
+  if (a->json) {
+    json_t *o = verify_report_json (r), *pub = json_array ();
+    for (i = 0; r->expires && d && i < d->npublish; i++) {
+      char spec[LAB_PUBLISH_LEN];
+      lab_publish_format (&d->publish[i], spec, sizeof spec);
+      json_array_append_new (pub, json_string (spec));
+    }
+    if (r->expires)
+      json_object_set_new (o, "published", pub);
+    else
+      json_decref (pub);
+    cli_json_print (o);
+  }
   else {
     print_report (r);
     if (r->expires)
