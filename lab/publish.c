@@ -31,8 +31,9 @@
  *     the listening sockets it was given.  It ends by itself when the run
  *     directory is removed.
  *  4. At most LAB_RELAY_CONNS connections at once; more are closed at
- *     once.  Each is copied both ways through two fixed buffers (poll,
- *     non-blocking); the relay allocates nothing after the fork.
+ *     once, and one idle for RELAY_IDLE_TIMEOUT is closed.  Each is
+ *     copied both ways through two fixed buffers (poll, non-blocking);
+ *     the relay allocates nothing after the fork.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -53,6 +54,7 @@
 #define NOBODY 65534
 #define RELAY_BUF 16384
 #define RELAY_CONNECT_TIMEOUT 10.0
+#define RELAY_IDLE_TIMEOUT 3600.0  /* a connection with no byte this long goes */
 
 void
 lab_publish_close (int *fds, size_t n)
@@ -97,7 +99,7 @@ lab_publish_listen (const struct lab_def *d, int *fds)
 struct relay_conn {
   int fd[2];                 /* 0: the client (host), 1: the VM (lab) */
   bool connecting;
-  double deadline;           /* of the connect */
+  double deadline;           /* of the connect, then of idleness */
   size_t len[2], off[2];     /* buf[d]: read from fd[d], to write to fd[!d] */
   bool eof[2], shut[2];
   char buf[2][RELAY_BUF];
@@ -223,6 +225,13 @@ conn_step (struct relay_conn *c, const struct pollfd p[2])
       return;
     }
     c->connecting = false;
+    c->deadline = now_monotonic () + RELAY_IDLE_TIMEOUT;
+    return;
+  }
+  if ((p[0].revents | p[1].revents) & (POLLIN | POLLOUT))
+    c->deadline = now_monotonic () + RELAY_IDLE_TIMEOUT;
+  else if (now_monotonic () > c->deadline) {
+    conn_close (c);
     return;
   }
   if (conn_pump (c, 0, p[0].revents, p[1].revents) == -1 ||
