@@ -107,6 +107,23 @@ done
 wait "${pids[@]}"
 for i in 1 2 3 4 5; do grep -q "bootback tiny guest web" "$tmp/p$i" || fail "parallel request $i"; done
 echo "HTTP from the host through 127.0.0.1:$port and 198.51.100.1:$port2"
+# Bounded: with 64 connections open, the next is closed at once; once
+# they go, a request is served again.
+python3 - "$port" <<'EOP' || fail "the relay does not bound its connections"
+import socket, sys, time
+port = int(sys.argv[1])
+held = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(64)]
+time.sleep(1)
+extra = socket.create_connection(("127.0.0.1", port), timeout=5)
+t = time.time(); data = extra.recv(100); took = time.time() - t
+assert data == b"" and took < 3, (data, took)
+for s in held: s.close()
+time.sleep(1)
+s = socket.create_connection(("127.0.0.1", port), timeout=10)
+s.sendall(b"GET / HTTP/1.0\r\n\r\n")
+assert b"bootback tiny guest web" in s.makefile("rb").read(), "no answer after"
+print("65th connection closed at once (%.2f s); served again after" % took)
+EOP
 
 bootback lab list
 bootback lab list --json >"$tmp/list.json"
