@@ -4,7 +4,8 @@
  * by anyone who knows its id: `lab down`, `lab reap` (from the timer),
  * the run itself on SIGINT/SIGTERM, or the next reap after a SIGKILL.
  *
- *   $BOOTBACK_HOME/labs/<id>/state.json   owner, lease, memory, VMs
+ *   $BOOTBACK_HOME/labs/<id>/state.json   owner, lease, memory, VMs, the
+ *                                         relay and its published ports
  *   $BOOTBACK_HOME/labs/<id>/NAME.qcow2   throwaway overlays
  *   $BOOTBACK_HOME/labs/<id>/NAME.console console logs
  *   $BOOTBACK_HOME/labs/.budget.lock      flock: the memory budget

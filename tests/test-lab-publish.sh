@@ -9,7 +9,7 @@
 #  2. lab up --publish 127.0.0.1:P=web:80 and a host address: HTTP from
 #     the host through both; lab list --json shows owner, expiry, memory,
 #     published ports and a live relay, which runs as nobody, with
-#     no_new_privs, in the lab namespace;
+#     no_new_privs, in the lab namespace, and closes a 65th connection;
 #  3. the lab VM cannot reach the host through the relay's addresses
 #     (the namespace's gateway and the host address, from the guest);
 #  4. --max-sandboxes and the memory budget refuse a second sandbox;

@@ -2,6 +2,8 @@
 /*
  * bootback lab validate|run|up|list|down|reap, bootback verify,
  * bootback history: the verification lab (lab/lab.h, verify/verify.h).
+ * lab up --publish starts the relay of lab/publish.c; lab check is in
+ * cmd-lab-check.c.
  *
  * Exit status of run and verify: 0 every check passed, 2 some failed,
  * 1 the lab could not run (invalid definition, isolation not proven,
