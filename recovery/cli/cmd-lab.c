@@ -60,7 +60,8 @@ enum { OPT_REPORT = 256, OPT_PARALLEL, OPT_BUDGET, OPT_WAIT, OPT_CONNECT,
   "  --parallel N         VMs booting at once (default 2)\n" \
   "  --memory-budget SIZE memory of all lab runs together (default half\n" \
   "                       of the host's); a run waits for its share\n" \
-  "  --wait DURATION      how long to wait for it (default: forever)\n" \
+  "  --wait DURATION      how long to wait for it (default: forever; lab\n" \
+  "                       up: not at all)\n" \
   "  --connect URI        libvirt URI (default: LIBVIRT_DEFAULT_URI)\n" \
   "  --json               print the report as JSON\n" \
   "  --quiet              no progress lines\n" \
