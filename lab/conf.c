@@ -23,6 +23,8 @@
  *           boot-timeout: 3m
  *           delay: 10s
  *           checks: [heartbeat, ping, "tcp 5432"]
+ *   publish:                    # sandboxes (lab up): host ports relayed
+ *     - 127.0.0.1:8080=web1:80  # to a VM with an address: (publish.c)
  *   verify:                     # the VMs to verify, booted after the groups
  *     - name: web1
  *       image: /srv/images/web1.img   # instead of a restore point
@@ -1109,6 +1111,137 @@ parse_boot_failure (struct parser *p, struct lab_def *d, struct fy_node *e)
   bf->reason = xasprintf ("%s", reason ? reason : text);
 }
 
+/* ---- publish: ----------------------------------------------------------- */
+
+static int
+port_arg (const char *s, const char *spec)
+{
+  char *end;
+  long v;
+
+  errno = 0;
+  v = strtol (s, &end, 10);
+  if (errno || end == s || *end || v < 1 || v > 65535) {
+    error_setx ("publish '%s': '%s' is not a port (1-65535)", spec, s);
+    return -1;
+  }
+  return (int) v;
+}
+
+int
+lab_publish_parse (const char *spec, struct lab_publish *p)
+{
+  CLEANUP_FREE char *s = xstrdup (spec);
+  char *eq = strchr (s, '='), *colon, *host, *vm;
+  struct in_addr a;
+
+  memset (p, 0, sizeof *p);
+  if (!eq) {
+    error_setx ("publish '%s': expected [ADDR:]PORT=VM:PORT", spec);
+    return -1;
+  }
+  *eq = '\0';
+  host = s;
+  vm = eq + 1;
+  snprintf (p->addr, sizeof p->addr, "127.0.0.1");
+  if ((colon = strrchr (host, ':'))) {
+    *colon = '\0';
+    if (inet_pton (AF_INET, host, &a) != 1) {
+      error_setx ("publish '%s': '%s' is not an IPv4 address", spec, host);
+      return -1;
+    }
+    inet_ntop (AF_INET, &a, p->addr, sizeof p->addr);
+    host = colon + 1;
+  }
+  if ((p->port = port_arg (host, spec)) == -1)
+    return -1;
+  if (!(colon = strrchr (vm, ':'))) {
+    error_setx ("publish '%s': expected VM:PORT after '='", spec);
+    return -1;
+  }
+  *colon = '\0';
+  if (!name_is_valid (vm)) {
+    error_setx ("publish '%s': '%s' is not a VM name", spec, vm);
+    return -1;
+  }
+  if ((p->vm_port = port_arg (colon + 1, spec)) == -1)
+    return -1;
+  p->vm = xstrdup (vm);
+  return 0;
+}
+
+void
+lab_publish_format (const struct lab_publish *p, char *out, size_t len)
+{
+  snprintf (out, len, "%s:%d=%s:%d", p->addr, p->port, p->vm, p->vm_port);
+}
+
+/* One published port at line: parsed and kept; checked against the VMs
+ * by publish_check once they are read. */
+static void
+add_publish (struct parser *p, struct lab_def *d, const char *spec, int line)
+{
+  struct lab_publish pub;
+
+  if (lab_publish_parse (spec, &pub) == -1) {
+    problem (p, line, "%s", error_msg ());
+    return;
+  }
+  if (d->npublish == LAB_PUBLISH_MAX) {
+    problem (p, line, "publish: at most %d ports", LAB_PUBLISH_MAX);
+    free (pub.vm);
+    return;
+  }
+  pub.line = line;
+  *ARRAY_PUSH (d->publish, d->npublish) = pub;
+}
+
+/* publish: a list of "[ADDR:]PORT=VM:PORT". */
+static void
+parse_publish (struct parser *p, struct lab_def *d, struct fy_node *n, int line)
+{
+  struct fy_node *e;
+  void *it = NULL;
+  const char *s;
+
+  if (!n || !fy_node_is_sequence (n)) {
+    problem (p, line, "publish: expected a list of [ADDR:]PORT=VM:PORT");
+    return;
+  }
+  while ((e = fy_node_sequence_iterate (n, &it)))
+    if ((s = scalar (p, e, "publish", node_line (e))))
+      add_publish (p, d, s, node_line (e));
+}
+
+/* The published port i: its VM is in the lab with an address (the relay
+ * goes there and nowhere else), its ADDR:PORT is not published twice. */
+static void
+publish_check (struct parser *p, const struct lab_def *d, size_t i)
+{
+  const struct lab_publish *pub = &d->publish[i];
+  const struct lab_vm *vm = NULL;
+  size_t g, k;
+
+  for (g = 0; g < d->ngroups; g++)
+    for (k = 0; k < d->groups[g].nvms; k++)
+      if (d->groups[g].vms[k].name && strcmp (d->groups[g].vms[k].name, pub->vm) == 0)
+        vm = &d->groups[g].vms[k];
+  if (!vm)
+    problem (p, pub->line, "publish %s:%d: no VM '%s' in the lab", pub->addr,
+             pub->port, pub->vm);
+  else if (!vm->address)
+    problem (p, pub->line, "publish %s:%d: VM %s has no address: (the relay "
+             "connects only to an address of the definition)", pub->addr,
+             pub->port, pub->vm);
+  for (k = 0; k < i; k++)
+    if (d->publish[k].port == pub->port &&
+        (strcmp (d->publish[k].addr, pub->addr) == 0 ||
+         strcmp (d->publish[k].addr, "0.0.0.0") == 0 ||
+         strcmp (pub->addr, "0.0.0.0") == 0))
+      problem (p, pub->line, "publish %s:%d: the port is published twice", pub->addr,
+               pub->port);
+}
+
 /* boot_failures: console lines that mean a boot failed (lab/console.c). */
 static void
 parse_boot_failures (struct parser *p, struct lab_def *d, struct fy_node *n, int line)
@@ -1195,6 +1328,8 @@ cross_check (struct parser *p, struct lab_def *d)
                  d->groups[g].name);
   if (nvms == 0)
     problem (p, 0, "the lab has no VM (groups: or verify:)");
+  for (i = 0; i < d->npublish; i++)
+    publish_check (p, d, i);
 }
 
 static void
@@ -1247,9 +1382,11 @@ parse_top_keys (struct parser *p, struct lab_def *d, struct fy_node *root,
     }
     else if (strcmp (k, "boot_failures") == 0)
       parse_boot_failures (p, d, vn, line);
+    else if (strcmp (k, "publish") == 0)
+      parse_publish (p, d, vn, line);
     else
       problem (p, line, "unknown key '%s' (name, network, defaults, groups, "
-               "verify, boot_failures)", k);
+               "verify, boot_failures, publish)", k);
   }
 }
 
@@ -1600,6 +1737,9 @@ lab_def_free (struct lab_def *d)
     free ((char *) d->boot_failures[i].reason);
   }
   free (d->boot_failures);
+  for (i = 0; i < d->npublish; i++)
+    free (d->publish[i].vm);
+  free (d->publish);
   free (d->file);
   free (d->name);
   free (d->subnet);
@@ -1819,6 +1959,21 @@ lab_vm_refuse (struct lab_vm *vm, const char *check, const char *why)
 
   r->check = lab_printable (check, 200);
   r->why = xstrdup (why);
+}
+
+int
+lab_def_add_publish (struct lab_def *d, const char *spec)
+{
+  struct parser p;
+  size_t n = d->npublish;
+
+  parser_init (&p, NULL);
+  add_publish (&p, d, spec, 0);
+  if (p.nerrs == 0)
+    publish_check (&p, d, n);
+  if (p.nerrs && d->npublish > n)
+    free (d->publish[--d->npublish].vm);      /* taken out again */
+  return builder_end (&p);
 }
 
 int

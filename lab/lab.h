@@ -22,6 +22,9 @@
  *   state.c       runs and sandboxes on disk ($BOOTBACK_HOME/labs/ID/):
  *                 owner, lease, memory; the memory budget; teardown of a
  *                 run from its state alone (lab down, lab reap, signals).
+ *   publish.c     published ports of a sandbox: host ADDR:PORT relayed to
+ *                 one VM's port inside the lab namespace by a small relay
+ *                 process (lab up --publish, publish: in a definition).
  *
  * Errors: -1 / NULL and the thread-local last error (util.h).  Findings
  * (an isolation property that does not hold) are reported as errors too:
@@ -33,6 +36,7 @@
 #include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include <libvirt/libvirt.h>
 
@@ -114,6 +118,17 @@ struct lab_console_pattern {
   const char *reason;
 };
 
+/* A published port: the host's addr:port relayed to the VM's address
+ * (from the definition, never from the guest or a restore point) and
+ * vm_port, inside the lab namespace (publish.c). */
+struct lab_publish {
+  char addr[16];          /* host IPv4 address the relay listens on */
+  int port;
+  char *vm;               /* a VM of the lab */
+  int vm_port;
+  int line;               /* in the definition; 0: the command line */
+};
+
 struct lab_def {
   char *file;             /* where it was read from ("-" for a string) */
   char *name;             /* the lab's name */
@@ -127,6 +142,9 @@ struct lab_def {
    * built-in ones (lab_console_failures; strings owned) */
   struct lab_console_pattern *boot_failures;
   size_t nboot_failures;
+  /* publish: host ports relayed to VMs of a sandbox (lab up) */
+  struct lab_publish *publish;
+  size_t npublish;
 };
 
 /* Parse and validate a lab definition.  On success returns the definition
@@ -185,6 +203,10 @@ struct lab_check *lab_vm_add_check (const struct lab_def *d, struct lab_vm *vm,
                                     const char *check, enum lab_origin from);
 /* Record that the lab refused check (why): see struct lab_refusal. */
 void lab_vm_refuse (struct lab_vm *vm, const char *check, const char *why);
+/* Add a published port "[ADDR:]PORT=VM:PORT" (lab up --publish): its VM
+ * must be in the lab with an address: and ADDR:PORT published once.
+ * -1 with the error naming the value (nothing added). */
+int lab_def_add_publish (struct lab_def *d, const char *spec);
 /* The checks across the definition (the gateway a host address of the
  * subnet, every VM's address one too and not the gateway, ...). */
 int lab_def_finish (struct lab_def *d);
@@ -240,7 +262,9 @@ int lab_net_create (const struct lab_net *n);
  *                   (frames between its own ports pass), forwarding=0
  *   uplink          the bridge's ports are the lab's veth and VM taps only
  *   namespace       the namespace has only lo and eth0, holds the gateway
- *                   address, does not forward, has no route but its subnet */
+ *                   address, does not forward, has no route but its subnet
+ *   listeners       nothing listens for TCP in the namespace (a published
+ *                   port's relay listens on the host only) */
 int lab_net_check (const struct lab_net *n, char *const *allowed_ports);
 /* Harden a new bridge port (a VM's tap): IPv6 off. */
 int lab_net_port_harden (const char *ifname);
@@ -259,6 +283,38 @@ int lab_net_socket (const struct lab_net *n, int domain, int type, int proto);
  * Returns the exit status, 124 on timeout, or -1 (error set). */
 int lab_net_run (const struct lab_net *n, char *const argv[],
                  char *const env[], double timeout, char *out, size_t len);
+
+/* ---- published ports (publish.c) -------------------------------------- */
+
+/* Parse (conf.c) "[ADDR:]PORT=VM:PORT" into p (p->vm malloc'd).  ADDR is an IPv4
+ * address (default 127.0.0.1; 0.0.0.0 only when written), ports 1-65535.
+ * -1 with the error naming the value. */
+int lab_publish_parse (const char *spec, struct lab_publish *p);
+/* "ADDR:PORT=VM:PORT" into out. */
+#define LAB_PUBLISH_LEN (16 + 6 + 1 + 64 + 6 + 1)
+void lab_publish_format (const struct lab_publish *p, char *out, size_t len);
+/* Most published ports of one lab, and connections a relay serves at once. */
+#define LAB_PUBLISH_MAX 16
+#define LAB_RELAY_CONNS 64
+/* Listen on every published port of d (fds[i], close-on-exec), before the
+ * lab is made: -1 with the error naming ADDR:PORT (e.g. in use), nothing
+ * left open. */
+int lab_publish_listen (const struct lab_def *d, int *fds);
+void lab_publish_close (int *fds, size_t n);
+struct lab_state;
+/* Start the relay of sandbox s (network net, definition d) on the
+ * listening fds (taken over, closed here): a daemon whose pid is written
+ * into s's state before it does anything, that enters the lab namespace,
+ * drops to nobody and copies each connection of fds[i] to d's VM's
+ * address and port (nothing else, whatever it is sent).  It ends with
+ * SIGTERM (lab down, lab reap) or when the run directory goes.  -1 with
+ * the error set (no relay left). */
+int lab_publish_start (struct lab_state *s, const struct lab_net *net,
+                       const struct lab_def *d, int *fds);
+/* Stop s's relay (by pid and start time); 0 also if there is none. */
+int lab_publish_stop (struct lab_state *s);
+/* Is s's relay running? */
+bool lab_publish_alive (const struct lab_state *s);
 
 /* ---- domain XML (domain-xml.c) ----------------------------------------- */
 
@@ -402,6 +458,11 @@ struct lab_state {
   char *report_dir;          /* where reports go, or NULL */
   char *status;              /* "starting", "running", "up", "down" */
   char **vms;                /* "name domain address" lines for lab list */
+  uid_t owner_uid;           /* real uid of who made it */
+  char *owner;               /* its user name (or the uid) */
+  pid_t relay_pid;           /* published ports' relay (publish.c), 0 none */
+  unsigned long long relay_start;
+  char **published;          /* "ADDR:PORT=VM:PORT TARGET:PORT" lines */
 };
 
 /* Make a new run directory under home/labs with a fresh id and write its
@@ -414,6 +475,9 @@ struct lab_state_opts {
   const char *uri;           /* libvirt URI, NULL = default */
   uint64_t memory_mib, budget_mib;
   double wait;               /* seconds; < 0: forever */
+  /* kind "sandbox": refuse when this many live sandboxes exist already
+   * (0: no limit); checked under the budget lock */
+  int max_sandboxes;
   /* "waiting for memory: ..." (once, when it has to wait), without
    * "bootback: "; NULL: to stderr as "bootback: LINE". */
   void (*note) (void *opaque, const char *line);
@@ -447,6 +511,8 @@ void lab_state_add_vm (struct lab_state *s, const char *name,
                        const char *domain, const char *address);
 /* Default memory budget: half of the host's MemTotal, in MiB. */
 uint64_t lab_default_budget_mib (void);
+/* Live sandboxes in home, and the memory they reserve (MiB). */
+int lab_sandboxes_count (const char *home, uint64_t *memory_mib);
 
 /* ---- console (console.c) ------------------------------------------------ */
 

@@ -23,6 +23,10 @@
  *  5. The bridge's ports are the lab's veth and its VMs' taps only.
  *  6. The namespace has lo and eth0 only, holds the gateway (and DNS)
  *     address, does not forward and has no route but its subnet.
+ *  7. Nothing listens for TCP in the namespace: a sandbox's published
+ *     ports (publish.c) are listened for on the host by a relay that
+ *     only connects into the lab, so a VM that reaches the namespace's
+ *     addresses finds no way back through it.
  * All checks that reach a VM run inside the namespace, never through the
  * host's routing table.
  *
@@ -556,6 +560,33 @@ check_namespace (const struct lab_net *n)
   return 0;
 }
 
+/* 7. listeners: no TCP socket in state LISTEN (0A) in the namespace's
+ * /proc/net/tcp and tcp6 (read inside it). */
+static int
+check_listeners (const struct lab_net *n)
+{
+  char out[16384];
+  char *argv[] = { "sh", "-c", "cat /proc/net/tcp; cat /proc/net/tcp6 2>/dev/null; true",
+                   NULL };
+  char *line, *save = NULL;
+
+  if (lab_net_run (n, argv, NULL, 10, out, sizeof out) != 0) {
+    error_setx ("isolation: listeners: cannot read /proc/net/tcp in %s: %s",
+                n->netns, out);
+    return -1;
+  }
+  for (line = strtok_r (out, "\n", &save); line; line = strtok_r (NULL, "\n", &save)) {
+    char local[64], st[8];
+    if (sscanf (line, " %*[0-9]: %63s %*s %7s", local, st) == 2 &&
+        strcmp (st, "0A") == 0) {
+      error_setx ("isolation: listeners: a socket listens in the namespace %s "
+                  "(%s, /proc/net/tcp): the lab could reach it", n->netns, local);
+      return -1;
+    }
+  }
+  return 0;
+}
+
 int
 lab_net_check (const struct lab_net *n, char *const *allowed)
 {
@@ -574,7 +605,8 @@ lab_net_check (const struct lab_net *n, char *const *allowed)
       check_arp (n) == -1 ||                         /* 3. */
       check_drop_rules (n) == -1 ||                  /* 4. */
       check_uplink (n, ports, allowed) == -1 ||      /* 5. */
-      check_namespace (n) == -1)                     /* 6. */
+      check_namespace (n) == -1 ||                   /* 6. */
+      check_listeners (n) == -1)                     /* 7. */
     return -1;
   return 0;
 }

@@ -4,7 +4,8 @@
  * by anyone who knows its id: `lab down`, `lab reap` (from the timer),
  * the run itself on SIGINT/SIGTERM, or the next reap after a SIGKILL.
  *
- *   $BOOTBACK_HOME/labs/<id>/state.json   owner, lease, memory, VMs
+ *   $BOOTBACK_HOME/labs/<id>/state.json   owner, lease, memory, VMs, the
+ *                                         relay and its published ports
  *   $BOOTBACK_HOME/labs/<id>/NAME.qcow2   throwaway overlays
  *   $BOOTBACK_HOME/labs/<id>/NAME.console console logs
  *   $BOOTBACK_HOME/labs/.budget.lock      flock: the memory budget
@@ -18,10 +19,16 @@
  *     written (under the budget lock) until its directory is removed.
  *  3. A run is alive while its owner process lives (pid + start time, so
  *     a reused pid does not count); a sandbox while its lease lasts.
+ *  4. A sandbox's relay (published ports, publish.c) is in its state
+ *     (relay_pid, relay_start) before it does anything, and teardown stops
+ *     it before the network goes.
+ *  5. The sandbox count (max_sandboxes) is checked under the budget lock
+ *     with the memory, so two `lab up` cannot both take the last place.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <dirent.h>
@@ -71,26 +78,51 @@ lab_sleep (double secs)
 }
 
 static json_t *
-state_json (const struct lab_state *s)
+strv_json (char *const *v)
 {
-  json_t *vms = json_array ();
+  json_t *a = json_array ();
   size_t i;
 
-  for (i = 0; s->vms && s->vms[i]; i++)
-    json_array_append_new (vms, json_string (s->vms[i]));
-  return json_pack ("{s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:s,"
-                    " s:s, s:s, s:o}",
-                    "id", s->id, "lab", s->lab ? s->lab : "",
-                    "file", s->file ? s->file : "", "kind", s->kind ? s->kind : "",
-                    "uri", s->uri ? s->uri : "",
-                    "pid", (json_int_t) s->pid,
-                    "pid_start", (json_int_t) s->pid_start,
-                    "created", (json_int_t) s->created,
-                    "expires", (json_int_t) s->expires,
-                    "memory_mib", (json_int_t) s->memory_mib,
-                    "netns", s->netns ? s->netns : "",
-                    "report_dir", s->report_dir ? s->report_dir : "",
-                    "status", s->status ? s->status : "", "vms", vms);
+  for (i = 0; v && v[i]; i++)
+    json_array_append_new (a, json_string (v[i]));
+  return a;
+}
+
+static char **
+json_strv (json_t *a)
+{
+  char **v = xcalloc (json_array_size (a) + 1, sizeof *v);
+  size_t i;
+
+  for (i = 0; i < json_array_size (a); i++)
+    v[i] = xstrdup (json_string_value (json_array_get (a, i)) ?: "");
+  return v;
+}
+
+static json_t *
+state_json (const struct lab_state *s)
+{
+  json_t *o = json_pack ("{s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:s,"
+                         " s:s, s:s, s:o}",
+                         "id", s->id, "lab", s->lab ? s->lab : "",
+                         "file", s->file ? s->file : "", "kind", s->kind ? s->kind : "",
+                         "uri", s->uri ? s->uri : "",
+                         "pid", (json_int_t) s->pid,
+                         "pid_start", (json_int_t) s->pid_start,
+                         "created", (json_int_t) s->created,
+                         "expires", (json_int_t) s->expires,
+                         "memory_mib", (json_int_t) s->memory_mib,
+                         "netns", s->netns ? s->netns : "",
+                         "report_dir", s->report_dir ? s->report_dir : "",
+                         "status", s->status ? s->status : "",
+                         "vms", strv_json (s->vms));
+
+  json_object_set_new (o, "owner_uid", json_integer (s->owner_uid));
+  json_object_set_new (o, "owner", json_string (s->owner ? s->owner : ""));
+  json_object_set_new (o, "relay_pid", json_integer (s->relay_pid));
+  json_object_set_new (o, "relay_start", json_integer ((json_int_t) s->relay_start));
+  json_object_set_new (o, "published", strv_json (s->published));
+  return o;
 }
 
 int
@@ -129,9 +161,8 @@ lab_state_load (const char *home, const char *id)
   CLEANUP_FREE char *dir = xasprintf ("%s/labs/%s", home, id);
   CLEANUP_FREE char *path = xasprintf ("%s/state.json", dir);
   json_error_t je;
-  json_t *o = json_load_file (path, 0, &je), *vms;
+  json_t *o = json_load_file (path, 0, &je);
   struct lab_state *s;
-  size_t i;
 
   if (!o) {
     error_setx ("lab run %s: %s: %s", id, path, je.text);
@@ -152,10 +183,12 @@ lab_state_load (const char *home, const char *id)
   s->created = json_integer_value (json_object_get (o, "created"));
   s->expires = json_integer_value (json_object_get (o, "expires"));
   s->memory_mib = json_integer_value (json_object_get (o, "memory_mib"));
-  vms = json_object_get (o, "vms");
-  s->vms = xcalloc (json_array_size (vms) + 1, sizeof *s->vms);
-  for (i = 0; i < json_array_size (vms); i++)
-    s->vms[i] = xstrdup (json_string_value (json_array_get (vms, i)) ?: "");
+  s->vms = json_strv (json_object_get (o, "vms"));
+  s->owner_uid = json_integer_value (json_object_get (o, "owner_uid"));
+  s->owner = jstr (o, "owner");
+  s->relay_pid = json_integer_value (json_object_get (o, "relay_pid"));
+  s->relay_start = json_integer_value (json_object_get (o, "relay_start"));
+  s->published = json_strv (json_object_get (o, "published"));
   json_decref (o);
   return s;
 }
@@ -174,6 +207,8 @@ lab_state_free (struct lab_state *s)
   free (s->report_dir);
   free (s->status);
   strv_free (s->vms);
+  free (s->owner);
+  strv_free (s->published);
   free (s);
 }
 
@@ -261,6 +296,27 @@ lab_default_budget_mib (void)
   return kb ? kb / 1024 / 2 : 4096;
 }
 
+int
+lab_sandboxes_count (const char *home, uint64_t *memory_mib)
+{
+  struct lab_state **v = lab_state_list (home);
+  time_t now = time (NULL);
+  uint64_t sum = 0;
+  int n = 0;
+  size_t i;
+
+  for (i = 0; v[i]; i++)
+    if (v[i]->kind && strcmp (v[i]->kind, "sandbox") == 0 &&
+        lab_state_alive (v[i], now)) {
+      n++;
+      sum += v[i]->memory_mib;
+    }
+  lab_state_list_free (v);
+  if (memory_mib)
+    *memory_mib = sum;
+  return n;
+}
+
 /* Memory reserved by live runs other than skip_id. */
 static uint64_t
 reserved_mib (const char *home, const char *skip_id)
@@ -325,7 +381,14 @@ lock_budget (const struct lab_state_opts *o, int lockfd, const char *lockp)
     if (used + o->memory_mib <= o->budget_mib)
       return 0;
     flock (lockfd, LOCK_UN);
-    if (o->wait >= 0 && now_monotonic () - start > o->wait) {
+    if (o->wait == 0) {
+      error_setx ("the memory budget is taken: %" PRIu64 " of %" PRIu64
+                  " MiB used by other lab runs, this one needs %" PRIu64
+                  " MiB (--memory-budget; --wait to wait for it)", used,
+                  o->budget_mib, o->memory_mib);
+      return -1;
+    }
+    if (o->wait > 0 && now_monotonic () - start > o->wait) {
       error_setx ("the memory budget is taken: %" PRIu64 " of %" PRIu64
                   " MiB used by other lab runs, this one needs %" PRIu64
                   " MiB; gave up after %.0f s", used, o->budget_mib, o->memory_mib,
@@ -371,6 +434,37 @@ make_run_dir (struct lab_state *s, const char *labs)
   return -1;
 }
 
+/* The user name of uid, else the number (malloc'd). */
+static char *
+owner_name (uid_t uid)
+{
+  struct passwd pw, *res = NULL;
+  char buf[4096];
+
+  if (getpwuid_r (uid, &pw, buf, sizeof buf, &res) == 0 && res)
+    return xstrdup (res->pw_name);
+  return xasprintf ("%u", (unsigned) uid);
+}
+
+/* Under the budget lock: may one more sandbox start?  -1 with the error
+ * naming the count if o->max_sandboxes are up already. */
+static int
+sandbox_room (const struct lab_state_opts *o)
+{
+  uint64_t mib;
+  int n;
+
+  if (o->max_sandboxes <= 0 || strcmp (o->kind, "sandbox") != 0)
+    return 0;
+  n = lab_sandboxes_count (o->home, &mib);
+  if (n < o->max_sandboxes)
+    return 0;
+  error_setx ("%d sandbox%s up already (%" PRIu64 " MiB), the most allowed "
+              "(--max-sandboxes %d): 'bootback lab down ID' one first", n,
+              n == 1 ? " is" : "es are", mib, o->max_sandboxes);
+  return -1;
+}
+
 /* Under the budget lock: the run's directory and state, owned by this
  * process.  NULL with the error set. */
 static struct lab_state *
@@ -386,6 +480,8 @@ write_state (const struct lab_state_opts *o, const char *labs)
   s->uri = o->uri ? xstrdup (o->uri) : NULL;
   s->pid = getpid ();
   s->pid_start = pid_start_time (s->pid);
+  s->owner_uid = getuid ();
+  s->owner = owner_name (s->owner_uid);
   s->created = time (NULL);
   s->memory_mib = o->memory_mib;
   s->netns = xasprintf ("bootback-lab-%s", s->id);
@@ -426,7 +522,7 @@ lab_state_open (const struct lab_state_opts *o)
   }
   if (lock_budget (o, lockfd, lockp) == -1)
     return NULL;
-  s = write_state (o, labs);
+  s = sandbox_room (o) == -1 ? NULL : write_state (o, labs);
   flock (lockfd, LOCK_UN);
   return s;
 }
@@ -520,6 +616,10 @@ lab_state_teardown (struct lab_state *s, virConnectPtr conn)
   CLEANUP_VIR_CONNECT virConnectPtr own = NULL;
   int r = 0;
 
+  /* 0. The relay of its published ports (invariant 4): it holds the
+   * namespace open while it lives. */
+  if (lab_publish_stop (s) == -1)
+    r = -1;
   /* 1. Instant sessions (domain, supervisor, nbdkit, sockets, overlays),
    * then any other domain of the run (their taps go with them). */
   virt_init ();

@@ -324,10 +324,59 @@ test_misc (void)
   }
 }
 
+/* publish: a list of [ADDR:]PORT=VM:PORT, checked against the VMs (with
+ * their line); --publish through lab_def_add_publish. */
+static void
+test_publish (void)
+{
+  char *errs = NULL;
+  struct lab_def *d = lab_def_read_string (
+    HEAD "publish:\n"
+    "  - 8080=a:80\n"
+    "  - 0.0.0.0:2222=a:22\n"
+    "verify:\n  - name: a\n    address: 10.77.0.10\n"
+    "  - name: b\n", "pub.yaml", &errs);
+
+  CHECK (d != NULL);
+  if (!d) {
+    fprintf (stderr, "%s", errs);
+    free (errs);
+    return;
+  }
+  CHECK (d->npublish == 2);
+  CHECK (strcmp (d->publish[0].addr, "127.0.0.1") == 0 && d->publish[0].port == 8080);
+  CHECK (strcmp (d->publish[0].vm, "a") == 0 && d->publish[0].vm_port == 80);
+  CHECK (d->publish[0].line == 6);
+  CHECK (strcmp (d->publish[1].addr, "0.0.0.0") == 0 && d->publish[1].port == 2222);
+  CHECK (lab_def_add_publish (d, "127.0.0.1:9090=a:443") == 0 && d->npublish == 3);
+  CHECK (lab_def_add_publish (d, "9091=nosuch:80") == -1 &&
+         strstr (error_msg (), "no VM 'nosuch' in the lab") && d->npublish == 3);
+  CHECK (lab_def_add_publish (d, "9092=b:80") == -1 &&
+         strstr (error_msg (), "VM b has no address") && d->npublish == 3);
+  CHECK (lab_def_add_publish (d, "10.0.0.1:2222=a:80") == -1 &&
+         strstr (error_msg (), "published twice"));
+  CHECK (lab_def_add_publish (d, "localhost:80=a:80") == -1 &&
+         strstr (error_msg (), "'localhost' is not an IPv4 address"));
+  CHECK (lab_def_add_publish (d, "70000=a:80") == -1 &&
+         strstr (error_msg (), "'70000' is not a port"));
+  CHECK (lab_def_add_publish (d, "80=a") == -1 && strstr (error_msg (), "expected VM:PORT"));
+  CHECK (lab_def_add_publish (d, "80") == -1 && strstr (error_msg (), "[ADDR:]PORT=VM:PORT"));
+  CHECK (d->npublish == 3);
+  lab_def_free (d);
+  expect_error (HEAD "publish: [\"8080=zz:80\"]\nverify:\n  - name: a\n", 5,
+                "publish 127.0.0.1:8080: no VM 'zz' in the lab");
+  expect_error (HEAD "publish:\n  - 8080=a:80\n  - 8080=a:81\n"
+                "verify:\n  - name: a\n    address: 10.77.0.10\n", 7,
+                "publish 127.0.0.1:8080: the port is published twice");
+  expect_error (HEAD "publish: 8080=a:80\nverify:\n  - name: a\n", 5,
+                "publish: expected a list");
+}
+
 int
 main (void)
 {
   test_good ();
+  test_publish ();
   test_errors ();
   test_boot_failures ();
   test_targets ();

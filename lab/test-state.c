@@ -34,6 +34,54 @@ collect (void *opaque, const char *line)
       fprintf (stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
       failures++; } } while (0)
 
+/* A sandbox's owner, relay and published ports survive a save and a
+ * load; --max-sandboxes refuses one more under the budget lock. */
+static void
+test_sandbox (const char *home)
+{
+  struct lab_state_opts o = {
+    .home = home, .lab = "s1", .kind = "sandbox", .memory_mib = 100,
+    .budget_mib = 1000, .wait = 0, .max_sandboxes = 1,
+  };
+  struct lab_state *a = lab_state_open (&o), *b, *c;
+
+  CHECK (a != NULL);
+  if (!a)
+    return;
+  CHECK (a->owner_uid == getuid () && a->owner && *a->owner);
+  a->expires = time (NULL) + 600;
+  a->pid = 0;
+  a->relay_pid = 4242;
+  a->relay_start = 77;
+  strv_push (&a->published, NULL, xstrdup ("127.0.0.1:8080=web:80 10.77.0.10:80"));
+  CHECK (lab_state_save (a) == 0);
+  c = lab_state_load (home, a->id);
+  CHECK (c && c->owner_uid == getuid () && strcmp (c->owner, a->owner) == 0);
+  CHECK (c && c->relay_pid == 4242 && c->relay_start == 77);
+  CHECK (c && c->published && c->published[0] && !c->published[1] &&
+         strcmp (c->published[0], "127.0.0.1:8080=web:80 10.77.0.10:80") == 0);
+  CHECK (c && !lab_publish_alive (c));        /* pid 4242 started at 77: not it */
+  lab_state_free (c);
+  CHECK (lab_sandboxes_count (home, NULL) == 1);
+  o.lab = "s2";
+  b = lab_state_open (&o);
+  CHECK (b == NULL && strstr (error_msg (), "1 sandbox is up already (100 MiB), the "
+                              "most allowed (--max-sandboxes 1)"));
+  o.max_sandboxes = 0;                        /* no limit */
+  b = lab_state_open (&o);
+  CHECK (b != NULL);
+  o.budget_mib = 150;                         /* 100 + 100 + 100 > 150 */
+  c = lab_state_open (&o);
+  CHECK (c == NULL && strstr (error_msg (), "the memory budget is taken: 200 of 150 MiB"));
+  setenv ("LIBVIRT_DEFAULT_URI", "test:///default", 1);
+  a->relay_pid = 0;
+  CHECK (lab_state_teardown (a, NULL) == 0);
+  if (b)
+    CHECK (lab_state_teardown (b, NULL) == 0);
+  lab_state_free (a);
+  lab_state_free (b);
+}
+
 int
 main (void)
 {
@@ -123,6 +171,7 @@ main (void)
   lab_state_free (a);
   lab_state_free (b);
   strv_free (notes.v);
+  test_sandbox (home);
   {
     char *p = xasprintf ("%s/labs/.budget.lock", home), *l = xasprintf ("%s/labs", home);
     unlink (p);

@@ -14,6 +14,8 @@
 #     TCP connects, through the guest agent) and by listeners on the host
 #     and in an "outside" namespace of this test (198.51.100.0/24, a
 #     documentation range, reached only through a veth pair made here).
+#     Lab a has a published port (lab up --publish): the host reaches its
+#     VM through it, its VM reaches nothing through the relay's port.
 source "$top_srcdir/tests/functions.sh"
 source "$top_srcdir/lab/lab-test-lib.sh"
 qga=$top_srcdir/tests/lib/qga
@@ -90,7 +92,9 @@ verify:
       - http http://{address}/health contains '"identity":"$l"'
 EOF2
 done
-bootback lab up "$tmp/lab-a.yaml" --lease 20m --parallel 1 --json >"$tmp/up-a.json" &
+pport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+bootback lab up "$tmp/lab-a.yaml" --lease 20m --parallel 1 --json \
+    --publish "127.0.0.1:$pport=vm:80" >"$tmp/up-a.json" &
 pid_a=$!
 bootback lab up "$tmp/lab-b.yaml" --lease 20m --parallel 1 --json >"$tmp/up-b.json" &
 pid_b=$!
@@ -113,6 +117,8 @@ for l in a b; do
     grep -q "\"identity\":\"$l\"" "$tmp/health-$l" || { cat "$tmp/health-$l"; fail "lab $l sees another VM"; }
 done
 echo "two labs with the same address and MAC: each sees its own VM"
+curl -s --noproxy '*' --max-time 5 "http://127.0.0.1:$pport/health" | grep -q '"identity":"a"' ||
+    fail "the host does not reach lab a's VM through its published port"
 # The namespace re-asks ARP every 100 ms (a guest's first answer is seen
 # at once, not up to a second late).
 [ "$(bootback lab shell "$id_a" -- cat /proc/sys/net/ipv4/neigh/eth0/retrans_time_ms)" = 100 ] ||
@@ -174,6 +180,13 @@ for target in 10.77.0.31 198.51.100.1 198.51.100.2 203.0.113.9; do
     connects=$((connects + c))
     echo "lab a -> $target: ${r:-0} ping replies, $c connections"
 done
+# Nor through the published port's relay: nothing listens in the lab
+# namespace (the gateway), the host's port is the host's.
+in_a "echo x | nc -w 1 10.77.0.1 $pport && echo CONNECTED; echo x | nc -w 1 198.51.100.1 $pport && echo CONNECTED" \
+    >"$tmp/nc.out"
+c=$(grep -c CONNECTED "$tmp/nc.out" || true)
+connects=$((connects + c))
+echo "lab a -> the relay's port $pport (gateway, host): $c connections"
 # The ARP pitfall: the host must not answer for its own address on the lab
 # bridge when the guest looks for it on-link.
 in_a 'ip route add 198.51.100.0/24 dev eth0' >/dev/null

@@ -115,6 +115,9 @@ report_json_body (const struct verify_report *r)
 
 /* ---- HTML ---------------------------------------------------------------- */
 
+/* The report page's footer line: a lab check's section goes before it. */
+#define REPORT_FOOTER "<p class=\"meta\">bootback verification lab"
+
 struct out {
   FILE *f;
   char *buf;
@@ -383,7 +386,7 @@ verify_report_html (const struct verify_report *r)
   html_summary (&o, r);
   for (i = 0; i < r->nvms; i++)
     html_vm (&o, r, i);
-  put (&o, "<p class=\"meta\">bootback verification lab &middot; definition ");
+  put (&o, "%s &middot; definition ", REPORT_FOOTER);
   esc (&o, r->file);
   put (&o, "</p>\n");
   html_evidence (&o, &r->evidence);
@@ -605,6 +608,88 @@ verify_report_write (const struct verify_report *r)
     ret = -1;
   free (s);
   return ret;
+}
+
+/* The section of a lab check in report.html. */
+static char *
+recheck_html (json_t *k)
+{
+  struct out o = { 0 };
+  json_t *row;
+  size_t i;
+
+  o.f = open_memstream (&o.buf, &o.len);
+  if (!o.f)
+    abort ();
+  put (&o, "<section class=\"recheck\"><h2>lab check ");
+  esc (&o, json_string_value (json_object_get (k, "checked")));
+  put (&o, "</h2>\n<p class=\"meta\">the sandbox's checks again, against the run "
+       "at lab up; isolation: ");
+  esc (&o, json_string_value (json_object_get (k, "isolation")));
+  put (&o, "</p>\n<table><tr><th>VM</th><th>check</th><th>at lab up</th><th>now</th>"
+       "<th>details</th></tr>\n");
+  json_array_foreach (json_object_get (k, "checks"), i, row) {
+    const char *was = json_string_value (json_object_get (row, "before"));
+    const char *now = json_string_value (json_object_get (row, "now"));
+    put (&o, "<tr><td>");
+    esc (&o, json_string_value (json_object_get (row, "vm")));
+    put (&o, "</td><td>");
+    esc (&o, json_string_value (json_object_get (row, "check")));
+    put (&o, "</td><td class=\"%s\">%s</td><td class=\"%s\">%s%s</td><td>",
+         was ? was : "skip", was ? was : "-", now, now,
+         json_is_true (json_object_get (row, "regressed")) ? " (regressed)" : "");
+    esc (&o, json_string_value (json_object_get (row, "message")));
+    put (&o, "</td></tr>\n");
+  }
+  put (&o, "</table></section>\n");
+  fclose (o.f);
+  return o.buf;
+}
+
+int
+verify_report_add_recheck (const char *dir, json_t *recheck)
+{
+  CLEANUP_FREE char *jp = xasprintf ("%s/recheck.json", dir);
+  CLEANUP_FREE char *hp = xasprintf ("%s/report.html", dir);
+  CLEANUP_FREE char *html = NULL, *sect = NULL, *out = NULL, *js = NULL;
+  json_t *all = json_load_file (jp, 0, NULL);
+  size_t len;
+  char *at;
+  FILE *f;
+
+  if (!json_is_array (all)) {
+    json_decref (all);
+    all = json_array ();
+  }
+  json_array_append (all, recheck);
+  js = json_dumps (all, JSON_INDENT (2) | JSON_PRESERVE_ORDER);
+  json_decref (all);
+  if (!js || write_file (dir, "recheck.json", js) == -1)
+    return -1;
+  if (!(f = fopen (hp, "re"))) {
+    error_set (errno, "open %s", hp);
+    return -1;
+  }
+  html = xcalloc (1, 1);
+  len = 0;
+  for (;;) {
+    char buf[65536];
+    size_t r = fread (buf, 1, sizeof buf, f);
+    if (r == 0)
+      break;
+    html = xrealloc (html, len + r + 1);
+    memcpy (html + len, buf, r);
+    html[len += r] = '\0';
+  }
+  fclose (f);
+  at = strstr (html, REPORT_FOOTER);
+  if (!at) {
+    error_setx ("%s: no footer to put the lab check before", hp);
+    return -1;
+  }
+  sect = recheck_html (recheck);
+  out = xasprintf ("%.*s%s%s", (int) (at - html), html, sect, at);
+  return write_file (dir, "report.html", out);
 }
 
 int

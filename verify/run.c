@@ -1061,8 +1061,13 @@ run_setup (struct run *r)
   const struct verify_run_opts *o = r->o;
   uint64_t budget = o->budget_mib ? o->budget_mib : lab_default_budget_mib ();
 
-  r->st = lab_state_new (o->home, r->d->name, r->d->file, r->rep->kind, o->uri,
-                         lab_def_memory_mib (r->d, LAB_VM_MEMORY_MIB), budget, o->budget_wait);
+  const struct lab_state_opts so = {
+    .home = o->home, .lab = r->d->name, .file = r->d->file, .kind = r->rep->kind,
+    .uri = o->uri, .memory_mib = lab_def_memory_mib (r->d, LAB_VM_MEMORY_MIB),
+    .budget_mib = budget, .wait = o->budget_wait, .max_sandboxes = o->max_sandboxes,
+  };
+
+  r->st = lab_state_open (&so);
   if (!r->st)
     return -1;
   r->rep->run_id = xstrdup (r->st->id);

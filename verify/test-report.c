@@ -209,6 +209,57 @@ test_png (void)
   CHECK (verify_ppm_to_png ((const unsigned char *) "P3\n1 1\n255\n0 0 0", 16, &png, &len) == -1);
 }
 
+/* A lab check's result goes into recheck.json (an array, one entry per
+ * check) and report.html (a section before the footer, escaped); report.json
+ * stays as it was. */
+static void
+test_recheck (const char *dir)
+{
+  CLEANUP_FREE char *jp = xasprintf ("%s/report.json", dir);
+  CLEANUP_FREE char *hp = xasprintf ("%s/report.html", dir);
+  CLEANUP_FREE char *rp = xasprintf ("%s/recheck.json", dir);
+  json_t *before = json_load_file (jp, 0, NULL), *after, *all;
+  json_t *k = json_pack ("{s:s, s:s, s:s, s:s, s:[{s:s, s:s, s:s, s:s, s:s, s:s, s:b}],"
+                         " s:i, s:b}",
+                         "run", "abc123", "lab", "t", "checked", "2026-12-06T12:00:00Z",
+                         "isolation", "proven", "checks", "vm", "web1",
+                         "check", "http <x>", "kind", "http", "before", "pass",
+                         "now", "fail", "message", "HTTP 503 <&>", "regressed", 1,
+                         "regressions", 1, "isolated", 1);
+  char buf[1 << 16];
+  size_t n;
+  FILE *f;
+
+  CHECK (verify_report_add_recheck (dir, k) == 0);
+  CHECK (verify_report_add_recheck (dir, k) == 0);
+  all = json_load_file (rp, 0, NULL);
+  CHECK (json_array_size (all) == 2);
+  after = json_load_file (jp, 0, NULL);
+  CHECK (before && after && json_equal (before, after));
+  f = fopen (hp, "r");
+  n = f ? fread (buf, 1, sizeof buf - 1, f) : 0;
+  if (f)
+    fclose (f);
+  buf[n] = '\0';
+  CHECK (strstr (buf, "<section class=\"recheck\"><h2>lab check 2026-12-06T12:00:00Z"));
+  CHECK (strstr (buf, "http &lt;x&gt;") && strstr (buf, "HTTP 503 &lt;&amp;&gt;"));
+  CHECK (strstr (buf, "fail (regressed)"));
+  CHECK (strstr (strstr (buf, "</section>\n<p class=\"meta\">bootback verification lab")
+                 ?: "", "</html>"));
+  {
+    const char *q = buf;
+    int sections = 0;
+    while ((q = strstr (q, "<section class=\"recheck\">")))
+      sections++, q++;
+    CHECK (sections == 2);
+  }
+  json_decref (k);
+  json_decref (all);
+  json_decref (before);
+  json_decref (after);
+  unlink (rp);
+}
+
 int
 main (void)
 {
@@ -233,6 +284,7 @@ main (void)
   umask (0);            /* reports are 0600 whatever the umask */
   CHECK (verify_report_write (r) == 0);
   verify_report_free (r);
+  test_recheck (dir);
   {
     const char *names[] = { "web1.png", "report.json", "report.html", "junit.xml" };
     size_t i;

@@ -24,6 +24,8 @@
  *                  detached signatures FILE.sig
  *   find-good.c    the newest point that passes: newest first, then
  *                  bisection (verify --find-good)
+ *   recheck.c      lab check: a sandbox's checks again, compared with
+ *                  its run at lab up
  *
  * Findings of a verification are results (struct verify_report), not
  * errors; -1 and the last error mean the lab could not run.
@@ -165,6 +167,8 @@ struct verify_run_opts {
   uint64_t budget_mib;       /* memory budget of all lab runs (0 = default) */
   double budget_wait;        /* seconds to wait for the budget (<0 forever) */
   double lease;              /* > 0: sandbox; keep it up this long */
+  int max_sandboxes;         /* refuse a sandbox when this many are up
+                                (lab_state_opts.max_sandboxes; 0 none) */
   bool quiet;                /* no progress lines */
   /* Before a restore point VM starts, check that every chunk of its point
    * is there with its size (repo check of the one point); a point with
@@ -211,6 +215,23 @@ void verify_html_style (FILE *f, const char *header_colour);
  * -1 on the first file that could not be written or signed. */
 struct verify_key;
 int verify_report_seal (const struct verify_report *r, const struct verify_key *key);
+
+/* Add a lab check's result (verify_recheck) to the reports in dir: it is
+ * appended to recheck.json (an array) and shown as a section "lab check"
+ * of report.html, before its footer.  report.json stays as the run wrote
+ * it.  -1 with the error set. */
+int verify_report_add_recheck (const char *dir, json_t *recheck);
+
+/* ---- lab check (recheck.c) ------------------------------------------------ */
+
+/* Run the checks of sandbox s's definition d again on its running VMs
+ * (after proving its isolation again) and compare each with its result
+ * at lab up: {run, lab, checked, isolation: "proven" or why not,
+ * isolated, checks: [{vm, check, kind, before, now, message,
+ * regressed}], regressions}.  before is null for a check not run at lab
+ * up; a check "regressed" when it passed then and fails now.  NULL (error
+ * set) if libvirt cannot be reached. */
+json_t *verify_recheck (const struct lab_state *s, const struct lab_def *d);
 
 /* ---- history in the catalog (history.c) ---------------------------------- */
 

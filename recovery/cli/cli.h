@@ -77,6 +77,7 @@ int cmd_migrate (struct cli *c, int argc, char **argv);
 int cmd_supervise (struct cli *c, int argc, char **argv);
 int cmd_backup (struct cli *c, int argc, char **argv);
 int cmd_lab (struct cli *c, int argc, char **argv);       /* cmd-lab.c */
+int cli_lab_check (struct cli *c, int argc, char **argv); /* cmd-lab-check.c */
 int cmd_verify (struct cli *c, int argc, char **argv);
 int cmd_history (struct cli *c, int argc, char **argv);
 int cmd_report (struct cli *c, int argc, char **argv);     /* cmd-report.c */

@@ -2,6 +2,8 @@
 /*
  * bootback lab validate|run|up|list|down|reap, bootback verify,
  * bootback history: the verification lab (lab/lab.h, verify/verify.h).
+ * lab up --publish starts the relay of lab/publish.c; lab check is in
+ * cmd-lab-check.c.
  *
  * Exit status of run and verify: 0 every check passed, 2 some failed,
  * 1 the lab could not run (invalid definition, isolation not proven,
@@ -25,6 +27,7 @@ struct run_args {
   uint64_t budget_mib;
   double wait;
   double lease;
+  int max_sandboxes;             /* lab up: refuse beyond this many */
   bool json, quiet;
   bool allow_passthrough;
   int check_chunks;              /* --check-chunks 1, --no-check-chunks 0,
@@ -35,7 +38,8 @@ enum { OPT_REPORT = 256, OPT_PARALLEL, OPT_BUDGET, OPT_WAIT, OPT_CONNECT,
        OPT_LEASE, OPT_JSON, OPT_QUIET, OPT_ADDRESS, OPT_GATEWAY, OPT_SUBNET,
        OPT_HTTP, OPT_TCP, OPT_CHECK, OPT_BOOT, OPT_ALL, OPT_LATEST, OPT_MEMORY,
        OPT_PASSTHROUGH, OPT_CHECK_CHUNKS, OPT_NO_CHECK_CHUNKS, OPT_RTO, OPT_RPO,
-       OPT_THRESHOLD, OPT_FAIL_REGRESSION, OPT_FIND_GOOD, OPT_RECHECK };
+       OPT_THRESHOLD, OPT_FAIL_REGRESSION, OPT_FIND_GOOD, OPT_RECHECK,
+       OPT_PUBLISH, OPT_MAX_SANDBOXES };
 
 #define RUN_OPTIONS \
   { "report-dir", required_argument, NULL, OPT_REPORT }, \
@@ -56,7 +60,8 @@ enum { OPT_REPORT = 256, OPT_PARALLEL, OPT_BUDGET, OPT_WAIT, OPT_CONNECT,
   "  --parallel N         VMs booting at once (default 2)\n" \
   "  --memory-budget SIZE memory of all lab runs together (default half\n" \
   "                       of the host's); a run waits for its share\n" \
-  "  --wait DURATION      how long to wait for it (default: forever)\n" \
+  "  --wait DURATION      how long to wait for it (default: forever; lab\n" \
+  "                       up: not at all)\n" \
   "  --connect URI        libvirt URI (default: LIBVIRT_DEFAULT_URI)\n" \
   "  --json               print the report as JSON\n" \
   "  --quiet              no progress lines\n" \
@@ -190,6 +195,7 @@ run_report (struct cli *c, const struct lab_def *d, const struct run_args *a,
     .home = c->home, .uri = a->uri, .report_dir = a->report_dir, .kind = kind,
     .parallel = a->parallel, .budget_mib = a->budget_mib, .budget_wait = a->wait,
     .lease = a->lease, .quiet = a->quiet, .note = print_run_note,
+    .max_sandboxes = a->max_sandboxes,
     .allow_passthrough = a->allow_passthrough,
     .check_chunks = a->check_chunks > 0 || (a->check_chunks < 0 && strcmp (kind, "verify") == 0),
   };
@@ -246,26 +252,52 @@ print_sandbox (const struct verify_report *r)
               r->vms[i].address ? r->vms[i].address : "");
 }
 
+/* Print r (json or text, then the sandbox's ways in: d's published
+ * ports if it is up); free it; its exit status. */
+static int
+report_done (struct verify_report *r, const struct run_args *a,
+             const struct lab_def *d)
+{
+  int rc;
+  size_t i;
+
+  if (a->json) {
+    json_t *o = verify_report_json (r), *pub = json_array ();
+    for (i = 0; r->expires && d && i < d->npublish; i++) {
+      char spec[LAB_PUBLISH_LEN];
+      lab_publish_format (&d->publish[i], spec, sizeof spec);
+      json_array_append_new (pub, json_string (spec));
+    }
+    if (r->expires)
+      json_object_set_new (o, "published", pub);
+    else
+      json_decref (pub);
+    cli_json_print (o);
+  }
+  else {
+    print_report (r);
+    if (r->expires)
+      print_sandbox (r);
+    for (i = 0; r->expires && d && i < d->npublish; i++)
+      printf ("  published: %s:%d -> %s port %d   (curl http://%s:%d/)\n",
+              d->publish[i].addr, d->publish[i].port, d->publish[i].vm,
+              d->publish[i].vm_port, d->publish[i].addr, d->publish[i].port);
+  }
+  rc = report_exit (r);
+  verify_report_free (r);
+  return rc;
+}
+
 /* Run d; print; exit status. */
 static int
 run_def (struct cli *c, const struct lab_def *d, const struct run_args *a,
          const char *kind)
 {
   struct verify_report *r;
-  int rc;
 
   if (run_report (c, d, a, kind, &r) == -1)
     return 1;
-  if (a->json)
-    cli_json_print (verify_report_json (r));
-  else {
-    print_report (r);
-    if (r->expires)
-      print_sandbox (r);
-  }
-  rc = report_exit (r);
-  verify_report_free (r);
-  return rc;
+  return report_done (r, a, NULL);
 }
 
 /* ---- validate --------------------------------------------------------------- */
@@ -345,34 +377,130 @@ static const char run_usage[] =
   RUN_OPTIONS_HELP;
 
 static const char up_usage[] =
-  "usage: bootback lab up FILE [--lease DURATION] [options]\n"
+  "usage: bootback lab up FILE [--lease DURATION] [--publish [ADDR:]PORT=VM:PORT]...\n"
+  "                            [--max-sandboxes N] [options]\n"
   "\n"
   "Like 'lab run' but leave the lab running as a sandbox until the lease\n"
   "ends (default 4h; 'bootback lab reap' removes it then) or 'bootback lab\n"
   "down'.  Prints how to reach the VMs: a shell in the lab namespace,\n"
-  "their consoles.\n"
+  "their consoles, the published ports.  A sandbox that does not fit in\n"
+  "the memory budget or the sandbox count is refused at once.\n"
   "\n"
   "  --lease DURATION     e.g. 30m, 4h, 2d\n"
+  "  --publish [ADDR:]PORT=VM:PORT\n"
+  "                       relay the host's ADDR:PORT (default address\n"
+  "                       127.0.0.1; 0.0.0.0 only when written) to VM's\n"
+  "                       PORT at its address: in the lab; repeatable, also\n"
+  "                       publish: in the definition\n"
+  "  --max-sandboxes N    refuse when N sandboxes are up already (default\n"
+  "                       $BOOTBACK_LAB_MAX_SANDBOXES, else 8; 0: no limit)\n"
   RUN_OPTIONS_HELP;
+
+/* The default of --max-sandboxes: $BOOTBACK_LAB_MAX_SANDBOXES, else 8. */
+static int
+default_max_sandboxes (void)
+{
+  const char *e = getenv ("BOOTBACK_LAB_MAX_SANDBOXES");
+
+  return e && *e ? cli_int_arg ("BOOTBACK_LAB_MAX_SANDBOXES", e) : 8;
+}
+
+/* Start the relay of sandbox r for d's published ports (listening on
+ * fds, taken over).  If it cannot start, the sandbox is torn down: -1
+ * after saying why. */
+static int
+up_publish (struct cli *c, const struct lab_def *d, const struct verify_report *r,
+            int *fds)
+{
+  struct lab_state *s = lab_state_load (c->home, r->run_id);
+  struct lab_net n;
+  int rc = 0;
+
+  if (!s) {
+    lab_publish_close (fds, d->npublish);
+    cli_perror ();
+    return -1;
+  }
+  lab_net_init (&n, s->id, d);
+  if (lab_publish_start (s, &n, d, fds) == -1) {
+    cli_error ("lab %s: %s; tearing the sandbox down", s->id, error_msg ());
+    if (lab_state_teardown (s, NULL) == -1)
+      cli_error ("lab %s: %s", s->id, error_msg ());
+    rc = -1;
+  }
+  lab_state_free (s);
+  return rc;
+}
+
+/* lab up: the published ports are listened for first (a port in use
+ * stops it before anything is made), the relay starts once the sandbox
+ * is up. */
+static int
+up_def (struct cli *c, const struct lab_def *d, const struct run_args *a)
+{
+  int fds[LAB_PUBLISH_MAX];
+  struct verify_report *r;
+
+  if (lab_publish_listen (d, fds) == -1) {
+    cli_error ("%s", error_msg ());
+    return 1;
+  }
+  if (run_report (c, d, a, "sandbox", &r) == -1) {
+    lab_publish_close (fds, d->npublish);
+    return 1;
+  }
+  if (!r->expires)
+    lab_publish_close (fds, d->npublish);
+  else if (d->npublish && up_publish (c, d, r, fds) == -1) {
+    verify_report_free (r);
+    return 1;
+  }
+  return report_done (r, a, d);
+}
+
+/* --publish specs into d; exit 1 on the first bad one. */
+static void
+add_publishes (struct lab_def *d, char **specs, size_t n)
+{
+  size_t i;
+
+  for (i = 0; i < n; i++)
+    if (lab_def_add_publish (d, specs[i]) == -1) {
+      cli_error ("--publish: %s", error_msg ());
+      lab_def_free (d);
+      exit (1);
+    }
+}
 
 static int
 lab_run_or_up (struct cli *c, int argc, char **argv, bool up)
 {
   static const struct option lo[] = {
-    RUN_OPTIONS, { "lease", required_argument, NULL, OPT_LEASE }, { NULL }
+    RUN_OPTIONS, { "lease", required_argument, NULL, OPT_LEASE },
+    { "publish", required_argument, NULL, OPT_PUBLISH },
+    { "max-sandboxes", required_argument, NULL, OPT_MAX_SANDBOXES }, { NULL }
   };
   const char *usage = up ? up_usage : run_usage;
-  struct run_args a = { .wait = -1, .lease = up ? 4 * 3600 : 0, .check_chunks = -1 };
+  struct run_args a = { .wait = up ? 0 : -1, .lease = up ? 4 * 3600 : 0,
+                        .check_chunks = -1 };
+  CLEANUP_FREE char **publish = NULL;
+  size_t npublish = 0;
   struct lab_def *d;
   char *errs = NULL;
   int opt, rc;
 
+  if (up)
+    a.max_sandboxes = default_max_sandboxes ();
   while ((opt = getopt_long (argc, argv, "h", lo, NULL)) != -1) {
     if (opt == 'h')
       cli_usage (usage);
-    if (opt == OPT_LEASE && !up)
+    if ((opt == OPT_LEASE || opt == OPT_PUBLISH || opt == OPT_MAX_SANDBOXES) && !up)
       cli_bad_usage (usage);
-    if (!run_option (&a, opt, optarg))
+    if (opt == OPT_PUBLISH)
+      *ARRAY_PUSH (publish, npublish) = optarg;
+    else if (opt == OPT_MAX_SANDBOXES)
+      a.max_sandboxes = cli_int_arg ("--max-sandboxes", optarg);
+    else if (!run_option (&a, opt, optarg))
       cli_bad_usage (usage);
   }
   if (optind + 1 != argc)
@@ -388,7 +516,11 @@ lab_run_or_up (struct cli *c, int argc, char **argv, bool up)
     free (errs);
     return 1;
   }
-  rc = run_def (c, d, &a, up ? "sandbox" : "run");
+  add_publishes (d, publish, npublish);
+  if (up)
+    rc = up_def (c, d, &a);
+  else
+    rc = run_def (c, d, &a, "run");         /* publish: is for sandboxes */
   lab_def_free (d);
   return rc;
 }
@@ -398,8 +530,9 @@ lab_run_or_up (struct cli *c, int argc, char **argv, bool up)
 static const char list_usage[] =
   "usage: bootback lab list [--json]\n"
   "\n"
-  "Labs that exist now: running labs, sandboxes with their lease, and\n"
-  "leftovers of runs that died (removed by 'bootback lab reap').\n";
+  "Labs that exist now: running labs, sandboxes with their owner (who ran\n"
+  "'lab up'), lease, memory and published ports (with whether their relay\n"
+  "runs), and leftovers of runs that died (removed by 'bootback lab reap').\n";
 
 static const char *
 liveness (const struct lab_state *s, time_t now, char *buf, size_t len)
@@ -414,6 +547,90 @@ liveness (const struct lab_state *s, time_t now, char *buf, size_t len)
   return lab_state_alive (s, now) ? "running" : "orphaned";
 }
 
+/* A state's VM lines as JSON objects. */
+static json_t *
+list_vms_json (const struct lab_state *s)
+{
+  json_t *vms = json_array ();
+  size_t j;
+
+  for (j = 0; s->vms && s->vms[j]; j++) {
+    char name[160], dom[200], addr[64];
+    if (sscanf (s->vms[j], "%159s %199s %63s", name, dom, addr) == 3)
+      json_array_append_new (vms, json_pack ("{s:s, s:s, s:s?}", "name", name,
+                                             "domain", dom, "address",
+                                             strcmp (addr, "-") ? addr : NULL));
+  }
+  return vms;
+}
+
+/* Its published ports ("ADDR:PORT=VM:PORT TARGET:PORT" lines). */
+static json_t *
+list_published_json (const struct lab_state *s)
+{
+  json_t *a = json_array ();
+  size_t j;
+
+  for (j = 0; s->published && s->published[j]; j++) {
+    char listen[32], vm[80], target[32];
+    int port;
+    if (sscanf (s->published[j], "%31[^=]=%79[^:]:%d %31s", listen, vm, &port,
+                target) == 4)
+      json_array_append_new (a, json_pack ("{s:s, s:s, s:i, s:s}", "listen", listen,
+                                           "vm", vm, "port", port, "target", target));
+  }
+  return a;
+}
+
+static json_t *
+list_json (const struct lab_state *s, time_t now)
+{
+  char buf[64], exp[32] = "";
+  json_t *o;
+
+  if (s->expires)
+    iso_time_format (s->expires, exp);
+  o = json_pack ("{s:s, s:s, s:s, s:s, s:s, s:b, s:I, s:I, s:s?, s:s, s:s, s:I,"
+                 " s:s, s:I, s:o, s:o}",
+                 "id", s->id, "lab", s->lab ? s->lab : "",
+                 "kind", s->kind ? s->kind : "", "status", s->status ? s->status : "",
+                 "state", liveness (s, now, buf, sizeof buf),
+                 "alive", lab_state_alive (s, now), "created", (json_int_t) s->created,
+                 "expires", (json_int_t) s->expires, "expires_at", exp[0] ? exp : NULL,
+                 "netns", s->netns ? s->netns : "",
+                 "report_dir", s->report_dir ? s->report_dir : "",
+                 "memory_mib", (json_int_t) s->memory_mib,
+                 "owner", s->owner ? s->owner : "",
+                 "owner_uid", (json_int_t) s->owner_uid,
+                 "vms", list_vms_json (s), "published", list_published_json (s));
+  json_object_set_new (o, "relay", s->relay_pid <= 0 ? json_null ()
+                       : json_pack ("{s:i, s:b}", "pid", (int) s->relay_pid,
+                                    "alive", lab_publish_alive (s)));
+  return o;
+}
+
+static void
+list_line (const struct lab_state *s, time_t now)
+{
+  char buf[64], mem[32];
+  size_t j;
+
+  snprintf (mem, sizeof mem, "%" PRIu64 "M", s->memory_mib);
+  printf ("%-7s %-16s %-8s %-14s %-10s %7s %-22s", s->id, s->lab ? s->lab : "?",
+          s->kind ? s->kind : "?", liveness (s, now, buf, sizeof buf),
+          s->owner ? s->owner : "-", mem, s->netns ? s->netns : "-");
+  for (j = 0; s->vms && s->vms[j]; j++) {
+    char name[160], dom[200], addr[64];
+    if (sscanf (s->vms[j], "%159s %199s %63s", name, dom, addr) == 3)
+      printf (" %s%s%s%s", name, strcmp (addr, "-") ? "(" : "",
+              strcmp (addr, "-") ? addr : "", strcmp (addr, "-") ? ")" : "");
+  }
+  putchar ('\n');
+  for (j = 0; s->published && s->published[j]; j++)
+    printf ("        published %s (relay %d %s)\n", s->published[j], (int) s->relay_pid,
+            lab_publish_alive (s) ? "running" : "NOT RUNNING");
+}
+
 static int
 lab_list (struct cli *c, int argc, char **argv)
 {
@@ -424,7 +641,7 @@ lab_list (struct cli *c, int argc, char **argv)
   bool json = false;
   time_t now = time (NULL);
   int opt;
-  size_t i, j;
+  size_t i;
 
   while ((opt = getopt_long (argc, argv, "h", lo, NULL)) != -1)
     switch (opt) {
@@ -437,46 +654,17 @@ lab_list (struct cli *c, int argc, char **argv)
   v = lab_state_list (c->home);
   if (json) {
     json_t *a = json_array ();
-    for (i = 0; v[i]; i++) {
-      char buf[64];
-      json_t *vms = json_array ();
-      for (j = 0; v[i]->vms && v[i]->vms[j]; j++) {
-        char name[160], dom[200], addr[64];
-        if (sscanf (v[i]->vms[j], "%159s %199s %63s", name, dom, addr) == 3)
-          json_array_append_new (vms, json_pack ("{s:s, s:s, s:s?}", "name", name,
-                                                 "domain", dom, "address",
-                                                 strcmp (addr, "-") ? addr : NULL));
-      }
-      json_array_append_new (a, json_pack (
-        "{s:s, s:s, s:s, s:s, s:s, s:b, s:I, s:I, s:s, s:s, s:I, s:o}",
-        "id", v[i]->id, "lab", v[i]->lab ? v[i]->lab : "",
-        "kind", v[i]->kind ? v[i]->kind : "", "status", v[i]->status ? v[i]->status : "",
-        "state", liveness (v[i], now, buf, sizeof buf),
-        "alive", lab_state_alive (v[i], now), "created", (json_int_t) v[i]->created,
-        "expires", (json_int_t) v[i]->expires, "netns", v[i]->netns ? v[i]->netns : "",
-        "report_dir", v[i]->report_dir ? v[i]->report_dir : "",
-        "memory_mib", (json_int_t) v[i]->memory_mib, "vms", vms));
-    }
+    for (i = 0; v[i]; i++)
+      json_array_append_new (a, list_json (v[i], now));
     cli_json_print (a);
   }
   else if (!v[0])
     printf ("no labs\n");
   else {
-    printf ("%-7s %-16s %-8s %-14s %-22s %s\n", "ID", "LAB", "KIND", "STATE",
-            "NAMESPACE", "VMS");
-    for (i = 0; v[i]; i++) {
-      char buf[64];
-      printf ("%-7s %-16s %-8s %-14s %-22s", v[i]->id, v[i]->lab ? v[i]->lab : "?",
-              v[i]->kind ? v[i]->kind : "?", liveness (v[i], now, buf, sizeof buf),
-              v[i]->netns ? v[i]->netns : "-");
-      for (j = 0; v[i]->vms && v[i]->vms[j]; j++) {
-        char name[160], dom[200], addr[64];
-        if (sscanf (v[i]->vms[j], "%159s %199s %63s", name, dom, addr) == 3)
-          printf (" %s%s%s%s", name, strcmp (addr, "-") ? "(" : "",
-                  strcmp (addr, "-") ? addr : "", strcmp (addr, "-") ? ")" : "");
-      }
-      putchar ('\n');
-    }
+    printf ("%-7s %-16s %-8s %-14s %-10s %7s %-22s %s\n", "ID", "LAB", "KIND", "STATE",
+            "OWNER", "MEMORY", "NAMESPACE", "VMS");
+    for (i = 0; v[i]; i++)
+      list_line (v[i], now);
   }
   lab_state_list_free (v);
   return 0;
@@ -683,7 +871,7 @@ lab_shell (struct cli *c, int argc, char **argv)
 }
 
 static const char lab_usage[] =
-  "usage: bootback lab validate|run|up|list|down|reap|shell ...\n"
+  "usage: bootback lab validate|run|up|list|down|reap|shell|check ...\n"
   "\n"
   "The verification lab: boot restore points (or images) in an isolated\n"
   "network that has the production addresses, check them, report.\n"
@@ -694,6 +882,7 @@ static const char lab_usage[] =
   "  list                    labs that exist now\n"
   "  down [ID]               tear a lab down\n"
   "  shell [ID] [-- CMD]     a shell in a lab's network namespace\n"
+  "  check [ID]              a sandbox's checks again, against lab up\n"
   "  reap                    tear down expired sandboxes and orphans\n"
   "\n"
   "'bootback lab SUBCOMMAND --help' for each; 'man bootback' for the\n"
@@ -719,6 +908,7 @@ cmd_lab (struct cli *c, int argc, char **argv)
   if (strcmp (sub, "down") == 0) return lab_down (c, argc, argv);
   if (strcmp (sub, "reap") == 0) return lab_reap (c, argc, argv);
   if (strcmp (sub, "shell") == 0) return lab_shell (c, argc, argv);
+  if (strcmp (sub, "check") == 0) return cli_lab_check (c, argc, argv);
   cli_error ("unknown lab command '%s'", sub);
   cli_bad_usage (lab_usage);
 }
