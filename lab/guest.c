@@ -2,8 +2,8 @@
 /*
  * Into and out of a sandbox's VMs: a command run by the guest agent
  * (guest-exec, guest-exec-status), files copied through the agent's file
- * calls (guest-file-open/read/write/seek/close) in blocks of
- * LAB_COPY_BLOCK bytes, and the serial console (bootback lab exec, cp,
+ * calls (guest-file-open/read/write/seek/close) in blocks
+ * (LAB_COPY_BLOCK, LAB_COPY_WRITE_BLOCK), and the serial console (bootback lab exec, cp,
  * console).  Every agent command goes through libvirt
  * (recovery/virt/virt.h), never a socket of ours.
  *
@@ -484,9 +484,9 @@ lab_guest_copy_in (virDomainPtr d, const char *vm, const char *src, const char *
   }
   if ((h = gfile_open (d, vm, dst, "w")) < 0)
     return -1;
-  buf = xmalloc (LAB_COPY_BLOCK);
+  buf = xmalloc (LAB_COPY_WRITE_BLOCK);
   p = progress_new (src, st.st_size);
-  while (r == 0 && (n = read (fd, buf, LAB_COPY_BLOCK)) != 0) {
+  while (r == 0 && (n = read (fd, buf, LAB_COPY_WRITE_BLOCK)) != 0) {
     if (n < 0 && errno == EINTR)
       continue;
     if (n < 0) {

@@ -479,9 +479,12 @@ int lab_guest_exec (virDomainPtr d, const char *vm, char *const argv[],
                     const struct lab_exec_opts *o, struct lab_exec_result *r);
 void lab_exec_result_clear (struct lab_exec_result *r);
 
-/* Files through the agent's file calls, LAB_COPY_BLOCK bytes a call, with
- * a progress line (recovery/util progress). */
+/* Files through the agent's file calls, with a progress line
+ * (recovery/util progress): LAB_COPY_BLOCK bytes a read, and
+ * LAB_COPY_WRITE_BLOCK a write (qemu-ga 7.2 never answered a command of
+ * 256 KiB of data, 350 KB of JSON, here; 160 KiB worked). */
 #define LAB_COPY_BLOCK (1 << 20)
+#define LAB_COPY_WRITE_BLOCK (128 << 10)
 struct lab_copy_opts {
   uint64_t max_size;         /* copy out: stop over this many bytes; 0: no cap
                                 but the host file system's free space */

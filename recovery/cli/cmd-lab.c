@@ -683,7 +683,8 @@ lab_shell (struct cli *c, int argc, char **argv)
 }
 
 static const char lab_usage[] =
-  "usage: bootback lab validate|run|up|list|down|reap|shell ...\n"
+  "usage: bootback lab validate|run|up|list|down|reap|shell|exec|cp|console|\n"
+  "                    checkpoint|checkpoints|reset|extend ...\n"
   "\n"
   "The verification lab: boot restore points (or images) in an isolated\n"
   "network that has the production addresses, check them, report.\n"
@@ -695,6 +696,14 @@ static const char lab_usage[] =
   "  down [ID]               tear a lab down\n"
   "  shell [ID] [-- CMD]     a shell in a lab's network namespace\n"
   "  reap                    tear down expired sandboxes and orphans\n"
+  "  exec ID VM -- CMD       run a command in a lab VM (guest agent)\n"
+  "  cp ID SRC VM:DST        copy a file into a lab VM, or out of it\n"
+  "  cp ID VM:SRC DST        (item-level recovery)\n"
+  "  console ID VM           attach a lab VM's serial console\n"
+  "  checkpoint ID [NAME]    save a sandbox's VMs, disks and memory\n"
+  "  checkpoints ID          list them\n"
+  "  reset ID [NAME]         back to a checkpoint, or to the restore point\n"
+  "  extend ID --lease DUR   a sandbox's lease ends DUR from now\n"
   "\n"
   "'bootback lab SUBCOMMAND --help' for each; 'man bootback' for the\n"
   "definition format.\n";
@@ -719,6 +728,13 @@ cmd_lab (struct cli *c, int argc, char **argv)
   if (strcmp (sub, "down") == 0) return lab_down (c, argc, argv);
   if (strcmp (sub, "reap") == 0) return lab_reap (c, argc, argv);
   if (strcmp (sub, "shell") == 0) return lab_shell (c, argc, argv);
+  if (strcmp (sub, "exec") == 0) return cli_lab_exec (c, argc, argv);
+  if (strcmp (sub, "cp") == 0) return cli_lab_cp (c, argc, argv);
+  if (strcmp (sub, "console") == 0) return cli_lab_console (c, argc, argv);
+  if (strcmp (sub, "checkpoint") == 0) return cli_lab_checkpoint (c, argc, argv);
+  if (strcmp (sub, "checkpoints") == 0) return cli_lab_checkpoints (c, argc, argv);
+  if (strcmp (sub, "reset") == 0) return cli_lab_reset (c, argc, argv);
+  if (strcmp (sub, "extend") == 0) return cli_lab_extend (c, argc, argv);
   cli_error ("unknown lab command '%s'", sub);
   cli_bad_usage (lab_usage);
 }

@@ -1,0 +1,124 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+#
+# Into, out of and back in time in a sandbox (one tiny VM, `lab up`):
+#  - lab exec: the command's output and exit status (also of a failing
+#    one), --json with the guest's control bytes escaped, a VM the lab
+#    does not have;
+#  - lab cp in and out, byte-equal (cmp) and 0600 on the host; a guest
+#    path that does not exist is an error naming the VM and the path, and
+#    leaves nothing on the host;
+#  - lab console driven without a terminal: output the guest writes to
+#    its serial port is shown, a line sent in reaches a shell there;
+#  - lab checkpoint, a change, lab reset NAME brings the old content back;
+#    lab reset (no name) brings the restore point's (here: the image's)
+#    content back and removes the checkpoints;
+#  - lab extend moves the expiry lab list --json shows.
+source "$top_srcdir/tests/functions.sh"
+source "$top_srcdir/lab/lab-test-lib.sh"
+
+lab_test_start
+lab_image vm tiny 10.77.0.31
+cat >"$tmp/sbx.yaml" <<EOF2
+name: sbx
+network: { subnet: 10.77.0.0/24, gateway: 10.77.0.1 }
+verify:
+  - name: vm
+    image: $tmp/vm.img
+    address: 10.77.0.31
+    checks: [heartbeat]
+EOF2
+bootback lab up "$tmp/sbx.yaml" --lease 1h --quiet >"$tmp/up.out" ||
+    { cat "$tmp/up.out"; fail "lab up failed"; }
+id=$(lab_ids)
+cleanup_fn "bootback lab down $id >/dev/null 2>&1 || true"
+ex () { bootback lab exec "$id" vm -- "$@"; }
+
+# ---- exec ----------------------------------------------------------------
+rc=0
+ex /bin/sh -c 'echo hello; echo oops >&2; exit 3' >"$tmp/o" 2>"$tmp/e" || rc=$?
+[ $rc -eq 3 ] || fail "exec: exit $rc, expected the command's 3"
+[ "$(cat "$tmp/o")" = hello ] || fail "exec: stdout '$(cat "$tmp/o")'"
+[ "$(cat "$tmp/e")" = oops ] || fail "exec: stderr '$(cat "$tmp/e")'"
+rc=0; ex /bin/false || rc=$?
+[ $rc -eq 1 ] || fail "exec /bin/false: exit $rc"
+bootback lab exec "$id" vm --json -- /bin/sh -c 'printf "\033]0;owned\007hi\n"; exit 5' \
+    >"$tmp/j" || [ $? -eq 5 ] || fail "exec --json: wrong exit status"
+python3 - "$tmp/j" <<'EOP' || fail "exec --json: $(cat "$tmp/j")"
+import json, sys
+raw = open(sys.argv[1], "rb").read()
+assert b"\x1b" not in raw and b"\x07" not in raw, "raw control bytes printed"
+j = json.loads(raw)
+assert j["exit_code"] == 5 and j["stdout"] == "\x1b]0;owned\x07hi\n", j
+assert j["timed_out"] is False and j["stderr"] == "", j
+EOP
+rc=0; bootback lab exec "$id" nosuchvm -- /bin/true 2>"$tmp/e" || rc=$?
+[ $rc -eq 255 ] && grep -q "lab $id has no VM nosuchvm" "$tmp/e" ||
+    { cat "$tmp/e"; fail "exec in a VM the lab lacks: exit $rc"; }
+rc=0; bootback lab exec "$id" vm --timeout 1s -- /bin/sleep 30 2>"$tmp/e" || rc=$?
+[ $rc -eq 124 ] && grep -q "still runs after 1 s" "$tmp/e" ||
+    { cat "$tmp/e"; fail "exec --timeout: exit $rc, expected 124"; }
+echo "exec: output, exit status 3, 1, 5 (--json, escaped), 124 (timeout), 255 (no such VM)"
+
+# ---- cp ------------------------------------------------------------------
+head -c $((3 * 1024 * 1024 + 12345)) /dev/urandom >"$tmp/rand"
+bootback lab cp "$id" "$tmp/rand" vm:/rand.bin | tee "$tmp/cpin"
+bootback lab cp "$id" vm:/rand.bin "$tmp/back" | tee "$tmp/cpout"
+cmp "$tmp/rand" "$tmp/back" || fail "cp: the file that came back differs"
+[ "$(stat -c %a "$tmp/back")" = 600 ] || fail "cp: host copy is not 0600"
+[ "$(ex /bin/sh -c 'wc -c < /rand.bin' | tr -d ' ')" = $((3 * 1024 * 1024 + 12345)) ] ||
+    fail "cp in: wrong size in the guest"
+rc=0; bootback lab cp "$id" vm:/nope/missing.txt "$tmp/missing" 2>"$tmp/e" || rc=$?
+[ $rc -eq 1 ] && grep -q "VM vm: cannot open /nope/missing.txt in the guest" "$tmp/e" ||
+    { cat "$tmp/e"; fail "cp of a missing guest path: exit $rc"; }
+[ ! -e "$tmp/missing" ] && ! ls -a "$tmp" | grep -q 'bootback-.*\.tmp' ||
+    fail "cp of a missing guest path left a file"
+echo "cp: in $(grep -o '[0-9.]* MiB/s' "$tmp/cpin"), out $(grep -o '[0-9.]* MiB/s' "$tmp/cpout"), byte-equal, 0600; missing path named"
+
+# ---- console -------------------------------------------------------------
+# A shell on the guest's serial port (the tiny image has none there).
+ex /bin/sh -c 'setsid /bin/sh -c "exec /bin/sh </dev/ttyS0 >/dev/ttyS0 2>&1" \
+    </dev/null >/dev/null 2>&1 &'
+{ sleep 2; echo 'echo from-console-$((6*7))'; sleep 2; } |
+    bootback lab console "$id" vm --wait 2s >"$tmp/console" 2>"$tmp/console.err" &
+cpid=$!
+sleep 1
+ex /bin/sh -c 'echo written-by-exec > /dev/ttyS0'
+wait $cpid || { cat "$tmp/console.err"; fail "lab console failed"; }
+grep -q written-by-exec "$tmp/console" || { cat "$tmp/console"; fail "console: no output"; }
+grep -q from-console-42 "$tmp/console" || { cat "$tmp/console"; fail "console: input lost"; }
+echo "console: output shown, a line typed reached the guest's shell"
+
+# ---- checkpoint, reset ---------------------------------------------------
+ex /bin/sh -c 'echo one > /state.txt; sync'
+bootback lab checkpoint "$id" c1 | tee "$tmp/cp1"
+ex /bin/sh -c 'echo two > /state.txt; sync'
+bootback lab checkpoints "$id" --json | python3 -c '
+import json, sys; assert [c["name"] for c in json.load(sys.stdin)] == ["c1"]' ||
+    fail "lab checkpoints does not list c1"
+bootback lab reset "$id" c1 | tee "$tmp/r1"
+[ "$(ex /bin/cat /state.txt)" = one ] || fail "reset c1: /state.txt is not back to one"
+bootback lab reset "$id" | tee "$tmp/r0"
+rc=0; ex /bin/cat /state.txt >/dev/null 2>&1 || rc=$?
+[ $rc -eq 1 ] || fail "reset to the point: /state.txt still there (exit $rc)"
+rc=0; ex /bin/cat /rand.bin >/dev/null 2>&1 || rc=$?
+[ $rc -eq 1 ] || fail "reset to the point: /rand.bin still there"
+[ "$(bootback lab checkpoints "$id" --json)" = "[]" ] || fail "reset: checkpoints left"
+echo "checkpoint $(grep -o 'in [0-9.]* s' "$tmp/cp1"), reset to it $(grep -o 'in [0-9.]* s' "$tmp/r1"), to the point $(grep -o 'in [0-9.]* s' "$tmp/r0")"
+
+# ---- extend --------------------------------------------------------------
+exp () { bootback lab list --json | python3 -c '
+import json, sys; print([l for l in json.load(sys.stdin) if l["id"] == sys.argv[1]][0]["expires"])' "$id"; }
+before=$(exp)
+bootback lab extend "$id" --lease 3h
+after=$(exp)
+now=$(date +%s)
+[ $((after - now - 10800)) -le 5 ] && [ $((after - now - 10800)) -ge -60 ] && [ "$after" -gt "$before" ] ||
+    fail "extend: expires $before -> $after (now $now)"
+bootback lab reap >/dev/null
+[ "$(lab_ids)" = "$id" ] || fail "lab reap removed the extended sandbox"
+echo "extend: expiry moved by $((after - before)) s"
+
+bootback lab down "$id" >/dev/null
+lab_assert_gone "$id"
+echo ok
