@@ -33,6 +33,7 @@
 #include "lab/lab.h"
 #include "recovery/util/util.h"
 #include "recovery/virt/virt.h"
+#include "recovery/virt/xml.h"
 
 /* Seconds one agent call may take (a block of 1 MiB under TCG included). */
 #define AGENT_TIMEOUT 60
@@ -65,6 +66,16 @@ agent (virDomainPtr d, const char *vm, const char *what, json_t *cmd)
   if (!r)
     error_setx ("VM %s: %s: the guest agent's reply has no result", vm, what);
   return r;
+}
+
+/* Is s UTF-8 text (what a JSON string holds)? */
+static bool
+is_text (const char *s)
+{
+  json_t *j = json_string (s);
+
+  json_decref (j);
+  return j != NULL;
 }
 
 /* Decode base64 text of the guest into *out (malloc'd, *len bytes), at
@@ -154,7 +165,7 @@ exec_start (virDomainPtr d, const char *vm, char *const argv[])
       error_setx ("VM %s: argument %zu of the command is not UTF-8 text", vm, i);
       return -1;
     }
-  if (!json_string (argv[0]) || !*argv[0]) {
+  if (!*argv[0] || !is_text (argv[0])) {
     json_decref (args);
     error_setx ("VM %s: the command's name is empty or not UTF-8 text", vm);
     return -1;
@@ -219,7 +230,7 @@ gfile_open (virDomainPtr d, const char *vm, const char *path, const char *mode)
   json_t *r;
   json_int_t h;
 
-  if (!json_string (path)) {
+  if (!is_text (path)) {
     error_setx ("VM %s: %s: the path is not UTF-8 text", vm, shown);
     return -1;
   }
@@ -604,6 +615,26 @@ console_loop (struct console_src *c, int in, int out, const struct lab_console_o
   }
 }
 
+/* Can libvirt attach d's console: is its first console (else serial
+ * port) a pty or a unix socket?  (A file is not.) */
+static bool
+attachable (virDomainPtr d)
+{
+  CLEANUP_FREE char *xml = virt_domain_xml (d, 0);
+  CLEANUP_XML_DOC xmlDocPtr doc = xml ? virt_xml_parse (xml, 0, NULL) : NULL;
+  CLEANUP_XPATH_CTX xmlXPathContextPtr ctx = doc ? virt_xpath_context (doc, NULL, NULL) : NULL;
+  CLEANUP_XPATH_OBJ xmlXPathObjectPtr o =
+    ctx ? virt_xpath_eval (ctx, "/domain/devices/console[1] | /domain/devices/serial[1]")
+        : NULL;
+  char type[16];
+
+  /* the first of them (console 0 mirrors serial port 0 when both exist) */
+  virt_xml_attr (virt_xpath_count (o) ? virt_xpath_node (o, 0) : NULL, "type", type,
+                 sizeof type);
+  error_clear ();
+  return strcmp (type, "pty") == 0 || strcmp (type, "unix") == 0;
+}
+
 /* Follow the console log read-only from its last 4 KiB. */
 static int
 open_log (const char *log)
@@ -627,20 +658,22 @@ lab_guest_console (virDomainPtr d, const char *vm, const char *log, int in, int 
   struct console_src c = { .log = -1 };
   int r;
 
-  c.st = virt_console_open (d, o->force);
-  if (!c.st) {
-    ERROR_SAVE (e);
-    c.log = open_log (log);
-    if (c.log == -1) {
-      ERROR_RESTORE (e);
+  if (attachable (d)) {
+    if (!(c.st = virt_console_open (d, o->force))) {
       error_prefix ("VM %s", vm);
       return -1;
     }
     if (o->ready)
-      o->ready (o->opaque, true, e_msg);
+      o->ready (o->opaque, false, NULL);
   }
-  else if (o->ready)
-    o->ready (o->opaque, false, NULL);
+  else {
+    if ((c.log = open_log (log)) == -1) {
+      error_prefix ("VM %s", vm);
+      return -1;
+    }
+    if (o->ready)
+      o->ready (o->opaque, true, "its serial port writes to a file");
+  }
   r = console_loop (&c, in, out, o);
   if (r == -1)
     error_prefix ("VM %s: console", vm);
