@@ -238,7 +238,8 @@ gfile_open (virDomainPtr d, const char *vm, const char *path, const char *mode)
              json_pack ("{s:s, s:{s:s, s:s}}", "execute", "guest-file-open",
                         "arguments", "path", path, "mode", mode));
   if (!r) {
-    error_prefix ("VM %s: cannot open %s in the guest", vm, shown);
+    CLEANUP_FREE char *m = lab_printable (virt_failure (), 300);
+    error_setx ("VM %s: cannot open %s in the guest: %s", vm, shown, m);
     return -1;
   }
   h = json_integer_value (r);

@@ -7,7 +7,8 @@
 #    does not have;
 #  - lab cp in and out, byte-equal (cmp) and 0600 on the host; a guest
 #    path that does not exist is an error naming the VM and the path, and
-#    leaves nothing on the host;
+#    leaves nothing on the host; a symbolic link at DST is replaced, not
+#    followed; --max-size stops a copy and leaves nothing;
 #  - lab console driven without a terminal: output the guest writes to
 #    its serial port is shown, a line sent in reaches a shell there;
 #  - lab checkpoint, a change, lab reset NAME brings the old content back;
@@ -73,6 +74,15 @@ rc=0; bootback lab cp "$id" vm:/nope/missing.txt "$tmp/missing" 2>"$tmp/e" || rc
     { cat "$tmp/e"; fail "cp of a missing guest path: exit $rc"; }
 [ ! -e "$tmp/missing" ] && ! ls -a "$tmp" | grep -q 'bootback-.*\.tmp' ||
     fail "cp of a missing guest path left a file"
+# DST a symbolic link: replaced, its target untouched; --max-size: nothing written.
+echo victim >"$tmp/victim"
+ln -s "$tmp/victim" "$tmp/link"
+bootback lab cp "$id" vm:/etc/passwd "$tmp/link" >/dev/null
+[ "$(cat "$tmp/victim")" = victim ] && [ ! -L "$tmp/link" ] && [ -f "$tmp/link" ] ||
+    fail "cp: followed a symbolic link at DST"
+rc=0; bootback lab cp "$id" vm:/rand.bin "$tmp/capped" --max-size 1M 2>"$tmp/e" || rc=$?
+[ $rc -eq 1 ] && grep -q "larger than --max-size" "$tmp/e" && [ ! -e "$tmp/capped" ] ||
+    { cat "$tmp/e"; fail "cp --max-size: exit $rc"; }
 echo "cp: in $(grep -o '[0-9.]* MiB/s' "$tmp/cpin"), out $(grep -o '[0-9.]* MiB/s' "$tmp/cpout"), byte-equal, 0600; missing path named"
 
 # ---- console -------------------------------------------------------------
