@@ -616,10 +616,11 @@ console_loop (struct console_src *c, int in, int out, const struct lab_console_o
   }
 }
 
-/* Can libvirt attach d's console: is its first console (else serial
- * port) a pty or a unix socket?  (A file is not.) */
-static bool
-attachable (virDomainPtr d)
+/* What d's console is (its first serial port or console: console 0
+ * mirrors serial port 0 when both exist): 1 a pty or unix socket, which
+ * libvirt attaches; 0 a file, its path into path; -1 anything else. */
+static int
+console_kind (virDomainPtr d, char *path, size_t len)
 {
   CLEANUP_FREE char *xml = virt_domain_xml (d, 0);
   CLEANUP_XML_DOC xmlDocPtr doc = xml ? virt_xml_parse (xml, 0, NULL) : NULL;
@@ -627,24 +628,34 @@ attachable (virDomainPtr d)
   CLEANUP_XPATH_OBJ xmlXPathObjectPtr o =
     ctx ? virt_xpath_eval (ctx, "/domain/devices/console[1] | /domain/devices/serial[1]")
         : NULL;
+  xmlNodePtr n = virt_xpath_count (o) ? virt_xpath_node (o, 0) : NULL;
   char type[16];
 
-  /* the first of them (console 0 mirrors serial port 0 when both exist) */
-  virt_xml_attr (virt_xpath_count (o) ? virt_xpath_node (o, 0) : NULL, "type", type,
-                 sizeof type);
   error_clear ();
-  return strcmp (type, "pty") == 0 || strcmp (type, "unix") == 0;
+  virt_xml_attr (n, "type", type, sizeof type);
+  virt_xml_attr (virt_xml_child (n, "source"), "path", path, len);
+  if (strcmp (type, "pty") == 0 || strcmp (type, "unix") == 0)
+    return 1;
+  return strcmp (type, "file") == 0 && path[0] ? 0 : -1;
 }
 
-/* Follow the console log read-only from its last 4 KiB. */
+/* The console log at path, if it lies in dir, read-only without
+ * following a link, from its last 4 KiB. */
 static int
-open_log (const char *log)
+open_log (const char *path, const char *dir)
 {
-  int fd = log ? open (log, O_RDONLY | O_CLOEXEC | O_NOFOLLOW) : -1;
+  size_t dl = strlen (dir);
   struct stat st;
+  int fd = -1;
 
+  if (strncmp (path, dir, dl) != 0 || path[dl] != '/' || strstr (path, "/../")) {
+    CLEANUP_FREE char *shown = lab_printable (path, 200);
+    error_setx ("its console writes to %s, outside %s: not followed", shown, dir);
+    return -1;
+  }
+  fd = open (path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
   if (fd == -1) {
-    error_set (errno ? errno : ENOENT, "console log %s", log ? log : "(none)");
+    error_set (errno, "console log %s", path);
     return -1;
   }
   if (fstat (fd, &st) == 0 && st.st_size > 4096)
@@ -653,28 +664,25 @@ open_log (const char *log)
 }
 
 int
-lab_guest_console (virDomainPtr d, const char *vm, const char *log, int in, int out,
+lab_guest_console (virDomainPtr d, const char *vm, const char *log_dir, int in, int out,
                    const struct lab_console_opts *o)
 {
   struct console_src c = { .log = -1 };
-  int r;
+  char path[4096];
+  int kind = console_kind (d, path, sizeof path), r;
 
-  if (attachable (d)) {
-    if (!(c.st = virt_console_open (d, o->force))) {
-      error_prefix ("VM %s", vm);
-      return -1;
-    }
-    if (o->ready)
-      o->ready (o->opaque, false, NULL);
+  if (kind == 1 && !(c.st = virt_console_open (d, o->force)))
+    kind = -2;
+  else if (kind == 0 && (c.log = open_log (path, log_dir)) == -1)
+    kind = -2;
+  else if (kind == -1)
+    error_setx ("its console is neither a pty nor a file");
+  if (kind < 0) {
+    error_prefix ("VM %s", vm);
+    return -1;
   }
-  else {
-    if ((c.log = open_log (log)) == -1) {
-      error_prefix ("VM %s", vm);
-      return -1;
-    }
-    if (o->ready)
-      o->ready (o->opaque, true, "its serial port writes to a file");
-  }
+  if (o->ready)
+    o->ready (o->opaque, kind == 0, kind == 0 ? "its serial port writes to a file" : NULL);
   r = console_loop (&c, in, out, o);
   if (r == -1)
     error_prefix ("VM %s: console", vm);

@@ -508,8 +508,10 @@ int lab_guest_copy_in (virDomainPtr d, const char *vm, const char *src, const ch
  * output is shown linger seconds more), the VM stopping, or
  * lab_interrupted.  A pty console is attached through libvirt (force:
  * taking it from another client); a console libvirt cannot attach (a
- * file) is followed read-only from log, input dropped.  ready (may be
- * NULL) is called once attached (read_only, and why not attached). */
+ * file: a restore point's serial port rewritten to its session's console
+ * log) is followed read-only, input dropped, if the file lies in log_dir
+ * (the state directory).  ready (may be NULL) is called once attached
+ * (read_only, and why not attached).  -1 with the error naming the VM. */
 struct lab_console_opts {
   int escape;                /* e.g. 0x1d (Ctrl-]); -1: none */
   double linger;
@@ -517,8 +519,8 @@ struct lab_console_opts {
   void (*ready) (void *opaque, bool read_only, const char *why);
   void *opaque;
 };
-int lab_guest_console (virDomainPtr d, const char *vm, const char *log, int in, int out,
-                       const struct lab_console_opts *o);
+int lab_guest_console (virDomainPtr d, const char *vm, const char *log_dir, int in,
+                       int out, const struct lab_console_opts *o);
 
 /* ---- sandboxes: checkpoints, reset, lease (sandbox.c) -------------------- */
 
@@ -530,9 +532,6 @@ struct lab_state *lab_sandbox_load (const char *home, const char *id, bool sandb
  * or NULL with the error "lab ID has no VM NAME" / "... is not running". */
 virDomainPtr lab_sandbox_domain (virConnectPtr conn, const struct lab_state *s,
                                  const char *vm);
-/* The console log of VM vm of s, into buf. */
-const char *lab_sandbox_console_log (const struct lab_state *s, const char *vm,
-                                     char *buf, size_t len);
 #define LAB_CHECKPOINT_NAME_MAX 64
 struct lab_checkpoint {
   char name[LAB_CHECKPOINT_NAME_MAX + 1];

@@ -113,13 +113,6 @@ lab_sandbox_domain (virConnectPtr conn, const struct lab_state *s, const char *v
   return d;
 }
 
-const char *
-lab_sandbox_console_log (const struct lab_state *s, const char *vm, char *buf, size_t len)
-{
-  snprintf (buf, len, "%s/%s.console", s->dir, vm);
-  return buf;
-}
-
 /* The names of the sandbox's VMs (NULL-ended, malloc'd). */
 static char **
 vm_names (const struct lab_state *s)

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: LGPL-2.1-or-later
 #
-# Into, out of and back in time in a sandbox (one tiny VM, `lab up`):
+# Into, out of and back in time in a sandbox (`lab up` of two tiny VMs, one
+# from an image, one from a restore point):
 #  - lab exec: the command's output and exit status (also of a failing
 #    one), --json with the guest's control bytes escaped, a VM the lab
 #    does not have;
@@ -10,16 +11,21 @@
 #    leaves nothing on the host; a symbolic link at DST is replaced, not
 #    followed; --max-size stops a copy and leaves nothing;
 #  - lab console driven without a terminal: output the guest writes to
-#    its serial port is shown, a line sent in reaches a shell there;
-#  - lab checkpoint, a change, lab reset NAME brings the old content back;
-#    lab reset (no name) brings the restore point's (here: the image's)
-#    content back and removes the checkpoints;
+#    its serial port is shown, a line sent in reaches a shell there; the
+#    restore point's file console is followed read-only;
+#  - lab checkpoint, a change, lab reset NAME brings the old content back
+#    in both VMs; lab reset (no name) brings the restore point's and the
+#    image's content back and removes the checkpoints;
 #  - lab extend moves the expiry lab list --json shows.
 source "$top_srcdir/tests/functions.sh"
 source "$top_srcdir/lab/lab-test-lib.sh"
 
-lab_test_start
+# Two VMs: vm from an image, web1 from a restore point (an instant session).
+export BOOTBACK_DOMAIN_TYPE=qemu
+lab_test_start --repo nbdkit
 lab_image vm tiny 10.77.0.31
+lab_point_files web1 21
+bootback import "$tmp/web1.img" --vm web1 --domain-xml "$tmp/web1.xml" >/dev/null
 cat >"$tmp/sbx.yaml" <<EOF2
 name: sbx
 network: { subnet: 10.77.0.0/24, gateway: 10.77.0.1 }
@@ -27,6 +33,10 @@ verify:
   - name: vm
     image: $tmp/vm.img
     address: 10.77.0.31
+    checks: [heartbeat]
+  - name: web1
+    point: latest
+    address: 10.77.0.21
     checks: [heartbeat]
 EOF2
 bootback lab up "$tmp/sbx.yaml" --lease 1h --quiet >"$tmp/up.out" ||
@@ -97,20 +107,30 @@ ex /bin/sh -c 'echo written-by-exec > /dev/ttyS0'
 wait $cpid || { cat "$tmp/console.err"; fail "lab console failed"; }
 grep -q written-by-exec "$tmp/console" || { cat "$tmp/console"; fail "console: no output"; }
 grep -q from-console-42 "$tmp/console" || { cat "$tmp/console"; fail "console: input lost"; }
-echo "console: output shown, a line typed reached the guest's shell"
+# web1's saved definition writes its serial port to a file: followed read-only.
+bootback lab exec "$id" web1 -- /bin/sh -c 'echo web1-marker > /dev/ttyS0'
+bootback lab console "$id" web1 --wait 1s </dev/null >"$tmp/console1" 2>"$tmp/console1.err" ||
+    { cat "$tmp/console1.err"; fail "lab console of web1 failed"; }
+grep -q "following its log read-only" "$tmp/console1.err" && grep -q web1-marker "$tmp/console1" ||
+    { cat "$tmp/console1.err" "$tmp/console1"; fail "console of web1: its log not shown"; }
+echo "console: output shown, a line typed reached the guest's shell; a file console followed"
 
-# ---- checkpoint, reset ---------------------------------------------------
-ex /bin/sh -c 'echo one > /state.txt; sync'
+# ---- checkpoint, reset (both VMs) ----------------------------------------
+both () { ex "$@" && bootback lab exec "$id" web1 -- "$@"; }
+both /bin/sh -c 'echo one > /state.txt; sync'
 bootback lab checkpoint "$id" c1 | tee "$tmp/cp1"
-ex /bin/sh -c 'echo two > /state.txt; sync'
+both /bin/sh -c 'echo two > /state.txt; sync'
 bootback lab checkpoints "$id" --json | python3 -c '
 import json, sys; assert [c["name"] for c in json.load(sys.stdin)] == ["c1"]' ||
     fail "lab checkpoints does not list c1"
 bootback lab reset "$id" c1 | tee "$tmp/r1"
-[ "$(ex /bin/cat /state.txt)" = one ] || fail "reset c1: /state.txt is not back to one"
+[ "$(both /bin/cat /state.txt)" = "one
+one" ] || fail "reset c1: /state.txt is not back to one in both VMs"
 bootback lab reset "$id" | tee "$tmp/r0"
-rc=0; ex /bin/cat /state.txt >/dev/null 2>&1 || rc=$?
-[ $rc -eq 1 ] || fail "reset to the point: /state.txt still there (exit $rc)"
+for v in vm web1; do
+    rc=0; bootback lab exec "$id" $v -- /bin/cat /state.txt >/dev/null 2>&1 || rc=$?
+    [ $rc -eq 1 ] || fail "reset to the point: /state.txt still in $v (exit $rc)"
+done
 rc=0; ex /bin/cat /rand.bin >/dev/null 2>&1 || rc=$?
 [ $rc -eq 1 ] || fail "reset to the point: /rand.bin still there"
 [ "$(bootback lab checkpoints "$id" --json)" = "[]" ] || fail "reset: checkpoints left"

@@ -417,7 +417,6 @@ cli_lab_console (struct cli *c, int argc, char **argv)
   struct lab_console_opts o = { .escape = -1, .linger = 2 };
   struct termios saved, raw;
   bool tty = isatty (0) && tcgetattr (0, &saved) == 0;
-  char log[4096];
   struct sbx x;
   int opt, r;
 
@@ -442,9 +441,7 @@ cli_lab_console (struct cli *c, int argc, char **argv)
     tcsetattr (0, TCSAFLUSH, &raw);
   }
   fflush (NULL);
-  r = lab_guest_console (x.d, argv[optind + 1],
-                         lab_sandbox_console_log (x.s, argv[optind + 1], log, sizeof log),
-                         0, 1, &o);
+  r = lab_guest_console (x.d, argv[optind + 1], c->home, 0, 1, &o);
   if (tty) {
     tcsetattr (0, TCSAFLUSH, &saved);
     fputc ('\n', stderr);
