@@ -547,9 +547,12 @@ int lab_sandbox_checkpoint (virConnectPtr conn, const struct lab_state *s,
 struct lab_checkpoint *lab_sandbox_checkpoints (const struct lab_state *s, size_t *n);
 /* Return every VM of s to checkpoint name (running on at once), or with
  * name NULL to the restore point or image itself: empty overlays, the VMs
- * booted again, every checkpoint gone.  Then wait up to agent_timeout for
- * every VM's guest agent.  *secs: the time to all agents answering.  -1
- * with the error naming the VM. */
+ * booted again, every checkpoint gone, and the isolation checks run again
+ * with the new taps (on a failure every VM is stopped).  Then wait up to
+ * agent_timeout for every VM's guest agent.  *secs: the time to all
+ * agents answering.  0; 1 if done but the isolation checks could not run
+ * again (the lab's definition is gone; the error says so, each VM's own
+ * checks held); -1 with the error naming the VM. */
 int lab_sandbox_reset (virConnectPtr conn, const struct lab_state *s, const char *name,
                        double agent_timeout, double *secs);
 /* The lease of sandbox s ends lease seconds from now (lab reap reads it

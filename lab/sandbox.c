@@ -19,7 +19,9 @@
  * point's NBD export: read from the overlay's own header, which we wrote
  * and the guest cannot reach), and the domain created again from its
  * definition (checked again: every interface on the lab bridge; new taps
- * hardened).  That boots the VMs, and removes every checkpoint (they
+ * hardened), and the isolation checks of the network run again with
+ * every tap (lab_net_check; fail closed: on a failure every VM is
+ * stopped).  That boots the VMs, and removes every checkpoint (they
  * lived in the old overlays; libvirt drops their records with the
  * transient domain).
  *
@@ -401,6 +403,56 @@ fresh_vm (virConnectPtr conn, const struct lab_state *s, virDomainPtr *d, const 
   return 0;
 }
 
+/* Every tap of the sandbox's domains (NULL-ended, malloc'd). */
+static char **
+all_taps (virDomainPtr *doms, int n)
+{
+  char **v = xcalloc (1, sizeof *v);
+  size_t len = 0;
+  int i, j;
+
+  for (i = 0; i < n; i++) {
+    CLEANUP_FREE char *xml = virt_domain_xml (doms[i], 0);
+    CLEANUP_STRV char **taps = NULL, **bridges = NULL, **types = NULL;
+    int k = xml ? lab_domain_interfaces (xml, &taps, &bridges, &types) : -1;
+    for (j = 0; j < k; j++)
+      if (taps[j][0])
+        strv_push (&v, &len, xstrdup (taps[j]));
+  }
+  return v;
+}
+
+/* After new taps: the isolation checks of the whole network again, with
+ * the addresses of the lab's definition (fail closed: on a failure every
+ * VM of the sandbox is stopped).  1 if the definition cannot be read
+ * (the error says why; the VMs' own checks held), 0, or -1. */
+static int
+isolation_recheck (const struct lab_state *s, virDomainPtr *doms, int n)
+{
+  CLEANUP_STRV char **taps = NULL;
+  struct lab_def *def = s->file ? lab_def_read_file (s->file, NULL) : NULL;
+  struct lab_net net;
+  int i, r;
+
+  if (!def) {
+    error_setx ("lab %s: the isolation of its network was not checked again: its "
+                "definition %s cannot be read", s->id, s->file ? s->file : "(none)");
+    return 1;
+  }
+  lab_net_init (&net, s->id, def);
+  lab_def_free (def);
+  taps = all_taps (doms, n);
+  r = lab_net_check (&net, taps);
+  if (r == -1) {
+    ERROR_SAVE (e);
+    for (i = 0; i < n; i++)
+      virt_domain_destroy (doms[i]);
+    ERROR_RESTORE (e);
+    error_prefix ("lab %s: its VMs were stopped (bootback lab down %s)", s->id, s->id);
+  }
+  return r;
+}
+
 int
 lab_sandbox_reset (virConnectPtr conn, const struct lab_state *s, const char *name,
                    double agent_timeout, double *secs)
@@ -422,8 +474,16 @@ lab_sandbox_reset (virConnectPtr conn, const struct lab_state *s, const char *na
       json_array_clear (a);
       r = cp_save (s, a);
     }
-    if (r == 0)
-      r = agents_wait (doms, names, n, agent_timeout);
+    if (r == 0 && !name)
+      r = isolation_recheck (s, doms, n);
+    if (r >= 0) {
+      ERROR_SAVE (e);
+      int w = agents_wait (doms, names, n, agent_timeout);
+      if (w == -1)
+        r = -1;
+      else
+        ERROR_RESTORE (e);
+    }
   }
   domains_free (doms, names);
   json_decref (a);

@@ -73,7 +73,9 @@ echo "exec: output, exit status 3, 1, 5 (--json, escaped), 124 (timeout), 255 (n
 
 # ---- cp ------------------------------------------------------------------
 head -c $((3 * 1024 * 1024 + 12345)) /dev/urandom >"$tmp/rand"
-bootback lab cp "$id" "$tmp/rand" vm:/rand.bin | tee "$tmp/cpin"
+BOOTBACK_PROGRESS=1 bootback lab cp "$id" "$tmp/rand" vm:/rand.bin 2>"$tmp/progress" |
+    tee "$tmp/cpin"
+grep -aq "rand .*%" "$tmp/progress" || fail "cp: no progress line"
 bootback lab cp "$id" vm:/rand.bin "$tmp/back" | tee "$tmp/cpout"
 cmp "$tmp/rand" "$tmp/back" || fail "cp: the file that came back differs"
 [ "$(stat -c %a "$tmp/back")" = 600 ] || fail "cp: host copy is not 0600"

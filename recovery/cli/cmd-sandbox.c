@@ -474,9 +474,10 @@ static const char reset_usage[] =
   "\n"
   "Return every VM of sandbox ID to checkpoint NAME: disks and memory as\n"
   "they were then, running on at once.  Without NAME, to the restore point\n"
-  "(or image) itself: every VM gets empty overlays and boots again, and\n"
-  "every checkpoint is gone.  Then waits until every VM's guest agent\n"
-  "answers and prints how long the reset took.\n"
+  "(or image) itself: every VM gets empty overlays and boots again, the\n"
+  "isolation checks run again with its new taps (if one fails, the VMs are\n"
+  "stopped), and every checkpoint is gone.  Then waits until every VM's\n"
+  "guest agent answers and prints how long the reset took.\n"
   "\n"
   "  --timeout DURATION  how long to wait for the agents (default 2m)\n";
 
@@ -598,12 +599,12 @@ cli_lab_reset (struct cli *c, int argc, char **argv)
   if (sbx_open (c, argv[i], NULL, true, &x) == -1)
     return 1;
   r = lab_sandbox_reset (x.conn, x.s, name, timeout, &secs);
-  if (r == -1)
-    cli_perror ();
-  else if (json)
-    cli_json_print (json_pack ("{s:s, s:s?, s:f}", "lab", x.s->id, "checkpoint", name,
-                               "seconds", secs));
-  else
+  if (r != 0)
+    cli_perror ();                      /* 1: a warning, the reset is done */
+  if (r >= 0 && json)
+    cli_json_print (json_pack ("{s:s, s:s?, s:f, s:s?}", "lab", x.s->id, "checkpoint", name,
+                               "seconds", secs, "warning", r == 1 ? error_msg () : NULL));
+  else if (r >= 0)
     printf ("lab %s: reset to %s%s in %.1f s, every guest agent answers\n", x.s->id,
             name ? "checkpoint " : "the restore point", name ? name : "", secs);
   sbx_close (&x);
