@@ -16,7 +16,8 @@
 #  - lab checkpoint, a change, lab reset NAME brings the old content back
 #    in both VMs; lab reset (no name) brings the restore point's and the
 #    image's content back and removes the checkpoints;
-#  - lab extend moves the expiry lab list --json shows.
+#  - lab extend moves the expiry lab list --json shows;
+#  - a reset to the point with an isolation property broken stops the VMs.
 source "$top_srcdir/tests/functions.sh"
 source "$top_srcdir/lab/lab-test-lib.sh"
 
@@ -151,6 +152,14 @@ bootback lab reap >/dev/null
 [ "$(lab_ids)" = "$id" ] || fail "lab reap removed the extended sandbox"
 echo "extend: expiry moved by $((after - before)) s"
 
+# Fail closed: a reset to the point with an isolation property broken
+# stops the VMs; lab down still removes everything.
+sysctl -q -w "net.ipv4.conf.bbl${id}br.arp_ignore=0"
+rc=0; bootback lab reset "$id" 2>"$tmp/e" || rc=$?
+[ $rc -eq 1 ] && grep -q "its VMs were stopped.*isolation: arp" "$tmp/e" ||
+    { cat "$tmp/e"; fail "reset with arp_ignore broken: exit $rc"; }
+! virsh -q list --name | grep -q "^bbl-$id-" || fail "reset with arp_ignore broken: VMs run"
+echo "reset with an isolation property broken: refused, VMs stopped"
 bootback lab down "$id" >/dev/null
 lab_assert_gone "$id"
 echo ok
