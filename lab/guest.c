@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * Into and out of a sandbox's VMs: a command run by the guest agent
- * (guest-exec, guest-exec-status), files copied through the agent's file
- * calls (guest-file-open/read/write/seek/close) in blocks
- * (LAB_COPY_BLOCK, LAB_COPY_WRITE_BLOCK), and the serial console (bootback lab exec, cp,
- * console).  Every agent command goes through libvirt
+ * Into and out of a sandbox's VMs (bootback lab exec, cp, console): a
+ * command run by the guest agent (guest-exec, guest-exec-status), files
+ * copied through the agent's file calls (guest-file-open/read/write/seek/
+ * close) in blocks (LAB_COPY_BLOCK, LAB_COPY_WRITE_BLOCK), and the serial
+ * console.  Every agent command goes through libvirt
  * (recovery/virt/virt.h), never a socket of ours.
  *
  * The guest is hostile.  What it sends back (command output, file data,
@@ -257,16 +257,23 @@ gfile_close (virDomainPtr d, const char *vm, json_int_t h)
   ERROR_RESTORE (e);
 }
 
-/* The size the guest says the open file has (seek to its end and back),
- * or -1 if it cannot seek (a pipe): only shown, never trusted. */
+/* The size the guest says the open file has (seek to its end and back):
+ * only shown and checked against the free space, never trusted.  -1 if
+ * it cannot seek (a pipe, a /proc file), -2 (error set) if it cannot seek
+ * back. */
 static int64_t
 gfile_size (virDomainPtr d, const char *vm, json_int_t h)
 {
   json_t *r = agent (d, vm, "guest-file-seek",
                      json_pack ("{s:s, s:{s:I, s:i, s:s}}", "execute", "guest-file-seek",
                                 "arguments", "handle", h, "offset", 0, "whence", "end"));
-  int64_t size = r ? json_integer_value (json_object_get (r, "position")) : -1;
+  int64_t size;
 
+  if (!r) {
+    error_clear ();
+    return -1;
+  }
+  size = json_integer_value (json_object_get (r, "position"));
   json_decref (r);
   r = agent (d, vm, "guest-file-seek",
              json_pack ("{s:s, s:{s:I, s:i, s:s}}", "execute", "guest-file-seek",

@@ -137,6 +137,7 @@ done
 rc=0; ex /bin/cat /rand.bin >/dev/null 2>&1 || rc=$?
 [ $rc -eq 1 ] || fail "reset to the point: /rand.bin still there"
 [ "$(bootback lab checkpoints "$id" --json)" = "[]" ] || fail "reset: checkpoints left"
+bootback lab checkpoint "$id" c1 >/dev/null || fail "checkpoint c1 again after the reset failed"
 echo "checkpoint $(grep -o 'in [0-9.]* s' "$tmp/cp1"), reset to it $(grep -o 'in [0-9.]* s' "$tmp/r1"), to the point $(grep -o 'in [0-9.]* s' "$tmp/r0")"
 
 # ---- extend --------------------------------------------------------------
