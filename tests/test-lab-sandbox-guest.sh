@@ -4,12 +4,13 @@
 # Into, out of and back in time in a sandbox (`lab up` of two tiny VMs, one
 # from an image, one from a restore point):
 #  - lab exec: the command's output and exit status (also of a failing
-#    one), --json with the guest's control bytes escaped, a VM the lab
-#    does not have;
+#    one), the guest's control bytes escaped in --json and on a terminal,
+#    --timeout, a VM the lab does not have;
 #  - lab cp in and out, byte-equal (cmp) and 0600 on the host; a guest
 #    path that does not exist is an error naming the VM and the path, and
-#    leaves nothing on the host; a symbolic link at DST is replaced, not
-#    followed; --max-size stops a copy and leaves nothing;
+#    leaves nothing on the host; a /proc file (no size) is copied; a
+#    symbolic link at DST is replaced, not followed; --max-size stops a
+#    copy and leaves nothing;
 #  - lab console driven without a terminal: output the guest writes to
 #    its serial port is shown, a line sent in reaches a shell there; the
 #    restore point's file console is followed read-only;
@@ -64,13 +65,21 @@ j = json.loads(raw)
 assert j["exit_code"] == 5 and j["stdout"] == "\x1b]0;owned\x07hi\n", j
 assert j["timed_out"] is False and j["stderr"] == "", j
 EOP
+# On a terminal the guest's control bytes are shown escaped.
+cat >"$tmp/ttyexec" <<EOF2
+exec "$BOOTBACK" lab exec $id vm -- /bin/sh -c 'printf "a\\033[2Jb\\n"'
+EOF2
+script -qec "bash $tmp/ttyexec" /dev/null >"$tmp/tty" ||
+    { cat -v "$tmp/tty"; fail "exec on a terminal failed"; }
+grep -q 'a\\x1b\[2Jb' "$tmp/tty" && ! grep -q $'\x1b' "$tmp/tty" ||
+    { cat -v "$tmp/tty"; fail "exec on a terminal: control bytes not escaped"; }
 rc=0; bootback lab exec "$id" nosuchvm -- /bin/true 2>"$tmp/e" || rc=$?
 [ $rc -eq 255 ] && grep -q "lab $id has no VM nosuchvm" "$tmp/e" ||
     { cat "$tmp/e"; fail "exec in a VM the lab lacks: exit $rc"; }
 rc=0; bootback lab exec "$id" vm --timeout 1s -- /bin/sleep 30 2>"$tmp/e" || rc=$?
 [ $rc -eq 124 ] && grep -q "still runs after 1 s" "$tmp/e" ||
     { cat "$tmp/e"; fail "exec --timeout: exit $rc, expected 124"; }
-echo "exec: output, exit status 3, 1, 5 (--json, escaped), 124 (timeout), 255 (no such VM)"
+echo "exec: output, exit status 3, 1, 5 (--json, escaped), escaped on a terminal, 124 (timeout), 255 (no such VM)"
 
 # ---- cp ------------------------------------------------------------------
 head -c $((3 * 1024 * 1024 + 12345)) /dev/urandom >"$tmp/rand"
@@ -87,6 +96,9 @@ rc=0; bootback lab cp "$id" vm:/nope/missing.txt "$tmp/missing" 2>"$tmp/e" || rc
     { cat "$tmp/e"; fail "cp of a missing guest path: exit $rc"; }
 [ ! -e "$tmp/missing" ] && ! ls -a "$tmp" | grep -q 'bootback-.*\.tmp' ||
     fail "cp of a missing guest path left a file"
+# A file that cannot seek (/proc): copied all the same.
+bootback lab cp "$id" vm:/proc/cpuinfo "$tmp/cpuinfo" >/dev/null
+grep -q '^processor' "$tmp/cpuinfo" || fail "cp of /proc/cpuinfo: $(head -c 200 "$tmp/cpuinfo")"
 # DST a symbolic link: replaced, its target untouched; --max-size: nothing written.
 echo victim >"$tmp/victim"
 ln -s "$tmp/victim" "$tmp/link"
