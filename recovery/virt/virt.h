@@ -8,7 +8,8 @@
  * domain lookups and lifecycle (define, create, start, destroy, undefine),
  * block jobs (copy, progress, abort, pivot), guest agent commands, the
  * backup side's checkpoints, backup job and file system freeze, console
- * screenshots, and scoped cleanups for libvirt's objects.  The libxml2
+ * screenshots, a sandbox's pauses, snapshots and serial console stream,
+ * and scoped cleanups for libvirt's objects.  The libxml2
  * helpers every parser of libvirt's XML shares are in recovery/virt/xml.h
  * (no libvirt in them, so the fuzzers build them alone).
  *
