@@ -158,8 +158,9 @@ domains_free (virDomainPtr *doms, char **names)
 {
   size_t i;
 
-  for (i = 0; doms && doms[i]; i++)
-    virDomainFree (doms[i]);
+  for (i = 0; names && names[i]; i++)
+    if (doms && doms[i])
+      virDomainFree (doms[i]);
   free (doms);
   strv_free (names);
 }
@@ -355,13 +356,15 @@ overlay_fresh (const char *overlay)
     r = create_private (tmp) == -1 ? -1 : run_command (argv, out, 65536);
   }
   json_decref (j);
-  if (r != 0 || rename (tmp, overlay) == -1) {
-    if (r > 0 || r == 0)
-      error_setx ("qemu-img create %s: %s", tmp, r == 0 ? strerror (errno) : out);
-    unlink (tmp);
-    return -1;
+  if (r > 0)
+    error_setx ("qemu-img create %s: %s", tmp, out);
+  else if (r == 0 && rename (tmp, overlay) == -1) {
+    error_set (errno, "rename %s", tmp);
+    r = -1;
   }
-  return 0;
+  if (r != 0)
+    unlink (tmp);
+  return r == 0 ? 0 : -1;
 }
 
 /* Boot vm's domain again on empty overlays, its XML checked first. */
