@@ -197,8 +197,12 @@ lab_guest_exec (virDomainPtr d, const char *vm, char *const argv[],
     json_t *st = agent (d, vm, "guest-exec-status",
                         json_pack ("{s:s, s:{s:I}}", "execute", "guest-exec-status",
                                    "arguments", "pid", pid));
-    if (!st)
+    if (!st) {
+      error_prefix ("the command is pid %lld in the guest (libvirt passes about %d MiB "
+                    "of output at most: write more to a file and copy it out)",
+                    (long long) pid, LAB_EXEC_OUTPUT_MAX >> 20);
       return -1;
+    }
     if (json_is_true (json_object_get (st, "exited"))) {
       r->exited = true;
       r->exit_code = (int) json_integer_value (json_object_get (st, "exitcode"));

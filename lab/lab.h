@@ -470,6 +470,9 @@ struct lab_exec_result {
   size_t nout, nerr;
   bool out_truncated, err_truncated;   /* over max_output (or the agent's cap) */
 };
+/* What libvirt passes back of a command's output at most (its RPC
+ * strings are 4 MiB; the agent sends base64): more fails the status. */
+#define LAB_EXEC_OUTPUT_MAX (3 << 20)
 /* Run argv (argv[0] an absolute path or a name the agent finds) in VM vm
  * (domain d) through the guest agent (guest-exec), polling
  * guest-exec-status until it ends or o->timeout passes (r->exited false:

@@ -5,15 +5,17 @@
 # from an image, one from a restore point):
 #  - lab exec: the command's output and exit status (also of a failing
 #    one), the guest's control bytes escaped in --json and on a terminal,
-#    --timeout, a VM the lab does not have;
+#    --timeout, --max-output, an output too large for libvirt, a VM the
+#    lab does not have;
 #  - lab cp in and out, byte-equal (cmp) and 0600 on the host; a guest
 #    path that does not exist is an error naming the VM and the path, and
 #    leaves nothing on the host; a /proc file (no size) is copied; a
 #    symbolic link at DST is replaced, not followed; --max-size stops a
 #    copy and leaves nothing;
 #  - lab console driven without a terminal: output the guest writes to
-#    its serial port is shown, a line sent in reaches a shell there; the
-#    restore point's file console is followed read-only;
+#    its serial port is shown, a line sent in reaches a shell there; on a
+#    terminal (script(1)) Ctrl-] ends it; the restore point's file console
+#    is followed read-only;
 #  - lab checkpoint, a change, lab reset NAME brings the old content back
 #    in both VMs; lab reset (no name) brings the restore point's and the
 #    image's content back and removes the checkpoints;
@@ -73,6 +75,13 @@ script -qec "bash $tmp/ttyexec" /dev/null >"$tmp/tty" ||
     { cat -v "$tmp/tty"; fail "exec on a terminal failed"; }
 grep -q 'a\\x1b\[2Jb' "$tmp/tty" && ! grep -q $'\x1b' "$tmp/tty" ||
     { cat -v "$tmp/tty"; fail "exec on a terminal: control bytes not escaped"; }
+[ "$(bootback lab exec "$id" vm --max-output 1K -- /bin/sh -c 'head -c 100000 /dev/zero' \
+       2>"$tmp/e" | wc -c)" = 1024 ] && grep -q "output was cut" "$tmp/e" ||
+    fail "exec --max-output: not cut to 1 KiB"
+rc=0; bootback lab exec "$id" vm -- /bin/sh -c 'head -c 5000000 /dev/zero' >/dev/null \
+    2>"$tmp/e" || rc=$?
+[ $rc -eq 255 ] && grep -q "write more to a file and copy it out" "$tmp/e" ||
+    { cat "$tmp/e"; fail "exec of 5 MB output: exit $rc"; }
 rc=0; bootback lab exec "$id" nosuchvm -- /bin/true 2>"$tmp/e" || rc=$?
 [ $rc -eq 255 ] && grep -q "lab $id has no VM nosuchvm" "$tmp/e" ||
     { cat "$tmp/e"; fail "exec in a VM the lab lacks: exit $rc"; }
@@ -122,13 +131,23 @@ ex /bin/sh -c 'echo written-by-exec > /dev/ttyS0'
 wait $cpid || { cat "$tmp/console.err"; fail "lab console failed"; }
 grep -q written-by-exec "$tmp/console" || { cat "$tmp/console"; fail "console: no output"; }
 grep -q from-console-42 "$tmp/console" || { cat "$tmp/console"; fail "console: input lost"; }
+# On a terminal: attached until Ctrl-] (as virsh console).
+cat >"$tmp/con.sh" <<EOF2
+exec "$BOOTBACK" lab console $id vm
+EOF2
+ex /bin/sh -c '(sleep 2; echo tty-marker > /dev/ttyS0) </dev/null >/dev/null 2>&1 &'
+rc=0
+{ sleep 4; printf '\035'; sleep 1; } | timeout 30 script -qec "bash $tmp/con.sh" /dev/null \
+    >"$tmp/con.out" || rc=$?
+[ $rc -eq 0 ] && grep -q "escape character is ^]" "$tmp/con.out" && grep -q tty-marker "$tmp/con.out" ||
+    { cat -v "$tmp/con.out"; fail "console on a terminal: exit $rc"; }
 # web1's saved definition writes its serial port to a file: followed read-only.
 bootback lab exec "$id" web1 -- /bin/sh -c 'echo web1-marker > /dev/ttyS0'
 bootback lab console "$id" web1 --wait 1s </dev/null >"$tmp/console1" 2>"$tmp/console1.err" ||
     { cat "$tmp/console1.err"; fail "lab console of web1 failed"; }
 grep -q "following its log read-only" "$tmp/console1.err" && grep -q web1-marker "$tmp/console1" ||
     { cat "$tmp/console1.err" "$tmp/console1"; fail "console of web1: its log not shown"; }
-echo "console: output shown, a line typed reached the guest's shell; a file console followed"
+echo "console: output shown, a line typed reached the guest's shell, Ctrl-] ends it on a terminal; a file console followed"
 
 # ---- checkpoint, reset (both VMs) ----------------------------------------
 both () { ex "$@" && bootback lab exec "$id" web1 -- "$@"; }
