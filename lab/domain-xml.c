@@ -5,7 +5,8 @@
  * transient domain modelled on images/tiny.xml.in: TCG (KVM hangs on the
  * machines we test on; a lab VM is throwaway, speed of the guest matters
  * less than booting at all), ACPI, virtio disk and NIC on the lab bridge,
- * serial console to a file, the guest agent channel, VNC on a unix socket
+ * serial console on a pty logged to a file, the guest agent channel, VNC
+ * on a unix socket
  * so that virDomainScreenshot works.
  */
 #include <errno.h>
@@ -107,16 +108,18 @@ write_interface (xmlTextWriterPtr w, const struct lab_domain_spec *s)
   return 0;
 }
 
-/* Serial console to a file, guest agent channel, VNC on a unix socket and
+/* Serial console on a pty logged to a file, guest agent channel, VNC on a unix socket and
  * a VGA card (for screenshots), no balloon. */
 static int
 write_console (xmlTextWriterPtr w, const struct lab_domain_spec *s)
 {
   if (s->serial_log) {
+    /* a pty, so that `lab console` can attach it (libvirt attaches a pty
+     * or a unix socket, not a file), every byte also logged to the file */
     W (xmlTextWriterStartElement (w, BAD_CAST "serial"));
-    W (xmlTextWriterWriteAttribute (w, BAD_CAST "type", BAD_CAST "file"));
-    W (xmlTextWriterStartElement (w, BAD_CAST "source"));
-    W (xmlTextWriterWriteAttribute (w, BAD_CAST "path", BAD_CAST s->serial_log));
+    W (xmlTextWriterWriteAttribute (w, BAD_CAST "type", BAD_CAST "pty"));
+    W (xmlTextWriterStartElement (w, BAD_CAST "log"));
+    W (xmlTextWriterWriteAttribute (w, BAD_CAST "file", BAD_CAST s->serial_log));
     W (xmlTextWriterWriteAttribute (w, BAD_CAST "append", BAD_CAST "on"));
     W (xmlTextWriterEndElement (w));
     W (empty_element (w, "target", "port", "0"));

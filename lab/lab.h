@@ -25,6 +25,10 @@
  *   publish.c     published ports of a sandbox: host ADDR:PORT relayed to
  *                 one VM's port inside the lab namespace by a small relay
  *                 process (lab up --publish, publish: in a definition).
+ *   guest.c       into and out of a sandbox's VMs through the guest agent
+ *                 (exec, file copies) and the serial console.
+ *   sandbox.c     a sandbox's checkpoints (internal snapshots of the
+ *                 overlays), reset, lease.
  *
  * Errors: -1 / NULL and the thread-local last error (util.h).  Findings
  * (an isolation property that does not hold) are reported as errors too:
@@ -37,6 +41,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <time.h>
 
 #include <libvirt/libvirt.h>
 
@@ -513,6 +518,114 @@ void lab_state_add_vm (struct lab_state *s, const char *name,
 uint64_t lab_default_budget_mib (void);
 /* Live sandboxes in home, and the memory they reserve (MiB). */
 int lab_sandboxes_count (const char *home, uint64_t *memory_mib);
+
+/* ---- sandboxes: into and out of the guests (guest.c) -------------------- */
+
+/* What the guest sends back is bounded and checked (guest.c). */
+struct lab_exec_opts {
+  double timeout;            /* seconds the command may run */
+  size_t max_output;         /* bytes kept of stdout and of stderr each */
+};
+struct lab_exec_result {
+  int64_t pid;               /* the command's pid in the guest */
+  bool exited;               /* false: still running after the timeout */
+  int exit_code;             /* its exit status (if exited) */
+  int signal;                /* the signal that ended it, 0 if none */
+  unsigned char *out, *err;  /* its output (malloc'd, not NUL-ended) */
+  size_t nout, nerr;
+  bool out_truncated, err_truncated;   /* over max_output (or the agent's cap) */
+};
+/* What libvirt passes back of a command's output at most (its RPC
+ * strings are 4 MiB; the agent sends base64): more fails the status. */
+#define LAB_EXEC_OUTPUT_MAX (3 << 20)
+/* Run argv (argv[0] an absolute path or a name the agent finds) in VM vm
+ * (domain d) through the guest agent (guest-exec), polling
+ * guest-exec-status until it ends or o->timeout passes (r->exited false:
+ * the agent cannot stop it; it runs on in the guest).  0 with r filled
+ * (lab_exec_result_clear), or -1 with the error naming the VM. */
+int lab_guest_exec (virDomainPtr d, const char *vm, char *const argv[],
+                    const struct lab_exec_opts *o, struct lab_exec_result *r);
+void lab_exec_result_clear (struct lab_exec_result *r);
+
+/* Files through the agent's file calls, with a progress line
+ * (recovery/util progress): LAB_COPY_BLOCK bytes a read, and
+ * LAB_COPY_WRITE_BLOCK a write (qemu-ga 7.2 never answered a command of
+ * 256 KiB of data, 350 KB of JSON, here; 160 KiB worked). */
+#define LAB_COPY_BLOCK (1 << 20)
+#define LAB_COPY_WRITE_BLOCK (128 << 10)
+struct lab_copy_opts {
+  uint64_t max_size;         /* copy out: stop over this many bytes; 0: no cap
+                                but the host file system's free space */
+  mode_t mode;               /* copy out: the host file's mode (0: 0600) */
+};
+/* Copy the guest's file src (VM vm, domain d) to the host path dst (a
+ * directory: dst/the last part of src), byte for byte: a temporary file
+ * beside it (O_EXCL, O_NOFOLLOW, 0600) renamed over dst when complete;
+ * nothing is left at dst on failure.  *bytes: how many were copied.  -1
+ * with the error naming the VM and the path (e.g. "VM web: cannot open
+ * /x in the guest: ... No such file or directory"). */
+int lab_guest_copy_out (virDomainPtr d, const char *vm, const char *src, const char *dst,
+                        const struct lab_copy_opts *o, uint64_t *bytes);
+/* Copy the host's regular file src to the guest's path dst (created or
+ * truncated by the agent).  -1 with the error set. */
+int lab_guest_copy_in (virDomainPtr d, const char *vm, const char *src, const char *dst,
+                       const struct lab_copy_opts *o, uint64_t *bytes);
+
+/* The serial console of VM vm: bytes from in go to the guest, the
+ * guest's to out, until the escape byte on in, the end of in (then
+ * output is shown linger seconds more), the VM stopping, or
+ * lab_interrupted.  A pty console is attached through libvirt (force:
+ * taking it from another client); a console libvirt cannot attach (a
+ * file: a restore point's serial port rewritten to its session's console
+ * log) is followed read-only, input dropped, if the file lies in log_dir
+ * (the state directory).  ready (may be NULL) is called once attached
+ * (read_only, and why not attached).  -1 with the error naming the VM. */
+struct lab_console_opts {
+  int escape;                /* e.g. 0x1d (Ctrl-]); -1: none */
+  double linger;
+  bool force;
+  void (*ready) (void *opaque, bool read_only, const char *why);
+  void *opaque;
+};
+int lab_guest_console (virDomainPtr d, const char *vm, const char *log_dir, int in,
+                       int out, const struct lab_console_opts *o);
+
+/* ---- sandboxes: checkpoints, reset, lease (sandbox.c) -------------------- */
+
+/* The lab id (6 hex digits), running (a sandbox in its lease, or a run
+ * whose owner lives), and with sandbox_only a sandbox: its state, or NULL
+ * with the error saying which of these it is not. */
+struct lab_state *lab_sandbox_load (const char *home, const char *id, bool sandbox_only);
+/* The running domain of VM vm of lab s (vm a valid name the lab lists),
+ * or NULL with the error "lab ID has no VM NAME" / "... is not running". */
+virDomainPtr lab_sandbox_domain (virConnectPtr conn, const struct lab_state *s,
+                                 const char *vm);
+#define LAB_CHECKPOINT_NAME_MAX 64
+struct lab_checkpoint {
+  char name[LAB_CHECKPOINT_NAME_MAX + 1];
+  time_t created;
+};
+/* Save every VM of sandbox s (disks and memory: internal snapshots of
+ * their qcow2 overlays, all VMs paused together) as checkpoint name
+ * (name_is_valid, at most LAB_CHECKPOINT_NAME_MAX, new).  *secs: how long
+ * it took.  -1 with the error set; then no VM keeps it. */
+int lab_sandbox_checkpoint (virConnectPtr conn, const struct lab_state *s,
+                            const char *name, double *secs);
+/* The checkpoints of s, oldest first (*n of them; free()). */
+struct lab_checkpoint *lab_sandbox_checkpoints (const struct lab_state *s, size_t *n);
+/* Return every VM of s to checkpoint name (running on at once), or with
+ * name NULL to the restore point or image itself: empty overlays, the VMs
+ * booted again, every checkpoint gone, and the isolation checks run again
+ * with the new taps (on a failure every VM is stopped).  Then wait up to
+ * agent_timeout for every VM's guest agent.  *secs: the time to all
+ * agents answering.  0; 1 if done but the isolation checks could not run
+ * again (the lab's definition is gone; the error says so, each VM's own
+ * checks held); -1 with the error naming the VM. */
+int lab_sandbox_reset (virConnectPtr conn, const struct lab_state *s, const char *name,
+                       double agent_timeout, double *secs);
+/* The lease of sandbox s ends lease seconds from now (lab reap reads it
+ * from the state): 0, or -1 with the error set. */
+int lab_sandbox_extend (struct lab_state *s, double lease);
 
 /* ---- console (console.c) ------------------------------------------------ */
 

@@ -100,7 +100,8 @@ main (void)
   CHECK (strstr (xml, "<listen type=\"socket\"/>"));
   CHECK (strstr (xml, "<source bridge=\"bblabc123br\"/>"));
   CHECK (strstr (xml, "<mac address=\"52:54:00:11:22:33\"/>"));
-  CHECK (strstr (xml, "path=\"/tmp/web.console\""));
+  CHECK (strstr (xml, "<serial type=\"pty\">"));
+  CHECK (strstr (xml, "<log file=\"/tmp/web.console\" append=\"on\"/>"));
   CHECK (!strstr (xml, "kvm"));
 
   check_final (xml);

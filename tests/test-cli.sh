@@ -12,6 +12,12 @@ for cmd in "repo" "import" "backup" "points" "point" "restore" "serve" "mount" "
     grep -q "^usage: bootback $cmd" "$tmp/out" || fail "$cmd --help has no usage line"
     grep -q "^=head2 bootback $cmd" "$top_srcdir/recovery/cli/bootback.pod" || fail "man page lacks $cmd"
 done
+for sub in exec cp console checkpoint checkpoints reset extend; do
+    bootback lab $sub --help > "$tmp/out" || fail "lab $sub --help failed"
+    grep -q "^usage: bootback lab $sub" "$tmp/out" || fail "lab $sub --help has no usage line"
+    grep -q "^=head2 bootback lab $sub" "$top_srcdir/recovery/cli/bootback.pod" || fail "man page lacks lab $sub"
+    expect_fail bootback lab $sub 2>"$tmp/err"; grep -q "usage:" "$tmp/err"
+done
 for sub in init add list verify check reindex; do
     grep -q "bootback repo $sub" "$top_srcdir/recovery/cli/bootback.pod" || fail "man page lacks repo $sub"
 done

@@ -67,7 +67,8 @@ check mount
 check "report verify"
 check instant           # its --help shows instant stop's usage too
 check "instant stop"
-for sub in validate run up list down shell reap check; do
+for sub in validate run up list down shell reap check exec cp console checkpoint \
+           checkpoints reset extend; do
     check "lab $sub"
 done
 # The plugin: the parameters `nbdkit bootback --help` lists (config_help)

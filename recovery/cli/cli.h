@@ -78,6 +78,14 @@ int cmd_supervise (struct cli *c, int argc, char **argv);
 int cmd_backup (struct cli *c, int argc, char **argv);
 int cmd_lab (struct cli *c, int argc, char **argv);       /* cmd-lab.c */
 int cli_lab_check (struct cli *c, int argc, char **argv); /* cmd-lab-check.c */
+/* lab exec|cp|console|checkpoint|checkpoints|reset|extend (cmd-sandbox.c) */
+int cli_lab_exec (struct cli *c, int argc, char **argv);
+int cli_lab_cp (struct cli *c, int argc, char **argv);
+int cli_lab_console (struct cli *c, int argc, char **argv);
+int cli_lab_checkpoint (struct cli *c, int argc, char **argv);
+int cli_lab_checkpoints (struct cli *c, int argc, char **argv);
+int cli_lab_reset (struct cli *c, int argc, char **argv);
+int cli_lab_extend (struct cli *c, int argc, char **argv);
 int cmd_verify (struct cli *c, int argc, char **argv);
 int cmd_history (struct cli *c, int argc, char **argv);
 int cmd_report (struct cli *c, int argc, char **argv);     /* cmd-report.c */

@@ -247,8 +247,8 @@ print_sandbox (const struct verify_report *r)
           r->run_id, r->netns);
   for (i = 0; i < r->nvms; i++)
     if (r->vms[i].domain)
-      printf ("  %s: virsh console %s%s%s\n", r->vms[i].name, r->vms[i].domain,
-              r->vms[i].address ? "   address " : "",
+      printf ("  %s: bootback lab console %s %s%s%s\n", r->vms[i].name, r->run_id,
+              r->vms[i].name, r->vms[i].address ? "   address " : "",
               r->vms[i].address ? r->vms[i].address : "");
 }
 
@@ -871,7 +871,8 @@ lab_shell (struct cli *c, int argc, char **argv)
 }
 
 static const char lab_usage[] =
-  "usage: bootback lab validate|run|up|list|down|reap|shell|check ...\n"
+  "usage: bootback lab validate|run|up|list|down|reap|shell|check|exec|cp|\n"
+  "                    console|checkpoint|checkpoints|reset|extend ...\n"
   "\n"
   "The verification lab: boot restore points (or images) in an isolated\n"
   "network that has the production addresses, check them, report.\n"
@@ -884,6 +885,14 @@ static const char lab_usage[] =
   "  shell [ID] [-- CMD]     a shell in a lab's network namespace\n"
   "  check [ID]              a sandbox's checks again, against lab up\n"
   "  reap                    tear down expired sandboxes and orphans\n"
+  "  exec ID VM -- CMD       run a command in a lab VM (guest agent)\n"
+  "  cp ID SRC VM:DST        copy a file into a lab VM, or out of it\n"
+  "  cp ID VM:SRC DST        (item-level recovery)\n"
+  "  console ID VM           attach a lab VM's serial console\n"
+  "  checkpoint ID [NAME]    save a sandbox's VMs, disks and memory\n"
+  "  checkpoints ID          list them\n"
+  "  reset ID [NAME]         back to a checkpoint, or to the restore point\n"
+  "  extend ID --lease DUR   a sandbox's lease ends DUR from now\n"
   "\n"
   "'bootback lab SUBCOMMAND --help' for each; 'man bootback' for the\n"
   "definition format.\n";
@@ -909,6 +918,13 @@ cmd_lab (struct cli *c, int argc, char **argv)
   if (strcmp (sub, "reap") == 0) return lab_reap (c, argc, argv);
   if (strcmp (sub, "shell") == 0) return lab_shell (c, argc, argv);
   if (strcmp (sub, "check") == 0) return cli_lab_check (c, argc, argv);
+  if (strcmp (sub, "exec") == 0) return cli_lab_exec (c, argc, argv);
+  if (strcmp (sub, "cp") == 0) return cli_lab_cp (c, argc, argv);
+  if (strcmp (sub, "console") == 0) return cli_lab_console (c, argc, argv);
+  if (strcmp (sub, "checkpoint") == 0) return cli_lab_checkpoint (c, argc, argv);
+  if (strcmp (sub, "checkpoints") == 0) return cli_lab_checkpoints (c, argc, argv);
+  if (strcmp (sub, "reset") == 0) return cli_lab_reset (c, argc, argv);
+  if (strcmp (sub, "extend") == 0) return cli_lab_extend (c, argc, argv);
   cli_error ("unknown lab command '%s'", sub);
   cli_bad_usage (lab_usage);
 }

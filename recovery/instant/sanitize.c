@@ -27,8 +27,9 @@
  *               libvirt places in its private directory (replaced);
  *               video without host acceleration or vhost-user; audio:
  *               type none (replaced); serial, console, parallel: pty,
- *               null, vc or a file that is spec's console log (others
- *               replaced by a pty); channel: virtio, unix without a path
+ *               null, vc (a <log> only to spec's console log) or a file
+ *               that is spec's console log (others replaced by a pty);
+ *               channel: virtio, unix without a path
  *               (libvirt's private one) or pty (others replaced);
  *               rng: /dev/urandom, /dev/random or builtin (others
  *               replaced by /dev/urandom); memory: dimm or virtio-mem
@@ -625,12 +626,29 @@ chardev_retype (xmlNodePtr n, const char *type)
   set_attr (n, "type", type);
 }
 
+/* <log file=...> of a port: only to spec's console log. */
+static void
+filter_port_log (struct san *s, xmlNodePtr n)
+{
+  static const char *const attrs[] = { "file", "append", NULL };
+  static const char *const none[] = { NULL };
+
+  if (!s->sp->console_log || !attr_is (n, "file", s->sp->console_log)) {
+    removed (s, n, "not known to be safe");
+    return;
+  }
+  only_attrs (s, n, attrs);
+  only_children (s, n, none);
+}
+
 /* serial, console, parallel. */
 static void
 filter_port (struct san *s, xmlNodePtr n)
 {
   static const char *const plain[] = { "pty", "null", "vc", NULL };
-  static const char *const kids[] = { "target", "address", "alias", NULL };
+  static const struct rule kids[] = {
+    KEEP ("target"), KEEP ("address"), KEEP ("alias"), FILTER ("log", filter_port_log), END,
+  };
   static const struct rule file_rules[] = {
     FILTER ("source", filter_port_source), KEEP ("target"), KEEP ("address"), KEEP ("alias"),
     END,
@@ -642,7 +660,7 @@ filter_port (struct san *s, xmlNodePtr n)
   attr (n, "type", type, sizeof type);
   if (in (type, plain)) {
     only_attrs (s, n, (const char *const[]) { "type", NULL });
-    only_children (s, n, kids);
+    apply (s, n, kids);
   }
   else if (strcmp (type, "file") == 0 && log && src && attr_is (src, "path", log)) {
     only_attrs (s, n, (const char *const[]) { "type", NULL });

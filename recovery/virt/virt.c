@@ -627,6 +627,135 @@ virt_screenshot (virDomainPtr d, unsigned char **data, size_t *len, char **mime)
   return 0;
 }
 
+/* ---- sandboxes: pause, snapshots, serial console ------------------------------ */
+
+int
+virt_domain_suspend (virDomainPtr d)
+{
+  if (virDomainSuspend (d) == -1) {
+    domain_error (d, "pause domain %s");
+    return -1;
+  }
+  return 0;
+}
+
+int
+virt_domain_resume (virDomainPtr d)
+{
+  if (virDomainResume (d) == -1) {
+    domain_error (d, "resume domain %s");
+    return -1;
+  }
+  return 0;
+}
+
+int
+virt_snapshot_create (virDomainPtr d, const char *name)
+{
+  CLEANUP_FREE char *xml = xasprintf ("<domainsnapshot><name>%s</name></domainsnapshot>",
+                                      name);
+  virDomainSnapshotPtr sn;
+
+  /* name is checked by the caller (name_is_valid): nothing to escape */
+  sn = virDomainSnapshotCreateXML (d, xml, VIR_DOMAIN_SNAPSHOT_CREATE_ATOMIC);
+  if (!sn) {
+    named_error (name, "snapshot %s of %s", dname (d));
+    return -1;
+  }
+  virDomainSnapshotFree (sn);
+  return 0;
+}
+
+int
+virt_snapshot_exists (virDomainPtr d, const char *name)
+{
+  virDomainSnapshotPtr sn = virDomainSnapshotLookupByName (d, name, 0);
+
+  if (!sn)
+    return 0;
+  virDomainSnapshotFree (sn);
+  return 1;
+}
+
+int
+virt_snapshot_revert (virDomainPtr d, const char *name)
+{
+  virDomainSnapshotPtr sn = virDomainSnapshotLookupByName (d, name, 0);
+  int r = sn ? virDomainRevertToSnapshot (sn, VIR_DOMAIN_SNAPSHOT_REVERT_RUNNING) : -1;
+
+  if (r == -1)
+    domain_error (d, "revert %s to snapshot %s", name);
+  if (sn)
+    virDomainSnapshotFree (sn);
+  return r == -1 ? -1 : 0;
+}
+
+int
+virt_snapshot_delete (virDomainPtr d, const char *name)
+{
+  virDomainSnapshotPtr sn = virDomainSnapshotLookupByName (d, name, 0);
+  int r = sn ? virDomainSnapshotDelete (sn, 0) : -1;
+
+  if (r == -1)
+    named_error (name, "delete snapshot %s of %s", dname (d));
+  if (sn)
+    virDomainSnapshotFree (sn);
+  return r == -1 ? -1 : 0;
+}
+
+virStreamPtr
+virt_console_open (virDomainPtr d, bool force)
+{
+  virStreamPtr st = virStreamNew (virDomainGetConnect (d), VIR_STREAM_NONBLOCK);
+
+  if (!st || virDomainOpenConsole (d, NULL, st, force ? VIR_DOMAIN_CONSOLE_FORCE : 0) == -1) {
+    domain_error (d, "console of %s");
+    if (st)
+      virStreamFree (st);
+    return NULL;
+  }
+  return st;
+}
+
+int
+virt_stream_recv (virStreamPtr st, char *buf, size_t len)
+{
+  int n = virStreamRecv (st, buf, len);
+
+  if (n == -1)
+    virt_error_set ("console");
+  return n;
+}
+
+int
+virt_stream_send_all (virStreamPtr st, const char *buf, size_t len)
+{
+  while (len > 0) {
+    int n = virStreamSend (st, buf, len);
+    if (n == -2) {
+      usleep (10000);
+      continue;
+    }
+    if (n < 0) {
+      virt_error_set ("console");
+      return -1;
+    }
+    buf += n;
+    len -= n;
+  }
+  return 0;
+}
+
+void
+virt_stream_close (virStreamPtr st)
+{
+  if (!st)
+    return;
+  if (virStreamFinish (st) == -1)
+    virStreamAbort (st);
+  virStreamFree (st);
+}
+
 /* ---- scoped cleanups ------------------------------------------------------------- */
 
 void

@@ -8,7 +8,8 @@
  * domain lookups and lifecycle (define, create, start, destroy, undefine),
  * block jobs (copy, progress, abort, pivot), guest agent commands, the
  * backup side's checkpoints, backup job and file system freeze, console
- * screenshots, and scoped cleanups for libvirt's objects.  The libxml2
+ * screenshots, a sandbox's pauses, snapshots and serial console stream,
+ * and scoped cleanups for libvirt's objects.  The libxml2
  * helpers every parser of libvirt's XML shares are in recovery/virt/xml.h
  * (no libvirt in them, so the fuzzers build them alone).
  *
@@ -219,6 +220,39 @@ int virt_checkpoint_delete (virDomainCheckpointPtr cp, bool metadata_only);
  * over VIRT_SCREENSHOT_MAX bytes is refused (a 4K screen as PPM is 24 MiB). */
 #define VIRT_SCREENSHOT_MAX (32 << 20)
 int virt_screenshot (virDomainPtr d, unsigned char **data, size_t *len, char **mime);
+
+/* ---- sandboxes: pause, snapshots, serial console (virt.c) ------------------ */
+
+/* Pause / resume a running domain: -1 with "pause domain NAME: MESSAGE" /
+ * "resume domain NAME: MESSAGE". */
+int virt_domain_suspend (virDomainPtr d);
+int virt_domain_resume (virDomainPtr d);
+/* An internal snapshot called name of the running domain d: its disks
+ * (every writable one qcow2) and its memory, kept inside the qcow2
+ * images (libvirt's default for a running domain).  -1 with
+ * "snapshot NAME of DOMAIN: MESSAGE". */
+int virt_snapshot_create (virDomainPtr d, const char *name);
+/* 1 if d has a snapshot called name, 0 if not (error not set). */
+int virt_snapshot_exists (virDomainPtr d, const char *name);
+/* Revert d to its snapshot name and leave it running: -1 with
+ * "revert DOMAIN to snapshot NAME: MESSAGE". */
+int virt_snapshot_revert (virDomainPtr d, const char *name);
+/* Delete d's snapshot name (its data in the images too): -1 with
+ * "delete snapshot NAME of DOMAIN: MESSAGE". */
+int virt_snapshot_delete (virDomainPtr d, const char *name);
+
+/* A non-blocking stream on d's first serial console (virDomainOpenConsole;
+ * the console must be a pty: libvirt cannot attach a file).  force takes
+ * it from another client.  NULL with "console of DOMAIN: MESSAGE". */
+virStreamPtr virt_console_open (virDomainPtr d, bool force);
+/* Up to len bytes from the stream: their number, 0 at its end, -2 if none
+ * are there now, -1 with "console: MESSAGE". */
+int virt_stream_recv (virStreamPtr st, char *buf, size_t len);
+/* Send all len bytes (waiting while the stream is full): 0, or -1 with
+ * "console: MESSAGE". */
+int virt_stream_send_all (virStreamPtr st, const char *buf, size_t len);
+/* End the stream (finish, or abort if that fails); NULL is fine. */
+void virt_stream_close (virStreamPtr st);
 
 /* ---- scoped cleanups ----------------------------------------------------------- */
 
