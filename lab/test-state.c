@@ -82,6 +82,26 @@ test_sandbox (const char *home)
   lab_state_free (b);
 }
 
+/* 256 + 256 > 400: the second waits (saying so through its note
+ * callback, once), here a second at most; one larger than the whole
+ * budget is refused at once. */
+static void
+test_budget_wait (const char *home, struct notes *notes)
+{
+  struct lab_state_opts o = {
+    .home = home, .lab = "two", .kind = "run", .memory_mib = 256, .budget_mib = 400,
+    .wait = 0.5, .note = collect, .note_opaque = notes,
+  };
+  struct lab_state *b = lab_state_open (&o);
+
+  CHECK (b == NULL && strstr (error_msg (), "memory budget is taken"));
+  CHECK (notes->n == 1 && notes->v && strcmp (notes->v[0], "waiting for memory: 256 of 400 "
+                                              "MiB in use by other lab runs, this one "
+                                              "needs 256 MiB") == 0);
+  b = lab_state_new (home, "big", NULL, "run", NULL, 500, 400, -1);
+  CHECK (b == NULL && strstr (error_msg (), "more than the whole budget"));
+}
+
 int
 main (void)
 {
@@ -103,22 +123,7 @@ main (void)
     return 1;
   CHECK (strlen (a->id) == 6);
   CHECK (lab_state_alive (a, now));
-  /* 256 + 256 > 400: the second waits (saying so through its note
-   * callback, once), here a second at most. */
-  {
-    struct lab_state_opts o = {
-      .home = home, .lab = "two", .kind = "run", .memory_mib = 256, .budget_mib = 400,
-      .wait = 0.5, .note = collect, .note_opaque = &notes,
-    };
-    b = lab_state_open (&o);
-    CHECK (b == NULL && strstr (error_msg (), "memory budget is taken"));
-    CHECK (notes.n == 1 && notes.v && strcmp (notes.v[0], "waiting for memory: 256 of 400 "
-                                              "MiB in use by other lab runs, this one "
-                                              "needs 256 MiB") == 0);
-  }
-  /* Larger than the whole budget: refused at once. */
-  b = lab_state_new (home, "big", NULL, "run", NULL, 500, 400, -1);
-  CHECK (b == NULL && strstr (error_msg (), "more than the whole budget"));
+  test_budget_wait (home, &notes);
   /* With room, a second run fits. */
   b = lab_state_new (home, "two", NULL, "sandbox", NULL, 100, 400, 0);
   CHECK (b != NULL);
