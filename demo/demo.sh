@@ -13,6 +13,9 @@
 #   7. verify the same point in an isolated lab (bootback verify): heartbeat,
 #      ping, HTTP, console screenshot; HTML/JSON/JUnit report
 #   8. migrate the instant-recovered VM to "production" storage
+#   9. a sandbox of the same point to try a patch: reached from the host
+#      through a published port, patched through the guest agent, checked
+#      against lab up (the patch breaks a check), reset to the point
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 export PATH=$top/recovery/cli:$PATH
@@ -90,6 +93,30 @@ mkdir -p "$work/production"
 timed bootback migrate "$session" --to "$work/production"
 virsh -q domblklist web1
 bootback sessions
+
+step "9. a sandbox of the same point to try a patch: reach it, patch it, check, reset"
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+cat > "$work/sandbox.yaml" <<EOF
+name: sandbox
+network: { subnet: 10.77.0.0/24, gateway: 10.77.0.1 }
+verify:
+  - name: web1
+    point: latest
+    address: 10.77.0.10
+    checks: [heartbeat, "http http://{address}/health contains '\"identity\":\"web1-v2\"'"]
+EOF
+timed bootback lab up "$work/sandbox.yaml" --lease 30m --publish "127.0.0.1:$port=web1:80" --quiet
+sbx=$(bootback lab list --json |
+      python3 -c 'import json,sys; print([l["id"] for l in json.load(sys.stdin) if l["lab"] == "sandbox"][0])')
+cleanup_fn "bootback lab down $sbx >/dev/null 2>&1"
+web () { curl -s --noproxy '*' --max-time 10 "http://127.0.0.1:$port/"; }
+echo "   from the host through 127.0.0.1:$port: $(web)"
+bootback lab exec "$sbx" web1 -- /bin/sed -i 's/^IDENTITY=.*/IDENTITY=patched/' /etc/bootback/guest.conf
+echo "   patched: $(web)"
+bootback lab check "$sbx" || echo "   (lab check exit $?: the patch broke a check that passed at lab up)"
+timed bootback lab reset "$sbx"
+echo "   after lab reset: $(web)"
+bootback lab down "$sbx"
 
 step "done"
 echo "lab report: $work/lab-report/report.html (also report.json, junit.xml)"
