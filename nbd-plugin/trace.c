@@ -10,7 +10,8 @@
  * descriptor (atomic for a line, no lock).  MS is the wall clock, so that
  * a restarted nbdkit appends to the same file on the same time line (its
  * header is written only when the file is empty); the session dedups and
- * cuts the file at the guest agent's first answer.
+ * cuts the file at the guest agent's first answer.  Recording stops after
+ * REPO_TRACE_MAX_ENTRIES chunks (more would not parse).
  *
  * Prefetch: two threads take the list's positions in order and read each
  * chunk through the cache (repo_disk_pread: decoded and verified exactly
@@ -71,6 +72,7 @@ struct bb_trace {
   int nthreads, finished;
   double t_start, t_done;
   _Atomic uint64_t n_loaded, n_skipped, n_guest, n_guest_ready;
+  _Atomic uint64_t n_recorded;  /* stops at REPO_TRACE_MAX_ENTRIES */
 };
 
 static uint64_t
@@ -271,7 +273,7 @@ bb_trace_note (struct bb_trace *t, uint64_t offset, uint32_t count)
     if (atomic_load (&t->seen[c / 64]) & bit ||
         atomic_fetch_or (&t->seen[c / 64], bit) & bit)
       continue;
-    if (t->fd >= 0) {
+    if (t->fd >= 0 && t->n_recorded++ < REPO_TRACE_MAX_ENTRIES) {
       n = snprintf (line, sizeof line, "%" PRIu64 " %" PRIu64 "\n", c, wall_ms ());
       if (write (t->fd, line, n) != n) {
         close (t->fd);                 /* a trace is a hint: stop recording */
