@@ -115,11 +115,11 @@ char *session_trace_path (const struct instant_session *s, const char *disk,
 void session_trace_prepare (struct catalog *cat, struct repo *repo,
                             const struct instant_session *s,
                             const struct instant_caller *w);
-/* At the guest agent's first answer, seconds after the command started:
- * each disk's recording cut there, kept in the catalog and beside the
- * point.  Never fails (warnings to w). */
+/* Each disk's recording from the boot's start (from_ago seconds ago) to
+ * the guest's readiness (upto_ago seconds ago), kept in the catalog and
+ * beside the point.  Never fails (warnings to w). */
 void session_trace_store (struct catalog *cat, struct repo *repo,
-                          const struct instant_session *s, double seconds,
-                          const struct instant_caller *w);
+                          const struct instant_session *s, double from_ago,
+                          double upto_ago, const struct instant_caller *w);
 
 #endif /* BOOTBACK_INSTANT_INT_H */

@@ -1038,7 +1038,7 @@ start_agent_wait (struct start *st)
     struct instant_caller w = { o->warn, o->warn_opaque, o->repo_open };
     st->s->t_heartbeat = now_monotonic () - st->t0;
     session_save (st->cat, st->s, NULL);
-    session_trace_store (st->cat, st->repo, st->s, st->s->t_heartbeat, &w);
+    session_trace_store (st->cat, st->repo, st->s, st->s->t_heartbeat, 0, &w);
   }
   else
     pass_note (o, "no heartbeat from the guest agent within %d s (is "

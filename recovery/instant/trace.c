@@ -6,8 +6,9 @@
  *
  * Each disk's backend nbdkit records DIR/DISK.trace (trace=, the wall
  * clock of each chunk's first read; a restarted nbdkit appends).  After
- * the agent's first answer, session_trace_store dedups it, cuts it at the
- * answer (times relative to the command's start) and keeps it twice: in
+ * the agent's first answer (instant) or the lab's app-ready
+ * (instant_trace_keep), session_trace_store dedups it, cuts it there
+ * (times relative to the boot's start) and keeps it twice: in
  * the catalog (boot_traces: the VM's newest, per disk) and beside the
  * point in the repository (points/VM/TIME/DISK.trace), so that it survives
  * a new catalog.  Before the supervisor starts, session_trace_prepare
@@ -157,16 +158,37 @@ store_one (struct catalog *cat, struct repo *repo, const struct instant_session 
 
 void
 session_trace_store (struct catalog *cat, struct repo *repo,
-                     const struct instant_session *s, double seconds,
-                     const struct instant_caller *w)
+                     const struct instant_session *s, double from_ago,
+                     double upto_ago, const struct instant_caller *w)
 {
   struct timespec ts;
-  uint64_t answer_ms;
+  uint64_t now_ms;
   size_t i;
 
   clock_gettime (CLOCK_REALTIME, &ts);
-  answer_ms = (uint64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+  now_ms = (uint64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+  if (from_ago < upto_ago || upto_ago < 0 || from_ago * 1000 > now_ms)
+    return;
   for (i = 0; i < s->ndisks; i++)
-    store_one (cat, repo, s, &s->disks[i], answer_ms - (uint64_t) (seconds * 1000),
-               answer_ms, w);
+    store_one (cat, repo, s, &s->disks[i], now_ms - (uint64_t) (from_ago * 1000),
+               now_ms - (uint64_t) (upto_ago * 1000), w);
+}
+
+void
+instant_trace_keep (struct catalog *cat, int64_t id, double from_ago,
+                    double upto_ago, const struct repo_open_opts *ro,
+                    void (*warn) (void *opaque, const char *line), void *opaque)
+{
+  struct instant_session *s = xmalloc (sizeof *s);
+  struct instant_caller w = { warn, opaque, ro };
+  struct repo *repo = NULL;
+
+  if (session_load (cat, id, s) == -1 ||
+      !(repo = repo_open_with (s->repo, ro)))
+    session_warn (&w, "boot trace of session %" PRId64 " not kept: %s", id,
+                  error_msg ());
+  else
+    session_trace_store (cat, repo, s, from_ago, upto_ago, &w);
+  repo_close (repo);
+  free (s);
 }
