@@ -275,10 +275,8 @@ bb_trace_note (struct bb_trace *t, uint64_t offset, uint32_t count)
       continue;
     if (t->fd >= 0 && t->n_recorded++ < REPO_TRACE_MAX_ENTRIES) {
       n = snprintf (line, sizeof line, "%" PRIu64 " %" PRIu64 "\n", c, wall_ms ());
-      if (write (t->fd, line, n) != n) {
-        close (t->fd);                 /* a trace is a hint: stop recording */
-        t->fd = -1;
-      }
+      if (write (t->fd, line, n) != n)   /* a trace is a hint: stop recording */
+        t->n_recorded = REPO_TRACE_MAX_ENTRIES;   /* (fd closed in free only) */
     }
     if (t->list.n)
       guest_traced (t, c);
