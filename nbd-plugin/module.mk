@@ -45,8 +45,10 @@ TESTS_SLOW += $(sort $(wildcard nbd-plugin/slow-*.sh))
 # briefly in `make check`.
 FUZZ_FLAGS := $(FUZZ_BASE) $(call pc_cflags,nbdkit $(PC_REPO))
 FUZZ_LIBSRC := $(REPO_SRC) $(UTIL_SRC)
-NBDP_FUZZ  := nbd-plugin/fuzz-decode nbd-plugin/fuzz-plugin
+NBDP_FUZZ  := nbd-plugin/fuzz-decode nbd-plugin/fuzz-plugin nbd-plugin/fuzz-trace
 nbd-plugin/fuzz-decode: nbd-plugin/fuzz-decode.c $(FUZZ_LIBSRC)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $^ $(REPO_LIBS)
+nbd-plugin/fuzz-trace: nbd-plugin/fuzz-trace.c $(FUZZ_LIBSRC)
 	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $^ $(REPO_LIBS)
 nbd-plugin/fuzz-plugin: nbd-plugin/fuzz-plugin.c nbd-plugin/nbdkit-stubs.c \
                         nbd-plugin/plugin.c nbd-plugin/serve.c nbd-plugin/trace.c \

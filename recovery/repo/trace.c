@@ -168,6 +168,8 @@ repo_trace_dedup (struct repo_trace *t)
 {
   size_t i, k = 0;
 
+  if (t->n == 0)
+    return;                            /* (qsort of NULL) */
   qsort (t->e, t->n, sizeof *t->e, cmp_chunk);
   for (i = 0; i < t->n; i++)
     if (k == 0 || t->e[k - 1].chunk != t->e[i].chunk)
