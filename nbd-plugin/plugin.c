@@ -424,6 +424,7 @@ bb_pread (void *handle, void *buf, uint32_t count, uint64_t offset,
           uint32_t flags)
 {
   struct handle *h = handle;
+  double t0 = trace ? now_monotonic () : 0;
   uint64_t i, end;
   int r;
 
@@ -439,6 +440,8 @@ bb_pread (void *handle, void *buf, uint32_t count, uint64_t offset,
     ;                                  /* EINTR */
   r = repo_disk_pread (h->disk, cache, buf, count, offset);
   sem_post (&reads);
+  if (h->disk == pinned && trace)
+    bb_trace_read_done (trace, now_monotonic () - t0);
   if (r == -1) {
     report ("read", count, offset);
     return -1;

@@ -73,6 +73,7 @@ struct bb_trace {
   double t_start, t_done;
   _Atomic uint64_t n_loaded, n_skipped, n_guest, n_guest_ready;
   _Atomic uint64_t n_recorded;  /* stops at REPO_TRACE_MAX_ENTRIES */
+  _Atomic uint64_t n_reads, read_ns;   /* the guest's reads, their time */
 };
 
 static uint64_t
@@ -284,6 +285,15 @@ bb_trace_note (struct bb_trace *t, uint64_t offset, uint32_t count)
 }
 
 void
+bb_trace_read_done (struct bb_trace *t, double seconds)
+{
+  if (!t)
+    return;
+  t->n_reads++;
+  t->read_ns += (uint64_t) (seconds * 1e9);
+}
+
+void
 bb_trace_free (struct bb_trace *t)
 {
   int i;
@@ -301,6 +311,8 @@ bb_trace_free (struct bb_trace *t)
              "the guest read %" PRIu64 " traced chunks, %" PRIu64 " of them "
              "prefetched (cache hits)\n", (uint64_t) t->n_loaded, t->list.n,
              (uint64_t) t->n_guest, (uint64_t) t->n_guest_ready);
+  fprintf (stderr, "bootback: reads: %" PRIu64 " reads of the guest waited %.3f s "
+           "in total\n", (uint64_t) t->n_reads, t->read_ns / 1e9);
   if (t->fd >= 0)
     close (t->fd);
   repo_trace_free (&t->list);

@@ -28,7 +28,9 @@ void bb_trace_start (struct bb_trace *t);
 /* The guest reads [offset, offset+count): cheap, no lock unless a chunk is
  * read for the first time. */
 void bb_trace_note (struct bb_trace *t, uint64_t offset, uint32_t count);
-/* Stop the threads, write the statistics line to stderr, free. */
+/* A read of the guest took seconds (waiting for a slot included). */
+void bb_trace_read_done (struct bb_trace *t, double seconds);
+/* Stop the threads, write the statistics lines to stderr, free. */
 void bb_trace_free (struct bb_trace *t);
 
 #endif /* BOOTBACK_NBD_PLUGIN_TRACE_H */
