@@ -899,9 +899,8 @@ start_session_dir (struct start *st)
 static int
 start_servers (struct start *st)
 {
-  size_t i;
-
   struct instant_caller w = { st->o->warn, st->o->warn_opaque, st->o->repo_open };
+  size_t i;
 
   if (hold_point (st->cat, st->repo, st->s, st->o) == -1)
     return -1;
