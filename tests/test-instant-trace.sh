@@ -10,6 +10,7 @@
 #     catalog row (a new catalog), is ignored with a warning naming it; the
 #     guest boots and answers HTTP; the boot's own trace replaces it.
 #  4. With no catalog row, a good trace in the repository is used.
+#  5. repo check and repo verify pass with the trace beside the point.
 source "$top_srcdir/tests/functions.sh"
 source "$top_srcdir/tests/lib/instant.sh"
 instant_requires curl sqlite3
@@ -83,4 +84,9 @@ boot t4 0
 [ "$(records "$dir/vda.prefetch")" = "$(records "$rfile")" ] ||
     fail "the repository's trace was not used without a catalog row"
 bootback instant stop "$sid" --discard >/dev/null
+
+# --- the file beside the point is no problem for check and verify --------
+[ -f "$rfile" ] || fail "no trace to check"
+bootback repo check >/dev/null || fail "repo check with a boot trace beside the point"
+bootback repo verify >/dev/null || fail "repo verify with a boot trace beside the point"
 echo "ok"
