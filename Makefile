@@ -91,6 +91,7 @@ include bench/ingest/module.mk
 include bench/instant/module.mk
 include bench/nfs/module.mk
 include bench/serve/module.mk
+include bench/trace/module.mk
 include bench/verdict/module.mk
 include bench/verify/module.mk
 

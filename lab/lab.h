@@ -425,6 +425,10 @@ char *lab_vm_read_error (struct lab_vm_handle *h);
 const char *lab_vm_source (struct lab_vm_handle *h);
 /* Taps of the running domain (NULL-terminated, owned by the handle). */
 char *const *lab_vm_taps (struct lab_vm_handle *h);
+/* A restore point's session: keep its boot trace from the boot's start,
+ * from_ago seconds ago, to app-ready, upto_ago seconds ago
+ * (instant_trace_keep).  Nothing for image VMs; never fails. */
+void lab_vm_keep_trace (struct lab_vm_handle *h, double from_ago, double upto_ago);
 /* Free the handle but leave the VM running (a sandbox). NULL ok. */
 void lab_vm_forget (struct lab_vm_handle *h);
 /* Destroy the domain and remove its overlay; free the handle.  NULL ok. */

@@ -327,6 +327,23 @@ lab_vm_read_error (struct lab_vm_handle *h)
   return err;
 }
 
+void
+lab_vm_keep_trace (struct lab_vm_handle *h, double from_ago, double upto_ago)
+{
+  struct catalog *cat;
+
+  if (!h || !h->session)
+    return;
+  cat = catalog_open (h->home);
+  if (!cat) {
+    warn (h, "boot trace of %s not kept: %s", h->name, error_msg ());
+    return;
+  }
+  instant_trace_keep (cat, h->session, from_ago, upto_ago, h->repo_open,
+                      h->warn, h->warn_opaque);
+  catalog_close (cat);
+}
+
 char *const *
 lab_vm_taps (struct lab_vm_handle *h)
 {

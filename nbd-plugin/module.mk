@@ -2,7 +2,7 @@
 # nbd-plugin: nbdkit-bootback-plugin.so (plugin.c = nbdkit callbacks,
 # serve.c = the logic), its man page, its tests and its fuzz targets.
 PLUGIN_SO      := nbd-plugin/nbdkit-bootback-plugin.so
-PLUGIN_OBJ     := nbd-plugin/plugin.o nbd-plugin/serve.o
+PLUGIN_OBJ     := nbd-plugin/plugin.o nbd-plugin/serve.o nbd-plugin/trace.o
 PLUGIN_DIR     := $(shell $(PKG_CONFIG) --variable=plugindir nbdkit 2>/dev/null)
 PLUGINS        += $(PLUGIN_SO)
 MANS           += nbd-plugin/nbdkit-bootback-plugin.1
@@ -45,11 +45,14 @@ TESTS_SLOW += $(sort $(wildcard nbd-plugin/slow-*.sh))
 # briefly in `make check`.
 FUZZ_FLAGS := $(FUZZ_BASE) $(call pc_cflags,nbdkit $(PC_REPO))
 FUZZ_LIBSRC := $(REPO_SRC) $(UTIL_SRC)
-NBDP_FUZZ  := nbd-plugin/fuzz-decode nbd-plugin/fuzz-plugin
+NBDP_FUZZ  := nbd-plugin/fuzz-decode nbd-plugin/fuzz-plugin nbd-plugin/fuzz-trace
 nbd-plugin/fuzz-decode: nbd-plugin/fuzz-decode.c $(FUZZ_LIBSRC)
 	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $^ $(REPO_LIBS)
+nbd-plugin/fuzz-trace: nbd-plugin/fuzz-trace.c $(FUZZ_LIBSRC)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $^ $(REPO_LIBS)
 nbd-plugin/fuzz-plugin: nbd-plugin/fuzz-plugin.c nbd-plugin/nbdkit-stubs.c \
-                        nbd-plugin/plugin.c nbd-plugin/serve.c $(FUZZ_LIBSRC)
+                        nbd-plugin/plugin.c nbd-plugin/serve.c nbd-plugin/trace.c \
+                        $(FUZZ_LIBSRC)
 	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $^ $(REPO_LIBS)
 ifeq ($(FUZZ_OK),yes)
 TEST_BINS += $(NBDP_FUZZ)

@@ -25,6 +25,7 @@
 #include <nbdkit-plugin.h>
 
 #include "nbd-plugin/serve.h"
+#include "nbd-plugin/trace.h"
 #include "recovery/util/util.h"
 
 #define DEFAULT_CACHE (256 * 1024 * 1024)
@@ -47,6 +48,8 @@ static char *point_spec;             /* point=, NULL = export names choose */
 static char *disk_name;              /* disk=, NULL = the point's default */
 static int64_t cache_size = DEFAULT_CACHE;
 static int64_t readahead = DEFAULT_READAHEAD;
+static char *trace_path;             /* trace=, NULL = do not record */
+static char *prefetch_path;          /* prefetch=, NULL = none */
 
 /* Server-wide state, set up in get_ready. */
 static struct repo *repo;
@@ -56,6 +59,8 @@ static struct serve_disks *disks;
 static struct repo_disk *pinned;     /* the disk of point=, if given */
 static char pinned_name[SERVE_NAME_MAX];
 static char pinned_desc[512];
+static struct bb_trace *trace;       /* trace= or prefetch= (pinned disk) */
+static size_t lru_bytes;             /* what the cache holds at most */
 
 struct handle {
   struct repo_disk *disk;
@@ -82,6 +87,7 @@ report (const char *what, uint32_t count, uint64_t offset)
 static void
 bb_unload (void)
 {
+  bb_trace_free (trace);
   serve_disks_free (disks);
   repo_cache_free (cache);
   repo_close (repo);
@@ -90,6 +96,8 @@ bb_unload (void)
   free (repo_path);
   free (point_spec);
   free (disk_name);
+  free (trace_path);
+  free (prefetch_path);
 }
 
 static int
@@ -148,8 +156,17 @@ bb_config (const char *key, const char *value)
     }
     return parse_size_param (&readahead, key, value);
   }
+  if (strcmp (key, "trace") == 0 || strcmp (key, "prefetch") == 0) {
+    char **var = key[0] == 't' ? &trace_path : &prefetch_path;
+    if (*var) {
+      nbdkit_error ("%s= was given more than once", key);
+      return -1;
+    }
+    *var = nbdkit_absolute_path (value);
+    return *var ? 0 : -1;
+  }
   nbdkit_error ("unknown parameter '%s' (see nbdkit-bootback-plugin(1): "
-                "repo, point, disk, cache, readahead)", key);
+                "repo, point, disk, cache, readahead, trace, prefetch)", key);
   return -1;
 }
 
@@ -158,6 +175,10 @@ bb_config_complete (void)
 {
   if (!repo_path) {
     nbdkit_error ("the repo=PATH parameter is required");
+    return -1;
+  }
+  if ((trace_path || prefetch_path) && !point_spec) {
+    nbdkit_error ("trace= and prefetch= need point= (the disk they are of)");
     return -1;
   }
   return 0;
@@ -170,7 +191,27 @@ bb_config_complete (void)
   "disk=NAME              The disk of the point (default: vda or the\n" \
   "                       only disk).\n" \
   "cache=SIZE             Memory for decoded chunks (default 256M, 0 = none).\n" \
-  "readahead=SIZE         Read ahead on sequential access (default 8M, 0 = off)."
+  "readahead=SIZE         Read ahead on sequential access (default 8M, 0 = off).\n" \
+  "trace=FILE             Append the first read of each chunk (boot trace).\n" \
+  "prefetch=FILE          Load a boot trace's chunks ahead of the guest."
+
+/* trace= and prefetch= for the pinned disk; prefetch stays half the
+ * cache ahead of the guest. */
+static int
+start_trace (void)
+{
+  uint32_t cs = repo_chunk_size (repo);
+
+  if (!trace_path && !prefetch_path)
+    return 0;
+  trace = bb_trace_new (trace_path, prefetch_path, pinned, cs, cache,
+                        lru_bytes / cs / 2, &reads);
+  if (!trace) {
+    nbdkit_error ("%s", error_msg ());
+    return -1;
+  }
+  return 0;
+}
 
 static int
 bb_get_ready (void)
@@ -196,8 +237,8 @@ bb_get_ready (void)
     uint64_t size = cache_size;
     uint64_t reserve = 2 * (uint64_t) (PARALLEL_READS + PREFETCH_DECODES) *
                        repo_chunk_size (repo) + NBDKIT_BUFFERS;
-    cache = repo_cache_new (repo, size > 2 * reserve ? size - reserve
-                                                     : size / 2);
+    lru_bytes = size > 2 * reserve ? size - reserve : size / 2;
+    cache = repo_cache_new (repo, lru_bytes);
   }
   sem_init (&reads, 0, PARALLEL_READS);
   disks = serve_disks_new (repo);
@@ -223,6 +264,13 @@ bb_get_ready (void)
     if (strcmp (m->disks[i].name, repo_disk_name (pinned)) == 0)
       serve_describe (m, &m->disks[i], pinned_desc, sizeof pinned_desc);
   nbdkit_debug ("bootback: serving %s (%s)", pinned_name, pinned_desc);
+  return start_trace ();
+}
+
+static int
+bb_after_fork (void)
+{
+  bb_trace_start (trace);
   return 0;
 }
 
@@ -376,6 +424,7 @@ bb_pread (void *handle, void *buf, uint32_t count, uint64_t offset,
           uint32_t flags)
 {
   struct handle *h = handle;
+  double t0 = trace ? now_monotonic () : 0;
   uint64_t i, end;
   int r;
 
@@ -385,10 +434,14 @@ bb_pread (void *handle, void *buf, uint32_t count, uint64_t offset,
     for (; i < end; i++)
       repo_cache_prefetch (cache, h->disk, i);
   }
+  if (h->disk == pinned)
+    bb_trace_note (trace, offset, count);
   while (sem_wait (&reads) == -1)
     ;                                  /* EINTR */
   r = repo_disk_pread (h->disk, cache, buf, count, offset);
   sem_post (&reads);
+  if (h->disk == pinned && trace)
+    bb_trace_read_done (trace, now_monotonic () - t0);
   if (r == -1) {
     report ("read", count, offset);
     return -1;
@@ -463,6 +516,7 @@ static struct nbdkit_plugin plugin = {
   .config_help        = bb_config_help,
   .magic_config_key   = "repo",
   .get_ready          = bb_get_ready,
+  .after_fork         = bb_after_fork,
   .list_exports       = bb_list_exports,
   .default_export     = bb_default_export,
   .open               = bb_open,

@@ -4,16 +4,19 @@
 # A short run of each libFuzzer target (make fuzz runs them for long):
 # fuzz-decode (chunk, index and manifest decoders, seeded with real chunk
 # files, indexes and manifests, compressed and raw) and fuzz-plugin (the plugin's pread,
-# extents and cache with random offsets and lengths).  FUZZ_SHORT sets the
-# seconds per target (default 15).  tests/fuzz-regress/decode/ (inputs
-# that once found a bug) is replayed first.
+# extents and cache with random offsets and lengths) and fuzz-trace (the
+# boot-trace parser, seeded with a trace the plugin wrote).  FUZZ_SHORT sets the
+# seconds per target (default 15).  tests/fuzz-regress/decode/ and trace/
+# (inputs that once found a bug) are replayed first.
 source "$top_srcdir/tests/functions.sh"
 source "$top_srcdir/nbd-plugin/plugin-functions.sh"
 requires numfmt xxd
 [ -z "${BOOTBACK_VALGRIND:-}" ] || skip "fuzzers use ASan, not valgrind"
 decode="$top_srcdir/nbd-plugin/fuzz-decode"
 plug="$top_srcdir/nbd-plugin/fuzz-plugin"
-[ -x "$decode" ] && [ -x "$plug" ] || skip "fuzz targets not built (clang with libFuzzer missing)"
+trace="$top_srcdir/nbd-plugin/fuzz-trace"
+[ -x "$decode" ] && [ -x "$plug" ] && [ -x "$trace" ] ||
+    skip "fuzz targets not built (clang with libFuzzer missing)"
 secs=${FUZZ_SHORT:-15}
 
 cd "$tmp"
@@ -33,13 +36,21 @@ done
 { printf '\1'; cat repo/points/vm/*/vda.fidx; } >corpus-decode/fidx
 { printf '\3'; cat repo/points/vm/*/manifest.json; } >corpus-decode/manifest
 [ "$n" -gt 3 ] || fail "no seed chunks"
+# a trace the plugin wrote (chunk count 16, little-endian)
+mkdir corpus-trace
+bb_nbdkit -r -U - "$plugin" repo=repo point=vm trace=t.trace --run 'nbdcopy "$uri" /dev/null'
+{ printf '\20\0'; cat t.trace; } >corpus-trace/trace
 
 # Inputs that once found a bug (tests/fuzz-regress/decode) first.
 for f in "$top_srcdir"/tests/fuzz-regress/decode/*; do
     "$decode" "$f" >regress.log 2>&1 ||
         { tail -20 regress.log; fail "fuzz-decode: the regression input $f fails"; }
 done
-for t in "$decode corpus-decode" "$plug corpus-plugin"; do
+for f in "$top_srcdir"/tests/fuzz-regress/trace/*; do
+    "$trace" "$f" >regress.log 2>&1 ||
+        { tail -20 regress.log; fail "fuzz-trace: the regression input $f fails"; }
+done
+for t in "$decode corpus-decode" "$plug corpus-plugin" "$trace corpus-trace"; do
     read -r bin corpus <<<"$t"
     "$bin" -max_total_time="$secs" -timeout=20 -rss_limit_mb=2048 \
         -print_final_stats=1 "$corpus" >fuzz.log 2>&1 ||

@@ -10,7 +10,8 @@
 #  - `verify --all --latest` verifies the newest point of every VM, each in
 #    a lab of its own, using $BOOTBACK_HOME/verify/VM.yaml when it exists,
 #    else what the VM's domain XML says in its <metadata>;
-#  - `history` shows the runs of a VM with its timings and trend.
+#  - `history` shows the runs of a VM with its timings and trend;
+#  - the lab run keeps each point's boot trace (catalog and repository).
 source "$top_srcdir/tests/functions.sh"
 source "$top_srcdir/lab/lab-test-lib.sh"
 
@@ -68,6 +69,10 @@ for x in s:
 lab_assert_gone "$id"
 [ -z "$(find "$BOOTBACK_HOME" -name '*.qcow2')" ] || fail "an overlay is left"
 [ -z "$(find "$BOOTBACK_HOME" -type s)" ] || fail "a socket is left"
+# Each point's boot trace up to app-ready was kept, for the next boot.
+[ "$(sqlite3 "$BOOTBACK_HOME/catalog.db" "SELECT count(*) FROM boot_traces WHERE chunks > 0")" = 2 ] ||
+    fail "the lab run kept no boot trace of web1 and db1"
+ls "$tmp"/repo/points/{web1,db1}/*/vda.trace >/dev/null || fail "no boot trace beside the points"
 
 # verify --all --latest: web1 with its own definition (http), db1 quick.
 mkdir -p "$BOOTBACK_HOME/verify"

@@ -821,6 +821,10 @@ vm_verdict (struct vm_run *v)
                                : (res->t_heartbeat >= 0 ? res->t_heartbeat : res->t_boot);
   if (res->t_app_ready >= 0 && !all)
     res->t_app_ready = -1;
+  if (res->t_app_ready >= 0) {          /* the boot's trace, for the next */
+    double now = now_monotonic ();
+    lab_vm_keep_trace (v->x->h, now - v->t0, now - v->t0 - res->t_app_ready);
+  }
   if (vm_targets (v) > 0)
     all = false;
   res->status = all && v->booted ? VERIFY_PASS : VERIFY_FAIL;

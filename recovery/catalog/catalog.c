@@ -137,6 +137,18 @@ static const char *migrations[] = {
    * (unchained).  The first chained run's prev_hash is ''. */
   "ALTER TABLE lab_runs ADD COLUMN prev_hash TEXT;"
   "ALTER TABLE lab_runs ADD COLUMN hash TEXT;",
+  /* 5: the newest boot trace of each VM's disk (recovery/repo/trace.h's
+   * text; the same file is kept beside the point in the repository) */
+  "CREATE TABLE boot_traces ("
+  "  vm TEXT NOT NULL,"
+  "  disk TEXT NOT NULL,"
+  "  point TEXT NOT NULL,"
+  "  repo TEXT NOT NULL,"
+  "  recorded REAL NOT NULL,"
+  "  seconds REAL NOT NULL,"
+  "  chunks INTEGER NOT NULL,"
+  "  trace TEXT NOT NULL,"
+  "  PRIMARY KEY (vm, disk));",
 };
 #define NMIGRATIONS ((int) (sizeof migrations / sizeof migrations[0]))
 
@@ -1215,5 +1227,51 @@ catalog_point_times (struct catalog *c, int64_t repo_id,
       return -1;
   if (rc != SQLITE_DONE)
     return db_error (c, "point times");
+  return 0;
+}
+
+/* ---- boot traces ---------------------------------------------------------- */
+
+int
+catalog_trace_put (struct catalog *c, const struct catalog_trace *t)
+{
+  CLEANUP_STMT sqlite3_stmt *s = NULL;
+
+  if (prepare (c, "INSERT OR REPLACE INTO boot_traces (vm, disk, point, repo,"
+               " recorded, seconds, chunks, trace) VALUES"
+               " (?1, ?2, ?3, ?4, " NOW_SQL ", ?5, ?6, ?7)", &s) == -1)
+    return -1;
+  sqlite3_bind_text (s, 1, t->vm, -1, SQLITE_STATIC);
+  sqlite3_bind_text (s, 2, t->disk, -1, SQLITE_STATIC);
+  sqlite3_bind_text (s, 3, t->point, -1, SQLITE_STATIC);
+  sqlite3_bind_text (s, 4, t->repo, -1, SQLITE_STATIC);
+  sqlite3_bind_double (s, 5, t->seconds);
+  sqlite3_bind_int64 (s, 6, t->chunks);
+  sqlite3_bind_text (s, 7, t->text, -1, SQLITE_STATIC);
+  if (sqlite3_step (s) != SQLITE_DONE)
+    return db_error (c, "boot trace");
+  return 0;
+}
+
+int
+catalog_trace_get (struct catalog *c, const char *vm, const char *disk,
+                   char point[TIMESTAMP_LEN + 1], char **text)
+{
+  CLEANUP_STMT sqlite3_stmt *s = NULL;
+  int rc;
+
+  *text = NULL;
+  if (prepare (c, "SELECT point, trace FROM boot_traces WHERE vm = ?1 AND"
+               " disk = ?2", &s) == -1)
+    return -1;
+  sqlite3_bind_text (s, 1, vm, -1, SQLITE_STATIC);
+  sqlite3_bind_text (s, 2, disk, -1, SQLITE_STATIC);
+  rc = sqlite3_step (s);
+  if (rc == SQLITE_DONE)
+    return 1;
+  if (rc != SQLITE_ROW)
+    return db_error (c, "boot trace");
+  col_str (s, 0, point, TIMESTAMP_LEN + 1);
+  *text = xstrdup (col_text (s, 1));
   return 0;
 }

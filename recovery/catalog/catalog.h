@@ -217,4 +217,22 @@ typedef int (*catalog_point_time_fn) (void *opaque, const char *vm,
 int catalog_point_times (struct catalog *c, int64_t repo_id,
                          catalog_point_time_fn fn, void *opaque);
 
+/* ---- boot traces (recovery/repo/trace.h; recovery/instant/trace.c owns
+ * their meaning): the newest of each VM's disk ------------------------------ */
+
+struct catalog_trace {
+  const char *vm, *disk;
+  const char *point;             /* the point whose boot it is */
+  const char *repo;              /* its repository's location */
+  double seconds;                /* to the guest agent's first answer */
+  int64_t chunks;
+  const char *text;              /* the trace file's text */
+};
+/* Insert, or replace the VM's disk's trace. */
+int catalog_trace_put (struct catalog *c, const struct catalog_trace *t);
+/* The VM's disk's trace: point and *text (malloc'd).  0, 1 if there is
+ * none, -1 on error. */
+int catalog_trace_get (struct catalog *c, const char *vm, const char *disk,
+                       char point[TIMESTAMP_LEN + 1], char **text);
+
 #endif /* BOOTBACK_CATALOG_H */

@@ -311,9 +311,24 @@ check_later_tables (struct catalog *c)
   };
   int64_t id;
 
+  struct catalog_trace t = {
+    .vm = "web2", .disk = "vda", .point = "20261102T000000Z", .repo = "/srv/repo",
+    .seconds = 4.5, .chunks = 1, .text = "bootback-trace 1\nchunk-size 65536\n0 0\n",
+  };
+  char point[TIMESTAMP_LEN + 1];
+  CLEANUP_FREE char *text = NULL;
+
   assert (catalog_session_add (c, &s, &id) == 0 && id > 0);
   assert (table_exists ("lab_runs") && table_exists ("lab_vms") &&
           table_exists ("check_results"));
+  /* version 5: one boot trace per VM and disk, the newest */
+  assert (catalog_trace_get (c, "web2", "vda", point, &text) == 1 && !text);
+  assert (catalog_trace_put (c, &t) == 0);
+  t.point = "20261103T000000Z";
+  assert (catalog_trace_put (c, &t) == 0);
+  assert (catalog_trace_get (c, "web2", "vda", point, &text) == 0);
+  assert (strcmp (point, "20261103T000000Z") == 0 && strcmp (text, t.text) == 0);
+  assert (db_int ("SELECT count(*) FROM boot_traces") == 1);
 }
 
 static void

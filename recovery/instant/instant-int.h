@@ -102,4 +102,24 @@ void supervisor_stop (struct instant_session *s);
  * this host removes it).  Never fails. */
 void session_release_hold (struct instant_session *s, const struct instant_caller *w);
 
+/* ---- trace.c: boot traces (recording, keeping, prefetching) ---------------- */
+
+struct catalog;
+struct repo;
+/* DIR/DISK.KIND of the session (KIND "trace": the plugin's recording,
+ * "prefetch": the list it loads ahead of the guest), malloc'd. */
+char *session_trace_path (const struct instant_session *s, const char *disk,
+                          const char *kind);
+/* Before the supervisor starts: each disk's prefetch list from the VM's
+ * newest usable trace (a bad one is a warning to w).  Never fails. */
+void session_trace_prepare (struct catalog *cat, struct repo *repo,
+                            const struct instant_session *s,
+                            const struct instant_caller *w);
+/* Each disk's recording from the boot's start (from_ago seconds ago) to
+ * the guest's readiness (upto_ago seconds ago), kept in the catalog and
+ * beside the point.  Never fails (warnings to w). */
+void session_trace_store (struct catalog *cat, struct repo *repo,
+                          const struct instant_session *s, double from_ago,
+                          double upto_ago, const struct instant_caller *w);
+
 #endif /* BOOTBACK_INSTANT_INT_H */

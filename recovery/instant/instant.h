@@ -261,6 +261,16 @@ struct instant_stop_opts {
 int instant_stop_with (struct catalog *cat, int64_t id,
                        const struct instant_stop_opts *o);
 
+/* Keep the boot trace session id recorded (trace.c) from its boot's start,
+ * from_ago seconds ago, to its guest's readiness, upto_ago seconds ago
+ * (the lab's app-ready; instant itself keeps it at the agent's answer):
+ * in the catalog and beside the point, for the VM's next boots to
+ * prefetch.  Never fails: warnings to warn (NULL: stderr). */
+void instant_trace_keep (struct catalog *cat, int64_t id, double from_ago,
+                         double upto_ago, const struct repo_open_opts *ro,
+                         void (*warn) (void *opaque, const char *line),
+                         void *opaque);
+
 /* Is h the hold of a session of this host whose catalog is cat (home)
  * that no longer needs it: no such session, or the session is failed,
  * migrated, stopped with its overlays discarded, or holds another hold?

@@ -899,10 +899,12 @@ start_session_dir (struct start *st)
 static int
 start_servers (struct start *st)
 {
+  struct instant_caller w = { st->o->warn, st->o->warn_opaque, st->o->repo_open };
   size_t i;
 
   if (hold_point (st->cat, st->repo, st->s, st->o) == -1)
     return -1;
+  session_trace_prepare (st->cat, st->repo, st->s, &w);
   for (i = 0; i < st->s->ndisks; i++)
     if (create_overlay (&st->s->disks[i]) == -1)
       return -1;
@@ -1032,8 +1034,10 @@ start_agent_wait (struct start *st)
   if (o->agent_timeout <= 0)
     return;
   if (virt_agent_wait (st->dom, o->agent_timeout) == 0) {
+    struct instant_caller w = { o->warn, o->warn_opaque, o->repo_open };
     st->s->t_heartbeat = now_monotonic () - st->t0;
     session_save (st->cat, st->s, NULL);
+    session_trace_store (st->cat, st->repo, st->s, st->s->t_heartbeat, 0, &w);
   }
   else
     pass_note (o, "no heartbeat from the guest agent within %d s (is "

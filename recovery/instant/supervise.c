@@ -240,6 +240,22 @@ write_pidfile (struct proc *p)
   }
 }
 
+/* exec the backend nbdkit of p: the plugin recording the boot trace
+ * (trace.c) and loading the VM's previous one if the session has it. */
+static void
+exec_backend (const char *nbdkit, const struct proc *p, const char *repo_arg,
+              const char *point_arg, const char *disk_arg)
+{
+  CLEANUP_FREE char *tpath = session_trace_path (sess, p->disk->name, "trace");
+  CLEANUP_FREE char *ppath = session_trace_path (sess, p->disk->name, "prefetch");
+  CLEANUP_FREE char *trace_arg = xasprintf ("trace=%s", tpath);
+  CLEANUP_FREE char *prefetch_arg = xasprintf ("prefetch=%s", ppath);
+
+  execlp (nbdkit, nbdkit, "-r", "-f", "-U", p->socket, "--log=stderr",
+          plugin, repo_arg, point_arg, disk_arg, trace_arg,
+          access (ppath, F_OK) == 0 ? prefetch_arg : (char *) NULL, (char *) NULL);
+}
+
 /* Start p's nbdkit (not waiting for it to serve).  -1 with error. */
 static int
 proc_launch (struct proc *p)
@@ -287,8 +303,7 @@ proc_launch (struct proc *p)
       sigemptyset (&all);
       sigprocmask (SIG_SETMASK, &all, NULL);
       if (strcmp (p->kind, "backend") == 0)
-        execlp (nbdkit, nbdkit, "-r", "-f", "-U", p->socket, "--log=stderr",
-                plugin, repo_arg, point_arg, disk_arg, (char *) NULL);
+        exec_backend (nbdkit, p, repo_arg, point_arg, disk_arg);
       else
         execlp (nbdkit, nbdkit, "-r", "-f", "-U", p->socket, "--log=stderr",
                 "--filter=retry", "nbd", sock_arg, retries, "retry-delay=1",
