@@ -215,6 +215,12 @@ target_check (int fd, const struct stat *st, const char *path,
   struct stat o;
   size_t i;
 
+  for (i = 0; i < s->ndisks; i++)
+    if (stat (s->disks[i].overlay, &o) == 0 && o.st_dev == st->st_dev &&
+        o.st_ino == st->st_ino) {
+      error_setx ("%s is the session's own overlay of %s", path, s->disks[i].target);
+      return -1;
+    }
   if (fmt) {
     error_setx ("%s is a %s image (by its header): --onto writes raw disks only "
                 "(qemu-img convert -O raw it first, or migrate --to)", path, fmt);
@@ -227,12 +233,6 @@ target_check (int fd, const struct stat *st, const char *path,
                 k->target, s->vm, s->point, human_size (k->size, h2, sizeof h2), k->size);
     return -1;
   }
-  for (i = 0; i < s->ndisks; i++)
-    if (stat (s->disks[i].overlay, &o) == 0 && o.st_dev == st->st_dev &&
-        o.st_ino == st->st_ino) {
-      error_setx ("%s is the session's own overlay of %s", path, s->disks[i].target);
-      return -1;
-    }
   switch (used_by_domain (conn, st, why, sizeof why)) {
   case -1: error_prefix ("cannot tell whether %s is in use", path); return -1;
   case 1: error_setx ("%s is in use by %s: refused", path, why); return -1;
