@@ -128,12 +128,13 @@ untouched "block copy refused"
 # QEMU wrote chunks the journal does not have; the next command aborts the
 # job and gives them the point's content, which was theirs (delta.c,
 # invariant 5).
-BOOTBACK_MIGRATE_BANDWIDTH=1M "$BOOTBACK" migrate 1 --onto "$stale" >/dev/null 2>&1 &
+BOOTBACK_MIGRATE_BANDWIDTH=1M "$BOOTBACK" migrate 1 --onto "$stale" >/dev/null 2>"$tmp/err" &
 mpid=$!
 for (( i = 0; i < 600; i++ )); do
     grep -q "Block Copy" <<< "$(virsh blockjob tiny vda 2>&1)" && break; sleep 0.1
 done
-grep -q "Block Copy" <<< "$(virsh blockjob tiny vda 2>&1)" || fail "no block copy running"
+grep -q "Block Copy" <<< "$(virsh blockjob tiny vda 2>&1)" ||
+    { cat "$tmp/err"; virsh blockjob tiny vda; fail "no block copy running"; }
 sleep 3
 kill -9 "$mpid"; wait "$mpid" || true
 ! cmp -s "$stale" "$tmp/stale.orig" || fail "nothing was written before the kill"

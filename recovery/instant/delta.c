@@ -480,6 +480,10 @@ djob_run (struct djob *j)
   pthread_mutex_init (&j->lock, NULL);
   first_error_init (&j->fe);
   run_workers (2, worker, j);
+  if (!first_error_failed (&j->fe) && j->o && j->o->cancel && *j->o->cancel) {
+    error_setx ("interrupted");          /* after the last chunk was taken */
+    first_error_record (&j->fe);
+  }
   if (first_error_failed (&j->fe)) {
     first_error_restore (&j->fe);
     ret = -1;

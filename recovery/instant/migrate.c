@@ -924,7 +924,7 @@ instant_migrate (struct catalog *cat, int64_t id,
 {
   struct migration mg = {
     .cat = cat, .id = id, .o = o, .res = res, .cb = -1,
-    .format = o->format ? o->format : "qcow2",
+    .format = o->format ? o->format : o->onto ? "raw" : "qcow2",
     .s = xmalloc (sizeof *mg.s), .m = xcalloc (1, sizeof *mg.m),
   };
   enum undo undo;
