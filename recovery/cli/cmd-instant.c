@@ -463,6 +463,23 @@ on_progress (void *opaque, uint64_t done, uint64_t total)
   }
 }
 
+static void
+print_migrated (const struct instant_session *s,
+                const struct instant_migrate_result *res, bool onto)
+{
+  char h[32];
+  size_t i;
+
+  printf ("migrated session %" PRId64 " (%s): %s copied in %.2f s, pivot %.3f s\n",
+          s->id, s->name, human_size (res->bytes, h, sizeof h), res->seconds_copy,
+          res->seconds_pivot);
+  if (onto)
+    printf ("delta: %" PRIu64 " of %" PRIu64 " chunks differed and were written "
+            "in %.2f s\n", res->delta_written, res->delta_chunks, res->seconds_delta);
+  for (i = 0; i < s->ndisks; i++)
+    printf ("  disk %s: %s\n", s->disks[i].target, s->disks[i].migrated_to);
+}
+
 int
 cmd_migrate (struct cli *c, int argc, char **argv)
 {
@@ -482,8 +499,6 @@ cmd_migrate (struct cli *c, int argc, char **argv)
   struct instant_migrate_result res;
   CLEANUP_FREE struct instant_session *s = xcalloc (1, sizeof *s);
   struct mprog mp = { 0 };
-  char h[32];
-  size_t i;
   int opt, r;
 
   while ((opt = getopt_long (argc, argv, "h", lo, NULL)) != -1) {
@@ -527,14 +542,7 @@ cmd_migrate (struct cli *c, int argc, char **argv)
     return 1;
   }
   instant_session_get (c->cat, argv[optind], s);
-  printf ("migrated session %" PRId64 " (%s): %s copied in %.2f s, pivot %.3f s\n",
-          s->id, s->name, human_size (res.bytes, h, sizeof h), res.seconds_copy,
-          res.seconds_pivot);
-  if (onto)
-    printf ("delta: %" PRIu64 " of %" PRIu64 " chunks differed and were written "
-            "in %.2f s\n", res.delta_written, res.delta_chunks, res.seconds_delta);
-  for (i = 0; i < s->ndisks; i++)
-    printf ("  disk %s: %s\n", s->disks[i].target, s->disks[i].migrated_to);
+  print_migrated (s, &res, onto != NULL);
   return 0;
 }
 
