@@ -18,10 +18,14 @@
  *
  *   header  128 bytes: "BBUNDO01", version, chunk size, disk size, the
  *           target's st_dev and st_ino, SHA-256 of the first 96 bytes
+ *   commit  64 bytes, zeros until the record WRITING is written there
+ *           once, its offset field the end of the CHUNK records: every
+ *           one is durable, the target may be written
  *   records 64 bytes each: "BBUNDOR1", kind, length, offset, SHA-256 of
  *           the data, 8 bytes of the SHA-256 of the first 56; then, for
- *           kind CHUNK, the chunk's old content (length bytes).
- *           Kind MIRROR (no data) says the delta is complete.
+ *           kind CHUNK, the chunk's old content (length bytes); after the
+ *           CHUNKs, MIRROR (no data): the delta is complete and durable,
+ *           the block copy may write.
  *
  * Invariants:
  *  1. Nothing is written to a target before every check passed (a regular
@@ -31,9 +35,11 @@
  *     with its header, fsync'd, its directory fsync'd.  The target is held
  *     with an OFD write lock (QEMU's image locks conflict with it) until
  *     the block copy needs it.
- *  2. A chunk's old content is in the journal, fsync'd, before the first
- *     byte of its new content is written; a delta writes a chunk at most
- *     once.
+ *  2. Every chunk the delta writes has its old content in the journal,
+ *     fsync'd, and then the commit WRITING, fsync'd, before the first byte
+ *     is written to the target; a delta writes a chunk at most once.  (A
+ *     journal without a valid commit: nothing was written, undo only
+ *     removes it.)
  *  3. A chunk that is not in the journal had the point's content when the
  *     delta read it (the same digest).
  *  4. The MIRROR record is appended (fsync'd) after the delta is complete
@@ -44,8 +50,10 @@
  *     then every journaled chunk gets its old content back; fsync; the
  *     journal is removed.  The result is the original disk byte for byte.
  *     Undo is idempotent (its writes are all of original content), so a
- *     crash during undo is undone again; a torn last record (a crash while
- *     appending it) was never followed by its write (2) and is ignored.
+ *     crash during undo is undone again.  A torn record can only be one
+ *     whose fsync never returned: the commit (nothing written) or MIRROR
+ *     (the block copy never started); it is ignored.  Any other invalid
+ *     record before the commit's end is damage: undo refuses.
  *  6. The journal is removed only after an undo completed or after the
  *     disk's pivot completed (delta_finish), and never played back onto a
  *     file that is not the one it was made for (st_dev, st_ino) or that a
@@ -78,9 +86,11 @@
 #define MAGIC_LEN 8
 #define HDR_LEN 128
 #define HDR_CHECKED 96
+#define COMMIT_POS HDR_LEN
+#define RECORDS_POS (HDR_LEN + REC_LEN)
 #define REC_LEN 64
 #define REC_CHECKED 56
-enum { REC_CHUNK = 1, REC_MIRROR = 2 };
+enum { REC_CHUNK = 1, REC_MIRROR = 2, REC_WRITING = 3 };
 
 struct jheader {
   char magic[MAGIC_LEN];
@@ -300,11 +310,11 @@ record_check (struct jrecord *r, uint8_t out[REC_LEN - REC_CHECKED])
   memcpy (out, h, REC_LEN - REC_CHECKED);
 }
 
-/* Append a record (and data, len bytes, for a chunk) and fdatasync.
+/* Append a record (and data, len bytes, for a chunk); fdatasync if sync.
  * -1 with the error. */
 static int
-journal_append (int jfd, const char *jpath, uint32_t kind, const void *data,
-                uint32_t len, uint64_t offset)
+journal_append_sync (int jfd, const char *jpath, uint32_t kind, const void *data,
+                     uint32_t len, uint64_t offset, bool sync)
 {
   struct jrecord r = { .kind = kind, .len = len, .offset = offset };
   struct iovec iov[2] = { { &r, sizeof r }, { (void *) data, len } };
@@ -316,11 +326,39 @@ journal_append (int jfd, const char *jpath, uint32_t kind, const void *data,
   repo_sha256 (data, len, r.data_sha);
   record_check (&r, r.check);
   w = end < 0 ? -1 : pwritev (jfd, iov, data ? 2 : 1, end);
-  if (w != (ssize_t) want || fdatasync (jfd) == -1) {
+  if (w != (ssize_t) want || (sync && fdatasync (jfd) == -1)) {
     error_set (w == -1 || w == (ssize_t) want ? errno : ENOSPC,
                "write the undo journal %s", jpath);
     return -1;
   }
+  return 0;
+}
+
+static int
+journal_append (int jfd, const char *jpath, uint32_t kind, const void *data,
+                uint32_t len, uint64_t offset)
+{
+  return journal_append_sync (jfd, jpath, kind, data, len, offset, false);
+}
+
+/* Every CHUNK record durable, then the commit WRITING (invariant 2). */
+static int
+journal_commit (int jfd, const char *jpath)
+{
+  struct jrecord r = { .kind = REC_WRITING };
+  off_t end = lseek (jfd, 0, SEEK_END);
+
+  if (end < 0 || fdatasync (jfd) == -1) {
+    error_set (errno, "fsync: %s", jpath);
+    return -1;
+  }
+  memcpy (r.magic, REC_MAGIC, MAGIC_LEN);
+  r.offset = end;
+  repo_sha256 (NULL, 0, r.data_sha);
+  record_check (&r, r.check);
+  if (full_io (true, jfd, &r, sizeof r, COMMIT_POS, jpath) == -1 ||
+      (fdatasync (jfd) == -1 && (error_set (errno, "fsync: %s", jpath), true)))
+    return -1;
   return 0;
 }
 
@@ -346,6 +384,7 @@ journal_create (const char *jpath, int fd, uint32_t cs, uint64_t size)
     return -1;
   }
   if (full_io (true, jfd, &h, sizeof h, 0, jpath) == -1 ||
+      full_io (true, jfd, (uint8_t[REC_LEN]) { 0 }, REC_LEN, COMMIT_POS, jpath) == -1 ||
       (fsync (jfd) == -1 && (error_set (errno, "fsync: %s", jpath), true)) ||
       sync_dir_of (jpath) == -1) {
     close (jfd);
@@ -357,6 +396,11 @@ journal_create (const char *jpath, int fd, uint32_t cs, uint64_t size)
 
 /* ---- the delta: hash, compare, write ------------------------------------------ */
 
+/* Two passes.  1: the workers hash every chunk and mark those that
+ * differ (nothing written).  2: the old content of every marked chunk is
+ * appended to the journal, fsync'd once (invariant 2), then the workers
+ * write the point's content of each.  The target is locked throughout, so
+ * what pass 1 read is what pass 2 journals. */
 struct djob {
   struct repo *r;
   struct repo_disk *d;
@@ -369,131 +413,174 @@ struct djob {
   const uint8_t *skip;          /* chunks not to look at (bitmap), or NULL */
   const struct delta_opts *o;
   long crash_at, stall_at;      /* BOOTBACK_DELTA_TEST, 0 if none */
+  uint8_t *diff;                /* pass 1: 1 where chunk i differs */
+  uint64_t *list, nlist;        /* pass 2: the chunks that differ */
   _Atomic uint64_t next, written, done;
-  pthread_mutex_t lock;         /* journal and target writes, progress */
+  pthread_mutex_t lock;         /* progress */
   struct first_error fe;
 };
 
-/* Chunk c's digest as the target has it now; its content in buf. */
+/* Chunk c's length. */
+static size_t
+clen (const struct djob *j, uint64_t c)
+{
+  return MIN ((uint64_t) j->cs, j->size - c * j->cs);
+}
+
+/* Chunk c's digest as the target has it now (buf: scratch). */
 static int
-target_digest (struct djob *j, uint64_t c, uint8_t *buf, size_t len,
-               uint8_t got[REPO_DIGEST_LEN])
+target_digest (struct djob *j, uint64_t c, uint8_t *buf, uint8_t got[REPO_DIGEST_LEN])
 {
   uint64_t off = c * j->cs;
+  size_t len = clen (j, c);
   off_t p = lseek (j->fd, off, SEEK_DATA);
 
-  if ((p == -1 && errno == ENXIO) || (p >= 0 && (uint64_t) p >= off + len)) {
-    memset (buf, 0, len);                /* wholly in a hole */
-    memset (got, 0, REPO_DIGEST_LEN);
-    return 0;
-  }
+  memset (got, 0, REPO_DIGEST_LEN);
+  if ((p == -1 && errno == ENXIO) || (p >= 0 && (uint64_t) p >= off + len))
+    return 0;                            /* wholly in a hole: zeros */
   if (full_io (false, j->fd, buf, len, off, j->target) == -1)
     return -1;
-  if (is_zero (buf, len))
-    memset (got, 0, REPO_DIGEST_LEN);
-  else
+  if (!is_zero (buf, len))
     repo_chunk_digest (j->r, buf, len, got);
   return 0;
 }
 
-/* The test hook after a chunk written: crash, or wait for the cancel. */
-static int
-test_hook (struct djob *j, uint64_t written)
+static bool
+cancelled (const struct djob *j)
 {
-  if (j->crash_at && (long) written >= j->crash_at)
-    kill (getpid (), SIGKILL);
-  if (j->stall_at && (long) written == j->stall_at)
-    while (!(j->o->cancel && *j->o->cancel))
-      usleep (100000);
-  return 0;
+  return j->o && j->o->cancel && *j->o->cancel;
 }
 
-/* Look at chunk c and, if it differs, journal it (unless re-syncing) and
- * write the point's content.  old and new: chunk-size buffers. */
-static int
-one_chunk (struct djob *j, uint64_t c, uint8_t *old, uint8_t *new)
-{
-  uint64_t off = c * j->cs, w;
-  size_t len = MIN ((uint64_t) j->cs, j->size - off);
-  uint8_t got[REPO_DIGEST_LEN];
-
-  if (target_digest (j, c, old, len, got) == -1)
-    return -1;
-  if (memcmp (got, repo_disk_digest (j->d, c), REPO_DIGEST_LEN) != 0) {
-    if (repo_disk_pread (j->d, NULL, new, len, off) == -1)
-      return -1;
-    {
-      ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&j->lock);
-      if (j->jfd >= 0 &&
-          journal_append (j->jfd, j->jpath, REC_CHUNK, old, len, off) == -1)
-        return -1;
-      if (full_io (true, j->fd, new, len, off, j->target) == -1)
-        return -1;
-    }
-    w = atomic_fetch_add (&j->written, 1) + 1;
-    test_hook (j, w);
-  }
-  w = atomic_fetch_add (&j->done, len) + len;
-  if (j->o && j->o->progress) {
-    ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&j->lock);
-    j->o->progress (j->o->progress_opaque, j->o->base + w, j->o->total);
-  }
-  return 0;
-}
-
+/* Pass 1, a worker: hash, compare, mark. */
 static void *
-worker (void *arg)
+scan_worker (void *arg)
 {
   struct djob *j = arg;
-  uint8_t *old = xmalloc (j->cs), *new = xmalloc (j->cs);
-  uint64_t c;
+  CLEANUP_FREE uint8_t *buf = xmalloc (j->cs);
+  uint8_t got[REPO_DIGEST_LEN];
+  uint64_t c, done;
 
   while (!first_error_failed (&j->fe) &&
          (c = atomic_fetch_add (&j->next, 1)) < j->n) {
     if (j->skip && (j->skip[c / 8] & (1u << (c % 8))))
       continue;
-    if (j->o && j->o->cancel && *j->o->cancel) {
-      error_setx ("interrupted");
+    if (cancelled (j) || target_digest (j, c, buf, got) == -1) {
+      if (cancelled (j))
+        error_setx ("interrupted");
       first_error_record (&j->fe);
       break;
     }
-    if (one_chunk (j, c, old, new) == -1) {
-      first_error_record (&j->fe);
-      break;
+    j->diff[c] = memcmp (got, repo_disk_digest (j->d, c), REPO_DIGEST_LEN) != 0;
+    done = atomic_fetch_add (&j->done, clen (j, c)) + clen (j, c);
+    if (j->o && j->o->progress) {
+      ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&j->lock);
+      j->o->progress (j->o->progress_opaque, j->o->base + done, j->o->total);
     }
   }
-  free (old);
-  free (new);
   return NULL;
 }
 
-/* Run the workers over every chunk of j (two: both cores hash).  -1 with
- * the first error. */
+/* Pass 2, first: every differing chunk's old content into the journal,
+ * one fdatasync for all. */
+static int
+journal_all (struct djob *j)
+{
+  CLEANUP_FREE uint8_t *buf = xmalloc (j->cs);
+  uint64_t i;
+
+  for (i = 0; i < j->nlist; i++) {
+    uint64_t c = j->list[i];
+    if (full_io (false, j->fd, buf, clen (j, c), c * j->cs, j->target) == -1 ||
+        journal_append (j->jfd, j->jpath, REC_CHUNK, buf, clen (j, c), c * j->cs) == -1)
+      return -1;
+  }
+  return journal_commit (j->jfd, j->jpath);
+}
+
+/* The test hook after a chunk written: crash, or wait for the cancel. */
+static void
+test_hook (struct djob *j, uint64_t written)
+{
+  if (j->crash_at && (long) written >= j->crash_at)
+    kill (getpid (), SIGKILL);
+  if (j->stall_at && (long) written == j->stall_at)
+    while (!cancelled (j))
+      usleep (100000);
+}
+
+/* Pass 2, a worker: the point's content of each differing chunk (read
+ * and checked through the library) written to the target. */
+static void *
+write_worker (void *arg)
+{
+  struct djob *j = arg;
+  CLEANUP_FREE uint8_t *buf = xmalloc (j->cs);
+  uint64_t i;
+
+  while (!first_error_failed (&j->fe) &&
+         (i = atomic_fetch_add (&j->next, 1)) < j->nlist) {
+    uint64_t c = j->list[i];
+    if (cancelled (j))
+      error_setx ("interrupted");
+    if (cancelled (j) || repo_disk_pread (j->d, NULL, buf, clen (j, c), c * j->cs) == -1 ||
+        full_io (true, j->fd, buf, clen (j, c), c * j->cs, j->target) == -1) {
+      first_error_record (&j->fe);
+      break;
+    }
+    test_hook (j, atomic_fetch_add (&j->written, 1) + 1);
+  }
+  return NULL;
+}
+
+/* Both passes over j (two workers each: both cores), then fsync.  -1
+ * with the first error. */
+static int
+djob_passes (struct djob *j)
+{
+  uint64_t c;
+
+  run_workers (2, scan_worker, j);
+  if (first_error_failed (&j->fe))
+    return -1;
+  j->list = xmalloc ((j->n + 1) * sizeof *j->list);
+  for (c = 0; c < j->n; c++)
+    if (j->diff[c])
+      j->list[j->nlist++] = c;
+  if (j->jfd >= 0 && j->nlist && journal_all (j) == -1) {
+    first_error_record (&j->fe);
+    return -1;
+  }
+  atomic_store (&j->next, 0);
+  run_workers (2, write_worker, j);
+  if (!first_error_failed (&j->fe) && cancelled (j)) {
+    error_setx ("interrupted");          /* after the last chunk was taken */
+    first_error_record (&j->fe);
+  }
+  if (!first_error_failed (&j->fe) && fsync (j->fd) == -1) {
+    error_set (errno, "fsync: %s", j->target);
+    first_error_record (&j->fe);
+  }
+  return first_error_failed (&j->fe) ? -1 : 0;
+}
+
 static int
 djob_run (struct djob *j)
 {
-  int ret = 0;
+  int ret;
 
   j->cs = repo_chunk_size (j->r);
   j->size = repo_disk_size (j->d);
   j->n = repo_disk_nchunks (j->d);
+  j->diff = xcalloc (1, j->n + 1);
   pthread_mutex_init (&j->lock, NULL);
   first_error_init (&j->fe);
-  run_workers (2, worker, j);
-  if (!first_error_failed (&j->fe) && j->o && j->o->cancel && *j->o->cancel) {
-    error_setx ("interrupted");          /* after the last chunk was taken */
-    first_error_record (&j->fe);
-  }
-  if (first_error_failed (&j->fe)) {
+  ret = djob_passes (j);
+  if (ret == -1)
     first_error_restore (&j->fe);
-    ret = -1;
-  }
-  else if (fsync (j->fd) == -1) {
-    error_set (errno, "fsync: %s", j->target);
-    ret = -1;
-  }
   first_error_destroy (&j->fe);
   pthread_mutex_destroy (&j->lock);
+  free (j->diff);
+  free (j->list);
   return ret;
 }
 
@@ -519,7 +606,7 @@ delta_apply (struct repo *r, struct repo_disk *d, int fd, const char *target,
   if (j.jfd == -1)
     return -1;
   if (djob_run (&j) == 0 &&
-      journal_append (j.jfd, jpath, REC_MIRROR, NULL, 0, 0) == 0)
+      journal_append_sync (j.jfd, jpath, REC_MIRROR, NULL, 0, 0, true) == 0)
     ret = 0;
   close (j.jfd);
   st->chunks = j.n;
@@ -547,7 +634,7 @@ delta_finish (const char *target)
 /* What a journal holds: its header, where each chunk record's data is. */
 struct jscan {
   struct jheader h;
-  bool mirror;
+  bool writing, mirror;
   size_t n;
   uint64_t *pos;                /* file offset of each chunk record */
   uint8_t *bitmap;              /* chunks in the journal */
@@ -565,9 +652,9 @@ record_read (int jfd, uint64_t pos, uint64_t fsize, const struct jheader *h,
   record_check (r, check);
   if (memcmp (r->magic, REC_MAGIC, MAGIC_LEN) != 0 ||
       memcmp (check, r->check, sizeof check) != 0 ||
-      (r->kind != REC_CHUNK && r->kind != REC_MIRROR))
+      (r->kind != REC_CHUNK && r->kind != REC_MIRROR && r->kind != REC_WRITING))
     return 0;
-  if (r->kind == REC_MIRROR)
+  if (r->kind != REC_CHUNK)
     return r->len == 0;
   if (r->len == 0 || r->len > h->chunk_size || r->offset % h->chunk_size ||
       r->offset >= h->size || r->len != MIN (h->chunk_size, h->size - r->offset) ||
@@ -578,16 +665,15 @@ record_read (int jfd, uint64_t pos, uint64_t fsize, const struct jheader *h,
   return memcmp (sha, r->data_sha, sizeof sha) == 0;
 }
 
-/* Read the journal: header, records, a torn last record ignored (2). */
+/* Read the journal's header and commit (into js). */
 static int
-journal_scan (int jfd, const char *jpath, struct jscan *js)
+journal_head (int jfd, const char *jpath, struct jscan *js, uint64_t fsize,
+              uint64_t *records_end)
 {
   uint8_t check[REPO_DIGEST_LEN];
-  CLEANUP_FREE uint8_t *buf = NULL;
-  struct stat st;
-  uint64_t pos = HDR_LEN, nchunks;
+  struct jrecord c;
 
-  if (fstat (jfd, &st) == -1 || pread (jfd, &js->h, HDR_LEN, 0) != HDR_LEN) {
+  if (pread (jfd, &js->h, HDR_LEN, 0) != HDR_LEN) {
     error_set (errno ? errno : EIO, "read the undo journal %s", jpath);
     return -1;
   }
@@ -598,25 +684,47 @@ journal_scan (int jfd, const char *jpath, struct jscan *js)
     error_setx ("%s is not a valid undo journal (header)", jpath);
     return -1;
   }
+  /* No valid commit: its fsync never returned, nothing was written. */
+  js->writing = record_read (jfd, COMMIT_POS, fsize, &js->h, &c, NULL) &&
+    c.kind == REC_WRITING && c.offset >= RECORDS_POS && c.offset <= fsize;
+  *records_end = js->writing ? c.offset : RECORDS_POS;
+  return 0;
+}
+
+/* Read the journal: header, commit, records (invariants 2 and 5). */
+static int
+journal_scan (int jfd, const char *jpath, struct jscan *js)
+{
+  CLEANUP_FREE uint8_t *buf = NULL;
+  struct stat st;
+  uint64_t pos = RECORDS_POS, end, nchunks;
+  struct jrecord r;
+
+  if (fstat (jfd, &st) == -1) {
+    error_set (errno, "fstat: %s", jpath);
+    return -1;
+  }
+  if (journal_head (jfd, jpath, js, st.st_size, &end) == -1)
+    return -1;
   nchunks = DIV_ROUND_UP (js->h.size, js->h.chunk_size);
   js->bitmap = xcalloc (1, nchunks / 8 + 1);
   buf = xmalloc (js->h.chunk_size);
-  while (pos < (uint64_t) st.st_size && !js->mirror) {
-    struct jrecord r;
-    if (!record_read (jfd, pos, st.st_size, &js->h, &r, buf)) {
-      if ((uint64_t) st.st_size - pos <= REC_LEN + js->h.chunk_size)
-        break;                           /* torn: its write never began */
+  for (; pos < end; pos += REC_LEN + r.len) {
+    if (!record_read (jfd, pos, end, &js->h, &r, buf) || r.kind != REC_CHUNK) {
       error_setx ("the undo journal %s is damaged at byte %" PRIu64, jpath, pos);
       return -1;
     }
-    if (r.kind == REC_MIRROR)
-      js->mirror = true;
-    else {
-      js->pos = xrealloc (js->pos, (js->n + 1) * sizeof *js->pos);
-      js->pos[js->n++] = pos;
-      js->bitmap[r.offset / js->h.chunk_size / 8] |= 1u << (r.offset / js->h.chunk_size % 8);
+    js->pos = xrealloc (js->pos, (js->n + 1) * sizeof *js->pos);
+    js->pos[js->n++] = pos;
+    js->bitmap[r.offset / js->h.chunk_size / 8] |= 1u << (r.offset / js->h.chunk_size % 8);
+  }
+  if (js->writing && pos < (uint64_t) st.st_size) {
+    js->mirror = record_read (jfd, pos, st.st_size, &js->h, &r, NULL) &&
+      r.kind == REC_MIRROR;
+    if (!js->mirror && (uint64_t) st.st_size - pos > REC_LEN) {
+      error_setx ("the undo journal %s is damaged at byte %" PRIu64, jpath, pos);
+      return -1;
     }
-    pos += REC_LEN + r.len;
   }
   return 0;
 }

@@ -7,9 +7,9 @@
  * delta_apply writes exactly those 5 and the target is the point's;
  * after writes of "the block copy" (a chunk outside the journal too)
  * delta_undo gives back the original byte for byte and removes the
- * journal.  A torn last record (a crash while appending it) is ignored; a
- * record damaged in the middle, or a journal beside another file than
- * its own, makes undo refuse and keep the journal.
+ * journal.  A torn MIRROR or WRITING record (a crash while appending it)
+ * is ignored; a record damaged in the middle, or a journal beside another
+ * file than its own, makes undo refuse and keep the journal.
  */
 #include <assert.h>
 #include <errno.h>
@@ -110,29 +110,6 @@ apply (struct repo *r, const char *id, const char *target)
   repo_disk_close (d);
 }
 
-/* The disk offset of the last chunk record of a journal (delta.c's
- * layout: a 128-byte header, 64-byte records: kind, len at 8, 12; offset
- * at 16). */
-static uint64_t
-last_record (const char *jpath)
-{
-  int fd = open (jpath, O_RDONLY | O_CLOEXEC);
-  uint64_t pos = 128, last = 0;
-  uint8_t rec[64];
-
-  assert (fd >= 0);
-  while (pread (fd, rec, sizeof rec, pos) == sizeof rec) {
-    uint32_t kind, len;
-    memcpy (&kind, rec + 8, 4);
-    memcpy (&len, rec + 12, 4);
-    if (kind == 1)
-      memcpy (&last, rec + 16, 8);
-    pos += 64 + len;
-  }
-  close (fd);
-  return last;
-}
-
 static void
 poke (const char *path, uint64_t off, size_t len)
 {
@@ -175,26 +152,30 @@ main (void)
   assert (access (jpath, F_OK) == -1 && errno == ENOENT);
   assert (delta_undo (target, s, k, NULL) == 0);       /* nothing to undo */
 
-  /* A crash while appending the last record: torn, never written. */
+  /* Crashes while appending: MIRROR torn (the block copy never began),
+   * played back; WRITING torn (the target never written), only removed. */
   apply (r, id, target);
   assert (stat (jpath, &st) == 0);
+  assert (truncate (jpath, st.st_size - 10) == 0);
+  assert (delta_undo (target, s, k, NULL) == 0);
+  assert (equals (target, stale) && access (jpath, F_OK) == -1);
+  apply (r, id, target);
   {
-    uint64_t off = last_record (jpath);
-    size_t len = MIN ((uint64_t) CS, SIZE - off);
-    int fd = open (target, O_RDWR | O_CLOEXEC);       /* its write never began */
-    assert (fd >= 0 && pwrite (fd, stale + off, len, off) == (ssize_t) len);
+    int fd = open (jpath, O_RDWR | O_CLOEXEC);
+    uint8_t torn[64] = "BBUNDOR1";
+    assert (fd >= 0 && pwrite (fd, torn, sizeof torn, 128) == sizeof torn);
     close (fd);
   }
-  assert (truncate (jpath, st.st_size - 64 - 10) == 0);  /* MIRROR and a bit */
+  make_stale (target);                   /* no write began: the stale disk */
   assert (delta_undo (target, s, k, NULL) == 0);
-  assert (equals (target, stale));
+  assert (equals (target, stale) && access (jpath, F_OK) == -1);
 
   /* A record damaged in the middle: refused, journal kept. */
   apply (r, id, target);
   {
     int fd = open (jpath, O_RDWR | O_CLOEXEC);
     uint8_t b = 0x55;
-    assert (pwrite (fd, &b, 1, 128 + 64 + 100) == 1);  /* first record's data */
+    assert (pwrite (fd, &b, 1, 128 + 64 + 64 + 100) == 1);  /* 1st record's data */
     close (fd);
   }
   assert (delta_undo (target, s, k, NULL) == -1);
