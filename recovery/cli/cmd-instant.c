@@ -475,7 +475,8 @@ print_migrated (const struct instant_session *s,
           res->seconds_pivot);
   if (onto)
     printf ("delta: %" PRIu64 " of %" PRIu64 " chunks differed and were written "
-            "in %.2f s\n", res->delta_written, res->delta_chunks, res->seconds_delta);
+            "in %.2f s (hashing %.2f s)\n", res->delta_written, res->delta_chunks,
+            res->seconds_delta, res->seconds_hash);
   for (i = 0; i < s->ndisks; i++)
     printf ("  disk %s: %s\n", s->disks[i].target, s->disks[i].migrated_to);
 }

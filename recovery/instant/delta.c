@@ -415,6 +415,7 @@ struct djob {
   long crash_at, stall_at;      /* BOOTBACK_DELTA_TEST, 0 if none */
   uint8_t *diff;                /* pass 1: 1 where chunk i differs */
   uint64_t *list, nlist;        /* pass 2: the chunks that differ */
+  double seconds_scan;          /* pass 1 */
   _Atomic uint64_t next, written, done;
   pthread_mutex_t lock;         /* progress */
   struct first_error fe;
@@ -508,6 +509,23 @@ test_hook (struct djob *j, uint64_t written)
       usleep (100000);
 }
 
+/* Chunk c gets the point's content: a hole for a zero chunk (where the
+ * file system can punch one), else the data read and checked through the
+ * library. */
+static int
+write_chunk (struct djob *j, uint64_t c, uint8_t *buf)
+{
+  uint64_t off = c * j->cs;
+  size_t len = clen (j, c);
+
+  if (repo_digest_is_zero (repo_disk_digest (j->d, c)) &&
+      fallocate (j->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off, len) == 0)
+    return 0;
+  if (repo_disk_pread (j->d, NULL, buf, len, off) == -1)
+    return -1;
+  return full_io (true, j->fd, buf, len, off, j->target);
+}
+
 /* Pass 2, a worker: the point's content of each differing chunk (read
  * and checked through the library) written to the target. */
 static void *
@@ -522,8 +540,7 @@ write_worker (void *arg)
     uint64_t c = j->list[i];
     if (cancelled (j))
       error_setx ("interrupted");
-    if (cancelled (j) || repo_disk_pread (j->d, NULL, buf, clen (j, c), c * j->cs) == -1 ||
-        full_io (true, j->fd, buf, clen (j, c), c * j->cs, j->target) == -1) {
+    if (cancelled (j) || write_chunk (j, c, buf) == -1) {
       first_error_record (&j->fe);
       break;
     }
@@ -537,9 +554,11 @@ write_worker (void *arg)
 static int
 djob_passes (struct djob *j)
 {
+  double t0 = now_monotonic ();
   uint64_t c;
 
   run_workers (2, scan_worker, j);
+  j->seconds_scan = now_monotonic () - t0;
   if (first_error_failed (&j->fe))
     return -1;
   j->list = xmalloc ((j->n + 1) * sizeof *j->list);
@@ -611,6 +630,7 @@ delta_apply (struct repo *r, struct repo_disk *d, int fd, const char *target,
   close (j.jfd);
   st->chunks = j.n;
   st->written = j.written;
+  st->seconds_scan = j.seconds_scan;
   st->seconds = now_monotonic () - t0;
   return ret;
 }

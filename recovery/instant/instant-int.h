@@ -124,7 +124,7 @@ struct delta_opts {
 };
 struct delta_stats {
   uint64_t chunks, written;     /* looked at, written (differed) */
-  double seconds;
+  double seconds, seconds_scan; /* all, hashing and comparing */
 };
 /* Make the file of fd (target) disk d's content: create the undo journal,
  * write every chunk whose digest differs (its old content journaled

@@ -311,7 +311,7 @@ struct instant_migrate_result {
   /* onto: chunks looked at and written (those that differed), over all
    * disks, and the seconds the delta took. */
   uint64_t delta_chunks, delta_written;
-  double seconds_delta;
+  double seconds_delta, seconds_hash;  /* the delta, of which hashing */
 };
 
 /* Move a running session's disks to production storage: the backup of each

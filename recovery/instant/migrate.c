@@ -536,6 +536,7 @@ delta_one (struct migration *mg, size_t i, uint64_t base, uint64_t total)
   mg->res->delta_chunks += st.chunks;
   mg->res->delta_written += st.written;
   mg->res->seconds_delta += st.seconds;
+  mg->res->seconds_hash += st.seconds_scan;
   close (j->fd);
   j->fd = -1;
   return r;
