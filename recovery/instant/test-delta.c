@@ -122,16 +122,91 @@ poke (const char *path, uint64_t off, size_t len)
   close (fd);
 }
 
+/* What every case uses: the repository, the point, the session naming
+ * it, the target and its journal. */
+static struct repo *r;
+static char id[TIMESTAMP_LEN + 1], target[4096], jpath[4096];
+static struct instant_session *s;
+static struct instant_session_disk *k;
+
+/* Write the byte string b at off of path. */
+static void
+overwrite (const char *path, const void *b, size_t len, uint64_t off)
+{
+  int fd = open (path, O_RDWR | O_CLOEXEC);
+
+  assert (fd >= 0 && pwrite (fd, b, len, off) == (ssize_t) len);
+  close (fd);
+}
+
+/* Delta, then "the block copy" writes in and out of the journal's chunks:
+ * undo gives the original back and removes the journal. */
+static void
+test_undo_after_mirror (void)
+{
+  struct stat st;
+
+  apply (r, id, target);
+  assert (stat (jpath, &st) == 0 && (st.st_mode & 0777) == 0600);
+  poke (target, 2 * CS + 7, 4000);
+  poke (target, 12 * CS + 9, 4000);
+  assert (delta_undo (target, s, k, NULL) == 0);
+  assert (equals (target, stale));
+  assert (access (jpath, F_OK) == -1 && errno == ENOENT);
+  assert (delta_undo (target, s, k, NULL) == 0);       /* nothing to undo */
+}
+
+/* Crashes while appending: MIRROR torn (the block copy never began),
+ * played back; the commit torn (the target never written), only removed. */
+static void
+test_torn (void)
+{
+  uint8_t torn[64] = "BBUNDOR1";
+  struct stat st;
+
+  apply (r, id, target);
+  assert (stat (jpath, &st) == 0);
+  assert (truncate (jpath, st.st_size - 10) == 0);
+  assert (delta_undo (target, s, k, NULL) == 0);
+  assert (equals (target, stale) && access (jpath, F_OK) == -1);
+  apply (r, id, target);
+  overwrite (jpath, torn, sizeof torn, 128);
+  make_stale (target);                   /* no write began: the stale disk */
+  assert (delta_undo (target, s, k, NULL) == 0);
+  assert (equals (target, stale) && access (jpath, F_OK) == -1);
+}
+
+/* A record damaged in the middle, or another file at the target's path:
+ * refused, both left alone. */
+static void
+test_refused (void)
+{
+  CLEANUP_FREE char *cmd = xasprintf ("cp %s %s.new && mv %s.new %s", target, target,
+                                      target, target);
+  uint8_t b = 0x55;
+
+  apply (r, id, target);
+  overwrite (jpath, &b, 1, 128 + 64 + 64 + 100);  /* the 1st record's data */
+  assert (delta_undo (target, s, k, NULL) == -1);
+  assert (strstr (error_msg (), "damaged") && strstr (error_msg (), "stays"));
+  assert (access (jpath, F_OK) == 0);
+  unlink (jpath);
+
+  apply (r, id, target);
+  assert (system (cmd) == 0);
+  assert (delta_undo (target, s, k, NULL) == -1);
+  assert (strstr (error_msg (), "not the file its undo journal was made for"));
+  assert (equals (target, point) && access (jpath, F_OK) == 0);
+}
+
 int
 main (void)
 {
   struct scratch sc;
-  struct repo *r = scratch_open (&sc, "test-delta", CS);
-  struct instant_session *s = xcalloc (1, sizeof *s);
-  struct instant_session_disk *k = &s->disks[0];
-  char id[TIMESTAMP_LEN + 1], target[4096], jpath[4096];
-  struct stat st;
 
+  r = scratch_open (&sc, "test-delta", CS);
+  s = xcalloc (1, sizeof *s);
+  k = &s->disks[0];
   srandom (16);
   make_point (r, id);
   snprintf (target, sizeof target, "%s/prod.img", sc.dir);
@@ -141,58 +216,9 @@ main (void)
   snprintf (s->point, sizeof s->point, "%s", id);
   snprintf (k->name, sizeof k->name, "vda");
 
-  /* Delta, then "the block copy" writes in and out of the journal's
-   * chunks: undo gives the original back and removes the journal. */
-  apply (r, id, target);
-  assert (stat (jpath, &st) == 0 && (st.st_mode & 0777) == 0600);
-  poke (target, 2 * CS + 7, 4000);
-  poke (target, 12 * CS + 9, 4000);
-  assert (delta_undo (target, s, k, NULL) == 0);
-  assert (equals (target, stale));
-  assert (access (jpath, F_OK) == -1 && errno == ENOENT);
-  assert (delta_undo (target, s, k, NULL) == 0);       /* nothing to undo */
-
-  /* Crashes while appending: MIRROR torn (the block copy never began),
-   * played back; WRITING torn (the target never written), only removed. */
-  apply (r, id, target);
-  assert (stat (jpath, &st) == 0);
-  assert (truncate (jpath, st.st_size - 10) == 0);
-  assert (delta_undo (target, s, k, NULL) == 0);
-  assert (equals (target, stale) && access (jpath, F_OK) == -1);
-  apply (r, id, target);
-  {
-    int fd = open (jpath, O_RDWR | O_CLOEXEC);
-    uint8_t torn[64] = "BBUNDOR1";
-    assert (fd >= 0 && pwrite (fd, torn, sizeof torn, 128) == sizeof torn);
-    close (fd);
-  }
-  make_stale (target);                   /* no write began: the stale disk */
-  assert (delta_undo (target, s, k, NULL) == 0);
-  assert (equals (target, stale) && access (jpath, F_OK) == -1);
-
-  /* A record damaged in the middle: refused, journal kept. */
-  apply (r, id, target);
-  {
-    int fd = open (jpath, O_RDWR | O_CLOEXEC);
-    uint8_t b = 0x55;
-    assert (pwrite (fd, &b, 1, 128 + 64 + 64 + 100) == 1);  /* 1st record's data */
-    close (fd);
-  }
-  assert (delta_undo (target, s, k, NULL) == -1);
-  assert (strstr (error_msg (), "damaged") && strstr (error_msg (), "stays"));
-  assert (access (jpath, F_OK) == 0);
-  unlink (jpath);
-
-  /* Another file at the target's path: both left alone. */
-  apply (r, id, target);
-  {
-    CLEANUP_FREE char *tmp = xasprintf ("%s.new", target);
-    CLEANUP_FREE char *cmd = xasprintf ("cp %s %s && mv %s %s", target, tmp, tmp, target);
-    assert (system (cmd) == 0);
-  }
-  assert (delta_undo (target, s, k, NULL) == -1);
-  assert (strstr (error_msg (), "not the file its undo journal was made for"));
-  assert (equals (target, point) && access (jpath, F_OK) == 0);
+  test_undo_after_mirror ();
+  test_torn ();
+  test_refused ();
 
   free (s);
   repo_close (r);
