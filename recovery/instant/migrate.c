@@ -457,6 +457,11 @@ migrate_prepare (struct migration *mg)
   }
   if (session_load (mg->cat, mg->id, s) == -1)
     return -1;
+  if (s->state == INSTANT_STATE_MIGRATING && s->migrate_pid == 0) {
+    error_setx ("session %" PRId64 " is migrating, not running: %s", mg->id,
+                s->message);      /* an --onto undo that has not succeeded */
+    return -1;
+  }
   if (s->state != INSTANT_STATE_RUNNING) {
     error_setx ("session %" PRId64 " is %s, not running%s", mg->id,
                 instant_state_name (s->state),
