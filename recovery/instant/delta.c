@@ -9,9 +9,12 @@
  * only the chunks that differ are written, with the point's content read
  * through the library (repo_disk_pread: every chunk checked, as every
  * read is).  Then migrate.c's shallow block copy mirrors what the guest
- * wrote since boot onto it and pivots as always.  Two worker threads hash
+ * wrote since boot onto it and pivots as always.  Two passes, each on two
+ * worker threads (both cores): hash and mark the chunks that differ
  * (SHA-256 is the bound; the file is read in chunk order, nearly
- * sequentially).
+ * sequentially; nothing written), then, once the journal holds their old
+ * content, write them (a zero chunk of the point as a punched hole where
+ * the file system can).
  *
  * Undo journal.  Beside the target, named after it, DIR/.NAME.bootback-undo
  * (0600, O_EXCL, O_NOFOLLOW), host byte order (it never leaves the host):
@@ -591,6 +594,7 @@ djob_run (struct djob *j)
   j->size = repo_disk_size (j->d);
   j->n = repo_disk_nchunks (j->d);
   j->diff = xcalloc (1, j->n + 1);
+  posix_fadvise (j->fd, 0, 0, POSIX_FADV_SEQUENTIAL);   /* a hint only */
   pthread_mutex_init (&j->lock, NULL);
   first_error_init (&j->fe);
   ret = djob_passes (j);
