@@ -1104,10 +1104,10 @@ instant_start (struct catalog *cat, const struct instant_opts *o,
 
 /* ---- stop ------------------------------------------------------------------- */
 
-/* Can session s be stopped (not migrated, not being migrated, not
- * stopped already unless discarding)?  -1 with the reason. */
 static int recover_migration (struct instant_session *s);
 
+/* Can session s be stopped (not migrated, not being migrated, not
+ * stopped already unless discarding)?  -1 with the reason. */
 static int
 stop_allowed (const struct instant_session *s, bool discard)
 {
