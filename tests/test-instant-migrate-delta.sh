@@ -12,7 +12,8 @@
 # the stale disk is byte for byte as it was (cmp).  Then the migration
 # itself, the guest paused: exactly the 5 differing chunks written, the
 # disk equal to the guest's view of its disk (what a full migration
-# gives), and the guest runs on it with what it wrote.
+# gives), and the guest runs on it with what it wrote.  Last, a migrate
+# killed mid-delta is undone by `instant stop` of its session too.
 source "$top_srcdir/tests/functions.sh"
 source "$top_srcdir/tests/lib/instant.sh"
 instant_requires cmp python3
@@ -163,4 +164,17 @@ grep -q "/root/data: OK" <<< "$("$qga" --domain tiny exec /bin/sh -c \
     'echo 3 > /proc/sys/vm/drop_caches; sha256sum -c /root/data.sum')" ||
     fail "the guest's data differs on the migrated disk"
 grep -q "^HTTP 200" <<< "$(netns_http "$url")" || fail "VM not serving after the migration"
+
+# 7. A migrate --onto killed mid-delta, then `instant stop` of its
+# session (which does not re-attach): stop restores the disk first.
+bootback instant tiny --name tiny2 --agent-timeout 0 >/dev/null
+mkdir -p "$tmp/prod2"
+cp --sparse=always "$tmp/stale.orig" "$tmp/prod2/tiny.img"
+rc=0
+BOOTBACK_DELTA_TEST=crash@2 "$BOOTBACK" migrate 2 --onto "$tmp/prod2/tiny.img" >/dev/null 2>&1 || rc=$?
+[ "$rc" -eq 137 ] || fail "crash@2 (session 2): exit $rc, expected 137"
+! cmp -s "$tmp/prod2/tiny.img" "$tmp/stale.orig" || fail "crash@2 wrote nothing"
+bootback instant stop 2 --discard
+cmp "$tmp/prod2/tiny.img" "$tmp/stale.orig" || fail "instant stop did not restore the disk"
+[ ! -e "$tmp/prod2/.tiny.img.bootback-undo" ] || fail "undo journal left after stop"
 echo "migrate --onto ok"
