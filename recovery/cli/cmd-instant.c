@@ -411,6 +411,7 @@ cmd_sessions (struct cli *c, int argc, char **argv)
 static const char migrate_usage[] =
   "usage: bootback migrate SESSION --to DIR|FILE [--format qcow2|raw]\n"
   "                        [--connect URI]\n"
+  "       bootback migrate SESSION --onto [DISK=]EXISTING... [--connect URI]\n"
   "\n"
   "Move a running instant-recovery session to production storage with no\n"
   "downtime: libvirt block-copies every disk (backup + the guest's writes)\n"
@@ -418,7 +419,14 @@ static const char migrate_usage[] =
   "copy is in sync, updates the VM's definition, then stops the session's\n"
   "nbdkit and removes its overlays.  If the copy fails (target full or\n"
   "unwritable), the VM keeps running from the backup and migrate can be\n"
-  "run again.\n";
+  "run again.\n"
+  "\n"
+  "  --onto [DISK=]EXISTING  instead of --to: bring an existing raw disk\n"
+  "                     (same size; e.g. the stale production disk) up to\n"
+  "                     date: only the chunks that differ from the point\n"
+  "                     are written, then the guest's writes, then pivot.\n"
+  "                     A one-disk VM takes one FILE; else DISK=FILE for\n"
+  "                     each disk.  A failure gives each its content back.\n";
 
 static volatile int migrate_cancel;
 
@@ -455,6 +463,24 @@ on_progress (void *opaque, uint64_t done, uint64_t total)
   }
 }
 
+static void
+print_migrated (const struct instant_session *s,
+                const struct instant_migrate_result *res, bool onto)
+{
+  char h[32];
+  size_t i;
+
+  printf ("migrated session %" PRId64 " (%s): %s copied in %.2f s, pivot %.3f s\n",
+          s->id, s->name, human_size (res->bytes, h, sizeof h), res->seconds_copy,
+          res->seconds_pivot);
+  if (onto)
+    printf ("delta: %" PRIu64 " of %" PRIu64 " chunks differed and were written "
+            "in %.2f s (hashing %.2f s)\n", res->delta_written, res->delta_chunks,
+            res->seconds_delta, res->seconds_hash);
+  for (i = 0; i < s->ndisks; i++)
+    printf ("  disk %s: %s\n", s->disks[i].target, s->disks[i].migrated_to);
+}
+
 int
 cmd_migrate (struct cli *c, int argc, char **argv)
 {
@@ -462,17 +488,18 @@ cmd_migrate (struct cli *c, int argc, char **argv)
     { "to", required_argument, NULL, 't' },
     { "format", required_argument, NULL, 'f' },
     { "connect", required_argument, NULL, 'c' },
+    { "onto", required_argument, NULL, 'o' },
     { "help", no_argument, NULL, 'h' },
     { 0 }
   };
+  CLEANUP_FREE const char **onto = NULL;
+  size_t nonto = 0;
   struct instant_migrate_opts o = {
     .progress = on_progress, .warn = print_warning, .repo_open = &c->repo_open,
   };
   struct instant_migrate_result res;
   CLEANUP_FREE struct instant_session *s = xcalloc (1, sizeof *s);
   struct mprog mp = { 0 };
-  char h[32];
-  size_t i;
   int opt, r;
 
   while ((opt = getopt_long (argc, argv, "h", lo, NULL)) != -1) {
@@ -480,14 +507,20 @@ cmd_migrate (struct cli *c, int argc, char **argv)
     case 't': o.to = optarg; break;
     case 'f': o.format = optarg; break;
     case 'c': o.uri = optarg; break;
+    case 'o':
+      onto = xrealloc (onto, (nonto + 2) * sizeof *onto);
+      onto[nonto++] = optarg;
+      onto[nonto] = NULL;
+      break;
     case 'h': cli_usage (migrate_usage);
     default: cli_bad_usage (migrate_usage);
     }
   }
-  if (argc - optind != 1 || !o.to) {
-    cli_error ("migrate needs a SESSION and --to DIR|FILE");
+  if (argc - optind != 1 || !o.to == !onto) {
+    cli_error ("migrate needs a SESSION and either --to DIR|FILE or --onto EXISTING");
     cli_bad_usage (migrate_usage);
   }
+  o.onto = onto;
   o.progress_opaque = &mp;
   migrate_env (&o);
   if (cli_catalog (c) == -1)
@@ -510,11 +543,7 @@ cmd_migrate (struct cli *c, int argc, char **argv)
     return 1;
   }
   instant_session_get (c->cat, argv[optind], s);
-  printf ("migrated session %" PRId64 " (%s): %s copied in %.2f s, pivot %.3f s\n",
-          s->id, s->name, human_size (res.bytes, h, sizeof h), res.seconds_copy,
-          res.seconds_pivot);
-  for (i = 0; i < s->ndisks; i++)
-    printf ("  disk %s: %s\n", s->disks[i].target, s->disks[i].migrated_to);
+  print_migrated (s, &res, onto != NULL);
   return 0;
 }
 

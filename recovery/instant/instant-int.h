@@ -122,4 +122,44 @@ void session_trace_store (struct catalog *cat, struct repo *repo,
                           const struct instant_session *s, double from_ago,
                           double upto_ago, const struct instant_caller *w);
 
+/* ---- delta.c: migrate --onto an existing disk -------------------------------- */
+
+/* The undo journal of target: DIR/.NAME.bootback-undo, into buf.  -1 if
+ * it does not fit (error set). */
+int delta_journal_path (const char *target, char *buf, size_t len);
+/* Open path (an existing raw file, not a symbolic link) as the --onto
+ * target of disk k of session s, after every check of delta.c's invariant
+ * 1 (conn: to find the domains using it).  Returns the descriptor
+ * (O_RDWR, an OFD write lock held: close it before QEMU opens the file),
+ * or -1 with the error naming path and what is wrong; nothing written. */
+int delta_target_open (const char *path, const struct instant_session *s,
+                       const struct instant_session_disk *k, virConnectPtr conn);
+struct delta_opts {
+  /* Progress: base + bytes looked at, of total; from worker threads, one
+   * call at a time.  May be NULL. */
+  void (*progress) (void *opaque, uint64_t done, uint64_t total);
+  void *progress_opaque;
+  uint64_t base, total;
+  volatile int *cancel;         /* non-zero: stop, "interrupted" */
+};
+struct delta_stats {
+  uint64_t chunks, written;     /* looked at, written (differed) */
+  double seconds, seconds_scan; /* all, hashing and comparing */
+};
+/* Make the file of fd (target) disk d's content: create the undo journal,
+ * write every chunk whose digest differs (its old content journaled
+ * first), fsync, append the MIRROR record.  0, or -1 with the error: the
+ * journal then stays and delta_undo must run.  st is filled either way. */
+int delta_apply (struct repo *r, struct repo_disk *d, int fd, const char *target,
+                 const struct delta_opts *o, struct delta_stats *st);
+/* The disk pivoted: remove target's journal (a missing one is fine). */
+int delta_finish (const char *target);
+/* Give target its content from before the delta back (invariant 5) and
+ * remove the journal; 0 at once if there is none.  Nothing may write
+ * target meanwhile (no block job).  The point (of s, disk k) is read if
+ * the block copy may have written.  -1 with the error naming target and
+ * its journal, which stays (run again). */
+int delta_undo (const char *target, const struct instant_session *s,
+                const struct instant_session_disk *k, const struct repo_open_opts *ro);
+
 #endif /* BOOTBACK_INSTANT_INT_H */

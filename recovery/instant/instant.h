@@ -159,6 +159,8 @@ struct instant_session_disk {
   char migrated_to[4096];   /* the production image (while migrating:
                                the copy's target) */
   uint64_t size;
+  bool onto;                /* migrated_to is an existing disk (migrate
+                               --onto): never removed, undone (delta.c) */
 };
 struct instant_session {
   int64_t id;
@@ -284,7 +286,12 @@ struct instant_migrate_opts {
   const char *to;           /* a directory (one image per disk, named
                                DOMAIN-DISK.FORMAT) or, for a one-disk VM, a
                                file; must not exist yet */
-  const char *format;       /* "qcow2" (default) or "raw" */
+  /* Instead of to: existing raw disks to bring up to date (delta.c),
+   * NULL-terminated: one "FILE" for a one-disk VM, or "TARGET=FILE" for
+   * every disk.  Only the chunks that differ from the point are written;
+   * a failure gives each its content from before back. */
+  const char *const *onto;
+  const char *format;       /* "qcow2" (default) or "raw"; --onto: raw */
   const char *uri;          /* NULL = the session's */
   const struct repo_open_opts *repo_open;  /* NULL = the defaults */
   /* Progress: bytes copied and total over all disks, called from the
@@ -311,6 +318,10 @@ struct instant_migrate_result {
   double seconds_copy;      /* start of copy to every disk READY */
   double seconds_pivot;     /* pivot of every disk */
   uint64_t bytes;           /* allocated in the new images */
+  /* onto: chunks looked at and written (those that differed), over all
+   * disks, and the seconds the delta took. */
+  uint64_t delta_chunks, delta_written;
+  double seconds_delta, seconds_hash;  /* the delta, of which hashing */
 };
 
 /* Move a running session's disks to production storage: the backup of each
@@ -324,7 +335,9 @@ struct instant_migrate_result {
  * unwritable, gone) every block job is aborted without pivot, the images
  * this attempt created are removed, the VM keeps running from the backup
  * with nothing lost, the state goes back to running, and -1 is returned
- * with the reason (e.g. "no space left on /srv/prod"); it may be retried. */
+ * with the reason (e.g. "no space left on /srv/prod"); it may be retried.
+ * With o->onto the pre-copy is a delta onto existing disks (delta.c),
+ * which a failure before the pivot undoes (each disk as it was). */
 int instant_migrate (struct catalog *cat, int64_t id,
                      const struct instant_migrate_opts *o,
                      struct instant_migrate_result *res);

@@ -28,6 +28,14 @@
  * without pivot, the images it created are removed, the state goes back to
  * running, and the message says why (the target's free space and
  * writability are looked at, since libvirt's event carries no reason).
+ *
+ * --onto (o->onto): the targets are existing raw disks, and the pre-copy
+ * is a delta (delta.c): only the chunks that differ from the point are
+ * written, each journaled first.  Such a target is never removed: a
+ * failure before its pivot undoes the delta (delta_undo: the disk as it
+ * was, byte for byte), a pivot removes its journal (delta_finish).  If
+ * the undo itself fails the state stays migrating (no migrate process),
+ * so the next reattach tries again.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -46,6 +54,8 @@ struct job {
   const char *target;           /* device, e.g. "vda" */
   char dest[4096];
   bool created;                 /* dest made by this attempt */
+  bool onto;                    /* dest is an existing disk (delta.c) */
+  int fd;                       /* onto: dest, locked until the delta; -1 */
   bool started, ready, completed, failed, canceled;
   unsigned long long cur, end;
 };
@@ -171,7 +181,8 @@ abort_all (virDomainPtr dom, struct mctx *m)
   }
   pthread_mutex_unlock (&m->lock);
   for (i = 0; i < m->n; i++)
-    if ((m->jobs[i].started || m->jobs[i].created) && !m->jobs[i].completed)
+    if ((m->jobs[i].started || m->jobs[i].created) && !m->jobs[i].completed &&
+        !m->jobs[i].onto)
       unlink (m->jobs[i].dest);
 }
 
@@ -269,6 +280,72 @@ precopy (const struct instant_session_disk *k, const char *dest,
   return 0;
 }
 
+/* dest = realpath of file's directory + its name (the name itself is
+ * not resolved: a symbolic link there is refused later). */
+static int
+resolve_dest (const char *file, char dest[4096])
+{
+  CLEANUP_FREE char *d = xstrdup (file);
+  char rp[PATH_MAX];
+
+  if (!realpath (dirname (d), rp)) {
+    error_set (errno, "target directory of %s", file);
+    return -1;
+  }
+  return path_set (dest, 4096, "%s/%s", rp,
+                   strrchr (file, '/') ? strrchr (file, '/') + 1 : file);
+}
+
+/* The disk of s an --onto spec names ("TARGET=FILE"), or -1 if it names
+ * none (then it is all a file name); *file set. */
+static int
+onto_disk (const struct instant_session *s, const char *spec, const char **file)
+{
+  const char *eq = strchr (spec, '=');
+  size_t i;
+
+  *file = spec;
+  for (i = 0; eq && i < s->ndisks; i++)
+    if (strlen (s->disks[i].target) == (size_t) (eq - spec) &&
+        strncmp (s->disks[i].target, spec, eq - spec) == 0) {
+      *file = eq + 1;
+      return (int) i;
+    }
+  return -1;
+}
+
+/* --onto: every disk gets an existing file (checked later, when opened). */
+static int
+plan_onto (const struct instant_session *s, const char *const *onto, struct mctx *m)
+{
+  size_t i;
+
+  for (i = 0; onto[i]; i++) {
+    const char *file;
+    int d = onto_disk (s, onto[i], &file);
+    if (d < 0 && (s->ndisks != 1 || onto[1])) {
+      error_setx ("--onto %s: %s has %zu disks: give --onto DISK=FILE for each "
+                  "(disks: %s%s)", onto[i], s->name, s->ndisks, s->disks[0].target,
+                  s->ndisks > 1 ? ", ..." : "");
+      return -1;
+    }
+    d = d < 0 ? 0 : d;
+    if (m->jobs[d].onto) {
+      error_setx ("--onto: disk %s is given twice", s->disks[d].target);
+      return -1;
+    }
+    if (resolve_dest (file, m->jobs[d].dest) == -1)
+      return -1;
+    m->jobs[d].onto = true;
+  }
+  for (i = 0; i < s->ndisks; i++)
+    if (!m->jobs[i].onto) {
+      error_setx ("disk %s of %s has no --onto target", s->disks[i].target, s->name);
+      return -1;
+    }
+  return 0;
+}
+
 static int
 plan_targets (const struct instant_session *s, const char *to, const char *format,
               struct mctx *m)
@@ -288,19 +365,12 @@ plan_targets (const struct instant_session *s, const char *to, const char *forma
         return -1;
   }
   else {
-    CLEANUP_FREE char *d = xstrdup (to);
-    char rp[PATH_MAX];
     if (s->ndisks != 1) {
       error_setx ("%s is not a directory; %s has %zu disks: give a directory",
                   to, s->name, s->ndisks);
       return -1;
     }
-    if (!realpath (dirname (d), rp)) {
-      error_set (errno, "target directory of %s", to);
-      return -1;
-    }
-    if (path_set (m->jobs[0].dest, sizeof m->jobs[0].dest, "%s/%s", rp,
-                  strrchr (to, '/') ? strrchr (to, '/') + 1 : to) == -1)
+    if (resolve_dest (to, m->jobs[0].dest) == -1)
       return -1;
   }
   for (i = 0; i < s->ndisks; i++) {
@@ -330,6 +400,7 @@ struct migration {
   virConnectPtr conn;
   virDomainPtr dom;
   struct virt_copy_params params; /* of every block copy */
+  struct repo *repo;            /* onto: the point's repository */
   int cb;                       /* block job event callback, -1 if none */
   bool migrating;               /* the row says migrating (ours) */
   double t0, t1;                /* copy started, every disk ready */
@@ -343,6 +414,30 @@ enum undo {
   UNDO_PARTIAL_KEEP,            /* every disk pivoted, the definition not */
 };
 
+/* --onto: open (and lock) every target after its checks (delta.c), each
+ * a different file.  Nothing is written. */
+static int
+open_onto (struct migration *mg)
+{
+  struct mctx *m = mg->m;
+  struct stat st[INSTANT_MAX_DISKS];
+  size_t i, k;
+
+  for (i = 0; i < m->n; i++) {
+    m->jobs[i].fd = delta_target_open (m->jobs[i].dest, mg->s, &mg->s->disks[i],
+                                       mg->conn);
+    if (m->jobs[i].fd == -1 || fstat (m->jobs[i].fd, &st[i]) == -1)
+      return -1;
+    for (k = 0; k < i; k++)
+      if (st[k].st_dev == st[i].st_dev && st[k].st_ino == st[i].st_ino) {
+        error_setx ("%s is given for both %s and %s", m->jobs[i].dest,
+                    m->jobs[k].target, m->jobs[i].target);
+        return -1;
+      }
+  }
+  return 0;
+}
+
 /* Everything that can be checked before anything changes: the format,
  * the session running, the targets free, the domain running. */
 static int
@@ -355,8 +450,18 @@ migrate_prepare (struct migration *mg)
     error_setx ("--format %s: use qcow2 or raw", mg->format);
     return -1;
   }
+  if (mg->o->onto && mg->o->format && strcmp (mg->o->format, "raw") != 0) {
+    error_setx ("--onto writes raw disks only: --format %s refused (qcow2 "
+                "targets are not supported)", mg->o->format);
+    return -1;
+  }
   if (session_load (mg->cat, mg->id, s) == -1)
     return -1;
+  if (s->state == INSTANT_STATE_MIGRATING && s->migrate_pid == 0) {
+    error_setx ("session %" PRId64 " is migrating, not running: %s", mg->id,
+                s->message);      /* an --onto undo that has not succeeded */
+    return -1;
+  }
   if (s->state != INSTANT_STATE_RUNNING) {
     error_setx ("session %" PRId64 " is %s, not running%s", mg->id,
                 instant_state_name (s->state),
@@ -365,9 +470,12 @@ migrate_prepare (struct migration *mg)
     return -1;
   }
   mg->m->n = s->ndisks;
-  for (i = 0; i < s->ndisks; i++)
+  for (i = 0; i < s->ndisks; i++) {
     mg->m->jobs[i].target = s->disks[i].target;
-  if (plan_targets (s, mg->o->to, mg->format, mg->m) == -1 ||
+    mg->m->jobs[i].fd = -1;
+  }
+  if ((mg->o->onto ? plan_onto (s, mg->o->onto, mg->m)
+       : plan_targets (s, mg->o->to, mg->format, mg->m)) == -1 ||
       virt_event_thread_start () == -1)
     return -1;
   mg->conn = virt_connect (mg->o->uri ? mg->o->uri : s->uri);
@@ -379,7 +487,7 @@ migrate_prepare (struct migration *mg)
                 "(virsh start %s) and migrate again", s->name, mg->id, s->name);
     return -1;
   }
-  return 0;
+  return mg->o->onto ? open_onto (mg) : 0;
 }
 
 /* running -> migrating (invariant 4); the targets recorded first, so a
@@ -391,8 +499,10 @@ migrate_begin (struct migration *mg)
   size_t i;
   int r;
 
-  for (i = 0; i < s->ndisks; i++)
+  for (i = 0; i < s->ndisks; i++) {
     memcpy (s->disks[i].migrated_to, mg->m->jobs[i].dest, sizeof mg->m->jobs[i].dest);
+    s->disks[i].onto = mg->m->jobs[i].onto;
+  }
   s->migrate_pid = getpid ();
   if (session_set_state (s, INSTANT_STATE_MIGRATING) == -1)
     return -1;
@@ -408,8 +518,37 @@ migrate_begin (struct migration *mg)
   return 0;
 }
 
-/* Start disk i's copy: the pre-copy with qemu-img (unless full), then the
- * block copy.  -1 with the error. */
+/* --onto: the delta of disk i onto its existing target (delta.c), then
+ * the target's lock is let go for QEMU.  -1 with the error. */
+static int
+delta_one (struct migration *mg, size_t i, uint64_t base, uint64_t total)
+{
+  struct job *j = &mg->m->jobs[i];
+  const struct instant_session_disk *k = &mg->s->disks[i];
+  struct delta_opts o = { mg->o->progress, mg->o->progress_opaque, base, total,
+                          mg->o->cancel };
+  struct delta_stats st = { 0 };
+  struct repo_disk *d;
+  int r;
+
+  if (!mg->repo)
+    mg->repo = repo_open_with (mg->s->repo, mg->o->repo_open);
+  d = mg->repo ? repo_disk_open (mg->repo, mg->s->vm, mg->s->point, k->name) : NULL;
+  if (!d)
+    return -1;
+  r = delta_apply (mg->repo, d, j->fd, j->dest, &o, &st);
+  repo_disk_close (d);
+  mg->res->delta_chunks += st.chunks;
+  mg->res->delta_written += st.written;
+  mg->res->seconds_delta += st.seconds;
+  mg->res->seconds_hash += st.seconds_scan;
+  close (j->fd);
+  j->fd = -1;
+  return r;
+}
+
+/* Start disk i's copy: the pre-copy with qemu-img (unless full), or the
+ * delta (onto), then the block copy.  -1 with the error. */
 static int
 migrate_start_job (struct migration *mg, size_t i, bool full, uint64_t *base,
                    uint64_t total)
@@ -422,7 +561,13 @@ migrate_start_job (struct migration *mg, size_t i, bool full, uint64_t *base,
   unsigned flags = VIR_DOMAIN_BLOCK_COPY_TRANSIENT_JOB;
   char why[1024];
 
-  if (!full) {
+  if (j->onto) {
+    if (delta_one (mg, i, *base, total) == -1)
+      return -1;
+    *base += mg->s->disks[i].size;
+    flags |= VIR_DOMAIN_BLOCK_COPY_SHALLOW | VIR_DOMAIN_BLOCK_COPY_REUSE_EXT;
+  }
+  else if (!full) {
     j->created = true;
     if (precopy (&mg->s->disks[i], j->dest, mg->format, mg->o, *base, total) == -1) {
       if (strcmp (error_msg (), "interrupted") != 0 &&
@@ -438,11 +583,12 @@ migrate_start_job (struct migration *mg, size_t i, bool full, uint64_t *base,
   if (virt_block_copy (mg->dom, j->target, dxml, &mg->params, flags) == -1) {
     snprintf (why, sizeof why, "%s", virt_failure ());
     error_setx ("block copy of %s to %s: %s", j->target, j->dest, why);
-    if (access (j->dest, F_OK) == 0)
+    if (!j->onto && access (j->dest, F_OK) == 0)
       j->created = true;        /* so abort_all removes what libvirt made */
     return -1;
   }
-  j->created = j->started = true;
+  j->created = !j->onto;
+  j->started = true;
   return 0;
 }
 
@@ -453,7 +599,7 @@ migrate_start_job (struct migration *mg, size_t i, bool full, uint64_t *base,
 static int
 migrate_copy (struct migration *mg)
 {
-  bool full = mg->o->full_copy;
+  bool full = mg->o->full_copy && !mg->o->onto;
   uint64_t total = 0, base = 0;
   size_t i;
 
@@ -599,6 +745,10 @@ migrate_pivot (struct migration *mg, enum undo *undo)
       return -1;
     }
     memcpy (mg->s->disks[i].migrated_to, j->dest, sizeof j->dest);
+    if (j->onto && delta_finish (j->dest) == -1) {
+      struct instant_caller w = { mg->o->warn, mg->o->warn_opaque, NULL };
+      session_warn (&w, "%s (the disk pivoted; remove it)", error_msg ());
+    }
   }
   res->seconds_pivot = now_monotonic () - mg->t1;
   /* What now lives on production storage. */
@@ -677,6 +827,37 @@ migrate_finish (struct migration *mg)
   session_save (mg->cat, s, NULL);
 }
 
+/* --onto: every target not pivoted gets its content from before back
+ * (the jobs aborted first).  If that fails the state stays migrating with
+ * no migrate process, so the next reattach tries again; -1 then, the
+ * error saying both. */
+static int
+undo_onto (struct migration *mg, const char *why)
+{
+  struct instant_session *s = mg->s;
+  size_t i;
+
+  for (i = 0; i < mg->m->n; i++) {
+    struct job *j = &mg->m->jobs[i];
+    if (!j->onto || j->completed)
+      continue;
+    /* QEMU must have let go of it (abort_all waits 10 s at most). */
+    if (j->started && virt_block_job_info (mg->dom, j->target, NULL) != 0)
+      error_setx ("the block job of %s did not end; %s stays as the delta left it",
+                  j->target, j->dest);
+    else if (delta_undo (j->dest, s, &s->disks[i], mg->o->repo_open) == 0)
+      continue;
+    text_set (s->message, sizeof s->message, "migration failed: %s; then %s; "
+              "the VM runs from the backup, the next `bootback sessions` "
+              "tries again", why, error_msg ());
+    s->migrate_pid = 0;
+    session_save (mg->cat, s, NULL);
+    error_restore (error_errno (), s->message);
+    return -1;
+  }
+  return 0;
+}
+
 /* A failure after running -> migrating: undo what undo says, back to
  * running with a message; the error stays (as that message for a failed
  * copy). */
@@ -693,6 +874,8 @@ migrate_undo (struct migration *mg, enum undo undo)
      * overlays. */
     if (undo == UNDO_PARTIAL) {
       abort_all (mg->dom, mg->m);
+      if (undo_onto (mg, e_msg) == -1)
+        return;
       for (i = 0; i < mg->m->n; i++)
         if (!mg->m->jobs[i].completed)
           s->disks[i].migrated_to[0] = '\0';
@@ -706,11 +889,14 @@ migrate_undo (struct migration *mg, enum undo undo)
   }
   if (undo == UNDO_JOBS)
     abort_all (mg->dom, mg->m);
+  if (undo_onto (mg, e_msg) == -1)
+    return;
   for (i = 0; i < s->ndisks; i++)
     s->disks[i].migrated_to[0] = '\0';
   session_set_state (s, INSTANT_STATE_RUNNING);
   text_set (s->message, sizeof s->message, "migration failed: %s; the VM runs "
-            "from the backup, nothing was lost", e_msg);
+            "from the backup, nothing was lost%s", e_msg,
+            mg->o->onto ? " (every --onto disk is as it was)" : "");
   s->migrate_pid = 0;
   session_save (mg->cat, s, NULL);
   error_restore (e_errno, s->message);
@@ -744,10 +930,11 @@ instant_migrate (struct catalog *cat, int64_t id,
 {
   struct migration mg = {
     .cat = cat, .id = id, .o = o, .res = res, .cb = -1,
-    .format = o->format ? o->format : "qcow2",
+    .format = o->format ? o->format : o->onto ? "raw" : "qcow2",
     .s = xmalloc (sizeof *mg.s), .m = xcalloc (1, sizeof *mg.m),
   };
   enum undo undo;
+  size_t i;
   int ret = -1;
 
   pthread_mutex_init (&mg.m->lock, NULL);
@@ -758,6 +945,10 @@ instant_migrate (struct catalog *cat, int64_t id,
     if (ret == -1)
       migrate_undo (&mg, undo);
   }
+  for (i = 0; i < mg.m->n; i++)
+    if (mg.m->jobs[i].fd >= 0)
+      close (mg.m->jobs[i].fd);
+  repo_close (mg.repo);
   virt_events_deregister (mg.conn, mg.cb);
   if (mg.dom)
     virDomainFree (mg.dom);

@@ -27,6 +27,13 @@ recovery/instant/test-session-state: recovery/instant/test-session-state.o \
 	  $(call pc_libs,jansson sqlite3) $(REPO_LIBS) -lm -lpthread
 TEST_BINS += recovery/instant/test-session-state
 TESTS     += recovery/instant/test-session-state
+# The delta of migrate --onto and its undo journal (delta.c), in /tmp.
+recovery/instant/test-delta: recovery/instant/test-delta.o \
+                             $(INSTANT_A) $(CATALOG_A) $(REPO_A) $(VIRT_A) $(UTIL_A)
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDFLAGS) $(INSTANT_LIBS) \
+	  $(call pc_libs,jansson sqlite3) $(REPO_LIBS) -lm -lpthread
+TEST_BINS += recovery/instant/test-delta
+TESTS     += recovery/instant/test-delta
 
 # fuzz-domain-xml (libFuzzer, see the Makefile): the rewrite, its
 # allow-list and the backup side's disk parser; lab/test-fuzz.sh runs it.

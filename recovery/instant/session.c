@@ -72,7 +72,10 @@
  *     on the row, which records the migrating process's pid; a reattach
  *     finding that pid dead aborts the block jobs and goes back to running.
  *  5. A failed migration leaves every disk on its overlay (block jobs
- *     aborted without pivot) and removes the images it created.
+ *     aborted without pivot) and removes the images it created; an
+ *     existing disk it wrote (migrate --onto) gets its content from before
+ *     back (delta.c), and while that has not succeeded the state stays
+ *     migrating (no migrate process), so reattach and stop try again.
  *  6. Sockets live in the session's 0700 directory; a supervisor removes a
  *     stale socket before it starts an nbdkit on it.
  *  7. Only domains this library defined are destroyed: by UUID, and only if
@@ -260,6 +263,7 @@ from_row (const struct catalog_session *r, struct instant_session *s)
     copy (k->overlay, sizeof k->overlay, jstr (e, "overlay"));
     copy (k->migrated_to, sizeof k->migrated_to, jstr (e, "migrated_to"));
     k->size = json_integer_value (json_object_get (e, "size"));
+    k->onto = json_is_true (json_object_get (e, "onto"));
   }
   json_decref (d);
 }
@@ -293,6 +297,8 @@ data_json (const struct instant_session *s)
                                              "overlay", k->overlay,
                                              "migrated_to", k->migrated_to,
                                              "size", (json_int_t) k->size));
+    if (k->onto)
+      json_object_set_new (json_array_get (disks, i), "onto", json_true ());
   }
   json_object_set_new (d, "disks", disks);
   out = json_dumps (d, JSON_COMPACT | JSON_PRESERVE_ORDER);
@@ -1102,6 +1108,8 @@ instant_start (struct catalog *cat, const struct instant_opts *o,
 
 /* ---- stop ------------------------------------------------------------------- */
 
+static int recover_migration (struct instant_session *s);
+
 /* Can session s be stopped (not migrated, not being migrated, not
  * stopped already unless discarding)?  -1 with the reason. */
 static int
@@ -1165,6 +1173,11 @@ instant_stop_with (struct catalog *cat, int64_t id,
   if (session_load (cat, id, s) == -1 || stop_allowed (s, o->discard) == -1 ||
       stop_connect (s, o->uri, &conn) == -1)
     goto out;
+  /* A dead migration's --onto disks are restored first (delta.c). */
+  if (s->state == INSTANT_STATE_MIGRATING && recover_migration (s) == -1) {
+    error_prefix ("cannot stop session %" PRId64, s->id);
+    goto out;
+  }
   /* Refused before anything is undone if the diagram does not allow it. */
   if (session_set_state (s, INSTANT_STATE_STOPPED) == -1)
     goto out;
@@ -1212,32 +1225,83 @@ collect (void *opaque, const struct instant_session *s)
   return 0;
 }
 
-/* A migration whose process died: abort its block jobs, back to running. */
-static void
+/* An --onto disk of a dead migration (d: the domain, NULL if gone; live:
+ * its live XML): pivoted, its journal goes; else, once no block job
+ * writes it, its content from before comes back (delta.c).  -1 if not. */
+static int
+recover_onto (struct instant_session *s, struct instant_session_disk *k,
+              virDomainPtr d, const char *live)
+{
+  if (live && xml_disk_source_is (live, k->target, k->migrated_to) == 1)
+    return delta_finish (k->migrated_to);
+  if (d && (!live || (virDomainIsActive (d) == 1 &&
+                      virt_block_job_info (d, k->target, NULL) != 0))) {
+    error_setx ("%s: the domain's block job did not end (or libvirt could not "
+                "say); it stays as the delta left it", k->migrated_to);
+    return -1;
+  }
+  if (delta_undo (k->migrated_to, s, k, NULL) == -1)
+    return -1;
+  k->migrated_to[0] = '\0';
+  k->onto = false;
+  return 0;
+}
+
+/* A migration whose process died: abort its block jobs, back to running.
+ * -1 (the error set; the state must stay migrating, the next reattach
+ * tries again) if an --onto disk could not be restored. */
+static int
 recover_migration (struct instant_session *s)
 {
   CLEANUP_VIR_CONNECT virConnectPtr conn = virt_connect (s->uri);
   CLEANUP_VIR_DOMAIN virDomainPtr d = NULL;
   CLEANUP_FREE char *live = NULL;
   size_t i;
+  int ret = 0;
 
-  if (!conn)
-    return;
+  if (!conn) {
+    for (i = 0; i < s->ndisks; i++)
+      if (s->disks[i].onto && s->disks[i].migrated_to[0])
+        return -1;                       /* QEMU may still write it */
+    return 0;
+  }
   d = virt_domain_by_uuid (conn, s->uuid);
-  if (!d)
-    return;
-  for (i = 0; i < s->ndisks; i++)
+  for (i = 0; d && i < s->ndisks; i++)
     virt_block_job_abort_wait (d, s->disks[i].target, 10);
-  /* Targets the VM does not use (not pivoted) go (invariant 5). */
-  live = virt_domain_xml (d, 0);
-  for (i = 0; live && i < s->ndisks; i++) {
+  live = d ? virt_domain_xml (d, 0) : NULL;
+  /* Targets the VM does not use (not pivoted) go (invariant 5); --onto
+   * disks get their content back instead. */
+  for (i = 0; i < s->ndisks; i++) {
     struct instant_session_disk *k = &s->disks[i];
-    if (k->migrated_to[0] &&
-        xml_disk_source_is (live, k->target, k->migrated_to) != 1) {
+    if (!k->migrated_to[0])
+      continue;
+    if (k->onto) {
+      if (recover_onto (s, k, d, live) == -1 && ret == 0)
+        ret = -1;
+    }
+    else if (live && xml_disk_source_is (live, k->target, k->migrated_to) != 1) {
       unlink (k->migrated_to);
       k->migrated_to[0] = '\0';
     }
   }
+  return ret;
+}
+
+/* A session left migrating by a dead migrate: recovered, back to running
+ * (or, if an --onto disk could not be restored, still migrating with the
+ * reason). */
+static void
+reattach_migration (struct catalog *cat, struct instant_session *s)
+{
+  bool ok = recover_migration (s) == 0;
+
+  if (ok)
+    session_set_state (s, INSTANT_STATE_RUNNING);
+  text_set (s->message, sizeof s->message, "the migration was interrupted%s%s%s",
+            ok ? "; run migrate again" : " and ", ok ? "" : error_msg (),
+            ok ? "" : "; the next bootback sessions tries again");
+  s->migrate_pid = 0;
+  session_save (cat, s, instant_state_name (INSTANT_STATE_MIGRATING));
 }
 
 int
@@ -1256,14 +1320,8 @@ instant_reattach (struct catalog *cat, const char *home)
     if (session_load (cat, r->ids[i], s) == -1)
       continue;
     if (s->state == INSTANT_STATE_MIGRATING &&
-        !pid_matches (s->migrate_pid, 0, "migrate")) {
-      recover_migration (s);
-      session_set_state (s, INSTANT_STATE_RUNNING);
-      copy (s->message, sizeof s->message,
-            "the migration was interrupted; run migrate again");
-      s->migrate_pid = 0;
-      session_save (cat, s, instant_state_name (INSTANT_STATE_MIGRATING));
-    }
+        !pid_matches (s->migrate_pid, 0, "migrate"))
+      reattach_migration (cat, s);
     if (instant_supervisor_alive (s))
       continue;
     if (supervisor_spawn (s, home) == -1) {

@@ -2,7 +2,7 @@
 /*
  * Test hooks: the environment variables through which the test suite
  * injects faults, crashes and programs (BOOTBACK_FAULT, BOOTBACK_CRASH_STEP,
- * BOOTBACK_BACKUP_TEST, BOOTBACK_LAB_TEST_HOOK, BOOTBACK_NBDKIT,
+ * BOOTBACK_DELTA_TEST, BOOTBACK_BACKUP_TEST, BOOTBACK_LAB_TEST_HOOK, BOOTBACK_NBDKIT,
  * BOOTBACK_NBDKIT_PLUGIN, BOOTBACK_EXE, BOOTBACK_NO_PIDFD).  Every read of one goes through
  * test_hook_env().
  *

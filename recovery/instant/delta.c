@@ -1,0 +1,865 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Delta migrate-back: `bootback migrate SESSION --onto EXISTING`.  After an
+ * outage the production disk often survives, only stale.  Instead of the
+ * pre-copy of the whole point (migrate.c), the existing raw disk is read
+ * chunk by chunk, each chunk hashed with the repository's chunk digest
+ * (repo_chunk_digest; an all-zero chunk, or one wholly in a hole of the
+ * file, is the zero digest) and compared with the point's fixed index;
+ * only the chunks that differ are written, with the point's content read
+ * through the library (repo_disk_pread: every chunk checked, as every
+ * read is).  Then migrate.c's shallow block copy mirrors what the guest
+ * wrote since boot onto it and pivots as always.  Two passes, each on two
+ * worker threads (both cores): hash and mark the chunks that differ
+ * (SHA-256 is the bound; the file is read in chunk order, nearly
+ * sequentially; nothing written), then, once the journal holds their old
+ * content, write them (a zero chunk of the point as a punched hole where
+ * the file system can).
+ *
+ * Undo journal.  Beside the target, named after it, DIR/.NAME.bootback-undo
+ * (0600, O_EXCL, O_NOFOLLOW), host byte order (it never leaves the host):
+ *
+ *   header  128 bytes: "BBUNDO01", version, chunk size, disk size, the
+ *           target's st_dev and st_ino, SHA-256 of the first 96 bytes
+ *   commit  64 bytes, zeros until the record WRITING is written there
+ *           once, its offset field the end of the CHUNK records: every
+ *           one is durable, the target may be written
+ *   records 64 bytes each: "BBUNDOR1", kind, length, offset, SHA-256 of
+ *           the data, 8 bytes of the SHA-256 of the first 56; then, for
+ *           kind CHUNK, the chunk's old content (length bytes); after the
+ *           CHUNKs, MIRROR (no data): the delta is complete and durable,
+ *           the block copy may write.
+ *
+ * Invariants:
+ *  1. Nothing is written to a target before every check passed (a regular
+ *     file, not a symbolic link, raw: no image header, the disk's size, not
+ *     the session's own file, used by no libvirt domain, no other process
+ *     holding a lock on it, no journal beside it) and its journal exists
+ *     with its header, fsync'd, its directory fsync'd.  The target is held
+ *     with an OFD write lock (QEMU's image locks conflict with it) until
+ *     the block copy needs it.
+ *  2. Every chunk the delta writes has its old content in the journal,
+ *     fsync'd, and then the commit WRITING, fsync'd, before the first byte
+ *     is written to the target; a delta writes a chunk at most once.  (A
+ *     journal without a valid commit: nothing was written, undo only
+ *     removes it.)
+ *  3. A chunk that is not in the journal had the point's content when the
+ *     delta read it (the same digest).
+ *  4. The MIRROR record is appended (fsync'd) after the delta is complete
+ *     and the target fsync'd, and before the block copy starts: from then
+ *     on QEMU may write any chunk.
+ *  5. Undo (delta_undo): if MIRROR is there, every chunk not in the
+ *     journal is made the point's again (by 3, its original content);
+ *     then every journaled chunk gets its old content back; fsync; the
+ *     journal is removed.  The result is the original disk byte for byte.
+ *     Undo is idempotent (its writes are all of original content), so a
+ *     crash during undo is undone again.  A torn record can only be one
+ *     whose fsync never returned: the commit (nothing written) or MIRROR
+ *     (the block copy never started); it is ignored.  Any other invalid
+ *     record before the commit's end is damage: undo refuses.
+ *  6. The journal is removed only after an undo completed or after the
+ *     disk's pivot completed (delta_finish), and never played back onto a
+ *     file that is not the one it was made for (st_dev, st_ino) or that a
+ *     domain runs from (the callers check the live XML first).
+ *
+ * So a failure leaves the existing disk either untouched (undo) or, once
+ * pivoted, the guest's disk; never a mix.  Where a crash is recovered:
+ * migrate.c undoes every failure before the pivot at once; a killed
+ * migrate is undone by the next reattach (every `bootback sessions`,
+ * `instant`, `migrate`) or by `instant stop` of the session (session.c,
+ * recover_migration).
+ *
+ * Test hook BOOTBACK_DELTA_TEST: "crash@N" kills the process (SIGKILL)
+ * after the Nth chunk written, "stall@N" waits there until cancelled.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+
+#include "recovery/instant/instant-int.h"
+
+#define JOURNAL_SUFFIX ".bootback-undo"
+#define HDR_MAGIC "BBUNDO01"
+#define REC_MAGIC "BBUNDOR1"
+#define MAGIC_LEN 8
+#define HDR_LEN 128
+#define HDR_CHECKED 96
+#define COMMIT_POS HDR_LEN
+#define RECORDS_POS (HDR_LEN + REC_LEN)
+#define REC_LEN 64
+#define REC_CHECKED 56
+enum { REC_CHUNK = 1, REC_MIRROR = 2, REC_WRITING = 3 };
+
+struct jheader {
+  char magic[MAGIC_LEN];
+  uint32_t version, chunk_size;
+  uint64_t size, dev, ino;
+  uint8_t reserved[HDR_CHECKED - 40];
+  uint8_t check[REPO_DIGEST_LEN];
+};
+_Static_assert (sizeof (struct jheader) == HDR_LEN, "journal header size");
+
+struct jrecord {
+  char magic[MAGIC_LEN];
+  uint32_t kind, len;
+  uint64_t offset;
+  uint8_t data_sha[REPO_DIGEST_LEN];
+  uint8_t check[REC_LEN - REC_CHECKED];
+};
+_Static_assert (sizeof (struct jrecord) == REC_LEN, "journal record size");
+
+int
+delta_journal_path (const char *target, char *buf, size_t len)
+{
+  CLEANUP_FREE char *d = xstrdup (target), *b = xstrdup (target);
+
+  return path_set (buf, len, "%s/.%s" JOURNAL_SUFFIX, dirname (d), basename (b));
+}
+
+/* fsync the directory holding path.  -1 with the error. */
+static int
+sync_dir_of (const char *path)
+{
+  CLEANUP_FREE char *d = xstrdup (path);
+  const char *dir = dirname (d);
+  int fd = open (dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+  if (fd == -1 || fsync (fd) == -1) {
+    error_set (errno, "fsync: %s", dir);
+    if (fd >= 0)
+      close (fd);
+    return -1;
+  }
+  close (fd);
+  return 0;
+}
+
+/* pread/pwrite all of len, or -1 with the error naming path. */
+static int
+full_io (bool write, int fd, void *buf, size_t len, uint64_t off, const char *path)
+{
+  size_t done = 0;
+
+  while (done < len) {
+    ssize_t r = write ? pwrite (fd, (char *) buf + done, len - done, off + done)
+      : pread (fd, (char *) buf + done, len - done, off + done);
+    if (r == -1 && errno == EINTR)
+      continue;
+    if (r <= 0) {
+      error_set (r == 0 ? EIO : errno, "%s %s at byte %" PRIu64,
+                 write ? "write" : "read", path, off + done);
+      return -1;
+    }
+    done += r;
+  }
+  return 0;
+}
+
+/* ---- the target's checks -------------------------------------------------- */
+
+/* An image format's signature at the start of fd's file, or NULL (raw). */
+static const char *
+image_format (int fd)
+{
+  static const struct { size_t off; const char *magic; size_t len; const char *name; }
+  sig[] = {
+    { 0, "QFI\xfb", 4, "qcow2" }, { 0, "QED\0", 4, "qed" },
+    { 0, "KDMV", 4, "vmdk" }, { 0, "# Disk DescriptorFile", 21, "vmdk" },
+    { 0, "vhdxfile", 8, "vhdx" }, { 0, "conectix", 8, "vpc" },
+    { 0x40, "\x7f\x10\xda\xbe", 4, "vdi" }, { 0, "LUKS\xba\xbe", 6, "luks" },
+  };
+  uint8_t buf[512] = { 0 };
+  size_t i;
+
+  if (pread (fd, buf, sizeof buf, 0) < 0)
+    return NULL;
+  for (i = 0; i < sizeof sig / sizeof sig[0]; i++)
+    if (memcmp (buf + sig[i].off, sig[i].magic, sig[i].len) == 0)
+      return sig[i].name;
+  return NULL;
+}
+
+/* Is the file (dev, ino) the top-level disk of a domain libvirt has (live
+ * or persistent definition)?  1 and its name and disk in why, 0, -1. */
+static int
+used_by_domain (virConnectPtr conn, const struct stat *st, char *why, size_t len)
+{
+  virDomainPtr *doms = NULL;
+  int n = virt_domain_list (conn, &doms), i, found = 0;
+
+  if (n < 0)
+    return -1;
+  for (i = 0; i < n && !found; i++) {
+    unsigned fl[] = { 0, VIR_DOMAIN_XML_INACTIVE };
+    size_t f;
+    for (f = 0; f < 2 && !found; f++) {
+      CLEANUP_FREE char *x = virt_domain_xml (doms[i], fl[f]);
+      CLEANUP_STRV char **targets = NULL, **sources = NULL;
+      int k, nd = x ? xml_disk_sources (x, &targets, &sources) : -1;
+      struct stat s2;
+      for (k = 0; k < nd && !found; k++)
+        if (sources[k][0] == '/' && stat (sources[k], &s2) == 0 &&
+            s2.st_dev == st->st_dev && s2.st_ino == st->st_ino) {
+          snprintf (why, len, "domain %s (disk %s)", virDomainGetName (doms[i]),
+                    targets[k]);
+          found = 1;
+        }
+    }
+  }
+  virt_domain_list_free (doms, n);
+  return found;
+}
+
+/* The checks of invariant 1 on the open fd (st: its fstat).  -1 with the
+ * error naming path. */
+static int
+target_check (int fd, const struct stat *st, const char *path,
+              const struct instant_session *s, const struct instant_session_disk *k,
+              virConnectPtr conn)
+{
+  struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+  const char *fmt = image_format (fd);
+  char why[512], jpath[4096], h1[32], h2[32];
+  struct stat o;
+  size_t i;
+
+  for (i = 0; i < s->ndisks; i++)
+    if (stat (s->disks[i].overlay, &o) == 0 && o.st_dev == st->st_dev &&
+        o.st_ino == st->st_ino) {
+      error_setx ("%s is the session's own overlay of %s", path, s->disks[i].target);
+      return -1;
+    }
+  if (fmt) {
+    error_setx ("%s is a %s image (by its header): --onto writes raw disks only "
+                "(qemu-img convert -O raw it first, or migrate --to)", path, fmt);
+    return -1;
+  }
+  if ((uint64_t) st->st_size != k->size) {
+    error_setx ("%s is %s (%" PRIu64 " bytes), disk %s of %s@%s is %s (%" PRIu64
+                " bytes): --onto needs a disk of the same size", path,
+                human_size (st->st_size, h1, sizeof h1), (uint64_t) st->st_size,
+                k->target, s->vm, s->point, human_size (k->size, h2, sizeof h2), k->size);
+    return -1;
+  }
+  switch (used_by_domain (conn, st, why, sizeof why)) {
+  case -1: error_prefix ("cannot tell whether %s is in use", path); return -1;
+  case 1: error_setx ("%s is in use by %s: refused", path, why); return -1;
+  }
+  if (fcntl (fd, F_OFD_SETLK, &fl) == -1) {
+    error_set (errno, "%s is in use by another process (it holds a lock on it, as "
+               "QEMU does): refused", path);
+    return -1;
+  }
+  if (delta_journal_path (path, jpath, sizeof jpath) == -1)
+    return -1;
+  if (access (jpath, F_OK) == 0) {
+    error_setx ("%s has the undo journal %s of an unfinished migrate --onto: "
+                "`bootback sessions` undoes it (remove it only if %s is known "
+                "good)", path, jpath, path);
+    return -1;
+  }
+  return 0;
+}
+
+int
+delta_target_open (const char *path, const struct instant_session *s,
+                   const struct instant_session_disk *k, virConnectPtr conn)
+{
+  struct stat ls, st;
+  int fd;
+
+  if (lstat (path, &ls) == -1) {
+    error_set (errno, "--onto %s", path);
+    return -1;
+  }
+  if (S_ISLNK (ls.st_mode)) {
+    error_setx ("%s is a symbolic link: give the file itself", path);
+    return -1;
+  }
+  if (!S_ISREG (ls.st_mode)) {
+    error_setx ("%s is not a regular file: --onto takes a raw image file", path);
+    return -1;
+  }
+  fd = open (path, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+  if (fd == -1) {
+    error_set (errno, "open: %s", path);
+    return -1;
+  }
+  if (fstat (fd, &st) == -1 || st.st_dev != ls.st_dev || st.st_ino != ls.st_ino) {
+    error_setx ("%s changed while it was being opened", path);
+    close (fd);
+    return -1;
+  }
+  if (target_check (fd, &st, path, s, k, conn) == -1) {
+    close (fd);
+    return -1;
+  }
+  return fd;
+}
+
+/* ---- the journal ----------------------------------------------------------- */
+
+static void
+record_check (struct jrecord *r, uint8_t out[REC_LEN - REC_CHECKED])
+{
+  uint8_t h[REPO_DIGEST_LEN];
+
+  repo_sha256 (r, REC_CHECKED, h);
+  memcpy (out, h, REC_LEN - REC_CHECKED);
+}
+
+/* Append a record (and data, len bytes, for a chunk); fdatasync if sync.
+ * -1 with the error. */
+static int
+journal_append_sync (int jfd, const char *jpath, uint32_t kind, const void *data,
+                     uint32_t len, uint64_t offset, bool sync)
+{
+  struct jrecord r = { .kind = kind, .len = len, .offset = offset };
+  struct iovec iov[2] = { { &r, sizeof r }, { (void *) data, len } };
+  off_t end = lseek (jfd, 0, SEEK_END);
+  size_t want = sizeof r + len;
+  ssize_t w;
+
+  memcpy (r.magic, REC_MAGIC, MAGIC_LEN);
+  repo_sha256 (data, len, r.data_sha);
+  record_check (&r, r.check);
+  w = end < 0 ? -1 : pwritev (jfd, iov, data ? 2 : 1, end);
+  if (w != (ssize_t) want || (sync && fdatasync (jfd) == -1)) {
+    error_set (w == -1 || w == (ssize_t) want ? errno : ENOSPC,
+               "write the undo journal %s", jpath);
+    return -1;
+  }
+  return 0;
+}
+
+static int
+journal_append (int jfd, const char *jpath, uint32_t kind, const void *data,
+                uint32_t len, uint64_t offset)
+{
+  return journal_append_sync (jfd, jpath, kind, data, len, offset, false);
+}
+
+/* Every CHUNK record durable, then the commit WRITING (invariant 2). */
+static int
+journal_commit (int jfd, const char *jpath)
+{
+  struct jrecord r = { .kind = REC_WRITING };
+  off_t end = lseek (jfd, 0, SEEK_END);
+
+  if (end < 0 || fdatasync (jfd) == -1) {
+    error_set (errno, "fsync: %s", jpath);
+    return -1;
+  }
+  memcpy (r.magic, REC_MAGIC, MAGIC_LEN);
+  r.offset = end;
+  repo_sha256 (NULL, 0, r.data_sha);
+  record_check (&r, r.check);
+  if (full_io (true, jfd, &r, sizeof r, COMMIT_POS, jpath) == -1 ||
+      (fdatasync (jfd) == -1 && (error_set (errno, "fsync: %s", jpath), true)))
+    return -1;
+  return 0;
+}
+
+/* Create the journal of target (fd, st) with its header, durable. */
+static int
+journal_create (const char *jpath, int fd, uint32_t cs, uint64_t size)
+{
+  struct jheader h = { .version = 1, .chunk_size = cs, .size = size };
+  struct stat st;
+  int jfd;
+
+  if (fstat (fd, &st) == -1) {
+    error_set (errno, "fstat");
+    return -1;
+  }
+  memcpy (h.magic, HDR_MAGIC, MAGIC_LEN);
+  h.dev = st.st_dev;
+  h.ino = st.st_ino;
+  repo_sha256 (&h, HDR_CHECKED, h.check);
+  jfd = open_private (jpath, O_WRONLY | O_EXCL);
+  if (jfd == -1) {
+    error_set (errno, "create the undo journal %s", jpath);
+    return -1;
+  }
+  if (full_io (true, jfd, &h, sizeof h, 0, jpath) == -1 ||
+      full_io (true, jfd, (uint8_t[REC_LEN]) { 0 }, REC_LEN, COMMIT_POS, jpath) == -1 ||
+      (fsync (jfd) == -1 && (error_set (errno, "fsync: %s", jpath), true)) ||
+      sync_dir_of (jpath) == -1) {
+    close (jfd);
+    unlink (jpath);
+    return -1;
+  }
+  return jfd;
+}
+
+/* ---- the delta: hash, compare, write ------------------------------------------ */
+
+/* Two passes.  1: the workers hash every chunk and mark those that
+ * differ (nothing written).  2: the old content of every marked chunk is
+ * appended to the journal, fsync'd once (invariant 2), then the workers
+ * write the point's content of each.  The target is locked throughout, so
+ * what pass 1 read is what pass 2 journals. */
+struct djob {
+  struct repo *r;
+  struct repo_disk *d;
+  int fd;                       /* the target */
+  const char *target;
+  uint32_t cs;
+  uint64_t size, n;
+  int jfd;                      /* the journal; -1: none (undo's re-sync) */
+  const char *jpath;
+  const uint8_t *skip;          /* chunks not to look at (bitmap), or NULL */
+  const struct delta_opts *o;
+  long crash_at, stall_at;      /* BOOTBACK_DELTA_TEST, 0 if none */
+  uint8_t *diff;                /* pass 1: 1 where chunk i differs */
+  uint64_t *list, nlist;        /* pass 2: the chunks that differ */
+  double seconds_scan;          /* pass 1 */
+  _Atomic uint64_t next, written, done;
+  pthread_mutex_t lock;         /* progress */
+  struct first_error fe;
+};
+
+/* Chunk c's length. */
+static size_t
+clen (const struct djob *j, uint64_t c)
+{
+  return MIN ((uint64_t) j->cs, j->size - c * j->cs);
+}
+
+/* Chunk c's digest as the target has it now (buf: scratch). */
+static int
+target_digest (struct djob *j, uint64_t c, uint8_t *buf, uint8_t got[REPO_DIGEST_LEN])
+{
+  uint64_t off = c * j->cs;
+  size_t len = clen (j, c);
+  off_t p = lseek (j->fd, off, SEEK_DATA);
+
+  memset (got, 0, REPO_DIGEST_LEN);
+  if ((p == -1 && errno == ENXIO) || (p >= 0 && (uint64_t) p >= off + len))
+    return 0;                            /* wholly in a hole: zeros */
+  if (full_io (false, j->fd, buf, len, off, j->target) == -1)
+    return -1;
+  if (!is_zero (buf, len))
+    repo_chunk_digest (j->r, buf, len, got);
+  return 0;
+}
+
+static bool
+cancelled (const struct djob *j)
+{
+  return j->o && j->o->cancel && *j->o->cancel;
+}
+
+/* Pass 1, a worker: hash, compare, mark. */
+static void *
+scan_worker (void *arg)
+{
+  struct djob *j = arg;
+  CLEANUP_FREE uint8_t *buf = xmalloc (j->cs);
+  uint8_t got[REPO_DIGEST_LEN];
+  uint64_t c, done;
+
+  while (!first_error_failed (&j->fe) &&
+         (c = atomic_fetch_add (&j->next, 1)) < j->n) {
+    if (j->skip && (j->skip[c / 8] & (1u << (c % 8))))
+      continue;
+    if (cancelled (j) || target_digest (j, c, buf, got) == -1) {
+      if (cancelled (j))
+        error_setx ("interrupted");
+      first_error_record (&j->fe);
+      break;
+    }
+    j->diff[c] = memcmp (got, repo_disk_digest (j->d, c), REPO_DIGEST_LEN) != 0;
+    done = atomic_fetch_add (&j->done, clen (j, c)) + clen (j, c);
+    if (j->o && j->o->progress) {
+      ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&j->lock);
+      j->o->progress (j->o->progress_opaque, j->o->base + done, j->o->total);
+    }
+  }
+  return NULL;
+}
+
+/* Pass 2, first: every differing chunk's old content into the journal,
+ * one fdatasync for all. */
+static int
+journal_all (struct djob *j)
+{
+  CLEANUP_FREE uint8_t *buf = xmalloc (j->cs);
+  uint64_t i;
+
+  for (i = 0; i < j->nlist; i++) {
+    uint64_t c = j->list[i];
+    if (full_io (false, j->fd, buf, clen (j, c), c * j->cs, j->target) == -1 ||
+        journal_append (j->jfd, j->jpath, REC_CHUNK, buf, clen (j, c), c * j->cs) == -1)
+      return -1;
+  }
+  return journal_commit (j->jfd, j->jpath);
+}
+
+/* The test hook after a chunk written: crash, or wait for the cancel. */
+static void
+test_hook (struct djob *j, uint64_t written)
+{
+  if (j->crash_at && (long) written >= j->crash_at)
+    kill (getpid (), SIGKILL);
+  if (j->stall_at && (long) written == j->stall_at)
+    while (!cancelled (j))
+      usleep (100000);
+}
+
+/* Chunk c gets the point's content: a hole for a zero chunk (where the
+ * file system can punch one), else the data read and checked through the
+ * library. */
+static int
+write_chunk (struct djob *j, uint64_t c, uint8_t *buf)
+{
+  uint64_t off = c * j->cs;
+  size_t len = clen (j, c);
+
+  if (repo_digest_is_zero (repo_disk_digest (j->d, c)) &&
+      fallocate (j->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off, len) == 0)
+    return 0;
+  if (repo_disk_pread (j->d, NULL, buf, len, off) == -1)
+    return -1;
+  return full_io (true, j->fd, buf, len, off, j->target);
+}
+
+/* Pass 2, a worker: the point's content of each differing chunk (read
+ * and checked through the library) written to the target. */
+static void *
+write_worker (void *arg)
+{
+  struct djob *j = arg;
+  CLEANUP_FREE uint8_t *buf = xmalloc (j->cs);
+  uint64_t i;
+
+  while (!first_error_failed (&j->fe) &&
+         (i = atomic_fetch_add (&j->next, 1)) < j->nlist) {
+    uint64_t c = j->list[i];
+    if (cancelled (j))
+      error_setx ("interrupted");
+    if (cancelled (j) || write_chunk (j, c, buf) == -1) {
+      first_error_record (&j->fe);
+      break;
+    }
+    test_hook (j, atomic_fetch_add (&j->written, 1) + 1);
+  }
+  return NULL;
+}
+
+/* Both passes over j (two workers each: both cores), then fsync.  -1
+ * with the first error. */
+static int
+djob_passes (struct djob *j)
+{
+  double t0 = now_monotonic ();
+  uint64_t c;
+
+  run_workers (2, scan_worker, j);
+  j->seconds_scan = now_monotonic () - t0;
+  if (first_error_failed (&j->fe))
+    return -1;
+  j->list = xmalloc ((j->n + 1) * sizeof *j->list);
+  for (c = 0; c < j->n; c++)
+    if (j->diff[c])
+      j->list[j->nlist++] = c;
+  if (j->jfd >= 0 && j->nlist && journal_all (j) == -1) {
+    first_error_record (&j->fe);
+    return -1;
+  }
+  atomic_store (&j->next, 0);
+  run_workers (2, write_worker, j);
+  if (!first_error_failed (&j->fe) && cancelled (j)) {
+    error_setx ("interrupted");          /* after the last chunk was taken */
+    first_error_record (&j->fe);
+  }
+  if (!first_error_failed (&j->fe) && fsync (j->fd) == -1) {
+    error_set (errno, "fsync: %s", j->target);
+    first_error_record (&j->fe);
+  }
+  return first_error_failed (&j->fe) ? -1 : 0;
+}
+
+static int
+djob_run (struct djob *j)
+{
+  int ret;
+
+  j->cs = repo_chunk_size (j->r);
+  j->size = repo_disk_size (j->d);
+  j->n = repo_disk_nchunks (j->d);
+  j->diff = xcalloc (1, j->n + 1);
+  posix_fadvise (j->fd, 0, 0, POSIX_FADV_SEQUENTIAL);   /* a hint only */
+  pthread_mutex_init (&j->lock, NULL);
+  first_error_init (&j->fe);
+  ret = djob_passes (j);
+  if (ret == -1)
+    first_error_restore (&j->fe);
+  first_error_destroy (&j->fe);
+  pthread_mutex_destroy (&j->lock);
+  free (j->diff);
+  free (j->list);
+  return ret;
+}
+
+int
+delta_apply (struct repo *r, struct repo_disk *d, int fd, const char *target,
+             const struct delta_opts *o, struct delta_stats *st)
+{
+  struct djob j = { .r = r, .d = d, .fd = fd, .target = target, .o = o };
+  const char *hook = test_hook_env ("BOOTBACK_DELTA_TEST");
+  char jpath[4096];
+  double t0 = now_monotonic ();
+  int ret = -1;
+
+  if (hook && strncmp (hook, "crash@", 6) == 0)
+    j.crash_at = atol (hook + 6);
+  if (hook && strncmp (hook, "stall@", 6) == 0)
+    j.stall_at = atol (hook + 6);
+
+  if (delta_journal_path (target, jpath, sizeof jpath) == -1)
+    return -1;
+  j.jpath = jpath;
+  j.jfd = journal_create (jpath, fd, repo_chunk_size (r), repo_disk_size (d));
+  if (j.jfd == -1)
+    return -1;
+  if (djob_run (&j) == 0 &&
+      journal_append_sync (j.jfd, jpath, REC_MIRROR, NULL, 0, 0, true) == 0)
+    ret = 0;
+  close (j.jfd);
+  st->chunks = j.n;
+  st->written = j.written;
+  st->seconds_scan = j.seconds_scan;
+  st->seconds = now_monotonic () - t0;
+  return ret;
+}
+
+int
+delta_finish (const char *target)
+{
+  char jpath[4096];
+
+  if (delta_journal_path (target, jpath, sizeof jpath) == -1)
+    return -1;
+  if (unlink (jpath) == -1 && errno != ENOENT) {
+    error_set (errno, "remove the undo journal %s", jpath);
+    return -1;
+  }
+  return sync_dir_of (jpath);
+}
+
+/* ---- undo -------------------------------------------------------------------- */
+
+/* What a journal holds: its header, where each chunk record's data is. */
+struct jscan {
+  struct jheader h;
+  bool writing, mirror;
+  size_t n;
+  uint64_t *pos;                /* file offset of each chunk record */
+  uint8_t *bitmap;              /* chunks in the journal */
+};
+
+/* Read and check record at pos (its data into buf).  1 ok, 0 invalid. */
+static int
+record_read (int jfd, uint64_t pos, uint64_t fsize, const struct jheader *h,
+             struct jrecord *r, uint8_t *buf)
+{
+  uint8_t check[REC_LEN - REC_CHECKED], sha[REPO_DIGEST_LEN];
+
+  if (pos + REC_LEN > fsize || pread (jfd, r, REC_LEN, pos) != REC_LEN)
+    return 0;
+  record_check (r, check);
+  if (memcmp (r->magic, REC_MAGIC, MAGIC_LEN) != 0 ||
+      memcmp (check, r->check, sizeof check) != 0 ||
+      (r->kind != REC_CHUNK && r->kind != REC_MIRROR && r->kind != REC_WRITING))
+    return 0;
+  if (r->kind != REC_CHUNK)
+    return r->len == 0;
+  if (r->len == 0 || r->len > h->chunk_size || r->offset % h->chunk_size ||
+      r->offset >= h->size || r->len != MIN (h->chunk_size, h->size - r->offset) ||
+      pos + REC_LEN + r->len > fsize ||
+      pread (jfd, buf, r->len, pos + REC_LEN) != (ssize_t) r->len)
+    return 0;
+  repo_sha256 (buf, r->len, sha);
+  return memcmp (sha, r->data_sha, sizeof sha) == 0;
+}
+
+/* Read the journal's header and commit (into js). */
+static int
+journal_head (int jfd, const char *jpath, struct jscan *js, uint64_t fsize,
+              uint64_t *records_end)
+{
+  uint8_t check[REPO_DIGEST_LEN];
+  struct jrecord c;
+
+  if (pread (jfd, &js->h, HDR_LEN, 0) != HDR_LEN) {
+    error_set (errno ? errno : EIO, "read the undo journal %s", jpath);
+    return -1;
+  }
+  repo_sha256 (&js->h, HDR_CHECKED, check);
+  if (memcmp (js->h.magic, HDR_MAGIC, MAGIC_LEN) != 0 ||
+      memcmp (check, js->h.check, sizeof check) != 0 ||
+      js->h.chunk_size < REPO_MIN_CHUNK || js->h.chunk_size > REPO_MAX_CHUNK) {
+    error_setx ("%s is not a valid undo journal (header)", jpath);
+    return -1;
+  }
+  /* No valid commit: its fsync never returned, nothing was written. */
+  js->writing = record_read (jfd, COMMIT_POS, fsize, &js->h, &c, NULL) &&
+    c.kind == REC_WRITING && c.offset >= RECORDS_POS && c.offset <= fsize;
+  *records_end = js->writing ? c.offset : RECORDS_POS;
+  return 0;
+}
+
+/* Read the journal: header, commit, records (invariants 2 and 5). */
+static int
+journal_scan (int jfd, const char *jpath, struct jscan *js)
+{
+  CLEANUP_FREE uint8_t *buf = NULL;
+  struct stat st;
+  uint64_t pos = RECORDS_POS, end, nchunks;
+  struct jrecord r;
+
+  if (fstat (jfd, &st) == -1) {
+    error_set (errno, "fstat: %s", jpath);
+    return -1;
+  }
+  if (journal_head (jfd, jpath, js, st.st_size, &end) == -1)
+    return -1;
+  nchunks = DIV_ROUND_UP (js->h.size, js->h.chunk_size);
+  js->bitmap = xcalloc (1, nchunks / 8 + 1);
+  buf = xmalloc (js->h.chunk_size);
+  for (; pos < end; pos += REC_LEN + r.len) {
+    if (!record_read (jfd, pos, end, &js->h, &r, buf) || r.kind != REC_CHUNK) {
+      error_setx ("the undo journal %s is damaged at byte %" PRIu64, jpath, pos);
+      return -1;
+    }
+    js->pos = xrealloc (js->pos, (js->n + 1) * sizeof *js->pos);
+    js->pos[js->n++] = pos;
+    js->bitmap[r.offset / js->h.chunk_size / 8] |= 1u << (r.offset / js->h.chunk_size % 8);
+  }
+  if (js->writing && pos < (uint64_t) st.st_size) {
+    js->mirror = record_read (jfd, pos, st.st_size, &js->h, &r, NULL) &&
+      r.kind == REC_MIRROR;
+    if (!js->mirror && (uint64_t) st.st_size - pos > REC_LEN) {
+      error_setx ("the undo journal %s is damaged at byte %" PRIu64, jpath, pos);
+      return -1;
+    }
+  }
+  return 0;
+}
+
+/* Make every chunk not in the journal the point's again (invariant 5). */
+static int
+undo_resync (int fd, const char *target, const struct jscan *js,
+             const struct instant_session *s, const struct instant_session_disk *k,
+             const struct repo_open_opts *ro)
+{
+  struct repo *r = repo_open_with (s->repo, ro);
+  struct djob j = { .r = r, .fd = fd, .target = target, .jfd = -1,
+                    .skip = js->bitmap };
+  int ret = -1;
+
+  if (!r)
+    return -1;
+  j.d = repo_disk_open (r, s->vm, s->point, k->name);
+  if (j.d && (repo_disk_size (j.d) != js->h.size ||
+              repo_chunk_size (r) != js->h.chunk_size))
+    error_setx ("the undo journal of %s does not match disk %s of %s@%s", target,
+                k->name, s->vm, s->point);
+  else if (j.d)
+    ret = djob_run (&j);
+  repo_disk_close (j.d);
+  repo_close (r);
+  return ret;
+}
+
+/* Write back every journaled chunk; fsync. */
+static int
+undo_playback (int jfd, int fd, const char *target, const struct jscan *js)
+{
+  CLEANUP_FREE uint8_t *buf = xmalloc (js->h.chunk_size);
+  struct stat st;
+  size_t i;
+
+  if (fstat (jfd, &st) == -1)
+    return -1;
+  for (i = 0; i < js->n; i++) {
+    struct jrecord r;
+    if (!record_read (jfd, js->pos[i], st.st_size, &js->h, &r, buf)) {
+      error_setx ("the undo journal of %s changed while it was played back", target);
+      return -1;
+    }
+    if (full_io (true, fd, buf, r.len, r.offset, target) == -1)
+      return -1;
+  }
+  if (fsync (fd) == -1) {
+    error_set (errno, "fsync: %s", target);
+    return -1;
+  }
+  return 0;
+}
+
+/* Open target for undo: the very file the journal was made for. */
+static int
+undo_open_target (const char *target, const struct jscan *js)
+{
+  struct stat st;
+  int fd = open (target, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+
+  if (fd == -1) {
+    error_set (errno, "open: %s", target);
+    return -1;
+  }
+  if (fstat (fd, &st) == -1 || st.st_dev != js->h.dev || st.st_ino != js->h.ino ||
+      (uint64_t) st.st_size != js->h.size) {
+    error_setx ("%s is not the file its undo journal was made for", target);
+    close (fd);
+    return -1;
+  }
+  return fd;
+}
+
+int
+delta_undo (const char *target, const struct instant_session *s,
+            const struct instant_session_disk *k, const struct repo_open_opts *ro)
+{
+  struct jscan js = { 0 };
+  char jpath[4096];
+  int jfd, fd = -1, ret = -1;
+
+  if (delta_journal_path (target, jpath, sizeof jpath) == -1)
+    return -1;
+  jfd = open (jpath, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  if (jfd == -1) {
+    if (errno == ENOENT)
+      return 0;                          /* nothing was written */
+    error_set (errno, "open the undo journal %s", jpath);
+    return -1;
+  }
+  /* One undo at a time (two commands may reattach at once). */
+  if (flock (jfd, LOCK_EX) == -1 || journal_scan (jfd, jpath, &js) == -1)
+    goto out;
+  fd = undo_open_target (target, &js);
+  if (fd == -1 ||
+      (js.mirror && undo_resync (fd, target, &js, s, k, ro) == -1) ||
+      undo_playback (jfd, fd, target, &js) == -1)
+    goto out;
+  if (access (jpath, F_OK) == 0 && delta_finish (target) == -1)
+    goto out;
+  ret = 0;
+ out:
+  if (ret == -1)
+    error_prefix ("%s could not be restored (its undo journal %s stays)", target,
+                  jpath);
+  if (fd >= 0)
+    close (fd);
+  close (jfd);
+  free (js.pos);
+  free (js.bitmap);
+  return ret;
+}

@@ -1,0 +1,227 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The delta of migrate --onto and its undo journal (delta.c), without
+ * libvirt: a point of 20 chunks and a partial one; a stale target that
+ * differs in 5 (random data, a hole over data, data over a zero chunk, a
+ * few bytes, the partial last chunk) and is equal in the others.
+ * delta_apply writes exactly those 5 and the target is the point's;
+ * after writes of "the block copy" (a chunk outside the journal too)
+ * delta_undo gives back the original byte for byte and removes the
+ * journal.  A torn MIRROR or WRITING record (a crash while appending it)
+ * is ignored; a record damaged in the middle, or a journal beside another
+ * file than its own, makes undo refuse and keep the journal.
+ */
+#include <assert.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+
+#include "recovery/instant/instant-int.h"
+#include "recovery/repo/test-repo.h"
+
+#define CS REPO_MIN_CHUNK
+#define NFULL 20
+#define SIZE ((uint64_t) NFULL * CS + 1000)
+
+static uint8_t point[SIZE], stale[SIZE];
+
+static void
+fill_random (uint8_t *p, size_t n)
+{
+  size_t i;
+
+  for (i = 0; i < n; i++)
+    p[i] = (uint8_t) random ();
+}
+
+/* The point: random data but chunks 3 and 7 (zero). */
+static void
+make_point (struct repo *r, char id[TIMESTAMP_LEN + 1])
+{
+  struct repo_writer *w = repo_writer_begin (r, "vm", 0);
+  uint8_t (*dg)[REPO_DIGEST_LEN] = xcalloc (NFULL + 1, REPO_DIGEST_LEN);
+  struct repo_manifest m;
+  uint64_t c;
+
+  fill_random (point, SIZE);
+  memset (point + 3 * CS, 0, CS);
+  memset (point + 7 * CS, 0, CS);
+  assert (w);
+  for (c = 0; c <= NFULL; c++) {
+    size_t len = MIN ((uint64_t) CS, SIZE - c * CS);
+    if (!is_zero (point + c * CS, len))
+      assert (repo_writer_put_chunk (w, point + c * CS, len, dg[c], NULL) == 0);
+  }
+  assert (repo_writer_add_disk (w, "vda", SIZE, "raw",
+                                (const uint8_t (*)[REPO_DIGEST_LEN]) dg) == 0);
+  assert (repo_writer_commit (w, &m) == 0);
+  memcpy (id, m.id, TIMESTAMP_LEN + 1);
+  free (dg);
+}
+
+/* The stale disk: 5 chunks differ (2: random, 5: a hole, 7: data over a
+ * zero chunk, 9: 100 bytes, 20: the partial last one). */
+static void
+make_stale (const char *path)
+{
+  int fd;
+
+  memcpy (stale, point, SIZE);
+  fill_random (stale + 2 * CS, CS);
+  memset (stale + 5 * CS, 0, CS);
+  fill_random (stale + 7 * CS, CS);
+  fill_random (stale + 9 * CS + 500, 100);
+  fill_random (stale + NFULL * CS, 10);
+  fd = open (path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  assert (fd >= 0 && pwrite (fd, stale, SIZE, 0) == (ssize_t) SIZE);
+  assert (fallocate (fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 5 * CS, CS) == 0);
+  close (fd);
+}
+
+static bool
+equals (const char *path, const uint8_t *want)
+{
+  CLEANUP_FREE uint8_t *buf = xmalloc (SIZE);
+  int fd = open (path, O_RDONLY | O_CLOEXEC);
+  bool eq;
+
+  assert (fd >= 0 && pread (fd, buf, SIZE, 0) == (ssize_t) SIZE);
+  close (fd);
+  eq = memcmp (buf, want, SIZE) == 0;
+  return eq;
+}
+
+/* Apply the delta to a fresh stale target; the target is the point's. */
+static void
+apply (struct repo *r, const char *id, const char *target)
+{
+  struct repo_disk *d = repo_disk_open (r, "vm", id, "vda");
+  struct delta_stats st;
+  struct delta_opts o = { 0 };
+  int fd;
+
+  make_stale (target);
+  fd = open (target, O_RDWR | O_CLOEXEC);
+  assert (d && fd >= 0);
+  assert (delta_apply (r, d, fd, target, &o, &st) == 0);
+  assert (st.chunks == NFULL + 1 && st.written == 5);
+  assert (equals (target, point));
+  close (fd);
+  repo_disk_close (d);
+}
+
+static void
+poke (const char *path, uint64_t off, size_t len)
+{
+  uint8_t buf[4096];
+  int fd = open (path, O_RDWR | O_CLOEXEC);
+
+  assert (len <= sizeof buf);
+  fill_random (buf, len);
+  assert (fd >= 0 && pwrite (fd, buf, len, off) == (ssize_t) len);
+  close (fd);
+}
+
+/* What every case uses: the repository, the point, the session naming
+ * it, the target and its journal. */
+static struct repo *r;
+static char id[TIMESTAMP_LEN + 1], target[4096], jpath[4096];
+static struct instant_session *s;
+static struct instant_session_disk *k;
+
+/* Write the byte string b at off of path. */
+static void
+overwrite (const char *path, const void *b, size_t len, uint64_t off)
+{
+  int fd = open (path, O_RDWR | O_CLOEXEC);
+
+  assert (fd >= 0 && pwrite (fd, b, len, off) == (ssize_t) len);
+  close (fd);
+}
+
+/* Delta, then "the block copy" writes in and out of the journal's chunks:
+ * undo gives the original back and removes the journal. */
+static void
+test_undo_after_mirror (void)
+{
+  struct stat st;
+
+  apply (r, id, target);
+  assert (stat (jpath, &st) == 0 && (st.st_mode & 0777) == 0600);
+  poke (target, 2 * CS + 7, 4000);
+  poke (target, 12 * CS + 9, 4000);
+  assert (delta_undo (target, s, k, NULL) == 0);
+  assert (equals (target, stale));
+  assert (access (jpath, F_OK) == -1 && errno == ENOENT);
+  assert (delta_undo (target, s, k, NULL) == 0);       /* nothing to undo */
+}
+
+/* Crashes while appending: MIRROR torn (the block copy never began),
+ * played back; the commit torn (the target never written), only removed. */
+static void
+test_torn (void)
+{
+  uint8_t torn[64] = "BBUNDOR1";
+  struct stat st;
+
+  apply (r, id, target);
+  assert (stat (jpath, &st) == 0);
+  assert (truncate (jpath, st.st_size - 10) == 0);
+  assert (delta_undo (target, s, k, NULL) == 0);
+  assert (equals (target, stale) && access (jpath, F_OK) == -1);
+  apply (r, id, target);
+  overwrite (jpath, torn, sizeof torn, 128);
+  make_stale (target);                   /* no write began: the stale disk */
+  assert (delta_undo (target, s, k, NULL) == 0);
+  assert (equals (target, stale) && access (jpath, F_OK) == -1);
+}
+
+/* A record damaged in the middle, or another file at the target's path:
+ * refused, both left alone. */
+static void
+test_refused (void)
+{
+  CLEANUP_FREE char *cmd = xasprintf ("cp %s %s.new && mv %s.new %s", target, target,
+                                      target, target);
+  uint8_t b = 0x55;
+
+  apply (r, id, target);
+  overwrite (jpath, &b, 1, 128 + 64 + 64 + 100);  /* the 1st record's data */
+  assert (delta_undo (target, s, k, NULL) == -1);
+  assert (strstr (error_msg (), "damaged") && strstr (error_msg (), "stays"));
+  assert (access (jpath, F_OK) == 0);
+  unlink (jpath);
+
+  apply (r, id, target);
+  assert (system (cmd) == 0);
+  assert (delta_undo (target, s, k, NULL) == -1);
+  assert (strstr (error_msg (), "not the file its undo journal was made for"));
+  assert (equals (target, point) && access (jpath, F_OK) == 0);
+}
+
+int
+main (void)
+{
+  struct scratch sc;
+
+  r = scratch_open (&sc, "test-delta", CS);
+  s = xcalloc (1, sizeof *s);
+  k = &s->disks[0];
+  srandom (16);
+  make_point (r, id);
+  snprintf (target, sizeof target, "%s/prod.img", sc.dir);
+  assert (delta_journal_path (target, jpath, sizeof jpath) == 0);
+  snprintf (s->repo, sizeof s->repo, "%s", sc.loc);
+  snprintf (s->vm, sizeof s->vm, "vm");
+  snprintf (s->point, sizeof s->point, "%s", id);
+  snprintf (k->name, sizeof k->name, "vda");
+
+  test_undo_after_mirror ();
+  test_torn ();
+  test_refused ();
+
+  free (s);
+  repo_close (r);
+  scratch_remove (&sc);
+  return 0;
+}
