@@ -1568,38 +1568,6 @@ slurp (const char *path, size_t *len)
   return buf;
 }
 
-/* Length of the UTF-8 sequence at c (n bytes left), or 0 if it is not
- * one (RFC 3629: no overlong forms, surrogates or code points past
- * U+10FFFF). */
-static size_t
-utf8_len (const unsigned char *c, size_t n)
-{
-  size_t len, i;
-  uint32_t cp;
-
-  if (c[0] < 0x80)
-    return 1;
-  if ((c[0] & 0xe0) == 0xc0)
-    len = 2, cp = c[0] & 0x1f;
-  else if ((c[0] & 0xf0) == 0xe0)
-    len = 3, cp = c[0] & 0x0f;
-  else if ((c[0] & 0xf8) == 0xf0)
-    len = 4, cp = c[0] & 0x07;
-  else
-    return 0;
-  if (len > n)
-    return 0;
-  for (i = 1; i < len; i++) {
-    if ((c[i] & 0xc0) != 0x80)
-      return 0;
-    cp = cp << 6 | (c[i] & 0x3f);
-  }
-  if (cp < (len == 2 ? 0x80u : len == 3 ? 0x800u : 0x10000u) ||
-      cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-    return 0;
-  return len;
-}
-
 /* YAML is Unicode text: the first line (from 1) holding a NUL byte or
  * bytes that are not UTF-8, or 0.  (libfyaml 0.7 loops forever on some
  * invalid bytes, e.g. after a '%'.) */
@@ -1611,7 +1579,7 @@ bad_text_line (const char *yaml, size_t len)
   size_t n;
 
   for (; c < end; c += n) {
-    n = utf8_len (c, end - c);
+    n = utf8_seq_len (c, end - c);
     if (n == 0 || *c == '\0')
       return line;
     if (*c == '\n')

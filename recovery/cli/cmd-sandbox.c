@@ -90,23 +90,12 @@ size_opt (const char *opt, const char *s)
 static size_t
 utf8_char (const unsigned char *p, size_t n)
 {
-  size_t len, i;
-  uint32_t cp;
+  size_t len = utf8_seq_len (p, n);
 
-  if (p[0] < 0x80)
+  if (len == 1)
     return p[0] >= 0x20 && p[0] != 0x7f;
-  len = p[0] >= 0xf0 ? 4 : p[0] >= 0xe0 ? 3 : p[0] >= 0xc2 ? 2 : 0;
-  if (len == 0 || len > n || p[0] > 0xf4)
-    return 0;
-  cp = p[0] & (0x7f >> len);
-  for (i = 1; i < len; i++) {
-    if ((p[i] & 0xc0) != 0x80)
-      return 0;
-    cp = (cp << 6) | (p[i] & 0x3f);
-  }
-  if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
-      (cp >= 0xd800 && cp <= 0xdfff) || (cp >= 0x80 && cp < 0xa0))
-    return 0;
+  if (len == 2 && p[0] == 0xc2 && p[1] < 0xa0)
+    return 0;                           /* C1: U+0080-U+009F */
   return len;
 }
 

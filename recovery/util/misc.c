@@ -378,3 +378,32 @@ xstrdup_printable (const char *s, bool keep_lines)
   }
   return out;
 }
+
+size_t
+utf8_seq_len (const unsigned char *c, size_t n)
+{
+  size_t len, i;
+  uint32_t cp;
+
+  if (c[0] < 0x80)
+    return 1;
+  if ((c[0] & 0xe0) == 0xc0)
+    len = 2, cp = c[0] & 0x1f;
+  else if ((c[0] & 0xf0) == 0xe0)
+    len = 3, cp = c[0] & 0x0f;
+  else if ((c[0] & 0xf8) == 0xf0)
+    len = 4, cp = c[0] & 0x07;
+  else
+    return 0;
+  if (len > n)
+    return 0;
+  for (i = 1; i < len; i++) {
+    if ((c[i] & 0xc0) != 0x80)
+      return 0;
+    cp = cp << 6 | (c[i] & 0x3f);
+  }
+  if (cp < (len == 2 ? 0x80u : len == 3 ? 0x800u : 0x10000u) ||
+      cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+    return 0;
+  return len;
+}

@@ -157,6 +157,25 @@ test_no_symlink_follow (void)
   rmdir (dir);
 }
 
+#define U(s) ((const unsigned char *) (s))
+
+/* utf8_seq_len: valid sequences by length, and what RFC 3629 refuses. */
+static void
+test_utf8 (void)
+{
+  assert (utf8_seq_len (U ("a"), 1) == 1);
+  assert (utf8_seq_len (U ("\xc3\xa9"), 2) == 2);          /* é */
+  assert (utf8_seq_len (U ("\xe2\x82\xac"), 3) == 3);      /* € */
+  assert (utf8_seq_len (U ("\xf0\x9f\x98\x80"), 4) == 4);  /* 😀 */
+  assert (utf8_seq_len (U ("\xc3\xa9"), 1) == 0);          /* cut short */
+  assert (utf8_seq_len (U ("\xc0\x80"), 2) == 0);          /* overlong NUL */
+  assert (utf8_seq_len (U ("\xe0\x80\xaf"), 3) == 0);      /* overlong '/' */
+  assert (utf8_seq_len (U ("\xed\xa0\x80"), 3) == 0);      /* surrogate */
+  assert (utf8_seq_len (U ("\xf4\x90\x80\x80"), 4) == 0);  /* past U+10FFFF */
+  assert (utf8_seq_len (U ("\x80"), 1) == 0);              /* continuation */
+  assert (utf8_seq_len (U ("\xc3\x28"), 2) == 0);          /* bad continuation */
+}
+
 int
 main (void)
 {
@@ -186,6 +205,7 @@ main (void)
   assert (write_whole_file ("/nonexistent/x", "x", 1, 0600) == -1);
   assert (strstr (error_msg (), "open /nonexistent/x"));
   test_no_symlink_follow ();
+  test_utf8 ();
 
   assert (disk_name_is_valid ("vda"));
   static const char n65[] =

@@ -96,6 +96,10 @@ void strv_push (char ***v, size_t *n, char *s);
  * byte becomes '?'; newlines and tabs stay if keep_lines, else become
  * spaces. */
 char *xstrdup_printable (const char *s, bool keep_lines);
+/* Length of the UTF-8 sequence at c (n >= 1 bytes left), or 0 if it is
+ * not a valid one (RFC 3629: no overlong forms, surrogates or code points
+ * past U+10FFFF). */
+size_t utf8_seq_len (const unsigned char *c, size_t n);
 
 /* ---- checked arithmetic ----------------------------------------------- */
 
