@@ -81,6 +81,7 @@ include recovery/ingest/module.mk
 include recovery/instant/module.mk
 include lab/module.mk
 include verify/module.mk
+include web/module.mk
 include recovery/cli/module.mk
 include images/module.mk
 include tests/module.mk
@@ -139,8 +140,8 @@ check-style:
 
 clean:
 	rm -f $(LIBS_A) $(BINS) $(PLUGINS) $(MANS) $(TEST_BINS) $(CLEAN)
-	find recovery nbd-plugin lab verify tests bench \( -name '*.o' -o -name '*.d' \) -type f -delete 2>/dev/null || true
+	find recovery nbd-plugin lab verify web tests bench \( -name '*.o' -o -name '*.d' \) -type f -delete 2>/dev/null || true
 
 .PHONY: all build check check-slow check-valgrind deps install clean check-style demo bench images fuzz
 
--include $(shell find recovery nbd-plugin lab verify tests bench -name '*.d' -type f 2>/dev/null)
+-include $(shell find recovery nbd-plugin lab verify web tests bench -name '*.d' -type f 2>/dev/null)

@@ -149,6 +149,13 @@ static const char *migrations[] = {
   "  chunks INTEGER NOT NULL,"
   "  trace TEXT NOT NULL,"
   "  PRIMARY KEY (vm, disk));",
+  /* 6: API tokens of bootback web (web/token.c): only the SHA-256 of each
+   * token is kept, never the token */
+  "CREATE TABLE api_tokens ("
+  "  name TEXT PRIMARY KEY,"
+  "  sha256 TEXT NOT NULL UNIQUE,"
+  "  created INTEGER NOT NULL,"
+  "  last_used INTEGER);",
 };
 #define NMIGRATIONS ((int) (sizeof migrations / sizeof migrations[0]))
 
@@ -1273,5 +1280,99 @@ catalog_trace_get (struct catalog *c, const char *vm, const char *disk,
     return db_error (c, "boot trace");
   col_str (s, 0, point, TIMESTAMP_LEN + 1);
   *text = xstrdup (col_text (s, 1));
+  return 0;
+}
+
+/* ---- API tokens (schema 6) ------------------------------------------------ */
+
+int
+catalog_token_add (struct catalog *c, const char *name, const char *sha256)
+{
+  CLEANUP_STMT sqlite3_stmt *s = NULL;
+  int rc;
+
+  if (prepare (c, "INSERT INTO api_tokens (name, sha256, created) "
+               "VALUES (?1, ?2, strftime('%s','now'))", &s) == -1)
+    return -1;
+  sqlite3_bind_text (s, 1, name, -1, SQLITE_STATIC);
+  sqlite3_bind_text (s, 2, sha256, -1, SQLITE_STATIC);
+  rc = sqlite3_step (s);
+  if (rc == SQLITE_CONSTRAINT) {
+    error_setx ("token %s exists already (revoke it first)", name);
+    return 1;
+  }
+  if (rc != SQLITE_DONE)
+    return db_error (c, "add token");
+  return 0;
+}
+
+int
+catalog_token_revoke (struct catalog *c, const char *name)
+{
+  CLEANUP_STMT sqlite3_stmt *s = NULL;
+
+  if (prepare (c, "DELETE FROM api_tokens WHERE name = ?1", &s) == -1)
+    return -1;
+  sqlite3_bind_text (s, 1, name, -1, SQLITE_STATIC);
+  if (sqlite3_step (s) != SQLITE_DONE)
+    return db_error (c, "revoke token");
+  if (sqlite3_changes (c->db) == 0) {
+    error_setx ("no token named %s", name);
+    return 1;
+  }
+  return 0;
+}
+
+int
+catalog_token_list (struct catalog *c, catalog_token_fn fn, void *opaque)
+{
+  CLEANUP_STMT sqlite3_stmt *s = NULL;
+  int rc;
+
+  if (prepare (c, "SELECT name, sha256, created, coalesce (last_used, 0)"
+               " FROM api_tokens ORDER BY name", &s) == -1)
+    return -1;
+  while ((rc = sqlite3_step (s)) == SQLITE_ROW) {
+    struct catalog_token t = {
+      .name = col_text (s, 0), .sha256 = col_text (s, 1),
+      .created = sqlite3_column_int64 (s, 2),
+      .last_used = sqlite3_column_int64 (s, 3),
+    };
+    if (fn (opaque, &t) == -1)
+      return -1;
+  }
+  if (rc != SQLITE_DONE)
+    return db_error (c, "list tokens");
+  return 0;
+}
+
+int
+catalog_token_used (struct catalog *c, const char *name)
+{
+  CLEANUP_STMT sqlite3_stmt *s = NULL;
+
+  if (prepare (c, "UPDATE api_tokens SET last_used = strftime('%s','now')"
+               " WHERE name = ?1", &s) == -1)
+    return -1;
+  sqlite3_bind_text (s, 1, name, -1, SQLITE_STATIC);
+  if (sqlite3_step (s) != SQLITE_DONE)
+    return db_error (c, "token last use");
+  return 0;
+}
+
+int
+catalog_lab_run_counts (struct catalog *c, catalog_count_fn fn, void *opaque)
+{
+  CLEANUP_STMT sqlite3_stmt *s = NULL;
+  int rc;
+
+  if (prepare (c, "SELECT status, count(*) FROM lab_runs GROUP BY status"
+               " ORDER BY status", &s) == -1)
+    return -1;
+  while ((rc = sqlite3_step (s)) == SQLITE_ROW)
+    if (fn (opaque, col_text (s, 0), sqlite3_column_int64 (s, 1)) == -1)
+      return -1;
+  if (rc != SQLITE_DONE)
+    return db_error (c, "count lab runs");
   return 0;
 }
