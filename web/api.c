@@ -97,11 +97,10 @@ get_repositories (struct catalog *cat, int *status)
   return json_pack ("{s:o}", "repositories", a);
 }
 
-/* The points walk: count all, keep [offset, offset + limit). */
+/* Points into an array (or, with id, only that point). */
 struct page {
   json_t *a;
-  long offset, limit, n;
-  const char *id;                /* points/VM/TIME: only this id */
+  const char *id;
 };
 
 static int
@@ -109,14 +108,8 @@ point_one (void *opaque, const struct repo_manifest *m)
 {
   struct page *p = opaque;
 
-  if (p->id) {
-    if (strcmp (m->id, p->id) == 0)
-      json_array_append_new (p->a, repo_manifest_json (m));
-    return 0;
-  }
-  if (p->n >= p->offset && p->n < p->offset + p->limit)
+  if (!p->id || strcmp (m->id, p->id) == 0)
     json_array_append_new (p->a, repo_manifest_json (m));
-  p->n++;
   return 0;
 }
 
@@ -125,29 +118,30 @@ get_points (struct catalog *cat, const struct web_opts *o, web_arg_fn arg,
             void *opaque, int *status)
 {
   const char *vm = arg (opaque, "vm");
-  const char *cursor = arg (opaque, "cursor");
-  struct page p = { .a = json_array () };
+  const char *cursor = arg (opaque, "cursor") ? arg (opaque, "cursor")
+                                              : arg (opaque, "offset");
+  long limit = count_arg (arg (opaque, "limit")), offset = count_arg (cursor);
+  struct page p = { .a = NULL };
+  int64_t total = 0;
   char next[32];
 
-  if (!cursor)
-    cursor = arg (opaque, "offset");
-  p.limit = count_arg (arg (opaque, "limit"));
-  p.offset = count_arg (cursor);
   if (vm && !name_is_valid (vm))
-    return json_decref (p.a), bad_arg (status, "vm", "not a VM name");
-  if (p.limit == -1 || p.limit == 0)
-    return json_decref (p.a), bad_arg (status, "limit", "not a positive number");
-  if (p.offset == -1)
-    return json_decref (p.a), bad_arg (status, arg (opaque, "cursor") ? "cursor"
-                                       : "offset", "not a cursor this API gave");
-  p.limit = p.limit == -2 ? PAGE_DEFAULT : p.limit > PAGE_MAX ? PAGE_MAX : p.limit;
-  p.offset = p.offset == -2 ? 0 : p.offset;
-  if (o->repo_id && catalog_point_list (cat, o->repo_id, vm, point_one, &p) == -1)
+    return bad_arg (status, "vm", "not a VM name");
+  if (limit == -1 || limit == 0)
+    return bad_arg (status, "limit", "not a positive number");
+  if (offset == -1)
+    return bad_arg (status, arg (opaque, "cursor") ? "cursor" : "offset",
+                    "not a cursor this API gave");
+  limit = limit == -2 ? PAGE_DEFAULT : limit > PAGE_MAX ? PAGE_MAX : limit;
+  offset = offset == -2 ? 0 : offset;
+  p.a = json_array ();
+  if (o->repo_id && catalog_point_page (cat, o->repo_id, vm, offset, limit, &total,
+                                        point_one, &p) == -1)
     return json_decref (p.a), server_error (status);
-  snprintf (next, sizeof next, "%ld", p.offset + p.limit);
-  return json_pack ("{s:I, s:I, s:I, s:s?, s:o}", "total", (json_int_t) p.n,
-                    "offset", (json_int_t) p.offset, "limit", (json_int_t) p.limit,
-                    "next", p.offset + p.limit < p.n ? next : NULL, "points", p.a);
+  snprintf (next, sizeof next, "%ld", offset + limit);
+  return json_pack ("{s:I, s:I, s:I, s:s?, s:o}", "total", (json_int_t) total,
+                    "offset", (json_int_t) offset, "limit", (json_int_t) limit,
+                    "next", offset + limit < total ? next : NULL, "points", p.a);
 }
 
 /* points/VM/TIME */

@@ -130,43 +130,27 @@ verifications (FILE *f, struct catalog *cat)
   return 0;
 }
 
-struct usage {
-  double logical, stored;
-};
-
-static int
-usage_one (void *opaque, const struct repo_manifest *m)
-{
-  struct usage *u = opaque;
-  size_t i;
-
-  for (i = 0; i < m->ndisks; i++)
-    u->logical += m->disks[i].size;
-  u->stored += m->stats.stored_bytes;
-  return 0;
-}
-
 static int
 repository (FILE *f, struct catalog *cat, const struct web_opts *o)
 {
-  struct usage u = { 0, 0 };
+  uint64_t logical, stored;
 
   if (!o->repo_id)
     return 0;
-  if (catalog_point_list (cat, o->repo_id, NULL, usage_one, &u) == -1)
+  if (catalog_repo_usage (cat, o->repo_id, &logical, &stored) == -1)
     return -1;
   help (f, "bootback_repository_logical_bytes", "gauge",
         "sum of the disk sizes of every restore point");
   sample (f, "bootback_repository_logical_bytes", "repo", o->repo, NULL, NULL,
-          u.logical);
+          logical);
   help (f, "bootback_repository_stored_bytes", "gauge",
         "bytes the restore points wrote to the repository (compressed, deduplicated)");
   sample (f, "bootback_repository_stored_bytes", "repo", o->repo, NULL, NULL,
-          u.stored);
+          stored);
   help (f, "bootback_repository_dedup_ratio", "gauge",
         "logical bytes over stored bytes");
   sample (f, "bootback_repository_dedup_ratio", "repo", o->repo, NULL, NULL,
-          u.stored > 0 ? u.logical / u.stored : 0);
+          stored > 0 ? (double) logical / stored : 0);
   return 0;
 }
 

@@ -677,9 +677,10 @@ col_str (sqlite3_stmt *s, int i, char *out, size_t len)
   snprintf (out, len, "%s", t ? (const char *) t : "");
 }
 
-int
-catalog_point_list (struct catalog *c, int64_t repo_id, const char *vm,
-                    catalog_point_fn fn, void *opaque)
+/* catalog_point_list's rows [offset, offset + limit) (limit -1: all). */
+static int
+point_rows (struct catalog *c, int64_t repo_id, const char *vm, int64_t offset,
+            int64_t limit, catalog_point_fn fn, void *opaque)
 {
   CLEANUP_STMT sqlite3_stmt *s = NULL, *d = NULL;
   struct repo_manifest *m = xmalloc (sizeof *m);
@@ -689,13 +690,15 @@ catalog_point_list (struct catalog *c, int64_t repo_id, const char *vm,
                " chunk_size, has_domain_xml, protected, bytes_read, new_chunks,"
                " new_bytes, stored_bytes, reused_chunks, seconds FROM points"
                " WHERE repo_id = ?1 AND (?2 IS NULL OR vm = ?2)"
-               " ORDER BY vm, time", &s) == -1 ||
+               " ORDER BY vm, time LIMIT ?3 OFFSET ?4", &s) == -1 ||
       prepare (c, "SELECT name, size, index_sha256, format, zero_chunks FROM"
                " disks WHERE point_id = ?1 ORDER BY seq", &d) == -1)
     goto out;
   sqlite3_bind_int64 (s, 1, repo_id);
   if (vm)
     sqlite3_bind_text (s, 2, vm, -1, SQLITE_STATIC);
+  sqlite3_bind_int64 (s, 3, limit);
+  sqlite3_bind_int64 (s, 4, offset);
   while ((rc = sqlite3_step (s)) == SQLITE_ROW) {
     memset (m, 0, sizeof *m);
     col_str (s, 1, m->vm, sizeof m->vm);
@@ -737,6 +740,51 @@ catalog_point_list (struct catalog *c, int64_t repo_id, const char *vm,
  out:
   free (m);
   return ret;
+}
+
+int
+catalog_point_list (struct catalog *c, int64_t repo_id, const char *vm,
+                    catalog_point_fn fn, void *opaque)
+{
+  return point_rows (c, repo_id, vm, 0, -1, fn, opaque);
+}
+
+int
+catalog_point_page (struct catalog *c, int64_t repo_id, const char *vm,
+                    int64_t offset, int64_t limit, int64_t *total,
+                    catalog_point_fn fn, void *opaque)
+{
+  CLEANUP_STMT sqlite3_stmt *s = NULL;
+
+  if (prepare (c, "SELECT count(*) FROM points WHERE repo_id = ?1"
+               " AND (?2 IS NULL OR vm = ?2)", &s) == -1)
+    return -1;
+  sqlite3_bind_int64 (s, 1, repo_id);
+  if (vm)
+    sqlite3_bind_text (s, 2, vm, -1, SQLITE_STATIC);
+  if (sqlite3_step (s) != SQLITE_ROW)
+    return db_error (c, "count points");
+  *total = sqlite3_column_int64 (s, 0);
+  return point_rows (c, repo_id, vm, offset, limit, fn, opaque);
+}
+
+int
+catalog_repo_usage (struct catalog *c, int64_t repo_id, uint64_t *logical,
+                    uint64_t *stored)
+{
+  CLEANUP_STMT sqlite3_stmt *s = NULL;
+
+  if (prepare (c, "SELECT (SELECT coalesce (sum (d.size), 0) FROM disks d"
+               " JOIN points p ON p.id = d.point_id WHERE p.repo_id = ?1),"
+               " (SELECT coalesce (sum (stored_bytes), 0) FROM points"
+               " WHERE repo_id = ?1)", &s) == -1)
+    return -1;
+  sqlite3_bind_int64 (s, 1, repo_id);
+  if (sqlite3_step (s) != SQLITE_ROW)
+    return db_error (c, "repository usage");
+  *logical = sqlite3_column_int64 (s, 0);
+  *stored = sqlite3_column_int64 (s, 1);
+  return 0;
 }
 
 int64_t
@@ -1352,7 +1400,8 @@ catalog_token_used (struct catalog *c, const char *name)
   CLEANUP_STMT sqlite3_stmt *s = NULL;
 
   if (prepare (c, "UPDATE api_tokens SET last_used = strftime('%s','now')"
-               " WHERE name = ?1", &s) == -1)
+               " WHERE name = ?1 AND coalesce (last_used, 0) <"
+               " strftime('%s','now') - 60", &s) == -1)
     return -1;
   sqlite3_bind_text (s, 1, name, -1, SQLITE_STATIC);
   if (sqlite3_step (s) != SQLITE_DONE)

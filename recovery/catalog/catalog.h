@@ -77,6 +77,16 @@ typedef int (*catalog_point_fn) (void *opaque, const struct repo_manifest *m);
 int catalog_point_list (struct catalog *c, int64_t repo_id, const char *vm,
                         catalog_point_fn fn, void *opaque);
 
+/* The same, only the rows [offset, offset + limit) of that order; *total
+ * gets the number of all (for paging). */
+int catalog_point_page (struct catalog *c, int64_t repo_id, const char *vm,
+                        int64_t offset, int64_t limit, int64_t *total,
+                        catalog_point_fn fn, void *opaque);
+/* Of repository repo_id's points: the sum of their disks' sizes
+ * (logical) and of the bytes each wrote (stored, compressed). */
+int catalog_repo_usage (struct catalog *c, int64_t repo_id, uint64_t *logical,
+                        uint64_t *stored);
+
 /* ---- jobs ----------------------------------------------------------------------- */
 
 /* Record the start of a job ("import", "restore", "verify", "gc", ...). */
@@ -254,7 +264,8 @@ int catalog_token_revoke (struct catalog *c, const char *name);
 /* Every token, by name; the strings are valid during the call only. */
 typedef int (*catalog_token_fn) (void *opaque, const struct catalog_token *t);
 int catalog_token_list (struct catalog *c, catalog_token_fn fn, void *opaque);
-/* Record that the token name was used now. */
+/* Record that the token name was used now (to the minute: a use within
+ * a minute of the recorded one writes nothing). */
 int catalog_token_used (struct catalog *c, const char *name);
 
 #endif /* BOOTBACK_CATALOG_H */
