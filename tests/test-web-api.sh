@@ -150,6 +150,14 @@ code=$(curl -s -o "$tmp/body" -w '%{http_code}' -X DELETE -H "Authorization: Bea
 code=$(curl -s -o "$tmp/body" -w '%{http_code}' -X GET --data-binary 'x=1' -H "Authorization: Bearer $token" "$url/api/v1/points")
 [ "$code" = 413 ] || fail "GET with a body: $code"
 
+big=$(head -c 70000 /dev/zero | tr '\0' a)
+code=$(curl -s -o /dev/null -w '%{http_code}' -H "X-Big: $big" -H "Authorization: Bearer $token" "$url/api/v1/points")
+[ "$code" = 431 ] || fail "70 kB of headers: $code"
+code=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $token" "$url/api/v1/points?vm=$big")
+[ "$code" = 414 ] || fail "a 70 kB URL: $code"
+code=$(curl -s -I -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $token" "$url/api/v1/points")
+[ "$code" = 200 ] || fail "HEAD: $code"
+
 # /metrics: every line a comment or NAME{LABELS} VALUE, labels unescaped
 # back to what the catalog holds
 expect_status 200 /metrics "$token"

@@ -6,7 +6,9 @@
  *  1. Plain HTTP only on a loopback address (127.0.0.0/8, ::1); anything
  *     else needs --cert and --key (HTTPS, GnuTLS through libmicrohttpd).
  *  2. Every response, errors included, carries the security headers
- *     (security_headers) and Cache-Control: no-store.
+ *     (security_headers) and Cache-Control: no-store; except the 414 and
+ *     431 that libmicrohttpd itself sends, before any handler, for a
+ *     request line or headers over the memory limit (a fixed text).
  *  3. Every request is authenticated before anything else is looked at:
  *     without "Authorization: Bearer TOKEN" of a token the catalog holds
  *     now, it is 401, whatever the path or method.
