@@ -96,6 +96,7 @@ include bench/serve/module.mk
 include bench/trace/module.mk
 include bench/verdict/module.mk
 include bench/verify/module.mk
+include bench/web/module.mk
 
 # make fuzz: each target for FUZZ_TIME seconds (default 600), keeping
 # its corpus in tests/tmp/fuzz/NAME/.
