@@ -84,7 +84,11 @@ web_token_check (struct catalog *cat, const char *token,
     return -1;
   if (k.name) {
     snprintf (name, WEB_TOKEN_NAME_MAX + 1, "%s", k.name);
-    ret = catalog_token_used (cat, k.name) == -1 ? -1 : 1;
+    /* The last use is a note: a catalog busy with a writer does not
+     * refuse the request. */
+    if (catalog_token_used (cat, k.name) == -1)
+      fprintf (stderr, "bootback web: warning: %s\n", error_msg ());
+    ret = 1;
   }
   free (k.name);
   return ret;

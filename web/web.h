@@ -71,7 +71,8 @@ int web_token_add (struct catalog *cat, const char *name,
                    char out[WEB_TOKEN_LEN + 1]);
 /* Is token (from an Authorization header, any length) one of the
  * catalog's?  Every stored hash is compared, in constant time.  1 and its
- * name in name (and its last use recorded), 0 if not, -1 on error. */
+ * name in name (and its last use recorded, or a warning on stderr if
+ * that fails), 0 if not, -1 on error. */
 int web_token_check (struct catalog *cat, const char *token,
                      char name[WEB_TOKEN_NAME_MAX + 1]);
 
