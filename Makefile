@@ -81,6 +81,7 @@ include recovery/ingest/module.mk
 include recovery/instant/module.mk
 include lab/module.mk
 include verify/module.mk
+include web/module.mk
 include recovery/cli/module.mk
 include images/module.mk
 include tests/module.mk
@@ -95,6 +96,7 @@ include bench/serve/module.mk
 include bench/trace/module.mk
 include bench/verdict/module.mk
 include bench/verify/module.mk
+include bench/web/module.mk
 
 # make fuzz: each target for FUZZ_TIME seconds (default 600), keeping
 # its corpus in tests/tmp/fuzz/NAME/.
@@ -139,8 +141,8 @@ check-style:
 
 clean:
 	rm -f $(LIBS_A) $(BINS) $(PLUGINS) $(MANS) $(TEST_BINS) $(CLEAN)
-	find recovery nbd-plugin lab verify tests bench \( -name '*.o' -o -name '*.d' \) -type f -delete 2>/dev/null || true
+	find recovery nbd-plugin lab verify web tests bench \( -name '*.o' -o -name '*.d' \) -type f -delete 2>/dev/null || true
 
 .PHONY: all build check check-slow check-valgrind deps install clean check-style demo bench images fuzz
 
--include $(shell find recovery nbd-plugin lab verify tests bench -name '*.d' -type f 2>/dev/null)
+-include $(shell find recovery nbd-plugin lab verify web tests bench -name '*.d' -type f 2>/dev/null)

@@ -7,7 +7,7 @@ source "$top_srcdir/tests/functions.sh"
 
 bootback --help | grep -q "^usage: bootback"
 bootback --version | grep -q "^bootback "
-for cmd in "repo" "import" "backup" "points" "point" "restore" "serve" "mount" "umount" "prune" "gc" "instant" "sessions" "migrate" "lab" "verify" "history"; do
+for cmd in "repo" "import" "backup" "points" "point" "restore" "serve" "mount" "umount" "prune" "gc" "instant" "sessions" "migrate" "lab" "verify" "history" "web"; do
     bootback $cmd --help > "$tmp/out" || fail "$cmd --help failed"
     grep -q "^usage: bootback $cmd" "$tmp/out" || fail "$cmd --help has no usage line"
     grep -q "^=head2 bootback $cmd" "$top_srcdir/recovery/cli/bootback.pod" || fail "man page lacks $cmd"

@@ -60,7 +60,7 @@ check () {
 }
 
 for cmd in repo import backup points point restore serve umount prune gc \
-           sessions migrate verify history report; do
+           sessions migrate verify history report web; do
     check "$cmd"
 done
 check mount

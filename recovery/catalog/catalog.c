@@ -149,6 +149,13 @@ static const char *migrations[] = {
   "  chunks INTEGER NOT NULL,"
   "  trace TEXT NOT NULL,"
   "  PRIMARY KEY (vm, disk));",
+  /* 6: API tokens of bootback web (web/token.c): only the SHA-256 of each
+   * token is kept, never the token */
+  "CREATE TABLE api_tokens ("
+  "  name TEXT PRIMARY KEY,"
+  "  sha256 TEXT NOT NULL UNIQUE,"
+  "  created INTEGER NOT NULL,"
+  "  last_used INTEGER);",
 };
 #define NMIGRATIONS ((int) (sizeof migrations / sizeof migrations[0]))
 
@@ -670,9 +677,10 @@ col_str (sqlite3_stmt *s, int i, char *out, size_t len)
   snprintf (out, len, "%s", t ? (const char *) t : "");
 }
 
-int
-catalog_point_list (struct catalog *c, int64_t repo_id, const char *vm,
-                    catalog_point_fn fn, void *opaque)
+/* catalog_point_list's rows [offset, offset + limit) (limit -1: all). */
+static int
+point_rows (struct catalog *c, int64_t repo_id, const char *vm, int64_t offset,
+            int64_t limit, catalog_point_fn fn, void *opaque)
 {
   CLEANUP_STMT sqlite3_stmt *s = NULL, *d = NULL;
   struct repo_manifest *m = xmalloc (sizeof *m);
@@ -682,13 +690,15 @@ catalog_point_list (struct catalog *c, int64_t repo_id, const char *vm,
                " chunk_size, has_domain_xml, protected, bytes_read, new_chunks,"
                " new_bytes, stored_bytes, reused_chunks, seconds FROM points"
                " WHERE repo_id = ?1 AND (?2 IS NULL OR vm = ?2)"
-               " ORDER BY vm, time", &s) == -1 ||
+               " ORDER BY vm, time LIMIT ?3 OFFSET ?4", &s) == -1 ||
       prepare (c, "SELECT name, size, index_sha256, format, zero_chunks FROM"
                " disks WHERE point_id = ?1 ORDER BY seq", &d) == -1)
     goto out;
   sqlite3_bind_int64 (s, 1, repo_id);
   if (vm)
     sqlite3_bind_text (s, 2, vm, -1, SQLITE_STATIC);
+  sqlite3_bind_int64 (s, 3, limit);
+  sqlite3_bind_int64 (s, 4, offset);
   while ((rc = sqlite3_step (s)) == SQLITE_ROW) {
     memset (m, 0, sizeof *m);
     col_str (s, 1, m->vm, sizeof m->vm);
@@ -730,6 +740,51 @@ catalog_point_list (struct catalog *c, int64_t repo_id, const char *vm,
  out:
   free (m);
   return ret;
+}
+
+int
+catalog_point_list (struct catalog *c, int64_t repo_id, const char *vm,
+                    catalog_point_fn fn, void *opaque)
+{
+  return point_rows (c, repo_id, vm, 0, -1, fn, opaque);
+}
+
+int
+catalog_point_page (struct catalog *c, int64_t repo_id, const char *vm,
+                    int64_t offset, int64_t limit, int64_t *total,
+                    catalog_point_fn fn, void *opaque)
+{
+  CLEANUP_STMT sqlite3_stmt *s = NULL;
+
+  if (prepare (c, "SELECT count(*) FROM points WHERE repo_id = ?1"
+               " AND (?2 IS NULL OR vm = ?2)", &s) == -1)
+    return -1;
+  sqlite3_bind_int64 (s, 1, repo_id);
+  if (vm)
+    sqlite3_bind_text (s, 2, vm, -1, SQLITE_STATIC);
+  if (sqlite3_step (s) != SQLITE_ROW)
+    return db_error (c, "count points");
+  *total = sqlite3_column_int64 (s, 0);
+  return point_rows (c, repo_id, vm, offset, limit, fn, opaque);
+}
+
+int
+catalog_repo_usage (struct catalog *c, int64_t repo_id, uint64_t *logical,
+                    uint64_t *stored)
+{
+  CLEANUP_STMT sqlite3_stmt *s = NULL;
+
+  if (prepare (c, "SELECT (SELECT coalesce (sum (d.size), 0) FROM disks d"
+               " JOIN points p ON p.id = d.point_id WHERE p.repo_id = ?1),"
+               " (SELECT coalesce (sum (stored_bytes), 0) FROM points"
+               " WHERE repo_id = ?1)", &s) == -1)
+    return -1;
+  sqlite3_bind_int64 (s, 1, repo_id);
+  if (sqlite3_step (s) != SQLITE_ROW)
+    return db_error (c, "repository usage");
+  *logical = sqlite3_column_int64 (s, 0);
+  *stored = sqlite3_column_int64 (s, 1);
+  return 0;
 }
 
 int64_t
@@ -1273,5 +1328,100 @@ catalog_trace_get (struct catalog *c, const char *vm, const char *disk,
     return db_error (c, "boot trace");
   col_str (s, 0, point, TIMESTAMP_LEN + 1);
   *text = xstrdup (col_text (s, 1));
+  return 0;
+}
+
+/* ---- API tokens (schema 6) ------------------------------------------------ */
+
+int
+catalog_token_add (struct catalog *c, const char *name, const char *sha256)
+{
+  CLEANUP_STMT sqlite3_stmt *s = NULL;
+  int rc;
+
+  if (prepare (c, "INSERT INTO api_tokens (name, sha256, created) "
+               "VALUES (?1, ?2, strftime('%s','now'))", &s) == -1)
+    return -1;
+  sqlite3_bind_text (s, 1, name, -1, SQLITE_STATIC);
+  sqlite3_bind_text (s, 2, sha256, -1, SQLITE_STATIC);
+  rc = sqlite3_step (s);
+  if (rc == SQLITE_CONSTRAINT) {
+    error_setx ("token %s exists already (revoke it first)", name);
+    return 1;
+  }
+  if (rc != SQLITE_DONE)
+    return db_error (c, "add token");
+  return 0;
+}
+
+int
+catalog_token_revoke (struct catalog *c, const char *name)
+{
+  CLEANUP_STMT sqlite3_stmt *s = NULL;
+
+  if (prepare (c, "DELETE FROM api_tokens WHERE name = ?1", &s) == -1)
+    return -1;
+  sqlite3_bind_text (s, 1, name, -1, SQLITE_STATIC);
+  if (sqlite3_step (s) != SQLITE_DONE)
+    return db_error (c, "revoke token");
+  if (sqlite3_changes (c->db) == 0) {
+    error_setx ("no token named %s", name);
+    return 1;
+  }
+  return 0;
+}
+
+int
+catalog_token_list (struct catalog *c, catalog_token_fn fn, void *opaque)
+{
+  CLEANUP_STMT sqlite3_stmt *s = NULL;
+  int rc;
+
+  if (prepare (c, "SELECT name, sha256, created, coalesce (last_used, 0)"
+               " FROM api_tokens ORDER BY name", &s) == -1)
+    return -1;
+  while ((rc = sqlite3_step (s)) == SQLITE_ROW) {
+    struct catalog_token t = {
+      .name = col_text (s, 0), .sha256 = col_text (s, 1),
+      .created = sqlite3_column_int64 (s, 2),
+      .last_used = sqlite3_column_int64 (s, 3),
+    };
+    if (fn (opaque, &t) == -1)
+      return -1;
+  }
+  if (rc != SQLITE_DONE)
+    return db_error (c, "list tokens");
+  return 0;
+}
+
+int
+catalog_token_used (struct catalog *c, const char *name)
+{
+  CLEANUP_STMT sqlite3_stmt *s = NULL;
+
+  if (prepare (c, "UPDATE api_tokens SET last_used = strftime('%s','now')"
+               " WHERE name = ?1 AND coalesce (last_used, 0) <"
+               " strftime('%s','now') - 60", &s) == -1)
+    return -1;
+  sqlite3_bind_text (s, 1, name, -1, SQLITE_STATIC);
+  if (sqlite3_step (s) != SQLITE_DONE)
+    return db_error (c, "token last use");
+  return 0;
+}
+
+int
+catalog_lab_run_counts (struct catalog *c, catalog_count_fn fn, void *opaque)
+{
+  CLEANUP_STMT sqlite3_stmt *s = NULL;
+  int rc;
+
+  if (prepare (c, "SELECT status, count(*) FROM lab_runs GROUP BY status"
+               " ORDER BY status", &s) == -1)
+    return -1;
+  while ((rc = sqlite3_step (s)) == SQLITE_ROW)
+    if (fn (opaque, col_text (s, 0), sqlite3_column_int64 (s, 1)) == -1)
+      return -1;
+  if (rc != SQLITE_DONE)
+    return db_error (c, "count lab runs");
   return 0;
 }

@@ -77,6 +77,16 @@ typedef int (*catalog_point_fn) (void *opaque, const struct repo_manifest *m);
 int catalog_point_list (struct catalog *c, int64_t repo_id, const char *vm,
                         catalog_point_fn fn, void *opaque);
 
+/* The same, only the rows [offset, offset + limit) of that order; *total
+ * gets the number of all (for paging). */
+int catalog_point_page (struct catalog *c, int64_t repo_id, const char *vm,
+                        int64_t offset, int64_t limit, int64_t *total,
+                        catalog_point_fn fn, void *opaque);
+/* Of repository repo_id's points: the sum of their disks' sizes
+ * (logical) and of the bytes each wrote (stored, compressed). */
+int catalog_repo_usage (struct catalog *c, int64_t repo_id, uint64_t *logical,
+                        uint64_t *stored);
+
 /* ---- jobs ----------------------------------------------------------------------- */
 
 /* Record the start of a job ("import", "restore", "verify", "gc", ...). */
@@ -217,6 +227,10 @@ typedef int (*catalog_point_time_fn) (void *opaque, const char *vm,
 int catalog_point_times (struct catalog *c, int64_t repo_id,
                          catalog_point_time_fn fn, void *opaque);
 
+/* The number of lab runs of each status ("passed", "failed", ...). */
+typedef int (*catalog_count_fn) (void *opaque, const char *key, int64_t n);
+int catalog_lab_run_counts (struct catalog *c, catalog_count_fn fn, void *opaque);
+
 /* ---- boot traces (recovery/repo/trace.h; recovery/instant/trace.c owns
  * their meaning): the newest of each VM's disk ------------------------------ */
 
@@ -234,5 +248,24 @@ int catalog_trace_put (struct catalog *c, const struct catalog_trace *t);
  * none, -1 on error. */
 int catalog_trace_get (struct catalog *c, const char *vm, const char *disk,
                        char point[TIMESTAMP_LEN + 1], char **text);
+
+/* ---- API tokens of bootback web (web/web.h owns their meaning) ---------- */
+
+/* A token as kept: its name and the hex SHA-256 of the token (never the
+ * token itself); times are Unix times, last_used 0 if never. */
+struct catalog_token {
+  const char *name, *sha256;
+  int64_t created, last_used;
+};
+/* Add a token; 1 (error set) if the name is taken. */
+int catalog_token_add (struct catalog *c, const char *name, const char *sha256);
+/* Remove a token; 1 (error set) if there is none of that name. */
+int catalog_token_revoke (struct catalog *c, const char *name);
+/* Every token, by name; the strings are valid during the call only. */
+typedef int (*catalog_token_fn) (void *opaque, const struct catalog_token *t);
+int catalog_token_list (struct catalog *c, catalog_token_fn fn, void *opaque);
+/* Record that the token name was used now (to the minute: a use within
+ * a minute of the recorded one writes nothing). */
+int catalog_token_used (struct catalog *c, const char *name);
 
 #endif /* BOOTBACK_CATALOG_H */

@@ -302,6 +302,35 @@ check_v1_rows (struct catalog *c)
   assert (db_int ("SELECT count(*) FROM jobs WHERE status = 'ok'") == 1);
 }
 
+static int
+token_cb (void *opaque, const struct catalog_token *t)
+{
+  int *n = opaque;
+
+  assert (strcmp (t->name, "ci") == 0 && strcmp (t->sha256, "ab12") == 0);
+  assert (t->created > 0 && t->last_used >= 0);
+  (*n)++;
+  return 0;
+}
+
+/* version 6: API tokens, a name once, revoked by name */
+static void
+check_tokens (struct catalog *c)
+{
+  int n = 0;
+
+  assert (catalog_token_add (c, "ci", "ab12") == 0);
+  assert (catalog_token_add (c, "ci", "cd34") == 1);
+  assert (strstr (error_msg (), "token ci exists"));
+  assert (catalog_token_used (c, "ci") == 0);
+  assert (catalog_token_list (c, token_cb, &n) == 0 && n == 1);
+  assert (db_int ("SELECT count(*) FROM api_tokens WHERE last_used > 0") == 1);
+  assert (catalog_token_revoke (c, "ci") == 0);
+  assert (catalog_token_revoke (c, "ci") == 1);
+  assert (strstr (error_msg (), "no token named ci"));
+  assert (db_int ("SELECT count(*) FROM api_tokens") == 0);
+}
+
 static void
 check_later_tables (struct catalog *c)
 {
@@ -329,6 +358,7 @@ check_later_tables (struct catalog *c)
   assert (catalog_trace_get (c, "web2", "vda", point, &text) == 0);
   assert (strcmp (point, "20261103T000000Z") == 0 && strcmp (text, t.text) == 0);
   assert (db_int ("SELECT count(*) FROM boot_traces") == 1);
+  check_tokens (c);
 }
 
 static void

@@ -90,6 +90,7 @@ int cmd_verify (struct cli *c, int argc, char **argv);
 int cmd_history (struct cli *c, int argc, char **argv);
 int cmd_report (struct cli *c, int argc, char **argv);     /* cmd-report.c */
 int cmd_report_verify (struct cli *c, int argc, char **argv);  /* cmd-report-verify.c */
+int cmd_web (struct cli *c, int argc, char **argv);        /* cmd-web.c */
 /* bootback history --check: the run chain; exit status (cmd-report-verify.c). */
 int cli_history_check (struct cli *c, bool json);
 

@@ -19,44 +19,6 @@ cli_record_point (struct cli *c, const struct repo_manifest *m)
   crash_step (4);
 }
 
-static json_t *
-manifest_json (const struct repo_manifest *m)
-{
-  json_t *disks = json_array ();
-  char iso[ISO_TIME_LEN + 1], hex[2 * REPO_DIGEST_LEN + 1], pt[160];
-  uint64_t total = 0;
-  size_t i;
-
-  snprintf (pt, sizeof pt, "%s@%s", m->vm, m->id);
-
-  iso_time_format (m->time, iso);
-  for (i = 0; i < m->ndisks; i++) {
-    hex_encode (m->disks[i].index_sha256, REPO_DIGEST_LEN, hex);
-    json_array_append_new (disks, json_pack ("{s:s, s:I, s:s, s:s, s:I}",
-                                             "name", m->disks[i].name,
-                                             "size", (json_int_t) m->disks[i].size,
-                                             "format", m->disks[i].format,
-                                             "index_sha256", hex,
-                                             "zero_chunks", (json_int_t) m->disks[i].zero_chunks));
-    total += m->disks[i].size;
-  }
-  return json_pack ("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:b, s:I, s:I,"
-                    " s:o, s:{s:I, s:I, s:I, s:I, s:I, s:f}}",
-                    "point", pt,
-                    "vm", m->vm, "time", iso, "id", m->id,
-                    "kind", m->kind, "consistency", m->consistency,
-                    "source", m->source, "protected", m->protected,
-                    "domain_xml", m->has_domain_xml,
-                    "chunk_size", (json_int_t) m->chunk_size,
-                    "size", (json_int_t) total, "disks", disks, "stats",
-                    "bytes_read", (json_int_t) m->stats.bytes_read,
-                    "new_chunks", (json_int_t) m->stats.new_chunks,
-                    "new_bytes", (json_int_t) m->stats.new_bytes,
-                    "stored_bytes", (json_int_t) m->stats.stored_bytes,
-                    "reused_chunks", (json_int_t) m->stats.reused_chunks,
-                    "seconds", m->stats.seconds);
-}
-
 /* ---- import ------------------------------------------------------------------ */
 
 static const char import_usage[] =
@@ -229,7 +191,7 @@ import_print (const struct repo_manifest *m, const struct ingest_result *res,
   double secs = now_monotonic () - t0;
 
   if (json) {
-    cli_json_print (manifest_json (m));
+    cli_json_print (repo_manifest_json (m));
     return;
   }
   printf ("imported %s@%s: %zu disk%s, %s, read %s, new %s (stored %s), "
@@ -300,7 +262,7 @@ point_row (void *opaque, const struct repo_manifest *m)
 
   pl->n++;
   if (pl->a) {
-    json_t *j = manifest_json (m);
+    json_t *j = repo_manifest_json (m);
     json_array_append_new (pl->a, j);
     return 0;
   }
@@ -385,7 +347,7 @@ point_show (struct cli *c, const struct repo_manifest *m, bool json)
     }
   }
   if (json) {
-    json_t *j = manifest_json (m);
+    json_t *j = repo_manifest_json (m);
     char hex[2 * REPO_DIGEST_LEN + 1];
     hex_encode (m->domain_xml_sha256, REPO_DIGEST_LEN, hex);
     json_object_set_new (j, "domain_xml_sha256", m->domain_xml_pinned

@@ -32,6 +32,7 @@ static const struct {
   { "verify",  cmd_verify,  "boot a restore point in an isolated lab and check it" },
   { "history", cmd_history, "past lab runs of a VM with timings and trend" },
   { "report",  cmd_report,  "per VM: points, pass rate, RTO; report verify: signatures" },
+  { "web",     cmd_web,     "HTTP server: REST API and metrics; web token: API tokens" },
   { "supervise", cmd_supervise, NULL },   /* hidden: a session's daemon */
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])

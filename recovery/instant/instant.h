@@ -219,6 +219,10 @@ typedef int (*instant_session_fn) (void *opaque, const struct instant_session *s
 int instant_session_list (struct catalog *cat, instant_session_fn fn,
                           void *opaque);
 
+/* The session as a JSON object (bootback sessions --json, the web API):
+ * id, name, vm, point, state, times, disks.  A new reference. */
+struct json_t;
+struct json_t *instant_session_json (const struct instant_session *s);
 /* Is the session's supervisor alive (and really ours)? */
 bool instant_supervisor_alive (const struct instant_session *s);
 

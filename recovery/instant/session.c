@@ -1338,3 +1338,45 @@ instant_reattach (struct catalog *cat, const char *home)
   free (s);
   return err ? -1 : count;
 }
+
+static const char *
+iso_time_str (double t, char buf[ISO_TIME_LEN + 1])
+{
+  iso_time_format ((time_t) t, buf);
+  return buf;
+}
+
+/* The session as bootback sessions --json and the web API show it. */
+json_t *
+instant_session_json (const struct instant_session *s)
+{
+  json_t *disks = json_array ();
+  char created[32];
+  size_t i;
+
+  for (i = 0; i < s->ndisks; i++) {
+    const struct instant_session_disk *k = &s->disks[i];
+    json_array_append_new (disks, json_pack ("{s:s, s:s, s:I, s:s, s:s, s:s}",
+                                             "name", k->name, "target", k->target,
+                                             "size", (json_int_t) k->size,
+                                             "socket", k->socket,
+                                             "overlay", k->overlay,
+                                             "migrated_to", k->migrated_to));
+  }
+  return json_pack ("{s:I, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:b,"
+                    " s:I, s:b, s:o, s:o, s:s, s:s, s:s, s:s, s:o}",
+                    "id", (json_int_t) s->id, "name", s->name, "uuid", s->uuid,
+                    "vm", s->vm, "point", s->point, "repo", s->repo,
+                    "state", instant_state_name (s->state), "message", s->message,
+                    "created", iso_time_str (s->created, created),
+                    "transient", s->transient,
+                    "supervisor_pid", (json_int_t) s->supervisor_pid,
+                    "supervisor_alive", instant_supervisor_alive (s),
+                    "seconds_to_running",
+                    s->t_running >= 0 ? json_real (s->t_running) : json_null (),
+                    "seconds_to_heartbeat",
+                    s->t_heartbeat >= 0 ? json_real (s->t_heartbeat) : json_null (),
+                    "dir", s->dir, "console_log", s->console_log,
+                    "overlay_dir", s->overlay_dir, "hold", s->hold,
+                    "disks", disks);
+}

@@ -186,6 +186,11 @@ char **repo_list_point_dirs (struct repo *r, const char *vm);
 int repo_point_resolve (struct repo *r, const char *spec,
                         char vm[VM_NAME_MAX + 1], char id[TIMESTAMP_LEN + 1]);
 
+/* The point as a JSON object (bootback points --json, point show --json,
+ * the web API): vm, id, time, kind, consistency, protected, size, disks,
+ * stats.  A new reference. */
+struct json_t;
+struct json_t *repo_manifest_json (const struct repo_manifest *m);
 /* Read and validate a point's manifest.  -1 if missing or invalid. */
 int repo_manifest_read (struct repo *r, const char *vm, const char *id,
                         struct repo_manifest *m);

@@ -1,0 +1,151 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * bootback web: the HTTP server (web/web.h), and its API tokens (web
+ * token add|list|revoke).
+ */
+#include "recovery/cli/cli.h"
+#include "web/web.h"
+
+static const char web_usage[] =
+  "usage: bootback web [--listen ADDR:PORT] [--cert FILE --key FILE]\n"
+  "       bootback web token add NAME\n"
+  "       bootback web token list [--json]\n"
+  "       bootback web token revoke NAME\n"
+  "\n"
+  "Serve the read-only REST API (/api/v1/...) and Prometheus metrics\n"
+  "(/metrics) of this appliance's catalog and default repository.  Every\n"
+  "request needs an API token (Authorization: Bearer TOKEN).\n"
+  "\n"
+  "  --listen ADDR:PORT  address to listen on (default " WEB_DEFAULT_LISTEN ");\n"
+  "                      plain HTTP only on a loopback address\n"
+  "  --cert FILE         PEM certificate (chain): serve HTTPS\n"
+  "  --key FILE          its PEM private key\n"
+  "\n"
+  "token add NAME prints a new token once (the catalog keeps only its\n"
+  "SHA-256); token list shows names, when made and last used (--json as\n"
+  "JSON); token revoke NAME refuses the token from the next request on.\n";
+
+static int
+token_row (void *opaque, const struct catalog_token *t)
+{
+  char made[ISO_TIME_LEN + 1], used[ISO_TIME_LEN + 1] = "never";
+
+  iso_time_format (t->created, made);
+  if (t->last_used)
+    iso_time_format (t->last_used, used);
+  if (opaque)
+    json_array_append_new (opaque, json_pack ("{s:s, s:s, s:s?}", "name", t->name,
+                                              "created", made, "last_used",
+                                              t->last_used ? used : NULL));
+  else
+    printf ("%-24s %-21s %s\n", t->name, made, used);
+  return 0;
+}
+
+static int
+token_list (struct cli *c, bool json)
+{
+  json_t *a = json ? json_array () : NULL;
+
+  if (!json)
+    printf ("%-24s %-21s %s\n", "NAME", "CREATED", "LAST USED");
+  if (catalog_token_list (c->cat, token_row, a) == -1) {
+    json_decref (a);
+    cli_perror ();
+    return 1;
+  }
+  if (json)
+    cli_json_print (a);
+  return 0;
+}
+
+static int
+cmd_token (struct cli *c, int argc, char **argv)
+{
+  char token[WEB_TOKEN_LEN + 1];
+  bool json = argc == 3 && strcmp (argv[2], "--json") == 0;
+  int rc;
+
+  if (argc < 2 || (strcmp (argv[1], "list") == 0 && argc != 2 && !json) ||
+      (strcmp (argv[1], "list") != 0 && argc != 3))
+    cli_bad_usage (web_usage);
+  if (cli_catalog (c) == -1)
+    return 1;
+  if (strcmp (argv[1], "list") == 0)
+    return token_list (c, json);
+  if (strcmp (argv[1], "add") == 0) {
+    if ((rc = web_token_add (c->cat, argv[2], token)) != 0) {
+      cli_perror ();
+      return 1;
+    }
+    printf ("%s\n", token);
+    fprintf (stderr, "bootback: token %s added; it is shown only now\n", argv[2]);
+    return 0;
+  }
+  if (strcmp (argv[1], "revoke") == 0) {
+    if (catalog_token_revoke (c->cat, argv[2]) != 0) {
+      cli_perror ();
+      return 1;
+    }
+    return 0;
+  }
+  cli_bad_usage (web_usage);
+}
+
+/* The repository the API shows: --repo, $BOOTBACK_REPO or the default;
+ * none is fine (an appliance without one yet). */
+static int
+web_repo (struct cli *c, struct web_opts *o)
+{
+  CLEANUP_FREE char *def = NULL;
+  int err;
+
+  if (!c->repo_opt) {
+    def = catalog_repo_default (c->cat, &err);
+    if (err) {
+      cli_perror ();
+      return -1;
+    }
+    if (!def)
+      return 0;
+  }
+  if (cli_repo (c) == -1)
+    return -1;
+  o->repo_id = c->repo_id;
+  o->repo = repo_location (c->repo);
+  return 0;
+}
+
+int
+cmd_web (struct cli *c, int argc, char **argv)
+{
+  enum { OPT_LISTEN = 256, OPT_CERT, OPT_KEY };
+  static const struct option lo[] = {
+    { "listen", required_argument, NULL, OPT_LISTEN },
+    { "cert", required_argument, NULL, OPT_CERT },
+    { "key", required_argument, NULL, OPT_KEY },
+    { "help", no_argument, NULL, 'h' }, { NULL }
+  };
+  struct web_opts o = { .listen = WEB_DEFAULT_LISTEN, .home = c->home, .repo = "" };
+  int opt;
+
+  if (argc >= 2 && strcmp (argv[1], "token") == 0)
+    return cmd_token (c, argc - 1, argv + 1);
+  while ((opt = getopt_long (argc, argv, "h", lo, NULL)) != -1)
+    switch (opt) {
+    case OPT_LISTEN: o.listen = optarg; break;
+    case OPT_CERT: o.cert = optarg; break;
+    case OPT_KEY: o.key = optarg; break;
+    case 'h': cli_usage (web_usage);
+    default: cli_bad_usage (web_usage);
+    }
+  if (optind != argc)
+    cli_bad_usage (web_usage);
+  if (cli_catalog (c) == -1 || web_repo (c, &o) == -1)
+    return 1;
+  if (web_serve (c->cat, &o) == -1) {
+    cli_perror ();
+    return 1;
+  }
+  return 0;
+}

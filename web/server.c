@@ -1,0 +1,320 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The daemon of bootback web, on libmicrohttpd.
+ *
+ * Invariants:
+ *  1. Plain HTTP only on a loopback address (127.0.0.0/8, ::1); anything
+ *     else needs --cert and --key (HTTPS, GnuTLS through libmicrohttpd).
+ *  2. Every response, errors included, carries the security headers
+ *     (security_headers) and Cache-Control: no-store; except the 414 and
+ *     431 that libmicrohttpd itself sends, before any handler, for a
+ *     request line or headers over the memory limit (a fixed text).
+ *  3. Every request is authenticated before anything else is looked at:
+ *     without "Authorization: Bearer TOKEN" of a token the catalog holds
+ *     now, it is 401, whatever the path or method.
+ *  4. No request body is read: one with a body is 413, a method other
+ *     than GET or HEAD is 405.  Headers and the request line are capped
+ *     by the per-connection memory limit (WEB_MEMORY_LIMIT), connections
+ *     by WEB_MAX_CONNECTIONS and WEB_MAX_PER_IP, silence by WEB_TIMEOUT.
+ *  5. The request log has the method, path, status and the token's name;
+ *     never the Authorization header or the query string.
+ *
+ * One thread (libmicrohttpd's internal polling thread) answers every
+ * request; the calling thread waits for SIGINT or SIGTERM.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <microhttpd.h>
+
+#include "web/web.h"
+
+#define PEM_MAX (1024 * 1024)
+
+struct server {
+  struct catalog *cat;
+  const struct web_opts *o;
+  bool tls;
+};
+
+/* Invariant 2. */
+static void
+security_headers (struct MHD_Response *r, bool tls, const char *type)
+{
+  MHD_add_response_header (r, "Content-Type", type);
+  MHD_add_response_header (r, "Content-Security-Policy",
+                           "default-src 'none'; frame-ancestors 'none'");
+  MHD_add_response_header (r, "X-Content-Type-Options", "nosniff");
+  MHD_add_response_header (r, "Referrer-Policy", "no-referrer");
+  MHD_add_response_header (r, "Cache-Control", "no-store");
+  MHD_add_response_header (r, "X-Frame-Options", "DENY");
+  if (tls)
+    MHD_add_response_header (r, "Strict-Transport-Security", "max-age=31536000");
+}
+
+/* Queue body (malloc'd, taken) with status; log the request. */
+static enum MHD_Result
+reply (struct server *s, struct MHD_Connection *conn, const char *method,
+       const char *url, const char *who, int status, char *body,
+       const char *type)
+{
+  struct MHD_Response *r =
+    MHD_create_response_from_buffer (strlen (body), body, MHD_RESPMEM_MUST_FREE);
+  enum MHD_Result ret;
+
+  security_headers (r, s->tls, type);
+  if (status == 401)
+    MHD_add_response_header (r, "WWW-Authenticate", "Bearer realm=\"bootback\"");
+  if (status == 405)
+    MHD_add_response_header (r, "Allow", "GET, HEAD");
+  ret = MHD_queue_response (conn, status, r);
+  MHD_destroy_response (r);
+  fprintf (stderr, "bootback web: %s %s %d%s%s\n", method, url, status,
+           who ? " token=" : "", who ? who : "");
+  return ret;
+}
+
+static enum MHD_Result
+reply_json (struct server *s, struct MHD_Connection *conn, const char *method,
+            const char *url, const char *who, int status, json_t *j)
+{
+  char *body = json_dumps (j, JSON_COMPACT | JSON_PRESERVE_ORDER);
+
+  json_decref (j);
+  if (!body)
+    abort ();
+  return reply (s, conn, method, url, who, status, body,
+                "application/json; charset=utf-8");
+}
+
+/* Invariant 3: 1 and the token's name, 0 refused, -1 catalog error. */
+static int
+authenticate (struct server *s, struct MHD_Connection *conn,
+              char name[WEB_TOKEN_NAME_MAX + 1])
+{
+  const char *h = MHD_lookup_connection_value (conn, MHD_HEADER_KIND,
+                                               MHD_HTTP_HEADER_AUTHORIZATION);
+
+  if (!h || strncasecmp (h, "Bearer ", 7) != 0)
+    return 0;
+  h += 7;
+  while (*h == ' ')
+    h++;
+  if (strlen (h) != WEB_TOKEN_LEN)
+    return 0;
+  return web_token_check (s->cat, h, name);
+}
+
+static const char *
+query_arg (void *opaque, const char *key)
+{
+  return MHD_lookup_connection_value (opaque, MHD_GET_ARGUMENT_KIND, key);
+}
+
+static enum MHD_Result
+route (struct server *s, struct MHD_Connection *conn, const char *method,
+       const char *url, const char *who)
+{
+  char *text;
+  int status;
+
+  if (strcmp (url, "/metrics") == 0) {
+    if (!(text = web_metrics (s->cat, s->o)))
+      return reply_json (s, conn, method, url, who, 500,
+                         web_error_json ("%s", error_msg ()));
+    return reply (s, conn, method, url, who, 200, text,
+                  "text/plain; version=0.0.4; charset=utf-8");
+  }
+  if (strncmp (url, "/api/v1/", 8) != 0)
+    return reply_json (s, conn, method, url, who, 404,
+                       web_error_json ("no such resource"));
+  json_t *j = web_api_get (s->cat, s->o, url, query_arg, conn, &status);
+  return reply_json (s, conn, method, url, who, status, j);
+}
+
+/* Invariants 3 and 4, on the first call of each request (so that no body
+ * is ever read). */
+static enum MHD_Result
+answer (void *cls, struct MHD_Connection *conn, const char *url,
+        const char *method, const char *version, const char *upload_data,
+        size_t *upload_data_size, void **con_cls)
+{
+  struct server *s = cls;
+  const char *len = MHD_lookup_connection_value (conn, MHD_HEADER_KIND,
+                                                 MHD_HTTP_HEADER_CONTENT_LENGTH);
+  const char *te = MHD_lookup_connection_value (conn, MHD_HEADER_KIND,
+                                                MHD_HTTP_HEADER_TRANSFER_ENCODING);
+  char name[WEB_TOKEN_NAME_MAX + 1];
+  int auth;
+
+  if (*con_cls)                  /* a body arrived after the answer */
+    return MHD_NO;
+  *con_cls = s;
+  if ((auth = authenticate (s, conn, name)) == -1)
+    return reply_json (s, conn, method, url, NULL, 500,
+                       web_error_json ("%s", error_msg ()));
+  if (auth == 0)
+    return reply_json (s, conn, method, url, NULL, 401,
+                       web_error_json ("a valid API token is needed "
+                                       "(Authorization: Bearer TOKEN)"));
+  if (strcmp (method, "GET") != 0 && strcmp (method, "HEAD") != 0)
+    return reply_json (s, conn, method, url, name, 405,
+                       web_error_json ("method %s not allowed: the API is read-only",
+                                       method));
+  if ((len && strcmp (len, "0") != 0) || te)
+    return reply_json (s, conn, method, url, name, 413,
+                       web_error_json ("a request body is not accepted"));
+  return route (s, conn, method, url, name);
+}
+
+/* libmicrohttpd's own messages. */
+static void
+mhd_log (void *cls, const char *fmt, va_list ap)
+{
+  fputs ("bootback web: ", stderr);
+  vfprintf (stderr, fmt, ap);
+}
+
+/* ADDR:PORT or [ADDR6]:PORT into sa; invariant 1's loopback test in
+ * *loopback. */
+static int
+parse_listen (const char *s, struct sockaddr_storage *sa, bool *loopback)
+{
+  char host[INET6_ADDRSTRLEN + 1];
+  const char *colon = strrchr (s, ':');
+  struct sockaddr_in *v4 = (struct sockaddr_in *) sa;
+  struct sockaddr_in6 *v6 = (struct sockaddr_in6 *) sa;
+  size_t hl;
+  char *end;
+  long port;
+
+  if (!colon)
+    goto bad;
+  errno = 0;
+  port = strtol (colon + 1, &end, 10);
+  if (errno || end == colon + 1 || *end || port < 0 || port > 65535)
+    goto bad;
+  hl = colon - s;
+  if (s[0] == '[' && hl >= 2 && s[hl - 1] == ']')
+    s++, hl -= 2;
+  if (hl == 0 || hl >= sizeof host)
+    goto bad;
+  memcpy (host, s, hl);
+  host[hl] = '\0';
+  memset (sa, 0, sizeof *sa);
+  if (inet_pton (AF_INET, host, &v4->sin_addr) == 1) {
+    v4->sin_family = AF_INET;
+    v4->sin_port = htons (port);
+    *loopback = (ntohl (v4->sin_addr.s_addr) >> 24) == 127;
+    return 0;
+  }
+  if (inet_pton (AF_INET6, host, &v6->sin6_addr) == 1) {
+    v6->sin6_family = AF_INET6;
+    v6->sin6_port = htons (port);
+    *loopback = IN6_IS_ADDR_LOOPBACK (&v6->sin6_addr);
+    return 0;
+  }
+ bad:
+  error_setx ("--listen %s: not ADDR:PORT or [ADDR6]:PORT with a numeric "
+              "address", s);
+  return -1;
+}
+
+/* A PEM file's text (malloc'd), or NULL. */
+static char *
+read_pem (const char *opt, const char *path)
+{
+  FILE *f = fopen (path, "re");
+  char *buf = NULL;
+  size_t n = 0;
+  ssize_t len;
+
+  if (!f) {
+    error_set (errno, "%s %s", opt, path);
+    return NULL;
+  }
+  len = getdelim (&buf, &n, '\0', f);
+  fclose (f);
+  if (len <= 0 || len > PEM_MAX || strlen (buf) != (size_t) len) {
+    error_setx ("%s %s: not a PEM file", opt, path);
+    free (buf);
+    return NULL;
+  }
+  return buf;
+}
+
+/* Wait for SIGINT or SIGTERM (blocked before the daemon's thread starts,
+ * so that it inherits the mask). */
+static void
+block_signals (sigset_t *set)
+{
+  sigemptyset (set);
+  sigaddset (set, SIGINT);
+  sigaddset (set, SIGTERM);
+  pthread_sigmask (SIG_BLOCK, set, NULL);
+  signal (SIGPIPE, SIG_IGN);
+}
+
+static struct MHD_Daemon *
+start (struct server *s, const struct sockaddr_storage *sa, const char *cert,
+       const char *key)
+{
+  unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG |
+    (sa->ss_family == AF_INET6 ? MHD_USE_IPv6 : 0) | (s->tls ? MHD_USE_TLS : 0);
+
+  return MHD_start_daemon (flags, 0, NULL, NULL, answer, s,
+                           MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+                           MHD_OPTION_SOCK_ADDR, sa,
+                           MHD_OPTION_CONNECTION_LIMIT, (unsigned) WEB_MAX_CONNECTIONS,
+                           MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned) WEB_MAX_PER_IP,
+                           MHD_OPTION_CONNECTION_TIMEOUT, (unsigned) WEB_TIMEOUT,
+                           MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t) WEB_MEMORY_LIMIT,
+                           s->tls ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, cert,
+                           MHD_OPTION_HTTPS_MEM_KEY, key,
+                           MHD_OPTION_END);
+}
+
+int
+web_serve (struct catalog *cat, const struct web_opts *o)
+{
+  struct server s = { .cat = cat, .o = o, .tls = o->cert != NULL };
+  CLEANUP_FREE char *cert = NULL, *key = NULL;
+  struct sockaddr_storage sa;
+  const union MHD_DaemonInfo *info;
+  struct MHD_Daemon *d;
+  bool loopback;
+  sigset_t set;
+  int sig;
+
+  if (parse_listen (o->listen, &sa, &loopback) == -1)
+    return -1;
+  if (!!o->cert != !!o->key) {
+    error_setx ("--cert and --key go together");
+    return -1;
+  }
+  if (!s.tls && !loopback) {
+    error_setx ("--listen %s: plain HTTP only on a loopback address; give "
+                "--cert and --key for HTTPS", o->listen);
+    return -1;
+  }
+  if (s.tls && (!(cert = read_pem ("--cert", o->cert)) ||
+                !(key = read_pem ("--key", o->key))))
+    return -1;
+  block_signals (&set);
+  if (!(d = start (&s, &sa, cert, key))) {
+    error_setx ("cannot listen on %s (address in use, or a bad certificate "
+                "or key)", o->listen);
+    return -1;
+  }
+  info = MHD_get_daemon_info (d, MHD_DAEMON_INFO_BIND_PORT);
+  fprintf (stderr, "bootback web: listening on %s://%.*s:%u\n",
+           s.tls ? "https" : "http",
+           (int) (strrchr (o->listen, ':') - o->listen), o->listen,
+           info ? info->port : 0);
+  sigwait (&set, &sig);
+  fprintf (stderr, "bootback web: stopping (signal %d)\n", sig);
+  MHD_stop_daemon (d);
+  return 0;
+}

@@ -1,0 +1,79 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Unit test of web/'s tokens and escaping: Prometheus label escaping (the
+ * exposition format's three escapes, nothing else touched), API token
+ * making and hashing (format, the SHA-256 of a known input, two tokens
+ * differ), and checking against a catalog made here (the right token and
+ * its name, a wrong one, one changed in its last character, a revoked one).
+ */
+#undef NDEBUG
+#include <assert.h>
+
+#include "web/web.h"
+
+static void
+escape_is (const char *in, const char *want)
+{
+  char *got = web_prom_escape (in);
+
+  if (strcmp (got, want) != 0) {
+    fprintf (stderr, "web_prom_escape (%s) = %s, want %s\n", in, got, want);
+    abort ();
+  }
+  free (got);
+}
+
+static void
+test_check (void)
+{
+  char dir[] = "/tmp/test-web.XXXXXX", tok[WEB_TOKEN_LEN + 1], other[WEB_TOKEN_LEN + 1];
+  char name[WEB_TOKEN_NAME_MAX + 1] = "", scratch[WEB_TOKEN_LEN + 1];
+  CLEANUP_FREE char *cmd = NULL;
+  struct catalog *c;
+
+  assert (mkdtemp (dir));
+  assert ((c = catalog_open (dir)));
+  assert (web_token_add (c, "ci", tok) == 0);
+  assert (web_token_add (c, "ops", other) == 0);
+  assert (web_token_add (c, "ci", scratch) == 1);
+  assert (web_token_add (c, "-bad", scratch) == 1 && strstr (error_msg (), "not valid"));
+  assert (web_token_check (c, tok, name) == 1 && strcmp (name, "ci") == 0);
+  tok[WEB_TOKEN_LEN - 1] = tok[WEB_TOKEN_LEN - 1] == '0' ? '1' : '0';
+  assert (web_token_check (c, tok, name) == 0);
+  assert (web_token_check (c, "", name) == 0);
+  assert (web_token_check (c, other, name) == 1 && strcmp (name, "ops") == 0);
+  assert (catalog_token_revoke (c, "ops") == 0);
+  assert (web_token_check (c, other, name) == 0);
+  catalog_close (c);
+  cmd = xasprintf ("rm -rf %s", dir);
+  assert (system (cmd) == 0);
+}
+
+int
+main (void)
+{
+  char a[WEB_TOKEN_LEN + 1], b[WEB_TOKEN_LEN + 1], h[SHA256_HEX_LEN + 1];
+  size_t i;
+
+  escape_is ("web-01", "web-01");
+  escape_is ("", "");
+  escape_is ("a\\b", "a\\\\b");
+  escape_is ("say \"hi\"", "say \\\"hi\\\"");
+  escape_is ("two\nlines", "two\\nlines");
+  escape_is ("}{=,<script>", "}{=,<script>");
+  escape_is ("\\\"\n", "\\\\\\\"\\n");
+
+  assert (web_token_new (a) == 0 && web_token_new (b) == 0);
+  assert (strlen (a) == WEB_TOKEN_LEN && strncmp (a, WEB_TOKEN_PREFIX, 4) == 0);
+  for (i = 4; i < WEB_TOKEN_LEN; i++)
+    assert (strchr ("0123456789abcdef", a[i]));
+  assert (strcmp (a, b) != 0);
+  /* SHA-256 ("abc"), FIPS 180-2 appendix B.1 */
+  web_token_hash ("abc", h);
+  assert (strcmp (h, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad") == 0);
+  web_token_hash (a, h);
+  assert (strlen (h) == SHA256_HEX_LEN && strstr (h, a + 4) == NULL);
+  test_check ();
+  printf ("web unit tests ok\n");
+  return 0;
+}

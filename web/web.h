@@ -1,0 +1,99 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * web: libweb.a, the HTTP server of `bootback web` (libmicrohttpd, TLS
+ * through GnuTLS): a read-only REST API under /api/v1/ (JSON, jansson)
+ * and /metrics (Prometheus text format 0.0.4), both behind API tokens.
+ *
+ *   server.c   the daemon: listen address, TLS, limits, security headers,
+ *              authentication, the request log, dispatch
+ *   api.c      the API's routes; they call the library functions the CLI
+ *              calls (catalog, verify, instant, lab), never the CLI
+ *   metrics.c  the /metrics text
+ *   token.c    API tokens: made, hashed (SHA-256), checked in constant time
+ *
+ * Trust (docs/design.md, "Web"): every value from a guest or the
+ * repository leaves as a jansson string or an escaped label value; nothing
+ * is rendered as HTML.  Tokens are kept hashed in the catalog and never
+ * logged.  Plain HTTP only on a loopback address.
+ *
+ * One thread serves every request (libmicrohttpd's internal polling
+ * thread), so the catalog is used by one thread at a time.
+ * Errors: -1 and the last error (util.h) set.
+ */
+#ifndef BOOTBACK_WEB_H
+#define BOOTBACK_WEB_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <jansson.h>
+
+#include "recovery/catalog/catalog.h"
+#include "recovery/util/util.h"
+
+/* ---- the server (server.c) ----------------------------------------------- */
+
+#define WEB_DEFAULT_LISTEN "127.0.0.1:8443"
+#define WEB_MAX_CONNECTIONS 64       /* at once, all clients */
+#define WEB_MAX_PER_IP 16            /* at once, one client address */
+#define WEB_TIMEOUT 30               /* seconds of silence before a close */
+#define WEB_MEMORY_LIMIT (64 * 1024) /* per connection: request line, headers */
+#define WEB_URL_MAX 2048             /* longer request URLs are 414 */
+
+struct web_opts {
+  const char *listen;        /* ADDR:PORT or [ADDR6]:PORT; port 0: any */
+  const char *cert, *key;    /* PEM files: HTTPS; both or neither */
+  const char *home;          /* state directory (labs) */
+  int64_t repo_id;           /* the repository the API shows, 0: none */
+  const char *repo;          /* its location, "" if none */
+};
+
+/* Serve until SIGINT or SIGTERM (blocked in the calling thread, which waits
+ * for them).  Refuses plain HTTP on an address that is not loopback.  Says
+ * "bootback web: listening on URL" on stderr once listening, then one line
+ * per request (method, path, status, token name; never the token).
+ * 0 after a signal, -1 on error (address, certificate, port in use). */
+int web_serve (struct catalog *cat, const struct web_opts *o);
+
+/* ---- tokens (token.c) ----------------------------------------------------- */
+
+#define WEB_TOKEN_PREFIX "bbt_"
+#define WEB_TOKEN_LEN (4 + 64)       /* the prefix and 32 random bytes in hex */
+#define WEB_TOKEN_NAME_MAX 64
+
+/* A new token (32 bytes from the system's random source) in out. */
+int web_token_new (char out[WEB_TOKEN_LEN + 1]);
+/* The hex SHA-256 of a token, the form the catalog keeps. */
+void web_token_hash (const char *token, char out[SHA256_HEX_LEN + 1]);
+/* Make a token named name, store its hash: out gets the token (shown
+ * once).  1 if the name is taken or invalid (error set), -1 on error. */
+int web_token_add (struct catalog *cat, const char *name,
+                   char out[WEB_TOKEN_LEN + 1]);
+/* Is token (from an Authorization header, any length) one of the
+ * catalog's?  Every stored hash is compared, in constant time.  1 and its
+ * name in name (and its last use recorded, or a warning on stderr if
+ * that fails), 0 if not, -1 on error. */
+int web_token_check (struct catalog *cat, const char *token,
+                     char name[WEB_TOKEN_NAME_MAX + 1]);
+
+/* ---- the API (api.c) ------------------------------------------------------ */
+
+/* A query argument of the request, or NULL. */
+typedef const char *(*web_arg_fn) (void *opaque, const char *key);
+/* Answer GET url (the path, without its query) under /api/v1/: *status
+ * gets the HTTP status, and the result is the JSON body (an object;
+ * {"error": "..."} unless 200).  Never NULL. */
+json_t *web_api_get (struct catalog *cat, const struct web_opts *o,
+                     const char *url, web_arg_fn arg, void *opaque, int *status);
+/* {"error": msg} (a new reference). */
+json_t *web_error_json (const char *fmt, ...) __attribute__((format (printf, 1, 2)));
+
+/* ---- metrics (metrics.c) -------------------------------------------------- */
+
+/* The /metrics text (malloc'd), or NULL on error. */
+char *web_metrics (struct catalog *cat, const struct web_opts *o);
+/* s as a Prometheus label value: backslash, double quote and newline
+ * escaped (malloc'd). */
+char *web_prom_escape (const char *s);
+
+#endif /* BOOTBACK_WEB_H */
