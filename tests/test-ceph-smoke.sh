@@ -4,8 +4,10 @@
 # The shared Ceph test cluster (tests/lib/ceph.sh) is real and usable for
 # what the fleet (RBD) and object-storage (S3) work need:
 #   - RBD: an image made with rbd, written and read back through QEMU's
-#     rbd driver as the cephx user client.bootback, byte-equal; that
-#     user's caps stop at its pool;
+#     rbd driver as the cephx user client.bootback, byte-equal, with the
+#     conf and keyring files and the way libvirt does it (mon address,
+#     key in a QEMU secret object, no conf); that user's caps stop at its
+#     pool;
 #   - S3 on RGW: a bucket, PUT and GET byte-equal with curl's SigV4; a
 #     wrong secret is refused (403 SignatureDoesNotMatch);
 #   - Object Lock: in a bucket created with locking, an object version
@@ -32,6 +34,17 @@ rbd_uri="rbd:$CEPH_POOL/$name:id=$CEPH_ID:conf=$CEPH_CONF:keyring=$CEPH_KEYRING"
 qemu-img convert -n -f raw -O raw "$tmp/src.raw" "$rbd_uri"
 qemu-img convert -f raw -O raw "$rbd_uri" "$tmp/back.raw"
 cmp "$tmp/src.raw" "$tmp/back.raw" || fail "RBD image $name differs from what QEMU wrote"
+# the way libvirt opens it (<host>, <auth> with a secret): no conf file,
+# the mon's msgr1 address, the key in a QEMU secret object read from a file
+sed -n 's/^[[:space:]]*key = //p' "$CEPH_KEYRING" > "$tmp/key"
+[ -s "$tmp/key" ] || fail "no key in $CEPH_KEYRING"
+qemu-img convert --object "secret,id=sec0,file=$tmp/key,format=base64" -O raw \
+    "json:{\"driver\": \"raw\", \"file\": {\"driver\": \"rbd\", \"pool\": \"$CEPH_POOL\",
+      \"image\": \"$name\", \"user\": \"$CEPH_ID\", \"key-secret\": \"sec0\",
+      \"auth-client-required\": [\"cephx\"], \"conf\": \"/dev/null\",
+      \"server\": [{\"host\": \"$CEPH_MON_HOST\", \"port\": \"$CEPH_MON_PORT\"}]}}" \
+    "$tmp/back2.raw"
+cmp "$tmp/src.raw" "$tmp/back2.raw" || fail "RBD image $name read libvirt's way differs"
 grep -q "size 16 MiB" <<< "$(rbd --id "$CEPH_ID" info "$CEPH_POOL/$name")" ||
     fail "rbd info $CEPH_POOL/$name: not 16 MiB"
 # client.bootback's caps end at its pool: RGW's pools are out of reach

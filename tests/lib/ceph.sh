@@ -30,6 +30,8 @@
 #                          names this keyring for client.bootback, so
 #                          `rbd --id "$CEPH_ID"` needs nothing else)
 #   CEPH_POOL              "rbd", initialised for RBD
+#   CEPH_MON_HOST, CEPH_MON_PORT   the mon's msgr1 address, for libvirt's
+#                          <source protocol='rbd'><host name= port=/>
 #   CEPH_ADMIN_KEYRING     client.admin's keyring (setup only)
 #   S3_ENDPOINT            http://127.0.0.1:PORT (path-style buckets)
 #   S3_REGION              the region to sign with
@@ -89,15 +91,22 @@ _ceph_admin () {
         --keyring "$_ceph_dir/admin.keyring"
 }
 
+# The mon's addresses: msgr2 on MONPORT (a "v2 v1" pair of ports), msgr1
+# for clients given a bare host:port (libvirt's <host name= port=>; Ceph
+# takes a port other than 3300 for msgr1).
+_ceph_mon_addrs () {
+    set -- $1
+    echo "[v2:127.0.0.1:$1,v1:127.0.0.1:$2]"
+}
+
 _ceph_conf () {
     local dir=$1 monport=$2 rgwport=$3
     cat > "$dir/ceph.conf" <<EOF
 [global]
 fsid = $(cat /proc/sys/kernel/random/uuid)
-mon host = [v2:127.0.0.1:$monport]
+mon host = $(_ceph_mon_addrs "$monport")
 public addr = 127.0.0.1
 cluster addr = 127.0.0.1
-ms bind msgr1 = false
 auth cluster required = cephx
 auth service required = cephx
 auth client required = cephx
@@ -171,7 +180,7 @@ _ceph_start_mon () {
         --cap mon 'allow *' --cap osd 'allow *' --cap mgr 'allow *' >/dev/null
     ceph-authtool "$dir/mon.keyring" --import-keyring "$dir/admin.keyring" >/dev/null
     monmaptool --create --fsid "$(sed -n 's/^fsid = //p' "$dir/ceph.conf")" \
-        --addv a "[v2:127.0.0.1:$2]" "$dir/monmap" >/dev/null
+        --addv a "$(_ceph_mon_addrs "$2")" "$dir/monmap" >/dev/null
     ceph-mon --conf "$dir/ceph.conf" --mkfs -i a --monmap "$dir/monmap" \
         --keyring "$dir/mon.keyring" >/dev/null
     _ceph_daemon "$dir" mon.a ceph-mon --conf "$dir/ceph.conf" -f -i a
@@ -211,7 +220,8 @@ _ceph_clients () {
 }
 
 # ceph_start DIR: a new cluster in DIR (created, 0700), its environment
-# in DIR/env (sourced here too).
+# in DIR/env (sourced here too).  Relies on set -e, outside any condition:
+# ceph_shared runs it as ( set -e; ceph_start DIR ).
 ceph_start () {
     local dir=$1 monport rgwport t0=$SECONDS
     _ceph_dir=$dir
@@ -219,17 +229,17 @@ ceph_start () {
     echo "${BOOTBACK_CEPH_OWNER:-$$ $(_ceph_starttime $$)}" > "$dir/owner"
     mkdir -p "$dir/run" "$dir/log" "$dir/mon" "$dir/osd"
     : > "$dir/pids"
-    monport=$(_ceph_free_port)
+    monport="$(_ceph_free_port) $(_ceph_free_port)"
     rgwport=$(_ceph_free_port)
     _ceph_conf "$dir" "$monport" "$rgwport"
-    _ceph_start_mon "$dir" "$monport" || return 1
-    _ceph_wait "mon" 30 _ceph_admin ceph mon stat || return 1
-    _ceph_start_osd "$dir" || return 1
-    _ceph_wait "osd" 60 _ceph_osd_up || return 1
-    _ceph_start_rgw "$dir" "$rgwport" || return 1
-    _ceph_clients "$dir" || return 1
-    _ceph_wait "rgw" 60 curl -sf -o /dev/null "http://127.0.0.1:$rgwport/" || return 1
-    _ceph_env "$dir" "$rgwport" > "$dir/env"
+    _ceph_start_mon "$dir" "$monport"
+    _ceph_wait "mon" 30 _ceph_admin ceph mon stat
+    _ceph_start_osd "$dir"
+    _ceph_wait "osd" 60 _ceph_osd_up
+    _ceph_start_rgw "$dir" "$rgwport"
+    _ceph_clients "$dir"
+    _ceph_wait "rgw" 60 curl -sf -o /dev/null "http://127.0.0.1:$rgwport/"
+    _ceph_env "$dir" "$rgwport" "${monport#* }" > "$dir/env"
     source "$dir/env"
     echo "ceph: cluster up in $((SECONDS - t0))s in $dir"
 }
@@ -240,7 +250,7 @@ _ceph_osd_up () {
 
 # The environment tests get (see the header), from DIR's files.
 _ceph_env () {
-    local dir=$1 port=$2 ak sk
+    local dir=$1 port=$2 mon1port=$3 ak sk
     read -r ak sk < <(python3 -c 'import json, sys
 k = json.load(open(sys.argv[1]))["keys"][0]; print(k["access_key"], k["secret_key"])' \
         "$dir/s3-user.json")
@@ -252,6 +262,7 @@ k = json.load(open(sys.argv[1]))["keys"][0]; print(k["access_key"], k["secret_ke
     cat <<EOT
 export CEPH_CONF=$dir/ceph.conf CEPH_ID=bootback CEPH_KEYRING=$dir/bootback.keyring
 export CEPH_POOL=$CEPH_POOL CEPH_ADMIN_KEYRING=$dir/admin.keyring
+export CEPH_MON_HOST=127.0.0.1 CEPH_MON_PORT=$mon1port
 export S3_ENDPOINT=http://127.0.0.1:$port S3_REGION=$S3_REGION
 export S3_ACCESS_KEY=$ak S3_SECRET_KEY=$sk S3_CURL_CONFIG=$dir/s3.curl
 EOT
@@ -326,6 +337,7 @@ ceph_shared () {
         c=$?
         set -e
         if [ "$c" -ne 0 ]; then
+            tail -n 5 "$dir"/log/*.mkfs "$dir"/log/*.out >&2 2>/dev/null || true
             _ceph_failed "$dir"
             fail "$(cat "$dir/failed")"
         fi
@@ -344,19 +356,31 @@ _ceph_running () {
     done < "$dir/pids"
 }
 
-# Record why the cluster did not start: the daemons that died and their
-# last log lines.  The daemons still alive are stopped.
+# Record why the cluster did not start: the last error line of each
+# daemon (or mkfs) that is not running.  The daemons still alive are
+# stopped.
 _ceph_failed () {
-    local dir=$1 name pid st msg="ceph: the test cluster did not start"
+    local dir=$1 name pid st f msg="ceph: the test cluster did not start"
     mkdir -p "$dir"
     touch "$dir/pids"
+    for f in "$dir"/log/*.mkfs; do
+        [ -f "$f" ] && msg+="; $(basename "$f"): $(_ceph_last_error "$f")"
+    done
     while read -r name pid st; do
         _ceph_alive "$pid" "$st" && continue
-        msg+="; $name exited: $(tail -n 3 "$dir/log/$name.out" "$dir/log/$name.log" \
-            2>/dev/null | grep -v '^==>' | grep . | tr '\n' ' ' | cut -c1-400)"
+        msg+="; $name exited: $(_ceph_last_error "$dir/log/$name.out" "$dir/log/$name.log")"
     done < "$dir/pids"
     echo "$msg (logs: $dir/log)" > "$dir/failed.tmp"
-    tail -n 20 "$dir"/log/*.out "$dir"/log/*.log >&2 2>/dev/null || true
     _ceph_kill_all "$dir"
     mv "$dir/failed.tmp" "$dir/failed"
+}
+
+# The line of a daemon's logs that says why it stopped: the first
+# FAILED/ERROR line (an assertion, a refusal), else the last error.
+_ceph_last_error () {
+    local lines
+    lines=$(cat "$@" 2>/dev/null | sed 's/\x1b\[[0-9;]*m//g' | grep -a . || true)
+    { grep -a -m 1 -E 'FAILED|ERROR' <<< "$lines" ||
+          grep -a -E ' -1 |error|failed' <<< "$lines" | tail -n 1 ||
+          tail -n 1 <<< "$lines"; } | cut -c1-300
 }
