@@ -39,6 +39,18 @@
 #   S3_CURL_CONFIG         a curl config (curl -K) holding the keys and
 #                          --aws-sigv4, so no secret is on a command line
 #
+# S3 with curl 7.88: `curl -K "$S3_CURL_CONFIG" ...` signs SigV4 and sends
+# x-amz-content-sha256: UNSIGNED-PAYLOAD (RGW refuses a request without
+# it); a sub-resource needs its "=" (?versioning=, ?retention=&versionId=)
+# or the signature does not match.  Buckets are path-style.
+#
+# libvirt (the fleet work) opens an image as <source protocol='rbd'
+# name='POOL/IMAGE'><host name='$CEPH_MON_HOST' port='$CEPH_MON_PORT'/>
+# with <auth username='$CEPH_ID'><secret type='ceph' uuid=.../></auth>:
+# the secret's value is the "key =" of $CEPH_KEYRING, given with virsh
+# secret-set-value --file (never on a command line), and libvirt hands it
+# to QEMU as a secret object; the smoke test opens the image that way.
+#
 # Cost, measured on the 2-core test machine: see CONTRIBUTING.md (Test).
 
 : "${CEPH_OSD_BYTES:=8589934592}"   # a sparse file: BlueStore takes what is written
