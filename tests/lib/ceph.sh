@@ -10,14 +10,17 @@
 # One cluster per run.  Tests call
 #
 #   source "$top_srcdir/tests/lib/ceph.sh"
-#   ceph_shared            # skips (exit 77) naming the reason if Ceph
-#                          # cannot run here
+#   ceph_shared            # skips (exit 77) when a Ceph package is
+#                          # missing; fails with the first error line of
+#                          # the daemon that could not start
 #
 # Under tests/run, the first test that calls ceph_shared starts the
 # cluster in $BOOTBACK_CEPH_DIR (set by the runner, under a lock) and the
 # runner stops it when the run ends (ceph_stop); later tests reuse it.  A
-# test run any other way (bash tests/test-X.sh) gets a cluster of its own
-# in $tmp, stopped at its exit.  tests/run also stops what a killed run
+# test run any other way (bash tests/test-X.sh) gets a cluster of its own,
+# stopped at its exit.  DIR is ${TMPDIR:-/var/tmp}/bootback-ceph.PID (the
+# runner's or the test's PID), 0700: conf, keyrings, mon and OSD data,
+# logs in DIR/log.  tests/run also stops what a killed run
 # left behind (ceph_sweep: the owner's PID and start time no longer
 # match).  Tests must not stop or reconfigure the shared cluster, and
 # should use names of their own (image, bucket) so they do not collide.
@@ -53,8 +56,11 @@
 #
 # Cost, measured on the 2-core test machine: see CONTRIBUTING.md (Test).
 
-: "${CEPH_OSD_BYTES:=8589934592}"   # a sparse file: BlueStore takes what is written
-: "${CEPH_OBJECTSTORE:=bluestore}"    # or memstore (in RAM)
+# Knobs (environment): the OSD's size, a sparse file of which BlueStore
+# allocates what is written; memstore starts ~3 s sooner but keeps every
+# byte in RAM.
+: "${CEPH_OSD_BYTES:=8589934592}"
+: "${CEPH_OBJECTSTORE:=bluestore}"
 CEPH_POOL=rbd
 
 _ceph_free_port () {
