@@ -237,13 +237,14 @@ _ceph_clients () {
         > "$dir/s3-user.json"
 }
 
-# ceph_start DIR: a new cluster in DIR (created, 0700), its environment
-# in DIR/env (sourced here too).  Relies on set -e, outside any condition:
+# ceph_start DIR: a new cluster in DIR (created, 0700, files 0600), its
+# environment in DIR/env (sourced here too).  Relies on set -e, outside any condition:
 # ceph_shared runs it as ( set -e; ceph_start DIR ).
 ceph_start () {
     local dir=$1 monport rgwport t0=$SECONDS
     _ceph_dir=$dir
-    mkdir -m 0700 "$dir"
+    umask 077       # keyrings and keys 0600, directories 0700
+    mkdir "$dir"
     echo "${BOOTBACK_CEPH_OWNER:-$$ $(_ceph_starttime $$)}" > "$dir/owner"
     mkdir -p "$dir/run" "$dir/log" "$dir/mon" "$dir/osd"
     : > "$dir/pids"
@@ -274,9 +275,9 @@ k = json.load(open(sys.argv[1]))["keys"][0]; print(k["access_key"], k["secret_ke
         "$dir/s3-user.json")
     # curl 7.88 signs SigV4 but sends no x-amz-content-sha256, which RGW
     # wants; sub-resources need their "=" (?versioning=) to sign right.
-    ( umask 077
-      printf 'user = "%s:%s"\naws-sigv4 = "aws:amz:%s:s3"\n' "$ak" "$sk" "$S3_REGION"
-      printf 'header = "x-amz-content-sha256: UNSIGNED-PAYLOAD"\n' ) > "$dir/s3.curl"
+    printf 'user = "%s:%s"\naws-sigv4 = "aws:amz:%s:s3"\n' "$ak" "$sk" "$S3_REGION" \
+        > "$dir/s3.curl"
+    printf 'header = "x-amz-content-sha256: UNSIGNED-PAYLOAD"\n' >> "$dir/s3.curl"
     cat <<EOT
 export CEPH_CONF=$dir/ceph.conf CEPH_ID=bootback CEPH_KEYRING=$dir/bootback.keyring
 export CEPH_POOL=$CEPH_POOL CEPH_ADMIN_KEYRING=$dir/admin.keyring
