@@ -7,3 +7,7 @@ DEPS += chromium fuse2fs
 DEPS += ntfs-3g xfsprogs
 TESTS += $(sort $(wildcard tests/test-*.sh))
 TESTS_SLOW += $(sort $(wildcard tests/slow-*.sh))
+# the shared Ceph test cluster (tests/lib/ceph.sh): mon, OSD, RGW, the rbd
+# and rados tools, QEMU's rbd driver; librbd/librados headers for the C
+# code of the fleet and object-storage work
+DEPS += ceph-mon ceph-osd radosgw ceph-common qemu-block-extra curl librbd-dev librados-dev
