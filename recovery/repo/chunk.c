@@ -243,6 +243,21 @@ chunk_encode (struct repo *r, struct codec *c, const void *data, size_t len,
   return pos;
 }
 
+size_t
+chunk_raw_bytes (const uint8_t *file)
+{
+  size_t len = get32 (file + 8), i, n, raw = 0;
+
+  if (memcmp (file, "BBC1", 4) == 0)
+    return file[4] == CHUNK_CODEC_RAW ? len : 0;
+  n = DIV_ROUND_UP (len, CHUNK_FRAME);
+  for (i = 0; i < n; i++)
+    if (get32 (file + CHUNK_HDR_LEN + i * CHUNK_ENTRY_LEN + 36)
+        == CHUNK_CODEC_RAW)
+      raw += MIN (CHUNK_FRAME, len - i * CHUNK_FRAME);
+  return raw;
+}
+
 /* ---- parsing and decoding ------------------------------------------------ */
 
 static size_t

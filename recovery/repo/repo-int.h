@@ -185,6 +185,9 @@ void chunk_digest (const struct repo *r, const void *data, size_t len,
  * fh: the frame hashes from chunk_digest (unused unless tree). */
 size_t chunk_encode (struct repo *r, struct codec *c, const void *data,
                      size_t len, const uint8_t (*fh)[REPO_DIGEST_LEN]);
+/* Plaintext bytes of a chunk file this process encoded (chunk_encode or
+ * a patch) that are stored raw: zstd did not save enough on them. */
+size_t chunk_raw_bytes (const uint8_t *file);
 /* Decode a whole chunk file (file, flen) into out (outlen = capacity,
  * never more is written or allocated) and check the digest.  -1 with the
  * error saying what is wrong (without the chunk name: callers add it). */

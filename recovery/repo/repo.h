@@ -145,6 +145,10 @@ struct repo_point_stats {
   uint64_t stored_bytes;     /* bytes written for them (compressed) */
   uint64_t reused_chunks;    /* chunks that were already there */
   double seconds;
+  /* Plaintext bytes of the new chunks that zstd could not shrink (stored
+   * raw), -1 if unknown (no compression, or a point read back from its
+   * manifest: this one is not in the manifest, whose format it keeps). */
+  int64_t raw_bytes;
 };
 
 struct repo_manifest {
