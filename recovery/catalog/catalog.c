@@ -1330,9 +1330,9 @@ catalog_score_put (struct catalog *c, int64_t repo_id,
   return 0;
 }
 
-#define SCORE_COLS " p.point, has_prev, disk_bytes, changed_bytes," \
-  " prev_data_bytes, rewritten_bytes, new_bytes, raw_bytes, score," \
-  " suspicious, reason, unflagged"
+#define SCORE_COLS " p.point, p.has_prev, p.disk_bytes, p.changed_bytes," \
+  " p.prev_data_bytes, p.rewritten_bytes, p.new_bytes, p.raw_bytes," \
+  " p.score, p.suspicious, p.reason, p.unflagged"
 
 static void
 score_row (sqlite3_stmt *s, struct catalog_score *o)
@@ -1389,7 +1389,7 @@ catalog_score_history (struct catalog *c, int64_t repo_id, const char *vm,
   *n = 0;
   if (prepare (c, "SELECT" SCORE_COLS " FROM point_scores p JOIN points q"
                " USING (repo_id, vm, point) WHERE p.repo_id = ?1 AND"
-               " p.vm = ?2 AND p.time < ?3 AND (suspicious = 0 OR unflagged)"
+               " p.vm = ?2 AND p.time < ?3 AND (p.suspicious = 0 OR p.unflagged)"
                " ORDER BY p.time DESC LIMIT ?4", &s) == -1)
     return -1;
   sqlite3_bind_int64 (s, 1, repo_id);
