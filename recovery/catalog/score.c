@@ -5,8 +5,10 @@
  * Three shares per point, each against the point before it:
  *   change   bytes of chunks that differ / the disks' size;
  *   raw      new chunks' bytes zstd could not shrink / new bytes (what
- *            encrypted data looks like; unknown for a point whose writer
- *            did not count it);
+ *            encrypted data looks like).  The writer counts it for the
+ *            chunks new to the repository; for a point whose writer did
+ *            not (made before, reindexed), the changed chunks' headers
+ *            are read instead; unknown without compression;
  *   rewrite  the previous point's data chunks replaced / its data (the
  *            drop in dedup against it: encryption in place replaces
  *            data, while a copy of compressed files adds to it).
@@ -138,13 +140,15 @@ score_judge (const struct score_stats *hist, size_t n,
     cur->new_bytes >= SCORE_MIN_NEW;
 }
 
-/* Add disk d of the point (its previous version pd, NULL if none). */
-static void
-add_disk (struct score_stats *s, struct repo_disk *d, struct repo_disk *pd,
-          uint32_t chunk_size)
+/* Add disk d of the point (its previous version pd, NULL if none).  With
+ * heads, the changed chunks also count as new, and the raw bytes are
+ * read from their headers (a point whose writer did not count them). */
+static int
+add_disk (struct repo *r, struct score_stats *s, struct repo_disk *d,
+          struct repo_disk *pd, uint32_t chunk_size, bool heads)
 {
   uint64_t i, n = repo_disk_nchunks (d), pn = pd ? repo_disk_nchunks (pd) : 0;
-  uint64_t size = repo_disk_size (d);
+  uint64_t size = repo_disk_size (d), raw;
 
   s->disk_bytes += size;
   for (i = 0; i < n; i++) {
@@ -157,11 +161,18 @@ add_disk (struct score_stats *s, struct repo_disk *d, struct repo_disk *pd,
     s->changed_bytes += len;
     if (!repo_digest_is_zero (prev))
       s->rewritten_bytes += len;
+    if (heads && !repo_digest_is_zero (cur)) {
+      if (repo_chunk_raw_bytes (r, cur, &raw) == -1)
+        return -1;
+      s->new_bytes += len;
+      s->raw_bytes += raw;
+    }
   }
   for (i = 0; i < pn; i++)
     if (!repo_digest_is_zero (repo_disk_digest (pd, i)))
       s->prev_data_bytes += MIN ((uint64_t) chunk_size,
                                  repo_disk_size (pd) - i * chunk_size);
+  return 0;
 }
 
 /* Is disk name in the point's manifest pm? */
@@ -181,11 +192,13 @@ score_stats_compute (struct repo *r, const struct repo_manifest *m,
                      const char *prev, struct score_stats *s)
 {
   CLEANUP_FREE struct repo_manifest *pm = xcalloc (1, sizeof *pm);
+  bool heads = m->stats.raw_bytes < 0 && repo_compresses (r);
   size_t i;
+  int ret;
 
   memset (s, 0, sizeof *s);
-  s->new_bytes = m->stats.new_bytes;
-  s->raw_bytes = m->stats.raw_bytes;
+  s->new_bytes = heads ? 0 : m->stats.new_bytes;
+  s->raw_bytes = heads ? 0 : m->stats.raw_bytes;
   s->has_prev = prev[0] && repo_manifest_read (r, m->vm, prev, pm) == 0;
   if (prev[0] && !s->has_prev)
     return -1;
@@ -200,9 +213,11 @@ score_stats_compute (struct repo *r, const struct repo_manifest *m,
       repo_disk_close (d);
       return -1;
     }
-    add_disk (s, d, pd, m->chunk_size);
+    ret = add_disk (r, s, d, pd, m->chunk_size, heads);
     repo_disk_close (d);
     repo_disk_close (pd);
+    if (ret == -1)
+      return -1;
   }
   return 0;
 }

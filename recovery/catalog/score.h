@@ -2,8 +2,8 @@
 /*
  * The ransomware score of a restore point (docs/design.md, "Ransomware
  * score").  Raw statistics per point, measured at backup time (or, for a
- * point imported or reindexed without them, from the indexes: the share
- * of incompressible new data is then unknown), and a pure verdict
+ * point reindexed without them, from the indexes and the changed chunks'
+ * headers), and a pure verdict
  * comparing them with the VM's earlier points.
  */
 #ifndef BOOTBACK_SCORE_H
@@ -46,7 +46,9 @@ void score_judge (const struct score_stats *hist, size_t n,
 
 /* Fill s for point m of repository r against the VM's point prev ("" if
  * none) by comparing their indexes; new_bytes and raw_bytes come from
- * m->stats.  -1 with the error set if an index cannot be read. */
+ * m->stats, or if it has no raw_bytes, from the headers of the chunks
+ * that changed.  -1 with the error set if an index or header cannot be
+ * read. */
 int score_stats_compute (struct repo *r, const struct repo_manifest *m,
                          const char *prev, struct score_stats *s);
 

@@ -45,6 +45,10 @@ void cli_record_point (struct cli *c, const struct repo_manifest *m);
 /* The point's ransomware score: recorded, warned about and the hook run
  * if it is suspicious (score.c; cli_record_point calls it). */
 void cli_score_point (struct cli *c, const struct repo_manifest *m);
+/* Score every point of c->repo that has no score yet, oldest first, the
+ * share of incompressible data from the changed chunks' headers; no hook
+ * (repo reindex).  -1 with the error set. */
+int cli_score_missing (struct cli *c, long *scored, long *suspicious);
 /* The point's score as JSON (null if none). */
 json_t *cli_score_json (struct cli *c, const char *vm, const char *id);
 /* "suspicious", "unflagged" or "", and the reason (score.c). */

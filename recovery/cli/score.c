@@ -67,8 +67,10 @@ run_hook (struct cli *c, const struct repo_manifest *m,
                argv[0], st, out[0] ? ": " : "", out);
 }
 
-void
-cli_score_point (struct cli *c, const struct repo_manifest *m)
+/* Score m; with alert, a suspicious one runs the hook.  1 suspicious, 0
+ * not, -1 if it could not be scored (warned). */
+static int
+score_one (struct cli *c, const struct repo_manifest *m, bool alert)
 {
   struct score_stats st, hist[SCORE_HISTORY];
   struct score_verdict v;
@@ -81,18 +83,58 @@ cli_score_point (struct cli *c, const struct repo_manifest *m)
                              SCORE_HISTORY, &n) == -1) {
     cli_error ("warning: no ransomware score for %s@%s: %s", m->vm, m->id,
                error_msg ());
-    return;
+    return -1;
   }
   score_judge (hist, n, &st, &v);
   if (catalog_score_put (c->cat, c->repo_id, m, &st, &v) == -1)
     cli_error ("warning: the ransomware score of %s@%s is not recorded: %s",
                m->vm, m->id, error_msg ());
   if (!v.suspicious)
-    return;
+    return 0;
   cli_error ("warning: %s@%s is suspicious (score %.1f): %s", m->vm, m->id,
              v.score, v.reason);
-  if (c->on_suspicious && *c->on_suspicious)
+  if (alert && c->on_suspicious && *c->on_suspicious)
     run_hook (c, m, &v);
+  return 1;
+}
+
+void
+cli_score_point (struct cli *c, const struct repo_manifest *m)
+{
+  score_one (c, m, true);
+}
+
+struct missing {
+  struct cli *c;
+  long scored, suspicious;
+};
+
+static int
+score_if_missing (void *opaque, const struct repo_manifest *m)
+{
+  struct missing *ms = opaque;
+  struct catalog_score s;
+  int r = catalog_score_get (ms->c->cat, ms->c->repo_id, m->vm, m->id, &s);
+
+  if (r != 0)
+    return r == -1 ? -1 : 0;
+  r = score_one (ms->c, m, false);
+  ms->scored += r >= 0;
+  ms->suspicious += r == 1;
+  return 0;
+}
+
+int
+cli_score_missing (struct cli *c, long *scored, long *suspicious)
+{
+  struct missing ms = { .c = c };
+
+  if (catalog_point_list (c->cat, c->repo_id, NULL, score_if_missing,
+                          &ms) == -1)
+    return -1;
+  *scored = ms.scored;
+  *suspicious = ms.suspicious;
+  return 0;
 }
 
 json_t *

@@ -477,6 +477,33 @@ chunk_table_parse (struct repo *r, const uint8_t *head, size_t avail,
 }
 
 int
+chunk_head_raw_bytes (struct repo *r, const uint8_t *head, size_t avail,
+                      uint64_t flen, const uint8_t digest[REPO_DIGEST_LEN],
+                      uint64_t *raw)
+{
+  struct chunk_table *t;
+  uint32_t i;
+  int ret = chunk_table_parse (r, head, avail, flen, digest, &t);
+
+  *raw = 0;
+  if (ret == -1)
+    return -1;
+  if (ret == 0) {
+    if (memcmp (head, "BBC1", 4) != 0) {
+      error_set (EIO, "framed chunk in a repository without tree digests");
+      return -1;
+    }
+    *raw = head[4] == CHUNK_CODEC_RAW ? get32 (head + 8) : 0;
+    return 0;
+  }
+  for (i = 0; i < t->n; i++)
+    if (get32 (t->entry + i * CHUNK_ENTRY_LEN + 36) == CHUNK_CODEC_RAW)
+      *raw += MIN (CHUNK_FRAME, t->raw_len - i * CHUNK_FRAME);
+  free (t);
+  return 0;
+}
+
+int
 chunk_table_decode (struct codec *c, const struct chunk_table *t, size_t i,
                     const uint8_t *src, uint8_t *out)
 {

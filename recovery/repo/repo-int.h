@@ -211,6 +211,13 @@ struct chunk_table {
 int chunk_table_parse (struct repo *r, const uint8_t *head, size_t avail,
                        uint64_t flen, const uint8_t digest[REPO_DIGEST_LEN],
                        struct chunk_table **out);
+/* The plaintext bytes stored raw in a chunk file, from its header (and
+ * frame table, checked against digest): head as for chunk_table_parse.
+ * -1 with the error set (without the chunk name). */
+int chunk_head_raw_bytes (struct repo *r, const uint8_t *head, size_t avail,
+                          uint64_t flen,
+                          const uint8_t digest[REPO_DIGEST_LEN],
+                          uint64_t *raw);
 /* Decode frame i, whose stored bytes are at src, into out and check it
  * against its hash in t. */
 int chunk_table_decode (struct codec *c, const struct chunk_table *t,
