@@ -70,7 +70,7 @@ p=$(sed -n 's/^imported \(vm1@[^:]*\):.*/\1/p' "$tmp/imp.out")
 grep -q "warning: $p is suspicious" "$tmp/imp.err" || fail "encryption not flagged"
 grep -Eq "[0-9]+% of new data incompressible \(usual [0-9.]+%-[0-9.]+%\)" "$tmp/imp.err" ||
     fail "no incompressible share in the reason"
-grep -q "of the previous point's data rewritten" "$tmp/imp.err" || fail "no rewrite share"
+grep -q "of the previous point.s data replaced by incompressible data (usual" "$tmp/imp.err" || fail "no encrypted-rewrite share"
 grep -qx "args: one two" "$tmp/hook.out" || fail "hook arguments: $(cat "$tmp/hook.out")"
 grep -qx "vm=vm1" "$tmp/hook.out" || fail "hook BOOTBACK_VM"
 grep -qx "point=$p" "$tmp/hook.out" || fail "hook BOOTBACK_POINT"
@@ -93,7 +93,7 @@ assert pts[0]["score"]["reason"].startswith("first point"), pts[0]["score"]
 s = show["score"]
 assert s["suspicious"] and s["score"] >= 5 and "incompressible" in s["reason"], s
 assert s["stats"]["raw_bytes"] > 0.9 * s["stats"]["new_bytes"], s
-assert s["stats"]["rewritten_bytes"] >= 6 << 20, s
+assert s["stats"]["raw_rewritten_bytes"] >= 6 << 20, s
 PY
 
 # a failing hook: a warning, the point stored

@@ -150,7 +150,7 @@ static const char *migrations[] = {
   "  trace TEXT NOT NULL,"
   "  PRIMARY KEY (vm, disk));",
   /* 6: each point's ransomware score and its raw statistics (score.h;
-   * raw_bytes NULL = unknown), and whether an administrator unflagged it
+   * raw_bytes, raw_rewritten_bytes NULL = unknown), and whether an administrator unflagged it
    * (catalog_score_*, below).  Keyed by name, not points(id): a point's
    * row is replaced when it is protected or reindexed. */
   "CREATE TABLE point_scores ("
@@ -161,7 +161,8 @@ static const char *migrations[] = {
   "  has_prev INTEGER NOT NULL,"
   "  disk_bytes INTEGER NOT NULL, changed_bytes INTEGER NOT NULL,"
   "  prev_data_bytes INTEGER NOT NULL, rewritten_bytes INTEGER NOT NULL,"
-  "  new_bytes INTEGER NOT NULL, raw_bytes INTEGER,"
+  "  raw_rewritten_bytes INTEGER, new_bytes INTEGER NOT NULL,"
+  "  raw_bytes INTEGER,"
   "  score REAL NOT NULL,"
   "  suspicious INTEGER NOT NULL,"
   "  reason TEXT NOT NULL,"
@@ -1307,8 +1308,8 @@ catalog_score_put (struct catalog *c, int64_t repo_id,
   if (prepare (c, "INSERT OR REPLACE INTO point_scores (repo_id, vm, point,"
                " time, has_prev, disk_bytes, changed_bytes, prev_data_bytes,"
                " rewritten_bytes, new_bytes, raw_bytes, score, suspicious,"
-               " reason) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,"
-               "?14)", &s) == -1)
+               " reason, raw_rewritten_bytes) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,"
+               "?9,?10,?11,?12,?13,?14,?15)", &s) == -1)
     return -1;
   sqlite3_bind_int64 (s, 1, repo_id);
   sqlite3_bind_text (s, 2, m->vm, -1, SQLITE_STATIC);
@@ -1325,6 +1326,8 @@ catalog_score_put (struct catalog *c, int64_t repo_id,
   sqlite3_bind_double (s, 12, v->score);
   sqlite3_bind_int (s, 13, v->suspicious);
   sqlite3_bind_text (s, 14, v->reason, -1, SQLITE_STATIC);
+  if (st->raw_rewritten_bytes >= 0)
+    sqlite3_bind_int64 (s, 15, st->raw_rewritten_bytes);
   if (sqlite3_step (s) != SQLITE_DONE)
     return db_error (c, "insert score");
   return 0;
@@ -1332,7 +1335,7 @@ catalog_score_put (struct catalog *c, int64_t repo_id,
 
 #define SCORE_COLS " p.point, p.has_prev, p.disk_bytes, p.changed_bytes," \
   " p.prev_data_bytes, p.rewritten_bytes, p.new_bytes, p.raw_bytes," \
-  " p.score, p.suspicious, p.reason, p.unflagged"
+  " p.score, p.suspicious, p.reason, p.unflagged, p.raw_rewritten_bytes"
 
 static void
 score_row (sqlite3_stmt *s, struct catalog_score *o)
@@ -1351,6 +1354,8 @@ score_row (sqlite3_stmt *s, struct catalog_score *o)
   o->suspicious = sqlite3_column_int (s, 9);
   col_str (s, 10, o->reason, sizeof o->reason);
   o->unflagged = sqlite3_column_int (s, 11);
+  o->st.raw_rewritten_bytes = sqlite3_column_type (s, 12) == SQLITE_NULL ? -1
+    : sqlite3_column_int64 (s, 12);
 }
 
 int

@@ -2,7 +2,7 @@
 /*
  * The ransomware score (score.h, docs/design.md "Ransomware score").
  *
- * Three shares per point, each against the point before it:
+ * Four shares per point, each against the point before it:
  *   change   bytes of chunks that differ / the disks' size;
  *   raw      new chunks' bytes zstd could not shrink / new bytes (what
  *            encrypted data looks like).  The writer counts it for the
@@ -10,24 +10,29 @@
  *            not (made before, reindexed), the changed chunks' headers
  *            are read instead; unknown without compression;
  *   rewrite  the previous point's data chunks replaced / its data (the
- *            drop in dedup against it: encryption in place replaces
- *            data, while a copy of compressed files adds to it).
+ *            drop in dedup against it);
+ *   encrypted-rewrite  of those replaced chunks, the bytes the new
+ *            chunks store raw (their headers) / the previous data: data
+ *            replaced by incompressible data, which is what encryption in
+ *            place does, and neither a database rewrite (compressible)
+ *            nor a copy of compressed files (no data replaced) does.
  * Each is compared with the VM's last SCORE_HISTORY points by a robust
  * z-score, (x - median) / max(1.4826 MAD, floor); with fewer than
  * SCORE_MIN_HISTORY earlier points the median is taken as 0 and the
- * spread as the floor.  A point is suspicious when both its raw and its
- * rewrite z-scores reach SCORE_Z, at least SCORE_RAW_MIN of its new data
- * is incompressible and it has at least SCORE_MIN_NEW new bytes.  The
- * score is the smaller of those two z-scores.
+ * spread as the floor.  The score is the encrypted-rewrite z-score; a
+ * point is suspicious when it reaches SCORE_Z, at least SCORE_RAW_MIN of
+ * the replaced data is incompressible, and at least SCORE_MIN_NEW bytes
+ * are.  The other shares are context, in the reason.
  */
 #include <math.h>
+#include <stdarg.h>
 #include <stdlib.h>
 
 #include "recovery/catalog/score.h"
 #include "recovery/util/util.h"
 
-enum { M_CHANGE, M_RAW, M_REWRITE, NMETRICS };
-static const double floors[NMETRICS] = { 0.01, 0.08, 0.01 };
+enum { M_CHANGE, M_RAW, M_REWRITE, M_ENCRYPT, NMETRICS };
+static const double floors[NMETRICS] = { 0.01, 0.08, 0.01, 0.005 };
 
 static double
 share (uint64_t x, uint64_t d)
@@ -44,7 +49,10 @@ metric (const struct score_stats *s, int k)
   case M_RAW:
     return s->raw_bytes < 0 || s->new_bytes == 0 ? -1
       : share (s->raw_bytes, s->new_bytes);
-  default: return share (s->rewritten_bytes, s->prev_data_bytes);
+  case M_REWRITE: return share (s->rewritten_bytes, s->prev_data_bytes);
+  default:
+    return s->raw_rewritten_bytes < 0 ? -1
+      : share (s->raw_rewritten_bytes, s->prev_data_bytes);
   }
 }
 
@@ -69,10 +77,12 @@ pct (double x, char out[16])
   snprintf (out, 16, x < 0.1 ? "%.1f%%" : "%.0f%%", 100 * x);
 }
 
-/* z-score of metric k of cur against hist, and the usual range in words. */
+/* z-score of metric k of cur against hist, and the usual range in words
+ * (" (usual 1.0%-3.0%)", or "" and *young set to the number of earlier
+ * points if too few). */
 static double
 zscore (const struct score_stats *hist, size_t n, int k, double x,
-        char usual[48])
+        char usual[48], long *young)
 {
   double v[SCORE_HISTORY], dev[SCORE_HISTORY], med, mad, spread;
   char lo[16], hi[16];
@@ -82,19 +92,35 @@ zscore (const struct score_stats *hist, size_t n, int k, double x,
     if (hist[i].has_prev && metric (&hist[i], k) >= 0)
       v[m++] = metric (&hist[i], k);
   if (m < SCORE_MIN_HISTORY) {
-    snprintf (usual, 48, "no usual range yet: %zu earlier point%s", m,
-              m == 1 ? "" : "s");
+    usual[0] = '\0';
+    *young = m;
     return x / floors[k];
   }
   med = median (v, m);             /* v is sorted from here */
   pct (v[0], lo);
   pct (v[m - 1], hi);
-  snprintf (usual, 48, "usual %s-%s", lo, hi);
+  snprintf (usual, 48, " (usual %s-%s)", lo, hi);
   for (i = 0; i < m; i++)
     dev[i] = fabs (v[i] - med);
   mad = median (dev, m);
   spread = fmax (1.4826 * mad, floors[k]);
   return (x - med) / spread;
+}
+
+/* Append to v's reason ("; " between parts), truncating. */
+static void __attribute__((format (printf, 3, 4)))
+append (struct score_verdict *v, size_t *len, const char *fmt, ...)
+{
+  va_list ap;
+
+  if (*len + 3 >= sizeof v->reason)
+    return;
+  if (*len)
+    *len += snprintf (v->reason + *len, sizeof v->reason - *len, "; ");
+  va_start (ap, fmt);
+  vsnprintf (v->reason + *len, sizeof v->reason - *len, fmt, ap);
+  va_end (ap);
+  *len = strlen (v->reason);
 }
 
 void
@@ -104,11 +130,13 @@ score_judge (const struct score_stats *hist, size_t n,
   static const char *const what[NMETRICS] = {
     "of the disk changed", "of new data incompressible",
     "of the previous point's data rewritten",
+    "of the previous point's data replaced by incompressible data",
   };
-  static const int order[NMETRICS] = { M_RAW, M_REWRITE, M_CHANGE };
+  static const int order[NMETRICS] = { M_ENCRYPT, M_RAW, M_REWRITE, M_CHANGE };
   double z[NMETRICS], x[NMETRICS];
   char usual[48], p[16];
   size_t len = 0;
+  long young = -1;
   int i, k;
 
   memset (v, 0, sizeof *v);
@@ -122,30 +150,35 @@ score_judge (const struct score_stats *hist, size_t n,
     x[k] = metric (cur, k);
     if (x[k] < 0) {
       z[k] = 0;
-      len += snprintf (v->reason + len, sizeof v->reason - len, "%s%s",
-                       len ? "; " : "", "incompressible share unknown");
+      if (k == M_RAW)           /* said once for both */
+        append (v, &len, "incompressible share unknown");
       continue;
     }
-    z[k] = zscore (hist, n, k, x[k], usual);
+    z[k] = zscore (hist, n, k, x[k], usual, &young);
     pct (x[k], p);
-    if (len < sizeof v->reason)
-      len += snprintf (v->reason + len, sizeof v->reason - len,
-                       "%s%s %s (%s)", len ? "; " : "", p, what[k], usual);
+    append (v, &len, "%s %s%s", p, what[k], usual);
   }
+  if (young >= 0)
+    append (v, &len, "no usual range yet: %ld earlier point%s", young,
+            young == 1 ? "" : "s");
   v->change = x[M_CHANGE];
   v->raw = x[M_RAW];
   v->rewrite = x[M_REWRITE];
-  v->score = x[M_RAW] < 0 ? 0 : fmin (z[M_RAW], z[M_REWRITE]);
-  v->suspicious = x[M_RAW] >= SCORE_RAW_MIN && v->score >= SCORE_Z &&
-    cur->new_bytes >= SCORE_MIN_NEW;
+  v->encrypt = x[M_ENCRYPT];
+  v->score = z[M_ENCRYPT];
+  v->suspicious = x[M_ENCRYPT] >= 0 && v->score >= SCORE_Z &&
+    cur->raw_rewritten_bytes >= SCORE_MIN_NEW &&
+    share (cur->raw_rewritten_bytes, cur->rewritten_bytes) >= SCORE_RAW_MIN;
 }
 
 /* Add disk d of the point (its previous version pd, NULL if none).  With
- * heads, the changed chunks also count as new, and the raw bytes are
- * read from their headers (a point whose writer did not count them). */
+ * heads (the repository compresses), the rewritten chunks' raw bytes are
+ * read from their headers; with heads and fresh, the changed chunks
+ * count as new and their raw bytes too (a point whose writer did not
+ * count them). */
 static int
 add_disk (struct repo *r, struct score_stats *s, struct repo_disk *d,
-          struct repo_disk *pd, uint32_t chunk_size, bool heads)
+          struct repo_disk *pd, uint32_t chunk_size, bool heads, bool fresh)
 {
   uint64_t i, n = repo_disk_nchunks (d), pn = pd ? repo_disk_nchunks (pd) : 0;
   uint64_t size = repo_disk_size (d), raw;
@@ -159,11 +192,16 @@ add_disk (struct repo *r, struct score_stats *s, struct repo_disk *d,
     if (memcmp (cur, prev, REPO_DIGEST_LEN) == 0)
       continue;
     s->changed_bytes += len;
-    if (!repo_digest_is_zero (prev))
+    raw = 0;
+    if (heads && !repo_digest_is_zero (cur) &&
+        (fresh || !repo_digest_is_zero (prev)) &&
+        repo_chunk_raw_bytes (r, cur, &raw) == -1)
+      return -1;
+    if (!repo_digest_is_zero (prev)) {
       s->rewritten_bytes += len;
-    if (heads && !repo_digest_is_zero (cur)) {
-      if (repo_chunk_raw_bytes (r, cur, &raw) == -1)
-        return -1;
+      s->raw_rewritten_bytes += raw;
+    }
+    if (fresh && !repo_digest_is_zero (cur)) {
       s->new_bytes += len;
       s->raw_bytes += raw;
     }
@@ -192,13 +230,14 @@ score_stats_compute (struct repo *r, const struct repo_manifest *m,
                      const char *prev, struct score_stats *s)
 {
   CLEANUP_FREE struct repo_manifest *pm = xcalloc (1, sizeof *pm);
-  bool heads = m->stats.raw_bytes < 0 && repo_compresses (r);
+  bool heads = repo_compresses (r), fresh = heads && m->stats.raw_bytes < 0;
   size_t i;
   int ret;
 
   memset (s, 0, sizeof *s);
-  s->new_bytes = heads ? 0 : m->stats.new_bytes;
-  s->raw_bytes = heads ? 0 : m->stats.raw_bytes;
+  s->new_bytes = fresh ? 0 : m->stats.new_bytes;
+  s->raw_bytes = fresh ? 0 : m->stats.raw_bytes;
+  s->raw_rewritten_bytes = heads ? 0 : -1;
   s->has_prev = prev[0] && repo_manifest_read (r, m->vm, prev, pm) == 0;
   if (prev[0] && !s->has_prev)
     return -1;
@@ -213,7 +252,7 @@ score_stats_compute (struct repo *r, const struct repo_manifest *m,
       repo_disk_close (d);
       return -1;
     }
-    ret = add_disk (r, s, d, pd, m->chunk_size, heads);
+    ret = add_disk (r, s, d, pd, m->chunk_size, heads, fresh);
     repo_disk_close (d);
     repo_disk_close (pd);
     if (ret == -1)

@@ -18,8 +18,9 @@
 #define SCORE_HISTORY 20        /* earlier points compared with */
 #define SCORE_MIN_HISTORY 4     /* fewer: young history, fixed floors */
 #define SCORE_Z 5.0             /* robust z-score flagged */
-#define SCORE_RAW_MIN 0.5       /* and at least this share incompressible */
-#define SCORE_MIN_NEW (1u << 20) /* and at least this many new bytes */
+#define SCORE_RAW_MIN 0.5       /* and this share of the replaced data
+                                   incompressible */
+#define SCORE_MIN_NEW (1u << 20) /* and at least this many bytes of it */
 
 /* The raw statistics of one point against the point before it. */
 struct score_stats {
@@ -28,13 +29,14 @@ struct score_stats {
   uint64_t changed_bytes;     /* chunks differing from the previous point */
   uint64_t prev_data_bytes;   /* non-zero chunks of the previous point */
   uint64_t rewritten_bytes;   /* of those, replaced in this point */
+  int64_t raw_rewritten_bytes;  /* of those, stored raw now; -1 unknown */
   uint64_t new_bytes;         /* chunks new to the repository */
   int64_t raw_bytes;          /* of those, stored raw; -1 unknown */
 };
 
 struct score_verdict {
-  double change, raw, rewrite;  /* the three shares, raw < 0 if unknown */
-  double score;                 /* min of the raw and rewrite z-scores */
+  double change, raw, rewrite, encrypt;  /* the shares, < 0 if unknown */
+  double score;                 /* the encrypted-rewrite z-score */
   bool suspicious;
   char reason[SCORE_REASON_MAX];
 };

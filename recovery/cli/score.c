@@ -145,8 +145,8 @@ cli_score_json (struct cli *c, const char *vm, const char *id)
 
   if (r <= 0)
     return json_null ();
-  return json_pack ("{s:b, s:b, s:f, s:s, s:{s:b, s:I, s:I, s:I, s:I, s:I,"
-                    " s:o}}",
+  return json_pack ("{s:b, s:b, s:f, s:s, s:{s:b, s:I, s:I, s:I, s:I, s:o,"
+                    " s:I, s:o}}",
                     "suspicious", s.suspicious && !s.unflagged,
                     "unflagged", s.unflagged, "score", s.score,
                     "reason", s.reason, "stats",
@@ -155,6 +155,8 @@ cli_score_json (struct cli *c, const char *vm, const char *id)
                     "changed_bytes", (json_int_t) s.st.changed_bytes,
                     "prev_data_bytes", (json_int_t) s.st.prev_data_bytes,
                     "rewritten_bytes", (json_int_t) s.st.rewritten_bytes,
+                    "raw_rewritten_bytes", s.st.raw_rewritten_bytes < 0
+                    ? json_null () : json_integer (s.st.raw_rewritten_bytes),
                     "new_bytes", (json_int_t) s.st.new_bytes,
                     "raw_bytes", s.st.raw_bytes < 0 ? json_null ()
                     : json_integer (s.st.raw_bytes));
