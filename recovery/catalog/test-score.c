@@ -38,14 +38,14 @@ judge (const struct score_stats *h, size_t n, struct score_stats cur)
   return v;
 }
 
-int
-main (void)
+/* A steady history and the change kinds against it. */
+static void
+test_steady (void)
 {
   struct score_stats h[10];
   struct score_verdict v;
   size_t i;
 
-  setvbuf (stdout, NULL, _IONBF, 0);
   /* A steady history: 8-12 MiB changed, 1-3 MiB rewritten (compressible:
    * 0-256 KiB of it raw), 2-6% of new data incompressible. */
   for (i = 0; i < 10; i++)
@@ -96,6 +96,16 @@ main (void)
   assert (!v.suspicious && v.raw < 0 && v.encrypt < 0);
   assert (strstr (v.reason, "incompressible share unknown"));
 
+}
+
+/* Other histories: incompressible rewrites as usual, young, none. */
+static void
+test_histories (void)
+{
+  struct score_stats h[10];
+  struct score_verdict v;
+  size_t i;
+
   /* A VM that usually replaces data with incompressible data (a media
    * store): an encryption of its usual size is within its range, one
    * twice that is not. */
@@ -126,5 +136,13 @@ main (void)
   struct score_stats first = { .has_prev = false };
   v = judge (h, 0, first);
   assert (!v.suspicious && strstr (v.reason, "first point"));
+}
+
+int
+main (void)
+{
+  setvbuf (stdout, NULL, _IONBF, 0);
+  test_steady ();
+  test_histories ();
   return 0;
 }
