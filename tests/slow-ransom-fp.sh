@@ -3,11 +3,13 @@
 #
 # The ransomware score's false-positive rate and smallest detected
 # encryption, measured (README, "Ransomware early warning"): 4 VMs, each a
-# 512 MiB raw image changed on the host and imported once per change set
+# 1 GiB raw image changed on the host and imported once per change set
 # (tests/lib/ransom.sh), with sizes scaled per VM (x1..x4).
 #   1. RANSOM_SETS (default 40) benign sets per VM, each 1 to 3 changes
 #      of the four kinds (log growth, a package-sized compressible write,
-#      database-like rewrites in place, a copy of gzip'd files);
+#      database-like rewrites in place, a copy of gzip'd files; new
+#      files go to the free space, which is reused from its start when
+#      full, as a file system reuses freed blocks);
 #   2. then encryption in place of 16, 8, 4, 2 and 1 MiB of the files
 #      (openssl enc), one point each, largest first (a flagged point is
 #      left out of the history; a missed one joins it and would widen
@@ -25,7 +27,7 @@ total=0 fp=0 missed16=0
 : >"$tmp/report"
 for scale in ${RANSOM_SCALES:-1 2 3 4}; do
     ransom_vm=vm$scale ransom_n=0
-    ransom_init "$tmp/vm$scale.raw" 512M 96
+    ransom_init "$tmp/vm$scale.raw" 1G 96
     for i in $(seq 1 "$sets"); do
         desc=
         for j in $(seq 0 $((RANDOM % 3))); do

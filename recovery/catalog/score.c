@@ -32,7 +32,7 @@
 #include "recovery/util/util.h"
 
 enum { M_CHANGE, M_RAW, M_REWRITE, M_ENCRYPT, NMETRICS };
-static const double floors[NMETRICS] = { 0.01, 0.08, 0.01, 0.005 };
+static const double floors[NMETRICS] = { 0.01, 0.08, 0.01, 0.001 };
 
 static double
 share (uint64_t x, uint64_t d)

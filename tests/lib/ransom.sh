@@ -41,9 +41,16 @@ ransom_init () {
     free_off=$((files_end + 16 * MiB))
     rm -f "$img"
     truncate -s "$2" "$img"
+    disk_end=$(stat -c %s "$img")
     ransom_text "$files_end" "files-$ransom_vm"
     ransom_put "$tmp/t" 0
     ransom_import
+}
+
+# ransom_free SIZE: where to write SIZE bytes of new files: the free space
+# from $free_off, from its start again when full (old files' space reused)
+ransom_free () {
+    if [ $((free_off + $1)) -gt "$disk_end" ]; then free_off=$((files_end + 16 * MiB)); fi
 }
 
 ransom_change () {
@@ -53,7 +60,7 @@ ransom_change () {
          ransom_text $size "log$ransom_n"; ransom_put "$tmp/t" $log_off
          log_off=$((log_off + size / 4096 * 4096)) ;;
     package) size=$(( (RANDOM % 12 + 4) * k * MiB ))
-         ransom_text $size "pkg$ransom_n"; ransom_put "$tmp/t" $free_off
+         ransom_text $size "pkg$ransom_n"; ransom_free $size; ransom_put "$tmp/t" $free_off
          free_off=$((free_off + size)) ;;
     database) size=$(( (RANDOM % 6 + 1) * k * MiB ))
          ransom_text $size "db$ransom_n"
@@ -61,7 +68,7 @@ ransom_change () {
     copy) size=$(( (RANDOM % 6 + 2) * k * MiB ))
          head -c $((size * 2)) /dev/urandom | base64 | gzip -1 >"$tmp/t"
          truncate -s $size "$tmp/t"
-         ransom_put "$tmp/t" $free_off
+         ransom_free $size; ransom_put "$tmp/t" $free_off
          free_off=$((free_off + size)) ;;
     esac
 }
