@@ -28,7 +28,8 @@ static const char repo_usage[] =
   "check    structure only (manifests, indexes, domain.xml against its\n"
   "         pin, chunk files present, the catalog against the repository),\n"
   "         no data read; exit 2 on problems\n"
-  "reindex  rebuild the catalog's restore points from the manifests\n";
+  "reindex  rebuild the catalog's restore points from the manifests, and\n"
+  "         give a ransomware score to the points that have none\n";
 
 static long reindex (struct cli *c);
 
