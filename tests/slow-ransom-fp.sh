@@ -20,6 +20,9 @@ source "$top_srcdir/tests/functions.sh"
 requires openssl gzip seq python3
 source "$top_srcdir/tests/lib/ransom.sh"
 
+# a private copy of bootback: a rebuild of the tree while this long test
+# runs cannot swap it
+cp "$BOOTBACK" "$tmp/bootback" && BOOTBACK=$tmp/bootback
 sets=${RANSOM_SETS:-40}
 kinds=(log package database copy)
 bootback repo init "$tmp/repo" >/dev/null
