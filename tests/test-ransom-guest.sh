@@ -47,7 +47,7 @@ bootback backup "$dom" --json --on-suspicious "$tmp/hook" >"$tmp/b3.json" 2>"$tm
     { cat "$tmp/b3.err"; fail "backup 3"; }
 cat "$tmp/b3.err"
 p3=$dom@$(latest_id "$dom")
-grep -q "warning: $p3 is suspicious (score [0-9.]*): [0-9]*% of new data incompressible" "$tmp/b3.err" ||
+grep -q "warning: $p3 is suspicious (score [0-9.]*): [0-9.]*% of the previous point's data replaced by incompressible data; [0-9]*% of new data incompressible" "$tmp/b3.err" ||
     fail "encryption in the guest not flagged"
 grep -q "^$p3|.*of the previous point's data rewritten" "$tmp/hook.out" || fail "hook: $(cat "$tmp/hook.out" 2>&1)"
 python3 - "$tmp/b3.json" <<'PY'
