@@ -40,6 +40,7 @@ ransom_init () {
     log_off=$files_end
     free_off=$((files_end + 16 * MiB))
     rm -f "$img"
+    ransom_reused=0
     truncate -s "$2" "$img"
     disk_end=$(stat -c %s "$img")
     ransom_text "$files_end" "files-$ransom_vm"
@@ -49,8 +50,13 @@ ransom_init () {
 
 # ransom_free SIZE: where to write SIZE bytes of new files: the free space
 # from $free_off, from its start again when full (old files' space reused)
+# ($ransom_reused is then 1)
+ransom_reused=0
 ransom_free () {
-    if [ $((free_off + $1)) -gt "$disk_end" ]; then free_off=$((files_end + 16 * MiB)); fi
+    if [ $((free_off + $1)) -gt "$disk_end" ]; then
+        free_off=$((files_end + 16 * MiB))
+        ransom_reused=1
+    fi
 }
 
 ransom_change () {
