@@ -156,6 +156,25 @@ static const char *migrations[] = {
   "  sha256 TEXT NOT NULL UNIQUE,"
   "  created INTEGER NOT NULL,"
   "  last_used INTEGER);",
+  /* 7: each point's ransomware score and its raw statistics (score.h;
+   * raw_bytes, raw_rewritten_bytes NULL = unknown), and whether an administrator unflagged it
+   * (catalog_score_*, below).  Keyed by name, not points(id): a point's
+   * row is replaced when it is protected or reindexed. */
+  "CREATE TABLE point_scores ("
+  "  repo_id INTEGER NOT NULL REFERENCES repos(id) ON DELETE CASCADE,"
+  "  vm TEXT NOT NULL,"
+  "  point TEXT NOT NULL,"
+  "  time INTEGER NOT NULL,"
+  "  has_prev INTEGER NOT NULL,"
+  "  disk_bytes INTEGER NOT NULL, changed_bytes INTEGER NOT NULL,"
+  "  prev_data_bytes INTEGER NOT NULL, rewritten_bytes INTEGER NOT NULL,"
+  "  raw_rewritten_bytes INTEGER, new_bytes INTEGER NOT NULL,"
+  "  raw_bytes INTEGER,"
+  "  score REAL NOT NULL,"
+  "  suspicious INTEGER NOT NULL,"
+  "  reason TEXT NOT NULL,"
+  "  unflagged INTEGER NOT NULL DEFAULT 0,"
+  "  PRIMARY KEY (repo_id, vm, point));",
 };
 #define NMIGRATIONS ((int) (sizeof migrations / sizeof migrations[0]))
 
@@ -717,6 +736,7 @@ point_rows (struct catalog *c, int64_t repo_id, const char *vm, int64_t offset,
     m->stats.stored_bytes = sqlite3_column_int64 (s, 14);
     m->stats.reused_chunks = sqlite3_column_int64 (s, 15);
     m->stats.seconds = sqlite3_column_double (s, 16);
+    m->stats.raw_bytes = -1;
     sqlite3_reset (d);
     sqlite3_bind_int64 (d, 1, sqlite3_column_int64 (s, 0));
     while ((rc = sqlite3_step (d)) == SQLITE_ROW && m->ndisks < REPO_MAX_DISKS) {
@@ -1423,5 +1443,141 @@ catalog_lab_run_counts (struct catalog *c, catalog_count_fn fn, void *opaque)
       return -1;
   if (rc != SQLITE_DONE)
     return db_error (c, "count lab runs");
+  return 0;
+}
+
+/* ---- ransomware scores (schema 7, score.h) ----------------------------- */
+
+int
+catalog_score_put (struct catalog *c, int64_t repo_id,
+                   const struct repo_manifest *m, const struct score_stats *st,
+                   const struct score_verdict *v)
+{
+  CLEANUP_STMT sqlite3_stmt *s = NULL;
+
+  if (prepare (c, "INSERT OR REPLACE INTO point_scores (repo_id, vm, point,"
+               " time, has_prev, disk_bytes, changed_bytes, prev_data_bytes,"
+               " rewritten_bytes, new_bytes, raw_bytes, score, suspicious,"
+               " reason, raw_rewritten_bytes) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,"
+               "?9,?10,?11,?12,?13,?14,?15)", &s) == -1)
+    return -1;
+  sqlite3_bind_int64 (s, 1, repo_id);
+  sqlite3_bind_text (s, 2, m->vm, -1, SQLITE_STATIC);
+  sqlite3_bind_text (s, 3, m->id, -1, SQLITE_STATIC);
+  sqlite3_bind_int64 (s, 4, m->time);
+  sqlite3_bind_int (s, 5, st->has_prev);
+  sqlite3_bind_int64 (s, 6, st->disk_bytes);
+  sqlite3_bind_int64 (s, 7, st->changed_bytes);
+  sqlite3_bind_int64 (s, 8, st->prev_data_bytes);
+  sqlite3_bind_int64 (s, 9, st->rewritten_bytes);
+  sqlite3_bind_int64 (s, 10, st->new_bytes);
+  if (st->raw_bytes >= 0)
+    sqlite3_bind_int64 (s, 11, st->raw_bytes);
+  sqlite3_bind_double (s, 12, v->score);
+  sqlite3_bind_int (s, 13, v->suspicious);
+  sqlite3_bind_text (s, 14, v->reason, -1, SQLITE_STATIC);
+  if (st->raw_rewritten_bytes >= 0)
+    sqlite3_bind_int64 (s, 15, st->raw_rewritten_bytes);
+  if (sqlite3_step (s) != SQLITE_DONE)
+    return db_error (c, "insert score");
+  return 0;
+}
+
+#define SCORE_COLS " p.point, p.has_prev, p.disk_bytes, p.changed_bytes," \
+  " p.prev_data_bytes, p.rewritten_bytes, p.new_bytes, p.raw_bytes," \
+  " p.score, p.suspicious, p.reason, p.unflagged, p.raw_rewritten_bytes"
+
+static void
+score_row (sqlite3_stmt *s, struct catalog_score *o)
+{
+  memset (o, 0, sizeof *o);
+  col_str (s, 0, o->point, sizeof o->point);
+  o->st.has_prev = sqlite3_column_int (s, 1);
+  o->st.disk_bytes = sqlite3_column_int64 (s, 2);
+  o->st.changed_bytes = sqlite3_column_int64 (s, 3);
+  o->st.prev_data_bytes = sqlite3_column_int64 (s, 4);
+  o->st.rewritten_bytes = sqlite3_column_int64 (s, 5);
+  o->st.new_bytes = sqlite3_column_int64 (s, 6);
+  o->st.raw_bytes = sqlite3_column_type (s, 7) == SQLITE_NULL ? -1
+    : sqlite3_column_int64 (s, 7);
+  o->score = sqlite3_column_double (s, 8);
+  o->suspicious = sqlite3_column_int (s, 9);
+  col_str (s, 10, o->reason, sizeof o->reason);
+  o->unflagged = sqlite3_column_int (s, 11);
+  o->st.raw_rewritten_bytes = sqlite3_column_type (s, 12) == SQLITE_NULL ? -1
+    : sqlite3_column_int64 (s, 12);
+}
+
+int
+catalog_score_get (struct catalog *c, int64_t repo_id, const char *vm,
+                   const char *id, struct catalog_score *out)
+{
+  CLEANUP_STMT sqlite3_stmt *s = NULL;
+  int rc;
+
+  if (prepare (c, "SELECT" SCORE_COLS " FROM point_scores p WHERE"
+               " repo_id = ?1 AND vm = ?2 AND point = ?3", &s) == -1)
+    return -1;
+  sqlite3_bind_int64 (s, 1, repo_id);
+  sqlite3_bind_text (s, 2, vm, -1, SQLITE_STATIC);
+  sqlite3_bind_text (s, 3, id, -1, SQLITE_STATIC);
+  rc = sqlite3_step (s);
+  if (rc == SQLITE_DONE)
+    return 0;
+  if (rc != SQLITE_ROW)
+    return db_error (c, "read score");
+  score_row (s, out);
+  return 1;
+}
+
+/* The statistics of vm's points before time t that still exist and are
+ * not flagged (a flagged point must not become the norm), oldest first. */
+int
+catalog_score_history (struct catalog *c, int64_t repo_id, const char *vm,
+                       time_t t, struct score_stats *hist, size_t max,
+                       size_t *n)
+{
+  CLEANUP_STMT sqlite3_stmt *s = NULL;
+  struct catalog_score row;
+  int rc;
+
+  *n = 0;
+  if (prepare (c, "SELECT" SCORE_COLS " FROM point_scores p JOIN points q"
+               " USING (repo_id, vm, point) WHERE p.repo_id = ?1 AND"
+               " p.vm = ?2 AND p.time < ?3 AND (p.suspicious = 0 OR p.unflagged)"
+               " ORDER BY p.time DESC LIMIT ?4", &s) == -1)
+    return -1;
+  sqlite3_bind_int64 (s, 1, repo_id);
+  sqlite3_bind_text (s, 2, vm, -1, SQLITE_STATIC);
+  sqlite3_bind_int64 (s, 3, t);
+  sqlite3_bind_int64 (s, 4, max);
+  while ((rc = sqlite3_step (s)) == SQLITE_ROW) {
+    score_row (s, &row);
+    hist[max - 1 - (*n)++] = row.st;
+  }
+  if (rc != SQLITE_DONE)
+    return db_error (c, "score history");
+  memmove (hist, hist + max - *n, *n * sizeof *hist);
+  return 0;
+}
+
+int
+catalog_score_unflag (struct catalog *c, int64_t repo_id, const char *vm,
+                      const char *id)
+{
+  CLEANUP_STMT sqlite3_stmt *s = NULL;
+
+  if (prepare (c, "UPDATE point_scores SET unflagged = 1 WHERE repo_id = ?1"
+               " AND vm = ?2 AND point = ?3 AND suspicious", &s) == -1)
+    return -1;
+  sqlite3_bind_int64 (s, 1, repo_id);
+  sqlite3_bind_text (s, 2, vm, -1, SQLITE_STATIC);
+  sqlite3_bind_text (s, 3, id, -1, SQLITE_STATIC);
+  if (sqlite3_step (s) != SQLITE_DONE)
+    return db_error (c, "unflag");
+  if (sqlite3_changes (c->db) == 0) {
+    error_setx ("%s@%s is not marked suspicious", vm, id);
+    return -1;
+  }
   return 0;
 }

@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 #include "recovery/repo/repo.h"
+#include "recovery/catalog/score.h"
 
 struct catalog;
 
@@ -267,5 +268,31 @@ int catalog_token_list (struct catalog *c, catalog_token_fn fn, void *opaque);
 /* Record that the token name was used now (to the minute: a use within
  * a minute of the recorded one writes nothing). */
 int catalog_token_used (struct catalog *c, const char *name);
+
+/* ---- ransomware scores (score.h) ---------------------------------------- */
+
+struct catalog_score {
+  char point[TIMESTAMP_LEN + 1];
+  struct score_stats st;
+  double score;
+  bool suspicious, unflagged;   /* flagged = suspicious && !unflagged */
+  char reason[SCORE_REASON_MAX];
+};
+/* Record (replace) point m's statistics and verdict. */
+int catalog_score_put (struct catalog *c, int64_t repo_id,
+                       const struct repo_manifest *m,
+                       const struct score_stats *st,
+                       const struct score_verdict *v);
+/* 1 and *out filled, 0 if the point has no score, -1 on error. */
+int catalog_score_get (struct catalog *c, int64_t repo_id, const char *vm,
+                       const char *id, struct catalog_score *out);
+/* The statistics of at most max of vm's existing points before t, oldest
+ * first, leaving out points flagged suspicious (not unflagged). */
+int catalog_score_history (struct catalog *c, int64_t repo_id,
+                           const char *vm, time_t t,
+                           struct score_stats *hist, size_t max, size_t *n);
+/* An administrator checked it: -1 "VM@ID is not marked suspicious". */
+int catalog_score_unflag (struct catalog *c, int64_t repo_id, const char *vm,
+                          const char *id);
 
 #endif /* BOOTBACK_CATALOG_H */

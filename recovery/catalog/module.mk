@@ -17,3 +17,9 @@ recovery/catalog/test-catalog: %: %.o $(CATALOG_A) $(REPO_A) $(UTIL_A)
 	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDFLAGS) $(call pc_libs,sqlite3) $(REPO_LIBS)
 TEST_BINS += $(CATALOG_TESTS)
 TESTS += $(CATALOG_TESTS)
+
+# the ransomware score's verdict (test-score.c)
+recovery/catalog/test-score: %: %.o $(CATALOG_A) $(REPO_A) $(UTIL_A)
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDFLAGS) $(call pc_libs,sqlite3) $(REPO_LIBS) -lm
+TEST_BINS += recovery/catalog/test-score
+TESTS += recovery/catalog/test-score

@@ -331,6 +331,32 @@ check_tokens (struct catalog *c)
   assert (db_int ("SELECT count(*) FROM api_tokens") == 0);
 }
 
+/* version 7: ransomware scores of points (web1's point of version 1) */
+static void
+check_scores (struct catalog *c)
+{
+  struct repo_manifest m = { .vm = "web1", .id = "20261101T120000Z",
+                             .time = 1793534400 };
+  struct score_stats st = { .has_prev = true, .new_bytes = 10, .raw_bytes = -1 };
+  struct score_verdict v = { .score = 7, .suspicious = true, .reason = "r" };
+  struct catalog_score got;
+  struct score_stats hist[4];
+  size_t n;
+
+  assert (catalog_score_get (c, 1, "web1", m.id, &got) == 0);
+  assert (catalog_score_put (c, 1, &m, &st, &v) == 0);
+  assert (catalog_score_get (c, 1, "web1", m.id, &got) == 1);
+  assert (got.suspicious && !got.unflagged && got.st.raw_bytes == -1 &&
+          got.st.new_bytes == 10 && strcmp (got.reason, "r") == 0);
+  /* a flagged point is not part of the history until unflagged */
+  assert (catalog_score_history (c, 1, "web1", INT32_MAX, hist, 4, &n) == 0 &&
+          n == 0);
+  assert (catalog_score_unflag (c, 1, "web1", m.id) == 0);
+  assert (catalog_score_history (c, 1, "web1", INT32_MAX, hist, 4, &n) == 0 &&
+          n == 1 && hist[0].new_bytes == 10);
+  assert (catalog_score_unflag (c, 1, "web2", m.id) == -1);
+}
+
 static void
 check_later_tables (struct catalog *c)
 {
@@ -359,6 +385,8 @@ check_later_tables (struct catalog *c)
   assert (strcmp (point, "20261103T000000Z") == 0 && strcmp (text, t.text) == 0);
   assert (db_int ("SELECT count(*) FROM boot_traces") == 1);
   check_tokens (c);
+  if (db_int ("SELECT count(*) FROM points") > 0)   /* web1's point */
+    check_scores (c);
 }
 
 static void

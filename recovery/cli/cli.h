@@ -24,6 +24,7 @@ struct cli {
   struct catalog *cat;       /* opened on demand */
   struct repo *repo;         /* opened on demand */
   int64_t repo_id;
+  const char *on_suspicious; /* --on-suspicious or BOOTBACK_ON_SUSPICIOUS */
 };
 
 /* Open the catalog (once).  -1 after printing the error. */
@@ -41,6 +42,18 @@ int cli_catalog_sync (struct cli *c);
 /* Commit step 4: the catalog row of a new point (cmd-point.c).  A failure
  * is harmless (reindex restores it) and is reported as a warning. */
 void cli_record_point (struct cli *c, const struct repo_manifest *m);
+/* The point's ransomware score: recorded, warned about and the hook run
+ * if it is suspicious (score.c; cli_record_point calls it). */
+void cli_score_point (struct cli *c, const struct repo_manifest *m);
+/* Score every point of c->repo that has no score yet, oldest first, the
+ * share of incompressible data from the changed chunks' headers; no hook
+ * (repo reindex).  -1 with the error set. */
+int cli_score_missing (struct cli *c, long *scored, long *suspicious);
+/* The point's score as JSON (null if none). */
+json_t *cli_score_json (struct cli *c, const char *vm, const char *id);
+/* "suspicious", "unflagged" or "", and the reason (score.c). */
+const char *cli_score_mark (struct cli *c, const char *vm, const char *id,
+                            char reason[SCORE_REASON_MAX]);
 /* This host's settings for instant sessions, from the environment
  * (BOOTBACK_DOMAIN_TYPE, BOOTBACK_OVERLAY_MIN_FREE) and c (how to reach
  * the repository), into o (cmd-instant.c; `lab run` and `verify` too). */

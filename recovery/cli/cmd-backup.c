@@ -16,7 +16,7 @@
 static const char backup_usage[] =
   "usage: bootback backup DOMAIN... [--full] [--disk NAME]... [--connect URI]\n"
   "                       [--no-quiesce] [--scratch-dir DIR] [--threads N]\n"
-  "                       [--json]\n"
+  "                       [--on-suspicious CMD] [--json]\n"
   "       bootback backup --all [--list FILE] [options]\n"
   "\n"
   "Take a restore point of each libvirt DOMAIN, running or shut off.  A\n"
@@ -38,7 +38,12 @@ static const char backup_usage[] =
   "  --connect URI     libvirt URI (default: libvirt's, $LIBVIRT_DEFAULT_URI)\n"
   "  --scratch-dir DIR where QEMU keeps the point-in-time view (/var/tmp)\n"
   "  --threads N       parallel readers (default: the CPUs, at least 2;\n"
-  "                    twice that for an incremental read)\n";
+  "                    twice that for an incremental read)\n"
+  "  --on-suspicious CMD  run CMD (a program and arguments, no shell) when a\n"
+  "                    new point is marked suspicious by its ransomware\n"
+  "                    score; the environment has BOOTBACK_VM,\n"
+  "                    BOOTBACK_POINT, BOOTBACK_SCORE and BOOTBACK_REASON\n"
+  "                    (default $BOOTBACK_ON_SUSPICIOUS)\n";
 
 struct out {
   bool json;
@@ -175,7 +180,9 @@ backup_one (struct cli *c, struct backup_opts *o, struct out *out, json_t *arr)
   ingest_backup_close (b);
 
   if (out->json) {
-    json_array_append_new (arr, result_json (o->domain, &m, &res));
+    json_t *j = result_json (o->domain, &m, &res);
+    json_object_set_new (j, "score", cli_score_json (c, m.vm, m.id));
+    json_array_append_new (arr, j);
   }
   else {
     char a[32], r[32], s[32], rate[32];
@@ -201,6 +208,7 @@ struct backup_args {
   bool all;
   const char *list;              /* --list FILE */
   bool thaw_guard;               /* internal: --thaw-guard URI DOMAIN */
+  const char *on_suspicious;     /* --on-suspicious CMD */
 };
 
 /* The options (exits on --help and bad usage).  -1 if reported. */
@@ -217,6 +225,7 @@ backup_options (struct backup_args *a, int argc, char **argv)
     { "scratch-dir", required_argument, NULL, 's' },
     { "threads", required_argument, NULL, 'T' },
     { "json", no_argument, NULL, 'j' },
+    { "on-suspicious", required_argument, NULL, 'S' },
     { "thaw-guard", no_argument, NULL, 'G' },
     { "help", no_argument, NULL, 'h' },
     { 0 }
@@ -241,6 +250,7 @@ backup_options (struct backup_args *a, int argc, char **argv)
     case 's': o->scratch_dir = optarg; break;
     case 'T': o->threads = cli_int_arg ("--threads", optarg); break;
     case 'j': a->out.json = true; break;
+    case 'S': a->on_suspicious = optarg; break;
     case 'G':
       /* Internal: the thaw guard (backup.c); its arguments follow. */
       a->thaw_guard = true;
@@ -300,6 +310,8 @@ cmd_backup (struct cli *c, int argc, char **argv)
 
   if (backup_options (&a, argc, argv) == -1)
     return 1;
+  if (a.on_suspicious)
+    c->on_suspicious = a.on_suspicious;
   if (a.thaw_guard) {           /* "--thaw-guard URI DOMAIN" */
     if (optind + 2 != argc)
       return 1;

@@ -17,6 +17,7 @@ cli_record_point (struct cli *c, const struct repo_manifest *m)
                "record it (%s); 'bootback repo reindex' fixes that",
                error_msg ());
   crash_step (4);
+  cli_score_point (c, m);
 }
 
 /* ---- import ------------------------------------------------------------------ */
@@ -25,7 +26,7 @@ static const char import_usage[] =
   "usage: bootback import IMAGE... --vm NAME [--disk NAME]...\n"
   "                       [--format FMT]... [--allow-backing]\n"
   "                       [--domain-xml FILE] [--time TIME] [--threads N]\n"
-  "                       [--json]\n"
+  "                       [--on-suspicious CMD] [--json]\n"
   "\n"
   "Turn disk images of any format QEMU reads (raw, qcow2, vmdk, vhdx, vpc)\n"
   "into one restore point of VM NAME.  Disks are named by --disk in order\n"
@@ -39,7 +40,9 @@ static const char import_usage[] =
   "backing file, an external data file, an extent in another file or a\n"
   "json: name is refused, naming that file, unless --allow-backing.\n"
   "--threads N sets how many chunks are read and stored in parallel\n"
-  "(default: the CPUs, at least 2).\n";
+  "(default: the CPUs, at least 2).\n"
+  "--on-suspicious CMD runs CMD (no shell) if the new point is marked\n"
+  "suspicious by its ransomware score (default $BOOTBACK_ON_SUSPICIOUS).\n";
 
 /* What import's command line asks for. */
 struct import_args {
@@ -52,6 +55,7 @@ struct import_args {
   const char *xml_path;
   char *xml;                         /* its contents */
   bool json;
+  const char *on_suspicious;
 };
 
 /* The options (exits on --help and bad usage).  -1 if reported. */
@@ -66,6 +70,7 @@ import_options (struct import_args *a, int argc, char **argv)
     { "threads", required_argument, NULL, 'T' },
     { "format", required_argument, NULL, 'f' },
     { "allow-backing", no_argument, NULL, 'B' },
+    { "on-suspicious", required_argument, NULL, 'S' },
     { "json", no_argument, NULL, 'j' },
     { "help", no_argument, NULL, 'h' },
     { 0 }
@@ -91,6 +96,7 @@ import_options (struct import_args *a, int argc, char **argv)
       a->formats[a->nformats++] = optarg;
       break;
     case 'B': a->o.allow_backing = true; break;
+    case 'S': a->on_suspicious = optarg; break;
     case 't':
       if (timestamp_parse (optarg, &a->o.time) == -1) {
         cli_perror ();
@@ -182,8 +188,8 @@ import_domain_xml (struct import_args *a)
 }
 
 static void
-import_print (const struct repo_manifest *m, const struct ingest_result *res,
-              double t0, bool json)
+import_print (struct cli *c, const struct repo_manifest *m,
+              const struct ingest_result *res, double t0, bool json)
 {
   char a[32], b[32], n[32], s[32], rate[32];
   /* Wall time including the commit (syncfs, indexes, manifest), which
@@ -191,7 +197,9 @@ import_print (const struct repo_manifest *m, const struct ingest_result *res,
   double secs = now_monotonic () - t0;
 
   if (json) {
-    cli_json_print (repo_manifest_json (m));
+    json_t *j = repo_manifest_json (m);
+    json_object_set_new (j, "score", cli_score_json (c, m->vm, m->id));
+    cli_json_print (j);
     return;
   }
   printf ("imported %s@%s: %zu disk%s, %s, read %s, new %s (stored %s), "
@@ -220,6 +228,8 @@ cmd_import (struct cli *c, int argc, char **argv)
       import_images (&a, argc, argv) == -1 ||
       import_domain_xml (&a) == -1 || cli_repo (c) == -1)
     goto out;
+  if (a.on_suspicious)
+    c->on_suspicious = a.on_suspicious;
   job = catalog_job_begin (c->cat, "import", c->repo_id, a.o.vm);
   t0 = now_monotonic ();
   if (ingest_import (c->repo, &a.o, a.disks, a.ndisks, &m, &res) == -1) {
@@ -232,7 +242,7 @@ cmd_import (struct cli *c, int argc, char **argv)
     CLEANUP_FREE char *pt = xasprintf ("%s@%s", m.vm, m.id);
     catalog_job_end (c->cat, job, "ok", pt, NULL, NULL);
   }
-  import_print (&m, &res, t0, a.json);
+  import_print (c, &m, &res, t0, a.json);
   ret = 0;
  out:
   free (a.xml);
@@ -244,9 +254,12 @@ cmd_import (struct cli *c, int argc, char **argv)
 static const char points_usage[] =
   "usage: bootback points [VM] [--json]\n"
   "\n"
-  "List restore points (of one VM, or all), oldest first.\n";
+  "List restore points (of one VM, or all), oldest first.  The last column\n"
+  "says 'protected', and 'suspicious' when the point's ransomware score\n"
+  "flagged it (with the reason below it).\n";
 
 struct plist {
+  struct cli *c;
   json_t *a;
   size_t n;
 };
@@ -255,7 +268,8 @@ static int
 point_row (void *opaque, const struct repo_manifest *m)
 {
   struct plist *pl = opaque;
-  char sz[32], nb[32], iso[32];
+  char sz[32], nb[32], iso[32], reason[SCORE_REASON_MAX];
+  const char *mark;
   uint64_t total = 0;
   struct tm tm;
   size_t i;
@@ -263,6 +277,7 @@ point_row (void *opaque, const struct repo_manifest *m)
   pl->n++;
   if (pl->a) {
     json_t *j = repo_manifest_json (m);
+    json_object_set_new (j, "score", cli_score_json (pl->c, m->vm, m->id));
     json_array_append_new (pl->a, j);
     return 0;
   }
@@ -275,10 +290,16 @@ point_row (void *opaque, const struct repo_manifest *m)
   strftime (iso, sizeof iso, "%Y-%m-%d %H:%M:%S", &tm);
   {
     CLEANUP_FREE char *pt = xasprintf ("%s@%s", m->vm, m->id);
-    printf ("%-32s %-20s %-6s %-11s %5zu %10s %10s %s\n", pt, iso, m->kind,
-            m->consistency, m->ndisks, human_size (total, sz, sizeof sz),
+    mark = cli_score_mark (pl->c, m->vm, m->id, reason);
+    printf ("%-32s %-20s %-6s %-11s %5zu %10s %10s %s%s%s\n", pt, iso,
+            m->kind, m->consistency, m->ndisks,
+            human_size (total, sz, sizeof sz),
             human_size (m->stats.new_bytes, nb, sizeof nb),
-            m->protected ? "protected" : "");
+            m->protected ? "protected" : "",
+            m->protected && strcmp (mark, "suspicious") == 0 ? " " : "",
+            strcmp (mark, "suspicious") == 0 ? mark : "");
+    if (strcmp (mark, "suspicious") == 0)
+      printf ("  %s\n", reason);
   }
   return 0;
 }
@@ -291,7 +312,7 @@ cmd_points (struct cli *c, int argc, char **argv)
     { "help", no_argument, NULL, 'h' },
     { 0 }
   };
-  struct plist pl = { 0 };
+  struct plist pl = { .c = c };
   const char *vm = NULL;
   int opt;
 
@@ -324,9 +345,29 @@ static const char point_usage[] =
   "usage: bootback point show VM[@TIME] [--json]\n"
   "       bootback point protect VM@TIME\n"
   "       bootback point unprotect VM@TIME\n"
+  "       bootback point unflag VM@TIME\n"
   "\n"
   "TIME is the point's time stamp (e.g. 20261122T045506Z) or 'latest'.\n"
-  "Protected points are never removed by prune.\n";
+  "Protected points are never removed by prune.  unflag clears the\n"
+  "'suspicious' mark of the ransomware score once someone checked the\n"
+  "point; it then counts in the VM's usual range again.\n";
+
+/* point show's ransomware lines. */
+static void
+point_show_score (struct cli *c, const struct repo_manifest *m)
+{
+  struct catalog_score s;
+  int r = catalog_score_get (c->cat, c->repo_id, m->vm, m->id, &s);
+
+  if (r <= 0) {
+    printf ("ransomware:  unknown (no score recorded)\n");
+    return;
+  }
+  printf ("ransomware:  %s, score %.1f\nscore notes: %s\n",
+          !s.suspicious ? "not suspicious"
+          : s.unflagged ? "suspicious, unflagged by an administrator"
+          : "SUSPICIOUS", s.score, s.reason);
+}
 
 /* point show: the manifest of point m (its domain XML checked against
  * its pin when it has one).  The exit status. */
@@ -352,6 +393,7 @@ point_show (struct cli *c, const struct repo_manifest *m, bool json)
     hex_encode (m->domain_xml_sha256, REPO_DIGEST_LEN, hex);
     json_object_set_new (j, "domain_xml_sha256", m->domain_xml_pinned
                          ? json_string (hex) : json_null ());
+    json_object_set_new (j, "score", cli_score_json (c, m->vm, m->id));
     cli_json_print (j);
     return 0;
   }
@@ -370,6 +412,7 @@ point_show (struct cli *c, const struct repo_manifest *m, bool json)
   printf ("stored:      %s new in %" PRIu64 " chunks, %" PRIu64
           " chunks reused\n", human_size (m->stats.stored_bytes, a, sizeof a),
           m->stats.new_chunks, m->stats.reused_chunks);
+  point_show_score (c, m);
   return 0;
 }
 
@@ -386,7 +429,8 @@ cmd_point (struct cli *c, int argc, char **argv)
     cli_bad_usage (point_usage);
   if (strcmp (sub, "--help") == 0 || strcmp (sub, "-h") == 0)
     cli_usage (point_usage);
-  if (strcmp (sub, "show") && strcmp (sub, "protect") && strcmp (sub, "unprotect")) {
+  if (strcmp (sub, "show") && strcmp (sub, "protect") &&
+      strcmp (sub, "unprotect") && strcmp (sub, "unflag")) {
     cli_error ("unknown point command '%s'", sub);
     cli_bad_usage (point_usage);
   }
@@ -408,6 +452,14 @@ cmd_point (struct cli *c, int argc, char **argv)
   }
   if (strcmp (sub, "show") == 0)
     return point_show (c, &m, json);
+  if (strcmp (sub, "unflag") == 0) {
+    if (catalog_score_unflag (c->cat, c->repo_id, vm, id) == -1) {
+      cli_perror ();
+      return 1;
+    }
+    printf ("%s@%s is no longer marked suspicious\n", vm, id);
+    return 0;
+  }
   bool on = strcmp (sub, "protect") == 0;
   if (repo_point_protect (c->repo, vm, id, on) == -1) {
     cli_perror ();

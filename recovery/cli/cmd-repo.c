@@ -28,7 +28,8 @@ static const char repo_usage[] =
   "check    structure only (manifests, indexes, domain.xml against its\n"
   "         pin, chunk files present, the catalog against the repository),\n"
   "         no data read; exit 2 on problems\n"
-  "reindex  rebuild the catalog's restore points from the manifests\n";
+  "reindex  rebuild the catalog's restore points from the manifests, and\n"
+  "         give a ransomware score to the points that have none\n";
 
 static long reindex (struct cli *c);
 
@@ -459,7 +460,7 @@ reindex (struct cli *c)
 static int
 repo_reindex_cmd (struct cli *c, int argc, char **argv)
 {
-  long n;
+  long n, scored, suspicious;
 
   if (argc > 1) {
     if (strcmp (argv[1], "--help") == 0) cli_usage (repo_usage);
@@ -468,6 +469,13 @@ repo_reindex_cmd (struct cli *c, int argc, char **argv)
   if (cli_repo (c) == -1 || (n = reindex (c)) == -1)
     return 1;
   printf ("reindexed %s: %ld restore points\n", repo_location (c->repo), n);
+  if (cli_score_missing (c, &scored, &suspicious) == -1) {
+    cli_perror ();
+    return 1;
+  }
+  if (scored)
+    printf ("ransomware scores computed for %ld points without one: %ld "
+            "suspicious\n", scored, suspicious);
   return 0;
 }
 

@@ -258,6 +258,7 @@ main (int argc, char **argv)
   c.home = getenv ("BOOTBACK_HOME");
   if (!c.home || !*c.home)
     c.home = "/var/lib/bootback";
+  c.on_suspicious = getenv ("BOOTBACK_ON_SUSPICIOUS");
   c.repo_opt = getenv ("BOOTBACK_REPO");
   if (c.repo_opt && !*c.repo_opt)
     c.repo_opt = NULL;

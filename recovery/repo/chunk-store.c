@@ -154,6 +154,33 @@ chunk_read_frames (struct repo *r, const uint8_t digest[REPO_DIGEST_LEN],
 }
 
 int
+repo_chunk_raw_bytes (struct repo *r, const uint8_t digest[REPO_DIGEST_LEN],
+                      uint64_t *raw)
+{
+  struct codec *c = codec_get (r);
+  struct repo_file *f;
+  char path[80];
+  uint64_t size;
+  size_t head;
+  int ret = -1;
+
+  f = chunk_open (r, digest, path, c->buflen, &size);
+  if (!f)
+    goto out;
+  head = MIN (size, CHUNK_HDR_LEN + CHUNK_MAX_FRAMES * CHUNK_ENTRY_LEN);
+  if (read_full (r->io, f, path, c->buf, head, 0) == -1)
+    goto out;
+  ret = chunk_head_raw_bytes (r, c->buf, head, size, digest, raw);
+  if (ret == -1)
+    error_prefix ("chunk %s", path + 12);
+ out:
+  if (f)
+    r->io->ops->close (r->io, f);
+  codec_put (r, c);
+  return ret;
+}
+
+int
 repo_chunk_get (struct repo *r, const uint8_t digest[REPO_DIGEST_LEN],
                 void *buf, size_t buflen, size_t *len)
 {

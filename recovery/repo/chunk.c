@@ -243,6 +243,21 @@ chunk_encode (struct repo *r, struct codec *c, const void *data, size_t len,
   return pos;
 }
 
+size_t
+chunk_raw_bytes (const uint8_t *file)
+{
+  size_t len = get32 (file + 8), i, n, raw = 0;
+
+  if (memcmp (file, "BBC1", 4) == 0)
+    return file[4] == CHUNK_CODEC_RAW ? len : 0;
+  n = DIV_ROUND_UP (len, CHUNK_FRAME);
+  for (i = 0; i < n; i++)
+    if (get32 (file + CHUNK_HDR_LEN + i * CHUNK_ENTRY_LEN + 36)
+        == CHUNK_CODEC_RAW)
+      raw += MIN (CHUNK_FRAME, len - i * CHUNK_FRAME);
+  return raw;
+}
+
 /* ---- parsing and decoding ------------------------------------------------ */
 
 static size_t
@@ -459,6 +474,33 @@ chunk_table_parse (struct repo *r, const uint8_t *head, size_t avail,
   memcpy (t->entry, p.table, p.n * CHUNK_ENTRY_LEN);
   *out = t;
   return 1;
+}
+
+int
+chunk_head_raw_bytes (struct repo *r, const uint8_t *head, size_t avail,
+                      uint64_t flen, const uint8_t digest[REPO_DIGEST_LEN],
+                      uint64_t *raw)
+{
+  struct chunk_table *t;
+  uint32_t i;
+  int ret = chunk_table_parse (r, head, avail, flen, digest, &t);
+
+  *raw = 0;
+  if (ret == -1)
+    return -1;
+  if (ret == 0) {
+    if (memcmp (head, "BBC1", 4) != 0) {
+      error_set (EIO, "framed chunk in a repository without tree digests");
+      return -1;
+    }
+    *raw = head[4] == CHUNK_CODEC_RAW ? get32 (head + 8) : 0;
+    return 0;
+  }
+  for (i = 0; i < t->n; i++)
+    if (get32 (t->entry + i * CHUNK_ENTRY_LEN + 36) == CHUNK_CODEC_RAW)
+      *raw += MIN (CHUNK_FRAME, t->raw_len - i * CHUNK_FRAME);
+  free (t);
+  return 0;
 }
 
 int

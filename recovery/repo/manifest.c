@@ -195,6 +195,7 @@ manifest_decode (const char *text, struct repo_manifest *m)
       goto err;
     }
   }
+  m->stats.raw_bytes = -1;     /* never in a manifest (repo.h) */
   st = json_object_get (o, "stats");
   if (json_is_object (st)) {
     get_u64 (st, "bytes_read", &m->stats.bytes_read);

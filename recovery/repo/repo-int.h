@@ -185,6 +185,9 @@ void chunk_digest (const struct repo *r, const void *data, size_t len,
  * fh: the frame hashes from chunk_digest (unused unless tree). */
 size_t chunk_encode (struct repo *r, struct codec *c, const void *data,
                      size_t len, const uint8_t (*fh)[REPO_DIGEST_LEN]);
+/* Plaintext bytes of a chunk file this process encoded (chunk_encode or
+ * a patch) that are stored raw: zstd did not save enough on them. */
+size_t chunk_raw_bytes (const uint8_t *file);
 /* Decode a whole chunk file (file, flen) into out (outlen = capacity,
  * never more is written or allocated) and check the digest.  -1 with the
  * error saying what is wrong (without the chunk name: callers add it). */
@@ -208,6 +211,13 @@ struct chunk_table {
 int chunk_table_parse (struct repo *r, const uint8_t *head, size_t avail,
                        uint64_t flen, const uint8_t digest[REPO_DIGEST_LEN],
                        struct chunk_table **out);
+/* The plaintext bytes stored raw in a chunk file, from its header (and
+ * frame table, checked against digest): head as for chunk_table_parse.
+ * -1 with the error set (without the chunk name). */
+int chunk_head_raw_bytes (struct repo *r, const uint8_t *head, size_t avail,
+                          uint64_t flen,
+                          const uint8_t digest[REPO_DIGEST_LEN],
+                          uint64_t *raw);
 /* Decode frame i, whose stored bytes are at src, into out and check it
  * against its hash in t. */
 int chunk_table_decode (struct codec *c, const struct chunk_table *t,

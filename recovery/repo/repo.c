@@ -274,6 +274,7 @@ repo_close (struct repo *r)
 }
 
 const char *repo_location (const struct repo *r) { return r->location; }
+bool repo_compresses (const struct repo *r) { return r->compress; }
 const char *repo_uuid (const struct repo *r) { return r->uuid; }
 uint32_t repo_chunk_size (const struct repo *r) { return r->chunk_size; }
 struct repo_io *repo_get_io (struct repo *r) { return r->io; }

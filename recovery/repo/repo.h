@@ -124,6 +124,8 @@ struct repo *repo_open (const char *location);
 void repo_close (struct repo *r);
 
 const char *repo_location (const struct repo *r);
+/* Does it compress chunks (false: codec "none", every chunk stored raw)? */
+bool repo_compresses (const struct repo *r);
 const char *repo_uuid (const struct repo *r);
 uint32_t repo_chunk_size (const struct repo *r);
 struct repo_io *repo_get_io (struct repo *r);
@@ -145,6 +147,10 @@ struct repo_point_stats {
   uint64_t stored_bytes;     /* bytes written for them (compressed) */
   uint64_t reused_chunks;    /* chunks that were already there */
   double seconds;
+  /* Plaintext bytes of the new chunks that zstd could not shrink (stored
+   * raw), -1 if unknown (no compression, or a point read back from its
+   * manifest: this one is not in the manifest, whose format it keeps). */
+  int64_t raw_bytes;
 };
 
 struct repo_manifest {
@@ -295,6 +301,12 @@ void repo_cache_prefetch (struct repo_cache *c, struct repo_disk *d,
  * what is wrong (missing, bad header, CRC, decode, SHA-256 mismatch). */
 int repo_chunk_get (struct repo *r, const uint8_t digest[REPO_DIGEST_LEN],
                     void *buf, size_t buflen, size_t *len);
+/* How many of a chunk's plaintext bytes are stored raw (zstd did not
+ * shrink them), from its header and frame table only (checked against
+ * the digest).  -1 with the error naming the chunk. */
+int repo_chunk_raw_bytes (struct repo *r,
+                          const uint8_t digest[REPO_DIGEST_LEN],
+                          uint64_t *raw);
 /* Does the chunk file exist (stat only)? 1 yes, 0 no, -1 error. */
 int repo_chunk_exists (struct repo *r, const uint8_t digest[REPO_DIGEST_LEN]);
 /* Relative path of a chunk, "chunks/abcd/abcd...". */

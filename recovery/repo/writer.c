@@ -52,7 +52,7 @@ struct repo_writer {
   double start;
   _Atomic double last_beat;
   _Atomic bool failed;
-  _Atomic uint64_t new_chunks, new_bytes, stored_bytes, reused;
+  _Atomic uint64_t new_chunks, new_bytes, stored_bytes, reused, raw_bytes;
   pthread_mutex_t lock;
   uint8_t *dirty;              /* bitmap of chunk dirs, "file" sync mode */
   size_t ndisks;
@@ -244,6 +244,7 @@ store_encoded (struct repo_writer *w, struct codec *c, const char *path,
   atomic_fetch_add (&w->new_chunks, 1);
   atomic_fetch_add (&w->new_bytes, len);
   atomic_fetch_add (&w->stored_bytes, flen);
+  atomic_fetch_add (&w->raw_bytes, chunk_raw_bytes (c->buf));
   return 0;
 }
 
@@ -475,6 +476,7 @@ repo_writer_get_stats (struct repo_writer *w, struct repo_point_stats *s)
   s->new_bytes = w->new_bytes;
   s->stored_bytes = w->stored_bytes;
   s->reused_chunks = w->reused;
+  s->raw_bytes = w->r->compress ? (int64_t) w->raw_bytes : -1;
 }
 
 static void

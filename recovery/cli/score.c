@@ -1,0 +1,178 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The ransomware score at backup time (recovery/catalog/score.h): after a
+ * point's catalog row (commit step 4), its statistics against the point
+ * before it, the verdict against the VM's history, the catalog row, a
+ * warning and the alert hook if it is suspicious.
+ *
+ * The hook ($BOOTBACK_ON_SUSPICIOUS or --on-suspicious) is a program and
+ * fixed arguments split at blanks, run without a shell; what it learns
+ * of the point is in its environment only (BOOTBACK_VM, BOOTBACK_POINT,
+ * BOOTBACK_SCORE, BOOTBACK_REASON), so nothing from the guest or the
+ * repository ever becomes part of a command line.  Its failure is a
+ * warning: the point is stored either way.
+ */
+#include <errno.h>
+
+#include "recovery/cli/cli.h"
+
+#define HOOK_ARGS_MAX 32
+
+/* The point of vm just before id ("" if none). */
+static void
+previous_point (struct cli *c, const struct repo_manifest *m,
+                char prev[TIMESTAMP_LEN + 1])
+{
+  CLEANUP_STRV char **ids = repo_list_points (c->repo, m->vm);
+  size_t i;
+
+  prev[0] = '\0';
+  for (i = 0; ids && ids[i]; i++)
+    if (strcmp (ids[i], m->id) < 0)
+      snprintf (prev, TIMESTAMP_LEN + 1, "%s", ids[i]);
+}
+
+static void
+run_hook (struct cli *c, const struct repo_manifest *m,
+          const struct score_verdict *v)
+{
+  CLEANUP_FREE char *cmd = xstrdup (c->on_suspicious);
+  CLEANUP_FREE char *pt = xasprintf ("%s@%s", m->vm, m->id);
+  char *argv[HOOK_ARGS_MAX + 1], *save = NULL, *w, score[32], out[512];
+  size_t n = 0;
+  int st;
+
+  for (w = strtok_r (cmd, " \t", &save); w && n < HOOK_ARGS_MAX;
+       w = strtok_r (NULL, " \t", &save))
+    argv[n++] = w;
+  argv[n] = NULL;
+  if (n == 0)
+    return;
+  snprintf (score, sizeof score, "%.1f", v->score);
+  setenv ("BOOTBACK_VM", m->vm, 1);
+  setenv ("BOOTBACK_POINT", pt, 1);
+  setenv ("BOOTBACK_SCORE", score, 1);
+  setenv ("BOOTBACK_REASON", v->reason, 1);
+  st = run_command (argv, out, sizeof out);
+  unsetenv ("BOOTBACK_VM");
+  unsetenv ("BOOTBACK_POINT");
+  unsetenv ("BOOTBACK_SCORE");
+  unsetenv ("BOOTBACK_REASON");
+  out[strcspn (out, "\n")] = '\0';
+  if (st == -1)
+    cli_error ("warning: suspicious-point hook %s could not run: %s",
+               argv[0], error_msg ());
+  else if (st != 0)
+    cli_error ("warning: suspicious-point hook %s exited with status %d%s%s",
+               argv[0], st, out[0] ? ": " : "", out);
+}
+
+/* Score m; with alert, a suspicious one runs the hook.  1 suspicious, 0
+ * not, -1 if it could not be scored (warned). */
+static int
+score_one (struct cli *c, const struct repo_manifest *m, bool alert)
+{
+  struct score_stats st, hist[SCORE_HISTORY];
+  struct score_verdict v;
+  char prev[TIMESTAMP_LEN + 1];
+  size_t n;
+
+  previous_point (c, m, prev);
+  if (score_stats_compute (c->repo, m, prev, &st) == -1 ||
+      catalog_score_history (c->cat, c->repo_id, m->vm, m->time, hist,
+                             SCORE_HISTORY, &n) == -1) {
+    cli_error ("warning: no ransomware score for %s@%s: %s", m->vm, m->id,
+               error_msg ());
+    return -1;
+  }
+  score_judge (hist, n, &st, &v);
+  if (catalog_score_put (c->cat, c->repo_id, m, &st, &v) == -1)
+    cli_error ("warning: the ransomware score of %s@%s is not recorded: %s",
+               m->vm, m->id, error_msg ());
+  if (!v.suspicious)
+    return 0;
+  cli_error ("warning: %s@%s is suspicious (score %.1f): %s", m->vm, m->id,
+             v.score, v.reason);
+  if (alert && c->on_suspicious && *c->on_suspicious)
+    run_hook (c, m, &v);
+  return 1;
+}
+
+void
+cli_score_point (struct cli *c, const struct repo_manifest *m)
+{
+  score_one (c, m, true);
+}
+
+struct missing {
+  struct cli *c;
+  long scored, suspicious;
+};
+
+static int
+score_if_missing (void *opaque, const struct repo_manifest *m)
+{
+  struct missing *ms = opaque;
+  struct catalog_score s;
+  int r = catalog_score_get (ms->c->cat, ms->c->repo_id, m->vm, m->id, &s);
+
+  if (r != 0)
+    return r == -1 ? -1 : 0;
+  r = score_one (ms->c, m, false);
+  ms->scored += r >= 0;
+  ms->suspicious += r == 1;
+  return 0;
+}
+
+int
+cli_score_missing (struct cli *c, long *scored, long *suspicious)
+{
+  struct missing ms = { .c = c };
+
+  if (catalog_point_list (c->cat, c->repo_id, NULL, score_if_missing,
+                          &ms) == -1)
+    return -1;
+  *scored = ms.scored;
+  *suspicious = ms.suspicious;
+  return 0;
+}
+
+json_t *
+cli_score_json (struct cli *c, const char *vm, const char *id)
+{
+  struct catalog_score s;
+  int r = catalog_score_get (c->cat, c->repo_id, vm, id, &s);
+
+  if (r <= 0)
+    return json_null ();
+  return json_pack ("{s:b, s:b, s:f, s:s, s:{s:b, s:I, s:I, s:I, s:I, s:o,"
+                    " s:I, s:o}}",
+                    "suspicious", s.suspicious && !s.unflagged,
+                    "unflagged", s.unflagged, "score", s.score,
+                    "reason", s.reason, "stats",
+                    "has_prev", s.st.has_prev,
+                    "disk_bytes", (json_int_t) s.st.disk_bytes,
+                    "changed_bytes", (json_int_t) s.st.changed_bytes,
+                    "prev_data_bytes", (json_int_t) s.st.prev_data_bytes,
+                    "rewritten_bytes", (json_int_t) s.st.rewritten_bytes,
+                    "raw_rewritten_bytes", s.st.raw_rewritten_bytes < 0
+                    ? json_null () : json_integer (s.st.raw_rewritten_bytes),
+                    "new_bytes", (json_int_t) s.st.new_bytes,
+                    "raw_bytes", s.st.raw_bytes < 0 ? json_null ()
+                    : json_integer (s.st.raw_bytes));
+}
+
+const char *
+cli_score_mark (struct cli *c, const char *vm, const char *id,
+                char reason[SCORE_REASON_MAX])
+{
+  struct catalog_score s;
+
+  reason[0] = '\0';
+  if (catalog_score_get (c->cat, c->repo_id, vm, id, &s) <= 0)
+    return "";
+  snprintf (reason, SCORE_REASON_MAX, "%s", s.reason);
+  if (!s.suspicious)
+    return "";
+  return s.unflagged ? "unflagged" : "suspicious";
+}

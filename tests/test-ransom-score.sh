@@ -1,0 +1,133 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+#
+# The ransomware score on imports of one image changed on the host between
+# points (the score sees only the repository, so this is the same code a
+# backup runs).  A 256 MiB raw disk: "files" (compressible text) in
+# 0-48 MiB, a log from 48 MiB, free space (zeros) above 64 MiB.
+#   1. 24 benign change sets, one per point, of four kinds chosen at
+#      random with random sizes: log growth, a package-sized write of
+#      compressible files into free space, database-like rewrites of
+#      existing files in place, a copy of already-compressed (gzip) files
+#      into free space.  None may be flagged; the false-positive count is
+#      printed (README, "Ransomware early warning").
+#   2. Encryption: 2 x 6 MiB of the files encrypted in place with
+#      openssl enc (AES-256-CBC): flagged, the reason in words, in
+#      points, point show and their --json; the --on-suspicious hook runs
+#      without a shell with the point in its environment; a failing hook
+#      is a warning and the import still succeeds.
+#   3. point unflag clears the mark; unflag of an unflagged point fails
+#      naming it.
+source "$top_srcdir/tests/functions.sh"
+requires openssl gzip seq python3
+
+source "$top_srcdir/tests/lib/ransom.sh"
+bootback repo init "$tmp/repo" >/dev/null
+ransom_init "$tmp/disk.raw" 256M 48
+
+# --- 1. benign change sets
+kinds=(log package database copy)
+flagged=0
+for i in $(seq 1 24); do
+    # every kind at least 4 times, the rest at random
+    if [ "$i" -le 16 ]; then k=${kinds[$((i % 4))]}; else k=${kinds[$((RANDOM % 4))]}; fi
+    ransom_change "$k"
+    ransom_import
+    if grep -q "is suspicious" "$tmp/imp.err"; then
+        flagged=$((flagged + 1))
+        echo "false positive: set $i ($k): $(cat "$tmp/imp.err")"
+    fi
+done
+echo "benign change sets: 24, flagged: $flagged"
+bootback points vm1 >"$tmp/points"
+grep -q suspicious "$tmp/points" && { cat "$tmp/points"; fail "benign points flagged"; }
+[ "$flagged" = 0 ] || fail "$flagged of 24 benign change sets flagged"
+grep -q "warning" "$tmp/imp.err" && fail "import warned: $(cat "$tmp/imp.err")"
+bootback points vm1 --json >"$tmp/points.json"
+python3 - "$tmp/points.json" <<'PY'
+import json, sys
+pts = json.load(open(sys.argv[1]))
+assert len(pts) == 25, len(pts)
+for i, x in enumerate(pts[1:], 1):
+    s = x["score"]
+    assert s and s["stats"]["has_prev"] and s["stats"]["raw_bytes"] is not None, x
+    # fewer than 4 earlier scored points: the floors only
+    assert ("no usual range" in s["reason"]) == (i <= 4), (i, s)
+print("benign scores:", [round(x["score"]["score"], 1) for x in pts[1:]])
+PY
+
+# --- 2. encryption in place (openssl, on the files' bytes)
+ransom_encrypt 6
+ransom_encrypt 6
+cat >"$tmp/hook" <<HOOK
+#!/bin/sh
+{ echo "args: \$*"; echo "vm=\$BOOTBACK_VM"; echo "point=\$BOOTBACK_POINT"; echo "reason=\$BOOTBACK_REASON"; } >"$tmp/hook.out"
+HOOK
+chmod +x "$tmp/hook"
+ransom_import --on-suspicious "$tmp/hook one two"
+cat "$tmp/imp.err"
+p=$(sed -n 's/^imported \(vm1@[^:]*\):.*/\1/p' "$tmp/imp.out")
+grep -q "warning: $p is suspicious" "$tmp/imp.err" || fail "encryption not flagged"
+grep -Eq "[0-9]+% of new data incompressible \(usual [0-9.]+%-[0-9.]+%\)" "$tmp/imp.err" ||
+    fail "no incompressible share in the reason"
+grep -q "of the previous point.s data replaced by incompressible data (usual" "$tmp/imp.err" || fail "no encrypted-rewrite share"
+grep -qx "args: one two" "$tmp/hook.out" || fail "hook arguments: $(cat "$tmp/hook.out")"
+grep -qx "vm=vm1" "$tmp/hook.out" || fail "hook BOOTBACK_VM"
+grep -qx "point=$p" "$tmp/hook.out" || fail "hook BOOTBACK_POINT"
+grep -q "^reason=.*incompressible" "$tmp/hook.out" || fail "hook BOOTBACK_REASON"
+
+bootback points vm1 >"$tmp/points"
+cat "$tmp/points"
+grep -q "^$p .*suspicious\$" "$tmp/points" || fail "points does not mark $p"
+[ "$(grep -c suspicious "$tmp/points")" = 1 ] || fail "more than one point marked"
+bootback point show "$p" >"$tmp/show"
+grep -q "^ransomware:  SUSPICIOUS, score" "$tmp/show" || { cat "$tmp/show"; fail "point show"; }
+bootback points vm1 --json >"$tmp/points.json"
+bootback point show "$p" --json >"$tmp/show.json"
+python3 - "$tmp/points.json" "$tmp/show.json" "$p" <<'PY'
+import json, sys
+pts = json.load(open(sys.argv[1])); show = json.load(open(sys.argv[2])); p = sys.argv[3]
+flagged = [x["point"] for x in pts if x["score"] and x["score"]["suspicious"]]
+assert flagged == [p], flagged
+assert pts[0]["score"]["reason"].startswith("first point"), pts[0]["score"]
+s = show["score"]
+assert s["suspicious"] and s["score"] >= 5 and "incompressible" in s["reason"], s
+assert s["stats"]["raw_bytes"] > 0.9 * s["stats"]["new_bytes"], s
+assert s["stats"]["raw_rewritten_bytes"] >= 6 << 20, s
+PY
+
+# a failing hook: a warning, the point stored
+ransom_encrypt 10
+printf '#!/bin/sh\necho cannot page anyone\nexit 3\n' >"$tmp/badhook"; chmod +x "$tmp/badhook"
+BOOTBACK_ON_SUSPICIOUS="$tmp/badhook" ransom_import
+grep -q "is suspicious" "$tmp/imp.err" || fail "second encryption not flagged"
+grep -q "warning: suspicious-point hook $tmp/badhook exited with status 3: cannot page anyone" \
+    "$tmp/imp.err" || { cat "$tmp/imp.err"; fail "hook failure not reported"; }
+
+# --- 3. unflag
+bootback point unflag "$p" | grep -q "is no longer marked suspicious"
+bootback point show "$p" | grep -q "^ransomware:  suspicious, unflagged" || fail "unflag not shown"
+bootback points vm1 >"$tmp/points"
+grep -q "^$p .*suspicious" "$tmp/points" && fail "unflagged point still marked"
+expect_rc 1 bootback point unflag vm1@20261201T000100Z
+grep -q "vm1@20261201T000100Z is not marked suspicious" "$tmp/err" || fail "unflag error: $(cat "$tmp/err")"
+
+# --- 4. a catalog rebuilt from the repository: the scores are computed
+# again from the indexes and the changed chunks' headers (the writer's
+# counts are not in the manifests); the same points are flagged
+rm -f "$BOOTBACK_HOME"/catalog.db*
+bootback repo add "$tmp/repo" >/dev/null
+bootback repo reindex >"$tmp/reindex.out" 2>"$tmp/reindex.err"
+cat "$tmp/reindex.out" "$tmp/reindex.err"
+grep -q "ransomware scores computed for 27 points without one: 2 suspicious" "$tmp/reindex.out" ||
+    fail "reindex scores"
+grep -q "warning: $p is suspicious" "$tmp/reindex.err" || fail "reindex did not flag $p"
+bootback points vm1 --json >"$tmp/points.json"
+python3 - "$tmp/points.json" <<'PY'
+import json, sys
+pts = json.load(open(sys.argv[1]))
+assert all(x["score"]["stats"]["raw_bytes"] is not None for x in pts[1:]), pts
+assert [x["score"]["suspicious"] for x in pts[1:]].count(True) == 2, pts
+PY
+bootback repo reindex | grep -q "ransomware scores computed" && fail "reindex scored points twice"
+true
