@@ -90,6 +90,13 @@ frame_mask (size_t a, size_t b)
   return (b - a >= 64 ? ~UINT64_C (0) : (UINT64_C (1) << (b - a)) - 1) << a;
 }
 
+/* Frames [a, b) of a loaded entry, cut to the frames it has. */
+static uint64_t
+entry_frames (const struct centry *e, size_t a, size_t b)
+{
+  return frame_mask (a, MIN (b, DIV_ROUND_UP (e->len, CHUNK_FRAME)));
+}
+
 static size_t
 bucket (struct repo_cache *c, const uint8_t *d)
 {
@@ -186,12 +193,12 @@ load (struct repo_cache *c, struct centry *e, size_t f0, size_t f1, bool whole)
     return -1;
   if (rc == 1) {
     e->len = e->t->raw_len;
-    e->have = frame_mask (f0, MIN (f1, e->t->n));
+    e->have = entry_frames (e, f0, f1);
     return 0;
   }
   if (repo_chunk_get (r, e->digest, e->data, r->chunk_size, &e->len) == -1)
     return -1;
-  e->have = frame_mask (0, DIV_ROUND_UP (e->len, CHUNK_FRAME));
+  e->have = entry_frames (e, 0, CHUNK_MAX_FRAMES);
   return 0;
 }
 
@@ -249,7 +256,7 @@ get_new (struct repo_cache *c, const uint8_t *digest, size_t f0, size_t f1,
 static int
 fill (struct repo_cache *c, struct centry *e, size_t f0, size_t f1)
 {
-  uint64_t want = frame_mask (f0, MIN (f1, DIV_ROUND_UP (e->len, CHUNK_FRAME)));
+  uint64_t want = entry_frames (e, f0, f1);
   uint64_t mine, run;
   size_t a, b;
   int rc;
@@ -308,7 +315,7 @@ get (struct repo_cache *c, const uint8_t *digest, size_t f0, size_t f1,
     return NULL;
   }
   if (!prefetch) {
-    if (frame_mask (f0, MIN (f1, DIV_ROUND_UP (e->len, CHUNK_FRAME))) & ~e->have)
+    if (entry_frames (e, f0, f1) & ~e->have)
       c->stats.misses++;
     else
       c->stats.hits++;
@@ -362,7 +369,7 @@ static bool
 loaded (const struct centry *e)
 {
   return e && (e->state != READY ||
-               !(frame_mask (0, DIV_ROUND_UP (e->len, CHUNK_FRAME)) & ~e->have));
+               !(entry_frames (e, 0, CHUNK_MAX_FRAMES) & ~e->have));
 }
 
 static void *
