@@ -97,8 +97,21 @@ quick_net (struct lab_def *d, struct lab_vm *vm, const struct lab_quick *q,
   return 0;
 }
 
+/* Whether VM already has a check written exactly as TEXT: `--check
+ * heartbeat` beside the heartbeat every verification has runs it once. */
+static bool
+has_check (const struct lab_vm *vm, const char *text)
+{
+  size_t i;
+
+  for (i = 0; i < vm->nchecks; i++)
+    if (strcmp (vm->checks[i].name, text) == 0)
+      return true;
+  return false;
+}
+
 /* The checks: heartbeat, ping, the point's, the administrator's, a
- * screenshot. */
+ * screenshot; each once. */
 static int
 quick_checks (struct lab_def *d, struct lab_vm *vm, const struct lab_quick *q)
 {
@@ -109,10 +122,12 @@ quick_checks (struct lab_def *d, struct lab_vm *vm, const struct lab_quick *q)
       (vm->address && !lab_vm_add_check (d, vm, "ping", LAB_FROM_ADMIN)))
     return -1;
   for (k = 0; q->hints && k < q->hints->nchecks; k++)
-    if (!lab_vm_add_check (d, vm, q->hints->checks[k], LAB_FROM_POINT))
+    if (!has_check (vm, q->hints->checks[k]) &&
+        !lab_vm_add_check (d, vm, q->hints->checks[k], LAB_FROM_POINT))
       lab_vm_refuse (vm, q->hints->checks[k], error_msg ());
   for (i = 0; q->checks && q->checks[i]; i++)
-    if (!lab_vm_add_check (d, vm, q->checks[i], LAB_FROM_ADMIN)) {
+    if (!has_check (vm, q->checks[i]) &&
+        !lab_vm_add_check (d, vm, q->checks[i], LAB_FROM_ADMIN)) {
       CLEANUP_FREE char *s = lab_printable (q->checks[i], 200);
       error_prefix ("--check '%s'", s);
       return -1;

@@ -100,8 +100,9 @@ test_point_checks (void)
   CHECK (strcmp (d->gateway, "10.77.0.1") == 0);
   CHECK (strcmp (vm->address, "10.77.0.21") == 0);
   CHECK (strcmp (vm->point, "20260101T000000Z") == 0);
-  /* heartbeat, ping, the 5 allowed, screenshot; no script anywhere. */
-  CHECK (vm->nchecks == 8);
+  /* heartbeat, ping, the 4 allowed other than ping (which runs once),
+   * screenshot; no script anywhere. */
+  CHECK (vm->nchecks == 7);
   CHECK (vm->checks[0].kind == LAB_CHECK_HEARTBEAT);
   CHECK (vm->checks[vm->nchecks - 1].kind == LAB_CHECK_SCREENSHOT);
   CHECK (has_check (vm, "tcp 7"));
@@ -135,7 +136,8 @@ static void
 test_admin (void)
 {
   static const char *const pc[] = { "tcp 22", NULL };
-  char *checks[] = { "script /bin/true --quick", "http http://10.78.0.99/", NULL };
+  char *checks[] = { "script /bin/true --quick", "http http://10.78.0.99/", "heartbeat",
+                     "ping", NULL };
   struct lab_verify_hints h = hints ("10.77.0.21", "10.77.0.0/24", "10.77.0.1", pc);
   struct lab_quick q = {
     .vm = "db1", .point = "latest", .address = "10.78.0.5", .subnet = "10.78.0.0/16",
@@ -154,6 +156,8 @@ test_admin (void)
     CHECK (has_check (vm, "script /bin/true") && has_check (vm, "tcp 22"));
     CHECK (has_check (vm, "http http://10.78.0.99/"));
     CHECK (vm->nrefused == 0);
+    /* --check heartbeat and --check ping run once, beside the defaults. */
+    CHECK (vm->nchecks == 6);
   }
   else
     fprintf (stderr, "  %s\n", error_msg ());
