@@ -130,4 +130,26 @@ assert all(x["score"]["stats"]["raw_bytes"] is not None for x in pts[1:]), pts
 assert [x["score"]["suspicious"] for x in pts[1:]].count(True) == 2, pts
 PY
 bootback repo reindex | grep -q "ransomware scores computed" && fail "reindex scored points twice"
+
+# --- 5. a hook that hangs (and leaves a child holding its output): killed
+# with everything it started after its time (60 s; 2 s here), a warning,
+# the point stored
+ransom_encrypt 10
+cat >"$tmp/hanghook" <<HOOK
+#!/bin/sh
+sleep 1000 &
+echo \$! >"$tmp/hang.child"
+echo \$\$ >"$tmp/hang.pid"
+sleep 1000
+HOOK
+chmod +x "$tmp/hanghook"
+BOOTBACK_TEST_HOOK_TIMEOUT=2 BOOTBACK_ON_SUSPICIOUS="$tmp/hanghook" ransom_import
+grep -q "is suspicious" "$tmp/imp.err" || fail "third encryption not flagged"
+grep -q "warning: suspicious-point hook: $tmp/hanghook: did not finish within 2 s: killed" \
+    "$tmp/imp.err" || { cat "$tmp/imp.err"; fail "hung hook not reported"; }
+for f in hang.pid hang.child; do     # gone, or a zombie waiting for init
+    st=$(awk '{ print $3 }' "/proc/$(cat "$tmp/$f")/stat" 2>/dev/null || true)
+    [ -z "$st" ] || [ "$st" = Z ] || fail "the hook's process $(cat "$tmp/$f") ($f) still runs ($st)"
+done
+grep -q "^imported vm1@" "$tmp/imp.out" || fail "the point behind a hung hook was not stored"
 true

@@ -10,13 +10,16 @@
  * of the point is in its environment only (BOOTBACK_VM, BOOTBACK_POINT,
  * BOOTBACK_SCORE, BOOTBACK_REASON), so nothing from the guest or the
  * repository ever becomes part of a command line.  Its failure is a
- * warning: the point is stored either way.
+ * warning: the point is stored either way.  It has HOOK_TIMEOUT seconds;
+ * then it and everything it started are killed (a hung alert must not
+ * hold the backup, or the nightly job behind it).
  */
 #include <errno.h>
 
 #include "recovery/cli/cli.h"
 
 #define HOOK_ARGS_MAX 32
+#define HOOK_TIMEOUT 60
 
 /* The point of vm just before id ("" if none). */
 static void
@@ -30,6 +33,15 @@ previous_point (struct cli *c, const struct repo_manifest *m,
   for (i = 0; ids && ids[i]; i++)
     if (strcmp (ids[i], m->id) < 0)
       snprintf (prev, TIMESTAMP_LEN + 1, "%s", ids[i]);
+}
+
+/* HOOK_TIMEOUT; a test may shorten it (BOOTBACK_TEST_HOOK_TIMEOUT). */
+static int
+hook_timeout (void)
+{
+  const char *e = test_hook_env ("BOOTBACK_TEST_HOOK_TIMEOUT");
+
+  return e && atoi (e) > 0 ? atoi (e) : HOOK_TIMEOUT;
 }
 
 static void
@@ -53,15 +65,14 @@ run_hook (struct cli *c, const struct repo_manifest *m,
   setenv ("BOOTBACK_POINT", pt, 1);
   setenv ("BOOTBACK_SCORE", score, 1);
   setenv ("BOOTBACK_REASON", v->reason, 1);
-  st = run_command (argv, out, sizeof out);
+  st = run_command_timeout (argv, out, sizeof out, hook_timeout ());
   unsetenv ("BOOTBACK_VM");
   unsetenv ("BOOTBACK_POINT");
   unsetenv ("BOOTBACK_SCORE");
   unsetenv ("BOOTBACK_REASON");
   out[strcspn (out, "\n")] = '\0';
   if (st == -1)
-    cli_error ("warning: suspicious-point hook %s could not run: %s",
-               argv[0], error_msg ());
+    cli_error ("warning: suspicious-point hook: %s", error_msg ());
   else if (st != 0)
     cli_error ("warning: suspicious-point hook %s exited with status %d%s%s",
                argv[0], st, out[0] ? ": " : "", out);

@@ -44,6 +44,8 @@ spawn_output (char *const argv[], unsigned flags, pid_t *pidp)
     int devnull = open ("/dev/null", O_RDONLY);
     if (flags & SPAWN_DIE_WITH_PARENT)
       prctl (PR_SET_PDEATHSIG, SIGKILL);
+    if (flags & SPAWN_NEW_GROUP)
+      setpgid (0, 0);
     if (devnull >= 0) dup2 (devnull, 0);
     dup2 (pfd[1], 1);
     dup2 (pfd[1], 2);
@@ -56,47 +58,100 @@ spawn_output (char *const argv[], unsigned flags, pid_t *pidp)
   return pfd[0];
 }
 
-int
-run_command (char *const argv[], char *out, size_t len)
+/* Append what r bytes of buf add to out (up to len-1 bytes in all). */
+static void
+capture (char *out, size_t len, size_t *n, const char *buf, ssize_t r)
 {
-  int fd, status;
+  size_t m;
+
+  if (!out || r <= 0 || *n + 1 >= len)
+    return;
+  m = MIN ((size_t) r, len - 1 - *n);
+  memcpy (out + *n, buf, m);
+  *n += m;
+}
+
+/* Read fd to EOF into out; with a deadline (> 0, monotonic seconds), stop
+ * at it: false if it passed first. */
+static bool
+read_until (int fd, char *out, size_t len, double deadline)
+{
   size_t n = 0;
-  pid_t pid;
   char buf[4096];
   ssize_t r;
+  bool in_time = true;
 
-  fd = spawn_output (argv, 0, &pid);
-  if (fd == -1)
-    return -1;
-  while ((r = read (fd, buf, sizeof buf)) > 0 || (r == -1 && errno == EINTR)) {
-    if (r <= 0) continue;
-    if (out && n + 1 < len) {
-      size_t m = MIN ((size_t) r, len - 1 - n);
-      memcpy (out + n, buf, m);
-      n += m;
+  for (;;) {
+    if (deadline > 0) {
+      struct pollfd p = { .fd = fd, .events = POLLIN };
+      double left = deadline - now_monotonic ();
+      if (left <= 0 || poll (&p, 1, (int) (left * 1000) + 1) == 0) {
+        in_time = false;
+        break;
+      }
     }
+    r = read (fd, buf, sizeof buf);
+    if (r == 0 || (r == -1 && errno != EINTR && errno != EAGAIN))
+      break;
+    capture (out, len, &n, buf, r);
   }
   if (out && len) {
     out[n] = '\0';
     while (n > 0 && (out[n-1] == '\n' || out[n-1] == ' '))
       out[--n] = '\0';
   }
-  close (fd);
+  return in_time;
+}
+
+/* Wait for pid; its exit status, or -1 (error set). */
+static int
+reap (pid_t pid, const char *prog)
+{
+  int status;
+
   while (waitpid (pid, &status, 0) == -1) {
     if (errno != EINTR) {
-      error_set (errno, "waitpid %s", argv[0]);
+      error_set (errno, "waitpid %s", prog);
       return -1;
     }
   }
   if (WIFEXITED (status)) {
     if (WEXITSTATUS (status) == 127) {
-      error_setx ("%s: could not run (is it installed?)", argv[0]);
+      error_setx ("%s: could not run (is it installed?)", prog);
       return -1;
     }
     return WEXITSTATUS (status);
   }
-  error_setx ("%s: killed by signal %d", argv[0], WTERMSIG (status));
+  error_setx ("%s: killed by signal %d", prog, WTERMSIG (status));
   return -1;
+}
+
+int
+run_command_timeout (char *const argv[], char *out, size_t len, int timeout)
+{
+  pid_t pid;
+  int fd, st;
+  bool in_time;
+
+  fd = spawn_output (argv, timeout > 0 ? SPAWN_NEW_GROUP : 0, &pid);
+  if (fd == -1)
+    return -1;
+  in_time = read_until (fd, out, len, timeout > 0 ? now_monotonic () + timeout : 0);
+  close (fd);
+  if (!in_time)
+    kill (-pid, SIGKILL);
+  st = reap (pid, argv[0]);
+  if (!in_time) {
+    error_setx ("%s: did not finish within %d s: killed", argv[0], timeout);
+    return -1;
+  }
+  return st;
+}
+
+int
+run_command (char *const argv[], char *out, size_t len)
+{
+  return run_command_timeout (argv, out, len, 0);
 }
 
 void

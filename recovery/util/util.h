@@ -264,12 +264,20 @@ pid_t fork_with_pipe (int pfd[2]);
  * *pid, or -1 with the error set.  The caller reads to EOF and waits.
  * SPAWN_DIE_WITH_PARENT: the child gets SIGKILL if the caller dies. */
 #define SPAWN_DIE_WITH_PARENT 1u
+/* SPAWN_NEW_GROUP: the child leads a process group of its own (so
+ * everything it starts can be killed with it). */
+#define SPAWN_NEW_GROUP 2u
 int spawn_output (char *const argv[], unsigned flags, pid_t *pid);
 
 /* Run argv, wait, capture up to len-1 bytes of stdout+stderr into out
  * (NUL-terminated, may be NULL).  Returns the exit status (0..255), or -1
  * if it could not run (error set). */
 int run_command (char *const argv[], char *out, size_t len);
+
+/* run_command for a program the user names (a hook): it runs in a process
+ * group of its own, and if it has not ended after timeout seconds the
+ * whole group is killed and -1 returned ("did not finish within N s"). */
+int run_command_timeout (char *const argv[], char *out, size_t len, int timeout);
 
 /* True if a server accepts connections on the unix socket path. */
 bool unix_socket_serves (const char *path);
