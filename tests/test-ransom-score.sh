@@ -103,12 +103,31 @@ BOOTBACK_ON_SUSPICIOUS="$tmp/badhook" ransom_import
 grep -q "is suspicious" "$tmp/imp.err" || fail "second encryption not flagged"
 grep -q "warning: suspicious-point hook $tmp/badhook exited with status 3: cannot page anyone" \
     "$tmp/imp.err" || { cat "$tmp/imp.err"; fail "hook failure not reported"; }
+p2=$(sed -n 's/^imported \(vm1@[^:]*\):.*/\1/p' "$tmp/imp.out")
+
+# the summary report names them: 2 flagged points, the newest with its reason
+bootback report --since 3650d --json >"$tmp/report.json"
+bootback report --since 3650d --html "$tmp/report.html" >"$tmp/report.txt"
+cat "$tmp/report.txt"
+python3 - "$tmp/report.json" "${p2#vm1@}" <<'PY'
+import json, sys
+vm = [v for v in json.load(open(sys.argv[1]))["vms"] if v["vm"] == "vm1"][0]
+assert vm["suspicious_points"] == 2, vm
+n = vm["newest_suspicious_point"]
+assert n["id"] == sys.argv[2] and "incompressible" in n["reason"], n
+PY
+grep -q "^  2 suspicious points, newest ${p2#vm1@}: .*incompressible" "$tmp/report.txt" ||
+    fail "report: no suspicious line"
+grep -q "<td class=\"fail\">2, newest ${p2#vm1@}<br>" "$tmp/report.html" || fail "report.html: no suspicious cell"
 
 # --- 3. unflag
 bootback point unflag "$p" | grep -q "is no longer marked suspicious"
 bootback point show "$p" | grep -q "^ransomware:  suspicious, unflagged" || fail "unflag not shown"
 bootback points vm1 >"$tmp/points"
 grep -q "^$p .*suspicious" "$tmp/points" && fail "unflagged point still marked"
+bootback report --since 3650d --json >"$tmp/report.json"
+python3 -c 'import json, sys; v = json.load(open(sys.argv[1]))["vms"][0]; assert v["suspicious_points"] == 1, v' \
+    "$tmp/report.json" || fail "report still counts the unflagged point"
 expect_rc 1 bootback point unflag vm1@20261201T000100Z
 grep -q "vm1@20261201T000100Z is not marked suspicious" "$tmp/err" || fail "unflag error: $(cat "$tmp/err")"
 

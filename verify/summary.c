@@ -237,6 +237,8 @@ vm_clear (struct verify_summary_vm *e)
   free (e->vm);
   free (e->newest);
   free (e->verified);
+  free (e->suspicious_newest);
+  free (e->suspicious_reason);
   free (e->ready);
   strv_free (e->point_ids);
   free (e->point_times);
@@ -275,10 +277,41 @@ add_run_row (void *opaque, const struct catalog_lab_vm_row *v)
   return 0;
 }
 
+/* The points of e in the window that the ransomware score flags (and no
+ * one unflagged): their count, the newest with its reason. */
+static int
+add_suspicious (struct catalog *cat, int64_t repo_id, const struct verify_summary *s,
+                struct verify_summary_vm *e)
+{
+  struct catalog_score sc;
+  size_t i;
+  int r;
+
+  for (i = 0; i < e->npoints; i++) {
+    if (e->point_times[i] < s->since || e->point_times[i] > s->now)
+      continue;
+    r = catalog_score_get (cat, repo_id, e->vm, e->point_ids[i], &sc);
+    if (r == -1)
+      return -1;
+    if (r == 0 || !sc.suspicious || sc.unflagged)
+      continue;
+    e->suspicious++;
+    if (!e->suspicious_newest || e->point_times[i] > e->suspicious_time) {
+      free (e->suspicious_newest);
+      free (e->suspicious_reason);
+      e->suspicious_newest = xstrdup (e->point_ids[i]);
+      e->suspicious_reason = xstrdup (sc.reason);
+      e->suspicious_time = e->point_times[i];
+    }
+  }
+  return 0;
+}
+
 struct verify_summary *
 verify_summary_read (struct catalog *cat, int64_t repo_id, time_t since,
                      time_t now, char *const *only)
 {
+  size_t i;
   struct verify_summary *s = verify_summary_new (since, now, only);
 
   if (catalog_point_times (cat, repo_id, add_point_row, s) == -1 ||
@@ -289,7 +322,7 @@ verify_summary_read (struct catalog *cat, int64_t repo_id, time_t since,
   /* Without a list: the VMs with a point, or a verification in the
    * window (one with neither is no longer there to answer for). */
   if (!only) {
-    size_t i, k;
+    size_t k;
     for (i = k = 0; i < s->nvms; i++) {
       struct verify_summary_vm *e = &s->vms[i];
       if (e->points == 0 && e->runs == 0) {
@@ -300,6 +333,11 @@ verify_summary_read (struct catalog *cat, int64_t repo_id, time_t since,
     }
     s->nvms = k;
   }
+  for (i = 0; i < s->nvms; i++)
+    if (add_suspicious (cat, repo_id, s, &s->vms[i]) == -1) {
+      verify_summary_free (s);
+      return NULL;
+    }
   verify_summary_finish (s);
   return s;
 }
@@ -329,10 +367,21 @@ point_json (const char *id, time_t t, time_t verified)
   return o;
 }
 
+/* The newest suspicious point, or null. */
+static json_t *
+suspicious_json (const struct verify_summary_vm *e)
+{
+  json_t *o = point_json (e->suspicious_newest, e->suspicious_time, 0);
+
+  if (e->suspicious_newest)
+    json_object_set_new (o, "reason", json_string (e->suspicious_reason));
+  return o;
+}
+
 static json_t *
 vm_json (const struct verify_summary_vm *e)
 {
-  return json_pack ("{s:s, s:i, s:i, s:i, s:i, s:o, s:o, s:o, s:i, s:o, s:o}",
+  return json_pack ("{s:s, s:i, s:i, s:i, s:i, s:o, s:o, s:o, s:i, s:o, s:o, s:i, s:o}",
                     "vm", e->vm, "points", e->points,
                     "points_in_window", e->points_window,
                     "verifications", e->runs, "passed", e->passed,
@@ -343,7 +392,9 @@ vm_json (const struct verify_summary_vm *e)
                     "rto_samples", e->rto_samples,
                     "newest_point", point_json (e->newest, e->newest_time, 0),
                     "newest_verified_point",
-                    point_json (e->verified, e->verified_time, e->verified_at));
+                    point_json (e->verified, e->verified_time, e->verified_at),
+                    "suspicious_points", e->suspicious,
+                    "newest_suspicious_point", suspicious_json (e));
 }
 
 json_t *
@@ -392,6 +443,22 @@ html_point (FILE *f, const char *id, time_t t, time_t verified)
   fputs ("</span></td>", f);
 }
 
+/* A table cell: how many points the ransomware score flags, the newest
+ * with its reason; "none" if none. */
+static void
+html_suspicious (FILE *f, const struct verify_summary_vm *e)
+{
+  if (!e->suspicious) {
+    fputs ("<td class=\"pass\">none</td>", f);
+    return;
+  }
+  fprintf (f, "<td class=\"fail\">%d, newest ", e->suspicious);
+  verify_html_escape (f, e->suspicious_newest);
+  fputs ("<br><span class=\"meta\">", f);
+  verify_html_escape (f, e->suspicious_reason);
+  fputs ("</span></td>", f);
+}
+
 static void
 html_row (FILE *f, const struct verify_summary_vm *e)
 {
@@ -410,6 +477,7 @@ html_row (FILE *f, const struct verify_summary_vm *e)
   html_secs (f, e->rto_p95);
   html_point (f, e->verified, e->verified_time, e->verified_at);
   html_point (f, e->newest, e->newest_time, 0);
+  html_suspicious (f, e);
   fputs ("</tr>\n", f);
 }
 
@@ -438,12 +506,14 @@ verify_summary_html (const struct verify_summary *s)
   fputs ("<table id=\"summary\">\n<tr><th>VM</th><th>points in window</th>"
          "<th>points</th><th>verifications</th><th>pass rate</th>"
          "<th>RTO median</th><th>RTO p95</th><th>newest verified point</th>"
-         "<th>newest point</th></tr>\n", f);
+         "<th>newest point</th><th>suspicious points</th></tr>\n", f);
   for (i = 0; i < s->nvms; i++)
     html_row (f, &s->vms[i]);
   fputs ("</table>\n<p class=\"meta\">RTO: time from a verification's start of the "
          "VM to application ready, of the verifications that passed.  Pass rate "
-         "and RTO are of the window; the newest points of all time.</p>\n"
+         "and RTO are of the window; the newest points of all time.  Suspicious: "
+         "points of the window that the ransomware score at backup time flags "
+         "(<code>bootback point unflag</code> clears it).</p>\n"
          "</main>\n</body>\n</html>\n", f);
   fclose (f);
   return buf;

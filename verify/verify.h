@@ -275,6 +275,11 @@ struct verify_summary_vm {
   char *verified;                 /* newest point with a passed
                                      verification (at any time), or NULL */
   time_t verified_time, verified_at;   /* its time, that verification's */
+  int suspicious;                 /* points in the window the ransomware
+                                     score flags (not unflagged) */
+  char *suspicious_newest;        /* the newest of them, or NULL */
+  time_t suspicious_time;
+  char *suspicious_reason;        /* its score's reason */
   /* gathered by the add functions, for verify_summary_finish */
   double *ready;
   size_t nready;

@@ -65,6 +65,9 @@ print_table (const struct verify_summary *s, const char *window)
     printf ("%-20s %9s %6d %9s %10s %10s  %-18s %s\n", e->vm, pts, e->runs, rate,
             dur (e->rto_median, med, sizeof med), dur (e->rto_p95, p95, sizeof p95),
             e->verified ? e->verified : "-", e->newest ? e->newest : "-");
+    if (e->suspicious)
+      printf ("  %d suspicious point%s, newest %s: %s\n", e->suspicious,
+              e->suspicious == 1 ? "" : "s", e->suspicious_newest, e->suspicious_reason);
   }
 }
 
