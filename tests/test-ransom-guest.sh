@@ -60,3 +60,23 @@ bootback points "$dom" >"$tmp/points"
 cat "$tmp/points"
 [ "$(grep -c suspicious "$tmp/points")" = 1 ] || fail "points: one suspicious point expected"
 grep -q "^$p3 .*suspicious\$" "$tmp/points" || fail "points does not mark $p3"
+
+# A verification of the flagged point says so: whatever its verdict (this
+# VM has no NIC, so it fails at start, which is enough here), the report
+# (table, report.json, report.html) marks the point suspicious with the
+# reason, so that a verdict is never read as "it is clean".
+# (bootback is a private copy in $tmp: it is told where the plugin is)
+rc=0
+BOOTBACK_NBDKIT_PLUGIN=$top_srcdir/nbd-plugin/nbdkit-bootback-plugin.so \
+    bootback verify "$p3" --report-dir "$tmp/rep" >"$tmp/v.out" 2>&1 || rc=$?
+cat "$tmp/v.out"
+[ "$rc" = 2 ] || fail "verify $p3: exit $rc, expected 2 (no network interface)"
+grep -q "^      suspicious point: .*of the previous point's data rewritten" "$tmp/v.out" ||
+    fail "verify: no suspicious line"
+python3 - "$tmp/rep/report.json" <<'PY'
+import json, sys
+v = json.load(open(sys.argv[1]))["vms"][0]
+assert "incompressible" in v["suspicious"], v
+PY
+grep -q "Suspicious restore point (ransomware score at backup time): " "$tmp/rep/report.html" ||
+    fail "report.html: no suspicious mark"

@@ -96,6 +96,9 @@ report_json_body (const struct verify_report *r)
         json_array_append_new (notes, json_string (v->notes[j]));
       json_object_set_new (json_array_get (vms, json_array_size (vms) - 1), "notes",
                            notes);
+      if (v->suspicious)
+        json_object_set_new (json_array_get (vms, json_array_size (vms) - 1),
+                             "suspicious", json_string (v->suspicious));
     }
   }
   if (r->expires)
@@ -277,6 +280,8 @@ html_summary (struct out *o, const struct verify_report *r)
     esc (o, v->address ? v->address : "");
     put (o, "</td><td>");
     esc (o, v->source);
+    if (v->suspicious)
+      put (o, " <span class=\"fail\">suspicious</span>");
     put (o, "</td></tr>\n");
   }
   put (o, "</table>\n");
@@ -333,6 +338,12 @@ html_vm (struct out *o, const struct verify_report *r, size_t i)
     esc (o, v->message);
   }
   put (o, "</p>\n");
+  if (v->suspicious) {
+    put (o, "<p class=\"fail\">Suspicious restore point (ransomware score at backup "
+         "time): ");
+    esc (o, v->suspicious);
+    put (o, "</p>\n");
+  }
   shot = html_checks (o, v);
   if (shot) {
     CLEANUP_FREE char *path = xasprintf ("%s/%s", r->dir, shot);

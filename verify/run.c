@@ -947,6 +947,7 @@ verify_report_free (struct verify_report *r)
     free (v->checks);
     free (v->name); free (v->group); free (v->source); free (v->domain);
     free (v->address); free (v->mac); free (v->message); free (v->console);
+    free (v->suspicious);
     strv_free (v->notes);
   }
   free (r->vms);
@@ -1204,6 +1205,35 @@ run_verdict (struct run *r)
 
 /* A sandbox stays up until its lease ends (its VMs' handles go, the
  * domains stay); any other run is torn down. */
+/* The restore points of the run that the ransomware score flagged at
+ * backup time (and no one unflagged): their reason into the report, so
+ * that "it boots" is never read as "it is clean".  In the calling thread,
+ * where the catalog was opened. */
+static void
+mark_suspicious (struct run *r)
+{
+  struct verify_report *rep = r->rep;
+  struct catalog_score sc;
+  size_t i;
+
+  if (!r->o->record || r->o->repo_id <= 0)
+    return;
+  for (i = 0; i < rep->nvms; i++) {
+    struct verify_vm_result *v = &rep->vms[i];
+    CLEANUP_FREE char *vm = v->source ? xstrdup (v->source) : NULL;
+    char *at = vm ? strrchr (vm, '@') : NULL;
+    int k;
+    if (!at || strncmp (vm, "image ", 6) == 0)
+      continue;
+    *at = '\0';
+    k = catalog_score_get (r->o->record, r->o->repo_id, vm, at + 1, &sc);
+    if (k == -1)
+      say_warning (r, "warning: the ransomware score of %s: %s", v->source, error_msg ());
+    else if (k == 1 && sc.suspicious && !sc.unflagged)
+      v->suspicious = xstrdup (sc.reason);
+  }
+}
+
 static void
 run_end (struct run *r)
 {
@@ -1273,6 +1303,7 @@ verify_run (const struct lab_def *d, const struct verify_run_opts *o,
   run_groups (&r);
   run_verdict (&r);
   run_end (&r);
+  mark_suspicious (&r);
   rep->seconds = now_monotonic () - r.t0;
   if (verify_report_write (rep) == -1)
     say_warning (&r, "reports: %s", error_msg ());

@@ -73,6 +73,9 @@ struct verify_vm_result {
   struct verify_check_result *checks;
   size_t nchecks;
   char *console;             /* last lines of the serial console */
+  char *suspicious;          /* the restore point is flagged by the
+                                ransomware score at backup time (and not
+                                unflagged): its reason; NULL if not */
   char **notes;              /* what the rewrite of a restore point's saved
                                 definition removed or replaced (allow-list),
                                 NULL-terminated, or NULL */
@@ -184,6 +187,8 @@ struct verify_run_opts {
   struct catalog *record;    /* record the run in this catalog (the
                                 caller's, opened in this thread); NULL:
                                 not recorded */
+  int64_t repo_id;           /* repo's id in record: the report marks
+                                points the ransomware score flags; 0 not */
   bool allow_passthrough;    /* restore points keep their host-side devices
                                 (lab_vm_env.allow_passthrough) */
 };

@@ -158,6 +158,8 @@ print_report (const struct verify_report *r)
     for (j = 0; j < v->nchecks; j++)
       if (v->checks[j].status == VERIFY_FAIL)
         printf ("      failed: %s: %s\n", v->checks[j].name, v->checks[j].message);
+    if (v->suspicious)
+      printf ("      suspicious point: %s\n", v->suspicious);
   }
   printf ("report: %s/report.html\n", r->dir);
 }
@@ -209,6 +211,7 @@ run_report (struct cli *c, const struct lab_def *d, const struct run_args *a,
     if (cli_repo (c) == -1)
       return -1;
     o.repo = repo_location (c->repo);
+    o.repo_id = c->repo_id;
   }
   cli_instant_env (c, &host);
   o.instant = &host;
