@@ -59,6 +59,15 @@ const char *cli_score_mark (struct cli *c, const char *vm, const char *id,
  * the repository), into o (cmd-instant.c; `lab run` and `verify` too). */
 struct instant_opts;
 void cli_instant_env (struct cli *c, struct instant_opts *o);
+/* bootback instant with several points (instant-many.c): o as for one
+ * (agent_timeout: how long to wait for all heartbeats). */
+struct instant_many_opts {
+  int64_t cache;            /* the pool's cache, bytes; 0: 256 MiB */
+  uint64_t budget_mib;      /* memory of all the VMs; 0: available - 1 GiB */
+  bool json;
+};
+int cli_instant_many (struct cli *c, char **points, size_t n,
+                      struct instant_opts *o, const struct instant_many_opts *m);
 /* Print "bootback: " + fmt + the last error's message (if with_error). */
 void cli_error (const char *fmt, ...) __attribute__((format (printf, 1, 2)));
 /* "bootback: <last error>". */

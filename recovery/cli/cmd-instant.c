@@ -86,6 +86,8 @@ static const char instant_usage[] =
   "                        [--overlay-dir DIR] [--keep-identity|--new-identity]\n"
   "                        [--connect URI] [--transient] [--agent-timeout SECS]\n"
   "                        [--memory MIB] [--allow-passthrough] [--json]\n"
+  "       bootback instant VM[@TIME] VM[@TIME]... [--cache SIZE]\n"
+  "                        [--memory-budget MIB] [options as above but --name]\n"
   "       bootback instant stop SESSION [--discard] [--connect URI]\n"
   "\n"
   "Boot a restore point now: nbdkit serves its disks, qcow2 overlays take\n"
@@ -110,6 +112,12 @@ static const char instant_usage[] =
   "                     char devices, QEMU command line): only for points\n"
   "                     you trust; by default they are removed or replaced\n"
   "                     and each is named\n"
+  "\n"
+  "With several points (mass recovery), every session reads through one\n"
+  "shared nbdkit (one chunk cache of --cache SIZE, default 256M), the VMs\n"
+  "start one after another while their memory fits --memory-budget (default:\n"
+  "the host's available memory less 1 GiB), then every heartbeat is awaited;\n"
+  "a line per VM, and a summary of the times to running and to heartbeat.\n"
   "\n"
   "'instant stop' destroys the session's VM and stops its nbdkit; the\n"
   "overlays are kept unless --discard.  'bootback migrate' moves a session\n"
@@ -189,7 +197,8 @@ print_started (const struct instant_session *s, int agent_timeout)
 /* The options of `bootback instant` into o and *json; -1 (said) if two
  * identities are given. */
 static int
-instant_args (int argc, char **argv, struct instant_opts *o, bool *json)
+instant_args (int argc, char **argv, struct instant_opts *o,
+              struct instant_many_opts *m)
 {
   static const struct option lo[] = {
     { "name", required_argument, NULL, 'n' },
@@ -203,6 +212,8 @@ instant_args (int argc, char **argv, struct instant_opts *o, bool *json)
     { "memory", required_argument, NULL, 'm' },
     { "json", no_argument, NULL, 'j' },
     { "allow-passthrough", no_argument, NULL, 'P' },
+    { "cache", required_argument, NULL, 'C' },
+    { "memory-budget", required_argument, NULL, 'B' },
     { "help", no_argument, NULL, 'h' },
     { 0 }
   };
@@ -225,15 +236,27 @@ instant_args (int argc, char **argv, struct instant_opts *o, bool *json)
     case 't': o->transient = true; break;
     case 'a': o->agent_timeout = cli_int_arg ("--agent-timeout", optarg); break;
     case 'm': o->memory_mib = cli_int_arg ("--memory", optarg); break;
-    case 'j': *json = true; break;
+    case 'j': m->json = true; break;
     case 'P': o->allow_passthrough = true; break;
+    case 'C':
+      m->cache = parse_size (optarg);
+      if (m->cache <= 0) {
+        cli_error ("--cache '%s': not a size (e.g. 256M)", optarg);
+        return -1;
+      }
+      break;
+    case 'B': m->budget_mib = cli_int_arg ("--memory-budget", optarg); break;
     case 'h': cli_usage (instant_usage);
     default: cli_bad_usage (instant_usage);
     }
   }
-  if (argc - optind != 1) {
-    cli_error ("instant needs one restore point, VM or VM@TIME");
+  if (argc - optind < 1) {
+    cli_error ("instant needs a restore point, VM or VM@TIME");
     cli_bad_usage (instant_usage);
+  }
+  if (argc - optind > 1 && o->name) {
+    cli_error ("--name is for one restore point: several keep their names");
+    return -1;
   }
   o->point = argv[optind];
   return 0;
@@ -246,14 +269,16 @@ cmd_instant (struct cli *c, int argc, char **argv)
     .agent_timeout = 120, .note = print_note, .warn = print_warning,
     .repo_open = &c->repo_open,
   };
+  struct instant_many_opts m = { 0 };
   json_t *notes;
   CLEANUP_FREE struct instant_session *s = xcalloc (1, sizeof *s);
-  bool json = false;
+  bool json;
 
   if (argc >= 2 && strcmp (argv[1], "stop") == 0)
     return cmd_instant_stop (c, argc - 1, argv + 1);
-  if (instant_args (argc, argv, &o, &json) == -1)
+  if (instant_args (argc, argv, &o, &m) == -1)
     return 1;
+  json = m.json;
   notes = json_array ();
   o.note_opaque = notes;
   cli_instant_env (c, &o);
@@ -265,6 +290,12 @@ cmd_instant (struct cli *c, int argc, char **argv)
     fprintf (stderr, "bootback: re-attached sessions whose supervisor was gone\n");
   o.home = c->home;
   o.repo = repo_location (c->repo);
+  if (argc - optind > 1) {
+    json_decref (notes);
+    o.note = print_note;
+    o.note_opaque = NULL;
+    return cli_instant_many (c, argv + optind, argc - optind, &o, &m);
+  }
   if (instant_start (c->cat, &o, s) == -1) {
     if (s->id > 0)
       cli_error ("session %" PRId64 " failed (nothing left behind): %s", s->id,
@@ -529,11 +560,17 @@ cmd_supervise (struct cli *c, int argc, char **argv)
   while ((opt = getopt_long (argc, argv, "", lo, NULL)) != -1) {
     switch (opt) {
     case 'r': ready_fd = cli_int_arg ("--ready-fd", optarg); break;
-    default: cli_bad_usage ("usage: bootback supervise SESSION [--ready-fd N]\n");
+    default: cli_bad_usage ("usage: bootback supervise SESSION|pool:KEY [--ready-fd N]\n");
     }
   }
   if (argc - optind != 1)
-    cli_bad_usage ("usage: bootback supervise SESSION [--ready-fd N]\n");
+    cli_bad_usage ("usage: bootback supervise SESSION|pool:KEY [--ready-fd N]\n");
+  if (strncmp (argv[optind], "pool:", 5) == 0) {
+    r = instant_pool_supervise (c->home, argv[optind] + 5, ready_fd);
+    if (r != 0)
+      cli_perror ();
+    return r;
+  }
   errno = 0;
   id = strtoll (argv[optind], &end, 10);
   if (errno || *end || id <= 0) {

@@ -571,6 +571,31 @@ memory_unit (const char *u)
   return 0;
 }
 
+uint64_t
+instant_xml_memory_mib (const char *xml)
+{
+  xmlDocPtr doc = parse (xml);
+  xmlNodePtr n;
+  xmlChar *t;
+  char unit[16];
+  uint64_t mib = 0, mul;
+
+  if (!doc) {
+    error_clear ();
+    return 0;
+  }
+  n = child (xmlDocGetRootElement (doc), "memory");
+  mul = n ? memory_unit (attr (n, "unit", unit, sizeof unit)) : 0;
+  if (mul && (t = xmlNodeGetContent (n)) != NULL) {
+    uint64_t v = strtoull ((const char *) t, NULL, 10);
+    /* a saved definition may claim anything: too much is too much */
+    mib = v > UINT64_MAX / mul ? UINT64_MAX >> 20 : v * mul >> 20;
+    xmlFree (t);
+  }
+  xmlFreeDoc (doc);
+  return mib;
+}
+
 /* The lab's reservation: a <memory> above cap_mib is lowered to it (a
  * value or unit that does not parse too), a <currentMemory> above it goes
  * (libvirt then gives the VM its <memory>), and so does <maxMemory>

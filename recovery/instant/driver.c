@@ -222,3 +222,18 @@ instant_domain_state (const struct instant_session *s, const char *uri,
   }
   ERROR_RESTORE (saved);
 }
+
+bool
+instant_agent_answers (const struct instant_session *s, double timeout)
+{
+  CLEANUP_VIR_CONNECT virConnectPtr c = NULL;
+  CLEANUP_VIR_DOMAIN virDomainPtr d = NULL;
+  bool ok = false;
+
+  ERROR_SAVE (saved);
+  c = virt_connect (s->uri[0] ? s->uri : NULL);
+  if (c && (d = virt_domain_by_uuid (c, s->uuid)) != NULL)
+    ok = virt_agent_wait (d, timeout) == 0;
+  ERROR_RESTORE (saved);
+  return ok;
+}

@@ -91,6 +91,59 @@ int session_load (struct catalog *cat, int64_t id, struct instant_session *s);
  * catalog_session_update (returns 1 if the state did not match). */
 int session_save (struct catalog *cat, const struct instant_session *s,
                   const char *from_state);
+/* ---- procs.c: the nbdkits a supervisor keeps serving ----------------------- */
+
+#define PROC_RESTART_WINDOW 60.0  /* seconds */
+#define PROC_RESTART_BURST  10    /* restarts in a window before slowing down */
+struct proc {
+  const char *kind;             /* "backend" or "front" */
+  char what[80];                /* for errors: "disk vda", "the pool" */
+  char name[80];                /* for the log and file names: "vda", "pool" */
+  char **argv;                  /* the nbdkit command (owned) */
+  bool external;                /* served by someone else (the pool): never
+                                   started, watched or stopped here */
+  char socket[256];
+  char pidfile[4200];
+  char logfile[4200];
+  pid_t pid;
+  int pidfd;                    /* -1 if not running */
+  double restarts[PROC_RESTART_BURST];
+  unsigned nrestarts;
+};
+/* p for an nbdkit serving socket; its pid file and log in dir. */
+void proc_init (struct proc *p, const char *kind, const char *what,
+                const char *name, const char *socket, const char *dir);
+void proc_free (struct proc *p);
+/* Start p's nbdkit detached (not waiting for it to serve).  -1 with error. */
+int proc_launch (struct proc *p);
+/* Wait until p's socket accepts connections (60 s).  -1 with error. */
+int proc_wait (struct proc *p);
+int proc_start (struct proc *p);
+/* Adopt a running nbdkit of p's pid file that serves p's socket. */
+bool proc_adopt (struct proc *p);
+/* p died: restart it (slower if it keeps dying). */
+void proc_died (struct proc *p);
+/* TERM, then KILL after 5 s; its socket and pid file removed. */
+void proc_stop (struct proc *p);
+/* A line of the supervisor's log (its stderr). */
+void proc_log (const char *fmt, ...) __attribute__((format (printf, 1, 2)));
+/* Run `bootback --home HOME supervise ARG --ready-fd 3` as a daemon (a new
+ * session, adopted by init, stderr to log) and wait for its "ready PID"
+ * (120 s): its pid, or -1 with its "error: WHY". */
+pid_t daemon_spawn (const char *home, const char *arg, const char *log);
+/* In a daemon: TERM, INT, HUP (stop) and CHLD through a signalfd, and its
+ * pid into pidpath (0600).  The signalfd, or -1 with error. */
+int daemon_signals (const char *pidpath);
+/* Drain the signalfd: true if a signal other than CHLD came (stop). */
+bool daemon_quit_signal (int sfd);
+
+/* ---- pool.c: one backend nbdkit shared by pooled sessions ------------------ */
+
+/* Whether s's disks read the pool's backend (not one of their own). */
+bool session_pooled (const struct instant_session *s);
+/* Mark s's directory as using pool key (the pool daemon looks for it). */
+int session_pool_mark (const struct instant_session *s, const char *key);
+
 /* Start the supervisor daemon of s and wait until every socket serves;
  * sets s->supervisor_pid.  -1 with the supervisor's reason. */
 int supervisor_spawn (struct instant_session *s, const char *home);

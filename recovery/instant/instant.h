@@ -64,6 +64,13 @@ enum instant_identity {
   INSTANT_IDENTITY_LAB,         /* new UUID, same MACs (isolated networks) */
 };
 
+/* The pool (pool.c): one backend nbdkit shared by the sessions of a mass
+ * instant recovery. */
+struct instant_pool {
+  char key[17];             /* HOME/pools/KEY */
+  char socket[256];         /* its backend's socket */
+};
+
 struct instant_opts {
   const char *home;         /* state directory: catalog, sessions/ (required) */
   const char *repo;         /* repository location (required) */
@@ -127,6 +134,14 @@ struct instant_opts {
    * started; -1 (error set) refuses to start it.  May be NULL. */
   int (*check_xml) (void *opaque, const char *xml);
   void *check_opaque;
+  /* Read the disks through this pool's backend (instant_pool_ensure)
+   * instead of a backend of the session's own; NULL: its own. */
+  const struct instant_pool *pool;
+  /* Admission control: called with the VM's memory (MiB, from the final
+   * XML) before the domain is defined; -1 (error set) refuses to start it
+   * (nothing is left).  May be NULL. */
+  int (*admit) (void *opaque, uint64_t memory_mib);
+  void *admit_opaque;
 };
 
 /* The states of a session (session.c has the diagram and the one
@@ -226,6 +241,9 @@ struct json_t *instant_session_json (const struct instant_session *s);
 /* Is the session's supervisor alive (and really ours)? */
 bool instant_supervisor_alive (const struct instant_session *s);
 
+/* Whether the guest agent of the session's domain answers within timeout
+ * seconds.  Never fails. */
+bool instant_agent_answers (const struct instant_session *s, double timeout);
 /* The state of the session's domain as libvirt reports it ("running",
  * "paused", "shut off", "crashed", ..., "gone" if there is no such domain,
  * "unknown" if libvirt cannot be asked), into buf.  uri NULL = the
@@ -356,6 +374,17 @@ int instant_migrate (struct catalog *cat, int64_t id,
  * stops them all, removes the sockets and returns 0. */
 int instant_supervise (const char *home, int64_t id, int ready_fd);
 
+/* The pool of repository repo (HOME/pools/KEY): started with a cache of
+ * cache bytes unless it runs; *out says how to reach it.  Sessions using
+ * it must start within 2 minutes (it ends when none uses it).  -1 with
+ * error. */
+int instant_pool_ensure (const char *home, const char *repo, int64_t cache,
+                         struct instant_pool *out);
+/* The body of the hidden `bootback supervise pool:KEY`: keep the pool's
+ * backend serving until no session uses it (pool.c).  0, or 1 with error
+ * (also written to ready_fd as "error: WHY" if it could not start). */
+int instant_pool_supervise (const char *home, const char *key, int ready_fd);
+
 /* ---- the domain XML rewrite, pure (domain-xml.c) ------------------------- */
 
 struct instant_xml_disk {
@@ -366,6 +395,9 @@ struct instant_xml_disk {
 };
 enum instant_net { INSTANT_NET_KEEP, INSTANT_NET_NONE, INSTANT_NET_NETWORK,
                    INSTANT_NET_BRIDGE };
+/* The <memory> of a domain XML in MiB; 0 if it has none that parses. */
+uint64_t instant_xml_memory_mib (const char *xml);
+
 struct instant_xml_spec {
   const char *name;         /* domain name (required) */
   const char *uuid;         /* new UUID, or NULL to keep the saved one */

@@ -895,9 +895,12 @@ start_session_dir (struct start *st)
       return -1;
     }
     if (path_set (k->socket, sizeof k->socket, "%s/%s.sock", s->dir, k->name) == -1 ||
-        path_set (k->backend_socket, sizeof k->backend_socket, "%s", backend) == -1)
+        path_set (k->backend_socket, sizeof k->backend_socket, "%s",
+                  st->o->pool ? st->o->pool->socket : backend) == -1)
       return -1;
   }
+  if (st->o->pool && session_pool_mark (s, st->o->pool->key) == -1)
+    return -1;
   return session_save (st->cat, s, NULL);
 }
 
@@ -910,7 +913,8 @@ start_servers (struct start *st)
 
   if (hold_point (st->cat, st->repo, st->s, st->o) == -1)
     return -1;
-  session_trace_prepare (st->cat, st->repo, st->s, &w);
+  if (!st->o->pool)                    /* a pool's plugin records none */
+    session_trace_prepare (st->cat, st->repo, st->s, &w);
   for (i = 0; i < st->s->ndisks; i++)
     if (create_overlay (&st->s->disks[i]) == -1)
       return -1;
@@ -983,7 +987,8 @@ start_domain_xml (struct start *st)
     return NULL;
   /* Fail closed: nothing off the allow-list reaches libvirt. */
   if ((!o->allow_passthrough && instant_xml_check (xml, &spec) == -1) ||
-      (o->check_xml && o->check_xml (o->check_opaque, xml) == -1)) {
+      (o->check_xml && o->check_xml (o->check_opaque, xml) == -1) ||
+      (o->admit && o->admit (o->admit_opaque, instant_xml_memory_mib (xml)) == -1)) {
     free (xml);
     return NULL;
   }
@@ -1043,7 +1048,8 @@ start_agent_wait (struct start *st)
     struct instant_caller w = { o->warn, o->warn_opaque, o->repo_open };
     st->s->t_heartbeat = now_monotonic () - st->t0;
     session_save (st->cat, st->s, NULL);
-    session_trace_store (st->cat, st->repo, st->s, st->s->t_heartbeat, 0, &w);
+    if (!o->pool)
+      session_trace_store (st->cat, st->repo, st->s, st->s->t_heartbeat, 0, &w);
   }
   else
     pass_note (o, "no heartbeat from the guest agent within %d s (is "

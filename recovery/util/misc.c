@@ -195,6 +195,18 @@ strv_push (char ***v, size_t *n, char *s)
 }
 
 void
+strv_pushl (char ***v, size_t *n, ...)
+{
+  va_list ap;
+  const char *s;
+
+  va_start (ap, n);
+  while ((s = va_arg (ap, const char *)) != NULL)
+    strv_push (v, n, xstrdup (s));
+  va_end (ap);
+}
+
+void
 strv_free (char **v)
 {
   size_t i;

@@ -91,6 +91,8 @@ void *xreallocarray_zero (void *v, size_t n, size_t size);
  * array *v of *n strings (*v NULL and *n 0 to start).  n may be NULL,
  * then the length is counted. */
 void strv_push (char ***v, size_t *n, char *s);
+/* strv_push of a copy of each string up to a NULL. */
+void strv_pushl (char ***v, size_t *n, ...) __attribute__((sentinel));
 /* A copy of s (text a guest may have written: an HTTP body, a command's
  * output) that is printable ASCII, valid UTF-8 and JSON-safe: every other
  * byte becomes '?'; newlines and tabs stay if keep_lines, else become

@@ -28,7 +28,7 @@ instant_cleanup () {
     local p
     for p in $(pgrep -f -- "--home $BOOTBACK_HOME supervise" || true); do kill "$p"; done
     sleep 1
-    for p in $(pgrep -f -- "^nbdkit .*$BOOTBACK_HOME/sessions/" || true); do kill -9 "$p"; done
+    for p in $(pgrep -f -- "^nbdkit .*$BOOTBACK_HOME/(sessions|pools)/" || true); do kill -9 "$p"; done
 }
 
 instant_setup () {
