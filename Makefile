@@ -90,6 +90,7 @@ include bench/backup/module.mk
 include bench/gc/module.mk
 include bench/ingest/module.mk
 include bench/instant/module.mk
+include bench/instant-many/module.mk
 include bench/migrate-delta/module.mk
 include bench/nfs/module.mk
 include bench/serve/module.mk
