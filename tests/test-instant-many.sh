@@ -11,6 +11,8 @@
 #     fronts retry, the guests see no error);
 #   - admission control: a VM over --memory-budget is not started, says
 #     why, and leaves nothing (exit 1);
+#   - a killed pool supervisor is replaced by `bootback sessions`, and
+#     the new one adopts the backend still serving;
 #   - the pool ends when the last session using it is stopped.
 source "$top_srcdir/tests/functions.sh"
 source "$top_srcdir/tests/lib/instant.sh"
@@ -42,8 +44,8 @@ for i in 1 2 3; do
 done
 
 # One backend: the pool's.
-backends=$(pgrep -f -- "^nbdkit .*nbdkit-bootback-plugin.so repo=" || true)
-[ "$(wc -w <<< "$backends")" = 1 ] || { ps -o pid,args -p "${backends// /,}"; fail "not one backend: $backends"; }
+backends=$(pgrep -f -- "^nbdkit .*-U $BOOTBACK_HOME/.*bootback-plugin.so repo=" || true)
+[ "$(wc -w <<< "$backends")" = 1 ] || fail "not one backend: $backends"
 cmd=$(tr '\0' ' ' <"/proc/$backends/cmdline")
 grep -q -- "-U $BOOTBACK_HOME/pools/[0-9a-f]*/backend.sock .*repo=$tmp/repo cache=67108864" <<< "$cmd" ||
     fail "the backend is not the pool's: $cmd"
@@ -80,6 +82,18 @@ check_data "after the backend was killed"
 for i in 1 2 3; do
     "$qga" --domain "t$i" exec /bin/sh -c 'dmesg | grep -i "i/o error"' && fail "t$i saw an I/O error"
 done
+
+# kill -9 the pool's supervisor: `bootback sessions` starts a new one,
+# which adopts the backend still serving.
+p1=$(cat "$pool/supervisor.pid")
+kill -9 "$p1"
+sleep 0.5
+bootback sessions >/dev/null
+p2=$(cat "$pool/supervisor.pid")
+[ "$p2" != "$p1" ] && kill -0 "$p2" || fail "no new pool supervisor"
+grep -q "pool backend: adopted nbdkit $b2" "$pool/supervisor.log" || fail "the backend was not adopted"
+[ "$(cat "$pool/pool.backend.pid")" = "$b2" ] || fail "the backend changed"
+check_data "after the pool's supervisor was replaced"
 
 # Admission control: t4 does not fit a 1 MiB budget.
 expect_rc 1 bootback instant t4 t4 --network none --memory-budget 1 --agent-timeout 0

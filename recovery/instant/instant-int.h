@@ -141,6 +141,10 @@ bool daemon_quit_signal (int sfd);
 
 /* Whether s's disks read the pool's backend (not one of their own). */
 bool session_pooled (const struct instant_session *s);
+/* The pool a pooled session reads, started again if its supervisor is
+ * gone (after a restart of the appliance: its backend is adopted if it
+ * still serves).  -1 with error. */
+int pool_revive (const char *home, const struct instant_session *s);
 /* Mark s's directory as using pool key (the pool daemon looks for it). */
 int session_pool_mark (const struct instant_session *s, const char *key);
 

@@ -192,6 +192,37 @@ instant_pool_ensure (const char *home, const char *repo, int64_t cache,
 }
 
 int
+pool_revive (const char *home, const struct instant_session *s)
+{
+  CLEANUP_FREE char *dir = xstrdup (s->disks[0].backend_socket);
+  char *slash = strrchr (dir, '/'), *key, repo[4200];
+  CLEANUP_FREE char *want = NULL, *lock = NULL;
+  int64_t cache;
+  int fd, r;
+
+  if (slash)
+    *slash = '\0';
+  key = strrchr (dir, '/') ? strrchr (dir, '/') + 1 : dir;
+  want = pool_dir (home, key);
+  if (!slash || !key_valid (key) || strcmp (want, dir) != 0) {
+    error_setx ("session %" PRId64 " reads %s, which is no pool of %s", s->id,
+                s->disks[0].backend_socket, home);
+    return -1;
+  }
+  if (pool_alive (dir, key))
+    return 0;
+  if (conf_read (dir, repo, sizeof repo, &cache) == -1)
+    return -1;
+  lock = xasprintf ("%s/lock", dir);
+  fd = open_private (lock, O_RDWR | O_CREAT | O_CLOEXEC);
+  if (fd == -1)
+    return -1;
+  r = flock (fd, LOCK_EX) == -1 ? -1 : pool_ensure_locked (home, dir, key, repo, cache);
+  close (fd);
+  return r;
+}
+
+int
 session_pool_mark (const struct instant_session *s, const char *key)
 {
   CLEANUP_FREE char *path = xasprintf ("%s/pool", s->dir);

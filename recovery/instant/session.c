@@ -1328,6 +1328,13 @@ instant_reattach (struct catalog *cat, const char *home)
     if (s->state == INSTANT_STATE_MIGRATING &&
         !pid_matches (s->migrate_pid, 0, "migrate"))
       reattach_migration (cat, s);
+    if (session_pooled (s) && pool_revive (home, s) == -1) {
+      if (!err) {
+        error_prefix ("session %" PRId64, s->id);
+        err = 1;
+      }
+      continue;
+    }
     if (instant_supervisor_alive (s))
       continue;
     if (supervisor_spawn (s, home) == -1) {
