@@ -88,6 +88,31 @@ json_t *web_api_get (struct catalog *cat, const struct web_opts *o,
 /* {"error": msg} (a new reference). */
 json_t *web_error_json (const char *fmt, ...) __attribute__((format (printf, 1, 2)));
 
+/* ---- jobs (jobs.c, actions.c) --------------------------------------------- */
+
+#define WEB_MAX_JOBS 4               /* running at once; 429 beyond */
+#define WEB_BODY_MAX (64 * 1024)     /* a POST body, at most; 413 beyond */
+
+/* The jobs this server runs: each a child process (jobs.c says why). */
+struct web_jobs;
+/* Fails the jobs a stopped server left queued or running; NULL on error. */
+struct web_jobs *web_jobs_new (struct catalog *cat);
+/* Reap the children that ended; fail the job of one that did not say. */
+void web_jobs_reap (struct web_jobs *js, struct catalog *cat);
+/* POST /api/v1/jobs with body: check it, record the job, fork its process
+ * (*cat is closed and reopened around the fork: NULL if that failed).
+ * 202 {"id", "href"}; 400, 429, 500 {"error"}. */
+json_t *web_jobs_post (struct web_jobs *js, struct catalog **cat,
+                       const struct web_opts *o, const char *body, size_t len,
+                       int *status);
+/* GET /api/v1/jobs (rest "": the page [offset, offset + limit), newest
+ * first) or /api/v1/jobs/ID (rest "ID"). */
+json_t *web_jobs_get (struct catalog *cat, const char *rest, int64_t offset,
+                      int64_t limit, int *status);
+/* Stop: SIGTERM to every job's process, wait (then SIGKILL), fail their
+ * jobs ("server stopped"), free. */
+void web_jobs_free (struct web_jobs *js, struct catalog *cat);
+
 /* ---- metrics (metrics.c) -------------------------------------------------- */
 
 /* The /metrics text (malloc'd), or NULL on error. */

@@ -346,6 +346,14 @@ int instant_migrate (struct catalog *cat, int64_t id,
                      const struct instant_migrate_opts *o,
                      struct instant_migrate_result *res);
 
+/* ---- the environment (env.c) --------------------------------------------- */
+
+/* o's host settings from BOOTBACK_DOMAIN_TYPE and BOOTBACK_OVERLAY_MIN_FREE. */
+void instant_opts_env (struct instant_opts *o);
+/* o's copy settings from BOOTBACK_MIGRATE_MODE, _GRANULARITY, _BUF_SIZE
+ * and _BANDWIDTH. */
+void instant_migrate_opts_env (struct instant_migrate_opts *o);
+
 /* ---- the supervisor (supervise.c) ---------------------------------------- */
 
 /* The body of the hidden `bootback supervise ID` command: become the
