@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <unistd.h>
 
+#include "recovery/repo/repo.h"
 #include "verify/verify.h"
 
 /* The lab definition of a quick verification of vm@point: the
@@ -95,4 +96,30 @@ verify_quick_def (const char *home, struct repo *repo,
   if (d)
     quick_targets (d, q, vm);
   return d;
+}
+
+char *
+verify_report_reason (const struct verify_report *r, const char *vm)
+{
+  const struct verify_vm_result *v = NULL;
+  char *out = xstrdup ("");
+  size_t i;
+
+  for (i = 0; i < r->nvms && !v; i++)
+    if (strcmp (r->vms[i].name, vm) == 0)
+      v = &r->vms[i];
+  if (!v || v->status == VERIFY_PASS)
+    return out;
+  if (v->message && *v->message) {
+    free (out);
+    return xstrdup (v->message);
+  }
+  for (i = 0; i < v->nchecks; i++)
+    if (v->checks[i].status == VERIFY_FAIL) {
+      char *m = xasprintf ("%s%s%s: %s", out, *out ? "; " : "", v->checks[i].name,
+                           v->checks[i].message ? v->checks[i].message : "failed");
+      free (out);
+      out = m;
+    }
+  return out;
 }

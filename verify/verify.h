@@ -170,6 +170,10 @@ struct verify_quick {
 struct lab_def *verify_quick_def (const char *home, struct repo *repo,
                                   const struct verify_quick *q,
                                   const char *vm, const char *point);
+/* Why a run's VM vm failed, in one line: its message, else its failed
+ * checks ("heartbeat: no answer; http: HTTP 503, expected 200"); "" if
+ * it passed (malloc'd). */
+char *verify_report_reason (const struct verify_report *r, const char *vm);
 
 /* ---- a lab run (run.c) --------------------------------------------------- */
 

@@ -291,6 +291,12 @@ int catalog_score_get (struct catalog *c, int64_t repo_id, const char *vm,
 int catalog_score_history (struct catalog *c, int64_t repo_id,
                            const char *vm, time_t t,
                            struct score_stats *hist, size_t max, size_t *n);
+/* Score new point m of repository r (score.c): its statistics against the
+ * VM's point before it into *st, judged against the VM's history into *v
+ * (not recorded: catalog_score_put).  -1 with the error set. */
+int catalog_score_point (struct catalog *c, struct repo *r, int64_t repo_id,
+                         const struct repo_manifest *m, struct score_stats *st,
+                         struct score_verdict *v);
 /* An administrator checked it: -1 "VM@ID is not marked suspicious". */
 int catalog_score_unflag (struct catalog *c, int64_t repo_id, const char *vm,
                           const char *id);

@@ -1011,34 +1011,6 @@ struct find {
   json_t *tried;            /* what was tried, in order */
 };
 
-/* Why a run's VM vm failed, in one line: its message, else its failed
- * checks; "" if it passed. */
-static char *
-report_reason (const struct verify_report *r, const char *vm)
-{
-  const struct verify_vm_result *v = NULL;
-  char *out = xstrdup ("");
-  size_t i;
-
-  for (i = 0; i < r->nvms && !v; i++)
-    if (strcmp (r->vms[i].name, vm) == 0)
-      v = &r->vms[i];
-  if (!v || v->status == VERIFY_PASS)
-    return out;
-  if (v->message && *v->message) {
-    free (out);
-    return xstrdup (v->message);
-  }
-  for (i = 0; i < v->nchecks; i++)
-    if (v->checks[i].status == VERIFY_FAIL) {
-      char *m = xasprintf ("%s%s%s: %s", out, *out ? "; " : "", v->checks[i].name,
-                           v->checks[i].message ? v->checks[i].message : "failed");
-      free (out);
-      out = m;
-    }
-  return out;
-}
-
 /* The newest verdict an earlier run that ran to its end gave VM@POINT;
  * a pass over today's --rto is a failure. */
 struct cached {
@@ -1116,7 +1088,7 @@ find_verify (struct find *f, const char *id)
     verify_report_free (r);
     return NULL;
   }
-  reason = report_reason (r, f->vm);
+  reason = verify_report_reason (r, f->vm);
   t = json_pack ("{s:s, s:b, s:s, s:I, s:s, s:s}", "verdict", r->status,
                  "cached", 0, "run", r->run_id, "started", (json_int_t) r->started,
                  "report_dir", r->dir, "reason", reason);
