@@ -10,6 +10,8 @@
  *              calls (catalog, verify, instant, lab), never the CLI
  *   metrics.c  the /metrics text
  *   token.c    API tokens: made, hashed (SHA-256), checked in constant time
+ *   jobs.c     jobs: a child process per action, their rows, progress
+ *   actions.c  the actions' arguments (checked strictly) and what they do
  *
  * Trust (docs/design.md, "Web"): every value from a guest or the
  * repository leaves as a jansson string or an escaped label value; nothing
@@ -17,7 +19,8 @@
  * logged.  Plain HTTP only on a loopback address.
  *
  * One thread serves every request (libmicrohttpd's internal polling
- * thread), so the catalog is used by one thread at a time.
+ * thread), so the catalog is used by one thread at a time.  Actions
+ * (POST /api/v1/jobs) run in child processes, one per job (jobs.c).
  * Errors: -1 and the last error (util.h) set.
  */
 #ifndef BOOTBACK_WEB_H
@@ -52,6 +55,9 @@ struct web_opts {
  * for them).  Refuses plain HTTP on an address that is not loopback.  Says
  * "bootback web: listening on URL" on stderr once listening, then one line
  * per request (method, path, status, token name; never the token).
+ * Actions run as jobs, each in a child process (jobs.c); they are stopped
+ * with the server.  Takes cat: it is closed and reopened around forks,
+ * and closed at the end (also on error).
  * 0 after a signal, -1 on error (address, certificate, port in use). */
 int web_serve (struct catalog *cat, const struct web_opts *o);
 

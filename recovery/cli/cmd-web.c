@@ -127,6 +127,7 @@ cmd_web (struct cli *c, int argc, char **argv)
     { "help", no_argument, NULL, 'h' }, { NULL }
   };
   struct web_opts o = { .listen = WEB_DEFAULT_LISTEN, .home = c->home, .repo = "" };
+  struct catalog *cat;
   int opt;
 
   if (argc >= 2 && strcmp (argv[1], "token") == 0)
@@ -143,7 +144,9 @@ cmd_web (struct cli *c, int argc, char **argv)
     cli_bad_usage (web_usage);
   if (cli_catalog (c) == -1 || web_repo (c, &o) == -1)
     return 1;
-  if (web_serve (c->cat, &o) == -1) {
+  cat = c->cat;                 /* web_serve takes it */
+  c->cat = NULL;
+  if (web_serve (cat, &o) == -1) {
     cli_perror ();
     return 1;
   }
