@@ -27,7 +27,8 @@
  *     parent reaps its children on every request (waitpid, WNOHANG) and
  *     fails the job of a child that ended without recording its end,
  *     saying how it ended ("job process killed by signal 11").
- *  4. At most WEB_MAX_JOBS jobs run at once: 429 beyond, nothing started.
+ *  4. At most --max-jobs (WEB_MAX_JOBS) run at once: 429 beyond, nothing
+ *     started.
  *  5. The arguments are checked in the parent before the row is made
  *     (actions.c): a 400 starts nothing and records nothing.
  */
@@ -44,22 +45,25 @@
 #define STOP_GRACE 20               /* seconds a job gets to end on SIGTERM */
 
 struct web_jobs {
-  pid_t pid[WEB_MAX_JOBS];
-  int64_t id[WEB_MAX_JOBS];
-  size_t n;
+  pid_t pid[WEB_MAX_JOBS_MAX];
+  int64_t id[WEB_MAX_JOBS_MAX];
+  size_t n, max;
 };
 
 struct web_jobs *
-web_jobs_new (struct catalog *cat)
+web_jobs_new (struct catalog *cat, int max)
 {
   int n = catalog_webjob_end_all (cat, "server stopped");
+  struct web_jobs *js;
 
   if (n == -1)
     return NULL;
   if (n > 0)
     fprintf (stderr, "bootback web: %d jobs left by a server that stopped are "
              "failed\n", n);
-  return xcalloc (1, sizeof (struct web_jobs));
+  js = xcalloc (1, sizeof *js);
+  js->max = max > 0 && max <= WEB_MAX_JOBS_MAX ? max : WEB_MAX_JOBS;
+  return js;
 }
 
 /* How a child ended, for its job's error. */
@@ -242,10 +246,10 @@ web_jobs_post (struct web_jobs *js, struct catalog **cat,
     return web_error_json ("%s", why);
   }
   web_jobs_reap (js, *cat);
-  if (js->n >= WEB_MAX_JOBS) {
+  if (js->n >= js->max) {
     *status = 429;
-    return web_error_json ("%d jobs run already; try again when one ended",
-                           WEB_MAX_JOBS);
+    return web_error_json ("%zu jobs run already (--max-jobs); try again when "
+                           "one ended", js->n);
   }
   text = json_dumps (args, JSON_COMPACT | JSON_PRESERVE_ORDER);
   if (!text || (id = catalog_webjob_add (*cat, a->name, text)) == -1 ||

@@ -415,7 +415,7 @@ serve (struct server *sv)
   if (s.tls && (!(cert = read_pem ("--cert", o->cert)) ||
                 !(key = read_pem ("--key", o->key))))
     return -1;
-  if (!(s.jobs = web_jobs_new (s.cat)))
+  if (!(s.jobs = web_jobs_new (s.cat, o->max_jobs)))
     return -1;
   block_signals (&set);
   if (!(d = start (&s, &sa, cert, key))) {

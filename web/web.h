@@ -49,6 +49,8 @@ struct web_opts {
   const char *home;          /* state directory (labs) */
   int64_t repo_id;           /* the repository the API shows, 0: none */
   const char *repo;          /* its location, "" if none */
+  int max_jobs;              /* jobs running at once (1 to WEB_MAX_JOBS_MAX;
+                                0: WEB_MAX_JOBS) */
 };
 
 /* Serve until SIGINT or SIGTERM (blocked in the calling thread, which waits
@@ -96,13 +98,15 @@ json_t *web_error_json (const char *fmt, ...) __attribute__((format (printf, 1, 
 
 /* ---- jobs (jobs.c, actions.c) --------------------------------------------- */
 
-#define WEB_MAX_JOBS 4               /* running at once; 429 beyond */
+#define WEB_MAX_JOBS 4               /* running at once (default); 429 beyond */
+#define WEB_MAX_JOBS_MAX 64
 #define WEB_BODY_MAX (64 * 1024)     /* a POST body, at most; 413 beyond */
 
 /* The jobs this server runs: each a child process (jobs.c says why). */
 struct web_jobs;
-/* Fails the jobs a stopped server left queued or running; NULL on error. */
-struct web_jobs *web_jobs_new (struct catalog *cat);
+/* Fails the jobs a stopped server left queued or running; NULL on error.
+ * max: how many may run at once (0: WEB_MAX_JOBS). */
+struct web_jobs *web_jobs_new (struct catalog *cat, int max);
 /* Reap the children that ended; fail the job of one that did not say. */
 void web_jobs_reap (struct web_jobs *js, struct catalog *cat);
 /* POST /api/v1/jobs with body: check it, record the job, fork its process
