@@ -7,7 +7,7 @@ WEB_A   := web/libweb.a
 LIBS_A  += $(WEB_A)
 PC_WEB  := libmicrohttpd jansson libcrypto
 WEB_LIBS = $(call pc_libs,$(PC_WEB))
-DEPS    += libmicrohttpd-dev libjansson-dev libssl-dev curl openssl python3
+DEPS    += libmicrohttpd-dev libjansson-dev libssl-dev curl openssl python3 python3-yaml
 
 $(WEB_OBJ) web/test-web.o: ALL_CFLAGS += $(call pc_cflags,$(PC_WEB) $(PC_VERIFY) $(PC_LAB))
 $(WEB_A): $(WEB_OBJ)
