@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * web: libweb.a, the HTTP server of `bootback web` (libmicrohttpd, TLS
- * through GnuTLS): a read-only REST API under /api/v1/ (JSON, jansson)
- * and /metrics (Prometheus text format 0.0.4), both behind API tokens.
+ * through GnuTLS): a REST API under /api/v1/ (JSON, jansson: reads, and
+ * actions run as jobs) and /metrics (Prometheus text format 0.0.4), all
+ * behind API tokens.
  *
  *   server.c   the daemon: listen address, TLS, limits, security headers,
  *              authentication, the request log, dispatch
