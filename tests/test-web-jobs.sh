@@ -7,8 +7,11 @@
 #     JSON, unknown action, unknown argument, wrong type, a session or VM
 #     name with '/' or '..' 400 naming the argument; POST elsewhere 405;
 #     none of them makes a job;
+#   - a lab-up definition in the request with a script check or an image
+#     VM (a host program, a host file) or invalid is 400;
 #   - prune and gc jobs end done with the CLI's result (a point removed,
-#     the catalog agrees); a stop of no session ends failed naming it;
+#     the catalog agrees); a stop of no session and a lab-down of no lab
+#     end failed naming it;
 #   - instant: the job ends done with the session, which /api/v1/sessions lists running;
 #     a second job while it runs is 429 (--max-jobs 1); a stop job ends it
 #     (the session is no longer running, its domain gone);
@@ -123,6 +126,15 @@ expect_post 400 '{"action":"instant"}'
 json '"\x27vm\x27 is missing" in j["error"]'
 expect_post 400 '{"action":"lab-up","name":"x","definition":"y"}'
 expect_post 400 '{"action":"gc","action":"prune"}'
+# a definition sent in a request may not run a host program or boot a host file
+def='name: x\nnetwork: { subnet: 10.77.0.0/24, gateway: 10.77.0.1 }\nverify:\n  - name: web1\n    point: latest\n    checks:\n      - heartbeat\n      - script /bin/true\n'
+expect_post 400 "{\"action\":\"lab-up\",\"definition\":\"$def\"}"
+json '"runs a host program" in j["error"]'
+def='name: x\nnetwork: { subnet: 10.77.0.0/24, gateway: 10.77.0.1 }\nverify:\n  - name: w\n    image: /etc/shadow\n'
+expect_post 400 "{\"action\":\"lab-up\",\"definition\":\"$def\"}"
+json '"host file" in j["error"]'
+expect_post 400 '{"action":"lab-up","definition":"nonsense: ["}'
+json '"not a valid lab definition" in j["error"]'
 got=$(curl -s -o "$tmp/body" -w '%{http_code}' -H "Authorization: Bearer $token" \
       -H 'Content-Type: application/json' --data-binary '{}' "$url/api/v1/points")
 [ "$got" = 405 ] || fail "POST /api/v1/points: $got"
@@ -146,6 +158,9 @@ bootback repo check >/dev/null || fail "repo check after the gc job"
 id=$(new_job '{"action":"stop","session":"nosuch"}')
 wait_job "$id" 30
 json 'j["state"] == "failed" and "nosuch" in j["error"] and "\n" not in j["error"]'
+id=$(new_job '{"action":"lab-down","lab":"abcdef"}')
+wait_job "$id" 30
+json 'j["state"] == "failed" and j["error"].startswith("no lab abcdef")'
 
 # --- instant, 429, sessions, stop ----------------------------------------------
 id=$(new_job '{"action":"instant","vm":"web1","network":"none","agent_timeout":0}')

@@ -18,8 +18,9 @@
  *
  * Trust: arguments come from a token holder, not from guests; still,
  * names are names (no '/', no ".."), paths are absolute without "..", a
- * lab-up name picks a file of HOME/lab-definitions/, and nothing reaches a
- * shell.  What a guest or the repository says leaves as JSON strings.
+ * lab-up name picks a file of HOME/lab-definitions/, a lab-up definition
+ * sent in the request may neither run a host program (script checks) nor
+ * boot a host file (image VMs), and nothing reaches a shell.  What a guest or the repository says leaves as JSON strings.
  */
 #include <errno.h>
 
@@ -648,17 +649,57 @@ static const struct action actions[] = {
 #define ACTION_NAMES "backup, verify, instant, stop, migrate, lab-up, lab-down, " \
   "prune, gc"
 
-/* What only one action checks: lab-up's one of definition and name. */
+/* A definition sent in a request may not make the host run a program
+ * (script checks) or boot a host file (image VMs): only a definition the
+ * administrator put in HOME/lab-definitions/ may.  false with why. */
+static bool
+definition_ok (const char *yaml, char *why, size_t n)
+{
+  CLEANUP_FREE char *errs = NULL;
+  struct lab_def *d = lab_def_read_string (yaml, "definition", &errs);
+  size_t g, i, k;
+  bool ok = true;
+
+  if (!d) {
+    snprintf (why, n, "action lab-up: argument 'definition' is not a valid "
+              "lab definition: %.*s", (int) strcspn (errs ? errs : "", "\n"),
+              errs ? errs : "");
+    return false;
+  }
+  for (g = 0; ok && g < d->ngroups; g++)
+    for (i = 0; ok && i < d->groups[g].nvms; i++) {
+      const struct lab_vm *v = &d->groups[g].vms[i];
+      if (v->image) {
+        snprintf (why, n, "action lab-up: definition: VM %s boots a host file "
+                  "(image:); only a definition of HOME/lab-definitions/ may",
+                  v->name);
+        ok = false;
+      }
+      for (k = 0; ok && k < v->nchecks; k++)
+        if (v->checks[k].kind == LAB_CHECK_SCRIPT) {
+          snprintf (why, n, "action lab-up: definition: VM %s: check '%s' runs "
+                    "a host program; only a definition of HOME/lab-definitions/ "
+                    "may", v->name, v->checks[k].name);
+          ok = false;
+        }
+    }
+  lab_def_free (d);
+  return ok;
+}
+
+/* What only one action checks: lab-up's one of definition and name, and
+ * its definition. */
 static bool
 action_rules_ok (const struct action *a, json_t *args, char *why, size_t n)
 {
-  if (strcmp (a->a.name, "lab-up") == 0 &&
-      !json_object_get (args, "definition") == !json_object_get (args, "name")) {
+  if (strcmp (a->a.name, "lab-up") != 0)
+    return true;
+  if (!json_object_get (args, "definition") == !json_object_get (args, "name")) {
     snprintf (why, n, "action lab-up: give one of 'definition' (the YAML "
               "text) and 'name' (of HOME/lab-definitions/NAME.yaml)");
     return false;
   }
-  return true;
+  return !str (args, "definition") || definition_ok (str (args, "definition"), why, n);
 }
 
 json_t *

@@ -17,6 +17,7 @@
  *     connection around the fork (web_jobs_post), so that no SQLite
  *     connection crosses a fork.  The child opens its own two (the job's,
  *     and one for progress, which worker threads report on).
+ *     The server's descriptors are close-on-exec in the child.
  *  2. A child dies with the server (PR_SET_PDEATHSIG: SIGTERM when the
  *     polling thread ends), and the server fails every queued or running
  *     job ("server stopped") when it starts and when it stops: a listing
@@ -147,8 +148,9 @@ sink (void *opaque, const char *label, uint64_t done, uint64_t total)
   web_job_progress (opaque, done, total, label);
 }
 
-/* The child's signals: what a plain process has, and death with the
- * server (invariant 2). */
+/* The child's signals: what a plain process has, death with the server
+ * (invariant 2); stdin /dev/null, stdout the log; no descriptor of the
+ * server's passed on. */
 static void
 child_setup (pid_t parent)
 {
@@ -168,6 +170,11 @@ child_setup (pid_t parent)
     close (fd);
   }
   dup2 (2, 1);                  /* what the library prints: the server's log */
+  /* What the job starts (nbdkit, a session's supervisor, qemu-img) gets
+   * none of the server's descriptors: its listening socket would keep the
+   * port after the server stopped. */
+  if (close_range (3, ~0U, CLOSE_RANGE_CLOEXEC) == -1)
+    fprintf (stderr, "bootback web: warning: close_range: %s\n", strerror (errno));
 }
 
 /* Run the job; never returns. */
