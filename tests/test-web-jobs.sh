@@ -9,7 +9,8 @@
 #     none of them makes a job;
 #   - a lab-up definition in the request with a script check or an image
 #     VM (a host program, a host file) or invalid is 400;
-#   - prune and gc jobs end done with the CLI's result (a point removed,
+#   - prune, gc and backup (of a shut-off domain) jobs end done with the
+#     CLI's result (a point removed,
 #     the catalog agrees); a stop of no session and a lab-down of no lab
 #     end failed naming it;
 #   - instant: the job ends done with the session, which /api/v1/sessions lists running;
@@ -155,6 +156,20 @@ id=$(new_job '{"action":"gc"}')
 wait_job "$id" 30
 json 'j["state"] == "done" and j["result"]["removed"] >= 1 and j["progress"]["done"] == j["progress"]["total"]'
 bootback repo check >/dev/null || fail "repo check after the gc job"
+# a backup of a shut-off domain (its qcow2 read in full)
+qemu-img convert -O qcow2 "$TINY_IMG" "$tmp/bk.qcow2"
+"$top_srcdir/images/domain-xml" NAME=bk DISK_PATH="$tmp/bk.qcow2" DISK_FORMAT=qcow2 \
+    NET_TYPE=none >"$tmp/bk.xml"
+virsh -q define "$tmp/bk.xml" >/dev/null
+id=$(new_job '{"action":"backup","vm":"bk"}')
+wait_job "$id" 300
+json 'j["state"] == "done" and j["result"]["vm"] == "bk" and j["result"]["kind"] == "full", j["error"]'
+json 'j["result"]["bytes_read"] > 0 and j["progress"]["total"] > 0 and j["result"]["score"] is not None'
+bootback points bk --json | python3 -c '
+import json, sys
+p = json.load(sys.stdin)
+assert [x["id"] for x in p] == [sys.argv[1]], p' "$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["result"]["id"])' "$tmp/body")" ||
+    fail "the backup job's point is not listed"
 id=$(new_job '{"action":"stop","session":"nosuch"}')
 wait_job "$id" 30
 json 'j["state"] == "failed" and "nosuch" in j["error"] and "\n" not in j["error"]'
@@ -195,9 +210,10 @@ id=$(new_job '{"action":"verify","vm":"nobody"}')
 wait_job "$id" 60
 json 'j["state"] == "failed" and "nobody" in j["error"]'
 
+# (instant jobs that wait for the guest agent's heartbeat: tens of seconds)
 # --- a killed job, a restart, a killed server --------------------------------------
-id=$(new_job '{"action":"instant","vm":"web1","name":"k1","network":"none","agent_timeout":0}')
-sleep 0.3
+id=$(new_job '{"action":"instant","vm":"web1","name":"k1","network":"none","agent_timeout":120}')
+sleep 2
 child=$(pgrep -P "$web_pid" | head -n 1 || true)
 [ -n "$child" ] || fail "no process of job $id"
 kill -9 "$child"
@@ -207,8 +223,8 @@ total=$(jobs_total)
 kill "$web_pid"; wait "$web_pid" || true
 start_web "$tmp/web2.log" --max-jobs 1
 [ "$(jobs_total)" = "$total" ] || fail "the jobs did not survive a restart"
-id=$(new_job '{"action":"instant","vm":"web1","name":"k2","network":"none","agent_timeout":0}')
-sleep 0.3
+id=$(new_job '{"action":"instant","vm":"web1","name":"k2","network":"none","agent_timeout":120}')
+sleep 2
 kill -9 "$web_pid"; wait "$web_pid" || true
 start_web "$tmp/web3.log"
 get "/api/v1/jobs/$id" >/dev/null
