@@ -16,6 +16,10 @@
 #   - instant: the job ends done with the session, which /api/v1/sessions lists running;
 #     a second job while it runs is 429 (--max-jobs 1); a stop job ends it
 #     (the session is no longer running, its domain gone);
+#   - migrate: a second session's job ends done with the bytes copied,
+#     its progress at its total; the session is migrated, the VM runs;
+#   - lab-up of HOME/lab-definitions/sb.yaml brings a sandbox up (listed
+#     alive), lab-down takes it down (nothing left);
 #   - verify: the job passes, the report's status in its result, its
 #     phases moving; a verify of a VM without points fails naming it;
 #   - a job whose process is killed fails ("killed by signal 9"); jobs
@@ -197,6 +201,22 @@ get /api/v1/sessions >/dev/null
 json "[s['state'] for s in j['sessions'] if s['id'] == $sid and s['state'] == 'running'] == []"
 if virsh domstate "$sname" >/dev/null 2>&1; then fail "the session's domain is left"; fi
 
+# --- migrate: a second session moved to "production" storage ------------------
+id=$(new_job '{"action":"instant","vm":"web1","name":"m1","network":"none","agent_timeout":0}')
+wait_job "$id" 300
+json 'j["state"] == "done", j["error"]'
+sid=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["result"]["id"])' "$tmp/body")
+cleanup_fn "virsh -q destroy m1 >/dev/null 2>&1; virsh -q undefine m1 >/dev/null 2>&1"
+mkdir "$tmp/prod"
+id=$(new_job "{\"action\":\"migrate\",\"session\":\"$sid\",\"to\":\"$tmp/prod\"}")
+wait_job "$id" 600
+json 'j["state"] == "done" and j["result"]["bytes"] > 0, j["error"]'
+json 'j["progress"]["total"] > 0 and j["progress"]["done"] == j["progress"]["total"]'
+get /api/v1/sessions >/dev/null
+json "[s['state'] for s in j['sessions'] if s['id'] == $sid] == ['migrated']"
+[ "$(virsh domstate m1)" = running ] || fail "the migrated VM does not run"
+ls "$tmp/prod"/m1-* >/dev/null || fail "no image in $tmp/prod: $(ls "$tmp/prod")"
+
 # --- verify ----------------------------------------------------------------------
 id=$(new_job '{"action":"verify","vm":"web1","point":"20261101T000000Z"}')
 wait_job "$id" 600
@@ -211,6 +231,31 @@ wait_job "$id" 60
 json 'j["state"] == "failed" and "nobody" in j["error"]'
 
 # (instant jobs that wait for the guest agent's heartbeat: tens of seconds)
+# --- lab-up and lab-down: a sandbox of the administrator's definition ---------
+mkdir -p "$BOOTBACK_HOME/lab-definitions"
+cat >"$BOOTBACK_HOME/lab-definitions/sb.yaml" <<EOF
+name: sb
+network: { subnet: 10.77.0.0/24, gateway: 10.77.0.1 }
+verify:
+  - name: web1
+    point: 20261101T000000Z
+    address: 10.77.0.21
+    checks: [heartbeat]
+EOF
+id=$(new_job '{"action":"lab-up","name":"sb","lease":"20m"}')
+wait_job "$id" 600
+json 'j["state"] == "done" and j["result"]["status"] == "passed", j["error"]'
+lab=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["result"]["run"])' "$tmp/body")
+cleanup_fn "bootback lab down $lab >/dev/null 2>&1"
+get /api/v1/labs >/dev/null
+json "[(l['kind'], l['alive']) for l in j['labs'] if l['id'] == '$lab'] == [('sandbox', True)]"
+id=$(new_job "{\"action\":\"lab-down\",\"lab\":\"$lab\"}")
+wait_job "$id" 300
+json 'j["state"] == "done" and j["result"]["lab"] == "'"$lab"'"'
+get /api/v1/labs >/dev/null
+json "[l for l in j['labs'] if l['id'] == '$lab'] == []"
+lab_assert_gone "$lab"
+
 # --- a killed job, a restart, a killed server --------------------------------------
 id=$(new_job '{"action":"instant","vm":"web1","name":"k1","network":"none","agent_timeout":120}')
 sleep 2
