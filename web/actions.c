@@ -20,7 +20,8 @@
  * names are names (no '/', no ".."), paths are absolute without "..", a
  * lab-up name picks a file of HOME/lab-definitions/, a lab-up definition
  * sent in the request may neither run a host program (script checks) nor
- * boot a host file (image VMs), and nothing reaches a shell.  What a guest or the repository says leaves as JSON strings.
+ * boot a host file (image VMs), and nothing reaches a shell.  What a
+ * guest or the repository says leaves as JSON strings.
  */
 #include <errno.h>
 
