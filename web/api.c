@@ -268,7 +268,7 @@ get_report (struct catalog *cat, const struct web_opts *o, web_arg_fn arg,
   return j;
 }
 
-/* jobs (rest "") or jobs/ID (rest "ID"): jobs.c */
+/* jobs (rest "") or jobs/ID (rest "/ID"): jobs.c */
 static json_t *
 get_jobs (struct catalog *cat, const char *rest, web_arg_fn arg, void *opaque,
           int *status)
@@ -276,9 +276,13 @@ get_jobs (struct catalog *cat, const char *rest, web_arg_fn arg, void *opaque,
   int64_t offset = 0, limit = PAGE_DEFAULT;
   json_t *bad;
 
+  if (*rest == '/' && !rest[1]) {
+    *status = 404;
+    return web_error_json ("no such job");
+  }
   if (!*rest && (bad = page_args (arg, opaque, &offset, &limit, status)))
     return bad;
-  return web_jobs_get (cat, rest, offset, limit, status);
+  return web_jobs_get (cat, *rest ? rest + 1 : rest, offset, limit, status);
 }
 
 json_t *
@@ -305,7 +309,7 @@ web_api_get (struct catalog *cat, const struct web_opts *o, const char *url,
   if (strcmp (p, "report") == 0)
     return get_report (cat, o, arg, opaque, status);
   if (strcmp (p, "jobs") == 0 || strncmp (p, "jobs/", 5) == 0)
-    return get_jobs (cat, p + 4 + (p[4] == '/'), arg, opaque, status);
+    return get_jobs (cat, p + 4, arg, opaque, status);
   *status = 404;
   return web_error_json ("no such resource");
 }

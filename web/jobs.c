@@ -259,9 +259,14 @@ web_jobs_post (struct web_jobs *js, struct catalog **cat,
                            "one ended", js->n);
   }
   text = json_dumps (args, JSON_COMPACT | JSON_PRESERVE_ORDER);
-  if (!text || (id = catalog_webjob_add (*cat, a->name, text)) == -1 ||
-      (pid = spawn (cat, id, a, args, o)) == -1) {
+  if (!text || (id = catalog_webjob_add (*cat, a->name, text)) == -1) {
     *status = 500;
+    return web_error_json ("%s", error_msg ());
+  }
+  if ((pid = spawn (cat, id, a, args, o)) == -1) {
+    *status = 500;
+    if (*cat)
+      catalog_webjob_end (*cat, id, "failed", NULL, error_msg ());
     return web_error_json ("%s", error_msg ());
   }
   js->pid[js->n] = pid;
