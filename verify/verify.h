@@ -156,6 +156,28 @@ int verify_screenshot (virDomainPtr dom, const char *path, char *msg, size_t len
 int verify_ppm_to_png (const unsigned char *ppm, size_t len,
                        unsigned char **png, size_t *pnglen);
 
+/* ---- a quick verification's definition (quick.c) ------------------------ */
+
+struct repo;
+/* What `bootback verify` and a web verify job ask for beyond the VM. */
+struct verify_quick {
+  const char *address, *gateway, *subnet, *boot, *memory;
+  double rto, rpo;        /* --rto, --rpo; < 0: not given */
+  char *checks[64];       /* NULL-ended */
+  int nchecks;
+};
+/* The lab definition verifying vm@point: HOME/verify/VM.yaml if there is
+ * one (its problems on stderr), else q and the point's domain XML's
+ * <bb:verify> (refused checks named on stderr); q's rto and rpo on the
+ * point's VMs.  NULL with the error set. */
+struct lab_def *verify_quick_def (const char *home, struct repo *repo,
+                                  const struct verify_quick *q,
+                                  const char *vm, const char *point);
+/* Why a run's VM vm failed, in one line: its message, else its failed
+ * checks ("heartbeat: no answer; http: HTTP 503, expected 200"); "" if
+ * it passed (malloc'd). */
+char *verify_report_reason (const struct verify_report *r, const char *vm);
+
 /* ---- a lab run (run.c) --------------------------------------------------- */
 
 struct verify_run_opts {

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * The REST API of bootback web, read-only, under /api/v1/:
+ * The REST API of bootback web under /api/v1/ (reads here; actions are
+ * jobs, jobs.c):
  *
  *   GET repositories                 the catalog's repositories
  *   GET points?vm=&limit=&cursor=    points of the server's repository,
@@ -11,6 +12,9 @@
  *   GET labs                         labs that exist now
  *   GET history?vm=                  past lab runs of a VM
  *   GET report?since=                per VM: points, pass rate, RTO
+ *   GET jobs?limit=&cursor=          jobs of actions, newest first, paged
+ *   GET jobs/ID                      one job: state, progress, result
+ *   POST jobs {"action": A, ...}     start one (jobs.c, actions.c): 202
  *
  * Each calls the library function its CLI command calls and returns what
  * that command's --json prints, wrapped in an object.  A bad argument is
@@ -73,6 +77,25 @@ count_arg (const char *s)
   return v;
 }
 
+/* A page's limit= and cursor= (or offset=): NULL, or the 400. */
+static json_t *
+page_args (web_arg_fn arg, void *opaque, int64_t *offset, int64_t *limit,
+           int *status)
+{
+  const char *cursor = arg (opaque, "cursor") ? arg (opaque, "cursor")
+                                              : arg (opaque, "offset");
+  long l = count_arg (arg (opaque, "limit")), o = count_arg (cursor);
+
+  if (l == -1 || l == 0)
+    return bad_arg (status, "limit", "not a positive number");
+  if (o == -1)
+    return bad_arg (status, arg (opaque, "cursor") ? "cursor" : "offset",
+                    "not a cursor this API gave");
+  *limit = l == -2 ? PAGE_DEFAULT : l > PAGE_MAX ? PAGE_MAX : l;
+  *offset = o == -2 ? 0 : o;
+  return NULL;
+}
+
 static int
 repo_one (void *opaque, const struct catalog_repo *r)
 {
@@ -118,27 +141,20 @@ get_points (struct catalog *cat, const struct web_opts *o, web_arg_fn arg,
             void *opaque, int *status)
 {
   const char *vm = arg (opaque, "vm");
-  const char *cursor = arg (opaque, "cursor") ? arg (opaque, "cursor")
-                                              : arg (opaque, "offset");
-  long limit = count_arg (arg (opaque, "limit")), offset = count_arg (cursor);
   struct page p = { .a = NULL };
-  int64_t total = 0;
+  int64_t total = 0, offset, limit;
   char next[32];
+  json_t *bad;
 
   if (vm && !name_is_valid (vm))
     return bad_arg (status, "vm", "not a VM name");
-  if (limit == -1 || limit == 0)
-    return bad_arg (status, "limit", "not a positive number");
-  if (offset == -1)
-    return bad_arg (status, arg (opaque, "cursor") ? "cursor" : "offset",
-                    "not a cursor this API gave");
-  limit = limit == -2 ? PAGE_DEFAULT : limit > PAGE_MAX ? PAGE_MAX : limit;
-  offset = offset == -2 ? 0 : offset;
+  if ((bad = page_args (arg, opaque, &offset, &limit, status)))
+    return bad;
   p.a = json_array ();
   if (o->repo_id && catalog_point_page (cat, o->repo_id, vm, offset, limit, &total,
                                         point_one, &p) == -1)
     return json_decref (p.a), server_error (status);
-  snprintf (next, sizeof next, "%ld", offset + limit);
+  snprintf (next, sizeof next, "%" PRId64, offset + limit);
   return json_pack ("{s:I, s:I, s:I, s:s?, s:o}", "total", (json_int_t) total,
                     "offset", (json_int_t) offset, "limit", (json_int_t) limit,
                     "next", offset + limit < total ? next : NULL, "points", p.a);
@@ -252,6 +268,23 @@ get_report (struct catalog *cat, const struct web_opts *o, web_arg_fn arg,
   return j;
 }
 
+/* jobs (rest "") or jobs/ID (rest "/ID"): jobs.c */
+static json_t *
+get_jobs (struct catalog *cat, const char *rest, web_arg_fn arg, void *opaque,
+          int *status)
+{
+  int64_t offset = 0, limit = PAGE_DEFAULT;
+  json_t *bad;
+
+  if (*rest == '/' && !rest[1]) {
+    *status = 404;
+    return web_error_json ("no such job");
+  }
+  if (!*rest && (bad = page_args (arg, opaque, &offset, &limit, status)))
+    return bad;
+  return web_jobs_get (cat, *rest ? rest + 1 : rest, offset, limit, status);
+}
+
 json_t *
 web_api_get (struct catalog *cat, const struct web_opts *o, const char *url,
              web_arg_fn arg, void *opaque, int *status)
@@ -275,6 +308,8 @@ web_api_get (struct catalog *cat, const struct web_opts *o, const char *url,
     return get_history (cat, arg, opaque, status);
   if (strcmp (p, "report") == 0)
     return get_report (cat, o, arg, opaque, status);
+  if (strcmp (p, "jobs") == 0 || strncmp (p, "jobs/", 5) == 0)
+    return get_jobs (cat, p + 4, arg, opaque, status);
   *status = 404;
   return web_error_json ("no such resource");
 }

@@ -7,17 +7,17 @@ WEB_A   := web/libweb.a
 LIBS_A  += $(WEB_A)
 PC_WEB  := libmicrohttpd jansson libcrypto
 WEB_LIBS = $(call pc_libs,$(PC_WEB))
-DEPS    += libmicrohttpd-dev libjansson-dev libssl-dev curl openssl python3
+DEPS    += libmicrohttpd-dev libjansson-dev libssl-dev curl openssl python3 python3-yaml
 
 $(WEB_OBJ) web/test-web.o: ALL_CFLAGS += $(call pc_cflags,$(PC_WEB) $(PC_VERIFY) $(PC_LAB))
 $(WEB_A): $(WEB_OBJ)
 	$(AR) rcs $@ $^
 
-# token hashing and label escaping (pure functions)
-web/test-web: web/test-web.o $(WEB_A) $(VERIFY_A) $(LAB_A) $(INSTANT_A) $(CATALOG_A) \
-              $(REPO_A) $(VIRT_A) $(UTIL_A)
+# token hashing, label escaping, the actions' argument checks
+web/test-web: web/test-web.o $(WEB_A) $(VERIFY_A) $(LAB_A) $(INSTANT_A) $(INGEST_A) \
+              $(CATALOG_A) $(REPO_A) $(VIRT_A) $(UTIL_A)
 	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDFLAGS) $(WEB_LIBS) $(VERIFY_LIBS) \
-	  $(INSTANT_LIBS) -lpthread
+	  $(INSTANT_LIBS) $(call pc_libs,libnbd) -lpthread
 TEST_BINS += web/test-web
 TESTS     += web/test-web
 

@@ -12,15 +12,24 @@
  *  3. Every request is authenticated before anything else is looked at:
  *     without "Authorization: Bearer TOKEN" of a token the catalog holds
  *     now, it is 401, whatever the path or method.
- *  4. No request body is read: one with a body is 413, a method other
- *     than GET or HEAD is 405.  Headers and the request line are capped
+ *  4. Only POST /api/v1/jobs has a body read, after authentication: its
+ *     Content-Type must be application/json (else 415), its length at
+ *     most WEB_BODY_MAX (else 413: a larger Content-Length is refused
+ *     before any byte is read, a chunked body once it grows past it, the
+ *     rest discarded), and it is parsed only once whole (jobs.c).  Any
+ *     other request with a body is 413; methods other than GET, HEAD and
+ *     (there) POST are 405.  Headers and the request line are capped
  *     by the per-connection memory limit (WEB_MEMORY_LIMIT), connections
  *     by WEB_MAX_CONNECTIONS and WEB_MAX_PER_IP, silence by WEB_TIMEOUT.
  *  5. The request log has the method, path, status and the token's name;
  *     never the Authorization header or the query string.
  *
+ *  6. The catalog is used by the polling thread only; a job's process
+ *     is forked from it (jobs.c), with the catalog closed around the fork.
+ *
  * One thread (libmicrohttpd's internal polling thread) answers every
- * request; the calling thread waits for SIGINT or SIGTERM.
+ * request; the calling thread waits for SIGINT or SIGTERM.  The jobs'
+ * children are reaped on each request, and stopped with the server.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -34,9 +43,18 @@
 #define PEM_MAX (1024 * 1024)
 
 struct server {
-  struct catalog *cat;
+  struct catalog *cat;       /* NULL: reopened on the next request */
   const struct web_opts *o;
   bool tls;
+  struct web_jobs *jobs;
+};
+
+/* A POST body being read (invariant 4): the connection's *con_cls. */
+struct body {
+  char *buf;
+  size_t len;
+  bool too_big;
+  char who[WEB_TOKEN_NAME_MAX + 1];  /* the token's name */
 };
 
 /* Invariant 2. */
@@ -68,7 +86,8 @@ reply (struct server *s, struct MHD_Connection *conn, const char *method,
   if (status == 401)
     MHD_add_response_header (r, "WWW-Authenticate", "Bearer realm=\"bootback\"");
   if (status == 405)
-    MHD_add_response_header (r, "Allow", "GET, HEAD");
+    MHD_add_response_header (r, "Allow", strcmp (url, "/api/v1/jobs") == 0
+                             ? "GET, HEAD, POST" : "GET, HEAD");
   ret = MHD_queue_response (conn, status, r);
   MHD_destroy_response (r);
   fprintf (stderr, "bootback web: %s %s %d%s%s\n", method, url, status,
@@ -134,8 +153,72 @@ route (struct server *s, struct MHD_Connection *conn, const char *method,
   return reply_json (s, conn, method, url, who, status, j);
 }
 
+static json_t *
+too_big (void)
+{
+  return web_error_json ("the request body is too large (at most %d bytes)",
+                         WEB_BODY_MAX);
+}
+
+/* Invariant 4: the headers of POST /api/v1/jobs; NULL if they are fine
+ * (the body is read next), else the error to refuse it with (*status). */
+static json_t *
+post_refused (struct MHD_Connection *conn, const char *url, const char *len,
+              int *status)
+{
+  const char *type = MHD_lookup_connection_value (conn, MHD_HEADER_KIND,
+                                                  MHD_HTTP_HEADER_CONTENT_TYPE);
+  size_t n = strlen ("application/json");
+  char *end;
+
+  if (strcmp (url, "/api/v1/jobs") != 0) {
+    *status = 405;
+    return web_error_json ("method POST not allowed here (only on /api/v1/jobs)");
+  }
+  if (!type || strncasecmp (type, "application/json", n) != 0 ||
+      (type[n] && type[n] != ';' && type[n] != ' ')) {
+    *status = 415;
+    return web_error_json ("the request body must be JSON (Content-Type: "
+                           "application/json)");
+  }
+  if (len && (strtoull (len, &end, 10) > WEB_BODY_MAX || *end)) {
+    *status = 413;
+    return too_big ();
+  }
+  return NULL;
+}
+
+/* The body of POST /api/v1/jobs, a piece at a time; then the job. */
+static enum MHD_Result
+post_body (struct server *s, struct MHD_Connection *conn, const char *url,
+           struct body *b, const char *data, size_t *size)
+{
+  const char *who = b->who;
+  int status;
+  json_t *j;
+
+  if (*size) {
+    if (!b->too_big && b->len + *size <= WEB_BODY_MAX) {
+      b->buf = xrealloc (b->buf, b->len + *size + 1);
+      memcpy (b->buf + b->len, data, *size);
+      b->len += *size;
+    }
+    else
+      b->too_big = true;
+    *size = 0;
+    return MHD_YES;
+  }
+  if (b->too_big)
+    return reply_json (s, conn, "POST", url, who, 413, too_big ());
+  if (!s->cat)
+    return reply_json (s, conn, "POST", url, who, 500,
+                       web_error_json ("the catalog is not open"));
+  j = web_jobs_post (s->jobs, &s->cat, s->o, b->buf ? b->buf : "", b->len, &status);
+  return reply_json (s, conn, "POST", url, who, status, j);
+}
+
 /* Invariants 3 and 4, on the first call of each request (so that no body
- * is ever read). */
+ * is read before; only POST /api/v1/jobs reads one, in later calls). */
 static enum MHD_Result
 answer (void *cls, struct MHD_Connection *conn, const char *url,
         const char *method, const char *version, const char *upload_data,
@@ -147,11 +230,18 @@ answer (void *cls, struct MHD_Connection *conn, const char *url,
   const char *te = MHD_lookup_connection_value (conn, MHD_HEADER_KIND,
                                                 MHD_HTTP_HEADER_TRANSFER_ENCODING);
   char name[WEB_TOKEN_NAME_MAX + 1];
-  int auth;
+  json_t *refused;
+  int auth, status;
 
+  if (*con_cls && *con_cls != s)   /* the body of a POST, read after checks */
+    return post_body (s, conn, url, *con_cls, upload_data, upload_data_size);
   if (*con_cls)                  /* a body arrived after the answer */
     return MHD_NO;
   *con_cls = s;
+  if (!s->cat && !(s->cat = catalog_open (s->o->home)))
+    return reply_json (s, conn, method, url, NULL, 500,
+                       web_error_json ("%s", error_msg ()));
+  web_jobs_reap (s->jobs, s->cat);
   if ((auth = authenticate (s, conn, name)) == -1)
     return reply_json (s, conn, method, url, NULL, 500,
                        web_error_json ("%s", error_msg ()));
@@ -159,14 +249,35 @@ answer (void *cls, struct MHD_Connection *conn, const char *url,
     return reply_json (s, conn, method, url, NULL, 401,
                        web_error_json ("a valid API token is needed "
                                        "(Authorization: Bearer TOKEN)"));
+  if (strcmp (method, "POST") == 0) {
+    if ((refused = post_refused (conn, url, len, &status)))
+      return reply_json (s, conn, method, url, name, status, refused);
+    struct body *b = xcalloc (1, sizeof *b);
+    snprintf (b->who, sizeof b->who, "%s", name);
+    *con_cls = b;
+    return MHD_YES;
+  }
   if (strcmp (method, "GET") != 0 && strcmp (method, "HEAD") != 0)
     return reply_json (s, conn, method, url, name, 405,
-                       web_error_json ("method %s not allowed: the API is read-only",
-                                       method));
+                       web_error_json ("method %s not allowed", method));
   if ((len && strcmp (len, "0") != 0) || te)
     return reply_json (s, conn, method, url, name, 413,
                        web_error_json ("a request body is not accepted"));
   return route (s, conn, method, url, name);
+}
+
+/* The end of a request: a POST's body is freed. */
+static void
+completed (void *cls, struct MHD_Connection *conn, void **con_cls,
+           enum MHD_RequestTerminationCode toe)
+{
+  struct body *b = *con_cls;
+
+  if (b && *con_cls != cls) {
+    free (b->buf);
+    free (b);
+  }
+  *con_cls = NULL;
 }
 
 /* libmicrohttpd's own messages. */
@@ -266,6 +377,7 @@ start (struct server *s, const struct sockaddr_storage *sa, const char *cert,
 
   return MHD_start_daemon (flags, 0, NULL, NULL, answer, s,
                            MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+                           MHD_OPTION_NOTIFY_COMPLETED, completed, s,
                            MHD_OPTION_SOCK_ADDR, sa,
                            MHD_OPTION_CONNECTION_LIMIT, (unsigned) WEB_MAX_CONNECTIONS,
                            MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned) WEB_MAX_PER_IP,
@@ -276,10 +388,11 @@ start (struct server *s, const struct sockaddr_storage *sa, const char *cert,
                            MHD_OPTION_END);
 }
 
-int
-web_serve (struct catalog *cat, const struct web_opts *o)
+static int
+serve (struct server *sv)
 {
-  struct server s = { .cat = cat, .o = o, .tls = o->cert != NULL };
+  struct server s = *sv;
+  const struct web_opts *o = s.o;
   CLEANUP_FREE char *cert = NULL, *key = NULL;
   struct sockaddr_storage sa;
   const union MHD_DaemonInfo *info;
@@ -302,10 +415,13 @@ web_serve (struct catalog *cat, const struct web_opts *o)
   if (s.tls && (!(cert = read_pem ("--cert", o->cert)) ||
                 !(key = read_pem ("--key", o->key))))
     return -1;
+  if (!(s.jobs = web_jobs_new (s.cat, o->max_jobs)))
+    return -1;
   block_signals (&set);
   if (!(d = start (&s, &sa, cert, key))) {
     error_setx ("cannot listen on %s (address in use, or a bad certificate "
                 "or key)", o->listen);
+    web_jobs_free (s.jobs, s.cat);
     return -1;
   }
   info = MHD_get_daemon_info (d, MHD_DAEMON_INFO_BIND_PORT);
@@ -316,5 +432,19 @@ web_serve (struct catalog *cat, const struct web_opts *o)
   sigwait (&set, &sig);
   fprintf (stderr, "bootback web: stopping (signal %d)\n", sig);
   MHD_stop_daemon (d);
+  if (!s.cat)
+    s.cat = catalog_open (o->home);
+  web_jobs_free (s.jobs, s.cat);
+  sv->cat = s.cat;
   return 0;
+}
+
+int
+web_serve (struct catalog *cat, const struct web_opts *o)
+{
+  struct server s = { .cat = cat, .o = o, .tls = o->cert != NULL };
+  int rc = serve (&s);
+
+  catalog_close (s.cat);
+  return rc;
 }

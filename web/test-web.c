@@ -10,6 +10,7 @@
 #include <assert.h>
 
 #include "web/web.h"
+#include "web/web-int.h"
 
 static void
 escape_is (const char *in, const char *want)
@@ -49,6 +50,66 @@ test_check (void)
   assert (system (cmd) == 0);
 }
 
+/* body is checked as action (NULL: refused, why containing reason). */
+static void
+action_is (const char *body, const char *action, const char *reason)
+{
+  const struct web_action *a = NULL;
+  char why[256] = "";
+  json_t *args = web_action_check (body, strlen (body), &a, why, sizeof why);
+
+  if (action) {
+    if (!args || strcmp (a->name, action) != 0 || json_object_get (args, "action")) {
+      fprintf (stderr, "%s: refused: %s\n", body, why);
+      abort ();
+    }
+  }
+  else if (args || !strstr (why, reason)) {
+    fprintf (stderr, "%s: '%s', expected '%s'\n", body, args ? "accepted" : why, reason);
+    abort ();
+  }
+  json_decref (args);
+}
+
+static void
+test_actions (void)
+{
+  action_is ("{\"action\":\"gc\"}", "gc", NULL);
+  action_is ("{\"action\":\"prune\",\"vm\":\"web1\",\"keep_last\":3,\"dry_run\":true}",
+             "prune", NULL);
+  action_is ("{\"action\":\"verify\",\"vm\":\"web1\",\"point\":\"20261122T045506Z\"}",
+             "verify", NULL);
+  action_is ("{\"action\":\"migrate\",\"session\":\"3\",\"to\":\"/srv/prod\"}",
+             "migrate", NULL);
+  action_is ("{\"action\":\"backup\",\"vm\":\"db\",\"disks\":[\"vda\",\"vdb\"]}",
+             "backup", NULL);
+  action_is ("", NULL, "not JSON");
+  action_is ("[]", NULL, "not a JSON object");
+  action_is ("{}", NULL, "'action'");
+  action_is ("{\"action\":7}", NULL, "'action'");
+  action_is ("{\"action\":\"format\"}", NULL, "unknown action 'format'");
+  action_is ("{\"action\":\"gc\",\"all\":true}", NULL, "unknown argument 'all'");
+  action_is ("{\"action\":\"gc\",\"dry_run\":1}", NULL, "'dry_run' is not true or false");
+  action_is ("{\"action\":\"verify\"}", NULL, "'vm' is missing");
+  action_is ("{\"action\":\"verify\",\"vm\":\"../x\"}", NULL, "'vm' is not a name");
+  action_is ("{\"action\":\"verify\",\"vm\":\"a/b\"}", NULL, "'vm' is not a name");
+  action_is ("{\"action\":\"verify\",\"vm\":\"a..b\"}", NULL, "'vm' is not a name");
+  action_is ("{\"action\":\"verify\",\"vm\":\"w\",\"point\":\"yesterday\"}", NULL,
+             "'point' is not a point time");
+  action_is ("{\"action\":\"prune\",\"keep_last\":-1}", NULL, "'keep_last' is not a count");
+  action_is ("{\"action\":\"prune\",\"keep_last\":1.5}", NULL, "'keep_last' is not a count");
+  action_is ("{\"action\":\"migrate\",\"session\":\"3\",\"to\":\"/a/../b\"}", NULL,
+             "'to' is not an absolute path");
+  action_is ("{\"action\":\"migrate\",\"session\":\"3\",\"to\":\"/a\\nb\"}", NULL,
+             "'to' is not an absolute path");
+  action_is ("{\"action\":\"backup\",\"vm\":\"db\",\"disks\":[\"../vda\"]}", NULL,
+             "'disks' is not an array of names");
+  action_is ("{\"action\":\"lab-up\"}", NULL, "give one of 'definition'");
+  action_is ("{\"action\":\"lab-up\",\"name\":\"x\",\"lease\":\"5s\"}", NULL,
+             "'lease' is not a duration");
+  action_is ("{\"action\":\"gc\",\"action\":\"gc\"}", NULL, "not JSON");
+}
+
 int
 main (void)
 {
@@ -74,6 +135,7 @@ main (void)
   web_token_hash (a, h);
   assert (strlen (h) == SHA256_HEX_LEN && strstr (h, a + 4) == NULL);
   test_check ();
+  test_actions ();
   printf ("web unit tests ok\n");
   return 0;
 }

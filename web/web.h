@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * web: libweb.a, the HTTP server of `bootback web` (libmicrohttpd, TLS
- * through GnuTLS): a read-only REST API under /api/v1/ (JSON, jansson)
- * and /metrics (Prometheus text format 0.0.4), both behind API tokens.
+ * through GnuTLS): a REST API under /api/v1/ (JSON, jansson: reads, and
+ * actions run as jobs) and /metrics (Prometheus text format 0.0.4), all
+ * behind API tokens.
  *
  *   server.c   the daemon: listen address, TLS, limits, security headers,
  *              authentication, the request log, dispatch
@@ -10,6 +11,8 @@
  *              calls (catalog, verify, instant, lab), never the CLI
  *   metrics.c  the /metrics text
  *   token.c    API tokens: made, hashed (SHA-256), checked in constant time
+ *   jobs.c     jobs: a child process per action, their rows, progress
+ *   actions.c  the actions' arguments (checked strictly) and what they do
  *
  * Trust (docs/design.md, "Web"): every value from a guest or the
  * repository leaves as a jansson string or an escaped label value; nothing
@@ -17,7 +20,8 @@
  * logged.  Plain HTTP only on a loopback address.
  *
  * One thread serves every request (libmicrohttpd's internal polling
- * thread), so the catalog is used by one thread at a time.
+ * thread), so the catalog is used by one thread at a time.  Actions
+ * (POST /api/v1/jobs) run in child processes, one per job (jobs.c).
  * Errors: -1 and the last error (util.h) set.
  */
 #ifndef BOOTBACK_WEB_H
@@ -46,12 +50,17 @@ struct web_opts {
   const char *home;          /* state directory (labs) */
   int64_t repo_id;           /* the repository the API shows, 0: none */
   const char *repo;          /* its location, "" if none */
+  int max_jobs;              /* jobs running at once (1 to WEB_MAX_JOBS_MAX;
+                                0: WEB_MAX_JOBS) */
 };
 
 /* Serve until SIGINT or SIGTERM (blocked in the calling thread, which waits
  * for them).  Refuses plain HTTP on an address that is not loopback.  Says
  * "bootback web: listening on URL" on stderr once listening, then one line
  * per request (method, path, status, token name; never the token).
+ * Actions run as jobs, each in a child process (jobs.c); they are stopped
+ * with the server.  Takes cat: it is closed and reopened around forks,
+ * and closed at the end (also on error).
  * 0 after a signal, -1 on error (address, certificate, port in use). */
 int web_serve (struct catalog *cat, const struct web_opts *o);
 
@@ -87,6 +96,33 @@ json_t *web_api_get (struct catalog *cat, const struct web_opts *o,
                      const char *url, web_arg_fn arg, void *opaque, int *status);
 /* {"error": msg} (a new reference). */
 json_t *web_error_json (const char *fmt, ...) __attribute__((format (printf, 1, 2)));
+
+/* ---- jobs (jobs.c, actions.c) --------------------------------------------- */
+
+#define WEB_MAX_JOBS 4               /* running at once (default); 429 beyond */
+#define WEB_MAX_JOBS_MAX 64
+#define WEB_BODY_MAX (64 * 1024)     /* a POST body, at most; 413 beyond */
+
+/* The jobs this server runs: each a child process (jobs.c says why). */
+struct web_jobs;
+/* Fails the jobs a stopped server left queued or running; NULL on error.
+ * max: how many may run at once (0: WEB_MAX_JOBS). */
+struct web_jobs *web_jobs_new (struct catalog *cat, int max);
+/* Reap the children that ended; fail the job of one that did not say. */
+void web_jobs_reap (struct web_jobs *js, struct catalog *cat);
+/* POST /api/v1/jobs with body: check it, record the job, fork its process
+ * (*cat is closed and reopened around the fork: NULL if that failed).
+ * 202 {"id", "href"}; 400, 429, 500 {"error"}. */
+json_t *web_jobs_post (struct web_jobs *js, struct catalog **cat,
+                       const struct web_opts *o, const char *body, size_t len,
+                       int *status);
+/* GET /api/v1/jobs (rest "": the page [offset, offset + limit), newest
+ * first) or /api/v1/jobs/ID (rest "ID"). */
+json_t *web_jobs_get (struct catalog *cat, const char *rest, int64_t offset,
+                      int64_t limit, int *status);
+/* Stop: SIGTERM to every job's process, wait (then SIGKILL), fail their
+ * jobs ("server stopped"), free. */
+void web_jobs_free (struct web_jobs *js, struct catalog *cat);
 
 /* ---- metrics (metrics.c) -------------------------------------------------- */
 

@@ -175,6 +175,24 @@ static const char *migrations[] = {
   "  reason TEXT NOT NULL,"
   "  unflagged INTEGER NOT NULL DEFAULT 0,"
   "  PRIMARY KEY (repo_id, vm, point));",
+  /* 8, 9: taken by other branches (the lead renumbers at the merge) */
+  "",
+  "",
+  /* 10: the jobs of bootback web's actions (web/jobs.c; catalog_webjob_*):
+   * args, progress and result are JSON texts */
+  "CREATE TABLE web_jobs ("
+  "  id INTEGER PRIMARY KEY,"
+  "  action TEXT NOT NULL,"
+  "  args TEXT NOT NULL,"
+  "  state TEXT NOT NULL,"
+  "  pid INTEGER NOT NULL DEFAULT 0,"
+  "  done INTEGER NOT NULL DEFAULT 0,"
+  "  total INTEGER NOT NULL DEFAULT 0,"
+  "  phase TEXT NOT NULL DEFAULT '',"
+  "  started REAL NOT NULL,"
+  "  ended REAL,"
+  "  result TEXT,"
+  "  error TEXT);",
 };
 #define NMIGRATIONS ((int) (sizeof migrations / sizeof migrations[0]))
 
@@ -1580,4 +1598,146 @@ catalog_score_unflag (struct catalog *c, int64_t repo_id, const char *vm,
     return -1;
   }
   return 0;
+}
+
+/* ---- jobs of bootback web (schema 10) -------------------------------------- */
+
+int64_t
+catalog_webjob_add (struct catalog *c, const char *action, const char *args)
+{
+  CLEANUP_STMT sqlite3_stmt *s = NULL;
+
+  if (prepare (c, "INSERT INTO web_jobs (action, args, state, phase, started)"
+               " VALUES (?1, ?2, 'queued', 'queued',"
+               " (julianday('now') - 2440587.5) * 86400.0)", &s) == -1)
+    return -1;
+  sqlite3_bind_text (s, 1, action, -1, SQLITE_STATIC);
+  sqlite3_bind_text (s, 2, args, -1, SQLITE_STATIC);
+  if (sqlite3_step (s) != SQLITE_DONE)
+    return db_error (c, "add job");
+  return sqlite3_last_insert_rowid (c->db);
+}
+
+int
+catalog_webjob_running (struct catalog *c, int64_t id, int64_t pid)
+{
+  CLEANUP_STMT sqlite3_stmt *s = NULL;
+
+  if (prepare (c, "UPDATE web_jobs SET state = 'running', pid = ?2"
+               " WHERE id = ?1 AND state = 'queued'", &s) == -1)
+    return -1;
+  sqlite3_bind_int64 (s, 1, id);
+  sqlite3_bind_int64 (s, 2, pid);
+  if (sqlite3_step (s) != SQLITE_DONE)
+    return db_error (c, "start job");
+  return 0;
+}
+
+int
+catalog_webjob_progress (struct catalog *c, int64_t id, uint64_t done,
+                         uint64_t total, const char *phase)
+{
+  CLEANUP_STMT sqlite3_stmt *s = NULL;
+
+  if (prepare (c, "UPDATE web_jobs SET done = ?2, total = ?3,"
+               " phase = coalesce (?4, phase) WHERE id = ?1", &s) == -1)
+    return -1;
+  sqlite3_bind_int64 (s, 1, id);
+  sqlite3_bind_int64 (s, 2, (int64_t) done);
+  sqlite3_bind_int64 (s, 3, (int64_t) total);
+  if (phase)
+    sqlite3_bind_text (s, 4, phase, -1, SQLITE_STATIC);
+  if (sqlite3_step (s) != SQLITE_DONE)
+    return db_error (c, "job progress");
+  return 0;
+}
+
+int
+catalog_webjob_end (struct catalog *c, int64_t id, const char *state,
+                    const char *result, const char *error)
+{
+  CLEANUP_STMT sqlite3_stmt *s = NULL;
+
+  if (prepare (c, "UPDATE web_jobs SET state = ?2, result = ?3, error = ?4,"
+               " ended = (julianday('now') - 2440587.5) * 86400.0, phase = ?2"
+               " WHERE id = ?1 AND state IN ('queued', 'running')", &s) == -1)
+    return -1;
+  sqlite3_bind_int64 (s, 1, id);
+  sqlite3_bind_text (s, 2, state, -1, SQLITE_STATIC);
+  sqlite3_bind_text (s, 3, result, -1, SQLITE_STATIC);
+  sqlite3_bind_text (s, 4, error, -1, SQLITE_STATIC);
+  if (sqlite3_step (s) != SQLITE_DONE)
+    return db_error (c, "end job");
+  return sqlite3_changes (c->db) > 0 ? 1 : 0;
+}
+
+int
+catalog_webjob_end_all (struct catalog *c, const char *error)
+{
+  CLEANUP_STMT sqlite3_stmt *s = NULL;
+
+  if (prepare (c, "UPDATE web_jobs SET state = 'failed', error = ?1,"
+               " ended = (julianday('now') - 2440587.5) * 86400.0, phase = 'failed'"
+               " WHERE state IN ('queued', 'running')", &s) == -1)
+    return -1;
+  sqlite3_bind_text (s, 1, error, -1, SQLITE_STATIC);
+  if (sqlite3_step (s) != SQLITE_DONE)
+    return db_error (c, "end jobs");
+  return sqlite3_changes (c->db);
+}
+
+/* id > 0: that job; else the page [offset, offset + limit), newest first. */
+static int
+webjob_rows (struct catalog *c, int64_t id, int64_t offset, int64_t limit,
+             catalog_webjob_fn fn, void *opaque)
+{
+  CLEANUP_STMT sqlite3_stmt *s = NULL;
+  int rc;
+
+  if (prepare (c, "SELECT id, action, args, state, pid, done, total, phase,"
+               " started, coalesce (ended, 0), result, error FROM web_jobs"
+               " WHERE ?1 <= 0 OR id = ?1 ORDER BY id DESC LIMIT ?3 OFFSET ?2",
+               &s) == -1)
+    return -1;
+  sqlite3_bind_int64 (s, 1, id);
+  sqlite3_bind_int64 (s, 2, offset);
+  sqlite3_bind_int64 (s, 3, limit);
+  while ((rc = sqlite3_step (s)) == SQLITE_ROW) {
+    struct catalog_webjob j = {
+      .id = sqlite3_column_int64 (s, 0), .action = col_text (s, 1),
+      .args = col_text (s, 2), .state = col_text (s, 3),
+      .pid = sqlite3_column_int64 (s, 4), .done = sqlite3_column_int64 (s, 5),
+      .total = sqlite3_column_int64 (s, 6), .phase = col_text (s, 7),
+      .started = sqlite3_column_double (s, 8),
+      .ended = sqlite3_column_double (s, 9),
+      .result = (const char *) sqlite3_column_text (s, 10),
+      .error = (const char *) sqlite3_column_text (s, 11),
+    };
+    if (fn (opaque, &j) == -1)
+      return -1;
+  }
+  if (rc != SQLITE_DONE)
+    return db_error (c, "list jobs");
+  return 0;
+}
+
+int
+catalog_webjob_get (struct catalog *c, int64_t id, catalog_webjob_fn fn,
+                    void *opaque)
+{
+  return webjob_rows (c, id > 0 ? id : -1, 0, 1, fn, opaque);
+}
+
+int
+catalog_webjob_page (struct catalog *c, int64_t offset, int64_t limit,
+                     int64_t *total, catalog_webjob_fn fn, void *opaque)
+{
+  CLEANUP_STMT sqlite3_stmt *s = NULL;
+
+  if (prepare (c, "SELECT count(*) FROM web_jobs", &s) == -1)
+    return -1;
+  if (sqlite3_step (s) != SQLITE_ROW)
+    return db_error (c, "count jobs");
+  *total = sqlite3_column_int64 (s, 0);
+  return webjob_rows (c, 0, offset, limit, fn, opaque);
 }

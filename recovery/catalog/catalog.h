@@ -291,8 +291,49 @@ int catalog_score_get (struct catalog *c, int64_t repo_id, const char *vm,
 int catalog_score_history (struct catalog *c, int64_t repo_id,
                            const char *vm, time_t t,
                            struct score_stats *hist, size_t max, size_t *n);
+/* Score new point m of repository r (score.c): its statistics against the
+ * VM's point before it into *st, judged against the VM's history into *v
+ * (not recorded: catalog_score_put).  -1 with the error set. */
+int catalog_score_point (struct catalog *c, struct repo *r, int64_t repo_id,
+                         const struct repo_manifest *m, struct score_stats *st,
+                         struct score_verdict *v);
 /* An administrator checked it: -1 "VM@ID is not marked suspicious". */
 int catalog_score_unflag (struct catalog *c, int64_t repo_id, const char *vm,
                           const char *id);
+
+/* ---- jobs of bootback web (web/jobs.c) ----------------------------------- */
+
+struct catalog_webjob {
+  int64_t id;
+  const char *action, *args;     /* args: a JSON object's text */
+  const char *state;             /* queued, running, done, failed */
+  int64_t pid;                   /* of the job's process, 0 before */
+  int64_t done, total;           /* progress */
+  const char *phase;
+  double started, ended;         /* ended 0: not yet */
+  const char *result, *error;    /* result: JSON text; either may be NULL */
+};
+/* A new queued job: its id, -1 on error. */
+int64_t catalog_webjob_add (struct catalog *c, const char *action,
+                            const char *args);
+/* Queued job id now runs in process pid. */
+int catalog_webjob_running (struct catalog *c, int64_t id, int64_t pid);
+/* Its progress (phase NULL: unchanged). */
+int catalog_webjob_progress (struct catalog *c, int64_t id, uint64_t done,
+                             uint64_t total, const char *phase);
+/* Its end (state done or failed; result, error may be NULL): 1, or 0 if it
+ * had ended already (the first end stays), -1 on error. */
+int catalog_webjob_end (struct catalog *c, int64_t id, const char *state,
+                        const char *result, const char *error);
+/* Every queued or running job failed with error: how many, -1 on error. */
+int catalog_webjob_end_all (struct catalog *c, const char *error);
+/* The strings are valid during the call only. */
+typedef int (*catalog_webjob_fn) (void *opaque, const struct catalog_webjob *j);
+/* Job id (fn not called if there is none). */
+int catalog_webjob_get (struct catalog *c, int64_t id, catalog_webjob_fn fn,
+                        void *opaque);
+/* Jobs [offset, offset + limit), newest first; *total: all of them. */
+int catalog_webjob_page (struct catalog *c, int64_t offset, int64_t limit,
+                         int64_t *total, catalog_webjob_fn fn, void *opaque);
 
 #endif /* BOOTBACK_CATALOG_H */

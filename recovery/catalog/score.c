@@ -28,6 +28,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 
+#include "recovery/catalog/catalog.h"
 #include "recovery/catalog/score.h"
 #include "recovery/util/util.h"
 
@@ -258,5 +259,37 @@ score_stats_compute (struct repo *r, const struct repo_manifest *m,
     if (ret == -1)
       return -1;
   }
+  return 0;
+}
+
+/* The point of vm just before id ("" if none). */
+static void
+previous_point (struct repo *r, const struct repo_manifest *m,
+                char prev[TIMESTAMP_LEN + 1])
+{
+  CLEANUP_STRV char **ids = repo_list_points (r, m->vm);
+  size_t i;
+
+  prev[0] = '\0';
+  for (i = 0; ids && ids[i]; i++)
+    if (strcmp (ids[i], m->id) < 0)
+      snprintf (prev, TIMESTAMP_LEN + 1, "%s", ids[i]);
+}
+
+int
+catalog_score_point (struct catalog *c, struct repo *r, int64_t repo_id,
+                     const struct repo_manifest *m, struct score_stats *st,
+                     struct score_verdict *v)
+{
+  struct score_stats hist[SCORE_HISTORY];
+  char prev[TIMESTAMP_LEN + 1];
+  size_t n;
+
+  previous_point (r, m, prev);
+  if (score_stats_compute (r, m, prev, st) == -1 ||
+      catalog_score_history (c, repo_id, m->vm, m->time, hist,
+                             SCORE_HISTORY, &n) == -1)
+    return -1;
+  score_judge (hist, n, st, v);
   return 0;
 }

@@ -27,49 +27,13 @@ print_warning (void *opaque, const char *line)
   fprintf (stderr, "bootback: warning: %s\n", line);
 }
 
-/* A size from the environment; 0 if unset or not a size (the library's
- * default then). */
-static int64_t
-env_size (const char *name)
-{
-  const char *e = getenv (name);
-  int64_t v;
-
-  if (!e || !*e)
-    return 0;
-  v = parse_size (e);
-  error_clear ();
-  return v > 0 ? v : 0;
-}
-
 /* The settings of instant recovery that come from the environment
  * (bootback.pod, ENVIRONMENT), and how to reach the repository. */
 void
 cli_instant_env (struct cli *c, struct instant_opts *o)
 {
-  const char *t = getenv ("BOOTBACK_DOMAIN_TYPE");
-  const char *e = getenv ("BOOTBACK_OVERLAY_MIN_FREE");
-
-  o->domain_type = t && *t ? t : NULL;
+  instant_opts_env (o);
   o->repo_open = &c->repo_open;
-  if (e && *e) {
-    int64_t v = parse_size (e);
-    error_clear ();
-    /* 0 is "no minimum", which the opts spell < 0 (0 is the default). */
-    if (v >= 0)
-      o->overlay_min_free = v > 0 ? v : -1;
-  }
-}
-
-static void
-migrate_env (struct instant_migrate_opts *o)
-{
-  const char *mode = getenv ("BOOTBACK_MIGRATE_MODE");
-
-  o->full_copy = mode && strcmp (mode, "full") == 0;
-  o->granularity = env_size ("BOOTBACK_MIGRATE_GRANULARITY");
-  o->buf_size = env_size ("BOOTBACK_MIGRATE_BUF_SIZE");
-  o->bandwidth = env_size ("BOOTBACK_MIGRATE_BANDWIDTH");
 }
 
 static const char *
@@ -519,7 +483,7 @@ cmd_migrate (struct cli *c, int argc, char **argv)
   }
   o.onto = onto;
   o.progress_opaque = &mp;
-  migrate_env (&o);
+  instant_migrate_opts_env (&o);
   if (cli_catalog (c) == -1)
     return 1;
   instant_reattach (c->cat, c->home);

@@ -974,91 +974,10 @@ static const char verify_usage[] =
   "                       a verdict already\n"
   RUN_OPTIONS_HELP;
 
-struct quick {
-  const char *address, *gateway, *subnet, *boot, *memory;
-  double rto, rpo;        /* --rto, --rpo; < 0: not given */
-  char *checks[64];       /* NULL-ended */
-  int nchecks;
-};
-
-/* The lab definition of a quick verification of vm@point: the
- * administrator's $BOOTBACK_HOME/verify/VM.yaml if there is one, else the
- * options and what the point's domain XML says (lab/quick.c). */
-static struct lab_def *
-quick_def (struct cli *c, const struct quick *q, const char *vm, const char *point)
-{
-  CLEANUP_FREE char *custom = xasprintf ("%s/verify/%s.yaml", c->home, vm);
-  CLEANUP_FREE char *xml = NULL;
-  char *errs = NULL;
-  struct lab_def *d;
-  struct lab_verify_hints hints = { 0 };
-  struct lab_quick lq = {
-    .vm = vm, .point = point, .address = q->address, .subnet = q->subnet,
-    .gateway = q->gateway, .boot_timeout = q->boot, .memory = q->memory,
-    .checks = q->checks,
-  };
-  size_t g, k;
-
-  if (access (custom, R_OK) == 0) {
-    d = lab_def_read_file (custom, &errs);
-    if (!d) {
-      fputs (errs ? errs : "", stderr);
-      free (errs);
-      error_setx ("%s is not a valid lab definition", custom);
-      return NULL;
-    }
-    for (g = 0; g < d->ngroups; g++)
-      for (k = 0; k < d->groups[g].nvms; k++)
-        if (!d->groups[g].vms[k].image && strcmp (d->groups[g].vms[k].name, vm) == 0) {
-          free (d->groups[g].vms[k].point);
-          d->groups[g].vms[k].point = xstrdup (point);
-        }
-    return d;
-  }
-  /* What the VM's own definition says (its <metadata>), under the flags. */
-  xml = repo_domain_xml_read (c->repo, vm, point);
-  /* None is fine; a changed (or unreadable) one is not. */
-  if (!xml && error_errno () != ENOENT)
-    return NULL;
-  if (xml && lab_domain_verify_hints (xml, &hints) == 1)
-    lq.hints = &hints;
-  d = lab_quick_def (&lq);
-  lab_verify_hints_clear (&hints);
-  for (g = 0; d && g < d->ngroups; g++)
-    for (k = 0; k < d->groups[g].nvms; k++) {
-      const struct lab_vm *v = &d->groups[g].vms[k];
-      size_t i;
-      for (i = 0; i < v->nrefused; i++)
-        fprintf (stderr, "bootback: %s@%s: refused check '%s' from its domain "
-                 "XML's <bb:verify> (not run): %s\n", vm, point,
-                 v->refused[i].check, v->refused[i].why);
-    }
-  return d;
-}
-
-/* --rto and --rpo on the restore point VMs named vm (they win over the
- * definition's). */
-static void
-quick_targets (struct lab_def *d, const struct quick *q, const char *vm)
-{
-  size_t g, k;
-
-  for (g = 0; g < d->ngroups; g++)
-    for (k = 0; k < d->groups[g].nvms; k++) {
-      struct lab_vm *v = &d->groups[g].vms[k];
-      if (v->image || strcmp (v->name, vm) != 0)
-        continue;
-      if (q->rto >= 0)
-        v->rto = q->rto;
-      if (q->rpo >= 0)
-        v->rpo = q->rpo;
-    }
-}
-
 /* Verify VM[@POINT] spec (a heading first when it is one of --all): the
  * exit code of its run, 1 if it did not run (after printing why). */
 static int
-verify_one (struct cli *c, const struct quick *q, const struct run_args *a,
+verify_one (struct cli *c, const struct verify_quick *q, const struct run_args *a,
             const char *spec, bool all)
 {
   char vm[VM_NAME_MAX + 1], id[TIMESTAMP_LEN + 1];
@@ -1069,12 +988,11 @@ verify_one (struct cli *c, const struct quick *q, const struct run_args *a,
     cli_perror ();
     return 1;
   }
-  d = quick_def (c, q, vm, id);
+  d = verify_quick_def (c->home, c->repo, q, vm, id);
   if (!d) {
     cli_perror ();
     return 1;
   }
-  quick_targets (d, q, vm);
   if (!a->quiet && all)
     fprintf (stderr, "== %s@%s\n", vm, id);
   r = run_def (c, d, a, "verify");
@@ -1086,7 +1004,7 @@ verify_one (struct cli *c, const struct quick *q, const struct run_args *a,
 
 struct find {
   struct cli *c;
-  const struct quick *q;
+  const struct verify_quick *q;
   const struct run_args *a;
   const char *vm;
   char **ids;               /* the VM's points, oldest first */
@@ -1095,34 +1013,6 @@ struct find {
   bool recheck;             /* ignore the verdicts of earlier runs */
   json_t *tried;            /* what was tried, in order */
 };
-
-/* Why a run's VM vm failed, in one line: its message, else its failed
- * checks; "" if it passed. */
-static char *
-report_reason (const struct verify_report *r, const char *vm)
-{
-  const struct verify_vm_result *v = NULL;
-  char *out = xstrdup ("");
-  size_t i;
-
-  for (i = 0; i < r->nvms && !v; i++)
-    if (strcmp (r->vms[i].name, vm) == 0)
-      v = &r->vms[i];
-  if (!v || v->status == VERIFY_PASS)
-    return out;
-  if (v->message && *v->message) {
-    free (out);
-    return xstrdup (v->message);
-  }
-  for (i = 0; i < v->nchecks; i++)
-    if (v->checks[i].status == VERIFY_FAIL) {
-      char *m = xasprintf ("%s%s%s: %s", out, *out ? "; " : "", v->checks[i].name,
-                           v->checks[i].message ? v->checks[i].message : "failed");
-      free (out);
-      out = m;
-    }
-  return out;
-}
 
 /* The newest verdict an earlier run that ran to its end gave VM@POINT;
  * a pass over today's --rto is a failure. */
@@ -1184,12 +1074,11 @@ find_verify (struct find *f, const char *id)
   int rc;
 
   a.report_dir = dir;
-  d = quick_def (f->c, f->q, f->vm, id);
+  d = verify_quick_def (f->c->home, f->c->repo, f->q, f->vm, id);
   if (!d) {
     cli_error ("%s@%s: %s", f->vm, id, error_msg ());
     return NULL;
   }
-  quick_targets (d, f->q, f->vm);
   if (!a.quiet)
     fprintf (stderr, "== %s@%s\n", f->vm, id);
   rc = run_report (f->c, d, &a, "verify", &r);
@@ -1202,7 +1091,7 @@ find_verify (struct find *f, const char *id)
     verify_report_free (r);
     return NULL;
   }
-  reason = report_reason (r, f->vm);
+  reason = verify_report_reason (r, f->vm);
   t = json_pack ("{s:s, s:b, s:s, s:I, s:s, s:s}", "verdict", r->status,
                  "cached", 0, "run", r->run_id, "started", (json_int_t) r->started,
                  "report_dir", r->dir, "reason", reason);
@@ -1278,7 +1167,7 @@ find_print (const struct find *f, size_t n, ssize_t good)
 /* bootback verify VM --find-good: exit 0 a good point found, 2 none, 1
  * could not verify. */
 static int
-find_good (struct cli *c, const struct quick *q, const struct run_args *a,
+find_good (struct cli *c, const struct verify_quick *q, const struct run_args *a,
            const char *vm, bool recheck)
 {
   struct find f = { .c = c, .q = q, .a = a, .vm = vm, .recheck = recheck };
@@ -1358,7 +1247,7 @@ cmd_verify (struct cli *c, int argc, char **argv)
     { NULL }
   };
   struct run_args a = { .wait = -1, .check_chunks = -1 };
-  struct quick q = { .rto = -1, .rpo = -1 };
+  struct verify_quick q = { .rto = -1, .rpo = -1 };
   bool all = false, latest = false, find = false, recheck = false;
   CLEANUP_STRV char **vms = NULL;
   int opt, rc = 0, i;

@@ -555,51 +555,10 @@ static const char prune_usage[] =
   "are points in use (held by an instant session or lab run, on any host).\n"
   "Only manifests and indexes go; run 'bootback gc' to free the chunks.\n";
 
-/* The repository's holds, without the stale ones (removed and said): a
- * dead holder process of this host, or a session of this home's catalog
- * that no longer needs its point. */
-static struct repo_hold *
-live_holds (struct cli *c, bool dry, size_t *n)
-{
-  struct repo_hold *v = repo_hold_list (c->repo, n);
-  size_t i, j;
-
-  if (!v)
-    return NULL;
-  for (i = j = 0; i < *n; i++) {
-    if (repo_hold_dead (&v[i]) || instant_hold_stale (c->cat, c->home, &v[i])) {
-      if (!dry)
-        repo_hold_remove (c->repo, v[i].name);
-      fprintf (stderr, "bootback: %s the stale hold of %s@%s by %s\n",
-               dry ? "would remove" : "removed", v[i].vm, v[i].id, v[i].owner);
-      continue;
-    }
-    v[j++] = v[i];
-  }
-  *n = j;
-  return v;
-}
-
-static const struct repo_hold *
-held (const struct repo_hold *v, size_t n, const char *vm, const char *id)
-{
-  size_t i;
-
-  for (i = 0; i < n; i++)
-    if (strcmp (v[i].vm, vm) == 0 && strcmp (v[i].id, id) == 0)
-      return &v[i];
-  return NULL;
-}
-
 /* One prune run: its rules and what the points of each VM hand on. */
 struct prune {
-  struct cli *c;
-  struct repo_keep k;
-  bool dry;
+  struct instant_prune o;
   json_t *out;                   /* --json: the array of decisions */
-  struct repo_hold *holds;       /* the live holds */
-  size_t nholds;
-  size_t removed, kept;
 };
 
 /* The options (exits on --help and bad usage); the VM, if one is given,
@@ -619,7 +578,7 @@ prune_options (struct prune *p, bool *json, int argc, char **argv)
     { "help", no_argument, NULL, 'h' },
     { 0 }
   };
-  struct repo_keep *k = &p->k;
+  struct repo_keep *k = &p->o.keep;
   bool any = false;
   int opt;
 
@@ -631,7 +590,7 @@ prune_options (struct prune *p, bool *json, int argc, char **argv)
     case 'W': k->weekly = cli_int_arg ("--keep-weekly", optarg); any = true; break;
     case 'M': k->monthly = cli_int_arg ("--keep-monthly", optarg); any = true; break;
     case 'Y': k->yearly = cli_int_arg ("--keep-yearly", optarg); any = true; break;
-    case 'n': p->dry = true; break;
+    case 'n': p->o.dry_run = true; break;
     case 'j': *json = true; break;
     case 'h': cli_usage (prune_usage);
     default: cli_bad_usage (prune_usage);
@@ -651,120 +610,56 @@ prune_options (struct prune *p, bool *json, int argc, char **argv)
   return 0;
 }
 
-/* Remove (unless --dry-run) point vm@id if the plan says so and nobody
- * holds it, and say what became of it.  -1 if reported. */
+/* Say what became of a point. */
 static int
-prune_point (struct prune *p, const char *vm, const char *id,
-             const struct repo_prune_item *it)
+prune_said (void *opaque, const struct instant_prune_item *it)
 {
-  struct cli *c = p->c;
-  const struct repo_hold *h = held (p->holds, p->nholds, vm, id);
-  struct repo_hold by;
-  CLEANUP_FREE char *why = NULL;
-  bool rm = it->mark == REPO_PRUNE_REMOVE && !h;
+  struct prune *p = opaque;
 
-  if (rm && !p->dry) {
-    /* The row first: killed in between, the point (still there) is
-     * listed again on the next open; the other way round a row could
-     * outlive its manifest. */
-    catalog_point_delete (c->cat, c->repo_id, vm, id);
-    if (repo_point_remove (c->repo, vm, id, &by) == -1) {
-      if (error_errno () != EBUSY) {
-        cli_perror ();
-        return -1;
-      }
-      h = &by;                /* held since we listed the holds */
-      rm = false;
-      cli_catalog_sync (c);   /* still there: its row back */
-    }
-  }
-  if (h && it->mark == REPO_PRUNE_REMOVE)
-    why = xasprintf ("in use by %s on %s", h->owner, h->host);
-  else if (it->reason)
-    why = xstrdup (it->reason);
-  if (rm) p->removed++; else p->kept++;
   if (p->out)
     json_array_append_new (p->out, json_pack ("{s:s, s:s, s:s, s:s?, s:s?}",
-                                              "vm", vm, "id", id,
-                                              "action", rm ? "remove" : "keep",
-                                              "reason", why,
-                                              "held_by", h ? h->owner : NULL));
+                                              "vm", it->vm, "id", it->id,
+                                              "action", it->removed ? "remove" : "keep",
+                                              "reason", it->reason,
+                                              "held_by", it->held_by));
   else
-    printf ("%-7s %s@%s%s%s%s\n", rm ? (p->dry ? "remove?" : "removed")
-            : "keep", vm, id, why ? " (" : "", why ? why : "",
-            why ? ")" : "");
+    printf ("%-7s %s@%s%s%s%s\n", it->removed ? (p->o.dry_run ? "remove?" : "removed")
+            : "keep", it->vm, it->id, it->reason ? " (" : "",
+            it->reason ? it->reason : "", it->reason ? ")" : "");
   return 0;
 }
 
-/* Plan the points of vm by the rules, newest first, and prune each.  -1
- * if reported. */
-static int
-prune_vm (struct prune *p, const char *vm)
+static void
+prune_note (void *opaque, const char *line)
 {
-  struct cli *c = p->c;
-  CLEANUP_STRV char **pts = repo_list_points (c->repo, vm);
-  CLEANUP_FREE struct repo_prune_item *it = NULL;
-  size_t j, n;
-
-  if (!pts) {
-    cli_perror ();
-    return -1;
-  }
-  for (n = 0; pts[n]; n++) ;
-  it = xcalloc (n + 1, sizeof *it);
-  /* newest first */
-  for (j = 0; j < n; j++) {
-    struct repo_manifest m;
-    const char *id = pts[n - 1 - j];
-    timestamp_parse (id, &it[j].time);
-    if (repo_manifest_read (c->repo, vm, id, &m) == 0)
-      it[j].protected = m.protected;
-    else
-      it[j].protected = true;          /* unreadable: never touch it */
-  }
-  repo_prune_plan (it, n, &p->k);
-  for (j = 0; j < n; j++)
-    if (prune_point (p, vm, pts[n - 1 - j], &it[j]) == -1)
-      return -1;
-  return 0;
+  fprintf (stderr, "bootback: %s\n", line);
 }
 
 int
 cmd_prune (struct cli *c, int argc, char **argv)
 {
-  struct prune p = { .c = c };
-  CLEANUP_STRV char **vms = NULL;
-  CLEANUP_FREE struct repo_hold *holds = NULL;
+  struct prune p = { .o.decided = prune_said, .o.decided_opaque = &p,
+                     .o.note = prune_note };
   bool json = false;
-  size_t i;
 
   if (prune_options (&p, &json, argc, argv) == -1 || cli_repo (c) == -1)
     return 1;
-  if (optind < argc) {
-    vms = xcalloc (2, sizeof *vms);
-    vms[0] = xstrdup (argv[optind]);
-  }
-  else if (!(vms = repo_list_vms (c->repo))) {
-    cli_perror ();
-    return 1;
-  }
-  if (!(holds = p.holds = live_holds (c, p.dry, &p.nholds))) {
-    cli_perror ();
-    return 1;
-  }
+  p.o.home = c->home;
+  p.o.repo_id = c->repo_id;
+  p.o.vm = optind < argc ? argv[optind] : NULL;
   if (json)
     p.out = json_array ();
-  for (i = 0; vms[i]; i++)
-    if (prune_vm (&p, vms[i]) == -1) {
-      json_decref (p.out);
-      return 1;
-    }
+  if (instant_prune (c->cat, c->repo, &p.o) == -1) {
+    cli_perror ();
+    json_decref (p.out);
+    return 1;
+  }
   if (p.out)
     cli_json_print (p.out);
   else
     printf ("%s %zu restore points, kept %zu%s\n",
-            p.dry ? "would remove" : "removed", p.removed, p.kept,
-            p.dry || !p.removed ? "" : "; run 'bootback gc' to free "
+            p.o.dry_run ? "would remove" : "removed", p.o.removed, p.o.kept,
+            p.o.dry_run || !p.o.removed ? "" : "; run 'bootback gc' to free "
             "their chunks");
   return 0;
 }

@@ -543,16 +543,7 @@ cmd_gc (struct cli *c, int argc, char **argv)
   }
   catalog_job_end (c->cat, job, "ok", NULL, NULL, NULL);
   if (json)
-    cli_json_print (json_pack ("{s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
-                               "dry_run", dry,
-                               "chunks", (json_int_t) res.chunks_total,
-                               "referenced", (json_int_t) res.chunks_referenced,
-                               "removed", (json_int_t) res.chunks_removed,
-                               "bytes_removed", (json_int_t) res.bytes_removed,
-                               "kept_recent", (json_int_t) res.chunks_kept_recent,
-                               "incomplete_points_removed", (json_int_t) res.dirs_removed,
-                               "temp_files_removed", (json_int_t) res.temps_removed,
-                               "trash_restored", (json_int_t) res.trash_restored));
+    cli_json_print (repo_gc_result_json (&res, dry));
   else
     printf ("%s %" PRIu64 " of %" PRIu64 " chunks (%s); %" PRIu64
             " in use, %" PRIu64 " unused but too recent to remove; %" PRIu64

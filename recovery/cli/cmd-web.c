@@ -8,18 +8,24 @@
 
 static const char web_usage[] =
   "usage: bootback web [--listen ADDR:PORT] [--cert FILE --key FILE]\n"
+  "                    [--max-jobs N]\n"
   "       bootback web token add NAME\n"
   "       bootback web token list [--json]\n"
   "       bootback web token revoke NAME\n"
   "\n"
-  "Serve the read-only REST API (/api/v1/...) and Prometheus metrics\n"
-  "(/metrics) of this appliance's catalog and default repository.  Every\n"
-  "request needs an API token (Authorization: Bearer TOKEN).\n"
+  "Serve the REST API (/api/v1/...) and Prometheus metrics (/metrics) of\n"
+  "this appliance's catalog and default repository.  Actions (backup,\n"
+  "verify, instant, stop, migrate, lab-up, lab-down, prune, gc) are jobs:\n"
+  "POST /api/v1/jobs starts one in a process of its own, GET\n"
+  "/api/v1/jobs/ID shows its progress and result.  Every request needs an\n"
+  "API token (Authorization: Bearer TOKEN).\n"
   "\n"
   "  --listen ADDR:PORT  address to listen on (default " WEB_DEFAULT_LISTEN ");\n"
   "                      plain HTTP only on a loopback address\n"
   "  --cert FILE         PEM certificate (chain): serve HTTPS\n"
   "  --key FILE          its PEM private key\n"
+  "  --max-jobs N        jobs running at once (default 4, at most 64);\n"
+  "                      more are refused (429)\n"
   "\n"
   "token add NAME prints a new token once (the catalog keeps only its\n"
   "SHA-256); token list shows names, when made and last used (--json as\n"
@@ -119,14 +125,16 @@ web_repo (struct cli *c, struct web_opts *o)
 int
 cmd_web (struct cli *c, int argc, char **argv)
 {
-  enum { OPT_LISTEN = 256, OPT_CERT, OPT_KEY };
+  enum { OPT_LISTEN = 256, OPT_CERT, OPT_KEY, OPT_MAX_JOBS };
   static const struct option lo[] = {
     { "listen", required_argument, NULL, OPT_LISTEN },
     { "cert", required_argument, NULL, OPT_CERT },
     { "key", required_argument, NULL, OPT_KEY },
+    { "max-jobs", required_argument, NULL, OPT_MAX_JOBS },
     { "help", no_argument, NULL, 'h' }, { NULL }
   };
   struct web_opts o = { .listen = WEB_DEFAULT_LISTEN, .home = c->home, .repo = "" };
+  struct catalog *cat;
   int opt;
 
   if (argc >= 2 && strcmp (argv[1], "token") == 0)
@@ -136,6 +144,13 @@ cmd_web (struct cli *c, int argc, char **argv)
     case OPT_LISTEN: o.listen = optarg; break;
     case OPT_CERT: o.cert = optarg; break;
     case OPT_KEY: o.key = optarg; break;
+    case OPT_MAX_JOBS:
+      o.max_jobs = cli_int_arg ("--max-jobs", optarg);
+      if (o.max_jobs < 1 || o.max_jobs > WEB_MAX_JOBS_MAX) {
+        cli_error ("--max-jobs %s: not from 1 to %d", optarg, WEB_MAX_JOBS_MAX);
+        return 1;
+      }
+      break;
     case 'h': cli_usage (web_usage);
     default: cli_bad_usage (web_usage);
     }
@@ -143,7 +158,9 @@ cmd_web (struct cli *c, int argc, char **argv)
     cli_bad_usage (web_usage);
   if (cli_catalog (c) == -1 || web_repo (c, &o) == -1)
     return 1;
-  if (web_serve (c->cat, &o) == -1) {
+  cat = c->cat;                 /* web_serve takes it */
+  c->cat = NULL;
+  if (web_serve (cat, &o) == -1) {
     cli_perror ();
     return 1;
   }

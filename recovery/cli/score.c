@@ -21,20 +21,6 @@
 #define HOOK_ARGS_MAX 32
 #define HOOK_TIMEOUT 60
 
-/* The point of vm just before id ("" if none). */
-static void
-previous_point (struct cli *c, const struct repo_manifest *m,
-                char prev[TIMESTAMP_LEN + 1])
-{
-  CLEANUP_STRV char **ids = repo_list_points (c->repo, m->vm);
-  size_t i;
-
-  prev[0] = '\0';
-  for (i = 0; ids && ids[i]; i++)
-    if (strcmp (ids[i], m->id) < 0)
-      snprintf (prev, TIMESTAMP_LEN + 1, "%s", ids[i]);
-}
-
 /* HOOK_TIMEOUT; a test may shorten it (BOOTBACK_TEST_HOOK_TIMEOUT). */
 static int
 hook_timeout (void)
@@ -83,20 +69,14 @@ run_hook (struct cli *c, const struct repo_manifest *m,
 static int
 score_one (struct cli *c, const struct repo_manifest *m, bool alert)
 {
-  struct score_stats st, hist[SCORE_HISTORY];
+  struct score_stats st;
   struct score_verdict v;
-  char prev[TIMESTAMP_LEN + 1];
-  size_t n;
 
-  previous_point (c, m, prev);
-  if (score_stats_compute (c->repo, m, prev, &st) == -1 ||
-      catalog_score_history (c->cat, c->repo_id, m->vm, m->time, hist,
-                             SCORE_HISTORY, &n) == -1) {
+  if (catalog_score_point (c->cat, c->repo, c->repo_id, m, &st, &v) == -1) {
     cli_error ("warning: no ransomware score for %s@%s: %s", m->vm, m->id,
                error_msg ());
     return -1;
   }
-  score_judge (hist, n, &st, &v);
   if (catalog_score_put (c->cat, c->repo_id, m, &st, &v) == -1)
     cli_error ("warning: the ransomware score of %s@%s is not recorded: %s",
                m->vm, m->id, error_msg ());

@@ -364,6 +364,42 @@ int instant_migrate (struct catalog *cat, int64_t id,
                      const struct instant_migrate_opts *o,
                      struct instant_migrate_result *res);
 
+/* ---- prune (prune.c) ------------------------------------------------------ */
+
+/* What became of one point. */
+struct instant_prune_item {
+  const char *vm, *id;
+  bool removed;             /* removed (dry_run: would be) */
+  const char *reason;       /* the rule that keeps it, or the holder; NULL */
+  const char *held_by;      /* who holds it, or NULL */
+};
+struct instant_prune {
+  const char *home;         /* the catalog's state directory */
+  int64_t repo_id;          /* r's id in the catalog */
+  const char *vm;           /* NULL: every VM */
+  struct repo_keep keep;    /* the rules; at least one */
+  bool dry_run;
+  /* Each point, newest first per VM; -1 stops with that. */
+  int (*decided) (void *opaque, const struct instant_prune_item *it);
+  void *decided_opaque;
+  /* A stale hold removed ("removed the stale hold of VM@ID by OWNER"). */
+  void (*note) (void *opaque, const char *line);
+  void *opaque;
+  size_t removed, kept;     /* out */
+};
+/* Remove the points of r no rule of o keeps, unless protected or held by
+ * a live hold (stale ones are removed first).  Only manifests and
+ * indexes go (gc frees chunks).  -1 with the error set. */
+int instant_prune (struct catalog *cat, struct repo *r, struct instant_prune *o);
+
+/* ---- the environment (env.c) --------------------------------------------- */
+
+/* o's host settings from BOOTBACK_DOMAIN_TYPE and BOOTBACK_OVERLAY_MIN_FREE. */
+void instant_opts_env (struct instant_opts *o);
+/* o's copy settings from BOOTBACK_MIGRATE_MODE, _GRANULARITY, _BUF_SIZE
+ * and _BANDWIDTH. */
+void instant_migrate_opts_env (struct instant_migrate_opts *o);
+
 /* ---- the supervisor (supervise.c) ---------------------------------------- */
 
 /* The body of the hidden `bootback supervise ID` command: become the

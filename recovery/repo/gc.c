@@ -38,6 +38,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <jansson.h>
 #include <signal.h>
 
 #include "recovery/repo/digest-set.h"
@@ -310,4 +311,19 @@ repo_gc (struct repo *r, bool dry_run, struct repo_gc_result *res)
     ERROR_RESTORE (saved);
   }
   return ret;
+}
+
+json_t *
+repo_gc_result_json (const struct repo_gc_result *res, bool dry_run)
+{
+  return json_pack ("{s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+                    "dry_run", dry_run,
+                    "chunks", (json_int_t) res->chunks_total,
+                    "referenced", (json_int_t) res->chunks_referenced,
+                    "removed", (json_int_t) res->chunks_removed,
+                    "bytes_removed", (json_int_t) res->bytes_removed,
+                    "kept_recent", (json_int_t) res->chunks_kept_recent,
+                    "incomplete_points_removed", (json_int_t) res->dirs_removed,
+                    "temp_files_removed", (json_int_t) res->temps_removed,
+                    "trash_restored", (json_int_t) res->trash_restored);
 }

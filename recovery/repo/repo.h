@@ -444,5 +444,8 @@ struct repo_gc_result {
  * oldest running writer, whichever is earlier, less a safety margin.
  * dry_run: count only.  Only one GC at a time (locks/gc). */
 int repo_gc (struct repo *r, bool dry_run, struct repo_gc_result *res);
+/* What `gc --json` prints and a web gc job's result are. */
+struct json_t *repo_gc_result_json (const struct repo_gc_result *res,
+                                    bool dry_run);
 
 #endif /* BOOTBACK_REPO_H */

@@ -3,7 +3,8 @@
  * Progress line for long operations: "label  1.2 GiB / 2.0 GiB  60%
  * 512.0 MiB/s  ETA 0:02", redrawn in place on stderr at most five times a
  * second, and only when stderr is a terminal (or BOOTBACK_PROGRESS=1 for
- * tests).  Quiet otherwise, so logs and pipes stay clean.
+ * tests).  Quiet otherwise, so logs and pipes stay clean.  A sink
+ * (progress_set_sink: a web job's progress) gets the same updates.
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -19,6 +20,16 @@ struct progress {
   bool drawn;
   pthread_mutex_t lock;
 };
+
+static progress_sink_fn sink;
+static void *sink_opaque;
+
+void
+progress_set_sink (progress_sink_fn fn, void *opaque)
+{
+  sink = fn;
+  sink_opaque = opaque;
+}
 
 struct progress *
 progress_new (const char *label, uint64_t total)
@@ -62,7 +73,7 @@ progress_add (struct progress *p, uint64_t bytes)
   if (!p)
     return;
   atomic_fetch_add (&p->done, bytes);
-  if (!p->enabled)
+  if (!p->enabled && !sink)
     return;
   now = now_monotonic ();
   if (now - p->last < 0.2)
@@ -71,7 +82,10 @@ progress_add (struct progress *p, uint64_t bytes)
     return;
   if (now - p->last >= 0.2) {
     p->last = now;
-    draw (p, now);
+    if (p->enabled)
+      draw (p, now);
+    if (sink)
+      sink (sink_opaque, p->label, atomic_load (&p->done), p->total);
   }
   pthread_mutex_unlock (&p->lock);
 }
@@ -81,6 +95,8 @@ progress_free (struct progress *p)
 {
   if (!p)
     return;
+  if (sink)
+    sink (sink_opaque, p->label, atomic_load (&p->done), p->total);
   if (p->drawn) {
     fputs ("\r\033[K", stderr);
     fflush (stderr);

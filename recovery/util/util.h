@@ -223,6 +223,13 @@ struct progress *progress_new (const char *label, uint64_t total);
 void progress_add (struct progress *p, uint64_t bytes);
 /* Clear the line (leaves nothing on a terminal) and free. NULL is ok. */
 void progress_free (struct progress *p);
+/* Also hand every progress of this process to fn (label, bytes done,
+ * total), at most 5 times a second per progress and once more when it is
+ * freed, whether or not stderr is a terminal; from the thread that adds
+ * (fn must be thread-safe).  NULL: no more.  A web job sets it. */
+typedef void (*progress_sink_fn) (void *opaque, const char *label,
+                                  uint64_t done, uint64_t total);
+void progress_set_sink (progress_sink_fn fn, void *opaque);
 
 /* ---- worker threads (workers.c) -------------------------------------- */
 
