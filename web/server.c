@@ -11,13 +11,26 @@
  *     request line or headers over the memory limit (a fixed text).
  *  3. Every request is authenticated before anything else is looked at:
  *     without "Authorization: Bearer TOKEN" of a token the catalog holds
- *     now, it is 401, whatever the path or method.
+ *     now, or the cookie of a live session (session.c) whose token still
+ *     exists, it is 401, whatever the path or method (GET / is a 303 to
+ *     /login instead).  The one exception: GET or HEAD of the files built
+ *     into the program that hold no data (/login, /static/...), the same
+ *     for everyone.  POST /login opens a session only for a bearer token.
  *  4. No request body is read: one with a body is 413, a method other
- *     than GET or HEAD is 405.  Headers and the request line are capped
+ *     than GET or HEAD is 405 (but POST /login and POST /logout, without
+ *     a body).  Headers and the request line are capped
  *     by the per-connection memory limit (WEB_MEMORY_LIMIT), connections
  *     by WEB_MAX_CONNECTIONS and WEB_MAX_PER_IP, silence by WEB_TIMEOUT.
  *  5. The request log has the method, path, status and the token's name;
- *     never the Authorization header or the query string.
+ *     never the Authorization header, the cookie, the CSRF token or the
+ *     query string.
+ *  6. CSRF: a request the session cookie authenticates, other than GET or
+ *     HEAD, is 403 unless its X-CSRF-Token header is the session's (the
+ *     cookie is also SameSite=Strict).  A bearer token needs none: no
+ *     browser sends it by itself.
+ *  7. The page's answers get a Content-Security-Policy that allows only
+ *     this origin's script, style, images and fetches (CSP_PAGE: no inline
+ *     script, no eval); lab reports are sandboxed (page.c).
  *
  * One thread (libmicrohttpd's internal polling thread) answers every
  * request; the calling thread waits for SIGINT or SIGTERM.
@@ -28,30 +41,64 @@
 #include <pthread.h>
 #include <signal.h>
 #include <microhttpd.h>
+#include <openssl/crypto.h>
 
 #include "web/web.h"
 
 #define PEM_MAX (1024 * 1024)
 
+#define CSP_API "default-src 'none'; frame-ancestors 'none'"
+#define CSP_PAGE "default-src 'none'; script-src 'self'; style-src 'self'; " \
+  "img-src 'self'; connect-src 'self'; form-action 'self'; base-uri 'none'; " \
+  "frame-ancestors 'none'"
+
 struct server {
   struct catalog *cat;
   const struct web_opts *o;
   bool tls;
+  struct web_sessions *sessions;
+};
+
+/* Who sent a request: a token's name, and its session if by cookie. */
+struct who {
+  char name[WEB_TOKEN_NAME_MAX + 1];
+  struct web_session *session;   /* NULL: by bearer token */
 };
 
 /* Invariant 2. */
 static void
-security_headers (struct MHD_Response *r, bool tls, const char *type)
+security_headers (struct MHD_Response *r, bool tls, const char *type,
+                  const char *csp)
 {
   MHD_add_response_header (r, "Content-Type", type);
-  MHD_add_response_header (r, "Content-Security-Policy",
-                           "default-src 'none'; frame-ancestors 'none'");
+  MHD_add_response_header (r, "Content-Security-Policy", csp ? csp : CSP_API);
   MHD_add_response_header (r, "X-Content-Type-Options", "nosniff");
   MHD_add_response_header (r, "Referrer-Policy", "no-referrer");
   MHD_add_response_header (r, "Cache-Control", "no-store");
   MHD_add_response_header (r, "X-Frame-Options", "DENY");
   if (tls)
     MHD_add_response_header (r, "Strict-Transport-Security", "max-age=31536000");
+}
+
+/* Queue r with status and the security headers (csp NULL: the API's);
+ * log the request. */
+static enum MHD_Result
+reply_response (struct server *s, struct MHD_Connection *conn, const char *method,
+                const char *url, const char *who, int status,
+                struct MHD_Response *r, const char *type, const char *csp)
+{
+  enum MHD_Result ret;
+
+  security_headers (r, s->tls, type, csp);
+  if (status == 401)
+    MHD_add_response_header (r, "WWW-Authenticate", "Bearer realm=\"bootback\"");
+  if (status == 405)
+    MHD_add_response_header (r, "Allow", "GET, HEAD");
+  ret = MHD_queue_response (conn, status, r);
+  MHD_destroy_response (r);
+  fprintf (stderr, "bootback web: %s %s %d%s%s\n", method, url, status,
+           who ? " token=" : "", who ? who : "");
+  return ret;
 }
 
 /* Queue body (malloc'd, taken) with status; log the request. */
@@ -62,18 +109,8 @@ reply (struct server *s, struct MHD_Connection *conn, const char *method,
 {
   struct MHD_Response *r =
     MHD_create_response_from_buffer (strlen (body), body, MHD_RESPMEM_MUST_FREE);
-  enum MHD_Result ret;
 
-  security_headers (r, s->tls, type);
-  if (status == 401)
-    MHD_add_response_header (r, "WWW-Authenticate", "Bearer realm=\"bootback\"");
-  if (status == 405)
-    MHD_add_response_header (r, "Allow", "GET, HEAD");
-  ret = MHD_queue_response (conn, status, r);
-  MHD_destroy_response (r);
-  fprintf (stderr, "bootback web: %s %s %d%s%s\n", method, url, status,
-           who ? " token=" : "", who ? who : "");
-  return ret;
+  return reply_response (s, conn, method, url, who, status, r, type, NULL);
 }
 
 static enum MHD_Result
@@ -89,22 +126,74 @@ reply_json (struct server *s, struct MHD_Connection *conn, const char *method,
                 "application/json; charset=utf-8");
 }
 
-/* Invariant 3: 1 and the token's name, 0 refused, -1 catalog error. */
+/* The session of the request's cookie (invariant 3), or NULL; 0 or
+ * -1 on error. */
 static int
-authenticate (struct server *s, struct MHD_Connection *conn,
-              char name[WEB_TOKEN_NAME_MAX + 1])
+session_of (struct server *s, struct MHD_Connection *conn, struct who *w)
+{
+  const char *c = MHD_lookup_connection_value (conn, MHD_COOKIE_KIND,
+                                               WEB_SESSION_COOKIE);
+  struct web_session *ws = web_session_find (s->sessions, c);
+  int live;
+
+  if (!ws)
+    return 0;
+  if ((live = web_session_token_live (s->cat, ws)) != 1) {
+    if (live == 0)
+      web_session_end (ws);     /* its token was revoked */
+    return live;
+  }
+  snprintf (w->name, sizeof w->name, "%s", web_session_who (ws));
+  w->session = ws;
+  return 1;
+}
+
+/* Invariant 3: 1 and who sent it, 0 refused, -1 catalog error.  A bearer
+ * token, else a session cookie. */
+static int
+authenticate (struct server *s, struct MHD_Connection *conn, struct who *w)
 {
   const char *h = MHD_lookup_connection_value (conn, MHD_HEADER_KIND,
                                                MHD_HTTP_HEADER_AUTHORIZATION);
 
-  if (!h || strncasecmp (h, "Bearer ", 7) != 0)
+  w->session = NULL;
+  if (!h)
+    return session_of (s, conn, w);
+  if (strncasecmp (h, "Bearer ", 7) != 0)
     return 0;
   h += 7;
   while (*h == ' ')
     h++;
   if (strlen (h) != WEB_TOKEN_LEN)
     return 0;
-  return web_token_check (s->cat, h, name);
+  return web_token_check (s->cat, h, w->name);
+}
+
+/* A file built into the program (invariant 7's policy). */
+static enum MHD_Result
+reply_file (struct server *s, struct MHD_Connection *conn, const char *method,
+            const char *url, const char *who, const struct web_file *f)
+{
+  struct MHD_Response *r =
+    MHD_create_response_from_buffer (f->len, (void *) f->data, MHD_RESPMEM_PERSISTENT);
+
+  return reply_response (s, conn, method, url, who, 200, r, f->type, CSP_PAGE);
+}
+
+/* GET /session: who is logged in, the CSRF token, until when. */
+static enum MHD_Result
+reply_session (struct server *s, struct MHD_Connection *conn, const char *method,
+               const char *url, const struct who *w)
+{
+  char until[ISO_TIME_LEN + 1];
+
+  if (!w->session)
+    return reply_json (s, conn, method, url, w->name, 200,
+                       json_pack ("{s:s, s:n}", "user", w->name, "csrf"));
+  iso_time_format (web_session_expires (w->session), until);
+  return reply_json (s, conn, method, url, w->name, 200,
+                     json_pack ("{s:s, s:s, s:s}", "user", w->name, "csrf",
+                                web_session_csrf (w->session), "expires", until));
 }
 
 static const char *
@@ -127,6 +216,16 @@ route (struct server *s, struct MHD_Connection *conn, const char *method,
     return reply (s, conn, method, url, who, 200, text,
                   "text/plain; version=0.0.4; charset=utf-8");
   }
+  if (strcmp (url, "/") == 0)
+    return reply_file (s, conn, method, url, who, web_static_find (url));
+  if (strncmp (url, "/ui/", 4) == 0) {
+    struct web_blob b;
+    web_page_get (s->cat, s->o, url, query_arg, conn, &status, &b);
+    return reply_response (s, conn, method, url, who, status,
+                           MHD_create_response_from_buffer (b.len, b.data,
+                                                            MHD_RESPMEM_MUST_FREE),
+                           b.type, b.csp ? b.csp : CSP_PAGE);
+  }
   if (strncmp (url, "/api/v1/", 8) != 0)
     return reply_json (s, conn, method, url, who, 404,
                        web_error_json ("no such resource"));
@@ -134,8 +233,69 @@ route (struct server *s, struct MHD_Connection *conn, const char *method,
   return reply_json (s, conn, method, url, who, status, j);
 }
 
-/* Invariants 3 and 4, on the first call of each request (so that no body
- * is ever read). */
+/* GET / without a session: to the login page. */
+static enum MHD_Result
+redirect_login (struct server *s, struct MHD_Connection *conn, const char *method,
+                const char *url)
+{
+  struct MHD_Response *r =
+    MHD_create_response_from_buffer (0, (void *) "", MHD_RESPMEM_PERSISTENT);
+
+  MHD_add_response_header (r, MHD_HTTP_HEADER_LOCATION, "/login");
+  return reply_response (s, conn, method, url, NULL, 303, r,
+                         "text/plain; charset=utf-8", NULL);
+}
+
+/* The session cookie: set to id for max_age seconds, or cleared. */
+static void
+set_cookie (struct server *s, struct MHD_Response *r, const char *id, int max_age)
+{
+  CLEANUP_FREE char *c = xasprintf ("%s=%s; Path=/; Max-Age=%d; HttpOnly; "
+                                    "SameSite=Strict%s", WEB_SESSION_COOKIE, id,
+                                    max_age, s->tls ? "; Secure" : "");
+
+  MHD_add_response_header (r, MHD_HTTP_HEADER_SET_COOKIE, c);
+}
+
+/* POST /login (bearer token only: invariant 3) and POST /logout. */
+static enum MHD_Result
+login_logout (struct server *s, struct MHD_Connection *conn, const char *method,
+              const char *url, struct who *w)
+{
+  char id[WEB_SECRET_LEN + 1] = "";
+  struct MHD_Response *r;
+  bool in = strcmp (url, "/login") == 0;
+  int status = in ? 200 : 204;
+  char *body = xstrdup ("");
+
+  if (in && w->session)
+    return free (body), reply_json (s, conn, method, url, w->name, 400,
+                                    web_error_json ("log in with an API token "
+                                                    "(Authorization: Bearer TOKEN)"));
+  if (in && web_session_new (s->sessions, w->name, id) == -1)
+    return free (body), reply_json (s, conn, method, url, w->name, 500,
+                                    web_error_json ("%s", error_msg ()));
+  if (!in && w->session)
+    web_session_end (w->session);
+  if (in) {
+    free (body);
+    body = xasprintf ("{\"user\": \"%s\"}", w->name);   /* a valid token name */
+  }
+  r = MHD_create_response_from_buffer (strlen (body), body, MHD_RESPMEM_MUST_FREE);
+  set_cookie (s, r, id, in ? WEB_SESSION_LIFE : 0);
+  OPENSSL_cleanse (id, sizeof id);
+  return reply_response (s, conn, method, url, w->name, status, r,
+                         "application/json; charset=utf-8", NULL);
+}
+
+static bool
+is_read (const char *method)
+{
+  return strcmp (method, "GET") == 0 || strcmp (method, "HEAD") == 0;
+}
+
+/* Invariants 3, 4 and 6, on the first call of each request (so that no
+ * body is ever read). */
 static enum MHD_Result
 answer (void *cls, struct MHD_Connection *conn, const char *url,
         const char *method, const char *version, const char *upload_data,
@@ -146,19 +306,36 @@ answer (void *cls, struct MHD_Connection *conn, const char *url,
                                                  MHD_HTTP_HEADER_CONTENT_LENGTH);
   const char *te = MHD_lookup_connection_value (conn, MHD_HEADER_KIND,
                                                 MHD_HTTP_HEADER_TRANSFER_ENCODING);
-  char name[WEB_TOKEN_NAME_MAX + 1];
+  const struct web_file *f = web_static_find (url);
+  struct who w;
+  char *name = w.name;
   int auth;
 
   if (*con_cls)                  /* a body arrived after the answer */
     return MHD_NO;
   *con_cls = s;
-  if ((auth = authenticate (s, conn, name)) == -1)
+  if (f && strcmp (url, "/") != 0 && is_read (method))
+    return reply_file (s, conn, method, url, NULL, f);
+  if ((auth = authenticate (s, conn, &w)) == -1)
     return reply_json (s, conn, method, url, NULL, 500,
                        web_error_json ("%s", error_msg ()));
+  if (auth == 0 && strcmp (url, "/") == 0 && is_read (method))
+    return redirect_login (s, conn, method, url);
   if (auth == 0)
     return reply_json (s, conn, method, url, NULL, 401,
                        web_error_json ("a valid API token is needed "
                                        "(Authorization: Bearer TOKEN)"));
+  if (w.session && !is_read (method) &&
+      !web_session_csrf_ok (w.session, MHD_lookup_connection_value (conn,
+                                         MHD_HEADER_KIND, "X-CSRF-Token")))
+    return reply_json (s, conn, method, url, name, 403,
+                       web_error_json ("the X-CSRF-Token header of this "
+                                       "session is needed"));
+  if (strcmp (url, "/session") == 0 && is_read (method))
+    return reply_session (s, conn, method, url, &w);
+  if ((strcmp (url, "/login") == 0 || strcmp (url, "/logout") == 0) &&
+      strcmp (method, "POST") == 0 && !(len && strcmp (len, "0") != 0) && !te)
+    return login_logout (s, conn, method, url, &w);
   if (strcmp (method, "GET") != 0 && strcmp (method, "HEAD") != 0)
     return reply_json (s, conn, method, url, name, 405,
                        web_error_json ("method %s not allowed: the API is read-only",
@@ -303,7 +480,9 @@ web_serve (struct catalog *cat, const struct web_opts *o)
                 !(key = read_pem ("--key", o->key))))
     return -1;
   block_signals (&set);
+  s.sessions = web_sessions_new ();
   if (!(d = start (&s, &sa, cert, key))) {
+    web_sessions_free (s.sessions);
     error_setx ("cannot listen on %s (address in use, or a bad certificate "
                 "or key)", o->listen);
     return -1;
@@ -316,5 +495,6 @@ web_serve (struct catalog *cat, const struct web_opts *o)
   sigwait (&set, &sig);
   fprintf (stderr, "bootback web: stopping (signal %d)\n", sig);
   MHD_stop_daemon (d);
+  web_sessions_free (s.sessions);
   return 0;
 }
