@@ -334,8 +334,11 @@ answer (void *cls, struct MHD_Connection *conn, const char *url,
   if (strcmp (url, "/session") == 0 && is_read (method))
     return reply_session (s, conn, method, url, &w);
   if ((strcmp (url, "/login") == 0 || strcmp (url, "/logout") == 0) &&
-      strcmp (method, "POST") == 0 && !(len && strcmp (len, "0") != 0) && !te)
-    return login_logout (s, conn, method, url, &w);
+      strcmp (method, "POST") == 0)
+    return (len && strcmp (len, "0") != 0) || te
+      ? reply_json (s, conn, method, url, name, 413,
+                    web_error_json ("a request body is not accepted"))
+      : login_logout (s, conn, method, url, &w);
   if (strcmp (method, "GET") != 0 && strcmp (method, "HEAD") != 0)
     return reply_json (s, conn, method, url, name, 405,
                        web_error_json ("method %s not allowed: the API is read-only",

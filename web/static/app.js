@@ -51,10 +51,11 @@
     for (; n >= 1024 && i < u.length - 1; i++) n /= 1024;
     return (i ? n.toFixed(1) : n) + ' ' + u[i];
   }
-  const when = (iso) => iso ? iso.replace('T', ' ').replace(/:\d\dZ$/, 'Z') : '';
+  const when = (iso) => iso ? iso.replace('T', ' ').replace(/:\d\d(\.\d+)?Z$/, 'Z') : '';
   const secs = (s) => s == null ? '-' : Number(s).toFixed(1);
+  const VERDICT = { pass: 'passed', fail: 'failed' };   // lab_vms' words
   const badge = (status) => el('span', { class: 'badge ' + (/^pass/.test(status) ? 'ok' : 'bad') },
-                               /^pass/.test(status) ? 'passed' : status);
+                               VERDICT[status] || status);
   function lease (expires) {
     if (!expires) return 'none';
     const left = expires - Date.now() / 1000;
@@ -114,7 +115,8 @@
     pv.replaceChildren(el('option', { value: '' }, 'every VM'),
                        ...o.vms.map((v) => el('option', { value: v.vm }, v.vm)));
     usageChart(o.usage);
-    const first = o.vms.find((v) => v.verification);
+    // a VM whose last run the catalog found (a lab VM with a valid name)
+    const first = o.vms.find((v) => v.verification && v.verification.run);
     if (first || labvms.length) await selectVm(first ? first.verification.labvm : labvms[0]);
   }
 
@@ -130,29 +132,41 @@
   function usageChart (u) {
     $('usage-empty').textContent = u.length ? '' : 'no restore points yet';
     if (!u.length) return;
-    const gib = (i) => u.map((s) => s[i] / 2 ** 30);
+    const big = u[u.length - 1][1] >= 2 ** 30, unit = big ? 'GiB' : 'MiB';
+    const scaled = (i) => u.map((s) => s[i] / 2 ** (big ? 30 : 20));
     chart('usage-chart', {
-      series: [{}, { label: 'logical GiB', stroke: '#4c78a8', width: 2 },
-               { label: 'stored GiB', stroke: '#f58518', width: 2, fill: 'rgba(245,133,24,0.1)' },
+      series: [{}, { label: 'logical ' + unit, stroke: '#4c78a8', width: 2 },
+               { label: 'stored ' + unit, stroke: '#f58518', width: 2, fill: 'rgba(245,133,24,0.1)' },
                { label: 'dedup ratio', stroke: '#54a24b', width: 2, scale: 'x1' }],
-      axes: [{}, { label: 'GiB' }, { side: 1, scale: 'x1', label: 'dedup', grid: { show: false } }],
-    }, [u.map((s) => s[0]), gib(1), gib(2), u.map((s) => s[3])]);
+      axes: [{}, { label: unit }, { side: 1, scale: 'x1', label: 'dedup', grid: { show: false } }],
+    }, [u.map((s) => s[0]), scaled(1), scaled(2), u.map((s) => s[3])]);
   }
 
   async function selectVm (vm) {
     $('rto-vm').value = vm;
     $('runs-vm').textContent = vm;
-    const h = await api('/api/v1/history?' + q({ vm: vm }));
-    const runs = h.runs;
-    $('rto-empty').textContent = runs.length ? '' : 'no lab runs of ' + vm;
+    let runs;
+    $('rto-empty').textContent = '';
+    try {
+      runs = (await api('/api/v1/history?' + q({ vm: vm }))).runs;
+    } catch (e) {
+      runs = [];
+      $('rto-empty').textContent = e.message;
+    }
+    if (!runs.length && !$('rto-empty').textContent)
+      $('rto-empty').textContent = 'no lab runs of ' + vm;
     if (charts['rto-chart'] && !runs.length) { charts['rto-chart'].destroy(); delete charts['rto-chart']; }
+    const t = runs.map((r) => Date.parse(r.started) / 1000);
+    // one run: a day either side, not uPlot's years
+    const x = t.length === 1 ? { time: true, range: () => [t[0] - 86400, t[0] + 86400] } : { time: true };
     if (runs.length)
       chart('rto-chart', {
+        scales: { x },
         series: [{}, { label: 'boot s', stroke: '#4c78a8', width: 2, points: { show: true } },
                  { label: 'heartbeat s', stroke: '#f58518', width: 2, points: { show: true } },
                  { label: 'app ready s', stroke: '#e45756', width: 2, points: { show: true } }],
         axes: [{}, { label: 'seconds' }],
-      }, [runs.map((r) => Date.parse(r.started) / 1000), runs.map((r) => r.t_boot),
+      }, [t, runs.map((r) => r.t_boot),
           runs.map((r) => r.t_heartbeat), runs.map((r) => r.t_app_ready)]);
     const last = runs.slice(-50).reverse();
     rows('runs', last.length ? last.map((r) => el('tr', {},
@@ -181,6 +195,7 @@
     $('points-prev').disabled = $('points-first').disabled = j.offset === 0;
     $('points-next').disabled = $('points-last').disabled = j.next == null;
     document.body.dataset.pointsPage = String(j.offset);
+    document.body.dataset.pointsRenders = String(Number(document.body.dataset.pointsRenders || 0) + 1);
     document.body.dataset.pointsMs = String(Math.round(performance.now() - t0));
   }
 
@@ -259,12 +274,13 @@
   function wire () {
     $('logout').addEventListener('click', logout);
     $('rto-vm').addEventListener('change', (e) => selectVm(e.target.value).catch((x) => say(x.message)));
-    $('points-vm').addEventListener('change', (e) => { points.vm = e.target.value; loadPoints(0); });
-    $('points-first').addEventListener('click', () => loadPoints(0));
-    $('points-prev').addEventListener('click', () => loadPoints(Math.max(0, points.cursor - PAGE)));
-    $('points-next').addEventListener('click', () => loadPoints(points.cursor + PAGE));
+    const page = (cursor) => loadPoints(cursor).then(() => say(''), (e) => say(e.message));
+    $('points-vm').addEventListener('change', (e) => { points.vm = e.target.value; page(0); });
+    $('points-first').addEventListener('click', () => page(0));
+    $('points-prev').addEventListener('click', () => page(Math.max(0, points.cursor - PAGE)));
+    $('points-next').addEventListener('click', () => page(points.cursor + PAGE));
     $('points-last').addEventListener('click', () =>
-      loadPoints(Math.max(0, Math.floor((points.total - 1) / PAGE) * PAGE)));
+      page(Math.max(0, Math.floor((points.total - 1) / PAGE) * PAGE)));
   }
 
   async function main () {
