@@ -31,6 +31,14 @@ web/test-web: web/test-web.o $(WEB_A) $(VERIFY_A) $(LAB_A) $(INSTANT_A) $(CATALO
 	  $(INSTANT_LIBS) -lpthread
 TEST_BINS += web/test-web
 TESTS     += web/test-web
+# sessions, CSRF tokens, the built-in files
+web/test-session.o: ALL_CFLAGS += $(call pc_cflags,$(PC_WEB))
+web/test-session: web/test-session.o $(WEB_A) $(VERIFY_A) $(LAB_A) $(INSTANT_A) \
+                  $(CATALOG_A) $(REPO_A) $(VIRT_A) $(UTIL_A)
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDFLAGS) $(WEB_LIBS) $(VERIFY_LIBS) \
+	  $(INSTANT_LIBS) -lpthread
+TEST_BINS += web/test-session
+TESTS     += web/test-session
 
 # The service: installed by make install, like verify/'s units.
 WEB_UNITS := web/bootback-web.service

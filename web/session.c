@@ -36,10 +36,12 @@ struct web_session {
   char csrf[WEB_SECRET_LEN + 1];
   char who[WEB_TOKEN_NAME_MAX + 1];
   time_t created, used;
+  uint64_t seq;                      /* of its last use: the LRU order */
 };
 
 struct web_sessions {
   struct web_session s[WEB_SESSION_MAX];
+  uint64_t clock;
 };
 
 struct web_sessions *
@@ -91,7 +93,7 @@ web_session_new (struct web_sessions *t, const char *who,
       slot = s;
       break;
     }
-    if (s->used < slot->used)
+    if (s->seq < slot->seq)
       slot = s;
   }
   memset (slot, 0, sizeof *slot);
@@ -100,6 +102,7 @@ web_session_new (struct web_sessions *t, const char *who,
   web_token_hash (cookie, slot->id_hash);
   snprintf (slot->who, sizeof slot->who, "%s", who);
   slot->created = slot->used = now;
+  slot->seq = ++t->clock;
   return 0;
 }
 
@@ -125,6 +128,7 @@ web_session_find (struct web_sessions *t, const char *cookie)
     return NULL;
   }
   found->used = now;
+  found->seq = ++t->clock;
   return found;
 }
 
