@@ -11,7 +11,8 @@
 # a screenshot thumbnail, charts, points, the session, the sandbox's lease
 # and a report link; guest text renders as text (no dialog, no element
 # made); Stop sends the CSRF token; a POST without it is 403; no CSP
-# violation; logout ends the session.  Then, with 10,000 more points, the
+# violation; logout ends the session; a revoked token ends its sessions;
+# over HTTPS the cookie is Secure.  Then, with 10,000 more points, the
 # page's load and page-flip times against the small catalog's (figures in
 # tests/tmp/web-ui/figures.txt).  Screenshots: tests/tmp/web-ui/, copied to
 # /work/notes/web-shots/ when that exists.
@@ -19,6 +20,7 @@ source "$top_srcdir/tests/functions.sh"
 requires curl
 requires sqlite3
 requires python3
+requires openssl
 requires node
 [ -x "${CHROMIUM:-/usr/bin/chromium}" ] || skip "chromium is not installed"
 [ -d "$top_srcdir/tests/browser/node_modules/puppeteer-core" ] ||
@@ -113,6 +115,26 @@ sqlite3 "$BOOTBACK_HOME/catalog.db" "UPDATE lab_runs SET report_dir = '$reports/
 code=$(curl -s -o /dev/null -w '%{http_code}' "${auth[@]}" "$url/ui/shot?vm=db&run=r2")
 [ "$code" = 404 ] || fail "a screenshot that is a symbolic link: $code"
 sqlite3 "$BOOTBACK_HOME/catalog.db" "DELETE FROM lab_vms WHERE run_id = 2 AND vm = 'db'"
+# the overview: VMs with their last point and verdict, usage over time
+curl -s -o "$tmp/overview.json" "${auth[@]}" "$url/ui/overview"
+python3 - "$tmp/overview.json" <<'PY' || fail "/ui/overview (above)"
+import json, sys
+o = json.load(open(sys.argv[1]))
+vms = {v["vm"]: v for v in o["vms"]}
+assert vms["web"]["points"] == 2 and vms["web"]["last_point"]["id"] == "20261102T010000Z", vms["web"]
+w = vms["web"]["verification"]
+assert w["status"] == "fail" and w["run"] == "r2" and w["screenshot"] and w["report"], w
+assert w["message"] == "<img src=x onerror=alert(3)>", w
+d = vms["db"]["verification"]
+assert d["status"] == "pass" and d["run"] == "r3" and d["report"] and d["screenshot"], d
+evil = vms["<script>alert(1)</script><img src=x onerror=alert(2)>"]
+assert evil["points"] == 0 and evil["verification"]["run"] is None, evil
+u = o["usage"]
+assert len(u) == 4 and [s[0] for s in u] == sorted(s[0] for s in u), u
+assert u[-1][1] == 3000000 + 2000000 + 2000000 + 3000000, u
+assert u[-1][3] == u[-1][1] / u[-1][2], u
+PY
+
 # login: only a bearer token, no body; logout without the CSRF header is 403
 code=$(curl -s -o /dev/null -w '%{http_code}' -X POST "$url/login")
 [ "$code" = 401 ] || fail "POST /login without a token: $code"
@@ -165,7 +187,8 @@ assert b["range"].endswith("of 10004"), b
 lines = ["dashboard in headless Chromium, 1366x768: 4 points vs 10,004 points",
          "%-22s %10s %10s %7s" % ("", "4 points", "10,004", "ratio")]
 for k in ("load_median_ms", "load_max_ms", "flip_median_ms", "flip_p95_ms", "last_page_ms"):
-    lines.append("%-22s %10d %10d %7.2f" % (k, s[k], b[k], b[k] / max(s[k], 1)))
+    ratio = "%.2f" % (b[k] / s[k]) if s[k] else "-"   # 4 points: no last page
+    lines.append("%-22s %10d %10d %7s" % (k, s[k], b[k], ratio))
 open(sys.argv[3], "w").write("\n".join(lines) + "\n")
 print("\n".join(lines))
 # The page stays fast: a page flip is one small request, whatever the total;
@@ -174,10 +197,26 @@ assert b["flip_median_ms"] <= 300, "page flip median %d ms > 300" % b["flip_medi
 assert b["load_median_ms"] <= 3000, "load median %d ms > 3000" % b["load_median_ms"]
 assert b["flip_median_ms"] <= 3 * max(s["flip_median_ms"], 50), "page flips 3x slower with 10,000 points"
 PY
+kill "$web_pid"
+wait "$web_pid" || fail "bootback web did not stop cleanly"
+
+# Over HTTPS the cookie is also Secure
+openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1 \
+    -addext subjectAltName=IP:127.0.0.1 -keyout "$tmp/key.pem" -out "$tmp/cert.pem" 2>/dev/null
+"$BOOTBACK" web --listen 127.0.0.1:0 --cert "$tmp/cert.pem" --key "$tmp/key.pem" 2>"$tmp/tls.log" &
+web_pid=$!
+cleanup_fn "kill $web_pid 2>/dev/null || true"
+for _ in $(seq 100); do grep -q "listening on" "$tmp/tls.log" && break; sleep 0.1; done
+port=$(sed -n 's/.*listening on https:\/\/127.0.0.1:\([0-9]*\)$/\1/p' "$tmp/tls.log")
+[ -n "$port" ] || fail "bootback web (HTTPS) did not start: $(cat "$tmp/tls.log")"
+curl -s -o /dev/null -D "$tmp/hdr" --cacert "$tmp/cert.pem" -X POST \
+     -H "Authorization: Bearer $token" "https://127.0.0.1:$port/login"
+grep -qi '^Set-Cookie: bootback_session=.*; HttpOnly; SameSite=Strict; Secure' "$tmp/hdr" ||
+    fail "the cookie over HTTPS: $(grep -i set-cookie "$tmp/hdr")"
 if [ -d /work/notes ]; then
     mkdir -p /work/notes/web-shots
     cp "$shots"/*.png "$shots/figures.txt" /work/notes/web-shots/
 fi
 kill "$web_pid"
-wait "$web_pid" || fail "bootback web did not stop cleanly"
+wait "$web_pid" || fail "bootback web (HTTPS) did not stop cleanly"
 echo "web ui ok"

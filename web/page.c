@@ -85,17 +85,41 @@ vm_of (json_t *vms, const char *vm)
   return v;
 }
 
+/* Points come oldest first per VM, VM by VM: one VM's count and last
+ * point are kept here until the next VM's first row. */
+struct last_points {
+  json_t *vms;
+  char vm[VM_NAME_MAX + 1], id[TIMESTAMP_LEN + 1];
+  int64_t time, n;
+};
+
+static void
+last_point_flush (struct last_points *l)
+{
+  char iso[ISO_TIME_LEN + 1];
+  json_t *v;
+
+  if (!l->n)
+    return;
+  v = vm_of (l->vms, l->vm);
+  iso_time_format (l->time, iso);
+  json_object_set_new (v, "points", json_integer (l->n));
+  json_object_set_new (v, "last_point", json_pack ("{s:s, s:s}", "id", l->id,
+                                                   "time", iso));
+  l->n = 0;
+}
+
 static int
 point_one (void *opaque, const char *vm, const char *id, int64_t time)
 {
-  json_t *v = vm_of (opaque, vm);
-  char iso[ISO_TIME_LEN + 1];
+  struct last_points *l = opaque;
 
-  iso_time_format (time, iso);
-  json_object_set_new (v, "points", json_integer (json_integer_value (
-                         json_object_get (v, "points")) + 1));
-  json_object_set_new (v, "last_point", json_pack ("{s:s, s:s}", "id", id,
-                                                   "time", iso));
+  if (l->n && strcmp (l->vm, vm) != 0)
+    last_point_flush (l);
+  snprintf (l->vm, sizeof l->vm, "%s", vm);
+  snprintf (l->id, sizeof l->id, "%s", id);
+  l->time = time;
+  l->n++;
   return 0;
 }
 
@@ -215,63 +239,47 @@ verification_files (struct catalog *cat, const struct web_opts *o, json_t *ver)
   return 0;
 }
 
-/* Usage over time: each point's time, logical and stored bytes. */
+/* Usage over time: [[time, logical, stored, dedup], ...], running sums
+ * over the points oldest first, at most USAGE_SAMPLES of them (the last
+ * always). */
 struct usage {
-  struct sample { int64_t t; double logical, stored; } *v;
-  size_t n, cap;
+  json_t *a;
+  size_t i, step;
+  double logical, stored;
+  int64_t t;
 };
 
+static void
+usage_sample (struct usage *u)
+{
+  json_array_append_new (u->a, json_pack ("[I, f, f, f]", (json_int_t) u->t,
+                                          u->logical, u->stored,
+                                          u->stored > 0 ? u->logical / u->stored : 0.0));
+}
+
 static int
-usage_one (void *opaque, const struct repo_manifest *m)
+usage_one (void *opaque, int64_t time, uint64_t logical, uint64_t stored)
 {
   struct usage *u = opaque;
-  struct sample s = { .t = m->time, .stored = m->stats.stored_bytes };
-  size_t i;
 
-  for (i = 0; i < m->ndisks; i++)
-    s.logical += m->disks[i].size;
-  if (u->n == u->cap) {
-    u->cap = u->cap ? 2 * u->cap : 256;
-    u->v = xrealloc (u->v, u->cap * sizeof *u->v);
-  }
-  u->v[u->n++] = s;
+  u->logical += logical, u->stored += stored, u->t = time;
+  if (u->i++ % u->step == 0)
+    usage_sample (u);
   return 0;
 }
 
-static int
-by_time (const void *a, const void *b)
-{
-  const struct sample *x = a, *y = b;
-
-  return x->t < y->t ? -1 : x->t > y->t;
-}
-
-/* [[time, logical, stored, dedup], ...]: running sums, at most
- * USAGE_SAMPLES of them (the last always). */
 static json_t *
-usage_json (struct catalog *cat, const struct web_opts *o)
+usage_json (struct catalog *cat, const struct web_opts *o, size_t npoints)
 {
-  struct usage u = { .v = NULL };
-  json_t *a = json_array ();
-  double logical = 0, stored = 0;
-  size_t i, step;
+  struct usage u = { .a = json_array (), .step = npoints / USAGE_SAMPLES + 1 };
 
-  if (o->repo_id && catalog_point_list (cat, o->repo_id, NULL, usage_one, &u) == -1) {
-    free (u.v);
-    json_decref (a);
+  if (o->repo_id && catalog_repo_usage_times (cat, o->repo_id, usage_one, &u) == -1) {
+    json_decref (u.a);
     return NULL;
   }
-  qsort (u.v, u.n, sizeof *u.v, by_time);
-  step = u.n / USAGE_SAMPLES + 1;
-  for (i = 0; i < u.n; i++) {
-    logical += u.v[i].logical, stored += u.v[i].stored;
-    if (i % step == 0 || i == u.n - 1)
-      json_array_append_new (a, json_pack ("[I, f, f, f]", (json_int_t) u.v[i].t,
-                                           logical, stored,
-                                           stored > 0 ? logical / stored : 0.0));
-  }
-  free (u.v);
-  return a;
+  if (u.i > 0 && (u.i - 1) % u.step != 0)
+    usage_sample (&u);             /* the last point */
+  return u.a;
 }
 
 static void
@@ -282,9 +290,17 @@ get_overview (struct catalog *cat, const struct web_opts *o, int *status,
   json_t *a, *usage, *v;
   const char *vm;
 
-  if ((o->repo_id && catalog_point_times (cat, o->repo_id, point_one, vms) == -1) ||
-      catalog_lab_vm_rows (cat, 0, verdict_one, vms) == -1 ||
-      !(usage = usage_json (cat, o)))
+  struct last_points l = { .vms = vms };
+  size_t npoints = 0;
+
+  if (o->repo_id && catalog_point_times (cat, o->repo_id, point_one, &l) == -1)
+    return blob_error (out, status, 500, error_msg ());
+  last_point_flush (&l);
+  if (catalog_lab_vm_rows (cat, 0, verdict_one, vms) == -1)
+    return blob_error (out, status, 500, error_msg ());
+  json_object_foreach (vms, vm, v)
+    npoints += json_integer_value (json_object_get (v, "points"));
+  if (!(usage = usage_json (cat, o, npoints)))
     return blob_error (out, status, 500, error_msg ());
   a = json_array ();
   json_object_foreach (vms, vm, v) {

@@ -162,6 +162,8 @@ async function runCheck () {
     await page.screenshot({ path: path.join(shots, 'dashboard-1920x1080-full.png'), fullPage: true });
     await checkCsrf(page);
     out.stop = await checkStop(page, s.csrf);
+    await page.$eval('#sessions', (e) => e.scrollIntoView());
+    out.shots.push(await shoot(page, 'dashboard-stop-1920x1080'));
     out.csp = await page.evaluate(() => window.__csp);
     check(out.csp.length === 0, 'CSP violations: ' + out.csp);
     await Promise.all([page.waitForNavigation(), page.click('#logout')]);
