@@ -13,9 +13,12 @@ LIBS_A  += $(WEB_A)
 PC_WEB  := libmicrohttpd jansson libcrypto
 WEB_LIBS = $(call pc_libs,$(PC_WEB))
 DEPS    += libmicrohttpd-dev libjansson-dev libssl-dev curl openssl python3 \
-           nodejs npm chromium
-# the browser tests' driver (tests/browser: puppeteer-core, pinned)
-DEPS_EXTRA += cd tests/browser && npm ci --no-audit --no-fund --loglevel=error;
+           nodejs chromium
+# the browser tests' driver (tests/browser: puppeteer-core, pinned).
+# Debian's npm only if there is no npm: NodeSource's nodejs has its own
+# and conflicts with Debian's.
+DEPS_EXTRA += (command -v npm >/dev/null || tests/install-deps npm) && \
+              (cd tests/browser && npm ci --no-audit --no-fund --loglevel=error) &&
 
 $(WEB_OBJ) web/test-web.o: ALL_CFLAGS += $(call pc_cflags,$(PC_WEB) $(PC_VERIFY) $(PC_LAB))
 $(WEB_A): $(WEB_OBJ)
