@@ -124,6 +124,44 @@ async function checkStop (page, csrf) {
   return cell;
 }
 
+// The jobs API (POST /api/v1/jobs, GET /api/v1/jobs/ID) answered here, as
+// its contract says: the page shows the state, the progress and the error
+// text (as text).
+async function checkJobProgress (page) {
+  const answers = [
+    { id: 7, action: 'migrate', state: 'running', progress: { done: 3, total: 10, phase: 'copying' } },
+    { id: 7, action: 'migrate', state: 'failed', progress: { done: 3, total: 10, phase: 'copying' },
+      error: 'no space left on <b>/srv</b>' },
+  ];
+  const posted = [];
+  await page.setRequestInterception(true);
+  const answer = (q) => {
+    if (!/\/api\/v1\/jobs/.test(q.url())) return q.continue();
+    if (q.method() === 'POST') {
+      posted.push(JSON.parse(q.postData()));
+      return q.respond({ status: 202, contentType: 'application/json',
+                         body: JSON.stringify({ id: 7, href: '/api/v1/jobs/7' }) });
+    }
+    q.respond({ status: 200, contentType: 'application/json',
+                body: JSON.stringify(answers.length > 1 ? answers.shift() : answers[0]) });
+  };
+  page.on('request', answer);
+  await page.type('#sessions td.actions input', '/srv/vm-disks');
+  await page.click('#sessions td.actions button:not(.danger)');
+  await page.waitForFunction(() => document.querySelector('#sessions td.job').dataset.state === 'running');
+  const running = await page.$eval('#sessions td.job', (c) => c.textContent);
+  check(running === 'migrate running copying 3/10', 'a running job shows ' + running);
+  await page.waitForFunction(() => document.querySelector('#sessions td.job').dataset.state === 'failed');
+  const failed = await page.$eval('#sessions td.job', (c) => [c.textContent, c.querySelectorAll('b').length]);
+  check(failed[0].includes('no space left on <b>/srv</b>') && failed[1] === 0,
+        'a failed job shows ' + failed);
+  check(posted.length === 1 && posted[0].action === 'migrate' && posted[0].session === 'rescue' &&
+        posted[0].to === '/srv/vm-disks', 'the migrate request: ' + JSON.stringify(posted));
+  page.off('request', answer);
+  await page.setRequestInterception(false);
+  return failed[0];
+}
+
 async function checkCsrf (page) {
   const body = JSON.stringify({ action: 'stop', session: 'rescue' });
   const h = { 'Content-Type': 'application/json' };
@@ -164,6 +202,8 @@ async function runCheck () {
     out.stop = await checkStop(page, s.csrf);
     await page.$eval('#sessions', (e) => e.scrollIntoView());
     out.shots.push(await shoot(page, 'dashboard-stop-1920x1080'));
+    out.job = await checkJobProgress(page);
+    out.shots.push(await shoot(page, 'dashboard-job-1920x1080'));
     out.csp = await page.evaluate(() => window.__csp);
     check(out.csp.length === 0, 'CSP violations: ' + out.csp);
     await Promise.all([page.waitForNavigation(), page.click('#logout')]);
