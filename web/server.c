@@ -265,26 +265,25 @@ login_logout (struct server *s, struct MHD_Connection *conn, const char *method,
   char id[WEB_SECRET_LEN + 1] = "";
   struct MHD_Response *r;
   bool in = strcmp (url, "/login") == 0;
-  int status = in ? 200 : 204;
-  char *body = xstrdup ("");
+  json_auto_t *j = in ? json_pack ("{s:s}", "user", w->name) : NULL;
+  char *body;
 
   if (in && w->session)
-    return free (body), reply_json (s, conn, method, url, w->name, 400,
-                                    web_error_json ("log in with an API token "
-                                                    "(Authorization: Bearer TOKEN)"));
+    return reply_json (s, conn, method, url, w->name, 400,
+                       web_error_json ("log in with an API token "
+                                       "(Authorization: Bearer TOKEN)"));
   if (in && web_session_new (s->sessions, w->name, id) == -1)
-    return free (body), reply_json (s, conn, method, url, w->name, 500,
-                                    web_error_json ("%s", error_msg ()));
+    return reply_json (s, conn, method, url, w->name, 500,
+                       web_error_json ("%s", error_msg ()));
   if (!in && w->session)
     web_session_end (w->session);
-  if (in) {
-    free (body);
-    body = xasprintf ("{\"user\": \"%s\"}", w->name);   /* a valid token name */
-  }
+  body = j ? json_dumps (j, JSON_COMPACT) : xstrdup ("");
+  if (!body)
+    abort ();
   r = MHD_create_response_from_buffer (strlen (body), body, MHD_RESPMEM_MUST_FREE);
   set_cookie (s, r, id, in ? WEB_SESSION_LIFE : 0);
   OPENSSL_cleanse (id, sizeof id);
-  return reply_response (s, conn, method, url, w->name, status, r,
+  return reply_response (s, conn, method, url, w->name, in ? 200 : 204, r,
                          "application/json; charset=utf-8", NULL);
 }
 
