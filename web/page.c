@@ -243,43 +243,55 @@ verification_files (struct catalog *cat, const struct web_opts *o, json_t *ver)
  * over the points oldest first, at most USAGE_SAMPLES of them (the last
  * always). */
 struct usage {
-  json_t *a;
-  size_t i, step;
-  double logical, stored;
-  int64_t t;
+  struct sample { int64_t t; double logical, stored; } *v;
+  size_t n, cap;
 };
-
-static void
-usage_sample (struct usage *u)
-{
-  json_array_append_new (u->a, json_pack ("[I, f, f, f]", (json_int_t) u->t,
-                                          u->logical, u->stored,
-                                          u->stored > 0 ? u->logical / u->stored : 0.0));
-}
 
 static int
 usage_one (void *opaque, int64_t time, uint64_t logical, uint64_t stored)
 {
   struct usage *u = opaque;
 
-  u->logical += logical, u->stored += stored, u->t = time;
-  if (u->i++ % u->step == 0)
-    usage_sample (u);
+  if (u->n == u->cap) {
+    u->cap = u->cap ? 2 * u->cap : 1024;
+    u->v = xrealloc (u->v, u->cap * sizeof *u->v);
+  }
+  u->v[u->n++] = (struct sample) { .t = time, .logical = logical, .stored = stored };
   return 0;
 }
 
-static json_t *
-usage_json (struct catalog *cat, const struct web_opts *o, size_t npoints)
+static int
+by_time (const void *a, const void *b)
 {
-  struct usage u = { .a = json_array (), .step = npoints / USAGE_SAMPLES + 1 };
+  const struct sample *x = a, *y = b;
+
+  return x->t < y->t ? -1 : x->t > y->t;
+}
+
+static json_t *
+usage_json (struct catalog *cat, const struct web_opts *o)
+{
+  struct usage u = { .v = NULL };
+  json_t *a = json_array ();
+  double logical = 0, stored = 0;
+  size_t i, step;
 
   if (o->repo_id && catalog_repo_usage_times (cat, o->repo_id, usage_one, &u) == -1) {
-    json_decref (u.a);
+    free (u.v);
+    json_decref (a);
     return NULL;
   }
-  if (u.i > 0 && (u.i - 1) % u.step != 0)
-    usage_sample (&u);             /* the last point */
-  return u.a;
+  qsort (u.v, u.n, sizeof *u.v, by_time);
+  step = u.n / USAGE_SAMPLES + 1;
+  for (i = 0; i < u.n; i++) {
+    logical += u.v[i].logical, stored += u.v[i].stored;
+    if (i % step == 0 || i == u.n - 1)
+      json_array_append_new (a, json_pack ("[I, f, f, f]", (json_int_t) u.v[i].t,
+                                           logical, stored,
+                                           stored > 0 ? logical / stored : 0.0));
+  }
+  free (u.v);
+  return a;
 }
 
 static void
@@ -291,16 +303,12 @@ get_overview (struct catalog *cat, const struct web_opts *o, int *status,
   const char *vm;
 
   struct last_points l = { .vms = vms };
-  size_t npoints = 0;
 
   if (o->repo_id && catalog_point_times (cat, o->repo_id, point_one, &l) == -1)
     return blob_error (out, status, 500, error_msg ());
   last_point_flush (&l);
-  if (catalog_lab_vm_rows (cat, 0, verdict_one, vms) == -1)
-    return blob_error (out, status, 500, error_msg ());
-  json_object_foreach (vms, vm, v)
-    npoints += json_integer_value (json_object_get (v, "points"));
-  if (!(usage = usage_json (cat, o, npoints)))
+  if (catalog_lab_vm_rows (cat, 0, verdict_one, vms) == -1 ||
+      !(usage = usage_json (cat, o)))
     return blob_error (out, status, 500, error_msg ());
   a = json_array ();
   json_object_foreach (vms, vm, v) {

@@ -816,7 +816,7 @@ catalog_repo_usage_times (struct catalog *c, int64_t repo_id,
 
   if (prepare (c, "SELECT p.time, (SELECT coalesce (sum (d.size), 0) FROM disks d"
                " WHERE d.point_id = p.id), coalesce (p.stored_bytes, 0)"
-               " FROM points p WHERE p.repo_id = ?1 ORDER BY p.time, p.id", &s) == -1)
+               " FROM points p WHERE p.repo_id = ?1", &s) == -1)
     return -1;
   sqlite3_bind_int64 (s, 1, repo_id);
   while ((rc = sqlite3_step (s)) == SQLITE_ROW)
