@@ -224,7 +224,7 @@ route (struct server *s, struct MHD_Connection *conn, const char *method,
     return reply_response (s, conn, method, url, who, status,
                            MHD_create_response_from_buffer (b.len, b.data,
                                                             MHD_RESPMEM_MUST_FREE),
-                           b.type, b.csp ? b.csp : CSP_PAGE);
+                           b.type, b.csp);
   }
   if (strncmp (url, "/api/v1/", 8) != 0)
     return reply_json (s, conn, method, url, who, 404,
