@@ -76,16 +76,16 @@
     const report = ver && ver.report && ver.run
       ? el('a', { href: fileUrl('report', ver.labvm, ver.run), target: '_blank', rel: 'noopener' }, 'report')
       : el('span', { class: 'muted' }, '-');
-    const tr = el('tr', { class: 'clickable', title: 'show its lab runs and RTO' },
+    const tr = el('tr', { class: 'clickable', title: 'show its lab runs and RTO', tabindex: 0 },
       el('td', { class: 'vm' }, v.vm),
       el('td', {}, v.last_point ? v.last_point.id : '-'),
       el('td', { class: 'num' }, v.points),
       el('td', {}, ver ? badge(ver.status) : el('span', { class: 'muted' }, 'never'),
          ' ', ver ? when(ver.started) : ''),
       el('td', {}, shot), el('td', {}, report));
-    tr.addEventListener('click', (ev) => {
-      if (!ev.target.closest('a')) selectVm(v.verification ? v.verification.labvm : v.vm);
-    });
+    const pick = () => selectVm(v.verification ? v.verification.labvm : v.vm);
+    tr.addEventListener('click', (ev) => { if (!ev.target.closest('a')) pick(); });
+    tr.addEventListener('keydown', (ev) => { if (ev.key === 'Enter' && ev.target === tr) pick(); });
     return tr;
   }
 
