@@ -113,7 +113,7 @@
     const labvms = [...new Set(o.vms.map((v) => v.verification ? v.verification.labvm : v.vm))];
     sel.replaceChildren(...labvms.map((n) => el('option', { value: n }, n)));
     pv.replaceChildren(el('option', { value: '' }, 'every VM'),
-                       ...o.vms.map((v) => el('option', { value: v.vm }, v.vm)));
+                       ...o.vms.filter((v) => v.points).map((v) => el('option', { value: v.vm }, v.vm)));
     usageChart(o.usage);
     // a VM whose last run the catalog found (a lab VM with a valid name)
     const first = o.vms.find((v) => v.verification && v.verification.run);
@@ -207,7 +207,9 @@
         method: 'POST', body: JSON.stringify(body),
         headers: { 'Content-Type': 'application/json', 'X-CSRF-Token': csrf },
       });
-      pollJob(j.href || '/api/v1/jobs/' + encodeURIComponent(j.id), cell);
+      // only this API's job resources are polled
+      pollJob(/^\/api\/v1\/jobs\/[\w.-]+$/.test(j.href) ? j.href
+                                                      : '/api/v1/jobs/' + encodeURIComponent(j.id), cell);
     } catch (e) {
       cell.replaceChildren(el('span', { class: 'error' }, body.action + ' refused: ' + e.message));
     }
