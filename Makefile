@@ -128,6 +128,7 @@ check-valgrind: build
 
 deps:
 	@tests/install-deps $(sort $(DEPS))
+	@$(DEPS_EXTRA) true
 
 install: build $(INSTALLED)
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1

@@ -11,20 +11,32 @@
  *     request line or headers over the memory limit (a fixed text).
  *  3. Every request is authenticated before anything else is looked at:
  *     without "Authorization: Bearer TOKEN" of a token the catalog holds
- *     now, it is 401, whatever the path or method.
- *  4. Only POST /api/v1/jobs has a body read, after authentication: its
- *     Content-Type must be application/json (else 415), its length at
- *     most WEB_BODY_MAX (else 413: a larger Content-Length is refused
- *     before any byte is read, a chunked body once it grows past it, the
- *     rest discarded), and it is parsed only once whole (jobs.c).  Any
- *     other request with a body is 413; methods other than GET, HEAD and
- *     (there) POST are 405.  Headers and the request line are capped
+ *     now, or the cookie of a live session (session.c) whose token still
+ *     exists, it is 401, whatever the path or method (GET / is a 303 to
+ *     /login instead).  The one exception: GET or HEAD of the files built
+ *     into the program that hold no data (/login, /static/...), the same
+ *     for everyone.  POST /login opens a session only for a bearer token.
+ *  4. Only POST /api/v1/jobs has a body read, after authentication (and
+ *     the CSRF check of invariant 6): its Content-Type must be
+ *     application/json (else 415), its length at most WEB_BODY_MAX (else
+ *     413: a larger Content-Length is refused before any byte is read, a
+ *     chunked body once it grows past it, the rest discarded), and it is
+ *     parsed only once whole (jobs.c).  Any other request with a body is
+ *     413; methods other than GET and HEAD are 405, but POST there and on
+ *     /login and /logout (without a body).  Headers and the request line are capped
  *     by the per-connection memory limit (WEB_MEMORY_LIMIT), connections
  *     by WEB_MAX_CONNECTIONS and WEB_MAX_PER_IP, silence by WEB_TIMEOUT.
  *  5. The request log has the method, path, status and the token's name;
- *     never the Authorization header or the query string.
- *
- *  6. The catalog is used by the polling thread only; a job's process
+ *     never the Authorization header, the cookie, the CSRF token or the
+ *     query string.
+ *  6. CSRF: a request the session cookie authenticates, other than GET or
+ *     HEAD, is 403 unless its X-CSRF-Token header is the session's (the
+ *     cookie is also SameSite=Strict).  A bearer token needs none: no
+ *     browser sends it by itself.
+ *  7. The page's answers get a Content-Security-Policy that allows only
+ *     this origin's script, style, images and fetches (CSP_PAGE: no inline
+ *     script, no eval); lab reports are sandboxed (page.c).
+ *  8. The catalog is used by the polling thread only; a job's process
  *     is forked from it (jobs.c), with the catalog closed around the fork.
  *
  * One thread (libmicrohttpd's internal polling thread) answers every
@@ -37,15 +49,22 @@
 #include <pthread.h>
 #include <signal.h>
 #include <microhttpd.h>
+#include <openssl/crypto.h>
 
 #include "web/web.h"
 
 #define PEM_MAX (1024 * 1024)
 
+#define CSP_API "default-src 'none'; frame-ancestors 'none'"
+#define CSP_PAGE "default-src 'none'; script-src 'self'; style-src 'self'; " \
+  "img-src 'self'; connect-src 'self'; form-action 'self'; base-uri 'none'; " \
+  "frame-ancestors 'none'"
+
 struct server {
   struct catalog *cat;       /* NULL: reopened on the next request */
   const struct web_opts *o;
   bool tls;
+  struct web_sessions *sessions;
   struct web_jobs *jobs;
 };
 
@@ -57,13 +76,19 @@ struct body {
   char who[WEB_TOKEN_NAME_MAX + 1];  /* the token's name */
 };
 
+/* Who sent a request: a token's name, and its session if by cookie. */
+struct who {
+  char name[WEB_TOKEN_NAME_MAX + 1];
+  struct web_session *session;   /* NULL: by bearer token */
+};
+
 /* Invariant 2. */
 static void
-security_headers (struct MHD_Response *r, bool tls, const char *type)
+security_headers (struct MHD_Response *r, bool tls, const char *type,
+                  const char *csp)
 {
   MHD_add_response_header (r, "Content-Type", type);
-  MHD_add_response_header (r, "Content-Security-Policy",
-                           "default-src 'none'; frame-ancestors 'none'");
+  MHD_add_response_header (r, "Content-Security-Policy", csp ? csp : CSP_API);
   MHD_add_response_header (r, "X-Content-Type-Options", "nosniff");
   MHD_add_response_header (r, "Referrer-Policy", "no-referrer");
   MHD_add_response_header (r, "Cache-Control", "no-store");
@@ -72,17 +97,16 @@ security_headers (struct MHD_Response *r, bool tls, const char *type)
     MHD_add_response_header (r, "Strict-Transport-Security", "max-age=31536000");
 }
 
-/* Queue body (malloc'd, taken) with status; log the request. */
+/* Queue r with status and the security headers (csp NULL: the API's);
+ * log the request. */
 static enum MHD_Result
-reply (struct server *s, struct MHD_Connection *conn, const char *method,
-       const char *url, const char *who, int status, char *body,
-       const char *type)
+reply_response (struct server *s, struct MHD_Connection *conn, const char *method,
+                const char *url, const char *who, int status,
+                struct MHD_Response *r, const char *type, const char *csp)
 {
-  struct MHD_Response *r =
-    MHD_create_response_from_buffer (strlen (body), body, MHD_RESPMEM_MUST_FREE);
   enum MHD_Result ret;
 
-  security_headers (r, s->tls, type);
+  security_headers (r, s->tls, type, csp);
   if (status == 401)
     MHD_add_response_header (r, "WWW-Authenticate", "Bearer realm=\"bootback\"");
   if (status == 405)
@@ -93,6 +117,18 @@ reply (struct server *s, struct MHD_Connection *conn, const char *method,
   fprintf (stderr, "bootback web: %s %s %d%s%s\n", method, url, status,
            who ? " token=" : "", who ? who : "");
   return ret;
+}
+
+/* Queue body (malloc'd, taken) with status; log the request. */
+static enum MHD_Result
+reply (struct server *s, struct MHD_Connection *conn, const char *method,
+       const char *url, const char *who, int status, char *body,
+       const char *type)
+{
+  struct MHD_Response *r =
+    MHD_create_response_from_buffer (strlen (body), body, MHD_RESPMEM_MUST_FREE);
+
+  return reply_response (s, conn, method, url, who, status, r, type, NULL);
 }
 
 static enum MHD_Result
@@ -108,22 +144,74 @@ reply_json (struct server *s, struct MHD_Connection *conn, const char *method,
                 "application/json; charset=utf-8");
 }
 
-/* Invariant 3: 1 and the token's name, 0 refused, -1 catalog error. */
+/* The session of the request's cookie (invariant 3), or NULL; 0 or
+ * -1 on error. */
 static int
-authenticate (struct server *s, struct MHD_Connection *conn,
-              char name[WEB_TOKEN_NAME_MAX + 1])
+session_of (struct server *s, struct MHD_Connection *conn, struct who *w)
+{
+  const char *c = MHD_lookup_connection_value (conn, MHD_COOKIE_KIND,
+                                               WEB_SESSION_COOKIE);
+  struct web_session *ws = web_session_find (s->sessions, c);
+  int live;
+
+  if (!ws)
+    return 0;
+  if ((live = web_session_token_live (s->cat, ws)) != 1) {
+    if (live == 0)
+      web_session_end (ws);     /* its token was revoked */
+    return live;
+  }
+  snprintf (w->name, sizeof w->name, "%s", web_session_who (ws));
+  w->session = ws;
+  return 1;
+}
+
+/* Invariant 3: 1 and who sent it, 0 refused, -1 catalog error.  A bearer
+ * token, else a session cookie. */
+static int
+authenticate (struct server *s, struct MHD_Connection *conn, struct who *w)
 {
   const char *h = MHD_lookup_connection_value (conn, MHD_HEADER_KIND,
                                                MHD_HTTP_HEADER_AUTHORIZATION);
 
-  if (!h || strncasecmp (h, "Bearer ", 7) != 0)
+  w->session = NULL;
+  if (!h)
+    return session_of (s, conn, w);
+  if (strncasecmp (h, "Bearer ", 7) != 0)
     return 0;
   h += 7;
   while (*h == ' ')
     h++;
   if (strlen (h) != WEB_TOKEN_LEN)
     return 0;
-  return web_token_check (s->cat, h, name);
+  return web_token_check (s->cat, h, w->name);
+}
+
+/* A file built into the program (invariant 7's policy). */
+static enum MHD_Result
+reply_file (struct server *s, struct MHD_Connection *conn, const char *method,
+            const char *url, const char *who, const struct web_file *f)
+{
+  struct MHD_Response *r =
+    MHD_create_response_from_buffer (f->len, (void *) f->data, MHD_RESPMEM_PERSISTENT);
+
+  return reply_response (s, conn, method, url, who, 200, r, f->type, CSP_PAGE);
+}
+
+/* GET /session: who is logged in, the CSRF token, until when. */
+static enum MHD_Result
+reply_session (struct server *s, struct MHD_Connection *conn, const char *method,
+               const char *url, const struct who *w)
+{
+  char until[ISO_TIME_LEN + 1];
+
+  if (!w->session)
+    return reply_json (s, conn, method, url, w->name, 200,
+                       json_pack ("{s:s, s:n}", "user", w->name, "csrf"));
+  iso_time_format (web_session_expires (w->session), until);
+  return reply_json (s, conn, method, url, w->name, 200,
+                     json_pack ("{s:s, s:s, s:s}", "user", w->name, "csrf",
+                                web_session_csrf (w->session), "expires", until));
 }
 
 static const char *
@@ -145,6 +233,16 @@ route (struct server *s, struct MHD_Connection *conn, const char *method,
                          web_error_json ("%s", error_msg ()));
     return reply (s, conn, method, url, who, 200, text,
                   "text/plain; version=0.0.4; charset=utf-8");
+  }
+  if (strcmp (url, "/") == 0)
+    return reply_file (s, conn, method, url, who, web_static_find (url));
+  if (strncmp (url, "/ui/", 4) == 0) {
+    struct web_blob b;
+    web_page_get (s->cat, s->o, url, query_arg, conn, &status, &b);
+    return reply_response (s, conn, method, url, who, status,
+                           MHD_create_response_from_buffer (b.len, b.data,
+                                                            MHD_RESPMEM_MUST_FREE),
+                           b.type, b.csp);
   }
   if (strncmp (url, "/api/v1/", 8) != 0)
     return reply_json (s, conn, method, url, who, 404,
@@ -173,7 +271,8 @@ post_refused (struct MHD_Connection *conn, const char *url, const char *len,
 
   if (strcmp (url, "/api/v1/jobs") != 0) {
     *status = 405;
-    return web_error_json ("method POST not allowed here (only on /api/v1/jobs)");
+    return web_error_json ("method POST not allowed here (only on /api/v1/jobs, "
+                           "/login and /logout)");
   }
   if (!type || strncasecmp (type, "application/json", n) != 0 ||
       (type[n] && type[n] != ';' && type[n] != ' ')) {
@@ -217,8 +316,68 @@ post_body (struct server *s, struct MHD_Connection *conn, const char *url,
   return reply_json (s, conn, "POST", url, who, status, j);
 }
 
-/* Invariants 3 and 4, on the first call of each request (so that no body
- * is read before; only POST /api/v1/jobs reads one, in later calls). */
+/* GET / without a session: to the login page. */
+static enum MHD_Result
+redirect_login (struct server *s, struct MHD_Connection *conn, const char *method,
+                const char *url)
+{
+  struct MHD_Response *r =
+    MHD_create_response_from_buffer (0, (void *) "", MHD_RESPMEM_PERSISTENT);
+
+  MHD_add_response_header (r, MHD_HTTP_HEADER_LOCATION, "/login");
+  return reply_response (s, conn, method, url, NULL, 303, r,
+                         "text/plain; charset=utf-8", NULL);
+}
+
+/* The session cookie: set to id for max_age seconds, or cleared. */
+static void
+set_cookie (struct server *s, struct MHD_Response *r, const char *id, int max_age)
+{
+  CLEANUP_FREE char *c = xasprintf ("%s=%s; Path=/; Max-Age=%d; HttpOnly; "
+                                    "SameSite=Strict%s", WEB_SESSION_COOKIE, id,
+                                    max_age, s->tls ? "; Secure" : "");
+
+  MHD_add_response_header (r, MHD_HTTP_HEADER_SET_COOKIE, c);
+}
+
+/* POST /login (bearer token only: invariant 3) and POST /logout. */
+static enum MHD_Result
+login_logout (struct server *s, struct MHD_Connection *conn, const char *method,
+              const char *url, struct who *w)
+{
+  char id[WEB_SECRET_LEN + 1] = "";
+  struct MHD_Response *r;
+  bool in = strcmp (url, "/login") == 0;
+  json_auto_t *j = in ? json_pack ("{s:s}", "user", w->name) : NULL;
+  char *body;
+
+  if (in && w->session)
+    return reply_json (s, conn, method, url, w->name, 400,
+                       web_error_json ("log in with an API token "
+                                       "(Authorization: Bearer TOKEN)"));
+  if (in && web_session_new (s->sessions, w->name, id) == -1)
+    return reply_json (s, conn, method, url, w->name, 500,
+                       web_error_json ("%s", error_msg ()));
+  if (!in && w->session)
+    web_session_end (w->session);
+  body = j ? json_dumps (j, JSON_COMPACT) : xstrdup ("");
+  if (!body)
+    abort ();
+  r = MHD_create_response_from_buffer (strlen (body), body, MHD_RESPMEM_MUST_FREE);
+  set_cookie (s, r, id, in ? WEB_SESSION_LIFE : 0);
+  OPENSSL_cleanse (id, sizeof id);
+  return reply_response (s, conn, method, url, w->name, in ? 200 : 204, r,
+                         "application/json; charset=utf-8", NULL);
+}
+
+static bool
+is_read (const char *method)
+{
+  return strcmp (method, "GET") == 0 || strcmp (method, "HEAD") == 0;
+}
+
+/* Invariants 3, 4 and 6, on the first call of each request (so that no
+ * body is read before; only POST /api/v1/jobs reads one, in later calls). */
 static enum MHD_Result
 answer (void *cls, struct MHD_Connection *conn, const char *url,
         const char *method, const char *version, const char *upload_data,
@@ -229,7 +388,9 @@ answer (void *cls, struct MHD_Connection *conn, const char *url,
                                                  MHD_HTTP_HEADER_CONTENT_LENGTH);
   const char *te = MHD_lookup_connection_value (conn, MHD_HEADER_KIND,
                                                 MHD_HTTP_HEADER_TRANSFER_ENCODING);
-  char name[WEB_TOKEN_NAME_MAX + 1];
+  const struct web_file *f = web_static_find (url);
+  struct who w;
+  char *name = w.name;
   json_t *refused;
   int auth, status;
 
@@ -238,17 +399,35 @@ answer (void *cls, struct MHD_Connection *conn, const char *url,
   if (*con_cls)                  /* a body arrived after the answer */
     return MHD_NO;
   *con_cls = s;
+  if (f && strcmp (url, "/") != 0 && is_read (method))
+    return reply_file (s, conn, method, url, NULL, f);
   if (!s->cat && !(s->cat = catalog_open (s->o->home)))
     return reply_json (s, conn, method, url, NULL, 500,
                        web_error_json ("%s", error_msg ()));
   web_jobs_reap (s->jobs, s->cat);
-  if ((auth = authenticate (s, conn, name)) == -1)
+  if ((auth = authenticate (s, conn, &w)) == -1)
     return reply_json (s, conn, method, url, NULL, 500,
                        web_error_json ("%s", error_msg ()));
+  if (auth == 0 && strcmp (url, "/") == 0 && is_read (method))
+    return redirect_login (s, conn, method, url);
   if (auth == 0)
     return reply_json (s, conn, method, url, NULL, 401,
                        web_error_json ("a valid API token is needed "
                                        "(Authorization: Bearer TOKEN)"));
+  if (w.session && !is_read (method) &&
+      !web_session_csrf_ok (w.session, MHD_lookup_connection_value (conn,
+                                         MHD_HEADER_KIND, "X-CSRF-Token")))
+    return reply_json (s, conn, method, url, name, 403,
+                       web_error_json ("the X-CSRF-Token header of this "
+                                       "session is needed"));
+  if (strcmp (url, "/session") == 0 && is_read (method))
+    return reply_session (s, conn, method, url, &w);
+  if ((strcmp (url, "/login") == 0 || strcmp (url, "/logout") == 0) &&
+      strcmp (method, "POST") == 0)
+    return (len && strcmp (len, "0") != 0) || te
+      ? reply_json (s, conn, method, url, name, 413,
+                    web_error_json ("a request body is not accepted"))
+      : login_logout (s, conn, method, url, &w);
   if (strcmp (method, "POST") == 0) {
     if ((refused = post_refused (conn, url, len, &status)))
       return reply_json (s, conn, method, url, name, status, refused);
@@ -257,7 +436,7 @@ answer (void *cls, struct MHD_Connection *conn, const char *url,
     *con_cls = b;
     return MHD_YES;
   }
-  if (strcmp (method, "GET") != 0 && strcmp (method, "HEAD") != 0)
+  if (!is_read (method))
     return reply_json (s, conn, method, url, name, 405,
                        web_error_json ("method %s not allowed", method));
   if ((len && strcmp (len, "0") != 0) || te)
@@ -418,9 +597,11 @@ serve (struct server *sv)
   if (!(s.jobs = web_jobs_new (s.cat, o->max_jobs)))
     return -1;
   block_signals (&set);
+  s.sessions = web_sessions_new ();
   if (!(d = start (&s, &sa, cert, key))) {
     error_setx ("cannot listen on %s (address in use, or a bad certificate "
                 "or key)", o->listen);
+    web_sessions_free (s.sessions);
     web_jobs_free (s.jobs, s.cat);
     return -1;
   }
@@ -432,6 +613,7 @@ serve (struct server *sv)
   sigwait (&set, &sig);
   fprintf (stderr, "bootback web: stopping (signal %d)\n", sig);
   MHD_stop_daemon (d);
+  web_sessions_free (s.sessions);
   if (!s.cat)
     s.cat = catalog_open (o->home);
   web_jobs_free (s.jobs, s.cat);

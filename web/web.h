@@ -2,8 +2,9 @@
 /*
  * web: libweb.a, the HTTP server of `bootback web` (libmicrohttpd, TLS
  * through GnuTLS): a REST API under /api/v1/ (JSON, jansson: reads, and
- * actions run as jobs) and /metrics (Prometheus text format 0.0.4), all
- * behind API tokens.
+ * actions run as jobs) and /metrics (Prometheus text format 0.0.4), both
+ * behind API tokens; the dashboard page, behind a session opened with an
+ * API token.
  *
  *   server.c   the daemon: listen address, TLS, limits, security headers,
  *              authentication, the request log, dispatch
@@ -13,6 +14,10 @@
  *   token.c    API tokens: made, hashed (SHA-256), checked in constant time
  *   jobs.c     jobs: a child process per action, their rows, progress
  *   actions.c  the actions' arguments (checked strictly) and what they do
+ *   session.c  browser sessions: cookie, CSRF token, expiry (in memory)
+ *   page.c     the dashboard: its files (web/static/, built into the
+ *              program), its JSON (/ui/overview), screenshots and lab
+ *              reports named by the catalog
  *
  * Trust (docs/design.md, "Web"): every value from a guest or the
  * repository leaves as a jansson string or an escaped label value; nothing
@@ -131,5 +136,61 @@ char *web_metrics (struct catalog *cat, const struct web_opts *o);
 /* s as a Prometheus label value: backslash, double quote and newline
  * escaped (malloc'd). */
 char *web_prom_escape (const char *s);
+
+/* ---- browser sessions (session.c) ----------------------------------------- */
+
+#define WEB_SECRET_LEN 64            /* session ids, CSRF tokens: 32 bytes in hex */
+#define WEB_SESSION_MAX 256          /* at once; the least recently used goes */
+#define WEB_SESSION_IDLE (30 * 60)   /* seconds unused before it expires */
+#define WEB_SESSION_LIFE (12 * 3600) /* seconds after login, at most */
+#define WEB_SESSION_COOKIE "bootback_session"
+
+struct web_sessions;
+struct web_session;
+struct web_sessions *web_sessions_new (void);
+void web_sessions_free (struct web_sessions *t);
+/* 32 random bytes in hex. */
+int web_secret_new (char out[WEB_SECRET_LEN + 1]);
+/* Open a session for token name who: cookie gets its id. */
+int web_session_new (struct web_sessions *t, const char *who,
+                     char cookie[WEB_SECRET_LEN + 1]);
+/* The live session of a cookie value (its last use now), or NULL. */
+struct web_session *web_session_find (struct web_sessions *t, const char *cookie);
+void web_session_end (struct web_session *s);
+/* Does an X-CSRF-Token header (NULL: none) match? Constant time. */
+bool web_session_csrf_ok (const struct web_session *s, const char *header);
+const char *web_session_who (const struct web_session *s);
+const char *web_session_csrf (const struct web_session *s);
+time_t web_session_expires (const struct web_session *s);
+/* 1 if the token the session was opened with still exists, 0 if it was
+ * revoked, -1 on error. */
+int web_session_token_live (struct catalog *cat, const struct web_session *s);
+
+/* ---- the page (page.c) ----------------------------------------------------- */
+
+/* A file of web/static/, built into the program (web/static-files.c, made
+ * by web/embed.sh): served as it is, the same for everyone. */
+struct web_file {
+  const char *path;              /* "/", "/login", "/static/app.js", ... */
+  const char *type;              /* its Content-Type */
+  const unsigned char *data;
+  size_t len;
+};
+extern const struct web_file web_static_files[];   /* ends with path NULL */
+/* The file served at url, or NULL. */
+const struct web_file *web_static_find (const char *url);
+
+/* An answer of the page's routes. */
+struct web_blob {
+  char *data;                    /* malloc'd */
+  size_t len;
+  const char *type;
+  const char *csp;               /* NULL: the API's */
+};
+/* Answer GET url under /ui/: *status gets the HTTP status, out the body
+ * (JSON, or a screenshot or lab report the catalog names, only from
+ * under the state directory). */
+void web_page_get (struct catalog *cat, const struct web_opts *o, const char *url,
+                   web_arg_fn arg, void *opaque, int *status, struct web_blob *out);
 
 #endif /* BOOTBACK_WEB_H */

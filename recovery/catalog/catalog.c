@@ -825,6 +825,27 @@ catalog_repo_usage (struct catalog *c, int64_t repo_id, uint64_t *logical,
   return 0;
 }
 
+int
+catalog_repo_usage_times (struct catalog *c, int64_t repo_id,
+                          catalog_usage_fn fn, void *opaque)
+{
+  CLEANUP_STMT sqlite3_stmt *s = NULL;
+  int rc;
+
+  if (prepare (c, "SELECT p.time, (SELECT coalesce (sum (d.size), 0) FROM disks d"
+               " WHERE d.point_id = p.id), coalesce (p.stored_bytes, 0)"
+               " FROM points p WHERE p.repo_id = ?1", &s) == -1)
+    return -1;
+  sqlite3_bind_int64 (s, 1, repo_id);
+  while ((rc = sqlite3_step (s)) == SQLITE_ROW)
+    if (fn (opaque, sqlite3_column_int64 (s, 0), sqlite3_column_int64 (s, 1),
+            sqlite3_column_int64 (s, 2)) == -1)
+      return -1;
+  if (rc != SQLITE_DONE)
+    return db_error (c, "repository usage");
+  return 0;
+}
+
 int64_t
 catalog_job_begin (struct catalog *c, const char *kind, int64_t repo_id,
                    const char *vm)
