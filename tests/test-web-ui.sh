@@ -26,9 +26,9 @@ requires node
 [ -d "$top_srcdir/tests/browser/node_modules/puppeteer-core" ] ||
     skip "tests/browser/node_modules is missing (make deps)"
 
-# The jobs the page starts (Stop) talk to libvirt's mock driver, never to a
-# libvirtd of this host: the catalog's session is made up.
-export LIBVIRT_DEFAULT_URI=test:///default
+# The jobs the page starts (Stop) never reach a libvirtd of this host (the
+# catalog's session is made up): a socket nobody serves.
+export LIBVIRT_DEFAULT_URI="qemu:///system?socket=$tmp/no-libvirtd.sock"
 shots="$top_srcdir/tests/tmp/web-ui"
 rm -rf "$shots"
 mkdir -p "$shots"
