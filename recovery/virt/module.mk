@@ -4,14 +4,16 @@
 # and of the libxml2 helpers for libvirt's XML (xml.c, libxml2 only).
 # Everything that talks to libvirt links it and adds $(VIRT_LIBS).
 PC_VIRT   := libvirt libvirt-qemu libxml-2.0
-VIRT_SRC  := recovery/virt/virt.c recovery/virt/xml.c
+VIRT_SRC  := recovery/virt/virt.c recovery/virt/xml.c recovery/virt/ceph.c
 VIRT_OBJ  := $(VIRT_SRC:.c=.o)
 VIRT_A    := recovery/virt/libbbvirt.a
-VIRT_LIBS  = $(call pc_libs,$(PC_VIRT))
+# librbd and librados ship no .pc file (Debian 12): linked by name.
+CEPH_LIBS := -lrbd -lrados
+VIRT_LIBS  = $(call pc_libs,$(PC_VIRT)) $(CEPH_LIBS)
 LIBS_A    += $(VIRT_A)
-DEPS      += libvirt-dev libxml2-dev
+DEPS      += libvirt-dev libxml2-dev librbd-dev librados-dev qemu-block-extra
 
-$(VIRT_OBJ) recovery/virt/test-virt.o: ALL_CFLAGS += $(call pc_cflags,$(PC_VIRT))
+$(VIRT_OBJ) recovery/virt/test-virt.o: ALL_CFLAGS += $(call pc_cflags,$(PC_VIRT) openssl)
 $(VIRT_A): $(VIRT_OBJ)
 	$(AR) rcs $@ $^
 
