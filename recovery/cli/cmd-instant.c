@@ -9,6 +9,7 @@
 
 #include "recovery/cli/cli.h"
 #include "recovery/instant/instant.h"
+#include "recovery/virt/ceph.h"
 
 /* A note of the rewrite: said on stderr, kept for --json (opaque: a
  * JSON array or NULL). */
@@ -378,6 +379,8 @@ static const char migrate_usage[] =
   "usage: bootback migrate SESSION --to DIR|FILE [--format qcow2|raw]\n"
   "                        [--connect URI]\n"
   "       bootback migrate SESSION --onto [DISK=]EXISTING... [--connect URI]\n"
+  "       bootback migrate SESSION --to rbd:POOL[/PREFIX] [--ceph-conf FILE]\n"
+  "                        [--ceph-id NAME] [--ceph-keyring FILE] [--connect URI]\n"
   "\n"
   "Move a running instant-recovery session to production storage with no\n"
   "downtime: libvirt block-copies every disk (backup + the guest's writes)\n"
@@ -392,7 +395,14 @@ static const char migrate_usage[] =
   "                     date: only the chunks that differ from the point\n"
   "                     are written, then the guest's writes, then pivot.\n"
   "                     A one-disk VM takes one FILE; else DISK=FILE for\n"
-  "                     each disk.  A failure gives each its content back.\n";
+  "                     each disk.  A failure gives each its content back.\n"
+  "  --to rbd:POOL[/PREFIX]  to new raw Ceph RBD images PREFIXNAME-DISK in\n"
+  "                     POOL; the cephx key goes to QEMU through a libvirt\n"
+  "                     secret bootback defines for the run and removes\n"
+  "  --ceph-conf FILE   the cluster's ceph.conf (default: $CEPH_CONF or\n"
+  "                     /etc/ceph/ceph.conf)\n"
+  "  --ceph-id NAME     the cephx user, without client. (default: admin)\n"
+  "  --ceph-keyring FILE  its keyring (default: the one the conf names)\n";
 
 static volatile int migrate_cancel;
 
@@ -455,6 +465,9 @@ cmd_migrate (struct cli *c, int argc, char **argv)
     { "format", required_argument, NULL, 'f' },
     { "connect", required_argument, NULL, 'c' },
     { "onto", required_argument, NULL, 'o' },
+    { "ceph-conf", required_argument, NULL, 'C' },
+    { "ceph-id", required_argument, NULL, 'I' },
+    { "ceph-keyring", required_argument, NULL, 'K' },
     { "help", no_argument, NULL, 'h' },
     { 0 }
   };
@@ -464,6 +477,7 @@ cmd_migrate (struct cli *c, int argc, char **argv)
     .progress = on_progress, .warn = print_warning, .repo_open = &c->repo_open,
   };
   struct instant_migrate_result res;
+  struct virt_ceph_opts co = { 0 };
   CLEANUP_FREE struct instant_session *s = xcalloc (1, sizeof *s);
   struct mprog mp = { 0 };
   int opt, r;
@@ -473,6 +487,9 @@ cmd_migrate (struct cli *c, int argc, char **argv)
     case 't': o.to = optarg; break;
     case 'f': o.format = optarg; break;
     case 'c': o.uri = optarg; break;
+    case 'C': co.conf = optarg; break;
+    case 'I': co.id = optarg; break;
+    case 'K': co.keyring = optarg; break;
     case 'o':
       onto = xrealloc (onto, (nonto + 2) * sizeof *onto);
       onto[nonto++] = optarg;
@@ -487,6 +504,7 @@ cmd_migrate (struct cli *c, int argc, char **argv)
     cli_bad_usage (migrate_usage);
   }
   o.onto = onto;
+  o.ceph = &co;
   o.progress_opaque = &mp;
   migrate_env (&o);
   if (cli_catalog (c) == -1)
@@ -510,6 +528,10 @@ cmd_migrate (struct cli *c, int argc, char **argv)
   }
   instant_session_get (c->cat, argv[optind], s);
   print_migrated (s, &res, onto != NULL);
+  if (virt_is_rbd (o.to))
+    printf ("the definition of %s reads RBD as client.%s with the libvirt secret of "
+            "usage 'ceph client.%s': define it once (README, Ceph RBD) for the VM "
+            "to start again\n", s->name, co.id ? co.id : "admin", co.id ? co.id : "admin");
   return 0;
 }
 
