@@ -150,7 +150,8 @@ cluster_connect (struct virt_ceph *c, const struct virt_ceph_opts *o)
   r = rados_connect (c->cluster);
   if (r < 0) {
     error_set (-r, "ceph: cannot connect as client.%s (keyring %s)%s", c->id,
-               c->keyring, r == -EACCES || r == -EPERM ? ": the key was refused" : "");
+               c->keyring, r == -EACCES || r == -EPERM || r == -EIO
+               ? ": the key was refused, or no monitor answered" : "");
     return -1;
   }
   return 0;
