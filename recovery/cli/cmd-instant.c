@@ -441,20 +441,26 @@ on_progress (void *opaque, uint64_t done, uint64_t total)
 
 static void
 print_migrated (const struct instant_session *s,
-                const struct instant_migrate_result *res, bool onto)
+                const struct instant_migrate_result *res,
+                const struct instant_migrate_opts *o)
 {
+  const char *id = o->ceph && o->ceph->id ? o->ceph->id : "admin";
   char h[32];
   size_t i;
 
   printf ("migrated session %" PRId64 " (%s): %s copied in %.2f s, pivot %.3f s\n",
           s->id, s->name, human_size (res->bytes, h, sizeof h), res->seconds_copy,
           res->seconds_pivot);
-  if (onto)
+  if (o->onto)
     printf ("delta: %" PRIu64 " of %" PRIu64 " chunks differed and were written "
             "in %.2f s (hashing %.2f s)\n", res->delta_written, res->delta_chunks,
             res->seconds_delta, res->seconds_hash);
   for (i = 0; i < s->ndisks; i++)
     printf ("  disk %s: %s\n", s->disks[i].target, s->disks[i].migrated_to);
+  if (virt_is_rbd (o->to))
+    printf ("the definition of %s reads RBD as client.%s with the libvirt secret of "
+            "usage 'ceph client.%s': define it once (README, Ceph RBD) for the VM "
+            "to start again\n", s->name, id, id);
 }
 
 int
@@ -527,11 +533,7 @@ cmd_migrate (struct cli *c, int argc, char **argv)
     return 1;
   }
   instant_session_get (c->cat, argv[optind], s);
-  print_migrated (s, &res, onto != NULL);
-  if (virt_is_rbd (o.to))
-    printf ("the definition of %s reads RBD as client.%s with the libvirt secret of "
-            "usage 'ceph client.%s': define it once (README, Ceph RBD) for the VM "
-            "to start again\n", s->name, co.id ? co.id : "admin", co.id ? co.id : "admin");
+  print_migrated (s, &res, &o);
   return 0;
 }
 

@@ -493,6 +493,21 @@ static const char restore_usage[] =
   "  --ceph-id NAME     the cephx user, without client. (default: admin)\n"
   "  --ceph-keyring FILE  its keyring (default: the one the conf names)\n";
 
+/* --force and --format with --to: -1 (said) if they do not go together. */
+static int
+restore_target_ok (const char *to, const char *format, bool force)
+{
+  if (force && !virt_is_rbd (to)) {
+    cli_error ("--force replaces RBD images only; %s is a file", to);
+    return -1;
+  }
+  if (virt_is_rbd (to) && strcmp (format, "raw") != 0) {
+    cli_error ("--to %s: an RBD image is written raw (no --format %s)", to, format);
+    return -1;
+  }
+  return 0;
+}
+
 int
 cmd_restore (struct cli *c, int argc, char **argv)
 {
@@ -531,7 +546,7 @@ cmd_restore (struct cli *c, int argc, char **argv)
   }
   if (optind != argc - 1 || !to)
     cli_bad_usage (restore_usage);
-  if (cli_repo (c) == -1)
+  if (restore_target_ok (to, format, force) == -1 || cli_repo (c) == -1)
     return 1;
   if (repo_point_resolve (c->repo, argv[optind], vm, id) == -1 ||
       repo_manifest_read (c->repo, vm, id, &m) == -1) {
@@ -547,14 +562,6 @@ cmd_restore (struct cli *c, int argc, char **argv)
     disk = m.disks[0].name;
   }
   job = catalog_job_begin (c->cat, "restore", c->repo_id, vm);
-  if (force && !virt_is_rbd (to)) {
-    cli_error ("--force replaces RBD images only; %s is a file", to);
-    return 1;
-  }
-  if (virt_is_rbd (to) && strcmp (format, "raw") != 0) {
-    cli_error ("--to %s: an RBD image is written raw (no --format %s)", to, format);
-    return 1;
-  }
   if (virt_is_rbd (to)
       ? ingest_restore_rbd (c->repo, vm, id, disk, to, &co, force, 2) == -1
       : ingest_restore (c->repo, vm, id, disk, to, format, 2) == -1) {
