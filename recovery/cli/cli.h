@@ -78,6 +78,7 @@ int cmd_import (struct cli *c, int argc, char **argv);
 int cmd_points (struct cli *c, int argc, char **argv);
 int cmd_point (struct cli *c, int argc, char **argv);
 int cmd_restore (struct cli *c, int argc, char **argv);
+int cmd_tls (struct cli *c, int argc, char **argv);
 int cmd_prune (struct cli *c, int argc, char **argv);
 int cmd_gc (struct cli *c, int argc, char **argv);
 int cmd_serve (struct cli *c, int argc, char **argv);       /* cmd-serve.c */
