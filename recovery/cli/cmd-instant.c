@@ -85,7 +85,7 @@ iso_time (double t, char buf[ISO_TIME_LEN + 1])
 static const char instant_usage[] =
   "usage: bootback instant VM[@TIME] [--name NEW] [--network NET]\n"
   "                        [--overlay-dir DIR] [--keep-identity|--new-identity]\n"
-  "                        [--connect URI] [--transient] [--agent-timeout SECS]\n"
+  "                        [--connect URI|--host NAME] [--transient] [--agent-timeout SECS]\n"
   "                        [--memory MIB] [--allow-passthrough] [--json]\n"
   "       bootback instant stop SESSION [--discard] [--connect URI]\n"
   "\n"
@@ -102,6 +102,7 @@ static const char instant_usage[] =
   "                     saved interfaces)\n"
   "  --overlay-dir DIR  where the overlays go (default HOME/overlays)\n"
   "  --connect URI      libvirt URI (default: libvirt's)\n"
+  "  --host NAME        the libvirt URI of a host of `bootback host add`\n"
   "  --transient        a transient domain (gone when destroyed)\n"
   "  --agent-timeout S  wait at most S seconds for the heartbeat (default 120,\n"
   "                     0: do not wait)\n"
@@ -190,7 +191,8 @@ print_started (const struct instant_session *s, int agent_timeout)
 /* The options of `bootback instant` into o and *json; -1 (said) if two
  * identities are given. */
 static int
-instant_args (int argc, char **argv, struct instant_opts *o, bool *json)
+instant_args (int argc, char **argv, struct instant_opts *o, bool *json,
+              const char **host)
 {
   static const struct option lo[] = {
     { "name", required_argument, NULL, 'n' },
@@ -199,6 +201,7 @@ instant_args (int argc, char **argv, struct instant_opts *o, bool *json)
     { "keep-identity", no_argument, NULL, 'k' },
     { "new-identity", no_argument, NULL, 'K' },
     { "connect", required_argument, NULL, 'c' },
+    { "host", required_argument, NULL, 'H' },
     { "transient", no_argument, NULL, 't' },
     { "agent-timeout", required_argument, NULL, 'a' },
     { "memory", required_argument, NULL, 'm' },
@@ -223,6 +226,7 @@ instant_args (int argc, char **argv, struct instant_opts *o, bool *json)
       o->identity = opt == 'k' ? INSTANT_IDENTITY_KEEP : INSTANT_IDENTITY_NEW;
       break;
     case 'c': o->uri = optarg; break;
+    case 'H': *host = optarg; break;
     case 't': o->transient = true; break;
     case 'a': o->agent_timeout = cli_int_arg ("--agent-timeout", optarg); break;
     case 'm': o->memory_mib = cli_int_arg ("--memory", optarg); break;
@@ -250,10 +254,12 @@ cmd_instant (struct cli *c, int argc, char **argv)
   json_t *notes;
   CLEANUP_FREE struct instant_session *s = xcalloc (1, sizeof *s);
   bool json = false;
+  const char *host = NULL;
 
   if (argc >= 2 && strcmp (argv[1], "stop") == 0)
     return cmd_instant_stop (c, argc - 1, argv + 1);
-  if (instant_args (argc, argv, &o, &json) == -1)
+  if (instant_args (argc, argv, &o, &json, &host) == -1 ||
+      cli_host_option (c, host, &o.uri) == -1)
     return 1;
   notes = json_array ();
   o.note_opaque = notes;
@@ -377,7 +383,7 @@ cmd_sessions (struct cli *c, int argc, char **argv)
 
 static const char migrate_usage[] =
   "usage: bootback migrate SESSION --to DIR|FILE [--format qcow2|raw]\n"
-  "                        [--connect URI]\n"
+  "                        [--connect URI|--host NAME]\n"
   "       bootback migrate SESSION --onto [DISK=]EXISTING... [--connect URI]\n"
   "       bootback migrate SESSION --to rbd:POOL[/PREFIX] [--ceph-conf FILE]\n"
   "                        [--ceph-id NAME] [--ceph-keyring FILE] [--connect URI]\n"
@@ -470,6 +476,7 @@ cmd_migrate (struct cli *c, int argc, char **argv)
     { "to", required_argument, NULL, 't' },
     { "format", required_argument, NULL, 'f' },
     { "connect", required_argument, NULL, 'c' },
+    { "host", required_argument, NULL, 'H' },
     { "onto", required_argument, NULL, 'o' },
     { "ceph-conf", required_argument, NULL, 'C' },
     { "ceph-id", required_argument, NULL, 'I' },
@@ -484,6 +491,7 @@ cmd_migrate (struct cli *c, int argc, char **argv)
   };
   struct instant_migrate_result res;
   struct virt_ceph_opts co = { 0 };
+  const char *host = NULL;
   CLEANUP_FREE struct instant_session *s = xcalloc (1, sizeof *s);
   struct mprog mp = { 0 };
   int opt, r;
@@ -493,6 +501,7 @@ cmd_migrate (struct cli *c, int argc, char **argv)
     case 't': o.to = optarg; break;
     case 'f': o.format = optarg; break;
     case 'c': o.uri = optarg; break;
+    case 'H': host = optarg; break;
     case 'C': co.conf = optarg; break;
     case 'I': co.id = optarg; break;
     case 'K': co.keyring = optarg; break;
@@ -513,7 +522,7 @@ cmd_migrate (struct cli *c, int argc, char **argv)
   o.ceph = &co;
   o.progress_opaque = &mp;
   migrate_env (&o);
-  if (cli_catalog (c) == -1)
+  if (cli_host_option (c, host, &o.uri) == -1 || cli_catalog (c) == -1)
     return 1;
   instant_reattach (c->cat, c->home);
   if (instant_session_get (c->cat, argv[optind], s) == -1) {
