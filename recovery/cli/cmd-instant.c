@@ -469,8 +469,12 @@ print_migrated (const struct instant_session *s,
             "to start again\n", s->name, id, id);
 }
 
-int
-cmd_migrate (struct cli *c, int argc, char **argv)
+/* The options of `bootback migrate` (exits on --help and bad usage):
+ * o's target, format and URI, the Ceph user in co, --onto's list (kept
+ * in *onto, malloc'd) and --host. */
+static void
+migrate_args (int argc, char **argv, struct instant_migrate_opts *o,
+              struct virt_ceph_opts *co, const char ***onto, const char **host)
 {
   static const struct option lo[] = {
     { "to", required_argument, NULL, 't' },
@@ -484,8 +488,37 @@ cmd_migrate (struct cli *c, int argc, char **argv)
     { "help", no_argument, NULL, 'h' },
     { 0 }
   };
-  CLEANUP_FREE const char **onto = NULL;
   size_t nonto = 0;
+  int opt;
+
+  while ((opt = getopt_long (argc, argv, "h", lo, NULL)) != -1) {
+    switch (opt) {
+    case 't': o->to = optarg; break;
+    case 'f': o->format = optarg; break;
+    case 'c': o->uri = optarg; break;
+    case 'H': *host = optarg; break;
+    case 'C': co->conf = optarg; break;
+    case 'I': co->id = optarg; break;
+    case 'K': co->keyring = optarg; break;
+    case 'o':
+      *onto = xrealloc (*onto, (nonto + 2) * sizeof **onto);
+      (*onto)[nonto++] = optarg;
+      (*onto)[nonto] = NULL;
+      break;
+    case 'h': cli_usage (migrate_usage);
+    default: cli_bad_usage (migrate_usage);
+    }
+  }
+  if (argc - optind != 1 || !o->to == !*onto) {
+    cli_error ("migrate needs a SESSION and either --to DIR|FILE or --onto EXISTING");
+    cli_bad_usage (migrate_usage);
+  }
+}
+
+int
+cmd_migrate (struct cli *c, int argc, char **argv)
+{
+  CLEANUP_FREE const char **onto = NULL;
   struct instant_migrate_opts o = {
     .progress = on_progress, .warn = print_warning, .repo_open = &c->repo_open,
   };
@@ -494,30 +527,9 @@ cmd_migrate (struct cli *c, int argc, char **argv)
   const char *host = NULL;
   CLEANUP_FREE struct instant_session *s = xcalloc (1, sizeof *s);
   struct mprog mp = { 0 };
-  int opt, r;
+  int r;
 
-  while ((opt = getopt_long (argc, argv, "h", lo, NULL)) != -1) {
-    switch (opt) {
-    case 't': o.to = optarg; break;
-    case 'f': o.format = optarg; break;
-    case 'c': o.uri = optarg; break;
-    case 'H': host = optarg; break;
-    case 'C': co.conf = optarg; break;
-    case 'I': co.id = optarg; break;
-    case 'K': co.keyring = optarg; break;
-    case 'o':
-      onto = xrealloc (onto, (nonto + 2) * sizeof *onto);
-      onto[nonto++] = optarg;
-      onto[nonto] = NULL;
-      break;
-    case 'h': cli_usage (migrate_usage);
-    default: cli_bad_usage (migrate_usage);
-    }
-  }
-  if (argc - optind != 1 || !o.to == !onto) {
-    cli_error ("migrate needs a SESSION and either --to DIR|FILE or --onto EXISTING");
-    cli_bad_usage (migrate_usage);
-  }
+  migrate_args (argc, argv, &o, &co, &onto, &host);
   o.onto = onto;
   o.ceph = &co;
   o.progress_opaque = &mp;

@@ -107,8 +107,10 @@ make_cert (const struct cert_spec *s, EVP_PKEY *key, X509 *ca, EVP_PKEY *ca_key)
     (serial[0] &= 0x7f, (bn = BN_bin2bn (serial, sizeof serial, NULL)) != NULL) &&
     BN_to_ASN1_INTEGER (bn, X509_get_serialNumber (crt)) &&
     X509_set_version (crt, 2) &&
-    X509_NAME_add_entry_by_txt (name, "O", MBSTRING_UTF8, (const unsigned char *) "bootback", -1, -1, 0) &&
-    X509_NAME_add_entry_by_txt (name, "CN", MBSTRING_UTF8, (const unsigned char *) s->cn, -1, -1, 0) &&
+    X509_NAME_add_entry_by_txt (name, "O", MBSTRING_UTF8,
+                                (const unsigned char *) "bootback", -1, -1, 0) &&
+    X509_NAME_add_entry_by_txt (name, "CN", MBSTRING_UTF8,
+                                (const unsigned char *) s->cn, -1, -1, 0) &&
     X509_set_subject_name (crt, name) &&
     X509_set_issuer_name (crt, ca ? X509_get_subject_name (ca) : name) &&
     X509_gmtime_adj (X509_getm_notBefore (crt), -3600) &&
