@@ -9,7 +9,8 @@
 #      one-line errors naming the pool and the user;
 #   2. a domain whose disk is on RBD (raw): backed up (full, and the
 #      output says why: no persistent dirty bitmap), twice (full again),
-#      restored byte for byte;
+#      restored byte for byte; restore --force does not replace its
+#      image while the VM has it open;
 #   3. instant recovery -> migrate --to rbd:POOL: the guest answers its
 #      agent after the pivot, its live disk is the RBD image, nbdkit is
 #      gone, the image holds the guest's writes; a wrong pool fails
@@ -64,7 +65,7 @@ printf '[client.%s]\n\tkey = %s\n' "$CEPH_ID" "AQBfake00000000000000000000000000
 chmod 600 "$tmp/bad.keyring"
 expect_rc 1 bootback restore data --to "rbd:$CEPH_POOL/$name-bad" --ceph-conf "$CEPH_CONF" \
     --ceph-id "$CEPH_ID" --ceph-keyring "$tmp/bad.keyring"
-grep -q "cannot connect as client.$CEPH_ID .*$tmp/bad.keyring.*the key was refused" "$tmp/err" ||
+grep -q "ceph pool $CEPH_POOL: cannot connect as client.$CEPH_ID .*$tmp/bad.keyring.*the key was refused" "$tmp/err" ||
     fail "refused key: wrong error"
 ! grep -q "$name-bad" <<< "$(rbd_images)" || fail "a refused restore left an image"
 
@@ -116,6 +117,13 @@ assert disk["bytes_read"] > 0, disk
 EOT
 bootback restore "$dom" --to "$tmp/vm.back" >/dev/null
 cmp "$tmp/vm.raw" "$tmp/vm.back" || fail "the RBD domain's point differs from its disk"
+# --force does not replace an image a running VM has open
+expect_rc 1 bootback restore data --to "rbd:$CEPH_POOL/$name-vm" --force "${cephopts[@]}"
+grep -q "cannot remove the existing image (in use?).*rbd:$CEPH_POOL/$name-vm" "$tmp/err" ||
+    fail "--force over an image in use: wrong error"
+qemu-img convert -f raw -O raw "$(qemu_rbd "$name-vm")" "$tmp/vm.after"
+cmp "$tmp/vm.raw" "$tmp/vm.after" || fail "--force changed an image in use"
+! grep -q "$name-vm.part" <<< "$(rbd_images)" || fail "a .part image is left"
 virsh -q destroy "$dom" >/dev/null
 virsh -q undefine "$dom" >/dev/null
 virsh -q secret-undefine "$suuid" >/dev/null

@@ -149,8 +149,8 @@ cluster_connect (struct virt_ceph *c, const struct virt_ceph_opts *o)
   rados_conf_set (c->cluster, "keyring", c->keyring);
   r = rados_connect (c->cluster);
   if (r < 0) {
-    error_set (-r, "ceph: cannot connect as client.%s (keyring %s)%s", c->id,
-               c->keyring, r == -EACCES || r == -EPERM || r == -EIO
+    error_set (-r, "ceph pool %s: cannot connect as client.%s (keyring %s)%s", c->pool,
+               c->id, c->keyring, r == -EACCES || r == -EPERM || r == -EIO
                ? ": the key was refused, or no monitor answered" : "");
     return -1;
   }

@@ -45,7 +45,7 @@ int virt_rbd_parse (const char *spec, bool need_image,
                     char image[VIRT_RBD_NAME_MAX + 1]);
 
 /* A connection to the cluster and an I/O context on pool: NULL with
- * "ceph: cannot connect as client.ID: MESSAGE" or
+ * "ceph pool POOL: cannot connect as client.ID (keyring FILE): MESSAGE" or
  * "ceph pool POOL: no such pool". */
 struct virt_ceph;
 struct virt_ceph *virt_ceph_open (const struct virt_ceph_opts *o, const char *pool);
