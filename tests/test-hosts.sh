@@ -4,7 +4,9 @@
 # Hypervisor hosts by name: two private libvirtds on this machine, the
 # usual one on its unix socket ("local") and a second one listening on
 # TCP on 127.0.0.1 ("h2", qemu+tcp://, no auth: tests only), and a third
-# URI where nothing listens ("dead").
+# URI where nothing listens ("dead"); h2 also over TLS ("h2tls",
+# qemu+tls:// with pkipath= the directory of `bootback tls init`) and the
+# same with the certificates of another CA ("badca", refused).
 #   - host add / remove, a taken name, a bad name or URI refused;
 #   - hosts --json: local and h2 reachable with libvirt's and QEMU's
 #     versions, memory and pools (h2 has a pool of its own), dead not,
@@ -31,7 +33,11 @@ h2_start () {
 unix_sock_dir = "$d/run"
 unix_sock_rw_perms = "0700"
 auth_unix_rw = "none"
-listen_tls = 0
+listen_tls = 1
+tls_port = "$h2_tls_port"
+key_file = "$tmp/tls/server-key.pem"
+cert_file = "$tmp/tls/server-cert.pem"
+ca_file = "$tmp/tls/ca-cert.pem"
 listen_tcp = 1
 listen_addr = "127.0.0.1"
 tcp_port = "$h2_port"
@@ -70,7 +76,11 @@ h2_stop () {
     done
 }
 h2_port=$(free_port)
+h2_tls_port=$(free_port)
 h2_uri="qemu+tcp://127.0.0.1:$h2_port/system"
+# h2 also listens with TLS, with certificates of `bootback tls init`
+bootback tls init --dir "$tmp/tls" --hosts localhost 127.0.0.1 >/dev/null
+bootback tls init --dir "$tmp/other" --hosts localhost 127.0.0.1 >/dev/null
 h2_start
 dead_uri="qemu+tcp://127.0.0.1:$(free_port)/system"
 # a pool only h2 has
@@ -82,6 +92,8 @@ virsh -c "$h2_uri" -q pool-start h2pool >/dev/null
 bootback host add local "$LIBVIRT_DEFAULT_URI"
 bootback host add h2 "$h2_uri"
 bootback host add dead "$dead_uri"
+bootback host add h2tls "qemu+tls://localhost:$h2_tls_port/system?pkipath=$tmp/tls"
+bootback host add badca "qemu+tls://localhost:$h2_tls_port/system?pkipath=$tmp/other"
 expect_rc 1 bootback host add h2 "$h2_uri"
 grep -q "host h2 exists already" "$tmp/err" || fail "taken name: wrong error"
 expect_rc 1 bootback host add 'bad/name' "$h2_uri"
@@ -99,8 +111,8 @@ cat "$tmp/out"
 python3 - "$tmp/out" "$dead_uri" <<'EOT' || fail "hosts --json"
 import json, sys
 hosts = {h["name"]: h for h in json.load(open(sys.argv[1]))}
-assert sorted(hosts) == ["dead", "h2", "local"], hosts.keys()
-for n in ("local", "h2"):
+assert sorted(hosts) == ["badca", "dead", "h2", "h2tls", "local"], hosts.keys()
+for n in ("local", "h2", "h2tls"):
     h = hosts[n]
     assert h["reachable"] is True and h["error"] is None, h
     assert h["libvirt_version"].count(".") == 2 and h["libvirt_version"] != "0.0.0", h
@@ -111,12 +123,15 @@ assert h2 and h2[0]["active"] and h2[0]["capacity"] > 0, hosts["h2"]["pools"]
 assert not any(p["name"] == "h2pool" for p in hosts["local"]["pools"])
 d = hosts["dead"]
 assert d["reachable"] is False and sys.argv[2] in d["error"], d
+b = hosts["badca"]
+assert b["reachable"] is False and "certificate" in b["error"].lower(), b
 EOT
 expect_rc 2 bootback hosts
 grep -q "^  up: .*libvirt [0-9.]*, QEMU [0-9.]*, .* memory free" "$tmp/out" || fail "hosts text"
 grep -q "^  unreachable: cannot connect to libvirt ($dead_uri)" "$tmp/out" || fail "hosts: dead"
 grep -q "h2pool" "$tmp/out" || fail "hosts: no pool h2pool"
 bootback host remove dead >/dev/null
+bootback host remove badca >/dev/null
 bootback hosts >/dev/null || fail "hosts: exit $? with every host up"
 
 ## --host on a libvirt command: a domain only h2 has
