@@ -33,7 +33,7 @@
 #include "recovery/virt/virt.h"
 
 #define VIRT_CEPH_TIMEOUT "20"       /* seconds: mount and OSD operations */
-#define CEPH_MONS_MAX 8
+#define CEPH_MONS_MAX 8           /* monitors given to libvirt, at most */
 
 struct virt_ceph {
   rados_t cluster;
@@ -423,15 +423,13 @@ virt_ceph_secret_remove (virSecretPtr s)
   virSecretFree (s);
 }
 
-/* The monitors' <host/> elements from "mon host" into out. */
-static int
-mon_hosts (struct virt_ceph *c, char *out, size_t len)
+int
+virt_ceph_mon_hosts (const char *mon_host, char *out, size_t len)
 {
-  char list[1024], *tok, *save = NULL, *port;
+  CLEANUP_FREE char *list = xstrdup (mon_host ? mon_host : "");
+  char *tok, *save = NULL, *port;
   size_t n = 0, used = 0;
 
-  if (rados_conf_get (c->cluster, "mon_host", list, sizeof list) < 0)
-    list[0] = '\0';
   out[0] = '\0';
   for (tok = strtok_r (list, "[], ;\t", &save); tok && n < CEPH_MONS_MAX;
        tok = strtok_r (NULL, "[], ;\t", &save)) {
@@ -442,14 +440,16 @@ mon_hosts (struct virt_ceph *c, char *out, size_t len)
     port = strrchr (tok, ':');
     if (port)
       *port++ = '\0';
-    if (!name_ok (tok, strlen (tok)) || (port && strspn (port, "0123456789") != strlen (port)))
+    if (!name_ok (tok, strlen (tok)) || (port && (!*port || strspn (port, "0123456789") !=
+                                                  strlen (port))))
       continue;
     used += snprintf (out + used, len - MIN (used, len), "<host name='%s' port='%s'/>",
-                      tok, port && *port ? port : "6789");
+                      tok, port ? port : "6789");
     n++;
   }
   if (n == 0 || used >= len) {
-    error_setx ("ceph: no monitor address (v1 or untyped) in the conf's mon host");
+    error_setx ("ceph: no monitor address (v1 or untyped) in the conf's mon host '%s'",
+                mon_host ? mon_host : "");
     return -1;
   }
   return 0;
@@ -459,9 +459,11 @@ char *
 virt_ceph_disk_xml (struct virt_ceph *c, const char *name, const char *format,
                     const char *uuid, const char *usage)
 {
-  char hosts[CEPH_MONS_MAX * 160];
+  char hosts[VIRT_CEPH_MONS_XML_MAX], list[1024];
 
-  if (mon_hosts (c, hosts, sizeof hosts) == -1)
+  if (rados_conf_get (c->cluster, "mon_host", list, sizeof list) < 0)
+    list[0] = '\0';
+  if (virt_ceph_mon_hosts (list, hosts, sizeof hosts) == -1)
     return NULL;
   /* Names are [A-Za-z0-9._+-] (virt_rbd_parse), the usage bootback's own. */
   return xasprintf ("<disk type='network' device='disk'><driver name='qemu' "

@@ -84,6 +84,14 @@ virSecretPtr virt_ceph_secret (virConnectPtr conn, struct virt_ceph *c,
                                char uuid[VIR_UUID_STRING_BUFLEN]);
 void virt_ceph_secret_remove (virSecretPtr s);
 
+/* The <host name='H' port='P'/> elements libvirt wants from a conf's
+ * "mon host" ("[v2:10.0.0.1:3300,v1:10.0.0.1:6789] 10.0.0.2", ...): its
+ * msgr1 and untyped addresses (port 6789 by default), at most 8, into
+ * out.  -1 with the error if there is none.  (IPv6 and DNS SRV names are
+ * not read.) */
+#define VIRT_CEPH_MONS_XML_MAX 1280
+int virt_ceph_mon_hosts (const char *mon_host, char *out, size_t len);
+
 /* The <disk type='network'> of image name in the pool, format "raw" or
  * "qcow2": the monitors' addresses (<host name= port=>) from the conf,
  * <auth username='ID'> with the secret uuid (NULL: usage="usage" instead,

@@ -219,6 +219,25 @@ test_rbd_names (void)
   CHECK (virt_rbd_parse ("file:/x", false, pool, image) == -1);
 }
 
+/* The monitors libvirt gets from a conf's mon host. */
+static void
+test_mon_hosts (void)
+{
+  char out[VIRT_CEPH_MONS_XML_MAX];
+
+  CHECK (virt_ceph_mon_hosts ("[v2:127.0.0.1:3300,v1:127.0.0.1:40001]", out, sizeof out) == 0 &&
+         strcmp (out, "<host name='127.0.0.1' port='40001'/>") == 0);
+  CHECK (virt_ceph_mon_hosts ("10.0.0.1, mon2.example:6790;10.0.0.3", out, sizeof out) == 0 &&
+         strcmp (out, "<host name='10.0.0.1' port='6789'/><host name='mon2.example' "
+                 "port='6790'/><host name='10.0.0.3' port='6789'/>") == 0);
+  /* msgr2 only, or names XML or QEMU would read as more: none */
+  CHECK (virt_ceph_mon_hosts ("[v2:10.0.0.1:3300]", out, sizeof out) == -1 &&
+         strstr (error_msg (), "no monitor address") != NULL);
+  CHECK (virt_ceph_mon_hosts ("a'b:1 <x>:2 h:p0rt h:", out, sizeof out) == -1);
+  CHECK (virt_ceph_mon_hosts (NULL, out, sizeof out) == -1);
+  CHECK (virt_ceph_mon_hosts ("10.0.0.1", out, 10) == -1);
+}
+
 /* ---- libvirt without a connection ------------------------------------------- */
 
 static void
@@ -373,6 +392,7 @@ main (void)
   test_xml_access ();
   test_disk_replace ();
   test_rbd_names ();
+  test_mon_hosts ();
   test_errors ();
   {
     CLEANUP_VIR_CONNECT virConnectPtr c = virt_connect ("test:///default");
