@@ -14,7 +14,10 @@
 #   3. instant recovery -> migrate --to rbd:POOL: the guest answers its
 #      agent after the pivot, its live disk is the RBD image, nbdkit is
 #      gone, the image holds the guest's writes; a wrong pool fails
-#      naming the pool and the VM keeps running from the backup;
+#      naming the pool and the VM keeps running from the backup; an
+#      existing image not made by bootback is refused and kept; a migrate
+#      killed during its block copy leaves the session running from the
+#      backup, and the next migrate replaces the image it left;
 #   4. no libvirt secret is left (virsh secret-list) and the key is in
 #      no process's argv (QEMU's /proc/PID/cmdline, bootback's);
 #   5. with the secret the persistent definition names defined by the
@@ -140,8 +143,31 @@ grep -q "ceph pool nopool-$$: no such pool" "$tmp/err" || fail "wrong pool: wron
 [ "$(wc -l < "$tmp/err")" -eq 1 ] || fail "wrong pool: not one line"
 [ "$(state)" = running ] || fail "state after the wrong pool: $(state)"
 
-# the guest writes before the migration
-"$qga" --domain tiny exec /bin/sh -c 'echo before-$$ > /root/before.txt; sync'
+# an image of that name that is not this session's: refused, kept
+rbd --id "$CEPH_ID" create --size 1M "$CEPH_POOL/$name-x-tiny-vda"
+expect_rc 1 bootback migrate tiny --to "rbd:$CEPH_POOL/$name-x-" "${cephopts[@]}"
+grep -q "rbd:$CEPH_POOL/$name-x-tiny-vda exists already" "$tmp/err" || fail "existing image: wrong error"
+grep -q "$name-x-tiny-vda" <<< "$(rbd_images)" || fail "someone else's image was removed"
+
+# the guest writes before the migration (24 MiB for the mirror)
+"$qga" --domain tiny exec /bin/sh -c 'echo before-$$ > /root/before.txt;
+    dd if=/dev/urandom of=/root/big bs=1M count=24 conv=fsync 2>/dev/null; sync'
+
+# a migrate killed (kill -9) during its block copy (1 MiB/s): the next
+# command puts the session back on the backup; the image it left is
+# tagged as this session's, so the next migrate replaces it
+BOOTBACK_MIGRATE_BANDWIDTH=1024K "$BOOTBACK" migrate tiny --to "rbd:$CEPH_POOL/$name-" \
+    "${cephopts[@]}" >/dev/null 2>&1 &
+mpid=$!
+for (( i = 0; i < 600; i++ )); do
+    grep -q "Block Copy" <<< "$(virsh blockjob tiny vda 2>&1)" && break
+    sleep 0.1
+done
+grep -q "Block Copy" <<< "$(virsh blockjob tiny vda 2>&1)" || fail "no block copy to kill"
+kill -9 "$mpid"; wait "$mpid" || true
+[ "$(state)" = running ] || fail "state after a killed migration: $(state)"
+grep -q "overlays/tiny.vda.qcow2" <<< "$(virsh domblklist tiny)" || fail "disk moved by a killed migrate"
+grep -q "$name-tiny-vda" <<< "$(rbd_images)" || fail "the killed migrate left no image (test premise)"
 BOOTBACK_PROGRESS=1 bootback migrate tiny --to "rbd:$CEPH_POOL/$name-" "${cephopts[@]}" |
     tee "$tmp/migrate.out"
 grep -q "^migrated session 1 (tiny)" "$tmp/migrate.out" || fail "migrate output"

@@ -48,8 +48,10 @@
  * never on a command line).  The persistent definition names the image
  * with a secret by usage, "ceph client.ID", which the user defines once
  * for the VM to start again (README).  A failure removes the images this
- * attempt created.  (An image left by a killed migrate is not removed by
- * the reattach, which removes files only: remove it with rbd rm.)
+ * attempt created.  Each image is created by bootback (librbd) and tagged
+ * with its session (rbd_owner) before qemu-img writes into it: one left
+ * by a killed migrate (the reattach removes files only) is removed by the
+ * next migrate of the same session; any other existing image is refused.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -247,13 +249,19 @@ precopy (const struct instant_session_disk *k, const char *dest, const char *out
          const char *format, const struct instant_migrate_opts *o,
          uint64_t base, uint64_t total)
 {
+  bool reuse = virt_is_rbd (dest);   /* bootback created it */
   CLEANUP_FREE char *src = xasprintf ("nbd+unix:///?socket=%s", k->backend_socket);
   char buf[4096], msg[2048] = "", line[512];
   size_t mlen = 0, llen = 0;
   int fd, status;
   pid_t pid;
   char *argv[] = { "qemu-img", "convert", "-p", "-f", "raw", "-O",
-                   (char *) format, src, (char *) out, NULL };
+                   (char *) format, src, (char *) out, NULL, NULL };
+
+  if (reuse) {                       /* -n: into the existing image */
+    memmove (&argv[3], &argv[2], 7 * sizeof *argv);
+    argv[2] = "-n";
+  }
 
   /* Dies with a killed migrate. */
   fd = spawn_output (argv, SPAWN_DIE_WITH_PARENT, &pid);
@@ -372,6 +380,36 @@ plan_onto (const struct instant_session *s, const char *const *onto, struct mctx
   return 0;
 }
 
+/* What an RBD image made for session s is tagged with. */
+static char *
+rbd_owner (const struct instant_session *s)
+{
+  return xasprintf ("migrate of session %" PRId64 " (%s, domain %s)", s->id, s->name,
+                    s->uuid);
+}
+
+/* An image that is there: refused, unless a killed migrate of this very
+ * session left it (then removed).  -1 with the error. */
+static int
+rbd_existing (const struct instant_session *s, struct mctx *m, const struct job *j)
+{
+  CLEANUP_FREE char *owner = rbd_owner (s);
+
+  switch (virt_ceph_image_tagged (m->ceph, j->image, owner)) {
+  case 1:
+    if (virt_ceph_image_remove (m->ceph, j->image) == -1) {
+      error_prefix ("%s, left by an interrupted migration of %s", j->dest, s->name);
+      return -1;
+    }
+    return 0;
+  case 0:
+    error_setx ("%s exists already: bootback does not overwrite images", j->dest);
+    return -1;
+  default:
+    return -1;
+  }
+}
+
 /* --to rbd:POOL[/PREFIX]: a new raw image PREFIXDOMAIN-DISK per disk;
  * the pool's connection in m->ceph. */
 static int
@@ -404,8 +442,9 @@ plan_rbd (const struct instant_session *s, const struct instant_migrate_opts *o,
     switch (virt_ceph_image_exists (m->ceph, j->image)) {
     case 0: break;
     case 1:
-      error_setx ("%s exists already: bootback does not overwrite images", j->dest);
-      return -1;
+      if (rbd_existing (s, m, j) == -1)
+        return -1;
+      break;
     default: return -1;
     }
   }
@@ -616,6 +655,18 @@ delta_one (struct migration *mg, size_t i, uint64_t base, uint64_t total)
   return r;
 }
 
+/* rbd: the image of disk i, created and tagged as this session's. */
+static int
+rbd_create (struct migration *mg, struct job *j, size_t i)
+{
+  CLEANUP_FREE char *owner = rbd_owner (mg->s);
+
+  if (virt_ceph_image_create (mg->m->ceph, j->image, mg->s->disks[i].size) == -1)
+    return -1;
+  j->created = true;
+  return virt_ceph_image_tag (mg->m->ceph, j->image, owner);
+}
+
 /* Start disk i's copy: the pre-copy with qemu-img (unless full), or the
  * delta (onto), then the block copy.  -1 with the error. */
 static int
@@ -643,6 +694,8 @@ migrate_start_job (struct migration *mg, size_t i, bool full, uint64_t *base,
     flags |= VIR_DOMAIN_BLOCK_COPY_SHALLOW | VIR_DOMAIN_BLOCK_COPY_REUSE_EXT;
   }
   else if (!full) {
+    if (j->rbd && rbd_create (mg, j, i) == -1)
+      return -1;
     j->created = true;
     if (precopy (&mg->s->disks[i], j->dest, out, mg->format, mg->o, *base, total) == -1) {
       if (strcmp (error_msg (), "interrupted") != 0 &&

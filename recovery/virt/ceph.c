@@ -17,6 +17,8 @@
  *    the caller removes it when the operation ends.  A running QEMU keeps
  *    the key it was given; the domain's persistent definition names a
  *    secret by usage (the user defines that one, README "Ceph RBD").
+ *    A secret's usage name carries its process's PID: one left by a
+ *    killed bootback is removed by the next virt_ceph_secret.
  *  - libvirt wants the monitors as <host name= port=>: taken from the
  *    conf's "mon host", its msgr1 ("v1:") addresses, or untyped ones
  *    (port 6789 by default), as QEMU's rbd driver connects by mon_host.
@@ -26,6 +28,7 @@
 #include <openssl/evp.h>
 #include <rados/librados.h>
 #include <rbd/librbd.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include "recovery/util/util.h"
@@ -261,6 +264,40 @@ virt_ceph_image_rename (struct virt_ceph *c, const char *from, const char *to)
   return r < 0 ? rbd_fail (c, from, r, "rename") : 0;
 }
 
+#define OWNER_KEY "bootback.owner"
+
+int
+virt_ceph_image_tag (struct virt_ceph *c, const char *name, const char *owner)
+{
+  struct virt_rbd_image *im = virt_rbd_open (c, name);
+  int r;
+
+  if (!im)
+    return -1;
+  r = rbd_metadata_set (im->img, OWNER_KEY, owner);
+  virt_rbd_close (im);
+  return r < 0 ? rbd_fail (c, name, r, "set its metadata") : 0;
+}
+
+int
+virt_ceph_image_tagged (struct virt_ceph *c, const char *name, const char *owner)
+{
+  struct virt_rbd_image *im = virt_rbd_open (c, name);
+  char v[512];
+  size_t len = sizeof v;
+  int r;
+
+  if (!im)
+    return -1;
+  r = rbd_metadata_get (im->img, OWNER_KEY, v, &len);
+  virt_rbd_close (im);
+  if (r == -ENOENT || r == -ERANGE)
+    return 0;
+  if (r < 0)
+    return rbd_fail (c, name, r, "read its metadata");
+  return len <= sizeof v && strnlen (v, len) < len && strcmp (v, owner) == 0;
+}
+
 int64_t
 virt_ceph_image_size (struct virt_ceph *c, const char *name)
 {
@@ -375,6 +412,28 @@ read_key (struct virt_ceph *c, char key[VIRT_CEPH_KEY_MAX + 1])
   return -1;
 }
 
+/* Remove the secrets of bootback processes that are gone (a killed
+ * migrate could not remove its own): usage "bootback client.ID PID" with
+ * no process PID.  Best effort. */
+static void
+sweep_secrets (virConnectPtr conn)
+{
+  virSecretPtr *secrets = NULL;
+  int n = virConnectListAllSecrets (conn, &secrets, VIR_CONNECT_LIST_SECRETS_EPHEMERAL), k;
+
+  for (k = 0; k < n; k++) {
+    const char *usage = virSecretGetUsageID (secrets[k]);
+    const char *sp = usage ? strrchr (usage, ' ') : NULL;
+    long pid = sp ? strtol (sp + 1, NULL, 10) : 0;
+    if (virSecretGetUsageType (secrets[k]) == VIR_SECRET_USAGE_TYPE_CEPH &&
+        strncmp (usage, "bootback client.", 16) == 0 && pid > 0 &&
+        kill ((pid_t) pid, 0) == -1 && errno == ESRCH)
+      virSecretUndefine (secrets[k]);
+    virSecretFree (secrets[k]);
+  }
+  free (secrets);
+}
+
 virSecretPtr
 virt_ceph_secret (virConnectPtr conn, struct virt_ceph *c,
                   char uuid[VIR_UUID_STRING_BUFLEN])
@@ -389,6 +448,7 @@ virt_ceph_secret (virConnectPtr conn, struct virt_ceph *c,
   virSecretPtr s;
   int n;
 
+  sweep_secrets (conn);
   if (read_key (c, key) == -1)
     return NULL;
   n = EVP_DecodeBlock (raw, (const unsigned char *) key, strlen (key));

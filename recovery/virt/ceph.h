@@ -58,6 +58,10 @@ int virt_ceph_image_exists (struct virt_ceph *c, const char *name);
 int virt_ceph_image_create (struct virt_ceph *c, const char *name, uint64_t size);
 int virt_ceph_image_remove (struct virt_ceph *c, const char *name);
 int virt_ceph_image_rename (struct virt_ceph *c, const char *from, const char *to);
+/* The image's owner tag (RBD image metadata "bootback.owner"): set it;
+ * 1 if it is owner, 0 if not (or none), -1 with the error. */
+int virt_ceph_image_tag (struct virt_ceph *c, const char *name, const char *owner);
+int virt_ceph_image_tagged (struct virt_ceph *c, const char *name, const char *owner);
 /* Size of an image, or -1 with the error. */
 int64_t virt_ceph_image_size (struct virt_ceph *c, const char *name);
 
@@ -78,7 +82,8 @@ char *virt_ceph_qemu_name (struct virt_ceph *c, const char *name);
 
 /* An ephemeral, private libvirt secret (usage type ceph, usage name
  * "bootback client.ID PID") holding the user's key, read from the
- * keyring; its UUID in uuid.  NULL with the error.  virt_ceph_secret_remove
+ * keyring; its UUID in uuid.  Secrets of that form whose PID is gone (a
+ * killed bootback's) are removed first.  NULL with the error.  virt_ceph_secret_remove
  * undefines and frees it (NULL is fine). */
 virSecretPtr virt_ceph_secret (virConnectPtr conn, struct virt_ceph *c,
                                char uuid[VIR_UUID_STRING_BUFLEN]);
