@@ -380,12 +380,14 @@ plan_onto (const struct instant_session *s, const char *const *onto, struct mctx
   return 0;
 }
 
-/* What an RBD image made for session s is tagged with. */
+/* What an RBD image made for session s is tagged with: its id, domain and
+ * first overlay (under its $BOOTBACK_HOME: another home's session 1 is
+ * another session). */
 static char *
 rbd_owner (const struct instant_session *s)
 {
-  return xasprintf ("migrate of session %" PRId64 " (%s, domain %s)", s->id, s->name,
-                    s->uuid);
+  return xasprintf ("migrate of session %" PRId64 " (%s, domain %s, overlay %s)", s->id,
+                    s->name, s->uuid, s->disks[0].overlay);
 }
 
 /* An image that is there: refused, unless a killed migrate of this very

@@ -283,7 +283,7 @@ int
 virt_ceph_image_tagged (struct virt_ceph *c, const char *name, const char *owner)
 {
   struct virt_rbd_image *im = virt_rbd_open (c, name);
-  char v[512];
+  char v[8192];
   size_t len = sizeof v;
   int r;
 
