@@ -5,7 +5,7 @@ CLI_OBJ := $(CLI_SRC:.c=.o)
 CLI_BIN := recovery/cli/bootback
 BINS    += $(CLI_BIN)
 MANS    += recovery/cli/bootback.1
-DEPS    += libjansson-dev
+DEPS    += libjansson-dev libssl-dev
 
 $(CLI_OBJ): ALL_CFLAGS += $(call pc_cflags,jansson sqlite3 libnbd libvirt)
 CLI_LIBS := $(WEB_A) $(VERIFY_A) $(LAB_A) $(INSTANT_A) $(INGEST_A) \

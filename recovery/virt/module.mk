@@ -11,7 +11,7 @@ VIRT_A    := recovery/virt/libbbvirt.a
 CEPH_LIBS := -lrbd -lrados
 VIRT_LIBS  = $(call pc_libs,$(PC_VIRT) openssl) $(CEPH_LIBS)
 LIBS_A    += $(VIRT_A)
-DEPS      += libvirt-dev libxml2-dev librbd-dev librados-dev qemu-block-extra
+DEPS      += libvirt-dev libxml2-dev librbd-dev librados-dev qemu-block-extra libssl-dev
 
 $(VIRT_OBJ) recovery/virt/test-virt.o: ALL_CFLAGS += $(call pc_cflags,$(PC_VIRT) openssl)
 $(VIRT_A): $(VIRT_OBJ)
