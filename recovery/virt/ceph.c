@@ -36,6 +36,7 @@
 #include "recovery/virt/virt.h"
 
 #define VIRT_CEPH_TIMEOUT "20"       /* seconds: mount and OSD operations */
+#define VIRT_CEPH_QEMU_OP_TIMEOUT 60  /* seconds: an OSD write of qemu-img */
 #define CEPH_MONS_MAX 8           /* monitors given to libvirt, at most */
 
 struct virt_ceph {
@@ -382,8 +383,11 @@ virt_ceph_qemu_name (struct virt_ceph *c, const char *name)
                 "or '\\' (QEMU's rbd: syntax)");
     return NULL;
   }
-  return xasprintf ("rbd:%s/%s:id=%s%s%s:keyring=%s", c->pool, name, c->id,
-                    c->conf ? ":conf=" : "", c->conf ? c->conf : "", c->keyring);
+  /* An OSD write that waits longer (a full or stuck cluster) fails the
+   * copy instead of hanging it: QEMU hands unknown keys to librados. */
+  return xasprintf ("rbd:%s/%s:id=%s%s%s:keyring=%s:rados_osd_op_timeout=%d", c->pool,
+                    name, c->id, c->conf ? ":conf=" : "", c->conf ? c->conf : "",
+                    c->keyring, VIRT_CEPH_QEMU_OP_TIMEOUT);
 }
 
 /* The key of client.ID in the keyring (base64), into key. */

@@ -76,7 +76,8 @@ int virt_rbd_flush (struct virt_rbd_image *im);
 void virt_rbd_close (struct virt_rbd_image *im);
 
 /* QEMU's name of an image, for qemu-img (paths, never the key):
- * "rbd:POOL/NAME:id=ID[:conf=CONF][:keyring=KEYRING]", malloc'd; NULL
+ * "rbd:POOL/NAME:id=ID[:conf=CONF]:keyring=KEYRING:rados_osd_op_timeout=60"
+ * (a write stuck for a minute, on a full pool, fails), malloc'd; NULL
  * with the error if a path holds a character QEMU's syntax cannot take. */
 char *virt_ceph_qemu_name (struct virt_ceph *c, const char *name);
 
