@@ -449,7 +449,10 @@ cmd_tls (struct cli *c, int argc, char **argv)
     hosts[n++] = "localhost";
     hosts[n++] = "127.0.0.1";
   }
-  if (!dir)
+  if (!dir) {
+    if (cli_catalog (c) == -1)      /* makes HOME if it is not there */
+      return 1;
     dir = dflt = xasprintf ("%s/tls", c->home);
+  }
   return tls_init (dir, hosts, n);
 }
