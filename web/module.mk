@@ -33,14 +33,14 @@ WEB_TEST_A := $(WEB_A) $(VERIFY_A) $(LAB_A) $(INSTANT_A) $(INGEST_A) $(CATALOG_A
 # token hashing, label escaping, the actions' argument checks
 web/test-web: web/test-web.o $(WEB_TEST_A)
 	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDFLAGS) $(WEB_LIBS) $(VERIFY_LIBS) \
-	  $(INSTANT_LIBS) $(call pc_libs,libnbd) -lpthread
+	  $(INSTANT_LIBS) $(call pc_libs,libnbd) $(CEPH_LIBS) -lpthread
 TEST_BINS += web/test-web
 TESTS     += web/test-web
 # sessions, CSRF tokens, the built-in files
 web/test-session.o: ALL_CFLAGS += $(call pc_cflags,$(PC_WEB))
 web/test-session: web/test-session.o $(WEB_TEST_A)
 	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDFLAGS) $(WEB_LIBS) $(VERIFY_LIBS) \
-	  $(INSTANT_LIBS) $(call pc_libs,libnbd) -lpthread
+	  $(INSTANT_LIBS) $(call pc_libs,libnbd) $(CEPH_LIBS) -lpthread
 TEST_BINS += web/test-session
 TESTS     += web/test-session
 

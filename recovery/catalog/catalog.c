@@ -175,9 +175,14 @@ static const char *migrations[] = {
   "  reason TEXT NOT NULL,"
   "  unflagged INTEGER NOT NULL DEFAULT 0,"
   "  PRIMARY KEY (repo_id, vm, point));",
-  /* 8, 9: taken by other branches (the lead renumbers at the merge) */
-  "",
-  "",
+  /* 8: taken by another branch (scan results; renumbered at its merge) */
+  "SELECT 1;",
+  /* 9: hypervisor hosts by name (bootback host add NAME URI): the libvirt
+   * URI each --host NAME stands for */
+  "CREATE TABLE hosts ("
+  "  name TEXT PRIMARY KEY,"
+  "  uri TEXT NOT NULL,"
+  "  added INTEGER NOT NULL);",
   /* 10: the jobs of bootback web's actions (web/jobs.c; catalog_webjob_*):
    * args, progress and result are JSON texts */
   "CREATE TABLE web_jobs ("
@@ -1761,4 +1766,66 @@ catalog_webjob_page (struct catalog *c, int64_t offset, int64_t limit,
     return db_error (c, "count jobs");
   *total = sqlite3_column_int64 (s, 0);
   return webjob_rows (c, 0, offset, limit, fn, opaque);
+}
+
+/* ---- hypervisor hosts (schema 9) -------------------------------------------- */
+
+int
+catalog_host_add (struct catalog *c, const char *name, const char *uri)
+{
+  CLEANUP_STMT sqlite3_stmt *s = NULL;
+  int rc;
+
+  if (prepare (c, "INSERT INTO hosts (name, uri, added) "
+               "VALUES (?1, ?2, strftime('%s','now'))", &s) == -1)
+    return -1;
+  sqlite3_bind_text (s, 1, name, -1, SQLITE_STATIC);
+  sqlite3_bind_text (s, 2, uri, -1, SQLITE_STATIC);
+  rc = sqlite3_step (s);
+  if (rc == SQLITE_CONSTRAINT) {
+    error_setx ("host %s exists already (bootback host remove %s first)", name, name);
+    return 1;
+  }
+  return rc == SQLITE_DONE ? 0 : db_error (c, "add host");
+}
+
+int
+catalog_host_remove (struct catalog *c, const char *name)
+{
+  CLEANUP_STMT sqlite3_stmt *s = NULL;
+
+  if (prepare (c, "DELETE FROM hosts WHERE name = ?1", &s) == -1)
+    return -1;
+  sqlite3_bind_text (s, 1, name, -1, SQLITE_STATIC);
+  if (sqlite3_step (s) != SQLITE_DONE)
+    return db_error (c, "remove host");
+  if (sqlite3_changes (c->db) == 0) {
+    error_setx ("no host named %s", name);
+    return 1;
+  }
+  return 0;
+}
+
+int
+catalog_host_list (struct catalog *c, const char *name, catalog_host_fn fn, void *opaque)
+{
+  CLEANUP_STMT sqlite3_stmt *s = NULL;
+  int rc, n = 0;
+
+  if (prepare (c, "SELECT name, uri, added FROM hosts WHERE ?1 IS NULL OR name = ?1"
+               " ORDER BY name", &s) == -1)
+    return -1;
+  sqlite3_bind_text (s, 1, name, -1, SQLITE_STATIC);
+  while ((rc = sqlite3_step (s)) == SQLITE_ROW) {
+    struct catalog_host h = {
+      .name = col_text (s, 0), .uri = col_text (s, 1),
+      .added = sqlite3_column_int64 (s, 2),
+    };
+    n++;
+    if (fn (opaque, &h) == -1)
+      return -1;
+  }
+  if (rc != SQLITE_DONE)
+    return db_error (c, "list hosts");
+  return n;
 }

@@ -257,6 +257,24 @@ int catalog_trace_put (struct catalog *c, const struct catalog_trace *t);
 int catalog_trace_get (struct catalog *c, const char *vm, const char *disk,
                        char point[TIMESTAMP_LEN + 1], char **text);
 
+/* ---- hypervisor hosts (bootback host add / hosts; schema 9) -------------- */
+
+/* A host as kept: its name and libvirt URI; added is a Unix time. */
+struct catalog_host {
+  const char *name;
+  const char *uri;
+  int64_t added;
+};
+/* Add a host; 1 (error set) if the name is taken. */
+int catalog_host_add (struct catalog *c, const char *name, const char *uri);
+/* Remove a host; 1 (error set) if there is none of that name. */
+int catalog_host_remove (struct catalog *c, const char *name);
+/* Every host (name NULL) or the one called name, by name; the strings are
+ * valid during the call only.  The number of hosts, or -1. */
+typedef int (*catalog_host_fn) (void *opaque, const struct catalog_host *h);
+int catalog_host_list (struct catalog *c, const char *name, catalog_host_fn fn,
+                       void *opaque);
+
 /* ---- API tokens of bootback web (web/web.h owns their meaning) ---------- */
 
 /* A token as kept: its name and the hex SHA-256 of the token (never the

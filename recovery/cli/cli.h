@@ -87,6 +87,17 @@ int cmd_import (struct cli *c, int argc, char **argv);
 int cmd_points (struct cli *c, int argc, char **argv);
 int cmd_point (struct cli *c, int argc, char **argv);
 int cmd_restore (struct cli *c, int argc, char **argv);
+int cmd_tls (struct cli *c, int argc, char **argv);
+int cmd_host (struct cli *c, int argc, char **argv);
+int cmd_hosts (struct cli *c, int argc, char **argv);
+/* The libvirt URI --host NAME stands for (cmd-host.c): a host of
+ * `bootback host add`, or a URI as it is (it holds ":/"); malloc'd, NULL
+ * after printing the error. */
+char *cli_host_uri (struct cli *c, const char *host);
+/* After the options: if --host was given (host not NULL), *uri becomes
+ * its URI (kept until exit).  -1 (said) if --connect was given too or the
+ * host is unknown. */
+int cli_host_option (struct cli *c, const char *host, const char **uri);
 int cmd_prune (struct cli *c, int argc, char **argv);
 int cmd_gc (struct cli *c, int argc, char **argv);
 int cmd_serve (struct cli *c, int argc, char **argv);       /* cmd-serve.c */

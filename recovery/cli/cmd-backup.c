@@ -14,7 +14,7 @@
 #include "recovery/ingest/ingest.h"
 
 static const char backup_usage[] =
-  "usage: bootback backup DOMAIN... [--full] [--disk NAME]... [--connect URI]\n"
+  "usage: bootback backup DOMAIN... [--full] [--disk NAME]... [--connect URI|--host NAME]\n"
   "                       [--no-quiesce] [--scratch-dir DIR] [--threads N]\n"
   "                       [--on-suspicious CMD] [--json]\n"
   "       bootback backup --all [--list FILE] [options]\n"
@@ -36,6 +36,7 @@ static const char backup_usage[] =
   "  --full            read every disk in full (a new checkpoint chain)\n"
   "  --disk NAME       back up only this disk (repeatable; default: all)\n"
   "  --connect URI     libvirt URI (default: libvirt's, $LIBVIRT_DEFAULT_URI)\n"
+  "  --host NAME       the libvirt URI of a host of `bootback host add`\n"
   "  --scratch-dir DIR where QEMU keeps the point-in-time view (/var/tmp)\n"
   "  --threads N       parallel readers (default: the CPUs, at least 2;\n"
   "                    twice that for an incremental read)\n"
@@ -209,6 +210,7 @@ struct backup_args {
   const char *list;              /* --list FILE */
   bool thaw_guard;               /* internal: --thaw-guard URI DOMAIN */
   const char *on_suspicious;     /* --on-suspicious CMD */
+  const char *host;              /* --host NAME */
 };
 
 /* The options (exits on --help and bad usage).  -1 if reported. */
@@ -221,6 +223,7 @@ backup_options (struct backup_args *a, int argc, char **argv)
     { "full", no_argument, NULL, 'f' },
     { "disk", required_argument, NULL, 'd' },
     { "connect", required_argument, NULL, 'c' },
+    { "host", required_argument, NULL, 'H' },
     { "no-quiesce", no_argument, NULL, 'Q' },
     { "scratch-dir", required_argument, NULL, 's' },
     { "threads", required_argument, NULL, 'T' },
@@ -246,6 +249,7 @@ backup_options (struct backup_args *a, int argc, char **argv)
       a->disks[o->ndisks++] = optarg;
       break;
     case 'c': o->uri = optarg; break;
+    case 'H': a->host = optarg; break;
     case 'Q': o->quiesce = false; break;
     case 's': o->scratch_dir = optarg; break;
     case 'T': o->threads = cli_int_arg ("--threads", optarg); break;
@@ -308,7 +312,8 @@ cmd_backup (struct cli *c, int argc, char **argv)
   json_t *arr = NULL;
   size_t n = 0, i, failed = 0;
 
-  if (backup_options (&a, argc, argv) == -1)
+  if (backup_options (&a, argc, argv) == -1 ||
+      cli_host_option (c, a.host, &a.o.uri) == -1)
     return 1;
   if (a.on_suspicious)
     c->on_suspicious = a.on_suspicious;

@@ -9,6 +9,7 @@
 
 #include "recovery/cli/cli.h"
 #include "recovery/instant/instant.h"
+#include "recovery/virt/ceph.h"
 
 /* A note of the rewrite: said on stderr, kept for --json (opaque: a
  * JSON array or NULL). */
@@ -48,7 +49,7 @@ iso_time (double t, char buf[ISO_TIME_LEN + 1])
 static const char instant_usage[] =
   "usage: bootback instant VM[@TIME] [--name NEW] [--network NET]\n"
   "                        [--overlay-dir DIR] [--keep-identity|--new-identity]\n"
-  "                        [--connect URI] [--transient] [--agent-timeout SECS]\n"
+  "                        [--connect URI|--host NAME] [--transient] [--agent-timeout SECS]\n"
   "                        [--memory MIB] [--allow-passthrough] [--json]\n"
   "       bootback instant VM[@TIME] VM[@TIME]... [--cache SIZE]\n"
   "                        [--memory-budget MIB] [options as above but --name]\n"
@@ -67,6 +68,7 @@ static const char instant_usage[] =
   "                     saved interfaces)\n"
   "  --overlay-dir DIR  where the overlays go (default HOME/overlays)\n"
   "  --connect URI      libvirt URI (default: libvirt's)\n"
+  "  --host NAME        the libvirt URI of a host of `bootback host add`\n"
   "  --transient        a transient domain (gone when destroyed)\n"
   "  --agent-timeout S  wait at most S seconds for the heartbeat (default 120,\n"
   "                     0: do not wait)\n"
@@ -162,7 +164,7 @@ print_started (const struct instant_session *s, int agent_timeout)
  * identities are given. */
 static int
 instant_args (int argc, char **argv, struct instant_opts *o,
-              struct instant_many_opts *m)
+              struct instant_many_opts *m, const char **host)
 {
   static const struct option lo[] = {
     { "name", required_argument, NULL, 'n' },
@@ -171,6 +173,7 @@ instant_args (int argc, char **argv, struct instant_opts *o,
     { "keep-identity", no_argument, NULL, 'k' },
     { "new-identity", no_argument, NULL, 'K' },
     { "connect", required_argument, NULL, 'c' },
+    { "host", required_argument, NULL, 'H' },
     { "transient", no_argument, NULL, 't' },
     { "agent-timeout", required_argument, NULL, 'a' },
     { "memory", required_argument, NULL, 'm' },
@@ -197,6 +200,7 @@ instant_args (int argc, char **argv, struct instant_opts *o,
       o->identity = opt == 'k' ? INSTANT_IDENTITY_KEEP : INSTANT_IDENTITY_NEW;
       break;
     case 'c': o->uri = optarg; break;
+    case 'H': *host = optarg; break;
     case 't': o->transient = true; break;
     case 'a': o->agent_timeout = cli_int_arg ("--agent-timeout", optarg); break;
     case 'm': o->memory_mib = cli_int_arg ("--memory", optarg); break;
@@ -237,10 +241,12 @@ cmd_instant (struct cli *c, int argc, char **argv)
   json_t *notes;
   CLEANUP_FREE struct instant_session *s = xcalloc (1, sizeof *s);
   bool json;
+  const char *host = NULL;
 
   if (argc >= 2 && strcmp (argv[1], "stop") == 0)
     return cmd_instant_stop (c, argc - 1, argv + 1);
-  if (instant_args (argc, argv, &o, &m) == -1)
+  if (instant_args (argc, argv, &o, &m, &host) == -1 ||
+      cli_host_option (c, host, &o.uri) == -1)
     return 1;
   json = m.json;
   notes = json_array ();
@@ -371,8 +377,10 @@ cmd_sessions (struct cli *c, int argc, char **argv)
 
 static const char migrate_usage[] =
   "usage: bootback migrate SESSION --to DIR|FILE [--format qcow2|raw]\n"
-  "                        [--connect URI]\n"
+  "                        [--connect URI|--host NAME]\n"
   "       bootback migrate SESSION --onto [DISK=]EXISTING... [--connect URI]\n"
+  "       bootback migrate SESSION --to rbd:POOL[/PREFIX] [--ceph-conf FILE]\n"
+  "                        [--ceph-id NAME] [--ceph-keyring FILE] [--connect URI]\n"
   "\n"
   "Move a running instant-recovery session to production storage with no\n"
   "downtime: libvirt block-copies every disk (backup + the guest's writes)\n"
@@ -387,7 +395,14 @@ static const char migrate_usage[] =
   "                     date: only the chunks that differ from the point\n"
   "                     are written, then the guest's writes, then pivot.\n"
   "                     A one-disk VM takes one FILE; else DISK=FILE for\n"
-  "                     each disk.  A failure gives each its content back.\n";
+  "                     each disk.  A failure gives each its content back.\n"
+  "  --to rbd:POOL[/PREFIX]  to new raw Ceph RBD images PREFIXNAME-DISK in\n"
+  "                     POOL; the cephx key goes to QEMU through a libvirt\n"
+  "                     secret bootback defines for the run and removes\n"
+  "  --ceph-conf FILE   the cluster's ceph.conf (default: $CEPH_CONF or\n"
+  "                     /etc/ceph/ceph.conf)\n"
+  "  --ceph-id NAME     the cephx user, without client. (default: admin)\n"
+  "  --ceph-keyring FILE  its keyring (default: the one the conf names)\n";
 
 static volatile int migrate_cancel;
 
@@ -426,65 +441,94 @@ on_progress (void *opaque, uint64_t done, uint64_t total)
 
 static void
 print_migrated (const struct instant_session *s,
-                const struct instant_migrate_result *res, bool onto)
+                const struct instant_migrate_result *res,
+                const struct instant_migrate_opts *o)
 {
+  const char *id = o->ceph && o->ceph->id ? o->ceph->id : "admin";
   char h[32];
   size_t i;
 
   printf ("migrated session %" PRId64 " (%s): %s copied in %.2f s, pivot %.3f s\n",
           s->id, s->name, human_size (res->bytes, h, sizeof h), res->seconds_copy,
           res->seconds_pivot);
-  if (onto)
+  if (o->onto)
     printf ("delta: %" PRIu64 " of %" PRIu64 " chunks differed and were written "
             "in %.2f s (hashing %.2f s)\n", res->delta_written, res->delta_chunks,
             res->seconds_delta, res->seconds_hash);
   for (i = 0; i < s->ndisks; i++)
     printf ("  disk %s: %s\n", s->disks[i].target, s->disks[i].migrated_to);
+  if (virt_is_rbd (o->to))
+    printf ("the definition of %s reads RBD as client.%s with the libvirt secret of "
+            "usage 'ceph client.%s': define it once (README, Ceph RBD) for the VM "
+            "to start again\n", s->name, id, id);
 }
 
-int
-cmd_migrate (struct cli *c, int argc, char **argv)
+/* The options of `bootback migrate` (exits on --help and bad usage):
+ * o's target, format and URI, the Ceph user in co, --onto's list (kept
+ * in *onto, malloc'd) and --host. */
+static void
+migrate_args (int argc, char **argv, struct instant_migrate_opts *o,
+              struct virt_ceph_opts *co, const char ***onto, const char **host)
 {
   static const struct option lo[] = {
     { "to", required_argument, NULL, 't' },
     { "format", required_argument, NULL, 'f' },
     { "connect", required_argument, NULL, 'c' },
+    { "host", required_argument, NULL, 'H' },
     { "onto", required_argument, NULL, 'o' },
+    { "ceph-conf", required_argument, NULL, 'C' },
+    { "ceph-id", required_argument, NULL, 'I' },
+    { "ceph-keyring", required_argument, NULL, 'K' },
     { "help", no_argument, NULL, 'h' },
     { 0 }
   };
-  CLEANUP_FREE const char **onto = NULL;
   size_t nonto = 0;
-  struct instant_migrate_opts o = {
-    .progress = on_progress, .warn = print_warning, .repo_open = &c->repo_open,
-  };
-  struct instant_migrate_result res;
-  CLEANUP_FREE struct instant_session *s = xcalloc (1, sizeof *s);
-  struct mprog mp = { 0 };
-  int opt, r;
+  int opt;
 
   while ((opt = getopt_long (argc, argv, "h", lo, NULL)) != -1) {
     switch (opt) {
-    case 't': o.to = optarg; break;
-    case 'f': o.format = optarg; break;
-    case 'c': o.uri = optarg; break;
+    case 't': o->to = optarg; break;
+    case 'f': o->format = optarg; break;
+    case 'c': o->uri = optarg; break;
+    case 'H': *host = optarg; break;
+    case 'C': co->conf = optarg; break;
+    case 'I': co->id = optarg; break;
+    case 'K': co->keyring = optarg; break;
     case 'o':
-      onto = xrealloc (onto, (nonto + 2) * sizeof *onto);
-      onto[nonto++] = optarg;
-      onto[nonto] = NULL;
+      *onto = xrealloc (*onto, (nonto + 2) * sizeof **onto);
+      (*onto)[nonto++] = optarg;
+      (*onto)[nonto] = NULL;
       break;
     case 'h': cli_usage (migrate_usage);
     default: cli_bad_usage (migrate_usage);
     }
   }
-  if (argc - optind != 1 || !o.to == !onto) {
+  if (argc - optind != 1 || !o->to == !*onto) {
     cli_error ("migrate needs a SESSION and either --to DIR|FILE or --onto EXISTING");
     cli_bad_usage (migrate_usage);
   }
+}
+
+int
+cmd_migrate (struct cli *c, int argc, char **argv)
+{
+  CLEANUP_FREE const char **onto = NULL;
+  struct instant_migrate_opts o = {
+    .progress = on_progress, .warn = print_warning, .repo_open = &c->repo_open,
+  };
+  struct instant_migrate_result res;
+  struct virt_ceph_opts co = { 0 };
+  const char *host = NULL;
+  CLEANUP_FREE struct instant_session *s = xcalloc (1, sizeof *s);
+  struct mprog mp = { 0 };
+  int r;
+
+  migrate_args (argc, argv, &o, &co, &onto, &host);
   o.onto = onto;
+  o.ceph = &co;
   o.progress_opaque = &mp;
   instant_migrate_opts_env (&o);
-  if (cli_catalog (c) == -1)
+  if (cli_host_option (c, host, &o.uri) == -1 || cli_catalog (c) == -1)
     return 1;
   instant_reattach (c->cat, c->home);
   if (instant_session_get (c->cat, argv[optind], s) == -1) {
@@ -504,7 +548,7 @@ cmd_migrate (struct cli *c, int argc, char **argv)
     return 1;
   }
   instant_session_get (c->cat, argv[optind], s);
-  print_migrated (s, &res, onto != NULL);
+  print_migrated (s, &res, &o);
   return 0;
 }
 

@@ -7,6 +7,7 @@
 #include "recovery/cli/cli.h"
 #include "recovery/ingest/ingest.h"
 #include "recovery/instant/instant.h"
+#include "recovery/virt/ceph.h"
 
 /* Commit step 4 (cli.h). */
 void
@@ -477,10 +478,41 @@ cmd_point (struct cli *c, int argc, char **argv)
 static const char restore_usage[] =
   "usage: bootback restore VM[@TIME] --to FILE [--disk NAME]\n"
   "                        [--format raw|qcow2]\n"
+  "       bootback restore VM[@TIME] --to rbd:POOL/IMAGE [--disk NAME] [--force]\n"
+  "                        [--ceph-conf FILE] [--ceph-id NAME] [--ceph-keyring FILE]\n"
   "\n"
   "Write one disk of a restore point to FILE (which must not exist), sparse\n"
   "where the data is zero.  --disk may be left out when the point has one\n"
-  "disk.  Every chunk is checked; on a bad chunk nothing is left at FILE.\n";
+  "disk.  Every chunk is checked; on a bad chunk nothing is left at FILE.\n"
+  "\n"
+  "  --to rbd:POOL/IMAGE  write it into a new Ceph RBD image instead (raw),\n"
+  "                     through librbd; an existing image is refused\n"
+  "  --force            replace an existing RBD image (not one in use)\n"
+  "  --ceph-conf FILE   the cluster's ceph.conf (default: $CEPH_CONF or\n"
+  "                     /etc/ceph/ceph.conf)\n"
+  "  --ceph-id NAME     the cephx user, without client. (default: admin)\n"
+  "  --ceph-keyring FILE  its keyring (default: the one the conf names)\n";
+
+/* Writers of a restore to RBD: each librbd write waits for the OSD, so
+ * more than the file restore's 2 (512 MiB of random data on the 2-core
+ * test machine, load 10: 6.4-6.9 s with 2, 4.1-4.5 s with 4; to a local
+ * file 3.0-4.5 s). */
+#define RESTORE_RBD_THREADS 4
+
+/* --force and --format with --to: -1 (said) if they do not go together. */
+static int
+restore_target_ok (const char *to, const char *format, bool force)
+{
+  if (force && !virt_is_rbd (to)) {
+    cli_error ("--force replaces RBD images only; %s is a file", to);
+    return -1;
+  }
+  if (virt_is_rbd (to) && strcmp (format, "raw") != 0) {
+    cli_error ("--to %s: an RBD image is written raw (no --format %s)", to, format);
+    return -1;
+  }
+  return 0;
+}
 
 int
 cmd_restore (struct cli *c, int argc, char **argv)
@@ -489,10 +521,16 @@ cmd_restore (struct cli *c, int argc, char **argv)
     { "to", required_argument, NULL, 't' },
     { "disk", required_argument, NULL, 'd' },
     { "format", required_argument, NULL, 'f' },
+    { "force", no_argument, NULL, 'F' },
+    { "ceph-conf", required_argument, NULL, 'C' },
+    { "ceph-id", required_argument, NULL, 'I' },
+    { "ceph-keyring", required_argument, NULL, 'K' },
     { "help", no_argument, NULL, 'h' },
     { 0 }
   };
   const char *to = NULL, *disk = NULL, *format = "raw";
+  struct virt_ceph_opts co = { 0 };
+  bool force = false;
   struct repo_manifest m;
   char vm[VM_NAME_MAX + 1], id[TIMESTAMP_LEN + 1], a[32];
   double t0 = now_monotonic ();
@@ -504,13 +542,17 @@ cmd_restore (struct cli *c, int argc, char **argv)
     case 't': to = optarg; break;
     case 'd': disk = optarg; break;
     case 'f': format = optarg; break;
+    case 'F': force = true; break;
+    case 'C': co.conf = optarg; break;
+    case 'I': co.id = optarg; break;
+    case 'K': co.keyring = optarg; break;
     case 'h': cli_usage (restore_usage);
     default: cli_bad_usage (restore_usage);
     }
   }
   if (optind != argc - 1 || !to)
     cli_bad_usage (restore_usage);
-  if (cli_repo (c) == -1)
+  if (restore_target_ok (to, format, force) == -1 || cli_repo (c) == -1)
     return 1;
   if (repo_point_resolve (c->repo, argv[optind], vm, id) == -1 ||
       repo_manifest_read (c->repo, vm, id, &m) == -1) {
@@ -526,7 +568,9 @@ cmd_restore (struct cli *c, int argc, char **argv)
     disk = m.disks[0].name;
   }
   job = catalog_job_begin (c->cat, "restore", c->repo_id, vm);
-  if (ingest_restore (c->repo, vm, id, disk, to, format, 2) == -1) {
+  if (virt_is_rbd (to)
+      ? ingest_restore_rbd (c->repo, vm, id, disk, to, &co, force, RESTORE_RBD_THREADS) == -1
+      : ingest_restore (c->repo, vm, id, disk, to, format, 2) == -1) {
     cli_perror ();
     catalog_job_end (c->cat, job, "failed", id, error_msg (), NULL);
     return 1;

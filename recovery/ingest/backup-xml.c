@@ -51,6 +51,7 @@ domain_disk (xmlNodePtr x, struct backup_xml_disk *k)
   virt_xml_attr (s, "file", k->source, sizeof k->source);
   if (!k->source[0])
     virt_xml_attr (s, "dev", k->source, sizeof k->source);
+  virt_xml_attr (s, "protocol", k->protocol, sizeof k->protocol);
   k->readonly = virt_xml_child (x, "readonly") != NULL;
   k->shareable = virt_xml_child (x, "shareable") != NULL;
   if (!k->target[0]) {

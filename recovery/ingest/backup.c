@@ -485,6 +485,12 @@ plan_disk_mode (struct ingest_backup *b, struct bdisk *d,
   size_t p;
 
   d->bitmap = strcmp (r->format, "qcow2") == 0;
+  if (!d->bitmap && strcmp (d->x.protocol, "rbd") == 0) {
+    snprintf (r->reason, sizeof r->reason,
+              "RBD disk (%s): QEMU keeps no persistent dirty bitmap for it, so "
+              "every backup of it is a full read", d->x.format);
+    return;
+  }
   if (!d->bitmap) {
     char fmt[sizeof r->format];
     memcpy (fmt, r->format, sizeof fmt);

@@ -118,6 +118,7 @@ struct backup_xml_disk {
   char format[16];           /* <driver type=...>: "qcow2", "raw"; without
                               * one "raw", as libvirt (never probed) */
   char source[1024];         /* file or dev path, "" if none */
+  char protocol[16];         /* type network: <source protocol=> ("rbd") */
   bool readonly;
   bool shareable;
 };

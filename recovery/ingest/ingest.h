@@ -97,6 +97,15 @@ int ingest_restore (struct repo *r, const char *vm, const char *id,
                     const char *disk, const char *to, const char *format,
                     int threads);
 
+/* The same to a new Ceph RBD image, to = "rbd:POOL/IMAGE", as the cephx
+ * user of co (recovery/virt/ceph.h): written as IMAGE.part and renamed
+ * when complete and flushed.  An existing IMAGE is refused unless force
+ * (then replaced, if no client has it open). */
+struct virt_ceph_opts;
+int ingest_restore_rbd (struct repo *r, const char *vm, const char *id,
+                        const char *disk, const char *to,
+                        const struct virt_ceph_opts *co, bool force, int threads);
+
 /* ---- backup.c: restore points of libvirt domains ------------------------- */
 
 /* Options of one backup.  Notes (what bootback decided and why: a full

@@ -5,6 +5,13 @@
  * private qemu-nbd, so the qcow2 is written by QEMU itself).  Output goes
  * to TARGET.part and is renamed into place only when complete and flushed.
  * The image is made 0600 (a disk is its owner's; chmod it to share it).
+ *
+ * To Ceph RBD (rbd:POOL/IMAGE, ingest_restore_rbd): written with librbd
+ * (recovery/virt/ceph.h) into a new image IMAGE.part of the disk's size,
+ * flushed, then renamed to IMAGE (librbd refuses a rename over an
+ * existing image).  An existing IMAGE is refused unless force; then it is
+ * removed just before the rename (librbd refuses while a client has it
+ * open: a running VM's disk is never replaced).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -15,6 +22,7 @@
 
 #include "recovery/ingest/ingest.h"
 #include "recovery/util/util.h"
+#include "recovery/virt/ceph.h"
 
 struct rjob {
   struct repo *r;
@@ -29,7 +37,37 @@ struct rjob {
   char *part;
   bool created;            /* part is ours to remove on error */
   struct qemu_nbd q;       /* qcow2: the qemu-nbd writing part */
+  struct virt_rbd_image *im;  /* rbd: the image part */
 };
+
+/* Write one chunk's bytes to the output: NBD, RBD or the raw file. */
+static int
+write_chunk (struct rjob *j, struct nbd_handle *h, const uint8_t *buf,
+             uint32_t len, uint64_t off)
+{
+  size_t done = 0;
+
+  if (h) {
+    if (nbd_pwrite (h, buf, len, off, 0) == -1) {
+      error_set (nbd_get_errno () ? nbd_get_errno () : EIO, "%s: write: %s",
+                 j->target, nbd_get_error ());
+      return -1;
+    }
+    return 0;
+  }
+  if (j->im)
+    return virt_rbd_pwrite (j->im, buf, len, off);
+  while (done < len) {
+    ssize_t r = pwrite (j->fd, buf + done, len - done, off + done);
+    if (r == -1 && errno == EINTR) continue;
+    if (r <= 0) {
+      error_set (r == 0 ? EIO : errno, "write: %s", j->target);
+      return -1;
+    }
+    done += r;
+  }
+  return 0;
+}
 
 static void *
 rworker (void *arg)
@@ -58,30 +96,10 @@ rworker (void *arg)
       progress_add (j->prog, len);
       continue;
     }
-    if (repo_disk_pread (j->d, NULL, buf, len, off) == -1) {
+    if (repo_disk_pread (j->d, NULL, buf, len, off) == -1 ||
+        write_chunk (j, h, buf, len, off) == -1) {
       first_error_record (&j->fe);
       break;
-    }
-    if (h) {
-      if (nbd_pwrite (h, buf, len, off, 0) == -1) {
-        error_set (nbd_get_errno () ? nbd_get_errno () : EIO, "%s: write: %s",
-                   j->target, nbd_get_error ());
-        first_error_record (&j->fe);
-        break;
-      }
-    }
-    else {
-      size_t done = 0;
-      while (done < len) {
-        ssize_t r = pwrite (j->fd, buf + done, len - done, off + done);
-        if (r == -1 && errno == EINTR) continue;
-        if (r <= 0) {
-          error_set (r == 0 ? EIO : errno, "write: %s", j->target);
-          first_error_record (&j->fe);
-          goto out;
-        }
-        done += r;
-      }
     }
     progress_add (j->prog, len);
   }
@@ -166,6 +184,23 @@ restore_finish (struct rjob *j)
   return 0;
 }
 
+/* Every chunk of the disk to the output, with progress. */
+static int
+restore_write (struct rjob *j, const char *disk, int threads)
+{
+  char label[96];
+
+  snprintf (label, sizeof label, "restore %s", disk);
+  j->prog = progress_new (label, repo_disk_size (j->d));
+  run_workers (threads, rworker, j);
+  progress_free (j->prog);
+  if (first_error_failed (&j->fe)) {
+    first_error_restore (&j->fe);
+    return -1;
+  }
+  return 0;
+}
+
 int
 ingest_restore (struct repo *r, const char *vm, const char *id,
                 const char *disk, const char *to, const char *format,
@@ -173,7 +208,6 @@ ingest_restore (struct repo *r, const char *vm, const char *id,
 {
   struct rjob j = { .r = r, .fd = -1, .target = to };
   struct stat st;
-  char label[96];
   int ret = -1;
 
   if (!format)
@@ -194,15 +228,7 @@ ingest_restore (struct repo *r, const char *vm, const char *id,
   if (restore_create (&j, format) == -1)
     goto out;
 
-  snprintf (label, sizeof label, "restore %s", disk);
-  j.prog = progress_new (label, repo_disk_size (j.d));
-  run_workers (threads, rworker, &j);
-  progress_free (j.prog);
-  if (first_error_failed (&j.fe)) {
-    first_error_restore (&j.fe);
-    goto out;
-  }
-  if (restore_finish (&j) == 0)
+  if (restore_write (&j, disk, threads) == 0 && restore_finish (&j) == 0)
     ret = 0;
  out:
   {
@@ -215,6 +241,82 @@ ingest_restore (struct repo *r, const char *vm, const char *id,
     repo_disk_close (j.d);
     first_error_destroy (&j.fe);
     free (j.part);
+    ERROR_RESTORE (saved);
+  }
+  return ret;
+}
+
+/* rbd: IMAGE.part written, flushed, closed; an existing IMAGE removed
+ * (force), then the rename. */
+static int
+restore_rbd_finish (struct rjob *j, struct virt_ceph *c, const char *image,
+                    bool replace)
+{
+  int r = virt_rbd_flush (j->im);
+
+  virt_rbd_close (j->im);
+  j->im = NULL;
+  if (r == -1)
+    return -1;
+  if (replace && virt_ceph_image_remove (c, image) == -1) {
+    error_prefix ("--force: cannot remove the existing image (in use?)");
+    return -1;
+  }
+  if (virt_ceph_image_rename (c, j->part, image) == -1)
+    return -1;
+  j->created = false;
+  return 0;
+}
+
+int
+ingest_restore_rbd (struct repo *r, const char *vm, const char *id,
+                    const char *disk, const char *to,
+                    const struct virt_ceph_opts *co, bool force, int threads)
+{
+  struct rjob j = { .r = r, .fd = -1, .target = to };
+  char pool[VIRT_RBD_NAME_MAX + 1], image[VIRT_RBD_NAME_MAX + 1];
+  struct virt_ceph *c = NULL;
+  int exists, ret = -1;
+
+  if (virt_rbd_parse (to, true, pool, image) == -1)
+    return -1;
+  if (strlen (image) + 5 > VIRT_RBD_NAME_MAX) {
+    error_setx ("%s: the image name is too long", to);
+    return -1;
+  }
+  c = virt_ceph_open (co, pool);
+  if (!c)
+    return -1;
+  exists = virt_ceph_image_exists (c, image);
+  if (exists == 1 && !force)
+    error_setx ("%s exists already; refusing to overwrite it (--force replaces it)", to);
+  j.d = exists == 0 || (exists == 1 && force) ? repo_disk_open (r, vm, id, disk) : NULL;
+  if (!j.d)
+    goto out;
+  first_error_init (&j.fe);
+  j.part = xasprintf ("%s.part", image);
+  /* A .part left by a killed restore is ours to replace. */
+  if (virt_ceph_image_exists (c, j.part) == 1 && virt_ceph_image_remove (c, j.part) == -1)
+    goto out;
+  if (virt_ceph_image_create (c, j.part, repo_disk_size (j.d)) == -1)
+    goto out;
+  j.created = true;
+  j.im = virt_rbd_open (c, j.part);
+  if (j.im && restore_write (&j, disk, threads) == 0 &&
+      restore_rbd_finish (&j, c, image, exists == 1) == 0)
+    ret = 0;
+ out:
+  {
+    ERROR_SAVE (saved);
+    virt_rbd_close (j.im);
+    if (j.created)
+      virt_ceph_image_remove (c, j.part);
+    if (j.d) {
+      repo_disk_close (j.d);
+      first_error_destroy (&j.fe);
+    }
+    free (j.part);
+    virt_ceph_close (c);
     ERROR_RESTORE (saved);
   }
   return ret;

@@ -304,6 +304,7 @@ bool instant_hold_stale (struct catalog *cat, const char *home,
 
 /* ---- migration (migrate.c) ----------------------------------------------- */
 
+struct virt_ceph_opts;
 struct instant_migrate_opts {
   const char *to;           /* a directory (one image per disk, named
                                DOMAIN-DISK.FORMAT) or, for a one-disk VM, a
@@ -314,6 +315,9 @@ struct instant_migrate_opts {
    * a failure gives each its content from before back. */
   const char *const *onto;
   const char *format;       /* "qcow2" (default) or "raw"; --onto: raw */
+  /* to = "rbd:POOL[/PREFIX]": new raw Ceph RBD images PREFIXDOMAIN-DISK,
+   * reached as this cephx user (NULL: librados's defaults). */
+  const struct virt_ceph_opts *ceph;
   const char *uri;          /* NULL = the session's */
   const struct repo_open_opts *repo_open;  /* NULL = the defaults */
   /* Progress: bytes copied and total over all disks, called from the

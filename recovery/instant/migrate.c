@@ -36,6 +36,22 @@
  * was, byte for byte), a pivot removes its journal (delta_finish).  If
  * the undo itself fails the state stays migrating (no migrate process),
  * so the next reattach tries again.
+ *
+ * --to rbd:POOL[/PREFIX] (Ceph RBD, recovery/virt/ceph.h): each disk goes
+ * to a new raw image PREFIXDOMAIN-DISK in POOL, recorded as
+ * "rbd:POOL/IMAGE" (what xml_disk_sources reads back from the live XML).
+ * Always pre-copy then shallow copy: qemu-img writes the image through
+ * QEMU's rbd driver as the cephx user (conf and keyring by path), then
+ * libvirt block-copies onto it as a network disk (<source protocol='rbd'>,
+ * the monitors, <auth> with an ephemeral private libvirt secret bootback
+ * defines for this run and removes at its end, pivoted or not: the key is
+ * never on a command line).  The persistent definition names the image
+ * with a secret by usage, "ceph client.ID", which the user defines once
+ * for the VM to start again (README).  A failure removes the images this
+ * attempt created.  Each image is created by bootback (librbd) and tagged
+ * with its session (rbd_owner) before qemu-img writes into it: one left
+ * by a killed migrate (the reattach removes files only) is removed by the
+ * next migrate of the same session; any other existing image is refused.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -49,12 +65,16 @@
 #include <sys/statvfs.h>
 
 #include "recovery/instant/instant-int.h"
+#include "recovery/virt/ceph.h"
+#include "recovery/virt/xml.h"
 
 struct job {
   const char *target;           /* device, e.g. "vda" */
   char dest[4096];
   bool created;                 /* dest made by this attempt */
   bool onto;                    /* dest is an existing disk (delta.c) */
+  bool rbd;                     /* dest is rbd:POOL/IMAGE */
+  char image[VIRT_RBD_NAME_MAX + 1];  /* rbd: IMAGE */
   int fd;                       /* onto: dest, locked until the delta; -1 */
   bool started, ready, completed, failed, canceled;
   unsigned long long cur, end;
@@ -68,6 +88,7 @@ _Static_assert (sizeof ((struct job *) 0)->dest ==
 struct mctx {
   pthread_mutex_t lock;
   pthread_cond_t cond;
+  struct virt_ceph *ceph;       /* --to rbd: the pool's connection */
   size_t n;
   struct job jobs[INSTANT_MAX_DISKS];
 };
@@ -141,7 +162,10 @@ explain (const char *dest, char *buf, size_t len)
   struct statvfs sv;
   char h[32];
 
-  if (statvfs (dir, &sv) == 0 &&
+  if (virt_is_rbd (dest))
+    snprintf (buf, len, "QEMU stopped the copy (the pool full, or the cluster "
+              "refused a write; see libvirt's log of the domain)");
+  else if (statvfs (dir, &sv) == 0 &&
       (uint64_t) sv.f_bavail * sv.f_frsize < (16ull << 20))
     snprintf (buf, len, "no space left on the target file system (%s free in %s)",
               human_size ((uint64_t) sv.f_bavail * sv.f_frsize, h, sizeof h), dir);
@@ -182,8 +206,12 @@ abort_all (virDomainPtr dom, struct mctx *m)
   pthread_mutex_unlock (&m->lock);
   for (i = 0; i < m->n; i++)
     if ((m->jobs[i].started || m->jobs[i].created) && !m->jobs[i].completed &&
-        !m->jobs[i].onto)
-      unlink (m->jobs[i].dest);
+        !m->jobs[i].onto) {
+      if (m->jobs[i].rbd)
+        virt_ceph_image_remove (m->ceph, m->jobs[i].image);
+      else
+        unlink (m->jobs[i].dest);
+    }
 }
 
 /* One piece of qemu-img -p's output: progress, or a line of its message. */
@@ -217,17 +245,23 @@ take_piece (const char *piece, char *msg, size_t msgsize, size_t *mlen,
  * only mirrors what the guest wrote (shallow).  Progress from qemu-img -p.
  * -1 with qemu-img's message. */
 static int
-precopy (const struct instant_session_disk *k, const char *dest,
+precopy (const struct instant_session_disk *k, const char *dest, const char *out,
          const char *format, const struct instant_migrate_opts *o,
          uint64_t base, uint64_t total)
 {
+  bool reuse = virt_is_rbd (dest);   /* bootback created it */
   CLEANUP_FREE char *src = xasprintf ("nbd+unix:///?socket=%s", k->backend_socket);
   char buf[4096], msg[2048] = "", line[512];
   size_t mlen = 0, llen = 0;
   int fd, status;
   pid_t pid;
   char *argv[] = { "qemu-img", "convert", "-p", "-f", "raw", "-O",
-                   (char *) format, src, (char *) dest, NULL };
+                   (char *) format, src, (char *) out, NULL, NULL };
+
+  if (reuse) {                       /* -n: into the existing image */
+    memmove (&argv[3], &argv[2], 7 * sizeof *argv);
+    argv[2] = "-n";
+  }
 
   /* Dies with a killed migrate. */
   fd = spawn_output (argv, SPAWN_DIE_WITH_PARENT, &pid);
@@ -346,6 +380,79 @@ plan_onto (const struct instant_session *s, const char *const *onto, struct mctx
   return 0;
 }
 
+/* What an RBD image made for session s is tagged with: its id, domain and
+ * first overlay (under its $BOOTBACK_HOME: another home's session 1 is
+ * another session). */
+static char *
+rbd_owner (const struct instant_session *s)
+{
+  return xasprintf ("migrate of session %" PRId64 " (%s, domain %s, overlay %s)", s->id,
+                    s->name, s->uuid, s->disks[0].overlay);
+}
+
+/* An image that is there: refused, unless a killed migrate of this very
+ * session left it (then removed).  -1 with the error. */
+static int
+rbd_existing (const struct instant_session *s, struct mctx *m, const struct job *j)
+{
+  CLEANUP_FREE char *owner = rbd_owner (s);
+
+  switch (virt_ceph_image_tagged (m->ceph, j->image, owner)) {
+  case 1:
+    if (virt_ceph_image_remove (m->ceph, j->image) == -1) {
+      error_prefix ("%s, left by an interrupted migration of %s", j->dest, s->name);
+      return -1;
+    }
+    return 0;
+  case 0:
+    error_setx ("%s exists already: bootback does not overwrite images", j->dest);
+    return -1;
+  default:
+    return -1;
+  }
+}
+
+/* --to rbd:POOL[/PREFIX]: a new raw image PREFIXDOMAIN-DISK per disk;
+ * the pool's connection in m->ceph. */
+static int
+plan_rbd (const struct instant_session *s, const struct instant_migrate_opts *o,
+          const char *format, struct mctx *m)
+{
+  char pool[VIRT_RBD_NAME_MAX + 1], prefix[VIRT_RBD_NAME_MAX + 1];
+  const struct virt_ceph_opts dflt = { 0 };
+  size_t i;
+
+  if (virt_rbd_parse (o->to, false, pool, prefix) == -1)
+    return -1;
+  if (strcmp (format, "raw") != 0) {
+    error_setx ("--to %s: RBD images are written raw (--format %s refused)", o->to, format);
+    return -1;
+  }
+  m->ceph = virt_ceph_open (o->ceph ? o->ceph : &dflt, pool);
+  if (!m->ceph)
+    return -1;
+  for (i = 0; i < s->ndisks; i++) {
+    struct job *j = &m->jobs[i];
+    char p2[VIRT_RBD_NAME_MAX + 1];
+    snprintf (j->dest, sizeof j->dest, "rbd:%s/%s%s-%s", pool, prefix, s->name,
+              s->disks[i].target);
+    if (virt_rbd_parse (j->dest, true, p2, j->image) == -1) {
+      error_prefix ("--to %s: the image name of disk %s", o->to, s->disks[i].target);
+      return -1;
+    }
+    j->rbd = true;
+    switch (virt_ceph_image_exists (m->ceph, j->image)) {
+    case 0: break;
+    case 1:
+      if (rbd_existing (s, m, j) == -1)
+        return -1;
+      break;
+    default: return -1;
+    }
+  }
+  return 0;
+}
+
 static int
 plan_targets (const struct instant_session *s, const char *to, const char *format,
               struct mctx *m)
@@ -401,6 +508,8 @@ struct migration {
   virDomainPtr dom;
   struct virt_copy_params params; /* of every block copy */
   struct repo *repo;            /* onto: the point's repository */
+  virSecretPtr secret;          /* rbd: the key, for this run only */
+  char secret_uuid[VIR_UUID_STRING_BUFLEN];
   int cb;                       /* block job event callback, -1 if none */
   bool migrating;               /* the row says migrating (ours) */
   double t0, t1;                /* copy started, every disk ready */
@@ -475,6 +584,7 @@ migrate_prepare (struct migration *mg)
     mg->m->jobs[i].fd = -1;
   }
   if ((mg->o->onto ? plan_onto (s, mg->o->onto, mg->m)
+       : virt_is_rbd (mg->o->to) ? plan_rbd (s, mg->o, mg->format, mg->m)
        : plan_targets (s, mg->o->to, mg->format, mg->m)) == -1 ||
       virt_event_thread_start () == -1)
     return -1;
@@ -547,6 +657,18 @@ delta_one (struct migration *mg, size_t i, uint64_t base, uint64_t total)
   return r;
 }
 
+/* rbd: the image of disk i, created and tagged as this session's. */
+static int
+rbd_create (struct migration *mg, struct job *j, size_t i)
+{
+  CLEANUP_FREE char *owner = rbd_owner (mg->s);
+
+  if (virt_ceph_image_create (mg->m->ceph, j->image, mg->s->disks[i].size) == -1)
+    return -1;
+  j->created = true;
+  return virt_ceph_image_tag (mg->m->ceph, j->image, owner);
+}
+
 /* Start disk i's copy: the pre-copy with qemu-img (unless full), or the
  * delta (onto), then the block copy.  -1 with the error. */
 static int
@@ -555,11 +677,17 @@ migrate_start_job (struct migration *mg, size_t i, bool full, uint64_t *base,
 {
   struct job *j = &mg->m->jobs[i];
   CLEANUP_FREE char *esc = xml_escape (j->dest);
-  CLEANUP_FREE char *dxml =
-    xasprintf ("<disk type='file'><driver type='%s'/><source file='%s'/></disk>",
-               mg->format, esc);
+  CLEANUP_FREE char *dxml = j->rbd
+    ? virt_ceph_disk_xml (mg->m->ceph, j->image, "raw", mg->secret_uuid, NULL)
+    : xasprintf ("<disk type='file'><driver type='%s'/><source file='%s'/></disk>",
+                 mg->format, esc);
+  CLEANUP_FREE char *out = j->rbd ? virt_ceph_qemu_name (mg->m->ceph, j->image)
+                                  : xstrdup (j->dest);
   unsigned flags = VIR_DOMAIN_BLOCK_COPY_TRANSIENT_JOB;
   char why[1024];
+
+  if (!dxml || !out)
+    return -1;
 
   if (j->onto) {
     if (delta_one (mg, i, *base, total) == -1)
@@ -568,8 +696,10 @@ migrate_start_job (struct migration *mg, size_t i, bool full, uint64_t *base,
     flags |= VIR_DOMAIN_BLOCK_COPY_SHALLOW | VIR_DOMAIN_BLOCK_COPY_REUSE_EXT;
   }
   else if (!full) {
+    if (j->rbd && rbd_create (mg, j, i) == -1)
+      return -1;
     j->created = true;
-    if (precopy (&mg->s->disks[i], j->dest, mg->format, mg->o, *base, total) == -1) {
+    if (precopy (&mg->s->disks[i], j->dest, out, mg->format, mg->o, *base, total) == -1) {
       if (strcmp (error_msg (), "interrupted") != 0 &&
           (error_errno () == ENOSPC || strstr (error_msg (), "space"))) {
         explain (j->dest, why, sizeof why);
@@ -583,7 +713,7 @@ migrate_start_job (struct migration *mg, size_t i, bool full, uint64_t *base,
   if (virt_block_copy (mg->dom, j->target, dxml, &mg->params, flags) == -1) {
     snprintf (why, sizeof why, "%s", virt_failure ());
     error_setx ("block copy of %s to %s: %s", j->target, j->dest, why);
-    if (!j->onto && access (j->dest, F_OK) == 0)
+    if (!j->onto && (j->rbd || access (j->dest, F_OK) == 0))
       j->created = true;        /* so abort_all removes what libvirt made */
     return -1;
   }
@@ -599,9 +729,16 @@ migrate_start_job (struct migration *mg, size_t i, bool full, uint64_t *base,
 static int
 migrate_copy (struct migration *mg)
 {
-  bool full = mg->o->full_copy && !mg->o->onto;
+  /* libvirt creates no RBD image: always the pre-copy then. */
+  bool full = mg->o->full_copy && !mg->o->onto && !mg->m->ceph;
   uint64_t total = 0, base = 0;
   size_t i;
+
+  if (mg->m->ceph) {
+    mg->secret = virt_ceph_secret (mg->conn, mg->m->ceph, mg->secret_uuid);
+    if (!mg->secret)
+      return -1;
+  }
 
   /* The mirror's granularity and buffer (0 leaves QEMU's default) and a
    * bandwidth limit (bytes/s, 0: none; for tests). */
@@ -755,10 +892,23 @@ migrate_pivot (struct migration *mg, enum undo *undo)
   res->bytes = 0;
   for (i = 0; i < mg->m->n; i++) {
     struct stat st;
-    if (stat (mg->m->jobs[i].dest, &st) == 0)
+    if (mg->m->jobs[i].rbd)
+      res->bytes += mg->s->disks[i].size;
+    else if (stat (mg->m->jobs[i].dest, &st) == 0)
       res->bytes += (uint64_t) st.st_blocks * 512;
   }
   return 0;
+}
+
+/* The definition xml with disk j on its RBD image, the key by usage. */
+static char *
+rbd_set_disk (struct migration *mg, const char *x, const struct job *j)
+{
+  CLEANUP_FREE char *usage = xasprintf ("ceph client.%s", mg->o->ceph && mg->o->ceph->id
+                                        ? mg->o->ceph->id : "admin");
+  CLEANUP_FREE char *d = virt_ceph_disk_xml (mg->m->ceph, j->image, "raw", NULL, usage);
+
+  return d ? virt_xml_disk_replace (x, j->target, d) : NULL;
 }
 
 /* The persistent definition must name the new images. */
@@ -778,7 +928,7 @@ migrate_fix_definition (struct migration *mg)
     char *y;
     if (xml_disk_source_is (x, j->target, j->dest) == 1)
       continue;
-    y = instant_xml_set_disk (x, j->target, j->dest, mg->format);
+    y = j->rbd ? rbd_set_disk (mg, x, j) : instant_xml_set_disk (x, j->target, j->dest, mg->format);
     free (x);
     x = y;
     changed = true;
@@ -930,7 +1080,7 @@ instant_migrate (struct catalog *cat, int64_t id,
 {
   struct migration mg = {
     .cat = cat, .id = id, .o = o, .res = res, .cb = -1,
-    .format = o->format ? o->format : o->onto ? "raw" : "qcow2",
+    .format = o->format ? o->format : o->onto || virt_is_rbd (o->to) ? "raw" : "qcow2",
     .s = xmalloc (sizeof *mg.s), .m = xcalloc (1, sizeof *mg.m),
   };
   enum undo undo;
@@ -949,6 +1099,8 @@ instant_migrate (struct catalog *cat, int64_t id,
     if (mg.m->jobs[i].fd >= 0)
       close (mg.m->jobs[i].fd);
   repo_close (mg.repo);
+  virt_ceph_secret_remove (mg.secret);
+  virt_ceph_close (mg.m->ceph);
   virt_events_deregister (mg.conn, mg.cb);
   if (mg.dom)
     virDomainFree (mg.dom);

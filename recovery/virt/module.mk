@@ -4,18 +4,20 @@
 # and of the libxml2 helpers for libvirt's XML (xml.c, libxml2 only).
 # Everything that talks to libvirt links it and adds $(VIRT_LIBS).
 PC_VIRT   := libvirt libvirt-qemu libxml-2.0
-VIRT_SRC  := recovery/virt/virt.c recovery/virt/xml.c
+VIRT_SRC  := recovery/virt/virt.c recovery/virt/xml.c recovery/virt/ceph.c
 VIRT_OBJ  := $(VIRT_SRC:.c=.o)
 VIRT_A    := recovery/virt/libbbvirt.a
-VIRT_LIBS  = $(call pc_libs,$(PC_VIRT))
+# librbd and librados ship no .pc file (Debian 12): linked by name.
+CEPH_LIBS := -lrbd -lrados
+VIRT_LIBS  = $(call pc_libs,$(PC_VIRT) openssl) $(CEPH_LIBS)
 LIBS_A    += $(VIRT_A)
-DEPS      += libvirt-dev libxml2-dev
+DEPS      += libvirt-dev libxml2-dev librbd-dev librados-dev qemu-block-extra libssl-dev
 
-$(VIRT_OBJ) recovery/virt/test-virt.o: ALL_CFLAGS += $(call pc_cflags,$(PC_VIRT))
+$(VIRT_OBJ) recovery/virt/test-virt.o: ALL_CFLAGS += $(call pc_cflags,$(PC_VIRT) openssl)
 $(VIRT_A): $(VIRT_OBJ)
 	$(AR) rcs $@ $^
 
-# Unit test: the XML helpers on hostile input, errors without a daemon,
+# Unit test: the XML helpers on hostile input, rbd: names, errors without a daemon,
 # and lifecycle and lookups for real against libvirt's test driver
 # (test:///default, in-process: no daemon).
 recovery/virt/test-virt: recovery/virt/test-virt.o $(VIRT_A) $(UTIL_A)

@@ -17,6 +17,7 @@
 
 #include "recovery/util/util.h"
 #include "recovery/virt/virt.h"
+#include "recovery/virt/ceph.h"
 #include "recovery/virt/xml.h"
 
 static int failures;
@@ -163,6 +164,78 @@ test_xml_access (void)
     CHECK (virt_xpath_count (o) == 1);
     CHECK (strcmp (virt_xml_text (virt_xpath_node (o, 0), buf, sizeof buf), "ping") == 0);
   }
+}
+
+/* A disk's storage replaced, its target, address and boot order kept; a
+ * missing target refused. */
+static void
+test_disk_replace (void)
+{
+  static const char xml[] =
+    "<domain><devices><disk type='file' device='disk'><driver name='qemu' "
+    "type='qcow2'/><source file='/o.qcow2'/><backingStore type='network'/>"
+    "<target dev='vda' bus='virtio'/><boot order='1'/></disk>"
+    "<disk type='file'><source file='/b'/><target dev='vdb'/></disk></devices></domain>";
+  static const char rbd[] =
+    "<disk type='network' device='disk'><driver name='qemu' type='raw'/>"
+    "<source protocol='rbd' name='p/i'><host name='10.0.0.1' port='6789'/></source>"
+    "<auth username='u'><secret type='ceph' usage='ceph client.u'/></auth></disk>";
+  CLEANUP_FREE char *out = virt_xml_disk_replace (xml, "vda", rbd);
+
+  CHECK (out != NULL);
+  if (!out)
+    return;
+  CHECK (strstr (out, "<disk type=\"network\" device=\"disk\">") != NULL);
+  CHECK (strstr (out, "protocol=\"rbd\" name=\"p/i\"") != NULL);
+  CHECK (strstr (out, "usage=\"ceph client.u\"") != NULL);
+  CHECK (strstr (out, "<target dev=\"vda\" bus=\"virtio\"/><boot order=\"1\"/>") != NULL);
+  CHECK (strstr (out, "/o.qcow2") == NULL && strstr (out, "backingStore") == NULL);
+  CHECK (strstr (out, "type=\"qcow2\"") == NULL);
+  CHECK (strstr (out, "<source file=\"/b\"/>") != NULL);        /* vdb untouched */
+  CHECK (virt_xml_disk_replace (xml, "vdc", rbd) == NULL &&
+         strstr (error_msg (), "no disk vdc") != NULL);
+  CHECK (virt_xml_disk_replace (xml, "vda", "<source/>") == NULL);
+}
+
+/* rbd: names: what QEMU or libvirt could read as more than a name refused. */
+static void
+test_rbd_names (void)
+{
+  char pool[VIRT_RBD_NAME_MAX + 1], image[VIRT_RBD_NAME_MAX + 1];
+
+  CHECK (virt_is_rbd ("rbd:p/i") && !virt_is_rbd ("/rbd:p") && !virt_is_rbd (NULL));
+  CHECK (virt_rbd_parse ("rbd:vms/web-1.raw", true, pool, image) == 0 &&
+         strcmp (pool, "vms") == 0 && strcmp (image, "web-1.raw") == 0);
+  CHECK (virt_rbd_parse ("rbd:vms", false, pool, image) == 0 && image[0] == '\0');
+  CHECK (virt_rbd_parse ("rbd:vms/prod-", false, pool, image) == 0 &&
+         strcmp (image, "prod-") == 0);
+  CHECK (virt_rbd_parse ("rbd:vms", true, pool, image) == -1 &&
+         strstr (error_msg (), "rbd:POOL/IMAGE") != NULL);
+  CHECK (virt_rbd_parse ("rbd:vms/a:conf=/etc/shadow", true, pool, image) == -1);
+  CHECK (virt_rbd_parse ("rbd:vms/a@snap", true, pool, image) == -1);
+  CHECK (virt_rbd_parse ("rbd:vms/ns/a", true, pool, image) == -1);
+  CHECK (virt_rbd_parse ("rbd:/a", true, pool, image) == -1);
+  CHECK (virt_rbd_parse ("rbd:v/a'b", true, pool, image) == -1);
+  CHECK (virt_rbd_parse ("file:/x", false, pool, image) == -1);
+}
+
+/* The monitors libvirt gets from a conf's mon host. */
+static void
+test_mon_hosts (void)
+{
+  char out[VIRT_CEPH_MONS_XML_MAX];
+
+  CHECK (virt_ceph_mon_hosts ("[v2:127.0.0.1:3300,v1:127.0.0.1:40001]", out, sizeof out) == 0 &&
+         strcmp (out, "<host name='127.0.0.1' port='40001'/>") == 0);
+  CHECK (virt_ceph_mon_hosts ("10.0.0.1, mon2.example:6790;10.0.0.3", out, sizeof out) == 0 &&
+         strcmp (out, "<host name='10.0.0.1' port='6789'/><host name='mon2.example' "
+                 "port='6790'/><host name='10.0.0.3' port='6789'/>") == 0);
+  /* msgr2 only, or names XML or QEMU would read as more: none */
+  CHECK (virt_ceph_mon_hosts ("[v2:10.0.0.1:3300]", out, sizeof out) == -1 &&
+         strstr (error_msg (), "no monitor address") != NULL);
+  CHECK (virt_ceph_mon_hosts ("a'b:1 <x>:2 h:p0rt h:", out, sizeof out) == -1);
+  CHECK (virt_ceph_mon_hosts (NULL, out, sizeof out) == -1);
+  CHECK (virt_ceph_mon_hosts ("10.0.0.1", out, 10) == -1);
 }
 
 /* ---- libvirt without a connection ------------------------------------------- */
@@ -317,6 +390,9 @@ main (void)
   test_xml_entities ();
   test_xml_errors ();
   test_xml_access ();
+  test_disk_replace ();
+  test_rbd_names ();
+  test_mon_hosts ();
   test_errors ();
   {
     CLEANUP_VIR_CONNECT virConnectPtr c = virt_connect ("test:///default");

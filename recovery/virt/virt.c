@@ -136,6 +136,72 @@ virt_close (virConnectPtr c)
     virConnectClose (c);
 }
 
+static void
+version_text (unsigned long v, char *buf, size_t len)
+{
+  snprintf (buf, len, "%lu.%lu.%lu", v / 1000000, v / 1000 % 1000, v % 1000);
+}
+
+/* The host's storage pools, by name, at most VIRT_HOST_POOLS_MAX. */
+static int
+host_pools (virConnectPtr c, struct virt_host_info *i)
+{
+  virStoragePoolPtr *pools = NULL;
+  int n = virConnectListAllStoragePools (c, &pools, 0), k;
+
+  if (n < 0) {
+    virt_error_set ("host: storage pools");
+    return -1;
+  }
+  for (k = 0; k < n; k++) {
+    virStoragePoolInfo pi;
+    if (i->npools < VIRT_HOST_POOLS_MAX) {
+      struct virt_host_pool *p = &i->pools[i->npools++];
+      snprintf (p->name, sizeof p->name, "%s", virStoragePoolGetName (pools[k]));
+      p->active = virStoragePoolIsActive (pools[k]) == 1;
+      if (p->active && virStoragePoolGetInfo (pools[k], &pi) == 0) {
+        p->capacity = pi.capacity;
+        p->available = pi.available;
+      }
+    }
+    virStoragePoolFree (pools[k]);
+  }
+  free (pools);
+  return 0;
+}
+
+int
+virt_host_info (virConnectPtr c, struct virt_host_info *i)
+{
+  unsigned long lv = 0, hv = 0;
+  unsigned long long fm;
+  virNodeInfo ni;
+  char *h;
+  const char *type;
+
+  memset (i, 0, sizeof *i);
+  if (virConnectGetLibVersion (c, &lv) == -1 || virConnectGetVersion (c, &hv) == -1) {
+    virt_error_set ("host: versions");
+    return -1;
+  }
+  version_text (lv, i->libvirt_version, sizeof i->libvirt_version);
+  version_text (hv, i->hypervisor_version, sizeof i->hypervisor_version);
+  type = virConnectGetType (c);
+  snprintf (i->hypervisor, sizeof i->hypervisor, "%s", type ? type : "");
+  h = virConnectGetHostname (c);
+  snprintf (i->hostname, sizeof i->hostname, "%s", h ? h : "");
+  free (h);
+  fm = virNodeGetFreeMemory (c);
+  if (virNodeGetInfo (c, &ni) == -1 || fm == 0) {
+    virt_error_set ("host: memory");
+    return -1;
+  }
+  i->free_memory = fm;
+  i->memory = (uint64_t) ni.memory * 1024;
+  i->cpus = ni.cpus;
+  return host_pools (c, i);
+}
+
 static void *
 event_loop (void *arg)
 {

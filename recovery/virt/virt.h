@@ -83,6 +83,28 @@ void virt_close (virConnectPtr c);
  * (virt_block_job_events) need it.  -1 with the error set. */
 int virt_event_thread_start (void);
 
+/* ---- hosts (virt.c) -------------------------------------------------------- */
+
+/* What `bootback hosts` shows of a connected host. */
+#define VIRT_HOST_POOLS_MAX 32
+struct virt_host_pool {
+  char name[128];
+  bool active;
+  uint64_t capacity, available;     /* bytes; 0 if inactive */
+};
+struct virt_host_info {
+  char hostname[256];
+  char libvirt_version[32];         /* of the daemon: "9.0.0" */
+  char hypervisor[32];              /* "QEMU" */
+  char hypervisor_version[32];      /* "7.2.0" */
+  uint64_t memory, free_memory;     /* bytes */
+  unsigned cpus;
+  size_t npools;                    /* at most VIRT_HOST_POOLS_MAX */
+  struct virt_host_pool pools[VIRT_HOST_POOLS_MAX];
+};
+/* Ask the host behind c: 0, or -1 with "host: WHAT: MESSAGE". */
+int virt_host_info (virConnectPtr c, struct virt_host_info *i);
+
 /* ---- lookups (virt.c) ----------------------------------------------------- */
 
 /* The domain called name / with this UUID, or NULL (error not set; see the

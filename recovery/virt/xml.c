@@ -146,6 +146,68 @@ virt_xml_write (int (*write) (xmlTextWriterPtr w, const void *arg),
   return out;
 }
 
+/* The <disk> of devices whose <target dev=> is target, or NULL. */
+static xmlNodePtr
+disk_by_target (xmlNodePtr devs, const char *target)
+{
+  char dev[256];
+  xmlNodePtr x;
+
+  for (x = devs ? devs->children : NULL; x; x = x->next)
+    if (virt_xml_is (x, "disk") &&
+        strcmp (virt_xml_attr (virt_xml_child (x, "target"), "dev", dev, sizeof dev),
+                target) == 0)
+      return x;
+  return NULL;
+}
+
+char *
+virt_xml_disk_replace (const char *xml, const char *target, const char *disk_xml)
+{
+  static const char *const storage[] = { "driver", "source", "auth", "backingStore",
+                                         "mirror", NULL };
+  CLEANUP_XML_DOC xmlDocPtr doc = virt_xml_parse (xml, 0, NULL);
+  CLEANUP_XML_DOC xmlDocPtr nd = virt_xml_parse (disk_xml, 0, NULL);
+  xmlNodePtr old, neu, x, next, first;
+  xmlChar *out = NULL;
+  int len = 0;
+  char *ret, type[32];
+  size_t i;
+
+  old = doc ? disk_by_target (virt_xml_child (xmlDocGetRootElement (doc), "devices"),
+                              target) : NULL;
+  neu = nd ? xmlDocGetRootElement (nd) : NULL;
+  if (!old || !virt_xml_is (neu, "disk")) {
+    error_setx ("domain XML: no disk %s to replace (or not a <disk> to put there)", target);
+    return NULL;
+  }
+  for (x = old->children; x; x = next) {
+    next = x->next;
+    for (i = 0; storage[i]; i++)
+      if (virt_xml_is (x, storage[i])) {
+        xmlUnlinkNode (x);
+        xmlFreeNode (x);
+        break;
+      }
+  }
+  virt_xml_attr (neu, "type", type, sizeof type);
+  xmlSetProp (old, BAD_CAST "type", BAD_CAST (type[0] ? type : "file"));
+  first = old->children;
+  for (x = neu->children; x; x = x->next) {
+    xmlNodePtr c = xmlDocCopyNode (x, doc, 1);
+    if (first)
+      xmlAddPrevSibling (first, c);
+    else
+      xmlAddChild (old, c);
+  }
+  xmlDocDumpMemory (doc, &out, &len);
+  ret = out ? xstrdup ((const char *) out) : NULL;
+  xmlFree (out);
+  if (!ret)
+    error_setx ("libxml2: could not write the domain XML");
+  return ret;
+}
+
 void
 virt_cleanup_xml_doc (xmlDocPtr *p)
 {

@@ -69,6 +69,12 @@ xmlNodePtr virt_xpath_node (xmlXPathObjectPtr obj, size_t i);
 char *virt_xml_write (int (*write) (xmlTextWriterPtr w, const void *arg),
                       const void *arg, const char *what);
 
+/* The domain XML xml with the storage of its disk target (<driver>,
+ * <source>, <auth>, <backingStore>, <mirror> and the type attribute)
+ * taken from disk_xml, a <disk>; everything else of the disk (target,
+ * address, boot order, ...) kept.  malloc'd, NULL with the error. */
+char *virt_xml_disk_replace (const char *xml, const char *target, const char *disk_xml);
+
 /* Free at the end of the scope (NULL is fine):
  *   CLEANUP_XML_DOC xmlDocPtr doc = virt_xml_parse (xml, 0, NULL);
  *   CLEANUP_XPATH_CTX xmlXPathContextPtr ctx = virt_xpath_context (doc, NULL, NULL);

@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+#
+# bootback tls init: the CA and certificates it makes work for NBD over
+# TLS on 127.0.0.1 as nbdkit (--tls=require), libnbd (nbdinfo) and QEMU
+# (qemu-img with a tls-creds-x509 object) use them:
+#   - the layout (ca-cert.pem, server-*.pem, client-*.pem, libvirt's
+#     names as links), keys 0600 in a 0700 directory;
+#   - nbdinfo and qemu-img read the served disk byte for byte over TLS;
+#   - plaintext is refused, a client of another CA is refused, a client
+#     with no certificate is refused when nbdkit verifies peers;
+#   - a second run keeps everything; a certificate of another CA in the
+#     directory is an error naming it; a directory others can enter is
+#     refused.
+source "$top_srcdir/tests/functions.sh"
+requires nbdkit nbdinfo qemu-img openssl python3 cmp
+
+tls=$tmp/tls
+bootback tls init --dir "$tls" --hosts localhost 127.0.0.1 | tee "$tmp/init.out"
+grep -q "^made $tls/ca-cert.pem and ca-key.pem" "$tmp/init.out" || fail "no CA made"
+grep -q "^server names: DNS:localhost,IP:127.0.0.1$" "$tmp/init.out" || fail "server names"
+[ "$(stat -c %a "$tls")" = 700 ] || fail "$tls is not 0700"
+for f in ca-key server-key client-key; do
+    [ "$(stat -c %a "$tls/$f.pem")" = 600 ] || fail "$f.pem is not 0600"
+done
+for f in ca-cert server-cert client-cert cacert servercert serverkey clientcert clientkey; do
+    [ -s "$tls/$f.pem" ] || fail "no $f.pem"
+done
+openssl verify -CAfile "$tls/ca-cert.pem" "$tls/server-cert.pem" "$tls/client-cert.pem"
+
+# another CA, and a directory with only the CA (no client certificate)
+bootback tls init --dir "$tmp/other" --hosts localhost 127.0.0.1 >/dev/null
+mkdir -m 700 "$tmp/nocert"
+cp "$tls/ca-cert.pem" "$tmp/nocert/"
+
+make_disk "$tmp/disk.raw" $((4 << 20))
+port=$(python3 -c 'import socket
+s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+cat > "$tmp/client.sh" <<EOF
+#!/usr/bin/env bash
+set -u
+uri="nbds://127.0.0.1:$port/"
+nbdinfo --size "\$uri?tls-certificates=$tls" > "$tmp/size" 2> "$tmp/nbdinfo.err" || exit 10
+qemu-img convert -f raw -O raw \\
+    --object tls-creds-x509,id=tls0,dir=$tls,endpoint=client \\
+    "json:{\"driver\": \"raw\", \"file\": {\"driver\": \"nbd\", \"tls-creds\": \"tls0\",
+      \"server\": {\"type\": \"inet\", \"host\": \"127.0.0.1\", \"port\": \"$port\"}}}" \\
+    "$tmp/copy.raw" 2> "$tmp/qemu.err" || exit 11
+nbdinfo --size "nbd://127.0.0.1:$port/" > /dev/null 2> "$tmp/plain.err" && exit 12
+nbdinfo --size "\$uri?tls-certificates=$tmp/other" > /dev/null 2> "$tmp/otherca.err" && exit 13
+nbdinfo --size "\$uri?tls-certificates=$tmp/nocert" > /dev/null 2> "$tmp/nocert.err" && exit 14
+exit 0
+EOF
+chmod +x "$tmp/client.sh"
+rc=0
+nbdkit -r -i 127.0.0.1 -p "$port" --tls=require --tls-certificates="$tls" --tls-verify-peer \
+    file "$tmp/disk.raw" --run "$tmp/client.sh" || rc=$?
+case $rc in
+    0) ;;
+    10) fail "nbdinfo over TLS: $(cat "$tmp/nbdinfo.err")" ;;
+    11) fail "qemu-img over TLS: $(cat "$tmp/qemu.err")" ;;
+    12) fail "plaintext was accepted by nbdkit --tls=require" ;;
+    13) fail "a client of another CA was accepted" ;;
+    14) fail "a client without a certificate was accepted (--tls-verify-peer)" ;;
+    *) fail "nbdkit exited $rc" ;;
+esac
+[ "$(cat "$tmp/size")" = $((4 << 20)) ] || fail "nbdinfo size $(cat "$tmp/size")"
+cmp "$tmp/disk.raw" "$tmp/copy.raw" || fail "qemu-img over TLS read other bytes"
+echo "refusals: plain: $(tail -n 1 "$tmp/plain.err"); other CA: $(tail -n 1 "$tmp/otherca.err")"
+
+# a second run keeps everything
+bootback tls init --dir "$tls" > "$tmp/again.out"
+grep -q "^kept $tls/server-cert.pem" "$tmp/again.out" || fail "second run: $(cat "$tmp/again.out")"
+! grep -q "^made" "$tmp/again.out" || fail "second run made something"
+# a server certificate of another CA: named
+cp "$tmp/other/server-cert.pem" "$tls/server-cert.pem"
+expect_rc 1 bootback tls init --dir "$tls"
+grep -q "$tls/server-cert.pem is not signed by the CA" "$tmp/err" || fail "foreign certificate: wrong error"
+# a directory others can enter
+mkdir -m 755 "$tmp/open"
+expect_rc 1 bootback tls init --dir "$tmp/open"
+grep -q "$tmp/open is mode 0755" "$tmp/err" || fail "open directory: wrong error"
+[ -z "$(ls -A "$tmp/open")" ] || fail "keys written into an open directory"
