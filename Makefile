@@ -79,6 +79,7 @@ include nbd-plugin/module.mk
 include recovery/catalog/module.mk
 include recovery/ingest/module.mk
 include recovery/instant/module.mk
+include recovery/scan/module.mk
 include lab/module.mk
 include verify/module.mk
 include web/module.mk

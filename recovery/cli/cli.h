@@ -83,6 +83,14 @@ int cmd_gc (struct cli *c, int argc, char **argv);
 int cmd_serve (struct cli *c, int argc, char **argv);       /* cmd-serve.c */
 int cmd_mount (struct cli *c, int argc, char **argv);
 int cmd_umount (struct cli *c, int argc, char **argv);
+/* nbdkit serving vm@id disk read-only on sock, holding the point. */
+int start_nbdkit (struct cli *c, const char *vm, const char *id,
+                  const char *disk, int partition, const char *sock,
+                  const char *pidfile, bool foreground, const char *what);
+int cmd_scan (struct cli *c, int argc, char **argv);        /* cmd-scan.c */
+/* The point's latest scan as JSON (null if none) and one line of text. */
+json_t *cli_scan_json (struct cli *c, const char *vm, const char *id);
+void cli_scan_show (struct cli *c, const char *vm, const char *id);
 /* cmd-instant.c */
 int cmd_instant (struct cli *c, int argc, char **argv);
 int cmd_sessions (struct cli *c, int argc, char **argv);

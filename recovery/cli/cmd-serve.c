@@ -150,8 +150,8 @@ hold_served (struct cli *c, const char *vm, const char *id, pid_t pid,
 /* Start nbdkit serving vm@id disk (partition > 0: that partition of it)
  * on sock, and hold the point for it (what: who, for prune's message).
  * In the background (it forks once the socket listens and writes
- * pidfile), or in the foreground replacing this process. */
-static int
+ * pidfile), or in the foreground replacing this process (cli.h). */
+int
 start_nbdkit (struct cli *c, const char *vm, const char *id, const char *disk,
               int partition, const char *sock, const char *pidfile,
               bool foreground, const char *what)

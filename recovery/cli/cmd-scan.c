@@ -1,0 +1,346 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * bootback scan: match a restore point's guest files against the user's
+ * YARA rules and ClamAV signatures (recovery/scan, where the sandbox and
+ * the choice of reader are explained).  Each disk is served read-only by
+ * the plugin (nbdkit, in a private 0700 directory, the point held) and
+ * read over NBD by the unprivileged scanning child; the repository is
+ * never written, only the catalog row of the scan (point_scans).
+ *
+ * Verdict: "found" (exit 2) if anything matched; else "incomplete" (exit
+ * 1) if a disk or a partition could not be scanned, or a file was too
+ * large or unreadable — never counted as clean; else "clean" (exit 0).
+ * Everything the child reports is guest-controlled text: printed only
+ * through xstrdup_printable.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <sys/stat.h>
+
+#include "recovery/cli/cli.h"
+#include "recovery/scan/scan.h"
+
+static const char scan_usage[] =
+  "usage: bootback scan VM[@TIME] [--disk NAME] [--rules FILE]\n"
+  "                    [--signatures DIR] [--since TIME] [--timeout SECS]\n"
+  "                    [--max-file-size BYTES] [--max-depth N] [--json]\n"
+  "\n"
+  "Scan the guest file systems of a restore point for malware: every file\n"
+  "is matched against the YARA rules of FILE and the ClamAV signatures\n"
+  "(.hdb, .ndb, ...) and YARA rules (*.yar) of DIR (default\n"
+  "$BOOTBACK_HOME/scan/).  Partitions and file systems are read in user\n"
+  "space (The Sleuth Kit: ext2/3/4, FAT, NTFS) by an unprivileged process\n"
+  "with resource limits; guest symlinks are never followed.  --since TIME\n"
+  "scans only files whose data or inode changed since TIME, a point of\n"
+  "the same VM with a clean scan.  Exit 0 clean, 2 found, 1 could not scan\n"
+  "(everything).\n";
+
+struct scan_run {
+  struct cli *c;
+  struct scan_opts o;
+  char vm[VM_NAME_MAX + 1], id[TIMESTAMP_LEN + 1];
+  const char *disk, *since;
+  json_t *disks, *matches;
+  bool incomplete;
+};
+
+/* Serve one disk and scan it: its result, or {"disk", "error"}. */
+static json_t *
+scan_one (struct scan_run *s, const char *disk, int64_t since_time)
+{
+  char dir[] = "/tmp/bootback-scan.XXXXXX", sock[64], pidfile[64];
+  CLEANUP_FREE uint8_t *changed = NULL;
+  CLEANUP_FREE char *needle = NULL;
+  json_t *res = NULL;
+
+  if (s->since) {
+    changed = scan_changed_chunks (s->c->repo, s->vm, s->id, s->since, disk,
+                                   &s->o.nchunks);
+    if (!changed)
+      return json_pack ("{s:s, s:s}", "disk", disk, "error", error_msg ());
+    s->o.changed = changed;
+    s->o.chunk_size = repo_chunk_size (s->c->repo);
+    s->o.since_time = since_time;
+  }
+  if (!mkdtemp (dir))
+    return json_pack ("{s:s, s:s}", "disk", disk, "error", strerror (errno));
+  snprintf (sock, sizeof sock, "%s/nbd.sock", dir);
+  snprintf (pidfile, sizeof pidfile, "%s/nbdkit.pid", dir);
+  if (start_nbdkit (s->c, s->vm, s->id, disk, 0, sock, pidfile, false,
+                    "bootback scan") == -1) {
+    rmdir (dir);
+    return json_pack ("{s:s, s:s}", "disk", disk, "error",
+                      "nbdkit could not serve it");
+  }
+  res = scan_disk (&s->o, sock, disk);
+  if (!res)
+    res = json_pack ("{s:s, s:s}", "disk", disk, "error", error_msg ());
+  needle = xasprintf ("-U %s ", sock);
+  pid_stop (pid_file_read (pidfile, NULL), 0, needle, 5);
+  unlink (pidfile);
+  unlink (sock);
+  rmdir (dir);
+  s->o.changed = NULL;
+  return res;
+}
+
+/* Fold one disk's result into the run; print it unless json. */
+static void
+fold (struct scan_run *s, json_t *d, bool json)
+{
+  const char *disk = json_string_value (json_object_get (d, "disk"));
+  json_t *p, *m, *err = json_object_get (d, "error");
+  size_t i;
+
+  if (err) {
+    s->incomplete = true;
+    if (!json)
+      printf ("not scanned: disk %s: %s\n", disk, json_string_value (err));
+  }
+  json_array_foreach (json_object_get (d, "partitions"), i, p) {
+    CLEANUP_FREE char *fs = xstrdup_printable
+      (json_string_value (json_object_get (p, "fs")) ?: "?", false);
+    const char *st = json_string_value (json_object_get (p, "status")) ?: "";
+    json_t *notes = json_object_get (p, "notes"), *nt;
+    size_t k;
+
+    if (strcmp (st, "scanned") != 0 ||
+        json_integer_value (json_object_get (p, "skipped")) > 0)
+      s->incomplete = true;
+    if (json)
+      continue;
+    if (strcmp (st, "scanned") == 0)
+      printf ("scanned: disk %s partition %" JSON_INTEGER_FORMAT " (%s): %"
+              JSON_INTEGER_FORMAT " files, %" JSON_INTEGER_FORMAT " bytes%s\n",
+              disk, json_integer_value (json_object_get (p, "partition")), fs,
+              json_integer_value (json_object_get (p, "files")),
+              json_integer_value (json_object_get (p, "bytes")),
+              s->since ? ", the others unchanged" : "");
+    else {
+      CLEANUP_FREE char *why = xstrdup_printable
+        (json_string_value (json_object_get (p, "reason")) ?: "?", false);
+      printf ("not scanned: disk %s partition %" JSON_INTEGER_FORMAT
+              " (%s): %s\n", disk,
+              json_integer_value (json_object_get (p, "partition")), fs, why);
+    }
+    json_array_foreach (notes, k, nt) {
+      CLEANUP_FREE char *t = xstrdup_printable (json_string_value (nt) ?: "",
+                                                false);
+      printf ("  note: %s\n", t);
+    }
+  }
+  json_array_foreach (json_object_get (d, "matches"), i, m) {
+    json_object_set_new (m, "disk", json_string (disk));
+    json_array_append (s->matches, m);
+    if (!json) {
+      CLEANUP_FREE char *path = xstrdup_printable
+        (json_string_value (json_object_get (m, "path")) ?: "?", false);
+      CLEANUP_FREE char *rule = xstrdup_printable
+        (json_string_value (json_object_get (m, "rule")) ?: "?", false);
+      printf ("FOUND: disk %s partition %" JSON_INTEGER_FORMAT ": %s: %s (%s)\n",
+              disk, json_integer_value (json_object_get (m, "partition")),
+              path, rule, json_is_string (json_object_get (m, "engine"))
+              && strcmp (json_string_value (json_object_get (m, "engine")),
+                         "yara") == 0 ? "yara" : "clamav");
+    }
+  }
+  json_array_append_new (s->disks, d);
+}
+
+/* --since TIME: an earlier point of the VM with a clean scan.  Its time,
+ * or -1 (printed). */
+static int64_t
+since_check (struct scan_run *s)
+{
+  struct catalog_scan r;
+  struct repo_manifest m;
+  int got;
+
+  if (strcmp (s->since, s->id) >= 0) {
+    cli_error ("--since %s: not earlier than %s@%s", s->since, s->vm, s->id);
+    return -1;
+  }
+  if (repo_manifest_read (s->c->repo, s->vm, s->since, &m) == -1) {
+    cli_perror ();
+    return -1;
+  }
+  got = catalog_scan_get (s->c->cat, s->c->repo_id, s->vm, s->since, &r);
+  if (got == -1) {
+    cli_perror ();
+    return -1;
+  }
+  if (got == 1)
+    free (r.report);
+  if (got == 0 || strcmp (r.verdict, "clean") != 0) {
+    cli_error ("--since %s@%s: %s", s->vm, s->since, got == 0
+               ? "never scanned (scan it first)"
+               : "its last scan was not clean");
+    return -1;
+  }
+  return m.time;
+}
+
+/* Record the run in the catalog; a failure is a warning. */
+static void
+record (struct scan_run *s, json_t *report, const char *verdict)
+{
+  struct catalog_scan r = { .time = time (NULL) };
+  CLEANUP_FREE char *text = json_dumps (report, JSON_COMPACT);
+  json_t *d, *p;
+  size_t i, k;
+
+  snprintf (r.verdict, sizeof r.verdict, "%s", verdict);
+  snprintf (r.since, sizeof r.since, "%s", s->since ? s->since : "");
+  r.found = json_array_size (s->matches);
+  json_array_foreach (s->disks, i, d)
+    json_array_foreach (json_object_get (d, "partitions"), k, p)
+      r.files += json_integer_value (json_object_get (p, "files"));
+  r.report = text;
+  if (catalog_scan_put (s->c->cat, s->c->repo_id, s->vm, s->id, &r) == -1)
+    fprintf (stderr, "bootback: warning: the scan of %s@%s is not recorded "
+             "in the catalog: %s\n", s->vm, s->id, error_msg ());
+}
+
+static int
+scan_opts_parse (struct scan_run *s, int argc, char **argv, bool *json)
+{
+  static const struct option lo[] = {
+    { "disk", required_argument, NULL, 'd' },
+    { "rules", required_argument, NULL, 'r' },
+    { "signatures", required_argument, NULL, 's' },
+    { "since", required_argument, NULL, 'S' },
+    { "timeout", required_argument, NULL, 't' },
+    { "max-file-size", required_argument, NULL, 'm' },
+    { "max-depth", required_argument, NULL, 'D' },
+    { "json", no_argument, NULL, 'j' },
+    { "help", no_argument, NULL, 'h' },
+    { 0 }
+  };
+  int opt;
+
+  while ((opt = getopt_long (argc, argv, "h", lo, NULL)) != -1) {
+    switch (opt) {
+    case 'd': s->disk = optarg; break;
+    case 'r': s->o.rules = optarg; break;
+    case 's': s->o.sigdir = optarg; break;
+    case 'S': s->since = optarg; break;
+    case 't': s->o.timeout = cli_int_arg ("--timeout", optarg); break;
+    case 'm': s->o.max_file = cli_int_arg ("--max-file-size", optarg); break;
+    case 'D': s->o.max_depth = cli_int_arg ("--max-depth", optarg); break;
+    case 'j': *json = true; break;
+    case 'h': cli_usage (scan_usage);
+    default: cli_bad_usage (scan_usage);
+    }
+  }
+  if (optind != argc - 1)
+    cli_bad_usage (scan_usage);
+  return optind;
+}
+
+/* The default signature directory, if it exists. */
+static const char *
+default_sigdir (struct cli *c, char *buf, size_t len)
+{
+  struct stat st;
+
+  snprintf (buf, len, "%s/scan", c->home);
+  return stat (buf, &st) == 0 && S_ISDIR (st.st_mode) ? buf : NULL;
+}
+
+int
+cmd_scan (struct cli *c, int argc, char **argv)
+{
+  struct scan_run s = {
+    .c = c, .o = { .timeout = SCAN_DEFAULT_TIMEOUT,
+                   .max_file = SCAN_DEFAULT_MAX_FILE,
+                   .max_depth = SCAN_DEFAULT_MAX_DEPTH,
+                   .memory = SCAN_DEFAULT_MEMORY } };
+  json_auto_t *report = NULL;
+  struct repo_manifest m;
+  char sigbuf[PATH_MAX];
+  const char *verdict;
+  int64_t since_time = 0;
+  bool json = false;
+  double t0 = now_monotonic ();
+  size_t i, ran = 0;
+  int ix = scan_opts_parse (&s, argc, argv, &json);
+
+  if (!s.o.sigdir)
+    s.o.sigdir = default_sigdir (c, sigbuf, sizeof sigbuf);
+  if (cli_repo (c) == -1 || cli_catalog (c) == -1)
+    return 1;
+  if (repo_point_resolve (c->repo, argv[ix], s.vm, s.id) == -1 ||
+      repo_manifest_read (c->repo, s.vm, s.id, &m) == -1) {
+    cli_perror ();
+    return 1;
+  }
+  if (s.since && (since_time = since_check (&s)) == -1)
+    return 1;
+  s.disks = json_array ();
+  s.matches = json_array ();
+  report = json_pack ("{s:s++, s:o, s:o}", "point", s.vm, "@", s.id,
+                      "disks", s.disks, "matches", s.matches);
+  for (i = 0; i < m.ndisks; i++) {
+    if (s.disk && strcmp (s.disk, m.disks[i].name) != 0)
+      continue;
+    fold (&s, scan_one (&s, m.disks[i].name, since_time), json);
+    ran++;
+  }
+  if (!ran) {
+    cli_error ("%s@%s has no disk %s", s.vm, s.id, s.disk);
+    return 1;
+  }
+  verdict = json_array_size (s.matches) ? "found"
+    : s.incomplete ? "incomplete" : "clean";
+  json_object_set_new (report, "verdict", json_string (verdict));
+  json_object_set_new (report, "since", s.since ? json_string (s.since)
+                       : json_null ());
+  json_object_set_new (report, "seconds",
+                       json_real (now_monotonic () - t0));
+  record (&s, report, verdict);
+  if (json)
+    cli_json_print (json_incref (report));
+  else
+    printf ("%s@%s: %s%s (%.1f s)\n", s.vm, s.id, verdict,
+            strcmp (verdict, "incomplete") == 0
+            ? ": something could not be scanned, see above" : "",
+            now_monotonic () - t0);
+  return strcmp (verdict, "found") == 0 ? EXIT_PROBLEMS
+    : strcmp (verdict, "clean") == 0 ? 0 : 1;
+}
+
+json_t *
+cli_scan_json (struct cli *c, const char *vm, const char *id)
+{
+  struct catalog_scan r;
+  json_t *o;
+
+  if (!c->cat || catalog_scan_get (c->cat, c->repo_id, vm, id, &r) != 1)
+    return json_null ();
+  o = json_pack ("{s:I, s:s, s:I, s:I, s:s?}", "time", (json_int_t) r.time,
+                 "verdict", r.verdict, "found", (json_int_t) r.found,
+                 "files", (json_int_t) r.files, "since",
+                 r.since[0] ? r.since : NULL);
+  json_object_set_new (o, "report", json_loads (r.report, 0, NULL));
+  free (r.report);
+  return o;
+}
+
+void
+cli_scan_show (struct cli *c, const char *vm, const char *id)
+{
+  struct catalog_scan r;
+  char iso[32];
+  struct tm tm;
+
+  if (!c->cat || catalog_scan_get (c->cat, c->repo_id, vm, id, &r) != 1) {
+    printf ("malware:     not scanned\n");
+    return;
+  }
+  gmtime_r (&(time_t) { r.time }, &tm);
+  strftime (iso, sizeof iso, "%Y-%m-%d %H:%M:%S UTC", &tm);
+  printf ("malware:     %s, %" PRId64 " matches in %" PRId64 " files "
+          "scanned %s%s%s\n", r.verdict, r.found, r.files, iso,
+          r.since[0] ? " since " : "", r.since);
+  free (r.report);
+}
