@@ -129,7 +129,13 @@ child (const struct scan_opts *o, const char *sock, uid_t uid, gid_t gid,
     goto err;
   }
   if (!(e = engines_load (o)) || drop_privileges (o, uid, gid) == -1 ||
-      engines_tmpdir (e) == -1 || walk_disk (nbd, o, e, out) == -1)
+      engines_tmpdir (e) == -1)
+    goto err;
+  /* what the report says of the sandbox is what the kernel says now */
+  fprintf (out, "{\"kind\":\"sandbox\",\"uid\":%d,\"euid\":%d,"
+           "\"no_new_privs\":%d}\n", (int) getuid (), (int) geteuid (),
+           prctl (PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0));
+  if (walk_disk (nbd, o, e, out) == -1)
     goto err;
   engines_free (e);
   nbd_close (nbd);
@@ -189,12 +195,17 @@ collect (json_t *res, char *buf)
     if (!kind)
       continue;
     if (strcmp (kind, "error") == 0) {
-      error_setx ("%s", json_string_value (json_object_get (o, "error")));
+      CLEANUP_FREE char *t = xstrdup_printable
+        (json_string_value (json_object_get (o, "error")) ?: "?", false);
+      error_setx ("%s", t);
       return -1;
     }
-    json_object_del (o, "kind");
-    json_array_append (json_object_get (res, strcmp (kind, "match") == 0
+    if (strcmp (kind, "sandbox") == 0)
+      json_object_set (res, "sandbox", o);
+    else
+      json_array_append (json_object_get (res, strcmp (kind, "match") == 0
                                         ? "matches" : "partitions"), o);
+    json_object_del (o, "kind");    /* frees kind */
   }
   return 0;
 }

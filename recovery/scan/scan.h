@@ -40,7 +40,7 @@ struct scan_opts {
 };
 
 /* Scan the disk served read-only on unix socket sock.  Returns
- * {"disk", "partitions": [{"partition", "fs", "status": "scanned"|
+ * {"disk", "sandbox": {"uid", "euid", "no_new_privs"}, "partitions": [{"partition", "fs", "status": "scanned"|
  * "not scanned", "reason", "files", "bytes", "skipped", "notes"}],
  * "matches": [{"path", "rule", "engine", "partition", "fs"}]}, or NULL
  * with the error (the rules or signatures did not load, the child died
