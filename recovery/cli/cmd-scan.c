@@ -42,6 +42,7 @@ struct scan_run {
   const char *disk, *since;
   json_t *disks, *matches;
   bool incomplete;
+  bool rules_bad;               /* the rules did not load: nothing recorded */
 };
 
 /* Serve one disk and scan it: its result, or {"disk", "error"}. */
@@ -72,15 +73,15 @@ scan_one (struct scan_run *s, const char *disk, int64_t since_time)
     return json_pack ("{s:s, s:s}", "disk", disk, "error",
                       "nbdkit could not serve it");
   }
-  res = scan_disk (&s->o, sock, disk);
-  if (!res)
-    res = json_pack ("{s:s, s:s}", "disk", disk, "error", error_msg ());
+  res = scan_disk (&s->o, sock, disk, &s->rules_bad);
   needle = xasprintf ("-U %s ", sock);
   pid_stop (pid_file_read (pidfile, NULL), 0, needle, 5);
   unlink (pidfile);
   unlink (sock);
   rmdir (dir);
   s->o.changed = NULL;
+  if (!res && !s->rules_bad)
+    res = json_pack ("{s:s, s:s}", "disk", disk, "error", error_msg ());
   return res;
 }
 
@@ -283,7 +284,12 @@ cmd_scan (struct cli *c, int argc, char **argv)
   for (i = 0; i < m.ndisks; i++) {
     if (s.disk && strcmp (s.disk, m.disks[i].name) != 0)
       continue;
-    fold (&s, scan_one (&s, m.disks[i].name, since_time), json);
+    json_t *d = scan_one (&s, m.disks[i].name, since_time);
+    if (!d) {
+      cli_perror ();
+      return 1;
+    }
+    fold (&s, d, json);
     ran++;
   }
   if (!ran) {

@@ -128,7 +128,15 @@ child (const struct scan_opts *o, const char *sock, uid_t uid, gid_t gid,
     error_setx ("NBD %s: %s", sock, nbd_get_error ());
     goto err;
   }
-  if (!(e = engines_load (o)) || drop_privileges (o, uid, gid) == -1 ||
+  if (!(e = engines_load (o))) {
+    json_t *j = json_pack ("{s:s, s:s, s:b}", "kind", "error", "error",
+                           error_msg (), "rules", 1);
+    char *t = j ? json_dumps (j, JSON_COMPACT) : NULL;
+    fprintf (out, "%s\n", t ? t : "");
+    fflush (out);
+    _exit (1);
+  }
+  if (drop_privileges (o, uid, gid) == -1 ||
       engines_tmpdir (e) == -1)
     goto err;
   /* what the report says of the sandbox is what the kernel says now */
@@ -183,7 +191,7 @@ read_child (int fd, unsigned timeout, char **buf, size_t *len)
 
 /* The child's lines into the disk's result.  -1 if it reported an error. */
 static int
-collect (json_t *res, char *buf)
+collect (json_t *res, char *buf, bool *rules_bad)
 {
   char *line, *save = NULL;
 
@@ -198,6 +206,7 @@ collect (json_t *res, char *buf)
       CLEANUP_FREE char *t = xstrdup_printable
         (json_string_value (json_object_get (o, "error")) ?: "?", false);
       error_setx ("%s", t);
+      *rules_bad = json_is_true (json_object_get (o, "rules"));
       return -1;
     }
     if (strcmp (kind, "sandbox") == 0)
@@ -211,7 +220,8 @@ collect (json_t *res, char *buf)
 }
 
 json_t *
-scan_disk (const struct scan_opts *o, const char *sock, const char *disk)
+scan_disk (const struct scan_opts *o, const char *sock, const char *disk,
+           bool *rules_bad)
 {
   struct passwd *pw = getpwnam (o->user ? o->user : "nobody");
   CLEANUP_FREE char *buf = NULL;
@@ -241,7 +251,8 @@ scan_disk (const struct scan_opts *o, const char *sock, const char *disk)
   buf[len] = '\0';
   res = json_pack ("{s:s, s:[], s:[]}", "disk", disk, "partitions",
                    "matches");
-  if (collect (res, buf) == -1)
+  *rules_bad = false;
+  if (collect (res, buf, rules_bad) == -1)
     return NULL;
   if (rc == -1) {
     error_setx ("disk %s: the scan did not finish within %u s (killed)", disk,

@@ -43,10 +43,10 @@ struct scan_opts {
  * {"disk", "sandbox": {"uid", "euid", "no_new_privs"}, "partitions": [{"partition", "fs", "status": "scanned"|
  * "not scanned", "reason", "files", "bytes", "skipped", "notes"}],
  * "matches": [{"path", "rule", "engine", "partition", "fs"}]}, or NULL
- * with the error (the rules or signatures did not load, the child died
- * or timed out). */
+ * with the error (the child died or timed out; *rules_bad: the rules or
+ * signatures did not load). */
 json_t *scan_disk (const struct scan_opts *o, const char *sock,
-                   const char *disk);
+                   const char *disk, bool *rules_bad);
 
 /* Chunks of disk that differ between points id and since of vm: a
  * calloc'ed array of *n flags (1 = changed or new).  NULL with the error. */
