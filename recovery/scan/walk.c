@@ -266,6 +266,27 @@ ext_dirty (TSK_IMG_INFO *img, TSK_OFF_T off)
     (sb[0x60] & 0x4);
 }
 
+/* A volume libtsk does not read, by its magic: why it is not scanned,
+ * or NULL. */
+static const char *
+unread_volume (TSK_IMG_INFO *img, TSK_OFF_T off)
+{
+  char b[1024];
+
+  if (tsk_img_read (img, off, b, sizeof b) != sizeof b)
+    return NULL;
+  if (memcmp (b, "XFSB", 4) == 0)
+    return "xfs: not read by bootback scan (libtsk 4.11 has no XFS reader)";
+  if (memcmp (b + 512, "LABELONE", 8) == 0)
+    return "LVM physical volume: its logical volumes are not read by "
+      "bootback scan";
+  if (memcmp (b, "LUKS\xba\xbe", 6) == 0)
+    return "LUKS encrypted volume: cannot be read without its key";
+  if (memcmp (b + 3, "-FVE-FS-", 8) == 0)
+    return "BitLocker encrypted volume: cannot be read without its key";
+  return NULL;
+}
+
 static void
 part_result (FILE *out, int part, const char *fs, const char *status,
              const char *reason, struct walk *w)
@@ -306,7 +327,9 @@ walk_fs (TSK_IMG_INFO *img, TSK_OFF_T off, int part, const struct scan_opts *o,
   bool dirty;
 
   if (!(w.fs = tsk_fs_open_img (img, off, TSK_FS_TYPE_DETECT))) {
-    part_result (out, part, "unknown", "not scanned", tsk_error_get (), NULL);
+    const char *why = unread_volume (img, off);
+    part_result (out, part, "unknown", "not scanned",
+                 why ? why : tsk_error_get (), NULL);
     tsk_error_reset ();
     return;
   }

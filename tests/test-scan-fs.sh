@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# bootback scan beyond ext4 and FAT, images built without a kernel mount:
+# NTFS (mkntfs + ntfscp) is scanned and EICAR found; XFS (mkfs.xfs -p),
+# an LVM physical volume and a LUKS header are named "not scanned" with
+# the reason and the point is never clean (exit 1).
+source "$top_srcdir/tests/functions.sh"
+requires nbdkit md5sum mkntfs ntfscp mkfs.xfs
+[ -f "$top_srcdir/nbd-plugin/nbdkit-bootback-plugin.so" ] || skip "plugin not built"
+getent passwd nobody >/dev/null || skip "no user nobody"
+
+bootback repo init --chunk-size 64K "$tmp/repo" >/dev/null
+sig=$tmp/sig; mkdir -p "$sig"
+printf 'X5O!P%%@AP[4\\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*' >"$tmp/eicar.com"
+echo "$(md5sum <"$tmp/eicar.com" | cut -d' ' -f1):68:Test.Eicar.HDB" >"$sig/test.hdb"
+
+truncate -s 32M "$tmp/ntfs.img"
+mkntfs -F -q -f "$tmp/ntfs.img" >/dev/null 2>&1
+ntfscp "$tmp/ntfs.img" "$tmp/eicar.com" "eicar test.com" >/dev/null
+bootback import "$tmp/ntfs.img" --vm ntfs >/dev/null
+rc=0; bootback scan ntfs --signatures "$sig" >"$tmp/out" 2>&1 || rc=$?
+cat "$tmp/out"
+[ $rc = 2 ] || fail "NTFS with EICAR exits $rc"
+grep -qxF 'FOUND: disk vda partition 0: /eicar test.com: Test.Eicar.HDB.UNOFFICIAL (clamav)' "$tmp/out" ||
+    fail "EICAR on NTFS not reported"
+
+printf 'd\n0 0\nd--755 0 0\neicar.com ---644 0 0 %s\n$\n' "$tmp/eicar.com" >"$tmp/proto"
+truncate -s 300M "$tmp/xfs.img"
+mkfs.xfs -q -p "$tmp/proto" "$tmp/xfs.img"
+# An LVM label (sector 1) and a LUKS header: the magic is what is read.
+truncate -s 8M "$tmp/lvm.img" "$tmp/luks.img"
+printf 'LABELONE' | dd of="$tmp/lvm.img" bs=1 seek=512 conv=notrunc status=none
+printf 'LUKS\xba\xbe\x00\x01' | dd of="$tmp/luks.img" conv=notrunc status=none
+for t in xfs lvm luks; do
+    bootback import "$tmp/$t.img" --format raw --vm "$t" >/dev/null
+    rc=0; bootback scan "$t" --signatures "$sig" >"$tmp/out" 2>&1 || rc=$?
+    cat "$tmp/out"
+    [ $rc = 1 ] || fail "$t exits $rc"
+    case $t in
+        xfs)  want='xfs: not read by bootback scan' ;;
+        lvm)  want='LVM physical volume: its logical volumes are not read' ;;
+        luks) want='LUKS encrypted volume: cannot be read without its key' ;;
+    esac
+    grep -q "^not scanned: disk vda partition 0 (unknown): $want" "$tmp/out" ||
+        fail "$t: no reason"
+    grep -q ": incomplete: " "$tmp/out" || fail "$t: not incomplete"
+done
