@@ -40,8 +40,9 @@ struct scan_opts {
 };
 
 /* Scan the disk served read-only on unix socket sock.  Returns
- * {"disk", "sandbox": {"uid", "euid", "no_new_privs"}, "partitions": [{"partition", "fs", "status": "scanned"|
- * "not scanned", "reason", "files", "bytes", "skipped", "notes"}],
+ * {"disk", "sandbox": {"uid", "euid", "no_new_privs"},
+ *  "partitions": [{"partition", "fs", "status": "scanned"|"not scanned",
+ *  "reason", "files", "bytes", "skipped", "unchanged", "notes", ...}],
  * "matches": [{"path", "rule", "engine", "partition", "fs"}]}, or NULL
  * with the error (the child died or timed out; *rules_bad: the rules or
  * signatures did not load). */
