@@ -24,6 +24,7 @@ static const char scan_usage[] =
   "usage: bootback scan VM[@TIME] [--disk NAME] [--rules FILE]\n"
   "                    [--signatures DIR] [--since TIME] [--timeout SECS]\n"
   "                    [--max-file-size BYTES] [--max-depth N] [--json]\n"
+  "       bootback scan --find-clean VM [options above but --since]\n"
   "\n"
   "Scan the guest file systems of a restore point for malware: every file\n"
   "is matched against the YARA rules of FILE and the ClamAV signatures\n"
@@ -33,7 +34,9 @@ static const char scan_usage[] =
   "with resource limits; guest symlinks are never followed.  --since TIME\n"
   "scans only files whose data or inode changed since TIME, a point of\n"
   "the same VM with a clean scan.  Exit 0 clean, 2 found, 1 could not scan\n"
-  "(everything).\n";
+  "(everything).  --find-clean finds the newest point of VM that is clean\n"
+  "and not marked suspicious, scanning by bisection, newest first, and\n"
+  "says which points it checked (exit 0 found one, 2 none).\n";
 
 struct scan_run {
   struct cli *c;
@@ -43,6 +46,7 @@ struct scan_run {
   json_t *disks, *matches;
   bool incomplete;
   bool rules_bad;               /* the rules did not load: nothing recorded */
+  bool find_clean;
 };
 
 /* Serve one disk and scan it: its result, or {"disk", "error"}. */
@@ -214,6 +218,7 @@ scan_opts_parse (struct scan_run *s, int argc, char **argv, bool *json)
     { "max-file-size", required_argument, NULL, 'm' },
     { "max-depth", required_argument, NULL, 'D' },
     { "json", no_argument, NULL, 'j' },
+    { "find-clean", no_argument, NULL, 'F' },
     { "help", no_argument, NULL, 'h' },
     { 0 }
   };
@@ -229,11 +234,12 @@ scan_opts_parse (struct scan_run *s, int argc, char **argv, bool *json)
     case 'm': s->o.max_file = cli_int_arg ("--max-file-size", optarg); break;
     case 'D': s->o.max_depth = cli_int_arg ("--max-depth", optarg); break;
     case 'j': *json = true; break;
+    case 'F': s->find_clean = true; break;
     case 'h': cli_usage (scan_usage);
     default: cli_bad_usage (scan_usage);
     }
   }
-  if (optind != argc - 1)
+  if (optind != argc - 1 || (s->find_clean && s->since))
     cli_bad_usage (scan_usage);
   return optind;
 }
@@ -248,6 +254,135 @@ default_sigdir (struct cli *c, char *buf, size_t len)
   return stat (buf, &st) == 0 && S_ISDIR (st.st_mode) ? buf : NULL;
 }
 
+/* Scan s->vm@s->id (since_time for --since): its report, the verdict in
+ * it, recorded; printed unless quiet.  NULL (printed) if the rules do not
+ * load or the point cannot be read. */
+static json_t *
+scan_point (struct scan_run *s, int64_t since_time, bool quiet)
+{
+  json_t *report;
+  struct repo_manifest m;
+  const char *verdict;
+  double t0 = now_monotonic ();
+  size_t i, ran = 0;
+
+  if (repo_manifest_read (s->c->repo, s->vm, s->id, &m) == -1) {
+    cli_perror ();
+    return NULL;
+  }
+  s->disks = json_array ();
+  s->matches = json_array ();
+  s->incomplete = false;
+  report = json_pack ("{s:s++, s:o, s:o}", "point", s->vm, "@", s->id,
+                      "disks", s->disks, "matches", s->matches);
+  for (i = 0; i < m.ndisks; i++) {
+    json_t *d;
+    if (s->disk && strcmp (s->disk, m.disks[i].name) != 0)
+      continue;
+    if (!(d = scan_one (s, m.disks[i].name, since_time))) {
+      cli_perror ();
+      json_decref (report);
+      return NULL;
+    }
+    fold (s, d, quiet);
+    ran++;
+  }
+  if (!ran) {
+    cli_error ("%s@%s has no disk %s", s->vm, s->id, s->disk);
+    json_decref (report);
+    return NULL;
+  }
+  verdict = json_array_size (s->matches) ? "found"
+    : s->incomplete ? "incomplete" : "clean";
+  json_object_set_new (report, "verdict", json_string (verdict));
+  json_object_set_new (report, "since", s->since ? json_string (s->since)
+                       : json_null ());
+  json_object_set_new (report, "seconds", json_real (now_monotonic () - t0));
+  record (s, report, verdict);
+  if (!quiet)
+    printf ("%s@%s: %s%s (%.1f s)\n", s->vm, s->id, verdict,
+            strcmp (verdict, "incomplete") == 0
+            ? ": something could not be scanned, see above" : "",
+            now_monotonic () - t0);
+  return report;
+}
+
+static int
+verdict_status (json_t *report)
+{
+  const char *v = json_string_value (json_object_get (report, "verdict"));
+
+  return strcmp (v, "found") == 0 ? EXIT_PROBLEMS
+    : strcmp (v, "clean") == 0 ? 0 : 1;
+}
+
+/* --find-clean: is point i (of ids) clean and not suspicious?  Scans it
+ * and appends what was checked to checked.  -1 if it cannot be scanned
+ * at all (printed). */
+static int
+check_point (struct scan_run *s, char **ids, size_t i, json_t *checked,
+             bool quiet)
+{
+  char reason[SCORE_REASON_MAX];
+  const char *mark;
+  json_auto_t *r = NULL;
+  const char *v;
+
+  snprintf (s->id, sizeof s->id, "%s", ids[i]);
+  if (!(r = scan_point (s, 0, quiet)))
+    return -1;
+  v = json_string_value (json_object_get (r, "verdict"));
+  mark = cli_score_mark (s->c, s->vm, s->id, reason);
+  json_array_append_new (checked, json_pack ("{s:s++, s:s, s:b}", "point",
+                                             s->vm, "@", s->id, "scan", v,
+                                             "suspicious",
+                                             strcmp (mark, "suspicious") == 0));
+  if (!quiet)
+    printf ("checked %s@%s: %s%s\n", s->vm, s->id, v,
+            strcmp (mark, "suspicious") == 0 ? ", suspicious" : "");
+  return strcmp (v, "clean") == 0 && strcmp (mark, "suspicious") != 0;
+}
+
+/* bootback scan --find-clean VM: the newest point that is clean, by
+ * bisection over the VM's points (assuming a point after an infected one
+ * is infected too), the newest checked first. */
+static int
+find_clean (struct scan_run *s, const char *vm, bool json)
+{
+  CLEANUP_STRV char **ids = NULL;
+  json_auto_t *checked = json_array ();
+  long lo = -1, hi, mid, n = 0;
+  int ok;
+
+  snprintf (s->vm, sizeof s->vm, "%s", vm);
+  ids = repo_list_points (s->c->repo, vm);
+  while (ids && ids[n])
+    n++;
+  if (n == 0) {
+    cli_error ("VM %s has no points", vm);
+    return 1;
+  }
+  hi = n - 1;                   /* ids[lo] is clean, ids[hi] is not */
+  if ((ok = check_point (s, ids, hi, checked, json)) == -1)
+    return 1;
+  if (ok)
+    lo = hi;
+  while (hi - lo > 1) {
+    mid = lo + (hi - lo) / 2;
+    if ((ok = check_point (s, ids, mid, checked, json)) == -1)
+      return 1;
+    *(ok ? &lo : &hi) = mid;
+  }
+  if (json)
+    cli_json_print (json_pack ("{s:O, s:s?}", "checked", checked, "clean",
+                               lo >= 0 ? ids[lo] : NULL));
+  else if (lo >= 0)
+    printf ("newest clean point: %s@%s\n", vm, ids[lo]);
+  else
+    printf ("no clean point of %s among its %ld points\n", vm, n);
+  return lo >= 0 ? 0 : EXIT_PROBLEMS;
+}
+
 int
 cmd_scan (struct cli *c, int argc, char **argv)
 {
@@ -257,62 +392,28 @@ cmd_scan (struct cli *c, int argc, char **argv)
                    .max_depth = SCAN_DEFAULT_MAX_DEPTH,
                    .memory = SCAN_DEFAULT_MEMORY } };
   json_auto_t *report = NULL;
-  struct repo_manifest m;
   char sigbuf[PATH_MAX];
-  const char *verdict;
   int64_t since_time = 0;
   bool json = false;
-  double t0 = now_monotonic ();
-  size_t i, ran = 0;
   int ix = scan_opts_parse (&s, argc, argv, &json);
 
   if (!s.o.sigdir)
     s.o.sigdir = default_sigdir (c, sigbuf, sizeof sigbuf);
   if (cli_repo (c) == -1 || cli_catalog (c) == -1)
     return 1;
-  if (repo_point_resolve (c->repo, argv[ix], s.vm, s.id) == -1 ||
-      repo_manifest_read (c->repo, s.vm, s.id, &m) == -1) {
+  if (s.find_clean)
+    return find_clean (&s, argv[ix], json);
+  if (repo_point_resolve (c->repo, argv[ix], s.vm, s.id) == -1) {
     cli_perror ();
     return 1;
   }
   if (s.since && (since_time = since_check (&s)) == -1)
     return 1;
-  s.disks = json_array ();
-  s.matches = json_array ();
-  report = json_pack ("{s:s++, s:o, s:o}", "point", s.vm, "@", s.id,
-                      "disks", s.disks, "matches", s.matches);
-  for (i = 0; i < m.ndisks; i++) {
-    if (s.disk && strcmp (s.disk, m.disks[i].name) != 0)
-      continue;
-    json_t *d = scan_one (&s, m.disks[i].name, since_time);
-    if (!d) {
-      cli_perror ();
-      return 1;
-    }
-    fold (&s, d, json);
-    ran++;
-  }
-  if (!ran) {
-    cli_error ("%s@%s has no disk %s", s.vm, s.id, s.disk);
+  if (!(report = scan_point (&s, since_time, json)))
     return 1;
-  }
-  verdict = json_array_size (s.matches) ? "found"
-    : s.incomplete ? "incomplete" : "clean";
-  json_object_set_new (report, "verdict", json_string (verdict));
-  json_object_set_new (report, "since", s.since ? json_string (s.since)
-                       : json_null ());
-  json_object_set_new (report, "seconds",
-                       json_real (now_monotonic () - t0));
-  record (&s, report, verdict);
   if (json)
     cli_json_print (json_incref (report));
-  else
-    printf ("%s@%s: %s%s (%.1f s)\n", s.vm, s.id, verdict,
-            strcmp (verdict, "incomplete") == 0
-            ? ": something could not be scanned, see above" : "",
-            now_monotonic () - t0);
-  return strcmp (verdict, "found") == 0 ? EXIT_PROBLEMS
-    : strcmp (verdict, "clean") == 0 ? 0 : 1;
+  return verdict_status (report);
 }
 
 json_t *
