@@ -146,3 +146,20 @@ cat "$tmp/out"
 grep -qE "^bootback: YARA rules $tmp/broken.yar:[0-9]+: undefined string" "$tmp/out" || fail "the rule file's error does not name it"
 bootback point show clean | grep -q '^malware: *clean' ||
     fail "a scan that could not load its rules replaced the clean record"
+
+# The gate: instant --require-clean refuses an infected, incomplete or
+# never scanned point before anything is started.
+for p in bad garbage; do
+    rc=0; bootback instant "$p" --require-clean >"$tmp/out" 2>&1 || rc=$?
+    cat "$tmp/out"
+    [ $rc = 1 ] || fail "instant --require-clean $p exits $rc"
+done
+grep -q "^bootback: --require-clean: refusing garbage@.*: its last scan is incomplete" "$tmp/out" ||
+    fail "no reason for the incomplete point"
+grep -q "refusing bad@.*: its last scan is found (4 matches) (--force" \
+     <<< "$(bootback instant bad --require-clean 2>&1 || true)" ||
+    fail "no reason for the infected point"
+bootback import "$tmp/clean.img" --vm never >/dev/null
+grep -q "refusing never@.*: it was never scanned" \
+     <<< "$(bootback instant never --require-clean 2>&1 || true)" ||
+    fail "a never scanned point passed the gate"

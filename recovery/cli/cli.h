@@ -91,6 +91,9 @@ int cmd_scan (struct cli *c, int argc, char **argv);        /* cmd-scan.c */
 /* The point's latest scan as JSON (null if none) and one line of text. */
 json_t *cli_scan_json (struct cli *c, const char *vm, const char *id);
 void cli_scan_show (struct cli *c, const char *vm, const char *id);
+/* --require-clean: 0 if the point spec's last scan is clean and it is not
+ * suspicious, or force (a warning); else -1, printed. */
+int cli_scan_gate (struct cli *c, const char *spec, bool force);
 /* cmd-instant.c */
 int cmd_instant (struct cli *c, int argc, char **argv);
 int cmd_sessions (struct cli *c, int argc, char **argv);

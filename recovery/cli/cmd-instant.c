@@ -86,6 +86,7 @@ static const char instant_usage[] =
   "                        [--overlay-dir DIR] [--keep-identity|--new-identity]\n"
   "                        [--connect URI] [--transient] [--agent-timeout SECS]\n"
   "                        [--memory MIB] [--allow-passthrough] [--json]\n"
+  "                        [--require-clean [--force]]\n"
   "       bootback instant stop SESSION [--discard] [--connect URI]\n"
   "\n"
   "Boot a restore point now: nbdkit serves its disks, qcow2 overlays take\n"
@@ -110,6 +111,8 @@ static const char instant_usage[] =
   "                     char devices, QEMU command line): only for points\n"
   "                     you trust; by default they are removed or replaced\n"
   "                     and each is named\n"
+  "  --require-clean    refuse a point whose last 'bootback scan' is not\n"
+  "                     clean, or that is marked suspicious (--force: warn)\n"
   "\n"
   "'instant stop' destroys the session's VM and stops its nbdkit; the\n"
   "overlays are kept unless --discard.  'bootback migrate' moves a session\n"
@@ -189,7 +192,8 @@ print_started (const struct instant_session *s, int agent_timeout)
 /* The options of `bootback instant` into o and *json; -1 (said) if two
  * identities are given. */
 static int
-instant_args (int argc, char **argv, struct instant_opts *o, bool *json)
+instant_args (int argc, char **argv, struct instant_opts *o, bool *json,
+              bool gate[2])
 {
   static const struct option lo[] = {
     { "name", required_argument, NULL, 'n' },
@@ -203,6 +207,8 @@ instant_args (int argc, char **argv, struct instant_opts *o, bool *json)
     { "memory", required_argument, NULL, 'm' },
     { "json", no_argument, NULL, 'j' },
     { "allow-passthrough", no_argument, NULL, 'P' },
+    { "require-clean", no_argument, NULL, 'R' },
+    { "force", no_argument, NULL, 'F' },
     { "help", no_argument, NULL, 'h' },
     { 0 }
   };
@@ -210,6 +216,8 @@ instant_args (int argc, char **argv, struct instant_opts *o, bool *json)
 
   while ((opt = getopt_long (argc, argv, "h", lo, NULL)) != -1) {
     switch (opt) {
+    case 'R': gate[0] = true; break;
+    case 'F': gate[1] = true; break;
     case 'n': o->name = optarg; break;
     case 'N': o->network = optarg; break;
     case 'o': o->overlay_dir = optarg; break;
@@ -248,16 +256,17 @@ cmd_instant (struct cli *c, int argc, char **argv)
   };
   json_t *notes;
   CLEANUP_FREE struct instant_session *s = xcalloc (1, sizeof *s);
-  bool json = false;
+  bool json = false, gate[2] = { false, false };  /* --require-clean, --force */
 
   if (argc >= 2 && strcmp (argv[1], "stop") == 0)
     return cmd_instant_stop (c, argc - 1, argv + 1);
-  if (instant_args (argc, argv, &o, &json) == -1)
+  if (instant_args (argc, argv, &o, &json, gate) == -1)
     return 1;
   notes = json_array ();
   o.note_opaque = notes;
   cli_instant_env (c, &o);
-  if (cli_repo (c) == -1) {
+  if (cli_repo (c) == -1 ||
+      (gate[0] && cli_scan_gate (c, o.point, gate[1]) == -1)) {
     json_decref (notes);
     return 1;
   }

@@ -451,3 +451,42 @@ cli_scan_show (struct cli *c, const char *vm, const char *id)
           r.since[0] ? " since " : "", r.since);
   free (r.report);
 }
+
+int
+cli_scan_gate (struct cli *c, const char *spec, bool force)
+{
+  char vm[VM_NAME_MAX + 1], id[TIMESTAMP_LEN + 1], reason[SCORE_REASON_MAX];
+  CLEANUP_FREE char *why = NULL;
+  struct catalog_scan r = { .report = NULL };
+  int got;
+
+  if (cli_catalog (c) == -1)
+    return -1;
+  if (repo_point_resolve (c->repo, spec, vm, id) == -1) {
+    cli_perror ();
+    return -1;
+  }
+  got = catalog_scan_get (c->cat, c->repo_id, vm, id, &r);
+  free (r.report);
+  if (got == -1) {
+    cli_perror ();
+    return -1;
+  }
+  if (got == 0)
+    why = xasprintf ("it was never scanned (bootback scan %s@%s)", vm, id);
+  else if (strcmp (r.verdict, "clean") != 0)
+    why = xasprintf ("its last scan is %s (%" PRId64 " matches)", r.verdict,
+                     r.found);
+  else if (strcmp (cli_score_mark (c, vm, id, reason), "suspicious") == 0)
+    why = xasprintf ("it is marked suspicious: %s", reason);
+  if (!why)
+    return 0;
+  if (force) {
+    fprintf (stderr, "bootback: warning: --force: %s@%s is not known clean: "
+             "%s\n", vm, id, why);
+    return 0;
+  }
+  cli_error ("--require-clean: refusing %s@%s: %s (--force to use it anyway)",
+             vm, id, why);
+  return -1;
+}
