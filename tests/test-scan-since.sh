@@ -65,5 +65,5 @@ print("full: %d files in %.2f s; incremental: %d files (%d unchanged) in %.2f s"
 assert files(inc, "files") <= 8, files(inc, "files")
 assert files(inc, "unchanged") >= files(full, "files") - 8
 EOF
-bootback point show "inc@$b" | grep -q "^malware: *found, 2 matches.* since $a" ||
+grep -q "^malware: *found, 2 matches.* since $a" <<< "$(bootback point show "inc@$b")" ||
     fail "point show: $(bootback point show "inc@$b" | grep malware)"

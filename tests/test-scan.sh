@@ -39,7 +39,7 @@ rule too_deep { strings: \$a = "BOOTBACK-DEEP-MARKER" condition: \$a }
 rule host_secret { strings: \$a = "HOST-ONLY-SECRET-$$" condition: \$a }
 rule host_passwd { strings: \$a = "$passwd_line" condition: \$a }
 EOF
-debugfs -R "cat /etc/passwd" "$root" 2>/dev/null | grep -qxF "$passwd_line" &&
+grep -qxF "$passwd_line" <<< "$(debugfs -R "cat /etc/passwd" "$root" 2>/dev/null)" &&
     skip "the guest's /etc/passwd has the host's first line"
 
 # The clean point: 0.
@@ -77,7 +77,7 @@ echo "BOOTBACK-DEEP-MARKER" >"$tmp/deep.txt"
     echo "write $tmp/deep.txt $d/deep.txt"
 } >"$tmp/cmds"
 debugfs -w -f "$tmp/cmds" "$bad" >/dev/null 2>&1
-debugfs -R "stat /srv/hl-b" "$bad" 2>/dev/null | grep -q "Links: 2" || fail "no hard link planted"
+grep -q "Links: 2" <<< "$(debugfs -R "stat /srv/hl-b" "$bad" 2>/dev/null)" || fail "no hard link planted"
 bootback import "$tmp/bad.img" --vm bad >/dev/null
 rc=0; bootback scan bad --signatures "$sig" >"$tmp/out" 2>&1 || rc=$?
 cat "$tmp/out"
@@ -112,7 +112,7 @@ assert p["links_scanned_once"] == 1 and p["loops"] == 1 and p["depth_capped"] >=
 EOF
 
 # In the catalog: point show, points --json.
-bootback point show bad | grep -q '^malware: *found, 4 matches' ||
+grep -q '^malware: *found, 4 matches' <<< "$(bootback point show bad)" ||
     fail "point show: $(bootback point show bad | grep malware)"
 bootback points --json | python3 -c '
 import json, sys
@@ -144,7 +144,7 @@ rc=0; bootback scan clean --rules "$tmp/broken.yar" >"$tmp/out" 2>&1 || rc=$?
 cat "$tmp/out"
 [ $rc = 1 ] || fail "a corrupt rule file exits $rc"
 grep -qE "^bootback: YARA rules $tmp/broken.yar:[0-9]+: undefined string" "$tmp/out" || fail "the rule file's error does not name it"
-bootback point show clean | grep -q '^malware: *clean' ||
+grep -q '^malware: *clean' <<< "$(bootback point show clean)" ||
     fail "a scan that could not load its rules replaced the clean record"
 
 # The gate: instant --require-clean refuses an infected, incomplete or
