@@ -19,6 +19,7 @@
  * could be added the same way).
  *
  * The child (one per disk):
+ *   0. closes every file descriptor of the parent but its pipe;
  *   1. connects to the NBD socket and loads the YARA rules and ClamAV
  *      signatures (match.c) while it still may read them;
  *   2. drops: no_new_privs, rlimits (address space o->memory, CPU =
@@ -119,11 +120,16 @@ child (const struct scan_opts *o, const char *sock, uid_t uid, gid_t gid,
        int fd)
 {
   FILE *out = fdopen (fd, "w");
-  struct nbd_handle *nbd = nbd_create ();
+  struct nbd_handle *nbd;
   struct scan_engines *e = NULL;
 
   if (!out)
     _exit (1);
+  /* nothing of the parent's (the catalog, the repository) stays open */
+  if (fd > 3)
+    close_range (3, fd - 1, 0);
+  close_range (fd + 1, ~0u, 0);
+  nbd = nbd_create ();
   if (!nbd || nbd_connect_unix (nbd, sock) == -1) {
     error_setx ("NBD %s: %s", sock, nbd_get_error ());
     goto err;
