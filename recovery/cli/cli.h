@@ -83,7 +83,8 @@ int cmd_gc (struct cli *c, int argc, char **argv);
 int cmd_serve (struct cli *c, int argc, char **argv);       /* cmd-serve.c */
 int cmd_mount (struct cli *c, int argc, char **argv);
 int cmd_umount (struct cli *c, int argc, char **argv);
-/* nbdkit serving vm@id disk read-only on sock, holding the point. */
+/* nbdkit serving vm@id disk read-only on sock, holding the point (what:
+ * the holder's name; NULL: no hold). */
 int start_nbdkit (struct cli *c, const char *vm, const char *id,
                   const char *disk, int partition, const char *sock,
                   const char *pidfile, bool foreground, const char *what);

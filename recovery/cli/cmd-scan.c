@@ -3,7 +3,7 @@
  * bootback scan: match a restore point's guest files against the user's
  * YARA rules and ClamAV signatures (recovery/scan, where the sandbox and
  * the choice of reader are explained).  Each disk is served read-only by
- * the plugin (nbdkit, in a private 0700 directory, the point held) and
+ * the plugin (nbdkit, in a private 0700 directory, without a hold) and
  * read over NBD by the unprivileged scanning child; the repository is
  * never written, only the catalog row of the scan (point_scans).
  *
@@ -71,8 +71,10 @@ scan_one (struct scan_run *s, const char *disk, int64_t since_time)
     return json_pack ("{s:s, s:s}", "disk", disk, "error", strerror (errno));
   snprintf (sock, sizeof sock, "%s/nbd.sock", dir);
   snprintf (pidfile, sizeof pidfile, "%s/nbdkit.pid", dir);
+  /* no hold: a scan writes nothing to the repository (a point pruned
+   * meanwhile fails the scan as "could not scan") */
   if (start_nbdkit (s->c, s->vm, s->id, disk, 0, sock, pidfile, false,
-                    "bootback scan") == -1) {
+                    NULL) == -1) {
     rmdir (dir);
     return json_pack ("{s:s, s:s}", "disk", disk, "error",
                       "nbdkit could not serve it");

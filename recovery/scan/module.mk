@@ -12,3 +12,10 @@ DEPS      += libtsk-dev libyara-dev libclamav-dev libnbd-dev
 $(SCAN_OBJ): ALL_CFLAGS += $(call pc_cflags,$(PC_SCAN))
 $(SCAN_A): $(SCAN_OBJ)
 	$(AR) rcs $@ $^
+
+# scan_escape (test-scan.c)
+recovery/scan/test-scan: %: %.o $(SCAN_A) $(REPO_A) $(UTIL_A)
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDFLAGS) $(SCAN_LIBS) $(REPO_LIBS)
+recovery/scan/test-scan.o: ALL_CFLAGS += $(call pc_cflags,$(PC_SCAN))
+TEST_BINS += recovery/scan/test-scan
+TESTS     += recovery/scan/test-scan
