@@ -3,7 +3,8 @@
 # bootback scan --find-clean VM: of five points (three clean, then two
 # with EICAR), the newest clean one is found by bisection, newest first,
 # checking four points and saying which; a VM whose points are all
-# infected exits 2.
+# infected exits 2; a point marked suspicious by its ransomware score is
+# passed over and refused by instant --require-clean.
 source "$top_srcdir/tests/functions.sh"
 source "$top_srcdir/tests/lib/images.sh"
 requires nbdkit debugfs md5sum python3
@@ -45,3 +46,25 @@ rc=0; bootback scan --find-clean allbad --signatures "$sig" >"$tmp/out" 2>&1 || 
 cat "$tmp/out"
 [ $rc = 2 ] && grep -q '^no clean point of allbad among its 2 points' "$tmp/out" ||
     fail "all infected: exit $rc"
+
+# A point the ransomware score marks suspicious (two binaries replaced by
+# random bytes) is not clean, though its scan is: --find-clean passes
+# over it and instant --require-clean refuses it.
+root="$tmp/clean.img?offset=$((67584 * 512))"
+bootback import "$tmp/clean.img" --vm sus >/dev/null
+head -c 1982256 /dev/urandom >"$tmp/rnd1"
+head -c 1008896 /dev/urandom >"$tmp/rnd2"
+printf 'rm /bin/busybox\nwrite %s /bin/busybox\nrm /usr/sbin/qemu-ga\nwrite %s /usr/sbin/qemu-ga\n' \
+    "$tmp/rnd1" "$tmp/rnd2" >"$tmp/cmds"
+debugfs -w -f "$tmp/cmds" "$root" >/dev/null 2>&1
+bootback import "$tmp/clean.img" --vm sus >/dev/null 2>"$tmp/imp.err"
+grep -q "is suspicious" "$tmp/imp.err" || skip "the score did not flag the changed point: $(cat "$tmp/imp.err")"
+sus=( $(ls "$tmp/repo/points/sus") )
+rc=0; bootback scan --find-clean sus --signatures "$sig" >"$tmp/out" 2>&1 || rc=$?
+cat "$tmp/out"
+[ $rc = 0 ] || fail "--find-clean sus exits $rc"
+grep -qxF "checked sus@${sus[1]}: clean, suspicious" "$tmp/out" || fail "the suspicious mark is not said"
+grep -qxF "newest clean point: sus@${sus[0]}" "$tmp/out" || fail "a suspicious point was taken as clean"
+grep -q "refusing sus@${sus[1]}: it is marked suspicious" \
+     <<< "$(bootback instant "sus@${sus[1]}" --require-clean 2>&1 || true)" ||
+    fail "instant --require-clean took a suspicious point"

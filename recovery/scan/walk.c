@@ -10,8 +10,9 @@
  *    entries and files opened by inode number inside the image; a guest
  *    symlink is a name with a target string, never followed (its target
  *    is not read at all);
- *  - a file with several links is scanned once (its inode number in a
- *    set); a directory reached twice (a loop) is walked once and noted;
+ *  - a file with several links is scanned once (every inode number goes
+ *    into a set); only a file's default data stream is read (NTFS
+ *    alternate data streams are not scanned); a directory reached twice (a loop) is walked once and noted;
  *    deeper than max_depth is not walked, and noted;
  *  - files larger than max_file are named, never counted as clean;
  *  - journals are never replayed (libtsk reads the on-disk state); an
@@ -174,7 +175,9 @@ scan_file (struct walk *w, TSK_FS_FILE *f, const char *path)
   uint64_t size = f->meta->size;
   ssize_t n;
 
-  if (f->meta->nlink > 1 && !seen_add (w, f->meta->addr)) {
+  /* by inode, whatever its link count says: a crafted count of 1 on a
+   * file named a million times must not make it scanned a million times */
+  if (!seen_add (w, f->meta->addr)) {
     w->links++;
     return;
   }
