@@ -10,7 +10,8 @@
 # child runs as nobody with no_new_privs; a dirty journal is read
 # without replay and said; a garbage disk and a corrupt rule file exit 1
 # with one line naming them; the result is in the catalog (point show,
-# points --json).
+# points --json); instant --require-clean refuses what is not clean; a
+# scan over its wall-clock limit is killed and never clean.
 source "$top_srcdir/tests/functions.sh"
 source "$top_srcdir/tests/lib/images.sh"
 requires nbdkit debugfs md5sum python3
@@ -163,3 +164,12 @@ bootback import "$tmp/clean.img" --vm never >/dev/null
 grep -q "refusing never@.*: it was never scanned" \
      <<< "$(bootback instant never --require-clean 2>&1 || true)" ||
     fail "a never scanned point passed the gate"
+
+# The wall-clock limit: a scan that does not finish in time is killed and
+# the point is not called clean.
+rc=0; bootback scan dirty --signatures "$sig" --timeout 0 >"$tmp/out" 2>&1 || rc=$?
+cat "$tmp/out"
+[ $rc = 1 ] || fail "a timed-out scan exits $rc"
+grep -qx "not scanned: disk vda: the scan did not finish within 0 s (killed)" "$tmp/out" ||
+    fail "the timeout is not said"
+grep -q '^malware: *incomplete' <<< "$(bootback point show dirty)" || fail "the timeout is not recorded"

@@ -261,12 +261,11 @@ scan_disk (const struct scan_opts *o, const char *sock, const char *disk,
   if (collect (res, buf, rules_bad) == -1)
     return NULL;
   if (rc == -1) {
-    error_setx ("disk %s: the scan did not finish within %u s (killed)", disk,
-                o->timeout);
+    error_setx ("the scan did not finish within %u s (killed)", o->timeout);
     return NULL;
   }
   if (!WIFEXITED (st) || WEXITSTATUS (st) != 0) {
-    error_setx ("disk %s: the scanning process %s %d", disk,
+    error_setx ("the scanning process %s %d",
                 WIFSIGNALED (st) ? "died of signal" : "exited with status",
                 WIFSIGNALED (st) ? WTERMSIG (st) : WEXITSTATUS (st));
     return NULL;
