@@ -12,8 +12,9 @@
  *    is not read at all);
  *  - a file with several links is scanned once (every inode number goes
  *    into a set); only a file's default data stream is read (NTFS
- *    alternate data streams are not scanned); a directory reached twice (a loop) is walked once and noted;
- *    deeper than max_depth is not walked, and noted;
+ *    alternate data streams are not scanned); a directory reached twice
+ *    (a loop) is walked once and noted; deeper than max_depth is not
+ *    walked, and noted;
  *  - files larger than max_file are named, never counted as clean;
  *  - journals are never replayed (libtsk reads the on-disk state); an
  *    ext3/4 file system whose superblock says the journal needs recovery
