@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # bootback scan beyond ext4 and FAT, images built without a kernel mount:
-# NTFS (mkntfs + ntfscp) is scanned and EICAR found; XFS (mkfs.xfs -p),
-# an LVM physical volume and a LUKS header are named "not scanned" with
-# the reason and the point is never clean (exit 1).
+# NTFS (mkntfs + ntfscp) and XFS (mkfs.xfs -p, a symlink to a host file
+# not followed) are scanned and EICAR found; an LVM physical volume and a
+# LUKS header are named "not scanned" with the reason and the point is
+# never clean (exit 1).
 source "$top_srcdir/tests/functions.sh"
 requires nbdkit md5sum mkntfs ntfscp mkfs.xfs
 [ -f "$top_srcdir/nbd-plugin/nbdkit-bootback-plugin.so" ] || skip "plugin not built"
@@ -24,20 +25,41 @@ cat "$tmp/out"
 grep -qxF 'FOUND: disk vda partition 0: /eicar test.com: Test.Eicar.HDB.UNOFFICIAL (clamav)' "$tmp/out" ||
     fail "EICAR on NTFS not reported"
 
-printf 'd\n0 0\nd--755 0 0\neicar.com ---644 0 0 %s\n$\n' "$tmp/eicar.com" >"$tmp/proto"
+# XFS, read by libfsxfs: EICAR in a subdirectory is found; a guest
+# symlink to a host file matched by a rule is not followed.
+echo "HOST-ONLY-SECRET-$$" >"$tmp/host-secret"
+echo "rule host_secret { strings: \$a = \"HOST-ONLY-SECRET-$$\" condition: \$a }" >"$sig/test.yar"
+cat >"$tmp/proto" <<EOF
+d
+0 0
+d--755 0 0
+sub d--755 0 0
+eicar.com ---644 0 0 $tmp/eicar.com
+\$
+secret-link l--777 0 0 $tmp/host-secret
+\$
+EOF
 truncate -s 300M "$tmp/xfs.img"
 mkfs.xfs -q -p "$tmp/proto" "$tmp/xfs.img"
+bootback import "$tmp/xfs.img" --vm xfs >/dev/null
+rc=0; bootback scan xfs --signatures "$sig" >"$tmp/out" 2>&1 || rc=$?
+cat "$tmp/out"
+[ $rc = 2 ] || fail "XFS with EICAR exits $rc"
+grep -qxF 'FOUND: disk vda partition 0: /sub/eicar.com: Test.Eicar.HDB.UNOFFICIAL (clamav)' "$tmp/out" ||
+    fail "EICAR on XFS not reported"
+grep -q '^scanned: disk vda partition 0 (xfs)' "$tmp/out" || fail "XFS not named"
+! grep -q host_secret "$tmp/out" || fail "an XFS symlink was followed to a host file"
+
 # An LVM label (sector 1) and a LUKS header: the magic is what is read.
 truncate -s 8M "$tmp/lvm.img" "$tmp/luks.img"
 printf 'LABELONE' | dd of="$tmp/lvm.img" bs=1 seek=512 conv=notrunc status=none
 printf 'LUKS\xba\xbe\x00\x01' | dd of="$tmp/luks.img" conv=notrunc status=none
-for t in xfs lvm luks; do
+for t in lvm luks; do
     bootback import "$tmp/$t.img" --format raw --vm "$t" >/dev/null
     rc=0; bootback scan "$t" --signatures "$sig" >"$tmp/out" 2>&1 || rc=$?
     cat "$tmp/out"
     [ $rc = 1 ] || fail "$t exits $rc"
     case $t in
-        xfs)  want='xfs: not read by bootback scan' ;;
         lvm)  want='LVM physical volume: its logical volumes are not read' ;;
         luks) want='LUKS encrypted volume: cannot be read without its key' ;;
     esac

@@ -30,7 +30,7 @@ static const char scan_usage[] =
   "is matched against the YARA rules of FILE and the ClamAV signatures\n"
   "(.hdb, .ndb, ...) and YARA rules (*.yar) of DIR (default\n"
   "$BOOTBACK_HOME/scan/).  Partitions and file systems are read in user\n"
-  "space (The Sleuth Kit: ext2/3/4, FAT, NTFS) by an unprivileged process\n"
+  "space (ext2/3/4, FAT, NTFS, XFS) by an unprivileged process\n"
   "with resource limits; guest symlinks are never followed.  --since TIME\n"
   "scans only files whose data or inode changed since TIME, a point of\n"
   "the same VM with a clean scan.  Exit 0 clean, 2 found, 1 could not scan\n"

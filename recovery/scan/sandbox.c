@@ -14,9 +14,10 @@
  * mount, no FUSE, no helper program.  libtsk never follows a symlink (it
  * hands out names and inode numbers, and bootback opens files by inode
  * number inside the image), never replays a journal and never writes.
- * XFS and LVM are not read by libtsk 4.11: such a partition is reported
- * "not scanned" with the reason (libfsxfs and libvslvm are in Debian and
- * could be added the same way).
+ * XFS, which libtsk 4.11 does not read, is read by libfsxfs (xfs.c) the
+ * same way.  LVM is not read: a physical volume is reported "not scanned"
+ * with the reason (libvslvm is in Debian and could be added likewise), as
+ * are encrypted volumes.
  *
  * The child (one per disk):
  *   0. closes every file descriptor of the parent but its pipe;

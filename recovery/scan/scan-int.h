@@ -19,6 +19,36 @@ int engines_scan (struct scan_engines *e, const void *buf, size_t len,
 int engines_tmpdir (struct scan_engines *e);
 
 /* ---- walk.c: partitions and file systems (libtsk), in the child ------ */
+/* One file system's walk. */
+struct walk {
+  const struct scan_opts *o;
+  struct scan_engines *e;
+  FILE *out;
+  void *fs;                     /* TSK_FS_INFO * (libtsk walks) */
+  int part;                     /* partition number, 0 = whole disk */
+  const char *fstype;
+  void *seen;                   /* tsearch set of inode numbers */
+  uint64_t files, bytes, skipped, unchanged, links, loops, capped;
+  json_t *notes;
+  char *buf;
+  const char *path;             /* the file being matched (escaped) */
+};
+
+/* Add an inode number to w's set: false if it was there. */
+bool seen_add (struct walk *w, uint64_t inum);
+/* Write o (taken) as one JSON line; a note (fmt with one %s) on w. */
+void emit (struct walk *w, json_t *o);
+void note (struct walk *w, const char *fmt, const char *path);
+/* match_fn for engines_scan: one JSON line per match of w->path. */
+void on_match (void *opaque, const char *engine, const char *rule);
+/* The JSON line of a partition (w: its counts, NULL if not scanned). */
+void part_result (FILE *out, int part, const char *fs, const char *status,
+                  const char *reason, struct walk *w);
+/* Scan the XFS file system at byte off, len bytes, with libfsxfs
+ * (xfs.c).  -1 with the error if it cannot be opened. */
+int xfs_walk (void *nbd, uint64_t off, uint64_t len, int part,
+              const struct scan_opts *o, struct scan_engines *e, FILE *out);
+
 /* Scan the disk read through nbd (a connected struct nbd_handle *),
  * writing one JSON line per partition and per match to out. */
 int walk_disk (void *nbd, const struct scan_opts *o,

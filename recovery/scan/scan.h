@@ -5,7 +5,7 @@
  *
  * The disk is read over the plugin's read-only NBD export; partition
  * tables and file systems are parsed in user space by The Sleuth Kit
- * (libtsk) and the files matched by libyara and libclamav, all in a
+ * (libtsk) and libfsxfs (XFS), and the files matched by libyara and libclamav, all in a
  * child process that has dropped to an unprivileged user with resource
  * limits (sandbox.c).  See sandbox.c for the choice and the rules.
  */

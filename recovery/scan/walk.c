@@ -69,21 +69,6 @@ img_stat (TSK_IMG_INFO *img, FILE *f)
 {
 }
 
-/* One file system's walk. */
-struct walk {
-  const struct scan_opts *o;
-  struct scan_engines *e;
-  FILE *out;
-  TSK_FS_INFO *fs;
-  int part;                     /* partition number, 0 = whole disk */
-  const char *fstype;
-  void *seen;                   /* tsearch set of inode numbers */
-  uint64_t files, bytes, skipped, unchanged, links, loops, capped;
-  json_t *notes;
-  char *buf;
-  const char *path;             /* the file being matched (escaped) */
-};
-
 static int
 cmp_inum (const void *a, const void *b)
 {
@@ -92,7 +77,7 @@ cmp_inum (const void *a, const void *b)
 }
 
 /* Add inum to the set: false if it was there. */
-static bool
+bool
 seen_add (struct walk *w, TSK_INUM_T inum)
 {
   TSK_INUM_T *k = xmalloc (sizeof *k), **r;
@@ -106,7 +91,7 @@ seen_add (struct walk *w, TSK_INUM_T inum)
   return true;
 }
 
-static void
+void
 emit (struct walk *w, json_t *o)
 {
   char *s = json_dumps (o, JSON_COMPACT);
@@ -119,7 +104,7 @@ emit (struct walk *w, json_t *o)
   json_decref (o);
 }
 
-static void
+void
 note (struct walk *w, const char *fmt, const char *path)
 {
   if (json_array_size (w->notes) < 100) {
@@ -128,7 +113,7 @@ note (struct walk *w, const char *fmt, const char *path)
   }
 }
 
-static void
+void
 on_match (void *opaque, const char *engine, const char *rule)
 {
   struct walk *w = opaque;
@@ -150,7 +135,8 @@ changed (struct walk *w, TSK_FS_FILE *f)
   const struct scan_opts *o = w->o;
   const TSK_FS_ATTR *a;
   const TSK_FS_ATTR_RUN *run;
-  uint64_t bs = w->fs->block_size, first, last, i;
+  TSK_FS_INFO *fs = w->fs;
+  uint64_t bs = fs->block_size, first, last, i;
 
   if (!o->changed || f->meta->ctime >= o->since_time)
     return true;
@@ -160,8 +146,8 @@ changed (struct walk *w, TSK_FS_FILE *f)
   for (run = a->nrd.run; run; run = run->next) {
     if (run->flags & (TSK_FS_ATTR_RUN_FLAG_SPARSE | TSK_FS_ATTR_RUN_FLAG_FILLER))
       continue;
-    first = ((uint64_t) w->fs->offset + run->addr * bs) / o->chunk_size;
-    last = ((uint64_t) w->fs->offset + (run->addr + run->len) * bs - 1)
+    first = ((uint64_t) fs->offset + run->addr * bs) / o->chunk_size;
+    last = ((uint64_t) fs->offset + (run->addr + run->len) * bs - 1)
       / o->chunk_size;
     for (i = first; i <= last; i++)
       if (i >= o->nchunks || o->changed[i])
@@ -280,7 +266,7 @@ unread_volume (TSK_IMG_INFO *img, TSK_OFF_T off)
   if (tsk_img_read (img, off, b, sizeof b) != sizeof b)
     return NULL;
   if (memcmp (b, "XFSB", 4) == 0)
-    return "xfs: not read by bootback scan (libtsk 4.11 has no XFS reader)";
+    return "xfs";
   if (memcmp (b + 512, "LABELONE", 8) == 0)
     return "LVM physical volume: its logical volumes are not read by "
       "bootback scan";
@@ -291,7 +277,7 @@ unread_volume (TSK_IMG_INFO *img, TSK_OFF_T off)
   return NULL;
 }
 
-static void
+void
 part_result (FILE *out, int part, const char *fs, const char *status,
              const char *reason, struct walk *w)
 {
@@ -322,23 +308,32 @@ free_key (void *k)
   free (k);
 }
 
-/* Scan the file system at byte offset off (partition part). */
+/* Scan the file system at byte offset off, len bytes (partition part). */
 static void
-walk_fs (TSK_IMG_INFO *img, TSK_OFF_T off, int part, const struct scan_opts *o,
-         struct scan_engines *e, FILE *out)
+walk_fs (TSK_IMG_INFO *img, TSK_OFF_T off, uint64_t len, int part,
+         const struct scan_opts *o, struct scan_engines *e, FILE *out)
 {
   struct walk w = { .o = o, .e = e, .out = out, .part = part };
+  TSK_FS_INFO *fs;
   bool dirty;
 
-  if (!(w.fs = tsk_fs_open_img (img, off, TSK_FS_TYPE_DETECT))) {
+  if (!(fs = tsk_fs_open_img (img, off, TSK_FS_TYPE_DETECT))) {
     const char *why = unread_volume (img, off);
+    if (why && strncmp (why, "xfs", 3) == 0) {
+      tsk_error_reset ();
+      if (xfs_walk (((struct nbd_img *) img)->nbd, off, len, part, o, e,
+                    out) == 0)
+        return;
+      why = error_msg ();
+    }
     part_result (out, part, "unknown", "not scanned",
                  why ? why : tsk_error_get (), NULL);
     tsk_error_reset ();
     return;
   }
-  w.fstype = tsk_fs_type_toname (w.fs->ftype);
-  dirty = (w.fs->ftype & TSK_FS_TYPE_EXT_DETECT) && ext_dirty (img, off);
+  w.fs = fs;
+  w.fstype = tsk_fs_type_toname (fs->ftype);
+  dirty = (fs->ftype & TSK_FS_TYPE_EXT_DETECT) && ext_dirty (img, off);
   w.notes = json_array ();
   if (dirty)
     json_array_append_new (w.notes, json_string ("dirty journal: read as it "
@@ -347,13 +342,13 @@ walk_fs (TSK_IMG_INFO *img, TSK_OFF_T off, int part, const struct scan_opts *o,
   if (!w.buf) {
     part_result (out, part, w.fstype, "not scanned", "out of memory", NULL);
   } else {
-    walk_dir (&w, w.fs->root_inum, "", 0);
+    walk_dir (&w, fs->root_inum, "", 0);
     part_result (out, part, w.fstype, "scanned", NULL, &w);
   }
   free (w.buf);
   json_decref (w.notes);
   tdestroy (w.seen, free_key);
-  tsk_fs_close (w.fs);
+  tsk_fs_close (fs);
 }
 
 int
@@ -379,14 +374,15 @@ walk_disk (void *nbd, const struct scan_opts *o, struct scan_engines *e,
   }
   if (!(vs = tsk_vs_open (img, 0, TSK_VS_TYPE_DETECT))) {
     tsk_error_reset ();
-    walk_fs (img, 0, 0, o, e, out);
+    walk_fs (img, 0, size, 0, o, e, out);
   } else {
     for (i = 0; i < vs->part_count; i++) {
       const TSK_VS_PART_INFO *p = tsk_vs_part_get (vs, i);
       if (!p || !(p->flags & TSK_VS_PART_FLAG_ALLOC))
         continue;
       part++;
-      walk_fs (img, (TSK_OFF_T) p->start * vs->block_size, part, o, e, out);
+      walk_fs (img, (TSK_OFF_T) p->start * vs->block_size,
+               (uint64_t) p->len * vs->block_size, part, o, e, out);
     }
     tsk_vs_close (vs);
   }
