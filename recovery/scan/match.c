@@ -2,8 +2,8 @@
 /*
  * The matching engines of bootback scan: libyara rules and libclamav
  * signatures, both the user's files, loaded as given and never updated
- * (there is no internet; freshclam is never run).  The YARA rules are one
- * file (--rules, or every .yar / .yara file of the signature directory); the
+ * (there is no internet; freshclam is never run).  The YARA rules are
+ * --rules FILE and every .yar / .yara file of the signature directory; the
  * ClamAV signatures are every database file of the signature directory
  * (.hdb, .ndb, .ldb, ...: libclamav's own list), YARA files excluded from
  * libclamav so that a rule matches once.  A file that does not load is an
@@ -69,7 +69,7 @@ has_suffix (const char *s, const char *suf)
   return n >= m && strcmp (s + n - m, suf) == 0;
 }
 
-/* The rules: o->rules, else the .yar and .yara files of o->sigdir. */
+/* The rules: o->rules and the .yar and .yara files of o->sigdir. */
 static int
 yara_load (struct scan_engines *e, const struct scan_opts *o)
 {
@@ -78,8 +78,7 @@ yara_load (struct scan_engines *e, const struct scan_opts *o)
   struct dirent **ents = NULL;
   int i, n = 0, added = 0, rc = -1;
 
-  if (!o->rules && o->sigdir && (n = scandir (o->sigdir, &ents, NULL,
-                                              alphasort)) < 0)
+  if (o->sigdir && (n = scandir (o->sigdir, &ents, NULL, alphasort)) < 0)
     n = 0;
   if (yr_compiler_create (&comp) != ERROR_SUCCESS) {
     error_setx ("YARA: cannot create a compiler");
