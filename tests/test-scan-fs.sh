@@ -63,7 +63,7 @@ for t in lvm luks; do
         lvm)  want='LVM physical volume: its logical volumes are not read' ;;
         luks) want='LUKS encrypted volume: cannot be read without its key' ;;
     esac
-    grep -q "^not scanned: disk vda partition 0 (unknown): $want" "$tmp/out" ||
+    grep -q "^not scanned: disk vda partition 0 ($t[2]*): $want" "$tmp/out" ||
         fail "$t: no reason"
     grep -q ": incomplete: " "$tmp/out" || fail "$t: not incomplete"
 done

@@ -256,24 +256,31 @@ ext_dirty (TSK_IMG_INFO *img, TSK_OFF_T off)
     (sb[0x60] & 0x4);
 }
 
-/* A volume libtsk does not read, by its magic: why it is not scanned,
- * or NULL. */
+/* A volume libtsk does not read, by its magic: its type in *type and why
+ * it is not scanned, or NULL ("unknown"). */
 static const char *
-unread_volume (TSK_IMG_INFO *img, TSK_OFF_T off)
+unread_volume (TSK_IMG_INFO *img, TSK_OFF_T off, const char **type)
 {
   char b[1024];
 
+  *type = "unknown";
   if (tsk_img_read (img, off, b, sizeof b) != sizeof b)
     return NULL;
   if (memcmp (b, "XFSB", 4) == 0)
-    return "xfs";
-  if (memcmp (b + 512, "LABELONE", 8) == 0)
+    return *type = "xfs";
+  if (memcmp (b + 512, "LABELONE", 8) == 0) {
+    *type = "lvm2";
     return "LVM physical volume: its logical volumes are not read by "
       "bootback scan";
-  if (memcmp (b, "LUKS\xba\xbe", 6) == 0)
+  }
+  if (memcmp (b, "LUKS\xba\xbe", 6) == 0) {
+    *type = "luks";
     return "LUKS encrypted volume: cannot be read without its key";
-  if (memcmp (b + 3, "-FVE-FS-", 8) == 0)
+  }
+  if (memcmp (b + 3, "-FVE-FS-", 8) == 0) {
+    *type = "bitlocker";
     return "BitLocker encrypted volume: cannot be read without its key";
+  }
   return NULL;
 }
 
@@ -318,15 +325,15 @@ walk_fs (TSK_IMG_INFO *img, TSK_OFF_T off, uint64_t len, int part,
   bool dirty;
 
   if (!(fs = tsk_fs_open_img (img, off, TSK_FS_TYPE_DETECT))) {
-    const char *why = unread_volume (img, off);
-    if (why && strncmp (why, "xfs", 3) == 0) {
+    const char *type, *why = unread_volume (img, off, &type);
+    if (why && strcmp (type, "xfs") == 0) {
       tsk_error_reset ();
       if (xfs_walk (((struct nbd_img *) img)->nbd, off, len, part, o, e,
                     out) == 0)
         return;
       why = error_msg ();
     }
-    part_result (out, part, "unknown", "not scanned",
+    part_result (out, part, type, "not scanned",
                  why ? why : tsk_error_get (), NULL);
     tsk_error_reset ();
     return;
