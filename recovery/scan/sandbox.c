@@ -4,10 +4,15 @@
  * parent's side (scan_disk).
  *
  * Choice of reader (measured on the 2-core test host, Debian 12): the
- * libguestfs appliance (a VM, the field's standard) did not finish
- * launching in 11 minutes under TCG there (its supermin appliance built in
- * 2 s from the tiny image's Debian kernel; the boot never answered), so a
- * scan could not be tested, nor run on hosts without KVM.  bootback scan
+ * libguestfs 1.48 appliance (a VM, the field's standard), with
+ * LIBGUESTFS_BACKEND=direct and supermin given the tiny image's Debian
+ * 6.1 cloud kernel (SUPERMIN_KERNEL/SUPERMIN_MODULES; /boot is empty
+ * there), did not finish guestfs_launch in 11 minutes: supermin built it
+ * in seconds, then QEMU (accel=kvm:tcg, the host at load ~10 on 2 cores)
+ * ran 11 minutes, 2m44s of CPU, without the appliance answering.  A scan
+ * could not be tested that way, and every scan would pay a VM boot.
+ * (The kernel parsing guest file systems inside the appliance is the
+ * other way to keep them off the host kernel.)  bootback scan
  * therefore reads file systems in user space, in-process, with The Sleuth
  * Kit (libtsk: DOS/GPT partition tables, ext2/3/4, FAT, NTFS, ...), over
  * the plugin's read-only NBD export through libnbd: no host kernel
