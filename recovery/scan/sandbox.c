@@ -8,9 +8,11 @@
  * LIBGUESTFS_BACKEND=direct and supermin given the tiny image's Debian
  * 6.1 cloud kernel (SUPERMIN_KERNEL/SUPERMIN_MODULES; /boot is empty
  * there), did not finish guestfs_launch in 11 minutes: supermin built it
- * in seconds, then QEMU (accel=kvm:tcg, the host at load ~10 on 2 cores)
- * ran 11 minutes, 2m44s of CPU, without the appliance answering.  A scan
- * could not be tested that way, and every scan would pay a VM boot.
+ * in seconds, then QEMU (KVM present and enabled, the host at load ~10 on
+ * 2 cores) ran 11 minutes, 2m44s of CPU, without the appliance answering
+ * (not debugged further: the cloud kernel may lack what the appliance
+ * needs; Debian's linux-image-amd64 was not tried).  A scan could not be
+ * tested that way, and every scan would pay a VM boot.
  * (The kernel parsing guest file systems inside the appliance is the
  * other way to keep them off the host kernel.)  bootback scan
  * therefore reads file systems in user space, in-process, with The Sleuth
