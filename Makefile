@@ -79,6 +79,7 @@ include nbd-plugin/module.mk
 include recovery/catalog/module.mk
 include recovery/ingest/module.mk
 include recovery/instant/module.mk
+include recovery/scan/module.mk
 include lab/module.mk
 include verify/module.mk
 include web/module.mk
@@ -93,6 +94,7 @@ include bench/instant/module.mk
 include bench/instant-many/module.mk
 include bench/migrate-delta/module.mk
 include bench/nfs/module.mk
+include bench/scan/module.mk
 include bench/serve/module.mk
 include bench/trace/module.mk
 include bench/verdict/module.mk

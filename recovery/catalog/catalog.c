@@ -175,8 +175,20 @@ static const char *migrations[] = {
   "  reason TEXT NOT NULL,"
   "  unflagged INTEGER NOT NULL DEFAULT 0,"
   "  PRIMARY KEY (repo_id, vm, point));",
-  /* 8: taken by another branch (scan results; renumbered at its merge) */
-  "SELECT 1;",
+  /* 8: each point's latest malware scan (bootback scan): its verdict
+   * ("clean", "found", "incomplete"), counts and the whole report (JSON).
+   * Keyed by name like point_scores. */
+  "CREATE TABLE point_scans ("
+  "  repo_id INTEGER NOT NULL REFERENCES repos(id) ON DELETE CASCADE,"
+  "  vm TEXT NOT NULL,"
+  "  point TEXT NOT NULL,"
+  "  time INTEGER NOT NULL,"
+  "  verdict TEXT NOT NULL,"
+  "  found INTEGER NOT NULL,"
+  "  files INTEGER NOT NULL,"
+  "  since TEXT,"
+  "  report TEXT NOT NULL,"
+  "  PRIMARY KEY (repo_id, vm, point));",
   /* 9: hypervisor hosts by name (bootback host add NAME URI): the libvirt
    * URI each --host NAME stands for */
   "CREATE TABLE hosts ("
@@ -1624,6 +1636,62 @@ catalog_score_unflag (struct catalog *c, int64_t repo_id, const char *vm,
     return -1;
   }
   return 0;
+}
+
+/* ---- malware scans (schema 8, bootback scan) --------------------------- */
+
+int
+catalog_scan_put (struct catalog *c, int64_t repo_id, const char *vm,
+                  const char *id, const struct catalog_scan *r)
+{
+  CLEANUP_STMT sqlite3_stmt *s = NULL;
+
+  if (prepare (c, "INSERT OR REPLACE INTO point_scans (repo_id, vm, point,"
+               " time, verdict, found, files, since, report) VALUES (?1,?2,"
+               "?3,?4,?5,?6,?7,?8,?9)", &s) == -1)
+    return -1;
+  sqlite3_bind_int64 (s, 1, repo_id);
+  sqlite3_bind_text (s, 2, vm, -1, SQLITE_STATIC);
+  sqlite3_bind_text (s, 3, id, -1, SQLITE_STATIC);
+  sqlite3_bind_int64 (s, 4, r->time);
+  sqlite3_bind_text (s, 5, r->verdict, -1, SQLITE_STATIC);
+  sqlite3_bind_int64 (s, 6, r->found);
+  sqlite3_bind_int64 (s, 7, r->files);
+  if (r->since[0])
+    sqlite3_bind_text (s, 8, r->since, -1, SQLITE_STATIC);
+  sqlite3_bind_text (s, 9, r->report ? r->report : "{}", -1, SQLITE_STATIC);
+  if (sqlite3_step (s) != SQLITE_DONE)
+    return db_error (c, "insert scan");
+  return 0;
+}
+
+int
+catalog_scan_get (struct catalog *c, int64_t repo_id, const char *vm,
+                  const char *id, struct catalog_scan *out)
+{
+  CLEANUP_STMT sqlite3_stmt *s = NULL;
+  int rc;
+
+  if (prepare (c, "SELECT time, verdict, found, files, since, report FROM"
+               " point_scans WHERE repo_id = ?1 AND vm = ?2 AND point = ?3",
+               &s) == -1)
+    return -1;
+  sqlite3_bind_int64 (s, 1, repo_id);
+  sqlite3_bind_text (s, 2, vm, -1, SQLITE_STATIC);
+  sqlite3_bind_text (s, 3, id, -1, SQLITE_STATIC);
+  rc = sqlite3_step (s);
+  if (rc == SQLITE_DONE)
+    return 0;
+  if (rc != SQLITE_ROW)
+    return db_error (c, "read scan");
+  memset (out, 0, sizeof *out);
+  out->time = sqlite3_column_int64 (s, 0);
+  col_str (s, 1, out->verdict, sizeof out->verdict);
+  out->found = sqlite3_column_int64 (s, 2);
+  out->files = sqlite3_column_int64 (s, 3);
+  col_str (s, 4, out->since, sizeof out->since);
+  out->report = xstrdup (col_text (s, 5));
+  return 1;
 }
 
 /* ---- jobs of bootback web (schema 10) -------------------------------------- */

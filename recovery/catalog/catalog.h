@@ -360,5 +360,20 @@ int catalog_webjob_get (struct catalog *c, int64_t id, catalog_webjob_fn fn,
 /* Jobs [offset, offset + limit), newest first; *total: all of them. */
 int catalog_webjob_page (struct catalog *c, int64_t offset, int64_t limit,
                          int64_t *total, catalog_webjob_fn fn, void *opaque);
+/* ---- malware scans (bootback scan) ------------------------------------- */
+
+struct catalog_scan {
+  int64_t time;                 /* when it was scanned */
+  char verdict[16];             /* "clean", "found", "incomplete" */
+  int64_t found, files;
+  char since[TIMESTAMP_LEN + 1];  /* --since's point, or "" */
+  char *report;                 /* the report (JSON); get: caller frees */
+};
+/* Record (replace) the latest scan of vm@id. */
+int catalog_scan_put (struct catalog *c, int64_t repo_id, const char *vm,
+                      const char *id, const struct catalog_scan *r);
+/* 1 and *out filled, 0 if the point was never scanned, -1 on error. */
+int catalog_scan_get (struct catalog *c, int64_t repo_id, const char *vm,
+                      const char *id, struct catalog_scan *out);
 
 #endif /* BOOTBACK_CATALOG_H */

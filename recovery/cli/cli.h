@@ -65,6 +65,7 @@ struct instant_many_opts {
   int64_t cache;            /* the pool's cache, bytes; 0: 256 MiB */
   uint64_t budget_mib;      /* memory of all the VMs; 0: available - 1 GiB */
   bool json;
+  bool require_clean, force;  /* the scan gate (cli_scan_gate) of each point */
 };
 int cli_instant_many (struct cli *c, char **points, size_t n,
                       struct instant_opts *o, const struct instant_many_opts *m);
@@ -103,6 +104,18 @@ int cmd_gc (struct cli *c, int argc, char **argv);
 int cmd_serve (struct cli *c, int argc, char **argv);       /* cmd-serve.c */
 int cmd_mount (struct cli *c, int argc, char **argv);
 int cmd_umount (struct cli *c, int argc, char **argv);
+/* nbdkit serving vm@id disk read-only on sock, holding the point (what:
+ * the holder's name; NULL: no hold). */
+int start_nbdkit (struct cli *c, const char *vm, const char *id,
+                  const char *disk, int partition, const char *sock,
+                  const char *pidfile, bool foreground, const char *what);
+int cmd_scan (struct cli *c, int argc, char **argv);        /* cmd-scan.c */
+/* The point's latest scan as JSON (null if none) and one line of text. */
+json_t *cli_scan_json (struct cli *c, const char *vm, const char *id);
+void cli_scan_show (struct cli *c, const char *vm, const char *id);
+/* --require-clean: 0 if the point spec's last scan is clean and it is not
+ * suspicious, or force (a warning); else -1, printed. */
+int cli_scan_gate (struct cli *c, const char *spec, bool force);
 /* cmd-instant.c */
 int cmd_instant (struct cli *c, int argc, char **argv);
 int cmd_sessions (struct cli *c, int argc, char **argv);

@@ -51,6 +51,7 @@ static const char instant_usage[] =
   "                        [--overlay-dir DIR] [--keep-identity|--new-identity]\n"
   "                        [--connect URI|--host NAME] [--transient] [--agent-timeout SECS]\n"
   "                        [--memory MIB] [--allow-passthrough] [--json]\n"
+  "                        [--require-clean [--force]]\n"
   "       bootback instant VM[@TIME] VM[@TIME]... [--cache SIZE]\n"
   "                        [--memory-budget MIB] [options as above but --name]\n"
   "       bootback instant stop SESSION [--discard] [--connect URI]\n"
@@ -78,6 +79,8 @@ static const char instant_usage[] =
   "                     char devices, QEMU command line): only for points\n"
   "                     you trust; by default they are removed or replaced\n"
   "                     and each is named\n"
+  "  --require-clean    refuse a point whose last 'bootback scan' is not\n"
+  "                     clean, or that is marked suspicious (--force: warn)\n"
   "\n"
   "With several points (mass recovery), every session reads through one\n"
   "shared nbdkit (one chunk cache of --cache SIZE, default 256M), the VMs\n"
@@ -181,6 +184,8 @@ instant_args (int argc, char **argv, struct instant_opts *o,
     { "allow-passthrough", no_argument, NULL, 'P' },
     { "cache", required_argument, NULL, 'C' },
     { "memory-budget", required_argument, NULL, 'B' },
+    { "require-clean", no_argument, NULL, 'R' },
+    { "force", no_argument, NULL, 'F' },
     { "help", no_argument, NULL, 'h' },
     { 0 }
   };
@@ -188,6 +193,8 @@ instant_args (int argc, char **argv, struct instant_opts *o,
 
   while ((opt = getopt_long (argc, argv, "h", lo, NULL)) != -1) {
     switch (opt) {
+    case 'R': m->require_clean = true; break;
+    case 'F': m->force = true; break;
     case 'n': o->name = optarg; break;
     case 'N': o->network = optarg; break;
     case 'o': o->overlay_dir = optarg; break;
@@ -230,6 +237,19 @@ instant_args (int argc, char **argv, struct instant_opts *o,
   return 0;
 }
 
+/* --require-clean: every point passes the scan gate (cli_scan_gate), or
+ * nothing starts. */
+static int
+instant_gate (struct cli *c, char **points, size_t n, const struct instant_many_opts *m)
+{
+  size_t i;
+
+  for (i = 0; m->require_clean && i < n; i++)
+    if (cli_scan_gate (c, points[i], m->force) == -1)
+      return -1;
+  return 0;
+}
+
 int
 cmd_instant (struct cli *c, int argc, char **argv)
 {
@@ -252,7 +272,7 @@ cmd_instant (struct cli *c, int argc, char **argv)
   notes = json_array ();
   o.note_opaque = notes;
   cli_instant_env (c, &o);
-  if (cli_repo (c) == -1) {
+  if (cli_repo (c) == -1 || instant_gate (c, argv + optind, argc - optind, &m) == -1) {
     json_decref (notes);
     return 1;
   }

@@ -200,6 +200,7 @@ import_print (struct cli *c, const struct repo_manifest *m,
   if (json) {
     json_t *j = repo_manifest_json (m);
     json_object_set_new (j, "score", cli_score_json (c, m->vm, m->id));
+    json_object_set_new (j, "scan", cli_scan_json (c, m->vm, m->id));
     cli_json_print (j);
     return;
   }
@@ -279,6 +280,7 @@ point_row (void *opaque, const struct repo_manifest *m)
   if (pl->a) {
     json_t *j = repo_manifest_json (m);
     json_object_set_new (j, "score", cli_score_json (pl->c, m->vm, m->id));
+    json_object_set_new (j, "scan", cli_scan_json (pl->c, m->vm, m->id));
     json_array_append_new (pl->a, j);
     return 0;
   }
@@ -395,6 +397,7 @@ point_show (struct cli *c, const struct repo_manifest *m, bool json)
     json_object_set_new (j, "domain_xml_sha256", m->domain_xml_pinned
                          ? json_string (hex) : json_null ());
     json_object_set_new (j, "score", cli_score_json (c, m->vm, m->id));
+    json_object_set_new (j, "scan", cli_scan_json (c, m->vm, m->id));
     cli_json_print (j);
     return 0;
   }
@@ -414,6 +417,7 @@ point_show (struct cli *c, const struct repo_manifest *m, bool json)
           " chunks reused\n", human_size (m->stats.stored_bytes, a, sizeof a),
           m->stats.new_chunks, m->stats.reused_chunks);
   point_show_score (c, m);
+  cli_scan_show (c, m->vm, m->id);
   return 0;
 }
 

@@ -148,10 +148,11 @@ hold_served (struct cli *c, const char *vm, const char *id, pid_t pid,
 }
 
 /* Start nbdkit serving vm@id disk (partition > 0: that partition of it)
- * on sock, and hold the point for it (what: who, for prune's message).
+ * on sock, and hold the point for it (what: who, for prune's message;
+ * NULL in the background: no hold, nothing written to the repository).
  * In the background (it forks once the socket listens and writes
- * pidfile), or in the foreground replacing this process. */
-static int
+ * pidfile), or in the foreground replacing this process (cli.h). */
+int
 start_nbdkit (struct cli *c, const char *vm, const char *id, const char *disk,
               int partition, const char *sock, const char *pidfile,
               bool foreground, const char *what)
@@ -201,7 +202,8 @@ start_nbdkit (struct cli *c, const char *vm, const char *id, const char *disk,
                rc == -1 ? error_msg () : out);
     return -1;
   }
-  if (hold_served (c, vm, id, pid_file_read (pidfile, NULL), what) == -1) {
+  if (what &&
+      hold_served (c, vm, id, pid_file_read (pidfile, NULL), what) == -1) {
     CLEANUP_FREE char *needle = nbdkit_needle (sock);
     pid_stop (pid_file_read (pidfile, NULL), 0, needle, 3);
     return -1;

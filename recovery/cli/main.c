@@ -23,6 +23,7 @@ static const struct {
   { "serve",   cmd_serve,   "serve a restore point over NBD (read-only)" },
   { "mount",   cmd_mount,   "mount a restore point's filesystem read-only" },
   { "umount",  cmd_umount,  "unmount what 'bootback mount' mounted" },
+  { "scan",    cmd_scan,    "scan a restore point for malware (YARA, ClamAV)" },
   { "prune",   cmd_prune,   "remove restore points by retention rules" },
   { "gc",      cmd_gc,      "remove chunks no restore point uses" },
   { "instant", cmd_instant, "boot a restore point now; 'instant stop' ends it" },

@@ -1,0 +1,57 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* recovery/scan internals, by file. */
+#ifndef BOOTBACK_SCAN_INT_H
+#define BOOTBACK_SCAN_INT_H
+
+#include "recovery/scan/scan.h"
+
+/* ---- match.c: the engines ------------------------------------------- */
+struct scan_engines;
+/* Load the YARA rules and ClamAV signatures of o.  NULL with the error
+ * (naming the file that did not load). */
+struct scan_engines *engines_load (const struct scan_opts *o);
+void engines_free (struct scan_engines *e);
+/* Match buf against both engines: fn(opaque, engine, rule) per match. */
+typedef void (*match_fn) (void *opaque, const char *engine, const char *rule);
+int engines_scan (struct scan_engines *e, const void *buf, size_t len,
+                  match_fn fn, void *opaque);
+/* ClamAV's scratch directory (made after the privileges are dropped). */
+int engines_tmpdir (struct scan_engines *e);
+
+/* ---- walk.c: partitions and file systems (libtsk), in the child ------ */
+/* One file system's walk. */
+struct walk {
+  const struct scan_opts *o;
+  struct scan_engines *e;
+  FILE *out;
+  void *fs;                     /* TSK_FS_INFO * (libtsk walks) */
+  int part;                     /* partition number, 0 = whole disk */
+  const char *fstype;
+  void *seen;                   /* tsearch set of inode numbers */
+  uint64_t files, bytes, skipped, unchanged, links, loops, capped;
+  json_t *notes;
+  char *buf;
+  const char *path;             /* the file being matched (escaped) */
+};
+
+/* Add an inode number to w's set: false if it was there. */
+bool seen_add (struct walk *w, uint64_t inum);
+/* Write o (taken) as one JSON line; a note (fmt with one %s) on w. */
+void emit (struct walk *w, json_t *o);
+void note (struct walk *w, const char *fmt, const char *path);
+/* match_fn for engines_scan: one JSON line per match of w->path. */
+void on_match (void *opaque, const char *engine, const char *rule);
+/* The JSON line of a partition (w: its counts, NULL if not scanned). */
+void part_result (FILE *out, int part, const char *fs, const char *status,
+                  const char *reason, struct walk *w);
+/* Scan the XFS file system at byte off, len bytes, with libfsxfs
+ * (xfs.c).  -1 with the error if it cannot be opened. */
+int xfs_walk (void *nbd, uint64_t off, uint64_t len, int part,
+              const struct scan_opts *o, struct scan_engines *e, FILE *out);
+
+/* Scan the disk read through nbd (a connected struct nbd_handle *),
+ * writing one JSON line per partition and per match to out. */
+int walk_disk (void *nbd, const struct scan_opts *o,
+               struct scan_engines *e, FILE *out);
+
+#endif /* BOOTBACK_SCAN_INT_H */
