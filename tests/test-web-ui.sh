@@ -10,7 +10,9 @@
 # HttpOnly SameSite=Strict cookie, the dashboard shows the VMs, verdicts,
 # a screenshot thumbnail, charts, points, the session, the sandbox's lease
 # and a report link; guest text renders as text (no dialog, no element
-# made); Stop sends the CSRF token; a POST without it is 403; no CSP
+# made); "Verify now" on the tiny image's point runs a real verify job to
+# its end and the VM's row shows the new verdict; Stop sends the CSRF
+# token and reaches the jobs API; a POST without it is 403; no CSP
 # violation; logout ends the session; a revoked token ends its sessions;
 # over HTTPS the cookie is Secure.  Then, with 10,000 more points, the
 # page's load and page-flip times against the small catalog's (figures in
@@ -26,9 +28,14 @@ requires node
 [ -d "$top_srcdir/tests/browser/node_modules/puppeteer-core" ] ||
     skip "tests/browser/node_modules is missing (make deps)"
 
-# The jobs the page starts (Stop) never reach a libvirtd of this host (the
-# catalog's session is made up): a socket nobody serves.
-export LIBVIRT_DEFAULT_URI="qemu:///system?socket=$tmp/no-libvirtd.sock"
+# The jobs the page starts talk to a private libvirtd (TCG): "Verify now"
+# boots a real restore point of the tiny image; Stop meets a session the
+# catalog made up, on a libvirt socket nobody serves (it stays running).
+source "$top_srcdir/tests/lib/images.sh"
+source "$top_srcdir/tests/lib/libvirtd.sh"
+images_tiny
+libvirtd_start
+export BOOTBACK_DOMAIN_TYPE=qemu
 shots="$top_srcdir/tests/tmp/web-ui"
 rm -rf "$shots"
 mkdir -p "$shots"
@@ -40,6 +47,11 @@ bootback import "$tmp/a.raw" --vm web --time 20261101T010000Z >/dev/null
 bootback import "$tmp/b.raw" --vm web --time 20261102T010000Z >/dev/null
 bootback import "$tmp/b.raw" --vm db --time 20261103T010000Z >/dev/null
 bootback import "$tmp/a.raw" --vm db --time 20261104T010000Z >/dev/null
+tiny_copy tiny "$tmp/tiny.img"
+"$top_srcdir/images/domain-xml" NAME=tiny DISK_PATH="$tmp/tiny.img" NET_TYPE=bridge \
+    NET_SOURCE=prodbr0 MAC=52:54:00:b0:07:99 > "$tmp/tiny.xml"
+bootback import "$tmp/tiny.img" --vm tiny --domain-xml "$tmp/tiny.xml" \
+    --time 20261105T010000Z >/dev/null
 
 # Lab runs: web passed then failed, db passed, a lab VM named by a guest.
 reports="$BOOTBACK_HOME/reports"
@@ -71,8 +83,9 @@ INSERT INTO lab_vms (run_id, vm, source, status, t_boot, t_heartbeat, t_app_read
          (3, 'db', 'db@20261103T010000Z', 'pass', 3, 6, 9.5, ''),
          (4, '<script>alert(1)</script><img src=x onerror=alert(2)>',
           '<script>alert(1)</script><img src=x onerror=alert(2)>@20261101T010000Z', 'pass', 1, 2, 3, '');
-INSERT INTO sessions (name, vm, point, repo, state, created, updated)
-  VALUES ('rescue', 'web', '20261102T010000Z', '$repo', 'running', $now, $now);
+INSERT INTO sessions (name, vm, point, repo, uri, state, created, updated)
+  VALUES ('rescue', 'web', '20261102T010000Z', '$repo',
+          'qemu:///system?socket=$tmp/no-libvirtd.sock', 'running', $now, $now);
 SQL
 mkdir -p "$BOOTBACK_HOME/labs/5a7e0b1"
 cat > "$BOOTBACK_HOME/labs/5a7e0b1/state.json" <<JSON
@@ -133,8 +146,8 @@ assert d["status"] == "pass" and d["run"] == "r3" and d["report"] and d["screens
 evil = vms["<script>alert(1)</script><img src=x onerror=alert(2)>"]
 assert evil["points"] == 0 and evil["verification"]["run"] is None, evil
 u = o["usage"]
-assert len(u) == 4 and [s[0] for s in u] == sorted(s[0] for s in u), u
-assert u[-1][1] == 3000000 + 2000000 + 2000000 + 3000000, u
+assert len(u) == 5 and [s[0] for s in u] == sorted(s[0] for s in u), u
+assert u[3][1] == 3000000 + 2000000 + 2000000 + 3000000, u
 assert u[-1][3] == u[-1][1] / u[-1][2], u
 PY
 
@@ -164,6 +177,12 @@ stop = json.load(open(sys.argv[1]))["stop"]
 assert stop.startswith("stop "), "the Stop button did not start a job: " + stop' "$tmp/check.json" ||
     fail "Stop (above)"
 grep -q "POST /api/v1/jobs 202" "$tmp/web.log" || fail "no job started by the page"
+python3 -c '
+import json, sys
+v = json.load(open(sys.argv[1]))["verify"]
+assert v["job"].startswith("verify done"), "Verify now: the job did not pass: %s" % v
+assert v["verdict"].startswith("passed"), "Verify now: the overview does not show it: %s" % v' \
+    "$tmp/check.json" || fail "Verify now (above)"
 if grep -q "$token\|${cookie#*=}" "$tmp/web.log"; then fail "a secret is in the log"; fi
 grep -q "POST /api/v1/jobs 403" "$tmp/web.log" || fail "no refused POST in the log"
 
@@ -192,9 +211,9 @@ node "$top_srcdir/tests/browser/ui.js" perf "$url" "$token" "$shots" > "$tmp/big
 python3 - "$tmp/small.json" "$tmp/big.json" "$shots/figures.txt" <<'PY' || fail "too slow (above)"
 import json, sys
 s, b = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
-assert b["range"].endswith("of 10004"), b
-lines = ["dashboard in headless Chromium, 1366x768: 4 points vs 10,004 points",
-         "%-22s %10s %10s %7s" % ("", "4 points", "10,004", "ratio")]
+assert b["range"].endswith("of 10005"), b
+lines = ["dashboard in headless Chromium, 1366x768: 5 points vs 10,005 points",
+         "%-22s %10s %10s %7s" % ("", "5 points", "10,005", "ratio")]
 for k in ("load_median_ms", "load_max_ms", "flip_median_ms", "flip_p95_ms", "last_page_ms"):
     ratio = "%.2f" % (b[k] / s[k]) if s[k] else "-"   # 4 points: no last page
     lines.append("%-22s %10d %10d %7s" % (k, s[k], b[k], ratio))

@@ -94,7 +94,7 @@ async function checkDashboard (page) {
   for (const c of ['#rto-chart canvas', '#usage-chart canvas'])
     check(await page.$(c), 'no chart ' + c);
   const pts = await page.$eval('#points-range', (e) => e.textContent);
-  check(pts === '1-4 of 4', 'the points pager says ' + pts);
+  check(pts === '1-5 of 5', 'the points pager says ' + pts);
   const sess = await page.$eval('#sessions', (e) => e.innerText);
   check(sess.includes('rescue') && sess.includes('running'), 'no running session: ' + sess);
   const labs = await page.$eval('#labs', (e) => e.innerText);
@@ -122,6 +122,21 @@ async function checkStop (page, csrf) {
         'the stop request did not carry the X-CSRF-Token: ' + JSON.stringify(sent));
   check(page.dialogs.length === 1 && page.dialogs[0].startsWith('confirm'), 'dialogs: ' + page.dialogs);
   return cell;
+}
+
+// Verify now on VM's row: a real verify job, followed to its end; the row
+// (drawn again from the overview) then shows the job and the new verdict.
+async function checkVerify (page, vm) {
+  const row = '#vms tr[data-vm="' + vm + '"]';
+  await page.click(row + ' button.verify');
+  await page.waitForFunction((r) => {
+    const c = document.querySelector(r + ' td.job');
+    return c && (c.dataset.state === 'done' || c.dataset.state === 'failed');
+  }, { timeout: 300000 }, row);
+  await page.waitForFunction((r) => /passed|failed/.test(document.querySelector(r + ' td:nth-child(4)').textContent),
+                             { timeout: 20000 }, row);
+  return page.$eval(row, (tr) => ({ job: tr.querySelector('td.job').textContent,
+                                    verdict: tr.querySelector('td:nth-child(4)').textContent }));
 }
 
 // The jobs API (POST /api/v1/jobs, GET /api/v1/jobs/ID) answered here, as
@@ -200,6 +215,9 @@ async function runCheck () {
     await page.screenshot({ path: path.join(shots, 'dashboard-1920x1080-full.png'), fullPage: true });
     await checkCsrf(page);
     out.stop = await checkStop(page, s.csrf);
+    out.verify = await checkVerify(page, 'tiny');
+    await page.$eval('#vms', (e) => e.scrollIntoView());
+    out.shots.push(await shoot(page, 'dashboard-verify-1920x1080'));
     await page.$eval('#sessions', (e) => e.scrollIntoView());
     out.shots.push(await shoot(page, 'dashboard-stop-1920x1080'));
     out.job = await checkJobProgress(page);
@@ -271,6 +289,6 @@ async function runPerf () {
 (mode === 'perf' ? runPerf() : runCheck()).then((r) => {
   console.log(JSON.stringify(r));
 }).catch((e) => {
-  console.error('browser: ' + e.message);
+  console.error('browser: ' + (e.stack || e.message));
   process.exit(1);
 });

@@ -66,6 +66,7 @@
   const fileUrl = (what, labvm, run) => '/ui/' + what + '?' + q({ vm: labvm, run: run });
 
   // ---- VMs ---------------------------------------------------------------
+  const verifyJobs = new Map();   // VM -> its last verify job, once ended
   function vmRow (v) {
     const ver = v.verification;
     const shot = ver && ver.screenshot && ver.run
@@ -76,15 +77,25 @@
     const report = ver && ver.report && ver.run
       ? el('a', { href: fileUrl('report', ver.labvm, ver.run), target: '_blank', rel: 'noopener' }, 'report')
       : el('span', { class: 'muted' }, '-');
-    const tr = el('tr', { class: 'clickable', title: 'show its lab runs and RTO', tabindex: 0 },
+    // Verify now: a verify job of the VM's newest point; when it ends,
+    // the overview is loaded again (its verdict, screenshot, report).
+    const job = el('td', { class: 'job' });
+    if (verifyJobs.has(v.vm))
+      showJob(job, verifyJobs.get(v.vm));
+    const verify = el('button', { type: 'button', class: 'verify', onclick: () =>
+      startJob({ action: 'verify', vm: v.vm }, job,
+               (j) => { verifyJobs.set(v.vm, j); return loadOverview(); }) }, 'Verify now');
+    verify.disabled = !v.points;
+    const tr = el('tr', { class: 'clickable', title: 'show its lab runs and RTO', tabindex: 0,
+                          'data-vm': v.vm },
       el('td', { class: 'vm' }, v.vm),
       el('td', {}, v.last_point ? v.last_point.id : '-'),
       el('td', { class: 'num' }, v.points),
       el('td', {}, ver ? badge(ver.status) : el('span', { class: 'muted' }, 'never'),
          ' ', ver ? when(ver.started) : ''),
-      el('td', {}, shot), el('td', {}, report));
+      el('td', {}, shot), el('td', {}, report), el('td', {}, verify), job);
     const pick = () => selectVm(v.verification ? v.verification.labvm : v.vm);
-    tr.addEventListener('click', (ev) => { if (!ev.target.closest('a')) pick(); });
+    tr.addEventListener('click', (ev) => { if (!ev.target.closest('a, button, td.job')) pick(); });
     tr.addEventListener('keydown', (ev) => { if (ev.key === 'Enter' && ev.target === tr) pick(); });
     return tr;
   }
@@ -108,7 +119,7 @@
     $('repo').textContent = o.repo ? 'repository ' + o.repo : 'no repository';
     o.vms.sort((a, b) => a.vm < b.vm ? -1 : a.vm > b.vm);
     cards(o);
-    rows('vms', o.vms.length ? o.vms.map(vmRow) : [empty(6, 'no VM has a point yet')]);
+    rows('vms', o.vms.length ? o.vms.map(vmRow) : [empty(8, 'no VM has a point yet')]);
     const sel = $('rto-vm'), pv = $('points-vm');
     const labvms = [...new Set(o.vms.map((v) => v.verification ? v.verification.labvm : v.vm))];
     sel.replaceChildren(...labvms.map((n) => el('option', { value: n }, n)));
@@ -200,7 +211,9 @@
   }
 
   // ---- sessions and their jobs -------------------------------------------
-  async function startJob (body, cell) {
+  // Start a job of the actions API; its state goes into cell until it
+  // ends, then after(job) (default: the sessions again, if it is done).
+  async function startJob (body, cell, after) {
     cell.replaceChildren(el('span', { class: 'muted' }, 'sending...'));
     try {
       const j = await api('/api/v1/jobs', {
@@ -209,13 +222,23 @@
       });
       // only this API's job resources are polled
       pollJob(/^\/api\/v1\/jobs\/[\w.-]+$/.test(j.href) ? j.href
-                                                      : '/api/v1/jobs/' + encodeURIComponent(j.id), cell);
+                                                      : '/api/v1/jobs/' + encodeURIComponent(j.id),
+              cell, after);
     } catch (e) {
       cell.replaceChildren(el('span', { class: 'error' }, body.action + ' refused: ' + e.message));
     }
   }
 
-  async function pollJob (href, cell) {
+  // A job's action, state, phase, progress and error, as text.
+  function showJob (cell, j) {
+    const p = j.progress || {};
+    const text = [j.action, j.state, p.phase, p.total ? p.done + '/' + p.total : ''].filter(Boolean).join(' ');
+    cell.replaceChildren(el('span', { class: j.state === 'failed' ? 'error' : 'muted' }, text),
+                         j.error ? el('div', { class: 'error' }, String(j.error)) : '');
+    cell.dataset.state = j.state;
+  }
+
+  async function pollJob (href, cell, after) {
     let j;
     try {
       j = await api(href);
@@ -223,13 +246,11 @@
       cell.replaceChildren(el('span', { class: 'error' }, 'job: ' + e.message));
       return;
     }
-    const p = j.progress || {};
-    const text = [j.action, j.state, p.phase, p.total ? p.done + '/' + p.total : ''].filter(Boolean).join(' ');
-    cell.replaceChildren(el('span', { class: j.state === 'failed' ? 'error' : 'muted' }, text),
-                         j.error ? el('div', { class: 'error' }, String(j.error)) : '');
-    cell.dataset.state = j.state;
+    showJob (cell, j);
     if (j.state === 'queued' || j.state === 'running')
-      setTimeout(() => pollJob(href, cell), POLL_MS);
+      setTimeout(() => pollJob(href, cell, after), POLL_MS);
+    else if (after)
+      after(j).catch((e) => say(e.message));
     else if (j.state === 'done')
       loadSessions();
   }
