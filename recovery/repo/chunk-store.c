@@ -2,11 +2,16 @@
 /*
  * Reading chunks from the store: path, existence, read + decode + verify.
  * (Writing is in writer.c, because writes belong to a writer.)
+ *
+ * In an encrypted repository a chunk file is sealed whole (crypt.h): it
+ * is read whole and opened (its tag checked against its name) before it
+ * is decoded, so a part of it cannot be read alone (chunk_read_frames
+ * says 0: the cache and disk reads then read the chunk whole).
  */
 #include <errno.h>
 #include <fcntl.h>
 
-#include "recovery/repo/repo-int.h"
+#include "recovery/repo/crypt.h"
 
 void
 repo_chunk_path (const uint8_t digest[REPO_DIGEST_LEN], char out[80])
@@ -98,6 +103,10 @@ chunk_read_file (struct repo *r, const uint8_t digest[REPO_DIGEST_LEN],
   ret = read_full (r->io, f, path, buf, size, 0);
   *len = size;
   r->io->ops->close (r->io, f);
+  if (ret == 0 && r->crypt && crypt_unseal (r->crypt, buf, len, path) == -1) {
+    error_prefix ("chunk %s", path + 12);
+    return -1;
+  }
   return ret;
 }
 
@@ -125,12 +134,15 @@ chunk_read_frames (struct repo *r, const uint8_t digest[REPO_DIGEST_LEN],
                    struct chunk_table **t, size_t f0, size_t f1,
                    uint8_t *out)
 {
-  struct codec *c = codec_get (r);
+  struct codec *c;
   struct repo_file *f;
   char path[80];
   uint64_t size;
   int ret = -1;
 
+  if (r->crypt)
+    return 0;
+  c = codec_get (r);
   f = chunk_open (r, digest, path, c->buflen, &size);
   if (!f)
     goto out;
@@ -164,6 +176,16 @@ repo_chunk_raw_bytes (struct repo *r, const uint8_t digest[REPO_DIGEST_LEN],
   size_t head;
   int ret = -1;
 
+  if (r->crypt) {
+    ret = chunk_read_file (r, digest, c->buf, c->buflen, &head);
+    if (ret == 0 &&
+        (ret = chunk_head_raw_bytes (r, c->buf, head, head, digest, raw)) == -1) {
+      repo_chunk_path (digest, path);
+      error_prefix ("chunk %s", path + 12);
+    }
+    codec_put (r, c);
+    return ret;
+  }
   f = chunk_open (r, digest, path, c->buflen, &size);
   if (!f)
     goto out;

@@ -129,6 +129,8 @@ struct repo {
   bool sync_each_chunk;       /* "sync": "file" instead of "filesystem" */
   pthread_mutex_t codec_lock;
   struct codec *codecs;       /* free list of compression contexts */
+  struct repo_crypt *crypt;   /* keys of an encrypted repository (crypt.h),
+                               * NULL if plain */
 };
 
 /* repo_point_remove without looking at holds (hold.c calls it under the
