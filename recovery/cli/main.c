@@ -231,6 +231,8 @@ global_options (struct cli *c, int *argc, char **argv)
         return -1;
       }
       CLEANUP_FREE char *abs = cli_absolute (argv[++i]);
+      unsetenv ("BOOTBACK_PASSPHRASE");   /* the option wins */
+      unsetenv (a[2] == 'k' ? "BOOTBACK_PASSPHRASE_FILE" : "BOOTBACK_KEY_FILE");
       setenv (a[2] == 'k' ? "BOOTBACK_KEY_FILE" : "BOOTBACK_PASSPHRASE_FILE",
               abs, 1);
       continue;
