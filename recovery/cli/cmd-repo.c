@@ -796,8 +796,11 @@ repo_sync_cmd (struct cli *c, int argc, char **argv)
   double t0 = now_monotonic ();
   int opt, ret = 1;
 
-  if (getenv ("BOOTBACK_DST_PASSPHRASE"))
-    repo_open_opts_secret (&dro, getenv ("BOOTBACK_DST_PASSPHRASE"), NULL, NULL);
+  if (getenv ("BOOTBACK_DST_PASSPHRASE") || getenv ("BOOTBACK_DST_PASSPHRASE_FILE") ||
+      getenv ("BOOTBACK_DST_KEY_FILE"))
+    repo_open_opts_secret (&dro, getenv ("BOOTBACK_DST_PASSPHRASE"),
+                           getenv ("BOOTBACK_DST_PASSPHRASE_FILE"),
+                           getenv ("BOOTBACK_DST_KEY_FILE"));
   while ((opt = getopt_long (argc, argv, "h", lo, NULL)) != -1) {
     switch (opt) {
     case 'v': verify = true; break;

@@ -180,6 +180,31 @@ repo_mode (struct repo *r)
   return st.mode;
 }
 
+/* The configuration's version and encryption: 1 encrypted (version 2,
+ * aes-256-gcm), 0 plain (version 1), -1 neither. */
+static int
+config_encrypted (json_t *o, const char *location)
+{
+  json_t *v = json_object_get (o, "version");
+  bool encrypted;
+
+  if (!json_is_integer (v) || json_integer_value (v) < 1 ||
+      json_integer_value (v) > 2) {
+    error_setx ("%s: repository format version is not supported", location);
+    return -1;
+  }
+  encrypted = json_integer_value (v) == 2;
+  v = json_object_get (o, "encryption");
+  if (encrypted != json_is_string (v) ||
+      (encrypted && strcmp (json_string_value (v), "aes-256-gcm"))) {
+    error_setx ("%s/bootback-repo.json: encryption %s is not supported "
+                "(this bootback knows aes-256-gcm in version 2)", location,
+                json_is_string (v) ? json_string_value (v) : "(missing)");
+    return -1;
+  }
+  return encrypted;
+}
+
 struct repo *
 repo_open (const char *location)
 {
@@ -195,7 +220,7 @@ repo_open_with (const char *location, const struct repo_open_opts *oo)
   json_t *o = NULL, *v;
   json_error_t je;
   size_t len;
-  bool encrypted;
+  int encrypted;
 
   pthread_mutex_init (&r->codec_lock, NULL);
   r->location = xstrdup (location);
@@ -221,21 +246,8 @@ repo_open_with (const char *location, const struct repo_open_opts *oo)
                 "configuration", location);
     goto err;
   }
-  v = json_object_get (o, "version");
-  if (!json_is_integer (v) || json_integer_value (v) < 1 ||
-      json_integer_value (v) > 2) {
-    error_setx ("%s: repository format version is not supported", location);
+  if ((encrypted = config_encrypted (o, location)) == -1)
     goto err;
-  }
-  encrypted = json_integer_value (v) == 2;
-  v = json_object_get (o, "encryption");
-  if (encrypted != json_is_string (v) ||
-      (encrypted && strcmp (json_string_value (v), "aes-256-gcm"))) {
-    error_setx ("%s/bootback-repo.json: encryption %s is not supported "
-                "(this bootback knows aes-256-gcm in version 2)", location,
-                json_is_string (v) ? json_string_value (v) : "(missing)");
-    goto err;
-  }
   v = json_object_get (o, "chunk_size");
   r->chunk_size = json_is_integer (v) ? json_integer_value (v) : 0;
   if (r->chunk_size < REPO_MIN_CHUNK || r->chunk_size > REPO_MAX_CHUNK ||
