@@ -3,10 +3,9 @@
  * Reading chunks from the store: path, existence, read + decode + verify.
  * (Writing is in writer.c, because writes belong to a writer.)
  *
- * In an encrypted repository a chunk file is sealed whole (crypt.h): it
- * is read whole and opened (its tag checked against its name) before it
- * is decoded, so a part of it cannot be read alone (chunk_read_frames
- * says 0: the cache and disk reads then read the chunk whole).
+ * In an encrypted repository (crypt.h) a whole read opens the file (each
+ * tag checked, the name bound) before it is decoded; a read of frames
+ * opens the sealed header and table, then only the frames it reads.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -103,7 +102,8 @@ chunk_read_file (struct repo *r, const uint8_t digest[REPO_DIGEST_LEN],
   ret = read_full (r->io, f, path, buf, size, 0);
   *len = size;
   r->io->ops->close (r->io, f);
-  if (ret == 0 && r->crypt && crypt_unseal (r->crypt, buf, len, path) == -1) {
+  if (ret == 0 && r->crypt &&
+      crypt_chunk_unseal (r->crypt, buf, len, path) == -1) {
     error_prefix ("chunk %s", path + 12);
     return -1;
   }
@@ -116,17 +116,80 @@ decode_frames (struct repo *r, struct codec *c, struct repo_file *f,
                const char *path, const struct chunk_table *t, size_t f0,
                size_t f1, uint8_t *out)
 {
-  size_t i, base = t->off[f0];
+  size_t i, base = t->off[f0], end = t->off[f1];
 
-  if (read_full (r->io, f, path, c->buf, t->off[f1] - base, base) == -1)
+  if (r->crypt) {
+    base = crypt_frame_off (base, f0);
+    end = crypt_frame_off (end, f1);
+  }
+  if (read_full (r->io, f, path, c->buf, end - base, base) == -1)
     return -1;
-  for (i = f0; i < f1; i++)
-    if (chunk_table_decode (c, t, i, c->buf + (t->off[i] - base),
+  for (i = f0; i < f1; i++) {
+    size_t at = r->crypt ? crypt_frame_off (t->off[i], i) : t->off[i];
+    if ((r->crypt &&
+         crypt_chunk_frame (r->crypt, c->buf + (at - base),
+                            t->off[i + 1] - t->off[i], i, t->nonce,
+                            path) == -1) ||
+        chunk_table_decode (c, t, i, c->buf + (at - base),
                             out + i * CHUNK_FRAME) == -1) {
       error_prefix ("chunk %s", path + 12);
       return -1;
     }
+  }
   return 0;
+}
+
+/* The frame table of a plain chunk file f of size bytes into *t: 1, 0
+ * (read it whole), -1 with the error naming the chunk. */
+static int
+read_table (struct repo *r, struct codec *c, struct repo_file *f,
+            const char *path, uint64_t size,
+            const uint8_t digest[REPO_DIGEST_LEN], struct chunk_table **t)
+{
+  size_t head = MIN (size, CHUNK_HDR_LEN + CHUNK_MAX_FRAMES * CHUNK_ENTRY_LEN);
+  int ret;
+
+  if (read_full (r->io, f, path, c->buf, head, 0) == -1)
+    return -1;
+  ret = chunk_table_parse (r, c->buf, head, size, digest, t);
+  if (ret == -1)
+    error_prefix ("chunk %s", path + 12);
+  return ret;
+}
+
+/* The same for a sealed chunk (BBE2): its head opened, the table checked
+ * against the plain file's length; 0 for a file sealed whole. */
+static int
+read_sealed_table (struct repo *r, struct codec *c, struct repo_file *f,
+                   const char *path, uint64_t size,
+                   const uint8_t digest[REPO_DIGEST_LEN],
+                   struct chunk_table **t)
+{
+  size_t head = MIN (size, CRYPT_CHUNK_HDR + CHUNK_HDR_LEN +
+                     CHUNK_MAX_FRAMES * CHUNK_ENTRY_LEN + CRYPT_TAG_LEN);
+  uint8_t nonce[CRYPT_NONCE_LEN];
+  size_t ht, n;
+  int ret;
+
+  if (read_full (r->io, f, path, c->buf, head, 0) == -1)
+    return -1;
+  ret = crypt_chunk_head (r->crypt, c->buf, head, &ht, path);
+  if (ret == 1) {
+    memcpy (nonce, c->buf + ht, sizeof nonce);
+    n = (ht - CHUNK_HDR_LEN) / CHUNK_ENTRY_LEN;
+    if (size < crypt_frame_off (ht, n)) {
+      error_set (EIO, "%s: encrypted chunk is truncated", path);
+      ret = -1;
+    }
+    else
+      ret = chunk_table_parse (r, c->buf, ht, size - crypt_frame_off (0, n),
+                               digest, t);
+  }
+  if (ret == 1)
+    memcpy ((*t)->nonce, nonce, sizeof nonce);
+  if (ret == -1)
+    error_prefix ("chunk %s", path + 12);
+  return ret;
 }
 
 int
@@ -140,19 +203,13 @@ chunk_read_frames (struct repo *r, const uint8_t digest[REPO_DIGEST_LEN],
   uint64_t size;
   int ret = -1;
 
-  if (r->crypt)
-    return 0;
   c = codec_get (r);
   f = chunk_open (r, digest, path, c->buflen, &size);
   if (!f)
     goto out;
   if (!*t) {
-    size_t head = MIN (size, CHUNK_HDR_LEN + CHUNK_MAX_FRAMES * CHUNK_ENTRY_LEN);
-    if (read_full (r->io, f, path, c->buf, head, 0) == -1)
-      goto out;
-    ret = chunk_table_parse (r, c->buf, head, size, digest, t);
-    if (ret == -1)
-      error_prefix ("chunk %s", path + 12);
+    ret = r->crypt ? read_sealed_table (r, c, f, path, size, digest, t)
+      : read_table (r, c, f, path, size, digest, t);
     if (ret != 1)
       goto out;
   }

@@ -119,7 +119,7 @@ codec_get (struct repo *r)
    * were stored raw and whose last one is being compressed. */
   c->buflen = CHUNK_HDR_LEN + CHUNK_MAX_FRAMES * CHUNK_ENTRY_LEN +
     ZSTD_compressBound (r->chunk_size) + ZSTD_compressBound (CHUNK_FRAME) +
-    CRYPT_OVERHEAD;             /* sealed in an encrypted repository */
+    CRYPT_CHUNK_MAX_OVERHEAD;   /* sealed in an encrypted repository */
   c->buf = xmalloc (c->buflen);
   c->frame = xmalloc (CHUNK_FRAME);
   return c;

@@ -8,6 +8,7 @@
  * Every buffer that held key material is OPENSSL_cleanse'd before it is
  * freed or goes out of scope.
  */
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -202,6 +203,157 @@ crypt_unseal (const struct repo_crypt *k, uint8_t *buf, size_t *len,
              : "authentication failed: the file was changed, damaged or "
                "swapped with another");
   return -1;
+}
+
+/* ---- chunk files: BBE2, frame by frame ----------------------------------- */
+
+static uint32_t
+rd32 (const uint8_t *p)
+{
+  return (uint32_t) p[0] | (uint32_t) p[1] << 8 | (uint32_t) p[2] << 16 |
+    (uint32_t) p[3] << 24;
+}
+
+/* Unit u (0 the head, i + 1 frame i) of a BBE2 file: its nonce and
+ * additional data. */
+static void
+unit_params (const uint8_t *base, size_t u, const char *path,
+             uint8_t nonce[CRYPT_NONCE_LEN], char *aad, size_t aadlen)
+{
+  memcpy (nonce, base, CRYPT_NONCE_LEN);
+  for (int b = 0; b < 4; b++)
+    nonce[8 + b] ^= (uint8_t) (u >> (8 * b));
+  if (u == 0)
+    snprintf (aad, aadlen, "%s#h", path);
+  else
+    snprintf (aad, aadlen, "%s#%zu", path, u - 1);
+}
+
+static bool
+unit (const struct repo_crypt *k, bool enc, const uint8_t *base, size_t u,
+      const char *path, uint8_t *p, size_t n)
+{
+  uint8_t nonce[CRYPT_NONCE_LEN];
+  char aad[128];
+
+  unit_params (base, u, path, nonce, aad, sizeof aad);
+  return gcm (k->data_key, enc, nonce, aad, p, n, p, p + n);
+}
+
+size_t
+crypt_chunk_seal (const struct repo_crypt *k, uint8_t *buf, size_t len,
+                  const char *path)
+{
+  size_t n, ht, off[CHUNK_MAX_FRAMES + 1];
+  uint8_t base[CRYPT_NONCE_LEN];
+
+  if (len < CHUNK_HDR_LEN || memcmp (buf, "BBC2", 4) != 0)
+    return crypt_seal (k, buf, len, path);
+  n = DIV_ROUND_UP (rd32 (buf + 8), CHUNK_FRAME);
+  ht = CHUNK_HDR_LEN + n * CHUNK_ENTRY_LEN;
+  off[0] = ht;
+  for (size_t i = 0; i < n; i++)
+    off[i + 1] = off[i] + rd32 (buf + CHUNK_HDR_LEN + i * CHUNK_ENTRY_LEN + 32);
+  assert (off[n] == len);
+  random_bytes (base, sizeof base);
+  /* back to front: each unit moves up by its overhead */
+  for (size_t i = n; i-- > 0; ) {
+    uint8_t *dst = buf + crypt_frame_off (off[i], i);
+    memmove (dst, buf + off[i], off[i + 1] - off[i]);
+    if (!unit (k, true, base, i + 1, path, dst, off[i + 1] - off[i]))
+      abort ();
+  }
+  memmove (buf + CRYPT_CHUNK_HDR, buf, ht);
+  if (!unit (k, true, base, 0, path, buf + CRYPT_CHUNK_HDR, ht))
+    abort ();
+  memcpy (buf, "BBE2", 4);
+  buf[4] = ht & 0xff; buf[5] = ht >> 8 & 0xff; buf[6] = ht >> 16; buf[7] = 0;
+  memcpy (buf + 8, base, CRYPT_NONCE_LEN);
+  return crypt_frame_off (len, n);
+}
+
+static int
+auth_failed (const char *path, const char *what)
+{
+  error_set (EIO, "%s: authentication failed (%s): the file was changed, "
+             "damaged or swapped with another", path, what);
+  return -1;
+}
+
+int
+crypt_chunk_head (const struct repo_crypt *k, uint8_t *buf, size_t avail,
+                  size_t *ht, const char *path)
+{
+  uint8_t base[CRYPT_NONCE_LEN];
+  size_t h;
+
+  if (avail < CRYPT_CHUNK_HDR || memcmp (buf, "BBE2", 4) != 0)
+    return 0;
+  h = rd32 (buf + 4);
+  if (h < CHUNK_HDR_LEN || (h - CHUNK_HDR_LEN) % CHUNK_ENTRY_LEN ||
+      h > CHUNK_HDR_LEN + CHUNK_MAX_FRAMES * CHUNK_ENTRY_LEN ||
+      avail < CRYPT_CHUNK_HDR + h + CRYPT_TAG_LEN) {
+    error_set (EIO, "%s: bad encrypted chunk header", path);
+    return -1;
+  }
+  memcpy (base, buf + 8, sizeof base);
+  if (!unit (k, false, base, 0, path, buf + CRYPT_CHUNK_HDR, h))
+    return auth_failed (path, "header");
+  memmove (buf, buf + CRYPT_CHUNK_HDR, h);
+  memcpy (buf + h, base, sizeof base);  /* kept for the frames */
+  *ht = h;
+  return 1;
+}
+
+int
+crypt_chunk_frame (const struct repo_crypt *k, uint8_t *p, size_t stored,
+                   size_t i, const uint8_t base[CRYPT_NONCE_LEN],
+                   const char *path)
+{
+  char what[32];
+
+  if (unit (k, false, base, i + 1, path, p, stored))
+    return 0;
+  snprintf (what, sizeof what, "frame %zu", i);
+  return auth_failed (path, what);
+}
+
+int
+crypt_chunk_unseal (const struct repo_crypt *k, uint8_t *buf, size_t *len,
+                    const char *path)
+{
+  uint8_t base[CRYPT_NONCE_LEN];
+  size_t ht, n, pos;
+  int r;
+
+  if (*len >= 4 && memcmp (buf, "BBE1", 4) == 0)
+    return crypt_unseal (k, buf, len, path);
+  if ((r = crypt_chunk_head (k, buf, *len, &ht, path)) != 1) {
+    if (r == 0)
+      error_set (EIO, "%s: not an encrypted chunk file", path);
+    return -1;
+  }
+  memcpy (base, buf + ht, sizeof base);
+  n = (ht - CHUNK_HDR_LEN) / CHUNK_ENTRY_LEN;
+  pos = ht;
+  for (size_t i = 0; i < n; i++) {
+    size_t st = rd32 (buf + CHUNK_HDR_LEN + i * CHUNK_ENTRY_LEN + 32);
+    uint64_t at = crypt_frame_off (pos, i);
+    if (st > *len || at + st + CRYPT_TAG_LEN > *len) {
+      error_set (EIO, "%s: encrypted chunk is truncated", path);
+      return -1;
+    }
+    if (crypt_chunk_frame (k, buf + at, st, i, base, path) == -1)
+      return -1;
+    memmove (buf + pos, buf + at, st);
+    pos += st;
+  }
+  if (crypt_frame_off (pos, n) != *len) {
+    error_set (EIO, "%s: encrypted chunk has trailing bytes", path);
+    return -1;
+  }
+  *len = pos;
+  return 0;
 }
 
 void

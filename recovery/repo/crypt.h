@@ -62,6 +62,43 @@ size_t crypt_seal (const struct repo_crypt *k, uint8_t *buf, size_t len,
  * with the error naming path ("authentication failed"). */
 int crypt_unseal (const struct repo_crypt *k, uint8_t *buf, size_t *len,
                   const char *path);
+/* Chunk files.  A framed (BBC2) chunk is sealed frame by frame, so that a
+ * read of a few frames opens only those ("BBE2"):
+ *    0  "BBE2"
+ *    4  ht: length of the plain header and frame table (32 + 40 n)
+ *    8  12-byte random nonce
+ *   20  the header and table sealed (nonce as is; additional data
+ *       "PATH#h"), ht + 16 bytes
+ *  then each frame's stored bytes sealed (nonce with (i + 1) xored into
+ *  its last 4 bytes; additional data "PATH#i"), stored + 16 bytes.
+ * Frame i of the plain file at off[i] is at off[i] + 36 + 16 i.  Any
+ * other chunk file (BBC1) is sealed whole ("BBE1"). */
+#define CRYPT_CHUNK_HDR 20
+#define CRYPT_CHUNK_MAX_OVERHEAD \
+  (CRYPT_CHUNK_HDR + CRYPT_TAG_LEN * (CHUNK_MAX_FRAMES + 1))
+static inline uint64_t
+crypt_frame_off (uint64_t plain_off, size_t i)
+{
+  return plain_off + CRYPT_CHUNK_HDR + CRYPT_TAG_LEN * (i + 1);
+}
+/* Seal the plain chunk file in buf (len bytes, this process's encoding;
+ * capacity len + CRYPT_CHUNK_MAX_OVERHEAD) in place; the sealed length. */
+size_t crypt_chunk_seal (const struct repo_crypt *k, uint8_t *buf, size_t len,
+                         const char *path);
+/* Open a sealed chunk file (whole) in place into the plain file. */
+int crypt_chunk_unseal (const struct repo_crypt *k, uint8_t *buf, size_t *len,
+                        const char *path);
+/* BBE2: open the head (header and table) at buf (CRYPT_CHUNK_HDR + ht +
+ * 16 bytes, read from the file) in place: the plain head at buf, *ht its
+ * length.  1 done, 0 not a BBE2 file (read it whole), -1 error. */
+int crypt_chunk_head (const struct repo_crypt *k, uint8_t *buf, size_t avail,
+                      size_t *ht, const char *path);
+/* BBE2: open frame i (sealed: stored + 16 bytes at p) in place; base:
+ * the file's nonce, which crypt_chunk_head leaves right after the head. */
+int crypt_chunk_frame (const struct repo_crypt *k, uint8_t *p, size_t stored,
+                       size_t i, const uint8_t base[CRYPT_NONCE_LEN],
+                       const char *path);
+
 /* A chunk's keyed name from the plain digest. */
 void crypt_name (const struct repo_crypt *k, uint8_t digest[REPO_DIGEST_LEN]);
 

@@ -204,6 +204,7 @@ int chunk_decode (struct repo *r, struct codec *c, const uint8_t *file,
 struct chunk_table {
   uint32_t raw_len, n;
   uint32_t off[CHUNK_MAX_FRAMES + 1];   /* frame i's stored bytes in the file */
+  uint8_t nonce[12];                    /* an encrypted chunk's (crypt.h) */
   uint8_t entry[];                      /* n table entries */
 };
 /* head: the first avail bytes of a chunk file of flen bytes.  1 and *out

@@ -5,11 +5,14 @@
  * and a name unlike a plain repository's; one changed byte of a chunk, a
  * manifest or an index, and two chunks swapped, are each caught naming
  * the object; a wrong passphrase is one clear error; keys are added,
- * changed and removed without a chunk being rewritten.
+ * changed and removed without a chunk being rewritten; a read of a few
+ * frames opens only those (a damaged frame it does not read is no
+ * error, one it reads is, named).
  */
+#include "recovery/repo/crypt.h"
 #include "recovery/repo/test-repo.h"
 
-#define CS (64 * 1024)
+#define CS (256 * 1024)          /* 4 frames of 64 KiB */
 #define N 3
 
 static struct scratch s;
@@ -95,6 +98,30 @@ tamper (struct repo *r, const char *id, uint8_t (*d)[REPO_DIGEST_LEN])
   assert (repo_manifest_read (r, "vm1", id, &m) == 0);
 }
 
+/* Frames are sealed one by one: damage in frame 0 of chunk 1 fails a
+ * read of that frame only (no cache: read_part, chunk_read_frames). */
+static void
+frames (struct repo *r, const char *id, uint8_t (*d)[REPO_DIGEST_LEN])
+{
+  struct repo_disk *disk = repo_disk_open (r, "vm1", id, "vda");
+  CLEANUP_FREE uint8_t *want = xmalloc (CS), *got = xmalloc (4096);
+  char p1[80], h1[65];
+  size_t e0 = crypt_frame_off (CHUNK_HDR_LEN + 4 * CHUNK_ENTRY_LEN, 0);
+
+  assert (disk);
+  chunk_name (d[1], p1, h1);
+  test_chunk_data (want, CS, 1, 1);
+  flip (p1, e0 + 2);
+  assert (repo_disk_pread (disk, NULL, got, 4096, CS + 2 * 65536 + 100) == 0);
+  assert (memcmp (got, want + 2 * 65536 + 100, 4096) == 0);
+  expect_error (repo_disk_pread (disk, NULL, got, 4096, CS + 100), h1,
+                "authentication failed (frame 0)");
+  flip (p1, e0 + 2);
+  assert (repo_disk_pread (disk, NULL, got, 4096, CS + 100) == 0);
+  assert (memcmp (got, want + 100, 4096) == 0);
+  repo_disk_close (disk);
+}
+
 static void
 keys (void)
 {
@@ -161,6 +188,7 @@ main (void)
   scratch_remove (&ps);
 
   tamper (r, id, d);
+  frames (r, id, d);
   repo_close (r);
   chunk_name (d[0], p0, h0);
   c0 = scratch_file (&s, p0);

@@ -220,7 +220,7 @@ store_encoded (struct repo_writer *w, struct codec *c, const char *path,
   if (!f)
     return -1;
   if (w->r->crypt)
-    flen = crypt_seal (w->r->crypt, c->buf, flen, path);
+    flen = crypt_chunk_seal (w->r->crypt, c->buf, flen, path);
   if (io_write_all (io, f, c->buf, flen, 0) == -1 ||
       (w->r->sync_each_chunk && io->ops->fsync (io, f) == -1)) {
     error_prefix ("chunk %s", path + 12);
