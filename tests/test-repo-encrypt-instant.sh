@@ -22,13 +22,11 @@ expect_fail virsh domstate tiny 2>/dev/null
 bootback --passphrase-file "$tmp/pass" instant tiny --agent-timeout 0 --json \
     > "$tmp/out.json" 2> "$tmp/err" || { cat "$tmp/err"; fail "instant failed"; }
 [ "$(virsh domstate tiny)" = running ] || fail "the domain does not run"
-if pgrep -a nbdkit | grep -q -- "instant pass"; then fail "the passphrase is on a command line"; fi
+if grep -q -- "instant pass" <<< "$(pgrep -a nbdkit)"; then fail "the passphrase is on a command line"; fi
 # the session's disk is the point's: its first MiB through the overlay
-disk=$(virsh domblklist tiny --details | awk '$2 == "disk" {print $4; exit}')
+disk=$(awk '$2 == "disk" && !n++ {print $4}' <<< "$(virsh domblklist tiny --details)")
 head -c 1048576 "$TINY_IMG" > "$tmp/want"
-qemu-img dd -U -f qcow2 -O raw if="$disk" of="$tmp/got" bs=1048576 count=1 2>/dev/null ||
-    qemu-img convert -U -f qcow2 -O raw "$disk" "$tmp/all" 
-[ -f "$tmp/got" ] || head -c 1048576 "$tmp/all" > "$tmp/got"
+qemu-img dd -U -f qcow2 -O raw if="$disk" of="$tmp/got" bs=1048576 count=1
 cmp "$tmp/want" "$tmp/got" || fail "the session's disk differs from the point"
 bootback --passphrase-file "$tmp/pass" instant stop tiny --discard > /dev/null
 expect_fail virsh domstate tiny 2>/dev/null

@@ -77,7 +77,7 @@ flip () { python3 -c "
 import sys
 f = open(sys.argv[1], 'r+b'); f.seek(int(sys.argv[2]), 2 if int(sys.argv[2]) < 0 else 0)
 b = f.read(1); f.seek(-1, 1); f.write(bytes([b[0] ^ 0x40])); f.close()" "$1" "$2"; }
-chunk=$(find "$repo/chunks" -type f | sort | head -n 1)
+chunk=$(find "$repo/chunks" -type f | sort | sed -n 1p)
 flip "$chunk" -30
 expect_rc 2 bootback repo verify
 grep -q "$(basename "$chunk")" "$tmp/out" "$tmp/err" || fail "verify does not name the chunk"
