@@ -139,57 +139,37 @@ decode_frames (struct repo *r, struct codec *c, struct repo_file *f,
   return 0;
 }
 
-/* The frame table of a plain chunk file f of size bytes into *t: 1, 0
- * (read it whole), -1 with the error naming the chunk. */
+/* The head (header and frame table) of chunk file f, size bytes, into
+ * c->buf, opened if sealed (its nonce left right after it): *avail its
+ * bytes, *plen the plain file's length.  1; 0 for a chunk sealed whole
+ * (read it whole); -1 with the error naming the chunk. */
 static int
-read_table (struct repo *r, struct codec *c, struct repo_file *f,
-            const char *path, uint64_t size,
-            const uint8_t digest[REPO_DIGEST_LEN], struct chunk_table **t)
+read_head (struct repo *r, struct codec *c, struct repo_file *f,
+           const char *path, uint64_t size, size_t *avail, uint64_t *plen)
 {
-  size_t head = MIN (size, CHUNK_HDR_LEN + CHUNK_MAX_FRAMES * CHUNK_ENTRY_LEN);
+  size_t head = CHUNK_HDR_LEN + CHUNK_MAX_FRAMES * CHUNK_ENTRY_LEN, ht, n;
   int ret;
 
+  head = MIN (size, head + (r->crypt ? CRYPT_CHUNK_HDR + CRYPT_TAG_LEN : 0));
   if (read_full (r->io, f, path, c->buf, head, 0) == -1)
     return -1;
-  ret = chunk_table_parse (r, c->buf, head, size, digest, t);
-  if (ret == -1)
-    error_prefix ("chunk %s", path + 12);
-  return ret;
-}
-
-/* The same for a sealed chunk (BBE2): its head opened, the table checked
- * against the plain file's length; 0 for a file sealed whole. */
-static int
-read_sealed_table (struct repo *r, struct codec *c, struct repo_file *f,
-                   const char *path, uint64_t size,
-                   const uint8_t digest[REPO_DIGEST_LEN],
-                   struct chunk_table **t)
-{
-  size_t head = MIN (size, CRYPT_CHUNK_HDR + CHUNK_HDR_LEN +
-                     CHUNK_MAX_FRAMES * CHUNK_ENTRY_LEN + CRYPT_TAG_LEN);
-  uint8_t nonce[CRYPT_NONCE_LEN];
-  size_t ht, n;
-  int ret;
-
-  if (read_full (r->io, f, path, c->buf, head, 0) == -1)
-    return -1;
-  ret = crypt_chunk_head (r->crypt, c->buf, head, &ht, path);
-  if (ret == 1) {
-    memcpy (nonce, c->buf + ht, sizeof nonce);
-    n = (ht - CHUNK_HDR_LEN) / CHUNK_ENTRY_LEN;
-    if (size < crypt_frame_off (ht, n)) {
-      error_set (EIO, "%s: encrypted chunk is truncated", path);
-      ret = -1;
-    }
-    else
-      ret = chunk_table_parse (r, c->buf, ht, size - crypt_frame_off (0, n),
-                               digest, t);
+  *avail = head;
+  *plen = size;
+  if (!r->crypt)
+    return 1;
+  if ((ret = crypt_chunk_head (r->crypt, c->buf, head, &ht, path)) != 1) {
+    if (ret == -1)
+      error_prefix ("chunk %s", path + 12);
+    return ret;
   }
-  if (ret == 1)
-    memcpy ((*t)->nonce, nonce, sizeof nonce);
-  if (ret == -1)
-    error_prefix ("chunk %s", path + 12);
-  return ret;
+  n = (ht - CHUNK_HDR_LEN) / CHUNK_ENTRY_LEN;
+  if (size < crypt_frame_off (ht, n)) {
+    error_set (EIO, "chunk %s: encrypted chunk is truncated", path + 12);
+    return -1;
+  }
+  *avail = ht;
+  *plen = size - crypt_frame_off (0, n);
+  return 1;
 }
 
 int
@@ -208,8 +188,14 @@ chunk_read_frames (struct repo *r, const uint8_t digest[REPO_DIGEST_LEN],
   if (!f)
     goto out;
   if (!*t) {
-    ret = r->crypt ? read_sealed_table (r, c, f, path, size, digest, t)
-      : read_table (r, c, f, path, size, digest, t);
+    size_t avail;
+    uint64_t plen;
+    ret = read_head (r, c, f, path, size, &avail, &plen);
+    if (ret == 1 &&
+        (ret = chunk_table_parse (r, c->buf, avail, plen, digest, t)) == -1)
+      error_prefix ("chunk %s", path + 12);
+    if (ret == 1 && r->crypt)
+      memcpy ((*t)->nonce, c->buf + avail, CRYPT_NONCE_LEN);
     if (ret != 1)
       goto out;
   }
@@ -229,28 +215,20 @@ repo_chunk_raw_bytes (struct repo *r, const uint8_t digest[REPO_DIGEST_LEN],
   struct codec *c = codec_get (r);
   struct repo_file *f;
   char path[80];
-  uint64_t size;
+  uint64_t size, plen;
   size_t head;
   int ret = -1;
 
-  if (r->crypt) {
-    ret = chunk_read_file (r, digest, c->buf, c->buflen, &head);
-    if (ret == 0 &&
-        (ret = chunk_head_raw_bytes (r, c->buf, head, head, digest, raw)) == -1) {
-      repo_chunk_path (digest, path);
-      error_prefix ("chunk %s", path + 12);
-    }
-    codec_put (r, c);
-    return ret;
-  }
   f = chunk_open (r, digest, path, c->buflen, &size);
   if (!f)
     goto out;
-  head = MIN (size, CHUNK_HDR_LEN + CHUNK_MAX_FRAMES * CHUNK_ENTRY_LEN);
-  if (read_full (r->io, f, path, c->buf, head, 0) == -1)
-    goto out;
-  ret = chunk_head_raw_bytes (r, c->buf, head, size, digest, raw);
-  if (ret == -1)
+  ret = read_head (r, c, f, path, size, &head, &plen);
+  if (ret == 0) {               /* sealed whole: open it all */
+    ret = chunk_read_file (r, digest, c->buf, c->buflen, &head);
+    plen = head;
+  }
+  if (ret != -1 &&
+      (ret = chunk_head_raw_bytes (r, c->buf, head, plen, digest, raw)) == -1)
     error_prefix ("chunk %s", path + 12);
  out:
   if (f)

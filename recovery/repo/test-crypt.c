@@ -72,10 +72,18 @@ tamper (struct repo *r, const char *id, uint8_t (*d)[REPO_DIGEST_LEN])
 
   chunk_name (d[0], p0, h0);
   chunk_name (d[1], p1, h1);
+  {
+    uint64_t raw = 1;           /* from the opened head: compressed */
+    assert (repo_chunk_raw_bytes (r, d[0], &raw) == 0 && raw == 0);
+  }
   flip (p0, -20);
   expect_error (repo_chunk_get (r, d[0], buf, CS, &len), h0,
                 "authentication failed");
   flip (p0, -20);
+  flip (p0, 30);                /* the sealed head */
+  expect_error (repo_chunk_raw_bytes (r, d[0], &(uint64_t) { 0 }), h0,
+                "authentication failed (header)");
+  flip (p0, 30);
   assert (repo_chunk_get (r, d[0], buf, CS, &len) == 0);
   /* swapped: each is a good file under the other's name */
   snprintf (tmp, sizeof tmp, "%s/x", s.loc);
