@@ -17,18 +17,39 @@
  * key), named with DST's key and stored if DST lacks it (re-encrypted),
  * and the index is rewritten with DST's names.  Every chunk copied is
  * checked on the way; --verify reads the point back from DST.
+ *
+ * A disk's chunks are copied by SYNC_THREADS threads (reading, hashing,
+ * compressing and sealing are CPU work; on NFS each waits for the
+ * server), which take chunk numbers in turn; the first error stops them
+ * and is the one reported.
  */
 #include <errno.h>
 
 #include "recovery/repo/crypt.h"
 
+#define SYNC_THREADS 4
+
 struct sync_job {
   struct repo *src, *dst;
   bool same_names;
-  uint8_t *buf;                          /* one chunk */
+  uint8_t *buf;                          /* one chunk (verify) */
   repo_sync_fn fn;
   void *opaque;
   struct repo_sync_progress *pg;
+};
+
+/* One disk being copied by the threads. */
+struct sync_disk {
+  struct sync_job *j;
+  struct repo_writer *w;
+  struct repo_disk *d;
+  uint8_t (*out)[REPO_DIGEST_LEN];
+  _Atomic uint64_t next;
+  _Atomic bool failed;
+  pthread_mutex_t lock;                  /* j->pg, the callback, err */
+  char err[1024];
+  int err_errno;
+  uint64_t err_chunk;
 };
 
 static bool
@@ -40,28 +61,28 @@ same_names (const struct repo *a, const struct repo *b)
                               CRYPT_KEY_LEN) == 0;
 }
 
-/* Chunk d of SRC into DST; its DST name into out. */
+/* Chunk d of SRC into DST (buf: a chunk's room); its DST name into out.
+ * *copied: the plaintext bytes written, or -1 if DST had it. */
 static int
-sync_chunk (struct sync_job *j, struct repo_writer *w, const uint8_t *d,
-            uint8_t out[REPO_DIGEST_LEN])
+sync_chunk (struct sync_job *j, struct repo_writer *w, uint8_t *buf,
+            const uint8_t *d, uint8_t out[REPO_DIGEST_LEN], int64_t *copied)
 {
   size_t len;
   bool was_new;
 
   memcpy (out, d, REPO_DIGEST_LEN);
+  *copied = -1;
   if (repo_digest_is_zero (d))
     return 0;
   if (j->same_names) {
-    if (repo_writer_reuse_chunk (w, d) == 0) {
-      j->pg->chunks_present++;
+    if (repo_writer_reuse_chunk (w, d) == 0)
       return 0;
-    }
     if (errno != ENOENT)
       return -1;
     error_clear ();
   }
-  if (repo_chunk_get (j->src, d, j->buf, j->src->chunk_size, &len) == -1 ||
-      repo_writer_put_chunk (w, j->buf, len, out, &was_new) == -1)
+  if (repo_chunk_get (j->src, d, buf, j->src->chunk_size, &len) == -1 ||
+      repo_writer_put_chunk (w, buf, len, out, &was_new) == -1)
     return -1;
   if (j->same_names && memcmp (out, d, REPO_DIGEST_LEN) != 0) {
     char hex[2 * REPO_DIGEST_LEN + 1];
@@ -70,41 +91,87 @@ sync_chunk (struct sync_job *j, struct repo_writer *w, const uint8_t *d,
                "destination", hex);
     return -1;
   }
-  if (was_new) {
-    j->pg->chunks_copied++;
-    j->pg->bytes_copied += len;
-  }
-  else
-    j->pg->chunks_present++;
+  if (was_new)
+    *copied = len;
   return 0;
+}
+
+static void
+count (struct sync_disk *sd, uint64_t i, int64_t copied)
+{
+  struct repo_sync_progress *pg = sd->j->pg;
+  uint64_t n = repo_disk_nchunks (sd->d);
+
+  pthread_mutex_lock (&sd->lock);
+  if (copied >= 0) {
+    pg->chunks_copied++;
+    pg->bytes_copied += copied;
+  }
+  else if (!repo_digest_is_zero (repo_disk_digest (sd->d, i)))
+    pg->chunks_present++;
+  pg->chunks_done++;
+  if (sd->j->fn && (pg->chunks_done % 64 == 0 || i + 1 == n))
+    sd->j->fn (sd->j->opaque, pg);
+  pthread_mutex_unlock (&sd->lock);
+}
+
+static void *
+sync_worker (void *arg)
+{
+  struct sync_disk *sd = arg;
+  uint8_t *buf = xmalloc (sd->j->src->chunk_size);
+  uint64_t i, n = repo_disk_nchunks (sd->d);
+  int64_t copied;
+
+  while (!sd->failed && (i = atomic_fetch_add (&sd->next, 1)) < n) {
+    if (sync_chunk (sd->j, sd->w, buf, repo_disk_digest (sd->d, i),
+                    sd->out[i], &copied) == 0) {
+      count (sd, i, copied);
+      continue;
+    }
+    pthread_mutex_lock (&sd->lock);
+    if (!sd->failed) {
+      snprintf (sd->err, sizeof sd->err, "%s", error_msg ());
+      sd->err_errno = error_errno ();
+      sd->err_chunk = i;
+      sd->failed = true;
+    }
+    pthread_mutex_unlock (&sd->lock);
+  }
+  free (buf);
+  return NULL;
 }
 
 static int
 sync_disk (struct sync_job *j, struct repo_writer *w,
            const struct repo_manifest *m, const struct repo_disk_info *di)
 {
-  struct repo_disk *d = repo_disk_open (j->src, m->vm, m->id, di->name);
-  CLEANUP_FREE uint8_t (*out)[REPO_DIGEST_LEN] = NULL;
-  uint64_t i, n;
+  struct sync_disk sd = { .j = j, .w = w };
+  pthread_t th[SYNC_THREADS];
+  size_t k, started = 0;
   int ret = -1;
 
-  if (!d)
+  if (!(sd.d = repo_disk_open (j->src, m->vm, m->id, di->name)))
     return -1;
-  n = repo_disk_nchunks (d);
-  out = xcalloc (n ? n : 1, REPO_DIGEST_LEN);
-  for (i = 0; i < n; i++) {
-    if (sync_chunk (j, w, repo_disk_digest (d, i), out[i]) == -1) {
-      disk_chunk_error (d, i);
-      goto out;
-    }
-    j->pg->chunks_done++;
-    if (j->fn && (j->pg->chunks_done % 64 == 0 || i + 1 == n))
-      j->fn (j->opaque, j->pg);
+  pthread_mutex_init (&sd.lock, NULL);
+  sd.out = xcalloc (MAX (repo_disk_nchunks (sd.d), 1), REPO_DIGEST_LEN);
+  for (k = 0; k < SYNC_THREADS; k++)
+    if (pthread_create (&th[started], NULL, sync_worker, &sd) == 0)
+      started++;
+  if (started == 0)
+    sync_worker (&sd);
+  for (k = 0; k < started; k++)
+    pthread_join (th[k], NULL);
+  if (sd.failed) {
+    error_restore (sd.err_errno, sd.err);
+    disk_chunk_error (sd.d, sd.err_chunk);
   }
-  ret = repo_writer_add_disk (w, di->name, di->size, di->format,
-                              (const uint8_t (*)[REPO_DIGEST_LEN]) out);
- out:
-  repo_disk_close (d);
+  else
+    ret = repo_writer_add_disk (w, di->name, di->size, di->format,
+                                (const uint8_t (*)[REPO_DIGEST_LEN]) sd.out);
+  free (sd.out);
+  pthread_mutex_destroy (&sd.lock);
+  repo_disk_close (sd.d);
   return ret;
 }
 
