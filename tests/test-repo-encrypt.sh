@@ -18,8 +18,12 @@ grep -q -a -F "$needle" "$TINY_IMG" || fail "the tiny image lacks '$needle'"
 
 stat_json () { python3 -c "import json,sys; print(json.load(open(sys.argv[1]))$2)" "$1"; }
 
-export BOOTBACK_PASSPHRASE="correct horse battery staple"
 repo=$tmp/enc
+# no secret: nothing is made, and a rerun with one works
+expect_rc 1 bootback repo init --encrypt "$repo"
+grep -q "an encrypted repository needs a passphrase" "$tmp/err"
+[ -z "$(ls -A "$repo")" ] || fail "repo init without a secret left files: $(ls -A "$repo")"
+export BOOTBACK_PASSPHRASE="correct horse battery staple"
 bootback repo init --encrypt "$repo" > "$tmp/out"
 grep -q "created encrypted repository" "$tmp/out"
 grep -q '"encryption": "aes-256-gcm"' "$repo/bootback-repo.json"

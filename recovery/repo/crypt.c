@@ -52,6 +52,7 @@ secret_file (struct secret *s, const char *path, bool passphrase)
     error_set (errno, "%s", path);
     return -1;
   }
+  setvbuf (f, NULL, _IONBF, 0);       /* no copy of the secret in stdio */
   n = fread (s->buf, 1, sizeof s->buf, f);
   fclose (f);
   if (passphrase)
@@ -521,8 +522,13 @@ crypt_init (struct repo_io *io, const char *location, const char *uuid,
   char id[CRYPT_SLOT_LEN + 1];
   int r;
 
-  if (secret_get (&s, o, location) == -1)
+  if (secret_get (&s, o, location) == -1) {
+    if (errno == EACCES)
+      error_setx ("%s: an encrypted repository needs a passphrase "
+                  "(BOOTBACK_PASSPHRASE or --passphrase-file FILE) or "
+                  "--key-file FILE", location);
     return -1;
+  }
   random_bytes (master, sizeof master);
   r = slot_write (io, uuid, master, &s, id);
   OPENSSL_cleanse (master, sizeof master);

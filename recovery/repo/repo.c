@@ -95,16 +95,17 @@ repo_init (const char *location, const struct repo_init_opts *opts)
     goto out;
   }
   strv_free (names);
+  make_uuid (uuid);
+  /* The key first: without a secret nothing is made.  An encrypted
+   * repository is version 2: a bootback that cannot read it refuses it
+   * rather than misreading it. */
+  if (opts && opts->encrypt && crypt_init (io, location, uuid, oo) == -1)
+    goto out;
   if (io->ops->mkdir (io, "chunks") == -1 ||
       io->ops->mkdir (io, "points") == -1 ||
       io->ops->mkdir (io, "locks") == -1 ||
       io->ops->mkdir (io, "locks/writers") == -1 ||
       io->ops->sync_dir (io, ".") == -1)
-    goto out;
-  make_uuid (uuid);
-  /* An encrypted repository is version 2: a bootback that cannot read it
-   * refuses it rather than misreading it. */
-  if (opts && opts->encrypt && crypt_init (io, location, uuid, oo) == -1)
     goto out;
   o = json_pack ("{s:s, s:i, s:s, s:i, s:s, s:i, s:s, s:s}",
                  "format", "bootback-repo", "version",
