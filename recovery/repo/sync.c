@@ -46,7 +46,8 @@ struct sync_disk {
   uint8_t (*out)[REPO_DIGEST_LEN];
   _Atomic uint64_t next;
   _Atomic bool failed;
-  pthread_mutex_t lock;                  /* j->pg, the callback, err */
+  pthread_mutex_t lock;                  /* j->pg, done, the callback, err */
+  uint64_t done;                         /* chunks of the disk gone through */
   char err[1024];
   int err_errno;
   uint64_t err_chunk;
@@ -110,7 +111,7 @@ count (struct sync_disk *sd, uint64_t i, int64_t copied)
   else if (!repo_digest_is_zero (repo_disk_digest (sd->d, i)))
     pg->chunks_present++;
   pg->chunks_done++;
-  if (sd->j->fn && (pg->chunks_done % 64 == 0 || i + 1 == n))
+  if (sd->j->fn && (pg->chunks_done % 64 == 0 || ++sd->done == n))
     sd->j->fn (sd->j->opaque, pg);
   pthread_mutex_unlock (&sd->lock);
 }
