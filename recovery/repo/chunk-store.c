@@ -164,7 +164,7 @@ read_head (struct repo *r, struct codec *c, struct repo_file *f,
   }
   n = (ht - CHUNK_HDR_LEN) / CHUNK_ENTRY_LEN;
   if (size < crypt_frame_off (ht, n)) {
-    error_set (EIO, "chunk %s: encrypted chunk is truncated", path + 12);
+    error_set (EIO, "chunk %s: truncated", path + 12);
     return -1;
   }
   *avail = ht;

@@ -273,11 +273,13 @@ crypt_chunk_seal (const struct repo_crypt *k, uint8_t *buf, size_t len,
   return crypt_frame_off (len, n);
 }
 
+/* Errors about a chunk file do not name it: the callers (chunk-store.c)
+ * put "chunk HEX: " in front. */
 static int
-auth_failed (const char *path, const char *what)
+auth_failed (const char *what)
 {
-  error_set (EIO, "%s: authentication failed (%s): the file was changed, "
-             "damaged or swapped with another", path, what);
+  error_set (EIO, "authentication failed (%s): the file was changed, "
+             "damaged or swapped with another", what);
   return -1;
 }
 
@@ -294,12 +296,12 @@ crypt_chunk_head (const struct repo_crypt *k, uint8_t *buf, size_t avail,
   if (h < CHUNK_HDR_LEN || (h - CHUNK_HDR_LEN) % CHUNK_ENTRY_LEN ||
       h > CHUNK_HDR_LEN + CHUNK_MAX_FRAMES * CHUNK_ENTRY_LEN ||
       avail < CRYPT_CHUNK_HDR + h + CRYPT_TAG_LEN) {
-    error_set (EIO, "%s: bad encrypted chunk header", path);
+    error_set (EIO, "bad encrypted chunk header");
     return -1;
   }
   memcpy (base, buf + 8, sizeof base);
   if (!unit (k, false, base, 0, path, buf + CRYPT_CHUNK_HDR, h))
-    return auth_failed (path, "header");
+    return auth_failed ("header");
   memmove (buf, buf + CRYPT_CHUNK_HDR, h);
   memcpy (buf + h, base, sizeof base);  /* kept for the frames */
   *ht = h;
@@ -316,7 +318,7 @@ crypt_chunk_frame (const struct repo_crypt *k, uint8_t *p, size_t stored,
   if (unit (k, false, base, i + 1, path, p, stored))
     return 0;
   snprintf (what, sizeof what, "frame %zu", i);
-  return auth_failed (path, what);
+  return auth_failed (what);
 }
 
 int
@@ -328,10 +330,11 @@ crypt_chunk_unseal (const struct repo_crypt *k, uint8_t *buf, size_t *len,
   int r;
 
   if (*len >= 4 && memcmp (buf, "BBE1", 4) == 0)
-    return crypt_unseal (k, buf, len, path);
+    return unseal_key (k->data_key, buf, len, path) == 0 ? 0
+      : auth_failed ("whole file");
   if ((r = crypt_chunk_head (k, buf, *len, &ht, path)) != 1) {
     if (r == 0)
-      error_set (EIO, "%s: not an encrypted chunk file", path);
+      error_set (EIO, "not an encrypted chunk file");
     return -1;
   }
   memcpy (base, buf + ht, sizeof base);
@@ -341,7 +344,7 @@ crypt_chunk_unseal (const struct repo_crypt *k, uint8_t *buf, size_t *len,
     size_t st = rd32 (buf + CHUNK_HDR_LEN + i * CHUNK_ENTRY_LEN + 32);
     uint64_t at = crypt_frame_off (pos, i);
     if (st > *len || at + st + CRYPT_TAG_LEN > *len) {
-      error_set (EIO, "%s: encrypted chunk is truncated", path);
+      error_set (EIO, "encrypted chunk is truncated");
       return -1;
     }
     if (crypt_chunk_frame (k, buf + at, st, i, base, path) == -1)
@@ -350,7 +353,7 @@ crypt_chunk_unseal (const struct repo_crypt *k, uint8_t *buf, size_t *len,
     pos += st;
   }
   if (crypt_frame_off (pos, n) != *len) {
-    error_set (EIO, "%s: encrypted chunk has trailing bytes", path);
+    error_set (EIO, "encrypted chunk has trailing bytes");
     return -1;
   }
   *len = pos;
