@@ -88,6 +88,7 @@ include images/module.mk
 include tests/module.mk
 include demo/module.mk
 include bench/backup/module.mk
+include bench/crypt/module.mk
 include bench/gc/module.mk
 include bench/ingest/module.mk
 include bench/instant/module.mk

@@ -87,6 +87,9 @@ hold (const char *location, const char *path)
 
   repo_open_opts_nfs (&ro, getenv ("BOOTBACK_NFS_TIMEOUT"),
                       getenv ("BOOTBACK_NFS_CONNECTIONS"));
+  repo_open_opts_secret (&ro, getenv ("BOOTBACK_PASSPHRASE"),
+                         getenv ("BOOTBACK_PASSPHRASE_FILE"),
+                         getenv ("BOOTBACK_KEY_FILE"));
   r = repo_open_with (location, &ro);
   if (!r)
     die ("open");

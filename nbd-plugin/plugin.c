@@ -224,6 +224,9 @@ bb_get_ready (void)
   /* The repository library reads no environment: its settings are ours. */
   repo_open_opts_nfs (&ro, getenv ("BOOTBACK_NFS_TIMEOUT"),
                       getenv ("BOOTBACK_NFS_CONNECTIONS"));
+  repo_open_opts_secret (&ro, getenv ("BOOTBACK_PASSPHRASE"),
+                         getenv ("BOOTBACK_PASSPHRASE_FILE"),
+                         getenv ("BOOTBACK_KEY_FILE"));
   repo = repo_open_with (repo_path, &ro);
   if (!repo) {
     nbdkit_error ("cannot open the repository: %s", error_msg ());

@@ -10,7 +10,13 @@
 
 static const char repo_usage[] =
   "usage: bootback repo init [--chunk-size SIZE] [--compression zstd|none]\n"
-  "                          [--zstd-level N] PATH\n"
+  "                          [--zstd-level N] [--encrypt] PATH\n"
+  "       bootback repo key list [--json]\n"
+  "       bootback repo key add|change [--new-passphrase-file FILE |\n"
+  "                                     --new-key-file FILE]\n"
+  "       bootback repo key remove ID\n"
+  "       bootback repo sync [--verify] [--json] [--dst-passphrase-file FILE |\n"
+  "                          --dst-key-file FILE] SRC DST [VM[@TIME]...]\n"
   "       bootback repo add [--default] PATH\n"
   "       bootback repo list [--json]\n"
   "       bootback repo verify [--point VM[@TIME]] [--threads N] [--json]\n"
@@ -19,7 +25,16 @@ static const char repo_usage[] =
   "\n"
   "init     create a repository (chunk size 64K..4M, default 1M) and make it\n"
   "         the default; on an existing one, take group and other\n"
-  "         permissions off everything in it\n"
+  "         permissions off everything in it.  --encrypt: AES-256-GCM at\n"
+  "         rest, opened with BOOTBACK_PASSPHRASE, --passphrase-file FILE\n"
+  "         or --key-file FILE (global options)\n"
+  "key      the passphrases and key files of an encrypted repository: add\n"
+  "         one (the new secret from BOOTBACK_NEW_PASSPHRASE or a file),\n"
+  "         change the one used into a new one, remove one by ID; no chunk\n"
+  "         is rewritten\n"
+  "sync     copy restore points (all, a VM's, or one) from repository SRC\n"
+  "         to DST, only the chunks DST lacks, each checked; resumable.\n"
+  "         DST's secret: a file, BOOTBACK_DST_PASSPHRASE, else SRC's\n"
   "add      register an existing repository (the default if none is yet)\n"
   "list     registered repositories\n"
   "verify   read every chunk the points use once and check its SHA-256;\n"
@@ -32,6 +47,8 @@ static const char repo_usage[] =
   "         give a ransomware score to the points that have none\n";
 
 static long reindex (struct cli *c);
+static int repo_key_cmd (struct cli *c, int argc, char **argv);
+int repo_sync_cmd (struct cli *c, int argc, char **argv);
 
 /* Say what repo_tighten changed: nothing is readable by others now. */
 static void
@@ -91,6 +108,7 @@ repo_init_cmd (struct cli *c, int argc, char **argv)
     { "chunk-size", required_argument, NULL, 'c' },
     { "compression", required_argument, NULL, 'z' },
     { "zstd-level", required_argument, NULL, 'l' },
+    { "encrypt", no_argument, NULL, 'e' },
     { "help", no_argument, NULL, 'h' },
     { 0 }
   };
@@ -108,6 +126,7 @@ repo_init_cmd (struct cli *c, int argc, char **argv)
       if (repo_init_option (&o, opt, optarg) == -1)
         return 1;
       break;
+    case 'e': o.encrypt = true; break;
     case 'h': cli_usage (repo_usage);
     default: cli_bad_usage (repo_usage);
     }
@@ -135,9 +154,14 @@ repo_init_cmd (struct cli *c, int argc, char **argv)
     repo_close (r);
     return 1;
   }
-  printf ("%s repository %s (chunk size %s, uuid %s); it is now the "
-          "default\n", existed ? "existing" : "created", abs,
+  printf ("%s %srepository %s (chunk size %s, uuid %s); it is now the "
+          "default\n", existed ? "existing" : "created",
+          repo_encrypted (r) ? "encrypted " : "", abs,
           human_size (repo_chunk_size (r), hs, sizeof hs), repo_uuid (r));
+  if (existed && o.encrypt && !repo_encrypted (r))
+    fprintf (stderr, "bootback: warning: %s existed already and is not "
+             "encrypted (--encrypt applies to new repositories; copy its "
+             "points into an encrypted one with 'bootback repo sync')\n", abs);
   print_tightened (abs, &t);
   repo_close (r);
   return 0;
@@ -495,8 +519,112 @@ cmd_repo (struct cli *c, int argc, char **argv)
   if (strcmp (sub, "verify") == 0) return repo_verify_cmd (c, argc, argv, true);
   if (strcmp (sub, "check") == 0) return repo_verify_cmd (c, argc, argv, false);
   if (strcmp (sub, "reindex") == 0) return repo_reindex_cmd (c, argc, argv);
+  if (strcmp (sub, "key") == 0) return repo_key_cmd (c, argc, argv);
+  if (strcmp (sub, "sync") == 0) return repo_sync_cmd (c, argc, argv);
   cli_error ("unknown repo command '%s'", sub);
   cli_bad_usage (repo_usage);
+}
+
+/* ---- repo key ---------------------------------------------------------- */
+
+static int
+repo_key_list_cmd (struct cli *c, bool json)
+{
+  CLEANUP_FREE struct repo_key_info *k = NULL;
+  json_t *a = json ? json_array () : NULL;
+  size_t n;
+
+  if (!(k = repo_key_list (c->repo, &n))) {
+    cli_perror ();
+    json_decref (a);
+    return 1;
+  }
+  for (size_t i = 0; i < n; i++) {
+    if (a)
+      json_array_append_new (a, json_pack ("{s:s, s:s, s:s, s:b}", "id",
+                                            k[i].id, "kind", k[i].kind,
+                                            "created", k[i].created,
+                                            "current", k[i].current));
+    else
+      printf ("%s  %-10s  %s%s\n", k[i].id, k[i].kind, k[i].created,
+              k[i].current ? "  (opened this time)" : "");
+  }
+  if (a)
+    cli_json_print (a);
+  return 0;
+}
+
+/* add (change: then remove the key that opened the repository). */
+static int
+repo_key_add_cmd (struct cli *c, const struct repo_open_opts *nw, bool change)
+{
+  CLEANUP_FREE struct repo_key_info *k = NULL;
+  char id[REPO_KEY_ID_LEN + 1];
+  size_t n, i;
+
+  if (repo_key_add (c->repo, nw, id) == -1) {
+    cli_perror ();
+    return 1;
+  }
+  printf ("added key %s to %s\n", id, repo_location (c->repo));
+  if (!change)
+    return 0;
+  if (!(k = repo_key_list (c->repo, &n))) {
+    cli_perror ();
+    return 1;
+  }
+  for (i = 0; i < n && !k[i].current; i++) ;
+  if (i == n || repo_key_remove (c->repo, k[i].id) == -1) {
+    cli_perror ();
+    return 1;
+  }
+  printf ("removed key %s (the old one)\n", k[i].id);
+  return 0;
+}
+
+static int
+repo_key_cmd (struct cli *c, int argc, char **argv)
+{
+  static const struct option lo[] = {
+    { "new-passphrase-file", required_argument, NULL, 'p' },
+    { "new-key-file", required_argument, NULL, 'k' },
+    { "json", no_argument, NULL, 'j' },
+    { "help", no_argument, NULL, 'h' },
+    { 0 }
+  };
+  struct repo_open_opts nw = { 0 };
+  const char *sub = argc > 1 ? argv[1] : "";
+  bool json = false;
+  int opt;
+
+  nw.passphrase = getenv ("BOOTBACK_NEW_PASSPHRASE");
+  argc--; argv++;
+  while ((opt = getopt_long (argc, argv, "h", lo, NULL)) != -1) {
+    switch (opt) {
+    case 'p': nw.passphrase = NULL; nw.passphrase_file = optarg; break;
+    case 'k': nw.passphrase = NULL; nw.key_file = optarg; break;
+    case 'j': json = true; break;
+    case 'h': cli_usage (repo_usage);
+    default: cli_bad_usage (repo_usage);
+    }
+  }
+  if (optind != argc - (strcmp (sub, "remove") == 0))
+    cli_bad_usage (repo_usage);
+  if (strcmp (sub, "list") && strcmp (sub, "add") && strcmp (sub, "change") &&
+      strcmp (sub, "remove"))
+    cli_bad_usage (repo_usage);
+  if (cli_repo (c) == -1)
+    return 1;
+  if (strcmp (sub, "list") == 0)
+    return repo_key_list_cmd (c, json);
+  if (strcmp (sub, "remove") != 0)
+    return repo_key_add_cmd (c, &nw, sub[0] == 'c');
+  if (repo_key_remove (c->repo, argv[optind]) == -1) {
+    cli_perror ();
+    return 1;
+  }
+  printf ("removed key %s from %s\n", argv[optind], repo_location (c->repo));
+  return 0;
 }
 
 /* ---- gc --------------------------------------------------------------------- */
@@ -556,4 +684,154 @@ cmd_gc (struct cli *c, int argc, char **argv)
     printf ("put back %" PRIu64 " chunks an interrupted garbage collection had "
             "left under trash names\n", res.trash_restored);
   return 0;
+}
+
+/* ---- repo sync -------------------------------------------------------------- */
+
+struct sync_cli {
+  double last;                /* when progress was last shown */
+  uint64_t points_copied, points_present;
+};
+
+static void
+sync_progress (void *opaque, const struct repo_sync_progress *p)
+{
+  struct sync_cli *s = opaque;
+  double now = now_monotonic ();
+
+  if (now - s->last < 2)
+    return;
+  s->last = now;
+  fprintf (stderr, "sync: %s: %" PRIu64 " chunks gone through, %" PRIu64
+           " copied, %" PRIu64 " present\n", p->point, p->chunks_done,
+           p->chunks_copied, p->chunks_present);
+}
+
+/* The points to copy: every point of SRC, or of each VM given, or the
+ * points given ("VM@TIME").  NULL-terminated "vm@id"s. */
+static char **
+sync_points (struct repo *src, char **specs, int n)
+{
+  CLEANUP_STRV char **vms = n ? NULL : repo_list_vms (src);
+  char **out = xcalloc (1, sizeof *out);
+  size_t k = 0;
+
+  for (int i = 0; n ? i < n : vms && vms[i]; i++) {
+    const char *spec = n ? specs[i] : vms[i];
+    CLEANUP_STRV char **ids = NULL;
+    char vm[VM_NAME_MAX + 1], id[TIMESTAMP_LEN + 1];
+    if (strchr (spec, '@')) {
+      if (repo_point_resolve (src, spec, vm, id) == -1)
+        goto err;
+      ids = xcalloc (2, sizeof *ids);
+      ids[0] = xstrdup (id);
+    }
+    else if (!(ids = repo_list_points (src, spec)) || !ids[0]) {
+      if (ids)
+        error_setx ("%s has no restore points of %s", repo_location (src), spec);
+      goto err;
+    }
+    else
+      snprintf (vm, sizeof vm, "%s", spec);
+    for (size_t j = 0; ids[j]; j++) {
+      out = xrealloc (out, (k + 2) * sizeof *out);
+      out[k++] = xasprintf ("%s@%s", vm, ids[j]);
+      out[k] = NULL;
+    }
+  }
+  return out;
+ err:
+  strv_free (out);
+  return NULL;
+}
+
+static int
+sync_run (struct repo *src, struct repo *dst, char **points, bool verify,
+          struct sync_cli *s, struct repo_sync_progress *pg)
+{
+  for (size_t i = 0; points[i]; i++) {
+    char *at = strchr (points[i], '@');
+    int r;
+    *at = '\0';
+    r = repo_sync_point (src, dst, points[i], at + 1, verify, sync_progress,
+                         s, pg);
+    *at = '@';
+    if (r == -1) {
+      cli_error ("sync of %s failed: %s", points[i], error_msg ());
+      return -1;
+    }
+    r == 1 ? s->points_present++ : s->points_copied++;
+    fprintf (stderr, "sync: %s: %s\n", points[i],
+             r == 1 ? "the destination has it already" : "copied");
+  }
+  return 0;
+}
+
+int
+repo_sync_cmd (struct cli *c, int argc, char **argv)
+{
+  static const struct option lo[] = {
+    { "verify", no_argument, NULL, 'v' },
+    { "json", no_argument, NULL, 'j' },
+    { "dst-passphrase-file", required_argument, NULL, 'p' },
+    { "dst-key-file", required_argument, NULL, 'k' },
+    { "help", no_argument, NULL, 'h' },
+    { 0 }
+  };
+  struct repo_open_opts dro = c->repo_open;
+  struct repo_sync_progress pg = { 0 };
+  struct sync_cli s = { 0 };
+  CLEANUP_STRV char **points = NULL;
+  struct repo *src = NULL, *dst = NULL;
+  bool verify = false, json = false;
+  double t0 = now_monotonic ();
+  int opt, ret = 1;
+
+  if (getenv ("BOOTBACK_DST_PASSPHRASE") || getenv ("BOOTBACK_DST_PASSPHRASE_FILE") ||
+      getenv ("BOOTBACK_DST_KEY_FILE"))
+    repo_open_opts_secret (&dro, getenv ("BOOTBACK_DST_PASSPHRASE"),
+                           getenv ("BOOTBACK_DST_PASSPHRASE_FILE"),
+                           getenv ("BOOTBACK_DST_KEY_FILE"));
+  while ((opt = getopt_long (argc, argv, "h", lo, NULL)) != -1) {
+    switch (opt) {
+    case 'v': verify = true; break;
+    case 'j': json = true; break;
+    case 'p': repo_open_opts_secret (&dro, NULL, optarg, NULL); break;
+    case 'k': repo_open_opts_secret (&dro, NULL, NULL, optarg); break;
+    case 'h': cli_usage (repo_usage);
+    default: cli_bad_usage (repo_usage);
+    }
+  }
+  if (argc - optind < 2)
+    cli_bad_usage (repo_usage);
+  if (!(src = repo_open_with (argv[optind], &c->repo_open)) ||
+      !(dst = repo_open_with (argv[optind + 1], &dro)) ||
+      !(points = sync_points (src, argv + optind + 2, argc - optind - 2))) {
+    cli_perror ();
+    goto out;
+  }
+  if (sync_run (src, dst, points, verify, &s, &pg) == -1)
+    goto out;
+  ret = 0;
+  if (json)
+    cli_json_print (json_pack ("{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:f}",
+                               "source", repo_location (src),
+                               "destination", repo_location (dst),
+                               "points_copied", (json_int_t) s.points_copied,
+                               "points_present", (json_int_t) s.points_present,
+                               "chunks_copied", (json_int_t) pg.chunks_copied,
+                               "bytes_copied", (json_int_t) pg.bytes_copied,
+                               "chunks_present", (json_int_t) pg.chunks_present,
+                               "chunks_verified", (json_int_t) pg.chunks_verified,
+                               "seconds", now_monotonic () - t0));
+  else
+    printf ("copied %" PRIu64 " restore points (%" PRIu64 " there already) "
+            "from %s to %s: %" PRIu64 " chunks copied, %" PRIu64 " present%s\n",
+            s.points_copied, s.points_present, repo_location (src),
+            repo_location (dst), pg.chunks_copied, pg.chunks_present,
+            verify ? ", every copied point read back" : "");
+ out:
+  repo_close (src);
+  repo_close (dst);
+  return ret;
 }

@@ -226,6 +226,21 @@ global_options (struct cli *c, int *argc, char **argv)
         argv[j++] = argv[i++];
       break;
     }
+    if (strcmp (a, "--key-file") == 0 || strcmp (a, "--passphrase-file") == 0) {
+      /* An encrypted repository's secret, for this process and the ones
+       * it starts (nbdkit, a session's supervisor): by name, never the
+       * secret itself on a command line. */
+      if (i + 1 >= *argc) {
+        cli_error ("%s needs an argument", a);
+        return -1;
+      }
+      CLEANUP_FREE char *abs = cli_absolute (argv[++i]);
+      unsetenv ("BOOTBACK_PASSPHRASE");   /* the option wins */
+      unsetenv (a[2] == 'k' ? "BOOTBACK_PASSPHRASE_FILE" : "BOOTBACK_KEY_FILE");
+      setenv (a[2] == 'k' ? "BOOTBACK_KEY_FILE" : "BOOTBACK_PASSPHRASE_FILE",
+              abs, 1);
+      continue;
+    }
     if (strcmp (a, "--repo") == 0 || strcmp (a, "--home") == 0) {
       if (i + 1 >= *argc) {
         cli_error ("%s needs an argument", a);
@@ -270,6 +285,9 @@ main (int argc, char **argv)
                       getenv ("BOOTBACK_NFS_CONNECTIONS"));
   if (global_options (&c, &argc, argv) == -1)
     return 1;
+  repo_open_opts_secret (&c.repo_open, getenv ("BOOTBACK_PASSPHRASE"),
+                         getenv ("BOOTBACK_PASSPHRASE_FILE"),
+                         getenv ("BOOTBACK_KEY_FILE"));
   if (argc < 2) {
     usage (stderr);
     return 1;

@@ -2,11 +2,15 @@
 /*
  * Reading chunks from the store: path, existence, read + decode + verify.
  * (Writing is in writer.c, because writes belong to a writer.)
+ *
+ * In an encrypted repository (crypt.h) a whole read opens the file (each
+ * tag checked, the name bound) before it is decoded; a read of frames
+ * opens the sealed header and table, then only the frames it reads.
  */
 #include <errno.h>
 #include <fcntl.h>
 
-#include "recovery/repo/repo-int.h"
+#include "recovery/repo/crypt.h"
 
 void
 repo_chunk_path (const uint8_t digest[REPO_DIGEST_LEN], char out[80])
@@ -98,6 +102,11 @@ chunk_read_file (struct repo *r, const uint8_t digest[REPO_DIGEST_LEN],
   ret = read_full (r->io, f, path, buf, size, 0);
   *len = size;
   r->io->ops->close (r->io, f);
+  if (ret == 0 && r->crypt &&
+      crypt_chunk_unseal (r->crypt, buf, len, path) == -1) {
+    error_prefix ("chunk %s", path + 12);
+    return -1;
+  }
   return ret;
 }
 
@@ -107,17 +116,60 @@ decode_frames (struct repo *r, struct codec *c, struct repo_file *f,
                const char *path, const struct chunk_table *t, size_t f0,
                size_t f1, uint8_t *out)
 {
-  size_t i, base = t->off[f0];
+  size_t i, base = t->off[f0], end = t->off[f1];
 
-  if (read_full (r->io, f, path, c->buf, t->off[f1] - base, base) == -1)
+  if (r->crypt) {
+    base = crypt_frame_off (base, f0);
+    end = crypt_frame_off (end, f1);
+  }
+  if (read_full (r->io, f, path, c->buf, end - base, base) == -1)
     return -1;
-  for (i = f0; i < f1; i++)
-    if (chunk_table_decode (c, t, i, c->buf + (t->off[i] - base),
+  for (i = f0; i < f1; i++) {
+    size_t at = r->crypt ? crypt_frame_off (t->off[i], i) : t->off[i];
+    if ((r->crypt &&
+         crypt_chunk_frame (r->crypt, c->buf + (at - base),
+                            t->off[i + 1] - t->off[i], i, t->nonce,
+                            path) == -1) ||
+        chunk_table_decode (c, t, i, c->buf + (at - base),
                             out + i * CHUNK_FRAME) == -1) {
       error_prefix ("chunk %s", path + 12);
       return -1;
     }
+  }
   return 0;
+}
+
+/* The head (header and frame table) of chunk file f, size bytes, into
+ * c->buf, opened if sealed (its nonce left right after it): *avail its
+ * bytes, *plen the plain file's length.  1; 0 for a chunk sealed whole
+ * (read it whole); -1 with the error naming the chunk. */
+static int
+read_head (struct repo *r, struct codec *c, struct repo_file *f,
+           const char *path, uint64_t size, size_t *avail, uint64_t *plen)
+{
+  size_t head = CHUNK_HDR_LEN + CHUNK_MAX_FRAMES * CHUNK_ENTRY_LEN, ht, n;
+  int ret;
+
+  head = MIN (size, head + (r->crypt ? CRYPT_CHUNK_HDR + CRYPT_TAG_LEN : 0));
+  if (read_full (r->io, f, path, c->buf, head, 0) == -1)
+    return -1;
+  *avail = head;
+  *plen = size;
+  if (!r->crypt)
+    return 1;
+  if ((ret = crypt_chunk_head (r->crypt, c->buf, head, &ht, path)) != 1) {
+    if (ret == -1)
+      error_prefix ("chunk %s", path + 12);
+    return ret;
+  }
+  n = (ht - CHUNK_HDR_LEN) / CHUNK_ENTRY_LEN;
+  if (size < crypt_frame_off (ht, n)) {
+    error_set (EIO, "chunk %s: truncated", path + 12);
+    return -1;
+  }
+  *avail = ht;
+  *plen = size - crypt_frame_off (0, n);
+  return 1;
 }
 
 int
@@ -125,22 +177,25 @@ chunk_read_frames (struct repo *r, const uint8_t digest[REPO_DIGEST_LEN],
                    struct chunk_table **t, size_t f0, size_t f1,
                    uint8_t *out)
 {
-  struct codec *c = codec_get (r);
+  struct codec *c;
   struct repo_file *f;
   char path[80];
   uint64_t size;
   int ret = -1;
 
+  c = codec_get (r);
   f = chunk_open (r, digest, path, c->buflen, &size);
   if (!f)
     goto out;
   if (!*t) {
-    size_t head = MIN (size, CHUNK_HDR_LEN + CHUNK_MAX_FRAMES * CHUNK_ENTRY_LEN);
-    if (read_full (r->io, f, path, c->buf, head, 0) == -1)
-      goto out;
-    ret = chunk_table_parse (r, c->buf, head, size, digest, t);
-    if (ret == -1)
+    size_t avail;
+    uint64_t plen;
+    ret = read_head (r, c, f, path, size, &avail, &plen);
+    if (ret == 1 &&
+        (ret = chunk_table_parse (r, c->buf, avail, plen, digest, t)) == -1)
       error_prefix ("chunk %s", path + 12);
+    if (ret == 1 && r->crypt)
+      memcpy ((*t)->nonce, c->buf + avail, CRYPT_NONCE_LEN);
     if (ret != 1)
       goto out;
   }
@@ -160,18 +215,20 @@ repo_chunk_raw_bytes (struct repo *r, const uint8_t digest[REPO_DIGEST_LEN],
   struct codec *c = codec_get (r);
   struct repo_file *f;
   char path[80];
-  uint64_t size;
+  uint64_t size, plen;
   size_t head;
   int ret = -1;
 
   f = chunk_open (r, digest, path, c->buflen, &size);
   if (!f)
     goto out;
-  head = MIN (size, CHUNK_HDR_LEN + CHUNK_MAX_FRAMES * CHUNK_ENTRY_LEN);
-  if (read_full (r->io, f, path, c->buf, head, 0) == -1)
-    goto out;
-  ret = chunk_head_raw_bytes (r, c->buf, head, size, digest, raw);
-  if (ret == -1)
+  ret = read_head (r, c, f, path, size, &head, &plen);
+  if (ret == 0) {               /* sealed whole: open it all */
+    ret = chunk_read_file (r, digest, c->buf, c->buflen, &head);
+    plen = head;
+  }
+  if (ret != -1 &&
+      (ret = chunk_head_raw_bytes (r, c->buf, head, plen, digest, raw)) == -1)
     error_prefix ("chunk %s", path + 12);
  out:
   if (f)

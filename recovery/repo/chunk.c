@@ -28,7 +28,7 @@
 #include <isa-l/crc.h>
 #include <zstd.h>
 
-#include "recovery/repo/repo-int.h"
+#include "recovery/repo/crypt.h"
 
 const uint8_t repo_zero_digest[REPO_DIGEST_LEN];
 static const uint8_t zero_frame[CHUNK_FRAME];
@@ -61,10 +61,14 @@ repo_sha256 (const void *buf, size_t len, uint8_t out[REPO_DIGEST_LEN])
     abort ();
 }
 
+/* In an encrypted repository the name is keyed (crypt.h). */
 static void
-tree_digest (const uint8_t *hashes, size_t n, uint8_t out[REPO_DIGEST_LEN])
+tree_digest (const struct repo *r, const uint8_t *hashes, size_t n,
+             uint8_t out[REPO_DIGEST_LEN])
 {
   repo_sha256 (hashes, n * REPO_DIGEST_LEN, out);
+  if (r->crypt)
+    crypt_name (r->crypt, out);
 }
 
 void
@@ -75,12 +79,14 @@ chunk_digest (const struct repo *r, const void *data, size_t len,
 
   if (!r->tree) {
     repo_sha256 (data, len, out);
+    if (r->crypt)
+      crypt_name (r->crypt, out);
     return;
   }
   for (i = 0; i < n; i++)
     repo_sha256 ((const uint8_t *) data + i * CHUNK_FRAME,
                  MIN (CHUNK_FRAME, len - i * CHUNK_FRAME), fh[i]);
-  tree_digest (fh[0], n, out);
+  tree_digest (r, fh[0], n, out);
 }
 
 void
@@ -112,7 +118,8 @@ codec_get (struct repo *r)
   /* Room for a BBC1 file, or a BBC2 file whose frames all but the last
    * were stored raw and whose last one is being compressed. */
   c->buflen = CHUNK_HDR_LEN + CHUNK_MAX_FRAMES * CHUNK_ENTRY_LEN +
-    ZSTD_compressBound (r->chunk_size) + ZSTD_compressBound (CHUNK_FRAME);
+    ZSTD_compressBound (r->chunk_size) + ZSTD_compressBound (CHUNK_FRAME) +
+    CRYPT_CHUNK_MAX_OVERHEAD;   /* sealed in an encrypted repository */
   c->buf = xmalloc (c->buflen);
   c->frame = xmalloc (CHUNK_FRAME);
   return c;
@@ -418,14 +425,14 @@ decode_frame (struct codec *c, const struct chunk_parsed *p, size_t i,
 
 /* The frame hashes of a BBC2 file's table into fh, and their digest. */
 static void
-table_digest (const struct chunk_parsed *p, uint8_t (*fh)[REPO_DIGEST_LEN],
-              uint8_t out[REPO_DIGEST_LEN])
+table_digest (const struct repo *r, const struct chunk_parsed *p,
+              uint8_t (*fh)[REPO_DIGEST_LEN], uint8_t out[REPO_DIGEST_LEN])
 {
   size_t i;
 
   for (i = 0; i < p->n; i++)
     memcpy (fh[i], p->table + i * CHUNK_ENTRY_LEN, REPO_DIGEST_LEN);
-  tree_digest (fh[0], p->n, out);
+  tree_digest (r, fh[0], p->n, out);
 }
 
 static int
@@ -463,7 +470,7 @@ chunk_table_parse (struct repo *r, const uint8_t *head, size_t avail,
     return 0;
   if (parse_table (head, avail, flen, &p) == -1)
     return -1;
-  table_digest (&p, fh, got);
+  table_digest (r, &p, fh, got);
   if (check_digest (got, digest) == -1)
     return -1;
   t = xmalloc (sizeof *t + p.n * CHUNK_ENTRY_LEN);
@@ -543,7 +550,7 @@ chunk_decode (struct repo *r, struct codec *c, const uint8_t *file,
   /* Each frame matched its table entry: in a tree repository the
    * table's hashes make the digest. */
   if (p.framed && r->tree)
-    table_digest (&p, fh, got);
+    table_digest (r, &p, fh, got);
   else
     repo_chunk_digest (r, out, p.raw_len, got);
   if (check_digest (got, digest) == -1)
@@ -583,7 +590,7 @@ chunk_patch_plan (struct repo *r, struct codec *c, size_t bflen,
     error_set (EIO, "chunk is not framed or not %zu bytes long", len);
     return -1;
   }
-  table_digest (p, pp->fh, got);       /* the base's hashes, then ours */
+  table_digest (r, p, pp->fh, got);       /* the base's hashes, then ours */
   if (check_digest (got, base) == -1)
     return -1;
   for (i = 0; i < p->n; i++) {
@@ -613,7 +620,7 @@ chunk_patch_plan (struct repo *r, struct codec *c, size_t bflen,
   if (zero)
     memset (digest, 0, REPO_DIGEST_LEN);
   else
-    tree_digest (pp->fh[0], p->n, digest);
+    tree_digest (r, pp->fh[0], p->n, digest);
   return 0;
 }
 

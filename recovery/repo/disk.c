@@ -7,7 +7,7 @@
  */
 #include <errno.h>
 
-#include "recovery/repo/repo-int.h"
+#include "recovery/repo/crypt.h"
 
 /* cache.c */
 int cache_read (struct repo_cache *c, const uint8_t digest[REPO_DIGEST_LEN],
@@ -41,7 +41,7 @@ repo_disk_open (struct repo *r, const char *vm, const char *id,
     return NULL;
   }
   path = xasprintf ("points/%s/%s/%s.fidx", vm, id, disk);
-  if (io_read_file (r->io, path, 64 + (1ULL << 32), &buf, &len) == -1)
+  if (repo_meta_read (r, path, 64 + (1ULL << 32), &buf, &len) == -1)
     return NULL;
   repo_sha256 (buf, len, sum);
   if (memcmp (sum, di->index_sha256, REPO_DIGEST_LEN) != 0) {

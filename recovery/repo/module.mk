@@ -18,3 +18,13 @@ $(REPO_TESTS): %: %.o $(REPO_A) $(UTIL_A)
 	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDFLAGS) $(REPO_LIBS)
 TEST_BINS += $(REPO_TESTS)
 TESTS += $(REPO_TESTS)
+
+# The nightly off-site copy (bootback repo sync): example systemd units,
+# installed by make install, configured in /etc/bootback/sync.env.
+SYSTEMD_UNITDIR ?= $(PREFIX)/lib/systemd/system
+REPO_UNITS := recovery/repo/bootback-sync.service recovery/repo/bootback-sync.timer
+INSTALL_EXTRA += install -d $(DESTDIR)$(SYSTEMD_UNITDIR); \
+                 for u in $(REPO_UNITS); do \
+                   sed 's|@BINDIR@|$(BINDIR)|g' $$u > $(DESTDIR)$(SYSTEMD_UNITDIR)/$$(basename $$u); \
+                   chmod 644 $(DESTDIR)$(SYSTEMD_UNITDIR)/$$(basename $$u); \
+                 done;

@@ -129,6 +129,8 @@ struct repo {
   bool sync_each_chunk;       /* "sync": "file" instead of "filesystem" */
   pthread_mutex_t codec_lock;
   struct codec *codecs;       /* free list of compression contexts */
+  struct repo_crypt *crypt;   /* keys of an encrypted repository (crypt.h),
+                               * NULL if plain */
 };
 
 /* repo_point_remove without looking at holds (hold.c calls it under the
@@ -202,6 +204,7 @@ int chunk_decode (struct repo *r, struct codec *c, const uint8_t *file,
 struct chunk_table {
   uint32_t raw_len, n;
   uint32_t off[CHUNK_MAX_FRAMES + 1];   /* frame i's stored bytes in the file */
+  uint8_t nonce[12];                    /* an encrypted chunk's (crypt.h) */
   uint8_t entry[];                      /* n table entries */
 };
 /* head: the first avail bytes of a chunk file of flen bytes.  1 and *out

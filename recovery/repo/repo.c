@@ -18,8 +18,8 @@
 #include <sys/random.h>
 #include <sys/stat.h>
 
+#include "recovery/repo/crypt.h"
 #include "recovery/repo/io-nfs.h"
-#include "recovery/repo/repo-int.h"
 
 static struct repo_io *
 io_for (const char *location, const struct repo_open_opts *o)
@@ -95,19 +95,27 @@ repo_init (const char *location, const struct repo_init_opts *opts)
     goto out;
   }
   strv_free (names);
+  make_uuid (uuid);
+  /* The key first: without a secret nothing is made.  An encrypted
+   * repository is version 2: a bootback that cannot read it refuses it
+   * rather than misreading it. */
+  if (opts && opts->encrypt && crypt_init (io, location, uuid, oo) == -1)
+    goto out;
   if (io->ops->mkdir (io, "chunks") == -1 ||
       io->ops->mkdir (io, "points") == -1 ||
       io->ops->mkdir (io, "locks") == -1 ||
       io->ops->mkdir (io, "locks/writers") == -1 ||
       io->ops->sync_dir (io, ".") == -1)
     goto out;
-  make_uuid (uuid);
   o = json_pack ("{s:s, s:i, s:s, s:i, s:s, s:i, s:s, s:s}",
-                 "format", "bootback-repo", "version", 1, "uuid", uuid,
+                 "format", "bootback-repo", "version",
+                 opts && opts->encrypt ? 2 : 1, "uuid", uuid,
                  "chunk_size", (json_int_t) cs,
                  "codec", compress ? "zstd" : "none",
                  "zstd_level", compress ? level : 0,
                  "hash", "sha256-tree", "sync", "filesystem");
+  if (opts && opts->encrypt)
+    json_object_set_new (o, "encryption", json_string ("aes-256-gcm"));
   s = json_dumps (o, JSON_INDENT (2) | JSON_PRESERVE_ORDER);
   json_decref (o);
   r = io_write_file_atomic (io, "bootback-repo.json", s, strlen (s));
@@ -173,6 +181,31 @@ repo_mode (struct repo *r)
   return st.mode;
 }
 
+/* The configuration's version and encryption: 1 encrypted (version 2,
+ * aes-256-gcm), 0 plain (version 1), -1 neither. */
+static int
+config_encrypted (json_t *o, const char *location)
+{
+  json_t *v = json_object_get (o, "version");
+  bool encrypted;
+
+  if (!json_is_integer (v) || json_integer_value (v) < 1 ||
+      json_integer_value (v) > 2) {
+    error_setx ("%s: repository format version is not supported", location);
+    return -1;
+  }
+  encrypted = json_integer_value (v) == 2;
+  v = json_object_get (o, "encryption");
+  if (encrypted != json_is_string (v) ||
+      (encrypted && strcmp (json_string_value (v), "aes-256-gcm"))) {
+    error_setx ("%s/bootback-repo.json: encryption %s is not supported "
+                "(this bootback knows aes-256-gcm in version 2)", location,
+                json_is_string (v) ? json_string_value (v) : "(missing)");
+    return -1;
+  }
+  return encrypted;
+}
+
 struct repo *
 repo_open (const char *location)
 {
@@ -188,6 +221,7 @@ repo_open_with (const char *location, const struct repo_open_opts *oo)
   json_t *o = NULL, *v;
   json_error_t je;
   size_t len;
+  int encrypted;
 
   pthread_mutex_init (&r->codec_lock, NULL);
   r->location = xstrdup (location);
@@ -213,11 +247,8 @@ repo_open_with (const char *location, const struct repo_open_opts *oo)
                 "configuration", location);
     goto err;
   }
-  v = json_object_get (o, "version");
-  if (!json_is_integer (v) || json_integer_value (v) != 1) {
-    error_setx ("%s: repository format version is not supported", location);
+  if ((encrypted = config_encrypted (o, location)) == -1)
     goto err;
-  }
   v = json_object_get (o, "chunk_size");
   r->chunk_size = json_is_integer (v) ? json_integer_value (v) : 0;
   if (r->chunk_size < REPO_MIN_CHUNK || r->chunk_size > REPO_MAX_CHUNK ||
@@ -253,6 +284,9 @@ repo_open_with (const char *location, const struct repo_open_opts *oo)
   r->sync_each_chunk = json_is_string (v) &&
     strcmp (json_string_value (v), "file") == 0;
   json_decref (o);
+  o = NULL;
+  if (encrypted && crypt_unlock (r, oo) == -1)
+    goto err;
   return r;
  err:
   json_decref (o);
@@ -268,6 +302,7 @@ repo_close (struct repo *r)
   if (r->io)
     r->io->ops->free (r->io);
   codec_free_all (r);
+  crypt_free (r->crypt);
   pthread_mutex_destroy (&r->codec_lock);
   free (r->location);
   free (r);
@@ -445,7 +480,7 @@ repo_manifest_read (struct repo *r, const char *vm, const char *id,
   size_t len;
 
   if (check_point (vm, id) == -1 ||
-      io_read_file (r->io, path, 1 << 20, &text, &len) == -1)
+      repo_meta_read (r, path, 1 << 20, &text, &len) == -1)
     return -1;
   if (manifest_decode (text, m) == -1) {
     error_prefix ("%s/%s", r->location, path);
@@ -474,7 +509,7 @@ domain_xml_read_checked (struct repo *r, const struct repo_manifest *m)
     error_set (ENOENT, "%s@%s has no saved domain XML", m->vm, m->id);
     return NULL;
   }
-  if (io_read_file (r->io, path, 16 << 20, &text, &len) == -1) {
+  if (repo_meta_read (r, path, 16 << 20, &text, &len) == -1) {
     if (errno == ENOENT)
       error_set (EIO, "%s/%s: missing (the manifest of %s@%s names it)",
                  r->location, path, m->vm, m->id);

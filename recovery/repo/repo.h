@@ -81,7 +81,15 @@ struct repo_open_opts {
                                  * call fails (1 to 3600; 0 = 30) */
   unsigned nfs_connections;     /* NFS connections at most (1 to 32;
                                  * 0 = 4) */
+  /* The secret of an encrypted repository (the first one set is used):
+   * a passphrase, a file whose first line is one, or a key file (its
+   * bytes).  The command line fills these from BOOTBACK_PASSPHRASE,
+   * BOOTBACK_PASSPHRASE_FILE and BOOTBACK_KEY_FILE. */
+  const char *passphrase, *passphrase_file, *key_file;
 };
+/* Set o's secret fields (each may be NULL or empty: unset). */
+void repo_open_opts_secret (struct repo_open_opts *o, const char *passphrase,
+                            const char *passphrase_file, const char *key_file);
 /* Set o's NFS fields from the text of BOOTBACK_NFS_TIMEOUT and
  * BOOTBACK_NFS_CONNECTIONS (each may be NULL): text that is empty, not a
  * number or out of range gives the default, as it always has. */
@@ -93,7 +101,10 @@ struct repo_init_opts {
   bool no_compression;          /* store every chunk raw */
   int zstd_level;               /* 0 = default (1); 1..19, or -7..-1 for
                                  * zstd's fast levels (faster, larger) */
-  struct repo_open_opts open;   /* how to reach location */
+  struct repo_open_opts open;   /* how to reach location (and the
+                                 * secret, with encrypt) */
+  bool encrypt;                 /* encrypt at rest (crypt.h): chunks,
+                                 * manifests, indexes, domain.xml */
 };
 
 /* Create a new, empty repository at location (a directory path; it may
@@ -129,6 +140,28 @@ bool repo_compresses (const struct repo *r);
 const char *repo_uuid (const struct repo *r);
 uint32_t repo_chunk_size (const struct repo *r);
 struct repo_io *repo_get_io (struct repo *r);
+
+/* ---- encryption keys (crypt.c) ------------------------------------------- */
+
+#define REPO_KEY_ID_LEN 16
+/* Is r encrypted (opened with its secret)? */
+bool repo_encrypted (const struct repo *r);
+struct repo_key_info {
+  char id[REPO_KEY_ID_LEN + 1];
+  char kind[16];                /* "passphrase" or "key-file" */
+  char created[TIMESTAMP_LEN + 1];
+  bool current;                 /* the key that opened r */
+};
+/* The key slots of an encrypted repository (n of them, then a zeroed
+ * one); free().  NULL on error. */
+struct repo_key_info *repo_key_list (struct repo *r, size_t *n);
+/* Add a key slot for the secret of o (passphrase, passphrase file or key
+ * file) wrapping r's master key: no chunk is rewritten.  id: the new
+ * slot's.  Refuses a secret r already has. */
+int repo_key_add (struct repo *r, const struct repo_open_opts *o,
+                  char id[REPO_KEY_ID_LEN + 1]);
+/* Remove a key slot; refuses the last one. */
+int repo_key_remove (struct repo *r, const char *id);
 
 /* ---- restore points ------------------------------------------------------- */
 
@@ -428,6 +461,27 @@ struct repo_prune_item {
  * monthly, yearly).  With no rule at all, everything is kept. */
 void repo_prune_plan (struct repo_prune_item *items, size_t n,
                       const struct repo_keep *keep);
+
+/* ---- copying points between repositories (sync.c) -------------------------- */
+
+struct repo_sync_progress {
+  char point[VM_NAME_MAX + TIMESTAMP_LEN + 2];   /* "vm@id" being copied */
+  uint64_t chunks_done;       /* chunk references gone through */
+  uint64_t chunks_copied;     /* chunks written to DST */
+  uint64_t bytes_copied;      /* their plaintext bytes */
+  uint64_t chunks_present;    /* chunks DST had already */
+  uint64_t chunks_verified;   /* read back from DST (verify) */
+};
+typedef void (*repo_sync_fn) (void *opaque, const struct repo_sync_progress *p);
+/* Copy point vm@id of src into dst (same id, same content; dst's keys):
+ * only the chunks dst lacks, each read from src checked; the commit
+ * protocol of dst's writer; verify: read every chunk back from dst.
+ * fn (may be NULL) is called as chunks go by; pg accumulates.  Returns
+ * 0 copied, 1 dst had the point already, -1 on error (dst stays
+ * consistent; a rerun resumes). */
+int repo_sync_point (struct repo *src, struct repo *dst, const char *vm,
+                     const char *id, bool verify, repo_sync_fn fn,
+                     void *opaque, struct repo_sync_progress *pg);
 
 /* ---- garbage collection (gc.c) -------------------------------------------------- */
 

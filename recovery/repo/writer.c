@@ -34,7 +34,7 @@
 #include <fcntl.h>
 #include <signal.h>
 
-#include "recovery/repo/repo-int.h"
+#include "recovery/repo/crypt.h"
 
 struct wdisk {
   char name[DISK_NAME_MAX + 1];
@@ -205,6 +205,7 @@ store_encoded (struct repo_writer *w, struct codec *c, const char *path,
   struct repo_io *io = w->r->io;
   struct repo_file *f;
   char tmp[128], dir[16], suffix[48];
+  size_t raw = chunk_raw_bytes (c->buf);
 
   io_temp_suffix (suffix, sizeof suffix);
   snprintf (tmp, sizeof tmp, "%s%s", path, suffix);
@@ -218,6 +219,8 @@ store_encoded (struct repo_writer *w, struct codec *c, const char *path,
   }
   if (!f)
     return -1;
+  if (w->r->crypt)
+    flen = crypt_chunk_seal (w->r->crypt, c->buf, flen, path);
   if (io_write_all (io, f, c->buf, flen, 0) == -1 ||
       (w->r->sync_each_chunk && io->ops->fsync (io, f) == -1)) {
     error_prefix ("chunk %s", path + 12);
@@ -244,7 +247,7 @@ store_encoded (struct repo_writer *w, struct codec *c, const char *path,
   atomic_fetch_add (&w->new_chunks, 1);
   atomic_fetch_add (&w->new_bytes, len);
   atomic_fetch_add (&w->stored_bytes, flen);
-  atomic_fetch_add (&w->raw_bytes, chunk_raw_bytes (c->buf));
+  atomic_fetch_add (&w->raw_bytes, raw);
   return 0;
 }
 
@@ -560,7 +563,7 @@ repo_writer_commit (struct repo_writer *w, struct repo_manifest *out)
 
     buf = fidx_encode (d->size, w->r->chunk_size,
                        (const uint8_t (*)[REPO_DIGEST_LEN]) d->digests, &len);
-    if (io_write_file_atomic (io, path, buf, len) == -1)
+    if (repo_meta_write (w->r, path, buf, len) == -1)
       goto err;
     snprintf (di->name, sizeof di->name, "%s", d->name);
     snprintf (di->format, sizeof di->format, "%s", d->format);
@@ -570,8 +573,8 @@ repo_writer_commit (struct repo_writer *w, struct repo_manifest *out)
   }
   if (w->domain_xml) {
     CLEANUP_FREE char *path = xasprintf ("%s/domain.xml", w->dir);
-    if (io_write_file_atomic (io, path, w->domain_xml,
-                              strlen (w->domain_xml)) == -1)
+    if (repo_meta_write (w->r, path, w->domain_xml,
+                         strlen (w->domain_xml)) == -1)
       goto err;
   }
   /* The point directory's own entry in points/<vm> must be durable before
@@ -597,7 +600,7 @@ repo_writer_commit (struct repo_writer *w, struct repo_manifest *out)
   m->ndisks = w->ndisks;
   repo_writer_get_stats (w, &m->stats);
   json = manifest_encode (m);
-  if (io_write_file_atomic (io, man_path, json, strlen (json)) == -1)
+  if (repo_meta_write (w->r, man_path, json, strlen (json)) == -1)
     goto err;
   free (json);
   crash_step (3);
