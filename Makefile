@@ -34,7 +34,7 @@ ALL_CFLAGS  := -std=gnu11 $(WARN) -D_GNU_SOURCE -fPIC -pthread $(CFLAGS) \
 LDFLAGS     ?=
 
 # Libraries, all through pkg-config.
-PC_REPO     := libzstd openssl jansson zlib libnfs libisal
+PC_REPO     := libzstd openssl jansson zlib libnfs libisal libcurl libxml-2.0
 PC_INGEST   := libnbd
 PC_CATALOG  := sqlite3
 PC_CLI      := libnbd sqlite3 jansson

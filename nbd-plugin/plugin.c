@@ -134,7 +134,7 @@ bb_config (const char *key, const char *value)
       nbdkit_error ("repo= was given more than once");
       return -1;
     }
-    repo_path = strncmp (value, "nfs://", 6) == 0 ? strdup (value)
+    repo_path = strstr (value, "://") ? strdup (value)
                                                   : nbdkit_absolute_path (value);
     return repo_path ? 0 : -1;
   }
@@ -224,6 +224,7 @@ bb_get_ready (void)
   /* The repository library reads no environment: its settings are ours. */
   repo_open_opts_nfs (&ro, getenv ("BOOTBACK_NFS_TIMEOUT"),
                       getenv ("BOOTBACK_NFS_CONNECTIONS"));
+  repo_open_opts_s3_env (&ro);
   repo = repo_open_with (repo_path, &ro);
   if (!repo) {
     nbdkit_error ("cannot open the repository: %s", error_msg ());

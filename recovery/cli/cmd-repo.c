@@ -10,7 +10,7 @@
 
 static const char repo_usage[] =
   "usage: bootback repo init [--chunk-size SIZE] [--compression zstd|none]\n"
-  "                          [--zstd-level N] PATH\n"
+  "                          [--zstd-level N] [--lock DAYS] PATH\n"
   "       bootback repo add [--default] PATH\n"
   "       bootback repo list [--json]\n"
   "       bootback repo verify [--point VM[@TIME]] [--threads N] [--json]\n"
@@ -19,7 +19,11 @@ static const char repo_usage[] =
   "\n"
   "init     create a repository (chunk size 64K..4M, default 1M) and make it\n"
   "         the default; on an existing one, take group and other\n"
-  "         permissions off everything in it\n"
+  "         permissions off everything in it.  PATH may be\n"
+  "         s3://BUCKET/PREFIX (the bucket is made, with Object Lock, if\n"
+  "         missing).  --lock DAYS: every point is locked that many days\n"
+  "         after it is written: S3 Object Lock (COMPLIANCE) on s3://;\n"
+  "         on a local or NFS repository only bootback honours it\n"
   "add      register an existing repository (the default if none is yet)\n"
   "list     registered repositories\n"
   "verify   read every chunk the points use once and check its SHA-256;\n"
@@ -91,6 +95,7 @@ repo_init_cmd (struct cli *c, int argc, char **argv)
     { "chunk-size", required_argument, NULL, 'c' },
     { "compression", required_argument, NULL, 'z' },
     { "zstd-level", required_argument, NULL, 'l' },
+    { "lock", required_argument, NULL, 'L' },
     { "help", no_argument, NULL, 'h' },
     { 0 }
   };
@@ -107,6 +112,14 @@ repo_init_cmd (struct cli *c, int argc, char **argv)
     case 'c': case 'z': case 'l':
       if (repo_init_option (&o, opt, optarg) == -1)
         return 1;
+      break;
+    case 'L':
+      o.lock_days = cli_int_arg ("--lock", optarg);
+      if (o.lock_days < 1 || o.lock_days > REPO_MAX_LOCK_DAYS) {
+        cli_error ("--lock: %s days is out of range (1 to %d)", optarg,
+                   REPO_MAX_LOCK_DAYS);
+        return 1;
+      }
       break;
     case 'h': cli_usage (repo_usage);
     default: cli_bad_usage (repo_usage);

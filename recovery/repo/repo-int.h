@@ -26,9 +26,13 @@ struct repo_stat {
   double mtime;             /* seconds, the storage's clock */
   bool is_dir;
   unsigned mode;            /* permission bits (07777) */
+  time_t retain_until;      /* S3 Object Lock retention, 0 if none */
 };
 struct repo_io_ops {
   const char *name;
+  /* Objects, not files (io-s3.c): no rename, a file is written whole at
+   * close; GC and writers exclude each other (gc.c). */
+  bool object_store;
   /* flags: O_RDONLY, or O_WRONLY|O_CREAT|O_EXCL (temp files).  Files are
    * created 0600 and directories 0700 (mkdir): a repository holds disks,
    * it is its owner's alone. */
@@ -65,6 +69,9 @@ struct repo_io_ops {
   char **(*list) (struct repo_io *io, const char *path);
   /* Make a directory's entries durable. */
   int (*sync_dir) (struct repo_io *io, const char *path);
+  /* Optional (may be NULL: locks are advisory, hold.c): keep path from
+   * being deleted or overwritten until until (S3 Object Lock). */
+  int (*retain) (struct repo_io *io, const char *path, time_t until);
   /* Make everything written so far durable (syncfs). */
   int (*sync_all) (struct repo_io *io);
   void (*free) (struct repo_io *io);
@@ -127,6 +134,7 @@ struct repo {
   int zstd_level;             /* 1..19 or -7..-1 */
   bool tree;                  /* "hash": "sha256-tree" (else "sha256") */
   bool sync_each_chunk;       /* "sync": "file" instead of "filesystem" */
+  int lock_days;              /* "lock_days": points locked so long */
   pthread_mutex_t codec_lock;
   struct codec *codecs;       /* free list of compression contexts */
 };

@@ -45,6 +45,8 @@
 #define REPO_MAX_DISKS 64
 /* The longest name of a hold (a file under holds/). */
 #define REPO_HOLD_NAME_MAX 64
+/* The longest lock of a point (repo init --lock, point lock --days). */
+#define REPO_MAX_LOCK_DAYS 36500
 
 struct repo;
 struct repo_io;
@@ -81,7 +83,19 @@ struct repo_open_opts {
                                  * call fails (1 to 3600; 0 = 30) */
   unsigned nfs_connections;     /* NFS connections at most (1 to 32;
                                  * 0 = 4) */
+  /* s3://BUCKET/PREFIX (io-s3.c): the endpoint (NULL: AWS's of the
+   * region), the region (NULL: us-east-1), the keys, or a credentials
+   * file and its profile (NULL: ~/.aws/credentials, "default").  Keys are
+   * never taken from a command line nor put in a message. */
+  const char *s3_endpoint, *s3_region;
+  const char *s3_access_key, *s3_secret_key;
+  const char *s3_credentials_file, *s3_profile;
 };
+/* Set o's S3 fields from the environment: BOOTBACK_S3_ENDPOINT (unless
+ * o->s3_endpoint is set already), BOOTBACK_S3_REGION, AWS_REGION or
+ * AWS_DEFAULT_REGION, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
+ * AWS_SHARED_CREDENTIALS_FILE, AWS_PROFILE. */
+void repo_open_opts_s3_env (struct repo_open_opts *o);
 /* Set o's NFS fields from the text of BOOTBACK_NFS_TIMEOUT and
  * BOOTBACK_NFS_CONNECTIONS (each may be NULL): text that is empty, not a
  * number or out of range gives the default, as it always has. */
@@ -94,6 +108,9 @@ struct repo_init_opts {
   int zstd_level;               /* 0 = default (1); 1..19, or -7..-1 for
                                  * zstd's fast levels (faster, larger) */
   struct repo_open_opts open;   /* how to reach location */
+  int lock_days;                /* lock every point this many days after
+                                 * it is written (S3: Object Lock
+                                 * COMPLIANCE; elsewhere advisory) */
 };
 
 /* Create a new, empty repository at location (a directory path; it may
