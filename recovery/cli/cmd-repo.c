@@ -556,13 +556,14 @@ cmd_gc (struct cli *c, int argc, char **argv)
   }
   catalog_job_end (c->cat, job, "ok", NULL, NULL, NULL);
   if (json)
-    cli_json_print (json_pack ("{s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+    cli_json_print (json_pack ("{s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
                                "dry_run", dry,
                                "chunks", (json_int_t) res.chunks_total,
                                "referenced", (json_int_t) res.chunks_referenced,
                                "removed", (json_int_t) res.chunks_removed,
                                "bytes_removed", (json_int_t) res.bytes_removed,
                                "kept_recent", (json_int_t) res.chunks_kept_recent,
+                               "kept_locked", (json_int_t) res.chunks_kept_locked,
                                "incomplete_points_removed", (json_int_t) res.dirs_removed,
                                "temp_files_removed", (json_int_t) res.temps_removed,
                                "trash_restored", (json_int_t) res.trash_restored));
@@ -574,6 +575,9 @@ cmd_gc (struct cli *c, int argc, char **argv)
             res.chunks_total, human_size (res.bytes_removed, b, sizeof b),
             res.chunks_referenced, res.chunks_kept_recent, res.dirs_removed,
             res.temps_removed, dry ? "to remove" : "removed");
+  if (res.chunks_kept_locked && !json)
+    printf ("kept %" PRIu64 " unused chunks that are still locked (S3 Object "
+            "Lock)\n", res.chunks_kept_locked);
   if (res.trash_restored && !json)
     printf ("put back %" PRIu64 " chunks an interrupted garbage collection had "
             "left under trash names\n", res.trash_restored);

@@ -113,6 +113,13 @@ int io_clock (struct repo_io *io, double *now);
  * it is not, remove that file" if still held. */
 int io_lock (struct repo_io *io, const char *path, const char *what,
              double wait);
+/* Is the lock file path held: 1 yes (by a live process, or one of
+ * another host), 0 no (missing, or left by a dead process of this host),
+ * -1 on error. */
+int io_lock_held (struct repo_io *io, const char *path);
+/* gc.c, object stores: wait (up to an hour) while a garbage collection
+ * holds locks/gc.  0, or -1 with the error set. */
+int gc_wait_for_gc (struct repo_io *io);
 /* Remove the lock file (keeps the last error). */
 void io_unlock (struct repo_io *io, const char *path);
 /* A unique suffix for temp names: ".tmp-PID-N". */

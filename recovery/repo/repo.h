@@ -451,6 +451,7 @@ void repo_prune_plan (struct repo_prune_item *items, size_t n,
 struct repo_gc_result {
   uint64_t chunks_total, chunks_referenced, chunks_removed, bytes_removed;
   uint64_t chunks_kept_recent;   /* unreferenced but too recent to remove */
+  uint64_t chunks_kept_locked;   /* unreferenced but under Object Lock */
   uint64_t dirs_removed;          /* incomplete point directories */
   uint64_t temps_removed;
   uint64_t trash_restored;        /* chunks a killed GC left in its trash */
