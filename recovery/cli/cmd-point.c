@@ -346,11 +346,16 @@ static const char point_usage[] =
   "       bootback point protect VM@TIME\n"
   "       bootback point unprotect VM@TIME\n"
   "       bootback point unflag VM@TIME\n"
+  "       bootback point lock VM@TIME --days N\n"
   "\n"
   "TIME is the point's time stamp (e.g. 20261122T045506Z) or 'latest'.\n"
   "Protected points are never removed by prune.  unflag clears the\n"
   "'suspicious' mark of the ransomware score once someone checked the\n"
-  "point; it then counts in the VM's usual range again.\n";
+  "point; it then counts in the VM's usual range again.  lock keeps the\n"
+  "point from prune and removal for N days (never shortening a lock): on\n"
+  "an s3:// repository with S3 Object Lock (COMPLIANCE) on its objects and\n"
+  "chunks, which the server enforces even against the repository's own\n"
+  "keys; on local disk and NFS it is only a flag that bootback honours.\n";
 
 /* point show's ransomware lines. */
 static void
@@ -416,6 +421,26 @@ point_show (struct cli *c, const struct repo_manifest *m, bool json)
   return 0;
 }
 
+static char *point_locked (struct cli *c, const char *vm, const char *id);
+
+/* point lock: lock vm@id for days days and say until when. */
+static int
+point_lock (struct cli *c, const char *vm, const char *id, int days)
+{
+  CLEANUP_FREE char *until = NULL;
+
+  if (repo_point_lock (c->repo, vm, id, time (NULL) + (time_t) days * 86400) == -1) {
+    cli_perror ();
+    return 1;
+  }
+  until = point_locked (c, vm, id);
+  printf ("%s@%s is locked until %s (%s)\n", vm, id, until ? until : "?",
+          strncmp (repo_location (c->repo), "s3://", 5) == 0
+          ? "S3 Object Lock, COMPLIANCE mode: the server enforces it"
+          : "advisory: bootback honours it, the file system does not");
+  return 0;
+}
+
 int
 cmd_point (struct cli *c, int argc, char **argv)
 {
@@ -430,19 +455,28 @@ cmd_point (struct cli *c, int argc, char **argv)
   if (strcmp (sub, "--help") == 0 || strcmp (sub, "-h") == 0)
     cli_usage (point_usage);
   if (strcmp (sub, "show") && strcmp (sub, "protect") &&
-      strcmp (sub, "unprotect") && strcmp (sub, "unflag")) {
+      strcmp (sub, "unprotect") && strcmp (sub, "unflag") &&
+      strcmp (sub, "lock")) {
     cli_error ("unknown point command '%s'", sub);
     cli_bad_usage (point_usage);
   }
   const char *spec = NULL;
+  int days = 0;
   for (i = 2; i < argc; i++) {
     if (strcmp (argv[i], "--json") == 0) json = true;
+    else if (strcmp (argv[i], "--days") == 0 && i + 1 < argc &&
+             strcmp (sub, "lock") == 0)
+      days = cli_int_arg ("--days", argv[++i]);
     else if (strcmp (argv[i], "--help") == 0) cli_usage (point_usage);
     else if (!spec && argv[i][0] != '-') spec = argv[i];
     else cli_bad_usage (point_usage);
   }
-  if (!spec)
+  if (!spec || (strcmp (sub, "lock") == 0 &&
+                (days < 1 || days > REPO_MAX_LOCK_DAYS))) {
+    if (spec)
+      cli_error ("point lock needs --days N (1 to %d)", REPO_MAX_LOCK_DAYS);
     cli_bad_usage (point_usage);
+  }
   if (cli_repo (c) == -1)
     return 1;
   if (repo_point_resolve (c->repo, spec, vm, id) == -1 ||
@@ -452,6 +486,8 @@ cmd_point (struct cli *c, int argc, char **argv)
   }
   if (strcmp (sub, "show") == 0)
     return point_show (c, &m, json);
+  if (strcmp (sub, "lock") == 0)
+    return point_lock (c, vm, id, days);
   if (strcmp (sub, "unflag") == 0) {
     if (catalog_score_unflag (c->cat, c->repo_id, vm, id) == -1) {
       cli_perror ();
@@ -651,6 +687,29 @@ prune_options (struct prune *p, bool *json, int argc, char **argv)
   return 0;
 }
 
+/* "YYYY-MM-DD HH:MM:SS UTC" if vm@id is locked now (malloc'd), else
+ * NULL.  A lock that cannot be read counts as a lock. */
+static char *
+point_locked (struct cli *c, const char *vm, const char *id)
+{
+  struct repo_manifest *m = xmalloc (sizeof *m);
+  time_t until = 0;
+  struct tm tm;
+  char iso[32];
+
+  if (repo_manifest_read (c->repo, vm, id, m) == -1 ||
+      repo_point_locked_until (c->repo, m, &until) == -1) {
+    free (m);
+    return xasprintf ("unknown (%s)", error_msg ());
+  }
+  free (m);
+  if (until <= time (NULL))
+    return NULL;
+  gmtime_r (&until, &tm);
+  strftime (iso, sizeof iso, "%Y-%m-%d %H:%M:%S UTC", &tm);
+  return xstrdup (iso);
+}
+
 /* Remove (unless --dry-run) point vm@id if the plan says so and nobody
  * holds it, and say what became of it.  -1 if reported. */
 static int
@@ -660,8 +719,11 @@ prune_point (struct prune *p, const char *vm, const char *id,
   struct cli *c = p->c;
   const struct repo_hold *h = held (p->holds, p->nholds, vm, id);
   struct repo_hold by;
-  CLEANUP_FREE char *why = NULL;
+  CLEANUP_FREE char *why = NULL, *locked = NULL;
   bool rm = it->mark == REPO_PRUNE_REMOVE && !h;
+
+  if (rm && (locked = point_locked (c, vm, id)))
+    rm = false;
 
   if (rm && !p->dry) {
     /* The row first: killed in between, the point (still there) is
@@ -680,6 +742,8 @@ prune_point (struct prune *p, const char *vm, const char *id,
   }
   if (h && it->mark == REPO_PRUNE_REMOVE)
     why = xasprintf ("in use by %s on %s", h->owner, h->host);
+  else if (locked)
+    why = xasprintf ("locked until %s", locked);
   else if (it->reason)
     why = xstrdup (it->reason);
   if (rm) p->removed++; else p->kept++;

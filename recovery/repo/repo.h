@@ -260,6 +260,22 @@ struct repo_hold *repo_hold_list (struct repo *r, size_t *n);
  * is no such process? */
 bool repo_hold_dead (const struct repo_hold *h);
 
+/* ---- locks (hold.c) ---------------------------------------------------------- */
+
+/* Lock vm@id until until: no prune or removal before then.  On S3, Object
+ * Lock retention (COMPLIANCE) of the point's objects and of every chunk it
+ * uses: the server refuses their deletion, even to the repository's own
+ * keys (-1 with errno EOPNOTSUPP if the bucket has no Object Lock).  On
+ * local disk and NFS an advisory marker that bootback honours.  An
+ * earlier until than the current lock changes nothing. */
+int repo_point_lock (struct repo *r, const char *vm, const char *id,
+                     time_t until);
+/* Until when m's point is locked (0 or a past time: not locked): its
+ * marker, the repository's lock_days after the point's time, and on S3 its
+ * manifest's retention.  0 or -1. */
+int repo_point_locked_until (struct repo *r, const struct repo_manifest *m,
+                             time_t *until);
+
 /* Remove a point: the manifest first (the point vanishes atomically), then
  * its other files and its directory.  Chunks stay until GC. Refuses a
  * protected point, and a held one (errno EBUSY, the error naming the
