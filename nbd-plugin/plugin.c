@@ -218,7 +218,7 @@ bb_get_ready (void)
 {
   CLEANUP_FREE struct repo_manifest *m = NULL;
   CLEANUP_FREE char *spec = NULL;
-  struct repo_open_opts ro;
+  struct repo_open_opts ro = { 0 };
   size_t i;
 
   /* The repository library reads no environment: its settings are ours. */

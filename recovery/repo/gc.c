@@ -56,6 +56,8 @@
 
 #define MARGIN 2.0                 /* seconds, mtime granularity and skew */
 #define WRITER_STALE (15 * 60)     /* seconds without heartbeat */
+#define REGISTER_GRACE 30         /* seconds an empty registration may
+                                    * wait for its content */
 #define EXCLUDE_WAIT 3600.0        /* seconds GC and writers wait for
                                     * each other on an object store */
 
@@ -86,7 +88,9 @@ writers_cutoff (struct repo_io *io, double now, double *cutoff)
         io_read_file (io, path, 4096, &text, &n) == -1)
       continue;
     sscanf (text, "start=%lf host=%63s pid=%ld", &start, whost, &pid);
-    if (strcmp (whost, host) == 0 && pid > 0)
+    if (n == 0)     /* killed between creating it and writing it */
+      live = now - st.mtime < REGISTER_GRACE;
+    else if (strcmp (whost, host) == 0 && pid > 0)
       live = kill (pid, 0) == 0 || errno == EPERM;
     else
       live = now - st.mtime < WRITER_STALE;

@@ -133,6 +133,7 @@ static void
 curl_init_once (void)
 {
   curl_global_init (CURL_GLOBAL_DEFAULT);
+  xmlInitParser ();       /* before threads parse at once */
 }
 
 static CURL *
