@@ -92,6 +92,7 @@ include bench/ingest/module.mk
 include bench/instant/module.mk
 include bench/migrate-delta/module.mk
 include bench/nfs/module.mk
+include bench/s3/module.mk
 include bench/serve/module.mk
 include bench/trace/module.mk
 include bench/verdict/module.mk

@@ -18,7 +18,6 @@ source "$top_srcdir/nbd-plugin/plugin-functions.sh"
 requires curl python3 qemu-img nbdcopy
 images_tiny
 ceph_shared
-set -x
 
 export AWS_ACCESS_KEY_ID=$S3_ACCESS_KEY AWS_SECRET_ACCESS_KEY=$S3_SECRET_KEY
 export BOOTBACK_S3_ENDPOINT=$S3_ENDPOINT BOOTBACK_S3_REGION=$S3_REGION
@@ -164,10 +163,14 @@ class H(http.server.BaseHTTPRequestHandler):
         c.request(self.command, self.path, body, dict(self.headers))
         r = c.getresponse(); data = r.read()
         self.send_response(r.status)
+        head = self.command == "HEAD"
         for k, v in r.getheaders():
-            if k.lower() not in ("transfer-encoding", "connection", "content-length"):
+            if k.lower() not in ("transfer-encoding", "connection") and \
+               (head or k.lower() != "content-length"):
                 self.send_header(k, v)
-        self.send_header("Content-Length", str(len(data))); self.end_headers()
+        if not head:
+            self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
         if self.command != "HEAD": self.wfile.write(data)
     do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = handle_any
 s = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
@@ -178,7 +181,7 @@ proxy () {
     rm -f "$tmp/pport"
     python3 "$tmp/proxy.py" "$S3_ENDPOINT" "$1" "$tmp/pport" > "$tmp/proxy.log" 2>&1 &
     proxy_pid=$!
-    cleanup_fn kill "$proxy_pid" 2>/dev/null
+    cleanup_fn "kill $proxy_pid 2>/dev/null || true"
     for _ in $(seq 50); do [ -s "$tmp/pport" ] && break; sleep 0.1; done
     pep=http://127.0.0.1:$(cat "$tmp/pport")
 }
@@ -224,9 +227,9 @@ grep -q "^keep    l@$id1 (locked until $until [0-9:]* UTC)" "$tmp/prune" ||
 bootback --repo "$lurl" repo verify | grep -q "2 points" || fail "a locked point went"
 
 ## point lock on a repository without --lock; a bucket without Object Lock
-bootback point lock "a@latest" --days 1 | tee "$tmp/lock"
+bootback --repo "$url" point lock "a@latest" --days 1 | tee "$tmp/lock"
 grep -q "is locked until .* (S3 Object Lock, COMPLIANCE" "$tmp/lock" || fail "point lock: $(cat "$tmp/lock")"
-aid=$(latest_id a)
+aid=$(BOOTBACK_REPO=$url latest_id a)
 s3 -I "$S3_ENDPOINT/$b/site/repo/points/a/$aid/vda.fidx" >/dev/null
 grep -qi '^x-amz-object-lock-mode: COMPLIANCE' "$tmp/headers" || fail "point lock: index not locked"
 nb=$b-nolock

@@ -47,6 +47,23 @@ make_uuid (char out[UUID_STR_LEN + 1])
             h + 20);
 }
 
+/* repo_init: the directory (or bucket) the repository goes in. */
+static int
+make_root (const char *location, const struct repo_open_opts *oo,
+           int lock_days)
+{
+  if (lock_days < 0 || lock_days > REPO_MAX_LOCK_DAYS) {
+    error_setx ("lock of %d days is invalid: it must be from 1 to %d",
+                lock_days, REPO_MAX_LOCK_DAYS);
+    return -1;
+  }
+  if (strncmp (location, "nfs://", 6) == 0)
+    return io_nfs_mkdir_root (location, oo);
+  if (strncmp (location, "s3://", 5) == 0)
+    return io_s3_init_bucket (location, oo, lock_days);
+  return mkdir_private (location);
+}
+
 int
 repo_init (const char *location, const struct repo_init_opts *opts)
 {
@@ -72,20 +89,7 @@ repo_init (const char *location, const struct repo_init_opts *opts)
                 "two from 64K to 4M", cs);
     return -1;
   }
-  if (lock_days < 0 || lock_days > REPO_MAX_LOCK_DAYS) {
-    error_setx ("lock of %d days is invalid: it must be from 1 to %d",
-                lock_days, REPO_MAX_LOCK_DAYS);
-    return -1;
-  }
-  if (strncmp (location, "nfs://", 6) == 0) {
-    if (io_nfs_mkdir_root (location, oo) == -1)
-      return -1;
-  }
-  else if (strncmp (location, "s3://", 5) == 0) {
-    if (io_s3_init_bucket (location, oo, lock_days) == -1)
-      return -1;
-  }
-  else if (mkdir_private (location) == -1)
+  if (make_root (location, oo, lock_days) == -1)
     return -1;
   io = io_for (location, oo);
   if (!io)
