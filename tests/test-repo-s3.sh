@@ -158,7 +158,8 @@ class H(http.server.BaseHTTPRequestHandler):
             msg = b"<Error><Code>SlowDown</Code><Message>busy</Message></Error>"
             self.send_response(503); self.send_header("Content-Length", str(len(msg)))
             self.end_headers(); self.wfile.write(msg)
-            print("503", flush=True); return
+            print("FAILED-503", flush=True); return
+        print("REQ", self.command, self.path, flush=True)
         c = http.client.HTTPConnection(host, int(port))
         c.request(self.command, self.path, body, dict(self.headers))
         r = c.getresponse(); data = r.read()
@@ -188,12 +189,34 @@ proxy () {
 proxy 3
 bootback --s3-endpoint "$pep" --repo "$url" repo check | grep -q "no problems" ||
     fail "check through a proxy failing 3 times"
-[ "$(grep -c 503 "$tmp/proxy.log")" = 3 ] || fail "the proxy did not answer 503 3 times"
+[ "$(grep -c '^FAILED-503$' "$tmp/proxy.log")" = 3 ] || fail "the proxy did not answer 503 3 times"
 kill "$proxy_pid"; wait "$proxy_pid" 2>/dev/null || true
 proxy 1000
 expect_rc 1 bootback --s3-endpoint "$pep" --repo "$url" points
 grep -q "s3://$b/.*HTTP 503 SlowDown" "$tmp/err" || fail "503 for ever: $(cat "$tmp/err")"
-[ "$(grep -c 503 "$tmp/proxy.log")" -ge 6 ] || fail "fewer than 6 tries before giving up"
+[ "$(grep -c '^FAILED-503$' "$tmp/proxy.log")" -ge 6 ] || fail "fewer than 6 tries before giving up"
+kill "$proxy_pid"; wait "$proxy_pid" 2>/dev/null || true
+
+## the local read cache: filled on a cold read, then no chunk is fetched;
+## a damaged cached chunk is caught and fetched again
+proxy 0
+serve () {
+    BOOTBACK_S3_ENDPOINT=$pep BOOTBACK_S3_CACHE=$tmp/s3cache bb_nbdkit -U - "$plugin" \
+        repo="$url" point=a@latest --run "nbdcopy \"\$uri\" $tmp/cached.raw"
+    cmp "$tmp/a.raw" "$tmp/cached.raw" || fail "served through the cache differs"
+}
+chunk_gets () { grep -c "^REQ GET /$b/site/repo/chunks/" "$tmp/proxy.log" || true; }
+serve
+n1=$(chunk_gets)
+[ "$n1" -gt 0 ] || fail "a cold read fetched no chunk"
+[ "$(stat -c %a "$tmp/s3cache")" = 700 ] || fail "the cache directory is not 0700"
+[ "$(find "$tmp/s3cache" -type f | wc -l)" = "$n1" ] || fail "cache has not the $n1 chunks read"
+serve
+[ "$(chunk_gets)" = "$n1" ] || fail "a warm read fetched $(( $(chunk_gets) - n1 )) chunks"
+f=$(find "$tmp/s3cache" -type f | head -n 1)
+printf 'XXXX' | dd of="$f" bs=1 seek=100 conv=notrunc status=none
+serve
+[ "$(chunk_gets)" = $(( n1 + 1 )) ] || fail "the damaged cached chunk was not fetched again (once)"
 kill "$proxy_pid"; wait "$proxy_pid" 2>/dev/null || true
 
 ## immutability: repo init --lock 1 (Object Lock COMPLIANCE)

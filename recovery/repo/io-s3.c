@@ -50,6 +50,14 @@
  *     reused).  Connection errors, 5xx, 429 and SlowDown are retried with
  *     exponential back-off (MAX_TRIES); a 4xx is an error naming the
  *     bucket, the key, the HTTP status and S3's error code.
+ *  8. A local read cache (BOOTBACK_S3_CACHE=DIR, at most
+ *     BOOTBACK_S3_CACHE_SIZE bytes, default 4G): chunk objects, which never
+ *     change under their name, are kept whole in DIR/<digest> (0600, DIR
+ *     0700) when read, and read from there next time.  A cached file is
+ *     checked on read (the chunk header's CRCs of itself and its payload)
+ *     and fetched again if damaged; the chunk's digest is checked above
+ *     as always.  Past the size, the least recently used files go (their
+ *     mtime is set at each hit).
  *  7. Object Lock: in a repository with "lock_days" (repo init --lock),
  *     every object under points/ and chunks/ is written with COMPLIANCE
  *     retention until now + lock_days; touch of a reused chunk extends
@@ -64,6 +72,10 @@
 #include <pthread.h>
 #include <time.h>
 
+#include <dirent.h>
+#include <sys/stat.h>
+#include <zlib.h>
+
 #include <curl/curl.h>
 #include <libxml/parser.h>
 #include <libxml/tree.h>
@@ -76,6 +88,7 @@
 #define MAX_TRIES 6
 #define POOL_MAX 32
 #define KEY_MAX 1024
+#define CACHE_DEFAULT (4LL << 30)                /* 8. */
 
 struct pending {                 /* a closed temp file, not sent (2.) */
   struct pending *next;
@@ -90,7 +103,9 @@ struct s3 {
   bool versioned;                     /* Object Lock enabled */
   int lock_days;                      /* 7. */
   size_t multipart;
-  pthread_mutex_t lock;               /* pending, pool */
+  char *cache_dir;                    /* 8. (NULL: no cache) */
+  uint64_t cache_max, cache_bytes;    /* cache_bytes: under lock */
+  pthread_mutex_t lock;               /* pending, pool, cache_bytes */
   struct pending *pending;
   CURL *pool[POOL_MAX];
   size_t npool;
@@ -768,6 +783,130 @@ list_prefix (struct s3 *s, const char *path, size_t max)
   return v ? v : xcalloc (1, sizeof *v);
 }
 
+/* ---- the local read cache (8.) ------------------------------------------- */
+
+static uint32_t
+le32_at (const uint8_t *p)
+{
+  return p[0] | p[1] << 8 | p[2] << 16 | (uint32_t) p[3] << 24;
+}
+
+/* Is buf (len bytes) a whole chunk file by its own CRCs? */
+static bool
+chunk_file_intact (const uint8_t *buf, size_t len)
+{
+  return len >= CHUNK_HDR_LEN &&
+    le32_at (buf + 20) == crc32 (0, buf, 20) &&
+    le32_at (buf + 12) == len - CHUNK_HDR_LEN &&
+    le32_at (buf + 16) == crc32 (0, buf + CHUNK_HDR_LEN, len - CHUNK_HDR_LEN);
+}
+
+/* The cache file of a chunk path ("chunks/ab12/<64 hex>"), NULL if path
+ * is not a chunk or there is no cache. */
+static char *
+cache_path (struct s3 *s, const char *path)
+{
+  const char *name = strrchr (path, '/');
+
+  if (!s->cache_dir || strncmp (path, "chunks/", 7) || !name ||
+      strlen (name + 1) != 2 * REPO_DIGEST_LEN ||
+      strspn (name + 1, "0123456789abcdef") != 2 * REPO_DIGEST_LEN)
+    return NULL;
+  return xasprintf ("%s/%s", s->cache_dir, name + 1);
+}
+
+/* Fill f from the cache: true on a hit (an intact file). */
+static bool
+cache_get (struct s3 *s, const char *path, struct s3_file *f)
+{
+  CLEANUP_FREE char *cp = cache_path (s, path);
+  CLEANUP_CLOSE int fd = cp ? open (cp, O_RDONLY | O_NOFOLLOW | O_CLOEXEC) : -1;
+  struct stat st;
+  ssize_t n;
+
+  if (fd == -1 || fstat (fd, &st) == -1 || !S_ISREG (st.st_mode) ||
+      st.st_size > HEAD_MAX)
+    return false;
+  n = pread (fd, f->buf, st.st_size, 0);
+  if (n != st.st_size || !chunk_file_intact (f->buf, n)) {
+    unlink (cp);                      /* damaged: fetch it again */
+    return false;
+  }
+  futimens (fd, NULL);                /* recently used */
+  f->len = f->size = n;
+  f->mtime = st.st_mtim.tv_sec;
+  return true;
+}
+
+/* Drop the least recently used files until the cache is at 90% of its
+ * size. */
+static void
+cache_evict (struct s3 *s)
+{
+  DIR *d = opendir (s->cache_dir);
+  struct dirent *e;
+  struct { time_t t; off_t size; char name[80]; } *v = NULL;
+  size_t n = 0;
+  uint64_t total = 0;
+
+  if (!d)
+    return;
+  while ((e = readdir (d))) {
+    struct stat st;
+    if (strlen (e->d_name) != 2 * REPO_DIGEST_LEN ||
+        fstatat (dirfd (d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) == -1)
+      continue;
+    v = xreallocarray_zero (v, n, sizeof *v);
+    v[n].t = st.st_mtime;
+    v[n].size = st.st_size;
+    snprintf (v[n++].name, sizeof v->name, "%s", e->d_name);
+    total += st.st_size;
+  }
+  for (size_t i = 0; i < n && total > s->cache_max / 10 * 9; i++) {
+    size_t old = i;
+    for (size_t j = i + 1; j < n; j++)
+      if (v[j].t < v[old].t)
+        old = j;
+    if (unlinkat (dirfd (d), v[old].name, 0) == 0)
+      total -= v[old].size;
+    v[old] = v[i];
+  }
+  closedir (d);
+  free (v);
+  pthread_mutex_lock (&s->lock);
+  s->cache_bytes = total;
+  pthread_mutex_unlock (&s->lock);
+}
+
+/* Keep a chunk just read whole (temp file, rename). */
+static void
+cache_put (struct s3 *s, const char *path, const uint8_t *buf, size_t len)
+{
+  CLEANUP_FREE char *cp = cache_path (s, path), *tmp = NULL;
+  char suffix[48];
+  int fd;
+  bool full;
+
+  if (!cp || !chunk_file_intact (buf, len))
+    return;
+  io_temp_suffix (suffix, sizeof suffix);
+  tmp = xasprintf ("%s%s", cp, suffix);
+  fd = open (tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, PRIVATE_FILE_MODE);
+  if (fd == -1)
+    return;
+  if (write (fd, buf, len) != (ssize_t) len || close (fd) == -1 ||
+      rename (tmp, cp) == -1) {
+    unlink (tmp);
+    return;
+  }
+  pthread_mutex_lock (&s->lock);
+  s->cache_bytes += len;
+  full = s->cache_bytes > s->cache_max;
+  pthread_mutex_unlock (&s->lock);
+  if (full)
+    cache_evict (s);
+}
+
 /* ---- the ops ---------------------------------------------------------------- */
 
 static struct pending *
@@ -843,12 +982,16 @@ s_open_read (struct repo_io *io, const char *path)
   struct rq q;
 
   f->buf = xmalloc (HEAD_MAX);
+  f->path = xstrdup (path);
+  f->flags = O_RDONLY;
+  if (cache_get (PRIV (io), path, f))
+    return (struct repo_file *) f;
   if (get_range (PRIV (io), path, f->buf, HEAD_MAX, 0, &q) == -1) {
     file_free (f);
     return NULL;
   }
-  f->path = xstrdup (path);
-  f->flags = O_RDONLY;
+  if (q.dlen == q.total)
+    cache_put (PRIV (io), path, f->buf, q.dlen);
   f->len = q.dlen;
   f->size = q.total;
   f->mtime = q.last_modified;
@@ -1164,6 +1307,7 @@ s_free (struct repo_io *io)
   free (s->endpoint);
   free (s->bucket);
   free (s->prefix);
+  free (s->cache_dir);
   if (s->userpwd)
     explicit_bzero (s->userpwd, strlen (s->userpwd));
   free (s->userpwd);
@@ -1202,6 +1346,8 @@ repo_open_opts_s3_env (struct repo_open_opts *o)
   o->s3_secret_key = getenv ("AWS_SECRET_ACCESS_KEY");
   o->s3_credentials_file = getenv ("AWS_SHARED_CREDENTIALS_FILE");
   o->s3_profile = getenv ("AWS_PROFILE");
+  o->s3_cache_dir = getenv ("BOOTBACK_S3_CACHE");
+  o->s3_cache_size = getenv ("BOOTBACK_S3_CACHE_SIZE");
 }
 
 /* The keys of profile in a credentials file (INI: [profile], then
@@ -1286,6 +1432,27 @@ parse_url (struct s3 *s, const char *url)
   return 0;
 }
 
+/* The read cache of o, if any (8.). */
+static int
+cache_open (struct s3 *s, const struct repo_open_opts *o)
+{
+  int64_t max = o->s3_cache_size && *o->s3_cache_size
+    ? parse_size (o->s3_cache_size) : CACHE_DEFAULT;
+
+  if (!o->s3_cache_dir || !*o->s3_cache_dir)
+    return 0;
+  if (max <= 0) {
+    error_setx ("BOOTBACK_S3_CACHE_SIZE: '%s' is not a size", o->s3_cache_size);
+    return -1;
+  }
+  if (mkdir_p_private (o->s3_cache_dir) == -1 || mkdir_private (o->s3_cache_dir) == -1)
+    return -1;
+  s->cache_dir = xstrdup (o->s3_cache_dir);
+  s->cache_max = max;
+  cache_evict (s);                    /* and count what is there */
+  return 0;
+}
+
 static struct repo_io *
 s3_alloc (const char *url, const struct repo_open_opts *o)
 {
@@ -1308,7 +1475,8 @@ s3_alloc (const char *url, const struct repo_open_opts *o)
   if (s->endpoint[strlen (s->endpoint) - 1] == '/')
     s->endpoint[strlen (s->endpoint) - 1] = '\0';
   s->sigv4 = xasprintf ("aws:amz:%s:s3", region);
-  if (parse_url (s, url) == -1 || s3_credentials (s, o) == -1) {
+  if (parse_url (s, url) == -1 || s3_credentials (s, o) == -1 ||
+      cache_open (s, o) == -1) {
     s_free (io);
     return NULL;
   }

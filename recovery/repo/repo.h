@@ -90,11 +90,15 @@ struct repo_open_opts {
   const char *s3_endpoint, *s3_region;
   const char *s3_access_key, *s3_secret_key;
   const char *s3_credentials_file, *s3_profile;
+  /* A local read cache of chunks (a directory, made 0700) and its size
+   * ("4G" if NULL). */
+  const char *s3_cache_dir, *s3_cache_size;
 };
 /* Set o's S3 fields from the environment: BOOTBACK_S3_ENDPOINT (unless
  * o->s3_endpoint is set already), BOOTBACK_S3_REGION, AWS_REGION or
  * AWS_DEFAULT_REGION, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
- * AWS_SHARED_CREDENTIALS_FILE, AWS_PROFILE. */
+ * AWS_SHARED_CREDENTIALS_FILE, AWS_PROFILE, BOOTBACK_S3_CACHE,
+ * BOOTBACK_S3_CACHE_SIZE. */
 void repo_open_opts_s3_env (struct repo_open_opts *o);
 /* Set o's NFS fields from the text of BOOTBACK_NFS_TIMEOUT and
  * BOOTBACK_NFS_CONNECTIONS (each may be NULL): text that is empty, not a
