@@ -73,6 +73,8 @@
 #include <time.h>
 
 #include <dirent.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/stat.h>
 #include <zlib.h>
 
@@ -97,6 +99,11 @@ struct pending {                 /* a closed temp file, not sent (2.) */
   size_t len;
 };
 
+struct handle {                  /* a curl handle and its connection */
+  CURL *c;
+  curl_socket_t fd;
+};
+
 struct s3 {
   char *endpoint, *bucket, *prefix;   /* prefix "" or "a/b/" */
   char *userpwd, *sigv4;              /* "AK:SK", "aws:amz:REGION:s3" */
@@ -107,7 +114,7 @@ struct s3 {
   uint64_t cache_max, cache_bytes;    /* cache_bytes: under lock */
   pthread_mutex_t lock;               /* pending, pool, cache_bytes */
   struct pending *pending;
-  CURL *pool[POOL_MAX];
+  struct handle *pool[POOL_MAX];
   size_t npool;
 };
 
@@ -136,6 +143,7 @@ struct rq {
   uint64_t total;               /* object size (Content-Range/-Length) */
   time_t last_modified, date, retain_until;
   char etag[80];
+  struct handle *h;             /* the handle running it */
 };
 
 #define PRIV(io) ((struct s3 *) (io)->priv)
@@ -151,26 +159,33 @@ curl_init_once (void)
   xmlInitParser ();       /* before threads parse at once */
 }
 
-static CURL *
+static struct handle *
 handle_get (struct s3 *s)
 {
-  CURL *h = NULL;
+  struct handle *h = NULL;
 
   pthread_mutex_lock (&s->lock);
   if (s->npool > 0)
     h = s->pool[--s->npool];
   pthread_mutex_unlock (&s->lock);
-  if (!h)
-    h = curl_easy_init ();
-  else
-    curl_easy_reset (h);
-  if (!h)
+  if (h)
+    return h;
+  h = xcalloc (1, sizeof *h);
+  h->fd = CURL_SOCKET_BAD;
+  if (!(h->c = curl_easy_init ()))
     abort ();
   return h;
 }
 
 static void
-handle_put (struct s3 *s, CURL *h)
+handle_free (struct handle *h)
+{
+  curl_easy_cleanup (h->c);
+  free (h);
+}
+
+static void
+handle_put (struct s3 *s, struct handle *h)
 {
   pthread_mutex_lock (&s->lock);
   if (s->npool < POOL_MAX) {
@@ -179,7 +194,15 @@ handle_put (struct s3 *s, CURL *h)
   }
   pthread_mutex_unlock (&s->lock);
   if (h)
-    curl_easy_cleanup (h);
+    handle_free (h);
+}
+
+/* A new connection's socket: remember it (on_header). */
+static int
+on_sockopt (void *opaque, curl_socket_t fd, curlsocktype purpose)
+{
+  ((struct handle *) opaque)->fd = fd;
+  return CURL_SOCKOPT_OK;
 }
 
 /* Percent-encode s (every byte but A-Z a-z 0-9 - . _ ~, and '/' if
@@ -247,6 +270,15 @@ on_header (char *p, size_t sz, size_t nm, void *opaque)
 
   snprintf (line, sizeof line, "%.*s", (int) (n < sizeof line ? n : sizeof line - 1), p);
   line[strcspn (line, "\r\n")] = '\0';
+  if (!line[0]) {
+    /* The end of the headers.  RGW sends them and the body in two
+     * writes; with Nagle on its side and our delayed ACK, the body would
+     * wait 40 ms on a reused connection: ACK now. */
+    int one = 1;
+    if (q->h->fd != CURL_SOCKET_BAD)
+      setsockopt (q->h->fd, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof one);
+    return n;
+  }
   if (strncmp (line, "HTTP/", 5) == 0) {
     sscanf (line, "HTTP/%*s %ld", &q->status);
     return n;
@@ -273,8 +305,10 @@ on_header (char *p, size_t sz, size_t nm, void *opaque)
 
 /* Set up h for q (one attempt). */
 static void
-rq_setup (struct s3 *s, CURL *h, struct rq *q, char *url, size_t ulen)
+rq_setup (struct s3 *s, struct handle *hd, struct rq *q, char *url, size_t ulen)
 {
+  CURL *h = hd->c;
+
   char enc[3 * KEY_MAX];
 
   uri_encode (q->key, true, enc, sizeof enc);
@@ -292,6 +326,8 @@ rq_setup (struct s3 *s, CURL *h, struct rq *q, char *url, size_t ulen)
   curl_easy_setopt (h, CURLOPT_WRITEDATA, q);
   curl_easy_setopt (h, CURLOPT_HEADERFUNCTION, on_header);
   curl_easy_setopt (h, CURLOPT_HEADERDATA, q);
+  curl_easy_setopt (h, CURLOPT_SOCKOPTFUNCTION, on_sockopt);
+  curl_easy_setopt (h, CURLOPT_SOCKOPTDATA, hd);
   if (strcmp (q->method, "HEAD") == 0)
     curl_easy_setopt (h, CURLOPT_NOBODY, 1L);
   else
@@ -333,7 +369,7 @@ static void add_header (struct rq *q, const char *fmt, ...)
 static int
 rq_run (struct s3 *s, const char *op, struct rq *q)
 {
-  CURL *h = handle_get (s);
+  struct handle *h = handle_get (s);
   char url[4 * KEY_MAX], errbuf[CURL_ERROR_SIZE];
   uint8_t md[REPO_DIGEST_LEN];
   char hex[2 * REPO_DIGEST_LEN + 1];
@@ -350,15 +386,16 @@ rq_run (struct s3 *s, const char *op, struct rq *q)
     if (i > 0) {
       usleep ((delay + random () % delay) * 1000);
       delay = delay * 2 > 5000 ? 5000 : delay * 2;
-      curl_easy_reset (h);
     }
+    curl_easy_reset (h->c);         /* keeps the connection */
     rq_reset (q);
+    q->h = h;
     rq_setup (s, h, q, url, sizeof url);
     errbuf[0] = '\0';
-    curl_easy_setopt (h, CURLOPT_ERRORBUFFER, errbuf);
-    rc = curl_easy_perform (h);
+    curl_easy_setopt (h->c, CURLOPT_ERRORBUFFER, errbuf);
+    rc = curl_easy_perform (h->c);
     if (rc == CURLE_OK)
-      curl_easy_getinfo (h, CURLINFO_RESPONSE_CODE, &q->status);
+      curl_easy_getinfo (h->c, CURLINFO_RESPONSE_CODE, &q->status);
     if (!retryable (rc, q))
       break;
   }
@@ -1302,7 +1339,7 @@ s_free (struct repo_io *io)
     pending_free (p);
   }
   for (size_t i = 0; i < s->npool; i++)
-    curl_easy_cleanup (s->pool[i]);
+    handle_free (s->pool[i]);
   pthread_mutex_destroy (&s->lock);
   free (s->endpoint);
   free (s->bucket);
