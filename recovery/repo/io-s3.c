@@ -1432,9 +1432,11 @@ s3_credentials (struct s3 *s, const struct repo_open_opts *o)
     ? xstrdup (o->s3_credentials_file)
     : xasprintf ("%s/.aws/credentials", home ? home : "/root");
   if (read_credentials (file, profile, &ak, &sk) == -1) {
-    error_set (EACCES, "s3://%s: no S3 credentials (set AWS_ACCESS_KEY_ID and "
-               "AWS_SECRET_ACCESS_KEY, or put profile [%s] in %s)", s->bucket,
-               profile, file);
+    CLEANUP_FREE char *t =
+      xasprintf ("s3://%s: no S3 credentials (set AWS_ACCESS_KEY_ID and "
+                 "AWS_SECRET_ACCESS_KEY, or put profile [%s] in %s)",
+                 s->bucket, profile, file);
+    error_restore (EACCES, t);
     if (sk) explicit_bzero (sk, strlen (sk));
     return -1;
   }
