@@ -146,6 +146,9 @@ upstream, fails, portfile = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 host, port = upstream.split("//")[1].split(":")
 count = {"503": 0}
 lock = threading.Lock()
+def say(line):   # whole lines, whatever the threads
+    with lock:
+        sys.stdout.write(line + "\n"); sys.stdout.flush()
 class H(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     def log_message(self, *a): pass
@@ -158,8 +161,8 @@ class H(http.server.BaseHTTPRequestHandler):
             msg = b"<Error><Code>SlowDown</Code><Message>busy</Message></Error>"
             self.send_response(503); self.send_header("Content-Length", str(len(msg)))
             self.end_headers(); self.wfile.write(msg)
-            print("FAILED-503", flush=True); return
-        print("REQ", self.command, self.path, flush=True)
+            say("FAILED-503"); return
+        say("REQ %s %s" % (self.command, self.path))
         c = http.client.HTTPConnection(host, int(port))
         c.request(self.command, self.path, body, dict(self.headers))
         r = c.getresponse(); data = r.read()
@@ -274,3 +277,16 @@ sleep 1
 bootback --repo "$tmp/local" import "$tmp/k.raw" --vm l >/dev/null
 bootback --repo "$tmp/local" prune l --keep-last 1 | tee "$tmp/prune"
 grep -q "^keep    l@$lid (locked until $until" "$tmp/prune" || fail "local lock not honoured"
+
+## a chunk object changed on the server is caught on read, and named
+bootback repo init "s3://$b/corrupt" >/dev/null
+bootback --repo "s3://$b/corrupt" import "$tmp/k.raw" --vm c >/dev/null
+chunk=$(s3_keys "$b" corrupt/chunks/ | grep -m1 '^corrupt/chunks/..../')
+s3 "$S3_ENDPOINT/$b/$chunk" >/dev/null
+cp "$tmp/body" "$tmp/chunk"
+printf 'XXXX' | dd of="$tmp/chunk" bs=1 seek=5000 conv=notrunc status=none
+[ "$(s3 -X PUT --data-binary @"$tmp/chunk" "$S3_ENDPOINT/$b/$chunk")" = 200 ] || fail "PUT $chunk"
+expect_rc 2 bootback --repo "s3://$b/corrupt" repo verify
+grep -q "${chunk##*/}" "$tmp/out" "$tmp/err" || fail "verify did not name the changed chunk ${chunk##*/}"
+expect_rc 1 bootback --repo "s3://$b/corrupt" restore c --to "$tmp/c.raw"
+grep -q "${chunk##*/}" "$tmp/err" || fail "restore did not name the changed chunk: $(cat "$tmp/err")"

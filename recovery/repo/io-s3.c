@@ -36,7 +36,12 @@
  *     matter) are a server-side copy and a delete.
  *  3. O_EXCL of a non-temp name (lock files, writer registration) is a
  *     PUT of an empty object with If-None-Match: * at open (412 =
- *     EEXIST), then the content is PUT at close.
+ *     EEXIST), then the content is PUT at close.  RGW (16.2) honours the
+ *     condition; so do AWS S3 (since 2024) and MinIO.  A conditional PUT
+ *     retried after a lost reply may find its own object (EEXIST): a lock
+ *     then reads as held by this host's live process and is waited for or
+ *     reported, never taken twice.  An empty registration is judged dead
+ *     after 30 s (gc.c).
  *  4. Reading: open GETs the first HEAD_MAX bytes (a whole chunk) in one
  *     request; reads beyond them are ranged GETs.
  *  5. Times are the server's: mtime is Last-Modified, and a new file's
