@@ -34,7 +34,7 @@ ALL_CFLAGS  := -std=gnu11 $(WARN) -D_GNU_SOURCE -fPIC -pthread $(CFLAGS) \
 LDFLAGS     ?=
 
 # Libraries, all through pkg-config.
-PC_REPO     := libzstd openssl jansson zlib libnfs libisal
+PC_REPO     := libzstd openssl jansson zlib libnfs libisal libcurl libxml-2.0
 PC_INGEST   := libnbd
 PC_CATALOG  := sqlite3
 PC_CLI      := libnbd sqlite3 jansson
@@ -96,6 +96,7 @@ include bench/instant-many/module.mk
 include bench/migrate-delta/module.mk
 include bench/nfs/module.mk
 include bench/scan/module.mk
+include bench/s3/module.mk
 include bench/serve/module.mk
 include bench/trace/module.mk
 include bench/verdict/module.mk

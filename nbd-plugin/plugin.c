@@ -134,7 +134,7 @@ bb_config (const char *key, const char *value)
       nbdkit_error ("repo= was given more than once");
       return -1;
     }
-    repo_path = strncmp (value, "nfs://", 6) == 0 ? strdup (value)
+    repo_path = strstr (value, "://") ? strdup (value)
                                                   : nbdkit_absolute_path (value);
     return repo_path ? 0 : -1;
   }
@@ -218,7 +218,7 @@ bb_get_ready (void)
 {
   CLEANUP_FREE struct repo_manifest *m = NULL;
   CLEANUP_FREE char *spec = NULL;
-  struct repo_open_opts ro;
+  struct repo_open_opts ro = { 0 };
   size_t i;
 
   /* The repository library reads no environment: its settings are ours. */
@@ -227,6 +227,7 @@ bb_get_ready (void)
   repo_open_opts_secret (&ro, getenv ("BOOTBACK_PASSPHRASE"),
                          getenv ("BOOTBACK_PASSPHRASE_FILE"),
                          getenv ("BOOTBACK_KEY_FILE"));
+  repo_open_opts_s3_env (&ro);
   repo = repo_open_with (repo_path, &ro);
   if (!repo) {
     nbdkit_error ("cannot open the repository: %s", error_msg ());

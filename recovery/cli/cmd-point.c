@@ -349,11 +349,16 @@ static const char point_usage[] =
   "       bootback point protect VM@TIME\n"
   "       bootback point unprotect VM@TIME\n"
   "       bootback point unflag VM@TIME\n"
+  "       bootback point lock VM@TIME --days N\n"
   "\n"
   "TIME is the point's time stamp (e.g. 20261122T045506Z) or 'latest'.\n"
   "Protected points are never removed by prune.  unflag clears the\n"
   "'suspicious' mark of the ransomware score once someone checked the\n"
-  "point; it then counts in the VM's usual range again.\n";
+  "point; it then counts in the VM's usual range again.  lock keeps the\n"
+  "point from prune and removal for N days (never shortening a lock): on\n"
+  "an s3:// repository with S3 Object Lock (COMPLIANCE) on its objects and\n"
+  "chunks, which the server enforces even against the repository's own\n"
+  "keys; on local disk and NFS it is only a flag that bootback honours.\n";
 
 /* point show's ransomware lines. */
 static void
@@ -421,6 +426,24 @@ point_show (struct cli *c, const struct repo_manifest *m, bool json)
   return 0;
 }
 
+/* point lock: lock vm@id for days days and say until when. */
+static int
+point_lock (struct cli *c, const char *vm, const char *id, int days)
+{
+  CLEANUP_FREE char *until = NULL;
+
+  if (repo_point_lock (c->repo, vm, id, time (NULL) + (time_t) days * 86400) == -1) {
+    cli_perror ();
+    return 1;
+  }
+  until = repo_point_lock_text (c->repo, vm, id);
+  printf ("%s@%s is locked until %s (%s)\n", vm, id, until ? until : "?",
+          strncmp (repo_location (c->repo), "s3://", 5) == 0
+          ? "S3 Object Lock, COMPLIANCE mode: the server enforces it"
+          : "advisory: bootback honours it, the file system does not");
+  return 0;
+}
+
 int
 cmd_point (struct cli *c, int argc, char **argv)
 {
@@ -435,19 +458,28 @@ cmd_point (struct cli *c, int argc, char **argv)
   if (strcmp (sub, "--help") == 0 || strcmp (sub, "-h") == 0)
     cli_usage (point_usage);
   if (strcmp (sub, "show") && strcmp (sub, "protect") &&
-      strcmp (sub, "unprotect") && strcmp (sub, "unflag")) {
+      strcmp (sub, "unprotect") && strcmp (sub, "unflag") &&
+      strcmp (sub, "lock")) {
     cli_error ("unknown point command '%s'", sub);
     cli_bad_usage (point_usage);
   }
   const char *spec = NULL;
+  int days = 0;
   for (i = 2; i < argc; i++) {
     if (strcmp (argv[i], "--json") == 0) json = true;
+    else if (strcmp (argv[i], "--days") == 0 && i + 1 < argc &&
+             strcmp (sub, "lock") == 0)
+      days = cli_int_arg ("--days", argv[++i]);
     else if (strcmp (argv[i], "--help") == 0) cli_usage (point_usage);
     else if (!spec && argv[i][0] != '-') spec = argv[i];
     else cli_bad_usage (point_usage);
   }
-  if (!spec)
+  if (!spec || (strcmp (sub, "lock") == 0 &&
+                (days < 1 || days > REPO_MAX_LOCK_DAYS))) {
+    if (spec)
+      cli_error ("point lock needs --days N (1 to %d)", REPO_MAX_LOCK_DAYS);
     cli_bad_usage (point_usage);
+  }
   if (cli_repo (c) == -1)
     return 1;
   if (repo_point_resolve (c->repo, spec, vm, id) == -1 ||
@@ -457,6 +489,8 @@ cmd_point (struct cli *c, int argc, char **argv)
   }
   if (strcmp (sub, "show") == 0)
     return point_show (c, &m, json);
+  if (strcmp (sub, "lock") == 0)
+    return point_lock (c, vm, id, days);
   if (strcmp (sub, "unflag") == 0) {
     if (catalog_score_unflag (c->cat, c->repo_id, vm, id) == -1) {
       cli_perror ();

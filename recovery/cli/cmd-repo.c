@@ -10,7 +10,7 @@
 
 static const char repo_usage[] =
   "usage: bootback repo init [--chunk-size SIZE] [--compression zstd|none]\n"
-  "                          [--zstd-level N] [--encrypt] PATH\n"
+  "                          [--zstd-level N] [--encrypt] [--lock DAYS] PATH\n"
   "       bootback repo key list [--json]\n"
   "       bootback repo key add|change [--new-passphrase-file FILE |\n"
   "                                     --new-key-file FILE]\n"
@@ -25,9 +25,14 @@ static const char repo_usage[] =
   "\n"
   "init     create a repository (chunk size 64K..4M, default 1M) and make it\n"
   "         the default; on an existing one, take group and other\n"
-  "         permissions off everything in it.  --encrypt: AES-256-GCM at\n"
-  "         rest, opened with BOOTBACK_PASSPHRASE, --passphrase-file FILE\n"
-  "         or --key-file FILE (global options)\n"
+  "         permissions off everything in it.  PATH may be\n"
+  "         s3://BUCKET/PREFIX (the bucket is made, with Object Lock, if\n"
+  "         missing).  --lock DAYS: every point is locked that many days\n"
+  "         after it is written: S3 Object Lock (COMPLIANCE) on s3://;\n"
+  "         on a local or NFS repository only bootback honours it.\n"
+  "         --encrypt: AES-256-GCM at rest, opened with\n"
+  "         BOOTBACK_PASSPHRASE, --passphrase-file FILE or --key-file FILE\n"
+  "         (global options)\n"
   "key      the passphrases and key files of an encrypted repository: add\n"
   "         one (the new secret from BOOTBACK_NEW_PASSPHRASE or a file),\n"
   "         change the one used into a new one, remove one by ID; no chunk\n"
@@ -109,6 +114,7 @@ repo_init_cmd (struct cli *c, int argc, char **argv)
     { "compression", required_argument, NULL, 'z' },
     { "zstd-level", required_argument, NULL, 'l' },
     { "encrypt", no_argument, NULL, 'e' },
+    { "lock", required_argument, NULL, 'L' },
     { "help", no_argument, NULL, 'h' },
     { 0 }
   };
@@ -127,6 +133,14 @@ repo_init_cmd (struct cli *c, int argc, char **argv)
         return 1;
       break;
     case 'e': o.encrypt = true; break;
+    case 'L':
+      o.lock_days = cli_int_arg ("--lock", optarg);
+      if (o.lock_days < 1 || o.lock_days > REPO_MAX_LOCK_DAYS) {
+        cli_error ("--lock: %s days is out of range (1 to %d)", optarg,
+                   REPO_MAX_LOCK_DAYS);
+        return 1;
+      }
+      break;
     case 'h': cli_usage (repo_usage);
     default: cli_bad_usage (repo_usage);
     }
@@ -680,6 +694,9 @@ cmd_gc (struct cli *c, int argc, char **argv)
             res.chunks_total, human_size (res.bytes_removed, b, sizeof b),
             res.chunks_referenced, res.chunks_kept_recent, res.dirs_removed,
             res.temps_removed, dry ? "to remove" : "removed");
+  if (res.chunks_kept_locked && !json)
+    printf ("kept %" PRIu64 " unused chunks that are still locked (S3 Object "
+            "Lock)\n", res.chunks_kept_locked);
   if (res.trash_restored && !json)
     printf ("put back %" PRIu64 " chunks an interrupted garbage collection had "
             "left under trash names\n", res.trash_restored);

@@ -62,6 +62,8 @@ usage (FILE *f)
            "                or /var/lib/bootback\n"
            "  --repo PATH   repository to use; default $BOOTBACK_REPO or the\n"
            "                default repository (bootback repo init / add)\n"
+           "  --s3-endpoint URL  S3 server of s3:// repositories; default\n"
+           "                $BOOTBACK_S3_ENDPOINT or AWS's\n"
            "\n"
            "'bootback COMMAND --help' for a command; 'man bootback' for all.\n");
 }
@@ -257,6 +259,14 @@ global_options (struct cli *c, int *argc, char **argv)
       dst = &c->home;
       val = a + 7;
     }
+    else if (strcmp (a, "--s3-endpoint") == 0 && i + 1 < *argc) {
+      dst = &c->repo_open.s3_endpoint;
+      val = argv[++i];
+    }
+    else if (strncmp (a, "--s3-endpoint=", 14) == 0) {
+      dst = &c->repo_open.s3_endpoint;
+      val = a + 14;
+    }
     if (dst)
       *dst = val;
     else
@@ -288,6 +298,10 @@ main (int argc, char **argv)
   repo_open_opts_secret (&c.repo_open, getenv ("BOOTBACK_PASSPHRASE"),
                          getenv ("BOOTBACK_PASSPHRASE_FILE"),
                          getenv ("BOOTBACK_KEY_FILE"));
+  /* the processes we start (nbdkit, sessions) reach S3 the same way */
+  if (c.repo_open.s3_endpoint)
+    setenv ("BOOTBACK_S3_ENDPOINT", c.repo_open.s3_endpoint, 1);
+  repo_open_opts_s3_env (&c.repo_open);
   if (argc < 2) {
     usage (stderr);
     return 1;

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * Prune (bootback prune, a web prune job): remove the restore points no
- * retention rule keeps, unless protected or held.  Here because a hold's
+ * retention rule keeps, unless protected, held or locked (repo point
+ * lock, repo init --lock: S3 Object Lock, or bootback's advisory lock).  Here because a hold's
  * staleness is the instant sessions' to judge (instant_hold_stale).
  *
  * Order: a point's catalog row goes before its manifest: killed in
@@ -77,8 +78,9 @@ struct run {
   size_t nholds;
 };
 
-/* Remove (unless dry_run) point vm@id if the plan says so and nobody
- * holds it, and hand on what became of it.  -1 with the error set. */
+/* Remove (unless dry_run) point vm@id if the plan says so, nobody holds
+ * it and it is not locked, and hand on what became of it.  -1 with the
+ * error set. */
 static int
 prune_point (struct run *p, const char *vm, const char *id,
              const struct repo_prune_item *it)
@@ -86,10 +88,12 @@ prune_point (struct run *p, const char *vm, const char *id,
   struct instant_prune *o = p->o;
   const struct repo_hold *h = held (p->holds, p->nholds, vm, id);
   struct repo_hold by;
-  CLEANUP_FREE char *why = NULL;
+  CLEANUP_FREE char *why = NULL, *locked = NULL;
   bool rm = it->mark == REPO_PRUNE_REMOVE && !h;
   size_t added, removed;
 
+  if (rm && (locked = repo_point_lock_text (p->r, vm, id)))
+    rm = false;
   if (rm && !o->dry_run) {
     catalog_point_delete (p->cat, o->repo_id, vm, id);
     if (repo_point_remove (p->r, vm, id, &by) == -1) {
@@ -103,6 +107,8 @@ prune_point (struct run *p, const char *vm, const char *id,
   }
   if (h && it->mark == REPO_PRUNE_REMOVE)
     why = xasprintf ("in use by %s on %s", h->owner, h->host);
+  else if (locked)
+    why = xasprintf ("locked until %s", locked);
   else if (it->reason)
     why = xstrdup (it->reason);
   if (rm) o->removed++; else o->kept++;

@@ -35,6 +35,17 @@
  * cutoff are the leftovers of killed writers and are removed too.
  * A writer is live if its lock file's mtime is recent (writers touch it
  * every 30 s) or, on this host, its pid exists.
+ *
+ * On an object store (S3, io-s3.c) there is no rename, so no trash name,
+ * and a chunk's "touch" is not atomic with GC's look at it.  There the
+ * sweep never overlaps a writer instead: GC takes locks/gc, then waits
+ * until no live writer is registered (dead ones are dropped as above);
+ * a writer registers, then looks for locks/gc, and if a GC holds it,
+ * unregisters and waits for it to end (gc_wait_for_gc), then registers
+ * again.  With S3's strong read-after-write consistency, either GC sees
+ * the writer (and waits) or the writer sees GC's lock (and waits).  The
+ * sweep then just deletes unmarked chunks older than the cutoff; one
+ * still under Object Lock retention is kept (chunks_kept_locked).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -46,6 +57,10 @@
 
 #define MARGIN 2.0                 /* seconds, mtime granularity and skew */
 #define WRITER_STALE (15 * 60)     /* seconds without heartbeat */
+#define REGISTER_GRACE 30         /* seconds an empty registration may
+                                    * wait for its content */
+#define EXCLUDE_WAIT 3600.0        /* seconds GC and writers wait for
+                                    * each other on an object store */
 
 
 /* Lower *cutoff to the start of every live writer. */
@@ -74,7 +89,9 @@ writers_cutoff (struct repo_io *io, double now, double *cutoff)
         io_read_file (io, path, 4096, &text, &n) == -1)
       continue;
     sscanf (text, "start=%lf host=%63s pid=%ld", &start, whost, &pid);
-    if (strcmp (whost, host) == 0 && pid > 0)
+    if (n == 0)     /* killed between creating it and writing it */
+      live = now - st.mtime < REGISTER_GRACE;
+    else if (strcmp (whost, host) == 0 && pid > 0)
       live = kill (pid, 0) == 0 || errno == EPERM;
     else
       live = now - st.mtime < WRITER_STALE;
@@ -89,6 +106,49 @@ writers_cutoff (struct repo_io *io, double now, double *cutoff)
   }
   strv_free (names);
   return 0;
+}
+
+/* Object stores: wait until no live writer is registered (see the
+ * top). */
+static int
+wait_for_writers (struct repo_io *io)
+{
+  double end = now_monotonic () + EXCLUDE_WAIT, now, cutoff;
+
+  for (;;) {
+    if (io_clock (io, &now) == -1)
+      return -1;
+    cutoff = now;
+    if (writers_cutoff (io, now, &cutoff) == -1)
+      return -1;
+    if (cutoff >= now)
+      return 0;
+    if (now_monotonic () >= end) {
+      error_setx ("%s: garbage collection waited %.0f s for the running "
+                  "imports and backups (locks/writers) to end", io->location,
+                  EXCLUDE_WAIT);
+      return -1;
+    }
+    sleep (1);
+  }
+}
+
+int
+gc_wait_for_gc (struct repo_io *io)
+{
+  double end = now_monotonic () + EXCLUDE_WAIT;
+  int held;
+
+  while ((held = io_lock_held (io, "locks/gc")) == 1) {
+    if (now_monotonic () >= end) {
+      error_setx ("%s: a garbage collection holds locks/gc for more than "
+                  "%.0f s; if none runs, remove that object", io->location,
+                  EXCLUDE_WAIT);
+      return -1;
+    }
+    usleep (500000);
+  }
+  return held;
 }
 
 /* Add every referenced digest to set; also removes incomplete point
@@ -190,6 +250,28 @@ restore_trash (struct repo_io *io, const char *dir, const char *name,
   return 1;
 }
 
+/* Object stores: no writer runs (see the top), delete it; a chunk under
+ * Object Lock retention stays. */
+static int
+sweep_object (struct repo_io *io, const char *path, const struct repo_stat *st,
+              struct repo_gc_result *res)
+{
+  if (st->retain_until > time (NULL)) {
+    res->chunks_kept_locked++;
+    return 0;
+  }
+  if (io->ops->unlink (io, path) == -1) {
+    if (errno == EPERM) {
+      res->chunks_kept_locked++;
+      return 0;
+    }
+    return errno == ENOENT ? 0 : -1;
+  }
+  res->chunks_removed++;
+  res->bytes_removed += st->size;
+  return 0;
+}
+
 static int
 sweep_one (struct repo_io *io, const char *path, double cutoff, bool dry_run,
            struct repo_gc_result *res)
@@ -203,6 +285,8 @@ sweep_one (struct repo_io *io, const char *path, double cutoff, bool dry_run,
     res->chunks_kept_recent++;
     return 0;
   }
+  if (io->ops->object_store && !dry_run)
+    return sweep_object (io, path, &st, res);
   if (dry_run) {
     res->chunks_removed++;
     res->bytes_removed += st.size;
@@ -240,6 +324,8 @@ repo_gc (struct repo *r, bool dry_run, struct repo_gc_result *res)
   if (io_lock (io, "locks/gc", "another garbage collection", 0) == -1)
     return -1;
   set = digest_set_new ();
+  if (io->ops->object_store && wait_for_writers (io) == -1)
+    goto out;
   if (io_clock (io, &start) == -1)
     goto out;
   cutoff = start;

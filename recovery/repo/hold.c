@@ -230,6 +230,8 @@ find_hold (struct repo *r, const char *vm, const char *id,
   return found;
 }
 
+static int point_lock_check (struct repo *r, const char *vm, const char *id);
+
 int
 repo_point_remove (struct repo *r, const char *vm, const char *id,
                    struct repo_hold *by)
@@ -240,6 +242,8 @@ repo_point_remove (struct repo *r, const char *vm, const char *id,
   if (io_lock (r->io, LOCK, lock_what, LOCK_WAIT) == -1)
     return -1;
   held = find_hold (r, vm, id, &h);
+  if (held == 0 && point_lock_check (r, vm, id) == -1)
+    held = -1;
   if (held == 1) {
     if (by)
       *by = h;
@@ -250,4 +254,160 @@ repo_point_remove (struct repo *r, const char *vm, const char *id,
     ret = point_remove_now (r, vm, id);
   io_unlock (r->io, LOCK);
   return ret;
+}
+
+/* ---- locks: points nobody may remove before a date ------------------------
+ *
+ *   <repo>/points/<vm>/<id>/lock   "until=EPOCH": locked until then
+ *
+ * A lock is set by bootback point lock, or for every point by a
+ * repository made with repo init --lock DAYS ("lock_days": the point's
+ * time + DAYS).  On S3 it is Object Lock retention in COMPLIANCE mode on
+ * the point's objects and on every chunk it uses (io-s3.c): the server
+ * refuses to delete them, whoever asks, until the date.  On local disk and
+ * NFS it is advisory: prune and point removal refuse a locked point, but
+ * anyone who can write the directory can delete the files.  A lock is
+ * never shortened. */
+
+#define LOCK_MARKER_MAX 64
+
+int
+repo_point_locked_until (struct repo *r, const struct repo_manifest *m,
+                         time_t *until)
+{
+  CLEANUP_FREE char *dir = xasprintf ("points/%s/%s", m->vm, m->id);
+  CLEANUP_FREE char *mark = xasprintf ("%s/lock", dir);
+  CLEANUP_FREE char *man = xasprintf ("%s/manifest.json", dir);
+  CLEANUP_FREE char *text = NULL;
+  struct repo_stat st;
+  long long t = 0;
+  size_t n;
+
+  *until = r->lock_days > 0 ? m->time + (time_t) r->lock_days * 86400 : 0;
+  if (io_read_file (r->io, mark, LOCK_MARKER_MAX, &text, &n) == 0 &&
+      sscanf (text, "until=%lld", &t) == 1 && t > *until)
+    *until = t;
+  else if (!text && errno != ENOENT)
+    return -1;
+  if (r->io->ops->retain) {
+    if (r->io->ops->stat (r->io, man, &st) == -1)
+      return -1;
+    if (st.retain_until > *until)
+      *until = st.retain_until;
+  }
+  error_clear ();
+  return 0;
+}
+
+/* Lock path (a file of the point, or a chunk) until then, if the
+ * backend can. */
+static int
+retain (struct repo *r, const char *path, time_t until)
+{
+  if (!r->io->ops->retain)
+    return 0;
+  return r->io->ops->retain (r->io, path, until);
+}
+
+/* Every chunk of the point's disks. */
+static int
+lock_chunks (struct repo *r, const struct repo_manifest *m, time_t until)
+{
+  for (size_t k = 0; k < m->ndisks; k++) {
+    struct repo_disk *d = repo_disk_open (r, m->vm, m->id, m->disks[k].name);
+    if (!d)
+      return -1;
+    for (uint64_t i = 0; i < d->nchunks; i++) {
+      char path[80];
+      if (repo_digest_is_zero (d->digests[i]) ||
+          (i > 0 && memcmp (d->digests[i], d->digests[i - 1], REPO_DIGEST_LEN) == 0))
+        continue;
+      repo_chunk_path (d->digests[i], path);
+      if (retain (r, path, until) == -1) {
+        repo_disk_close (d);
+        return -1;
+      }
+    }
+    repo_disk_close (d);
+  }
+  return 0;
+}
+
+int
+repo_point_lock (struct repo *r, const char *vm, const char *id, time_t until)
+{
+  CLEANUP_FREE char *dir = xasprintf ("points/%s/%s", vm, id);
+  CLEANUP_FREE char *mark = xasprintf ("%s/lock", dir);
+  CLEANUP_FREE struct repo_manifest *m = xmalloc (sizeof *m);
+  CLEANUP_FREE char *text = NULL;
+  time_t now;
+
+  if (repo_manifest_read (r, vm, id, m) == -1 ||
+      repo_point_locked_until (r, m, &now) == -1)
+    return -1;
+  if (now >= until)
+    return 0;                           /* never shortened */
+  text = xasprintf ("until=%lld\n", (long long) until);
+  if (io_write_file_atomic (r->io, mark, text, strlen (text)) == -1 ||
+      retain (r, mark, until) == -1 || lock_chunks (r, m, until) == -1)
+    return -1;
+  for (size_t k = 0; k < m->ndisks; k++) {
+    CLEANUP_FREE char *p = xasprintf ("%s/%s.fidx", dir, m->disks[k].name);
+    if (retain (r, p, until) == -1)
+      return -1;
+  }
+  if (m->has_domain_xml) {
+    CLEANUP_FREE char *p = xasprintf ("%s/domain.xml", dir);
+    if (retain (r, p, until) == -1)
+      return -1;
+  }
+  /* the manifest last: a point reads as locked only when all of it is */
+  CLEANUP_FREE char *man = xasprintf ("%s/manifest.json", dir);
+  return retain (r, man, until);
+}
+
+/* -1 (EPERM, saying until when) if vm@id is locked now. */
+static int
+point_lock_check (struct repo *r, const char *vm, const char *id)
+{
+  struct repo_manifest *m = xmalloc (sizeof *m);
+  time_t until;
+  char iso[32];
+  int ret = 0;
+
+  if (repo_manifest_read (r, vm, id, m) == -1 ||
+      repo_point_locked_until (r, m, &until) == -1)
+    ret = -1;
+  else if (until > time (NULL)) {
+    struct tm tm;
+    gmtime_r (&until, &tm);
+    strftime (iso, sizeof iso, "%Y-%m-%d %H:%M:%S UTC", &tm);
+    CLEANUP_FREE char *t = xasprintf ("%s@%s is locked until %s", vm, id, iso);
+    error_restore (EPERM, t);
+    errno = EPERM;
+    ret = -1;
+  }
+  free (m);
+  return ret;
+}
+
+char *
+repo_point_lock_text (struct repo *r, const char *vm, const char *id)
+{
+  struct repo_manifest *m = xmalloc (sizeof *m);
+  time_t until = 0;
+  struct tm tm;
+  char iso[32];
+
+  if (repo_manifest_read (r, vm, id, m) == -1 ||
+      repo_point_locked_until (r, m, &until) == -1) {
+    free (m);
+    return xasprintf ("unknown (%s)", error_msg ());
+  }
+  free (m);
+  if (until <= time (NULL))
+    return NULL;
+  gmtime_r (&until, &tm);
+  strftime (iso, sizeof iso, "%Y-%m-%d %H:%M:%S UTC", &tm);
+  return xstrdup (iso);
 }

@@ -170,16 +170,27 @@ f_free (struct repo_io *io)
   free (io);
 }
 
-static const struct repo_io_ops fault_ops = {
-  .name = "fault",
-  .open = f_open, .pread = f_pread, .pwrite = f_pwrite, .fsync = f_fsync,
-  .start_writeback = f_start_writeback,
-  .will_need = f_will_need,
-  .fstat = f_fstat, .close = f_close, .stat = f_stat, .mkdir = f_mkdir,
-  .rmdir = f_rmdir, .unlink = f_unlink, .rename = f_rename, .touch = f_touch,
-  .tighten = f_tighten,
-  .list = f_list, .sync_dir = f_sync_dir, .sync_all = f_sync_all,
-  .free = f_free,
+static int
+f_retain (struct repo_io *io, const char *p, time_t until)
+{
+  if (tick (io, "lock", false) == -1) return -1;
+  return IN (io)->ops->retain (IN (io), p, until);
+}
+
+#define FAULT_OPS                                                       \
+  .name = "fault",                                                      \
+  .open = f_open, .pread = f_pread, .pwrite = f_pwrite, .fsync = f_fsync, \
+  .start_writeback = f_start_writeback,                                 \
+  .will_need = f_will_need,                                             \
+  .fstat = f_fstat, .close = f_close, .stat = f_stat, .mkdir = f_mkdir, \
+  .rmdir = f_rmdir, .unlink = f_unlink, .rename = f_rename, .touch = f_touch, \
+  .tighten = f_tighten,                                                 \
+  .list = f_list, .sync_dir = f_sync_dir, .sync_all = f_sync_all,       \
+  .free = f_free
+static const struct repo_io_ops fault_ops = { FAULT_OPS };
+/* Around an object store (io-s3.c): its nature and its locks kept. */
+static const struct repo_io_ops fault_object_ops = {
+  FAULT_OPS, .object_store = true, .retain = f_retain,
 };
 
 struct repo_io *
@@ -211,7 +222,7 @@ io_fault_new (struct repo_io *inner, const char *spec)
   if (f->count)
     atexit (report);
   io = xcalloc (1, sizeof *io);
-  io->ops = &fault_ops;
+  io->ops = inner->ops->object_store ? &fault_object_ops : &fault_ops;
   io->priv = f;
   f->inner = inner;
   io->location = xstrdup (inner->location);

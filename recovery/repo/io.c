@@ -166,6 +166,37 @@ io_clock (struct repo_io *io, double *now)
   return 0;
 }
 
+/* Read the holder of lock file path into host and pid; true if it is a
+ * process of this host that is gone. */
+static bool
+lock_holder_dead (struct repo_io *io, const char *path, char host[64],
+                  long *pid)
+{
+  CLEANUP_FREE char *text = NULL;
+  char me[64] = "";
+  size_t n;
+
+  host[0] = '\0';
+  *pid = 0;
+  gethostname (me, sizeof me - 1);
+  if (io_read_file (io, path, 4096, &text, &n) == 0)
+    sscanf (text, "host=%63s pid=%ld", host, pid);
+  return strcmp (host, me) == 0 && *pid > 0 && kill (*pid, 0) == -1 &&
+    errno == ESRCH;
+}
+
+int
+io_lock_held (struct repo_io *io, const char *path)
+{
+  struct repo_stat st;
+  char host[64];
+  long pid;
+
+  if (io->ops->stat (io, path, &st) == -1)
+    return errno == ENOENT ? 0 : -1;
+  return lock_holder_dead (io, path, host, &pid) ? 0 : 1;
+}
+
 int
 io_lock (struct repo_io *io, const char *path, const char *what, double wait)
 {
@@ -178,18 +209,13 @@ io_lock (struct repo_io *io, const char *path, const char *what, double wait)
   if (io_mkdir_p1 (io, "locks") == -1)
     return -1;
   for (;;) {
-    CLEANUP_FREE char *old = NULL;
     char ohost[64] = "";
     long pid = 0;
-    size_t n;
 
     f = io->ops->open (io, path, O_WRONLY | O_CREAT | O_EXCL);
     if (f || errno != EEXIST)
       break;
-    if (io_read_file (io, path, 4096, &old, &n) == 0)
-      sscanf (old, "host=%63s pid=%ld", ohost, &pid);
-    if (strcmp (ohost, host) == 0 && pid > 0 && kill (pid, 0) == -1 &&
-        errno == ESRCH) {
+    if (lock_holder_dead (io, path, ohost, &pid)) {
       /* Left by a process that died on this host. */
       io->ops->unlink (io, path);
       continue;

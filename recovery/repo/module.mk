@@ -6,6 +6,8 @@ REPO_A   := recovery/repo/libbbrepo.a
 REPO_LIBS := $(call pc_libs,$(PC_REPO)) -lpthread
 LIBS_A   += $(REPO_A)
 DEPS     += libzstd-dev libssl-dev libjansson-dev zlib1g-dev libnfs-dev libisal-dev
+# the S3 backend (io-s3.c)
+DEPS     += libcurl4-openssl-dev libxml2-dev
 # the NFS tests (tests/lib/nfs.sh) run a private nfs-ganesha
 DEPS     += nfs-ganesha nfs-ganesha-vfs rpcbind
 

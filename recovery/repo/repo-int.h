@@ -26,9 +26,13 @@ struct repo_stat {
   double mtime;             /* seconds, the storage's clock */
   bool is_dir;
   unsigned mode;            /* permission bits (07777) */
+  time_t retain_until;      /* S3 Object Lock retention, 0 if none */
 };
 struct repo_io_ops {
   const char *name;
+  /* Objects, not files (io-s3.c): no rename, a file is written whole at
+   * close; GC and writers exclude each other (gc.c). */
+  bool object_store;
   /* flags: O_RDONLY, or O_WRONLY|O_CREAT|O_EXCL (temp files).  Files are
    * created 0600 and directories 0700 (mkdir): a repository holds disks,
    * it is its owner's alone. */
@@ -65,6 +69,9 @@ struct repo_io_ops {
   char **(*list) (struct repo_io *io, const char *path);
   /* Make a directory's entries durable. */
   int (*sync_dir) (struct repo_io *io, const char *path);
+  /* Optional (may be NULL: locks are advisory, hold.c): keep path from
+   * being deleted or overwritten until until (S3 Object Lock). */
+  int (*retain) (struct repo_io *io, const char *path, time_t until);
   /* Make everything written so far durable (syncfs). */
   int (*sync_all) (struct repo_io *io);
   void (*free) (struct repo_io *io);
@@ -106,6 +113,13 @@ int io_clock (struct repo_io *io, double *now);
  * it is not, remove that file" if still held. */
 int io_lock (struct repo_io *io, const char *path, const char *what,
              double wait);
+/* Is the lock file path held: 1 yes (by a live process, or one of
+ * another host), 0 no (missing, or left by a dead process of this host),
+ * -1 on error. */
+int io_lock_held (struct repo_io *io, const char *path);
+/* gc.c, object stores: wait (up to an hour) while a garbage collection
+ * holds locks/gc.  0, or -1 with the error set. */
+int gc_wait_for_gc (struct repo_io *io);
 /* Remove the lock file (keeps the last error). */
 void io_unlock (struct repo_io *io, const char *path);
 /* A unique suffix for temp names: ".tmp-PID-N". */
@@ -127,6 +141,7 @@ struct repo {
   int zstd_level;             /* 1..19 or -7..-1 */
   bool tree;                  /* "hash": "sha256-tree" (else "sha256") */
   bool sync_each_chunk;       /* "sync": "file" instead of "filesystem" */
+  int lock_days;              /* "lock_days": points locked so long */
   pthread_mutex_t codec_lock;
   struct codec *codecs;       /* free list of compression contexts */
   struct repo_crypt *crypt;   /* keys of an encrypted repository (crypt.h),

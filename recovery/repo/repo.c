@@ -20,12 +20,16 @@
 
 #include "recovery/repo/crypt.h"
 #include "recovery/repo/io-nfs.h"
+#include "recovery/repo/io-s3.h"
+#include "recovery/repo/repo-int.h"
 
 static struct repo_io *
 io_for (const char *location, const struct repo_open_opts *o)
 {
   if (strncmp (location, "nfs://", 6) == 0)
     return io_nfs_new (location, o);
+  if (strncmp (location, "s3://", 5) == 0)
+    return io_s3_new (location, o);
   return io_posix_new (location);
 }
 
@@ -44,12 +48,30 @@ make_uuid (char out[UUID_STR_LEN + 1])
             h + 20);
 }
 
+/* repo_init: the directory (or bucket) the repository goes in. */
+static int
+make_root (const char *location, const struct repo_open_opts *oo,
+           int lock_days)
+{
+  if (lock_days < 0 || lock_days > REPO_MAX_LOCK_DAYS) {
+    error_setx ("lock of %d days is invalid: it must be from 1 to %d",
+                lock_days, REPO_MAX_LOCK_DAYS);
+    return -1;
+  }
+  if (strncmp (location, "nfs://", 6) == 0)
+    return io_nfs_mkdir_root (location, oo);
+  if (strncmp (location, "s3://", 5) == 0)
+    return io_s3_init_bucket (location, oo, lock_days);
+  return mkdir_private (location);
+}
+
 int
 repo_init (const char *location, const struct repo_init_opts *opts)
 {
   uint32_t cs = opts && opts->chunk_size ? opts->chunk_size : REPO_DEFAULT_CHUNK;
   int level = opts && opts->zstd_level ? opts->zstd_level : 1;
   bool compress = !(opts && opts->no_compression);
+  int lock_days = opts ? opts->lock_days : 0;
   const struct repo_open_opts *oo = opts ? &opts->open : NULL;
   struct repo_io *io;
   char **names;
@@ -68,11 +90,7 @@ repo_init (const char *location, const struct repo_init_opts *opts)
                 "two from 64K to 4M", cs);
     return -1;
   }
-  if (strncmp (location, "nfs://", 6) == 0) {
-    if (io_nfs_mkdir_root (location, oo) == -1)
-      return -1;
-  }
-  else if (mkdir_private (location) == -1)
+  if (make_root (location, oo, lock_days) == -1)
     return -1;
   io = io_for (location, oo);
   if (!io)
@@ -116,6 +134,8 @@ repo_init (const char *location, const struct repo_init_opts *opts)
                  "hash", "sha256-tree", "sync", "filesystem");
   if (opts && opts->encrypt)
     json_object_set_new (o, "encryption", json_string ("aes-256-gcm"));
+  if (lock_days > 0)
+    json_object_set_new (o, "lock_days", json_integer (lock_days));
   s = json_dumps (o, JSON_INDENT (2) | JSON_PRESERVE_ORDER);
   json_decref (o);
   r = io_write_file_atomic (io, "bootback-repo.json", s, strlen (s));
@@ -283,6 +303,9 @@ repo_open_with (const char *location, const struct repo_open_opts *oo)
   v = json_object_get (o, "sync");
   r->sync_each_chunk = json_is_string (v) &&
     strcmp (json_string_value (v), "file") == 0;
+  v = json_object_get (o, "lock_days");
+  r->lock_days = json_is_integer (v) && json_integer_value (v) > 0 &&
+    json_integer_value (v) <= REPO_MAX_LOCK_DAYS ? json_integer_value (v) : 0;
   json_decref (o);
   o = NULL;
   if (encrypted && crypt_unlock (r, oo) == -1)

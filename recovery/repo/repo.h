@@ -45,6 +45,8 @@
 #define REPO_MAX_DISKS 64
 /* The longest name of a hold (a file under holds/). */
 #define REPO_HOLD_NAME_MAX 64
+/* The longest lock of a point (repo init --lock, point lock --days). */
+#define REPO_MAX_LOCK_DAYS 36500
 
 struct repo;
 struct repo_io;
@@ -86,10 +88,26 @@ struct repo_open_opts {
    * bytes).  The command line fills these from BOOTBACK_PASSPHRASE,
    * BOOTBACK_PASSPHRASE_FILE and BOOTBACK_KEY_FILE. */
   const char *passphrase, *passphrase_file, *key_file;
+  /* s3://BUCKET/PREFIX (io-s3.c): the endpoint (NULL: AWS's of the
+   * region), the region (NULL: us-east-1), the keys, or a credentials
+   * file and its profile (NULL: ~/.aws/credentials, "default").  Keys are
+   * never taken from a command line nor put in a message. */
+  const char *s3_endpoint, *s3_region;
+  const char *s3_access_key, *s3_secret_key;
+  const char *s3_credentials_file, *s3_profile;
+  /* A local read cache of chunks (a directory, made 0700) and its size
+   * ("4G" if NULL). */
+  const char *s3_cache_dir, *s3_cache_size;
 };
 /* Set o's secret fields (each may be NULL or empty: unset). */
 void repo_open_opts_secret (struct repo_open_opts *o, const char *passphrase,
                             const char *passphrase_file, const char *key_file);
+/* Set o's S3 fields from the environment: BOOTBACK_S3_ENDPOINT (unless
+ * o->s3_endpoint is set already), BOOTBACK_S3_REGION, AWS_REGION or
+ * AWS_DEFAULT_REGION, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
+ * AWS_SHARED_CREDENTIALS_FILE, AWS_PROFILE, BOOTBACK_S3_CACHE,
+ * BOOTBACK_S3_CACHE_SIZE. */
+void repo_open_opts_s3_env (struct repo_open_opts *o);
 /* Set o's NFS fields from the text of BOOTBACK_NFS_TIMEOUT and
  * BOOTBACK_NFS_CONNECTIONS (each may be NULL): text that is empty, not a
  * number or out of range gives the default, as it always has. */
@@ -105,6 +123,9 @@ struct repo_init_opts {
                                  * secret, with encrypt) */
   bool encrypt;                 /* encrypt at rest (crypt.h): chunks,
                                  * manifests, indexes, domain.xml */
+  int lock_days;                /* lock every point this many days after
+                                 * it is written (S3: Object Lock
+                                 * COMPLIANCE; elsewhere advisory) */
 };
 
 /* Create a new, empty repository at location (a directory path; it may
@@ -275,6 +296,25 @@ struct repo_hold *repo_hold_list (struct repo *r, size_t *n);
 /* Is the holder surely gone: h has a pid, h->host is this host, and there
  * is no such process? */
 bool repo_hold_dead (const struct repo_hold *h);
+
+/* ---- locks (hold.c) ---------------------------------------------------------- */
+
+/* Lock vm@id until until: no prune or removal before then.  On S3, Object
+ * Lock retention (COMPLIANCE) of the point's objects and of every chunk it
+ * uses: the server refuses their deletion, even to the repository's own
+ * keys (-1 with errno EOPNOTSUPP if the bucket has no Object Lock).  On
+ * local disk and NFS an advisory marker that bootback honours.  An
+ * earlier until than the current lock changes nothing. */
+int repo_point_lock (struct repo *r, const char *vm, const char *id,
+                     time_t until);
+/* Until when m's point is locked (0 or a past time: not locked): its
+ * marker, the repository's lock_days after the point's time, and on S3 its
+ * manifest's retention.  0 or -1. */
+int repo_point_locked_until (struct repo *r, const struct repo_manifest *m,
+                             time_t *until);
+/* "YYYY-MM-DD HH:MM:SS UTC" if vm@id is locked now (malloc'd), else NULL;
+ * "unknown (WHY)" if its lock cannot be read (that counts as locked). */
+char *repo_point_lock_text (struct repo *r, const char *vm, const char *id);
 
 /* Remove a point: the manifest first (the point vanishes atomically), then
  * its other files and its directory.  Chunks stay until GC. Refuses a
@@ -488,6 +528,7 @@ int repo_sync_point (struct repo *src, struct repo *dst, const char *vm,
 struct repo_gc_result {
   uint64_t chunks_total, chunks_referenced, chunks_removed, bytes_removed;
   uint64_t chunks_kept_recent;   /* unreferenced but too recent to remove */
+  uint64_t chunks_kept_locked;   /* unreferenced but under Object Lock */
   uint64_t dirs_removed;          /* incomplete point directories */
   uint64_t temps_removed;
   uint64_t trash_restored;        /* chunks a killed GC left in its trash */

@@ -137,6 +137,13 @@ repo_writer_begin (struct repo *r, const char *vm, time_t t)
   strcpy (w->source, "import");
   if (register_writer (w) == -1)
     goto err;
+  /* an object store's GC and writers exclude each other (gc.c) */
+  while (io->ops->object_store && io_lock_held (io, "locks/gc") != 0) {
+    io->ops->unlink (io, w->lockpath);
+    w->lockpath[0] = '\0';
+    if (gc_wait_for_gc (io) == -1 || register_writer (w) == -1)
+      goto err;
+  }
   if (io_mkdir_p1 (io, vmdir) == -1)
     goto err;
   if (!explicit_time) {

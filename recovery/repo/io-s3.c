@@ -1,0 +1,1620 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The S3 backend of the I/O ops table: a repository at
+ * s3://BUCKET[/PREFIX] on an S3 server (Ceph RGW, AWS, MinIO, ...),
+ * path-style requests to the endpoint (BOOTBACK_S3_ENDPOINT or
+ * --s3-endpoint; default https://s3.REGION.amazonaws.com).  The keys
+ * come from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or from a
+ * credentials file (~/.aws/credentials or AWS_SHARED_CREDENTIALS_FILE,
+ * profile AWS_PROFILE or "default"): never from a command line, never in
+ * a message (repo_open_opts_s3_env).
+ *
+ * Why libcurl: it is on every host already (libcurl4), well kept, does
+ * TLS, connection reuse and proxies, and signs AWS SigV4 itself since
+ * 7.75 (CURLOPT_AWS_SIGV4; Debian 12 has 7.88).  The C S3 libraries
+ * (libs3: unmaintained since 2019, no SigV4 for every region; the AWS
+ * C++ SDK: C++, huge) would bring more than they save.  The signing
+ * needs the body at hand, so every request body is a buffer
+ * (CURLOPT_POSTFIELDS with a custom method), which suits objects written
+ * whole.  Query strings are given in SigV4's canonical (sorted) order.
+ *
+ * Design notes (invariants):
+ *  1. A path is the key PREFIX/path.  "Directories" are key prefixes;
+ *     mkdir PUTs a marker object "path/" with If-None-Match: * (EEXIST if
+ *     it exists: the writer claims a point id with it), list is
+ *     ListObjectsV2 with delimiter "/" and pagination, rmdir removes the
+ *     marker of an empty prefix.
+ *  2. No rename, no partial write: a file opened for writing is a buffer,
+ *     sent whole by one PUT (atomic: readers see the old object or the
+ *     new one, never a part).  A temp name (".tmp-", io.c) is never sent:
+ *     its buffer waits in memory (pending) until rename PUTs it under the
+ *     final name, or unlink drops it.  So "temp, fsync, rename" (steps
+ *     1-3 of the commit protocol) is one PUT of the final object, chunks,
+ *     then indexes, then the manifest, and a killed writer leaves no temp
+ *     behind.  fsync, sync_dir and sync_all have nothing to do (a PUT is
+ *     durable when it returns).  Other renames (none on the paths that
+ *     matter) are a server-side copy and a delete.
+ *  3. O_EXCL of a non-temp name (lock files, writer registration) is a
+ *     PUT of an empty object with If-None-Match: * at open (412 =
+ *     EEXIST), then the content is PUT at close.  RGW (16.2) honours the
+ *     condition; so do AWS S3 (since 2024) and MinIO.  A conditional PUT
+ *     retried after a lost reply may find its own object (EEXIST): a lock
+ *     then reads as held by this host's live process and is waited for or
+ *     reported, never taken twice.  An empty registration is judged dead
+ *     after 30 s (gc.c).
+ *  4. Reading: open GETs the first HEAD_MAX bytes (a whole chunk) in one
+ *     request; reads beyond them are ranged GETs.
+ *  5. Times are the server's: mtime is Last-Modified, and a new file's
+ *     mtime is the Date of the PUT that made it.  touch of a non-chunk
+ *     object is a copy onto itself (a new Last-Modified).  Chunks are not
+ *     touched: on S3 GC and writers exclude each other (gc.c), so touch
+ *     of a chunk only checks that it exists (and extends its lock).
+ *  6. Objects bigger than the multipart threshold (16 MiB) go up in
+ *     parts of that size.  Requests run in parallel as the callers'
+ *     threads make them, each on a curl handle of a pool (connections are
+ *     reused).  Connection errors, 5xx, 429 and SlowDown are retried with
+ *     exponential back-off (MAX_TRIES); a 4xx is an error naming the
+ *     bucket, the key, the HTTP status and S3's error code.
+ *  8. A local read cache (BOOTBACK_S3_CACHE=DIR, at most
+ *     BOOTBACK_S3_CACHE_SIZE bytes, default 4G): chunk objects, which never
+ *     change under their name, are kept whole in DIR/<digest> (0600, DIR
+ *     0700) when read, and read from there next time.  A cached file is
+ *     checked on read (the chunk header's CRCs of itself and its payload)
+ *     and fetched again if damaged; the chunk's digest is checked above
+ *     as always.  Past the size, the least recently used files go (their
+ *     mtime is set at each hit).
+ *  7. Object Lock: in a repository with "lock_days" (repo init --lock),
+ *     every object under points/ and chunks/ is written with COMPLIANCE
+ *     retention until now + lock_days; touch of a reused chunk extends
+ *     its retention.  retain (bootback point lock) sets it on an existing
+ *     object.  A bucket with Object Lock is versioned: unlink removes
+ *     every version of the key by version id (a locked one fails: EPERM,
+ *     and the object stays visible).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <pthread.h>
+#include <time.h>
+
+#include <dirent.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/stat.h>
+#include <zlib.h>
+
+#include <curl/curl.h>
+#include <libxml/parser.h>
+#include <libxml/tree.h>
+#include <openssl/evp.h>
+
+#include "recovery/repo/io-s3.h"
+
+#define HEAD_MAX (REPO_MAX_CHUNK + 256 * 1024)   /* read at open (4.) */
+#define MULTIPART (16 * 1024 * 1024)             /* 6. */
+#define MAX_TRIES 6
+#define POOL_MAX 32
+#define KEY_MAX 1024
+#define CACHE_DEFAULT (4LL << 30)                /* 8. */
+
+struct pending {                 /* a closed temp file, not sent (2.) */
+  struct pending *next;
+  char *path;
+  uint8_t *buf;
+  size_t len;
+};
+
+struct handle {                  /* a curl handle and its connection */
+  CURL *c;
+  curl_socket_t fd;
+};
+
+struct s3 {
+  char *endpoint, *bucket, *prefix;   /* prefix "" or "a/b/" */
+  char *userpwd, *sigv4;              /* "AK:SK", "aws:amz:REGION:s3" */
+  bool versioned;                     /* Object Lock enabled */
+  int lock_days;                      /* 7. */
+  size_t multipart;
+  char *cache_dir;                    /* 8. (NULL: no cache) */
+  uint64_t cache_max, cache_bytes;    /* cache_bytes: under lock */
+  pthread_mutex_t lock;               /* pending, pool, cache_bytes */
+  struct pending *pending;
+  struct handle *pool[POOL_MAX];
+  size_t npool;
+};
+
+struct s3_file {
+  char *path;
+  int flags;
+  bool created;                 /* an empty object PUT at open (3.) */
+  uint8_t *buf;
+  size_t len, cap;              /* write: the content; read: the head */
+  uint64_t size;
+  double mtime;
+  time_t retain_until;
+};
+
+/* One request and what came back. */
+struct rq {
+  const char *method, *key, *query;   /* key: below the bucket */
+  struct curl_slist *hdrs;
+  const void *body;
+  size_t blen;
+  uint8_t *dst;                 /* GET: the body goes here (dcap bytes) */
+  size_t dcap, dlen;
+  long status;
+  char *resp;                   /* any other body (errors, XML) */
+  size_t rlen;
+  uint64_t total;               /* object size (Content-Range/-Length) */
+  time_t last_modified, date, retain_until;
+  char etag[80];
+  struct handle *h;             /* the handle running it */
+};
+
+#define PRIV(io) ((struct s3 *) (io)->priv)
+#define FILE_OF(f) ((struct s3_file *) (f))
+
+/* ---- requests ------------------------------------------------------------ */
+
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+static void
+curl_init_once (void)
+{
+  curl_global_init (CURL_GLOBAL_DEFAULT);
+  xmlInitParser ();       /* before threads parse at once */
+}
+
+static struct handle *
+handle_get (struct s3 *s)
+{
+  struct handle *h = NULL;
+
+  pthread_mutex_lock (&s->lock);
+  if (s->npool > 0)
+    h = s->pool[--s->npool];
+  pthread_mutex_unlock (&s->lock);
+  if (h)
+    return h;
+  h = xcalloc (1, sizeof *h);
+  h->fd = CURL_SOCKET_BAD;
+  if (!(h->c = curl_easy_init ()))
+    abort ();
+  return h;
+}
+
+static void
+handle_free (struct handle *h)
+{
+  curl_easy_cleanup (h->c);
+  free (h);
+}
+
+static void
+handle_put (struct s3 *s, struct handle *h)
+{
+  pthread_mutex_lock (&s->lock);
+  if (s->npool < POOL_MAX) {
+    s->pool[s->npool++] = h;
+    h = NULL;
+  }
+  pthread_mutex_unlock (&s->lock);
+  if (h)
+    handle_free (h);
+}
+
+/* A new connection's socket: remember it (on_header). */
+static int
+on_sockopt (void *opaque, curl_socket_t fd, curlsocktype purpose)
+{
+  ((struct handle *) opaque)->fd = fd;
+  return CURL_SOCKOPT_OK;
+}
+
+/* Percent-encode s (every byte but A-Z a-z 0-9 - . _ ~, and '/' if
+ * keep_slash) onto out. */
+static void
+uri_encode (const char *s, bool keep_slash, char *out, size_t cap)
+{
+  static const char hex[] = "0123456789ABCDEF";
+  size_t n = 0;
+
+  for (; *s && n + 4 < cap; s++) {
+    unsigned char c = *s;
+    if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+        (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' ||
+        c == '~' || (c == '/' && keep_slash))
+      out[n++] = c;
+    else {
+      out[n++] = '%';
+      out[n++] = hex[c >> 4];
+      out[n++] = hex[c & 15];
+    }
+  }
+  out[n] = '\0';
+}
+
+static size_t
+on_body (char *p, size_t sz, size_t nm, void *opaque)
+{
+  struct rq *q = opaque;
+  size_t n = sz * nm;
+
+  if (q->dst && q->status >= 200 && q->status < 300) {
+    if (q->dlen + n > q->dcap)
+      n = q->dcap - q->dlen;          /* never more than asked */
+    memcpy (q->dst + q->dlen, p, n);
+    q->dlen += n;
+    return sz * nm;
+  }
+  if (q->rlen + n > 1024 * 1024 * 64)
+    return 0;
+  q->resp = xrealloc (q->resp, q->rlen + n + 1);
+  memcpy (q->resp + q->rlen, p, n);
+  q->rlen += n;
+  q->resp[q->rlen] = '\0';
+  return n;
+}
+
+static time_t
+parse_iso (const char *v)
+{
+  struct tm tm = { 0 };
+
+  if (!strptime (v, "%Y-%m-%dT%H:%M:%S", &tm))
+    return 0;
+  return timegm (&tm);
+}
+
+static size_t
+on_header (char *p, size_t sz, size_t nm, void *opaque)
+{
+  struct rq *q = opaque;
+  size_t n = sz * nm;
+  char line[512], *v;
+  unsigned long long a, b, t;
+
+  snprintf (line, sizeof line, "%.*s", (int) (n < sizeof line ? n : sizeof line - 1), p);
+  line[strcspn (line, "\r\n")] = '\0';
+  if (!line[0]) {
+    /* The end of the headers.  RGW sends them and the body in two
+     * writes; with Nagle on its side and our delayed ACK, the body would
+     * wait 40 ms on a reused connection: ACK now. */
+    int one = 1;
+    if (q->h->fd != CURL_SOCKET_BAD)
+      setsockopt (q->h->fd, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof one);
+    return n;
+  }
+  if (strncmp (line, "HTTP/", 5) == 0) {
+    sscanf (line, "HTTP/%*s %ld", &q->status);
+    return n;
+  }
+  if (!(v = strchr (line, ':')))
+    return n;
+  *v++ = '\0';
+  v += strspn (v, " ");
+  if (strcasecmp (line, "content-range") == 0 &&
+      sscanf (v, "bytes %llu-%llu/%llu", &a, &b, &t) == 3)
+    q->total = t;
+  else if (strcasecmp (line, "content-length") == 0 && !q->total)
+    q->total = strtoull (v, NULL, 10);
+  else if (strcasecmp (line, "last-modified") == 0)
+    q->last_modified = curl_getdate (v, NULL);
+  else if (strcasecmp (line, "date") == 0)
+    q->date = curl_getdate (v, NULL);
+  else if (strcasecmp (line, "x-amz-object-lock-retain-until-date") == 0)
+    q->retain_until = parse_iso (v);
+  else if (strcasecmp (line, "etag") == 0)
+    snprintf (q->etag, sizeof q->etag, "%s", v);
+  return n;
+}
+
+/* Set up h for q (one attempt). */
+static void
+rq_setup (struct s3 *s, struct handle *hd, struct rq *q, char *url, size_t ulen)
+{
+  CURL *h = hd->c;
+
+  char enc[3 * KEY_MAX];
+
+  uri_encode (q->key, true, enc, sizeof enc);
+  snprintf (url, ulen, "%s/%s%s%s%s%s", s->endpoint, s->bucket,
+            q->key[0] ? "/" : "", enc, q->query[0] ? "?" : "", q->query);
+  curl_easy_setopt (h, CURLOPT_URL, url);
+  curl_easy_setopt (h, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt (h, CURLOPT_USERPWD, s->userpwd);
+  curl_easy_setopt (h, CURLOPT_AWS_SIGV4, s->sigv4);
+  curl_easy_setopt (h, CURLOPT_HTTPHEADER, q->hdrs);
+  curl_easy_setopt (h, CURLOPT_CONNECTTIMEOUT, 30L);
+  curl_easy_setopt (h, CURLOPT_LOW_SPEED_LIMIT, 1L);
+  curl_easy_setopt (h, CURLOPT_LOW_SPEED_TIME, 60L);
+  curl_easy_setopt (h, CURLOPT_WRITEFUNCTION, on_body);
+  curl_easy_setopt (h, CURLOPT_WRITEDATA, q);
+  curl_easy_setopt (h, CURLOPT_HEADERFUNCTION, on_header);
+  curl_easy_setopt (h, CURLOPT_HEADERDATA, q);
+  curl_easy_setopt (h, CURLOPT_SOCKOPTFUNCTION, on_sockopt);
+  curl_easy_setopt (h, CURLOPT_SOCKOPTDATA, hd);
+  if (strcmp (q->method, "HEAD") == 0)
+    curl_easy_setopt (h, CURLOPT_NOBODY, 1L);
+  else
+    curl_easy_setopt (h, CURLOPT_CUSTOMREQUEST, q->method);
+  if (strcmp (q->method, "PUT") == 0 || strcmp (q->method, "POST") == 0) {
+    curl_easy_setopt (h, CURLOPT_POSTFIELDS, q->body ? q->body : "");
+    curl_easy_setopt (h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t) q->blen);
+  }
+}
+
+static void
+rq_reset (struct rq *q)
+{
+  free (q->resp);
+  q->resp = NULL;
+  q->rlen = q->dlen = 0;
+  q->status = 0;
+  q->total = 0;
+  q->last_modified = q->date = q->retain_until = 0;
+  q->etag[0] = '\0';
+}
+
+/* Should this outcome be tried again (6.)? */
+static bool
+retryable (CURLcode rc, const struct rq *q)
+{
+  if (rc != CURLE_OK)
+    return rc != CURLE_URL_MALFORMAT && rc != CURLE_UNSUPPORTED_PROTOCOL &&
+      rc != CURLE_OUT_OF_MEMORY;
+  return q->status >= 500 || q->status == 429 ||
+    (q->resp && strstr (q->resp, "<Code>SlowDown</Code>"));
+}
+
+static void add_header (struct rq *q, const char *fmt, ...)
+  __attribute__((format (printf, 2, 3)));
+
+/* Run q with retries.  0 with q->status set (any status), or -1 with the
+ * error set if the server could not be reached. */
+static int
+rq_run (struct s3 *s, const char *op, struct rq *q)
+{
+  struct handle *h = handle_get (s);
+  char url[4 * KEY_MAX], errbuf[CURL_ERROR_SIZE];
+  uint8_t md[REPO_DIGEST_LEN];
+  char hex[2 * REPO_DIGEST_LEN + 1];
+  CURLcode rc = CURLE_OK;
+  unsigned delay = 100;         /* ms */
+
+  /* curl 7.88 signs the payload hash it is given (and RGW wants one):
+   * the body's SHA-256, so the server checks what it got */
+  repo_sha256 (q->body ? q->body : "", q->blen, md);
+  hex_encode (md, sizeof md, hex);
+  add_header (q, "x-amz-content-sha256: %s", hex);
+
+  for (int i = 0; i < MAX_TRIES; i++) {
+    if (i > 0) {
+      usleep ((delay + random () % delay) * 1000);
+      delay = delay * 2 > 5000 ? 5000 : delay * 2;
+    }
+    curl_easy_reset (h->c);         /* keeps the connection */
+    rq_reset (q);
+    q->h = h;
+    rq_setup (s, h, q, url, sizeof url);
+    errbuf[0] = '\0';
+    curl_easy_setopt (h->c, CURLOPT_ERRORBUFFER, errbuf);
+    rc = curl_easy_perform (h->c);
+    if (rc == CURLE_OK)
+      curl_easy_getinfo (h->c, CURLINFO_RESPONSE_CODE, &q->status);
+    if (!retryable (rc, q))
+      break;
+  }
+  handle_put (s, h);
+  if (rc != CURLE_OK) {
+    error_set (rc == CURLE_COULDNT_CONNECT ? ECONNREFUSED : EIO,
+               "%s s3://%s/%s: %s (endpoint %s, %d tries)", op, s->bucket,
+               q->key, errbuf[0] ? errbuf : curl_easy_strerror (rc),
+               s->endpoint, MAX_TRIES);
+    return -1;
+  }
+  return 0;
+}
+
+/* The text of the first element called name in the XML doc. */
+static char *
+xml_find (xmlNode *n, const char *name)
+{
+  for (; n; n = n->next) {
+    char *t;
+    if (n->type == XML_ELEMENT_NODE && strcmp ((const char *) n->name, name) == 0)
+      return (char *) xmlNodeGetContent (n);
+    if ((t = xml_find (n->children, name)))
+      return t;
+  }
+  return NULL;
+}
+
+static xmlDoc *
+xml_parse (const struct rq *q)
+{
+  if (!q->resp || q->rlen == 0)
+    return NULL;
+  return xmlReadMemory (q->resp, q->rlen, "s3.xml", NULL,
+                        XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
+}
+
+/* Set the error for a response that is not 2xx: one line with the
+ * bucket, key, HTTP status, S3 error code and message. */
+static void
+rq_error (struct s3 *s, const char *op, const struct rq *q)
+{
+  xmlDoc *doc = xml_parse (q);
+  xmlNode *root = doc ? xmlDocGetRootElement (doc) : NULL;
+  char *code = root ? xml_find (root, "Code") : NULL;
+  char *msg = root ? xml_find (root, "Message") : NULL;
+  int e = q->status == 404 ? ENOENT : q->status == 403 ? EACCES
+    : q->status == 412 || q->status == 409 ? EEXIST : EIO;
+  CLEANUP_FREE char *text =
+    xasprintf ("%s s3://%s/%s: HTTP %ld%s%s%s%s", op, s->bucket, q->key,
+               q->status, code ? " " : "", code ? code : "",
+               msg && *msg ? ": " : "", msg && *msg ? msg : "");
+
+  error_restore (e, text);           /* no strerror: the status says it */
+  errno = e;
+  xmlFree (code);
+  xmlFree (msg);
+  xmlFreeDoc (doc);
+}
+
+/* rq_run, then -1 with rq_error's error unless the status is 2xx. */
+static int
+rq_ok (struct s3 *s, const char *op, struct rq *q)
+{
+  if (rq_run (s, op, q) == -1)
+    return -1;
+  if (q->status >= 200 && q->status < 300)
+    return 0;
+  rq_error (s, op, q);
+  return -1;
+}
+
+static void
+rq_free (struct rq *q)
+{
+  free (q->resp);
+  curl_slist_free_all (q->hdrs);
+}
+
+/* ---- keys, headers ---------------------------------------------------------- */
+
+static char *
+key_of (struct s3 *s, const char *path)
+{
+  if (strcmp (path, ".") == 0)
+    return xstrdup (s->prefix);
+  return xasprintf ("%s%s", s->prefix, path);
+}
+
+static void
+add_header (struct rq *q, const char *fmt, ...)
+{
+  va_list ap;
+  char *h;
+
+  va_start (ap, fmt);
+  if (vasprintf (&h, fmt, ap) == -1)
+    abort ();
+  va_end (ap);
+  q->hdrs = curl_slist_append (q->hdrs, h);
+  free (h);
+}
+
+static void
+add_md5 (struct rq *q, const void *data, size_t len)
+{
+  unsigned char md[16], b64[32];
+  unsigned n;
+
+  EVP_Digest (data, len, md, &n, EVP_md5 (), NULL);
+  EVP_EncodeBlock (b64, md, 16);
+  add_header (q, "Content-MD5: %s", b64);
+}
+
+static void
+format_iso (time_t t, char out[32])
+{
+  struct tm tm;
+
+  gmtime_r (&t, &tm);
+  strftime (out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+/* The retention a new object at path gets (7.), 0 if none. */
+static time_t
+retention_for (struct s3 *s, const char *path)
+{
+  size_t n = strlen (path);
+
+  if (s->lock_days <= 0 || (n > 0 && path[n - 1] == '/') ||
+      (strncmp (path, "points/", 7) && strncmp (path, "chunks/", 7)))
+    return 0;
+  return time (NULL) + (time_t) s->lock_days * 86400;
+}
+
+static void
+add_retention (struct rq *q, time_t until)
+{
+  char iso[32];
+
+  if (!until)
+    return;
+  format_iso (until, iso);
+  add_header (q, "x-amz-object-lock-mode: COMPLIANCE");
+  add_header (q, "x-amz-object-lock-retain-until-date: %s", iso);
+}
+
+static void
+base_headers (struct rq *q)
+{
+  q->hdrs = curl_slist_append (q->hdrs, "Content-Type: application/octet-stream");
+}
+
+/* ---- objects ---------------------------------------------------------------- */
+
+/* PUT data whole as path (If-None-Match: * if excl).  *date: the
+ * server's Date (may be NULL). */
+static int put_multipart (struct s3 *s, const char *path, const uint8_t *data,
+                          size_t len);
+
+static int
+put_object (struct s3 *s, const char *path, const void *data, size_t len,
+            bool excl, time_t *date)
+{
+  CLEANUP_FREE char *key = key_of (s, path);
+  struct rq q = { .method = "PUT", .key = key, .query = "",
+                  .body = data, .blen = len };
+  int r;
+
+  if (len > s->multipart && !excl)
+    return put_multipart (s, path, data, len);
+  base_headers (&q);
+  add_md5 (&q, data ? data : "", len);
+  if (excl)
+    add_header (&q, "If-None-Match: *");
+  add_retention (&q, retention_for (s, path));
+  r = rq_ok (s, "PUT", &q);
+  if (r == 0 && date)
+    *date = q.date ? q.date : time (NULL);
+  rq_free (&q);
+  return r;
+}
+
+static int
+part_put (struct s3 *s, const char *key, const char *upload, int n,
+          const uint8_t *data, size_t len, FILE *xml)
+{
+  char enc[512], query[600];
+  struct rq q = { .method = "PUT", .key = key, .query = query,
+                  .body = data, .blen = len };
+  int r;
+
+  uri_encode (upload, false, enc, sizeof enc);
+  snprintf (query, sizeof query, "partNumber=%d&uploadId=%s", n, enc);
+  base_headers (&q);
+  add_md5 (&q, data, len);
+  r = rq_ok (s, "PUT part", &q);
+  if (r == 0)
+    fprintf (xml, "<Part><PartNumber>%d</PartNumber><ETag>%s</ETag></Part>",
+             n, q.etag);
+  rq_free (&q);
+  return r;
+}
+
+/* POST ?uploadId=: complete (xml != NULL) the upload; DELETE: abort. */
+static int
+upload_end (struct s3 *s, const char *key, const char *upload, const char *xml)
+{
+  char enc[512], query[600];
+  struct rq q = { .method = xml ? "POST" : "DELETE", .key = key,
+                  .query = query, .body = xml, .blen = xml ? strlen (xml) : 0 };
+  int r;
+
+  uri_encode (upload, false, enc, sizeof enc);
+  snprintf (query, sizeof query, "uploadId=%s", enc);
+  base_headers (&q);
+  r = rq_ok (s, xml ? "complete multipart upload" : "abort multipart upload", &q);
+  /* a complete may fail after a 200 with an <Error> body */
+  if (r == 0 && xml && q.resp && strstr (q.resp, "<Error>")) {
+    q.status = 500;
+    rq_error (s, "complete multipart upload", &q);
+    r = -1;
+  }
+  rq_free (&q);
+  return r;
+}
+
+/* Parts of s->multipart bytes, one after the other (6.). */
+static int
+put_multipart (struct s3 *s, const char *path, const uint8_t *data, size_t len)
+{
+  CLEANUP_FREE char *key = key_of (s, path), *upload = NULL, *xml = NULL;
+  struct rq q = { .method = "POST", .key = key, .query = "uploads=" };
+  size_t xlen = 0, off;
+  xmlDoc *doc;
+  FILE *f;
+  int r = -1, n;
+
+  base_headers (&q);
+  add_retention (&q, retention_for (s, path));
+  if (rq_ok (s, "start multipart upload", &q) == -1)
+    goto out;
+  doc = xml_parse (&q);
+  upload = doc ? xml_find (xmlDocGetRootElement (doc), "UploadId") : NULL;
+  xmlFreeDoc (doc);
+  if (!upload) {
+    error_setx ("start multipart upload s3://%s/%s: no UploadId in the reply",
+                s->bucket, key);
+    goto out;
+  }
+  f = open_memstream (&xml, &xlen);
+  fputs ("<CompleteMultipartUpload>", f);
+  for (off = 0, n = 1; off < len; off += s->multipart, n++)
+    if (part_put (s, key, upload, n, data + off,
+                  len - off < s->multipart ? len - off : s->multipart, f) == -1)
+      break;
+  fputs ("</CompleteMultipartUpload>", f);
+  fclose (f);
+  if (off >= len)
+    r = upload_end (s, key, upload, xml);
+  if (r == -1) {
+    ERROR_SAVE (saved);
+    upload_end (s, key, upload, NULL);
+    ERROR_RESTORE (saved);
+  }
+ out:
+  rq_free (&q);
+  return r;
+}
+
+/* HEAD path: 0 (q filled: total, last_modified, retain_until), -1 with
+ * errno ENOENT if missing. */
+static int
+head_object (struct s3 *s, const char *op, const char *path, struct rq *q)
+{
+  CLEANUP_FREE char *key = key_of (s, path);
+
+  memset (q, 0, sizeof *q);
+  q->method = "HEAD";
+  q->key = key;
+  q->query = "";
+  if (rq_ok (s, op, q) == -1) {
+    rq_free (q);
+    return -1;
+  }
+  q->key = NULL;
+  rq_free (q);
+  q->resp = NULL;
+  q->hdrs = NULL;
+  return 0;
+}
+
+/* DELETE key (?versionId=version if not NULL). */
+static int
+delete_key (struct s3 *s, const char *key, const char *version)
+{
+  char enc[512], query[600] = "";
+  struct rq q = { .method = "DELETE", .key = key, .query = query };
+  int r;
+
+  if (version) {
+    uri_encode (version, false, enc, sizeof enc);
+    snprintf (query, sizeof query, "versionId=%s", enc);
+  }
+  r = rq_ok (s, "DELETE", &q);
+  if (r == -1 && errno == EACCES && version)
+    error_set (EPERM, "%s (the object is locked)", error_msg ());
+  rq_free (&q);
+  return r;
+}
+
+/* Delete every version of key (7.): 0, -1 (EPERM if one is locked). */
+static int
+delete_versions (struct s3 *s, const char *key)
+{
+  char enc[3 * KEY_MAX], query[3 * KEY_MAX + 32];
+  struct rq q = { .method = "GET", .key = "", .query = query };
+  xmlDoc *doc;
+  int r = 0;
+
+  uri_encode (key, false, enc, sizeof enc);
+  snprintf (query, sizeof query, "prefix=%s&versions=", enc);
+  if (rq_ok (s, "list versions", &q) == -1) {
+    rq_free (&q);
+    return -1;
+  }
+  doc = xml_parse (&q);
+  for (xmlNode *n = doc ? xmlDocGetRootElement (doc)->children : NULL;
+       n && r == 0; n = n->next) {
+    char *k, *v;
+    if (n->type != XML_ELEMENT_NODE ||
+        (strcmp ((const char *) n->name, "Version") &&
+         strcmp ((const char *) n->name, "DeleteMarker")))
+      continue;
+    k = xml_find (n->children, "Key");
+    v = xml_find (n->children, "VersionId");
+    if (k && v && strcmp (k, key) == 0)
+      r = delete_key (s, key, v);
+    xmlFree (k);
+    xmlFree (v);
+  }
+  xmlFreeDoc (doc);
+  rq_free (&q);
+  return r;
+}
+
+static int
+delete_object (struct s3 *s, const char *path)
+{
+  CLEANUP_FREE char *key = key_of (s, path);
+
+  return s->versioned ? delete_versions (s, key) : delete_key (s, key, NULL);
+}
+
+/* The names below the key prefix dir ("chunks/" ...): objects and
+ * common prefixes, one page of ListObjectsV2 at a time.  max: stop after
+ * that many (0: all). */
+static int
+list_page (struct s3 *s, const char *pfx, char **token, size_t max,
+           char ***v, size_t *n)
+{
+  CLEANUP_FREE char *query = NULL;
+  char ep[3 * KEY_MAX], et[3 * KEY_MAX] = "";
+  struct rq q = { .method = "GET", .key = "" };
+  size_t plen = strlen (pfx);
+  xmlDoc *doc;
+  char *trunc = NULL;
+
+  uri_encode (pfx, false, ep, sizeof ep);
+  if (*token)
+    uri_encode (*token, false, et, sizeof et);
+  q.query = query = xasprintf ("%s%s%sdelimiter=%%2F&list-type=2%s&prefix=%s",
+                               *token ? "continuation-token=" : "", et,
+                               *token ? "&" : "", max ? "&max-keys=2" : "", ep);
+  xmlFree (*token);
+  *token = NULL;
+  if (rq_ok (s, "list", &q) == -1) {
+    rq_free (&q);
+    return -1;
+  }
+  doc = xml_parse (&q);
+  for (xmlNode *e = doc ? xmlDocGetRootElement (doc)->children : NULL; e; e = e->next) {
+    bool obj = strcmp ((const char *) e->name, "Contents") == 0;
+    char *k;
+    if (e->type != XML_ELEMENT_NODE ||
+        (!obj && strcmp ((const char *) e->name, "CommonPrefixes")))
+      continue;
+    k = xml_find (e->children, obj ? "Key" : "Prefix");
+    if (k && strlen (k) > plen && strncmp (k, pfx, plen) == 0) {
+      size_t l = strlen (k + plen);
+      if (!obj && k[plen + l - 1] == '/')
+        l--;
+      strv_push (v, n, xasprintf ("%.*s", (int) l, k + plen));
+    }
+    xmlFree (k);
+  }
+  if (doc && !max &&
+      (trunc = xml_find (xmlDocGetRootElement (doc), "IsTruncated")) &&
+      strcmp (trunc, "true") == 0)
+    *token = xml_find (xmlDocGetRootElement (doc), "NextContinuationToken");
+  xmlFree (trunc);
+  xmlFreeDoc (doc);
+  rq_free (&q);
+  return 0;
+}
+
+static char **
+list_prefix (struct s3 *s, const char *path, size_t max)
+{
+  CLEANUP_FREE char *key = key_of (s, path);
+  CLEANUP_FREE char *pfx = key[0] && strcmp (path, ".") ? xasprintf ("%s/", key)
+                                                         : xstrdup (s->prefix);
+  char **v = NULL, *token = NULL;
+  size_t n = 0;
+
+  do {
+    if (list_page (s, pfx, &token, max, &v, &n) == -1) {
+      strv_free (v);
+      return NULL;
+    }
+  } while (token);
+  return v ? v : xcalloc (1, sizeof *v);
+}
+
+/* ---- the local read cache (8.) ------------------------------------------- */
+
+static uint32_t
+le32_at (const uint8_t *p)
+{
+  return p[0] | p[1] << 8 | p[2] << 16 | (uint32_t) p[3] << 24;
+}
+
+/* Is buf (len bytes) a whole chunk file by its own CRCs? */
+static bool
+chunk_file_intact (const uint8_t *buf, size_t len)
+{
+  return len >= CHUNK_HDR_LEN &&
+    le32_at (buf + 20) == crc32 (0, buf, 20) &&
+    le32_at (buf + 12) == len - CHUNK_HDR_LEN &&
+    le32_at (buf + 16) == crc32 (0, buf + CHUNK_HDR_LEN, len - CHUNK_HDR_LEN);
+}
+
+/* The cache file of a chunk path ("chunks/ab12/<64 hex>"), NULL if path
+ * is not a chunk or there is no cache. */
+static char *
+cache_path (struct s3 *s, const char *path)
+{
+  const char *name = strrchr (path, '/');
+
+  if (!s->cache_dir || strncmp (path, "chunks/", 7) || !name ||
+      strlen (name + 1) != 2 * REPO_DIGEST_LEN ||
+      strspn (name + 1, "0123456789abcdef") != 2 * REPO_DIGEST_LEN)
+    return NULL;
+  return xasprintf ("%s/%s", s->cache_dir, name + 1);
+}
+
+/* Fill f from the cache: true on a hit (an intact file). */
+static bool
+cache_get (struct s3 *s, const char *path, struct s3_file *f)
+{
+  CLEANUP_FREE char *cp = cache_path (s, path);
+  CLEANUP_CLOSE int fd = cp ? open (cp, O_RDONLY | O_NOFOLLOW | O_CLOEXEC) : -1;
+  struct stat st;
+  ssize_t n;
+
+  if (fd == -1 || fstat (fd, &st) == -1 || !S_ISREG (st.st_mode) ||
+      st.st_size > HEAD_MAX)
+    return false;
+  n = pread (fd, f->buf, st.st_size, 0);
+  if (n != st.st_size || !chunk_file_intact (f->buf, n)) {
+    unlink (cp);                      /* damaged: fetch it again */
+    return false;
+  }
+  futimens (fd, NULL);                /* recently used */
+  f->len = f->size = n;
+  f->mtime = st.st_mtim.tv_sec;
+  return true;
+}
+
+/* Drop the least recently used files until the cache is at 90% of its
+ * size. */
+static void
+cache_evict (struct s3 *s)
+{
+  DIR *d = opendir (s->cache_dir);
+  struct dirent *e;
+  struct { time_t t; off_t size; char name[80]; } *v = NULL;
+  size_t n = 0;
+  uint64_t total = 0;
+
+  if (!d)
+    return;
+  while ((e = readdir (d))) {
+    struct stat st;
+    if (strlen (e->d_name) != 2 * REPO_DIGEST_LEN ||
+        fstatat (dirfd (d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) == -1)
+      continue;
+    v = xreallocarray_zero (v, n, sizeof *v);
+    v[n].t = st.st_mtime;
+    v[n].size = st.st_size;
+    snprintf (v[n++].name, sizeof v->name, "%s", e->d_name);
+    total += st.st_size;
+  }
+  for (size_t i = 0; i < n && total > s->cache_max / 10 * 9; i++) {
+    size_t old = i;
+    for (size_t j = i + 1; j < n; j++)
+      if (v[j].t < v[old].t)
+        old = j;
+    if (unlinkat (dirfd (d), v[old].name, 0) == 0)
+      total -= v[old].size;
+    v[old] = v[i];
+  }
+  closedir (d);
+  free (v);
+  pthread_mutex_lock (&s->lock);
+  s->cache_bytes = total;
+  pthread_mutex_unlock (&s->lock);
+}
+
+/* Keep a chunk just read whole (temp file, rename). */
+static void
+cache_put (struct s3 *s, const char *path, const uint8_t *buf, size_t len)
+{
+  CLEANUP_FREE char *cp = cache_path (s, path), *tmp = NULL;
+  char suffix[48];
+  int fd;
+  bool full;
+
+  if (!cp || !chunk_file_intact (buf, len))
+    return;
+  io_temp_suffix (suffix, sizeof suffix);
+  tmp = xasprintf ("%s%s", cp, suffix);
+  fd = open (tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, PRIVATE_FILE_MODE);
+  if (fd == -1)
+    return;
+  if (write (fd, buf, len) != (ssize_t) len || close (fd) == -1 ||
+      rename (tmp, cp) == -1) {
+    unlink (tmp);
+    return;
+  }
+  pthread_mutex_lock (&s->lock);
+  s->cache_bytes += len;
+  full = s->cache_bytes > s->cache_max;
+  pthread_mutex_unlock (&s->lock);
+  if (full)
+    cache_evict (s);
+}
+
+/* ---- the ops ---------------------------------------------------------------- */
+
+static struct pending *
+pending_take (struct s3 *s, const char *path)
+{
+  struct pending **pp, *p = NULL;
+
+  pthread_mutex_lock (&s->lock);
+  for (pp = &s->pending; *pp; pp = &(*pp)->next)
+    if (strcmp ((*pp)->path, path) == 0) {
+      p = *pp;
+      *pp = p->next;
+      break;
+    }
+  pthread_mutex_unlock (&s->lock);
+  return p;
+}
+
+static void
+pending_free (struct pending *p)
+{
+  if (!p)
+    return;
+  free (p->path);
+  free (p->buf);
+  free (p);
+}
+
+static void
+file_free (struct s3_file *f)
+{
+  free (f->path);
+  free (f->buf);
+  free (f);
+}
+
+/* GET bytes [off, off + n) of path into buf; *got, and *q's headers. */
+static int
+get_range (struct s3 *s, const char *path, void *buf, size_t n, uint64_t off,
+           struct rq *q)
+{
+  CLEANUP_FREE char *key = key_of (s, path);
+  int r;
+
+  memset (q, 0, sizeof *q);
+  q->method = "GET";
+  q->key = key;
+  q->query = "";
+  q->dst = buf;
+  q->dcap = n;
+  add_header (q, "Range: bytes=%" PRIu64 "-%" PRIu64, off, off + n - 1);
+  r = rq_run (s, "GET", q);
+  if (r == 0 && q->status == 416)       /* an empty object, or off past it */
+    q->total = 0;
+  else if (r == 0 && (q->status < 200 || q->status >= 300)) {
+    rq_error (s, "GET", q);
+    r = -1;
+  }
+  else if (r == 0 && q->status == 200)
+    q->total = q->dlen;               /* the server ignored Range */
+  free (q->resp);
+  q->resp = NULL;
+  curl_slist_free_all (q->hdrs);
+  q->hdrs = NULL;
+  q->key = NULL;
+  return r;
+}
+
+static struct repo_file *
+s_open_read (struct repo_io *io, const char *path)
+{
+  struct s3_file *f = xcalloc (1, sizeof *f);
+  struct rq q;
+
+  f->buf = xmalloc (HEAD_MAX);
+  f->path = xstrdup (path);
+  f->flags = O_RDONLY;
+  if (cache_get (PRIV (io), path, f))
+    return (struct repo_file *) f;
+  if (get_range (PRIV (io), path, f->buf, HEAD_MAX, 0, &q) == -1) {
+    file_free (f);
+    return NULL;
+  }
+  if (q.dlen == q.total)
+    cache_put (PRIV (io), path, f->buf, q.dlen);
+  f->len = q.dlen;
+  f->size = q.total;
+  f->mtime = q.last_modified;
+  f->retain_until = q.retain_until;
+  return (struct repo_file *) f;
+}
+
+static struct repo_file *
+s_open (struct repo_io *io, const char *path, int flags)
+{
+  struct s3_file *f;
+  time_t date = time (NULL);
+
+  if ((flags & O_ACCMODE) == O_RDONLY)
+    return s_open_read (io, path);
+  if ((flags & O_EXCL) && !io_is_temp_name (path) &&
+      put_object (PRIV (io), path, "", 0, true, &date) == -1)
+    return NULL;                      /* 3. */
+  f = xcalloc (1, sizeof *f);
+  f->path = xstrdup (path);
+  f->flags = flags;
+  f->created = (flags & O_EXCL) && !io_is_temp_name (path);
+  f->mtime = date;
+  return (struct repo_file *) f;
+}
+
+static ssize_t
+s_pread (struct repo_io *io, struct repo_file *rf, void *buf, size_t n,
+         uint64_t off)
+{
+  struct s3_file *f = FILE_OF (rf);
+  struct rq q;
+
+  if (off >= f->size || n == 0)
+    return 0;
+  if (n > f->size - off)
+    n = f->size - off;
+  if (off + n <= f->len) {
+    memcpy (buf, f->buf + off, n);
+    return n;
+  }
+  if (get_range (PRIV (io), f->path, buf, n, off, &q) == -1)
+    return -1;
+  return q.dlen;
+}
+
+static ssize_t
+s_pwrite (struct repo_io *io, struct repo_file *rf, const void *buf, size_t n,
+          uint64_t off)
+{
+  struct s3_file *f = FILE_OF (rf);
+
+  if (off + n > f->cap) {
+    f->cap = off + n > 2 * f->cap ? off + n : 2 * f->cap;
+    f->buf = xrealloc (f->buf, f->cap);
+  }
+  if (off > f->len)
+    memset (f->buf + f->len, 0, off - f->len);
+  memcpy (f->buf + off, buf, n);
+  if (off + n > f->len)
+    f->len = off + n;
+  f->size = f->len;
+  f->created = false;                 /* now it has content to send */
+  return n;
+}
+
+static int
+s_nothing (struct repo_io *io, struct repo_file *f)
+{
+  return 0;
+}
+
+static int
+s_fstat (struct repo_io *io, struct repo_file *rf, struct repo_stat *st)
+{
+  struct s3_file *f = FILE_OF (rf);
+
+  memset (st, 0, sizeof *st);
+  st->size = f->size;
+  st->mtime = f->mtime;
+  st->mode = 0600;
+  st->retain_until = f->retain_until;
+  return 0;
+}
+
+static int
+s_close (struct repo_io *io, struct repo_file *rf)
+{
+  struct s3_file *f = FILE_OF (rf);
+  struct s3 *s = PRIV (io);
+  int r = 0;
+
+  if ((f->flags & O_ACCMODE) != O_RDONLY && io_is_temp_name (f->path)) {
+    struct pending *p = xcalloc (1, sizeof *p);   /* 2. */
+    p->path = f->path;
+    p->buf = f->buf;
+    p->len = f->len;
+    pthread_mutex_lock (&s->lock);
+    p->next = s->pending;
+    s->pending = p;
+    pthread_mutex_unlock (&s->lock);
+    free (f);
+    return 0;
+  }
+  if ((f->flags & O_ACCMODE) != O_RDONLY && !f->created)
+    r = put_object (s, f->path, f->buf, f->len, false, NULL);
+  file_free (f);
+  return r;
+}
+
+static int
+s_stat (struct repo_io *io, const char *path, struct repo_stat *st)
+{
+  struct s3 *s = PRIV (io);
+  CLEANUP_FREE char *dir = xasprintf ("%s/", path);
+  char **v;
+  struct rq q;
+  bool found;
+
+  memset (st, 0, sizeof *st);
+  st->mode = 0700;
+  st->is_dir = true;
+  if (strcmp (path, ".") == 0)
+    return 0;
+  if (head_object (s, "stat", path, &q) == 0) {
+    st->is_dir = false;
+    st->mode = 0600;
+    st->size = q.total;
+    st->mtime = q.last_modified;
+    st->retain_until = q.retain_until;
+    return 0;
+  }
+  if (errno != ENOENT)
+    return -1;
+  if (head_object (s, "stat", dir, &q) == 0)
+    return 0;
+  v = list_prefix (s, path, 1);
+  found = v && v[0];
+  strv_free (v);
+  if (found)
+    return 0;
+  error_set (ENOENT, "stat: s3://%s/%s%s: no such object", s->bucket,
+             s->prefix, path);
+  return -1;
+}
+
+static int
+s_mkdir (struct repo_io *io, const char *path)
+{
+  CLEANUP_FREE char *dir = xasprintf ("%s/", path);
+
+  if (put_object (PRIV (io), dir, "", 0, true, NULL) == -1) {
+    if (errno == EEXIST)
+      error_set (EEXIST, "mkdir: s3://%s/%s%s: exists", PRIV (io)->bucket,
+                 PRIV (io)->prefix, path);
+    return -1;
+  }
+  return 0;
+}
+
+static int
+s_unlink (struct repo_io *io, const char *path)
+{
+  struct pending *p = pending_take (PRIV (io), path);
+
+  if (p) {
+    pending_free (p);
+    return 0;
+  }
+  return delete_object (PRIV (io), path);
+}
+
+static int
+s_rmdir (struct repo_io *io, const char *path)
+{
+  CLEANUP_FREE char *dir = xasprintf ("%s/", path);
+  char **v = list_prefix (PRIV (io), path, 1);
+  bool empty = v && !v[0];
+
+  strv_free (v);
+  if (!v)
+    return -1;
+  if (!empty) {
+    error_set (ENOTEMPTY, "rmdir: s3://%s/%s%s: not empty", PRIV (io)->bucket,
+               PRIV (io)->prefix, path);
+    return -1;
+  }
+  return delete_object (PRIV (io), dir);
+}
+
+/* Server-side copy of from onto to (REPLACE: a new Last-Modified). */
+static int
+copy_object (struct s3 *s, const char *from, const char *to, time_t until)
+{
+  CLEANUP_FREE char *src = key_of (s, from), *dst = key_of (s, to);
+  char enc[3 * KEY_MAX];
+  struct rq q = { .method = "PUT", .key = dst, .query = "" };
+  int r;
+
+  uri_encode (src, true, enc, sizeof enc);
+  base_headers (&q);
+  add_header (&q, "x-amz-copy-source: /%s/%s", s->bucket, enc);
+  add_header (&q, "x-amz-metadata-directive: REPLACE");
+  add_retention (&q, until);
+  r = rq_ok (s, "copy", &q);
+  rq_free (&q);
+  return r;
+}
+
+static int
+s_rename (struct repo_io *io, const char *from, const char *to)
+{
+  struct s3 *s = PRIV (io);
+  struct pending *p = pending_take (s, from);
+  int r;
+
+  if (p) {
+    r = put_object (s, to, p->buf, p->len, false, NULL);
+    pending_free (p);
+    return r;
+  }
+  if (copy_object (s, from, to, retention_for (s, to)) == -1)
+    return -1;
+  return delete_object (s, from);
+}
+
+/* Set the COMPLIANCE retention of path to until, unless it is already
+ * locked as long (a retention is never shortened). */
+static int
+s_retain (struct repo_io *io, const char *path, time_t until)
+{
+  struct s3 *s = PRIV (io);
+  CLEANUP_FREE char *key = key_of (s, path), *body = NULL;
+  struct rq q = { .method = "PUT", .key = key, .query = "retention=" };
+  struct rq h;
+  char iso[32];
+  int r;
+
+  if (head_object (s, "lock", path, &h) == -1)
+    return -1;
+  if (h.retain_until >= until)
+    return 0;
+  if (!s->versioned) {
+    error_set (EOPNOTSUPP, "lock s3://%s/%s: the bucket has no Object Lock "
+               "(create it with 'bootback repo init --lock DAYS s3://...')",
+               s->bucket, key);
+    return -1;
+  }
+  format_iso (until, iso);
+  body = xasprintf ("<Retention><Mode>COMPLIANCE</Mode><RetainUntilDate>%s"
+                    "</RetainUntilDate></Retention>", iso);
+  q.body = body;
+  q.blen = strlen (body);
+  base_headers (&q);
+  add_md5 (&q, body, q.blen);
+  r = rq_ok (s, "lock", &q);
+  rq_free (&q);
+  return r;
+}
+
+static int
+s_touch (struct repo_io *io, const char *path)
+{
+  struct s3 *s = PRIV (io);
+  time_t until = retention_for (s, path);
+  struct rq q;
+
+  if (strncmp (path, "chunks/", 7) == 0) {        /* 5. */
+    if (head_object (s, "touch", path, &q) == -1)
+      return -1;
+    return until && q.retain_until < until ? s_retain (io, path, until) : 0;
+  }
+  return copy_object (s, path, path, until);
+}
+
+static int
+s_tighten (struct repo_io *io, const char *path, struct repo_stat *st)
+{
+  return s_stat (io, path, st) == -1 ? -1 : 0;
+}
+
+static char **
+s_list (struct repo_io *io, const char *path)
+{
+  return list_prefix (PRIV (io), path, 0);
+}
+
+static int
+s_sync_dir (struct repo_io *io, const char *path)
+{
+  return 0;
+}
+
+static int
+s_sync_all (struct repo_io *io)
+{
+  return 0;
+}
+
+static void
+s_free (struct repo_io *io)
+{
+  struct s3 *s = PRIV (io);
+
+  while (s->pending) {
+    struct pending *p = s->pending;
+    s->pending = p->next;
+    pending_free (p);
+  }
+  for (size_t i = 0; i < s->npool; i++)
+    handle_free (s->pool[i]);
+  pthread_mutex_destroy (&s->lock);
+  free (s->endpoint);
+  free (s->bucket);
+  free (s->prefix);
+  free (s->cache_dir);
+  if (s->userpwd)
+    explicit_bzero (s->userpwd, strlen (s->userpwd));
+  free (s->userpwd);
+  free (s->sigv4);
+  free (s);
+  free (io->location);
+  free (io);
+}
+
+static const struct repo_io_ops s3_ops = {
+  .name = "s3",
+  .object_store = true,
+  .open = s_open, .pread = s_pread, .pwrite = s_pwrite, .fsync = s_nothing,
+  .fstat = s_fstat, .close = s_close, .stat = s_stat, .mkdir = s_mkdir,
+  .rmdir = s_rmdir, .unlink = s_unlink, .rename = s_rename, .touch = s_touch,
+  .tighten = s_tighten, .retain = s_retain,
+  .list = s_list, .sync_dir = s_sync_dir, .sync_all = s_sync_all,
+  .free = s_free,
+};
+
+/* ---- opening ---------------------------------------------------------------- */
+
+void
+repo_open_opts_s3_env (struct repo_open_opts *o)
+{
+  const char *region = getenv ("BOOTBACK_S3_REGION");
+
+  if (!region || !*region)
+    region = getenv ("AWS_REGION");
+  if (!region || !*region)
+    region = getenv ("AWS_DEFAULT_REGION");
+  if (!o->s3_endpoint)
+    o->s3_endpoint = getenv ("BOOTBACK_S3_ENDPOINT");
+  o->s3_region = region;
+  o->s3_access_key = getenv ("AWS_ACCESS_KEY_ID");
+  o->s3_secret_key = getenv ("AWS_SECRET_ACCESS_KEY");
+  o->s3_credentials_file = getenv ("AWS_SHARED_CREDENTIALS_FILE");
+  o->s3_profile = getenv ("AWS_PROFILE");
+  o->s3_cache_dir = getenv ("BOOTBACK_S3_CACHE");
+  o->s3_cache_size = getenv ("BOOTBACK_S3_CACHE_SIZE");
+}
+
+/* The keys of profile in a credentials file (INI: [profile], then
+ * aws_access_key_id = ..., aws_secret_access_key = ...). */
+static int
+read_credentials (const char *file, const char *profile, char **ak, char **sk)
+{
+  CLEANUP_FCLOSE FILE *f = fopen (file, "re");
+  char line[1024], want[256], key[64], val[512];
+  bool in = false;
+
+  if (!f)
+    return -1;
+  snprintf (want, sizeof want, "[%s]", profile);
+  while (fgets (line, sizeof line, f)) {
+    line[strcspn (line, "\r\n")] = '\0';
+    if (line[0] == '[') {
+      in = strcmp (line, want) == 0;
+      continue;
+    }
+    if (!in || sscanf (line, " %63[^= ] = %511s", key, val) != 2)
+      continue;
+    if (strcmp (key, "aws_access_key_id") == 0 && !*ak)
+      *ak = xstrdup (val);
+    else if (strcmp (key, "aws_secret_access_key") == 0 && !*sk)
+      *sk = xstrdup (val);
+  }
+  explicit_bzero (line, sizeof line);
+  explicit_bzero (val, sizeof val);
+  return *ak && *sk ? 0 : -1;
+}
+
+static int
+s3_credentials (struct s3 *s, const struct repo_open_opts *o)
+{
+  CLEANUP_FREE char *ak = NULL, *sk = NULL, *file = NULL;
+  const char *home = getenv ("HOME");
+  const char *profile = o->s3_profile && *o->s3_profile ? o->s3_profile : "default";
+
+  if (o->s3_access_key && *o->s3_access_key && o->s3_secret_key && *o->s3_secret_key) {
+    s->userpwd = xasprintf ("%s:%s", o->s3_access_key, o->s3_secret_key);
+    return 0;
+  }
+  file = o->s3_credentials_file && *o->s3_credentials_file
+    ? xstrdup (o->s3_credentials_file)
+    : xasprintf ("%s/.aws/credentials", home ? home : "/root");
+  if (read_credentials (file, profile, &ak, &sk) == -1) {
+    CLEANUP_FREE char *t =
+      xasprintf ("s3://%s: no S3 credentials (set AWS_ACCESS_KEY_ID and "
+                 "AWS_SECRET_ACCESS_KEY, or put profile [%s] in %s)",
+                 s->bucket, profile, file);
+    error_restore (EACCES, t);
+    if (sk) explicit_bzero (sk, strlen (sk));
+    return -1;
+  }
+  s->userpwd = xasprintf ("%s:%s", ak, sk);
+  explicit_bzero (sk, strlen (sk));
+  return 0;
+}
+
+/* s3://BUCKET[/PREFIX] into s->bucket and s->prefix ("" or "P/"). */
+static int
+parse_url (struct s3 *s, const char *url)
+{
+  const char *b = url + 5, *slash = strchr (b, '/');
+  size_t bl = slash ? (size_t) (slash - b) : strlen (b);
+
+  if (strncmp (url, "s3://", 5) || bl < 3 || bl > 63 ||
+      strspn (b, "abcdefghijklmnopqrstuvwxyz0123456789.-") < bl) {
+    error_setx ("%s: not an S3 repository location (the form is "
+                "s3://BUCKET/PREFIX; a bucket name is 3 to 63 of a-z 0-9 . -)",
+                url);
+    return -1;
+  }
+  s->bucket = xasprintf ("%.*s", (int) bl, b);
+  if (slash && slash[1]) {
+    size_t pl = strlen (slash + 1);
+    while (pl > 0 && slash[pl] == '/')
+      pl--;
+    s->prefix = xasprintf ("%.*s/", (int) pl, slash + 1);
+  }
+  else
+    s->prefix = xstrdup ("");
+  return 0;
+}
+
+/* The read cache of o, if any (8.). */
+static int
+cache_open (struct s3 *s, const struct repo_open_opts *o)
+{
+  int64_t max = o->s3_cache_size && *o->s3_cache_size
+    ? parse_size (o->s3_cache_size) : CACHE_DEFAULT;
+
+  if (!o->s3_cache_dir || !*o->s3_cache_dir)
+    return 0;
+  if (max <= 0) {
+    error_setx ("BOOTBACK_S3_CACHE_SIZE: '%s' is not a size", o->s3_cache_size);
+    return -1;
+  }
+  if (mkdir_p_private (o->s3_cache_dir) == -1 || mkdir_private (o->s3_cache_dir) == -1)
+    return -1;
+  s->cache_dir = xstrdup (o->s3_cache_dir);
+  s->cache_max = max;
+  cache_evict (s);                    /* and count what is there */
+  return 0;
+}
+
+static struct repo_io *
+s3_alloc (const char *url, const struct repo_open_opts *o)
+{
+  const char *region = o && o->s3_region && *o->s3_region ? o->s3_region : "us-east-1";
+  const char *mp = test_hook_env ("BOOTBACK_S3_MULTIPART");
+  struct repo_open_opts none = { 0 };
+  struct repo_io *io = xcalloc (1, sizeof *io);
+  struct s3 *s = xcalloc (1, sizeof *s);
+
+  pthread_once (&curl_once, curl_init_once);
+  pthread_mutex_init (&s->lock, NULL);
+  io->ops = &s3_ops;
+  io->priv = s;
+  io->location = xstrdup (url);
+  if (!o)
+    o = &none;
+  s->multipart = mp && atol (mp) >= 5 * 1024 * 1024 ? (size_t) atol (mp) : MULTIPART;
+  s->endpoint = o->s3_endpoint && *o->s3_endpoint
+    ? xstrdup (o->s3_endpoint) : xasprintf ("https://s3.%s.amazonaws.com", region);
+  if (s->endpoint[strlen (s->endpoint) - 1] == '/')
+    s->endpoint[strlen (s->endpoint) - 1] = '\0';
+  s->sigv4 = xasprintf ("aws:amz:%s:s3", region);
+  if (parse_url (s, url) == -1 || s3_credentials (s, o) == -1 ||
+      cache_open (s, o) == -1) {
+    s_free (io);
+    return NULL;
+  }
+  return io;
+}
+
+/* GET ?object-lock=: 1 Object Lock enabled, 0 not, -1 (the bucket is
+ * missing or unreachable: the error names it). */
+static int
+bucket_lock (struct s3 *s)
+{
+  struct rq q = { .method = "GET", .key = "", .query = "object-lock=" };
+  int r = -1;
+
+  if (rq_run (s, "open bucket", &q) == -1)
+    goto out;
+  if (q.status == 200)
+    r = q.resp && strstr (q.resp, "<ObjectLockEnabled>Enabled<") ? 1 : 0;
+  else if (q.status == 404 && q.resp && !strstr (q.resp, "NoSuchBucket"))
+    r = 0;                            /* no lock configuration */
+  else
+    rq_error (s, "open bucket", &q);
+ out:
+  rq_free (&q);
+  return r;
+}
+
+/* "lock_days" of bootback-repo.json, if the repository exists. */
+static void
+read_lock_days (struct repo_io *io)
+{
+  CLEANUP_FREE char *text = NULL;
+  size_t len;
+  json_t *o, *v;
+
+  if (io_read_file (io, "bootback-repo.json", 65536, &text, &len) == -1) {
+    error_clear ();
+    return;
+  }
+  o = json_loads (text, 0, NULL);
+  v = o ? json_object_get (o, "lock_days") : NULL;
+  if (json_is_integer (v) && json_integer_value (v) > 0 &&
+      json_integer_value (v) <= REPO_MAX_LOCK_DAYS)
+    PRIV (io)->lock_days = json_integer_value (v);
+  json_decref (o);
+}
+
+struct repo_io *
+io_s3_new (const char *url, const struct repo_open_opts *o)
+{
+  struct repo_io *io = s3_alloc (url, o);
+  int lock;
+
+  if (!io)
+    return NULL;
+  if ((lock = bucket_lock (PRIV (io))) == -1) {
+    s_free (io);
+    return NULL;
+  }
+  PRIV (io)->versioned = lock == 1;
+  read_lock_days (io);
+  return io;
+}
+
+int
+io_s3_init_bucket (const char *url, const struct repo_open_opts *o,
+                   int lock_days)
+{
+  struct repo_io *io = s3_alloc (url, o);
+  struct s3 *s;
+  int lock, r = -1;
+
+  if (!io)
+    return -1;
+  s = PRIV (io);
+  lock = bucket_lock (s);
+  if (lock == -1 && errno == ENOENT) {
+    struct rq q = { .method = "PUT", .key = "", .query = "" };
+    base_headers (&q);
+    add_header (&q, "x-amz-bucket-object-lock-enabled: true");
+    r = rq_ok (s, "create bucket", &q);
+    rq_free (&q);
+    if (r == -1)
+      goto out;
+    lock = 1;
+  }
+  r = -1;
+  if (lock == 0 && lock_days > 0)
+    error_setx ("s3://%s: the bucket has no Object Lock configuration: "
+                "--lock needs a bucket created with Object Lock (let "
+                "'bootback repo init' create it)", s->bucket);
+  else if (lock >= 0)
+    r = 0;
+ out:
+  s_free (io);
+  return r;
+}
