@@ -34,7 +34,8 @@
  *   1. connects to the NBD socket and loads the YARA rules and ClamAV
  *      signatures (match.c) while it still may read them;
  *   2. drops: new network and IPC namespaces (the NBD connection, made
- *      before, stays: no other network; only loopback, down), no_new_privs, rlimits (address space o->memory, CPU =
+ *      before, stays; no other network: only loopback, down),
+ *      no_new_privs, rlimits (address space o->memory, CPU =
  *      timeout, 64 open files, 1 GiB file size for libclamav's scratch
  *      files, no core, no new processes), supplementary groups cleared,
  *      setresgid/setresuid to o->user (nobody);
