@@ -57,6 +57,11 @@ struct web_opts {
   const char *repo;          /* its location, "" if none */
   int max_jobs;              /* jobs running at once (1 to WEB_MAX_JOBS_MAX;
                                 0: WEB_MAX_JOBS) */
+  /* The directories a migrate job may move a session to (--migrate-dir,
+   * absolute, resolved, NULL-terminated; NULL: migrate is refused): the
+   * administrator names where the guest's bytes may be written, a token
+   * holder only picks one of them (bootback names the files). */
+  char **migrate_dirs;
 };
 
 /* Serve until SIGINT or SIGTERM (blocked in the calling thread, which waits
