@@ -91,14 +91,15 @@ test_actions (void)
    * file or another path (the guest's bytes would be written there) */
   action_is ("{\"action\":\"migrate\",\"session\":\"3\",\"to\":\"/tmp/x.raw\"}",
              NULL, "must be one of the server's --migrate-dir directories");
-  action_is ("{\"action\":\"migrate\",\"session\":\"3\",\"to\":\"/var/lib/bootback/lab-definitions/x.yaml\"}",
-             NULL, "must be one of the server's --migrate-dir directories");
+  action_is ("{\"action\":\"migrate\",\"session\":\"3\","
+             "\"to\":\"/var/lib/bootback/lab-definitions/x.yaml\"}", NULL, "must be one of the server's --migrate-dir directories");
   opts.migrate_dirs = NULL;
   action_is ("{\"action\":\"migrate\",\"session\":\"3\",\"to\":\"/tmp\"}",
              NULL, "this server has no --migrate-dir");
   opts.migrate_dirs = migrate_dirs;
-  action_is ("{\"action\":\"lab-up\",\"definition\":\"name: x\\nnetwork: { subnet: 10.77.0.0/24, "
-             "gateway: 10.77.0.1 }\\npublish: [\\\"0.0.0.0:23=web1:22\\\"]\\nverify:\\n  - name: web1\\n"
+  action_is ("{\"action\":\"lab-up\",\"definition\":\"name: x\\nnetwork: "
+             "{ subnet: 10.77.0.0/24, gateway: 10.77.0.1 }\\npublish: "
+             "[\\\"0.0.0.0:23=web1:22\\\"]\\nverify:\\n  - name: web1\\n"
              "    address: 10.77.0.21\\n\"}", NULL, "publish: opens host ports");
   action_is ("{\"action\":\"backup\",\"vm\":\"db\",\"disks\":[\"vda\",\"vdb\"]}",
              "backup", NULL);
