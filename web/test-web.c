@@ -92,7 +92,8 @@ test_actions (void)
   action_is ("{\"action\":\"migrate\",\"session\":\"3\",\"to\":\"/tmp/x.raw\"}",
              NULL, "must be one of the server's --migrate-dir directories");
   action_is ("{\"action\":\"migrate\",\"session\":\"3\","
-             "\"to\":\"/var/lib/bootback/lab-definitions/x.yaml\"}", NULL, "must be one of the server's --migrate-dir directories");
+             "\"to\":\"/var/lib/bootback/lab-definitions/x.yaml\"}", NULL,
+             "must be one of the server's --migrate-dir directories");
   opts.migrate_dirs = NULL;
   action_is ("{\"action\":\"migrate\",\"session\":\"3\",\"to\":\"/tmp\"}",
              NULL, "this server has no --migrate-dir");
