@@ -18,7 +18,7 @@ instant_requires curl
 # A 16 MiB file system for the failing migration.  Mounted before libvirtd
 # starts: its private mount namespace copies the host's mounts at start.
 mkdir -p "$tmp/small" "$tmp/prod"
-mount -t tmpfs -o size=16M tmpfs "$tmp/small"
+mount -t tmpfs -o size=16M,mode=0755 tmpfs "$tmp/small"
 cleanup_fn "umount -l '$tmp/small'"
 
 instant_setup
@@ -38,6 +38,20 @@ grep -q "$BOOTBACK_HOME/overlays/tiny.vda.qcow2" <<< "$(virsh domblklist tiny)"
 state () {
     bootback sessions --json | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["state"])'
 }
+
+# 0. A target that is a planted symbolic link (dangling: qemu-img would
+# create the file it names), or in a directory others can write: refused,
+# nothing made.
+mkdir -m 0700 "$tmp/planted"
+ln -s "$tmp/victim-created" "$tmp/planted/tiny-vda.qcow2"
+expect_fail bootback migrate 1 --to "$tmp/planted" 2>"$tmp/err"
+grep -q "$tmp/planted/tiny-vda.qcow2 exists already" "$tmp/err" || fail "the planted link: $(cat "$tmp/err")"
+[ ! -e "$tmp/victim-created" ] || fail "the planted link was followed"
+mkdir -m 1777 "$tmp/shared"
+expect_fail bootback migrate 1 --to "$tmp/shared" 2>"$tmp/err"
+grep -q "target directory $tmp/shared is writable by others (mode 1777)" "$tmp/err" ||
+    fail "the shared directory: $(cat "$tmp/err")"
+[ "$(state)" = running ] || fail "state after a refused target: $(state)"
 
 # 1. Target too small: a clean failure, the VM keeps running from the backup.
 expect_fail bootback migrate 1 --to "$tmp/small" 2>"$tmp/err"

@@ -60,6 +60,18 @@ bootback restore data --to "rbd:$CEPH_POOL/$name-r" --force "${cephopts[@]}" >/d
 qemu-img convert -f raw -O raw "$(qemu_rbd "$name-r")" "$tmp/back2.raw"
 cmp "$tmp/d2.raw" "$tmp/back2.raw" || fail "--force: the image is not the new point"
 
+# an image called IMAGE.part that no restore made (someone's, not tagged):
+# refused and kept; one a killed restore left (tagged) is replaced
+rbd --id "$CEPH_ID" create --size 1M "$CEPH_POOL/$name-p.part"
+expect_rc 1 bootback restore data --to "rbd:$CEPH_POOL/$name-p" "${cephopts[@]}"
+grep -q "rbd:$CEPH_POOL/$name-p.part exists and is not a restore's unfinished image" "$tmp/err" ||
+    fail "a foreign .part: wrong error"
+grep -qx "$name-p.part" <<< "$(rbd_images)" || fail "a foreign .part image was removed"
+rbd --id "$CEPH_ID" image-meta set "$CEPH_POOL/$name-p.part" bootback.owner "bootback restore"
+bootback restore data --to "rbd:$CEPH_POOL/$name-p" "${cephopts[@]}" >/dev/null ||
+    fail "a restore's own leftover .part was not replaced"
+! grep -qx "$name-p.part" <<< "$(rbd_images)" || fail "the .part is left"
+
 # a missing pool; a key the cluster refuses
 expect_rc 1 bootback restore data --to "rbd:nopool-$$/x" "${cephopts[@]}"
 grep -q "ceph pool nopool-$$: no such pool" "$tmp/err" || fail "missing pool: wrong error"

@@ -108,6 +108,8 @@ assert ("/srv/eicar.com", "Test.Eicar.HDB.UNOFFICIAL") in m, m
 assert all(x["disk"] == "vda" and x["partition"] == 2 for x in r["matches"])
 sb = r["disks"][0]["sandbox"]
 assert sb["uid"] != 0 and sb["euid"] != 0 and sb["no_new_privs"] == 1, sb
+# no terminal to push keystrokes into, no network but its own loopback
+assert sb["session_leader"] == 1 and sb["tty"] == 0 and sb["interfaces"] == 1, sb
 p = [x for x in r["disks"][0]["partitions"] if x["partition"] == 2][0]
 assert p["links_scanned_once"] == 1 and p["loops"] == 1 and p["depth_capped"] >= 1, p
 EOF
@@ -138,6 +140,19 @@ cat "$tmp/out"
 [ $rc = 1 ] || fail "a garbage disk exits $rc"
 grep -q '^not scanned: disk vda partition 0 (unknown): .' "$tmp/out" ||
     fail "no reason for the garbage disk"
+
+# The infected disk with its partition table emptied (the file systems
+# are still there; a loader at a fixed sector could boot them): 1, never
+# clean, and it says so.
+cp --sparse=always "$tmp/bad.img" "$tmp/nopart.img"
+sfdisk -q --delete "$tmp/nopart.img" >/dev/null 2>&1
+[ -z "$(sfdisk -q -d "$tmp/nopart.img" 2>/dev/null | grep start=)" ] || fail "sfdisk --delete left partitions"
+bootback import "$tmp/nopart.img" --vm nopart >/dev/null
+rc=0; bootback scan nopart --signatures "$sig" >"$tmp/out" 2>&1 || rc=$?
+cat "$tmp/out"
+[ $rc = 1 ] || fail "a disk without partitions exits $rc"
+grep -q '^not scanned: disk vda: no file system found on it' "$tmp/out" ||
+    fail "the empty partition table is not said"
 
 # A corrupt rule file: 1, naming the file and line.
 printf 'rule broken {\n  strings: $a = "x"\n  condition: $b\n}\n' >"$tmp/broken.yar"

@@ -57,7 +57,8 @@ start_web () {
     url="http://127.0.0.1:$port"
 }
 cleanup_fn 'tail -n 40 "$tmp"/web*.log'
-start_web "$tmp/web.log" --max-jobs 1
+mkdir "$tmp/prod"
+start_web "$tmp/web.log" --max-jobs 1 --migrate-dir "$tmp/prod"
 
 # post BODY [CURL-ARGS...]: the status; the answer in $tmp/body
 post () {
@@ -127,6 +128,11 @@ expect_post 400 '{"action":"verify","vm":"web1..x"}'
 json '"\x27vm\x27" in j["error"]'
 expect_post 400 '{"action":"migrate","session":"1","to":"relative/dir"}'
 expect_post 400 '{"action":"migrate","session":"1","to":"/srv/../etc"}'
+# only the administrator's --migrate-dir, never a file or another directory
+expect_post 400 "{\"action\":\"migrate\",\"session\":\"1\",\"to\":\"$tmp/prod/x.raw\"}"
+json '"--migrate-dir" in j["error"]'
+expect_post 400 "{\"action\":\"migrate\",\"session\":\"1\",\"to\":\"$BOOTBACK_HOME/lab-definitions\"}"
+json '"--migrate-dir" in j["error"]'
 expect_post 400 '{"action":"instant"}'
 json '"\x27vm\x27 is missing" in j["error"]'
 expect_post 400 '{"action":"lab-up","name":"x","definition":"y"}'
@@ -207,7 +213,6 @@ wait_job "$id" 300
 json 'j["state"] == "done", j["error"]'
 sid=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["result"]["id"])' "$tmp/body")
 cleanup_fn "virsh -q destroy m1 >/dev/null 2>&1; virsh -q undefine m1 >/dev/null 2>&1"
-mkdir "$tmp/prod"
 id=$(new_job "{\"action\":\"migrate\",\"session\":\"$sid\",\"to\":\"$tmp/prod\"}")
 wait_job "$id" 600
 json 'j["state"] == "done" and j["result"]["bytes"] > 0, j["error"]'

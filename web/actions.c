@@ -24,6 +24,7 @@
  * guest or the repository says leaves as JSON strings.
  */
 #include <errno.h>
+#include <limits.h>
 
 #include "web/web-int.h"
 #include "lab/lab.h"
@@ -651,8 +652,9 @@ static const struct action actions[] = {
   "prune, gc"
 
 /* A definition sent in a request may not make the host run a program
- * (script checks) or boot a host file (image VMs): only a definition the
- * administrator put in HOME/lab-definitions/ may.  false with why. */
+ * (script checks), boot a host file (image VMs) or listen on a host port
+ * (publish): only a definition the administrator put in
+ * HOME/lab-definitions/ may.  false with why. */
 static bool
 definition_ok (const char *yaml, char *why, size_t n)
 {
@@ -684,15 +686,44 @@ definition_ok (const char *yaml, char *why, size_t n)
           ok = false;
         }
     }
+  if (ok && d->npublish) {
+    snprintf (why, n, "action lab-up: definition: publish: opens host ports; only "
+              "a definition of HOME/lab-definitions/ may");
+    ok = false;
+  }
   lab_def_free (d);
   return ok;
 }
 
-/* What only one action checks: lab-up's one of definition and name, and
- * its definition. */
+/* migrate's to: one of the directories the administrator gave the server
+ * (--migrate-dir), exactly; bootback names the files in it. */
 static bool
-action_rules_ok (const struct action *a, json_t *args, char *why, size_t n)
+migrate_dir_ok (const struct web_opts *o, const char *to, char *why, size_t n)
 {
+  char real[PATH_MAX];
+  size_t i;
+
+  if (!o || !o->migrate_dirs) {
+    snprintf (why, n, "action migrate: this server has no --migrate-dir: the "
+              "administrator names where sessions may be moved to");
+    return false;
+  }
+  for (i = 0; o->migrate_dirs[i]; i++)
+    if (realpath (to, real) && strcmp (real, o->migrate_dirs[i]) == 0)
+      return true;
+  snprintf (why, n, "action migrate: argument 'to' must be one of the server's "
+            "--migrate-dir directories");
+  return false;
+}
+
+/* What only one action checks: migrate's target, lab-up's one of
+ * definition and name, and its definition. */
+static bool
+action_rules_ok (const struct web_opts *o, const struct action *a, json_t *args,
+                 char *why, size_t n)
+{
+  if (strcmp (a->a.name, "migrate") == 0)
+    return migrate_dir_ok (o, str (args, "to"), why, n);
   if (strcmp (a->a.name, "lab-up") != 0)
     return true;
   if (!json_object_get (args, "definition") == !json_object_get (args, "name")) {
@@ -704,7 +735,8 @@ action_rules_ok (const struct action *a, json_t *args, char *why, size_t n)
 }
 
 json_t *
-web_action_check (const char *body, size_t len, const struct web_action **wa,
+web_action_check (const struct web_opts *o, const char *body, size_t len,
+                  const struct web_action **wa,
                   char *why, size_t n)
 {
   json_error_t e;
@@ -734,7 +766,7 @@ web_action_check (const char *body, size_t len, const struct web_action **wa,
   }
   json_object_del (args, "action");
   if (!args_ok (&actions[i], args, why, n) ||
-      !action_rules_ok (&actions[i], args, why, n))
+      !action_rules_ok (o, &actions[i], args, why, n))
     goto bad;
   *wa = &actions[i].a;
   return args;

@@ -248,7 +248,7 @@ web_jobs_post (struct web_jobs *js, struct catalog **cat,
   int64_t id;
   pid_t pid;
 
-  if (!(args = web_action_check (body, len, &a, why, sizeof why))) {
+  if (!(args = web_action_check (o, body, len, &a, why, sizeof why))) {
     *status = 400;
     return web_error_json ("%s", why);
   }

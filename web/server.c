@@ -79,6 +79,7 @@ struct body {
 /* Who sent a request: a token's name, and its session if by cookie. */
 struct who {
   char name[WEB_TOKEN_NAME_MAX + 1];
+  char token_hash[SHA256_HEX_LEN + 1];  /* of a bearer token, "" if none */
   struct web_session *session;   /* NULL: by bearer token */
 };
 
@@ -175,6 +176,7 @@ authenticate (struct server *s, struct MHD_Connection *conn, struct who *w)
                                                MHD_HTTP_HEADER_AUTHORIZATION);
 
   w->session = NULL;
+  w->token_hash[0] = '\0';
   if (!h)
     return session_of (s, conn, w);
   if (strncasecmp (h, "Bearer ", 7) != 0)
@@ -184,6 +186,7 @@ authenticate (struct server *s, struct MHD_Connection *conn, struct who *w)
     h++;
   if (strlen (h) != WEB_TOKEN_LEN)
     return 0;
+  web_token_hash (h, w->token_hash);
   return web_token_check (s->cat, h, w->name);
 }
 
@@ -355,7 +358,7 @@ login_logout (struct server *s, struct MHD_Connection *conn, const char *method,
     return reply_json (s, conn, method, url, w->name, 400,
                        web_error_json ("log in with an API token "
                                        "(Authorization: Bearer TOKEN)"));
-  if (in && web_session_new (s->sessions, w->name, id) == -1)
+  if (in && web_session_new (s->sessions, w->name, w->token_hash, id) == -1)
     return reply_json (s, conn, method, url, w->name, 500,
                        web_error_json ("%s", error_msg ()));
   if (!in && w->session)

@@ -17,8 +17,9 @@
  *  - its CSRF token: 32 other random bytes, handed to the page by
  *    GET /session; every request the cookie authenticates, other than GET
  *    or HEAD, must carry it in X-CSRF-Token (web_session_csrf_ok);
- *  - the API token's name it was opened with: once that token is revoked
- *    the session is refused (server.c asks web_session_token_live);
+ *  - the API token it was opened with (name and SHA-256): once that token
+ *    is revoked the session is refused, also when a new token gets the
+ *    same name (server.c asks web_session_token_live);
  *  - its expiry: WEB_SESSION_IDLE seconds unused or WEB_SESSION_LIFE after
  *    login, whichever comes first; POST /logout ends it at once.
  * When the table is full the session used least recently is dropped.
@@ -35,6 +36,7 @@ struct web_session {
   char id_hash[SHA256_HEX_LEN + 1];  /* "" for a free slot */
   char csrf[WEB_SECRET_LEN + 1];
   char who[WEB_TOKEN_NAME_MAX + 1];
+  char token_hash[SHA256_HEX_LEN + 1];  /* of the token it was opened with */
   time_t created, used;
   uint64_t seq;                      /* of its last use: the LRU order */
 };
@@ -80,7 +82,7 @@ expired (const struct web_session *s, time_t now)
 }
 
 int
-web_session_new (struct web_sessions *t, const char *who,
+web_session_new (struct web_sessions *t, const char *who, const char *token_hash,
                  char cookie[WEB_SECRET_LEN + 1])
 {
   time_t now = time (NULL);
@@ -101,6 +103,7 @@ web_session_new (struct web_sessions *t, const char *who,
     return -1;
   web_token_hash (cookie, slot->id_hash);
   snprintf (slot->who, sizeof slot->who, "%s", who);
+  snprintf (slot->token_hash, sizeof slot->token_hash, "%s", token_hash);
   slot->created = slot->used = now;
   slot->seq = ++t->clock;
   return 0;
@@ -166,21 +169,22 @@ web_session_expires (const struct web_session *s)
 }
 
 static int
-token_named (void *opaque, const struct catalog_token *t)
+token_is (void *opaque, const struct catalog_token *t)
 {
-  const char **who = opaque;
+  const struct web_session **s = opaque;
 
-  if (*who && strcmp (t->name, *who) == 0)
-    *who = NULL;
+  if (*s && strcmp (t->name, (*s)->who) == 0 &&
+      strcmp (t->sha256, (*s)->token_hash) == 0)
+    *s = NULL;
   return 0;
 }
 
 int
 web_session_token_live (struct catalog *cat, const struct web_session *s)
 {
-  const char *who = s->who;
+  const struct web_session *left = s;
 
-  if (catalog_token_list (cat, token_named, &who) == -1)
+  if (catalog_token_list (cat, token_is, &left) == -1)
     return -1;
-  return who == NULL;
+  return left == NULL;
 }

@@ -22,8 +22,8 @@ test_sessions (void)
   char csrf[WEB_SECRET_LEN + 1];
   int i;
 
-  assert (web_session_new (t, "ci", a) == 0 && strlen (a) == WEB_SECRET_LEN);
-  assert (web_session_new (t, "ops", b) == 0 && strcmp (a, b) != 0);
+  assert (web_session_new (t, "ci", "", a) == 0 && strlen (a) == WEB_SECRET_LEN);
+  assert (web_session_new (t, "ops", "", b) == 0 && strcmp (a, b) != 0);
   assert ((s = web_session_find (t, a)) && strcmp (web_session_who (s), "ci") == 0);
   snprintf (csrf, sizeof csrf, "%s", web_session_csrf (s));
   assert (strlen (csrf) == WEB_SECRET_LEN && strcmp (csrf, a) != 0);
@@ -45,7 +45,7 @@ test_sessions (void)
   /* full: the least recently used (b) goes */
   snprintf (first, sizeof first, "%s", b);
   for (i = 0; i < WEB_SESSION_MAX; i++)
-    assert (web_session_new (t, "many", a) == 0);
+    assert (web_session_new (t, "many", "", a) == 0);
   assert (web_session_find (t, a));
   assert (!web_session_find (t, first));
   web_sessions_free (t);
@@ -55,6 +55,7 @@ static void
 test_revoked (void)
 {
   char dir[] = "/tmp/test-session.XXXXXX", tok[WEB_TOKEN_LEN + 1], id[WEB_SECRET_LEN + 1];
+  char hash[SHA256_HEX_LEN + 1];
   CLEANUP_FREE char *cmd = NULL;
   struct web_sessions *t = web_sessions_new ();
   struct web_session *s;
@@ -63,9 +64,13 @@ test_revoked (void)
   assert (mkdtemp (dir));
   assert ((c = catalog_open (dir)));
   assert (web_token_add (c, "ci", tok) == 0);
-  assert (web_session_new (t, "ci", id) == 0 && (s = web_session_find (t, id)));
+  web_token_hash (tok, hash);
+  assert (web_session_new (t, "ci", hash, id) == 0 && (s = web_session_find (t, id)));
   assert (web_session_token_live (c, s) == 1);
   assert (catalog_token_revoke (c, "ci") == 0);
+  assert (web_session_token_live (c, s) == 0);
+  /* a new token of the same name is another token: the session stays dead */
+  assert (web_token_add (c, "ci", tok) == 0);
   assert (web_session_token_live (c, s) == 0);
   catalog_close (c);
   web_sessions_free (t);

@@ -50,13 +50,17 @@ test_check (void)
   assert (system (cmd) == 0);
 }
 
+/* The server's options: migrate jobs may move sessions to /tmp only. */
+static char *migrate_dirs[] = { "/tmp", NULL };
+static struct web_opts opts = { .migrate_dirs = migrate_dirs };
+
 /* body is checked as action (NULL: refused, why containing reason). */
 static void
 action_is (const char *body, const char *action, const char *reason)
 {
   const struct web_action *a = NULL;
   char why[256] = "";
-  json_t *args = web_action_check (body, strlen (body), &a, why, sizeof why);
+  json_t *args = web_action_check (&opts, body, strlen (body), &a, why, sizeof why);
 
   if (action) {
     if (!args || strcmp (a->name, action) != 0 || json_object_get (args, "action")) {
@@ -79,8 +83,25 @@ test_actions (void)
              "prune", NULL);
   action_is ("{\"action\":\"verify\",\"vm\":\"web1\",\"point\":\"20261122T045506Z\"}",
              "verify", NULL);
-  action_is ("{\"action\":\"migrate\",\"session\":\"3\",\"to\":\"/srv/prod\"}",
+  action_is ("{\"action\":\"migrate\",\"session\":\"3\",\"to\":\"/tmp\"}",
              "migrate", NULL);
+  action_is ("{\"action\":\"migrate\",\"session\":\"3\",\"to\":\"/tmp/\"}",
+             "migrate", NULL);
+  /* a token holder picks one of the administrator's directories, never a
+   * file or another path (the guest's bytes would be written there) */
+  action_is ("{\"action\":\"migrate\",\"session\":\"3\",\"to\":\"/tmp/x.raw\"}",
+             NULL, "must be one of the server's --migrate-dir directories");
+  action_is ("{\"action\":\"migrate\",\"session\":\"3\","
+             "\"to\":\"/var/lib/bootback/lab-definitions/x.yaml\"}", NULL,
+             "must be one of the server's --migrate-dir directories");
+  opts.migrate_dirs = NULL;
+  action_is ("{\"action\":\"migrate\",\"session\":\"3\",\"to\":\"/tmp\"}",
+             NULL, "this server has no --migrate-dir");
+  opts.migrate_dirs = migrate_dirs;
+  action_is ("{\"action\":\"lab-up\",\"definition\":\"name: x\\nnetwork: "
+             "{ subnet: 10.77.0.0/24, gateway: 10.77.0.1 }\\npublish: "
+             "[\\\"0.0.0.0:23=web1:22\\\"]\\nverify:\\n  - name: web1\\n"
+             "    address: 10.77.0.21\\n\"}", NULL, "publish: opens host ports");
   action_is ("{\"action\":\"backup\",\"vm\":\"db\",\"disks\":[\"vda\",\"vdb\"]}",
              "backup", NULL);
   action_is ("", NULL, "not JSON");

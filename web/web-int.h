@@ -34,8 +34,10 @@ struct web_action {
 /* The body of POST /api/v1/jobs checked (actions.c): the action in *a and
  * its arguments (the body without "action"), or NULL with the reason in
  * why (a 400): not JSON, not an object, no or an unknown action, an
- * unknown key, a wrong type, a name with '/' or "..". */
-json_t *web_action_check (const char *body, size_t len,
+ * unknown key, a wrong type, a name with '/' or "..", a migrate target
+ * that is not one of o's migrate_dirs, a lab-up definition that runs a
+ * host program, boots a host file or publishes a port. */
+json_t *web_action_check (const struct web_opts *o, const char *body, size_t len,
                           const struct web_action **a, char *why, size_t n);
 
 /* {"id": ID, "href": "/api/v1/jobs/ID"} */

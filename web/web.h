@@ -57,6 +57,11 @@ struct web_opts {
   const char *repo;          /* its location, "" if none */
   int max_jobs;              /* jobs running at once (1 to WEB_MAX_JOBS_MAX;
                                 0: WEB_MAX_JOBS) */
+  /* The directories a migrate job may move a session to (--migrate-dir,
+   * absolute, resolved, NULL-terminated; NULL: migrate is refused): the
+   * administrator names where the guest's bytes may be written, a token
+   * holder only picks one of them (bootback names the files). */
+  char **migrate_dirs;
 };
 
 /* Serve until SIGINT or SIGTERM (blocked in the calling thread, which waits
@@ -151,9 +156,10 @@ struct web_sessions *web_sessions_new (void);
 void web_sessions_free (struct web_sessions *t);
 /* 32 random bytes in hex. */
 int web_secret_new (char out[WEB_SECRET_LEN + 1]);
-/* Open a session for token name who: cookie gets its id. */
+/* Open a session for the token of name who and SHA-256 token_hash
+ * (hex): cookie gets its id. */
 int web_session_new (struct web_sessions *t, const char *who,
-                     char cookie[WEB_SECRET_LEN + 1]);
+                     const char *token_hash, char cookie[WEB_SECRET_LEN + 1]);
 /* The live session of a cookie value (its last use now), or NULL. */
 struct web_session *web_session_find (struct web_sessions *t, const char *cookie);
 void web_session_end (struct web_session *s);
@@ -162,8 +168,9 @@ bool web_session_csrf_ok (const struct web_session *s, const char *header);
 const char *web_session_who (const struct web_session *s);
 const char *web_session_csrf (const struct web_session *s);
 time_t web_session_expires (const struct web_session *s);
-/* 1 if the token the session was opened with still exists, 0 if it was
- * revoked, -1 on error. */
+/* 1 if the token the session was opened with still exists (its name and
+ * its hash: a new token of the same name is not it), 0 if it was revoked,
+ * -1 on error. */
 int web_session_token_live (struct catalog *cat, const struct web_session *s);
 
 /* ---- the page (page.c) ----------------------------------------------------- */

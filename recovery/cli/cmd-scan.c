@@ -97,12 +97,22 @@ fold (struct scan_run *s, json_t *d, bool json)
 {
   const char *disk = json_string_value (json_object_get (d, "disk"));
   json_t *p, *m, *err = json_object_get (d, "error");
-  size_t i;
+  size_t i, scanned = 0;
 
   if (err) {
     s->incomplete = true;
     if (!json)
       printf ("not scanned: disk %s: %s\n", disk, json_string_value (err));
+  }
+  json_array_foreach (json_object_get (d, "partitions"), i, p)
+    scanned += strcmp (json_string_value (json_object_get (p, "status")) ?: "",
+                       "scanned") == 0;
+  /* A disk none of whose file systems was scanned (a partition table
+   * listing none, data outside any partition) is never clean. */
+  if (!err && scanned == 0) {
+    s->incomplete = true;
+    if (!json)
+      printf ("not scanned: disk %s: no file system found on it\n", disk);
   }
   json_array_foreach (json_object_get (d, "partitions"), i, p) {
     CLEANUP_FREE char *fs = xstrdup_printable

@@ -3,12 +3,15 @@
  * bootback web: the HTTP server (web/web.h), and its API tokens (web
  * token add|list|revoke).
  */
+#include <limits.h>
+#include <sys/stat.h>
+
 #include "recovery/cli/cli.h"
 #include "web/web.h"
 
 static const char web_usage[] =
   "usage: bootback web [--listen ADDR:PORT] [--cert FILE --key FILE]\n"
-  "                    [--max-jobs N]\n"
+  "                    [--max-jobs N] [--migrate-dir DIR]...\n"
   "       bootback web token add NAME\n"
   "       bootback web token list [--json]\n"
   "       bootback web token revoke NAME\n"
@@ -27,6 +30,8 @@ static const char web_usage[] =
   "  --key FILE          its PEM private key\n"
   "  --max-jobs N        jobs running at once (default 4, at most 64);\n"
   "                      more are refused (429)\n"
+  "  --migrate-dir DIR  a directory migrate jobs may move sessions to\n"
+  "                      (repeatable; without one, migrate jobs are refused)\n"
   "\n"
   "token add NAME prints a new token once (the catalog keeps only its\n"
   "SHA-256); token list shows names, when made and last used (--json as\n"
@@ -123,15 +128,31 @@ web_repo (struct cli *c, struct web_opts *o)
   return 0;
 }
 
+/* --migrate-dir DIR: an existing directory, kept resolved. */
+static int
+migrate_dir_add (struct web_opts *o, const char *dir)
+{
+  char real[PATH_MAX];
+  struct stat st;
+
+  if (!realpath (dir, real) || stat (real, &st) == -1 || !S_ISDIR (st.st_mode)) {
+    cli_error ("--migrate-dir %s: not an existing directory", dir);
+    return -1;
+  }
+  strv_push (&o->migrate_dirs, NULL, xstrdup (real));
+  return 0;
+}
+
 int
 cmd_web (struct cli *c, int argc, char **argv)
 {
-  enum { OPT_LISTEN = 256, OPT_CERT, OPT_KEY, OPT_MAX_JOBS };
+  enum { OPT_LISTEN = 256, OPT_CERT, OPT_KEY, OPT_MAX_JOBS, OPT_MIGRATE_DIR };
   static const struct option lo[] = {
     { "listen", required_argument, NULL, OPT_LISTEN },
     { "cert", required_argument, NULL, OPT_CERT },
     { "key", required_argument, NULL, OPT_KEY },
     { "max-jobs", required_argument, NULL, OPT_MAX_JOBS },
+    { "migrate-dir", required_argument, NULL, OPT_MIGRATE_DIR },
     { "help", no_argument, NULL, 'h' }, { NULL }
   };
   struct web_opts o = { .listen = WEB_DEFAULT_LISTEN, .home = c->home, .repo = "" };
@@ -151,6 +172,10 @@ cmd_web (struct cli *c, int argc, char **argv)
         cli_error ("--max-jobs %s: not from 1 to %d", optarg, WEB_MAX_JOBS_MAX);
         return 1;
       }
+      break;
+    case OPT_MIGRATE_DIR:
+      if (migrate_dir_add (&o, optarg) == -1)
+        return 1;
       break;
     case 'h': cli_usage (web_usage);
     default: cli_bad_usage (web_usage);

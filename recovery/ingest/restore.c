@@ -24,6 +24,10 @@
 #include "recovery/util/util.h"
 #include "recovery/virt/ceph.h"
 
+/* The owner tag (RBD image metadata) of the .part image a restore writes:
+ * only an image so tagged is removed when a later restore finds it. */
+#define RESTORE_RBD_OWNER "bootback restore"
+
 struct rjob {
   struct repo *r;
   struct repo_disk *d;
@@ -295,12 +299,21 @@ ingest_restore_rbd (struct repo *r, const char *vm, const char *id,
     goto out;
   first_error_init (&j.fe);
   j.part = xasprintf ("%s.part", image);
-  /* A .part left by a killed restore is ours to replace. */
-  if (virt_ceph_image_exists (c, j.part) == 1 && virt_ceph_image_remove (c, j.part) == -1)
-    goto out;
+  /* A .part left by a killed restore (tagged as a restore's) is ours to
+   * replace; any other image of that name is not. */
+  if (virt_ceph_image_exists (c, j.part) == 1) {
+    int mine = virt_ceph_image_tagged (c, j.part, RESTORE_RBD_OWNER);
+    if (mine == 0)
+      error_setx ("rbd:%s/%s exists and is not a restore's unfinished image: "
+                  "refusing to remove it", pool, j.part);
+    if (mine != 1 || virt_ceph_image_remove (c, j.part) == -1)
+      goto out;
+  }
   if (virt_ceph_image_create (c, j.part, repo_disk_size (j.d)) == -1)
     goto out;
   j.created = true;
+  if (virt_ceph_image_tag (c, j.part, RESTORE_RBD_OWNER) == -1)
+    goto out;
   j.im = virt_rbd_open (c, j.part);
   if (j.im && restore_write (&j, disk, threads) == 0 &&
       restore_rbd_finish (&j, c, image, exists == 1) == 0)

@@ -571,29 +571,57 @@ memory_unit (const char *u)
   return 0;
 }
 
+/* A size in MiB: value v (text, or attribute value when attr_name) and
+ * its unit attribute; 0 if none; too much is too much. */
+static uint64_t
+mib_of (const char *v, const char *unit_name, xmlNodePtr n)
+{
+  char unit[16];
+  uint64_t x, mul = memory_unit (attr (n, unit_name, unit, sizeof unit));
+
+  if (!v || !mul)
+    return 0;
+  x = strtoull (v, NULL, 10);
+  return x > UINT64_MAX / mul ? UINT64_MAX >> 20 : x * mul >> 20;
+}
+
+static uint64_t
+node_mib (xmlNodePtr n)
+{
+  xmlChar *t = n ? xmlNodeGetContent (n) : NULL;
+  uint64_t mib = mib_of ((const char *) t, "unit", n);
+
+  xmlFree (t);
+  return mib;
+}
+
+/* The memory a definition gives the VM: the largest of <memory>,
+ * <currentMemory>, <maxMemory> and the sum of its NUMA cells (libvirt
+ * gives a VM with cells their memory, whatever <memory> says). */
 uint64_t
 instant_xml_memory_mib (const char *xml)
 {
   xmlDocPtr doc = parse (xml);
-  xmlNodePtr n;
-  xmlChar *t;
-  char unit[16];
-  uint64_t mib = 0, mul;
+  xmlNodePtr root, cpu, numa, c;
+  uint64_t mib, cells = 0;
+  char buf[32];
 
   if (!doc) {
     error_clear ();
     return 0;
   }
-  n = child (xmlDocGetRootElement (doc), "memory");
-  mul = n ? memory_unit (attr (n, "unit", unit, sizeof unit)) : 0;
-  if (mul && (t = xmlNodeGetContent (n)) != NULL) {
-    uint64_t v = strtoull ((const char *) t, NULL, 10);
-    /* a saved definition may claim anything: too much is too much */
-    mib = v > UINT64_MAX / mul ? UINT64_MAX >> 20 : v * mul >> 20;
-    xmlFree (t);
-  }
+  root = xmlDocGetRootElement (doc);
+  mib = MAX (node_mib (child (root, "memory")), node_mib (child (root, "currentMemory")));
+  mib = MAX (mib, node_mib (child (root, "maxMemory")));
+  cpu = child (root, "cpu");
+  numa = cpu ? child (cpu, "numa") : NULL;
+  for (c = numa ? numa->children : NULL; c; c = c->next)
+    if (c->type == XML_ELEMENT_NODE && xmlStrEqual (c->name, BAD_CAST "cell")) {
+      uint64_t m = mib_of (attr (c, "memory", buf, sizeof buf), "unit", c);
+      cells = cells > UINT64_MAX - m ? UINT64_MAX : cells + m;
+    }
   xmlFreeDoc (doc);
-  return mib;
+  return MAX (mib, cells);
 }
 
 /* The lab's reservation: a <memory> above cap_mib is lowered to it (a

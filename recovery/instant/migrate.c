@@ -315,7 +315,7 @@ precopy (const struct instant_session_disk *k, const char *dest, const char *out
 }
 
 /* dest = realpath of file's directory + its name (the name itself is
- * not resolved: a symbolic link there is refused later). */
+ * not resolved: a symbolic link there is refused by target_free). */
 static int
 resolve_dest (const char *file, char dest[4096])
 {
@@ -453,6 +453,32 @@ plan_rbd (const struct instant_session *s, const struct instant_migrate_opts *o,
   return 0;
 }
 
+/* dest does not exist, not even as a (dangling) symbolic link, in a
+ * directory only its owner can write: nobody else can plant a link there
+ * that qemu-img or libvirt would follow when they create the image. */
+static int
+target_free (const char *dest)
+{
+  CLEANUP_FREE char *d = xstrdup (dest);
+  struct stat st;
+
+  if (lstat (dest, &st) == 0) {
+    error_setx ("%s exists already: bootback does not overwrite images", dest);
+    return -1;
+  }
+  if (access (dirname (d), W_OK) == -1 || stat (d, &st) == -1) {
+    error_set (errno, "target directory %s is not writable", d);
+    return -1;
+  }
+  if (st.st_mode & (S_IWGRP | S_IWOTH)) {
+    error_setx ("target directory %s is writable by others (mode %04o): a "
+                "symbolic link planted there would be followed; give a directory "
+                "only its owner can write", d, (unsigned) (st.st_mode & 07777));
+    return -1;
+  }
+  return 0;
+}
+
 static int
 plan_targets (const struct instant_session *s, const char *to, const char *format,
               struct mctx *m)
@@ -480,18 +506,9 @@ plan_targets (const struct instant_session *s, const char *to, const char *forma
     if (resolve_dest (to, m->jobs[0].dest) == -1)
       return -1;
   }
-  for (i = 0; i < s->ndisks; i++) {
-    CLEANUP_FREE char *d = xstrdup (m->jobs[i].dest);
-    if (access (m->jobs[i].dest, F_OK) == 0) {
-      error_setx ("%s exists already: bootback does not overwrite images",
-                  m->jobs[i].dest);
+  for (i = 0; i < s->ndisks; i++)
+    if (target_free (m->jobs[i].dest) == -1)
       return -1;
-    }
-    if (access (dirname (d), W_OK) == -1) {
-      error_set (errno, "target directory %s is not writable", d);
-      return -1;
-    }
-  }
   return 0;
 }
 

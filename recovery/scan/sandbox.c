@@ -27,10 +27,15 @@
  * are encrypted volumes.
  *
  * The child (one per disk):
- *   0. closes every file descriptor of the parent but its pipe;
+ *   0. closes every file descriptor of the parent but its pipe, starts a
+ *      session of its own (no controlling terminal: no TIOCSTI into the
+ *      administrator's shell) and has /dev/null as stdin, stdout and
+ *      stderr (it says everything through the pipe);
  *   1. connects to the NBD socket and loads the YARA rules and ClamAV
  *      signatures (match.c) while it still may read them;
- *   2. drops: no_new_privs, rlimits (address space o->memory, CPU =
+ *   2. drops: new network and IPC namespaces (the NBD connection, made
+ *      before, stays; no other network: only loopback, down),
+ *      no_new_privs, rlimits (address space o->memory, CPU =
  *      timeout, 64 open files, 1 GiB file size for libclamav's scratch
  *      files, no core, no new processes), supplementary groups cleared,
  *      setresgid/setresuid to o->user (nobody);
@@ -43,6 +48,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <net/if.h>
+#include <sched.h>
 #include <poll.h>
 #include <pwd.h>
 #include <signal.h>
@@ -80,10 +87,27 @@ set_limit (int res, rlim_t v)
   return setrlimit (res, &rl);
 }
 
+/* Step 0 of the child: a session of its own, /dev/null on 0, 1, 2. */
+static void
+child_detach (void)
+{
+  int null = open ("/dev/null", O_RDWR | O_CLOEXEC);
+
+  setsid ();
+  if (null < 0 || dup2 (null, 0) == -1 || dup2 (null, 1) == -1 || dup2 (null, 2) == -1)
+    _exit (1);
+  if (null > 2)
+    close (null);
+}
+
 /* Step 2 of the child (see the top of the file). */
 static int
 drop_privileges (const struct scan_opts *o, uid_t uid, gid_t gid)
 {
+  if ((getuid () == 0 && unshare (CLONE_NEWNET | CLONE_NEWIPC) == -1)) {
+    error_set (errno, "new network namespace");
+    return -1;
+  }
   if (prctl (PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == -1 ||
       set_limit (RLIMIT_AS, o->memory) == -1 ||
       set_limit (RLIMIT_CPU, o->timeout) == -1 ||
@@ -111,6 +135,20 @@ drop_privileges (const struct scan_opts *o, uid_t uid, gid_t gid)
   return 0;
 }
 
+/* The network interfaces the child sees (1: loopback alone). */
+static int
+count_interfaces (void)
+{
+  struct if_nameindex *ifs = if_nameindex ();
+  int n = 0;
+
+  for (; ifs && ifs[n].if_index; n++)
+    ;
+  if (ifs)
+    if_freenameindex (ifs);
+  return n;
+}
+
 static void
 child_error (FILE *out, const char *what)
 {
@@ -133,10 +171,12 @@ child (const struct scan_opts *o, const char *sock, uid_t uid, gid_t gid,
 
   if (!out)
     _exit (1);
-  /* nothing of the parent's (the catalog, the repository) stays open */
+  /* nothing of the parent's (the catalog, the repository) stays open,
+   * and no terminal (step 0) */
   if (fd > 3)
     close_range (3, fd - 1, 0);
   close_range (fd + 1, ~0u, 0);
+  child_detach ();
   nbd = nbd_create ();
   if (!nbd || nbd_connect_unix (nbd, sock) == -1) {
     error_setx ("NBD %s: %s", sock, nbd_get_error ());
@@ -155,8 +195,10 @@ child (const struct scan_opts *o, const char *sock, uid_t uid, gid_t gid,
     goto err;
   /* what the report says of the sandbox is what the kernel says now */
   fprintf (out, "{\"kind\":\"sandbox\",\"uid\":%d,\"euid\":%d,"
-           "\"no_new_privs\":%d}\n", (int) getuid (), (int) geteuid (),
-           prctl (PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0));
+           "\"no_new_privs\":%d,\"session_leader\":%d,\"tty\":%d,"
+           "\"interfaces\":%d}\n", (int) getuid (), (int) geteuid (),
+           prctl (PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0), getsid (0) == getpid (),
+           isatty (0) || isatty (1) || isatty (2), count_interfaces ());
   if (walk_disk (nbd, o, e, out) == -1)
     goto err;
   engines_free (e);
