@@ -514,6 +514,12 @@ backup_record (struct web_job *j, struct repo *r, struct ingest_backup *b,
     job_note (j, error_msg ());
   else if (catalog_score_put (j->cat, j->o->repo_id, m, &st, &v) == -1)
     job_note (j, error_msg ());
+  /* the alert, as bootback backup runs it (the server's environment) */
+  if (scored != -1 && v.suspicious && getenv ("BOOTBACK_ON_SUSPICIOUS") &&
+      score_alert (getenv ("BOOTBACK_ON_SUSPICIOUS"), m->vm, m->id, &v) == -1) {
+    CLEANUP_FREE char *why = xasprintf ("suspicious-point %s", error_msg ());
+    job_note (j, why);
+  }
   if (ingest_backup_advance (b) == -1)
     job_note (j, error_msg ());
   return json_pack ("{s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:f, s:o}",

@@ -293,3 +293,52 @@ catalog_score_point (struct catalog *c, struct repo *r, int64_t repo_id,
   score_judge (hist, n, st, v);
   return 0;
 }
+
+/* ---- the alert hook ------------------------------------------------------ */
+
+#define HOOK_ARGS_MAX 32
+#define HOOK_TIMEOUT 60
+
+/* HOOK_TIMEOUT; a test may shorten it (BOOTBACK_TEST_HOOK_TIMEOUT). */
+static int
+hook_timeout (void)
+{
+  const char *e = test_hook_env ("BOOTBACK_TEST_HOOK_TIMEOUT");
+
+  return e && atoi (e) > 0 ? atoi (e) : HOOK_TIMEOUT;
+}
+
+int
+score_alert (const char *hook, const char *vm, const char *id,
+             const struct score_verdict *v)
+{
+  CLEANUP_FREE char *cmd = xstrdup (hook);
+  CLEANUP_FREE char *pt = xasprintf ("%s@%s", vm, id);
+  char *argv[HOOK_ARGS_MAX + 1], *save = NULL, *w, score[32], out[512];
+  size_t n = 0;
+  int st;
+
+  for (w = strtok_r (cmd, " \t", &save); w && n < HOOK_ARGS_MAX;
+       w = strtok_r (NULL, " \t", &save))
+    argv[n++] = w;
+  argv[n] = NULL;
+  if (n == 0)
+    return 0;
+  snprintf (score, sizeof score, "%.1f", v->score);
+  setenv ("BOOTBACK_VM", vm, 1);
+  setenv ("BOOTBACK_POINT", pt, 1);
+  setenv ("BOOTBACK_SCORE", score, 1);
+  setenv ("BOOTBACK_REASON", v->reason, 1);
+  st = run_command_timeout (argv, out, sizeof out, hook_timeout ());
+  unsetenv ("BOOTBACK_VM");
+  unsetenv ("BOOTBACK_POINT");
+  unsetenv ("BOOTBACK_SCORE");
+  unsetenv ("BOOTBACK_REASON");
+  out[strcspn (out, "\n")] = '\0';
+  if (st == -1)
+    error_prefix ("hook");
+  else if (st != 0)
+    error_setx ("hook %s exited with status %d%s%s", argv[0], st, out[0] ? ": " : "",
+                out);
+  return st == 0 ? 0 : -1;
+}

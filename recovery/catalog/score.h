@@ -51,6 +51,16 @@ void score_judge (const struct score_stats *hist, size_t n,
  * m->stats, or if it has no raw_bytes, from the headers of the chunks
  * that changed.  -1 with the error set if an index or header cannot be
  * read. */
+/* The alert of a suspicious point (bootback backup --on-suspicious, a web
+ * backup job): run cmd, a program and fixed arguments split at blanks,
+ * without a shell, with BOOTBACK_VM, BOOTBACK_POINT (VM@ID),
+ * BOOTBACK_SCORE and BOOTBACK_REASON in its environment (nothing of the
+ * point on its command line), for at most 60 s (then it and its process
+ * group are killed).  0 if it exited 0; -1 with "hook PROG exited with
+ * status N: its first line", "hook: PROG: did not finish within N s:
+ * killed" or "hook: PROG: could not run ...". */
+int score_alert (const char *cmd, const char *vm, const char *id,
+                 const struct score_verdict *v);
 int score_stats_compute (struct repo *r, const struct repo_manifest *m,
                          const char *prev, struct score_stats *s);
 

@@ -18,52 +18,6 @@
 
 #include "recovery/cli/cli.h"
 
-#define HOOK_ARGS_MAX 32
-#define HOOK_TIMEOUT 60
-
-/* HOOK_TIMEOUT; a test may shorten it (BOOTBACK_TEST_HOOK_TIMEOUT). */
-static int
-hook_timeout (void)
-{
-  const char *e = test_hook_env ("BOOTBACK_TEST_HOOK_TIMEOUT");
-
-  return e && atoi (e) > 0 ? atoi (e) : HOOK_TIMEOUT;
-}
-
-static void
-run_hook (struct cli *c, const struct repo_manifest *m,
-          const struct score_verdict *v)
-{
-  CLEANUP_FREE char *cmd = xstrdup (c->on_suspicious);
-  CLEANUP_FREE char *pt = xasprintf ("%s@%s", m->vm, m->id);
-  char *argv[HOOK_ARGS_MAX + 1], *save = NULL, *w, score[32], out[512];
-  size_t n = 0;
-  int st;
-
-  for (w = strtok_r (cmd, " \t", &save); w && n < HOOK_ARGS_MAX;
-       w = strtok_r (NULL, " \t", &save))
-    argv[n++] = w;
-  argv[n] = NULL;
-  if (n == 0)
-    return;
-  snprintf (score, sizeof score, "%.1f", v->score);
-  setenv ("BOOTBACK_VM", m->vm, 1);
-  setenv ("BOOTBACK_POINT", pt, 1);
-  setenv ("BOOTBACK_SCORE", score, 1);
-  setenv ("BOOTBACK_REASON", v->reason, 1);
-  st = run_command_timeout (argv, out, sizeof out, hook_timeout ());
-  unsetenv ("BOOTBACK_VM");
-  unsetenv ("BOOTBACK_POINT");
-  unsetenv ("BOOTBACK_SCORE");
-  unsetenv ("BOOTBACK_REASON");
-  out[strcspn (out, "\n")] = '\0';
-  if (st == -1)
-    cli_error ("warning: suspicious-point hook: %s", error_msg ());
-  else if (st != 0)
-    cli_error ("warning: suspicious-point hook %s exited with status %d%s%s",
-               argv[0], st, out[0] ? ": " : "", out);
-}
-
 /* Score m; with alert, a suspicious one runs the hook.  1 suspicious, 0
  * not, -1 if it could not be scored (warned). */
 static int
@@ -84,8 +38,9 @@ score_one (struct cli *c, const struct repo_manifest *m, bool alert)
     return 0;
   cli_error ("warning: %s@%s is suspicious (score %.1f): %s", m->vm, m->id,
              v.score, v.reason);
-  if (alert && c->on_suspicious && *c->on_suspicious)
-    run_hook (c, m, &v);
+  if (alert && c->on_suspicious && *c->on_suspicious &&
+      score_alert (c->on_suspicious, m->vm, m->id, &v) == -1)
+    cli_error ("warning: suspicious-point %s", error_msg ());
   return 1;
 }
 

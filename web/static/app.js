@@ -232,7 +232,8 @@
   // A job's action, state, phase, progress and error, as text.
   function showJob (cell, j) {
     const p = j.progress || {};
-    const text = [j.action, j.state, p.phase, p.total ? p.done + '/' + p.total : ''].filter(Boolean).join(' ');
+    const phase = p.phase !== j.state ? p.phase : '';   // "done done" says it twice
+    const text = [j.action, j.state, phase, p.total ? p.done + '/' + p.total : ''].filter(Boolean).join(' ');
     cell.replaceChildren(el('span', { class: j.state === 'failed' ? 'error' : 'muted' }, text),
                          j.error ? el('div', { class: 'error' }, String(j.error)) : '');
     cell.dataset.state = j.state;
