@@ -1960,3 +1960,15 @@ lab_def_finish (struct lab_def *d)
   cross_check (&p, d);
   return builder_end (&p);
 }
+
+bool
+lab_def_needs_repo (const struct lab_def *d)
+{
+  size_t g, i;
+
+  for (g = 0; g < d->ngroups; g++)
+    for (i = 0; i < d->groups[g].nvms; i++)
+      if (!d->groups[g].vms[i].image)
+        return true;
+  return false;
+}

@@ -161,6 +161,9 @@ struct lab_def *lab_def_read_file (const char *path, char **errors);
 struct lab_def *lab_def_read_string (const char *yaml, const char *name,
                                      char **errors);
 void lab_def_free (struct lab_def *d);
+/* Whether d has a VM booted from a restore point (not an image:): a
+ * repository is needed to run it. */
+bool lab_def_needs_repo (const struct lab_def *d);
 /* Parse a duration: "90", "90s", "500ms", "2m", "4h", "1d" -> seconds.
  * -1 on error (error set). */
 double lab_parse_duration (const char *s);

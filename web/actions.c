@@ -404,18 +404,6 @@ do_verify (struct web_job *j, json_t *args, json_t **result)
   return rc;
 }
 
-static bool
-def_needs_repo (const struct lab_def *d)
-{
-  size_t g, i;
-
-  for (g = 0; g < d->ngroups; g++)
-    for (i = 0; i < d->groups[g].nvms; i++)
-      if (!d->groups[g].vms[i].image)
-        return true;
-  return false;
-}
-
 /* The definition lab-up asks for: its text, or HOME/lab-definitions/NAME.yaml. */
 static struct lab_def *
 lab_up_def (struct web_job *j, json_t *args)
@@ -449,7 +437,7 @@ do_lab_up (struct web_job *j, json_t *args, json_t **result)
 
   if (!d)
     return -1;
-  if (def_needs_repo (d) && !(r = job_repo (j, &ro)))
+  if (lab_def_needs_repo (d) && !(r = job_repo (j, &ro)))
     goto out;
   web_job_progress (j, 0, 1, "starting the sandbox");
   if (run_lab (j, r, d, "sandbox", lease, &rep) == -1)

@@ -1430,21 +1430,32 @@ catalog_token_add (struct catalog *c, const char *name, const char *sha256)
   return 0;
 }
 
-int
-catalog_token_revoke (struct catalog *c, const char *name)
+/* Delete the row called name of a table with a unique name (sql: the
+ * DELETE, name as ?1): 0, 1 (error "no WHAT named NAME") if there was
+ * none, -1 on error (doing: what failed). */
+static int
+delete_named (struct catalog *c, const char *sql, const char *name,
+              const char *what, const char *doing)
 {
   CLEANUP_STMT sqlite3_stmt *s = NULL;
 
-  if (prepare (c, "DELETE FROM api_tokens WHERE name = ?1", &s) == -1)
+  if (prepare (c, sql, &s) == -1)
     return -1;
   sqlite3_bind_text (s, 1, name, -1, SQLITE_STATIC);
   if (sqlite3_step (s) != SQLITE_DONE)
-    return db_error (c, "revoke token");
+    return db_error (c, doing);
   if (sqlite3_changes (c->db) == 0) {
-    error_setx ("no token named %s", name);
+    error_setx ("no %s named %s", what, name);
     return 1;
   }
   return 0;
+}
+
+int
+catalog_token_revoke (struct catalog *c, const char *name)
+{
+  return delete_named (c, "DELETE FROM api_tokens WHERE name = ?1", name, "token",
+                       "revoke token");
 }
 
 int
@@ -1860,18 +1871,8 @@ catalog_host_add (struct catalog *c, const char *name, const char *uri)
 int
 catalog_host_remove (struct catalog *c, const char *name)
 {
-  CLEANUP_STMT sqlite3_stmt *s = NULL;
-
-  if (prepare (c, "DELETE FROM hosts WHERE name = ?1", &s) == -1)
-    return -1;
-  sqlite3_bind_text (s, 1, name, -1, SQLITE_STATIC);
-  if (sqlite3_step (s) != SQLITE_DONE)
-    return db_error (c, "remove host");
-  if (sqlite3_changes (c->db) == 0) {
-    error_setx ("no host named %s", name);
-    return 1;
-  }
-  return 0;
+  return delete_named (c, "DELETE FROM hosts WHERE name = ?1", name, "host",
+                       "remove host");
 }
 
 int

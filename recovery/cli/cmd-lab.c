@@ -164,18 +164,6 @@ print_report (const struct verify_report *r)
   printf ("report: %s/report.html\n", r->dir);
 }
 
-static bool
-def_needs_repo (const struct lab_def *d)
-{
-  size_t g, i;
-
-  for (g = 0; g < d->ngroups; g++)
-    for (i = 0; i < d->groups[g].nvms; i++)
-      if (!d->groups[g].vms[i].image)
-        return true;
-  return false;
-}
-
 /* The lab run's lines on stderr: progress as it is, warnings as the
  * errors of bootback. */
 static void
@@ -207,7 +195,7 @@ run_report (struct cli *c, const struct lab_def *d, const struct run_args *a,
   if (cli_catalog (c) == -1)
     return -1;
   o.record = c->cat;
-  if (def_needs_repo (d)) {
+  if (lab_def_needs_repo (d)) {
     if (cli_repo (c) == -1)
       return -1;
     o.repo = repo_location (c->repo);
