@@ -53,16 +53,10 @@
 
 libvirtd_start () {
     local d cache i
-    [ "$(id -u)" -eq 0 ] || skip "libvirtd_start needs root"
-    command -v libvirtd >/dev/null || skip "libvirtd is not installed"
-    command -v virsh >/dev/null || skip "virsh is not installed"
-    command -v unshare >/dev/null || skip "unshare is not installed"
-    id libvirt-qemu >/dev/null 2>&1 ||
-        skip "user libvirt-qemu missing (libvirt-daemon-system not installed)"
+    _libvirtd_requires
     d=$tmp/libvirtd
     cache=${BOOTBACK_LIBVIRT_CACHE:-$top_srcdir/tests/tmp/libvirt-cache}
-    mkdir -p "$d"/etc/qemu/networks/autostart "$d"/etc/qemu/autostart \
-             "$d"/run "$d"/lib "$d"/log/qemu "$cache"
+    _libvirtd_dirs "$d" "$cache"
     cat >"$d/etc/libvirtd.conf" <<EOF
 unix_sock_dir = "$d/run"
 unix_sock_group = "root"
@@ -73,27 +67,8 @@ auth_unix_ro = "none"
 auth_unix_rw = "none"
 log_outputs = "3:file:$d/log/libvirtd.log"
 EOF
-    cat >"$d/etc/qemu.conf" <<EOF
-user = "root"
-group = "root"
-dynamic_ownership = 0
-remember_owner = 0
-security_driver = "none"
-cgroup_controllers = [ ]
-stdio_handler = "file"
-EOF
-    # libvirt.conf for clients that run inside the namespace (none today).
-    : >"$d/etc/libvirt.conf"
-    [ -d /run/libvirt ] || mkdir -p /run/libvirt
-    unshare -m --propagation private -- /bin/sh -e -c '
-        d=$1 cache=$2
-        mount --bind "$d/etc" /etc/libvirt
-        mount --bind "$d/run" /run/libvirt
-        mount --bind "$d/lib" /var/lib/libvirt
-        mount --bind "$cache" /var/cache/libvirt
-        mount --bind "$d/log" /var/log/libvirt
-        exec python3 "$3" libvirtd -d -f "$d/etc/libvirtd.conf" -p "$d/libvirtd.pid"
-    ' sh "$d" "$cache" "$top_srcdir/tests/lib/subreaper.py" || { cat "$d/log/libvirtd.log" 2>/dev/null; fail "libvirtd did not start"; }
+    _libvirtd_qemu_conf "$d"
+    _libvirtd_spawn "$d" "$cache" "" "" || { cat "$d/log/libvirtd.log" 2>/dev/null; fail "libvirtd did not start"; }
     LIBVIRTD_DIR=$d
     LIBVIRTD_PID=$(cat "$d/libvirtd.pid")
     LIBVIRT_DEFAULT_URI="qemu+unix:///system?socket=$d/run/libvirt-sock"
@@ -107,6 +82,60 @@ EOF
     done
     libvirtd_log
     fail "libvirtd does not answer on $LIBVIRT_DEFAULT_URI"
+}
+
+_libvirtd_requires () {
+    [ "$(id -u)" -eq 0 ] || skip "libvirtd_start needs root"
+    command -v libvirtd >/dev/null || skip "libvirtd is not installed"
+    command -v virsh >/dev/null || skip "virsh is not installed"
+    command -v unshare >/dev/null || skip "unshare is not installed"
+    id libvirt-qemu >/dev/null 2>&1 ||
+        skip "user libvirt-qemu missing (libvirt-daemon-system not installed)"
+}
+
+# _libvirtd_dirs DIR CACHE: the layout under DIR (see above).
+_libvirtd_dirs () {
+    mkdir -p "$1"/etc/qemu/networks/autostart "$1"/etc/qemu/autostart \
+             "$1"/run "$1"/lib "$1"/log/qemu "$2"
+    # libvirt.conf for clients that run inside the namespace (none today).
+    : >"$1/etc/libvirt.conf"
+    [ -d /run/libvirt ] || mkdir -p /run/libvirt
+}
+
+# _libvirtd_qemu_conf DIR [LINE...]: DIR/etc/qemu.conf, QEMU as root with
+# no security driver or cgroups, plus the LINEs given.
+_libvirtd_qemu_conf () {
+    local d=$1; shift
+    cat >"$d/etc/qemu.conf" <<EOF
+user = "root"
+group = "root"
+dynamic_ownership = 0
+remember_owner = 0
+security_driver = "none"
+cgroup_controllers = [ ]
+stdio_handler = "file"
+EOF
+    [ $# = 0 ] || printf '%s\n' "$@" >>"$d/etc/qemu.conf"
+}
+
+# _libvirtd_spawn DIR CACHE NETNS HIDE [LIBVIRTD-ARG...]: start libvirtd
+# with DIR/etc/libvirtd.conf in a mount namespace of its own where
+# libvirt's five directories are DIR's; in the network namespace NETNS and
+# with an empty tmpfs over the directory HIDE, each if not empty.
+_libvirtd_spawn () {
+    local d=$1 cache=$2 ns=$3 hide=$4; shift 4
+    local -a pre=()
+    [ -z "$ns" ] || pre=(ip netns exec "$ns")
+    "${pre[@]}" unshare -m --propagation private -- /bin/sh -e -c '
+        d=$1 cache=$2 reaper=$3 hide=$4; shift 4
+        mount --bind "$d/etc" /etc/libvirt
+        mount --bind "$d/run" /run/libvirt
+        mount --bind "$d/lib" /var/lib/libvirt
+        mount --bind "$cache" /var/cache/libvirt
+        mount --bind "$d/log" /var/log/libvirt
+        [ -z "$hide" ] || mount -t tmpfs -o mode=0700 tmpfs "$hide"
+        exec python3 "$reaper" libvirtd -d -f "$d/etc/libvirtd.conf" -p "$d/libvirtd.pid" "$@"
+    ' sh "$d" "$cache" "$top_srcdir/tests/lib/subreaper.py" "$hide" "$@"
 }
 
 libvirtd_domain_pid () {
@@ -128,30 +157,37 @@ libvirtd_log () {
 }
 
 libvirtd_stop () {
-    local dom net f pid i
     [ -n "${LIBVIRTD_PID:-}" ] || return 0
-    if kill -0 "$LIBVIRTD_PID" 2>/dev/null; then
-        for dom in $(virsh -q list --name 2>/dev/null); do
-            virsh -q destroy "$dom" >/dev/null 2>&1
+    _libvirtd_kill "$LIBVIRT_DEFAULT_URI" "$LIBVIRTD_PID" "$LIBVIRTD_DIR"
+    LIBVIRTD_PID=
+    return 0
+}
+
+# _libvirtd_kill URI PID DIR: destroy the domains and networks of the
+# libvirtd PID (at URI, its layout in DIR), stop it, then kill by PID
+# whatever it left running (QEMU, dnsmasq).
+_libvirtd_kill () {
+    local uri=$1 pid=$2 d=$3 dom net f p i
+    if kill -0 "$pid" 2>/dev/null; then
+        for dom in $(virsh -c "$uri" -q list --name 2>/dev/null); do
+            virsh -c "$uri" -q destroy "$dom" >/dev/null 2>&1
         done
-        for net in $(virsh -q net-list --name 2>/dev/null); do
-            virsh -q net-destroy "$net" >/dev/null 2>&1
+        for net in $(virsh -c "$uri" -q net-list --name 2>/dev/null); do
+            virsh -c "$uri" -q net-destroy "$net" >/dev/null 2>&1
         done
-        kill "$LIBVIRTD_PID" 2>/dev/null
+        kill "$pid" 2>/dev/null
         for (( i = 0; i < 100; i++ )); do
-            kill -0 "$LIBVIRTD_PID" 2>/dev/null || break
+            kill -0 "$pid" 2>/dev/null || break
             sleep 0.1
         done
-        kill -9 "$LIBVIRTD_PID" 2>/dev/null
+        kill -9 "$pid" 2>/dev/null
     fi
-    # Whatever it left running (QEMU, dnsmasq), by PID.
-    for f in "$LIBVIRTD_DIR"/run/qemu/*.pid "$LIBVIRTD_DIR"/run/network/*.pid; do
+    for f in "$d"/run/qemu/*.pid "$d"/run/network/*.pid; do
         [ -f "$f" ] || continue
-        pid=$(cat "$f" 2>/dev/null) || continue
-        case "$(cat "/proc/$pid/comm" 2>/dev/null)" in
-            qemu*|dnsmasq) kill -9 "$pid" 2>/dev/null ;;
+        p=$(cat "$f" 2>/dev/null) || continue
+        case "$(cat "/proc/$p/comm" 2>/dev/null)" in
+            qemu*|dnsmasq) kill -9 "$p" 2>/dev/null ;;
         esac
     done
-    LIBVIRTD_PID=
     return 0
 }

@@ -1,0 +1,141 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+#
+# A "remote" hypervisor host for one test, on this machine: a private
+# libvirtd (tests/lib/libvirtd.sh) in network and mount namespaces of its
+# own, joined to the test (which plays the backup server) by a veth pair.
+# The backup server is $REMOTE_SERVER_ADDR, the remote host $REMOTE_ADDR,
+# a /30 of 10.201.0.0/16 no other test uses; nothing else routes there.
+# Source after tests/functions.sh and tests/lib/libvirtd.sh:
+#
+#   remote_host_start      start it (skips the test, 77, without root,
+#                          libvirtd or iproute2).  Sets and exports:
+#     REMOTE_ADDR          the remote host's address
+#     REMOTE_SERVER_ADDR   the backup server's address, as the remote sees it
+#     REMOTE_URI           qemu+tls://REMOTE_ADDR/system?pkipath=REMOTE_TLS
+#     REMOTE_TCP_URI       qemu+tcp:// to the same libvirtd, no auth (tests)
+#     REMOTE_TLS           the certificates of `bootback tls init` (CA, a
+#                          server certificate for both addresses and
+#                          localhost, a client certificate): the backup
+#                          server's side
+#     REMOTE_DIR           the remote host's own directory, with its copy
+#                          of the certificates (REMOTE_DIR/tls) and its
+#                          storage pool "default" (REMOTE_DIR/pool)
+#     REMOTE_NETNS         its network namespace
+#   remote_exec CMD...     run CMD in the remote's network namespace
+#   remote_log             print the remote libvirtd's log
+#   remote_host_stop       destroy its domains, stop it, remove the veth and
+#                          the namespace (registered with cleanup_fn)
+#
+# What the remote can see.  Its QEMU and libvirtd run in a mount namespace
+# where the test's $tmp (the repository, $BOOTBACK_HOME, the backup
+# server's files) is an empty tmpfs, so a disk or file path of the backup
+# server handed to the remote fails as it would between two machines:
+# what the remote reads of a restore point must come over the network
+# (NBD over TLS).  REMOTE_DIR is outside $tmp, so the remote sees it.
+# The rest of the file system (the source tree, images/) is shared; tests
+# must not lean on that.
+#
+# TLS.  Its libvirtd listens with TLS on REMOTE_ADDR:16514 and its
+# qemu.conf sets default_tls_x509_cert_dir to REMOTE_DIR/tls with
+# verification on, which QEMU uses for every TLS NBD connection it makes
+# or serves (a disk <source protocol='nbd' tls='yes'>, a pull-mode
+# backup's NBD server): both ends must present certificates of the CA.
+
+remote_host_start () {
+    local n i
+    _libvirtd_requires
+    command -v ip >/dev/null || skip "iproute2 is not installed"
+    for (( i = 0; i < 64; i++ )); do
+        n=$(( ($$ + i) % 16384 ))
+        REMOTE_SERVER_ADDR=10.201.$(( n / 64 )).$(( n % 64 * 4 + 1 ))
+        REMOTE_ADDR=10.201.$(( n / 64 )).$(( n % 64 * 4 + 2 ))
+        ip -4 -o addr show | grep -q " inet $REMOTE_SERVER_ADDR/" || break
+    done
+    REMOTE_NETNS=bootback-r$$
+    REMOTE_DIR=$(mktemp -d /var/tmp/bootback-remote.XXXXXX)
+    export REMOTE_ADDR REMOTE_SERVER_ADDR REMOTE_NETNS REMOTE_DIR
+    cleanup_fn remote_host_stop
+    _remote_net
+    _remote_tls
+    _remote_libvirtd
+    _remote_pool
+}
+
+_remote_net () {
+    ip netns add "$REMOTE_NETNS"
+    ip link add "bbr$$h" type veth peer name "bbr$$n"
+    ip link set "bbr$$n" netns "$REMOTE_NETNS"
+    ip addr add "$REMOTE_SERVER_ADDR/30" dev "bbr$$h"
+    ip link set "bbr$$h" up
+    remote_exec ip addr add "$REMOTE_ADDR/30" dev "bbr$$n"
+    remote_exec ip link set "bbr$$n" up
+    remote_exec ip link set lo up
+}
+
+_remote_tls () {
+    REMOTE_TLS=$tmp/remote-tls
+    bootback tls init --dir "$REMOTE_TLS" \
+        --hosts localhost 127.0.0.1 "$REMOTE_ADDR" "$REMOTE_SERVER_ADDR" >/dev/null ||
+        fail "remote_host_start: bootback tls init failed"
+    mkdir -m 0700 "$REMOTE_DIR/tls"
+    cp -a "$REMOTE_TLS"/*.pem "$REMOTE_DIR/tls/"
+    rm -f "$REMOTE_DIR/tls/ca-key.pem"
+    export REMOTE_TLS
+}
+
+_remote_libvirtd () {
+    local d=$REMOTE_DIR/libvirtd i
+    local cache=${BOOTBACK_LIBVIRT_CACHE:-$top_srcdir/tests/tmp/libvirt-cache}
+    _libvirtd_dirs "$d" "$cache"
+    cat >"$d/etc/libvirtd.conf" <<EOF
+unix_sock_dir = "$d/run"
+unix_sock_rw_perms = "0700"
+auth_unix_rw = "none"
+listen_tls = 1
+listen_tcp = 1
+listen_addr = "$REMOTE_ADDR"
+auth_tcp = "none"
+key_file = "$REMOTE_DIR/tls/server-key.pem"
+cert_file = "$REMOTE_DIR/tls/server-cert.pem"
+ca_file = "$REMOTE_DIR/tls/ca-cert.pem"
+log_outputs = "3:file:$d/log/libvirtd.log"
+EOF
+    _libvirtd_qemu_conf "$d" \
+        "default_tls_x509_cert_dir = \"$REMOTE_DIR/tls\"" \
+        "default_tls_x509_verify = 1"
+    _libvirtd_spawn "$d" "$cache" "$REMOTE_NETNS" "$tmp" -l ||
+        { remote_log; fail "the remote libvirtd did not start"; }
+    REMOTE_PID=$(cat "$d/libvirtd.pid")
+    REMOTE_URI="qemu+tls://$REMOTE_ADDR/system?pkipath=$REMOTE_TLS"
+    REMOTE_TCP_URI="qemu+tcp://$REMOTE_ADDR/system"
+    export REMOTE_URI REMOTE_TCP_URI
+    for (( i = 0; i < 300; i++ )); do
+        virsh -c "$REMOTE_URI" -q version >/dev/null 2>&1 && return 0
+        kill -0 "$REMOTE_PID" 2>/dev/null || { remote_log; fail "the remote libvirtd exited"; }
+        sleep 0.1
+    done
+    remote_log
+    fail "the remote libvirtd does not answer on $REMOTE_URI"
+}
+
+_remote_pool () {
+    mkdir -p "$REMOTE_DIR/pool"
+    virsh -c "$REMOTE_URI" -q pool-define-as default dir --target "$REMOTE_DIR/pool" >/dev/null &&
+        virsh -c "$REMOTE_URI" -q pool-start default >/dev/null ||
+        fail "remote_host_start: no default pool on the remote"
+}
+
+remote_exec () { ip netns exec "$REMOTE_NETNS" "$@"; }
+
+remote_log () { cat "$REMOTE_DIR/libvirtd/log/libvirtd.log" 2>/dev/null || true; }
+
+remote_host_stop () {
+    [ -n "${REMOTE_DIR:-}" ] || return 0
+    [ -z "${REMOTE_PID:-}" ] ||
+        _libvirtd_kill "$REMOTE_TCP_URI" "$REMOTE_PID" "$REMOTE_DIR/libvirtd"
+    ip link del "bbr$$h" 2>/dev/null
+    ip netns del "$REMOTE_NETNS" 2>/dev/null
+    if [ -z "${KEEP_TMP:-}" ]; then rm -rf "$REMOTE_DIR"; else echo "kept $REMOTE_DIR"; fi
+    REMOTE_DIR= REMOTE_PID=
+    return 0
+}
