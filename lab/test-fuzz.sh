@@ -8,7 +8,7 @@
 # instant rewrite and its allow-list, instant_xml_check, the backup
 # side's disk parser).  First every regression seed of
 # tests/fuzz-regress/NAME/ (inputs that once found a bug) is replayed,
-# then each target fuzzes for FUZZ_SHORT seconds (default 15) from seeds
+# then each target fuzzes for FUZZ_SHORT seconds (default 5) from seeds
 # made here: the lab files of the tests, the man page and conf.c, the saved
 # domain XML of recovery/instant/golden/.
 source "$top_srcdir/tests/functions.sh"
@@ -16,7 +16,7 @@ source "$top_srcdir/tests/functions.sh"
 lab="$top_srcdir/lab/fuzz-lab"
 dxml="$top_srcdir/recovery/instant/fuzz-domain-xml"
 [ -x "$lab" ] && [ -x "$dxml" ] || skip "fuzz targets not built (clang with libFuzzer missing)"
-secs=${FUZZ_SHORT:-15}
+secs=${FUZZ_SHORT:-5}
 regress="$top_srcdir/tests/fuzz-regress"
 
 cd "$tmp"

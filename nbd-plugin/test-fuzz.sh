@@ -6,7 +6,7 @@
 # files, indexes and manifests, compressed and raw) and fuzz-plugin (the plugin's pread,
 # extents and cache with random offsets and lengths) and fuzz-trace (the
 # boot-trace parser, seeded with a trace the plugin wrote).  FUZZ_SHORT sets the
-# seconds per target (default 15).  tests/fuzz-regress/decode/ and trace/
+# seconds per target (default 5).  tests/fuzz-regress/decode/ and trace/
 # (inputs that once found a bug) are replayed first.
 source "$top_srcdir/tests/functions.sh"
 source "$top_srcdir/nbd-plugin/plugin-functions.sh"
@@ -17,7 +17,7 @@ plug="$top_srcdir/nbd-plugin/fuzz-plugin"
 trace="$top_srcdir/nbd-plugin/fuzz-trace"
 [ -x "$decode" ] && [ -x "$plug" ] && [ -x "$trace" ] ||
     skip "fuzz targets not built (clang with libFuzzer missing)"
-secs=${FUZZ_SHORT:-15}
+secs=${FUZZ_SHORT:-5}
 
 cd "$tmp"
 # Seeds: chunk files (selector 0, digest, file) and indexes (selector 1).
