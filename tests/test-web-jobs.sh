@@ -11,7 +11,9 @@
 #     VM (a host program, a host file) or invalid is 400;
 #   - prune, gc and backup (of a shut-off domain) jobs end done with the
 #     CLI's result (a point removed,
-#     the catalog agrees); a stop of no session and a lab-down of no lab
+#     the catalog agrees); a second backup after 8 MiB of the disk was
+#     overwritten with random bytes is suspicious and runs the server's
+#     BOOTBACK_ON_SUSPICIOUS hook with its point (the first did not); a stop of no session and a lab-down of no lab
 #     end failed naming it;
 #   - instant: the job ends done with the session, which /api/v1/sessions lists running;
 #     a second job while it runs is 429 (--max-jobs 1); a stop job ends it
@@ -28,7 +30,7 @@
 source "$top_srcdir/tests/functions.sh"
 source "$top_srcdir/lab/lab-test-lib.sh"
 source "$top_srcdir/tests/lib/instant.sh"
-requires curl
+requires curl qemu-io
 lab_test_start --repo sqlite3 nbdkit virsh
 [ "$(id -u)" -eq 0 ] || skip "needs root (libvirtd, lab network)"
 cleanup_fn instant_cleanup
@@ -58,7 +60,10 @@ start_web () {
 }
 cleanup_fn 'tail -n 40 "$tmp"/web*.log'
 mkdir "$tmp/prod"
-start_web "$tmp/web.log" --max-jobs 1 --migrate-dir "$tmp/prod"
+# the server's alert hook for suspicious points, as bootback backup's
+printf '#!/bin/sh\nenv | grep ^BOOTBACK_ >"%s"\n' "$tmp/alerted" >"$tmp/alert-hook"
+chmod +x "$tmp/alert-hook"
+BOOTBACK_ON_SUSPICIOUS="$tmp/alert-hook" start_web "$tmp/web.log" --max-jobs 1 --migrate-dir "$tmp/prod"
 
 # post BODY [CURL-ARGS...]: the status; the answer in $tmp/body
 post () {
@@ -180,6 +185,18 @@ import json, sys
 p = json.load(sys.stdin)
 assert [x["id"] for x in p] == [sys.argv[1]], p' "$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["result"]["id"])' "$tmp/body")" ||
     fail "the backup job's point is not listed"
+[ ! -e "$tmp/alerted" ] || fail "the first point of bk alerted"
+# 8 MiB of the disk's data overwritten with random bytes, as ransomware
+# encrypting in place does: the next backup job's point is suspicious,
+# and the server's hook runs for it
+head -c $((8 << 20)) /dev/urandom >"$tmp/rand"
+qemu-io -f qcow2 -c "write -s $tmp/rand 2M 8M" "$tmp/bk.qcow2" >/dev/null
+id=$(new_job '{"action":"backup","vm":"bk"}')
+wait_job "$id" 300
+json 'j["state"] == "done" and j["result"]["score"]["suspicious"], j["result"]'
+bk2=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["result"]["id"])' "$tmp/body")
+grep -qx "BOOTBACK_POINT=bk@$bk2" "$tmp/alerted" && grep -qx "BOOTBACK_VM=bk" "$tmp/alerted" ||
+    fail "the suspicious point's hook did not run: $(cat "$tmp/alerted" 2>&1)"
 id=$(new_job '{"action":"stop","session":"nosuch"}')
 wait_job "$id" 30
 json 'j["state"] == "failed" and "nosuch" in j["error"] and "\n" not in j["error"]'
