@@ -12,7 +12,7 @@
 #  3. a lab VM trying to reach the host, the other lab, or an address
 #     outside gets nothing: counted from inside the guest (ping replies,
 #     TCP connects, through the guest agent) and by listeners on the host
-#     and in an "outside" namespace of this test (198.51.100.0/24, a
+#     and in an "outside" namespace of this test (198.19.77.0/24, a
 #     documentation range, reached only through a veth pair made here).
 #     Lab a has a published port (lab up --publish): the host reaches its
 #     VM through it, its VM reaches nothing through the relay's port.
@@ -131,9 +131,9 @@ out_ns=bbt-outside-$$
 cleanup_fn "ip netns del $out_ns 2>/dev/null; ip link del bbt$$h 2>/dev/null; true"
 ip netns add "$out_ns"
 ip link add "bbt$$h" type veth peer name "bbt$$o" netns "$out_ns"
-ip addr add 198.51.100.1/24 dev "bbt$$h"
+ip addr add 198.19.77.1/24 dev "bbt$$h"
 ip link set "bbt$$h" up
-ip -n "$out_ns" addr add 198.51.100.2/24 dev "bbt$$o"
+ip -n "$out_ns" addr add 198.19.77.2/24 dev "bbt$$o"
 ip -n "$out_ns" link set "bbt$$o" up
 ip -n "$out_ns" link set lo up
 cat >"$tmp/listen.py" <<'EOP'
@@ -149,13 +149,13 @@ while time.time() < end:
     except socket.timeout:
         pass
 EOP
-python3 "$tmp/listen.py" 198.51.100.1 "$tmp/count-host" 120 & lp1=$!
-ip netns exec "$out_ns" python3 "$tmp/listen.py" 198.51.100.2 "$tmp/count-out" 120 & lp2=$!
+python3 "$tmp/listen.py" 198.19.77.1 "$tmp/count-host" 120 & lp1=$!
+ip netns exec "$out_ns" python3 "$tmp/listen.py" 198.19.77.2 "$tmp/count-out" 120 & lp2=$!
 cleanup_fn "kill $lp1 $lp2 2>/dev/null; true"
 # Positive control: the listeners do count (host -> outside namespace).
 for (( i = 0; i < 50; i++ )); do
     [ -s "$tmp/count-out" ] &&
-        { curl -s --max-time 3 --noproxy '*' http://198.51.100.2:7777/ >/dev/null 2>&1 || true; }
+        { curl -s --max-time 3 --noproxy '*' http://198.19.77.2:7777/ >/dev/null 2>&1 || true; }
     [ "$(cat "$tmp/count-out" 2>/dev/null)" = 1 ] && break
     sleep 0.2
 done
@@ -171,7 +171,7 @@ in_a () { "$qga" --domain "$dom_a" --timeout 60 exec /bin/sh -c "$1" 2>&1 || tru
 in_a 'ping -c 2 -W 2 10.77.0.1' | grep -q '2 packets received' ||
     fail "lab a's VM cannot reach its own gateway (the control)"
 replies=0 connects=0
-for target in 10.77.0.31 198.51.100.1 198.51.100.2 203.0.113.9; do
+for target in 10.77.0.31 198.19.77.1 198.19.77.2 203.0.113.9; do
     r=$(in_a "ping -c 2 -W 1 $target" | sed -n 's/.* \([0-9]*\) packets received.*/\1/p')
     replies=$((replies + ${r:-0}))
     in_a "echo x | nc -w 1 $target 7777 && echo CONNECTED; echo x | nc -w 1 $target 7 && echo CONNECTED" \
@@ -182,19 +182,19 @@ for target in 10.77.0.31 198.51.100.1 198.51.100.2 203.0.113.9; do
 done
 # Nor through the published port's relay: nothing listens in the lab
 # namespace (the gateway), the host's port is the host's.
-in_a "echo x | nc -w 1 10.77.0.1 $pport && echo CONNECTED; echo x | nc -w 1 198.51.100.1 $pport && echo CONNECTED" \
+in_a "echo x | nc -w 1 10.77.0.1 $pport && echo CONNECTED; echo x | nc -w 1 198.19.77.1 $pport && echo CONNECTED" \
     >"$tmp/nc.out"
 c=$(grep -c CONNECTED "$tmp/nc.out" || true)
 connects=$((connects + c))
 echo "lab a -> the relay's port $pport (gateway, host): $c connections"
 # The ARP pitfall: the host must not answer for its own address on the lab
 # bridge when the guest looks for it on-link.
-in_a 'ip route add 198.51.100.0/24 dev eth0' >/dev/null
-r=$(in_a 'ping -c 3 -W 1 198.51.100.1' | sed -n 's/.* \([0-9]*\) packets received.*/\1/p')
+in_a 'ip route add 198.19.77.0/24 dev eth0' >/dev/null
+r=$(in_a 'ping -c 3 -W 1 198.19.77.1' | sed -n 's/.* \([0-9]*\) packets received.*/\1/p')
 replies=$((replies + ${r:-0}))
-in_a 'echo x | nc -w 2 198.51.100.1 7777 && echo CONNECTED' | grep -q CONNECTED && connects=$((connects + 1))
-neigh=$(in_a 'ip neigh show 198.51.100.1')
-echo "lab a -> 198.51.100.1 on-link: ${r:-0} replies; neighbour entry: ${neigh:-none}"
+in_a 'echo x | nc -w 2 198.19.77.1 7777 && echo CONNECTED' | grep -q CONNECTED && connects=$((connects + 1))
+neigh=$(in_a 'ip neigh show 198.19.77.1')
+echo "lab a -> 198.19.77.1 on-link: ${r:-0} replies; neighbour entry: ${neigh:-none}"
 case "$neigh" in *lladdr*REACHABLE*|*lladdr*STALE*|*lladdr*DELAY*) fail "the host answered ARP on the lab bridge: $neigh" ;; esac
 echo "host listener: $(cat "$tmp/count-host") connections; outside listener: $(cat "$tmp/count-out") connections"
 [ "$replies" -eq 0 ] || fail "lab a's VM got $replies ping replies from outside its lab"
