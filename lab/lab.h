@@ -94,6 +94,9 @@ struct lab_vm {
   double stall_timeout;   /* a boot that neither writes its console nor
                              reads its disks this long has failed; 0 = no
                              such limit */
+  double reread_timeout;  /* a boot that keeps reading only what it read
+                             before (a wait loop), with no console output,
+                             this long has failed; 0 = no such limit */
   double delay;           /* seconds to wait after it answered */
   double rto;             /* recovery time objective: seconds from its
                              start to application ready at most; 0 = none */
@@ -424,6 +427,14 @@ const char *lab_vm_serial_log (struct lab_vm_handle *h);
  * mismatch ... (VM@TIME disk vda bytes A-B)", malloc'd; NULL if none
  * (or an image VM).  What a failed boot is blamed on before the guest. */
 char *lab_vm_read_error (struct lab_vm_handle *h);
+/* How far the guest has got through its restore point: a number that
+ * grows each time it reads a chunk for the first time (the sizes of its
+ * disks' boot traces, which the session's nbdkit writes as it goes:
+ * nbd-plugin/trace.c), and in *chunk_size (if larger) the chunk size; -1
+ * if that cannot be told (an image VM, no trace yet, a trace that may
+ * have stopped recording).  Re-reads of the same chunks do not count:
+ * the reread-timeout of the boot wait (verify/run.c). */
+int64_t lab_vm_first_reads (struct lab_vm_handle *h, uint32_t *chunk_size);
 /* "vm@id" of the restore point a session booted, or NULL (image VMs). */
 const char *lab_vm_source (struct lab_vm_handle *h);
 /* Taps of the running domain (NULL-terminated, owned by the handle). */
