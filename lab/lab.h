@@ -645,6 +645,34 @@ int lab_sandbox_reset (virConnectPtr conn, const struct lab_state *s, const char
  * from the state): 0, or -1 with the error set. */
 int lab_sandbox_extend (struct lab_state *s, double lease);
 
+/* ---- boot activity (activity.c) ---------------------------------------- */
+
+/* What a booting VM has shown of itself so far (lab_activity_poll). */
+struct lab_activity {
+  int64_t console;          /* the console log's size */
+  int64_t reads;            /* read requests of its disks; -1 unknown */
+  double console_changed;   /* when the console last grew (0: never polled) */
+  double last;              /* when the console grew or the disks were read */
+  int64_t first_reads;      /* lab_vm_first_reads at the last progress; -1 */
+  uint32_t chunk_size;      /* of its restore point (0: unknown) */
+  int64_t bytes;            /* read from its disks, at the last poll */
+  int64_t progress_bytes;   /* ... at the last progress */
+  double reread_from, reread_to;  /* the first and latest poll since the
+                                     last progress that saw reads; 0: none */
+};
+
+void lab_activity_init (struct lab_activity *a);
+/* One sample at time now (seconds, monotonic, > 0): the console log's
+ * size, the disks' read requests and bytes (-1: unknown), the VM's
+ * lab_vm_first_reads (-1: unknown) and its chunk size. */
+void lab_activity_poll (struct lab_activity *a, double now, int64_t console,
+                        int64_t reads, int64_t bytes, int64_t first_reads,
+                        uint32_t chunk_size);
+/* reread-timeout: the seconds the guest has spent re-reading only what it
+ * read before (more than a chunk of it) with no console output, if that
+ * reached timeout; else 0. */
+double lab_activity_rereading (const struct lab_activity *a, double timeout);
+
 /* ---- console (console.c) ------------------------------------------------ */
 
 extern const struct lab_console_pattern lab_console_failures[];

@@ -404,78 +404,32 @@ disk_failed (struct vm_run *v, double *checked, char **failed)
   return true;
 }
 
-/* Signs that a boot is still going on: the console grows, the disks are
- * read.  Looked at once per poll of the boot wait (activity_poll); the
- * stall checks and the screen reader read the times.
- *
- * Progress, for reread-timeout, is console output or a chunk of the
- * restore point read for the first time (lab_vm_first_reads); reads in
- * between only re-read what the guest had read before, or the rest of a
- * chunk it had begun. */
-struct activity {
-  off_t console;
-  int64_t reads;
-  double console_changed;   /* when the console last grew */
-  double last;              /* when the console grew or the disks were read */
-  int64_t first_reads;      /* lab_vm_first_reads: -1 unknown */
-  uint32_t chunk_size;
-  int64_t bytes;            /* read from the disks, at the last poll */
-  int64_t progress_bytes;   /* ... at the last progress */
-  double reread_from, reread_to;  /* the first and latest poll since the
-                                     last progress that saw reads; 0: none */
-};
-
+/* Signs that a boot is still going on (lab/activity.c): the console's
+ * size every time (the screen reader asks when it was last written); the
+ * disks' reads and the point's first reads only with a stall-timeout or
+ * reread-timeout. */
 static void
-reread_poll (struct vm_run *v, struct activity *a, bool grew, bool read,
-             int64_t bytes, double now)
-{
-  int64_t first = v->vm->reread_timeout > 0 && bytes >= 0 ?
-    lab_vm_first_reads (v->x->h, &a->chunk_size) : -1;
-
-  if (first < 0 || grew || first != a->first_reads) {
-    a->first_reads = first;
-    a->progress_bytes = bytes;
-    a->reread_from = a->reread_to = 0;
-  }
-  else if (read) {
-    if (a->reread_from == 0)
-      a->reread_from = now;
-    a->reread_to = now;
-  }
-  a->bytes = bytes;
-}
-
-/* The console's size every time (the screen reader asks when it was last
- * written); the disks' reads only with a stall-timeout or reread-timeout. */
-static void
-activity_poll (struct vm_run *v, struct activity *a)
+activity_poll (struct vm_run *v, struct lab_activity *a)
 {
   struct stat st;
   off_t console = stat (lab_vm_serial_log (v->x->h), &st) == 0 ? st.st_size : 0;
-  int64_t bytes = -1;
+  int64_t bytes = -1, first = -1;
   int64_t reads = v->vm->stall_timeout > 0 || v->vm->reread_timeout > 0 ?
     virt_block_reads (lab_vm_domain (v->x->h), &bytes) : -1;
-  double now = now_monotonic ();
-  bool grew = a->console_changed == 0 || console != a->console;
-  bool read = reads >= 0 && reads != a->reads;
+  uint32_t chunk_size = 0;
 
   if (reads < 0)
     error_clear ();                     /* no stats: no stall checks */
-  if (grew)
-    a->console_changed = now;
-  if (a->last == 0 || grew || read) {
-    a->reads = reads;
-    a->last = now;
-  }
-  a->console = console;
-  reread_poll (v, a, grew, read, reads >= 0 ? bytes : -1, now);
+  else if (v->vm->reread_timeout > 0)
+    first = lab_vm_first_reads (v->x->h, &chunk_size);
+  lab_activity_poll (a, now_monotonic (), console, reads, bytes, first, chunk_size);
 }
 
 /* The VM neither wrote its console nor read its disks for its
  * stall-timeout: a boot that hangs silently (a loop in a boot sector, a
  * wait for a device that never comes). */
 static bool
-stalled (struct vm_run *v, const struct activity *a, char **failed)
+stalled (struct vm_run *v, const struct lab_activity *a, char **failed)
 {
   double now = now_monotonic ();
 
@@ -486,25 +440,20 @@ stalled (struct vm_run *v, const struct activity *a, char **failed)
   return true;
 }
 
-/* reread-timeout: for that long the VM kept reading its disks, but only
- * what it had read before (more than a chunk's worth: not the rest of a
- * chunk it was loading), and wrote nothing to its console.  A boot in a
- * wait loop that polls its disks for a device that is not there (an
- * initramfs looking for its root file system by label) does that; one
- * that progresses reads new data or says something. */
+/* reread-timeout: the VM kept reading its disks, but only what it had
+ * read before, and wrote nothing to its console (lab/activity.c): a boot
+ * in a wait loop that polls its disks for a device that is not there. */
 static bool
-rereading (struct vm_run *v, const struct activity *a, char **failed)
+rereading (struct vm_run *v, const struct lab_activity *a, char **failed)
 {
-  double t = v->vm->reread_timeout;
+  double span = lab_activity_rereading (a, v->vm->reread_timeout);
 
-  if (t <= 0 || a->reread_from == 0 || a->reread_to - a->reread_from < t ||
-      a->bytes - a->progress_bytes <= (int64_t) a->chunk_size)
+  if (span <= 0)
     return false;
   *failed = xasprintf ("stalled in a wait: for %.0f s it read only what it had read "
                        "before (%.1f MiB again) and wrote nothing to its console, as a "
                        "boot waiting for a device that is not there (such as its root "
-                       "file system) does (reread-timeout)",
-                       a->reread_to - a->reread_from,
+                       "file system) does (reread-timeout)", span,
                        (double) (a->bytes - a->progress_bytes) / (1024 * 1024));
   return true;
 }
@@ -522,7 +471,7 @@ struct screen {
 };
 
 static bool
-screen_failed (struct vm_run *v, const struct activity *a, struct screen *s,
+screen_failed (struct vm_run *v, const struct lab_activity *a, struct screen *s,
                char **failed)
 {
   CLEANUP_FREE unsigned char *img = NULL;
@@ -568,9 +517,10 @@ boot_wait (struct vm_run *v, char *msg, size_t len, char **failed)
                            r->d->nboot_failures);
   bool booted = false;
   double read_checked = 0;
-  struct activity act = { .first_reads = -1 };
+  struct lab_activity act;
   struct screen screen = { 0 };
 
+  lab_activity_init (&act);
   while (!lab_interrupted && !r->isolation_broken) {
     double tick = now_monotonic ();
     if (tick > deadline)
