@@ -10,8 +10,9 @@
  *     subnet: 10.77.0.0/24      # the production subnet, rebuilt in the lab
  *     gateway: 10.77.0.1        # held by the lab namespace (the checker)
  *     dns: 10.77.0.53           # optional, also held by the namespace
- *   defaults: { boot-timeout: 2m, stall-timeout: 1m, delay: 0, timeout: 10s, retries: 2,
- *               interval: 1s, memory: 256M, rto: 5m, rpo: 1d }
+ *   defaults: { boot-timeout: 2m, stall-timeout: 1m, reread-timeout: 5s, delay: 0,
+ *               timeout: 10s, retries: 2, interval: 1s, memory: 256M, rto: 5m,
+ *               rpo: 1d }
  *   groups:                     # application groups, booted in this order
  *     - name: db
  *       rto: 3m                 # for its VMs (a VM's own rto:/rpo: wins)
@@ -70,7 +71,7 @@ struct parser {
   int nerrs;
   char first[512];
   /* defaults */
-  double boot_timeout, stall_timeout, delay, timeout, interval;
+  double boot_timeout, stall_timeout, reread_timeout, delay, timeout, interval;
   double rto, rpo;        /* of defaults:, then of the group being read */
   int retries;
   uint64_t memory_mib;
@@ -887,6 +888,7 @@ parse_vm (struct parser *p, struct lab_def *d, struct lab_vm *vm,
   vm->line = node_line (n);
   vm->boot_timeout = p->boot_timeout;
   vm->stall_timeout = p->stall_timeout;
+  vm->reread_timeout = p->reread_timeout;
   vm->delay = p->delay;
   vm->memory_mib = p->memory_mib;
   vm->rto = p->rto;
@@ -934,14 +936,16 @@ parse_vm (struct parser *p, struct lab_def *d, struct lab_vm *vm,
       get_duration (p, vn, k, line, &vm->boot_timeout);
     else if (strcmp (k, "stall-timeout") == 0)
       get_duration (p, vn, k, line, &vm->stall_timeout);
+    else if (strcmp (k, "reread-timeout") == 0)
+      get_duration (p, vn, k, line, &vm->reread_timeout);
     else if (strcmp (k, "delay") == 0)
       get_duration (p, vn, k, line, &vm->delay);
     else if (strcmp (k, "checks") == 0)
       parse_vm_checks (p, d, vm, vn, line);
     else if (!vm_target_key (p, vm, k, vn, line, &rpo_line))
       problem (p, line, "unknown VM key '%s' (name, point, image, format, "
-               "address, mac, memory, vcpus, boot-timeout, stall-timeout, delay, "
-               "rto, rpo, checks)", k);
+               "address, mac, memory, vcpus, boot-timeout, stall-timeout, "
+               "reread-timeout, delay, rto, rpo, checks)", k);
   }
   vm_targets_finish (p, vm, rpo_line);
   vm_finish (p, vm);
@@ -1275,6 +1279,8 @@ parse_defaults (struct parser *p, struct fy_node *n, int line)
     if (strcmp (k, "boot-timeout") == 0) get_duration (p, vn, k, l, &p->boot_timeout);
     else if (strcmp (k, "stall-timeout") == 0)
       get_duration (p, vn, k, l, &p->stall_timeout);
+    else if (strcmp (k, "reread-timeout") == 0)
+      get_duration (p, vn, k, l, &p->reread_timeout);
     else if (strcmp (k, "delay") == 0) get_duration (p, vn, k, l, &p->delay);
     else if (strcmp (k, "timeout") == 0) get_duration (p, vn, k, l, &p->timeout);
     else if (strcmp (k, "interval") == 0) get_duration (p, vn, k, l, &p->interval);
@@ -1284,7 +1290,8 @@ parse_defaults (struct parser *p, struct fy_node *n, int line)
     else if (strcmp (k, "rpo") == 0) get_duration (p, vn, k, l, &p->rpo);
     else
       problem (p, l, "unknown defaults key '%s' (boot-timeout, stall-timeout, "
-               "delay, timeout, interval, retries, memory, rto, rpo)", k);
+               "reread-timeout, delay, timeout, interval, retries, memory, rto, "
+               "rpo)", k);
   }
 }
 
@@ -1514,6 +1521,7 @@ parser_init (struct parser *p, const char *file)
   p->file = file;
   p->boot_timeout = 120;
   p->stall_timeout = 60;
+  p->reread_timeout = 5;
   p->timeout = 10;
   p->retries = 2;
   p->interval = 1;
@@ -1824,6 +1832,7 @@ lab_def_add_vm (struct lab_def *d, const char *name, const char *point)
   }
   vm.boot_timeout = p.boot_timeout;
   vm.stall_timeout = p.stall_timeout;
+  vm.reread_timeout = p.reread_timeout;
   vm.delay = p.delay;
   vm.memory_mib = p.memory_mib;
   if (d->ngroups == 0 || strcmp (d->groups[d->ngroups - 1].name, "verify") != 0)

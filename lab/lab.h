@@ -94,6 +94,9 @@ struct lab_vm {
   double stall_timeout;   /* a boot that neither writes its console nor
                              reads its disks this long has failed; 0 = no
                              such limit */
+  double reread_timeout;  /* a boot that keeps reading only what it read
+                             before (a wait loop), with no console output,
+                             this long has failed; 0 = no such limit */
   double delay;           /* seconds to wait after it answered */
   double rto;             /* recovery time objective: seconds from its
                              start to application ready at most; 0 = none */
@@ -424,6 +427,14 @@ const char *lab_vm_serial_log (struct lab_vm_handle *h);
  * mismatch ... (VM@TIME disk vda bytes A-B)", malloc'd; NULL if none
  * (or an image VM).  What a failed boot is blamed on before the guest. */
 char *lab_vm_read_error (struct lab_vm_handle *h);
+/* How far the guest has got through its restore point: a number that
+ * grows each time it reads a chunk for the first time (the sizes of its
+ * disks' boot traces, which the session's nbdkit writes as it goes:
+ * nbd-plugin/trace.c), and in *chunk_size (if larger) the chunk size; -1
+ * if that cannot be told (an image VM, no trace yet, a trace that may
+ * have stopped recording).  Re-reads of the same chunks do not count:
+ * the reread-timeout of the boot wait (verify/run.c). */
+int64_t lab_vm_first_reads (struct lab_vm_handle *h, uint32_t *chunk_size);
 /* "vm@id" of the restore point a session booted, or NULL (image VMs). */
 const char *lab_vm_source (struct lab_vm_handle *h);
 /* Taps of the running domain (NULL-terminated, owned by the handle). */
@@ -633,6 +644,34 @@ int lab_sandbox_reset (virConnectPtr conn, const struct lab_state *s, const char
 /* The lease of sandbox s ends lease seconds from now (lab reap reads it
  * from the state): 0, or -1 with the error set. */
 int lab_sandbox_extend (struct lab_state *s, double lease);
+
+/* ---- boot activity (activity.c) ---------------------------------------- */
+
+/* What a booting VM has shown of itself so far (lab_activity_poll). */
+struct lab_activity {
+  int64_t console;          /* the console log's size */
+  int64_t reads;            /* read requests of its disks; -1 unknown */
+  double console_changed;   /* when the console last grew (0: never polled) */
+  double last;              /* when the console grew or the disks were read */
+  int64_t first_reads;      /* lab_vm_first_reads at the last progress; -1 */
+  uint32_t chunk_size;      /* of its restore point (0: unknown) */
+  int64_t bytes;            /* read from its disks, at the last poll */
+  int64_t progress_bytes;   /* ... at the last progress */
+  double reread_from, reread_to;  /* the first and latest poll since the
+                                     last progress that saw reads; 0: none */
+};
+
+void lab_activity_init (struct lab_activity *a);
+/* One sample at time now (seconds, monotonic, > 0): the console log's
+ * size, the disks' read requests and bytes (-1: unknown), the VM's
+ * lab_vm_first_reads (-1: unknown) and its chunk size. */
+void lab_activity_poll (struct lab_activity *a, double now, int64_t console,
+                        int64_t reads, int64_t bytes, int64_t first_reads,
+                        uint32_t chunk_size);
+/* reread-timeout: the seconds the guest has spent re-reading only what it
+ * read before (more than a chunk of it) with no console output, if that
+ * reached timeout; else 0. */
+double lab_activity_rereading (const struct lab_activity *a, double timeout);
 
 /* ---- console (console.c) ------------------------------------------------ */
 

@@ -11,7 +11,7 @@ PC_LAB  := libfyaml libxml-2.0 libvirt libvirt-qemu jansson
 LAB_LIBS = $(VIRT_A) $(UTIL_A) $(call pc_libs,$(PC_LAB) sqlite3 $(PC_REPO))
 DEPS    += libfyaml-dev libxml2-dev libvirt-dev libjansson-dev iproute2 iptables
 
-$(LAB_OBJ) lab/test-conf.o lab/test-domain-xml.o lab/test-state.o lab/test-quick.o lab/test-console.o: ALL_CFLAGS += $(call pc_cflags,$(PC_LAB))
+$(LAB_OBJ) lab/test-conf.o lab/test-domain-xml.o lab/test-state.o lab/test-quick.o lab/test-console.o lab/test-activity.o: ALL_CFLAGS += $(call pc_cflags,$(PC_LAB))
 $(LAB_A): $(LAB_OBJ) | $(VIRT_A)
 	$(AR) rcs $@ $^
 
@@ -25,8 +25,12 @@ lab/test-state: lab/test-state.o $(LAB_A) $(INSTANT_A) $(CATALOG_A) $(REPO_A) $(
 	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDFLAGS) $(LAB_LIBS) -lm -lpthread
 lab/test-console: lab/test-console.o $(LAB_A) $(INSTANT_A) $(CATALOG_A) $(REPO_A) $(VIRT_A) $(UTIL_A)
 	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDFLAGS) $(LAB_LIBS) -lm -lpthread
+lab/test-activity: lab/test-activity.o $(LAB_A) $(INSTANT_A) $(CATALOG_A) $(REPO_A) $(VIRT_A) $(UTIL_A)
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDFLAGS) $(LAB_LIBS) -lm -lpthread
 TEST_BINS += lab/test-conf lab/test-quick lab/test-domain-xml lab/test-state lab/test-console
 TESTS     += lab/test-conf lab/test-quick lab/test-domain-xml lab/test-state lab/test-console
+TEST_BINS += lab/test-activity
+TESTS     += lab/test-activity
 
 # fuzz-lab (libFuzzer, see the Makefile): lab YAML, a point's <bb:verify>
 # and the quick definition, the lab's check of rewritten XML.

@@ -151,6 +151,28 @@ test_boot_failures (void)
   CHECK (strcmp (d->boot_failures[0].reason, "the database is gone") == 0);
   CHECK (strcmp (d->boot_failures[1].reason, "FATAL: license expired") == 0);
   CHECK (d->groups[0].vms[0].stall_timeout == 60);    /* the default */
+  CHECK (d->groups[0].vms[0].reread_timeout == 5);    /* the default */
+  lab_def_free (d);
+}
+
+/* reread-timeout: from defaults:, a VM's own wins, 0 turns it off. */
+static void
+test_reread (void)
+{
+  char *errs = NULL;
+  struct lab_def *d = lab_def_read_string (
+    HEAD "defaults: { reread-timeout: 8s, stall-timeout: 2m }\n"
+    "verify:\n  - name: a\n  - name: b\n    reread-timeout: 0\n", "rr.yaml", &errs);
+
+  CHECK (d != NULL);
+  if (!d) {
+    fprintf (stderr, "%s", errs);
+    free (errs);
+    return;
+  }
+  CHECK (d->groups[0].vms[0].reread_timeout == 8);
+  CHECK (d->groups[0].vms[0].stall_timeout == 120);
+  CHECK (d->groups[0].vms[1].reread_timeout == 0);
   lab_def_free (d);
 }
 
@@ -252,6 +274,8 @@ test_errors (void)
                 "boot_failures: each entry is a mapping");
   expect_error (HEAD "verify:\n  - name: a\n    stall-timeout: never\n", 7,
                 "invalid duration");
+  expect_error (HEAD "defaults:\n  reread-timeout: soon\nverify:\n  - name: a\n", 6,
+                "reread-timeout: ");
   expect_error (HEAD "verify:\n  - name: a\n    address: 10.77.0.1\n", 6,
                 "lab's own");
   expect_error ("name: t\nnetwork:\n  subnet: 10.77.0.0/24\n  gateway: 10.77.1.1\n"
@@ -379,6 +403,7 @@ main (void)
   test_publish ();
   test_errors ();
   test_boot_failures ();
+  test_reread ();
   test_targets ();
   test_misc ();
   if (failures) {

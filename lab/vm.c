@@ -25,6 +25,7 @@
 #include "lab/lab.h"
 #include "recovery/catalog/catalog.h"
 #include "recovery/instant/instant.h"
+#include "recovery/repo/trace.h"
 #include "recovery/util/util.h"
 #include "recovery/virt/virt.h"
 
@@ -325,6 +326,55 @@ lab_vm_read_error (struct lab_vm_handle *h)
     err = log_first_error (g.gl_pathv[i]);
   globfree (&g);
   return err;
+}
+
+/* A boot trace this long may have stopped recording (the plugin stops
+ * after REPO_TRACE_MAX_ENTRIES lines, each at least "C MS\n" with a
+ * 13-digit MS): the guest's reads can no longer be told apart. */
+#define TRACE_MAYBE_FULL (64 + (off_t) REPO_TRACE_MAX_ENTRIES * 16)
+
+/* The chunk size in a trace's header ("chunk-size N", its second line),
+ * or 0. */
+static uint32_t
+trace_chunk_size (const char *path)
+{
+  CLEANUP_FCLOSE FILE *f = fopen (path, "re");
+  char line[64];
+  unsigned long cs = 0;
+
+  if (f && fgets (line, sizeof line, f) && fgets (line, sizeof line, f) &&
+      sscanf (line, "chunk-size %lu", &cs) == 1 && cs <= UINT32_MAX)
+    return (uint32_t) cs;
+  return 0;
+}
+
+int64_t
+lab_vm_first_reads (struct lab_vm_handle *h, uint32_t *chunk_size)
+{
+  CLEANUP_FREE char *pattern = NULL;
+  glob_t g;
+  int64_t sum = 0;
+  size_t i;
+
+  if (!h->session)
+    return -1;
+  pattern = xasprintf ("%s/sessions/%" PRId64 "/*.trace", h->home, h->session);
+  if (glob (pattern, 0, NULL, &g) != 0)
+    return -1;
+  for (i = 0; i < g.gl_pathc && sum >= 0; i++) {
+    struct stat st;
+    uint32_t cs;
+
+    if (stat (g.gl_pathv[i], &st) == -1 || st.st_size >= TRACE_MAYBE_FULL)
+      sum = -1;
+    else if (st.st_size > 0 && (cs = trace_chunk_size (g.gl_pathv[i])) > 0) {
+      sum += st.st_size;
+      if (cs > *chunk_size)
+        *chunk_size = cs;
+    }
+  }
+  globfree (&g);
+  return sum;
 }
 
 void

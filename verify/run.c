@@ -404,41 +404,32 @@ disk_failed (struct vm_run *v, double *checked, char **failed)
   return true;
 }
 
-/* Signs that a boot is still going on: the console grows, the disks are
- * read.  Looked at once per poll of the boot wait (activity_poll); the
- * stall check and the screen reader read the times. */
-struct activity {
-  off_t console;
-  int64_t reads;
-  double console_changed;   /* when the console last grew */
-  double last;              /* when the console grew or the disks were read */
-};
-
-/* The console's size every time (the screen reader asks when it was last
- * written); the disks' reads only with a stall-timeout. */
+/* Signs that a boot is still going on (lab/activity.c): the console's
+ * size every time (the screen reader asks when it was last written); the
+ * disks' reads and the point's first reads only with a stall-timeout or
+ * reread-timeout. */
 static void
-activity_poll (struct vm_run *v, struct activity *a)
+activity_poll (struct vm_run *v, struct lab_activity *a)
 {
   struct stat st;
   off_t console = stat (lab_vm_serial_log (v->x->h), &st) == 0 ? st.st_size : 0;
-  int64_t reads = v->vm->stall_timeout > 0 ? virt_block_reads (lab_vm_domain (v->x->h)) : -1;
-  double now = now_monotonic ();
-  bool grew = a->console_changed == 0 || console != a->console;
+  int64_t bytes = -1, first = -1;
+  int64_t reads = v->vm->stall_timeout > 0 || v->vm->reread_timeout > 0 ?
+    virt_block_reads (lab_vm_domain (v->x->h), &bytes) : -1;
+  uint32_t chunk_size = 0;
 
-  if (grew)
-    a->console_changed = now;
-  if (a->last == 0 || grew || (reads >= 0 && reads != a->reads)) {
-    a->reads = reads;
-    a->last = now;
-  }
-  a->console = console;
+  if (reads < 0)
+    error_clear ();                     /* no stats: no stall checks */
+  else if (v->vm->reread_timeout > 0)
+    first = lab_vm_first_reads (v->x->h, &chunk_size);
+  lab_activity_poll (a, now_monotonic (), console, reads, bytes, first, chunk_size);
 }
 
 /* The VM neither wrote its console nor read its disks for its
  * stall-timeout: a boot that hangs silently (a loop in a boot sector, a
  * wait for a device that never comes). */
 static bool
-stalled (struct vm_run *v, const struct activity *a, char **failed)
+stalled (struct vm_run *v, const struct lab_activity *a, char **failed)
 {
   double now = now_monotonic ();
 
@@ -446,6 +437,24 @@ stalled (struct vm_run *v, const struct activity *a, char **failed)
     return false;
   *failed = xasprintf ("stalled: no console output and no disk reads for %.0f s "
                        "(stall-timeout)", now - a->last);
+  return true;
+}
+
+/* reread-timeout: the VM kept reading its disks, but only what it had
+ * read before, and wrote nothing to its console (lab/activity.c): a boot
+ * in a wait loop that polls its disks for a device that is not there. */
+static bool
+rereading (struct vm_run *v, const struct lab_activity *a, char **failed)
+{
+  double span = lab_activity_rereading (a, v->vm->reread_timeout);
+
+  if (span <= 0)
+    return false;
+  *failed = xasprintf ("stalled in a wait: for %.0f s it read only what it had read "
+                       "before (%.1f MiB again) and wrote nothing to its console, as a "
+                       "boot waiting for a device that is not there (such as its root "
+                       "file system) does (reread-timeout)", span,
+                       (double) (a->bytes - a->progress_bytes) / (1024 * 1024));
   return true;
 }
 
@@ -462,7 +471,7 @@ struct screen {
 };
 
 static bool
-screen_failed (struct vm_run *v, const struct activity *a, struct screen *s,
+screen_failed (struct vm_run *v, const struct lab_activity *a, struct screen *s,
                char **failed)
 {
   CLEANUP_FREE unsigned char *img = NULL;
@@ -508,16 +517,18 @@ boot_wait (struct vm_run *v, char *msg, size_t len, char **failed)
                            r->d->nboot_failures);
   bool booted = false;
   double read_checked = 0;
-  struct activity act = { 0 };
+  struct lab_activity act;
   struct screen screen = { 0 };
 
+  lab_activity_init (&act);
   while (!lab_interrupted && !r->isolation_broken) {
     double tick = now_monotonic ();
     if (tick > deadline)
       break;
     activity_poll (v, &act);
     if (console_failed (console, failed) || disk_failed (v, &read_checked, failed) ||
-        screen_failed (v, &act, &screen, failed) || stalled (v, &act, failed))
+        screen_failed (v, &act, &screen, failed) || stalled (v, &act, failed) ||
+        rereading (v, &act, failed))
       break;
     if (virDomainIsActive (dom) != 1) {
       snprintf (msg, len, "the VM stopped while booting");

@@ -484,7 +484,7 @@ virt_events_deregister (virConnectPtr c, int id)
 }
 
 int64_t
-virt_block_reads (virDomainPtr d)
+virt_block_reads (virDomainPtr d, int64_t *bytes)
 {
   virDomainBlockStatsStruct st;
 
@@ -493,6 +493,8 @@ virt_block_reads (virDomainPtr d)
     domain_error (d, "%s: block stats");
     return -1;
   }
+  if (bytes)
+    *bytes = st.rd_bytes;
   return st.rd_req;
 }
 

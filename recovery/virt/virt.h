@@ -189,9 +189,10 @@ int virt_block_job_abort_wait (virDomainPtr d, const char *disk, double secs);
 int virt_block_job_events (virConnectPtr c, virDomainPtr d,
                            virConnectDomainEventBlockJobCallback cb, void *opaque);
 void virt_events_deregister (virConnectPtr c, int id);
-/* Read requests of all the domain's disks together so far, or -1 with
+/* Read requests of all the domain's disks together so far (and in *bytes,
+ * if not NULL, the bytes they read), or -1 with
  * "DOMAIN: block stats: MESSAGE". */
-int64_t virt_block_reads (virDomainPtr d);
+int64_t virt_block_reads (virDomainPtr d, int64_t *bytes);
 /* Capacity, allocation and physical size of disk: -1 with
  * "DOMAIN: block info of DISK: MESSAGE". */
 int virt_block_info (virDomainPtr d, const char *disk, virDomainBlockInfo *info);
