@@ -693,7 +693,19 @@ part_words (json_t *p)
   return xstrdup_printable (json_string_value (p) ?: "?", false);
 }
 
-/* "RULE (ENGINE) in PATH (disk D partition P)" of match m, printable. */
+/* " volume VG/LV" of a match or a partition on a logical volume, else
+ * "" (printable, malloc'd). */
+static char *
+volume_words (json_t *m)
+{
+  const char *v = json_string_value (json_object_get (m, "volume"));
+  CLEANUP_FREE char *t = v ? xstrdup_printable (v, false) : NULL;
+
+  return t ? xasprintf (" volume %.200s", t) : xstrdup ("");
+}
+
+/* "RULE (ENGINE) in PATH (disk D partition P[ volume VG/LV])" of match
+ * m, printable. */
 static char *
 match_words (json_t *m)
 {
@@ -704,11 +716,12 @@ match_words (json_t *m)
   CLEANUP_FREE char *disk = xstrdup_printable
     (json_string_value (json_object_get (m, "disk")) ?: "?", false);
   CLEANUP_FREE char *part = part_words (json_object_get (m, "partition"));
+  CLEANUP_FREE char *vol = volume_words (m);
   const char *engine = json_string_value (json_object_get (m, "engine"));
 
-  return xasprintf ("%.200s (%s) in %.400s (disk %.64s partition %.100s)",
+  return xasprintf ("%.200s (%s) in %.400s (disk %.64s partition %.100s%s)",
                     rule, engine && strcmp (engine, "yara") == 0 ? "yara"
-                    : "clamav", path, disk, part);
+                    : "clamav", path, disk, part, vol);
 }
 
 /* Why scan does not pass (malloc'd), or NULL if it does; *could_not when
@@ -774,9 +787,10 @@ scan_output (json_t *scan)
       (json_string_value (json_object_get (m, "fs")) ?: "-", false);
     CLEANUP_FREE char *why = xstrdup_printable
       (json_string_value (json_object_get (m, "reason")) ?: "?", false);
+    CLEANUP_FREE char *vol = volume_words (m);
     if (i < SCAN_OUTPUT_LINES)
-      append_line (&text, "not scanned: disk %s partition %s (%s): %s", disk,
-                   json_object_get (m, "partition") ? part : "-", fs, why);
+      append_line (&text, "not scanned: disk %s partition %s%s (%s): %s", disk,
+                   json_object_get (m, "partition") ? part : "-", vol, fs, why);
   }
   if (json_is_string (sus)) {
     CLEANUP_FREE char *why = xstrdup_printable (json_string_value (sus), false);

@@ -31,7 +31,7 @@ static const char scan_usage[] =
   "is matched against the YARA rules of FILE and the ClamAV signatures\n"
   "(.hdb, .ndb, ...) and YARA rules (*.yar) of DIR (default\n"
   "$BOOTBACK_HOME/scan/).  Partitions and file systems are read in user\n"
-  "space (ext2/3/4, FAT, NTFS, XFS) by an unprivileged process\n"
+  "space (ext2/3/4, FAT, NTFS, XFS, LVM) by an unprivileged process\n"
   "with resource limits; guest symlinks are never followed.  --since TIME\n"
   "scans only files whose data or inode changed since TIME, a point of\n"
   "the same VM with a clean scan.  Exit 0 clean, 2 found, 1 could not scan\n"
@@ -118,6 +118,8 @@ fold (struct scan_run *s, json_t *d, bool json)
   json_array_foreach (json_object_get (d, "partitions"), i, p) {
     CLEANUP_FREE char *fs = xstrdup_printable
       (json_string_value (json_object_get (p, "fs")) ?: "?", false);
+    CLEANUP_FREE char *vol = xstrdup_printable
+      (json_string_value (json_object_get (p, "volume")) ?: "", false);
     const char *st = json_string_value (json_object_get (p, "status")) ?: "";
     json_t *notes = json_object_get (p, "notes"), *nt;
     size_t k;
@@ -128,9 +130,10 @@ fold (struct scan_run *s, json_t *d, bool json)
     if (json)
       continue;
     if (strcmp (st, "scanned") == 0)
-      printf ("scanned: disk %s partition %" JSON_INTEGER_FORMAT " (%s): %"
+      printf ("scanned: disk %s partition %" JSON_INTEGER_FORMAT "%s%s (%s): %"
               JSON_INTEGER_FORMAT " files, %" JSON_INTEGER_FORMAT " bytes%s\n",
-              disk, json_integer_value (json_object_get (p, "partition")), fs,
+              disk, json_integer_value (json_object_get (p, "partition")),
+              vol[0] ? " volume " : "", vol, fs,
               json_integer_value (json_object_get (p, "files")),
               json_integer_value (json_object_get (p, "bytes")),
               s->since ? ", the others unchanged" : "");
@@ -138,8 +141,9 @@ fold (struct scan_run *s, json_t *d, bool json)
       CLEANUP_FREE char *why = xstrdup_printable
         (json_string_value (json_object_get (p, "reason")) ?: "?", false);
       printf ("not scanned: disk %s partition %" JSON_INTEGER_FORMAT
-              " (%s): %s\n", disk,
-              json_integer_value (json_object_get (p, "partition")), fs, why);
+              "%s%s (%s): %s\n", disk,
+              json_integer_value (json_object_get (p, "partition")),
+              vol[0] ? " volume " : "", vol, fs, why);
     }
     json_array_foreach (notes, k, nt) {
       CLEANUP_FREE char *t = xstrdup_printable (json_string_value (nt) ?: "",
@@ -155,9 +159,11 @@ fold (struct scan_run *s, json_t *d, bool json)
         (json_string_value (json_object_get (m, "path")) ?: "?", false);
       CLEANUP_FREE char *rule = xstrdup_printable
         (json_string_value (json_object_get (m, "rule")) ?: "?", false);
-      printf ("FOUND: disk %s partition %" JSON_INTEGER_FORMAT ": %s: %s (%s)\n",
-              disk, json_integer_value (json_object_get (m, "partition")),
-              path, rule, json_is_string (json_object_get (m, "engine"))
+      CLEANUP_FREE char *vol = xstrdup_printable
+        (json_string_value (json_object_get (m, "volume")) ?: "", false);
+      printf ("FOUND: disk %s partition %" JSON_INTEGER_FORMAT "%s%s: %s: %s "
+              "(%s)\n", disk, json_integer_value (json_object_get (m, "partition")),
+              vol[0] ? " volume " : "", vol, path, rule, json_is_string (json_object_get (m, "engine"))
               && strcmp (json_string_value (json_object_get (m, "engine")),
                          "yara") == 0 ? "yara" : "clamav");
     }
@@ -523,9 +529,11 @@ lab_not_scanned (json_t *report)
     json_array_foreach (json_object_get (d, "partitions"), k, p) {
       const char *st = json_string_value (json_object_get (p, "status")) ?: "";
       json_int_t skipped = json_integer_value (json_object_get (p, "skipped"));
-      json_t *o = json_pack ("{s:O, s:O, s:O}", "disk", disk, "partition",
+      json_t *o = json_pack ("{s:O, s:O, s:O, s:O}", "disk", disk, "partition",
                              json_object_get (p, "partition"), "fs",
-                             json_object_get (p, "fs") ?: json_null ());
+                             json_object_get (p, "fs") ?: json_null (),
+                             "volume", json_object_get (p, "volume")
+                             ?: json_null ());
       scanned += strcmp (st, "scanned") == 0;
       if (strcmp (st, "scanned") != 0)
         json_object_set (o, "reason", json_object_get (p, "reason")
@@ -573,8 +581,8 @@ lab_scan_report (struct cli *c, struct scan_run *s, int64_t *when,
   *from = "scan";
   if (!(report = scan_point (s, 0, true))) {
     CLEANUP_FREE char *why = xstrdup (error_msg ());
-    error_setx ("%s@%s: %s", s->vm, s->id, s->rules_bad
-                ? "the rules or signatures did not load" : why);
+    error_setx ("%s@%s: %s%s", s->vm, s->id, s->rules_bad
+                ? "the rules or signatures did not load: " : "", why);
   }
   return report;
 }

@@ -20,7 +20,9 @@
  *    ext3/4 file system whose superblock says the journal needs recovery
  *    is scanned as it is and the report says "dirty journal";
  *  - a partition whose file system libtsk does not know, or cannot read,
- *    is "not scanned" with libtsk's reason.
+ *    is "not scanned" with libtsk's reason; XFS goes to xfs.c, an LVM
+ *    physical volume to lvm.c (each logical volume comes back here,
+ *    walk_volume; a physical volume inside one is not read).
  *
  * --since: a file is scanned if any of its data runs overlaps a chunk that
  * changed between the two points, or its inode changed (ctime) after the
@@ -38,22 +40,23 @@
 
 #include "recovery/scan/scan-int.h"
 
-/* The NBD export as a libtsk image. */
-struct nbd_img {
+/* What the walk reads (the NBD export, a logical volume) as a libtsk
+ * image. */
+struct src_img {
   TSK_IMG_INFO img;             /* first: libtsk casts */
-  struct nbd_handle *nbd;
+  const struct scan_src *src;
 };
 
 static ssize_t
 img_read (TSK_IMG_INFO *img, TSK_OFF_T off, char *buf, size_t len)
 {
-  struct nbd_img *n = (struct nbd_img *) img;
+  struct src_img *n = (struct src_img *) img;
 
   if (off < 0 || off >= img->size)
     return -1;
   if ((uint64_t) len > (uint64_t) (img->size - off))
     len = img->size - off;
-  if (nbd_pread (n->nbd, buf, len, off, 0) == -1)
+  if (n->src->pread (n->src->opaque, buf, len, off) == -1)
     return -1;
   return len;
 }
@@ -123,9 +126,10 @@ on_match (void *opaque, const char *engine, const char *rule)
     w->skipped++;
     return;
   }
-  emit (w, json_pack ("{s:s, s:s, s:s, s:s, s:i, s:s}", "kind", "match",
+  emit (w, json_pack ("{s:s, s:s, s:s, s:s, s:i, s:s, s:s?}", "kind", "match",
                       "path", w->path, "rule", rule, "engine", engine,
-                      "partition", w->part, "fs", w->fstype));
+                      "partition", w->part, "fs", w->fstype,
+                      "volume", w->volume));
 }
 
 /* --since: does the file need scanning? */
@@ -270,8 +274,7 @@ unread_volume (TSK_IMG_INFO *img, TSK_OFF_T off, const char **type)
     return *type = "xfs";
   if (memcmp (b + 512, "LABELONE", 8) == 0) {
     *type = "lvm2";
-    return "LVM physical volume: its logical volumes are not read by "
-      "bootback scan";
+    return "an LVM physical volume inside a logical volume: not read";
   }
   if (memcmp (b, "LUKS\xba\xbe", 6) == 0) {
     *type = "luks";
@@ -285,11 +288,12 @@ unread_volume (TSK_IMG_INFO *img, TSK_OFF_T off, const char **type)
 }
 
 void
-part_result (FILE *out, int part, const char *fs, const char *status,
-             const char *reason, struct walk *w)
+part_result (FILE *out, int part, const char *volume, const char *fs,
+             const char *status, const char *reason, struct walk *w)
 {
-  json_t *o = json_pack ("{s:s, s:i, s:s, s:s}", "kind", "partition",
-                         "partition", part, "fs", fs, "status", status);
+  json_t *o = json_pack ("{s:s, s:i, s:s, s:s, s:s?}", "kind", "partition",
+                         "partition", part, "fs", fs, "status", status,
+                         "volume", volume);
 
   if (reason)
     json_object_set_new (o, "reason", json_string (reason));
@@ -315,27 +319,46 @@ free_key (void *k)
   free (k);
 }
 
-/* Scan the file system at byte offset off, len bytes (partition part). */
+/* A volume libtsk does not open: XFS (xfs.c), LVM (lvm.c, not inside a
+ * logical volume), or "not scanned" with the reason. */
+static void
+walk_other (TSK_IMG_INFO *img, TSK_OFF_T off, uint64_t len, int part,
+            const char *volume, const struct scan_opts *o,
+            struct scan_engines *e, FILE *out)
+{
+  const struct scan_src *src = ((struct src_img *) img)->src;
+  const char *type, *why = unread_volume (img, off, &type);
+
+  if (why && strcmp (type, "xfs") == 0) {
+    tsk_error_reset ();
+    if (xfs_walk (src, off, len, part, volume, o, e, out) == 0)
+      return;
+    why = error_msg ();
+  }
+  if (why && strcmp (type, "lvm2") == 0 && !volume) {
+    tsk_error_reset ();
+    lvm_walk (src, off, len, part, o, e, out);
+    return;
+  }
+  part_result (out, part, volume, type, "not scanned",
+               why ? why : tsk_error_get (), NULL);
+  tsk_error_reset ();
+}
+
+/* Scan the file system at byte offset off, len bytes (partition part,
+ * logical volume volume or NULL). */
 static void
 walk_fs (TSK_IMG_INFO *img, TSK_OFF_T off, uint64_t len, int part,
-         const struct scan_opts *o, struct scan_engines *e, FILE *out)
+         const char *volume, const struct scan_opts *o,
+         struct scan_engines *e, FILE *out)
 {
-  struct walk w = { .o = o, .e = e, .out = out, .part = part };
+  struct walk w = { .o = o, .e = e, .out = out, .part = part,
+                    .volume = volume };
   TSK_FS_INFO *fs;
   bool dirty;
 
   if (!(fs = tsk_fs_open_img (img, off, TSK_FS_TYPE_DETECT))) {
-    const char *type, *why = unread_volume (img, off, &type);
-    if (why && strcmp (type, "xfs") == 0) {
-      tsk_error_reset ();
-      if (xfs_walk (((struct nbd_img *) img)->nbd, off, len, part, o, e,
-                    out) == 0)
-        return;
-      why = error_msg ();
-    }
-    part_result (out, part, type, "not scanned",
-                 why ? why : tsk_error_get (), NULL);
-    tsk_error_reset ();
+    walk_other (img, off, len, part, volume, o, e, out);
     return;
   }
   w.fs = fs;
@@ -347,10 +370,11 @@ walk_fs (TSK_IMG_INFO *img, TSK_OFF_T off, uint64_t len, int part,
                                                  "is on disk, not replayed"));
   w.buf = malloc (o->max_file ? o->max_file : 1);
   if (!w.buf) {
-    part_result (out, part, w.fstype, "not scanned", "out of memory", NULL);
+    part_result (out, part, volume, w.fstype, "not scanned", "out of memory",
+                 NULL);
   } else {
     walk_dir (&w, fs->root_inum, "", 0);
-    part_result (out, part, w.fstype, "scanned", NULL, &w);
+    part_result (out, part, volume, w.fstype, "scanned", NULL, &w);
   }
   free (w.buf);
   json_decref (w.notes);
@@ -358,30 +382,68 @@ walk_fs (TSK_IMG_INFO *img, TSK_OFF_T off, uint64_t len, int part,
   tsk_fs_close (fs);
 }
 
+/* src as a libtsk image; NULL with the error. */
+static TSK_IMG_INFO *
+src_open (const struct scan_src *src)
+{
+  struct src_img *n = calloc (1, sizeof *n);
+  TSK_IMG_INFO *img;
+
+  if (!n) {
+    error_setx ("out of memory");
+    return NULL;
+  }
+  n->src = src;
+  img = tsk_img_open_external (n, src->size, 512, img_read, img_close,
+                               img_stat);
+  if (!img)
+    error_setx ("libtsk: %s", tsk_error_get ());
+  return img;
+}
+
+void
+walk_volume (const struct scan_src *src, int part, const char *volume,
+             const struct scan_opts *o, struct scan_engines *e, FILE *out)
+{
+  TSK_IMG_INFO *img = src_open (src);
+
+  if (!img) {
+    part_result (out, part, volume, "unknown", "not scanned", error_msg (),
+                 NULL);
+    tsk_error_reset ();
+    return;
+  }
+  walk_fs (img, 0, src->size, part, volume, o, e, out);
+  tsk_img_close (img);
+}
+
+static int
+nbd_src_pread (void *nbd, void *buf, size_t len, uint64_t off)
+{
+  return nbd_pread (nbd, buf, len, off, 0) == -1 ? -1 : 0;
+}
+
 int
 walk_disk (void *nbd, const struct scan_opts *o, struct scan_engines *e,
            FILE *out)
 {
-  struct nbd_img *n;
+  struct scan_src src = { .pread = nbd_src_pread, .opaque = nbd };
   TSK_IMG_INFO *img;
   TSK_VS_INFO *vs;
   int64_t size = nbd_get_size (nbd);
   TSK_PNUM_T i;
   int part = 0;
 
-  if (size < 0 || !(n = calloc (1, sizeof *n))) {
+  if (size < 0) {
     error_setx ("the NBD export has no size");
     return -1;
   }
-  n->nbd = nbd;
-  img = tsk_img_open_external (n, size, 512, img_read, img_close, img_stat);
-  if (!img) {
-    error_setx ("libtsk: %s", tsk_error_get ());
+  src.size = size;
+  if (!(img = src_open (&src)))
     return -1;
-  }
   if (!(vs = tsk_vs_open (img, 0, TSK_VS_TYPE_DETECT))) {
     tsk_error_reset ();
-    walk_fs (img, 0, size, 0, o, e, out);
+    walk_fs (img, 0, size, 0, NULL, o, e, out);
   } else {
     for (i = 0; i < vs->part_count; i++) {
       const TSK_VS_PART_INFO *p = tsk_vs_part_get (vs, i);
@@ -389,7 +451,7 @@ walk_disk (void *nbd, const struct scan_opts *o, struct scan_engines *e,
         continue;
       part++;
       walk_fs (img, (TSK_OFF_T) p->start * vs->block_size,
-               (uint64_t) p->len * vs->block_size, part, o, e, out);
+               (uint64_t) p->len * vs->block_size, part, NULL, o, e, out);
     }
     tsk_vs_close (vs);
   }

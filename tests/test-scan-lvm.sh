@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# bootback scan reads LVM (libvslvm, in the sandboxed child): a disk
+# whose partition 1 (type LVM) is a physical volume with an ext4 logical
+# volume holding EICAR, and a clean one with nothing on it, and a second
+# disk that is a physical volume as a whole with a YARA marker: each
+# logical volume is scanned like a partition and the match names its
+# VG/LV (exit 2); the empty one is "not scanned" with the reason, never
+# clean; a thin pool is "not scanned" with the reason.  The fixture is
+# made without mounting anything: mkfs.ext4 -d builds the file system,
+# lvm2 (on a loop device, activation off: no device-mapper) writes the
+# PV/VG/LV metadata, dd puts the file system where the LV's extents are.
+source "$top_srcdir/tests/functions.sh"
+requires nbdkit mkfs.ext4 sfdisk losetup pvcreate vgcreate lvcreate pvs vgs lvs \
+    vgcfgbackup vgcfgrestore md5sum python3
+[ -f "$top_srcdir/nbd-plugin/nbdkit-bootback-plugin.so" ] || skip "plugin not built"
+getent passwd nobody >/dev/null || skip "no user nobody"
+[ "$(id -u)" = 0 ] || skip "needs root (loop devices)"
+
+export LVM_SUPPRESS_FD_WARNINGS=1
+vg=bbscan$$; vgw=bbscanw$$
+loops=()
+cleanup_loops () { local d; for d in "${loops[@]}"; do losetup -d "$d" 2>/dev/null || true; done; }
+trap cleanup_loops EXIT
+# lvm2 on one device only, no device-mapper, nothing written to /etc/lvm
+lvm_on () { local dev=$1 cmd=$2; shift 2
+    "$cmd" --devices "$dev" --driverloaded n \
+        --config 'backup { backup = 0 archive = 0 }' "$@" >>"$tmp/lvm.log" 2>&1; }
+# the byte offset of LV $3's first extent in PV $1 (VG $2)
+lv_offset () { local dev=$1 vgname=$2 lv=$3 pe ext extent
+    pe=$(pvs --devices "$dev" --driverloaded n --noheadings --units b --nosuffix -o pe_start "$dev" 2>/dev/null | tr -d ' ')
+    ext=$(vgs --devices "$dev" --driverloaded n --noheadings --units b --nosuffix -o vg_extent_size "$vgname" 2>/dev/null | tr -d ' ')
+    extent=$(lvs --devices "$dev" --driverloaded n --noheadings -o seg_pe_ranges "$vgname/$lv" 2>/dev/null |
+             sed 's/.*:\([0-9]*\)-.*/\1/')
+    echo $((pe + extent * ext))
+}
+
+sig=$tmp/sig; mkdir -p "$sig"
+printf 'X5O!P%%@AP[4\\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*' >"$tmp/eicar.com"
+echo "$(md5sum <"$tmp/eicar.com" | cut -d' ' -f1):68:Test.Eicar.HDB" >"$sig/test.hdb"
+echo 'rule lvm_marker { strings: $a = "BOOTBACK-LVM-MARKER" condition: $a }' >"$sig/test.yar"
+
+# disk 1: DOS label, partition 1 of type 8e (LVM) = PV; LVs root (ext4
+# with EICAR) and empty (no file system)
+mkdir -p "$tmp/root/srv"; cp "$tmp/eicar.com" "$tmp/root/srv/eicar.com"
+echo "clean text" >"$tmp/root/srv/readme.txt"
+mkfs.ext4 -q -F -d "$tmp/root" "$tmp/root.ext4" 16M
+truncate -s 48M "$tmp/d1.img"
+echo 'start=2048, type=8e' | sfdisk -q "$tmp/d1.img"
+p1=$(losetup -f --show --offset $((2048 * 512)) "$tmp/d1.img"); loops+=("$p1")
+lvm_on "$p1" pvcreate -ff -y "$p1"
+lvm_on "$p1" vgcreate "$vg" "$p1"
+lvm_on "$p1" lvcreate -an -Zn -y -L 16M -n root "$vg"
+lvm_on "$p1" lvcreate -an -Zn -y -L 4M -n empty "$vg"
+off=$(lv_offset "$p1" "$vg" root)
+losetup -d "$p1"; loops=()
+dd if="$tmp/root.ext4" of="$tmp/d1.img" bs=64K seek=$(( (2048 * 512 + off) / 65536 )) \
+    conv=notrunc status=none
+
+# disk 2: a PV as a whole (no partition table); LV data (ext4, marker)
+mkdir -p "$tmp/data"; echo "BOOTBACK-LVM-MARKER" >"$tmp/data/marker.txt"
+mkfs.ext4 -q -F -d "$tmp/data" "$tmp/data.ext4" 8M
+truncate -s 32M "$tmp/d2.img"
+w=$(losetup -f --show "$tmp/d2.img"); loops+=("$w")
+lvm_on "$w" pvcreate -ff -y "$w"
+lvm_on "$w" vgcreate "$vgw" "$w"
+lvm_on "$w" lvcreate -an -Zn -y -L 8M -n data "$vgw"
+off2=$(lv_offset "$w" "$vgw" data)
+losetup -d "$w"; loops=()
+dd if="$tmp/data.ext4" of="$tmp/d2.img" bs=64K seek=$((off2 / 65536)) conv=notrunc status=none
+
+bootback repo init --chunk-size 64K "$tmp/repo" >/dev/null
+bootback import "$tmp/d1.img" --vm lvm1 >/dev/null
+bootback import "$tmp/d2.img" --vm lvm2 >/dev/null
+rc=0; bootback scan lvm1 --signatures "$sig" >"$tmp/out1" 2>&1 || rc=$?
+cat "$tmp/out1"
+[ $rc = 2 ] || fail "an LV with EICAR: exit $rc, expected 2"
+grep -q "^FOUND: disk vda partition 1 volume $vg/root: /srv/eicar.com: Test.Eicar.HDB" "$tmp/out1" ||
+    fail "the match does not name the logical volume $vg/root"
+grep -q "^scanned: disk vda partition 1 volume $vg/root (ext4): 2 files" "$tmp/out1" ||
+    fail "the LV's file system is not said scanned"
+grep -q "^not scanned: disk vda partition 1 volume $vg/empty " "$tmp/out1" ||
+    fail "the LV without a file system is not said not scanned"
+rc=0; bootback scan lvm2 --signatures "$sig" --json >"$tmp/j2" 2>"$tmp/e2" || rc=$?
+[ $rc = 2 ] || { cat "$tmp/e2" "$tmp/j2"; fail "a whole-disk PV: exit $rc, expected 2"; }
+python3 - "$tmp/j2" "$vgw/data" <<'PY' || fail "a whole-disk PV: the match in --json"
+import json, sys
+m = json.load(open(sys.argv[1]))["matches"]
+assert [(x["path"], x["rule"], x["partition"], x["volume"]) for x in m] == \
+    [("/marker.txt", "lvm_marker", 0, sys.argv[2])], m
+PY
+
+# a thin pool (its metadata written by vgcfgrestore: no device-mapper
+# here to make one) and its thin volume: not scanned, with the reason
+truncate -s 32M "$tmp/d3.img"
+t=$(losetup -f --show "$tmp/d3.img"); loops+=("$t")
+lvm_on "$t" pvcreate -ff -y "$t"
+lvm_on "$t" vgcreate "$vg" "$t"
+lvm_on "$t" lvcreate -an -Zn -y -L 8M -n pool "$vg"
+lvm_on "$t" lvcreate -an -Zn -y -L 4M -n pmeta "$vg"
+lvm_on "$t" vgcfgbackup -f "$tmp/vg.txt" "$vg"
+python3 "$top_srcdir/tests/lib/lvm-thin.py" "$tmp/vg.txt" >"$tmp/vg-thin.txt" ||
+    fail "could not write the thin pool's metadata"
+lvm_on "$t" vgcfgrestore --force -f "$tmp/vg-thin.txt" "$vg" ||
+    { cat "$tmp/lvm.log"; fail "vgcfgrestore of the thin pool"; }
+losetup -d "$t"; loops=()
+bootback import "$tmp/d3.img" --vm lvm3 >/dev/null
+rc=0; bootback scan lvm3 --signatures "$sig" >"$tmp/out3" 2>&1 || rc=$?
+cat "$tmp/out3"
+[ $rc = 1 ] || fail "a thin pool: exit $rc, expected 1 (never clean)"
+grep -q "^not scanned: disk vda partition 0.*thin" "$tmp/out3" ||
+    fail "the thin pool or volume is not named not scanned with the reason"
