@@ -161,11 +161,11 @@ fold (struct scan_run *s, json_t *d, bool json)
         (json_string_value (json_object_get (m, "rule")) ?: "?", false);
       CLEANUP_FREE char *vol = xstrdup_printable
         (json_string_value (json_object_get (m, "volume")) ?: "", false);
+      const char *engine = json_string_value (json_object_get (m, "engine"));
       printf ("FOUND: disk %s partition %" JSON_INTEGER_FORMAT "%s%s: %s: %s "
               "(%s)\n", disk, json_integer_value (json_object_get (m, "partition")),
-              vol[0] ? " volume " : "", vol, path, rule, json_is_string (json_object_get (m, "engine"))
-              && strcmp (json_string_value (json_object_get (m, "engine")),
-                         "yara") == 0 ? "yara" : "clamav");
+              vol[0] ? " volume " : "", vol, path, rule,
+              engine && strcmp (engine, "yara") == 0 ? "yara" : "clamav");
     }
   }
   json_array_append_new (s->disks, d);
