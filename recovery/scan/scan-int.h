@@ -49,6 +49,7 @@ struct walk {
   const char *fstype;
   void *seen;                   /* tsearch set of inode numbers */
   uint64_t files, bytes, skipped, unchanged, links, loops, capped;
+  uint64_t streams;             /* NTFS alternate data streams found */
   json_t *notes;
   char *buf;
   const char *path;             /* the file being matched (escaped) */

@@ -11,8 +11,10 @@
  *    symlink is a name with a target string, never followed (its target
  *    is not read at all);
  *  - a file with several links is scanned once (every inode number goes
- *    into a set); only a file's default data stream is read (NTFS
- *    alternate data streams are not scanned); a directory reached twice
+ *    into a set); on NTFS, the named data streams (alternate data
+ *    streams) of files and directories are matched too, as PATH:STREAM,
+ *    once per inode (with --since, a file's streams when the file is
+ *    scanned: its inode changed or its default data did); a directory reached twice
  *    (a loop) is walked once and noted; deeper than max_depth is not
  *    walked, and noted;
  *  - files larger than max_file are named, never counted as clean;
@@ -160,22 +162,23 @@ changed (struct walk *w, TSK_FS_FILE *f)
   return false;
 }
 
+/* Match len bytes of w->buf as path. */
 static void
-scan_file (struct walk *w, TSK_FS_FILE *f, const char *path)
+match_buf (struct walk *w, size_t len, const char *path)
+{
+  w->path = path;
+  engines_scan (w->e, w->buf, len, on_match, w);
+  w->files++;
+  w->bytes += len;
+}
+
+/* The file's default data. */
+static void
+scan_data (struct walk *w, TSK_FS_FILE *f, const char *path)
 {
   uint64_t size = f->meta->size;
   ssize_t n;
 
-  /* by inode, whatever its link count says: a crafted count of 1 on a
-   * file named a million times must not make it scanned a million times */
-  if (!seen_add (w, f->meta->addr)) {
-    w->links++;
-    return;
-  }
-  if (!changed (w, f)) {
-    w->unchanged++;
-    return;
-  }
   if (size > w->o->max_file) {
     w->skipped++;
     note (w, "%s: not scanned, larger than the file size limit", path);
@@ -189,10 +192,70 @@ scan_file (struct walk *w, TSK_FS_FILE *f, const char *path)
     tsk_error_reset ();
     return;
   }
-  w->path = path;
-  engines_scan (w->e, w->buf, size, on_match, w);
-  w->files++;
-  w->bytes += size;
+  match_buf (w, size, path);
+}
+
+/* NTFS: the named $DATA streams (alternate data streams) of a file or a
+ * directory, each matched as PATH:STREAM, once per inode.  Not those of
+ * the file system's own files (MFT entries 0-23 but the root directory,
+ * and $Extend's: $BadClus:$Bad spans the volume, $UsnJrnl:$J is a sparse
+ * journal), whose default data is still matched like any file's. */
+#define STREAMS_KEY (1ull << 63)        /* in the seen set, beside inodes */
+#define NTFS_FIRST_USER_ENTRY 24
+static void
+scan_streams (struct walk *w, TSK_FS_FILE *f, const char *path)
+{
+  TSK_FS_INFO *fs = w->fs;
+  int i, n;
+
+  if (!TSK_FS_TYPE_ISNTFS (fs->ftype) ||
+      (f->meta->addr < NTFS_FIRST_USER_ENTRY && f->meta->addr != fs->root_inum) ||
+      strncmp (path, "/$Extend/", 9) == 0 ||
+      !seen_add (w, f->meta->addr | STREAMS_KEY))
+    return;
+  n = tsk_fs_file_attr_getsize (f);
+  for (i = 0; i < n; i++) {
+    const TSK_FS_ATTR *a = tsk_fs_file_attr_get_idx (f, i);
+    CLEANUP_FREE char *ename = NULL, *spath = NULL;
+    ssize_t got;
+    if (!a || a->type != TSK_FS_ATTR_TYPE_NTFS_DATA || !a->name ||
+        !a->name[0] || strcmp (a->name, "$Data") == 0)
+      continue;
+    ename = scan_escape (a->name, strlen (a->name));
+    spath = xasprintf ("%s:%s", path, ename);
+    w->streams++;
+    if ((uint64_t) a->size > w->o->max_file) {
+      w->skipped++;
+      note (w, "%s: stream not scanned, larger than the file size limit", spath);
+      continue;
+    }
+    got = a->size ? tsk_fs_attr_read (a, 0, w->buf, a->size,
+                                      TSK_FS_FILE_READ_FLAG_NONE) : 0;
+    if (got < 0 || got != a->size) {
+      w->skipped++;
+      note (w, "%s: stream not scanned, its data cannot be read", spath);
+      tsk_error_reset ();
+      continue;
+    }
+    match_buf (w, a->size, spath);
+  }
+}
+
+static void
+scan_file (struct walk *w, TSK_FS_FILE *f, const char *path)
+{
+  /* by inode, whatever its link count says: a crafted count of 1 on a
+   * file named a million times must not make it scanned a million times */
+  if (!seen_add (w, f->meta->addr)) {
+    w->links++;
+    return;
+  }
+  if (!changed (w, f)) {
+    w->unchanged++;
+    return;
+  }
+  scan_data (w, f, path);
+  scan_streams (w, f, path);
 }
 
 static void walk_dir (struct walk *w, TSK_INUM_T inum, const char *path,
@@ -209,8 +272,10 @@ walk_entry (struct walk *w, TSK_FS_FILE *f, const char *dir, unsigned depth)
     return;                     /* libtsk's virtual files are neither */
   ename = scan_escape (name, strlen (name));
   path = xasprintf ("%s/%s", dir, ename);
-  if (f->meta->type == TSK_FS_META_TYPE_DIR)
+  if (f->meta->type == TSK_FS_META_TYPE_DIR) {
+    scan_streams (w, f, path);
     walk_dir (w, f->meta->addr, path, depth + 1);
+  }
   else if (f->meta->type == TSK_FS_META_TYPE_REG)
     scan_file (w, f, path);
 }
@@ -301,6 +366,7 @@ part_result (FILE *out, int part, const char *volume, const char *fs,
     json_object_set_new (o, "files", json_integer (w->files));
     json_object_set_new (o, "bytes", json_integer (w->bytes));
     json_object_set_new (o, "skipped", json_integer (w->skipped));
+    json_object_set_new (o, "streams", json_integer (w->streams));
     json_object_set_new (o, "unchanged", json_integer (w->unchanged));
     json_object_set_new (o, "links_scanned_once", json_integer (w->links));
     json_object_set_new (o, "loops", json_integer (w->loops));
@@ -373,6 +439,11 @@ walk_fs (TSK_IMG_INFO *img, TSK_OFF_T off, uint64_t len, int part,
     part_result (out, part, volume, w.fstype, "not scanned", "out of memory",
                  NULL);
   } else {
+    TSK_FS_FILE *root = tsk_fs_file_open_meta (fs, NULL, fs->root_inum);
+    if (root) {
+      scan_streams (&w, root, "/");
+      tsk_fs_file_close (root);
+    }
     walk_dir (&w, fs->root_inum, "", 0);
     part_result (out, part, volume, w.fstype, "scanned", NULL, &w);
   }
