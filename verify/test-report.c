@@ -231,6 +231,14 @@ test_scan_verdict (void)
   CHECK (c.status == VERIFY_SKIP && strstr (c.message, "could not verify"));
   CHECK (strstr (c.message, "thin pool"));
   verify_check_result_clear (&c);
+  /* a match on a logical volume names it */
+  s = hostile_scan ("found", true, NULL);
+  json_object_set_new (json_array_get (json_object_get (s, "matches"), 0),
+                       "volume", json_string ("vg0/root"));
+  verify_scan_verdict (s, false, &c);
+  CHECK (c.status == VERIFY_FAIL &&
+         strstr (c.message, "(disk vda partition 2 volume vg0/root)"));
+  verify_check_result_clear (&c);
   error_setx ("nbdkit could not serve it");
   verify_scan_verdict (NULL, true, &c);
   CHECK (c.status == VERIFY_SKIP && strstr (c.message, "nbdkit could not"));
