@@ -17,23 +17,9 @@ requires nbdkit mkfs.ext4 sfdisk losetup pvcreate vgcreate lvcreate pvs vgs lvs 
 getent passwd nobody >/dev/null || skip "no user nobody"
 [ "$(id -u)" = 0 ] || skip "needs root (loop devices)"
 
-export LVM_SUPPRESS_FD_WARNINGS=1
+source "$top_srcdir/tests/lib/lvm.sh"
+cleanup_fn lvm_loops_cleanup
 vg=bbscan$$; vgw=bbscanw$$
-loops=()
-cleanup_loops () { local d; for d in "${loops[@]}"; do losetup -d "$d" 2>/dev/null || true; done; }
-trap cleanup_loops EXIT
-# lvm2 on one device only, no device-mapper, nothing written to /etc/lvm
-lvm_on () { local dev=$1 cmd=$2; shift 2
-    "$cmd" --devices "$dev" --driverloaded n \
-        --config 'backup { backup = 0 archive = 0 }' "$@" >>"$tmp/lvm.log" 2>&1; }
-# the byte offset of LV $3's first extent in PV $1 (VG $2)
-lv_offset () { local dev=$1 vgname=$2 lv=$3 pe ext extent
-    pe=$(pvs --devices "$dev" --driverloaded n --noheadings --units b --nosuffix -o pe_start "$dev" 2>/dev/null | tr -d ' ')
-    ext=$(vgs --devices "$dev" --driverloaded n --noheadings --units b --nosuffix -o vg_extent_size "$vgname" 2>/dev/null | tr -d ' ')
-    extent=$(lvs --devices "$dev" --driverloaded n --noheadings -o seg_pe_ranges "$vgname/$lv" 2>/dev/null |
-             sed 's/.*:\([0-9]*\)-.*/\1/')
-    echo $((pe + extent * ext))
-}
 
 sig=$tmp/sig; mkdir -p "$sig"
 printf 'X5O!P%%@AP[4\\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*' >"$tmp/eicar.com"
@@ -47,13 +33,13 @@ echo "clean text" >"$tmp/root/srv/readme.txt"
 mkfs.ext4 -q -F -d "$tmp/root" "$tmp/root.ext4" 16M
 truncate -s 48M "$tmp/d1.img"
 echo 'start=2048, type=8e' | sfdisk -q "$tmp/d1.img"
-p1=$(losetup -f --show --offset $((2048 * 512)) "$tmp/d1.img"); loops+=("$p1")
+p1=$(losetup -f --show --offset $((2048 * 512)) "$tmp/d1.img"); lvm_loops+=("$p1")
 lvm_on "$p1" pvcreate -ff -y "$p1"
 lvm_on "$p1" vgcreate "$vg" "$p1"
 lvm_on "$p1" lvcreate -an -Zn -y -L 16M -n root "$vg"
 lvm_on "$p1" lvcreate -an -Zn -y -L 4M -n empty "$vg"
 off=$(lv_offset "$p1" "$vg" root)
-losetup -d "$p1"; loops=()
+lvm_loops_cleanup
 dd if="$tmp/root.ext4" of="$tmp/d1.img" bs=64K seek=$(( (2048 * 512 + off) / 65536 )) \
     conv=notrunc status=none
 
@@ -61,12 +47,12 @@ dd if="$tmp/root.ext4" of="$tmp/d1.img" bs=64K seek=$(( (2048 * 512 + off) / 655
 mkdir -p "$tmp/data"; echo "BOOTBACK-LVM-MARKER" >"$tmp/data/marker.txt"
 mkfs.ext4 -q -F -d "$tmp/data" "$tmp/data.ext4" 8M
 truncate -s 32M "$tmp/d2.img"
-w=$(losetup -f --show "$tmp/d2.img"); loops+=("$w")
+w=$(losetup -f --show "$tmp/d2.img"); lvm_loops+=("$w")
 lvm_on "$w" pvcreate -ff -y "$w"
 lvm_on "$w" vgcreate "$vgw" "$w"
 lvm_on "$w" lvcreate -an -Zn -y -L 8M -n data "$vgw"
 off2=$(lv_offset "$w" "$vgw" data)
-losetup -d "$w"; loops=()
+lvm_loops_cleanup
 dd if="$tmp/data.ext4" of="$tmp/d2.img" bs=64K seek=$((off2 / 65536)) conv=notrunc status=none
 
 bootback repo init --chunk-size 64K "$tmp/repo" >/dev/null
@@ -93,7 +79,7 @@ PY
 # a thin pool (its metadata written by vgcfgrestore: no device-mapper
 # here to make one) and its thin volume: not scanned, with the reason
 truncate -s 32M "$tmp/d3.img"
-t=$(losetup -f --show "$tmp/d3.img"); loops+=("$t")
+t=$(losetup -f --show "$tmp/d3.img"); lvm_loops+=("$t")
 lvm_on "$t" pvcreate -ff -y "$t"
 lvm_on "$t" vgcreate "$vg" "$t"
 lvm_on "$t" lvcreate -an -Zn -y -L 8M -n pool "$vg"
@@ -103,7 +89,7 @@ python3 "$top_srcdir/tests/lib/lvm-thin.py" "$tmp/vg.txt" >"$tmp/vg-thin.txt" ||
     fail "could not write the thin pool's metadata"
 lvm_on "$t" vgcfgrestore --force -f "$tmp/vg-thin.txt" "$vg" ||
     { cat "$tmp/lvm.log"; fail "vgcfgrestore of the thin pool"; }
-losetup -d "$t"; loops=()
+lvm_loops_cleanup
 bootback import "$tmp/d3.img" --vm lvm3 >/dev/null
 rc=0; bootback scan lvm3 --signatures "$sig" >"$tmp/out3" 2>&1 || rc=$?
 cat "$tmp/out3"
