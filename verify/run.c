@@ -602,8 +602,9 @@ vm_check (struct vm_run *v, const struct lab_check *c,
   struct verify_target t = {
     .dom = lab_vm_domain (v->x->h), .net = &v->r->net, .vm = v->vm->name,
     .domain = res->domain, .address = v->address[0] ? v->address : NULL,
-    .shot_path = shot, .point = v->vm->image ? NULL : res->source, .scan = v->r->o->scan,
-    .scan_opaque = v->r->o->scan_opaque, .scan_force = v->r->o->scan_force,
+    .shot_path = shot, .point = v->vm->image ? NULL : res->source,
+    .scan = v->r->o->scan, .scan_opaque = v->r->o->scan_opaque,
+    .scan_force = v->r->o->scan_force,
   };
 
   if (!v->booted && c->kind == LAB_CHECK_HEARTBEAT) {
