@@ -6,7 +6,8 @@
 # disk that is a physical volume as a whole with a YARA marker: each
 # logical volume is scanned like a partition and the match names its
 # VG/LV (exit 2); the empty one is "not scanned" with the reason, never
-# clean; a thin pool is "not scanned" with the reason.  The fixture is
+# clean; a thin pool is "not scanned" with the reason; --since reads a
+# logical volume in full and says so.  The fixture is
 # made without mounting anything: mkfs.ext4 -d builds the file system,
 # lvm2 (on a loop device, activation off: no device-mapper) writes the
 # PV/VG/LV metadata, dd puts the file system where the LV's extents are.
@@ -75,6 +76,20 @@ m = json.load(open(sys.argv[1]))["matches"]
 assert [(x["path"], x["rule"], x["partition"], x["volume"]) for x in m] == \
     [("/marker.txt", "lvm_marker", 0, sys.argv[2])], m
 PY
+
+# --since on a logical volume reads it in full (its chunks are not mapped
+# through LVM), and says so: the unchanged marker file is still matched
+first=$(ls "$tmp/repo/points/lvm2")
+bootback import "$tmp/d2.img" --vm lvm2 >/dev/null
+mkdir -p "$tmp/nosig"
+echo 'rule never { strings: $a = "NEVER-MATCHES-0123" condition: $a }' >"$tmp/nosig/n.yar"
+bootback scan "lvm2@$first" --signatures "$tmp/nosig" >/dev/null ||
+    fail "lvm2@$first is not clean with a rule that matches nothing"
+rc=0; bootback scan lvm2 --since "$first" --signatures "$sig" >"$tmp/out4" 2>&1 || rc=$?
+cat "$tmp/out4"
+[ $rc = 2 ] || fail "--since on a logical volume: exit $rc, expected 2 (read in full)"
+grep -q "note: --since: a logical volume is read in full" "$tmp/out4" ||
+    fail "--since on a logical volume does not say it read it in full"
 
 # a thin pool (its metadata written by vgcfgrestore: no device-mapper
 # here to make one) and its thin volume: not scanned, with the reason

@@ -10,7 +10,10 @@
  * unreadable, never as clean.  A logical volume libvslvm does not map
  * (thin pools and thin volumes, RAID, mirrors, snapshots: no segment it
  * can read) is "not scanned" with the reason.  An LVM physical volume
- * inside a logical volume is not read (walk.c).
+ * inside a logical volume is not read (walk.c).  With --since, every file
+ * of a logical volume is read (LVM_SINCE_NOTE): a file system's offsets
+ * are the logical volume's, which the changed chunks of the disk are not
+ * mapped to.
  */
 #include <libbfio.h>
 #define LIBVSLVM_HAVE_BFIO

@@ -75,6 +75,10 @@ int xfs_walk (const struct scan_src *src, uint64_t off, uint64_t len,
  * (walk.c). */
 void walk_volume (const struct scan_src *src, int part, const char *volume,
                   const struct scan_opts *o, struct scan_engines *e, FILE *out);
+/* --since on a logical volume: its file systems' offsets are not mapped
+ * through LVM to the disk's chunks, so every file is read. */
+#define LVM_SINCE_NOTE "--since: a logical volume is read in full (its " \
+  "chunks are not mapped through LVM)"
 /* The LVM physical volume at byte off, len bytes of src (lvm.c): each
  * logical volume scanned like a partition, or not scanned with the
  * reason.  Lines to out. */

@@ -144,8 +144,8 @@ changed (struct walk *w, TSK_FS_FILE *f)
   TSK_FS_INFO *fs = w->fs;
   uint64_t bs = fs->block_size, first, last, i;
 
-  if (!o->changed || f->meta->ctime >= o->since_time)
-    return true;
+  if (!o->changed || w->volume || f->meta->ctime >= o->since_time)
+    return true;                /* a logical volume: no chunk map (lvm.c) */
   a = tsk_fs_file_attr_get (f);
   if (!a || !(a->flags & TSK_FS_ATTR_NONRES))
     return true;
@@ -434,6 +434,8 @@ walk_fs (TSK_IMG_INFO *img, TSK_OFF_T off, uint64_t len, int part,
   if (dirty)
     json_array_append_new (w.notes, json_string ("dirty journal: read as it "
                                                  "is on disk, not replayed"));
+  if (o->changed && volume)
+    json_array_append_new (w.notes, json_string (LVM_SINCE_NOTE));
   w.buf = malloc (o->max_file ? o->max_file : 1);
   if (!w.buf) {
     part_result (out, part, volume, w.fstype, "not scanned", "out of memory",

@@ -29,7 +29,7 @@ xfs_file (struct walk *w, libfsxfs_file_entry_t *f, const char *path)
 
   libfsxfs_file_entry_get_size (f, &size, NULL);
   libfsxfs_file_entry_get_inode_change_time (f, &ctime, NULL);
-  if (w->o->changed && ctime / 1000000000 < w->o->since_time) {
+  if (w->o->changed && !w->volume && ctime / 1000000000 < w->o->since_time) {
     w->unchanged++;
     return;
   }
@@ -141,7 +141,8 @@ xfs_walk (const struct scan_src *src, uint64_t off, uint64_t len, int part,
   }
   w.notes = json_array ();
   if (o->changed)
-    json_array_append_new (w.notes, json_string ("xfs: --since by inode "
+    json_array_append_new (w.notes, json_string (volume ? LVM_SINCE_NOTE
+                                                 : "xfs: --since by inode "
                                                  "change time only (no extent map)"));
   if (!(w.buf = malloc (o->max_file ? o->max_file : 1)))
     part_result (out, part, volume, "xfs", "not scanned", "out of memory",
