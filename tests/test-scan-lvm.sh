@@ -6,7 +6,8 @@
 # disk that is a physical volume as a whole with a YARA marker: each
 # logical volume is scanned like a partition and the match names its
 # VG/LV (exit 2); the empty one is "not scanned" with the reason, never
-# clean; a thin pool is "not scanned" with the reason; --since reads a
+# clean; a thin pool and a raid1 LV are "not scanned" with the reason;
+# --since reads a
 # logical volume in full and says so.  The fixture is
 # made without mounting anything: mkfs.ext4 -d builds the file system,
 # lvm2 (on a loop device, activation off: no device-mapper) writes the
@@ -91,23 +92,31 @@ cat "$tmp/out4"
 grep -q "note: --since: a logical volume is read in full" "$tmp/out4" ||
     fail "--since on a logical volume does not say it read it in full"
 
-# a thin pool (its metadata written by vgcfgrestore: no device-mapper
-# here to make one) and its thin volume: not scanned, with the reason
-truncate -s 32M "$tmp/d3.img"
-t=$(losetup -f --show "$tmp/d3.img"); lvm_loops+=("$t")
-lvm_on "$t" pvcreate -ff -y "$t"
-lvm_on "$t" vgcreate "$vg" "$t"
-lvm_on "$t" lvcreate -an -Zn -y -L 8M -n pool "$vg"
-lvm_on "$t" lvcreate -an -Zn -y -L 4M -n pmeta "$vg"
-lvm_on "$t" vgcfgbackup -f "$tmp/vg.txt" "$vg"
-python3 "$top_srcdir/tests/lib/lvm-thin.py" "$tmp/vg.txt" >"$tmp/vg-thin.txt" ||
-    fail "could not write the thin pool's metadata"
-lvm_on "$t" vgcfgrestore --force -f "$tmp/vg-thin.txt" "$vg" ||
-    { cat "$tmp/lvm.log"; fail "vgcfgrestore of the thin pool"; }
-lvm_loops_cleanup
-bootback import "$tmp/d3.img" --vm lvm3 >/dev/null
-rc=0; bootback scan lvm3 --signatures "$sig" >"$tmp/out3" 2>&1 || rc=$?
-cat "$tmp/out3"
-[ $rc = 1 ] || fail "a thin pool: exit $rc, expected 1 (never clean)"
-grep -q "^not scanned: disk vda partition 0.*thin" "$tmp/out3" ||
-    fail "the thin pool or volume is not named not scanned with the reason"
+# a thin pool with a thin volume, and a raid1 LV (their metadata written
+# by vgcfgrestore: no device-mapper here to make them): not scanned, with
+# the reason, never clean
+layout () {   # NAME LAYOUT LV... : a disk whose VG has LVs made into LAYOUT
+    local name=$1 kind=$2 dev lv
+    shift 2
+    truncate -s 48M "$tmp/$name.img"
+    dev=$(losetup -f --show "$tmp/$name.img"); lvm_loops+=("$dev")
+    lvm_on "$dev" pvcreate -ff -y "$dev"
+    lvm_on "$dev" vgcreate "$vg" "$dev"
+    for lv in "$@"; do lvm_on "$dev" lvcreate -an -Zn -y -L 4M -n "$lv" "$vg"; done
+    lvm_on "$dev" vgcfgbackup -f "$tmp/$name.txt" "$vg"
+    python3 "$top_srcdir/tests/lib/lvm-layout.py" "$kind" "$tmp/$name.txt" >"$tmp/$name-new.txt" ||
+        fail "could not write the $kind metadata"
+    lvm_on "$dev" vgcfgrestore --force -f "$tmp/$name-new.txt" "$vg" ||
+        { cat "$tmp/lvm.log"; fail "vgcfgrestore of the $kind layout"; }
+    lvm_loops_cleanup
+    bootback import "$tmp/$name.img" --vm "$name" >/dev/null
+}
+layout lvm3 thin pool pmeta
+layout lvm4 raid1 m0 i0 m1 i1
+for t in lvm3 lvm4; do
+    rc=0; bootback scan "$t" --signatures "$sig" >"$tmp/out3" 2>&1 || rc=$?
+    cat "$tmp/out3"
+    [ $rc = 1 ] || fail "$t: exit $rc, expected 1 (never clean)"
+    grep -q "^not scanned: disk vda partition 0 volume $vg/#0 (lvm2): .*libvslvm cannot map it (a thin pool or thin volume, RAID" "$tmp/out3" ||
+        fail "$t: the thin pool or the RAID LV is not named not scanned with the reason"
+done
