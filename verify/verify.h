@@ -125,8 +125,9 @@ void verify_report_free (struct verify_report *r);
  * scan of the point if it is conclusive (clean or found), else a scan
  * now.  Returns {"point": "VM@ID", "verdict": "clean"|"found"|
  * "incomplete", "from": "catalog"|"scan", "time", "matches": [{path,
- * rule, engine, disk, partition, fs}], "not_scanned": [{disk,
- * partition, fs, reason}], "suspicious": REASON or null}, or NULL with
+ * rule, engine, disk, partition, volume ("VG/LV" or absent), fs}],
+ * "not_scanned": [{disk, partition, volume, fs, reason}], "suspicious":
+ * REASON or null}, or NULL with
  * the error set (it could not scan).  Every string in it but the verdict
  * and "from" may come from the guest.  Called from the VMs' threads. */
 typedef json_t *(*verify_scan_fn) (void *opaque, const char *vm,
