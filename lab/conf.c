@@ -437,6 +437,7 @@ static const struct {
   { "script", LAB_CHECK_SCRIPT, false },
   { "guest-exec", LAB_CHECK_GUEST_EXEC, true },
   { "screenshot", LAB_CHECK_SCREENSHOT, true },
+  { "scan", LAB_CHECK_SCAN, false },    /* names host rule files */
 };
 #define GUEST_KINDS "heartbeat, ping, tcp, http, guest-exec, screenshot"
 
@@ -483,6 +484,28 @@ check_url (struct parser *p, const struct lab_def *d, const char *url, int line)
     if (end == e + 1 || port < 1 || port > 65535 || (*end && *end != '/'))
       problem (p, line, "http: '%s': bad port", url);
   }
+}
+
+/* scan: rules FILE, signatures DIR (absolute paths, read when the check
+ * runs). */
+static void
+scan_option (struct parser *p, struct lab_check *c, const char *k,
+             const char *v, int line)
+{
+  char **slot = strcmp (k, "rules") == 0 ? &c->rules
+    : strcmp (k, "signatures") == 0 ? &c->signatures : NULL;
+
+  if (!slot) {
+    problem (p, line, "scan: unknown option '%s' (rules, signatures)",
+             shown (p, k));
+    return;
+  }
+  if (!v || v[0] != '/') {
+    problem (p, line, "scan: %s needs an absolute path", k);
+    return;
+  }
+  free (*slot);
+  *slot = xstrdup (v);
 }
 
 /* Fill c from words (kind first). */
@@ -559,6 +582,10 @@ check_from_words (struct parser *p, const struct lab_def *d,
     }
     c->command = join_words (w + 1);
     break;
+  case LAB_CHECK_SCAN:
+    for (i = 1; i < n; i += 2)
+      scan_option (p, c, w[i], w[i + 1], line);
+    break;
   }
 }
 
@@ -573,7 +600,7 @@ check_map_kind (struct parser *p, struct lab_check *c, const char *k,
 
   if (kind < 0) {
     problem (p, line, "unknown check '%s' (heartbeat, ping, tcp, http, "
-             "script, guest-exec, screenshot)", k);
+             "script, guest-exec, screenshot, scan)", k);
     return NULL;
   }
   c->kind = kind;
@@ -628,6 +655,9 @@ check_map_option (struct parser *p, struct lab_check *c, const char *k,
       c->contains = xstrdup (s);
     }
   }
+  else if (c->kind == LAB_CHECK_SCAN &&
+           (strcmp (k, "rules") == 0 || strcmp (k, "signatures") == 0))
+    scan_option (p, c, k, scalar (p, vn, k, line), line);
   else
     problem (p, line, "%s check: unknown option '%s'", kinds[c->kind].name, k);
 }
@@ -698,7 +728,7 @@ check_from_string (struct parser *p, const struct lab_def *d,
   kind = kind_of (w[0]);
   if (kind < 0)
     problem (p, c->line, "unknown check '%s' (heartbeat, ping, tcp, http, "
-             "script, guest-exec, screenshot)", shown (p, w[0]));
+             "script, guest-exec, screenshot, scan)", shown (p, w[0]));
   else {
     c->kind = kind;
     check_from_words (p, d, c, w, c->line);
@@ -1306,6 +1336,10 @@ cross_check (struct parser *p, struct lab_def *d)
     for (i = 0; i < d->groups[g].nvms; i++) {
       struct lab_vm *vm = &d->groups[g].vms[i];
       nvms++;
+      for (j = 0; vm->image && j < vm->nchecks; j++)
+        if (vm->checks[j].kind == LAB_CHECK_SCAN)
+          problem (p, vm->checks[j].line, "VM %s: scan: an image: VM has no "
+                   "restore point to scan", vm->name ? vm->name : "?");
       if (vm->address && d->subnet) {
         if (!host_address (vm->address, d->subnet, d->prefix))
           problem (p, vm->line, "VM %s: address %s is not a host address of "
@@ -1677,6 +1711,8 @@ check_free (struct lab_check *c)
   free (c->contains);
   strv_free (c->argv);
   free (c->command);
+  free (c->rules);
+  free (c->signatures);
 }
 
 void

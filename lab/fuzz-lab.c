@@ -60,7 +60,7 @@ check_vm (const struct lab_def *d, const struct lab_vm *vm)
                            lab_ipv4_in_subnet (vm->address, d->subnet, d->prefix)));
   for (i = 0; i < vm->nchecks; i++) {
     const struct lab_check *c = &vm->checks[i];
-    assert (c->kind >= LAB_CHECK_HEARTBEAT && c->kind <= LAB_CHECK_SCREENSHOT);
+    assert (c->kind >= LAB_CHECK_HEARTBEAT && c->kind <= LAB_CHECK_SCAN);
     assert (c->name);
     assert (c->kind != LAB_CHECK_SCRIPT || (c->argv && c->argv[0]));
     assert (c->kind != LAB_CHECK_HTTP || c->url);

@@ -57,6 +57,7 @@ enum lab_check_kind {
   LAB_CHECK_SCRIPT,       /* program run in the lab namespace */
   LAB_CHECK_GUEST_EXEC,   /* shell command run in the guest by the agent */
   LAB_CHECK_SCREENSHOT,   /* console picture kept in the report */
+  LAB_CHECK_SCAN,         /* the point's malware scan (bootback scan) */
 };
 
 struct lab_check {
@@ -68,6 +69,9 @@ struct lab_check {
   char *contains;         /* http: text the body must contain, or NULL */
   char **argv;            /* script: program and arguments (NULL-ended) */
   char *command;          /* guest-exec: /bin/sh -c command */
+  char *rules;            /* scan: YARA rules file, or NULL */
+  char *signatures;       /* scan: signature directory, or NULL (the
+                             default, $BOOTBACK_HOME/scan/) */
   double timeout;         /* seconds per attempt */
   int retries;            /* attempts after the first failure */
   double interval;        /* seconds between attempts */

@@ -396,9 +396,47 @@ test_publish (void)
                 "publish: expected a list");
 }
 
+/* scan: as a word or a mapping, with its rules and signatures; only an
+ * administrator's, and only on a restore point VM. */
+static void
+test_scan (void)
+{
+  char *errs = NULL;
+  struct lab_def *d = lab_def_read_string (
+    HEAD "verify:\n  - name: a\n    checks:\n      - scan\n"
+    "      - scan rules /etc/r.yar signatures /srv/sigs\n"
+    "      - { scan: , rules: /etc/x.yar }\n", "scan.yaml", &errs);
+  const struct lab_vm *vm;
+
+  CHECK (d != NULL);
+  if (!d) {
+    fprintf (stderr, "%s\n", errs);
+    free (errs);
+    return;
+  }
+  vm = &d->groups[0].vms[0];
+  CHECK (vm->nchecks == 3);
+  CHECK (vm->checks[0].kind == LAB_CHECK_SCAN && !vm->checks[0].rules);
+  CHECK (strcmp (vm->checks[0].name, "scan") == 0);
+  CHECK (strcmp (vm->checks[1].rules, "/etc/r.yar") == 0);
+  CHECK (strcmp (vm->checks[1].signatures, "/srv/sigs") == 0);
+  CHECK (strcmp (vm->checks[2].rules, "/etc/x.yar") == 0);
+  CHECK (lab_vm_add_check (d, &d->groups[0].vms[0], "scan",
+                           LAB_FROM_POINT) == NULL);
+  CHECK (lab_vm_add_check (d, &d->groups[0].vms[0], "scan", LAB_FROM_ADMIN));
+  lab_def_free (d);
+  expect_error (HEAD "verify:\n  - name: a\n    checks:\n      - scan rules x.yar\n",
+                8, "scan: rules needs an absolute path");
+  expect_error (HEAD "verify:\n  - name: a\n    checks:\n      - scan rulez /x\n",
+                8, "scan: unknown option 'rulez'");
+  expect_error (HEAD "verify:\n  - name: a\n    image: /x.img\n    checks: [scan]\n",
+                8, "VM a: scan: an image: VM has no restore point to scan");
+}
+
 int
 main (void)
 {
+  test_scan ();
   test_good ();
   test_publish ();
   test_errors ();

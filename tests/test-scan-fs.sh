@@ -2,9 +2,12 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # bootback scan beyond ext4 and FAT, images built without a kernel mount:
 # NTFS (mkntfs + ntfscp) and XFS (mkfs.xfs -p, a symlink to a host file
-# not followed) are scanned and EICAR found; an LVM physical volume and a
-# LUKS header are named "not scanned" with the reason and the point is
-# never clean (exit 1).
+# not followed) are scanned and EICAR found, on NTFS also in an alternate
+# data stream (of a clean file, and of the root directory), named
+# PATH:STREAM, while the volume's own streams ($BadClus:$Bad) are not; a
+# broken LVM label (tests/test-scan-lvm.sh has real ones) and a LUKS
+# header are named "not scanned" with the reason and the point is never
+# clean (exit 1).
 source "$top_srcdir/tests/functions.sh"
 requires nbdkit md5sum mkntfs ntfscp mkfs.xfs
 [ -f "$top_srcdir/nbd-plugin/nbdkit-bootback-plugin.so" ] || skip "plugin not built"
@@ -18,12 +21,32 @@ echo "$(md5sum <"$tmp/eicar.com" | cut -d' ' -f1):68:Test.Eicar.HDB" >"$sig/test
 truncate -s 32M "$tmp/ntfs.img"
 mkntfs -F -q -f "$tmp/ntfs.img" >/dev/null 2>&1
 ntfscp "$tmp/ntfs.img" "$tmp/eicar.com" "eicar test.com" >/dev/null
+echo "clean text" >"$tmp/clean.txt"
+ntfscp "$tmp/ntfs.img" "$tmp/clean.txt" "clean.txt" >/dev/null
+ntfscp -N 'hidden<x>' "$tmp/ntfs.img" "$tmp/eicar.com" "clean.txt" >/dev/null
+ntfscp -i -N 'rootstream' "$tmp/ntfs.img" "$tmp/eicar.com" 5 >/dev/null
 bootback import "$tmp/ntfs.img" --vm ntfs >/dev/null
 rc=0; bootback scan ntfs --signatures "$sig" >"$tmp/out" 2>&1 || rc=$?
 cat "$tmp/out"
 [ $rc = 2 ] || fail "NTFS with EICAR exits $rc"
 grep -qxF 'FOUND: disk vda partition 0: /eicar test.com: Test.Eicar.HDB.UNOFFICIAL (clamav)' "$tmp/out" ||
     fail "EICAR on NTFS not reported"
+grep -qxF 'FOUND: disk vda partition 0: /clean.txt:hidden<x>: Test.Eicar.HDB.UNOFFICIAL (clamav)' "$tmp/out" ||
+    fail "EICAR in an NTFS alternate data stream not reported as PATH:STREAM"
+grep -qxF 'FOUND: disk vda partition 0: /:rootstream: Test.Eicar.HDB.UNOFFICIAL (clamav)' "$tmp/out" ||
+    fail "EICAR in a stream of the root directory not reported"
+grep -q '\$Bad' "$tmp/out" && fail "the volume's own streams are read as files"
+# a clean NTFS volume with a clean stream is clean (its own streams do
+# not make it incomplete)
+truncate -s 32M "$tmp/ntfs2.img"
+mkntfs -F -q -f "$tmp/ntfs2.img" >/dev/null 2>&1
+ntfscp "$tmp/ntfs2.img" "$tmp/clean.txt" "clean.txt" >/dev/null
+ntfscp -N 'notes' "$tmp/ntfs2.img" "$tmp/clean.txt" "clean.txt" >/dev/null
+bootback import "$tmp/ntfs2.img" --vm ntfs2 >/dev/null
+rc=0; bootback scan ntfs2 --signatures "$sig" --json >"$tmp/j" 2>&1 || rc=$?
+[ $rc = 0 ] || { cat "$tmp/j"; fail "a clean NTFS volume with a stream exits $rc"; }
+python3 -c 'import json,sys; p=json.load(open(sys.argv[1]))["disks"][0]["partitions"][0]; assert p["streams"] == 1 and p["skipped"] == 0, p' "$tmp/j" ||
+    fail "the clean stream is not counted, or something was skipped"
 
 # XFS, read by libfsxfs: EICAR in a subdirectory is found; a guest
 # symlink to a host file matched by a rule is not followed.
@@ -60,10 +83,10 @@ for t in lvm luks; do
     cat "$tmp/out"
     [ $rc = 1 ] || fail "$t exits $rc"
     case $t in
-        lvm)  want='LVM physical volume: its logical volumes are not read' ;;
+        lvm)  want='libvslvm' ;;
         luks) want='LUKS encrypted volume: cannot be read without its key' ;;
     esac
-    grep -q "^not scanned: disk vda partition 0 ($t[2]*): $want" "$tmp/out" ||
+    grep -q "^not scanned: disk vda partition 0 ($t[2]*): .*$want" "$tmp/out" ||
         fail "$t: no reason"
     grep -q ": incomplete: " "$tmp/out" || fail "$t: not incomplete"
 done

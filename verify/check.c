@@ -540,6 +540,7 @@ verify_screenshot (virDomainPtr dom, const char *path, char *msg, size_t len)
 
 static const char *const kind_names[] = {
   "heartbeat", "ping", "tcp", "http", "script", "guest-exec", "screenshot",
+  "scan",
 };
 
 static int
@@ -649,6 +650,8 @@ attempt (const struct lab_check *c, const struct verify_target *t,
     return attempt_script (c, t, r, msg, len);
   case LAB_CHECK_GUEST_EXEC:
     return attempt_guest_exec (c, t, r, msg, len);
+  case LAB_CHECK_SCAN:               /* scan_run */
+    break;
   case LAB_CHECK_SCREENSHOT:
     if (verify_screenshot (t->dom, t->shot_path, msg, len) == -1)
       return -1;
@@ -659,6 +662,199 @@ attempt (const struct lab_check *c, const struct verify_target *t,
   }
   snprintf (msg, len, "unknown check");
   return -1;
+}
+
+/* ---- scan ---------------------------------------------------------------- */
+
+/* Append a line (fmt) to *text. */
+static void __attribute__((format (printf, 2, 3)))
+append_line (char **text, const char *fmt, ...)
+{
+  CLEANUP_FREE char *line = NULL;
+  char *t;
+  va_list ap;
+
+  va_start (ap, fmt);
+  if (vasprintf (&line, fmt, ap) == -1)
+    abort ();
+  va_end (ap);
+  t = xasprintf ("%s%s\n", *text, line);
+  free (*text);
+  *text = t;
+}
+
+/* A match's or a partition's "partition": a number, or the name of a
+ * logical volume (printable, malloc'd). */
+static char *
+part_words (json_t *p)
+{
+  if (json_is_integer (p))
+    return xasprintf ("%" JSON_INTEGER_FORMAT, json_integer_value (p));
+  return xstrdup_printable (json_string_value (p) ?: "?", false);
+}
+
+/* " volume VG/LV" of a match or a partition on a logical volume, else
+ * "" (printable, malloc'd). */
+static char *
+volume_words (json_t *m)
+{
+  const char *v = json_string_value (json_object_get (m, "volume"));
+  CLEANUP_FREE char *t = v ? xstrdup_printable (v, false) : NULL;
+
+  return t ? xasprintf (" volume %.200s", t) : xstrdup ("");
+}
+
+/* "RULE (ENGINE) in PATH (disk D partition P[ volume VG/LV])" of match
+ * m, printable. */
+static char *
+match_words (json_t *m)
+{
+  CLEANUP_FREE char *rule = xstrdup_printable
+    (json_string_value (json_object_get (m, "rule")) ?: "?", false);
+  CLEANUP_FREE char *path = xstrdup_printable
+    (json_string_value (json_object_get (m, "path")) ?: "?", false);
+  CLEANUP_FREE char *disk = xstrdup_printable
+    (json_string_value (json_object_get (m, "disk")) ?: "?", false);
+  CLEANUP_FREE char *part = part_words (json_object_get (m, "partition"));
+  CLEANUP_FREE char *vol = volume_words (m);
+  const char *engine = json_string_value (json_object_get (m, "engine"));
+
+  return xasprintf ("%.200s (%s) in %.400s (disk %.64s partition %.100s%s)",
+                    rule, engine && strcmp (engine, "yara") == 0 ? "yara"
+                    : "clamav", path, disk, part, vol);
+}
+
+/* Why scan does not pass (malloc'd), or NULL if it does; *could_not when
+ * the scan is not conclusive. */
+static char *
+scan_problem (json_t *scan, bool *could_not)
+{
+  const char *v = json_string_value (json_object_get (scan, "verdict")) ?: "";
+  json_t *matches = json_object_get (scan, "matches");
+  json_t *sus = json_object_get (scan, "suspicious");
+  size_t n = json_array_size (matches);
+
+  *could_not = false;
+  if (n > 0 || strcmp (v, "found") == 0) {
+    CLEANUP_FREE char *first = n ? match_words (json_array_get (matches, 0))
+      : xstrdup ("?");
+    return n > 1 ? xasprintf ("infected: %s, and %zu more match%s", first,
+                              n - 1, n > 2 ? "es" : "")
+      : xasprintf ("infected: %s", first);
+  }
+  if (json_is_string (sus)) {
+    CLEANUP_FREE char *why = xstrdup_printable (json_string_value (sus), false);
+    return xasprintf ("suspicious (ransomware score at backup time): %.400s",
+                      why);
+  }
+  if (strcmp (v, "clean") != 0) {
+    json_t *ns = json_array_get (json_object_get (scan, "not_scanned"), 0);
+    CLEANUP_FREE char *why = xstrdup_printable
+      (json_string_value (json_object_get (ns, "reason")) ?: "", false);
+    *could_not = true;
+    return xasprintf ("could not verify: the scan is %s%s%.400s",
+                      v[0] ? v : "unknown", why[0] ? ": " : "", why);
+  }
+  return NULL;
+}
+
+/* What the scan found, a line each (the check's output): its matches,
+ * what was not scanned and why, the suspicious mark.  Guest text is made
+ * printable here; the reports escape it again for their format. */
+#define SCAN_OUTPUT_LINES 100
+static char *
+scan_output (json_t *scan)
+{
+  json_t *m, *ns = json_object_get (scan, "not_scanned");
+  json_t *sus = json_object_get (scan, "suspicious");
+  CLEANUP_FREE char *text = xasprintf ("%s: %s\n", json_string_value
+                                       (json_object_get (scan, "point")) ?: "?",
+                                       json_string_value (json_object_get
+                                                          (scan, "verdict"))
+                                       ?: "?");
+  size_t i;
+
+  json_array_foreach (json_object_get (scan, "matches"), i, m) {
+    CLEANUP_FREE char *w = i < SCAN_OUTPUT_LINES ? match_words (m) : NULL;
+    if (w)
+      append_line (&text, "found: %s", w);
+  }
+  json_array_foreach (ns, i, m) {
+    CLEANUP_FREE char *disk = xstrdup_printable
+      (json_string_value (json_object_get (m, "disk")) ?: "?", false);
+    CLEANUP_FREE char *part = part_words (json_object_get (m, "partition"));
+    CLEANUP_FREE char *fs = xstrdup_printable
+      (json_string_value (json_object_get (m, "fs")) ?: "-", false);
+    CLEANUP_FREE char *why = xstrdup_printable
+      (json_string_value (json_object_get (m, "reason")) ?: "?", false);
+    CLEANUP_FREE char *vol = volume_words (m);
+    if (i < SCAN_OUTPUT_LINES)
+      append_line (&text, "not scanned: disk %s partition %s%s (%s): %s", disk,
+                   json_object_get (m, "partition") ? part : "-", vol, fs, why);
+  }
+  if (json_is_string (sus)) {
+    CLEANUP_FREE char *why = xstrdup_printable (json_string_value (sus), false);
+    append_line (&text, "suspicious: %s", why);
+  }
+  return xstrdup (text);
+}
+
+void
+verify_scan_verdict (json_t *scan, bool force, struct verify_check_result *r)
+{
+  CLEANUP_FREE char *why = NULL;
+  bool could_not = true;
+
+  r->scan = scan;
+  if (scan)
+    r->output = scan_output (scan);
+  if (!scan) {
+    r->status = VERIFY_SKIP;
+    r->message = xasprintf ("could not verify: could not scan: %s", error_msg ());
+    return;
+  }
+  why = scan_problem (scan, &could_not);
+  if (!why) {
+    json_t *from = json_object_get (scan, "from");
+    r->status = VERIFY_PASS;
+    r->message = xasprintf ("clean (%s)", json_is_string (from) &&
+                            strcmp (json_string_value (from), "catalog") == 0
+                            ? "its last scan, from the catalog" : "scanned now");
+  }
+  else if (could_not) {
+    r->status = VERIFY_SKIP;
+    r->message = xstrdup (why);
+  }
+  else if (force) {
+    r->status = VERIFY_PASS;
+    r->message = xasprintf ("--force: passed anyway, %s", why);
+  }
+  else {
+    r->status = VERIFY_FAIL;
+    r->message = xstrdup (why);
+  }
+}
+
+/* The scan check: one attempt (a scan says the same twice). */
+static void
+scan_run (const struct lab_check *c, const struct verify_target *t,
+          struct verify_check_result *r)
+{
+  CLEANUP_FREE char *vm = t->point ? xstrdup (t->point) : NULL;
+  char *at = vm ? strrchr (vm, '@') : NULL;
+  json_t *scan = NULL;
+
+  r->attempts = 1;
+  if (!at)
+    error_setx ("%s is not a restore point", t->vm);
+  else if (!t->scan)
+    error_setx ("no scanner in this process (run it with bootback lab run "
+                "or bootback verify)");
+  else {
+    *at = '\0';
+    scan = t->scan (t->scan_opaque, vm, at + 1, c->rules, c->signatures);
+  }
+  verify_scan_verdict (scan, t->scan_force, r);
 }
 
 const char *
@@ -678,6 +874,11 @@ verify_check_run (const struct lab_check *c, const struct verify_target *t,
   r->name = xstrdup (c->name);
   r->kind = verify_kind_name (c->kind);
   r->status = VERIFY_FAIL;
+  if (c->kind == LAB_CHECK_SCAN) {
+    scan_run (c, t, r);
+    r->seconds = now_monotonic () - start;
+    return;
+  }
   for (i = 0; i <= c->retries; i++) {
     double t0 = now_monotonic ();
     r->attempts = i + 1;
@@ -708,5 +909,6 @@ verify_check_result_clear (struct verify_check_result *r)
   free (r->message);
   free (r->output);
   free (r->screenshot);
+  json_decref (r->scan);
   memset (r, 0, sizeof *r);
 }

@@ -30,6 +30,18 @@ seconds_or_null (double s)
 
 static json_t *report_json_body (const struct verify_report *r);
 
+/* What the VM's scan check found (verify_scan_fn's object), or NULL. */
+static json_t *
+vm_scan (const struct verify_vm_result *v)
+{
+  size_t j;
+
+  for (j = 0; j < v->nchecks; j++)
+    if (v->checks[j].scan)
+      return v->checks[j].scan;
+  return NULL;
+}
+
 /* "evidence": {"signed", "key", "unsigned_reason"?, "chain"}, once sealed. */
 static json_t *
 evidence_json (const struct verify_evidence *e)
@@ -99,6 +111,9 @@ report_json_body (const struct verify_report *r)
       if (v->suspicious)
         json_object_set_new (json_array_get (vms, json_array_size (vms) - 1),
                              "suspicious", json_string (v->suspicious));
+      if (vm_scan (v))
+        json_object_set_new (json_array_get (vms, json_array_size (vms) - 1),
+                             "scan", json_deep_copy (vm_scan (v)));
     }
   }
   if (r->expires)
@@ -318,6 +333,29 @@ html_checks (struct out *o, const struct verify_vm_result *v)
   return shot;
 }
 
+/* The VM's malware scan in one line (its findings are the scan check's
+ * output, in the table below). */
+static void
+html_scan (struct out *o, json_t *scan)
+{
+  const char *v = json_string_value (json_object_get (scan, "verdict"));
+  const char *from = json_string_value (json_object_get (scan, "from"));
+
+  if (!scan)
+    return;
+  put (o, "<p class=\"%s\">Malware scan of ", v && strcmp (v, "clean") == 0
+       ? "pass" : "fail");
+  esc (o, json_string_value (json_object_get (scan, "point")) ?: "?");
+  put (o, ": ");
+  esc (o, v ? v : "?");
+  put (o, ", %zu match%s, %zu not scanned (%s)</p>\n",
+       json_array_size (json_object_get (scan, "matches")),
+       json_array_size (json_object_get (scan, "matches")) == 1 ? "" : "es",
+       json_array_size (json_object_get (scan, "not_scanned")),
+       from && strcmp (from, "catalog") == 0 ? "its last scan, from the catalog"
+       : "scanned by this run");
+}
+
 /* A VM's section: verdict, domain and source, checks, the screenshot
  * inline, the console's last lines. */
 static void
@@ -344,6 +382,7 @@ html_vm (struct out *o, const struct verify_report *r, size_t i)
     esc (o, v->suspicious);
     put (o, "</p>\n");
   }
+  html_scan (o, vm_scan (v));
   shot = html_checks (o, v);
   if (shot) {
     CLEANUP_FREE char *path = xasprintf ("%s/%s", r->dir, shot);
@@ -473,6 +512,19 @@ junit_properties (xmlTextWriterPtr w, const struct verify_vm_result *v)
     W (xmlTextWriterStartElement (w, BAD_CAST "property"));
     W (write_text_attr (w, "name", tn[k]));
     W (attr_printf (w, "value", "%.3f", tv[k]));
+    W (xmlTextWriterEndElement (w));
+  }
+  if (vm_scan (v)) {
+    json_t *scan = vm_scan (v);
+    W (xmlTextWriterStartElement (w, BAD_CAST "property"));
+    W (write_text_attr (w, "name", "scan"));
+    W (write_text_attr (w, "value", json_string_value
+                        (json_object_get (scan, "verdict")) ?: "?"));
+    W (xmlTextWriterEndElement (w));
+    W (xmlTextWriterStartElement (w, BAD_CAST "property"));
+    W (write_text_attr (w, "name", "scan_matches"));
+    W (attr_printf (w, "value", "%zu", json_array_size
+                    (json_object_get (scan, "matches"))));
     W (xmlTextWriterEndElement (w));
   }
   W (xmlTextWriterEndElement (w));          /* properties */

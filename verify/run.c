@@ -613,7 +613,9 @@ vm_check (struct vm_run *v, const struct lab_check *c,
   struct verify_target t = {
     .dom = lab_vm_domain (v->x->h), .net = &v->r->net, .vm = v->vm->name,
     .domain = res->domain, .address = v->address[0] ? v->address : NULL,
-    .shot_path = shot,
+    .shot_path = shot, .point = v->vm->image ? NULL : res->source,
+    .scan = v->r->o->scan, .scan_opaque = v->r->o->scan_opaque,
+    .scan_force = v->r->o->scan_force,
   };
 
   if (!v->booted && c->kind == LAB_CHECK_HEARTBEAT) {
@@ -621,7 +623,8 @@ vm_check (struct vm_run *v, const struct lab_check *c,
     cr->attempts = 0;
     cr->at = now_monotonic () - v->t0;
   }
-  else if (!v->booted && c->kind != LAB_CHECK_SCREENSHOT)
+  else if (!v->booted && c->kind != LAB_CHECK_SCREENSHOT &&
+           c->kind != LAB_CHECK_SCAN)     /* a scan reads the point */
     result_set (cr, c->name, verify_kind_name (c->kind), VERIFY_SKIP,
                 xstrdup ("not run: the VM did not boot"));
   else {
@@ -806,6 +809,30 @@ vm_targets (struct vm_run *v)
 
 /* ---- verdict -------------------------------------------------------------- */
 
+/* A scan check that could not scan (skipped, "could not verify: ...") on a
+ * VM that failed nothing else: the run could not verify it (exit 1), as
+ * for a lab fault; never a pass, and not the point's fault either. */
+static void
+scan_not_verified (struct verify_vm_result *res)
+{
+  const struct verify_check_result *scan = NULL;
+  size_t i;
+
+  for (i = 0; i < res->nchecks; i++) {
+    const struct verify_check_result *cr = &res->checks[i];
+    if (cr->status == VERIFY_FAIL)
+      return;
+    if (cr->status == VERIFY_SKIP && strcmp (cr->kind, "scan") == 0 &&
+        cr->message && strncmp (cr->message, "could not verify: ", 18) == 0)
+      scan = cr;
+  }
+  if (!scan)
+    return;
+  res->lab_fault = true;
+  if (!res->message)
+    res->message = xasprintf ("scan: %s", scan->message + 18);
+}
+
 /* Timings and the VM's verdict: it passes if it booted and every check
  * passed; app-ready is when the last application check passed (without
  * such checks, the heartbeat or boot). */
@@ -839,6 +866,8 @@ vm_verdict (struct vm_run *v)
   if (vm_targets (v) > 0)
     all = false;
   res->status = all && v->booted ? VERIFY_PASS : VERIFY_FAIL;
+  if (res->status == VERIFY_FAIL)
+    scan_not_verified (res);
   res->console = console_tail (lab_vm_serial_log (v->x->h), 15);
 }
 

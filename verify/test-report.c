@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 
 #include <libxml/parser.h>
+#include <libxml/xmlschemas.h>
 #include <libxml/xpath.h>
 
 #include <png.h>
@@ -182,6 +183,140 @@ test_junit (struct verify_report *r)
   free (x);
 }
 
+/* A scanner's answer with a hostile guest path (and rule). */
+static json_t *
+hostile_scan (const char *verdict, bool matches, const char *suspicious)
+{
+  return json_pack ("{s:s, s:s, s:s, s:I, s:[{s:s, s:s, s:s, s:s, s:i, s:s}],"
+                    " s:[{s:s, s:s, s:s, s:s}], s:s?}",
+                    "point", "web1@20261122T045506Z", "verdict", verdict,
+                    "from", "scan", "time", (json_int_t) 1795000000,
+                    "matches", "path", matches
+                    ? "/srv/<script>alert('x\"y')</script>.exe" : "",
+                    "rule", "Evil\"<b>rule</b>", "engine", "yara",
+                    "disk", "vda", "partition", 2, "fs", "ext4",
+                    "not_scanned", "disk", "vda", "partition", "vg0/thin<i>",
+                    "fs", "lvm2", "reason", "thin pool: not read <&>",
+                    "suspicious", suspicious);
+}
+
+/* The scan check's verdicts: infected and suspicious fail (pass with
+ * force, said), could not scan is skipped (never a pass), clean passes. */
+static void
+test_scan_verdict (void)
+{
+  struct verify_check_result c = { 0 };
+  json_t *s = hostile_scan ("found", true, NULL);
+
+  json_array_clear (json_object_get (s, "not_scanned"));
+  verify_scan_verdict (s, false, &c);
+  CHECK (c.status == VERIFY_FAIL);
+  CHECK (strstr (c.message, "infected: Evil"));
+  CHECK (strstr (c.message, "/srv/<script>alert("));
+  CHECK (strstr (c.message, "disk vda partition 2"));
+  verify_check_result_clear (&c);
+  verify_scan_verdict (hostile_scan ("found", true, NULL), true, &c);
+  CHECK (c.status == VERIFY_PASS && strstr (c.message, "--force"));
+  verify_check_result_clear (&c);
+  s = hostile_scan ("clean", false, "change rate 40x the median");
+  json_array_clear (json_object_get (s, "matches"));
+  json_array_clear (json_object_get (s, "not_scanned"));
+  verify_scan_verdict (s, false, &c);
+  CHECK (c.status == VERIFY_FAIL && strstr (c.message, "suspicious"));
+  CHECK (strstr (c.message, "change rate 40x"));
+  verify_check_result_clear (&c);
+  s = hostile_scan ("incomplete", false, NULL);
+  json_array_clear (json_object_get (s, "matches"));
+  verify_scan_verdict (s, true, &c);
+  CHECK (c.status == VERIFY_SKIP && strstr (c.message, "could not verify"));
+  CHECK (strstr (c.message, "thin pool"));
+  verify_check_result_clear (&c);
+  /* a match on a logical volume names it */
+  s = hostile_scan ("found", true, NULL);
+  json_object_set_new (json_array_get (json_object_get (s, "matches"), 0),
+                       "volume", json_string ("vg0/root"));
+  verify_scan_verdict (s, false, &c);
+  CHECK (c.status == VERIFY_FAIL &&
+         strstr (c.message, "(disk vda partition 2 volume vg0/root)"));
+  verify_check_result_clear (&c);
+  error_setx ("nbdkit could not serve it");
+  verify_scan_verdict (NULL, true, &c);
+  CHECK (c.status == VERIFY_SKIP && strstr (c.message, "nbdkit could not"));
+  verify_check_result_clear (&c);
+  s = hostile_scan ("clean", false, NULL);
+  json_array_clear (json_object_get (s, "matches"));
+  json_array_clear (json_object_get (s, "not_scanned"));
+  verify_scan_verdict (s, false, &c);
+  CHECK (c.status == VERIFY_PASS);
+  verify_check_result_clear (&c);
+}
+
+/* JUnit text valid against verify/junit.xsd (when the test runs from
+ * the top of the tree). */
+static void
+check_xsd (const char *xml)
+{
+  xmlSchemaParserCtxtPtr pc;
+  xmlSchemaPtr schema;
+  xmlSchemaValidCtxtPtr vc;
+  xmlDocPtr doc;
+
+  if (access ("verify/junit.xsd", R_OK) == -1)
+    return;
+  pc = xmlSchemaNewParserCtxt ("verify/junit.xsd");
+  schema = xmlSchemaParse (pc);
+  vc = xmlSchemaNewValidCtxt (schema);
+  doc = xmlReadMemory (xml, strlen (xml), "junit.xml", NULL, XML_PARSE_NONET);
+  CHECK (doc && xmlSchemaValidateDoc (vc, doc) == 0);
+  xmlFreeDoc (doc);
+  xmlSchemaFreeValidCtxt (vc);
+  xmlSchemaFree (schema);
+  xmlSchemaFreeParserCtxt (pc);
+}
+
+/* A VM with a scan check that found a file named to break the reports:
+ * every report says what was found, and escapes it. */
+static void
+test_scan_reports (const char *dir)
+{
+  struct verify_report *r = make_report (dir);
+  struct verify_vm_result *v = &r->vms[0];
+  struct verify_check_result *c = &v->checks[v->nchecks++];
+  json_t *j, *scan;
+  char *h, *x;
+
+  c->name = xstrdup ("scan");
+  c->kind = "scan";
+  verify_scan_verdict (hostile_scan ("found", true, NULL), false, c);
+  v->status = VERIFY_FAIL;
+  j = verify_report_json (r);
+  scan = json_object_get (json_array_get (json_object_get (j, "vms"), 0), "scan");
+  CHECK (scan && strcmp (json_string_value (json_object_get (scan, "verdict")),
+                         "found") == 0);
+  CHECK (strcmp (json_string_value (json_object_get (json_array_get
+         (json_object_get (scan, "matches"), 0), "path")),
+                 "/srv/<script>alert('x\"y')</script>.exe") == 0);
+  CHECK (json_array_size (json_object_get (scan, "not_scanned")) == 1);
+  json_decref (j);
+  h = verify_report_html (r);
+  CHECK (!strstr (h, "<script>") && !strstr (h, "<b>rule") && !strstr (h, "thin<i>"));
+  CHECK (strstr (h, "&lt;script&gt;alert(&#39;x&quot;y&#39;)"));
+  CHECK (strstr (h, "Malware scan of web1@20261122T045506Z: found, 1 match, "
+                 "1 not scanned"));
+  CHECK (strstr (h, "not scanned: disk vda partition vg0/thin&lt;i&gt; (lvm2): "
+                 "thin pool: not read &lt;&amp;&gt;"));
+  x = verify_report_junit (r);
+  CHECK (x && !strstr (x, "<script>") && strstr (x, "&lt;script&gt;"));
+  CHECK (x && strstr (x, "name=\"scan\" value=\"found\""));
+  CHECK (x && strstr (x, "found: Evil&quot;&lt;b&gt;rule&lt;/b&gt; (yara) in "
+                     "/srv/&lt;script&gt;alert('x&quot;y')&lt;/script&gt;.exe"));
+  if (x)
+    check_xsd (x);
+  free (h);
+  free (x);
+  verify_report_free (r);
+}
+
 static void
 test_png (void)
 {
@@ -280,6 +415,8 @@ main (void)
   test_json (r);
   test_html (r);
   test_junit (r);
+  test_scan_verdict ();
+  test_scan_reports (dir);
   test_png ();
   umask (0);            /* reports are 0600 whatever the umask */
   CHECK (verify_report_write (r) == 0);

@@ -55,6 +55,8 @@ struct verify_check_result {
   int attempts;
   double seconds;            /* from first attempt to result */
   double at;                 /* seconds from VM start to result */
+  json_t *scan;              /* scan check: what the scan found (see
+                                verify_scan_fn), or NULL */
 };
 
 struct verify_vm_result {
@@ -116,6 +118,22 @@ void verify_report_free (struct verify_report *r);
 
 /* ---- checks (check.c) ---------------------------------------------------- */
 
+/* The scan check's scanner, given by whoever runs the lab (the CLI has
+ * the scanner, recovery/scan): the malware scan of restore point vm@id
+ * (id "latest" or a time stamp) with the YARA rules file and the
+ * signature directory (NULL: $BOOTBACK_HOME/scan/).  The catalog's last
+ * scan of the point if it is conclusive (clean or found), else a scan
+ * now.  Returns {"point": "VM@ID", "verdict": "clean"|"found"|
+ * "incomplete", "from": "catalog"|"scan", "time", "matches": [{path,
+ * rule, engine, disk, partition, volume ("VG/LV" or absent), fs}],
+ * "not_scanned": [{disk, partition, volume, fs, reason}], "suspicious":
+ * REASON or null}, or NULL with
+ * the error set (it could not scan).  Every string in it but the verdict
+ * and "from" may come from the guest.  Called from the VMs' threads. */
+typedef json_t *(*verify_scan_fn) (void *opaque, const char *vm,
+                                   const char *id, const char *rules,
+                                   const char *signatures);
+
 struct verify_target {
   virDomainPtr dom;
   const struct lab_net *net;
@@ -123,6 +141,10 @@ struct verify_target {
   const char *domain;        /* libvirt domain name */
   const char *address;       /* IPv4 or NULL */
   const char *shot_path;     /* where a screenshot check writes its PNG */
+  const char *point;         /* the restore point "VM@ID", or NULL (image) */
+  verify_scan_fn scan;       /* the scan check's scanner, or NULL */
+  void *scan_opaque;
+  bool scan_force;           /* an infected or suspicious point passes */
 };
 
 /* Run check c against t: attempts until one passes, 1 + retries of them,
@@ -132,6 +154,13 @@ struct verify_target {
 void verify_check_run (const struct lab_check *c, const struct verify_target *t,
                        struct verify_check_result *r);
 void verify_check_result_clear (struct verify_check_result *r);
+
+/* The scan check's verdict from what the scanner returned (scan, taken;
+ * NULL: it could not scan, why in the error): pass (clean, or --force),
+ * fail (matches, naming the first rule and file, or suspicious), skip
+ * (could not scan: never a pass).  Fills r's status, message and scan. */
+void verify_scan_verdict (json_t *scan, bool force,
+                          struct verify_check_result *r);
 
 /* One attempt of each kind; 0 pass, -1 fail with msg filled. */
 int verify_agent_ping (virDomainPtr dom, int timeout, char *msg, size_t len);
@@ -213,6 +242,12 @@ struct verify_run_opts {
                                 points the ransomware score flags; 0 not */
   bool allow_passthrough;    /* restore points keep their host-side devices
                                 (lab_vm_env.allow_passthrough) */
+  /* The scan check (verify_scan_fn; NULL: a scan check cannot run, it
+   * could not verify) and --force: an infected or suspicious point passes
+   * it, said in its message. */
+  verify_scan_fn scan;
+  void *scan_opaque;
+  bool scan_force;
 };
 
 /* Run lab d: see run.c.  Returns 0 with *out the report (its status says

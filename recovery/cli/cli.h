@@ -116,6 +116,9 @@ void cli_scan_show (struct cli *c, const char *vm, const char *id);
 /* --require-clean: 0 if the point spec's last scan is clean and it is not
  * suspicious, or force (a warning); else -1, printed. */
 int cli_scan_gate (struct cli *c, const char *spec, bool force);
+/* The lab's scan check (verify_scan_fn; opaque: the struct cli). */
+json_t *cli_scan_lab (void *opaque, const char *vm, const char *id,
+                      const char *rules, const char *signatures);
 /* cmd-instant.c */
 int cmd_instant (struct cli *c, int argc, char **argv);
 int cmd_sessions (struct cli *c, int argc, char **argv);

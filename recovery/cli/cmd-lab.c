@@ -32,6 +32,8 @@ struct run_args {
   bool allow_passthrough;
   int check_chunks;              /* --check-chunks 1, --no-check-chunks 0,
                                     neither -1 (the command's default) */
+  bool force;                    /* --force: the scan check passes an
+                                    infected or suspicious point */
 };
 
 enum { OPT_REPORT = 256, OPT_PARALLEL, OPT_BUDGET, OPT_WAIT, OPT_CONNECT,
@@ -39,7 +41,7 @@ enum { OPT_REPORT = 256, OPT_PARALLEL, OPT_BUDGET, OPT_WAIT, OPT_CONNECT,
        OPT_HTTP, OPT_TCP, OPT_CHECK, OPT_BOOT, OPT_ALL, OPT_LATEST, OPT_MEMORY,
        OPT_PASSTHROUGH, OPT_CHECK_CHUNKS, OPT_NO_CHECK_CHUNKS, OPT_RTO, OPT_RPO,
        OPT_THRESHOLD, OPT_FAIL_REGRESSION, OPT_FIND_GOOD, OPT_RECHECK,
-       OPT_PUBLISH, OPT_MAX_SANDBOXES };
+       OPT_PUBLISH, OPT_MAX_SANDBOXES, OPT_FORCE };
 
 #define RUN_OPTIONS \
   { "report-dir", required_argument, NULL, OPT_REPORT }, \
@@ -52,6 +54,7 @@ enum { OPT_REPORT = 256, OPT_PARALLEL, OPT_BUDGET, OPT_WAIT, OPT_CONNECT,
   { "allow-passthrough", no_argument, NULL, OPT_PASSTHROUGH }, \
   { "check-chunks", no_argument, NULL, OPT_CHECK_CHUNKS }, \
   { "no-check-chunks", no_argument, NULL, OPT_NO_CHECK_CHUNKS }, \
+  { "force", no_argument, NULL, OPT_FORCE }, \
   { "help", no_argument, NULL, 'h' }
 
 #define RUN_OPTIONS_HELP \
@@ -73,7 +76,9 @@ enum { OPT_REPORT = 256, OPT_PARALLEL, OPT_BUDGET, OPT_WAIT, OPT_CONNECT,
   "                       chunk it uses is there with its size (a point\n" \
   "                       with one missing fails without booting; reading\n" \
   "                       every byte is repo verify's job); the default of\n" \
-  "                       verify, --no-check-chunks turns it off\n"
+  "                       verify, --no-check-chunks turns it off\n" \
+  "  --force              a scan check passes a point that is infected or\n" \
+  "                       marked suspicious (said in its message)\n"
 
 static double
 duration_arg (const char *opt, const char *s)
@@ -119,6 +124,7 @@ run_option (struct run_args *a, int opt, const char *arg)
   case OPT_PASSTHROUGH: a->allow_passthrough = true; return 1;
   case OPT_CHECK_CHUNKS: a->check_chunks = 1; return 1;
   case OPT_NO_CHECK_CHUNKS: a->check_chunks = 0; return 1;
+  case OPT_FORCE: a->force = true; return 1;
   case OPT_LEASE: a->lease = duration_arg ("--lease", arg); return 1;
   }
   return 0;
@@ -187,6 +193,7 @@ run_report (struct cli *c, const struct lab_def *d, const struct run_args *a,
     .lease = a->lease, .quiet = a->quiet, .note = print_run_note,
     .max_sandboxes = a->max_sandboxes,
     .allow_passthrough = a->allow_passthrough,
+    .scan = cli_scan_lab, .scan_opaque = c, .scan_force = a->force,
     .check_chunks = a->check_chunks > 0 || (a->check_chunks < 0 && strcmp (kind, "verify") == 0),
   };
   struct instant_opts host = { 0 };

@@ -15,6 +15,7 @@
  */
 #include <errno.h>
 #include <limits.h>
+#include <pthread.h>
 #include <sys/stat.h>
 
 #include "recovery/cli/cli.h"
@@ -30,7 +31,7 @@ static const char scan_usage[] =
   "is matched against the YARA rules of FILE and the ClamAV signatures\n"
   "(.hdb, .ndb, ...) and YARA rules (*.yar) of DIR (default\n"
   "$BOOTBACK_HOME/scan/).  Partitions and file systems are read in user\n"
-  "space (ext2/3/4, FAT, NTFS, XFS) by an unprivileged process\n"
+  "space (ext2/3/4, FAT, NTFS, XFS, LVM) by an unprivileged process\n"
   "with resource limits; guest symlinks are never followed.  --since TIME\n"
   "scans only files whose data or inode changed since TIME, a point of\n"
   "the same VM with a clean scan.  Exit 0 clean, 2 found, 1 could not scan\n"
@@ -117,6 +118,8 @@ fold (struct scan_run *s, json_t *d, bool json)
   json_array_foreach (json_object_get (d, "partitions"), i, p) {
     CLEANUP_FREE char *fs = xstrdup_printable
       (json_string_value (json_object_get (p, "fs")) ?: "?", false);
+    CLEANUP_FREE char *vol = xstrdup_printable
+      (json_string_value (json_object_get (p, "volume")) ?: "", false);
     const char *st = json_string_value (json_object_get (p, "status")) ?: "";
     json_t *notes = json_object_get (p, "notes"), *nt;
     size_t k;
@@ -127,9 +130,10 @@ fold (struct scan_run *s, json_t *d, bool json)
     if (json)
       continue;
     if (strcmp (st, "scanned") == 0)
-      printf ("scanned: disk %s partition %" JSON_INTEGER_FORMAT " (%s): %"
+      printf ("scanned: disk %s partition %" JSON_INTEGER_FORMAT "%s%s (%s): %"
               JSON_INTEGER_FORMAT " files, %" JSON_INTEGER_FORMAT " bytes%s\n",
-              disk, json_integer_value (json_object_get (p, "partition")), fs,
+              disk, json_integer_value (json_object_get (p, "partition")),
+              vol[0] ? " volume " : "", vol, fs,
               json_integer_value (json_object_get (p, "files")),
               json_integer_value (json_object_get (p, "bytes")),
               s->since ? ", the others unchanged" : "");
@@ -137,8 +141,9 @@ fold (struct scan_run *s, json_t *d, bool json)
       CLEANUP_FREE char *why = xstrdup_printable
         (json_string_value (json_object_get (p, "reason")) ?: "?", false);
       printf ("not scanned: disk %s partition %" JSON_INTEGER_FORMAT
-              " (%s): %s\n", disk,
-              json_integer_value (json_object_get (p, "partition")), fs, why);
+              "%s%s (%s): %s\n", disk,
+              json_integer_value (json_object_get (p, "partition")),
+              vol[0] ? " volume " : "", vol, fs, why);
     }
     json_array_foreach (notes, k, nt) {
       CLEANUP_FREE char *t = xstrdup_printable (json_string_value (nt) ?: "",
@@ -154,11 +159,13 @@ fold (struct scan_run *s, json_t *d, bool json)
         (json_string_value (json_object_get (m, "path")) ?: "?", false);
       CLEANUP_FREE char *rule = xstrdup_printable
         (json_string_value (json_object_get (m, "rule")) ?: "?", false);
-      printf ("FOUND: disk %s partition %" JSON_INTEGER_FORMAT ": %s: %s (%s)\n",
-              disk, json_integer_value (json_object_get (m, "partition")),
-              path, rule, json_is_string (json_object_get (m, "engine"))
-              && strcmp (json_string_value (json_object_get (m, "engine")),
-                         "yara") == 0 ? "yara" : "clamav");
+      CLEANUP_FREE char *vol = xstrdup_printable
+        (json_string_value (json_object_get (m, "volume")) ?: "", false);
+      const char *engine = json_string_value (json_object_get (m, "engine"));
+      printf ("FOUND: disk %s partition %" JSON_INTEGER_FORMAT "%s%s: %s: %s "
+              "(%s)\n", disk, json_integer_value (json_object_get (m, "partition")),
+              vol[0] ? " volume " : "", vol, path, rule,
+              engine && strcmp (engine, "yara") == 0 ? "yara" : "clamav");
     }
   }
   json_array_append_new (s->disks, d);
@@ -501,4 +508,126 @@ cli_scan_gate (struct cli *c, const char *spec, bool force)
   cli_error ("--require-clean: refusing %s@%s: %s (--force to use it anyway)",
              vm, id, why);
   return -1;
+}
+
+/* ---- the lab's scan check (verify_scan_fn) -------------------------------- */
+
+/* What was not scanned in a scan report, as the lab reports it:
+ * [{disk, partition, fs, reason}]. */
+static json_t *
+lab_not_scanned (json_t *report)
+{
+  json_t *out = json_array (), *d, *p;
+  size_t i, k;
+
+  json_array_foreach (json_object_get (report, "disks"), i, d) {
+    json_t *disk = json_object_get (d, "disk"), *err = json_object_get (d, "error");
+    size_t scanned = 0;
+    if (err)
+      json_array_append_new (out, json_pack ("{s:O, s:O}", "disk", disk,
+                                             "reason", err));
+    json_array_foreach (json_object_get (d, "partitions"), k, p) {
+      const char *st = json_string_value (json_object_get (p, "status")) ?: "";
+      json_int_t skipped = json_integer_value (json_object_get (p, "skipped"));
+      json_t *o = json_pack ("{s:O, s:O, s:O, s:O}", "disk", disk, "partition",
+                             json_object_get (p, "partition"), "fs",
+                             json_object_get (p, "fs") ?: json_null (),
+                             "volume", json_object_get (p, "volume")
+                             ?: json_null ());
+      scanned += strcmp (st, "scanned") == 0;
+      if (strcmp (st, "scanned") != 0)
+        json_object_set (o, "reason", json_object_get (p, "reason")
+                         ?: json_string ("not scanned"));
+      else if (skipped > 0)
+        json_object_set_new (o, "reason", json_sprintf
+                             ("%" JSON_INTEGER_FORMAT " files not scanned "
+                              "(too large or unreadable)", skipped));
+      else {
+        json_decref (o);
+        continue;
+      }
+      json_array_append_new (out, o);
+    }
+    if (!err && scanned == 0)
+      json_array_append_new (out, json_pack ("{s:O, s:s}", "disk", disk,
+                                             "reason", "no file system found "
+                                             "on it"));
+  }
+  return out;
+}
+
+/* The point's scan for the lab: the catalog's if conclusive, else a scan
+ * now (recorded).  NULL with the error set. */
+static json_t *
+lab_scan_report (struct cli *c, struct scan_run *s, int64_t *when,
+                 const char **from)
+{
+  struct catalog_scan r = { .report = NULL };
+  json_t *report;
+  int got = catalog_scan_get (c->cat, c->repo_id, s->vm, s->id, &r);
+
+  if (got == -1)
+    return NULL;
+  if (got == 1 && (strcmp (r.verdict, "clean") == 0 ||
+                   strcmp (r.verdict, "found") == 0) &&
+      (report = json_loads (r.report, 0, NULL))) {
+    free (r.report);
+    *when = r.time;
+    *from = "catalog";
+    return report;
+  }
+  free (r.report);
+  *when = time (NULL);
+  *from = "scan";
+  if (!(report = scan_point (s, 0, true))) {
+    CLEANUP_FREE char *why = xstrdup (error_msg ());
+    error_setx ("%s@%s: %s%s", s->vm, s->id, s->rules_bad
+                ? "the rules or signatures did not load: " : "", why);
+  }
+  return report;
+}
+
+json_t *
+cli_scan_lab (void *opaque, const char *vm, const char *id, const char *rules,
+              const char *signatures)
+{
+  static pthread_mutex_t one_at_a_time = PTHREAD_MUTEX_INITIALIZER;
+  ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&one_at_a_time);
+  struct cli *main_cli = opaque, c = { .home = main_cli->home,
+                                       .repo_open = main_cli->repo_open };
+  struct scan_run s = {
+    .c = &c, .o = { .rules = rules, .sigdir = signatures,
+                    .timeout = SCAN_DEFAULT_TIMEOUT,
+                    .max_file = SCAN_DEFAULT_MAX_FILE,
+                    .max_depth = SCAN_DEFAULT_MAX_DEPTH,
+                    .memory = SCAN_DEFAULT_MEMORY } };
+  CLEANUP_FREE char *spec = xasprintf ("%s@%s", vm, id);
+  char sigbuf[PATH_MAX], reason[SCORE_REASON_MAX];
+  json_t *report = NULL, *out = NULL;
+  const char *from = "scan";
+  int64_t when = 0;
+
+  /* the lab's threads each get their own catalog and repository */
+  c.repo_opt = main_cli->repo ? repo_location (main_cli->repo)
+    : main_cli->repo_opt;
+  if (!s.o.sigdir)
+    s.o.sigdir = default_sigdir (&c, sigbuf, sizeof sigbuf);
+  if (cli_repo (&c) == -1 ||
+      repo_point_resolve (c.repo, spec, s.vm, s.id) == -1 ||
+      !(report = lab_scan_report (&c, &s, &when, &from)))
+    goto out;
+  out = json_pack ("{s:s++, s:O, s:s, s:I, s:O, s:o}", "point", s.vm, "@",
+                   s.id, "verdict", json_object_get (report, "verdict"),
+                   "from", from, "time", (json_int_t) when, "matches",
+                   json_object_get (report, "matches"), "not_scanned",
+                   lab_not_scanned (report));
+  json_object_set_new (out, "suspicious",
+                       strcmp (cli_score_mark (&c, s.vm, s.id, reason),
+                               "suspicious") == 0 ? json_string (reason)
+                       : json_null ());
+ out:
+  json_decref (report);
+  repo_close (c.repo);
+  catalog_close (c.cat);
+  return out;
 }

@@ -22,9 +22,8 @@
  * hands out names and inode numbers, and bootback opens files by inode
  * number inside the image), never replays a journal and never writes.
  * XFS, which libtsk 4.11 does not read, is read by libfsxfs (xfs.c) the
- * same way.  LVM is not read: a physical volume is reported "not scanned"
- * with the reason (libvslvm is in Debian and could be added likewise), as
- * are encrypted volumes.
+ * same way, and LVM physical volumes by libvslvm (lvm.c).  Encrypted
+ * volumes are reported "not scanned" with the reason.
  *
  * The child (one per disk):
  *   0. closes every file descriptor of the parent but its pipe, starts a

@@ -5,7 +5,8 @@
  *
  * The disk is read over the plugin's read-only NBD export; partition
  * tables and file systems are parsed in user space by The Sleuth Kit
- * (libtsk) and libfsxfs (XFS), and the files matched by libyara and libclamav, all in a
+ * (libtsk), libfsxfs (XFS) and libvslvm (LVM), and the files matched by
+ * libyara and libclamav, all in a
  * child process that has dropped to an unprivileged user with resource
  * limits (sandbox.c).  See sandbox.c for the choice and the rules.
  */
@@ -41,9 +42,10 @@ struct scan_opts {
 
 /* Scan the disk served read-only on unix socket sock.  Returns
  * {"disk", "sandbox": {"uid", "euid", "no_new_privs"},
- *  "partitions": [{"partition", "fs", "status": "scanned"|"not scanned",
- *  "reason", "files", "bytes", "skipped", "unchanged", "notes", ...}],
- * "matches": [{"path", "rule", "engine", "partition", "fs"}]}, or NULL
+ *  "partitions": [{"partition", "volume", "fs", "status": "scanned"|"not
+ *  scanned", "reason", "files", "bytes", "skipped", "unchanged", "notes",
+ *  ...}], "matches": [{"path", "rule", "engine", "partition", "volume",
+ *  "fs"}]} ("volume": "VG/LV" of a logical volume, absent otherwise), or NULL
  * with the error (the child died or timed out; *rules_bad: the rules or
  * signatures did not load). */
 json_t *scan_disk (const struct scan_opts *o, const char *sock,

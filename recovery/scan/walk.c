@@ -11,8 +11,10 @@
  *    symlink is a name with a target string, never followed (its target
  *    is not read at all);
  *  - a file with several links is scanned once (every inode number goes
- *    into a set); only a file's default data stream is read (NTFS
- *    alternate data streams are not scanned); a directory reached twice
+ *    into a set); on NTFS, the named data streams (alternate data
+ *    streams) of files and directories are matched too, as PATH:STREAM,
+ *    once per inode (with --since, a file's streams when the file is
+ *    scanned: its inode changed or its default data did); a directory reached twice
  *    (a loop) is walked once and noted; deeper than max_depth is not
  *    walked, and noted;
  *  - files larger than max_file are named, never counted as clean;
@@ -20,7 +22,9 @@
  *    ext3/4 file system whose superblock says the journal needs recovery
  *    is scanned as it is and the report says "dirty journal";
  *  - a partition whose file system libtsk does not know, or cannot read,
- *    is "not scanned" with libtsk's reason.
+ *    is "not scanned" with libtsk's reason; XFS goes to xfs.c, an LVM
+ *    physical volume to lvm.c (each logical volume comes back here,
+ *    walk_volume; a physical volume inside one is not read).
  *
  * --since: a file is scanned if any of its data runs overlaps a chunk that
  * changed between the two points, or its inode changed (ctime) after the
@@ -38,22 +42,23 @@
 
 #include "recovery/scan/scan-int.h"
 
-/* The NBD export as a libtsk image. */
-struct nbd_img {
+/* What the walk reads (the NBD export, a logical volume) as a libtsk
+ * image. */
+struct src_img {
   TSK_IMG_INFO img;             /* first: libtsk casts */
-  struct nbd_handle *nbd;
+  const struct scan_src *src;
 };
 
 static ssize_t
 img_read (TSK_IMG_INFO *img, TSK_OFF_T off, char *buf, size_t len)
 {
-  struct nbd_img *n = (struct nbd_img *) img;
+  struct src_img *n = (struct src_img *) img;
 
   if (off < 0 || off >= img->size)
     return -1;
   if ((uint64_t) len > (uint64_t) (img->size - off))
     len = img->size - off;
-  if (nbd_pread (n->nbd, buf, len, off, 0) == -1)
+  if (n->src->pread (n->src->opaque, buf, len, off) == -1)
     return -1;
   return len;
 }
@@ -123,9 +128,10 @@ on_match (void *opaque, const char *engine, const char *rule)
     w->skipped++;
     return;
   }
-  emit (w, json_pack ("{s:s, s:s, s:s, s:s, s:i, s:s}", "kind", "match",
+  emit (w, json_pack ("{s:s, s:s, s:s, s:s, s:i, s:s, s:s?}", "kind", "match",
                       "path", w->path, "rule", rule, "engine", engine,
-                      "partition", w->part, "fs", w->fstype));
+                      "partition", w->part, "fs", w->fstype,
+                      "volume", w->volume));
 }
 
 /* --since: does the file need scanning? */
@@ -138,8 +144,8 @@ changed (struct walk *w, TSK_FS_FILE *f)
   TSK_FS_INFO *fs = w->fs;
   uint64_t bs = fs->block_size, first, last, i;
 
-  if (!o->changed || f->meta->ctime >= o->since_time)
-    return true;
+  if (!o->changed || w->volume || f->meta->ctime >= o->since_time)
+    return true;                /* a logical volume: no chunk map (lvm.c) */
   a = tsk_fs_file_attr_get (f);
   if (!a || !(a->flags & TSK_FS_ATTR_NONRES))
     return true;
@@ -156,22 +162,23 @@ changed (struct walk *w, TSK_FS_FILE *f)
   return false;
 }
 
+/* Match len bytes of w->buf as path. */
 static void
-scan_file (struct walk *w, TSK_FS_FILE *f, const char *path)
+match_buf (struct walk *w, size_t len, const char *path)
+{
+  w->path = path;
+  engines_scan (w->e, w->buf, len, on_match, w);
+  w->files++;
+  w->bytes += len;
+}
+
+/* The file's default data. */
+static void
+scan_data (struct walk *w, TSK_FS_FILE *f, const char *path)
 {
   uint64_t size = f->meta->size;
   ssize_t n;
 
-  /* by inode, whatever its link count says: a crafted count of 1 on a
-   * file named a million times must not make it scanned a million times */
-  if (!seen_add (w, f->meta->addr)) {
-    w->links++;
-    return;
-  }
-  if (!changed (w, f)) {
-    w->unchanged++;
-    return;
-  }
   if (size > w->o->max_file) {
     w->skipped++;
     note (w, "%s: not scanned, larger than the file size limit", path);
@@ -185,10 +192,70 @@ scan_file (struct walk *w, TSK_FS_FILE *f, const char *path)
     tsk_error_reset ();
     return;
   }
-  w->path = path;
-  engines_scan (w->e, w->buf, size, on_match, w);
-  w->files++;
-  w->bytes += size;
+  match_buf (w, size, path);
+}
+
+/* NTFS: the named $DATA streams (alternate data streams) of a file or a
+ * directory, each matched as PATH:STREAM, once per inode.  Not those of
+ * the file system's own files (MFT entries 0-23 but the root directory,
+ * and $Extend's: $BadClus:$Bad spans the volume, $UsnJrnl:$J is a sparse
+ * journal), whose default data is still matched like any file's. */
+#define STREAMS_KEY (1ull << 63)        /* in the seen set, beside inodes */
+#define NTFS_FIRST_USER_ENTRY 24
+static void
+scan_streams (struct walk *w, TSK_FS_FILE *f, const char *path)
+{
+  TSK_FS_INFO *fs = w->fs;
+  int i, n;
+
+  if (!TSK_FS_TYPE_ISNTFS (fs->ftype) ||
+      (f->meta->addr < NTFS_FIRST_USER_ENTRY && f->meta->addr != fs->root_inum) ||
+      strncmp (path, "/$Extend/", 9) == 0 ||
+      !seen_add (w, f->meta->addr | STREAMS_KEY))
+    return;
+  n = tsk_fs_file_attr_getsize (f);
+  for (i = 0; i < n; i++) {
+    const TSK_FS_ATTR *a = tsk_fs_file_attr_get_idx (f, i);
+    CLEANUP_FREE char *ename = NULL, *spath = NULL;
+    ssize_t got;
+    if (!a || a->type != TSK_FS_ATTR_TYPE_NTFS_DATA || !a->name ||
+        !a->name[0] || strcmp (a->name, "$Data") == 0)
+      continue;
+    ename = scan_escape (a->name, strlen (a->name));
+    spath = xasprintf ("%s:%s", path, ename);
+    w->streams++;
+    if ((uint64_t) a->size > w->o->max_file) {
+      w->skipped++;
+      note (w, "%s: stream not scanned, larger than the file size limit", spath);
+      continue;
+    }
+    got = a->size ? tsk_fs_attr_read (a, 0, w->buf, a->size,
+                                      TSK_FS_FILE_READ_FLAG_NONE) : 0;
+    if (got < 0 || got != a->size) {
+      w->skipped++;
+      note (w, "%s: stream not scanned, its data cannot be read", spath);
+      tsk_error_reset ();
+      continue;
+    }
+    match_buf (w, a->size, spath);
+  }
+}
+
+static void
+scan_file (struct walk *w, TSK_FS_FILE *f, const char *path)
+{
+  /* by inode, whatever its link count says: a crafted count of 1 on a
+   * file named a million times must not make it scanned a million times */
+  if (!seen_add (w, f->meta->addr)) {
+    w->links++;
+    return;
+  }
+  if (!changed (w, f)) {
+    w->unchanged++;
+    return;
+  }
+  scan_data (w, f, path);
+  scan_streams (w, f, path);
 }
 
 static void walk_dir (struct walk *w, TSK_INUM_T inum, const char *path,
@@ -205,8 +272,10 @@ walk_entry (struct walk *w, TSK_FS_FILE *f, const char *dir, unsigned depth)
     return;                     /* libtsk's virtual files are neither */
   ename = scan_escape (name, strlen (name));
   path = xasprintf ("%s/%s", dir, ename);
-  if (f->meta->type == TSK_FS_META_TYPE_DIR)
+  if (f->meta->type == TSK_FS_META_TYPE_DIR) {
+    scan_streams (w, f, path);
     walk_dir (w, f->meta->addr, path, depth + 1);
+  }
   else if (f->meta->type == TSK_FS_META_TYPE_REG)
     scan_file (w, f, path);
 }
@@ -270,8 +339,7 @@ unread_volume (TSK_IMG_INFO *img, TSK_OFF_T off, const char **type)
     return *type = "xfs";
   if (memcmp (b + 512, "LABELONE", 8) == 0) {
     *type = "lvm2";
-    return "LVM physical volume: its logical volumes are not read by "
-      "bootback scan";
+    return "an LVM physical volume inside a logical volume: not read";
   }
   if (memcmp (b, "LUKS\xba\xbe", 6) == 0) {
     *type = "luks";
@@ -285,11 +353,12 @@ unread_volume (TSK_IMG_INFO *img, TSK_OFF_T off, const char **type)
 }
 
 void
-part_result (FILE *out, int part, const char *fs, const char *status,
-             const char *reason, struct walk *w)
+part_result (FILE *out, int part, const char *volume, const char *fs,
+             const char *status, const char *reason, struct walk *w)
 {
-  json_t *o = json_pack ("{s:s, s:i, s:s, s:s}", "kind", "partition",
-                         "partition", part, "fs", fs, "status", status);
+  json_t *o = json_pack ("{s:s, s:i, s:s, s:s, s:s?}", "kind", "partition",
+                         "partition", part, "fs", fs, "status", status,
+                         "volume", volume);
 
   if (reason)
     json_object_set_new (o, "reason", json_string (reason));
@@ -297,6 +366,7 @@ part_result (FILE *out, int part, const char *fs, const char *status,
     json_object_set_new (o, "files", json_integer (w->files));
     json_object_set_new (o, "bytes", json_integer (w->bytes));
     json_object_set_new (o, "skipped", json_integer (w->skipped));
+    json_object_set_new (o, "streams", json_integer (w->streams));
     json_object_set_new (o, "unchanged", json_integer (w->unchanged));
     json_object_set_new (o, "links_scanned_once", json_integer (w->links));
     json_object_set_new (o, "loops", json_integer (w->loops));
@@ -315,27 +385,46 @@ free_key (void *k)
   free (k);
 }
 
-/* Scan the file system at byte offset off, len bytes (partition part). */
+/* A volume libtsk does not open: XFS (xfs.c), LVM (lvm.c, not inside a
+ * logical volume), or "not scanned" with the reason. */
+static void
+walk_other (TSK_IMG_INFO *img, TSK_OFF_T off, uint64_t len, int part,
+            const char *volume, const struct scan_opts *o,
+            struct scan_engines *e, FILE *out)
+{
+  const struct scan_src *src = ((struct src_img *) img)->src;
+  const char *type, *why = unread_volume (img, off, &type);
+
+  if (why && strcmp (type, "xfs") == 0) {
+    tsk_error_reset ();
+    if (xfs_walk (src, off, len, part, volume, o, e, out) == 0)
+      return;
+    why = error_msg ();
+  }
+  if (why && strcmp (type, "lvm2") == 0 && !volume) {
+    tsk_error_reset ();
+    lvm_walk (src, off, len, part, o, e, out);
+    return;
+  }
+  part_result (out, part, volume, type, "not scanned",
+               why ? why : tsk_error_get (), NULL);
+  tsk_error_reset ();
+}
+
+/* Scan the file system at byte offset off, len bytes (partition part,
+ * logical volume volume or NULL). */
 static void
 walk_fs (TSK_IMG_INFO *img, TSK_OFF_T off, uint64_t len, int part,
-         const struct scan_opts *o, struct scan_engines *e, FILE *out)
+         const char *volume, const struct scan_opts *o,
+         struct scan_engines *e, FILE *out)
 {
-  struct walk w = { .o = o, .e = e, .out = out, .part = part };
+  struct walk w = { .o = o, .e = e, .out = out, .part = part,
+                    .volume = volume };
   TSK_FS_INFO *fs;
   bool dirty;
 
   if (!(fs = tsk_fs_open_img (img, off, TSK_FS_TYPE_DETECT))) {
-    const char *type, *why = unread_volume (img, off, &type);
-    if (why && strcmp (type, "xfs") == 0) {
-      tsk_error_reset ();
-      if (xfs_walk (((struct nbd_img *) img)->nbd, off, len, part, o, e,
-                    out) == 0)
-        return;
-      why = error_msg ();
-    }
-    part_result (out, part, type, "not scanned",
-                 why ? why : tsk_error_get (), NULL);
-    tsk_error_reset ();
+    walk_other (img, off, len, part, volume, o, e, out);
     return;
   }
   w.fs = fs;
@@ -345,12 +434,20 @@ walk_fs (TSK_IMG_INFO *img, TSK_OFF_T off, uint64_t len, int part,
   if (dirty)
     json_array_append_new (w.notes, json_string ("dirty journal: read as it "
                                                  "is on disk, not replayed"));
+  if (o->changed && volume)
+    json_array_append_new (w.notes, json_string (LVM_SINCE_NOTE));
   w.buf = malloc (o->max_file ? o->max_file : 1);
   if (!w.buf) {
-    part_result (out, part, w.fstype, "not scanned", "out of memory", NULL);
+    part_result (out, part, volume, w.fstype, "not scanned", "out of memory",
+                 NULL);
   } else {
+    TSK_FS_FILE *root = tsk_fs_file_open_meta (fs, NULL, fs->root_inum);
+    if (root) {
+      scan_streams (&w, root, "/");
+      tsk_fs_file_close (root);
+    }
     walk_dir (&w, fs->root_inum, "", 0);
-    part_result (out, part, w.fstype, "scanned", NULL, &w);
+    part_result (out, part, volume, w.fstype, "scanned", NULL, &w);
   }
   free (w.buf);
   json_decref (w.notes);
@@ -358,30 +455,68 @@ walk_fs (TSK_IMG_INFO *img, TSK_OFF_T off, uint64_t len, int part,
   tsk_fs_close (fs);
 }
 
+/* src as a libtsk image; NULL with the error. */
+static TSK_IMG_INFO *
+src_open (const struct scan_src *src)
+{
+  struct src_img *n = calloc (1, sizeof *n);
+  TSK_IMG_INFO *img;
+
+  if (!n) {
+    error_setx ("out of memory");
+    return NULL;
+  }
+  n->src = src;
+  img = tsk_img_open_external (n, src->size, 512, img_read, img_close,
+                               img_stat);
+  if (!img)
+    error_setx ("libtsk: %s", tsk_error_get ());
+  return img;
+}
+
+void
+walk_volume (const struct scan_src *src, int part, const char *volume,
+             const struct scan_opts *o, struct scan_engines *e, FILE *out)
+{
+  TSK_IMG_INFO *img = src_open (src);
+
+  if (!img) {
+    part_result (out, part, volume, "unknown", "not scanned", error_msg (),
+                 NULL);
+    tsk_error_reset ();
+    return;
+  }
+  walk_fs (img, 0, src->size, part, volume, o, e, out);
+  tsk_img_close (img);
+}
+
+static int
+nbd_src_pread (void *nbd, void *buf, size_t len, uint64_t off)
+{
+  return nbd_pread (nbd, buf, len, off, 0) == -1 ? -1 : 0;
+}
+
 int
 walk_disk (void *nbd, const struct scan_opts *o, struct scan_engines *e,
            FILE *out)
 {
-  struct nbd_img *n;
+  struct scan_src src = { .pread = nbd_src_pread, .opaque = nbd };
   TSK_IMG_INFO *img;
   TSK_VS_INFO *vs;
   int64_t size = nbd_get_size (nbd);
   TSK_PNUM_T i;
   int part = 0;
 
-  if (size < 0 || !(n = calloc (1, sizeof *n))) {
+  if (size < 0) {
     error_setx ("the NBD export has no size");
     return -1;
   }
-  n->nbd = nbd;
-  img = tsk_img_open_external (n, size, 512, img_read, img_close, img_stat);
-  if (!img) {
-    error_setx ("libtsk: %s", tsk_error_get ());
+  src.size = size;
+  if (!(img = src_open (&src)))
     return -1;
-  }
   if (!(vs = tsk_vs_open (img, 0, TSK_VS_TYPE_DETECT))) {
     tsk_error_reset ();
-    walk_fs (img, 0, size, 0, o, e, out);
+    walk_fs (img, 0, size, 0, NULL, o, e, out);
   } else {
     for (i = 0; i < vs->part_count; i++) {
       const TSK_VS_PART_INFO *p = tsk_vs_part_get (vs, i);
@@ -389,7 +524,7 @@ walk_disk (void *nbd, const struct scan_opts *o, struct scan_engines *e,
         continue;
       part++;
       walk_fs (img, (TSK_OFF_T) p->start * vs->block_size,
-               (uint64_t) p->len * vs->block_size, part, o, e, out);
+               (uint64_t) p->len * vs->block_size, part, NULL, o, e, out);
     }
     tsk_vs_close (vs);
   }

@@ -15,80 +15,8 @@
 
 #include <libbfio.h>
 #include <libfsxfs.h>
-#include <libnbd.h>
 
 #include "recovery/scan/scan-int.h"
-
-/* The partition [base, base + size) of the NBD export, as a bfio handle. */
-struct xfs_io {
-  struct nbd_handle *nbd;
-  uint64_t base, size, pos;
-};
-
-static int
-io_free (intptr_t **h, libbfio_error_t **err)
-{
-  return 1;                     /* on walk_xfs's stack */
-}
-
-static int
-io_open (intptr_t *h, int flags, libbfio_error_t **err)
-{
-  return 1;
-}
-
-static int
-io_close (intptr_t *h, libbfio_error_t **err)
-{
-  return 0;
-}
-
-static ssize_t
-io_read (intptr_t *h, uint8_t *buf, size_t len, libbfio_error_t **err)
-{
-  struct xfs_io *x = (struct xfs_io *) h;
-
-  if (x->pos >= x->size)
-    return 0;
-  if (len > x->size - x->pos)
-    len = x->size - x->pos;
-  if (nbd_pread (x->nbd, buf, len, x->base + x->pos, 0) == -1)
-    return -1;
-  x->pos += len;
-  return len;
-}
-
-static ssize_t
-io_write (intptr_t *h, const uint8_t *buf, size_t len, libbfio_error_t **err)
-{
-  return -1;                    /* read-only */
-}
-
-static off64_t
-io_seek (intptr_t *h, off64_t off, int whence, libbfio_error_t **err)
-{
-  struct xfs_io *x = (struct xfs_io *) h;
-  int64_t p = whence == SEEK_SET ? off : whence == SEEK_CUR
-    ? (int64_t) x->pos + off : (int64_t) x->size + off;
-
-  if (p < 0)
-    return -1;
-  x->pos = p;
-  return p;
-}
-
-static int
-io_yes (intptr_t *h, libbfio_error_t **err)
-{
-  return 1;
-}
-
-static int
-io_size (intptr_t *h, size64_t *size, libbfio_error_t **err)
-{
-  *size = ((struct xfs_io *) h)->size;
-  return 1;
-}
 
 static void xfs_dir (struct walk *w, libfsxfs_file_entry_t *d,
                      const char *path, unsigned depth);
@@ -101,7 +29,7 @@ xfs_file (struct walk *w, libfsxfs_file_entry_t *f, const char *path)
 
   libfsxfs_file_entry_get_size (f, &size, NULL);
   libfsxfs_file_entry_get_inode_change_time (f, &ctime, NULL);
-  if (w->o->changed && ctime / 1000000000 < w->o->since_time) {
+  if (w->o->changed && !w->volume && ctime / 1000000000 < w->o->since_time) {
     w->unchanged++;
     return;
   }
@@ -192,20 +120,19 @@ free_key (void *k)
 }
 
 int
-xfs_walk (void *nbd, uint64_t off, uint64_t len, int part,
-          const struct scan_opts *o, struct scan_engines *e, FILE *out)
+xfs_walk (const struct scan_src *src, uint64_t off, uint64_t len, int part,
+          const char *volume, const struct scan_opts *o,
+          struct scan_engines *e, FILE *out)
 {
-  struct xfs_io x = { .nbd = nbd, .base = off, .size = len };
+  struct bfio_range x = { .src = src, .base = off, .size = len };
   struct walk w = { .o = o, .e = e, .out = out, .part = part,
-                    .fstype = "xfs" };
+                    .volume = volume, .fstype = "xfs" };
   libbfio_handle_t *h = NULL;
   libfsxfs_volume_t *v = NULL;
   libfsxfs_file_entry_t *root = NULL;
   int rc = -1;
 
-  if (libbfio_handle_initialize (&h, (intptr_t *) &x, io_free, NULL, io_open,
-                                 io_close, io_read, io_write, io_seek, io_yes,
-                                 io_yes, io_size, 0, NULL) != 1 ||
+  if (bfio_range_handle (&x, (void **) &h) == -1 ||
       libfsxfs_volume_initialize (&v, NULL) != 1 ||
       libfsxfs_volume_open_file_io_handle (v, h, LIBFSXFS_OPEN_READ, NULL) != 1 ||
       libfsxfs_volume_get_root_directory (v, &root, NULL) != 1) {
@@ -214,13 +141,15 @@ xfs_walk (void *nbd, uint64_t off, uint64_t len, int part,
   }
   w.notes = json_array ();
   if (o->changed)
-    json_array_append_new (w.notes, json_string ("xfs: --since by inode "
+    json_array_append_new (w.notes, json_string (volume ? LVM_SINCE_NOTE
+                                                 : "xfs: --since by inode "
                                                  "change time only (no extent map)"));
   if (!(w.buf = malloc (o->max_file ? o->max_file : 1)))
-    part_result (out, part, "xfs", "not scanned", "out of memory", NULL);
+    part_result (out, part, volume, "xfs", "not scanned", "out of memory",
+                 NULL);
   else {
     xfs_dir (&w, root, "", 0);
-    part_result (out, part, "xfs", "scanned", NULL, &w);
+    part_result (out, part, volume, "xfs", "scanned", NULL, &w);
   }
   rc = 0;
  out:
