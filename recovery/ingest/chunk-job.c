@@ -66,6 +66,13 @@ chunk_job_connect (const struct chunk_job *j, const char *const *ctx)
       goto err;
   if (j->export_name && nbd_set_export_name (h, j->export_name) == -1)
     goto err;
+  if (j->connect) {
+    if (j->connect (j, h) == -1) {
+      nbd_close (h);            /* the hook set the error */
+      return NULL;
+    }
+    return h;
+  }
   if (nbd_connect_unix (h, j->socket) == -1)
     goto err;
   return h;
@@ -295,7 +302,7 @@ worker (void *arg)
   uint8_t *buf = NULL;
   uint64_t c;
 
-  if (j->socket) {
+  if (j->socket || j->connect) {
     h = chunk_job_connect (j, NULL);
     if (!h) {
       first_error_record (&j->fe);
