@@ -44,7 +44,7 @@ static const char backup_usage[] =
   "  --host NAME       the libvirt URI of a host of `bootback host add`\n"
   "  --scratch-dir DIR where QEMU keeps the point-in-time view (/var/tmp,\n"
   "                    $BOOTBACK_SCRATCH_DIR); for another host, a directory\n"
-  "                    there (default: beside each disk image)\n"
+  "                    there (default: its /var/tmp)\n"
   "  --tls-dir DIR     another host: the CA and client certificate for NBD\n"
   "                    over TLS, as `bootback tls init` makes them (default:\n"
   "                    the URI's pkipath=, else $BOOTBACK_HOME/tls)\n"

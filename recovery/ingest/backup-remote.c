@@ -112,9 +112,9 @@ backup_remote_check_tls (const struct backup_remote *rm)
   for (i = 0; i < sizeof files / sizeof files[0]; i++) {
     CLEANUP_FREE char *p = xasprintf ("%s/%s", rm->tls_dir, files[i]);
     if (access (p, R_OK) == -1) {
-      error_set (errno, "TLS: %s (the backup server's certificates for NBD "
-                 "over TLS to %s: make them with bootback tls init, or give "
-                 "--tls-dir)", p, rm->host);
+      error_setx ("TLS: %s: %s (the backup server's certificates for NBD "
+                  "over TLS to %s: make them with bootback tls init, or give "
+                  "--tls-dir)", p, strerror (errno), rm->host);
       return -1;
     }
   }

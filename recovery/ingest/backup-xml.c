@@ -170,7 +170,7 @@ backup_xml_job_export (const char *xml, char *prefix, size_t len)
     virt_xml_attr (x, "exportname", export, sizeof export);
     ln = strlen (name);
     le = strlen (export);
-    if (strcmp (backup, "yes") != 0 || !ln || le < ln ||
+    if (strcmp (backup, "no") == 0 || !ln || le < ln ||
         strcmp (export + le - ln, name) != 0)
       continue;
     snprintf (prefix, len, "%.*s", (int) (le - ln), export);
@@ -276,8 +276,10 @@ backup_xml_backup (const struct backup_xml_plan *p)
     }
     export = xasprintf ("%s%s", p->export_prefix ? p->export_prefix : "",
                         d->name);
-    xmlNewProp (x, BAD_CAST "backup", BAD_CAST "yes");
-    xmlNewProp (x, BAD_CAST "type", BAD_CAST "file");
+    if (d->scratch) {           /* else libvirt's: a listed disk is */
+      xmlNewProp (x, BAD_CAST "backup", BAD_CAST "yes");  /* backed up, */
+      xmlNewProp (x, BAD_CAST "type", BAD_CAST "file");   /* both or none */
+    }
     if (d->incremental) {
       CLEANUP_FREE char *bm = xasprintf ("backup-%s", d->name);
       xmlNewProp (x, BAD_CAST "backupmode", BAD_CAST "incremental");

@@ -988,6 +988,13 @@ run_inspect (struct run *run)
                 "try again when it is", o->domain, state);
     return -1;
   }
+  if (!run->running && run->b->rm.host[0]) {
+    error_setx ("domain %s on %s is shut off: its disk images are on that "
+                "host, and bootback reads them from there only through a "
+                "running domain's backup job (start it, even paused)",
+                o->domain, run->b->rm.host);
+    return -1;
+  }
   return 0;
 }
 
@@ -1027,8 +1034,8 @@ run_plan (struct run *run)
 
 /* Where the job's NBD server listens and its scratch files go: for a
  * local domain a private directory (socket, scratch files); for one on
- * another host TCP there (remote.c), and its scratch files in
- * --scratch-dir there or where libvirt puts them.  -1 with the error. */
+ * another host TCP there (backup-remote.c), and its scratch files in
+ * --scratch-dir there (/var/tmp).  -1 with the error. */
 static int
 job_where (struct run *run)
 {
@@ -1041,8 +1048,10 @@ job_where (struct run *run)
     run->plan.tcp_host = b->rm.host;
     run->plan.tls = !b->rm.insecure;
     run->plan.export_prefix = b->rm.export_prefix;
-    if (b->o->remote_scratch_dir && *b->o->remote_scratch_dir)
-      snprintf (run->dir, sizeof run->dir, "%s", b->o->remote_scratch_dir);
+    /* libvirt 9.0 makes no scratch file name of its own in pull mode */
+    snprintf (run->dir, sizeof run->dir, "%s",
+              b->o->remote_scratch_dir && *b->o->remote_scratch_dir
+              ? b->o->remote_scratch_dir : "/var/tmp");
     return 0;
   }
   if (!scratch || !*scratch)

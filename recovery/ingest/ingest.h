@@ -124,7 +124,7 @@ struct backup_opts {
   /* A domain on another host (a URI with a host name): its backup job's
    * NBD server listens there on TCP, with TLS unless insecure. */
   const char *remote_scratch_dir;  /* a directory on that host; NULL =
-                              * libvirt's choice (beside each disk image) */
+                              * its /var/tmp */
   const char *tls_dir;       /* client certificates (ca-cert.pem,
                               * client-cert.pem, client-key.pem); NULL =
                               * the URI's pkipath=, else tls_dir_default */
