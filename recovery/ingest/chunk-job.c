@@ -302,13 +302,6 @@ worker (void *arg)
   uint8_t *buf = NULL;
   uint64_t c;
 
-  if (j->socket || j->connect) {
-    h = chunk_job_connect (j, NULL);
-    if (!h) {
-      first_error_record (&j->fe);
-      return NULL;
-    }
-  }
   buf = xmalloc (j->cs);
   while (!first_error_failed (&j->fe) &&
          (c = atomic_fetch_add (&j->next, 1)) < j->nchunks) {
@@ -342,6 +335,12 @@ worker (void *arg)
       if (j->progress_all)
         progress_add (j->prog, len);
       continue;
+    }
+    /* Connected at the first chunk to read: an incremental with little
+     * to read opens few connections (over TLS each is a handshake). */
+    if (!h && (j->socket || j->connect) && !(h = chunk_job_connect (j, NULL))) {
+      first_error_record (&j->fe);
+      break;
     }
     if (read_chunk (j, h, buf, c) == -1) {
       first_error_record (&j->fe);
