@@ -12,7 +12,9 @@
 #      reads about that;
 #   3. killed mid-read: the job left on the remote refuses a plaintext
 #      client and serves a TLS one; the next backup ends it, and is an
-#      incremental from the last stored point;
+#      incremental from the last stored point; the network to the remote
+#      cut mid-read: a clean error naming its address, no point, the
+#      checkpoint kept, and the next backup an incremental of the last;
 #   4. a port in use on the remote is skipped; a range with no free port
 #      is an error saying so;
 #   5. refusals, each leaving no job and no new checkpoint: certificates
@@ -106,6 +108,33 @@ grep -q "ended the backup job left by an interrupted bootback" "$tmp/b3.err" || 
 [ "$(json_get "$tmp/b3.json" '["kind"]') $(json_get "$tmp/b3.json" '["parent"]')" = "incremental $p2" ] ||
     fail "the point after the killed backup is not an incremental of $p2"
 [ "$(checkpoints)" = 1 ] || fail "checkpoints left after the killed backup: $(checkpoints)"
+
+## 3b. the remote unreachable mid-read: a clean error, no point, the
+## checkpoint not advanced, and the next backup an incremental of the last
+p3=$(latest_id "$dom")
+cp3=$(rvirsh checkpoint-list "$dom" --name | tr -d ' \n')
+BOOTBACK_BACKUP_TEST=stall-reading "$BOOTBACK" backup "$dom" --host r1 --no-quiesce \
+    >"$tmp/cut.out" 2>"$tmp/cut.err" &
+cut_pid=$!
+for (( i = 0; i < 600; i++ )); do
+    grep -q "test: stalling" "$tmp/cut.out" && break
+    sleep 0.1
+done
+remote_link down
+t0=$(date +%s)
+if wait "$cut_pid"; then remote_link up; fail "the backup succeeded with the remote unreachable"; fi
+remote_link up
+cat "$tmp/cut.out" "$tmp/cut.err"
+echo "failed $(( $(date +%s) - t0 )) s after the remote became unreachable"
+grep -q "NBD export at $REMOTE_ADDR:[0-9]*" "$tmp/cut.err" || fail "the error does not name the remote's NBD export"
+[ "$(latest_id "$dom")" = "$p3" ] || fail "a point was stored by the cut backup"
+rvirsh checkpoint-list "$dom" --name | grep -qx " *$cp3" || fail "the last point's checkpoint $cp3 is gone"
+bootback backup "$dom" --host r1 --json >"$tmp/b3b.json" 2>"$tmp/b3b.err" ||
+    { cat "$tmp/b3b.err"; fail "backup after the cut"; }
+cat "$tmp/b3b.err"
+[ "$(json_get "$tmp/b3b.json" '["kind"]') $(json_get "$tmp/b3b.json" '["parent"]')" = "incremental $p3" ] ||
+    fail "the backup after the cut is not an incremental of $p3"
+[ "$(checkpoints)" = 1 ] || fail "checkpoints after the cut: $(checkpoints)"
 
 ## 4. ports: one in use is skipped, none free is an error
 busy=$(( 20000 + $$ % 20000 ))

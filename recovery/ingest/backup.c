@@ -6,7 +6,8 @@
  *
  * A running domain is backed up with libvirt's backup API in pull mode:
  * virDomainBackupBegin starts a point-in-time view of each disk, exported
- * by QEMU over NBD on a unix socket in a private 0700 directory, and
+ * by QEMU over NBD on a unix socket in a private 0700 directory (for a
+ * domain on another host, on TCP there with TLS: backup-remote.c), and
  * creates a new checkpoint (a persistent dirty bitmap per qcow2 disk) at
  * the same instant.  The chunk engine (chunk-job.c) reads the export with
  * one libnbd connection per worker.  A shut-off domain's disks are read
@@ -41,8 +42,9 @@
  *   4. The guest is frozen only between virDomainFSFreeze and the thaw
  *      right after virDomainBackupBegin.  A thaw guard process, started
  *      before the freeze, thaws the guest if bootback dies in between.
- *   5. A backup job left by a killed bootback (its socket directory names
- *      a dead PID) is aborted before a new one begins; anyone else's job
+ *   5. A backup job left by a killed bootback (its socket directory, or
+ *      for another host its export names, name a dead PID of this
+ *      machine) is aborted before a new one begins; anyone else's job
  *      makes the backup fail.
  *
  * States of one run:
@@ -102,7 +104,13 @@ note (struct ingest_backup *b, const char *fmt, ...)
 
 /* Test hooks: BOOTBACK_BACKUP_TEST=kill-frozen|fail-frozen (while the
  * guest is frozen), kill-reading (SIGKILL before the last disk is read,
- * the others being read and their chunks stored). */
+ * the others being read and their chunks stored), stall-reading (sleep
+ * there, said in a note: a test cuts the network to a remote host). */
+#define BACKUP_TEST_STALL_SECS 5
+/* libvirt keepalive to another host: a probe every 5 s, 3 unanswered
+ * close the connection. */
+#define BACKUP_KEEPALIVE_SECS 5
+#define BACKUP_KEEPALIVE_COUNT 3
 static bool
 test_hook (const char *what)
 {
@@ -147,6 +155,11 @@ ingest_backup_open (const struct backup_opts *o)
   snprintf (b->uri, sizeof b->uri, "%s", u ? u : (o->uri ? o->uri : ""));
   free (u);
   if (backup_remote_init (&b->rm, b->uri, o) == -1)
+    goto err;
+  /* A host that becomes unreachable mid-backup: its calls fail within
+   * about 20 s (see backup-remote.c), not after TCP's minutes. */
+  if (b->rm.host[0] && virt_keepalive (b->conn, BACKUP_KEEPALIVE_SECS,
+                                       BACKUP_KEEPALIVE_COUNT) == -1)
     goto err;
   b->dom = virt_domain_by_name (b->conn, o->domain);
   if (!b->dom) {
@@ -1258,6 +1271,11 @@ job_read (struct run *run)
     }
     if (k == last && test_hook ("kill-reading"))   /* mid-way: the other */
       kill (getpid (), SIGKILL);                     /* disks are stored */
+    if (k == last && test_hook ("stall-reading")) {
+      note (b, "test: stalling %d s before reading %s", BACKUP_TEST_STALL_SECS,
+            d->x.target);
+      sleep (BACKUP_TEST_STALL_SECS);
+    }
     export = xasprintf ("%s%s", b->rm.export_prefix, d->x.target);
     rr = read_disk (b, run->r, run->w, d, run->sock[0] ? run->sock : NULL,
                     export, pdisk, run->threads);
