@@ -128,7 +128,9 @@ cat "$tmp/cut.out" "$tmp/cut.err"
 echo "failed $(( $(date +%s) - t0 )) s after the remote became unreachable"
 grep -q "NBD export at $REMOTE_ADDR:[0-9]*" "$tmp/cut.err" || fail "the error does not name the remote's NBD export"
 [ "$(latest_id "$dom")" = "$p3" ] || fail "a point was stored by the cut backup"
-rvirsh checkpoint-list "$dom" --name | grep -qx " *$cp3" || fail "the last point's checkpoint $cp3 is gone"
+for (( i = 0; i < 100; i++ )); do rvirsh version >/dev/null 2>&1 && break; sleep 0.2; done
+cps=$(rvirsh checkpoint-list "$dom" --name)
+grep -q "$cp3" <<< "$cps" || fail "the last point's checkpoint $cp3 is gone: $cps"
 bootback backup "$dom" --host r1 --json >"$tmp/b3b.json" 2>"$tmp/b3b.err" ||
     { cat "$tmp/b3b.err"; fail "backup after the cut"; }
 cat "$tmp/b3b.err"
