@@ -144,7 +144,7 @@ void
 backup_remote_begin_failed (const struct backup_remote *rm, const char *domain,
                             const char *failure)
 {
-  if (rm->gave_up)
+  if (!rm->host[0] || rm->gave_up)
     return;
   if (strstr (failure, "TLS directory not configured"))
     error_setx ("%s: host %s has no TLS certificates for the backup's NBD "

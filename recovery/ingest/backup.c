@@ -323,7 +323,7 @@ job_owner (const char *xml, long *pid, char *host, size_t hlen, char *dir,
   host[0] = dir[0] = '\0';
   if (backup_xml_job_socket (xml, sock, sizeof sock) == -1)
     return -1;
-  if (!sock[0]) {               /* TCP: the export names say (remote.c) */
+  if (!sock[0]) {               /* TCP: the export names say */
     if (backup_xml_job_export (xml, prefix, sizeof prefix) == -1)
       return -1;
     if (backup_remote_owner (prefix, pid, host, hlen) == -1 ||
