@@ -16,6 +16,7 @@
 static const char backup_usage[] =
   "usage: bootback backup DOMAIN... [--full] [--disk NAME]... [--connect URI|--host NAME]\n"
   "                       [--no-quiesce] [--scratch-dir DIR] [--threads N]\n"
+  "                       [--tls-dir DIR] [--nbd-ports MIN-MAX] [--insecure]\n"
   "                       [--on-suspicious CMD] [--json]\n"
   "       bootback backup --all [--list FILE] [options]\n"
   "\n"
@@ -26,7 +27,11 @@ static const char backup_usage[] =
   "the new point is stored.  A missing, foreign or broken checkpoint, a\n"
   "resized or new disk, or a raw disk means a full read, and the output says\n"
   "why.  With a guest agent, filesystems are frozen for the instant the\n"
-  "backup starts (application-consistent); --no-quiesce skips that.\n"
+  "backup starts (application-consistent); --no-quiesce skips that.  A\n"
+  "domain on another host (a URI with a host name) is read over NBD on TCP\n"
+  "with TLS from that host name: its qemu.conf needs backup_tls_x509_cert_dir\n"
+  "(or default_tls_x509_cert_dir), and this machine a client certificate of\n"
+  "the same CA.\n"
   "\n"
   "  --all             every domain whose metadata has\n"
   "                    <backup xmlns=\"https://bootback.dev/xmlns/backup/1\"/>,\n"
@@ -37,7 +42,16 @@ static const char backup_usage[] =
   "  --disk NAME       back up only this disk (repeatable; default: all)\n"
   "  --connect URI     libvirt URI (default: libvirt's, $LIBVIRT_DEFAULT_URI)\n"
   "  --host NAME       the libvirt URI of a host of `bootback host add`\n"
-  "  --scratch-dir DIR where QEMU keeps the point-in-time view (/var/tmp)\n"
+  "  --scratch-dir DIR where QEMU keeps the point-in-time view (/var/tmp,\n"
+  "                    $BOOTBACK_SCRATCH_DIR); for another host, a directory\n"
+  "                    there (default: its /var/tmp)\n"
+  "  --tls-dir DIR     another host: the CA and client certificate for NBD\n"
+  "                    over TLS, as `bootback tls init` makes them (default:\n"
+  "                    the URI's pkipath=, else $BOOTBACK_HOME/tls)\n"
+  "  --nbd-ports MIN-MAX  another host: the TCP ports its backup NBD server\n"
+  "                    may listen on; one in use there is skipped (default\n"
+  "                    $BOOTBACK_NBD_PORTS, else 10809-10872)\n"
+  "  --insecure        another host: plaintext NBD, no TLS (tests only)\n"
   "  --threads N       parallel readers (default: the CPUs, at least 2;\n"
   "                    twice that for an incremental read)\n"
   "  --on-suspicious CMD  run CMD (a program and arguments, no shell) when a\n"
@@ -211,7 +225,26 @@ struct backup_args {
   bool thaw_guard;               /* internal: --thaw-guard URI DOMAIN */
   const char *on_suspicious;     /* --on-suspicious CMD */
   const char *host;              /* --host NAME */
+  const char *scratch;           /* --scratch-dir DIR */
+  char tls_default[4096];        /* $BOOTBACK_HOME/tls */
 };
+
+/* "MIN-MAX" (--nbd-ports, $BOOTBACK_NBD_PORTS) into o.  -1 if reported. */
+static int
+nbd_ports (struct backup_opts *o, const char *what, const char *s)
+{
+  int min, max, n = 0;
+
+  if (sscanf (s, "%d-%d%n", &min, &max, &n) != 2 || s[n] || min < 1 ||
+      max > 65535 || min > max) {
+    cli_error ("%s '%s': not a range of TCP ports (MIN-MAX, e.g. 10809-10872)",
+               what, s);
+    return -1;
+  }
+  o->nbd_port_min = min;
+  o->nbd_port_max = max;
+  return 0;
+}
 
 /* The options (exits on --help and bad usage).  -1 if reported. */
 static int
@@ -229,6 +262,9 @@ backup_options (struct backup_args *a, int argc, char **argv)
     { "threads", required_argument, NULL, 'T' },
     { "json", no_argument, NULL, 'j' },
     { "on-suspicious", required_argument, NULL, 'S' },
+    { "tls-dir", required_argument, NULL, 'D' },
+    { "nbd-ports", required_argument, NULL, 'P' },
+    { "insecure", no_argument, NULL, 'I' },
     { "thaw-guard", no_argument, NULL, 'G' },
     { "help", no_argument, NULL, 'h' },
     { 0 }
@@ -251,7 +287,13 @@ backup_options (struct backup_args *a, int argc, char **argv)
     case 'c': o->uri = optarg; break;
     case 'H': a->host = optarg; break;
     case 'Q': o->quiesce = false; break;
-    case 's': o->scratch_dir = optarg; break;
+    case 's': o->scratch_dir = a->scratch = optarg; break;
+    case 'D': o->tls_dir = optarg; break;
+    case 'P':
+      if (nbd_ports (o, "--nbd-ports", optarg) == -1)
+        return -1;
+      break;
+    case 'I': o->insecure = true; break;
     case 'T': o->threads = cli_int_arg ("--threads", optarg); break;
     case 'j': a->out.json = true; break;
     case 'S': a->on_suspicious = optarg; break;
@@ -267,6 +309,10 @@ backup_options (struct backup_args *a, int argc, char **argv)
     o->disks = a->disks;
   if (!o->scratch_dir || !*o->scratch_dir)
     o->scratch_dir = getenv ("BOOTBACK_SCRATCH_DIR");
+  o->remote_scratch_dir = a->scratch;
+  if (!o->nbd_port_max && getenv ("BOOTBACK_NBD_PORTS") &&
+      nbd_ports (o, "BOOTBACK_NBD_PORTS", getenv ("BOOTBACK_NBD_PORTS")) == -1)
+    return -1;
   if (a->all == (optind < argc)) {
     cli_error ("backup needs DOMAIN... or --all (not both)");
     cli_bad_usage (backup_usage);
@@ -334,6 +380,8 @@ cmd_backup (struct cli *c, int argc, char **argv)
     n = argc - optind;
   if (cli_repo (c) == -1)
     return 1;
+  snprintf (a.tls_default, sizeof a.tls_default, "%s/tls", c->home);
+  a.o.tls_dir_default = a.tls_default;
   a.o.note = print_note;
   a.o.opaque = &a.out;
   if (a.out.json)

@@ -3,12 +3,14 @@
  * libvirt XML for backups, built and parsed with libxml2: the domain's
  * disks, the pull-mode <domainbackup>, the <domaincheckpoint>, the disks
  * a checkpoint tracks, the socket of a running backup job, and bootback's
- * marker in a domain's <metadata>.  Pure functions (libvirt's "conf"
+ * marker in a domain's <metadata>; and the host name and pkipath= of a
+ * libvirt URI (libxml2's URI parser).  Pure functions (libvirt's "conf"
  * side): no libvirt calls, golden-file tested by test-backup-xml.c;
  * backup.c makes the calls that act.  The parse and the element and
  * attribute helpers are recovery/virt/xml.h's, shared by every reader of
  * libvirt's XML.
  */
+#include <libxml/uri.h>
 #include <libxml/xmlsave.h>
 
 #include "recovery/ingest/ingest-int.h"
@@ -143,6 +145,40 @@ backup_xml_job_socket (const char *xml, char *sock, size_t len)
   return 0;
 }
 
+int
+backup_xml_job_export (const char *xml, char *prefix, size_t len)
+{
+  CLEANUP_XML_DOC xmlDocPtr doc = parse (xml, "backup job XML");
+  xmlNodePtr root, x;
+
+  prefix[0] = '\0';
+  if (!doc)
+    return -1;
+  root = xmlDocGetRootElement (doc);
+  if (!virt_xml_is (root, "domainbackup")) {
+    error_setx ("backup job XML: the root element is not <domainbackup>");
+    return -1;
+  }
+  x = virt_xml_child (root, "disks");
+  for (x = x ? x->children : NULL; x; x = x->next) {
+    char name[DISK_NAME_MAX + 1], export[512], backup[8];
+    size_t ln, le;
+    if (!virt_xml_is (x, "disk"))
+      continue;
+    virt_xml_attr (x, "backup", backup, sizeof backup);
+    virt_xml_attr (x, "name", name, sizeof name);
+    virt_xml_attr (x, "exportname", export, sizeof export);
+    ln = strlen (name);
+    le = strlen (export);
+    if (strcmp (backup, "no") == 0 || !ln || le < ln ||
+        strcmp (export + le - ln, name) != 0)
+      continue;
+    snprintf (prefix, len, "%.*s", (int) (le - ln), export);
+    return 0;
+  }
+  return 0;
+}
+
 bool
 backup_xml_marked (const char *metadata_xml)
 {
@@ -206,37 +242,54 @@ backup_xml_backup (const struct backup_xml_plan *p)
   xmlNodePtr root, srv, disks;
   size_t i;
 
-  if (!p->socket) {
-    error_setx ("backup XML: no NBD socket");
+  if (!p->socket && (!p->tcp_host || p->tcp_port <= 0)) {
+    error_setx ("backup XML: no NBD socket or TCP address");
     return NULL;
   }
   root = new_root (&doc, "domainbackup");
   xmlNewProp (root, BAD_CAST "mode", BAD_CAST "pull");
   srv = xmlNewChild (root, NULL, BAD_CAST "server", NULL);
-  xmlNewProp (srv, BAD_CAST "transport", BAD_CAST "unix");
-  xmlNewProp (srv, BAD_CAST "socket", BAD_CAST p->socket);
+  if (p->socket) {
+    xmlNewProp (srv, BAD_CAST "transport", BAD_CAST "unix");
+    xmlNewProp (srv, BAD_CAST "socket", BAD_CAST p->socket);
+  }
+  else {
+    char port[16];
+    snprintf (port, sizeof port, "%d", p->tcp_port);
+    xmlNewProp (srv, BAD_CAST "transport", BAD_CAST "tcp");
+    if (p->tls)
+      xmlNewProp (srv, BAD_CAST "tls", BAD_CAST "yes");
+    xmlNewProp (srv, BAD_CAST "name", BAD_CAST p->tcp_host);
+    xmlNewProp (srv, BAD_CAST "port", BAD_CAST port);
+  }
   disks = xmlNewChild (root, NULL, BAD_CAST "disks", NULL);
   for (i = 0; i < p->ndisks; i++) {
     const struct backup_xml_plan_disk *d = &p->disks[i];
     xmlNodePtr x = xmlNewChild (disks, NULL, BAD_CAST "disk", NULL);
+
+    CLEANUP_FREE char *export = NULL;
 
     xmlNewProp (x, BAD_CAST "name", BAD_CAST d->name);
     if (!d->backup) {
       xmlNewProp (x, BAD_CAST "backup", BAD_CAST "no");
       continue;
     }
-    xmlNewProp (x, BAD_CAST "backup", BAD_CAST "yes");
-    xmlNewProp (x, BAD_CAST "type", BAD_CAST "file");
+    export = xasprintf ("%s%s", p->export_prefix ? p->export_prefix : "",
+                        d->name);
+    if (d->scratch) {           /* else libvirt's: a listed disk is */
+      xmlNewProp (x, BAD_CAST "backup", BAD_CAST "yes");  /* backed up, */
+      xmlNewProp (x, BAD_CAST "type", BAD_CAST "file");   /* both or none */
+    }
     if (d->incremental) {
       CLEANUP_FREE char *bm = xasprintf ("backup-%s", d->name);
       xmlNewProp (x, BAD_CAST "backupmode", BAD_CAST "incremental");
       xmlNewProp (x, BAD_CAST "incremental", BAD_CAST d->incremental);
-      xmlNewProp (x, BAD_CAST "exportname", BAD_CAST d->name);
+      xmlNewProp (x, BAD_CAST "exportname", BAD_CAST export);
       xmlNewProp (x, BAD_CAST "exportbitmap", BAD_CAST bm);
     }
     else {
       xmlNewProp (x, BAD_CAST "backupmode", BAD_CAST "full");
-      xmlNewProp (x, BAD_CAST "exportname", BAD_CAST d->name);
+      xmlNewProp (x, BAD_CAST "exportname", BAD_CAST export);
     }
     if (d->scratch) {
       xmlNodePtr s = xmlNewChild (x, NULL, BAD_CAST "scratch", NULL);
@@ -270,4 +323,46 @@ backup_xml_checkpoint (const struct backup_xml_plan *p)
                 BAD_CAST (p->disks[i].bitmap ? "bitmap" : "no"));
   }
   return dump (doc);
+}
+
+/* ---- libvirt URIs -------------------------------------------------------------- */
+
+int
+backup_uri_host (const char *uri, char *host, size_t hlen, char *pkipath,
+                 size_t plen)
+{
+  xmlURIPtr u;
+  char *q, *save = NULL, *kv;
+
+  host[0] = pkipath[0] = '\0';
+  if (!uri || !*uri)
+    return 0;
+  u = xmlParseURI (uri);
+  if (!u) {
+    error_setx ("%s: not a libvirt URI", uri);
+    return -1;
+  }
+  if (u->server && *u->server) {
+    if (strlen (u->server) >= hlen) {
+      xmlFreeURI (u);
+      error_setx ("%s: host name too long", uri);
+      return -1;
+    }
+    snprintf (host, hlen, "%s", u->server);
+    if (host[0] == '[' && host[strlen (host) - 1] == ']') {  /* IPv6 */
+      memmove (host, host + 1, strlen (host));
+      host[strlen (host) - 1] = '\0';
+    }
+  }
+  q = u->query_raw ? xstrdup (u->query_raw) : NULL;
+  for (kv = q ? strtok_r (q, "&", &save) : NULL; kv;
+       kv = strtok_r (NULL, "&", &save))
+    if (strncmp (kv, "pkipath=", 8) == 0) {
+      char *v = xmlURIUnescapeString (kv + 8, 0, NULL);
+      snprintf (pkipath, plen, "%s", v ? v : "");
+      xmlFree (v);
+    }
+  free (q);
+  xmlFreeURI (u);
+  return 0;
 }

@@ -6,7 +6,8 @@
  *
  * A running domain is backed up with libvirt's backup API in pull mode:
  * virDomainBackupBegin starts a point-in-time view of each disk, exported
- * by QEMU over NBD on a unix socket in a private 0700 directory, and
+ * by QEMU over NBD on a unix socket in a private 0700 directory (for a
+ * domain on another host, on TCP there with TLS: backup-remote.c), and
  * creates a new checkpoint (a persistent dirty bitmap per qcow2 disk) at
  * the same instant.  The chunk engine (chunk-job.c) reads the export with
  * one libnbd connection per worker.  A shut-off domain's disks are read
@@ -41,8 +42,9 @@
  *   4. The guest is frozen only between virDomainFSFreeze and the thaw
  *      right after virDomainBackupBegin.  A thaw guard process, started
  *      before the freeze, thaws the guest if bootback dies in between.
- *   5. A backup job left by a killed bootback (its socket directory names
- *      a dead PID) is aborted before a new one begins; anyone else's job
+ *   5. A backup job left by a killed bootback (its socket directory, or
+ *      for another host its export names, name a dead PID of this
+ *      machine) is aborted before a new one begins; anyone else's job
  *      makes the backup fail.
  *
  * States of one run:
@@ -70,6 +72,7 @@ struct ingest_backup {
   virDomainPtr dom;
   char uri[512];
   char cp_prefix[32];            /* "bootback-1a2b3c4d-" of the repository */
+  struct backup_remote rm;       /* rm.host[0]: the domain is on another host */
   char new_cp[128];              /* checkpoint made by the run, "" if none */
   bool committed;
 };
@@ -101,7 +104,13 @@ note (struct ingest_backup *b, const char *fmt, ...)
 
 /* Test hooks: BOOTBACK_BACKUP_TEST=kill-frozen|fail-frozen (while the
  * guest is frozen), kill-reading (SIGKILL before the last disk is read,
- * the others being read and their chunks stored). */
+ * the others being read and their chunks stored), stall-reading (sleep
+ * there, said in a note: a test cuts the network to a remote host). */
+#define BACKUP_TEST_STALL_SECS 5
+/* libvirt keepalive to another host: a probe every 5 s, 3 unanswered
+ * close the connection. */
+#define BACKUP_KEEPALIVE_SECS 5
+#define BACKUP_KEEPALIVE_COUNT 3
 static bool
 test_hook (const char *what)
 {
@@ -145,6 +154,13 @@ ingest_backup_open (const struct backup_opts *o)
   u = virConnectGetURI (b->conn);
   snprintf (b->uri, sizeof b->uri, "%s", u ? u : (o->uri ? o->uri : ""));
   free (u);
+  if (backup_remote_init (&b->rm, b->uri, o) == -1)
+    goto err;
+  /* A host that becomes unreachable mid-backup: its calls fail within
+   * about 20 s (see backup-remote.c), not after TCP's minutes. */
+  if (b->rm.host[0] && virt_keepalive (b->conn, BACKUP_KEEPALIVE_SECS,
+                                       BACKUP_KEEPALIVE_COUNT) == -1)
+    goto err;
   b->dom = virt_domain_by_name (b->conn, o->domain);
   if (!b->dom) {
     virt_error_set ("domain %s", o->domain);
@@ -293,32 +309,64 @@ bootback_alive (long pid)
   return pid_matches ((pid_t) pid, 0, "bootback");
 }
 
-/* If the domain has a backup job: abort it if a dead bootback left it
- * (invariant 5), else fail. */
+/* Who began the domain's backup job: the PID of a bootback (0 if not
+ * bootback's job), the machine it runs on ("" this one), and for a local
+ * job its socket directory. */
+static int
+job_owner (const char *xml, long *pid, char *host, size_t hlen, char *dir,
+           size_t dlen)
+{
+  char sock[1024], prefix[256], *slash;
+  const char *base;
+
+  *pid = 0;
+  host[0] = dir[0] = '\0';
+  if (backup_xml_job_socket (xml, sock, sizeof sock) == -1)
+    return -1;
+  if (!sock[0]) {               /* TCP: the export names say */
+    if (backup_xml_job_export (xml, prefix, sizeof prefix) == -1)
+      return -1;
+    if (backup_remote_owner (prefix, pid, host, hlen) == -1 ||
+        backup_remote_owner_is_me (host))
+      host[0] = '\0';
+    return 0;
+  }
+  snprintf (dir, dlen, "%s", sock);
+  slash = strrchr (dir, '/');
+  if (slash)
+    *slash = '\0';
+  base = strrchr (dir, '/');
+  base = base ? base + 1 : dir;
+  if (sscanf (base, "bootback-backup-%ld-", pid) != 1 || *pid < 0)
+    *pid = 0;
+  return 0;
+}
+
+/* If the domain has a backup job: abort it if a dead bootback of this
+ * machine left it (invariant 5), else fail. */
 static int
 clear_stale_job (struct ingest_backup *b)
 {
   CLEANUP_FREE char *xml = virt_backup_xml (b->dom);
-  char sock[1024], dir[1024], *slash;
-  const char *base;
+  char dir[1024], host[256];
   long pid = 0;
 
   if (!xml) {
     error_clear ();
     return 0;                   /* no backup job */
   }
-  if (backup_xml_job_socket (xml, sock, sizeof sock) == -1)
+  if (job_owner (xml, &pid, host, sizeof host, dir, sizeof dir) == -1)
     return -1;
-  snprintf (dir, sizeof dir, "%s", sock);
-  slash = strrchr (dir, '/');
-  if (slash)
-    *slash = '\0';
-  base = strrchr (dir, '/');
-  base = base ? base + 1 : dir;
-  if (sscanf (base, "bootback-backup-%ld-", &pid) != 1 || pid <= 0) {
+  if (pid <= 0) {
     error_setx ("domain %s already has a backup job that is not bootback's "
                 "(virsh backup-dumpxml %s); it must end first",
                 b->o->domain, b->o->domain);
+    return -1;
+  }
+  if (host[0]) {
+    error_setx ("domain %s is being backed up by bootback pid %ld on %s; if "
+                "that has stopped, end its job (virsh domjobabort %s)",
+                b->o->domain, pid, host, b->o->domain);
     return -1;
   }
   if (bootback_alive (pid)) {
@@ -331,7 +379,8 @@ clear_stale_job (struct ingest_backup *b)
                   b->o->domain, pid);
     return -1;
   }
-  rm_dir (dir);
+  if (dir[0])
+    rm_dir (dir);
   note (b, "ended the backup job left by an interrupted bootback (pid %ld)",
         pid);
   return 0;
@@ -638,10 +687,14 @@ export_open (struct disk_read *dr, struct repo *r, struct repo_writer *w,
   const char *ctx[] = { LIBNBD_CONTEXT_BASE_ALLOCATION, dr->bitmap_ctx, NULL };
   int i;
 
-  /* QEMU creates the socket in virDomainBackupBegin; give it a moment. */
-  for (i = 0; i < 100; i++) {
-    struct chunk_job probe = { .what = dr->what, .socket = socket,
-                               .export_name = export_name };
+  /* QEMU creates the socket in virDomainBackupBegin; give it a moment.
+   * No socket: the domain's host over TCP (remote.c waits itself). */
+  for (i = 0; i < (socket ? 100 : 1); i++) {
+    struct chunk_job probe = {
+      .what = dr->what, .socket = socket, .export_name = export_name,
+      .connect = socket ? NULL : backup_remote_connect,
+      .connect_opaque = &dr->b->rm,
+    };
     dr->h = chunk_job_connect (&probe, ctx);
     if (dr->h)
       break;
@@ -658,6 +711,10 @@ export_open (struct disk_read *dr, struct repo *r, struct repo_writer *w,
   chunk_job_init (&dr->j, w, dr->what, dr->size, repo_chunk_size (r));
   dr->j.socket = socket;
   dr->j.export_name = export_name;
+  if (!socket) {
+    dr->j.connect = backup_remote_connect;
+    dr->j.connect_opaque = &dr->b->rm;
+  }
   dr->d->res->size = dr->size;
   return 0;
 }
@@ -906,7 +963,9 @@ struct run {
   char *keep;                    /* the domain XML kept with the point */
   struct repo_writer *w;
   /* The pull-mode job of a running domain (job_*). */
-  char dir[512], sock[600];      /* private directory, its NBD socket */
+  char dir[512], sock[600];      /* private directory, its NBD socket; or a
+                                  * remote host's scratch directory */
+  bool owns_dir;                 /* dir is ours, removed at the end */
   struct backup_xml_plan_disk pd[REPO_MAX_DISKS];
   struct backup_xml_plan plan;
   char *desc;                    /* the new checkpoint's description */
@@ -940,6 +999,13 @@ run_inspect (struct run *run)
   if (!run->running && state != VIR_DOMAIN_SHUTOFF) {
     error_setx ("domain %s is neither running nor shut off (state %d): "
                 "try again when it is", o->domain, state);
+    return -1;
+  }
+  if (!run->running && run->b->rm.host[0]) {
+    error_setx ("domain %s on %s is shut off: its disk images are on that "
+                "host, and bootback reads them from there only through a "
+                "running domain's backup job (start it, even paused)",
+                o->domain, run->b->rm.host);
     return -1;
   }
   return 0;
@@ -979,16 +1045,28 @@ run_plan (struct run *run)
   return 0;
 }
 
-/* Pull-mode backup job: socket and scratch files in a private dir, and
- * the plan of the job (which disks, from which checkpoint, the new
- * checkpoint).  A job a killed bootback left is ended first. */
+/* Where the job's NBD server listens and its scratch files go: for a
+ * local domain a private directory (socket, scratch files); for one on
+ * another host TCP there (backup-remote.c), and its scratch files in
+ * --scratch-dir there (/var/tmp).  -1 with the error. */
 static int
-job_prepare (struct run *run)
+job_where (struct run *run)
 {
   struct ingest_backup *b = run->b;
   const char *scratch = b->o->scratch_dir;
-  size_t k;
 
+  if (b->rm.host[0]) {
+    if (backup_remote_check_tls (&b->rm) == -1)
+      return -1;
+    run->plan.tcp_host = b->rm.host;
+    run->plan.tls = !b->rm.insecure;
+    run->plan.export_prefix = b->rm.export_prefix;
+    /* libvirt 9.0 makes no scratch file name of its own in pull mode */
+    snprintf (run->dir, sizeof run->dir, "%s",
+              b->o->remote_scratch_dir && *b->o->remote_scratch_dir
+              ? b->o->remote_scratch_dir : "/var/tmp");
+    return 0;
+  }
   if (!scratch || !*scratch)
     scratch = "/var/tmp";
   snprintf (run->dir, sizeof run->dir, "%s/bootback-backup-%ld-XXXXXX", scratch,
@@ -999,6 +1077,22 @@ job_prepare (struct run *run)
     return -1;
   }
   snprintf (run->sock, sizeof run->sock, "%s/nbd.sock", run->dir);
+  run->plan.socket = run->sock;
+  run->owns_dir = true;
+  return 0;
+}
+
+/* Pull-mode backup job: where (job_where), and the plan of the job
+ * (which disks, from which checkpoint, the new checkpoint).  A job a
+ * killed bootback left is ended first. */
+static int
+job_prepare (struct run *run)
+{
+  struct ingest_backup *b = run->b;
+  size_t k;
+
+  if (job_where (run) == -1)
+    return -1;
   snprintf (b->new_cp, sizeof b->new_cp, "%s%s", b->cp_prefix,
             repo_writer_id (run->w));
   for (k = 0; k < run->nd; k++) {
@@ -1009,11 +1103,15 @@ job_prepare (struct run *run)
     pd->incremental = d->incremental;
     pd->bitmap = d->selected && d->bitmap;
     pd->scratch = NULL;
-    if (d->selected) {
+    if (d->selected && run->owns_dir)
       snprintf (d->scratch, sizeof d->scratch, "%.500s/%.64s.scratch.qcow2",
                 run->dir, d->x.target);
+    else if (d->selected && run->dir[0])    /* a remote host's directory */
+      snprintf (d->scratch, sizeof d->scratch,
+                "%.500s/bootback-%s-%.64s.scratch.qcow2", run->dir,
+                repo_writer_id (run->w), d->x.target);
+    if (d->selected && run->dir[0])
       pd->scratch = d->scratch;
-    }
     if (pd->bitmap)
       run->plan.checkpoint = b->new_cp;
   }
@@ -1021,7 +1119,6 @@ job_prepare (struct run *run)
     b->new_cp[0] = '\0';
   run->desc = xasprintf ("bootback restore point %s@%s", b->o->domain,
                          repo_writer_id (run->w));
-  run->plan.socket = run->sock;
   run->plan.description = run->desc;
   run->plan.ndisks = run->nd;
   run->plan.disks = run->pd;
@@ -1101,6 +1198,7 @@ job_begin (struct run *run)
   for (;;) {
     free (bxml);
     free (cxml);
+    run->plan.tcp_port = b->rm.port;
     bxml = backup_xml_backup (&run->plan);
     cxml = run->plan.checkpoint ? backup_xml_checkpoint (&run->plan) : NULL;
     if (!bxml || (run->plan.checkpoint && !cxml))
@@ -1118,9 +1216,17 @@ job_begin (struct run *run)
       run->created = cxml != NULL;
       break;
     }
-    if (!job_retry_full (run))
+    if (b->rm.host[0] && backup_remote_next_port (&b->rm, virt_failure ()))
+      continue;                 /* the port is in use there: the next one */
+    if (b->rm.gave_up || !job_retry_full (run)) {
+      backup_remote_begin_failed (&b->rm, b->o->domain, virt_failure ());
       return -1;
+    }
   }
+  if (b->rm.host[0])
+    note (b, "reading the disks over NBD %s from %s:%d",
+          b->rm.insecure ? "in plaintext (--insecure)" : "with TLS",
+          b->rm.host, b->rm.port);
   if (run->frozen) {
     bool thawed = virt_fs_thaw (b->dom) == 0;
     if (!thawed)
@@ -1149,6 +1255,7 @@ job_read (struct run *run)
   for (k = 0; k < run->nd; k++) {
     struct bdisk *d = &run->d[k];
     struct repo_disk *pdisk = NULL;
+    char *export;
     int rr;
     if (!d->selected)
       continue;
@@ -1164,8 +1271,15 @@ job_read (struct run *run)
     }
     if (k == last && test_hook ("kill-reading"))   /* mid-way: the other */
       kill (getpid (), SIGKILL);                     /* disks are stored */
-    rr = read_disk (b, run->r, run->w, d, run->sock, d->x.target, pdisk,
-                    run->threads);
+    if (k == last && test_hook ("stall-reading")) {
+      note (b, "test: stalling %d s before reading %s", BACKUP_TEST_STALL_SECS,
+            d->x.target);
+      sleep (BACKUP_TEST_STALL_SECS);
+    }
+    export = xasprintf ("%s%s", b->rm.export_prefix, d->x.target);
+    rr = read_disk (b, run->r, run->w, d, run->sock[0] ? run->sock : NULL,
+                    export, pdisk, run->threads);
+    free (export);
     repo_disk_close (pdisk);
     if (rr == -1)
       return -1;
@@ -1248,7 +1362,7 @@ run_fail (struct run *run)
   if (run->created)
     delete_checkpoint (b, b->new_cp);
   repo_writer_abort (run->w);
-  if (run->dir[0])
+  if (run->owns_dir)
     rm_dir (run->dir);
   b->new_cp[0] = '\0';
   ERROR_RESTORE (saved);
@@ -1279,7 +1393,7 @@ ingest_backup_run (struct ingest_backup *b, struct repo *r,
   if (run_read (run) == -1 || run_commit (run, m) == -1)
     goto err;
   b->committed = true;
-  if (run->dir[0])
+  if (run->owns_dir)
     rm_dir (run->dir);
   ret = 0;
   goto out;

@@ -66,6 +66,13 @@ chunk_job_connect (const struct chunk_job *j, const char *const *ctx)
       goto err;
   if (j->export_name && nbd_set_export_name (h, j->export_name) == -1)
     goto err;
+  if (j->connect) {
+    if (j->connect (j, h) == -1) {
+      nbd_close (h);            /* the hook set the error */
+      return NULL;
+    }
+    return h;
+  }
   if (nbd_connect_unix (h, j->socket) == -1)
     goto err;
   return h;
@@ -295,13 +302,6 @@ worker (void *arg)
   uint8_t *buf = NULL;
   uint64_t c;
 
-  if (j->socket) {
-    h = chunk_job_connect (j, NULL);
-    if (!h) {
-      first_error_record (&j->fe);
-      return NULL;
-    }
-  }
   buf = xmalloc (j->cs);
   while (!first_error_failed (&j->fe) &&
          (c = atomic_fetch_add (&j->next, 1)) < j->nchunks) {
@@ -335,6 +335,12 @@ worker (void *arg)
       if (j->progress_all)
         progress_add (j->prog, len);
       continue;
+    }
+    /* Connected at the first chunk to read: an incremental with little
+     * to read opens few connections (over TLS each is a handshake). */
+    if (!h && (j->socket || j->connect) && !(h = chunk_job_connect (j, NULL))) {
+      first_error_record (&j->fe);
+      break;
     }
     if (read_chunk (j, h, buf, c) == -1) {
       first_error_record (&j->fe);

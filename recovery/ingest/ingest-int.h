@@ -42,8 +42,13 @@ struct chunk_job {
    * digests; the caller owns the rest and keeps it alive). */
   struct repo_writer *w;
   const char *what;          /* names the source in messages ("IMG", "dom vda") */
-  const char *socket;        /* NBD unix socket, or NULL to read fd */
+  const char *socket;        /* NBD unix socket, or NULL to read fd (or
+                              * to use connect) */
   const char *export_name;   /* NBD export name, NULL = default ("") */
+  /* Instead of socket: connects h (export name and contexts set) some
+   * other way (TCP with TLS); -1 with the error set. */
+  int (*connect) (const struct chunk_job *j, struct nbd_handle *h);
+  const void *connect_opaque;
   int fd;                    /* local raw file when socket is NULL */
   uint64_t size;
   uint32_t cs;
@@ -108,6 +113,42 @@ void chunk_zero_map_extent (void *opaque, uint64_t offset, uint64_t len,
  * worker's error restored in this thread. */
 int chunk_job_run (struct chunk_job *j, int threads);
 
+/* ---- backup-remote.c: a domain on another host (TCP, TLS) --------------- */
+
+struct backup_remote {
+  char host[256];            /* the URI's host name; "" = a local domain */
+  char tls_dir[1024];        /* the client certificates ("" if insecure) */
+  bool insecure;             /* plaintext NBD */
+  char export_prefix[128];   /* "bootback-backup-PID-HOST-" */
+  int port_min, port_max;
+  int port;                  /* the port to try next / in use */
+  int tries;                 /* ports found in use */
+  bool gave_up;              /* no free port: the error says so */
+};
+
+/* From the libvirt URI and the options: rm->host "" for a local URI.
+ * -1 with the error (no certificate directory, a bad port range). */
+int backup_remote_init (struct backup_remote *rm, const char *uri,
+                        const struct backup_opts *o);
+/* Are the client certificate files there and readable?  -1 naming the
+ * missing one. */
+int backup_remote_check_tls (const struct backup_remote *rm);
+/* After libvirt refused to begin with failure: if the port was in use,
+ * move to the next one and say true; false if that was not why (or no
+ * port is left: then the error says so). */
+bool backup_remote_next_port (struct backup_remote *rm, const char *failure);
+/* Set an error explaining a refused begin, if failure is one the user
+ * must fix on the host (no TLS certificates there, a bind error). */
+void backup_remote_begin_failed (const struct backup_remote *rm,
+                                 const char *domain, const char *failure);
+/* The owner of a remote job from its export prefix
+ * ("bootback-backup-PID-HOST-"): -1 if not bootback's. */
+int backup_remote_owner (const char *prefix, long *pid, char *host, size_t len);
+/* Is host (of backup_remote_owner) this machine? */
+bool backup_remote_owner_is_me (const char *host);
+/* chunk_job's connect hook: connect_opaque is the backup_remote. */
+int backup_remote_connect (const struct chunk_job *j, struct nbd_handle *h);
+
 /* ---- backup-xml.c: libvirt XML for backups (pure: no libvirt calls) ---- */
 
 /* One disk of a domain, as its XML describes it. */
@@ -138,7 +179,11 @@ struct backup_xml_plan_disk {
   const char *scratch;       /* scratch file (qcow2) when backup */
 };
 struct backup_xml_plan {
-  const char *socket;        /* pull mode: NBD server unix socket */
+  const char *socket;        /* pull mode: NBD server unix socket, or */
+  const char *tcp_host;      /* NULL and a TCP server on this address */
+  int tcp_port;              /* and port (of the domain's host) */
+  bool tls;                  /* TCP: with TLS (x509, libvirt's qemu.conf) */
+  const char *export_prefix; /* before each export name, NULL = none */
   const char *checkpoint;    /* name of the new checkpoint, NULL = none */
   const char *description;   /* of the new checkpoint, may be NULL */
   size_t ndisks;
@@ -146,8 +191,8 @@ struct backup_xml_plan {
 };
 
 /* <domainbackup mode='pull'> for plan; each backed-up disk is exported
- * as its target name with the dirty bitmap "backup-TARGET" when
- * incremental.  malloc'd string, or NULL with the error set. */
+ * as export_prefix + its target name with the dirty bitmap
+ * "backup-TARGET" when incremental.  malloc'd string, or NULL with the error set. */
 char *backup_xml_backup (const struct backup_xml_plan *p);
 /* <domaincheckpoint> for plan (every disk: checkpoint='bitmap' or 'no').
  * NULL with the error set if plan has no checkpoint name. */
@@ -164,6 +209,18 @@ int backup_xml_checkpoint_disks (const char *xml,
  * (virDomainBackupGetXMLDesc), into sock; "" if it is push mode or TCP.
  * -1 if the XML cannot be parsed. */
 int backup_xml_job_socket (const char *xml, char *sock, size_t len);
+
+/* The prefix of a running pull-mode backup job's export names, from its
+ * XML, into prefix: what precedes the disk's name in the exportname of
+ * its first backed-up disk ("" if none).  -1 if the XML cannot be parsed. */
+int backup_xml_job_export (const char *xml, char *prefix, size_t len);
+
+/* The host name of a libvirt URI into host ("" for a local URI:
+ * qemu:///system, qemu+unix://...) and its pkipath= query parameter
+ * (the client certificates of qemu+tls://) into pkipath ("" if none).
+ * -1 if it is not a URI. */
+int backup_uri_host (const char *uri, char *host, size_t hlen, char *pkipath,
+                     size_t plen);
 
 /* The namespace of bootback's element in a domain's <metadata>. */
 #define BACKUP_XML_NS "https://bootback.dev/xmlns/backup/1"

@@ -121,6 +121,16 @@ struct backup_opts {
                               * that for an incremental read */
   const char *scratch_dir;   /* NULL = /var/tmp (the CLI gives --scratch-dir
                               * or $BOOTBACK_SCRATCH_DIR) */
+  /* A domain on another host (a URI with a host name): its backup job's
+   * NBD server listens there on TCP, with TLS unless insecure. */
+  const char *remote_scratch_dir;  /* a directory on that host; NULL =
+                              * its /var/tmp */
+  const char *tls_dir;       /* client certificates (ca-cert.pem,
+                              * client-cert.pem, client-key.pem); NULL =
+                              * the URI's pkipath=, else tls_dir_default */
+  const char *tls_dir_default;
+  bool insecure;             /* plaintext NBD (tests only) */
+  int nbd_port_min, nbd_port_max;  /* the ports to try there; 0 = 10809-10872 */
   void (*note) (void *opaque, const char *msg);
   void *opaque;
 };

@@ -123,6 +123,34 @@ test_build (void)
     len += snprintf (out + len, sizeof out - len, "%s\n", names[i]);
   golden ("checkpoint-disks", out);
 
+  /* A remote host's job: TCP with TLS, exports named after the job's
+   * owner, libvirt's scratch files (none given). */
+  {
+    struct backup_xml_plan_disk rd[] = {
+      { "vda", true, "bootback-1a2b3c4d-20261122T052748Z", true, NULL },
+      { "vdb", false, NULL, false, NULL },
+    };
+    struct backup_xml_plan t = {
+      .tcp_host = "hv1.example.org", .tcp_port = 10811, .tls = true,
+      .export_prefix = "bootback-backup-4242-backup1-",
+      .checkpoint = p.checkpoint, .ndisks = 2, .disks = rd,
+    };
+    CLEANUP_FREE char *tb = backup_xml_backup (&t);
+    CLEANUP_FREE char *got = NULL;
+    char prefix[256];
+    if (!tb || backup_xml_job_export (tb, prefix, sizeof prefix) == -1) {
+      fprintf (stderr, "build tcp: %s\n", error_msg ());
+      exit (1);
+    }
+    got = xasprintf ("%s-- export prefix: '%s'\n", tb, prefix);
+    golden ("backup-tcp", got);
+    t.tcp_port = 0;
+    if (backup_xml_backup (&t) != NULL) {
+      fprintf (stderr, "FAIL backup XML without a port\n");
+      failures++;
+    }
+  }
+
   /* No checkpoint name: no checkpoint XML. */
   p.checkpoint = NULL;
   if (backup_xml_checkpoint (&p) != NULL) {
@@ -156,10 +184,31 @@ test_parse_misc (void)
   backup_xml_job_socket ("<domainbackup mode='push'><disks/></domainbackup>",
                          sock, sizeof sock);
   len += snprintf (out + len, sizeof out - len, "push job socket: '%s'\n", sock);
+  backup_xml_job_export (job, sock, sizeof sock);
+  len += snprintf (out + len, sizeof out - len, "job export prefix: '%s'\n", sock);
   for (i = 0; i < sizeof meta / sizeof meta[0]; i++)
     len += snprintf (out + len, sizeof out - len, "marked %s: %s\n",
                      meta[i] ? meta[i] : "(none)",
                      backup_xml_marked (meta[i]) ? "yes" : "no");
+  {
+    static const char *const uris[] = {
+      "qemu:///system", "qemu+unix:///system?socket=/run/x/libvirt-sock",
+      "qemu+tls://hv1.example.org/system?pkipath=/etc/bb%20tls&no_verify=0",
+      "qemu+ssh://root@10.1.2.3:2222/system", "qemu+tcp://[fd00::2]/system",
+      "", "not a uri%",
+    };
+    for (i = 0; i < sizeof uris / sizeof uris[0]; i++) {
+      char host[256], pki[256];
+      int r = backup_uri_host (uris[i], host, sizeof host, pki, sizeof pki);
+      if (r == -1)
+        len += snprintf (out + len, sizeof out - len, "uri '%s': %s\n",
+                         uris[i], error_msg ());
+      else
+        len += snprintf (out + len, sizeof out - len,
+                         "uri '%s': host '%s' pkipath '%s'\n", uris[i], host,
+                         pki);
+    }
+  }
   /* Errors name what was being parsed. */
   backup_xml_domain_disks ("<domain><devices>", d, 2, &n);
   len += snprintf (out + len, sizeof out - len, "error: %s\n", error_msg ());

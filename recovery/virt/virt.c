@@ -859,3 +859,15 @@ virt_cleanup_stream (virStreamPtr *p)
   if (*p)
     virStreamFree (*p);
 }
+
+/* ---- remote backup (recovery/ingest/backup-remote.c) ------------------------ */
+
+int
+virt_keepalive (virConnectPtr c, int interval, unsigned count)
+{
+  if (virConnectSetKeepAlive (c, interval, count) == -1) {
+    virt_error_set ("libvirt keepalive");
+    return -1;
+  }
+  return 0;
+}

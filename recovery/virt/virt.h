@@ -293,4 +293,11 @@ void virt_cleanup_stream (virStreamPtr *p);
 #define CLEANUP_VIR_NETWORK    __attribute__((cleanup (virt_cleanup_network)))
 #define CLEANUP_VIR_STREAM     __attribute__((cleanup (virt_cleanup_stream)))
 
+/* ---- remote backup (recovery/ingest/backup-remote.c) ------------------------ */
+
+/* Probe the connection every interval seconds; count probes without an
+ * answer close it, so a call to a host that became unreachable fails
+ * instead of waiting for TCP to give up (minutes).  -1 with the error. */
+int virt_keepalive (virConnectPtr c, int interval, unsigned count);
+
 #endif /* BOOTBACK_VIRT_H */

@@ -22,6 +22,8 @@
 #                          storage pool "default" (REMOTE_DIR/pool)
 #     REMOTE_NETNS         its network namespace
 #   remote_exec CMD...     run CMD in the remote's network namespace
+#   remote_link down|up    cut (or restore) the network between the test
+#                          and the remote: the remote is unreachable
 #   remote_log             print the remote libvirtd's log
 #   remote_host_stop       destroy its domains, stop it, remove the veth and
 #                          the namespace (registered with cleanup_fn)
@@ -126,6 +128,8 @@ _remote_pool () {
 }
 
 remote_exec () { ip netns exec "$REMOTE_NETNS" "$@"; }
+
+remote_link () { ip link set "bbr$$h" "$1"; }
 
 remote_log () { cat "$REMOTE_DIR/libvirtd/log/libvirtd.log" 2>/dev/null || true; }
 
