@@ -18,8 +18,9 @@
 /* Check that the network exists here: a libvirt network (active) or a
  * host bridge.  -1 with a message naming it. */
 int drv_check_network (virConnectPtr c, enum instant_net net, const char *src);
-/* Check the bridges/networks named by the interfaces of xml (keep). */
-int drv_check_saved_networks (virConnectPtr c, const char *xml);
+/* Check the bridges/networks named by the interfaces of xml (keep);
+ * bridges only if bridges (those of this host: not for a remote one). */
+int drv_check_saved_networks (virConnectPtr c, const char *xml, bool bridges);
 /* The session's domain (invariant 7): the one with its UUID, if it is
  * also called its name and its disks are exactly the session's images
  * (disks_are_session in driver.c).  1 and *d (virDomainFree it) if so, 0

@@ -805,7 +805,7 @@ start_check_libvirt (struct start *st)
       drv_check_network (st->conn, st->net, st->net_src) == -1)
     return -1;
   if (st->net == INSTANT_NET_KEEP && st->saved_xml &&
-      drv_check_saved_networks (st->conn, st->saved_xml) == -1)
+      drv_check_saved_networks (st->conn, st->saved_xml, !remote_wanted (st->o)) == -1)
     return -1;
   if (st->net == INSTANT_NET_KEEP && !st->saved_xml &&
       drv_check_network (st->conn, INSTANT_NET_NETWORK, "default") == -1) {
