@@ -59,6 +59,31 @@ note_cb (void *opaque, const char *line)
 }
 
 /* Run one case; returns the text to compare (malloc'd). */
+/* disk=NAME:OVERLAY:SOCKET, or remote_disk=NAME:OVERLAY:HOST:PORT:TLS
+ * (remote.c: TCP, no socket), into d. */
+static void
+parse_disk (struct instant_xml_disk *d, char *v, bool remote)
+{
+  char *f[5] = { v };
+  int k;
+
+  memset (d, 0, sizeof *d);
+  for (k = 0; k < 4 && f[k]; k++) {
+    f[k + 1] = strchr (f[k], ':');
+    if (f[k + 1])
+      *f[k + 1]++ = '\0';
+  }
+  d->name = f[0];
+  d->overlay = f[1];
+  if (!remote) {
+    d->socket = f[2];
+    return;
+  }
+  d->host = f[2];
+  d->port = f[3] ? atoi (f[3]) : 0;
+  d->tls = f[4] && atoi (f[4]);
+}
+
 static char *
 run_case (char *in)
 {
@@ -98,35 +123,9 @@ run_case (char *in)
         sp.net = INSTANT_NET_NETWORK; sp.net_source = v + 8;
       }
     }
-    else if (strcmp (line, "disk") == 0 && sp.ndisks < 8) {
-      /* disk=NAME:OVERLAY:SOCKET */
-      struct instant_xml_disk *d = &disks[sp.ndisks++];
-      memset (d, 0, sizeof *d);
-      d->name = v;
-      d->overlay = strchr (v, ':');
-      *(char *) d->overlay = '\0';
-      d->overlay++;
-      d->socket = strchr (d->overlay, ':');
-      *(char *) d->socket = '\0';
-      d->socket++;
-    }
-    else if (strcmp (line, "remote_disk") == 0 && sp.ndisks < 8) {
-      /* remote_disk=NAME:OVERLAY:HOST:PORT:TLS (remote.c: TCP, no socket) */
-      struct instant_xml_disk *d = &disks[sp.ndisks++];
-      char *f[5];
-      int k;
-      memset (d, 0, sizeof *d);
-      for (k = 0, f[0] = v; k < 4 && f[k]; k++) {
-        f[k + 1] = strchr (f[k], ':');
-        if (f[k + 1])
-          *f[k + 1]++ = '\0';
-      }
-      d->name = f[0];
-      d->overlay = f[1];
-      d->host = f[2];
-      d->port = f[3] ? atoi (f[3]) : 0;
-      d->tls = f[4] && atoi (f[4]);
-    }
+    else if ((strcmp (line, "disk") == 0 || strcmp (line, "remote_disk") == 0) &&
+             sp.ndisks < 8)
+      parse_disk (&disks[sp.ndisks++], v, line[0] == 'r');
   }
   sp.disks = disks;
   if (strncmp (xml, "default", 7) == 0) {
