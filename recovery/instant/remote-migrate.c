@@ -210,6 +210,7 @@ static void
 rm_undo (struct rmig *r)
 {
   struct instant_session *s = r->s;
+  struct instant_caller w = { r->o->warn, r->o->warn_opaque, r->o->repo_open };
   size_t i;
 
   ERROR_SAVE (why);
@@ -217,7 +218,7 @@ rm_undo (struct rmig *r)
     if (r->dom)
       virt_block_job_abort_wait (r->dom, s->disks[i].target, 10);
     if (r->created[i] && virt_vol_delete_path (r->conn, s->disks[i].migrated_to) == -1)
-      fprintf (stderr, "bootback: warning: %s\n", error_msg ());
+      session_warn (&w, "%s", error_msg ());
     s->disks[i].migrated_to[0] = '\0';
   }
   session_set_state (s, INSTANT_STATE_RUNNING);
