@@ -13,6 +13,8 @@
 #     a plaintext client and one with another CA's certificate are refused;
 #   - kill -9 of the session's bootback nbdkit while the guest re-reads its
 #     data: no I/O error, every read right;
+#   - kill -9 of the supervisor: sessions re-attaches, the TLS front is
+#     adopted;
 #   - sessions shows the host; migrate moves the disk to a volume of the
 #     pool, the overlay volume and every nbdkit go, and the guest still
 #     reads its data with nothing served from here;
@@ -118,6 +120,19 @@ rqga --domain tiny-r exec /bin/dmesg > "$tmp/dmesg"
 ! grep -iE "I/O error|blk_update_request|Buffer I/O|EXT4-fs (error|warning)" "$tmp/dmesg" ||
     fail "the guest saw I/O errors"
 echo "nbdkit $b1 killed, $b2 serves; the guest read on"
+
+# kill -9 the supervisor: sessions re-attaches one, which adopts the
+# nbdkits still serving (the TLS front keeps QEMU's connection).
+s1=$(cat "$dir/supervisor.pid")
+front=$(cat "$dir/vda.front.pid")
+kill -9 "$s1"
+sleep 0.5
+bootback sessions 2>"$tmp/err" >/dev/null
+grep -q "re-attached 1 session" "$tmp/err" || { cat "$tmp/err"; fail "no re-attach"; }
+[ "$(cat "$dir/vda.front.pid")" = "$front" ] || fail "the new supervisor did not adopt the TLS front"
+grep -q "adopted nbdkit $front" "$dir/supervisor.log" || fail "front not adopted"
+[ "$(rqga --timeout 60 --domain tiny-r exec /bin/sh -c "$sum")" = ok ] ||
+    fail "the guest does not read its data after the re-attach"
 
 bootback sessions | tee "$tmp/list"
 grep -q "tiny-r .* running .*VM running on $REMOTE_URI, supervised" "$tmp/list" ||
