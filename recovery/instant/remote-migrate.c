@@ -100,6 +100,7 @@ rm_start (struct rmig *r, size_t i)
   const char *name = strrchr (k->migrated_to, '/') + 1;
   char path[4096];
   CLEANUP_FREE char *dxml = NULL;
+  CLEANUP_XML_FREE xmlChar *esc = NULL;
   struct virt_copy_params p = { r->o->granularity, r->o->buf_size, r->o->bandwidth };
 
   if (virt_vol_create (r->conn, r->pool, name, r->format, k->size, path,
@@ -108,8 +109,9 @@ rm_start (struct rmig *r, size_t i)
   r->created[i] = true;
   if (strcmp (path, k->migrated_to) != 0)
     memcpy (k->migrated_to, path, sizeof path);
+  esc = xmlEncodeSpecialChars (NULL, BAD_CAST path);   /* the host's pool's */
   dxml = xasprintf ("<disk type='file'><driver type='%s'/><source file='%s'/></disk>",
-                    r->format, path);    /* a path of the host's pool */
+                    r->format, (const char *) esc);
   return virt_block_copy (r->dom, k->target, dxml, &p,
                           VIR_DOMAIN_BLOCK_COPY_REUSE_EXT |
                           VIR_DOMAIN_BLOCK_COPY_TRANSIENT_JOB);
