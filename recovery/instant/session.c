@@ -888,6 +888,7 @@ start_row (struct start *st)
     if (catalog_session_add (st->cat, &r, &s->id) == -1)
       return -1;
   }
+  s->created = s->updated = (double) time (NULL);   /* as the row says */
   st->row = true;
   return 0;
 }
