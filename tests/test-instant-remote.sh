@@ -142,6 +142,10 @@ bootback sessions | tee "$tmp/list"
 grep -q "tiny-r .* running .*VM running on $REMOTE_URI, supervised" "$tmp/list" ||
     fail "sessions does not show the host"
 
+# migrate to a pool the host does not have: refused, the VM runs on.
+expect_fail bootback migrate tiny-r --pool nosuch 2>"$tmp/err"
+grep -q "pool nosuch" "$tmp/err" || { cat "$tmp/err"; fail "migrate: missing pool not named"; }
+grep -q '"state": "running"' <<< "$(bootback sessions --json)" || fail "not running after"
 # migrate: to a volume of the host's pool; nothing served from here after.
 bootback migrate tiny-r | tee "$tmp/migrate"
 grep -q "disk vda: $REMOTE_DIR/pool/tiny-r-vda.qcow2" "$tmp/migrate" || fail "migrate target"

@@ -826,6 +826,12 @@ start_overlay_dir (struct start *st)
   char rp[PATH_MAX];
 
   if (remote_wanted (o)) {
+    /* The lab's isolated network and its fail-closed checks are this
+     * host's: a lab VM elsewhere would not be behind them. */
+    if (o->identity == INSTANT_IDENTITY_LAB) {
+      error_setx ("a lab VM runs on this host only (%s names another host)", o->uri);
+      return -1;
+    }
     if (o->pool || o->overlay_dir) {
       error_setx ("a remote session has its overlays in the host's pool (--pool), "
                   "not in %s", o->pool ? "a shared nbdkit pool" : o->overlay_dir);
