@@ -829,7 +829,8 @@ start_overlay_dir (struct start *st)
     /* The lab's isolated network and its fail-closed checks are this
      * host's: a lab VM elsewhere would not be behind them. */
     if (o->identity == INSTANT_IDENTITY_LAB) {
-      error_setx ("a lab VM runs on this host only (%s names another host)", o->uri);
+      error_setx ("a lab VM runs on this host only, not on %s",
+                  o->uri ? o->uri : "another host (--pool, --listen)");
       return -1;
     }
     if (o->pool || o->overlay_dir) {
