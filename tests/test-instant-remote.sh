@@ -6,7 +6,8 @@
 # files), reading the point over NBD with TLS from the session's nbdkit;
 # its writes go to a volume of the host's pool "default".
 #   - without certificates the start is refused, naming the file and
-#     --insecure, and with a pool the host does not have, naming it; the remote domain's disk is a volume of the pool with a
+#     --insecure, with a server certificate that does not name the
+#     address, and with a pool the host does not have, naming it; the remote domain's disk is a volume of the pool with a
 #     TLS NBD backing on this server;
 #   - the guest agent answers and the guest's data checks out; the export
 #     is byte for byte the point's for a client with the CA's certificate;
@@ -40,6 +41,11 @@ expect_fail bootback instant tiny --host r1 --name tiny-r --network none 2>"$tmp
 grep -q "$BOOTBACK_HOME/tls/ca-cert.pem.*--insecure" "$tmp/err" ||
     { cat "$tmp/err"; fail "missing certificates not named"; }
 [ -z "$(rv list --all --name)" ] || fail "a refused start left a domain"
+bootback tls init --dir "$tmp/tls-nohost" --hosts localhost >/dev/null
+expect_fail bootback instant tiny --host r1 --name tiny-r --network none \
+    --tls-dir "$tmp/tls-nohost" 2>"$tmp/err"
+grep -q "server-cert.pem does not name $REMOTE_SERVER_ADDR" "$tmp/err" ||
+    { cat "$tmp/err"; fail "a server certificate without the address not named"; }
 expect_fail bootback instant tiny --host r1 --name tiny-r --network none \
     --tls-dir "$REMOTE_TLS" --pool nosuch 2>"$tmp/err"
 grep -q "pool nosuch: no such storage pool" "$tmp/err" ||

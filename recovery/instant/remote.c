@@ -41,6 +41,8 @@
 #include <arpa/inet.h>
 #include <sys/socket.h>
 #include <libxml/uri.h>
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
 
 #include "recovery/instant/instant-int.h"
 #include "recovery/virt/storage.h"
@@ -132,8 +134,28 @@ free_port (const char *addr)
   return ret;
 }
 
+/* Does the server certificate cert name addr (QEMU checks that it names
+ * the address it connects to)?  -1 with the error if not. */
+static int
+cert_names (const char *cert, const char *addr)
+{
+  FILE *f = fopen (cert, "re");
+  X509 *x = f ? PEM_read_X509 (f, NULL, NULL, NULL) : NULL;
+  int ok = x && (X509_check_ip_asc (x, addr, 0) == 1 ||
+                 X509_check_host (x, addr, 0, 0, NULL) == 1);
+
+  if (f)
+    fclose (f);
+  X509_free (x);
+  if (!ok)
+    error_setx ("TLS: %s does not name %s, the address nbdkit listens on (bootback "
+                "tls init --hosts ... %s, or --listen an address it names)", cert,
+                addr, addr);
+  return ok ? 0 : -1;
+}
+
 /* The certificates nbdkit serves with: the directory's CA, server
- * certificate and key. */
+ * certificate (naming the listen address) and key. */
 static int
 tls_dir_check (struct instant_session *s, const struct instant_opts *o)
 {
@@ -151,6 +173,11 @@ tls_dir_check (struct instant_session *s, const struct instant_opts *o)
                  "or --insecure for plaintext)", f, dir);
       return -1;
     }
+  }
+  {
+    CLEANUP_FREE char *cert = xasprintf ("%s/server-cert.pem", dir);
+    if (cert_names (cert, s->listen) == -1)
+      return -1;
   }
   return path_set (s->tls_dir, sizeof s->tls_dir, "%s", realpath (dir, rp) ? rp : dir);
 }
