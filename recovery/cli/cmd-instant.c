@@ -52,6 +52,7 @@ static const char instant_usage[] =
   "                        [--connect URI|--host NAME] [--transient] [--agent-timeout SECS]\n"
   "                        [--memory MIB] [--allow-passthrough] [--json]\n"
   "                        [--require-clean [--force]]\n"
+  "                        [--pool POOL] [--listen ADDR] [--tls-dir DIR] [--insecure]\n"
   "       bootback instant VM[@TIME] VM[@TIME]... [--cache SIZE]\n"
   "                        [--memory-budget MIB] [options as above but --name]\n"
   "       bootback instant stop SESSION [--discard] [--connect URI]\n"
@@ -81,6 +82,17 @@ static const char instant_usage[] =
   "                     and each is named\n"
   "  --require-clean    refuse a point whose last 'bootback scan' is not\n"
   "                     clean, or that is marked suspicious (--force: warn)\n"
+  "\n"
+  "On another host (--host or --connect naming a server, or --pool or\n"
+  "--listen given), nbdkit serves the point on TCP with TLS and the host's\n"
+  "QEMU reads it; the guest's writes go to volumes of the host's pool:\n"
+  "  --pool POOL        the host's storage pool for the overlays (default:\n"
+  "                     default; dir, fs or netfs)\n"
+  "  --listen ADDR      the address nbdkit listens on (default: this host's\n"
+  "                     address on the route to the host)\n"
+  "  --tls-dir DIR      the certificates of `bootback tls init` (default\n"
+  "                     HOME/tls); clients need a certificate of its CA\n"
+  "  --insecure         plaintext NBD instead of TLS (tests only)\n"
   "\n"
   "With several points (mass recovery), every session reads through one\n"
   "shared nbdkit (one chunk cache of --cache SIZE, default 256M), the VMs\n"
@@ -158,7 +170,11 @@ print_started (const struct instant_session *s, int agent_timeout)
     printf ("; no guest agent heartbeat%s\n", agent_timeout ? "" : " (not waited for)");
   for (i = 0; i < s->ndisks; i++)
     printf ("  disk %s: overlay %s\n", s->disks[i].target, s->disks[i].overlay);
-  printf ("  console: %s\n", s->console_log);
+  if (s->listen[0])
+    printf ("  served on %s with %s; overlays in pool %s of %s\n", s->listen,
+            s->insecure ? "plaintext NBD (--insecure)" : "TLS", s->storage_pool, s->uri);
+  else
+    printf ("  console: %s\n", s->console_log);
   printf ("  move it to production storage: bootback migrate %" PRId64 " --to DIR\n"
           "  end it: bootback instant stop %" PRId64 " [--discard]\n", s->id, s->id);
 }
@@ -186,6 +202,10 @@ instant_args (int argc, char **argv, struct instant_opts *o,
     { "memory-budget", required_argument, NULL, 'B' },
     { "require-clean", no_argument, NULL, 'R' },
     { "force", no_argument, NULL, 'F' },
+    { "pool", required_argument, NULL, 'p' },
+    { "listen", required_argument, NULL, 'L' },
+    { "tls-dir", required_argument, NULL, 'T' },
+    { "insecure", no_argument, NULL, 'I' },
     { "help", no_argument, NULL, 'h' },
     { 0 }
   };
@@ -195,6 +215,10 @@ instant_args (int argc, char **argv, struct instant_opts *o,
     switch (opt) {
     case 'R': m->require_clean = true; break;
     case 'F': m->force = true; break;
+    case 'p': o->storage_pool = optarg; break;
+    case 'L': o->listen = optarg; break;
+    case 'T': o->tls_dir = optarg; break;
+    case 'I': o->insecure = true; break;
     case 'n': o->name = optarg; break;
     case 'N': o->network = optarg; break;
     case 'o': o->overlay_dir = optarg; break;
@@ -337,9 +361,12 @@ print_row (void *opaque, const struct instant_session *s)
   if (s->state == INSTANT_STATE_RUNNING || s->state == INSTANT_STATE_MIGRATING) {
     char dstate[32];
     instant_domain_state (s, NULL, dstate, sizeof dstate);
-    printf ("%-4" PRId64 " %-20s %-34s %-10s %-20s VM %s, %s%s%s\n", s->id, s->name,
+    char on[1100] = "";
+    if (s->listen[0])
+      snprintf (on, sizeof on, " on %s", s->uri);
+    printf ("%-4" PRId64 " %-20s %-34s %-10s %-20s VM %s%s, %s%s%s\n", s->id, s->name,
             point, instant_state_name (s->state),
-            iso_time (s->created, created), dstate,
+            iso_time (s->created, created), dstate, on,
             instant_supervisor_alive (s) ? "supervised" : "NOT SUPERVISED",
             s->message[0] ? "; " : "", s->message);
   }
@@ -398,6 +425,7 @@ cmd_sessions (struct cli *c, int argc, char **argv)
 static const char migrate_usage[] =
   "usage: bootback migrate SESSION --to DIR|FILE [--format qcow2|raw]\n"
   "                        [--connect URI|--host NAME]\n"
+  "       bootback migrate SESSION [--pool POOL] [--format qcow2|raw]\n"
   "       bootback migrate SESSION --onto [DISK=]EXISTING... [--connect URI]\n"
   "       bootback migrate SESSION --to rbd:POOL[/PREFIX] [--ceph-conf FILE]\n"
   "                        [--ceph-id NAME] [--ceph-keyring FILE] [--connect URI]\n"
@@ -422,7 +450,11 @@ static const char migrate_usage[] =
   "  --ceph-conf FILE   the cluster's ceph.conf (default: $CEPH_CONF or\n"
   "                     /etc/ceph/ceph.conf)\n"
   "  --ceph-id NAME     the cephx user, without client. (default: admin)\n"
-  "  --ceph-keyring FILE  its keyring (default: the one the conf names)\n";
+  "  --ceph-keyring FILE  its keyring (default: the one the conf names)\n"
+  "\n"
+  "A session on another host (bootback instant --host) moves to new\n"
+  "volumes NAME-DISK.FORMAT of a pool of that host, by a block copy there:\n"
+  "  --pool POOL        the host's pool (default: the one of its overlays)\n";
 
 static volatile int migrate_cancel;
 
@@ -499,6 +531,7 @@ migrate_args (int argc, char **argv, struct instant_migrate_opts *o,
     { "ceph-conf", required_argument, NULL, 'C' },
     { "ceph-id", required_argument, NULL, 'I' },
     { "ceph-keyring", required_argument, NULL, 'K' },
+    { "pool", required_argument, NULL, 'p' },
     { "help", no_argument, NULL, 'h' },
     { 0 }
   };
@@ -514,6 +547,7 @@ migrate_args (int argc, char **argv, struct instant_migrate_opts *o,
     case 'C': co->conf = optarg; break;
     case 'I': co->id = optarg; break;
     case 'K': co->keyring = optarg; break;
+    case 'p': o->storage_pool = optarg; break;
     case 'o':
       *onto = xrealloc (*onto, (nonto + 2) * sizeof **onto);
       (*onto)[nonto++] = optarg;
@@ -523,8 +557,10 @@ migrate_args (int argc, char **argv, struct instant_migrate_opts *o,
     default: cli_bad_usage (migrate_usage);
     }
   }
-  if (argc - optind != 1 || !o->to == !*onto) {
-    cli_error ("migrate needs a SESSION and either --to DIR|FILE or --onto EXISTING");
+  if (argc - optind != 1 || (o->to && *onto) ||
+      (o->storage_pool && (o->to || *onto))) {
+    cli_error ("migrate needs a SESSION and either --to DIR|FILE, --onto EXISTING "
+               "or, for a remote session, --pool POOL");
     cli_bad_usage (migrate_usage);
   }
 }
@@ -553,6 +589,11 @@ cmd_migrate (struct cli *c, int argc, char **argv)
   instant_reattach (c->cat, c->home);
   if (instant_session_get (c->cat, argv[optind], s) == -1) {
     cli_perror ();
+    return 1;
+  }
+  if (!s->listen[0] && (!o.to == !onto || o.storage_pool)) {
+    cli_error ("session %" PRId64 " runs on this host: give --to DIR|FILE or "
+               "--onto EXISTING (--pool is for a session on another host)", s->id);
     return 1;
   }
   /* Ctrl-C or SIGTERM before the pivot abandons the copy cleanly. */

@@ -187,8 +187,17 @@ make_overlay_disk (xmlNodePtr d, const struct instant_xml_disk *k)
   bsrc = xmlNewChild (bs, NULL, BAD_CAST "source", NULL);
   set_attr (bsrc, "protocol", "nbd");
   host = xmlNewChild (bsrc, NULL, BAD_CAST "host", NULL);
-  set_attr (host, "transport", "unix");
-  set_attr (host, "socket", k->socket);
+  if (k->host) {                        /* remote: TCP, TLS (remote.c) */
+    char port[16];
+    snprintf (port, sizeof port, "%d", k->port);
+    set_attr (bsrc, "tls", k->tls ? "yes" : "no");
+    set_attr (host, "name", k->host);
+    set_attr (host, "port", port);
+  }
+  else {
+    set_attr (host, "transport", "unix");
+    set_attr (host, "socket", k->socket);
+  }
   xmlNewChild (bs, NULL, BAD_CAST "backingStore", NULL);
   xmlAddNextSibling (src, bs);
 }

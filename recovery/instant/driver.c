@@ -51,6 +51,7 @@ drv_check_network (virConnectPtr c, enum instant_net net, const char *src)
 
 struct net_check {
   virConnectPtr c;
+  bool bridges;                 /* look for bridges (this host's) */
   int bad;
 };
 
@@ -59,7 +60,7 @@ check_one (void *opaque, const char *kind, const char *src)
 {
   struct net_check *nc = opaque;
 
-  if (nc->bad)
+  if (nc->bad || (!nc->bridges && strcmp (kind, "bridge") == 0))
     return;
   if (drv_check_network (nc->c, strcmp (kind, "bridge") == 0 ? INSTANT_NET_BRIDGE
                          : INSTANT_NET_NETWORK, src) == -1) {
@@ -70,9 +71,9 @@ check_one (void *opaque, const char *kind, const char *src)
 }
 
 int
-drv_check_saved_networks (virConnectPtr c, const char *xml)
+drv_check_saved_networks (virConnectPtr c, const char *xml, bool bridges)
 {
-  struct net_check nc = { .c = c };
+  struct net_check nc = { .c = c, .bridges = bridges };
 
   if (xml_each_interface (xml, check_one, &nc) == -1)
     return -1;

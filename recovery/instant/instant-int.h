@@ -18,8 +18,9 @@
 /* Check that the network exists here: a libvirt network (active) or a
  * host bridge.  -1 with a message naming it. */
 int drv_check_network (virConnectPtr c, enum instant_net net, const char *src);
-/* Check the bridges/networks named by the interfaces of xml (keep). */
-int drv_check_saved_networks (virConnectPtr c, const char *xml);
+/* Check the bridges/networks named by the interfaces of xml (keep);
+ * bridges only if bridges (those of this host: not for a remote one). */
+int drv_check_saved_networks (virConnectPtr c, const char *xml, bool bridges);
 /* The session's domain (invariant 7): the one with its UUID, if it is
  * also called its name and its disks are exactly the session's images
  * (disks_are_session in driver.c).  1 and *d (virDomainFree it) if so, 0
@@ -102,7 +103,8 @@ struct proc {
   char **argv;                  /* the nbdkit command (owned) */
   bool external;                /* served by someone else (the pool): never
                                    started, watched or stopped here */
-  char socket[256];
+  char socket[256];             /* tcp: nbdkit's own pid file instead */
+  bool tcp;                     /* listens on TCP (a remote front) */
   char pidfile[4200];
   char logfile[4200];
   pid_t pid;
@@ -119,6 +121,8 @@ int proc_launch (struct proc *p);
 /* Wait until p's socket accepts connections (60 s).  -1 with error. */
 int proc_wait (struct proc *p);
 int proc_start (struct proc *p);
+/* Does p serve (its unix socket accepts; tcp: it wrote its pid file)? */
+bool proc_serves (const struct proc *p);
 /* Adopt a running nbdkit of p's pid file that serves p's socket. */
 bool proc_adopt (struct proc *p);
 /* p died: restart it (slower if it keeps dying). */
@@ -218,5 +222,38 @@ int delta_finish (const char *target);
  * its journal, which stays (run again). */
 int delta_undo (const char *target, const struct instant_session *s,
                 const struct instant_session_disk *k, const struct repo_open_opts *ro);
+
+/* ---- remote.c: sessions whose VM runs on another host ------------------------ */
+
+/* Is s remote (its fronts on TCP, its overlays volumes of the host)? */
+bool session_remote (const struct instant_session *s);
+/* Does o ask for a remote session (another host's URI, --listen or
+ * --pool)? */
+bool remote_wanted (const struct instant_opts *o);
+/* At start, libvirt connected: the listen address, the certificates and
+ * the host's pool checked and recorded in s (overlay_dir: the pool's
+ * directory on the host).  -1 with the error naming what is wrong. */
+int remote_prepare (struct instant_session *s, const struct instant_opts *o,
+                    virConnectPtr conn);
+/* Disk k's overlay volume is free on the host (-1 if it exists). */
+int remote_overlay_free (virConnectPtr conn, const struct instant_session *s,
+                         const struct instant_session_disk *k);
+/* Disk k's front: its readiness file (k->socket) and a free TCP port. */
+int remote_disk_front (const struct instant_session *s,
+                       struct instant_session_disk *k);
+/* Create disk k's overlay volume in the host's pool. */
+int remote_overlay_create (virConnectPtr conn, const struct instant_session *s,
+                           struct instant_session_disk *k);
+/* Delete the overlay volumes of s that it names (a warning to w for one
+ * that could not be).  Never fails. */
+void remote_overlays_delete (const struct instant_session *s,
+                             const struct instant_caller *w);
+/* The front nbdkit's listening and TLS options for disk k, appended. */
+void remote_front_args (const struct instant_session *s,
+                        const struct instant_session_disk *k, char ***v, size_t *n);
+/* remote-migrate.c: instant_migrate of a remote session. */
+int remote_migrate (struct catalog *cat, struct instant_session *s,
+                    const struct instant_migrate_opts *o,
+                    struct instant_migrate_result *res);
 
 #endif /* BOOTBACK_INSTANT_INT_H */

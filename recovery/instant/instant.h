@@ -142,6 +142,18 @@ struct instant_opts {
    * (nothing is left).  May be NULL. */
   int (*admit) (void *opaque, uint64_t memory_mib);
   void *admit_opaque;
+  /* Remote instant recovery (remote.c): used when uri names another host
+   * (a server other than localhost) or listen or storage_pool is given.
+   * Each disk's front nbdkit serves on TCP at listen (NULL: this host's
+   * address on the route to the URI's host) with TLS (x509, tls_dir:
+   * NULL = HOME/tls, client certificates of its CA required; insecure:
+   * plaintext, tests only), QEMU on the host reads it as the overlay's
+   * backing, and the overlays are volumes of storage_pool (NULL:
+   * "default") on the host, made through libvirt's storage API. */
+  const char *listen;
+  const char *storage_pool;
+  const char *tls_dir;
+  bool insecure;
 };
 
 /* The states of a session (session.c has the diagram and the one
@@ -176,6 +188,8 @@ struct instant_session_disk {
   uint64_t size;
   bool onto;                /* migrated_to is an existing disk (migrate
                                --onto): never removed, undone (delta.c) */
+  int port;                 /* remote: the front's TCP port (socket is
+                               then the front's pid file, its readiness) */
 };
 struct instant_session {
   int64_t id;
@@ -201,6 +215,13 @@ struct instant_session {
   double t_heartbeat;       /* ... to the agent's first answer, -1 */
   size_t ndisks;
   struct instant_session_disk disks[INSTANT_MAX_DISKS];
+  /* Remote sessions (listen not ""): the front nbdkits' address, the
+   * host's pool holding the overlays (named NAME.DISK.qcow2 there), the
+   * certificates' directory, plaintext NBD. */
+  char listen[64];
+  char storage_pool[256];
+  char tls_dir[4096];
+  bool insecure;
   bool point_fault;         /* instant_start failed on the point itself (its
                                manifest, its saved definition), not on the
                                host; not stored */
@@ -335,6 +356,9 @@ struct instant_migrate_opts {
    * and bandwidth limit in bytes/s (0: none; for tests).  The CLI reads
    * BOOTBACK_MIGRATE_GRANULARITY, _BUF_SIZE and _BANDWIDTH. */
   uint64_t granularity, buf_size, bandwidth;
+  /* A remote session (remote-migrate.c): the host's pool the new images
+   * go to (NULL: the session's own); to is not used then. */
+  const char *storage_pool;
   /* Called with a warning (the point's hold left behind); NULL =
    * "bootback: warning: LINE" on stderr. */
   void (*warn) (void *opaque, const char *line);
@@ -431,6 +455,9 @@ struct instant_xml_disk {
   const char *name;         /* disk of the point, e.g. "vda" */
   const char *overlay;      /* qcow2 overlay path */
   const char *socket;       /* NBD unix socket of the backing */
+  const char *host;         /* or NBD over TCP at host:port (remote), */
+  int port;
+  bool tls;                 /* with TLS (tls='yes') */
   char target[DISK_NAME_MAX + 1]; /* out: the device it became ("" if none) */
 };
 enum instant_net { INSTANT_NET_KEEP, INSTANT_NET_NONE, INSTANT_NET_NETWORK,

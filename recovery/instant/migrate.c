@@ -1107,7 +1107,10 @@ instant_migrate (struct catalog *cat, int64_t id,
   pthread_mutex_init (&mg.m->lock, NULL);
   pthread_cond_init (&mg.m->cond, NULL);
   memset (res, 0, sizeof *res);
-  if (migrate_prepare (&mg) == 0 && migrate_begin (&mg) == 0) {
+  /* A remote session's disks go to the host's pool (remote-migrate.c). */
+  if (session_load (cat, id, mg.s) == 0 && session_remote (mg.s))
+    ret = remote_migrate (cat, mg.s, o, res);
+  else if (migrate_prepare (&mg) == 0 && migrate_begin (&mg) == 0) {
     ret = migrate_run (&mg, &undo);
     if (ret == -1)
       migrate_undo (&mg, undo);

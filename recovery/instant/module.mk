@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # recovery/instant: libbbinstant.a, instant-recovery sessions and migration
 # (libvirt + libxml2), and the golden-file test of the domain XML rewrite.
-PC_INSTANT    := libvirt libvirt-qemu libxml-2.0
+PC_INSTANT    := libvirt libvirt-qemu libxml-2.0 openssl
 INSTANT_SRC   := $(filter-out recovery/instant/test-% recovery/instant/fuzz-%,$(wildcard recovery/instant/*.c))
 INSTANT_OBJ   := $(INSTANT_SRC:.c=.o)
 INSTANT_A     := recovery/instant/libbbinstant.a

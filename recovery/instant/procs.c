@@ -147,7 +147,7 @@ proc_wait (struct proc *p)
   double end;
 
   end = now_monotonic () + 60;
-  while (!unix_socket_serves (p->socket)) {
+  while (!proc_serves (p)) {
     struct pollfd pf = { .fd = p->pidfd, .events = POLLIN };
     if (p->pidfd < 0 || poll (&pf, 1, 0) == 1) {
       if (p->pidfd >= 0) close (p->pidfd);
@@ -166,6 +166,13 @@ proc_wait (struct proc *p)
   }
   proc_log ("%s %s: nbdkit %d serving %s", p->name, p->kind, (int) pid, p->socket);
   return 0;
+}
+
+bool
+proc_serves (const struct proc *p)
+{
+  /* TCP: nbdkit writes its --pidfile once it listens (remote.c). */
+  return p->tcp ? access (p->socket, F_OK) == 0 : unix_socket_serves (p->socket);
 }
 
 int
@@ -187,7 +194,7 @@ proc_adopt (struct proc *p)
     proc_log ("%s %s: nbdkit %d of the pid file is gone", p->name, p->kind, pid);
     return false;
   }
-  if (!unix_socket_serves (p->socket)) {
+  if (!proc_serves (p)) {
     proc_log ("%s %s: nbdkit %d does not serve %s: replacing it", p->name,
               p->kind, pid, p->socket);
     pid_stop (pid, 0, p->socket, 0);  /* no grace: it is hung */

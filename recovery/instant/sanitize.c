@@ -20,7 +20,8 @@
  *               dtb, cmdline, acpi tables, nvram (host files).
  *  sysinfo      type smbios, no file= anywhere (fwcfg reads host files).
  *  devices      disk: the session's overlays (type file, source one of
- *               spec's overlays, backing store NBD on the disk's socket),
+ *               spec's overlays, backing store NBD on the disk's socket,
+ *               or, remote, on the session's address and port with TLS),
  *               cdrom/floppy without media; interface: network or bridge,
  *               no script, backend, rom file, host driver; input: mouse,
  *               tablet, keyboard; graphics: one, VNC on a unix socket
@@ -393,27 +394,43 @@ nattrs (xmlNodePtr n)
   return k;
 }
 
-/* <backingStore type='network'><format type='raw'/><source protocol='nbd'>
- * <host transport='unix' socket='SOCK'/></source><backingStore/>
- * </backingStore>, or none at all for a disk without a socket. */
+/* The NBD <source> of a backing store: protocol nbd and <host
+ * transport='unix' socket='SOCK'/>, or, remote, tls='yes' (or 'no' for
+ * --insecure) and <host name='ADDR' port='PORT'/> of the session. */
 static bool
-backing_ok (xmlNodePtr d, const char *sock)
+nbd_source_ok (xmlNodePtr src, const struct instant_xml_disk *k)
 {
-  xmlNodePtr bs = child (d, "backingStore"), src, host, end, fmt;
+  xmlNodePtr host = child (src, "host");
+  char port[16];
 
-  if (!sock)
+  if (!src || !attr_is (src, "protocol", "nbd") || nelements (src) != 1 || !host ||
+      nattrs (host) != 2 || nelements (host) != 0)
+    return false;
+  if (!k->host)
+    return nattrs (src) == 1 && attr_is (host, "transport", "unix") &&
+      attr_is (host, "socket", k->socket);
+  snprintf (port, sizeof port, "%d", k->port);
+  return nattrs (src) == 2 && attr_is (src, "tls", k->tls ? "yes" : "no") &&
+    attr_is (host, "name", k->host) && attr_is (host, "port", port);
+}
+
+/* <backingStore type='network'><format type='raw'/><source .../>
+ * <backingStore/></backingStore> (nbd_source_ok), or none at all for a
+ * disk without a socket or host. */
+static bool
+backing_ok (xmlNodePtr d, const struct instant_xml_disk *k)
+{
+  xmlNodePtr bs = child (d, "backingStore"), src, end, fmt;
+
+  if (!k->socket && !k->host)
     return !bs || (nattrs (bs) == 0 && nelements (bs) == 0);
   if (!bs || nattrs (bs) != 1 || !attr_is (bs, "type", "network") || nelements (bs) != 3)
     return false;
   fmt = child (bs, "format");
   src = child (bs, "source");
   end = child (bs, "backingStore");
-  host = child (src, "host");
   return fmt && nattrs (fmt) == 1 && attr_is (fmt, "type", "raw") && nelements (fmt) == 0 &&
-    src && nattrs (src) == 1 && attr_is (src, "protocol", "nbd") && nelements (src) == 1 &&
-    host && nattrs (host) == 2 && attr_is (host, "transport", "unix") &&
-    attr_is (host, "socket", sock) && nelements (host) == 0 &&
-    end && nattrs (end) == 0 && nelements (end) == 0;
+    nbd_source_ok (src, k) && end && nattrs (end) == 0 && nelements (end) == 0;
 }
 
 /* The spec disk whose overlay d's source is, or NULL. */
@@ -446,7 +463,7 @@ filter_disk (struct san *s, xmlNodePtr d)
   attr (d, "device", device, sizeof device);
   if (!device[0] || strcmp (device, "disk") == 0) {
     k = overlay_of (s, d);
-    if (!k || !backing_ok (d, k->socket)) {
+    if (!k || !backing_ok (d, k)) {
       removed (s, d, "not one of the restore point's disks");
       return;
     }

@@ -101,6 +101,7 @@
 
 #include "recovery/instant/instant-int.h"
 #include "recovery/repo/repo.h"
+#include "recovery/virt/storage.h"
 
 #define SOCKET_MAX 107
 #define DEFAULT_MIN_FREE (64ull << 20)
@@ -245,6 +246,10 @@ from_row (const struct catalog_session *r, struct instant_session *s)
   s->transient = json_is_true (json_object_get (d, "transient"));
   s->read_retries = json_integer_value (json_object_get (d, "read_retries"));
   copy (s->hold, sizeof s->hold, jstr (d, "hold"));
+  copy (s->listen, sizeof s->listen, jstr (d, "listen"));
+  copy (s->storage_pool, sizeof s->storage_pool, jstr (d, "storage_pool"));
+  copy (s->tls_dir, sizeof s->tls_dir, jstr (d, "tls_dir"));
+  s->insecure = json_is_true (json_object_get (d, "insecure"));
   s->migrate_pid = json_integer_value (json_object_get (d, "migrate_pid"));
   if (json_is_number (json_object_get (d, "t_running")))
     s->t_running = json_number_value (json_object_get (d, "t_running"));
@@ -264,6 +269,7 @@ from_row (const struct catalog_session *r, struct instant_session *s)
     copy (k->migrated_to, sizeof k->migrated_to, jstr (e, "migrated_to"));
     k->size = json_integer_value (json_object_get (e, "size"));
     k->onto = json_is_true (json_object_get (e, "onto"));
+    k->port = json_integer_value (json_object_get (e, "port"));
   }
   json_decref (d);
 }
@@ -284,6 +290,12 @@ data_json (const struct instant_session *s)
     json_object_set_new (d, "read_retries", json_integer (s->read_retries));
   json_object_set_new (d, "hold", json_string (s->hold));
   json_object_set_new (d, "migrate_pid", json_integer (s->migrate_pid));
+  if (session_remote (s)) {
+    json_object_set_new (d, "listen", json_string (s->listen));
+    json_object_set_new (d, "storage_pool", json_string (s->storage_pool));
+    json_object_set_new (d, "tls_dir", json_string (s->tls_dir));
+    json_object_set_new (d, "insecure", json_boolean (s->insecure));
+  }
   if (s->t_running >= 0)
     json_object_set_new (d, "t_running", json_real (s->t_running));
   if (s->t_heartbeat >= 0)
@@ -299,6 +311,8 @@ data_json (const struct instant_session *s)
                                              "size", (json_int_t) k->size));
     if (k->onto)
       json_object_set_new (json_array_get (disks, i), "onto", json_true ());
+    if (k->port > 0)
+      json_object_set_new (json_array_get (disks, i), "port", json_integer (k->port));
   }
   json_object_set_new (d, "disks", disks);
   out = json_dumps (d, JSON_COMPACT | JSON_PRESERVE_ORDER);
@@ -545,7 +559,9 @@ teardown (virConnectPtr conn, struct instant_session *s, bool remove_domain,
     session_warn (w, "%s", error_msg ());
   supervisor_stop (s);
   if (discard) {
-    for (i = 0; i < s->ndisks; i++)
+    if (session_remote (s))
+      remote_overlays_delete (s, w);
+    for (i = 0; i < s->ndisks && !session_remote (s); i++)
       if (s->disks[i].overlay[0])
         unlink (s->disks[i].overlay);
     session_release_hold (s, w);
@@ -785,10 +801,11 @@ start_check_libvirt (struct start *st)
     return -1;
   }
   if (st->net != INSTANT_NET_KEEP && st->net != INSTANT_NET_NONE &&
+      !(st->net == INSTANT_NET_BRIDGE && remote_wanted (st->o)) &&
       drv_check_network (st->conn, st->net, st->net_src) == -1)
     return -1;
   if (st->net == INSTANT_NET_KEEP && st->saved_xml &&
-      drv_check_saved_networks (st->conn, st->saved_xml) == -1)
+      drv_check_saved_networks (st->conn, st->saved_xml, !remote_wanted (st->o)) == -1)
     return -1;
   if (st->net == INSTANT_NET_KEEP && !st->saved_xml &&
       drv_check_network (st->conn, INSTANT_NET_NETWORK, "default") == -1) {
@@ -808,6 +825,21 @@ start_overlay_dir (struct start *st)
     : xasprintf ("%s/overlays", o->home);
   char rp[PATH_MAX];
 
+  if (remote_wanted (o)) {
+    /* The lab's isolated network and its fail-closed checks are this
+     * host's: a lab VM elsewhere would not be behind them. */
+    if (o->identity == INSTANT_IDENTITY_LAB) {
+      error_setx ("a lab VM runs on this host only, not on %s",
+                  o->uri ? o->uri : "another host (--pool, --listen)");
+      return -1;
+    }
+    if (o->pool || o->overlay_dir) {
+      error_setx ("a remote session has its overlays in the host's pool (--pool), "
+                  "not in %s", o->pool ? "a shared nbdkit pool" : o->overlay_dir);
+      return -1;
+    }
+    return remote_prepare (st->s, o, st->conn);
+  }
   if (check_overlay_dir (ovdir, min_free (o)) == -1)
     return -1;
   if (!o->overlay_dir) {
@@ -843,7 +875,11 @@ start_row (struct start *st)
     if (path_set (k->overlay, sizeof k->overlay, "%s/%s.%s.qcow2", s->overlay_dir,
                   s->name, k->name) == -1)
       return -1;
-    if (access (k->overlay, F_OK) == 0) {
+    if (session_remote (s)) {
+      if (remote_overlay_free (st->conn, s, k) == -1)
+        return -1;
+    }
+    else if (access (k->overlay, F_OK) == 0) {
       error_setx ("overlay %s exists already (another session of %s?); "
                   "stop that session with --discard or remove the file",
                   k->overlay, s->name);
@@ -859,6 +895,7 @@ start_row (struct start *st)
     if (catalog_session_add (st->cat, &r, &s->id) == -1)
       return -1;
   }
+  s->created = s->updated = (double) time (NULL);   /* as the row says */
   st->row = true;
   return 0;
 }
@@ -883,7 +920,8 @@ start_session_dir (struct start *st)
   }
   if (realpath (s->dir, rp))
     copy (s->dir, sizeof s->dir, rp);
-  if (path_set (s->console_log, sizeof s->console_log, "%s/console.log", s->dir) == -1)
+  if (!session_remote (s) &&       /* the host has no path of ours */
+      path_set (s->console_log, sizeof s->console_log, "%s/console.log", s->dir) == -1)
     return -1;
   for (i = 0; i < s->ndisks; i++) {
     struct instant_session_disk *k = &s->disks[i];
@@ -894,7 +932,8 @@ start_session_dir (struct start *st)
                   "directory (--home)", backend, SOCKET_MAX);
       return -1;
     }
-    if (path_set (k->socket, sizeof k->socket, "%s/%s.sock", s->dir, k->name) == -1 ||
+    if ((session_remote (s) ? remote_disk_front (s, k)
+         : path_set (k->socket, sizeof k->socket, "%s/%s.sock", s->dir, k->name)) == -1 ||
         path_set (k->backend_socket, sizeof k->backend_socket, "%s",
                   st->o->pool ? st->o->pool->socket : backend) == -1)
       return -1;
@@ -916,7 +955,8 @@ start_servers (struct start *st)
   if (!st->o->pool)                    /* a pool's plugin records none */
     session_trace_prepare (st->cat, st->repo, st->s, &w);
   for (i = 0; i < st->s->ndisks; i++)
-    if (create_overlay (&st->s->disks[i]) == -1)
+    if ((session_remote (st->s) ? remote_overlay_create (st->conn, st->s, &st->s->disks[i])
+         : create_overlay (&st->s->disks[i])) == -1)
       return -1;
   if (supervisor_spawn (st->s, st->o->home) == -1)
     return -1;
@@ -936,7 +976,10 @@ start_spec (struct start *st, struct instant_xml_spec *spec,
   for (i = 0; i < s->ndisks; i++) {
     xd[i].name = s->disks[i].name;
     xd[i].overlay = s->disks[i].overlay;
-    xd[i].socket = s->disks[i].socket;
+    xd[i].socket = session_remote (s) ? NULL : s->disks[i].socket;
+    xd[i].host = session_remote (s) ? s->listen : NULL;
+    xd[i].port = s->disks[i].port;
+    xd[i].tls = !s->insecure;
     xd[i].target[0] = '\0';
   }
   spec->name = s->name;
@@ -950,7 +993,7 @@ start_spec (struct start *st, struct instant_xml_spec *spec,
   spec->net = st->net;
   spec->net_source = st->net_src;
   spec->domain_type = domain_type (st->o);
-  spec->console_log = s->console_log;
+  spec->console_log = s->console_log[0] ? s->console_log : NULL;
   spec->ndisks = s->ndisks;
   spec->disks = xd;
   spec->allow_passthrough = st->o->allow_passthrough;
@@ -1286,7 +1329,10 @@ recover_migration (struct instant_session *s)
         ret = -1;
     }
     else if (live && xml_disk_source_is (live, k->target, k->migrated_to) != 1) {
-      unlink (k->migrated_to);
+      if (session_remote (s))            /* a volume of the host, not ours */
+        virt_vol_delete_path (conn, k->migrated_to);
+      else
+        unlink (k->migrated_to);
       k->migrated_to[0] = '\0';
     }
   }
@@ -1363,7 +1409,7 @@ iso_time_str (double t, char buf[ISO_TIME_LEN + 1])
 json_t *
 instant_session_json (const struct instant_session *s)
 {
-  json_t *disks = json_array ();
+  json_t *disks = json_array (), *j;
   char created[32];
   size_t i;
 
@@ -1375,21 +1421,28 @@ instant_session_json (const struct instant_session *s)
                                              "socket", k->socket,
                                              "overlay", k->overlay,
                                              "migrated_to", k->migrated_to));
+    if (k->port > 0)
+      json_object_set_new (json_array_get (disks, i), "port", json_integer (k->port));
   }
-  return json_pack ("{s:I, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:b,"
-                    " s:I, s:b, s:o, s:o, s:s, s:s, s:s, s:s, s:o}",
-                    "id", (json_int_t) s->id, "name", s->name, "uuid", s->uuid,
-                    "vm", s->vm, "point", s->point, "repo", s->repo,
-                    "state", instant_state_name (s->state), "message", s->message,
-                    "created", iso_time_str (s->created, created),
-                    "transient", s->transient,
-                    "supervisor_pid", (json_int_t) s->supervisor_pid,
-                    "supervisor_alive", instant_supervisor_alive (s),
-                    "seconds_to_running",
-                    s->t_running >= 0 ? json_real (s->t_running) : json_null (),
-                    "seconds_to_heartbeat",
-                    s->t_heartbeat >= 0 ? json_real (s->t_heartbeat) : json_null (),
-                    "dir", s->dir, "console_log", s->console_log,
-                    "overlay_dir", s->overlay_dir, "hold", s->hold,
-                    "disks", disks);
+  j = json_pack ("{s:I, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:b,"
+                 " s:I, s:b, s:o, s:o, s:s, s:s, s:s, s:s, s:o}",
+                 "id", (json_int_t) s->id, "name", s->name, "uuid", s->uuid,
+                 "vm", s->vm, "point", s->point, "repo", s->repo,
+                 "state", instant_state_name (s->state), "message", s->message,
+                 "created", iso_time_str (s->created, created),
+                 "transient", s->transient,
+                 "supervisor_pid", (json_int_t) s->supervisor_pid,
+                 "supervisor_alive", instant_supervisor_alive (s),
+                 "seconds_to_running",
+                 s->t_running >= 0 ? json_real (s->t_running) : json_null (),
+                 "seconds_to_heartbeat",
+                 s->t_heartbeat >= 0 ? json_real (s->t_heartbeat) : json_null (),
+                 "dir", s->dir, "console_log", s->console_log,
+                 "overlay_dir", s->overlay_dir, "hold", s->hold,
+                 "disks", disks);
+  if (session_remote (s))
+    json_object_update_new (j, json_pack ("{s:s, s:s, s:s, s:b}", "uri", s->uri,
+                                          "listen", s->listen, "pool", s->storage_pool,
+                                          "tls", !s->insecure));
+  return j;
 }

@@ -8,7 +8,8 @@
  *   backend  nbdkit -r -f -U DISK.backend.sock bootback repo=R point=VM@T disk=D
  *   front    nbdkit -r -f -U DISK.sock --filter=retry nbd socket=DISK.backend.sock
  *
- * QEMU reads DISK.sock (the overlay's backing).  When a backend dies the
+ * QEMU reads DISK.sock (the overlay's backing).  A remote session's
+ * fronts listen on TCP with TLS instead (remote.c).  When a backend dies the
  * supervisor removes its stale socket (nbdkit 1.32 leaves it) and starts a
  * new one on the same path; the front's retry filter reconnects to it and
  * repeats the failed read, so the guest sees a delay, not an error.  A front
@@ -179,8 +180,12 @@ front_argv (const struct instant_session *s, const struct instant_session_disk *
   char **v = NULL;
   size_t n = 0;
 
-  strv_pushl (&v, &n, nbdkit, "-r", "-f", "-U", k->socket, "--log=stderr",
-              "--filter=retry", "nbd", NULL);
+  strv_pushl (&v, &n, nbdkit, "-r", "-f", NULL);
+  if (session_remote (s))
+    remote_front_args (s, k, &v, &n);
+  else
+    strv_pushl (&v, &n, "-U", k->socket, NULL);
+  strv_pushl (&v, &n, "--log=stderr", "--filter=retry", "nbd", NULL);
   strv_push (&v, &n, xasprintf ("socket=%s", k->backend_socket));
   if (pooled)
     strv_push (&v, &n, xasprintf ("export=%s@%s/%s", s->vm, s->point, k->name));
@@ -214,6 +219,7 @@ sup_procs (struct supervisor *sv)
     proc_init (p, backend ? "backend" : "front", what, k->name,
                backend ? k->backend_socket : k->socket, s->dir);
     p->external = backend && pooled;
+    p->tcp = !backend && session_remote (s);
     p->argv = backend ? (pooled ? NULL : backend_argv (s, k, nbdkit, plugin))
                       : front_argv (s, k, nbdkit, pooled);
   }
@@ -234,7 +240,7 @@ sup_start_all (struct supervisor *sv)
         proc_launch (&sv->procs[i]) == -1)
       return -1;
   for (i = 0; i < sv->n; i++)
-    if (!sv->procs[i].external && !unix_socket_serves (sv->procs[i].socket) &&
+    if (!sv->procs[i].external && !proc_serves (&sv->procs[i]) &&
         proc_wait (&sv->procs[i]) == -1)
       return -1;
   if (sv->ready_fd >= 0) {

@@ -59,6 +59,31 @@ note_cb (void *opaque, const char *line)
 }
 
 /* Run one case; returns the text to compare (malloc'd). */
+/* disk=NAME:OVERLAY:SOCKET, or remote_disk=NAME:OVERLAY:HOST:PORT:TLS
+ * (remote.c: TCP, no socket), into d. */
+static void
+parse_disk (struct instant_xml_disk *d, char *v, bool remote)
+{
+  char *f[5] = { v };
+  int k;
+
+  memset (d, 0, sizeof *d);
+  for (k = 0; k < 4 && f[k]; k++) {
+    f[k + 1] = strchr (f[k], ':');
+    if (f[k + 1])
+      *f[k + 1]++ = '\0';
+  }
+  d->name = f[0];
+  d->overlay = f[1];
+  if (!remote) {
+    d->socket = f[2];
+    return;
+  }
+  d->host = f[2];
+  d->port = f[3] ? atoi (f[3]) : 0;
+  d->tls = f[4] && atoi (f[4]);
+}
+
 static char *
 run_case (char *in)
 {
@@ -98,18 +123,9 @@ run_case (char *in)
         sp.net = INSTANT_NET_NETWORK; sp.net_source = v + 8;
       }
     }
-    else if (strcmp (line, "disk") == 0 && sp.ndisks < 8) {
-      /* disk=NAME:OVERLAY:SOCKET */
-      struct instant_xml_disk *d = &disks[sp.ndisks++];
-      memset (d, 0, sizeof *d);
-      d->name = v;
-      d->overlay = strchr (v, ':');
-      *(char *) d->overlay = '\0';
-      d->overlay++;
-      d->socket = strchr (d->overlay, ':');
-      *(char *) d->socket = '\0';
-      d->socket++;
-    }
+    else if ((strcmp (line, "disk") == 0 || strcmp (line, "remote_disk") == 0) &&
+             sp.ndisks < 8)
+      parse_disk (&disks[sp.ndisks++], v, line[0] == 'r');
   }
   sp.disks = disks;
   if (strncmp (xml, "default", 7) == 0) {
@@ -170,6 +186,35 @@ check_set_disk (void)
     failures++;
   }
   free (out);
+  {
+    /* Remote: the backing must be the session's own address, port and
+     * TLS; another host, port or plaintext is refused. */
+    struct instant_xml_disk k = { .name = "vda", .overlay = "/pool/a.vda.qcow2",
+                                  .host = "10.0.0.5", .port = 40000, .tls = true };
+    struct instant_xml_spec sp = { .name = "a", .ndisks = 1, .disks = &k };
+    static const char *const bad[] = { "10.0.0.6' port='40000'", "10.0.0.5' port='40001'" };
+    const char *fmt =
+      "<domain type='qemu'><name>a</name><devices><disk type='file' device='disk'>"
+      "<driver name='qemu' type='qcow2'/><source file='/pool/a.vda.qcow2'/>"
+      "<backingStore type='network'><format type='raw'/><source protocol='nbd' "
+      "tls='%s'><host name='%s/></source><backingStore/></backingStore>"
+      "<target dev='vda' bus='virtio'/></disk></devices></domain>";
+    char *x = xasprintf (fmt, "yes", "10.0.0.5' port='40000'");
+    size_t i;
+    if (instant_xml_check (x, &sp) != 0) {
+      fprintf (stderr, "FAIL: remote backing refused: %s\n", error_msg ());
+      failures++;
+    }
+    free (x);
+    for (i = 0; i < 3; i++) {
+      x = xasprintf (fmt, i == 2 ? "no" : "yes", i == 2 ? "10.0.0.5' port='40000'" : bad[i]);
+      if (instant_xml_check (x, &sp) == 0) {
+        fprintf (stderr, "FAIL: a foreign remote backing passed: %s\n", x);
+        failures++;
+      }
+      free (x);
+    }
+  }
   {
     /* libvirt takes the interfaces of a second <devices> too: the final
      * check refuses one (the rewrite joins them, golden/two-devices). */

@@ -4,7 +4,8 @@
 # and of the libxml2 helpers for libvirt's XML (xml.c, libxml2 only).
 # Everything that talks to libvirt links it and adds $(VIRT_LIBS).
 PC_VIRT   := libvirt libvirt-qemu libxml-2.0
-VIRT_SRC  := recovery/virt/virt.c recovery/virt/xml.c recovery/virt/ceph.c
+VIRT_SRC  := recovery/virt/virt.c recovery/virt/xml.c recovery/virt/ceph.c \
+             recovery/virt/storage.c
 VIRT_OBJ  := $(VIRT_SRC:.c=.o)
 VIRT_A    := recovery/virt/libbbvirt.a
 # librbd and librados ship no .pc file (Debian 12): linked by name.

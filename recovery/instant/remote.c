@@ -1,0 +1,294 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Remote instant recovery: the VM runs on another hypervisor host (a
+ * libvirt URI naming a server), the restore point stays on this backup
+ * server and reaches the host's QEMU over NBD on TCP with TLS.
+ *
+ * Per disk, as for a local session (session.c), the supervisor keeps a
+ * backend nbdkit (the bootback plugin, unix socket) and a front nbdkit
+ * (nbd plugin + retry filter) over it; only the front differs: it listens
+ * on TCP at the session's address (--listen, else this host's address on
+ * the route to the URI's host: the source address the kernel picks for a
+ * datagram to it) on a port picked free at start and kept for the
+ * session's life, with
+ *
+ *   --tls=require --tls-certificates=TLSDIR --tls-verify-peer
+ *
+ * (TLSDIR: the directory of `bootback tls init`, HOME/tls by default), so
+ * only a client holding a certificate of the same CA (the host's QEMU,
+ * default_tls_x509_cert_dir in its qemu.conf) can read the point.  The
+ * front writes its pid file (--pidfile, the disk's "socket" field) once it
+ * listens: that is its readiness (procs.c), and its command line's mark.
+ * --insecure serves plaintext (tests, or a trusted private link).
+ *
+ * The guest's writes go to a qcow2 volume NAME.DISK.qcow2 in a pool of
+ * the host (--pool, default "default"; file-based pools only), created and
+ * deleted through libvirt's storage API.  libvirt refuses a volume whose
+ * backing is not a local file, so the volume has none in its header: the
+ * domain's XML gives the backing (<backingStore type='network'> with
+ * <source protocol='nbd' tls='yes'><host name= port=/>), checked by the
+ * allow-list (sanitize.c) like the local unix socket.
+ *
+ * Trust: nothing of the point's domain XML chooses an address, port,
+ * pool, path or network here: the address and port are this host's, the
+ * pool is the user's, the volume names are the session's (validated
+ * domain name) and disk names, and the rewrite (domain-xml.c) replaces
+ * every disk.  A file serial port of the saved definition becomes a pty
+ * (there is no console log: the host has no path of ours to write).
+ */
+#include <errno.h>
+#include <netdb.h>
+#include <arpa/inet.h>
+#include <sys/socket.h>
+#include <libxml/uri.h>
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
+
+#include "recovery/instant/instant-int.h"
+#include "recovery/virt/storage.h"
+
+bool
+session_remote (const struct instant_session *s)
+{
+  return s->listen[0] != '\0';
+}
+
+/* The server of uri if it is another host's, into host. */
+static bool
+uri_remote_host (const char *uri, char *host, size_t len)
+{
+  xmlURIPtr u = uri ? xmlParseURI (uri) : NULL;
+  bool remote = false;
+
+  if (u && u->server && u->server[0] && strcmp (u->server, "localhost") != 0 &&
+      strncmp (u->server, "127.", 4) != 0 && strcmp (u->server, "::1") != 0) {
+    snprintf (host, len, "%s", u->server);
+    remote = true;
+  }
+  if (u)
+    xmlFreeURI (u);
+  return remote;
+}
+
+bool
+remote_wanted (const struct instant_opts *o)
+{
+  char host[256];
+
+  return o->listen || o->storage_pool || uri_remote_host (o->uri, host, sizeof host);
+}
+
+/* This host's address on the route to host, into addr. */
+static int
+route_source (const char *host, char *addr, size_t len)
+{
+  struct addrinfo hints = { .ai_socktype = SOCK_DGRAM }, *ai = NULL;
+  struct sockaddr_storage ss;
+  socklen_t sl = sizeof ss;
+  int fd = -1, r, ret = -1;
+
+  r = getaddrinfo (host, "16514", &hints, &ai);
+  if (r != 0) {
+    error_setx ("host %s: %s (give --listen ADDR)", host, gai_strerror (r));
+    return -1;
+  }
+  fd = socket (ai->ai_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd >= 0 && connect (fd, ai->ai_addr, ai->ai_addrlen) == 0 &&
+      getsockname (fd, (struct sockaddr *) &ss, &sl) == 0 &&
+      getnameinfo ((struct sockaddr *) &ss, sl, addr, len, NULL, 0, NI_NUMERICHOST) == 0)
+    ret = 0;
+  else
+    error_set (errno, "no route to host %s (give --listen ADDR)", host);
+  if (fd >= 0)
+    close (fd);
+  freeaddrinfo (ai);
+  return ret;
+}
+
+/* A TCP port free on addr now (the front binds it a moment later). */
+static int
+free_port (const char *addr)
+{
+  struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICHOST },
+    *ai = NULL;
+  struct sockaddr_storage ss;
+  socklen_t sl = sizeof ss;
+  char port[NI_MAXSERV];
+  int fd, ret = -1;
+
+  if (getaddrinfo (addr, "0", &hints, &ai) != 0) {
+    error_setx ("--listen %s: not an IP address of this host", addr);
+    return -1;
+  }
+  fd = socket (ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd >= 0 && bind (fd, ai->ai_addr, ai->ai_addrlen) == 0 &&
+      getsockname (fd, (struct sockaddr *) &ss, &sl) == 0 &&
+      getnameinfo ((struct sockaddr *) &ss, sl, NULL, 0, port, sizeof port,
+                   NI_NUMERICSERV) == 0)
+    ret = atoi (port);
+  else
+    error_set (errno, "cannot listen on %s (is it an address of this host?)", addr);
+  if (fd >= 0)
+    close (fd);
+  freeaddrinfo (ai);
+  return ret;
+}
+
+/* Does the server certificate cert name addr (QEMU checks that it names
+ * the address it connects to)?  -1 with the error if not. */
+static int
+cert_names (const char *cert, const char *addr)
+{
+  FILE *f = fopen (cert, "re");
+  X509 *x = f ? PEM_read_X509 (f, NULL, NULL, NULL) : NULL;
+  int ok = x && (X509_check_ip_asc (x, addr, 0) == 1 ||
+                 X509_check_host (x, addr, 0, 0, NULL) == 1);
+
+  if (f)
+    fclose (f);
+  X509_free (x);
+  if (!ok)
+    error_setx ("TLS: %s does not name %s, the address nbdkit listens on (bootback "
+                "tls init --hosts ... %s, or --listen an address it names)", cert,
+                addr, addr);
+  return ok ? 0 : -1;
+}
+
+/* The certificates nbdkit serves with: the directory's CA, server
+ * certificate (naming the listen address) and key. */
+static int
+tls_dir_check (struct instant_session *s, const struct instant_opts *o)
+{
+  static const char *const files[] = { "ca-cert.pem", "server-cert.pem",
+                                       "server-key.pem", NULL };
+  CLEANUP_FREE char *dir = o->tls_dir ? xstrdup (o->tls_dir)
+    : xasprintf ("%s/tls", o->home);
+  char rp[PATH_MAX];
+  size_t i;
+
+  for (i = 0; files[i]; i++) {
+    CLEANUP_FREE char *f = xasprintf ("%s/%s", dir, files[i]);
+    if (access (f, R_OK) == -1) {
+      error_set (errno, "TLS: %s (bootback tls init --dir %s --hosts ADDRESS; "
+                 "or --insecure for plaintext)", f, dir);
+      return -1;
+    }
+  }
+  {
+    CLEANUP_FREE char *cert = xasprintf ("%s/server-cert.pem", dir);
+    if (cert_names (cert, s->listen) == -1)
+      return -1;
+  }
+  return path_set (s->tls_dir, sizeof s->tls_dir, "%s", realpath (dir, rp) ? rp : dir);
+}
+
+int
+remote_prepare (struct instant_session *s, const struct instant_opts *o,
+                virConnectPtr conn)
+{
+  char host[256] = "";
+
+  if (o->listen)
+    text_set (s->listen, sizeof s->listen, "%s", o->listen);
+  else if (!uri_remote_host (o->uri, host, sizeof host)) {
+    error_setx ("remote instant recovery: the URI %s names no host to find the "
+                "address to listen on: give --listen ADDR", o->uri ? o->uri : "(default)");
+    return -1;
+  }
+  else if (route_source (host, s->listen, sizeof s->listen) == -1)
+    return -1;
+  if (free_port (s->listen) == -1)
+    return -1;
+  s->insecure = o->insecure;
+  if (!o->insecure && tls_dir_check (s, o) == -1)
+    return -1;
+  text_set (s->storage_pool, sizeof s->storage_pool, "%s",
+            o->storage_pool ? o->storage_pool : "default");
+  if (virt_pool_dir (conn, s->storage_pool, s->overlay_dir, sizeof s->overlay_dir) == -1) {
+    error_prefix ("the overlays go to a pool of the host (--pool NAME)");
+    return -1;
+  }
+  return 0;
+}
+
+/* NAME.DISK.qcow2, the file name of k's overlay. */
+static const char *
+vol_name (const struct instant_session_disk *k)
+{
+  const char *slash = strrchr (k->overlay, '/');
+
+  return slash ? slash + 1 : k->overlay;
+}
+
+int
+remote_overlay_free (virConnectPtr conn, const struct instant_session *s,
+                     const struct instant_session_disk *k)
+{
+  int r = virt_vol_exists (conn, s->storage_pool, vol_name (k));
+
+  if (r == 1)
+    error_setx ("pool %s has a volume %s already (another session of %s?); stop "
+                "that session with --discard or delete the volume",
+                s->storage_pool, vol_name (k), s->name);
+  return r == 0 ? 0 : -1;
+}
+
+int
+remote_disk_front (const struct instant_session *s, struct instant_session_disk *k)
+{
+  k->port = free_port (s->listen);
+  if (k->port == -1)
+    return -1;
+  return path_set (k->socket, sizeof k->socket, "%s/%s.front.tcp.pid", s->dir, k->name);
+}
+
+int
+remote_overlay_create (virConnectPtr conn, const struct instant_session *s,
+                       struct instant_session_disk *k)
+{
+  char path[sizeof k->overlay];
+
+  if (virt_vol_create (conn, s->storage_pool, vol_name (k), "qcow2", k->size,
+                       path, sizeof path) == -1)
+    return -1;
+  if (strcmp (path, k->overlay) != 0)
+    memcpy (k->overlay, path, sizeof path);
+  return 0;
+}
+
+void
+remote_overlays_delete (const struct instant_session *s, const struct instant_caller *w)
+{
+  CLEANUP_VIR_CONNECT virConnectPtr c = NULL;
+  size_t i;
+
+  ERROR_SAVE (saved);
+  for (i = 0; i < s->ndisks; i++) {
+    const struct instant_session_disk *k = &s->disks[i];
+    if (!k->overlay[0])
+      continue;
+    if (!c && !(c = virt_connect (s->uri))) {
+      session_warn (w, "the overlay volumes of session %" PRId64 " stay in pool %s "
+                    "of %s: %s", s->id, s->storage_pool, s->uri, error_msg ());
+      break;
+    }
+    if (virt_vol_delete (c, s->storage_pool, vol_name (k)) == -1)
+      session_warn (w, "%s", error_msg ());
+  }
+  ERROR_RESTORE (saved);
+}
+
+void
+remote_front_args (const struct instant_session *s,
+                   const struct instant_session_disk *k, char ***v, size_t *n)
+{
+  strv_push (v, n, xasprintf ("--ipaddr=%s", s->listen));
+  strv_push (v, n, xasprintf ("--port=%d", k->port));
+  strv_push (v, n, xasprintf ("--pidfile=%s", k->socket));
+  if (s->insecure) {
+    strv_pushl (v, n, "--tls=off", NULL);
+    return;
+  }
+  strv_pushl (v, n, "--tls=require", "--tls-verify-peer", NULL);
+  strv_push (v, n, xasprintf ("--tls-certificates=%s", s->tls_dir));
+}
