@@ -469,7 +469,7 @@ repo_cache_prefetch (struct repo_cache *c, struct repo_disk *d, uint64_t i)
 {
   const uint8_t *digest;
   struct repo_io *io;
-  bool queued = false;
+  bool hint = false;
   char path[80];
   size_t k;
 
@@ -478,9 +478,15 @@ repo_cache_prefetch (struct repo_cache *c, struct repo_disk *d, uint64_t i)
   digest = d->digests[i];
   io = c->repo->io;
   pthread_mutex_lock (&c->lock);
+  if (loaded (lookup (c, digest)))
+    goto out;
   /* Never queue more than half the cache can hold: what is read ahead
-   * must still be there when it is read. */
-  if (c->max_bytes < 4 * (size_t) c->repo->chunk_size || loaded (lookup (c, digest)) ||
+   * must still be there when it is read.  A chunk not queued is still
+   * read from the storage into the page cache (not this process's
+   * memory), so that the reads that decode it do not wait for the disk,
+   * and the disk has many reads in flight. */
+  hint = true;
+  if (c->max_bytes < 4 * (size_t) c->repo->chunk_size ||
       c->qlen == PREFETCH_QUEUE ||
       (c->qlen + PREFETCH_THREADS + 1) * c->repo->chunk_size > c->max_bytes / 2)
     goto out;
@@ -497,12 +503,11 @@ repo_cache_prefetch (struct repo_cache *c, struct repo_disk *d, uint64_t i)
           REPO_DIGEST_LEN);
   c->qlen++;
   pthread_cond_signal (&c->qcond);
-  queued = true;
  out:
   pthread_mutex_unlock (&c->lock);
   /* The storage reads the file while the threads decode what is before
    * it: the disk stays busy, not only the cores. */
-  if (queued && io->ops->will_need) {
+  if (hint && io->ops->will_need) {
     repo_chunk_path (digest, path);
     io->ops->will_need (io, path);
   }
