@@ -60,6 +60,10 @@ _Static_assert (CHUNK_MAX_FRAMES <= 64, "frames of a chunk fit a uint64_t");
 
 #define PREFETCH_QUEUE 64
 #define PREFETCH_THREADS 2
+/* Threads that only open chunk files and ask the storage to read them
+ * (will_need): a cold open reads directory and inode blocks, so several
+ * run at once to keep the disk busy; they hold no buffers. */
+#define HINT_THREADS 4
 /* Buffers of evicted entries kept for whole-chunk loads: a sequential
  * read then reuses memory already mapped instead of faulting in a fresh
  * chunk's pages each time.  Partial loads always map fresh memory, so
@@ -84,6 +88,11 @@ struct repo_cache {
   pthread_cond_t qcond;
   pthread_t threads[PREFETCH_THREADS];
   int nthreads;
+  uint8_t hints[PREFETCH_QUEUE][REPO_DIGEST_LEN];
+  size_t hhead, hlen;
+  pthread_cond_t hcond;
+  pthread_t hthreads[HINT_THREADS];
+  int nhthreads;
   bool stopping;
   uint8_t *spare[SPARE_BUFFERS];
   size_t nspare;
@@ -464,19 +473,59 @@ prefetch_thread (void *arg)
   return NULL;
 }
 
+static void *
+hint_thread (void *arg)
+{
+  struct repo_cache *c = arg;
+  struct repo_io *io = c->repo->io;
+  uint8_t d[REPO_DIGEST_LEN];
+  char path[80];
+
+  pthread_mutex_lock (&c->lock);
+  for (;;) {
+    while (c->hlen == 0 && !c->stopping)
+      pthread_cond_wait (&c->hcond, &c->lock);
+    if (c->stopping)
+      break;
+    memcpy (d, c->hints[c->hhead], REPO_DIGEST_LEN);
+    c->hhead = (c->hhead + 1) % PREFETCH_QUEUE;
+    c->hlen--;
+    pthread_mutex_unlock (&c->lock);
+    repo_chunk_path (d, path);
+    io->ops->will_need (io, path);
+    pthread_mutex_lock (&c->lock);
+  }
+  pthread_mutex_unlock (&c->lock);
+  return NULL;
+}
+
+/* Have the hint threads ask the storage for chunk digest (lock held;
+ * dropped when the queue is full: it is only a hint). */
+static void
+hint (struct repo_cache *c, const uint8_t *digest)
+{
+  if (!c->repo->io->ops->will_need || c->hlen == PREFETCH_QUEUE)
+    return;
+  while (c->nhthreads < HINT_THREADS) {
+    if (pthread_create (&c->hthreads[c->nhthreads], NULL, hint_thread, c))
+      break;
+    c->nhthreads++;
+  }
+  memcpy (c->hints[(c->hhead + c->hlen) % PREFETCH_QUEUE], digest,
+          REPO_DIGEST_LEN);
+  c->hlen++;
+  pthread_cond_signal (&c->hcond);
+}
+
 void
 repo_cache_prefetch (struct repo_cache *c, struct repo_disk *d, uint64_t i)
 {
   const uint8_t *digest;
-  struct repo_io *io;
-  bool hint = false;
-  char path[80];
   size_t k;
 
   if (!c || i >= d->nchunks || repo_digest_is_zero (d->digests[i]))
     return;
   digest = d->digests[i];
-  io = c->repo->io;
   pthread_mutex_lock (&c->lock);
   if (loaded (lookup (c, digest)))
     goto out;
@@ -485,7 +534,7 @@ repo_cache_prefetch (struct repo_cache *c, struct repo_disk *d, uint64_t i)
    * read from the storage into the page cache (not this process's
    * memory), so that the reads that decode it do not wait for the disk,
    * and the disk has many reads in flight. */
-  hint = true;
+  hint (c, digest);
   if (c->max_bytes < 4 * (size_t) c->repo->chunk_size ||
       c->qlen == PREFETCH_QUEUE ||
       (c->qlen + PREFETCH_THREADS + 1) * c->repo->chunk_size > c->max_bytes / 2)
@@ -505,12 +554,6 @@ repo_cache_prefetch (struct repo_cache *c, struct repo_disk *d, uint64_t i)
   pthread_cond_signal (&c->qcond);
  out:
   pthread_mutex_unlock (&c->lock);
-  /* The storage reads the file while the threads decode what is before
-   * it: the disk stays busy, not only the cores. */
-  if (hint && io->ops->will_need) {
-    repo_chunk_path (digest, path);
-    io->ops->will_need (io, path);
-  }
 }
 
 struct repo_cache *
@@ -529,6 +572,7 @@ repo_cache_new (struct repo *r, size_t max_bytes)
   pthread_mutex_init (&c->lock, NULL);
   pthread_cond_init (&c->cond, NULL);
   pthread_cond_init (&c->qcond, NULL);
+  pthread_cond_init (&c->hcond, NULL);
   return c;
 }
 
@@ -543,9 +587,12 @@ repo_cache_free (struct repo_cache *c)
   pthread_mutex_lock (&c->lock);
   c->stopping = true;
   pthread_cond_broadcast (&c->qcond);
+  pthread_cond_broadcast (&c->hcond);
   pthread_mutex_unlock (&c->lock);
   for (i = 0; i < c->nthreads; i++)
     pthread_join (c->threads[i], NULL);
+  for (i = 0; i < c->nhthreads; i++)
+    pthread_join (c->hthreads[i], NULL);
   for (e = c->lru_head; e; e = n) {
     n = e->next;
     entry_free (c, e);
@@ -556,6 +603,7 @@ repo_cache_free (struct repo_cache *c)
     free (c->pool[--c->npool]);
   free (c->table);
   pthread_cond_destroy (&c->qcond);
+  pthread_cond_destroy (&c->hcond);
   pthread_cond_destroy (&c->cond);
   pthread_mutex_destroy (&c->lock);
   free (c);
