@@ -106,6 +106,23 @@ hash_frame_shift (const char *hash, uint32_t cs)
   return -1;
 }
 
+/* The frame shift of a configuration's "hash" (hash_frame_shift), or -1
+ * with the error set. */
+static int
+config_hash (json_t *o, uint32_t cs, const char *location)
+{
+  json_t *v = json_object_get (o, "hash");
+  int shift = json_is_string (v) ? hash_frame_shift (json_string_value (v), cs)
+                                 : -1;
+
+  if (shift == -1)
+    error_setx ("%s/bootback-repo.json: hash %s is not supported (this "
+                "bootback knows sha256-tree, sha256-tree-4k to -32k with "
+                "at most 64 frames a chunk, and sha256)", location,
+                json_is_string (v) ? json_string_value (v) : "(missing)");
+  return shift;
+}
+
 int
 repo_init (const char *location, const struct repo_init_opts *opts)
 {
@@ -334,15 +351,8 @@ repo_open_with (const char *location, const struct repo_open_opts *oo)
     error_setx ("%s/bootback-repo.json: invalid zstd_level", location);
     goto err;
   }
-  v = json_object_get (o, "hash");
-  if (!json_is_string (v) ||
-      (r->tree = hash_frame_shift (json_string_value (v), r->chunk_size)) == -1) {
-    error_setx ("%s/bootback-repo.json: hash %s is not supported (this "
-                "bootback knows sha256-tree, sha256-tree-4k to -32k with "
-                "at most 64 frames a chunk, and sha256)", location,
-                json_is_string (v) ? json_string_value (v) : "(missing)");
+  if ((r->tree = config_hash (o, r->chunk_size, location)) == -1)
     goto err;
-  }
   v = json_object_get (o, "sync");
   r->sync_each_chunk = json_is_string (v) &&
     strcmp (json_string_value (v), "file") == 0;
