@@ -58,8 +58,8 @@ in_part (const uint8_t *file, size_t size, const uint8_t *digest, size_t whole)
     for (i = 0; i < t->n; i++) {
       assert (t->off[i] <= t->off[i + 1]);
       if (chunk_table_decode (codec, t, i, file + t->off[i], frame) == 0 && whole)
-        assert (memcmp (frame, out + i * CHUNK_FRAME,
-                        MIN (CHUNK_FRAME, whole - i * CHUNK_FRAME)) == 0);
+        assert (memcmp (frame, out + i * t->frame,
+                        MIN (t->frame, whole - i * t->frame)) == 0);
     }
   }
   free (t);
@@ -82,7 +82,8 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
     size -= 1 + REPO_DIGEST_LEN;
     uint8_t *file = xmalloc (size);
     memcpy (file, data + 1 + REPO_DIGEST_LEN, size);
-    r.tree = data[0] & 2;             /* both digests, both formats */
+    /* both digests, both formats, 64 and 16 KiB frames */
+    r.tree = data[0] & 2 ? (data[0] & 4 ? 14 : CHUNK_FRAME_SHIFT) : 0;
     int whole = chunk_decode (&r, codec, file, size, out, CS, &len, data + 1);
     if (whole == 0) {
       assert (len > 0 && len <= CS);

@@ -87,8 +87,16 @@ report (const char *what, uint32_t count, uint64_t offset)
 static void
 bb_unload (void)
 {
+  struct repo_cache_stats st;
+
   bb_trace_free (trace);
   serve_disks_free (disks);
+  if (cache) {
+    repo_cache_get_stats (cache, &st);
+    nbdkit_debug ("bootback: cache hits %" PRIu64 ", misses %" PRIu64
+                  ", decodes %" PRIu64 ", evictions %" PRIu64, st.hits,
+                  st.misses, st.decodes, st.evictions);
+  }
   repo_cache_free (cache);
   repo_close (repo);
   if (repo)

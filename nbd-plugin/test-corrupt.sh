@@ -27,12 +27,14 @@ chunk_file () {   # chunk_file N: the path of chunk N of vda
 for i in 3 7 11 12; do cp "$(chunk_file $i)" saved-$i; done
 
 damage () {
-    local f b
-    # 3: one bit flipped in the payload.
+    local f b o
+    # 3: one bit flipped in the payload, in its last frame (a read of
+    # part of a chunk decodes only the frames it touches).
     f=$(chunk_file 3)
-    b=$(od -An -tu1 -j 1000 -N 1 "$f" | tr -d ' ')
+    o=$(( $(stat -c %s "$f") - 1000 ))
+    b=$(od -An -tu1 -j $o -N 1 "$f" | tr -d ' ')
     printf "\\$(printf '%03o' $((b ^ 4)))" |
-        dd of="$f" bs=1 seek=1000 conv=notrunc status=none
+        dd of="$f" bs=1 seek=$o conv=notrunc status=none
     # 7: truncated.
     truncate -s 30000 "$(chunk_file 7)"
     # 11: deleted.

@@ -3,7 +3,8 @@
  * The shared cache of decoded chunks, filled frame by frame.
  *
  * An entry is one chunk (by digest).  A read that needs part of a chunk
- * decodes only the 64 KiB frames it touches: the first read of a chunk
+ * decodes only the frames it touches (64 KiB, or 16 KiB for 1 MiB chunks
+ * of newer repositories): the first read of a chunk
  * reads its frame table and checks it against the digest (chunk_read_frames),
  * and each frame is checked against its hash in the table as it is
  * decoded.  A read of a whole chunk, read-ahead, and chunks that cannot be
@@ -23,8 +24,10 @@
  *  3. Only READY entries with no readers are evicted (whole), least
  *     recently used first, so the bytes held (decoded frames, counted in
  *     whole frames) stay near max_bytes, plus what readers in flight
- *     hold.  Buffers are mmap'd so that freeing them gives the memory
- *     back to the system at once, and untouched frames cost nothing.
+ *     hold.  A whole chunk is one mmap'd buffer, so that freeing it gives
+ *     the memory back at once; a chunk read in part has a buffer per
+ *     frame it holds, taken from a small pool of evicted frames' buffers
+ *     (no page faults, no munmap per miss; the pool is bounded).
  *  4. Read-ahead threads only call the same get/put pair: a hint, never a
  *     different path.
  *
@@ -40,8 +43,10 @@ enum { LOADING, READY, FAILED };
 
 struct centry {
   uint8_t digest[REPO_DIGEST_LEN];
-  uint8_t *data;                /* chunk_size bytes; frame i at i * 64 KiB */
+  uint8_t *data;                /* a whole chunk: chunk_size bytes, else NULL */
+  uint8_t *fr[CHUNK_MAX_FRAMES];  /* frame i (into data, or its own buffer) */
   size_t len;                   /* plaintext length (READY) */
+  size_t fs;                    /* frame size (the cache's) */
   struct chunk_table *t;        /* NULL: decoded whole (every frame in have) */
   uint64_t have, busy;          /* frames decoded / being decoded */
   size_t bytes;                 /* counted in used */
@@ -55,14 +60,21 @@ _Static_assert (CHUNK_MAX_FRAMES <= 64, "frames of a chunk fit a uint64_t");
 
 #define PREFETCH_QUEUE 64
 #define PREFETCH_THREADS 2
+/* Threads that only open chunk files and ask the storage to read them
+ * (will_need): a cold open reads directory and inode blocks, so several
+ * run at once to keep the disk busy; they hold no buffers. */
+#define HINT_THREADS 4
 /* Buffers of evicted entries kept for whole-chunk loads: a sequential
  * read then reuses memory already mapped instead of faulting in a fresh
  * chunk's pages each time.  Partial loads always map fresh memory, so
  * that a frame costs a frame. */
 #define SPARE_BUFFERS 4
+/* Buffers of evicted frames kept for the next partial loads. */
+#define POOL_FRAMES 64
 
 struct repo_cache {
   struct repo *repo;
+  size_t fs;                    /* the repository's frame size */
   size_t max_bytes, used;
   size_t nbuckets;
   struct centry **table;
@@ -76,9 +88,16 @@ struct repo_cache {
   pthread_cond_t qcond;
   pthread_t threads[PREFETCH_THREADS];
   int nthreads;
+  uint8_t hints[PREFETCH_QUEUE][REPO_DIGEST_LEN];
+  size_t hhead, hlen;
+  pthread_cond_t hcond;
+  pthread_t hthreads[HINT_THREADS];
+  int nhthreads;
   bool stopping;
   uint8_t *spare[SPARE_BUFFERS];
   size_t nspare;
+  uint8_t *pool[POOL_FRAMES];
+  size_t npool;
 };
 
 /* Frames [a, b) as bits. */
@@ -94,7 +113,7 @@ frame_mask (size_t a, size_t b)
 static uint64_t
 entry_frames (const struct centry *e, size_t a, size_t b)
 {
-  return frame_mask (a, MIN (b, DIV_ROUND_UP (e->len, CHUNK_FRAME)));
+  return frame_mask (a, MIN (b, DIV_ROUND_UP (e->len, e->fs)));
 }
 
 static size_t
@@ -141,9 +160,34 @@ lru_push (struct repo_cache *c, struct centry *e)
   c->lru_head = e;
 }
 
+/* A frame buffer from the pool, or a new one (lock held). */
+static uint8_t *
+frame_alloc (struct repo_cache *c)
+{
+  return c->npool > 0 ? c->pool[--c->npool] : xmalloc (c->fs);
+}
+
+/* Give e's own buffers of the frames of mask back (lock held). */
+static void
+frames_release (struct repo_cache *c, struct centry *e, uint64_t mask)
+{
+  size_t i;
+
+  for (i = 0; i < CHUNK_MAX_FRAMES; i++) {
+    if (!(mask >> i & 1) || !e->fr[i])
+      continue;
+    if (!e->data && c->npool < POOL_FRAMES)
+      c->pool[c->npool++] = e->fr[i];
+    else if (!e->data)
+      free (e->fr[i]);
+    e->fr[i] = NULL;
+  }
+}
+
 static void
 entry_free (struct repo_cache *c, struct centry *e)
 {
+  frames_release (c, e, ~UINT64_C (0));
   if (e->data && c->nspare < SPARE_BUFFERS)
     c->spare[c->nspare++] = e->data;
   else if (e->data)
@@ -170,15 +214,30 @@ evict (struct repo_cache *c)
   }
 }
 
-/* Load a new entry (outside the lock): frames [f0, f1) of it, or all of
- * it when whole or when it cannot be read in part.  Sets e->len, e->t,
- * e->have; -1 with the error set. */
+/* Load a new entry (outside the lock): frames [f0, f1) of it into the
+ * buffers in e->fr, or all of it into e->data when whole or when it
+ * cannot be read in part.  Sets e->len, e->t, e->have; -1 with the
+ * error set. */
 static int
 load (struct repo_cache *c, struct centry *e, size_t f0, size_t f1, bool whole)
 {
   struct repo *r = c->repo;
+  size_t i;
   int rc = 0;
 
+  if (!whole)
+    rc = chunk_read_frames (r, e->digest, &e->t, f0, f1, e->fr);
+  if (rc == -1)
+    return -1;
+  if (rc == 1) {
+    e->len = e->t->raw_len;
+    e->have = entry_frames (e, f0, f1);
+    return 0;
+  }
+  for (i = f0; i < f1 && !whole; i++) {  /* rare: a chunk read whole */
+    free (e->fr[i]);
+    e->fr[i] = NULL;
+  }
   if (!e->data)
     e->data = mmap (NULL, r->chunk_size, PROT_READ | PROT_WRITE,
                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
@@ -187,26 +246,27 @@ load (struct repo_cache *c, struct centry *e, size_t f0, size_t f1, bool whole)
     error_set (errno, "mmap");
     return -1;
   }
-  if (!whole)
-    rc = chunk_read_frames (r, e->digest, &e->t, f0, f1, e->data);
-  if (rc == -1)
-    return -1;
-  if (rc == 1) {
-    e->len = e->t->raw_len;
-    e->have = entry_frames (e, f0, f1);
-    return 0;
-  }
+  for (i = 0; i < CHUNK_MAX_FRAMES && i * c->fs < r->chunk_size; i++)
+    e->fr[i] = e->data + i * c->fs;
   if (repo_chunk_get (r, e->digest, e->data, r->chunk_size, &e->len) == -1)
     return -1;
   e->have = entry_frames (e, 0, CHUNK_MAX_FRAMES);
   return 0;
 }
 
+/* Buffers for frames [a, b) of e (lock held). */
+static void
+frames_alloc (struct repo_cache *c, struct centry *e, size_t a, size_t b)
+{
+  for (; a < b; a++)
+    e->fr[a] = frame_alloc (c);
+}
+
 /* Count e's frames in used (lock held). */
 static void
 account (struct repo_cache *c, struct centry *e)
 {
-  size_t b = (size_t) __builtin_popcountll (e->have) * CHUNK_FRAME;
+  size_t b = (size_t) __builtin_popcountll (e->have) * c->fs;
 
   c->used += b - e->bytes;
   e->bytes = b;
@@ -222,17 +282,22 @@ get_new (struct repo_cache *c, const uint8_t *digest, size_t f0, size_t f1,
   int rc;
 
   memcpy (e->digest, digest, REPO_DIGEST_LEN);
+  e->fs = c->fs;
   e->refs = 1;
   e->state = LOADING;
   e->hnext = c->table[bucket (c, digest)];
   c->table[bucket (c, digest)] = e;
   if (whole && c->nspare > 0)
     e->data = c->spare[--c->nspare];
+  if (!whole)
+    frames_alloc (c, e, f0, f1);
   pthread_mutex_unlock (&c->lock);
   rc = load (c, e, f0, f1, whole);
   pthread_mutex_lock (&c->lock);
   c->stats.decodes++;
   if (rc == 0) {
+    if (!e->data)               /* frames past the chunk's end */
+      frames_release (c, e, ~e->have);
     e->state = READY;
     account (c, e);
     lru_push (c, e);
@@ -271,8 +336,9 @@ fill (struct repo_cache *c, struct centry *e, size_t f0, size_t f1)
     for (b = a + 1; b < 64 && (mine >> b & 1); b++) ;
     run = frame_mask (a, b);
     e->busy |= run;
+    frames_alloc (c, e, a, b);
     pthread_mutex_unlock (&c->lock);
-    rc = chunk_read_frames (c->repo, e->digest, &e->t, a, b, e->data);
+    rc = chunk_read_frames (c->repo, e->digest, &e->t, a, b, e->fr);
     pthread_mutex_lock (&c->lock);
     e->busy &= ~run;
     c->stats.decodes++;
@@ -280,6 +346,8 @@ fill (struct repo_cache *c, struct centry *e, size_t f0, size_t f1)
       e->have |= run;
       account (c, e);
     }
+    else
+      frames_release (c, e, run);
     pthread_cond_broadcast (&c->cond);
     if (rc != 1)
       return -1;
@@ -346,7 +414,8 @@ int
 cache_read (struct repo_cache *c, const uint8_t digest[REPO_DIGEST_LEN],
             void *buf, size_t off, size_t len)
 {
-  size_t f0 = off / CHUNK_FRAME, f1 = DIV_ROUND_UP (off + len, CHUNK_FRAME);
+  size_t f0 = off / c->fs, f1 = DIV_ROUND_UP (off + len, c->fs), i, k;
+  uint8_t *out = buf;
   struct centry *e;
 
   e = get (c, digest, f0, f1, off == 0 && len == c->repo->chunk_size, false);
@@ -358,7 +427,11 @@ cache_read (struct repo_cache *c, const uint8_t digest[REPO_DIGEST_LEN],
                e->len, off + len);
     return -1;
   }
-  memcpy (buf, e->data + off, len);
+  for (; len > 0; off += k, out += k, len -= k) {
+    i = off / c->fs;
+    k = MIN (len, (i + 1) * c->fs - off);
+    memcpy (out, e->fr[i] + (off - i * c->fs), k);
+  }
   put (c, e);
   return 0;
 }
@@ -400,23 +473,69 @@ prefetch_thread (void *arg)
   return NULL;
 }
 
+static void *
+hint_thread (void *arg)
+{
+  struct repo_cache *c = arg;
+  struct repo_io *io = c->repo->io;
+  uint8_t d[REPO_DIGEST_LEN];
+  char path[80];
+
+  pthread_mutex_lock (&c->lock);
+  for (;;) {
+    while (c->hlen == 0 && !c->stopping)
+      pthread_cond_wait (&c->hcond, &c->lock);
+    if (c->stopping)
+      break;
+    memcpy (d, c->hints[c->hhead], REPO_DIGEST_LEN);
+    c->hhead = (c->hhead + 1) % PREFETCH_QUEUE;
+    c->hlen--;
+    pthread_mutex_unlock (&c->lock);
+    repo_chunk_path (d, path);
+    io->ops->will_need (io, path);
+    pthread_mutex_lock (&c->lock);
+  }
+  pthread_mutex_unlock (&c->lock);
+  return NULL;
+}
+
+/* Have the hint threads ask the storage for chunk digest (lock held;
+ * dropped when the queue is full: it is only a hint). */
+static void
+hint (struct repo_cache *c, const uint8_t *digest)
+{
+  if (!c->repo->io->ops->will_need || c->hlen == PREFETCH_QUEUE)
+    return;
+  while (c->nhthreads < HINT_THREADS) {
+    if (pthread_create (&c->hthreads[c->nhthreads], NULL, hint_thread, c))
+      break;
+    c->nhthreads++;
+  }
+  memcpy (c->hints[(c->hhead + c->hlen) % PREFETCH_QUEUE], digest,
+          REPO_DIGEST_LEN);
+  c->hlen++;
+  pthread_cond_signal (&c->hcond);
+}
+
 void
 repo_cache_prefetch (struct repo_cache *c, struct repo_disk *d, uint64_t i)
 {
   const uint8_t *digest;
-  struct repo_io *io;
-  bool queued = false;
-  char path[80];
   size_t k;
 
   if (!c || i >= d->nchunks || repo_digest_is_zero (d->digests[i]))
     return;
   digest = d->digests[i];
-  io = c->repo->io;
   pthread_mutex_lock (&c->lock);
+  if (loaded (lookup (c, digest)))
+    goto out;
   /* Never queue more than half the cache can hold: what is read ahead
-   * must still be there when it is read. */
-  if (c->max_bytes < 4 * (size_t) c->repo->chunk_size || loaded (lookup (c, digest)) ||
+   * must still be there when it is read.  A chunk not queued is still
+   * read from the storage into the page cache (not this process's
+   * memory), so that the reads that decode it do not wait for the disk,
+   * and the disk has many reads in flight. */
+  hint (c, digest);
+  if (c->max_bytes < 4 * (size_t) c->repo->chunk_size ||
       c->qlen == PREFETCH_QUEUE ||
       (c->qlen + PREFETCH_THREADS + 1) * c->repo->chunk_size > c->max_bytes / 2)
     goto out;
@@ -433,24 +552,18 @@ repo_cache_prefetch (struct repo_cache *c, struct repo_disk *d, uint64_t i)
           REPO_DIGEST_LEN);
   c->qlen++;
   pthread_cond_signal (&c->qcond);
-  queued = true;
  out:
   pthread_mutex_unlock (&c->lock);
-  /* The storage reads the file while the threads decode what is before
-   * it: the disk stays busy, not only the cores. */
-  if (queued && io->ops->will_need) {
-    repo_chunk_path (digest, path);
-    io->ops->will_need (io, path);
-  }
 }
 
 struct repo_cache *
 repo_cache_new (struct repo *r, size_t max_bytes)
 {
   struct repo_cache *c = xcalloc (1, sizeof *c);
-  size_t n = max_bytes / CHUNK_FRAME + 64;
+  size_t n = max_bytes / chunk_frame (r) + 64;
 
   c->repo = r;
+  c->fs = chunk_frame (r);
   c->max_bytes = max_bytes;
   c->nbuckets = 64;
   while (c->nbuckets < 2 * n)
@@ -459,6 +572,7 @@ repo_cache_new (struct repo *r, size_t max_bytes)
   pthread_mutex_init (&c->lock, NULL);
   pthread_cond_init (&c->cond, NULL);
   pthread_cond_init (&c->qcond, NULL);
+  pthread_cond_init (&c->hcond, NULL);
   return c;
 }
 
@@ -473,17 +587,23 @@ repo_cache_free (struct repo_cache *c)
   pthread_mutex_lock (&c->lock);
   c->stopping = true;
   pthread_cond_broadcast (&c->qcond);
+  pthread_cond_broadcast (&c->hcond);
   pthread_mutex_unlock (&c->lock);
   for (i = 0; i < c->nthreads; i++)
     pthread_join (c->threads[i], NULL);
+  for (i = 0; i < c->nhthreads; i++)
+    pthread_join (c->hthreads[i], NULL);
   for (e = c->lru_head; e; e = n) {
     n = e->next;
     entry_free (c, e);
   }
   while (c->nspare > 0)
     munmap (c->spare[--c->nspare], c->repo->chunk_size);
+  while (c->npool > 0)
+    free (c->pool[--c->npool]);
   free (c->table);
   pthread_cond_destroy (&c->qcond);
+  pthread_cond_destroy (&c->hcond);
   pthread_cond_destroy (&c->cond);
   pthread_mutex_destroy (&c->lock);
   free (c);

@@ -110,11 +110,11 @@ chunk_read_file (struct repo *r, const uint8_t digest[REPO_DIGEST_LEN],
   return ret;
 }
 
-/* Decode frames [f0, f1) of t from f into out. */
+/* Decode frames [f0, f1) of t from f, frame i into out[i]. */
 static int
 decode_frames (struct repo *r, struct codec *c, struct repo_file *f,
                const char *path, const struct chunk_table *t, size_t f0,
-               size_t f1, uint8_t *out)
+               size_t f1, uint8_t *const *out)
 {
   size_t i, base = t->off[f0], end = t->off[f1];
 
@@ -130,8 +130,7 @@ decode_frames (struct repo *r, struct codec *c, struct repo_file *f,
          crypt_chunk_frame (r->crypt, c->buf + (at - base),
                             t->off[i + 1] - t->off[i], i, t->nonce,
                             path) == -1) ||
-        chunk_table_decode (c, t, i, c->buf + (at - base),
-                            out + i * CHUNK_FRAME) == -1) {
+        chunk_table_decode (c, t, i, c->buf + (at - base), out[i]) == -1) {
       error_prefix ("chunk %s", path + 12);
       return -1;
     }
@@ -175,7 +174,7 @@ read_head (struct repo *r, struct codec *c, struct repo_file *f,
 int
 chunk_read_frames (struct repo *r, const uint8_t digest[REPO_DIGEST_LEN],
                    struct chunk_table **t, size_t f0, size_t f1,
-                   uint8_t *out)
+                   uint8_t *const *out)
 {
   struct codec *c;
   struct repo_file *f;

@@ -5,9 +5,14 @@
  *
  * A chunk's digest depends on the repository's "hash":
  *   sha256-tree  the SHA-256 of the list of the SHA-256s of its 64 KiB
- *                frames (the default); chunks are BBC2 files, each frame
- *                compressed on its own, its SHA-256 in the file's frame
- *                table;
+ *                frames; chunks are BBC2 files, each frame compressed on
+ *                its own, its SHA-256 in the file's frame table;
+ *   sha256-tree-NK  the same with frames of N KiB (4 to 32; new
+ *                repositories: a 64th of the chunk, 16 KiB for 1 MiB
+ *                chunks), so that a 4 KiB read decodes and hashes a
+ *                quarter of what 64 KiB frames cost.  The frame size is a
+ *                property of the repository (it changes every digest), and
+ *                each BBC2 header records it;
  *   sha256       the SHA-256 of the plaintext (repositories made before
  *                framed chunks); chunks are BBC1 files, one zstd frame.
  * With frames, a chunk that changed in a few places is made from the
@@ -40,17 +45,22 @@ repo_digest_is_zero (const uint8_t d[REPO_DIGEST_LEN])
 }
 
 static const EVP_MD *sha256_md;
-static uint8_t zero_frame_hash[REPO_DIGEST_LEN];
+/* The SHA-256 of a frame of zeros of each size (by shift). */
+static uint8_t zero_frame_hash[CHUNK_FRAME_SHIFT + 1][REPO_DIGEST_LEN];
 static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
 
 static void
 sha256_init (void)
 {
+  int s;
+
   sha256_md = EVP_MD_fetch (NULL, "SHA256", NULL);
-  if (!sha256_md ||
-      EVP_Digest (zero_frame, CHUNK_FRAME, zero_frame_hash, NULL, sha256_md,
-                  NULL) != 1)
+  if (!sha256_md)
     abort ();
+  for (s = CHUNK_MIN_FRAME_SHIFT; s <= CHUNK_FRAME_SHIFT; s++)
+    if (EVP_Digest (zero_frame, (size_t) 1 << s, zero_frame_hash[s], NULL,
+                    sha256_md, NULL) != 1)
+      abort ();
 }
 
 void
@@ -75,7 +85,7 @@ void
 chunk_digest (const struct repo *r, const void *data, size_t len,
               uint8_t (*fh)[REPO_DIGEST_LEN], uint8_t out[REPO_DIGEST_LEN])
 {
-  size_t i, n = DIV_ROUND_UP (len, CHUNK_FRAME);
+  size_t fs = chunk_frame (r), i, n = DIV_ROUND_UP (len, fs);
 
   if (!r->tree) {
     repo_sha256 (data, len, out);
@@ -84,8 +94,8 @@ chunk_digest (const struct repo *r, const void *data, size_t len,
     return;
   }
   for (i = 0; i < n; i++)
-    repo_sha256 ((const uint8_t *) data + i * CHUNK_FRAME,
-                 MIN (CHUNK_FRAME, len - i * CHUNK_FRAME), fh[i]);
+    repo_sha256 ((const uint8_t *) data + i * fs, MIN (fs, len - i * fs),
+                 fh[i]);
   tree_digest (r, fh[0], n, out);
 }
 
@@ -231,7 +241,7 @@ size_t
 chunk_encode (struct repo *r, struct codec *c, const void *data, size_t len,
               const uint8_t (*fh)[REPO_DIGEST_LEN])
 {
-  size_t i, n, pos;
+  size_t fs = chunk_frame (r), i, n, pos;
   int codec;
 
   if (!r->tree) {
@@ -241,27 +251,27 @@ chunk_encode (struct repo *r, struct codec *c, const void *data, size_t len,
     put_header (c->buf, "BBC1", codec, len, pos);
     return pos;
   }
-  n = DIV_ROUND_UP (len, CHUNK_FRAME);
+  n = DIV_ROUND_UP (len, fs);
   pos = CHUNK_HDR_LEN + n * CHUNK_ENTRY_LEN;
   for (i = 0; i < n; i++)
-    put_frame (r, c, i, fh[i], (const uint8_t *) data + i * CHUNK_FRAME,
-               MIN (CHUNK_FRAME, len - i * CHUNK_FRAME), &pos);
-  put_header (c->buf, "BBC2", CHUNK_FRAME_SHIFT, len, pos);
+    put_frame (r, c, i, fh[i], (const uint8_t *) data + i * fs,
+               MIN (fs, len - i * fs), &pos);
+  put_header (c->buf, "BBC2", r->tree, len, pos);
   return pos;
 }
 
 size_t
 chunk_raw_bytes (const uint8_t *file)
 {
-  size_t len = get32 (file + 8), i, n, raw = 0;
+  size_t len = get32 (file + 8), fs = (size_t) 1 << file[4], i, n, raw = 0;
 
   if (memcmp (file, "BBC1", 4) == 0)
     return file[4] == CHUNK_CODEC_RAW ? len : 0;
-  n = DIV_ROUND_UP (len, CHUNK_FRAME);
+  n = DIV_ROUND_UP (len, fs);
   for (i = 0; i < n; i++)
     if (get32 (file + CHUNK_HDR_LEN + i * CHUNK_ENTRY_LEN + 36)
         == CHUNK_CODEC_RAW)
-      raw += MIN (CHUNK_FRAME, len - i * CHUNK_FRAME);
+      raw += MIN (fs, len - i * fs);
   return raw;
 }
 
@@ -270,7 +280,7 @@ chunk_raw_bytes (const uint8_t *file)
 static size_t
 frame_len (const struct chunk_parsed *p, size_t i)
 {
-  return MIN (CHUNK_FRAME, p->raw_len - i * CHUNK_FRAME);
+  return MIN (p->frame, p->raw_len - i * p->frame);
 }
 
 /* The header of a chunk file of flen bytes (its first CHUNK_HDR_LEN
@@ -310,21 +320,23 @@ parse_header (const uint8_t *file, uint64_t flen, size_t outlen,
 }
 
 /* A BBC2 file's frame table (in the avail bytes at file) against a file
- * of flen bytes: frame shift, each entry, the frames covering the
- * payload exactly. */
+ * of flen bytes in repository r: frame shift (r's), each entry, the
+ * frames covering the payload exactly. */
 static int
-parse_table (const uint8_t *file, size_t avail, uint64_t flen,
-             struct chunk_parsed *p)
+parse_table (const struct repo *r, const uint8_t *file, size_t avail,
+             uint64_t flen, struct chunk_parsed *p)
 {
+  int shift = r->tree ? r->tree : CHUNK_FRAME_SHIFT;
   size_t i;
   uint64_t pos;
 
-  if (file[4] != CHUNK_FRAME_SHIFT) {
-    error_set (EIO, "chunk has frames of 2^%d bytes; this bootback reads "
-               "only 2^%d", file[4], CHUNK_FRAME_SHIFT);
+  if (file[4] != shift) {
+    error_set (EIO, "chunk has frames of 2^%d bytes; this repository's "
+               "have 2^%d", file[4], shift);
     return -1;
   }
-  p->n = DIV_ROUND_UP (p->raw_len, CHUNK_FRAME);
+  p->frame = (size_t) 1 << shift;
+  p->n = DIV_ROUND_UP (p->raw_len, p->frame);
   p->table = file + CHUNK_HDR_LEN;
   pos = CHUNK_HDR_LEN + p->n * CHUNK_ENTRY_LEN;
   if (p->n > CHUNK_MAX_FRAMES || pos > flen || pos > avail) {
@@ -352,9 +364,11 @@ parse_table (const uint8_t *file, size_t avail, uint64_t flen,
   return 0;
 }
 
-/* A whole chunk file: header, payload CRC, then the codec or the table. */
+/* A whole chunk file of r: header, payload CRC, then the codec or the
+ * table. */
 static int
-parse (const uint8_t *file, size_t flen, size_t outlen, struct chunk_parsed *p)
+parse (const struct repo *r, const uint8_t *file, size_t flen, size_t outlen,
+       struct chunk_parsed *p)
 {
   if (parse_header (file, flen, outlen, p) == -1)
     return -1;
@@ -363,7 +377,7 @@ parse (const uint8_t *file, size_t flen, size_t outlen, struct chunk_parsed *p)
     return -1;
   }
   if (p->framed)
-    return parse_table (file, flen, flen, p);
+    return parse_table (r, file, flen, flen, p);
   if (file[4] != CHUNK_CODEC_RAW && file[4] != CHUNK_CODEC_ZSTD) {
     error_set (EIO, "unknown chunk codec %d", file[4]);
     return -1;
@@ -377,20 +391,19 @@ parse (const uint8_t *file, size_t flen, size_t outlen, struct chunk_parsed *p)
 
 static bool is_zero_frame (const uint8_t hash[REPO_DIGEST_LEN], size_t len);
 
-static bool is_zero_frame (const uint8_t hash[REPO_DIGEST_LEN], size_t len);
-
-/* Decode frame i (plaintext len bytes; e its table entry; its stored
- * bytes at src) into out and check it against the entry's hash.  A full
- * frame whose entry is the hash of zeros is zeros without decoding:
- * whatever its stored bytes, only zeros could pass the check. */
+/* Decode frame i (plaintext len bytes, of a chunk with frames of fs
+ * bytes; e its table entry; its stored bytes at src) into out and check
+ * it against the entry's hash.  A full frame whose entry is the hash of
+ * zeros is zeros without decoding: whatever its stored bytes, only zeros
+ * could pass the check. */
 static int
 decode_one (struct codec *c, const uint8_t *e, size_t i, size_t len,
-            const uint8_t *src, size_t stored, uint8_t *out)
+            size_t fs, const uint8_t *src, size_t stored, uint8_t *out)
 {
   uint8_t got[REPO_DIGEST_LEN];
   char hex[2 * REPO_DIGEST_LEN + 1];
 
-  if (len == CHUNK_FRAME && is_zero_frame (e, len)) {
+  if (len == fs && is_zero_frame (e, len)) {
     memset (out, 0, len);
     return 0;
   }
@@ -420,7 +433,7 @@ decode_frame (struct codec *c, const struct chunk_parsed *p, size_t i,
               const uint8_t *src, uint8_t *out)
 {
   return decode_one (c, p->table + i * CHUNK_ENTRY_LEN, i, frame_len (p, i),
-                     src, p->off[i + 1] - p->off[i], out);
+                     p->frame, src, p->off[i + 1] - p->off[i], out);
 }
 
 /* The frame hashes of a BBC2 file's table into fh, and their digest. */
@@ -468,7 +481,7 @@ chunk_table_parse (struct repo *r, const uint8_t *head, size_t avail,
     return -1;
   if (!p.framed || !r->tree)
     return 0;
-  if (parse_table (head, avail, flen, &p) == -1)
+  if (parse_table (r, head, avail, flen, &p) == -1)
     return -1;
   table_digest (r, &p, fh, got);
   if (check_digest (got, digest) == -1)
@@ -476,6 +489,7 @@ chunk_table_parse (struct repo *r, const uint8_t *head, size_t avail,
   t = xmalloc (sizeof *t + p.n * CHUNK_ENTRY_LEN);
   t->raw_len = p.raw_len;
   t->n = p.n;
+  t->frame = p.frame;
   for (i = 0; i <= p.n; i++)
     t->off[i] = p.off[i];
   memcpy (t->entry, p.table, p.n * CHUNK_ENTRY_LEN);
@@ -505,7 +519,7 @@ chunk_head_raw_bytes (struct repo *r, const uint8_t *head, size_t avail,
   }
   for (i = 0; i < t->n; i++)
     if (get32 (t->entry + i * CHUNK_ENTRY_LEN + 36) == CHUNK_CODEC_RAW)
-      *raw += MIN (CHUNK_FRAME, t->raw_len - i * CHUNK_FRAME);
+      *raw += MIN (t->frame, t->raw_len - i * t->frame);
   free (t);
   return 0;
 }
@@ -515,7 +529,7 @@ chunk_table_decode (struct codec *c, const struct chunk_table *t, size_t i,
                     const uint8_t *src, uint8_t *out)
 {
   return decode_one (c, t->entry + i * CHUNK_ENTRY_LEN, i,
-                     MIN (CHUNK_FRAME, t->raw_len - i * CHUNK_FRAME), src,
+                     MIN (t->frame, t->raw_len - i * t->frame), t->frame, src,
                      t->off[i + 1] - t->off[i], out);
 }
 
@@ -528,12 +542,12 @@ chunk_decode (struct repo *r, struct codec *c, const uint8_t *file,
   uint8_t fh[CHUNK_MAX_FRAMES][REPO_DIGEST_LEN], got[REPO_DIGEST_LEN];
   size_t i;
 
-  if (parse (file, flen, outlen, &p) == -1)
+  if (parse (r, file, flen, outlen, &p) == -1)
     return -1;
   if (p.framed) {
     for (i = 0; i < p.n; i++)
       if (decode_frame (c, &p, i, file + p.off[i],
-                        (uint8_t *) out + i * CHUNK_FRAME) == -1)
+                        (uint8_t *) out + i * p.frame) == -1)
         return -1;
   }
   else if (file[4] == CHUNK_CODEC_RAW)
@@ -567,8 +581,10 @@ is_zero_frame (const uint8_t hash[REPO_DIGEST_LEN], size_t len)
   uint8_t h[REPO_DIGEST_LEN];
 
   pthread_once (&sha256_once, sha256_init);
-  if (len == CHUNK_FRAME)
-    return memcmp (hash, zero_frame_hash, REPO_DIGEST_LEN) == 0;
+  if (len >= (1u << CHUNK_MIN_FRAME_SHIFT) && len <= CHUNK_FRAME &&
+      (len & (len - 1)) == 0)
+    return memcmp (hash, zero_frame_hash[__builtin_ctzl (len)],
+                   REPO_DIGEST_LEN) == 0;
   repo_sha256 (zero_frame, len, h);
   return memcmp (hash, h, REPO_DIGEST_LEN) == 0;
 }
@@ -584,7 +600,7 @@ chunk_patch_plan (struct repo *r, struct codec *c, size_t bflen,
   bool zero = true;
   size_t i, j, k = 0;
 
-  if (parse (c->in, bflen, r->chunk_size, p) == -1)
+  if (parse (r, c->in, bflen, r->chunk_size, p) == -1)
     return -1;
   if (!p->framed || p->raw_len != len) {
     error_set (EIO, "chunk is not framed or not %zu bytes long", len);
@@ -594,7 +610,7 @@ chunk_patch_plan (struct repo *r, struct codec *c, size_t bflen,
   if (check_digest (got, base) == -1)
     return -1;
   for (i = 0; i < p->n; i++) {
-    size_t fo = i * CHUNK_FRAME, fl = frame_len (p, i), cov = 0;
+    size_t fo = i * p->frame, fl = frame_len (p, i), cov = 0;
 
     while (k < nranges && ranges[k].off + ranges[k].len <= fo)
       k++;
@@ -634,7 +650,7 @@ chunk_patch_encode (struct repo *r, struct codec *c, const uint8_t *data,
   for (i = 0; i < p->n; i++) {
     size_t n = p->off[i + 1] - p->off[i];
     if (pp->fresh[i]) {
-      put_frame (r, c, i, pp->fh[i], data + i * CHUNK_FRAME, frame_len (p, i),
+      put_frame (r, c, i, pp->fh[i], data + i * p->frame, frame_len (p, i),
                  &pos);
       continue;
     }
@@ -643,6 +659,6 @@ chunk_patch_encode (struct repo *r, struct codec *c, const uint8_t *data,
     memcpy (c->buf + pos, p->file + p->off[i], n);
     pos += n;
   }
-  put_header (c->buf, "BBC2", CHUNK_FRAME_SHIFT, p->raw_len, pos);
+  put_header (c->buf, "BBC2", r->tree, p->raw_len, pos);
   return pos;
 }

@@ -250,7 +250,7 @@ crypt_chunk_seal (const struct repo_crypt *k, uint8_t *buf, size_t len,
 
   if (len < CHUNK_HDR_LEN || memcmp (buf, "BBC2", 4) != 0)
     return crypt_seal (k, buf, len, path);
-  n = DIV_ROUND_UP (rd32 (buf + 8), CHUNK_FRAME);
+  n = DIV_ROUND_UP (rd32 (buf + 8), (size_t) 1 << buf[4]);   /* frames */
   ht = CHUNK_HDR_LEN + n * CHUNK_ENTRY_LEN;
   off[0] = ht;
   for (size_t i = 0; i < n; i++)

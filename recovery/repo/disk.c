@@ -118,11 +118,14 @@ static int
 read_part (struct repo_disk *d, uint64_t i, uint8_t *tmp, size_t off, size_t n)
 {
   CLEANUP_FREE struct chunk_table *t = NULL;
-  size_t len = chunk_len (d, i);
+  size_t len = chunk_len (d, i), fs = chunk_frame (d->repo), k;
+  uint8_t *out[CHUNK_MAX_FRAMES];
   int rc;
 
-  rc = chunk_read_frames (d->repo, d->digests[i], &t, off / CHUNK_FRAME,
-                          DIV_ROUND_UP (off + n, CHUNK_FRAME), tmp);
+  for (k = 0; k < CHUNK_MAX_FRAMES && k * fs < d->chunk_size; k++)
+    out[k] = tmp + k * fs;
+  rc = chunk_read_frames (d->repo, d->digests[i], &t, off / fs,
+                          DIV_ROUND_UP (off + n, fs), out);
   if (rc == 0 &&
       repo_chunk_get (d->repo, d->digests[i], tmp, d->chunk_size, &len) == -1)
     return -1;

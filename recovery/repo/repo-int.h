@@ -139,7 +139,9 @@ struct repo {
   uint32_t chunk_size;
   bool compress;              /* false: codec "none", every chunk raw */
   int zstd_level;             /* 1..19 or -7..-1 */
-  bool tree;                  /* "hash": "sha256-tree" (else "sha256") */
+  int tree;                   /* "hash": "sha256-tree[-NK]": log2 of its
+                               * frame size (chunk_frame_shift); 0 for
+                               * "sha256" */
   bool sync_each_chunk;       /* "sync": "file" instead of "filesystem" */
   int lock_days;              /* "lock_days": points locked so long */
   pthread_mutex_t codec_lock;
@@ -156,14 +158,15 @@ int point_remove_now (struct repo *r, const char *vm, const char *id);
 
 /* Header, little-endian, 32 bytes:
  *   0  magic "BBC1" (one zstd frame or raw) or "BBC2" (framed)
- *   4  BBC1: codec (0 raw, 1 zstd); BBC2: log2 of the frame size (16);
- *      then 3 bytes zero
+ *   4  BBC1: codec (0 raw, 1 zstd); BBC2: log2 of the frame size (the
+ *      repository's: 16 for "sha256-tree", 12-15 for "sha256-tree-4k"
+ *      ... "-32k"); then 3 bytes zero
  *   8  raw_len    plaintext length
  *  12  stored_len payload length (file size = 32 + stored_len)
  *  16  crc32 of the payload (zlib's CRC-32)
  *  20  crc32 of bytes 0..19
  *  24  8 bytes zero
- * A BBC2 payload is a frame table, one 40-byte entry per 64 KiB frame of
+ * A BBC2 payload is a frame table, one 40-byte entry per frame of
  * the plaintext (the last may be shorter):
  *   0  SHA-256 of the frame's plaintext
  *  32  stored length of the frame
@@ -174,9 +177,23 @@ int point_remove_now (struct repo *r, const char *vm, const char *id);
 #define CHUNK_HDR_LEN 32
 #define CHUNK_CODEC_RAW  0
 #define CHUNK_CODEC_ZSTD 1
+/* Frames: 64 KiB in "sha256-tree" repositories (the first framed
+ * ones), smaller in newer ones (repo_init: a 64th of the chunk, at least
+ * 4 KiB), so that reading 4 KiB decodes and hashes little.  A chunk has
+ * at most CHUNK_MAX_FRAMES frames of at most CHUNK_FRAME bytes. */
 #define CHUNK_FRAME_SHIFT 16
+#define CHUNK_MIN_FRAME_SHIFT 12
 #define CHUNK_FRAME (1u << CHUNK_FRAME_SHIFT)
-#define CHUNK_MAX_FRAMES (REPO_MAX_CHUNK / CHUNK_FRAME)
+#define CHUNK_MAX_FRAMES 64
+_Static_assert (CHUNK_MAX_FRAMES * CHUNK_FRAME >= REPO_MAX_CHUNK,
+                "64 KiB frames cover the largest chunk");
+/* The frame size of r (its frames when it has tree digests; BBC2 files of
+ * other repositories have 64 KiB frames). */
+static inline size_t
+chunk_frame (const struct repo *r)
+{
+  return (size_t) 1 << (r->tree ? r->tree : CHUNK_FRAME_SHIFT);
+}
 #define CHUNK_ENTRY_LEN 40
 
 struct codec {
@@ -194,7 +211,7 @@ void codec_put (struct repo *r, struct codec *c);
 void codec_free_all (struct repo *r);
 
 /* The digest of data (repo_chunk_digest) and, in a tree repository, the
- * SHA-256 of each 64 KiB frame in fh. */
+ * SHA-256 of each frame in fh. */
 void chunk_digest (const struct repo *r, const void *data, size_t len,
                    uint8_t (*fh)[REPO_DIGEST_LEN],
                    uint8_t out[REPO_DIGEST_LEN]);
@@ -217,7 +234,7 @@ int chunk_decode (struct repo *r, struct codec *c, const uint8_t *file,
  * digest of the frame hashes.  Not the payload CRC: each frame's SHA-256
  * is checked when it is decoded.  What reading part of a chunk needs. */
 struct chunk_table {
-  uint32_t raw_len, n;
+  uint32_t raw_len, n, frame;           /* frame: its frames' size */
   uint32_t off[CHUNK_MAX_FRAMES + 1];   /* frame i's stored bytes in the file */
   uint8_t nonce[12];                    /* an encrypted chunk's (crypt.h) */
   uint8_t entry[];                      /* n table entries */
@@ -246,6 +263,7 @@ int chunk_table_decode (struct codec *c, const struct chunk_table *t,
 struct chunk_parsed {
   const uint8_t *file;
   bool framed;                        /* BBC2 */
+  size_t frame;                       /* BBC2: frame size */
   uint32_t raw_len;
   size_t n;                           /* BBC2: frames */
   const uint8_t *table;               /* BBC2: n entries */
@@ -278,14 +296,15 @@ int chunk_read_file (struct repo *r, const uint8_t digest[REPO_DIGEST_LEN],
                      uint8_t *buf, size_t cap, size_t *len);
 
 /* chunk-store.c: read, decode and check frames [f0, f1) (clamped to the
- * chunk's frames) of chunk digest into out, frame i at i * CHUNK_FRAME.
+ * chunk's frames) of chunk digest, frame i into out[i] (chunk_frame
+ * bytes; the caller's buffers, one per frame, or pointers into one).
  * *t: the chunk's table; when NULL it is read first from the same open
  * file (the caller then owns it).  1 done; 0 when the chunk is not read
  * in part (*t stays NULL: read it whole with repo_chunk_get); -1 with the
  * error naming the chunk. */
 int chunk_read_frames (struct repo *r, const uint8_t digest[REPO_DIGEST_LEN],
                        struct chunk_table **t, size_t f0, size_t f1,
-                       uint8_t *out);
+                       uint8_t *const *out);
 
 /* ---- fidx.c: the fixed index format ----------------------------------- */
 

@@ -65,6 +65,64 @@ make_root (const char *location, const struct repo_open_opts *oo,
   return mkdir_private (location);
 }
 
+/* "hash" of the configuration: "sha256-tree" (64 KiB frames, what every
+ * framed repository had before) or "sha256-tree-NK" (NK frames). */
+#define HASH_NAME_MAX 24
+
+/* The "hash" of a new repository with chunks of cs bytes and frames of
+ * frame bytes (0: a 64th of the chunk, at least 4 KiB).  -1 if invalid. */
+static int
+frame_hash (uint32_t cs, uint32_t frame, char out[HASH_NAME_MAX])
+{
+  if (frame == 0)
+    frame = MAX (cs / CHUNK_MAX_FRAMES, 1u << CHUNK_MIN_FRAME_SHIFT);
+  if (frame < (1u << CHUNK_MIN_FRAME_SHIFT) || frame > CHUNK_FRAME ||
+      (frame & (frame - 1)) || cs / frame > CHUNK_MAX_FRAMES) {
+    error_setx ("frame size %" PRIu32 " is invalid: it must be a power of "
+                "two from 4K to 64K, at least a 64th of the chunk", frame);
+    return -1;
+  }
+  if (frame == CHUNK_FRAME)
+    strcpy (out, "sha256-tree");
+  else
+    snprintf (out, HASH_NAME_MAX, "sha256-tree-%" PRIu32 "k", frame / 1024);
+  return 0;
+}
+
+/* The frame shift named by a configuration's "hash" for chunks of cs
+ * bytes: 0 for "sha256", -1 if bootback does not know it. */
+static int
+hash_frame_shift (const char *hash, uint32_t cs)
+{
+  char want[HASH_NAME_MAX];
+  int shift;
+
+  if (strcmp (hash, "sha256") == 0)
+    return 0;
+  for (shift = CHUNK_MIN_FRAME_SHIFT; shift <= CHUNK_FRAME_SHIFT; shift++)
+    if (frame_hash (cs, 1u << shift, want) == 0 && strcmp (hash, want) == 0)
+      return shift;
+  error_clear ();
+  return -1;
+}
+
+/* The frame shift of a configuration's "hash" (hash_frame_shift), or -1
+ * with the error set. */
+static int
+config_hash (json_t *o, uint32_t cs, const char *location)
+{
+  json_t *v = json_object_get (o, "hash");
+  int shift = json_is_string (v) ? hash_frame_shift (json_string_value (v), cs)
+                                 : -1;
+
+  if (shift == -1)
+    error_setx ("%s/bootback-repo.json: hash %s is not supported (this "
+                "bootback knows sha256-tree, sha256-tree-4k to -32k with "
+                "at most 64 frames a chunk, and sha256)", location,
+                json_is_string (v) ? json_string_value (v) : "(missing)");
+  return shift;
+}
+
 int
 repo_init (const char *location, const struct repo_init_opts *opts)
 {
@@ -75,7 +133,7 @@ repo_init (const char *location, const struct repo_init_opts *opts)
   const struct repo_open_opts *oo = opts ? &opts->open : NULL;
   struct repo_io *io;
   char **names;
-  char uuid[UUID_STR_LEN + 1];
+  char uuid[UUID_STR_LEN + 1], hash[HASH_NAME_MAX];
   json_t *o;
   char *s;
   int r = -1;
@@ -90,6 +148,8 @@ repo_init (const char *location, const struct repo_init_opts *opts)
                 "two from 64K to 4M", cs);
     return -1;
   }
+  if (frame_hash (cs, opts ? opts->frame_size : 0, hash) == -1)
+    return -1;
   if (make_root (location, oo, lock_days) == -1)
     return -1;
   io = io_for (location, oo);
@@ -131,7 +191,7 @@ repo_init (const char *location, const struct repo_init_opts *opts)
                  "chunk_size", (json_int_t) cs,
                  "codec", compress ? "zstd" : "none",
                  "zstd_level", compress ? level : 0,
-                 "hash", "sha256-tree", "sync", "filesystem");
+                 "hash", hash, "sync", "filesystem");
   if (opts && opts->encrypt)
     json_object_set_new (o, "encryption", json_string ("aes-256-gcm"));
   if (lock_days > 0)
@@ -291,15 +351,8 @@ repo_open_with (const char *location, const struct repo_open_opts *oo)
     error_setx ("%s/bootback-repo.json: invalid zstd_level", location);
     goto err;
   }
-  v = json_object_get (o, "hash");
-  if (!json_is_string (v) || (strcmp (json_string_value (v), "sha256") &&
-                              strcmp (json_string_value (v), "sha256-tree"))) {
-    error_setx ("%s/bootback-repo.json: hash %s is not supported (this "
-                "bootback knows sha256-tree and sha256)", location,
-                json_is_string (v) ? json_string_value (v) : "(missing)");
+  if ((r->tree = config_hash (o, r->chunk_size, location)) == -1)
     goto err;
-  }
-  r->tree = strcmp (json_string_value (v), "sha256-tree") == 0;
   v = json_object_get (o, "sync");
   r->sync_each_chunk = json_is_string (v) &&
     strcmp (json_string_value (v), "file") == 0;

@@ -116,6 +116,9 @@ void repo_open_opts_nfs (struct repo_open_opts *o, const char *timeout,
 
 struct repo_init_opts {
   uint32_t chunk_size;          /* 0 = REPO_DEFAULT_CHUNK; power of 2 */
+  uint32_t frame_size;          /* 0 = a 64th of the chunk, 4K to 64K;
+                                 * 65536 makes the "sha256-tree" chunks of
+                                 * repositories made before (tests) */
   bool no_compression;          /* store every chunk raw */
   int zstd_level;               /* 0 = default (1); 1..19, or -7..-1 for
                                  * zstd's fast levels (faster, larger) */

@@ -227,7 +227,8 @@ test_failure_not_cached (struct env *e)
 
 /* ---- frame-level reads ------------------------------------------------------- */
 
-#define FCS (1024 * 1024)               /* 16 frames */
+#define FCS (1024 * 1024)               /* 16 or 64 frames */
+static size_t F;                        /* test_frames: the frame size */
 
 /* Read len bytes at off of disk d through c and compare with the test
  * data (seed 1): 0, or -1 with the error set. */
@@ -250,7 +251,7 @@ frames_held (struct repo_cache *c)
   struct repo_cache_stats st;
 
   repo_cache_get_stats (c, &st);
-  return st.bytes / CHUNK_FRAME;
+  return st.bytes / F;
 }
 
 /* Flip one byte of chunk k's file at offset pos (k's digest in dg). */
@@ -279,7 +280,7 @@ frame_pos (struct scratch *s, const uint8_t dg[REPO_DIGEST_LEN], size_t i)
   char rel[80];
   CLEANUP_FREE char *path = NULL;
   uint8_t e[CHUNK_ENTRY_LEN];
-  long pos = CHUNK_HDR_LEN + (FCS / CHUNK_FRAME) * CHUNK_ENTRY_LEN;
+  long pos = CHUNK_HDR_LEN + (FCS / F) * CHUNK_ENTRY_LEN;
   uint32_t n;
   size_t j;
   FILE *f;
@@ -297,11 +298,14 @@ frame_pos (struct scratch *s, const uint8_t dg[REPO_DIGEST_LEN], size_t i)
   return pos;
 }
 
+/* Reading in part, with frames of frame bytes: 64 KiB (repositories
+ * made before smaller frames: they read as they did) or 16 KiB (the
+ * default for 1 MiB chunks now). */
 static void
-test_frames (void)
+test_frames (uint32_t frame)
 {
   struct scratch s;
-  struct repo *r = scratch_open (&s, "test-cache-frames", FCS);
+  struct repo *r = scratch_open_frames (&s, "test-cache-frames", FCS, frame);
   uint8_t dg[4][REPO_DIGEST_LEN];
   char id[TIMESTAMP_LEN + 1];
   struct repo_disk *d;
@@ -311,38 +315,40 @@ test_frames (void)
   d = repo_disk_open (r, "vm1", id, "vda");
   c = repo_cache_new (r, 64 * FCS);
   assert (d && c);
+  F = frame;
+  assert (chunk_frame (r) == F);
   /* 4K in frame 3 of chunk 0: one frame decoded; then frame 9 */
-  assert (read_part (d, c, 3 * CHUNK_FRAME + 100, 4096) == 0);
+  assert (read_part (d, c, 3 * F + 100, 4096) == 0);
   assert (frames_held (c) == 1);
-  assert (read_part (d, c, 9 * CHUNK_FRAME, 4096) == 0);
+  assert (read_part (d, c, 9 * F, 4096) == 0);
   assert (frames_held (c) == 2);
   /* a read across frames 14 and 15 decodes both; a whole read the rest */
-  assert (read_part (d, c, 15 * CHUNK_FRAME - 10, 20) == 0);
+  assert (read_part (d, c, 15 * F - 10, 20) == 0);
   assert (frames_held (c) == 4);
   assert (read_part (d, c, 0, FCS) == 0);
-  assert (frames_held (c) == 16);
+  assert (frames_held (c) == FCS / F);
 
   /* chunk 1, frame 5 damaged: frames 0 and 6 read fine, 5 does not */
   damage (&s, dg[1], frame_pos (&s, dg[1], 5) + 3);
   assert (read_part (d, c, FCS + 100, 4096) == 0);
-  assert (read_part (d, c, FCS + 6 * CHUNK_FRAME, 4096) == 0);
-  assert (read_part (d, c, FCS + 5 * CHUNK_FRAME + 10, 4096) == -1);
+  assert (read_part (d, c, FCS + 6 * F, 4096) == 0);
+  assert (read_part (d, c, FCS + 5 * F + 10, 4096) == -1);
   assert (strstr (error_msg (), "frame 5") && strstr (error_msg (), "chunk "));
   assert (strstr (error_msg (), "bytes 1048576-2097151"));
   /* ... and again: a failed frame is not cached */
-  assert (read_part (d, c, FCS + 5 * CHUNK_FRAME, 4096) == -1);
+  assert (read_part (d, c, FCS + 5 * F, 4096) == -1);
   /* a whole read of it fails on the payload's CRC */
   assert (read_part (d, c, FCS, FCS) == -1);
   /* the same without a cache */
   assert (read_part (d, NULL, FCS + 100, 4096) == 0);
-  assert (read_part (d, NULL, FCS + 5 * CHUNK_FRAME + 10, 4096) == -1);
+  assert (read_part (d, NULL, FCS + 5 * F + 10, 4096) == -1);
   assert (strstr (error_msg (), "frame 5"));
 
   /* chunk 2's frame table altered (one hash): no read of it passes */
   damage (&s, dg[2], CHUNK_HDR_LEN + 7 * CHUNK_ENTRY_LEN + 1);
   assert (read_part (d, c, 2 * FCS + 4096, 4096) == -1);
   assert (strstr (error_msg (), "SHA-256 mismatch"));
-  assert (read_part (d, c, 2 * FCS + 7 * CHUNK_FRAME, 4096) == -1);
+  assert (read_part (d, c, 2 * FCS + 7 * F, 4096) == -1);
   /* chunk 3's header damaged */
   damage (&s, dg[3], 9);
   assert (read_part (d, c, 3 * FCS, 4096) == -1);
@@ -370,7 +376,8 @@ main (void)
   test_single_flight (&e);
   test_eviction (&e);
   test_failure_not_cached (&e);
-  test_frames ();
+  test_frames (CHUNK_FRAME);
+  test_frames (16 * 1024);
 
   repo_disk_close (e.d);
   repo_close (e.r);

@@ -180,21 +180,23 @@ test_incompressible (struct repo *r, struct codec *c, size_t n)
 {
   uint8_t *data = xmalloc (n), *out = xmalloc (n), d[REPO_DIGEST_LEN], *f;
   size_t i, flen, len;
+  int tree;
 
   for (i = 0; i < n; i++)
     data[i] = rand ();
   f = encode (r, c, data, n, d, &flen);
-  assert (flen == CHUNK_HDR_LEN + 4 * CHUNK_ENTRY_LEN + n);
+  assert (flen == CHUNK_HDR_LEN + n / chunk_frame (r) * CHUNK_ENTRY_LEN + n);
   assert (chunk_decode (r, c, f, flen, out, n, &len, d) == 0);
   assert (memcmp (out, data, n) == 0);
   free (f);
-  r->tree = false;
+  tree = r->tree;
+  r->tree = 0;
   f = encode (r, c, data, n, d, &flen);
   assert (f[HDR_CODEC] == CHUNK_CODEC_RAW && flen == CHUNK_HDR_LEN + n);
   assert (chunk_decode (r, c, f, flen, out, n, &len, d) == 0);
   assert (memcmp (out, data, n) == 0);
   free (f);
-  r->tree = true;
+  r->tree = tree;
   free (data);
   free (out);
 }
@@ -205,10 +207,10 @@ static void
 test_patches (struct repo *r, struct codec *c, size_t n)
 {
   uint8_t *base = xmalloc (n), *new = xmalloc (n);
-  const struct repo_range whole[] = { { CHUNK_FRAME, CHUNK_FRAME } };
+  const size_t fs = chunk_frame (r);
+  const struct repo_range whole[] = { { fs, fs } };
   const struct repo_range parts[] = {
-    { 10, 100 }, { 5000, 7 }, { CHUNK_FRAME - 3, 20 },
-    { 3 * CHUNK_FRAME + 1, CHUNK_FRAME - 1 },
+    { 10, 100 }, { 3000, 7 }, { fs - 3, 20 }, { 3 * fs + 1, fs - 1 },
   };
   const struct repo_range all[] = { { 0, n } };
   size_t i;
@@ -258,21 +260,31 @@ test_fidx (void)
   free (b);
 }
 
-int
-main (void)
+/* Every test on a repository of chunks of 256 KiB with frames of frame
+ * bytes (whose "hash" is want); other frame sizes refused. */
+static void
+test_format (uint32_t frame, const char *want)
 {
   char dir[] = "/tmp/test-chunk.XXXXXX";
-  struct repo_init_opts o = { .chunk_size = 4 * CHUNK_FRAME };
+  struct repo_init_opts o = { .chunk_size = 4 * CHUNK_FRAME,
+                              .frame_size = frame };
   struct repo *r;
   struct codec *c;
   size_t n = 4 * CHUNK_FRAME, i;
   uint8_t *data = xmalloc (n);
+  int tree;
 
   assert (mkdtemp (dir));
   CLEANUP_FREE char *loc = xasprintf ("%s/repo", dir);
+  CLEANUP_FREE char *conf = xasprintf ("%s/bootback-repo.json", loc);
+  char text[1024] = "";
+  FILE *fp;
   assert (repo_init (loc, &o) == 0);
+  assert ((fp = fopen (conf, "r")) && fread (text, 1, sizeof text - 1, fp) > 0);
+  fclose (fp);
+  assert (strstr (text, want));
   r = repo_open (loc);
-  assert (r && r->tree);
+  assert (r && r->tree && chunk_frame (r) == (frame ? frame : 4096));
   c = codec_get (r);
 
   /* compressible frames, and one random (stored raw) */
@@ -281,19 +293,50 @@ main (void)
   for (i = 2 * CHUNK_FRAME; i < 3 * CHUNK_FRAME; i++)
     data[i] = rand ();
   test_damage (r, c, data, n);
-  r->tree = false;                /* a repository of the "sha256" kind */
+  tree = r->tree;
+  r->tree = 0;                    /* a repository of the "sha256" kind */
   test_damage (r, c, data, n);
-  r->tree = true;
+  r->tree = tree;
+  /* a chunk of another frame size is not this repository's */
+  {
+    uint8_t d[REPO_DIGEST_LEN], *f, *out = xmalloc (n);
+    size_t flen, len;
+    f = encode (r, c, data, n, d, &flen);
+    r->tree = tree == CHUNK_FRAME_SHIFT ? 14 : CHUNK_FRAME_SHIFT;
+    assert (chunk_decode (r, c, f, flen, out, n, &len, d) == -1);
+    assert (strstr (error_msg (), "frames of 2^"));
+    r->tree = tree;
+    free (f);
+    free (out);
+  }
   test_lengths (r, c, data, n);
   free (data);
   test_incompressible (r, c, n);
   test_patches (r, c, n);
-  test_fidx ();
 
   codec_put (r, c);
   repo_close (r);
   CLEANUP_FREE char *cmd = xasprintf ("rm -rf %s", dir);
   assert (system (cmd) == 0);
+}
+
+int
+main (void)
+{
+  char dir[] = "/tmp/test-chunk.XXXXXX";
+  struct repo_init_opts o = { .chunk_size = 4 * CHUNK_FRAME,
+                              .frame_size = 2048 };
+
+  /* 64 KiB frames: the format of repositories made before smaller
+   * frames; 16 KiB; the default for 256 KiB chunks (4 KiB) */
+  test_format (CHUNK_FRAME, "\"sha256-tree\"");
+  test_format (16384, "\"sha256-tree-16k\"");
+  test_format (0, "\"sha256-tree-4k\"");
+  assert (mkdtemp (dir));
+  CLEANUP_FREE char *loc = xasprintf ("%s/repo", dir);
+  assert (repo_init (loc, &o) == -1 && strstr (error_msg (), "frame size"));
+  assert (rmdir (dir) == 0);
+  test_fidx ();
   printf ("test-chunk: ok\n");
   return 0;
 }

@@ -12,7 +12,7 @@
 #include "recovery/repo/crypt.h"
 #include "recovery/repo/test-repo.h"
 
-#define CS (256 * 1024)          /* 4 frames of 64 KiB */
+#define CS (256 * 1024)          /* 64 frames of 4 KiB */
 #define N 3
 
 static struct scratch s;
@@ -114,7 +114,8 @@ frames (struct repo *r, const char *id, uint8_t (*d)[REPO_DIGEST_LEN])
   struct repo_disk *disk = repo_disk_open (r, "vm1", id, "vda");
   CLEANUP_FREE uint8_t *want = xmalloc (CS), *got = xmalloc (4096);
   char p1[80], h1[65];
-  size_t e0 = crypt_frame_off (CHUNK_HDR_LEN + 4 * CHUNK_ENTRY_LEN, 0);
+  size_t e0 = crypt_frame_off (CHUNK_HDR_LEN + CS / chunk_frame (r) *
+                               CHUNK_ENTRY_LEN, 0);
 
   assert (disk);
   chunk_name (d[1], p1, h1);

@@ -23,10 +23,14 @@ struct scratch {
   char *loc;                 /* dir/repo */
 };
 
+/* A scratch repository with frames of frame bytes (0: the default for
+ * new repositories; CHUNK_FRAME: the "sha256-tree" format of
+ * repositories made before smaller frames). */
 static inline struct repo *
-scratch_open (struct scratch *s, const char *name, uint32_t chunk_size)
+scratch_open_frames (struct scratch *s, const char *name, uint32_t chunk_size,
+                     uint32_t frame)
 {
-  struct repo_init_opts o = { .chunk_size = chunk_size };
+  struct repo_init_opts o = { .chunk_size = chunk_size, .frame_size = frame };
   struct repo *r;
 
   snprintf (s->dir, sizeof s->dir, "/tmp/%s.XXXXXX", name);
@@ -36,6 +40,12 @@ scratch_open (struct scratch *s, const char *name, uint32_t chunk_size)
   r = repo_open (s->loc);
   assert (r);
   return r;
+}
+
+static inline struct repo *
+scratch_open (struct scratch *s, const char *name, uint32_t chunk_size)
+{
+  return scratch_open_frames (s, name, chunk_size, 0);
 }
 
 static inline void
