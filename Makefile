@@ -121,8 +121,11 @@ build: $(LIBS_A) $(BINS) $(PLUGINS) $(MANS) $(TEST_BINS)
 %.1: %.pod
 	pod2man --section=1 --center=bootback --release="bootback $(PACKAGE_VERSION)" $< $@
 
+# Tests side by side in make check (tests/run: TEST_JOBS); TEST_JOBS=1 for one at a time.
+TEST_JOBS ?= 2
+
 check: build
-	@tests/run $(TESTS)
+	@TEST_JOBS=$(TEST_JOBS) tests/run $(TESTS)
 
 check-slow: build
 	@tests/run $(TESTS_SLOW)
