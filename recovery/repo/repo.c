@@ -310,6 +310,16 @@ repo_open_with (const char *location, const struct repo_open_opts *oo)
   o = NULL;
   if (encrypted && crypt_unlock (r, oo) == -1)
     goto err;
+  /* Someone who can write the repository but has no key could make it
+   * say "plain": we would then write the next points unencrypted and
+   * take forged ones as good.  Its key slots give it away. */
+  if (!encrypted && (encrypted = crypt_has_slots (r->io)) != 0) {
+    if (encrypted == 1)
+      error_setx ("%s/bootback-repo.json says the repository is not "
+                  "encrypted, but it has key slots (keys/): the file was "
+                  "changed; refusing to use it unencrypted", location);
+    goto err;
+  }
   return r;
  err:
   json_decref (o);
