@@ -8,7 +8,7 @@
 # the victim bucket; a listing that never ends is an error, not a hang;
 # the server's error message stays one printable line; a read cache
 # directory open to others is refused; a lock the server does not keep
-# is not reported as kept.
+# is not reported as kept (point lock reads it back).
 source "$top_srcdir/tests/functions.sh"
 requires python3 timeout
 
@@ -57,7 +57,7 @@ rc=0
 timeout 120 "$BOOTBACK" --repo "$url" points > "$tmp/out" 2> "$tmp/err" || rc=$?
 [ $rc -ne 124 ] || fail "a listing without end kept bootback for 120 s"
 [ $rc -eq 1 ] || fail "endless listing: exit $rc: $(cat "$tmp/err")"
-grep -q "s3://bkt/site/repo/points/: the server's listing does not end" "$tmp/err" ||
+grep -q "list s3://bkt/site/repo/[a-z]*/: the server.s listing does not end" "$tmp/err" ||
     fail "endless listing: $(cat "$tmp/err")"
 unfake
 
@@ -90,5 +90,13 @@ fi
 BOOTBACK_S3_CACHE=$tmp/cache bootback --repo "$url" restore web --to "$tmp/c.raw" > /dev/null
 cmp "$tmp/a.raw" "$tmp/c.raw" && [ "$(stat -c %a "$tmp/cache")" = 700 ] ||
     fail "a fresh cache directory"
+unfake
+
+## a lock the server answers 200 to but does not keep: not reported as kept
+fake nolock
+expect_rc 1 bootback --repo "$url" point lock web --days 1
+grep -q "lock s3://bkt/site/repo/.*: the server answered but does not keep the retention" "$tmp/err" ||
+    fail "point lock on a server that keeps no lock: $(cat "$tmp/out" "$tmp/err")"
+grep -q "is locked until" "$tmp/out" && fail "reported locked: $(cat "$tmp/out")"
 unfake
 echo "hostile S3 endpoint ok"

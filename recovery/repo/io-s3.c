@@ -1317,6 +1317,14 @@ s_retain (struct repo_io *io, const char *path, time_t until)
   add_md5 (&q, body, q.blen);
   r = rq_ok (s, "lock", &q);
   rq_free (&q);
+  /* a 200 is not a lock: read it back (a server that ignores it says so
+   * here; one that lies to both cannot be caught from this side) */
+  if (r == 0 && (r = head_object (s, "lock", path, &h)) == 0 &&
+      h.retain_until < until) {
+    error_set (EIO, "lock s3://%s/%s: the server answered but does not "
+               "keep the retention", s->bucket, key);
+    r = -1;
+  }
   return r;
 }
 
