@@ -7,7 +7,8 @@
 # sends no request outside s3://bkt/site/repo/ and deletes nothing of
 # the victim bucket; a listing that never ends is an error, not a hang;
 # the server's error message stays one printable line; a read cache
-# directory open to others is refused; a lock the server does not keep
+# directory open to others is refused, and one shared by two repositories
+# keeps them apart; a lock the server does not keep
 # is not reported as kept (point lock reads it back).
 source "$top_srcdir/tests/functions.sh"
 requires python3 timeout
@@ -90,6 +91,19 @@ fi
 BOOTBACK_S3_CACHE=$tmp/cache bootback --repo "$url" restore web --to "$tmp/c.raw" > /dev/null
 cmp "$tmp/a.raw" "$tmp/c.raw" && [ "$(stat -c %a "$tmp/cache")" = 700 ] ||
     fail "a fresh cache directory"
+unfake
+
+## a read cache shared by two repositories: a chunk one served (good by
+## its CRCs, but another's content under the name) is never the other's
+cp -a "$srv/bkt/site/repo" "$srv/bkt/evil"
+mapfile -t cs < <(find "$srv/bkt/evil/chunks" -type f | sort | head -n 2)
+mv "${cs[0]}" "$tmp/x" && mv "${cs[1]}" "${cs[0]}" && mv "$tmp/x" "${cs[1]}"
+fake honest
+BOOTBACK_S3_CACHE=$tmp/shared expect_rc 1 bootback --repo s3://bkt/evil restore web --to "$tmp/e.raw"
+grep -q "${cs[0]##*/}\|${cs[1]##*/}" "$tmp/err" || fail "evil: $(cat "$tmp/err")"
+BOOTBACK_S3_CACHE=$tmp/shared bootback --repo "$url" restore web --to "$tmp/g.raw" > "$tmp/out" 2>&1 ||
+    fail "what another repository served came from the shared cache: $(cat "$tmp/out")"
+cmp "$tmp/a.raw" "$tmp/g.raw" || fail "restore through a shared cache differs"
 unfake
 
 ## a lock the server answers 200 to but does not keep: not reported as kept

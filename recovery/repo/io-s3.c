@@ -57,8 +57,10 @@
  *     bucket, the key, the HTTP status and S3's error code.
  *  8. A local read cache (BOOTBACK_S3_CACHE=DIR, at most
  *     BOOTBACK_S3_CACHE_SIZE bytes, default 4G): chunk objects, which never
- *     change under their name, are kept whole in DIR/<digest> (0600, DIR
- *     0700) when read, and read from there next time.  A cached file is
+ *     change under their name, are kept whole in DIR/<repo>/<digest>
+ *     (0600; DIR, ours alone, and <repo>, 16 hex of the SHA-256 of
+ *     endpoint, bucket and prefix, 0700) when read, and read from there
+ *     next time.  A cached file is
  *     checked on read (the chunk header's CRCs of itself and its payload)
  *     and fetched again if damaged; the chunk's digest is checked above
  *     as always.  Past the size, the least recently used files go (their
@@ -1517,6 +1519,10 @@ cache_open (struct s3 *s, const struct repo_open_opts *o)
   int64_t max = o->s3_cache_size && *o->s3_cache_size
     ? parse_size (o->s3_cache_size) : CACHE_DEFAULT;
   struct stat st;
+  CLEANUP_FREE char *where = xasprintf ("%s/%s/%s", s->endpoint, s->bucket,
+                                        s->prefix);
+  uint8_t md[REPO_DIGEST_LEN];
+  char hex[17];
 
   if (!o->s3_cache_dir || !*o->s3_cache_dir)
     return 0;
@@ -1535,7 +1541,13 @@ cache_open (struct s3 *s, const struct repo_open_opts *o)
                 "mode 0700)", o->s3_cache_dir, (unsigned) geteuid ());
     return -1;
   }
-  s->cache_dir = xstrdup (o->s3_cache_dir);
+  /* a directory per repository: a chunk another (hostile) bucket served
+   * under a name this one uses is never this one's */
+  repo_sha256 (where, strlen (where), md);
+  hex_encode (md, 8, hex);
+  s->cache_dir = xasprintf ("%s/%s", o->s3_cache_dir, hex);
+  if (mkdir_private (s->cache_dir) == -1)
+    return -1;
   s->cache_max = max;
   cache_evict (s);                    /* and count what is there */
   return 0;
