@@ -517,6 +517,19 @@ slot_ids (struct repo_io *io)
 }
 
 int
+crypt_has_slots (struct repo_io *io)
+{
+  char **ids = slot_ids (io);
+  int r = ids && ids[0] ? 1 : 0;
+
+  if (!ids && errno != ENOENT && errno != ENOTDIR)
+    return -1;
+  error_clear ();
+  strv_free (ids);
+  return r;
+}
+
+int
 crypt_init (struct repo_io *io, const char *location, const char *uuid,
             const struct repo_open_opts *o)
 {

@@ -51,6 +51,9 @@ int crypt_init (struct repo_io *io, const char *location, const char *uuid,
  * secret of o, trying each slot.  r->crypt set, or -1 "wrong passphrase
  * for repository R". */
 int crypt_unlock (struct repo *r, const struct repo_open_opts *o);
+/* Does the repository hold key slots (keys/<slot>.json)?  1, 0, -1.  A
+ * configuration that says "plain" beside them was changed (repo_open). */
+int crypt_has_slots (struct repo_io *io);
 /* Cleanse and free (NULL is fine). */
 void crypt_free (struct repo_crypt *k);
 

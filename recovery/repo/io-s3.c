@@ -57,8 +57,10 @@
  *     bucket, the key, the HTTP status and S3's error code.
  *  8. A local read cache (BOOTBACK_S3_CACHE=DIR, at most
  *     BOOTBACK_S3_CACHE_SIZE bytes, default 4G): chunk objects, which never
- *     change under their name, are kept whole in DIR/<digest> (0600, DIR
- *     0700) when read, and read from there next time.  A cached file is
+ *     change under their name, are kept whole in DIR/<repo>/<digest>
+ *     (0600; DIR, ours alone, and <repo>, 16 hex of the SHA-256 of
+ *     endpoint, bucket and prefix, 0700) when read, and read from there
+ *     next time.  A cached file is
  *     checked on read (the chunk header's CRCs of itself and its payload)
  *     and fetched again if damaged; the chunk's digest is checked above
  *     as always.  Past the size, the least recently used files go (their
@@ -320,6 +322,7 @@ rq_setup (struct s3 *s, struct handle *hd, struct rq *q, char *url, size_t ulen)
   snprintf (url, ulen, "%s/%s%s%s%s%s", s->endpoint, s->bucket,
             q->key[0] ? "/" : "", enc, q->query[0] ? "?" : "", q->query);
   curl_easy_setopt (h, CURLOPT_URL, url);
+  curl_easy_setopt (h, CURLOPT_PATH_AS_IS, 1L);  /* no "../" squashing */
   curl_easy_setopt (h, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt (h, CURLOPT_USERPWD, s->userpwd);
   curl_easy_setopt (h, CURLOPT_AWS_SIGV4, s->sigv4);
@@ -449,10 +452,13 @@ rq_error (struct s3 *s, const char *op, const struct rq *q)
   char *msg = root ? xml_find (root, "Message") : NULL;
   int e = q->status == 404 ? ENOENT : q->status == 403 ? EACCES
     : q->status == 412 || q->status == 409 ? EEXIST : EIO;
+  /* the server's words: one printable line, bounded */
+  CLEANUP_FREE char *pc = code ? xstrdup_printable (code, false) : NULL;
+  CLEANUP_FREE char *pm = msg ? xstrdup_printable (msg, false) : NULL;
   CLEANUP_FREE char *text =
-    xasprintf ("%s s3://%s/%s: HTTP %ld%s%s%s%s", op, s->bucket, q->key,
-               q->status, code ? " " : "", code ? code : "",
-               msg && *msg ? ": " : "", msg && *msg ? msg : "");
+    xasprintf ("%s s3://%s/%s: HTTP %ld%s%.64s%s%.200s", op, s->bucket, q->key,
+               q->status, pc ? " " : "", pc ? pc : "",
+               pm && *pm ? ": " : "", pm && *pm ? pm : "");
 
   error_restore (e, text);           /* no strerror: the status says it */
   errno = e;
@@ -755,6 +761,16 @@ delete_object (struct s3 *s, const char *path)
   return s->versioned ? delete_versions (s, key) : delete_key (s, key, NULL);
 }
 
+#define LIST_NAME_MAX 255
+#define LIST_MAX (1 << 20)       /* names of one listing */
+
+static bool
+list_name_ok (const char *name, size_t l)
+{
+  return l > 0 && l <= LIST_NAME_MAX && memchr (name, '/', l) == NULL &&
+    !(name[0] == '.' && (l == 1 || (l == 2 && name[1] == '.')));
+}
+
 /* The names below the key prefix dir ("chunks/" ...): objects and
  * common prefixes, one page of ListObjectsV2 at a time.  max: stop after
  * that many (0: all). */
@@ -793,7 +809,10 @@ list_page (struct s3 *s, const char *pfx, char **token, size_t max,
       size_t l = strlen (k + plen);
       if (!obj && k[plen + l - 1] == '/')
         l--;
-      strv_push (v, n, xasprintf ("%.*s", (int) l, k + plen));
+      /* a name is one component ("..", "a/b" or a huge one from a key
+       * someone else put there, or a hostile server, would leave dir) */
+      if (list_name_ok (k + plen, l))
+        strv_push (v, n, xasprintf ("%.*s", (int) l, k + plen));
     }
     xmlFree (k);
   }
@@ -814,10 +833,19 @@ list_prefix (struct s3 *s, const char *path, size_t max)
   CLEANUP_FREE char *pfx = key[0] && strcmp (path, ".") ? xasprintf ("%s/", key)
                                                          : xstrdup (s->prefix);
   char **v = NULL, *token = NULL;
-  size_t n = 0;
+  size_t n = 0, pages = 0;
 
   do {
     if (list_page (s, pfx, &token, max, &v, &n) == -1) {
+      strv_free (v);
+      return NULL;
+    }
+    /* a server that pages for ever (empty pages, the same token) or
+     * without end must not keep us: every page but a few brings names */
+    if (token && (++pages > n / 16 + 16 || n > LIST_MAX)) {
+      error_set (EIO, "list s3://%s/%s: the server's listing does not end "
+                 "(%zu pages, %zu names)", s->bucket, pfx, pages, n);
+      xmlFree (token);
       strv_free (v);
       return NULL;
     }
@@ -1291,6 +1319,14 @@ s_retain (struct repo_io *io, const char *path, time_t until)
   add_md5 (&q, body, q.blen);
   r = rq_ok (s, "lock", &q);
   rq_free (&q);
+  /* a 200 is not a lock: read it back (a server that ignores it says so
+   * here; one that lies to both cannot be caught from this side) */
+  if (r == 0 && (r = head_object (s, "lock", path, &h)) == 0 &&
+      h.retain_until < until) {
+    error_set (EIO, "lock s3://%s/%s: the server answered but does not "
+               "keep the retention", s->bucket, key);
+    r = -1;
+  }
   return r;
 }
 
@@ -1482,6 +1518,11 @@ cache_open (struct s3 *s, const struct repo_open_opts *o)
 {
   int64_t max = o->s3_cache_size && *o->s3_cache_size
     ? parse_size (o->s3_cache_size) : CACHE_DEFAULT;
+  struct stat st;
+  CLEANUP_FREE char *where = xasprintf ("%s/%s/%s", s->endpoint, s->bucket,
+                                        s->prefix);
+  uint8_t md[REPO_DIGEST_LEN];
+  char hex[17];
 
   if (!o->s3_cache_dir || !*o->s3_cache_dir)
     return 0;
@@ -1491,7 +1532,22 @@ cache_open (struct s3 *s, const struct repo_open_opts *o)
   }
   if (mkdir_p_private (o->s3_cache_dir) == -1 || mkdir_private (o->s3_cache_dir) == -1)
     return -1;
-  s->cache_dir = xstrdup (o->s3_cache_dir);
+  /* ours alone: another user's directory (made first in a shared place)
+   * could read every chunk and replace them between check and use */
+  if (lstat (o->s3_cache_dir, &st) == -1 || !S_ISDIR (st.st_mode) ||
+      st.st_uid != geteuid () || (st.st_mode & 077)) {
+    error_setx ("BOOTBACK_S3_CACHE %s: not a directory of this user's "
+                "alone (it must be a directory, not a link, of uid %u, "
+                "mode 0700)", o->s3_cache_dir, (unsigned) geteuid ());
+    return -1;
+  }
+  /* a directory per repository: a chunk another (hostile) bucket served
+   * under a name this one uses is never this one's */
+  repo_sha256 (where, strlen (where), md);
+  hex_encode (md, 8, hex);
+  s->cache_dir = xasprintf ("%s/%s", o->s3_cache_dir, hex);
+  if (mkdir_private (s->cache_dir) == -1)
+    return -1;
   s->cache_max = max;
   cache_evict (s);                    /* and count what is there */
   return 0;

@@ -286,6 +286,22 @@ config_encrypted (json_t *o, const char *location)
   return encrypted;
 }
 
+/* Someone who can write the repository but has no key could make its
+ * configuration say "plain": we would then write the next points
+ * unencrypted and take forged ones as good.  Its key slots give it away
+ * (unless they were removed too).  true with the error set. */
+static bool
+plain_has_slots (struct repo *r)
+{
+  int has = crypt_has_slots (r->io);
+
+  if (has == 1)
+    error_setx ("%s/bootback-repo.json says the repository is not "
+                "encrypted, but it has key slots (keys/): the file was "
+                "changed; refusing to use it unencrypted", r->location);
+  return has != 0;
+}
+
 struct repo *
 repo_open (const char *location)
 {
@@ -361,7 +377,7 @@ repo_open_with (const char *location, const struct repo_open_opts *oo)
     json_integer_value (v) <= REPO_MAX_LOCK_DAYS ? json_integer_value (v) : 0;
   json_decref (o);
   o = NULL;
-  if (encrypted && crypt_unlock (r, oo) == -1)
+  if (encrypted ? crypt_unlock (r, oo) == -1 : plain_has_slots (r))
     goto err;
   return r;
  err:

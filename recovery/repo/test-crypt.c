@@ -7,7 +7,8 @@
  * the object; a wrong passphrase is one clear error; keys are added,
  * changed and removed without a chunk being rewritten; a read of a few
  * frames opens only those (a damaged frame it does not read is no
- * error, one it reads is, named).
+ * error, one it reads is, named); a configuration rewritten to say
+ * "plain" is refused.
  */
 #include "recovery/repo/crypt.h"
 #include "recovery/repo/test-repo.h"
@@ -158,6 +159,35 @@ keys (void)
   repo_close (r2);
 }
 
+/* bootback-repo.json rewritten as a plain repository's by someone
+ * without the key: refused (not opened plain, which would write the next
+ * points unencrypted and take forged ones as good). */
+static void
+downgrade (void)
+{
+  CLEANUP_FREE char *cfg = scratch_file (&s, "bootback-repo.json");
+  CLEANUP_FREE char *save = xasprintf ("%s.save", cfg);
+  char uuid[UUID_STR_LEN + 1];
+  struct repo *r;
+  FILE *f;
+
+  assert ((r = open_pw ("pw2")));
+  snprintf (uuid, sizeof uuid, "%s", repo_uuid (r));
+  repo_close (r);
+  assert (rename (cfg, save) == 0);
+  assert ((f = fopen (cfg, "w")));
+  fprintf (f, "{\"format\": \"bootback-repo\", \"version\": 1, "
+           "\"uuid\": \"%s\", \"chunk_size\": %d, \"codec\": \"zstd\", "
+           "\"zstd_level\": 1, \"hash\": \"sha256-tree\", "
+           "\"sync\": \"filesystem\"}\n", uuid, CS);
+  assert (fclose (f) == 0);
+  expect_error (open_pw ("pw2") ? 0 : -1, "says the repository is not "
+                "encrypted, but it has key slots", NULL);
+  expect_error (repo_open (s.loc) ? 0 : -1, "refusing to use it unencrypted",
+                NULL);
+  assert (rename (save, cfg) == 0);
+}
+
 int
 main (void)
 {
@@ -208,6 +238,9 @@ main (void)
   }
   assert ((r = open_pw ("pw2")));
   assert (repo_chunk_get (r, d[0], got, CS, &(size_t) { 0 }) == 0);
+  repo_close (r);
+  downgrade ();
+  assert ((r = open_pw ("pw2")));
   repo_close (r);
   scratch_remove (&s);
   printf ("test-crypt: ok\n");
