@@ -7,7 +7,9 @@
 # adds no chunk (dedup); a wrong passphrase is one clear line, in the CLI
 # and in nbdkit; a changed byte of a chunk, a manifest and an index is
 # caught naming it; keys are added, changed and removed without a chunk
-# rewritten; a plain repository stays format version 1.
+# rewritten; a plain repository stays format version 1; the repository's
+# bootback-repo.json rewritten as plain (keys/ removed) or as another
+# repository is refused by what the catalog remembers.
 source "$top_srcdir/tests/functions.sh"
 source "$top_srcdir/nbd-plugin/plugin-functions.sh"
 source "$top_srcdir/tests/lib/images.sh"
@@ -124,4 +126,41 @@ export BOOTBACK_KEY_FILE=$tmp/key
 bb_nbdkit -U - "$plugin" repo="$repo" point=tiny \
     --run "nbdcopy \"\$uri\" $tmp/out.raw"
 cmp "$TINY_IMG" "$tmp/out.raw"
+# A downgrade by someone who can write the repository but holds no key:
+# bootback-repo.json rewritten as a plain repository and keys/ removed
+# (review finding: the next backups would be written in clear).  The
+# catalog remembers the location was encrypted: every use is refused,
+# naming it, and nothing is written.
+cp -a "$repo/bootback-repo.json" "$tmp/enc.json"
+python3 - "$repo/bootback-repo.json" <<'PY'
+import json, sys
+j = json.load(open(sys.argv[1]))
+for k in ("encryption", "kdf", "keys", "hmac"):
+    j.pop(k, None)
+j["version"] = 1
+json.dump(j, open(sys.argv[1], "w"))
+PY
+mv "$repo/keys" "$tmp/keys.saved"
+before=$(find "$repo" -type f | sort | md5sum)
+expect_rc 1 bootback points
+grep -q "$repo: the catalog knows this repository as encrypted and it now opens without encryption" "$tmp/err" ||
+    fail "downgraded repository not refused: $(cat "$tmp/err")"
+make_image "$tmp/new.img" 1M "0:64K:7"
+expect_rc 1 bootback import "$tmp/new.img" --vm tiny
+grep -q "opens without encryption" "$tmp/err" || fail "import into the downgraded repository: $(cat "$tmp/err")"
+[ "$(find "$repo" -type f | sort | md5sum)" = "$before" ] ||
+    fail "the refused import wrote into the repository"
+# another repository (a new uuid) put in its place is refused too
+python3 - "$repo/bootback-repo.json" <<'PY'
+import json, sys
+j = json.load(open(sys.argv[1])); j["uuid"] = "00000000-0000-4000-8000-000000000000"
+json.dump(j, open(sys.argv[1], "w"))
+PY
+expect_rc 1 bootback points
+grep -q "the catalog knows this repository as uuid .* and it now says 00000000-0000-4000-8000-000000000000" "$tmp/err" ||
+    fail "a replaced repository not refused: $(cat "$tmp/err")"
+# put back, it is used again
+cp -a "$tmp/enc.json" "$repo/bootback-repo.json"
+mv "$tmp/keys.saved" "$repo/keys"
+bootback points tiny > /dev/null
 echo "encrypted repository ok"

@@ -141,7 +141,7 @@ test_catalog (void)
   CHECK (mkdtemp (dir) != NULL);
   cat = catalog_open (dir);
   CHECK (cat != NULL);
-  CHECK (catalog_repo_add (cat, "/srv/repo", "uuid", 65536, true, &repo_id) == 0);
+  CHECK (catalog_repo_add (cat, "/srv/repo", "uuid", 65536, false, true, &repo_id) == 0);
   snprintf (m.vm, sizeof m.vm, "web");
   snprintf (m.id, sizeof m.id, "20260101T000000Z");
   m.time = 4000;

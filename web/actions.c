@@ -199,6 +199,8 @@ flag (json_t *args, const char *key, bool dflt)
 static struct repo *
 job_repo (struct web_job *j, struct repo_open_opts *ro)
 {
+  struct repo *r;
+
   if (!j->o->repo || !*j->o->repo || !j->o->repo_id) {
     snprintf (j->error, sizeof j->error, "bootback web has no repository "
               "(bootback repo init, or --repo)");
@@ -206,7 +208,13 @@ job_repo (struct web_job *j, struct repo_open_opts *ro)
   }
   repo_open_opts_nfs (ro, getenv ("BOOTBACK_NFS_TIMEOUT"),
                       getenv ("BOOTBACK_NFS_CONNECTIONS"));
-  return repo_open_with (j->o->repo, ro);
+  r = repo_open_with (j->o->repo, ro);
+  if (r && catalog_repo_check (j->cat, repo_location (r), repo_uuid (r),
+                               repo_encrypted (r)) == -1) {
+    repo_close (r);
+    return NULL;
+  }
+  return r;
 }
 
 /* A library note or warning: the job's phase, and the server's log. */

@@ -210,6 +210,9 @@ static const char *migrations[] = {
   "  ended REAL,"
   "  result TEXT,"
   "  error TEXT);",
+  /* 11: whether the repository was encrypted when last used
+   * (catalog_repo_check: bootback-repo.json is not authenticated) */
+  "ALTER TABLE repos ADD COLUMN encrypted INTEGER NOT NULL DEFAULT 0;",
 };
 #define NMIGRATIONS ((int) (sizeof migrations / sizeof migrations[0]))
 
@@ -366,19 +369,55 @@ catalog_rollback (struct catalog *c)
 }
 
 int
+catalog_repo_check (struct catalog *c, const char *location, const char *uuid,
+                    bool encrypted)
+{
+  CLEANUP_STMT sqlite3_stmt *s = NULL;
+  const char *known;
+
+  if (prepare (c, "SELECT uuid, encrypted FROM repos WHERE location = ?1",
+               &s) == -1)
+    return -1;
+  sqlite3_bind_text (s, 1, location, -1, SQLITE_STATIC);
+  switch (sqlite3_step (s)) {
+  case SQLITE_DONE: return 0;
+  case SQLITE_ROW: break;
+  default: return db_error (c, "find repository");
+  }
+  known = (const char *) sqlite3_column_text (s, 0);
+  if (known && strcmp (known, uuid) != 0) {
+    error_setx ("%s: the catalog knows this repository as uuid %s and it now "
+                "says %s: it was replaced, or its bootback-repo.json "
+                "rewritten; if you replaced it yourself, accept it with "
+                "'bootback repo init %s'", location, known, uuid, location);
+    return -1;
+  }
+  if (sqlite3_column_int (s, 1) && !encrypted) {
+    error_setx ("%s: the catalog knows this repository as encrypted and it "
+                "now opens without encryption: its bootback-repo.json was "
+                "rewritten; refusing to read or write it unencrypted",
+                location);
+    return -1;
+  }
+  return 0;
+}
+
+int
 catalog_repo_add (struct catalog *c, const char *location, const char *uuid,
-                  uint32_t chunk_size, bool make_default, int64_t *id)
+                  uint32_t chunk_size, bool encrypted, bool make_default,
+                  int64_t *id)
 {
   CLEANUP_STMT sqlite3_stmt *s = NULL, *q = NULL, *d = NULL;
 
-  if (prepare (c, "INSERT INTO repos (location, uuid, chunk_size, added) "
-               "VALUES (?1, ?2, ?3, strftime('%s','now')) "
-               "ON CONFLICT (location) DO UPDATE SET uuid = ?2, chunk_size = ?3",
-               &s) == -1)
+  if (prepare (c, "INSERT INTO repos (location, uuid, chunk_size, encrypted, "
+               "added) VALUES (?1, ?2, ?3, ?4, strftime('%s','now')) "
+               "ON CONFLICT (location) DO UPDATE SET uuid = ?2, chunk_size = ?3, "
+               "encrypted = ?4", &s) == -1)
     return -1;
   sqlite3_bind_text (s, 1, location, -1, SQLITE_STATIC);
   sqlite3_bind_text (s, 2, uuid, -1, SQLITE_STATIC);
   sqlite3_bind_int64 (s, 3, chunk_size);
+  sqlite3_bind_int (s, 4, encrypted);
   if (sqlite3_step (s) != SQLITE_DONE)
     return db_error (c, "add repository");
   if (prepare (c, "SELECT id FROM repos WHERE location = ?1", &q) == -1)

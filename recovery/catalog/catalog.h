@@ -34,10 +34,20 @@ void catalog_rollback (struct catalog *c);
 
 /* ---- repositories -------------------------------------------------------- */
 
-/* Register (or update) a repository by location; make_default makes it
- * the default.  *id gets its row id. */
+/* Register (or update) a repository by location, with its uuid and
+ * whether it is encrypted; make_default makes it the default.  *id gets
+ * its row id. */
 int catalog_repo_add (struct catalog *c, const char *location, const char *uuid,
-                      uint32_t chunk_size, bool make_default, int64_t *id);
+                      uint32_t chunk_size, bool encrypted, bool make_default,
+                      int64_t *id);
+/* Check a repository just opened against what the catalog knows of its
+ * location: the same uuid, and encrypted if it was.  bootback-repo.json
+ * is not authenticated, so someone who can write the repository could
+ * otherwise swap it for another, or turn an encrypted one plain and have
+ * the next backups written in clear.  0 if it matches or the location is
+ * new; -1 with an error naming the location. */
+int catalog_repo_check (struct catalog *c, const char *location,
+                        const char *uuid, bool encrypted);
 /* The default repository's location (malloc'd), or NULL with no error set
  * if there is none (-1 on error via *err). */
 char *catalog_repo_default (struct catalog *c, int *err);

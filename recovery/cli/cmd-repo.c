@@ -162,8 +162,8 @@ repo_init_cmd (struct cli *c, int argc, char **argv)
     return 1;
   }
   if (!r || cli_catalog (c) == -1 ||
-      catalog_repo_add (c->cat, abs, repo_uuid (r), repo_chunk_size (r), true,
-                        &id) == -1) {
+      catalog_repo_add (c->cat, abs, repo_uuid (r), repo_chunk_size (r),
+                        repo_encrypted (r), true, &id) == -1) {
     if (!r || c->cat) cli_perror ();
     repo_close (r);
     return 1;
@@ -212,7 +212,8 @@ repo_add_cmd (struct cli *c, int argc, char **argv)
     int64_t id;
     make_default = true;
     if (catalog_repo_add (c->cat, abs, repo_uuid (c->repo),
-                          repo_chunk_size (c->repo), true, &id) == -1) {
+                          repo_chunk_size (c->repo), repo_encrypted (c->repo),
+                          true, &id) == -1) {
       cli_perror ();
       return 1;
     }
@@ -823,6 +824,11 @@ repo_sync_cmd (struct cli *c, int argc, char **argv)
     cli_bad_usage (repo_usage);
   if (!(src = repo_open_with (argv[optind], &c->repo_open)) ||
       !(dst = repo_open_with (argv[optind + 1], &dro)) ||
+      cli_catalog (c) == -1 ||
+      catalog_repo_check (c->cat, repo_location (src), repo_uuid (src),
+                          repo_encrypted (src)) == -1 ||
+      catalog_repo_check (c->cat, repo_location (dst), repo_uuid (dst),
+                          repo_encrypted (dst)) == -1 ||
       !(points = sync_points (src, argv + optind + 2, argc - optind - 2))) {
     cli_perror ();
     goto out;

@@ -187,8 +187,11 @@ cli_repo (struct cli *c)
     fprintf (stderr, "bootback: warning: %s is open to other users (mode "
              "%04o): run 'bootback repo init %s' to make it private\n", loc,
              repo_mode (c->repo), loc);
-  if (catalog_repo_add (c->cat, repo_location (c->repo), repo_uuid (c->repo),
-                        repo_chunk_size (c->repo), false, &c->repo_id) == -1) {
+  if (catalog_repo_check (c->cat, repo_location (c->repo), repo_uuid (c->repo),
+                          repo_encrypted (c->repo)) == -1 ||
+      catalog_repo_add (c->cat, repo_location (c->repo), repo_uuid (c->repo),
+                        repo_chunk_size (c->repo), repo_encrypted (c->repo),
+                        false, &c->repo_id) == -1) {
     cli_perror ();
     return -1;
   }
