@@ -180,6 +180,39 @@ backup_remote_owner_is_me (const char *host)
   return strcmp (tag, host) == 0;
 }
 
+int
+backup_job_owner (const char *xml, bool remote, long *pid, char *host,
+                  size_t hlen, char *dir, size_t dlen)
+{
+  char sock[1024], prefix[256], *slash;
+  const char *base;
+
+  *pid = 0;
+  host[0] = dir[0] = '\0';
+  if (backup_xml_job_socket (xml, sock, sizeof sock) == -1)
+    return -1;
+  if (sock[0] && remote)        /* a path of that host: nothing here */
+    return 0;
+  if (!sock[0]) {               /* TCP: the export names say */
+    if (backup_xml_job_export (xml, prefix, sizeof prefix) == -1)
+      return -1;
+    if (backup_remote_owner (prefix, pid, host, hlen) == -1)
+      *pid = 0;
+    if (*pid == 0 || backup_remote_owner_is_me (host))
+      host[0] = '\0';
+    return 0;
+  }
+  snprintf (dir, dlen, "%s", sock);
+  slash = strrchr (dir, '/');
+  if (slash)
+    *slash = '\0';
+  base = strrchr (dir, '/');
+  base = base ? base + 1 : dir;
+  if (sscanf (base, "bootback-backup-%ld-", pid) != 1 || *pid < 0)
+    *pid = 0;
+  return 0;
+}
+
 /* Wait until h, connecting, is ready: 0, -1 (libnbd's error), or -2 when
  * the deadline passed. */
 static int

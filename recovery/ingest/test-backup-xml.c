@@ -222,6 +222,37 @@ test_parse_misc (void)
   golden ("parse-misc", out);
 }
 
+/* Who owns a job: a remote host's job XML never names a directory of
+ * this machine to remove, and an export name that is not of bootback's
+ * form names no PID. */
+static void
+test_job_owner (void)
+{
+  CLEANUP_FREE char *job = slurp ("job-pull.xml");
+  char host[256], d[1024];
+  long pid;
+
+  if (backup_job_owner (job, false, &pid, host, sizeof host, d, sizeof d) == -1 ||
+      pid != 4242 || strcmp (d, "/var/tmp/bootback-backup-4242-AbCdEf") != 0) {
+    fprintf (stderr, "local job: pid %ld dir '%s'\n", pid, d);
+    failures++;
+  }
+  if (backup_job_owner (job, true, &pid, host, sizeof host, d, sizeof d) == -1 ||
+      pid != 0 || d[0]) {
+    fprintf (stderr, "remote host's unix-socket job: pid %ld dir '%s' (must "
+             "be 0 and none)\n", pid, d);
+    failures++;
+  }
+  if (backup_job_owner ("<domainbackup mode='pull'><server transport='tcp' "
+                        "name='h' port='1'/><disks><disk name='vda' "
+                        "exportname='bootback-backup-77-vda'/></disks>"
+                        "</domainbackup>", true, &pid, host, sizeof host, d,
+                        sizeof d) == -1 || pid != 0) {
+    fprintf (stderr, "export without a host tag: pid %ld (must be 0)\n", pid);
+    failures++;
+  }
+}
+
 int
 main (void)
 {
@@ -233,6 +264,7 @@ main (void)
   test_domain_disks ();
   test_build ();
   test_parse_misc ();
+  test_job_owner ();
   if (failures) {
     fprintf (stderr, "%d golden test(s) failed\n", failures);
     return 1;
