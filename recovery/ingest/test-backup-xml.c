@@ -251,6 +251,21 @@ test_job_owner (void)
     fprintf (stderr, "export without a host tag: pid %ld (must be 0)\n", pid);
     failures++;
   }
+  /* Another backup server of the same host name is not this one. */
+  {
+    char me[64] = "", *xml;
+    gethostname (me, sizeof me - 1);
+    xml = xasprintf ("<domainbackup mode='pull'><server transport='tcp' "
+                     "name='h' port='1'/><disks><disk name='vda' exportname="
+                     "'bootback-backup-77-%s-vda'/></disks></domainbackup>", me);
+    if (backup_job_owner (xml, true, &pid, host, sizeof host, d,
+                          sizeof d) == -1 || pid != 77 || !host[0]) {
+      fprintf (stderr, "a job of another machine named %s: taken as this "
+               "machine's (pid %ld host '%s')\n", me, pid, host);
+      failures++;
+    }
+    free (xml);
+  }
 }
 
 int
