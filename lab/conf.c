@@ -1901,8 +1901,8 @@ lab_vm_set_address (struct lab_vm *vm, const char *address)
 static void
 point_may_ask (struct parser *p, const struct lab_vm *vm, const char *s)
 {
-  const char *w = s + strspn (s, " \t"), *c;
-  char kind[16] = "";
+  const char *c;
+  char **w;
   int k;
 
   for (c = s; *c; c++)
@@ -1914,9 +1914,10 @@ point_may_ask (struct parser *p, const struct lab_vm *vm, const char *s)
     problem (p, 0, "a restore point's check must be at most 1024 characters");
     return;
   }
-  if (strcspn (w, " \t") < sizeof kind)
-    memcpy (kind, w, strcspn (w, " \t"));
-  k = kind_of (kind);
+  /* The kind as check_from_string reads it: quotes removed */
+  w = split_words (s);
+  k = w && w[0] ? kind_of (w[0]) : -1;
+  strv_free (w);
   if (k >= 0 && !kinds[k].guest)
     problem (p, 0, "a %s check runs on the host: a restore point may only ask "
              "for checks of the guest (" GUEST_KINDS "); host-side checks "
@@ -1953,6 +1954,9 @@ lab_vm_add_check (const struct lab_def *d, struct lab_vm *vm,
     point_may_ask (&p, vm, check);
   if (p.nerrs == 0)
     check_from_string (&p, d, &c, check);
+  if (p.nerrs == 0 && from == LAB_FROM_POINT && !kinds[c.kind].guest)
+    problem (&p, 0, "a %s check runs on the host: a restore point may not "
+             "ask for it", kinds[c.kind].name);
   if (p.nerrs == 0 && from == LAB_FROM_POINT && c.kind == LAB_CHECK_HTTP)
     point_url (&p, vm, c.url);
   if (builder_end (&p) == -1) {

@@ -424,6 +424,13 @@ test_scan (void)
   CHECK (lab_vm_add_check (d, &d->groups[0].vms[0], "scan",
                            LAB_FROM_POINT) == NULL);
   CHECK (lab_vm_add_check (d, &d->groups[0].vms[0], "scan", LAB_FROM_ADMIN));
+  /* A quoted kind is the same kind: a point may not ask for it either. */
+  CHECK (lab_vm_add_check (d, &d->groups[0].vms[0], "'scan' rules /etc/shadow",
+                           LAB_FROM_POINT) == NULL);
+  CHECK (lab_vm_add_check (d, &d->groups[0].vms[0], "sc\"an\" rules /etc/shadow",
+                           LAB_FROM_POINT) == NULL);
+  CHECK (lab_vm_add_check (d, &d->groups[0].vms[0], " \"script\" /bin/sh -c id",
+                           LAB_FROM_POINT) == NULL);
   lab_def_free (d);
   expect_error (HEAD "verify:\n  - name: a\n    checks:\n      - scan rules x.yar\n",
                 8, "scan: rules needs an absolute path");

@@ -14,7 +14,9 @@
  * manifest, which must then name a valid VM, point and disks and survive
  * encoding and decoding again).  Chunk:
  * bit 1 of byte 0 picks the repository's hash (set: sha256-tree, clear:
- * sha256), bytes 1-32 are the expected digest, the rest the file.  Index:
+ * sha256), bits 2-4 its frame size (shifts[]: 0 is 64 KiB, 2 is the 4 KiB
+ * of new repositories of small chunks), bytes 1-32 are the expected
+ * digest, the rest the file.  Index:
  * bytes 1.. are the file; likewise a manifest.  test-fuzz.sh seeds the corpus with real files
  * (framed chunks of a sha256-tree repository).
  */
@@ -27,7 +29,12 @@
 
 #define CS (256 * 1024)           /* up to 4 frames */
 
+/* The frame shift of the repository by bits 2-4 of byte 0. */
+static const int shifts[8] = { CHUNK_FRAME_SHIFT, 14, 12, 13, 15, 16, 16, 16 };
 static struct repo r;
+/* FUZZ_EXPECT_DECODE set: every chunk input must decode (test-fuzz.sh
+ * checks so that its seeds reach the frame decoders). */
+static bool expect_decode;
 static struct codec *codec;
 static uint8_t *out;
 
@@ -38,6 +45,7 @@ LLVMFuzzerInitialize (int *argc, char ***argv)
   pthread_mutex_init (&r.codec_lock, NULL);
   codec = codec_get (&r);
   out = xmalloc (CS);
+  expect_decode = getenv ("FUZZ_EXPECT_DECODE") != NULL;
   return 0;
 }
 
@@ -48,13 +56,15 @@ static void
 in_part (const uint8_t *file, size_t size, const uint8_t *digest, size_t whole)
 {
   size_t head = MIN (size, CHUNK_HDR_LEN + CHUNK_MAX_FRAMES * CHUNK_ENTRY_LEN);
-  uint8_t *h = xmalloc (head ? head : 1), *frame = xmalloc (CHUNK_FRAME);
+  uint8_t *h = xmalloc (head ? head : 1), *frame = NULL;
   struct chunk_table *t = NULL;
   size_t i;
 
   memcpy (h, file, head);
   if (chunk_table_parse (&r, h, head, size, digest, &t) == 1) {
     assert (t->n >= 1 && t->raw_len <= CS && t->off[t->n] == size);
+    assert (t->frame == (size_t) 1 << r.tree);
+    frame = xmalloc (t->frame);     /* the frame's size: ASan sees more */
     for (i = 0; i < t->n; i++) {
       assert (t->off[i] <= t->off[i + 1]);
       if (chunk_table_decode (codec, t, i, file + t->off[i], frame) == 0 && whole)
@@ -82,9 +92,10 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
     size -= 1 + REPO_DIGEST_LEN;
     uint8_t *file = xmalloc (size);
     memcpy (file, data + 1 + REPO_DIGEST_LEN, size);
-    /* both digests, both formats, 64 and 16 KiB frames */
-    r.tree = data[0] & 2 ? (data[0] & 4 ? 14 : CHUNK_FRAME_SHIFT) : 0;
+    /* both digests, both formats, frames of 4 to 64 KiB */
+    r.tree = data[0] & 2 ? shifts[(data[0] >> 2) & 7] : 0;
     int whole = chunk_decode (&r, codec, file, size, out, CS, &len, data + 1);
+    assert (!expect_decode || whole == 0);
     if (whole == 0) {
       assert (len > 0 && len <= CS);
       repo_chunk_digest (&r, out, len, got);

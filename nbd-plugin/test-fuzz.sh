@@ -27,12 +27,22 @@ bb_import repo vm 20260101T000000Z vda=a.img >/dev/null
 # and chunks of four frames, for the reads of part of a chunk
 bb_repo_init repo4 256K
 bb_import repo4 vm 20260101T000000Z vda=a.img >/dev/null
+# and chunks of 64 KiB frames (a repository of the previous bootback)
+tar xzf "$top_srcdir/nbd-plugin/old-repo-64k.tar.gz" --one-top-level=old
 mkdir corpus-decode corpus-plugin
 n=0
-for f in repo/chunks/*/* repo4/chunks/*/*; do
-    { printf '\2'; basename "$f" | xxd -r -p; cat "$f"; } >corpus-decode/chunk-$n
+for f in repo/chunks/*/* repo4/chunks/*/* old/repo/chunks/*/*; do
+    # the selector of the chunk header's frame size (fuzz-decode.c's shifts[])
+    case $((16#$(xxd -s 4 -l 1 -p "$f"))) in
+        16) sel='\2' ;; 14) sel='\6' ;; 12) sel='\12' ;; 13) sel='\16' ;; 15) sel='\22' ;;
+        *) fail "$f: unexpected frame size in its header" ;;
+    esac
+    { printf "$sel"; basename "$f" | xxd -r -p; cat "$f"; } >corpus-decode/chunk-$n
     n=$((n + 1))
 done
+# Every seed chunk decodes: else the fuzzer explores only the rejections.
+FUZZ_EXPECT_DECODE=1 "$decode" corpus-decode/chunk-* >seeds.log 2>&1 ||
+    { tail -20 seeds.log; fail "fuzz-decode: a seed chunk does not decode"; }
 { printf '\1'; cat repo/points/vm/*/vda.fidx; } >corpus-decode/fidx
 { printf '\3'; cat repo/points/vm/*/manifest.json; } >corpus-decode/manifest
 [ "$n" -gt 3 ] || fail "no seed chunks"

@@ -28,7 +28,8 @@
  *
  * Who owns a job.  A local job's socket directory names bootback's PID;
  * a remote job has none, so its export names carry it:
- * "bootback-backup-PID-HOST-vda", HOST being this machine's name.  A job
+ * "bootback-backup-PID-HOST-vda", HOST being this machine's name and the
+ * start of its machine-id (two backup servers may share a name).  A job
  * of a dead bootback of this machine is ended; one of another machine is
  * an error naming it (bootback cannot tell whether it still runs).
  *
@@ -51,15 +52,27 @@
 #define BACKUP_PORT_TRIES 32
 #define BACKUP_CONNECT_SECS 30
 
-/* This machine's name as it goes in export names: [A-Za-z0-9.-] only. */
+/* The characters of /etc/machine-id in a host tag: two backup servers of
+ * the same host name must not end each other's jobs. */
+#define MACHINE_ID_TAG 8
+
+/* This machine's name and the start of its machine-id as they go in
+ * export names ("backup1.3d1219c7"): [A-Za-z0-9.-] only. */
 static void
 host_tag (char *buf, size_t len)
 {
-  char *p;
+  char name[64] = "", id[MACHINE_ID_TAG + 1] = "", *p;
+  FILE *f = fopen ("/etc/machine-id", "re");
 
-  if (gethostname (buf, len) == -1 || !buf[0])
-    snprintf (buf, len, "localhost");
-  buf[len - 1] = '\0';
+  if (gethostname (name, sizeof name - 1) == -1 || !name[0])
+    snprintf (name, sizeof name, "localhost");
+  if (f && !fgets (id, sizeof id, f))
+    id[0] = '\0';
+  if (f)
+    fclose (f);
+  id[strspn (id, "0123456789abcdef")] = '\0';
+  snprintf (buf, len, "%.*s%s%s", (int) (len - MACHINE_ID_TAG - 2), name,
+            id[0] ? "." : "", id);
   for (p = buf; *p; p++)
     if (!isalnum ((unsigned char) *p) && *p != '.' && *p != '-')
       *p = '.';
@@ -178,6 +191,39 @@ backup_remote_owner_is_me (const char *host)
 
   host_tag (tag, sizeof tag);
   return strcmp (tag, host) == 0;
+}
+
+int
+backup_job_owner (const char *xml, bool remote, long *pid, char *host,
+                  size_t hlen, char *dir, size_t dlen)
+{
+  char sock[1024], prefix[256], *slash;
+  const char *base;
+
+  *pid = 0;
+  host[0] = dir[0] = '\0';
+  if (backup_xml_job_socket (xml, sock, sizeof sock) == -1)
+    return -1;
+  if (sock[0] && remote)        /* a path of that host: nothing here */
+    return 0;
+  if (!sock[0]) {               /* TCP: the export names say */
+    if (backup_xml_job_export (xml, prefix, sizeof prefix) == -1)
+      return -1;
+    if (backup_remote_owner (prefix, pid, host, hlen) == -1)
+      *pid = 0;
+    if (*pid == 0 || backup_remote_owner_is_me (host))
+      host[0] = '\0';
+    return 0;
+  }
+  snprintf (dir, dlen, "%s", sock);
+  slash = strrchr (dir, '/');
+  if (slash)
+    *slash = '\0';
+  base = strrchr (dir, '/');
+  base = base ? base + 1 : dir;
+  if (sscanf (base, "bootback-backup-%ld-", pid) != 1 || *pid < 0)
+    *pid = 0;
+  return 0;
 }
 
 /* Wait until h, connecting, is ready: 0, -1 (libnbd's error), or -2 when

@@ -309,39 +309,6 @@ bootback_alive (long pid)
   return pid_matches ((pid_t) pid, 0, "bootback");
 }
 
-/* Who began the domain's backup job: the PID of a bootback (0 if not
- * bootback's job), the machine it runs on ("" this one), and for a local
- * job its socket directory. */
-static int
-job_owner (const char *xml, long *pid, char *host, size_t hlen, char *dir,
-           size_t dlen)
-{
-  char sock[1024], prefix[256], *slash;
-  const char *base;
-
-  *pid = 0;
-  host[0] = dir[0] = '\0';
-  if (backup_xml_job_socket (xml, sock, sizeof sock) == -1)
-    return -1;
-  if (!sock[0]) {               /* TCP: the export names say */
-    if (backup_xml_job_export (xml, prefix, sizeof prefix) == -1)
-      return -1;
-    if (backup_remote_owner (prefix, pid, host, hlen) == -1 ||
-        backup_remote_owner_is_me (host))
-      host[0] = '\0';
-    return 0;
-  }
-  snprintf (dir, dlen, "%s", sock);
-  slash = strrchr (dir, '/');
-  if (slash)
-    *slash = '\0';
-  base = strrchr (dir, '/');
-  base = base ? base + 1 : dir;
-  if (sscanf (base, "bootback-backup-%ld-", pid) != 1 || *pid < 0)
-    *pid = 0;
-  return 0;
-}
-
 /* If the domain has a backup job: abort it if a dead bootback of this
  * machine left it (invariant 5), else fail. */
 static int
@@ -355,7 +322,8 @@ clear_stale_job (struct ingest_backup *b)
     error_clear ();
     return 0;                   /* no backup job */
   }
-  if (job_owner (xml, &pid, host, sizeof host, dir, sizeof dir) == -1)
+  if (backup_job_owner (xml, b->rm.host[0] != '\0', &pid, host, sizeof host,
+                        dir, sizeof dir) == -1)
     return -1;
   if (pid <= 0) {
     error_setx ("domain %s already has a backup job that is not bootback's "

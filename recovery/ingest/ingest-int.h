@@ -146,6 +146,14 @@ void backup_remote_begin_failed (const struct backup_remote *rm,
 int backup_remote_owner (const char *prefix, long *pid, char *host, size_t len);
 /* Is host (of backup_remote_owner) this machine? */
 bool backup_remote_owner_is_me (const char *host);
+/* Who began the backup job of job XML xml: the PID of a bootback (0 if
+ * not bootback's job), the machine it runs on ("" this one), and for a
+ * local job its socket directory (dir, removed when the job is ended).
+ * remote: the domain is on another host, whose job XML is not trusted
+ * to name a directory of this machine (a unix socket there: not
+ * bootback's).  -1 if the XML cannot be parsed. */
+int backup_job_owner (const char *xml, bool remote, long *pid, char *host,
+                      size_t hlen, char *dir, size_t dlen);
 /* chunk_job's connect hook: connect_opaque is the backup_remote. */
 int backup_remote_connect (const struct chunk_job *j, struct nbd_handle *h);
 

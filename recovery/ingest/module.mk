@@ -15,7 +15,7 @@ $(INGEST_A): $(INGEST_OBJ)
 INGEST_TESTS := recovery/ingest/test-backup-xml
 recovery/ingest/test-backup-xml.o: ALL_CFLAGS += $(call pc_cflags,libxml-2.0)
 recovery/ingest/test-backup-xml: %: %.o $(INGEST_A) $(VIRT_A) $(UTIL_A)
-	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDFLAGS) $(call pc_libs,libxml-2.0) -lpthread
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDFLAGS) $(call pc_libs,libxml-2.0 libnbd) -lpthread
 TEST_BINS += $(INGEST_TESTS)
 TESTS += $(INGEST_TESTS)
 

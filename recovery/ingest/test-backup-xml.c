@@ -222,6 +222,52 @@ test_parse_misc (void)
   golden ("parse-misc", out);
 }
 
+/* Who owns a job: a remote host's job XML never names a directory of
+ * this machine to remove, and an export name that is not of bootback's
+ * form names no PID. */
+static void
+test_job_owner (void)
+{
+  CLEANUP_FREE char *job = slurp ("job-pull.xml");
+  char host[256], d[1024];
+  long pid;
+
+  if (backup_job_owner (job, false, &pid, host, sizeof host, d, sizeof d) == -1 ||
+      pid != 4242 || strcmp (d, "/var/tmp/bootback-backup-4242-AbCdEf") != 0) {
+    fprintf (stderr, "local job: pid %ld dir '%s'\n", pid, d);
+    failures++;
+  }
+  if (backup_job_owner (job, true, &pid, host, sizeof host, d, sizeof d) == -1 ||
+      pid != 0 || d[0]) {
+    fprintf (stderr, "remote host's unix-socket job: pid %ld dir '%s' (must "
+             "be 0 and none)\n", pid, d);
+    failures++;
+  }
+  if (backup_job_owner ("<domainbackup mode='pull'><server transport='tcp' "
+                        "name='h' port='1'/><disks><disk name='vda' "
+                        "exportname='bootback-backup-77-vda'/></disks>"
+                        "</domainbackup>", true, &pid, host, sizeof host, d,
+                        sizeof d) == -1 || pid != 0) {
+    fprintf (stderr, "export without a host tag: pid %ld (must be 0)\n", pid);
+    failures++;
+  }
+  /* Another backup server of the same host name is not this one. */
+  {
+    char me[64] = "", *xml;
+    gethostname (me, sizeof me - 1);
+    xml = xasprintf ("<domainbackup mode='pull'><server transport='tcp' "
+                     "name='h' port='1'/><disks><disk name='vda' exportname="
+                     "'bootback-backup-77-%s-vda'/></disks></domainbackup>", me);
+    if (backup_job_owner (xml, true, &pid, host, sizeof host, d,
+                          sizeof d) == -1 || pid != 77 || !host[0]) {
+      fprintf (stderr, "a job of another machine named %s: taken as this "
+               "machine's (pid %ld host '%s')\n", me, pid, host);
+      failures++;
+    }
+    free (xml);
+  }
+}
+
 int
 main (void)
 {
@@ -233,6 +279,7 @@ main (void)
   test_domain_disks ();
   test_build ();
   test_parse_misc ();
+  test_job_owner ();
   if (failures) {
     fprintf (stderr, "%d golden test(s) failed\n", failures);
     return 1;

@@ -342,6 +342,12 @@ rewrite_saved_disks (struct ctx *cx, xmlNodePtr devices,
       set_attr (ensure_child (d, "target"), "dev", dev);
       note (cx, "disk %s had no target: %s", sp->disks[i].name, dev);
     }
+    else if (!target_name_ok (dev)) {   /* it names files (migrate's) */
+      free_target (devices, sp->disks[i].name, dev);
+      set_attr (ensure_child (d, "target"), "dev", dev);
+      note (cx, "disk %s had a target that is no disk name: %s",
+            sp->disks[i].name, dev);
+    }
     make_overlay_disk (d, &sp->disks[i]);
     snprintf (sp->disks[i].target, sizeof sp->disks[i].target, "%s", dev);
   }
