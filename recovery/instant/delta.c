@@ -530,21 +530,21 @@ mapped_differs (struct djob *j, uint64_t c, const uint8_t **old)
 }
 
 /* Compare chunk c with the point's: 1 differs, 0 equal, -1 with the error.
- * *old: the chunk's content (a mapping of len bytes, or buf). */
+ * *old: the chunk's content (a mapping of len bytes, or buf), NULL for
+ * zeros (a hole). */
 static int
 chunk_differs (struct djob *j, uint64_t c, uint8_t *buf, const uint8_t **old)
 {
   size_t len = clen (j, c);
   int r;
 
-  *old = buf;
-  if (!bit (j->data, c)) {
-    memset (buf, 0, len);                /* wholly in a hole: zeros */
+  *old = NULL;
+  if (!bit (j->data, c))                 /* wholly in a hole: zeros */
     return !repo_digest_is_zero (repo_disk_digest (j->d, c));
-  }
   r = mapped_differs (j, c, old);
   if (r != -1)
     return r;
+  *old = buf;
   if (full_io (false, j->fd, buf, len, c * j->cs, j->target) == -1)
     return -1;
   return data_differs (j, buf, len, repo_disk_digest (j->d, c));
@@ -578,10 +578,12 @@ scan_chunk (struct djob *j, uint64_t c, uint8_t *buf)
   r = chunk_differs (j, c, buf, &old);
   if (r == 1 && j->jfd >= 0) {
     ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&j->jlock);
-    r = journal_append (j->jfd, j->jpath, REC_CHUNK, old, clen (j, c), c * j->cs);
-    r = r == 0 ? 1 : -1;
+    if (!old)
+      memset (buf, 0, clen (j, c));
+    r = journal_append (j->jfd, j->jpath, REC_CHUNK, old ? old : buf, clen (j, c),
+                        c * j->cs) == 0 ? 1 : -1;
   }
-  if (old != buf)
+  if (old && old != buf)
     munmap ((void *) old, clen (j, c));
   if (r >= 0)
     j->diff[c] = r;

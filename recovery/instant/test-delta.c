@@ -2,9 +2,11 @@
 /*
  * The delta of migrate --onto and its undo journal (delta.c), without
  * libvirt: a point of 20 chunks and a partial one; a stale target that
- * differs in 5 (random data, a hole over data, data over a zero chunk, a
- * few bytes, the partial last chunk) and is equal in the others.
- * delta_apply writes exactly those 5 and the target is the point's;
+ * differs in 7 (random data, a hole over data, data over a zero chunk, a
+ * few bytes, a hole over half a chunk of data, written zeros over data,
+ * the partial last chunk) and is equal in the others (one a hole over a
+ * zero chunk, never read).  delta_apply writes exactly those 7 and the
+ * target is the point's byte for byte;
  * after writes of "the block copy" (a chunk outside the journal too)
  * delta_undo gives back the original byte for byte and removes the
  * journal.  A torn MIRROR or WRITING record (a crash while appending it)
@@ -59,8 +61,9 @@ make_point (struct repo *r, char id[TIMESTAMP_LEN + 1])
   free (dg);
 }
 
-/* The stale disk: 5 chunks differ (2: random, 5: a hole, 7: data over a
- * zero chunk, 9: 100 bytes, 20: the partial last one). */
+/* The stale disk: 7 chunks differ (2: random, 5: a hole, 7: data over a
+ * zero chunk, 9: 100 bytes, 11: a hole over its second half, 13: zeros
+ * written, 20: the partial last one); 3, a zero chunk, is a hole. */
 static void
 make_stale (const char *path)
 {
@@ -71,10 +74,15 @@ make_stale (const char *path)
   memset (stale + 5 * CS, 0, CS);
   fill_random (stale + 7 * CS, CS);
   fill_random (stale + 9 * CS + 500, 100);
+  memset (stale + 11 * CS + CS / 2, 0, CS / 2);
+  memset (stale + 13 * CS, 0, CS);
   fill_random (stale + NFULL * CS, 10);
   fd = open (path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   assert (fd >= 0 && pwrite (fd, stale, SIZE, 0) == (ssize_t) SIZE);
   assert (fallocate (fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 5 * CS, CS) == 0);
+  assert (fallocate (fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 3 * CS, CS) == 0);
+  assert (fallocate (fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+                     11 * CS + CS / 2, CS / 2) == 0);
   close (fd);
 }
 
@@ -104,7 +112,7 @@ apply (struct repo *r, const char *id, const char *target)
   fd = open (target, O_RDWR | O_CLOEXEC);
   assert (d && fd >= 0);
   assert (delta_apply (r, d, fd, target, &o, &st) == 0);
-  assert (st.chunks == NFULL + 1 && st.written == 5);
+  assert (st.chunks == NFULL + 1 && st.written == 7);
   assert (equals (target, point));
   close (fd);
   repo_disk_close (d);
