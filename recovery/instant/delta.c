@@ -2,19 +2,28 @@
 /*
  * Delta migrate-back: `bootback migrate SESSION --onto EXISTING`.  After an
  * outage the production disk often survives, only stale.  Instead of the
- * pre-copy of the whole point (migrate.c), the existing raw disk is read
- * chunk by chunk, each chunk hashed with the repository's chunk digest
- * (repo_chunk_digest; an all-zero chunk, or one wholly in a hole of the
- * file, is the zero digest) and compared with the point's fixed index;
- * only the chunks that differ are written, with the point's content read
- * through the library (repo_disk_pread: every chunk checked, as every
- * read is).  Then migrate.c's shallow block copy mirrors what the guest
- * wrote since boot onto it and pivots as always.  Two passes, each on two
- * worker threads (both cores): hash and mark the chunks that differ
- * (SHA-256 is the bound; the file is read in chunk order, nearly
- * sequentially; nothing written), then, once the journal holds their old
- * content, write them (a zero chunk of the point as a punched hole where
- * the file system can).
+ * pre-copy of the whole point (migrate.c), the existing raw disk is
+ * compared chunk by chunk with the point's fixed index; only the chunks
+ * that differ are written, with the point's content read through the
+ * library (repo_disk_pread: every chunk checked, as every read is).  Then
+ * migrate.c's shallow block copy mirrors what the guest wrote since boot
+ * onto it and pivots as always.
+ *
+ * Comparing costs what must be hashed, so as little is: the file's
+ * extents are walked once (SEEK_DATA/SEEK_HOLE); a chunk wholly in a hole
+ * is zeros, equal to a zero chunk of the point and different from any
+ * other, and is never read.  A chunk holding data is mapped (no copy out
+ * of the page cache; a SIGBUS, an I/O error under the mapping, falls back
+ * to pread, whose error names it) and found zero (is_zero), or data over
+ * a zero chunk of the point (different, unhashed), or else hashed with
+ * the repository's own chunk name (repo_chunk_digest: SHA-256 of the
+ * frames' SHA-256s, keyed with HMAC in an encrypted repository) and
+ * compared.  Two passes, each on two worker threads (both cores, taking
+ * chunks in order, reading 16 chunks ahead for a cold disk): compare, and
+ * journal the old content of each chunk that differs as it is found
+ * (SHA-256 of the data is the bound; nothing written to the target); then,
+ * once the journal is committed, write them (a zero chunk of the point as
+ * a punched hole where the file system can).
  *
  * Undo journal.  Beside the target, named after it, DIR/.NAME.bootback-undo
  * (0600, O_EXCL, O_NOFOLLOW), host byte order (it never leaves the host):
@@ -44,7 +53,7 @@
  *     journal without a valid commit: nothing was written, undo only
  *     removes it.)
  *  3. A chunk that is not in the journal had the point's content when the
- *     delta read it (the same digest).
+ *     delta read it (the same digest, or zeros where the point's is zero).
  *  4. The MIRROR record is appended (fsync'd) after the delta is complete
  *     and the target fsync'd, and before the block copy starts: from then
  *     on QEMU may write any chunk.
