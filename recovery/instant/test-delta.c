@@ -11,7 +11,9 @@
  * delta_undo gives back the original byte for byte and removes the
  * journal.  A torn MIRROR or WRITING record (a crash while appending it)
  * is ignored; a record damaged in the middle, or a journal beside another
- * file than its own, makes undo refuse and keep the journal.
+ * file than its own, makes undo refuse and keep the journal.  A target
+ * that ends inside a chunk (its mapping faults: SIGBUS) fails with a read
+ * error naming it, nothing written.
  */
 #include <assert.h>
 #include <errno.h>
@@ -207,6 +209,36 @@ test_refused (void)
   assert (equals (target, point) && access (jpath, F_OK) == 0);
 }
 
+/* The target shorter than the disk, ending inside chunk 19 (random data):
+ * hashing its mapping faults past the end (SIGBUS), the pread that
+ * follows names the file; nothing was written, undo only removes the
+ * journal (once the file has its size again: undo wants the file it was
+ * made for). */
+static void
+test_sigbus (void)
+{
+  struct repo_disk *d = repo_disk_open (r, "vm", id, "vda");
+  struct delta_stats st;
+  struct delta_opts o = { 0 };
+  uint64_t end = 19 * CS + 100;
+  int fd;
+
+  unlink (jpath);                        /* test_refused's, kept */
+  make_stale (target);
+  assert (truncate (target, end) == 0);
+  fd = open (target, O_RDWR | O_CLOEXEC);
+  assert (d && fd >= 0);
+  assert (delta_apply (r, d, fd, target, &o, &st) == -1);
+  assert (strstr (error_msg (), "read") && strstr (error_msg (), target));
+  assert (st.written == 0);
+  close (fd);
+  repo_disk_close (d);
+  assert (truncate (target, SIZE) == 0);         /* undo wants its size */
+  assert (delta_undo (target, s, k, NULL) == 0 && access (jpath, F_OK) == -1);
+  memset (stale + end, 0, SIZE - end);
+  assert (equals (target, stale));
+}
+
 int
 main (void)
 {
@@ -227,6 +259,7 @@ main (void)
   test_undo_after_mirror ();
   test_torn ();
   test_refused ();
+  test_sigbus ();
 
   free (s);
   repo_close (r);
