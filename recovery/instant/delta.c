@@ -631,7 +631,8 @@ scan_worker (void *arg)
 static int
 scan_pass (struct djob *j)
 {
-  struct sigaction sa = { .sa_handler = on_sigbus }, old;
+  /* SA_NODEFER: the jump out of the handler leaves SIGBUS unblocked. */
+  struct sigaction sa = { .sa_handler = on_sigbus, .sa_flags = SA_NODEFER }, old;
   double t0 = now_monotonic ();
 
   sigemptyset (&sa.sa_mask);
