@@ -522,7 +522,7 @@ mapped_differs (struct djob *j, uint64_t c, const uint8_t **old)
   size_t len = clen (j, c);
   void *m = mmap (NULL, len, PROT_READ, MAP_SHARED | MAP_POPULATE, j->fd, c * j->cs);
   sigjmp_buf jb;
-  int r = -1;
+  volatile int r = -1;          /* set between sigsetjmp and a jump */
 
   if (m == MAP_FAILED)
     return -1;
@@ -626,8 +626,8 @@ scan_worker (void *arg)
   return NULL;
 }
 
-/* Pass 1 (two workers, SIGBUS caught meanwhile), then the journal
- * committed if anything differs. */
+/* Pass 1: the target's extents, then two workers (SIGBUS caught
+ * meanwhile).  -1 with the first error recorded. */
 static int
 scan_pass (struct djob *j)
 {
