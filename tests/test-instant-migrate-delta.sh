@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # Delta migrate-back (`bootback migrate SESSION --onto EXISTING`), through
 # a private libvirtd (TCG): a stale copy of the tiny VM's disk (the point
-# with 5 chunks changed, one rewritten with its own content), the point
+# with 7 chunks changed, among them holes where the point has data and
+# data where it has zeros; one rewritten with its own content), the point
 # booted instantly, the guest writes; refused without touching anything: a
 # disk of another size, a qcow2 image, --format qcow2, a symbolic link, a
 # disk another domain uses, the session's own overlay; a migrate killed in
@@ -10,7 +11,7 @@
 # interrupted (SIGTERM), one whose block copy is refused after the delta,
 # one killed while the block copy mirrors the guest's writes: each time
 # the stale disk is byte for byte as it was (cmp).  Then the migration
-# itself, the guest paused: exactly the 5 differing chunks written, the
+# itself, the guest paused: exactly the 7 differing chunks written, the
 # disk equal to the guest's view of its disk (what a full migration
 # gives), and the guest runs on it with what it wrote.  Last, a migrate
 # killed mid-delta is undone by `instant stop` of its session too.
@@ -25,27 +26,36 @@ M=1048576
 stale=$tmp/prod/tiny.img
 mkdir -p "$tmp/prod"
 bootback restore tiny --to "$stale" --format raw
-# The stale disk: 5 chunks (1 MiB, the repository's chunk size) differ from
+# The stale disk: 7 chunks (1 MiB, the repository's chunk size) differ from
 # the point: random data over chunks 1, 100 and 200, 4 KiB inside chunk 50,
-# and a hole punched over the first chunk of data after chunk 2 (a hole
-# reads as zeros: it must be noticed too); chunk 150 is rewritten with its
-# own content (not a difference).
-zap=$(python3 - "$stale" <<'EOF'
+# a hole punched over the first chunk of data after chunk 2 and another
+# over the second half of the next one (a hole reads as zeros: it must be
+# noticed too), and random data over the first zero chunk (a hole of the
+# point's) after chunk 2; chunk 150 is rewritten with its own content (not
+# a difference).
+read -r zap half zero <<< "$(python3 - "$stale" <<'EOF'
 import sys
 f = open(sys.argv[1], "rb")
+data, zero = [], None
 for c in range(3, 256):
     f.seek(c << 20)
-    if any(f.read(1 << 20)) and c not in (50, 100, 150, 200):
-        print(c)
-        break
+    b = f.read(1 << 20)
+    if c in (50, 100, 150, 200):
+        continue
+    if any(b):
+        data.append(c)
+    elif zero is None:
+        zero = c
+print(data[0], data[1], zero)
 EOF
-)
-[ -n "$zap" ] || fail "no data chunk found in the tiny image"
-for c in 1 100 200; do
+)"
+[ -n "$zero" ] || fail "no data chunks and zero chunk found in the tiny image"
+for c in 1 100 200 $zero; do
     dd if=/dev/urandom of="$stale" bs=$M seek=$c count=1 conv=notrunc status=none
 done
 dd if=/dev/urandom of="$stale" bs=1 seek=$(( 50 * M + 12345 )) count=4096 conv=notrunc status=none
 fallocate -p -o $(( zap * M )) -l $M "$stale"
+fallocate -p -o $(( half * M + M / 2 )) -l $(( M / 2 )) "$stale"
 dd if="$stale" of="$tmp/c150" bs=$M skip=150 count=1 status=none
 dd if="$tmp/c150" of="$stale" bs=$M seek=150 count=1 conv=notrunc status=none
 cp --sparse=always "$stale" "$tmp/stale.orig"
@@ -149,8 +159,8 @@ grep -q overlays/tiny.vda.qcow2 <<< "$(virsh domblklist tiny)" || fail "disk mov
 virsh -q suspend tiny
 qemu-img convert -U -O raw "$BOOTBACK_HOME/overlays/tiny.vda.qcow2" "$tmp/expected.img"
 bootback migrate 1 --onto "$stale" | tee "$tmp/migrate.out"
-grep -q "^delta: 5 of 256 chunks differed and were written" "$tmp/migrate.out" ||
-    fail "not exactly the 5 differing chunks written"
+grep -q "^delta: 7 of 256 chunks differed and were written" "$tmp/migrate.out" ||
+    fail "not exactly the 7 differing chunks written"
 grep -q "disk vda: $stale" "$tmp/migrate.out"
 [ "$(state)" = migrated ] || fail "state $(state)"
 [ ! -e "$journal" ] || fail "undo journal left after the pivot"
@@ -159,6 +169,13 @@ virsh dumpxml --inactive tiny > "$tmp/inactive.xml"
 grep -q "$stale" "$tmp/inactive.xml" || fail "persistent definition not updated"
 qemu-img compare -U -f raw -F raw "$tmp/expected.img" "$stale" ||
     fail "the disk differs from the guest's view"
+# The hole paths byte for byte: where the stale disk had holes over the
+# point's data, and data over its zeros.
+for c in $zap $half $zero; do
+    cmp <(dd if="$tmp/expected.img" bs=$M skip=$c count=1 status=none) \
+        <(dd if="$stale" bs=$M skip=$c count=1 status=none) ||
+        fail "chunk $c (a hole path) differs from the guest's view"
+done
 virsh -q resume tiny
 grep -q "/root/data: OK" <<< "$("$qga" --domain tiny exec /bin/sh -c \
     'echo 3 > /proc/sys/vm/drop_caches; sha256sum -c /root/data.sum')" ||

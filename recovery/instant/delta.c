@@ -2,19 +2,28 @@
 /*
  * Delta migrate-back: `bootback migrate SESSION --onto EXISTING`.  After an
  * outage the production disk often survives, only stale.  Instead of the
- * pre-copy of the whole point (migrate.c), the existing raw disk is read
- * chunk by chunk, each chunk hashed with the repository's chunk digest
- * (repo_chunk_digest; an all-zero chunk, or one wholly in a hole of the
- * file, is the zero digest) and compared with the point's fixed index;
- * only the chunks that differ are written, with the point's content read
- * through the library (repo_disk_pread: every chunk checked, as every
- * read is).  Then migrate.c's shallow block copy mirrors what the guest
- * wrote since boot onto it and pivots as always.  Two passes, each on two
- * worker threads (both cores): hash and mark the chunks that differ
- * (SHA-256 is the bound; the file is read in chunk order, nearly
- * sequentially; nothing written), then, once the journal holds their old
- * content, write them (a zero chunk of the point as a punched hole where
- * the file system can).
+ * pre-copy of the whole point (migrate.c), the existing raw disk is
+ * compared chunk by chunk with the point's fixed index; only the chunks
+ * that differ are written, with the point's content read through the
+ * library (repo_disk_pread: every chunk checked, as every read is).  Then
+ * migrate.c's shallow block copy mirrors what the guest wrote since boot
+ * onto it and pivots as always.
+ *
+ * Comparing costs what must be hashed, so as little is: the file's
+ * extents are walked once (SEEK_DATA/SEEK_HOLE); a chunk wholly in a hole
+ * is zeros, equal to a zero chunk of the point and different from any
+ * other, and is never read.  A chunk holding data is mapped (no copy out
+ * of the page cache; a SIGBUS, an I/O error under the mapping, falls back
+ * to pread, whose error names it) and found zero (is_zero), or data over
+ * a zero chunk of the point (different, unhashed), or else hashed with
+ * the repository's own chunk name (repo_chunk_digest: SHA-256 of the
+ * frames' SHA-256s, keyed with HMAC in an encrypted repository) and
+ * compared.  Two passes, each on two worker threads (both cores, taking
+ * chunks in order, reading 16 chunks ahead for a cold disk): compare, and
+ * journal the old content of each chunk that differs as it is found
+ * (SHA-256 of the data is the bound; nothing written to the target); then,
+ * once the journal is committed, write them (a zero chunk of the point as
+ * a punched hole where the file system can).
  *
  * Undo journal.  Beside the target, named after it, DIR/.NAME.bootback-undo
  * (0600, O_EXCL, O_NOFOLLOW), host byte order (it never leaves the host):
@@ -44,7 +53,7 @@
  *     journal without a valid commit: nothing was written, undo only
  *     removes it.)
  *  3. A chunk that is not in the journal had the point's content when the
- *     delta read it (the same digest).
+ *     delta read it (the same digest, or zeros where the point's is zero).
  *  4. The MIRROR record is appended (fsync'd) after the delta is complete
  *     and the target fsync'd, and before the block copy starts: from then
  *     on QEMU may write any chunk.
@@ -75,9 +84,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <setjmp.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 
@@ -399,11 +410,12 @@ journal_create (const char *jpath, int fd, uint32_t cs, uint64_t size)
 
 /* ---- the delta: hash, compare, write ------------------------------------------ */
 
-/* Two passes.  1: the workers hash every chunk and mark those that
- * differ (nothing written).  2: the old content of every marked chunk is
- * appended to the journal, fsync'd once (invariant 2), then the workers
- * write the point's content of each.  The target is locked throughout, so
- * what pass 1 read is what pass 2 journals. */
+/* Two passes.  1: the workers compare every chunk and journal the old
+ * content of each that differs as they find it (nothing written to the
+ * target); the journal is then made durable and committed (invariant 2).
+ * 2: the workers write the point's content of each differing chunk.  The
+ * target is locked throughout, so what pass 1 journaled is what pass 2
+ * overwrites. */
 struct djob {
   struct repo *r;
   struct repo_disk *d;
@@ -416,11 +428,13 @@ struct djob {
   const uint8_t *skip;          /* chunks not to look at (bitmap), or NULL */
   const struct delta_opts *o;
   long crash_at, stall_at;      /* BOOTBACK_DELTA_TEST, 0 if none */
+  uint8_t *data;                /* bitmap: chunk i holds data (not all hole) */
   uint8_t *diff;                /* pass 1: 1 where chunk i differs */
   uint64_t *list, nlist;        /* pass 2: the chunks that differ */
   double seconds_scan;          /* pass 1 */
   _Atomic uint64_t next, written, done;
   pthread_mutex_t lock;         /* progress */
+  pthread_mutex_t jlock;        /* journal appends */
   struct first_error fe;
 };
 
@@ -431,22 +445,118 @@ clen (const struct djob *j, uint64_t c)
   return MIN ((uint64_t) j->cs, j->size - c * j->cs);
 }
 
-/* Chunk c's digest as the target has it now (buf: scratch). */
-static int
-target_digest (struct djob *j, uint64_t c, uint8_t *buf, uint8_t got[REPO_DIGEST_LEN])
+static bool
+bit (const uint8_t *map, uint64_t c)
 {
-  uint64_t off = c * j->cs;
-  size_t len = clen (j, c);
-  off_t p = lseek (j->fd, off, SEEK_DATA);
+  return map[c / 8] & (1u << (c % 8));
+}
 
-  memset (got, 0, REPO_DIGEST_LEN);
-  if ((p == -1 && errno == ENXIO) || (p >= 0 && (uint64_t) p >= off + len))
-    return 0;                            /* wholly in a hole: zeros */
-  if (full_io (false, j->fd, buf, len, off, j->target) == -1)
+/* Chunks first..last (inclusive) hold data. */
+static void
+mark_data (struct djob *j, uint64_t first, uint64_t last)
+{
+  for (; first <= last && first < j->n; first++)
+    j->data[first / 8] |= 1u << (first % 8);
+}
+
+/* Which chunks of the target hold data (SEEK_DATA, SEEK_HOLE): one walk
+ * over its extents.  A chunk wholly in a hole reads as zeros and is never
+ * read.  Where the file system cannot tell, everything is data. */
+static void
+data_map (struct djob *j)
+{
+  off_t pos = 0, end;
+
+  j->data = xcalloc (1, j->n / 8 + 1);
+  while ((uint64_t) pos < j->size) {
+    pos = lseek (j->fd, pos, SEEK_DATA);
+    if (pos == -1 && errno == ENXIO)
+      return;                            /* a hole to the end */
+    end = pos == -1 ? -1 : lseek (j->fd, pos, SEEK_HOLE);
+    if (end == -1) {
+      mark_data (j, 0, j->n);
+      return;
+    }
+    mark_data (j, pos / j->cs, (end - 1) / j->cs);
+    pos = end;
+  }
+}
+
+/* Does data (len bytes, the target's chunk) differ from the point's
+ * chunk of digest want?  Zeros are known without hashing, and so is data
+ * over a zero chunk; else the repository's own name of the data
+ * (repo_chunk_digest: keyed in an encrypted repository) is compared. */
+static bool
+data_differs (const struct djob *j, const uint8_t *data, size_t len,
+              const uint8_t want[REPO_DIGEST_LEN])
+{
+  uint8_t got[REPO_DIGEST_LEN];
+
+  if (is_zero (data, len))
+    return !repo_digest_is_zero (want);
+  if (repo_digest_is_zero (want))
+    return true;
+  repo_chunk_digest (j->r, data, len, got);
+  return memcmp (got, want, REPO_DIGEST_LEN) != 0;
+}
+
+/* The target is read through a mapping of each chunk (no copy out of the
+ * page cache: SHA-256 reads it where it is).  An I/O error under a
+ * mapping is a SIGBUS: the worker's handler jumps back and the chunk is
+ * read again with pread, whose error names it. */
+static __thread sigjmp_buf *bus_jump;
+
+static void
+on_sigbus (int sig)
+{
+  if (bus_jump)
+    siglongjmp (*bus_jump, 1);
+  signal (SIGBUS, SIG_DFL);     /* not ours: the fault comes again, fatal */
+}
+
+/* Compare chunk c (it holds data) through a mapping, into *old.  1
+ * differs, 0 equal, -1 if it could not be mapped or read. */
+static int
+mapped_differs (struct djob *j, uint64_t c, const uint8_t **old)
+{
+  size_t len = clen (j, c);
+  void *m = mmap (NULL, len, PROT_READ, MAP_SHARED | MAP_POPULATE, j->fd, c * j->cs);
+  sigjmp_buf jb;
+  volatile int r = -1;          /* set between sigsetjmp and a jump */
+
+  if (m == MAP_FAILED)
     return -1;
-  if (!is_zero (buf, len))
-    repo_chunk_digest (j->r, buf, len, got);
-  return 0;
+  if (sigsetjmp (jb, 0) == 0) {
+    bus_jump = &jb;
+    r = data_differs (j, m, len, repo_disk_digest (j->d, c));
+  }
+  bus_jump = NULL;
+  if (r == -1)
+    munmap (m, len);
+  else
+    *old = m;
+  return r;
+}
+
+/* Compare chunk c with the point's: 1 differs, 0 equal, -1 with the error.
+ * *old: the chunk's content (a mapping of len bytes, or buf), NULL for
+ * zeros (a hole). */
+static int
+chunk_differs (struct djob *j, uint64_t c, uint8_t *buf, const uint8_t **old)
+{
+  size_t len = clen (j, c);
+  int r;
+
+  *old = NULL;
+  if (!bit (j->data, c))                 /* wholly in a hole: zeros */
+    return !repo_digest_is_zero (repo_disk_digest (j->d, c));
+  r = mapped_differs (j, c, old);
+  if (r != -1)
+    return r;
+  *old = buf;
+  if (full_io (false, j->fd, buf, len, c * j->cs, j->target) == -1)
+    return -1;
+  return data_differs (j, buf, len, repo_disk_digest (j->d, c));
 }
 
 static bool
@@ -455,26 +565,58 @@ cancelled (const struct djob *j)
   return j->o && j->o->cancel && *j->o->cancel;
 }
 
-/* Pass 1, a worker: hash, compare, mark. */
+/* Start reading the chunk RA_CHUNKS ahead of c (a cold target). */
+#define RA_CHUNKS 16
+static void
+read_ahead (struct djob *j, uint64_t c)
+{
+  c += RA_CHUNKS;
+  if (c < j->n && bit (j->data, c))
+    posix_fadvise (j->fd, c * j->cs, clen (j, c), POSIX_FADV_WILLNEED);
+}
+
+/* Pass 1 on chunk c: compare, and journal its old content if it differs.
+ * -1 with the error. */
+static int
+scan_chunk (struct djob *j, uint64_t c, uint8_t *buf)
+{
+  const uint8_t *old;
+  int r;
+
+  read_ahead (j, c);
+  r = chunk_differs (j, c, buf, &old);
+  if (r == 1 && j->jfd >= 0) {
+    ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&j->jlock);
+    if (!old)
+      memset (buf, 0, clen (j, c));
+    r = journal_append (j->jfd, j->jpath, REC_CHUNK, old ? old : buf, clen (j, c),
+                        c * j->cs) == 0 ? 1 : -1;
+  }
+  if (old && old != buf)
+    munmap ((void *) old, clen (j, c));
+  if (r >= 0)
+    j->diff[c] = r;
+  return r;
+}
+
+/* Pass 1, a worker. */
 static void *
 scan_worker (void *arg)
 {
   struct djob *j = arg;
   CLEANUP_FREE uint8_t *buf = xmalloc (j->cs);
-  uint8_t got[REPO_DIGEST_LEN];
   uint64_t c, done;
 
   while (!first_error_failed (&j->fe) &&
          (c = atomic_fetch_add (&j->next, 1)) < j->n) {
-    if (j->skip && (j->skip[c / 8] & (1u << (c % 8))))
+    if (j->skip && bit (j->skip, c))
       continue;
-    if (cancelled (j) || target_digest (j, c, buf, got) == -1) {
+    if (cancelled (j) || scan_chunk (j, c, buf) == -1) {
       if (cancelled (j))
         error_setx ("interrupted");
       first_error_record (&j->fe);
       break;
     }
-    j->diff[c] = memcmp (got, repo_disk_digest (j->d, c), REPO_DIGEST_LEN) != 0;
     done = atomic_fetch_add (&j->done, clen (j, c)) + clen (j, c);
     if (j->o && j->o->progress) {
       ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&j->lock);
@@ -484,21 +626,22 @@ scan_worker (void *arg)
   return NULL;
 }
 
-/* Pass 2, first: every differing chunk's old content into the journal,
- * one fdatasync for all. */
+/* Pass 1: the target's extents, then two workers (SIGBUS caught
+ * meanwhile).  -1 with the first error recorded. */
 static int
-journal_all (struct djob *j)
+scan_pass (struct djob *j)
 {
-  CLEANUP_FREE uint8_t *buf = xmalloc (j->cs);
-  uint64_t i;
+  /* SA_NODEFER: the jump out of the handler leaves SIGBUS unblocked. */
+  struct sigaction sa = { .sa_handler = on_sigbus, .sa_flags = SA_NODEFER }, old;
+  double t0 = now_monotonic ();
 
-  for (i = 0; i < j->nlist; i++) {
-    uint64_t c = j->list[i];
-    if (full_io (false, j->fd, buf, clen (j, c), c * j->cs, j->target) == -1 ||
-        journal_append (j->jfd, j->jpath, REC_CHUNK, buf, clen (j, c), c * j->cs) == -1)
-      return -1;
-  }
-  return journal_commit (j->jfd, j->jpath);
+  sigemptyset (&sa.sa_mask);
+  data_map (j);
+  sigaction (SIGBUS, &sa, &old);
+  run_workers (2, scan_worker, j);
+  sigaction (SIGBUS, &old, NULL);
+  j->seconds_scan = now_monotonic () - t0;
+  return first_error_failed (&j->fe) ? -1 : 0;
 }
 
 /* The test hook after a chunk written: crash, or wait for the cancel. */
@@ -524,9 +667,11 @@ write_chunk (struct djob *j, uint64_t c, uint8_t *buf)
   if (repo_digest_is_zero (repo_disk_digest (j->d, c)) &&
       fallocate (j->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off, len) == 0)
     return 0;
-  if (repo_disk_pread (j->d, NULL, buf, len, off) == -1)
+  if (repo_disk_pread (j->d, NULL, buf, len, off) == -1 ||
+      full_io (true, j->fd, buf, len, off, j->target) == -1)
     return -1;
-  return full_io (true, j->fd, buf, len, off, j->target);
+  sync_file_range (j->fd, off, len, SYNC_FILE_RANGE_WRITE);   /* for the fsync */
+  return 0;
 }
 
 /* Pass 2, a worker: the point's content of each differing chunk (read
@@ -557,18 +702,15 @@ write_worker (void *arg)
 static int
 djob_passes (struct djob *j)
 {
-  double t0 = now_monotonic ();
   uint64_t c;
 
-  run_workers (2, scan_worker, j);
-  j->seconds_scan = now_monotonic () - t0;
-  if (first_error_failed (&j->fe))
+  if (scan_pass (j) == -1)
     return -1;
   j->list = xmalloc ((j->n + 1) * sizeof *j->list);
   for (c = 0; c < j->n; c++)
     if (j->diff[c])
       j->list[j->nlist++] = c;
-  if (j->jfd >= 0 && j->nlist && journal_all (j) == -1) {
+  if (j->jfd >= 0 && j->nlist && journal_commit (j->jfd, j->jpath) == -1) {
     first_error_record (&j->fe);
     return -1;
   }
@@ -596,12 +738,15 @@ djob_run (struct djob *j)
   j->diff = xcalloc (1, j->n + 1);
   posix_fadvise (j->fd, 0, 0, POSIX_FADV_SEQUENTIAL);   /* a hint only */
   pthread_mutex_init (&j->lock, NULL);
+  pthread_mutex_init (&j->jlock, NULL);
   first_error_init (&j->fe);
   ret = djob_passes (j);
   if (ret == -1)
     first_error_restore (&j->fe);
   first_error_destroy (&j->fe);
+  pthread_mutex_destroy (&j->jlock);
   pthread_mutex_destroy (&j->lock);
+  free (j->data);
   free (j->diff);
   free (j->list);
   return ret;

@@ -2,14 +2,18 @@
 /*
  * The delta of migrate --onto and its undo journal (delta.c), without
  * libvirt: a point of 20 chunks and a partial one; a stale target that
- * differs in 5 (random data, a hole over data, data over a zero chunk, a
- * few bytes, the partial last chunk) and is equal in the others.
- * delta_apply writes exactly those 5 and the target is the point's;
+ * differs in 7 (random data, a hole over data, data over a zero chunk, a
+ * few bytes, a hole over half a chunk of data, written zeros over data,
+ * the partial last chunk) and is equal in the others (one a hole over a
+ * zero chunk, never read).  delta_apply writes exactly those 7 and the
+ * target is the point's byte for byte;
  * after writes of "the block copy" (a chunk outside the journal too)
  * delta_undo gives back the original byte for byte and removes the
  * journal.  A torn MIRROR or WRITING record (a crash while appending it)
  * is ignored; a record damaged in the middle, or a journal beside another
- * file than its own, makes undo refuse and keep the journal.
+ * file than its own, makes undo refuse and keep the journal.  A target
+ * that ends inside a chunk (its mapping faults: SIGBUS) fails with a read
+ * error naming it, nothing written.
  */
 #include <assert.h>
 #include <errno.h>
@@ -59,8 +63,9 @@ make_point (struct repo *r, char id[TIMESTAMP_LEN + 1])
   free (dg);
 }
 
-/* The stale disk: 5 chunks differ (2: random, 5: a hole, 7: data over a
- * zero chunk, 9: 100 bytes, 20: the partial last one). */
+/* The stale disk: 7 chunks differ (2: random, 5: a hole, 7: data over a
+ * zero chunk, 9: 100 bytes, 11: a hole over its second half, 13: zeros
+ * written, 20: the partial last one); 3, a zero chunk, is a hole. */
 static void
 make_stale (const char *path)
 {
@@ -71,10 +76,15 @@ make_stale (const char *path)
   memset (stale + 5 * CS, 0, CS);
   fill_random (stale + 7 * CS, CS);
   fill_random (stale + 9 * CS + 500, 100);
+  memset (stale + 11 * CS + CS / 2, 0, CS / 2);
+  memset (stale + 13 * CS, 0, CS);
   fill_random (stale + NFULL * CS, 10);
   fd = open (path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   assert (fd >= 0 && pwrite (fd, stale, SIZE, 0) == (ssize_t) SIZE);
   assert (fallocate (fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 5 * CS, CS) == 0);
+  assert (fallocate (fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 3 * CS, CS) == 0);
+  assert (fallocate (fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+                     11 * CS + CS / 2, CS / 2) == 0);
   close (fd);
 }
 
@@ -104,7 +114,7 @@ apply (struct repo *r, const char *id, const char *target)
   fd = open (target, O_RDWR | O_CLOEXEC);
   assert (d && fd >= 0);
   assert (delta_apply (r, d, fd, target, &o, &st) == 0);
-  assert (st.chunks == NFULL + 1 && st.written == 5);
+  assert (st.chunks == NFULL + 1 && st.written == 7);
   assert (equals (target, point));
   close (fd);
   repo_disk_close (d);
@@ -199,6 +209,36 @@ test_refused (void)
   assert (equals (target, point) && access (jpath, F_OK) == 0);
 }
 
+/* The target shorter than the disk, ending inside chunk 19 (random data):
+ * hashing its mapping faults past the end (SIGBUS), the pread that
+ * follows names the file; nothing was written, undo only removes the
+ * journal (once the file has its size again: undo wants the file it was
+ * made for). */
+static void
+test_sigbus (void)
+{
+  struct repo_disk *d = repo_disk_open (r, "vm", id, "vda");
+  struct delta_stats st;
+  struct delta_opts o = { 0 };
+  uint64_t end = 19 * CS + 100;
+  int fd;
+
+  unlink (jpath);                        /* test_refused's, kept */
+  make_stale (target);
+  assert (truncate (target, end) == 0);
+  fd = open (target, O_RDWR | O_CLOEXEC);
+  assert (d && fd >= 0);
+  assert (delta_apply (r, d, fd, target, &o, &st) == -1);
+  assert (strstr (error_msg (), "read") && strstr (error_msg (), target));
+  assert (st.written == 0);
+  close (fd);
+  repo_disk_close (d);
+  assert (truncate (target, SIZE) == 0);         /* undo wants its size */
+  assert (delta_undo (target, s, k, NULL) == 0 && access (jpath, F_OK) == -1);
+  memset (stale + end, 0, SIZE - end);
+  assert (equals (target, stale));
+}
+
 int
 main (void)
 {
@@ -219,6 +259,7 @@ main (void)
   test_undo_after_mirror ();
   test_torn ();
   test_refused ();
+  test_sigbus ();
 
   free (s);
   repo_close (r);
