@@ -31,8 +31,9 @@
  *     final name, or unlink drops it.  So "temp, fsync, rename" (steps
  *     1-3 of the commit protocol) is one PUT of the final object, chunks,
  *     then indexes, then the manifest, and a killed writer leaves no temp
- *     behind.  fsync, sync_dir and sync_all have nothing to do (a PUT is
- *     durable when it returns).  Other renames (none on the paths that
+ *     behind.  fsync has nothing to do (a PUT is durable when it
+ *     returns); sync_dir and sync_all wait for the uploads of 9.  Other
+ *     renames (none on the paths that
  *     matter) are a server-side copy and a delete.
  *  3. O_EXCL of a non-temp name (lock files, writer registration) is a
  *     PUT of an empty object with If-None-Match: * at open (412 =
@@ -63,6 +64,18 @@
  *     and fetched again if damaged; the chunk's digest is checked above
  *     as always.  Past the size, the least recently used files go (their
  *     mtime is set at each hit).
+ *  9. Chunk objects are sent in the background: the rename of a chunk's
+ *     temp name queues its buffer for UPLOADERS threads (each with a curl
+ *     handle of the pool) and returns; at most UPLOADS_MAX wait (the
+ *     caller waits for room).  sync_all and sync_dir wait until every
+ *     queued upload is acknowledged, so step 1 of the commit protocol
+ *     (every chunk durable before the indexes and the manifest) holds.
+ *     An upload that fails (after its retries) is remembered: sync_all,
+ *     sync_dir and later chunk renames return its error (bucket, key,
+ *     status) for the rest of the handle's life, and the uploads still
+ *     queued are dropped, so the point is never committed.  Until it is
+ *     acknowledged, a queued chunk is found by touch, stat and open from
+ *     its buffer (a chunk stored twice in one import is sent once).
  *  7. Object Lock: in a repository with "lock_days" (repo init --lock),
  *     every object under points/ and chunks/ is written with COMPLIANCE
  *     retention until now + lock_days; touch of a reused chunk extends
@@ -96,12 +109,22 @@
 #define POOL_MAX 32
 #define KEY_MAX 1024
 #define CACHE_DEFAULT (4LL << 30)                /* 8. */
+#define UPLOADERS 8                              /* 9. */
+#define UPLOADS_MAX (2 * UPLOADERS)
 
 struct pending {                 /* a closed temp file, not sent (2.) */
   struct pending *next;
   char *path;
   uint8_t *buf;
   size_t len;
+};
+
+struct upload {                  /* a chunk object being sent (9.) */
+  struct upload *next;
+  char *path;
+  uint8_t *buf;
+  size_t len;
+  bool taken;                    /* an uploader is sending it */
 };
 
 struct handle {                  /* a curl handle and its connection */
@@ -121,6 +144,17 @@ struct s3 {
   struct pending *pending;
   struct handle *pool[POOL_MAX];
   size_t npool;
+  /* 9.: under lock.  uploads: queued and being sent, nuploads of them;
+   * up_error: the first failed upload's message (sticky). */
+  pthread_cond_t up_cond;
+  struct upload *uploads;
+  size_t nuploads;
+  pthread_t uploaders[UPLOADERS];
+  size_t nuploaders;
+  bool up_stop;
+  _Atomic bool uploading;             /* an upload was ever queued */
+  char *up_error;
+  int up_errno;
 };
 
 struct s3_file {
@@ -949,6 +983,158 @@ cache_put (struct s3 *s, const char *path, const uint8_t *buf, size_t len)
     cache_evict (s);
 }
 
+/* ---- background uploads (9.) ---------------------------------------------- */
+
+static void
+upload_free (struct upload *u)
+{
+  free (u->path);
+  free (u->buf);
+  free (u);
+}
+
+/* Under lock: -1 with the first failed upload's error, 0 if none. */
+static int
+upload_failed (struct s3 *s)
+{
+  if (!s->up_error)
+    return 0;
+  error_restore (s->up_errno, s->up_error);
+  errno = s->up_errno;
+  return -1;
+}
+
+/* An uploader: sends the oldest queued object not taken, until stopped
+ * with nothing queued.  After a failure, what is queued is dropped. */
+static void *
+uploader (void *opaque)
+{
+  struct s3 *s = opaque;
+  struct upload *u, **pp;
+
+  pthread_mutex_lock (&s->lock);
+  for (;;) {
+    bool skip;
+    int r = 0, e = 0;
+
+    for (u = s->uploads; u && u->taken; u = u->next)
+      ;
+    if (!u && s->up_stop)
+      break;
+    if (!u) {
+      pthread_cond_wait (&s->up_cond, &s->lock);
+      continue;
+    }
+    u->taken = true;
+    skip = s->up_error != NULL;
+    pthread_mutex_unlock (&s->lock);
+    if (!skip && put_object (s, u->path, u->buf, u->len, false, NULL) == -1) {
+      r = -1;
+      e = errno;
+    }
+    pthread_mutex_lock (&s->lock);
+    if (r == -1 && !s->up_error) {
+      s->up_error = xstrdup (error_msg ());
+      s->up_errno = e;
+    }
+    for (pp = &s->uploads; *pp != u; pp = &(*pp)->next)
+      ;
+    *pp = u->next;
+    s->nuploads--;
+    upload_free (u);
+    pthread_cond_broadcast (&s->up_cond);
+  }
+  pthread_mutex_unlock (&s->lock);
+  return NULL;
+}
+
+/* Queue path (buf of len bytes: both taken) for the uploaders, started
+ * as needed; wait while UPLOADS_MAX are queued.  -1 with the error of an
+ * upload that failed before. */
+static int
+upload_queue (struct s3 *s, char *path, uint8_t *buf, size_t len)
+{
+  struct upload *u = xcalloc (1, sizeof *u), **pp;
+  bool queued = false;
+  int r;
+
+  u->path = path;
+  u->buf = buf;
+  u->len = len;
+  pthread_mutex_lock (&s->lock);
+  while (s->nuploads >= UPLOADS_MAX && !s->up_error)
+    pthread_cond_wait (&s->up_cond, &s->lock);
+  if ((r = upload_failed (s)) == 0) {
+    if (s->nuploaders <= s->nuploads && s->nuploaders < UPLOADERS &&
+        pthread_create (&s->uploaders[s->nuploaders], NULL, uploader, s) == 0)
+      s->nuploaders++;
+    if (s->nuploaders > 0) {
+      for (pp = &s->uploads; *pp; pp = &(*pp)->next)
+        ;
+      *pp = u;
+      s->nuploads++;
+      s->uploading = queued = true;
+      pthread_cond_broadcast (&s->up_cond);
+    }
+  }
+  pthread_mutex_unlock (&s->lock);
+  if (queued)
+    return 0;
+  if (r == 0)                         /* no thread: send it here */
+    r = put_object (s, path, buf, len, false, NULL);
+  upload_free (u);
+  return r;
+}
+
+/* Wait until every queued upload is acknowledged: 0, or -1 with the
+ * first failed one's error (sticky: this handle writes nothing more). */
+static int
+upload_wait (struct s3 *s)
+{
+  int r;
+
+  pthread_mutex_lock (&s->lock);
+  while (s->nuploads > 0)
+    pthread_cond_wait (&s->up_cond, &s->lock);
+  r = upload_failed (s);
+  pthread_mutex_unlock (&s->lock);
+  return r;
+}
+
+/* Is path queued or being sent: true, its length in *len and, if it
+ * fits in cap bytes, its content in buf (may be NULL). */
+static bool
+upload_find (struct s3 *s, const char *path, uint8_t *buf, size_t cap,
+             size_t *len)
+{
+  bool found = false;
+
+  if (!s->uploading)
+    return false;
+  pthread_mutex_lock (&s->lock);
+  for (struct upload *u = s->uploads; u && !found; u = u->next)
+    if (strcmp (u->path, path) == 0) {
+      found = true;
+      *len = u->len;
+      if (buf && u->len <= cap)
+        memcpy (buf, u->buf, u->len);
+    }
+  pthread_mutex_unlock (&s->lock);
+  return found;
+}
+
+/* Send what is queued and stop the uploaders. */
+static void
+uploaders_stop (struct s3 *s)
+{
+  pthread_mutex_lock (&s->lock);
+  s->up_stop = true;
+  pthread_cond_broadcast (&s->up_cond);
+  pthread_mutex_unlock (&s->lock);
+  for (size_t i = 0; i < s->nuploaders; i++)
+    pthread_join (s->uploaders[i], NULL);
+}
+
 /* ---- the ops ---------------------------------------------------------------- */
 
 static struct pending *
@@ -1026,6 +1212,12 @@ s_open_read (struct repo_io *io, const char *path)
   f->buf = xmalloc (HEAD_MAX);
   f->path = xstrdup (path);
   f->flags = O_RDONLY;
+  if (upload_find (PRIV (io), path, f->buf, HEAD_MAX, &f->len) &&
+      f->len <= HEAD_MAX) {
+    f->size = f->len;                 /* not sent yet (9.) */
+    f->mtime = time (NULL);
+    return (struct repo_file *) f;
+  }
   if (cache_get (PRIV (io), path, f))
     return (struct repo_file *) f;
   if (get_range (PRIV (io), path, f->buf, HEAD_MAX, 0, &q) == -1) {
@@ -1151,6 +1343,7 @@ s_stat (struct repo_io *io, const char *path, struct repo_stat *st)
   CLEANUP_FREE char *dir = xasprintf ("%s/", path);
   char **v;
   struct rq q;
+  size_t len;
   bool found;
 
   memset (st, 0, sizeof *st);
@@ -1158,6 +1351,13 @@ s_stat (struct repo_io *io, const char *path, struct repo_stat *st)
   st->is_dir = true;
   if (strcmp (path, ".") == 0)
     return 0;
+  if (upload_find (s, path, NULL, 0, &len)) {
+    st->is_dir = false;               /* being sent (9.) */
+    st->mode = 0600;
+    st->size = len;
+    st->mtime = time (NULL);
+    return 0;
+  }
   if (head_object (s, "stat", path, &q) == 0) {
     st->is_dir = false;
     st->mode = 0600;
@@ -1250,6 +1450,12 @@ s_rename (struct repo_io *io, const char *from, const char *to)
   struct pending *p = pending_take (s, from);
   int r;
 
+  if (p && strncmp (to, "chunks/", 7) == 0) {
+    r = upload_queue (s, xstrdup (to), p->buf, p->len);   /* 9. */
+    p->buf = NULL;
+    pending_free (p);
+    return r;
+  }
   if (p) {
     r = put_object (s, to, p->buf, p->len, false, NULL);
     pending_free (p);
@@ -1302,6 +1508,9 @@ s_touch (struct repo_io *io, const char *path)
   struct rq q;
 
   if (strncmp (path, "chunks/", 7) == 0) {        /* 5. */
+    size_t len;
+    if (upload_find (s, path, NULL, 0, &len))
+      return 0;                       /* its PUT has the retention */
     if (head_object (s, "touch", path, &q) == -1)
       return -1;
     return until && q.retain_until < until ? s_retain (io, path, until) : 0;
@@ -1324,13 +1533,13 @@ s_list (struct repo_io *io, const char *path)
 static int
 s_sync_dir (struct repo_io *io, const char *path)
 {
-  return 0;
+  return upload_wait (PRIV (io));
 }
 
 static int
 s_sync_all (struct repo_io *io)
 {
-  return 0;
+  return upload_wait (PRIV (io));
 }
 
 static void
@@ -1338,6 +1547,9 @@ s_free (struct repo_io *io)
 {
   struct s3 *s = PRIV (io);
 
+  uploaders_stop (s);
+  free (s->up_error);
+  pthread_cond_destroy (&s->up_cond);
   while (s->pending) {
     struct pending *p = s->pending;
     s->pending = p->next;
@@ -1508,6 +1720,7 @@ s3_alloc (const char *url, const struct repo_open_opts *o)
 
   pthread_once (&curl_once, curl_init_once);
   pthread_mutex_init (&s->lock, NULL);
+  pthread_cond_init (&s->up_cond, NULL);
   io->ops = &s3_ops;
   io->priv = s;
   io->location = xstrdup (url);
