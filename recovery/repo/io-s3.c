@@ -60,7 +60,9 @@
  *     BOOTBACK_S3_CACHE_SIZE bytes, default 4G): chunk objects, which never
  *     change under their name, are kept whole in DIR/<digest> (0600, DIR
  *     0700) when read, and read from there next time.  A cached file is
- *     checked (the chunk header's CRCs of itself and its payload) at its
+ *     checked (the chunk header's CRCs of itself and its payload; a sealed
+ *     chunk of an encrypted repository has only its GCM tags, checked
+ *     above at every read: damaged, it is an error naming it) at its
  *     first read by this handle, fetched again if damaged, then read in
  *     place (pread of what is asked, as from local disk); what is read
  *     is checked above against the chunk's digest at every read as
@@ -112,6 +114,7 @@
 #include <libxml/tree.h>
 #include <openssl/evp.h>
 
+#include "recovery/repo/crypt.h"
 #include "recovery/repo/digest-set.h"
 #include "recovery/repo/io-s3.h"
 
@@ -909,10 +912,15 @@ le32_at (const uint8_t *p)
   return p[0] | p[1] << 8 | p[2] << 16 | (uint32_t) p[3] << 24;
 }
 
-/* Is buf (len bytes) a whole chunk file by its own CRCs? */
+/* Is buf (len bytes) a whole chunk file by its own CRCs?  A sealed one
+ * (an encrypted repository's) has none: it is taken as it is, its GCM
+ * tags are checked above at every read. */
 static bool
 chunk_file_intact (const uint8_t *buf, size_t len)
 {
+  if (len >= CRYPT_OVERHEAD &&
+      (memcmp (buf, "BBE1", 4) == 0 || memcmp (buf, "BBE2", 4) == 0))
+    return true;
   return len >= CHUNK_HDR_LEN &&
     le32_at (buf + 20) == crc32 (0, buf, 20) &&
     le32_at (buf + 12) == len - CHUNK_HDR_LEN &&
