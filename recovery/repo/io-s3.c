@@ -1573,8 +1573,8 @@ s_unlink (struct repo_io *io, const char *path)
   struct pending *p = pending_take (PRIV (io), path);
 
   conf_forget (PRIV (io), path);
-  if (p) {
-    pending_free (p);
+  if (p || io_is_temp_name (path)) {
+    pending_free (p);                 /* a temp name is never sent (2.) */
     return 0;
   }
   return delete_object (PRIV (io), path);
