@@ -31,8 +31,9 @@
  *     final name, or unlink drops it.  So "temp, fsync, rename" (steps
  *     1-3 of the commit protocol) is one PUT of the final object, chunks,
  *     then indexes, then the manifest, and a killed writer leaves no temp
- *     behind.  fsync, sync_dir and sync_all have nothing to do (a PUT is
- *     durable when it returns).  Other renames (none on the paths that
+ *     behind.  fsync has nothing to do (a PUT is durable when it
+ *     returns); sync_dir and sync_all wait for the uploads of 9.  Other
+ *     renames (none on the paths that
  *     matter) are a server-side copy and a delete.
  *  3. O_EXCL of a non-temp name (lock files, writer registration) is a
  *     PUT of an empty object with If-None-Match: * at open (412 =
@@ -61,10 +62,35 @@
  *     (0600; DIR, ours alone, and <repo>, 16 hex of the SHA-256 of
  *     endpoint, bucket and prefix, 0700) when read, and read from there
  *     next time.  A cached file is
- *     checked on read (the chunk header's CRCs of itself and its payload)
- *     and fetched again if damaged; the chunk's digest is checked above
- *     as always.  Past the size, the least recently used files go (their
- *     mtime is set at each hit).
+ *     checked (the chunk header's CRCs of itself and its payload; a sealed
+ *     chunk of an encrypted repository has only its GCM tags, checked
+ *     above at every read: damaged, it is an error naming it) at its
+ *     first read by this handle, fetched again if damaged, then read in
+ *     place (pread of what is asked, as from local disk); what is read
+ *     is checked above against the chunk's digest at every read as
+ *     always.  Past the size, the least recently used files go (their
+ *     mtime is set at the first hit of each handle).
+ *  9. Chunk objects are sent in the background: the rename of a chunk's
+ *     temp name queues its buffer for UPLOADERS threads (each with a curl
+ *     handle of the pool) and returns; at most UPLOADS_MAX wait (the
+ *     caller waits for room).  sync_all and sync_dir wait until every
+ *     queued upload is acknowledged, so step 1 of the commit protocol
+ *     (every chunk durable before the indexes and the manifest) holds.
+ *     An upload that fails (after its retries) is remembered: sync_all,
+ *     sync_dir and later chunk renames return its error (bucket, key,
+ *     status) for the rest of the handle's life, and the uploads still
+ *     queued are dropped, so the point is never committed.  Until it is
+ *     acknowledged, a queued chunk is found by touch, stat and open from
+ *     its buffer (a chunk stored twice in one import is sent once).
+ * 10. A new chunk costs no HEAD in a directory without chunks: the first
+ *     touch of a chunk lists the chunk directories there are (one page
+ *     of ListObjectsV2 with delimiter "/", up to 1000; more: every touch
+ *     asks, as before), again after DIRS_TTL seconds; a chunk in a
+ *     directory that had none, and in which this handle queued none, is
+ *     missing without asking.  A chunk another writer stores there
+ *     meanwhile is only stored a second time, under the same name with
+ *     the same content (GC and writers exclude each other: nothing goes
+ *     away meanwhile).
  *  7. Object Lock: in a repository with "lock_days" (repo init --lock),
  *     every object under points/ and chunks/ is written with COMPLIANCE
  *     retention until now + lock_days; touch of a reused chunk extends
@@ -90,6 +116,8 @@
 #include <libxml/tree.h>
 #include <openssl/evp.h>
 
+#include "recovery/repo/crypt.h"
+#include "recovery/repo/digest-set.h"
 #include "recovery/repo/io-s3.h"
 
 #define HEAD_MAX (REPO_MAX_CHUNK + 256 * 1024)   /* read at open (4.) */
@@ -98,12 +126,24 @@
 #define POOL_MAX 32
 #define KEY_MAX 1024
 #define CACHE_DEFAULT (4LL << 30)                /* 8. */
+#define UPLOADERS 8                              /* 9. */
+#define UPLOADS_MAX (2 * UPLOADERS)
+#define CONF_NAME "bootback-repo.json"
+#define DIRS_TTL 60                              /* 10. */
 
 struct pending {                 /* a closed temp file, not sent (2.) */
   struct pending *next;
   char *path;
   uint8_t *buf;
   size_t len;
+};
+
+struct upload {                  /* a chunk object being sent (9.) */
+  struct upload *next;
+  char *path;
+  uint8_t *buf;
+  size_t len;
+  bool taken;                    /* an uploader is sending it */
 };
 
 struct handle {                  /* a curl handle and its connection */
@@ -119,15 +159,36 @@ struct s3 {
   size_t multipart;
   char *cache_dir;                    /* 8. (NULL: no cache) */
   uint64_t cache_max, cache_bytes;    /* cache_bytes: under lock */
+  struct digest_set *cache_known;     /* checked files (8.), under lock */
+  struct s3_file *conf;               /* read_lock_days's, under lock */
+  /* 10.: bit k of dirs: chunks/%04x/ had an object, as listed at
+   * dirs_time; of mine: this handle queued a chunk there; dirs_all: too
+   * many to list.  Under dirs_lock. */
+  pthread_mutex_t dirs_lock;
+  uint8_t *dirs, *mine;
+  double dirs_time;
+  bool dirs_all;
   pthread_mutex_t lock;               /* pending, pool, cache_bytes */
   struct pending *pending;
   struct handle *pool[POOL_MAX];
   size_t npool;
+  /* 9.: under lock.  uploads: queued and being sent, nuploads of them;
+   * up_error: the first failed upload's message (sticky). */
+  pthread_cond_t up_cond;
+  struct upload *uploads;
+  size_t nuploads;
+  pthread_t uploaders[UPLOADERS];
+  size_t nuploaders;
+  bool up_stop;
+  _Atomic bool uploading;             /* an upload was ever queued */
+  char *up_error;
+  int up_errno;
 };
 
 struct s3_file {
   char *path;
   int flags;
+  int fd;                       /* read from the cache (8.), or -1 */
   bool created;                 /* an empty object PUT at open (3.) */
   uint8_t *buf;
   size_t len, cap;              /* write: the content; read: the head */
@@ -853,6 +914,24 @@ list_prefix (struct s3 *s, const char *path, size_t max)
   return v ? v : xcalloc (1, sizeof *v);
 }
 
+/* Is there any object whose key starts with path's "directory" (its
+ * marker, or anything below it): 1 yes, 0 no, -1 error.  One request. */
+static int
+prefix_any (struct s3 *s, const char *path)
+{
+  CLEANUP_FREE char *key = key_of (s, path), *query = NULL;
+  char ep[3 * KEY_MAX];
+  struct rq q = { .method = "GET", .key = "" };
+  int r = -1;
+
+  uri_encode (key, false, ep, sizeof ep);
+  q.query = query = xasprintf ("list-type=2&max-keys=1&prefix=%s%%2F", ep);
+  if (rq_ok (s, "list", &q) == 0)
+    r = q.resp && strstr (q.resp, "<Contents>") ? 1 : 0;
+  rq_free (&q);
+  return r;
+}
+
 /* ---- the local read cache (8.) ------------------------------------------- */
 
 static uint32_t
@@ -861,10 +940,15 @@ le32_at (const uint8_t *p)
   return p[0] | p[1] << 8 | p[2] << 16 | (uint32_t) p[3] << 24;
 }
 
-/* Is buf (len bytes) a whole chunk file by its own CRCs? */
+/* Is buf (len bytes) a whole chunk file by its own CRCs?  A sealed one
+ * (an encrypted repository's) has none: it is taken as it is, its GCM
+ * tags are checked above at every read. */
 static bool
 chunk_file_intact (const uint8_t *buf, size_t len)
 {
+  if (len >= CRYPT_OVERHEAD &&
+      (memcmp (buf, "BBE1", 4) == 0 || memcmp (buf, "BBE2", 4) == 0))
+    return true;
   return len >= CHUNK_HDR_LEN &&
     le32_at (buf + 20) == crc32 (0, buf, 20) &&
     le32_at (buf + 12) == len - CHUNK_HDR_LEN &&
@@ -885,25 +969,55 @@ cache_path (struct s3 *s, const char *path)
   return xasprintf ("%s/%s", s->cache_dir, name + 1);
 }
 
-/* Fill f from the cache: true on a hit (an intact file). */
+/* Is the cached file fd (path cp, size bytes) intact?  It is checked
+ * whole (its CRCs) at its first use by this handle, and marked used
+ * then; a damaged file is removed. */
 static bool
-cache_get (struct s3 *s, const char *path, struct s3_file *f)
+cache_check (struct s3 *s, int fd, const char *cp, size_t size)
 {
-  CLEANUP_FREE char *cp = cache_path (s, path);
-  CLEANUP_CLOSE int fd = cp ? open (cp, O_RDONLY | O_NOFOLLOW | O_CLOEXEC) : -1;
-  struct stat st;
-  ssize_t n;
+  CLEANUP_FREE uint8_t *buf = NULL;
+  uint8_t d[REPO_DIGEST_LEN];
+  bool known;
 
-  if (fd == -1 || fstat (fd, &st) == -1 || !S_ISREG (st.st_mode) ||
-      st.st_size > HEAD_MAX)
+  if (hex_decode (strrchr (cp, '/') + 1, d, REPO_DIGEST_LEN) == -1)
     return false;
-  n = pread (fd, f->buf, st.st_size, 0);
-  if (n != st.st_size || !chunk_file_intact (f->buf, n)) {
+  pthread_mutex_lock (&s->lock);
+  known = digest_set_has (s->cache_known, d);
+  pthread_mutex_unlock (&s->lock);
+  if (known)
+    return true;
+  buf = xmalloc (size ? size : 1);
+  if (pread (fd, buf, size, 0) != (ssize_t) size ||
+      !chunk_file_intact (buf, size)) {
     unlink (cp);                      /* damaged: fetch it again */
     return false;
   }
   futimens (fd, NULL);                /* recently used */
-  f->len = f->size = n;
+  pthread_mutex_lock (&s->lock);
+  digest_set_add (s->cache_known, d);
+  pthread_mutex_unlock (&s->lock);
+  return true;
+}
+
+/* Open f on its cached file: true on a hit (an intact file).  Reads go
+ * to the file (s_pread). */
+static bool
+cache_get (struct s3 *s, const char *path, struct s3_file *f)
+{
+  CLEANUP_FREE char *cp = cache_path (s, path);
+  int fd = cp ? open (cp, O_RDONLY | O_NOFOLLOW | O_CLOEXEC) : -1;
+  struct stat st;
+
+  if (fd == -1)
+    return false;
+  if (fstat (fd, &st) == -1 || !S_ISREG (st.st_mode) ||
+      st.st_size > HEAD_MAX || !cache_check (s, fd, cp, st.st_size)) {
+    close (fd);
+    return false;
+  }
+  f->fd = fd;
+  f->len = 0;
+  f->size = st.st_size;
   f->mtime = st.st_mtim.tv_sec;
   return true;
 }
@@ -977,6 +1091,220 @@ cache_put (struct s3 *s, const char *path, const uint8_t *buf, size_t len)
     cache_evict (s);
 }
 
+/* ---- chunk directories (10.) ----------------------------------------------- */
+
+/* Under dirs_lock: list the chunk directories into s->dirs. */
+static void
+dirs_list (struct s3 *s)
+{
+  CLEANUP_FREE char *pfx = xasprintf ("%schunks/", s->prefix);
+  char **v = NULL, *token = NULL;
+  size_t n = 0;
+
+  if (!s->dirs)
+    s->dirs = xmalloc (65536 / 8);
+  memset (s->dirs, 0, 65536 / 8);
+  s->dirs_time = now_monotonic ();
+  if (list_page (s, pfx, &token, 0, &v, &n) == -1 || token) {
+    s->dirs_all = true;               /* unknown, or too many */
+    error_clear ();
+  }
+  for (size_t i = 0; i < n; i++)
+    if (strlen (v[i]) == 4 && strspn (v[i], "0123456789abcdef") == 4) {
+      unsigned k = strtoul (v[i], NULL, 16);
+      s->dirs[k / 8] |= 1 << (k % 8);
+    }
+  xmlFree (token);
+  strv_free (v);
+}
+
+/* The chunk directory of path ("chunks/abcd/..."), -1 if not a chunk. */
+static int
+chunk_dir_of (const char *path)
+{
+  if (strncmp (path, "chunks/", 7) || strlen (path) < 12 || path[11] != '/' ||
+      strspn (path + 7, "0123456789abcdef") != 4)
+    return -1;
+  return strtoul (path + 7, NULL, 16);
+}
+
+/* May the chunk at path exist (10.)?  When seen (a chunk queued there),
+ * mark its directory. */
+static bool
+chunk_dir_seen (struct s3 *s, const char *path, bool seen)
+{
+  int k = chunk_dir_of (path);
+  bool may = true;
+
+  if (k == -1)
+    return true;
+  pthread_mutex_lock (&s->dirs_lock);
+  if (!seen && !s->dirs_all &&
+      (!s->dirs || now_monotonic () - s->dirs_time > DIRS_TTL))
+    dirs_list (s);
+  if (!s->mine)
+    s->mine = xcalloc (1, 65536 / 8);
+  if (seen)
+    s->mine[k / 8] |= 1 << (k % 8);
+  else
+    may = s->dirs_all || (s->dirs[k / 8] & (1 << (k % 8))) ||
+      (s->mine[k / 8] & (1 << (k % 8)));
+  pthread_mutex_unlock (&s->dirs_lock);
+  return may;
+}
+
+/* ---- background uploads (9.) ---------------------------------------------- */
+
+static void
+upload_free (struct upload *u)
+{
+  free (u->path);
+  free (u->buf);
+  free (u);
+}
+
+/* Under lock: -1 with the first failed upload's error, 0 if none. */
+static int
+upload_failed (struct s3 *s)
+{
+  if (!s->up_error)
+    return 0;
+  error_restore (s->up_errno, s->up_error);
+  errno = s->up_errno;
+  return -1;
+}
+
+/* An uploader: sends the oldest queued object not taken, until stopped
+ * with nothing queued.  After a failure, what is queued is dropped. */
+static void *
+uploader (void *opaque)
+{
+  struct s3 *s = opaque;
+  struct upload *u, **pp;
+
+  pthread_mutex_lock (&s->lock);
+  for (;;) {
+    bool skip;
+    int r = 0, e = 0;
+
+    for (u = s->uploads; u && u->taken; u = u->next)
+      ;
+    if (!u && s->up_stop)
+      break;
+    if (!u) {
+      pthread_cond_wait (&s->up_cond, &s->lock);
+      continue;
+    }
+    u->taken = true;
+    skip = s->up_error != NULL;
+    pthread_mutex_unlock (&s->lock);
+    if (!skip && put_object (s, u->path, u->buf, u->len, false, NULL) == -1) {
+      r = -1;
+      e = errno;
+    }
+    pthread_mutex_lock (&s->lock);
+    if (r == -1 && !s->up_error) {
+      s->up_error = xstrdup (error_msg ());
+      s->up_errno = e;
+    }
+    for (pp = &s->uploads; *pp != u; pp = &(*pp)->next)
+      ;
+    *pp = u->next;
+    s->nuploads--;
+    upload_free (u);
+    pthread_cond_broadcast (&s->up_cond);
+  }
+  pthread_mutex_unlock (&s->lock);
+  return NULL;
+}
+
+/* Queue path (buf of len bytes: both taken) for the uploaders, started
+ * as needed; wait while UPLOADS_MAX are queued.  -1 with the error of an
+ * upload that failed before. */
+static int
+upload_queue (struct s3 *s, char *path, uint8_t *buf, size_t len)
+{
+  struct upload *u = xcalloc (1, sizeof *u), **pp;
+  bool queued = false;
+  int r;
+
+  u->path = path;
+  u->buf = buf;
+  u->len = len;
+  pthread_mutex_lock (&s->lock);
+  while (s->nuploads >= UPLOADS_MAX && !s->up_error)
+    pthread_cond_wait (&s->up_cond, &s->lock);
+  if ((r = upload_failed (s)) == 0) {
+    if (s->nuploaders <= s->nuploads && s->nuploaders < UPLOADERS &&
+        pthread_create (&s->uploaders[s->nuploaders], NULL, uploader, s) == 0)
+      s->nuploaders++;
+    if (s->nuploaders > 0) {
+      for (pp = &s->uploads; *pp; pp = &(*pp)->next)
+        ;
+      *pp = u;
+      s->nuploads++;
+      s->uploading = queued = true;
+      pthread_cond_broadcast (&s->up_cond);
+    }
+  }
+  pthread_mutex_unlock (&s->lock);
+  if (queued)
+    return 0;
+  if (r == 0)                         /* no thread: send it here */
+    r = put_object (s, path, buf, len, false, NULL);
+  upload_free (u);
+  return r;
+}
+
+/* Wait until every queued upload is acknowledged: 0, or -1 with the
+ * first failed one's error (sticky: this handle writes nothing more). */
+static int
+upload_wait (struct s3 *s)
+{
+  int r;
+
+  pthread_mutex_lock (&s->lock);
+  while (s->nuploads > 0)
+    pthread_cond_wait (&s->up_cond, &s->lock);
+  r = upload_failed (s);
+  pthread_mutex_unlock (&s->lock);
+  return r;
+}
+
+/* Is path queued or being sent: true, its length in *len and, if it
+ * fits in cap bytes, its content in buf (may be NULL). */
+static bool
+upload_find (struct s3 *s, const char *path, uint8_t *buf, size_t cap,
+             size_t *len)
+{
+  bool found = false;
+
+  if (!s->uploading)
+    return false;
+  pthread_mutex_lock (&s->lock);
+  for (struct upload *u = s->uploads; u && !found; u = u->next)
+    if (strcmp (u->path, path) == 0) {
+      found = true;
+      *len = u->len;
+      if (buf && u->len <= cap)
+        memcpy (buf, u->buf, u->len);
+    }
+  pthread_mutex_unlock (&s->lock);
+  return found;
+}
+
+/* Send what is queued and stop the uploaders. */
+static void
+uploaders_stop (struct s3 *s)
+{
+  pthread_mutex_lock (&s->lock);
+  s->up_stop = true;
+  pthread_cond_broadcast (&s->up_cond);
+  pthread_mutex_unlock (&s->lock);
+  for (size_t i = 0; i < s->nuploaders; i++)
+    pthread_join (s->uploaders[i], NULL);
+}
+
 /* ---- the ops ---------------------------------------------------------------- */
 
 static struct pending *
@@ -1008,6 +1336,8 @@ pending_free (struct pending *p)
 static void
 file_free (struct s3_file *f)
 {
+  if (f->fd != -1)
+    close (f->fd);
   free (f->path);
   free (f->buf);
   free (f);
@@ -1045,17 +1375,51 @@ get_range (struct s3 *s, const char *path, void *buf, size_t n, uint64_t off,
   return r;
 }
 
+/* bootback-repo.json as read at open, once. */
+static struct s3_file *
+conf_take (struct s3 *s)
+{
+  struct s3_file *f;
+
+  pthread_mutex_lock (&s->lock);
+  f = s->conf;
+  s->conf = NULL;
+  pthread_mutex_unlock (&s->lock);
+  return f;
+}
+
+/* path is being written or removed: forget bootback-repo.json as read
+ * at open if that is it. */
+static void
+conf_forget (struct s3 *s, const char *path)
+{
+  struct s3_file *f = strcmp (path, CONF_NAME) == 0 ? conf_take (s) : NULL;
+
+  if (f)
+    file_free (f);
+}
+
 static struct repo_file *
 s_open_read (struct repo_io *io, const char *path)
 {
-  struct s3_file *f = xcalloc (1, sizeof *f);
+  struct s3_file *f;
   struct rq q;
 
-  f->buf = xmalloc (HEAD_MAX);
+  if (strcmp (path, CONF_NAME) == 0 && (f = conf_take (PRIV (io))))
+    return (struct repo_file *) f;
+  f = xcalloc (1, sizeof *f);
   f->path = xstrdup (path);
   f->flags = O_RDONLY;
+  f->fd = -1;
   if (cache_get (PRIV (io), path, f))
     return (struct repo_file *) f;
+  f->buf = xmalloc (HEAD_MAX);
+  if (upload_find (PRIV (io), path, f->buf, HEAD_MAX, &f->len) &&
+      f->len <= HEAD_MAX) {
+    f->size = f->len;                 /* not sent yet (9.) */
+    f->mtime = time (NULL);
+    return (struct repo_file *) f;
+  }
   if (get_range (PRIV (io), path, f->buf, HEAD_MAX, 0, &q) == -1) {
     file_free (f);
     return NULL;
@@ -1077,12 +1441,14 @@ s_open (struct repo_io *io, const char *path, int flags)
 
   if ((flags & O_ACCMODE) == O_RDONLY)
     return s_open_read (io, path);
+  conf_forget (PRIV (io), path);
   if ((flags & O_EXCL) && !io_is_temp_name (path) &&
       put_object (PRIV (io), path, "", 0, true, &date) == -1)
     return NULL;                      /* 3. */
   f = xcalloc (1, sizeof *f);
   f->path = xstrdup (path);
   f->flags = flags;
+  f->fd = -1;
   f->created = (flags & O_EXCL) && !io_is_temp_name (path);
   f->mtime = date;
   return (struct repo_file *) f;
@@ -1099,6 +1465,12 @@ s_pread (struct repo_io *io, struct repo_file *rf, void *buf, size_t n,
     return 0;
   if (n > f->size - off)
     n = f->size - off;
+  if (f->fd != -1) {
+    ssize_t r = pread (f->fd, buf, n, off);
+    if (r == -1)
+      error_set (errno, "read %s from the S3 read cache", f->path);
+    return r;
+  }
   if (off + n <= f->len) {
     memcpy (buf, f->buf + off, n);
     return n;
@@ -1176,16 +1548,22 @@ static int
 s_stat (struct repo_io *io, const char *path, struct repo_stat *st)
 {
   struct s3 *s = PRIV (io);
-  CLEANUP_FREE char *dir = xasprintf ("%s/", path);
-  char **v;
   struct rq q;
-  bool found;
+  size_t len;
+  int found;
 
   memset (st, 0, sizeof *st);
   st->mode = 0700;
   st->is_dir = true;
   if (strcmp (path, ".") == 0)
     return 0;
+  if (upload_find (s, path, NULL, 0, &len)) {
+    st->is_dir = false;               /* being sent (9.) */
+    st->mode = 0600;
+    st->size = len;
+    st->mtime = time (NULL);
+    return 0;
+  }
   if (head_object (s, "stat", path, &q) == 0) {
     st->is_dir = false;
     st->mode = 0600;
@@ -1194,13 +1572,8 @@ s_stat (struct repo_io *io, const char *path, struct repo_stat *st)
     st->retain_until = q.retain_until;
     return 0;
   }
-  if (errno != ENOENT)
+  if (errno != ENOENT || (found = prefix_any (s, path)) == -1)
     return -1;
-  if (head_object (s, "stat", dir, &q) == 0)
-    return 0;
-  v = list_prefix (s, path, 1);
-  found = v && v[0];
-  strv_free (v);
   if (found)
     return 0;
   error_set (ENOENT, "stat: s3://%s/%s%s: no such object", s->bucket,
@@ -1227,8 +1600,9 @@ s_unlink (struct repo_io *io, const char *path)
 {
   struct pending *p = pending_take (PRIV (io), path);
 
-  if (p) {
-    pending_free (p);
+  conf_forget (PRIV (io), path);
+  if (p || io_is_temp_name (path)) {
+    pending_free (p);                 /* a temp name is never sent (2.) */
     return 0;
   }
   return delete_object (PRIV (io), path);
@@ -1278,6 +1652,14 @@ s_rename (struct repo_io *io, const char *from, const char *to)
   struct pending *p = pending_take (s, from);
   int r;
 
+  conf_forget (s, to);
+  if (p && strncmp (to, "chunks/", 7) == 0) {
+    chunk_dir_seen (s, to, true);
+    r = upload_queue (s, xstrdup (to), p->buf, p->len);   /* 9. */
+    p->buf = NULL;
+    pending_free (p);
+    return r;
+  }
   if (p) {
     r = put_object (s, to, p->buf, p->len, false, NULL);
     pending_free (p);
@@ -1338,6 +1720,14 @@ s_touch (struct repo_io *io, const char *path)
   struct rq q;
 
   if (strncmp (path, "chunks/", 7) == 0) {        /* 5. */
+    size_t len;
+    if (upload_find (s, path, NULL, 0, &len))
+      return 0;                       /* its PUT has the retention */
+    if (!chunk_dir_seen (s, path, false)) {
+      error_set (ENOENT, "touch: s3://%s/%s%s: no such object", s->bucket,
+                 s->prefix, path);
+      return -1;
+    }
     if (head_object (s, "touch", path, &q) == -1)
       return -1;
     return until && q.retain_until < until ? s_retain (io, path, until) : 0;
@@ -1360,13 +1750,13 @@ s_list (struct repo_io *io, const char *path)
 static int
 s_sync_dir (struct repo_io *io, const char *path)
 {
-  return 0;
+  return upload_wait (PRIV (io));
 }
 
 static int
 s_sync_all (struct repo_io *io)
 {
-  return 0;
+  return upload_wait (PRIV (io));
 }
 
 static void
@@ -1374,6 +1764,14 @@ s_free (struct repo_io *io)
 {
   struct s3 *s = PRIV (io);
 
+  uploaders_stop (s);
+  if (s->conf)
+    file_free (s->conf);
+  free (s->up_error);
+  free (s->dirs);
+  free (s->mine);
+  pthread_cond_destroy (&s->up_cond);
+  pthread_mutex_destroy (&s->dirs_lock);
   while (s->pending) {
     struct pending *p = s->pending;
     s->pending = p->next;
@@ -1386,6 +1784,8 @@ s_free (struct repo_io *io)
   free (s->bucket);
   free (s->prefix);
   free (s->cache_dir);
+  if (s->cache_known)
+    digest_set_free (s->cache_known);
   if (s->userpwd)
     explicit_bzero (s->userpwd, strlen (s->userpwd));
   free (s->userpwd);
@@ -1549,6 +1949,7 @@ cache_open (struct s3 *s, const struct repo_open_opts *o)
   if (mkdir_private (s->cache_dir) == -1)
     return -1;
   s->cache_max = max;
+  s->cache_known = digest_set_new ();
   cache_evict (s);                    /* and count what is there */
   return 0;
 }
@@ -1564,6 +1965,8 @@ s3_alloc (const char *url, const struct repo_open_opts *o)
 
   pthread_once (&curl_once, curl_init_once);
   pthread_mutex_init (&s->lock, NULL);
+  pthread_cond_init (&s->up_cond, NULL);
+  pthread_mutex_init (&s->dirs_lock, NULL);
   io->ops = &s3_ops;
   io->priv = s;
   io->location = xstrdup (url);
@@ -1604,23 +2007,29 @@ bucket_lock (struct s3 *s)
   return r;
 }
 
-/* "lock_days" of bootback-repo.json, if the repository exists. */
+/* "lock_days" of bootback-repo.json, if the repository exists.  The
+ * file read stays open for the repository's own open of it, which
+ * follows (conf: one request less). */
 static void
 read_lock_days (struct repo_io *io)
 {
-  CLEANUP_FREE char *text = NULL;
-  size_t len;
+  struct s3_file *f = FILE_OF (s_open_read (io, CONF_NAME));
   json_t *o, *v;
 
-  if (io_read_file (io, "bootback-repo.json", 65536, &text, &len) == -1) {
+  if (!f) {
     error_clear ();
     return;
   }
-  o = json_loads (text, 0, NULL);
+  o = f->fd == -1 && f->len == f->size
+    ? json_loadb ((const char *) f->buf, f->len, 0, NULL) : NULL;
   v = o ? json_object_get (o, "lock_days") : NULL;
   if (json_is_integer (v) && json_integer_value (v) > 0 &&
       json_integer_value (v) <= REPO_MAX_LOCK_DAYS)
     PRIV (io)->lock_days = json_integer_value (v);
+  if (o)
+    PRIV (io)->conf = f;
+  else
+    file_free (f);
   json_decref (o);
 }
 
