@@ -51,10 +51,11 @@ static off64_t
 io_seek (intptr_t *h, off64_t off, int whence, libbfio_error_t **err)
 {
   struct bfio_range *x = (struct bfio_range *) h;
-  int64_t p = whence == SEEK_SET ? off : whence == SEEK_CUR
-    ? (int64_t) x->pos + off : (int64_t) x->size + off;
+  int64_t base = whence == SEEK_SET ? 0 : whence == SEEK_CUR
+    ? (int64_t) x->pos : (int64_t) x->size, p;
 
-  if (p < 0)
+  /* offsets come from hostile volume headers: no signed overflow */
+  if (__builtin_add_overflow (base, (int64_t) off, &p) || p < 0)
     return -1;
   x->pos = p;
   return p;
