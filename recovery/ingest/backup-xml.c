@@ -36,6 +36,23 @@ parse (const char *xml, const char *what)
 /* ---- parsing ------------------------------------------------------------------ */
 
 /* One <disk> of a domain into k.  -1 if it has no target. */
+
+/* The root element of doc (NULL if doc is NULL: parse said why), if it
+ * is <name>; else NULL with an error naming what the XML is. */
+static xmlNodePtr
+root_is (xmlDocPtr doc, const char *what, const char *name)
+{
+  xmlNodePtr root;
+
+  if (!doc)
+    return NULL;
+  root = xmlDocGetRootElement (doc);
+  if (!virt_xml_is (root, name)) {
+    error_setx ("%s: the root element is not <%s>", what, name);
+    return NULL;
+  }
+  return root;
+}
 static int
 domain_disk (xmlNodePtr x, struct backup_xml_disk *k)
 {
@@ -71,13 +88,8 @@ backup_xml_domain_disks (const char *xml, struct backup_xml_disk *d,
   xmlNodePtr root, devs, x;
 
   *n = 0;
-  if (!doc)
+  if (!(root = root_is (doc, "domain XML", "domain")))
     return -1;
-  root = xmlDocGetRootElement (doc);
-  if (!virt_xml_is (root, "domain")) {
-    error_setx ("domain XML: the root element is not <domain>");
-    return -1;
-  }
   devs = virt_xml_child (root, "devices");
   for (x = devs ? devs->children : NULL; x; x = x->next) {
     if (!virt_xml_is (x, "disk"))
@@ -101,13 +113,8 @@ backup_xml_checkpoint_disks (const char *xml,
   xmlNodePtr root, x;
 
   *n = 0;
-  if (!doc)
+  if (!(root = root_is (doc, "checkpoint XML", "domaincheckpoint")))
     return -1;
-  root = xmlDocGetRootElement (doc);
-  if (!virt_xml_is (root, "domaincheckpoint")) {
-    error_setx ("checkpoint XML: the root element is not <domaincheckpoint>");
-    return -1;
-  }
   x = virt_xml_child (root, "disks");
   for (x = x ? x->children : NULL; x; x = x->next) {
     char mode[16], name[DISK_NAME_MAX + 1];
@@ -130,13 +137,8 @@ backup_xml_job_socket (const char *xml, char *sock, size_t len)
   char mode[16], transport[16];
 
   sock[0] = '\0';
-  if (!doc)
+  if (!(root = root_is (doc, "backup job XML", "domainbackup")))
     return -1;
-  root = xmlDocGetRootElement (doc);
-  if (!virt_xml_is (root, "domainbackup")) {
-    error_setx ("backup job XML: the root element is not <domainbackup>");
-    return -1;
-  }
   virt_xml_attr (root, "mode", mode, sizeof mode);
   srv = virt_xml_child (root, "server");
   virt_xml_attr (srv, "transport", transport, sizeof transport);
@@ -152,13 +154,8 @@ backup_xml_job_export (const char *xml, char *prefix, size_t len)
   xmlNodePtr root, x;
 
   prefix[0] = '\0';
-  if (!doc)
+  if (!(root = root_is (doc, "backup job XML", "domainbackup")))
     return -1;
-  root = xmlDocGetRootElement (doc);
-  if (!virt_xml_is (root, "domainbackup")) {
-    error_setx ("backup job XML: the root element is not <domainbackup>");
-    return -1;
-  }
   x = virt_xml_child (root, "disks");
   for (x = x ? x->children : NULL; x; x = x->next) {
     char name[DISK_NAME_MAX + 1], export[512], backup[8];
