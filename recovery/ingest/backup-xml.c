@@ -35,8 +35,6 @@ parse (const char *xml, const char *what)
 
 /* ---- parsing ------------------------------------------------------------------ */
 
-/* One <disk> of a domain into k.  -1 if it has no target. */
-
 /* The root element of doc (NULL if doc is NULL: parse said why), if it
  * is <name>; else NULL with an error naming what the XML is. */
 static xmlNodePtr
@@ -53,6 +51,8 @@ root_is (xmlDocPtr doc, const char *what, const char *name)
   }
   return root;
 }
+
+/* One <disk> of a domain into k.  -1 if it has no target. */
 static int
 domain_disk (xmlNodePtr x, struct backup_xml_disk *k)
 {
