@@ -552,6 +552,10 @@ boot_wait (struct vm_run *v, char *msg, size_t len, char **failed)
     if (now_monotonic () - tick < 0.25)
       lab_sleep (0.25 - (now_monotonic () - tick));
   }
+  /* What the console said between its last read and the answer counts:
+   * a failure line printed just before the agent answered still fails. */
+  if ((booted || res->t_boot >= 0) && !*failed && console_failed (console, failed))
+    booted = false;
   lab_console_watch_free (console);
   return booted || (!*failed && res->t_boot >= 0 && !v->need_agent);
 }
