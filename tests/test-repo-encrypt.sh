@@ -159,6 +159,14 @@ PY
 expect_rc 1 bootback points
 grep -q "the catalog knows this repository as uuid .* and it now says 00000000-0000-4000-8000-000000000000" "$tmp/err" ||
     fail "a replaced repository not refused: $(cat "$tmp/err")"
+# a uuid with a terminal escape in it (it is printed) is not a uuid
+python3 - "$repo/bootback-repo.json" <<'PY'
+import json, sys
+j = json.load(open(sys.argv[1])); j["uuid"] = "\x1b[2J" + "0" * 32
+json.dump(j, open(sys.argv[1], "w"))
+PY
+expect_rc 1 bootback points
+grep -q "bootback-repo.json: invalid uuid" "$tmp/err" || fail "an escape in the uuid: $(cat -v "$tmp/err")"
 # put back, it is used again
 cp -a "$tmp/enc.json" "$repo/bootback-repo.json"
 mv "$tmp/keys.saved" "$repo/keys"

@@ -353,7 +353,9 @@ repo_open_with (const char *location, const struct repo_open_opts *oo)
     goto err;
   }
   v = json_object_get (o, "uuid");
-  if (!json_is_string (v) || strlen (json_string_value (v)) != 36) {
+  /* shown in messages and listings: hex digits and dashes only */
+  if (!json_is_string (v) || strlen (json_string_value (v)) != 36 ||
+      strspn (json_string_value (v), "0123456789abcdefABCDEF-") != 36) {
     error_setx ("%s/bootback-repo.json: invalid uuid", location);
     goto err;
   }
