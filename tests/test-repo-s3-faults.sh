@@ -52,15 +52,23 @@ url=s3://$b/r
 bootback repo init --chunk-size 1M "$url" > /dev/null
 head -c $(( 96 << 20 )) /dev/urandom > "$tmp/big.raw"
 rgw_start
+# the import stops itself (SIGSTOP) at its 40th I/O operation, chunks
+# being uploaded; the gateway is killed while it is stopped and the
+# import goes on: however fast this machine is, it cannot finish first
 rc=0
-bootback --s3-endpoint "http://127.0.0.1:$rgw_port" --repo "$url" \
-    import "$tmp/big.raw" --vm big > "$tmp/imp.out" 2> "$tmp/imp.err" &
+BOOTBACK_FAULT=stop@40 "$BOOTBACK" --s3-endpoint "http://127.0.0.1:$rgw_port" \
+    --repo "$url" import "$tmp/big.raw" --vm big > "$tmp/imp.out" 2> "$tmp/imp.err" &
 imp=$!
-for _ in $(seq 400); do
-    [ "$(s3_keys "$b" r/chunks/ | wc -l)" -ge 3 ] && break
+for _ in $(seq 600); do
+    [ "$(awk '{print $3}' "/proc/$imp/stat" 2>/dev/null)" = T ] && break
     sleep 0.05
 done
+[ "$(awk '{print $3}' "/proc/$imp/stat" 2>/dev/null)" = T ] ||
+    fail "the import did not stop at its 40th operation: $(cat "$tmp/imp.err")"
+[ "$(s3_keys "$b" r/chunks/ | wc -l)" -ge 1 ] || fail "no chunk uploaded before the stop"
 kill -9 "$rgw_pid"
+wait "$rgw_pid" 2>/dev/null || true
+kill -CONT "$imp"
 wait "$imp" || rc=$?
 cat "$tmp/imp.err"
 [ "$rc" -eq 1 ] || fail "import with RGW stopped: exit $rc, expected 1"

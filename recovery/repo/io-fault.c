@@ -8,6 +8,8 @@
  *   eio@K            the K-th operation (1-based, any kind) fails with EIO
  *   enospc@K         the K-th operation fails with ENOSPC
  *   crash@K          SIGKILL this process at the K-th operation
+ *   stop@K           SIGSTOP this process at the K-th operation (a test
+ *                    then breaks something and sends SIGCONT)
  *   fsync-eio@K      the K-th fsync (file, directory or syncfs) fails with EIO
  *   crash-fsync@K    SIGKILL at the K-th fsync
  *   short            every write writes at most half of what it was asked
@@ -23,7 +25,7 @@
 
 struct fault {
   struct repo_io *inner;
-  long eio_at, enospc_at, crash_at, fsync_eio_at, crash_fsync_at;
+  long eio_at, enospc_at, crash_at, stop_at, fsync_eio_at, crash_fsync_at;
   bool shortw, count;
 };
 
@@ -49,6 +51,8 @@ tick (struct repo_io *io, const char *op, bool is_fsync)
 
   if (k == f->crash_at || (is_fsync && s == f->crash_fsync_at))
     kill (getpid (), SIGKILL);
+  if (k == f->stop_at)
+    kill (getpid (), SIGSTOP);
   if (k == f->eio_at || (is_fsync && s == f->fsync_eio_at)) {
     error_set (EIO, "%s: %s (injected fault at operation %ld)", op,
                io->location, k);
@@ -215,6 +219,7 @@ io_fault_new (struct repo_io *inner, const char *spec)
     else if (strcmp (tok, "eio") == 0 && at) f->eio_at = k;
     else if (strcmp (tok, "enospc") == 0 && at) f->enospc_at = k;
     else if (strcmp (tok, "crash") == 0 && at) f->crash_at = k;
+    else if (strcmp (tok, "stop") == 0 && at) f->stop_at = k;
     else if (strcmp (tok, "fsync-eio") == 0 && at) f->fsync_eio_at = k;
     else if (strcmp (tok, "crash-fsync") == 0 && at) f->crash_fsync_at = k;
     else goto bad;
