@@ -149,6 +149,9 @@ json '"runs a host program" in j["error"]'
 def='name: x\nnetwork: { subnet: 10.77.0.0/24, gateway: 10.77.0.1 }\nverify:\n  - name: w\n    image: /etc/shadow\n'
 expect_post 400 "{\"action\":\"lab-up\",\"definition\":\"$def\"}"
 json '"host file" in j["error"]'
+def='name: x\nnetwork: { subnet: 10.77.0.0/24, gateway: 10.77.0.1 }\nverify:\n  - name: web1\n    checks:\n      - heartbeat\n      - scan rules /etc/shadow\n'
+expect_post 400 "{\"action\":\"lab-up\",\"definition\":\"$def\"}"
+json '"reads host files" in j["error"]'
 expect_post 400 '{"action":"lab-up","definition":"nonsense: ["}'
 json '"not a valid lab definition" in j["error"]'
 got=$(curl -s -o "$tmp/body" -w '%{http_code}' -H "Authorization: Bearer $token" \
@@ -262,11 +265,17 @@ verify:
   - name: web1
     point: 20261101T000000Z
     address: 10.77.0.21
-    checks: [heartbeat]
+    checks: [heartbeat, scan]
 EOF
+# the scan check runs in a job as in bootback lab run (HOME/scan/'s
+# signatures: one that matches nothing in the guest)
+mkdir -p "$BOOTBACK_HOME/scan"
+echo "$(printf 'no such file here %s' "$$" | md5sum | cut -d' ' -f1):21:Test.Nothing" \
+    > "$BOOTBACK_HOME/scan/none.hdb"
 id=$(new_job '{"action":"lab-up","name":"sb","lease":"20m"}')
 wait_job "$id" 600
 json 'j["state"] == "done" and j["result"]["status"] == "passed", j["error"]'
+json '[c["status"] for v in j["result"]["vms"] for c in v["checks"] if c["kind"] == "scan"] == ["pass"], j["result"]'
 lab=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["result"]["run"])' "$tmp/body")
 cleanup_fn "bootback lab down $lab >/dev/null 2>&1"
 get /api/v1/labs >/dev/null

@@ -19,8 +19,9 @@
  * Trust: arguments come from a token holder, not from guests; still,
  * names are names (no '/', no ".."), paths are absolute without "..", a
  * lab-up name picks a file of HOME/lab-definitions/, a lab-up definition
- * sent in the request may neither run a host program (script checks) nor
- * boot a host file (image VMs), and nothing reaches a shell.  What a
+ * sent in the request may neither run a host program (script checks),
+ * read host files (a scan check's rules or signatures) nor boot a host
+ * file (image VMs), and nothing reaches a shell.  What a
  * guest or the repository says leaves as JSON strings.
  */
 #include <errno.h>
@@ -362,7 +363,7 @@ run_lab (struct web_job *j, struct repo *r, const struct lab_def *d,
     .budget_wait = lease > 0 ? 0 : -1, .lease = lease,
     .max_sandboxes = max && *max ? atoi (max) : 8, .record = j->cat,
     .check_chunks = strcmp (kind, "verify") == 0, .note = run_note,
-    .note_opaque = j,
+    .note_opaque = j, .scan = j->o->scan, .scan_opaque = j->o->scan_opaque,
   };
 
   instant_opts_env (&host);
@@ -685,6 +686,14 @@ definition_ok (const char *yaml, char *why, size_t n)
           snprintf (why, n, "action lab-up: definition: VM %s: check '%s' runs "
                     "a host program; only a definition of HOME/lab-definitions/ "
                     "may", v->name, v->checks[k].name);
+          ok = false;
+        }
+        else if (v->checks[k].kind == LAB_CHECK_SCAN &&
+                 (v->checks[k].rules || v->checks[k].signatures)) {
+          snprintf (why, n, "action lab-up: definition: VM %s: check '%s' reads "
+                    "host files (rules, signatures); only a definition of "
+                    "HOME/lab-definitions/ may (a scan without them uses "
+                    "HOME/scan/)", v->name, v->checks[k].name);
           ok = false;
         }
     }

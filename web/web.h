@@ -39,6 +39,7 @@
 
 #include "recovery/catalog/catalog.h"
 #include "recovery/util/util.h"
+#include "verify/verify.h"
 
 /* ---- the server (server.c) ----------------------------------------------- */
 
@@ -62,6 +63,10 @@ struct web_opts {
    * administrator names where the guest's bytes may be written, a token
    * holder only picks one of them (bootback names the files). */
   char **migrate_dirs;
+  /* The scan check's scanner for lab jobs (the CLI's, as bootback lab
+   * run has it); NULL: a definition with a scan check cannot verify. */
+  verify_scan_fn scan;
+  void *scan_opaque;
 };
 
 /* Serve until SIGINT or SIGTERM (blocked in the calling thread, which waits

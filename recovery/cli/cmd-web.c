@@ -155,7 +155,8 @@ cmd_web (struct cli *c, int argc, char **argv)
     { "migrate-dir", required_argument, NULL, OPT_MIGRATE_DIR },
     { "help", no_argument, NULL, 'h' }, { NULL }
   };
-  struct web_opts o = { .listen = WEB_DEFAULT_LISTEN, .home = c->home, .repo = "" };
+  struct web_opts o = { .listen = WEB_DEFAULT_LISTEN, .home = c->home, .repo = "",
+                        .scan = cli_scan_lab, .scan_opaque = c };
   struct catalog *cat;
   int opt;
 
