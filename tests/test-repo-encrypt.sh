@@ -9,7 +9,9 @@
 # caught naming it; keys are added, changed and removed without a chunk
 # rewritten; a plain repository stays format version 1; the repository's
 # bootback-repo.json rewritten as plain (keys/ removed) or as another
-# repository is refused by what the catalog remembers.
+# repository is refused by what the catalog remembers; a process holding
+# the key dumps no core; a hostile key slot cannot make the opener
+# spend gigabytes or try slots without end.
 source "$top_srcdir/tests/functions.sh"
 source "$top_srcdir/nbd-plugin/plugin-functions.sh"
 source "$top_srcdir/tests/lib/images.sh"
@@ -74,6 +76,28 @@ if BOOTBACK_PASSPHRASE=wrong bb_nbdkit -U - "$plugin" repo="$repo" point=tiny \
     fail "nbdkit served with a wrong passphrase"
 fi
 grep -q "wrong passphrase for repository $repo" "$tmp/err"
+# a process holding the key writes no core file (the shell allows them)
+( ulimit -c unlimited
+  bb_nbdkit -U - "$plugin" repo="$repo" point=tiny \
+      --run "grep '^Max core file size' /proc/\$PPID/limits > $tmp/limits; nbdinfo \"\$uri\" > /dev/null" )
+grep -Eq "^Max core file size +0 +0 " "$tmp/limits" ||
+    fail "the plugin holding the key may dump core: $(cat "$tmp/limits")"
+# a hostile repository's key slots: scrypt asked for 16 GiB, and 65 slots
+cp -a "$repo" "$tmp/hostile"
+slot=$(ls "$tmp/hostile/keys")
+python3 - "$tmp/hostile/keys/$slot" <<'PY'
+import json, sys
+j = json.load(open(sys.argv[1])); j["log2n"] = 22; j["r"] = 32
+json.dump(j, open(sys.argv[1], "w"))
+PY
+expect_rc 1 bootback --repo "$tmp/hostile" points
+grep -q "keys/$slot: the key slot asks for 16384 MiB of memory" "$tmp/err" ||
+    fail "a costly key slot: $(cat "$tmp/err")"
+cp "$repo/keys/$slot" "$tmp/hostile/keys/$slot"
+for i in $(seq 10 74); do cp "$repo/keys/$slot" "$tmp/hostile/keys/00000000000000$i.json"; done
+expect_rc 1 bootback --repo "$tmp/hostile" points
+grep -q "66 key slots under keys/ (at most 64)" "$tmp/err" || fail "66 key slots: $(cat "$tmp/err")"
+rm -rf "$tmp/hostile"
 
 # verify, check, gc work; damage is named
 bootback repo verify > /dev/null

@@ -13,6 +13,7 @@
 #include <fcntl.h>
 #include <jansson.h>
 #include <sys/random.h>
+#include <sys/resource.h>
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -26,6 +27,23 @@
 #define SCRYPT_P 1
 #define SALT_LEN 16
 #define WRAPPED_LEN (CRYPT_OVERHEAD + CRYPT_KEY_LEN)
+/* What a key slot read from the repository (which may be hostile) may
+ * ask of this machine: scrypt's memory (128 r 2^log2n bytes) at most
+ * 8 times the slots bootback writes, one lane, and so many slots tried. */
+#define SCRYPT_MEM_MAX (256u << 20)
+#define SCRYPT_P_MAX 1
+#define SLOTS_MAX 64
+
+/* A process that holds a repository's key writes no core file: a crash
+ * would leave the key on disk. */
+static void
+no_core_dumps (void)
+{
+  struct rlimit zero = { 0, 0 };
+
+  if (setrlimit (RLIMIT_CORE, &zero) == -1)
+    fprintf (stderr, "bootback: warning: could not turn core dumps off: %m\n");
+}
 
 static void
 random_bytes (void *buf, size_t n)
@@ -469,7 +487,7 @@ slot_try (const char *text, const char *id, const char *uuid,
   const char *sh = o ? json_string_value (json_object_get (o, "salt")) : NULL;
   const char *wh = o ? json_string_value (json_object_get (o, "wrapped")) : NULL;
   int log2n = json_int_in (o, "log2n", 10, 22), r = json_int_in (o, "r", 1, 32);
-  int p = json_int_in (o, "p", 1, 16), ret = -1;
+  int p = json_int_in (o, "p", 1, SCRYPT_P_MAX), ret = -1;
   size_t len = WRAPPED_LEN;
   CLEANUP_FREE char *aad = slot_aad (id, uuid);
 
@@ -478,6 +496,12 @@ slot_try (const char *text, const char *id, const char *uuid,
       hex_decode (wh, wrapped, WRAPPED_LEN) == -1 || log2n < 0 || r < 0 ||
       p < 0) {
     error_setx ("keys/%s.json: not a valid key slot", id);
+    goto out;
+  }
+  if ((uint64_t) 128 * r << log2n > SCRYPT_MEM_MAX) {
+    error_setx ("keys/%s.json: the key slot asks for %" PRIu64 " MiB of memory "
+                "to derive its key (at most %u)", id,
+                ((uint64_t) 128 * r << log2n) >> 20, SCRYPT_MEM_MAX >> 20);
     goto out;
   }
   if (scrypt (s, salt, log2n, r, p, kek) == -1)
@@ -558,10 +582,18 @@ slot_find (struct repo *r, const struct secret *s,
            uint8_t master[CRYPT_KEY_LEN], char id[CRYPT_SLOT_LEN + 1])
 {
   CLEANUP_STRV char **ids = slot_ids (r->io);
+  size_t n = 0;
   int ret = 0;
 
   if (!ids)
     return -1;
+  while (ids[n])
+    n++;
+  if (n > SLOTS_MAX) {
+    error_setx ("%s: %zu key slots under keys/ (at most %d)", r->location,
+                n, SLOTS_MAX);
+    return -1;
+  }
   for (size_t i = 0; ids[i] && ret == 0; i++) {
     CLEANUP_FREE char *path = slot_path (ids[i]), *text = NULL;
     size_t len;
@@ -595,6 +627,7 @@ crypt_unlock (struct repo *r, const struct repo_open_opts *o)
   }
   derive (k);
   r->crypt = k;
+  no_core_dumps ();
   return 0;
 }
 
