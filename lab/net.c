@@ -824,26 +824,6 @@ struct ns_child {
   bool timed_out;
 };
 
-/* env before the process's own environment, in one NULL-terminated array
- * (the strings are not copied).  It is built before fork: the child of a
- * threaded process must not allocate. */
-static char **
-merge_env (char *const env[])
-{
-  size_t ne = 0, nx = 0, i;
-  char **envp;
-
-  while (environ[ne])
-    ne++;
-  while (env && env[nx])
-    nx++;
-  envp = xcalloc (ne + nx + 1, sizeof *envp);
-  for (i = 0; i < nx; i++)
-    envp[i] = env[i];
-  for (i = 0; i < ne; i++)
-    envp[nx + i] = environ[i];
-  return envp;
-}
 
 /* In the child: enter the namespace, output into the pipe, exec. */
 static void __attribute__((noreturn))
@@ -949,7 +929,7 @@ lab_net_run (const struct lab_net *n, char *const argv[], char *const env[],
 
   if (out && len)
     out[0] = '\0';
-  envp = merge_env (env);
+  envp = env_without_secrets (env);
   nsfd = open_netns (n);
   if (nsfd == -1)
     return -1;

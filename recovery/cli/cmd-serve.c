@@ -192,7 +192,7 @@ start_nbdkit (struct cli *c, const char *vm, const char *id, const char *disk,
     cli_error ("nbdkit: %s", strerror (errno));
     return -1;
   }
-  rc = run_command (argv, out, sizeof out);
+  rc = run_command_flags (argv, out, sizeof out, 0, SPAWN_KEEP_SECRETS);
   if (rc == 0 && wait_for_file (pidfile, 0, 30) == -1) {
     rc = -1;
     error_setx ("no pid in %s", pidfile);

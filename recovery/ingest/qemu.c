@@ -164,6 +164,7 @@ qemu_nbd_start (struct qemu_nbd *q, const char *image, const char *format,
 {
   char fmt[64], sock[128], logpath[128];
   char *argv[16];
+  CLEANUP_FREE char **envp = NULL;
   int n = 0;
 
   memset (q, 0, sizeof *q);
@@ -188,6 +189,7 @@ qemu_nbd_start (struct qemu_nbd *q, const char *image, const char *format,
   argv[n++] = (char *) image;
   argv[n] = NULL;
 
+  envp = env_without_secrets (NULL);
   q->pid = fork ();
   if (q->pid == -1) {
     error_set (errno, "fork");
@@ -201,7 +203,7 @@ qemu_nbd_start (struct qemu_nbd *q, const char *image, const char *format,
     if (fd >= 0) dup2 (fd, 2);
     /* Dies with us: a killed bootback leaves no qemu-nbd behind. */
     prctl (PR_SET_PDEATHSIG, SIGTERM);
-    execvp (argv[0], argv);
+    execvpe (argv[0], argv, envp);
     fprintf (stderr, "qemu-nbd: %s\n", strerror (errno));
     _exit (127);
   }

@@ -14,6 +14,8 @@
 
 #include "recovery/util/util.h"
 
+extern char **environ;
+
 pid_t
 fork_with_pipe (int pfd[2])
 {
@@ -31,9 +33,44 @@ fork_with_pipe (int pfd[2])
   return pid;
 }
 
+static bool
+is_secret (const char *kv)
+{
+  static const char *const names[] = {
+    "BOOTBACK_PASSPHRASE=", "BOOTBACK_NEW_PASSPHRASE=",
+    "BOOTBACK_DST_PASSPHRASE=", "AWS_SECRET_ACCESS_KEY=", "AWS_SESSION_TOKEN=",
+  };
+
+  for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+    if (strncmp (kv, names[i], strlen (names[i])) == 0)
+      return true;
+  return false;
+}
+
+char **
+env_without_secrets (char *const extra[])
+{
+  size_t ne = 0, nx = 0, n = 0, i;
+  char **envp;
+
+  while (environ[ne])
+    ne++;
+  while (extra && extra[nx])
+    nx++;
+  envp = xcalloc (ne + nx + 1, sizeof *envp);
+  for (i = 0; i < nx; i++)
+    envp[n++] = extra[i];
+  for (i = 0; i < ne; i++)
+    if (!is_secret (environ[i]))
+      envp[n++] = environ[i];
+  return envp;
+}
+
 int
 spawn_output (char *const argv[], unsigned flags, pid_t *pidp)
 {
+  CLEANUP_FREE char **envp = flags & SPAWN_KEEP_SECRETS ? NULL
+    : env_without_secrets (NULL);
   int pfd[2];
   pid_t pid;
 
@@ -49,7 +86,10 @@ spawn_output (char *const argv[], unsigned flags, pid_t *pidp)
     if (devnull >= 0) dup2 (devnull, 0);
     dup2 (pfd[1], 1);
     dup2 (pfd[1], 2);
-    execvp (argv[0], argv);
+    if (envp)
+      execvpe (argv[0], argv, envp);
+    else
+      execvp (argv[0], argv);
     fprintf (stderr, "%s: %s\n", argv[0], strerror (errno));
     _exit (127);
   }
@@ -127,13 +167,14 @@ reap (pid_t pid, const char *prog)
 }
 
 int
-run_command_timeout (char *const argv[], char *out, size_t len, int timeout)
+run_command_flags (char *const argv[], char *out, size_t len, int timeout,
+                   unsigned flags)
 {
   pid_t pid;
   int fd, st;
   bool in_time;
 
-  fd = spawn_output (argv, timeout > 0 ? SPAWN_NEW_GROUP : 0, &pid);
+  fd = spawn_output (argv, flags | (timeout > 0 ? SPAWN_NEW_GROUP : 0), &pid);
   if (fd == -1)
     return -1;
   in_time = read_until (fd, out, len, timeout > 0 ? now_monotonic () + timeout : 0);
@@ -146,6 +187,12 @@ run_command_timeout (char *const argv[], char *out, size_t len, int timeout)
     return -1;
   }
   return st;
+}
+
+int
+run_command_timeout (char *const argv[], char *out, size_t len, int timeout)
+{
+  return run_command_flags (argv, out, len, timeout, 0);
 }
 
 int

@@ -276,7 +276,19 @@ pid_t fork_with_pipe (int pfd[2]);
 /* SPAWN_NEW_GROUP: the child leads a process group of its own (so
  * everything it starts can be killed with it). */
 #define SPAWN_NEW_GROUP 2u
+/* SPAWN_KEEP_SECRETS: the child keeps the secrets of the environment
+ * (env_without_secrets); only for what opens the repository (nbdkit with
+ * the plugin, bootback itself).  Without it they are dropped. */
+#define SPAWN_KEEP_SECRETS 4u
 int spawn_output (char *const argv[], unsigned flags, pid_t *pid);
+
+/* extra (NULL-terminated, may be NULL) then this process's environment
+ * without its secrets (the repository's passphrases, the S3 secret key
+ * and session token), in a new NULL-terminated array (free the array,
+ * not the strings).  Built before fork: the child of a threaded process
+ * must not allocate.  A program bootback runs for itself (qemu-img,
+ * iproute2) or for the user (a hook, a lab's script check) needs none. */
+char **env_without_secrets (char *const extra[]);
 
 /* Run argv, wait, capture up to len-1 bytes of stdout+stderr into out
  * (NUL-terminated, may be NULL).  Returns the exit status (0..255), or -1
@@ -287,6 +299,9 @@ int run_command (char *const argv[], char *out, size_t len);
  * group of its own, and if it has not ended after timeout seconds the
  * whole group is killed and -1 returned ("did not finish within N s"). */
 int run_command_timeout (char *const argv[], char *out, size_t len, int timeout);
+/* run_command_timeout with spawn_output's flags (SPAWN_KEEP_SECRETS). */
+int run_command_flags (char *const argv[], char *out, size_t len, int timeout,
+                       unsigned flags);
 
 /* True if a server accepts connections on the unix socket path. */
 bool unix_socket_serves (const char *path);
