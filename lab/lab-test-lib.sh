@@ -56,34 +56,35 @@ for l in json.load(sys.stdin): print(l["id"])'
 lab_assert_gone () {
     local id
     for id in "$@"; do
-        if virsh -q list --all --name | grep -q "^bbl-$id-"; then
+        if grep -q "^bbl-$id-" <<< "$(virsh -q list --all --name)"; then
             virsh -q list --all; fail "lab $id: a domain is left"
         fi
-        if ip -o link show | grep -q "bbl$id"; then
+        if grep -q "bbl$id" <<< "$(ip -o link show)"; then
             ip -o link show | grep "bbl$id"; fail "lab $id: an interface is left"
         fi
-        if ip netns list | grep -q "bootback-lab-$id"; then
+        if grep -q "bootback-lab-$id" <<< "$(ip netns list)"; then
             fail "lab $id: its namespace is left"
         fi
-        if iptables -w -S | grep -q "bbl$id"; then
+        if grep -q "bbl$id" <<< "$(iptables -w -S)"; then
             iptables -w -S | grep "bbl$id"; fail "lab $id: an iptables rule is left"
         fi
         if [ -e "$BOOTBACK_HOME/labs/$id" ]; then
             ls -la "$BOOTBACK_HOME/labs/$id"; fail "lab $id: its run directory is left"
         fi
+        # (sessions --json read whole first: python's exit status says)
         if [ -e "$BOOTBACK_HOME/catalog.db" ] &&
-               bootback sessions --json 2>/dev/null | python3 -c '
+               ! python3 -c '
 import json, sys
-left = [s for s in json.load(sys.stdin)
+left = [s for s in json.loads(sys.argv[2])
         if s["name"].startswith("bbl-" + sys.argv[1] + "-")
         and s["state"] not in ("stopped", "migrated")]
 print(left)
-sys.exit(1 if left else 0)' "$id" | grep -q '^\[.\+\]$'; then
+sys.exit(1 if left else 0)' "$id" "$(bootback sessions --json)"; then
             fail "lab $id: an instant session is left"
         fi
     done
     # No overlay or socket anywhere under the state directory's labs/.
-    if find "$BOOTBACK_HOME/labs" -name '*.qcow2' -o -type s 2>/dev/null | grep -q .; then
+    if grep -q . <<< "$(find "$BOOTBACK_HOME/labs" -name '*.qcow2' -o -type s 2>/dev/null)"; then
         find "$BOOTBACK_HOME/labs"; fail "an overlay or socket is left in labs/"
     fi
 }

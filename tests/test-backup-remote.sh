@@ -190,6 +190,6 @@ for d in vda vdb; do
 done
 [ "$(ls "$pool" | sort | tr '\n' ' ')" = "vda.qcow2 vdb.qcow2 " ] ||
     fail "files left in the remote's pool: $(ls "$pool")"
-if ls /var/tmp | grep -q "^bootback-$p6-"; then fail "scratch files left in /var/tmp"; fi
+if grep -q "^bootback-$p6-" <<< "$(ls /var/tmp)"; then fail "scratch files left in /var/tmp"; fi
 bootback repo verify >/dev/null || fail "repo verify"
 echo ok

@@ -99,7 +99,7 @@ check_data "after the pool's supervisor was replaced"
 expect_rc 1 bootback instant t4 t4 --network none --memory-budget 1 --agent-timeout 0
 grep -q "t4: not started: .*memory budget: the VMs started use 0 MiB of 1 MiB, this one needs [0-9]* MiB (--memory-budget)" \
     "$tmp/err" || { cat "$tmp/err"; fail "memory budget not said"; }
-virsh -q list --all --name | grep -qx t4 && fail "t4 was defined"
+grep -qx t4 <<< "$(virsh -q list --all --name)" && fail "t4 was defined"
 bootback sessions --json | python3 -c '
 import json, sys
 assert not [s for s in json.load(sys.stdin) if s["vm"] == "t4" and s["state"] != "failed"]'

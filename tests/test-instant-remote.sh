@@ -64,12 +64,12 @@ overlay=$(json_get "$tmp/s.json" disks 0 overlay)
 [ "$(json_get "$tmp/s.json" seconds_to_heartbeat)" != None ] || fail "no agent heartbeat"
 echo "remote instant: command to heartbeat $(echo "$t1 - $t0" | bc) s"
 [[ $overlay == "$REMOTE_DIR/pool/tiny-r.vda.qcow2" ]] || fail "overlay $overlay not in the pool"
-rv vol-list default | grep -q "tiny-r.vda.qcow2" || fail "overlay is not a volume of the pool"
+grep -q "tiny-r.vda.qcow2" <<< "$(rv vol-list default)" || fail "overlay is not a volume of the pool"
 rv dumpxml tiny-r > "$tmp/live.xml"
 grep -q "protocol='nbd' tls='yes'" "$tmp/live.xml" || fail "backing is not TLS NBD"
 grep -q "<host name='$REMOTE_SERVER_ADDR' port='$port'/>" "$tmp/live.xml" ||
     fail "backing is not this server's nbdkit"
-! virsh -q list --all --name | grep -q tiny-r || fail "the domain runs on this host"
+! grep -q tiny-r <<< "$(virsh -q list --all --name)" || fail "the domain runs on this host"
 
 # The guest: agent and its data.
 sum='want=$(cut -d" " -f1 /srv/bootback/data.sha256); echo 3 > /proc/sys/vm/drop_caches
@@ -173,7 +173,7 @@ port=$(json_get "$tmp/d.json" disks 0 port)
 grep -q "tls='no'" <<< "$(rv dumpxml tiny-d)" || fail "--insecure: backing not plaintext"
 nbdinfo --size "nbd://$REMOTE_SERVER_ADDR:$port" >/dev/null || fail "--insecure: plaintext refused"
 bootback instant stop tiny-d --discard
-! rv vol-list default | grep -q "tiny-d" || fail "stop --discard left a volume"
-! rv list --all --name | grep -q "tiny-d" || fail "stop --discard left the domain"
+! grep -q "tiny-d" <<< "$(rv vol-list default)" || fail "stop --discard left a volume"
+! grep -q "tiny-d" <<< "$(rv list --all --name)" || fail "stop --discard left the domain"
 ! pgrep -f -- "^nbdkit .*$BOOTBACK_HOME/sessions/" || fail "processes left"
 echo "remote instant ok"

@@ -74,7 +74,7 @@ refuse namespace 'ip -n $BOOTBACK_LAB_NETNS route add default via 10.78.0.254'
 refuse namespace 'ip netns exec $BOOTBACK_LAB_NETNS sysctl -q -w net.ipv4.ip_forward=1'
 refuse namespace 'ip -n $BOOTBACK_LAB_NETNS link add extra0 type veth peer name extra1'
 refuse namespace 'ip -n $BOOTBACK_LAB_NETNS addr del 10.78.0.1/24 dev eth0'
-iptables -w -S | grep -q "bbt$$" && fail "a test rule is left"
+grep -q "bbt$$" <<< "$(iptables -w -S)" && fail "a test rule is left"
 
 # ---- 2. two labs, same addresses, at once -------------------------------------
 for l in a b; do

@@ -190,7 +190,7 @@ sysctl -q -w "net.ipv4.conf.bbl${id}br.arp_ignore=0"
 rc=0; bootback lab reset "$id" 2>"$tmp/e" || rc=$?
 [ $rc -eq 1 ] && grep -q "its VMs were stopped.*isolation: arp" "$tmp/e" ||
     { cat "$tmp/e"; fail "reset with arp_ignore broken: exit $rc"; }
-! virsh -q list --name | grep -q "^bbl-$id-" || fail "reset with arp_ignore broken: VMs run"
+! grep -q "^bbl-$id-" <<< "$(virsh -q list --name)" || fail "reset with arp_ignore broken: VMs run"
 echo "reset with an isolation property broken: refused, VMs stopped"
 bootback lab down "$id" >/dev/null
 lab_assert_gone "$id"

@@ -40,7 +40,7 @@ report_field () { python3 -c 'import json,sys; print(eval(sys.argv[2]))' "$@"; }
 wait_domain () {   # wait until a lab domain runs
     local i
     for (( i = 0; i < 300; i++ )); do
-        virsh -q list --name | grep -q '^bbl-' && return 0
+        grep -q '^bbl-' <<< "$(virsh -q list --name)" && return 0
         sleep 0.1
     done
     fail "no lab domain started"
@@ -98,7 +98,7 @@ wait_domain
 id=$(lab_ids)
 kill -KILL $pid
 wait $pid 2>/dev/null || true
-virsh -q list --name | grep -q "^bbl-$id-" || fail "SIGKILL: expected the domain to be left"
+grep -q "^bbl-$id-" <<< "$(virsh -q list --name)" || fail "SIGKILL: expected the domain to be left"
 bootback lab list | tee "$tmp/list4"
 grep -q "$id .* orphaned" "$tmp/list4" || fail "lab list does not show the run orphaned"
 bootback lab reap | tee "$tmp/reap4"
@@ -128,7 +128,7 @@ bootback lab run "$tmp/big.yaml" --memory-budget 400M --quiet >/dev/null 2>"$tmp
     { cat "$tmp/err5"; fail "a lab larger than the budget was not refused"; }
 echo "memory budget: a second lab waits for its share, a too large one is refused"
 bootback lab reap >"$tmp/reap5"
-virsh -q list --name | grep -q "^bbl-$id-" || fail "lab reap removed a sandbox whose lease runs"
+grep -q "^bbl-$id-" <<< "$(virsh -q list --name)" || fail "lab reap removed a sandbox whose lease runs"
 python3 - "$BOOTBACK_HOME/labs/$id/state.json" <<'EOP'
 import json, sys, time
 s = json.load(open(sys.argv[1])); s["expires"] = int(time.time()) - 1

@@ -61,12 +61,12 @@ netns_create () {
     command -v ip >/dev/null || skip "iproute2 is not installed"
     command -v iptables >/dev/null || skip "iptables is not installed"
     # The host must not own or route this subnet (other than by default).
-    if ip -4 -o addr show | grep -q " inet $NETNS_GATEWAY/"; then
+    if grep -q " inet $NETNS_GATEWAY/" <<< "$(ip -4 -o addr show)"; then
         fail "netns_create: the host owns $NETNS_GATEWAY; pick another lab subnet"
     fi
     if [ $_netns_own_bridge = 0 ]; then
         ip link show "$NETNS_BRIDGE" >/dev/null 2>&1 || fail "netns_create: no bridge $NETNS_BRIDGE"
-        ip -4 -o addr show dev "$NETNS_BRIDGE" | grep -q inet &&
+        grep -q inet <<< "$(ip -4 -o addr show dev "$NETNS_BRIDGE")" &&
             fail "netns_create: bridge $NETNS_BRIDGE has a host address"
     fi
     cleanup_fn netns_destroy

@@ -51,7 +51,7 @@ remote_host_start () {
         n=$(( ($$ + i) % 16384 ))
         REMOTE_SERVER_ADDR=10.201.$(( n / 64 )).$(( n % 64 * 4 + 1 ))
         REMOTE_ADDR=10.201.$(( n / 64 )).$(( n % 64 * 4 + 2 ))
-        ip -4 -o addr show | grep -q " inet $REMOTE_SERVER_ADDR/" || break
+        grep -q " inet $REMOTE_SERVER_ADDR/" <<< "$(ip -4 -o addr show)" || break
     done
     REMOTE_NETNS=bootback-r$$
     REMOTE_DIR=$(mktemp -d /var/tmp/bootback-remote.XXXXXX)
