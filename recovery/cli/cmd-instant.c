@@ -507,6 +507,9 @@ print_migrated (const struct instant_session *s,
     printf ("delta: %" PRIu64 " of %" PRIu64 " chunks differed and were written "
             "in %.2f s (hashing %.2f s)\n", res->delta_written, res->delta_chunks,
             res->seconds_delta, res->seconds_hash);
+  for (i = 0; o->onto && i < s->ndisks; i++)
+    printf ("delta of %s: %s; %" PRIu64 " chunks written\n", s->disks[i].target,
+            res->delta_how[i], res->delta_written_disk[i]);
   for (i = 0; i < s->ndisks; i++)
     printf ("  disk %s: %s\n", s->disks[i].target, s->disks[i].migrated_to);
   if (virt_is_rbd (o->to))

@@ -92,6 +92,9 @@
 #include <sys/stat.h>
 #include <sys/uio.h>
 
+#include <libnbd.h>
+#include <sys/random.h>
+
 #include "recovery/instant/instant-int.h"
 
 #define JOURNAL_SUFFIX ".bootback-undo"
@@ -110,7 +113,8 @@ struct jheader {
   char magic[MAGIC_LEN];
   uint32_t version, chunk_size;
   uint64_t size, dev, ino;
-  uint8_t reserved[HDR_CHECKED - 40];
+  uint32_t qcow2;               /* 1: a qcow2 target (0 in older journals) */
+  uint8_t reserved[HDR_CHECKED - 44];
   uint8_t check[REPO_DIGEST_LEN];
 };
 _Static_assert (sizeof (struct jheader) == HDR_LEN, "journal header size");
@@ -195,6 +199,12 @@ image_format (int fd)
   return NULL;
 }
 
+const char *
+delta_target_format (int fd)
+{
+  return image_format (fd) ? "qcow2" : "raw";
+}
+
 /* Is the file (dev, ino) the top-level disk of a domain libvirt has (live
  * or persistent definition)?  1 and its name and disk in why, 0, -1. */
 static int
@@ -245,12 +255,14 @@ target_check (int fd, const struct stat *st, const char *path,
       error_setx ("%s is the session's own overlay of %s", path, s->disks[i].target);
       return -1;
     }
-  if (fmt) {
-    error_setx ("%s is a %s image (by its header): --onto writes raw disks only "
-                "(qemu-img convert -O raw it first, or migrate --to)", path, fmt);
+  if (fmt && strcmp (fmt, "qcow2") != 0) {
+    error_setx ("%s is a %s image (by its header): --onto writes raw or qcow2 disks "
+                "only (qemu-img convert -O raw it first, or migrate --to)", path, fmt);
     return -1;
   }
-  if ((uint64_t) st->st_size != k->size) {
+  if (fmt && delta_qcow2_check (path, k->size, k->target) == -1)
+    return -1;
+  if (!fmt && (uint64_t) st->st_size != k->size) {
     error_setx ("%s is %s (%" PRIu64 " bytes), disk %s of %s@%s is %s (%" PRIu64
                 " bytes): --onto needs a disk of the same size", path,
                 human_size (st->st_size, h1, sizeof h1), (uint64_t) st->st_size,
@@ -265,6 +277,10 @@ target_check (int fd, const struct stat *st, const char *path,
     error_set (errno, "%s is in use by another process (it holds a lock on it, as "
                "QEMU does): refused", path);
     return -1;
+  }
+  if (fmt) {          /* qcow2: qemu-nbd takes QEMU's own locks (delta-qcow2.c) */
+    fl.l_type = F_UNLCK;
+    fcntl (fd, F_OFD_SETLK, &fl);
   }
   if (delta_journal_path (path, jpath, sizeof jpath) == -1)
     return -1;
@@ -378,9 +394,9 @@ journal_commit (int jfd, const char *jpath)
 
 /* Create the journal of target (fd, st) with its header, durable. */
 static int
-journal_create (const char *jpath, int fd, uint32_t cs, uint64_t size)
+journal_create (const char *jpath, int fd, uint32_t cs, uint64_t size, bool qcow2)
 {
-  struct jheader h = { .version = 1, .chunk_size = cs, .size = size };
+  struct jheader h = { .version = 1, .chunk_size = cs, .size = size, .qcow2 = qcow2 };
   struct stat st;
   int jfd;
 
@@ -420,6 +436,7 @@ struct djob {
   struct repo *r;
   struct repo_disk *d;
   int fd;                       /* the target */
+  struct delta_qcow2 *q;        /* a qcow2 target: its qemu-nbd, else NULL */
   const char *target;
   uint32_t cs;
   uint64_t size, n;
@@ -427,12 +444,14 @@ struct djob {
   const char *jpath;
   const uint8_t *skip;          /* chunks not to look at (bitmap), or NULL */
   const struct delta_opts *o;
+  struct delta_stats *st;       /* delta_apply's (the bitmap is used), or NULL */
   long crash_at, stall_at;      /* BOOTBACK_DELTA_TEST, 0 if none */
   uint8_t *data;                /* bitmap: chunk i holds data (not all hole) */
+  uint8_t *clean;               /* bitmap: clean by the target's dirty bitmap */
   uint8_t *diff;                /* pass 1: 1 where chunk i differs */
   uint64_t *list, nlist;        /* pass 2: the chunks that differ */
   double seconds_scan;          /* pass 1 */
-  _Atomic uint64_t next, written, done;
+  _Atomic uint64_t next, written, done, hashed;
   pthread_mutex_t lock;         /* progress */
   pthread_mutex_t jlock;        /* journal appends */
   struct first_error fe;
@@ -449,6 +468,35 @@ static bool
 bit (const uint8_t *map, uint64_t c)
 {
   return map[c / 8] & (1u << (c % 8));
+}
+
+/* Read or write the target: its file, or a qcow2's qemu-nbd.  -1 with
+ * the error naming it. */
+static int
+tgt_io (const struct djob *j, bool write, void *buf, size_t len, uint64_t off)
+{
+  int r;
+
+  if (!j->q)
+    return full_io (write, j->fd, buf, len, off, j->target);
+  r = write ? nbd_pwrite (j->q->nbd, buf, len, off, 0)
+    : nbd_pread (j->q->nbd, buf, len, off, 0);
+  if (r == -1)
+    error_set (nbd_get_errno () ? nbd_get_errno () : EIO, "%s %s at byte %" PRIu64
+               ": %s", write ? "write" : "read", j->target, off, nbd_get_error ());
+  return r;
+}
+
+/* Make what was written to the target durable.  -1 with the error. */
+static int
+tgt_sync (const struct djob *j)
+{
+  if (j->q ? nbd_flush (j->q->nbd, 0) == -1 : fsync (j->fd) == -1) {
+    error_set (j->q ? (nbd_get_errno () ? nbd_get_errno () : EIO) : errno,
+               "fsync: %s", j->target);
+    return -1;
+  }
+  return 0;
 }
 
 /* Chunks first..last (inclusive) hold data. */
@@ -468,6 +516,17 @@ data_map (struct djob *j)
   off_t pos = 0, end;
 
   j->data = xcalloc (1, j->n / 8 + 1);
+  if (j->q) {                 /* qcow2: the chunks that do not read as zeros */
+    uint64_t c;
+    if (delta_qcow2_map (j->q, j->size, j->cs, false, j->data) == -1) {
+      memset (j->data, 0, j->n / 8 + 1);
+      mark_data (j, 0, j->n);
+      return;
+    }
+    for (c = 0; c < j->n; c++)
+      j->data[c / 8] ^= 1u << (c % 8);
+    return;
+  }
   while ((uint64_t) pos < j->size) {
     pos = lseek (j->fd, pos, SEEK_DATA);
     if (pos == -1 && errno == ENXIO)
@@ -550,11 +609,12 @@ chunk_differs (struct djob *j, uint64_t c, uint8_t *buf, const uint8_t **old)
   *old = NULL;
   if (!bit (j->data, c))                 /* wholly in a hole: zeros */
     return !repo_digest_is_zero (repo_disk_digest (j->d, c));
-  r = mapped_differs (j, c, old);
+  atomic_fetch_add (&j->hashed, 1);
+  r = j->q ? -1 : mapped_differs (j, c, old);
   if (r != -1)
     return r;
   *old = buf;
-  if (full_io (false, j->fd, buf, len, c * j->cs, j->target) == -1)
+  if (tgt_io (j, false, buf, len, c * j->cs) == -1)
     return -1;
   return data_differs (j, buf, len, repo_disk_digest (j->d, c));
 }
@@ -571,7 +631,7 @@ static void
 read_ahead (struct djob *j, uint64_t c)
 {
   c += RA_CHUNKS;
-  if (c < j->n && bit (j->data, c))
+  if (!j->q && c < j->n && bit (j->data, c))
     posix_fadvise (j->fd, c * j->cs, clen (j, c), POSIX_FADV_WILLNEED);
 }
 
@@ -636,7 +696,6 @@ scan_pass (struct djob *j)
   double t0 = now_monotonic ();
 
   sigemptyset (&sa.sa_mask);
-  data_map (j);
   sigaction (SIGBUS, &sa, &old);
   run_workers (2, scan_worker, j);
   sigaction (SIGBUS, &old, NULL);
@@ -665,12 +724,14 @@ write_chunk (struct djob *j, uint64_t c, uint8_t *buf)
   size_t len = clen (j, c);
 
   if (repo_digest_is_zero (repo_disk_digest (j->d, c)) &&
-      fallocate (j->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off, len) == 0)
+      (j->q ? nbd_zero (j->q->nbd, len, off, 0) == 0
+       : fallocate (j->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off, len) == 0))
     return 0;
   if (repo_disk_pread (j->d, NULL, buf, len, off) == -1 ||
-      full_io (true, j->fd, buf, len, off, j->target) == -1)
+      tgt_io (j, true, buf, len, off) == -1)
     return -1;
-  sync_file_range (j->fd, off, len, SYNC_FILE_RANGE_WRITE);   /* for the fsync */
+  if (!j->q)
+    sync_file_range (j->fd, off, len, SYNC_FILE_RANGE_WRITE);   /* for the fsync */
   return 0;
 }
 
@@ -697,6 +758,68 @@ write_worker (void *arg)
   return NULL;
 }
 
+/* Is clean chunk c (sample number i) the point's?  A lying bitmap is
+ * said in st->how.  1 it is, 0 not, -1 with the error. */
+#define SAMPLE_MIN 64
+static int
+sample_equal (struct djob *j, uint64_t c, uint64_t i, uint8_t *buf)
+{
+  const uint8_t *old;
+  int r = chunk_differs (j, c, buf, &old);
+
+  if (old && old != buf)
+    munmap ((void *) old, clen (j, c));
+  if (r == 1)
+    snprintf (j->st->how, sizeof j->st->how, "bitmap %s not used: chunk %" PRIu64
+              ", clean by it, differs from the point (sample %" PRIu64 " of its clean "
+              "chunks; another lineage, or the image was written without it): every "
+              "chunk compared", j->q->bitmap, c, i + 1);
+  return r == -1 ? -1 : !r;
+}
+
+/* The target's dirty bitmap of the point's checkpoint (delta-qcow2.c):
+ * the chunks it leaves clean are not looked at (j->clean), once a random
+ * sample of them (SAMPLE_MIN, or 1 %) proved to be the point's.  A clean
+ * chunk that is not: every chunk is compared.  -1 with the error. */
+static int
+bitmap_plan (struct djob *j)
+{
+  CLEANUP_FREE uint8_t *dirty = xcalloc (1, j->n / 8 + 1), *buf = xmalloc (j->cs);
+  CLEANUP_FREE uint64_t *clean = xmalloc ((j->n + 1) * sizeof *clean);
+  uint64_t c, nclean = 0, want, i, seed = 0;
+  int r = 1;
+
+  if (delta_qcow2_map (j->q, j->size, j->cs, true, dirty) == -1)
+    return -1;
+  for (c = 0; c < j->n; c++)
+    if (!bit (dirty, c))
+      clean[nclean++] = c;
+  j->st->dirty = j->n - nclean;
+  want = MIN (nclean, MAX ((uint64_t) SAMPLE_MIN, j->n / 100));
+  if (getrandom (&seed, sizeof seed, 0) != sizeof seed)
+    seed = (uint64_t) now_monotonic () ^ getpid ();
+  for (i = 0; i < want && r == 1; i++) {     /* a partial Fisher-Yates */
+    uint64_t k = i + (seed = seed * 6364136223846793005ull + 1442695040888963407ull)
+      % (nclean - i), t = clean[k];
+    clean[k] = clean[i];
+    clean[i] = t;
+    r = sample_equal (j, t, i, buf);
+  }
+  j->st->sampled = i;
+  if (r != 1)
+    return r;
+  for (c = 0; c < j->n / 8 + 1; c++)
+    dirty[c] = ~dirty[c];
+  j->clean = dirty;
+  dirty = NULL;
+  j->skip = j->clean;
+  j->st->bitmap = true;
+  snprintf (j->st->how, sizeof j->st->how, "bitmap %s used: %" PRIu64 " of %" PRIu64
+            " chunks dirty since the point; %" PRIu64 " clean chunks sampled, all the "
+            "point's", j->q->bitmap, j->st->dirty, j->n, j->st->sampled);
+  return 0;
+}
+
 /* Both passes over j (two workers each: both cores), then fsync.  -1
  * with the first error. */
 static int
@@ -704,6 +827,11 @@ djob_passes (struct djob *j)
 {
   uint64_t c;
 
+  data_map (j);
+  if (j->st && j->q && j->q->bitmap[0] && bitmap_plan (j) == -1) {
+    first_error_record (&j->fe);
+    return -1;
+  }
   if (scan_pass (j) == -1)
     return -1;
   j->list = xmalloc ((j->n + 1) * sizeof *j->list);
@@ -720,10 +848,8 @@ djob_passes (struct djob *j)
     error_setx ("interrupted");          /* after the last chunk was taken */
     first_error_record (&j->fe);
   }
-  if (!first_error_failed (&j->fe) && fsync (j->fd) == -1) {
-    error_set (errno, "fsync: %s", j->target);
+  if (!first_error_failed (&j->fe) && tgt_sync (j) == -1)
     first_error_record (&j->fe);
-  }
   return first_error_failed (&j->fe) ? -1 : 0;
 }
 
@@ -747,18 +873,30 @@ djob_run (struct djob *j)
   pthread_mutex_destroy (&j->jlock);
   pthread_mutex_destroy (&j->lock);
   free (j->data);
+  free (j->clean);
   free (j->diff);
   free (j->list);
   return ret;
+}
+
+/* How the chunks were chosen, when no bitmap was used (note: why). */
+static void
+how_default (struct delta_stats *st, bool qcow2, const char *note)
+{
+  if (!st->how[0])
+    snprintf (st->how, sizeof st->how, "every chunk compared: %s",
+              qcow2 ? note : "a raw disk keeps no dirty bitmap");
 }
 
 int
 delta_apply (struct repo *r, struct repo_disk *d, int fd, const char *target,
              const struct delta_opts *o, struct delta_stats *st)
 {
-  struct djob j = { .r = r, .d = d, .fd = fd, .target = target, .o = o };
+  struct djob j = { .r = r, .d = d, .fd = fd, .target = target, .o = o, .st = st };
   const char *hook = test_hook_env ("BOOTBACK_DELTA_TEST");
-  char jpath[4096];
+  bool qcow2 = image_format (fd) != NULL;    /* target_check let only qcow2 by */
+  struct delta_qcow2 q;
+  char jpath[4096], note[400] = "";
   double t0 = now_monotonic ();
   int ret = -1;
 
@@ -770,13 +908,23 @@ delta_apply (struct repo *r, struct repo_disk *d, int fd, const char *target,
   if (delta_journal_path (target, jpath, sizeof jpath) == -1)
     return -1;
   j.jpath = jpath;
-  j.jfd = journal_create (jpath, fd, repo_chunk_size (r), repo_disk_size (d));
-  if (j.jfd == -1)
+  if (qcow2 && delta_qcow2_open (&q, target, o->checkpoint, note, sizeof note) == -1)
     return -1;
-  if (djob_run (&j) == 0 &&
-      journal_append_sync (j.jfd, jpath, REC_MIRROR, NULL, 0, 0, true) == 0)
-    ret = 0;
+  j.q = qcow2 ? &q : NULL;
+  j.jfd = journal_create (jpath, fd, repo_chunk_size (r), repo_disk_size (d), qcow2);
+  if (j.jfd == -1) {
+    if (qcow2)
+      delta_qcow2_close (&q);
+    return -1;
+  }
+  ret = djob_run (&j);
+  if (qcow2)                    /* flushed; QEMU's locks let go for the copy */
+    delta_qcow2_close (&q);
+  if (ret == 0 && journal_append_sync (j.jfd, jpath, REC_MIRROR, NULL, 0, 0, true) == -1)
+    ret = -1;
   close (j.jfd);
+  how_default (st, qcow2, note);
+  st->hashed = j.hashed;
   st->chunks = j.n;
   st->written = j.written;
   st->seconds_scan = j.seconds_scan;
@@ -900,12 +1048,12 @@ journal_scan (int jfd, const char *jpath, struct jscan *js)
 
 /* Make every chunk not in the journal the point's again (invariant 5). */
 static int
-undo_resync (int fd, const char *target, const struct jscan *js,
+undo_resync (int fd, struct delta_qcow2 *q, const char *target, const struct jscan *js,
              const struct instant_session *s, const struct instant_session_disk *k,
              const struct repo_open_opts *ro)
 {
   struct repo *r = repo_open_with (s->repo, ro);
-  struct djob j = { .r = r, .fd = fd, .target = target, .jfd = -1,
+  struct djob j = { .r = r, .fd = fd, .q = q, .target = target, .jfd = -1,
                     .skip = js->bitmap };
   int ret = -1;
 
@@ -925,9 +1073,11 @@ undo_resync (int fd, const char *target, const struct jscan *js,
 
 /* Write back every journaled chunk; fsync. */
 static int
-undo_playback (int jfd, int fd, const char *target, const struct jscan *js)
+undo_playback (int jfd, int fd, struct delta_qcow2 *q, const char *target,
+               const struct jscan *js)
 {
   CLEANUP_FREE uint8_t *buf = xmalloc (js->h.chunk_size);
+  const struct djob w = { .fd = fd, .q = q, .target = target };
   struct stat st;
   size_t i;
 
@@ -939,14 +1089,10 @@ undo_playback (int jfd, int fd, const char *target, const struct jscan *js)
       error_setx ("the undo journal of %s changed while it was played back", target);
       return -1;
     }
-    if (full_io (true, fd, buf, r.len, r.offset, target) == -1)
+    if (tgt_io (&w, true, buf, r.len, r.offset) == -1)
       return -1;
   }
-  if (fsync (fd) == -1) {
-    error_set (errno, "fsync: %s", target);
-    return -1;
-  }
-  return 0;
+  return tgt_sync (&w);
 }
 
 /* Open target for undo: the very file the journal was made for. */
@@ -961,7 +1107,8 @@ undo_open_target (const char *target, const struct jscan *js)
     return -1;
   }
   if (fstat (fd, &st) == -1 || st.st_dev != js->h.dev || st.st_ino != js->h.ino ||
-      (uint64_t) st.st_size != js->h.size) {
+      (!js->h.qcow2 && (uint64_t) st.st_size != js->h.size) ||
+      (js->h.qcow2 && delta_qcow2_check (target, js->h.size, target) == -1)) {
     error_setx ("%s is not the file its undo journal was made for", target);
     close (fd);
     return -1;
@@ -974,7 +1121,8 @@ delta_undo (const char *target, const struct instant_session *s,
             const struct instant_session_disk *k, const struct repo_open_opts *ro)
 {
   struct jscan js = { 0 };
-  char jpath[4096];
+  struct delta_qcow2 q, *qp = NULL;
+  char jpath[4096], note[400];
   int jfd, fd = -1, ret = -1;
 
   if (delta_journal_path (target, jpath, sizeof jpath) == -1)
@@ -991,9 +1139,16 @@ delta_undo (const char *target, const struct instant_session *s,
     goto out;
   fd = undo_open_target (target, &js);
   if (fd == -1 ||
-      (js.mirror && undo_resync (fd, target, &js, s, k, ro) == -1) ||
-      undo_playback (jfd, fd, target, &js) == -1)
+      (js.h.qcow2 && delta_qcow2_open (&q, target, NULL, note, sizeof note) == -1))
     goto out;
+  qp = js.h.qcow2 ? &q : NULL;
+  if ((js.mirror && undo_resync (fd, qp, target, &js, s, k, ro) == -1) ||
+      undo_playback (jfd, fd, qp, target, &js) == -1)
+    goto out;
+  if (qp) {
+    delta_qcow2_close (qp);
+    qp = NULL;
+  }
   if (access (jpath, F_OK) == 0 && delta_finish (target) == -1)
     goto out;
   ret = 0;
@@ -1001,6 +1156,8 @@ delta_undo (const char *target, const struct instant_session *s,
   if (ret == -1)
     error_prefix ("%s could not be restored (its undo journal %s stays)", target,
                   jpath);
+  if (qp)
+    delta_qcow2_close (qp);
   if (fd >= 0)
     close (fd);
   close (jfd);
