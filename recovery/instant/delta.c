@@ -2,12 +2,22 @@
 /*
  * Delta migrate-back: `bootback migrate SESSION --onto EXISTING`.  After an
  * outage the production disk often survives, only stale.  Instead of the
- * pre-copy of the whole point (migrate.c), the existing raw disk is
- * compared chunk by chunk with the point's fixed index; only the chunks
- * that differ are written, with the point's content read through the
- * library (repo_disk_pread: every chunk checked, as every read is).  Then
+ * pre-copy of the whole point (migrate.c), the existing disk is compared
+ * chunk by chunk with the point's fixed index; only the chunks that differ
+ * are written, with the point's content read through the library
+ * (repo_disk_pread: every chunk checked, as every read is).  Then
  * migrate.c's shallow block copy mirrors what the guest wrote since boot
  * onto it and pivots as always.
+ *
+ * A raw disk is read and written as a file.  A qcow2 is read and written
+ * through a private read-write qemu-nbd (delta-qcow2.c; QEMU's image
+ * locks replace the OFD lock below), and when it holds the dirty bitmap
+ * of the point's checkpoint (usable: enabled, consistent), the chunks the
+ * bitmap leaves clean are not looked at (bitmap_plan), once a random
+ * sample of them (SAMPLE_MIN, or 1 %) proved to have the point's digest;
+ * one that does not, and every chunk is compared (a bitmap that lies is
+ * said, never trusted).  The bitmap is read once, before anything is
+ * written (the delta's own writes mark it too).
  *
  * Comparing costs what must be hashed, so as little is: the file's
  * extents are walked once (SEEK_DATA/SEEK_HOLE); a chunk wholly in a hole
@@ -70,6 +80,15 @@
  *     disk's pivot completed (delta_finish), and never played back onto a
  *     file that is not the one it was made for (st_dev, st_ino) or that a
  *     domain runs from (the callers check the live XML first).
+ *
+ * For a qcow2 the same holds of its content (what QEMU reads from it):
+ * every write of the delta and of undo goes through qemu-nbd, and "fsync"
+ * is an NBD flush (QEMU flushes the qcow2's data and metadata); qemu-nbd
+ * is stopped (it closes the image) before MIRROR and before the block copy
+ * opens the file, and started again for undo.  The journal's header says
+ * qcow2 (and undo then checks the virtual size, not the file's).  A chunk
+ * the bitmap called clean is not journaled and not written: invariant 3
+ * holds for it by the bitmap, checked on the sample.
  *
  * So a failure leaves the existing disk either untouched (undo) or, once
  * pivoted, the guest's disk; never a mix.  Where a crash is recovered:
