@@ -41,7 +41,7 @@ bitmap_usable (const char *path, const char *checkpoint, char *note, size_t len)
 {
   char *argv[] = { "qemu-img", "info", "-U", "--output=json", "-f", "qcow2", "--",
                    (char *) path, NULL };
-  CLEANUP_FREE char *out = xmalloc (65536);
+  CLEANUP_FREE char *out = xcalloc (1, 65536);
   json_auto_t *o = NULL;
   json_t *bm, *b, *fl, *f;
   size_t i, k;

@@ -688,8 +688,10 @@ scan_worker (void *arg)
 
   while (!first_error_failed (&j->fe) &&
          (c = atomic_fetch_add (&j->next, 1)) < j->n) {
-    if (j->skip && bit (j->skip, c))
+    if (j->skip && bit (j->skip, c)) {   /* known: counted as looked at */
+      atomic_fetch_add (&j->done, clen (j, c));
       continue;
+    }
     if (cancelled (j) || scan_chunk (j, c, buf) == -1) {
       if (cancelled (j))
         error_setx ("interrupted");
