@@ -13,7 +13,12 @@
  * is ignored; a record damaged in the middle, or a journal beside another
  * file than its own, makes undo refuse and keep the journal.  A target
  * that ends inside a chunk (its mapping faults: SIGBUS) fails with a read
- * error naming it, nothing written.
+ * error naming it, nothing written.  A qcow2 target (qemu-img, qemu-io,
+ * qemu-nbd) holding the dirty bitmap of the point's checkpoint, 3 chunks
+ * written after it: the bitmap used (only the 3 dirty chunks and the
+ * sample of clean ones read), exactly those written, the image the
+ * point's; undo gives it back.  The bitmap cleared after the writes (a
+ * lie), disabled, or removed: every chunk compared, said, the same result.
  */
 #include <assert.h>
 #include <errno.h>
