@@ -13,10 +13,10 @@
  * through a private read-write qemu-nbd (delta-qcow2.c; QEMU's image
  * locks replace the OFD lock below), and when it holds the dirty bitmap
  * of the point's checkpoint (usable: enabled, consistent), the chunks the
- * bitmap leaves clean are not looked at (bitmap_plan), once a random
- * sample of them (SAMPLE_MIN, or 1 %) proved to have the point's digest;
- * one that does not, and every chunk is compared (a bitmap that lies is
- * said, never trusted).  The bitmap is read once, before anything is
+ * bitmap leaves clean are not looked at (bitmap_plan), but for a random
+ * sample of them (SAMPLE_MIN, or 1 %), compared with the dirty ones in the
+ * same scan; if one of them differs, the others are compared too
+ * (bitmap_check: a bitmap that lies is said, never trusted).  The bitmap is read once, before anything is
  * written (the delta's own writes mark it too).
  *
  * Comparing costs what must be hashed, so as little is: the file's
@@ -467,6 +467,7 @@ struct djob {
   long crash_at, stall_at;      /* BOOTBACK_DELTA_TEST, 0 if none */
   uint8_t *data;                /* bitmap: chunk i holds data (not all hole) */
   uint8_t *clean;               /* bitmap: clean by the target's dirty bitmap */
+  uint64_t *sample, nsample;    /* clean chunks compared all the same */
   uint8_t *diff;                /* pass 1: 1 where chunk i differs */
   uint64_t *list, nlist;        /* pass 2: the chunks that differ */
   double seconds_scan;          /* pass 1 */
@@ -688,10 +689,8 @@ scan_worker (void *arg)
 
   while (!first_error_failed (&j->fe) &&
          (c = atomic_fetch_add (&j->next, 1)) < j->n) {
-    if (j->skip && bit (j->skip, c)) {   /* known: counted as looked at */
-      atomic_fetch_add (&j->done, clen (j, c));
+    if (j->skip && bit (j->skip, c))
       continue;
-    }
     if (cancelled (j) || scan_chunk (j, c, buf) == -1) {
       if (cancelled (j))
         error_setx ("interrupted");
@@ -720,7 +719,7 @@ scan_pass (struct djob *j)
   sigaction (SIGBUS, &sa, &old);
   run_workers (2, scan_worker, j);
   sigaction (SIGBUS, &old, NULL);
-  j->seconds_scan = now_monotonic () - t0;
+  j->seconds_scan += now_monotonic () - t0;
   return first_error_failed (&j->fe) ? -1 : 0;
 }
 
@@ -779,66 +778,71 @@ write_worker (void *arg)
   return NULL;
 }
 
-/* Is clean chunk c (sample number i) the point's?  A lying bitmap is
- * said in st->how.  1 it is, 0 not, -1 with the error. */
-#define SAMPLE_MIN 64
-static int
-sample_equal (struct djob *j, uint64_t c, uint64_t i, uint8_t *buf)
-{
-  const uint8_t *old;
-  int r = chunk_differs (j, c, buf, &old);
-
-  if (old && old != buf)
-    munmap ((void *) old, clen (j, c));
-  if (r == 1)
-    snprintf (j->st->how, sizeof j->st->how, "bitmap %s not used: chunk %" PRIu64
-              ", clean by it, differs from the point (sample %" PRIu64 " of its clean "
-              "chunks; another lineage, or the image was written without it): every "
-              "chunk compared", j->q->bitmap, c, i + 1);
-  return r == -1 ? -1 : !r;
-}
-
 /* The target's dirty bitmap of the point's checkpoint (delta-qcow2.c):
- * the chunks it leaves clean are not looked at (j->clean), once a random
- * sample of them (SAMPLE_MIN, or 1 %) proved to be the point's.  A clean
- * chunk that is not: every chunk is compared.  -1 with the error. */
+ * the chunks it leaves clean are not looked at (j->clean, the skip map),
+ * but for a random sample of them (SAMPLE_MIN, or 1 %: j->sample), which
+ * the scan compares with the dirty ones (bitmap_check).  -1 with the
+ * error. */
+#define SAMPLE_MIN 64
 static int
 bitmap_plan (struct djob *j)
 {
-  CLEANUP_FREE uint8_t *dirty = xcalloc (1, j->n / 8 + 1), *buf = xmalloc (j->cs);
   CLEANUP_FREE uint64_t *clean = xmalloc ((j->n + 1) * sizeof *clean);
-  uint64_t c, nclean = 0, want, i, seed = 0;
-  int r = 1;
+  uint64_t c, nclean = 0, i, seed = 0;
 
-  if (delta_qcow2_map (j->q, j->size, j->cs, true, dirty) == -1)
+  j->clean = xcalloc (1, j->n / 8 + 1);
+  if (delta_qcow2_map (j->q, j->size, j->cs, true, j->clean) == -1)
     return -1;
   for (c = 0; c < j->n; c++)
-    if (!bit (dirty, c))
+    if (!bit (j->clean, c))
       clean[nclean++] = c;
+  for (c = 0; c < j->n / 8 + 1; c++)
+    j->clean[c] = ~j->clean[c];
   j->st->dirty = j->n - nclean;
-  want = MIN (nclean, MAX ((uint64_t) SAMPLE_MIN, j->n / 100));
+  j->nsample = MIN (nclean, MAX ((uint64_t) SAMPLE_MIN, j->n / 100));
+  j->sample = xmalloc ((j->nsample + 1) * sizeof *j->sample);
   if (getrandom (&seed, sizeof seed, 0) != sizeof seed)
     seed = (uint64_t) now_monotonic () ^ getpid ();
-  for (i = 0; i < want && r == 1; i++) {     /* a partial Fisher-Yates */
+  for (i = 0; i < j->nsample; i++) {          /* a partial Fisher-Yates */
     uint64_t k = i + (seed = seed * 6364136223846793005ull + 1442695040888963407ull)
       % (nclean - i), t = clean[k];
     clean[k] = clean[i];
     clean[i] = t;
-    r = sample_equal (j, t, i, buf);
+    j->sample[i] = t;
+    j->clean[t / 8] &= ~(1u << (t % 8));      /* compared, as dirty ones */
   }
-  j->st->sampled = i;
-  if (r != 1)
-    return r;
-  for (c = 0; c < j->n / 8 + 1; c++)
-    dirty[c] = ~dirty[c];
-  j->clean = dirty;
-  dirty = NULL;
+  j->st->sampled = j->nsample;
   j->skip = j->clean;
-  j->st->bitmap = true;
-  snprintf (j->st->how, sizeof j->st->how, "bitmap %s used: %" PRIu64 " of %" PRIu64
-            " chunks dirty since the point; %" PRIu64 " clean chunks sampled, all the "
-            "point's", j->q->bitmap, j->st->dirty, j->n, j->st->sampled);
   return 0;
+}
+
+/* After the scan: every sampled clean chunk the point's, the bitmap is
+ * used; else it lies (another lineage, an image written without it): said,
+ * and the chunks it called clean are compared too.  -1 with the error. */
+static int
+bitmap_check (struct djob *j)
+{
+  uint64_t i, c;
+
+  for (i = 0; i < j->nsample && !j->diff[j->sample[i]]; i++)
+    ;
+  if (i == j->nsample) {
+    j->st->bitmap = true;
+    snprintf (j->st->how, sizeof j->st->how, "bitmap %s used: %" PRIu64 " of %"
+              PRIu64 " chunks dirty since the point; %" PRIu64 " clean chunks "
+              "sampled, all the point's", j->q->bitmap, j->st->dirty, j->n, j->nsample);
+    if (j->o && j->o->progress)              /* the clean ones known */
+      j->o->progress (j->o->progress_opaque, j->o->base + j->size, j->o->total);
+    return 0;
+  }
+  snprintf (j->st->how, sizeof j->st->how, "bitmap %s not used: chunk %" PRIu64
+            ", clean by it, differs from the point (one of %" PRIu64 " clean chunks "
+            "sampled; another lineage, or the image was written without it): every "
+            "chunk compared", j->q->bitmap, j->sample[i], j->nsample);
+  for (c = 0; c < j->n / 8 + 1; c++)
+    j->clean[c] = ~j->clean[c];               /* now: those looked at */
+  atomic_store (&j->next, 0);
+  return scan_pass (j);
 }
 
 /* Both passes over j (two workers each: both cores), then fsync.  -1
@@ -853,7 +857,7 @@ djob_passes (struct djob *j)
     first_error_record (&j->fe);
     return -1;
   }
-  if (scan_pass (j) == -1)
+  if (scan_pass (j) == -1 || (j->sample && bitmap_check (j) == -1))
     return -1;
   j->list = xmalloc ((j->n + 1) * sizeof *j->list);
   for (c = 0; c < j->n; c++)
@@ -895,6 +899,7 @@ djob_run (struct djob *j)
   pthread_mutex_destroy (&j->lock);
   free (j->data);
   free (j->clean);
+  free (j->sample);
   free (j->diff);
   free (j->list);
   return ret;
