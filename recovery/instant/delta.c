@@ -16,8 +16,9 @@
  * bitmap leaves clean are not looked at (bitmap_plan), but for a random
  * sample of them (SAMPLE_MIN, or 1 %), compared with the dirty ones in the
  * same scan; if one of them differs, the others are compared too
- * (bitmap_check: a bitmap that lies is said, never trusted).  The bitmap is read once, before anything is
- * written (the delta's own writes mark it too).
+ * (bitmap_check: a bitmap that lies is said, never trusted).  The bitmap
+ * is read once, before anything is written (the delta's own writes mark
+ * it too).
  *
  * Comparing costs what must be hashed, so as little is: the file's
  * extents are walked once (SEEK_DATA/SEEK_HOLE); a chunk wholly in a hole
