@@ -6,7 +6,9 @@
 # with `bootback backup` (a libvirt checkpoint: a persistent bitmap in the
 # image); the guest writes 8 MiB after the backup; the VM is stopped and
 # undefined (the outage).  The point booted instantly, the guest writes
-# again, then migrate --onto the production qcow2: the output says the
+# again.  A migrate --onto killed in the middle of the delta: the next
+# `bootback sessions` gives the image its content back.  Then migrate
+# --onto the production qcow2: the output says the
 # bitmap was used, how many chunks it left to read and how many were
 # written (fewer than the image holds), and the image is byte for byte
 # the guest's view of its disk; the guest runs on it with what it wrote.
@@ -43,7 +45,24 @@ bootback instant tiny --network none --agent-timeout 120 > "$tmp/instant.out"
 "$qga" --domain tiny exec /bin/sh -c \
     'dd if=/dev/urandom of=/root/data bs=1M count=6 2>/dev/null; sha256sum /root/data > /root/data.sum; sync'
 
-# 1. The bitmap used: the guest paused (its view of its disk stands
+# 1. Killed in the middle of the delta (after 2 chunks written through
+# qemu-nbd): the next bootback command undoes it, the image as it was.
+journal=$tmp/prod/.tiny.qcow2.bootback-undo
+rc=0
+BOOTBACK_DELTA_TEST=crash@2 "$BOOTBACK" migrate 1 --onto "$prod" >/dev/null 2>&1 || rc=$?
+[ "$rc" -eq 137 ] || fail "crash@2: exit $rc, expected 137 (SIGKILL)"
+[ -f "$journal" ] || fail "no undo journal after a crash"
+for (( i = 0; i < 100; i++ )); do
+    pgrep -f "qemu-nbd .*$prod" >/dev/null || break; sleep 0.1    # it follows us
+done
+! qemu-img compare -U -q -f qcow2 -F qcow2 "$tmp/prod.orig" "$prod" ||
+    fail "crash@2 wrote nothing (the hook did not fire)"
+bootback sessions >/dev/null
+[ ! -e "$journal" ] || fail "the undo journal is left"
+qemu-img compare -U -f qcow2 -F qcow2 "$tmp/prod.orig" "$prod" ||
+    fail "the image is not as it was after the undo"
+
+# 2. The bitmap used: the guest paused (its view of its disk stands
 # still), what a full migration would give first, then migrate --onto.
 virsh -q suspend tiny
 qemu-img convert -U -O raw "$BOOTBACK_HOME/overlays/tiny.vda.qcow2" "$tmp/expected.img"
@@ -71,7 +90,7 @@ grep -q "/root/data: OK" <<< "$("$qga" --domain tiny exec /bin/sh -c \
     'echo 3 > /proc/sys/vm/drop_caches; sha256sum -c /root/data.sum')" ||
     fail "the guest's data differs on the migrated disk"
 
-# 2. A bitmap that lies: cleared, then 80 chunks written without it.
+# 3. A bitmap that lies: cleared, then 80 chunks written without it.
 lie=$tmp/prod/lie.qcow2
 cp "$tmp/prod.orig" "$lie"
 qemu-img bitmap --clear "$lie" "$cp"
