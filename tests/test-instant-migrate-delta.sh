@@ -96,7 +96,7 @@ expect_fail bootback migrate 1 --onto "$tmp/v.vmdk" 2>"$tmp/err"; cat "$tmp/err"
 grep -q "v.vmdk is a vmdk image (by its header): --onto writes raw or qcow2 disks only" "$tmp/err" ||
     fail "vmdk target: no clear error"
 expect_fail bootback migrate 1 --onto "$stale" --format qcow2 2>"$tmp/err"; cat "$tmp/err"
-grep -q -- "--onto keeps each disk's own format (raw or qcow2): --format qcow2 refused" "$tmp/err"
+grep -q -- "tiny.img is a raw disk: --format qcow2 refused (--onto keeps each disk's own format)" "$tmp/err"
 ln -s "$stale" "$tmp/prod/link.img"
 expect_fail bootback migrate 1 --onto "$tmp/prod/link.img" 2>"$tmp/err"; cat "$tmp/err"
 grep -q "link.img is a symbolic link" "$tmp/err" || fail "symlink: no clear error"

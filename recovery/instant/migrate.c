@@ -556,6 +556,11 @@ open_onto (struct migration *mg)
     if (m->jobs[i].fd == -1 || fstat (m->jobs[i].fd, &st[i]) == -1)
       return -1;
     m->jobs[i].format = delta_target_format (m->jobs[i].fd);
+    if (mg->o->format && strcmp (mg->o->format, m->jobs[i].format) != 0) {
+      error_setx ("%s is a %s disk: --format %s refused (--onto keeps each disk's "
+                  "own format)", m->jobs[i].dest, m->jobs[i].format, mg->o->format);
+      return -1;
+    }
     for (k = 0; k < i; k++)
       if (st[k].st_dev == st[i].st_dev && st[k].st_ino == st[i].st_ino) {
         error_setx ("%s is given for both %s and %s", m->jobs[i].dest,
@@ -576,11 +581,6 @@ migrate_prepare (struct migration *mg)
 
   if (strcmp (mg->format, "qcow2") != 0 && strcmp (mg->format, "raw") != 0) {
     error_setx ("--format %s: use qcow2 or raw", mg->format);
-    return -1;
-  }
-  if (mg->o->onto && mg->o->format) {
-    error_setx ("--onto keeps each disk's own format (raw or qcow2): --format %s "
-                "refused", mg->o->format);
     return -1;
   }
   if (session_load (mg->cat, mg->id, s) == -1)
