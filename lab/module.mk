@@ -8,7 +8,7 @@ LIBS_A  += $(LAB_A)
 PC_LAB  := libfyaml libxml-2.0 libvirt libvirt-qemu jansson
 # lab links instant (sessions), which links the catalog and the repository,
 # and virt (libvirt): whatever links liblab.a links these after it.
-LAB_LIBS = $(VIRT_A) $(UTIL_A) $(call pc_libs,$(PC_LAB) sqlite3 $(PC_REPO))
+LAB_LIBS = $(INGEST_A) $(REPO_A) $(VIRT_A) $(UTIL_A) $(call pc_libs,$(PC_LAB) sqlite3 $(PC_REPO) libnbd)
 DEPS    += libfyaml-dev libxml2-dev libvirt-dev libjansson-dev iproute2 iptables
 
 $(LAB_OBJ) lab/test-conf.o lab/test-domain-xml.o lab/test-state.o lab/test-quick.o lab/test-console.o lab/test-activity.o: ALL_CFLAGS += $(call pc_cflags,$(PC_LAB))

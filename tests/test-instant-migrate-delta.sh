@@ -5,7 +5,8 @@
 # with 7 chunks changed, among them holes where the point has data and
 # data where it has zeros; one rewritten with its own content), the point
 # booted instantly, the guest writes; refused without touching anything: a
-# disk of another size, a qcow2 image, --format qcow2, a symbolic link, a
+# disk of another size, a qcow2 image of another size or with a backing
+# file, a vmdk image, --format, a symbolic link, a
 # disk another domain uses, the session's own overlay; a migrate killed in
 # the middle of the delta (undone by the next `bootback sessions`), one
 # interrupted (SIGTERM), one whose block copy is refused after the delta,
@@ -82,12 +83,20 @@ truncate -s $(( 257 * M )) "$tmp/big.img"
 expect_fail bootback migrate 1 --onto "$tmp/big.img" 2>"$tmp/err"; cat "$tmp/err"
 grep -q "big.img is .* (269484032 bytes), disk vda of tiny@.* (268435456 bytes): --onto needs a disk of the same size" "$tmp/err" ||
     fail "wrong size: no clear error"
-qemu-img create -q -f qcow2 "$tmp/q.qcow2" 256M
+qemu-img create -q -f qcow2 "$tmp/q.qcow2" 257M
 expect_fail bootback migrate 1 --onto "$tmp/q.qcow2" 2>"$tmp/err"; cat "$tmp/err"
-grep -q "q.qcow2 is a qcow2 image (by its header): --onto writes raw disks only" "$tmp/err" ||
-    fail "qcow2 target: no clear error"
+grep -q "q.qcow2 is a qcow2 image of virtual size .* (269484032 bytes), disk vda is .* (268435456 bytes): --onto needs a disk of the same size" "$tmp/err" ||
+    fail "qcow2 target of another size: no clear error"
+qemu-img create -q -f qcow2 -b "$tmp/q.qcow2" -F qcow2 "$tmp/qb.qcow2" 256M
+expect_fail bootback migrate 1 --onto "$tmp/qb.qcow2" 2>"$tmp/err"; cat "$tmp/err"
+grep -q "qb.qcow2 has a backing file ($tmp/q.qcow2): --onto takes a standalone qcow2 image" "$tmp/err" ||
+    fail "qcow2 target with a backing file: no clear error"
+qemu-img create -q -f vmdk "$tmp/v.vmdk" 256M
+expect_fail bootback migrate 1 --onto "$tmp/v.vmdk" 2>"$tmp/err"; cat "$tmp/err"
+grep -q "v.vmdk is a vmdk image (by its header): --onto writes raw or qcow2 disks only" "$tmp/err" ||
+    fail "vmdk target: no clear error"
 expect_fail bootback migrate 1 --onto "$stale" --format qcow2 2>"$tmp/err"; cat "$tmp/err"
-grep -q -- "--onto writes raw disks only: --format qcow2 refused" "$tmp/err"
+grep -q -- "tiny.img is a raw disk: --format qcow2 refused (--onto keeps each disk's own format)" "$tmp/err"
 ln -s "$stale" "$tmp/prod/link.img"
 expect_fail bootback migrate 1 --onto "$tmp/prod/link.img" 2>"$tmp/err"; cat "$tmp/err"
 grep -q "link.img is a symbolic link" "$tmp/err" || fail "symlink: no clear error"

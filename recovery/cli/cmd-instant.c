@@ -438,10 +438,12 @@ static const char migrate_usage[] =
   "unwritable), the VM keeps running from the backup and migrate can be\n"
   "run again.\n"
   "\n"
-  "  --onto [DISK=]EXISTING  instead of --to: bring an existing raw disk\n"
-  "                     (same size; e.g. the stale production disk) up to\n"
-  "                     date: only the chunks that differ from the point\n"
-  "                     are written, then the guest's writes, then pivot.\n"
+  "  --onto [DISK=]EXISTING  instead of --to: bring an existing raw or qcow2\n"
+  "                     disk (same size; e.g. the stale production disk) up\n"
+  "                     to date: only the chunks that differ from the point\n"
+  "                     are written (a qcow2's dirty bitmap of the point's\n"
+  "                     checkpoint says which to read), then the guest's\n"
+  "                     writes, then pivot.\n"
   "                     A one-disk VM takes one FILE; else DISK=FILE for\n"
   "                     each disk.  A failure gives each its content back.\n"
   "  --to rbd:POOL[/PREFIX]  to new raw Ceph RBD images PREFIXNAME-DISK in\n"
@@ -507,6 +509,9 @@ print_migrated (const struct instant_session *s,
     printf ("delta: %" PRIu64 " of %" PRIu64 " chunks differed and were written "
             "in %.2f s (hashing %.2f s)\n", res->delta_written, res->delta_chunks,
             res->seconds_delta, res->seconds_hash);
+  for (i = 0; o->onto && i < s->ndisks; i++)
+    printf ("delta of %s: %s; %" PRIu64 " chunks written\n", s->disks[i].target,
+            res->delta_how[i], res->delta_written_disk[i]);
   for (i = 0; i < s->ndisks; i++)
     printf ("  disk %s: %s\n", s->disks[i].target, s->disks[i].migrated_to);
   if (virt_is_rbd (o->to))

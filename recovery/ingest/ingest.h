@@ -54,6 +54,10 @@ struct qemu_nbd {
 };
 int qemu_nbd_start (struct qemu_nbd *q, const char *image, const char *format,
                     bool readonly);
+/* The same, also exporting the image's persistent dirty bitmap (NULL:
+ * none) as the meta context "qemu:dirty-bitmap:BITMAP". */
+int qemu_nbd_start_bitmap (struct qemu_nbd *q, const char *image, const char *format,
+                           bool readonly, const char *bitmap);
 void qemu_nbd_stop (struct qemu_nbd *q);
 
 /* ---- import.c ---------------------------------------------------------- */

@@ -162,8 +162,15 @@ int
 qemu_nbd_start (struct qemu_nbd *q, const char *image, const char *format,
                 bool readonly)
 {
+  return qemu_nbd_start_bitmap (q, image, format, readonly, NULL);
+}
+
+int
+qemu_nbd_start_bitmap (struct qemu_nbd *q, const char *image, const char *format,
+                       bool readonly, const char *bitmap)
+{
   char fmt[64], sock[128], logpath[128];
-  char *argv[16];
+  char *argv[18];
   CLEANUP_FREE char **envp = NULL;
   int n = 0;
 
@@ -185,6 +192,10 @@ qemu_nbd_start (struct qemu_nbd *q, const char *image, const char *format,
   argv[n++] = "--cache=writeback";
   if (readonly)
     argv[n++] = "--read-only";
+  if (bitmap) {                 /* its meta context qemu:dirty-bitmap:NAME */
+    argv[n++] = "--bitmap";
+    argv[n++] = (char *) bitmap;
+  }
   argv[n++] = "--";
   argv[n++] = (char *) image;
   argv[n] = NULL;

@@ -2,12 +2,23 @@
 /*
  * Delta migrate-back: `bootback migrate SESSION --onto EXISTING`.  After an
  * outage the production disk often survives, only stale.  Instead of the
- * pre-copy of the whole point (migrate.c), the existing raw disk is
- * compared chunk by chunk with the point's fixed index; only the chunks
- * that differ are written, with the point's content read through the
- * library (repo_disk_pread: every chunk checked, as every read is).  Then
+ * pre-copy of the whole point (migrate.c), the existing disk is compared
+ * chunk by chunk with the point's fixed index; only the chunks that differ
+ * are written, with the point's content read through the library
+ * (repo_disk_pread: every chunk checked, as every read is).  Then
  * migrate.c's shallow block copy mirrors what the guest wrote since boot
  * onto it and pivots as always.
+ *
+ * A raw disk is read and written as a file.  A qcow2 is read and written
+ * through a private read-write qemu-nbd (delta-qcow2.c; QEMU's image
+ * locks replace the OFD lock below), and when it holds the dirty bitmap
+ * of the point's checkpoint (usable: enabled, consistent), the chunks the
+ * bitmap leaves clean are not looked at (bitmap_plan), but for a random
+ * sample of them (SAMPLE_MIN, or 1 %), compared with the dirty ones in the
+ * same scan; if one of them differs, the others are compared too
+ * (bitmap_check: a bitmap that lies is said, never trusted).  The bitmap
+ * is read once, before anything is written (the delta's own writes mark
+ * it too).
  *
  * Comparing costs what must be hashed, so as little is: the file's
  * extents are walked once (SEEK_DATA/SEEK_HOLE); a chunk wholly in a hole
@@ -71,6 +82,15 @@
  *     file that is not the one it was made for (st_dev, st_ino) or that a
  *     domain runs from (the callers check the live XML first).
  *
+ * For a qcow2 the same holds of its content (what QEMU reads from it):
+ * every write of the delta and of undo goes through qemu-nbd, and "fsync"
+ * is an NBD flush (QEMU flushes the qcow2's data and metadata); qemu-nbd
+ * is stopped (it closes the image) before MIRROR and before the block copy
+ * opens the file, and started again for undo.  The journal's header says
+ * qcow2 (and undo then checks the virtual size, not the file's).  A chunk
+ * the bitmap called clean is not journaled and not written: invariant 3
+ * holds for it by the bitmap, checked on the sample.
+ *
  * So a failure leaves the existing disk either untouched (undo) or, once
  * pivoted, the guest's disk; never a mix.  Where a crash is recovered:
  * migrate.c undoes every failure before the pivot at once; a killed
@@ -92,6 +112,9 @@
 #include <sys/stat.h>
 #include <sys/uio.h>
 
+#include <libnbd.h>
+#include <sys/random.h>
+
 #include "recovery/instant/instant-int.h"
 
 #define JOURNAL_SUFFIX ".bootback-undo"
@@ -110,7 +133,8 @@ struct jheader {
   char magic[MAGIC_LEN];
   uint32_t version, chunk_size;
   uint64_t size, dev, ino;
-  uint8_t reserved[HDR_CHECKED - 40];
+  uint32_t qcow2;               /* 1: a qcow2 target (0 in older journals) */
+  uint8_t reserved[HDR_CHECKED - 44];
   uint8_t check[REPO_DIGEST_LEN];
 };
 _Static_assert (sizeof (struct jheader) == HDR_LEN, "journal header size");
@@ -195,6 +219,12 @@ image_format (int fd)
   return NULL;
 }
 
+const char *
+delta_target_format (int fd)
+{
+  return image_format (fd) ? "qcow2" : "raw";
+}
+
 /* Is the file (dev, ino) the top-level disk of a domain libvirt has (live
  * or persistent definition)?  1 and its name and disk in why, 0, -1. */
 static int
@@ -245,12 +275,14 @@ target_check (int fd, const struct stat *st, const char *path,
       error_setx ("%s is the session's own overlay of %s", path, s->disks[i].target);
       return -1;
     }
-  if (fmt) {
-    error_setx ("%s is a %s image (by its header): --onto writes raw disks only "
-                "(qemu-img convert -O raw it first, or migrate --to)", path, fmt);
+  if (fmt && strcmp (fmt, "qcow2") != 0) {
+    error_setx ("%s is a %s image (by its header): --onto writes raw or qcow2 disks "
+                "only (qemu-img convert -O raw it first, or migrate --to)", path, fmt);
     return -1;
   }
-  if ((uint64_t) st->st_size != k->size) {
+  if (fmt && delta_qcow2_check (path, k->size, k->target) == -1)
+    return -1;
+  if (!fmt && (uint64_t) st->st_size != k->size) {
     error_setx ("%s is %s (%" PRIu64 " bytes), disk %s of %s@%s is %s (%" PRIu64
                 " bytes): --onto needs a disk of the same size", path,
                 human_size (st->st_size, h1, sizeof h1), (uint64_t) st->st_size,
@@ -265,6 +297,10 @@ target_check (int fd, const struct stat *st, const char *path,
     error_set (errno, "%s is in use by another process (it holds a lock on it, as "
                "QEMU does): refused", path);
     return -1;
+  }
+  if (fmt) {          /* qcow2: qemu-nbd takes QEMU's own locks (delta-qcow2.c) */
+    fl.l_type = F_UNLCK;
+    fcntl (fd, F_OFD_SETLK, &fl);
   }
   if (delta_journal_path (path, jpath, sizeof jpath) == -1)
     return -1;
@@ -378,9 +414,9 @@ journal_commit (int jfd, const char *jpath)
 
 /* Create the journal of target (fd, st) with its header, durable. */
 static int
-journal_create (const char *jpath, int fd, uint32_t cs, uint64_t size)
+journal_create (const char *jpath, int fd, uint32_t cs, uint64_t size, bool qcow2)
 {
-  struct jheader h = { .version = 1, .chunk_size = cs, .size = size };
+  struct jheader h = { .version = 1, .chunk_size = cs, .size = size, .qcow2 = qcow2 };
   struct stat st;
   int jfd;
 
@@ -420,6 +456,7 @@ struct djob {
   struct repo *r;
   struct repo_disk *d;
   int fd;                       /* the target */
+  struct delta_qcow2 *q;        /* a qcow2 target: its qemu-nbd, else NULL */
   const char *target;
   uint32_t cs;
   uint64_t size, n;
@@ -427,12 +464,15 @@ struct djob {
   const char *jpath;
   const uint8_t *skip;          /* chunks not to look at (bitmap), or NULL */
   const struct delta_opts *o;
+  struct delta_stats *st;       /* delta_apply's (the bitmap is used), or NULL */
   long crash_at, stall_at;      /* BOOTBACK_DELTA_TEST, 0 if none */
   uint8_t *data;                /* bitmap: chunk i holds data (not all hole) */
+  uint8_t *clean;               /* bitmap: clean by the target's dirty bitmap */
+  uint64_t *sample, nsample;    /* clean chunks compared all the same */
   uint8_t *diff;                /* pass 1: 1 where chunk i differs */
   uint64_t *list, nlist;        /* pass 2: the chunks that differ */
   double seconds_scan;          /* pass 1 */
-  _Atomic uint64_t next, written, done;
+  _Atomic uint64_t next, written, done, hashed;
   pthread_mutex_t lock;         /* progress */
   pthread_mutex_t jlock;        /* journal appends */
   struct first_error fe;
@@ -449,6 +489,35 @@ static bool
 bit (const uint8_t *map, uint64_t c)
 {
   return map[c / 8] & (1u << (c % 8));
+}
+
+/* Read or write the target: its file, or a qcow2's qemu-nbd.  -1 with
+ * the error naming it. */
+static int
+tgt_io (const struct djob *j, bool write, void *buf, size_t len, uint64_t off)
+{
+  int r;
+
+  if (!j->q)
+    return full_io (write, j->fd, buf, len, off, j->target);
+  r = write ? nbd_pwrite (j->q->nbd, buf, len, off, 0)
+    : nbd_pread (j->q->nbd, buf, len, off, 0);
+  if (r == -1)
+    error_set (nbd_get_errno () ? nbd_get_errno () : EIO, "%s %s at byte %" PRIu64
+               ": %s", write ? "write" : "read", j->target, off, nbd_get_error ());
+  return r;
+}
+
+/* Make what was written to the target durable.  -1 with the error. */
+static int
+tgt_sync (const struct djob *j)
+{
+  if (j->q ? nbd_flush (j->q->nbd, 0) == -1 : fsync (j->fd) == -1) {
+    error_set (j->q ? (nbd_get_errno () ? nbd_get_errno () : EIO) : errno,
+               "fsync: %s", j->target);
+    return -1;
+  }
+  return 0;
 }
 
 /* Chunks first..last (inclusive) hold data. */
@@ -468,6 +537,17 @@ data_map (struct djob *j)
   off_t pos = 0, end;
 
   j->data = xcalloc (1, j->n / 8 + 1);
+  if (j->q) {                 /* qcow2: the chunks that do not read as zeros */
+    uint64_t c;
+    if (delta_qcow2_map (j->q, j->size, j->cs, false, j->data) == -1) {
+      memset (j->data, 0, j->n / 8 + 1);
+      mark_data (j, 0, j->n);
+      return;
+    }
+    for (c = 0; c < j->n; c++)
+      j->data[c / 8] ^= 1u << (c % 8);
+    return;
+  }
   while ((uint64_t) pos < j->size) {
     pos = lseek (j->fd, pos, SEEK_DATA);
     if (pos == -1 && errno == ENXIO)
@@ -550,11 +630,12 @@ chunk_differs (struct djob *j, uint64_t c, uint8_t *buf, const uint8_t **old)
   *old = NULL;
   if (!bit (j->data, c))                 /* wholly in a hole: zeros */
     return !repo_digest_is_zero (repo_disk_digest (j->d, c));
-  r = mapped_differs (j, c, old);
+  atomic_fetch_add (&j->hashed, 1);
+  r = j->q ? -1 : mapped_differs (j, c, old);
   if (r != -1)
     return r;
   *old = buf;
-  if (full_io (false, j->fd, buf, len, c * j->cs, j->target) == -1)
+  if (tgt_io (j, false, buf, len, c * j->cs) == -1)
     return -1;
   return data_differs (j, buf, len, repo_disk_digest (j->d, c));
 }
@@ -571,7 +652,7 @@ static void
 read_ahead (struct djob *j, uint64_t c)
 {
   c += RA_CHUNKS;
-  if (c < j->n && bit (j->data, c))
+  if (!j->q && c < j->n && bit (j->data, c))
     posix_fadvise (j->fd, c * j->cs, clen (j, c), POSIX_FADV_WILLNEED);
 }
 
@@ -636,11 +717,10 @@ scan_pass (struct djob *j)
   double t0 = now_monotonic ();
 
   sigemptyset (&sa.sa_mask);
-  data_map (j);
   sigaction (SIGBUS, &sa, &old);
   run_workers (2, scan_worker, j);
   sigaction (SIGBUS, &old, NULL);
-  j->seconds_scan = now_monotonic () - t0;
+  j->seconds_scan += now_monotonic () - t0;
   return first_error_failed (&j->fe) ? -1 : 0;
 }
 
@@ -665,12 +745,14 @@ write_chunk (struct djob *j, uint64_t c, uint8_t *buf)
   size_t len = clen (j, c);
 
   if (repo_digest_is_zero (repo_disk_digest (j->d, c)) &&
-      fallocate (j->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off, len) == 0)
+      (j->q ? nbd_zero (j->q->nbd, len, off, 0) == 0
+       : fallocate (j->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off, len) == 0))
     return 0;
   if (repo_disk_pread (j->d, NULL, buf, len, off) == -1 ||
-      full_io (true, j->fd, buf, len, off, j->target) == -1)
+      tgt_io (j, true, buf, len, off) == -1)
     return -1;
-  sync_file_range (j->fd, off, len, SYNC_FILE_RANGE_WRITE);   /* for the fsync */
+  if (!j->q)
+    sync_file_range (j->fd, off, len, SYNC_FILE_RANGE_WRITE);   /* for the fsync */
   return 0;
 }
 
@@ -697,6 +779,73 @@ write_worker (void *arg)
   return NULL;
 }
 
+/* The target's dirty bitmap of the point's checkpoint (delta-qcow2.c):
+ * the chunks it leaves clean are not looked at (j->clean, the skip map),
+ * but for a random sample of them (SAMPLE_MIN, or 1 %: j->sample), which
+ * the scan compares with the dirty ones (bitmap_check).  -1 with the
+ * error. */
+#define SAMPLE_MIN 64
+static int
+bitmap_plan (struct djob *j)
+{
+  CLEANUP_FREE uint64_t *clean = xmalloc ((j->n + 1) * sizeof *clean);
+  uint64_t c, nclean = 0, i, seed = 0;
+
+  j->clean = xcalloc (1, j->n / 8 + 1);
+  if (delta_qcow2_map (j->q, j->size, j->cs, true, j->clean) == -1)
+    return -1;
+  for (c = 0; c < j->n; c++)
+    if (!bit (j->clean, c))
+      clean[nclean++] = c;
+  for (c = 0; c < j->n / 8 + 1; c++)
+    j->clean[c] = ~j->clean[c];
+  j->st->dirty = j->n - nclean;
+  j->nsample = MIN (nclean, MAX ((uint64_t) SAMPLE_MIN, j->n / 100));
+  j->sample = xmalloc ((j->nsample + 1) * sizeof *j->sample);
+  if (getrandom (&seed, sizeof seed, 0) != sizeof seed)
+    seed = (uint64_t) now_monotonic () ^ getpid ();
+  for (i = 0; i < j->nsample; i++) {          /* a partial Fisher-Yates */
+    uint64_t k = i + (seed = seed * 6364136223846793005ull + 1442695040888963407ull)
+      % (nclean - i), t = clean[k];
+    clean[k] = clean[i];
+    clean[i] = t;
+    j->sample[i] = t;
+    j->clean[t / 8] &= ~(1u << (t % 8));      /* compared, as dirty ones */
+  }
+  j->st->sampled = j->nsample;
+  j->skip = j->clean;
+  return 0;
+}
+
+/* After the scan: every sampled clean chunk the point's, the bitmap is
+ * used; else it lies (another lineage, an image written without it): said,
+ * and the chunks it called clean are compared too.  -1 with the error. */
+static int
+bitmap_check (struct djob *j)
+{
+  uint64_t i, c;
+
+  for (i = 0; i < j->nsample && !j->diff[j->sample[i]]; i++)
+    ;
+  if (i == j->nsample) {
+    j->st->bitmap = true;
+    snprintf (j->st->how, sizeof j->st->how, "bitmap %s used: %" PRIu64 " of %"
+              PRIu64 " chunks dirty since the point; %" PRIu64 " clean chunks "
+              "sampled, all the point's", j->q->bitmap, j->st->dirty, j->n, j->nsample);
+    if (j->o && j->o->progress)              /* the clean ones known */
+      j->o->progress (j->o->progress_opaque, j->o->base + j->size, j->o->total);
+    return 0;
+  }
+  snprintf (j->st->how, sizeof j->st->how, "bitmap %s not used: chunk %" PRIu64
+            ", clean by it, differs from the point (one of %" PRIu64 " clean chunks "
+            "sampled; another lineage, or the image was written without it): every "
+            "chunk compared", j->q->bitmap, j->sample[i], j->nsample);
+  for (c = 0; c < j->n / 8 + 1; c++)
+    j->clean[c] = ~j->clean[c];               /* now: those looked at */
+  atomic_store (&j->next, 0);
+  return scan_pass (j);
+}
+
 /* Both passes over j (two workers each: both cores), then fsync.  -1
  * with the first error. */
 static int
@@ -704,7 +853,12 @@ djob_passes (struct djob *j)
 {
   uint64_t c;
 
-  if (scan_pass (j) == -1)
+  data_map (j);
+  if (j->st && j->q && j->q->bitmap[0] && bitmap_plan (j) == -1) {
+    first_error_record (&j->fe);
+    return -1;
+  }
+  if (scan_pass (j) == -1 || (j->sample && bitmap_check (j) == -1))
     return -1;
   j->list = xmalloc ((j->n + 1) * sizeof *j->list);
   for (c = 0; c < j->n; c++)
@@ -720,10 +874,8 @@ djob_passes (struct djob *j)
     error_setx ("interrupted");          /* after the last chunk was taken */
     first_error_record (&j->fe);
   }
-  if (!first_error_failed (&j->fe) && fsync (j->fd) == -1) {
-    error_set (errno, "fsync: %s", j->target);
+  if (!first_error_failed (&j->fe) && tgt_sync (j) == -1)
     first_error_record (&j->fe);
-  }
   return first_error_failed (&j->fe) ? -1 : 0;
 }
 
@@ -747,18 +899,31 @@ djob_run (struct djob *j)
   pthread_mutex_destroy (&j->jlock);
   pthread_mutex_destroy (&j->lock);
   free (j->data);
+  free (j->clean);
+  free (j->sample);
   free (j->diff);
   free (j->list);
   return ret;
+}
+
+/* How the chunks were chosen, when no bitmap was used (note: why). */
+static void
+how_default (struct delta_stats *st, bool qcow2, const char *note)
+{
+  if (!st->how[0])
+    snprintf (st->how, sizeof st->how, "every chunk compared: %s",
+              qcow2 ? note : "a raw disk keeps no dirty bitmap");
 }
 
 int
 delta_apply (struct repo *r, struct repo_disk *d, int fd, const char *target,
              const struct delta_opts *o, struct delta_stats *st)
 {
-  struct djob j = { .r = r, .d = d, .fd = fd, .target = target, .o = o };
+  struct djob j = { .r = r, .d = d, .fd = fd, .target = target, .o = o, .st = st };
   const char *hook = test_hook_env ("BOOTBACK_DELTA_TEST");
-  char jpath[4096];
+  bool qcow2 = image_format (fd) != NULL;    /* target_check let only qcow2 by */
+  struct delta_qcow2 q;
+  char jpath[4096], note[400] = "";
   double t0 = now_monotonic ();
   int ret = -1;
 
@@ -770,13 +935,23 @@ delta_apply (struct repo *r, struct repo_disk *d, int fd, const char *target,
   if (delta_journal_path (target, jpath, sizeof jpath) == -1)
     return -1;
   j.jpath = jpath;
-  j.jfd = journal_create (jpath, fd, repo_chunk_size (r), repo_disk_size (d));
-  if (j.jfd == -1)
+  if (qcow2 && delta_qcow2_open (&q, target, o->checkpoint, note, sizeof note) == -1)
     return -1;
-  if (djob_run (&j) == 0 &&
-      journal_append_sync (j.jfd, jpath, REC_MIRROR, NULL, 0, 0, true) == 0)
-    ret = 0;
+  j.q = qcow2 ? &q : NULL;
+  j.jfd = journal_create (jpath, fd, repo_chunk_size (r), repo_disk_size (d), qcow2);
+  if (j.jfd == -1) {
+    if (qcow2)
+      delta_qcow2_close (&q);
+    return -1;
+  }
+  ret = djob_run (&j);
+  if (qcow2)                    /* flushed; QEMU's locks let go for the copy */
+    delta_qcow2_close (&q);
+  if (ret == 0 && journal_append_sync (j.jfd, jpath, REC_MIRROR, NULL, 0, 0, true) == -1)
+    ret = -1;
   close (j.jfd);
+  how_default (st, qcow2, note);
+  st->hashed = j.hashed;
   st->chunks = j.n;
   st->written = j.written;
   st->seconds_scan = j.seconds_scan;
@@ -900,12 +1075,12 @@ journal_scan (int jfd, const char *jpath, struct jscan *js)
 
 /* Make every chunk not in the journal the point's again (invariant 5). */
 static int
-undo_resync (int fd, const char *target, const struct jscan *js,
+undo_resync (int fd, struct delta_qcow2 *q, const char *target, const struct jscan *js,
              const struct instant_session *s, const struct instant_session_disk *k,
              const struct repo_open_opts *ro)
 {
   struct repo *r = repo_open_with (s->repo, ro);
-  struct djob j = { .r = r, .fd = fd, .target = target, .jfd = -1,
+  struct djob j = { .r = r, .fd = fd, .q = q, .target = target, .jfd = -1,
                     .skip = js->bitmap };
   int ret = -1;
 
@@ -925,9 +1100,11 @@ undo_resync (int fd, const char *target, const struct jscan *js,
 
 /* Write back every journaled chunk; fsync. */
 static int
-undo_playback (int jfd, int fd, const char *target, const struct jscan *js)
+undo_playback (int jfd, int fd, struct delta_qcow2 *q, const char *target,
+               const struct jscan *js)
 {
   CLEANUP_FREE uint8_t *buf = xmalloc (js->h.chunk_size);
+  const struct djob w = { .fd = fd, .q = q, .target = target };
   struct stat st;
   size_t i;
 
@@ -939,14 +1116,10 @@ undo_playback (int jfd, int fd, const char *target, const struct jscan *js)
       error_setx ("the undo journal of %s changed while it was played back", target);
       return -1;
     }
-    if (full_io (true, fd, buf, r.len, r.offset, target) == -1)
+    if (tgt_io (&w, true, buf, r.len, r.offset) == -1)
       return -1;
   }
-  if (fsync (fd) == -1) {
-    error_set (errno, "fsync: %s", target);
-    return -1;
-  }
-  return 0;
+  return tgt_sync (&w);
 }
 
 /* Open target for undo: the very file the journal was made for. */
@@ -961,7 +1134,8 @@ undo_open_target (const char *target, const struct jscan *js)
     return -1;
   }
   if (fstat (fd, &st) == -1 || st.st_dev != js->h.dev || st.st_ino != js->h.ino ||
-      (uint64_t) st.st_size != js->h.size) {
+      (!js->h.qcow2 && (uint64_t) st.st_size != js->h.size) ||
+      (js->h.qcow2 && delta_qcow2_check (target, js->h.size, target) == -1)) {
     error_setx ("%s is not the file its undo journal was made for", target);
     close (fd);
     return -1;
@@ -974,7 +1148,8 @@ delta_undo (const char *target, const struct instant_session *s,
             const struct instant_session_disk *k, const struct repo_open_opts *ro)
 {
   struct jscan js = { 0 };
-  char jpath[4096];
+  struct delta_qcow2 q, *qp = NULL;
+  char jpath[4096], note[400];
   int jfd, fd = -1, ret = -1;
 
   if (delta_journal_path (target, jpath, sizeof jpath) == -1)
@@ -991,9 +1166,16 @@ delta_undo (const char *target, const struct instant_session *s,
     goto out;
   fd = undo_open_target (target, &js);
   if (fd == -1 ||
-      (js.mirror && undo_resync (fd, target, &js, s, k, ro) == -1) ||
-      undo_playback (jfd, fd, target, &js) == -1)
+      (js.h.qcow2 && delta_qcow2_open (&q, target, NULL, note, sizeof note) == -1))
     goto out;
+  qp = js.h.qcow2 ? &q : NULL;
+  if ((js.mirror && undo_resync (fd, qp, target, &js, s, k, ro) == -1) ||
+      undo_playback (jfd, fd, qp, target, &js) == -1)
+    goto out;
+  if (qp) {
+    delta_qcow2_close (qp);
+    qp = NULL;
+  }
   if (access (jpath, F_OK) == 0 && delta_finish (target) == -1)
     goto out;
   ret = 0;
@@ -1001,6 +1183,8 @@ delta_undo (const char *target, const struct instant_session *s,
   if (ret == -1)
     error_prefix ("%s could not be restored (its undo journal %s stays)", target,
                   jpath);
+  if (qp)
+    delta_qcow2_close (qp);
   if (fd >= 0)
     close (fd);
   close (jfd);

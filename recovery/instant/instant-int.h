@@ -8,6 +8,7 @@
 #include <libvirt/libvirt.h>
 #include <libxml/tree.h>
 
+#include "recovery/ingest/ingest.h"
 #include "recovery/instant/instant.h"
 #include "recovery/util/util.h"
 #include "recovery/virt/virt.h"
@@ -195,6 +196,9 @@ int delta_journal_path (const char *target, char *buf, size_t len);
  * or -1 with the error naming path and what is wrong; nothing written. */
 int delta_target_open (const char *path, const struct instant_session *s,
                        const struct instant_session_disk *k, virConnectPtr conn);
+/* The format of an --onto target delta_target_open let by: "raw" or
+ * "qcow2" (by its header). */
+const char *delta_target_format (int fd);
 struct delta_opts {
   /* Progress: base + bytes looked at, of total; from worker threads, one
    * call at a time.  May be NULL. */
@@ -202,10 +206,17 @@ struct delta_opts {
   void *progress_opaque;
   uint64_t base, total;
   volatile int *cancel;         /* non-zero: stop, "interrupted" */
+  /* The point's checkpoint (its manifest's): a qcow2 target's dirty
+   * bitmap of that name says which chunks need reading.  NULL or "". */
+  const char *checkpoint;
 };
 struct delta_stats {
   uint64_t chunks, written;     /* looked at, written (differed) */
   double seconds, seconds_scan; /* all, hashing and comparing */
+  uint64_t hashed;              /* chunks read and compared */
+  uint64_t dirty, sampled;      /* bitmap: dirty chunks, clean ones checked */
+  bool bitmap;                  /* the bitmap was used */
+  char how[512];                /* one line: how the chunks were chosen */
 };
 /* Make the file of fd (target) disk d's content: create the undo journal,
  * write every chunk whose digest differs (its old content journaled
@@ -213,6 +224,29 @@ struct delta_stats {
  * journal then stays and delta_undo must run.  st is filled either way. */
 int delta_apply (struct repo *r, struct repo_disk *d, int fd, const char *target,
                  const struct delta_opts *o, struct delta_stats *st);
+/* ---- delta-qcow2.c: a qcow2 target, through a private qemu-nbd ---- */
+struct nbd_handle;
+struct delta_qcow2 {
+  struct qemu_nbd q;
+  struct nbd_handle *nbd;
+  char bitmap[128];             /* the usable bitmap exported, "" if none */
+};
+/* A qcow2 target's checks (qemu-img info): no backing or data file, the
+ * virtual size size (of disk).  -1 with the error naming path. */
+int delta_qcow2_check (const char *path, uint64_t size, const char *disk);
+/* Serve path read-write through a private qemu-nbd and connect; with the
+ * bitmap named checkpoint exported if it is usable, else why not in note.
+ * -1 with the error. */
+int delta_qcow2_open (struct delta_qcow2 *t, const char *path, const char *checkpoint,
+                      char *note, size_t len);
+/* Disconnect, stop qemu-nbd (it flushes and closes the image). */
+void delta_qcow2_close (struct delta_qcow2 *t);
+/* Into bits (a bitmap of the size's chunks of cs bytes, zeroed by the
+ * caller): dirty, every chunk the bitmap marks; else every chunk that
+ * reads as zeros (base:allocation).  -1 with the error. */
+int delta_qcow2_map (struct delta_qcow2 *t, uint64_t size, uint32_t cs, bool dirty,
+                     uint8_t *bits);
+
 /* The disk pivoted: remove target's journal (a missing one is fine). */
 int delta_finish (const char *target);
 /* Give target its content from before the delta back (invariant 5) and

@@ -335,7 +335,7 @@ struct instant_migrate_opts {
    * every disk.  Only the chunks that differ from the point are written;
    * a failure gives each its content from before back. */
   const char *const *onto;
-  const char *format;       /* "qcow2" (default) or "raw"; --onto: raw */
+  const char *format;       /* "qcow2" (default) or "raw"; --onto: NULL */
   /* to = "rbd:POOL[/PREFIX]": new raw Ceph RBD images PREFIXDOMAIN-DISK,
    * reached as this cephx user (NULL: librados's defaults). */
   const struct virt_ceph_opts *ceph;
@@ -372,6 +372,11 @@ struct instant_migrate_result {
    * disks, and the seconds the delta took. */
   uint64_t delta_chunks, delta_written;
   double seconds_delta, seconds_hash;  /* the delta, of which hashing */
+  uint64_t delta_hashed;    /* chunks read and compared, over all disks */
+  /* Per disk: how its chunks were chosen (its qcow2's dirty bitmap of the
+   * point's checkpoint used, or why not). */
+  char delta_how[INSTANT_MAX_DISKS][512];
+  uint64_t delta_written_disk[INSTANT_MAX_DISKS];
 };
 
 /* Move a running session's disks to production storage: the backup of each

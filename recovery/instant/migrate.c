@@ -76,6 +76,7 @@ struct job {
   bool rbd;                     /* dest is rbd:POOL/IMAGE */
   char image[VIRT_RBD_NAME_MAX + 1];  /* rbd: IMAGE */
   int fd;                       /* onto: dest, locked until the delta; -1 */
+  const char *format;           /* onto: dest's own (raw, qcow2); else NULL */
   bool started, ready, completed, failed, canceled;
   unsigned long long cur, end;
 };
@@ -554,6 +555,12 @@ open_onto (struct migration *mg)
                                        mg->conn);
     if (m->jobs[i].fd == -1 || fstat (m->jobs[i].fd, &st[i]) == -1)
       return -1;
+    m->jobs[i].format = delta_target_format (m->jobs[i].fd);
+    if (mg->o->format && strcmp (mg->o->format, m->jobs[i].format) != 0) {
+      error_setx ("%s is a %s disk: --format %s refused (--onto keeps each disk's "
+                  "own format)", m->jobs[i].dest, m->jobs[i].format, mg->o->format);
+      return -1;
+    }
     for (k = 0; k < i; k++)
       if (st[k].st_dev == st[i].st_dev && st[k].st_ino == st[i].st_ino) {
         error_setx ("%s is given for both %s and %s", m->jobs[i].dest,
@@ -574,11 +581,6 @@ migrate_prepare (struct migration *mg)
 
   if (strcmp (mg->format, "qcow2") != 0 && strcmp (mg->format, "raw") != 0) {
     error_setx ("--format %s: use qcow2 or raw", mg->format);
-    return -1;
-  }
-  if (mg->o->onto && mg->o->format && strcmp (mg->o->format, "raw") != 0) {
-    error_setx ("--onto writes raw disks only: --format %s refused (qcow2 "
-                "targets are not supported)", mg->o->format);
     return -1;
   }
   if (session_load (mg->cat, mg->id, s) == -1)
@@ -652,8 +654,9 @@ delta_one (struct migration *mg, size_t i, uint64_t base, uint64_t total)
 {
   struct job *j = &mg->m->jobs[i];
   const struct instant_session_disk *k = &mg->s->disks[i];
+  CLEANUP_FREE struct repo_manifest *mf = xcalloc (1, sizeof *mf);
   struct delta_opts o = { mg->o->progress, mg->o->progress_opaque, base, total,
-                          mg->o->cancel };
+                          mg->o->cancel, NULL };
   struct delta_stats st = { 0 };
   struct repo_disk *d;
   int r;
@@ -663,7 +666,13 @@ delta_one (struct migration *mg, size_t i, uint64_t base, uint64_t total)
   d = mg->repo ? repo_disk_open (mg->repo, mg->s->vm, mg->s->point, k->name) : NULL;
   if (!d)
     return -1;
+  /* The point's checkpoint: its bitmap in a qcow2 target (delta-qcow2.c). */
+  if (repo_manifest_read (mg->repo, mg->s->vm, mg->s->point, mf) == 0)
+    o.checkpoint = mf->checkpoint;
   r = delta_apply (mg->repo, d, j->fd, j->dest, &o, &st);
+  snprintf (mg->res->delta_how[i], sizeof mg->res->delta_how[i], "%s", st.how);
+  mg->res->delta_hashed += st.hashed;
+  mg->res->delta_written_disk[i] = st.written;
   repo_disk_close (d);
   mg->res->delta_chunks += st.chunks;
   mg->res->delta_written += st.written;
@@ -697,7 +706,7 @@ migrate_start_job (struct migration *mg, size_t i, bool full, uint64_t *base,
   CLEANUP_FREE char *dxml = j->rbd
     ? virt_ceph_disk_xml (mg->m->ceph, j->image, "raw", mg->secret_uuid, NULL)
     : xasprintf ("<disk type='file'><driver type='%s'/><source file='%s'/></disk>",
-                 mg->format, esc);
+                 j->format ? j->format : mg->format, esc);
   CLEANUP_FREE char *out = j->rbd ? virt_ceph_qemu_name (mg->m->ceph, j->image)
                                   : xstrdup (j->dest);
   unsigned flags = VIR_DOMAIN_BLOCK_COPY_TRANSIENT_JOB;
@@ -945,7 +954,8 @@ migrate_fix_definition (struct migration *mg)
     char *y;
     if (xml_disk_source_is (x, j->target, j->dest) == 1)
       continue;
-    y = j->rbd ? rbd_set_disk (mg, x, j) : instant_xml_set_disk (x, j->target, j->dest, mg->format);
+    y = j->rbd ? rbd_set_disk (mg, x, j)
+      : instant_xml_set_disk (x, j->target, j->dest, j->format ? j->format : mg->format);
     free (x);
     x = y;
     changed = true;

@@ -1,14 +1,14 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # recovery/instant: libbbinstant.a, instant-recovery sessions and migration
 # (libvirt + libxml2), and the golden-file test of the domain XML rewrite.
-PC_INSTANT    := libvirt libvirt-qemu libxml-2.0 openssl
+PC_INSTANT    := libvirt libvirt-qemu libxml-2.0 openssl libnbd
 INSTANT_SRC   := $(filter-out recovery/instant/test-% recovery/instant/fuzz-%,$(wildcard recovery/instant/*.c))
 INSTANT_OBJ   := $(INSTANT_SRC:.c=.o)
 INSTANT_A     := recovery/instant/libbbinstant.a
 INSTANT_LIBS  := $(call pc_libs,$(PC_INSTANT))
 LIBS_A        += $(INSTANT_A)
 DEPS          += libvirt-dev libxml2-dev libvirt-daemon-system libvirt-clients \
-                 qemu-system-x86 qemu-utils nbdkit
+                 qemu-system-x86 qemu-utils nbdkit libnbd-dev
 
 INSTANT_TESTOBJ := $(patsubst %.c,%.o,$(wildcard recovery/instant/test-*.c))
 $(INSTANT_OBJ) $(INSTANT_TESTOBJ): ALL_CFLAGS += $(call pc_cflags,$(PC_INSTANT) jansson sqlite3)
@@ -21,7 +21,7 @@ TEST_BINS += recovery/instant/test-domain-xml
 TESTS     += recovery/instant/test-domain-xml
 # The session state machine (session.c), against a catalog in /tmp.
 recovery/instant/test-session-state: recovery/instant/test-session-state.o \
-                                     $(INSTANT_A) $(CATALOG_A) $(REPO_A) $(VIRT_A) \
+                                     $(INSTANT_A) $(INGEST_A) $(CATALOG_A) $(REPO_A) $(VIRT_A) \
                                      $(UTIL_A)
 	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDFLAGS) $(INSTANT_LIBS) \
 	  $(call pc_libs,jansson sqlite3) $(REPO_LIBS) -lm -lpthread
@@ -29,7 +29,7 @@ TEST_BINS += recovery/instant/test-session-state
 TESTS     += recovery/instant/test-session-state
 # The delta of migrate --onto and its undo journal (delta.c), in /tmp.
 recovery/instant/test-delta: recovery/instant/test-delta.o \
-                             $(INSTANT_A) $(CATALOG_A) $(REPO_A) $(VIRT_A) $(UTIL_A)
+                             $(INSTANT_A) $(INGEST_A) $(CATALOG_A) $(REPO_A) $(VIRT_A) $(UTIL_A)
 	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDFLAGS) $(INSTANT_LIBS) \
 	  $(call pc_libs,jansson sqlite3) $(REPO_LIBS) -lm -lpthread
 TEST_BINS += recovery/instant/test-delta

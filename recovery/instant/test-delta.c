@@ -13,7 +13,12 @@
  * is ignored; a record damaged in the middle, or a journal beside another
  * file than its own, makes undo refuse and keep the journal.  A target
  * that ends inside a chunk (its mapping faults: SIGBUS) fails with a read
- * error naming it, nothing written.
+ * error naming it, nothing written.  A qcow2 target (qemu-img, qemu-io,
+ * qemu-nbd) holding the dirty bitmap of the point's checkpoint, 3 chunks
+ * written after it: the bitmap used (only the 3 dirty chunks and the
+ * sample of clean ones read), exactly those written, the image the
+ * point's; undo gives it back.  The bitmap cleared after the writes (a
+ * lie), disabled, or removed: every chunk compared, said, the same result.
  */
 #include <assert.h>
 #include <errno.h>
@@ -239,6 +244,156 @@ test_sigbus (void)
   assert (equals (target, stale));
 }
 
+/* ---- a qcow2 target and its dirty bitmap ------------------------------------ */
+
+#define NQ 40                   /* chunks of the qcow2 case's point */
+#define QSIZE ((uint64_t) NQ * CS)
+#define CHECKPOINT "bootback-0123abcd-1"
+static uint8_t qpoint[QSIZE], qstale[QSIZE];
+
+/* The point of VM "vq": random data, chunks 4 and 8 zero, made at
+ * checkpoint CHECKPOINT. */
+static void
+make_qpoint (char qid[TIMESTAMP_LEN + 1])
+{
+  struct repo_writer *w = repo_writer_begin (r, "vq", 0);
+  uint8_t (*dg)[REPO_DIGEST_LEN] = xcalloc (NQ, REPO_DIGEST_LEN);
+  struct repo_manifest m;
+  uint64_t c;
+
+  fill_random (qpoint, QSIZE);
+  memset (qpoint + 4 * CS, 0, CS);
+  memset (qpoint + 8 * CS, 0, CS);
+  for (c = 0; c < NQ; c++)
+    if (!is_zero (qpoint + c * CS, CS))
+      assert (repo_writer_put_chunk (w, qpoint + c * CS, CS, dg[c], NULL) == 0);
+  assert (repo_writer_add_disk (w, "vda", QSIZE, "raw",
+                                (const uint8_t (*)[REPO_DIGEST_LEN]) dg) == 0);
+  repo_writer_set_checkpoint (w, CHECKPOINT);
+  assert (repo_writer_commit (w, &m) == 0);
+  memcpy (qid, m.id, TIMESTAMP_LEN + 1);
+  free (dg);
+}
+
+static void
+sh (const char *fmt, const char *a, const char *b)
+{
+  CLEANUP_FREE char *cmd = xasprintf (fmt, a, b);
+
+  assert (system (cmd) == 0);
+}
+
+/* The production qcow2 as it was at the point, with the checkpoint's
+ * bitmap (then: bitmap_cmd, e.g. disabling it), after which 3 chunks are
+ * written (1: 4 KiB, 6: zeros, 8: data over a zero chunk); lie: the
+ * bitmap cleared after those writes, as an image edited without it. */
+static void
+make_qstale (const char *path, const char *bitmap_cmd, bool lie)
+{
+  CLEANUP_FREE char *raw = xasprintf ("%s.raw", path);
+  CLEANUP_FREE char *io = xasprintf (
+    "qemu-io -f qcow2 -c 'write -P 0x55 %d 4096' -c 'write -z %d %d' "
+    "-c 'write -P 0x66 %d %d' %%s >/dev/null%%s", CS + 100, 6 * CS, CS, 8 * CS, CS);
+  int fd = open (raw, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+
+  assert (fd >= 0 && pwrite (fd, qpoint, QSIZE, 0) == (ssize_t) QSIZE);
+  close (fd);
+  sh ("qemu-img convert -f raw -O qcow2 %s %s", raw, path);
+  sh ("qemu-img bitmap --add %s %s", path, CHECKPOINT);
+  if (bitmap_cmd)
+    sh ("qemu-img bitmap %s %s " CHECKPOINT, bitmap_cmd, path);
+  sh (io, path, "");
+  if (lie)
+    sh ("qemu-img bitmap --clear %s %s", path, CHECKPOINT);
+  memcpy (qstale, qpoint, QSIZE);
+  memset (qstale + CS + 100, 0x55, 4096);
+  memset (qstale + 6 * CS, 0, CS);
+  memset (qstale + 8 * CS, 0x66, CS);
+  unlink (raw);
+}
+
+static bool
+qcow2_equals (const char *path, const uint8_t *want)
+{
+  CLEANUP_FREE char *raw = xasprintf ("%s.raw", path);
+  CLEANUP_FREE uint8_t *buf = xmalloc (QSIZE);
+  int fd;
+  bool eq;
+
+  sh ("qemu-img convert -f qcow2 -O raw %s %s", path, raw);
+  fd = open (raw, O_RDONLY | O_CLOEXEC);
+  assert (fd >= 0 && pread (fd, buf, QSIZE, 0) == (ssize_t) QSIZE);
+  close (fd);
+  unlink (raw);
+  eq = memcmp (buf, want, QSIZE) == 0;
+  return eq;
+}
+
+/* delta_apply onto a fresh qcow2 (make_qstale's arguments): exactly the
+ * 3 changed chunks written, the image the point's; stats into st. */
+static void
+qapply (const char *qid, const char *path, const char *bitmap_cmd, bool lie,
+        struct delta_stats *st)
+{
+  struct repo_disk *d = repo_disk_open (r, "vq", qid, "vda");
+  struct delta_opts o = { .checkpoint = CHECKPOINT };
+  int fd, rc;
+
+  make_qstale (path, bitmap_cmd, lie);
+  fd = open (path, O_RDWR | O_CLOEXEC);
+  assert (d && fd >= 0);
+  memset (st, 0, sizeof *st);
+  rc = delta_apply (r, d, fd, path, &o, st);
+  if (rc == -1)
+    fprintf (stderr, "delta_apply: %s\n", error_msg ());
+  assert (rc == 0);
+  printf ("qcow2%s%s: %s; %" PRIu64 " written, %" PRIu64 " read\n",
+          bitmap_cmd ? " " : "", bitmap_cmd ? bitmap_cmd : "", st->how, st->written,
+          st->hashed);
+  assert (st->chunks == NQ && st->written == 3);
+  assert (qcow2_equals (path, qpoint));
+  close (fd);
+  repo_disk_close (d);
+}
+
+/* The bitmap used: only the dirty chunks and the sample read; undo
+ * gives the image its content back.  A bitmap that lies, a disabled one,
+ * none: every chunk compared, said, the image the point's all the same. */
+static void
+test_qcow2 (const char *dir)
+{
+  CLEANUP_FREE char *path = xasprintf ("%s/prod.qcow2", dir);
+  struct instant_session *qs = xcalloc (1, sizeof *qs);
+  char qid[TIMESTAMP_LEN + 1];
+  struct delta_stats st;
+
+  make_qpoint (qid);
+  snprintf (qs->repo, sizeof qs->repo, "%s", s->repo);
+  snprintf (qs->vm, sizeof qs->vm, "vq");
+  snprintf (qs->point, sizeof qs->point, "%s", qid);
+  snprintf (qs->disks[0].name, sizeof qs->disks[0].name, "vda");
+
+  qapply (qid, path, NULL, false, &st);
+  assert (st.bitmap && st.dirty == 3 && strstr (st.how, "bitmap " CHECKPOINT " used"));
+  assert (st.sampled == NQ - 3);          /* a small disk: every clean chunk */
+  assert (delta_undo (path, qs, &qs->disks[0], NULL) == 0);
+  assert (qcow2_equals (path, qstale));
+  /* Each time after this: as if the disk pivoted. */
+
+  qapply (qid, path, NULL, true, &st);
+  assert (delta_finish (path) == 0);
+  assert (!st.bitmap && strstr (st.how, "not used: chunk ") &&
+          strstr (st.how, ", clean by it, differs from the point"));
+  assert (st.hashed >= NQ - 2 - 1);       /* all but the zero chunks */
+  qapply (qid, path, "--disable", false, &st);
+  assert (delta_finish (path) == 0);
+  assert (!st.bitmap && strstr (st.how, "disabled"));
+  qapply (qid, path, "--remove", false, &st);
+  assert (!st.bitmap && strstr (st.how, "has no bitmap " CHECKPOINT));
+  assert (delta_finish (path) == 0);
+  free (qs);
+}
+
 int
 main (void)
 {
@@ -260,6 +415,7 @@ main (void)
   test_torn ();
   test_refused ();
   test_sigbus ();
+  test_qcow2 (sc.dir);
 
   free (s);
   repo_close (r);
