@@ -49,7 +49,7 @@ bootback instant tiny --network none --agent-timeout 120 > "$tmp/instant.out"
 # qemu-nbd): the next bootback command undoes it, the image as it was.
 journal=$tmp/prod/.tiny.qcow2.bootback-undo
 rc=0
-BOOTBACK_DELTA_TEST=crash@2 "$BOOTBACK" migrate 1 --onto "$prod" >/dev/null 2>&1 || rc=$?
+BOOTBACK_DELTA_TEST=crash@2 "$BOOTBACK" migrate 1 --onto "$prod" --format qcow2 >/dev/null 2>&1 || rc=$?
 [ "$rc" -eq 137 ] || fail "crash@2: exit $rc, expected 137 (SIGKILL)"
 [ -f "$journal" ] || fail "no undo journal after a crash"
 for (( i = 0; i < 100; i++ )); do
@@ -66,7 +66,7 @@ qemu-img compare -U -f qcow2 -F qcow2 "$tmp/prod.orig" "$prod" ||
 # still), what a full migration would give first, then migrate --onto.
 virsh -q suspend tiny
 qemu-img convert -U -O raw "$BOOTBACK_HOME/overlays/tiny.vda.qcow2" "$tmp/expected.img"
-bootback migrate 1 --onto "$prod" | tee "$tmp/migrate.out"
+bootback migrate 1 --onto "$prod" --format qcow2 | tee "$tmp/migrate.out"
 line=$(grep "^delta of vda: " "$tmp/migrate.out") || fail "no delta line"
 read -r dirty total sampled written < <(sed -n \
     "s/^delta of vda: bitmap $cp used: \([0-9]*\) of \([0-9]*\) chunks dirty since the point; \([0-9]*\) clean chunks sampled, all the point's; \([0-9]*\) chunks written$/\1 \2 \3 \4/p" \
@@ -101,7 +101,7 @@ qemu-img bitmap --clear "$lie" "$cp"
 bootback instant tiny --name tiny2 --network none --agent-timeout 0 >/dev/null
 virsh -q suspend tiny2
 qemu-img convert -U -O raw "$BOOTBACK_HOME/overlays/tiny2.vda.qcow2" "$tmp/expected2.img"
-bootback migrate 2 --onto "$lie" | tee "$tmp/migrate2.out"
+bootback migrate 2 --onto "$lie" --format qcow2 | tee "$tmp/migrate2.out"
 grep -q "^delta of vda: bitmap $cp not used: chunk [0-9]*, clean by it, differs from the point .*: every chunk compared; [0-9]* chunks written$" \
     "$tmp/migrate2.out" || fail "a lying bitmap was not caught"
 qemu-img compare -U -f raw -F qcow2 "$tmp/expected2.img" "$lie" ||

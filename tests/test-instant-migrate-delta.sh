@@ -84,19 +84,32 @@ expect_fail bootback migrate 1 --onto "$tmp/big.img" 2>"$tmp/err"; cat "$tmp/err
 grep -q "big.img is .* (269484032 bytes), disk vda of tiny@.* (268435456 bytes): --onto needs a disk of the same size" "$tmp/err" ||
     fail "wrong size: no clear error"
 qemu-img create -q -f qcow2 "$tmp/q.qcow2" 257M
-expect_fail bootback migrate 1 --onto "$tmp/q.qcow2" 2>"$tmp/err"; cat "$tmp/err"
+expect_fail bootback migrate 1 --onto "$tmp/q.qcow2" --format qcow2 2>"$tmp/err"; cat "$tmp/err"
 grep -q "q.qcow2 is a qcow2 image of virtual size .* (269484032 bytes), disk vda is .* (268435456 bytes): --onto needs a disk of the same size" "$tmp/err" ||
     fail "qcow2 target of another size: no clear error"
 qemu-img create -q -f qcow2 -b "$tmp/q.qcow2" -F qcow2 "$tmp/qb.qcow2" 256M
-expect_fail bootback migrate 1 --onto "$tmp/qb.qcow2" 2>"$tmp/err"; cat "$tmp/err"
+expect_fail bootback migrate 1 --onto "$tmp/qb.qcow2" --format qcow2 2>"$tmp/err"; cat "$tmp/err"
 grep -q "qb.qcow2 has a backing file ($tmp/q.qcow2): --onto takes a standalone qcow2 image" "$tmp/err" ||
     fail "qcow2 target with a backing file: no clear error"
 qemu-img create -q -f vmdk "$tmp/v.vmdk" 256M
 expect_fail bootback migrate 1 --onto "$tmp/v.vmdk" 2>"$tmp/err"; cat "$tmp/err"
-grep -q "v.vmdk is a vmdk image (by its header): --onto writes raw or qcow2 disks only" "$tmp/err" ||
+grep -q "v.vmdk starts like a vmdk image: say its format (--format raw or --format qcow2" "$tmp/err" ||
     fail "vmdk target: no clear error"
 expect_fail bootback migrate 1 --onto "$stale" --format qcow2 2>"$tmp/err"; cat "$tmp/err"
-grep -q -- "tiny.img is a raw disk: --format qcow2 refused (--onto keeps each disk's own format)" "$tmp/err"
+grep -q -- "tiny.img is not a qcow2 image (none by its header): --format qcow2 refused" "$tmp/err"
+expect_fail bootback migrate 1 --onto "$stale" --format vmdk 2>"$tmp/err"; cat "$tmp/err"
+grep -q -- "--format vmdk: use qcow2 or raw" "$tmp/err"
+# a raw disk whose guest wrote a qcow2 header (of the right size) at its
+# start is not taken for a qcow2 without --format qcow2
+qemu-img create -q -f qcow2 "$tmp/h.qcow2" 256M
+cp "$stale" "$tmp/fake.img"
+dd if="$tmp/h.qcow2" of="$tmp/fake.img" bs=64k count=1 conv=notrunc status=none
+cp "$tmp/fake.img" "$tmp/fake.before"
+expect_fail bootback migrate 1 --onto "$tmp/fake.img" 2>"$tmp/err"; cat "$tmp/err"
+grep -q "fake.img starts like a qcow2 image: say its format" "$tmp/err" ||
+    fail "a raw disk with a guest-written qcow2 header was not refused"
+cmp "$tmp/fake.img" "$tmp/fake.before" || fail "the refused disk was changed"
+rm -f "$tmp/fake.img" "$tmp/fake.before" "$tmp/h.qcow2"
 ln -s "$stale" "$tmp/prod/link.img"
 expect_fail bootback migrate 1 --onto "$tmp/prod/link.img" 2>"$tmp/err"; cat "$tmp/err"
 grep -q "link.img is a symbolic link" "$tmp/err" || fail "symlink: no clear error"

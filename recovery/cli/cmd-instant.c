@@ -446,6 +446,8 @@ static const char migrate_usage[] =
   "                     writes, then pivot.\n"
   "                     A one-disk VM takes one FILE; else DISK=FILE for\n"
   "                     each disk.  A failure gives each its content back.\n"
+  "                     Raw unless --format qcow2 (never taken from the\n"
+  "                     file: its guest may have written any header).\n"
   "  --to rbd:POOL[/PREFIX]  to new raw Ceph RBD images PREFIXNAME-DISK in\n"
   "                     POOL; the cephx key goes to QEMU through a libvirt\n"
   "                     secret bootback defines for the run and removes\n"

@@ -219,12 +219,6 @@ image_format (int fd)
   return NULL;
 }
 
-const char *
-delta_target_format (int fd)
-{
-  return image_format (fd) ? "qcow2" : "raw";
-}
-
 /* Is the file (dev, ino) the top-level disk of a domain libvirt has (live
  * or persistent definition)?  1 and its name and disk in why, 0, -1. */
 static int
@@ -259,12 +253,14 @@ used_by_domain (virConnectPtr conn, const struct stat *st, char *why, size_t len
 /* The checks of invariant 1 on the open fd (st: its fstat).  -1 with the
  * error naming path. */
 static int
-target_check (int fd, const struct stat *st, const char *path,
+target_check (int fd, const struct stat *st, const char *path, const char *format,
               const struct instant_session *s, const struct instant_session_disk *k,
               virConnectPtr conn)
 {
   struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
-  const char *fmt = image_format (fd);
+  const char *looks = image_format (fd);
+  bool qcow2 = format && strcmp (format, "qcow2") == 0;
+  const char *fmt = qcow2 ? "qcow2" : NULL;
   char why[512], jpath[4096], h1[32], h2[32];
   struct stat o;
   size_t i;
@@ -275,9 +271,19 @@ target_check (int fd, const struct stat *st, const char *path,
       error_setx ("%s is the session's own overlay of %s", path, s->disks[i].target);
       return -1;
     }
-  if (fmt && strcmp (fmt, "qcow2") != 0) {
-    error_setx ("%s is a %s image (by its header): --onto writes raw or qcow2 disks "
-                "only (qemu-img convert -O raw it first, or migrate --to)", path, fmt);
+  if (format && !qcow2 && strcmp (format, "raw") != 0) {
+    error_setx ("--format %s: --onto writes raw or qcow2 disks only", format);
+    return -1;
+  }
+  if (qcow2 && (!looks || strcmp (looks, "qcow2") != 0)) {
+    error_setx ("%s is not a qcow2 image (%s by its header): --format qcow2 refused",
+                path, looks ? looks : "none");
+    return -1;
+  }
+  if (!format && looks) {
+    error_setx ("%s starts like a %s image: say its format (--format raw or "
+                "--format qcow2; bootback does not take it from the file, whose "
+                "guest may have written that header)", path, looks);
     return -1;
   }
   if (fmt && delta_qcow2_check (path, k->size, k->target) == -1)
@@ -314,7 +320,8 @@ target_check (int fd, const struct stat *st, const char *path,
 }
 
 int
-delta_target_open (const char *path, const struct instant_session *s,
+delta_target_open (const char *path, const char *format,
+                   const struct instant_session *s,
                    const struct instant_session_disk *k, virConnectPtr conn)
 {
   struct stat ls, st;
@@ -342,7 +349,7 @@ delta_target_open (const char *path, const struct instant_session *s,
     close (fd);
     return -1;
   }
-  if (target_check (fd, &st, path, s, k, conn) == -1) {
+  if (target_check (fd, &st, path, format, s, k, conn) == -1) {
     close (fd);
     return -1;
   }

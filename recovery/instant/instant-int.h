@@ -189,16 +189,18 @@ void session_trace_store (struct catalog *cat, struct repo *repo,
 /* The undo journal of target: DIR/.NAME.bootback-undo, into buf.  -1 if
  * it does not fit (error set). */
 int delta_journal_path (const char *target, char *buf, size_t len);
-/* Open path (an existing raw file, not a symbolic link) as the --onto
- * target of disk k of session s, after every check of delta.c's invariant
- * 1 (conn: to find the domains using it).  Returns the descriptor
- * (O_RDWR, an OFD write lock held: close it before QEMU opens the file),
- * or -1 with the error naming path and what is wrong; nothing written. */
-int delta_target_open (const char *path, const struct instant_session *s,
+/* Open path (an existing raw or qcow2 file, not a symbolic link) as the
+ * --onto target of disk k of session s, after every check of delta.c's
+ * invariant 1 (conn: to find the domains using it).  format is the
+ * user's (--format: "raw" or "qcow2"), or NULL: raw.  A format is never
+ * taken from the file's contents (the guest of a raw disk can write any
+ * header there): a file that looks like another format than the one
+ * given is refused.  Returns the descriptor (O_RDWR, an OFD write lock
+ * held: close it before QEMU opens the file), or -1 with the error naming
+ * path and what is wrong; nothing written. */
+int delta_target_open (const char *path, const char *format,
+                       const struct instant_session *s,
                        const struct instant_session_disk *k, virConnectPtr conn);
-/* The format of an --onto target delta_target_open let by: "raw" or
- * "qcow2" (by its header). */
-const char *delta_target_format (int fd);
 struct delta_opts {
   /* Progress: base + bytes looked at, of total; from worker threads, one
    * call at a time.  May be NULL. */

@@ -551,16 +551,11 @@ open_onto (struct migration *mg)
   size_t i, k;
 
   for (i = 0; i < m->n; i++) {
-    m->jobs[i].fd = delta_target_open (m->jobs[i].dest, mg->s, &mg->s->disks[i],
-                                       mg->conn);
+    m->jobs[i].fd = delta_target_open (m->jobs[i].dest, mg->o->format, mg->s,
+                                       &mg->s->disks[i], mg->conn);
     if (m->jobs[i].fd == -1 || fstat (m->jobs[i].fd, &st[i]) == -1)
       return -1;
-    m->jobs[i].format = delta_target_format (m->jobs[i].fd);
-    if (mg->o->format && strcmp (mg->o->format, m->jobs[i].format) != 0) {
-      error_setx ("%s is a %s disk: --format %s refused (--onto keeps each disk's "
-                  "own format)", m->jobs[i].dest, m->jobs[i].format, mg->o->format);
-      return -1;
-    }
+    m->jobs[i].format = mg->o->format ? mg->o->format : "raw";
     for (k = 0; k < i; k++)
       if (st[k].st_dev == st[i].st_dev && st[k].st_ino == st[i].st_ino) {
         error_setx ("%s is given for both %s and %s", m->jobs[i].dest,
