@@ -70,6 +70,8 @@ _Static_assert (CHUNK_MAX_FRAMES <= 64, "frames of a chunk fit a uint64_t");
  * (will_need): a cold open reads directory and inode blocks, so several
  * run at once to keep the disk busy; they hold no buffers. */
 #define HINT_THREADS 4
+/* How far ahead of read-ahead the hint threads are (chunks). */
+#define HINT_AHEAD 24
 /* Buffers of evicted entries kept for whole-chunk loads: a sequential
  * read then reuses memory already mapped instead of faulting in a fresh
  * chunk's pages each time.  Partial loads always map fresh memory, so
@@ -614,6 +616,13 @@ repo_cache_prefetch (struct repo_cache *c, struct repo_disk *d, uint64_t i)
     return;
   digest = d->digests[i];
   pthread_mutex_lock (&c->lock);
+  /* The storage is asked for the files of chunks further ahead, so that
+   * their reads (directory and inode blocks, then the data) are done
+   * when the decodes reach them. */
+  if (i + HINT_AHEAD < d->nchunks &&
+      !repo_digest_is_zero (d->digests[i + HINT_AHEAD]) &&
+      !lookup (c, d->digests[i + HINT_AHEAD]))
+    hint (c, d->digests[i + HINT_AHEAD]);
   if (loaded (lookup (c, digest)))
     goto out;
   /* Never queue more than half the cache can hold: what is read ahead
