@@ -77,8 +77,9 @@ _Static_assert (CHUNK_MAX_FRAMES <= 64, "frames of a chunk fit a uint64_t");
  * chunk's pages each time.  Partial loads always map fresh memory, so
  * that a frame costs a frame. */
 #define SPARE_BUFFERS 4
-/* Buffers of evicted frames kept for the next partial loads. */
-#define POOL_FRAMES 64
+/* Buffers of evicted frames kept for the next partial loads (counted:
+ * they only keep memory the cache may hold mapped). */
+#define POOL_FRAMES 256
 
 struct repo_cache {
   struct repo *repo;
@@ -371,13 +372,15 @@ get_new (struct repo_cache *c, const uint8_t *digest, size_t f0, size_t f1,
   e->state = LOADING;
   e->hnext = c->table[bucket (c, digest)];
   c->table[bucket (c, digest)] = e;
-  /* the entry and the frame table it may get */
+  /* the entry and the frame table it may get; room for it and its
+   * buffers made at once, so that no idle buffer is given back only to
+   * be mapped again */
   e->meta = sizeof *e + sizeof *e->t + c->repo->chunk_size / c->fs *
     CHUNK_ENTRY_LEN;
-  evict (c, e->meta);
+  evict (c, e->meta + (whole ? c->repo->chunk_size : (f1 - f0) * c->fs));
+  rc = whole ? data_alloc (c, e) : frames_alloc (c, e, f0, f1);
   trim (c, e->meta);
   charge (c, e->meta);
-  rc = whole ? data_alloc (c, e) : frames_alloc (c, e, f0, f1);
   pthread_mutex_unlock (&c->lock);
   if (rc == 0)
     rc = load (c, e, f0, f1, whole);
