@@ -382,7 +382,7 @@ struct mixer {
 static void *
 mixer_thread (void *arg)
 {
-  static const size_t lens[] = { 4096, 256 * 1024, FCS, 20, 3 * 16384 };
+  static const size_t lens[] = { 4096, 256 * 1024, FCS, 20, 3 * 16384 + 7 };
   struct mixer *m = arg;
   uint64_t off;
   size_t len;
@@ -401,12 +401,13 @@ mixer_thread (void *arg)
 }
 
 /* Eight threads read a disk twice the cache's size in whole chunks and
- * in frames (16 KiB): what the cache holds never went over its limit. */
+ * in frames of frame bytes, each read checked byte for byte: what the
+ * cache holds never went over its limit. */
 static void
-test_accounting (void)
+test_accounting (uint32_t frame)
 {
   struct scratch s;
-  struct repo *r = scratch_open_frames (&s, "test-cache-acct", FCS, 16384);
+  struct repo *r = scratch_open_frames (&s, "test-cache-acct", FCS, frame);
   struct mixer mx[NTHREADS];
   pthread_t t[NTHREADS];
   char id[TIMESTAMP_LEN + 1];
@@ -419,7 +420,7 @@ test_accounting (void)
   d = repo_disk_open (r, "vm1", id, "vda");
   c = repo_cache_new (r, AMAX);
   assert (d && c);
-  F = 16384;
+  F = frame;
   for (i = 0; i < NTHREADS; i++) {
     mx[i] = (struct mixer) { .d = d, .c = c, .seed = i + 1 };
     assert (pthread_create (&t[i], NULL, mixer_thread, &mx[i]) == 0);
@@ -457,7 +458,8 @@ main (void)
   test_failure_not_cached (&e);
   test_frames (CHUNK_FRAME);
   test_frames (16 * 1024);
-  test_accounting ();
+  test_accounting (16 * 1024);
+  test_accounting (CHUNK_FRAME);
 
   repo_disk_close (e.d);
   repo_close (e.r);
