@@ -21,13 +21,18 @@
  *  2. A failed load never stays in the table: waiters see the error once,
  *     and the next request tries again (a server that comes back heals).
  *     A failed frame of a READY entry stays missing, to be tried again.
- *  3. Only READY entries with no readers are evicted (whole), least
- *     recently used first, so the bytes held (decoded frames, counted in
- *     whole frames) stay near max_bytes, plus what readers in flight
- *     hold.  A whole chunk is one mmap'd buffer, so that freeing it gives
- *     the memory back at once; a chunk read in part has a buffer per
- *     frame it holds, taken from a small pool of evicted frames' buffers
- *     (no page faults, no munmap per miss; the pool is bounded).
+ *  3. held counts every byte the cache owns: the buffers of entries,
+ *     those of loads in flight, the spare and pooled buffers, each
+ *     entry's own memory and frame table, the hash table.  A load first
+ *     evicts (whole) READY entries with no readers, least recently used
+ *     first, until what it allocates fits max_bytes; spare and pooled
+ *     buffers are given back while held is over it.  So held stays
+ *     within max_bytes unless the entries in use alone are larger.
+ *     Every buffer is its own mmap, so that freeing it gives the memory
+ *     back at once (malloc'd frames left the arenas of many threads
+ *     fragmented, uncounted): a whole chunk is one buffer; a chunk read
+ *     in part has one per frame it holds, taken from a small pool of
+ *     evicted frames' buffers (no page faults, no munmap per miss).
  *  4. Read-ahead threads only call the same get/put pair: a hint, never a
  *     different path.
  *
@@ -50,6 +55,7 @@ struct centry {
   struct chunk_table *t;        /* NULL: decoded whole (every frame in have) */
   uint64_t have, busy;          /* frames decoded / being decoded */
   size_t bytes;                 /* counted in used */
+  size_t meta;                  /* this and its table, counted in held */
   int refs, state, err;
   char errmsg[512];
   struct centry *hnext;
@@ -64,18 +70,22 @@ _Static_assert (CHUNK_MAX_FRAMES <= 64, "frames of a chunk fit a uint64_t");
  * (will_need): a cold open reads directory and inode blocks, so several
  * run at once to keep the disk busy; they hold no buffers. */
 #define HINT_THREADS 4
+/* How far ahead of read-ahead the hint threads are (chunks). */
+#define HINT_AHEAD 24
 /* Buffers of evicted entries kept for whole-chunk loads: a sequential
  * read then reuses memory already mapped instead of faulting in a fresh
  * chunk's pages each time.  Partial loads always map fresh memory, so
  * that a frame costs a frame. */
 #define SPARE_BUFFERS 4
-/* Buffers of evicted frames kept for the next partial loads. */
-#define POOL_FRAMES 64
+/* Buffers of evicted frames kept for the next partial loads (counted:
+ * they only keep memory the cache may hold mapped). */
+#define POOL_FRAMES 256
 
 struct repo_cache {
   struct repo *repo;
   size_t fs;                    /* the repository's frame size */
   size_t max_bytes, used;
+  size_t held, peak;            /* invariant 3, and its highest */
   size_t nbuckets;
   struct centry **table;
   struct centry *lru_head, *lru_tail;
@@ -160,12 +170,46 @@ lru_push (struct repo_cache *c, struct centry *e)
   c->lru_head = e;
 }
 
-/* A frame buffer from the pool, or a new one (lock held). */
-static uint8_t *
-frame_alloc (struct repo_cache *c)
+/* Count n more bytes held (lock held). */
+static void
+charge (struct repo_cache *c, size_t n)
 {
-  return c->npool > 0 ? c->pool[--c->npool] : xmalloc (c->fs);
+  c->held += n;
+  if (c->held > c->peak)
+    c->peak = c->held;
 }
+
+/* A new buffer of n bytes, counted (lock held). */
+static uint8_t *
+buffer_new (struct repo_cache *c, size_t n)
+{
+  void *p = mmap (NULL, n, PROT_READ | PROT_WRITE,
+                  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+
+  if (p == MAP_FAILED)
+    return NULL;
+  charge (c, n);
+  return p;
+}
+
+static void
+buffer_free (struct repo_cache *c, uint8_t *p, size_t n)
+{
+  munmap (p, n);
+  c->held -= n;
+}
+
+/* Give spare and pooled buffers back until need more bytes fit
+ * max_bytes, or none is left (lock held). */
+static void
+trim (struct repo_cache *c, size_t need)
+{
+  while (c->held + need > c->max_bytes && c->npool > 0)
+    buffer_free (c, c->pool[--c->npool], c->fs);
+  while (c->held + need > c->max_bytes && c->nspare > 0)
+    buffer_free (c, c->spare[--c->nspare], c->repo->chunk_size);
+}
+
 
 /* Give e's own buffers of the frames of mask back (lock held). */
 static void
@@ -179,7 +223,7 @@ frames_release (struct repo_cache *c, struct centry *e, uint64_t mask)
     if (!e->data && c->npool < POOL_FRAMES)
       c->pool[c->npool++] = e->fr[i];
     else if (!e->data)
-      free (e->fr[i]);
+      buffer_free (c, e->fr[i], c->fs);
     e->fr[i] = NULL;
   }
 }
@@ -191,17 +235,22 @@ entry_free (struct repo_cache *c, struct centry *e)
   if (e->data && c->nspare < SPARE_BUFFERS)
     c->spare[c->nspare++] = e->data;
   else if (e->data)
-    munmap (e->data, c->repo->chunk_size);
+    buffer_free (c, e->data, c->repo->chunk_size);
+  c->held -= e->meta;
   free (e->t);
   free (e);
 }
 
+/* Evict entries until need more bytes fit max_bytes, with the spare
+ * and pooled buffers (what evicting adds to them) counted as free (lock
+ * held; trim afterwards). */
 static void
-evict (struct repo_cache *c)
+evict (struct repo_cache *c, size_t need)
 {
   struct centry *e = c->lru_tail, *prev;
 
-  while (c->used > c->max_bytes && e) {
+  while (c->held - c->nspare * c->repo->chunk_size - c->npool * c->fs +
+         need > c->max_bytes && e) {
     prev = e->prev;
     if (e->refs == 0) {
       lru_unlink (c, e);
@@ -212,6 +261,35 @@ evict (struct repo_cache *c)
     }
     e = prev;
   }
+}
+
+static void
+shrink (struct repo_cache *c)
+{
+  evict (c, 0);
+  trim (c, 0);
+}
+
+/* A whole-chunk buffer for e: a spare one or a new one, room made
+ * first (lock held).  -1 with the error set. */
+static int
+data_alloc (struct repo_cache *c, struct centry *e)
+{
+  if (e->data)
+    return 0;
+  evict (c, c->repo->chunk_size);
+  if (c->nspare > 0) {
+    e->data = c->spare[--c->nspare];
+    trim (c, 0);
+    return 0;
+  }
+  trim (c, c->repo->chunk_size);
+  e->data = buffer_new (c, c->repo->chunk_size);
+  if (!e->data) {
+    error_set (errno, "mmap");
+    return -1;
+  }
+  return 0;
 }
 
 /* Load a new entry (outside the lock): frames [f0, f1) of it into the
@@ -234,18 +312,12 @@ load (struct repo_cache *c, struct centry *e, size_t f0, size_t f1, bool whole)
     e->have = entry_frames (e, f0, f1);
     return 0;
   }
-  for (i = f0; i < f1 && !whole; i++) {  /* rare: a chunk read whole */
-    free (e->fr[i]);
-    e->fr[i] = NULL;
-  }
-  if (!e->data)
-    e->data = mmap (NULL, r->chunk_size, PROT_READ | PROT_WRITE,
-                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-  if (e->data == MAP_FAILED) {
-    e->data = NULL;
-    error_set (errno, "mmap");
+  pthread_mutex_lock (&c->lock);       /* rare: a chunk read whole */
+  frames_release (c, e, frame_mask (f0, f1));
+  rc = data_alloc (c, e);
+  pthread_mutex_unlock (&c->lock);
+  if (rc == -1)
     return -1;
-  }
   for (i = 0; i < CHUNK_MAX_FRAMES && i * c->fs < r->chunk_size; i++)
     e->fr[i] = e->data + i * c->fs;
   if (repo_chunk_get (r, e->digest, e->data, r->chunk_size, &e->len) == -1)
@@ -254,12 +326,25 @@ load (struct repo_cache *c, struct centry *e, size_t f0, size_t f1, bool whole)
   return 0;
 }
 
-/* Buffers for frames [a, b) of e (lock held). */
-static void
+/* Buffers for frames [a, b) of e, room made first: pooled ones, then
+ * new ones once the other idle buffers are given back (lock held).  -1
+ * (error set, the buffers given back) when out of memory. */
+static int
 frames_alloc (struct repo_cache *c, struct centry *e, size_t a, size_t b)
 {
-  for (; a < b; a++)
-    e->fr[a] = frame_alloc (c);
+  size_t i;
+
+  evict (c, (b - a) * c->fs);
+  for (i = a; i < b && c->npool > 0; i++)
+    e->fr[i] = c->pool[--c->npool];
+  trim (c, (b - i) * c->fs);
+  for (; i < b; i++)
+    if (!(e->fr[i] = buffer_new (c, c->fs))) {
+      frames_release (c, e, frame_mask (a, i));
+      error_set (errno, "mmap");
+      return -1;
+    }
+  return 0;
 }
 
 /* Count e's frames in used (lock held). */
@@ -287,12 +372,18 @@ get_new (struct repo_cache *c, const uint8_t *digest, size_t f0, size_t f1,
   e->state = LOADING;
   e->hnext = c->table[bucket (c, digest)];
   c->table[bucket (c, digest)] = e;
-  if (whole && c->nspare > 0)
-    e->data = c->spare[--c->nspare];
-  if (!whole)
-    frames_alloc (c, e, f0, f1);
+  /* the entry and the frame table it may get; room for it and its
+   * buffers made at once, so that no idle buffer is given back only to
+   * be mapped again */
+  e->meta = sizeof *e + sizeof *e->t + c->repo->chunk_size / c->fs *
+    CHUNK_ENTRY_LEN;
+  evict (c, e->meta + (whole ? c->repo->chunk_size : (f1 - f0) * c->fs));
+  rc = whole ? data_alloc (c, e) : frames_alloc (c, e, f0, f1);
+  trim (c, e->meta);
+  charge (c, e->meta);
   pthread_mutex_unlock (&c->lock);
-  rc = load (c, e, f0, f1, whole);
+  if (rc == 0)
+    rc = load (c, e, f0, f1, whole);
   pthread_mutex_lock (&c->lock);
   c->stats.decodes++;
   if (rc == 0) {
@@ -301,7 +392,7 @@ get_new (struct repo_cache *c, const uint8_t *digest, size_t f0, size_t f1,
     e->state = READY;
     account (c, e);
     lru_push (c, e);
-    evict (c);
+    shrink (c);
   }
   else {
     e->state = FAILED;
@@ -335,8 +426,9 @@ fill (struct repo_cache *c, struct centry *e, size_t f0, size_t f1)
     a = __builtin_ctzll (mine);
     for (b = a + 1; b < 64 && (mine >> b & 1); b++) ;
     run = frame_mask (a, b);
+    if (frames_alloc (c, e, a, b) == -1)
+      return -1;
     e->busy |= run;
-    frames_alloc (c, e, a, b);
     pthread_mutex_unlock (&c->lock);
     rc = chunk_read_frames (c->repo, e->digest, &e->t, a, b, e->fr);
     pthread_mutex_lock (&c->lock);
@@ -390,7 +482,7 @@ get (struct repo_cache *c, const uint8_t *digest, size_t f0, size_t f1,
   }
   if (fill (c, e, whole ? 0 : f0, whole ? CHUNK_MAX_FRAMES : f1) == -1) {
     e->refs--;
-    evict (c);
+    shrink (c);
     pthread_mutex_unlock (&c->lock);
     return NULL;
   }
@@ -405,8 +497,8 @@ put (struct repo_cache *c, struct centry *e)
 {
   pthread_mutex_lock (&c->lock);
   e->refs--;
-  if (c->used > c->max_bytes)
-    evict (c);
+  if (c->held > c->max_bytes)
+    shrink (c);
   pthread_mutex_unlock (&c->lock);
 }
 
@@ -527,6 +619,13 @@ repo_cache_prefetch (struct repo_cache *c, struct repo_disk *d, uint64_t i)
     return;
   digest = d->digests[i];
   pthread_mutex_lock (&c->lock);
+  /* The storage is asked for the files of chunks further ahead, so that
+   * their reads (directory and inode blocks, then the data) are done
+   * when the decodes reach them. */
+  if (i + HINT_AHEAD < d->nchunks &&
+      !repo_digest_is_zero (d->digests[i + HINT_AHEAD]) &&
+      !lookup (c, d->digests[i + HINT_AHEAD]))
+    hint (c, d->digests[i + HINT_AHEAD]);
   if (loaded (lookup (c, digest)))
     goto out;
   /* Never queue more than half the cache can hold: what is read ahead
@@ -569,6 +668,7 @@ repo_cache_new (struct repo *r, size_t max_bytes)
   while (c->nbuckets < 2 * n)
     c->nbuckets *= 2;
   c->table = xcalloc (c->nbuckets, sizeof *c->table);
+  charge (c, sizeof *c + c->nbuckets * sizeof *c->table);
   pthread_mutex_init (&c->lock, NULL);
   pthread_cond_init (&c->cond, NULL);
   pthread_cond_init (&c->qcond, NULL);
@@ -598,9 +698,9 @@ repo_cache_free (struct repo_cache *c)
     entry_free (c, e);
   }
   while (c->nspare > 0)
-    munmap (c->spare[--c->nspare], c->repo->chunk_size);
+    buffer_free (c, c->spare[--c->nspare], c->repo->chunk_size);
   while (c->npool > 0)
-    free (c->pool[--c->npool]);
+    buffer_free (c, c->pool[--c->npool], c->fs);
   free (c->table);
   pthread_cond_destroy (&c->qcond);
   pthread_cond_destroy (&c->hcond);
@@ -615,5 +715,7 @@ repo_cache_get_stats (struct repo_cache *c, struct repo_cache_stats *s)
   pthread_mutex_lock (&c->lock);
   *s = c->stats;
   s->bytes = c->used;
+  s->held = c->held;
+  s->peak = c->peak;
   pthread_mutex_unlock (&c->lock);
 }

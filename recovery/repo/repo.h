@@ -362,7 +362,10 @@ void repo_disk_extent (const struct repo_disk *d, uint64_t offset,
 struct repo_cache *repo_cache_new (struct repo *r, size_t max_bytes);
 void repo_cache_free (struct repo_cache *c);
 struct repo_cache_stats {
-  uint64_t hits, misses, decodes, evictions, bytes;
+  uint64_t hits, misses, decodes, evictions;
+  uint64_t bytes;               /* decoded bytes held */
+  uint64_t held, peak;          /* all the memory held (<= max_bytes unless
+                                 * the chunks in use need more), highest */
 };
 void repo_cache_get_stats (struct repo_cache *c, struct repo_cache_stats *s);
 /* Ask for chunk i of d to be loaded in the background (read-ahead).

@@ -5,6 +5,9 @@
  *    of its file and one decode, and all get its bytes;
  *  - eviction: the bytes held stay within max_bytes, least recently used
  *    first; a chunk evicted is read again, one still held is not;
+ *  - accounting: all the memory the cache holds (buffers in use, loading,
+ *    spare or pooled, entries, tables) stays within max_bytes, whole
+ *    chunks and frames mixed, eight threads at once;
  *  - a failed load is not cached: the asker and the threads waiting with
  *    it get the error, and the next read tries again and succeeds;
  *  - frame-level reads: a read of part of a chunk decodes only the 64 KiB
@@ -163,7 +166,8 @@ test_single_flight (struct env *e)
 static void
 test_eviction (struct env *e)
 {
-  const size_t max = 4 * CS;
+  /* four chunks and what the entries themselves take */
+  const size_t max = 4 * CS + CS / 2;
   struct repo_cache *c = repo_cache_new (e->r, max);
   struct repo_cache_stats st;
   uint64_t k;
@@ -172,11 +176,12 @@ test_eviction (struct env *e)
   for (k = 0; k < NCHUNKS; k++) {
     assert (read_chunk (e, c, k) == 0);
     repo_cache_get_stats (c, &st);
-    assert (st.bytes <= max);
+    assert (st.bytes <= 4 * CS && st.held <= max);
   }
   assert (e->h->chunk_opens == NCHUNKS);
   repo_cache_get_stats (c, &st);
-  assert (st.evictions == NCHUNKS - 4 && st.bytes == max);
+  assert (st.evictions == NCHUNKS - 4 && st.bytes == 4 * CS);
+  assert (st.held > st.bytes && st.peak <= max);
   /* the four most recent are held: no I/O */
   for (k = NCHUNKS - 4; k < NCHUNKS; k++)
     assert (read_chunk (e, c, k) == 0);
@@ -191,7 +196,7 @@ test_eviction (struct env *e)
   assert (read_chunk (e, c, NCHUNKS - 3) == 0);
   assert (e->h->chunk_opens == NCHUNKS + 2);
   repo_cache_get_stats (c, &st);
-  assert (st.bytes <= max);
+  assert (st.bytes <= 4 * CS && st.peak <= max);
   repo_cache_free (c);
 }
 
@@ -360,6 +365,81 @@ test_frames (uint32_t frame)
   scratch_remove (&s);
 }
 
+/* ---- accounting ------------------------------------------------------------- */
+
+#define ACHUNKS 24
+#define AMAX (12 * FCS)
+
+struct mixer {
+  struct repo_disk *d;
+  struct repo_cache *c;
+  unsigned seed;
+  int failed;
+};
+
+/* 300 reads of random places and lengths: 4K in a frame, 256K, whole
+ * chunks, across chunk ends; each checked byte for byte. */
+static void *
+mixer_thread (void *arg)
+{
+  static const size_t lens[] = { 4096, 256 * 1024, FCS, 20, 3 * 16384 + 7 };
+  struct mixer *m = arg;
+  uint64_t off;
+  size_t len;
+  int i;
+
+  for (i = 0; i < 300; i++) {
+    len = lens[rand_r (&m->seed) % 5];
+    off = (uint64_t) (rand_r (&m->seed) % ACHUNKS) * FCS;
+    if (len < FCS)
+      off += rand_r (&m->seed) % (FCS - len);
+    if (off + len > (uint64_t) ACHUNKS * FCS)
+      off = (uint64_t) ACHUNKS * FCS - len;
+    m->failed += read_part (m->d, m->c, off, len) == -1;
+  }
+  return NULL;
+}
+
+/* Eight threads read a disk twice the cache's size in whole chunks and
+ * in frames of frame bytes, each read checked byte for byte: what the
+ * cache holds never went over its limit. */
+static void
+test_accounting (uint32_t frame)
+{
+  struct scratch s;
+  struct repo *r = scratch_open_frames (&s, "test-cache-acct", FCS, frame);
+  struct mixer mx[NTHREADS];
+  pthread_t t[NTHREADS];
+  char id[TIMESTAMP_LEN + 1];
+  struct repo_cache_stats st;
+  struct repo_disk *d;
+  struct repo_cache *c;
+  int i;
+
+  test_point_write (r, "vm1", 1, ACHUNKS, id, NULL);
+  d = repo_disk_open (r, "vm1", id, "vda");
+  c = repo_cache_new (r, AMAX);
+  assert (d && c);
+  F = frame;
+  for (i = 0; i < NTHREADS; i++) {
+    mx[i] = (struct mixer) { .d = d, .c = c, .seed = i + 1 };
+    assert (pthread_create (&t[i], NULL, mixer_thread, &mx[i]) == 0);
+  }
+  for (i = 0; i < NTHREADS; i++) {
+    pthread_join (t[i], NULL);
+    assert (mx[i].failed == 0);
+  }
+  repo_cache_get_stats (c, &st);
+  fprintf (stderr, "test-cache: accounting: peak %" PRIu64 " of %d bytes, %" PRIu64
+          " evictions, held %" PRIu64 "\n", st.peak, AMAX, st.evictions, st.held);
+  assert (st.evictions > 0 && st.bytes > AMAX / 2);
+  assert (st.held <= AMAX && st.peak <= AMAX && st.held > st.bytes);
+  repo_cache_free (c);
+  repo_disk_close (d);
+  repo_close (r);
+  scratch_remove (&s);
+}
+
 int
 main (void)
 {
@@ -378,6 +458,8 @@ main (void)
   test_failure_not_cached (&e);
   test_frames (CHUNK_FRAME);
   test_frames (16 * 1024);
+  test_accounting (16 * 1024);
+  test_accounting (CHUNK_FRAME);
 
   repo_disk_close (e.d);
   repo_close (e.r);
