@@ -928,7 +928,7 @@ delta_apply (struct repo *r, struct repo_disk *d, int fd, const char *target,
 {
   struct djob j = { .r = r, .d = d, .fd = fd, .target = target, .o = o, .st = st };
   const char *hook = test_hook_env ("BOOTBACK_DELTA_TEST");
-  bool qcow2 = image_format (fd) != NULL;    /* target_check let only qcow2 by */
+  bool qcow2 = o->qcow2;        /* the user's format, never the file's header */
   struct delta_qcow2 q;
   char jpath[4096], note[400] = "";
   double t0 = now_monotonic ();

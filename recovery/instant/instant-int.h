@@ -211,6 +211,9 @@ struct delta_opts {
   /* The point's checkpoint (its manifest's): a qcow2 target's dirty
    * bitmap of that name says which chunks need reading.  NULL or "". */
   const char *checkpoint;
+  /* The target is a qcow2 (the user's --format qcow2), else raw: never
+   * taken from the file, whose guest may have written a qcow2 header. */
+  bool qcow2;
 };
 struct delta_stats {
   uint64_t chunks, written;     /* looked at, written (differed) */

@@ -13,7 +13,9 @@
  * is ignored; a record damaged in the middle, or a journal beside another
  * file than its own, makes undo refuse and keep the journal.  A target
  * that ends inside a chunk (its mapping faults: SIGBUS) fails with a read
- * error naming it, nothing written.  A qcow2 target (qemu-img, qemu-io,
+ * error naming it, nothing written.  A raw target whose guest wrote a
+ * qcow2 header (its data file a host file) is written as a file, the
+ * host file untouched.  A qcow2 target (qemu-img, qemu-io,
  * qemu-nbd) holding the dirty bitmap of the point's checkpoint, 3 chunks
  * written after it: the bitmap used (only the 3 dirty chunks and the
  * sample of clean ones read), exactly those written, the image the
@@ -244,6 +246,43 @@ test_sigbus (void)
   assert (equals (target, stale));
 }
 
+/* A raw target whose guest wrote a qcow2 header at its start, one whose
+ * external data file is a host file (victim): delta_apply of a raw
+ * target (no .qcow2) writes the file itself, the point's byte for byte,
+ * and never opens it as a qcow2 (which would write the victim). */
+static void
+test_raw_qcow2_header (const char *dir)
+{
+  CLEANUP_FREE char *hdr = xasprintf ("%s/hdr.qcow2", dir);
+  CLEANUP_FREE char *victim = xasprintf ("%s/victim", dir);
+  CLEANUP_FREE char *mk = xasprintf (
+    "qemu-img create -q -f qcow2 -o data_file=%s,data_file_raw=on %s 2M && "
+    "dd if=%s of=%s conv=notrunc status=none", victim, hdr, hdr, target);
+  struct repo_disk *d = repo_disk_open (r, "vm", id, "vda");
+  CLEANUP_FREE uint8_t *vbuf = xmalloc (SIZE);
+  struct delta_stats st;
+  struct delta_opts o = { 0 };
+  int fd, rc;
+
+  unlink (jpath);
+  make_stale (target);
+  assert (system (mk) == 0);
+  memset (vbuf, 0xaa, SIZE);
+  overwrite (victim, vbuf, SIZE, 0);
+  fd = open (target, O_RDWR | O_CLOEXEC);
+  assert (d && fd >= 0);
+  rc = delta_apply (r, d, fd, target, &o, &st);
+  if (rc == -1)
+    fprintf (stderr, "delta_apply: %s\n", error_msg ());
+  assert (rc == 0 && equals (target, point));
+  assert (equals (victim, vbuf));
+  assert (delta_finish (target) == 0);
+  close (fd);
+  repo_disk_close (d);
+  unlink (hdr);
+  unlink (victim);
+}
+
 /* ---- a qcow2 target and its dirty bitmap ------------------------------------ */
 
 #define NQ 40                   /* chunks of the qcow2 case's point */
@@ -336,7 +375,7 @@ qapply (const char *qid, const char *path, const char *bitmap_cmd, bool lie,
         struct delta_stats *st)
 {
   struct repo_disk *d = repo_disk_open (r, "vq", qid, "vda");
-  struct delta_opts o = { .checkpoint = CHECKPOINT };
+  struct delta_opts o = { .checkpoint = CHECKPOINT, .qcow2 = true };
   int fd, rc;
 
   make_qstale (path, bitmap_cmd, lie);
@@ -415,6 +454,7 @@ main (void)
   test_torn ();
   test_refused ();
   test_sigbus ();
+  test_raw_qcow2_header (sc.dir);
   test_qcow2 (sc.dir);
 
   free (s);
