@@ -942,7 +942,8 @@ delta_apply (struct repo *r, struct repo_disk *d, int fd, const char *target,
   if (delta_journal_path (target, jpath, sizeof jpath) == -1)
     return -1;
   j.jpath = jpath;
-  if (qcow2 && delta_qcow2_open (&q, target, o->checkpoint, note, sizeof note) == -1)
+  if (qcow2 && delta_qcow2_open (&q, target, o->checkpoint, o->point, note,
+                                    sizeof note) == -1)
     return -1;
   j.q = qcow2 ? &q : NULL;
   j.jfd = journal_create (jpath, fd, repo_chunk_size (r), repo_disk_size (d), qcow2);
@@ -1173,7 +1174,7 @@ delta_undo (const char *target, const struct instant_session *s,
     goto out;
   fd = undo_open_target (target, &js);
   if (fd == -1 ||
-      (js.h.qcow2 && delta_qcow2_open (&q, target, NULL, note, sizeof note) == -1))
+      (js.h.qcow2 && delta_qcow2_open (&q, target, NULL, NULL, note, sizeof note) == -1))
     goto out;
   qp = js.h.qcow2 ? &q : NULL;
   if ((js.mirror && undo_resync (fd, qp, target, &js, s, k, ro) == -1) ||

@@ -20,7 +20,8 @@
  * written after it: the bitmap used (only the 3 dirty chunks and the
  * sample of clean ones read), exactly those written, the image the
  * point's; undo gives it back.  The bitmap cleared after the writes (a
- * lie), disabled, or removed: every chunk compared, said, the same result.
+ * lie), disabled, or removed, or the point's checkpoint another's: every
+ * chunk compared, said, the same result.
  */
 #include <assert.h>
 #include <errno.h>
@@ -287,11 +288,12 @@ test_raw_qcow2_header (const char *dir)
 
 #define NQ 40                   /* chunks of the qcow2 case's point */
 #define QSIZE ((uint64_t) NQ * CS)
-#define CHECKPOINT "bootback-0123abcd-1"
+#define CHECKPOINT qcp          /* bootback-0123abcd-<the point's id> */
+static char qcp[64];
 static uint8_t qpoint[QSIZE], qstale[QSIZE];
 
 /* The point of VM "vq": random data, chunks 4 and 8 zero, made at
- * checkpoint CHECKPOINT. */
+ * checkpoint CHECKPOINT (named as backup.c names it). */
 static void
 make_qpoint (char qid[TIMESTAMP_LEN + 1])
 {
@@ -308,6 +310,7 @@ make_qpoint (char qid[TIMESTAMP_LEN + 1])
       assert (repo_writer_put_chunk (w, qpoint + c * CS, CS, dg[c], NULL) == 0);
   assert (repo_writer_add_disk (w, "vda", QSIZE, "raw",
                                 (const uint8_t (*)[REPO_DIGEST_LEN]) dg) == 0);
+  snprintf (qcp, sizeof qcp, "bootback-0123abcd-%s", repo_writer_id (w));
   repo_writer_set_checkpoint (w, CHECKPOINT);
   assert (repo_writer_commit (w, &m) == 0);
   memcpy (qid, m.id, TIMESTAMP_LEN + 1);
@@ -333,6 +336,7 @@ make_qstale (const char *path, const char *bitmap_cmd, bool lie)
   CLEANUP_FREE char *io = xasprintf (
     "qemu-io -f qcow2 -c 'write -P 0x55 %d 4096' -c 'write -z %d %d' "
     "-c 'write -P 0x66 %d %d' %%s >/dev/null%%s", CS + 100, 6 * CS, CS, 8 * CS, CS);
+  CLEANUP_FREE char *bm = xasprintf ("qemu-img bitmap %%s %%s %s", CHECKPOINT);
   int fd = open (raw, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 
   assert (fd >= 0 && pwrite (fd, qpoint, QSIZE, 0) == (ssize_t) QSIZE);
@@ -340,7 +344,7 @@ make_qstale (const char *path, const char *bitmap_cmd, bool lie)
   sh ("qemu-img convert -f raw -O qcow2 %s %s", raw, path);
   sh ("qemu-img bitmap --add %s %s", path, CHECKPOINT);
   if (bitmap_cmd)
-    sh ("qemu-img bitmap %s %s " CHECKPOINT, bitmap_cmd, path);
+    sh (bm, bitmap_cmd, path);
   sh (io, path, "");
   if (lie)
     sh ("qemu-img bitmap --clear %s %s", path, CHECKPOINT);
@@ -369,13 +373,15 @@ qcow2_equals (const char *path, const uint8_t *want)
 }
 
 /* delta_apply onto a fresh qcow2 (make_qstale's arguments): exactly the
- * 3 changed chunks written, the image the point's; stats into st. */
+ * 3 changed chunks written, the image the point's; stats into st.  as: the
+ * point id the session names (NULL: qid). */
 static void
-qapply (const char *qid, const char *path, const char *bitmap_cmd, bool lie,
-        struct delta_stats *st)
+qapply (const char *qid, const char *as, const char *path, const char *bitmap_cmd,
+        bool lie, struct delta_stats *st)
 {
   struct repo_disk *d = repo_disk_open (r, "vq", qid, "vda");
-  struct delta_opts o = { .checkpoint = CHECKPOINT, .qcow2 = true };
+  struct delta_opts o = { .checkpoint = CHECKPOINT, .point = as ? as : qid,
+                          .qcow2 = true };
   int fd, rc;
 
   make_qstale (path, bitmap_cmd, lie);
@@ -412,23 +418,30 @@ test_qcow2 (const char *dir)
   snprintf (qs->point, sizeof qs->point, "%s", qid);
   snprintf (qs->disks[0].name, sizeof qs->disks[0].name, "vda");
 
-  qapply (qid, path, NULL, false, &st);
-  assert (st.bitmap && st.dirty == 3 && strstr (st.how, "bitmap " CHECKPOINT " used"));
+  qapply (qid, NULL, path, NULL, false, &st);
+  assert (st.bitmap && st.dirty == 3 && strstr (st.how, "bitmap bootback-0123abcd-") &&
+          strstr (st.how, " used"));
   assert (st.sampled == NQ - 3);          /* a small disk: every clean chunk */
   assert (delta_undo (path, qs, &qs->disks[0], NULL) == 0);
   assert (qcow2_equals (path, qstale));
   /* Each time after this: as if the disk pivoted. */
 
-  qapply (qid, path, NULL, true, &st);
+  qapply (qid, NULL, path, NULL, true, &st);
   assert (delta_finish (path) == 0);
   assert (!st.bitmap && strstr (st.how, "not used: chunk ") &&
           strstr (st.how, ", clean by it, differs from the point"));
   assert (st.hashed >= NQ - 2 - 1);       /* all but the zero chunks */
-  qapply (qid, path, "--disable", false, &st);
+  qapply (qid, NULL, path, "--disable", false, &st);
   assert (delta_finish (path) == 0);
   assert (!st.bitmap && strstr (st.how, "disabled"));
-  qapply (qid, path, "--remove", false, &st);
-  assert (!st.bitmap && strstr (st.how, "has no bitmap " CHECKPOINT));
+  qapply (qid, NULL, path, "--remove", false, &st);
+  assert (!st.bitmap && strstr (st.how, "has no bitmap ") && strstr (st.how, CHECKPOINT));
+  assert (delta_finish (path) == 0);
+  /* The point's manifest (a hostile repository's) names a checkpoint not
+   * its own (a later point's, whose bitmap calls clean what changed in
+   * between): its bitmap is not used. */
+  qapply (qid, "20000101T000000Z", path, NULL, false, &st);
+  assert (!st.bitmap && strstr (st.how, "is not bootback-XXXXXXXX-20000101T000000Z"));
   assert (delta_finish (path) == 0);
   free (qs);
 }
