@@ -80,7 +80,9 @@
  *  6. The journal is removed only after an undo completed or after the
  *     disk's pivot completed (delta_finish), and never played back onto a
  *     file that is not the one it was made for (st_dev, st_ino) or that a
- *     domain runs from (the callers check the live XML first).
+ *     domain runs from (the callers check the live XML first), nor played
+ *     back if it is not bootback's own (a regular file of this user, 0600:
+ *     the target's directory may be writable by others).
  *
  * For a qcow2 the same holds of its content (what QEMU reads from it):
  * every write of the delta and of undo goes through qemu-nbd, and "fsync"
@@ -1043,6 +1045,26 @@ journal_head (int jfd, const char *jpath, struct jscan *js, uint64_t fsize,
   return 0;
 }
 
+/* Only a journal bootback made is played back: a regular file of this
+ * user, 0600 (journal_create).  One of someone else, who can write the
+ * target's directory, would write what it likes into the target. */
+static int
+journal_own (int jfd, const char *jpath)
+{
+  struct stat st;
+
+  if (fstat (jfd, &st) == -1) {
+    error_set (errno, "fstat: %s", jpath);
+    return -1;
+  }
+  if (!S_ISREG (st.st_mode) || st.st_uid != geteuid () || (st.st_mode & 077)) {
+    error_setx ("the undo journal %s is not bootback's own (owner %u, mode %04o): "
+                "refused", jpath, (unsigned) st.st_uid, (unsigned) st.st_mode & 07777);
+    return -1;
+  }
+  return 0;
+}
+
 /* Read the journal: header, commit, records (invariants 2 and 5). */
 static int
 journal_scan (int jfd, const char *jpath, struct jscan *js)
@@ -1162,7 +1184,7 @@ delta_undo (const char *target, const struct instant_session *s,
 
   if (delta_journal_path (target, jpath, sizeof jpath) == -1)
     return -1;
-  jfd = open (jpath, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  jfd = open (jpath, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
   if (jfd == -1) {
     if (errno == ENOENT)
       return 0;                          /* nothing was written */
@@ -1170,7 +1192,8 @@ delta_undo (const char *target, const struct instant_session *s,
     return -1;
   }
   /* One undo at a time (two commands may reattach at once). */
-  if (flock (jfd, LOCK_EX) == -1 || journal_scan (jfd, jpath, &js) == -1)
+  if (flock (jfd, LOCK_EX) == -1 || journal_own (jfd, jpath) == -1 ||
+      journal_scan (jfd, jpath, &js) == -1)
     goto out;
   fd = undo_open_target (target, &js);
   if (fd == -1 ||

@@ -194,8 +194,8 @@ test_torn (void)
   assert (equals (target, stale) && access (jpath, F_OK) == -1);
 }
 
-/* A record damaged in the middle, or another file at the target's path:
- * refused, both left alone. */
+/* A record damaged in the middle, a journal not bootback's own, or
+ * another file at the target's path: refused, both left alone. */
 static void
 test_refused (void)
 {
@@ -208,6 +208,16 @@ test_refused (void)
   assert (delta_undo (target, s, k, NULL) == -1);
   assert (strstr (error_msg (), "damaged") && strstr (error_msg (), "stays"));
   assert (access (jpath, F_OK) == 0);
+  unlink (jpath);
+
+  /* A journal that is not bootback's own (another owner, or readable or
+   * writable by others: someone who can write the directory put it
+   * there): never played back. */
+  apply (r, id, target);
+  assert (chmod (jpath, 0660) == 0);
+  assert (delta_undo (target, s, k, NULL) == -1);
+  assert (strstr (error_msg (), "not bootback's own") && strstr (error_msg (), "stays"));
+  assert (equals (target, point) && access (jpath, F_OK) == 0);
   unlink (jpath);
 
   apply (r, id, target);
