@@ -941,6 +941,12 @@ delta_apply (struct repo *r, struct repo_disk *d, int fd, const char *target,
   if (hook && strncmp (hook, "stall@", 6) == 0)
     j.stall_at = atol (hook + 6);
 
+  if (repo_disk_size (d) != o->size) {   /* the repository may change */
+    error_setx ("%s was checked for a disk of %" PRIu64 " bytes, the point's is %"
+                PRIu64 " bytes in the repository now: refused", target, o->size,
+                repo_disk_size (d));
+    return -1;
+  }
   if (delta_journal_path (target, jpath, sizeof jpath) == -1)
     return -1;
   j.jpath = jpath;

@@ -215,6 +215,9 @@ struct delta_opts {
   /* The target is a qcow2 (the user's --format qcow2), else raw: never
    * taken from the file, whose guest may have written a qcow2 header. */
   bool qcow2;
+  /* The size the target was checked for (the session's disk): the point's
+   * disk must still have it in the repository. */
+  uint64_t size;
 };
 struct delta_stats {
   uint64_t chunks, written;     /* looked at, written (differed) */

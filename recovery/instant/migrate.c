@@ -651,7 +651,8 @@ delta_one (struct migration *mg, size_t i, uint64_t base, uint64_t total)
   const struct instant_session_disk *k = &mg->s->disks[i];
   CLEANUP_FREE struct repo_manifest *mf = xcalloc (1, sizeof *mf);
   struct delta_opts o = { mg->o->progress, mg->o->progress_opaque, base, total,
-                          mg->o->cancel, NULL, mg->s->point, false };
+                          mg->o->cancel, NULL, mg->s->point, false,
+                          k->size };
   struct delta_stats st = { 0 };
   struct repo_disk *d;
   int r;

@@ -115,7 +115,7 @@ apply (struct repo *r, const char *id, const char *target)
 {
   struct repo_disk *d = repo_disk_open (r, "vm", id, "vda");
   struct delta_stats st;
-  struct delta_opts o = { 0 };
+  struct delta_opts o = { .size = SIZE };
   int fd;
 
   make_stale (target);
@@ -237,7 +237,7 @@ test_sigbus (void)
 {
   struct repo_disk *d = repo_disk_open (r, "vm", id, "vda");
   struct delta_stats st;
-  struct delta_opts o = { 0 };
+  struct delta_opts o = { .size = SIZE };
   uint64_t end = 19 * CS + 100;
   int fd;
 
@@ -257,6 +257,31 @@ test_sigbus (void)
   assert (equals (target, stale));
 }
 
+/* The point's disk of another size in the repository than the target was
+ * checked for (o.size: the session's disk; a share rewritten since):
+ * refused before anything is written, the target neither grown nor
+ * written. */
+static void
+test_size (void)
+{
+  struct repo_disk *d = repo_disk_open (r, "vm", id, "vda");
+  struct delta_opts o = { .size = NFULL * CS };     /* no partial chunk */
+  struct delta_stats st;
+  struct stat sb;
+  int fd;
+
+  make_stale (target);
+  assert (truncate (target, NFULL * CS) == 0);
+  fd = open (target, O_RDWR | O_CLOEXEC);
+  assert (d && fd >= 0);
+  assert (delta_apply (r, d, fd, target, &o, &st) == -1);
+  assert (strstr (error_msg (), "bytes") && strstr (error_msg (), target));
+  assert (fstat (fd, &sb) == 0 && sb.st_size == NFULL * CS);
+  assert (access (jpath, F_OK) == -1);
+  close (fd);
+  repo_disk_close (d);
+}
+
 /* A raw target whose guest wrote a qcow2 header at its start, one whose
  * external data file is a host file (victim): delta_apply of a raw
  * target (no .qcow2) writes the file itself, the point's byte for byte,
@@ -272,7 +297,7 @@ test_raw_qcow2_header (const char *dir)
   struct repo_disk *d = repo_disk_open (r, "vm", id, "vda");
   CLEANUP_FREE uint8_t *vbuf = xmalloc (SIZE);
   struct delta_stats st;
-  struct delta_opts o = { 0 };
+  struct delta_opts o = { .size = SIZE };
   int fd, rc;
 
   unlink (jpath);
@@ -390,7 +415,7 @@ qapply (const char *qid, const char *as, const char *path, const char *bitmap_cm
         bool lie, struct delta_stats *st)
 {
   struct repo_disk *d = repo_disk_open (r, "vq", qid, "vda");
-  struct delta_opts o = { .checkpoint = CHECKPOINT, .point = as ? as : qid,
+  struct delta_opts o = { .checkpoint = CHECKPOINT, .point = as ? as : qid, .size = QSIZE,
                           .qcow2 = true };
   int fd, rc;
 
@@ -477,6 +502,7 @@ main (void)
   test_torn ();
   test_refused ();
   test_sigbus ();
+  test_size ();
   test_raw_qcow2_header (sc.dir);
   test_qcow2 (sc.dir);
 
