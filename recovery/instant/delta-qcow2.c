@@ -25,6 +25,7 @@
  * stopped (SIGTERM: it flushes and closes the image, the bitmaps marked
  * consistent again) before the block copy opens the file.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <jansson.h>
 #include <libnbd.h>
@@ -107,9 +108,28 @@ delta_qcow2_check (const char *path, uint64_t size, const char *disk)
   return 0;
 }
 
+/* Is checkpoint the one bootback's backup made with point (backup.c:
+ * bootback-<8 hex digits of a repository's uuid>-<point id>)?  The name
+ * comes from the point's manifest, which a hostile repository writes: the
+ * bitmap of another checkpoint (a later point's) would call chunks clean
+ * that are not the point's, and only the sample would look at them. */
+static bool
+checkpoint_is_points (const char *checkpoint, const char *point)
+{
+  const char *p = "bootback-";
+  size_t i, n = strlen (p);
+
+  if (!point || strncmp (checkpoint, p, n) != 0)
+    return false;
+  for (i = n; i < n + 8; i++)
+    if (!isxdigit ((unsigned char) checkpoint[i]))
+      return false;
+  return checkpoint[i] == '-' && strcmp (checkpoint + i + 1, point) == 0;
+}
+
 int
 delta_qcow2_open (struct delta_qcow2 *t, const char *path, const char *checkpoint,
-                  char *note, size_t len)
+                  const char *point, char *note, size_t len)
 {
   const char *ctx[] = { "base:allocation", NULL, NULL };
   CLEANUP_FREE char *bctx = NULL;
@@ -120,6 +140,9 @@ delta_qcow2_open (struct delta_qcow2 *t, const char *path, const char *checkpoin
   if (!checkpoint || !checkpoint[0])
     snprintf (note, len, "the point has no checkpoint (not a backup of a running "
               "domain)");
+  else if (!checkpoint_is_points (checkpoint, point))
+    snprintf (note, len, "the point's checkpoint is not bootback-XXXXXXXX-%s, "
+              "the one its backup made", point ? point : "ID");
   else if ((use = bitmap_usable (path, checkpoint, note, len)) == -1)
     return -1;
   if (use) {

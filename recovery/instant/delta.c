@@ -80,7 +80,9 @@
  *  6. The journal is removed only after an undo completed or after the
  *     disk's pivot completed (delta_finish), and never played back onto a
  *     file that is not the one it was made for (st_dev, st_ino) or that a
- *     domain runs from (the callers check the live XML first).
+ *     domain runs from (the callers check the live XML first), nor played
+ *     back if it is not bootback's own (a regular file of this user, 0600:
+ *     the target's directory may be writable by others).
  *
  * For a qcow2 the same holds of its content (what QEMU reads from it):
  * every write of the delta and of undo goes through qemu-nbd, and "fsync"
@@ -928,7 +930,7 @@ delta_apply (struct repo *r, struct repo_disk *d, int fd, const char *target,
 {
   struct djob j = { .r = r, .d = d, .fd = fd, .target = target, .o = o, .st = st };
   const char *hook = test_hook_env ("BOOTBACK_DELTA_TEST");
-  bool qcow2 = image_format (fd) != NULL;    /* target_check let only qcow2 by */
+  bool qcow2 = o->qcow2;        /* the user's format, never the file's header */
   struct delta_qcow2 q;
   char jpath[4096], note[400] = "";
   double t0 = now_monotonic ();
@@ -939,10 +941,17 @@ delta_apply (struct repo *r, struct repo_disk *d, int fd, const char *target,
   if (hook && strncmp (hook, "stall@", 6) == 0)
     j.stall_at = atol (hook + 6);
 
+  if (repo_disk_size (d) != o->size) {   /* the repository may change */
+    error_setx ("%s was checked for a disk of %" PRIu64 " bytes, the point's is %"
+                PRIu64 " bytes in the repository now: refused", target, o->size,
+                repo_disk_size (d));
+    return -1;
+  }
   if (delta_journal_path (target, jpath, sizeof jpath) == -1)
     return -1;
   j.jpath = jpath;
-  if (qcow2 && delta_qcow2_open (&q, target, o->checkpoint, note, sizeof note) == -1)
+  if (qcow2 && delta_qcow2_open (&q, target, o->checkpoint, o->point, note,
+                                    sizeof note) == -1)
     return -1;
   j.q = qcow2 ? &q : NULL;
   j.jfd = journal_create (jpath, fd, repo_chunk_size (r), repo_disk_size (d), qcow2);
@@ -1039,6 +1048,26 @@ journal_head (int jfd, const char *jpath, struct jscan *js, uint64_t fsize,
   js->writing = record_read (jfd, COMMIT_POS, fsize, &js->h, &c, NULL) &&
     c.kind == REC_WRITING && c.offset >= RECORDS_POS && c.offset <= fsize;
   *records_end = js->writing ? c.offset : RECORDS_POS;
+  return 0;
+}
+
+/* Only a journal bootback made is played back: a regular file of this
+ * user, 0600 (journal_create).  One of someone else, who can write the
+ * target's directory, would write what it likes into the target. */
+static int
+journal_own (int jfd, const char *jpath)
+{
+  struct stat st;
+
+  if (fstat (jfd, &st) == -1) {
+    error_set (errno, "fstat: %s", jpath);
+    return -1;
+  }
+  if (!S_ISREG (st.st_mode) || st.st_uid != geteuid () || (st.st_mode & 077)) {
+    error_setx ("the undo journal %s is not bootback's own (owner %u, mode %04o): "
+                "refused", jpath, (unsigned) st.st_uid, (unsigned) st.st_mode & 07777);
+    return -1;
+  }
   return 0;
 }
 
@@ -1161,7 +1190,7 @@ delta_undo (const char *target, const struct instant_session *s,
 
   if (delta_journal_path (target, jpath, sizeof jpath) == -1)
     return -1;
-  jfd = open (jpath, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  jfd = open (jpath, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
   if (jfd == -1) {
     if (errno == ENOENT)
       return 0;                          /* nothing was written */
@@ -1169,11 +1198,12 @@ delta_undo (const char *target, const struct instant_session *s,
     return -1;
   }
   /* One undo at a time (two commands may reattach at once). */
-  if (flock (jfd, LOCK_EX) == -1 || journal_scan (jfd, jpath, &js) == -1)
+  if (flock (jfd, LOCK_EX) == -1 || journal_own (jfd, jpath) == -1 ||
+      journal_scan (jfd, jpath, &js) == -1)
     goto out;
   fd = undo_open_target (target, &js);
   if (fd == -1 ||
-      (js.h.qcow2 && delta_qcow2_open (&q, target, NULL, note, sizeof note) == -1))
+      (js.h.qcow2 && delta_qcow2_open (&q, target, NULL, NULL, note, sizeof note) == -1))
     goto out;
   qp = js.h.qcow2 ? &q : NULL;
   if ((js.mirror && undo_resync (fd, qp, target, &js, s, k, ro) == -1) ||

@@ -211,6 +211,13 @@ struct delta_opts {
   /* The point's checkpoint (its manifest's): a qcow2 target's dirty
    * bitmap of that name says which chunks need reading.  NULL or "". */
   const char *checkpoint;
+  const char *point;            /* the point's id: its checkpoint's name ends so */
+  /* The target is a qcow2 (the user's --format qcow2), else raw: never
+   * taken from the file, whose guest may have written a qcow2 header. */
+  bool qcow2;
+  /* The size the target was checked for (the session's disk): the point's
+   * disk must still have it in the repository. */
+  uint64_t size;
 };
 struct delta_stats {
   uint64_t chunks, written;     /* looked at, written (differed) */
@@ -237,10 +244,10 @@ struct delta_qcow2 {
  * virtual size size (of disk).  -1 with the error naming path. */
 int delta_qcow2_check (const char *path, uint64_t size, const char *disk);
 /* Serve path read-write through a private qemu-nbd and connect; with the
- * bitmap named checkpoint exported if it is usable, else why not in note.
- * -1 with the error. */
+ * bitmap named checkpoint exported if it is usable (and the one backup.c
+ * names after point), else why not in note.  -1 with the error. */
 int delta_qcow2_open (struct delta_qcow2 *t, const char *path, const char *checkpoint,
-                      char *note, size_t len);
+                      const char *point, char *note, size_t len);
 /* Disconnect, stop qemu-nbd (it flushes and closes the image). */
 void delta_qcow2_close (struct delta_qcow2 *t);
 /* Into bits (a bitmap of the size's chunks of cs bytes, zeroed by the

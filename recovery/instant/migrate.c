@@ -651,7 +651,8 @@ delta_one (struct migration *mg, size_t i, uint64_t base, uint64_t total)
   const struct instant_session_disk *k = &mg->s->disks[i];
   CLEANUP_FREE struct repo_manifest *mf = xcalloc (1, sizeof *mf);
   struct delta_opts o = { mg->o->progress, mg->o->progress_opaque, base, total,
-                          mg->o->cancel, NULL };
+                          mg->o->cancel, NULL, mg->s->point, false,
+                          k->size };
   struct delta_stats st = { 0 };
   struct repo_disk *d;
   int r;
@@ -664,6 +665,7 @@ delta_one (struct migration *mg, size_t i, uint64_t base, uint64_t total)
   /* The point's checkpoint: its bitmap in a qcow2 target (delta-qcow2.c). */
   if (repo_manifest_read (mg->repo, mg->s->vm, mg->s->point, mf) == 0)
     o.checkpoint = mf->checkpoint;
+  o.qcow2 = strcmp (j->format, "qcow2") == 0;     /* open_onto's, the user's */
   r = delta_apply (mg->repo, d, j->fd, j->dest, &o, &st);
   snprintf (mg->res->delta_how[i], sizeof mg->res->delta_how[i], "%s", st.how);
   mg->res->delta_hashed += st.hashed;

@@ -13,12 +13,15 @@
  * is ignored; a record damaged in the middle, or a journal beside another
  * file than its own, makes undo refuse and keep the journal.  A target
  * that ends inside a chunk (its mapping faults: SIGBUS) fails with a read
- * error naming it, nothing written.  A qcow2 target (qemu-img, qemu-io,
+ * error naming it, nothing written.  A raw target whose guest wrote a
+ * qcow2 header (its data file a host file) is written as a file, the
+ * host file untouched.  A qcow2 target (qemu-img, qemu-io,
  * qemu-nbd) holding the dirty bitmap of the point's checkpoint, 3 chunks
  * written after it: the bitmap used (only the 3 dirty chunks and the
  * sample of clean ones read), exactly those written, the image the
  * point's; undo gives it back.  The bitmap cleared after the writes (a
- * lie), disabled, or removed: every chunk compared, said, the same result.
+ * lie), disabled, or removed, or the point's checkpoint another's: every
+ * chunk compared, said, the same result.
  */
 #include <assert.h>
 #include <errno.h>
@@ -112,7 +115,7 @@ apply (struct repo *r, const char *id, const char *target)
 {
   struct repo_disk *d = repo_disk_open (r, "vm", id, "vda");
   struct delta_stats st;
-  struct delta_opts o = { 0 };
+  struct delta_opts o = { .size = SIZE };
   int fd;
 
   make_stale (target);
@@ -191,8 +194,8 @@ test_torn (void)
   assert (equals (target, stale) && access (jpath, F_OK) == -1);
 }
 
-/* A record damaged in the middle, or another file at the target's path:
- * refused, both left alone. */
+/* A record damaged in the middle, a journal not bootback's own, or
+ * another file at the target's path: refused, both left alone. */
 static void
 test_refused (void)
 {
@@ -205,6 +208,16 @@ test_refused (void)
   assert (delta_undo (target, s, k, NULL) == -1);
   assert (strstr (error_msg (), "damaged") && strstr (error_msg (), "stays"));
   assert (access (jpath, F_OK) == 0);
+  unlink (jpath);
+
+  /* A journal that is not bootback's own (another owner, or readable or
+   * writable by others: someone who can write the directory put it
+   * there): never played back. */
+  apply (r, id, target);
+  assert (chmod (jpath, 0660) == 0);
+  assert (delta_undo (target, s, k, NULL) == -1);
+  assert (strstr (error_msg (), "not bootback's own") && strstr (error_msg (), "stays"));
+  assert (equals (target, point) && access (jpath, F_OK) == 0);
   unlink (jpath);
 
   apply (r, id, target);
@@ -224,7 +237,7 @@ test_sigbus (void)
 {
   struct repo_disk *d = repo_disk_open (r, "vm", id, "vda");
   struct delta_stats st;
-  struct delta_opts o = { 0 };
+  struct delta_opts o = { .size = SIZE };
   uint64_t end = 19 * CS + 100;
   int fd;
 
@@ -244,15 +257,78 @@ test_sigbus (void)
   assert (equals (target, stale));
 }
 
+/* The point's disk of another size in the repository than the target was
+ * checked for (o.size: the session's disk; a share rewritten since):
+ * refused before anything is written, the target neither grown nor
+ * written. */
+static void
+test_size (void)
+{
+  struct repo_disk *d = repo_disk_open (r, "vm", id, "vda");
+  struct delta_opts o = { .size = NFULL * CS };     /* no partial chunk */
+  struct delta_stats st;
+  struct stat sb;
+  int fd;
+
+  make_stale (target);
+  assert (truncate (target, NFULL * CS) == 0);
+  fd = open (target, O_RDWR | O_CLOEXEC);
+  assert (d && fd >= 0);
+  assert (delta_apply (r, d, fd, target, &o, &st) == -1);
+  assert (strstr (error_msg (), "bytes") && strstr (error_msg (), target));
+  assert (fstat (fd, &sb) == 0 && sb.st_size == NFULL * CS);
+  assert (access (jpath, F_OK) == -1);
+  close (fd);
+  repo_disk_close (d);
+}
+
+/* A raw target whose guest wrote a qcow2 header at its start, one whose
+ * external data file is a host file (victim): delta_apply of a raw
+ * target (no .qcow2) writes the file itself, the point's byte for byte,
+ * and never opens it as a qcow2 (which would write the victim). */
+static void
+test_raw_qcow2_header (const char *dir)
+{
+  CLEANUP_FREE char *hdr = xasprintf ("%s/hdr.qcow2", dir);
+  CLEANUP_FREE char *victim = xasprintf ("%s/victim", dir);
+  CLEANUP_FREE char *mk = xasprintf (
+    "qemu-img create -q -f qcow2 -o data_file=%s,data_file_raw=on %s 2M && "
+    "dd if=%s of=%s conv=notrunc status=none", victim, hdr, hdr, target);
+  struct repo_disk *d = repo_disk_open (r, "vm", id, "vda");
+  CLEANUP_FREE uint8_t *vbuf = xmalloc (SIZE);
+  struct delta_stats st;
+  struct delta_opts o = { .size = SIZE };
+  int fd, rc;
+
+  unlink (jpath);
+  make_stale (target);
+  assert (system (mk) == 0);
+  memset (vbuf, 0xaa, SIZE);
+  overwrite (victim, vbuf, SIZE, 0);
+  fd = open (target, O_RDWR | O_CLOEXEC);
+  assert (d && fd >= 0);
+  rc = delta_apply (r, d, fd, target, &o, &st);
+  if (rc == -1)
+    fprintf (stderr, "delta_apply: %s\n", error_msg ());
+  assert (rc == 0 && equals (target, point));
+  assert (equals (victim, vbuf));
+  assert (delta_finish (target) == 0);
+  close (fd);
+  repo_disk_close (d);
+  unlink (hdr);
+  unlink (victim);
+}
+
 /* ---- a qcow2 target and its dirty bitmap ------------------------------------ */
 
 #define NQ 40                   /* chunks of the qcow2 case's point */
 #define QSIZE ((uint64_t) NQ * CS)
-#define CHECKPOINT "bootback-0123abcd-1"
+#define CHECKPOINT qcp          /* bootback-0123abcd-<the point's id> */
+static char qcp[64];
 static uint8_t qpoint[QSIZE], qstale[QSIZE];
 
 /* The point of VM "vq": random data, chunks 4 and 8 zero, made at
- * checkpoint CHECKPOINT. */
+ * checkpoint CHECKPOINT (named as backup.c names it). */
 static void
 make_qpoint (char qid[TIMESTAMP_LEN + 1])
 {
@@ -269,6 +345,7 @@ make_qpoint (char qid[TIMESTAMP_LEN + 1])
       assert (repo_writer_put_chunk (w, qpoint + c * CS, CS, dg[c], NULL) == 0);
   assert (repo_writer_add_disk (w, "vda", QSIZE, "raw",
                                 (const uint8_t (*)[REPO_DIGEST_LEN]) dg) == 0);
+  snprintf (qcp, sizeof qcp, "bootback-0123abcd-%s", repo_writer_id (w));
   repo_writer_set_checkpoint (w, CHECKPOINT);
   assert (repo_writer_commit (w, &m) == 0);
   memcpy (qid, m.id, TIMESTAMP_LEN + 1);
@@ -294,6 +371,7 @@ make_qstale (const char *path, const char *bitmap_cmd, bool lie)
   CLEANUP_FREE char *io = xasprintf (
     "qemu-io -f qcow2 -c 'write -P 0x55 %d 4096' -c 'write -z %d %d' "
     "-c 'write -P 0x66 %d %d' %%s >/dev/null%%s", CS + 100, 6 * CS, CS, 8 * CS, CS);
+  CLEANUP_FREE char *bm = xasprintf ("qemu-img bitmap %%s %%s %s", CHECKPOINT);
   int fd = open (raw, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 
   assert (fd >= 0 && pwrite (fd, qpoint, QSIZE, 0) == (ssize_t) QSIZE);
@@ -301,7 +379,7 @@ make_qstale (const char *path, const char *bitmap_cmd, bool lie)
   sh ("qemu-img convert -f raw -O qcow2 %s %s", raw, path);
   sh ("qemu-img bitmap --add %s %s", path, CHECKPOINT);
   if (bitmap_cmd)
-    sh ("qemu-img bitmap %s %s " CHECKPOINT, bitmap_cmd, path);
+    sh (bm, bitmap_cmd, path);
   sh (io, path, "");
   if (lie)
     sh ("qemu-img bitmap --clear %s %s", path, CHECKPOINT);
@@ -330,13 +408,15 @@ qcow2_equals (const char *path, const uint8_t *want)
 }
 
 /* delta_apply onto a fresh qcow2 (make_qstale's arguments): exactly the
- * 3 changed chunks written, the image the point's; stats into st. */
+ * 3 changed chunks written, the image the point's; stats into st.  as: the
+ * point id the session names (NULL: qid). */
 static void
-qapply (const char *qid, const char *path, const char *bitmap_cmd, bool lie,
-        struct delta_stats *st)
+qapply (const char *qid, const char *as, const char *path, const char *bitmap_cmd,
+        bool lie, struct delta_stats *st)
 {
   struct repo_disk *d = repo_disk_open (r, "vq", qid, "vda");
-  struct delta_opts o = { .checkpoint = CHECKPOINT };
+  struct delta_opts o = { .checkpoint = CHECKPOINT, .point = as ? as : qid, .size = QSIZE,
+                          .qcow2 = true };
   int fd, rc;
 
   make_qstale (path, bitmap_cmd, lie);
@@ -373,23 +453,30 @@ test_qcow2 (const char *dir)
   snprintf (qs->point, sizeof qs->point, "%s", qid);
   snprintf (qs->disks[0].name, sizeof qs->disks[0].name, "vda");
 
-  qapply (qid, path, NULL, false, &st);
-  assert (st.bitmap && st.dirty == 3 && strstr (st.how, "bitmap " CHECKPOINT " used"));
+  qapply (qid, NULL, path, NULL, false, &st);
+  assert (st.bitmap && st.dirty == 3 && strstr (st.how, "bitmap bootback-0123abcd-") &&
+          strstr (st.how, " used"));
   assert (st.sampled == NQ - 3);          /* a small disk: every clean chunk */
   assert (delta_undo (path, qs, &qs->disks[0], NULL) == 0);
   assert (qcow2_equals (path, qstale));
   /* Each time after this: as if the disk pivoted. */
 
-  qapply (qid, path, NULL, true, &st);
+  qapply (qid, NULL, path, NULL, true, &st);
   assert (delta_finish (path) == 0);
   assert (!st.bitmap && strstr (st.how, "not used: chunk ") &&
           strstr (st.how, ", clean by it, differs from the point"));
   assert (st.hashed >= NQ - 2 - 1);       /* all but the zero chunks */
-  qapply (qid, path, "--disable", false, &st);
+  qapply (qid, NULL, path, "--disable", false, &st);
   assert (delta_finish (path) == 0);
   assert (!st.bitmap && strstr (st.how, "disabled"));
-  qapply (qid, path, "--remove", false, &st);
-  assert (!st.bitmap && strstr (st.how, "has no bitmap " CHECKPOINT));
+  qapply (qid, NULL, path, "--remove", false, &st);
+  assert (!st.bitmap && strstr (st.how, "has no bitmap ") && strstr (st.how, CHECKPOINT));
+  assert (delta_finish (path) == 0);
+  /* The point's manifest (a hostile repository's) names a checkpoint not
+   * its own (a later point's, whose bitmap calls clean what changed in
+   * between): its bitmap is not used. */
+  qapply (qid, "20000101T000000Z", path, NULL, false, &st);
+  assert (!st.bitmap && strstr (st.how, "is not bootback-XXXXXXXX-20000101T000000Z"));
   assert (delta_finish (path) == 0);
   free (qs);
 }
@@ -415,6 +502,8 @@ main (void)
   test_torn ();
   test_refused ();
   test_sigbus ();
+  test_size ();
+  test_raw_qcow2_header (sc.dir);
   test_qcow2 (sc.dir);
 
   free (s);
