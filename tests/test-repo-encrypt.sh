@@ -97,6 +97,12 @@ cp "$repo/keys/$slot" "$tmp/hostile/keys/$slot"
 for i in $(seq 10 74); do cp "$repo/keys/$slot" "$tmp/hostile/keys/00000000000000$i.json"; done
 expect_rc 1 bootback --repo "$tmp/hostile" points
 grep -q "66 key slots under keys/ (at most 64)" "$tmp/err" || fail "66 key slots: $(cat "$tmp/err")"
+# 41 slots of bootback's own cost, none opening: no more than 1 GiB of
+# key derivation is spent before the open gives up
+rm -f "$tmp"/hostile/keys/00000000000000[5-7]*.json
+BOOTBACK_PASSPHRASE=wrong expect_rc 1 bootback --repo "$tmp/hostile" points
+grep -q "the key slots tried ask for more than 1024 MiB of key derivation in all" "$tmp/err" ||
+    fail "41 key slots: $(cat "$tmp/err")"
 rm -rf "$tmp/hostile"
 
 # verify, check, gc work; damage is named

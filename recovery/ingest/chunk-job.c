@@ -127,8 +127,14 @@ chunk_job_block_status (struct chunk_job *j, struct nbd_handle *h,
                  nbd_get_error ());
       return -1;
     }
-    if (w.pos <= start)   /* no progress: stop mapping */
-      break;
+    if (w.pos <= start) {
+      /* No progress: the server broke the protocol.  Fail rather than
+       * take the rest for clean or unallocated (an incremental backup or
+       * a delta would then skip data that changed). */
+      error_setx ("%s: block status (%s) made no progress at byte %" PRIu64,
+                  j->what, context, start);
+      return -1;
+    }
   }
   return 0;
 }

@@ -33,6 +33,9 @@
 #define SCRYPT_MEM_MAX (256u << 20)
 #define SCRYPT_P_MAX 1
 #define SLOTS_MAX 64
+/* ... and all the slots tried by one open together (32 of the slots
+ * bootback writes, 4 of the costliest allowed). */
+#define SCRYPT_TOTAL_MAX ((uint64_t) 1 << 30)
 
 /* A process that holds a repository's key writes no core file: a crash
  * would leave the key on disk. */
@@ -480,7 +483,8 @@ json_int_in (json_t *o, const char *key, int lo, int hi)
  * (another secret's slot), -1 if the slot is malformed. */
 static int
 slot_try (const char *text, const char *id, const char *uuid,
-          const struct secret *s, uint8_t master[CRYPT_KEY_LEN])
+          const struct secret *s, uint8_t master[CRYPT_KEY_LEN],
+          uint64_t *budget)
 {
   json_t *o = json_loads (text, 0, NULL);
   uint8_t salt[SALT_LEN], wrapped[WRAPPED_LEN], kek[CRYPT_KEY_LEN];
@@ -504,6 +508,12 @@ slot_try (const char *text, const char *id, const char *uuid,
                 ((uint64_t) 128 * r << log2n) >> 20, SCRYPT_MEM_MAX >> 20);
     goto out;
   }
+  if (((uint64_t) 128 * r << log2n) > *budget) {
+    error_setx ("keys/%s.json: the key slots tried ask for more than %" PRIu64
+                " MiB of key derivation in all", id, SCRYPT_TOTAL_MAX >> 20);
+    goto out;
+  }
+  *budget -= (uint64_t) 128 * r << log2n;
   if (scrypt (s, salt, log2n, r, p, kek) == -1)
     goto out;
   ret = unseal_key (kek, wrapped, &len, aad) == 0 ? 1 : 0;
@@ -582,6 +592,7 @@ slot_find (struct repo *r, const struct secret *s,
            uint8_t master[CRYPT_KEY_LEN], char id[CRYPT_SLOT_LEN + 1])
 {
   CLEANUP_STRV char **ids = slot_ids (r->io);
+  uint64_t budget = SCRYPT_TOTAL_MAX;
   size_t n = 0;
   int ret = 0;
 
@@ -599,7 +610,7 @@ slot_find (struct repo *r, const struct secret *s,
     size_t len;
     if (io_read_file (r->io, path, 65536, &text, &len) == -1)
       return -1;
-    ret = slot_try (text, ids[i], r->uuid, s, master);
+    ret = slot_try (text, ids[i], r->uuid, s, master, &budget);
     if (ret == 1)
       strcpy (id, ids[i]);
   }
