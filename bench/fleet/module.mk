@@ -2,4 +2,4 @@
 # bench/fleet: remote backup, remote instant, TLS NBD serving and migration
 # to Ceph RBD against the same done on one host (make bench runs every BENCHES).
 BENCHES += bench/fleet/run
-DEPS += curl fio nbdkit libnbd-bin python3
+DEPS += curl nbdkit libnbd-bin python3-libnbd
