@@ -89,6 +89,7 @@ include tests/module.mk
 include demo/module.mk
 include bench/backup/module.mk
 include bench/crypt/module.mk
+include bench/fleet/module.mk
 include bench/gc/module.mk
 include bench/ingest/module.mk
 include bench/instant/module.mk

@@ -7,13 +7,14 @@
 #   - the layout (ca-cert.pem, server-*.pem, client-*.pem, libvirt's
 #     names as links), keys 0600 in a 0700 directory;
 #   - nbdinfo and qemu-img read the served disk byte for byte over TLS;
+#   - dh-params.pem is ffdhe2048, and qemu-nbd serves TLS with the directory;
 #   - plaintext is refused, a client of another CA is refused, a client
 #     with no certificate is refused when nbdkit verifies peers;
 #   - a second run keeps everything; a certificate of another CA in the
 #     directory is an error naming it; a directory others can enter is
 #     refused.
 source "$top_srcdir/tests/functions.sh"
-requires nbdkit nbdinfo qemu-img openssl python3 cmp
+requires nbdkit nbdinfo qemu-img qemu-nbd openssl python3 cmp
 
 tls=$tmp/tls
 bootback tls init --dir "$tls" --hosts localhost 127.0.0.1 | tee "$tmp/init.out"
@@ -27,6 +28,11 @@ for f in ca-cert server-cert client-cert cacert servercert serverkey clientcert 
     [ -s "$tls/$f.pem" ] || fail "no $f.pem"
 done
 openssl verify -CAfile "$tls/ca-cert.pem" "$tls/server-cert.pem" "$tls/client-cert.pem"
+# QEMU's TLS servers read dh-params.pem (else they generate parameters
+# each time, seconds): the RFC 7919 group, in PKCS#3 as GnuTLS imports it
+grep -q "^-----BEGIN DH PARAMETERS-----$" "$tls/dh-params.pem" || fail "dh-params.pem is not PKCS#3"
+grep -q "GROUP: ffdhe2048" <<< "$(openssl pkeyparam -in "$tls/dh-params.pem" -text -noout)" ||
+    fail "dh-params.pem is not ffdhe2048"
 
 # another CA, and a directory with only the CA (no client certificate)
 bootback tls init --dir "$tmp/other" --hosts localhost 127.0.0.1 >/dev/null
@@ -67,6 +73,17 @@ esac
 [ "$(cat "$tmp/size")" = $((4 << 20)) ] || fail "nbdinfo size $(cat "$tmp/size")"
 cmp "$tmp/disk.raw" "$tmp/copy.raw" || fail "qemu-img over TLS read other bytes"
 echo "refusals: plain: $(tail -n 1 "$tmp/plain.err"); other CA: $(tail -n 1 "$tmp/otherca.err")"
+
+# QEMU as the TLS server (as a backup job's NBD server is) loads the
+# directory, dh-params.pem included (a file GnuTLS cannot import fails it)
+qemu-nbd -r -f raw --fork --pid-file "$tmp/qemu-nbd.pid" -b 127.0.0.1 -p "$port" \
+    --object "tls-creds-x509,id=tls0,dir=$tls,endpoint=server,verify-peer=on" \
+    --tls-creds tls0 "$tmp/disk.raw" 2> "$tmp/qemu-nbd.err" ||
+    fail "qemu-nbd with the TLS directory: $(cat "$tmp/qemu-nbd.err")"
+cleanup_fn "kill $(cat "$tmp/qemu-nbd.pid") 2>/dev/null || true"
+[ "$(nbdinfo --size "nbds://127.0.0.1:$port/?tls-certificates=$tls")" = $((4 << 20)) ] ||
+    fail "nbdinfo over TLS from qemu-nbd"
+kill "$(cat "$tmp/qemu-nbd.pid")"
 
 # a second run keeps everything
 bootback tls init --dir "$tls" > "$tmp/again.out"
