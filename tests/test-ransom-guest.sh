@@ -18,7 +18,8 @@ backup_test_start rsg
 virsh -q define "$tmp/vm.xml" >/dev/null
 virsh -q start "$dom" >/dev/null
 "$qga" --domain "$dom" --timeout 120 ping >/dev/null || { cat "$tmp/vm.serial"; fail "no agent"; }
-guest () { "$qga" --domain "$dom" exec /bin/sh -c "$1" || fail "guest: $1"; }
+# (writing 16 MiB of text under TCG on a loaded host can take over 30 s)
+guest () { "$qga" --domain "$dom" --timeout 180 exec /bin/sh -c "$1" || fail "guest: $1"; }
 
 bootback repo init "$tmp/repo" >/dev/null
 guest 'mkdir -p /root/docs && for i in 1 2 3 4 5 6 7 8; do
