@@ -146,6 +146,12 @@ struct upload {                  /* a chunk object being sent (9.) */
   bool taken;                    /* an uploader is sending it */
 };
 
+struct created {                 /* an object this handle made (11.) */
+  struct created *next;
+  char *path;
+  char *version;                 /* its only version's id */
+};
+
 struct handle {                  /* a curl handle and its connection */
   CURL *c;
   curl_socket_t fd;
@@ -154,8 +160,12 @@ struct handle {                  /* a curl handle and its connection */
 struct s3 {
   char *endpoint, *bucket, *prefix;   /* prefix "" or "a/b/" */
   char *userpwd, *sigv4;              /* "AK:SK", "aws:amz:REGION:s3" */
-  bool versioned;                     /* Object Lock enabled */
+  int versioned;                      /* Object Lock enabled; -1: not
+                                       * asked yet (bucket_versioned) */
+  _Atomic time_t server_date;         /* the newest Date answered */
+  struct created *created;            /* 11., under lock */
   int lock_days;                      /* 7. */
+  bool trace;                         /* BOOTBACK_S3_TRACE: requests */
   size_t multipart;
   char *cache_dir;                    /* 8. (NULL: no cache) */
   uint64_t cache_max, cache_bytes;    /* cache_bytes: under lock */
@@ -190,6 +200,7 @@ struct s3_file {
   int flags;
   int fd;                       /* read from the cache (8.), or -1 */
   bool created;                 /* an empty object PUT at open (3.) */
+  bool excl_close;              /* created by the PUT at close (3.) */
   uint8_t *buf;
   size_t len, cap;              /* write: the content; read: the head */
   uint64_t size;
@@ -211,6 +222,7 @@ struct rq {
   uint64_t total;               /* object size (Content-Range/-Length) */
   time_t last_modified, date, retain_until;
   char etag[80];
+  char version[128];            /* x-amz-version-id */
   struct handle *h;             /* the handle running it */
 };
 
@@ -368,6 +380,8 @@ on_header (char *p, size_t sz, size_t nm, void *opaque)
     q->retain_until = parse_iso (v);
   else if (strcasecmp (line, "etag") == 0)
     snprintf (q->etag, sizeof q->etag, "%s", v);
+  else if (strcasecmp (line, "x-amz-version-id") == 0)
+    snprintf (q->version, sizeof q->version, "%s", v);
   return n;
 }
 
@@ -416,7 +430,7 @@ rq_reset (struct rq *q)
   q->status = 0;
   q->total = 0;
   q->last_modified = q->date = q->retain_until = 0;
-  q->etag[0] = '\0';
+  q->etag[0] = q->version[0] = '\0';
 }
 
 /* Should this outcome be tried again (6.)? */
@@ -444,6 +458,7 @@ rq_run (struct s3 *s, const char *op, struct rq *q)
   char hex[2 * REPO_DIGEST_LEN + 1];
   CURLcode rc = CURLE_OK;
   unsigned delay = 100;         /* ms */
+  double t0 = now_monotonic ();
 
   /* curl 7.88 signs the payload hash it is given (and RGW wants one):
    * the body's SHA-256, so the server checks what it got */
@@ -469,6 +484,12 @@ rq_run (struct s3 *s, const char *op, struct rq *q)
       break;
   }
   handle_put (s, h);
+  if (q->date > s->server_date)
+    s->server_date = q->date;
+  if (s->trace)
+    fprintf (stderr, "s3: %.3f %s %s%s%s %ld %.1f ms\n", now_monotonic (),
+             q->method, q->key, q->query[0] ? "?" : "", q->query, q->status,
+             (now_monotonic () - t0) * 1000);
   if (rc != CURLE_OK) {
     error_set (rc == CURLE_COULDNT_CONNECT ? ECONNREFUSED : EIO,
                "%s s3://%s/%s: %s (endpoint %s, %d tries)", op, s->bucket,
@@ -623,6 +644,57 @@ base_headers (struct rq *q)
 
 /* ---- objects ---------------------------------------------------------------- */
 
+/* 11.: path was just written, by a conditional create (version: its id)
+ * or otherwise (NULL: another version, or an unversioned bucket). */
+static void
+created_note (struct s3 *s, const char *path, const char *version)
+{
+  struct created **pp, *c;
+
+  if (version && *version && strcmp (version, "null"))
+    s->versioned = 1;                 /* it has versions */
+  else
+    version = NULL;
+  pthread_mutex_lock (&s->lock);
+  for (pp = &s->created; *pp && strcmp ((*pp)->path, path); pp = &(*pp)->next)
+    ;
+  if ((c = *pp)) {
+    *pp = c->next;
+    free (c->path);
+    free (c->version);
+    free (c);
+  }
+  if (version) {
+    c = xcalloc (1, sizeof *c);
+    c->path = xstrdup (path);
+    c->version = xstrdup (version);
+    c->next = s->created;
+    s->created = c;
+  }
+  pthread_mutex_unlock (&s->lock);
+}
+
+/* 11.: the id of path's only version if this handle made it, else NULL
+ * (malloc'd; forgotten). */
+static char *
+created_take (struct s3 *s, const char *path)
+{
+  struct created **pp, *c;
+  char *v = NULL;
+
+  pthread_mutex_lock (&s->lock);
+  for (pp = &s->created; *pp && strcmp ((*pp)->path, path); pp = &(*pp)->next)
+    ;
+  if ((c = *pp)) {
+    *pp = c->next;
+    v = c->version;
+    free (c->path);
+    free (c);
+  }
+  pthread_mutex_unlock (&s->lock);
+  return v;
+}
+
 /* PUT data whole as path (If-None-Match: * if excl).  *date: the
  * server's Date (may be NULL). */
 static int put_multipart (struct s3 *s, const char *path, const uint8_t *data,
@@ -647,6 +719,8 @@ put_object (struct s3 *s, const char *path, const void *data, size_t len,
   r = rq_ok (s, "PUT", &q);
   if (r == 0 && date)
     *date = q.date ? q.date : time (NULL);
+  if (r == 0)
+    created_note (s, path, excl ? q.version : NULL);
   rq_free (&q);
   return r;
 }
@@ -814,12 +888,20 @@ delete_versions (struct s3 *s, const char *key)
   return r;
 }
 
+static int bucket_versioned (struct s3 *s);
+
 static int
 delete_object (struct s3 *s, const char *path)
 {
   CLEANUP_FREE char *key = key_of (s, path);
+  CLEANUP_FREE char *version = created_take (s, path);
+  int v;
 
-  return s->versioned ? delete_versions (s, key) : delete_key (s, key, NULL);
+  if (version)                        /* 11. */
+    return delete_key (s, key, version);
+  if ((v = bucket_versioned (s)) == -1)
+    return -1;
+  return v ? delete_versions (s, key) : delete_key (s, key, NULL);
 }
 
 #define LIST_NAME_MAX 255
@@ -1438,18 +1520,25 @@ s_open (struct repo_io *io, const char *path, int flags)
 {
   struct s3_file *f;
   time_t date = time (NULL);
+  bool excl;
 
   if ((flags & O_ACCMODE) == O_RDONLY)
     return s_open_read (io, path);
   conf_forget (PRIV (io), path);
-  if ((flags & O_EXCL) && !io_is_temp_name (path) &&
-      put_object (PRIV (io), path, "", 0, true, &date) == -1)
+  excl = (flags & O_EXCL) && !io_is_temp_name (path);
+  if (excl && strncmp (path, "locks/writers/", 14) == 0 &&
+      PRIV (io)->server_date) {
+    excl = false;                     /* a registration: at close (3.) */
+    date = PRIV (io)->server_date - 1;
+  }
+  else if (excl && put_object (PRIV (io), path, "", 0, true, &date) == -1)
     return NULL;                      /* 3. */
   f = xcalloc (1, sizeof *f);
   f->path = xstrdup (path);
   f->flags = flags;
   f->fd = -1;
-  f->created = (flags & O_EXCL) && !io_is_temp_name (path);
+  f->created = excl;
+  f->excl_close = (flags & O_EXCL) && !io_is_temp_name (path) && !excl;
   f->mtime = date;
   return (struct repo_file *) f;
 }
@@ -1539,7 +1628,7 @@ s_close (struct repo_io *io, struct repo_file *rf)
     return 0;
   }
   if ((f->flags & O_ACCMODE) != O_RDONLY && !f->created)
-    r = put_object (s, f->path, f->buf, f->len, false, NULL);
+    r = put_object (s, f->path, f->buf, f->len, f->excl_close, NULL);
   file_free (f);
   return r;
 }
@@ -1581,11 +1670,23 @@ s_stat (struct repo_io *io, const char *path, struct repo_stat *st)
   return -1;
 }
 
+/* Does mkdir of path need its marker (1.)?  Not the parents that the
+ * writers only make sure of (locks, locks/writers, points/VM): a prefix
+ * exists by what is below it, and they are never claimed. */
+static bool
+marker_needed (const char *path)
+{
+  return strcmp (path, "locks") && strcmp (path, "locks/writers") &&
+    (strncmp (path, "points/", 7) || !path[7] || strchr (path + 7, '/'));
+}
+
 static int
 s_mkdir (struct repo_io *io, const char *path)
 {
   CLEANUP_FREE char *dir = xasprintf ("%s/", path);
 
+  if (!marker_needed (path))
+    return 0;
   if (put_object (PRIV (io), dir, "", 0, true, NULL) == -1) {
     if (errno == EEXIST)
       error_set (EEXIST, "mkdir: s3://%s/%s%s: exists", PRIV (io)->bucket,
@@ -1641,6 +1742,8 @@ copy_object (struct s3 *s, const char *from, const char *to, time_t until)
   add_header (&q, "x-amz-metadata-directive: REPLACE");
   add_retention (&q, until);
   r = rq_ok (s, "copy", &q);
+  if (r == 0)
+    created_note (s, to, NULL);
   rq_free (&q);
   return r;
 }
@@ -1686,7 +1789,9 @@ s_retain (struct repo_io *io, const char *path, time_t until)
     return -1;
   if (h.retain_until >= until)
     return 0;
-  if (!s->versioned) {
+  if ((r = bucket_versioned (s)) == -1)
+    return -1;
+  if (!r) {
     error_set (EOPNOTSUPP, "lock s3://%s/%s: the bucket has no Object Lock "
                "(create it with 'bootback repo init --lock DAYS s3://...')",
                s->bucket, key);
@@ -1772,6 +1877,8 @@ s_free (struct repo_io *io)
   free (s->mine);
   pthread_cond_destroy (&s->up_cond);
   pthread_mutex_destroy (&s->dirs_lock);
+  while (s->created)
+    free (created_take (s, s->created->path));
   while (s->pending) {
     struct pending *p = s->pending;
     s->pending = p->next;
@@ -1978,6 +2085,8 @@ s3_alloc (const char *url, const struct repo_open_opts *o)
   if (s->endpoint[strlen (s->endpoint) - 1] == '/')
     s->endpoint[strlen (s->endpoint) - 1] = '\0';
   s->sigv4 = xasprintf ("aws:amz:%s:s3", region);
+  s->trace = test_hook_env ("BOOTBACK_S3_TRACE") != NULL;
+  s->versioned = -1;
   if (parse_url (s, url) == -1 || s3_credentials (s, o) == -1 ||
       cache_open (s, o) == -1) {
     s_free (io);
@@ -2005,6 +2114,21 @@ bucket_lock (struct s3 *s)
  out:
   rq_free (&q);
   return r;
+}
+
+/* Is the bucket versioned (Object Lock): 1, 0, -1 with the error set.
+ * Asked once, when first needed (a repository's open does not ask). */
+static int
+bucket_versioned (struct s3 *s)
+{
+  int v;
+
+  pthread_mutex_lock (&s->dirs_lock);
+  if (s->versioned == -1 && (v = bucket_lock (s)) != -1)
+    s->versioned = v;
+  v = s->versioned;
+  pthread_mutex_unlock (&s->dirs_lock);
+  return v;
 }
 
 /* "lock_days" of bootback-repo.json, if the repository exists.  The
@@ -2041,12 +2165,16 @@ io_s3_new (const char *url, const struct repo_open_opts *o)
 
   if (!io)
     return NULL;
+  /* A repository there: the bucket is reached, and whether it has
+   * Object Lock is asked when it matters (bucket_versioned). */
+  read_lock_days (io);
+  if (PRIV (io)->conf)
+    return io;
   if ((lock = bucket_lock (PRIV (io))) == -1) {
     s_free (io);
     return NULL;
   }
   PRIV (io)->versioned = lock == 1;
-  read_lock_days (io);
   return io;
 }
 
