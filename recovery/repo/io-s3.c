@@ -1037,13 +1037,31 @@ chunk_file_intact (const uint8_t *buf, size_t len)
     le32_at (buf + 16) == crc32 (0, buf + CHUNK_HDR_LEN, len - CHUNK_HDR_LEN);
 }
 
-/* The cache file of a chunk path ("chunks/ab12/<64 hex>"), NULL if path
- * is not a chunk or there is no cache. */
+/* Is path a point's index ("points/VM/ID/DISK.fidx")? */
+static bool
+is_index (const char *path)
+{
+  size_t n = strlen (path);
+
+  return strncmp (path, "points/", 7) == 0 && n > 12 &&
+    strcmp (path + n - 5, ".fidx") == 0;
+}
+
+/* The cache file of a chunk path ("chunks/ab12/<64 hex>": its digest)
+ * or of a point's index ("i" and the SHA-256 of its path), NULL if path
+ * is neither or there is no cache. */
 static char *
 cache_path (struct s3 *s, const char *path)
 {
   const char *name = strrchr (path, '/');
 
+  if (s->cache_dir && is_index (path)) {
+    uint8_t d[REPO_DIGEST_LEN];
+    char hex[2 * REPO_DIGEST_LEN + 1];
+    repo_sha256 (path, strlen (path), d);
+    hex_encode (d, sizeof d, hex);
+    return xasprintf ("%s/i%s", s->cache_dir, hex);
+  }
   if (!s->cache_dir || strncmp (path, "chunks/", 7) || !name ||
       strlen (name + 1) != 2 * REPO_DIGEST_LEN ||
       strspn (name + 1, "0123456789abcdef") != 2 * REPO_DIGEST_LEN)
@@ -1093,7 +1111,9 @@ cache_get (struct s3 *s, const char *path, struct s3_file *f)
   if (fd == -1)
     return false;
   if (fstat (fd, &st) == -1 || !S_ISREG (st.st_mode) ||
-      st.st_size > HEAD_MAX || !cache_check (s, fd, cp, st.st_size)) {
+      st.st_size > HEAD_MAX ||
+      (is_index (path) ? futimens (fd, NULL) == -1    /* checked above */
+                       : !cache_check (s, fd, cp, st.st_size))) {
     close (fd);
     return false;
   }
@@ -1119,7 +1139,9 @@ cache_evict (struct s3 *s)
     return;
   while ((e = readdir (d))) {
     struct stat st;
-    if (strlen (e->d_name) != 2 * REPO_DIGEST_LEN ||
+    size_t l = strlen (e->d_name);
+    if ((l != 2 * REPO_DIGEST_LEN &&
+         (l != 2 * REPO_DIGEST_LEN + 1 || e->d_name[0] != 'i')) ||
         fstatat (dirfd (d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) == -1)
       continue;
     v = xreallocarray_zero (v, n, sizeof *v);
@@ -1153,7 +1175,7 @@ cache_put (struct s3 *s, const char *path, const uint8_t *buf, size_t len)
   int fd;
   bool full;
 
-  if (!cp || !chunk_file_intact (buf, len))
+  if (!cp || (!is_index (path) && !chunk_file_intact (buf, len)))
     return;
   io_temp_suffix (suffix, sizeof suffix);
   tmp = xasprintf ("%s%s", cp, suffix);
@@ -1171,6 +1193,19 @@ cache_put (struct s3 *s, const char *path, const uint8_t *buf, size_t len)
   pthread_mutex_unlock (&s->lock);
   if (full)
     cache_evict (s);
+}
+
+static const struct repo_io_ops s3_ops;
+
+bool
+io_s3_uncache (struct repo_io *io, const char *path)
+{
+  CLEANUP_FREE char *cp = NULL;
+
+  if (io->ops != &s3_ops || !is_index (path) ||
+      !(cp = cache_path (PRIV (io), path)))
+    return false;
+  return unlink (cp) == 0;
 }
 
 /* ---- chunk directories (10.) ----------------------------------------------- */
@@ -1633,6 +1668,21 @@ s_close (struct repo_io *io, struct repo_file *rf)
   return r;
 }
 
+/* Can path only be a file: a file of a point (points/VM/ID/NAME: points
+ * have no subdirectories) or a lock (locks/NAME but locks/writers)?  Its
+ * stat then needs no listing when it is missing. */
+static bool
+only_file (const char *path)
+{
+  int slashes = 0;
+
+  for (const char *p = path; *p; p++)
+    slashes += *p == '/';
+  return (strncmp (path, "points/", 7) == 0 && slashes == 3) ||
+    (strncmp (path, "locks/", 6) == 0 && slashes == 1 &&
+     strcmp (path, "locks/writers"));
+}
+
 static int
 s_stat (struct repo_io *io, const char *path, struct repo_stat *st)
 {
@@ -1661,7 +1711,8 @@ s_stat (struct repo_io *io, const char *path, struct repo_stat *st)
     st->retain_until = q.retain_until;
     return 0;
   }
-  if (errno != ENOENT || (found = prefix_any (s, path)) == -1)
+  if (errno != ENOENT || (found = only_file (path) ? 0
+                           : prefix_any (s, path)) == -1)
     return -1;
   if (found)
     return 0;
