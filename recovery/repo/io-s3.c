@@ -23,7 +23,11 @@
  *     mkdir PUTs a marker object "path/" with If-None-Match: * (EEXIST if
  *     it exists: the writer claims a point id with it), list is
  *     ListObjectsV2 with delimiter "/" and pagination, rmdir removes the
- *     marker of an empty prefix.
+ *     marker of an empty prefix.  The parents a writer only makes sure
+ *     of (locks, locks/writers, points/VM) get no marker: a prefix
+ *     exists by what is below it.  stat of a missing path lists its
+ *     prefix (a directory without marker) unless it can only be a file
+ *     (a point's file, a lock).
  *  2. No rename, no partial write: a file opened for writing is a buffer,
  *     sent whole by one PUT (atomic: readers see the old object or the
  *     new one, never a part).  A temp name (".tmp-", io.c) is never sent:
@@ -42,7 +46,10 @@
  *     retried after a lost reply may find its own object (EEXIST): a lock
  *     then reads as held by this host's live process and is waited for or
  *     reported, never taken twice.  An empty registration is judged dead
- *     after 30 s (gc.c).
+ *     after 30 s (gc.c).  A writer's registration (locks/writers/NAME, a
+ *     name of its own) is one PUT with If-None-Match: * at close; its
+ *     mtime until then (the start it records, gc.c) is the Date of the
+ *     server's last answer, less a second: never later than the PUT.
  *  4. Reading: open GETs the first HEAD_MAX bytes (a whole chunk) in one
  *     request; reads beyond them are ranged GETs.
  *  5. Times are the server's: mtime is Last-Modified, and a new file's
@@ -69,7 +76,12 @@
  *     place (pread of what is asked, as from local disk); what is read
  *     is checked above against the chunk's digest at every read as
  *     always.  Past the size, the least recently used files go (their
- *     mtime is set at the first hit of each handle).
+ *     mtime is set at the first hit of each handle).  A point's index
+ *     (points/VM/ID/DISK.fidx) is kept too, as DIR/<repo>/i<SHA-256 of
+ *     its path>; it is checked above at every open against the SHA-256
+ *     the manifest pins (and its GCM tag if sealed), and one that fails
+ *     is removed and fetched again (io_s3_uncache).  The manifest is
+ *     never cached: it is what says that the point exists.
  *  9. Chunk objects are sent in the background: the rename of a chunk's
  *     temp name queues its buffer for UPLOADERS threads (each with a curl
  *     handle of the pool) and returns; at most UPLOADS_MAX wait (the
@@ -91,6 +103,15 @@
  *     meanwhile is only stored a second time, under the same name with
  *     the same content (GC and writers exclude each other: nothing goes
  *     away meanwhile).
+ * 11. A conditional create (If-None-Match: *) makes an object's only
+ *     version: its id (x-amz-version-id) is kept until the handle writes
+ *     the key again, and unlink deletes that version without listing
+ *     the key's versions (a writer's registration, a point directory's
+ *     marker).  Whether the bucket is versioned (Object Lock) is asked
+ *     when a delete or a lock first needs it (or seen in such an id),
+ *     not at every open: an open reads bootback-repo.json first, and
+ *     asks for the bucket's Object Lock (naming a missing bucket) only
+ *     if that fails.
  *  7. Object Lock: in a repository with "lock_days" (repo init --lock),
  *     every object under points/ and chunks/ is written with COMPLIANCE
  *     retention until now + lock_days; touch of a reused chunk extends
@@ -707,15 +728,19 @@ put_object (struct s3 *s, const char *path, const void *data, size_t len,
   CLEANUP_FREE char *key = key_of (s, path);
   struct rq q = { .method = "PUT", .key = key, .query = "",
                   .body = data, .blen = len };
+  time_t until;
   int r;
 
   if (len > s->multipart && !excl)
     return put_multipart (s, path, data, len);
   base_headers (&q);
-  add_md5 (&q, data ? data : "", len);
+  /* the body's SHA-256 is signed (rq_run) and checked by the server; a
+   * PUT with a retention needs Content-MD5 too (AWS) */
+  if ((until = retention_for (s, path)))
+    add_md5 (&q, data ? data : "", len);
   if (excl)
     add_header (&q, "If-None-Match: *");
-  add_retention (&q, retention_for (s, path));
+  add_retention (&q, until);
   r = rq_ok (s, "PUT", &q);
   if (r == 0 && date)
     *date = q.date ? q.date : time (NULL);
