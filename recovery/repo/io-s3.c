@@ -23,9 +23,9 @@
  *     mkdir PUTs a marker object "path/" with If-None-Match: * (EEXIST if
  *     it exists: the writer claims a point id with it), list is
  *     ListObjectsV2 with delimiter "/" and pagination, rmdir removes the
- *     marker of an empty prefix.  The parents a writer only makes sure
- *     of (locks, locks/writers, points/VM) get no marker: a prefix
- *     exists by what is below it.  stat of a missing path lists its
+ *     marker of an empty prefix.  The parents that are only made sure
+ *     of (locks, locks/writers, points/VM, holds, keys) get no marker: a
+ *     prefix exists by what is below it.  stat of a missing path lists its
  *     prefix (a directory without marker) unless it can only be a file
  *     (a point's file, a lock).
  *  2. No rename, no partial write: a file opened for writing is a buffer,
@@ -103,11 +103,11 @@
  *     meanwhile is only stored a second time, under the same name with
  *     the same content (GC and writers exclude each other: nothing goes
  *     away meanwhile).
- * 11. A conditional create (If-None-Match: *) makes an object's only
- *     version: its id (x-amz-version-id) is kept until the handle writes
- *     the key again, and unlink deletes that version without listing
- *     the key's versions (a writer's registration, a point directory's
- *     marker).  Whether the bucket is versioned (Object Lock) is asked
+ * 11. A conditional create (If-None-Match: *) makes an object's first
+ *     version: its id (x-amz-version-id) and those of the versions this
+ *     handle writes after it (content, touch) are kept, and unlink
+ *     deletes them by id without listing the key's versions (a writer's
+ *     registration, a lock, a point directory's marker).  Whether the bucket is versioned (Object Lock) is asked
  *     when a delete or a lock first needs it (or seen in such an id),
  *     not at every open: an open reads bootback-repo.json first, and
  *     asks for the bucket's Object Lock (naming a missing bucket) only
@@ -170,7 +170,8 @@ struct upload {                  /* a chunk object being sent (9.) */
 struct created {                 /* an object this handle made (11.) */
   struct created *next;
   char *path;
-  char *version;                 /* its only version's id */
+  char **versions;               /* the ids of all its versions */
+  size_t n;
 };
 
 struct handle {                  /* a curl handle and its connection */
@@ -665,10 +666,11 @@ base_headers (struct rq *q)
 
 /* ---- objects ---------------------------------------------------------------- */
 
-/* 11.: path was just written, by a conditional create (version: its id)
- * or otherwise (NULL: another version, or an unversioned bucket). */
+/* 11.: path was just written (version: the new version's id), by a
+ * conditional create (excl: the key had no object) or not (a version
+ * more of an object this handle made, or of one it does not know). */
 static void
-created_note (struct s3 *s, const char *path, const char *version)
+created_note (struct s3 *s, const char *path, const char *version, bool excl)
 {
   struct created **pp, *c;
 
@@ -679,36 +681,38 @@ created_note (struct s3 *s, const char *path, const char *version)
   pthread_mutex_lock (&s->lock);
   for (pp = &s->created; *pp && strcmp ((*pp)->path, path); pp = &(*pp)->next)
     ;
-  if ((c = *pp)) {
+  if ((c = *pp) && (excl || !version)) {
     *pp = c->next;
     free (c->path);
-    free (c->version);
+    strv_free (c->versions);
     free (c);
+    c = NULL;
   }
-  if (version) {
+  if (version && excl) {
     c = xcalloc (1, sizeof *c);
     c->path = xstrdup (path);
-    c->version = xstrdup (version);
     c->next = s->created;
     s->created = c;
   }
+  if (version && c)
+    strv_push (&c->versions, &c->n, xstrdup (version));
   pthread_mutex_unlock (&s->lock);
 }
 
-/* 11.: the id of path's only version if this handle made it, else NULL
- * (malloc'd; forgotten). */
-static char *
+/* 11.: the ids of every version of path if this handle made them all,
+ * else NULL (forgotten; the caller frees them). */
+static char **
 created_take (struct s3 *s, const char *path)
 {
   struct created **pp, *c;
-  char *v = NULL;
+  char **v = NULL;
 
   pthread_mutex_lock (&s->lock);
   for (pp = &s->created; *pp && strcmp ((*pp)->path, path); pp = &(*pp)->next)
     ;
   if ((c = *pp)) {
     *pp = c->next;
-    v = c->version;
+    v = c->versions;
     free (c->path);
     free (c);
   }
@@ -745,7 +749,7 @@ put_object (struct s3 *s, const char *path, const void *data, size_t len,
   if (r == 0 && date)
     *date = q.date ? q.date : time (NULL);
   if (r == 0)
-    created_note (s, path, excl ? q.version : NULL);
+    created_note (s, path, q.version, excl);
   rq_free (&q);
   return r;
 }
@@ -919,11 +923,18 @@ static int
 delete_object (struct s3 *s, const char *path)
 {
   CLEANUP_FREE char *key = key_of (s, path);
-  CLEANUP_FREE char *version = created_take (s, path);
+  CLEANUP_STRV char **versions = created_take (s, path);
+  size_t n = 0;
   int v;
 
-  if (version)                        /* 11. */
-    return delete_key (s, key, version);
+  if (versions) {                     /* 11.: the newest first */
+    while (versions[n])
+      n++;
+    while (n-- > 0)
+      if (delete_key (s, key, versions[n]) == -1)
+        return -1;
+    return 0;
+  }
   if ((v = bucket_versioned (s)) == -1)
     return -1;
   return v ? delete_versions (s, key) : delete_key (s, key, NULL);
@@ -1746,13 +1757,14 @@ s_stat (struct repo_io *io, const char *path, struct repo_stat *st)
   return -1;
 }
 
-/* Does mkdir of path need its marker (1.)?  Not the parents that the
- * writers only make sure of (locks, locks/writers, points/VM): a prefix
+/* Does mkdir of path need its marker (1.)?  Not the parents that are
+ * only made sure of (locks, locks/writers, points/VM, holds, keys): a prefix
  * exists by what is below it, and they are never claimed. */
 static bool
 marker_needed (const char *path)
 {
   return strcmp (path, "locks") && strcmp (path, "locks/writers") &&
+    strcmp (path, "holds") && strcmp (path, "keys") &&
     (strncmp (path, "points/", 7) || !path[7] || strchr (path + 7, '/'));
 }
 
@@ -1819,7 +1831,7 @@ copy_object (struct s3 *s, const char *from, const char *to, time_t until)
   add_retention (&q, until);
   r = rq_ok (s, "copy", &q);
   if (r == 0)
-    created_note (s, to, NULL);
+    created_note (s, to, q.version, false);
   rq_free (&q);
   return r;
 }
@@ -1954,7 +1966,7 @@ s_free (struct repo_io *io)
   pthread_cond_destroy (&s->up_cond);
   pthread_mutex_destroy (&s->dirs_lock);
   while (s->created)
-    free (created_take (s, s->created->path));
+    strv_free (created_take (s, s->created->path));
   while (s->pending) {
     struct pending *p = s->pending;
     s->pending = p->next;
