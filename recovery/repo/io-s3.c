@@ -107,11 +107,11 @@
  *     version: its id (x-amz-version-id) and those of the versions this
  *     handle writes after it (content, touch) are kept, and unlink
  *     deletes them by id without listing the key's versions (a writer's
- *     registration, a lock, a point directory's marker).  Whether the bucket is versioned (Object Lock) is asked
- *     when a delete or a lock first needs it (or seen in such an id),
- *     not at every open: an open reads bootback-repo.json first, and
- *     asks for the bucket's Object Lock (naming a missing bucket) only
- *     if that fails.
+ *     registration, a lock, a point directory's marker).  Whether the
+ *     bucket is versioned (Object Lock) is asked when a delete or a lock
+ *     first needs it (or seen in such an id), not at every open: an open
+ *     reads bootback-repo.json first, and asks for the bucket's Object
+ *     Lock (naming a missing bucket) only if that fails.
  *  7. Object Lock: in a repository with "lock_days" (repo init --lock),
  *     every object under points/ and chunks/ is written with COMPLIANCE
  *     retention until now + lock_days; touch of a reused chunk extends
