@@ -265,7 +265,7 @@ serve_disks_get (struct serve_disks *t, const char *name,
   if (!e) {
     /* Opening under the lock keeps invariant 1 simple; it reads one
      * index, and only the first connection to a disk pays for it. */
-    d = repo_disk_open (t->r, vm, id, disk);
+    d = repo_disk_open_m (t->r, m, disk);   /* m: read by resolve */
     if (!d)
       goto out;
     e = xcalloc (1, sizeof *e);

@@ -214,14 +214,24 @@ n1=$(chunk_gets)
 [ "$n1" -gt 0 ] || fail "a cold read fetched no chunk"
 [ "$(stat -c %a "$tmp/s3cache")" = 700 ] || fail "the cache directory is not 0700"
 nd=$(grep "^REQ GET /$b/site/repo/chunks/" "$tmp/proxy.log" | sort -u | wc -l)
-nf=$(find "$tmp/s3cache" -type f | wc -l)
+nf=$(find "$tmp/s3cache" -type f ! -name 'i*' | wc -l)
 [ "$nf" = "$nd" ] || fail "the cache has $nf chunks, $nd different ones were read"
+# the point's index is cached too (i + the SHA-256 of its key)
+[ "$(find "$tmp/s3cache" -type f -name 'i*' | wc -l)" = 1 ] || fail "the index is not cached"
+index_gets () { grep -c "^REQ GET /$b/site/repo/points/a/.*/vda.fidx" "$tmp/proxy.log" || true; }
+i1=$(index_gets)
 serve
 [ "$(chunk_gets)" = "$n1" ] || fail "a warm read fetched $(( $(chunk_gets) - n1 )) chunks"
-f=$(find "$tmp/s3cache" -type f | head -n 1)
+[ "$(index_gets)" = "$i1" ] || fail "a warm read fetched the index again"
+f=$(find "$tmp/s3cache" -type f ! -name 'i*' | head -n 1)
 printf 'XXXX' | dd of="$f" bs=1 seek=100 conv=notrunc status=none
 serve
 [ "$(chunk_gets)" = $(( n1 + 1 )) ] || fail "the damaged cached chunk was not fetched again (once)"
+# a damaged cached index is not believed: fetched again, the read is right
+f=$(find "$tmp/s3cache" -type f -name 'i*')
+printf 'XXXX' | dd of="$f" bs=1 seek=80 conv=notrunc status=none
+serve
+[ "$(index_gets)" = $(( i1 + 1 )) ] || fail "the damaged cached index was not fetched again (once)"
 kill "$proxy_pid"; wait "$proxy_pid" 2>/dev/null || true
 
 ## immutability: repo init --lock 1 (Object Lock COMPLIANCE)

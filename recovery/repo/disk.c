@@ -8,47 +8,63 @@
 #include <errno.h>
 
 #include "recovery/repo/crypt.h"
+#include "recovery/repo/io-s3.h"
 
 /* cache.c */
 int cache_read (struct repo_cache *c, const uint8_t digest[REPO_DIGEST_LEN],
                 void *buf, size_t off, size_t len);
 
-struct repo_disk *
-repo_disk_open (struct repo *r, const char *vm, const char *id,
-                const char *disk)
+/* The index of disk di at path, checked against the manifest's SHA-256
+ * (and, sealed, its GCM tag).  A copy from the S3 read cache that fails
+ * is dropped and the object read again (io_s3_uncache). */
+static char *
+index_read (struct repo *r, const struct repo_disk_info *di,
+            const char *path, size_t *len)
 {
-  struct repo_manifest m;
+  uint8_t sum[REPO_DIGEST_LEN];
+  char *buf;
+
+  for (int again = 0; ; again++) {
+    if (repo_meta_read (r, path, 64 + (1ULL << 32), &buf, len) == 0) {
+      repo_sha256 (buf, *len, sum);
+      if (memcmp (sum, di->index_sha256, REPO_DIGEST_LEN) == 0)
+        return buf;
+      free (buf);
+      error_set (EIO, "%s/%s: index is corrupt (its SHA-256 does not match "
+                 "the manifest)", r->location, path);
+    }
+    if (again || !io_s3_uncache (r->io, path))
+      return NULL;
+  }
+}
+
+struct repo_disk *
+repo_disk_open_m (struct repo *r, const struct repo_manifest *m,
+                  const char *disk)
+{
+  const char *vm = m->vm, *id = m->id;
   struct repo_disk *d;
   const struct repo_disk_info *di = NULL;
   CLEANUP_FREE char *path = NULL, *buf = NULL;
-  uint8_t sum[REPO_DIGEST_LEN];
   size_t len, i;
   uint64_t size, count;
   uint32_t cs;
 
-  if (repo_manifest_read (r, vm, id, &m) == -1)
-    return NULL;
-  for (i = 0; i < m.ndisks; i++)
-    if (strcmp (m.disks[i].name, disk) == 0)
-      di = &m.disks[i];
+  for (i = 0; i < m->ndisks; i++)
+    if (strcmp (m->disks[i].name, disk) == 0)
+      di = &m->disks[i];
   if (!di) {
     char names[512] = "";
-    for (i = 0; i < m.ndisks; i++)
+    for (i = 0; i < m->ndisks; i++)
       snprintf (names + strlen (names), sizeof names - strlen (names), "%s%s",
-                i ? ", " : "", m.disks[i].name);
+                i ? ", " : "", m->disks[i].name);
     error_setx ("restore point %s@%s has no disk '%s' (it has: %s)", vm, id,
                 disk, names);
     return NULL;
   }
   path = xasprintf ("points/%s/%s/%s.fidx", vm, id, disk);
-  if (repo_meta_read (r, path, 64 + (1ULL << 32), &buf, &len) == -1)
+  if (!(buf = index_read (r, di, path, &len)))
     return NULL;
-  repo_sha256 (buf, len, sum);
-  if (memcmp (sum, di->index_sha256, REPO_DIGEST_LEN) != 0) {
-    error_set (EIO, "%s/%s: index is corrupt (its SHA-256 does not match "
-               "the manifest)", r->location, path);
-    return NULL;
-  }
   d = xcalloc (1, sizeof *d);
   if (fidx_decode ((uint8_t *) buf, len, &size, &cs, &count, &d->digests) == -1) {
     error_prefix ("%s/%s", r->location, path);
@@ -72,6 +88,17 @@ repo_disk_open (struct repo *r, const char *vm, const char *id,
   snprintf (d->name, sizeof d->name, "%s", disk);
   snprintf (d->point, sizeof d->point, "%s@%s", vm, id);
   return d;
+}
+
+struct repo_disk *
+repo_disk_open (struct repo *r, const char *vm, const char *id,
+                const char *disk)
+{
+  struct repo_manifest m;
+
+  if (repo_manifest_read (r, vm, id, &m) == -1)
+    return NULL;
+  return repo_disk_open_m (r, &m, disk);
 }
 
 void

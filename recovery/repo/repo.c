@@ -508,6 +508,38 @@ repo_list_point_dirs (struct repo *r, const char *vm)
   return v;
 }
 
+/* repo_point_resolve of VM@when without a stat of every point's manifest
+ * (a request each on S3): the newest committed point, or the one named.
+ * False when not found (the caller says why). */
+static bool
+resolve_fast (struct repo *r, const char *vm, const char *when,
+              char id[TIMESTAMP_LEN + 1])
+{
+  CLEANUP_STRV char **v = repo_list_point_dirs (r, vm);
+  char want[TIMESTAMP_LEN + 1] = "";
+  struct repo_stat st;
+  time_t t;
+  size_t n;
+
+  if (!v || (strcmp (when, "latest") && timestamp_parse (when, &t) == -1)) {
+    error_clear ();
+    return false;                     /* the caller says why */
+  }
+  if (strcmp (when, "latest"))
+    timestamp_format (t, want);
+  for (n = 0; v[n]; n++) ;
+  while (n-- > 0) {
+    CLEANUP_FREE char *m = xasprintf ("points/%s/%s/manifest.json", vm, v[n]);
+    if ((want[0] && strcmp (v[n], want)) ||
+        r->io->ops->stat (r->io, m, &st) == -1)
+      continue;
+    strcpy (id, v[n]);
+    return true;
+  }
+  error_clear ();
+  return false;
+}
+
 int
 repo_point_resolve (struct repo *r, const char *spec, char vm[VM_NAME_MAX + 1],
                     char id[TIMESTAMP_LEN + 1])
@@ -530,6 +562,8 @@ repo_point_resolve (struct repo *r, const char *spec, char vm[VM_NAME_MAX + 1],
     error_setx ("'%s': invalid VM name", vm);
     return -1;
   }
+  if (resolve_fast (r, vm, when, id))
+    return 0;
   pts = repo_list_points (r, vm);
   if (!pts)
     return -1;

@@ -333,6 +333,11 @@ int repo_point_remove (struct repo *r, const char *vm, const char *id,
  * the manifest's checksum.  NULL on error. */
 struct repo_disk *repo_disk_open (struct repo *r, const char *vm,
                                   const char *id, const char *disk);
+/* The same with the point's manifest already read (m: its vm, id and
+ * disks), which is not read again. */
+struct repo_disk *repo_disk_open_m (struct repo *r,
+                                    const struct repo_manifest *m,
+                                    const char *disk);
 void repo_disk_close (struct repo_disk *d);
 uint64_t repo_disk_size (const struct repo_disk *d);
 uint64_t repo_disk_nchunks (const struct repo_disk *d);
