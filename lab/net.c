@@ -46,8 +46,6 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
-extern char **environ;
-
 #include "lab/lab.h"
 #include "recovery/util/util.h"
 
@@ -823,7 +821,6 @@ struct ns_child {
   double deadline;           /* now_monotonic () when it is killed */
   bool timed_out;
 };
-
 
 /* In the child: enter the namespace, output into the pipe, exec. */
 static void __attribute__((noreturn))

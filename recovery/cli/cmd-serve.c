@@ -477,13 +477,6 @@ fs_mount (const char *dev, const char *type, const char *what,
   return 0;
 }
 
-/* What only the repository's reader (nbdkit) may see. */
-static const char *const secret_env[] = {
-  "BOOTBACK_PASSPHRASE", "BOOTBACK_PASSPHRASE_FILE", "BOOTBACK_KEY_FILE",
-  "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
-  "AWS_SHARED_CREDENTIALS_FILE",
-};
-
 /* nbdfuse: the export on sock as the file fuse/nbd; its pid file stamped. */
 static int
 start_nbdfuse (const char *fuse, const char *fusepid, const char *sock)
@@ -590,8 +583,7 @@ cmd_mount (struct cli *c, int argc, char **argv)
   }
   /* nbdkit has them; what reads the guest's file system (nbdfuse, blkid,
    * fuse2fs, ntfs-3g) must not find our secrets in its environment */
-  for (size_t i = 0; i < sizeof secret_env / sizeof *secret_env; i++)
-    unsetenv (secret_env[i]);
+  env_unset_secrets ();
   if (start_nbdfuse (m.fuse, m.fusepid, m.sock) == -1 ||
       fs_type (m.dev, what, type, sizeof type) == -1 ||
       fs_mount (m.dev, type, what, target, kernel_ok, &reader) == -1)

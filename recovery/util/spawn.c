@@ -33,18 +33,31 @@ fork_with_pipe (int pfd[2])
   return pid;
 }
 
+/* What only the processes that open the repository may see: the
+ * secrets, and where they and the S3 credentials are. */
+static const char *const secret_names[] = {
+  "BOOTBACK_PASSPHRASE", "BOOTBACK_PASSPHRASE_FILE", "BOOTBACK_KEY_FILE",
+  "BOOTBACK_NEW_PASSPHRASE", "BOOTBACK_DST_PASSPHRASE", "AWS_ACCESS_KEY_ID",
+  "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_SHARED_CREDENTIALS_FILE",
+};
+
+/* Is kv ("NAME=value") one of them? */
 static bool
 is_secret (const char *kv)
 {
-  static const char *const names[] = {
-    "BOOTBACK_PASSPHRASE=", "BOOTBACK_NEW_PASSPHRASE=",
-    "BOOTBACK_DST_PASSPHRASE=", "AWS_SECRET_ACCESS_KEY=", "AWS_SESSION_TOKEN=",
-  };
-
-  for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
-    if (strncmp (kv, names[i], strlen (names[i])) == 0)
+  for (size_t i = 0; i < sizeof secret_names / sizeof *secret_names; i++) {
+    size_t n = strlen (secret_names[i]);
+    if (strncmp (kv, secret_names[i], n) == 0 && kv[n] == '=')
       return true;
+  }
   return false;
+}
+
+void
+env_unset_secrets (void)
+{
+  for (size_t i = 0; i < sizeof secret_names / sizeof *secret_names; i++)
+    unsetenv (secret_names[i]);
 }
 
 char **

@@ -283,12 +283,15 @@ pid_t fork_with_pipe (int pfd[2]);
 int spawn_output (char *const argv[], unsigned flags, pid_t *pid);
 
 /* extra (NULL-terminated, may be NULL) then this process's environment
- * without its secrets (the repository's passphrases, the S3 secret key
- * and session token), in a new NULL-terminated array (free the array,
+ * without its secrets (the repository's passphrases and key files, the
+ * S3 credentials), in a new NULL-terminated array (free the array,
  * not the strings).  Built before fork: the child of a threaded process
  * must not allocate.  A program bootback runs for itself (qemu-img,
  * iproute2) or for the user (a hook, a lab's script check) needs none. */
 char **env_without_secrets (char *const extra[]);
+/* Drop the same from this process's own environment, before it starts
+ * what must not see them (what reads a guest's file system). */
+void env_unset_secrets (void);
 
 /* Run argv, wait, capture up to len-1 bytes of stdout+stderr into out
  * (NUL-terminated, may be NULL).  Returns the exit status (0..255), or -1
