@@ -87,8 +87,9 @@ struct nbd_handle *chunk_job_connect (const struct chunk_job *j,
                                       const char *const *ctx);
 
 /* Walk block status of the whole disk for one meta context and call fn
- * for each extent (offset, length, flags), in order.  Stops early (and
- * returns 0) if the server makes no progress.  -1 on a libnbd error. */
+ * for each extent (offset, length, flags), in order.  -1 on a libnbd
+ * error or if the server makes no progress (the rest of the disk is
+ * never taken for clean or unallocated). */
 typedef void (*chunk_extent_fn) (void *opaque, uint64_t offset,
                                  uint64_t len, uint32_t flags);
 int chunk_job_block_status (struct chunk_job *j, struct nbd_handle *h,

@@ -174,38 +174,21 @@ delta_qcow2_close (struct delta_qcow2 *t)
   qemu_nbd_stop (&t->q);
 }
 
-/* Block status: mark in bits[] each chunk an extent with flag touches
- * (dirty chunks), or (all) each chunk wholly inside such extents (zero
- * chunks). */
+/* Block status of the dirty bitmap: mark in bits[] each chunk a dirty
+ * extent touches. */
 struct marker {
   uint8_t *bits;
-  uint32_t cs, flag;
+  uint32_t cs;
   uint64_t n;
-  bool whole;
-  uint64_t run;                 /* whole: start of the run of flagged extents */
 };
 
 static void
-mark_extent (void *opaque, uint64_t off, uint64_t len, uint32_t flags)
+mark_dirty (void *opaque, uint64_t off, uint64_t len, uint32_t flags)
 {
   struct marker *m = opaque;
-  uint64_t c, last;
+  uint64_t c, last = DIV_ROUND_UP (off + len, m->cs);
 
-  if (!(flags & m->flag)) {
-    m->run = UINT64_MAX;
-    return;
-  }
-  if (m->whole) {
-    if (m->run == UINT64_MAX)
-      m->run = off;
-    c = DIV_ROUND_UP (m->run, m->cs);
-    last = (off + len) / m->cs;           /* chunks before it end inside */
-  }
-  else {
-    c = off / m->cs;
-    last = DIV_ROUND_UP (off + len, m->cs);
-  }
-  for (; c < last && c < m->n; c++)
+  for (c = off / m->cs; (flags & 1) && c < last && c < m->n; c++)
     m->bits[c / 8] |= 1u << (c % 8);
 }
 
@@ -213,17 +196,26 @@ int
 delta_qcow2_map (struct delta_qcow2 *t, uint64_t size, uint32_t cs, bool dirty,
                  uint8_t *bits)
 {
-  struct chunk_job cj = { .what = "the --onto target", .size = size };
-  struct marker m = { bits, cs, dirty ? 1 : LIBNBD_STATE_ZERO,
-                      DIV_ROUND_UP (size, cs), !dirty, UINT64_MAX };
-  CLEANUP_FREE char *ctx = dirty ? xasprintf ("qemu:dirty-bitmap:%s", t->bitmap)
-                                 : xstrdup ("base:allocation");
+  struct chunk_job cj = { .what = "the --onto target", .size = size, .cs = cs,
+                          .nchunks = DIV_ROUND_UP (size, cs) };
+  struct marker m = { bits, cs, cj.nchunks };
+  CLEANUP_FREE char *ctx = NULL;
+  struct chunk_zero_map z;
+  uint64_t c;
+  int r;
 
-  /* The last chunk may be short: whole marks it when its extent reaches
-   * the end of the disk. */
-  if (chunk_job_block_status (&cj, t->nbd, ctx, mark_extent, &m) == -1)
-    return -1;
-  if (!dirty && m.run != UINT64_MAX && size % cs && m.run <= size / cs * cs)
-    bits[(m.n - 1) / 8] |= 1u << ((m.n - 1) % 8);
-  return 0;
+  if (dirty) {
+    ctx = xasprintf ("qemu:dirty-bitmap:%s", t->bitmap);
+    return chunk_job_block_status (&cj, t->nbd, ctx, mark_dirty, &m);
+  }
+  /* the chunks wholly inside zero extents, as backup maps them */
+  cj.known_zero = xcalloc (cj.nchunks + 1, 1);
+  chunk_zero_map_init (&z, &cj);
+  r = chunk_job_block_status (&cj, t->nbd, "base:allocation",
+                              chunk_zero_map_extent, &z);
+  for (c = 0; r == 0 && c < cj.nchunks; c++)
+    if (cj.known_zero[c])
+      bits[c / 8] |= 1u << (c % 8);
+  free (cj.known_zero);
+  return r;
 }

@@ -650,22 +650,25 @@ delta_one (struct migration *mg, size_t i, uint64_t base, uint64_t total)
   struct job *j = &mg->m->jobs[i];
   const struct instant_session_disk *k = &mg->s->disks[i];
   CLEANUP_FREE struct repo_manifest *mf = xcalloc (1, sizeof *mf);
-  struct delta_opts o = { mg->o->progress, mg->o->progress_opaque, base, total,
-                          mg->o->cancel, NULL, mg->s->point, false,
-                          k->size };
+  struct delta_opts o = {
+    .progress = mg->o->progress, .progress_opaque = mg->o->progress_opaque,
+    .base = base, .total = total, .cancel = mg->o->cancel,
+    /* The point's checkpoint: its bitmap in a qcow2 target (delta-qcow2.c). */
+    .checkpoint = mf->checkpoint, .point = mg->s->point,
+    .qcow2 = strcmp (j->format, "qcow2") == 0,    /* open_onto's, the user's */
+    .size = k->size,
+  };
   struct delta_stats st = { 0 };
-  struct repo_disk *d;
+  struct repo_disk *d = NULL;
   int r;
 
   if (!mg->repo)
     mg->repo = repo_open_with (mg->s->repo, mg->o->repo_open);
-  d = mg->repo ? repo_disk_open (mg->repo, mg->s->vm, mg->s->point, k->name) : NULL;
+  /* the manifest read once: for the disk and for its checkpoint */
+  if (mg->repo && repo_manifest_read (mg->repo, mg->s->vm, mg->s->point, mf) == 0)
+    d = repo_disk_open_m (mg->repo, mf, k->name);
   if (!d)
     return -1;
-  /* The point's checkpoint: its bitmap in a qcow2 target (delta-qcow2.c). */
-  if (repo_manifest_read (mg->repo, mg->s->vm, mg->s->point, mf) == 0)
-    o.checkpoint = mf->checkpoint;
-  o.qcow2 = strcmp (j->format, "qcow2") == 0;     /* open_onto's, the user's */
   r = delta_apply (mg->repo, d, j->fd, j->dest, &o, &st);
   snprintf (mg->res->delta_how[i], sizeof mg->res->delta_how[i], "%s", st.how);
   mg->res->delta_hashed += st.hashed;
