@@ -210,7 +210,6 @@ trim (struct repo_cache *c, size_t need)
     buffer_free (c, c->spare[--c->nspare], c->repo->chunk_size);
 }
 
-
 /* Give e's own buffers of the frames of mask back (lock held). */
 static void
 frames_release (struct repo_cache *c, struct centry *e, uint64_t mask)

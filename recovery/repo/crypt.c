@@ -493,6 +493,7 @@ slot_try (const char *text, const char *id, const char *uuid,
   int log2n = json_int_in (o, "log2n", 10, 22), r = json_int_in (o, "r", 1, 32);
   int p = json_int_in (o, "p", 1, SCRYPT_P_MAX), ret = -1;
   size_t len = WRAPPED_LEN;
+  uint64_t mem;
   CLEANUP_FREE char *aad = slot_aad (id, uuid);
 
   if (!sh || !wh || strlen (sh) != 2 * SALT_LEN ||
@@ -502,18 +503,18 @@ slot_try (const char *text, const char *id, const char *uuid,
     error_setx ("keys/%s.json: not a valid key slot", id);
     goto out;
   }
-  if ((uint64_t) 128 * r << log2n > SCRYPT_MEM_MAX) {
+  mem = (uint64_t) 128 * r << log2n;         /* scrypt's memory */
+  if (mem > SCRYPT_MEM_MAX) {
     error_setx ("keys/%s.json: the key slot asks for %" PRIu64 " MiB of memory "
-                "to derive its key (at most %u)", id,
-                ((uint64_t) 128 * r << log2n) >> 20, SCRYPT_MEM_MAX >> 20);
+                "to derive its key (at most %u)", id, mem >> 20, SCRYPT_MEM_MAX >> 20);
     goto out;
   }
-  if (((uint64_t) 128 * r << log2n) > *budget) {
+  if (mem > *budget) {
     error_setx ("keys/%s.json: the key slots tried ask for more than %" PRIu64
                 " MiB of key derivation in all", id, SCRYPT_TOTAL_MAX >> 20);
     goto out;
   }
-  *budget -= (uint64_t) 128 * r << log2n;
+  *budget -= mem;
   if (scrypt (s, salt, log2n, r, p, kek) == -1)
     goto out;
   ret = unseal_key (kek, wrapped, &len, aad) == 0 ? 1 : 0;

@@ -666,35 +666,60 @@ base_headers (struct rq *q)
 
 /* ---- objects ---------------------------------------------------------------- */
 
+/* 11.: where path's entry is or would go in s->created (lock held). */
+static struct created **
+created_find (struct s3 *s, const char *path)
+{
+  struct created **pp = &s->created;
+
+  while (*pp && strcmp ((*pp)->path, path))
+    pp = &(*pp)->next;
+  return pp;
+}
+
+/* 11.: forget path's entry (lock held): the ids of its versions, or NULL. */
+static char **
+created_unlink (struct s3 *s, const char *path)
+{
+  struct created **pp = created_find (s, path), *c = *pp;
+  char **v;
+
+  if (!c)
+    return NULL;
+  *pp = c->next;
+  v = c->versions;
+  free (c->path);
+  free (c);
+  return v;
+}
+
 /* 11.: path was just written (version: the new version's id), by a
  * conditional create (excl: the key had no object) or not (a version
  * more of an object this handle made, or of one it does not know). */
 static void
 created_note (struct s3 *s, const char *path, const char *version, bool excl)
 {
-  struct created **pp, *c;
+  struct created *c;
 
-  if (version && *version && strcmp (version, "null"))
-    s->versioned = 1;                 /* it has versions */
+  if (version && *version && strcmp (version, "null")) {
+    pthread_mutex_lock (&s->dirs_lock);       /* as bucket_versioned */
+    s->versioned = 1;                         /* it has versions */
+    pthread_mutex_unlock (&s->dirs_lock);
+  }
   else
     version = NULL;
   pthread_mutex_lock (&s->lock);
-  for (pp = &s->created; *pp && strcmp ((*pp)->path, path); pp = &(*pp)->next)
-    ;
-  if ((c = *pp) && (excl || !version)) {
-    *pp = c->next;
-    free (c->path);
-    strv_free (c->versions);
-    free (c);
-    c = NULL;
-  }
+  if (excl || !version)
+    strv_free (created_unlink (s, path));
   if (version && excl) {
     c = xcalloc (1, sizeof *c);
     c->path = xstrdup (path);
     c->next = s->created;
     s->created = c;
   }
-  if (version && c)
+  else
+    c = version ? *created_find (s, path) : NULL;
+  if (c)
     strv_push (&c->versions, &c->n, xstrdup (version));
   pthread_mutex_unlock (&s->lock);
 }
@@ -704,18 +729,10 @@ created_note (struct s3 *s, const char *path, const char *version, bool excl)
 static char **
 created_take (struct s3 *s, const char *path)
 {
-  struct created **pp, *c;
-  char **v = NULL;
+  char **v;
 
   pthread_mutex_lock (&s->lock);
-  for (pp = &s->created; *pp && strcmp ((*pp)->path, path); pp = &(*pp)->next)
-    ;
-  if ((c = *pp)) {
-    *pp = c->next;
-    v = c->versions;
-    free (c->path);
-    free (c);
-  }
+  v = created_unlink (s, path);
   pthread_mutex_unlock (&s->lock);
   return v;
 }
