@@ -8,15 +8,14 @@
 #include <errno.h>
 
 #include "recovery/repo/crypt.h"
-#include "recovery/repo/io-s3.h"
 
 /* cache.c */
 int cache_read (struct repo_cache *c, const uint8_t digest[REPO_DIGEST_LEN],
                 void *buf, size_t off, size_t len);
 
 /* The index of disk di at path, checked against the manifest's SHA-256
- * (and, sealed, its GCM tag).  A copy from the S3 read cache that fails
- * is dropped and the object read again (io_s3_uncache). */
+ * (and, sealed, its GCM tag).  A local copy that fails (the S3 read
+ * cache) is dropped and the object read again (the io's uncache). */
 static char *
 index_read (struct repo *r, const struct repo_disk_info *di,
             const char *path, size_t *len)
@@ -33,7 +32,7 @@ index_read (struct repo *r, const struct repo_disk_info *di,
       error_set (EIO, "%s/%s: index is corrupt (its SHA-256 does not match "
                  "the manifest)", r->location, path);
     }
-    if (again || !io_s3_uncache (r->io, path))
+    if (again || !r->io->ops->uncache || !r->io->ops->uncache (r->io, path))
       return NULL;
   }
 }

@@ -105,6 +105,11 @@ f_will_need (struct repo_io *io, const char *path)
   if (IN (io)->ops->will_need)
     IN (io)->ops->will_need (IN (io), path);
 }
+static bool
+f_uncache (struct repo_io *io, const char *path)
+{
+  return IN (io)->ops->uncache && IN (io)->ops->uncache (IN (io), path);
+}
 static int
 f_fstat (struct repo_io *io, struct repo_file *fl, struct repo_stat *st)
 {
@@ -185,7 +190,7 @@ f_retain (struct repo_io *io, const char *p, time_t until)
   .name = "fault",                                                      \
   .open = f_open, .pread = f_pread, .pwrite = f_pwrite, .fsync = f_fsync, \
   .start_writeback = f_start_writeback,                                 \
-  .will_need = f_will_need,                                             \
+  .will_need = f_will_need, .uncache = f_uncache,                       \
   .fstat = f_fstat, .close = f_close, .stat = f_stat, .mkdir = f_mkdir, \
   .rmdir = f_rmdir, .unlink = f_unlink, .rename = f_rename, .touch = f_touch, \
   .tighten = f_tighten,                                                 \

@@ -80,7 +80,7 @@
  *     (points/VM/ID/DISK.fidx) is kept too, as DIR/<repo>/i<SHA-256 of
  *     its path>; it is checked above at every open against the SHA-256
  *     the manifest pins (and its GCM tag if sealed), and one that fails
- *     is removed and fetched again (io_s3_uncache).  The manifest is
+ *     is removed and fetched again (s_uncache).  The manifest is
  *     never cached: it is what says that the point exists.
  *  9. Chunk objects are sent in the background: the rename of a chunk's
  *     temp name queues its buffer for UPLOADERS threads (each with a curl
@@ -1260,15 +1260,14 @@ cache_put (struct s3 *s, const char *path, const uint8_t *buf, size_t len)
     cache_evict (s);
 }
 
-static const struct repo_io_ops s3_ops;
-
-bool
-io_s3_uncache (struct repo_io *io, const char *path)
+/* The ops' uncache: a point's index kept in the read cache, found
+ * damaged by its caller (disk.c), is dropped. */
+static bool
+s_uncache (struct repo_io *io, const char *path)
 {
   CLEANUP_FREE char *cp = NULL;
 
-  if (io->ops != &s3_ops || !is_index (path) ||
-      !(cp = cache_path (PRIV (io), path)))
+  if (!is_index (path) || !(cp = cache_path (PRIV (io), path)))
     return false;
   return unlink (cp) == 0;
 }
@@ -2025,7 +2024,7 @@ static const struct repo_io_ops s3_ops = {
   .open = s_open, .pread = s_pread, .pwrite = s_pwrite, .fsync = s_nothing,
   .fstat = s_fstat, .close = s_close, .stat = s_stat, .mkdir = s_mkdir,
   .rmdir = s_rmdir, .unlink = s_unlink, .rename = s_rename, .touch = s_touch,
-  .tighten = s_tighten, .retain = s_retain,
+  .tighten = s_tighten, .retain = s_retain, .uncache = s_uncache,
   .list = s_list, .sync_dir = s_sync_dir, .sync_all = s_sync_all,
   .free = s_free,
 };

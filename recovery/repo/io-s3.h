@@ -22,9 +22,4 @@ struct repo_io *io_s3_new (const char *url, const struct repo_open_opts *o);
 int io_s3_init_bucket (const char *url, const struct repo_open_opts *o,
                        int lock_days);
 
-/* If io is an S3 repository's and path (a point's index) has a copy in
- * its local read cache, remove it and answer true: the caller found it
- * damaged and reads the object again.  False otherwise. */
-bool io_s3_uncache (struct repo_io *io, const char *path);
-
 #endif /* BOOTBACK_REPO_IO_S3_H */
