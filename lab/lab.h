@@ -257,6 +257,11 @@ struct lab_net {
   char dns[16];           /* "" if none */
 };
 
+/* Can a rule, as iptables -S prints it (LINE), match a packet that came
+ * in on IN and goes out on OUT (NULL: either side unknown)?  False only
+ * when the line names another interface on that side ("-i X", "-i X+",
+ * "! -i BR"): the rest of the rule is not looked at. */
+bool lab_rule_may_match (const char *line, const char *in, const char *out);
 /* Fill in the names for id and the addresses from d (no system change). */
 void lab_net_init (struct lab_net *n, const char *id, const struct lab_def *d);
 /* Create the network.  Refuses (-1) before creating anything if the host
@@ -272,9 +277,11 @@ int lab_net_create (const struct lab_net *n);
  *   ipv6            IPv6 disabled on the bridge and all its ports
  *   arp             arp_ignore=8 on the bridge (the host answers no ARP)
  *   input-drop      iptables INPUT drops everything from the bridge, with
- *                   only other DROP rules before it
+ *                   only DROP rules and rules that name another interface
+ *                   (lab_rule_may_match) before it
  *   forward-drop    FORWARD drops what is routed to or from the bridge
- *                   (frames between its own ports pass), forwarding=0
+ *                   (frames between its own ports pass), forwarding=0; the
+ *                   same rules may come before
  *   uplink          the bridge's ports are the lab's veth and VM taps only
  *   namespace       the namespace has only lo and eth0, holds the gateway
  *                   address, does not forward, has no route but its subnet

@@ -256,15 +256,72 @@ check_host_addresses (const struct lab_net *n)
   return 0;
 }
 
+/* Does an iptables interface match ("eth+" is a prefix) name the bridge? */
+static bool
+iface_names (const char *match, const char *bridge)
+{
+  size_t n = strlen (match);
+
+  if (n > 0 && match[n - 1] == '+')
+    return strncmp (match, bridge, n - 1) == 0;
+  return strcmp (match, bridge) == 0;
+}
+
+/* Does LINE say "DIR NAME" (or "! DIR NAME") in a way that no packet
+ * with BRIDGE on that side can match? */
+static bool
+line_excludes (const char *line, const char *dir, const char *bridge)
+{
+  CLEANUP_FREE char *copy = xstrdup (line);
+  char *tok, *save = NULL;
+  bool negated = false;
+
+  for (tok = strtok_r (copy, " ", &save); tok; tok = strtok_r (NULL, " ", &save)) {
+    if (tok[0] == '"') {        /* a quoted argument (a comment): skip it */
+      while (tok && (strlen (tok) < 2 || tok[strlen (tok) - 1] != '"'))
+        tok = strtok_r (NULL, " ", &save);
+      if (!tok)
+        return false;
+      negated = false;
+      continue;
+    }
+    if (strcmp (tok, "!") == 0) {
+      negated = true;
+      continue;
+    }
+    if (strcmp (tok, dir) == 0) {
+      tok = strtok_r (NULL, " ", &save);
+      return tok && iface_names (tok, bridge) == negated;
+    }
+    negated = false;
+  }
+  return false;
+}
+
+bool
+lab_rule_may_match (const char *line, const char *in, const char *out)
+{
+  if (in && line_excludes (line, "-i", in))
+    return false;
+  if (out && line_excludes (line, "-o", out))
+    return false;
+  return true;
+}
+
 /* Is rule i present, with only harmless rules before it in its chain:
- * other labs' (or our own) "-i X -j DROP", "-o X -j DROP" and
- * "-i X -o X -j ACCEPT"?  Returns 0, or -1 with the reason in why. */
+ * rules that cannot match the lab's packets (another interface named on
+ * the same side: another lab's, a test's), and other labs' (or our own)
+ * "-i X -j DROP", "-o X -j DROP" and "-i X -o X -j ACCEPT"?  Anything
+ * else (a rule naming no interface, a wildcard that covers the bridge)
+ * may let the lab's packets through first: refused.  Returns 0, or -1
+ * with the reason in why. */
 static int
 check_rule (const struct lab_net *n, int i, char *why, size_t len)
 {
   char out[65536];
   char mine[160];
   const char *r[8];
+  const char *in = i == 1 ? NULL : n->bridge, *outif = i == 1 || i == 3 ? n->bridge : NULL;
   char *line, *save = NULL;
 
   rule_args (n, i, r);
@@ -279,6 +336,8 @@ check_rule (const struct lab_net *n, int i, char *why, size_t len)
       continue;
     if (strcmp (line, mine) == 0)
       return 0;
+    if (!lab_rule_may_match (line, in, outif))
+      continue;
     if (sscanf (line, "-A %31s %7s %63s -j %31s %c", c, d, ifn, target, &extra) == 4 &&
         (strcmp (d, "-i") == 0 || strcmp (d, "-o") == 0) &&
         strcmp (target, "DROP") == 0)

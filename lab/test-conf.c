@@ -440,9 +440,41 @@ test_scan (void)
                 8, "VM a: scan: an image: VM has no restore point to scan");
 }
 
+/* lab_rule_may_match: which iptables rules before the lab's own can
+ * touch its packets (net.c's input-drop and forward-drop checks). */
+static void
+test_rule_may_match (void)
+{
+  const char *br = "bbl0a1b2cbr";
+
+  /* Another lab's (or a test's) rule on its own bridge: not ours. */
+  CHECK (!lab_rule_may_match ("-A INPUT -i bbl78f013br -j ACCEPT", br, NULL));
+  CHECK (!lab_rule_may_match ("-A FORWARD -i eth0 -o eth1 -j ACCEPT", br, br));
+  CHECK (!lab_rule_may_match ("-A FORWARD -o virbr0 -j ACCEPT", NULL, br));
+  CHECK (!lab_rule_may_match ("-A INPUT ! -i bbl0a1b2cbr -j ACCEPT", br, NULL));
+  CHECK (!lab_rule_may_match ("-A INPUT -i bbl9+ -j ACCEPT", br, NULL));
+  /* Ours, a wildcard covering ours, no interface, a negation of another. */
+  CHECK (lab_rule_may_match ("-A INPUT -i bbl0a1b2cbr -j ACCEPT", br, NULL));
+  CHECK (lab_rule_may_match ("-A INPUT -i bbl+ -j ACCEPT", br, NULL));
+  CHECK (lab_rule_may_match ("-A INPUT -i + -j ACCEPT", br, NULL));
+  CHECK (lab_rule_may_match ("-A INPUT -j ACCEPT", br, NULL));
+  CHECK (lab_rule_may_match ("-A INPUT -s 10.0.0.0/8 -j ACCEPT", br, NULL));
+  CHECK (lab_rule_may_match ("-A INPUT ! -i lo -j ACCEPT", br, NULL));
+  CHECK (lab_rule_may_match ("-A FORWARD -i eth0 -o bbl0a1b2cbr -j ACCEPT", NULL, br));
+  /* Only the side the lab's rule names counts. */
+  CHECK (lab_rule_may_match ("-A FORWARD -i eth0 -j ACCEPT", NULL, br));
+  /* A comment that reads like an interface match is a comment. */
+  CHECK (lab_rule_may_match ("-A INPUT -m comment --comment \"x -i eth9\" -j ACCEPT",
+                             br, NULL));
+  CHECK (lab_rule_may_match ("-A INPUT -m comment --comment \"-i eth9 y\" -j ACCEPT",
+                             br, NULL));
+  CHECK (lab_rule_may_match ("-A INPUT -m comment --comment \"-i\" -j ACCEPT", br, NULL));
+}
+
 int
 main (void)
 {
+  test_rule_may_match ();
   test_scan ();
   test_good ();
   test_publish ();
