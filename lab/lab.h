@@ -12,6 +12,9 @@
  *   domain-xml.c  the libvirt domain XML of a lab VM booted from a disk
  *                 image, reading a running domain's taps, and the check of
  *                 a VM's final XML before it starts.  Pure.
+ *   hostcmd.c     running a lab's commands on its host: here as they
+ *                 are, on another hypervisor host through ssh (one
+ *                 multiplexed connection, every word quoted).
  *   net.c         the isolated network: bridge (no uplink, no host address,
  *                 no forwarding) + a network namespace holding the
  *                 production gateway address, joined by a veth pair; the
@@ -242,6 +245,35 @@ struct lab_quick {
 };
 struct lab_def *lab_quick_def (const struct lab_quick *q);
 
+/* ---- the lab's host (hostcmd.c) ----------------------------------------- */
+
+/* Where a lab runs: this host (ssh "") or a host of the catalog, reached
+ * with ssh for the network's commands and checks (bootback host add
+ * --ssh).  Only the catalog fills it, never a definition or a point. */
+struct lab_host {
+  char name[72];          /* the catalog's name ("" for this host) */
+  char ssh[300];          /* [USER@]HOST[:PORT], "" for this host */
+  char ctl[64];           /* ssh's ControlPath directory while open */
+};
+bool lab_host_remote (const struct lab_host *h);
+/* Check an ssh destination [USER@]HOST[:PORT] (user and host: letters,
+ * digits, '.', '_', '-', not starting with '-'): [USER@]HOST into dest,
+ * the port (0: none given) into *port.  -1 with the error naming it. */
+int lab_ssh_dest_parse (const char *s, char *dest, size_t len, int *port);
+/* w single-quoted for a POSIX shell (malloc'd). */
+char *lab_shell_quote (const char *w);
+/* The argv that runs argv on h: a copy (this host), or ssh with its
+ * options, the destination and every word quoted (lab_shell_quote). */
+char **lab_host_argv (const struct lab_host *h, char *const argv[]);
+/* Open h's ssh connection (the master; nothing for this host): -1 with
+ * the error "could not reach host NAME over ssh (DEST): ..." */
+int lab_host_open (struct lab_host *h);
+/* Run argv on h (run_command): its exit status, or -1 with the error set
+ * (for another host: ssh could not reach it, naming the host). */
+int lab_host_run (const struct lab_host *h, char *const argv[], char *out, size_t len);
+/* End h's ssh master (ssh -O exit) and remove its directory. */
+void lab_host_close (struct lab_host *h);
+
 /* ---- network (net.c) --------------------------------------------------- */
 
 /* Names of one lab network, derived from the run's short id (6 hex
@@ -255,6 +287,8 @@ struct lab_net {
   int prefix;
   char subnet[16];
   char dns[16];           /* "" if none */
+  const struct lab_host *host;  /* where it is (NULL: this host): every
+                                   command and check of net.c runs there */
 };
 
 /* Can a rule, as iptables -S prints it (LINE), match a packet that came
@@ -288,8 +322,9 @@ int lab_net_create (const struct lab_net *n);
  *   listeners       nothing listens for TCP in the namespace (a published
  *                   port's relay listens on the host only) */
 int lab_net_check (const struct lab_net *n, char *const *allowed_ports);
-/* Harden a new bridge port (a VM's tap): IPv6 off. */
-int lab_net_port_harden (const char *ifname);
+/* Harden a new bridge port (a VM's tap) on n's host: IPv6 off (nothing
+ * to do where the kernel has no IPv6). */
+int lab_net_port_harden (const struct lab_net *n, const char *ifname);
 /* Remove everything lab_net_create makes; idempotent, never fails on
  * what is already gone.  Returns -1 only if something could not be
  * removed (error set). */

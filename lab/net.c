@@ -66,46 +66,46 @@ lab_net_init (struct lab_net *n, const char *id, const struct lab_def *d)
   }
 }
 
-/* Run a program given as NULL-terminated arguments; output into out.
- * Returns its exit status or -1. */
+/* Run a program given as NULL-terminated arguments on the lab's host
+ * (hostcmd.c); output into out.  Returns its exit status or -1. */
 static int
-runv (char *out, size_t len, const char *prog, ...)
+runv (const struct lab_net *n, char *out, size_t len, const char *prog, ...)
 {
   const char *argv[32];
   va_list ap;
-  int n = 0;
+  int k = 0;
 
-  argv[n++] = prog;
+  argv[k++] = prog;
   va_start (ap, prog);
-  while (n < 31 && (argv[n] = va_arg (ap, const char *)))
-    n++;
+  while (k < 31 && (argv[k] = va_arg (ap, const char *)))
+    k++;
   va_end (ap);
-  argv[n] = NULL;
-  return run_command ((char *const *) argv, out, len);
+  argv[k] = NULL;
+  return lab_host_run (n->host, (char *const *) argv, out, len);
 }
 
 /* Same, but a non-zero exit is an error naming the command. */
-#define RUN(...) run_ok (__VA_ARGS__, NULL)
+#define RUN(n, ...) run_ok (n, __VA_ARGS__, NULL)
 static int
-run_ok (const char *prog, ...)
+run_ok (const struct lab_net *n, const char *prog, ...)
 {
   const char *argv[32];
   char out[1024], cmd[512] = "";
   va_list ap;
-  int n = 0, r, i;
+  int k = 0, r, i;
 
-  argv[n++] = prog;
+  argv[k++] = prog;
   va_start (ap, prog);
-  while (n < 31 && (argv[n] = va_arg (ap, const char *)))
-    n++;
+  while (k < 31 && (argv[k] = va_arg (ap, const char *)))
+    k++;
   va_end (ap);
-  argv[n] = NULL;
-  r = run_command ((char *const *) argv, out, sizeof out);
+  argv[k] = NULL;
+  r = lab_host_run (n->host, (char *const *) argv, out, sizeof out);
   if (r == 0)
     return 0;
-  for (i = 0; i < n; i++) {
+  for (i = 0; i < k; i++) {
     strncat (cmd, argv[i], sizeof cmd - strlen (cmd) - 2);
-    if (i + 1 < n)
+    if (i + 1 < k)
       strcat (cmd, " ");
   }
   if (r > 0)
@@ -115,11 +115,16 @@ run_ok (const char *prog, ...)
   return -1;
 }
 
+/* Write value to path on the lab's host (a fixed script there: path and
+ * value are its arguments, quoted). */
 static int
-sysctl_write (const char *path, const char *value)
+sysctl_write (const struct lab_net *n, const char *path, const char *value)
 {
-  CLEANUP_CLOSE int fd = open (path, O_WRONLY | O_CLOEXEC);
+  CLEANUP_CLOSE int fd = -1;
 
+  if (lab_host_remote (n->host))
+    return RUN (n, "sh", "-c", "echo \"$2\" > \"$1\"", "sh", path, value);
+  fd = open (path, O_WRONLY | O_CLOEXEC);
   if (fd == -1) {
     error_set (errno, "open %s", path);
     return -1;
@@ -131,14 +136,18 @@ sysctl_write (const char *path, const char *value)
   return 0;
 }
 
-/* Read an integer from a /proc/sys file; -1 if unreadable. */
+/* Read an integer from a /proc/sys file of the lab's host; -1 if
+ * unreadable. */
 static long
-sysctl_read (const char *path)
+sysctl_read (const struct lab_net *n, const char *path)
 {
   char buf[32];
-  int fd = open (path, O_RDONLY | O_CLOEXEC);
+  int fd;
   ssize_t r;
 
+  if (lab_host_remote (n->host))
+    return runv (n, buf, sizeof buf, "cat", path, NULL) == 0 ? strtol (buf, NULL, 10) : -1;
+  fd = open (path, O_RDONLY | O_CLOEXEC);
   if (fd == -1)
     return -1;
   r = read (fd, buf, sizeof buf - 1);
@@ -149,26 +158,46 @@ sysctl_read (const char *path)
   return strtol (buf, NULL, 10);
 }
 
+/* Does path exist on the lab's host? */
+static bool
+host_path_exists (const struct lab_net *n, const char *path)
+{
+  char out[256];
+
+  if (lab_host_remote (n->host))
+    return runv (n, out, sizeof out, "test", "-e", path, NULL) == 0;
+  return access (path, F_OK) == 0;
+}
+
+/* Has the lab's host IPv6 at all? */
+static bool
+has_ipv6 (const struct lab_net *n)
+{
+  return host_path_exists (n, "/proc/sys/net/ipv6");
+}
+
 int
-lab_net_port_harden (const char *ifname)
+lab_net_port_harden (const struct lab_net *n, const char *ifname)
 {
   CLEANUP_FREE char *p = xasprintf ("/proc/sys/net/ipv6/conf/%s/disable_ipv6",
                                     ifname);
-  return sysctl_write (p, "1");
+  if (sysctl_write (n, p, "1") == 0)
+    return 0;
+  return has_ipv6 (n) ? -1 : 0;
 }
 
 static bool
-iface_exists (const char *ifname)
+iface_exists (const struct lab_net *n, const char *ifname)
 {
   CLEANUP_FREE char *p = xasprintf ("/sys/class/net/%s", ifname);
-  return access (p, F_OK) == 0;
+  return host_path_exists (n, p);
 }
 
 static bool
 netns_exists (const struct lab_net *n)
 {
   CLEANUP_FREE char *p = xasprintf ("/run/netns/%s", n->netns);
-  return access (p, F_OK) == 0;
+  return host_path_exists (n, p);
 }
 
 /* The iptables rules of a lab, in the order they are inserted (each at
@@ -210,7 +239,7 @@ rule_op (const struct lab_net *n, const char *op, int i, char *out, size_t len)
   for (j = 0; j < k; j++)
     argv[3 + j] = r[j];
   argv[3 + k] = NULL;
-  return run_command ((char *const *) argv, out, len);
+  return lab_host_run (n->host, (char *const *) argv, out, len);
 }
 
 /* The rule as iptables -S prints it. */
@@ -233,7 +262,7 @@ check_host_addresses (const struct lab_net *n)
   char out[16384];
   char *line, *save = NULL;
 
-  if (runv (out, sizeof out, "ip", "-o", "-4", "addr", "show", NULL) != 0) {
+  if (runv (n, out, sizeof out, "ip", "-o", "-4", "addr", "show", NULL) != 0) {
     error_setx ("isolation: host-address: cannot list the host's addresses: %s",
                 out);
     return -1;
@@ -326,7 +355,7 @@ check_rule (const struct lab_net *n, int i, char *why, size_t len)
 
   rule_args (n, i, r);
   rule_text (n, i, mine, sizeof mine);
-  if (runv (out, sizeof out, "iptables", "-w", "-S", r[0], NULL) != 0) {
+  if (runv (n, out, sizeof out, "iptables", "-w", "-S", r[0], NULL) != 0) {
     snprintf (why, len, "iptables -S %s: %.400s", r[0], out);
     return -1;
   }
@@ -352,17 +381,37 @@ check_rule (const struct lab_net *n, int i, char *why, size_t len)
   return -1;
 }
 
+/* The same on another host: ls there. */
+static char **
+bridge_ports_remote (const struct lab_net *n, const char *dir)
+{
+  char out[8192];
+  char *line, *save = NULL;
+  char **v = xcalloc (1, sizeof *v);
+  size_t k = 0;
+
+  if (runv (n, out, sizeof out, "ls", "-1", dir, NULL) != 0)
+    return v;
+  for (line = strtok_r (out, "\n", &save); line; line = strtok_r (NULL, "\n", &save))
+    strv_push (&v, &k, xstrdup (line));
+  return v;
+}
+
 /* The bridge's ports (names in /sys/class/net/BR/brif); an empty array if
  * it has none or cannot be read. */
 static char **
-bridge_ports (const char *bridge)
+bridge_ports (const struct lab_net *nt)
 {
-  CLEANUP_FREE char *p = xasprintf ("/sys/class/net/%s/brif", bridge);
-  DIR *d = opendir (p);
+  CLEANUP_FREE char *p = xasprintf ("/sys/class/net/%s/brif", nt->bridge);
+  DIR *d;
   struct dirent *e;
-  char **v = xcalloc (1, sizeof *v);
+  char **v;
   size_t n = 0;
 
+  if (lab_host_remote (nt->host))
+    return bridge_ports_remote (nt, p);
+  v = xcalloc (1, sizeof *v);
+  d = opendir (p);
   if (!d)
     return v;
   while ((e = readdir (d))) {
@@ -388,14 +437,14 @@ check_ipv6 (const struct lab_net *n, char *const *ports)
   size_t i;
 
   snprintf (path, sizeof path, "/proc/sys/net/ipv6/conf/%s/disable_ipv6", n->bridge);
-  if ((v = sysctl_read (path)) != 1 && access ("/proc/sys/net/ipv6", F_OK) == 0) {
+  if ((v = sysctl_read (n, path)) != 1 && has_ipv6 (n)) {
     error_setx ("isolation: ipv6: IPv6 is not disabled on the bridge %s "
                 "(disable_ipv6=%ld)", n->bridge, v);
     return -1;
   }
   for (i = 0; ports[i]; i++) {
     snprintf (path, sizeof path, "/proc/sys/net/ipv6/conf/%s/disable_ipv6", ports[i]);
-    if ((v = sysctl_read (path)) != 1 && access ("/proc/sys/net/ipv6", F_OK) == 0) {
+    if ((v = sysctl_read (n, path)) != 1 && has_ipv6 (n)) {
       error_setx ("isolation: ipv6: IPv6 is not disabled on the bridge port %s "
                   "(disable_ipv6=%ld)", ports[i], v);
       return -1;
@@ -410,7 +459,7 @@ check_bridge_address (const struct lab_net *n)
 {
   char out[8192];
 
-  if (runv (out, sizeof out, "ip", "-o", "addr", "show", "dev", n->bridge, NULL) != 0) {
+  if (runv (n, out, sizeof out, "ip", "-o", "addr", "show", "dev", n->bridge, NULL) != 0) {
     error_setx ("isolation: bridge-address: ip addr show dev %s: %s", n->bridge, out);
     return -1;
   }
@@ -430,7 +479,7 @@ check_arp (const struct lab_net *n)
   long v;
 
   snprintf (path, sizeof path, "/proc/sys/net/ipv4/conf/%s/arp_ignore", n->bridge);
-  if ((v = sysctl_read (path)) != 8) {
+  if ((v = sysctl_read (n, path)) != 8) {
     error_setx ("isolation: arp: arp_ignore on %s is %ld, not 8: the host could "
                 "answer the lab's ARP", n->bridge, v);
     return -1;
@@ -456,7 +505,7 @@ check_drop_rules (const struct lab_net *n)
       return -1;
     }
   snprintf (path, sizeof path, "/proc/sys/net/ipv4/conf/%s/forwarding", n->bridge);
-  if ((v = sysctl_read (path)) != 0) {
+  if ((v = sysctl_read (n, path)) != 0) {
     error_setx ("isolation: forward-drop: forwarding is %ld on %s, not 0", v,
                 n->bridge);
     return -1;
@@ -495,7 +544,7 @@ check_namespace_links (const struct lab_net *n)
     error_setx ("isolation: namespace: %s does not exist", n->netns);
     return -1;
   }
-  if (runv (out, sizeof out, "ip", "-n", n->netns, "-o", "link", "show", NULL) != 0) {
+  if (runv (n, out, sizeof out, "ip", "-n", n->netns, "-o", "link", "show", NULL) != 0) {
     error_setx ("isolation: namespace: ip -n %s link show: %s", n->netns, out);
     return -1;
   }
@@ -528,7 +577,7 @@ check_namespace_addresses (const struct lab_net *n)
   char *line, *save = NULL;
   bool has_gw = false, has_dns = !n->dns[0];
 
-  if (runv (out, sizeof out, "ip", "-n", n->netns, "-o", "-4", "addr", "show",
+  if (runv (n, out, sizeof out, "ip", "-n", n->netns, "-o", "-4", "addr", "show",
             "dev", "eth0", NULL) != 0) {
     error_setx ("isolation: namespace: ip addr: %s", out);
     return -1;
@@ -580,7 +629,7 @@ check_namespace_routes (const struct lab_net *n)
   char out[8192];
   char *line, *save = NULL;
 
-  if (runv (out, sizeof out, "ip", "-n", n->netns, "-4", "route", "show",
+  if (runv (n, out, sizeof out, "ip", "-n", n->netns, "-4", "route", "show",
             "table", "all", NULL) != 0) {
     error_setx ("isolation: namespace: ip route: %s", out);
     return -1;
@@ -652,11 +701,11 @@ lab_net_check (const struct lab_net *n, char *const *allowed)
   /* 1. host-address */
   if (check_host_addresses (n) == -1)
     return -1;
-  if (!iface_exists (n->bridge)) {
+  if (!iface_exists (n, n->bridge)) {
     error_setx ("isolation: bridge %s does not exist", n->bridge);
     return -1;
   }
-  ports = bridge_ports (n->bridge);
+  ports = bridge_ports (n);
   if (check_ipv6 (n, ports) == -1 ||                 /* 2a. */
       check_bridge_address (n) == -1 ||              /* 2b. */
       check_arp (n) == -1 ||                         /* 3. */
@@ -677,17 +726,17 @@ create_bridge (const struct lab_net *n)
   char path[256];
   size_t i;
 
-  if (RUN ("ip", "netns", "add", n->netns) == -1)
+  if (RUN (n, "ip", "netns", "add", n->netns) == -1)
     return -1;
-  if (RUN ("ip", "link", "add", n->bridge, "type", "bridge", "stp_state", "0") == -1)
+  if (RUN (n, "ip", "link", "add", n->bridge, "type", "bridge", "stp_state", "0") == -1)
     return -1;
-  if (lab_net_port_harden (n->bridge) == -1 && access ("/proc/sys/net/ipv6", F_OK) == 0)
+  if (lab_net_port_harden (n, n->bridge) == -1)
     return -1;
   snprintf (path, sizeof path, "/proc/sys/net/ipv4/conf/%s/arp_ignore", n->bridge);
-  if (sysctl_write (path, "8") == -1)
+  if (sysctl_write (n, path, "8") == -1)
     return -1;
   snprintf (path, sizeof path, "/proc/sys/net/ipv4/conf/%s/forwarding", n->bridge);
-  if (sysctl_write (path, "0") == -1)
+  if (sysctl_write (n, path, "0") == -1)
     return -1;
   for (i = 0; i < NRULES; i++) {
     char out[1024];
@@ -706,12 +755,12 @@ create_bridge (const struct lab_net *n)
 static int
 create_veth (const struct lab_net *n)
 {
-  if (RUN ("ip", "link", "add", n->veth_host, "type", "veth", "peer", "name",
+  if (RUN (n, "ip", "link", "add", n->veth_host, "type", "veth", "peer", "name",
            n->veth_ns, "netns", n->netns) == -1)
     return -1;
-  if (lab_net_port_harden (n->veth_host) == -1 && access ("/proc/sys/net/ipv6", F_OK) == 0)
+  if (lab_net_port_harden (n, n->veth_host) == -1)
     return -1;
-  if (RUN ("ip", "link", "set", n->veth_host, "master", n->bridge, "up") == -1)
+  if (RUN (n, "ip", "link", "set", n->veth_host, "master", n->bridge, "up") == -1)
     return -1;
   return 0;
 }
@@ -736,18 +785,18 @@ setup_namespace (const struct lab_net *n)
     error_setx ("lab namespace %s: sysctl: %s", n->netns, out);
     return -1;
   }
-  if (RUN ("ip", "-n", n->netns, "link", "set", "lo", "up") == -1 ||
-      RUN ("ip", "-n", n->netns, "link", "set", n->veth_ns, "name", "eth0") == -1)
+  if (RUN (n, "ip", "-n", n->netns, "link", "set", "lo", "up") == -1 ||
+      RUN (n, "ip", "-n", n->netns, "link", "set", n->veth_ns, "name", "eth0") == -1)
     return -1;
   snprintf (cidr, sizeof cidr, "%s/%d", n->gateway, n->prefix);
-  if (RUN ("ip", "-n", n->netns, "addr", "add", cidr, "dev", "eth0") == -1)
+  if (RUN (n, "ip", "-n", n->netns, "addr", "add", cidr, "dev", "eth0") == -1)
     return -1;
   if (n->dns[0]) {
     snprintf (cidr, sizeof cidr, "%s/%d", n->dns, n->prefix);
-    if (RUN ("ip", "-n", n->netns, "addr", "add", cidr, "dev", "eth0") == -1)
+    if (RUN (n, "ip", "-n", n->netns, "addr", "add", cidr, "dev", "eth0") == -1)
       return -1;
   }
-  if (RUN ("ip", "-n", n->netns, "link", "set", "eth0", "up") == -1)
+  if (RUN (n, "ip", "-n", n->netns, "link", "set", "eth0", "up") == -1)
     return -1;
   return 0;
 }
@@ -761,13 +810,13 @@ lab_net_create (const struct lab_net *n)
   }
   if (check_host_addresses (n) == -1)
     return -1;
-  if (iface_exists (n->bridge) || netns_exists (n)) {
+  if (iface_exists (n, n->bridge) || netns_exists (n)) {
     error_setx ("lab network %s exists already", n->id);
     return -1;
   }
   if (create_bridge (n) == -1 || create_veth (n) == -1 ||
       setup_namespace (n) == -1 ||
-      RUN ("ip", "link", "set", n->bridge, "up") == -1) {
+      RUN (n, "ip", "link", "set", n->bridge, "up") == -1) {
     ERROR_SAVE (e);
     lab_net_destroy (n);
     ERROR_RESTORE (e);
@@ -783,7 +832,7 @@ lab_net_exists (const struct lab_net *n)
   char out[256];
   size_t i;
 
-  if (iface_exists (n->bridge) || iface_exists (n->veth_host) || netns_exists (n))
+  if (iface_exists (n, n->bridge) || iface_exists (n, n->veth_host) || netns_exists (n))
     return true;
   for (i = 0; i < NRULES; i++)
     if (rule_op (n, "-C", i, out, sizeof out) == 0)
@@ -798,16 +847,16 @@ lab_net_destroy (const struct lab_net *n)
   size_t i;
   int k;
 
-  if (iface_exists (n->veth_host))
-    runv (out, sizeof out, "ip", "link", "del", n->veth_host, NULL);
-  if (iface_exists (n->bridge))
-    runv (out, sizeof out, "ip", "link", "del", n->bridge, NULL);
+  if (iface_exists (n, n->veth_host))
+    runv (n, out, sizeof out, "ip", "link", "del", n->veth_host, NULL);
+  if (iface_exists (n, n->bridge))
+    runv (n, out, sizeof out, "ip", "link", "del", n->bridge, NULL);
   for (i = 0; i < NRULES; i++)
     for (k = 0; k < 16; k++)
       if (rule_op (n, "-D", (int) i, out, sizeof out) != 0)
         break;
   if (netns_exists (n))
-    runv (out, sizeof out, "ip", "netns", "del", n->netns, NULL);
+    runv (n, out, sizeof out, "ip", "netns", "del", n->netns, NULL);
   if (lab_net_exists (n)) {
     error_setx ("lab network %s: could not remove all of it (bridge %s, "
                 "namespace %s)", n->id, n->bridge, n->netns);
@@ -856,6 +905,11 @@ lab_net_socket (const struct lab_net *n, int domain, int type, int proto)
   pthread_t t;
   int e;
 
+  if (lab_host_remote (n->host)) {
+    error_setx ("a socket in the namespace of a lab on host %s: not from here",
+                n->host->name);
+    return -1;
+  }
   r.nsfd = open_netns (n);
   if (r.nsfd == -1)
     return -1;
@@ -902,6 +956,45 @@ exec_in_netns (const struct lab_net *n, int nsfd, int out_fd,
   signal (SIGHUP, SIG_DFL);
   execvpe (argv[0], argv, envp);
   _exit (127);
+}
+
+/* In the child: ssh running argv on the lab's host (remote_argv). */
+static void __attribute__((noreturn))
+exec_remote (int out_fd, char *const argv[])
+{
+  int devnull = open ("/dev/null", O_RDONLY);
+
+  setpgid (0, 0);
+  if (devnull >= 0)
+    dup2 (devnull, 0);
+  dup2 (out_fd, 1);
+  dup2 (out_fd, 2);
+  signal (SIGINT, SIG_DFL);
+  signal (SIGTERM, SIG_DFL);
+  signal (SIGHUP, SIG_DFL);
+  execvp (argv[0], argv);
+  _exit (127);
+}
+
+/* What runs argv in the namespace on another host: timeout (so that it
+ * ends there too), ip netns exec NS, env K=V... (the extra env only),
+ * argv; every word quoted by lab_host_argv. */
+static char **
+remote_argv (const struct lab_net *n, char *const argv[], char *const env[],
+             double timeout)
+{
+  CLEANUP_STRV char **v = xcalloc (1, sizeof *v);
+  size_t k = 0, i;
+
+  strv_pushl (&v, &k, "timeout", "-k", "2", NULL);
+  strv_push (&v, &k, xasprintf ("%d", (int) timeout + 1));
+  strv_pushl (&v, &k, "ip", "netns", "exec", n->netns, "env", NULL);
+  for (i = 0; env && env[i]; i++)
+    strv_pushl (&v, &k, env[i], NULL);
+  strv_pushl (&v, &k, "--", NULL);
+  for (i = 0; argv[i]; i++)
+    strv_pushl (&v, &k, argv[i], NULL);
+  return lab_host_argv (n->host, v);
 }
 
 /* Read the child's output (up to len-1 bytes into out, the rest read and
@@ -975,6 +1068,34 @@ wait_child (struct ns_child *c)
   return 128 + (WIFSIGNALED (status) ? WTERMSIG (status) : 0);
 }
 
+/* lab_net_run on another host: ssh in place of setns.  An ssh that could
+ * not reach the host (255) is an error naming it. */
+static int
+run_remote (const struct lab_net *n, struct ns_child *c, char *const argv[],
+            char *const env[], double timeout, char *out, size_t len)
+{
+  CLEANUP_STRV char **v = remote_argv (n, argv, env, timeout);
+  int pfd[2], st;
+
+  c->deadline += 15;          /* ssh's own time to connect and end */
+  c->pid = fork_with_pipe (pfd);
+  if (c->pid == -1)
+    return -1;
+  if (c->pid == 0)
+    exec_remote (pfd[1], v);
+  close (pfd[1]);
+  c->fd = pfd[0];
+  read_output (c, out, len);
+  close (c->fd);
+  st = wait_child (c);
+  if (st == 255) {
+    error_setx ("could not reach host %s over ssh (%s): %s", n->host->name,
+                n->host->ssh, out && out[0] ? out : "ssh failed");
+    return -1;
+  }
+  return st;
+}
+
 int
 lab_net_run (const struct lab_net *n, char *const argv[], char *const env[],
              double timeout, char *out, size_t len)
@@ -985,6 +1106,8 @@ lab_net_run (const struct lab_net *n, char *const argv[], char *const env[],
 
   if (out && len)
     out[0] = '\0';
+  if (lab_host_remote (n->host))
+    return run_remote (n, &c, argv, env, timeout, out, len);
   envp = env_without_secrets (env);
   nsfd = open_netns (n);
   if (nsfd == -1)

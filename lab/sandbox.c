@@ -400,8 +400,7 @@ fresh_vm (virConnectPtr conn, const struct lab_state *s, virDomainPtr *d, const 
       lab_domain_interfaces (xml, &taps, &bridges, &types) < 0)
     return -1;
   for (i = 0; taps[i]; i++)
-    if (taps[i][0] && lab_net_port_harden (taps[i]) == -1 &&
-        access ("/proc/sys/net/ipv6", F_OK) == 0)
+    if (taps[i][0] && lab_net_port_harden (&net, taps[i]) == -1)
       return -1;
   return 0;
 }

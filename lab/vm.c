@@ -218,7 +218,7 @@ start_image (const struct lab_vm_env *env, const struct lab_vm *vm,
 /* The taps libvirt made: IPv6 off at once, and remembered so the
  * isolation check can tell them from foreign ports. */
 static int
-harden_taps (const struct lab_vm *vm, struct lab_vm_handle *h)
+harden_taps (const struct lab_net *net, const struct lab_vm *vm, struct lab_vm_handle *h)
 {
   CLEANUP_FREE char *live = virt_domain_xml (h->dom, 0);
   CLEANUP_STRV char **bridges = NULL;
@@ -233,8 +233,7 @@ harden_taps (const struct lab_vm *vm, struct lab_vm_handle *h)
   if (n < 0)
     return -1;
   for (i = 0; i < n; i++)
-    if (h->taps[i][0] && lab_net_port_harden (h->taps[i]) == -1 &&
-        access ("/proc/sys/net/ipv6", F_OK) == 0)
+    if (h->taps[i][0] && lab_net_port_harden (net, h->taps[i]) == -1)
       return -1;
   return 0;
 }
@@ -256,7 +255,7 @@ lab_vm_start (const struct lab_vm_env *env, const struct lab_vm *vm,
   h->serial = xasprintf ("%s/%s.console", env->run_dir, vm->name);
   *point_fault = false;
   r = vm->image ? start_image (env, vm, h) : start_point (env, vm, h, point_fault);
-  if (r == 0 && harden_taps (vm, h) == 0)
+  if (r == 0 && harden_taps (env->net, vm, h) == 0)
     return h;
   {
     ERROR_SAVE (e);
