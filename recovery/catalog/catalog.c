@@ -213,6 +213,9 @@ static const char *migrations[] = {
   /* 11: whether the repository was encrypted when last used
    * (catalog_repo_check: bootback-repo.json is not authenticated) */
   "ALTER TABLE repos ADD COLUMN encrypted INTEGER NOT NULL DEFAULT 0;",
+  /* 12: a host's ssh destination [USER@]HOST[:PORT] for labs there
+   * (bootback host add --ssh; lab/hostcmd.c), NULL if none */
+  "ALTER TABLE hosts ADD COLUMN ssh TEXT;",
 };
 #define NMIGRATIONS ((int) (sizeof migrations / sizeof migrations[0]))
 
@@ -1889,16 +1892,17 @@ catalog_webjob_page (struct catalog *c, int64_t offset, int64_t limit,
 /* ---- hypervisor hosts (schema 9) -------------------------------------------- */
 
 int
-catalog_host_add (struct catalog *c, const char *name, const char *uri)
+catalog_host_add (struct catalog *c, const char *name, const char *uri, const char *ssh)
 {
   CLEANUP_STMT sqlite3_stmt *s = NULL;
   int rc;
 
-  if (prepare (c, "INSERT INTO hosts (name, uri, added) "
-               "VALUES (?1, ?2, strftime('%s','now'))", &s) == -1)
+  if (prepare (c, "INSERT INTO hosts (name, uri, added, ssh) "
+               "VALUES (?1, ?2, strftime('%s','now'), ?3)", &s) == -1)
     return -1;
   sqlite3_bind_text (s, 1, name, -1, SQLITE_STATIC);
   sqlite3_bind_text (s, 2, uri, -1, SQLITE_STATIC);
+  sqlite3_bind_text (s, 3, ssh, -1, SQLITE_STATIC);
   rc = sqlite3_step (s);
   if (rc == SQLITE_CONSTRAINT) {
     error_setx ("host %s exists already (bootback host remove %s first)", name, name);
@@ -1920,14 +1924,14 @@ catalog_host_list (struct catalog *c, const char *name, catalog_host_fn fn, void
   CLEANUP_STMT sqlite3_stmt *s = NULL;
   int rc, n = 0;
 
-  if (prepare (c, "SELECT name, uri, added FROM hosts WHERE ?1 IS NULL OR name = ?1"
+  if (prepare (c, "SELECT name, uri, added, ssh FROM hosts WHERE ?1 IS NULL OR name = ?1"
                " ORDER BY name", &s) == -1)
     return -1;
   sqlite3_bind_text (s, 1, name, -1, SQLITE_STATIC);
   while ((rc = sqlite3_step (s)) == SQLITE_ROW) {
     struct catalog_host h = {
       .name = col_text (s, 0), .uri = col_text (s, 1),
-      .added = sqlite3_column_int64 (s, 2),
+      .added = sqlite3_column_int64 (s, 2), .ssh = col_text (s, 3),
     };
     n++;
     if (fn (opaque, &h) == -1)

@@ -269,14 +269,17 @@ int catalog_trace_get (struct catalog *c, const char *vm, const char *disk,
 
 /* ---- hypervisor hosts (bootback host add / hosts; schema 9) -------------- */
 
-/* A host as kept: its name and libvirt URI; added is a Unix time. */
+/* A host as kept: its name and libvirt URI; added is a Unix time; ssh its
+ * ssh destination [USER@]HOST[:PORT] for labs there (schema 12), or NULL. */
 struct catalog_host {
   const char *name;
   const char *uri;
   int64_t added;
+  const char *ssh;
 };
-/* Add a host; 1 (error set) if the name is taken. */
-int catalog_host_add (struct catalog *c, const char *name, const char *uri);
+/* Add a host (ssh may be NULL); 1 (error set) if the name is taken. */
+int catalog_host_add (struct catalog *c, const char *name, const char *uri,
+                      const char *ssh);
 /* Remove a host; 1 (error set) if there is none of that name. */
 int catalog_host_remove (struct catalog *c, const char *name);
 /* Every host (name NULL) or the one called name, by name; the strings are

@@ -99,6 +99,12 @@ char *cli_host_uri (struct cli *c, const char *host);
  * its URI (kept until exit).  -1 (said) if --connect was given too or the
  * host is unknown. */
 int cli_host_option (struct cli *c, const char *host, const char **uri);
+/* A host of the catalog for a lab (lab run/up, verify --host NAME, host:
+ * in a definition): its name and ssh destination into out, and its URI
+ * (malloc'd); NULL after printing the error if there is no such host or
+ * it has no ssh destination (naming the host and --ssh). */
+struct lab_host;
+char *cli_lab_host (struct cli *c, const char *name, struct lab_host *out);
 int cmd_prune (struct cli *c, int argc, char **argv);
 int cmd_gc (struct cli *c, int argc, char **argv);
 int cmd_serve (struct cli *c, int argc, char **argv);       /* cmd-serve.c */

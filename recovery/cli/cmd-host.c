@@ -6,21 +6,29 @@
  * recovery/virt's (virt_connect, virt_host_info): this file only names
  * them.  `hosts` connects to each in turn and says whether it answers,
  * with the libvirt and hypervisor versions, memory and storage pools;
- * exit 2 when one does not answer.
+ * exit 2 when one does not answer.  A host may have an ssh destination
+ * (--ssh, schema 12; from a qemu+ssh:// URI when not given): labs run
+ * there through it (lab/hostcmd.c, cli_lab_host).
  */
+#include "lab/lab.h"
 #include "recovery/cli/cli.h"
 #include "recovery/virt/virt.h"
 
 #define HOST_NAME_MAX_LEN 64
 
 static const char host_usage[] =
-  "usage: bootback host add NAME URI\n"
+  "usage: bootback host add NAME URI [--ssh [USER@]HOST[:PORT]]\n"
   "       bootback host remove NAME\n"
   "\n"
   "Name a hypervisor host by its libvirt URI (qemu+ssh://root@host1/system,\n"
   "qemu+tls://host1/system, qemu+tcp://... for tests), kept in the catalog;\n"
   "commands that talk to libvirt take --host NAME.  `bootback hosts` lists\n"
-  "them.\n";
+  "them.\n"
+  "\n"
+  "  --ssh DEST         how labs reach the host to build their isolated\n"
+  "                     network and run their checks there (OpenSSH, as\n"
+  "                     root; $BOOTBACK_SSH_CONFIG names an ssh_config file);\n"
+  "                     default: the user, host and port of a qemu+ssh:// URI\n";
 
 static const char hosts_usage[] =
   "usage: bootback hosts [--json]\n"
@@ -38,6 +46,46 @@ host_name_ok (const char *s)
 
   return n > 0 && n <= HOST_NAME_MAX_LEN && !strstr (s, ":") &&
     strspn (s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") == n;
+}
+
+/* The [USER@]HOST[:PORT] of a qemu+ssh://[USER@]HOST[:PORT]/... URI into
+ * out; false if it is not one. */
+static bool
+ssh_from_uri (const char *uri, char *out, size_t len)
+{
+  const char *p = strstr (uri, "+ssh://");
+  size_t n;
+
+  if (!p || strchr (uri, ':') < p)
+    return false;
+  p += 7;
+  n = strcspn (p, "/?");
+  if (n == 0 || n >= len)
+    return false;
+  snprintf (out, len, "%.*s", (int) n, p);
+  return true;
+}
+
+/* host add NAME URI [--ssh DEST]: the ssh destination checked, or taken
+ * from a qemu+ssh:// URI. */
+static int
+host_add (struct cli *c, int argc, char **argv)
+{
+  char from_uri[300], dest[300];
+  const char *ssh = NULL;
+  int port;
+
+  if (argc == 6 && strcmp (argv[4], "--ssh") == 0)
+    ssh = argv[5];
+  else if (argc != 4)
+    cli_bad_usage (host_usage);
+  else if (ssh_from_uri (argv[3], from_uri, sizeof from_uri))
+    ssh = from_uri;
+  if (ssh && lab_ssh_dest_parse (ssh, dest, sizeof dest, &port) == -1)
+    return -1;
+  if (cli_catalog (c) == -1)
+    return -1;
+  return catalog_host_add (c->cat, argv[2], argv[3], ssh);
 }
 
 static int
@@ -65,6 +113,52 @@ cli_host_uri (struct cli *c, const char *host)
   return uri;
 }
 
+struct lab_host_find {
+  struct lab_host *out;
+  char *uri;
+  bool found, no_ssh;
+};
+
+static int
+take_lab_host (void *opaque, const struct catalog_host *h)
+{
+  struct lab_host_find *f = opaque;
+
+  f->found = true;
+  f->uri = xstrdup (h->uri);
+  f->no_ssh = !h->ssh[0];
+  snprintf (f->out->name, sizeof f->out->name, "%s", h->name);
+  snprintf (f->out->ssh, sizeof f->out->ssh, "%s", h->ssh);
+  return 0;
+}
+
+char *
+cli_lab_host (struct cli *c, const char *name, struct lab_host *out)
+{
+  struct lab_host_find f = { .out = out };
+
+  memset (out, 0, sizeof *out);
+  if (cli_catalog (c) == -1)
+    return NULL;
+  if (catalog_host_list (c->cat, name, take_lab_host, &f) == -1) {
+    cli_perror ();
+    return NULL;
+  }
+  if (!f.found)
+    cli_error ("host %s: no such host (bootback host add %s URI --ssh "
+               "[USER@]HOST)", name, name);
+  else if (f.no_ssh)
+    cli_error ("host %s has no ssh destination: a lab builds its network and "
+               "runs its checks there over ssh (bootback host remove %s; "
+               "bootback host add %s URI --ssh [USER@]HOST[:PORT])", name, name, name);
+  if (!f.found || f.no_ssh) {
+    free (f.uri);
+    memset (out, 0, sizeof *out);
+    return NULL;
+  }
+  return f.uri;
+}
+
 int
 cli_host_option (struct cli *c, const char *host, const char **uri)
 {
@@ -85,7 +179,7 @@ cmd_host (struct cli *c, int argc, char **argv)
 
   if (argc >= 2 && (strcmp (argv[1], "--help") == 0 || strcmp (argv[1], "-h") == 0))
     cli_usage (host_usage);
-  if (argc == 4 && strcmp (argv[1], "add") == 0) {
+  if ((argc == 4 || argc == 6) && strcmp (argv[1], "add") == 0) {
     if (!host_name_ok (argv[2])) {
       cli_error ("host name '%s': 1 to %d characters [A-Za-z0-9._-]", argv[2],
                  HOST_NAME_MAX_LEN);
@@ -95,9 +189,7 @@ cmd_host (struct cli *c, int argc, char **argv)
       cli_error ("%s: not a libvirt URI (qemu+ssh://HOST/system, ...)", argv[3]);
       return 1;
     }
-    if (cli_catalog (c) == -1)
-      return 1;
-    r = catalog_host_add (c->cat, argv[2], argv[3]);
+    r = host_add (c, argc, argv);
   }
   else if (argc == 3 && strcmp (argv[1], "remove") == 0) {
     if (cli_catalog (c) == -1)
@@ -173,6 +265,7 @@ host_one (void *opaque, const struct catalog_host *h)
     j = up ? info_json (&i) : json_object ();
     json_object_set_new (j, "name", json_string (h->name));
     json_object_set_new (j, "uri", json_string (h->uri));
+    json_object_set_new (j, "ssh", h->ssh[0] ? json_string (h->ssh) : json_null ());
     json_object_set_new (j, "reachable", json_boolean (up));
     json_object_set_new (j, "error", up ? json_null () : json_string (error_msg ()));
     json_array_append_new (o->arr, j);
@@ -181,6 +274,8 @@ host_one (void *opaque, const struct catalog_host *h)
     info_print (h, &i);
   else
     printf ("%s  %s\n  unreachable: %s\n", h->name, h->uri, error_msg ());
+  if (!o->arr)
+    printf ("  ssh (labs): %s\n", h->ssh[0] ? h->ssh : "none (host add --ssh)");
   return 0;
 }
 
