@@ -1325,6 +1325,35 @@ parse_defaults (struct parser *p, struct fy_node *n, int line)
   }
 }
 
+/* A group's host: its own, else the lab's (NULL: this host). */
+static const char *
+group_host (const struct lab_def *d, const struct lab_group *g)
+{
+  return g->host ? g->host : d->host;
+}
+
+/* One lab run is on one host: groups may repeat it, not name another. */
+static void
+check_one_host (struct parser *p, const struct lab_def *d)
+{
+  size_t g;
+
+  for (g = 1; g < d->ngroups; g++) {
+    const char *a = group_host (d, &d->groups[0]), *b = group_host (d, &d->groups[g]);
+    if ((a || b) && (!a || !b || strcmp (a, b) != 0))
+      problem (p, d->groups[g].line, "group %s is on %s but group %s on %s: a lab "
+               "runs on one host (one isolated network); make two labs",
+               d->groups[g].name, b ? b : "this host", d->groups[0].name,
+               a ? a : "this host");
+  }
+}
+
+const char *
+lab_def_host (const struct lab_def *d)
+{
+  return d->ngroups ? group_host (d, &d->groups[0]) : d->host;
+}
+
 /* Checks across the whole definition: unique names and addresses, checks
  * that need an address, addresses in the subnet. */
 static void
@@ -1371,6 +1400,7 @@ cross_check (struct parser *p, struct lab_def *d)
     problem (p, 0, "the lab has no VM (groups: or verify:)");
   for (i = 0; i < d->npublish; i++)
     publish_check (p, d, i);
+  check_one_host (p, d);
 }
 
 static void
@@ -1390,6 +1420,26 @@ struct top_keys {
   struct fy_node *groups, *verify;
   int groups_line, verify_line;
 };
+
+/* host: NAME, a host of the catalog (bootback host add), checked when the
+ * run starts; here only its form. */
+static void
+get_host (struct parser *p, struct fy_node *vn, int line, char **out)
+{
+  const char *s = scalar (p, vn, "host", line);
+  size_t n;
+
+  if (!s)
+    return;
+  n = strlen (s);
+  if (n == 0 || n > 64 || strchr (s, ':') ||
+      strspn (s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") != n) {
+    problem (p, line, "host: '%s' is not a host name of bootback host add", s);
+    return;
+  }
+  free (*out);
+  *out = xstrdup (s);
+}
 
 /* name:, network: and the places of groups: and verify: into t. */
 static void
@@ -1425,9 +1475,11 @@ parse_top_keys (struct parser *p, struct lab_def *d, struct fy_node *root,
       parse_boot_failures (p, d, vn, line);
     else if (strcmp (k, "publish") == 0)
       parse_publish (p, d, vn, line);
+    else if (strcmp (k, "host") == 0)
+      get_host (p, vn, line, &d->host);
     else
       problem (p, line, "unknown key '%s' (name, network, defaults, groups, "
-               "verify, boot_failures, publish)", k);
+               "verify, boot_failures, publish, host)", k);
   }
 }
 
@@ -1478,8 +1530,10 @@ parse_group (struct parser *p, struct lab_def *d, struct fy_node *gn)
       vms = fy_node_pair_value (pr);
     else if (strcmp (k, "rto") == 0 || strcmp (k, "rpo") == 0)
       get_duration (p, fy_node_pair_value (pr), k, line, k[1] == 't' ? &rto : &rpo);
+    else if (strcmp (k, "host") == 0)
+      get_host (p, fy_node_pair_value (pr), line, &g->host);
     else
-      problem (p, line, "unknown group key '%s' (name, vms, rto, rpo)", k);
+      problem (p, line, "unknown group key '%s' (name, vms, rto, rpo, host)", k);
   }
   if (!g->name)
     g->name = xasprintf ("group%zu", d->ngroups);
@@ -1742,6 +1796,7 @@ lab_def_free (struct lab_def *d)
     }
     free (d->groups[g].vms);
     free (d->groups[g].name);
+    free (d->groups[g].host);
   }
   free (d->groups);
   for (i = 0; i < d->nboot_failures; i++) {
@@ -1757,6 +1812,7 @@ lab_def_free (struct lab_def *d)
   free (d->subnet);
   free (d->gateway);
   free (d->dns);
+  free (d->host);
   free (d);
 }
 

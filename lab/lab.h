@@ -120,6 +120,7 @@ struct lab_vm {
 
 struct lab_group {
   char *name;
+  char *host;             /* host: a host of the catalog, or NULL (the lab's) */
   struct lab_vm *vms;
   size_t nvms;
   int line;
@@ -160,6 +161,9 @@ struct lab_def {
   /* publish: host ports relayed to VMs of a sandbox (lab up) */
   struct lab_publish *publish;
   size_t npublish;
+  /* host: the catalog host (bootback host add) the lab runs on, or NULL
+   * (this host, unless --host); groups may say it again, never another */
+  char *host;
 };
 
 /* Parse and validate a lab definition.  On success returns the definition
@@ -171,6 +175,8 @@ struct lab_def *lab_def_read_file (const char *path, char **errors);
 struct lab_def *lab_def_read_string (const char *yaml, const char *name,
                                      char **errors);
 void lab_def_free (struct lab_def *d);
+/* The host d runs on: its groups' host:, else its own; NULL: this host. */
+const char *lab_def_host (const struct lab_def *d);
 /* Whether d has a VM booted from a restore point (not an image:): a
  * repository is needed to run it. */
 bool lab_def_needs_repo (const struct lab_def *d);

@@ -236,7 +236,48 @@ test_targets (void)
   expect_error (HEAD "groups:\n  - name: g\n    rto: -1s\n    vms: [{ name: a }]\n", 7,
                 "rto: invalid duration '-1s'");
   expect_error (HEAD "groups:\n  - name: g\n    delay: 1s\n    vms: [{ name: a }]\n", 7,
-                "unknown group key 'delay' (name, vms, rto, rpo)");
+                "unknown group key 'delay' (name, vms, rto, rpo, host)");
+}
+
+/* host: at the lab's level and per group; one lab, one host. */
+static void
+test_host (void)
+{
+  char *errs = NULL;
+  struct lab_def *d;
+
+  d = lab_def_read_string (HEAD "host: h2\ngroups:\n  - name: g\n    vms: [{ name: a }]\n"
+                           "verify:\n  - name: b\n", "h.yaml", &errs);
+  CHECK (d && strcmp (lab_def_host (d), "h2") == 0 && !d->groups[0].host);
+  lab_def_free (d);
+  d = lab_def_read_string (HEAD "groups:\n  - name: g\n    host: h2\n    vms: [{ name: a }]\n",
+                           "h.yaml", &errs);
+  CHECK (d && strcmp (lab_def_host (d), "h2") == 0);
+  lab_def_free (d);
+  d = lab_def_read_string (HEAD "verify:\n  - name: a\n", "h.yaml", &errs);
+  CHECK (d && lab_def_host (d) == NULL);
+  lab_def_free (d);
+  /* a group may say the lab's host again, never another */
+  d = lab_def_read_string (HEAD "host: h2\ngroups:\n  - name: g\n    host: h2\n"
+                           "    vms: [{ name: a }]\n", "h.yaml", &errs);
+  CHECK (d != NULL);
+  lab_def_free (d);
+  expect_error (HEAD "host: h2\ngroups:\n  - name: g\n    host: h3\n    vms: [{ name: a }]\n"
+                "verify:\n  - name: b\n", 10, "group verify is on h2 but group g on h3: "
+                "a lab runs on one host");
+  expect_error (HEAD "groups:\n  - name: g\n    host: h3\n    vms: [{ name: a }]\n"
+                "  - name: k\n    vms: [{ name: b }]\n", 9,
+                "group k is on this host but group g on h3");
+  /* only the lab and its groups name a host: not a VM, not network: */
+  expect_error (HEAD "verify:\n  - name: a\n    host: h2\n", 7, "unknown VM key 'host'");
+  expect_error ("name: t\nnetwork:\n  subnet: 10.77.0.0/24\n  gateway: 10.77.0.1\n"
+                "  host: h2\nverify:\n  - name: a\n", 5, "host");
+  expect_error (HEAD "host: 'a b'\nverify:\n  - name: a\n", 5,
+                "host: 'a b' is not a host name of bootback host add");
+  expect_error (HEAD "host: qemu+ssh://root@x/system\nverify:\n  - name: a\n", 5,
+                "is not a host name");
+  expect_error (HEAD "host: [h2]\nverify:\n  - name: a\n", 5, "host");
+  free (errs);
 }
 
 static void
@@ -479,6 +520,7 @@ main (void)
   test_good ();
   test_publish ();
   test_errors ();
+  test_host ();
   test_boot_failures ();
   test_reread ();
   test_targets ();
