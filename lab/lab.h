@@ -524,6 +524,8 @@ struct lab_state {
   char *file;                /* definition file */
   char *kind;                /* "run", "sandbox", "verify" */
   char *uri;                 /* libvirt URI ("" = default) */
+  char *host, *ssh;          /* the catalog host and its ssh destination
+                                of a lab on another host, else NULL/"" */
   pid_t pid;                 /* owner process (run), 0 for sandboxes */
   unsigned long long pid_start;  /* its start time (/proc/PID/stat) */
   time_t created;
@@ -548,6 +550,7 @@ struct lab_state {
 struct lab_state_opts {
   const char *home, *lab, *file, *kind;
   const char *uri;           /* libvirt URI, NULL = default */
+  const struct lab_host *host;  /* another host (its name and ssh kept), or NULL */
   uint64_t memory_mib, budget_mib;
   double wait;               /* seconds; < 0: forever */
   /* kind "sandbox": refuse when this many live sandboxes exist already
@@ -581,6 +584,8 @@ bool lab_state_alive (const struct lab_state *s, time_t now);
  * prefix, on its libvirt URI), instant sessions, network, overlays and
  * the run directory.  Idempotent.  -1 if something was left (error set). */
 int lab_state_teardown (struct lab_state *s, virConnectPtr conn);
+/* The host of s's lab (lab_host_remote false: this host). */
+void lab_state_host (const struct lab_state *s, struct lab_host *h);
 /* Add a VM line for lab list. */
 void lab_state_add_vm (struct lab_state *s, const char *name,
                        const char *domain, const char *address);

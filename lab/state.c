@@ -122,6 +122,8 @@ state_json (const struct lab_state *s)
   json_object_set_new (o, "relay_pid", json_integer (s->relay_pid));
   json_object_set_new (o, "relay_start", json_integer ((json_int_t) s->relay_start));
   json_object_set_new (o, "published", strv_json (s->published));
+  json_object_set_new (o, "host", json_string (s->host ? s->host : ""));
+  json_object_set_new (o, "ssh", json_string (s->ssh ? s->ssh : ""));
   return o;
 }
 
@@ -175,6 +177,8 @@ lab_state_load (const char *home, const char *id)
   s->file = jstr (o, "file");
   s->kind = jstr (o, "kind");
   s->uri = jstr (o, "uri");
+  s->host = jstr (o, "host");
+  s->ssh = jstr (o, "ssh");
   s->netns = jstr (o, "netns");
   s->report_dir = jstr (o, "report_dir");
   s->status = jstr (o, "status");
@@ -203,6 +207,8 @@ lab_state_free (struct lab_state *s)
   free (s->file);
   free (s->kind);
   free (s->uri);
+  free (s->host);
+  free (s->ssh);
   free (s->netns);
   free (s->report_dir);
   free (s->status);
@@ -478,6 +484,10 @@ write_state (const struct lab_state_opts *o, const char *labs)
   s->file = o->file ? xstrdup (o->file) : NULL;
   s->kind = xstrdup (o->kind);
   s->uri = o->uri ? xstrdup (o->uri) : NULL;
+  if (lab_host_remote (o->host)) {
+    s->host = xstrdup (o->host->name);
+    s->ssh = xstrdup (o->host->ssh);
+  }
   s->pid = getpid ();
   s->pid_start = pid_start_time (s->pid);
   s->owner_uid = getuid ();
@@ -608,10 +618,40 @@ rm_one (const char *path, const struct stat *st, int flag, struct FTW *ftw)
   return unlink (path) == -1 && errno != ENOENT ? -1 : 0;
 }
 
+void
+lab_state_host (const struct lab_state *s, struct lab_host *h)
+{
+  memset (h, 0, sizeof *h);
+  if (s->ssh && s->ssh[0]) {
+    snprintf (h->name, sizeof h->name, "%s", s->host ? s->host : "");
+    snprintf (h->ssh, sizeof h->ssh, "%s", s->ssh);
+  }
+}
+
+/* Remove s's network where it is (its own ssh connection to another
+ * host, closed again). */
+static int
+state_net_destroy (const struct lab_state *s)
+{
+  struct lab_host h;
+  struct lab_net n;
+  int r;
+
+  lab_state_host (s, &h);
+  lab_net_init (&n, s->id, NULL);
+  n.host = &h;
+  if (lab_host_open (&h) == -1) {
+    error_prefix ("lab %s: its network on host %s is left", s->id, h.name);
+    return -1;
+  }
+  r = lab_net_destroy (&n);
+  lab_host_close (&h);
+  return r;
+}
+
 int
 lab_state_teardown (struct lab_state *s, virConnectPtr conn)
 {
-  struct lab_net n;
   char prefix[32];
   CLEANUP_VIR_CONNECT virConnectPtr own = NULL;
   int r = 0;
@@ -635,9 +675,8 @@ lab_state_teardown (struct lab_state *s, virConnectPtr conn)
   }
   else if (lab_vm_destroy_prefix (conn, prefix) < 0)
     r = -1;
-  /* 2. The network. */
-  lab_net_init (&n, s->id, NULL);
-  if (lab_net_destroy (&n) == -1)
+  /* 2. The network, on its host. */
+  if (state_net_destroy (s) == -1)
     r = -1;
   /* 3. Overlays, console logs, the state itself: last, so that a failed
    * teardown can be tried again. */

@@ -128,6 +128,12 @@ start_point (const struct lab_vm_env *env, const struct lab_vm *vm,
     o.overlay_min_free = env->instant->overlay_min_free;
     o.repo_open = env->instant->repo_open;
   }
+  if (lab_host_remote (env->net->host)) {
+    /* its network is there: overlays in the host's pool, the point
+     * served to it with TLS (instant's remote session) */
+    o.lab_remote = true;
+    o.overlay_dir = NULL;
+  }
   struct catalog *cat;
   int r = -1;
 
@@ -150,6 +156,9 @@ start_point (const struct lab_vm_env *env, const struct lab_vm *vm,
   h->source = xasprintf ("%s@%s", s->vm, s->point);
   free (h->serial);
   h->serial = xstrdup (s->console_log);
+  if (!s->console_log[0] && env->note)
+    env->note (env->note_opaque, "its serial console is a pty on the host, not "
+               "a log here: console lines are not watched for a failed boot");
   h->dom = virt_domain_by_name (env->conn, s->name);
   if (!h->dom) {
     virt_error_set ("VM %s: the session's domain", vm->name);

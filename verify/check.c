@@ -257,6 +257,65 @@ echo_reply (int fd, const struct echo *e)
          (uint16_t) (ntohs (rh->un.echo.sequence) - e->first) < e->sent;
 }
 
+/* ---- checks of a lab on another host ------------------------------------
+ * The same checks through ssh, in the lab's namespace on that host
+ * (lab_net_run): ping (iputils), and bash's /dev/tcp for TCP and HTTP.
+ * The scripts are fixed; the address, port and request are their
+ * arguments, each quoted by hostcmd.c. */
+
+static const char remote_tcp_sh[] = "exec 3<>\"/dev/tcp/$1/$2\"";
+static const char remote_http_sh[] =
+  "exec 3<>\"/dev/tcp/$1/$2\" || exit 3; printf '%s' \"$3\" >&3; cat <&3";
+
+/* A remote check's failure in msg: its output, or ssh's error. */
+static int
+remote_failed (int st, const char *what, const char *out, double timeout,
+               char *msg, size_t len)
+{
+  if (st < 0)
+    snprintf (msg, len, "%s", error_msg ());
+  else if (st == 124)
+    snprintf (msg, len, "%s: no answer within %.1f s", what, timeout);
+  else if (st == 127)
+    snprintf (msg, len, "%s: a program is missing on the lab's host: %.300s", what, out);
+  else
+    snprintf (msg, len, "%s: %.400s", what, out[0] ? out : "failed");
+  return -1;
+}
+
+static int
+remote_ping (const struct lab_net *net, const char *address, double timeout,
+             char *msg, size_t len)
+{
+  char w[16], out[1024];
+  char *argv[] = { "ping", "-n", "-q", "-c", "1", "-w", w, (char *) address, NULL };
+  int st;
+
+  snprintf (w, sizeof w, "%d", timeout < 1 ? 1 : (int) (timeout + 0.5));
+  st = lab_net_run (net, argv, NULL, timeout + 1, out, sizeof out);
+  if (st == 0)
+    return 0;
+  if (st == 1)
+    snprintf (msg, len, "no ICMP echo reply from %s within %.1f s", address, timeout);
+  else
+    remote_failed (st, "ping", out, timeout, msg, len);
+  return -1;
+}
+
+static int
+remote_tcp (const struct lab_net *net, const char *address, int port, double timeout,
+            char *msg, size_t len)
+{
+  char p[8], out[1024];
+  char *argv[] = { "bash", "-c", (char *) remote_tcp_sh, "bb", (char *) address, p, NULL };
+  CLEANUP_FREE char *what = xasprintf ("connect %s:%d", address, port);
+  int st;
+
+  snprintf (p, sizeof p, "%d", port);
+  st = lab_net_run (net, argv, NULL, timeout, out, sizeof out);
+  return st == 0 ? 0 : remote_failed (st, what, out, timeout, msg, len);
+}
+
 int
 verify_icmp_ping (const struct lab_net *net, const char *address, double timeout,
                   char *msg, size_t len)
@@ -270,6 +329,8 @@ verify_icmp_ping (const struct lab_net *net, const char *address, double timeout
     snprintf (msg, len, "'%s' is not an IPv4 address", address);
     return -1;
   }
+  if (lab_host_remote (net->host))
+    return remote_ping (net, address, timeout, msg, len);
   fd = lab_net_socket (net, AF_INET, SOCK_RAW, IPPROTO_ICMP);
   if (fd == -1) {
     snprintf (msg, len, "%s", error_msg ());
@@ -383,13 +444,19 @@ http_parse_url (struct http_exchange *g)
   snprintf (g->path, sizeof g->path, "%s", *e ? e : "/");
 }
 
+/* The request (malloc'd). */
+static char *
+http_request (const struct http_exchange *g)
+{
+  return xasprintf ("GET %s HTTP/1.0\r\nHost: %s\r\nUser-Agent: bootback-verify\r\n"
+                    "Accept: */*\r\nConnection: close\r\n\r\n", g->path, g->host);
+}
+
 /* Send the request; false if it was not all sent by the deadline. */
 static bool
 http_send (int fd, const struct http_exchange *g)
 {
-  CLEANUP_FREE char *req =
-    xasprintf ("GET %s HTTP/1.0\r\nHost: %s\r\nUser-Agent: bootback-verify\r\n"
-               "Accept: */*\r\nConnection: close\r\n\r\n", g->path, g->host);
+  CLEANUP_FREE char *req = http_request (g);
   size_t off = 0, rl = strlen (req);
 
   while (off < rl) {
@@ -471,6 +538,28 @@ http_judge (const struct lab_check *c, const struct http_exchange *g,
   return 0;
 }
 
+/* One GET on another host: the answer is what the script prints. */
+static int
+http_get_remote (const struct lab_check *c, const struct verify_target *t,
+                 struct http_exchange *g, char *msg, size_t len)
+{
+  CLEANUP_FREE char *req = http_request (g);
+  CLEANUP_FREE char *what = xasprintf ("GET %s", g->url);
+  char p[8];
+  char *argv[] = { "bash", "-c", (char *) remote_http_sh, "bb", g->host, p, req, NULL };
+  size_t cap = (1 << 20) + 1;
+  int st, r;
+
+  snprintf (p, sizeof p, "%d", g->port);
+  g->resp = xmalloc (cap);
+  st = lab_net_run (t->net, argv, NULL, c->timeout, g->resp, cap);
+  g->got = strlen (g->resp);
+  r = st == 0 ? http_judge (c, g, msg, len)
+              : remote_failed (st, what, g->resp, c->timeout, msg, len);
+  free (g->resp);
+  return r;
+}
+
 /* One GET; 0 if status and content are as expected. */
 static int
 http_get (const struct lab_check *c, const struct verify_target *t,
@@ -490,6 +579,8 @@ http_get (const struct lab_check *c, const struct verify_target *t,
     snprintf (msg, len, "%s is not in the lab subnet: refusing to send", g.host);
     return -1;
   }
+  if (lab_host_remote (t->net->host))
+    return http_get_remote (c, t, &g, msg, len);
   fd = tcp_connect (t->net, g.host, g.port, c->timeout, msg, len);
   if (fd == -1)
     return -1;
@@ -552,6 +643,12 @@ attempt_tcp (const struct lab_check *c, const struct verify_target *t,
   if (!t->address) {
     snprintf (msg, len, "the VM's address is not known");
     return -1;
+  }
+  if (lab_host_remote (t->net->host)) {
+    if (remote_tcp (t->net, t->address, c->port, c->timeout, msg, len) == -1)
+      return -1;
+    snprintf (msg, len, "port %d accepts connections", c->port);
+    return 0;
   }
   fd = tcp_connect (t->net, t->address, c->port, c->timeout, msg, len);
   if (fd == -1)

@@ -70,6 +70,7 @@ struct run {
   const struct verify_run_opts *o;
   struct lab_state *st;
   struct lab_net net;
+  struct lab_host host;        /* where the network is (o->host's copy) */
   virConnectPtr conn;
   pthread_mutex_t lock;
   pthread_cond_t started;      /* a start in flight ended */
@@ -1009,6 +1010,7 @@ test_hook (struct run *r)
   const char *hook = test_hook_env ("BOOTBACK_LAB_TEST_HOOK");
   char *argv[] = { "/bin/sh", "-c", (char *) hook, NULL };
   char out[4096];
+  CLEANUP_FREE char *br = NULL, *ns = NULL, *veth = NULL, *id = NULL;
 
   if (!hook)
     return;
@@ -1016,6 +1018,16 @@ test_hook (struct run *r)
   setenv ("BOOTBACK_LAB_NETNS", r->net.netns, 1);
   setenv ("BOOTBACK_LAB_VETH", r->net.veth_host, 1);
   setenv ("BOOTBACK_LAB_ID", r->net.id, 1);
+  if (lab_host_remote (&r->host)) {     /* where the network is */
+    br = xasprintf ("BOOTBACK_LAB_BRIDGE=%s", r->net.bridge);
+    ns = xasprintf ("BOOTBACK_LAB_NETNS=%s", r->net.netns);
+    veth = xasprintf ("BOOTBACK_LAB_VETH=%s", r->net.veth_host);
+    id = xasprintf ("BOOTBACK_LAB_ID=%s", r->net.id);
+    char *renv[] = { "env", br, ns, veth, id, "sh", "-c", (char *) hook, NULL };
+    if (lab_host_run (&r->host, renv, out, sizeof out) != 0)
+      say_warning (r, "test hook: %s", out);
+    return;
+  }
   if (run_command (argv, out, sizeof out) != 0)
     say_warning (r, "test hook: %s", out);
 }
@@ -1086,6 +1098,9 @@ static int
 run_network (struct run *r)
 {
   lab_net_init (&r->net, r->st->id, r->d);
+  r->net.host = &r->host;
+  if (lab_host_open (&r->host) == -1)
+    return -1;
   if (lab_net_create (&r->net) == -1)
     return -1;
   test_hook (r);
@@ -1094,8 +1109,9 @@ run_network (struct run *r)
     return -1;
   }
   r->rep->t_setup = now_monotonic () - r->t0;
-  say (r, "network %s isolated (bridge %s, namespace %s holds %s/%d)",
-       r->net.id, r->net.bridge, r->net.netns, r->net.gateway, r->net.prefix);
+  say (r, "network %s isolated (bridge %s, namespace %s holds %s/%d)%s%s",
+       r->net.id, r->net.bridge, r->net.netns, r->net.gateway, r->net.prefix,
+       lab_host_remote (&r->host) ? " on host " : "", r->host.name);
   free (r->st->status);
   r->st->status = xstrdup ("running");
   lab_state_save (r->st);
@@ -1112,7 +1128,8 @@ run_setup (struct run *r)
 
   const struct lab_state_opts so = {
     .home = o->home, .lab = r->d->name, .file = r->d->file, .kind = r->rep->kind,
-    .uri = o->uri, .memory_mib = lab_def_memory_mib (r->d, LAB_VM_MEMORY_MIB),
+    .uri = o->uri, .host = o->host,
+    .memory_mib = lab_def_memory_mib (r->d, LAB_VM_MEMORY_MIB),
     .budget_mib = budget, .wait = o->budget_wait, .max_sandboxes = o->max_sandboxes,
   };
 
@@ -1313,6 +1330,7 @@ run_free (struct run *r)
     lab_vm_destroy (r->vms[i].h);
   free (r->vms);
   strv_free (r->taps);
+  lab_host_close (&r->host);
   virt_close (r->conn);
   lab_state_free (r->st);
   verify_report_free (r->rep);
@@ -1329,6 +1347,8 @@ verify_run (const struct lab_def *d, const struct verify_run_opts *o,
   struct verify_report *rep = xcalloc (1, sizeof *rep);
 
   *out = NULL;
+  if (o->host)
+    r.host = *o->host;
   virt_init ();
   pthread_mutex_init (&r.lock, NULL);
   pthread_cond_init (&r.started, NULL);

@@ -215,6 +215,9 @@ struct verify_run_opts {
   /* This host's settings for instant sessions (lab_vm_env.instant). */
   const struct instant_opts *instant;
   const char *uri;           /* libvirt URI; NULL = default */
+  /* Another host (uri is its URI): the network is made and checked there
+   * and the checks run there, through ssh (lab/hostcmd.c); NULL: here. */
+  const struct lab_host *host;
   const char *report_dir;    /* NULL = HOME/reports/<lab>-<time>-<id> */
   const char *kind;          /* "run", "sandbox", "verify" */
   int parallel;              /* VMs booting at once (0 = 2) */

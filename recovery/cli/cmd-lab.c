@@ -23,6 +23,7 @@
 struct run_args {
   const char *report_dir;
   const char *uri;
+  const char *host;              /* --host NAME (over the definition's) */
   int parallel;
   uint64_t budget_mib;
   double wait;
@@ -41,7 +42,7 @@ enum { OPT_REPORT = 256, OPT_PARALLEL, OPT_BUDGET, OPT_WAIT, OPT_CONNECT,
        OPT_HTTP, OPT_TCP, OPT_CHECK, OPT_BOOT, OPT_ALL, OPT_LATEST, OPT_MEMORY,
        OPT_PASSTHROUGH, OPT_CHECK_CHUNKS, OPT_NO_CHECK_CHUNKS, OPT_RTO, OPT_RPO,
        OPT_THRESHOLD, OPT_FAIL_REGRESSION, OPT_FIND_GOOD, OPT_RECHECK,
-       OPT_PUBLISH, OPT_MAX_SANDBOXES, OPT_FORCE };
+       OPT_PUBLISH, OPT_MAX_SANDBOXES, OPT_FORCE, OPT_HOST };
 
 #define RUN_OPTIONS \
   { "report-dir", required_argument, NULL, OPT_REPORT }, \
@@ -49,6 +50,7 @@ enum { OPT_REPORT = 256, OPT_PARALLEL, OPT_BUDGET, OPT_WAIT, OPT_CONNECT,
   { "memory-budget", required_argument, NULL, OPT_BUDGET }, \
   { "wait", required_argument, NULL, OPT_WAIT }, \
   { "connect", required_argument, NULL, OPT_CONNECT }, \
+  { "host", required_argument, NULL, OPT_HOST }, \
   { "json", no_argument, NULL, OPT_JSON }, \
   { "quiet", no_argument, NULL, OPT_QUIET }, \
   { "allow-passthrough", no_argument, NULL, OPT_PASSTHROUGH }, \
@@ -66,6 +68,10 @@ enum { OPT_REPORT = 256, OPT_PARALLEL, OPT_BUDGET, OPT_WAIT, OPT_CONNECT,
   "  --wait DURATION      how long to wait for it (default: forever; lab\n" \
   "                       up: not at all)\n" \
   "  --connect URI        libvirt URI (default: LIBVIRT_DEFAULT_URI)\n" \
+  "  --host NAME          run the lab on a host of `bootback host add` with\n" \
+  "                       --ssh: its network is made and checked there and\n" \
+  "                       its checks run there, over ssh (over the\n" \
+  "                       definition's host:)\n" \
   "  --json               print the report as JSON\n" \
   "  --quiet              no progress lines\n" \
   "  --allow-passthrough  restore points keep what their saved definition\n" \
@@ -119,6 +125,7 @@ run_option (struct run_args *a, int opt, const char *arg)
     return 1;
   case OPT_WAIT: a->wait = duration_arg ("--wait", arg); return 1;
   case OPT_CONNECT: a->uri = arg; return 1;
+  case OPT_HOST: a->host = arg; return 1;
   case OPT_JSON: a->json = true; return 1;
   case OPT_QUIET: a->quiet = true; return 1;
   case OPT_PASSTHROUGH: a->allow_passthrough = true; return 1;
@@ -181,6 +188,38 @@ print_run_note (void *opaque, bool warning, const char *line)
     fprintf (stderr, "%s\n", line);
 }
 
+/* The host d runs on (--host, else its host:) into h, and its URI into
+ * *uri (kept until exit): 0, or -1 after printing why not.  Nothing of
+ * the lab's VMs or of a restore point names it. */
+static int
+run_host (struct cli *c, const struct lab_def *d, const struct run_args *a,
+          const char *kind, struct lab_host *h, const char **uri)
+{
+  const char *name = a->host ? a->host : lab_def_host (d);
+  size_t g;
+
+  if (!name)
+    return 0;
+  for (g = 0; a->host && g < d->ngroups; g++)
+    if (d->groups[g].host && strcmp (d->groups[g].host, a->host) != 0) {
+      cli_error ("--host %s: group %s of lab %s is on host %s: a lab runs on one "
+                 "host", a->host, d->groups[g].name, d->name, d->groups[g].host);
+      return -1;
+    }
+  if (a->uri) {
+    cli_error ("give --host or --connect, not both (lab %s is on host %s)", d->name, name);
+    return -1;
+  }
+  if (strcmp (kind, "sandbox") == 0) {
+    cli_error ("lab up: a sandbox on another host (%s) is not supported yet "
+               "(reset, checkpoints, console and published ports work here "
+               "only): use lab run", name);
+    return -1;
+  }
+  *uri = cli_lab_host (c, name, h);
+  return *uri ? 0 : -1;
+}
+
 /* Run d: its report in *rp (verify_report_free), or -1 after printing
  * why the lab could not run. */
 static int
@@ -197,10 +236,15 @@ run_report (struct cli *c, const struct lab_def *d, const struct run_args *a,
     .check_chunks = a->check_chunks > 0 || (a->check_chunks < 0 && strcmp (kind, "verify") == 0),
   };
   struct instant_opts host = { 0 };
+  static struct lab_host lh;
 
   *rp = NULL;
   if (cli_catalog (c) == -1)
     return -1;
+  if (run_host (c, d, a, kind, &lh, &o.uri) == -1)
+    return -1;
+  if (lab_host_remote (&lh))
+    o.host = &lh;
   o.record = c->cat;
   if (lab_def_needs_repo (d)) {
     if (cli_repo (c) == -1)

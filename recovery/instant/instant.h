@@ -82,6 +82,9 @@ struct instant_opts {
   const char *name;         /* domain name; NULL = the VM's name (KEEP) or
                                "VM-instant" (NEW, LAB) */
   enum instant_identity identity;
+  /* identity LAB on another host: the lab made its isolated network and
+   * checked it there (lab/hostcmd.c); without it a lab VM runs here only */
+  bool lab_remote;
   /* NULL: keep the saved interfaces (their network or bridge must exist);
    * "none": no NIC; "bridge:BR": a host bridge; "network:NET" or "NET":
    * a libvirt network.  Every interface of the VM goes to it. */

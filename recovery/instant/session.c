@@ -826,9 +826,9 @@ start_overlay_dir (struct start *st)
   char rp[PATH_MAX];
 
   if (remote_wanted (o)) {
-    /* The lab's isolated network and its fail-closed checks are this
-     * host's: a lab VM elsewhere would not be behind them. */
-    if (o->identity == INSTANT_IDENTITY_LAB) {
+    /* A lab VM elsewhere is behind a lab network only if the lab made
+     * and checked one on that host (lab_remote). */
+    if (o->identity == INSTANT_IDENTITY_LAB && !o->lab_remote) {
       error_setx ("a lab VM runs on this host only, not on %s",
                   o->uri ? o->uri : "another host (--pool, --listen)");
       return -1;
