@@ -140,8 +140,8 @@ lab_host_argv (const struct lab_host *h, char *const argv[])
 static void
 ssh_failed (const struct lab_host *h, const char *out)
 {
-  error_setx ("could not reach host %s over ssh (%s): %s", h->name, h->ssh,
-              out && out[0] ? out : "ssh failed");
+  error_setx ("could not verify: host %s does not answer over ssh (%s): %s",
+              h->name, h->ssh, out && out[0] ? out : "ssh failed");
 }
 
 int

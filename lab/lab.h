@@ -272,7 +272,8 @@ char *lab_shell_quote (const char *w);
  * options, the destination and every word quoted (lab_shell_quote). */
 char **lab_host_argv (const struct lab_host *h, char *const argv[]);
 /* Open h's ssh connection (the master; nothing for this host): -1 with
- * the error "could not reach host NAME over ssh (DEST): ..." */
+ * the error "could not verify: host NAME does not answer over ssh (DEST):
+ * ..." (as for every command that ssh could not run, exit 255) */
 int lab_host_open (struct lab_host *h);
 /* Run argv on h (run_command): its exit status, or -1 with the error set
  * (for another host: ssh could not reach it, naming the host). */

@@ -10,6 +10,8 @@ PC_LAB  := libfyaml libxml-2.0 libvirt libvirt-qemu jansson
 # and virt (libvirt): whatever links liblab.a links these after it.
 LAB_LIBS = $(INGEST_A) $(REPO_A) $(VIRT_A) $(UTIL_A) $(call pc_libs,$(PC_LAB) sqlite3 $(PC_REPO) libnbd)
 DEPS    += libfyaml-dev libxml2-dev libvirt-dev libjansson-dev iproute2 iptables
+# a lab on another host: its commands go there through ssh (hostcmd.c)
+DEPS    += openssh-client
 
 $(LAB_OBJ) lab/test-conf.o lab/test-domain-xml.o lab/test-state.o lab/test-quick.o lab/test-console.o lab/test-activity.o: ALL_CFLAGS += $(call pc_cflags,$(PC_LAB))
 $(LAB_A): $(LAB_OBJ) | $(VIRT_A)

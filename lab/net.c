@@ -1089,8 +1089,8 @@ run_remote (const struct lab_net *n, struct ns_child *c, char *const argv[],
   close (c->fd);
   st = wait_child (c);
   if (st == 255) {
-    error_setx ("could not reach host %s over ssh (%s): %s", n->host->name,
-                n->host->ssh, out && out[0] ? out : "ssh failed");
+    error_setx ("could not verify: host %s does not answer over ssh (%s): %s",
+                n->host->name, n->host->ssh, out && out[0] ? out : "ssh failed");
     return -1;
   }
   return st;

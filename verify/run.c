@@ -1099,8 +1099,6 @@ run_network (struct run *r)
 {
   lab_net_init (&r->net, r->st->id, r->d);
   r->net.host = &r->host;
-  if (lab_host_open (&r->host) == -1)
-    return -1;
   if (lab_net_create (&r->net) == -1)
     return -1;
   test_hook (r);
@@ -1133,6 +1131,10 @@ run_setup (struct run *r)
     .budget_mib = budget, .wait = o->budget_wait, .max_sandboxes = o->max_sandboxes,
   };
 
+  /* the host answers before anything is made (nothing to tear down
+   * there if it does not) */
+  if (lab_host_open (&r->host) == -1)
+    return -1;
   r->st = lab_state_open (&so);
   if (!r->st)
     return -1;

@@ -21,6 +21,17 @@
 #                          of the certificates (REMOTE_DIR/tls) and its
 #                          storage pool "default" (REMOTE_DIR/pool)
 #     REMOTE_NETNS         its network namespace
+#   remote_sshd_start     an sshd on REMOTE_ADDR:22 in the remote's network
+#                          namespace and in a mount namespace of its own
+#                          (the test's $tmp an empty tmpfs, /run/netns a
+#                          private tmpfs: the network namespaces made over
+#                          ssh are the remote's only); a host key and a
+#                          client key of this test.  Sets and exports:
+#     BOOTBACK_SSH_CONFIG  an ssh_config with the client key, the host key
+#                          pinned (StrictHostKeyChecking yes), User root
+#     REMOTE_SSH           root@REMOTE_ADDR (for host add --ssh)
+#   remote_ssh CMD...      run CMD on the remote through that sshd, as
+#                          bootback does (its namespaces, not the test's)
 #   remote_exec CMD...     run CMD in the remote's network namespace
 #   remote_link down|up    cut (or restore) the network between the test
 #                          and the remote: the remote is unreachable
@@ -127,6 +138,62 @@ _remote_pool () {
         fail "remote_host_start: no default pool on the remote"
 }
 
+remote_sshd_start () {
+    local d=$REMOTE_DIR/sshd i
+    [ -x /usr/sbin/sshd ] || skip "openssh-server is not installed"
+    command -v ssh >/dev/null || skip "openssh-client is not installed"
+    mkdir -m 0700 "$d"
+    mkdir -p /run/sshd
+    ssh-keygen -q -t ed25519 -N '' -C bootback-test-host -f "$d/host_key"
+    ssh-keygen -q -t ed25519 -N '' -C bootback-test-client -f "$tmp/ssh-client-key"
+    cp "$tmp/ssh-client-key.pub" "$d/authorized_keys"
+    cat >"$d/sshd_config" <<EOF
+ListenAddress $REMOTE_ADDR:22
+HostKey $d/host_key
+AuthorizedKeysFile $d/authorized_keys
+PermitRootLogin prohibit-password
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UsePAM no
+StrictModes no
+PidFile $d/sshd.pid
+MaxSessions 100
+MaxStartups 100
+LogLevel VERBOSE
+EOF
+    echo "$REMOTE_ADDR $(cut -d' ' -f1,2 "$d/host_key.pub")" >"$tmp/ssh-known-hosts"
+    cat >"$tmp/ssh-config" <<EOF
+Host *
+  User root
+  IdentityFile $tmp/ssh-client-key
+  IdentitiesOnly yes
+  UserKnownHostsFile $tmp/ssh-known-hosts
+  GlobalKnownHostsFile /dev/null
+  StrictHostKeyChecking yes
+  PasswordAuthentication no
+EOF
+    BOOTBACK_SSH_CONFIG=$tmp/ssh-config
+    REMOTE_SSH=root@$REMOTE_ADDR
+    export BOOTBACK_SSH_CONFIG REMOTE_SSH
+    ip netns exec "$REMOTE_NETNS" unshare -m --propagation private -- /bin/sh -c '
+        mount -t tmpfs -o mode=0700 tmpfs "$1"
+        mkdir -p /run/netns && mount -t tmpfs -o mode=0755 tmpfs /run/netns
+        exec /usr/sbin/sshd -D -e -f "$2"' sh "$tmp" "$d/sshd_config" \
+        2>"$d/sshd.log" &
+    REMOTE_SSHD_PID=$!
+    for (( i = 0; i < 100; i++ )); do
+        remote_ssh true 2>/dev/null && return 0
+        kill -0 "$REMOTE_SSHD_PID" 2>/dev/null || break
+        sleep 0.1
+    done
+    cat "$d/sshd.log"
+    fail "remote_sshd_start: the remote's sshd does not answer"
+}
+
+remote_ssh () {
+    ssh -F "$BOOTBACK_SSH_CONFIG" -o BatchMode=yes -n -T -- "$REMOTE_SSH" "$@"
+}
+
 remote_exec () { ip netns exec "$REMOTE_NETNS" "$@"; }
 
 remote_link () { ip link set "bbr$$h" "$1"; }
@@ -135,6 +202,11 @@ remote_log () { cat "$REMOTE_DIR/libvirtd/log/libvirtd.log" 2>/dev/null || true;
 
 remote_host_stop () {
     [ -n "${REMOTE_DIR:-}" ] || return 0
+    if [ -n "${REMOTE_SSHD_PID:-}" ]; then
+        kill "$REMOTE_SSHD_PID" 2>/dev/null
+        wait "$REMOTE_SSHD_PID" 2>/dev/null
+        REMOTE_SSHD_PID=
+    fi
     [ -z "${REMOTE_PID:-}" ] ||
         _libvirtd_kill "$REMOTE_TCP_URI" "$REMOTE_PID" "$REMOTE_DIR/libvirtd"
     ip link del "bbr$$h" 2>/dev/null
