@@ -814,7 +814,8 @@ vm_targets (struct vm_run *v)
 
 /* ---- verdict -------------------------------------------------------------- */
 
-/* A scan check that could not scan (skipped, "could not verify: ...") on a
+/* A check that could not run (skipped, "could not verify: ..."): a scan
+ * that could not scan, a check whose lab host did not answer over ssh; on a
  * VM that failed nothing else: the run could not verify it (exit 1), as
  * for a lab fault; never a pass, and not the point's fault either. */
 static void
@@ -827,15 +828,15 @@ scan_not_verified (struct verify_vm_result *res)
     const struct verify_check_result *cr = &res->checks[i];
     if (cr->status == VERIFY_FAIL)
       return;
-    if (cr->status == VERIFY_SKIP && strcmp (cr->kind, "scan") == 0 &&
-        cr->message && strncmp (cr->message, "could not verify: ", 18) == 0)
+    if (cr->status == VERIFY_SKIP && cr->message &&
+        strncmp (cr->message, "could not verify: ", 18) == 0)
       scan = cr;
   }
   if (!scan)
     return;
   res->lab_fault = true;
   if (!res->message)
-    res->message = xasprintf ("scan: %s", scan->message + 18);
+    res->message = xasprintf ("%s: %s", scan->kind, scan->message + 18);
 }
 
 /* Timings and the VM's verdict: it passes if it booted and every check
