@@ -16,7 +16,9 @@
  * checked by lab_ssh_dest_parse; nothing of a lab definition's VMs or of a
  * restore point ever reaches this file.
  */
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <sys/stat.h>
 
@@ -180,6 +182,22 @@ lab_host_open (struct lab_host *h)
   return 0;
 }
 
+/* The control directory, with the master's socket if the master, told
+ * to exit, has not removed it yet. */
+static void
+ctl_dir_remove (const char *dir)
+{
+  DIR *d = opendir (dir);
+  struct dirent *e;
+
+  while (d && (e = readdir (d)))
+    if (e->d_name[0] != '.')
+      unlinkat (dirfd (d), e->d_name, 0);
+  if (d)
+    closedir (d);
+  rmdir (dir);
+}
+
 void
 lab_host_close (struct lab_host *h)
 {
@@ -191,6 +209,6 @@ lab_host_close (struct lab_host *h)
     return;
   ssh_prefix (h, "exit", &v, &n);
   run_command_timeout (v, out, sizeof out, 20);
-  rmdir (h->ctl);
+  ctl_dir_remove (h->ctl);
   h->ctl[0] = '\0';
 }

@@ -3,8 +3,9 @@
 DEPS += bc coreutils
 # the lab test renders its HTML report in headless Chromium; mount tests use fuse2fs
 DEPS += chromium fuse2fs
-# labs on another host (test-lab-remote.sh): the remote's sshd
-DEPS += openssh-server
+# labs on another host (test-lab-remote.sh): the remote's sshd, and ping
+# there for its ping checks
+DEPS += openssh-server iputils-ping
 # the hostile-mount test: an NTFS and an XFS guest file system
 DEPS += ntfs-3g xfsprogs
 TESTS += $(sort $(wildcard tests/test-*.sh))

@@ -12,13 +12,14 @@
 #    http: the bridge, the namespace and the iptables rules are on the
 #    remote while it runs and not here, and afterwards nothing is left on
 #    either side (domain, volume, bridge, namespace, rule, ssh master);
+#  - bootback verify --host r1 of the same point passes, leaving nothing;
 #  - an isolation property broken on the remote (BOOTBACK_LAB_TEST_HOOK,
 #    run there) makes the lab refuse, naming the property.
 source "$top_srcdir/tests/functions.sh"
 source "$top_srcdir/lab/lab-test-lib.sh"
 source "$top_srcdir/tests/lib/remote.sh"
 
-lab_test_start --repo nbdkit ssh
+lab_test_start --repo nbdkit ssh ping
 export BOOTBACK_DOMAIN_TYPE=qemu
 remote_host_start
 remote_sshd_start
@@ -134,6 +135,17 @@ assert_remote_clean () {
 }
 lab_assert_gone "$id"
 assert_remote_clean "after the run"
+
+## bootback verify --host: the same, a quick definition (no host: of its own)
+expect_rc 0 bootback verify web1 --host r1 --address 10.77.0.21 --tcp 7
+cat "$tmp/out"
+grep -q ": passed (1 VM, [0-9]* checks: [0-9]* passed, 0 failed" "$tmp/out" ||
+    fail "verify --host r1 did not pass"
+grep -q "isolated (bridge .*) on host r1" "$tmp/err" || fail "verify --host: not on r1"
+grep -q "PASS tcp 7" "$tmp/err" || fail "verify --host: the tcp check did not run"
+grep -q "PASS ping .*ICMP echo reply from 10.77.0.21" "$tmp/err" ||
+    fail "verify --host: no ping from the lab namespace on r1"
+assert_remote_clean "after verify --host"
 
 ## a broken isolation property on the remote: refused, named
 refuse () {
