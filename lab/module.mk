@@ -13,7 +13,7 @@ DEPS    += libfyaml-dev libxml2-dev libvirt-dev libjansson-dev iproute2 iptables
 # a lab on another host: its commands go there through ssh (hostcmd.c)
 DEPS    += openssh-client
 
-$(LAB_OBJ) lab/test-conf.o lab/test-domain-xml.o lab/test-state.o lab/test-quick.o lab/test-console.o lab/test-activity.o: ALL_CFLAGS += $(call pc_cflags,$(PC_LAB))
+$(LAB_OBJ) lab/test-conf.o lab/test-domain-xml.o lab/test-state.o lab/test-quick.o lab/test-console.o lab/test-activity.o lab/test-hostcmd.o: ALL_CFLAGS += $(call pc_cflags,$(PC_LAB))
 $(LAB_A): $(LAB_OBJ) | $(VIRT_A)
 	$(AR) rcs $@ $^
 
@@ -31,8 +31,10 @@ lab/test-activity: lab/test-activity.o $(LAB_A) $(INSTANT_A) $(CATALOG_A) $(REPO
 	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDFLAGS) $(LAB_LIBS) -lm -lpthread
 TEST_BINS += lab/test-conf lab/test-quick lab/test-domain-xml lab/test-state lab/test-console
 TESTS     += lab/test-conf lab/test-quick lab/test-domain-xml lab/test-state lab/test-console
-TEST_BINS += lab/test-activity
-TESTS     += lab/test-activity
+lab/test-hostcmd: lab/test-hostcmd.o $(LAB_A) $(INSTANT_A) $(CATALOG_A) $(REPO_A) $(VIRT_A) $(UTIL_A)
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDFLAGS) $(LAB_LIBS) -lm -lpthread
+TEST_BINS += lab/test-activity lab/test-hostcmd
+TESTS     += lab/test-activity lab/test-hostcmd
 
 # fuzz-lab (libFuzzer, see the Makefile): lab YAML, a point's <bb:verify>
 # and the quick definition, the lab's check of rewritten XML.
