@@ -645,6 +645,7 @@ list_json (const struct lab_state *s, time_t now)
                  "owner", s->owner ? s->owner : "",
                  "owner_uid", (json_int_t) s->owner_uid,
                  "vms", list_vms_json (s), "published", list_published_json (s));
+  json_object_set_new (o, "host", s->host && s->host[0] ? json_string (s->host) : json_null ());
   json_object_set_new (o, "relay", s->relay_pid <= 0 ? json_null ()
                        : json_pack ("{s:i, s:b}", "pid", (int) s->relay_pid,
                                     "alive", lab_publish_alive (s)));
@@ -885,6 +886,12 @@ lab_shell (struct cli *c, int argc, char **argv)
       cli_error ("there are %zu labs: name one (bootback lab list)", n);
     else
       cli_error ("no lab is up (bootback lab list)");
+    lab_state_list_free (v);
+    return 1;
+  }
+  if (s->ssh && s->ssh[0]) {
+    cli_error ("lab %s runs on host %s: its namespace is there (ssh %s, then "
+               "ip netns exec %s)", s->id, s->host ? s->host : "?", s->ssh, s->netns);
     lab_state_list_free (v);
     return 1;
   }
