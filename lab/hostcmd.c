@@ -159,12 +159,23 @@ lab_host_run (const struct lab_host *h, char *const argv[], char *out, size_t le
   return r;
 }
 
+#define CTL_PREFIX "/tmp/bootback-ssh."
+
+bool
+lab_host_ctl_valid (const char *dir)
+{
+  const char *x = dir + strlen (CTL_PREFIX);
+
+  return strncmp (dir, CTL_PREFIX, strlen (CTL_PREFIX)) == 0 && strlen (x) == 6 &&
+    strspn (x, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789") == 6;
+}
+
 int
 lab_host_open (struct lab_host *h)
 {
   char *argv[] = { "true", NULL };
   char out[1024];
-  char tmpl[] = "/tmp/bootback-ssh.XXXXXX";
+  char tmpl[] = CTL_PREFIX "XXXXXX";
 
   if (!lab_host_remote (h) || h->ctl[0])
     return 0;
@@ -205,7 +216,7 @@ lab_host_close (struct lab_host *h)
   size_t n = 0;
   char out[256];
 
-  if (!lab_host_remote (h) || !h->ctl[0])
+  if (!lab_host_remote (h) || !lab_host_ctl_valid (h->ctl))
     return;
   ssh_prefix (h, "exit", &v, &n);
   run_command_timeout (v, out, sizeof out, 20);

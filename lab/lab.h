@@ -280,6 +280,8 @@ int lab_host_open (struct lab_host *h);
 int lab_host_run (const struct lab_host *h, char *const argv[], char *out, size_t len);
 /* End h's ssh master (ssh -O exit) and remove its directory. */
 void lab_host_close (struct lab_host *h);
+/* Is dir a control directory lab_host_open makes (/tmp/bootback-ssh.X)? */
+bool lab_host_ctl_valid (const char *dir);
 
 /* ---- network (net.c) --------------------------------------------------- */
 
@@ -527,6 +529,8 @@ struct lab_state {
   char *uri;                 /* libvirt URI ("" = default) */
   char *host, *ssh;          /* the catalog host and its ssh destination
                                 of a lab on another host, else NULL/"" */
+  char *ssh_ctl;             /* its run's ssh control directory ("" none):
+                                teardown ends that master too */
   pid_t pid;                 /* owner process (run), 0 for sandboxes */
   unsigned long long pid_start;  /* its start time (/proc/PID/stat) */
   time_t created;

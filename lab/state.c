@@ -124,6 +124,7 @@ state_json (const struct lab_state *s)
   json_object_set_new (o, "published", strv_json (s->published));
   json_object_set_new (o, "host", json_string (s->host ? s->host : ""));
   json_object_set_new (o, "ssh", json_string (s->ssh ? s->ssh : ""));
+  json_object_set_new (o, "ssh_ctl", json_string (s->ssh_ctl ? s->ssh_ctl : ""));
   return o;
 }
 
@@ -179,6 +180,7 @@ lab_state_load (const char *home, const char *id)
   s->uri = jstr (o, "uri");
   s->host = jstr (o, "host");
   s->ssh = jstr (o, "ssh");
+  s->ssh_ctl = jstr (o, "ssh_ctl");
   s->netns = jstr (o, "netns");
   s->report_dir = jstr (o, "report_dir");
   s->status = jstr (o, "status");
@@ -209,6 +211,7 @@ lab_state_free (struct lab_state *s)
   free (s->uri);
   free (s->host);
   free (s->ssh);
+  free (s->ssh_ctl);
   free (s->netns);
   free (s->report_dir);
   free (s->status);
@@ -646,6 +649,11 @@ state_net_destroy (const struct lab_state *s)
   }
   r = lab_net_destroy (&n);
   lab_host_close (&h);
+  /* the run's own connection, if its process died holding it */
+  if (s->ssh_ctl && lab_host_ctl_valid (s->ssh_ctl)) {
+    snprintf (h.ctl, sizeof h.ctl, "%s", s->ssh_ctl);
+    lab_host_close (&h);
+  }
   return r;
 }
 

@@ -123,6 +123,13 @@ test_argv (void)
   h.ssh[0] = '\0';
   CHECK (!lab_host_remote (&h));
   CHECK (lab_host_open (&h) == 0 && h.ctl[0] == '/');   /* nothing to open here */
+  /* a control directory named in a run's state: only one of ours */
+  CHECK (lab_host_ctl_valid ("/tmp/bootback-ssh.AbC123"));
+  CHECK (!lab_host_ctl_valid ("/tmp/bootback-ssh.../etc"));
+  CHECK (!lab_host_ctl_valid ("/tmp/bootback-ssh.abc/xy"));
+  CHECK (!lab_host_ctl_valid ("/tmp/bootback-ssh.abc1234"));
+  CHECK (!lab_host_ctl_valid ("/etc"));
+  CHECK (!lab_host_ctl_valid (""));
 }
 
 int

@@ -12,6 +12,8 @@
 #    http: the bridge, the namespace and the iptables rules are on the
 #    remote while it runs and not here, and afterwards nothing is left on
 #    either side (domain, volume, bridge, namespace, rule, ssh master);
+#  - a run killed with -9: lab reap removes all of it on the remote, from
+#    its state, and the dead run's ssh master;
 #  - bootback verify --host r1 of the same point passes, leaving nothing;
 #  - an isolation property broken on the remote (BOOTBACK_LAB_TEST_HOOK,
 #    run there) makes the lab refuse, naming the property.
@@ -135,6 +137,26 @@ assert_remote_clean () {
 }
 lab_assert_gone "$id"
 assert_remote_clean "after the run"
+
+## a run killed (-9) while its VM boots: lab reap tears it down on the
+## remote from its state alone (session, domain, volume, network, the
+## dead run's ssh master)
+"$BOOTBACK" lab run "$tmp/lab.yaml" --quiet >/dev/null 2>"$tmp/err-k" &
+pid=$!
+for (( i = 0; i < 600; i++ )); do
+    rv list --name | grep -q "^bbl-" && break
+    kill -0 $pid 2>/dev/null || break
+    sleep 0.1
+done
+rv list --name | grep -q "^bbl-" || { cat "$tmp/err-k"; fail "the killed run's VM never started"; }
+kill -9 $pid
+wait $pid 2>/dev/null || true
+kid=$(lab_ids)
+[ -n "$kid" ] && [ -n "$(remote_links)" ] || fail "the killed run left nothing to reap?"
+bootback lab reap | tee "$tmp/reap"
+grep -q "$kid" "$tmp/reap" || fail "lab reap did not name the killed run"
+lab_assert_gone "$kid"
+assert_remote_clean "after lab reap of a killed run"
 
 ## bootback verify --host: the same, a quick definition (no host: of its own)
 expect_rc 0 bootback verify web1 --host r1 --address 10.77.0.21 --tcp 7

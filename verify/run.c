@@ -1139,6 +1139,10 @@ run_setup (struct run *r)
   r->st = lab_state_open (&so);
   if (!r->st)
     return -1;
+  if (r->host.ctl[0]) {             /* a teardown from state ends it too */
+    r->st->ssh_ctl = xstrdup (r->host.ctl);
+    lab_state_save (r->st);
+  }
   r->rep->run_id = xstrdup (r->st->id);
   r->rep->netns = xstrdup (r->st->netns);
   if (run_report_dir (r) == -1)
