@@ -6,8 +6,9 @@
 # namespace, a mount namespace that cannot see this test's files) with an
 # sshd of its own (remote_sshd_start); this test is the backup server.
 #  - host add --ssh, hosts --json shows it; a lab on a host without one is
-#    refused naming the host and --ssh; an ssh that cannot connect is
-#    "could not verify" (exit 1), never a failed VM;
+#    refused naming the host and --ssh, so is an unknown host (--host or
+#    host:), --host against a group's own host:, and lab up there; an ssh
+#    that cannot connect is "could not verify" (exit 1), never a failed VM;
 #  - lab run of a restore point with host: r1 passes heartbeat, tcp and
 #    http: the bridge, the namespace and the iptables rules are on the
 #    remote while it runs and not here, and afterwards nothing is left on
@@ -76,6 +77,26 @@ grep -q "could not verify: host dead does not answer over ssh (root@$REMOTE_ADDR
 ! grep -qi "VM.*failed\|FAILED" "$tmp/err" "$tmp/out" || fail "ssh unreachable blamed on the VM"
 ! grep -q "teardown\|is left" "$tmp/err" || fail "ssh unreachable: a run was started and left"
 [ -z "$(lab_ids)" ] || fail "ssh unreachable: a lab state is left"
+# the definition's host: must be a catalog host too; --host over a group's
+# own host: is refused; a sandbox on another host is not supported yet
+sed 's/^host: r1$/host: nosuch/' "$tmp/lab.yaml" >"$tmp/nosuch.yaml"
+expect_rc 1 bootback lab run "$tmp/nosuch.yaml" --quiet
+grep -q "host nosuch: no such host" "$tmp/err" || fail "definition's unknown host: not named"
+cat >"$tmp/group.yaml" <<EOF2
+name: remote
+network: { subnet: 10.77.0.0/24, gateway: 10.77.0.1 }
+groups:
+  - name: g
+    host: r1
+    vms: [{ name: web1, address: 10.77.0.21 }]
+EOF2
+expect_rc 1 bootback lab run "$tmp/group.yaml" --host dead --quiet
+grep -q -- "--host dead: group g of lab remote is on host r1: a lab runs on one host" "$tmp/err" ||
+    fail "--host against a group's host: not refused"
+expect_rc 1 bootback lab up "$tmp/lab.yaml"
+grep -q "lab up: a sandbox on another host (r1) is not supported yet" "$tmp/err" ||
+    fail "lab up on r1: not refused clearly"
+[ -z "$(lab_ids)" ] || fail "a refused lab left a state"
 [ -z "$(rv list --all --name)" ] || fail "a refused lab left a domain on the remote"
 
 ## the lab on r1
