@@ -113,7 +113,8 @@ ssh_prefix (const struct lab_host *h, const char *ctl_op, char ***v, size_t *n)
   if (cfg && cfg[0])
     strv_pushl (v, n, "-F", cfg, NULL);
   if (lab_ssh_dest_parse (h->ssh, dest, sizeof dest, &port) == -1)
-    snprintf (dest, sizeof dest, "invalid.");     /* never reached: checked at add */
+    snprintf (dest, sizeof dest, "invalid.");     /* never used: lab_host_open
+                                                     refused it */
   if (port)
     strv_push (v, n, xasprintf ("-p%d", port));
   if (ctl_op)
@@ -177,8 +178,16 @@ lab_host_open (struct lab_host *h)
   char out[1024];
   char tmpl[] = CTL_PREFIX "XXXXXX";
 
+  char dest[300];
+  int port;
+
   if (!lab_host_remote (h) || h->ctl[0])
     return 0;
+  /* checked at host add; again here: a state file or an older catalog */
+  if (lab_ssh_dest_parse (h->ssh, dest, sizeof dest, &port) == -1) {
+    error_prefix ("host %s", h->name);
+    return -1;
+  }
   if (!mkdtemp (tmpl)) {
     error_set (errno, "mkdtemp %s", tmpl);
     return -1;

@@ -958,9 +958,10 @@ exec_in_netns (const struct lab_net *n, int nsfd, int out_fd,
   _exit (127);
 }
 
-/* In the child: ssh running argv on the lab's host (remote_argv). */
+/* In the child: ssh running argv on the lab's host (remote_argv), with
+ * envp (no secrets). */
 static void __attribute__((noreturn))
-exec_remote (int out_fd, char *const argv[])
+exec_remote (int out_fd, char *const argv[], char *const envp[])
 {
   int devnull = open ("/dev/null", O_RDONLY);
 
@@ -972,7 +973,7 @@ exec_remote (int out_fd, char *const argv[])
   signal (SIGINT, SIG_DFL);
   signal (SIGTERM, SIG_DFL);
   signal (SIGHUP, SIG_DFL);
-  execvp (argv[0], argv);
+  execvpe (argv[0], argv, envp);
   _exit (127);
 }
 
@@ -1075,6 +1076,7 @@ run_remote (const struct lab_net *n, struct ns_child *c, char *const argv[],
             char *const env[], double timeout, char *out, size_t len)
 {
   CLEANUP_STRV char **v = remote_argv (n, argv, env, timeout);
+  CLEANUP_FREE char **envp = env_without_secrets (NULL);
   int pfd[2], st;
 
   c->deadline += 15;          /* ssh's own time to connect and end */
@@ -1082,7 +1084,7 @@ run_remote (const struct lab_net *n, struct ns_child *c, char *const argv[],
   if (c->pid == -1)
     return -1;
   if (c->pid == 0)
-    exec_remote (pfd[1], v);
+    exec_remote (pfd[1], v, envp);
   close (pfd[1]);
   c->fd = pfd[0];
   read_output (c, out, len);
