@@ -297,31 +297,36 @@ iface_names (const char *match, const char *bridge)
 }
 
 /* Does LINE say "DIR NAME" (or "! DIR NAME") in a way that no packet
- * with BRIDGE on that side can match? */
+ * with BRIDGE on that side can match?  Only the rule's head counts:
+ * iptables -S prints "-A CHAIN", then its [!] -s/-d/-i/-o/-p matches,
+ * then -m modules and the target, whose arguments (a comment's text
+ * too, unquoted when it is one word) may read like anything.  A line
+ * with a quote is never excused. */
 static bool
 line_excludes (const char *line, const char *dir, const char *bridge)
 {
+  static const char *const head[] = { "-s", "-d", "-i", "-o", "-p", NULL };
   CLEANUP_FREE char *copy = xstrdup (line);
   char *tok, *save = NULL;
   bool negated = false;
+  size_t k;
 
-  for (tok = strtok_r (copy, " ", &save); tok; tok = strtok_r (NULL, " ", &save)) {
-    if (tok[0] == '"') {        /* a quoted argument (a comment): skip it */
-      while (tok && (strlen (tok) < 2 || tok[strlen (tok) - 1] != '"'))
-        tok = strtok_r (NULL, " ", &save);
-      if (!tok)
-        return false;
-      negated = false;
-      continue;
-    }
-    if (strcmp (tok, "!") == 0) {
+  if (strchr (line, '"') || strncmp (line, "-A ", 3) != 0)
+    return false;
+  strtok_r (copy, " ", &save);                  /* -A */
+  if (!strtok_r (NULL, " ", &save))             /* CHAIN */
+    return false;
+  while ((tok = strtok_r (NULL, " ", &save))) {
+    if (strcmp (tok, "!") == 0 && !negated) {
       negated = true;
       continue;
     }
-    if (strcmp (tok, dir) == 0) {
-      tok = strtok_r (NULL, " ", &save);
-      return tok && iface_names (tok, bridge) == negated;
-    }
+    for (k = 0; head[k] && strcmp (tok, head[k]) != 0; k++)
+      ;
+    if (!head[k] || !(tok = strtok_r (NULL, " ", &save)))
+      return false;             /* the head ended: DIR was not in it */
+    if (strcmp (head[k], dir) == 0)
+      return iface_names (tok, bridge) == negated;
     negated = false;
   }
   return false;

@@ -504,12 +504,26 @@ test_rule_may_match (void)
   CHECK (lab_rule_may_match ("-A FORWARD -i eth0 -o bbl0a1b2cbr -j ACCEPT", NULL, br));
   /* Only the side the lab's rule names counts. */
   CHECK (lab_rule_may_match ("-A FORWARD -i eth0 -j ACCEPT", NULL, br));
-  /* A comment that reads like an interface match is a comment. */
+  /* A comment that reads like an interface match is a comment, quoted
+   * or not (iptables 1.8.9 prints a one-word comment unquoted, and \"
+   * inside a quoted one), and so is anything after the rule's head. */
   CHECK (lab_rule_may_match ("-A INPUT -m comment --comment \"x -i eth9\" -j ACCEPT",
                              br, NULL));
   CHECK (lab_rule_may_match ("-A INPUT -m comment --comment \"-i eth9 y\" -j ACCEPT",
                              br, NULL));
   CHECK (lab_rule_may_match ("-A INPUT -m comment --comment \"-i\" -j ACCEPT", br, NULL));
+  CHECK (lab_rule_may_match ("-A INPUT -m comment --comment -i -j ACCEPT", br, NULL));
+  CHECK (lab_rule_may_match ("-A INPUT -m comment --comment -i eth9 -j ACCEPT", br, NULL));
+  CHECK (lab_rule_may_match ("-A FORWARD -m comment --comment \"x\\\" -i y -o z\" -j ACCEPT",
+                             br, br));
+  CHECK (lab_rule_may_match ("-A INPUT -p tcp -m tcp --dport 22 -i eth9 -j ACCEPT", br, NULL));
+  CHECK (lab_rule_may_match ("-A INPUT -j LOG --log-prefix -i", br, NULL));
+  CHECK (lab_rule_may_match ("-A INPUT ! ! -i eth9 -j ACCEPT", br, NULL));
+  /* The head, in iptables -S order: addresses, interfaces, protocol. */
+  CHECK (!lab_rule_may_match ("-A INPUT -s 10.0.0.0/8 -i eth9 -p tcp -m tcp --dport 22 -j ACCEPT",
+                              br, NULL));
+  CHECK (!lab_rule_may_match ("-A FORWARD ! -s 10.1.0.0/16 -d 10.2.0.0/16 -i eth0 -o eth1 -j ACCEPT",
+                              br, br));
 }
 
 int

@@ -23,6 +23,16 @@ bootback --passphrase-file "$tmp/pass" instant tiny --agent-timeout 0 --json \
     > "$tmp/out.json" 2> "$tmp/err" || { cat "$tmp/err"; fail "instant failed"; }
 [ "$(virsh domstate tiny)" = running ] || fail "the domain does not run"
 if grep -q -- "instant pass" <<< "$(pgrep -a nbdkit)"; then fail "the passphrase is on a command line"; fi
+# Only what opens the repository sees where the passphrase is: not the
+# session's front nbdkit (the retry filter; a TCP listener for a remote
+# host), whose environment is the supervisor's without the secrets.
+fronts=$(pgrep -f -- "--filter=retry" || true)
+[ -n "$fronts" ] || fail "no front nbdkit found"
+for p in $fronts; do
+    if grep -qa "BOOTBACK_PASSPHRASE_FILE=" "/proc/$p/environ"; then
+        fail "the front nbdkit $p has the passphrase file in its environment"
+    fi
+done
 # the session's disk is the point's: its first MiB through the overlay
 disk=$(awk '$2 == "disk" && !n++ {print $4}' <<< "$(virsh domblklist tiny --details)")
 head -c 1048576 "$TINY_IMG" > "$tmp/want"

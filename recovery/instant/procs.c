@@ -74,7 +74,10 @@ write_pidfile (struct proc *p)
 }
 
 /* In the grandchild: wait until the intermediate process is gone (init
- * is the parent), stdin/stdout to /dev/null, stderr to the log, exec. */
+ * is the parent), stdin/stdout to /dev/null, stderr to the log, exec.
+ * Only a backend opens the repository: a front (the retry filter over
+ * the backend's socket; a TCP listener for another host) gets the
+ * environment without the secrets and where they are. */
 static void __attribute__((noreturn))
 proc_exec (const struct proc *p, pid_t parent)
 {
@@ -88,7 +91,10 @@ proc_exec (const struct proc *p, pid_t parent)
   if (fd >= 0) dup2 (fd, 2);
   sigemptyset (&all);
   sigprocmask (SIG_SETMASK, &all, NULL);
-  execvp (p->argv[0], p->argv);
+  if (strcmp (p->kind, "backend") == 0)
+    execvp (p->argv[0], p->argv);
+  else
+    execvpe (p->argv[0], p->argv, env_without_secrets (NULL));
   fprintf (stderr, "exec %s: %s\n", p->argv[0], strerror (errno));
   _exit (127);
 }
