@@ -522,8 +522,8 @@ test_rule_may_match (void)
   /* The head, in iptables -S order: addresses, interfaces, protocol. */
   CHECK (!lab_rule_may_match ("-A INPUT -s 10.0.0.0/8 -i eth9 -p tcp -m tcp --dport 22 -j ACCEPT",
                               br, NULL));
-  CHECK (!lab_rule_may_match ("-A FORWARD ! -s 10.1.0.0/16 -d 10.2.0.0/16 -i eth0 -o eth1 -j ACCEPT",
-                              br, br));
+  CHECK (!lab_rule_may_match ("-A FORWARD ! -s 10.1.0.0/16 -d 10.2.0.0/16 "
+                              "-i eth0 -o eth1 -j ACCEPT", br, br));
 }
 
 int
