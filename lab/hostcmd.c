@@ -203,18 +203,28 @@ lab_host_open (struct lab_host *h)
 }
 
 /* The control directory, with the master's socket if the master, told
- * to exit, has not removed it yet. */
+ * to exit, has not removed it yet.  Only ours: in /tmp, a directory of
+ * that name made by someone else (after ours went) or a symlink there is
+ * left alone. */
 static void
 ctl_dir_remove (const char *dir)
 {
-  DIR *d = opendir (dir);
+  int fd = open (dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  struct stat st;
   struct dirent *e;
+  DIR *d = NULL;
 
-  while (d && (e = readdir (d)))
+  if (fd >= 0 && fstat (fd, &st) == 0 && st.st_uid == geteuid () &&
+      (st.st_mode & 077) == 0)
+    d = fdopendir (fd);
+  else if (fd >= 0)
+    close (fd);
+  if (!d)
+    return;
+  while ((e = readdir (d)))
     if (e->d_name[0] != '.')
       unlinkat (dirfd (d), e->d_name, 0);
-  if (d)
-    closedir (d);
+  closedir (d);
   rmdir (dir);
 }
 
