@@ -237,6 +237,7 @@ wait_ready (struct nbd_handle *h, double secs)
     int left = (int) ((end - now_monotonic ()) * 1000);
     if (left <= 0)
       return -2;
+    chunk_nbd_quickack (h);
     if (nbd_poll (h, left) == -1)
       return -1;
   }

@@ -83,6 +83,25 @@ chunk_job_connect (const struct chunk_job *j, const char *const *ctx)
   return NULL;
 }
 
+/* ---- waiting for a reply ------------------------------------------------ */
+
+/* Wait for the command cookie to complete, acknowledging what arrives at
+ * once (chunk_nbd_quickack).  0, or -1 (libnbd's error). */
+static int
+nbd_wait (struct nbd_handle *h, int64_t cookie)
+{
+  int r;
+
+  if (cookie == -1)
+    return -1;
+  while ((r = nbd_aio_command_completed (h, cookie)) == 0) {
+    chunk_nbd_quickack (h);
+    if (nbd_poll (h, -1) == -1)
+      return -1;
+  }
+  return r == 1 ? 0 : -1;
+}
+
 /* ---- block status ---------------------------------------------------------- */
 
 struct walk {
@@ -119,9 +138,12 @@ chunk_job_block_status (struct chunk_job *j, struct nbd_handle *h,
   while (w.pos < j->size) {
     uint64_t start = w.pos;
     uint64_t count = MIN (j->size - w.pos, (uint64_t) 1 << 30);
-    if (nbd_block_status (h, count, w.pos,
-                          (nbd_extent_callback) { .callback = walk_cb,
-                                                  .user_data = &w }, 0) == -1) {
+    int64_t cookie =
+      nbd_aio_block_status (h, count, w.pos,
+                            (nbd_extent_callback) { .callback = walk_cb,
+                                                    .user_data = &w },
+                            NBD_NULL_COMPLETION, 0);
+    if (nbd_wait (h, cookie) == -1) {
       error_set (nbd_get_errno () ? nbd_get_errno () : EIO,
                  "%s: block status (%s): %s", j->what, context,
                  nbd_get_error ());
@@ -202,7 +224,7 @@ static int
 read_range (struct chunk_job *j, struct nbd_handle *h, uint8_t *buf,
             size_t len, uint64_t off)
 {
-  if (h && nbd_pread (h, buf, len, off, 0) == -1) {
+  if (h && nbd_wait (h, nbd_aio_pread (h, buf, len, off, NBD_NULL_COMPLETION, 0)) == -1) {
     error_set (nbd_get_errno () ? nbd_get_errno () : EIO,
                "%s: read at offset %" PRIu64 ": %s", j->what, off,
                nbd_get_error ());

@@ -83,6 +83,10 @@ void chunk_job_fini (struct chunk_job *j);
 
 /* Connect to j->socket and j->export_name, asking for the meta contexts
  * in ctx (NULL-terminated, may be NULL).  NULL with the error set. */
+/* On TCP, send at once the ACK the kernel would delay (QEMU 7.2's NBD
+ * server waits for it between the pieces of a reply); call before
+ * waiting on h.  Nothing on a unix socket. */
+void chunk_nbd_quickack (struct nbd_handle *h);
 struct nbd_handle *chunk_job_connect (const struct chunk_job *j,
                                       const char *const *ctx);
 
