@@ -40,6 +40,14 @@
  * two-minute hang.  The certificate files are checked before the job
  * begins: a missing client certificate is an error before anything
  * changes on the host.
+ *
+ * Delayed ACKs.  QEMU 7.2's NBD server writes a reply in pieces (a
+ * header, then its payload, each its own TLS record) with Nagle on, so
+ * the second piece waits until the first is acknowledged, and a client
+ * that has nothing to send acknowledges 40 ms late: every option of the
+ * negotiation, every block status reply.  Before each wait the client
+ * sends the pending ACK itself (TCP_QUICKACK, nbd-tcp.c; the waits go
+ * through libnbd's aio calls for that).  QEMU 8.1 corks its replies.
  */
 #include <ctype.h>
 #include <errno.h>
