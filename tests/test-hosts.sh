@@ -12,6 +12,11 @@
 #   - hosts --json: local and h2 reachable with libvirt's and QEMU's
 #     versions, memory and pools (h2 has a pool of its own), dead not,
 #     with libvirt's error naming the URI; exit 2 because of dead;
+#   - the remote's libvirtd accepts only the backup server's client
+#     certificate (CN=bootback-server): the remote's own QEMU client
+#     certificate (CN=bootback-qemu-h2, of the same CA) is refused, and
+#     the remote's directory holds neither the CA's key nor the backup
+#     server's client key;
 #   - backup --host h2 backs up a domain only h2 has (the default
 #     connection does not know it), byte for byte, through NBD over TLS
 #     with the client certificates in $BOOTBACK_HOME/tls; --host unknown
@@ -80,6 +85,26 @@ grep -q "h2pool" "$tmp/out" || fail "hosts: no pool h2pool"
 bootback host remove dead >/dev/null
 bootback host remove badca >/dev/null
 bootback hosts >/dev/null || fail "hosts: exit $? with every host up"
+
+## only the backup server's certificate opens the remote's libvirtd
+rt=$REMOTE_DIR/tls
+[ ! -e "$rt/ca-key.pem" ] || fail "the remote holds the CA's key"
+openssl x509 -in "$rt/client-cert.pem" -noout -subject -nameopt RFC2253 >"$tmp/subj"
+grep -qx "subject=CN=bootback-qemu-h2,O=bootback" "$tmp/subj" || fail "remote client: $(cat "$tmp/subj")"
+for f in "$rt"/*-key.pem; do
+    cmp -s "$f" "$REMOTE_TLS/client-key.pem" && fail "the remote holds the backup server's key"
+done
+mkdir -m 0700 "$tmp/qemu-id"
+cp "$rt/ca-cert.pem" "$tmp/qemu-id/cacert.pem"
+cp "$rt/client-cert.pem" "$tmp/qemu-id/clientcert.pem"
+cp "$rt/client-key.pem" "$tmp/qemu-id/clientkey.pem"
+expect_rc 1 virsh -c "qemu+tls://$REMOTE_ADDR/system?pkipath=$tmp/qemu-id" -q list --all
+# libvirtd tells the client nothing (it closes the session after the
+# handshake); its log says why
+grep -q "Unable to read TLS confirmation" "$tmp/err" || fail "the QEMU client certificate: wrong error"
+remote_log | grep -q "Distinguished Name is not on the list of allowed clients (tls_allowed_dn_list)" ||
+    fail "the remote's libvirtd did not refuse the QEMU client certificate for its DN"
+virsh -c "$REMOTE_URI" -q list --all >/dev/null || fail "the backup server's certificate refused"
 
 ## --host on a libvirt command: a domain only h2 has
 make_disk "$REMOTE_DIR/pool/vm.raw" $((16 << 20))

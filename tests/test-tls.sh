@@ -10,6 +10,14 @@
 #   - dh-params.pem is ffdhe2048, and qemu-nbd serves TLS with the directory;
 #   - plaintext is refused, a client of another CA is refused, a client
 #     with no certificate is refused when nbdkit verifies peers;
+#   - the client certificate is the backup server's, CN=bootback-server
+#     (libvirt's DN O=bootback,CN=bootback-server); an older CN=bootback
+#     one is kept, with a note;
+#   - tls host: a hypervisor host's directory with the CA's certificate
+#     (not its key), a server certificate and its QEMU's client
+#     certificate CN=bootback-qemu-NAME, which reads the served disk too;
+#     run again it keeps them; refused: a --out with a CA key or another
+#     client certificate (the backup server's), a --dir without the CA key;
 #   - a second run keeps everything; a certificate of another CA in the
 #     directory is an error naming it; a directory others can enter is
 #     refused.
@@ -34,6 +42,57 @@ grep -q "^-----BEGIN DH PARAMETERS-----$" "$tls/dh-params.pem" || fail "dh-param
 grep -q "GROUP: ffdhe2048" <<< "$(openssl pkeyparam -in "$tls/dh-params.pem" -text -noout)" ||
     fail "dh-params.pem is not ffdhe2048"
 
+# the backup server's identity, as libvirtd's tls_allowed_dn_list reads it
+grep -qx "subject=CN=bootback-server,O=bootback" \
+    <<< "$(openssl x509 -in "$tls/client-cert.pem" -noout -subject -nameopt RFC2253)" ||
+    fail "client certificate: not CN=bootback-server,O=bootback"
+if command -v virt-pki-query-dn >/dev/null; then
+    [ "$(virt-pki-query-dn "$tls/client-cert.pem")" = "O=bootback,CN=bootback-server" ] ||
+        fail "libvirt's DN: $(virt-pki-query-dn "$tls/client-cert.pem")"
+fi
+
+# a hypervisor host's directory
+bootback tls host h1 127.0.0.1 --dir "$tls" --out "$tmp/h1" | tee "$tmp/host.out"
+grep -q "^made $tmp/h1/client-cert.pem" "$tmp/host.out" || fail "tls host: no client certificate"
+[ ! -e "$tmp/h1/ca-key.pem" ] || fail "tls host: the CA's key is in the host's directory"
+cmp "$tls/ca-cert.pem" "$tmp/h1/ca-cert.pem" || fail "tls host: another ca-cert.pem"
+for f in server-key client-key; do
+    [ "$(stat -c %a "$tmp/h1/$f.pem")" = 600 ] || fail "tls host: $f.pem is not 0600"
+    cmp -s "$tmp/h1/$f.pem" "$tls/client-key.pem" && fail "tls host: the backup server's key"
+done
+for f in dh-params cacert servercert serverkey clientcert clientkey; do
+    [ -s "$tmp/h1/$f.pem" ] || fail "tls host: no $f.pem"
+done
+openssl x509 -in "$tmp/h1/client-cert.pem" -noout -subject -nameopt RFC2253 -ext extendedKeyUsage \
+    > "$tmp/h1.subj"
+grep -qx "subject=CN=bootback-qemu-h1,O=bootback" "$tmp/h1.subj" || fail "tls host: $(cat "$tmp/h1.subj")"
+grep -q "TLS Web Client Authentication" "$tmp/h1.subj" || fail "tls host: not clientAuth"
+openssl verify -CAfile "$tls/ca-cert.pem" "$tmp/h1/server-cert.pem" "$tmp/h1/client-cert.pem"
+bootback tls host h1 127.0.0.1 --dir "$tls" --out "$tmp/h1" > "$tmp/host2.out"
+! grep -q "^made" "$tmp/host2.out" || fail "tls host again made something"
+expect_rc 1 bootback tls host h2 --dir "$tls" --out "$tls"
+grep -q "$tls holds a CA key" "$tmp/err" || fail "tls host --out the CA's directory: wrong error"
+mkdir -m 700 "$tmp/h2"
+cp "$tls"/client-*.pem "$tmp/h2/"
+expect_rc 1 bootback tls host h2 --dir "$tls" --out "$tmp/h2"
+grep -q "client-cert.pem is CN=bootback-server, not bootback-qemu-h2" "$tmp/err" ||
+    fail "tls host over the backup server's identity: wrong error"
+expect_rc 1 bootback tls host h3 --dir "$tmp/h1" --out "$tmp/h3"
+grep -q "$tmp/h1/ca-key.pem: No such file" "$tmp/err" || fail "tls host without the CA key: wrong error"
+expect_rc 1 bootback tls host --dir "$tls" --out "$tmp/h3"
+expect_rc 1 bootback tls host h3 --dir "$tls"
+
+# an older directory's client certificate, CN=bootback: kept, with a note
+mkdir -m 700 "$tmp/old"
+cp "$tls"/ca-*.pem "$tls"/server-*.pem "$tmp/old/"
+openssl req -new -newkey rsa:2048 -nodes -keyout "$tmp/old/client-key.pem" \
+    -subj "/O=bootback/CN=bootback" 2>/dev/null |
+    openssl x509 -req -CA "$tls/ca-cert.pem" -CAkey "$tls/ca-key.pem" -set_serial 7 -days 30 \
+        -out "$tmp/old/client-cert.pem" 2>/dev/null
+bootback tls init --dir "$tmp/old" > "$tmp/old.out"
+grep -q "^kept $tmp/old/client-cert.pem" "$tmp/old.out" || fail "old client: $(cat "$tmp/old.out")"
+grep -q "^note: $tmp/old/client-cert.pem is CN=bootback" "$tmp/old.out" || fail "old client: no note"
+
 # another CA, and a directory with only the CA (no client certificate)
 bootback tls init --dir "$tmp/other" --hosts localhost 127.0.0.1 >/dev/null
 mkdir -m 700 "$tmp/nocert"
@@ -55,6 +114,12 @@ qemu-img convert -f raw -O raw \\
 nbdinfo --size "nbd://127.0.0.1:$port/" > /dev/null 2> "$tmp/plain.err" && exit 12
 nbdinfo --size "\$uri?tls-certificates=$tmp/other" > /dev/null 2> "$tmp/otherca.err" && exit 13
 nbdinfo --size "\$uri?tls-certificates=$tmp/nocert" > /dev/null 2> "$tmp/nocert.err" && exit 14
+# a host's QEMU reading a session's front with its own certificate
+qemu-img convert -f raw -O raw \\
+    --object tls-creds-x509,id=tls0,dir=$tmp/h1,endpoint=client \\
+    "json:{\"driver\": \"raw\", \"file\": {\"driver\": \"nbd\", \"tls-creds\": \"tls0\",
+      \"server\": {\"type\": \"inet\", \"host\": \"127.0.0.1\", \"port\": \"$port\"}}}" \\
+    "$tmp/copy-h1.raw" 2> "$tmp/qemu-h1.err" || exit 15
 exit 0
 EOF
 chmod +x "$tmp/client.sh"
@@ -68,10 +133,12 @@ case $rc in
     12) fail "plaintext was accepted by nbdkit --tls=require" ;;
     13) fail "a client of another CA was accepted" ;;
     14) fail "a client without a certificate was accepted (--tls-verify-peer)" ;;
+    15) fail "qemu-img over TLS with the host's certificate: $(cat "$tmp/qemu-h1.err")" ;;
     *) fail "nbdkit exited $rc" ;;
 esac
 [ "$(cat "$tmp/size")" = $((4 << 20)) ] || fail "nbdinfo size $(cat "$tmp/size")"
 cmp "$tmp/disk.raw" "$tmp/copy.raw" || fail "qemu-img over TLS read other bytes"
+cmp "$tmp/disk.raw" "$tmp/copy-h1.raw" || fail "qemu-img with the host's certificate read other bytes"
 echo "refusals: plain: $(tail -n 1 "$tmp/plain.err"); other CA: $(tail -n 1 "$tmp/otherca.err")"
 
 # QEMU as the TLS server (as a backup job's NBD server is) loads the

@@ -11,8 +11,11 @@
  *   server-cert.pem  serverAuth, subjectAltName = the --hosts names and
  *                    addresses (servercert.pem; serverkey.pem)
  *   server-key.pem
- *   client-cert.pem  clientAuth, CN=bootback (clientcert.pem; clientkey.pem)
- *   client-key.pem
+ *   client-cert.pem  clientAuth, O=bootback,CN=bootback-server: the
+ *   client-key.pem   backup server's identity, the one DN a host's
+ *                    libvirtd accepts (tls_allowed_dn_list); older
+ *                    directories' CN=bootback is kept (clientcert.pem;
+ *                    clientkey.pem)
  *   dh-params.pem    the RFC 7919 group ffdhe2048 (0644): QEMU's TLS
  *                    servers (a backup job's NBD server) read it, and
  *                    without it generate new 2048-bit parameters each
@@ -23,6 +26,14 @@
  * server and client pairs; existing pairs are checked against the CA
  * (signature, dates) and kept.  Nothing is overwritten.  RSA 3072,
  * SHA-256; the CA for 10 years, the others for 825 days.
+ *
+ * bootback tls host NAME [ADDR...] --out HOSTDIR: a hypervisor host's
+ * directory, issued by the CA of DIR: ca-cert.pem (no key), a server
+ * certificate for NAME and ADDR (its libvirtd, its backup jobs' NBD
+ * server), dh-params.pem, and a client certificate CN=bootback-qemu-NAME
+ * for its QEMU (reading the TLS NBD fronts of remote instant sessions).
+ * Never the CA's key nor the backup server's client key: a guest that
+ * escapes into QEMU there gets an identity no libvirtd accepts.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -46,6 +57,7 @@
 
 static const char tls_usage[] =
   "usage: bootback tls init [--dir DIR] [--hosts NAME...]\n"
+  "       bootback tls host NAME [ADDR...] --out HOSTDIR [--dir DIR]\n"
   "\n"
   "Make a CA and server and client certificates for NBD and libvirt over\n"
   "TLS in DIR (default HOME/tls): ca-cert.pem, server-cert.pem,\n"
@@ -53,11 +65,19 @@ static const char tls_usage[] =
   "nbdkit and libnbd read them, and libvirt's names (cacert.pem, ...)\n"
   "beside them.  Keys 0600, the directory 0700.  What DIR holds is kept:\n"
   "an existing CA issues the missing certificates, existing ones are\n"
-  "checked against it.\n"
+  "checked against it.  The client certificate (CN=bootback-server) is the\n"
+  "backup server's: it stays on this host.\n"
   "\n"
-  "  --dir DIR          where the files go (created if missing)\n"
+  "tls host: a hypervisor host's directory HOSTDIR, issued by the CA of DIR:\n"
+  "ca-cert.pem, a server certificate for NAME and the ADDRs (libvirtd, the\n"
+  "backup jobs' NBD server), dh-params.pem and a client certificate\n"
+  "CN=bootback-qemu-NAME for its QEMU; no CA key, no backup server's key.\n"
+  "\n"
+  "  --dir DIR          where the files go (created if missing); for tls host,\n"
+  "                     the CA's directory\n"
   "  --hosts NAME...    the server certificate's names and IP addresses\n"
-  "                     (default: this host's name, localhost, 127.0.0.1)\n";
+  "                     (default: this host's name, localhost, 127.0.0.1)\n"
+  "  --out HOSTDIR      tls host: the host's directory (created if missing)\n";
 
 /* OpenSSL's first queued error into bootback's: "WHAT: MESSAGE". */
 static int
@@ -255,6 +275,20 @@ check_pair (struct tls_dir *t, const char *name)
   return r;
 }
 
+/* The CN of DIR/NAME-cert.pem into buf ("" if it cannot be read). */
+static void
+pair_cn (const char *dir, const char *name, char *buf, size_t len)
+{
+  CLEANUP_FREE char *cp = xasprintf ("%s/%s-cert.pem", dir, name);
+  X509 *crt = read_cert (cp);
+
+  if (!crt || X509_NAME_get_text_by_NID (X509_get_subject_name (crt), NID_commonName,
+                                         buf, len) < 0)
+    buf[0] = '\0';
+  ERR_clear_error ();
+  X509_free (crt);
+}
+
 /* A new key and certificate NAME-key.pem / NAME-cert.pem from the CA. */
 static int
 issue_pair (struct tls_dir *t, const char *name, const struct cert_spec *s)
@@ -419,13 +453,40 @@ ensure_pair (struct tls_dir *t, const char *name, const struct cert_spec *s)
   return 0;
 }
 
+/* The files every directory gets after its certificates. */
+static int
+finish_dir (const char *dir)
+{
+  if (ensure_dh_params (dir) == -1) {
+    cli_perror ();
+    return 1;
+  }
+  link_libvirt_names (dir);
+  return 0;
+}
+
+/* An older bootback's client certificate: CN=bootback, which a host's
+ * libvirtd allowing only CN=bootback-server refuses.  Kept, with a note. */
+static void
+note_old_client (const char *dir)
+{
+  char cn[256];
+
+  pair_cn (dir, "client", cn, sizeof cn);
+  if (strcmp (cn, "bootback") == 0)
+    printf ("note: %s/client-cert.pem is CN=bootback (older bootback): a host's libvirtd "
+            "with tls_allowed_dn_list = [\"O=bootback,CN=bootback-server\"] refuses it; "
+            "to re-issue it, move client-cert.pem and client-key.pem away and run tls "
+            "init again\n", dir);
+}
+
 static int
 tls_init (const char *dir, char **hosts, size_t n)
 {
   struct tls_dir t = { .dir = dir };
   char san[TLS_SAN_MAX];
   const struct cert_spec server = { hosts[0], false, "serverAuth", san };
-  const struct cert_spec client = { "bootback", false, "clientAuth", NULL };
+  const struct cert_spec client = { "bootback-server", false, "clientAuth", NULL };
   bool made;
   int r = 1;
 
@@ -438,16 +499,98 @@ tls_init (const char *dir, char **hosts, size_t n)
   printf ("%s %s/ca-cert.pem%s\n", made ? "made" : "kept", dir,
           made ? " and ca-key.pem" : t.ca_key ? "" : " (no ca-key.pem: can check, not issue)");
   made = !exists (dir, "server-cert.pem");
-  if (ensure_pair (&t, "server", &server) == 0 && ensure_pair (&t, "client", &client) == 0) {
-    if (ensure_dh_params (dir) == -1) {
-      cli_perror ();
-      goto out;
-    }
-    link_libvirt_names (dir);
+  if (ensure_pair (&t, "server", &server) == 0 && ensure_pair (&t, "client", &client) == 0 &&
+      (r = finish_dir (dir)) == 0) {
+    note_old_client (dir);
     if (made)
       printf ("server names: %s\n", san);
-    r = 0;
   }
+ out:
+  X509_free (t.ca);
+  EVP_PKEY_free (t.ca_key);
+  return r;
+}
+
+/* The CA of t->dir with its key, to issue a host's certificates. */
+static int
+load_ca (struct tls_dir *t)
+{
+  CLEANUP_FREE char *cp = xasprintf ("%s/ca-cert.pem", t->dir);
+  CLEANUP_FREE char *kp = xasprintf ("%s/ca-key.pem", t->dir);
+
+  t->ca = read_cert (cp);
+  t->ca_key = t->ca ? read_key (kp) : NULL;
+  return t->ca_key ? 0 : -1;
+}
+
+/* t->dir/ca-cert.pem: the CA's certificate, written or the same one. */
+static int
+put_ca_cert (struct tls_dir *t)
+{
+  CLEANUP_FREE char *cp = xasprintf ("%s/ca-cert.pem", t->dir);
+  X509 *had;
+  int r;
+
+  if (!exists (t->dir, "ca-cert.pem")) {
+    r = write_pem (t->dir, "ca-cert.pem", NULL, t->ca, NULL);
+    if (r == 0)
+      printf ("made %s (the CA's certificate, not its key)\n", cp);
+    return r;
+  }
+  had = read_cert (cp);
+  r = had && X509_cmp (had, t->ca) == 0 ? 0 : -1;
+  if (had && r == -1)
+    error_setx ("%s is another CA's certificate", cp);
+  X509_free (had);
+  return r;
+}
+
+/* A host's directory: no CA key, and no client certificate but its
+ * QEMU's (an older layout had the backup server's there). */
+static int
+check_host_dir (const char *dir, const char *cn)
+{
+  char had[256];
+
+  if (exists (dir, "ca-key.pem")) {
+    cli_error ("%s holds a CA key: a host's directory must not; give another --out", dir);
+    return -1;
+  }
+  if (!exists (dir, "client-cert.pem"))
+    return 0;
+  pair_cn (dir, "client", had, sizeof had);
+  if (strcmp (had, cn) == 0)
+    return 0;
+  cli_error ("%s/client-cert.pem is CN=%s, not %s: a hypervisor host must hold no other "
+             "identity (the backup server's?); remove client-cert.pem and client-key.pem "
+             "there and run again", dir, had, cn);
+  return -1;
+}
+
+static int
+tls_host (const char *dir, const char *out, char **hosts, size_t n)
+{
+  struct tls_dir t = { .dir = dir };
+  char san[TLS_SAN_MAX];
+  CLEANUP_FREE char *cn = xasprintf ("bootback-qemu-%s", hosts[0]);
+  const struct cert_spec server = { hosts[0], false, "serverAuth", san };
+  const struct cert_spec client = { cn, false, "clientAuth", NULL };
+  int r = 1;
+
+  if (make_san (hosts, n, san, sizeof san) == -1)
+    return 1;
+  if (load_ca (&t) == -1) {
+    cli_perror ();
+    goto out;
+  }
+  if (prepare_dir (out) == -1 || check_host_dir (out, cn) == -1)
+    goto out;
+  t.dir = out;
+  if (put_ca_cert (&t) == -1)
+    cli_perror ();
+  else if (ensure_pair (&t, "server", &server) == 0 &&
+           ensure_pair (&t, "client", &client) == 0)
+    r = finish_dir (out);
  out:
   X509_free (t.ca);
   EVP_PKEY_free (t.ca_key);
@@ -460,6 +603,7 @@ cmd_tls (struct cli *c, int argc, char **argv)
   static const struct option lo[] = {
     { "dir", required_argument, NULL, 'd' },
     { "hosts", required_argument, NULL, 'H' },
+    { "out", required_argument, NULL, 'o' },
     { "help", no_argument, NULL, 'h' },
     { 0 }
   };
@@ -468,11 +612,13 @@ cmd_tls (struct cli *c, int argc, char **argv)
   char me[256];
   size_t n = 0;
   int opt;
-  const char *dir = NULL;
+  const char *dir = NULL, *out = NULL;
+  bool host;
 
   while ((opt = getopt_long (argc, argv, "h", lo, NULL)) != -1) {
     switch (opt) {
     case 'd': dir = optarg; break;
+    case 'o': out = optarg; break;
     case 'H':
       hosts = xrealloc (hosts, (n + 1) * sizeof *hosts);
       hosts[n++] = optarg;
@@ -481,10 +627,13 @@ cmd_tls (struct cli *c, int argc, char **argv)
     default: cli_bad_usage (tls_usage);
     }
   }
-  if (argc - optind < 1 || strcmp (argv[optind], "init") != 0 ||
-      (argc - optind > 1 && n == 0))
+  if (argc - optind < 1)
     cli_bad_usage (tls_usage);
-  for (optind++; optind < argc; optind++) {      /* --hosts a b c */
+  host = strcmp (argv[optind], "host") == 0;
+  if ((!host && strcmp (argv[optind], "init") != 0) || (host != (out != NULL)) ||
+      (!host && argc - optind > 1 && n == 0) || (host && argc - optind < 2))
+    cli_bad_usage (tls_usage);
+  for (optind++; optind < argc; optind++) {      /* --hosts a b c; host NAME ADDR */
     hosts = xrealloc (hosts, (n + 1) * sizeof *hosts);
     hosts[n++] = argv[optind];
   }
@@ -500,5 +649,5 @@ cmd_tls (struct cli *c, int argc, char **argv)
       return 1;
     dir = dflt = xasprintf ("%s/tls", c->home);
   }
-  return tls_init (dir, hosts, n);
+  return host ? tls_host (dir, out, hosts, n) : tls_init (dir, hosts, n);
 }

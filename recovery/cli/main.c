@@ -34,7 +34,7 @@ static const struct {
   { "history", cmd_history, "past lab runs of a VM with timings and trend" },
   { "report",  cmd_report,  "per VM: points, pass rate, RTO; report verify: signatures" },
   { "web",     cmd_web,     "HTTP server: REST API and metrics; web token: API tokens" },
-  { "tls",     cmd_tls,     "tls init: a CA and certificates for NBD and libvirt over TLS" },
+  { "tls",     cmd_tls,     "tls init|host: a CA and certificates for NBD and libvirt over TLS" },
   { "host",    cmd_host,    "host add NAME URI, host remove NAME: name a hypervisor host" },
   { "hosts",   cmd_hosts,   "list hypervisor hosts: reachable, versions, memory, pools" },
   { "supervise", cmd_supervise, NULL },   /* hidden: a session's daemon */

@@ -13,13 +13,18 @@
 #     REMOTE_SERVER_ADDR   the backup server's address, as the remote sees it
 #     REMOTE_URI           qemu+tls://REMOTE_ADDR/system?pkipath=REMOTE_TLS
 #     REMOTE_TCP_URI       qemu+tcp:// to the same libvirtd, no auth (tests)
-#     REMOTE_TLS           the certificates of `bootback tls init` (CA, a
-#                          server certificate for both addresses and
-#                          localhost, a client certificate): the backup
-#                          server's side
-#     REMOTE_DIR           the remote host's own directory, with its copy
-#                          of the certificates (REMOTE_DIR/tls) and its
-#                          storage pool "default" (REMOTE_DIR/pool)
+#     REMOTE_TLS           the backup server's certificates, of `bootback
+#                          tls init` (the CA and its key, a server
+#                          certificate for REMOTE_SERVER_ADDR and
+#                          localhost, the client certificate
+#                          CN=bootback-server)
+#     REMOTE_DIR           the remote host's own directory, with its
+#                          storage pool "default" (REMOTE_DIR/pool) and
+#                          its certificates (REMOTE_DIR/tls), of `bootback
+#                          tls host h2 REMOTE_ADDR`: the CA's certificate
+#                          (no key), a server certificate for REMOTE_ADDR,
+#                          its QEMU's client certificate
+#                          CN=bootback-qemu-h2, never the backup server's
 #     REMOTE_NETNS         its network namespace
 #   remote_sshd_start     an sshd on REMOTE_ADDR:22 in the remote's network
 #                          namespace and in a mount namespace of its own
@@ -48,7 +53,9 @@
 # The rest of the file system (the source tree, images/) is shared; tests
 # must not lean on that.
 #
-# TLS.  Its libvirtd listens with TLS on REMOTE_ADDR:16514 and its
+# TLS.  Its libvirtd listens with TLS on REMOTE_ADDR:16514 and accepts
+# only the backup server's client certificate (tls_allowed_dn_list
+# "O=bootback,CN=bootback-server", as README.md says to set it), and its
 # qemu.conf sets default_tls_x509_cert_dir to REMOTE_DIR/tls with
 # verification on, which QEMU uses for every TLS NBD connection it makes
 # or serves (a disk <source protocol='nbd' tls='yes'>, a pull-mode
@@ -88,11 +95,11 @@ _remote_net () {
 _remote_tls () {
     REMOTE_TLS=$tmp/remote-tls
     bootback tls init --dir "$REMOTE_TLS" \
-        --hosts localhost 127.0.0.1 "$REMOTE_ADDR" "$REMOTE_SERVER_ADDR" >/dev/null ||
+        --hosts localhost 127.0.0.1 "$REMOTE_SERVER_ADDR" >/dev/null ||
         fail "remote_host_start: bootback tls init failed"
-    mkdir -m 0700 "$REMOTE_DIR/tls"
-    cp -a "$REMOTE_TLS"/*.pem "$REMOTE_DIR/tls/"
-    rm -f "$REMOTE_DIR/tls/ca-key.pem"
+    bootback tls host h2 "$REMOTE_ADDR" localhost 127.0.0.1 --dir "$REMOTE_TLS" \
+        --out "$REMOTE_DIR/tls" >/dev/null ||
+        fail "remote_host_start: bootback tls host failed"
     export REMOTE_TLS
 }
 
@@ -111,6 +118,7 @@ auth_tcp = "none"
 key_file = "$REMOTE_DIR/tls/server-key.pem"
 cert_file = "$REMOTE_DIR/tls/server-cert.pem"
 ca_file = "$REMOTE_DIR/tls/ca-cert.pem"
+tls_allowed_dn_list = ["O=bootback,CN=bootback-server"]
 log_outputs = "3:file:$d/log/libvirtd.log"
 EOF
     _libvirtd_qemu_conf "$d" \
