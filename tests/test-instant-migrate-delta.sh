@@ -7,7 +7,8 @@
 # booted instantly, the guest writes; refused without touching anything: a
 # disk of another size, a qcow2 image of another size or with a backing
 # file, a vmdk image, --format, a symbolic link, a
-# disk another domain uses, the session's own overlay; a migrate killed in
+# disk another domain uses, the session's own overlay, a disk (or restore
+# TO) under a directory another user can write; a migrate killed in
 # the middle of the delta (undone by the next `bootback sessions`), one
 # interrupted (SIGTERM), one whose block copy is refused after the delta,
 # one killed while the block copy mirrors the guest's writes: each time
@@ -125,6 +126,36 @@ grep -q "used.img is in use by domain other (disk vda): refused" "$tmp/err" ||
     fail "a disk of another domain accepted"
 virsh -q undefine other >/dev/null
 cmp "$tmp/used.img" "$tmp/stale.orig"
+# A target under a directory another user can write (others may write
+# it; it is nobody's; one above it is writable by others and not sticky):
+# they could rename a link to a host file over it after the checks, and
+# qemu-nbd or QEMU would write there.  Refused before anything is opened,
+# naming the directory; restore's TO likewise.  A directory of ours in a
+# sticky one (/tmp's kind) is fine.
+mkdir -m 0777 "$tmp/shared" "$tmp/open"
+mkdir -m 0755 "$tmp/evil" "$tmp/open/mine"
+chown nobody "$tmp/evil"
+for t in shared:0777:root evil:0755:nobody open/mine:0777:root; do
+    IFS=: read -r d mode own <<< "$t"
+    refused=$tmp/${d%/mine}
+    cp --sparse=always "$stale" "$tmp/$d/tiny.img"
+    expect_fail bootback migrate 1 --onto "$tmp/$d/tiny.img" 2>"$tmp/err"; cat "$tmp/err"
+    grep -q "directory $refused (owner $own, mode $mode) can be written by another user than root or you" "$tmp/err" ||
+        fail "--onto under $d: not refused with the directory named"
+    cmp "$tmp/$d/tiny.img" "$tmp/stale.orig" || fail "--onto under $d: the disk changed"
+    [ ! -e "$tmp/$d/.tiny.img.bootback-undo" ] || fail "--onto under $d: a journal"
+    expect_fail bootback restore tiny --to "$tmp/$d/out.qcow2" --format qcow2 2>"$tmp/err"
+    cat "$tmp/err"
+    grep -q "directory $refused (owner $own, mode $mode)" "$tmp/err" ||
+        fail "restore under $d: not refused with the directory named"
+    [ ! -e "$tmp/$d/out.qcow2" ] && [ ! -e "$tmp/$d/out.qcow2.part" ] ||
+        fail "restore under $d left a file"
+done
+rm -rf "$tmp/shared" "$tmp/evil" "$tmp/open"
+mkdir -m 1777 "$tmp/sticky"; mkdir -m 0700 "$tmp/sticky/mine"
+bootback restore tiny --to "$tmp/sticky/mine/ok.qcow2" --format qcow2 >/dev/null ||
+    fail "restore into a directory of ours in a sticky one refused"
+rm -rf "$tmp/sticky"
 untouched "refusals"
 
 # 2. Killed in the middle of the delta (after 2 chunks written): the
