@@ -82,7 +82,8 @@
  *     file that is not the one it was made for (st_dev, st_ino) or that a
  *     domain runs from (the callers check the live XML first), nor played
  *     back if it is not bootback's own (a regular file of this user, 0600:
- *     the target's directory may be writable by others).
+ *     the target's directory may have become writable by others since
+ *     plan_onto checked it).
  *
  * For a qcow2 the same holds of its content (what QEMU reads from it):
  * every write of the delta and of undo goes through qemu-nbd, and "fsync"
