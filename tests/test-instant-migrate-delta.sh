@@ -8,7 +8,8 @@
 # disk of another size, a qcow2 image of another size or with a backing
 # file, a vmdk image, --format, a symbolic link, a
 # disk another domain uses, the session's own overlay, a disk (or restore
-# TO) under a directory another user can write; a migrate killed in
+# TO) under a directory another user can write, a qcow2 disk (or restore's
+# .part) whose name leads elsewhere when qemu-nbd opens it; a migrate killed in
 # the middle of the delta (undone by the next `bootback sessions`), one
 # interrupted (SIGTERM), one whose block copy is refused after the delta,
 # one killed while the block copy mirrors the guest's writes: each time
@@ -156,6 +157,36 @@ mkdir -m 1777 "$tmp/sticky"; mkdir -m 0700 "$tmp/sticky/mine"
 bootback restore tiny --to "$tmp/sticky/mine/ok.qcow2" --format qcow2 >/dev/null ||
     fail "restore into a directory of ours in a sticky one refused"
 rm -rf "$tmp/sticky"
+# The name replaced all the same (the rule bypassed: a wrapper renames a
+# link to a canary qcow2 over it just before qemu-nbd opens it by name):
+# refused before anything is written through qemu-nbd, the canary
+# unchanged; restore renames nothing into place.
+mkdir -p "$tmp/bin" "$tmp/swap"
+cat > "$tmp/bin/qemu-nbd" <<EOF_WRAP
+#!/bin/sh
+for a; do
+    [ "\$a" = "\$SWAP_TARGET" ] && mv "\$a" "\$a.orig" && ln -s "$tmp/canary.qcow2" "\$a"
+done
+exec $(command -v qemu-nbd) "\$@"
+EOF_WRAP
+chmod +x "$tmp/bin/qemu-nbd"
+qemu-img create -q -f qcow2 "$tmp/canary.qcow2" 256M
+cp "$tmp/canary.qcow2" "$tmp/canary.orig"
+qemu-img convert -O qcow2 "$stale" "$tmp/swap/s.qcow2"
+SWAP_TARGET=$tmp/swap/s.qcow2 PATH="$tmp/bin:$PATH" \
+    expect_fail bootback migrate 1 --onto "$tmp/swap/s.qcow2" --format qcow2 2>"$tmp/err"
+cat "$tmp/err"
+grep -q "s.qcow2 is no longer the file that was checked (renamed or replaced): refused, nothing written" "$tmp/err" ||
+    fail "--onto replaced before qemu-nbd: not refused"
+[ ! -e "$tmp/swap/.s.qcow2.bootback-undo" ] || fail "--onto replaced: a journal"
+SWAP_TARGET=$tmp/swap/r.qcow2.part PATH="$tmp/bin:$PATH" \
+    expect_fail bootback restore tiny --to "$tmp/swap/r.qcow2" --format qcow2 2>"$tmp/err"
+cat "$tmp/err"
+grep -q "r.qcow2.part is no longer the file bootback created" "$tmp/err" ||
+    fail "restore's .part replaced: not refused"
+[ ! -e "$tmp/swap/r.qcow2" ] && [ ! -L "$tmp/swap/r.qcow2" ] || fail "restore renamed a replaced .part"
+cmp "$tmp/canary.qcow2" "$tmp/canary.orig" || fail "written through the link: the canary changed"
+rm -rf "$tmp/swap" "$tmp/bin" "$tmp/canary.qcow2" "$tmp/canary.orig"
 untouched "refusals"
 
 # 2. Killed in the middle of the delta (after 2 chunks written): the
