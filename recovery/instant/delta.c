@@ -1231,6 +1231,8 @@ delta_undo (const char *target, const struct instant_session *s,
       (js.h.qcow2 && delta_qcow2_open (&q, target, NULL, NULL, note, sizeof note) == -1))
     goto out;
   qp = js.h.qcow2 ? &q : NULL;
+  if (qp && still_target (fd, target) == -1)
+    goto out;
   if ((js.mirror && undo_resync (fd, qp, target, &js, s, k, ro) == -1) ||
       undo_playback (jfd, fd, qp, target, &js) == -1)
     goto out;

@@ -76,7 +76,8 @@ struct job {
   bool rbd;                     /* dest is rbd:POOL/IMAGE */
   char image[VIRT_RBD_NAME_MAX + 1];  /* rbd: IMAGE */
   int fd;                       /* onto: dest, locked until the delta; -1 */
-  dev_t dev;                    /* onto: the file open_onto checked */
+  bool pinned;                  /* dev, ino: the file dest must stay */
+  dev_t dev;                    /* onto: open_onto's; else the pre-copy's */
   ino_t ino;
   const char *format;           /* onto: dest's own (raw, qcow2); else NULL */
   bool started, ready, completed, failed, canceled;
@@ -556,6 +557,7 @@ open_onto (struct migration *mg)
     if (m->jobs[i].fd == -1 || fstat (m->jobs[i].fd, &st[i]) == -1)
       return -1;
     m->jobs[i].format = mg->o->format ? mg->o->format : "raw";
+    m->jobs[i].pinned = true;
     m->jobs[i].dev = st[i].st_dev;
     m->jobs[i].ino = st[i].st_ino;
     for (k = 0; k < i; k++)
@@ -568,23 +570,42 @@ open_onto (struct migration *mg)
   return 0;
 }
 
-/* --onto: dest still names the file open_onto checked.  qemu-img and
- * qemu-nbd (a qcow2 target), libvirt and QEMU (the block copy) open it by
- * name again; plan_onto's rule on its directories keeps anyone but root
- * and us from renaming another file or a link over it meanwhile, and this
- * catches what slipped through (a rule changed under us) before the
- * pivot makes it the disk.  -1 with the error. */
+/* dest still names the file open_onto checked (--onto) or the pre-copy
+ * made.  qemu-img and qemu-nbd (a qcow2 target), libvirt and QEMU (the
+ * block copy) open it by name again; the rule on its directories
+ * (dir_chain_private) keeps anyone but root and us from renaming another
+ * file or a link over it meanwhile, and this catches what slipped through
+ * (a rule changed under us) before the pivot makes it the disk.  -1 with
+ * the error. */
 static int
-onto_same (const struct job *j)
+dest_same (const struct job *j)
 {
   struct stat st;
 
-  if (!j->onto || (lstat (j->dest, &st) == 0 && st.st_dev == j->dev &&
-                   st.st_ino == j->ino))
+  if (!j->pinned || (lstat (j->dest, &st) == 0 && st.st_dev == j->dev &&
+                     st.st_ino == j->ino))
     return 0;
   error_setx ("%s is no longer the file that was checked (renamed or replaced "
               "while migrating): refused; the VM runs on from the backup", j->dest);
   return -1;
+}
+
+/* --to: the image the pre-copy made, a regular file (not a link planted
+ * before qemu-img created it), is the one dest must name until the pivot. */
+static int
+pin_dest (struct job *j)
+{
+  struct stat st;
+
+  if (lstat (j->dest, &st) == -1 || !S_ISREG (st.st_mode)) {
+    error_setx ("%s is not the regular file the copy made (replaced while "
+                "migrating): refused; the VM runs on from the backup", j->dest);
+    return -1;
+  }
+  j->pinned = true;
+  j->dev = st.st_dev;
+  j->ino = st.st_ino;
+  return 0;
 }
 
 /* Everything that can be checked before anything changes: the format,
@@ -737,7 +758,7 @@ migrate_start_job (struct migration *mg, size_t i, bool full, uint64_t *base,
     return -1;
 
   if (j->onto) {
-    if (delta_one (mg, i, *base, total) == -1 || onto_same (j) == -1)
+    if (delta_one (mg, i, *base, total) == -1 || dest_same (j) == -1)
       return -1;
     *base += mg->s->disks[i].size;
     flags |= VIR_DOMAIN_BLOCK_COPY_SHALLOW | VIR_DOMAIN_BLOCK_COPY_REUSE_EXT;
@@ -754,6 +775,8 @@ migrate_start_job (struct migration *mg, size_t i, bool full, uint64_t *base,
       }
       return -1;
     }
+    if (!j->rbd && pin_dest (j) == -1)
+      return -1;
     *base += mg->s->disks[i].size;
     flags |= VIR_DOMAIN_BLOCK_COPY_SHALLOW | VIR_DOMAIN_BLOCK_COPY_REUSE_EXT;
   }
@@ -766,7 +789,7 @@ migrate_start_job (struct migration *mg, size_t i, bool full, uint64_t *base,
   }
   j->created = !j->onto;
   j->started = true;
-  return 0;
+  return j->rbd || j->pinned ? 0 : pin_dest (j);     /* full: libvirt made it */
 }
 
 /* Copy: the backup at full speed with qemu-img, then a shallow block
@@ -923,7 +946,7 @@ migrate_pivot (struct migration *mg, enum undo *undo)
   size_t i;
 
   for (i = 0; i < mg->m->n; i++)
-    if (onto_same (&mg->m->jobs[i]) == -1) {
+    if (dest_same (&mg->m->jobs[i]) == -1) {
       *undo = UNDO_JOBS;
       return -1;
     }
