@@ -150,7 +150,6 @@ restore_create (struct rjob *j, const char *format)
   char size[32], out[4096];
   char *argv[] = { "qemu-img", "create", "-q", "-f", "qcow2", j->part, size,
                    NULL };
-
   struct stat st;
 
   unlink (j->part);

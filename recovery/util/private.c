@@ -119,15 +119,16 @@ static int
 dir_refuse (const char *dir, const struct stat *st, const char *path)
 {
   struct passwd pw, *pp = NULL;
-  char buf[1024];
+  char buf[1024], uid[32];
 
+  snprintf (uid, sizeof uid, "uid %u", (unsigned) st->st_uid);
   getpwuid_r (st->st_uid, &pw, buf, sizeof buf, &pp);
   error_setx ("directory %s (owner %s, mode %04o) can be written by another "
               "user than root or you: they could rename a symbolic link over %s "
               "after bootback checked it and before QEMU opens it by name; give "
               "a path under directories only you or root can write (chmod go-w "
-              "%s if it is yours, or use a directory of your own)", dir, pp ? pp->pw_name : "?",
-              (unsigned) (st->st_mode & 07777), path, dir);
+              "%s if it is yours, or use a directory of your own)", dir,
+              pp ? pp->pw_name : uid, (unsigned) (st->st_mode & 07777), path, dir);
   return -1;
 }
 
