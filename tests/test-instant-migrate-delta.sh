@@ -7,7 +7,9 @@
 # booted instantly, the guest writes; refused without touching anything: a
 # disk of another size, a qcow2 image of another size or with a backing
 # file, a vmdk image, --format, a symbolic link, a
-# disk another domain uses, the session's own overlay; a migrate killed in
+# disk another domain uses, the session's own overlay, a disk (or restore
+# TO) under a directory another user can write, a qcow2 disk (or restore's
+# .part) whose name leads elsewhere when qemu-nbd opens it; a migrate killed in
 # the middle of the delta (undone by the next `bootback sessions`), one
 # interrupted (SIGTERM), one whose block copy is refused after the delta,
 # one killed while the block copy mirrors the guest's writes: each time
@@ -125,6 +127,66 @@ grep -q "used.img is in use by domain other (disk vda): refused" "$tmp/err" ||
     fail "a disk of another domain accepted"
 virsh -q undefine other >/dev/null
 cmp "$tmp/used.img" "$tmp/stale.orig"
+# A target under a directory another user can write (others may write
+# it; it is nobody's; one above it is writable by others and not sticky):
+# they could rename a link to a host file over it after the checks, and
+# qemu-nbd or QEMU would write there.  Refused before anything is opened,
+# naming the directory; restore's TO likewise.  A directory of ours in a
+# sticky one (/tmp's kind) is fine.
+mkdir -m 0777 "$tmp/shared" "$tmp/open"
+mkdir -m 0755 "$tmp/evil" "$tmp/open/mine"
+chown nobody "$tmp/evil"
+for t in shared:0777:root evil:0755:nobody open/mine:0777:root; do
+    IFS=: read -r d mode own <<< "$t"
+    refused=$tmp/${d%/mine}
+    cp --sparse=always "$stale" "$tmp/$d/tiny.img"
+    expect_fail bootback migrate 1 --onto "$tmp/$d/tiny.img" 2>"$tmp/err"; cat "$tmp/err"
+    grep -q "directory $refused (owner $own, mode $mode) can be written by another user than root or you" "$tmp/err" ||
+        fail "--onto under $d: not refused with the directory named"
+    cmp "$tmp/$d/tiny.img" "$tmp/stale.orig" || fail "--onto under $d: the disk changed"
+    [ ! -e "$tmp/$d/.tiny.img.bootback-undo" ] || fail "--onto under $d: a journal"
+    expect_fail bootback restore tiny --to "$tmp/$d/out.qcow2" --format qcow2 2>"$tmp/err"
+    cat "$tmp/err"
+    grep -q "directory $refused (owner $own, mode $mode)" "$tmp/err" ||
+        fail "restore under $d: not refused with the directory named"
+    [ ! -e "$tmp/$d/out.qcow2" ] && [ ! -e "$tmp/$d/out.qcow2.part" ] ||
+        fail "restore under $d left a file"
+done
+rm -rf "$tmp/shared" "$tmp/evil" "$tmp/open"
+mkdir -m 1777 "$tmp/sticky"; mkdir -m 0700 "$tmp/sticky/mine"
+bootback restore tiny --to "$tmp/sticky/mine/ok.qcow2" --format qcow2 >/dev/null ||
+    fail "restore into a directory of ours in a sticky one refused"
+rm -rf "$tmp/sticky"
+# The name replaced all the same (the rule bypassed: a wrapper renames a
+# link to a canary qcow2 over it just before qemu-nbd opens it by name):
+# refused before anything is written through qemu-nbd, the canary
+# unchanged; restore renames nothing into place.
+mkdir -p "$tmp/bin" "$tmp/swap"
+cat > "$tmp/bin/qemu-nbd" <<EOF_WRAP
+#!/bin/sh
+for a; do
+    [ "\$a" = "\$SWAP_TARGET" ] && mv "\$a" "\$a.orig" && ln -s "$tmp/canary.qcow2" "\$a"
+done
+exec $(command -v qemu-nbd) "\$@"
+EOF_WRAP
+chmod +x "$tmp/bin/qemu-nbd"
+qemu-img create -q -f qcow2 "$tmp/canary.qcow2" 256M
+cp "$tmp/canary.qcow2" "$tmp/canary.orig"
+qemu-img convert -O qcow2 "$stale" "$tmp/swap/s.qcow2"
+SWAP_TARGET=$tmp/swap/s.qcow2 PATH="$tmp/bin:$PATH" \
+    expect_fail bootback migrate 1 --onto "$tmp/swap/s.qcow2" --format qcow2 2>"$tmp/err"
+cat "$tmp/err"
+grep -q "s.qcow2 is no longer the file that was checked (renamed or replaced): refused, nothing written" "$tmp/err" ||
+    fail "--onto replaced before qemu-nbd: not refused"
+[ ! -e "$tmp/swap/.s.qcow2.bootback-undo" ] || fail "--onto replaced: a journal"
+SWAP_TARGET=$tmp/swap/r.qcow2.part PATH="$tmp/bin:$PATH" \
+    expect_fail bootback restore tiny --to "$tmp/swap/r.qcow2" --format qcow2 2>"$tmp/err"
+cat "$tmp/err"
+grep -q "r.qcow2.part is no longer the file bootback created" "$tmp/err" ||
+    fail "restore's .part replaced: not refused"
+[ ! -e "$tmp/swap/r.qcow2" ] && [ ! -L "$tmp/swap/r.qcow2" ] || fail "restore renamed a replaced .part"
+cmp "$tmp/canary.qcow2" "$tmp/canary.orig" || fail "written through the link: the canary changed"
+rm -rf "$tmp/swap" "$tmp/bin" "$tmp/canary.qcow2" "$tmp/canary.orig"
 untouched "refusals"
 
 # 2. Killed in the middle of the delta (after 2 chunks written): the

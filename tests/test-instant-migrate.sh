@@ -49,7 +49,7 @@ grep -q "$tmp/planted/tiny-vda.qcow2 exists already" "$tmp/err" || fail "the pla
 [ ! -e "$tmp/victim-created" ] || fail "the planted link was followed"
 mkdir -m 1777 "$tmp/shared"
 expect_fail bootback migrate 1 --to "$tmp/shared" 2>"$tmp/err"
-grep -q "target directory $tmp/shared is writable by others (mode 1777)" "$tmp/err" ||
+grep -q "directory $tmp/shared (owner root, mode 1777) can be written by another user" "$tmp/err" ||
     fail "the shared directory: $(cat "$tmp/err")"
 [ "$(state)" = running ] || fail "state after a refused target: $(state)"
 

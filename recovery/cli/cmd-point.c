@@ -522,6 +522,8 @@ static const char restore_usage[] =
   "Write one disk of a restore point to FILE (which must not exist), sparse\n"
   "where the data is zero.  --disk may be left out when the point has one\n"
   "disk.  Every chunk is checked; on a bad chunk nothing is left at FILE.\n"
+  "FILE's directory and those above it must be writable by you or root\n"
+  "only (or, above it, sticky like /tmp).\n"
   "\n"
   "  --to rbd:POOL/IMAGE  write it into a new Ceph RBD image instead (raw),\n"
   "                     through librbd; an existing image is refused\n"

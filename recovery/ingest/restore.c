@@ -5,6 +5,10 @@
  * private qemu-nbd, so the qcow2 is written by QEMU itself).  Output goes
  * to TARGET.part and is renamed into place only when complete and flushed.
  * The image is made 0600 (a disk is its owner's; chmod it to share it).
+ * qemu-img, qemu-nbd and the rename take TARGET.part by name: TARGET's
+ * directories must be writable by root and us only (dir_chain_private),
+ * so nobody else can rename a link over it meanwhile; that .part is still
+ * the file created is checked again before the rename.
  *
  * To Ceph RBD (rbd:POOL/IMAGE, ingest_restore_rbd): written with librbd
  * (recovery/virt/ceph.h) into a new image IMAGE.part of the disk's size,
@@ -16,6 +20,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libnbd.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <sys/stat.h>
@@ -40,6 +45,8 @@ struct rjob {
   /* The output, written as part and renamed to target when complete. */
   char *part;
   bool created;            /* part is ours to remove on error */
+  dev_t dev;               /* the part created */
+  ino_t ino;
   struct qemu_nbd q;       /* qcow2: the qemu-nbd writing part */
   struct virt_rbd_image *im;  /* rbd: the image part */
 };
@@ -120,6 +127,21 @@ rworker (void *arg)
   return NULL;
 }
 
+/* j->part still names the file restore_create made.  -1 with the error
+ * (then nothing is renamed, and that file is not ours to remove). */
+static int
+part_same (struct rjob *j)
+{
+  struct stat st;
+
+  if (lstat (j->part, &st) == 0 && st.st_dev == j->dev && st.st_ino == j->ino)
+    return 0;
+  j->created = false;
+  error_setx ("%s is no longer the file bootback created (renamed or replaced "
+              "while restoring): refused", j->part);
+  return -1;
+}
+
 /* Create the output file, j->part, of the disk's size: a raw file we
  * write, or a qcow2 image served by a private qemu-nbd. */
 static int
@@ -128,30 +150,32 @@ restore_create (struct rjob *j, const char *format)
   char size[32], out[4096];
   char *argv[] = { "qemu-img", "create", "-q", "-f", "qcow2", j->part, size,
                    NULL };
+  struct stat st;
 
   unlink (j->part);
+  j->fd = open_private (j->part, O_WRONLY | O_EXCL);
+  if (j->fd == -1 || fstat (j->fd, &st) == -1) {
+    error_set (errno, "create: %s", j->part);
+    return -1;
+  }
+  j->created = true;
+  j->dev = st.st_dev;
+  j->ino = st.st_ino;
   if (strcmp (format, "raw") == 0) {
-    j->fd = open_private (j->part, O_WRONLY | O_EXCL);
-    if (j->fd == -1) {
-      error_set (errno, "open: %s", j->part);
-      return -1;
-    }
-    j->created = true;
     if (ftruncate (j->fd, repo_disk_size (j->d)) == -1) {
       error_set (errno, "truncate: %s", j->part);
       return -1;
     }
     return 0;
   }
+  close (j->fd);                /* qemu-img and qemu-nbd write it by name */
+  j->fd = -1;
   snprintf (size, sizeof size, "%" PRIu64, repo_disk_size (j->d));
-  if (create_private (j->part) == -1)
-    return -1;
-  j->created = true;
   if (run_command (argv, out, sizeof out) != 0) {
     error_setx ("qemu-img create %s: %s", j->part, out);
     return -1;
   }
-  if (qemu_nbd_start (&j->q, j->part, "qcow2", false) == -1)
+  if (qemu_nbd_start (&j->q, j->part, "qcow2", false) == -1 || part_same (j) == -1)
     return -1;
   j->socket = j->q.socket;
   return 0;
@@ -174,6 +198,8 @@ restore_finish (struct rjob *j)
     j->fd = -1;
   }
   qemu_nbd_stop (&j->q);
+  if (part_same (j) == -1)
+    return -1;
   /* Never over a file that appeared while we wrote (the check in
    * ingest_restore is only the early, friendly error). */
   if (rename_noreplace (j->part, j->target) == -1) {
@@ -210,7 +236,8 @@ ingest_restore (struct repo *r, const char *vm, const char *id,
                 const char *disk, const char *to, const char *format,
                 int threads)
 {
-  struct rjob j = { .r = r, .fd = -1, .target = to };
+  struct rjob j = { .r = r, .fd = -1 };
+  char target[PATH_MAX];
   struct stat st;
   int ret = -1;
 
@@ -224,11 +251,14 @@ ingest_restore (struct repo *r, const char *vm, const char *id,
     error_setx ("%s exists already; refusing to overwrite it", to);
     return -1;
   }
+  if (dir_chain_private (to, target, sizeof target) == -1)
+    return -1;
+  j.target = target;            /* its directory resolved: no link to follow */
   j.d = repo_disk_open (r, vm, id, disk);
   if (!j.d)
     return -1;
   first_error_init (&j.fe);
-  j.part = xasprintf ("%s.part", to);
+  j.part = xasprintf ("%s.part", target);
   if (restore_create (&j, format) == -1)
     goto out;
 

@@ -82,7 +82,8 @@
  *     file that is not the one it was made for (st_dev, st_ino) or that a
  *     domain runs from (the callers check the live XML first), nor played
  *     back if it is not bootback's own (a regular file of this user, 0600:
- *     the target's directory may be writable by others).
+ *     the target's directory may have become writable by others since
+ *     plan_onto checked it).
  *
  * For a qcow2 the same holds of its content (what QEMU reads from it):
  * every write of the delta and of undo goes through qemu-nbd, and "fsync"
@@ -924,6 +925,26 @@ how_default (struct delta_stats *st, bool qcow2, const char *note)
               qcow2 ? note : "a raw disk keeps no dirty bitmap");
 }
 
+/* qcow2: qemu-img info and qemu-nbd open target by name, not fd.  Only
+ * root and we can write the directories above it (migrate.c, plan_onto:
+ * dir_chain_private), so nobody else can rename a link or another qcow2
+ * over it; handing QEMU /proc/self/fd/N instead would need the fd kept
+ * open across run_command and qemu-nbd's fork, and the block copy's
+ * libvirt opens (and relabels) by name anyway.  This catches a target
+ * replaced all the same, before anything is written through qemu-nbd. */
+static int
+still_target (int fd, const char *target)
+{
+  struct stat a, b;
+
+  if (fstat (fd, &a) == 0 && lstat (target, &b) == 0 && a.st_dev == b.st_dev &&
+      a.st_ino == b.st_ino)
+    return 0;
+  error_setx ("%s is no longer the file that was checked (renamed or replaced): "
+              "refused, nothing written", target);
+  return -1;
+}
+
 int
 delta_apply (struct repo *r, struct repo_disk *d, int fd, const char *target,
              const struct delta_opts *o, struct delta_stats *st)
@@ -953,6 +974,10 @@ delta_apply (struct repo *r, struct repo_disk *d, int fd, const char *target,
   if (qcow2 && delta_qcow2_open (&q, target, o->checkpoint, o->point, note,
                                     sizeof note) == -1)
     return -1;
+  if (qcow2 && still_target (fd, target) == -1) {
+    delta_qcow2_close (&q);
+    return -1;
+  }
   j.q = qcow2 ? &q : NULL;
   j.jfd = journal_create (jpath, fd, repo_chunk_size (r), repo_disk_size (d), qcow2);
   if (j.jfd == -1) {
@@ -1206,6 +1231,8 @@ delta_undo (const char *target, const struct instant_session *s,
       (js.h.qcow2 && delta_qcow2_open (&q, target, NULL, NULL, note, sizeof note) == -1))
     goto out;
   qp = js.h.qcow2 ? &q : NULL;
+  if (qp && still_target (fd, target) == -1)
+    goto out;
   if ((js.mirror && undo_resync (fd, qp, target, &js, s, k, ro) == -1) ||
       undo_playback (jfd, fd, qp, target, &js) == -1)
     goto out;

@@ -76,6 +76,9 @@ struct job {
   bool rbd;                     /* dest is rbd:POOL/IMAGE */
   char image[VIRT_RBD_NAME_MAX + 1];  /* rbd: IMAGE */
   int fd;                       /* onto: dest, locked until the delta; -1 */
+  bool pinned;                  /* dev, ino: the file dest must stay */
+  dev_t dev;                    /* onto: open_onto's; else the pre-copy's */
+  ino_t ino;
   const char *format;           /* onto: dest's own (raw, qcow2); else NULL */
   bool started, ready, completed, failed, canceled;
   unsigned long long cur, end;
@@ -349,7 +352,8 @@ onto_disk (const struct instant_session *s, const char *spec, const char **file)
   return -1;
 }
 
-/* --onto: every disk gets an existing file (checked later, when opened). */
+/* --onto: every disk gets an existing file under directories only root or
+ * we can write (the file itself is checked later, when opened). */
 static int
 plan_onto (const struct instant_session *s, const char *const *onto, struct mctx *m)
 {
@@ -369,7 +373,9 @@ plan_onto (const struct instant_session *s, const char *const *onto, struct mctx
       error_setx ("--onto: disk %s is given twice", s->disks[d].target);
       return -1;
     }
-    if (resolve_dest (file, m->jobs[d].dest) == -1)
+    /* qemu-img, qemu-nbd, undo and the block copy open it by name again */
+    if (resolve_dest (file, m->jobs[d].dest) == -1 ||
+        dir_chain_private (m->jobs[d].dest, NULL, 0) == -1)
       return -1;
     m->jobs[d].onto = true;
   }
@@ -454,9 +460,10 @@ plan_rbd (const struct instant_session *s, const struct instant_migrate_opts *o,
   return 0;
 }
 
-/* dest does not exist, not even as a (dangling) symbolic link, in a
- * directory only its owner can write: nobody else can plant a link there
- * that qemu-img or libvirt would follow when they create the image. */
+/* dest does not exist, not even as a (dangling) symbolic link, under
+ * directories only root or we can write (dir_chain_private): nobody else
+ * can plant a link there that qemu-img or libvirt would follow when they
+ * create the image. */
 static int
 target_free (const char *dest)
 {
@@ -467,17 +474,11 @@ target_free (const char *dest)
     error_setx ("%s exists already: bootback does not overwrite images", dest);
     return -1;
   }
-  if (access (dirname (d), W_OK) == -1 || stat (d, &st) == -1) {
+  if (access (dirname (d), W_OK) == -1) {
     error_set (errno, "target directory %s is not writable", d);
     return -1;
   }
-  if (st.st_mode & (S_IWGRP | S_IWOTH)) {
-    error_setx ("target directory %s is writable by others (mode %04o): a "
-                "symbolic link planted there would be followed; give a directory "
-                "only its owner can write", d, (unsigned) (st.st_mode & 07777));
-    return -1;
-  }
-  return 0;
+  return dir_chain_private (dest, NULL, 0);
 }
 
 static int
@@ -556,6 +557,9 @@ open_onto (struct migration *mg)
     if (m->jobs[i].fd == -1 || fstat (m->jobs[i].fd, &st[i]) == -1)
       return -1;
     m->jobs[i].format = mg->o->format ? mg->o->format : "raw";
+    m->jobs[i].pinned = true;
+    m->jobs[i].dev = st[i].st_dev;
+    m->jobs[i].ino = st[i].st_ino;
     for (k = 0; k < i; k++)
       if (st[k].st_dev == st[i].st_dev && st[k].st_ino == st[i].st_ino) {
         error_setx ("%s is given for both %s and %s", m->jobs[i].dest,
@@ -563,6 +567,44 @@ open_onto (struct migration *mg)
         return -1;
       }
   }
+  return 0;
+}
+
+/* dest still names the file open_onto checked (--onto) or the pre-copy
+ * made.  qemu-img and qemu-nbd (a qcow2 target), libvirt and QEMU (the
+ * block copy) open it by name again; the rule on its directories
+ * (dir_chain_private) keeps anyone but root and us from renaming another
+ * file or a link over it meanwhile, and this catches what slipped through
+ * (a rule changed under us) before the pivot makes it the disk.  -1 with
+ * the error. */
+static int
+dest_same (const struct job *j)
+{
+  struct stat st;
+
+  if (!j->pinned || (lstat (j->dest, &st) == 0 && st.st_dev == j->dev &&
+                     st.st_ino == j->ino))
+    return 0;
+  error_setx ("%s is no longer the file that was checked (renamed or replaced "
+              "while migrating): refused; the VM runs on from the backup", j->dest);
+  return -1;
+}
+
+/* --to: the image the pre-copy made, a regular file (not a link planted
+ * before qemu-img created it), is the one dest must name until the pivot. */
+static int
+pin_dest (struct job *j)
+{
+  struct stat st;
+
+  if (lstat (j->dest, &st) == -1 || !S_ISREG (st.st_mode)) {
+    error_setx ("%s is not the regular file the copy made (replaced while "
+                "migrating): refused; the VM runs on from the backup", j->dest);
+    return -1;
+  }
+  j->pinned = true;
+  j->dev = st.st_dev;
+  j->ino = st.st_ino;
   return 0;
 }
 
@@ -716,7 +758,7 @@ migrate_start_job (struct migration *mg, size_t i, bool full, uint64_t *base,
     return -1;
 
   if (j->onto) {
-    if (delta_one (mg, i, *base, total) == -1)
+    if (delta_one (mg, i, *base, total) == -1 || dest_same (j) == -1)
       return -1;
     *base += mg->s->disks[i].size;
     flags |= VIR_DOMAIN_BLOCK_COPY_SHALLOW | VIR_DOMAIN_BLOCK_COPY_REUSE_EXT;
@@ -733,6 +775,8 @@ migrate_start_job (struct migration *mg, size_t i, bool full, uint64_t *base,
       }
       return -1;
     }
+    if (!j->rbd && pin_dest (j) == -1)
+      return -1;
     *base += mg->s->disks[i].size;
     flags |= VIR_DOMAIN_BLOCK_COPY_SHALLOW | VIR_DOMAIN_BLOCK_COPY_REUSE_EXT;
   }
@@ -745,7 +789,7 @@ migrate_start_job (struct migration *mg, size_t i, bool full, uint64_t *base,
   }
   j->created = !j->onto;
   j->started = true;
-  return 0;
+  return j->rbd || j->pinned ? 0 : pin_dest (j);     /* full: libvirt made it */
 }
 
 /* Copy: the backup at full speed with qemu-img, then a shallow block
@@ -901,6 +945,11 @@ migrate_pivot (struct migration *mg, enum undo *undo)
   struct instant_migrate_result *res = mg->res;
   size_t i;
 
+  for (i = 0; i < mg->m->n; i++)
+    if (dest_same (&mg->m->jobs[i]) == -1) {
+      *undo = UNDO_JOBS;
+      return -1;
+    }
   for (i = 0; i < mg->m->n; i++) {
     struct job *j = &mg->m->jobs[i];
     if (pivot_one (mg, i) == -1) {

@@ -10,6 +10,9 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <libgen.h>
+#include <limits.h>
+#include <pwd.h>
 #include <sys/stat.h>
 
 #include "recovery/util/util.h"
@@ -97,4 +100,65 @@ tighten_mode (const char *path, mode_t *was)
     return -1;
   }
   return 1;
+}
+
+/* Could someone else than root and us rename an entry of directory st
+ * (the one holding the output itself when first)?  Its owner could; so
+ * could a group or others who may write it, unless it is sticky (then
+ * only an entry's owner may rename it, and the next directory down is
+ * checked to be root's or ours) and not the output's own directory. */
+static bool
+dir_unsafe (const struct stat *st, bool first)
+{
+  if (st->st_uid != 0 && st->st_uid != geteuid ())
+    return true;
+  return (st->st_mode & (S_IWGRP | S_IWOTH)) && (first || !(st->st_mode & S_ISVTX));
+}
+
+static int
+dir_refuse (const char *dir, const struct stat *st, const char *path)
+{
+  struct passwd pw, *pp = NULL;
+  char buf[1024], uid[32];
+
+  snprintf (uid, sizeof uid, "uid %u", (unsigned) st->st_uid);
+  getpwuid_r (st->st_uid, &pw, buf, sizeof buf, &pp);
+  error_setx ("directory %s (owner %s, mode %04o) can be written by another "
+              "user than root or you: they could rename a symbolic link over %s "
+              "after bootback checked it and before QEMU opens it by name; give "
+              "a path under directories only you or root can write (chmod go-w "
+              "%s if it is yours, or use a directory of your own)", dir,
+              pp ? pp->pw_name : uid, (unsigned) (st->st_mode & 07777), path, dir);
+  return -1;
+}
+
+int
+dir_chain_private (const char *path, char *resolved, size_t len)
+{
+  CLEANUP_FREE char *d = xstrdup (path), *b = xstrdup (path);
+  char rp[PATH_MAX], *slash;
+  struct stat st;
+  bool first = true;
+
+  if (!realpath (dirname (d), rp)) {
+    error_set (errno, "the directory of %s", path);
+    return -1;
+  }
+  if (resolved && (size_t) snprintf (resolved, len, "%s%s%s", rp,
+                                     strcmp (rp, "/") ? "/" : "", basename (b)) >= len) {
+    error_set (ENAMETOOLONG, "%s", path);
+    return -1;
+  }
+  for (;; first = false) {
+    if (stat (rp, &st) == -1) {
+      error_set (errno, "stat: %s", rp);
+      return -1;
+    }
+    if (dir_unsafe (&st, first))
+      return dir_refuse (rp, &st, path);
+    if (strcmp (rp, "/") == 0)
+      return 0;
+    slash = strrchr (rp, '/');
+    slash[slash == rp] = '\0';
+  }
 }

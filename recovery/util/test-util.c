@@ -3,6 +3,7 @@
  * identity, private files. */
 #include <assert.h>
 #include <errno.h>
+#include <limits.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -48,6 +49,54 @@ test_private (void)
   rmdir (sub);
   rmdir (dir);
   umask (old);
+}
+
+/* dir_chain_private: the directory of a path and each above it. */
+static int
+chain (const char *dir, const char *rel, char *out, size_t len)
+{
+  CLEANUP_FREE char *p = xasprintf ("%s/%s", dir, rel);
+
+  return dir_chain_private (p, out, len);
+}
+
+static void
+test_dir_chain (void)
+{
+  char dir[] = "/tmp/bootback-test-chain.XXXXXX", out[PATH_MAX];
+  CLEANUP_FREE char *want = NULL;
+  const char *mk[][2] = { { "ok", "0700" }, { "w", "0777" }, { "w/sub", "0700" },
+                          { "s", "1777" }, { "s/mine", "0700" }, { "n", "0755" } };
+  size_t i;
+
+  assert (mkdtemp (dir));
+  for (i = 0; i < sizeof mk / sizeof mk[0]; i++) {
+    CLEANUP_FREE char *p = xasprintf ("%s/%s", dir, mk[i][0]);
+    assert (mkdir (p, 0700) == 0 && chmod (p, strtol (mk[i][1], NULL, 8)) == 0);
+  }
+  want = xasprintf ("%s/ok/x", dir);
+  assert (chain (dir, "ok/x", out, sizeof out) == 0 && strcmp (out, want) == 0);
+  {                                     /* a link in the path: resolved */
+    CLEANUP_FREE char *l = xasprintf ("%s/l", dir);
+    assert (symlink ("ok", l) == 0);
+    assert (chain (dir, "l/x", out, sizeof out) == 0 && strcmp (out, want) == 0);
+    unlink (l);
+  }
+  assert (chain (dir, "s/mine/x", NULL, 0) == 0);     /* sticky above: fine */
+  assert (chain (dir, "w/x", NULL, 0) == -1 && strstr (error_msg (), "mode 0777"));
+  assert (chain (dir, "w/sub/x", NULL, 0) == -1 && strstr (error_msg (), "/w (owner"));
+  assert (chain (dir, "s/x", NULL, 0) == -1 && strstr (error_msg (), "mode 1777"));
+  if (geteuid () == 0) {                /* another user's directory */
+    CLEANUP_FREE char *n = xasprintf ("%s/n", dir);
+    assert (chown (n, 65534, -1) == 0);
+    assert (chain (dir, "n/x", NULL, 0) == -1 && strstr (error_msg (), "mode 0755"));
+  }
+  assert (chain (dir, "none/x", NULL, 0) == -1 && error_errno () == ENOENT);
+  for (i = sizeof mk / sizeof mk[0]; i-- > 0;) {
+    CLEANUP_FREE char *p = xasprintf ("%s/%s", dir, mk[i][0]);
+    rmdir (p);
+  }
+  rmdir (dir);
 }
 
 /* pid_matches, pid_file_*, pid_stop: a child "sleep 60 NEEDLE" is
@@ -263,5 +312,6 @@ main (void)
   unsetenv ("BOOTBACK_NO_PIDFD");
   printf ("test-util: ok\n");
   test_private ();
+  test_dir_chain ();
   return 0;
 }

@@ -211,6 +211,14 @@ FILE *fopen_private (const char *path);
 /* Take group and other permissions off path: 1 if it had any (*was: its
  * mode before), 0 if not, -1 with the error set. */
 int tighten_mode (const char *path, mode_t *was);
+/* An output bootback checks and another program (qemu-img, qemu-nbd,
+ * QEMU, libvirt) then opens by name is only as safe as the directories
+ * above it: the one holding path (symbolic links resolved) owned by root
+ * or us and writable by its owner only, each above it too (or sticky).
+ * resolved (unless NULL): path with its directory resolved, the name to
+ * use from then on.  -1 with the error naming the directory, its owner
+ * and mode. */
+int dir_chain_private (const char *path, char *resolved, size_t len);
 
 /* ---- progress line (progress.c) -------------------------------------- */
 
