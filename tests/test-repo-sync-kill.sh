@@ -30,7 +30,12 @@ fresh () {    # N: a new destination (a new path: the catalog knows the
         bootback repo init --chunk-size 64K "$dst"
     fi > /dev/null
 }
-sync () { "$BOOTBACK" repo sync --dst-passphrase-file "$tmp/pass" "$tmp/src" "$dst" "$@"; }
+sync () {    # DST's passphrase only if it is encrypted (a plain DST given
+              # one is refused)
+    local dp=()
+    ! grep -q '"encryption"' "$dst/bootback-repo.json" || dp=(--dst-passphrase-file "$tmp/pass")
+    "$BOOTBACK" repo sync "${dp[@]}" "$tmp/src" "$dst" "$@"
+}
 fresh 0
 BOOTBACK_FAULT=count sync > /dev/null 2> "$tmp/count"
 ops=$(awk '/^bootback-fault:/ {print $2; exit}' "$tmp/count")

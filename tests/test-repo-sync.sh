@@ -56,7 +56,7 @@ bootback repo sync --json "$plain" "$enc" > "$tmp/j" 2>/dev/null
 # and back: encrypted -> plain (the source's passphrase, none for DST)
 back=$tmp/back
 bootback repo init --chunk-size 64K "$back" > /dev/null
-bootback repo sync "$enc" "$back" "web@${ids[1]}" > "$tmp/out" 2>/dev/null
+bootback repo sync --dst-plain "$enc" "$back" "web@${ids[1]}" > "$tmp/out" 2>/dev/null
 grep -q "copied 1 restore points" "$tmp/out"
 serve_cmp "$back" "web@${ids[1]}" "$tmp/b.raw"
 grep -q '"version": 1,' "$back/bootback-repo.json"

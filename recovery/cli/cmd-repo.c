@@ -834,7 +834,7 @@ sync_open_dst (const char *loc, struct repo_open_opts *dro,
 
   if (dst_plain)
     repo_open_opts_secret (dro, NULL, NULL, NULL);
-  dro->allow_plain = dst_plain || (!dst_secret && !repo_encrypted (src));
+  dro->allow_plain = !dst_secret;      /* SRC's secret: checked below */
   dst = repo_open_with (loc, dro);
   if (dst && !repo_encrypted (dst) && repo_encrypted (src) && !dst_plain) {
     error_setx ("%s is not encrypted and %s is: its points would be "
