@@ -120,7 +120,7 @@ init_open (const char *abs, struct cli *c, int existed, bool encrypt)
   struct repo_open_opts oo = c->repo_open;
   struct repo *r;
 
-  oo.allow_plain = existed && encrypt;
+  oo.allow_plain = !existed || encrypt;     /* made now; checked below */
   if (!(r = repo_open_with (abs, &oo))) {
     cli_perror ();
     return NULL;
