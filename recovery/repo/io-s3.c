@@ -108,10 +108,9 @@
  *     handle writes after it (content, touch) are kept, and unlink
  *     deletes them by id without listing the key's versions (a writer's
  *     registration, a lock, a point directory's marker).  Whether the
- *     bucket is versioned (Object Lock) is asked when a delete or a lock
- *     first needs it (or seen in such an id), not at every open: an open
- *     reads bootback-repo.json first, and asks for the bucket's Object
- *     Lock (naming a missing bucket) only if that fails.
+ *     bucket is versioned (Object Lock) is asked by every open (12.:
+ *     with its default retention; a missing bucket is named), after
+ *     bootback-repo.json is read, and seen in such an id.
  *  7. Object Lock: in a repository with "lock_days" (repo init --lock),
  *     every object under points/ and chunks/ is written with COMPLIANCE
  *     retention until now + lock_days; touch of a reused chunk extends
@@ -2357,7 +2356,7 @@ io_s3_default_days (struct repo_io *io)
 }
 
 /* 12.: give the bucket a default retention of days (COMPLIANCE), unless
- * it has one as long already; another one is refused (it is the whole
+ * it has that one already; another one is refused (it is the whole
  * bucket's, other prefixes' too). */
 static int
 set_default_retention (struct s3 *s, int days)

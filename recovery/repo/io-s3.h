@@ -11,7 +11,8 @@
 /* A repository under PREFIX in BUCKET of an S3 server (path-style
  * requests to o->s3_endpoint, SigV4 with the keys of o or of its
  * credentials file).  Reads bootback-repo.json's "lock_days" if the
- * repository exists.  NULL with the error set (naming the bucket, the
+ * repository exists, and the bucket's Object Lock configuration (its
+ * default retention).  NULL with the error set (naming the bucket, the
  * HTTP status and the S3 error code) if the bucket cannot be reached.
  * Thread-safe; the caller frees it with io->ops->free. */
 struct repo_io *io_s3_new (const char *url, const struct repo_open_opts *o);
