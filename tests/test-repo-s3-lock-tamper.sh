@@ -16,7 +16,7 @@
 source "$top_srcdir/tests/functions.sh"
 source "$top_srcdir/tests/lib/ceph.sh"
 source "$top_srcdir/nbd-plugin/plugin-functions.sh"
-requires curl python3
+requires curl python3 openssl
 
 make_image "$tmp/a.img" 1M "0:64K:7"
 make_image "$tmp/b.img" 1M "0:64K:9"
@@ -107,6 +107,19 @@ grep -q '<DeleteMarker>' "$tmp/body" || fail "no delete marker under locks/: $(c
 BOOTBACK_HOME=$tmp/fresh bootback --repo "$url" repo check > /dev/null || fail "repo check"
 [ "$(BOOTBACK_HOME=$tmp/fresh bootback --repo "$url" points c --json |
      python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')" = 2 ] || fail "not 2 points of c"
+# a bucket without the default (a repository made before bootback set
+# it): repo init --lock on the repository gives it
+cfg='<ObjectLockConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><ObjectLockEnabled>Enabled</ObjectLockEnabled></ObjectLockConfiguration>'
+md5=$(printf %s "$cfg" | openssl dgst -md5 -binary | base64)
+[ "$(s3 -X PUT -H "Content-MD5: $md5" --data-binary "$cfg" "$S3_ENDPOINT/$b?object-lock=")" = 200 ] ||
+    fail "PUT ?object-lock without a rule: $(cat "$tmp/body")"
+s3 "$S3_ENDPOINT/$b?object-lock=" > /dev/null
+! grep -q '<DefaultRetention>' "$tmp/body" || fail "the default was not taken off"
+BOOTBACK_HOME=$tmp/fresh bootback repo init --lock 1 "$url" | grep -q "^existing repository" ||
+    fail "repo init --lock on the existing repository"
+s3 "$S3_ENDPOINT/$b?object-lock=" > /dev/null
+grep -q '<DefaultRetention><Mode>COMPLIANCE</Mode><Days>1</Days></DefaultRetention>' "$tmp/body" ||
+    fail "repo init --lock did not give the bucket its default again: $(cat "$tmp/body")"
 # a repository in a bucket with another default: refused, named
 expect_rc 1 bootback repo init --lock 2 "s3://$b/other"
 grep -q "s3://$b: the bucket has a default retention of 1 days already" "$tmp/err" ||
