@@ -30,7 +30,12 @@ fresh () {    # N: a new destination (a new path: the catalog knows the
         bootback repo init --chunk-size 64K "$dst"
     fi > /dev/null
 }
-sync () { "$BOOTBACK" repo sync --dst-passphrase-file "$tmp/pass" "$tmp/src" "$dst" "$@"; }
+sync () {    # DST's passphrase only if it is encrypted (a plain DST given
+              # one is refused)
+    local dp=()
+    ! grep -q '"encryption"' "$dst/bootback-repo.json" || dp=(--dst-passphrase-file "$tmp/pass")
+    env -u BOOTBACK_PASSPHRASE_FILE "$BOOTBACK" repo sync "${dp[@]}" "$tmp/src" "$dst" "$@"
+}
 fresh 0
 BOOTBACK_FAULT=count sync > /dev/null 2> "$tmp/count"
 ops=$(awk '/^bootback-fault:/ {print $2; exit}' "$tmp/count")
@@ -44,7 +49,9 @@ for (( n = 1; n <= 40; n++ )); do
     BOOTBACK_FAULT=crash@$at sync > /dev/null 2>&1 || rc=$?
     [ $rc -eq 137 ] && killed=$((killed + 1))
     [ $rc -eq 0 ] || [ $rc -eq 137 ] || fail "crash@$at: sync exited $rc"
-    export BOOTBACK_PASSPHRASE_FILE=$tmp/pass
+    # the secret for an encrypted destination only (a plain one given
+    # one is refused)
+    if (( n % 2 )); then export BOOTBACK_PASSPHRASE_FILE=$tmp/pass; fi
     bootback --repo "$dst" repo check > "$tmp/out" 2>&1 ||
         { cat "$tmp/out"; fail "crash@$at: the destination fails repo check"; }
     bootback --repo "$dst" repo verify > "$tmp/out" 2>&1 ||

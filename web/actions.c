@@ -201,6 +201,7 @@ static struct repo *
 job_repo (struct web_job *j, struct repo_open_opts *ro)
 {
   struct repo *r;
+  int known = 0;
 
   if (!j->o->repo || !*j->o->repo || !j->o->repo_id) {
     snprintf (j->error, sizeof j->error, "bootback web has no repository "
@@ -210,11 +211,17 @@ job_repo (struct web_job *j, struct repo_open_opts *ro)
   repo_open_opts_nfs (ro, getenv ("BOOTBACK_NFS_TIMEOUT"),
                       getenv ("BOOTBACK_NFS_CONNECTIONS"));
   r = repo_open_with (j->o->repo, ro);
-  if (r && catalog_repo_check (j->cat, repo_location (r), repo_uuid (r),
-                               repo_encrypted (r)) == -1) {
+  /* the lock the catalog knows: no point is written while the
+   * repository's file says less (repo_expect_lock) */
+  if (r && (catalog_repo_check (j->cat, repo_location (r), repo_uuid (r),
+                                repo_encrypted (r)) == -1 ||
+            catalog_repo_lock (j->cat, repo_location (r),
+                               repo_file_lock_days (r), false, &known) == -1)) {
     repo_close (r);
     return NULL;
   }
+  if (r)
+    repo_expect_lock (r, known);
   return r;
 }
 

@@ -216,6 +216,9 @@ static const char *migrations[] = {
   /* 12: a host's ssh destination [USER@]HOST[:PORT] for labs there
    * (bootback host add --ssh; lab/hostcmd.c), NULL if none */
   "ALTER TABLE hosts ADD COLUMN ssh TEXT;",
+  /* 13: the longest "lock_days" the repository's bootback-repo.json has
+   * said (catalog_repo_lock: the file is not authenticated) */
+  "ALTER TABLE repos ADD COLUMN lock_days INTEGER NOT NULL DEFAULT 0;",
 };
 #define NMIGRATIONS ((int) (sizeof migrations / sizeof migrations[0]))
 
@@ -402,6 +405,33 @@ catalog_repo_check (struct catalog *c, const char *location, const char *uuid,
                 location);
     return -1;
   }
+  return 0;
+}
+
+int
+catalog_repo_lock (struct catalog *c, const char *location, int lock_days,
+                   bool accept, int *known)
+{
+  CLEANUP_STMT sqlite3_stmt *s = NULL, *u = NULL;
+
+  *known = 0;
+  if (prepare (c, "SELECT lock_days FROM repos WHERE location = ?1", &s) == -1)
+    return -1;
+  sqlite3_bind_text (s, 1, location, -1, SQLITE_STATIC);
+  switch (sqlite3_step (s)) {
+  case SQLITE_DONE: return 0;
+  case SQLITE_ROW: *known = sqlite3_column_int (s, 0); break;
+  default: return db_error (c, "find repository");
+  }
+  if (lock_days == *known || (lock_days < *known && !accept))
+    return 0;
+  if (prepare (c, "UPDATE repos SET lock_days = ?2 WHERE location = ?1",
+               &u) == -1)
+    return -1;
+  sqlite3_bind_text (u, 1, location, -1, SQLITE_STATIC);
+  sqlite3_bind_int (u, 2, lock_days);
+  if (sqlite3_step (u) != SQLITE_DONE)
+    return db_error (c, "record the repository's lock");
   return 0;
 }
 

@@ -48,6 +48,13 @@ int catalog_repo_add (struct catalog *c, const char *location, const char *uuid,
  * new; -1 with an error naming the location. */
 int catalog_repo_check (struct catalog *c, const char *location,
                         const char *uuid, bool encrypted);
+/* What the catalog knows of the lock of the repository at location
+ * (repo init --lock: "lock_days" of its bootback-repo.json, which is not
+ * authenticated): *known, the days recorded (0 if none, or the location
+ * is not registered).  Records lock_days if it is more (a raise), or
+ * with accept if it is less (repo init on it).  0, or -1 on error. */
+int catalog_repo_lock (struct catalog *c, const char *location,
+                       int lock_days, bool accept, int *known);
 /* The default repository's location (malloc'd), or NULL with no error set
  * if there is none (-1 on error via *err). */
 char *catalog_repo_default (struct catalog *c, int *err);

@@ -554,6 +554,37 @@ test_new_home (void)
   sqlite3_close (db);
 }
 
+/* catalog_repo_lock (schema 13): the largest lock seen is kept, a lower
+ * one only with accept; an unknown location knows none. */
+static void
+test_repo_lock (void)
+{
+  CLEANUP_FREE char *sub = xasprintf ("%s/lock", home);
+  struct catalog *c = catalog_open (sub);
+  int64_t id;
+  int known;
+
+  assert (c);
+  assert (catalog_repo_lock (c, "/srv/none", 7, false, &known) == 0);
+  assert (known == 0);
+  assert (catalog_repo_add (c, "/srv/r", "u", 65536, false, true, &id) == 0);
+  assert (catalog_repo_lock (c, "/srv/r", 7, false, &known) == 0);
+  assert (known == 0);
+  assert (catalog_repo_lock (c, "/srv/r", 0, false, &known) == 0);
+  assert (known == 7);
+  assert (catalog_repo_lock (c, "/srv/r", 9, false, &known) == 0);
+  assert (known == 7);
+  assert (catalog_repo_lock (c, "/srv/r", 3, false, &known) == 0);
+  assert (known == 9);
+  /* catalog_repo_add again (every open) keeps it */
+  assert (catalog_repo_add (c, "/srv/r", "u", 65536, false, false, &id) == 0);
+  assert (catalog_repo_lock (c, "/srv/r", 3, true, &known) == 0);
+  assert (known == 9);
+  assert (catalog_repo_lock (c, "/srv/r", 3, false, &known) == 0);
+  assert (known == 3);
+  catalog_close (c);
+}
+
 int
 main (void)
 {
@@ -567,6 +598,7 @@ main (void)
   test_failed_migration ();
   test_newer_refused ();
   test_new_home ();
+  test_repo_lock ();
 
   cmd = xasprintf ("rm -rf %s", home);
   assert (system (cmd) == 0);

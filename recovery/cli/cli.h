@@ -33,6 +33,11 @@ int cli_catalog (struct cli *c);
  * default, register it in the catalog and bring the catalog's points up
  * to date with it.  -1 after printing. */
 int cli_repo (struct cli *c);
+/* Record r's "lock_days" in the catalog if it is more than it knew (or
+ * with accept, whatever it is), and have r refuse to write points
+ * (repo_expect_lock) while its file says less than recorded.  -1 with
+ * the error set. */
+int cli_repo_lock (struct cli *c, struct repo *r, bool accept);
 /* A repository location as the catalog and the sessions keep it: a local
  * path made absolute (resolved if it exists), a URL as given. */
 char *cli_absolute (const char *loc);

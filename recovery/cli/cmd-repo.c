@@ -16,7 +16,8 @@ static const char repo_usage[] =
   "                                     --new-key-file FILE]\n"
   "       bootback repo key remove ID\n"
   "       bootback repo sync [--verify] [--json] [--dst-passphrase-file FILE |\n"
-  "                          --dst-key-file FILE] SRC DST [VM[@TIME]...]\n"
+  "                          --dst-key-file FILE | --dst-plain] SRC DST\n"
+  "                          [VM[@TIME]...]\n"
   "       bootback repo add [--default] PATH\n"
   "       bootback repo list [--json]\n"
   "       bootback repo verify [--point VM[@TIME]] [--threads N] [--json]\n"
@@ -29,17 +30,21 @@ static const char repo_usage[] =
   "         s3://BUCKET/PREFIX (the bucket is made, with Object Lock, if\n"
   "         missing).  --lock DAYS: every point is locked that many days\n"
   "         after it is written: S3 Object Lock (COMPLIANCE) on s3://;\n"
-  "         on a local or NFS repository only bootback honours it.\n"
-  "         --encrypt: AES-256-GCM at rest, opened with\n"
+  "         on a local or NFS repository only bootback honours it.  On\n"
+  "         s3:// also the bucket's default retention; the catalog keeps\n"
+  "         the days, and points are not written while the repository's\n"
+  "         file says less.  --encrypt: AES-256-GCM at rest, opened with\n"
   "         BOOTBACK_PASSPHRASE, --passphrase-file FILE or --key-file FILE\n"
-  "         (global options)\n"
+  "         (global options); fails on an existing plain repository\n"
   "key      the passphrases and key files of an encrypted repository: add\n"
   "         one (the new secret from BOOTBACK_NEW_PASSPHRASE or a file),\n"
   "         change the one used into a new one, remove one by ID; no chunk\n"
   "         is rewritten\n"
   "sync     copy restore points (all, a VM's, or one) from repository SRC\n"
   "         to DST, only the chunks DST lacks, each checked; resumable.\n"
-  "         DST's secret: a file, BOOTBACK_DST_PASSPHRASE, else SRC's\n"
+  "         DST's secret: a file, BOOTBACK_DST_PASSPHRASE, else SRC's;\n"
+  "         a plain DST given a secret is refused, and one that would get\n"
+  "         an encrypted SRC's points in clear needs --dst-plain\n"
   "add      register an existing repository (the default if none is yet)\n"
   "list     registered repositories\n"
   "verify   read every chunk the points use once and check its SHA-256;\n"
@@ -106,6 +111,31 @@ repo_init_option (struct repo_init_opts *o, int opt, const char *arg)
   return 0;
 }
 
+/* repo init: open the repository made or found at abs.  --encrypt on an
+ * existing plain one fails, leaving it (and the catalog) as they are:
+ * it would be used unencrypted. */
+static struct repo *
+init_open (const char *abs, struct cli *c, int existed, bool encrypt)
+{
+  struct repo_open_opts oo = c->repo_open;
+  struct repo *r;
+
+  oo.allow_plain = !existed || encrypt;     /* made now; checked below */
+  if (!(r = repo_open_with (abs, &oo))) {
+    cli_perror ();
+    return NULL;
+  }
+  if (existed && encrypt && !repo_encrypted (r)) {
+    cli_error ("%s is an existing repository, and it is not encrypted: "
+               "--encrypt makes new ones only; nothing was changed (copy "
+               "its points into a new encrypted one with 'bootback repo "
+               "sync')", abs);
+    repo_close (r);
+    return NULL;
+  }
+  return r;
+}
+
 static int
 repo_init_cmd (struct cli *c, int argc, char **argv)
 {
@@ -155,16 +185,18 @@ repo_init_cmd (struct cli *c, int argc, char **argv)
     return 1;
   }
   abs = cli_absolute (argv[optind]);
-  r = repo_open_with (abs, &c->repo_open);
-  if (r && repo_tighten (abs, &c->repo_open, &t) == -1) {
+  if (!(r = init_open (abs, c, existed, o.encrypt)))
+    return 1;
+  if (repo_tighten (abs, &c->repo_open, &t) == -1) {
     cli_perror ();
     repo_close (r);
     return 1;
   }
-  if (!r || cli_catalog (c) == -1 ||
+  if (cli_catalog (c) == -1 ||
       catalog_repo_add (c->cat, abs, repo_uuid (r), repo_chunk_size (r),
-                        repo_encrypted (r), true, &id) == -1) {
-    if (!r || c->cat) cli_perror ();
+                        repo_encrypted (r), true, &id) == -1 ||
+      cli_repo_lock (c, r, true) == -1) {
+    if (c->cat) cli_perror ();
     repo_close (r);
     return 1;
   }
@@ -172,10 +204,6 @@ repo_init_cmd (struct cli *c, int argc, char **argv)
           "default\n", existed ? "existing" : "created",
           repo_encrypted (r) ? "encrypted " : "", abs,
           human_size (repo_chunk_size (r), hs, sizeof hs), repo_uuid (r));
-  if (existed && o.encrypt && !repo_encrypted (r))
-    fprintf (stderr, "bootback: warning: %s existed already and is not "
-             "encrypted (--encrypt applies to new repositories; copy its "
-             "points into an encrypted one with 'bootback repo sync')\n", abs);
   print_tightened (abs, &t);
   repo_close (r);
   return 0;
@@ -785,6 +813,41 @@ sync_run (struct repo *src, struct repo *dst, char **points, bool verify,
   return 0;
 }
 
+/* SRC with the usual secret; a plain SRC with one only if DST has no
+ * secret of its own (SRC's secret is then DST's too). */
+static struct repo *
+sync_open_src (struct cli *c, const char *loc, bool dst_secret)
+{
+  struct repo_open_opts oo = c->repo_open;
+
+  oo.allow_plain = !dst_secret;
+  return repo_open_with (loc, &oo);
+}
+
+/* DST with its secret, else SRC's: a plain DST with a secret given for it
+ * is refused, and so is one that would get an encrypted SRC's points in
+ * clear, unless --dst-plain (which gives DST no secret: it must be
+ * plain). */
+static struct repo *
+sync_open_dst (const char *loc, struct repo_open_opts *dro,
+               const struct repo *src, bool dst_secret, bool dst_plain)
+{
+  struct repo *dst;
+
+  if (dst_plain)
+    repo_open_opts_secret (dro, NULL, NULL, NULL);
+  dro->allow_plain = !dst_secret;      /* SRC's secret: checked below */
+  dst = repo_open_with (loc, dro);
+  if (dst && !repo_encrypted (dst) && repo_encrypted (src) && !dst_plain) {
+    error_setx ("%s is not encrypted and %s is: its points would be "
+                "copied in clear; give --dst-plain if that is meant",
+                loc, repo_location (src));
+    repo_close (dst);
+    return NULL;
+  }
+  return dst;
+}
+
 int
 repo_sync_cmd (struct cli *c, int argc, char **argv)
 {
@@ -793,6 +856,7 @@ repo_sync_cmd (struct cli *c, int argc, char **argv)
     { "json", no_argument, NULL, 'j' },
     { "dst-passphrase-file", required_argument, NULL, 'p' },
     { "dst-key-file", required_argument, NULL, 'k' },
+    { "dst-plain", no_argument, NULL, 'P' },
     { "help", no_argument, NULL, 'h' },
     { 0 }
   };
@@ -801,12 +865,13 @@ repo_sync_cmd (struct cli *c, int argc, char **argv)
   struct sync_cli s = { 0 };
   CLEANUP_STRV char **points = NULL;
   struct repo *src = NULL, *dst = NULL;
-  bool verify = false, json = false;
+  bool verify = false, json = false, dst_secret, dst_plain = false;
   double t0 = now_monotonic ();
   int opt, ret = 1;
 
-  if (getenv ("BOOTBACK_DST_PASSPHRASE") || getenv ("BOOTBACK_DST_PASSPHRASE_FILE") ||
-      getenv ("BOOTBACK_DST_KEY_FILE"))
+  if ((dst_secret = getenv ("BOOTBACK_DST_PASSPHRASE") ||
+       getenv ("BOOTBACK_DST_PASSPHRASE_FILE") ||
+       getenv ("BOOTBACK_DST_KEY_FILE")))
     repo_open_opts_secret (&dro, getenv ("BOOTBACK_DST_PASSPHRASE"),
                            getenv ("BOOTBACK_DST_PASSPHRASE_FILE"),
                            getenv ("BOOTBACK_DST_KEY_FILE"));
@@ -814,21 +879,31 @@ repo_sync_cmd (struct cli *c, int argc, char **argv)
     switch (opt) {
     case 'v': verify = true; break;
     case 'j': json = true; break;
-    case 'p': repo_open_opts_secret (&dro, NULL, optarg, NULL); break;
-    case 'k': repo_open_opts_secret (&dro, NULL, NULL, optarg); break;
+    case 'p': repo_open_opts_secret (&dro, NULL, optarg, NULL);
+      dst_secret = true; break;
+    case 'k': repo_open_opts_secret (&dro, NULL, NULL, optarg);
+      dst_secret = true; break;
+    case 'P': dst_plain = true; break;
     case 'h': cli_usage (repo_usage);
     default: cli_bad_usage (repo_usage);
     }
   }
   if (argc - optind < 2)
     cli_bad_usage (repo_usage);
-  if (!(src = repo_open_with (argv[optind], &c->repo_open)) ||
-      !(dst = repo_open_with (argv[optind + 1], &dro)) ||
+  if (dst_plain && dst_secret) {
+    cli_error ("--dst-plain and a secret for DST (--dst-passphrase-file, "
+               "--dst-key-file, BOOTBACK_DST_*) exclude each other");
+    return 1;
+  }
+  if (!(src = sync_open_src (c, argv[optind], dst_secret)) ||
+      !(dst = sync_open_dst (argv[optind + 1], &dro, src, dst_secret,
+                             dst_plain)) ||
       cli_catalog (c) == -1 ||
       catalog_repo_check (c->cat, repo_location (src), repo_uuid (src),
                           repo_encrypted (src)) == -1 ||
       catalog_repo_check (c->cat, repo_location (dst), repo_uuid (dst),
                           repo_encrypted (dst)) == -1 ||
+      cli_repo_lock (c, dst, false) == -1 ||
       !(points = sync_points (src, argv + optind + 2, argc - optind - 2))) {
     cli_perror ();
     goto out;

@@ -152,6 +152,18 @@ cli_absolute (const char *loc)
 }
 
 int
+cli_repo_lock (struct cli *c, struct repo *r, bool accept)
+{
+  int known;
+
+  if (catalog_repo_lock (c->cat, repo_location (r), repo_file_lock_days (r),
+                         accept, &known) == -1)
+    return -1;
+  repo_expect_lock (r, accept ? 0 : known);
+  return 0;
+}
+
+int
 cli_repo (struct cli *c)
 {
   CLEANUP_FREE char *def = NULL, *abs = NULL;
@@ -191,7 +203,8 @@ cli_repo (struct cli *c)
                           repo_encrypted (c->repo)) == -1 ||
       catalog_repo_add (c->cat, repo_location (c->repo), repo_uuid (c->repo),
                         repo_chunk_size (c->repo), repo_encrypted (c->repo),
-                        false, &c->repo_id) == -1) {
+                        false, &c->repo_id) == -1 ||
+      cli_repo_lock (c, c->repo, false) == -1) {
     cli_perror ();
     return -1;
   }

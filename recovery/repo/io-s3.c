@@ -108,10 +108,9 @@
  *     handle writes after it (content, touch) are kept, and unlink
  *     deletes them by id without listing the key's versions (a writer's
  *     registration, a lock, a point directory's marker).  Whether the
- *     bucket is versioned (Object Lock) is asked when a delete or a lock
- *     first needs it (or seen in such an id), not at every open: an open
- *     reads bootback-repo.json first, and asks for the bucket's Object
- *     Lock (naming a missing bucket) only if that fails.
+ *     bucket is versioned (Object Lock) is asked by every open (12.:
+ *     with its default retention; a missing bucket is named), after
+ *     bootback-repo.json is read, and seen in such an id.
  *  7. Object Lock: in a repository with "lock_days" (repo init --lock),
  *     every object under points/ and chunks/ is written with COMPLIANCE
  *     retention until now + lock_days; touch of a reused chunk extends
@@ -119,6 +118,16 @@
  *     object.  A bucket with Object Lock is versioned: unlink removes
  *     every version of the key by version id (a locked one fails: EPERM,
  *     and the object stays visible).
+ * 12. bootback-repo.json is not authenticated: someone with the bucket's
+ *     keys could take "lock_days" out of it and have every later point
+ *     written unlocked.  So repo init --lock DAYS also gives the bucket a
+ *     default retention (COMPLIANCE, DAYS): the server locks every new
+ *     object that comes without a retention of its own, whatever the
+ *     file says.  An open asks for it (one GET ?object-lock) and locks
+ *     for the longer of the file's days and the bucket's.  The default
+ *     locks the repository's bookkeeping too (locks/, holds/, keys/,
+ *     directory markers): a version of one that cannot be deleted is
+ *     hidden by a delete marker instead, and stays until its lock ends.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -187,6 +196,9 @@ struct s3 {
   _Atomic time_t server_date;         /* the newest Date answered */
   struct created *created;            /* 11., under lock */
   int lock_days;                      /* 7. */
+  int default_days;                   /* 12.: the bucket's default
+                                       * COMPLIANCE retention, days */
+  bool has_default;                   /* 12.: a default of any mode */
   bool trace;                         /* BOOTBACK_S3_TRACE: requests */
   size_t multipart;
   char *cache_dir;                    /* 8. (NULL: no cache) */
@@ -936,10 +948,20 @@ delete_versions (struct s3 *s, const char *key)
 
 static int bucket_versioned (struct s3 *s);
 
-static int
-delete_object (struct s3 *s, const char *path)
+/* 12.: the bookkeeping (not a point's file nor a chunk, or a directory
+ * marker): what the bucket's default retention locks, not bootback. */
+static bool
+bookkeeping (const char *path)
 {
-  CLEANUP_FREE char *key = key_of (s, path);
+  size_t n = strlen (path);
+
+  return (n > 0 && path[n - 1] == '/') ||
+    (strncmp (path, "points/", 7) && strncmp (path, "chunks/", 7));
+}
+
+static int
+delete_versioned (struct s3 *s, const char *path, const char *key)
+{
   CLEANUP_STRV char **versions = created_take (s, path);
   size_t n = 0;
   int v;
@@ -955,6 +977,19 @@ delete_object (struct s3 *s, const char *path)
   if ((v = bucket_versioned (s)) == -1)
     return -1;
   return v ? delete_versions (s, key) : delete_key (s, key, NULL);
+}
+
+static int
+delete_object (struct s3 *s, const char *path)
+{
+  CLEANUP_FREE char *key = key_of (s, path);
+
+  if (delete_versioned (s, path, key) == 0)
+    return 0;
+  if (errno != EPERM || !s->has_default || !bookkeeping (path))
+    return -1;
+  error_clear ();                     /* 12.: hidden by a delete marker */
+  return delete_key (s, key, NULL);
 }
 
 #define LIST_NAME_MAX 255
@@ -2211,8 +2246,26 @@ s3_alloc (const char *url, const struct repo_open_opts *o)
   return io;
 }
 
+/* 12.: the days of a COMPLIANCE DefaultRetention in an
+ * ObjectLockConfiguration (Years as 365 days), 0 if none. */
+static int
+default_days (const char *xml)
+{
+  const char *d = strstr (xml, "<DefaultRetention>");
+  long n = 0;
+
+  if (!d || !strstr (d, "<Mode>COMPLIANCE</Mode>"))
+    return 0;
+  if (strstr (d, "<Days>"))
+    n = strtol (strstr (d, "<Days>") + 6, NULL, 10);
+  else if (strstr (d, "<Years>"))
+    n = strtol (strstr (d, "<Years>") + 7, NULL, 10) * 365;
+  return n > 0 && n <= REPO_MAX_LOCK_DAYS ? n : n > 0 ? REPO_MAX_LOCK_DAYS : 0;
+}
+
 /* GET ?object-lock=: 1 Object Lock enabled, 0 not, -1 (the bucket is
- * missing or unreachable: the error names it). */
+ * missing or unreachable: the error names it).  Notes the bucket's
+ * default retention (12.). */
 static int
 bucket_lock (struct s3 *s)
 {
@@ -2221,8 +2274,11 @@ bucket_lock (struct s3 *s)
 
   if (rq_run (s, "open bucket", &q) == -1)
     goto out;
-  if (q.status == 200)
+  if (q.status == 200) {
     r = q.resp && strstr (q.resp, "<ObjectLockEnabled>Enabled<") ? 1 : 0;
+    s->default_days = r ? default_days (q.resp) : 0;
+    s->has_default = r && strstr (q.resp, "<DefaultRetention>");
+  }
   else if (q.status == 404 && q.resp && !strstr (q.resp, "NoSuchBucket"))
     r = 0;                            /* no lock configuration */
   else
@@ -2281,17 +2337,67 @@ io_s3_new (const char *url, const struct repo_open_opts *o)
 
   if (!io)
     return NULL;
-  /* A repository there: the bucket is reached, and whether it has
-   * Object Lock is asked when it matters (bucket_versioned). */
+  /* The file's days, then the bucket's Object Lock and default
+   * retention (12.): the longer of the two is kept. */
   read_lock_days (io);
-  if (PRIV (io)->conf)
-    return io;
   if ((lock = bucket_lock (PRIV (io))) == -1) {
     s_free (io);
     return NULL;
   }
   PRIV (io)->versioned = lock == 1;
+  PRIV (io)->lock_days = MAX (PRIV (io)->lock_days, PRIV (io)->default_days);
   return io;
+}
+
+int
+io_s3_default_days (struct repo_io *io)
+{
+  return PRIV (io)->default_days;
+}
+
+/* 12.: give the bucket a default retention of days (COMPLIANCE), unless
+ * it has that one already; another one is refused (it is the whole
+ * bucket's, other prefixes' too). */
+static int
+set_default_retention (struct s3 *s, int days)
+{
+  CLEANUP_FREE char *body = NULL;
+  struct rq q = { .method = "PUT", .key = "", .query = "object-lock=" };
+  int r;
+
+  if (s->default_days == days)
+    return 0;
+  if (s->has_default) {
+    if (s->default_days)
+      error_setx ("s3://%s: the bucket has a default retention of %d days "
+                  "already: it is the whole bucket's (other repositories "
+                  "in it too); use --lock %d, or a bucket of this "
+                  "repository's own", s->bucket, s->default_days,
+                  s->default_days);
+    else
+      error_setx ("s3://%s: the bucket has a default retention already, "
+                  "not COMPLIANCE: it is the whole bucket's (other "
+                  "repositories in it too); use a bucket of this "
+                  "repository's own for --lock", s->bucket);
+    return -1;
+  }
+  body = xasprintf ("<ObjectLockConfiguration xmlns=\"http://s3.amazonaws."
+                    "com/doc/2006-03-01/\"><ObjectLockEnabled>Enabled"
+                    "</ObjectLockEnabled><Rule><DefaultRetention><Mode>"
+                    "COMPLIANCE</Mode><Days>%d</Days></DefaultRetention>"
+                    "</Rule></ObjectLockConfiguration>", days);
+  q.body = body;
+  q.blen = strlen (body);
+  base_headers (&q);
+  add_md5 (&q, body, q.blen);
+  r = rq_ok (s, "set the bucket's default retention", &q);
+  rq_free (&q);
+  if (r == 0 && (bucket_lock (s) == -1 || s->default_days != days)) {
+    error_set (EIO, "s3://%s: the server answered but does not keep the "
+               "default retention", s->bucket);
+    r = -1;
+  }
+  return r;
 }
 
 int
@@ -2315,6 +2421,8 @@ io_s3_init_bucket (const char *url, const struct repo_open_opts *o,
     if (r == -1)
       goto out;
     lock = 1;
+    s->default_days = 0;
+    s->has_default = false;
   }
   r = -1;
   if (lock == 0 && lock_days > 0)
@@ -2322,7 +2430,7 @@ io_s3_init_bucket (const char *url, const struct repo_open_opts *o,
                 "--lock needs a bucket created with Object Lock (let "
                 "'bootback repo init' create it)", s->bucket);
   else if (lock >= 0)
-    r = 0;
+    r = lock_days > 0 ? set_default_retention (s, lock_days) : 0;
  out:
   s_free (io);
   return r;

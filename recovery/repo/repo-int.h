@@ -147,12 +147,19 @@ struct repo {
                                * frame size (chunk_frame_shift); 0 for
                                * "sha256" */
   bool sync_each_chunk;       /* "sync": "file" instead of "filesystem" */
-  int lock_days;              /* "lock_days": points locked so long */
+  int lock_days;              /* points locked so long: "lock_days", or
+                               * on S3 the bucket's default if longer */
+  int file_lock_days;         /* "lock_days" of the file (0: none) */
+  int lock_expected;          /* what the host recorded (repo_expect_lock) */
   pthread_mutex_t codec_lock;
   struct codec *codecs;       /* free list of compression contexts */
   struct repo_crypt *crypt;   /* keys of an encrypted repository (crypt.h),
                                * NULL if plain */
 };
+
+/* -1 with the error set if bootback-repo.json's "lock_days" is less than
+ * the host expects (repo_expect_lock). */
+int repo_lock_check (const struct repo *r);
 
 /* repo_point_remove without looking at holds (hold.c calls it under the
  * holds lock). */

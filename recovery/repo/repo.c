@@ -302,6 +302,80 @@ plain_has_slots (struct repo *r)
   return has != 0;
 }
 
+bool
+repo_open_opts_has_secret (const struct repo_open_opts *o)
+{
+  return o && ((o->passphrase && *o->passphrase) ||
+               (o->passphrase_file && *o->passphrase_file) ||
+               (o->key_file && *o->key_file));
+}
+
+/* The first four bytes of the first chunk file in chunks/ (false if there
+ * is none, or it cannot be read). */
+static bool
+first_chunk_magic (struct repo_io *io, char magic[4])
+{
+  CLEANUP_STRV char **d = io->ops->list (io, "chunks"), **f = NULL;
+  CLEANUP_FREE char *dir = d && d[0] ? xasprintf ("chunks/%s", d[0]) : NULL;
+  CLEANUP_FREE char *path = NULL;
+  struct repo_file *fp;
+  size_t i;
+  bool ok;
+
+  if (!dir || !(f = io->ops->list (io, dir)))
+    return false;
+  for (i = 0; f[i] && io_is_temp_name (f[i]); i++) ;
+  if (!f[i])
+    return false;
+  path = xasprintf ("%s/%s", dir, f[i]);
+  if (!(fp = io->ops->open (io, path, O_RDONLY)))
+    return false;
+  ok = io->ops->pread (io, fp, magic, 4, 0) == 4;
+  io->ops->close (io, fp);
+  return ok;
+}
+
+/* A plain configuration over sealed chunk files (BBE1, BBE2): an
+ * encrypted repository whose configuration and keys/ were changed.  Not
+ * asked on S3, where it would cost a chunk's GET at every open.  true
+ * with the error set. */
+static bool
+plain_has_sealed (struct repo *r)
+{
+  char magic[4];
+  bool sealed = strncmp (r->location, "s3://", 5) &&
+    first_chunk_magic (r->io, magic) && memcmp (magic, "BBE", 3) == 0;
+
+  error_clear ();
+  if (sealed)
+    error_setx ("%s/bootback-repo.json says the repository is not "
+                "encrypted, but its chunk files are sealed (encrypted): "
+                "the file was changed; refusing to use it unencrypted",
+                r->location);
+  return sealed;
+}
+
+/* A plain repository opened with a secret: the caller means an encrypted
+ * one.  Someone who can write the repository could have rewritten its
+ * configuration and moved keys/ away; writing to it, or reading points
+ * from it as good, would give them plaintext or forged points.  true
+ * with the error set. */
+static bool
+plain_refused (struct repo *r, const struct repo_open_opts *oo)
+{
+  if (plain_has_slots (r))
+    return true;
+  if (!repo_open_opts_has_secret (oo) || oo->allow_plain)
+    return plain_has_sealed (r);
+  error_setx ("%s is not encrypted (its bootback-repo.json says so, and it "
+              "has no key slots), but a passphrase or key file was given "
+              "for it: refusing to use it unencrypted; if it was encrypted, "
+              "its configuration was replaced; if it is meant to be plain, "
+              "open it without BOOTBACK_PASSPHRASE, --passphrase-file or "
+              "--key-file", r->location);
+  return true;
+}
+
 struct repo *
 repo_open (const char *location)
 {
@@ -317,13 +391,15 @@ repo_open_with (const char *location, const struct repo_open_opts *oo)
   json_t *o = NULL, *v;
   json_error_t je;
   size_t len;
-  int encrypted;
+  int encrypted, default_days = 0;
 
   pthread_mutex_init (&r->codec_lock, NULL);
   r->location = xstrdup (location);
   r->io = io_for (location, oo);
   if (!r->io)
     goto err;
+  if (strncmp (location, "s3://", 5) == 0)
+    default_days = io_s3_default_days (r->io);
   if (fault) {
     struct repo_io *f = io_fault_new (r->io, fault);
     if (!f)
@@ -375,11 +451,12 @@ repo_open_with (const char *location, const struct repo_open_opts *oo)
   r->sync_each_chunk = json_is_string (v) &&
     strcmp (json_string_value (v), "file") == 0;
   v = json_object_get (o, "lock_days");
-  r->lock_days = json_is_integer (v) && json_integer_value (v) > 0 &&
+  r->file_lock_days = json_is_integer (v) && json_integer_value (v) > 0 &&
     json_integer_value (v) <= REPO_MAX_LOCK_DAYS ? json_integer_value (v) : 0;
+  r->lock_days = MAX (r->file_lock_days, default_days);
   json_decref (o);
   o = NULL;
-  if (encrypted ? crypt_unlock (r, oo) == -1 : plain_has_slots (r))
+  if (encrypted ? crypt_unlock (r, oo) == -1 : plain_refused (r, oo))
     goto err;
   return r;
  err:
@@ -400,6 +477,29 @@ repo_close (struct repo *r)
   pthread_mutex_destroy (&r->codec_lock);
   free (r->location);
   free (r);
+}
+
+int repo_file_lock_days (const struct repo *r) { return r->file_lock_days; }
+void repo_expect_lock (struct repo *r, int days) { r->lock_expected = days; }
+
+/* repo_writer_begin: the file says at least what the host recorded. */
+int
+repo_lock_check (const struct repo *r)
+{
+  char now[32] = "no \"lock_days\"";
+
+  if (r->file_lock_days >= r->lock_expected)
+    return 0;
+  if (r->file_lock_days)
+    snprintf (now, sizeof now, "\"lock_days\": %d", r->file_lock_days);
+  error_setx ("%s/bootback-repo.json has %s, but this host recorded a lock "
+              "of %d days for the repository: the file was changed (it is "
+              "not authenticated); refusing to write points locked for "
+              "less.  Put \"lock_days\": %d back into it; or, if the lock "
+              "was lowered on purpose, accept it with 'bootback repo init "
+              "%s'", r->location, now, r->lock_expected, r->lock_expected,
+              r->location);
+  return -1;
 }
 
 const char *repo_location (const struct repo *r) { return r->location; }

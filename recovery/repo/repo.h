@@ -98,7 +98,13 @@ struct repo_open_opts {
   /* A local read cache of chunks (a directory, made 0700) and its size
    * ("4G" if NULL). */
   const char *s3_cache_dir, *s3_cache_size;
+  /* A repository that opens plain though a secret is set is refused
+   * (its configuration may have been turned plain by someone without
+   * the key), unless this is true (repo sync --dst-plain). */
+  bool allow_plain;
 };
+/* Is one of o's secret fields set? */
+bool repo_open_opts_has_secret (const struct repo_open_opts *o);
 /* Set o's secret fields (each may be NULL or empty: unset). */
 void repo_open_opts_secret (struct repo_open_opts *o, const char *passphrase,
                             const char *passphrase_file, const char *key_file);
@@ -164,6 +170,12 @@ bool repo_compresses (const struct repo *r);
 const char *repo_uuid (const struct repo *r);
 uint32_t repo_chunk_size (const struct repo *r);
 struct repo_io *repo_get_io (struct repo *r);
+/* The "lock_days" of bootback-repo.json (0: none).  The file is not
+ * authenticated: the host keeps what it said (the catalog) and tells
+ * repo_expect_lock; a point is then written (repo_writer_begin) only if
+ * the file says as much. */
+int repo_file_lock_days (const struct repo *r);
+void repo_expect_lock (struct repo *r, int days);
 
 /* ---- encryption keys (crypt.c) ------------------------------------------- */
 

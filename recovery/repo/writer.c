@@ -128,6 +128,8 @@ repo_writer_begin (struct repo *r, const char *vm, time_t t)
                 "'-'; at most 128)", vm);
     return NULL;
   }
+  if (repo_lock_check (r) == -1)
+    return NULL;
   w = xcalloc (1, sizeof *w);
   w->r = r;
   pthread_mutex_init (&w->lock, NULL);

@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# Encryption downgrades by someone who can write a repository but holds no
+# key (review finding): a secret given for a repository that opens plain
+# is refused, naming it, and nothing is written.  (i) bootback-repo.json
+# rewritten as plain and keys/ moved away: a fresh host (no catalog row)
+# with the passphrase refuses repo add and import, and one without it
+# sees the sealed chunk files; (ii) a plain repository
+# put at a sync destination: repo sync --dst-passphrase-file refuses it,
+# and an encrypted SRC's points go to a plain DST only with --dst-plain;
+# (iii) repo init --encrypt on an existing plain repository fails, the
+# repository and the catalog as they were.
+source "$top_srcdir/tests/functions.sh"
+source "$top_srcdir/nbd-plugin/plugin-functions.sh"
+requires python3
+
+echo "downgrade pass" > "$tmp/pass"
+make_image "$tmp/a.img" 1M "0:64K:7"
+fingerprint () { find "$1" -type f | sort | xargs md5sum | md5sum; }
+plain_json () {    # rewrite REPO's configuration as a plain repository's
+    python3 - "$1/bootback-repo.json" <<'PY'
+import json, sys
+j = json.load(open(sys.argv[1]))
+j.pop("encryption", None)
+j["version"] = 1
+json.dump(j, open(sys.argv[1], "w"))
+PY
+}
+
+## (i) turned plain, keys/ moved: a fresh host with the passphrase refuses it
+enc=$tmp/enc
+BOOTBACK_PASSPHRASE_FILE=$tmp/pass bootback repo init --encrypt "$enc" > /dev/null
+BOOTBACK_PASSPHRASE_FILE=$tmp/pass bootback --repo "$enc" import "$tmp/a.img" --vm a > /dev/null
+plain_json "$enc"
+mv "$enc/keys" "$tmp/keys.moved"
+before=$(fingerprint "$enc")
+export BOOTBACK_HOME=$tmp/fresh
+BOOTBACK_PASSPHRASE_FILE=$tmp/pass expect_rc 1 bootback repo add "$enc"
+grep -q "$enc is not encrypted .* but a passphrase or key file was given for it" "$tmp/err" ||
+    fail "repo add of a downgraded repository with a passphrase: $(cat "$tmp/err")"
+BOOTBACK_PASSPHRASE_FILE=$tmp/pass expect_rc 1 bootback --repo "$enc" import "$tmp/a.img" --vm a
+grep -q "$enc is not encrypted" "$tmp/err" || fail "import into a downgraded repository: $(cat "$tmp/err")"
+expect_rc 1 bootback --passphrase-file "$tmp/pass" --repo "$enc" import "$tmp/a.img" --vm a
+grep -q "$enc is not encrypted" "$tmp/err" || fail "--passphrase-file: $(cat "$tmp/err")"
+[ "$(fingerprint "$enc")" = "$before" ] || fail "a refused command wrote into $enc"
+# without a secret: its chunk files are sealed, it is no plain repository
+expect_rc 1 bootback --repo "$enc" import "$tmp/a.img" --vm a
+grep -q "$enc/bootback-repo.json says the repository is not encrypted, but its chunk files are sealed" "$tmp/err" ||
+    fail "a repository turned plain over sealed chunks, no secret: $(cat "$tmp/err")"
+[ "$(fingerprint "$enc")" = "$before" ] || fail "a refused command wrote into $enc"
+mv "$tmp/keys.moved" "$enc/keys"
+
+## (ii) a plain repository at the sync destination
+export BOOTBACK_HOME=$tmp/home
+src=$tmp/src
+BOOTBACK_PASSPHRASE_FILE=$tmp/pass bootback repo init --encrypt "$src" > /dev/null
+BOOTBACK_PASSPHRASE_FILE=$tmp/pass bootback --repo "$src" import "$tmp/a.img" --vm a > /dev/null
+dst=$tmp/dst
+bootback repo init "$dst" > /dev/null
+before=$(fingerprint "$dst")
+BOOTBACK_PASSPHRASE_FILE=$tmp/pass expect_rc 1 bootback repo sync \
+    --dst-passphrase-file "$tmp/pass" "$src" "$dst"
+grep -q "$dst is not encrypted .* but a passphrase or key file was given" "$tmp/err" ||
+    fail "sync into a plain DST with a DST passphrase: $(cat "$tmp/err")"
+BOOTBACK_PASSPHRASE_FILE=$tmp/pass BOOTBACK_DST_PASSPHRASE_FILE=$tmp/pass \
+    expect_rc 1 bootback repo sync "$src" "$dst"
+grep -q "$dst is not encrypted" "$tmp/err" || fail "BOOTBACK_DST_PASSPHRASE_FILE: $(cat "$tmp/err")"
+# SRC's secret is not DST's when DST is plain
+BOOTBACK_PASSPHRASE_FILE=$tmp/pass expect_rc 1 bootback repo sync "$src" "$dst"
+grep -q "$dst is not encrypted and $src is: its points would be copied in clear; give --dst-plain" "$tmp/err" ||
+    fail "sync of an encrypted SRC into a plain DST: $(cat "$tmp/err")"
+[ "$(fingerprint "$dst")" = "$before" ] || fail "a refused sync wrote into $dst"
+BOOTBACK_PASSPHRASE_FILE=$tmp/pass expect_rc 1 bootback repo sync --dst-plain \
+    --dst-passphrase-file "$tmp/pass" "$src" "$dst"
+grep -q "exclude each other" "$tmp/err"
+# asked for, it is done
+BOOTBACK_PASSPHRASE_FILE=$tmp/pass bootback repo sync --dst-plain "$src" "$dst" 2>/dev/null |
+    grep -q "copied 1 restore points" || fail "sync --dst-plain"
+bootback --repo "$dst" points a | grep -q . || fail "sync --dst-plain copied nothing"
+# --dst-plain gives DST no secret: an encrypted DST is not opened
+BOOTBACK_PASSPHRASE_FILE=$tmp/pass bootback repo init --encrypt "$tmp/e2" > /dev/null
+BOOTBACK_PASSPHRASE_FILE=$tmp/pass expect_rc 1 bootback repo sync --dst-plain "$src" "$tmp/e2"
+
+## (iii) repo init --encrypt on an existing plain repository
+export BOOTBACK_HOME=$tmp/home3
+pl=$tmp/plain
+BOOTBACK_HOME=$tmp/other bootback repo init "$pl" > /dev/null
+before=$(fingerprint "$pl")
+BOOTBACK_PASSPHRASE_FILE=$tmp/pass expect_rc 1 bootback repo init --encrypt "$pl"
+grep -q "$pl is an existing repository, and it is not encrypted" "$tmp/err" ||
+    fail "repo init --encrypt on a plain repository: $(cat "$tmp/err")"
+[ "$(fingerprint "$pl")" = "$before" ] || fail "repo init --encrypt changed $pl"
+! bootback repo list | grep -q "$pl" || fail "repo init --encrypt registered $pl"
+# the catalog's memory of a uuid (a repository put in another's place)
+BOOTBACK_HOME=$tmp/other bootback --repo "$pl" import "$tmp/a.img" --vm a > /dev/null
+python3 - "$pl/bootback-repo.json" <<'PY'
+import json, sys
+j = json.load(open(sys.argv[1])); j["uuid"] = "00000000-0000-4000-8000-000000000000"
+json.dump(j, open(sys.argv[1], "w"))
+PY
+BOOTBACK_HOME=$tmp/other expect_rc 1 bootback --repo "$pl" points a
+grep -q "$pl: the catalog knows this repository as uuid .* and it now says 00000000-0000-4000-8000-000000000000" "$tmp/err" ||
+    fail "a replaced repository not refused: $(cat "$tmp/err")"
+echo "encrypt downgrade ok"
