@@ -42,7 +42,10 @@
  *  3. O_EXCL of a non-temp name (lock files, writer registration) is a
  *     PUT of an empty object with If-None-Match: * at open (412 =
  *     EEXIST), then the content is PUT at close.  RGW (16.2) honours the
- *     condition; so do AWS S3 (since 2024) and MinIO.  A conditional PUT
+ *     condition in an unversioned bucket, but not in a versioned one (a
+ *     bucket with Object Lock): there a second create succeeds too, so
+ *     these locks are not exclusive (README, "Immutability"); AWS S3
+ *     (since 2024) and MinIO honour it.  A conditional PUT
  *     retried after a lost reply may find its own object (EEXIST): a lock
  *     then reads as held by this host's live process and is waited for or
  *     reported, never taken twice.  An empty registration is judged dead
