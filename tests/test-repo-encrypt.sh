@@ -180,12 +180,11 @@ grep -q "$repo is not encrypted .* but a passphrase or key file was given" "$tmp
 # without it, the catalog's memory refuses it
 nosecret () { (unset BOOTBACK_PASSPHRASE BOOTBACK_KEY_FILE; "$@"); }
 nosecret expect_rc 1 bootback points
-# (its chunk files are sealed: the open refuses it before the catalog)
-grep -E -q "$repo: the catalog knows this repository as encrypted and it now opens without encryption|$repo/bootback-repo.json says the repository is not encrypted, but its chunk files are sealed" "$tmp/err" ||
+grep -q "$repo: the catalog knows this repository as encrypted and it now opens without encryption" "$tmp/err" ||
     fail "downgraded repository not refused: $(cat "$tmp/err")"
 make_image "$tmp/new.img" 1M "0:64K:7"
 nosecret expect_rc 1 bootback import "$tmp/new.img" --vm tiny
-grep -E -q "opens without encryption|chunk files are sealed" "$tmp/err" || fail "import into the downgraded repository: $(cat "$tmp/err")"
+grep -q "opens without encryption" "$tmp/err" || fail "import into the downgraded repository: $(cat "$tmp/err")"
 [ "$(find "$repo" -type f | sort | md5sum)" = "$before" ] ||
     fail "the refused import wrote into the repository"
 # another repository (a new uuid) put in its place is refused too
@@ -195,7 +194,7 @@ j = json.load(open(sys.argv[1])); j["uuid"] = "00000000-0000-4000-8000-000000000
 json.dump(j, open(sys.argv[1], "w"))
 PY
 nosecret expect_rc 1 bootback points
-grep -E -q "the catalog knows this repository as uuid .* and it now says 00000000-0000-4000-8000-000000000000|chunk files are sealed" "$tmp/err" ||
+grep -q "the catalog knows this repository as uuid .* and it now says 00000000-0000-4000-8000-000000000000" "$tmp/err" ||
     fail "a replaced repository not refused: $(cat "$tmp/err")"
 # a uuid with a terminal escape in it (it is printed) is not a uuid
 python3 - "$repo/bootback-repo.json" <<'PY'

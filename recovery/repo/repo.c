@@ -310,51 +310,6 @@ repo_open_opts_has_secret (const struct repo_open_opts *o)
                (o->key_file && *o->key_file));
 }
 
-/* The first four bytes of the first chunk file in chunks/ (false if there
- * is none, or it cannot be read). */
-static bool
-first_chunk_magic (struct repo_io *io, char magic[4])
-{
-  CLEANUP_STRV char **d = io->ops->list (io, "chunks"), **f = NULL;
-  CLEANUP_FREE char *dir = d && d[0] ? xasprintf ("chunks/%s", d[0]) : NULL;
-  CLEANUP_FREE char *path = NULL;
-  struct repo_file *fp;
-  size_t i;
-  bool ok;
-
-  if (!dir || !(f = io->ops->list (io, dir)))
-    return false;
-  for (i = 0; f[i] && io_is_temp_name (f[i]); i++) ;
-  if (!f[i])
-    return false;
-  path = xasprintf ("%s/%s", dir, f[i]);
-  if (!(fp = io->ops->open (io, path, O_RDONLY)))
-    return false;
-  ok = io->ops->pread (io, fp, magic, 4, 0) == 4;
-  io->ops->close (io, fp);
-  return ok;
-}
-
-/* A plain configuration over sealed chunk files (BBE1, BBE2): an
- * encrypted repository whose configuration and keys/ were changed.  Not
- * asked on S3, where it would cost a chunk's GET at every open.  true
- * with the error set. */
-static bool
-plain_has_sealed (struct repo *r)
-{
-  char magic[4];
-  bool sealed = strncmp (r->location, "s3://", 5) &&
-    first_chunk_magic (r->io, magic) && memcmp (magic, "BBE", 3) == 0;
-
-  error_clear ();
-  if (sealed)
-    error_setx ("%s/bootback-repo.json says the repository is not "
-                "encrypted, but its chunk files are sealed (encrypted): "
-                "the file was changed; refusing to use it unencrypted",
-                r->location);
-  return sealed;
-}
-
 /* A plain repository opened with a secret: the caller means an encrypted
  * one.  Someone who can write the repository could have rewritten its
  * configuration and moved keys/ away; writing to it, or reading points
@@ -366,7 +321,7 @@ plain_refused (struct repo *r, const struct repo_open_opts *oo)
   if (plain_has_slots (r))
     return true;
   if (!repo_open_opts_has_secret (oo) || oo->allow_plain)
-    return plain_has_sealed (r);
+    return false;
   error_setx ("%s is not encrypted (its bootback-repo.json says so, and it "
               "has no key slots), but a passphrase or key file was given "
               "for it: refusing to use it unencrypted; if it was encrypted, "
