@@ -52,6 +52,7 @@ struct repo_writer {
   double start;
   _Atomic double last_beat;
   _Atomic bool failed;
+  char failure[512];           /* the first failure's error (under lock) */
   _Atomic uint64_t new_chunks, new_bytes, stored_bytes, reused, raw_bytes;
   pthread_mutex_t lock;
   uint8_t *dirty;              /* bitmap of chunk dirs, "file" sync mode */
@@ -278,15 +279,33 @@ touch_existing (struct repo_writer *w, const uint8_t digest[REPO_DIGEST_LEN],
   return errno == ENOENT ? 0 : -1;
 }
 
+/* w has failed with the error set now: the first failure's message is
+ * kept, for the threads that find the writer failed before the failing
+ * one has reported it (the report then names the cause either way). */
+static void
+writer_fail (struct repo_writer *w)
+{
+  pthread_mutex_lock (&w->lock);
+  if (!w->failure[0])
+    snprintf (w->failure, sizeof w->failure, "%s", error_msg ());
+  w->failed = true;
+  pthread_mutex_unlock (&w->lock);
+}
+
 /* -1 with the error set if w has failed (it can only be aborted). */
 static int
 writer_failed (struct repo_writer *w)
 {
-  if (w->failed) {
-    error_setx ("writer of %s@%s has failed", w->vm, w->id);
-    return -1;
-  }
-  return 0;
+  char why[sizeof w->failure];
+
+  if (!w->failed)
+    return 0;
+  pthread_mutex_lock (&w->lock);
+  snprintf (why, sizeof why, "%s", w->failure);
+  pthread_mutex_unlock (&w->lock);
+  error_setx ("writer of %s@%s has failed: %s", w->vm, w->id,
+              why[0] ? why : "an earlier error");
+  return -1;
 }
 
 static int
@@ -297,7 +316,7 @@ writer_usable (struct repo_writer *w, size_t len)
   if (len == 0 || len > w->r->chunk_size) {
     error_setx ("chunk of %zu bytes does not fit the chunk size %" PRIu32,
                 len, w->r->chunk_size);
-    w->failed = true;
+    writer_fail (w);
     return -1;
   }
   return 0;
@@ -329,7 +348,7 @@ repo_writer_put_chunk (struct repo_writer *w, const void *data, size_t len,
   if (was_new) *was_new = true;
  done:
   if (e == -1)
-    w->failed = true;
+    writer_fail (w);
   return e == -1 ? -1 : 0;
 }
 
@@ -386,7 +405,7 @@ repo_writer_patch_chunk (struct repo_writer *w,
   }
   codec_put (r, c);
   if (e == -1) {
-    w->failed = true;
+    writer_fail (w);
     return -1;
   }
   return 1;
@@ -409,7 +428,7 @@ repo_writer_reuse_chunk (struct repo_writer *w,
     error_set (ENOENT, "chunk %s is not in the repository", path + 12);
     return -1;
   default:
-    w->failed = true;
+    writer_fail (w);
     return -1;
   }
 }
