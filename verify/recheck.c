@@ -169,6 +169,7 @@ verify_recheck (const struct lab_state *s, const struct lab_def *d)
   json_t *before = rp ? json_load_file (rp, 0, NULL) : NULL;
   json_t *out, *rows = json_array ();
   struct lab_net n;
+  struct lab_host h;
   char at[32];
   int regressions = 0;
   size_t g, i;
@@ -184,8 +185,10 @@ verify_recheck (const struct lab_state *s, const struct lab_def *d)
   out = json_pack ("{s:s, s:s, s:s, s:s?}", "run", s->id, "lab", s->lab ? s->lab : "",
                    "checked", at, "before_report", rp);
   lab_net_init (&n, s->id, d);
+  lab_state_host (s, &h);       /* a sandbox on another host: checked there */
+  n.host = &h;
   taps = sandbox_taps (conn, s);
-  if (lab_net_check (&n, taps) == -1) {
+  if (lab_host_open (&h) == -1 || lab_net_check (&n, taps) == -1) {
     json_object_set_new (out, "isolation", json_string (error_msg ()));
     regressions = -1;
   }
@@ -195,6 +198,7 @@ verify_recheck (const struct lab_state *s, const struct lab_def *d)
       for (i = 0; i < d->groups[g].nvms; i++)
         regressions += recheck_vm (conn, s, &n, &d->groups[g].vms[i], before, rows);
   }
+  lab_host_close (&h);
   json_object_set_new (out, "checks", rows);
   json_object_set_new (out, "regressions", json_integer (regressions < 0 ? 0 : regressions));
   json_object_set_new (out, "isolated", json_boolean (regressions >= 0));
