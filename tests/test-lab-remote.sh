@@ -7,8 +7,9 @@
 # sshd of its own (remote_sshd_start); this test is the backup server.
 #  - host add --ssh, hosts --json shows it; a lab on a host without one is
 #    refused naming the host and --ssh, so is an unknown host (--host or
-#    host:), --host against a group's own host:, and lab up there; an ssh
-#    that cannot connect is "could not verify" (exit 1), never a failed VM;
+#    host:), --host against a group's own host:, and lab up --publish
+#    there; an ssh that cannot connect is "could not verify" (exit 1),
+#    never a failed VM;
 #  - lab run of a restore point with host: r1 passes heartbeat, tcp and
 #    http: the bridge, the namespace and the iptables rules are on the
 #    remote while it runs and not here, and afterwards nothing is left on
@@ -16,6 +17,11 @@
 #  - a run killed with -9: lab reap removes all of it on the remote, from
 #    its state, and the dead run's ssh master;
 #  - bootback verify --host r1 of the same point passes, leaving nothing;
+#  - lab up --host r1 keeps it up there (bridge, namespace and VM on the
+#    remote only, no ssh master held, lab list shows the host); lab shell
+#    ID -- CMD runs in its namespace there (the VM's web answer over bash's
+#    /dev/tcp, the exit status, every word quoted); a reset to the restore
+#    point is refused naming the host; lab down leaves nothing;
 #  - an isolation property broken on the remote (BOOTBACK_LAB_TEST_HOOK,
 #    run there) makes the lab refuse, naming the property.
 source "$top_srcdir/tests/functions.sh"
@@ -78,7 +84,7 @@ grep -q "could not verify: host dead does not answer over ssh (root@$REMOTE_ADDR
 ! grep -q "teardown\|is left" "$tmp/err" || fail "ssh unreachable: a run was started and left"
 [ -z "$(lab_ids)" ] || fail "ssh unreachable: a lab state is left"
 # the definition's host: must be a catalog host too; --host over a group's
-# own host: is refused; a sandbox on another host is not supported yet
+# own host: is refused
 sed 's/^host: r1$/host: nosuch/' "$tmp/lab.yaml" >"$tmp/nosuch.yaml"
 expect_rc 1 bootback lab run "$tmp/nosuch.yaml" --quiet
 grep -q "host nosuch: no such host" "$tmp/err" || fail "definition's unknown host: not named"
@@ -93,11 +99,15 @@ EOF2
 expect_rc 1 bootback lab run "$tmp/group.yaml" --host dead --quiet
 grep -q -- "--host dead: group g of lab remote is on host r1: a lab runs on one host" "$tmp/err" ||
     fail "--host against a group's host: not refused"
-expect_rc 1 bootback lab up "$tmp/lab.yaml"
-grep -q "lab up: a sandbox on another host (r1) is not supported yet" "$tmp/err" ||
-    fail "lab up on r1: not refused clearly"
+# published ports of a sandbox there: refused before anything is made
+pport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+expect_rc 1 bootback lab up "$tmp/lab.yaml" --publish "127.0.0.1:$pport=web1:80"
+grep -q "lab up: published ports of a sandbox on another host (r1) are not supported" "$tmp/err" ||
+    fail "lab up --publish on r1: not refused clearly"
 [ -z "$(lab_ids)" ] || fail "a refused lab left a state"
 [ -z "$(rv list --all --name)" ] || fail "a refused lab left a domain on the remote"
+! ss -Hltn "sport = :$pport" | grep -q . || fail "a refused --publish left its port listening"
+[ -z "$(ls -d /tmp/bootback-ssh.* 2>/dev/null)" ] || fail "a refused lab left an ssh master"
 
 ## the lab on r1
 remote_links () { remote_exec ip -o link show | grep -o "bbl[0-9a-f]*[a-z]*" | sort -u || true; }
@@ -189,6 +199,60 @@ grep -q "PASS tcp 7" "$tmp/err" || fail "verify --host: the tcp check did not ru
 grep -q "PASS ping .*ICMP echo reply from 10.77.0.21" "$tmp/err" ||
     fail "verify --host: no ping from the lab namespace on r1"
 assert_remote_clean "after verify --host"
+
+## lab up --host r1: a sandbox that stays up there (no ssh master held
+## while it is up), its namespace reached with lab shell over ssh, and
+## lab down removes everything on both sides
+t0=$(date +%s.%N)
+sed 's/^host: r1$//' "$tmp/lab.yaml" >"$tmp/nohost.yaml"
+bootback lab up "$tmp/nohost.yaml" --host r1 --lease 10m >"$tmp/up.out" 2>"$tmp/up.err" ||
+    { cat "$tmp/up.err" "$tmp/up.out"; fail "lab up --host r1 did not come up and pass"; }
+cat "$tmp/up.out"
+sid=$(lab_ids)
+[ -n "$sid" ] || fail "lab up --host r1: no sandbox in lab list"
+cleanup_fn "bootback lab down $sid >/dev/null 2>&1"
+grep -q "lab remote: passed (1 VM, 3 checks: 3 passed, 0 failed" "$tmp/up.out" ||
+    fail "lab up --host r1: the checks did not all pass"
+grep -q "sandbox $sid is up on host r1 until" "$tmp/up.out" ||
+    fail "lab up --host r1 does not say where the sandbox is"
+bootback lab list | tee "$tmp/list"
+grep -q "^$sid .*sandbox .*left" "$tmp/list" || fail "lab list: the sandbox is not up"
+grep -q "on host r1 (ssh $REMOTE_SSH)" "$tmp/list" || fail "lab list does not show the host"
+bootback lab list --json | python3 -c '
+import json, sys
+l = json.load(sys.stdin)[0]
+assert l["host"] == "r1" and l["kind"] == "sandbox" and l["alive"], l' ||
+    fail "lab list --json does not show the sandbox on r1"
+! pgrep -f 'bootback-ssh\.' >/dev/null || fail "an ssh master is held while the sandbox is up"
+remote_links >"$tmp/rlinks"
+grep -qx "bbl${sid}br" "$tmp/rlinks" || fail "sandbox: no lab bridge on the remote"
+remote_ssh ip netns list | grep -q "bootback-lab-$sid" || fail "sandbox: no namespace on the remote"
+rv list --name | grep -q "^bbl-$sid-web1$" || fail "sandbox: the VM does not run on the remote"
+! ip -o link show | grep -q "bbl$sid" || fail "sandbox: a lab interface is on the backup server"
+! ip netns list | grep -q "bootback-lab-$sid" || fail "sandbox: its namespace is on the backup server"
+! virsh -q list --all --name | grep -q "bbl-$sid" || fail "sandbox: its VM runs on the backup server"
+# lab shell: the VM's web answer from the namespace there, over ssh
+probe='exec 3<>/dev/tcp/10.77.0.21/80 || exit 9
+printf "GET /health HTTP/1.0\r\nHost: 10.77.0.21\r\n\r\n" >&3; cat <&3'
+expect_rc 0 bootback lab shell "$sid" -- bash -c "$probe"
+grep -q '"identity":"web1"' "$tmp/out" || { cat "$tmp/out"; fail "lab shell: not the VM's answer"; }
+expect_rc 0 bootback lab shell "$sid" -- sh -c 'echo "$BOOTBACK_LAB_NETNS"; ip -o link show eth0'
+grep -qx "bootback-lab-$sid" "$tmp/out" || fail "lab shell: not in the lab namespace"
+grep -q "eth0" "$tmp/out" || fail "lab shell: no eth0 in the lab namespace there"
+expect_rc 7 bootback lab shell "$sid" -- sh -c 'exit 7'
+expect_rc 0 bootback lab shell "$sid" -- printf '%s|' "it's" '$(id)' 'a b'
+[ "$(cat "$tmp/out")" = "it's|\$(id)|a b|" ] || { cat "$tmp/out"; fail "lab shell: a word was not quoted"; }
+# a reset to the restore point there is refused, naming the host
+expect_rc 1 bootback lab reset "$sid"
+grep -q "lab $sid runs on host r1: a reset to the restore point is not supported there" "$tmp/err" ||
+    fail "lab reset on r1: not refused clearly"
+expect_rc 0 bootback lab down "$sid"
+grep -q "lab $sid (remote) is down" "$tmp/out" || fail "lab down: not said"
+t1=$(date +%s.%N)
+lab_assert_gone "$sid"
+assert_remote_clean "after lab down of a sandbox on r1"
+! pgrep -f -- "^nbdkit .*$BOOTBACK_HOME/sessions/" >/dev/null || fail "lab down: a session's nbdkit is left"
+echo "remote sandbox up, shell, down: $(echo "$t1 - $t0" | bc) s"
 
 ## a broken isolation property on the remote: refused, named
 refuse () {
