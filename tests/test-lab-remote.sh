@@ -20,8 +20,11 @@
 #  - lab up --host r1 keeps it up there (bridge, namespace and VM on the
 #    remote only, no ssh master held, lab list shows the host); lab shell
 #    ID -- CMD runs in its namespace there (the VM's web answer over bash's
-#    /dev/tcp, the exit status, every word quoted); a reset to the restore
-#    point is refused naming the host; lab down leaves nothing;
+#    /dev/tcp, the exit status, every word quoted); a checkpoint, a patch
+#    lab check sees (isolation proven there), a reset to the checkpoint;
+#    ssh cut: a clear error, then the next command connects again; a reset
+#    to the restore point is refused naming the host; lab down leaves
+#    nothing;
 #  - an isolation property broken on the remote (BOOTBACK_LAB_TEST_HOOK,
 #    run there) makes the lab refuse, naming the property.
 source "$top_srcdir/tests/functions.sh"
@@ -242,6 +245,27 @@ grep -q "eth0" "$tmp/out" || fail "lab shell: no eth0 in the lab namespace there
 expect_rc 7 bootback lab shell "$sid" -- sh -c 'exit 7'
 expect_rc 0 bootback lab shell "$sid" -- printf '%s|' "it's" '$(id)' 'a b'
 [ "$(cat "$tmp/out")" = "it's|\$(id)|a b|" ] || { cat "$tmp/out"; fail "lab shell: a word was not quoted"; }
+# checkpoint and reset to it go through the remote's libvirt; lab check
+# proves the isolation there again and sees a patch break the http check
+expect_rc 0 bootback lab checkpoint "$sid" c1
+bootback lab exec "$sid" web1 -- /bin/sed -i 's/^IDENTITY=.*/IDENTITY=patched/' \
+    /etc/bootback/guest.conf || fail "lab exec of the patch failed on r1"
+expect_rc 0 bootback lab shell "$sid" -- bash -c "$probe"
+grep -q '"identity":"patched"' "$tmp/out" || { cat "$tmp/out"; fail "the patch did not change the answer"; }
+expect_rc 2 bootback lab check "$sid"
+cat "$tmp/out"
+grep -q "isolation: proven" "$tmp/out" || fail "lab check: the isolation on r1 was not proven"
+grep -q "http.*pass.*FAIL" "$tmp/out" || fail "lab check does not show http pass -> FAIL on r1"
+expect_rc 0 bootback lab reset "$sid" c1
+expect_rc 0 bootback lab shell "$sid" -- bash -c "$probe"
+grep -q '"identity":"web1"' "$tmp/out" || { cat "$tmp/out"; fail "reset to c1: not the old answer"; }
+# ssh cannot reach the host: a clear error, and the next command connects again
+remote_link down
+expect_rc 1 bootback lab shell "$sid" -- true
+grep -q "lab $sid: could not verify: host r1 does not answer over ssh" "$tmp/err" ||
+    fail "lab shell with the host unreachable: not a clear error"
+remote_link up
+expect_rc 0 bootback lab shell "$sid" -- true
 # a reset to the restore point there is refused, naming the host
 expect_rc 1 bootback lab reset "$sid"
 grep -q "lab $sid runs on host r1: a reset to the restore point is not supported there" "$tmp/err" ||
