@@ -11,7 +11,8 @@
  * one multiplexed connection per process (DIR is a private directory made
  * by lab_host_open and removed by lab_host_close, which ends the master
  * with ssh -O exit).  `lab shell` of a lab there is one ssh of its own,
- * without -n and without a master (-t with a terminal: lab_host_shell_argv).  ssh hands the remote shell one string: every word is
+ * without -n and without a master (-t with a terminal:
+ * lab_host_shell_argv).  ssh hands the remote shell one string: every word is
  * single-quoted here, so a word is never split or expanded there.  The
  * destination and the port are the catalog's (bootback host add --ssh),
  * checked by lab_ssh_dest_parse; nothing of a lab definition's VMs or of a

@@ -21,7 +21,8 @@
 #    remote only, no ssh master held, lab list shows the host); lab shell
 #    ID -- CMD runs in its namespace there (the VM's web answer over bash's
 #    /dev/tcp, the exit status, every word quoted); a checkpoint, a patch
-#    lab check sees (isolation proven there), a reset to the checkpoint;
+#    lab check sees (isolation proven there), a reset to the checkpoint,
+#    the console (a pty there, through libvirt);
 #    ssh cut: a clear error, then the next command connects again; a reset
 #    to the restore point is refused naming the host; lab down leaves
 #    nothing;
@@ -259,6 +260,14 @@ grep -q "http.*pass.*FAIL" "$tmp/out" || fail "lab check does not show http pass
 expect_rc 0 bootback lab reset "$sid" c1
 expect_rc 0 bootback lab shell "$sid" -- bash -c "$probe"
 grep -q '"identity":"web1"' "$tmp/out" || { cat "$tmp/out"; fail "reset to c1: not the old answer"; }
+# the console (a pty on the remote) through its libvirt
+sleep 4 | bootback lab console "$sid" web1 --wait 1s >"$tmp/rcon" 2>"$tmp/rcon.err" &
+cpid=$!
+sleep 2
+bootback lab exec "$sid" web1 -- /bin/sh -c 'echo remote-console-marker > /dev/ttyS0' ||
+    fail "lab exec on r1 failed"
+wait $cpid || { cat "$tmp/rcon.err"; fail "lab console on r1 failed"; }
+grep -q remote-console-marker "$tmp/rcon" || { cat "$tmp/rcon.err" "$tmp/rcon"; fail "lab console on r1: no output"; }
 # ssh cannot reach the host: a clear error, and the next command connects again
 remote_link down
 expect_rc 1 bootback lab shell "$sid" -- true
