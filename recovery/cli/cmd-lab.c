@@ -868,7 +868,7 @@ static const char shell_usage[] =
   "A shell (or COMMAND) inside a lab's network namespace, where the lab's\n"
   "VMs are reachable at their production addresses and nothing else is.\n"
   "Without ID: the only lab there is.  A lab on another host: its namespace\n"
-  "is there, reached over ssh (bootback host add --ssh; a terminal with\n"
+  "is there, reached over ssh (the host's ssh destination; a terminal with\n"
   "ssh -t when stdin is one); COMMAND's output and exit status come back.\n";
 
 /* lab shell of a lab on another host: ssh there (-t when stdin is a
