@@ -276,6 +276,9 @@ cleanup_fn "iptables -w -D $cut 2>/dev/null; true"
 expect_rc 1 bootback lab shell "$sid" -- true
 grep -q "lab $sid: could not verify: host r1 does not answer over ssh" "$tmp/err" ||
     fail "lab shell with the host unreachable: not a clear error"
+expect_rc 1 bootback lab check "$sid"
+grep -q "lab $sid: could not verify: host r1 does not answer over ssh" "$tmp/err" ||
+    fail "lab check with the host unreachable: not 'could not run'"
 iptables -w -D $cut
 expect_rc 0 bootback lab shell "$sid" -- true
 # a reset to the restore point there is refused, naming the host
