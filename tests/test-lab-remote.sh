@@ -20,7 +20,8 @@
 #  - lab up --host r1 keeps it up there (bridge, namespace and VM on the
 #    remote only, no ssh master held, lab list shows the host); lab shell
 #    ID -- CMD runs in its namespace there (the VM's web answer over bash's
-#    /dev/tcp, the exit status, every word quoted); a checkpoint, a patch
+#    /dev/tcp, the exit status, every word quoted; on a terminal, a shell
+#    with a tty there); a checkpoint, a patch
 #    lab check sees (isolation proven there), a reset to the checkpoint,
 #    the console (a pty there, through libvirt);
 #    ssh cut: a clear error, then the next command connects again; a reset
@@ -246,6 +247,13 @@ grep -q "eth0" "$tmp/out" || fail "lab shell: no eth0 in the lab namespace there
 expect_rc 7 bootback lab shell "$sid" -- sh -c 'exit 7'
 expect_rc 0 bootback lab shell "$sid" -- printf '%s|' "it's" '$(id)' 'a b'
 [ "$(cat "$tmp/out")" = "it's|\$(id)|a b|" ] || { cat "$tmp/out"; fail "lab shell: a word was not quoted"; }
+# on a terminal: the remote user's shell in the namespace, with a tty there
+rc=0
+{ sleep 2; echo 'echo "ns=$BOOTBACK_LAB_NETNS tty=$(tty)"'; sleep 1; echo 'exit 3'; sleep 1; } |
+    timeout 30 script -qec "$BOOTBACK lab shell $sid" /dev/null >"$tmp/tty.out" || rc=$?
+[ $rc -eq 3 ] && grep -q "ns=bootback-lab-$sid tty=/dev/pts/" "$tmp/tty.out" &&
+    grep -q "a shell in namespace bootback-lab-$sid on host r1" "$tmp/tty.out" ||
+    { cat -v "$tmp/tty.out"; fail "lab shell on a terminal: exit $rc"; }
 # checkpoint and reset to it go through the remote's libvirt; lab check
 # proves the isolation there again and sees a patch break the http check
 expect_rc 0 bootback lab checkpoint "$sid" c1
