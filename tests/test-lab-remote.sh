@@ -25,7 +25,8 @@
 #    lab check sees (isolation proven there), a reset to the checkpoint,
 #    the console (a pty there, through libvirt);
 #    ssh cut: a clear error, then the next command connects again; a reset
-#    to the restore point is refused naming the host; lab down leaves
+#    to the restore point is refused naming the host; lab down with ssh
+#    refused fails clearly keeping the state, lab down again leaves
 #    nothing;
 #  - an isolation property broken on the remote (BOOTBACK_LAB_TEST_HOOK,
 #    run there) makes the lab refuse, naming the property.
@@ -293,6 +294,14 @@ expect_rc 0 bootback lab shell "$sid" -- true
 expect_rc 1 bootback lab reset "$sid"
 grep -q "lab $sid runs on host r1: a reset to the restore point is not supported there" "$tmp/err" ||
     fail "lab reset on r1: not refused clearly"
+# lab down while ssh cannot reach the host: said, the state kept for a
+# later try; then lab down again removes everything
+iptables -w -I $cut
+expect_rc 1 bootback lab down "$sid"
+grep -q "its network on host r1 is left: could not verify: host r1 does not answer over ssh" "$tmp/err" ||
+    fail "lab down with the host unreachable: not a clear error"
+[ "$(lab_ids)" = "$sid" ] || fail "a failed lab down lost the sandbox's state"
+iptables -w -D $cut
 expect_rc 0 bootback lab down "$sid"
 grep -q "lab $sid (remote) is down" "$tmp/out" || fail "lab down: not said"
 t1=$(date +%s.%N)
