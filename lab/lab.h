@@ -591,7 +591,8 @@ void lab_state_free (struct lab_state *s);
 bool lab_state_alive (const struct lab_state *s, time_t now);
 /* Tear a run down from its state alone: destroy its domains (by name
  * prefix, on its libvirt URI), instant sessions, network, overlays and
- * the run directory.  Idempotent.  -1 if something was left (error set). */
+ * the run directory.  Idempotent.  -1 if something was left (error set,
+ * without the lab's id: the caller names it). */
 int lab_state_teardown (struct lab_state *s, virConnectPtr conn);
 /* The host of s's lab (lab_host_remote false: this host). */
 void lab_state_host (const struct lab_state *s, struct lab_host *h);
