@@ -298,7 +298,7 @@ grep -q "lab $sid runs on host r1: a reset to the restore point is not supported
 # later try; then lab down again removes everything
 iptables -w -I $cut
 expect_rc 1 bootback lab down "$sid"
-grep -q "its network on host r1 is left: could not verify: host r1 does not answer over ssh" "$tmp/err" ||
+grep -q "lab $sid: its network on host r1 is left: could not verify: host r1 does not answer over ssh" "$tmp/err" ||
     fail "lab down with the host unreachable: not a clear error"
 [ "$(lab_ids)" = "$sid" ] || fail "a failed lab down lost the sandbox's state"
 iptables -w -D $cut
