@@ -10,7 +10,9 @@
  *
  * one multiplexed connection per process (DIR is a private directory made
  * by lab_host_open and removed by lab_host_close, which ends the master
- * with ssh -O exit).  ssh hands the remote shell one string: every word is
+ * with ssh -O exit).  `lab shell` of a lab there is one ssh of its own,
+ * without -n and without a master (-t with a terminal:
+ * lab_host_shell_argv).  ssh hands the remote shell one string: every word is
  * single-quoted here, so a word is never split or expanded there.  The
  * destination and the port are the catalog's (bootback host add --ssh),
  * checked by lab_ssh_dest_parse; nothing of a lab definition's VMs or of a
@@ -97,29 +99,59 @@ lab_shell_quote (const char *w)
   return q;
 }
 
+/* ssh's options shared by every use: keep-alives, the master (mux) or
+ * none, the config, the port; the destination into dest. */
+static void
+ssh_options (const struct lab_host *h, bool mux, char ***v, size_t *n, char *dest,
+             size_t len)
+{
+  const char *cfg = getenv ("BOOTBACK_SSH_CONFIG");
+  int port = 0;
+
+  strv_pushl (v, n, "-o", "BatchMode=yes", "-o", "ConnectTimeout=10",
+              "-o", "ServerAliveInterval=5", "-o", "ServerAliveCountMax=3", NULL);
+  if (mux) {
+    strv_pushl (v, n, "-o", "ControlMaster=auto", "-o", "ControlPersist=60", NULL);
+    strv_push (v, n, xasprintf ("-oControlPath=%s/%%C", h->ctl));
+  }
+  else
+    strv_pushl (v, n, "-o", "ControlMaster=no", "-o", "ControlPath=none", NULL);
+  if (cfg && cfg[0])
+    strv_pushl (v, n, "-F", cfg, NULL);
+  if (lab_ssh_dest_parse (h->ssh, dest, len, &port) == -1)
+    snprintf (dest, len, "invalid.");     /* never used: lab_host_open and
+                                             lab shell refused it */
+  if (port)
+    strv_push (v, n, xasprintf ("-p%d", port));
+}
+
 /* ssh and its options up to and with the destination, into *v; with
  * ctl_op "-O OP" (the master's control command) before it. */
 static void
 ssh_prefix (const struct lab_host *h, const char *ctl_op, char ***v, size_t *n)
 {
-  const char *cfg = getenv ("BOOTBACK_SSH_CONFIG");
   char dest[300];
-  int port = 0;
 
-  strv_pushl (v, n, "ssh", "-n", "-T", "-o", "BatchMode=yes", "-o", "ConnectTimeout=10",
-              "-o", "ServerAliveInterval=5", "-o", "ServerAliveCountMax=3",
-              "-o", "ControlMaster=auto", "-o", "ControlPersist=60", NULL);
-  strv_push (v, n, xasprintf ("-oControlPath=%s/%%C", h->ctl));
-  if (cfg && cfg[0])
-    strv_pushl (v, n, "-F", cfg, NULL);
-  if (lab_ssh_dest_parse (h->ssh, dest, sizeof dest, &port) == -1)
-    snprintf (dest, sizeof dest, "invalid.");     /* never used: lab_host_open
-                                                     refused it */
-  if (port)
-    strv_push (v, n, xasprintf ("-p%d", port));
+  strv_pushl (v, n, "ssh", "-n", "-T", NULL);
+  ssh_options (h, true, v, n, dest, sizeof dest);
   if (ctl_op)
     strv_pushl (v, n, "-O", ctl_op, NULL);
   strv_pushl (v, n, "--", dest, NULL);
+}
+
+char **
+lab_host_shell_argv (const struct lab_host *h, char *const argv[], bool tty)
+{
+  char **v = xcalloc (1, sizeof *v);
+  char dest[300];
+  size_t n = 0, i;
+
+  strv_pushl (&v, &n, "ssh", tty ? "-t" : "-T", NULL);
+  ssh_options (h, false, &v, &n, dest, sizeof dest);
+  strv_pushl (&v, &n, "--", dest, NULL);
+  for (i = 0; argv[i]; i++)
+    strv_push (&v, &n, lab_shell_quote (argv[i]));
+  return v;
 }
 
 char **

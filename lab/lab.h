@@ -271,6 +271,10 @@ char *lab_shell_quote (const char *w);
 /* The argv that runs argv on h: a copy (this host), or ssh with its
  * options, the destination and every word quoted (lab_shell_quote). */
 char **lab_host_argv (const struct lab_host *h, char *const argv[]);
+/* The argv of an interactive run of argv on remote host h (lab shell):
+ * ssh with stdin, -t if tty (else -T), no master, the same options and
+ * checked destination, every word quoted. */
+char **lab_host_shell_argv (const struct lab_host *h, char *const argv[], bool tty);
 /* Open h's ssh connection (the master; nothing for this host): -1 with
  * the error "could not verify: host NAME does not answer over ssh (DEST):
  * ..." (as for every command that ssh could not run, exit 255) */
@@ -587,7 +591,8 @@ void lab_state_free (struct lab_state *s);
 bool lab_state_alive (const struct lab_state *s, time_t now);
 /* Tear a run down from its state alone: destroy its domains (by name
  * prefix, on its libvirt URI), instant sessions, network, overlays and
- * the run directory.  Idempotent.  -1 if something was left (error set). */
+ * the run directory.  Idempotent.  -1 if something was left (error set,
+ * without the lab's id: the caller names it). */
 int lab_state_teardown (struct lab_state *s, virConnectPtr conn);
 /* The host of s's lab (lab_host_remote false: this host). */
 void lab_state_host (const struct lab_state *s, struct lab_host *h);

@@ -994,10 +994,11 @@ remote_argv (const struct lab_net *n, char *const argv[], char *const env[],
 
   strv_pushl (&v, &k, "timeout", "-k", "2", NULL);
   strv_push (&v, &k, xasprintf ("%d", (int) timeout + 1));
-  strv_pushl (&v, &k, "ip", "netns", "exec", n->netns, "env", NULL);
+  strv_pushl (&v, &k, "ip", "netns", "exec", n->netns, "env", "--", NULL);
   for (i = 0; env && env[i]; i++)
     strv_pushl (&v, &k, env[i], NULL);
-  strv_pushl (&v, &k, "--", NULL);
+  if (env && env[0])          /* env K=V -- CMD runs "--": a second env */
+    strv_pushl (&v, &k, "env", "--", NULL);
   for (i = 0; argv[i]; i++)
     strv_pushl (&v, &k, argv[i], NULL);
   return lab_host_argv (n->host, v);

@@ -25,6 +25,11 @@
  * lived in the old overlays; libvirt drops their records with the
  * transient domain).
  *
+ * A sandbox on another host (lab up --host): checkpoints and a reset to
+ * one go through its libvirt as here; a reset to the restore point is
+ * refused there (its overlays are volumes of that host, made by the
+ * remote session, not files of the run directory).
+ *
  * Invariants:
  *  1. checkpoints.json names a checkpoint only after every VM has it.
  *  2. A VM is addressed only by a name its sandbox's state lists
@@ -468,6 +473,10 @@ lab_sandbox_reset (virConnectPtr conn, const struct lab_state *s, const char *na
   if (name && !cp_find (a, name))
     error_setx ("lab %s has no checkpoint %s (bootback lab checkpoints %s)", s->id,
                 name, s->id);
+  else if (!name && s->ssh && s->ssh[0])
+    error_setx ("lab %s runs on host %s: a reset to the restore point is not "
+                "supported there (its overlays are volumes of that host): reset to a "
+                "checkpoint, or lab down and lab up again", s->id, s->host ? s->host : "?");
   else if ((n = domains (conn, s, &doms, &names)) > 0) {
     for (i = 0, r = 0; i < n && r == 0; i++)
       if (name ? virt_snapshot_revert (doms[i], name) : fresh_vm (conn, s, &doms[i], names[i]))

@@ -644,7 +644,7 @@ state_net_destroy (const struct lab_state *s)
   lab_net_init (&n, s->id, NULL);
   n.host = &h;
   if (lab_host_open (&h) == -1) {
-    error_prefix ("lab %s: its network on host %s is left", s->id, h.name);
+    error_prefix ("its network on host %s is left", h.name);   /* callers name the lab */
     return -1;
   }
   r = lab_net_destroy (&n);
@@ -677,8 +677,8 @@ lab_state_teardown (struct lab_state *s, virConnectPtr conn)
   if (!conn)
     conn = own = virt_connect (s->uri);
   if (!conn) {
-    error_setx ("lab %s: cannot reach libvirt (%s) to destroy its VMs: %s",
-                s->id, s->uri && *s->uri ? s->uri : "default URI", virt_failure ());
+    error_setx ("cannot reach libvirt (%s) to destroy its VMs: %s",
+                s->uri && *s->uri ? s->uri : "default URI", virt_failure ());
     r = -1;
   }
   else if (lab_vm_destroy_prefix (conn, prefix) < 0)

@@ -108,6 +108,23 @@ test_argv (void)
     CHECK (v[dd + 2 + i] && strcmp (v[dd + 2 + i], q) == 0);
   }
   CHECK (v[dd + 2 + i] == NULL);
+  CHECK (find (v, "-n") > 0 && find (v, "-n") < dd);
+  strv_free (v);
+  /* lab shell: stdin kept, a terminal if asked, no master, same words */
+  v = lab_host_shell_argv (&h, argv, true);
+  dd = find (v, "--");
+  CHECK (find (v, "-t") == 1 && find (v, "-n") == -1 && find (v, "-T") == -1);
+  CHECK (find (v, "ControlPath=none") > 0 && find (v, "-oControlPath=/tmp/bb-ctl/%C") == -1);
+  CHECK (find (v, "-p2222") > 0 && find (v, "-p2222") < dd);
+  CHECK (dd > 0 && strcmp (v[dd + 1], "root@h1") == 0);
+  for (i = 0; argv[i]; i++) {
+    CLEANUP_FREE char *q = lab_shell_quote (argv[i]);
+    CHECK (v[dd + 2 + i] && strcmp (v[dd + 2 + i], q) == 0);
+  }
+  CHECK (v[dd + 2 + i] == NULL);
+  strv_free (v);
+  v = lab_host_shell_argv (&h, argv, false);
+  CHECK (find (v, "-T") == 1 && find (v, "-t") == -1);
   strv_free (v);
   unsetenv ("BOOTBACK_SSH_CONFIG");
   v = lab_host_argv (&h, argv);

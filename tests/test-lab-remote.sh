@@ -7,8 +7,9 @@
 # sshd of its own (remote_sshd_start); this test is the backup server.
 #  - host add --ssh, hosts --json shows it; a lab on a host without one is
 #    refused naming the host and --ssh, so is an unknown host (--host or
-#    host:), --host against a group's own host:, and lab up there; an ssh
-#    that cannot connect is "could not verify" (exit 1), never a failed VM;
+#    host:), --host against a group's own host:, and lab up --publish
+#    there; an ssh that cannot connect is "could not verify" (exit 1),
+#    never a failed VM;
 #  - lab run of a restore point with host: r1 passes heartbeat, tcp and
 #    http: the bridge, the namespace and the iptables rules are on the
 #    remote while it runs and not here, and afterwards nothing is left on
@@ -16,6 +17,17 @@
 #  - a run killed with -9: lab reap removes all of it on the remote, from
 #    its state, and the dead run's ssh master;
 #  - bootback verify --host r1 of the same point passes, leaving nothing;
+#  - lab up --host r1 keeps it up there (bridge, namespace and VM on the
+#    remote only, no ssh master held, lab list shows the host); lab shell
+#    ID -- CMD runs in its namespace there (the VM's web answer over bash's
+#    /dev/tcp, the exit status, every word quoted; on a terminal, a shell
+#    with a tty there); a checkpoint, a patch
+#    lab check sees (isolation proven there), a reset to the checkpoint,
+#    the console (a pty there, through libvirt);
+#    ssh cut: a clear error, then the next command connects again; a reset
+#    to the restore point is refused naming the host; lab down with ssh
+#    refused fails clearly keeping the state, lab down again leaves
+#    nothing;
 #  - an isolation property broken on the remote (BOOTBACK_LAB_TEST_HOOK,
 #    run there) makes the lab refuse, naming the property.
 source "$top_srcdir/tests/functions.sh"
@@ -78,7 +90,7 @@ grep -q "could not verify: host dead does not answer over ssh (root@$REMOTE_ADDR
 ! grep -q "teardown\|is left" "$tmp/err" || fail "ssh unreachable: a run was started and left"
 [ -z "$(lab_ids)" ] || fail "ssh unreachable: a lab state is left"
 # the definition's host: must be a catalog host too; --host over a group's
-# own host: is refused; a sandbox on another host is not supported yet
+# own host: is refused
 sed 's/^host: r1$/host: nosuch/' "$tmp/lab.yaml" >"$tmp/nosuch.yaml"
 expect_rc 1 bootback lab run "$tmp/nosuch.yaml" --quiet
 grep -q "host nosuch: no such host" "$tmp/err" || fail "definition's unknown host: not named"
@@ -93,11 +105,15 @@ EOF2
 expect_rc 1 bootback lab run "$tmp/group.yaml" --host dead --quiet
 grep -q -- "--host dead: group g of lab remote is on host r1: a lab runs on one host" "$tmp/err" ||
     fail "--host against a group's host: not refused"
-expect_rc 1 bootback lab up "$tmp/lab.yaml"
-grep -q "lab up: a sandbox on another host (r1) is not supported yet" "$tmp/err" ||
-    fail "lab up on r1: not refused clearly"
+# published ports of a sandbox there: refused before anything is made
+pport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+expect_rc 1 bootback lab up "$tmp/lab.yaml" --publish "127.0.0.1:$pport=web1:80"
+grep -q "lab up: published ports of a sandbox on another host (r1) are not supported" "$tmp/err" ||
+    fail "lab up --publish on r1: not refused clearly"
 [ -z "$(lab_ids)" ] || fail "a refused lab left a state"
 [ -z "$(rv list --all --name)" ] || fail "a refused lab left a domain on the remote"
+! ss -Hltn "sport = :$pport" | grep -q . || fail "a refused --publish left its port listening"
+[ -z "$(ls -d /tmp/bootback-ssh.* 2>/dev/null)" ] || fail "a refused lab left an ssh master"
 
 ## the lab on r1
 remote_links () { remote_exec ip -o link show | grep -o "bbl[0-9a-f]*[a-z]*" | sort -u || true; }
@@ -189,6 +205,110 @@ grep -q "PASS tcp 7" "$tmp/err" || fail "verify --host: the tcp check did not ru
 grep -q "PASS ping .*ICMP echo reply from 10.77.0.21" "$tmp/err" ||
     fail "verify --host: no ping from the lab namespace on r1"
 assert_remote_clean "after verify --host"
+
+## lab up --host r1: a sandbox that stays up there (no ssh master held
+## while it is up), its namespace reached with lab shell over ssh, and
+## lab down removes everything on both sides
+t0=$(date +%s.%N)
+sed 's/^host: r1$//' "$tmp/lab.yaml" >"$tmp/nohost.yaml"
+bootback lab up "$tmp/nohost.yaml" --host r1 --lease 10m >"$tmp/up.out" 2>"$tmp/up.err" ||
+    { cat "$tmp/up.err" "$tmp/up.out"; fail "lab up --host r1 did not come up and pass"; }
+cat "$tmp/up.out"
+sid=$(lab_ids)
+[ -n "$sid" ] || fail "lab up --host r1: no sandbox in lab list"
+cleanup_fn "bootback lab down $sid >/dev/null 2>&1"
+grep -q "lab remote: passed (1 VM, 3 checks: 3 passed, 0 failed" "$tmp/up.out" ||
+    fail "lab up --host r1: the checks did not all pass"
+grep -q "sandbox $sid is up on host r1 until" "$tmp/up.out" ||
+    fail "lab up --host r1 does not say where the sandbox is"
+bootback lab list | tee "$tmp/list"
+grep -q "^$sid .*sandbox .*left" "$tmp/list" || fail "lab list: the sandbox is not up"
+grep -q "on host r1 (ssh $REMOTE_SSH)" "$tmp/list" || fail "lab list does not show the host"
+bootback lab list --json | python3 -c '
+import json, sys
+l = json.load(sys.stdin)[0]
+assert l["host"] == "r1" and l["kind"] == "sandbox" and l["alive"], l' ||
+    fail "lab list --json does not show the sandbox on r1"
+! pgrep -f 'bootback-ssh\.' >/dev/null || fail "an ssh master is held while the sandbox is up"
+remote_links >"$tmp/rlinks"
+grep -qx "bbl${sid}br" "$tmp/rlinks" || fail "sandbox: no lab bridge on the remote"
+remote_ssh ip netns list | grep -q "bootback-lab-$sid" || fail "sandbox: no namespace on the remote"
+rv list --name | grep -q "^bbl-$sid-web1$" || fail "sandbox: the VM does not run on the remote"
+! ip -o link show | grep -q "bbl$sid" || fail "sandbox: a lab interface is on the backup server"
+! ip netns list | grep -q "bootback-lab-$sid" || fail "sandbox: its namespace is on the backup server"
+! virsh -q list --all --name | grep -q "bbl-$sid" || fail "sandbox: its VM runs on the backup server"
+# lab shell: the VM's web answer from the namespace there, over ssh
+probe='exec 3<>/dev/tcp/10.77.0.21/80 || exit 9
+printf "GET /health HTTP/1.0\r\nHost: 10.77.0.21\r\n\r\n" >&3; cat <&3'
+expect_rc 0 bootback lab shell "$sid" -- bash -c "$probe"
+grep -q '"identity":"web1"' "$tmp/out" || { cat "$tmp/out"; fail "lab shell: not the VM's answer"; }
+expect_rc 0 bootback lab shell "$sid" -- sh -c 'echo "$BOOTBACK_LAB_NETNS"; ip -o link show eth0'
+grep -qx "bootback-lab-$sid" "$tmp/out" || fail "lab shell: not in the lab namespace"
+grep -q "eth0" "$tmp/out" || fail "lab shell: no eth0 in the lab namespace there"
+expect_rc 7 bootback lab shell "$sid" -- sh -c 'exit 7'
+expect_rc 0 bootback lab shell "$sid" -- printf '%s|' "it's" '$(id)' 'a b'
+[ "$(cat "$tmp/out")" = "it's|\$(id)|a b|" ] || { cat "$tmp/out"; fail "lab shell: a word was not quoted"; }
+# on a terminal: the remote user's shell in the namespace, with a tty there
+rc=0
+{ sleep 2; echo 'echo "ns=$BOOTBACK_LAB_NETNS tty=$(tty)"'; sleep 1; echo 'exit 3'; sleep 1; } |
+    timeout 30 script -qec "$BOOTBACK lab shell $sid" /dev/null >"$tmp/tty.out" || rc=$?
+[ $rc -eq 3 ] && grep -q "ns=bootback-lab-$sid tty=/dev/pts/" "$tmp/tty.out" &&
+    grep -q "a shell in namespace bootback-lab-$sid on host r1" "$tmp/tty.out" ||
+    { cat -v "$tmp/tty.out"; fail "lab shell on a terminal: exit $rc"; }
+# checkpoint and reset to it go through the remote's libvirt; lab check
+# proves the isolation there again and sees a patch break the http check
+expect_rc 0 bootback lab checkpoint "$sid" c1
+bootback lab exec "$sid" web1 -- /bin/sed -i 's/^IDENTITY=.*/IDENTITY=patched/' \
+    /etc/bootback/guest.conf || fail "lab exec of the patch failed on r1"
+expect_rc 0 bootback lab shell "$sid" -- bash -c "$probe"
+grep -q '"identity":"patched"' "$tmp/out" || { cat "$tmp/out"; fail "the patch did not change the answer"; }
+expect_rc 2 bootback lab check "$sid"
+cat "$tmp/out"
+grep -q "isolation: proven" "$tmp/out" || fail "lab check: the isolation on r1 was not proven"
+grep -q "http.*pass.*FAIL" "$tmp/out" || fail "lab check does not show http pass -> FAIL on r1"
+expect_rc 0 bootback lab reset "$sid" c1
+expect_rc 0 bootback lab shell "$sid" -- bash -c "$probe"
+grep -q '"identity":"web1"' "$tmp/out" || { cat "$tmp/out"; fail "reset to c1: not the old answer"; }
+# the console (a pty on the remote) through its libvirt
+sleep 4 | bootback lab console "$sid" web1 --wait 1s >"$tmp/rcon" 2>"$tmp/rcon.err" &
+cpid=$!
+sleep 2
+bootback lab exec "$sid" web1 -- /bin/sh -c 'echo remote-console-marker > /dev/ttyS0' ||
+    fail "lab exec on r1 failed"
+wait $cpid || { cat "$tmp/rcon.err"; fail "lab console on r1 failed"; }
+grep -q remote-console-marker "$tmp/rcon" || { cat "$tmp/rcon.err" "$tmp/rcon"; fail "lab console on r1: no output"; }
+# ssh cannot reach the host: a clear error, and the next command connects again
+# (refused at once rather than cut: ssh's ConnectTimeout would cost 10 s)
+cut="OUTPUT -d $REMOTE_ADDR -p tcp --dport 22 -j REJECT --reject-with tcp-reset"
+iptables -w -I $cut
+cleanup_fn "iptables -w -D $cut 2>/dev/null; true"
+expect_rc 1 bootback lab shell "$sid" -- true
+grep -q "lab $sid: could not verify: host r1 does not answer over ssh" "$tmp/err" ||
+    fail "lab shell with the host unreachable: not a clear error"
+expect_rc 1 bootback lab check "$sid"
+grep -q "lab $sid: could not verify: host r1 does not answer over ssh" "$tmp/err" ||
+    fail "lab check with the host unreachable: not 'could not run'"
+iptables -w -D $cut
+expect_rc 0 bootback lab shell "$sid" -- true
+# a reset to the restore point there is refused, naming the host
+expect_rc 1 bootback lab reset "$sid"
+grep -q "lab $sid runs on host r1: a reset to the restore point is not supported there" "$tmp/err" ||
+    fail "lab reset on r1: not refused clearly"
+# lab down while ssh cannot reach the host: said, the state kept for a
+# later try; then lab down again removes everything
+iptables -w -I $cut
+expect_rc 1 bootback lab down "$sid"
+grep -q "lab $sid: its network on host r1 is left: could not verify: host r1 does not answer over ssh" "$tmp/err" ||
+    fail "lab down with the host unreachable: not a clear error"
+[ "$(lab_ids)" = "$sid" ] || fail "a failed lab down lost the sandbox's state"
+iptables -w -D $cut
+expect_rc 0 bootback lab down "$sid"
+grep -q "lab $sid (remote) is down" "$tmp/out" || fail "lab down: not said"
+t1=$(date +%s.%N)
+lab_assert_gone "$sid"
+assert_remote_clean "after lab down of a sandbox on r1"
+! pgrep -f -- "^nbdkit .*$BOOTBACK_HOME/sessions/" >/dev/null || fail "lab down: a session's nbdkit is left"
+echo "remote sandbox up, shell, down: $(echo "$t1 - $t0" | bc) s"
 
 ## a broken isolation property on the remote: refused, named
 refuse () {

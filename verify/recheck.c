@@ -15,7 +15,8 @@
  * The VMs are found by their domain names in the state and reached at
  * the addresses the definition gives, else the one the run at lab up
  * used (an agent's answer then, inside the lab subnet, as lab up took it).
- * Nothing here changes the sandbox.
+ * A sandbox on another host is checked there, over an ssh connection of
+ * its own to the host kept in its state.  Nothing here changes the sandbox.
  */
 #include <errno.h>
 #include <sys/stat.h>
@@ -169,6 +170,7 @@ verify_recheck (const struct lab_state *s, const struct lab_def *d)
   json_t *before = rp ? json_load_file (rp, 0, NULL) : NULL;
   json_t *out, *rows = json_array ();
   struct lab_net n;
+  struct lab_host h;
   char at[32];
   int regressions = 0;
   size_t g, i;
@@ -180,10 +182,18 @@ verify_recheck (const struct lab_state *s, const struct lab_def *d)
     json_decref (rows);
     return NULL;
   }
+  lab_state_host (s, &h);       /* a sandbox on another host: checked there */
+  if (lab_host_open (&h) == -1) {         /* could not run, not a regression */
+    error_prefix ("lab %s", s->id);
+    json_decref (before);
+    json_decref (rows);
+    return NULL;
+  }
   iso_time_format (time (NULL), at);
   out = json_pack ("{s:s, s:s, s:s, s:s?}", "run", s->id, "lab", s->lab ? s->lab : "",
                    "checked", at, "before_report", rp);
   lab_net_init (&n, s->id, d);
+  n.host = &h;
   taps = sandbox_taps (conn, s);
   if (lab_net_check (&n, taps) == -1) {
     json_object_set_new (out, "isolation", json_string (error_msg ()));
@@ -195,6 +205,7 @@ verify_recheck (const struct lab_state *s, const struct lab_def *d)
       for (i = 0; i < d->groups[g].nvms; i++)
         regressions += recheck_vm (conn, s, &n, &d->groups[g].vms[i], before, rows);
   }
+  lab_host_close (&h);
   json_object_set_new (out, "checks", rows);
   json_object_set_new (out, "regressions", json_integer (regressions < 0 ? 0 : regressions));
   json_object_set_new (out, "isolated", json_boolean (regressions >= 0));

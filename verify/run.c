@@ -1271,8 +1271,6 @@ run_verdict (struct run *r)
     rep->status = xstrdup (rep->failed ? "failed" : "passed");
 }
 
-/* A sandbox stays up until its lease ends (its VMs' handles go, the
- * domains stay); any other run is torn down. */
 /* The restore points of the run that the ransomware score flagged at
  * backup time (and no one unflagged): their reason into the report, so
  * that "it boots" is never read as "it is clean".  In the calling thread,
@@ -1302,6 +1300,8 @@ mark_suspicious (struct run *r)
   }
 }
 
+/* A sandbox stays up until its lease ends (its VMs' handles go, the
+ * domains stay; its ssh master, if any, ends); any other run is torn down. */
 static void
 run_end (struct run *r)
 {
@@ -1314,6 +1314,11 @@ run_end (struct run *r)
     r->st->pid = 0;
     free (r->st->status);
     r->st->status = xstrdup ("up");
+    /* nothing holds a connection to the lab's host while it is up: each
+     * later command (lab shell, down, reap) opens its own from the state */
+    lab_host_close (&r->host);
+    free (r->st->ssh_ctl);
+    r->st->ssh_ctl = NULL;
     lab_state_save (r->st);
     for (i = 0; i < r->nvms; i++) {
       if (r->vms[i].h)

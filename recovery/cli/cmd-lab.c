@@ -193,7 +193,7 @@ print_run_note (void *opaque, bool warning, const char *line)
  * the lab's VMs or of a restore point names it. */
 static int
 run_host (struct cli *c, const struct lab_def *d, const struct run_args *a,
-          const char *kind, struct lab_host *h, const char **uri)
+          struct lab_host *h, const char **uri)
 {
   const char *name = a->host ? a->host : lab_def_host (d);
   size_t g;
@@ -208,12 +208,6 @@ run_host (struct cli *c, const struct lab_def *d, const struct run_args *a,
     }
   if (a->uri) {
     cli_error ("give --host or --connect, not both (lab %s is on host %s)", d->name, name);
-    return -1;
-  }
-  if (strcmp (kind, "sandbox") == 0) {
-    cli_error ("lab up: a sandbox on another host (%s) is not supported yet "
-               "(reset, checkpoints, console and published ports work here "
-               "only): use lab run", name);
     return -1;
   }
   *uri = cli_lab_host (c, name, h);
@@ -241,7 +235,7 @@ run_report (struct cli *c, const struct lab_def *d, const struct run_args *a,
   *rp = NULL;
   if (cli_catalog (c) == -1)
     return -1;
-  if (run_host (c, d, a, kind, &lh, &o.uri) == -1)
+  if (run_host (c, d, a, &lh, &o.uri) == -1)
     return -1;
   if (lab_host_remote (&lh))
     o.host = &lh;
@@ -274,8 +268,15 @@ report_exit (const struct verify_report *r)
   return 1;
 }
 
+/* The host lab d runs on (--host, else its host:), NULL for this one. */
+static const char *
+def_host (const struct lab_def *d, const struct run_args *a)
+{
+  return a->host ? a->host : d ? lab_def_host (d) : NULL;
+}
+
 static void
-print_sandbox (const struct verify_report *r)
+print_sandbox (const struct verify_report *r, const char *host)
 {
   char when[64];
   struct tm tm;
@@ -283,10 +284,10 @@ print_sandbox (const struct verify_report *r)
 
   localtime_r (&r->expires, &tm);
   strftime (when, sizeof when, "%Y-%m-%d %H:%M:%S %Z", &tm);
-  printf ("\nsandbox %s is up until %s (bootback lab down %s)\n",
-          r->run_id, when, r->run_id);
-  printf ("  shell in the lab network: bootback lab shell %s   (ip netns exec %s)\n",
-          r->run_id, r->netns);
+  printf ("\nsandbox %s is up%s%s until %s (bootback lab down %s)\n",
+          r->run_id, host ? " on host " : "", host ? host : "", when, r->run_id);
+  printf ("  shell in the lab network: bootback lab shell %s   (ip netns exec %s%s%s)\n",
+          r->run_id, r->netns, host ? " on " : "", host ? host : "");
   for (i = 0; i < r->nvms; i++)
     if (r->vms[i].domain)
       printf ("  %s: bootback lab console %s %s%s%s\n", r->vms[i].name, r->run_id,
@@ -310,8 +311,11 @@ report_done (struct verify_report *r, const struct run_args *a,
       lab_publish_format (&d->publish[i], spec, sizeof spec);
       json_array_append_new (pub, json_string (spec));
     }
-    if (r->expires)
+    if (r->expires) {
       json_object_set_new (o, "published", pub);
+      json_object_set_new (o, "host", def_host (d, a) ? json_string (def_host (d, a))
+                                                       : json_null ());
+    }
     else
       json_decref (pub);
     cli_json_print (o);
@@ -319,7 +323,7 @@ report_done (struct verify_report *r, const struct run_args *a,
   else {
     print_report (r);
     if (r->expires)
-      print_sandbox (r);
+      print_sandbox (r, def_host (d, a));
     for (i = 0; r->expires && d && i < d->npublish; i++)
       printf ("  published: %s:%d -> %s port %d   (curl http://%s:%d/)\n",
               d->publish[i].addr, d->publish[i].port, d->publish[i].vm,
@@ -426,7 +430,10 @@ static const char up_usage[] =
   "ends (default 4h; 'bootback lab reap' removes it then) or 'bootback lab\n"
   "down'.  Prints how to reach the VMs: a shell in the lab namespace,\n"
   "their consoles, the published ports.  A sandbox that does not fit in\n"
-  "the memory budget or the sandbox count is refused at once.\n"
+  "the memory budget or the sandbox count is refused at once.  On another\n"
+  "host (--host, host:) it stays up there: lab shell, down, reap, check,\n"
+  "exec, cp, console, checkpoint and reset to a checkpoint reach it over\n"
+  "ssh or its libvirt; published ports are refused there.\n"
   "\n"
   "  --lease DURATION     e.g. 30m, 4h, 2d\n"
   "  --publish [ADDR:]PORT=VM:PORT\n"
@@ -483,6 +490,12 @@ up_def (struct cli *c, const struct lab_def *d, const struct run_args *a)
   int fds[LAB_PUBLISH_MAX];
   struct verify_report *r;
 
+  if (d->npublish && def_host (d, a)) {
+    cli_error ("lab up: published ports of a sandbox on another host (%s) are not "
+               "supported: the relay would have to run there (reach the VMs with "
+               "bootback lab shell ID, or an ssh tunnel to that host)", def_host (d, a));
+    return 1;
+  }
   if (lab_publish_listen (d, fds) == -1) {
     cli_error ("%s", error_msg ());
     return 1;
@@ -669,6 +682,8 @@ list_line (const struct lab_state *s, time_t now)
               strcmp (addr, "-") ? addr : "", strcmp (addr, "-") ? ")" : "");
   }
   putchar ('\n');
+  if (s->ssh && s->ssh[0])
+    printf ("        on host %s (ssh %s)\n", s->host ? s->host : "?", s->ssh);
   for (j = 0; s->published && s->published[j]; j++)
     printf ("        published %s (relay %d %s)\n", s->published[j], (int) s->relay_pid,
             lab_publish_alive (s) ? "running" : "NOT RUNNING");
@@ -852,7 +867,52 @@ static const char shell_usage[] =
   "\n"
   "A shell (or COMMAND) inside a lab's network namespace, where the lab's\n"
   "VMs are reachable at their production addresses and nothing else is.\n"
-  "Without ID: the only lab there is.\n";
+  "Without ID: the only lab there is.  A lab on another host: its namespace\n"
+  "is there, reached over ssh (the host's ssh destination; a terminal with\n"
+  "ssh -t when stdin is one); COMMAND's output and exit status come back.\n";
+
+/* lab shell of a lab on another host: ssh there (-t when stdin is a
+ * terminal), ip netns exec NS env BOOTBACK_LAB_...=... CMD, or the remote
+ * user's shell; every word quoted (lab_host_shell_argv).  The host is
+ * asked first, so that an ssh that cannot connect is said as such (ssh's
+ * 255 would be the command's).  Returns only on error. */
+static int
+shell_remote (const struct lab_state *s, char **cmd, int ncmd)
+{
+  CLEANUP_FREE char *e_id = xasprintf ("BOOTBACK_LAB_ID=%s", s->id);
+  CLEANUP_FREE char *e_ns = xasprintf ("BOOTBACK_LAB_NETNS=%s", s->netns);
+  char *head[] = { "ip", "netns", "exec", s->netns, "env", "--", e_id, e_ns, "env", "--" };
+  char *sh[] = { "sh", "-c", "exec \"${SHELL:-/bin/sh}\" -i" };
+  char **w = xcalloc (ncmd + 14, sizeof *w), **ssh;
+  struct lab_host h;
+  int i;
+
+  lab_state_host (s, &h);
+  if (lab_host_open (&h) == -1) {
+    cli_error ("lab %s: %s", s->id, error_msg ());
+    free (w);
+    return 1;
+  }
+  lab_host_close (&h);
+  memcpy (w, head, sizeof head);
+  if (ncmd)
+    memcpy (w + 10, cmd, ncmd * sizeof *w);
+  else {
+    memcpy (w + 10, sh, sizeof sh);
+    fprintf (stderr, "lab %s (%s): a shell in namespace %s on host %s (ssh %s); the "
+             "VMs:\n", s->id, s->lab ? s->lab : "?", s->netns, h.name, h.ssh);
+    for (i = 0; s->vms && s->vms[i]; i++)
+      fprintf (stderr, "  %s\n", s->vms[i]);
+  }
+  ssh = lab_host_shell_argv (&h, w, isatty (0));
+  free (w);
+  env_unset_secrets ();
+  fflush (NULL);
+  execvp (ssh[0], ssh);
+  cli_error ("ssh: %s", strerror (errno));
+  strv_free (ssh);
+  return 1;
+}
 
 static int
 lab_shell (struct cli *c, int argc, char **argv)
@@ -890,10 +950,9 @@ lab_shell (struct cli *c, int argc, char **argv)
     return 1;
   }
   if (s->ssh && s->ssh[0]) {
-    cli_error ("lab %s runs on host %s: its namespace is there (ssh %s, then "
-               "ip netns exec %s)", s->id, s->host ? s->host : "?", s->ssh, s->netns);
+    int rc = shell_remote (s, argv + optind, argc - optind);
     lab_state_list_free (v);
-    return 1;
+    return rc;
   }
   cmd = xcalloc (argc - optind + 5, sizeof *cmd);
   cmd[0] = "ip";

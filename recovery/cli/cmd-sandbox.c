@@ -468,7 +468,8 @@ static const char reset_usage[] =
   "(or image) itself: every VM gets empty overlays and boots again, the\n"
   "isolation checks run again with its new taps (if one fails, the VMs are\n"
   "stopped), and every checkpoint is gone.  Then waits until every VM's\n"
-  "guest agent answers and prints how long the reset took.\n"
+  "guest agent answers and prints how long the reset took.  A sandbox on\n"
+  "another host: to a checkpoint only.\n"
   "\n"
   "  --timeout DURATION  how long to wait for the agents (default 2m)\n";
 
