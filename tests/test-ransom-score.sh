@@ -61,11 +61,12 @@ ransom_encrypt 6
 ransom_encrypt 6
 cat >"$tmp/hook" <<HOOK
 #!/bin/sh
-{ echo "args: \$*"; echo "vm=\$BOOTBACK_VM"; echo "point=\$BOOTBACK_POINT"; echo "reason=\$BOOTBACK_REASON"; env | grep -E '^(BOOTBACK_PASSPHRASE|AWS_SECRET_ACCESS_KEY)='; } >"$tmp/hook.out"
+{ echo "args: \$*"; echo "vm=\$BOOTBACK_VM"; echo "point=\$BOOTBACK_POINT"; echo "reason=\$BOOTBACK_REASON"; env | grep -E '^(BOOTBACK_NEW_PASSPHRASE|AWS_SECRET_ACCESS_KEY)='; } >"$tmp/hook.out"
 HOOK
 chmod +x "$tmp/hook"
-# bootback's secrets stay in bootback: the hook gets none
-BOOTBACK_PASSPHRASE=hunter2 AWS_SECRET_ACCESS_KEY=s3cr3t ransom_import --on-suspicious "$tmp/hook one two"
+# bootback's secrets stay in bootback: the hook gets none (a passphrase
+# for the repository itself would be refused: this one is plain)
+BOOTBACK_NEW_PASSPHRASE=hunter2 AWS_SECRET_ACCESS_KEY=s3cr3t ransom_import --on-suspicious "$tmp/hook one two"
 ! grep -q "hunter2\|s3cr3t" "$tmp/hook.out" || fail "the hook got bootback's secrets: $(cat "$tmp/hook.out")"
 cat "$tmp/imp.err"
 p=$(sed -n 's/^imported \(vm1@[^:]*\):.*/\1/p' "$tmp/imp.out")
