@@ -940,18 +940,16 @@ struct ns_child {
   bool timed_out;
 };
 
-/* In the child: enter the namespace, output into the pipe, exec. */
+/* In the child: argv with envp (no secrets), stdin /dev/null, output
+ * to out_fd, in a process group of its own: ssh running argv on the
+ * lab's host (remote_argv), or, once in the namespace, the command
+ * itself (exec_in_netns). */
 static void __attribute__((noreturn))
-exec_in_netns (const struct lab_net *n, int nsfd, int out_fd,
-               char *const argv[], char *const envp[])
+exec_child (int out_fd, char *const argv[], char *const envp[])
 {
   int devnull = open ("/dev/null", O_RDONLY);
 
   setpgid (0, 0);
-  if (setns (nsfd, CLONE_NEWNET) == -1) {
-    dprintf (out_fd, "setns %s: %s\n", n->netns, strerror (errno));
-    _exit (126);
-  }
   if (devnull >= 0)
     dup2 (devnull, 0);
   dup2 (out_fd, 1);
@@ -963,23 +961,16 @@ exec_in_netns (const struct lab_net *n, int nsfd, int out_fd,
   _exit (127);
 }
 
-/* In the child: ssh running argv on the lab's host (remote_argv), with
- * envp (no secrets). */
+/* In the child: enter the namespace, output into the pipe, exec. */
 static void __attribute__((noreturn))
-exec_remote (int out_fd, char *const argv[], char *const envp[])
+exec_in_netns (const struct lab_net *n, int nsfd, int out_fd,
+               char *const argv[], char *const envp[])
 {
-  int devnull = open ("/dev/null", O_RDONLY);
-
-  setpgid (0, 0);
-  if (devnull >= 0)
-    dup2 (devnull, 0);
-  dup2 (out_fd, 1);
-  dup2 (out_fd, 2);
-  signal (SIGINT, SIG_DFL);
-  signal (SIGTERM, SIG_DFL);
-  signal (SIGHUP, SIG_DFL);
-  execvpe (argv[0], argv, envp);
-  _exit (127);
+  if (setns (nsfd, CLONE_NEWNET) == -1) {
+    dprintf (out_fd, "setns %s: %s\n", n->netns, strerror (errno));
+    _exit (126);
+  }
+  exec_child (out_fd, argv, envp);
 }
 
 /* What runs argv in the namespace on another host: timeout (so that it
@@ -1090,7 +1081,7 @@ run_remote (const struct lab_net *n, struct ns_child *c, char *const argv[],
   if (c->pid == -1)
     return -1;
   if (c->pid == 0)
-    exec_remote (pfd[1], v, envp);
+    exec_child (pfd[1], v, envp);
   close (pfd[1]);
   c->fd = pfd[0];
   read_output (c, out, len);
