@@ -679,6 +679,17 @@ base_headers (struct rq *q)
   q->hdrs = curl_slist_append (q->hdrs, "Content-Type: application/octet-stream");
 }
 
+/* An XML configuration as q's body, with the headers and the
+ * Content-MD5 that S3 wants for one (retention, Object Lock). */
+static void
+xml_body (struct rq *q, const char *body)
+{
+  q->body = body;
+  q->blen = strlen (body);
+  base_headers (q);
+  add_md5 (q, body, q->blen);
+}
+
 /* ---- objects ---------------------------------------------------------------- */
 
 /* 11.: where path's entry is or would go in s->created (lock held). */
@@ -1954,10 +1965,7 @@ s_retain (struct repo_io *io, const char *path, time_t until)
   format_iso (until, iso);
   body = xasprintf ("<Retention><Mode>COMPLIANCE</Mode><RetainUntilDate>%s"
                     "</RetainUntilDate></Retention>", iso);
-  q.body = body;
-  q.blen = strlen (body);
-  base_headers (&q);
-  add_md5 (&q, body, q.blen);
+  xml_body (&q, body);
   r = rq_ok (s, "lock", &q);
   rq_free (&q);
   /* a 200 is not a lock: read it back (a server that ignores it says so
@@ -2389,10 +2397,7 @@ set_default_retention (struct s3 *s, int days)
                     "</ObjectLockEnabled><Rule><DefaultRetention><Mode>"
                     "COMPLIANCE</Mode><Days>%d</Days></DefaultRetention>"
                     "</Rule></ObjectLockConfiguration>", days);
-  q.body = body;
-  q.blen = strlen (body);
-  base_headers (&q);
-  add_md5 (&q, body, q.blen);
+  xml_body (&q, body);
   r = rq_ok (s, "set the bucket's default retention", &q);
   rq_free (&q);
   if (r == 0 && (bucket_lock (s) == -1 || s->default_days != days)) {
