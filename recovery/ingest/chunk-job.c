@@ -85,17 +85,19 @@ chunk_job_connect (const struct chunk_job *j, const char *const *ctx)
 
 /* ---- waiting for a reply ------------------------------------------------ */
 
-/* Wait for the command cookie to complete, acknowledging what arrives at
- * once (chunk_nbd_quickack).  0, or -1 (libnbd's error). */
+/* Wait for the command cookie to complete; over TCP (a connect hook:
+ * another host's export) acknowledging what arrives at once
+ * (chunk_nbd_quickack).  0, or -1 (libnbd's error). */
 static int
-nbd_wait (struct nbd_handle *h, int64_t cookie)
+nbd_wait (const struct chunk_job *j, struct nbd_handle *h, int64_t cookie)
 {
   int r;
 
   if (cookie == -1)
     return -1;
   while ((r = nbd_aio_command_completed (h, cookie)) == 0) {
-    chunk_nbd_quickack (h);
+    if (j->connect)
+      chunk_nbd_quickack (h);
     if (nbd_poll (h, -1) == -1)
       return -1;
   }
@@ -143,7 +145,7 @@ chunk_job_block_status (struct chunk_job *j, struct nbd_handle *h,
                             (nbd_extent_callback) { .callback = walk_cb,
                                                     .user_data = &w },
                             NBD_NULL_COMPLETION, 0);
-    if (nbd_wait (h, cookie) == -1) {
+    if (nbd_wait (j, h, cookie) == -1) {
       error_set (nbd_get_errno () ? nbd_get_errno () : EIO,
                  "%s: block status (%s): %s", j->what, context,
                  nbd_get_error ());
@@ -224,7 +226,7 @@ static int
 read_range (struct chunk_job *j, struct nbd_handle *h, uint8_t *buf,
             size_t len, uint64_t off)
 {
-  if (h && nbd_wait (h, nbd_aio_pread (h, buf, len, off, NBD_NULL_COMPLETION, 0)) == -1) {
+  if (h && nbd_wait (j, h, nbd_aio_pread (h, buf, len, off, NBD_NULL_COMPLETION, 0)) == -1) {
     error_set (nbd_get_errno () ? nbd_get_errno () : EIO,
                "%s: read at offset %" PRIu64 ": %s", j->what, off,
                nbd_get_error ());
