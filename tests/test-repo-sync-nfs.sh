@@ -33,7 +33,7 @@ export BOOTBACK_PASSPHRASE_FILE=$tmp/pass
 bb_nbdkit -U - "$plugin" repo="$url" point="web@$id" --run "nbdcopy \"\$uri\" $tmp/out.raw"
 cmp "$tmp/a.raw" "$tmp/out.raw" || fail "served from NFS differs"
 bootback --repo "$url" repo verify > /dev/null
-bootback repo sync --json "$tmp/plain" "$url" > "$tmp/j" 2>/dev/null
+bootback repo sync --json --src-plain "$tmp/plain" "$url" > "$tmp/j" 2>/dev/null
 [ "$(jget "$tmp/j" points_present)" -eq 1 ] && [ "$(jget "$tmp/j" chunks_copied)" -eq 0 ]
 
 # NFS (encrypted) -> local (encrypted, another key)

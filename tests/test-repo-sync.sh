@@ -50,7 +50,9 @@ serve_cmp "$enc" "web@${ids[0]}" "$tmp/a.raw"
 serve_cmp "$enc" "web@${ids[1]}" "$tmp/b.raw"
 bootback --repo "$enc" repo verify > /dev/null
 # a rerun has nothing to do
-bootback repo sync --json "$plain" "$enc" > "$tmp/j" 2>/dev/null
+expect_rc 1 bootback repo sync --json "$plain" "$enc"   # the secret forbids a plain SRC
+grep -q "$plain opened plain .* give --src-plain" "$tmp/err"
+bootback repo sync --json --src-plain "$plain" "$enc" > "$tmp/j" 2>/dev/null
 [ "$(jget "$tmp/j" points_present)" -eq 2 ] && [ "$(jget "$tmp/j" chunks_copied)" -eq 0 ]
 
 # and back: encrypted -> plain (the source's passphrase, none for DST)
@@ -63,13 +65,13 @@ grep -q "copied 1 restore points" "$tmp/out"
 grep -q '"version": 1,' "$back/bootback-repo.json"
 
 # killed mid-sync, then a rerun copies only the rest
-killed_rerun () {    # DST: rerun after a kill, check and serve
+killed_rerun () {    # DST [--dst-plain]: rerun after a kill, check and serve
     local have
     expect_fail [ -e "$1/points/web/${ids[0]}/manifest.json" ]
     have=$(nfiles "$1")
     [ "$have" -gt 0 ] && [ "$have" -lt "$total" ] ||
         fail "kill came too early or too late ($have of $total chunks)"
-    bootback repo sync --json "$plain" "$1" > "$tmp/j" 2>/dev/null
+    bootback repo sync --json --src-plain $2 "$plain" "$1" > "$tmp/j" 2>/dev/null
     [ "$(jget "$tmp/j" chunks_copied)" -eq $(( total - have )) ] ||
         fail "rerun copied $(jget "$tmp/j" chunks_copied) chunks, $(( total - have )) were missing"
     [ "$(jget "$tmp/j" points_copied)" -eq 2 ]
@@ -83,12 +85,12 @@ killed_rerun () {    # DST: rerun after a kill, check and serve
 for at in 400 2500; do
     d=$tmp/crash-$at
     bootback repo init --encrypt --chunk-size 64K "$d" > /dev/null
-    BOOTBACK_FAULT=crash@$at expect_rc 137 "$BOOTBACK" repo sync "$plain" "$d"
-    killed_rerun "$d"
+    BOOTBACK_FAULT=crash@$at expect_rc 137 "$BOOTBACK" repo sync --src-plain "$plain" "$d"
+    killed_rerun "$d" ""
 done
 d=$tmp/kill9
 bootback repo init --chunk-size 64K "$d" > /dev/null
-"$BOOTBACK" repo sync "$plain" "$d" 2>/dev/null &
+"$BOOTBACK" repo sync --src-plain --dst-plain "$plain" "$d" 2>/dev/null &
 pid=$!
 for (( i = 0; i < 300 * slow; i++ )); do
     [ "$(nfiles "$d")" -ge 100 ] && break
@@ -96,10 +98,10 @@ for (( i = 0; i < 300 * slow; i++ )); do
 done
 kill -9 "$pid"
 wait "$pid" || true
-killed_rerun "$d"
+killed_rerun "$d" --dst-plain
 
 # another chunk size: refused by name
 bootback repo init --chunk-size 1M "$tmp/big" > /dev/null
-expect_rc 1 bootback repo sync "$plain" "$tmp/big"
+expect_rc 1 bootback repo sync --src-plain --dst-plain "$plain" "$tmp/big"
 grep -q "their chunk sizes differ" "$tmp/err"
 echo "repo sync ok"

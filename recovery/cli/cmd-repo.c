@@ -15,9 +15,9 @@ static const char repo_usage[] =
   "       bootback repo key add|change [--new-passphrase-file FILE |\n"
   "                                     --new-key-file FILE]\n"
   "       bootback repo key remove ID\n"
-  "       bootback repo sync [--verify] [--json] [--dst-passphrase-file FILE |\n"
-  "                          --dst-key-file FILE | --dst-plain] SRC DST\n"
-  "                          [VM[@TIME]...]\n"
+  "       bootback repo sync [--verify] [--json] [--src-plain]\n"
+  "                          [--dst-passphrase-file FILE | --dst-key-file FILE |\n"
+  "                          --dst-plain] SRC DST [VM[@TIME]...]\n"
   "       bootback repo add [--default] PATH\n"
   "       bootback repo list [--json]\n"
   "       bootback repo verify [--point VM[@TIME]] [--threads N] [--json]\n"
@@ -43,8 +43,9 @@ static const char repo_usage[] =
   "sync     copy restore points (all, a VM's, or one) from repository SRC\n"
   "         to DST, only the chunks DST lacks, each checked; resumable.\n"
   "         DST's secret: a file, BOOTBACK_DST_PASSPHRASE, else SRC's;\n"
-  "         a plain DST given a secret is refused, and one that would get\n"
-  "         an encrypted SRC's points in clear needs --dst-plain\n"
+  "         an end that opens plain though a secret applies to it is\n"
+  "         refused: a plain SRC needs --src-plain (SRC gets no secret),\n"
+  "         a plain DST --dst-plain (DST gets no secret)\n"
   "add      register an existing repository (the default if none is yet)\n"
   "list     registered repositories\n"
   "verify   read every chunk the points use once and check its SHA-256;\n"
@@ -813,35 +814,60 @@ sync_run (struct repo *src, struct repo *dst, char **points, bool verify,
   return 0;
 }
 
-/* SRC with the usual secret; a plain SRC with one only if DST has no
- * secret of its own (SRC's secret is then DST's too). */
-static struct repo *
-sync_open_src (struct cli *c, const char *loc, bool dst_secret)
+/* R, the sync's END ("src", "dst") opened with OO, is plain though a
+ * secret applies to it: refused (someone without the key may have put a
+ * plain repository there, or turned this one plain), naming it, what
+ * would happen (WHAT) and the option that says it is meant.  true with
+ * the error set. */
+static bool
+sync_plain_refused (struct repo *r, const struct repo_open_opts *oo,
+                    const char *end, const char *what)
 {
-  struct repo_open_opts oo = c->repo_open;
-
-  oo.allow_plain = !dst_secret;
-  return repo_open_with (loc, &oo);
+  if (repo_encrypted (r) || !repo_open_opts_has_secret (oo))
+    return false;
+  error_setx ("%s opened plain (not encrypted, no key slots) though a "
+              "passphrase or key file was given that applies to it (the "
+              "sync's %s): refusing it, %s; if it was encrypted, its "
+              "configuration was replaced; if it is meant to be plain, "
+              "give --%s-plain", repo_location (r), end, what, end);
+  return true;
 }
 
-/* DST with its secret, else SRC's: a plain DST with a secret given for it
- * is refused, and so is one that would get an encrypted SRC's points in
- * clear, unless --dst-plain (which gives DST no secret: it must be
- * plain). */
+/* SRC with the usual secret, which forbids a plain SRC (a forged one would
+ * have its points copied as genuine), unless --src-plain (which gives SRC
+ * no secret: it must be plain). */
 static struct repo *
-sync_open_dst (const char *loc, struct repo_open_opts *dro,
-               const struct repo *src, bool dst_secret, bool dst_plain)
+sync_open_src (struct cli *c, const char *loc, bool src_plain)
+{
+  struct repo_open_opts oo = c->repo_open;
+  struct repo *src;
+
+  if (src_plain)
+    repo_open_opts_secret (&oo, NULL, NULL, NULL);
+  oo.allow_plain = true;                /* checked below, for sync */
+  src = repo_open_with (loc, &oo);
+  if (src && sync_plain_refused (src, &oo, "src", "its points would be "
+                                 "copied as genuine")) {
+    repo_close (src);
+    return NULL;
+  }
+  return src;
+}
+
+/* DST with its secret, else SRC's; whichever applies forbids a plain DST
+ * (data would be written to it in clear), unless --dst-plain (which gives
+ * DST no secret: it must be plain). */
+static struct repo *
+sync_open_dst (const char *loc, struct repo_open_opts *dro, bool dst_plain)
 {
   struct repo *dst;
 
   if (dst_plain)
     repo_open_opts_secret (dro, NULL, NULL, NULL);
-  dro->allow_plain = !dst_secret;      /* SRC's secret: checked below */
+  dro->allow_plain = true;              /* checked below, for sync */
   dst = repo_open_with (loc, dro);
-  if (dst && !repo_encrypted (dst) && repo_encrypted (src) && !dst_plain) {
-    error_setx ("%s is not encrypted and %s is: its points would be "
-                "copied in clear; give --dst-plain if that is meant",
-                loc, repo_location (src));
+  if (dst && sync_plain_refused (dst, dro, "dst", "points would be "
+                                 "written to it in clear")) {
     repo_close (dst);
     return NULL;
   }
@@ -857,6 +883,7 @@ repo_sync_cmd (struct cli *c, int argc, char **argv)
     { "dst-passphrase-file", required_argument, NULL, 'p' },
     { "dst-key-file", required_argument, NULL, 'k' },
     { "dst-plain", no_argument, NULL, 'P' },
+    { "src-plain", no_argument, NULL, 'S' },
     { "help", no_argument, NULL, 'h' },
     { 0 }
   };
@@ -866,6 +893,7 @@ repo_sync_cmd (struct cli *c, int argc, char **argv)
   CLEANUP_STRV char **points = NULL;
   struct repo *src = NULL, *dst = NULL;
   bool verify = false, json = false, dst_secret, dst_plain = false;
+  bool src_plain = false;
   double t0 = now_monotonic ();
   int opt, ret = 1;
 
@@ -884,6 +912,7 @@ repo_sync_cmd (struct cli *c, int argc, char **argv)
     case 'k': repo_open_opts_secret (&dro, NULL, NULL, optarg);
       dst_secret = true; break;
     case 'P': dst_plain = true; break;
+    case 'S': src_plain = true; break;
     case 'h': cli_usage (repo_usage);
     default: cli_bad_usage (repo_usage);
     }
@@ -895,9 +924,8 @@ repo_sync_cmd (struct cli *c, int argc, char **argv)
                "--dst-key-file, BOOTBACK_DST_*) exclude each other");
     return 1;
   }
-  if (!(src = sync_open_src (c, argv[optind], dst_secret)) ||
-      !(dst = sync_open_dst (argv[optind + 1], &dro, src, dst_secret,
-                             dst_plain)) ||
+  if (!(src = sync_open_src (c, argv[optind], src_plain)) ||
+      !(dst = sync_open_dst (argv[optind + 1], &dro, dst_plain)) ||
       cli_catalog (c) == -1 ||
       catalog_repo_check (c->cat, repo_location (src), repo_uuid (src),
                           repo_encrypted (src)) == -1 ||

@@ -100,7 +100,8 @@ struct repo_open_opts {
   const char *s3_cache_dir, *s3_cache_size;
   /* A repository that opens plain though a secret is set is refused
    * (its configuration may have been turned plain by someone without
-   * the key), unless this is true (repo sync --dst-plain). */
+   * the key), unless this is true (repo sync, which checks each end
+   * itself: --src-plain, --dst-plain). */
   bool allow_plain;
 };
 /* Is one of o's secret fields set? */
