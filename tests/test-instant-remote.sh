@@ -10,8 +10,11 @@
 #     address, and with a pool the host does not have, naming it; the remote domain's disk is a volume of the pool with a
 #     TLS NBD backing on this server;
 #   - the guest agent answers and the guest's data checks out; the export
-#     is byte for byte the point's for a client with the CA's certificate;
-#     a plaintext client and one with another CA's certificate are refused;
+#     is byte for byte the point's for the host's QEMU certificate from the
+#     host's address; a plaintext client and one with another CA's
+#     certificate are refused, and so is a certificate of the same CA
+#     (another host's, the server's) from another address (review: one
+#     host's QEMU certificate read another host's sessions);
 #   - kill -9 of the session's bootback nbdkit while the guest re-reads its
 #     data: no I/O error, every read right;
 #   - kill -9 of the supervisor: sessions re-attaches, the TLS front is
@@ -19,8 +22,8 @@
 #   - sessions shows the host; migrate moves the disk to a volume of the
 #     pool, the overlay volume and every nbdkit go, and the guest still
 #     reads its data with nothing served from here;
-#   - a second session with --insecure (plaintext) and stop --discard: no
-#     domain and no volume left.
+#   - a second session with --insecure (plaintext, still the host's address
+#     only) and stop --discard: no domain and no volume left.
 source "$top_srcdir/tests/functions.sh"
 source "$top_srcdir/tests/lib/instant.sh"
 source "$top_srcdir/tests/lib/remote.sh"
@@ -77,16 +80,30 @@ sum='want=$(cut -d" " -f1 /srv/bootback/data.sha256); echo 3 > /proc/sys/vm/drop
 [ "$(rqga --timeout 60 --domain tiny-r exec /bin/sh -c "$sum")" = ok ] ||
     fail "the guest's data does not check out"
 
-# The export: the point, byte for byte, for a holder of the CA's client
-# certificate; refused in plaintext and with another CA's certificate.
-nbdcopy "nbds://$REMOTE_SERVER_ADDR:$port?tls-certificates=$REMOTE_TLS" "$tmp/got.img"
+# The export: the point, byte for byte, for the host (its address) with
+# its QEMU's client certificate; refused in plaintext and with another
+# CA's certificate.
+remote_exec nbdcopy "nbds://$REMOTE_SERVER_ADDR:$port?tls-certificates=$REMOTE_DIR/tls" \
+    "$tmp/got.img"
 cmp "$tmp/want.img" "$tmp/got.img" || fail "the export differs from the point"
 rm -f "$tmp/got.img"
 front_log=$dir/nbdkit-vda-front.log
 # (nbdkit answers NBD_REP_ERR_TLS_REQD, which libnbd words as ENOTSUP)
-expect_fail nbdinfo "nbd://$REMOTE_SERVER_ADDR:$port" 2>"$tmp/err"
+expect_fail remote_exec nbdinfo "nbd://$REMOTE_SERVER_ADDR:$port" 2>"$tmp/err"
 grep -q "server replied with error to opt_go" "$tmp/err" ||
     { cat "$tmp/err"; fail "plaintext: not refused by nbdkit"; }
+# Another host of the same CA (here: this server's address, with the QEMU
+# client certificate of a host hvA, and with this server's own): the CA
+# signs every host's certificates, so the front serves only the target
+# host's address.
+bootback tls host hvA 127.0.0.2 --dir "$REMOTE_TLS" --out "$tmp/hostA" >/dev/null
+for c in "$tmp/hostA" "$REMOTE_TLS"; do
+    rc=0
+    timeout 5 nbdcopy "nbds://$REMOTE_SERVER_ADDR:$port?tls-certificates=$c" - \
+        2>"$tmp/err" > "$tmp/got.img" || rc=$?
+    [ $rc -ne 0 ] && [ ! -s "$tmp/got.img" ] ||
+        fail "a CA-signed certificate ($c) from another address read the export"
+done
 # A client that trusts the server (the CA's certificate) but holds a
 # client certificate of another CA, or none: nbdkit refuses it.
 bootback tls init --dir "$tmp/other-ca" --hosts "$REMOTE_SERVER_ADDR" >/dev/null
@@ -96,8 +113,8 @@ for c in other none; do
     [ $c = none ] || cp "$tmp/other-ca/client-cert.pem" "$tmp/other-ca/client-key.pem" \
                         "$tmp/client-$c/"
     n0=$(wc -l < "$front_log")
-    expect_fail nbdinfo "nbds://$REMOTE_SERVER_ADDR:$port?tls-certificates=$tmp/client-$c" \
-        2>"$tmp/err"
+    expect_fail remote_exec nbdinfo \
+        "nbds://$REMOTE_SERVER_ADDR:$port?tls-certificates=$tmp/client-$c" 2>"$tmp/err"
     cat "$tmp/err"
     tail -n +"$((n0 + 1))" "$front_log" | tee "$tmp/flog"
     grep -qiE "certificate|verif" "$tmp/flog" ||
@@ -171,7 +188,9 @@ bootback instant tiny --host r1 --name tiny-d --network none --insecure \
     --agent-timeout 0 --json > "$tmp/d.json"
 port=$(json_get "$tmp/d.json" disks 0 port)
 grep -q "tls='no'" <<< "$(rv dumpxml tiny-d)" || fail "--insecure: backing not plaintext"
-nbdinfo --size "nbd://$REMOTE_SERVER_ADDR:$port" >/dev/null || fail "--insecure: plaintext refused"
+remote_exec nbdinfo --size "nbd://$REMOTE_SERVER_ADDR:$port" >/dev/null ||
+    fail "--insecure: plaintext refused"
+expect_fail timeout 5 nbdinfo --size "nbd://$REMOTE_SERVER_ADDR:$port" 2>/dev/null
 bootback instant stop tiny-d --discard
 ! grep -q "tiny-d" <<< "$(rv vol-list default)" || fail "stop --discard left a volume"
 ! grep -q "tiny-d" <<< "$(rv list --all --name)" || fail "stop --discard left the domain"

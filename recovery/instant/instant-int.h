@@ -105,7 +105,10 @@ struct proc {
   bool external;                /* served by someone else (the pool): never
                                    started, watched or stopped here */
   char socket[256];             /* tcp: nbdkit's own pid file instead */
-  bool tcp;                     /* listens on TCP (a remote front) */
+  bool tcp;                     /* listens on TCP (a remote front): on
+                                   remote_front_listen (s, k)'s socket */
+  const struct instant_session *s;
+  const struct instant_session_disk *k;
   char pidfile[4200];
   char logfile[4200];
   pid_t pid;
@@ -291,9 +294,17 @@ int remote_overlay_create (virConnectPtr conn, const struct instant_session *s,
  * that could not be).  Never fails. */
 void remote_overlays_delete (const struct instant_session *s,
                              const struct instant_caller *w);
-/* The front nbdkit's listening and TLS options for disk k, appended. */
+/* The front nbdkit's pid file and TLS options for disk k, appended (it
+ * listens on the socket of remote_front_listen). */
 void remote_front_args (const struct instant_session *s,
                         const struct instant_session_disk *k, char ***v, size_t *n);
+/* In the front's process, just before it execs nbdkit: a socket
+ * listening on s->listen, k->port, that drops every packet from an
+ * address not in s->allow (all of them if none is known), as fd 3, and
+ * LISTEN_FDS, LISTEN_PID set (socket activation).  -1 with the reason on
+ * stderr (the front's log). */
+int remote_front_listen (const struct instant_session *s,
+                         const struct instant_session_disk *k);
 /* remote-migrate.c: instant_migrate of a remote session. */
 int remote_migrate (struct catalog *cat, struct instant_session *s,
                     const struct instant_migrate_opts *o,

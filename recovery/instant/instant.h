@@ -220,8 +220,10 @@ struct instant_session {
   struct instant_session_disk disks[INSTANT_MAX_DISKS];
   /* Remote sessions (listen not ""): the front nbdkits' address, the
    * host's pool holding the overlays (named NAME.DISK.qcow2 there), the
-   * certificates' directory, plaintext NBD. */
+   * certificates' directory, plaintext NBD; the addresses the fronts
+   * serve (the host's, comma-separated: nbdkit's ip filter). */
   char listen[64];
+  char allow[512];
   char storage_pool[256];
   char tls_dir[4096];
   bool insecure;

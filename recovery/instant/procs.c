@@ -76,8 +76,9 @@ write_pidfile (struct proc *p)
 /* In the grandchild: wait until the intermediate process is gone (init
  * is the parent), stdin/stdout to /dev/null, stderr to the log, exec.
  * Only a backend opens the repository: a front (the retry filter over
- * the backend's socket; a TCP listener for another host) gets the
- * environment without the secrets and where they are. */
+ * the backend's socket; a TCP listener for another host, on the socket
+ * remote_front_listen makes here, in nbdkit's pid) gets the environment
+ * without the secrets and where they are. */
 static void __attribute__((noreturn))
 proc_exec (const struct proc *p, pid_t parent)
 {
@@ -91,6 +92,8 @@ proc_exec (const struct proc *p, pid_t parent)
   if (fd >= 0) dup2 (fd, 2);
   sigemptyset (&all);
   sigprocmask (SIG_SETMASK, &all, NULL);
+  if (p->tcp && remote_front_listen (p->s, p->k) == -1)
+    _exit (127);
   if (strcmp (p->kind, "backend") == 0)
     execvp (p->argv[0], p->argv);
   else

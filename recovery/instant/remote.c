@@ -16,7 +16,21 @@
  *
  * (TLSDIR: the directory of `bootback tls init`, HOME/tls by default), so
  * only a client holding a certificate of the same CA (the host's QEMU,
- * default_tls_x509_cert_dir in its qemu.conf) can read the point.  The
+ * default_tls_x509_cert_dir in its qemu.conf) can read the point, and
+ * only from the target host's addresses: what the URI's host name
+ * resolves to at start (every address), or the listen address for a
+ * host-less URI (this host's own QEMU), recorded in the session ("allow")
+ * so a restarted front gets the same list.  The CA signs every
+ * hypervisor's certificate and nbdkit 1.32 can pin neither the client's
+ * identity nor (its ip filter parses no address: built without
+ * INET_PTON) its address, so the front's listening socket is ours
+ * (remote_front_listen): bound, given a classic BPF socket filter that
+ * drops every packet (the SYN first; accepted sockets inherit it) whose
+ * source is not an allowed address, and handed to nbdkit by socket
+ * activation (LISTEN_FDS).  Without it one host's QEMU certificate would
+ * read another host's sessions; with it a certificate serves only from
+ * the target's address, and a client elsewhere sees its SYN unanswered
+ * (README, "TLS").  The
  * front writes its pid file (--pidfile, the disk's "socket" field) once it
  * listens: that is its readiness (procs.c), and its command line's mark.
  * --insecure serves plaintext (tests, or a trusted private link).
@@ -40,6 +54,7 @@
 #include <netdb.h>
 #include <arpa/inet.h>
 #include <sys/socket.h>
+#include <linux/filter.h>
 #include <libxml/uri.h>
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
@@ -154,6 +169,58 @@ cert_names (const char *cert, const char *addr)
   return ok ? 0 : -1;
 }
 
+/* Is a one of the comma-separated list's items? */
+static bool
+list_has (const char *list, const char *a)
+{
+  size_t l = strlen (a);
+
+  for (const char *p = list; *p; p += strcspn (p, ",") + (p[strcspn (p, ",")] != '\0'))
+    if (strncmp (p, a, l) == 0 && (p[l] == ',' || p[l] == '\0'))
+      return true;
+  return false;
+}
+
+/* Every address host resolves to, numeric and comma-separated (a
+ * session's "allow"), into allow.  -1 with the error if none. */
+static int
+host_addrs (const char *host, char *allow, size_t len)
+{
+  struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *ai = NULL, *p;
+  size_t used = 0;
+  int r;
+
+  allow[0] = '\0';
+  r = getaddrinfo (host, NULL, &hints, &ai);
+  if (r != 0) {
+    error_setx ("host %s: %s (the front serves only its addresses)", host,
+                gai_strerror (r));
+    return -1;
+  }
+  for (p = ai; p; p = p->ai_next) {
+    char a[NI_MAXHOST], *pct;
+    if (getnameinfo (p->ai_addr, p->ai_addrlen, a, sizeof a, NULL, 0,
+                     NI_NUMERICHOST) != 0)
+      continue;
+    if ((pct = strchr (a, '%')))        /* fe80::1%eth0: no scope there */
+      *pct = '\0';
+    if (list_has (allow, a))
+      continue;
+    r = snprintf (allow + used, len - used, "%s%s", used ? "," : "", a);
+    if (r < 0 || (size_t) r >= len - used) {
+      allow[used] = '\0';
+      break;
+    }
+    used += r;
+  }
+  freeaddrinfo (ai);
+  if (!allow[0]) {
+    error_setx ("host %s: no address (the front serves only its addresses)", host);
+    return -1;
+  }
+  return 0;
+}
+
 /* The certificates nbdkit serves with: the directory's CA, server
  * certificate (naming the listen address) and key. */
 static int
@@ -198,6 +265,12 @@ remote_prepare (struct instant_session *s, const struct instant_opts *o,
   else if (route_source (host, s->listen, sizeof s->listen) == -1)
     return -1;
   if (free_port (s->listen) == -1)
+    return -1;
+  if (!host[0])
+    uri_remote_host (o->uri, host, sizeof host);
+  if (!host[0])                         /* this host's QEMU */
+    text_set (s->allow, sizeof s->allow, "%s", s->listen);
+  else if (host_addrs (host, s->allow, sizeof s->allow) == -1)
     return -1;
   s->insecure = o->insecure;
   if (!o->insecure && tls_dir_check (s, o) == -1)
@@ -282,8 +355,6 @@ void
 remote_front_args (const struct instant_session *s,
                    const struct instant_session_disk *k, char ***v, size_t *n)
 {
-  strv_push (v, n, xasprintf ("--ipaddr=%s", s->listen));
-  strv_push (v, n, xasprintf ("--port=%d", k->port));
   strv_push (v, n, xasprintf ("--pidfile=%s", k->socket));
   if (s->insecure) {
     strv_pushl (v, n, "--tls=off", NULL);
@@ -291,4 +362,89 @@ remote_front_args (const struct instant_session *s,
   }
   strv_pushl (v, n, "--tls=require", "--tls-verify-peer", NULL);
   strv_push (v, n, xasprintf ("--tls-certificates=%s", s->tls_dir));
+}
+
+/* The filter: accept a packet whose IPv4 (IPv6) source is one of the
+ * allowed addresses of family, drop any other.  Blocks of one load and
+ * compare per IPv4 word (one for IPv4, four for IPv6), then "drop",
+ * then "accept".  The count of instructions, 0 if no address fits. */
+static size_t
+allow_filter (int family, const char *allow, struct sock_filter *f, size_t max)
+{
+  const size_t words = family == AF_INET ? 1 : 4, block = 2 * words;
+  CLEANUP_FREE char *list = xstrdup (allow);
+  unsigned char a[16][16];
+  size_t na = 0, b, w;
+  char *save = NULL;
+
+  for (char *t = strtok_r (list, ",", &save); t && na < 16; t = strtok_r (NULL, ",", &save))
+    if (inet_pton (family, t, a[na]) == 1)
+      na++;
+  if (na == 0 || na * block + 2 > max)
+    return 0;
+  for (b = 0; b < na; b++)
+    for (w = 0; w < words; w++) {
+      size_t at = b * block + 2 * w;
+      uint32_t v;
+      memcpy (&v, a[b] + 4 * w, 4);
+      f[at] = (struct sock_filter)
+        BPF_STMT (BPF_LD | BPF_W | BPF_ABS,
+                  SKF_NET_OFF + (family == AF_INET ? 12 : 8) + 4 * w);
+      /* a match: the next word, or "accept" after the last; else the
+       * next block (or "drop") */
+      f[at + 1] = (struct sock_filter)
+        BPF_JUMP (BPF_JMP | BPF_JEQ | BPF_K, ntohl (v),
+                  w + 1 < words ? 0 : na * block - at - 1,
+                  w + 1 < words ? block - 2 * w - 2 : 0);
+    }
+  f[na * block] = (struct sock_filter) BPF_STMT (BPF_RET | BPF_K, 0);
+  f[na * block + 1] = (struct sock_filter) BPF_STMT (BPF_RET | BPF_K, 0xffffffff);
+  return na * block + 2;
+}
+
+int
+remote_front_listen (const struct instant_session *s,
+                     const struct instant_session_disk *k)
+{
+  struct addrinfo hints = { .ai_socktype = SOCK_STREAM,
+                            .ai_flags = AI_NUMERICHOST }, *ai = NULL;
+  struct sock_filter f[16 * 8 + 2];
+  struct sock_fprog prog = { 0 };
+  char port[16], pid[32], host[256], allow[sizeof s->allow] = "";
+  int fd = -1, one = 1;
+
+  snprintf (port, sizeof port, "%d", k->port);
+  if (getaddrinfo (s->listen, port, &hints, &ai) != 0) {
+    fprintf (stderr, "bootback: %s: not an address\n", s->listen);
+    return -1;
+  }
+  /* a session recorded before "allow" was: the URI's host now */
+  if (s->allow[0])
+    snprintf (allow, sizeof allow, "%s", s->allow);
+  else if (uri_remote_host (s->uri, host, sizeof host))
+    host_addrs (host, allow, sizeof allow);
+  prog.filter = f;
+  prog.len = allow_filter (ai->ai_family, allow, f, sizeof f / sizeof f[0]);
+  if (prog.len == 0) {          /* nobody: a filter that drops everything */
+    f[0] = (struct sock_filter) BPF_STMT (BPF_RET | BPF_K, 0);
+    prog.len = 1;
+  }
+  fd = socket (ai->ai_family, SOCK_STREAM, 0);
+  if (fd == -1 ||
+      setsockopt (fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) == -1 ||
+      setsockopt (fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof prog) == -1 ||
+      bind (fd, ai->ai_addr, ai->ai_addrlen) == -1 || listen (fd, SOMAXCONN) == -1 ||
+      (fd != 3 && dup2 (fd, 3) == -1)) {
+    fprintf (stderr, "bootback: listening on %s port %s: %s\n", s->listen, port,
+             strerror (errno));
+    freeaddrinfo (ai);
+    return -1;
+  }
+  freeaddrinfo (ai);
+  if (fd != 3)
+    close (fd);
+  snprintf (pid, sizeof pid, "%d", (int) getpid ());
+  setenv ("LISTEN_FDS", "1", 1);
+  setenv ("LISTEN_PID", pid, 1);
+  return 0;
 }

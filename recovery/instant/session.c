@@ -247,6 +247,7 @@ from_row (const struct catalog_session *r, struct instant_session *s)
   s->read_retries = json_integer_value (json_object_get (d, "read_retries"));
   copy (s->hold, sizeof s->hold, jstr (d, "hold"));
   copy (s->listen, sizeof s->listen, jstr (d, "listen"));
+  copy (s->allow, sizeof s->allow, jstr (d, "allow"));
   copy (s->storage_pool, sizeof s->storage_pool, jstr (d, "storage_pool"));
   copy (s->tls_dir, sizeof s->tls_dir, jstr (d, "tls_dir"));
   s->insecure = json_is_true (json_object_get (d, "insecure"));
@@ -292,6 +293,7 @@ data_json (const struct instant_session *s)
   json_object_set_new (d, "migrate_pid", json_integer (s->migrate_pid));
   if (session_remote (s)) {
     json_object_set_new (d, "listen", json_string (s->listen));
+    json_object_set_new (d, "allow", json_string (s->allow));
     json_object_set_new (d, "storage_pool", json_string (s->storage_pool));
     json_object_set_new (d, "tls_dir", json_string (s->tls_dir));
     json_object_set_new (d, "insecure", json_boolean (s->insecure));

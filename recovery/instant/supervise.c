@@ -220,6 +220,8 @@ sup_procs (struct supervisor *sv)
                backend ? k->backend_socket : k->socket, s->dir);
     p->external = backend && pooled;
     p->tcp = !backend && session_remote (s);
+    p->s = s;
+    p->k = k;
     p->argv = backend ? (pooled ? NULL : backend_argv (s, k, nbdkit, plugin))
                       : front_argv (s, k, nbdkit, pooled);
   }
