@@ -11,6 +11,8 @@
  *   instant {vm, point?, name?, network?, agent_timeout?}
  *   stop    {session, discard?}                bootback instant stop
  *   migrate {session, to, format?}             bootback migrate --to
+ *           (to: a --migrate-dir; the job gets it resolved and checks
+ *           again that it still resolves to itself)
  *   lab-up  {definition | name, lease?}        bootback lab up
  *   lab-down {lab}                             bootback lab down ID
  *   prune   {vm?, keep_last?, ..., dry_run?}   bootback prune
@@ -341,7 +343,13 @@ do_migrate (struct web_job *j, json_t *args, json_t **result)
     .warn = job_note, .warn_opaque = j,
   };
   struct instant_migrate_result res;
+  char why[PATH_MAX + 256];
 
+  /* the request's check again: its "to" is a --migrate-dir, resolved */
+  if (!web_migrate_dir_ok (j->o, o.to, why, sizeof why)) {
+    error_setx ("%s", why);
+    return -1;
+  }
   instant_migrate_opts_env (&o);
   repo_open_opts_nfs (&ro, getenv ("BOOTBACK_NFS_TIMEOUT"),
                       getenv ("BOOTBACK_NFS_CONNECTIONS"));
@@ -713,10 +721,10 @@ definition_ok (const char *yaml, char *why, size_t n)
   return ok;
 }
 
-/* migrate's to: one of the directories the administrator gave the server
- * (--migrate-dir), exactly; bootback names the files in it. */
-static bool
-migrate_dir_ok (const struct web_opts *o, const char *to, char *why, size_t n)
+/* The --migrate-dir that to resolves to (links followed), or NULL with
+ * why. */
+static const char *
+migrate_dir_of (const struct web_opts *o, const char *to, char *why, size_t n)
 {
   char real[PATH_MAX];
   size_t i;
@@ -724,14 +732,41 @@ migrate_dir_ok (const struct web_opts *o, const char *to, char *why, size_t n)
   if (!o || !o->migrate_dirs) {
     snprintf (why, n, "action migrate: this server has no --migrate-dir: the "
               "administrator names where sessions may be moved to");
-    return false;
+    return NULL;
   }
   for (i = 0; o->migrate_dirs[i]; i++)
     if (realpath (to, real) && strcmp (real, o->migrate_dirs[i]) == 0)
-      return true;
+      return o->migrate_dirs[i];
   snprintf (why, n, "action migrate: argument 'to' must be one of the server's "
             "--migrate-dir directories");
-  return false;
+  return NULL;
+}
+
+/* migrate's to: one of the directories the administrator gave the server
+ * (--migrate-dir), exactly; bootback names the files in it.  args' "to"
+ * becomes that directory, resolved: the job uses what was checked, not
+ * a link someone may point elsewhere before it runs. */
+static bool
+migrate_dir_ok (const struct web_opts *o, json_t *args, char *why, size_t n)
+{
+  const char *dir = migrate_dir_of (o, str (args, "to"), why, n);
+
+  if (dir)
+    json_object_set_new (args, "to", json_string (dir));
+  return dir != NULL;
+}
+
+bool
+web_migrate_dir_ok (const struct web_opts *o, const char *to, char *why, size_t n)
+{
+  const char *dir = migrate_dir_of (o, to, why, n);
+
+  if (dir && strcmp (dir, to) != 0) {
+    snprintf (why, n, "action migrate: %s no longer resolves to itself (a "
+              "link was put on its path since the request): refused", to);
+    return false;
+  }
+  return dir != NULL;
 }
 
 /* What only one action checks: migrate's target, lab-up's one of
@@ -741,7 +776,7 @@ action_rules_ok (const struct web_opts *o, const struct action *a, json_t *args,
                  char *why, size_t n)
 {
   if (strcmp (a->a.name, "migrate") == 0)
-    return migrate_dir_ok (o, str (args, "to"), why, n);
+    return migrate_dir_ok (o, args, why, n);
   if (strcmp (a->a.name, "lab-up") != 0)
     return true;
   if (!json_object_get (args, "definition") == !json_object_get (args, "name")) {

@@ -4,10 +4,13 @@
  * exposition format's three escapes, nothing else touched), API token
  * making and hashing (format, the SHA-256 of a known input, two tokens
  * differ), and checking against a catalog made here (the right token and
- * its name, a wrong one, one changed in its last character, a revoked one).
+ * its name, a wrong one, one changed in its last character, a revoked one);
+ * the actions' arguments, and a migrate job's target resolved at the
+ * request and checked again when the job runs (a link swapped between).
  */
 #undef NDEBUG
 #include <assert.h>
+#include <limits.h>
 
 #include "web/web.h"
 #include "web/web-int.h"
@@ -73,6 +76,44 @@ action_is (const char *body, const char *action, const char *reason)
     abort ();
   }
   json_decref (args);
+}
+
+/* migrate's to (review finding): the job gets the directory that was
+ * checked, resolved, not the link of the request, which may be pointed
+ * elsewhere before the job runs; and the job checks it again. */
+static void
+test_migrate_swap (void)
+{
+  char tmpl[] = "/tmp/test-web-mig.XXXXXX", real[PATH_MAX], why[PATH_MAX + 256];
+  char *dirs[] = { real, NULL };
+  struct web_opts o = { .migrate_dirs = dirs };
+  const struct web_action *a = NULL;
+  CLEANUP_FREE char *link = NULL, *body = NULL, *moved = NULL, *cmd = NULL;
+  json_t *args;
+
+  assert (mkdtemp (tmpl) && realpath (tmpl, real));
+  link = xasprintf ("%s.link", real);
+  moved = xasprintf ("%s.moved", real);
+  assert (symlink (real, link) == 0);
+  body = xasprintf ("{\"action\":\"migrate\",\"session\":\"3\",\"to\":\"%s\"}", link);
+  assert ((args = web_action_check (&o, body, strlen (body), &a, why, sizeof why)));
+  /* the link now names a root-owned directory: the job does not follow it */
+  assert (unlink (link) == 0 && symlink ("/etc", link) == 0);
+  assert (strcmp (json_string_value (json_object_get (args, "to")), real) == 0);
+  assert (web_migrate_dir_ok (&o, real, why, sizeof why));
+  assert (!web_migrate_dir_ok (&o, link, why, sizeof why));
+  /* the directory itself replaced by a link after the request: refused */
+  assert (rename (real, moved) == 0 && symlink ("/etc", real) == 0);
+  assert (!web_migrate_dir_ok (&o, real, why, sizeof why));
+  assert (strstr (why, "must be one of the server's --migrate-dir"));
+  assert (unlink (real) == 0 && rename (moved, real) == 0);
+  /* a job whose to is not resolved (queued by an older server): refused */
+  assert (unlink (link) == 0 && symlink (real, link) == 0);
+  assert (!web_migrate_dir_ok (&o, link, why, sizeof why));
+  assert (strstr (why, "no longer resolves to itself"));
+  json_decref (args);
+  cmd = xasprintf ("rm -rf %s %s", real, link);
+  assert (system (cmd) == 0);
 }
 
 static void
@@ -157,6 +198,7 @@ main (void)
   assert (strlen (h) == SHA256_HEX_LEN && strstr (h, a + 4) == NULL);
   test_check ();
   test_actions ();
+  test_migrate_swap ();
   printf ("web unit tests ok\n");
   return 0;
 }

@@ -35,10 +35,17 @@ struct web_action {
  * its arguments (the body without "action"), or NULL with the reason in
  * why (a 400): not JSON, not an object, no or an unknown action, an
  * unknown key, a wrong type, a name with '/' or "..", a migrate target
- * that is not one of o's migrate_dirs, a lab-up definition that runs a
+ * that is not one of o's migrate_dirs (one that is: replaced in the
+ * arguments by that directory, resolved), a lab-up definition that runs a
  * host program, boots a host file or publishes a port. */
 json_t *web_action_check (const struct web_opts *o, const char *body, size_t len,
                           const struct web_action **a, char *why, size_t n);
+
+/* A migrate job's to, when it runs: one of o's migrate_dirs (resolved at
+ * the request) that still resolves to itself; else false with why (a
+ * link put on its path since). */
+bool web_migrate_dir_ok (const struct web_opts *o, const char *to, char *why,
+                         size_t n);
 
 /* {"id": ID, "href": "/api/v1/jobs/ID"} */
 json_t *web_job_ref (int64_t id);
