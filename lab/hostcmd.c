@@ -10,7 +10,8 @@
  *
  * one multiplexed connection per process (DIR is a private directory made
  * by lab_host_open and removed by lab_host_close, which ends the master
- * with ssh -O exit).  `lab shell` of a lab there is one ssh of its own,
+ * with ssh -O exit, both only if DIR is still ours: 0700, our uid, not a
+ * link).  `lab shell` of a lab there is one ssh of its own,
  * without -n and without a master (-t with a terminal:
  * lab_host_shell_argv).  ssh hands the remote shell one string: every word is
  * single-quoted here, so a word is never split or expanded there.  The
@@ -234,25 +235,35 @@ lab_host_open (struct lab_host *h)
   return 0;
 }
 
-/* The control directory, with the master's socket if the master, told
- * to exit, has not removed it yet.  Only ours: in /tmp, a directory of
- * that name made by someone else (after ours went) or a symlink there is
- * left alone. */
-static void
-ctl_dir_remove (const char *dir)
+/* The control directory open if it is ours (a directory, not a link,
+ * our uid, no access for others), else -1: in /tmp, a directory of that
+ * name made by someone else (after ours went) or a symlink there. */
+static int
+ctl_dir_open (const char *dir)
 {
   int fd = open (dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   struct stat st;
-  struct dirent *e;
-  DIR *d = NULL;
 
   if (fd >= 0 && fstat (fd, &st) == 0 && st.st_uid == geteuid () &&
       (st.st_mode & 077) == 0)
-    d = fdopendir (fd);
-  else if (fd >= 0)
+    return fd;
+  if (fd >= 0)
     close (fd);
-  if (!d)
+  return -1;
+}
+
+/* The control directory fd (ctl_dir_open's, consumed), with the master's
+ * socket if the master, told to exit, has not removed it yet. */
+static void
+ctl_dir_remove (const char *dir, int fd)
+{
+  struct dirent *e;
+  DIR *d = fdopendir (fd);
+
+  if (!d) {
+    close (fd);
     return;
+  }
   while ((e = readdir (d)))
     if (e->d_name[0] != '.')
       unlinkat (dirfd (d), e->d_name, 0);
@@ -267,10 +278,16 @@ lab_host_close (struct lab_host *h)
   size_t n = 0;
   char out[256];
 
+  int fd;
+
   if (!lab_host_remote (h) || !lab_host_ctl_valid (h->ctl))
     return;
-  ssh_prefix (h, "exit", &v, &n);
-  run_command_timeout (v, out, sizeof out, 20);
-  ctl_dir_remove (h->ctl);
+  /* ours first (a killed run's state may name one someone else made
+   * since): else no ssh is pointed at a socket in it */
+  if ((fd = ctl_dir_open (h->ctl)) >= 0) {
+    ssh_prefix (h, "exit", &v, &n);
+    run_command_timeout (v, out, sizeof out, 20);
+    ctl_dir_remove (h->ctl, fd);
+  }
   h->ctl[0] = '\0';
 }

@@ -282,7 +282,10 @@ int lab_host_open (struct lab_host *h);
 /* Run argv on h (run_command): its exit status, or -1 with the error set
  * (for another host: ssh could not reach it, naming the host). */
 int lab_host_run (const struct lab_host *h, char *const argv[], char *out, size_t len);
-/* End h's ssh master (ssh -O exit) and remove its directory. */
+/* End h's ssh master (ssh -O exit) and remove its directory, if that
+ * is ours (a directory, not a link, our uid, mode 0700); one that is not
+ * (a killed run's state naming a path someone else made since) gets
+ * neither. */
 void lab_host_close (struct lab_host *h);
 /* Is dir a control directory lab_host_open makes (/tmp/bootback-ssh.X)? */
 bool lab_host_ctl_valid (const char *dir);

@@ -5,8 +5,11 @@
  * (quotes, $(...), backquotes, blanks, newlines, globs); an ssh
  * destination is [USER@]HOST[:PORT] and never an option; the ssh command
  * line has its options first, "--", the destination, then only quoted
- * words; this host's commands are run as they are.
+ * words; this host's commands are run as they are; lab_host_close runs
+ * no ssh -O exit on a control directory that is not ours.
  */
+#include <sys/stat.h>
+
 #include "lab/lab.h"
 #include "recovery/util/util.h"
 
@@ -149,12 +152,52 @@ test_argv (void)
   CHECK (!lab_host_ctl_valid (""));
 }
 
+/* lab_host_close with a control directory that is not ours (review
+ * finding: a killed run's state may name one someone else made since):
+ * no ssh -O exit at a socket in it, and it stays; ours: both.  ssh here
+ * is a script that records its arguments. */
+static void
+test_close_not_ours (void)
+{
+  char bin[] = "/tmp/test-hostcmd.XXXXXX", ctl[] = "/tmp/bootback-ssh.XXXXXX";
+  struct lab_host h = { .name = "h1", .ssh = "root@h1" };
+  CLEANUP_FREE char *ssh = NULL, *log = NULL, *path = NULL, *cmd = NULL;
+  FILE *f;
+
+  CHECK (mkdtemp (bin) != NULL);
+  ssh = xasprintf ("%s/ssh", bin);
+  log = xasprintf ("%s/log", bin);
+  CHECK ((f = fopen (ssh, "w")) != NULL);
+  fprintf (f, "#!/bin/sh\necho \"$*\" >> %s\n", log);
+  fclose (f);
+  CHECK (chmod (ssh, 0755) == 0);
+  path = xasprintf ("%s:%s", bin, getenv ("PATH"));
+  setenv ("PATH", path, 1);
+  CHECK (mkdtemp (ctl) != NULL);
+  /* not ours: open to others */
+  CHECK (chmod (ctl, 0755) == 0);
+  snprintf (h.ctl, sizeof h.ctl, "%s", ctl);
+  lab_host_close (&h);
+  CHECK (access (log, F_OK) == -1);
+  CHECK (access (ctl, F_OK) == 0);
+  CHECK (h.ctl[0] == '\0');
+  /* ours: the master is told to exit, the directory goes */
+  CHECK (chmod (ctl, 0700) == 0);
+  snprintf (h.ctl, sizeof h.ctl, "%s", ctl);
+  lab_host_close (&h);
+  CHECK (access (log, F_OK) == 0);
+  CHECK (access (ctl, F_OK) == -1);
+  cmd = xasprintf ("rm -rf %s %s", bin, ctl);
+  CHECK (system (cmd) == 0);
+}
+
 int
 main (void)
 {
   test_quote_shell ();
   test_dest ();
   test_argv ();
+  test_close_not_ours ();
   if (failures) {
     fprintf (stderr, "%d failures\n", failures);
     return 1;
