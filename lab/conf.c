@@ -452,8 +452,17 @@ kind_of (const char *s)
   return -1;
 }
 
+bool
+lab_http_path_ok (const char *path)
+{
+  static const char ok[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+    "0123456789-._~!$&'()*+,;=:@/?%#";
+
+  return path[strspn (path, ok)] == '\0';
+}
+
 /* Check an http URL: http://HOST[:PORT]/..., HOST an address in the lab
- * subnet or {address}. */
+ * subnet or {address}, the rest of RFC 3986's characters only. */
 static void
 check_url (struct parser *p, const struct lab_def *d, const char *url, int line)
 {
@@ -472,6 +481,10 @@ check_url (struct parser *p, const struct lab_def *d, const char *url, int line)
   }
   memcpy (host, h, e - h);
   host[e - h] = '\0';
+  if (!lab_http_path_ok (e + strcspn (e, "/?#")))
+    problem (p, line, "http: '%s': the path may hold only RFC 3986's "
+             "unreserved and reserved characters and %%-escapes (no quotes, "
+             "backslashes, blanks or control characters)", shown (p, url));
   if (strcmp (host, "{address}") == 0)
     return;
   if (d->subnet && !lab_ipv4_in_subnet (host, d->subnet, d->prefix))

@@ -193,6 +193,11 @@ uint64_t lab_def_memory_mib (const struct lab_def *d, uint64_t default_mib);
 size_t lab_def_nvms (const struct lab_def *d);
 /* Is ipv4 (dotted quad) inside subnet/prefix? */
 bool lab_ipv4_in_subnet (const char *ip, const char *subnet, int prefix);
+/* Does an http check's path (with its query and fragment) hold only RFC
+ * 3986's unreserved and reserved characters and '%'?  (It reaches the
+ * remote shell of a lab on another host as a quoted word: no quote,
+ * backslash, blank or control character there.) */
+bool lab_http_path_ok (const char *path);
 /* A memory size as in a definition ("512" MiB, "1G"; 32M to 4T) -> MiB.
  * -1 on error (error set). */
 int lab_parse_memory (const char *s, uint64_t *mib);

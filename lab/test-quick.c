@@ -81,6 +81,8 @@ test_point_checks (void)
     "tcp 7\n- script /bin/true",
     "guest-exec \x1b]0;owned\x07",
     "frobnicate",
+    "http \"http://{address}/a'\\b\"",      /* a quote, a backslash */
+    "http 'http://{address}/a\"b c'",
     NULL,
   };
   struct lab_verify_hints h = hints ("10.77.0.21", NULL, NULL, checks);
@@ -113,7 +115,10 @@ test_point_checks (void)
     CHECK (vm->checks[i].kind != LAB_CHECK_SCRIPT);
     CHECK (vm->checks[i].retries == 20 && vm->checks[i].timeout == 5);
   }
-  CHECK (vm->nrefused == 11);
+  CHECK (vm->nrefused == 13);
+  /* a path reaches a remote host's shell as a quoted word: RFC 3986 only */
+  CHECK (refused (vm, "http \"http://{address}/a'\\b\"", "RFC 3986"));
+  CHECK (refused (vm, "http 'http://{address}/a\"b c'", "RFC 3986"));
   CHECK (refused (vm, "script /bin/sh -c 'touch /tmp/owned'", "runs on the host"));
   CHECK (refused (vm, "script /bin/sh -c 'touch /tmp/owned'", "verify/web1.yaml"));
   CHECK (refused (vm, "script /bin/true", "a script check runs on the host"));

@@ -261,7 +261,9 @@ echo_reply (int fd, const struct echo *e)
  * The same checks through ssh, in the lab's namespace on that host
  * (lab_net_run): ping (iputils), and bash's /dev/tcp for TCP and HTTP.
  * The scripts are fixed; the address, port and request are their
- * arguments, each quoted by hostcmd.c. */
+ * arguments, each quoted by hostcmd.c; the request's path holds RFC
+ * 3986's characters only (lab_http_path_ok: no backslash, which a fish
+ * login shell would read inside single quotes). */
 
 static const char remote_tcp_sh[] = "exec 3<>\"/dev/tcp/$1/$2\"";
 static const char remote_http_sh[] =
@@ -580,6 +582,11 @@ http_get (const struct lab_check *c, const struct verify_target *t,
     return -1;
   }
   http_parse_url (&g);
+  if (!lab_http_path_ok (g.path)) {
+    snprintf (msg, len, "%s: the path holds characters outside RFC 3986's: "
+              "refusing to send", url);
+    return -1;
+  }
   if (!lab_ipv4_in_subnet (g.host, t->net->subnet, t->net->prefix)) {
     snprintf (msg, len, "%s is not in the lab subnet: refusing to send", g.host);
     return -1;
