@@ -636,10 +636,8 @@ write_file (const char *dir, const char *name, const char *text)
   CLEANUP_FREE char *tmp = xasprintf ("%s/.%s.tmp", dir, name);
   FILE *f = fopen_private (tmp);
 
-  if (!f) {
-    error_set (errno, "open %s", tmp);
-    return -1;
-  }
+  if (!f)
+    return -1;                  /* the error names tmp */
   if (fputs (text, f) == EOF || fclose (f) != 0) {
     error_set (errno, "write %s", tmp);
     return -1;

@@ -31,7 +31,8 @@ static const char report_usage[] =
   "\n"
   "  --since DURATION   the window, e.g. 7d, 30d, 12h\n"
   "  --json             the summary as JSON\n"
-  "  --html FILE        also write it as a self-contained HTML page\n";
+  "  --html FILE        also write it as a self-contained HTML page (an\n"
+  "                     existing FILE only if it is this user's)\n";
 
 enum { OPT_SINCE = 256, OPT_JSON, OPT_HTML };
 
@@ -77,7 +78,11 @@ write_html (const struct verify_summary *s, const char *path)
   CLEANUP_FREE char *html = verify_summary_html (s);
   FILE *f = fopen_private (path);
 
-  if (!f || fputs (html, f) == EOF || fclose (f) != 0) {
+  if (!f) {
+    cli_perror ();
+    return -1;
+  }
+  if (fputs (html, f) == EOF || fclose (f) != 0) {
     cli_error ("%s: %s", path, strerror (errno));
     return -1;
   }

@@ -6,7 +6,11 @@
  * 0700 (directories) or 0600 (files), set by the call that creates it:
  * there is no moment when another user could open it, and a umask can
  * only narrow these modes, never widen them.  Existing directories are
- * left as they are (bootback repo init tightens a repository).
+ * left as they are (bootback repo init tightens a repository).  An
+ * existing file is written into (fopen_private) only if it is ours: a
+ * regular file of our uid with one link, tightened to 0600 before it is
+ * truncated; a file someone else put in a shared directory (a report
+ * directory, report --html PATH) is refused, not filled and left theirs.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -69,11 +73,44 @@ create_private (const char *path)
 FILE *
 fopen_private (const char *path)
 {
-  int fd = open_private (path, O_WRONLY | O_TRUNC);
+  /* not truncated before it is checked; O_NONBLOCK: a FIFO there fails
+   * (ENXIO) instead of blocking */
+  int fd = open_private (path, O_WRONLY | O_NONBLOCK);
+  struct stat st;
   FILE *f;
 
-  if (fd == -1)
+  if (fd == -1) {
+    int e = errno;
+    error_set (e, "open: %s", path);
+    errno = e;
     return NULL;
+  }
+  if (fstat (fd, &st) == -1) {
+    int e = errno;
+    error_set (e, "fstat: %s", path);
+    close (fd);
+    errno = e;
+    return NULL;
+  }
+  if (!S_ISREG (st.st_mode) || st.st_uid != geteuid () || st.st_nlink != 1) {
+    int e = S_ISREG (st.st_mode) ? EPERM : EINVAL;
+    error_setx ("%s exists and is not a file of ours (owner uid %u, %u link%s, "
+                "mode %o): refusing to write into it", path, (unsigned) st.st_uid,
+                (unsigned) st.st_nlink, st.st_nlink == 1 ? "" : "s",
+                (unsigned) (st.st_mode & 07777));
+    close (fd);
+    errno = e;
+    return NULL;
+  }
+  if (((st.st_mode & 077) && fchmod (fd, PRIVATE_FILE_MODE) == -1) ||
+      ftruncate (fd, 0) == -1 ||
+      fcntl (fd, F_SETFL, fcntl (fd, F_GETFL) & ~O_NONBLOCK) == -1) {
+    int e = errno;
+    error_set (e, "%s", path);
+    close (fd);
+    errno = e;
+    return NULL;
+  }
   f = fdopen (fd, "w");
   if (!f) {
     int e = errno;

@@ -187,6 +187,44 @@ test_containers (void)
   assert (x == 2);
 }
 
+/* fopen_private on a file that exists (review finding: it truncated one
+ * of someone else's and wrote into it, the file staying theirs): ours is
+ * tightened and truncated; another user's, a second link of ours, a FIFO
+ * are refused and left as they were. */
+static void
+test_fopen_existing (void)
+{
+  char dir[] = "/tmp/bb-test-util.XXXXXX", p[64], q[64];
+  struct stat st;
+  FILE *f;
+
+  assert (mkdtemp (dir));
+  snprintf (p, sizeof p, "%s/report.html", dir);
+  assert (write_whole_file (p, "old text", 8, 0644) == 0 && chmod (p, 0644) == 0);
+  assert ((f = fopen_private (p)) && fputs ("new", f) != EOF && fclose (f) == 0);
+  assert (stat (p, &st) == 0 && st.st_size == 3 && (st.st_mode & 0777) == 0600);
+  /* a second link to it (another name of a file of ours) */
+  snprintf (q, sizeof q, "%s/other", dir);
+  assert (link (p, q) == 0);
+  assert (!(f = fopen_private (q)) && errno == EPERM && strstr (error_msg (), "2 links"));
+  assert (stat (p, &st) == 0 && st.st_size == 3);
+  unlink (q);
+  /* someone else's (root only: chown) */
+  if (geteuid () == 0) {
+    assert (chown (p, 65534, 65534) == 0 && chmod (p, 0644) == 0);
+    assert (!(f = fopen_private (p)) && errno == EPERM);
+    assert (strstr (error_msg (), "not a file of ours (owner uid 65534"));
+    assert (stat (p, &st) == 0 && st.st_size == 3 && st.st_uid == 65534 &&
+            (st.st_mode & 0777) == 0644);
+  }
+  unlink (p);
+  /* a FIFO: refused at once, not a writer blocked until someone reads */
+  assert (mkfifo (p, 0600) == 0);
+  assert (!(f = fopen_private (p)) && (errno == EINVAL || errno == ENXIO));
+  unlink (p);
+  rmdir (dir);
+}
+
 /* A symlink planted where a file is written is not followed. */
 static void
 test_no_symlink_follow (void)
@@ -254,6 +292,7 @@ main (void)
   assert (write_whole_file ("/nonexistent/x", "x", 1, 0600) == -1);
   assert (strstr (error_msg (), "open /nonexistent/x"));
   test_no_symlink_follow ();
+  test_fopen_existing ();
   test_utf8 ();
 
   assert (disk_name_is_valid ("vda"));

@@ -206,7 +206,11 @@ int open_private (const char *path, int flags);
  * writes it (qemu-img create keeps the mode of the file it truncates).
  * -1 with the error set. */
 int create_private (const char *path);
-/* fopen (path, "we"), but a file it creates is 0600 (NULL, errno). */
+/* fopen (path, "we"), but a file it creates is 0600, never through a
+ * symlink (ELOOP), and an existing one is truncated only if it is a
+ * regular file of ours (our uid, one link; made 0600): else EPERM (a
+ * FIFO, a device: EINVAL) and nothing written.  NULL with errno and the
+ * error set. */
 FILE *fopen_private (const char *path);
 /* Take group and other permissions off path: 1 if it had any (*was: its
  * mode before), 0 if not, -1 with the error set. */
