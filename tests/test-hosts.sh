@@ -11,7 +11,9 @@
 #   - host add / remove, a taken name, a bad name or URI refused;
 #   - hosts --json: local and h2 reachable with libvirt's and QEMU's
 #     versions, memory and pools (h2 has a pool of its own), dead not,
-#     with libvirt's error naming the URI; exit 2 because of dead;
+#     with libvirt's error naming the URI; exit 2 because of dead; the
+#     text output prints what a host answers (a pool named with C1
+#     controls) with control and non-ASCII bytes as '?';
 #   - the remote's libvirtd accepts only the backup server's client
 #     certificate (CN=bootback-server): the remote's own QEMU client
 #     certificate (CN=bootback-qemu-h2, of the same CA) is refused, and
@@ -39,6 +41,11 @@ dead_uri="qemu+tcp://127.0.0.1:$(free_port)/system"
 mkdir -p "$REMOTE_DIR/h2pool"
 virsh -c "$h2_uri" -q pool-define-as h2pool dir --target "$REMOTE_DIR/h2pool" >/dev/null
 virsh -c "$h2_uri" -q pool-start h2pool >/dev/null
+# a pool name a compromised host could give: the C1 controls CSI (U+009B)
+# and U+0087 (XML allows them), which `hosts` must not print raw
+evil=$(printf 'evil\302\23331m\302\207')
+mkdir -p "$REMOTE_DIR/evilpool"
+virsh -c "$h2_uri" -q pool-define-as "$evil" dir --target "$REMOTE_DIR/evilpool" >/dev/null
 
 ## host add / remove
 bootback host add local "$LIBVIRT_DEFAULT_URI"
@@ -82,6 +89,9 @@ expect_rc 2 bootback hosts
 grep -q "^  up: .*libvirt [0-9.]*, QEMU [0-9.]*, .* memory free" "$tmp/out" || fail "hosts text"
 grep -q "^  unreachable: cannot connect to libvirt ($dead_uri)" "$tmp/out" || fail "hosts: dead"
 grep -q "h2pool" "$tmp/out" || fail "hosts: no pool h2pool"
+# what a host answers is printed with its control and non-ASCII bytes as '?'
+grep -q "evil??31m??" "$tmp/out" || fail "hosts: the pool named with controls: $(cat -v "$tmp/out")"
+! LC_ALL=C grep -q $'\302\233\|\302\207' "$tmp/out" || fail "hosts printed a host's control bytes raw"
 bootback host remove dead >/dev/null
 bootback host remove badca >/dev/null
 bootback hosts >/dev/null || fail "hosts: exit $? with every host up"

@@ -5,10 +5,12 @@
  * the catalog (schema 9).  The connections themselves are
  * recovery/virt's (virt_connect, virt_host_info): this file only names
  * them.  `hosts` connects to each in turn and says whether it answers,
- * with the libvirt and hypervisor versions, memory and storage pools;
- * exit 2 when one does not answer.  A host may have an ssh destination
- * (--ssh, schema 12; from a qemu+ssh:// URI when not given): labs run
- * there through it (lab/hostcmd.c, cli_lab_host).
+ * with the libvirt and hypervisor versions, memory and storage pools
+ * (what a host answers is its own choice, so the text prints it through
+ * xstrdup_printable: put_remote); exit 2 when one does not answer.  A
+ * host may have an ssh destination (--ssh, schema 12; from a qemu+ssh://
+ * URI when not given): labs run there through it (lab/hostcmd.c,
+ * cli_lab_host).
  */
 #include "lab/lab.h"
 #include "recovery/cli/cli.h"
@@ -34,8 +36,9 @@ static const char hosts_usage[] =
   "usage: bootback hosts [--json]\n"
   "\n"
   "Connect to every host of `bootback host add` and show whether it answers,\n"
-  "its libvirt and hypervisor versions, memory and storage pools.  Exit\n"
-  "status 2 if a host does not answer.\n"
+  "its libvirt and hypervisor versions, memory and storage pools (what a\n"
+  "host answered: control and non-ASCII bytes shown as '?').  Exit status\n"
+  "2 if a host does not answer.\n"
   "\n"
   "  --json             as a JSON array\n";
 
@@ -233,20 +236,40 @@ info_json (const struct virt_host_info *i)
                     "cpus", (int) i->cpus, "pools", pools);
 }
 
+/* Print s, what a host answered (a compromised hypervisor chooses it),
+ * with every control and non-ASCII byte as '?' (xstrdup_printable): no
+ * terminal escape sequence reaches the terminal. */
+static void
+put_remote (const char *s)
+{
+  CLEANUP_FREE char *p = xstrdup_printable (s ? s : "", false);
+
+  fputs (p, stdout);
+}
+
 static void
 info_print (const struct catalog_host *h, const struct virt_host_info *i)
 {
   char fm[32], tm[32], av[32];
   size_t k;
 
-  printf ("%s  %s\n  up: %s, libvirt %s, %s %s, %s of %s memory free, %u CPUs\n",
-          h->name, h->uri, i->hostname, i->libvirt_version, i->hypervisor,
-          i->hypervisor_version, human_size (i->free_memory, fm, sizeof fm),
+  printf ("%s  %s\n  up: ", h->name, h->uri);
+  put_remote (i->hostname);
+  printf (", libvirt ");
+  put_remote (i->libvirt_version);
+  printf (", ");
+  put_remote (i->hypervisor);
+  printf (" ");
+  put_remote (i->hypervisor_version);
+  printf (", %s of %s memory free, %u CPUs\n", human_size (i->free_memory, fm, sizeof fm),
           human_size (i->memory, tm, sizeof tm), i->cpus);
   printf ("  pools:%s", i->npools ? "" : " none");
-  for (k = 0; k < i->npools; k++)
-    printf ("%s %s (%s)", k ? "," : "", i->pools[k].name, i->pools[k].active
+  for (k = 0; k < i->npools; k++) {
+    printf ("%s ", k ? "," : "");
+    put_remote (i->pools[k].name);
+    printf (" (%s)", i->pools[k].active
             ? human_size (i->pools[k].available, av, sizeof av) : "inactive");
+  }
   printf ("\n");
 }
 
@@ -272,8 +295,11 @@ host_one (void *opaque, const struct catalog_host *h)
   }
   else if (up)
     info_print (h, &i);
-  else
-    printf ("%s  %s\n  unreachable: %s\n", h->name, h->uri, error_msg ());
+  else {
+    printf ("%s  %s\n  unreachable: ", h->name, h->uri);
+    put_remote (error_msg ());     /* libvirt's words, the remote's too */
+    printf ("\n");
+  }
   if (!o->arr)
     printf ("  ssh (labs): %s\n", h->ssh[0] ? h->ssh : "none (host add --ssh)");
   return 0;
