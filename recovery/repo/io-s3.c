@@ -123,15 +123,18 @@
  *     queued are dropped, so the point is never committed.  Until it is
  *     acknowledged, a queued chunk is found by touch, stat and open from
  *     its buffer (a chunk stored twice in one import is sent once).
- * 10. A new chunk costs no HEAD in a directory without chunks: the first
- *     touch of a chunk lists the chunk directories there are (one page
- *     of ListObjectsV2 with delimiter "/", up to 1000; more: every touch
- *     asks, as before), again after DIRS_TTL seconds; a chunk in a
- *     directory that had none, and in which this handle queued none, is
- *     missing without asking.  A chunk another writer stores there
- *     meanwhile is only stored a second time, under the same name with
- *     the same content (GC and writers exclude each other: nothing goes
- *     away meanwhile).
+ * 10. A new chunk costs no HEAD in a directory without chunks: the chunk
+ *     directories there are are listed (one page of ListObjectsV2 with
+ *     delimiter "/", up to 1000; more: every touch asks, as before) on a
+ *     thread of its own when a writer registers (3.: the open of its
+ *     registration), so that its first chunk does not wait for it, else
+ *     at the first touch of a chunk, and again after DIRS_TTL seconds; a
+ *     chunk in a directory that had none, and in which this handle
+ *     queued none, is missing without asking.  A chunk another writer
+ *     stores there meanwhile is only stored a second time, under the
+ *     same name with the same content (GC and writers exclude each
+ *     other: nothing goes away meanwhile; a listing made before a GC
+ *     the writer then waited for only costs HEADs that find nothing).
  * 11. An exclusive create (3.) makes an object's first version: its id
  *     (x-amz-version-id) and those of the versions this handle writes
  *     after it (content, touch) are kept, and unlink deletes them by id
@@ -139,8 +142,9 @@
  *     lock, a point directory's marker); so are the id of a contended
  *     lock's holder's version this handle read (3.) and nothing else.  Whether the
  *     bucket is versioned (Object Lock) is asked by every open (12.:
- *     with its default retention; a missing bucket is named), after
- *     bootback-repo.json is read, and seen in such an id.
+ *     with its default retention; a missing bucket is named), on a
+ *     thread of its own while bootback-repo.json is read (one round trip
+ *     for both), and seen in such an id.
  *  7. Object Lock: in a repository with "lock_days" (repo init --lock),
  *     every object under points/ and chunks/ is written with COMPLIANCE
  *     retention until now + lock_days; touch of a reused chunk extends
@@ -169,6 +173,12 @@
  *     Date, and their versions are deleted with
  *     x-amz-bypass-governance-retention (the bucket owner may; past the
  *     date, anyone may).  Nothing of a point's or a chunk's is among them.
+ * 14. A writer's registration is deleted (unlink) by an uploader (9.)
+ *     when they run: the caller goes on (the catalog, the ransomware
+ *     score) meanwhile, and the handle's free waits for it.  A failed
+ *     delete fails nothing else (the registration is then a dead
+ *     writer's, dropped by gc); a registration lingering a moment longer
+ *     only makes a gc wait a moment longer.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -217,6 +227,7 @@ struct upload {                  /* a chunk object being sent (9.) */
   uint8_t *buf;
   size_t len;
   bool taken;                    /* an uploader is sending it */
+  bool unlink;                   /* a registration to delete (14.) */
 };
 
 struct created {                 /* an object this handle made (11.) */
@@ -255,6 +266,8 @@ struct s3 {
   uint8_t *dirs, *mine;
   double dirs_time;
   bool dirs_all;
+  pthread_t dirs_thread;              /* 10.: the listing ahead */
+  bool dirs_ahead;                    /* it was started (joined at free) */
   pthread_mutex_t lock;               /* pending, pool, cache_bytes */
   struct pending *pending;
   struct handle *pool[POOL_MAX];
@@ -1663,6 +1676,34 @@ dirs_list (struct s3 *s)
   strv_free (v);
 }
 
+/* 10.: the listing ahead, on a thread of its own. */
+static void *
+dirs_ahead (void *opaque)
+{
+  struct s3 *s = opaque;
+
+  pthread_mutex_lock (&s->dirs_lock);
+  if (!s->dirs_all && (!s->dirs || now_monotonic () - s->dirs_time > DIRS_TTL)) {
+    ERROR_SAVE (saved);
+    dirs_list (s);
+    ERROR_RESTORE (saved);
+  }
+  pthread_mutex_unlock (&s->dirs_lock);
+  return NULL;
+}
+
+/* 10.: a writer begins (it registers): list the chunk directories now,
+ * in the background, so that its first chunk does not wait for it. */
+static void
+dirs_start (struct s3 *s)
+{
+  pthread_mutex_lock (&s->lock);
+  if (!s->dirs_ahead &&
+      pthread_create (&s->dirs_thread, NULL, dirs_ahead, s) == 0)
+    s->dirs_ahead = true;
+  pthread_mutex_unlock (&s->lock);
+}
+
 /* The chunk directory of path ("chunks/abcd/..."), -1 if not a chunk. */
 static int
 chunk_dir_of (const char *path)
@@ -1743,7 +1784,13 @@ uploader (void *opaque)
     u->taken = true;
     skip = s->up_error != NULL;
     pthread_mutex_unlock (&s->lock);
-    if (!skip && put_object (s, u->path, u->buf, u->len, false, NULL) == -1) {
+    if (u->unlink) {                  /* 14.: its failure fails nothing */
+      ERROR_SAVE (saved);
+      delete_object (s, u->path);
+      ERROR_RESTORE (saved);
+    }
+    else if (!skip &&
+             put_object (s, u->path, u->buf, u->len, false, NULL) == -1) {
       r = -1;
       e = errno;
     }
@@ -1801,6 +1848,30 @@ upload_queue (struct s3 *s, char *path, uint8_t *buf, size_t len)
   return r;
 }
 
+/* 14.: queue the delete of a writer's registration for the uploaders,
+ * if they run: true if queued. */
+static bool
+unregister (struct s3 *s, const char *path)
+{
+  struct upload *u, **pp;
+  bool queued = false;
+
+  pthread_mutex_lock (&s->lock);
+  if (s->nuploaders > 0 && !s->up_stop) {
+    u = xcalloc (1, sizeof *u);
+    u->path = xstrdup (path);
+    u->unlink = true;
+    for (pp = &s->uploads; *pp; pp = &(*pp)->next)
+      ;
+    *pp = u;
+    s->nuploads++;
+    queued = true;
+    pthread_cond_broadcast (&s->up_cond);
+  }
+  pthread_mutex_unlock (&s->lock);
+  return queued;
+}
+
 /* Wait until every queued upload is acknowledged: 0, or -1 with the
  * first failed one's error (sticky: this handle writes nothing more). */
 static int
@@ -1828,7 +1899,7 @@ upload_find (struct s3 *s, const char *path, uint8_t *buf, size_t cap,
     return false;
   pthread_mutex_lock (&s->lock);
   for (struct upload *u = s->uploads; u && !found; u = u->next)
-    if (strcmp (u->path, path) == 0) {
+    if (!u->unlink && strcmp (u->path, path) == 0) {
       found = true;
       *len = u->len;
       if (buf && u->len <= cap)
@@ -2020,6 +2091,8 @@ s_open (struct repo_io *io, const char *path, int flags)
   f->fd = -1;
   /* 3.: created at close, with its content */
   f->excl_close = (flags & O_EXCL) && !io_is_temp_name (path);
+  if (f->excl_close && strncmp (path, "locks/writers/", 14) == 0)
+    dirs_start (PRIV (io));           /* 10. */
   f->mtime = date ? date - 1 : time (NULL);
   return (struct repo_file *) f;
 }
@@ -2204,6 +2277,8 @@ s_unlink (struct repo_io *io, const char *path)
     pending_free (p);                 /* a temp name is never sent (2.) */
     return 0;
   }
+  if (strncmp (path, "locks/writers/", 14) == 0 && unregister (PRIV (io), path))
+    return 0;                         /* 14. */
   return delete_object (PRIV (io), path);
 }
 
@@ -2367,6 +2442,8 @@ s_free (struct repo_io *io)
   struct s3 *s = PRIV (io);
 
   uploaders_stop (s);
+  if (s->dirs_ahead)
+    pthread_join (s->dirs_thread, NULL);
   if (s->conf)
     file_free (s->conf);
   free (s->up_error);
@@ -2675,18 +2752,49 @@ read_lock_days (struct repo_io *io)
   json_decref (o);
 }
 
+/* bucket_lock on a thread of its own, its error carried back. */
+struct bucket_ask {
+  struct s3 *s;
+  int r, e;
+  char msg[1024];
+};
+
+static void *
+bucket_ask (void *opaque)
+{
+  struct bucket_ask *a = opaque;
+
+  if ((a->r = bucket_lock (a->s)) == -1) {
+    a->e = error_errno ();
+    snprintf (a->msg, sizeof a->msg, "%s", error_msg ());
+  }
+  return NULL;
+}
+
 struct repo_io *
 io_s3_new (const char *url, const struct repo_open_opts *o)
 {
   struct repo_io *io = s3_alloc (url, o);
+  struct bucket_ask a;
+  pthread_t t;
+  bool threaded;
   int lock;
 
   if (!io)
     return NULL;
-  /* The file's days, then the bucket's Object Lock and default
-   * retention (12.): the longer of the two is kept. */
+  /* The file's days, and the bucket's Object Lock and default retention
+   * (12.), asked at once (two requests, one round trip): the longer of
+   * the two is kept. */
+  a.s = PRIV (io);
+  threaded = pthread_create (&t, NULL, bucket_ask, &a) == 0;
   read_lock_days (io);
-  if ((lock = bucket_lock (PRIV (io))) == -1) {
+  if (threaded)
+    pthread_join (t, NULL);
+  else
+    bucket_ask (&a);
+  if ((lock = a.r) == -1) {
+    error_restore (a.e, a.msg);
+    errno = a.e;
     s_free (io);
     return NULL;
   }
