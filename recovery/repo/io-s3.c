@@ -1273,8 +1273,12 @@ excl_create (struct s3 *s, const char *path, const void *data, size_t len)
       created_note (s, path, mine, true);
       return 0;
     }
-    if (list_key_versions (s, key, &v, &n) == -1)
+    if (list_key_versions (s, key, &v, &n) == -1) {
+      ERROR_SAVE (saved);             /* undecided: take ours back */
+      delete_key (s, key, mine, needs_bypass (s, path));
+      ERROR_RESTORE (saved);
       return -1;
+    }
     ours = xcalloc (n ? n : 1, sizeof *ours);
     old = oldest_live (v, n);
     for (size_t i = 0; i < n; i++) {
@@ -2060,11 +2064,16 @@ s_open_read (struct repo_io *io, const char *path)
   }
   if (holder[0]) {
     struct ver v = { .id = holder };
+    struct created *c;
     bool ours = true;
     pthread_mutex_lock (&s->lock);
-    known = *created_find (s, path) != NULL;
+    c = *created_find (s, path);
+    known = false;
+    for (size_t i = 0; c && i < c->n; i++)
+      known |= strcmp (c->versions[i], holder) == 0;
     pthread_mutex_unlock (&s->lock);
-    if (!known)                       /* not this handle's own lock */
+    if (!known)                       /* not this handle's own lock, nor
+                                       * the holder it read before */
       created_set (s, path, &v, &ours, 1);
   }
   if (q.dlen == q.total)
