@@ -22,7 +22,9 @@
  * is taken) and claim makes the directory DIR (a point id's claim), at
  * the time HELPER_START_AT (seconds since the epoch, if set: processes
  * started apart race at once); each prints "won" or "lost" (EEXIST),
- * leaves what it made and exits 0, or 1 on another error.  lock takes
+ * leaves what it made and exits 0, or 1 on another error; excl's
+ * content names host HELPER_HOST (default "test": another host) and
+ * its pid.  lock takes
  * the lock file PATH as gc takes locks/gc (io_lock), prints "locked PID",
  * waits for a line on stdin, releases it, prints "unlocked"; held prints
  * io_lock_held's answer (1 held, 0 not).  The S3 ones read the keys and
@@ -150,7 +152,9 @@ race (const char *cmd, const char *location, const char *path)
   else if (!(f = io->ops->open (io, path, O_WRONLY | O_CREAT | O_EXCL)))
     rc = -1;
   else {
-    len = snprintf (text, sizeof text, "host=test pid=%ld\n", (long) getpid ());
+    const char *host = getenv ("HELPER_HOST");
+    len = snprintf (text, sizeof text, "host=%s pid=%ld\n",
+                    host ? host : "test", (long) getpid ());
     rc = io_write_all (io, f, text, len, 0);
     if (io->ops->close (io, f) == -1)
       rc = -1;

@@ -10,7 +10,9 @@
 # while one holds locks/gc, the holder stays visible, an import waits
 # for it; the bucket's default retention locks none of the bookkeeping
 # (gc and imports leave no version behind under locks/); a version left
-# by a killed taker (this host, its pid gone) does not block the lock.
+# by a killed taker (this host, its pid gone) does not block the lock; a
+# lock removed by hand (a delete marker) is free, and its old holder's
+# release takes nothing of the next holder's.
 source "$top_srcdir/tests/functions.sh"
 source "$top_srcdir/tests/lib/ceph.sh"
 source "$top_srcdir/nbd-plugin/plugin-functions.sh"
@@ -96,10 +98,22 @@ PY
 grep -qi '^x-amz-object-lock-mode: GOVERNANCE' "$tmp/headers" ||
     fail "a lock has the default's retention: $(cat "$tmp/headers")"
 
-## a version left by a killed taker of this host (pid gone) is taken over
-sleep 60 & dead=$!
-kill "$dead"; wait "$dead" 2>/dev/null || true
-[ "$(s3 -X PUT --data-binary "host=$(hostname) pid=$dead" "$S3_ENDPOINT/$b/repo/locks/gc")" = 200 ] ||
-    fail "PUT a dead taker's locks/gc"
+## a lock removed by hand (a DELETE of its key: a delete marker) is
+## released; its holder's release later takes nothing else
+coproc holder2 { "$helper" lock "$url" locks/holds 2>&1; }
+read -r line hpid <&"${holder2[0]}"
+[ "$line" = locked ] || fail "helper-repo lock locks/holds: $line"
+[ "$(s3 -X DELETE "$S3_ENDPOINT/$b/repo/locks/holds")" = 204 ] || fail "DELETE locks/holds"
+[ "$("$helper" held "$url" locks/holds)" = 0 ] || fail "a lock removed by hand is still held"
+[ "$("$helper" excl "$url" locks/holds)" = won ] || fail "a lock removed by hand could not be taken"
+echo >&"${holder2[1]}"
+read -r line <&"${holder2[0]}"
+[ "$line" = unlocked ] || fail "helper-repo lock locks/holds: $line"
+[ "$("$helper" held "$url" locks/holds)" = 1 ] || fail "the new holder's lock went with the old holder's release"
+
+## a version left by a taker of this host that is gone (it took the
+## lock and exited without releasing it) is taken over
+[ "$(HELPER_HOST=$(hostname) "$helper" excl "$url" locks/gc)" = won ] ||
+    fail "a taker of locks/gc"
 bootback gc > /dev/null || fail "gc with a dead taker's version of locks/gc"
 echo "exclusive creates ok"

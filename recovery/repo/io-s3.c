@@ -179,6 +179,12 @@
  *     delete fails nothing else (the registration is then a dead
  *     writer's, dropped by gc); a registration lingering a moment longer
  *     only makes a gc wait a moment longer.
+ * 15. An open lists keys/ (one request beside those of 11. and 12.) and
+ *     keeps what it found for the first list of keys/ (the repository's
+ *     open lists it at once, repo.c: key slots); a write or removal of
+ *     anything in keys/ by this handle drops it first.  It is a listing
+ *     a round trip older than one asked then: no less current than a
+ *     listing always is.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -259,6 +265,8 @@ struct s3 {
   uint64_t cache_max, cache_bytes;    /* cache_bytes: under lock */
   struct digest_set *cache_known;     /* checked files (8.), under lock */
   struct s3_file *conf;               /* read_lock_days's, under lock */
+  char **keys_ahead;                  /* 15.: keys/ listed at open, under
+                                       * lock (NULL: none) */
   /* 10.: bit k of dirs: chunks/%04x/ had an object, as listed at
    * dirs_time; of mine: this handle queued a chunk there; dirs_all: too
    * many to list.  Under dirs_lock. */
@@ -2015,8 +2023,22 @@ conf_take (struct s3 *s)
   return f;
 }
 
+/* 15.: the listing of keys/ made at open, once (NULL: none). */
+static char **
+keys_take (struct s3 *s)
+{
+  char **v;
+
+  pthread_mutex_lock (&s->lock);
+  v = s->keys_ahead;
+  s->keys_ahead = NULL;
+  pthread_mutex_unlock (&s->lock);
+  return v;
+}
+
 /* path is being written or removed: forget bootback-repo.json as read
- * at open if that is it. */
+ * at open if that is it, and the listing of keys/ made at open if path
+ * is in it (15.). */
 static void
 conf_forget (struct s3 *s, const char *path)
 {
@@ -2024,6 +2046,8 @@ conf_forget (struct s3 *s, const char *path)
 
   if (f)
     file_free (f);
+  if (strncmp (path, "keys", 4) == 0 && (!path[4] || path[4] == '/'))
+    strv_free (keys_take (s));
 }
 
 static struct repo_file *
@@ -2265,6 +2289,7 @@ s_mkdir (struct repo_io *io, const char *path)
 {
   CLEANUP_FREE char *dir = xasprintf ("%s/", path);
 
+  conf_forget (PRIV (io), path);
   if (!marker_needed (path))
     return 0;
   if (excl_create (PRIV (io), dir, "", 0) == -1) {
@@ -2295,7 +2320,10 @@ static int
 s_rmdir (struct repo_io *io, const char *path)
 {
   CLEANUP_FREE char *dir = xasprintf ("%s/", path);
-  char **v = list_prefix (PRIV (io), path, 1);
+  char **v;
+
+  conf_forget (PRIV (io), path);
+  v = list_prefix (PRIV (io), path, 1);
   bool empty = v && !v[0];
 
   strv_free (v);
@@ -2339,6 +2367,7 @@ s_rename (struct repo_io *io, const char *from, const char *to)
   struct pending *p = pending_take (s, from);
   int r;
 
+  conf_forget (s, from);
   conf_forget (s, to);
   if (p && strncmp (to, "chunks/", 7) == 0) {
     chunk_dir_seen (s, to, true);
@@ -2430,7 +2459,9 @@ s_tighten (struct repo_io *io, const char *path, struct repo_stat *st)
 static char **
 s_list (struct repo_io *io, const char *path)
 {
-  return list_prefix (PRIV (io), path, 0);
+  char **v = strcmp (path, "keys") == 0 ? keys_take (PRIV (io)) : NULL;
+
+  return v ? v : list_prefix (PRIV (io), path, 0);
 }
 
 static int
@@ -2453,6 +2484,7 @@ s_free (struct repo_io *io)
   uploaders_stop (s);
   if (s->dirs_ahead)
     pthread_join (s->dirs_thread, NULL);
+  strv_free (s->keys_ahead);
   if (s->conf)
     file_free (s->conf);
   free (s->up_error);
@@ -2780,27 +2812,48 @@ bucket_ask (void *opaque)
   return NULL;
 }
 
+/* 15.: list keys/ (every open of a repository does, repo.c), kept for
+ * the first list of it; an error is not kept (that list asks again). */
+static void *
+keys_ask (void *opaque)
+{
+  struct s3 *s = opaque;
+  char **v;
+
+  ERROR_SAVE (saved);
+  v = list_prefix (s, "keys", 0);
+  ERROR_RESTORE (saved);
+  pthread_mutex_lock (&s->lock);
+  strv_free (s->keys_ahead);
+  s->keys_ahead = v;
+  pthread_mutex_unlock (&s->lock);
+  return NULL;
+}
+
 struct repo_io *
 io_s3_new (const char *url, const struct repo_open_opts *o)
 {
   struct repo_io *io = s3_alloc (url, o);
   struct bucket_ask a;
-  pthread_t t;
-  bool threaded;
+  pthread_t t, tk;
+  bool threaded, keys;
   int lock;
 
   if (!io)
     return NULL;
   /* The file's days, and the bucket's Object Lock and default retention
-   * (12.), asked at once (two requests, one round trip): the longer of
-   * the two is kept. */
+   * (12.), asked at once, and keys/ listed meanwhile (15.: three
+   * requests, one round trip): the longer of the two is kept. */
   a.s = PRIV (io);
   threaded = pthread_create (&t, NULL, bucket_ask, &a) == 0;
+  keys = pthread_create (&tk, NULL, keys_ask, PRIV (io)) == 0;
   read_lock_days (io);
   if (threaded)
     pthread_join (t, NULL);
   else
     bucket_ask (&a);
+  if (keys)
+    pthread_join (tk, NULL);
   if ((lock = a.r) == -1) {
     error_restore (a.e, a.msg);
     errno = a.e;
