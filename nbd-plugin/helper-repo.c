@@ -9,11 +9,26 @@
  *   helper-repo init DIR CHUNK_SIZE [raw]
  *   helper-repo import DIR VM TIME|now DISK=RAW_IMAGE [DISK=RAW_IMAGE...]
  *   helper-repo hold REPO FILE
+ *   helper-repo excl REPO PATH
+ *   helper-repo claim REPO DIR
+ *   helper-repo lock REPO PATH
+ *   helper-repo held REPO PATH
  *
  * hold opens FILE (relative to the repository), prints "open", waits for
  * a line on stdin, then reads and closes FILE and closes the repository:
  * a test can make the storage fail while a file is open (io-nfs.c 7.).
  * It prints what the read did and exits 0 either way.
+ * excl creates PATH exclusively (O_EXCL, a body of its own, as a lock
+ * is taken) and claim makes the directory DIR (a point id's claim), at
+ * the time HELPER_START_AT (seconds since the epoch, if set: processes
+ * started apart race at once); each prints "won" or "lost" (EEXIST),
+ * leaves what it made and exits 0, or 1 on another error; excl's
+ * content names host HELPER_HOST (default "test": another host) and
+ * its pid.  lock takes
+ * the lock file PATH as gc takes locks/gc (io_lock), prints "locked PID",
+ * waits for a line on stdin, releases it, prints "unlocked"; held prints
+ * io_lock_held's answer (1 held, 0 not).  The S3 ones read the keys and
+ * the endpoint from the environment, as bootback does.
  * TIME is a restore-point stamp (20260101T000000Z).  Images are raw.
  */
 #include <errno.h>
@@ -76,24 +91,89 @@ import_disk (struct repo *r, struct repo_writer *w, const char *arg)
     die ("add disk");
 }
 
-static int
-hold (const char *location, const char *path)
+static struct repo *
+open_env (const char *location)
 {
   struct repo_open_opts ro;
   struct repo *r;
-  struct repo_io *io;
-  struct repo_file *f;
-  char line[16], byte;
 
+  memset (&ro, 0, sizeof ro);
   repo_open_opts_nfs (&ro, getenv ("BOOTBACK_NFS_TIMEOUT"),
                       getenv ("BOOTBACK_NFS_CONNECTIONS"));
   repo_open_opts_secret (&ro, getenv ("BOOTBACK_PASSPHRASE"),
                          getenv ("BOOTBACK_PASSPHRASE_FILE"),
                          getenv ("BOOTBACK_KEY_FILE"));
+  repo_open_opts_s3_env (&ro);
   r = repo_open_with (location, &ro);
   if (!r)
     die ("open");
-  io = repo_get_io (r);
+  return r;
+}
+
+/* excl, claim, lock, held (see the top). */
+static int
+race (const char *cmd, const char *location, const char *path)
+{
+  struct repo *r = open_env (location);
+  struct repo_io *io = repo_get_io (r);
+  const char *at = getenv ("HELPER_START_AT");
+  struct repo_file *f;
+  char text[128], line[16];
+  int len, rc;
+
+  if (strcmp (cmd, "held") == 0) {
+    if ((rc = io_lock_held (io, path)) == -1)
+      die (path);
+    printf ("%d\n", rc);
+    return 0;
+  }
+  if (strcmp (cmd, "lock") == 0) {
+    if (io_lock (io, path, "a test", 0) == -1)
+      die (path);
+    printf ("locked %ld\n", (long) getpid ());
+    fflush (stdout);
+    if (!fgets (line, sizeof line, stdin))
+      die ("stdin");
+    io_unlock (io, path);
+    printf ("unlocked\n");
+    repo_close (r);
+    return 0;
+  }
+  if (at) {
+    struct timespec now;
+    double wait;
+    clock_gettime (CLOCK_REALTIME, &now);
+    wait = atof (at) - (now.tv_sec + now.tv_nsec / 1e9);
+    if (wait > 0)
+      usleep (wait * 1e6);
+  }
+  if (strcmp (cmd, "claim") == 0)
+    rc = io->ops->mkdir (io, path);
+  else if (!(f = io->ops->open (io, path, O_WRONLY | O_CREAT | O_EXCL)))
+    rc = -1;
+  else {
+    const char *host = getenv ("HELPER_HOST");
+    len = snprintf (text, sizeof text, "host=%s pid=%ld\n",
+                    host ? host : "test", (long) getpid ());
+    rc = io_write_all (io, f, text, len, 0);
+    if (io->ops->close (io, f) == -1)
+      rc = -1;
+  }
+  if (rc == -1 && errno != EEXIST)
+    die (path);
+  printf ("%s\n", rc == 0 ? "won" : "lost");
+  repo_close (r);
+  return 0;
+}
+
+static int
+hold (const char *location, const char *path)
+{
+  struct repo *r = open_env (location);
+  struct repo_io *io = repo_get_io (r);
+  struct repo_file *f;
+  char line[16], byte;
+
   f = io->ops->open (io, path, O_RDONLY);
   if (!f)
     die (path);
@@ -128,10 +208,16 @@ main (int argc, char **argv)
   }
   if (argc == 4 && strcmp (argv[1], "hold") == 0)
     return hold (argv[2], argv[3]);
+  if (argc == 4 && (strcmp (argv[1], "excl") == 0 ||
+                    strcmp (argv[1], "claim") == 0 ||
+                    strcmp (argv[1], "lock") == 0 ||
+                    strcmp (argv[1], "held") == 0))
+    return race (argv[1], argv[2], argv[3]);
   if (argc < 6 || strcmp (argv[1], "import") != 0) {
     fprintf (stderr, "usage: helper-repo init DIR CHUNK_SIZE [raw]\n"
              "       helper-repo import DIR VM TIME|now DISK=IMAGE...\n"
-             "       helper-repo hold REPO FILE\n");
+             "       helper-repo hold REPO FILE\n"
+             "       helper-repo excl|claim|lock|held REPO PATH\n");
     return 1;
   }
   r = repo_open (argv[2]);

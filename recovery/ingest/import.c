@@ -3,7 +3,8 @@
  * Import of disk images into a restore point.
  *
  * For each disk: qemu-img info (format, size: the user's --format, or
- * QEMU's guess), a private read-only qemu-nbd (a raw local file is read
+ * QEMU's guess; once, before the point is begun, and what it found is
+ * what is imported), a private read-only qemu-nbd (a raw local file is read
  * directly).  An image that would make QEMU read another file (backing
  * file, data file, vmdk extent, json: name) is refused unless the user
  * allows it: a guessed format must not pull host files into a point.  Block status
@@ -89,22 +90,21 @@ probe (const struct ingest_disk *d, bool allow_backing, char *format,
   return 0;
 }
 
+/* Import disk d, of format and size as probed (once, before the point
+ * was begun). */
 static int
 import_disk (struct repo_writer *w, struct repo *r, const struct ingest_disk *d,
-             const struct ingest_opts *o, int threads,
+             const char *format, uint64_t size, int threads,
              struct ingest_result *res)
 {
   static const char *const ctx[] = { LIBNBD_CONTEXT_BASE_ALLOCATION, NULL };
   struct chunk_job j;
   struct qemu_nbd q = { 0 };
   struct nbd_handle *h = NULL;
-  char format[32], label[96];
-  uint64_t size;
+  char label[96];
   struct stat st;
   int ret = -1;
 
-  if (probe (d, o->allow_backing, format, sizeof format, &size) == -1)
-    return -1;
   chunk_job_init (&j, w, d->image, size, repo_chunk_size (r));
   j.progress_all = true;
   if (strcmp (format, "raw") == 0 && stat (d->image, &st) == 0 &&
@@ -170,6 +170,8 @@ ingest_import (struct repo *r, const struct ingest_opts *o,
   struct repo_point_stats st;
   int threads = o->threads > 0 ? o->threads : MAX (2, get_nprocs ());
   double t0 = now_monotonic ();
+  char formats[REPO_MAX_DISKS][32];
+  uint64_t sizes[REPO_MAX_DISKS];
   size_t i;
 
   memset (res, 0, sizeof *res);
@@ -177,19 +179,21 @@ ingest_import (struct repo *r, const struct ingest_opts *o,
     error_setx ("no disk image given");
     return -1;
   }
-  /* Refuse unreadable or empty images before anything is written. */
-  for (i = 0; i < n; i++) {
-    char format[32];
-    uint64_t size;
-    if (probe (&disks[i], o->allow_backing, format, sizeof format,
-               &size) == -1)
-      return -1;
+  if (n > REPO_MAX_DISKS) {
+    error_setx ("%zu disks: at most %d", n, REPO_MAX_DISKS);
+    return -1;
   }
+  /* Refuse unreadable or empty images before anything is written; what
+   * the probe found is what is imported (one qemu-img info a disk). */
+  for (i = 0; i < n; i++)
+    if (probe (&disks[i], o->allow_backing, formats[i], sizeof formats[i],
+               &sizes[i]) == -1)
+      return -1;
   w = repo_writer_begin (r, o->vm, o->time);
   if (!w)
     return -1;
   for (i = 0; i < n; i++) {
-    if (import_disk (w, r, &disks[i], o, threads, res) == -1)
+    if (import_disk (w, r, &disks[i], formats[i], sizes[i], threads, res) == -1)
       goto err;
   }
   if (o->domain_xml)

@@ -39,20 +39,46 @@
  *     returns); sync_dir and sync_all wait for the uploads of 9.  Other
  *     renames (none on the paths that
  *     matter) are a server-side copy and a delete.
- *  3. O_EXCL of a non-temp name (lock files, writer registration) is a
- *     PUT of an empty object with If-None-Match: * at open (412 =
- *     EEXIST), then the content is PUT at close.  RGW (16.2) honours the
- *     condition in an unversioned bucket, but not in a versioned one (a
- *     bucket with Object Lock): there a second create succeeds too, so
- *     these locks are not exclusive (README, "Immutability"); AWS S3
- *     (since 2024) and MinIO honour it.  A conditional PUT
- *     retried after a lost reply may find its own object (EEXIST): a lock
+ *  3. O_EXCL of a non-temp name (a lock: locks/gc, locks/holds; a
+ *     writer's registration) is created at close, with its content, and
+ *     mkdir's marker (a point id's claim) at once: a PUT with
+ *     If-None-Match: * (412 = EEXIST).  RGW 16.2 honours the condition in
+ *     an unversioned bucket, but not in a versioned one (every bucket
+ *     with Object Lock): there a second create succeeds too (AWS S3 since
+ *     2024 and MinIO honour it).  So when the PUT made a version
+ *     (x-amz-version-id), the create lists the key's versions
+ *     (ListObjectVersions, every page, the exact key; RGW lists them in
+ *     the order its bucket index made them, newest first) and the oldest
+ *     live version wins.  Live are the versions newer than the newest
+ *     delete marker (a delete marker is a removal of the file: what is
+ *     older is gone).  The winner keeps the ids of its versions (11.),
+ *     which unlink deletes (the release); a loser deletes its own by id
+ *     and returns EEXIST; one with no live version left (deleted, or
+ *     hidden by a delete marker made meanwhile) tries again (EXCL_TRIES).
+ *     A version is the taker's own by its id or, for a content of its own
+ *     (a lock names host, pid and a nonce: io.c), by its ETag: a PUT sent
+ *     again after a lost reply made two, both its own.  Races: two takers
+ *     each list after their own PUT and see the same oldest; a release
+ *     deletes the holder's versions, the newest first, so a taker listing
+ *     meanwhile sees the holder (it loses, and waits) or nothing of it; a
+ *     taker killed between its PUT and its check leaves a version with
+ *     its content (host, pid), the oldest one at once or once the holder
+ *     releases: a lock held by a dead process, taken over as on local
+ *     disk (io.c: its pid gone on this host; empty for 30 s), which
+ *     deletes that version alone.  So a read of a contended lock in a
+ *     versioned bucket reads its holder's version (the oldest live, by
+ *     id), and unlink then deletes that one only: never every version,
+ *     which would take a new taker's too and let two hold.  A writer's
+ *     registration (locks/writers/NAME, a name of this process's own)
+ *     needs no check (its PUT decides); its mtime until then (the start
+ *     it records, gc.c) is the Date of the server's last answer, less a
+ *     second: never later than the PUT.  A directory marker has no
+ *     content, only its id tells it: a PUT sent again after a lost reply
+ *     loses to its first (EEXIST: the writer takes the next point id, gc
+ *     removes the empty one).  In an unversioned bucket a conditional PUT
+ *     sent again after a lost reply finds its own object (EEXIST): a lock
  *     then reads as held by this host's live process and is waited for or
- *     reported, never taken twice.  An empty registration is judged dead
- *     after 30 s (gc.c).  A writer's registration (locks/writers/NAME, a
- *     name of its own) is one PUT with If-None-Match: * at close; its
- *     mtime until then (the start it records, gc.c) is the Date of the
- *     server's last answer, less a second: never later than the PUT.
+ *     reported, never taken twice.
  *  4. Reading: open GETs the first HEAD_MAX bytes (a whole chunk) in one
  *     request; reads beyond them are ranged GETs.
  *  5. Times are the server's: mtime is Last-Modified, and a new file's
@@ -97,23 +123,28 @@
  *     queued are dropped, so the point is never committed.  Until it is
  *     acknowledged, a queued chunk is found by touch, stat and open from
  *     its buffer (a chunk stored twice in one import is sent once).
- * 10. A new chunk costs no HEAD in a directory without chunks: the first
- *     touch of a chunk lists the chunk directories there are (one page
- *     of ListObjectsV2 with delimiter "/", up to 1000; more: every touch
- *     asks, as before), again after DIRS_TTL seconds; a chunk in a
- *     directory that had none, and in which this handle queued none, is
- *     missing without asking.  A chunk another writer stores there
- *     meanwhile is only stored a second time, under the same name with
- *     the same content (GC and writers exclude each other: nothing goes
- *     away meanwhile).
- * 11. A conditional create (If-None-Match: *) makes an object's first
- *     version: its id (x-amz-version-id) and those of the versions this
- *     handle writes after it (content, touch) are kept, and unlink
- *     deletes them by id without listing the key's versions (a writer's
- *     registration, a lock, a point directory's marker).  Whether the
+ * 10. A new chunk costs no HEAD in a directory without chunks: the chunk
+ *     directories there are are listed (one page of ListObjectsV2 with
+ *     delimiter "/", up to 1000; more: every touch asks, as before) on a
+ *     thread of its own when a writer registers (3.: the open of its
+ *     registration), so that its first chunk does not wait for it, else
+ *     at the first touch of a chunk, and again after DIRS_TTL seconds; a
+ *     chunk in a directory that had none, and in which this handle
+ *     queued none, is missing without asking.  A chunk another writer
+ *     stores there meanwhile is only stored a second time, under the
+ *     same name with the same content (GC and writers exclude each
+ *     other: nothing goes away meanwhile; a listing made before a GC
+ *     the writer then waited for only costs HEADs that find nothing).
+ * 11. An exclusive create (3.) makes an object's first version: its id
+ *     (x-amz-version-id) and those of the versions this handle writes
+ *     after it (content, touch) are kept, and unlink deletes them by id
+ *     without listing the key's versions (a writer's registration, a
+ *     lock, a point directory's marker); so are the id of a contended
+ *     lock's holder's version this handle read (3.) and nothing else.  Whether the
  *     bucket is versioned (Object Lock) is asked by every open (12.:
- *     with its default retention; a missing bucket is named), after
- *     bootback-repo.json is read, and seen in such an id.
+ *     with its default retention; a missing bucket is named), on a
+ *     thread of its own while bootback-repo.json is read (one round trip
+ *     for both), and seen in such an id.
  *  7. Object Lock: in a repository with "lock_days" (repo init --lock),
  *     every object under points/ and chunks/ is written with COMPLIANCE
  *     retention until now + lock_days; touch of a reused chunk extends
@@ -128,9 +159,32 @@
  *     object that comes without a retention of its own, whatever the
  *     file says.  An open asks for it (one GET ?object-lock) and locks
  *     for the longer of the file's days and the bucket's.  The default
- *     locks the repository's bookkeeping too (locks/, holds/, keys/,
- *     directory markers): a version of one that cannot be deleted is
- *     hidden by a delete marker instead, and stays until its lock ends.
+ *     locks the repository's bookkeeping too, but for locks/ and the
+ *     directory markers (13.): a version of holds/ or keys/ that cannot
+ *     be deleted is hidden by a delete marker instead, and stays until
+ *     its lock ends.
+ * 13. Locks and directory markers stay deletable: a lock that cannot be
+ *     deleted is never released, and a delete marker in its stead would
+ *     hide a new taker's version too (3.).  In a bucket with a default
+ *     retention, an object without a retention of its own gets the
+ *     default's (COMPLIANCE, for days), so everything under locks/ and
+ *     every directory marker is written (PUT, copy) with a GOVERNANCE
+ *     retention of its own, SHORT_RETENTION seconds past the server's
+ *     Date, and their versions are deleted with
+ *     x-amz-bypass-governance-retention (the bucket owner may; past the
+ *     date, anyone may).  Nothing of a point's or a chunk's is among them.
+ * 14. A writer's registration is deleted (unlink) by an uploader (9.)
+ *     when they run: the caller goes on (the catalog, the ransomware
+ *     score) meanwhile, and the handle's free waits for it.  A failed
+ *     delete fails nothing else (the registration is then a dead
+ *     writer's, dropped by gc); a registration lingering a moment longer
+ *     only makes a gc wait a moment longer.
+ * 15. An open lists keys/ (one request beside those of 11. and 12.) and
+ *     keeps what it found for the first list of keys/ (the repository's
+ *     open lists it at once, repo.c: key slots); a write or removal of
+ *     anything in keys/ by this handle drops it first.  It is a listing
+ *     a round trip older than one asked then: no less current than a
+ *     listing always is.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -163,6 +217,8 @@
 #define UPLOADS_MAX (2 * UPLOADERS)
 #define CONF_NAME "bootback-repo.json"
 #define DIRS_TTL 60                              /* 10. */
+#define SHORT_RETENTION 60                       /* 13. */
+#define EXCL_TRIES 4                             /* 3. */
 
 struct pending {                 /* a closed temp file, not sent (2.) */
   struct pending *next;
@@ -177,6 +233,7 @@ struct upload {                  /* a chunk object being sent (9.) */
   uint8_t *buf;
   size_t len;
   bool taken;                    /* an uploader is sending it */
+  bool unlink;                   /* a registration to delete (14.) */
 };
 
 struct created {                 /* an object this handle made (11.) */
@@ -208,6 +265,8 @@ struct s3 {
   uint64_t cache_max, cache_bytes;    /* cache_bytes: under lock */
   struct digest_set *cache_known;     /* checked files (8.), under lock */
   struct s3_file *conf;               /* read_lock_days's, under lock */
+  char **keys_ahead;                  /* 15.: keys/ listed at open, under
+                                       * lock (NULL: none) */
   /* 10.: bit k of dirs: chunks/%04x/ had an object, as listed at
    * dirs_time; of mine: this handle queued a chunk there; dirs_all: too
    * many to list.  Under dirs_lock. */
@@ -215,6 +274,8 @@ struct s3 {
   uint8_t *dirs, *mine;
   double dirs_time;
   bool dirs_all;
+  pthread_t dirs_thread;              /* 10.: the listing ahead */
+  bool dirs_ahead;                    /* it was started (joined at free) */
   pthread_mutex_t lock;               /* pending, pool, cache_bytes */
   struct pending *pending;
   struct handle *pool[POOL_MAX];
@@ -236,8 +297,7 @@ struct s3_file {
   char *path;
   int flags;
   int fd;                       /* read from the cache (8.), or -1 */
-  bool created;                 /* an empty object PUT at open (3.) */
-  bool excl_close;              /* created by the PUT at close (3.) */
+  bool excl_close;              /* created exclusively at close (3.) */
   uint8_t *buf;
   size_t len, cap;              /* write: the content; read: the head */
   uint64_t size;
@@ -673,6 +733,40 @@ add_retention (struct rq *q, time_t until)
   add_header (q, "x-amz-object-lock-retain-until-date: %s", iso);
 }
 
+/* 13.: the bookkeeping that must stay deletable: locks/ (locks,
+ * registrations, the clock) and directory markers (a point id's claim). */
+static bool
+unlockable (const char *path)
+{
+  size_t n = strlen (path);
+
+  return strncmp (path, "locks/", 6) == 0 || (n > 0 && path[n - 1] == '/');
+}
+
+/* 13.: in a bucket with a default retention, an unlockable object gets a
+ * short GOVERNANCE retention of its own instead of the default's
+ * COMPLIANCE one (an explicit retention replaces the default), and its
+ * versions are deleted with the bypass.  True if path needs that. */
+static bool
+needs_bypass (struct s3 *s, const char *path)
+{
+  return s->has_default && unlockable (path);
+}
+
+static void
+add_short_retention (struct s3 *s, struct rq *q, const char *path)
+{
+  time_t now = time (NULL);
+  char iso[32];
+
+  if (!needs_bypass (s, path))
+    return;
+  /* in the future by the server's clock too (RGW refuses a date past) */
+  format_iso (MAX (now, s->server_date) + SHORT_RETENTION, iso);
+  add_header (q, "x-amz-object-lock-mode: GOVERNANCE");
+  add_header (q, "x-amz-object-lock-retain-until-date: %s", iso);
+}
+
 static void
 base_headers (struct rq *q)
 {
@@ -768,27 +862,40 @@ created_take (struct s3 *s, const char *path)
 static int put_multipart (struct s3 *s, const char *path, const uint8_t *data,
                           size_t len);
 
+/* The PUT of data whole as path (If-None-Match: * if excl), q set up by
+ * the caller (method, key, query); the version made in q->version. */
+static int
+put_rq (struct s3 *s, const char *path, const void *data, size_t len,
+        bool excl, struct rq *q)
+{
+  time_t until = retention_for (s, path);
+
+  q->body = data;
+  q->blen = len;
+  base_headers (q);
+  /* the body's SHA-256 is signed (rq_run) and checked by the server; a
+   * PUT with a retention needs Content-MD5 too (AWS) */
+  if (until || needs_bypass (s, path))
+    add_md5 (q, data ? data : "", len);
+  if (excl)
+    add_header (q, "If-None-Match: *");
+  add_retention (q, until);
+  if (!until)
+    add_short_retention (s, q, path);
+  return rq_ok (s, "PUT", q);
+}
+
 static int
 put_object (struct s3 *s, const char *path, const void *data, size_t len,
             bool excl, time_t *date)
 {
   CLEANUP_FREE char *key = key_of (s, path);
-  struct rq q = { .method = "PUT", .key = key, .query = "",
-                  .body = data, .blen = len };
-  time_t until;
+  struct rq q = { .method = "PUT", .key = key, .query = "" };
   int r;
 
   if (len > s->multipart && !excl)
     return put_multipart (s, path, data, len);
-  base_headers (&q);
-  /* the body's SHA-256 is signed (rq_run) and checked by the server; a
-   * PUT with a retention needs Content-MD5 too (AWS) */
-  if ((until = retention_for (s, path)))
-    add_md5 (&q, data ? data : "", len);
-  if (excl)
-    add_header (&q, "If-None-Match: *");
-  add_retention (&q, until);
-  r = rq_ok (s, "PUT", &q);
+  r = put_rq (s, path, data, len, excl, &q);
   if (r == 0 && date)
     *date = q.date ? q.date : time (NULL);
   if (r == 0)
@@ -906,9 +1013,10 @@ head_object (struct s3 *s, const char *op, const char *path, struct rq *q)
   return 0;
 }
 
-/* DELETE key (?versionId=version if not NULL). */
+/* DELETE key (?versionId=version if not NULL; bypass: the GOVERNANCE
+ * retention of 13.). */
 static int
-delete_key (struct s3 *s, const char *key, const char *version)
+delete_key (struct s3 *s, const char *key, const char *version, bool bypass)
 {
   char enc[512], query[600] = "";
   struct rq q = { .method = "DELETE", .key = key, .query = query };
@@ -918,6 +1026,8 @@ delete_key (struct s3 *s, const char *key, const char *version)
     uri_encode (version, false, enc, sizeof enc);
     snprintf (query, sizeof query, "versionId=%s", enc);
   }
+  if (version && bypass)
+    add_header (&q, "x-amz-bypass-governance-retention: true");
   r = rq_ok (s, "DELETE", &q);
   if (r == -1 && errno == EACCES && version)
     error_set (EPERM, "%s (the object is locked)", error_msg ());
@@ -925,38 +1035,121 @@ delete_key (struct s3 *s, const char *key, const char *version)
   return r;
 }
 
-/* Delete every version of key (7.): 0, -1 (EPERM if one is locked). */
-static int
-delete_versions (struct s3 *s, const char *key)
+/* One entry of a key's versions (3.): a version or a delete marker. */
+struct ver {
+  char *id, *etag;               /* etag: without its quotes */
+  bool marker;
+};
+
+static void
+vers_free (struct ver *v, size_t n)
 {
-  char enc[3 * KEY_MAX], query[3 * KEY_MAX + 32];
-  struct rq q = { .method = "GET", .key = "", .query = query };
-  xmlDoc *doc;
+  for (size_t i = 0; i < n; i++) {
+    free (v[i].id);
+    free (v[i].etag);
+  }
+  free (v);
+}
+
+/* The versions and delete markers of exactly key, newest first (the
+ * order of ListObjectVersions: RGW orders a key's versions by the epoch
+ * its bucket index gave each, in the order they were made), every page
+ * of them.  -1 with the error set. */
+#define VERS_PAGES 64
+static int
+list_key_versions (struct s3 *s, const char *key, struct ver **out, size_t *nout)
+{
+  char ep[3 * KEY_MAX], ek[3 * KEY_MAX] = "", evid[600] = "";
+  struct ver *v = NULL;
+  size_t n = 0;
+  bool more = true;
+
+  uri_encode (key, false, ep, sizeof ep);
+  for (int page = 0; more; page++) {
+    CLEANUP_FREE char *query = NULL;
+    struct rq q = { .method = "GET", .key = "" };
+    xmlDoc *doc;
+    xmlNode *root;
+    char *t;
+
+    if (page == VERS_PAGES) {
+      error_set (EIO, "list versions s3://%s/%s: more than %d pages of "
+                 "versions", s->bucket, key, VERS_PAGES);
+      vers_free (v, n);
+      return -1;
+    }
+    /* SigV4's canonical order of the parameters */
+    q.query = query = ek[0]
+      ? xasprintf ("key-marker=%s&prefix=%s&version-id-marker=%s&versions=",
+                   ek, ep, evid)
+      : xasprintf ("prefix=%s&versions=", ep);
+    if (rq_ok (s, "list versions", &q) == -1) {
+      rq_free (&q);
+      vers_free (v, n);
+      return -1;
+    }
+    more = false;
+    doc = xml_parse (&q);
+    root = doc ? xmlDocGetRootElement (doc) : NULL;
+    for (xmlNode *e = root ? root->children : NULL; e; e = e->next) {
+      bool marker;
+      char *k, *id, *etag;
+      if (e->type != XML_ELEMENT_NODE ||
+          (strcmp ((const char *) e->name, "Version") &&
+           strcmp ((const char *) e->name, "DeleteMarker")))
+        continue;
+      marker = strcmp ((const char *) e->name, "DeleteMarker") == 0;
+      k = xml_find (e->children, "Key");
+      id = xml_find (e->children, "VersionId");
+      etag = marker ? NULL : xml_find (e->children, "ETag");
+      if (k && id && strcmp (k, key) == 0) {
+        v = xreallocarray_zero (v, n, sizeof *v);
+        v[n].id = xstrdup (id);
+        v[n].etag = xstrdup (etag ? etag + strspn (etag, "\"") : "");
+        v[n].etag[strcspn (v[n].etag, "\"")] = '\0';
+        v[n++].marker = marker;
+      }
+      xmlFree (k);
+      xmlFree (id);
+      xmlFree (etag);
+    }
+    /* the key's own entries come first (every other key with it as a
+     * prefix sorts after it): the next page only while they go on */
+    t = root ? xml_find (root, "IsTruncated") : NULL;
+    if (t && strcmp (t, "true") == 0) {
+      char *nk = xml_find (root, "NextKeyMarker");
+      char *nv = xml_find (root, "NextVersionIdMarker");
+      if (nk && nv && strcmp (nk, key) == 0) {
+        uri_encode (nk, false, ek, sizeof ek);
+        uri_encode (nv, false, evid, sizeof evid);
+        more = true;
+      }
+      xmlFree (nk);
+      xmlFree (nv);
+    }
+    xmlFree (t);
+    xmlFreeDoc (doc);
+    rq_free (&q);
+  }
+  *out = v;
+  *nout = n;
+  return 0;
+}
+
+/* Delete every version of path (key) (7.): 0, -1 (EPERM if one is
+ * locked). */
+static int
+delete_versions (struct s3 *s, const char *path, const char *key)
+{
+  struct ver *v;
+  size_t n;
   int r = 0;
 
-  uri_encode (key, false, enc, sizeof enc);
-  snprintf (query, sizeof query, "prefix=%s&versions=", enc);
-  if (rq_ok (s, "list versions", &q) == -1) {
-    rq_free (&q);
+  if (list_key_versions (s, key, &v, &n) == -1)
     return -1;
-  }
-  doc = xml_parse (&q);
-  for (xmlNode *n = doc ? xmlDocGetRootElement (doc)->children : NULL;
-       n && r == 0; n = n->next) {
-    char *k, *v;
-    if (n->type != XML_ELEMENT_NODE ||
-        (strcmp ((const char *) n->name, "Version") &&
-         strcmp ((const char *) n->name, "DeleteMarker")))
-      continue;
-    k = xml_find (n->children, "Key");
-    v = xml_find (n->children, "VersionId");
-    if (k && v && strcmp (k, key) == 0)
-      r = delete_key (s, key, v);
-    xmlFree (k);
-    xmlFree (v);
-  }
-  xmlFreeDoc (doc);
-  rq_free (&q);
+  for (size_t i = 0; i < n && r == 0; i++)
+    r = delete_key (s, key, v[i].id, needs_bypass (s, path));
+  vers_free (v, n);
   return r;
 }
 
@@ -984,13 +1177,14 @@ delete_versioned (struct s3 *s, const char *path, const char *key)
     while (versions[n])
       n++;
     while (n-- > 0)
-      if (delete_key (s, key, versions[n]) == -1)
+      if (delete_key (s, key, versions[n], needs_bypass (s, path)) == -1 &&
+          errno != ENOENT)
         return -1;
     return 0;
   }
   if ((v = bucket_versioned (s)) == -1)
     return -1;
-  return v ? delete_versions (s, key) : delete_key (s, key, NULL);
+  return v ? delete_versions (s, path, key) : delete_key (s, key, NULL, false);
 }
 
 static int
@@ -1000,10 +1194,156 @@ delete_object (struct s3 *s, const char *path)
 
   if (delete_versioned (s, path, key) == 0)
     return 0;
-  if (errno != EPERM || !s->has_default || !bookkeeping (path))
+  if (errno != EPERM || !bookkeeping (path))
     return -1;
   error_clear ();                     /* 12.: hidden by a delete marker */
-  return delete_key (s, key, NULL);
+  return delete_key (s, key, NULL, false);
+}
+
+/* 3.: is path a lock that processes contend for (locks/NAME: locks/gc,
+ * locks/holds; not a registration, nor the clock)? */
+static bool
+contended (const char *path)
+{
+  return strncmp (path, "locks/", 6) == 0 && !strchr (path + 6, '/') &&
+    strcmp (path, "locks/clock");
+}
+
+/* 3.: the oldest live version of key: the oldest of the versions newer
+ * than its newest delete marker (v, n: its entries, newest first); -1 if
+ * none. */
+static ssize_t
+oldest_live (const struct ver *v, size_t n)
+{
+  size_t live = 0;
+
+  while (live < n && !v[live].marker)
+    live++;
+  return (ssize_t) live - 1;
+}
+
+/* 3.: 11.'s entry of path: the ids of v's entries that are ours (oldest
+ * first, so that unlink deletes the newest first), after any it has. */
+static void
+created_set (struct s3 *s, const char *path, const struct ver *v,
+             const bool *ours, size_t n)
+{
+  struct created *c;
+
+  pthread_mutex_lock (&s->lock);
+  strv_free (created_unlink (s, path));
+  c = xcalloc (1, sizeof *c);
+  c->path = xstrdup (path);
+  for (size_t i = n; i-- > 0;)
+    if (ours[i])
+      strv_push (&c->versions, &c->n, xstrdup (v[i].id));
+  c->next = s->created;
+  s->created = c;
+  pthread_mutex_unlock (&s->lock);
+}
+
+/* 3.: create path exclusively with data (len bytes).  0: this handle
+ * holds it; -1 with EEXIST: another does; -1 with another error. */
+static int
+excl_create (struct s3 *s, const char *path, const void *data, size_t len)
+{
+  CLEANUP_FREE char *key = key_of (s, path);
+  unsigned char md[16];
+  char etag[33] = "";
+  unsigned mdlen;
+
+  /* a body of this taker's own (a lock names its host, pid and a
+   * nonce): a version with its MD5 (the ETag) is this taker's, even one
+   * whose reply was lost and whose PUT was sent again */
+  if (len > 0) {
+    EVP_Digest (data, len, md, &mdlen, EVP_md5 (), NULL);
+    hex_encode (md, 16, etag);
+  }
+  for (int t = 0; t < EXCL_TRIES; t++) {
+    struct rq q = { .method = "PUT", .key = key, .query = "" };
+    char mine[sizeof q.version];
+    struct ver *v;
+    size_t n;
+    ssize_t old;
+    bool *ours, any = false;
+    int r = put_rq (s, path, data, len, true, &q);
+
+    snprintf (mine, sizeof mine, "%s", q.version);
+    rq_free (&q);
+    if (r == -1 && errno == EEXIST)
+      error_set (EEXIST, "create s3://%s/%s: exists", s->bucket, key);
+    if (r == -1)
+      return -1;
+    /* the server honoured If-None-Match (no versions), or a name of
+     * this process's own (a registration): the PUT decided */
+    if (!mine[0] || strcmp (mine, "null") == 0 ||
+        strncmp (path, "locks/writers/", 14) == 0) {
+      created_note (s, path, mine, true);
+      return 0;
+    }
+    if (list_key_versions (s, key, &v, &n) == -1) {
+      ERROR_SAVE (saved);             /* undecided: take ours back */
+      delete_key (s, key, mine, needs_bypass (s, path));
+      ERROR_RESTORE (saved);
+      return -1;
+    }
+    ours = xcalloc (n ? n : 1, sizeof *ours);
+    old = oldest_live (v, n);
+    for (size_t i = 0; i < n; i++) {
+      ours[i] = !v[i].marker && (strcmp (v[i].id, mine) == 0 ||
+                                 (etag[0] && strcmp (v[i].etag, etag) == 0));
+      any |= ours[i] && (ssize_t) i <= old;
+    }
+    if (old >= 0 && ours[old]) {      /* the oldest live version: held */
+      for (ssize_t i = old + 1; i < (ssize_t) n; i++)
+        ours[i] = false;              /* dead (behind a marker): kept out */
+      created_set (s, path, v, ours, n);
+      free (ours);
+      vers_free (v, n);
+      return 0;
+    }
+    /* another's (or ours are gone): take ours back, every one */
+    for (size_t i = 0; i < n; i++)
+      if (ours[i] && delete_key (s, key, v[i].id, needs_bypass (s, path)) == -1 &&
+          errno != ENOENT) {
+        free (ours);
+        vers_free (v, n);
+        return -1;
+      }
+    free (ours);
+    vers_free (v, n);
+    if (any) {
+      error_set (EEXIST, "create s3://%s/%s: exists", s->bucket, key);
+      return -1;
+    }
+    /* no live version of ours (deleted, or hidden by a delete marker
+     * made meanwhile): try again */
+  }
+  error_set (EEXIST, "create s3://%s/%s: exists (this host's versions of "
+             "it keep vanishing)", s->bucket, key);
+  return -1;
+}
+
+/* 3.: the holder's version of a contended lock (the oldest live one) in
+ * a versioned bucket: its id in id (cap bytes), 0; -1 with ENOENT if
+ * there is none. */
+static int
+holder_version (struct s3 *s, const char *path, char *id, size_t cap)
+{
+  CLEANUP_FREE char *key = key_of (s, path);
+  struct ver *v;
+  size_t n;
+  ssize_t old;
+
+  if (list_key_versions (s, key, &v, &n) == -1)
+    return -1;
+  if ((old = oldest_live (v, n)) >= 0)
+    snprintf (id, cap, "%s", v[old].id);
+  vers_free (v, n);
+  if (old >= 0)
+    return 0;
+  error_set (ENOENT, "open s3://%s/%s: no such object", s->bucket, key);
+  return -1;
 }
 
 #define LIST_NAME_MAX 255
@@ -1348,6 +1688,34 @@ dirs_list (struct s3 *s)
   strv_free (v);
 }
 
+/* 10.: the listing ahead, on a thread of its own. */
+static void *
+dirs_ahead (void *opaque)
+{
+  struct s3 *s = opaque;
+
+  pthread_mutex_lock (&s->dirs_lock);
+  if (!s->dirs_all && (!s->dirs || now_monotonic () - s->dirs_time > DIRS_TTL)) {
+    ERROR_SAVE (saved);
+    dirs_list (s);
+    ERROR_RESTORE (saved);
+  }
+  pthread_mutex_unlock (&s->dirs_lock);
+  return NULL;
+}
+
+/* 10.: a writer begins (it registers): list the chunk directories now,
+ * in the background, so that its first chunk does not wait for it. */
+static void
+dirs_start (struct s3 *s)
+{
+  pthread_mutex_lock (&s->lock);
+  if (!s->dirs_ahead &&
+      pthread_create (&s->dirs_thread, NULL, dirs_ahead, s) == 0)
+    s->dirs_ahead = true;
+  pthread_mutex_unlock (&s->lock);
+}
+
 /* The chunk directory of path ("chunks/abcd/..."), -1 if not a chunk. */
 static int
 chunk_dir_of (const char *path)
@@ -1428,7 +1796,13 @@ uploader (void *opaque)
     u->taken = true;
     skip = s->up_error != NULL;
     pthread_mutex_unlock (&s->lock);
-    if (!skip && put_object (s, u->path, u->buf, u->len, false, NULL) == -1) {
+    if (u->unlink) {                  /* 14.: its failure fails nothing */
+      ERROR_SAVE (saved);
+      delete_object (s, u->path);
+      ERROR_RESTORE (saved);
+    }
+    else if (!skip &&
+             put_object (s, u->path, u->buf, u->len, false, NULL) == -1) {
       r = -1;
       e = errno;
     }
@@ -1486,6 +1860,30 @@ upload_queue (struct s3 *s, char *path, uint8_t *buf, size_t len)
   return r;
 }
 
+/* 14.: queue the delete of a writer's registration for the uploaders,
+ * if they run: true if queued. */
+static bool
+unregister (struct s3 *s, const char *path)
+{
+  struct upload *u, **pp;
+  bool queued = false;
+
+  pthread_mutex_lock (&s->lock);
+  if (s->nuploaders > 0 && !s->up_stop) {
+    u = xcalloc (1, sizeof *u);
+    u->path = xstrdup (path);
+    u->unlink = true;
+    for (pp = &s->uploads; *pp; pp = &(*pp)->next)
+      ;
+    *pp = u;
+    s->nuploads++;
+    queued = true;
+    pthread_cond_broadcast (&s->up_cond);
+  }
+  pthread_mutex_unlock (&s->lock);
+  return queued;
+}
+
 /* Wait until every queued upload is acknowledged: 0, or -1 with the
  * first failed one's error (sticky: this handle writes nothing more). */
 static int
@@ -1513,7 +1911,7 @@ upload_find (struct s3 *s, const char *path, uint8_t *buf, size_t cap,
     return false;
   pthread_mutex_lock (&s->lock);
   for (struct upload *u = s->uploads; u && !found; u = u->next)
-    if (strcmp (u->path, path) == 0) {
+    if (!u->unlink && strcmp (u->path, path) == 0) {
       found = true;
       *len = u->len;
       if (buf && u->len <= cap)
@@ -1573,18 +1971,24 @@ file_free (struct s3_file *f)
   free (f);
 }
 
-/* GET bytes [off, off + n) of path into buf; *got, and *q's headers. */
+/* GET bytes [off, off + n) of path (its version version, if not NULL)
+ * into buf; *got, and *q's headers. */
 static int
-get_range (struct s3 *s, const char *path, void *buf, size_t n, uint64_t off,
-           struct rq *q)
+get_range (struct s3 *s, const char *path, const char *version, void *buf,
+           size_t n, uint64_t off, struct rq *q)
 {
-  CLEANUP_FREE char *key = key_of (s, path);
+  CLEANUP_FREE char *key = key_of (s, path), *query = NULL;
+  char enc[512];
   int r;
 
   memset (q, 0, sizeof *q);
   q->method = "GET";
   q->key = key;
   q->query = "";
+  if (version) {
+    uri_encode (version, false, enc, sizeof enc);
+    q->query = query = xasprintf ("versionId=%s", enc);
+  }
   q->dst = buf;
   q->dcap = n;
   add_header (q, "Range: bytes=%" PRIu64 "-%" PRIu64, off, off + n - 1);
@@ -1602,6 +2006,7 @@ get_range (struct s3 *s, const char *path, void *buf, size_t n, uint64_t off,
   curl_slist_free_all (q->hdrs);
   q->hdrs = NULL;
   q->key = NULL;
+  q->query = NULL;
   return r;
 }
 
@@ -1618,8 +2023,22 @@ conf_take (struct s3 *s)
   return f;
 }
 
+/* 15.: the listing of keys/ made at open, once (NULL: none). */
+static char **
+keys_take (struct s3 *s)
+{
+  char **v;
+
+  pthread_mutex_lock (&s->lock);
+  v = s->keys_ahead;
+  s->keys_ahead = NULL;
+  pthread_mutex_unlock (&s->lock);
+  return v;
+}
+
 /* path is being written or removed: forget bootback-repo.json as read
- * at open if that is it. */
+ * at open if that is it, and the listing of keys/ made at open if path
+ * is in it (15.). */
 static void
 conf_forget (struct s3 *s, const char *path)
 {
@@ -1627,13 +2046,18 @@ conf_forget (struct s3 *s, const char *path)
 
   if (f)
     file_free (f);
+  if (strncmp (path, "keys", 4) == 0 && (!path[4] || path[4] == '/'))
+    strv_free (keys_take (s));
 }
 
 static struct repo_file *
 s_open_read (struct repo_io *io, const char *path)
 {
+  struct s3 *s = PRIV (io);
   struct s3_file *f;
   struct rq q;
+  char holder[128] = "";
+  bool known;
 
   if (strcmp (path, CONF_NAME) == 0 && (f = conf_take (PRIV (io))))
     return (struct repo_file *) f;
@@ -1650,9 +2074,31 @@ s_open_read (struct repo_io *io, const char *path)
     f->mtime = time (NULL);
     return (struct repo_file *) f;
   }
-  if (get_range (PRIV (io), path, f->buf, HEAD_MAX, 0, &q) == -1) {
+  /* 3.: a contended lock in a versioned bucket reads as its holder's
+   * version, which an unlink of it then deletes (and no other) */
+  if (contended (path) && s->versioned == 1 &&
+      holder_version (s, path, holder, sizeof holder) == -1) {
     file_free (f);
     return NULL;
+  }
+  if (get_range (s, path, holder[0] ? holder : NULL, f->buf, HEAD_MAX, 0,
+                 &q) == -1) {
+    file_free (f);
+    return NULL;
+  }
+  if (holder[0]) {
+    struct ver v = { .id = holder };
+    struct created *c;
+    bool ours = true;
+    pthread_mutex_lock (&s->lock);
+    c = *created_find (s, path);
+    known = false;
+    for (size_t i = 0; c && i < c->n; i++)
+      known |= strcmp (c->versions[i], holder) == 0;
+    pthread_mutex_unlock (&s->lock);
+    if (!known)                       /* not this handle's own lock, nor
+                                       * the holder it read before */
+      created_set (s, path, &v, &ours, 1);
   }
   if (q.dlen == q.total)
     cache_put (PRIV (io), path, f->buf, q.dlen);
@@ -1667,27 +2113,20 @@ static struct repo_file *
 s_open (struct repo_io *io, const char *path, int flags)
 {
   struct s3_file *f;
-  time_t date = time (NULL);
-  bool excl;
+  time_t date = PRIV (io)->server_date;
 
   if ((flags & O_ACCMODE) == O_RDONLY)
     return s_open_read (io, path);
   conf_forget (PRIV (io), path);
-  excl = (flags & O_EXCL) && !io_is_temp_name (path);
-  if (excl && strncmp (path, "locks/writers/", 14) == 0 &&
-      PRIV (io)->server_date) {
-    excl = false;                     /* a registration: at close (3.) */
-    date = PRIV (io)->server_date - 1;
-  }
-  else if (excl && put_object (PRIV (io), path, "", 0, true, &date) == -1)
-    return NULL;                      /* 3. */
   f = xcalloc (1, sizeof *f);
   f->path = xstrdup (path);
   f->flags = flags;
   f->fd = -1;
-  f->created = excl;
-  f->excl_close = (flags & O_EXCL) && !io_is_temp_name (path) && !excl;
-  f->mtime = date;
+  /* 3.: created at close, with its content */
+  f->excl_close = (flags & O_EXCL) && !io_is_temp_name (path);
+  if (f->excl_close && strncmp (path, "locks/writers/", 14) == 0)
+    dirs_start (PRIV (io));           /* 10. */
+  f->mtime = date ? date - 1 : time (NULL);
   return (struct repo_file *) f;
 }
 
@@ -1712,7 +2151,7 @@ s_pread (struct repo_io *io, struct repo_file *rf, void *buf, size_t n,
     memcpy (buf, f->buf + off, n);
     return n;
   }
-  if (get_range (PRIV (io), f->path, buf, n, off, &q) == -1)
+  if (get_range (PRIV (io), f->path, NULL, buf, n, off, &q) == -1)
     return -1;
   return q.dlen;
 }
@@ -1733,7 +2172,6 @@ s_pwrite (struct repo_io *io, struct repo_file *rf, const void *buf, size_t n,
   if (off + n > f->len)
     f->len = off + n;
   f->size = f->len;
-  f->created = false;                 /* now it has content to send */
   return n;
 }
 
@@ -1775,8 +2213,9 @@ s_close (struct repo_io *io, struct repo_file *rf)
     free (f);
     return 0;
   }
-  if ((f->flags & O_ACCMODE) != O_RDONLY && !f->created)
-    r = put_object (s, f->path, f->buf, f->len, f->excl_close, NULL);
+  if ((f->flags & O_ACCMODE) != O_RDONLY)
+    r = f->excl_close ? excl_create (s, f->path, f->buf, f->len)
+                      : put_object (s, f->path, f->buf, f->len, false, NULL);
   file_free (f);
   return r;
 }
@@ -1850,9 +2289,10 @@ s_mkdir (struct repo_io *io, const char *path)
 {
   CLEANUP_FREE char *dir = xasprintf ("%s/", path);
 
+  conf_forget (PRIV (io), path);
   if (!marker_needed (path))
     return 0;
-  if (put_object (PRIV (io), dir, "", 0, true, NULL) == -1) {
+  if (excl_create (PRIV (io), dir, "", 0) == -1) {
     if (errno == EEXIST)
       error_set (EEXIST, "mkdir: s3://%s/%s%s: exists", PRIV (io)->bucket,
                  PRIV (io)->prefix, path);
@@ -1871,6 +2311,8 @@ s_unlink (struct repo_io *io, const char *path)
     pending_free (p);                 /* a temp name is never sent (2.) */
     return 0;
   }
+  if (strncmp (path, "locks/writers/", 14) == 0 && unregister (PRIV (io), path))
+    return 0;                         /* 14. */
   return delete_object (PRIV (io), path);
 }
 
@@ -1878,7 +2320,10 @@ static int
 s_rmdir (struct repo_io *io, const char *path)
 {
   CLEANUP_FREE char *dir = xasprintf ("%s/", path);
-  char **v = list_prefix (PRIV (io), path, 1);
+  char **v;
+
+  conf_forget (PRIV (io), path);
+  v = list_prefix (PRIV (io), path, 1);
   bool empty = v && !v[0];
 
   strv_free (v);
@@ -1906,6 +2351,8 @@ copy_object (struct s3 *s, const char *from, const char *to, time_t until)
   add_header (&q, "x-amz-copy-source: /%s/%s", s->bucket, enc);
   add_header (&q, "x-amz-metadata-directive: REPLACE");
   add_retention (&q, until);
+  if (!until)
+    add_short_retention (s, &q, to);
   r = rq_ok (s, "copy", &q);
   if (r == 0)
     created_note (s, to, q.version, false);
@@ -1920,6 +2367,7 @@ s_rename (struct repo_io *io, const char *from, const char *to)
   struct pending *p = pending_take (s, from);
   int r;
 
+  conf_forget (s, from);
   conf_forget (s, to);
   if (p && strncmp (to, "chunks/", 7) == 0) {
     chunk_dir_seen (s, to, true);
@@ -2011,7 +2459,9 @@ s_tighten (struct repo_io *io, const char *path, struct repo_stat *st)
 static char **
 s_list (struct repo_io *io, const char *path)
 {
-  return list_prefix (PRIV (io), path, 0);
+  char **v = strcmp (path, "keys") == 0 ? keys_take (PRIV (io)) : NULL;
+
+  return v ? v : list_prefix (PRIV (io), path, 0);
 }
 
 static int
@@ -2032,6 +2482,9 @@ s_free (struct repo_io *io)
   struct s3 *s = PRIV (io);
 
   uploaders_stop (s);
+  if (s->dirs_ahead)
+    pthread_join (s->dirs_thread, NULL);
+  strv_free (s->keys_ahead);
   if (s->conf)
     file_free (s->conf);
   free (s->up_error);
@@ -2340,18 +2793,70 @@ read_lock_days (struct repo_io *io)
   json_decref (o);
 }
 
+/* bucket_lock on a thread of its own, its error carried back. */
+struct bucket_ask {
+  struct s3 *s;
+  int r, e;
+  char msg[1024];
+};
+
+static void *
+bucket_ask (void *opaque)
+{
+  struct bucket_ask *a = opaque;
+
+  if ((a->r = bucket_lock (a->s)) == -1) {
+    a->e = error_errno ();
+    snprintf (a->msg, sizeof a->msg, "%s", error_msg ());
+  }
+  return NULL;
+}
+
+/* 15.: list keys/ (every open of a repository does, repo.c), kept for
+ * the first list of it; an error is not kept (that list asks again). */
+static void *
+keys_ask (void *opaque)
+{
+  struct s3 *s = opaque;
+  char **v;
+
+  ERROR_SAVE (saved);
+  v = list_prefix (s, "keys", 0);
+  ERROR_RESTORE (saved);
+  pthread_mutex_lock (&s->lock);
+  strv_free (s->keys_ahead);
+  s->keys_ahead = v;
+  pthread_mutex_unlock (&s->lock);
+  return NULL;
+}
+
 struct repo_io *
 io_s3_new (const char *url, const struct repo_open_opts *o)
 {
   struct repo_io *io = s3_alloc (url, o);
+  struct bucket_ask a;
+  pthread_t t, tk;
+  bool threaded, keys;
   int lock;
 
   if (!io)
     return NULL;
-  /* The file's days, then the bucket's Object Lock and default
-   * retention (12.): the longer of the two is kept. */
+  /* The file's days, and the bucket's Object Lock and default retention
+   * (12.), asked at once, and keys/ listed meanwhile (15.: three
+   * requests, one round trip): the longer of the two is kept. */
+  a.s = PRIV (io);
+  threaded = pthread_create (&t, NULL, bucket_ask, &a) == 0;
+  keys = pthread_create (&tk, NULL, keys_ask, PRIV (io)) == 0;
   read_lock_days (io);
-  if ((lock = bucket_lock (PRIV (io))) == -1) {
+  if (threaded)
+    pthread_join (t, NULL);
+  else
+    bucket_ask (&a);
+  if (keys)
+    pthread_join (tk, NULL);
+  if ((lock = a.r) == -1) {
+    error_restore (a.e, a.msg);
+    errno = a.e;
     s_free (io);
     return NULL;
   }

@@ -167,20 +167,30 @@ io_clock (struct repo_io *io, double *now)
 }
 
 /* Read the holder of lock file path into host and pid; true if it is a
- * process of this host that is gone. */
+ * process of this host that is gone, or if the file is empty and older
+ * than LOCK_EMPTY_GRACE seconds by the storage's clock (its creator was
+ * killed between creating and writing it: a lock is written within a
+ * moment of its creation). */
+#define LOCK_EMPTY_GRACE 30
 static bool
 lock_holder_dead (struct repo_io *io, const char *path, char host[64],
                   long *pid)
 {
   CLEANUP_FREE char *text = NULL;
   char me[64] = "";
-  size_t n;
+  struct repo_stat st;
+  double now;
+  size_t n = 1;
 
   host[0] = '\0';
   *pid = 0;
   gethostname (me, sizeof me - 1);
   if (io_read_file (io, path, 4096, &text, &n) == 0)
     sscanf (text, "host=%63s pid=%ld", host, pid);
+  if (n == 0 && io->ops->stat (io, path, &st) == 0 &&
+      io_clock (io, &now) == 0 && now - st.mtime > LOCK_EMPTY_GRACE)
+    return true;
+  error_clear ();
   return strcmp (host, me) == 0 && *pid > 0 && kill (*pid, 0) == -1 &&
     errno == ESRCH;
 }
@@ -197,12 +207,18 @@ io_lock_held (struct repo_io *io, const char *path)
   return lock_holder_dead (io, path, host, &pid) ? 0 : 1;
 }
 
+/* The content of a lock: who holds it, and a nonce, so that no two
+ * takers (two threads of one process) write the same bytes (an object
+ * store tells its own version from another's by them, io-s3.c 3.).  On
+ * an object store the exclusive create happens at close (io-s3.c 3.):
+ * EEXIST may come from the close. */
 int
 io_lock (struct repo_io *io, const char *path, const char *what, double wait)
 {
+  static _Atomic unsigned nonce;
   double end = now_monotonic () + wait;
   struct repo_file *f;
-  char host[64] = "", text[160];
+  char host[64] = "", text[192];
   int len;
 
   gethostname (host, sizeof host - 1);
@@ -213,8 +229,22 @@ io_lock (struct repo_io *io, const char *path, const char *what, double wait)
     long pid = 0;
 
     f = io->ops->open (io, path, O_WRONLY | O_CREAT | O_EXCL);
-    if (f || errno != EEXIST)
-      break;
+    if (f) {
+      len = snprintf (text, sizeof text, "host=%s pid=%ld n=%u-%ld\n", host,
+                      (long) getpid (), atomic_fetch_add (&nonce, 1),
+                      random ());
+      if (io_write_all (io, f, text, len, 0) == -1) {
+        ERROR_SAVE (saved);
+        io->ops->close (io, f);
+        io->ops->unlink (io, path);
+        ERROR_RESTORE (saved);
+        return -1;
+      }
+      if (io->ops->close (io, f) == 0)
+        return 0;
+    }
+    if (errno != EEXIST)
+      return -1;
     if (lock_holder_dead (io, path, ohost, &pid)) {
       /* Left by a process that died on this host. */
       io->ops->unlink (io, path);
@@ -227,12 +257,6 @@ io_lock (struct repo_io *io, const char *path, const char *what, double wait)
     }
     usleep (50000);
   }
-  if (!f)
-    return -1;
-  len = snprintf (text, sizeof text, "host=%s pid=%ld\n", host, (long) getpid ());
-  io_write_all (io, f, text, len, 0);
-  io->ops->close (io, f);
-  return 0;
 }
 
 void

@@ -113,12 +113,14 @@ int io_remove_dir (struct repo_io *io, const char *path);
 int io_clock (struct repo_io *io, double *now);
 /* Take the lock file path (O_EXCL; it names this host and pid), waiting up
  * to wait seconds for its holder.  A lock left by a dead process of this
- * host is taken over.  -1 with "WHAT is running (...: host H pid P); if
+ * host, or left empty for more than 30 s (its taker killed between the
+ * create and the write), is taken over.  -1 with "WHAT is running (...: host H pid P); if
  * it is not, remove that file" if still held. */
 int io_lock (struct repo_io *io, const char *path, const char *what,
              double wait);
 /* Is the lock file path held: 1 yes (by a live process, or one of
- * another host), 0 no (missing, or left by a dead process of this host),
+ * another host), 0 no (missing, or left by a dead process of this host,
+ * or empty for more than 30 s),
  * -1 on error. */
 int io_lock_held (struct repo_io *io, const char *path);
 /* gc.c, object stores: wait (up to an hour) while a garbage collection
