@@ -265,8 +265,8 @@ remote_overlays_delete (const struct instant_session *s, const struct instant_ca
   ERROR_SAVE (saved);
   for (i = 0; i < s->ndisks; i++) {
     const struct instant_session_disk *k = &s->disks[i];
-    if (!k->overlay[0])
-      continue;
+    if (!k->overlay[0] || !k->overlay_made)
+      continue;                  /* a volume of that name is not ours */
     if (!c && !(c = virt_connect (s->uri))) {
       session_warn (w, "the overlay volumes of session %" PRId64 " stay in pool %s "
                     "of %s: %s", s->id, s->storage_pool, s->uri, error_msg ());

@@ -187,7 +187,10 @@ extern const bool test_hooks_enabled;
 
 /* The numbered steps of the commit protocol call this; when the environment
  * has BOOTBACK_CRASH_STEP=N and step == N the process kills itself with
- * SIGKILL (crash-safety tests). */
+ * SIGKILL (crash-safety tests).  1-5: the commit protocol (docs/design.md);
+ * 6: inside the catalog's point insert; 7: instant start, before its first
+ * overlay is created; 8 and 9: remote migrate, before its first volume is
+ * created, and once it is created and recorded. */
 void crash_step (int step);
 
 /* ---- private files and directories (private.c) ------------------------ */
