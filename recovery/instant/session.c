@@ -1457,10 +1457,6 @@ instant_session_json (const struct instant_session *s)
                                              "migrated_to", k->migrated_to));
     if (k->port > 0)
       json_object_set_new (json_array_get (disks, i), "port", json_integer (k->port));
-    json_object_set_new (json_array_get (disks, i), "overlay_made",
-                         json_boolean (k->overlay_made));
-    json_object_set_new (json_array_get (disks, i), "target_made",
-                         json_boolean (k->target_made));
   }
   j = json_pack ("{s:I, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:b,"
                  " s:I, s:b, s:o, s:o, s:s, s:s, s:s, s:s, s:o}",
