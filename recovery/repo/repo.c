@@ -28,8 +28,10 @@ io_for (const char *location, const struct repo_open_opts *o)
 {
   if (strncmp (location, "nfs://", 6) == 0)
     return io_nfs_new (location, o);
-  if (strncmp (location, "s3://", 5) == 0)
+  if (strncmp (location, "s3://", 5) == 0) {
+    secrets_held ();                /* the credentials, in memory and environ */
     return io_s3_new (location, o);
+  }
   return io_posix_new (location);
 }
 
