@@ -21,7 +21,7 @@ static const char repo_usage[] =
   "       bootback repo add [--default] PATH\n"
   "       bootback repo list [--json]\n"
   "       bootback repo verify [--point VM[@TIME]] [--threads N] [--json]\n"
-  "       bootback repo check [--json]\n"
+  "       bootback repo check [--json] [--accept-rollback]\n"
   "       bootback repo reindex\n"
   "\n"
   "init     create a repository (chunk size 64K..4M, default 1M) and make it\n"
@@ -52,7 +52,11 @@ static const char repo_usage[] =
   "         using it; exit 2 if problems were found\n"
   "check    structure only (manifests, indexes, domain.xml against its\n"
   "         pin, chunk files present, the catalog against the repository),\n"
-  "         no data read; exit 2 on problems\n"
+  "         no data read; exit 2 on problems.  Restore points the catalog\n"
+  "         recorded that are gone without bootback's prune (the\n"
+  "         repository replaced by an older copy?) are a problem, and\n"
+  "         import, backup, prune and gc refuse until --accept-rollback\n"
+  "         (the catalog forgets them)\n"
   "reindex  rebuild the catalog's restore points from the manifests, and\n"
   "         give a ransomware score to the points that have none\n";
 
@@ -432,6 +436,7 @@ repo_verify_cmd (struct cli *c, int argc, char **argv, bool read_data)
     { "point", required_argument, NULL, 'p' },
     { "threads", required_argument, NULL, 't' },
     { "json", no_argument, NULL, 'j' },
+    { "accept-rollback", no_argument, NULL, 'a' },
     { "help", no_argument, NULL, 'h' },
     { 0 }
   };
@@ -448,14 +453,17 @@ repo_verify_cmd (struct cli *c, int argc, char **argv, bool read_data)
     case 'p': point = optarg; break;
     case 't': threads = cli_int_arg ("--threads", optarg); break;
     case 'j': json = true; break;
+    case 'a': c->accept_rollback = true; break;
     case 'h': cli_usage (repo_usage);
     default: cli_bad_usage (repo_usage);
     }
   }
-  if (optind != argc)
+  if (optind != argc || (c->accept_rollback && read_data))
     cli_bad_usage (repo_usage);
   if (cli_repo (c) == -1)
     return 1;
+  if (cli_repo_intact (c) == -1)
+    return EXIT_PROBLEMS;           /* a finding: what is missing is named */
   if (json) {
     ps.list = json_array ();
     ps.notes = json_array ();
@@ -704,7 +712,7 @@ cmd_gc (struct cli *c, int argc, char **argv)
   }
   if (optind != argc)
     cli_bad_usage (gc_usage);
-  if (cli_repo (c) == -1)
+  if (cli_repo (c) == -1 || cli_repo_intact (c) == -1)
     return 1;
   job = catalog_job_begin (c->cat, "gc", c->repo_id, NULL);
   if (repo_gc (c->repo, dry, &res) == -1) {
