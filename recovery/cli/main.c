@@ -342,6 +342,9 @@ main (int argc, char **argv)
   if (c.repo_open.s3_endpoint)
     setenv ("BOOTBACK_S3_ENDPOINT", c.repo_open.s3_endpoint, 1);
   repo_open_opts_s3_env (&c.repo_open);
+  /* A secret in the environment is in this process's memory already. */
+  if (env_has_secrets ())
+    secrets_held ();
   if (argc < 2) {
     usage (stderr);
     return 1;

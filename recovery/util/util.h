@@ -314,6 +314,8 @@ char **env_without_secrets (char *const extra[]);
 /* Drop the same from this process's own environment, before it starts
  * what must not see them (what reads a guest's file system). */
 void env_unset_secrets (void);
+/* Does this process's environment hold one of them (then secrets_held)? */
+bool env_has_secrets (void);
 
 /* Run argv, wait, capture up to len-1 bytes of stdout+stderr into out
  * (NUL-terminated, may be NULL).  Returns the exit status (0..255), or -1
