@@ -6,16 +6,19 @@
 #   - a prune leaves pruned/VM/ID, so a point bootback pruned (here, or on
 #     another host sharing the repository) is not taken for lost;
 #   - after the rollback, reading commands warn, naming the missing points;
-#     import, prune, gc and repo check refuse (repo check exits 2), naming
-#     them, and nothing is pruned;
+#     import, prune, gc, repo check (exit 2) and repo sync into it refuse,
+#     naming them, and nothing is pruned or written;
 #   - a point deleted by hand (not pruned) is reported the same way;
 #   - repo check --accept-rollback makes the catalog forget them: then
 #     everything works again.
 source "$top_srcdir/tests/functions.sh"
 requires qemu-img python3
 
-bootback repo init --chunk-size 64K "$tmp/repo" >/dev/null
 make_disk "$tmp/a.raw" $(( 1024 * 1024 ))
+# a source for repo sync
+bootback repo init --chunk-size 64K "$tmp/src" >/dev/null
+bootback --repo "$tmp/src" import "$tmp/a.raw" --vm db --time 20261106T010000Z >/dev/null
+bootback repo init --chunk-size 64K "$tmp/repo" >/dev/null
 for t in 20261101T010000Z 20261102T010000Z; do
     bootback import "$tmp/a.raw" --vm web --time "$t" >/dev/null
 done
@@ -53,6 +56,11 @@ expect_rc 1 bootback import "$tmp/a.raw" --vm web --time 20261105T010000Z
 grep -q "refusing" "$tmp/err" || fail "import: wrong error"
 [ ! -e "$tmp/repo/points/web/20261105T010000Z" ] || fail "import wrote into a rolled-back repository"
 
+expect_rc 1 bootback repo sync "$tmp/src" "$tmp/repo"
+grep -q "web@20261103T010000Z, web@20261104T010000Z.*refusing" "$tmp/err" ||
+    fail "repo sync into a rolled-back DST: wrong error"
+[ ! -e "$tmp/repo/points/db" ] || fail "repo sync wrote into a rolled-back repository"
+
 # deliberate: accepted once, then everything works
 bootback repo check --accept-rollback > "$tmp/out" 2>"$tmp/err"
 grep -q "accepted: 2 restore points are gone" "$tmp/err" || fail "accept: $(cat "$tmp/err")"
@@ -60,6 +68,7 @@ bootback repo check >/dev/null
 bootback points web 2>"$tmp/err" >/dev/null
 [ ! -s "$tmp/err" ] || fail "still warned after the accept: $(cat "$tmp/err")"
 bootback import "$tmp/a.raw" --vm web --time 20261105T010000Z >/dev/null
+bootback repo sync "$tmp/src" "$tmp/repo" >/dev/null
 
 # a point deleted by hand, not by prune: the same
 rm -rf "$tmp/repo/points/web/20261102T010000Z"

@@ -55,8 +55,8 @@ static const char repo_usage[] =
   "         no data read; exit 2 on problems.  Restore points the catalog\n"
   "         recorded that are gone without bootback's prune (the\n"
   "         repository replaced by an older copy?) are a problem, and\n"
-  "         import, backup, prune and gc refuse until --accept-rollback\n"
-  "         (the catalog forgets them)\n"
+  "         import, backup, prune, gc and sync into it refuse until\n"
+  "         --accept-rollback (the catalog forgets them)\n"
   "reindex  rebuild the catalog's restore points from the manifests, and\n"
   "         give a ransomware score to the points that have none\n";
 
@@ -832,6 +832,47 @@ sync_open_src (struct cli *c, const char *loc, bool dst_secret)
   return repo_open_with (loc, &oo);
 }
 
+struct find_repo {
+  const char *location;
+  int64_t id;
+};
+
+static int
+find_repo (void *opaque, const struct catalog_repo *r)
+{
+  struct find_repo *f = opaque;
+
+  if (strcmp (r->location, f->location) == 0)
+    f->id = r->id;
+  return 0;
+}
+
+/* DST as the catalog knows it, if it does: refused while restore points
+ * it recorded there are gone without bootback's prune (a rollback; as
+ * cli_repo_intact for --repo).  -1 with the error set. */
+static int
+sync_dst_intact (struct cli *c, struct repo *dst)
+{
+  struct find_repo f = { repo_location (dst), 0 };
+  struct catalog_sync sy = { 0 };
+
+  if (catalog_repo_list (c->cat, find_repo, &f) == -1)
+    return -1;
+  if (!f.id)
+    return 0;
+  if (catalog_points_sync (c->cat, f.id, dst, &sy) == -1)
+    return -1;
+  if (sy.missing) {
+    error_setx ("%s: %zu restore points the catalog recorded are gone and bootback "
+                "did not prune them (%s): the repository may have been replaced by "
+                "an older copy; refusing (if it was deliberate: bootback --repo %s "
+                "repo check --accept-rollback)", repo_location (dst), sy.missing,
+                sy.missing_names, repo_location (dst));
+    return -1;
+  }
+  return 0;
+}
+
 /* DST with its secret, else SRC's: a plain DST with a secret given for it
  * is refused, and so is one that would get an encrypted SRC's points in
  * clear, unless --dst-plain (which gives DST no secret: it must be
@@ -911,7 +952,7 @@ repo_sync_cmd (struct cli *c, int argc, char **argv)
                           repo_encrypted (src)) == -1 ||
       catalog_repo_check (c->cat, repo_location (dst), repo_uuid (dst),
                           repo_encrypted (dst)) == -1 ||
-      cli_repo_lock (c, dst, false) == -1 ||
+      cli_repo_lock (c, dst, false) == -1 || sync_dst_intact (c, dst) == -1 ||
       !(points = sync_points (src, argv + optind + 2, argc - optind - 2))) {
     cli_perror ();
     goto out;
