@@ -259,7 +259,7 @@ rm_finish (struct rmig *r, double t0, double t1)
   r->res->seconds_pivot = now_monotonic () - t1;
   supervisor_stop (s);
   session_release_hold (s, &w);
-  remote_overlays_delete (s, &w);
+  remote_overlays_delete (r->conn, s, &w);     /* the host migrated on */
   for (i = 0; i < s->ndisks; i++)
     s->disks[i].overlay[0] = '\0';
   session_set_state (s, INSTANT_STATE_MIGRATED);

@@ -582,7 +582,7 @@ teardown (virConnectPtr conn, struct instant_session *s, bool remove_domain,
   supervisor_stop (s);
   if (discard) {
     if (session_remote (s))
-      remote_overlays_delete (s, w);
+      remote_overlays_delete (conn, s, w);
     for (i = 0; i < s->ndisks && !session_remote (s); i++)
       if (s->disks[i].overlay[0] && s->disks[i].overlay_made)
         unlink (s->disks[i].overlay);
