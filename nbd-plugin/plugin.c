@@ -195,6 +195,9 @@ bb_config_complete (void)
     nbdkit_error ("trace= and prefetch= need point= (the disk they are of)");
     return -1;
   }
+  /* nbdkit's environment holds the repository's secrets: no core of it. */
+  if (env_has_secrets ())
+    secrets_held ();
   return 0;
 }
 

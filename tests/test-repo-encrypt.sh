@@ -10,7 +10,9 @@
 # rewritten; a plain repository stays format version 1; the repository's
 # bootback-repo.json rewritten as plain (keys/ removed) or as another
 # repository is refused by what the catalog remembers; a process holding
-# the key dumps no core; a hostile key slot cannot make the opener
+# the key dumps no core, not even through a core_pattern pipe (it is not
+# dumpable: the plugin's nbdkit, and bootback from its start when its
+# environment names a secret); a hostile key slot cannot make the opener
 # spend gigabytes or try slots without end.
 source "$top_srcdir/tests/functions.sh"
 source "$top_srcdir/nbd-plugin/plugin-functions.sh"
@@ -83,6 +85,42 @@ grep -q "wrong passphrase for repository $repo" "$tmp/err"
       --run "grep '^Max core file size' /proc/\$PPID/limits > $tmp/limits; nbdinfo \"\$uri\" > /dev/null" )
 grep -Eq "^Max core file size +0 +0 " "$tmp/limits" ||
     fail "the plugin holding the key may dump core: $(cat "$tmp/limits")"
+# ... nor through a core_pattern pipe, which ignores that limit: it is
+# not dumpable (PR_SET_DUMPABLE 0), so its /proc/PID files are root's and
+# another process of its own user cannot read them.  Seen from a server
+# run as nobody (as root, /proc would be root's either way).
+if command -v setpriv >/dev/null; then
+    nb=$(mktemp -d /var/tmp/bootback-nb.XXXXXX)
+    cleanup_fn rm -rf "$nb"
+    chmod 755 "$nb"
+    cp -a "$repo" "$nb/repo"
+    chown -R nobody:nogroup "$nb/repo"
+    mkdir -m 700 "$nb/run" && chown nobody:nogroup "$nb/run"
+    setpriv --reuid=nobody --regid=nogroup --clear-groups -- \
+        nbdkit -U - "$plugin" repo="$nb/repo" point=tiny \
+        --run "nbdinfo \"\$uri\" > /dev/null; stat -c %U /proc/\$PPID/environ > $nb/run/owner
+               cat /proc/\$PPID/environ > /dev/null 2>&1 && echo readable > $nb/run/environ || true"
+    [ "$(cat "$nb/run/owner")" = root ] ||
+        fail "the plugin holding the key is dumpable (a core_pattern pipe gets its core)"
+    [ ! -e "$nb/run/environ" ] || fail "another process of its user reads the plugin's environ"
+    # bootback itself, from its start when its environment names a secret:
+    # here it waits on a FIFO for its passphrase, having read nothing yet
+    mkdir -m 700 "$nb/home" && chown nobody:nogroup "$nb/home"
+    mkfifo -m 600 "$nb/run/pass" && chown nobody:nogroup "$nb/run/pass"
+    setpriv --reuid=nobody --regid=nogroup --clear-groups -- \
+        env -u BOOTBACK_PASSPHRASE BOOTBACK_HOME="$nb/home" BOOTBACK_PASSPHRASE_FILE="$nb/run/pass" \
+        "$BOOTBACK" --repo "$nb/repo" points > "$nb/run/points" 2>&1 &
+    bpid=$!
+    for (( i = 0; i < 100; i++ )); do
+        [ -e "$nb/home/catalog.db" ] && break          # started, catalog opened
+        sleep 0.1
+    done
+    owner=$(stat -c %U "/proc/$bpid/environ")
+    timeout 60 sh -c 'echo "$1" > "$2"' sh "$BOOTBACK_PASSPHRASE" "$nb/run/pass" ||
+        { kill "$bpid" 2>/dev/null || true; fail "bootback did not read its passphrase file"; }
+    wait "$bpid" || fail "bootback points as nobody: $(cat "$nb/run/points")"
+    [ "$owner" = root ] || fail "bootback with a secret in its environment is dumpable"
+fi
 # a hostile repository's key slots: scrypt asked for 16 GiB, and 65 slots
 cp -a "$repo" "$tmp/hostile"
 slot=$(ls "$tmp/hostile/keys")

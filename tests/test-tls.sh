@@ -165,3 +165,29 @@ mkdir -m 755 "$tmp/open"
 expect_rc 1 bootback tls init --dir "$tmp/open"
 grep -q "$tmp/open is mode 0755" "$tmp/err" || fail "open directory: wrong error"
 [ -z "$(ls -A "$tmp/open")" ] || fail "keys written into an open directory"
+# a directory someone else owns (0700, so they alone can enter it: they
+# could read or swap what root writes there), one whose parent another
+# user can write (not sticky: they could rename it away and put theirs),
+# and a host's --out and a CA --dir there: refused, naming the directory
+# and its owner, nothing written
+mkdir -m 700 "$tmp/theirs"
+chown nobody "$tmp/theirs"
+expect_rc 1 bootback tls init --dir "$tmp/theirs"
+grep -q "directory $tmp/theirs (owner nobody, mode 0700)" "$tmp/err" ||
+    fail "a directory of another user: $(cat "$tmp/err")"
+[ -z "$(ls -A "$tmp/theirs")" ] || fail "keys written into another user's directory"
+mkdir -m 777 "$tmp/shared"
+expect_rc 1 bootback tls init --dir "$tmp/shared/tls"
+grep -q "directory $tmp/shared (owner root, mode 0777)" "$tmp/err" ||
+    fail "a directory under one others can write: $(cat "$tmp/err")"
+[ -z "$(ls -A "$tmp/shared/tls")" ] || fail "keys written under a directory others can write"
+expect_rc 1 bootback tls host h3 127.0.0.1 --dir "$tls" --out "$tmp/shared/h3"
+grep -q "directory $tmp/shared (owner root, mode 0777)" "$tmp/err" ||
+    fail "tls host --out under a directory others can write: $(cat "$tmp/err")"
+[ -z "$(ls -A "$tmp/shared/h3")" ] || fail "tls host wrote under a directory others can write"
+mv "$tls" "$tmp/shared/ca"
+expect_rc 1 bootback tls host h4 127.0.0.1 --dir "$tmp/shared/ca" --out "$tmp/h4"
+grep -q "directory $tmp/shared (owner root, mode 0777)" "$tmp/err" ||
+    fail "tls host --dir under a directory others can write: $(cat "$tmp/err")"
+[ ! -e "$tmp/h4" ] || fail "tls host used a CA others could have swapped"
+echo "tls ok"

@@ -227,6 +227,30 @@ job_repo (struct web_job *j, struct repo_open_opts *ro)
   return r;
 }
 
+/* job_repo, for a job that writes points or removes chunks: refused
+ * while restore points the catalog recorded are gone without bootback's
+ * prune (catalog_points_sync: a rollback), as the CLI refuses. */
+static struct repo *
+job_repo_intact (struct web_job *j, struct repo_open_opts *ro)
+{
+  struct repo *r = job_repo (j, ro);
+  struct catalog_sync sy = { 0 };
+
+  if (!r)
+    return NULL;
+  if (catalog_points_sync (j->cat, j->o->repo_id, r, &sy) == -1 || sy.missing) {
+    if (sy.missing)
+      error_setx ("%s: %zu restore points the catalog recorded are gone and "
+                  "bootback did not prune them (%s): the repository may have been "
+                  "replaced by an older copy; refusing (if it was deliberate: "
+                  "bootback repo check --accept-rollback)", repo_location (r),
+                  sy.missing, sy.missing_names);
+    repo_close (r);
+    return NULL;
+  }
+  return r;
+}
+
 /* A library note or warning: the job's phase, and the server's log. */
 static void
 job_note (void *opaque, const char *line)
@@ -249,7 +273,7 @@ static int
 do_gc (struct web_job *j, json_t *args, json_t **result)
 {
   struct repo_open_opts ro = { 0 };
-  struct repo *r = job_repo (j, &ro);
+  struct repo *r = job_repo_intact (j, &ro);
   struct repo_gc_result res;
   bool dry = flag (args, "dry_run", false);
   int64_t job;
@@ -550,7 +574,7 @@ static int
 do_backup (struct web_job *j, json_t *args, json_t **result)
 {
   struct repo_open_opts ro = { 0 };
-  struct repo *r = job_repo (j, &ro);
+  struct repo *r = job_repo_intact (j, &ro);
   const char *disks[REPO_MAX_DISKS];
   json_t *dv = json_object_get (args, "disks"), *e;
   struct backup_opts o = {

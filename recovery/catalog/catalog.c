@@ -10,6 +10,13 @@
  * is brought up to date by catalog_points_sync, which compares the
  * repository's point directories with the rows and reads only the
  * manifests of directories without a row.
+ *
+ * Rollback: the rows are also what this host knows the repository held.
+ * A row's point may go only by bootback's prune, which first writes
+ * pruned/VM/ID in the repository (on any host); a point gone without it
+ * keeps its row and is reported as missing (a repository replaced by an
+ * older copy, or points deleted behind bootback's back) until a person
+ * accepts it (repo check --accept-rollback, repo reindex).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -760,15 +767,46 @@ row_delete (struct catalog *c, int64_t id)
   return 0;
 }
 
+/* A row whose point directory is gone: removed if bootback pruned the
+ * point (or o->accept_missing), else kept and named as missing. */
+static int
+row_gone (struct catalog *c, struct repo *r, const struct pkey *k,
+          struct catalog_sync *o)
+{
+  const char *slash = strchr (k->key, '/');
+  CLEANUP_FREE char *vm = xasprintf ("%.*s", (int) (slash - k->key), k->key);
+  int pruned = repo_point_pruned (r, vm, slash + 1);
+  size_t used = strlen (o->missing_names);
+
+  if (pruned == -1)
+    return -1;
+  if (!pruned) {
+    o->missing++;
+    if (used + strlen (k->key) + 8 < sizeof o->missing_names)
+      snprintf (o->missing_names + used, sizeof o->missing_names - used, "%s%s@%s",
+                used ? ", " : "", vm, slash + 1);
+    else if (!strstr (o->missing_names, ", ..."))
+      snprintf (o->missing_names + used, sizeof o->missing_names - used, ", ...");
+    if (!o->accept_missing)
+      return 0;
+  }
+  if (row_delete (c, k->id) == -1)
+    return -1;
+  o->removed++;
+  return 0;
+}
+
 int
 catalog_points_sync (struct catalog *c, int64_t repo_id, struct repo *r,
-                     size_t *added, size_t *removed)
+                     struct catalog_sync *o)
 {
   struct pkey *rows = NULL, *dirs = NULL;
   size_t nr = 0, nd = 0, i = 0, j = 0;
+  size_t *added = &o->added;
   int ret = -1, d;
 
-  *added = *removed = 0;
+  o->added = o->removed = o->missing = 0;
+  o->missing_names[0] = '\0';
   /* The rows first, then the directories: a point committed and recorded
    * in between is in the listing too, so it is never taken for removed.
    * Rows go by id: one replaced meanwhile by another process stays. */
@@ -778,9 +816,8 @@ catalog_points_sync (struct catalog *c, int64_t repo_id, struct repo *r,
   while (i < nr || j < nd) {
     d = i == nr ? 1 : j == nd ? -1 : strcmp (rows[i].key, dirs[j].key);
     if (d < 0) {
-      if (row_delete (c, rows[i++].id) == -1)
+      if (row_gone (c, r, &rows[i++], o) == -1)
         goto out;
-      (*removed)++;
     }
     else if (d > 0) {
       if (dir_add (c, repo_id, r, dirs[j++].key, added) == -1)

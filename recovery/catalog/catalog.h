@@ -84,10 +84,22 @@ int catalog_points_clear (struct catalog *c, int64_t repo_id);
  * cheaply: the point directories (listings, nothing read) against the
  * rows; a directory without a row is added if its manifest is there (a
  * point committed by a process killed before its catalog row), a row
- * without a directory is removed.  One transaction per point; safe while
- * other processes write.  *added and *removed count what changed. */
+ * without a directory is removed if bootback pruned the point (on any
+ * host: repo_point_pruned).  A row whose point is gone without that is
+ * kept and counted as missing: the repository was rolled back to an
+ * older copy or had points deleted behind bootback's back, and the
+ * caller refuses to write, prune, GC or pass a check until a person
+ * accepts it (accept_missing: those rows are removed, counted in both
+ * removed and missing).  One transaction per point; safe while other
+ * processes write. */
+struct catalog_sync {
+  bool accept_missing;          /* in: forget the missing points' rows */
+  size_t added, removed;        /* out: rows added and removed */
+  size_t missing;               /* out: points gone, not pruned by bootback */
+  char missing_names[1024];     /* out: "VM@ID, ..." of the first ones */
+};
 int catalog_points_sync (struct catalog *c, int64_t repo_id, struct repo *r,
-                         size_t *added, size_t *removed);
+                         struct catalog_sync *out);
 
 /* Points of a repository (vm NULL = all), oldest first per VM, with their
  * disks, as manifests (only the fields the catalog keeps are set). */

@@ -25,6 +25,10 @@ struct cli {
   struct repo *repo;         /* opened on demand */
   int64_t repo_id;
   const char *on_suspicious; /* --on-suspicious or BOOTBACK_ON_SUSPICIOUS */
+  bool accept_rollback;      /* repo check --accept-rollback: the sync forgets
+                                the points gone without bootback's prune */
+  size_t missing;            /* points gone without it (cli_catalog_sync) */
+  char missing_msg[1536];    /* ... said once, refused by cli_repo_intact */
 };
 
 /* Open the catalog (once).  -1 after printing the error. */
@@ -44,6 +48,11 @@ char *cli_absolute (const char *loc);
 /* Bring the catalog's points of c->repo up to date with the repository
  * (catalog_points_sync; cli_repo does it).  -1 after printing. */
 int cli_catalog_sync (struct cli *c);
+/* After cli_repo: -1 (printed) if restore points the catalog recorded are
+ * gone from the repository without bootback's prune (a rollback to an
+ * older copy?): commands that write points, prune, gc and repo check call
+ * it; reading commands only get cli_catalog_sync's warning. */
+int cli_repo_intact (struct cli *c);
 /* Commit step 4: the catalog row of a new point (cmd-point.c).  A failure
  * is harmless (reindex restores it) and is reported as a warning. */
 void cli_record_point (struct cli *c, const struct repo_manifest *m);

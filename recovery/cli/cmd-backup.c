@@ -378,7 +378,7 @@ cmd_backup (struct cli *c, int argc, char **argv)
   }
   else
     n = argc - optind;
-  if (cli_repo (c) == -1)
+  if (cli_repo (c) == -1 || cli_repo_intact (c) == -1)
     return 1;
   snprintf (a.tls_default, sizeof a.tls_default, "%s/tls", c->home);
   a.o.tls_dir_default = a.tls_default;

@@ -228,7 +228,7 @@ cmd_import (struct cli *c, int argc, char **argv)
 
   if (import_options (&a, argc, argv) == -1 ||
       import_images (&a, argc, argv) == -1 ||
-      import_domain_xml (&a) == -1 || cli_repo (c) == -1)
+      import_domain_xml (&a) == -1 || cli_repo (c) == -1 || cli_repo_intact (c) == -1)
     goto out;
   if (a.on_suspicious)
     c->on_suspicious = a.on_suspicious;
@@ -726,7 +726,8 @@ cmd_prune (struct cli *c, int argc, char **argv)
                      .o.note = prune_note };
   bool json = false;
 
-  if (prune_options (&p, &json, argc, argv) == -1 || cli_repo (c) == -1)
+  if (prune_options (&p, &json, argc, argv) == -1 || cli_repo (c) == -1 ||
+      cli_repo_intact (c) == -1)
     return 1;
   p.o.home = c->home;
   p.o.repo_id = c->repo_id;

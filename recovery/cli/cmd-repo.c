@@ -21,7 +21,7 @@ static const char repo_usage[] =
   "       bootback repo add [--default] PATH\n"
   "       bootback repo list [--json]\n"
   "       bootback repo verify [--point VM[@TIME]] [--threads N] [--json]\n"
-  "       bootback repo check [--json]\n"
+  "       bootback repo check [--json] [--accept-rollback]\n"
   "       bootback repo reindex\n"
   "\n"
   "init     create a repository (chunk size 64K..4M, default 1M) and make it\n"
@@ -53,7 +53,11 @@ static const char repo_usage[] =
   "         using it; exit 2 if problems were found\n"
   "check    structure only (manifests, indexes, domain.xml against its\n"
   "         pin, chunk files present, the catalog against the repository),\n"
-  "         no data read; exit 2 on problems\n"
+  "         no data read; exit 2 on problems.  Restore points the catalog\n"
+  "         recorded that are gone without bootback's prune (the\n"
+  "         repository replaced by an older copy?) are a problem, and\n"
+  "         import, backup, prune, gc and sync into it refuse until\n"
+  "         --accept-rollback (the catalog forgets them)\n"
   "reindex  rebuild the catalog's restore points from the manifests, and\n"
   "         give a ransomware score to the points that have none\n";
 
@@ -433,6 +437,7 @@ repo_verify_cmd (struct cli *c, int argc, char **argv, bool read_data)
     { "point", required_argument, NULL, 'p' },
     { "threads", required_argument, NULL, 't' },
     { "json", no_argument, NULL, 'j' },
+    { "accept-rollback", no_argument, NULL, 'a' },
     { "help", no_argument, NULL, 'h' },
     { 0 }
   };
@@ -449,14 +454,17 @@ repo_verify_cmd (struct cli *c, int argc, char **argv, bool read_data)
     case 'p': point = optarg; break;
     case 't': threads = cli_int_arg ("--threads", optarg); break;
     case 'j': json = true; break;
+    case 'a': c->accept_rollback = true; break;
     case 'h': cli_usage (repo_usage);
     default: cli_bad_usage (repo_usage);
     }
   }
-  if (optind != argc)
+  if (optind != argc || (c->accept_rollback && read_data))
     cli_bad_usage (repo_usage);
   if (cli_repo (c) == -1)
     return 1;
+  if (cli_repo_intact (c) == -1)
+    return EXIT_PROBLEMS;           /* a finding: what is missing is named */
   if (json) {
     ps.list = json_array ();
     ps.notes = json_array ();
@@ -705,7 +713,7 @@ cmd_gc (struct cli *c, int argc, char **argv)
   }
   if (optind != argc)
     cli_bad_usage (gc_usage);
-  if (cli_repo (c) == -1)
+  if (cli_repo (c) == -1 || cli_repo_intact (c) == -1)
     return 1;
   job = catalog_job_begin (c->cat, "gc", c->repo_id, NULL);
   if (repo_gc (c->repo, dry, &res) == -1) {
@@ -833,6 +841,47 @@ sync_plain_refused (struct repo *r, const struct repo_open_opts *oo,
   return true;
 }
 
+struct find_repo {
+  const char *location;
+  int64_t id;
+};
+
+static int
+find_repo (void *opaque, const struct catalog_repo *r)
+{
+  struct find_repo *f = opaque;
+
+  if (strcmp (r->location, f->location) == 0)
+    f->id = r->id;
+  return 0;
+}
+
+/* DST as the catalog knows it, if it does: refused while restore points
+ * it recorded there are gone without bootback's prune (a rollback; as
+ * cli_repo_intact for --repo).  -1 with the error set. */
+static int
+sync_dst_intact (struct cli *c, struct repo *dst)
+{
+  struct find_repo f = { repo_location (dst), 0 };
+  struct catalog_sync sy = { 0 };
+
+  if (catalog_repo_list (c->cat, find_repo, &f) == -1)
+    return -1;
+  if (!f.id)
+    return 0;
+  if (catalog_points_sync (c->cat, f.id, dst, &sy) == -1)
+    return -1;
+  if (sy.missing) {
+    error_setx ("%s: %zu restore points the catalog recorded are gone and bootback "
+                "did not prune them (%s): the repository may have been replaced by "
+                "an older copy; refusing (if it was deliberate: bootback --repo %s "
+                "repo check --accept-rollback)", repo_location (dst), sy.missing,
+                sy.missing_names, repo_location (dst));
+    return -1;
+  }
+  return 0;
+}
+
 /* SRC with the usual secret, which forbids a plain SRC (a forged one would
  * have its points copied as genuine), unless --src-plain (which gives SRC
  * no secret: it must be plain). */
@@ -931,7 +980,7 @@ repo_sync_cmd (struct cli *c, int argc, char **argv)
                           repo_encrypted (src)) == -1 ||
       catalog_repo_check (c->cat, repo_location (dst), repo_uuid (dst),
                           repo_encrypted (dst)) == -1 ||
-      cli_repo_lock (c, dst, false) == -1 ||
+      cli_repo_lock (c, dst, false) == -1 || sync_dst_intact (c, dst) == -1 ||
       !(points = sync_points (src, argv + optind + 2, argc - optind - 2))) {
     cli_perror ();
     goto out;

@@ -21,7 +21,12 @@
  *                    without it generate new 2048-bit parameters each
  *                    time one starts (0.5 to 4 s per remote backup)
  *
- * The directory is 0700, keys 0600, certificates 0644.  What is there is
+ * The directory is 0700, keys 0600 (O_EXCL, never through a link),
+ * certificates 0644, and it and every directory above it must be root's
+ * or the user's and writable by its owner only (those above may be
+ * sticky: dir_chain_private, as for migrate's and restore's targets), for
+ * --dir and tls host's --out alike; it is used by its resolved path from
+ * the check on.  What is there is
  * kept: an existing CA (ca-cert.pem and ca-key.pem) issues the missing
  * server and client pairs; existing pairs are checked against the CA
  * (signature, dates) and kept.  Nothing is overwritten.  RSA 3072,
@@ -63,7 +68,9 @@ static const char tls_usage[] =
   "TLS in DIR (default HOME/tls): ca-cert.pem, server-cert.pem,\n"
   "server-key.pem, client-cert.pem, client-key.pem, dh-params.pem, as QEMU,\n"
   "nbdkit and libnbd read them, and libvirt's names (cacert.pem, ...)\n"
-  "beside them.  Keys 0600, the directory 0700.  What DIR holds is kept:\n"
+  "beside them.  Keys 0600, the directory 0700; DIR (and HOSTDIR) must be\n"
+  "root's or yours, and so every directory above, writable by its owner\n"
+  "only (those above may be sticky, as /tmp).  What DIR holds is kept:\n"
   "an existing CA issues the missing certificates, existing ones are\n"
   "checked against it.  The client certificate (CN=bootback-server) is the\n"
   "backup server's: it stays on this host.\n"
@@ -184,7 +191,8 @@ write_pem (const char *dir, const char *name, EVP_PKEY *key, X509 *crt,
            EVP_PKEY *params)
 {
   CLEANUP_FREE char *path = xasprintf ("%s/%s", dir, name);
-  int fd = open (path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, key ? 0600 : 0644);
+  int fd = open (path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                 key ? 0600 : 0644);
   FILE *f = fd >= 0 ? fdopen (fd, "w") : NULL;
   bool ok;
 
@@ -415,17 +423,24 @@ make_san (char **hosts, size_t n, char *san, size_t len)
   return 0;
 }
 
-/* DIR made 0700, or an existing one nobody else can enter. */
+/* An existing DIR (links resolved into rdir, the name used from then on)
+ * that only root or we can change: DIR and every directory above it
+ * root's or ours, written by its owner only (those above may be sticky),
+ * as dir_chain_private requires of migrate's and restore's targets;
+ * else whoever could rename an entry could swap a key or the CA's
+ * certificate after it is written, or read one.  DIR itself 0700. */
 static int
-prepare_dir (const char *dir)
+private_dir (const char *dir, char *rdir, size_t len)
 {
+  CLEANUP_FREE char *probe = xasprintf ("%s/ca-key.pem", dir);
   struct stat st;
 
-  if (mkdir (dir, 0700) == -1 && errno != EEXIST) {
-    cli_error ("%s: %s", dir, strerror (errno));
+  if (dir_chain_private (probe, rdir, len) == -1) {
+    cli_perror ();
     return -1;
   }
-  if (stat (dir, &st) == -1 || !S_ISDIR (st.st_mode)) {
+  *strrchr (rdir, '/') = '\0';
+  if (lstat (rdir, &st) == -1 || !S_ISDIR (st.st_mode)) {
     cli_error ("%s is not a directory", dir);
     return -1;
   }
@@ -435,6 +450,17 @@ prepare_dir (const char *dir)
     return -1;
   }
   return 0;
+}
+
+/* DIR made 0700 if missing, then private_dir. */
+static int
+prepare_dir (const char *dir, char *rdir, size_t len)
+{
+  if (mkdir (dir, 0700) == -1 && errno != EEXIST) {
+    cli_error ("%s: %s", dir, strerror (errno));
+    return -1;
+  }
+  return private_dir (dir, rdir, len);
 }
 
 /* The server or client pair: checked if there, else issued.  Says which. */
@@ -481,8 +507,9 @@ note_old_client (const char *dir)
 }
 
 static int
-tls_init (const char *dir, char **hosts, size_t n)
+tls_init (const char *given, char **hosts, size_t n)
 {
+  char dir[PATH_MAX];
   struct tls_dir t = { .dir = dir };
   char san[TLS_SAN_MAX];
   const struct cert_spec server = { hosts[0], false, "serverAuth", san };
@@ -490,7 +517,8 @@ tls_init (const char *dir, char **hosts, size_t n)
   bool made;
   int r = 1;
 
-  if (make_san (hosts, n, san, sizeof san) == -1 || prepare_dir (dir) == -1)
+  if (make_san (hosts, n, san, sizeof san) == -1 ||
+      prepare_dir (given, dir, sizeof dir) == -1)
     return 1;
   if (ensure_ca (&t, &made) == -1) {
     cli_perror ();
@@ -568,8 +596,9 @@ check_host_dir (const char *dir, const char *cn)
 }
 
 static int
-tls_host (const char *dir, const char *out, char **hosts, size_t n)
+tls_host (const char *given, const char *given_out, char **hosts, size_t n)
 {
+  char dir[PATH_MAX], out[PATH_MAX];
   struct tls_dir t = { .dir = dir };
   char san[TLS_SAN_MAX];
   CLEANUP_FREE char *cn = xasprintf ("bootback-qemu-%s", hosts[0]);
@@ -577,13 +606,15 @@ tls_host (const char *dir, const char *out, char **hosts, size_t n)
   const struct cert_spec client = { cn, false, "clientAuth", NULL };
   int r = 1;
 
-  if (make_san (hosts, n, san, sizeof san) == -1)
+  /* The CA's directory too: a CA swapped there would be the host's. */
+  if (make_san (hosts, n, san, sizeof san) == -1 ||
+      private_dir (given, dir, sizeof dir) == -1)
     return 1;
   if (load_ca (&t) == -1) {
     cli_perror ();
     goto out;
   }
-  if (prepare_dir (out) == -1 || check_host_dir (out, cn) == -1)
+  if (prepare_dir (given_out, out, sizeof out) == -1 || check_host_dir (out, cn) == -1)
     goto out;
   t.dir = out;
   if (put_ca_cert (&t) == -1)

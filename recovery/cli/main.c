@@ -217,15 +217,39 @@ cli_repo (struct cli *c)
 int
 cli_catalog_sync (struct cli *c)
 {
-  size_t added, removed;
+  struct catalog_sync sy = { .accept_missing = c->accept_rollback };
 
-  if (catalog_points_sync (c->cat, c->repo_id, c->repo, &added,
-                           &removed) == -1) {
+  if (catalog_points_sync (c->cat, c->repo_id, c->repo, &sy) == -1) {
     cli_error ("the catalog could not be brought up to date with %s: %s",
                repo_location (c->repo), error_msg ());
     return -1;
   }
+  c->missing = c->accept_rollback ? 0 : sy.missing;
+  if (sy.missing && c->accept_rollback)
+    fprintf (stderr, "bootback: accepted: %zu restore points are gone from %s "
+             "(%s); the catalog forgets them\n", sy.missing,
+             repo_location (c->repo), sy.missing_names);
+  else if (sy.missing) {
+    snprintf (c->missing_msg, sizeof c->missing_msg,
+              "%s: %zu restore points the catalog recorded are gone and bootback "
+              "did not prune them (%s): the repository may have been replaced "
+              "by an older copy or had points deleted", repo_location (c->repo),
+              sy.missing, sy.missing_names);
+    fprintf (stderr, "bootback: warning: %s; reading goes on, writing, prune, gc "
+             "and repo check refuse until 'bootback repo check --accept-rollback'\n",
+             c->missing_msg);
+  }
   return 0;
+}
+
+int
+cli_repo_intact (struct cli *c)
+{
+  if (!c->missing)
+    return 0;
+  cli_error ("%s; refusing (if it was deliberate: bootback repo check "
+             "--accept-rollback)", c->missing_msg);
+  return -1;
 }
 
 /* Take the global options out of argv, wherever they are. */
@@ -318,6 +342,9 @@ main (int argc, char **argv)
   if (c.repo_open.s3_endpoint)
     setenv ("BOOTBACK_S3_ENDPOINT", c.repo_open.s3_endpoint, 1);
   repo_open_opts_s3_env (&c.repo_open);
+  /* A secret in the environment is in this process's memory already. */
+  if (env_has_secrets ())
+    secrets_held ();
   if (argc < 2) {
     usage (stderr);
     return 1;

@@ -290,9 +290,11 @@ int remote_disk_front (const struct instant_session *s,
 /* Create disk k's overlay volume in the host's pool. */
 int remote_overlay_create (virConnectPtr conn, const struct instant_session *s,
                            struct instant_session_disk *k);
-/* Delete the overlay volumes of s that it names (a warning to w for one
- * that could not be).  Never fails. */
-void remote_overlays_delete (const struct instant_session *s,
+/* Delete the overlay volumes of s that it names and made (overlay_made;
+ * a warning to w for one that could not be), through conn (the host the
+ * caller acts on: stop's or migrate's --connect), else s->uri.  Never
+ * fails. */
+void remote_overlays_delete (virConnectPtr conn, const struct instant_session *s,
                              const struct instant_caller *w);
 /* The front nbdkit's pid file and TLS options for disk k, appended (it
  * listens on the socket of remote_front_listen). */

@@ -193,6 +193,13 @@ struct instant_session_disk {
                                --onto): never removed, undone (delta.c) */
   int port;                 /* remote: the front's TCP port (socket is
                                then the front's pid file, its readiness) */
+  bool overlay_made;        /* this session created overlay (recorded right
+                               after it did): only then may undo and stop
+                               --discard delete it; a same-named file or
+                               volume that was there is someone else's */
+  bool target_made;         /* a remote migration created migrated_to
+                               (recorded right after): only then may the
+                               recovery of a dead migration delete it */
 };
 struct instant_session {
   int64_t id;
@@ -213,6 +220,9 @@ struct instant_session {
                                keeps the point), "" once released */
   pid_t supervisor_pid;     /* 0 if none */
   pid_t migrate_pid;        /* the migrating process, 0 if none */
+  char migrate_uri[1024];   /* the URI that migration connected to (migrate
+                               --connect/--host), "" = uri: a dead
+                               migration's recovery acts through it */
   double created, updated;  /* Unix time */
   double t_running;         /* seconds from command to VM running, -1 */
   double t_heartbeat;       /* ... to the agent's first answer, -1 */

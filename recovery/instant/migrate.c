@@ -670,6 +670,8 @@ migrate_begin (struct migration *mg)
     s->disks[i].onto = mg->m->jobs[i].onto;
   }
   s->migrate_pid = getpid ();
+  /* The host it acts on, for a recovery after this process dies. */
+  text_set (s->migrate_uri, sizeof s->migrate_uri, "%s", mg->o->uri ? mg->o->uri : "");
   if (session_set_state (s, INSTANT_STATE_MIGRATING) == -1)
     return -1;
   s->message[0] = '\0';

@@ -8,7 +8,9 @@
  * Order: a point's catalog row goes before its manifest: killed in
  * between, the point (still there) is listed again by the next
  * catalog_points_sync; the other way round a row could outlive its
- * manifest.  A hold taken after the holds were listed makes
+ * manifest.  Nothing is pruned while points the catalog recorded are gone
+ * without bootback's pruned marker (catalog_points_sync: a rollback).
+ * A hold taken after the holds were listed makes
  * repo_point_remove fail with EBUSY: the point is kept and its row put
  * back.
  */
@@ -90,7 +92,7 @@ prune_point (struct run *p, const char *vm, const char *id,
   struct repo_hold by;
   CLEANUP_FREE char *why = NULL, *locked = NULL;
   bool rm = it->mark == REPO_PRUNE_REMOVE && !h;
-  size_t added, removed;
+  struct catalog_sync sy = { 0 };
 
   if (rm && (locked = repo_point_lock_text (p->r, vm, id)))
     rm = false;
@@ -101,7 +103,7 @@ prune_point (struct run *p, const char *vm, const char *id,
         return -1;
       h = &by;                /* held since we listed the holds */
       rm = false;
-      if (catalog_points_sync (p->cat, o->repo_id, p->r, &added, &removed) == -1)
+      if (catalog_points_sync (p->cat, o->repo_id, p->r, &sy) == -1)
         say (o, "the catalog could not be brought up to date: %s", error_msg ());
     }
   }
@@ -150,11 +152,24 @@ int
 instant_prune (struct catalog *cat, struct repo *r, struct instant_prune *o)
 {
   struct run p = { .cat = cat, .r = r, .o = o };
+  struct catalog_sync sy = { 0 };
   CLEANUP_STRV char **vms = NULL;
   CLEANUP_FREE struct repo_hold *holds = NULL;
   size_t i;
 
   o->removed = o->kept = 0;
+  /* Retention decided on a repository rolled back to an older copy would
+   * remove what the copy still has of the points it lost. */
+  if (catalog_points_sync (cat, o->repo_id, r, &sy) == -1)
+    return -1;
+  if (sy.missing) {
+    error_setx ("%s: %zu restore points the catalog recorded are gone and "
+                "bootback did not prune them (%s): the repository may have been "
+                "replaced by an older copy; not pruning (if that was deliberate: "
+                "bootback repo check --accept-rollback)", repo_location (r),
+                sy.missing, sy.missing_names);
+    return -1;
+  }
   if (o->vm) {
     vms = xcalloc (2, sizeof *vms);
     vms[0] = xstrdup (o->vm);

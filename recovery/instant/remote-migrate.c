@@ -17,6 +17,13 @@
  * Failure before every disk pivoted: the jobs are aborted without pivot,
  * the volumes this attempt made are deleted, the state goes back to
  * running with the reason (invariant 5); migrate can be run again.
+ *
+ * A migrate that dies is recovered by the next reattach (session.c,
+ * recover_migration) through the URI this one used (migrate_uri: its
+ * --connect or --host, else the session's), and deletes only the volumes
+ * the row says this migration made (target_made, saved as soon as each is
+ * created): a volume that took a target's name after rm_prepare found it
+ * free is someone else's, and stays.
  */
 #include <errno.h>
 
@@ -82,6 +89,9 @@ rm_begin (struct rmig *r)
   int rc;
 
   r->s->migrate_pid = getpid ();
+  /* The host it acts on, for a recovery after this process dies. */
+  text_set (r->s->migrate_uri, sizeof r->s->migrate_uri, "%s",
+            r->o->uri ? r->o->uri : "");
   if (session_set_state (r->s, INSTANT_STATE_MIGRATING) == -1)
     return -1;
   r->s->message[0] = '\0';
@@ -103,12 +113,18 @@ rm_start (struct rmig *r, size_t i)
   CLEANUP_XML_FREE xmlChar *esc = NULL;
   struct virt_copy_params p = { r->o->granularity, r->o->buf_size, r->o->bandwidth };
 
+  crash_step (8);
   if (virt_vol_create (r->conn, r->pool, name, r->format, k->size, path,
                        sizeof path) == -1)
     return -1;
   r->created[i] = true;
   if (strcmp (path, k->migrated_to) != 0)
     memcpy (k->migrated_to, path, sizeof path);
+  /* Ours (session.c, invariant 9): recorded before the copy starts. */
+  k->target_made = true;
+  if (session_save (r->cat, r->s, NULL) == -1)
+    return -1;
+  crash_step (9);
   esc = xmlEncodeSpecialChars (NULL, BAD_CAST path);   /* the host's pool's */
   dxml = xasprintf ("<disk type='file'><driver type='%s'/><source file='%s'/></disk>",
                     r->format, (const char *) esc);
@@ -222,6 +238,7 @@ rm_undo (struct rmig *r)
     if (r->created[i] && virt_vol_delete_path (r->conn, s->disks[i].migrated_to) == -1)
       session_warn (&w, "%s", error_msg ());
     s->disks[i].migrated_to[0] = '\0';
+    s->disks[i].target_made = false;
   }
   session_set_state (s, INSTANT_STATE_RUNNING);
   text_set (s->message, sizeof s->message, "migration failed: %s", why_msg);
@@ -242,7 +259,7 @@ rm_finish (struct rmig *r, double t0, double t1)
   r->res->seconds_pivot = now_monotonic () - t1;
   supervisor_stop (s);
   session_release_hold (s, &w);
-  remote_overlays_delete (s, &w);
+  remote_overlays_delete (r->conn, s, &w);     /* the host migrated on */
   for (i = 0; i < s->ndisks; i++)
     s->disks[i].overlay[0] = '\0';
   session_set_state (s, INSTANT_STATE_MIGRATED);

@@ -330,17 +330,19 @@ remote_overlay_create (virConnectPtr conn, const struct instant_session *s,
 }
 
 void
-remote_overlays_delete (const struct instant_session *s, const struct instant_caller *w)
+remote_overlays_delete (virConnectPtr conn, const struct instant_session *s,
+                        const struct instant_caller *w)
 {
-  CLEANUP_VIR_CONNECT virConnectPtr c = NULL;
+  CLEANUP_VIR_CONNECT virConnectPtr own = NULL;
+  virConnectPtr c = conn;
   size_t i;
 
   ERROR_SAVE (saved);
   for (i = 0; i < s->ndisks; i++) {
     const struct instant_session_disk *k = &s->disks[i];
-    if (!k->overlay[0])
-      continue;
-    if (!c && !(c = virt_connect (s->uri))) {
+    if (!k->overlay[0] || !k->overlay_made)
+      continue;                  /* a volume of that name is not ours */
+    if (!c && !(c = own = virt_connect (s->uri))) {
       session_warn (w, "the overlay volumes of session %" PRId64 " stay in pool %s "
                     "of %s: %s", s->id, s->storage_pool, s->uri, error_msg ());
       break;

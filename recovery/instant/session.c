@@ -87,6 +87,16 @@
  *     until nothing needs it: the overlays are discarded (stop --discard, a
  *     failed start) or the session migrated.  prune keeps a held point, so
  *     the guest never loses its disk to retention.
+ *  9. Undo deletes only what this session made.  An overlay's path is in
+ *     the row before it exists (invariant 1), but it counts as the
+ *     session's only once its creation succeeded and the row says so
+ *     (overlay_made, saved at once); a failed start, stop --discard and
+ *     stop of a crashed start delete no file or volume that took the name
+ *     meanwhile (the name was found free, then another made it).  So for a
+ *     remote migration's new volumes (target_made), which the recovery of
+ *     a dead migrate deletes through the URI the migration used
+ *     (migrate_uri).  A crash between a creation and its row leaks the
+ *     thing (the row names its path), never destroys another's data.
  */
 #include <errno.h>
 #include <limits.h>
@@ -252,6 +262,7 @@ from_row (const struct catalog_session *r, struct instant_session *s)
   copy (s->tls_dir, sizeof s->tls_dir, jstr (d, "tls_dir"));
   s->insecure = json_is_true (json_object_get (d, "insecure"));
   s->migrate_pid = json_integer_value (json_object_get (d, "migrate_pid"));
+  copy (s->migrate_uri, sizeof s->migrate_uri, jstr (d, "migrate_uri"));
   if (json_is_number (json_object_get (d, "t_running")))
     s->t_running = json_number_value (json_object_get (d, "t_running"));
   if (json_is_number (json_object_get (d, "t_heartbeat")))
@@ -271,6 +282,11 @@ from_row (const struct catalog_session *r, struct instant_session *s)
     k->size = json_integer_value (json_object_get (e, "size"));
     k->onto = json_is_true (json_object_get (e, "onto"));
     k->port = json_integer_value (json_object_get (e, "port"));
+    /* A row of a version before these flags: what it names was made. */
+    k->overlay_made = json_object_get (e, "overlay_made")
+      ? json_is_true (json_object_get (e, "overlay_made")) : k->overlay[0] != '\0';
+    k->target_made = json_object_get (e, "target_made")
+      ? json_is_true (json_object_get (e, "target_made")) : k->migrated_to[0] != '\0';
   }
   json_decref (d);
 }
@@ -291,6 +307,8 @@ data_json (const struct instant_session *s)
     json_object_set_new (d, "read_retries", json_integer (s->read_retries));
   json_object_set_new (d, "hold", json_string (s->hold));
   json_object_set_new (d, "migrate_pid", json_integer (s->migrate_pid));
+  if (s->migrate_uri[0])
+    json_object_set_new (d, "migrate_uri", json_string (s->migrate_uri));
   if (session_remote (s)) {
     json_object_set_new (d, "listen", json_string (s->listen));
     json_object_set_new (d, "allow", json_string (s->allow));
@@ -315,6 +333,10 @@ data_json (const struct instant_session *s)
       json_object_set_new (json_array_get (disks, i), "onto", json_true ());
     if (k->port > 0)
       json_object_set_new (json_array_get (disks, i), "port", json_integer (k->port));
+    json_object_set_new (json_array_get (disks, i), "overlay_made",
+                         json_boolean (k->overlay_made));
+    json_object_set_new (json_array_get (disks, i), "target_made",
+                         json_boolean (k->target_made));
   }
   json_object_set_new (d, "disks", disks);
   out = json_dumps (d, JSON_COMPACT | JSON_PRESERVE_ORDER);
@@ -562,9 +584,9 @@ teardown (virConnectPtr conn, struct instant_session *s, bool remove_domain,
   supervisor_stop (s);
   if (discard) {
     if (session_remote (s))
-      remote_overlays_delete (s, w);
+      remote_overlays_delete (conn, s, w);
     for (i = 0; i < s->ndisks && !session_remote (s); i++)
-      if (s->disks[i].overlay[0])
+      if (s->disks[i].overlay[0] && s->disks[i].overlay_made)
         unlink (s->disks[i].overlay);
     session_release_hold (s, w);
   }
@@ -956,10 +978,17 @@ start_servers (struct start *st)
     return -1;
   if (!st->o->pool)                    /* a pool's plugin records none */
     session_trace_prepare (st->cat, st->repo, st->s, &w);
-  for (i = 0; i < st->s->ndisks; i++)
-    if ((session_remote (st->s) ? remote_overlay_create (st->conn, st->s, &st->s->disks[i])
-         : create_overlay (&st->s->disks[i])) == -1)
+  crash_step (7);
+  for (i = 0; i < st->s->ndisks; i++) {
+    struct instant_session_disk *k = &st->s->disks[i];
+    if ((session_remote (st->s) ? remote_overlay_create (st->conn, st->s, k)
+         : create_overlay (k)) == -1)
       return -1;
+    /* Ours now (invariant 9): recorded before anything else can fail. */
+    k->overlay_made = true;
+    if (session_save (st->cat, st->s, NULL) == -1)
+      return -1;
+  }
   if (supervisor_spawn (st->s, st->o->home) == -1)
     return -1;
   return session_save (st->cat, st->s, NULL);
@@ -1304,7 +1333,9 @@ recover_onto (struct instant_session *s, struct instant_session_disk *k,
 static int
 recover_migration (struct instant_session *s)
 {
-  CLEANUP_VIR_CONNECT virConnectPtr conn = virt_connect (s->uri);
+  /* The host the migration acted on, through the URI it used. */
+  CLEANUP_VIR_CONNECT virConnectPtr conn =
+    virt_connect (s->migrate_uri[0] ? s->migrate_uri : s->uri);
   CLEANUP_VIR_DOMAIN virDomainPtr d = NULL;
   CLEANUP_FREE char *live = NULL;
   size_t i;
@@ -1312,8 +1343,9 @@ recover_migration (struct instant_session *s)
 
   if (!conn) {
     for (i = 0; i < s->ndisks; i++)
-      if (s->disks[i].onto && s->disks[i].migrated_to[0])
-        return -1;                       /* QEMU may still write it */
+      if ((s->disks[i].onto || (session_remote (s) && s->disks[i].target_made)) &&
+          s->disks[i].migrated_to[0])
+        return -1;          /* QEMU may still write it; a volume of ours stays */
     return 0;
   }
   d = virt_domain_by_uuid (conn, s->uuid);
@@ -1331,11 +1363,13 @@ recover_migration (struct instant_session *s)
         ret = -1;
     }
     else if (live && xml_disk_source_is (live, k->target, k->migrated_to) != 1) {
-      if (session_remote (s))            /* a volume of the host, not ours */
+      /* A volume of the host: only if the migration made it (invariant 9). */
+      if (session_remote (s) && k->target_made)
         virt_vol_delete_path (conn, k->migrated_to);
-      else
+      else if (!session_remote (s))
         unlink (k->migrated_to);
       k->migrated_to[0] = '\0';
+      k->target_made = false;
     }
   }
   return ret;

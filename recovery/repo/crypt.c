@@ -37,17 +37,6 @@
  * bootback writes, 4 of the costliest allowed). */
 #define SCRYPT_TOTAL_MAX ((uint64_t) 1 << 30)
 
-/* A process that holds a repository's key writes no core file: a crash
- * would leave the key on disk. */
-static void
-no_core_dumps (void)
-{
-  struct rlimit zero = { 0, 0 };
-
-  if (setrlimit (RLIMIT_CORE, &zero) == -1)
-    fprintf (stderr, "bootback: warning: could not turn core dumps off: %m\n");
-}
-
 static void
 random_bytes (void *buf, size_t n)
 {
@@ -580,6 +569,7 @@ crypt_init (struct repo_io *io, const char *location, const char *uuid,
                   "--key-file FILE", location);
     return -1;
   }
+  secrets_held ();
   random_bytes (master, sizeof master);
   r = slot_write (io, uuid, master, &s, id);
   OPENSSL_cleanse (master, sizeof master);
@@ -639,7 +629,8 @@ crypt_unlock (struct repo *r, const struct repo_open_opts *o)
   }
   derive (k);
   r->crypt = k;
-  no_core_dumps ();
+  /* A crash must not leave the key (or what it decrypts) on disk. */
+  secrets_held ();
   return 0;
 }
 

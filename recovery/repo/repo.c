@@ -28,8 +28,10 @@ io_for (const char *location, const struct repo_open_opts *o)
 {
   if (strncmp (location, "nfs://", 6) == 0)
     return io_nfs_new (location, o);
-  if (strncmp (location, "s3://", 5) == 0)
+  if (strncmp (location, "s3://", 5) == 0) {
+    secrets_held ();                /* the credentials, in memory and environ */
     return io_s3_new (location, o);
+  }
   return io_posix_new (location);
 }
 
@@ -742,12 +744,32 @@ repo_point_protect (struct repo *r, const char *vm, const char *id, bool on)
 }
 
 int
+repo_point_pruned (struct repo *r, const char *vm, const char *id)
+{
+  CLEANUP_FREE char *pm = NULL;
+  struct repo_stat st;
+
+  if (check_point (vm, id) == -1)
+    return -1;
+  pm = xasprintf ("pruned/%s/%s", vm, id);
+  if (r->io->ops->stat (r->io, pm, &st) == 0)
+    return 1;
+  if (error_errno () == ENOENT) {
+    error_clear ();
+    return 0;
+  }
+  return -1;
+}
+
+int
 point_remove_now (struct repo *r, const char *vm, const char *id)
 {
   struct repo_manifest m;
   CLEANUP_FREE char *dir = xasprintf ("points/%s/%s", vm, id);
   CLEANUP_FREE char *man = xasprintf ("%s/manifest.json", dir);
   CLEANUP_FREE char *vmdir = xasprintf ("points/%s", vm);
+  CLEANUP_FREE char *pm_dir = xasprintf ("pruned/%s", vm);
+  CLEANUP_FREE char *pm = xasprintf ("pruned/%s/%s", vm, id);
 
   if (repo_manifest_read (r, vm, id, &m) == -1)
     return -1;
@@ -755,6 +777,11 @@ point_remove_now (struct repo *r, const char *vm, const char *id)
     error_setx ("%s@%s is protected; unprotect it first", vm, id);
     return -1;
   }
+  /* The marker first: every host's catalog then knows the point was
+   * pruned, not lost to a rollback (catalog_points_sync). */
+  if (io_mkdir_p1 (r->io, "pruned") == -1 || io_mkdir_p1 (r->io, pm_dir) == -1 ||
+      io_write_file_atomic (r->io, pm, "pruned\n", 7) == -1)
+    return -1;
   if (r->io->ops->unlink (r->io, man) == -1 ||
       r->io->ops->sync_dir (r->io, dir) == -1)
     return -1;

@@ -9,6 +9,8 @@
 #include <inttypes.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "recovery/util/util.h"
@@ -323,6 +325,19 @@ now_monotonic (void)
 
   clock_gettime (CLOCK_MONOTONIC, &ts);
   return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+void
+secrets_held (void)
+{
+  struct rlimit zero = { 0, 0 };
+
+  if (setrlimit (RLIMIT_CORE, &zero) == -1)
+    fprintf (stderr, "bootback: warning: could not turn core dumps off: %m\n");
+  /* A core_pattern pipe gets the core whatever RLIMIT_CORE says. */
+  if (prctl (PR_SET_DUMPABLE, 0, 0, 0, 0) == -1)
+    fprintf (stderr, "bootback: warning: could not make this process "
+             "non-dumpable: %m\n");
 }
 
 void

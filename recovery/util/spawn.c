@@ -54,6 +54,15 @@ is_secret (const char *kv)
   return false;
 }
 
+bool
+env_has_secrets (void)
+{
+  for (size_t i = 0; i < sizeof secret_names / sizeof *secret_names; i++)
+    if (getenv (secret_names[i]))
+      return true;
+  return false;
+}
+
 void
 env_unset_secrets (void)
 {

@@ -185,9 +185,23 @@ double now_monotonic (void);
 const char *test_hook_env (const char *name);
 extern const bool test_hooks_enabled;
 
+/* This process holds a secret (a repository's key and so its decrypted
+ * data, S3 credentials): it writes no core file (RLIMIT_CORE 0) and is not
+ * dumpable (prctl PR_SET_DUMPABLE 0), since the kernel hands a core to a
+ * core_pattern pipe (systemd-coredump, apport) whatever RLIMIT_CORE says
+ * and skips only a process that is not dumpable.  This also keeps
+ * processes of the same uid (not root) from ptrace and from its /proc/PID
+ * files but stat and cmdline.  Inherited by fork, reset by execve (the
+ * programs it starts hold no secret: env_without_secrets).  Warns on
+ * stderr if it cannot.  Idempotent; process-wide. */
+void secrets_held (void);
+
 /* The numbered steps of the commit protocol call this; when the environment
  * has BOOTBACK_CRASH_STEP=N and step == N the process kills itself with
- * SIGKILL (crash-safety tests). */
+ * SIGKILL (crash-safety tests).  1-5: the commit protocol (docs/design.md);
+ * 6: inside the catalog's point insert; 7: instant start, before its first
+ * overlay is created; 8 and 9: remote migrate, before its first volume is
+ * created, and once it is created and recorded. */
 void crash_step (int step);
 
 /* ---- private files and directories (private.c) ------------------------ */
@@ -304,6 +318,8 @@ char **env_without_secrets (char *const extra[]);
 /* Drop the same from this process's own environment, before it starts
  * what must not see them (what reads a guest's file system). */
 void env_unset_secrets (void);
+/* Does this process's environment hold one of them (then secrets_held)? */
+bool env_has_secrets (void);
 
 /* Run argv, wait, capture up to len-1 bytes of stdout+stderr into out
  * (NUL-terminated, may be NULL).  Returns the exit status (0..255), or -1
