@@ -7,8 +7,9 @@
  * disk is a list of chunks, each with a plan (read it, it is zero, or
  * reuse the previous point's digest); worker threads take chunk numbers
  * from a shared counter, read what must be read (libnbd, one connection
- * per worker, or pread on a local file), hash it and hand it to the
- * repository writer, and fill in the disk's complete digest list.
+ * per worker, over TCP one read ahead on it, or pread on a local file),
+ * hash it and hand it to the repository writer, and fill in the disk's
+ * complete digest list.
  */
 #ifndef BOOTBACK_INGEST_INT_H
 #define BOOTBACK_INGEST_INT_H
