@@ -43,9 +43,22 @@ chunk_job_init (struct chunk_job *j, struct repo_writer *w, const char *what,
   first_error_init (&j->reread);
 }
 
+/* Close the handed-over connection if no worker took it. */
+static void
+close_spare (struct chunk_job *j)
+{
+  struct nbd_handle *h = atomic_exchange (&j->spare, NULL);
+
+  if (h) {
+    nbd_shutdown (h, 0);
+    nbd_close (h);
+  }
+}
+
 void
 chunk_job_fini (struct chunk_job *j)
 {
+  close_spare (j);
   free (j->plan);
   free (j->known_zero);
   free (j->digests);
@@ -413,8 +426,11 @@ worker (void *arg)
       continue;
     }
     /* Connected at the first chunk to read: an incremental with little
-     * to read opens few connections (over TLS each is a handshake). */
-    if (!h && (j->socket || j->connect) && !(h = chunk_job_connect (j, NULL))) {
+     * to read opens few connections (over TLS each is a handshake); the
+     * first worker takes the caller's spare one. */
+    if (!h && (j->socket || j->connect) &&
+        !(h = atomic_exchange (&j->spare, NULL)) &&
+        !(h = chunk_job_connect (j, NULL))) {
       first_error_record (&j->fe);
       break;
     }
@@ -460,6 +476,7 @@ chunk_job_run (struct chunk_job *j, int threads)
 {
   atomic_store (&j->next, 0);
   run_workers (threads, worker, j);
+  close_spare (j);
   if (first_error_failed (&j->fe)) {
     first_error_restore (&j->fe);
     return -1;

@@ -61,6 +61,11 @@ struct chunk_job {
   const struct chunk_range *dirty;  /* for PATCH: the dirty ranges */
   size_t ndirty;
   struct progress *prog;     /* may be NULL */
+  /* A connection to the source the caller hands over (backup: the one
+   * that walked block status): the first worker that needs a connection
+   * takes it instead of opening one (over TLS, a handshake saved);
+   * chunk_job_run or chunk_job_fini closes it if no worker did. */
+  _Atomic (struct nbd_handle *) spare;
   bool progress_all;         /* count zero and reused chunks in progress too */
   /* Results (read after chunk_job_run). */
   _Atomic uint64_t bytes_read;     /* read from the source */

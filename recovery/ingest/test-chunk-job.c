@@ -17,7 +17,8 @@
  * plan says.  A read error fails the run with the error.  The same
  * contract holds read over NBD through a connect hook (what a remote
  * backup uses: each worker keeps one whole-chunk read in flight), from
- * a private qemu-nbd serving the file (skipped without qemu-nbd).
+ * a private qemu-nbd serving the file (skipped without qemu-nbd), with
+ * and without a spare connection handed to the job.
  */
 #include <assert.h>
 #include <fcntl.h>
@@ -222,6 +223,11 @@ test_contract (struct repo *r, const char *path, int threads,
   if (socket) {
     j.connect = connect_hook;
     j.connect_opaque = socket;
+  }
+  if (socket && threads > 1) {          /* the first reader takes it */
+    struct nbd_handle *h = nbd_create ();
+    assert (h && nbd_connect_unix (h, socket) == 0);
+    atomic_store (&j.spare, h);
   }
   else {
     j.fd = open (path, O_RDONLY);
