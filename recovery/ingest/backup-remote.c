@@ -34,7 +34,8 @@
  * an error naming it (bootback cannot tell whether it still runs).
  *
  * Connecting.  Each worker opens its own TLS connection (the export
- * allows several).  The connection and TLS handshake run in libnbd's
+ * allows several), but the first takes over the one that walked block
+ * status (a handshake fewer).  The connection and TLS handshake run in libnbd's
  * state machine with a deadline (BACKUP_CONNECT_SECS), so a firewall that
  * drops packets gives an error naming the address and port, not a
  * two-minute hang.  The certificate files are checked before the job

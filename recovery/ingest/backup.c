@@ -641,7 +641,7 @@ struct disk_read {
   struct repo_disk *prev_disk;   /* the previous point's index, or NULL */
   char *what;                    /* "DOMAIN TARGET", names it in messages */
   char *bitmap_ctx;              /* the dirty bitmap's meta context */
-  struct nbd_handle *h;          /* for block status; closed before reading */
+  struct nbd_handle *h;          /* for block status; then the job's spare */
   int64_t size;
   struct chunk_job j;
   struct dirty_map dm;
@@ -737,7 +737,8 @@ plan_dirty (struct disk_read *dr, struct repo *r)
 }
 
 /* Mark the chunks block status reports zero, count the bytes to read, and
- * tell the user the plan.  The block status connection is closed. */
+ * tell the user the plan.  The block status connection goes to the chunk
+ * job, whose first reader takes it. */
 static int
 plan_zero (struct disk_read *dr)
 {
@@ -759,8 +760,7 @@ plan_zero (struct disk_read *dr)
     else if (j->plan[c] == CHUNK_PATCH)
       res->planned_bytes += dr->dm.in_chunk[c];
   }
-  nbd_shutdown (dr->h, 0);
-  nbd_close (dr->h);
+  atomic_store (&j->spare, dr->h);
   dr->h = NULL;
 
   if (strcmp (res->mode, "incremental") == 0)

@@ -16,6 +16,10 @@
  *   4. A PATCH chunk's base is the previous chunk, checked against its
  *      digest by repo_writer_patch_chunk (or zeros for a zero digest); if
  *      it cannot be had, the whole chunk is read from the source instead.
+ *   5. Over TCP (a connect hook) each worker has at most one whole-chunk
+ *      read in flight besides the chunk it computes; that read is finished
+ *      (hashed, stored, digests[c] set) before the worker takes another
+ *      read ahead and before it returns.
  */
 #include <errno.h>
 
@@ -39,9 +43,22 @@ chunk_job_init (struct chunk_job *j, struct repo_writer *w, const char *what,
   first_error_init (&j->reread);
 }
 
+/* Close the handed-over connection if no worker took it. */
+static void
+close_spare (struct chunk_job *j)
+{
+  struct nbd_handle *h = atomic_exchange (&j->spare, NULL);
+
+  if (h) {
+    nbd_shutdown (h, 0);
+    nbd_close (h);
+  }
+}
+
 void
 chunk_job_fini (struct chunk_job *j)
 {
+  close_spare (j);
   free (j->plan);
   free (j->known_zero);
   free (j->digests);
@@ -294,6 +311,19 @@ patch_chunk (struct chunk_job *j, struct nbd_handle *h, uint8_t *buf,
   return r;
 }
 
+/* Hash chunk c, whose len bytes are in buf, and store it unless it is
+ * zero. */
+static int
+store_chunk (struct chunk_job *j, const uint8_t *buf, size_t len, uint64_t c)
+{
+  if (is_zero (buf, len)) {
+    atomic_fetch_add (&j->zero_bytes, len);
+    memset (j->digests[c], 0, REPO_DIGEST_LEN);
+    return 0;
+  }
+  return repo_writer_put_chunk (j->w, buf, len, j->digests[c], NULL);
+}
+
 /* Fill chunk c into buf (whole read, or patch), hash it, store it unless
  * it is zero. */
 static int
@@ -315,24 +345,53 @@ read_chunk (struct chunk_job *j, struct nbd_handle *h, uint8_t *buf,
     r = read_range (j, h, buf, len, off);
   if (r == -1)
     return -1;
-  if (is_zero (buf, len)) {
-    atomic_fetch_add (&j->zero_bytes, len);
-    memset (j->digests[c], 0, REPO_DIGEST_LEN);
-  }
-  else if (repo_writer_put_chunk (j->w, buf, len, j->digests[c], NULL) == -1)
-    return -1;
-  return 0;
+  return store_chunk (j, buf, len, c);
 }
 
+/* A whole-chunk read in flight on a worker's connection (read ahead). */
+struct ahead {
+  uint64_t c;
+  int64_t cookie;            /* -1: none */
+  uint8_t *buf;
+};
+
+/* Wait for the read in flight, then hash and store its chunk. */
+static int
+ahead_finish (struct chunk_job *j, struct nbd_handle *h, struct ahead *a)
+{
+  uint64_t off = a->c * j->cs;
+  size_t len = MIN ((uint64_t) j->cs, j->size - off);
+  int64_t cookie = a->cookie;
+
+  a->cookie = -1;
+  if (nbd_wait (j, h, cookie) == -1) {
+    error_set (nbd_get_errno () ? nbd_get_errno () : EIO,
+               "%s: read at offset %" PRIu64 ": %s", j->what, off,
+               nbd_get_error ());
+    return -1;
+  }
+  atomic_fetch_add (&j->bytes_read, len);
+  progress_add (j->prog, len);
+  return store_chunk (j, a->buf, len, a->c);
+}
+
+/* Over TCP (a connect hook: another host's export over TLS) a worker
+ * keeps one whole-chunk read in flight while it hashes and stores the
+ * chunk before it: each reply crosses the network and the other end's
+ * TLS, and with only one request per connection the server idled while
+ * the reader computed.  Two buffers: the one in flight (a.buf) and buf. */
 static void *
 worker (void *arg)
 {
   struct chunk_job *j = arg;
   struct nbd_handle *h = NULL;
   uint8_t *buf = NULL;
+  struct ahead a = { .cookie = -1 };
   uint64_t c;
 
   buf = xmalloc (j->cs);
+  if (j->connect)
+    a.buf = xmalloc (j->cs);
   while (!first_error_failed (&j->fe) &&
          (c = atomic_fetch_add (&j->next, 1)) < j->nchunks) {
     uint64_t off = c * j->cs;
@@ -367,21 +426,48 @@ worker (void *arg)
       continue;
     }
     /* Connected at the first chunk to read: an incremental with little
-     * to read opens few connections (over TLS each is a handshake). */
-    if (!h && (j->socket || j->connect) && !(h = chunk_job_connect (j, NULL))) {
+     * to read opens few connections (over TLS each is a handshake); the
+     * first worker takes the caller's spare one. */
+    if (!h && (j->socket || j->connect) &&
+        !(h = atomic_exchange (&j->spare, NULL)) &&
+        !(h = chunk_job_connect (j, NULL))) {
       first_error_record (&j->fe);
       break;
+    }
+    if (j->connect && j->plan[c] == CHUNK_READ) {
+      /* Start reading c into buf, then finish the read before it. */
+      int64_t cookie = nbd_aio_pread (h, buf, len, off, NBD_NULL_COMPLETION, 0);
+      uint8_t *t;
+      if (cookie == -1) {
+        error_set (nbd_get_errno () ? nbd_get_errno () : EIO,
+                   "%s: read at offset %" PRIu64 ": %s", j->what, off,
+                   nbd_get_error ());
+        first_error_record (&j->fe);
+        break;
+      }
+      if (a.cookie != -1 && ahead_finish (j, h, &a) == -1) {
+        first_error_record (&j->fe);
+        break;
+      }
+      t = a.buf;
+      a = (struct ahead) { .c = c, .cookie = cookie, .buf = buf };
+      buf = t;
+      continue;
     }
     if (read_chunk (j, h, buf, c) == -1) {
       first_error_record (&j->fe);
       break;
     }
   }
+  if (a.cookie != -1 && !first_error_failed (&j->fe) &&
+      ahead_finish (j, h, &a) == -1)
+    first_error_record (&j->fe);
   if (h) {
     nbd_shutdown (h, 0);
     nbd_close (h);
   }
   free (buf);
+  free (a.buf);
   return NULL;
 }
 
@@ -390,6 +476,7 @@ chunk_job_run (struct chunk_job *j, int threads)
 {
   atomic_store (&j->next, 0);
   run_workers (threads, worker, j);
+  close_spare (j);
   if (first_error_failed (&j->fe)) {
     first_error_restore (&j->fe);
     return -1;

@@ -7,8 +7,9 @@
  * disk is a list of chunks, each with a plan (read it, it is zero, or
  * reuse the previous point's digest); worker threads take chunk numbers
  * from a shared counter, read what must be read (libnbd, one connection
- * per worker, or pread on a local file), hash it and hand it to the
- * repository writer, and fill in the disk's complete digest list.
+ * per worker, over TCP one read ahead on it, or pread on a local file),
+ * hash it and hand it to the repository writer, and fill in the disk's
+ * complete digest list.
  */
 #ifndef BOOTBACK_INGEST_INT_H
 #define BOOTBACK_INGEST_INT_H
@@ -60,6 +61,11 @@ struct chunk_job {
   const struct chunk_range *dirty;  /* for PATCH: the dirty ranges */
   size_t ndirty;
   struct progress *prog;     /* may be NULL */
+  /* A connection to the source the caller hands over (backup: the one
+   * that walked block status): the first worker that needs a connection
+   * takes it instead of opening one (over TLS, a handshake saved);
+   * chunk_job_run or chunk_job_fini closes it if no worker did. */
+  _Atomic (struct nbd_handle *) spare;
   bool progress_all;         /* count zero and reused chunks in progress too */
   /* Results (read after chunk_job_run). */
   _Atomic uint64_t bytes_read;     /* read from the source */

@@ -14,7 +14,11 @@
  *      be had, the whole chunk is read instead.
  * What was read is checked through bytes_read (every read is counted
  * there), and the point committed from the digests reads back as the
- * plan says.  A read error fails the run with the error.
+ * plan says.  A read error fails the run with the error.  The same
+ * contract holds read over NBD through a connect hook (what a remote
+ * backup uses: each worker keeps one whole-chunk read in flight), from
+ * a private qemu-nbd serving the file (skipped without qemu-nbd), with
+ * and without a spare connection handed to the job.
  */
 #include <assert.h>
 #include <fcntl.h>
@@ -189,10 +193,23 @@ check_point (struct chunk_job *j, struct repo *r, struct repo_writer *w)
   free (want);
 }
 
+/* The connect hook of the NBD case: connect_opaque is the socket. */
+static int
+connect_hook (const struct chunk_job *j, struct nbd_handle *h)
+{
+  if (nbd_connect_unix (h, j->connect_opaque) == -1) {
+    error_setx ("%s: %s", j->what, nbd_get_error ());
+    return -1;
+  }
+  return 0;
+}
+
 /* With one worker, every chunk goes through the same buffer (what one
- * chunk leaves there must not leak into the next); with three, at once. */
+ * chunk leaves there must not leak into the next); with three, at once.
+ * socket: read over NBD through the connect hook instead of the file. */
 static void
-test_contract (struct repo *r, const char *path, int threads)
+test_contract (struct repo *r, const char *path, int threads,
+               const char *socket)
 {
   struct repo_writer *w = repo_writer_begin (r, "vm1", 0);
   struct chunk_job j;
@@ -203,14 +220,26 @@ test_contract (struct repo *r, const char *path, int threads)
   j.repo = r;
   j.dirty = dirty;
   j.ndirty = NDIRTY;
-  j.fd = open (path, O_RDONLY);
-  assert (j.fd >= 0);
+  if (socket) {
+    j.connect = connect_hook;
+    j.connect_opaque = socket;
+  }
+  if (socket && threads > 1) {          /* the first reader takes it */
+    struct nbd_handle *h = nbd_create ();
+    assert (h && nbd_connect_unix (h, socket) == 0);
+    atomic_store (&j.spare, h);
+  }
+  else {
+    j.fd = open (path, O_RDONLY);
+    assert (j.fd >= 0);
+  }
   plan (&j, r, w);
   if (chunk_job_run (&j, threads) == -1) {
     fprintf (stderr, "test-chunk-job: %s\n", error_msg ());
     assert (!"chunk_job_run failed");
   }
-  close (j.fd);
+  if (j.fd >= 0)
+    close (j.fd);
   check_digests (&j, r);
   check_reads (&j);
   check_point (&j, r, w);
@@ -249,9 +278,18 @@ main (void)
   make_disks ();
   path = write_source (dir);
 
-  test_contract (r, path, 1);
-  test_contract (r, path, 3);
+  test_contract (r, path, 1, NULL);
+  test_contract (r, path, 3, NULL);
   test_read_error (r);
+  if (system ("qemu-nbd --version >/dev/null 2>&1") == 0) {
+    struct qemu_nbd q = { 0 };
+    assert (qemu_nbd_start (&q, path, "raw", true) == 0);
+    test_contract (r, path, 1, q.socket);
+    test_contract (r, path, 3, q.socket);
+    qemu_nbd_stop (&q);
+  }
+  else
+    printf ("test-chunk-job: no qemu-nbd: the NBD case skipped\n");
 
   repo_close (r);
   free (source);
