@@ -335,12 +335,13 @@ serve_seq_destroy (struct serve_seq *s)
   pthread_mutex_destroy (&s->lock);
 }
 
-void
+bool
 serve_seq_note (struct serve_seq *s, uint64_t offset, uint32_t count,
                 uint32_t chunk_size, uint64_t disk_size, uint64_t ra_bytes,
                 uint64_t *first, uint64_t *end)
 {
   uint64_t e = offset + count, a, b;
+  bool run;
 
   *first = *end = 0;
   pthread_mutex_lock (&s->lock);
@@ -374,5 +375,7 @@ serve_seq_note (struct serve_seq *s, uint64_t offset, uint32_t count,
       s->ra_next = b;
     }
   }
+  run = s->streak >= SERVE_SEQ_STREAK;
   pthread_mutex_unlock (&s->lock);
+  return run;
 }

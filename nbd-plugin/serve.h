@@ -119,8 +119,10 @@ void serve_seq_init (struct serve_seq *s);
 void serve_seq_destroy (struct serve_seq *s);
 /* Note a read of count bytes at offset of a disk of disk_size bytes in
  * chunks of chunk_size.  Sets [*first, *end) to the chunks to read ahead
- * now (empty when *first == *end).  Thread-safe. */
-void serve_seq_note (struct serve_seq *s, uint64_t offset, uint32_t count,
+ * now (empty when *first == *end).  Returns whether the connection is
+ * reading sequentially (a run of SERVE_SEQ_STREAK requests or more).
+ * Thread-safe. */
+bool serve_seq_note (struct serve_seq *s, uint64_t offset, uint32_t count,
                      uint32_t chunk_size, uint64_t disk_size,
                      uint64_t ra_bytes, uint64_t *first, uint64_t *end);
 

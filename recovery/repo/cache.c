@@ -35,6 +35,16 @@
  *     evicted frames' buffers (no page faults, no munmap per miss).
  *  4. Read-ahead threads only call the same get/put pair: a hint, never a
  *     different path.
+ *  5. A streaming read (repo_disk_pread_stream: a sequential copy) of a
+ *     whole chunk that no entry holds or loads, while the decoded frames
+ *     held fill the cache, is decoded straight into the caller's buffer
+ *     (repo_chunk_get: the same checks) and not kept: keeping it would
+ *     only evict what others use (a copy larger than the cache reads
+ *     each chunk once), and it saves a copy of the chunk.  A cache with
+ *     room keeps it (a second pass is warm); other reads always do.
+ *     Such a read takes the chunk out of the read-ahead queue; a
+ *     read-ahead thread already loading it makes an entry, so at worst
+ *     a chunk is decoded twice, never served unchecked.
  *
  * Entry states: LOADING -> READY -> (evicted) | LOADING -> FAILED (freed
  * when the last waiter leaves).
@@ -501,14 +511,57 @@ put (struct repo_cache *c, struct centry *e)
   pthread_mutex_unlock (&c->lock);
 }
 
+/* A streaming read of the whole chunk digest (len bytes) when no entry
+ * holds or loads it and the cache is full: decoded straight into the
+ * caller's buffer, with the same checks, and not kept (invariant 5).  1 when it
+ * must go through the cache instead; 0, or -1 with the error set. */
+static int
+read_direct (struct repo_cache *c, const uint8_t *digest, void *buf,
+             size_t len)
+{
+  size_t k, got;
+
+  pthread_mutex_lock (&c->lock);
+  if (lookup (c, digest) || c->used + len <= c->max_bytes) {
+    pthread_mutex_unlock (&c->lock);
+    return 1;
+  }
+  c->stats.misses++;
+  c->stats.decodes++;
+  /* read-ahead need not load it now */
+  for (k = 0; k < c->qlen; k++) {
+    size_t at = (c->qhead + k) % PREFETCH_QUEUE, j;
+    if (memcmp (c->queue[at], digest, REPO_DIGEST_LEN) != 0)
+      continue;
+    for (j = k; j + 1 < c->qlen; j++)
+      memcpy (c->queue[(c->qhead + j) % PREFETCH_QUEUE],
+              c->queue[(c->qhead + j + 1) % PREFETCH_QUEUE], REPO_DIGEST_LEN);
+    c->qlen--;
+    break;
+  }
+  pthread_mutex_unlock (&c->lock);
+  if (repo_chunk_get (c->repo, digest, buf, len, &got) == -1)
+    return -1;
+  if (got != len) {
+    error_set (EIO, "chunk has %zu bytes, the index expects at least %zu",
+               got, len);
+    return -1;
+  }
+  return 0;
+}
+
 int
 cache_read (struct repo_cache *c, const uint8_t digest[REPO_DIGEST_LEN],
-            void *buf, size_t off, size_t len)
+            void *buf, size_t off, size_t len, bool stream)
 {
   size_t f0 = off / c->fs, f1 = DIV_ROUND_UP (off + len, c->fs), i, k;
   uint8_t *out = buf;
   struct centry *e;
+  int rc;
 
+  if (stream && off == 0 && len == c->repo->chunk_size &&
+      (rc = read_direct (c, digest, buf, len)) != 1)
+    return rc;
   e = get (c, digest, f0, f1, off == 0 && len == c->repo->chunk_size, false);
   if (!e)
     return -1;

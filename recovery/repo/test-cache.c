@@ -200,6 +200,59 @@ test_eviction (struct env *e)
   repo_cache_free (c);
 }
 
+/* ---- streaming reads ------------------------------------------------------------ */
+
+/* A sequential reader's whole chunks: kept while the cache has room (a
+ * second pass is warm); once it is full, read straight into the
+ * caller's buffer, checked, and not kept: nothing is evicted for them. */
+static void
+test_stream (struct env *e)
+{
+  const size_t max = 4 * CS + CS / 2;
+  struct repo_cache *c = repo_cache_new (e->r, max);
+  struct repo_cache_stats st;
+  CLEANUP_FREE uint8_t *buf = xmalloc (CS), *want = xmalloc (CS);
+  uint64_t k;
+
+  e->h->chunk_opens = 0;
+  for (k = 0; k < NCHUNKS; k++) {
+    assert (repo_disk_pread_stream (e->d, c, buf, CS, k * CS) == 0);
+    test_chunk_data (want, CS, 1, k);
+    assert (memcmp (buf, want, CS) == 0);
+  }
+  assert (e->h->chunk_opens == NCHUNKS);
+  repo_cache_get_stats (c, &st);
+  /* the first four filled it; the others evicted none of them */
+  assert (st.evictions == 0 && st.bytes == 4 * CS && st.peak <= max);
+  for (k = 0; k < 4; k++)
+    assert (read_chunk (e, c, k) == 0);
+  assert (e->h->chunk_opens == NCHUNKS);
+  /* a streamed chunk was not kept: read (and checked) again */
+  assert (repo_disk_pread_stream (e->d, c, buf, CS, 9 * CS) == 0);
+  assert (e->h->chunk_opens == NCHUNKS + 1);
+  /* a damaged chunk fails the streaming read too */
+  {
+    char path[80], *full;
+    int i;
+    repo_chunk_path (repo_disk_digest (e->d, 10), path);
+    full = xasprintf ("%s/%s", e->r->location, path);
+    for (i = 0; i < 2; i++) {         /* flip a byte, then put it back */
+      FILE *fp = fopen (full, "r+");
+      int ch;
+      assert (fp && fseek (fp, -10, SEEK_END) == 0 && (ch = fgetc (fp)) != EOF);
+      assert (fseek (fp, -10, SEEK_END) == 0 && fputc (ch ^ 0x5a, fp) != EOF);
+      fclose (fp);
+      if (i == 0) {
+        assert (repo_disk_pread_stream (e->d, c, buf, CS, 10 * CS) == -1);
+        assert (strstr (error_msg (), "chunk"));
+      }
+    }
+    assert (repo_disk_pread_stream (e->d, c, buf, CS, 10 * CS) == 0);
+    free (full);
+  }
+  repo_cache_free (c);
+}
+
 /* ---- a failed load is not cached ---------------------------------------------- */
 
 static void
@@ -455,6 +508,7 @@ main (void)
 
   test_single_flight (&e);
   test_eviction (&e);
+  test_stream (&e);
   test_failure_not_cached (&e);
   test_frames (CHUNK_FRAME);
   test_frames (16 * 1024);
