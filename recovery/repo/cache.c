@@ -67,6 +67,7 @@ struct centry {
   size_t bytes;                 /* counted in used */
   size_t meta;                  /* this and its table, counted in held */
   int refs, state, err;
+  bool ahead;                   /* loaded by read-ahead, not read yet */
   char errmsg[512];
   struct centry *hnext;
   struct centry *prev, *next;   /* LRU, READY only; head = most recent */
@@ -105,6 +106,7 @@ struct repo_cache {
   /* read-ahead */
   uint8_t queue[PREFETCH_QUEUE][REPO_DIGEST_LEN];
   size_t qhead, qlen;
+  size_t ahead;                 /* entries with ahead set */
   pthread_cond_t qcond;
   pthread_t threads[PREFETCH_THREADS];
   int nthreads;
@@ -241,6 +243,8 @@ static void
 entry_free (struct repo_cache *c, struct centry *e)
 {
   frames_release (c, e, ~UINT64_C (0));
+  if (e->ahead)
+    c->ahead--;
   if (e->data && c->nspare < SPARE_BUFFERS)
     c->spare[c->nspare++] = e->data;
   else if (e->data)
@@ -469,10 +473,18 @@ get (struct repo_cache *c, const uint8_t *digest, size_t f0, size_t f1,
   if (!e) {
     if (!prefetch) c->stats.misses++;
     e = get_new (c, digest, f0, f1, whole);
+    if (e && prefetch) {
+      e->ahead = true;
+      c->ahead++;
+    }
     pthread_mutex_unlock (&c->lock);
     return e;
   }
   e->refs++;
+  if (e->ahead && !prefetch) {
+    e->ahead = false;
+    c->ahead--;
+  }
   while (e->state == LOADING)
     pthread_cond_wait (&c->cond, &c->lock);
   if (e->state == FAILED) {
@@ -522,7 +534,10 @@ read_direct (struct repo_cache *c, const uint8_t *digest, void *buf,
   size_t k, got;
 
   pthread_mutex_lock (&c->lock);
-  if (lookup (c, digest) || c->used + len <= c->max_bytes) {
+  /* full: keeping it would evict (as evict counts) */
+  if (lookup (c, digest) ||
+      c->held - c->nspare * c->repo->chunk_size - c->npool * c->fs + len <=
+      c->max_bytes) {
     pthread_mutex_unlock (&c->lock);
     return 1;
   }
@@ -680,15 +695,19 @@ repo_cache_prefetch (struct repo_cache *c, struct repo_disk *d, uint64_t i)
     hint (c, d->digests[i + HINT_AHEAD]);
   if (loaded (lookup (c, digest)))
     goto out;
-  /* Never queue more than half the cache can hold: what is read ahead
-   * must still be there when it is read.  A chunk not queued is still
+  /* Never have more than half the cache holds read ahead and not yet
+   * read (queued, loading or loaded, however many readers stream at
+   * once): what is read ahead must still be there when it is read (two
+   * connections of nbdcopy, 8M ahead each, in a 16M cache had 77% of
+   * what was read ahead evicted unread).  A chunk not queued is still
    * read from the storage into the page cache (not this process's
    * memory), so that the reads that decode it do not wait for the disk,
    * and the disk has many reads in flight. */
   hint (c, digest);
   if (c->max_bytes < 4 * (size_t) c->repo->chunk_size ||
       c->qlen == PREFETCH_QUEUE ||
-      (c->qlen + PREFETCH_THREADS + 1) * c->repo->chunk_size > c->max_bytes / 2)
+      (c->ahead + c->qlen + PREFETCH_THREADS + 1) * c->repo->chunk_size >
+      c->max_bytes / 2)
     goto out;
   for (k = 0; k < c->qlen; k++)
     if (memcmp (c->queue[(c->qhead + k) % PREFETCH_QUEUE], digest,
