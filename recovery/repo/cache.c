@@ -91,6 +91,9 @@ _Static_assert (CHUNK_MAX_FRAMES <= 64, "frames of a chunk fit a uint64_t");
 /* Buffers of evicted frames kept for the next partial loads (counted:
  * they only keep memory the cache may hold mapped). */
 #define POOL_FRAMES 256
+/* Chunks whose whole file the storage was recently asked for on a first
+ * partial read (a direct-mapped set of digest prefixes). */
+#define HINTED_SLOTS 1024
 
 struct repo_cache {
   struct repo *repo;
@@ -115,6 +118,7 @@ struct repo_cache {
   pthread_cond_t hcond;
   pthread_t hthreads[HINT_THREADS];
   int nhthreads;
+  uint64_t hinted[HINTED_SLOTS];
   bool stopping;
   uint8_t *spare[SPARE_BUFFERS];
   size_t nspare;
@@ -370,8 +374,14 @@ account (struct repo_cache *c, struct centry *e)
   e->bytes = b;
 }
 
+static void hint (struct repo_cache *c, const uint8_t *digest);
+
 /* A new entry for digest, loaded; the lock is held on entry and exit
- * (dropped while loading).  NULL with the error set. */
+ * (dropped while loading).  NULL with the error set.  A partial load
+ * first has the hint threads ask the storage for the chunk's whole file,
+ * once in a while per chunk: the frames of a chunk read at random then
+ * come from one read of the disk instead of one small read each (cold
+ * 4K random reads: the disk's notifications were 6% of the CPU). */
 static struct centry *
 get_new (struct repo_cache *c, const uint8_t *digest, size_t f0, size_t f1,
          bool whole)
@@ -390,6 +400,14 @@ get_new (struct repo_cache *c, const uint8_t *digest, size_t f0, size_t f1,
    * be mapped again */
   e->meta = sizeof *e + sizeof *e->t + c->repo->chunk_size / c->fs *
     CHUNK_ENTRY_LEN;
+  if (!whole) {
+    uint64_t h;
+    memcpy (&h, digest + 8, sizeof h);
+    if (c->hinted[h % HINTED_SLOTS] != h) {
+      c->hinted[h % HINTED_SLOTS] = h;
+      hint (c, digest);
+    }
+  }
   evict (c, e->meta + (whole ? c->repo->chunk_size : (f1 - f0) * c->fs));
   rc = whole ? data_alloc (c, e) : frames_alloc (c, e, f0, f1);
   trim (c, e->meta);
