@@ -5,6 +5,10 @@
  *    of its file and one decode, and all get its bytes;
  *  - eviction: the bytes held stay within max_bytes, least recently used
  *    first; a chunk evicted is read again, one still held is not;
+ *  - read-ahead: what is read ahead and not yet read stays within half
+ *    the cache, however much the readers ask for;
+ *  - streaming reads: a full cache keeps what it holds, a damaged chunk
+ *    still fails;
  *  - accounting: all the memory the cache holds (buffers in use, loading,
  *    spare or pooled, entries, tables) stays within max_bytes, whole
  *    chunks and frames mixed, eight threads at once;
@@ -250,6 +254,53 @@ test_stream (struct env *e)
     assert (repo_disk_pread_stream (e->d, c, buf, CS, 10 * CS) == 0);
     free (full);
   }
+  repo_cache_free (c);
+}
+
+/* ---- read-ahead --------------------------------------------------------------- */
+
+/* Wait until the read-ahead threads are idle: the decodes stop growing. */
+static uint64_t
+prefetch_settle (struct repo_cache *c)
+{
+  struct repo_cache_stats st;
+  uint64_t last = UINT64_MAX;
+  int still = 0;
+
+  while (still < 20) {
+    usleep (5000);
+    repo_cache_get_stats (c, &st);
+    still = st.decodes == last ? still + 1 : 0;
+    last = st.decodes;
+  }
+  return last;
+}
+
+/* What is read ahead and not yet read stays within half the cache, even
+ * when the readers ask for more ahead than that (several streams): the
+ * chunks read ahead are not evicted unread; reading them lets more in. */
+static void
+test_readahead_bound (struct env *e)
+{
+  const size_t max = 8 * CS + CS / 2;
+  struct repo_cache *c = repo_cache_new (e->r, max);
+  struct repo_cache_stats st;
+  uint64_t k, n;
+
+  for (k = 0; k < NCHUNKS; k++) {
+    repo_cache_prefetch (c, e->d, k);
+    prefetch_settle (c);        /* the queue is empty again each time */
+  }
+  repo_cache_get_stats (c, &st);
+  n = st.decodes;
+  assert (n >= 1 && n * CS <= max / 2 && st.evictions == 0);
+  /* read them (hits, no I/O): the next ones may be read ahead */
+  e->h->chunk_opens = 0;
+  for (k = 0; k < n; k++)
+    assert (read_chunk (e, c, k) == 0);
+  assert (e->h->chunk_opens == 0);
+  repo_cache_prefetch (c, e->d, NCHUNKS - 1);
+  assert (prefetch_settle (c) == n + 1);
   repo_cache_free (c);
 }
 
@@ -509,6 +560,7 @@ main (void)
   test_single_flight (&e);
   test_eviction (&e);
   test_stream (&e);
+  test_readahead_bound (&e);
   test_failure_not_cached (&e);
   test_frames (CHUNK_FRAME);
   test_frames (16 * 1024);
