@@ -304,6 +304,41 @@ test_readahead_bound (struct env *e)
   repo_cache_free (c);
 }
 
+/* The storage hints reach the hook: n of them, within a second. */
+static void
+wait_hints (struct env *e, unsigned n)
+{
+  int i;
+
+  for (i = 0; i < 200 && e->h->will_needs < n; i++)
+    usleep (5000);
+  usleep (20000);               /* and no more */
+  assert (e->h->will_needs == n);
+}
+
+/* A chunk's first partial read asks the storage for its whole file (one
+ * disk read for the frames read at random later), once: not again for
+ * its other frames, nor when it is read again after an eviction. */
+static void
+test_first_read_hint (struct env *e)
+{
+  struct repo_cache *c = repo_cache_new (e->r, 2 * CS);
+  uint8_t buf[4096];
+
+  e->h->will_needs = 0;
+  assert (repo_disk_pread (e->d, c, buf, sizeof buf, 3 * CS + CS / 2) == 0);
+  wait_hints (e, 1);
+  assert (repo_disk_pread (e->d, c, buf, sizeof buf, 3 * CS) == 0);
+  wait_hints (e, 1);
+  assert (repo_disk_pread (e->d, c, buf, sizeof buf, 5 * CS + 100) == 0);
+  wait_hints (e, 2);
+  /* whole-chunk reads of other chunks evict 3 and 5; 3 read again */
+  assert (read_chunk (e, c, 7) == 0 && read_chunk (e, c, 8) == 0);
+  assert (repo_disk_pread (e->d, c, buf, sizeof buf, 3 * CS + 100) == 0);
+  wait_hints (e, 2);
+  repo_cache_free (c);
+}
+
 /* ---- a failed load is not cached ---------------------------------------------- */
 
 static void
@@ -561,6 +596,7 @@ main (void)
   test_eviction (&e);
   test_stream (&e);
   test_readahead_bound (&e);
+  test_first_read_hint (&e);
   test_failure_not_cached (&e);
   test_frames (CHUNK_FRAME);
   test_frames (16 * 1024);
