@@ -447,11 +447,12 @@ bb_pread (void *handle, void *buf, uint32_t count, uint64_t offset,
   struct handle *h = handle;
   double t0 = trace ? now_monotonic () : 0;
   uint64_t i, end;
+  bool stream = false;
   int r;
 
   if (cache && readahead > 0) {
-    serve_seq_note (&h->seq, offset, count, repo_chunk_size (repo),
-                    repo_disk_size (h->disk), readahead, &i, &end);
+    stream = serve_seq_note (&h->seq, offset, count, repo_chunk_size (repo),
+                             repo_disk_size (h->disk), readahead, &i, &end);
     for (; i < end; i++)
       repo_cache_prefetch (cache, h->disk, i);
   }
@@ -459,7 +460,10 @@ bb_pread (void *handle, void *buf, uint32_t count, uint64_t offset,
     bb_trace_note (trace, offset, count);
   while (sem_wait (&reads) == -1)
     ;                                  /* EINTR */
-  r = repo_disk_pread (h->disk, cache, buf, count, offset);
+  /* A sequential reader's whole chunks that the cache has no room for
+   * are decoded straight into buf and not kept (cache.c invariant 5). */
+  r = stream ? repo_disk_pread_stream (h->disk, cache, buf, count, offset)
+             : repo_disk_pread (h->disk, cache, buf, count, offset);
   sem_post (&reads);
   if (h->disk == pinned && trace)
     bb_trace_read_done (trace, now_monotonic () - t0);

@@ -98,11 +98,15 @@ size_t serve_disks_count (struct serve_disks *t);
 /* ---- sequential access and read-ahead ---------------------------------------- */
 
 /* One per connection.  Requests of one connection arrive on several
- * threads and slightly out of order, so "sequential" means: each request
- * starts no further than one chunk past the furthest end seen so far, and
- * no more than SERVE_SEQ_BEHIND bytes before it.  After SERVE_SEQ_STREAK
- * such requests in a row, the chunks up to ra_bytes past the furthest end
- * are worth reading ahead, each one once. */
+ * threads and slightly out of order, so "sequential" means: a request
+ * that starts no further than one chunk past the furthest end seen so
+ * far and ends past it takes the run further (counts); one that starts
+ * no more than SERVE_SEQ_BEHIND bytes before that end and ends before it
+ * (a late request of the run, or a random read landing there) neither
+ * counts nor breaks the run; any other starts a new run.  After
+ * SERVE_SEQ_STREAK requests of a run took it further, the chunks up to
+ * ra_bytes past the furthest end are worth reading ahead, each one
+ * once. */
 #define SERVE_SEQ_STREAK 3
 #define SERVE_SEQ_BEHIND (64 * 1024 * 1024)
 struct serve_seq {
@@ -115,8 +119,10 @@ void serve_seq_init (struct serve_seq *s);
 void serve_seq_destroy (struct serve_seq *s);
 /* Note a read of count bytes at offset of a disk of disk_size bytes in
  * chunks of chunk_size.  Sets [*first, *end) to the chunks to read ahead
- * now (empty when *first == *end).  Thread-safe. */
-void serve_seq_note (struct serve_seq *s, uint64_t offset, uint32_t count,
+ * now (empty when *first == *end).  Returns whether the connection is
+ * reading sequentially (a run of SERVE_SEQ_STREAK requests or more).
+ * Thread-safe. */
+bool serve_seq_note (struct serve_seq *s, uint64_t offset, uint32_t count,
                      uint32_t chunk_size, uint64_t disk_size,
                      uint64_t ra_bytes, uint64_t *first, uint64_t *end);
 

@@ -193,6 +193,19 @@ test_seq (void)
   assert (a == 53 && b == 57);
   serve_seq_destroy (&s);
 
+  /* Random 4K reads that land behind the last one (within
+   * SERVE_SEQ_BEHIND) are not a run: no read-ahead. */
+  serve_seq_init (&s);
+  serve_seq_note (&s, 60 * CS, 4096, CS, size, ra, &a, &b);
+  assert (a == b);
+  serve_seq_note (&s, 40 * CS + 8192, 4096, CS, size, ra, &a, &b);
+  assert (a == b);
+  serve_seq_note (&s, 20 * CS + 4096, 4096, CS, size, ra, &a, &b);
+  assert (a == b);
+  serve_seq_note (&s, 45 * CS, 4096, CS, size, ra, &a, &b);
+  assert (a == b);
+  serve_seq_destroy (&s);
+
   /* Never past the end of the disk, at most 32 chunks at a time. */
   serve_seq_init (&s);
   size = 50 * (uint64_t) CS;

@@ -407,8 +407,10 @@ decode_one (struct codec *c, const uint8_t *e, size_t i, size_t len,
     memset (out, 0, len);
     return 0;
   }
-  if (get32 (e + 36) == CHUNK_CODEC_RAW)
-    memcpy (out, src, len);
+  if (get32 (e + 36) == CHUNK_CODEC_RAW) {
+    if (out != src)             /* read in place (chunk_decode_raw) */
+      memcpy (out, src, len);
+  }
   else {
     size_t z = ZSTD_decompressDCtx (c->dctx, out, len, src, stored);
     if (ZSTD_isError (z) || z != len) {
@@ -567,6 +569,65 @@ chunk_decode (struct repo *r, struct codec *c, const uint8_t *file,
     table_digest (r, &p, fh, got);
   else
     repo_chunk_digest (r, out, p.raw_len, got);
+  if (check_digest (got, digest) == -1)
+    return -1;
+  *len = p.raw_len;
+  return 0;
+}
+
+int
+chunk_raw_head (struct repo *r, const uint8_t *head, size_t avail,
+                uint64_t flen, size_t outlen, size_t *hlen)
+{
+  struct chunk_parsed p;
+  size_t i;
+
+  if (!r->tree || avail < CHUNK_HDR_LEN || memcmp (head, "BBC2", 4) != 0)
+    return 0;
+  if (parse_header (head, flen, outlen, &p) == -1 ||
+      parse_table (r, head, avail, flen, &p) == -1) {
+    error_clear ();             /* read whole, the error said there */
+    return 0;
+  }
+  for (i = 0; i < p.n; i++)
+    if (get32 (p.table + i * CHUNK_ENTRY_LEN + 36) != CHUNK_CODEC_RAW)
+      return 0;
+  *hlen = CHUNK_HDR_LEN + p.n * CHUNK_ENTRY_LEN;
+  return 1;
+}
+
+int
+chunk_decode_raw (struct repo *r, const uint8_t *head, size_t hlen,
+                  uint8_t *out, size_t outlen, size_t *len,
+                  const uint8_t digest[REPO_DIGEST_LEN])
+{
+  struct chunk_parsed p;
+  uint8_t fh[CHUNK_MAX_FRAMES][REPO_DIGEST_LEN], got[REPO_DIGEST_LEN];
+  size_t i, flen;
+
+  if (hlen < CHUNK_HDR_LEN ||
+      parse_header (head, hlen + (uint64_t) get32 (head + 8), outlen, &p) == -1)
+    return -1;
+  flen = hlen + p.raw_len;
+  /* The payload CRC runs over the table, then the frames (zlib's CRC
+   * chains). */
+  if (crc32_gzip_refl (crc (head + CHUNK_HDR_LEN, hlen - CHUNK_HDR_LEN), out,
+                       p.raw_len) != get32 (head + 16)) {
+    error_set (EIO, "chunk payload is corrupt (CRC mismatch)");
+    return -1;
+  }
+  if (parse_table (r, head, hlen, flen, &p) == -1)
+    return -1;
+  for (i = 0; i < p.n; i++) {
+    if (get32 (p.table + i * CHUNK_ENTRY_LEN + 36) != CHUNK_CODEC_RAW ||
+        p.off[i] - hlen != i * p.frame) {
+      error_set (EIO, "chunk frame %zu is not stored raw", i);
+      return -1;
+    }
+    if (decode_frame (NULL, &p, i, out + i * p.frame, out + i * p.frame) == -1)
+      return -1;
+  }
+  table_digest (r, &p, fh, got);
   if (check_digest (got, digest) == -1)
     return -1;
   *len = p.raw_len;

@@ -11,7 +11,7 @@
 
 /* cache.c */
 int cache_read (struct repo_cache *c, const uint8_t digest[REPO_DIGEST_LEN],
-                void *buf, size_t off, size_t len);
+                void *buf, size_t off, size_t len, bool stream);
 
 /* The index of disk di at path, checked against the manifest's SHA-256
  * (and, sealed, its GCM tag).  A local copy that fails (the S3 read
@@ -165,9 +165,9 @@ read_part (struct repo_disk *d, uint64_t i, uint8_t *tmp, size_t off, size_t n)
   return 0;
 }
 
-int
-repo_disk_pread (struct repo_disk *d, struct repo_cache *cache, void *buf,
-                 uint32_t count, uint64_t offset)
+static int
+disk_pread (struct repo_disk *d, struct repo_cache *cache, void *buf,
+            uint32_t count, uint64_t offset, bool stream)
 {
   uint8_t *out = buf;
   CLEANUP_FREE uint8_t *tmp = NULL;
@@ -185,7 +185,7 @@ repo_disk_pread (struct repo_disk *d, struct repo_cache *cache, void *buf,
     if (repo_digest_is_zero (d->digests[i]))
       memset (out, 0, n);
     else if (cache) {
-      if (cache_read (cache, d->digests[i], out, off, n) == -1) {
+      if (cache_read (cache, d->digests[i], out, off, n, stream) == -1) {
         disk_chunk_error (d, i);
         return -1;
       }
@@ -215,6 +215,20 @@ repo_disk_pread (struct repo_disk *d, struct repo_cache *cache, void *buf,
     count -= n;
   }
   return 0;
+}
+
+int
+repo_disk_pread (struct repo_disk *d, struct repo_cache *cache, void *buf,
+                 uint32_t count, uint64_t offset)
+{
+  return disk_pread (d, cache, buf, count, offset, false);
+}
+
+int
+repo_disk_pread_stream (struct repo_disk *d, struct repo_cache *cache,
+                        void *buf, uint32_t count, uint64_t offset)
+{
+  return disk_pread (d, cache, buf, count, offset, true);
 }
 
 void

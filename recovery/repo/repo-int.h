@@ -241,6 +241,20 @@ size_t chunk_raw_bytes (const uint8_t *file);
 int chunk_decode (struct repo *r, struct codec *c, const uint8_t *file,
                   size_t flen, void *out, size_t outlen, size_t *len,
                   const uint8_t digest[REPO_DIGEST_LEN]);
+/* Is the chunk file of flen bytes whose first avail bytes are at head a
+ * BBC2 file (of r, of at most outlen plaintext bytes) whose frames are
+ * all stored raw (incompressible data)?  1 and *hlen the length of its
+ * header and table: its frames follow, the plaintext as it is; else 0
+ * (read it whole: chunk_decode says what is wrong, if anything). */
+int chunk_raw_head (struct repo *r, const uint8_t *head, size_t avail,
+                    uint64_t flen, size_t outlen, size_t *hlen);
+/* chunk_decode for a file chunk_raw_head accepted, read as its head
+ * (hlen bytes at head) and its frames, read straight into out: the same
+ * checks (header, payload CRC, table, each frame's SHA-256, the digest),
+ * without copying the plaintext. */
+int chunk_decode_raw (struct repo *r, const uint8_t *head, size_t hlen,
+                      uint8_t *out, size_t outlen, size_t *len,
+                      const uint8_t digest[REPO_DIGEST_LEN]);
 
 /* A framed chunk's table, read without its frames and checked against
  * the chunk's digest: header CRC, lengths, every entry, and the tree

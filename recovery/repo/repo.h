@@ -372,6 +372,13 @@ const char *repo_disk_point (const struct repo_disk *d);
  * disk and byte range, and buf's content is unspecified.  Thread-safe. */
 int repo_disk_pread (struct repo_disk *d, struct repo_cache *cache,
                      void *buf, uint32_t count, uint64_t offset);
+/* repo_disk_pread for a reader that streams through the disk (a
+ * sequential copy): a whole chunk that the cache neither holds nor has
+ * room for is decoded straight into buf and not kept (cache.c invariant
+ * 5), so that the stream neither evicts what others use nor pays a copy
+ * through the cache. */
+int repo_disk_pread_stream (struct repo_disk *d, struct repo_cache *cache,
+                            void *buf, uint32_t count, uint64_t offset);
 
 /* Is [offset, offset+count) made of zero chunks only?  Reports the run of
  * equal kind starting at offset: *len = bytes up to the first chunk of the

@@ -5,6 +5,10 @@
  *    of its file and one decode, and all get its bytes;
  *  - eviction: the bytes held stay within max_bytes, least recently used
  *    first; a chunk evicted is read again, one still held is not;
+ *  - read-ahead: what is read ahead and not yet read stays within half
+ *    the cache, however much the readers ask for;
+ *  - streaming reads: a full cache keeps what it holds, a damaged chunk
+ *    still fails;
  *  - accounting: all the memory the cache holds (buffers in use, loading,
  *    spare or pooled, entries, tables) stays within max_bytes, whole
  *    chunks and frames mixed, eight threads at once;
@@ -197,6 +201,141 @@ test_eviction (struct env *e)
   assert (e->h->chunk_opens == NCHUNKS + 2);
   repo_cache_get_stats (c, &st);
   assert (st.bytes <= 4 * CS && st.peak <= max);
+  repo_cache_free (c);
+}
+
+/* ---- streaming reads ------------------------------------------------------------ */
+
+/* A sequential reader's whole chunks: kept while the cache has room (a
+ * second pass is warm); once it is full, read straight into the
+ * caller's buffer, checked, and not kept: nothing is evicted for them. */
+static void
+test_stream (struct env *e)
+{
+  const size_t max = 4 * CS + CS / 2;
+  struct repo_cache *c = repo_cache_new (e->r, max);
+  struct repo_cache_stats st;
+  CLEANUP_FREE uint8_t *buf = xmalloc (CS), *want = xmalloc (CS);
+  uint64_t k;
+
+  e->h->chunk_opens = 0;
+  for (k = 0; k < NCHUNKS; k++) {
+    assert (repo_disk_pread_stream (e->d, c, buf, CS, k * CS) == 0);
+    test_chunk_data (want, CS, 1, k);
+    assert (memcmp (buf, want, CS) == 0);
+  }
+  assert (e->h->chunk_opens == NCHUNKS);
+  repo_cache_get_stats (c, &st);
+  /* the first four filled it; the others evicted none of them */
+  assert (st.evictions == 0 && st.bytes == 4 * CS && st.peak <= max);
+  for (k = 0; k < 4; k++)
+    assert (read_chunk (e, c, k) == 0);
+  assert (e->h->chunk_opens == NCHUNKS);
+  /* a streamed chunk was not kept: read (and checked) again */
+  assert (repo_disk_pread_stream (e->d, c, buf, CS, 9 * CS) == 0);
+  assert (e->h->chunk_opens == NCHUNKS + 1);
+  /* a damaged chunk fails the streaming read too */
+  {
+    char path[80], *full;
+    int i;
+    repo_chunk_path (repo_disk_digest (e->d, 10), path);
+    full = xasprintf ("%s/%s", e->r->location, path);
+    for (i = 0; i < 2; i++) {         /* flip a byte, then put it back */
+      FILE *fp = fopen (full, "r+");
+      int ch;
+      assert (fp && fseek (fp, -10, SEEK_END) == 0 && (ch = fgetc (fp)) != EOF);
+      assert (fseek (fp, -10, SEEK_END) == 0 && fputc (ch ^ 0x5a, fp) != EOF);
+      fclose (fp);
+      if (i == 0) {
+        assert (repo_disk_pread_stream (e->d, c, buf, CS, 10 * CS) == -1);
+        assert (strstr (error_msg (), "chunk"));
+      }
+    }
+    assert (repo_disk_pread_stream (e->d, c, buf, CS, 10 * CS) == 0);
+    free (full);
+  }
+  repo_cache_free (c);
+}
+
+/* ---- read-ahead --------------------------------------------------------------- */
+
+/* Wait until the read-ahead threads are idle: the decodes stop growing. */
+static uint64_t
+prefetch_settle (struct repo_cache *c)
+{
+  struct repo_cache_stats st;
+  uint64_t last = UINT64_MAX;
+  int still = 0;
+
+  while (still < 20) {
+    usleep (5000);
+    repo_cache_get_stats (c, &st);
+    still = st.decodes == last ? still + 1 : 0;
+    last = st.decodes;
+  }
+  return last;
+}
+
+/* What is read ahead and not yet read stays within half the cache, even
+ * when the readers ask for more ahead than that (several streams): the
+ * chunks read ahead are not evicted unread; reading them lets more in. */
+static void
+test_readahead_bound (struct env *e)
+{
+  const size_t max = 8 * CS + CS / 2;
+  struct repo_cache *c = repo_cache_new (e->r, max);
+  struct repo_cache_stats st;
+  uint64_t k, n;
+
+  for (k = 0; k < NCHUNKS; k++) {
+    repo_cache_prefetch (c, e->d, k);
+    prefetch_settle (c);        /* the queue is empty again each time */
+  }
+  repo_cache_get_stats (c, &st);
+  n = st.decodes;
+  assert (n >= 1 && n * CS <= max / 2 && st.evictions == 0);
+  /* read them (hits, no I/O): the next ones may be read ahead */
+  e->h->chunk_opens = 0;
+  for (k = 0; k < n; k++)
+    assert (read_chunk (e, c, k) == 0);
+  assert (e->h->chunk_opens == 0);
+  repo_cache_prefetch (c, e->d, NCHUNKS - 1);
+  assert (prefetch_settle (c) == n + 1);
+  repo_cache_free (c);
+}
+
+/* The storage hints reach the hook: n of them, within a second. */
+static void
+wait_hints (struct env *e, unsigned n)
+{
+  int i;
+
+  for (i = 0; i < 200 && e->h->will_needs < n; i++)
+    usleep (5000);
+  usleep (20000);               /* and no more */
+  assert (e->h->will_needs == n);
+}
+
+/* A chunk's first partial read asks the storage for its whole file (one
+ * disk read for the frames read at random later), once: not again for
+ * its other frames, nor when it is read again after an eviction. */
+static void
+test_first_read_hint (struct env *e)
+{
+  struct repo_cache *c = repo_cache_new (e->r, 2 * CS);
+  uint8_t buf[4096];
+
+  e->h->will_needs = 0;
+  assert (repo_disk_pread (e->d, c, buf, sizeof buf, 3 * CS + CS / 2) == 0);
+  wait_hints (e, 1);
+  assert (repo_disk_pread (e->d, c, buf, sizeof buf, 3 * CS) == 0);
+  wait_hints (e, 1);
+  assert (repo_disk_pread (e->d, c, buf, sizeof buf, 5 * CS + 100) == 0);
+  wait_hints (e, 2);
+  /* whole-chunk reads of other chunks evict 3 and 5; 3 read again */
+  assert (read_chunk (e, c, 7) == 0 && read_chunk (e, c, 8) == 0);
+  assert (repo_disk_pread (e->d, c, buf, sizeof buf, 3 * CS + 100) == 0);
+  wait_hints (e, 2);
   repo_cache_free (c);
 }
 
@@ -455,6 +594,9 @@ main (void)
 
   test_single_flight (&e);
   test_eviction (&e);
+  test_stream (&e);
+  test_readahead_bound (&e);
+  test_first_read_hint (&e);
   test_failure_not_cached (&e);
   test_frames (CHUNK_FRAME);
   test_frames (16 * 1024);

@@ -188,6 +188,45 @@ test_incompressible (struct repo *r, struct codec *c, size_t n)
   assert (flen == CHUNK_HDR_LEN + n / chunk_frame (r) * CHUNK_ENTRY_LEN + n);
   assert (chunk_decode (r, c, f, flen, out, n, &len, d) == 0);
   assert (memcmp (out, data, n) == 0);
+  /* every frame raw: read in place (the frames straight into out), with
+   * the same checks */
+  {
+    size_t hlen;
+    uint8_t *g;
+    uint32_t v;
+    assert (chunk_raw_head (r, f, flen, flen, n, &hlen) == 1);
+    assert (hlen == flen - n);
+    memset (out, 0, n);
+    memcpy (out, f + hlen, n);
+    assert (chunk_decode_raw (r, f, hlen, out, n, &len, d) == 0);
+    assert (len == n && memcmp (out, data, n) == 0);
+    out[n - 3] ^= 1;                    /* a frame's byte: the payload CRC */
+    assert (chunk_decode_raw (r, f, hlen, out, n, &len, d) == -1);
+    assert (strstr (error_msg (), "CRC"));
+    g = memcpy (xmalloc (flen), f, flen);  /* CRC fixed: the frame's hash */
+    g[flen - 3] ^= 1;
+    fix_crcs (g, flen);
+    assert (chunk_decode_raw (r, g, hlen, out, n, &len, d) == -1);
+    assert (strstr (error_msg (), "SHA-256 mismatch in frame"));
+    /* a sound chunk, but not the one the index names: the digest */
+    memcpy (out, f + hlen, n);
+    {
+      uint8_t other[REPO_DIGEST_LEN];
+      memcpy (other, d, sizeof other);
+      other[0] ^= 1;
+      assert (chunk_decode_raw (r, f, hlen, out, n, &len, other) == -1);
+      assert (strstr (error_msg (), "SHA-256 mismatch (content"));
+    }
+    /* a frame claimed raw that is not: refused */
+    memcpy (g, f, flen);
+    v = htole32 (CHUNK_CODEC_ZSTD);
+    memcpy (g + CHUNK_HDR_LEN + 36, &v, 4);
+    fix_crcs (g, flen);
+    assert (chunk_raw_head (r, g, flen, flen, n, &hlen) == 0);
+    /* a chunk longer than the buffer: not in place */
+    assert (chunk_raw_head (r, f, flen, flen, n - 1, &hlen) == 0);
+    free (g);
+  }
   free (f);
   tree = r->tree;
   r->tree = 0;
@@ -293,6 +332,14 @@ test_format (uint32_t frame, const char *want)
   for (i = 2 * CHUNK_FRAME; i < 3 * CHUNK_FRAME; i++)
     data[i] = rand ();
   test_damage (r, c, data, n);
+  {
+    /* some frames compressed: not read in place */
+    uint8_t d[REPO_DIGEST_LEN], *f;
+    size_t flen, hlen;
+    f = encode (r, c, data, n, d, &flen);
+    assert (chunk_raw_head (r, f, flen, flen, n, &hlen) == 0);
+    free (f);
+  }
   tree = r->tree;
   r->tree = 0;                    /* a repository of the "sha256" kind */
   test_damage (r, c, data, n);

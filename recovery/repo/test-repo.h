@@ -151,6 +151,7 @@ struct hook_io {
   void *opaque;
   _Atomic unsigned chunk_opens;   /* opens of chunks/... files */
   _Atomic unsigned fsyncs;        /* fsync, sync_dir, sync_all */
+  _Atomic unsigned will_needs;    /* storage hints (will_need) */
 };
 
 #define HOOK(io) ((struct hook_io *) (io)->priv)
@@ -165,6 +166,8 @@ hook_before (struct repo_io *io, const char *op, const char *path)
     atomic_fetch_add (&h->chunk_opens, 1);
   if (strncmp (op, "fsync", 5) == 0 || strncmp (op, "sync", 4) == 0)
     atomic_fetch_add (&h->fsyncs, 1);
+  if (strcmp (op, "will_need") == 0)
+    atomic_fetch_add (&h->will_needs, 1);
   if (h->before && h->before (h, op, path) == -1) {
     error_set (errno, "%s: %s (test hook)", op, path);
     return -1;
@@ -288,6 +291,12 @@ h_sync_all (struct repo_io *io)
   return INNER (io)->ops->sync_all (INNER (io));
 }
 static inline void
+h_will_need (struct repo_io *io, const char *path)
+{
+  if (hook_before (io, "will_need", path) == 0 && INNER (io)->ops->will_need)
+    INNER (io)->ops->will_need (INNER (io), path);
+}
+static inline void
 h_free (struct repo_io *io)
 {
   INNER (io)->ops->free (INNER (io));
@@ -302,7 +311,8 @@ static const struct repo_io_ops hook_ops = {
   .start_writeback = h_start_writeback, .fstat = h_fstat, .close = h_close,
   .stat = h_stat, .mkdir = h_mkdir, .rmdir = h_rmdir, .unlink = h_unlink,
   .rename = h_rename, .tighten = h_tighten, .touch = h_touch, .list = h_list,
-  .sync_dir = h_sync_dir, .sync_all = h_sync_all, .free = h_free,
+  .sync_dir = h_sync_dir, .sync_all = h_sync_all, .will_need = h_will_need,
+  .free = h_free,
 };
 
 /* Put a hook_io between r and its storage; it is freed with r. */
