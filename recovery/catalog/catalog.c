@@ -447,8 +447,18 @@ catalog_repo_add (struct catalog *c, const char *location, const char *uuid,
                   uint32_t chunk_size, bool encrypted, bool make_default,
                   int64_t *id)
 {
-  CLEANUP_STMT sqlite3_stmt *s = NULL, *q = NULL, *d = NULL;
+  CLEANUP_STMT sqlite3_stmt *s = NULL, *q = NULL, *d = NULL, *o = NULL;
 
+  /* Another repository (another uuid) at a known location, accepted by
+   * repo init: the points recorded of the old one describe nothing there
+   * now, so they go (else they would read as missing: a rollback). */
+  if (prepare (c, "DELETE FROM points WHERE repo_id IN (SELECT id FROM repos "
+               "WHERE location = ?1 AND uuid != ?2)", &o) == -1)
+    return -1;
+  sqlite3_bind_text (o, 1, location, -1, SQLITE_STATIC);
+  sqlite3_bind_text (o, 2, uuid, -1, SQLITE_STATIC);
+  if (sqlite3_step (o) != SQLITE_DONE)
+    return db_error (c, "forget the replaced repository's points");
   if (prepare (c, "INSERT INTO repos (location, uuid, chunk_size, encrypted, "
                "added) VALUES (?1, ?2, ?3, ?4, strftime('%s','now')) "
                "ON CONFLICT (location) DO UPDATE SET uuid = ?2, chunk_size = ?3, "
