@@ -10,7 +10,9 @@
 #     --format raw, its raw bytes are imported, byte for byte;
 #   - the same for an external data file (qcow2), an extent in another file
 #     (a vmdk descriptor) and a json: name;
-#   - --format once for all images or once per image, else a clear error.
+#   - --format once for all images or once per image, else a clear error;
+#   - a qcow2 given a backing file after it was checked (while the disks
+#     before it were imported) is refused when QEMU is to open it.
 source "$top_srcdir/tests/functions.sh"
 requires qemu-img qemu-nbd cmp
 
@@ -104,5 +106,29 @@ qemu-img convert -f raw -O vmdk "$tmp/guest.raw" "$tmp/plain.vmdk"
 restore_cmp k "$tmp/guest.raw"
 expect_fail bootback import "$tmp/plain.qcow2" --vm p --format vmdk 2>"$tmp/err"
 grep -q "plain.qcow2" "$tmp/err" || fail "a wrong --format: $(cat "$tmp/err")"
+# the header changes after the probe: the import stops itself (SIGSTOP) at
+# its 30th repository operation, the first disk's chunks being stored (its
+# writer registered: every image was checked before); the second image is
+# then given the secret as its backing file
+qemu-img create -q -f qcow2 "$tmp/late.qcow2" 1M
+head -c 8M /dev/urandom >"$tmp/first.raw"
+rc=0
+BOOTBACK_FAULT=stop@30 "$BOOTBACK" import "$tmp/first.raw" "$tmp/late.qcow2" --format raw --format qcow2 \
+    --vm late >"$tmp/late.out" 2>"$tmp/late.err" &
+imp=$!
+for _ in $(seq 600); do
+    [ "$(awk '{print $3}' "/proc/$imp/stat" 2>/dev/null)" = T ] && break
+    sleep 0.05
+done
+[ "$(awk '{print $3}' "/proc/$imp/stat" 2>/dev/null)" = T ] ||
+    fail "the import did not stop at its 30th operation: $(cat "$tmp/late.err")"
+[ -n "$(ls "$tmp/repo/locks/writers")" ] || fail "stopped before the writer began (before the probes?)"
+qemu-img rebase -q -u -f qcow2 -F raw -b "$tmp/secret" "$tmp/late.qcow2"
+kill -CONT "$imp"
+wait "$imp" || rc=$?
+[ "$rc" -eq 1 ] || fail "a backing file added after the probe: exit $rc, expected 1 ($(cat "$tmp/late.err"))"
+grep -q "late.qcow2 changed while importing\|late.qcow2 (qcow2) has a backing file" "$tmp/late.err" ||
+    fail "the late backing file is not named: $(cat "$tmp/late.err")"
+no_points late
 bootback repo check >/dev/null || fail "repo check"
 echo ok

@@ -3,8 +3,8 @@
  * Import of disk images into a restore point.
  *
  * For each disk: qemu-img info (format, size: the user's --format, or
- * QEMU's guess; once, before the point is begun, and what it found is
- * what is imported), a private read-only qemu-nbd (a raw local file is read
+ * QEMU's guess; before the point is begun, and again just before QEMU
+ * opens it by name: a header changed meanwhile is refused), a private read-only qemu-nbd (a raw local file is read
  * directly).  An image that would make QEMU read another file (backing
  * file, data file, vmdk extent, json: name) is refused unless the user
  * allows it: a guessed format must not pull host files into a point.  Block status
@@ -90,11 +90,12 @@ probe (const struct ingest_disk *d, bool allow_backing, char *format,
   return 0;
 }
 
-/* Import disk d, of format and size as probed (once, before the point
- * was begun). */
+/* Import disk d, of format and size as probed before the point was
+ * begun; one that QEMU opens is probed again just before (allow_backing
+ * as then). */
 static int
 import_disk (struct repo_writer *w, struct repo *r, const struct ingest_disk *d,
-             const char *format, uint64_t size, int threads,
+             const char *format, uint64_t size, bool allow_backing, int threads,
              struct ingest_result *res)
 {
   static const char *const ctx[] = { LIBNBD_CONTEXT_BASE_ALLOCATION, NULL };
@@ -118,6 +119,19 @@ import_disk (struct repo_writer *w, struct repo *r, const struct ingest_disk *d,
   }
   else {
     struct chunk_zero_map z;
+    char again[32];
+    uint64_t sz;
+    /* QEMU opens it by name now, maybe long after the first probe (the
+     * disks before it): its header must still say what was checked then,
+     * with no backing or data file added meanwhile. */
+    if (probe (d, allow_backing, again, sizeof again, &sz) == -1)
+      goto out;
+    if (strcmp (again, format) != 0 || sz != size) {
+      error_setx ("%s changed while importing (%s of %" PRIu64 " bytes, now "
+                  "%s of %" PRIu64 "); refusing it", d->image, format, size,
+                  again, sz);
+      goto out;
+    }
     if (qemu_nbd_start (&q, d->image, format, true) == -1)
       goto out;
     j.socket = q.socket;
@@ -193,7 +207,8 @@ ingest_import (struct repo *r, const struct ingest_opts *o,
   if (!w)
     return -1;
   for (i = 0; i < n; i++) {
-    if (import_disk (w, r, &disks[i], formats[i], sizes[i], threads, res) == -1)
+    if (import_disk (w, r, &disks[i], formats[i], sizes[i], o->allow_backing,
+                     threads, res) == -1)
       goto err;
   }
   if (o->domain_xml)
