@@ -12,7 +12,9 @@
 # (gc and imports leave no version behind under locks/); a version left
 # by a killed taker (this host, its pid gone) does not block the lock; a
 # lock removed by hand (a delete marker) is free, and its old holder's
-# release takes nothing of the next holder's.
+# release takes nothing of the next holder's; in a bucket made versioned
+# by its owner (no Object Lock), a dead taker's newer version does not
+# hide a live holder.
 source "$top_srcdir/tests/functions.sh"
 source "$top_srcdir/tests/lib/ceph.sh"
 source "$top_srcdir/nbd-plugin/plugin-functions.sh"
@@ -116,4 +118,31 @@ read -r line <&"${holder2[0]}"
 [ "$(HELPER_HOST=$(hostname) "$helper" excl "$url" locks/gc)" = won ] ||
     fail "a taker of locks/gc"
 bootback gc > /dev/null || fail "gc with a dead taker's version of locks/gc"
+
+## a bucket its owner made versioned, without Object Lock: the same
+## protocol.  A dead taker's version newer than a live holder's is not
+## what a contender reads: it waits for the holder (it took the lock
+## over, hiding the holder's version behind a delete marker, before)
+vb=bb-ver-$$
+[ "$(s3 -X PUT "$S3_ENDPOINT/$vb")" = 200 ] || fail "create $vb: $(cat "$tmp/body")"
+printf '<VersioningConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Status>Enabled</Status></VersioningConfiguration>' > "$tmp/ver.xml"
+[ "$(s3 -X PUT --data-binary @"$tmp/ver.xml" "$S3_ENDPOINT/$vb?versioning=")" = 200 ] ||
+    fail "turn versioning on: $(cat "$tmp/body")"
+vurl=s3://$vb/repo
+bootback repo init "$vurl" > /dev/null
+coproc vholder { "$helper" lock "$vurl" locks/holds 2>&1; }
+read -r line hpid <&"${vholder[0]}"
+[ "$line" = locked ] || fail "helper-repo lock locks/holds ($vb): $line"
+sleep 0 & dead=$!
+wait "$dead"
+printf 'host=%s pid=%s n=1-0\n' "$(hostname)" "$dead" > "$tmp/dead"
+[ "$(s3 -X PUT --data-binary @"$tmp/dead" "$S3_ENDPOINT/$vb/repo/locks/holds")" = 200 ] ||
+    fail "PUT a dead taker's version"
+out=$(timeout 8 "$helper" lock "$vurl" locks/holds < /dev/null 2>&1 || true)
+! grep -q '^locked' <<< "$out" ||
+    fail "a contender took locks/holds from its live holder in a versioned bucket: $out"
+[ "$("$helper" held "$vurl" locks/holds)" = 1 ] || fail "the live holder's locks/holds is hidden"
+echo >&"${vholder[1]}"
+read -r line <&"${vholder[0]}"
+[ "$line" = unlocked ] || fail "helper-repo lock locks/holds ($vb): $line"
 echo "exclusive creates ok"

@@ -4,10 +4,11 @@
  *
  * For each disk: qemu-img info (format, size: the user's --format, or
  * QEMU's guess; before the point is begun, and again just before QEMU
- * opens it by name: a header changed meanwhile is refused), a private read-only qemu-nbd (a raw local file is read
- * directly).  An image that would make QEMU read another file (backing
- * file, data file, vmdk extent, json: name) is refused unless the user
- * allows it: a guessed format must not pull host files into a point.  Block status
+ * opens it by name: a header changed meanwhile is refused), a private
+ * read-only qemu-nbd (a raw local file is read directly).  An image
+ * that would make QEMU read another file (backing file, data file, vmdk
+ * extent, json: name) is refused unless the user allows it: a guessed
+ * format must not pull host files into a point.  Block status
  * (base:allocation; SEEK_DATA/SEEK_HOLE for a raw file) marks the chunks
  * that are wholly zero: those are neither read nor stored.  The chunk
  * engine (chunk-job.c, shared with backup.c) then reads, hashes and stores

@@ -44,7 +44,10 @@
  *     mkdir's marker (a point id's claim) at once: a PUT with
  *     If-None-Match: * (412 = EEXIST).  RGW 16.2 honours the condition in
  *     an unversioned bucket, but not in a versioned one (every bucket
- *     with Object Lock): there a second create succeeds too (AWS S3 since
+ *     with Object Lock, and one whose owner turned versioning on: open
+ *     asks GET ?versioning when there is no Object Lock, and a PUT that
+ *     makes a version marks the handle versioned whatever open found):
+ *     there a second create succeeds too (AWS S3 since
  *     2024 and MinIO honour it).  So when the PUT made a version
  *     (x-amz-version-id), the create lists the key's versions
  *     (ListObjectVersions, every page, the exact key; RGW lists them in
@@ -1281,6 +1284,9 @@ excl_create (struct s3 *s, const char *path, const void *data, size_t len)
       created_note (s, path, mine, true);
       return 0;
     }
+    pthread_mutex_lock (&s->dirs_lock);       /* it has versions, whatever */
+    s->versioned = 1;                         /* open found (created_note) */
+    pthread_mutex_unlock (&s->dirs_lock);
     if (list_key_versions (s, key, &v, &n) == -1) {
       ERROR_SAVE (saved);             /* undecided: take ours back */
       delete_key (s, key, mine, needs_bypass (s, path));
@@ -2727,9 +2733,11 @@ default_days (const char *xml)
   return n > 0 && n <= REPO_MAX_LOCK_DAYS ? n : n > 0 ? REPO_MAX_LOCK_DAYS : 0;
 }
 
-/* GET ?object-lock=: 1 Object Lock enabled, 0 not, -1 (the bucket is
- * missing or unreachable: the error names it).  Notes the bucket's
- * default retention (12.). */
+/* GET ?object-lock=: 1 Object Lock enabled; else GET ?versioning=: 2
+ * versioned all the same (its owner turned versioning on: locks need the
+ * version protocol of 3. there too), 0 not; -1 (the bucket is missing or
+ * unreachable: the error names it).  Notes the bucket's default
+ * retention (12.). */
 static int
 bucket_lock (struct s3 *s)
 {
@@ -2747,12 +2755,25 @@ bucket_lock (struct s3 *s)
     r = 0;                            /* no lock configuration */
   else
     rq_error (s, "open bucket", &q);
+  if (r == 0) {                       /* versioned without Object Lock? */
+    struct rq v = { .method = "GET", .key = "", .query = "versioning=" };
+    if (rq_run (s, "open bucket", &v) == -1 || v.status != 200) {
+      if (v.status)
+        rq_error (s, "open bucket", &v);
+      r = -1;
+    }
+    else if (v.resp && (strstr (v.resp, "<Status>Enabled<") ||
+                        strstr (v.resp, "<Status>Suspended<")))
+      r = 2;
+    rq_free (&v);
+  }
  out:
   rq_free (&q);
   return r;
 }
 
-/* Is the bucket versioned (Object Lock): 1, 0, -1 with the error set.
+/* Is the bucket versioned (Object Lock, or versioning turned on by its
+ * owner: bucket_lock's 2): 1, 0, -1 with the error set.
  * Asked once, when first needed (a repository's open does not ask). */
 static int
 bucket_versioned (struct s3 *s)
@@ -2761,7 +2782,7 @@ bucket_versioned (struct s3 *s)
 
   pthread_mutex_lock (&s->dirs_lock);
   if (s->versioned == -1 && (v = bucket_lock (s)) != -1)
-    s->versioned = v;
+    s->versioned = v != 0;
   v = s->versioned;
   pthread_mutex_unlock (&s->dirs_lock);
   return v;
@@ -2860,7 +2881,7 @@ io_s3_new (const char *url, const struct repo_open_opts *o)
     s_free (io);
     return NULL;
   }
-  PRIV (io)->versioned = lock == 1;
+  PRIV (io)->versioned = lock != 0;     /* Object Lock (1) or versioning (2) */
   PRIV (io)->lock_days = MAX (PRIV (io)->lock_days, PRIV (io)->default_days);
   return io;
 }
@@ -2938,7 +2959,7 @@ io_s3_init_bucket (const char *url, const struct repo_open_opts *o,
     s->has_default = false;
   }
   r = -1;
-  if (lock == 0 && lock_days > 0)
+  if (lock != 1 && lock >= 0 && lock_days > 0)
     error_setx ("s3://%s: the bucket has no Object Lock configuration: "
                 "--lock needs a bucket created with Object Lock (let "
                 "'bootback repo init' create it)", s->bucket);

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/random.h>
 
 #include "recovery/repo/repo-int.h"
 
@@ -230,9 +231,13 @@ io_lock (struct repo_io *io, const char *path, const char *what, double wait)
 
     f = io->ops->open (io, path, O_WRONLY | O_CREAT | O_EXCL);
     if (f) {
-      len = snprintf (text, sizeof text, "host=%s pid=%ld n=%u-%ld\n", host,
-                      (long) getpid (), atomic_fetch_add (&nonce, 1),
-                      random ());
+      uint64_t rnd = 0;               /* unseeded random () is the same
+                                       * in every process: cloned hosts
+                                       * with the same pid would match */
+      if (getrandom (&rnd, sizeof rnd, 0) != (ssize_t) sizeof rnd)
+        rnd = (uint64_t) (now_monotonic () * 1e9) ^ (uint64_t) time (NULL);
+      len = snprintf (text, sizeof text, "host=%s pid=%ld n=%u-%016" PRIx64 "\n",
+                      host, (long) getpid (), atomic_fetch_add (&nonce, 1), rnd);
       if (io_write_all (io, f, text, len, 0) == -1) {
         ERROR_SAVE (saved);
         io->ops->close (io, f);
