@@ -63,6 +63,10 @@ grep -q "failed: rto: application ready after" "$tmp/out" || fail "the summary d
 
 # A fresh point within both targets: exit 0.
 rm -rf "$tmp/repo/points/web1/20991231T000000Z"
+# removed by hand, not by prune: writers refuse until it is accepted
+expect_rc 1 bootback import "$tmp/web1.img" --vm web1 --domain-xml "$tmp/web1.xml"
+grep -q "web1@20991231T000000Z" "$tmp/err" || fail "the point removed by hand is not named: $(cat "$tmp/err")"
+bootback repo check --accept-rollback >/dev/null || fail "repo check --accept-rollback"
 bootback import "$tmp/web1.img" --vm web1 --domain-xml "$tmp/web1.xml" >/dev/null
 new=$(latest_id web1)
 bootback verify web1 --address 10.77.0.21 --check "tcp 7" --rto 10m --rpo 1d \
