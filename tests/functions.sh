@@ -42,6 +42,17 @@ requires () {
     local c
     for c in "$@"; do command -v "$c" >/dev/null 2>&1 || skip "$c is not installed"; done
 }
+# wait_stopped PID: wait (up to 30 s) until PID has stopped itself
+# (SIGSTOP: BOOTBACK_FAULT=stop@K); 1 if it has not.
+wait_stopped () {
+    local _
+    for _ in $(seq 600); do
+        [ "$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" = T ] && return 0
+        sleep 0.05
+    done
+    return 1
+}
+
 expect_fail () {
     if "$@"; then fail "expected to fail: $*"; fi
 }

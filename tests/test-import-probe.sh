@@ -116,11 +116,7 @@ rc=0
 BOOTBACK_FAULT=stop@30 "$BOOTBACK" import "$tmp/first.raw" "$tmp/late.qcow2" --format raw --format qcow2 \
     --vm late >"$tmp/late.out" 2>"$tmp/late.err" &
 imp=$!
-for _ in $(seq 600); do
-    [ "$(awk '{print $3}' "/proc/$imp/stat" 2>/dev/null)" = T ] && break
-    sleep 0.05
-done
-[ "$(awk '{print $3}' "/proc/$imp/stat" 2>/dev/null)" = T ] ||
+wait_stopped "$imp" ||
     fail "the import did not stop at its 30th operation: $(cat "$tmp/late.err")"
 [ -n "$(ls "$tmp/repo/locks/writers")" ] || fail "stopped before the writer began (before the probes?)"
 qemu-img rebase -q -u -f qcow2 -F raw -b "$tmp/secret" "$tmp/late.qcow2"

@@ -59,11 +59,7 @@ rc=0
 BOOTBACK_FAULT=stop@40 "$BOOTBACK" --s3-endpoint "http://127.0.0.1:$rgw_port" \
     --repo "$url" import "$tmp/big.raw" --vm big > "$tmp/imp.out" 2> "$tmp/imp.err" &
 imp=$!
-for _ in $(seq 600); do
-    [ "$(awk '{print $3}' "/proc/$imp/stat" 2>/dev/null)" = T ] && break
-    sleep 0.05
-done
-[ "$(awk '{print $3}' "/proc/$imp/stat" 2>/dev/null)" = T ] ||
+wait_stopped "$imp" ||
     fail "the import did not stop at its 40th operation: $(cat "$tmp/imp.err")"
 [ "$(s3_keys "$b" r/chunks/ | wc -l)" -ge 1 ] || fail "no chunk uploaded before the stop"
 kill -9 "$rgw_pid"
