@@ -816,6 +816,16 @@ created_unlink (struct s3 *s, const char *path)
   return v;
 }
 
+/* A PUT made a version: the bucket is versioned (as bucket_versioned
+ * knows it), whatever open found. */
+static void
+mark_versioned (struct s3 *s)
+{
+  pthread_mutex_lock (&s->dirs_lock);
+  s->versioned = 1;
+  pthread_mutex_unlock (&s->dirs_lock);
+}
+
 /* 11.: path was just written (version: the new version's id), by a
  * conditional create (excl: the key had no object) or not (a version
  * more of an object this handle made, or of one it does not know). */
@@ -825,9 +835,7 @@ created_note (struct s3 *s, const char *path, const char *version, bool excl)
   struct created *c;
 
   if (version && *version && strcmp (version, "null")) {
-    pthread_mutex_lock (&s->dirs_lock);       /* as bucket_versioned */
-    s->versioned = 1;                         /* it has versions */
-    pthread_mutex_unlock (&s->dirs_lock);
+    mark_versioned (s);
   }
   else
     version = NULL;
@@ -1284,9 +1292,7 @@ excl_create (struct s3 *s, const char *path, const void *data, size_t len)
       created_note (s, path, mine, true);
       return 0;
     }
-    pthread_mutex_lock (&s->dirs_lock);       /* it has versions, whatever */
-    s->versioned = 1;                         /* open found (created_note) */
-    pthread_mutex_unlock (&s->dirs_lock);
+    mark_versioned (s);                 /* whatever open found */
     if (list_key_versions (s, key, &v, &n) == -1) {
       ERROR_SAVE (saved);             /* undecided: take ours back */
       delete_key (s, key, mine, needs_bypass (s, path));
