@@ -188,6 +188,27 @@
  *     anything in keys/ by this handle drops it first.  It is a listing
  *     a round trip older than one asked then: no less current than a
  *     listing always is.
+ * 16. A chunk object (chunks/...) is sent with x-amz-content-sha256:
+ *     UNSIGNED-PAYLOAD (standard SigV4; the request is still signed:
+ *     method, key, headers, length): neither bootback nor the server
+ *     hashes its body for the signature (together about twice the
+ *     chunks' bytes of SHA-256, on the same cores as the server in the
+ *     bench).  The signed hash only made the server refuse a body
+ *     altered on the way; a chunk is never trusted on the way back
+ *     either: it is named by the SHA-256 of its content, checked at
+ *     every read, with the CRCs of its header and payload (an encrypted
+ *     repository's sealed chunk by its GCM tag too), as one altered in
+ *     the bucket by anyone who can write there is (its bytes are
+ *     hostile).  So a chunk damaged between here and the server's disk
+ *     is found by reads and by repo verify instead of being refused by
+ *     its PUT; the link has TCP's checksum, and TLS's integrity over
+ *     https; an attacker on a plain http:// path could answer the PUT
+ *     itself anyway (7.).  In a repository with a retention a chunk's
+ *     PUT carries Content-MD5 (7.), which the server checks.  All else
+ *     (manifests, indexes, bootback-repo.json, locks, keys/, markers)
+ *     stays signed with its SHA-256: small, and not all of it named by
+ *     its content.  And a body over 1 MiB is sent at once, without
+ *     waiting for a "100 Continue" (curl's Expect).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -263,6 +284,8 @@ struct s3 {
                                        * COMPLIANCE retention, days */
   bool has_default;                   /* 12.: a default of any mode */
   bool trace;                         /* BOOTBACK_S3_TRACE: requests */
+  bool sign_chunks;                   /* BOOTBACK_S3_SIGN_CHUNKS (16.): a
+                                       * chunk's body signed too (A/B) */
   size_t multipart;
   char *cache_dir;                    /* 8. (NULL: no cache) */
   uint64_t cache_max, cache_bytes;    /* cache_bytes: under lock */
@@ -314,6 +337,7 @@ struct rq {
   struct curl_slist *hdrs;
   const void *body;
   size_t blen;
+  bool unsigned_body;           /* 16.: UNSIGNED-PAYLOAD, not its SHA-256 */
   uint8_t *dst;                 /* GET: the body goes here (dcap bytes) */
   size_t dcap, dlen;
   long status;
@@ -518,6 +542,12 @@ rq_setup (struct s3 *s, struct handle *hd, struct rq *q, char *url, size_t ulen)
   if (strcmp (q->method, "PUT") == 0 || strcmp (q->method, "POST") == 0) {
     curl_easy_setopt (h, CURLOPT_POSTFIELDS, q->body ? q->body : "");
     curl_easy_setopt (h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t) q->blen);
+    /* curl sends "Expect: 100-continue" with a body over 1 MiB and waits
+     * up to a second for the 100 before the body: a round trip or more
+     * before every big chunk (16.).  Send the body at once (an "Expect:"
+     * header would take it out, but curl 7.88 signs that empty header,
+     * which then does not match what the server gets). */
+    curl_easy_setopt (h, CURLOPT_EXPECT_100_TIMEOUT_MS, 0L);
   }
 }
 
@@ -561,10 +591,15 @@ rq_run (struct s3 *s, const char *op, struct rq *q)
   double t0 = now_monotonic ();
 
   /* curl 7.88 signs the payload hash it is given (and RGW wants one):
-   * the body's SHA-256, so the server checks what it got */
-  repo_sha256 (q->body ? q->body : "", q->blen, md);
-  hex_encode (md, sizeof md, hex);
-  add_header (q, "x-amz-content-sha256: %s", hex);
+   * the body's SHA-256, so the server checks what it got; or, for a
+   * chunk, UNSIGNED-PAYLOAD (16.) */
+  if (q->unsigned_body)
+    add_header (q, "x-amz-content-sha256: UNSIGNED-PAYLOAD");
+  else {
+    repo_sha256 (q->body ? q->body : "", q->blen, md);
+    hex_encode (md, sizeof md, hex);
+    add_header (q, "x-amz-content-sha256: %s", hex);
+  }
 
   for (int i = 0; i < MAX_TRIES; i++) {
     if (i > 0) {
@@ -868,6 +903,14 @@ created_take (struct s3 *s, const char *path)
   return v;
 }
 
+/* 16.: a chunk object goes with UNSIGNED-PAYLOAD, but with
+ * BOOTBACK_S3_SIGN_CHUNKS=1. */
+static bool
+unsigned_ok (struct s3 *s, const char *path)
+{
+  return !s->sign_chunks && strncmp (path, "chunks/", 7) == 0;
+}
+
 /* PUT data whole as path (If-None-Match: * if excl).  *date: the
  * server's Date (may be NULL). */
 static int put_multipart (struct s3 *s, const char *path, const uint8_t *data,
@@ -883,9 +926,10 @@ put_rq (struct s3 *s, const char *path, const void *data, size_t len,
 
   q->body = data;
   q->blen = len;
+  q->unsigned_body = unsigned_ok (s, path);
   base_headers (q);
-  /* the body's SHA-256 is signed (rq_run) and checked by the server; a
-   * PUT with a retention needs Content-MD5 too (AWS) */
+  /* the body's SHA-256 is signed (rq_run) and checked by the server, but
+   * a chunk's (16.); a PUT with a retention needs Content-MD5 too (AWS) */
   if (until || needs_bypass (s, path))
     add_md5 (q, data ? data : "", len);
   if (excl)
@@ -2713,6 +2757,7 @@ s3_alloc (const char *url, const struct repo_open_opts *o)
     s->endpoint[strlen (s->endpoint) - 1] = '\0';
   s->sigv4 = xasprintf ("aws:amz:%s:s3", region);
   s->trace = test_hook_env ("BOOTBACK_S3_TRACE") != NULL;
+  s->sign_chunks = test_hook_env ("BOOTBACK_S3_SIGN_CHUNKS") != NULL;
   s->versioned = -1;
   if (parse_url (s, url) == -1 || s3_credentials (s, o) == -1 ||
       cache_open (s, o) == -1) {
