@@ -45,6 +45,16 @@
  *     Such a read takes the chunk out of the read-ahead queue; a
  *     read-ahead thread already loading it makes an entry, so at worst
  *     a chunk is decoded twice, never served unchecked.
+ *  6. While the streaming reads are of whole chunks (qemu-img convert of
+ *     a migration's pre-copy: 2 MiB requests, 8 at once; nbdcopy: the
+ *     preferred block size, a chunk, 64 at once on each of 4
+ *     connections), read-ahead only asks the storage for the files
+ *     (hints) and decodes nothing: such a reader has its own reads in
+ *     parallel, and a chunk read ahead into the cache would only cost a
+ *     copy out of it (a fresh server and a 2 GiB random-data disk: 1803
+ *     of 2049 reads were such copies, 0.35 s of nbdkit's 3.4 s of CPU).
+ *     A streaming read of part of a chunk turns decoding read-ahead back
+ *     on.
  *
  * Entry states: LOADING -> READY -> (evicted) | LOADING -> FAILED (freed
  * when the last waiter leaves).
@@ -119,6 +129,7 @@ struct repo_cache {
   pthread_t hthreads[HINT_THREADS];
   int nhthreads;
   uint64_t hinted[HINTED_SLOTS];
+  bool whole_stream;           /* invariant 6 */
   bool stopping;
   uint8_t *spare[SPARE_BUFFERS];
   size_t nspare;
@@ -592,9 +603,13 @@ cache_read (struct repo_cache *c, const uint8_t digest[REPO_DIGEST_LEN],
   struct centry *e;
   int rc;
 
-  if (stream && off == 0 && len == c->repo->chunk_size &&
-      (rc = read_direct (c, digest, buf, len)) != 1)
-    return rc;
+  if (stream) {
+    bool whole = off == 0 && len == c->repo->chunk_size;
+    if (whole != __atomic_load_n (&c->whole_stream, __ATOMIC_RELAXED))
+      __atomic_store_n (&c->whole_stream, whole, __ATOMIC_RELAXED);
+    if (whole && (rc = read_direct (c, digest, buf, len)) != 1)
+      return rc;
+  }
   e = get (c, digest, f0, f1, off == 0 && len == c->repo->chunk_size, false);
   if (!e)
     return -1;
@@ -722,7 +737,8 @@ repo_cache_prefetch (struct repo_cache *c, struct repo_disk *d, uint64_t i)
    * memory), so that the reads that decode it do not wait for the disk,
    * and the disk has many reads in flight. */
   hint (c, digest);
-  if (c->max_bytes < 4 * (size_t) c->repo->chunk_size ||
+  if (__atomic_load_n (&c->whole_stream, __ATOMIC_RELAXED) ||  /* 6 */
+      c->max_bytes < 4 * (size_t) c->repo->chunk_size ||
       c->qlen == PREFETCH_QUEUE ||
       (c->ahead + c->qlen + PREFETCH_THREADS + 1) * c->repo->chunk_size >
       c->max_bytes / 2)

@@ -8,7 +8,7 @@
  *  - read-ahead: what is read ahead and not yet read stays within half
  *    the cache, however much the readers ask for;
  *  - streaming reads: a full cache keeps what it holds, a damaged chunk
- *    still fails;
+ *    still fails; while they are of whole chunks read-ahead only hints;
  *  - accounting: all the memory the cache holds (buffers in use, loading,
  *    spare or pooled, entries, tables) stays within max_bytes, whole
  *    chunks and frames mixed, eight threads at once;
@@ -205,6 +205,34 @@ test_eviction (struct env *e)
 }
 
 /* ---- streaming reads ------------------------------------------------------------ */
+
+static uint64_t prefetch_settle (struct repo_cache *c);
+
+/* While the streaming reads are of whole chunks, read-ahead only hints
+ * (no decode); a streaming read of part of a chunk turns decoding
+ * read-ahead back on. */
+static void
+test_stream_readahead (struct env *e)
+{
+  struct repo_cache *c = repo_cache_new (e->r, 16 * CS + CS / 2);
+  CLEANUP_FREE uint8_t *buf = xmalloc (CS);
+  struct repo_cache_stats st, st2;
+  unsigned hints = e->h->will_needs;
+
+  assert (repo_disk_pread_stream (e->d, c, buf, CS, 11 * CS) == 0);
+  repo_cache_get_stats (c, &st);
+  repo_cache_prefetch (c, e->d, 14);
+  prefetch_settle (c);
+  repo_cache_get_stats (c, &st2);
+  assert (st2.decodes == st.decodes && e->h->will_needs > hints);
+  assert (repo_disk_pread_stream (e->d, c, buf, CS / 2, 12 * CS) == 0);
+  repo_cache_get_stats (c, &st);
+  repo_cache_prefetch (c, e->d, 14);
+  prefetch_settle (c);
+  repo_cache_get_stats (c, &st2);
+  assert (st2.decodes == st.decodes + 1);
+  repo_cache_free (c);
+}
 
 /* A sequential reader's whole chunks: kept while the cache has room (a
  * second pass is warm); once it is full, read straight into the
@@ -595,6 +623,7 @@ main (void)
   test_single_flight (&e);
   test_eviction (&e);
   test_stream (&e);
+  test_stream_readahead (&e);
   test_readahead_bound (&e);
   test_first_read_hint (&e);
   test_failure_not_cached (&e);
