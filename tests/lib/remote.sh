@@ -90,6 +90,15 @@ _remote_net () {
     remote_exec ip addr add "$REMOTE_ADDR/30" dev "bbr$$n"
     remote_exec ip link set "bbr$$n" up
     remote_exec ip link set lo up
+    # A stock host's TCP: no pacing congestion control.  A new namespace
+    # takes this machine's default, which may be bbr (this kernel has no
+    # fq qdisc, so bbr paces every packet with a timer of its own; in a
+    # VM that doubled the CPU of the remote QEMU sending a backup's NBD
+    # stream, and both "hosts" share this machine's cores).  cubic, the
+    # kernel's default, else reno (a namespace may only pick one of
+    # net.ipv4.tcp_allowed_congestion_control).
+    remote_exec sysctl -q -w net.ipv4.tcp_congestion_control=cubic 2>/dev/null ||
+        remote_exec sysctl -q -w net.ipv4.tcp_congestion_control=reno 2>/dev/null || true
 }
 
 _remote_tls () {
