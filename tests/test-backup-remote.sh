@@ -140,12 +140,20 @@ cat "$tmp/b3b.err"
 
 ## 4. ports: one in use is skipped, none free is an error
 busy=$(( 20000 + $$ % 20000 ))
+# the port is held once the listener says so (a fixed sleep was too short
+# on a loaded machine: the backup then took the port itself)
 remote_exec python3 -c 'import socket, sys, time
 s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind((sys.argv[1], int(sys.argv[2]))); s.listen(); time.sleep(600)' "$REMOTE_ADDR" "$busy" &
+s.bind((sys.argv[1], int(sys.argv[2]))); s.listen()
+open(sys.argv[3], "w").close(); time.sleep(600)' "$REMOTE_ADDR" "$busy" "$tmp/busy.ready" &
 busy_pid=$!
 cleanup_fn kill "$busy_pid"
-sleep 1
+for _ in $(seq 300); do
+    [ -e "$tmp/busy.ready" ] && break
+    kill -0 "$busy_pid" 2>/dev/null || fail "could not hold port $busy on the remote host"
+    sleep 0.1
+done
+[ -e "$tmp/busy.ready" ] || fail "the listener on port $busy did not start in 30 s"
 expect_rc 1 bootback backup "$dom" --host r1 --nbd-ports "$busy-$busy"
 grep -q "no free port .*tried 1 of $busy-$busy" "$tmp/err" || fail "no free port: wrong error"
 no_job "no free port"
