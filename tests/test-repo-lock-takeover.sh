@@ -9,8 +9,9 @@
 # held it too; now A finds the lock is no longer the one it judged and
 # leaves it, and B's live lock refuses it.  A taker killed in the middle
 # of a takeover does not keep the next one out; an empty lock is taken
-# over when 30 s old, not before; takeovers leave nothing behind in
-# locks/.  On a local directory, then over NFS.
+# over when 30 s old, not before, and its taker, stopped between its
+# create and its write meanwhile, then finds it is not its own; takeovers
+# leave nothing behind in locks/.  On a local directory, then over NFS.
 source "$top_srcdir/tests/functions.sh"
 source "$top_srcdir/nbd-plugin/plugin-functions.sh"
 
@@ -99,6 +100,36 @@ race_stale () {
     touch -d '1 minute ago' "$dir/locks/t"
     echo | "$helper" lock "$url" locks/t > "$tmp/e.out" 2>&1 ||
         fail "$url: an empty lock 1 minute old was not taken over: $(cat "$tmp/e.out")"
+    # a taker stopped between its create and its write for longer than
+    # 30 s has its empty lock taken over; when it goes on, it does not
+    # hold the lock (before, its write went to the file B had removed,
+    # and both held it)
+    rm -f "$dir/locks/t"
+    k=$(( $(ops "$url") + 2 ))   # after `held`'s stat: mkdir, create; the write
+    start a env BOOTBACK_FAULT=stop@$k "$helper" lock "$url" locks/t
+    a=$pid
+    exec 5> "$tmp/a.in"
+    wait_stopped "$a" || fail "$url: taker A did not stop at operation $k: $(cat "$tmp/a.out")"
+    [ -e "$dir/locks/t" ] && [ ! -s "$dir/locks/t" ] || fail "$url: A did not stop before its write"
+    touch -d '1 minute ago' "$dir/locks/t"
+    start b "$helper" lock "$url" locks/t
+    b=$pid
+    exec 6> "$tmp/b.in"
+    wait_line "$tmp/b.out" "^locked $b\$" || fail "$url: B did not take the empty lock: $(cat "$tmp/b.out")"
+    kill -CONT "$a"
+    wait_line "$tmp/a.out" "locked|is running|rror" || fail "$url: A says nothing: $(cat "$tmp/a.out")"
+    exec 5>&-
+    wait "$a" || true
+    cat "$tmp/a.out"
+    grep -q "^locked" "$tmp/a.out" &&
+        fail "$url: two holders: B ($b) took A's empty lock, then A ($a) wrote it and held it too"
+    grep -q "a test is running (.*locks/t: host $(hostname) pid $b)" "$tmp/a.out" ||
+        fail "$url: A is not refused by B's lock: $(cat "$tmp/a.out")"
+    grep -q "pid=$b " "$dir/locks/t" || fail "$url: B's lock is gone: $(cat "$dir/locks/t")"
+    echo >&6
+    exec 6>&-
+    wait "$b" || fail "$url: B: $(cat "$tmp/b.out")"
+
     # nothing of the takeovers is left
     left=$(ls "$dir/locks" | grep -vxE 'clock|writers' || true)
     [ -z "$left" ] || fail "$url: takeovers left $left in locks/"

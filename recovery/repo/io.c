@@ -217,7 +217,8 @@ lock_look (struct repo_io *io, const char *path, double grace,
   text[n] = '\0';
   error_clear ();
   sscanf (text, "host=%63s pid=%ld", s->host, &s->pid);
-  len = snprintf (buf, sizeof buf, "%.9f %" PRIu64 " ", st.mtime, st.size);
+  /* %a: at most 24 characters, whatever a hostile server says */
+  len = snprintf (buf, sizeof buf, "%a %" PRIu64 " ", st.mtime, st.size);
   memcpy (buf + len, text, n);
   repo_sha256 (buf, len + n, s->id);
   if (statted && n == 0 && st.size == 0 && io_clock (io, &now) == 0 &&
@@ -247,7 +248,13 @@ io_lock_held (struct repo_io *io, const char *path)
  * two takers (two threads of one process) write the same bytes (an object
  * store tells its own version from another's by them, io-s3.c 3.).  On an
  * object store the exclusive create happens at close (io-s3.c 3.): EEXIST
- * may come from the close.  0, or -1 with errno (EEXIST: taken). */
+ * may come from the close.  Elsewhere the file is read back once written:
+ * a taker stopped between its create and its write for longer than
+ * LOCK_EMPTY_GRACE has had its empty lock taken over, and its write went
+ * to a file that no longer has the name (or, on NFS, failed); the lock is
+ * then someone else's.  A lock whose write failed is left (it may be
+ * someone else's by now; empty, it is taken over after the grace).  0, or
+ * -1 with errno (EEXIST: taken). */
 static int
 lock_create (struct repo_io *io, const char *path)
 {
@@ -270,13 +277,26 @@ lock_create (struct repo_io *io, const char *path)
   if (io_write_all (io, f, text, len, 0) == -1) {
     ERROR_SAVE (saved);
     io->ops->close (io, f);
-    io->ops->unlink (io, path);
     ERROR_RESTORE (saved);
     if (errno == EEXIST)
       errno = EIO;
     return -1;
   }
-  return io->ops->close (io, f);
+  if (io->ops->close (io, f) == -1)
+    return -1;
+  if (!io->ops->object_store) {
+    CLEANUP_FREE char *back = NULL;
+    size_t n = 0;
+
+    if (io_read_file (io, path, 4096, &back, &n) == -1 && errno != ENOENT)
+      return -1;
+    if (!back || n != (size_t) len || memcmp (back, text, len) != 0) {
+      error_set (EEXIST, "%s/%s: taken over while it was being written",
+                 io->location, path);
+      return -1;
+    }
+  }
+  return 0;
 }
 
 /* Take over the lock file path, judged stale as *seen.  Removing it by
