@@ -252,9 +252,10 @@ io_lock_held (struct repo_io *io, const char *path)
  * a taker stopped between its create and its write for longer than
  * LOCK_EMPTY_GRACE has had its empty lock taken over, and its write went
  * to a file that no longer has the name (or, on NFS, failed); the lock is
- * then someone else's.  A lock whose write failed is left (it may be
- * someone else's by now; empty, it is taken over after the grace).  0, or
- * -1 with errno (EEXIST: taken). */
+ * then someone else's.  A lock whose write failed is removed if that took
+ * less than a third of the grace (no one can have taken it over), else
+ * left (it may be someone else's by now; empty, it is taken over after
+ * the grace).  0, or -1 with errno (EEXIST: taken). */
 static int
 lock_create (struct repo_io *io, const char *path)
 {
@@ -263,6 +264,7 @@ lock_create (struct repo_io *io, const char *path)
   uint64_t rnd = 0;                   /* unseeded random () is the same in
                                        * every process: cloned hosts with
                                        * the same pid would match */
+  double t0 = now_monotonic ();
   struct repo_file *f;
   int len;
 
@@ -277,6 +279,8 @@ lock_create (struct repo_io *io, const char *path)
   if (io_write_all (io, f, text, len, 0) == -1) {
     ERROR_SAVE (saved);
     io->ops->close (io, f);
+    if (now_monotonic () - t0 < LOCK_EMPTY_GRACE / 3)
+      io->ops->unlink (io, path);
     ERROR_RESTORE (saved);
     if (errno == EEXIST)
       errno = EIO;
@@ -288,7 +292,8 @@ lock_create (struct repo_io *io, const char *path)
     CLEANUP_FREE char *back = NULL;
     size_t n = 0;
 
-    if (io_read_file (io, path, 4096, &back, &n) == -1 && errno != ENOENT)
+    if (io_read_file (io, path, 4096, &back, &n) == -1 && errno != ENOENT &&
+        errno != EFBIG)
       return -1;
     if (!back || n != (size_t) len || memcmp (back, text, len) != 0) {
       error_set (EEXIST, "%s/%s: taken over while it was being written",

@@ -618,8 +618,12 @@ repo_writer_commit (struct repo_writer *w, struct repo_manifest *out)
   {
     CLEANUP_FREE char *pm = xasprintf ("pruned/%s/%s", w->vm, w->id);
     CLEANUP_FREE char *pm_dir = xasprintf ("pruned/%s", w->vm);
-    if (io->ops->unlink (io, pm) == 0) {
-      if (io->ops->sync_dir (io, pm_dir) == -1)
+    struct repo_stat pst;
+    /* stat first: a DELETE of a missing key leaves a delete marker in a
+     * versioned bucket */
+    if (io->ops->stat (io, pm, &pst) == 0) {
+      if ((io->ops->unlink (io, pm) == -1 && errno != ENOENT) ||
+          io->ops->sync_dir (io, pm_dir) == -1)
         goto err;
     }
     else if (errno != ENOENT)
