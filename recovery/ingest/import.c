@@ -4,8 +4,15 @@
  *
  * For each disk: qemu-img info (format, size: the user's --format, or
  * QEMU's guess; before the point is begun, and again just before QEMU
- * opens it by name: a header changed meanwhile is refused), a private
- * read-only qemu-nbd (a raw local file is read directly).  An image
+ * opens it: a header changed meanwhile is refused), a private read-only
+ * qemu-nbd (a raw local file is read directly).  A local image (regular
+ * file or block device) is opened once, before its first probe, and
+ * both qemu-img and qemu-nbd are given that open file (/proc/self/fd/N,
+ * inherited), as is the direct read of a raw file: a path someone points
+ * elsewhere after the probe (a symbolic link, a rename in a directory
+ * they can write) cannot bring another file in.  Not with
+ * --allow-backing: QEMU then needs the image's name to find its backing
+ * files, which the user trusts.  An image
  * that would make QEMU read another file (backing file, data file, vmdk
  * extent, json: name) is refused unless the user allows it: a guessed
  * format must not pull host files into a point.  Block status
@@ -52,19 +59,93 @@ map_holes (struct chunk_job *j)
   }
 }
 
+/* An image as QEMU is to open it: by name, or (fd >= 0) the file
+ * bootback opened. */
+struct pinned {
+  int fd;                     /* O_CLOEXEC; -1: by name */
+  int child_fd;               /* while a child is started: fd's inheritable
+                               * copy, which name names; else -1 */
+  char name[64];
+};
+
+/* Open d's image once (see the top), unless allow_backing or it is no
+ * local file or device (QEMU's protocol names, nbd+unix://...: by name,
+ * as before; qemu-img says what is wrong with a missing one). */
+static void
+pin_open (const struct ingest_disk *d, bool allow_backing, struct pinned *p)
+{
+  struct stat st;
+  int fd;
+
+  p->fd = p->child_fd = -1;
+  if (allow_backing || strncmp (d->image, "json:", 5) == 0)
+    return;
+  /* O_NONBLOCK: a FIFO must not block the open (it is then left to QEMU
+   * by name, as before). */
+  fd = open (d->image, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+  if (fd == -1)
+    return;
+  if (fstat (fd, &st) == -1 || !(S_ISREG (st.st_mode) || S_ISBLK (st.st_mode)) ||
+      fcntl (fd, F_SETFL, 0) == -1) {
+    close (fd);
+    return;
+  }
+  p->fd = fd;
+}
+
+/* The name to give a child about to be started (qemu-img, qemu-nbd):
+ * d->image, or /proc/self/fd/N for an inheritable copy of the pinned fd,
+ * closed by pin_child_done once the child has started (has opened it).
+ * NULL with the error set. */
+static const char *
+pin_child (const struct ingest_disk *d, struct pinned *p)
+{
+  if (p->fd == -1)
+    return d->image;
+  p->child_fd = fcntl (p->fd, F_DUPFD, 3);     /* without FD_CLOEXEC */
+  if (p->child_fd == -1) {
+    error_set (errno, "dup: %s", d->image);
+    return NULL;
+  }
+  snprintf (p->name, sizeof p->name, "/proc/self/fd/%d", p->child_fd);
+  return p->name;
+}
+
+static void
+pin_child_done (struct pinned *p)
+{
+  if (p->child_fd >= 0)
+    close (p->child_fd);
+  p->child_fd = -1;
+}
+
+static void
+pin_close (struct pinned *p)
+{
+  pin_child_done (p);
+  if (p->fd >= 0)
+    close (p->fd);
+  p->fd = -1;
+}
+
 /* Format and size of an image (d->format, or QEMU's guess when NULL);
  * refuses what cannot be imported, and an image that would make QEMU read
  * another file unless allow_backing: a guess from contents someone else
  * wrote must not pull host files (a backing file /etc/shadow) in. */
 static int
-probe (const struct ingest_disk *d, bool allow_backing, char *format,
-       size_t flen, uint64_t *size)
+probe (const struct ingest_disk *d, struct pinned *p, bool allow_backing,
+       char *format, size_t flen, uint64_t *size)
 {
   struct qemu_img_info i;
-  const char *link, *what;
+  const char *link, *what, *image = pin_child (d, p);
   struct stat st;
+  int r;
 
-  if (qemu_img_info (d->image, d->format, &i) == -1) {
+  if (!image)
+    return -1;
+  r = qemu_img_info (image, d->format, &i);
+  pin_child_done (p);
+  if (r == -1) {
     error_prefix ("%s", d->image);
     return -1;
   }
@@ -80,7 +161,8 @@ probe (const struct ingest_disk *d, bool allow_backing, char *format,
   *size = i.size;
   /* QEMU rounds a raw file up to whole sectors; keep its exact length so a
    * raw restore is identical byte for byte (cmp, not only qemu-img compare). */
-  if (strcmp (format, "raw") == 0 && stat (d->image, &st) == 0 &&
+  if (strcmp (format, "raw") == 0 &&
+      (p->fd >= 0 ? fstat (p->fd, &st) : stat (d->image, &st)) == 0 &&
       S_ISREG (st.st_mode) && (uint64_t) st.st_size <= *size)
     *size = st.st_size;
   if (*size == 0) {
@@ -96,8 +178,8 @@ probe (const struct ingest_disk *d, bool allow_backing, char *format,
  * as then). */
 static int
 import_disk (struct repo_writer *w, struct repo *r, const struct ingest_disk *d,
-             const char *format, uint64_t size, bool allow_backing, int threads,
-             struct ingest_result *res)
+             struct pinned *p, const char *format, uint64_t size,
+             bool allow_backing, int threads, struct ingest_result *res)
 {
   static const char *const ctx[] = { LIBNBD_CONTEXT_BASE_ALLOCATION, NULL };
   struct chunk_job j;
@@ -109,9 +191,11 @@ import_disk (struct repo_writer *w, struct repo *r, const struct ingest_disk *d,
 
   chunk_job_init (&j, w, d->image, size, repo_chunk_size (r));
   j.progress_all = true;
-  if (strcmp (format, "raw") == 0 && stat (d->image, &st) == 0 &&
+  if (strcmp (format, "raw") == 0 &&
+      (p->fd >= 0 ? fstat (p->fd, &st) : stat (d->image, &st)) == 0 &&
       S_ISREG (st.st_mode)) {
-    j.fd = open (d->image, O_RDONLY | O_CLOEXEC);
+    j.fd = p->fd >= 0 ? fcntl (p->fd, F_DUPFD_CLOEXEC, 3)
+      : open (d->image, O_RDONLY | O_CLOEXEC);
     if (j.fd == -1) {
       error_set (errno, "open: %s", d->image);
       goto out;
@@ -121,11 +205,13 @@ import_disk (struct repo_writer *w, struct repo *r, const struct ingest_disk *d,
   else {
     struct chunk_zero_map z;
     char again[32];
+    const char *image;
     uint64_t sz;
-    /* QEMU opens it by name now, maybe long after the first probe (the
-     * disks before it): its header must still say what was checked then,
-     * with no backing or data file added meanwhile. */
-    if (probe (d, allow_backing, again, sizeof again, &sz) == -1)
+    int started;
+    /* QEMU opens it now, maybe long after the first probe (the disks
+     * before it): its header must still say what was checked then, with
+     * no backing or data file added meanwhile. */
+    if (probe (d, p, allow_backing, again, sizeof again, &sz) == -1)
       goto out;
     if (strcmp (again, format) != 0 || sz != size) {
       error_setx ("%s changed while importing (%s of %" PRIu64 " bytes, now "
@@ -133,8 +219,15 @@ import_disk (struct repo_writer *w, struct repo *r, const struct ingest_disk *d,
                   again, sz);
       goto out;
     }
-    if (qemu_nbd_start (&q, d->image, format, true) == -1)
+    image = pin_child (d, p);
+    if (!image)
       goto out;
+    started = qemu_nbd_start (&q, image, format, true);
+    pin_child_done (p);
+    if (started == -1) {
+      error_prefix ("%s", d->image);
+      goto out;
+    }
     j.socket = q.socket;
     h = chunk_job_connect (&j, ctx);
     if (!h)
@@ -187,6 +280,8 @@ ingest_import (struct repo *r, const struct ingest_opts *o,
   double t0 = now_monotonic ();
   char formats[REPO_MAX_DISKS][32];
   uint64_t sizes[REPO_MAX_DISKS];
+  struct pinned pins[REPO_MAX_DISKS];
+  int ret = -1;
   size_t i;
 
   memset (res, 0, sizeof *res);
@@ -201,15 +296,17 @@ ingest_import (struct repo *r, const struct ingest_opts *o,
   /* Refuse unreadable or empty images before anything is written; what
    * the probe found is what is imported (one qemu-img info a disk). */
   for (i = 0; i < n; i++)
-    if (probe (&disks[i], o->allow_backing, formats[i], sizeof formats[i],
-               &sizes[i]) == -1)
-      return -1;
+    pin_open (&disks[i], o->allow_backing, &pins[i]);
+  for (i = 0; i < n; i++)
+    if (probe (&disks[i], &pins[i], o->allow_backing, formats[i],
+               sizeof formats[i], &sizes[i]) == -1)
+      goto out;
   w = repo_writer_begin (r, o->vm, o->time);
   if (!w)
-    return -1;
+    goto out;
   for (i = 0; i < n; i++) {
-    if (import_disk (w, r, &disks[i], formats[i], sizes[i], o->allow_backing,
-                     threads, res) == -1)
+    if (import_disk (w, r, &disks[i], &pins[i], formats[i], sizes[i],
+                     o->allow_backing, threads, res) == -1)
       goto err;
   }
   if (o->domain_xml)
@@ -218,8 +315,12 @@ ingest_import (struct repo *r, const struct ingest_opts *o,
   st.bytes_read = res->bytes_read;
   st.seconds = now_monotonic () - t0;
   repo_writer_set_info (w, "full", "crash", "import", NULL, &st);
-  return repo_writer_commit (w, m);
+  ret = repo_writer_commit (w, m);
+  goto out;
  err:
   repo_writer_abort (w);
-  return -1;
+ out:
+  for (i = 0; i < n; i++)
+    pin_close (&pins[i]);
+  return ret;
 }

@@ -167,97 +167,231 @@ io_clock (struct repo_io *io, double *now)
   return 0;
 }
 
-/* Read the holder of lock file path into host and pid; true if it is a
- * process of this host that is gone, or if the file is empty and older
- * than LOCK_EMPTY_GRACE seconds by the storage's clock (its creator was
- * killed between creating and writing it: a lock is written within a
- * moment of its creation). */
-#define LOCK_EMPTY_GRACE 30
-static bool
-lock_holder_dead (struct repo_io *io, const char *path, char host[64],
-                  long *pid)
-{
-  CLEANUP_FREE char *text = NULL;
-  char me[64] = "";
-  struct repo_stat st;
-  double now;
-  size_t n = 1;
+/* A lock file as a taker saw it: missing, or its holder (host, pid), whether
+ * it is stale, and its identity: the SHA-256 of its bytes and mtime.  Two
+ * different locks never have the same identity: one that was written has
+ * a nonce (io_lock), and an empty one is stale only when older than
+ * grace, while a new one is newer. */
+struct lock_seen {
+  bool missing, stale;
+  char host[64];
+  long pid;
+  uint8_t id[REPO_DIGEST_LEN];
+};
 
-  host[0] = '\0';
-  *pid = 0;
+/* Read lock file path into *s: true if it is stale, that is a process of
+ * this host that is gone, or empty and older than grace seconds by the
+ * storage's clock (its creator was killed between creating and writing it:
+ * a lock is written within a moment of its creation).  The bytes and the
+ * mtime come from one open file (one inode, one NFS file handle). */
+static bool
+lock_look (struct repo_io *io, const char *path, double grace,
+           struct lock_seen *s)
+{
+  struct repo_file *f;
+  struct repo_stat st = { 0 };
+  char me[64] = "", text[4097], buf[4096 + 64];
+  size_t n = 0;
+  double now;
+  bool statted;
+  int len;
+
+  memset (s, 0, sizeof *s);
   gethostname (me, sizeof me - 1);
-  if (io_read_file (io, path, 4096, &text, &n) == 0)
-    sscanf (text, "host=%63s pid=%ld", host, pid);
-  if (n == 0 && io->ops->stat (io, path, &st) == 0 &&
-      io_clock (io, &now) == 0 && now - st.mtime > LOCK_EMPTY_GRACE)
-    return true;
+  f = io->ops->open (io, path, O_RDONLY);
+  if (!f) {
+    s->missing = errno == ENOENT;
+    error_clear ();
+    return false;
+  }
+  statted = io->ops->fstat (io, f, &st) == 0;
+  if (statted) {
+    while (n < st.size && n < sizeof text - 1) {
+      ssize_t r = io->ops->pread (io, f, text + n, sizeof text - 1 - n, n);
+      if (r <= 0)
+        break;
+      n += r;
+    }
+  }
+  io->ops->close (io, f);
+  text[n] = '\0';
   error_clear ();
-  return strcmp (host, me) == 0 && *pid > 0 && kill (*pid, 0) == -1 &&
-    errno == ESRCH;
+  sscanf (text, "host=%63s pid=%ld", s->host, &s->pid);
+  /* %a: at most 24 characters, whatever a hostile server says */
+  len = snprintf (buf, sizeof buf, "%a %" PRIu64 " ", st.mtime, st.size);
+  memcpy (buf + len, text, n);
+  repo_sha256 (buf, len + n, s->id);
+  if (statted && n == 0 && st.size == 0 && io_clock (io, &now) == 0 &&
+      now - st.mtime > grace)
+    s->stale = true;
+  else
+    s->stale = strcmp (s->host, me) == 0 && s->pid > 0 &&
+      kill (s->pid, 0) == -1 && errno == ESRCH;
+  error_clear ();
+  return s->stale;
 }
+
+#define LOCK_EMPTY_GRACE 30
 
 int
 io_lock_held (struct repo_io *io, const char *path)
 {
   struct repo_stat st;
-  char host[64];
-  long pid;
+  struct lock_seen s;
 
   if (io->ops->stat (io, path, &st) == -1)
     return errno == ENOENT ? 0 : -1;
-  return lock_holder_dead (io, path, host, &pid) ? 0 : 1;
+  return lock_look (io, path, LOCK_EMPTY_GRACE, &s) || s.missing ? 0 : 1;
 }
 
-/* The content of a lock: who holds it, and a nonce, so that no two
- * takers (two threads of one process) write the same bytes (an object
- * store tells its own version from another's by them, io-s3.c 3.).  On
- * an object store the exclusive create happens at close (io-s3.c 3.):
- * EEXIST may come from the close. */
-int
-io_lock (struct repo_io *io, const char *path, const char *what, double wait)
+/* The content of a lock or a claim: who holds it, and a nonce, so that no
+ * two takers (two threads of one process) write the same bytes (an object
+ * store tells its own version from another's by them, io-s3.c 3.).  On an
+ * object store the exclusive create happens at close (io-s3.c 3.): EEXIST
+ * may come from the close.  Elsewhere the file is read back once written:
+ * a taker stopped between its create and its write for longer than
+ * LOCK_EMPTY_GRACE has had its empty lock taken over, and its write went
+ * to a file that no longer has the name (or, on NFS, failed); the lock is
+ * then someone else's.  A lock whose write failed is removed if that took
+ * less than a third of the grace (no one can have taken it over), else
+ * left (it may be someone else's by now; empty, it is taken over after
+ * the grace).  0, or -1 with errno (EEXIST: taken). */
+static int
+lock_create (struct repo_io *io, const char *path)
 {
   static _Atomic unsigned nonce;
-  double end = now_monotonic () + wait;
-  struct repo_file *f;
   char host[64] = "", text[192];
+  uint64_t rnd = 0;                   /* unseeded random () is the same in
+                                       * every process: cloned hosts with
+                                       * the same pid would match */
+  double t0 = now_monotonic ();
+  struct repo_file *f;
   int len;
 
   gethostname (host, sizeof host - 1);
+  f = io->ops->open (io, path, O_WRONLY | O_CREAT | O_EXCL);
+  if (!f)
+    return -1;
+  if (getrandom (&rnd, sizeof rnd, 0) != (ssize_t) sizeof rnd)
+    rnd = (uint64_t) (now_monotonic () * 1e9) ^ (uint64_t) time (NULL);
+  len = snprintf (text, sizeof text, "host=%s pid=%ld n=%u-%016" PRIx64 "\n",
+                  host, (long) getpid (), atomic_fetch_add (&nonce, 1), rnd);
+  if (io_write_all (io, f, text, len, 0) == -1) {
+    ERROR_SAVE (saved);
+    io->ops->close (io, f);
+    if (now_monotonic () - t0 < LOCK_EMPTY_GRACE / 3)
+      io->ops->unlink (io, path);
+    ERROR_RESTORE (saved);
+    if (errno == EEXIST)
+      errno = EIO;
+    return -1;
+  }
+  if (io->ops->close (io, f) == -1)
+    return -1;
+  if (!io->ops->object_store) {
+    CLEANUP_FREE char *back = NULL;
+    size_t n = 0;
+
+    if (io_read_file (io, path, 4096, &back, &n) == -1 && errno != ENOENT &&
+        errno != EFBIG)
+      return -1;
+    if (!back || n != (size_t) len || memcmp (back, text, len) != 0) {
+      error_set (EEXIST, "%s/%s: taken over while it was being written",
+                 io->location, path);
+      return -1;
+    }
+  }
+  return 0;
+}
+
+/* Take over the lock file path, judged stale as *seen.  Removing it by
+ * name is not enough: another taker that judged the same lock stale may
+ * have removed it already and created its own, which a removal by name
+ * would take from it (two holders).  So a taker first claims this stale
+ * lock, by creating PATH.takeover-ID-K exclusively (ID: the stale lock's
+ * identity), and, holding the claim, removes path only if it is still
+ * the lock it judged: a claim is only ever removed after that, so a
+ * second taker of the same stale lock either waits for the claim or finds
+ * path changed.  A claim whose taker is gone (a process of this host that
+ * is gone, or empty and older than CLAIM_GRACE) is passed over: K + 1.
+ * 0: done (by this taker or another: try the lock again); 1: another
+ * taker is at it (*busy: who); -1 with the error set. */
+#define CLAIM_GRACE 60
+#define CLAIM_MAX 8
+static int
+lock_take_over (struct repo_io *io, const char *path,
+                const struct lock_seen *seen, struct lock_seen *busy)
+{
+  char hex[2 * 8 + 1];
+  struct lock_seen now;
+  int k, j, tries = 0, ret = 0;
+
+  hex_encode (seen->id, 8, hex);
+  for (k = 0; k < CLAIM_MAX; k++) {
+    CLEANUP_FREE char *claim = xasprintf ("%s.takeover-%s-%d", path, hex, k);
+    if (lock_create (io, claim) == 0)
+      break;
+    if (errno != EEXIST)
+      return -1;
+    error_clear ();
+    if (!lock_look (io, claim, CLAIM_GRACE, busy) && !busy->missing)
+      return 1;                       /* a live taker */
+    if (busy->missing && ++tries < 100)
+      k--;                            /* its taker just finished: again */
+  }
+  if (k == CLAIM_MAX) {
+    error_setx ("%s/%s: %d takers of this stale lock were killed in the "
+                "middle; remove %s and %s.takeover-*", io->location, path,
+                CLAIM_MAX, path, path);
+    return -1;
+  }
+  lock_look (io, path, LOCK_EMPTY_GRACE, &now);
+  if (!now.missing && memcmp (now.id, seen->id, sizeof now.id) == 0 &&
+      io->ops->unlink (io, path) == -1 && errno != ENOENT)
+    ret = -1;
+  ERROR_SAVE (saved);
+  for (j = k; j >= 0; j--) {
+    CLEANUP_FREE char *claim = xasprintf ("%s.takeover-%s-%d", path, hex, j);
+    io->ops->unlink (io, claim);
+  }
+  ERROR_RESTORE (saved);
+  return ret;
+}
+
+int
+io_lock (struct repo_io *io, const char *path, const char *what, double wait)
+{
+  double end = now_monotonic () + wait;
+  int gone = 0;
+
   if (io_mkdir_p1 (io, "locks") == -1)
     return -1;
   for (;;) {
-    char ohost[64] = "";
-    long pid = 0;
+    struct lock_seen s, busy;
+    int r;
 
-    f = io->ops->open (io, path, O_WRONLY | O_CREAT | O_EXCL);
-    if (f) {
-      uint64_t rnd = 0;               /* unseeded random () is the same
-                                       * in every process: cloned hosts
-                                       * with the same pid would match */
-      if (getrandom (&rnd, sizeof rnd, 0) != (ssize_t) sizeof rnd)
-        rnd = (uint64_t) (now_monotonic () * 1e9) ^ (uint64_t) time (NULL);
-      len = snprintf (text, sizeof text, "host=%s pid=%ld n=%u-%016" PRIx64 "\n",
-                      host, (long) getpid (), atomic_fetch_add (&nonce, 1), rnd);
-      if (io_write_all (io, f, text, len, 0) == -1) {
-        ERROR_SAVE (saved);
-        io->ops->close (io, f);
-        io->ops->unlink (io, path);
-        ERROR_RESTORE (saved);
-        return -1;
-      }
-      if (io->ops->close (io, f) == 0)
-        return 0;
-    }
+    if (lock_create (io, path) == 0)
+      return 0;
     if (errno != EEXIST)
       return -1;
-    if (lock_holder_dead (io, path, ohost, &pid)) {
-      /* Left by a process that died on this host. */
-      io->ops->unlink (io, path);
-      continue;
+    error_clear ();
+    if (lock_look (io, path, LOCK_EMPTY_GRACE, &s)) {
+      /* Left by a process that died on this host, or by one killed
+       * between its create and its write. */
+      r = lock_take_over (io, path, &s, &busy);
+      if (r == -1)
+        return -1;
+      if (r == 0)
+        continue;
+      snprintf (s.host, sizeof s.host, "%s", busy.host);
+      s.pid = busy.pid;
     }
+    else if (s.missing && ++gone < 100)
+      continue;                       /* released meanwhile */
     if (now_monotonic () >= end) {
       error_setx ("%s is running (%s/%s: host %s pid %ld); if it is not, "
-                  "remove that file", what, io->location, path, ohost, pid);
+                  "remove that file", what, io->location, path, s.host,
+                  s.pid);
       return -1;
     }
     usleep (50000);

@@ -114,8 +114,10 @@ int io_clock (struct repo_io *io, double *now);
 /* Take the lock file path (O_EXCL; it names this host and pid), waiting up
  * to wait seconds for its holder.  A lock left by a dead process of this
  * host, or left empty for more than 30 s (its taker killed between the
- * create and the write), is taken over.  -1 with "WHAT is running (...: host H pid P); if
- * it is not, remove that file" if still held. */
+ * create and the write), is taken over: under a claim on that very lock
+ * (PATH.takeover-ID-K), and removed only if it is still the one judged
+ * stale, so that two takers never both hold it.  -1 with "WHAT is running
+ * (...: host H pid P); if it is not, remove that file" if still held. */
 int io_lock (struct repo_io *io, const char *path, const char *what,
              double wait);
 /* Is the lock file path held: 1 yes (by a live process, or one of

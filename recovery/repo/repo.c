@@ -752,8 +752,29 @@ repo_point_pruned (struct repo *r, const char *vm, const char *id)
   if (check_point (vm, id) == -1)
     return -1;
   pm = xasprintf ("pruned/%s/%s", vm, id);
-  if (r->io->ops->stat (r->io, pm, &st) == 0)
-    return 1;
+  if (!r->crypt) {
+    /* Anyone who can write the repository can write this. */
+    if (r->io->ops->stat (r->io, pm, &st) == 0)
+      return 1;
+  }
+  else {
+    /* Sealed with the repository's key and bound to its path: only a
+     * holder of the key wrote it, for this point.  One that does not
+     * open (forged, or another point's copied here) is no marker. */
+    CLEANUP_FREE char *text = NULL;
+    size_t len;
+
+    if (io_read_file (r->io, pm, 64 + CRYPT_OVERHEAD, &text, &len) == 0) {
+      if (crypt_unseal (r->crypt, (uint8_t *) text, &len, pm) == 0)
+        return 1;
+      error_clear ();
+      return 0;
+    }
+    if (error_errno () == EFBIG) {
+      error_clear ();
+      return 0;
+    }
+  }
   if (error_errno () == ENOENT) {
     error_clear ();
     return 0;
@@ -778,12 +799,19 @@ point_remove_now (struct repo *r, const char *vm, const char *id)
     return -1;
   }
   /* The marker first: every host's catalog then knows the point was
-   * pruned, not lost to a rollback (catalog_points_sync). */
+   * pruned, not lost to a rollback (catalog_points_sync).  Sealed in an
+   * encrypted repository (repo_point_pruned). */
   if (io_mkdir_p1 (r->io, "pruned") == -1 || io_mkdir_p1 (r->io, pm_dir) == -1 ||
-      io_write_file_atomic (r->io, pm, "pruned\n", 7) == -1)
+      repo_meta_write (r, pm, "pruned\n", 7) == -1)
     return -1;
-  if (r->io->ops->unlink (r->io, man) == -1 ||
-      r->io->ops->sync_dir (r->io, dir) == -1)
+  if (r->io->ops->unlink (r->io, man) == -1) {
+    /* Still there: no marker may stand for it. */
+    ERROR_SAVE (saved);
+    r->io->ops->unlink (r->io, pm);
+    ERROR_RESTORE (saved);
+    return -1;
+  }
+  if (r->io->ops->sync_dir (r->io, dir) == -1)
     return -1;
   /* The point is gone; the rest is tidying (GC finishes it if we crash). */
   io_remove_dir (r->io, dir);

@@ -340,10 +340,12 @@ char *repo_point_lock_text (struct repo *r, const char *vm, const char *id);
 int repo_point_remove (struct repo *r, const char *vm, const char *id,
                        struct repo_hold *held_by);
 /* Did bootback remove vm@id (prune, on any host)?  repo_point_remove
- * writes pruned/VM/ID before the manifest goes, and nothing removes it:
- * a point the catalog recorded that is gone without it was lost some
- * other way (the repository rolled back to an older copy, or files
- * deleted by hand).  1 yes, 0 no, -1 with the error. */
+ * writes pruned/VM/ID before the manifest goes (sealed with the key in an
+ * encrypted repository: one that does not open counts as none), and only
+ * a new point of the same id removes it: a point the catalog recorded
+ * that is gone without it was lost some other way (the repository rolled
+ * back to an older copy, or files deleted by hand).  1 yes, 0 no, -1
+ * with the error. */
 int repo_point_pruned (struct repo *r, const char *vm, const char *id);
 
 /* ---- reading a disk of a point --------------------------------------------- */

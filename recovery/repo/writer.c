@@ -612,6 +612,25 @@ repo_writer_commit (struct repo_writer *w, struct repo_manifest *out)
     goto err;
   crash_step (2);
 
+  /* A point of this id was pruned before (repo sync copies it again from
+   * a repository that still has it): its marker goes before the point
+   * exists, so that it never stands for this one (repo_point_pruned). */
+  {
+    CLEANUP_FREE char *pm = xasprintf ("pruned/%s/%s", w->vm, w->id);
+    CLEANUP_FREE char *pm_dir = xasprintf ("pruned/%s", w->vm);
+    struct repo_stat pst;
+    /* stat first: a DELETE of a missing key leaves a delete marker in a
+     * versioned bucket */
+    if (io->ops->stat (io, pm, &pst) == 0) {
+      if ((io->ops->unlink (io, pm) == -1 && errno != ENOENT) ||
+          io->ops->sync_dir (io, pm_dir) == -1)
+        goto err;
+    }
+    else if (errno != ENOENT)
+      goto err;
+    error_clear ();
+  }
+
   /* Step 3. */
   snprintf (m->vm, sizeof m->vm, "%s", w->vm);
   strcpy (m->id, w->id);

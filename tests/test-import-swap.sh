@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+#
+# import reads the very file it probed: an image path (here a symbolic
+# link, as LVM's /dev/VG/LV are) that someone who can write its directory
+# points elsewhere after the probe does not bring another file in.  The
+# swap is made deterministic by wrappers of qemu-img and qemu-nbd first in
+# PATH:
+#   - a raw image swapped right after its qemu-img info (bootback then
+#     reads raw files itself): before, bootback opened the new target by
+#     name and a host file holding a secret went into the point;
+#   - a qcow2 swapped right before qemu-nbd starts (after the probe just
+#     before it): before, qemu-nbd opened by name a qcow2 whose backing
+#     file is that host file.
+# Now the image is opened once, before its probe, and QEMU is given that
+# open file (/proc/self/fd/N); the point holds what was probed.
+source "$top_srcdir/tests/functions.sh"
+requires qemu-img qemu-nbd cmp
+
+bootback repo init "$tmp/repo" >/dev/null
+export BOOTBACK_REPO=$tmp/repo
+
+seq 50000 | sed 's/^/BOOTBACK-HOST-SECRET-/' >"$tmp/secret"
+truncate -s 1M "$tmp/secret"
+qemu-img create -q -f qcow2 -F raw -b "$tmp/secret" "$tmp/evil.qcow2"
+head -c 1M /dev/urandom >"$tmp/good.raw"
+qemu-img convert -f raw -O qcow2 "$tmp/good.raw" "$tmp/good.qcow2"
+
+# wrappers: after the real qemu-img info of the image, or before the real
+# qemu-nbd, point $tmp/img at $tmp/swap-to (if set up)
+mkdir "$tmp/bin"
+for p in qemu-img qemu-nbd; do
+    real=$(command -v $p)
+    if [ $p = qemu-img ]; then
+        printf '#!/bin/sh\n"%s" "$@"; rc=$?\n' "$real"
+        printf '[ "$1" = info ] && [ -e "%s" ] && ln -sfn "$(cat "%s")" "%s"\n' \
+            "$tmp/swap-after-info" "$tmp/swap-after-info" "$tmp/img"
+        printf 'exit $rc\n'
+    else
+        printf '#!/bin/sh\n[ -e "%s" ] && ln -sfn "$(cat "%s")" "%s"\n' \
+            "$tmp/swap-before-nbd" "$tmp/swap-before-nbd" "$tmp/img"
+        printf 'exec "%s" "$@"\n' "$real"
+    fi > "$tmp/bin/$p"
+    chmod +x "$tmp/bin/$p"
+done
+export PATH="$tmp/bin:$PATH"
+
+restore_cmp () {   # VM EXPECTED: the point's vda equals EXPECTED byte for byte
+    rm -f "$tmp/out.raw"
+    bootback restore "$1@latest" --to "$tmp/out.raw" >/dev/null || fail "restore $1"
+    ! grep -q BOOTBACK-HOST-SECRET "$tmp/out.raw" || fail "$1: the host file is in the point"
+    cmp "$tmp/out.raw" "$2" || fail "$1: the point differs from $2"
+}
+
+## raw, swapped after its probe
+ln -sfn "$tmp/good.raw" "$tmp/img"
+echo "$tmp/secret" > "$tmp/swap-after-info"
+bootback import "$tmp/img" --vm r >/dev/null 2>"$tmp/err" || fail "raw: $(cat "$tmp/err")"
+[ "$(readlink "$tmp/img")" = "$tmp/secret" ] || fail "the wrapper did not swap the link"
+rm "$tmp/swap-after-info"
+restore_cmp r "$tmp/good.raw"
+
+## qcow2, swapped right before qemu-nbd opens it
+ln -sfn "$tmp/good.qcow2" "$tmp/img"
+echo "$tmp/evil.qcow2" > "$tmp/swap-before-nbd"
+rc=0
+bootback import "$tmp/img" --vm q >/dev/null 2>"$tmp/err" || rc=$?
+cat "$tmp/err"
+[ "$(readlink "$tmp/img")" = "$tmp/evil.qcow2" ] || fail "the wrapper did not swap the link"
+rm "$tmp/swap-before-nbd"
+[ "$rc" -eq 0 ] || fail "qcow2: exit $rc"
+restore_cmp q "$tmp/good.raw"
+
+echo ok

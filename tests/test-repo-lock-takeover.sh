@@ -1,0 +1,151 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# Taking over a stale lock file (io.c io_lock): two takers that both
+# judged locks/t stale must not both end up holding it.  Taker A stops
+# itself (BOOTBACK_FAULT=stop@K) at the first operation after it read the
+# stale lock (left by a process of this host that is gone) and judged it
+# stale; taker B then takes the lock over and holds it; A goes on.  A
+# took over by removing the lock by name, so it removed B's new lock and
+# held it too; now A finds the lock is no longer the one it judged and
+# leaves it, and B's live lock refuses it.  A taker killed in the middle
+# of a takeover does not keep the next one out; an empty lock is taken
+# over when 30 s old, not before, and its taker, stopped between its
+# create and its write meanwhile, then finds it is not its own; takeovers
+# leave nothing behind in locks/.  On a local directory, then over NFS.
+source "$top_srcdir/tests/functions.sh"
+source "$top_srcdir/nbd-plugin/plugin-functions.sh"
+
+# a pid of this host that is gone
+true & dead=$!; wait "$dead"
+
+# start NAME CMD...: CMD in the background, its stdin the fifo
+# $tmp/NAME.in (held open on fd 5 or 6), its output in $tmp/NAME.out;
+# its pid in $pid
+start () {
+    local name=$1
+    shift
+    rm -f "$tmp/$name.in" "$tmp/$name.out"
+    mkfifo "$tmp/$name.in"
+    "$@" < "$tmp/$name.in" > "$tmp/$name.out" 2>&1 5>&- 6>&- &
+    pid=$!
+}
+# wait_line FILE REGEX: wait (up to 30 s) until FILE has a line matching
+wait_line () {
+    local _
+    for _ in $(seq $(( 300 * slow ))); do
+        grep -qE "$2" "$1" 2>/dev/null && return 0
+        sleep 0.1
+    done
+    return 1
+}
+# ops URL: the repository operations of `helper-repo held URL locks/t`,
+# which opens the repository and reads the lock as a taker judges it
+ops () {
+    BOOTBACK_FAULT=count "$helper" held "$1" locks/t 2>&1 >/dev/null |
+        sed -n 's/^bootback-fault: \([0-9]*\) ops.*/\1/p'
+}
+
+race_stale () {
+    local url=$1 dir=$2 k a b
+    printf 'host=%s pid=%s\n' "$(hostname)" "$dead" > "$dir/locks/t"
+    [ "$("$helper" held "$url" locks/t)" = 0 ] || fail "$url: a dead process's lock is held"
+    # A taker does two operations more than `held` before it has judged
+    # (mkdir locks/, the exclusive create); K is the next one.
+    k=$(( $(ops "$url") + 2 ))
+    start a env BOOTBACK_FAULT=stop@$k "$helper" lock "$url" locks/t
+    a=$pid
+    exec 5> "$tmp/a.in"
+    wait_stopped "$a" || fail "$url: taker A did not stop at operation $k: $(cat "$tmp/a.out")"
+    grep -q "pid=$dead" "$dir/locks/t" || fail "$url: A stopped after it acted on its judgement"
+    start b "$helper" lock "$url" locks/t
+    b=$pid
+    exec 6> "$tmp/b.in"
+    wait_line "$tmp/b.out" "^locked $b\$" || fail "$url: B did not take the stale lock: $(cat "$tmp/b.out")"
+    kill -CONT "$a"
+    wait_line "$tmp/a.out" "locked|is running|rror" || fail "$url: A says nothing: $(cat "$tmp/a.out")"
+    exec 5>&-
+    wait "$a" || true
+    cat "$tmp/a.out"
+    grep -q "^locked" "$tmp/a.out" &&
+        fail "$url: two holders: B ($b) took the stale lock, then A ($a) removed B's and took it too"
+    grep -q "a test is running (.*locks/t: host $(hostname) pid $b)" "$tmp/a.out" ||
+        fail "$url: A is not refused by B's lock: $(cat "$tmp/a.out")"
+    grep -q "pid=$b " "$dir/locks/t" || fail "$url: B's lock is gone: $(cat "$dir/locks/t")"
+    [ "$("$helper" held "$url" locks/t)" = 1 ] || fail "$url: B's lock is not held"
+    echo >&6
+    exec 6>&-
+    wait "$b" || fail "$url: B: $(cat "$tmp/b.out")"
+    grep -q "^unlocked" "$tmp/b.out" || fail "$url: B did not unlock: $(cat "$tmp/b.out")"
+    [ ! -e "$dir/locks/t" ] || fail "$url: B's unlock left locks/t"
+
+    # a taker killed in the middle of its takeover (after it claimed the
+    # stale lock) does not keep the next taker out
+    printf 'host=%s pid=%s\n' "$(hostname)" "$dead" > "$dir/locks/t"
+    rc=0
+    BOOTBACK_FAULT=crash@$(( k + 2 )) "$helper" lock "$url" locks/t < /dev/null > "$tmp/c.out" 2>&1 || rc=$?
+    [ "$rc" -eq 137 ] || fail "$url: the killed taker: exit $rc, $(cat "$tmp/c.out")"
+    ls "$dir/locks" | grep -q '^t\.takeover-' || fail "$url: the killed taker left no claim: $(ls "$dir/locks")"
+    start d "$helper" lock "$url" locks/t
+    exec 5> "$tmp/d.in"
+    wait_line "$tmp/d.out" "^locked $pid\$" ||
+        fail "$url: a taker killed in its takeover keeps the stale lock: $(cat "$tmp/d.out")"
+    echo >&5
+    exec 5>&-
+    wait "$pid" || fail "$url: D: $(cat "$tmp/d.out")"
+    # an empty lock (its taker killed between its create and its write)
+    # is taken over once 30 s old by the storage's clock, not before
+    : > "$dir/locks/t"
+    "$helper" lock "$url" locks/t < /dev/null > "$tmp/e.out" 2>&1 || true
+    grep -q "a test is running" "$tmp/e.out" || fail "$url: a new empty lock was taken: $(cat "$tmp/e.out")"
+    touch -d '1 minute ago' "$dir/locks/t"
+    echo | "$helper" lock "$url" locks/t > "$tmp/e.out" 2>&1 ||
+        fail "$url: an empty lock 1 minute old was not taken over: $(cat "$tmp/e.out")"
+    # a taker stopped between its create and its write for longer than
+    # 30 s has its empty lock taken over; when it goes on, it does not
+    # hold the lock (before, its write went to the file B had removed,
+    # and both held it)
+    rm -f "$dir/locks/t"
+    k=$(( $(ops "$url") + 2 ))   # after `held`'s stat: mkdir, create; the write
+    start a env BOOTBACK_FAULT=stop@$k "$helper" lock "$url" locks/t
+    a=$pid
+    exec 5> "$tmp/a.in"
+    wait_stopped "$a" || fail "$url: taker A did not stop at operation $k: $(cat "$tmp/a.out")"
+    [ -e "$dir/locks/t" ] && [ ! -s "$dir/locks/t" ] || fail "$url: A did not stop before its write"
+    touch -d '1 minute ago' "$dir/locks/t"
+    start b "$helper" lock "$url" locks/t
+    b=$pid
+    exec 6> "$tmp/b.in"
+    wait_line "$tmp/b.out" "^locked $b\$" || fail "$url: B did not take the empty lock: $(cat "$tmp/b.out")"
+    kill -CONT "$a"
+    wait_line "$tmp/a.out" "locked|is running|rror" || fail "$url: A says nothing: $(cat "$tmp/a.out")"
+    exec 5>&-
+    wait "$a" || true
+    cat "$tmp/a.out"
+    grep -q "^locked" "$tmp/a.out" &&
+        fail "$url: two holders: B ($b) took A's empty lock, then A ($a) wrote it and held it too"
+    grep -q "a test is running (.*locks/t: host $(hostname) pid $b)" "$tmp/a.out" ||
+        fail "$url: A is not refused by B's lock: $(cat "$tmp/a.out")"
+    grep -q "pid=$b " "$dir/locks/t" || fail "$url: B's lock is gone: $(cat "$dir/locks/t")"
+    echo >&6
+    exec 6>&-
+    wait "$b" || fail "$url: B: $(cat "$tmp/b.out")"
+
+    # nothing of the takeovers is left
+    left=$(ls "$dir/locks" | grep -vxE 'clock|writers' || true)
+    [ -z "$left" ] || fail "$url: takeovers left $left in locks/"
+    echo "$url: ok"
+}
+
+bootback repo init "$tmp/repo" > /dev/null
+race_stale "$tmp/repo" "$tmp/repo"
+
+if [ -x /usr/bin/ganesha.nfsd ]; then
+    source "$top_srcdir/tests/lib/nfs.sh"
+    nfs_start
+    url=$(nfs_url repo)
+    bootback repo init "$url" > /dev/null
+    race_stale "$url" "$NFS_EXPORT/repo"
+else
+    echo "no nfs-ganesha: NFS not tested"
+fi
+echo ok
