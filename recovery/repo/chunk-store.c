@@ -201,6 +201,15 @@ chunk_read_frames (struct repo *r, const uint8_t digest[REPO_DIGEST_LEN],
     if (ret != 1)
       goto out;
   }
+  else if (size != (r->crypt ? crypt_frame_off ((*t)->off[(*t)->n], (*t)->n)
+                   : (*t)->off[(*t)->n])) {
+    /* a table read before, of a file written again since, laid out
+     * otherwise (the caller reads the table again) */
+    error_set (EIO, "chunk %s: file changed since its frame table was read",
+               path + 12);
+    ret = -1;
+    goto out;
+  }
   f1 = MIN (f1, (*t)->n);
   ret = f0 >= f1 ? 1 : decode_frames (r, c, f, path, *t, f0, f1, out) == -1 ? -1 : 1;
  out:

@@ -326,7 +326,9 @@ int chunk_read_file (struct repo *r, const uint8_t digest[REPO_DIGEST_LEN],
  * chunk's frames) of chunk digest, frame i into out[i] (chunk_frame
  * bytes; the caller's buffers, one per frame, or pointers into one).
  * *t: the chunk's table; when NULL it is read first from the same open
- * file (the caller then owns it).  1 done; 0 when the chunk is not read
+ * file (the caller then owns it); a given table (read before) whose
+ * file's size no longer fits it fails (EIO): the file was written again
+ * since, laid out otherwise.  1 done; 0 when the chunk is not read
  * in part (*t stays NULL: read it whole with repo_chunk_get); -1 with the
  * error naming the chunk. */
 int chunk_read_frames (struct repo *r, const uint8_t digest[REPO_DIGEST_LEN],
