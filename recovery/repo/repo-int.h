@@ -155,6 +155,8 @@ struct repo {
   int lock_expected;          /* what the host recorded (repo_expect_lock) */
   pthread_mutex_t codec_lock;
   struct codec *codecs;       /* free list of compression contexts */
+  struct chunk_files *files;  /* chunk files kept open (chunk-store.c) */
+  bool files_tried;           /* files set up (or not), under codec_lock */
   struct repo_crypt *crypt;   /* keys of an encrypted repository (crypt.h),
                                * NULL if plain */
 };
@@ -334,6 +336,9 @@ int chunk_read_file (struct repo *r, const uint8_t digest[REPO_DIGEST_LEN],
 int chunk_read_frames (struct repo *r, const uint8_t digest[REPO_DIGEST_LEN],
                        struct chunk_table **t, size_t f0, size_t f1,
                        uint8_t *const *out);
+/* Close the chunk files chunk_read_frames kept open (repo_close, before
+ * the I/O table goes). */
+void chunk_files_free (struct repo *r);
 
 /* ---- fidx.c: the fixed index format ----------------------------------- */
 
