@@ -99,9 +99,10 @@ bb_unload (void)
   if (cache) {
     repo_cache_get_stats (cache, &st);
     nbdkit_debug ("bootback: cache hits %" PRIu64 ", misses %" PRIu64
-                  ", decodes %" PRIu64 ", evictions %" PRIu64 ", memory "
-                  "held at most %" PRIu64 " of %zu bytes", st.hits,
-                  st.misses, st.decodes, st.evictions, st.peak, lru_bytes);
+                  ", decodes %" PRIu64 ", evictions %" PRIu64 ", frame "
+                  "tables kept %" PRIu64 ", memory held at most %" PRIu64
+                  " of %zu bytes", st.hits, st.misses, st.decodes,
+                  st.evictions, st.tables_kept, st.peak, lru_bytes);
   }
   repo_cache_free (cache);
   repo_close (repo);

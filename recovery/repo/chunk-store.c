@@ -9,9 +9,12 @@
  * A whole read of a plain framed chunk reads its head first: when every
  * frame is stored raw (incompressible data) the frames go straight into
  * the caller's buffer and are checked there, one copy fewer.
+ * Reads of frames keep the files of a local repository's chunks open
+ * (below: one pread per 4K random miss, not an open and a close too).
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/resource.h>
 
 #include "recovery/repo/crypt.h"
 
@@ -174,6 +177,205 @@ read_head (struct repo *r, struct codec *c, struct repo_file *f,
   return 1;
 }
 
+/* ---- chunk files kept open ---------------------------------------------------
+ *
+ * Reads of frames (chunk_read_frames: 4K random reads through the cache)
+ * keep the files of the chunks they read open, up to MAX_OPEN_FILES (and
+ * an eighth of the open-file limit), least recently used closed first:
+ * a miss in a chunk read before costs one pread, not an open, a stat and
+ * a close.  Local repositories only (io-posix): an NFS open holds state
+ * on the server, an S3 one a local copy.  Nothing is trusted for being
+ * open: every frame read from a kept file is still checked against its
+ * hash in the table, and the table against the digest; a file replaced
+ * (renamed over) is read as it was when opened, still checked; any error
+ * closes the file, so that the caller's next try opens it again.  A file
+ * removed (gc) stays on the disk while it is kept open here. */
+#define MAX_OPEN_FILES 1024
+#define FILES_BUCKETS 1024
+
+struct ofile {
+  uint8_t digest[REPO_DIGEST_LEN];
+  struct repo_file *f;
+  uint64_t size;
+  int refs;
+  bool gone;                    /* out of the set: closed by its last put */
+  struct ofile *hnext, *prev, *next;   /* LRU: head = most recent */
+};
+
+struct chunk_files {
+  pthread_mutex_t lock;
+  size_t n, max;
+  struct ofile *head, *tail;
+  struct ofile *bucket[FILES_BUCKETS];
+};
+
+/* r's set of kept files, made on first use; NULL when files are not
+ * kept. */
+static struct chunk_files *
+files_of (struct repo *r)
+{
+  struct chunk_files *fs;
+  struct rlimit rl;
+
+  if (__atomic_load_n (&r->files_tried, __ATOMIC_ACQUIRE))
+    return r->files;            /* set before files_tried, never again */
+  pthread_mutex_lock (&r->codec_lock);
+  if (!r->files_tried) {
+    if (strcmp (r->io->ops->name, "posix") == 0 &&
+        getrlimit (RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur >= 64) {
+      fs = xcalloc (1, sizeof *fs);
+      pthread_mutex_init (&fs->lock, NULL);
+      fs->max = MIN ((rlim_t) MAX_OPEN_FILES, rl.rlim_cur / 8);
+      r->files = fs;
+    }
+    __atomic_store_n (&r->files_tried, true, __ATOMIC_RELEASE);
+  }
+  fs = r->files;
+  pthread_mutex_unlock (&r->codec_lock);
+  return fs;
+}
+
+static struct ofile **
+files_slot (struct chunk_files *fs, const uint8_t *digest)
+{
+  size_t h;
+
+  memcpy (&h, digest, sizeof h);
+  return &fs->bucket[h % FILES_BUCKETS];
+}
+
+/* Take o out of the set (lock held); the caller closes it if unused. */
+static void
+files_unlink (struct chunk_files *fs, struct ofile *o)
+{
+  struct ofile **p = files_slot (fs, o->digest);
+
+  while (*p != o)
+    p = &(*p)->hnext;
+  *p = o->hnext;
+  if (o->prev) o->prev->next = o->next; else fs->head = o->next;
+  if (o->next) o->next->prev = o->prev; else fs->tail = o->prev;
+  o->gone = true;
+  fs->n--;
+}
+
+static void
+files_close (struct repo *r, struct ofile *o)
+{
+  r->io->ops->close (r->io, o->f);
+  free (o);
+}
+
+/* The open file of chunk digest (path filled, *size its size, at most
+ * cap): a kept one, or opened now and kept; *o what to give to
+ * files_put (NULL: close the file).  NULL with the error set. */
+static struct repo_file *
+file_get (struct repo *r, const uint8_t digest[REPO_DIGEST_LEN], char path[80],
+          size_t cap, uint64_t *size, struct ofile **o)
+{
+  struct chunk_files *fs = files_of (r);
+  struct ofile *k, *old = NULL, *p, *prev;
+  struct repo_file *f;
+
+  *o = NULL;
+  if (fs) {
+    pthread_mutex_lock (&fs->lock);
+    for (k = *files_slot (fs, digest); k; k = k->hnext)
+      if (memcmp (k->digest, digest, REPO_DIGEST_LEN) == 0)
+        break;
+    if (k) {
+      k->refs++;
+      if (k != fs->head) {      /* most recent */
+        k->prev->next = k->next;
+        if (k->next) k->next->prev = k->prev; else fs->tail = k->prev;
+        k->prev = NULL;
+        k->next = fs->head;
+        fs->head->prev = k;
+        fs->head = k;
+      }
+      pthread_mutex_unlock (&fs->lock);
+      repo_chunk_path (digest, path);
+      *size = k->size;
+      *o = k;
+      return k->f;
+    }
+    pthread_mutex_unlock (&fs->lock);
+  }
+  f = chunk_open (r, digest, path, cap, size);
+  if (!f || !fs)
+    return f;
+  k = xcalloc (1, sizeof *k);
+  memcpy (k->digest, digest, REPO_DIGEST_LEN);
+  k->f = f;
+  k->size = *size;
+  k->refs = 1;
+  pthread_mutex_lock (&fs->lock);
+  /* (another thread may keep this chunk's file too: both are kept, the
+   * older one found first until it goes) */
+  k->hnext = *files_slot (fs, digest);
+  *files_slot (fs, digest) = k;
+  k->next = fs->head;
+  if (fs->head) fs->head->prev = k; else fs->tail = k;
+  fs->head = k;
+  fs->n++;
+  /* the least recently used ones not in use go (closed unlocked) */
+  for (p = fs->tail; p && fs->n > fs->max; p = prev) {
+    prev = p->prev;
+    if (p->refs == 0) {
+      files_unlink (fs, p);
+      p->hnext = old;
+      old = p;
+    }
+  }
+  pthread_mutex_unlock (&fs->lock);
+  for (; old; old = p) {
+    p = old->hnext;
+    files_close (r, old);
+  }
+  *o = k;
+  return f;
+}
+
+/* Done with file f of file_get (o its kept file or NULL); failed: the
+ * read failed, close it (the next read opens the file again). */
+static void
+file_put (struct repo *r, struct repo_file *f, struct ofile *o, bool failed)
+{
+  struct chunk_files *fs = r->files;
+  bool close_it;
+
+  if (!o) {
+    if (f)
+      r->io->ops->close (r->io, f);
+    return;
+  }
+  pthread_mutex_lock (&fs->lock);
+  o->refs--;
+  if (failed && !o->gone)
+    files_unlink (fs, o);
+  close_it = o->gone && o->refs == 0;
+  pthread_mutex_unlock (&fs->lock);
+  if (close_it)
+    files_close (r, o);
+}
+
+void
+chunk_files_free (struct repo *r)
+{
+  struct chunk_files *fs = r->files;
+
+  if (!fs)
+    return;
+  while (fs->head) {
+    struct ofile *o = fs->head;
+    files_unlink (fs, o);
+    files_close (r, o);
+  }
+  pthread_mutex_destroy (&fs->lock);
+  free (fs);
+  r->files = NULL;
+}
+
 int
 chunk_read_frames (struct repo *r, const uint8_t digest[REPO_DIGEST_LEN],
                    struct chunk_table **t, size_t f0, size_t f1,
@@ -181,12 +383,13 @@ chunk_read_frames (struct repo *r, const uint8_t digest[REPO_DIGEST_LEN],
 {
   struct codec *c;
   struct repo_file *f;
+  struct ofile *o;
   char path[80];
   uint64_t size;
   int ret = -1;
 
   c = codec_get (r);
-  f = chunk_open (r, digest, path, c->buflen, &size);
+  f = file_get (r, digest, path, c->buflen, &size, &o);
   if (!f)
     goto out;
   if (!*t) {
@@ -201,11 +404,19 @@ chunk_read_frames (struct repo *r, const uint8_t digest[REPO_DIGEST_LEN],
     if (ret != 1)
       goto out;
   }
+  else if (size != (r->crypt ? crypt_frame_off ((*t)->off[(*t)->n], (*t)->n)
+                   : (*t)->off[(*t)->n])) {
+    /* a table read before, of a file written again since, laid out
+     * otherwise (the caller reads the table again) */
+    error_set (EIO, "chunk %s: file changed since its frame table was read",
+               path + 12);
+    ret = -1;
+    goto out;
+  }
   f1 = MIN (f1, (*t)->n);
   ret = f0 >= f1 ? 1 : decode_frames (r, c, f, path, *t, f0, f1, out) == -1 ? -1 : 1;
  out:
-  if (f)
-    r->io->ops->close (r->io, f);
+  file_put (r, f, o, ret == -1);
   codec_put (r, c);
   return ret;
 }

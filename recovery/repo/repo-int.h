@@ -157,6 +157,8 @@ struct repo {
   int lock_expected;          /* what the host recorded (repo_expect_lock) */
   pthread_mutex_t codec_lock;
   struct codec *codecs;       /* free list of compression contexts */
+  struct chunk_files *files;  /* chunk files kept open (chunk-store.c) */
+  bool files_tried;           /* files set up (or not), under codec_lock */
   struct repo_crypt *crypt;   /* keys of an encrypted repository (crypt.h),
                                * NULL if plain */
 };
@@ -328,12 +330,17 @@ int chunk_read_file (struct repo *r, const uint8_t digest[REPO_DIGEST_LEN],
  * chunk's frames) of chunk digest, frame i into out[i] (chunk_frame
  * bytes; the caller's buffers, one per frame, or pointers into one).
  * *t: the chunk's table; when NULL it is read first from the same open
- * file (the caller then owns it).  1 done; 0 when the chunk is not read
+ * file (the caller then owns it); a given table (read before) whose
+ * file's size no longer fits it fails (EIO): the file was written again
+ * since, laid out otherwise.  1 done; 0 when the chunk is not read
  * in part (*t stays NULL: read it whole with repo_chunk_get); -1 with the
  * error naming the chunk. */
 int chunk_read_frames (struct repo *r, const uint8_t digest[REPO_DIGEST_LEN],
                        struct chunk_table **t, size_t f0, size_t f1,
                        uint8_t *const *out);
+/* Close the chunk files chunk_read_frames kept open (repo_close, before
+ * the I/O table goes). */
+void chunk_files_free (struct repo *r);
 
 /* ---- fidx.c: the fixed index format ----------------------------------- */
 

@@ -427,6 +427,7 @@ repo_close (struct repo *r)
 {
   if (!r)
     return;
+  chunk_files_free (r);
   if (r->io)
     r->io->ops->free (r->io);
   codec_free_all (r);

@@ -396,6 +396,8 @@ struct repo_cache *repo_cache_new (struct repo *r, size_t max_bytes);
 void repo_cache_free (struct repo_cache *c);
 struct repo_cache_stats {
   uint64_t hits, misses, decodes, evictions;
+  uint64_t tables_kept;         /* misses that found the chunk's frame
+                                 * table kept (no head read) */
   uint64_t bytes;               /* decoded bytes held */
   uint64_t held, peak;          /* all the memory held (<= max_bytes unless
                                  * the chunks in use need more), highest */

@@ -14,6 +14,8 @@
  *    chunks and frames mixed, eight threads at once;
  *  - a failed load is not cached: the asker and the threads waiting with
  *    it get the error, and the next read tries again and succeeds;
+ *  - kept frame tables: a miss in an evicted chunk reads no head, its
+ *    frames still checked; a file written again is read again;
  *  - frame-level reads: a read of part of a chunk decodes only the 64 KiB
  *    frames it touches, and every byte it returns is still checked: a
  *    damaged frame fails the reads that touch it (naming the frame and the
@@ -532,6 +534,82 @@ test_frames (uint32_t frame)
   scratch_remove (&s);
 }
 
+/* Write chunk k's file again (dg its digest) with every frame stored raw:
+ * the same plaintext and digest, another layout. */
+static void
+rewrite_raw (struct repo *r, struct scratch *s,
+             const uint8_t dg[REPO_DIGEST_LEN], uint64_t k)
+{
+  CLEANUP_FREE uint8_t *data = xmalloc (FCS);
+  uint8_t fh[CHUNK_MAX_FRAMES][REPO_DIGEST_LEN], got[REPO_DIGEST_LEN];
+  CLEANUP_FREE char *path = NULL;
+  struct codec *c = codec_get (r);
+  char rel[80];
+  size_t n;
+  FILE *f;
+
+  test_chunk_data (data, FCS, 1, k);
+  r->compress = false;
+  chunk_digest (r, data, FCS, fh, got);
+  assert (memcmp (got, dg, REPO_DIGEST_LEN) == 0);
+  n = chunk_encode (r, c, data, FCS, fh);
+  r->compress = true;
+  repo_chunk_path (dg, rel);
+  path = xasprintf ("%s/%s", s->loc, rel);
+  f = fopen (path, "w");
+  assert (f && fwrite (c->buf, 1, n, f) == n && fclose (f) == 0);
+  codec_put (r, c);
+}
+
+/* The checked frame tables of evicted chunks are kept: a later miss in
+ * the chunk reads only its frames, each still checked against its hash
+ * in the table; a file written again with another layout is read again,
+ * a damaged frame still fails. */
+static void
+test_kept_tables (void)
+{
+  struct scratch s;
+  struct repo *r = scratch_open_frames (&s, "test-cache-tables", FCS, 16384);
+  uint8_t dg[4][REPO_DIGEST_LEN];
+  char id[TIMESTAMP_LEN + 1];
+  struct repo_cache_stats st;
+  struct repo_disk *d;
+  struct repo_cache *c;
+  size_t j, k;
+
+  test_point_write (r, "vm1", 1, 4, id, dg);
+  d = repo_disk_open (r, "vm1", id, "vda");
+  c = repo_cache_new (r, 6 * 16384);
+  assert (d && c);
+  F = 16384;
+  /* 4K in 16 frames of each of 4 chunks, round robin: each miss evicts */
+  for (j = 0; j < 16; j++)
+    for (k = 0; k < 4; k++)
+      assert (read_part (d, c, k * FCS + j * 3 * F + 100, 4096) == 0);
+  repo_cache_get_stats (c, &st);
+  fprintf (stderr, "test-cache: kept tables: %" PRIu64 " of %" PRIu64
+           " misses, %" PRIu64 " evictions\n", st.tables_kept, st.misses,
+           st.evictions);
+  assert (st.tables_kept > 30 && st.evictions > 30);
+  assert (st.held <= 6 * 16384);
+  /* chunk 1 written again, raw: its kept table no longer fits the file,
+   * which is read again; chunk 2, frame 50 damaged: that frame fails */
+  rewrite_raw (r, &s, dg[1], 1);
+  damage (&s, dg[2], frame_pos (&s, dg[2], 50) + 3);
+  for (j = 0; j < 64; j += 7)
+    for (k = 0; k < 4; k++)
+      assert (read_part (d, c, k * FCS + j * F + 9, 4096) == 0);
+  assert (read_part (d, c, 2 * FCS + 50 * F, 4096) == -1);
+  assert (strstr (error_msg (), "frame 50"));
+  assert (read_part (d, c, 2 * FCS + 50 * F + 4096, 4096) == -1);
+  assert (read_part (d, c, 2 * FCS + 51 * F, 4096) == 0);
+  assert (read_part (d, c, 1 * FCS, FCS) == 0);
+  repo_cache_free (c);
+  repo_disk_close (d);
+  repo_close (r);
+  scratch_remove (&s);
+}
+
 /* ---- accounting ------------------------------------------------------------- */
 
 #define ACHUNKS 24
@@ -628,6 +706,7 @@ main (void)
   test_first_read_hint (&e);
   test_failure_not_cached (&e);
   test_frames (CHUNK_FRAME);
+  test_kept_tables ();
   test_frames (16 * 1024);
   test_accounting (16 * 1024);
   test_accounting (CHUNK_FRAME);
