@@ -110,3 +110,12 @@ make_disk () {
 latest_id () {
     bootback points "$1" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)[-1]["id"])'
 }
+
+# host_secret_images: $tmp/secret, a host file a guest must never get into
+# a point (1 MiB of numbered lines), and $tmp/evil.qcow2, a qcow2 whose
+# backing file it is
+host_secret_images () {
+    seq 50000 | sed 's/^/BOOTBACK-HOST-SECRET-/' >"$tmp/secret"
+    truncate -s 1M "$tmp/secret"
+    qemu-img create -q -f qcow2 -F raw -b "$tmp/secret" "$tmp/evil.qcow2"
+}

@@ -19,10 +19,7 @@ requires qemu-img qemu-nbd cmp
 bootback repo init "$tmp/repo" >/dev/null
 export BOOTBACK_REPO=$tmp/repo
 
-# the host file a guest must never get into a point
-seq 50000 | sed 's/^/BOOTBACK-HOST-SECRET-/' >"$tmp/secret"
-truncate -s 1M "$tmp/secret"
-qemu-img create -q -f qcow2 -F raw -b "$tmp/secret" "$tmp/evil.qcow2"
+host_secret_images
 
 no_points () {   # VM: no point of it exists
     [ "$(bootback points "$1" --json)" = "[]" ] || fail "a refused import left a point of $1"

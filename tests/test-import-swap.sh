@@ -20,9 +20,7 @@ requires qemu-img qemu-nbd cmp
 bootback repo init "$tmp/repo" >/dev/null
 export BOOTBACK_REPO=$tmp/repo
 
-seq 50000 | sed 's/^/BOOTBACK-HOST-SECRET-/' >"$tmp/secret"
-truncate -s 1M "$tmp/secret"
-qemu-img create -q -f qcow2 -F raw -b "$tmp/secret" "$tmp/evil.qcow2"
+host_secret_images
 head -c 1M /dev/urandom >"$tmp/good.raw"
 qemu-img convert -f raw -O qcow2 "$tmp/good.raw" "$tmp/good.qcow2"
 

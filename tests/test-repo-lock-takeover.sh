@@ -45,6 +45,27 @@ ops () {
         sed -n 's/^bootback-fault: \([0-9]*\) ops.*/\1/p'
 }
 
+# b_beside_a URL DIR WHAT DID: taker A (pid $a, stopped, stdin on fd 5)
+# is held while B takes WHAT and holds it (pid in $b, stdin on fd 6);
+# then A goes on and must be refused by B's lock (DID: what A did
+# before the fix, holding the lock too)
+b_beside_a () {
+    local url=$1 dir=$2
+    start b "$helper" lock "$url" locks/t
+    b=$pid
+    exec 6> "$tmp/b.in"
+    wait_line "$tmp/b.out" "^locked $b\$" || fail "$url: B did not take $3: $(cat "$tmp/b.out")"
+    kill -CONT "$a"
+    wait_line "$tmp/a.out" "locked|is running|rror" || fail "$url: A says nothing: $(cat "$tmp/a.out")"
+    exec 5>&-
+    wait "$a" || true
+    cat "$tmp/a.out"
+    grep -q "^locked" "$tmp/a.out" && fail "$url: two holders: B ($b) took $3, then A ($a) $4"
+    grep -q "a test is running (.*locks/t: host $(hostname) pid $b)" "$tmp/a.out" ||
+        fail "$url: A is not refused by B's lock: $(cat "$tmp/a.out")"
+    grep -q "pid=$b " "$dir/locks/t" || fail "$url: B's lock is gone: $(cat "$dir/locks/t")"
+}
+
 race_stale () {
     local url=$1 dir=$2 k a b
     printf 'host=%s pid=%s\n' "$(hostname)" "$dead" > "$dir/locks/t"
@@ -57,20 +78,7 @@ race_stale () {
     exec 5> "$tmp/a.in"
     wait_stopped "$a" || fail "$url: taker A did not stop at operation $k: $(cat "$tmp/a.out")"
     grep -q "pid=$dead" "$dir/locks/t" || fail "$url: A stopped after it acted on its judgement"
-    start b "$helper" lock "$url" locks/t
-    b=$pid
-    exec 6> "$tmp/b.in"
-    wait_line "$tmp/b.out" "^locked $b\$" || fail "$url: B did not take the stale lock: $(cat "$tmp/b.out")"
-    kill -CONT "$a"
-    wait_line "$tmp/a.out" "locked|is running|rror" || fail "$url: A says nothing: $(cat "$tmp/a.out")"
-    exec 5>&-
-    wait "$a" || true
-    cat "$tmp/a.out"
-    grep -q "^locked" "$tmp/a.out" &&
-        fail "$url: two holders: B ($b) took the stale lock, then A ($a) removed B's and took it too"
-    grep -q "a test is running (.*locks/t: host $(hostname) pid $b)" "$tmp/a.out" ||
-        fail "$url: A is not refused by B's lock: $(cat "$tmp/a.out")"
-    grep -q "pid=$b " "$dir/locks/t" || fail "$url: B's lock is gone: $(cat "$dir/locks/t")"
+    b_beside_a "$url" "$dir" "the stale lock" "removed B's and took it too"
     [ "$("$helper" held "$url" locks/t)" = 1 ] || fail "$url: B's lock is not held"
     echo >&6
     exec 6>&-
@@ -112,20 +120,7 @@ race_stale () {
     wait_stopped "$a" || fail "$url: taker A did not stop at operation $k: $(cat "$tmp/a.out")"
     [ -e "$dir/locks/t" ] && [ ! -s "$dir/locks/t" ] || fail "$url: A did not stop before its write"
     touch -d '1 minute ago' "$dir/locks/t"
-    start b "$helper" lock "$url" locks/t
-    b=$pid
-    exec 6> "$tmp/b.in"
-    wait_line "$tmp/b.out" "^locked $b\$" || fail "$url: B did not take the empty lock: $(cat "$tmp/b.out")"
-    kill -CONT "$a"
-    wait_line "$tmp/a.out" "locked|is running|rror" || fail "$url: A says nothing: $(cat "$tmp/a.out")"
-    exec 5>&-
-    wait "$a" || true
-    cat "$tmp/a.out"
-    grep -q "^locked" "$tmp/a.out" &&
-        fail "$url: two holders: B ($b) took A's empty lock, then A ($a) wrote it and held it too"
-    grep -q "a test is running (.*locks/t: host $(hostname) pid $b)" "$tmp/a.out" ||
-        fail "$url: A is not refused by B's lock: $(cat "$tmp/a.out")"
-    grep -q "pid=$b " "$dir/locks/t" || fail "$url: B's lock is gone: $(cat "$dir/locks/t")"
+    b_beside_a "$url" "$dir" "the empty lock" "wrote it and held it too"
     echo >&6
     exec 6>&-
     wait "$b" || fail "$url: B: $(cat "$tmp/b.out")"
