@@ -14,6 +14,9 @@
 #     file is that host file.
 # Now the image is opened once, before its probe, and QEMU is given that
 # open file (/proc/self/fd/N); the point holds what was probed.
+#   - a qcow2 rewritten in place right before qemu-nbd starts (a backing
+#     file added by someone who can write the image itself): refused, as
+#     qemu-nbd then holds another file open.
 source "$top_srcdir/tests/functions.sh"
 requires qemu-img qemu-nbd cmp
 
@@ -37,6 +40,8 @@ for p in qemu-img qemu-nbd; do
     else
         printf '#!/bin/sh\n[ -e "%s" ] && ln -sfn "$(cat "%s")" "%s"\n' \
             "$tmp/swap-before-nbd" "$tmp/swap-before-nbd" "$tmp/img"
+        printf '[ -e "%s" ] && cat "$(cat "%s")" >"%s"\n' \
+            "$tmp/rewrite-before-nbd" "$tmp/rewrite-before-nbd" "$tmp/img"
         printf 'exec "%s" "$@"\n' "$real"
     fi > "$tmp/bin/$p"
     chmod +x "$tmp/bin/$p"
@@ -68,5 +73,26 @@ cat "$tmp/err"
 rm "$tmp/swap-before-nbd"
 [ "$rc" -eq 0 ] || fail "qcow2: exit $rc"
 restore_cmp q "$tmp/good.raw"
+
+## qcow2 rewritten in place (the same file, someone who can write it)
+## right before qemu-nbd opens it, after the probe just before: the
+## header now names the host file as its backing file.  Pinning the file
+## cannot help; qemu-nbd is seen to hold only the image open.  Before,
+## qemu-nbd opened the backing file and it went into the point.
+cp "$tmp/good.qcow2" "$tmp/victim.qcow2"
+ln -sfn "$tmp/victim.qcow2" "$tmp/img"
+echo "$tmp/evil.qcow2" > "$tmp/rewrite-before-nbd"
+rc=0
+bootback import "$tmp/img" --vm w >/dev/null 2>"$tmp/err" || rc=$?
+cat "$tmp/err"
+rm "$tmp/rewrite-before-nbd"
+cmp -s "$tmp/victim.qcow2" "$tmp/evil.qcow2" || fail "the wrapper did not rewrite the image"
+if [ "$rc" -eq 0 ]; then
+    rm -f "$tmp/out.raw"
+    bootback restore "w@latest" --to "$tmp/out.raw" >/dev/null || fail "restore w"
+    ! grep -q BOOTBACK-HOST-SECRET "$tmp/out.raw" || fail "w: the host file is in the point"
+    fail "w: an image whose header changed under qemu-nbd was imported"
+fi
+grep -q "changed while importing" "$tmp/err" || fail "w: unexpected error: $(cat "$tmp/err")"
 
 echo ok

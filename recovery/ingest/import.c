@@ -12,7 +12,10 @@
  * elsewhere after the probe (a symbolic link, a rename in a directory
  * they can write) cannot bring another file in.  Not with
  * --allow-backing: QEMU then needs the image's name to find its backing
- * files, which the user trusts.  An image
+ * files, which the user trusts.  Nor can the file be rewritten between
+ * the last probe and qemu-nbd's open (someone who can write the image
+ * adding a backing or data file): once qemu-nbd serves it, the files it
+ * holds open must be the image alone (nbd_holds_only).  An image
  * that would make QEMU read another file (backing file, data file, vmdk
  * extent, json: name) is refused unless the user allows it: a guessed
  * format must not pull host files into a point.  Block status
@@ -22,6 +25,7 @@
  * every other chunk with one libnbd connection per worker thread; the
  * writer stores a chunk unless the repository has it already (dedup).
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libnbd.h>
@@ -29,6 +33,7 @@
 #include <stdatomic.h>
 #include <sys/stat.h>
 #include <sys/sysinfo.h>
+#include <sys/sysmacros.h>
 
 #include "recovery/ingest/ingest-int.h"
 
@@ -126,6 +131,82 @@ pin_close (struct pinned *p)
   if (p->fd >= 0)
     close (p->fd);
   p->fd = -1;
+}
+
+/* After qemu-nbd (pid) has opened the pinned image p (its export
+ * answered): the only files and devices it holds open are that image,
+ * its log (dir/log) and /dev/null and the like.  The probe just before it checked
+ * the header, but someone who can write the image itself can rewrite it
+ * between that probe and qemu-nbd's open (a backing file, a data file, a
+ * vmdk extent naming a host file): QEMU opens every file of an image when
+ * it opens the image and keeps them open, so such a file shows here.
+ * -1 with the error set when one does (or the check cannot be made). */
+static int
+nbd_holds_only (pid_t pid, const struct pinned *p, const char *dir,
+                const char *image)
+{
+  char fddir[64], fp[64 + sizeof ((struct dirent *) 0)->d_name], target[256];
+  struct stat want, log, st;
+  bool have_log;
+  struct dirent *de;
+  DIR *dh;
+  ssize_t n;
+  int ret = 0;
+
+  if (p->fd < 0)
+    return 0;
+  if (fstat (p->fd, &want) == -1) {
+    error_set (errno, "fstat: %s", image);
+    return -1;
+  }
+  snprintf (fp, sizeof fp, "%s/log", dir);
+  have_log = stat (fp, &log) == 0;
+  snprintf (fddir, sizeof fddir, "/proc/%ld/fd", (long) pid);
+  dh = opendir (fddir);
+  if (!dh) {
+    error_set (errno, "%s: cannot see what qemu-nbd opened (%s)", image, fddir);
+    return -1;
+  }
+  while ((de = readdir (dh)) != NULL) {
+    if (de->d_name[0] == '.')
+      continue;
+    snprintf (fp, sizeof fp, "%s/%s", fddir, de->d_name);
+    n = readlink (fp, target, sizeof target - 1);
+    if (n > 0)
+      target[n] = '\0';
+    if (n <= 0 || stat (fp, &st) == -1) {
+      if (errno == ENOENT)
+        continue;                       /* closed meanwhile */
+      error_set (errno, "%s: cannot see what qemu-nbd opened (%s)", image, fp);
+      ret = -1;
+      break;
+    }
+    /* sockets, pipes, anonymous inodes (eventfd, ...), memfds */
+    if (target[0] != '/' || strncmp (target, "/memfd:", 7) == 0)
+      continue;
+    /* /dev/null, /dev/zero, /dev/full, /dev/random, /dev/urandom */
+    if (S_ISCHR (st.st_mode) && major (st.st_rdev) == 1 &&
+        (minor (st.st_rdev) == 3 || minor (st.st_rdev) == 5 ||
+         minor (st.st_rdev) == 7 || minor (st.st_rdev) == 8 ||
+         minor (st.st_rdev) == 9))
+      continue;
+    if (!S_ISREG (st.st_mode) && !S_ISBLK (st.st_mode) &&
+        !S_ISCHR (st.st_mode))
+      continue;
+    if (S_ISBLK (want.st_mode) ? S_ISBLK (st.st_mode) &&
+        st.st_rdev == want.st_rdev
+        : st.st_dev == want.st_dev && st.st_ino == want.st_ino)
+      continue;
+    if (have_log && st.st_dev == log.st_dev && st.st_ino == log.st_ino)
+      continue;
+    error_setx ("%s changed while importing: QEMU opened another file for it "
+                "(%s: a backing or data file added after it was checked); "
+                "refusing it", image, target);
+    ret = -1;
+    break;
+  }
+  closedir (dh);
+  return ret;
 }
 
 /* Format and size of an image (d->format, or QEMU's guess when NULL);
@@ -231,6 +312,9 @@ import_disk (struct repo_writer *w, struct repo *r, const struct ingest_disk *d,
     j.socket = q.socket;
     h = chunk_job_connect (&j, ctx);
     if (!h)
+      goto out;
+    /* its export answered: the image is open, with all it brought in */
+    if (nbd_holds_only (q.pid, p, q.dir, d->image) == -1)
       goto out;
     chunk_zero_map_init (&z, &j);
     if (nbd_can_meta_context (h, LIBNBD_CONTEXT_BASE_ALLOCATION) == 1 &&
