@@ -16,7 +16,10 @@
 # open file (/proc/self/fd/N); the point holds what was probed.
 #   - a qcow2 rewritten in place right before qemu-nbd starts (a backing
 #     file added by someone who can write the image itself): refused, as
-#     qemu-nbd then holds another file open.
+#     qemu-nbd then holds another file open;
+#   - the same with a backing file on the network (nbd://127.0.0.1:PORT,
+#     a host file served on loopback): refused, as qemu-nbd then holds a
+#     TCP connection.
 source "$top_srcdir/tests/functions.sh"
 requires qemu-img qemu-nbd cmp
 
@@ -94,5 +97,33 @@ if [ "$rc" -eq 0 ]; then
     fail "w: an image whose header changed under qemu-nbd was imported"
 fi
 grep -q "changed while importing" "$tmp/err" || fail "w: unexpected error: $(cat "$tmp/err")"
+
+## the same with a backing file on the network (nbd://, one of QEMU's
+## protocol drivers): the host file served by an NBD server on loopback.
+## Before, qemu-nbd connected to it and the point held its bytes.
+requires nbdkit
+port=$(( 20000 + $$ % 10000 ))
+nbdkit -f -i 127.0.0.1 -p "$port" -P "$tmp/nbdkit.pid" file "$tmp/secret" &
+nbdkit_pid=$!
+cleanup_fn kill "$nbdkit_pid"
+for _ in $(seq 100); do [ -s "$tmp/nbdkit.pid" ] && break; sleep 0.1; done
+[ -s "$tmp/nbdkit.pid" ] || fail "nbdkit did not start on port $port"
+qemu-img create -q -f qcow2 -F raw -u -b "nbd://127.0.0.1:$port" "$tmp/evilnet.qcow2" 1M
+cp "$tmp/good.qcow2" "$tmp/victim2.qcow2"
+ln -sfn "$tmp/victim2.qcow2" "$tmp/img"
+echo "$tmp/evilnet.qcow2" > "$tmp/rewrite-before-nbd"
+rc=0
+bootback import "$tmp/img" --vm n >/dev/null 2>"$tmp/err" || rc=$?
+cat "$tmp/err"
+rm "$tmp/rewrite-before-nbd"
+cmp -s "$tmp/victim2.qcow2" "$tmp/evilnet.qcow2" || fail "the wrapper did not rewrite the image"
+if [ "$rc" -eq 0 ]; then
+    rm -f "$tmp/out.raw"
+    bootback restore "n@latest" --to "$tmp/out.raw" >/dev/null || fail "restore n"
+    ! grep -q BOOTBACK-HOST-SECRET "$tmp/out.raw" || fail "n: the NBD server's file is in the point"
+    fail "n: an image whose header changed under qemu-nbd was imported"
+fi
+grep -q "changed while importing: QEMU opened a network connection" "$tmp/err" ||
+    fail "n: unexpected error: $(cat "$tmp/err")"
 
 echo ok

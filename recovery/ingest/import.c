@@ -133,6 +133,40 @@ pin_close (struct pinned *p)
   p->fd = -1;
 }
 
+/* Is the socket whose inode starts ino ("123]") one of pid's TCP or UDP
+ * sockets (IPv4 or IPv6)?  Fails closed: true when a table cannot be
+ * read. */
+static bool
+inet_socket (pid_t pid, const char *ino)
+{
+  static const char *const tables[] = { "tcp", "tcp6", "udp", "udp6" };
+  unsigned long want = strtoul (ino, NULL, 10);
+
+  for (size_t t = 0; t < sizeof tables / sizeof *tables; t++) {
+    char path[64], line[512];
+    FILE *fp;
+
+    snprintf (path, sizeof path, "/proc/%ld/net/%s", (long) pid, tables[t]);
+    fp = fopen (path, "re");
+    if (!fp) {
+      if (errno == ENOENT)      /* no IPv6 in this kernel */
+        continue;
+      return true;
+    }
+    while (fgets (line, sizeof line, fp)) {
+      unsigned long inode;
+      /* sl local rem st tx:rx tr:when retrnsmt uid timeout inode */
+      if (sscanf (line, "%*s %*s %*s %*s %*s %*s %*s %*s %*s %lu", &inode) == 1 &&
+          inode == want && want != 0) {
+        fclose (fp);
+        return true;
+      }
+    }
+    fclose (fp);
+  }
+  return false;
+}
+
 /* After qemu-nbd (pid) has opened the pinned image p (its export
  * answered): the only files and devices it holds open are that image,
  * its log (dir/log) and /dev/null and the like.  The probe just before it checked
@@ -181,7 +215,17 @@ nbd_holds_only (pid_t pid, const struct pinned *p, const char *dir,
       ret = -1;
       break;
     }
-    /* sockets, pipes, anonymous inodes (eventfd, ...), memfds */
+    /* a network socket: a backing file such as nbd://HOST or an http(s)
+     * URL (QEMU's protocol drivers) reaching a host network */
+    if (strncmp (target, "socket:[", 8) == 0 && inet_socket (pid, target + 8)) {
+      error_setx ("%s changed while importing: QEMU opened a network "
+                  "connection for it (a backing or data file added after "
+                  "it was checked); refusing it", image);
+      ret = -1;
+      break;
+    }
+    /* unix sockets (the export's), pipes, anonymous inodes (eventfd,
+     * ...), memfds */
     if (target[0] != '/' || strncmp (target, "/memfd:", 7) == 0)
       continue;
     /* /dev/null, /dev/zero, /dev/full, /dev/random, /dev/urandom */
