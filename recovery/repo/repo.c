@@ -787,6 +787,7 @@ int
 point_remove_now (struct repo *r, const char *vm, const char *id)
 {
   struct repo_manifest m;
+  bool gone;
   CLEANUP_FREE char *dir = xasprintf ("points/%s/%s", vm, id);
   CLEANUP_FREE char *man = xasprintf ("%s/manifest.json", dir);
   CLEANUP_FREE char *vmdir = xasprintf ("points/%s", vm);
@@ -805,7 +806,14 @@ point_remove_now (struct repo *r, const char *vm, const char *id)
   if (io_mkdir_p1 (r->io, "pruned") == -1 || io_mkdir_p1 (r->io, pm_dir) == -1 ||
       repo_meta_write (r, pm, "pruned\n", 7) == -1)
     return -1;
-  if (r->io->ops->unlink (r->io, man) == -1) {
+  gone = r->io->ops->unlink (r->io, man) == 0;
+  if (!gone && errno == ENOENT) {
+    /* Gone all the same (an NFS REMOVE sent again after it was done,
+     * another prune): the marker stands, as it was meant to. */
+    error_clear ();
+    gone = true;
+  }
+  if (!gone) {
     /* Still there: no marker may stand for it. */
     ERROR_SAVE (saved);
     r->io->ops->unlink (r->io, pm);
