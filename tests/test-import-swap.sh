@@ -18,8 +18,9 @@
 #     file added by someone who can write the image itself): refused, as
 #     qemu-nbd then holds another file open;
 #   - the same with a backing file on the network (nbd://127.0.0.1:PORT,
-#     a host file served on loopback): refused, as qemu-nbd then holds a
-#     TCP connection.
+#     a host file served on loopback) or on a unix socket
+#     (nbd+unix:///?socket=PATH): refused, as qemu-nbd then holds a
+#     connection other than its export's.
 source "$top_srcdir/tests/functions.sh"
 requires qemu-img qemu-nbd cmp
 
@@ -116,6 +117,16 @@ cleanup_fn kill "$nbdkit_pid"
 for _ in $(seq 100); do [ -s "$tmp/nbdkit.pid" ] && break; sleep 0.1; done
 [ -s "$tmp/nbdkit.pid" ] || fail "nbdkit did not start on port $port"
 qemu-img create -q -f qcow2 -F raw -u -b "nbd://127.0.0.1:$port" "$tmp/evilnet.qcow2" 1M
-rewritten n "$tmp/evilnet.qcow2" "changed while importing: QEMU opened a network connection"
+rewritten n "$tmp/evilnet.qcow2" "changed while importing: QEMU opened a connection"
+
+## and on a unix socket (nbd+unix://): a host's NBD server, say another
+## session's restore point.  The export's own sockets show its path in
+## /proc/PID/net/unix; a connection to another server is bound to none.
+nbdkit -f -U "$tmp/sec.sock" -P "$tmp/nbdkit-u.pid" file "$tmp/secret" &
+cleanup_fn kill "$!"
+for _ in $(seq 100); do [ -s "$tmp/nbdkit-u.pid" ] && break; sleep 0.1; done
+[ -s "$tmp/nbdkit-u.pid" ] || fail "nbdkit did not start on $tmp/sec.sock"
+qemu-img create -q -f qcow2 -F raw -u -b "nbd+unix:///?socket=$tmp/sec.sock" "$tmp/evilunix.qcow2" 1M
+rewritten u "$tmp/evilunix.qcow2" "changed while importing: QEMU opened a connection"
 
 echo ok

@@ -133,43 +133,43 @@ pin_close (struct pinned *p)
   p->fd = -1;
 }
 
-/* Is the socket whose inode starts ino ("123]") one of pid's TCP or UDP
- * sockets (IPv4 or IPv6)?  Fails closed: true when a table cannot be
- * read. */
+/* Is the socket whose inode starts ino ("123]") one of pid's unix sockets
+ * bound to sock, the export's: its listening socket, or a connection
+ * accepted on it (which shows the listener's path)?  Any other socket (TCP
+ * or UDP: a backing file such as nbd://HOST or an http(s) URL, QEMU's
+ * protocol drivers reaching a host network; a unix socket connected to
+ * another, nbd+unix:///?socket=PATH, which is bound to nothing) is not.
+ * Fails closed: false when the table cannot be read. */
 static bool
-inet_socket (pid_t pid, const char *ino)
+export_socket (pid_t pid, const char *ino, const char *sock)
 {
-  static const char *const tables[] = { "tcp", "tcp6", "udp", "udp6" };
   unsigned long want = strtoul (ino, NULL, 10);
+  char path[64], line[512 + PATH_MAX];
+  bool ok = false;
+  FILE *fp;
 
-  for (size_t t = 0; t < sizeof tables / sizeof *tables; t++) {
-    char path[64], line[512];
-    FILE *fp;
-
-    snprintf (path, sizeof path, "/proc/%ld/net/%s", (long) pid, tables[t]);
-    fp = fopen (path, "re");
-    if (!fp) {
-      if (errno == ENOENT)      /* no IPv6 in this kernel */
-        continue;
-      return true;
+  snprintf (path, sizeof path, "/proc/%ld/net/unix", (long) pid);
+  fp = fopen (path, "re");
+  if (!fp)
+    return false;
+  while (!ok && fgets (line, sizeof line, fp)) {
+    unsigned long inode;
+    int n = 0;
+    /* Num RefCount Protocol Flags Type St Inode Path */
+    if (sscanf (line, "%*s %*s %*s %*s %*s %*s %lu %n", &inode, &n) == 1 &&
+        n > 0 && inode == want && want != 0) {
+      line[strcspn (line, "\n")] = '\0';
+      ok = strcmp (line + n, sock) == 0;
     }
-    while (fgets (line, sizeof line, fp)) {
-      unsigned long inode;
-      /* sl local rem st tx:rx tr:when retrnsmt uid timeout inode */
-      if (sscanf (line, "%*s %*s %*s %*s %*s %*s %*s %*s %*s %lu", &inode) == 1 &&
-          inode == want && want != 0) {
-        fclose (fp);
-        return true;
-      }
-    }
-    fclose (fp);
   }
-  return false;
+  fclose (fp);
+  return ok;
 }
 
 /* After qemu-nbd (pid) has opened the pinned image p (its export
  * answered): the only files and devices it holds open are that image,
- * its log (dir/log) and /dev/null and the like.  The probe just before it checked
+ * its log (dir/log) and /dev/null and the like, and its only sockets the
+ * export's (sock).  The probe just before it checked
  * the header, but someone who can write the image itself can rewrite it
  * between that probe and qemu-nbd's open (a backing file, a data file, a
  * vmdk extent naming a host file): QEMU opens every file of an image when
@@ -177,7 +177,7 @@ inet_socket (pid_t pid, const char *ino)
  * -1 with the error set when one does (or the check cannot be made). */
 static int
 nbd_holds_only (pid_t pid, const struct pinned *p, const char *dir,
-                const char *image)
+                const char *sock, const char *image)
 {
   char fddir[64], fp[64 + sizeof ((struct dirent *) 0)->d_name], target[256];
   struct stat want, log, st;
@@ -215,17 +215,17 @@ nbd_holds_only (pid_t pid, const struct pinned *p, const char *dir,
       ret = -1;
       break;
     }
-    /* a network socket: a backing file such as nbd://HOST or an http(s)
-     * URL (QEMU's protocol drivers) reaching a host network */
-    if (strncmp (target, "socket:[", 8) == 0 && inet_socket (pid, target + 8)) {
-      error_setx ("%s changed while importing: QEMU opened a network "
-                  "connection for it (a backing or data file added after "
-                  "it was checked); refusing it", image);
+    /* a socket other than the export's (export_socket) */
+    if (strncmp (target, "socket:[", 8) == 0 &&
+        !export_socket (pid, target + 8, sock)) {
+      error_setx ("%s changed while importing: QEMU opened a connection for "
+                  "it (a backing or data file on the network or on another "
+                  "socket, added after it was checked); refusing it", image);
       ret = -1;
       break;
     }
-    /* unix sockets (the export's), pipes, anonymous inodes (eventfd,
-     * ...), memfds */
+    /* the export's sockets, pipes, anonymous inodes (eventfd, ...),
+     * memfds */
     if (target[0] != '/' || strncmp (target, "/memfd:", 7) == 0)
       continue;
     /* /dev/null, /dev/zero, /dev/full, /dev/random, /dev/urandom */
@@ -358,7 +358,7 @@ import_disk (struct repo_writer *w, struct repo *r, const struct ingest_disk *d,
     if (!h)
       goto out;
     /* its export answered: the image is open, with all it brought in */
-    if (nbd_holds_only (q.pid, p, q.dir, d->image) == -1)
+    if (nbd_holds_only (q.pid, p, q.dir, q.socket, d->image) == -1)
       goto out;
     chunk_zero_map_init (&z, &j);
     if (nbd_can_meta_context (h, LIBNBD_CONTEXT_BASE_ALLOCATION) == 1 &&
