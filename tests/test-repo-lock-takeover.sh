@@ -10,8 +10,10 @@
 # leaves it, and B's live lock refuses it.  A taker killed in the middle
 # of a takeover does not keep the next one out; an empty lock is taken
 # over when 30 s old, not before, and its taker, stopped between its
-# create and its write meanwhile, then finds it is not its own; takeovers
-# leave nothing behind in locks/.  On a local directory, then over NFS.
+# create and its write meanwhile, then finds it is not its own, also when
+# it writes and reads it back between a taker's re-read and its removal
+# (it waits for the taker's claim to go); takeovers leave nothing behind
+# in locks/.  On a local directory, then over NFS.
 source "$top_srcdir/tests/functions.sh"
 source "$top_srcdir/nbd-plugin/plugin-functions.sh"
 
@@ -121,6 +123,48 @@ race_stale () {
     [ -e "$dir/locks/t" ] && [ ! -s "$dir/locks/t" ] || fail "$url: A did not stop before its write"
     touch -d '1 minute ago' "$dir/locks/t"
     b_beside_a "$url" "$dir" "the empty lock" "wrote it and held it too"
+    echo >&6
+    exec 6>&-
+    wait "$b" || fail "$url: B: $(cat "$tmp/b.out")"
+
+    # the same creator, stalled until its empty lock is judged stale, that
+    # writes and reads it back after a taker re-read it (still empty) and
+    # before the taker removes it: the creator waits for the taker's claim
+    # to go and finds the lock taken over (before, both held it)
+    local kt=0 i
+    for i in $(seq $(( $(ops "$url") + 1 )) $(( $(ops "$url") + 60 ))); do
+        rm -f "$dir/locks/t" "$dir"/locks/t.takeover-*
+        : > "$dir/locks/t"
+        touch -d '1 minute ago' "$dir/locks/t"
+        BOOTBACK_FAULT=crash@$i "$helper" lock "$url" locks/t < /dev/null > /dev/null 2>&1 || true
+        if [ ! -e "$dir/locks/t" ]; then kt=$(( i - 1 )); break; fi
+    done
+    [ "$kt" -gt 0 ] || fail "$url: the taker's removal of the lock was not found"
+    rm -f "$dir/locks/t" "$dir"/locks/t.takeover-*
+    k=$(( $(ops "$url") + 2 ))
+    start a env BOOTBACK_FAULT=stop@$k "$helper" lock "$url" locks/t
+    a=$pid
+    exec 5> "$tmp/a.in"
+    wait_stopped "$a" || fail "$url: creator A did not stop at operation $k: $(cat "$tmp/a.out")"
+    [ -e "$dir/locks/t" ] && [ ! -s "$dir/locks/t" ] || fail "$url: A did not stop before its write"
+    touch -d '1 minute ago' "$dir/locks/t"
+    start b env BOOTBACK_FAULT=stop@$kt "$helper" lock "$url" locks/t
+    b=$pid
+    exec 6> "$tmp/b.in"
+    wait_stopped "$b" || fail "$url: taker B did not stop at operation $kt: $(cat "$tmp/b.out")"
+    ls "$dir/locks" | grep -q '^t\.takeover-' || fail "$url: B stopped before its claim"
+    [ -e "$dir/locks/t" ] && [ ! -s "$dir/locks/t" ] || fail "$url: B stopped after its removal"
+    kill -CONT "$a"
+    sleep 1                 # A writes, reads back, finds B's claim and waits
+    kill -CONT "$b"
+    wait_line "$tmp/b.out" "^locked $b\$" || fail "$url: B did not take the lock: $(cat "$tmp/b.out")"
+    wait_line "$tmp/a.out" "locked|is running|rror" || fail "$url: A says nothing: $(cat "$tmp/a.out")"
+    exec 5>&-
+    wait "$a" || true
+    cat "$tmp/a.out"
+    grep -q "^locked" "$tmp/a.out" &&
+        fail "$url: two holders: A wrote its lock after B's check, B removed it and took the lock"
+    grep -q "pid=$b " "$dir/locks/t" || fail "$url: B's lock is gone: $(cat "$dir/locks/t")"
     echo >&6
     exec 6>&-
     wait "$b" || fail "$url: B: $(cat "$tmp/b.out")"

@@ -232,6 +232,7 @@ lock_look (struct repo_io *io, const char *path, double grace,
 }
 
 #define LOCK_EMPTY_GRACE 30
+#define LOCK_TEXT_MAX 192
 
 int
 io_lock_held (struct repo_io *io, const char *path)
@@ -257,10 +258,10 @@ io_lock_held (struct repo_io *io, const char *path)
  * left (it may be someone else's by now; empty, it is taken over after
  * the grace).  0, or -1 with errno (EEXIST: taken). */
 static int
-lock_create (struct repo_io *io, const char *path)
+lock_create (struct repo_io *io, const char *path, char wrote[LOCK_TEXT_MAX])
 {
   static _Atomic unsigned nonce;
-  char host[64] = "", text[192];
+  char host[64] = "", text[LOCK_TEXT_MAX];
   uint64_t rnd = 0;                   /* unseeded random () is the same in
                                        * every process: cloned hosts with
                                        * the same pid would match */
@@ -301,6 +302,8 @@ lock_create (struct repo_io *io, const char *path)
       return -1;
     }
   }
+  if (wrote)
+    memcpy (wrote, text, len + 1);
   return 0;
 }
 
@@ -329,7 +332,7 @@ lock_take_over (struct repo_io *io, const char *path,
   hex_encode (seen->id, 8, hex);
   for (k = 0; k < CLAIM_MAX; k++) {
     CLEANUP_FREE char *claim = xasprintf ("%s.takeover-%s-%d", path, hex, k);
-    if (lock_create (io, claim) == 0)
+    if (lock_create (io, claim, NULL) == 0)
       break;
     if (errno != EEXIST)
       return -1;
@@ -358,6 +361,70 @@ lock_take_over (struct repo_io *io, const char *path,
   return ret;
 }
 
+/* A lock just created and read back (wrote: its bytes) on storage that
+ * is not an object store: is it still ours once no taker is at it?  Its
+ * creator may have been stalled between its create and its write long
+ * enough for the empty file to be judged stale: a taker holding a claim
+ * (lock_take_over) may have re-read it, still empty, and be about to
+ * remove it by name, after our write and read-back.  So while a live
+ * claim on this lock is younger than CLAIM_GRACE (by the storage's
+ * clock: one left by a taker killed, here or on another host, is passed
+ * over then), wait for it to go (at most CLAIM_GRACE), then read the
+ * lock again.  0: ours; 1: taken over (try again); -1 with the error
+ * set. */
+static int
+lock_settle (struct repo_io *io, const char *path, const char *wrote)
+{
+  CLEANUP_FREE char *dir = xstrdup (path), *back = NULL;
+  const char *base = strrchr (path, '/') ? strrchr (path, '/') + 1 : path;
+  CLEANUP_FREE char *prefix = xasprintf ("%s.takeover-", base);
+  double end = now_monotonic () + CLAIM_GRACE;
+  bool waited = false;
+  size_t n = 0;
+
+  if (io->ops->object_store)
+    return 0;
+  if (strrchr (dir, '/'))
+    *strrchr (dir, '/') = '\0';
+  else
+    strcpy (dir, ".");
+  for (;;) {
+    char **names = io->ops->list (io, dir);
+    bool live = false;
+    double now;
+
+    if (!names)
+      return -1;
+    for (char **q = names; *q && !live; q++) {
+      struct repo_stat st;
+      struct lock_seen c;
+      CLEANUP_FREE char *claim = NULL;
+
+      if (strncmp (*q, prefix, strlen (prefix)) != 0)
+        continue;
+      claim = xasprintf ("%s/%s", dir, *q);
+      live = io->ops->stat (io, claim, &st) == 0 && io_clock (io, &now) == 0 &&
+        now - st.mtime <= CLAIM_GRACE &&
+        !lock_look (io, claim, CLAIM_GRACE, &c) && !c.missing;
+      error_clear ();
+    }
+    for (char **q = names; *q; q++)
+      free (*q);
+    free (names);
+    if (!live || now_monotonic () >= end)
+      break;
+    waited = true;
+    usleep (50000);
+  }
+  if (!waited)
+    return 0;
+  if (io_read_file (io, path, 4096, &back, &n) == -1 && errno != ENOENT &&
+      errno != EFBIG)
+    return -1;
+  error_clear ();
+  return back && n == strlen (wrote) && memcmp (back, wrote, n) == 0 ? 0 : 1;
+}
+
 int
 io_lock (struct repo_io *io, const char *path, const char *what, double wait)
 {
@@ -368,10 +435,15 @@ io_lock (struct repo_io *io, const char *path, const char *what, double wait)
     return -1;
   for (;;) {
     struct lock_seen s, busy;
+    char mine[LOCK_TEXT_MAX];
     int r;
 
-    if (lock_create (io, path) == 0)
-      return 0;
+    if (lock_create (io, path, mine) == 0) {
+      r = lock_settle (io, path, mine);
+      if (r <= 0)
+        return r;
+      continue;                       /* taken over meanwhile */
+    }
     if (errno != EEXIST)
       return -1;
     error_clear ();
