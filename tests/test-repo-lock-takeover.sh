@@ -68,6 +68,20 @@ b_beside_a () {
     grep -q "pid=$b " "$dir/locks/t" || fail "$url: B's lock is gone: $(cat "$dir/locks/t")"
 }
 
+# a_stalled URL DIR: creator A (pid in $a, stdin on fd 5) creates locks/t
+# and stops before its write (after `held`'s stat: mkdir, create; the
+# write); its empty lock is then made a minute old, stale
+a_stalled () {
+    local url=$1 dir=$2 k
+    k=$(( $(ops "$url") + 2 ))
+    start a env BOOTBACK_FAULT=stop@$k "$helper" lock "$url" locks/t
+    a=$pid
+    exec 5> "$tmp/a.in"
+    wait_stopped "$a" || fail "$url: creator A did not stop at operation $k: $(cat "$tmp/a.out")"
+    [ -e "$dir/locks/t" ] && [ ! -s "$dir/locks/t" ] || fail "$url: A did not stop before its write"
+    touch -d '1 minute ago' "$dir/locks/t"
+}
+
 race_stale () {
     local url=$1 dir=$2 k a b
     printf 'host=%s pid=%s\n' "$(hostname)" "$dead" > "$dir/locks/t"
@@ -115,13 +129,7 @@ race_stale () {
     # hold the lock (before, its write went to the file B had removed,
     # and both held it)
     rm -f "$dir/locks/t"
-    k=$(( $(ops "$url") + 2 ))   # after `held`'s stat: mkdir, create; the write
-    start a env BOOTBACK_FAULT=stop@$k "$helper" lock "$url" locks/t
-    a=$pid
-    exec 5> "$tmp/a.in"
-    wait_stopped "$a" || fail "$url: taker A did not stop at operation $k: $(cat "$tmp/a.out")"
-    [ -e "$dir/locks/t" ] && [ ! -s "$dir/locks/t" ] || fail "$url: A did not stop before its write"
-    touch -d '1 minute ago' "$dir/locks/t"
+    a_stalled "$url" "$dir"
     b_beside_a "$url" "$dir" "the empty lock" "wrote it and held it too"
     echo >&6
     exec 6>&-
@@ -141,13 +149,7 @@ race_stale () {
     done
     [ "$kt" -gt 0 ] || fail "$url: the taker's removal of the lock was not found"
     rm -f "$dir/locks/t" "$dir"/locks/t.takeover-*
-    k=$(( $(ops "$url") + 2 ))
-    start a env BOOTBACK_FAULT=stop@$k "$helper" lock "$url" locks/t
-    a=$pid
-    exec 5> "$tmp/a.in"
-    wait_stopped "$a" || fail "$url: creator A did not stop at operation $k: $(cat "$tmp/a.out")"
-    [ -e "$dir/locks/t" ] && [ ! -s "$dir/locks/t" ] || fail "$url: A did not stop before its write"
-    touch -d '1 minute ago' "$dir/locks/t"
+    a_stalled "$url" "$dir"
     start b env BOOTBACK_FAULT=stop@$kt "$helper" lock "$url" locks/t
     b=$pid
     exec 6> "$tmp/b.in"
