@@ -242,10 +242,8 @@ static void
 ktable_drop (struct repo_cache *c, struct ktable *k, bool free_table)
 {
   struct ktable **p;
-  size_t b;
 
-  memcpy (&b, k->digest, sizeof b);
-  for (p = &c->ktab[b & (c->nbuckets - 1)]; *p != k; p = &(*p)->hnext) ;
+  for (p = &c->ktab[bucket (c, k->digest)]; *p != k; p = &(*p)->hnext) ;
   *p = k->hnext;
   if (k->prev) k->prev->next = k->next; else c->khead = k->next;
   if (k->next) k->next->prev = k->prev; else c->ktail = k->prev;
@@ -273,14 +271,13 @@ ktable_keep (struct repo_cache *c, const uint8_t *digest,
              struct chunk_table *t)
 {
   struct ktable *k = xmalloc (sizeof *k);
-  size_t b;
+  size_t b = bucket (c, digest);
 
   memcpy (k->digest, digest, REPO_DIGEST_LEN);
   k->t = t;
   k->bytes = sizeof *k + sizeof *t + (size_t) t->n * CHUNK_ENTRY_LEN;
-  memcpy (&b, digest, sizeof b);
-  k->hnext = c->ktab[b & (c->nbuckets - 1)];
-  c->ktab[b & (c->nbuckets - 1)] = k;
+  k->hnext = c->ktab[b];
+  c->ktab[b] = k;
   k->prev = NULL;
   k->next = c->khead;
   if (c->khead) c->khead->prev = k; else c->ktail = k;
@@ -296,10 +293,8 @@ ktable_take (struct repo_cache *c, const uint8_t *digest)
 {
   struct ktable *k;
   struct chunk_table *t;
-  size_t b;
 
-  memcpy (&b, digest, sizeof b);
-  for (k = c->ktab[b & (c->nbuckets - 1)]; k; k = k->hnext)
+  for (k = c->ktab[bucket (c, digest)]; k; k = k->hnext)
     if (memcmp (k->digest, digest, REPO_DIGEST_LEN) == 0)
       break;
   if (!k)
