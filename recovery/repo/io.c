@@ -176,6 +176,7 @@ struct lock_seen {
   bool missing, stale;
   char host[64];
   long pid;
+  double mtime;                 /* by the storage's clock */
   uint8_t id[REPO_DIGEST_LEN];
 };
 
@@ -221,6 +222,7 @@ lock_look (struct repo_io *io, const char *path, double grace,
   len = snprintf (buf, sizeof buf, "%a %" PRIu64 " ", st.mtime, st.size);
   memcpy (buf + len, text, n);
   repo_sha256 (buf, len + n, s->id);
+  s->mtime = st.mtime;
   if (statted && n == 0 && st.size == 0 && io_clock (io, &now) == 0 &&
       now - st.mtime > grace)
     s->stale = true;
@@ -396,16 +398,14 @@ lock_settle (struct repo_io *io, const char *path, const char *wrote)
     if (!names)
       return -1;
     for (char **q = names; *q && !live; q++) {
-      struct repo_stat st;
       struct lock_seen c;
       CLEANUP_FREE char *claim = NULL;
 
       if (strncmp (*q, prefix, strlen (prefix)) != 0)
         continue;
       claim = xasprintf ("%s/%s", dir, *q);
-      live = io->ops->stat (io, claim, &st) == 0 && io_clock (io, &now) == 0 &&
-        now - st.mtime <= CLAIM_GRACE &&
-        !lock_look (io, claim, CLAIM_GRACE, &c) && !c.missing;
+      live = !lock_look (io, claim, CLAIM_GRACE, &c) && !c.missing &&
+        io_clock (io, &now) == 0 && now - c.mtime <= CLAIM_GRACE;
       error_clear ();
     }
     for (char **q = names; *q; q++)
