@@ -87,6 +87,12 @@ remote_exec nbdcopy "nbds://$REMOTE_SERVER_ADDR:$port?tls-certificates=$REMOTE_D
     "$tmp/got.img"
 cmp "$tmp/want.img" "$tmp/got.img" || fail "the export differs from the point"
 rm -f "$tmp/got.img"
+# The front's cipher: AES-128-GCM (its own GnuTLS configuration), not the
+# AES-256-GCM the client asks for first.
+remote_exec env LIBNBD_DEBUG=1 nbdinfo --size \
+    "nbds://$REMOTE_SERVER_ADDR:$port?tls-certificates=$REMOTE_DIR/tls" 2>"$tmp/dbg" >/dev/null
+grep -o "using TLS: cipher [^ ]*" "$tmp/dbg" | tee "$tmp/cipher"
+grep -q "cipher AES-128-GCM" "$tmp/cipher" || fail "the front's TLS cipher is not AES-128-GCM"
 front_log=$dir/nbdkit-vda-front.log
 # (nbdkit answers NBD_REP_ERR_TLS_REQD, which libnbd words as ENOTSUP)
 expect_fail remote_exec nbdinfo "nbd://$REMOTE_SERVER_ADDR:$port" 2>"$tmp/err"

@@ -109,6 +109,7 @@ struct proc {
                                    remote_front_listen (s, k)'s socket */
   const struct instant_session *s;
   const struct instant_session_disk *k;
+  char env[4300];                       /* "NAME=VALUE" for nbdkit, or "" */
   char pidfile[4200];
   char logfile[4200];
   pid_t pid;
@@ -300,6 +301,11 @@ void remote_overlays_delete (virConnectPtr conn, const struct instant_session *s
  * listens on the socket of remote_front_listen). */
 void remote_front_args (const struct instant_session *s,
                         const struct instant_session_disk *k, char ***v, size_t *n);
+/* Write the GnuTLS configuration of a TLS front to path (0600): the
+ * host's, then overrides that make AES-128-GCM the cipher.  1 if
+ * written, 0 if the host's is in allow-list mode (the front keeps it:
+ * no file), -1 with the error set. */
+int remote_front_tls_config (const char *path);
 /* In the front's process, just before it execs nbdkit: a socket
  * listening on s->listen, k->port, that drops every packet from an
  * address not in s->allow (all of them if none is known), as fd 3, and

@@ -84,6 +84,7 @@ proc_exec (const struct proc *p, pid_t parent)
 {
   int fd = open ("/dev/null", O_RDWR);
   sigset_t all;
+  char *extra[] = { p->env[0] ? (char *) p->env : NULL, NULL };
 
   while (getppid () == parent)
     usleep (1000);
@@ -97,7 +98,7 @@ proc_exec (const struct proc *p, pid_t parent)
   if (strcmp (p->kind, "backend") == 0)
     execvp (p->argv[0], p->argv);
   else
-    execvpe (p->argv[0], p->argv, env_without_secrets (NULL));
+    execvpe (p->argv[0], p->argv, env_without_secrets (extra));
   fprintf (stderr, "exec %s: %s\n", p->argv[0], strerror (errno));
   _exit (127);
 }

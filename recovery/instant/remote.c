@@ -366,6 +366,61 @@ remote_front_args (const struct instant_session *s,
   strv_push (v, n, xasprintf ("--tls-certificates=%s", s->tls_dir));
 }
 
+/* The front's TLS costs the backup server's CPU on every byte it serves
+ * (GnuTLS encrypts in nbdkit, no kernel TLS here).  nbdkit 1.32 asks
+ * GnuTLS for "NORMAL" and follows the client's order, which puts
+ * AES-256-GCM first; AES-128-GCM (TLS 1.3's mandatory cipher, as strong
+ * for this use) does four fewer AES rounds per block.  nbdkit offers no
+ * priority option, so the front gets a GnuTLS configuration of its own
+ * (GNUTLS_SYSTEM_PRIORITY_FILE): the host's (GNUTLS_SYSTEM_PRIORITY_FILE
+ * of our environment, else /etc/gnutls/config), whatever it restricts,
+ * then an [overrides] section that turns off the ciphers a client would
+ * pick before AES-128-GCM.  A host configuration in allow-list mode
+ * takes no such lines: it is left as it is (no file).  bench/fleet serves
+ * its TLS row with the same file (BOOTBACK_TLS_CONF). */
+static const char front_tls_overrides[] =
+  "\n# bootback: the remote fronts' TLS, AES-128-GCM (recovery/instant/remote.c)\n"
+  "[overrides]\n"
+  "tls-disabled-cipher = AES-256-GCM\n"
+  "tls-disabled-cipher = CHACHA20-POLY1305\n"
+  "tls-disabled-cipher = AES-256-CCM\n";
+
+int
+remote_front_tls_config (const char *path)
+{
+  const char *sys = getenv ("GNUTLS_SYSTEM_PRIORITY_FILE");
+  CLEANUP_FREE char *host = xmalloc (65536);
+  size_t len = 0;
+  FILE *f;
+
+  if (!sys || !*sys)
+    sys = "/etc/gnutls/config";
+  if ((f = fopen (sys, "re"))) {
+    len = fread (host, 1, 65536, f);
+    bool bad = ferror (f) || !feof (f);
+    fclose (f);
+    if (bad) {
+      error_set (EFBIG, "%s (the host's GnuTLS configuration): unreadable, or over 64 KiB", sys);
+      return -1;
+    }
+  }
+  else if (errno != ENOENT) {
+    error_set (errno, "%s (the host's GnuTLS configuration)", sys);
+    return -1;
+  }
+  if (memmem (host, len, "allowlist", 9))
+    return 0;
+  if (!(f = fopen_private (path)))
+    return -1;
+  fwrite (host, 1, len, f);
+  fputs (front_tls_overrides, f);
+  if (fclose (f) != 0) {
+    error_set (errno, "%s", path);
+    return -1;
+  }
+  return 1;
+}
+
 /* The filter: accept a packet whose IPv4 (IPv6) source is one of the
  * allowed addresses of family, drop any other.  Blocks of one load and
  * compare per IPv4 word (one for IPv4, four for IPv6), then "drop",

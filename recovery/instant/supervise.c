@@ -194,6 +194,24 @@ front_argv (const struct instant_session *s, const struct instant_session_disk *
   return v;
 }
 
+/* A TLS front's GnuTLS configuration (remote_front_tls_config) in the
+ * session's directory, in p's environment.  Without it (an error,
+ * logged) the front keeps GnuTLS's own order: AES-256-GCM first. */
+static void
+front_tls_env (const struct instant_session *s, struct proc *p)
+{
+  char path[4200];
+  int r;
+
+  snprintf (path, sizeof path, "%s/gnutls-front.conf", s->dir);
+  r = remote_front_tls_config (path);
+  if (r == -1)
+    proc_log ("%s: %s; its front negotiates GnuTLS's default cipher", p->what,
+              error_msg ());
+  else if (r == 1)
+    snprintf (p->env, sizeof p->env, "GNUTLS_SYSTEM_PRIORITY_FILE=%s", path);
+}
+
 /* The two nbdkits of every disk, not started yet; a pooled session's
  * backends are the pool's (external). */
 static void
@@ -220,6 +238,8 @@ sup_procs (struct supervisor *sv)
                backend ? k->backend_socket : k->socket, s->dir);
     p->external = backend && pooled;
     p->tcp = !backend && session_remote (s);
+    if (p->tcp && !s->insecure)
+      front_tls_env (s, p);
     p->s = s;
     p->k = k;
     p->argv = backend ? (pooled ? NULL : backend_argv (s, k, nbdkit, plugin))
