@@ -53,6 +53,9 @@
  * with its session (rbd_owner) before qemu-img writes into it: one left
  * by a killed migrate (the reattach removes files only) is removed by the
  * next migrate of the same session; any other existing image is refused.
+ * A full pool (pool_full, asked every 2 s while a copy runs) stops the
+ * migration but leaves its copy and image as they are: Ceph holds their
+ * writes, and aborting or removing would wait for room (the VM with it).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -94,6 +97,9 @@ struct mctx {
   pthread_mutex_t lock;
   pthread_cond_t cond;
   struct virt_ceph *ceph;       /* --to rbd: the pool's connection */
+  bool held;                    /* the pool is full: Ceph holds the copies'
+                                   writes (pool_full), so they are left as
+                                   they are */
   size_t n;
   struct job jobs[INSTANT_MAX_DISKS];
 };
@@ -189,6 +195,8 @@ abort_all (virDomainPtr dom, struct mctx *m)
   double end = now_monotonic () + 10;
   size_t i;
 
+  if (m->held)
+    return;                     /* pool_full: left as they are */
   for (i = 0; i < m->n; i++)
     if (m->jobs[i].started && !m->jobs[i].completed)
       virt_block_job_abort (dom, m->jobs[i].target, false);
@@ -261,6 +269,28 @@ direct_io_ok (const char *dest)
   return true;
 }
 
+/* --to rbd: is the target pool full?  Asked every 2 s while a copy runs
+ * (m->ceph; m NULL or no ceph: nothing to ask).  Ceph holds every write
+ * to a full pool: qemu-img would wait for its operation timeout, QEMU's
+ * mirror without end, and aborting that mirror (QEMU drains its writes)
+ * or removing its image would wait for room in the pool too, the VM
+ * stopped meanwhile.  So a full pool sets m->held: nothing of this
+ * attempt is aborted or removed (abort_all), the next migrate ends the
+ * copy once the pool has room (end_leftover_copies) and replaces the
+ * image (rbd_existing).  1 with why; 0 if not, or if the cluster did
+ * not say (the copy's own error will). */
+static int
+pool_full (struct mctx *m, double *next, char *why, size_t len)
+{
+  if (!m || !m->ceph || now_monotonic () < *next)
+    return 0;
+  *next = now_monotonic () + 2;
+  if (virt_ceph_pool_full (m->ceph, why, len) != 1)
+    return 0;
+  m->held = true;
+  return 1;
+}
+
 /* Pre-copy: write the restore point's disk (the overlay's backing, read
  * from the session's bootback nbdkit) to dest with qemu-img convert, at
  * full speed and in parallel with the running guest.  The block copy then
@@ -275,11 +305,12 @@ direct_io_ok (const char *dest)
 static int
 precopy (const struct instant_session_disk *k, const char *dest, const char *out,
          const char *format, const struct instant_migrate_opts *o,
-         uint64_t base, uint64_t total)
+         struct mctx *m, uint64_t base, uint64_t total)
 {
   bool reuse = virt_is_rbd (dest);   /* bootback created it */
   CLEANUP_FREE char *src = xasprintf ("nbd+unix:///?socket=%s", k->backend_socket);
-  char buf[4096], msg[2048] = "", line[512];
+  char buf[4096], msg[2048] = "", line[512], full[512] = "";
+  double next = 0;
   size_t mlen = 0, llen = 0;
   int fd, status;
   pid_t pid;
@@ -311,7 +342,7 @@ precopy (const struct instant_session_disk *k, const char *dest, const char *out
     struct pollfd pf = { .fd = fd, .events = POLLIN };
     ssize_t r;
     char *p;
-    if (o->cancel && *o->cancel)
+    if ((o->cancel && *o->cancel) || (!full[0] && pool_full (m, &next, full, sizeof full)))
       kill (pid, SIGKILL);
     if (poll (&pf, 1, 250) == 0)
       continue;
@@ -342,6 +373,10 @@ precopy (const struct instant_session_disk *k, const char *dest, const char *out
     ;
   if (o->cancel && *o->cancel) {
     error_setx ("interrupted");
+    return -1;
+  }
+  if (full[0]) {
+    error_setx ("copy of the backup of %s to %s stopped: %s", k->target, dest, full);
     return -1;
   }
   if (!WIFEXITED (status) || WEXITSTATUS (status) != 0) {
@@ -455,15 +490,13 @@ rbd_existing (const struct instant_session *s, struct mctx *m, const struct job 
   }
 }
 
-/* --to rbd:POOL[/PREFIX]: a new raw image PREFIXDOMAIN-DISK per disk;
- * the pool's connection in m->ceph. */
+/* --to rbd:POOL[/PREFIX]: the pool's connection in m->ceph, if the pool
+ * has room. */
 static int
-plan_rbd (const struct instant_session *s, const struct instant_migrate_opts *o,
-          const char *format, struct mctx *m)
+rbd_connect (const struct instant_migrate_opts *o, const char *format, struct mctx *m)
 {
-  char pool[VIRT_RBD_NAME_MAX + 1], prefix[VIRT_RBD_NAME_MAX + 1];
+  char pool[VIRT_RBD_NAME_MAX + 1], prefix[VIRT_RBD_NAME_MAX + 1], why[512];
   const struct virt_ceph_opts dflt = { 0 };
-  size_t i;
 
   if (virt_rbd_parse (o->to, false, pool, prefix) == -1)
     return -1;
@@ -473,6 +506,24 @@ plan_rbd (const struct instant_session *s, const struct instant_migrate_opts *o,
   }
   m->ceph = virt_ceph_open (o->ceph ? o->ceph : &dflt, pool);
   if (!m->ceph)
+    return -1;
+  if (virt_ceph_pool_full (m->ceph, why, sizeof why) == 1) {
+    error_setx ("--to %s: %s: nothing can be written to it", o->to, why);
+    return -1;
+  }
+  return 0;
+}
+
+/* --to rbd:POOL[/PREFIX] (rbd_connect first): a new raw image
+ * PREFIXDOMAIN-DISK per disk. */
+static int
+plan_rbd (const struct instant_session *s, const struct instant_migrate_opts *o,
+          struct mctx *m)
+{
+  char pool[VIRT_RBD_NAME_MAX + 1], prefix[VIRT_RBD_NAME_MAX + 1];
+  size_t i;
+
+  if (virt_rbd_parse (o->to, false, pool, prefix) == -1)
     return -1;
   for (i = 0; i < s->ndisks; i++) {
     struct job *j = &m->jobs[i];
@@ -644,6 +695,32 @@ pin_dest (struct job *j)
   return 0;
 }
 
+/* A copy a migrate left on a disk (pool_full) ends before a new one
+ * starts, once its pool has room: -1 with the error while it has none. */
+static int
+end_leftover_copies (struct migration *mg)
+{
+  char why[512];
+  double next = 0;
+  size_t i;
+
+  for (i = 0; i < mg->m->n; i++) {
+    const char *target = mg->m->jobs[i].target;
+    virDomainBlockJobInfo info;
+    if (virt_block_job_info (mg->dom, target, &info) != 1 ||
+        info.type != VIR_DOMAIN_BLOCK_JOB_TYPE_COPY)
+      continue;
+    if (pool_full (mg->m, &next, why, sizeof why)) {
+      error_setx ("%s is still being copied by an earlier migrate whose writes "
+                  "Ceph holds: %s", target, why);
+      return -1;
+    }
+    if (virt_block_job_abort_wait (mg->dom, target, 10) == -1)
+      return -1;
+  }
+  return 0;
+}
+
 /* Everything that can be checked before anything changes: the format,
  * the session running, the targets free, the domain running. */
 static int
@@ -675,9 +752,8 @@ migrate_prepare (struct migration *mg)
     mg->m->jobs[i].target = s->disks[i].target;
     mg->m->jobs[i].fd = -1;
   }
-  if ((mg->o->onto ? plan_onto (s, mg->o->onto, mg->m)
-       : virt_is_rbd (mg->o->to) ? plan_rbd (s, mg->o, mg->format, mg->m)
-       : plan_targets (s, mg->o->to, mg->format, mg->m)) == -1 ||
+  bool rbd = !mg->o->onto && virt_is_rbd (mg->o->to);
+  if ((rbd && rbd_connect (mg->o, mg->format, mg->m) == -1) ||
       virt_event_thread_start () == -1)
     return -1;
   mg->conn = virt_connect (mg->o->uri ? mg->o->uri : s->uri);
@@ -689,6 +765,12 @@ migrate_prepare (struct migration *mg)
                 "(virsh start %s) and migrate again", s->name, mg->id, s->name);
     return -1;
   }
+  /* a copy left holding an image the plan may replace ends first */
+  if (end_leftover_copies (mg) == -1 ||
+      (mg->o->onto ? plan_onto (s, mg->o->onto, mg->m)
+       : rbd ? plan_rbd (s, mg->o, mg->m)
+       : plan_targets (s, mg->o->to, mg->format, mg->m)) == -1)
+    return -1;
   return mg->o->onto ? open_onto (mg) : 0;
 }
 
@@ -805,7 +887,8 @@ migrate_start_job (struct migration *mg, size_t i, bool full, uint64_t *base,
     if (j->rbd && rbd_create (mg, j, i) == -1)
       return -1;
     j->created = true;
-    if (precopy (&mg->s->disks[i], j->dest, out, mg->format, mg->o, *base, total) == -1) {
+    if (precopy (&mg->s->disks[i], j->dest, out, mg->format, mg->o,
+                 j->rbd ? mg->m : NULL, *base, total) == -1) {
       if (strcmp (error_msg (), "interrupted") != 0 &&
           (error_errno () == ENOSPC || strstr (error_msg (), "space"))) {
         explain (j->dest, why, sizeof why);
@@ -890,7 +973,8 @@ migrate_wait_ready (struct migration *mg)
 {
   const struct instant_migrate_opts *o = mg->o;
   struct mctx *m = mg->m;
-  char why[1024];
+  char why[1024], full[512] = "";
+  double next = 0;
   size_t i;
 
   ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&m->lock);
@@ -903,15 +987,20 @@ migrate_wait_ready (struct migration *mg)
       if (!j->ready)
         all_ready = false;
     }
-    if (failed || all_ready || (o->cancel && *o->cancel))
+    if (failed || all_ready || (o->cancel && *o->cancel) || full[0])
       break;
     pthread_mutex_unlock (&m->lock);
     report_progress (mg);
+    pool_full (m, &next, full, sizeof full);
     pthread_mutex_lock (&m->lock);
     wait_event (m, 250);
   }
   if (o->cancel && *o->cancel) {
     error_setx ("interrupted");
+    return -1;
+  }
+  if (full[0]) {
+    error_setx ("block copy to %s stopped: %s", o->to, full);
     return -1;
   }
   for (i = 0; i < m->n; i++) {
@@ -1122,6 +1211,23 @@ undo_onto (struct migration *mg, const char *why)
   return 0;
 }
 
+/* What a full pool left (pool_full), for the session's message. */
+static const char *
+held_note (const struct mctx *m)
+{
+  size_t i;
+
+  if (!m->held)
+    return "";
+  for (i = 0; i < m->n; i++)
+    if (m->jobs[i].started && !m->jobs[i].completed)
+      return "; the copy to the full pool is left to Ceph, which holds its "
+        "writes (ending it now would stop the VM until the pool has room): "
+        "give the pool room, then migrate again";
+  return "; the image is left in the full pool (removing it waits for room "
+    "there): the next migrate replaces it";
+}
+
 /* A failure after running -> migrating: undo what undo says, back to
  * running with a message; the error stays (as that message for a failed
  * copy). */
@@ -1159,8 +1265,9 @@ migrate_undo (struct migration *mg, enum undo undo)
     s->disks[i].migrated_to[0] = '\0';
   session_set_state (s, INSTANT_STATE_RUNNING);
   text_set (s->message, sizeof s->message, "migration failed: %s; the VM runs "
-            "from the backup, nothing was lost%s", e_msg,
-            mg->o->onto ? " (every --onto disk is as it was)" : "");
+            "from the backup, nothing was lost%s%s", e_msg,
+            mg->o->onto ? " (every --onto disk is as it was)" : "",
+            held_note (mg->m));
   s->migrate_pid = 0;
   session_save (mg->cat, s, NULL);
   error_restore (e_errno, s->message);

@@ -25,6 +25,7 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <jansson.h>
 #include <openssl/evp.h>
 #include <rados/librados.h>
 #include <rbd/librbd.h>
@@ -207,6 +208,55 @@ const char *
 virt_ceph_pool (const struct virt_ceph *c)
 {
   return c->pool;
+}
+
+/* Is token (a flag name) in the comma-separated list? */
+static bool
+has_flag (const char *list, const char *token)
+{
+  size_t n = strlen (token);
+
+  for (const char *p = list; p && *p; p = strchr (p, ',') ? strchr (p, ',') + 1 : NULL)
+    if (strncmp (p, token, n) == 0 && (p[n] == ',' || p[n] == '\0'))
+      return true;
+  return false;
+}
+
+int
+virt_ceph_pool_full (struct virt_ceph *c, char *why, size_t len)
+{
+  const char *cmd[] = { "{\"prefix\": \"osd dump\", \"format\": \"json\"}" };
+  char *out = NULL, *status = NULL;
+  size_t outlen = 0, statuslen = 0, i;
+  json_t *root, *pools, *p;
+  int r = rados_mon_command (c->cluster, cmd, 1, "", 0, &out, &outlen, &status,
+                             &statuslen);
+
+  if (r < 0) {
+    error_set (-r, "ceph pool %s: the OSD map (osd dump)", c->pool);
+    rados_buffer_free (out);
+    rados_buffer_free (status);
+    return -1;
+  }
+  root = json_loadb (out, outlen, 0, NULL);
+  rados_buffer_free (out);
+  rados_buffer_free (status);
+  pools = json_object_get (root, "pools");
+  r = 0;
+  json_array_foreach (pools, i, p) {
+    const char *name = json_string_value (json_object_get (p, "pool_name"));
+    const char *flags = json_string_value (json_object_get (p, "flags_names"));
+    if (!name || strcmp (name, c->pool) != 0 || !flags)
+      continue;
+    if (has_flag (flags, "full_quota"))
+      snprintf (why, len, "ceph pool %s is full: its quota is reached", c->pool);
+    else if (has_flag (flags, "full"))
+      snprintf (why, len, "ceph pool %s is full: an OSD of the cluster reached "
+                "its full ratio", c->pool);
+    r = has_flag (flags, "full") || has_flag (flags, "full_quota");
+  }
+  json_decref (root);
+  return r;
 }
 
 /* ---- images ---------------------------------------------------------------- */

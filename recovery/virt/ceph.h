@@ -52,6 +52,12 @@ struct virt_ceph *virt_ceph_open (const struct virt_ceph_opts *o, const char *po
 void virt_ceph_close (struct virt_ceph *c);
 const char *virt_ceph_pool (const struct virt_ceph *c);
 
+/* Is the pool flagged full in the OSD map (its quota reached, or an OSD
+ * at the cluster's full ratio)?  Ceph then holds every write to it, and
+ * a writer without an operation timeout (QEMU's rbd driver) waits
+ * without end.  1 with why (a sentence naming the pool), 0 if not, -1
+ * with the error. */
+int virt_ceph_pool_full (struct virt_ceph *c, char *why, size_t len);
 /* 1 if the pool has an image called name, 0 if not, -1 with the error. */
 int virt_ceph_image_exists (struct virt_ceph *c, const char *name);
 /* Create / remove / rename an image: -1 with "rbd:POOL/NAME: ...". */

@@ -3,7 +3,7 @@
 # errors, the event loop, domains, block jobs, the guest agent, backups)
 # and of the libxml2 helpers for libvirt's XML (xml.c, libxml2 only).
 # Everything that talks to libvirt links it and adds $(VIRT_LIBS).
-PC_VIRT   := libvirt libvirt-qemu libxml-2.0
+PC_VIRT   := libvirt libvirt-qemu libxml-2.0 jansson
 VIRT_SRC  := recovery/virt/virt.c recovery/virt/xml.c recovery/virt/ceph.c \
              recovery/virt/storage.c
 VIRT_OBJ  := $(VIRT_SRC:.c=.o)
@@ -12,7 +12,7 @@ VIRT_A    := recovery/virt/libbbvirt.a
 CEPH_LIBS := -lrbd -lrados
 VIRT_LIBS  = $(call pc_libs,$(PC_VIRT) openssl) $(CEPH_LIBS)
 LIBS_A    += $(VIRT_A)
-DEPS      += libvirt-dev libxml2-dev librbd-dev librados-dev qemu-block-extra libssl-dev
+DEPS      += libvirt-dev libxml2-dev libjansson-dev librbd-dev librados-dev qemu-block-extra libssl-dev
 
 $(VIRT_OBJ) recovery/virt/test-virt.o: ALL_CFLAGS += $(call pc_cflags,$(PC_VIRT) openssl)
 $(VIRT_A): $(VIRT_OBJ)

@@ -436,7 +436,8 @@ virt_block_job_info (virDomainPtr d, const char *disk, virDomainBlockJobInfo *in
 int
 virt_block_job_abort (virDomainPtr d, const char *disk, bool pivot)
 {
-  if (virDomainBlockJobAbort (d, disk, pivot ? VIR_DOMAIN_BLOCK_JOB_ABORT_PIVOT : 0) == -1) {
+  if (virDomainBlockJobAbort (d, disk, pivot ? VIR_DOMAIN_BLOCK_JOB_ABORT_PIVOT
+                                             : VIR_DOMAIN_BLOCK_JOB_ABORT_ASYNC) == -1) {
     if (pivot)
       virt_error_set ("pivot of %s", disk);
     else

@@ -176,8 +176,11 @@ int virt_block_copy (virDomainPtr d, const char *disk, const char *dest_xml,
  * not, -1 with "block job of DISK: MESSAGE". */
 int virt_block_job_info (virDomainPtr d, const char *disk, virDomainBlockJobInfo *info);
 /* End disk's block job: pivot (a copy in its mirror phase switches the
- * disk to the copy) or abort (the disk stays on its source).  -1 with
- * "pivot of DISK: MESSAGE" / "abort the block job of DISK: MESSAGE". */
+ * disk to the copy) or abort (the disk stays on its source; asked, not
+ * waited for: a copy whose target holds its writes, a full Ceph pool,
+ * would keep a synchronous abort waiting without end; callers poll
+ * virt_block_job_info).  -1 with "pivot of DISK: MESSAGE" / "abort the
+ * block job of DISK: MESSAGE". */
 int virt_block_job_abort (virDomainPtr d, const char *disk, bool pivot);
 /* Abort disk's block job if it has one and wait up to secs for it to be
  * gone; 0 if it is, -1 (error set) if not. */
