@@ -326,9 +326,18 @@ lab_sandboxes_count (const char *home, uint64_t *memory_mib)
   return n;
 }
 
-/* Memory reserved by live runs other than skip_id. */
+/* The catalog name of the host s's VMs run on ("" for this host). */
+static const char *
+state_host_name (const struct lab_state *s)
+{
+  return s->ssh && s->ssh[0] && s->host ? s->host : "";
+}
+
+/* Memory reserved by live runs on host ("" this host; each host has a
+ * budget of its own: the VMs of a lab on another host use its memory)
+ * other than skip_id. */
 static uint64_t
-reserved_mib (const char *home, const char *skip_id)
+reserved_mib (const char *home, const char *host, const char *skip_id)
 {
   struct lab_state **v = lab_state_list (home);
   time_t now = time (NULL);
@@ -336,7 +345,8 @@ reserved_mib (const char *home, const char *skip_id)
   size_t i;
 
   for (i = 0; v[i]; i++)
-    if ((!skip_id || strcmp (v[i]->id, skip_id) != 0) && lab_state_alive (v[i], now))
+    if ((!skip_id || strcmp (v[i]->id, skip_id) != 0) && lab_state_alive (v[i], now) &&
+        strcmp (state_host_name (v[i]), host) == 0)
       sum += v[i]->memory_mib;
   lab_state_list_free (v);
   return sum;
@@ -379,6 +389,8 @@ lock_budget (const struct lab_state_opts *o, int lockfd, const char *lockp)
 {
   double start = now_monotonic ();
   bool told = false;
+  const char *host = o->host && lab_host_remote (o->host) ? o->host->name : "";
+  CLEANUP_FREE char *of = host[0] ? xasprintf (" of host %s", host) : xstrdup ("");
 
   for (;;) {
     uint64_t used;
@@ -386,27 +398,27 @@ lock_budget (const struct lab_state_opts *o, int lockfd, const char *lockp)
       error_set (errno, "flock %s", lockp);
       return -1;
     }
-    used = reserved_mib (o->home, NULL);
+    used = reserved_mib (o->home, host, NULL);
     if (used + o->memory_mib <= o->budget_mib)
       return 0;
     flock (lockfd, LOCK_UN);
     if (o->wait == 0) {
-      error_setx ("the memory budget is taken: %" PRIu64 " of %" PRIu64
+      error_setx ("the memory budget%s is taken: %" PRIu64 " of %" PRIu64
                   " MiB used by other lab runs, this one needs %" PRIu64
-                  " MiB (--memory-budget; --wait to wait for it)", used,
+                  " MiB (--memory-budget; --wait to wait for it)", of, used,
                   o->budget_mib, o->memory_mib);
       return -1;
     }
     if (o->wait > 0 && now_monotonic () - start > o->wait) {
-      error_setx ("the memory budget is taken: %" PRIu64 " of %" PRIu64
+      error_setx ("the memory budget%s is taken: %" PRIu64 " of %" PRIu64
                   " MiB used by other lab runs, this one needs %" PRIu64
-                  " MiB; gave up after %.0f s", used, o->budget_mib, o->memory_mib,
+                  " MiB; gave up after %.0f s", of, used, o->budget_mib, o->memory_mib,
                   o->wait);
       return -1;
     }
     if (!told) {
-      note (o, "waiting for memory: %" PRIu64 " of %" PRIu64 " MiB in use by other "
-            "lab runs, this one needs %" PRIu64 " MiB", used, o->budget_mib,
+      note (o, "waiting for memory%s: %" PRIu64 " of %" PRIu64 " MiB in use by other "
+            "lab runs, this one needs %" PRIu64 " MiB", of, used, o->budget_mib,
             o->memory_mib);
       told = true;
     }

@@ -102,6 +102,31 @@ test_budget_wait (const char *home, struct notes *notes)
   CHECK (b == NULL && strstr (error_msg (), "more than the whole budget"));
 }
 
+/* Each host has a budget of its own: with 256 of 400 MiB taken here by
+ * run "one", a run of 256 on host h2 fits; a second there does not, and
+ * the error names the host. */
+static void
+test_budget_hosts (const char *home)
+{
+  const struct lab_host h2 = { .name = "h2", .ssh = "root@h2" };
+  struct lab_state_opts o = {
+    .home = home, .lab = "r1", .kind = "run", .host = &h2, .memory_mib = 256,
+    .budget_mib = 400, .wait = 0,
+  };
+  struct lab_state *a = lab_state_open (&o), *b;
+
+  CHECK (a != NULL);
+  o.lab = "r2";
+  b = lab_state_open (&o);
+  CHECK (b == NULL && strstr (error_msg (), "the memory budget of host h2 is taken: "
+                              "256 of 400 MiB"));
+  if (a) {                      /* made nothing on h2: its directory goes */
+    CLEANUP_FREE char *p = xasprintf ("%s/state.json", a->dir);
+    CHECK (unlink (p) == 0 && rmdir (a->dir) == 0);
+    lab_state_free (a);
+  }
+}
+
 int
 main (void)
 {
@@ -124,6 +149,7 @@ main (void)
   CHECK (strlen (a->id) == 6);
   CHECK (lab_state_alive (a, now));
   test_budget_wait (home, &notes);
+  test_budget_hosts (home);
   /* With room, a second run fits. */
   b = lab_state_new (home, "two", NULL, "sandbox", NULL, 100, 400, 0);
   CHECK (b != NULL);

@@ -1117,14 +1117,37 @@ run_network (struct run *r)
   return 0;
 }
 
+/* The memory budget: --memory-budget, else half of the memory of the
+ * host the VMs run on: this host's MemTotal, or another host's, as its
+ * libvirt says (each host has a budget of its own, lab/state.c).  0 with
+ * the error set if that host does not answer. */
+static uint64_t
+run_budget_mib (const struct verify_run_opts *o)
+{
+  struct virt_host_info info;
+
+  if (o->budget_mib)
+    return o->budget_mib;
+  if (!o->host || !lab_host_remote (o->host))
+    return lab_default_budget_mib ();
+  CLEANUP_VIR_CONNECT virConnectPtr c = virt_connect (o->uri);
+  if (!c || virt_host_info (c, &info) == -1) {
+    error_prefix ("host %s: its memory (the lab's memory budget)", o->host->name);
+    return 0;
+  }
+  return info.memory / 2 / (1024 * 1024);
+}
+
 /* State (its file before any resource, invariant 2), report directory,
  * libvirt, network.  On error what was made is torn down again. */
 static int
 run_setup (struct run *r)
 {
   const struct verify_run_opts *o = r->o;
-  uint64_t budget = o->budget_mib ? o->budget_mib : lab_default_budget_mib ();
+  uint64_t budget = run_budget_mib (o);
 
+  if (budget == 0)
+    return -1;
   const struct lab_state_opts so = {
     .home = o->home, .lab = r->d->name, .file = r->d->file, .kind = r->rep->kind,
     .uri = o->uri, .host = o->host,
