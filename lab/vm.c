@@ -18,7 +18,9 @@
  * and the taps libvirt made are hardened (IPv6 off) as soon as it runs.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <glob.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <sys/stat.h>
 
@@ -29,7 +31,24 @@
 #include "recovery/util/util.h"
 #include "recovery/virt/virt.h"
 
+/* A VM on another host: its serial console is a pty there, so it is
+ * copied here, into the run directory's NAME.console, where the same
+ * watchers read it as a local VM's log (failed-boot lines, activity, the
+ * report's last lines).  A thread polls the console's libvirt stream
+ * (non-blocking) every 50 ms until the stream ends or the VM is
+ * destroyed; at most CONSOLE_COPY_MAX bytes (a guest's flood ends the
+ * copy, not the lab).  What the guest writes is only ever read back as
+ * text by those watchers. */
+#define CONSOLE_COPY_MAX (16u << 20)
+struct console_copy {
+  virStreamPtr st;
+  int fd;
+  pthread_t thread;
+  volatile bool stop;
+};
+
 struct lab_vm_handle {
+  struct console_copy *console;    /* another host's VM: its console here */
   virConnectPtr conn;
   virDomainPtr dom;
   char *home;                  /* instant sessions: the catalog's home */
@@ -100,6 +119,78 @@ check_final (void *opaque, const char *xml)
   return lab_domain_check (xml, ck->bridge, ck->name, NULL);
 }
 
+static void *
+console_copy_thread (void *arg)
+{
+  struct console_copy *c = arg;
+  uint64_t total = 0;
+  char buf[16384];
+
+  while (!c->stop && total < CONSOLE_COPY_MAX) {
+    int n = virt_stream_recv (c->st, buf, sizeof buf);
+    if (n == -2) {
+      usleep (50000);
+      continue;
+    }
+    if (n <= 0)
+      break;
+    n = (int) MIN ((uint64_t) n, CONSOLE_COPY_MAX - total);
+    for (int off = 0; off < n; ) {       /* a regular file: short only on error */
+      ssize_t w = write (c->fd, buf + off, n - off);
+      if (w <= 0)
+        return NULL;
+      off += w;
+    }
+    total += n;
+  }
+  return NULL;
+}
+
+/* Start copying h->dom's console into path (made 0600 here, never
+ * through a link).  -1 with the error set. */
+static int
+console_copy_start (struct lab_vm_handle *h, const char *path)
+{
+  struct console_copy *c = xcalloc (1, sizeof *c);
+  int e;
+
+  c->fd = open_private (path, O_WRONLY | O_APPEND);
+  if (c->fd == -1) {
+    error_set (errno, "%s", path);
+    free (c);
+    return -1;
+  }
+  if (virt_event_thread_start () == -1 || !(c->st = virt_console_open (h->dom, false))) {
+    close (c->fd);
+    free (c);
+    return -1;
+  }
+  if ((e = pthread_create (&c->thread, NULL, console_copy_thread, c)) != 0) {
+    error_set (e, "console copy");
+    virt_stream_close (c->st);
+    close (c->fd);
+    free (c);
+    return -1;
+  }
+  h->console = c;
+  return 0;
+}
+
+static void
+console_copy_stop (struct lab_vm_handle *h)
+{
+  struct console_copy *c = h->console;
+
+  if (!c)
+    return;
+  c->stop = true;
+  pthread_join (c->thread, NULL);
+  virt_stream_close (c->st);
+  close (c->fd);
+  free (c);
+  h->console = NULL;
+}
+
 /* Boot a restore point as a transient instant-recovery session. */
 static int
 start_point (const struct lab_vm_env *env, const struct lab_vm *vm,
@@ -156,13 +247,24 @@ start_point (const struct lab_vm_env *env, const struct lab_vm *vm,
   h->source = xasprintf ("%s@%s", s->vm, s->point);
   free (h->serial);
   h->serial = xstrdup (s->console_log);
-  if (!s->console_log[0] && env->note)
-    env->note (env->note_opaque, "its serial console is a pty on the host, not "
-               "a log here: console lines are not watched for a failed boot");
   h->dom = virt_domain_by_name (env->conn, s->name);
   if (!h->dom) {
     virt_error_set ("VM %s: the session's domain", vm->name);
     goto out;
+  }
+  if (!s->console_log[0]) {
+    /* a pty on the VM's host: copied here (console_copy) */
+    free (h->serial);
+    h->serial = xasprintf ("%s/%s.console", env->run_dir, vm->name);
+    if (console_copy_start (h, h->serial) == -1) {
+      if (env->note) {
+        CLEANUP_FREE char *line = xasprintf ("its serial console is not copied here "
+                                             "(%s): console lines are not watched "
+                                             "for a failed boot", error_msg ());
+        env->note (env->note_opaque, line);
+      }
+      error_clear ();
+    }
   }
   /* Fail closed: every NIC must be on the lab bridge. */
   xml = virt_domain_xml (h->dom, 0);
@@ -411,6 +513,7 @@ lab_vm_taps (struct lab_vm_handle *h)
 static void
 handle_free (struct lab_vm_handle *h)
 {
+  console_copy_stop (h);
   if (h->dom)
     virDomainFree (h->dom);
   free (h->overlay);

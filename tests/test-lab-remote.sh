@@ -14,6 +14,7 @@
 #    http: the bridge, the namespace and the iptables rules are on the
 #    remote while it runs and not here, and afterwards nothing is left on
 #    either side (domain, volume, bridge, namespace, rule, ssh master);
+#    its console (a pty there) is copied here: the report has its lines;
 #  - a run killed with -9: lab reap removes all of it on the remote, from
 #    its state, and the dead run's ssh master;
 #  - bootback verify --host r1 of the same point passes, leaving nothing;
@@ -160,6 +161,15 @@ assert c["heartbeat"]["status"] == "pass", c
 assert c["tcp"]["status"] == "pass" and "port 7 accepts" in c["tcp"]["message"], c
 assert c["http"]["status"] == "pass" and "HTTP 200" in c["http"]["message"], c
 EOT
+# its console, a pty on r1, was copied here for the watchers and the report
+python3 - "$tmp/r1/report.json" <<'EOT' || fail "report: no console lines from r1's VM"
+import json, sys
+r = json.load(open(sys.argv[1]))
+con = r["vms"][0].get("console") or ""
+print("console of the remote VM, last lines:", con[-300:])
+assert len(con.strip()) > 0
+EOT
+grep -q "not watched" "$tmp/err1" "$tmp/out1" && fail "the remote VM's console is not watched"
 echo "remote lab run: $(echo "$t1 - $t0" | bc) s"
 
 ## nothing left, on either side
