@@ -334,10 +334,8 @@ ceph_sweep () {
 # packages are missing; fails naming the daemon and its last log lines
 # when the cluster cannot start (and so do the run's later tests, at once).
 ceph_shared () {
-    local c dir
-    for c in ceph-mon ceph-osd radosgw radosgw-admin rbd ceph-authtool monmaptool; do
-        command -v "$c" >/dev/null 2>&1 || skip "$c is not installed (make deps)"
-    done
+    local dir
+    _ceph_requires
     if [ -z "${BOOTBACK_CEPH_DIR:-}" ]; then
         export BOOTBACK_CEPH_DIR="${TMPDIR:-/var/tmp}/bootback-ceph.$$"
         export BOOTBACK_CEPH_OWNER="$$ $(_ceph_starttime $$)"
@@ -350,16 +348,7 @@ ceph_shared () {
     if ! _ceph_running "$dir"; then
         _ceph_kill_all "$dir"
         rm -rf "$dir"
-        # set -e holds inside ceph_start only outside a condition
-        set +e
-        ( set -e; ceph_start "$dir" )
-        c=$?
-        set -e
-        if [ "$c" -ne 0 ]; then
-            tail -n 5 "$dir"/log/*.mkfs "$dir"/log/*.out >&2 2>/dev/null || true
-            _ceph_failed "$dir"
-            fail "$(cat "$dir/failed")"
-        fi
+        _ceph_start_or_fail "$dir"
     fi
     source "$dir/env"
     exec {_ceph_lock_fd}>&-
@@ -371,13 +360,28 @@ ceph_shared () {
 # the shared cluster's other tests would stall).  The same environment as
 # ceph_shared; about 6-10 s to start.
 ceph_private () {
-    local c dir=${TMPDIR:-/var/tmp}/bootback-ceph.$$-own
+    local dir=${TMPDIR:-/var/tmp}/bootback-ceph.$$-own
+    _ceph_requires
+    cleanup_fn ceph_stop "$dir"
+    BOOTBACK_CEPH_OWNER="$$ $(_ceph_starttime $$)" _ceph_start_or_fail "$dir"
+    source "$dir/env"
+}
+
+# Skip (exit 77) unless every Ceph program the clusters need is installed.
+_ceph_requires () {
+    local c
     for c in ceph-mon ceph-osd radosgw radosgw-admin rbd ceph-authtool monmaptool; do
         command -v "$c" >/dev/null 2>&1 || skip "$c is not installed (make deps)"
     done
-    cleanup_fn ceph_stop "$dir"
+}
+
+# Start a cluster in DIR, or fail with the first error line of the daemon
+# that could not start (and its last log lines on stderr).
+_ceph_start_or_fail () {
+    local dir=$1 c
+    # set -e holds inside ceph_start only outside a condition
     set +e
-    ( set -e; BOOTBACK_CEPH_OWNER="$$ $(_ceph_starttime $$)" ceph_start "$dir" )
+    ( set -e; ceph_start "$dir" )
     c=$?
     set -e
     if [ "$c" -ne 0 ]; then
@@ -385,7 +389,6 @@ ceph_private () {
         _ceph_failed "$dir"
         fail "$(cat "$dir/failed")"
     fi
-    source "$dir/env"
 }
 
 # DIR holds a started cluster whose daemons all still run.
