@@ -20,6 +20,7 @@
 #include <semaphore.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #define NBDKIT_API_VERSION 2
 #include <nbdkit-plugin.h>
@@ -46,6 +47,14 @@
 /* The process's own resident memory: nbdkit, the libraries, the heap
  * (measured: 13 MiB of mapped files, 2 MiB of heap). */
 #define PROCESS_BASE (16 * 1024 * 1024)
+
+/* The soft open-file limit the plugin wants: the library keeps the chunk
+ * files that reads of frames open, up to an eighth of it and 4096
+ * (recovery/repo/chunk-store.c), so that a 4K random miss is one pread,
+ * not an open, two stats, a pread and a close.  The usual soft limit of
+ * 1024 would keep 128.  Descriptors above 1024 are safe here: nbdkit and
+ * the library poll, nothing selects. */
+#define NOFILE_WANT (8 * 4096)
 
 /* Parameters. */
 static char *repo_path;              /* repo= */
@@ -231,6 +240,25 @@ start_trace (void)
   return 0;
 }
 
+/* Raise the soft open-file limit towards NOFILE_WANT, within the hard
+ * limit; never lower it.  A failure only keeps fewer files open. */
+static void
+raise_nofile (void)
+{
+  struct rlimit rl;
+  rlim_t want = NOFILE_WANT;
+
+  if (getrlimit (RLIMIT_NOFILE, &rl) == -1 || rl.rlim_cur >= want)
+    return;
+  if (rl.rlim_max != RLIM_INFINITY && rl.rlim_max < want)
+    want = rl.rlim_max;
+  if (want <= rl.rlim_cur)
+    return;
+  rl.rlim_cur = want;
+  if (setrlimit (RLIMIT_NOFILE, &rl) == -1)
+    nbdkit_debug ("bootback: setrlimit NOFILE: %m");
+}
+
 static int
 bb_get_ready (void)
 {
@@ -246,6 +274,7 @@ bb_get_ready (void)
                          getenv ("BOOTBACK_PASSPHRASE_FILE"),
                          getenv ("BOOTBACK_KEY_FILE"));
   repo_open_opts_s3_env (&ro);
+  raise_nofile ();
   repo = repo_open_with (repo_path, &ro);
   if (!repo) {
     nbdkit_error ("cannot open the repository: %s", error_msg ());

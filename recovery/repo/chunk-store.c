@@ -182,16 +182,20 @@ read_head (struct repo *r, struct codec *c, struct repo_file *f,
  * Reads of frames (chunk_read_frames: 4K random reads through the cache)
  * keep the files of the chunks they read open, up to MAX_OPEN_FILES (and
  * an eighth of the open-file limit), least recently used closed first:
- * a miss in a chunk read before costs one pread, not an open, a stat and
- * a close.  Local repositories only (io-posix): an NFS open holds state
+ * a miss in a chunk read before costs one pread, not an open, two stats
+ * and a close.  4096 covers every chunk of a 4 GiB disk in 1 MiB chunks:
+ * with 1024, the 1403 chunk files of a 2 GiB ext4 image read at random
+ * had a quarter of the misses open their file again (8219 opens in 33646
+ * reads).  The plugin raises its soft open-file limit to make room
+ * (nbd-plugin/plugin.c).  Local repositories only (io-posix): an NFS open holds state
  * on the server, an S3 one a local copy.  Nothing is trusted for being
  * open: every frame read from a kept file is still checked against its
  * hash in the table, and the table against the digest; a file replaced
  * (renamed over) is read as it was when opened, still checked; any error
  * closes the file, so that the caller's next try opens it again.  A file
  * removed (gc) stays on the disk while it is kept open here. */
-#define MAX_OPEN_FILES 1024
-#define FILES_BUCKETS 1024
+#define MAX_OPEN_FILES 4096
+#define FILES_BUCKETS 4096
 
 struct ofile {
   uint8_t digest[REPO_DIGEST_LEN];
