@@ -193,9 +193,12 @@ read_head (struct repo *r, struct codec *c, struct repo_file *f,
  * hash in the table, and the table against the digest; a file replaced
  * (renamed over) is read as it was when opened, still checked; any error
  * closes the file, so that the caller's next try opens it again.  A file
- * removed (gc) stays on the disk while it is kept open here. */
+ * removed (gc) would stay on the disk while it is kept open: every
+ * SWEEP_SECS a read closes the kept files that have no name left
+ * (files_sweep), so gc's space comes back while a session runs. */
 #define MAX_OPEN_FILES 4096
 #define FILES_BUCKETS 4096
+#define SWEEP_SECS 10
 
 struct ofile {
   uint8_t digest[REPO_DIGEST_LEN];
@@ -208,6 +211,7 @@ struct ofile {
 
 struct chunk_files {
   pthread_mutex_t lock;
+  uint64_t next_sweep_ms;       /* files_sweep's next time (monotonic) */
   size_t n, max;
   struct ofile *head, *tail;
   struct ofile *bucket[FILES_BUCKETS];
@@ -270,6 +274,37 @@ files_close (struct repo *r, struct ofile *o)
   free (o);
 }
 
+/* Close the kept files not in use whose chunk was removed (gc: no name
+ * left), at most every SWEEP_SECS.  An fstat per kept file, under the
+ * lock. */
+static void
+files_sweep (struct repo *r, struct chunk_files *fs)
+{
+  uint64_t now = (uint64_t) (now_monotonic () * 1000);
+  struct ofile *k, *next, *old = NULL;
+  struct repo_stat st;
+
+  if (now < __atomic_load_n (&fs->next_sweep_ms, __ATOMIC_RELAXED))
+    return;
+  pthread_mutex_lock (&fs->lock);
+  if (now >= fs->next_sweep_ms) {
+    fs->next_sweep_ms = now + SWEEP_SECS * 1000;
+    for (k = fs->head; k; k = next) {
+      next = k->next;
+      if (k->refs == 0 && r->io->ops->fstat (r->io, k->f, &st) == 0 && st.nlink == 0) {
+        files_unlink (fs, k);
+        k->hnext = old;
+        old = k;
+      }
+    }
+  }
+  pthread_mutex_unlock (&fs->lock);
+  for (; old; old = next) {
+    next = old->hnext;
+    files_close (r, old);
+  }
+}
+
 /* The open file of chunk digest (path filled, *size its size, at most
  * cap): a kept one, or opened now and kept; *o what to give to
  * files_put (NULL: close the file).  NULL with the error set. */
@@ -283,6 +318,7 @@ file_get (struct repo *r, const uint8_t digest[REPO_DIGEST_LEN], char path[80],
 
   *o = NULL;
   if (fs) {
+    files_sweep (r, fs);
     pthread_mutex_lock (&fs->lock);
     for (k = *files_slot (fs, digest); k; k = k->hnext)
       if (memcmp (k->digest, digest, REPO_DIGEST_LEN) == 0)

@@ -103,6 +103,7 @@ fill_stat (const struct stat *s, struct repo_stat *st)
   st->mtime = s->st_mtim.tv_sec + s->st_mtim.tv_nsec / 1e9;
   st->is_dir = S_ISDIR (s->st_mode);
   st->mode = s->st_mode & 07777;
+  st->nlink = s->st_nlink;
 }
 
 static int

@@ -27,6 +27,7 @@ struct repo_stat {
   bool is_dir;
   unsigned mode;            /* permission bits (07777) */
   time_t retain_until;      /* S3 Object Lock retention, 0 if none */
+  unsigned nlink;           /* names of the file (posix; 0: not known) */
 };
 struct repo_io_ops {
   const char *name;
