@@ -112,6 +112,12 @@ bootback point show old@20261102T020000Z >>"$tmp/out" 2>>"$tmp/err" || true
 cat -v "$tmp/out" "$tmp/err"
 ! grep -q $'\x1b' "$tmp/out" "$tmp/err" || fail "a manifest's escape sequences reached the terminal"
 grep -q "not printable ASCII" "$tmp/err" || fail "the manifest with escape sequences was not refused"
+# nor through an error message that quotes what it could not parse
+printf '\033]0;PWNED\007\033[2J' >"$ev/manifest.json"
+bootback point show old@20261102T020000Z >"$tmp/out" 2>"$tmp/err" && fail "an invalid manifest was shown"
+cat -v "$tmp/err"
+grep -q "invalid JSON" "$tmp/err" || fail "no error about the invalid manifest"
+! grep -q $'\x1b' "$tmp/out" "$tmp/err" || fail "an error message carried a manifest's escape sequence"
 rm -r "$ev"
 
 # killed inside the catalog row's transaction (step 6): no row with a
