@@ -94,6 +94,32 @@ assert j["domain_xml"] is True and j["domain_xml_sha256"] is None, j'
 bootback restore old@20261101T020000Z --to "$tmp/old.raw"
 cmp "$tmp/old.raw" "$tmp/a.raw"
 
+# a manifest whose text fields carry terminal escape sequences (someone
+# who can write the repository: clear the screen, hide text, set the
+# title or the clipboard) is refused; none reaches the terminal
+ev=$repo/points/old/20261102T020000Z
+mkdir "$ev" && cp "$repo/points/old/20261101T020000Z/"*.fidx "$ev/"
+python3 - "$om" "$ev/manifest.json" <<'PY'
+import json, sys
+m = json.load(open(sys.argv[1]))
+m["id"], m["time"] = "20261102T020000Z", "2026-11-02T02:00:00Z"
+m["kind"], m["consistency"], m["source"] = "\x1b[2J\x1b[Hfull", "\x1b[8m", "\x1b]0;PWNED\x07"
+m["disks"][0]["format"] = "\x1b]52;c;cHc=\x07"
+open(sys.argv[2], "w").write(json.dumps(m))
+PY
+bootback points old >"$tmp/out" 2>"$tmp/err" || true
+bootback point show old@20261102T020000Z >>"$tmp/out" 2>>"$tmp/err" || true
+cat -v "$tmp/out" "$tmp/err"
+! grep -q $'\x1b' "$tmp/out" "$tmp/err" || fail "a manifest's escape sequences reached the terminal"
+grep -q "not printable ASCII" "$tmp/err" || fail "the manifest with escape sequences was not refused"
+# nor through an error message that quotes what it could not parse
+printf '\033]0;PWNED\007\033[2J' >"$ev/manifest.json"
+bootback point show old@20261102T020000Z >"$tmp/out" 2>"$tmp/err" && fail "an invalid manifest was shown"
+cat -v "$tmp/err"
+grep -q "invalid JSON" "$tmp/err" || fail "no error about the invalid manifest"
+! grep -q $'\x1b' "$tmp/out" "$tmp/err" || fail "an error message carried a manifest's escape sequence"
+rm -r "$ev"
+
 # killed inside the catalog row's transaction (step 6): no row with a
 # wrong disk list; the next command lists the point with its disks
 BOOTBACK_CRASH_STEP=6 bootback import "$tmp/a.raw" "$tmp/b.raw" --vm two \

@@ -97,4 +97,33 @@ python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["trash_res
 [ -f "$c" ] || fail "gc deleted a used chunk left under a trash name"
 [ ! -e "$c.gc.tmp-999999-1" ] && [ ! -e "$d.gc.tmp-999999-2" ] || fail "trash names left"
 bootback repo verify
+
+# Symbolic links planted in a repository on a share lead nowhere.  gc
+# removed every file of an "incomplete point" reached through a link
+# (points/VM -> a host directory: each subdirectory's files; a point
+# directory -> a host directory: its files), and a writer created chunks
+# in the directory a chunks/XXXX link named.
+victim=$tmp/victim
+mkdir -p "$victim/sub" "$victim/chunks"
+echo keep > "$victim/sub/file" && echo keep > "$victim/file"
+touch -d '1 hour ago' "$victim/sub" "$victim"
+ln -s "$victim" "$repo/points/evil"
+bootback gc >/dev/null 2>"$tmp/err" || cat "$tmp/err"
+[ -f "$victim/sub/file" ] || fail "gc removed files through a linked VM directory"
+rm "$repo/points/evil"
+ln -s "$victim/sub" "$repo/points/vm2/20200101T000000Z"
+bootback gc >/dev/null 2>"$tmp/err" || cat "$tmp/err"
+[ -f "$victim/sub/file" ] || fail "gc removed files through a linked point directory"
+rm "$repo/points/vm2/20200101T000000Z"
+mv "$repo/chunks" "$tmp/saved-chunks" && mkdir -m 0700 "$repo/chunks"
+for d in "$tmp/saved-chunks"/*; do
+    mkdir "$victim/chunks/${d##*/}" && ln -s "$victim/chunks/${d##*/}" "$repo/chunks/"
+done
+bootback import "$tmp/a.raw" --vm vm4 2>"$tmp/err" || cat "$tmp/err"
+[ -z "$(find "$victim/chunks" -type f)" ] ||
+    fail "a writer created chunks through linked chunk directories"
+rm -r "$repo/chunks" && mv "$tmp/saved-chunks" "$repo/chunks"
+[ -f "$victim/sub/file" ] && [ -f "$victim/file" ] || fail "files outside the repository are gone"
+bootback gc >/dev/null
+bootback repo verify
 echo "gc ok"

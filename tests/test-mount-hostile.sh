@@ -130,6 +130,14 @@ if command -v mkntfs >/dev/null && command -v ntfs-3g >/dev/null; then
     for o in ro nosuid nodev noexec; do
         [[ ",$opts," == *",$o,"* ]] || fail "ntfs mount options $opts lack $o"
     done
+    # the guest's files are not every host user's (ntfs-3g's defaults
+    # were allow_other and mode 0777)
+    chmod 0711 "$tmp"
+    if setpriv --reuid=65534 --regid=65534 --clear-groups cat "$tmp/mnt/hello.txt" 2>/dev/null; then
+        chmod 0700 "$tmp"
+        fail "user nobody reads the guest's files of an ntfs mount (options $opts)"
+    fi
+    chmod 0700 "$tmp"
     bootback umount "$tmp/mnt" >/dev/null
 else
     echo "ntfs-3g not installed: NTFS part skipped"

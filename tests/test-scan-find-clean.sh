@@ -47,6 +47,19 @@ cat "$tmp/out"
 [ $rc = 2 ] && grep -q '^no clean point of allbad among its 2 points' "$tmp/out" ||
     fail "all infected: exit $rc"
 
+# A verdict belongs to the point the catalog recorded: someone who can
+# write the repository puts an infected point's manifest and index under
+# hist@${ids[2]}, found clean; instant --require-clean refuses it.
+p=$tmp/repo/points/hist
+cp -a "$p/${ids[2]}" "$tmp/saved-point"
+python3 -c 'import json, sys; m = json.load(open(sys.argv[1])); m["id"] = sys.argv[2]; print(json.dumps(m))' \
+    "$p/${ids[4]}/manifest.json" "${ids[2]}" >"$tmp/swapped.json"
+cp "$p/${ids[4]}"/*.fidx "$p/${ids[2]}/" && cp "$tmp/swapped.json" "$p/${ids[2]}/manifest.json"
+out=$(bootback instant "hist@${ids[2]}" --require-clean 2>&1 || true)
+grep -q "refusing hist@${ids[2]}: its disks in .* are not the ones the catalog recorded" <<< "$out" ||
+    fail "instant --require-clean took a point whose disks were swapped after its scan: $out"
+rm -r "${p:?}/${ids[2]}" && mv "$tmp/saved-point" "$p/${ids[2]}"
+
 # A point the ransomware score marks suspicious (two binaries replaced by
 # random bytes) is not clean, though its scan is: --find-clean passes
 # over it and instant --require-clean refuses it.

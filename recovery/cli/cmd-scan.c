@@ -471,6 +471,56 @@ cli_scan_show (struct cli *c, const char *vm, const char *id)
   free (r.report);
 }
 
+/* The catalog's row of point id (the disks recorded when it was stored)
+ * against the manifest the repository holds now (the gate). */
+struct gate_cmp {
+  const char *id;
+  const struct repo_manifest *m;
+  bool found, same;
+};
+
+static int
+gate_row (void *opaque, const struct repo_manifest *cm)
+{
+  struct gate_cmp *g = opaque;
+  size_t i;
+
+  if (strcmp (cm->id, g->id) != 0)
+    return 0;
+  g->found = true;
+  g->same = cm->ndisks == g->m->ndisks;
+  for (i = 0; g->same && i < cm->ndisks; i++)
+    g->same = strcmp (cm->disks[i].name, g->m->disks[i].name) == 0 &&
+      cm->disks[i].size == g->m->disks[i].size &&
+      memcmp (cm->disks[i].index_sha256, g->m->disks[i].index_sha256,
+              REPO_DIGEST_LEN) == 0;
+  return 0;
+}
+
+/* Is the point the repository holds now the one the catalog recorded
+ * (and its scan read)?  A verdict is kept by VM and time: someone who can
+ * write the repository could put other disks (another manifest and
+ * indexes) under a point found clean.  1 yes, 0 no (*why set), -1 error. */
+static int
+gate_same_point (struct cli *c, const char *vm, const char *id, char **why)
+{
+  struct repo_manifest *m = xmalloc (sizeof *m);
+  struct gate_cmp g = { .id = id, .m = m };
+  int r = -1;
+
+  if (repo_manifest_read (c->repo, vm, id, m) == -1 ||
+      catalog_point_list (c->cat, c->repo_id, vm, gate_row, &g) == -1)
+    goto out;
+  r = g.found && g.same;
+  if (!r)
+    *why = xasprintf ("its disks in %s are not the ones the catalog recorded "
+                      "for it%s (bootback repo check)", repo_location (c->repo),
+                      g.found ? " and its scan read" : "");
+ out:
+  free (m);
+  return r;
+}
+
 int
 cli_scan_gate (struct cli *c, const char *spec, bool force)
 {
@@ -498,6 +548,10 @@ cli_scan_gate (struct cli *c, const char *spec, bool force)
                      r.found);
   else if (strcmp (cli_score_mark (c, vm, id, reason), "suspicious") == 0)
     why = xasprintf ("it is marked suspicious: %s", reason);
+  else if (gate_same_point (c, vm, id, &why) == -1) {
+    cli_perror ();
+    return -1;
+  }
   if (!why)
     return 0;
   if (force) {
@@ -556,20 +610,23 @@ lab_not_scanned (json_t *report)
   return out;
 }
 
-/* The point's scan for the lab: the catalog's if conclusive, else a scan
- * now (recorded).  NULL with the error set. */
+/* The point's scan for the lab: the catalog's if conclusive and the
+ * point still the one it recorded, else a scan now (recorded).  NULL with the error set. */
 static json_t *
 lab_scan_report (struct cli *c, struct scan_run *s, int64_t *when,
                  const char **from)
 {
   struct catalog_scan r = { .report = NULL };
+  CLEANUP_FREE char *differs = NULL;
   json_t *report;
   int got = catalog_scan_get (c->cat, c->repo_id, s->vm, s->id, &r);
 
   if (got == -1)
     return NULL;
+  /* the catalog's verdict only for the disks it recorded (gate_same_point) */
   if (got == 1 && (strcmp (r.verdict, "clean") == 0 ||
                    strcmp (r.verdict, "found") == 0) &&
+      gate_same_point (c, s->vm, s->id, &differs) == 1 &&
       (report = json_loads (r.report, 0, NULL))) {
     free (r.report);
     *when = r.time;

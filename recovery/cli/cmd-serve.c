@@ -24,7 +24,9 @@
  *    they are mounted by the host kernel only with --kernel-mount, the
  *    administrator's choice (a kernel file-system bug reachable from crafted
  *    metadata is a host compromise).  Journals are not replayed
- *    (norecovery).  Any other type is refused, naming it.
+ *    (norecovery).  Any other type is refused, naming it.  The files of a
+ *    user-space mount are the mounting user's alone (no allow_other; for
+ *    ntfs-3g, whose defaults have it, no_def_opts), vfat's 0700.
  *
  * A mount keeps its state in $BOOTBACK_HOME/mounts/<hash of DIR>/ (0700):
  * nbd.sock, nbdkit.pid, fuse/ (nbdfuse's mount point), fuse.pid, target.
@@ -396,8 +398,11 @@ static const struct fs_reader {
   { "ext2", "fuse2fs", "ro,norecovery,nosuid,nodev,noexec" },
   { "ext3", "fuse2fs", "ro,norecovery,nosuid,nodev,noexec" },
   { "ext4", "fuse2fs", "ro,norecovery,nosuid,nodev,noexec" },
-  { "ntfs", "ntfs-3g", "ro,nosuid,nodev,noexec" },
-  { "vfat", NULL, "ro,nosuid,nodev,noexec,loop" },
+  /* ntfs-3g's default options (no_def_opts drops them) include
+   * allow_other, and its files are 0777: every user of the host read the
+   * guest's files.  Like fuse2fs: only the mounting user. */
+  { "ntfs", "ntfs-3g", "ro,nosuid,nodev,noexec,no_def_opts,umask=077" },
+  { "vfat", NULL, "ro,nosuid,nodev,noexec,umask=077,loop" },
   { "xfs", NULL, "ro,norecovery,nouuid,nosuid,nodev,noexec,loop" },
   { "btrfs", NULL, "ro,rescue=nologreplay,nosuid,nodev,noexec,loop" },
 };

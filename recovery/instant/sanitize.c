@@ -11,8 +11,10 @@
  *               description, metadata (libvirt does not act on it),
  *               memory, currentMemory, maxMemory, vcpu, vcpus, iothreads,
  *               iothreadids, defaultiothread, memtune, features, cpu,
- *               clock, on_*, pm, os, sysinfo, devices, resource (only
- *               libvirt's default partition /machine).  Elements in a
+ *               clock, on_* (on_crash without coredump: libvirt would
+ *               dump the guest's memory on the host), pm, os, sysinfo,
+ *               devices, resource (only libvirt's default partition
+ *               /machine).  Elements in a
  *               namespace (<qemu:commandline>, <qemu:override>) go.
  *  os           type hvm, boot, bootmenu, bios, firmware, smbios (not
  *               mode='host'), loader only from the firmware directories
@@ -35,7 +37,8 @@
  *               rng: /dev/urandom, /dev/random or builtin (others
  *               replaced by /dev/urandom); memory: dimm or virtio-mem
  *               without a host path; controller, hub, sound, watchdog,
- *               memballoon, panic, iommu.  Everything else goes:
+ *               memballoon, panic, iommu; a watchdog's action dump
+ *               becomes reset.  Everything else goes:
  *               hostdev, filesystem, redirdev, smartcard, tpm, vsock,
  *               shmem, lease, crypto, pstore, emulator, ...
  *  anywhere     a document type declaration and entity references go.
@@ -762,6 +765,17 @@ filter_memory (struct san *s, xmlNodePtr n)
     removed (s, n, "memory backed by a host file or device");
 }
 
+/* action='dump': libvirt writes the guest's whole memory to its
+ * auto_dump_path on the host at each expiry, and resumes the guest, which
+ * can arm the watchdog again at once: the host's disk filled at will. */
+static void
+filter_watchdog (struct san *s, xmlNodePtr n)
+{
+  if (attr_is (n, "action", "dump") &&
+      replacing (s, n, "action reset: no dump of the guest's memory on the host"))
+    set_attr (n, "action", "reset");
+}
+
 static void
 filter_devices (struct san *s, xmlNodePtr n)
 {
@@ -771,8 +785,8 @@ filter_devices (struct san *s, xmlNodePtr n)
     FILTER ("video", filter_video), FILTER ("audio", filter_audio), KEEP ("sound"),
     FILTER ("serial", filter_port), FILTER ("console", filter_port),
     FILTER ("parallel", filter_port), FILTER ("channel", filter_channel),
-    KEEP ("watchdog"), KEEP ("memballoon"), FILTER ("rng", filter_rng), KEEP ("panic"),
-    KEEP ("iommu"), FILTER ("memory", filter_memory),
+    FILTER ("watchdog", filter_watchdog), KEEP ("memballoon"), FILTER ("rng", filter_rng),
+    KEEP ("panic"), KEEP ("iommu"), FILTER ("memory", filter_memory),
     DROP ("emulator", "a host program (libvirt picks this host's)"),
     DROP ("hostdev", "a host device"),
     DROP ("filesystem", "a host directory"),
@@ -792,6 +806,23 @@ filter_devices (struct san *s, xmlNodePtr n)
 }
 
 /* ---- the domain ----------------------------------------------------------- */
+
+/* coredump-destroy, coredump-restart: libvirt writes the guest's whole
+ * memory to its auto_dump_path on the host at each crash, which a guest
+ * reports at will (pvpanic: one outb); with restart, again and again. */
+static void
+filter_on_crash (struct san *s, xmlNodePtr n)
+{
+  const char *to = text_is (n, "coredump-destroy") ? "destroy"
+    : text_is (n, "coredump-restart") ? "restart" : NULL;
+  CLEANUP_FREE char *what = NULL;
+
+  if (!to)
+    return;
+  what = xasprintf ("%s: no dump of the guest's memory on the host", to);
+  if (replacing (s, n, what))
+    set_text (n, to);
+}
 
 /* <resource><partition>/machine</partition></resource> (libvirt's
  * default, in every live dump) is kept; any other placement goes. */
@@ -878,8 +909,9 @@ sanitize_domain (struct san *s, xmlDocPtr doc)
     KEEP ("metadata"), KEEP ("memory"), KEEP ("currentMemory"), KEEP ("maxMemory"),
     KEEP ("vcpu"), KEEP ("vcpus"), KEEP ("iothreads"), KEEP ("iothreadids"),
     KEEP ("defaultiothread"), KEEP ("memtune"), KEEP ("features"), KEEP ("cpu"),
-    KEEP ("clock"), KEEP ("on_poweroff"), KEEP ("on_reboot"), KEEP ("on_crash"),
-    KEEP ("on_lockfailure"), KEEP ("pm"), FILTER ("os", filter_os),
+    KEEP ("clock"), KEEP ("on_poweroff"), KEEP ("on_reboot"),
+    FILTER ("on_crash", filter_on_crash), KEEP ("on_lockfailure"), KEEP ("pm"),
+    FILTER ("os", filter_os),
     FILTER ("sysinfo", filter_sysinfo), FILTER ("devices", filter_devices),
     DROP ("seclabel", "security labels of another host"),
     DROP ("memoryBacking", "host memory backing"),

@@ -8,7 +8,10 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/openat2.h>
+#include <stdatomic.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 
 #include "recovery/repo/repo-int.h"
 
@@ -19,6 +22,90 @@ struct posix {
 #define FD(f) ((int) (intptr_t) (f) - 1)
 #define PRIV(io) ((struct posix *) (io)->priv)
 
+/* openat2 (Linux 5.6) with RESOLVE_NO_SYMLINKS: path below dirfd opened
+ * in one call, no symbolic link followed in any component (ELOOP).  -1
+ * with errno ENOSYS where the kernel (or valgrind 3.19, or a seccomp
+ * filter: EPERM) does not have it; the callers then walk. */
+static int
+open_beneath (int dirfd, const char *path, int flags, mode_t mode)
+{
+  static _Atomic bool missing;
+  struct open_how how = {
+    .flags = flags, .mode = flags & O_CREAT ? mode : 0,
+    .resolve = RESOLVE_NO_SYMLINKS | RESOLVE_BENEATH,
+  };
+  int fd;
+
+  if (missing) {
+    errno = ENOSYS;
+    return -1;
+  }
+  fd = syscall (SYS_openat2, dirfd, path, &how, sizeof how);
+  if (fd == -1 && (errno == ENOSYS || errno == EPERM)) {
+    missing = true;
+    errno = ENOSYS;
+  }
+  return fd;
+}
+
+/* Open path (below the root) with O_PATH, never following a symbolic
+ * link: openat2, else one component at a time, where a link is opened as
+ * itself and nothing can be opened below it (ENOTDIR). */
+static int
+open_nofollow (int dirfd, const char *path)
+{
+  CLEANUP_FREE char *p = NULL;
+  char *save = NULL, *c;
+  int fd = open_beneath (dirfd, path, O_PATH | O_CLOEXEC, 0), next;
+
+  if (fd != -1 || errno != ENOSYS)
+    return fd;
+  p = xstrdup (path);
+  fd = dirfd;
+  for (c = strtok_r (p, "/", &save); c; c = strtok_r (NULL, "/", &save)) {
+    next = openat (fd, c, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+    if (fd != dirfd)
+      close (fd);
+    if (next == -1)
+      return -1;
+    fd = next;
+  }
+  return fd == dirfd ? openat (dirfd, ".", O_PATH | O_CLOEXEC) : fd;
+}
+
+/* The directory holding path's last component, reached without following
+ * a symbolic link (open_nofollow), and that component in *last (in path).
+ * Every operation on a path goes through it and acts on *last with its
+ * own no-follow flag: a link planted anywhere in a repository on a share
+ * (points/VM -> /root, chunks/abcd -> /etc/cron.d) leads nowhere (ENOTDIR,
+ * ELOOP), so nothing outside the repository is listed, created, renamed
+ * or removed through it.  Returns the descriptor (dirfd itself for a path
+ * of one component; close it with parent_close) or -1 with errno set. */
+static int
+parent_open (int dirfd, const char *path, const char **last)
+{
+  const char *slash = strrchr (path, '/');
+  CLEANUP_FREE char *dir = NULL;
+
+  if (!slash) {
+    *last = path;
+    return dirfd;
+  }
+  *last = slash + 1;
+  dir = xasprintf ("%.*s", (int) (slash - path), path);
+  return open_nofollow (dirfd, dir);
+}
+
+static void
+parent_close (int dirfd, int fd)
+{
+  int e = errno;
+
+  if (fd >= 0 && fd != dirfd)
+    close (fd);
+  errno = e;
+}
+
 static struct repo_file *
 p_open (struct repo_io *io, const char *path, int flags)
 {
@@ -27,10 +114,19 @@ p_open (struct repo_io *io, const char *path, int flags)
    * anything but regular files: O_NONBLOCK keeps the open of a FIFO
    * planted there from waiting for a writer forever, and the check
    * refuses it (and devices, sockets). */
-  int fd = openat (PRIV (io)->dirfd, path,
-                   flags | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, PRIVATE_FILE_MODE);
+  int dirfd = PRIV (io)->dirfd, pfd, fd;
+  const char *last;
   struct stat st;
 
+  fd = open_beneath (dirfd, path, flags | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK,
+                     PRIVATE_FILE_MODE);
+  if (fd == -1 && errno == ENOSYS) {
+    pfd = parent_open (dirfd, path, &last);
+    if (pfd != -1)
+      fd = openat (pfd, last, flags | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK,
+                   PRIVATE_FILE_MODE);
+    parent_close (dirfd, pfd);
+  }
   if (fd == -1) {
     error_set (errno, "open: %s/%s", io->location, path);
     return NULL;
@@ -87,9 +183,16 @@ p_start_writeback (struct repo_io *io, struct repo_file *f)
 static void
 p_will_need (struct repo_io *io, const char *path)
 {
-  int fd = openat (PRIV (io)->dirfd, path,
-                   O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+  int dirfd = PRIV (io)->dirfd, pfd, fd;
+  const char *last;
 
+  fd = open_beneath (dirfd, path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0);
+  if (fd == -1 && errno == ENOSYS) {
+    pfd = parent_open (dirfd, path, &last);
+    if (pfd != -1)
+      fd = openat (pfd, last, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+    parent_close (dirfd, pfd);
+  }
   if (fd == -1)
     return;
   (void) posix_fadvise (fd, 0, 0, POSIX_FADV_WILLNEED);
@@ -132,9 +235,15 @@ p_close (struct repo_io *io, struct repo_file *f)
 static int
 p_stat (struct repo_io *io, const char *path, struct repo_stat *st)
 {
+  int dirfd = PRIV (io)->dirfd, r = -1;
+  const char *last;
+  int pfd = parent_open (dirfd, path, &last);
   struct stat s;
 
-  if (fstatat (PRIV (io)->dirfd, path, &s, 0) == -1) {
+  if (pfd != -1)
+    r = fstatat (pfd, last, &s, AT_SYMLINK_NOFOLLOW);
+  parent_close (dirfd, pfd);
+  if (r == -1) {
     error_set (errno, "stat: %s/%s", io->location, path);
     return -1;
   }
@@ -145,7 +254,14 @@ p_stat (struct repo_io *io, const char *path, struct repo_stat *st)
 static int
 p_mkdir (struct repo_io *io, const char *path)
 {
-  if (mkdirat (PRIV (io)->dirfd, path, PRIVATE_DIR_MODE) == -1) {
+  int dirfd = PRIV (io)->dirfd, r = -1;
+  const char *last;
+  int pfd = parent_open (dirfd, path, &last);
+
+  if (pfd != -1)
+    r = mkdirat (pfd, last, PRIVATE_DIR_MODE);
+  parent_close (dirfd, pfd);
+  if (r == -1) {
     error_set (errno, "mkdir: %s/%s", io->location, path);
     return -1;
   }
@@ -155,7 +271,14 @@ p_mkdir (struct repo_io *io, const char *path)
 static int
 p_rmdir (struct repo_io *io, const char *path)
 {
-  if (unlinkat (PRIV (io)->dirfd, path, AT_REMOVEDIR) == -1) {
+  int dirfd = PRIV (io)->dirfd, r = -1;
+  const char *last;
+  int pfd = parent_open (dirfd, path, &last);
+
+  if (pfd != -1)
+    r = unlinkat (pfd, last, AT_REMOVEDIR);
+  parent_close (dirfd, pfd);
+  if (r == -1) {
     error_set (errno, "rmdir: %s/%s", io->location, path);
     return -1;
   }
@@ -165,7 +288,14 @@ p_rmdir (struct repo_io *io, const char *path)
 static int
 p_unlink (struct repo_io *io, const char *path)
 {
-  if (unlinkat (PRIV (io)->dirfd, path, 0) == -1) {
+  int dirfd = PRIV (io)->dirfd, r = -1;
+  const char *last;
+  int pfd = parent_open (dirfd, path, &last);
+
+  if (pfd != -1)
+    r = unlinkat (pfd, last, 0);
+  parent_close (dirfd, pfd);
+  if (r == -1) {
     error_set (errno, "unlink: %s/%s", io->location, path);
     return -1;
   }
@@ -175,35 +305,19 @@ p_unlink (struct repo_io *io, const char *path)
 static int
 p_rename (struct repo_io *io, const char *from, const char *to)
 {
-  int d = PRIV (io)->dirfd;
+  int d = PRIV (io)->dirfd, r = -1;
+  const char *lf, *lt;
+  int pf = parent_open (d, from, &lf), pt = pf == -1 ? -1 : parent_open (d, to, &lt);
 
-  if (renameat (d, from, d, to) == -1) {
+  if (pt != -1)
+    r = renameat (pf, lf, pt, lt);
+  parent_close (d, pf);
+  parent_close (d, pt);
+  if (r == -1) {
     error_set (errno, "rename: %s/%s -> %s", io->location, from, to);
     return -1;
   }
   return 0;
-}
-
-/* Open path (below the root) with O_PATH one component at a time, never
- * following a symbolic link: a link is opened as itself, and nothing can
- * be opened below it (ENOTDIR).  (openat2's RESOLVE_NO_SYMLINKS would do
- * the same, but valgrind 3.19 does not know it.) */
-static int
-open_nofollow (int dirfd, const char *path)
-{
-  CLEANUP_FREE char *p = xstrdup (path);
-  char *save = NULL, *c;
-  int fd = dirfd, next;
-
-  for (c = strtok_r (p, "/", &save); c; c = strtok_r (NULL, "/", &save)) {
-    next = openat (fd, c, O_PATH | O_NOFOLLOW | O_CLOEXEC);
-    if (fd != dirfd)
-      close (fd);
-    if (next == -1)
-      return -1;
-    fd = next;
-  }
-  return fd == dirfd ? openat (dirfd, ".", O_PATH | O_CLOEXEC) : fd;
 }
 
 /* No symbolic link in path is followed, so a link planted in a repository
@@ -241,7 +355,14 @@ p_tighten (struct repo_io *io, const char *path, struct repo_stat *st)
 static int
 p_touch (struct repo_io *io, const char *path)
 {
-  if (utimensat (PRIV (io)->dirfd, path, NULL, 0) == -1) {
+  int dirfd = PRIV (io)->dirfd, r = -1;
+  const char *last;
+  int pfd = parent_open (dirfd, path, &last);
+
+  if (pfd != -1)
+    r = utimensat (pfd, last, NULL, AT_SYMLINK_NOFOLLOW);
+  parent_close (dirfd, pfd);
+  if (r == -1) {
     error_set (errno, "touch: %s/%s", io->location, path);
     return -1;
   }
@@ -251,12 +372,17 @@ p_touch (struct repo_io *io, const char *path)
 static char **
 p_list (struct repo_io *io, const char *path)
 {
-  int fd = openat (PRIV (io)->dirfd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  int dirfd = PRIV (io)->dirfd, fd = -1;
+  const char *last;
+  int pfd = parent_open (dirfd, path, &last);
   DIR *d;
   struct dirent *e;
   char **v;
   size_t n = 0, cap = 16;
 
+  if (pfd != -1)
+    fd = openat (pfd, last, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+  parent_close (dirfd, pfd);
   if (fd == -1 || (d = fdopendir (fd)) == NULL) {
     error_set (errno, "opendir: %s/%s", io->location, path);
     if (fd >= 0) close (fd);
@@ -281,8 +407,13 @@ p_list (struct repo_io *io, const char *path)
 static int
 p_sync_dir (struct repo_io *io, const char *path)
 {
-  int fd = openat (PRIV (io)->dirfd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  int dirfd = PRIV (io)->dirfd, fd = -1;
+  const char *last;
+  int pfd = parent_open (dirfd, path, &last);
 
+  if (pfd != -1)
+    fd = openat (pfd, last, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+  parent_close (dirfd, pfd);
   if (fd == -1) {
     error_set (errno, "open: %s/%s", io->location, path);
     return -1;

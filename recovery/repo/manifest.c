@@ -87,6 +87,18 @@ get_str (json_t *o, const char *key, char *out, size_t len, bool null_ok)
   return 0;
 }
 
+/* Text a command prints to the administrator's terminal: printable ASCII
+ * only (an escape sequence from a repository others write could clear the
+ * screen, hide lines, set the title or, on some terminals, the clipboard). */
+static bool
+printable (const char *s)
+{
+  for (; *s; s++)
+    if (*s < 0x20 || *s > 0x7e)
+      return false;
+  return true;
+}
+
 static int
 get_u64 (json_t *o, const char *key, uint64_t *out)
 {
@@ -166,6 +178,12 @@ manifest_decode (const char *text, struct repo_manifest *m)
     error_set (EIO, "field 'vm', 'id' or 'parent' is invalid");
     goto err;
   }
+  if (!printable (m->kind) || !printable (m->consistency) ||
+      !printable (m->source) || !printable (m->checkpoint)) {
+    error_set (EIO, "field 'kind', 'consistency', 'source' or 'checkpoint' "
+               "has a character that is not printable ASCII");
+    goto err;
+  }
   if (get_u64 (o, "chunk_size", &u) == -1) goto err;
   m->chunk_size = u;
   v = json_object_get (o, "domain_xml");
@@ -189,9 +207,9 @@ manifest_decode (const char *text, struct repo_manifest *m)
         get_str (dj, "format", d->format, sizeof d->format, true) == -1 ||
         get_u64 (dj, "zero_chunks", &d->zero_chunks) == -1)
       goto err;
-    if (!disk_name_is_valid (d->name) ||
+    if (!disk_name_is_valid (d->name) || !printable (d->format) ||
         hex_decode (hex, d->index_sha256, REPO_DIGEST_LEN) == -1) {
-      error_set (EIO, "disk %zu has an invalid name or index checksum", i);
+      error_set (EIO, "disk %zu has an invalid name, format or index checksum", i);
       goto err;
     }
   }

@@ -11,6 +11,18 @@
 static __thread char msg[1024];
 static __thread int err;
 
+/* Control characters (but newline and tab) of s become '?'.  Messages
+ * carry what repositories, servers and guests wrote (a manifest's bytes in
+ * a JSON error, a lock file's host, a server's answer) to the
+ * administrator's terminal and logs: no escape sequence gets there. */
+static void
+scrub (char *s)
+{
+  for (; *s; s++)
+    if (((unsigned char) *s < 0x20 && *s != '\n' && *s != '\t') || *s == 0x7f)
+      *s = '?';
+}
+
 void
 error_set (int errnum, const char *fmt, ...)
 {
@@ -20,6 +32,7 @@ error_set (int errnum, const char *fmt, ...)
   va_start (ap, fmt);
   vsnprintf (msg, sizeof msg, fmt, ap);
   va_end (ap);
+  scrub (msg);
   if (errnum != 0) {
     n = strlen (msg);
     if (n < sizeof msg - 3)
@@ -41,6 +54,7 @@ error_prefix (const char *fmt, ...)
   va_start (ap, fmt);
   vsnprintf (pre, sizeof pre, fmt, ap);
   va_end (ap);
+  scrub (pre);
   snprintf (msg, sizeof msg, "%s: %s", pre, old);
   err = saved;
   errno = saved ? saved : EIO;
@@ -62,6 +76,7 @@ void
 error_restore (int errnum, const char *message)
 {
   snprintf (msg, sizeof msg, "%s", message);
+  scrub (msg);
   err = errnum;
   errno = errnum;
 }
