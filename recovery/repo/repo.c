@@ -465,6 +465,7 @@ bool repo_compresses (const struct repo *r) { return r->compress; }
 const char *repo_uuid (const struct repo *r) { return r->uuid; }
 uint32_t repo_chunk_size (const struct repo *r) { return r->chunk_size; }
 struct repo_io *repo_get_io (struct repo *r) { return r->io; }
+bool repo_object_store (const struct repo *r) { return r->io->ops->object_store; }
 
 static int
 cmp_str (const void *a, const void *b)
