@@ -259,6 +259,11 @@ char **repo_list_points (struct repo *r, const char *vm);
  * directory listing, nothing stat'ed (the catalog's cheap comparison).
  * NULL-terminated; strv_free. */
 char **repo_list_point_dirs (struct repo *r, const char *vm);
+/* The id of vm's newest point older than id (its manifest exists) into
+ * prev, "" if none: one listing, and a look at the manifests from the
+ * newest down until one is there. */
+void repo_point_before (struct repo *r, const char *vm, const char *id,
+                        char prev[TIMESTAMP_LEN + 1]);
 
 /* Parse "VM@TIME", "VM@latest" or "VM" (= latest) into vm and id (the
  * existing point's id). -1 if malformed or no such point, naming it. */
