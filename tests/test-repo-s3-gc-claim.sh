@@ -41,8 +41,9 @@ bootback prune old --keep-last 1 | grep -q "removed 1 restore points" || fail "p
 sleep 3     # the chunks older than gc's 2 s margin: a sweeping gc takes them
 
 # The first operation at which a stopped import is registered: its look
-# for locks/gc comes next; stopped one operation later, it has looked
-# (nothing there) and its point is not claimed yet.
+# for locks/gc.  Stopped one operation later, it has looked (nothing
+# there) and has not claimed its point yet (its other threads stop a
+# moment later: the claim may go on that long).
 k=0
 for (( n = 1; n <= 200; n++ )); do
     BOOTBACK_FAULT=stop@$n "$BOOTBACK" import "$tmp/tiny.img" --vm new > "$tmp/imp.out" 2>&1 &
@@ -73,6 +74,8 @@ kill -0 $gc 2>/dev/null || { cat "$tmp/gc.json" "$tmp/gc.err"; fail "gc did not 
 kill -CONT $imp
 wait $imp || { cat "$tmp/imp.out"; fail "the import beside gc failed"; }
 cat "$tmp/imp.out"
+# past its look for gc: it never waited for gc, and reused every chunk
+grep -q "39 chunks reused" "$tmp/imp.out" || fail "the import did not reuse the pruned point's chunks"
 wait $gc || { cat "$tmp/gc.err"; fail "gc beside the import failed"; }
 cat "$tmp/gc.json"
 python3 - "$tmp/gc.json" <<'PY'
