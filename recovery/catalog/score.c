@@ -249,7 +249,7 @@ score_stats_compute (struct repo *r, const struct repo_manifest *m,
     if (!d)
       return -1;
     if (s->has_prev && has_disk (pm, m->disks[i].name) &&
-        !(pd = repo_disk_open (r, m->vm, prev, m->disks[i].name))) {
+        !(pd = repo_disk_open_m (r, pm, m->disks[i].name))) {
       repo_disk_close (d);
       return -1;
     }
@@ -267,13 +267,7 @@ static void
 previous_point (struct repo *r, const struct repo_manifest *m,
                 char prev[TIMESTAMP_LEN + 1])
 {
-  CLEANUP_STRV char **ids = repo_list_points (r, m->vm);
-  size_t i;
-
-  prev[0] = '\0';
-  for (i = 0; ids && ids[i]; i++)
-    if (strcmp (ids[i], m->id) < 0)
-      snprintf (prev, TIMESTAMP_LEN + 1, "%s", ids[i]);
+  repo_point_before (r, m->vm, m->id, prev);
 }
 
 int

@@ -397,13 +397,38 @@ import_disk (struct repo_writer *w, struct repo *r, const struct ingest_disk *d,
   return ret;
 }
 
+/* repo_writer_begin on a thread of its own, its error carried back. */
+struct begin_ask {
+  struct repo *r;
+  const char *vm;
+  time_t time;
+  struct repo_writer *w;
+  int e;
+  char msg[1024];
+};
+
+static void *
+begin_ask (void *opaque)
+{
+  struct begin_ask *a = opaque;
+
+  if (!(a->w = repo_writer_begin (a->r, a->vm, a->time))) {
+    a->e = error_errno ();
+    snprintf (a->msg, sizeof a->msg, "%s", error_msg ());
+  }
+  return NULL;
+}
+
 int
 ingest_import (struct repo *r, const struct ingest_opts *o,
                const struct ingest_disk *disks, size_t n,
                struct repo_manifest *m, struct ingest_result *res)
 {
-  struct repo_writer *w;
+  struct repo_writer *w = NULL;
   struct repo_point_stats st;
+  struct begin_ask ba = { .r = r, .vm = o->vm, .time = o->time };
+  pthread_t bt;
+  bool ahead = false;
   int threads = o->threads > 0 ? o->threads : MAX (2, get_nprocs ());
   double t0 = now_monotonic ();
   char formats[REPO_MAX_DISKS][32];
@@ -422,14 +447,31 @@ ingest_import (struct repo *r, const struct ingest_opts *o,
     return -1;
   }
   /* Refuse unreadable or empty images before anything is written; what
-   * the probe found is what is imported (one qemu-img info a disk). */
+   * the probe found is what is imported (one qemu-img info a disk).  On
+   * an object store the writer begins meanwhile (its registration and the
+   * look for a GC are round trips to the server, the probe a local
+   * process): nothing of the point is read or stored before both are
+   * done (the first chunk comes after the join below), and a refused
+   * image only costs a registration that the abort deletes. */
+  if (repo_object_store (r) &&
+      pthread_create (&bt, NULL, begin_ask, &ba) == 0)
+    ahead = true;
   for (i = 0; i < n; i++)
     pin_open (&disks[i], o->allow_backing, &pins[i]);
   for (i = 0; i < n; i++)
     if (probe (&disks[i], &pins[i], o->allow_backing, formats[i],
                sizeof formats[i], &sizes[i]) == -1)
-      goto out;
-  w = repo_writer_begin (r, o->vm, o->time);
+      goto err;
+  if (ahead) {
+    pthread_join (bt, NULL);
+    ahead = false;
+    if (!(w = ba.w)) {
+      error_restore (ba.e, ba.msg);
+      errno = ba.e;
+    }
+  }
+  else
+    w = repo_writer_begin (r, o->vm, o->time);
   if (!w)
     goto out;
   for (i = 0; i < n; i++) {
@@ -446,7 +488,15 @@ ingest_import (struct repo *r, const struct ingest_opts *o,
   ret = repo_writer_commit (w, m);
   goto out;
  err:
-  repo_writer_abort (w);
+  {
+    ERROR_SAVE (saved);
+    if (ahead) {                      /* a probe failed meanwhile */
+      pthread_join (bt, NULL);
+      w = ba.w;
+    }
+    repo_writer_abort (w);            /* NULL is fine */
+    ERROR_RESTORE (saved);
+  }
  out:
   for (i = 0; i < n; i++)
     pin_close (&pins[i]);

@@ -51,8 +51,11 @@ tick (struct repo_io *io, const char *op, bool is_fsync)
 
   if (k == f->crash_at || (is_fsync && s == f->crash_fsync_at))
     kill (getpid (), SIGKILL);
+  /* raise: the thread at operation K takes the stop itself, so it stops
+   * there (sent to the process, another thread may take it while this
+   * one goes on for a moment, through more operations) */
   if (k == f->stop_at)
-    kill (getpid (), SIGSTOP);
+    raise (SIGSTOP);
   if (k == f->eio_at || (is_fsync && s == f->fsync_eio_at)) {
     error_set (EIO, "%s: %s (injected fault at operation %ld)", op,
                io->location, k);

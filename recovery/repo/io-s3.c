@@ -2277,8 +2277,9 @@ s_close (struct repo_io *io, struct repo_file *rf)
 }
 
 /* Can path only be a file: a file of a point (points/VM/ID/NAME: points
- * have no subdirectories) or a lock (locks/NAME but locks/writers)?  Its
- * stat then needs no listing when it is missing. */
+ * have no subdirectories), a point's pruned marker (pruned/VM/ID) or a
+ * lock (locks/NAME but locks/writers)?  Its stat then needs no listing
+ * when it is missing. */
 static bool
 only_file (const char *path)
 {
@@ -2287,6 +2288,7 @@ only_file (const char *path)
   for (const char *p = path; *p; p++)
     slashes += *p == '/';
   return (strncmp (path, "points/", 7) == 0 && slashes == 3) ||
+    (strncmp (path, "pruned/", 7) == 0 && slashes == 2) ||
     (strncmp (path, "locks/", 6) == 0 && slashes == 1 &&
      strcmp (path, "locks/writers"));
 }

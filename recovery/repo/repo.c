@@ -465,6 +465,7 @@ bool repo_compresses (const struct repo *r) { return r->compress; }
 const char *repo_uuid (const struct repo *r) { return r->uuid; }
 uint32_t repo_chunk_size (const struct repo *r) { return r->chunk_size; }
 struct repo_io *repo_get_io (struct repo *r) { return r->io; }
+bool repo_object_store (const struct repo *r) { return r->io->ops->object_store; }
 
 static int
 cmp_str (const void *a, const void *b)
@@ -535,6 +536,34 @@ repo_list_points (struct repo *r, const char *vm)
   v[j] = NULL;
   error_clear ();
   return v;
+}
+
+void
+repo_point_before (struct repo *r, const char *vm, const char *id,
+                   char prev[TIMESTAMP_LEN + 1])
+{
+  CLEANUP_STRV char **v = repo_list_point_dirs (r, vm);
+  size_t i, n = 0;
+
+  prev[0] = '\0';
+  while (v && v[n])
+    n++;
+  /* From the newest down: the first whose manifest exists (usually the
+   * first one looked at), not a look at every point of vm (each a round
+   * trip on S3) as repo_list_points does. */
+  for (i = n; i-- > 0;) {
+    CLEANUP_FREE char *m = NULL;
+    struct repo_stat st;
+
+    if (strcmp (v[i], id) >= 0)
+      continue;
+    m = xasprintf ("points/%s/%s/manifest.json", vm, v[i]);
+    if (r->io->ops->stat (r->io, m, &st) == 0) {
+      snprintf (prev, TIMESTAMP_LEN + 1, "%s", v[i]);
+      break;
+    }
+  }
+  error_clear ();
 }
 
 char **

@@ -171,6 +171,9 @@ bool repo_compresses (const struct repo *r);
 const char *repo_uuid (const struct repo *r);
 uint32_t repo_chunk_size (const struct repo *r);
 struct repo_io *repo_get_io (struct repo *r);
+/* Is r on an object store (S3): no rename, every request a round trip
+ * to a server that commits it? */
+bool repo_object_store (const struct repo *r);
 /* The "lock_days" of bootback-repo.json (0: none).  The file is not
  * authenticated: the host keeps what it said (the catalog) and tells
  * repo_expect_lock; a point is then written (repo_writer_begin) only if
@@ -256,6 +259,11 @@ char **repo_list_points (struct repo *r, const char *vm);
  * directory listing, nothing stat'ed (the catalog's cheap comparison).
  * NULL-terminated; strv_free. */
 char **repo_list_point_dirs (struct repo *r, const char *vm);
+/* The id of vm's newest point older than id (its manifest exists) into
+ * prev, "" if none: one listing, and a look at the manifests from the
+ * newest down until one is there. */
+void repo_point_before (struct repo *r, const char *vm, const char *id,
+                        char prev[TIMESTAMP_LEN + 1]);
 
 /* Parse "VM@TIME", "VM@latest" or "VM" (= latest) into vm and id (the
  * existing point's id). -1 if malformed or no such point, naming it. */
@@ -431,10 +439,15 @@ void repo_chunk_path (const uint8_t digest[REPO_DIGEST_LEN], char out[80]);
 /* Start writing a new point of vm.  time 0 = now.  The point's id is the
  * time, moved forward a second at a time until it is newer than every
  * existing point of vm and unused.  Registers the writer in locks/writers
- * (so a concurrent GC keeps every chunk this writer touches). */
+ * (so a concurrent GC keeps every chunk this writer touches).  On an
+ * object store with time 0 the id is claimed on a thread of its own
+ * while the chunks are stored (writer.c); a failed claim fails the
+ * commit. */
 struct repo_writer *repo_writer_begin (struct repo *r, const char *vm,
                                        time_t time);
-const char *repo_writer_id (const struct repo_writer *w);
+/* The point's id (waits for its claim): "" if it could not be claimed
+ * (the writer has failed; only abort remains). */
+const char *repo_writer_id (struct repo_writer *w);
 
 /* Store one chunk (data of len bytes, len <= chunk size, not all zero)
  * and set digest to its name (repo_chunk_digest).  If the chunk exists it

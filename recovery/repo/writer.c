@@ -29,6 +29,20 @@
  *
  * States: begun -> (chunks, disks) -> committed | aborted; a failed
  * put/commit makes the writer failed: only abort remains.
+ *
+ * The point's id (its directory, claimed by an exclusive mkdir) is only
+ * needed by step 2.  On an object store, where each request waits for
+ * the server's commit, a writer without an explicit time claims it on a
+ * thread of its own (claim_point), started once the writer is
+ * registered and no GC holds locks/gc, while the chunks are read and
+ * stored; commit (before step 2), abort and repo_writer_id wait for it.
+ * The order that matters holds: the registration and the GC check come
+ * before the first chunk and before the claim (so a GC that starts
+ * meanwhile waits for this writer and never removes the claimed
+ * directory as a dead writer's leftover, gc.c), and the claim before any
+ * index or the manifest.  With an explicit time (repo sync, --time) the
+ * id is claimed at once, so that a point of that id that exists is an
+ * error of begin, as always.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -62,6 +76,17 @@ struct repo_writer {
   char kind[16], consistency[16], source[16], parent[TIMESTAMP_LEN + 1];
   char checkpoint[128];
   struct repo_point_stats stats;
+  /* The claim of the point's id (claim_point): on a thread of its own
+   * until claim_wait (claiming), then claim_ret: 0, or -1 and its error
+   * (claim_errno, claim_msg).  pruned: a pruned/VM/ID marker was there
+   * when the id was claimed (commit removes it before the manifest). */
+  pthread_t claim_thread;
+  bool claiming;
+  time_t claim_t;
+  bool claim_explicit;
+  int claim_ret, claim_errno;
+  char claim_msg[512];
+  bool pruned;
 };
 
 static int
@@ -114,15 +139,119 @@ heartbeat (struct repo_writer *w)
     w->r->io->ops->touch (w->r->io, w->lockpath);
 }
 
+/* Claim the point's id (w->claim_t, 0: now): points/VM made sure of,
+ * then the first free id from the time on (newer than every existing
+ * point directory unless explicit), claimed by an exclusive mkdir; and
+ * whether a pruned/ marker of that id is there (commit step 3 removes it:
+ * the point does not exist before its manifest, so no prune writes one
+ * for this id meanwhile, repo.c).  Sets w->id, w->dir and w->time.  0, or
+ * -1 with the error set. */
+static int
+claim_point (struct repo_writer *w)
+{
+  struct repo_io *io = w->r->io;
+  CLEANUP_FREE char *vmdir = xasprintf ("points/%s", w->vm);
+  CLEANUP_FREE char *pm = NULL;
+  char id[TIMESTAMP_LEN + 1], dir[sizeof w->dir];
+  struct repo_stat pst;
+  time_t t = w->claim_t;
+  char **pts;
+  size_t n;
+
+  if (io_mkdir_p1 (io, vmdir) == -1)
+    return -1;
+  if (!w->claim_explicit) {
+    t = time (NULL);
+    /* Newer than every existing point directory, complete or not. */
+    pts = io->ops->list (io, vmdir);
+    if (!pts)
+      return -1;
+    for (n = 0; pts[n]; n++) {
+      time_t pt;
+      if (strlen (pts[n]) == TIMESTAMP_LEN && timestamp_parse (pts[n], &pt) == 0
+          && pt >= t)
+        t = pt + 1;
+    }
+    strv_free (pts);
+  }
+  for (;;) {
+    timestamp_format (t, id);
+    snprintf (dir, sizeof dir, "points/%s/%s", w->vm, id);
+    if (io->ops->mkdir (io, dir) == 0)
+      break;
+    if (errno == ENOENT) {
+      /* An aborting writer removed the empty VM directory just now. */
+      if (io_mkdir_p1 (io, vmdir) == -1)
+        return -1;
+      continue;
+    }
+    if (errno != EEXIST)
+      return -1;
+    if (w->claim_explicit) {
+      error_setx ("restore point %s@%s exists already", w->vm, id);
+      return -1;
+    }
+    t++;
+  }
+  /* under the lock: writer_failed may name the point meanwhile */
+  pthread_mutex_lock (&w->lock);
+  strcpy (w->id, id);
+  strcpy (w->dir, dir);
+  w->time = t;
+  pthread_mutex_unlock (&w->lock);
+  /* A point of this id was pruned before (repo sync copies it again from
+   * a repository that still has it): its marker goes before the point
+   * exists (commit), so that it never stands for this one
+   * (repo_point_pruned).  stat first: a DELETE of a missing key leaves a
+   * delete marker in a versioned bucket. */
+  pm = xasprintf ("pruned/%s/%s", w->vm, id);
+  if (io->ops->stat (io, pm, &pst) == 0)
+    w->pruned = true;
+  else if (errno != ENOENT) {
+    /* the directory is claimed: abort removes it */
+    return -1;
+  }
+  error_clear ();
+  return 0;
+}
+
+static void *
+claim_thread (void *opaque)
+{
+  struct repo_writer *w = opaque;
+
+  if ((w->claim_ret = claim_point (w)) == -1) {
+    w->claim_errno = error_errno ();
+    snprintf (w->claim_msg, sizeof w->claim_msg, "%s", error_msg ());
+  }
+  return NULL;
+}
+
+/* Wait for the claim started by begin, if it still runs: 0 if the id is
+ * claimed, -1 with its error if not. */
+static int
+claim_wait (struct repo_writer *w)
+{
+  if (w->claiming) {
+    pthread_join (w->claim_thread, NULL);
+    w->claiming = false;
+  }
+  if (w->claim_ret == -1) {
+    error_restore (w->claim_errno, w->claim_msg);
+    errno = w->claim_errno;
+    return -1;
+  }
+  return 0;
+}
+
+static void writer_fail (struct repo_writer *w);
+
 struct repo_writer *
 repo_writer_begin (struct repo *r, const char *vm, time_t t)
 {
   struct repo_writer *w;
   struct repo_io *io = r->io;
   CLEANUP_FREE char *vmdir = xasprintf ("points/%s", vm);
-  char **pts;
-  size_t n;
-  bool explicit_time = t != 0;
 
   if (!name_is_valid (vm)) {
     error_setx ("'%s' is not a valid VM name (letters, digits, '.', '_', "
@@ -138,6 +267,8 @@ repo_writer_begin (struct repo *r, const char *vm, time_t t)
   strcpy (w->kind, "full");
   strcpy (w->consistency, "crash");
   strcpy (w->source, "import");
+  w->claim_t = t;
+  w->claim_explicit = t != 0;
   if (register_writer (w) == -1)
     goto err;
   /* an object store's GC and writers exclude each other (gc.c) */
@@ -147,42 +278,14 @@ repo_writer_begin (struct repo *r, const char *vm, time_t t)
     if (gc_wait_for_gc (io) == -1 || register_writer (w) == -1)
       goto err;
   }
-  if (io_mkdir_p1 (io, vmdir) == -1)
+  /* Registered, and no GC runs (nor can one start sweeping before this
+   * writer unregisters): the id may be claimed while the chunks go up
+   * (see the top). */
+  if (io->ops->object_store && !w->claim_explicit &&
+      pthread_create (&w->claim_thread, NULL, claim_thread, w) == 0)
+    w->claiming = true;
+  else if (claim_point (w) == -1)
     goto err;
-  if (!explicit_time) {
-    t = time (NULL);
-    /* Newer than every existing point directory, complete or not. */
-    pts = io->ops->list (io, vmdir);
-    if (!pts)
-      goto err;
-    for (n = 0; pts[n]; n++) {
-      time_t pt;
-      if (strlen (pts[n]) == TIMESTAMP_LEN && timestamp_parse (pts[n], &pt) == 0
-          && pt >= t)
-        t = pt + 1;
-    }
-    strv_free (pts);
-  }
-  for (;;) {
-    timestamp_format (t, w->id);
-    snprintf (w->dir, sizeof w->dir, "points/%s/%s", vm, w->id);
-    if (io->ops->mkdir (io, w->dir) == 0)
-      break;
-    if (errno == ENOENT) {
-      /* An aborting writer removed the empty VM directory just now. */
-      if (io_mkdir_p1 (io, vmdir) == -1)
-        goto err;
-      continue;
-    }
-    if (errno != EEXIST)
-      goto err;
-    if (explicit_time) {
-      error_setx ("restore point %s@%s exists already", vm, w->id);
-      goto err;
-    }
-    t++;
-  }
-  w->time = t;
   if (!r->sync_each_chunk)
     return w;
   w->dirty = xcalloc (1, 65536 / 8);
@@ -190,6 +293,8 @@ repo_writer_begin (struct repo *r, const char *vm, time_t t)
  err:
   {
     ERROR_SAVE (saved);
+    if (w->dir[0])
+      io_remove_dir (io, w->dir);
     if (w->lockpath[0])
       io->ops->unlink (io, w->lockpath);
     io->ops->rmdir (io, vmdir);      /* only if empty */
@@ -201,8 +306,11 @@ repo_writer_begin (struct repo *r, const char *vm, time_t t)
 }
 
 const char *
-repo_writer_id (const struct repo_writer *w)
+repo_writer_id (struct repo_writer *w)
 {
+  /* "" if the id could not be claimed: the writer has failed then */
+  if (claim_wait (w) == -1)
+    writer_fail (w);
   return w->id;
 }
 
@@ -296,14 +404,15 @@ writer_fail (struct repo_writer *w)
 static int
 writer_failed (struct repo_writer *w)
 {
-  char why[sizeof w->failure];
+  char why[sizeof w->failure], id[TIMESTAMP_LEN + 1];
 
   if (!w->failed)
     return 0;
   pthread_mutex_lock (&w->lock);
   snprintf (why, sizeof why, "%s", w->failure);
+  strcpy (id, w->id);                   /* "" while it is being claimed */
   pthread_mutex_unlock (&w->lock);
-  error_setx ("writer of %s@%s has failed: %s", w->vm, w->id,
+  error_setx ("writer of %s%s%s has failed: %s", w->vm, id[0] ? "@" : "", id,
               why[0] ? why : "an earlier error");
   return -1;
 }
@@ -517,9 +626,12 @@ writer_free (struct repo_writer *w, bool remove_dir)
   size_t i;
   ERROR_SAVE (saved);
 
+  /* the claim first: nothing of it may be left behind nor outlive w */
+  claim_wait (w);
   if (remove_dir) {
     CLEANUP_FREE char *vmdir = xasprintf ("points/%s", w->vm);
-    io_remove_dir (io, w->dir);
+    if (w->dir[0])                   /* "": no id was claimed */
+      io_remove_dir (io, w->dir);
     io->ops->rmdir (io, vmdir);      /* only if empty: no other point */
   }
   io->ops->unlink (io, w->lockpath);
@@ -565,21 +677,27 @@ repo_writer_commit (struct repo_writer *w, struct repo_manifest *out)
   struct repo_io *io = w->r->io;
   struct repo_manifest *m = xcalloc (1, sizeof *m);
   CLEANUP_FREE char *vmdir = xasprintf ("points/%s", w->vm);
-  CLEANUP_FREE char *man_path = xasprintf ("%s/manifest.json", w->dir);
+  CLEANUP_FREE char *man_path = NULL;  /* w->dir: once claimed (below) */
   char *json = NULL;
   size_t i;
 
   if (writer_failed (w) == -1)
     goto err;
-  if (w->ndisks == 0) {
-    error_setx ("restore point %s@%s has no disks", w->vm, w->id);
-    goto err;
-  }
 
   /* Step 1. */
   if (sync_chunks (w) == -1)
     goto err;
   crash_step (1);
+
+  /* The point's directory (claimed on its own thread meanwhile on an
+   * object store: see the top) before anything goes into it. */
+  if (claim_wait (w) == -1)
+    goto err;
+  man_path = xasprintf ("%s/manifest.json", w->dir);
+  if (w->ndisks == 0) {
+    error_setx ("restore point %s@%s has no disks", w->vm, w->id);
+    goto err;
+  }
 
   /* Step 2. */
   for (i = 0; i < w->ndisks; i++) {
@@ -612,21 +730,14 @@ repo_writer_commit (struct repo_writer *w, struct repo_manifest *out)
     goto err;
   crash_step (2);
 
-  /* A point of this id was pruned before (repo sync copies it again from
-   * a repository that still has it): its marker goes before the point
-   * exists, so that it never stands for this one (repo_point_pruned). */
-  {
+  /* A point of this id was pruned before (claim_point found its marker
+   * when it claimed the id): the marker goes before the point exists, so
+   * that it never stands for this one (repo_point_pruned). */
+  if (w->pruned) {
     CLEANUP_FREE char *pm = xasprintf ("pruned/%s/%s", w->vm, w->id);
     CLEANUP_FREE char *pm_dir = xasprintf ("pruned/%s", w->vm);
-    struct repo_stat pst;
-    /* stat first: a DELETE of a missing key leaves a delete marker in a
-     * versioned bucket */
-    if (io->ops->stat (io, pm, &pst) == 0) {
-      if ((io->ops->unlink (io, pm) == -1 && errno != ENOENT) ||
-          io->ops->sync_dir (io, pm_dir) == -1)
-        goto err;
-    }
-    else if (errno != ENOENT)
+    if ((io->ops->unlink (io, pm) == -1 && errno != ENOENT) ||
+        io->ops->sync_dir (io, pm_dir) == -1)
       goto err;
     error_clear ();
   }
