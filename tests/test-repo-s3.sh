@@ -47,6 +47,13 @@ bb_nbdkit -U - "$plugin" repo="$url" point=tiny@latest \
 cmp "$tmp/tiny.img" "$tmp/served.raw" || fail "nbdkit serving from S3 differs"
 bb_nbdkit -U - "$plugin" repo="$url" point=tiny cache=0 readahead=0 \
     --run "qemu-img compare -f raw -F raw $tmp/tiny.img \"\$uri\""
+# a qcow2 (qemu-nbd reads it, which may hold no file or socket but its
+# own: bootback's S3 connections must not reach it)
+qemu-img convert -f raw -O qcow2 "$tmp/tiny.img" "$tmp/tiny.qcow2"
+bootback repo init "s3://$b/q" >/dev/null
+bootback --repo "s3://$b/q" import "$tmp/tiny.qcow2" --vm tinyq || fail "import of a qcow2 into S3"
+bootback --repo "s3://$b/q" restore tinyq --to "$tmp/backq.raw"
+cmp "$tmp/tiny.img" "$tmp/backq.raw" || fail "the qcow2's point differs from the image"
 # a point's objects: chunks, the index and the manifest, no temp
 s3_keys "$b" site/repo/ > "$tmp/keys"
 grep -q '^site/repo/points/tiny/[0-9TZ]*/manifest.json$' "$tmp/keys" || fail "no manifest"

@@ -212,6 +212,9 @@ qemu_nbd_start_bitmap (struct qemu_nbd *q, const char *image, const char *format
     int nul = open ("/dev/null", O_RDWR);
     if (nul >= 0) { dup2 (nul, 0); dup2 (nul, 1); }
     if (fd >= 0) dup2 (fd, 2);
+    /* nothing of ours but the image: QEMU may hold no other file or
+     * socket (nbd_holds_only) */
+    child_fds_for_exec (argv);
     /* Dies with us: a killed bootback leaves no qemu-nbd behind. */
     prctl (PR_SET_PDEATHSIG, SIGTERM);
     execvpe (argv[0], argv, envp);

@@ -8,6 +8,8 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <linux/close_range.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -89,6 +91,25 @@ env_without_secrets (char *const extra[])
   return envp;
 }
 
+void
+child_fds_for_exec (char *const argv[])
+{
+  static const char tag[] = "/proc/self/fd/";
+
+  if (syscall (SYS_close_range, 3u, ~0u, CLOSE_RANGE_CLOEXEC) == -1)
+    for (int fd = 3; fd < 65536; fd++)        /* before Linux 5.11 */
+      fcntl (fd, F_SETFD, FD_CLOEXEC);
+  for (size_t i = 0; argv[i]; i++)
+    for (const char *p = strstr (argv[i], tag); p; p = strstr (p + 1, tag)) {
+      int fd = 0;
+      const char *d = p + sizeof tag - 1;
+      for (; *d >= '0' && *d <= '9' && fd < 65536; d++)
+        fd = fd * 10 + (*d - '0');
+      if (d > p + sizeof tag - 1 && fd >= 3)
+        fcntl (fd, F_SETFD, 0);
+    }
+}
+
 int
 spawn_output (char *const argv[], unsigned flags, pid_t *pidp)
 {
@@ -109,6 +130,7 @@ spawn_output (char *const argv[], unsigned flags, pid_t *pidp)
     if (devnull >= 0) dup2 (devnull, 0);
     dup2 (pfd[1], 1);
     dup2 (pfd[1], 2);
+    child_fds_for_exec (argv);
     if (envp)
       execvpe (argv[0], argv, envp);
     else

@@ -315,6 +315,13 @@ int spawn_output (char *const argv[], unsigned flags, pid_t *pid);
  * must not allocate.  A program bootback runs for itself (qemu-img,
  * iproute2) or for the user (a hook, a lab's script check) needs none. */
 char **env_without_secrets (char *const extra[]);
+/* In a child between fork and exec: every descriptor from 3 up is made
+ * close-on-exec, except those an argument names as /proc/self/fd/N (an
+ * open file handed on by name, as import pins its image).  What bootback
+ * holds open (S3 connections, curl's socket pairs, the catalog, the
+ * repository's directories) does not reach the programs it runs.  Only
+ * async-signal-safe calls. */
+void child_fds_for_exec (char *const argv[]);
 /* Drop the same from this process's own environment, before it starts
  * what must not see them (what reads a guest's file system). */
 void env_unset_secrets (void);
