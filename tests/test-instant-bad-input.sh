@@ -13,7 +13,7 @@ source "$top_srcdir/tests/functions.sh"
 source "$top_srcdir/tests/lib/instant.sh"
 instant_requires
 mkdir -p "$tmp/full"
-mount -t tmpfs -o size=1M tmpfs "$tmp/full"
+mount -t tmpfs -o size=1M,mode=0700 tmpfs "$tmp/full"
 cleanup_fn "umount -l '$tmp/full'"
 instant_setup
 tiny_copy tiny "$tmp/tiny.img"
@@ -63,6 +63,12 @@ nothing_left "libvirtd unreachable"
 expect_error "no space for the overlay" "no space for the overlay: .*full" \
     bootback instant tiny --overlay-dir "$tmp/full"
 nothing_left "no space for the overlay"
+# an overlay directory others can write (not sticky): they could swap an
+# overlay for a link before libvirt chowns it
+mkdir -m 0777 "$tmp/shared"; chmod 0777 "$tmp/shared"
+expect_error "overlay directory others can write" "overlay directory: .*shared" \
+    bootback instant tiny --overlay-dir "$tmp/shared"
+nothing_left "overlay directory others can write"
 expect_error "bad network" "no network nosuchnet" bootback instant tiny --network nosuchnet
 nothing_left "bad network"
 expect_error "bad bridge" "no bridge nosuchbr" bootback instant tiny --network bridge:nosuchbr

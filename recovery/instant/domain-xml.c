@@ -406,19 +406,29 @@ rewrite_disks (struct ctx *cx, xmlNodePtr devices, struct instant_xml_spec *sp)
   add_missing_disks (cx, devices, sp, &dm);
 }
 
-static void
+/* Interfaces: dropped (none), plugged into --network, or kept as saved.
+ * Kept as saved, an interface may not name a bridge of bootback's labs
+ * (bbl...): a point's definition would join a running lab's isolated
+ * network and answer its checks.  -1 with the error then. */
+static int
 rewrite_interfaces (struct ctx *cx, xmlNodePtr devices,
                     const struct instant_xml_spec *sp)
 {
   xmlNodePtr n, next, c;
   uint32_t idx = 0;
   int removed = 0;
-  char type[32];
+  char type[32], br[64];
 
   for (n = devices->children; n; n = next) {
     next = n->next;
     if (!is (n, "interface"))
       continue;
+    if (sp->net == INSTANT_NET_KEEP && (c = child (n, "source")) &&
+        strncmp (attr (c, "bridge", br, sizeof br), "bbl", 3) == 0) {
+      error_setx ("the saved definition plugs an interface into bridge %s, a name "
+                  "of bootback's lab networks: refused (give --network)", br);
+      return -1;
+    }
     if (sp->net == INSTANT_NET_NONE) {
       drop (n);
       removed++;
@@ -465,6 +475,7 @@ rewrite_interfaces (struct ctx *cx, xmlNodePtr devices,
   if (removed)
     note (cx, "%d network interface%s removed (--network none)", removed,
           removed == 1 ? "" : "s");
+  return 0;
 }
 
 static void
@@ -753,7 +764,10 @@ instant_xml_rewrite (const char *xml, struct instant_xml_spec *sp,
 
   /* 4, 5, 6, 7 */
   rewrite_disks (&cx, devices, sp);
-  rewrite_interfaces (&cx, devices, sp);
+  if (rewrite_interfaces (&cx, devices, sp) == -1) {
+    xmlFreeDoc (doc);
+    return NULL;
+  }
   rewrite_ports (&cx, devices, sp);
   if (!sp->allow_passthrough)
     xml_sanitize (doc, sp, note_cb, opaque);

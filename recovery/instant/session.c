@@ -516,6 +516,13 @@ check_overlay_dir (const char *dir, uint64_t need)
     error_prefix ("overlay directory");
     return -1;
   }
+  /* qemu-img and libvirt open the overlays by name (libvirt chowns them):
+   * nobody else may rename or replace them there */
+  CLEANUP_FREE char *probe = xasprintf ("%s/overlay", dir);
+  if (dir_chain_private (probe, NULL, 0) == -1) {
+    error_prefix ("overlay directory");
+    return -1;
+  }
   if (access (dir, W_OK) == -1) {
     error_set (errno, "overlay directory %s is not writable", dir);
     return -1;
