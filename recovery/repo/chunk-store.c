@@ -274,6 +274,26 @@ files_close (struct repo *r, struct ofile *o)
   free (o);
 }
 
+/* Take o (not in use) out of the set onto *list (lock held), to be closed
+ * by files_close_list once the lock is released. */
+static void
+files_take (struct chunk_files *fs, struct ofile *o, struct ofile **list)
+{
+  files_unlink (fs, o);
+  o->hnext = *list;
+  *list = o;
+}
+
+static void
+files_close_list (struct repo *r, struct ofile *list)
+{
+  while (list) {
+    struct ofile *next = list->hnext;
+    files_close (r, list);
+    list = next;
+  }
+}
+
 /* Close the kept files not in use whose chunk was removed (gc: no name
  * left), at most every SWEEP_SECS.  An fstat per kept file, under the
  * lock. */
@@ -291,18 +311,12 @@ files_sweep (struct repo *r, struct chunk_files *fs)
     fs->next_sweep_ms = now + SWEEP_SECS * 1000;
     for (k = fs->head; k; k = next) {
       next = k->next;
-      if (k->refs == 0 && r->io->ops->fstat (r->io, k->f, &st) == 0 && st.nlink == 0) {
-        files_unlink (fs, k);
-        k->hnext = old;
-        old = k;
-      }
+      if (k->refs == 0 && r->io->ops->fstat (r->io, k->f, &st) == 0 && st.nlink == 0)
+        files_take (fs, k, &old);
     }
   }
   pthread_mutex_unlock (&fs->lock);
-  for (; old; old = next) {
-    next = old->hnext;
-    files_close (r, old);
-  }
+  files_close_list (r, old);
 }
 
 /* The open file of chunk digest (path filled, *size its size, at most
@@ -361,17 +375,11 @@ file_get (struct repo *r, const uint8_t digest[REPO_DIGEST_LEN], char path[80],
   /* the least recently used ones not in use go (closed unlocked) */
   for (p = fs->tail; p && fs->n > fs->max; p = prev) {
     prev = p->prev;
-    if (p->refs == 0) {
-      files_unlink (fs, p);
-      p->hnext = old;
-      old = p;
-    }
+    if (p->refs == 0)
+      files_take (fs, p, &old);
   }
   pthread_mutex_unlock (&fs->lock);
-  for (; old; old = p) {
-    p = old->hnext;
-    files_close (r, old);
-  }
+  files_close_list (r, old);
   *o = k;
   return f;
 }
