@@ -755,6 +755,13 @@ extern const struct lab_console_pattern lab_console_failures[];
 /* Watch the console log at path (it may not exist yet) for the patterns
  * of the table and extra[0..nextra) (checked first; kept by the caller). */
 struct lab_console_watch;
+/* A remote VM's console copy (vm.c): what recv (a libvirt stream's
+ * virStreamRecv: bytes, -2 for none yet, 0 at its end, -1 an error) brings
+ * is written to fd until *stop or its end, at most max bytes; past them
+ * the stream is still drained.  The bytes written. */
+uint64_t lab_console_copy_loop (int (*recv) (void *opaque, char *buf, size_t len),
+                                void *opaque, int fd, volatile bool *stop,
+                                uint64_t max);
 struct lab_console_watch *lab_console_watch_new (const char *path,
                                                  const struct lab_console_pattern *extra,
                                                  size_t nextra);

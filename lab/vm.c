@@ -36,9 +36,9 @@
  * watchers read it as a local VM's log (failed-boot lines, activity, the
  * report's last lines).  A thread polls the console's libvirt stream
  * (non-blocking) every 50 ms until the stream ends or the VM is
- * destroyed; at most CONSOLE_COPY_MAX bytes (a guest's flood ends the
- * copy, not the lab).  What the guest writes is only ever read back as
- * text by those watchers. */
+ * destroyed; at most CONSOLE_COPY_MAX bytes are written (a guest's flood
+ * ends the copy, not the lab; the stream is still drained).  What the
+ * guest writes is only ever read back as text by those watchers. */
 #define CONSOLE_COPY_MAX (16u << 20)
 struct console_copy {
   virStreamPtr st;
@@ -119,30 +119,51 @@ check_final (void *opaque, const char *xml)
   return lab_domain_check (xml, ck->bridge, ck->name, NULL);
 }
 
-static void *
-console_copy_thread (void *arg)
+uint64_t
+lab_console_copy_loop (int (*recv) (void *opaque, char *buf, size_t len),
+                       void *opaque, int fd, volatile bool *stop, uint64_t max)
 {
-  struct console_copy *c = arg;
   uint64_t total = 0;
   char buf[16384];
 
-  while (!c->stop && total < CONSOLE_COPY_MAX) {
-    int n = virt_stream_recv (c->st, buf, sizeof buf);
+  /* Past the cap (or a failed write) the stream is still read, and what
+   * it brings dropped: libvirt's client queues every byte of a stream
+   * nobody reads in this process's memory, without a limit, so a guest
+   * flooding its serial port would grow it until the lab ends. */
+  while (!*stop) {
+    int n = recv (opaque, buf, sizeof buf);
     if (n == -2) {
       usleep (50000);
       continue;
     }
     if (n <= 0)
       break;
-    n = (int) MIN ((uint64_t) n, CONSOLE_COPY_MAX - total);
+    n = (int) MIN ((uint64_t) n, max - total);
     for (int off = 0; off < n; ) {       /* a regular file: short only on error */
-      ssize_t w = write (c->fd, buf + off, n - off);
-      if (w <= 0)
-        return NULL;
+      ssize_t w = write (fd, buf + off, n - off);
+      if (w <= 0) {
+        max = total;                     /* nothing more is written */
+        break;
+      }
       off += w;
+      total += w;
     }
-    total += n;
   }
+  return total;
+}
+
+static int
+console_recv (void *opaque, char *buf, size_t len)
+{
+  return virt_stream_recv (opaque, buf, len);
+}
+
+static void *
+console_copy_thread (void *arg)
+{
+  struct console_copy *c = arg;
+
+  lab_console_copy_loop (console_recv, c->st, c->fd, &c->stop, CONSOLE_COPY_MAX);
   return NULL;
 }
 

@@ -118,6 +118,15 @@ bootback point show old@20261102T020000Z >"$tmp/out" 2>"$tmp/err" && fail "an in
 cat -v "$tmp/err"
 grep -q "invalid JSON" "$tmp/err" || fail "no error about the invalid manifest"
 ! grep -q $'\x1b' "$tmp/out" "$tmp/err" || fail "an error message carried a manifest's escape sequence"
+# nor a C1 control in UTF-8 ("\xc2\x9b" is CSI to xterm), nor a byte
+# that is no UTF-8; what is UTF-8 stays
+printf '\xc2\x9b2J \xc3\xa9' >"$ev/manifest.json"
+bootback point show old@20261102T020000Z >"$tmp/out" 2>"$tmp/err" && fail "an invalid manifest was shown"
+cat -v "$tmp/err"
+! LC_ALL=C grep -q $'\xc2\x9b' "$tmp/out" "$tmp/err" || fail "an error message carried a C1 control"
+printf '\x9b2J' >"$ev/manifest.json"
+bootback point show old@20261102T020000Z >"$tmp/out" 2>"$tmp/err" && fail "an invalid manifest was shown"
+! LC_ALL=C grep -q $'\x9b' "$tmp/out" "$tmp/err" || fail "an error message carried a byte that is no UTF-8"
 rm -r "$ev"
 
 # killed inside the catalog row's transaction (step 6): no row with a

@@ -4,7 +4,9 @@
 # with EICAR), the newest clean one is found by bisection, newest first,
 # checking four points and saying which; a VM whose points are all
 # infected exits 2; a point marked suspicious by its ransomware score is
-# passed over and refused by instant --require-clean.
+# passed over and refused by instant --require-clean; a point whose disks
+# were swapped after its scan is refused, also once the catalog has taken
+# the swapped point in again.
 source "$top_srcdir/tests/functions.sh"
 source "$top_srcdir/tests/lib/images.sh"
 requires nbdkit debugfs md5sum python3
@@ -59,6 +61,22 @@ out=$(bootback instant "hist@${ids[2]}" --require-clean 2>&1 || true)
 grep -q "refusing hist@${ids[2]}: its disks in .* are not the ones the catalog recorded" <<< "$out" ||
     fail "instant --require-clean took a point whose disks were swapped after its scan: $out"
 rm -r "${p:?}/${ids[2]}" && mv "$tmp/saved-point" "$p/${ids[2]}"
+# Nor once the catalog takes the swapped point in: the point's directory
+# moved away with a pruned/ marker (its row goes, as a pruned point's),
+# then back with the infected manifest and index (the catalog adds it as
+# found): the clean verdict was for other disks, so it is not scanned.
+mv "$p/${ids[2]}" "$tmp/away-point"
+mkdir -p "$tmp/repo/pruned/hist" && : >"$tmp/repo/pruned/hist/${ids[2]}"
+bootback points hist >/dev/null 2>&1
+mkdir "$p/${ids[2]}" && cp "$p/${ids[4]}"/*.fidx "$p/${ids[2]}/" &&
+    cp "$tmp/swapped.json" "$p/${ids[2]}/manifest.json"
+rm "$tmp/repo/pruned/hist/${ids[2]}"
+bootback points hist >/dev/null 2>&1
+out=$(bootback instant "hist@${ids[2]}" --require-clean \
+      --connect "qemu+unix:///system?socket=$tmp/no-libvirt.sock" 2>&1 || true)
+grep -q "refusing hist@${ids[2]}: " <<< "$out" ||
+    fail "instant --require-clean took a swapped point the catalog took in again: $out"
+rm -r "${p:?}/${ids[2]}" && mv "$tmp/away-point" "$p/${ids[2]}"
 
 # A point the ransomware score marks suspicious (two binaries replaced by
 # random bytes) is not clean, though its scan is: --find-clean passes

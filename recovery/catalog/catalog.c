@@ -534,7 +534,48 @@ catalog_repo_list (struct catalog *c, catalog_repo_fn fn, void *opaque)
   return 0;
 }
 
-/* The statements of catalog_point_put, inside its transaction. */
+/* Does the catalog's row of m's point record m's disks (names, sizes,
+ * index digests)?  1 yes, 0 no (or no row), -1 error. */
+static int
+point_same_disks (struct catalog *c, int64_t repo_id, const struct repo_manifest *m)
+{
+  CLEANUP_STMT sqlite3_stmt *s = NULL;
+  char hex[SHA256_HEX_LEN + 1];
+  size_t i = 0;
+  int rc, same = 1;
+
+  if (prepare (c, "SELECT d.name, d.size, d.index_sha256 FROM disks d JOIN points p"
+               " ON d.point_id = p.id WHERE p.repo_id = ?1 AND p.vm = ?2 AND"
+               " p.point = ?3 ORDER BY d.seq", &s) == -1)
+    return -1;
+  sqlite3_bind_int64 (s, 1, repo_id);
+  sqlite3_bind_text (s, 2, m->vm, -1, SQLITE_STATIC);
+  sqlite3_bind_text (s, 3, m->id, -1, SQLITE_STATIC);
+  while ((rc = sqlite3_step (s)) == SQLITE_ROW) {
+    const char *name = (const char *) sqlite3_column_text (s, 0);
+    const char *dig = (const char *) sqlite3_column_text (s, 2);
+    if (i >= m->ndisks) {
+      same = 0;
+      continue;
+    }
+    hex_encode (m->disks[i].index_sha256, REPO_DIGEST_LEN, hex);
+    if (!name || !dig || strcmp (name, m->disks[i].name) != 0 ||
+        (uint64_t) sqlite3_column_int64 (s, 1) != m->disks[i].size ||
+        strcmp (dig, hex) != 0)
+      same = 0;
+    i++;
+  }
+  if (rc != SQLITE_DONE)
+    return db_error (c, "read point disks");
+  return same && i == m->ndisks && i > 0;
+}
+
+/* The statements of catalog_point_put, inside its transaction.  A point's
+ * scan verdict (point_scans, kept by name) stays only if the row replaced
+ * recorded the same disks: a point put again with other disks (a row
+ * removed, then the point directory found again with another manifest, as
+ * someone who can write the repository can arrange; a reindex) has not
+ * been scanned. */
 static int
 point_put (struct catalog *c, int64_t repo_id, const struct repo_manifest *m)
 {
@@ -553,6 +594,20 @@ point_put (struct catalog *c, int64_t repo_id, const struct repo_manifest *m)
       prepare (c, "INSERT INTO disks (point_id, seq, name, size, index_sha256,"
                " format, zero_chunks) VALUES (?1,?2,?3,?4,?5,?6,?7)", &dsk) == -1)
     return -1;
+  int same = point_same_disks (c, repo_id, m);
+  if (same == -1)
+    return -1;
+  if (!same) {
+    CLEANUP_STMT sqlite3_stmt *scan = NULL;
+    if (prepare (c, "DELETE FROM point_scans WHERE repo_id = ?1 AND vm = ?2 AND"
+                 " point = ?3", &scan) == -1)
+      return -1;
+    sqlite3_bind_int64 (scan, 1, repo_id);
+    sqlite3_bind_text (scan, 2, m->vm, -1, SQLITE_STATIC);
+    sqlite3_bind_text (scan, 3, m->id, -1, SQLITE_STATIC);
+    if (sqlite3_step (scan) != SQLITE_DONE)
+      return db_error (c, "forget the scan of a replaced point");
+  }
   sqlite3_bind_int64 (del, 1, repo_id);
   sqlite3_bind_text (del, 2, m->vm, -1, SQLITE_STATIC);
   sqlite3_bind_text (del, 3, m->id, -1, SQLITE_STATIC);

@@ -11,16 +11,37 @@
 static __thread char msg[1024];
 static __thread int err;
 
-/* Control characters (but newline and tab) of s become '?'.  Messages
- * carry what repositories, servers and guests wrote (a manifest's bytes in
- * a JSON error, a lock file's host, a server's answer) to the
- * administrator's terminal and logs: no escape sequence gets there. */
+/* Control characters (but newline and tab) of s become '?', the C1 ones
+ * (U+0080..U+009F: "\xc2\x9b" is CSI to a terminal that takes them, as
+ * xterm does) and bytes that are no UTF-8 too.  Messages carry what
+ * repositories, servers and guests wrote (a manifest's bytes in a JSON
+ * error, a lock file's host, a server's answer) to the administrator's
+ * terminal and logs: no escape sequence gets there. */
 static void
 scrub (char *s)
 {
-  for (; *s; s++)
-    if (((unsigned char) *s < 0x20 && *s != '\n' && *s != '\t') || *s == 0x7f)
-      *s = '?';
+  unsigned char *p = (unsigned char *) s;
+  size_t n, i;
+
+  while (*p) {
+    if (*p < 0x80) {
+      if ((*p < 0x20 && *p != '\n' && *p != '\t') || *p == 0x7f)
+        *p = '?';
+      p++;
+      continue;
+    }
+    n = *p >= 0xc2 && *p < 0xe0 ? 2 : *p >= 0xe0 && *p < 0xf0 ? 3
+      : *p >= 0xf0 && *p < 0xf5 ? 4 : 0;
+    for (i = 1; i < n; i++)
+      if ((p[i] & 0xc0) != 0x80)
+        n = 0;                          /* (a NUL ends it too) */
+    if (n == 2 && p[0] == 0xc2 && p[1] < 0xa0)
+      n = 0;                            /* C1: both bytes go, one at a time */
+    if (n == 0)
+      *p++ = '?';
+    else
+      p += n;
+  }
 }
 
 void
