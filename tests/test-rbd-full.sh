@@ -15,7 +15,8 @@
 #   2. full during the block copy of what the guest wrote (24 MiB at
 #      1 MiB/s): the same, with the pool still full: the copy is left to
 #      Ceph (aborting it would stop the VM until the pool has room), and
-#      a migrate meanwhile is refused at once, naming the pool;
+#      a migrate meanwhile is refused at once, naming the pool, to RBD or
+#      to a file (which would end the held copy);
 #   3. room again: the next migrate ends that copy and moves the VM to
 #      RBD, with the guest's files.
 source "$top_srcdir/tests/functions.sh"
@@ -111,6 +112,13 @@ grep -q "left to Ceph" <<< "$(bootback sessions --json)" ||
 expect_rc 1 bootback migrate tiny --to "rbd:$CEPH_POOL/$name-" "${cephopts[@]}"
 grep -q "ceph pool $CEPH_POOL is full" "$tmp/err" || fail "a migrate onto the held copy: wrong error"
 on_backup "a migrate onto the held copy"
+# nor to a file: that would end the held copy, and ending it while Ceph
+# holds its writes stops the VM
+mkdir -m 0700 "$tmp/files"
+expect_rc 1 bootback migrate tiny --to "$tmp/files" "${cephopts[@]}"
+grep -q "vda is still being copied by an earlier migrate whose writes Ceph holds: ceph pool $CEPH_POOL is full" \
+    "$tmp/err" || fail "a migrate to a file over the held copy: wrong error"
+on_backup "a migrate to a file over the held copy"
 full 0
 
 ## 3. room again: the next migrate

@@ -695,24 +695,86 @@ pin_dest (struct job *j)
   return 0;
 }
 
-/* A copy a migrate left on a disk (pool_full) ends before a new one
- * starts, once its pool has room: -1 with the error while it has none. */
+/* The Ceph pool disk target's block copy writes to (the live XML's
+ * <mirror>), into pool: 1, or 0 if the copy is not to RBD, -1 with the
+ * error. */
+static int
+mirror_pool (virDomainPtr dom, const char *target, char pool[VIRT_RBD_NAME_MAX + 1])
+{
+  CLEANUP_FREE char *xml = virt_domain_xml (dom, 0);
+  CLEANUP_XML_DOC xmlDocPtr doc = xml ? virt_xml_parse (xml, 0, NULL) : NULL;
+  CLEANUP_XPATH_CTX xmlXPathContextPtr ctx = doc ? virt_xpath_context (doc, NULL, NULL) : NULL;
+  CLEANUP_XPATH_OBJ xmlXPathObjectPtr o =
+    ctx ? virt_xpath_eval (ctx, "/domain/devices/disk[mirror]") : NULL;
+  char buf[64], name[2 * VIRT_RBD_NAME_MAX + 2];
+  size_t i;
+
+  if (!o) {
+    error_setx ("the live definition of the domain (its block copies)");
+    return -1;
+  }
+  for (i = 0; i < virt_xpath_count (o); i++) {
+    xmlNodePtr d = virt_xpath_node (o, i);
+    xmlNodePtr src = virt_xml_child (virt_xml_child (d, "mirror"), "source");
+    if (strcmp (virt_xml_attr (virt_xml_child (d, "target"), "dev", buf, sizeof buf),
+                target) != 0)
+      continue;
+    if (strcmp (virt_xml_attr (src, "protocol", buf, sizeof buf), "rbd") != 0)
+      return 0;
+    virt_xml_attr (src, "name", name, sizeof name);
+    snprintf (pool, VIRT_RBD_NAME_MAX + 1, "%.*s", (int) strcspn (name, "/"), name);
+    return 1;
+  }
+  return 0;
+}
+
+/* A copy a migrate left on a disk (held by a full pool: pool_full) ends
+ * before a new one starts, and only such a copy: one to RBD whose pool
+ * can be asked and has room (ending it while Ceph holds its writes would
+ * stop the VM), on a session no other migrate has claimed since it was
+ * loaded (a copy exists only after its migrate claimed the session:
+ * migrate_begin comes before migrate_copy, so reading the session again
+ * after seeing the copy tells a live migrate's from a leftover).  Any
+ * other copy is refused, as libvirt would.  -1 with the error. */
 static int
 end_leftover_copies (struct migration *mg)
 {
-  char why[512];
-  double next = 0;
+  const struct virt_ceph_opts dflt = { 0 };
+  char why[512], pool[VIRT_RBD_NAME_MAX + 1];
   size_t i;
 
   for (i = 0; i < mg->m->n; i++) {
     const char *target = mg->m->jobs[i].target;
+    CLEANUP_FREE struct instant_session *now = xcalloc (1, sizeof *now);
     virDomainBlockJobInfo info;
-    if (virt_block_job_info (mg->dom, target, &info) != 1 ||
-        info.type != VIR_DOMAIN_BLOCK_JOB_TYPE_COPY)
+    struct virt_ceph *c;
+    int r;
+    if (virt_block_job_info (mg->dom, target, &info) != 1)
       continue;
-    if (pool_full (mg->m, &next, why, sizeof why)) {
-      error_setx ("%s is still being copied by an earlier migrate whose writes "
-                  "Ceph holds: %s", target, why);
+    if (session_load (mg->cat, mg->id, now) == -1)
+      return -1;
+    if (now->state != INSTANT_STATE_RUNNING || now->migrate_pid) {
+      error_setx ("session %" PRId64 " is being migrated by another process", mg->id);
+      return -1;
+    }
+    r = info.type == VIR_DOMAIN_BLOCK_JOB_TYPE_COPY ? mirror_pool (mg->dom, target, pool) : 0;
+    if (r == -1)
+      return -1;
+    if (r == 0) {
+      error_setx ("disk %s has a block job that is no migration's (virsh blockjob %s %s)",
+                  target, now->name, target);
+      return -1;
+    }
+    c = virt_ceph_open (mg->o->ceph ? mg->o->ceph : &dflt, pool);
+    r = c ? virt_ceph_pool_full (c, why, sizeof why) : -1;
+    virt_ceph_close (c);
+    if (r != 0) {
+      if (r == -1)
+        error_prefix ("%s is still being copied to ceph pool %s, which could not be "
+                      "asked whether it has room", target, pool);
+      else
+        error_setx ("%s is still being copied by an earlier migrate whose writes "
+                    "Ceph holds: %s", target, why);
       return -1;
     }
     if (virt_block_job_abort_wait (mg->dom, target, 10) == -1)
