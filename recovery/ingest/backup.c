@@ -1061,6 +1061,12 @@ job_prepare (struct run *run)
 
   if (job_where (run) == -1)
     return -1;
+  /* the point's id names the checkpoint: none without it (an object
+   * store's claim failed; repo_writer_id set the claim's error) */
+  if (!repo_writer_id (run->w)[0]) {
+    error_prefix ("the restore point's id");
+    return -1;
+  }
   snprintf (b->new_cp, sizeof b->new_cp, "%s%s", b->cp_prefix,
             repo_writer_id (run->w));
   for (k = 0; k < run->nd; k++) {
