@@ -534,10 +534,9 @@ catalog_repo_list (struct catalog *c, catalog_repo_fn fn, void *opaque)
   return 0;
 }
 
-/* Does the catalog's row of m's point record m's disks (names, sizes,
- * index digests)?  1 yes, 0 no (or no row), -1 error. */
-static int
-point_same_disks (struct catalog *c, int64_t repo_id, const struct repo_manifest *m)
+int
+catalog_point_same_disks (struct catalog *c, int64_t repo_id,
+                          const struct repo_manifest *m)
 {
   CLEANUP_STMT sqlite3_stmt *s = NULL;
   char hex[SHA256_HEX_LEN + 1];
@@ -567,7 +566,9 @@ point_same_disks (struct catalog *c, int64_t repo_id, const struct repo_manifest
   }
   if (rc != SQLITE_DONE)
     return db_error (c, "read point disks");
-  return same && i == m->ndisks && i > 0;
+  if (i == 0)
+    return 2;                   /* no row: a point has one disk at least */
+  return same && i == m->ndisks;
 }
 
 /* The statements of catalog_point_put, inside its transaction.  A point's
@@ -594,10 +595,10 @@ point_put (struct catalog *c, int64_t repo_id, const struct repo_manifest *m)
       prepare (c, "INSERT INTO disks (point_id, seq, name, size, index_sha256,"
                " format, zero_chunks) VALUES (?1,?2,?3,?4,?5,?6,?7)", &dsk) == -1)
     return -1;
-  int same = point_same_disks (c, repo_id, m);
+  int same = catalog_point_same_disks (c, repo_id, m);
   if (same == -1)
     return -1;
-  if (!same) {
+  if (same != 1) {
     CLEANUP_STMT sqlite3_stmt *scan = NULL;
     if (prepare (c, "DELETE FROM point_scans WHERE repo_id = ?1 AND vm = ?2 AND"
                  " point = ?3", &scan) == -1)

@@ -101,6 +101,12 @@ struct catalog_sync {
 int catalog_points_sync (struct catalog *c, int64_t repo_id, struct repo *r,
                          struct catalog_sync *out);
 
+/* Does the catalog's row of m's point record m's disks (names, sizes,
+ * index digests, in order)?  1 yes, 0 it records others, 2 it has no row
+ * of that point, -1 error. */
+int catalog_point_same_disks (struct catalog *c, int64_t repo_id,
+                              const struct repo_manifest *m);
+
 /* Points of a repository (vm NULL = all), oldest first per VM, with their
  * disks, as manifests (only the fields the catalog keeps are set). */
 typedef int (*catalog_point_fn) (void *opaque, const struct repo_manifest *m);

@@ -471,32 +471,6 @@ cli_scan_show (struct cli *c, const char *vm, const char *id)
   free (r.report);
 }
 
-/* The catalog's row of point id (the disks recorded when it was stored)
- * against the manifest the repository holds now (the gate). */
-struct gate_cmp {
-  const char *id;
-  const struct repo_manifest *m;
-  bool found, same;
-};
-
-static int
-gate_row (void *opaque, const struct repo_manifest *cm)
-{
-  struct gate_cmp *g = opaque;
-  size_t i;
-
-  if (strcmp (cm->id, g->id) != 0)
-    return 0;
-  g->found = true;
-  g->same = cm->ndisks == g->m->ndisks;
-  for (i = 0; g->same && i < cm->ndisks; i++)
-    g->same = strcmp (cm->disks[i].name, g->m->disks[i].name) == 0 &&
-      cm->disks[i].size == g->m->disks[i].size &&
-      memcmp (cm->disks[i].index_sha256, g->m->disks[i].index_sha256,
-              REPO_DIGEST_LEN) == 0;
-  return 0;
-}
-
 /* Is the point the repository holds now the one the catalog recorded
  * (and its scan read)?  A verdict is kept by VM and time: someone who can
  * write the repository could put other disks (another manifest and
@@ -505,17 +479,16 @@ static int
 gate_same_point (struct cli *c, const char *vm, const char *id, char **why)
 {
   struct repo_manifest *m = xmalloc (sizeof *m);
-  struct gate_cmp g = { .id = id, .m = m };
   int r = -1;
 
   if (repo_manifest_read (c->repo, vm, id, m) == -1 ||
-      catalog_point_list (c->cat, c->repo_id, vm, gate_row, &g) == -1)
+      (r = catalog_point_same_disks (c->cat, c->repo_id, m)) == -1)
     goto out;
-  r = g.found && g.same;
-  if (!r)
+  if (r != 1)
     *why = xasprintf ("its disks in %s are not the ones the catalog recorded "
                       "for it%s (bootback repo check)", repo_location (c->repo),
-                      g.found ? " and its scan read" : "");
+                      r == 0 ? " and its scan read" : "");
+  r = r == 1;
  out:
   free (m);
   return r;
