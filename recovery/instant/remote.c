@@ -376,8 +376,8 @@ remote_front_args (const struct instant_session *s,
  * of our environment, else /etc/gnutls/config), whatever it restricts,
  * then an [overrides] section that turns off the ciphers a client would
  * pick before AES-128-GCM.  A host configuration in allow-list mode
- * takes no such lines: it is left as it is (no file).  bench/fleet serves
- * its TLS row with the same file (BOOTBACK_TLS_CONF). */
+ * takes no such lines: it is left as it is (no file).  bench/fleet writes
+ * the same overrides for its TLS row. */
 static const char front_tls_overrides[] =
   "\n# bootback: the remote fronts' TLS, AES-128-GCM (recovery/instant/remote.c)\n"
   "[overrides]\n"

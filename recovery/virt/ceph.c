@@ -248,12 +248,14 @@ virt_ceph_pool_full (struct virt_ceph *c, char *why, size_t len)
     const char *flags = json_string_value (json_object_get (p, "flags_names"));
     if (!name || strcmp (name, c->pool) != 0 || !flags)
       continue;
+    r = 1;
     if (has_flag (flags, "full_quota"))
       snprintf (why, len, "ceph pool %s is full: its quota is reached", c->pool);
     else if (has_flag (flags, "full"))
       snprintf (why, len, "ceph pool %s is full: an OSD of the cluster reached "
                 "its full ratio", c->pool);
-    r = has_flag (flags, "full") || has_flag (flags, "full_quota");
+    else
+      r = 0;
   }
   json_decref (root);
   return r;
