@@ -47,6 +47,7 @@
 #include <sys/wait.h>
 
 #include "lab/lab.h"
+#include "recovery/instant/instant.h"
 #include "recovery/util/util.h"
 
 void
@@ -54,9 +55,9 @@ lab_net_init (struct lab_net *n, const char *id, const struct lab_def *d)
 {
   memset (n, 0, sizeof *n);
   snprintf (n->id, sizeof n->id, "%s", id);
-  snprintf (n->bridge, sizeof n->bridge, "bbl%sbr", id);
-  snprintf (n->veth_host, sizeof n->veth_host, "bbl%sh", id);
-  snprintf (n->veth_ns, sizeof n->veth_ns, "bbl%sn", id);
+  snprintf (n->bridge, sizeof n->bridge, INSTANT_LAB_NET_PREFIX "%sbr", id);
+  snprintf (n->veth_host, sizeof n->veth_host, INSTANT_LAB_NET_PREFIX "%sh", id);
+  snprintf (n->veth_ns, sizeof n->veth_ns, INSTANT_LAB_NET_PREFIX "%sn", id);
   snprintf (n->netns, sizeof n->netns, "bootback-lab-%s", id);
   if (d) {
     snprintf (n->gateway, sizeof n->gateway, "%s", d->gateway ? d->gateway : "");

@@ -408,7 +408,7 @@ rewrite_disks (struct ctx *cx, xmlNodePtr devices, struct instant_xml_spec *sp)
 
 /* Interfaces: dropped (none), plugged into --network, or kept as saved.
  * Kept as saved, an interface may not name a bridge of bootback's labs
- * (bbl...): a point's definition would join a running lab's isolated
+ * (INSTANT_LAB_NET_PREFIX...): a point's definition would join a running lab's isolated
  * network and answer its checks.  -1 with the error then. */
 static int
 rewrite_interfaces (struct ctx *cx, xmlNodePtr devices,
@@ -424,7 +424,8 @@ rewrite_interfaces (struct ctx *cx, xmlNodePtr devices,
     if (!is (n, "interface"))
       continue;
     if (sp->net == INSTANT_NET_KEEP && (c = child (n, "source")) &&
-        strncmp (attr (c, "bridge", br, sizeof br), "bbl", 3) == 0) {
+        strncmp (attr (c, "bridge", br, sizeof br), INSTANT_LAB_NET_PREFIX,
+                 strlen (INSTANT_LAB_NET_PREFIX)) == 0) {
       error_setx ("the saved definition plugs an interface into bridge %s, a name "
                   "of bootback's lab networks: refused (give --network)", br);
       return -1;

@@ -482,6 +482,9 @@ struct instant_xml_disk {
 };
 enum instant_net { INSTANT_NET_KEEP, INSTANT_NET_NONE, INSTANT_NET_NETWORK,
                    INSTANT_NET_BRIDGE };
+/* What the names of a lab's bridge and veths begin with (lab/net.c): a
+ * point's saved interfaces may not name such a bridge (domain-xml.c). */
+#define INSTANT_LAB_NET_PREFIX "bbl"
 /* The <memory> of a domain XML in MiB; 0 if it has none that parses. */
 uint64_t instant_xml_memory_mib (const char *xml);
 
