@@ -40,6 +40,16 @@ wait_line () {
     done
     return 1
 }
+# wait_asleep PID: wait (up to 30 s) until PID sleeps (lock_settle's
+# usleep between its looks at the claims: no other sleep on its way)
+wait_asleep () {
+    local _
+    for _ in $(seq $(( 600 * slow ))); do
+        [ "$(cat "/proc/$1/wchan" 2>/dev/null)" = hrtimer_nanosleep ] && return 0
+        sleep 0.05
+    done
+    return 1
+}
 # ops URL: the repository operations of `helper-repo held URL locks/t`,
 # which opens the repository and reads the lock as a taker judges it
 ops () {
@@ -156,8 +166,14 @@ race_stale () {
     wait_stopped "$b" || fail "$url: taker B did not stop at operation $kt: $(cat "$tmp/b.out")"
     ls "$dir/locks" | grep -q '^t\.takeover-' || fail "$url: B stopped before its claim"
     [ -e "$dir/locks/t" ] && [ ! -s "$dir/locks/t" ] || fail "$url: B stopped after its removal"
+    # A writes, reads back, finds B's claim and waits for it (its only
+    # sleep); B goes on only then: resumed while A was still reading its
+    # lock back, B's removal made A create the lock anew and hold it, B
+    # refused (one holder, but not this case; a 1 s pause lost that race
+    # under load)
     kill -CONT "$a"
-    sleep 1                 # A writes, reads back, finds B's claim and waits
+    wait_asleep "$a" || fail "$url: A did not wait for B's claim: $(cat "$tmp/a.out")"
+    [ -s "$dir/locks/t" ] || fail "$url: A waits before its write"
     kill -CONT "$b"
     wait_line "$tmp/b.out" "^locked $b\$" || fail "$url: B did not take the lock: $(cat "$tmp/b.out")"
     wait_line "$tmp/a.out" "locked|is running|rror" || fail "$url: A says nothing: $(cat "$tmp/a.out")"
