@@ -197,7 +197,12 @@ grep -q "tls='no'" <<< "$(rv dumpxml tiny-d)" || fail "--insecure: backing not p
 remote_exec nbdinfo --size "nbd://$REMOTE_SERVER_ADDR:$port" >/dev/null ||
     fail "--insecure: plaintext refused"
 expect_fail timeout 5 nbdinfo --size "nbd://$REMOTE_SERVER_ADDR:$port" 2>/dev/null
-bootback instant stop tiny-d --discard
+# stop --host: a name that is not a host is refused, naming it; the
+# session's host by its name
+expect_rc 1 bootback instant stop tiny-d --discard --host nosuch
+grep -q -- "--host nosuch: no such host" "$tmp/err" || fail "stop --host nosuch: not named"
+grep -q "tiny-d" <<< "$(rv list --all --name)" || fail "a refused stop --host removed the domain"
+bootback instant stop tiny-d --discard --host r1
 ! grep -q "tiny-d" <<< "$(rv vol-list default)" || fail "stop --discard left a volume"
 ! grep -q "tiny-d" <<< "$(rv list --all --name)" || fail "stop --discard left the domain"
 ! pgrep -f -- "^nbdkit .*$BOOTBACK_HOME/sessions/" || fail "processes left"

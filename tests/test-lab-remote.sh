@@ -312,7 +312,9 @@ grep -q "lab $sid: its network on host r1 is left: could not verify: host r1 doe
     fail "lab down with the host unreachable: not a clear error"
 [ "$(lab_ids)" = "$sid" ] || fail "a failed lab down lost the sandbox's state"
 iptables -w -D $cut
-expect_rc 0 bootback lab down "$sid"
+expect_rc 1 bootback lab down "$sid" --host nosuch
+grep -q -- "--host nosuch: no such host" "$tmp/err" || fail "lab down --host nosuch: not named"
+expect_rc 0 bootback lab down "$sid" --host r1
 grep -q "lab $sid (remote) is down" "$tmp/out" || fail "lab down: not said"
 t1=$(date +%s.%N)
 lab_assert_gone "$sid"

@@ -55,7 +55,7 @@ static const char instant_usage[] =
   "                        [--pool POOL] [--listen ADDR] [--tls-dir DIR] [--insecure]\n"
   "       bootback instant VM[@TIME] VM[@TIME]... [--cache SIZE]\n"
   "                        [--memory-budget MIB] [options as above but --name]\n"
-  "       bootback instant stop SESSION [--discard] [--connect URI]\n"
+  "       bootback instant stop SESSION [--discard] [--connect URI|--host NAME]\n"
   "\n"
   "Boot a restore point now: nbdkit serves its disks, qcow2 overlays take\n"
   "the guest's writes, and libvirt runs the VM from its saved definition\n"
@@ -106,14 +106,16 @@ static const char instant_usage[] =
   "to production storage instead.\n";
 
 static const char stop_usage[] =
-  "usage: bootback instant stop SESSION [--discard] [--connect URI]\n"
+  "usage: bootback instant stop SESSION [--discard] [--connect URI|--host NAME]\n"
   "\n"
   "End an instant-recovery session: destroy and undefine its VM, stop its\n"
   "nbdkit, remove its sockets.  The overlays (the guest's writes) are kept\n"
   "unless --discard, and with them the hold on the restore point (prune\n"
   "keeps it).  SESSION is the id or the domain name.  A domain with the\n"
   "session's name and UUID whose disks are not the session's overlays is\n"
-  "not its VM: stop refuses and leaves it alone.\n";
+  "not its VM: stop refuses and leaves it alone.  The session's VM is\n"
+  "looked for where the session started it, unless --connect or --host\n"
+  "(a host of `bootback host add`) says where it is reached now.\n";
 
 static int
 cmd_instant_stop (struct cli *c, int argc, char **argv)
@@ -121,11 +123,13 @@ cmd_instant_stop (struct cli *c, int argc, char **argv)
   static const struct option lo[] = {
     { "discard", no_argument, NULL, 'd' },
     { "connect", required_argument, NULL, 'c' },
+    { "host", required_argument, NULL, 'H' },
     { "help", no_argument, NULL, 'h' },
     { 0 }
   };
   CLEANUP_FREE struct instant_session *s = xcalloc (1, sizeof *s);
   struct instant_stop_opts o = { .warn = print_warning, .repo_open = &c->repo_open };
+  const char *host = NULL;
   bool discard = false;
   size_t i;
   int opt;
@@ -134,13 +138,14 @@ cmd_instant_stop (struct cli *c, int argc, char **argv)
     switch (opt) {
     case 'd': discard = true; break;
     case 'c': o.uri = optarg; break;
+    case 'H': host = optarg; break;
     case 'h': cli_usage (stop_usage);
     default: cli_bad_usage (stop_usage);
     }
   }
   if (argc - optind != 1)
     cli_bad_usage (stop_usage);
-  if (cli_catalog (c) == -1)
+  if (cli_catalog (c) == -1 || cli_host_option (c, host, &o.uri) == -1)
     return 1;
   o.discard = discard;
   if (instant_session_get (c->cat, argv[optind], s) == -1 ||
@@ -427,9 +432,11 @@ static const char migrate_usage[] =
   "usage: bootback migrate SESSION --to DIR|FILE [--format qcow2|raw]\n"
   "                        [--connect URI|--host NAME]\n"
   "       bootback migrate SESSION [--pool POOL] [--format qcow2|raw]\n"
-  "       bootback migrate SESSION --onto [DISK=]EXISTING... [--connect URI]\n"
+  "       bootback migrate SESSION --onto [DISK=]EXISTING...\n"
+  "                        [--connect URI|--host NAME]\n"
   "       bootback migrate SESSION --to rbd:POOL[/PREFIX] [--ceph-conf FILE]\n"
-  "                        [--ceph-id NAME] [--ceph-keyring FILE] [--connect URI]\n"
+  "                        [--ceph-id NAME] [--ceph-keyring FILE]\n"
+  "                        [--connect URI|--host NAME]\n"
   "\n"
   "Move a running instant-recovery session to production storage with no\n"
   "downtime: libvirt block-copies every disk (backup + the guest's writes)\n"

@@ -729,10 +729,12 @@ lab_list (struct cli *c, int argc, char **argv)
 }
 
 static const char down_usage[] =
-  "usage: bootback lab down [ID...] [--all] [--connect URI]\n"
+  "usage: bootback lab down [ID...] [--all] [--connect URI|--host NAME]\n"
   "\n"
   "Tear labs down: their VMs, instant-recovery sessions, overlays, network\n"
-  "and namespace.  Without ID: the only sandbox there is.\n";
+  "and namespace.  Without ID: the only sandbox there is.  A lab's VMs are\n"
+  "looked for where the lab started them, unless --connect or --host (a\n"
+  "host of `bootback host add`) says where they are reached now.\n";
 
 static int
 teardown_one (struct lab_state *s, const char *uri)
@@ -753,10 +755,10 @@ lab_down (struct cli *c, int argc, char **argv)
 {
   static const struct option lo[] = {
     { "all", no_argument, NULL, OPT_ALL }, { "connect", required_argument, NULL, OPT_CONNECT },
-    { "help", no_argument, NULL, 'h' }, { NULL }
+    { "host", required_argument, NULL, OPT_HOST }, { "help", no_argument, NULL, 'h' }, { NULL }
   };
   bool all = false;
-  const char *uri = NULL;
+  const char *uri = NULL, *host = NULL;
   struct lab_state **v;
   int opt, rc = 0, i;
   size_t k, nsandbox = 0, which = 0;
@@ -765,9 +767,12 @@ lab_down (struct cli *c, int argc, char **argv)
     switch (opt) {
     case OPT_ALL: all = true; break;
     case OPT_CONNECT: uri = optarg; break;
+    case OPT_HOST: host = optarg; break;
     case 'h': cli_usage (down_usage);
     default: cli_bad_usage (down_usage);
     }
+  if (cli_host_option (c, host, &uri) == -1)
+    return 1;
   v = lab_state_list (c->home);
   if (all || optind == argc) {
     for (k = 0; v[k]; k++)
@@ -809,19 +814,21 @@ lab_down (struct cli *c, int argc, char **argv)
 }
 
 static const char reap_usage[] =
-  "usage: bootback lab reap [--connect URI] [--json]\n"
+  "usage: bootback lab reap [--connect URI|--host NAME] [--json]\n"
   "\n"
   "Tear down sandboxes whose lease ended and labs whose run died (killed,\n"
-  "crashed host).  Run by bootback-lab-reap.timer.\n";
+  "crashed host).  Run by bootback-lab-reap.timer.  --connect or --host\n"
+  "(a host of `bootback host add`): where their VMs are reached now, for\n"
+  "all of them (default: where each lab started them).\n";
 
 static int
 lab_reap (struct cli *c, int argc, char **argv)
 {
   static const struct option lo[] = {
     { "connect", required_argument, NULL, OPT_CONNECT }, { "json", no_argument, NULL, OPT_JSON },
-    { "help", no_argument, NULL, 'h' }, { NULL }
+    { "host", required_argument, NULL, OPT_HOST }, { "help", no_argument, NULL, 'h' }, { NULL }
   };
-  const char *uri = NULL;
+  const char *uri = NULL, *host = NULL;
   bool json = false;
   struct lab_state **v;
   json_t *out = json_array ();
@@ -832,12 +839,15 @@ lab_reap (struct cli *c, int argc, char **argv)
   while ((opt = getopt_long (argc, argv, "h", lo, NULL)) != -1)
     switch (opt) {
     case OPT_CONNECT: uri = optarg; break;
+    case OPT_HOST: host = optarg; break;
     case OPT_JSON: json = true; break;
     case 'h': cli_usage (reap_usage);
     default: cli_bad_usage (reap_usage);
     }
   if (optind != argc)
     cli_bad_usage (reap_usage);
+  if (cli_host_option (c, host, &uri) == -1)
+    return 1;
   v = lab_state_list (c->home);
   for (k = 0; v[k]; k++) {
     const char *why;
