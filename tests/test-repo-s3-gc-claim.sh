@@ -31,7 +31,7 @@ keys () {
 # state PID: its process state letter (T stopped), "" once it is gone
 state () { awk '{ print $3 }' "/proc/$1/stat" 2>/dev/null || true; }
 
-bootback repo init "$url" > /dev/null
+bootback repo init --chunk-size 1M "$url" > /dev/null   # 39 chunks of the tiny image
 cp --sparse=always "$TINY_IMG" "$tmp/tiny.img"
 make_disk "$tmp/other.raw" $(( 4 << 20 ))
 # the tiny image's chunks, then unreferenced: its only point pruned

@@ -5,8 +5,8 @@
 # nothing; a sync killed (SIGKILL at an I/O operation, and kill -9 from
 # outside) leaves the destination consistent, and a rerun completes and
 # copies only the chunks that were missing; --verify reads back; --json
-# sums up; progress goes to stderr; a destination with another chunk
-# size is refused by name.
+# sums up; progress goes to stderr; points go between repositories of
+# other chunk sizes, both ways, byte for byte.
 source "$top_srcdir/tests/functions.sh"
 source "$top_srcdir/nbd-plugin/plugin-functions.sh"
 requires python3 cmp qemu-img qemu-nbd
@@ -100,8 +100,36 @@ kill -9 "$pid"
 wait "$pid" || true
 killed_rerun "$d" --dst-plain
 
-# another chunk size: refused by name
-bootback repo init --chunk-size 1M "$tmp/big" > /dev/null
-expect_rc 1 bootback repo sync --src-plain --dst-plain "$plain" "$tmp/big"
-grep -q "their chunk sizes differ" "$tmp/err"
+# another chunk size: 64K -> 1M and back to 64K, byte for byte, with a
+# disk that is not a whole number of 1M chunks (its last 64K chunk holds
+# data, zeros before it); each repository stores only the chunks its
+# chunk size makes of the points, no zero chunk, and the way back gives
+# the very chunks of the first repository
+chunk_names () { (cd "$1/chunks" && find . -type f ! -name '*.tmp-*' | sort); }
+unset BOOTBACK_PASSPHRASE_FILE
+head -c $(( 5 << 20 )) /dev/urandom > "$tmp/c.raw"
+truncate -s $(( (7 << 20) + (3 << 16) )) "$tmp/c.raw"
+printf tail | dd of="$tmp/c.raw" bs=1 seek=$(( (7 << 20) + (2 << 16) + 5 )) conv=notrunc status=none
+bootback --repo "$plain" import "$tmp/c.raw" --vm odd > /dev/null
+odd=odd@$(bootback --repo "$plain" points odd --json | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["id"])')
+big=$tmp/big
+bootback repo init --chunk-size 1M "$big" > /dev/null
+bootback repo sync --verify --json --src-plain --dst-plain "$plain" "$big" > "$tmp/j" 2>/dev/null
+[ "$(jget "$tmp/j" points_copied)" -eq 3 ] || fail "64K -> 1M: $(cat "$tmp/j")"
+# a: 96 chunks of data, b: 1 more, odd: 5 and its last
+[ "$(nfiles "$big")" -eq 103 ] || fail "64K -> 1M stored $(nfiles "$big") chunks, not 103"
+serve_cmp "$big" "web@${ids[0]}" "$tmp/a.raw"
+serve_cmp "$big" "web@${ids[1]}" "$tmp/b.raw"
+serve_cmp "$big" "$odd" "$tmp/c.raw"
+bootback --repo "$big" repo verify > /dev/null
+bootback repo sync --json --src-plain --dst-plain "$plain" "$big" > "$tmp/j" 2>/dev/null
+[ "$(jget "$tmp/j" points_present)" -eq 3 ] && [ "$(jget "$tmp/j" chunks_copied)" -eq 0 ] ||
+    fail "64K -> 1M again: $(cat "$tmp/j")"
+small=$tmp/small
+bootback repo init --chunk-size 64K "$small" > /dev/null
+bootback repo sync --verify --src-plain --dst-plain "$big" "$small" > /dev/null 2>&1
+serve_cmp "$small" "$odd" "$tmp/c.raw"
+serve_cmp "$small" "web@${ids[1]}" "$tmp/b.raw"
+[ "$(chunk_names "$small")" = "$(chunk_names "$plain")" ] ||
+    fail "1M -> 64K: not the chunks of the 64K repository it came from"
 echo "repo sync ok"

@@ -24,8 +24,8 @@ static const char repo_usage[] =
   "       bootback repo check [--json] [--accept-rollback]\n"
   "       bootback repo reindex\n"
   "\n"
-  "init     create a repository (chunk size 64K..4M, default 1M) and make it\n"
-  "         the default; on an existing one, take group and other\n"
+  "init     create a repository (chunk size 64K..4M, default 1M, on s3://\n"
+  "         4M) and make it the default; on an existing one, take group and other\n"
   "         permissions off everything in it.  PATH may be\n"
   "         s3://BUCKET/PREFIX (the bucket is made, with Object Lock, if\n"
   "         missing).  --lock DAYS: every point is locked that many days\n"
@@ -182,8 +182,6 @@ repo_init_cmd (struct cli *c, int argc, char **argv)
   }
   if (optind != argc - 1)
     cli_bad_usage (repo_usage);
-  if (o.chunk_size == 0)
-    o.chunk_size = REPO_DEFAULT_CHUNK;
   o.open = c->repo_open;
   if ((existed = repo_init (argv[optind], &o)) == -1) {
     cli_perror ();

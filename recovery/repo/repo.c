@@ -128,7 +128,9 @@ config_hash (json_t *o, uint32_t cs, const char *location)
 int
 repo_init (const char *location, const struct repo_init_opts *opts)
 {
-  uint32_t cs = opts && opts->chunk_size ? opts->chunk_size : REPO_DEFAULT_CHUNK;
+  uint32_t cs = opts && opts->chunk_size ? opts->chunk_size
+    : strncmp (location, "s3://", 5) == 0 ? REPO_DEFAULT_CHUNK_OBJECT
+    : REPO_DEFAULT_CHUNK;
   int level = opts && opts->zstd_level ? opts->zstd_level : 1;
   bool compress = !(opts && opts->no_compression);
   int lock_days = opts ? opts->lock_days : 0;

@@ -18,6 +18,14 @@
  * and the index is rewritten with DST's names.  Every chunk copied is
  * checked on the way; --verify reads the point back from DST.
  *
+ * Chunk sizes: repositories of different chunk sizes (powers of two, so
+ * one divides the other) are copied through units of the larger size:
+ * each unit's source chunks are read (checked), its bytes cut into DST's
+ * chunks, and each stored by its DST name if DST lacks it (all-zero ones
+ * become the zero digest, as an import makes them).  Nothing is reused by
+ * name then: every chunk is read.  A source chunk shorter or longer than
+ * its place in the disk is an error naming it.
+ *
  * A disk's chunks are copied by SYNC_THREADS threads (reading, hashing,
  * compressing and sealing are CPU work; on NFS each waits for the
  * server), which take chunk numbers in turn; the first error stops them
@@ -38,11 +46,15 @@ struct sync_job {
   struct repo_sync_progress *pg;
 };
 
-/* One disk being copied by the threads. */
+/* One disk being copied by the threads: units of unit bytes (the larger
+ * chunk size), each of unit / sc source chunks and unit / dc DST ones;
+ * DST's digests into out (nout of them). */
 struct sync_disk {
   struct sync_job *j;
   struct repo_writer *w;
   struct repo_disk *d;
+  uint32_t sc, dc, unit;
+  uint64_t size, nunits, nout;
   uint8_t (*out)[REPO_DIGEST_LEN];
   _Atomic uint64_t next;
   _Atomic bool failed;
@@ -97,44 +109,104 @@ sync_chunk (struct sync_job *j, struct repo_writer *w, uint8_t *buf,
   return 0;
 }
 
+/* DST chunk k gone through: copied (its bytes), or -1 (DST had it, or
+ * zero: out[k] says which). */
 static void
-count (struct sync_disk *sd, uint64_t i, int64_t copied)
+count (struct sync_disk *sd, uint64_t k, int64_t copied)
 {
   struct repo_sync_progress *pg = sd->j->pg;
-  uint64_t n = repo_disk_nchunks (sd->d);
 
   pthread_mutex_lock (&sd->lock);
   if (copied >= 0) {
     pg->chunks_copied++;
     pg->bytes_copied += copied;
   }
-  else if (!repo_digest_is_zero (repo_disk_digest (sd->d, i)))
+  else if (!repo_digest_is_zero (sd->out[k]))
     pg->chunks_present++;
   pg->chunks_done++;
-  if (sd->j->fn && (pg->chunks_done % 64 == 0 || ++sd->done == n))
+  if (sd->j->fn && (pg->chunks_done % 64 == 0 || ++sd->done == sd->nout))
     sd->j->fn (sd->j->opaque, pg);
   pthread_mutex_unlock (&sd->lock);
+}
+
+/* Unit u of a copy between chunk sizes (buf: unit bytes): its source
+ * chunks read into buf, cut into DST chunks, each stored and counted.
+ * On error *bad is the source chunk that failed, if one did. */
+static int
+rechunk_unit (struct sync_disk *sd, uint8_t *buf, uint64_t u, uint64_t *bad)
+{
+  uint64_t off = u * sd->unit, end = MIN (off + sd->unit, sd->size), o;
+  size_t len;
+  int64_t copied;
+
+  for (o = off; o < end; o += sd->sc) {
+    uint64_t i = o / sd->sc;
+    size_t want = MIN (sd->sc, end - o);
+    const uint8_t *dg = repo_digest_is_zero (repo_disk_digest (sd->d, i)) ?
+      NULL : repo_disk_digest (sd->d, i);
+
+    *bad = i;
+    if (!dg)
+      memset (buf + (o - off), 0, want);
+    else if (repo_chunk_get (sd->j->src, dg, buf + (o - off), want, &len) == -1)
+      return -1;
+    else if (len != want) {
+      error_set (EIO, "chunk %" PRIu64 ": %zu bytes where the disk has %zu",
+                 i, len, want);
+      return -1;
+    }
+  }
+  *bad = UINT64_MAX;
+  for (o = off; o < end; o += sd->dc) {
+    uint64_t k = o / sd->dc;
+    size_t n = MIN (sd->dc, end - o);
+    bool was_new = false;
+
+    copied = -1;
+    if (is_zero (buf + (o - off), n))
+      memset (sd->out[k], 0, REPO_DIGEST_LEN);
+    else if (repo_writer_put_chunk (sd->w, buf + (o - off), n, sd->out[k],
+                                    &was_new) == -1)
+      return -1;
+    if (was_new)
+      copied = n;
+    count (sd, k, copied);
+  }
+  return 0;
+}
+
+/* Unit u of a copy between equal chunk sizes: source chunk u. */
+static int
+same_unit (struct sync_disk *sd, uint8_t *buf, uint64_t u, uint64_t *bad)
+{
+  int64_t copied;
+
+  *bad = u;
+  if (sync_chunk (sd->j, sd->w, buf, repo_disk_digest (sd->d, u), sd->out[u],
+                  &copied) == -1)
+    return -1;
+  count (sd, u, copied);
+  return 0;
 }
 
 static void *
 sync_worker (void *arg)
 {
   struct sync_disk *sd = arg;
-  uint8_t *buf = xmalloc (sd->j->src->chunk_size);
-  uint64_t i, n = repo_disk_nchunks (sd->d);
-  int64_t copied;
+  uint8_t *buf = xmalloc (sd->unit);
+  uint64_t u, bad;
+  int r;
 
-  while (!sd->failed && (i = atomic_fetch_add (&sd->next, 1)) < n) {
-    if (sync_chunk (sd->j, sd->w, buf, repo_disk_digest (sd->d, i),
-                    sd->out[i], &copied) == 0) {
-      count (sd, i, copied);
+  while (!sd->failed && (u = atomic_fetch_add (&sd->next, 1)) < sd->nunits) {
+    r = sd->sc == sd->dc ? same_unit (sd, buf, u, &bad)
+                         : rechunk_unit (sd, buf, u, &bad);
+    if (r == 0)
       continue;
-    }
     pthread_mutex_lock (&sd->lock);
     if (!sd->failed) {
       snprintf (sd->err, sizeof sd->err, "%s", error_msg ());
       sd->err_errno = error_errno ();
-      sd->err_chunk = i;
+      sd->err_chunk = bad;
       sd->failed = true;
     }
     pthread_mutex_unlock (&sd->lock);
@@ -155,7 +227,14 @@ sync_disk (struct sync_job *j, struct repo_writer *w,
   if (!(sd.d = repo_disk_open (j->src, m->vm, m->id, di->name)))
     return -1;
   pthread_mutex_init (&sd.lock, NULL);
-  sd.out = xcalloc (MAX (repo_disk_nchunks (sd.d), 1), REPO_DIGEST_LEN);
+  sd.sc = j->src->chunk_size;
+  sd.dc = j->dst->chunk_size;
+  sd.unit = MAX (sd.sc, sd.dc);
+  sd.size = repo_disk_size (sd.d);
+  sd.nunits = sd.sc == sd.dc ? repo_disk_nchunks (sd.d)
+                             : (sd.size + sd.unit - 1) / sd.unit;
+  sd.nout = (sd.size + sd.dc - 1) / sd.dc;
+  sd.out = xcalloc (MAX (sd.nout, 1), REPO_DIGEST_LEN);
   for (k = 0; k < SYNC_THREADS; k++)
     if (pthread_create (&th[started], NULL, sync_worker, &sd) == 0)
       started++;
@@ -165,7 +244,8 @@ sync_disk (struct sync_job *j, struct repo_writer *w,
     pthread_join (th[k], NULL);
   if (sd.failed) {
     error_restore (sd.err_errno, sd.err);
-    disk_chunk_error (sd.d, sd.err_chunk);
+    if (sd.err_chunk != UINT64_MAX)
+      disk_chunk_error (sd.d, sd.err_chunk);
   }
   else
     ret = repo_writer_add_disk (w, di->name, di->size, di->format,
@@ -264,12 +344,8 @@ repo_sync_point (struct repo *src, struct repo *dst, const char *vm,
   struct repo_stat st;
   int ret = -1;
 
-  if (src->chunk_size != dst->chunk_size) {
-    error_setx ("cannot copy %s@%s from %s to %s: their chunk sizes differ "
-                "(%" PRIu32 " and %" PRIu32 ")", vm, id, src->location,
-                dst->location, src->chunk_size, dst->chunk_size);
-    return -1;
-  }
+  if (src->chunk_size != dst->chunk_size)
+    j.same_names = false;     /* other chunks: nothing is DST's by name */
   if (repo_manifest_read (src, vm, id, m) == -1)
     return -1;
   snprintf (pg->point, sizeof pg->point, "%s@%s", vm, id);
@@ -277,7 +353,7 @@ repo_sync_point (struct repo *src, struct repo *dst, const char *vm,
     return 1;                   /* DST has it already */
   if (errno != ENOENT)
     return -1;
-  j.buf = xmalloc (src->chunk_size);
+  j.buf = xmalloc (dst->chunk_size);         /* verify reads DST's */
   if (copy_point (&j, m) == 0 && (!verify || verify_point (&j, m) == 0))
     ret = 0;
   free (j.buf);
