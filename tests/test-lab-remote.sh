@@ -46,6 +46,14 @@ bootback import "$tmp/web1.img" --vm web1 --domain-xml "$tmp/web1.xml" >/dev/nul
 mkdir -m 0700 "$BOOTBACK_HOME/tls"
 cp "$REMOTE_TLS"/*.pem "$BOOTBACK_HOME/tls/"
 rv () { virsh -c "$REMOTE_TCP_URI" -q "$@"; }
+# ssh masters and control directories other than those there when this
+# test started (a lab on another host run beside it has its own)
+ls -d /tmp/bootback-ssh.* 2>/dev/null | sort > "$tmp/ssh-before" || true
+ssh_masters () {    # (a master's command line names its directory)
+    pgrep -af 'bootback-ssh\.' | grep -o '/tmp/bootback-ssh\.[A-Za-z0-9]*' | sort -u |
+        comm -13 "$tmp/ssh-before" - || true
+}
+ssh_dirs () { ls -d /tmp/bootback-ssh.* 2>/dev/null | sort | comm -13 "$tmp/ssh-before" - || true; }
 
 ## hosts: --ssh kept and shown; an ssh destination is checked
 bootback host add r1 "$REMOTE_URI" --ssh "$REMOTE_SSH" >/dev/null
@@ -114,7 +122,7 @@ grep -q "lab up: published ports of a sandbox on another host (r1) are not suppo
 [ -z "$(lab_ids)" ] || fail "a refused lab left a state"
 [ -z "$(rv list --all --name)" ] || fail "a refused lab left a domain on the remote"
 ! ss -Hltn "sport = :$pport" | grep -q . || fail "a refused --publish left its port listening"
-[ -z "$(ls -d /tmp/bootback-ssh.* 2>/dev/null)" ] || fail "a refused lab left an ssh master"
+[ -z "$(ssh_dirs)" ] || fail "a refused lab left an ssh master: $(ssh_dirs)"
 
 ## the lab on r1
 remote_links () { remote_exec ip -o link show | grep -o "bbl[0-9a-f]*[a-z]*" | sort -u || true; }
@@ -145,7 +153,7 @@ rv domiflist "bbl-$id-web1" | grep -q "bridge *bbl${id}br" || fail "the VM's NIC
 ! ip netns list | grep -q "bootback-lab-$id" || fail "the lab namespace is on the backup server"
 ! virsh -q list --all --name | grep -q "bbl-$id" || fail "the lab VM runs on the backup server"
 # one ssh master for the run (ssh -O exit ends it at teardown)
-pgrep -f 'bootback-ssh\.' >/dev/null || fail "no multiplexed ssh connection while the lab runs"
+[ -n "$(ssh_masters)" ] || fail "no multiplexed ssh connection while the lab runs"
 rc=0
 wait $pid || rc=$?
 t1=$(date +%s.%N)
@@ -179,8 +187,8 @@ assert_remote_clean () {
     [ -z "$(remote_links)" ] || fail "$1: an interface is left on the remote: $(remote_links)"
     ! remote_exec iptables -w -S | grep -q "bbl" || fail "$1: a rule is left on the remote"
     ! remote_ssh ip netns list | grep -q "bootback-lab-" || fail "$1: a namespace is left on the remote"
-    ! pgrep -f 'bootback-ssh\.' >/dev/null || fail "$1: an ssh master is left"
-    [ -z "$(ls -d /tmp/bootback-ssh.* 2>/dev/null)" ] || fail "$1: an ssh control directory is left"
+    [ -z "$(ssh_masters)" ] || fail "$1: an ssh master is left: $(ssh_masters)"
+    [ -z "$(ssh_dirs)" ] || fail "$1: an ssh control directory is left: $(ssh_dirs)"
 }
 lab_assert_gone "$id"
 assert_remote_clean "after the run"
@@ -239,7 +247,7 @@ import json, sys
 l = json.load(sys.stdin)[0]
 assert l["host"] == "r1" and l["kind"] == "sandbox" and l["alive"], l' ||
     fail "lab list --json does not show the sandbox on r1"
-! pgrep -f 'bootback-ssh\.' >/dev/null || fail "an ssh master is held while the sandbox is up"
+[ -z "$(ssh_masters)" ] || fail "an ssh master is held while the sandbox is up"
 remote_links >"$tmp/rlinks"
 grep -qx "bbl${sid}br" "$tmp/rlinks" || fail "sandbox: no lab bridge on the remote"
 remote_ssh ip netns list | grep -q "bootback-lab-$sid" || fail "sandbox: no namespace on the remote"
