@@ -6,6 +6,8 @@
  * In an encrypted repository (crypt.h) a whole read opens the file (each
  * tag checked, the name bound) before it is decoded; a read of frames
  * opens the sealed header and table, then only the frames it reads.
+ * The frames a read wants are all decoded, then all checked together
+ * (chunk_table_decode_frames: their SHA-256s side by side, chunk.c).
  * A whole read of a plain framed chunk reads its head first: when every
  * frame is stored raw (incompressible data) the frames go straight into
  * the caller's buffer and are checked there, one copy fewer.
