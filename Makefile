@@ -38,6 +38,12 @@ PC_REPO     := libzstd openssl jansson zlib libnfs libisal libcurl libxml-2.0
 PC_INGEST   := libnbd
 PC_CATALOG  := sqlite3
 PC_CLI      := libnbd sqlite3 jansson
+# intel-ipsec-mb (multi-buffer SHA-256, recovery/repo/chunk.c) has no
+# pkg-config file and exists for x86-64 only: used where it links, else
+# OpenSSL alone hashes (the same digests).  Whatever links libbbrepo.a
+# links $(IPSEC_MB_LIBS) too.
+IPSEC_MB_LIBS := $(shell printf '\043include <intel-ipsec-mb.h>\nint main (void) { return !alloc_mb_mgr (0); }\n' | \
+                   $(CC) -x c - -lIPSec_MB -o /dev/null 2>/dev/null && echo -lIPSec_MB)
 pc_cflags    = $(shell $(PKG_CONFIG) --cflags $(1) 2>/dev/null)
 pc_libs      = $(shell $(PKG_CONFIG) --libs $(1) 2>/dev/null)
 

@@ -8,7 +8,7 @@ LIBS_A  += $(LAB_A)
 PC_LAB  := libfyaml libxml-2.0 libvirt libvirt-qemu jansson
 # lab links instant (sessions), which links the catalog and the repository,
 # and virt (libvirt): whatever links liblab.a links these after it.
-LAB_LIBS = $(INGEST_A) $(REPO_A) $(VIRT_A) $(UTIL_A) $(call pc_libs,$(PC_LAB) sqlite3 $(PC_REPO) libnbd)
+LAB_LIBS = $(INGEST_A) $(REPO_A) $(VIRT_A) $(UTIL_A) $(call pc_libs,$(PC_LAB) sqlite3 $(PC_REPO) libnbd) $(IPSEC_MB_LIBS)
 DEPS    += libfyaml-dev libxml2-dev libvirt-dev libjansson-dev iproute2 iptables
 # a lab on another host: its commands go there through ssh (hostcmd.c)
 DEPS    += openssh-client

@@ -11,7 +11,7 @@ $(CLI_OBJ): ALL_CFLAGS += $(call pc_cflags,jansson sqlite3 libnbd libvirt)
 CLI_LIBS := $(SCAN_A) $(WEB_A) $(VERIFY_A) $(LAB_A) $(INSTANT_A) $(INGEST_A) \
             $(CATALOG_A) $(REPO_A) $(VIRT_A) $(UTIL_A)
 CLI_LINK  = $(CC) $(ALL_CFLAGS) -o $@ $^ $(LDFLAGS) \
-	  $(call pc_libs,libnbd sqlite3 libvirt libxml-2.0 $(PC_REPO)) \
+	  $(call pc_libs,libnbd sqlite3 libvirt libxml-2.0 $(PC_REPO)) $(IPSEC_MB_LIBS) \
 	  $(INSTANT_LIBS) $(call pc_libs,libfyaml libvirt-qemu zlib libpng) $(WEB_LIBS) $(SCAN_LIBS) \
 	  $(CEPH_LIBS) -lm -lpthread
 $(CLI_BIN): $(CLI_OBJ) $(CLI_LIBS)

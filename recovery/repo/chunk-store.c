@@ -6,6 +6,8 @@
  * In an encrypted repository (crypt.h) a whole read opens the file (each
  * tag checked, the name bound) before it is decoded; a read of frames
  * opens the sealed header and table, then only the frames it reads.
+ * The frames a read wants are all decoded, then all checked together
+ * (chunk_table_decode_frames: their SHA-256s side by side, chunk.c).
  * A whole read of a plain framed chunk reads its head first: when every
  * frame is stored raw (incompressible data) the frames go straight into
  * the caller's buffer and are checked there, one copy fewer.
@@ -123,6 +125,7 @@ decode_frames (struct repo *r, struct codec *c, struct repo_file *f,
                size_t f1, uint8_t *const *out)
 {
   size_t i, base = t->off[f0], end = t->off[f1];
+  const uint8_t *src[CHUNK_MAX_FRAMES];
 
   if (r->crypt) {
     base = crypt_frame_off (base, f0);
@@ -132,14 +135,19 @@ decode_frames (struct repo *r, struct codec *c, struct repo_file *f,
     return -1;
   for (i = f0; i < f1; i++) {
     size_t at = r->crypt ? crypt_frame_off (t->off[i], i) : t->off[i];
-    if ((r->crypt &&
-         crypt_chunk_frame (r->crypt, c->buf + (at - base),
-                            t->off[i + 1] - t->off[i], i, t->nonce,
-                            path) == -1) ||
-        chunk_table_decode (c, t, i, c->buf + (at - base), out[i]) == -1) {
+    src[i] = c->buf + (at - base);
+    if (r->crypt &&
+        crypt_chunk_frame (r->crypt, c->buf + (at - base),
+                           t->off[i + 1] - t->off[i], i, t->nonce,
+                           path) == -1) {
       error_prefix ("chunk %s", path + 12);
       return -1;
     }
+  }
+  /* all decoded, then all checked: their hashes side by side */
+  if (chunk_table_decode_frames (c, t, f0, f1, src, out) == -1) {
+    error_prefix ("chunk %s", path + 12);
+    return -1;
   }
   return 0;
 }
@@ -522,7 +530,7 @@ read_raw (struct repo *r, struct codec *c, const uint8_t *digest,
   if (chunk_raw_head (r, c->buf, head, size, buflen, &hlen) == 1) {
     if (read_full (r->io, f, path, buf, size - hlen, hlen) == -1)
       goto out;
-    if (chunk_decode_raw (r, c->buf, hlen, buf, buflen, len, digest) == -1) {
+    if (chunk_decode_raw (r, c, c->buf, hlen, buf, buflen, len, digest) == -1) {
       error_prefix ("chunk %s", path + 12);
       goto out;
     }

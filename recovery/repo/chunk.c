@@ -26,12 +26,21 @@
  * caller's buffer (the repository's chunk size), whatever a header
  * claims, and it checks, in order, the header's own CRC, the lengths,
  * the payload CRC, each decompressed length and finally the SHA-256s.
+ *
+ * The frames of a chunk a read decodes are hashed side by side where the
+ * build has intel-ipsec-mb and the CPU AVX-512 (sha256_frames: 16 lanes
+ * at once, 2.2 times OpenSSL's SHA-NI on 16 KiB frames); the digests are
+ * the same SHA-256s, only the way they are computed differs, and every
+ * frame is still checked before any byte of it is handed out.
  */
 #include <errno.h>
 #include <endian.h>
 #include <openssl/evp.h>
 #include <isa-l/crc.h>
 #include <zstd.h>
+#ifdef HAVE_IPSEC_MB
+#include <intel-ipsec-mb.h>
+#endif
 
 #include "recovery/repo/crypt.h"
 
@@ -153,12 +162,119 @@ codec_free_all (struct repo *r)
     n = c->next;
     ZSTD_freeCCtx (c->cctx);
     ZSTD_freeDCtx (c->dctx);
+#ifdef HAVE_IPSEC_MB
+    if (c->mb)
+      free_mb_mgr (c->mb);
+#endif
     free (c->buf);
     free (c->in);
     free (c->frame);
     free (c);
   }
   r->codecs = NULL;
+}
+
+/* ---- frames hashed side by side ------------------------------------------
+ *
+ * intel-ipsec-mb's multi-buffer SHA-256 hashes up to 16 messages at once
+ * in the lanes of AVX-512 registers.  A pass costs the same however many
+ * lanes are used (about 7 single SHA-NI hashes of 16 KiB), so it is used
+ * only for groups of at least MB_MIN frames and only with the AVX-512
+ * manager (measured on 16 KiB frames, CPU time: OpenSSL 12 us a frame,
+ * 16 lanes 5.2 us; the SSE and AVX2 managers use SHA-NI two at a time,
+ * 9.3 us, not worth a second path).  Elsewhere, OpenSSL. */
+#define MB_LANES 16
+#define MB_MIN 8
+
+#ifdef HAVE_IPSEC_MB
+/* c's multi-buffer manager, made on first use; NULL when this CPU has no
+ * AVX-512 (OpenSSL then). */
+static IMB_MGR *
+mb_of (struct codec *c)
+{
+  IMB_MGR *m;
+  IMB_ARCH arch;
+
+  if (c->mb_tried)
+    return c->mb;
+  c->mb_tried = true;
+  m = alloc_mb_mgr (0);
+  if (!m)
+    return NULL;
+  init_mb_mgr_auto (m, &arch);
+  if (imb_get_errno (m) != 0 || arch != IMB_ARCH_AVX512) {
+    free_mb_mgr (m);
+    return NULL;
+  }
+  c->mb = m;
+  return m;
+}
+
+/* Hash n (at most 64) messages on m: 0, or -1 if a job failed (the
+ * caller hashes them again with OpenSSL). */
+static int
+mb_hash (IMB_MGR *m, const uint8_t *const *src, const size_t *len, size_t n,
+         uint8_t (*out)[REPO_DIGEST_LEN])
+{
+  IMB_JOB *j;
+  size_t i, done = 0;
+  int ret = 0;
+
+  for (i = 0; i < n; i++) {
+    j = IMB_GET_NEXT_JOB (m);
+    j->src = src[i];
+    j->hash_start_src_offset_in_bytes = 0;
+    j->msg_len_to_hash_in_bytes = len[i];
+    j->auth_tag_output = out[i];
+    j->auth_tag_output_len_in_bytes = REPO_DIGEST_LEN;
+    j->hash_alg = IMB_AUTH_SHA_256;
+    j->cipher_mode = IMB_CIPHER_NULL;
+    j->cipher_direction = IMB_DIR_ENCRYPT;
+    j->chain_order = IMB_ORDER_HASH_CIPHER;
+    for (j = IMB_SUBMIT_JOB (m); j; j = IMB_GET_COMPLETED_JOB (m)) {
+      done++;
+      if (j->status != IMB_STATUS_COMPLETED)
+        ret = -1;
+    }
+  }
+  while ((j = IMB_FLUSH_JOB (m)) != NULL) {
+    done++;
+    if (j->status != IMB_STATUS_COMPLETED)
+      ret = -1;
+  }
+  return done == n ? ret : -1;
+}
+#endif
+
+/* The SHA-256 of each of n (at most 64) messages, src[i] of len[i]
+ * bytes, into out[i]: side by side on c's manager in groups of 16 (and a
+ * last group of at least MB_MIN), the rest with OpenSSL.  c may be
+ * NULL. */
+static void
+sha256_frames (struct codec *c, const uint8_t *const *src, const size_t *len,
+               size_t n, uint8_t (*out)[REPO_DIGEST_LEN])
+{
+  size_t i = 0;
+
+#ifdef HAVE_IPSEC_MB
+  IMB_MGR *m = c && n >= MB_MIN ? mb_of (c) : NULL;
+
+  if (m) {
+    size_t k = n % MB_LANES >= MB_MIN ? n : n - n % MB_LANES;
+    if (mb_hash (m, src, len, k, out) == 0)
+      i = k;
+  }
+#endif
+  for (; i < n; i++)
+    repo_sha256 (src[i], len[i], out[i]);
+}
+
+void
+chunk_sha256_frames (struct codec *c, const uint8_t *const *src,
+                     const size_t *len, size_t n,
+                     uint8_t (*out)[REPO_DIGEST_LEN])
+{
+  sha256_frames (c, src, len, n, out);
 }
 
 /* zlib's CRC-32 (the format's), computed by ISA-L: the same values,
@@ -392,20 +508,18 @@ parse (const struct repo *r, const uint8_t *file, size_t flen, size_t outlen,
 static bool is_zero_frame (const uint8_t hash[REPO_DIGEST_LEN], size_t len);
 
 /* Decode frame i (plaintext len bytes, of a chunk with frames of fs
- * bytes; e its table entry; its stored bytes at src) into out and check
- * it against the entry's hash.  A full frame whose entry is the hash of
- * zeros is zeros without decoding: whatever its stored bytes, only zeros
- * could pass the check. */
+ * bytes; e its table entry; its stored bytes at src) into out, not yet
+ * checked: 1 when it is zeros without decoding (a full frame whose entry
+ * is the hash of zeros: whatever its stored bytes, only zeros could pass
+ * its check, so there is nothing to check), 0, or -1 with the error
+ * set. */
 static int
-decode_one (struct codec *c, const uint8_t *e, size_t i, size_t len,
-            size_t fs, const uint8_t *src, size_t stored, uint8_t *out)
+decode_body (struct codec *c, const uint8_t *e, size_t i, size_t len,
+             size_t fs, const uint8_t *src, size_t stored, uint8_t *out)
 {
-  uint8_t got[REPO_DIGEST_LEN];
-  char hex[2 * REPO_DIGEST_LEN + 1];
-
   if (len == fs && is_zero_frame (e, len)) {
     memset (out, 0, len);
-    return 0;
+    return 1;
   }
   if (get32 (e + 36) == CHUNK_CODEC_RAW) {
     if (out != src)             /* read in place (chunk_decode_raw) */
@@ -419,6 +533,56 @@ decode_one (struct codec *c, const uint8_t *e, size_t i, size_t len,
       return -1;
     }
   }
+  return 0;
+}
+
+/* Check decoded frames [f0, f1) (frame i at out[i], the table's entries
+ * at table, frames of fs bytes, raw_len bytes in all) against their
+ * hashes, hashed side by side (sha256_frames); the frames in skip
+ * (decode_body's zeros) need no check.  -1 with the error naming the
+ * first frame that fails. */
+static int
+check_frames (struct codec *c, const uint8_t *table, size_t f0, size_t f1,
+              size_t fs, size_t raw_len, uint8_t *const *out, uint64_t skip)
+{
+  const uint8_t *src[CHUNK_MAX_FRAMES];
+  size_t len[CHUNK_MAX_FRAMES], idx[CHUNK_MAX_FRAMES], i, n = 0;
+  uint8_t got[CHUNK_MAX_FRAMES][REPO_DIGEST_LEN];
+  char hex[2 * REPO_DIGEST_LEN + 1];
+
+  for (i = f0; i < f1; i++) {
+    if (skip >> i & 1)
+      continue;
+    src[n] = out[i];
+    len[n] = MIN (fs, raw_len - i * fs);
+    idx[n++] = i;
+  }
+  if (n == 0)
+    return 0;
+  sha256_frames (c, src, len, n, got);
+  for (i = 0; i < n; i++)
+    if (memcmp (got[i], table + idx[i] * CHUNK_ENTRY_LEN, REPO_DIGEST_LEN)
+        != 0) {
+      hex_encode (got[i], REPO_DIGEST_LEN, hex);
+      error_set (EIO, "SHA-256 mismatch in frame %zu (content hashes to %s)",
+                 idx[i], hex);
+      return -1;
+    }
+  return 0;
+}
+
+/* Decode frame i (as decode_body) and check it against its entry (one
+ * frame: OpenSSL, nothing to hash side by side). */
+static int
+decode_one (struct codec *c, const uint8_t *e, size_t i, size_t len,
+            size_t fs, const uint8_t *src, size_t stored, uint8_t *out)
+{
+  uint8_t got[REPO_DIGEST_LEN];
+  char hex[2 * REPO_DIGEST_LEN + 1];
+  int rc = decode_body (c, e, i, len, fs, src, stored, out);
+
+  if (rc != 0)
+    return rc == 1 ? 0 : -1;
   repo_sha256 (out, len, got);
   if (memcmp (got, e, REPO_DIGEST_LEN) != 0) {
     hex_encode (got, REPO_DIGEST_LEN, hex);
@@ -436,6 +600,31 @@ decode_frame (struct codec *c, const struct chunk_parsed *p, size_t i,
 {
   return decode_one (c, p->table + i * CHUNK_ENTRY_LEN, i, frame_len (p, i),
                      p->frame, src, p->off[i + 1] - p->off[i], out);
+}
+
+/* Decode every frame of a parsed file (frame i's stored bytes at
+ * src + p->off[i] - base; base: where src is in the file) into out,
+ * then check them all. */
+static int
+decode_all (struct codec *c, const struct chunk_parsed *p, const uint8_t *src,
+            size_t base, uint8_t *out)
+{
+  uint8_t *o[CHUNK_MAX_FRAMES];
+  uint64_t zero = 0;
+  size_t i;
+  int rc;
+
+  for (i = 0; i < p->n; i++) {
+    o[i] = out + i * p->frame;
+    rc = decode_body (c, p->table + i * CHUNK_ENTRY_LEN, i, frame_len (p, i),
+                      p->frame, src + (p->off[i] - base),
+                      p->off[i + 1] - p->off[i], o[i]);
+    if (rc == -1)
+      return -1;
+    if (rc == 1)
+      zero |= UINT64_C (1) << i;
+  }
+  return check_frames (c, p->table, 0, p->n, p->frame, p->raw_len, o, zero);
 }
 
 /* The frame hashes of a BBC2 file's table into fh, and their digest. */
@@ -536,21 +725,39 @@ chunk_table_decode (struct codec *c, const struct chunk_table *t, size_t i,
 }
 
 int
+chunk_table_decode_frames (struct codec *c, const struct chunk_table *t,
+                           size_t f0, size_t f1, const uint8_t *const *src,
+                           uint8_t *const *out)
+{
+  uint64_t zero = 0;
+  size_t i;
+  int rc;
+
+  for (i = f0; i < f1; i++) {
+    rc = decode_body (c, t->entry + i * CHUNK_ENTRY_LEN, i,
+                      MIN (t->frame, t->raw_len - i * t->frame), t->frame,
+                      src[i], t->off[i + 1] - t->off[i], out[i]);
+    if (rc == -1)
+      return -1;
+    if (rc == 1)
+      zero |= UINT64_C (1) << i;
+  }
+  return check_frames (c, t->entry, f0, f1, t->frame, t->raw_len, out, zero);
+}
+
+int
 chunk_decode (struct repo *r, struct codec *c, const uint8_t *file,
               size_t flen, void *out, size_t outlen, size_t *len,
               const uint8_t digest[REPO_DIGEST_LEN])
 {
   struct chunk_parsed p;
   uint8_t fh[CHUNK_MAX_FRAMES][REPO_DIGEST_LEN], got[REPO_DIGEST_LEN];
-  size_t i;
 
   if (parse (r, file, flen, outlen, &p) == -1)
     return -1;
   if (p.framed) {
-    for (i = 0; i < p.n; i++)
-      if (decode_frame (c, &p, i, file + p.off[i],
-                        (uint8_t *) out + i * p.frame) == -1)
-        return -1;
+    if (decode_all (c, &p, file, 0, out) == -1)
+      return -1;
   }
   else if (file[4] == CHUNK_CODEC_RAW)
     memcpy (out, file + CHUNK_HDR_LEN, p.raw_len);
@@ -597,8 +804,8 @@ chunk_raw_head (struct repo *r, const uint8_t *head, size_t avail,
 }
 
 int
-chunk_decode_raw (struct repo *r, const uint8_t *head, size_t hlen,
-                  uint8_t *out, size_t outlen, size_t *len,
+chunk_decode_raw (struct repo *r, struct codec *c, const uint8_t *head,
+                  size_t hlen, uint8_t *out, size_t outlen, size_t *len,
                   const uint8_t digest[REPO_DIGEST_LEN])
 {
   struct chunk_parsed p;
@@ -624,9 +831,10 @@ chunk_decode_raw (struct repo *r, const uint8_t *head, size_t hlen,
       error_set (EIO, "chunk frame %zu is not stored raw", i);
       return -1;
     }
-    if (decode_frame (NULL, &p, i, out + i * p.frame, out + i * p.frame) == -1)
-      return -1;
   }
+  /* in place: each frame is where the file has it, after the head */
+  if (decode_all (c, &p, out, hlen, out) == -1)
+    return -1;
   table_digest (r, &p, fh, got);
   if (check_digest (got, digest) == -1)
     return -1;

@@ -3,15 +3,17 @@
 REPO_SRC := $(filter-out recovery/repo/test-% recovery/repo/fuzz-%,$(wildcard recovery/repo/*.c))
 REPO_OBJ := $(REPO_SRC:.c=.o)
 REPO_A   := recovery/repo/libbbrepo.a
-REPO_LIBS := $(call pc_libs,$(PC_REPO)) -lpthread
+REPO_LIBS := $(call pc_libs,$(PC_REPO)) $(IPSEC_MB_LIBS) -lpthread
 LIBS_A   += $(REPO_A)
 DEPS     += libzstd-dev libssl-dev libjansson-dev zlib1g-dev libnfs-dev libisal-dev
+# multi-buffer SHA-256 of the frames a read checks (chunk.c; x86-64 only)
+DEPS     += $(if $(filter x86_64,$(shell uname -m)),libipsec-mb-dev)
 # the S3 backend (io-s3.c)
 DEPS     += libcurl4-openssl-dev libxml2-dev
 # the NFS tests (tests/lib/nfs.sh) run a private nfs-ganesha
 DEPS     += nfs-ganesha nfs-ganesha-vfs rpcbind
 
-$(REPO_OBJ): ALL_CFLAGS += $(call pc_cflags,$(PC_REPO))
+$(REPO_OBJ): ALL_CFLAGS += $(call pc_cflags,$(PC_REPO)) $(if $(IPSEC_MB_LIBS),-DHAVE_IPSEC_MB)
 $(REPO_A): $(REPO_OBJ)
 	$(AR) rcs $@ $^
 

@@ -223,6 +223,9 @@ struct codec {
                                * the first patch) */
   uint8_t *frame;             /* one frame of plaintext */
   size_t buflen;              /* of buf and in */
+  void *mb;                   /* IMB_MGR: frames hashed side by side
+                               * (chunk.c), made on first use */
+  bool mb_tried;
 };
 struct codec *codec_get (struct repo *r);
 void codec_put (struct repo *r, struct codec *c);
@@ -257,9 +260,17 @@ int chunk_raw_head (struct repo *r, const uint8_t *head, size_t avail,
  * (hlen bytes at head) and its frames, read straight into out: the same
  * checks (header, payload CRC, table, each frame's SHA-256, the digest),
  * without copying the plaintext. */
-int chunk_decode_raw (struct repo *r, const uint8_t *head, size_t hlen,
-                      uint8_t *out, size_t outlen, size_t *len,
+int chunk_decode_raw (struct repo *r, struct codec *c, const uint8_t *head,
+                      size_t hlen, uint8_t *out, size_t outlen, size_t *len,
                       const uint8_t digest[REPO_DIGEST_LEN]);
+
+/* The SHA-256 of each of n (at most CHUNK_MAX_FRAMES) messages, src[i]
+ * of len[i] bytes, into out[i]: side by side where the build and the CPU
+ * allow (chunk.c), else one by one; the same digests either way.  c (may
+ * be NULL) lends its multi-buffer manager. */
+void chunk_sha256_frames (struct codec *c, const uint8_t *const *src,
+                          const size_t *len, size_t n,
+                          uint8_t (*out)[REPO_DIGEST_LEN]);
 
 /* A framed chunk's table, read without its frames and checked against
  * the chunk's digest: header CRC, lengths, every entry, and the tree
@@ -289,6 +300,13 @@ int chunk_head_raw_bytes (struct repo *r, const uint8_t *head, size_t avail,
  * against its hash in t. */
 int chunk_table_decode (struct codec *c, const struct chunk_table *t,
                         size_t i, const uint8_t *src, uint8_t *out);
+/* Decode frames [f0, f1) of t, frame i's stored bytes at src[i], into
+ * out[i], then check them all against their hashes in t (hashed side by
+ * side, chunk.c).  -1 with the error naming the first bad frame. */
+int chunk_table_decode_frames (struct codec *c, const struct chunk_table *t,
+                               size_t f0, size_t f1,
+                               const uint8_t *const *src,
+                               uint8_t *const *out);
 
 /* A chunk file, checked (magic, CRCs, lengths, frame table) but not
  * decoded. */

@@ -198,15 +198,15 @@ test_incompressible (struct repo *r, struct codec *c, size_t n)
     assert (hlen == flen - n);
     memset (out, 0, n);
     memcpy (out, f + hlen, n);
-    assert (chunk_decode_raw (r, f, hlen, out, n, &len, d) == 0);
+    assert (chunk_decode_raw (r, c, f, hlen, out, n, &len, d) == 0);
     assert (len == n && memcmp (out, data, n) == 0);
     out[n - 3] ^= 1;                    /* a frame's byte: the payload CRC */
-    assert (chunk_decode_raw (r, f, hlen, out, n, &len, d) == -1);
+    assert (chunk_decode_raw (r, c, f, hlen, out, n, &len, d) == -1);
     assert (strstr (error_msg (), "CRC"));
     g = memcpy (xmalloc (flen), f, flen);  /* CRC fixed: the frame's hash */
     g[flen - 3] ^= 1;
     fix_crcs (g, flen);
-    assert (chunk_decode_raw (r, g, hlen, out, n, &len, d) == -1);
+    assert (chunk_decode_raw (r, c, g, hlen, out, n, &len, d) == -1);
     assert (strstr (error_msg (), "SHA-256 mismatch in frame"));
     /* a sound chunk, but not the one the index names: the digest */
     memcpy (out, f + hlen, n);
@@ -214,7 +214,7 @@ test_incompressible (struct repo *r, struct codec *c, size_t n)
       uint8_t other[REPO_DIGEST_LEN];
       memcpy (other, d, sizeof other);
       other[0] ^= 1;
-      assert (chunk_decode_raw (r, f, hlen, out, n, &len, other) == -1);
+      assert (chunk_decode_raw (r, c, f, hlen, out, n, &len, other) == -1);
       assert (strstr (error_msg (), "SHA-256 mismatch (content"));
     }
     /* a frame claimed raw that is not: refused */
@@ -367,6 +367,39 @@ test_format (uint32_t frame, const char *want)
   assert (system (cmd) == 0);
 }
 
+/* Frames hashed side by side (chunk_sha256_frames: intel-ipsec-mb's 16
+ * lanes where the build and CPU have them) give OpenSSL's SHA-256 of
+ * each, for every count of frames (groups of 16, a last group hashed
+ * side by side or one by one) and lengths that are not multiples of a
+ * SHA-256 block. */
+static void
+test_sha256_frames (void)
+{
+  struct repo r = { 0 };
+  size_t n, i, len[CHUNK_MAX_FRAMES];
+  const uint8_t *src[CHUNK_MAX_FRAMES];
+  uint8_t got[CHUNK_MAX_FRAMES][REPO_DIGEST_LEN], want[REPO_DIGEST_LEN];
+  uint8_t *buf = xmalloc (CHUNK_MAX_FRAMES * 16384);
+
+  for (i = 0; i < CHUNK_MAX_FRAMES * 16384; i++)
+    buf[i] = (uint8_t) (i * 2654435761u >> 13);
+  r.codecs = xcalloc (1, sizeof *r.codecs);
+  for (n = 0; n <= CHUNK_MAX_FRAMES; n++) {
+    for (i = 0; i < n; i++) {
+      src[i] = buf + i * 16384;
+      len[i] = i % 5 == 4 ? 1 + (i * 977) % 16383 : 16384;
+    }
+    memset (got, 0, sizeof got);
+    chunk_sha256_frames (r.codecs, src, len, n, got);
+    for (i = 0; i < n; i++) {
+      repo_sha256 (src[i], len[i], want);
+      assert (memcmp (got[i], want, REPO_DIGEST_LEN) == 0);
+    }
+  }
+  codec_free_all (&r);
+  free (buf);
+}
+
 int
 main (void)
 {
@@ -379,6 +412,7 @@ main (void)
   test_format (CHUNK_FRAME, "\"sha256-tree\"");
   test_format (16384, "\"sha256-tree-16k\"");
   test_format (0, "\"sha256-tree-4k\"");
+  test_sha256_frames ();
   assert (mkdtemp (dir));
   CLEANUP_FREE char *loc = xasprintf ("%s/repo", dir);
   assert (repo_init (loc, &o) == -1 && strstr (error_msg (), "frame size"));
