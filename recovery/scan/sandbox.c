@@ -43,7 +43,18 @@
  * kills the child when it passes; a child that dies or times out makes
  * the disk "could not scan", never clean.  What the child writes is
  * parsed as JSON, capped in size, and only printed escaped.
+ *
+ * libclamav's scratch files (the members of archives it unpacks: guest
+ * bytes) go to a 0700 directory the parent makes before the fork and
+ * gives to o->user, and removes after waitpid, whatever the child's end:
+ * a child killed at the deadline or by a limit (which a crafted disk can
+ * always arrange) cleans nothing up itself, and before, each such scan
+ * left its directory, archive members included, in /tmp.  The removal
+ * opens every directory with O_NOFOLLOW relative to its parent's fd: the
+ * directory belongs to o->user, whose other processes could swap a
+ * directory in it for a link meanwhile.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -61,6 +72,7 @@
 #include "recovery/scan/scan-int.h"
 
 #define CHILD_OUTPUT_MAX (64u << 20)
+#define SCRATCH_DEPTH_MAX 32
 
 char *
 scan_escape (const char *s, size_t len)
@@ -161,8 +173,8 @@ child_error (FILE *out, const char *what)
 }
 
 static void __attribute__((noreturn))
-child (const struct scan_opts *o, const char *sock, uid_t uid, gid_t gid,
-       int fd)
+child (const struct scan_opts *o, const char *sock, const char *scratch,
+       uid_t uid, gid_t gid, int fd)
 {
   FILE *out = fdopen (fd, "w");
   struct nbd_handle *nbd;
@@ -190,7 +202,7 @@ child (const struct scan_opts *o, const char *sock, uid_t uid, gid_t gid,
     _exit (1);
   }
   if (drop_privileges (o, uid, gid) == -1 ||
-      engines_tmpdir (e) == -1)
+      engines_tmpdir (e, scratch) == -1)
     goto err;
   /* what the report says of the sandbox is what the kernel says now */
   fprintf (out, "{\"kind\":\"sandbox\",\"uid\":%d,\"euid\":%d,"
@@ -207,6 +219,67 @@ child (const struct scan_opts *o, const char *sock, uid_t uid, gid_t gid,
  err:
   child_error (out, NULL);
   _exit (1);
+}
+
+/* The child's scratch directory: dir (a mkdtemp template) made 0700 and
+ * given to uid:gid if we are root.  -1 with the error. */
+static int
+scratch_make (char *dir, uid_t uid, gid_t gid)
+{
+  int fd;
+
+  if (!mkdtemp (dir)) {
+    error_set (errno, "mkdtemp %s", dir);
+    return -1;
+  }
+  fd = open (dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd == -1 ||
+      ((getuid () == 0 || geteuid () == 0) && fchown (fd, uid, gid) == -1)) {
+    error_set (errno, "scratch directory %s", dir);
+    if (fd >= 0)
+      close (fd);
+    rmdir (dir);
+    return -1;
+  }
+  close (fd);
+  return 0;
+}
+
+/* Remove everything in the directory dfd (consumed), never through a
+ * link: each subdirectory is opened O_NOFOLLOW from its parent's fd. */
+static void
+scratch_empty (int dfd, int depth)
+{
+  DIR *d = fdopendir (dfd);
+  struct dirent *e;
+  int sub;
+
+  if (!d) {
+    close (dfd);
+    return;
+  }
+  while ((e = readdir (d))) {
+    if (strcmp (e->d_name, ".") == 0 || strcmp (e->d_name, "..") == 0 ||
+        unlinkat (dirfd (d), e->d_name, 0) == 0 || errno != EISDIR)
+      continue;
+    if (depth < SCRATCH_DEPTH_MAX &&
+        (sub = openat (dirfd (d), e->d_name,
+                       O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) >= 0)
+      scratch_empty (sub, depth + 1);
+    unlinkat (dirfd (d), e->d_name, AT_REMOVEDIR);
+  }
+  closedir (d);
+}
+
+/* Remove the scratch directory dir and what the child left in it. */
+static void
+scratch_remove (const char *dir)
+{
+  int fd = open (dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+
+  if (fd >= 0)
+    scratch_empty (fd, 0);
+  rmdir (dir);
 }
 
 /* Read the child's lines until EOF or the deadline.  -1 on timeout. */
@@ -279,6 +352,7 @@ scan_disk (const struct scan_opts *o, const char *sock, const char *disk,
            bool *rules_bad)
 {
   struct passwd *pw = getpwnam (o->user ? o->user : "nobody");
+  char scratch[] = "/tmp/bootback-scan.XXXXXX";
   CLEANUP_FREE char *buf = NULL;
   json_auto_t *res = NULL;
   int pfd[2], st = 0, rc;
@@ -289,13 +363,16 @@ scan_disk (const struct scan_opts *o, const char *sock, const char *disk,
     error_setx ("no user %s to scan as", o->user ? o->user : "nobody");
     return NULL;
   }
+  if (scratch_make (scratch, pw->pw_uid, pw->pw_gid) == -1)
+    return NULL;
   if (pipe2 (pfd, O_CLOEXEC) == -1 || (pid = fork ()) == -1) {
     error_set (errno, "fork");
+    scratch_remove (scratch);
     return NULL;
   }
   if (pid == 0) {
     close (pfd[0]);
-    child (o, sock, pw->pw_uid, pw->pw_gid, pfd[1]);
+    child (o, sock, scratch, pw->pw_uid, pw->pw_gid, pfd[1]);
   }
   close (pfd[1]);
   rc = read_child (pfd[0], o->timeout, &buf, &len);
@@ -303,6 +380,7 @@ scan_disk (const struct scan_opts *o, const char *sock, const char *disk,
   if (rc == -1)
     kill (pid, SIGKILL);
   waitpid (pid, &st, 0);
+  scratch_remove (scratch);
   buf[len] = '\0';
   res = json_pack ("{s:s, s:[], s:[]}", "disk", disk, "partitions",
                    "matches");
