@@ -52,10 +52,7 @@ start_web () {
     "$BOOTBACK" web "$@" 2>"$log" &
     web_pid=$!
     cleanup_fn "kill $web_pid 2>/dev/null || true"
-    for _ in $(seq 50); do
-        grep -q "listening on" "$log" && break
-        sleep 0.1
-    done
+    wait_log "$log" "listening on" "$web_pid" || true
     port=$(sed -n 's/.*listening on https*:\/\/127.0.0.1:\([0-9]*\)$/\1/p' "$log")
     [ -n "$port" ] || fail "bootback web did not start: $(cat "$log")"
 }
