@@ -40,9 +40,13 @@
  *      setresgid/setresuid to o->user (nobody);
  *   3. walks the disk (walk.c), writing JSON lines to a pipe.
  * The parent reads the pipe with a wall-clock deadline (o->timeout) and
- * kills the child when it passes; a child that dies or times out makes
- * the disk "could not scan", never clean.  What the child writes is
- * parsed as JSON, capped in size, and only printed escaped.
+ * kills the child when it passes, or when it has written more than
+ * CHILD_OUTPUT_MAX; a child that dies, fails or is killed makes the disk
+ * "could not scan", never clean, and keeps the matches it reported
+ * before (found stays found: a crafted disk can always run the scan out
+ * of time, and before, that turned its detected malware into a mere
+ * "incomplete", the matches gone).  What the child writes is parsed as
+ * JSON, capped in size, and only printed escaped.
  *
  * libclamav's scratch files (the members of archives it unpacks: guest
  * bytes) go to a 0700 directory the parent makes before the fork and
@@ -282,7 +286,8 @@ scratch_remove (const char *dir)
   rmdir (dir);
 }
 
-/* Read the child's lines until EOF or the deadline.  -1 on timeout. */
+/* Read the child's lines until EOF or the deadline.  -1 on timeout, -2
+ * when it wrote more than CHILD_OUTPUT_MAX. */
 static int
 read_child (int fd, unsigned timeout, char **buf, size_t *len)
 {
@@ -302,7 +307,7 @@ read_child (int fd, unsigned timeout, char **buf, size_t *len)
       continue;
     if (*len + 4096 > cap) {
       if (cap >= CHILD_OUTPUT_MAX)
-        return -1;
+        return -2;
       *buf = realloc (*buf, cap *= 2);
       if (!*buf)
         abort ();
@@ -377,7 +382,7 @@ scan_disk (const struct scan_opts *o, const char *sock, const char *disk,
   close (pfd[1]);
   rc = read_child (pfd[0], o->timeout, &buf, &len);
   close (pfd[0]);
-  if (rc == -1)
+  if (rc < 0)
     kill (pid, SIGKILL);
   waitpid (pid, &st, 0);
   scratch_remove (scratch);
@@ -386,17 +391,24 @@ scan_disk (const struct scan_opts *o, const char *sock, const char *disk,
                    "matches");
   *rules_bad = false;
   if (collect (res, buf, rules_bad) == -1)
-    return NULL;
-  if (rc == -1) {
+    ;                                   /* the child's own error */
+  else if (rc == -1)
     error_setx ("the scan did not finish within %u s (killed)", o->timeout);
-    return NULL;
-  }
-  if (!WIFEXITED (st) || WEXITSTATUS (st) != 0) {
+  else if (rc == -2)
+    error_setx ("the scanning process wrote more than %u MiB (killed)",
+                CHILD_OUTPUT_MAX >> 20);
+  else if (!WIFEXITED (st) || WEXITSTATUS (st) != 0)
     error_setx ("the scanning process %s %d",
                 WIFSIGNALED (st) ? "died of signal" : "exited with status",
                 WIFSIGNALED (st) ? WTERMSIG (st) : WEXITSTATUS (st));
+  else
+    return json_incref (res);
+  /* It did not finish: what it matched before stays found (a disk that
+   * makes the scan fail or run out of time hides nothing it had shown),
+   * and the disk says why it is not scanned. */
+  if (*rules_bad || json_array_size (json_object_get (res, "matches")) == 0)
     return NULL;
-  }
+  json_object_set_new (res, "error", json_string (error_msg ()));
   return json_incref (res);
 }
 
