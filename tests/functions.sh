@@ -7,6 +7,8 @@
 # Gives: set -e -u -o pipefail; a private temp dir $tmp (removed on exit);
 # a private $BOOTBACK_HOME; cleanup_fn CMD... (run at exit, last first);
 # requires CMD... (skip, exit 77, when missing); skip MSG; fail MSG;
+# wait_stopped PID, wait_dead PID, wait_log FILE REGEX [PID] (a state
+# another process reaches, waited for rather than slept on);
 # expect_fail CMD... (passes when CMD fails, fails the test when it passes);
 # expect_rc N CMD... (CMD must exit with N; its stderr in $tmp/err);
 # $slow, the factor for every wait and time limit in a test (20 under
@@ -51,6 +53,32 @@ wait_stopped () {
         sleep 0.05
     done
     return 1
+}
+
+# wait_dead PID: wait (up to 30 s) until PID is gone or a zombie (what
+# bootback takes for dead: util/pid.c), e.g. after kill -9, whose effect
+# a loaded host may delay; 1 if it is neither.
+wait_dead () {
+    local _ st
+    for _ in $(seq $(( 600 * slow ))); do
+        st=$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null) || return 0
+        [ -n "$st" ] && [ "$st" != Z ] || return 0
+        sleep 0.05
+    done
+    return 1
+}
+
+# wait_log FILE REGEX [PID]: wait (up to 30 s) until FILE has a line
+# matching REGEX, e.g. a server saying it listens; 1 if it has not, or
+# PID (the one that writes it) has ended without.
+wait_log () {
+    local _
+    for _ in $(seq $(( 300 * slow ))); do
+        grep -qE -- "$2" "$1" 2>/dev/null && return 0
+        [ -z "${3:-}" ] || kill -0 "$3" 2>/dev/null || break
+        sleep 0.1
+    done
+    grep -qE -- "$2" "$1" 2>/dev/null
 }
 
 expect_fail () {

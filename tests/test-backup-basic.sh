@@ -50,9 +50,17 @@ exec qemu-ga -d -m virtio-serial -p "/dev/$port" -t /run/qemu-ga \
 EOF
 "$qga" --domain "$dom" exec /bin/sh -c \
     'chmod +x /run/hook /run/restart-ga; setsid /run/restart-ga </dev/null >/dev/null 2>&1 &'
-sleep 3
-"$qga" --domain "$dom" --timeout 30 ping >/dev/null || fail "agent did not come back"
-[ "$("$qga" --domain "$dom" exec /bin/sh -c 'cat /proc/$(cat /run/qemu-ga.pid)/cmdline | tr "\0" " "')" != "" ]
+# Until the agent that answers is the new one, with the hook (after a
+# fixed 3 s, a loaded guest could still be running the old one).
+ga_cmdline () {
+    "$qga" --domain "$dom" --timeout 10 exec /bin/sh -c \
+        'tr "\0" " " < /proc/$(cat /run/qemu-ga.pid)/cmdline' 2>/dev/null || true
+}
+deadline=$(( SECONDS + 120 * slow ))
+until grep -q -- "-F/run/hook" <<< "$(ga_cmdline)"; do
+    [ $SECONDS -lt $deadline ] || fail "the agent did not come back with the fsfreeze hook"
+    sleep 0.5
+done
 
 frozen_status () {
     "$qga" --domain "$dom" json '{"execute":"guest-fsfreeze-status"}' | tr -d '" \n'
@@ -153,9 +161,15 @@ grep -q "nosuchdomain" "$tmp/err" || fail "unknown domain message"
 [ "$(frozen_status)" = thawed ] || fail "guest left frozen"
 
 # --- no guest agent: a crash-consistent point, said
+# (once libvirt has seen the agent's channel close: a fixed 3 s was not
+# always enough for a loaded guest to get there)
 "$qga" --domain "$dom" exec /bin/sh -c \
     '(sleep 1; kill "$(cat /run/qemu-ga.pid)") </dev/null >/dev/null 2>&1 &'
-sleep 3
+deadline=$(( SECONDS + 120 * slow ))
+until virsh dumpxml "$dom" | grep -q "name='org.qemu.guest_agent.0' state='disconnected'"; do
+    [ $SECONDS -lt $deadline ] || fail "the guest's agent did not go: $(virsh dumpxml "$dom" | grep guest_agent)"
+    sleep 0.2
+done
 bootback backup "$dom" >"$tmp/b4.out" 2>&1 || { cat "$tmp/b4.out"; fail "backup without an agent"; }
 cat "$tmp/b4.out"
 grep -q "guest agent: cannot freeze (.*not connected" "$tmp/b4.out" ||

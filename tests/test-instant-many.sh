@@ -87,7 +87,7 @@ done
 # which adopts the backend still serving.
 p1=$(cat "$pool/supervisor.pid")
 kill -9 "$p1"
-sleep 0.5
+wait_dead "$p1" || fail "the pool's supervisor $p1 outlived kill -9"
 bootback sessions >/dev/null
 p2=$(cat "$pool/supervisor.pid")
 [ "$p2" != "$p1" ] && kill -0 "$p2" || fail "no new pool supervisor"

@@ -81,13 +81,24 @@ grep -q written-before <<< "$("$qga" --domain tiny exec /bin/sh -c \
 # the session is running again, from the backup.
 # The copy is slowed down (4 MiB/s, divided by $slow: under valgrind each
 # `state` takes seconds) so that it is still running when it is killed.
+# It is killed once libvirt shows the block copy (the state says
+# migrating before: a fixed second was not always enough on a loaded
+# host).
+block_copy_wait () {
+    local i
+    for (( i = 0; i < 600 * slow; i++ )); do
+        grep -q "Block Copy" <<< "$(virsh blockjob tiny vda 2>&1)" && return 0
+        kill -0 "$mpid" 2>/dev/null || return 1
+        sleep 0.1
+    done
+    return 1
+}
 mkdir -p "$tmp/int"
 BOOTBACK_MIGRATE_MODE=full BOOTBACK_MIGRATE_BANDWIDTH=$(( 4096 / slow ))K "$BOOTBACK" migrate 1 --to "$tmp/int" >/dev/null 2>&1 &
 mpid=$!
 for (( i = 0; i < 100; i++ )); do [ "$(state)" = migrating ] && break; sleep 0.1; done
 [ "$(state)" = migrating ] || fail "the migration did not start"
-sleep 1
-grep -q "Block Copy" <<< "$(virsh blockjob tiny vda 2>&1)" || fail "no block job running"
+block_copy_wait || fail "no block job running"
 kill -9 "$mpid"; wait "$mpid" || true
 [ "$(state)" = running ] || fail "state after an interrupted migration: $(state)"
 grep -q "migration was interrupted" <<< "$(bootback sessions --json)" || fail "no message about the interruption"
@@ -100,7 +111,7 @@ grep -q "^HTTP 200" <<< "$(netns_http "$url")" || fail "VM not serving after the
 BOOTBACK_MIGRATE_MODE=full BOOTBACK_MIGRATE_BANDWIDTH=$(( 4096 / slow ))K "$BOOTBACK" migrate 1 --to "$tmp/int" >/dev/null 2>"$tmp/err" &
 mpid=$!
 for (( i = 0; i < 100; i++ )); do [ "$(state)" = migrating ] && break; sleep 0.1; done
-sleep 1
+block_copy_wait || fail "no block job running"
 kill -TERM "$mpid"
 if wait "$mpid"; then fail "an interrupted migrate exited 0"; fi
 grep -q "interrupted.*nothing was lost" "$tmp/err" || { cat "$tmp/err"; fail "no clear message"; }

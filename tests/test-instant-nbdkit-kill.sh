@@ -66,7 +66,7 @@ sleep 2
 s1=$(pid_of supervisor)
 front=$(pid_of vda.front)
 kill -9 "$s1"
-sleep 0.5
+wait_dead "$s1" || fail "the supervisor $s1 outlived kill -9"
 bootback sessions 2>"$tmp/err" | tee "$tmp/list"
 grep -q "re-attached 1 session" "$tmp/err" || { cat "$tmp/err"; fail "no re-attach"; }
 grep -q "running .* supervised" "$tmp/list"

@@ -159,7 +159,7 @@ echo "nbdkit $b1 killed, $b2 serves; the guest read on"
 s1=$(cat "$dir/supervisor.pid")
 front=$(cat "$dir/vda.front.pid")
 kill -9 "$s1"
-sleep 0.5
+wait_dead "$s1" || fail "the supervisor $s1 outlived kill -9"
 bootback sessions 2>"$tmp/err" >/dev/null
 grep -q "re-attached 1 session" "$tmp/err" || { cat "$tmp/err"; fail "no re-attach"; }
 [ "$(cat "$dir/vda.front.pid")" = "$front" ] || fail "the new supervisor did not adopt the TLS front"

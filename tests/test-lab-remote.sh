@@ -287,12 +287,20 @@ grep -q "http.*pass.*FAIL" "$tmp/out" || fail "lab check does not show http pass
 expect_rc 0 bootback lab reset "$sid" c1
 expect_rc 0 bootback lab shell "$sid" -- bash -c "$probe"
 grep -q '"identity":"web1"' "$tmp/out" || { cat "$tmp/out"; fail "reset to c1: not the old answer"; }
-# the console (a pty on the remote) through its libvirt
-sleep 4 | bootback lab console "$sid" web1 --wait 1s >"$tmp/rcon" 2>"$tmp/rcon.err" &
+# the console (a pty on the remote) through its libvirt; the guest's
+# line is written again until the console shows it (a fixed 2 s was not
+# always enough for lab console to attach on a loaded host), then its
+# stdin ends
+bootback lab exec "$sid" web1 -- true || fail "lab exec on r1 failed"
+{
+    for (( i = 0; i < 120 * slow; i++ )); do
+        bootback lab exec "$sid" web1 -- /bin/sh -c 'echo remote-console-marker > /dev/ttyS0' \
+            </dev/null >/dev/null 2>&1 || true
+        sleep 0.5
+        grep -q remote-console-marker "$tmp/rcon" 2>/dev/null && break
+    done
+} | bootback lab console "$sid" web1 --wait 1s >"$tmp/rcon" 2>"$tmp/rcon.err" &
 cpid=$!
-sleep 2
-bootback lab exec "$sid" web1 -- /bin/sh -c 'echo remote-console-marker > /dev/ttyS0' ||
-    fail "lab exec on r1 failed"
 wait $cpid || { cat "$tmp/rcon.err"; fail "lab console on r1 failed"; }
 grep -q remote-console-marker "$tmp/rcon" || { cat "$tmp/rcon.err" "$tmp/rcon"; fail "lab console on r1: no output"; }
 # ssh cannot reach the host: a clear error, and the next command connects again

@@ -123,11 +123,23 @@ echo "cp: in $(grep -o '[0-9.]* MiB/s' "$tmp/cpin"), out $(grep -o '[0-9.]* MiB/
 # A shell on the guest's serial port (the tiny image has none there).
 ex /bin/sh -c 'setsid /bin/sh -c "exec /bin/sh </dev/ttyS0 >/dev/ttyS0 2>&1" \
     </dev/null >/dev/null 2>&1 &'
-{ sleep 2; echo 'echo from-console-$((6*7))'; sleep 2; } |
-    bootback lab console "$id" vm --wait 2s >"$tmp/console" 2>"$tmp/console.err" &
+# Waited for, not slept on (lab console may take seconds to attach on a
+# loaded host, and the shell to open the port): what the guest writes is
+# written again until the console shows it, then the line is sent again
+# until its answer shows; then stdin ends.
+{
+    for (( i = 0; i < 120 * slow; i++ )); do
+        ex /bin/sh -c 'echo written-by-exec > /dev/ttyS0' </dev/null >/dev/null 2>&1 || true
+        sleep 0.5
+        grep -q written-by-exec "$tmp/console" 2>/dev/null && break
+    done
+    for (( i = 0; i < 60 * slow; i++ )); do
+        echo 'echo from-console-$((6*7))'
+        sleep 1
+        grep -q from-console-42 "$tmp/console" 2>/dev/null && break
+    done
+} | bootback lab console "$id" vm --wait 2s >"$tmp/console" 2>"$tmp/console.err" &
 cpid=$!
-sleep 1
-ex /bin/sh -c 'echo written-by-exec > /dev/ttyS0'
 wait $cpid || { cat "$tmp/console.err"; fail "lab console failed"; }
 grep -q written-by-exec "$tmp/console" || { cat "$tmp/console"; fail "console: no output"; }
 grep -q from-console-42 "$tmp/console" || { cat "$tmp/console"; fail "console: input lost"; }
@@ -135,10 +147,16 @@ grep -q from-console-42 "$tmp/console" || { cat "$tmp/console"; fail "console: i
 cat >"$tmp/con.sh" <<EOF2
 exec "$BOOTBACK" lab console $id vm
 EOF2
-ex /bin/sh -c '(sleep 2; echo tty-marker > /dev/ttyS0) </dev/null >/dev/null 2>&1 &'
 rc=0
-{ sleep 4; printf '\035'; sleep 1; } | timeout 30 script -qec "bash $tmp/con.sh" /dev/null \
-    >"$tmp/con.out" || rc=$?
+{
+    wait_log "$tmp/con.out" "escape character is" || true
+    for (( i = 0; i < 120 * slow; i++ )); do
+        ex /bin/sh -c 'echo tty-marker > /dev/ttyS0' </dev/null >/dev/null 2>&1 || true
+        sleep 0.5
+        grep -q tty-marker "$tmp/con.out" 2>/dev/null && break
+    done
+    printf '\035'; sleep 1
+} | timeout $(( 150 * slow )) script -qec "bash $tmp/con.sh" /dev/null >"$tmp/con.out" || rc=$?
 [ $rc -eq 0 ] && grep -q "escape character is ^]" "$tmp/con.out" && grep -q tty-marker "$tmp/con.out" ||
     { cat -v "$tmp/con.out"; fail "console on a terminal: exit $rc"; }
 # web1's saved definition writes its serial port to a file: followed read-only.
@@ -160,7 +178,9 @@ import json, sys; assert [c["name"] for c in json.load(sys.stdin)] == ["c1"]' ||
 bootback lab reset "$id" c1 | tee "$tmp/r1"
 [ "$(both /bin/cat /state.txt)" = "one
 one" ] || fail "reset c1: /state.txt is not back to one in both VMs"
-bootback lab reset "$id" | tee "$tmp/r0"
+# (the VMs boot again, under TCG: the default 2 min for their agents was
+# not always enough on a loaded host)
+bootback lab reset "$id" --timeout "$(( 600 * slow ))s" | tee "$tmp/r0"
 for v in vm web1; do
     rc=0; bootback lab exec "$id" $v -- /bin/cat /state.txt >/dev/null 2>&1 || rc=$?
     [ $rc -eq 1 ] || fail "reset to the point: /state.txt still in $v (exit $rc)"

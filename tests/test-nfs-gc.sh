@@ -37,7 +37,17 @@ cleanup_fn 'kill $(cat "$tmp/nbdkit.pid") 2>/dev/null'
 for i in $(seq 100); do [ -S "$tmp/slow.sock" ] && break; sleep 0.1; done
 bootback import "nbd+unix:///?socket=$tmp/slow.sock" --vm vm2 --threads 1 > "$tmp/imp" 2>&1 &
 imp=$!
-sleep 1.5
+# gc once the import is in the middle: it has reused (touched) one of
+# a.raw's old chunks (every chunk was aged an hour above).  A fixed wait
+# was not that on a loaded host: the import had not started, and gc took
+# all 64.
+touched () { find "$repo/chunks" -type f -not -name '*.tmp-*' -newermt '-10 minutes' | wc -l; }
+for (( i = 0; i < 600 * slow; i++ )); do
+    [ "$(touched)" -gt 0 ] && break
+    kill -0 $imp 2>/dev/null || break
+    sleep 0.05
+done
+[ "$(touched)" -gt 0 ] || { cat "$tmp/imp"; fail "the import touched no chunk"; }
 bootback gc --json > "$tmp/j"; cat "$tmp/j"
 wait $imp || { cat "$tmp/imp"; fail "import failed"; }
 cat "$tmp/imp"

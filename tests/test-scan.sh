@@ -11,7 +11,8 @@
 # without replay and said; a garbage disk and a corrupt rule file exit 1
 # with one line naming them; the result is in the catalog (point show,
 # points --json); instant --require-clean refuses what is not clean; a
-# scan over its wall-clock limit is killed and never clean.
+# scan over its wall-clock limit is killed and never clean, keeps what it
+# found before, and leaves no scratch directory in /tmp.
 source "$top_srcdir/tests/functions.sh"
 source "$top_srcdir/tests/lib/images.sh"
 requires nbdkit debugfs md5sum python3
@@ -188,3 +189,50 @@ cat "$tmp/out"
 grep -qx "not scanned: disk vda: the scan did not finish within 0 s (killed)" "$tmp/out" ||
     fail "the timeout is not said"
 grep -q '^malware: *incomplete' <<< "$(bootback point show dirty)" || fail "the timeout is not recorded"
+
+# A scan killed at its deadline leaves nothing in /tmp: libclamav's
+# scratch directory (the members of archives it unpacked: guest bytes)
+# is made by the parent for the child's user and removed once the child
+# has ended, however it ended.  Before, the child made it and removed it
+# only on a clean exit: a crafted disk can always make the scan run out
+# of time, and every such scan left a directory.  A YARA rule that loops
+# over every byte of a 4 MiB file keeps the child busy past --timeout
+# (for a minute: libyara's own limit per file); the directory is looked
+# for while the scan runs.  What the child matched before it was killed
+# (a file written before the 4 MiB one, on a small disk with nothing else
+# to read first) is found all the same: before, a disk that ran the scan
+# out of time turned its detected malware into "incomplete", the match
+# gone.
+truncate -s 16M "$tmp/slow.img"
+mke2fs -q -F -t ext4 "$tmp/slow.img"
+head -c 4M /dev/zero >"$tmp/zeros"
+printf 'write %s /ndb.txt\nwrite %s /zeros\n' "$tmp/ndb.txt" "$tmp/zeros" >"$tmp/slowcmds"
+debugfs -w -f "$tmp/slowcmds" "$tmp/slow.img" >/dev/null 2>&1
+bootback import "$tmp/slow.img" --vm slow >/dev/null
+slowsig=$tmp/slowsig; mkdir -p "$slowsig"
+cp "$sig/test.ndb" "$slowsig/"          # libclamav loaded: it gets a scratch directory
+cat >"$slowsig/slow.yar" <<'EOF'
+rule slow { condition: filesize == 4194304 and
+  for all i in (0..filesize - 1) : (for all j in (0..1000) : (uint8(i) == 0)) }
+EOF
+scratch_dirs () { find /tmp -maxdepth 1 -name 'bootback-scan.*' -user nobody 2>/dev/null | sort; }
+before=$(scratch_dirs)
+bootback scan slow --signatures "$slowsig" --timeout 20 >"$tmp/out" 2>&1 &
+spid=$!
+seen=
+while [ -z "$seen" ] && kill -0 $spid 2>/dev/null; do
+    seen=$(comm -13 <(echo "$before") <(scratch_dirs))
+    sleep 0.1
+done
+rc=0; wait $spid || rc=$?
+cat "$tmp/out"
+[ $rc = 2 ] || fail "a scan killed at its deadline after a match exits $rc"
+grep -qxF "FOUND: disk vda partition 0: /ndb.txt: Test.Marker.NDB.UNOFFICIAL (clamav)" "$tmp/out" ||
+    fail "the match before the deadline is lost"
+grep -q "^not scanned: disk vda: " "$tmp/out" || fail "the killed scan is not said"
+grep -q '^malware: *found, 1 match' <<< "$(bootback point show slow)" ||
+    fail "point show: $(bootback point show slow | grep malware)"
+[ -n "$seen" ] || fail "no scratch directory of the scanning user was seen while it ran"
+for d in $seen; do
+    [ ! -e "$d" ] || fail "the killed scan left its scratch directory $d: $(ls -la "$d")"
+done

@@ -6,7 +6,8 @@
 # 401, a valid one 200; JSON answers (counts, paging, a point's details,
 # 400 naming the bad parameter, 404, 405); values from guests leave as
 # escaped JSON with nosniff; /metrics is valid exposition text with
-# escaped labels; the security headers; the token never in the log; HTTPS
+# escaped labels; the security headers; the token never in the log, a
+# client's path logged as one printable line; HTTPS
 # with a certificate made here; plain HTTP refused off loopback.
 source "$top_srcdir/tests/functions.sh"
 requires curl
@@ -51,10 +52,7 @@ start_web () {
     "$BOOTBACK" web "$@" 2>"$log" &
     web_pid=$!
     cleanup_fn "kill $web_pid 2>/dev/null || true"
-    for _ in $(seq 50); do
-        grep -q "listening on" "$log" && break
-        sleep 0.1
-    done
+    wait_log "$log" "listening on" "$web_pid" || true
     port=$(sed -n 's/.*listening on https*:\/\/127.0.0.1:\([0-9]*\)$/\1/p' "$log")
     [ -n "$port" ] || fail "bootback web did not start: $(cat "$log")"
 }
@@ -187,6 +185,18 @@ assert get("bootback_lab_runs_total", status="passed") == 1
 assert get("bootback_lab_runs_total", status="failed") == 1
 assert get("bootback_repository_dedup_ratio", repo=sys.argv[1].rsplit("/", 1)[0] + "/repo") > 0
 PY
+
+# A client's method and path are logged as one printable line (the path
+# is %XX-decoded and logged before authentication): no forged line of
+# the log, no terminal escape in it.
+[ "$(get '/x%0abootback%20web:%20POST%20/api/v1/jobs%20202%20token=admin%1b%5b2J')" = 401 ] ||
+    fail "an unauthenticated request with a newline in its path was not refused"
+if grep -q "^bootback web: POST /api/v1/jobs 202 token=admin" "$tmp/web.log"; then
+    fail "a client wrote a line of its own into the log: $(cat -A "$tmp/web.log")"
+fi
+if grep -q $'\e' "$tmp/web.log"; then fail "a client's escape sequence is in the log"; fi
+grep -qxF "bootback web: GET /x bootback web: POST /api/v1/jobs 202 token=admin?[2J 401" \
+     "$tmp/web.log" || fail "the request is not logged as one line: $(cat -A "$tmp/web.log")"
 
 # The token is never logged; the requests are
 if grep -q "${token#bbt_}\|${old#bbt_}" "$tmp/web.log"; then fail "a token is in the log"; fi

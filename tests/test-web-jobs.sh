@@ -13,10 +13,11 @@
 #     CLI's result (a point removed,
 #     the catalog agrees); a second backup after 8 MiB of the disk was
 #     overwritten with random bytes is suspicious and runs the server's
-#     BOOTBACK_ON_SUSPICIOUS hook with its point (the first did not); a stop of no session and a lab-down of no lab
-#     end failed naming it;
-#   - instant: the job ends done with the session, which /api/v1/sessions lists running;
-#     a second job while it runs is 429 (--max-jobs 1); a stop job ends it
+#     BOOTBACK_ON_SUSPICIOUS hook with its point (the first did not); a
+#     second job while its hook holds it is 429 (--max-jobs 1); a stop of
+#     no session and a lab-down of no lab end failed naming it;
+#   - instant: the job ends done with the session, which /api/v1/sessions
+#     lists running; a stop job ends it
 #     (the session is no longer running, its domain gone);
 #   - migrate: a second session's job ends done with the bytes copied,
 #     its progress at its total; the session is migrated, the VM runs;
@@ -50,18 +51,22 @@ start_web () {
     "$BOOTBACK" web --listen 127.0.0.1:0 "$@" 2>"$log" &
     web_pid=$!
     cleanup_fn "kill $web_pid 2>/dev/null || true"
-    for _ in $(seq 50); do
-        grep -q "listening on" "$log" && break
-        sleep 0.1
-    done
+    wait_log "$log" "listening on" "$web_pid" || true
     port=$(sed -n 's/.*listening on http:\/\/127.0.0.1:\([0-9]*\)$/\1/p' "$log")
     [ -n "$port" ] || fail "bootback web did not start: $(cat "$log")"
     url="http://127.0.0.1:$port"
 }
 cleanup_fn 'tail -n 40 "$tmp"/web*.log'
 mkdir "$tmp/prod"
-# the server's alert hook for suspicious points, as bootback backup's
-printf '#!/bin/sh\nenv | grep ^BOOTBACK_ >"%s"\n' "$tmp/alerted" >"$tmp/alert-hook"
+# the server's alert hook for suspicious points, as bootback backup's:
+# it says it ran, then holds its job until $tmp/release (at most 40 s of
+# its 60), a job that surely runs while a second is asked for
+cat >"$tmp/alert-hook" <<EOF
+#!/bin/sh
+env | grep ^BOOTBACK_ >"$tmp/alerted.new" && mv "$tmp/alerted.new" "$tmp/alerted"
+i=0
+while [ ! -e "$tmp/release" ] && [ \$i -lt 400 ]; do sleep 0.1; i=\$((i + 1)); done
+EOF
 chmod +x "$tmp/alert-hook"
 BOOTBACK_ON_SUSPICIOUS="$tmp/alert-hook" start_web "$tmp/web.log" --max-jobs 1 --migrate-dir "$tmp/prod"
 
@@ -195,6 +200,17 @@ assert [x["id"] for x in p] == [sys.argv[1]], p' "$(python3 -c 'import json,sys;
 head -c $((8 << 20)) /dev/urandom >"$tmp/rand"
 qemu-io -f qcow2 -c "write -s $tmp/rand 2M 8M" "$tmp/bk.qcow2" >/dev/null
 id=$(new_job '{"action":"backup","vm":"bk"}')
+# While its hook holds it, the job runs: a second job is 429 (--max-jobs
+# 1).  (This was asked beside an instant job with no agent wait, which a
+# loaded host could finish before the next request came.)
+for (( i = 0; i < 3000 * slow; i++ )); do
+    [ -e "$tmp/alerted" ] && break
+    sleep 0.1
+done
+[ -e "$tmp/alerted" ] || fail "the suspicious point's hook did not run"
+expect_post 429 '{"action":"gc"}'
+json '"--max-jobs" in j["error"]'
+touch "$tmp/release"
 wait_job "$id" 300
 json 'j["state"] == "done" and j["result"]["score"]["suspicious"], j["result"]'
 bk2=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["result"]["id"])' "$tmp/body")
@@ -207,10 +223,8 @@ id=$(new_job '{"action":"lab-down","lab":"abcdef"}')
 wait_job "$id" 30
 json 'j["state"] == "failed" and j["error"].startswith("no lab abcdef")'
 
-# --- instant, 429, sessions, stop ----------------------------------------------
+# --- instant, sessions, stop ----------------------------------------------------
 id=$(new_job '{"action":"instant","vm":"web1","network":"none","agent_timeout":0}')
-expect_post 429 '{"action":"gc"}'
-json '"--max-jobs" in j["error"]'
 wait_job "$id" 300
 json 'j["state"] == "done", j["error"]'
 json 'j["result"]["state"] == "running" and j["result"]["vm"] == "web1"'

@@ -75,7 +75,7 @@ EOF
 "$BOOTBACK" web --listen 127.0.0.1:0 2>"$tmp/web.log" &
 web_pid=$!
 cleanup_fn "kill $web_pid 2>/dev/null || true"
-for _ in $(seq 50); do grep -q "listening on" "$tmp/web.log" && break; sleep 0.1; done
+wait_log "$tmp/web.log" "listening on" "$web_pid" || true
 port=$(sed -n 's/.*listening on http:\/\/127.0.0.1:\([0-9]*\)$/\1/p' "$tmp/web.log")
 [ -n "$port" ] || fail "bootback web did not start: $(cat "$tmp/web.log")"
 curl -s -H "Authorization: Bearer $token" -H 'Content-Type: application/json' \

@@ -97,7 +97,7 @@ token=$(bootback web token add ui 2>/dev/null)
 "$BOOTBACK" web --listen 127.0.0.1:0 2>"$tmp/web.log" &
 web_pid=$!
 cleanup_fn "kill $web_pid 2>/dev/null || true"
-for _ in $(seq 100); do grep -q "listening on" "$tmp/web.log" && break; sleep 0.1; done
+wait_log "$tmp/web.log" "listening on" "$web_pid" || true
 port=$(sed -n 's/.*listening on http:\/\/127.0.0.1:\([0-9]*\)$/\1/p' "$tmp/web.log")
 [ -n "$port" ] || fail "bootback web did not start: $(cat "$tmp/web.log")"
 url="http://127.0.0.1:$port"
@@ -234,7 +234,7 @@ openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1 \
 "$BOOTBACK" web --listen 127.0.0.1:0 --cert "$tmp/cert.pem" --key "$tmp/key.pem" 2>"$tmp/tls.log" &
 web_pid=$!
 cleanup_fn "kill $web_pid 2>/dev/null || true"
-for _ in $(seq 100); do grep -q "listening on" "$tmp/tls.log" && break; sleep 0.1; done
+wait_log "$tmp/tls.log" "listening on" "$web_pid" || true
 port=$(sed -n 's/.*listening on https:\/\/127.0.0.1:\([0-9]*\)$/\1/p' "$tmp/tls.log")
 [ -n "$port" ] || fail "bootback web (HTTPS) did not start: $(cat "$tmp/tls.log")"
 curl -s -o /dev/null -D "$tmp/hdr" --cacert "$tmp/cert.pem" -X POST \

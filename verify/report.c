@@ -13,7 +13,9 @@
  * the end of report.html) and signed: FILE.sig (sign.c).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
+#include <sys/stat.h>
 
 #include <libxml/xmlwriter.h>
 #include <openssl/evp.h>
@@ -182,17 +184,29 @@ secs (struct out *o, double s)
     put (o, "&mdash;");
 }
 
-/* The file as a base64 data: URI into o; false if unreadable. */
+/* The screenshot path as a base64 data: URI into o; false if it is not
+ * a PNG file of ours.  The report directory may be one others can write
+ * (--report-dir on a share): a link or a file of someone else's put
+ * where the screenshot was is never read, so the page mailed or served
+ * carries no host file. */
 static bool
 data_uri (struct out *o, const char *path)
 {
-  FILE *f = fopen (path, "re");
+  int fd = open (path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
   unsigned char in[3 * 1024];
   unsigned char b64[4 * 1024 + 1];
+  struct stat st;
+  FILE *f = NULL;
   size_t n;
 
-  if (!f)
+  if (fd == -1)
     return false;
+  if (fstat (fd, &st) == -1 || !S_ISREG (st.st_mode) || st.st_uid != geteuid () ||
+      pread (fd, in, 8, 0) != 8 || memcmp (in, "\x89PNG\r\n\x1a\n", 8) != 0 ||
+      !(f = fdopen (fd, "r"))) {
+    close (fd);
+    return false;
+  }
   put (o, "data:image/png;base64,");
   /* Whole 3-byte groups but for the last read, so no '=' in between. */
   while ((n = fread (in, 1, sizeof in, f)) > 0) {

@@ -3,8 +3,8 @@
  * Unit tests of the reports (report.c) and PPM -> PNG (png.c): a report
  * with a passing VM, a failing one and one that did not boot becomes JSON
  * that parses back with the same verdicts, HTML that names every VM and
- * escapes what it shows, and JUnit XML that libxml2 parses with the
- * counts it should have.
+ * escapes what it shows (and reads no link where a screenshot was), and
+ * JUnit XML that libxml2 parses with the counts it should have.
  */
 #include <sys/stat.h>
 
@@ -142,6 +142,31 @@ test_html (struct verify_report *r)
   CHECK (strstr (h, "src=\"data:image/png;base64,iVBORw0KGgo"));
   CHECK (strstr (h, "</html>"));
   free (h);
+}
+
+/* A link (or a file of another user) where the screenshot was, in a
+ * report directory others can write, is not read into the page: a link
+ * to a host file made the page carry it, base64. */
+static void
+test_html_shot_link (struct verify_report *r, const char *dir)
+{
+  char *shot = xasprintf ("%s/web1.png", dir), *aside = xasprintf ("%s/web1.png.aside", dir);
+  char *secret = xasprintf ("%s/secret", dir), *h;
+  FILE *f = fopen (secret, "w");
+
+  /* a PNG's signature, so that only the link is what is refused */
+  fputs ("\x89PNG\r\n\x1a\nHOST-SECRET", f);
+  fclose (f);
+  CHECK (rename (shot, aside) == 0);
+  CHECK (symlink (secret, shot) == 0);
+  h = verify_report_html (r);
+  CHECK (!strstr (h, "data:image/png;base64,"));
+  CHECK (!strstr (h, "iVBORw0KGgpIT1NULVNFQ1JFVA"));   /* base64 of the secret */
+  CHECK (strstr (h, "src=\"web1.png\""));
+  free (h);
+  CHECK (unlink (shot) == 0 && rename (aside, shot) == 0);
+  unlink (secret);
+  free (shot), free (aside), free (secret);
 }
 
 static double
@@ -414,6 +439,7 @@ main (void)
   r = make_report (dir);
   test_json (r);
   test_html (r);
+  test_html_shot_link (r, dir);
   test_junit (r);
   test_scan_verdict ();
   test_scan_reports (dir);

@@ -28,7 +28,11 @@
  *     by WEB_MAX_CONNECTIONS and WEB_MAX_PER_IP, silence by WEB_TIMEOUT.
  *  5. The request log has the method, path, status and the token's name;
  *     never the Authorization header, the cookie, the CSRF token or the
- *     query string.
+ *     query string.  The method and path are the client's (the path
+ *     %XX-decoded by libmicrohttpd), logged before anyone is
+ *     authenticated: one printable line (xstrdup_printable), so that no
+ *     client writes a line of its own into the log or a control sequence
+ *     to the terminal of whoever reads it.
  *  6. CSRF: a request the session cookie authenticates, other than GET or
  *     HEAD, is 403 unless its X-CSRF-Token header is the session's (the
  *     cookie is also SameSite=Strict).  A bearer token needs none: no
@@ -105,6 +109,8 @@ reply_response (struct server *s, struct MHD_Connection *conn, const char *metho
                 const char *url, const char *who, int status,
                 struct MHD_Response *r, const char *type, const char *csp)
 {
+  CLEANUP_FREE char *m = xstrdup_printable (method, false);
+  CLEANUP_FREE char *u = xstrdup_printable (url, false);
   enum MHD_Result ret;
 
   security_headers (r, s->tls, type, csp);
@@ -115,7 +121,7 @@ reply_response (struct server *s, struct MHD_Connection *conn, const char *metho
                              ? "GET, HEAD, POST" : "GET, HEAD");
   ret = MHD_queue_response (conn, status, r);
   MHD_destroy_response (r);
-  fprintf (stderr, "bootback web: %s %s %d%s%s\n", method, url, status,
+  fprintf (stderr, "bootback web: %s %s %d%s%s\n", m, u, status,
            who ? " token=" : "", who ? who : "");
   return ret;
 }

@@ -9,12 +9,12 @@
  * libclamav so that a rule matches once.  A file that does not load is an
  * error naming it and its line.  Both engines see each file's bytes from
  * memory: nothing of the guest is written where the host could run it
- * (libclamav's archive scratch files go to a private 0700 directory of
- * the unprivileged child).
+ * (libclamav's archive scratch files go to a 0700 directory the parent
+ * made for the unprivileged child and removes once the child has ended,
+ * however it ended: sandbox.c).
  */
 #include <dirent.h>
 #include <errno.h>
-#include <ftw.h>
 
 #include <clamav.h>
 #include <yara.h>
@@ -25,7 +25,6 @@ struct scan_engines {
   YR_RULES *rules;              /* NULL: no YARA rules */
   struct cl_engine *clam;       /* NULL: no ClamAV signatures */
   unsigned nsigs;
-  char tmpdir[64];
 };
 
 struct compile_err {
@@ -185,13 +184,6 @@ engines_load (const struct scan_opts *o)
   return e;
 }
 
-static int
-rm_entry (const char *p, const struct stat *st, int flag, struct FTW *ftw)
-{
-  remove (p);
-  return 0;
-}
-
 void
 engines_free (struct scan_engines *e)
 {
@@ -201,24 +193,16 @@ engines_free (struct scan_engines *e)
     yr_rules_destroy (e->rules);
   if (e->clam)
     cl_engine_free (e->clam);
-  if (e->tmpdir[0])
-    nftw (e->tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
   yr_finalize ();
   free (e);
 }
 
 int
-engines_tmpdir (struct scan_engines *e)
+engines_tmpdir (struct scan_engines *e, const char *dir)
 {
   if (!e->clam)
     return 0;
-  snprintf (e->tmpdir, sizeof e->tmpdir, "/tmp/bootback-scan.XXXXXX");
-  if (!mkdtemp (e->tmpdir)) {
-    error_set (errno, "mkdtemp");
-    e->tmpdir[0] = '\0';
-    return -1;
-  }
-  if (cl_engine_set_str (e->clam, CL_ENGINE_TMPDIR, e->tmpdir) != CL_SUCCESS) {
+  if (cl_engine_set_str (e->clam, CL_ENGINE_TMPDIR, dir) != CL_SUCCESS) {
     error_setx ("libclamav: cannot set its scratch directory");
     return -1;
   }

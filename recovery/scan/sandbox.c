@@ -40,10 +40,25 @@
  *      setresgid/setresuid to o->user (nobody);
  *   3. walks the disk (walk.c), writing JSON lines to a pipe.
  * The parent reads the pipe with a wall-clock deadline (o->timeout) and
- * kills the child when it passes; a child that dies or times out makes
- * the disk "could not scan", never clean.  What the child writes is
- * parsed as JSON, capped in size, and only printed escaped.
+ * kills the child when it passes, or when it has written more than
+ * CHILD_OUTPUT_MAX; a child that dies, fails or is killed makes the disk
+ * "could not scan", never clean, and keeps the matches it reported
+ * before (found stays found: a crafted disk can always run the scan out
+ * of time, and before, that turned its detected malware into a mere
+ * "incomplete", the matches gone).  What the child writes is parsed as
+ * JSON, capped in size, and only printed escaped.
+ *
+ * libclamav's scratch files (the members of archives it unpacks: guest
+ * bytes) go to a 0700 directory the parent makes before the fork and
+ * gives to o->user, and removes after waitpid, whatever the child's end:
+ * a child killed at the deadline or by a limit (which a crafted disk can
+ * always arrange) cleans nothing up itself, and before, each such scan
+ * left its directory, archive members included, in /tmp.  The removal
+ * opens every directory with O_NOFOLLOW relative to its parent's fd: the
+ * directory belongs to o->user, whose other processes could swap a
+ * directory in it for a link meanwhile.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -61,6 +76,7 @@
 #include "recovery/scan/scan-int.h"
 
 #define CHILD_OUTPUT_MAX (64u << 20)
+#define SCRATCH_DEPTH_MAX 32
 
 char *
 scan_escape (const char *s, size_t len)
@@ -161,8 +177,8 @@ child_error (FILE *out, const char *what)
 }
 
 static void __attribute__((noreturn))
-child (const struct scan_opts *o, const char *sock, uid_t uid, gid_t gid,
-       int fd)
+child (const struct scan_opts *o, const char *sock, const char *scratch,
+       uid_t uid, gid_t gid, int fd)
 {
   FILE *out = fdopen (fd, "w");
   struct nbd_handle *nbd;
@@ -190,7 +206,7 @@ child (const struct scan_opts *o, const char *sock, uid_t uid, gid_t gid,
     _exit (1);
   }
   if (drop_privileges (o, uid, gid) == -1 ||
-      engines_tmpdir (e) == -1)
+      engines_tmpdir (e, scratch) == -1)
     goto err;
   /* what the report says of the sandbox is what the kernel says now */
   fprintf (out, "{\"kind\":\"sandbox\",\"uid\":%d,\"euid\":%d,"
@@ -209,7 +225,69 @@ child (const struct scan_opts *o, const char *sock, uid_t uid, gid_t gid,
   _exit (1);
 }
 
-/* Read the child's lines until EOF or the deadline.  -1 on timeout. */
+/* The child's scratch directory: dir (a mkdtemp template) made 0700 and
+ * given to uid:gid if we are root.  -1 with the error. */
+static int
+scratch_make (char *dir, uid_t uid, gid_t gid)
+{
+  int fd;
+
+  if (!mkdtemp (dir)) {
+    error_set (errno, "mkdtemp %s", dir);
+    return -1;
+  }
+  fd = open (dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd == -1 ||
+      ((getuid () == 0 || geteuid () == 0) && fchown (fd, uid, gid) == -1)) {
+    error_set (errno, "scratch directory %s", dir);
+    if (fd >= 0)
+      close (fd);
+    rmdir (dir);
+    return -1;
+  }
+  close (fd);
+  return 0;
+}
+
+/* Remove everything in the directory dfd (consumed), never through a
+ * link: each subdirectory is opened O_NOFOLLOW from its parent's fd. */
+static void
+scratch_empty (int dfd, int depth)
+{
+  DIR *d = fdopendir (dfd);
+  struct dirent *e;
+  int sub;
+
+  if (!d) {
+    close (dfd);
+    return;
+  }
+  while ((e = readdir (d))) {
+    if (strcmp (e->d_name, ".") == 0 || strcmp (e->d_name, "..") == 0 ||
+        unlinkat (dirfd (d), e->d_name, 0) == 0 || errno != EISDIR)
+      continue;
+    if (depth < SCRATCH_DEPTH_MAX &&
+        (sub = openat (dirfd (d), e->d_name,
+                       O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) >= 0)
+      scratch_empty (sub, depth + 1);
+    unlinkat (dirfd (d), e->d_name, AT_REMOVEDIR);
+  }
+  closedir (d);
+}
+
+/* Remove the scratch directory dir and what the child left in it. */
+static void
+scratch_remove (const char *dir)
+{
+  int fd = open (dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+
+  if (fd >= 0)
+    scratch_empty (fd, 0);
+  rmdir (dir);
+}
+
+/* Read the child's lines until EOF or the deadline.  -1 on timeout, -2
+ * when it wrote more than CHILD_OUTPUT_MAX. */
 static int
 read_child (int fd, unsigned timeout, char **buf, size_t *len)
 {
@@ -229,7 +307,7 @@ read_child (int fd, unsigned timeout, char **buf, size_t *len)
       continue;
     if (*len + 4096 > cap) {
       if (cap >= CHILD_OUTPUT_MAX)
-        return -1;
+        return -2;
       *buf = realloc (*buf, cap *= 2);
       if (!*buf)
         abort ();
@@ -279,6 +357,7 @@ scan_disk (const struct scan_opts *o, const char *sock, const char *disk,
            bool *rules_bad)
 {
   struct passwd *pw = getpwnam (o->user ? o->user : "nobody");
+  char scratch[] = "/tmp/bootback-scan.XXXXXX";
   CLEANUP_FREE char *buf = NULL;
   json_auto_t *res = NULL;
   int pfd[2], st = 0, rc;
@@ -289,36 +368,47 @@ scan_disk (const struct scan_opts *o, const char *sock, const char *disk,
     error_setx ("no user %s to scan as", o->user ? o->user : "nobody");
     return NULL;
   }
+  if (scratch_make (scratch, pw->pw_uid, pw->pw_gid) == -1)
+    return NULL;
   if (pipe2 (pfd, O_CLOEXEC) == -1 || (pid = fork ()) == -1) {
     error_set (errno, "fork");
+    scratch_remove (scratch);
     return NULL;
   }
   if (pid == 0) {
     close (pfd[0]);
-    child (o, sock, pw->pw_uid, pw->pw_gid, pfd[1]);
+    child (o, sock, scratch, pw->pw_uid, pw->pw_gid, pfd[1]);
   }
   close (pfd[1]);
   rc = read_child (pfd[0], o->timeout, &buf, &len);
   close (pfd[0]);
-  if (rc == -1)
+  if (rc < 0)
     kill (pid, SIGKILL);
   waitpid (pid, &st, 0);
+  scratch_remove (scratch);
   buf[len] = '\0';
   res = json_pack ("{s:s, s:[], s:[]}", "disk", disk, "partitions",
                    "matches");
   *rules_bad = false;
   if (collect (res, buf, rules_bad) == -1)
-    return NULL;
-  if (rc == -1) {
+    ;                                   /* the child's own error */
+  else if (rc == -1)
     error_setx ("the scan did not finish within %u s (killed)", o->timeout);
-    return NULL;
-  }
-  if (!WIFEXITED (st) || WEXITSTATUS (st) != 0) {
+  else if (rc == -2)
+    error_setx ("the scanning process wrote more than %u MiB (killed)",
+                CHILD_OUTPUT_MAX >> 20);
+  else if (!WIFEXITED (st) || WEXITSTATUS (st) != 0)
     error_setx ("the scanning process %s %d",
                 WIFSIGNALED (st) ? "died of signal" : "exited with status",
                 WIFSIGNALED (st) ? WTERMSIG (st) : WEXITSTATUS (st));
+  else
+    return json_incref (res);
+  /* It did not finish: what it matched before stays found (a disk that
+   * makes the scan fail or run out of time hides nothing it had shown),
+   * and the disk says why it is not scanned. */
+  if (*rules_bad || json_array_size (json_object_get (res, "matches")) == 0)
     return NULL;
-  }
+  json_object_set_new (res, "error", json_string (error_msg ()));
   return json_incref (res);
 }
 

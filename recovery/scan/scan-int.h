@@ -15,8 +15,9 @@ void engines_free (struct scan_engines *e);
 typedef void (*match_fn) (void *opaque, const char *engine, const char *rule);
 int engines_scan (struct scan_engines *e, const void *buf, size_t len,
                   match_fn fn, void *opaque);
-/* ClamAV's scratch directory (made after the privileges are dropped). */
-int engines_tmpdir (struct scan_engines *e);
+/* ClamAV's scratch directory: dir, made and removed by the parent
+ * (sandbox.c). */
+int engines_tmpdir (struct scan_engines *e, const char *dir);
 
 /* ---- what the walk reads --------------------------------------------- */
 /* A run of bytes: the disk (over NBD) or a logical volume (lvm.c). */

@@ -46,8 +46,10 @@ struct scan_opts {
  *  scanned", "reason", "files", "bytes", "skipped", "unchanged", "notes",
  *  ...}], "matches": [{"path", "rule", "engine", "partition", "volume",
  *  "fs"}]} ("volume": "VG/LV" of a logical volume, absent otherwise), or NULL
- * with the error (the child died or timed out; *rules_bad: the rules or
- * signatures did not load). */
+ * with the error (the child failed, died or was killed; *rules_bad: the
+ * rules or signatures did not load).  A child that did not finish but had
+ * reported matches gives its result with them and "error": the reason
+ * (the disk is not scanned, its matches found). */
 json_t *scan_disk (const struct scan_opts *o, const char *sock,
                    const char *disk, bool *rules_bad);
 
