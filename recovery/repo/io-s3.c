@@ -209,6 +209,17 @@
  *     stays signed with its SHA-256: small, and not all of it named by
  *     its content.  And a body over 1 MiB is sent at once, without
  *     waiting for a "100 Continue" (curl's Expect).
+ * 17. A bucket repo init makes has Object Lock (and so versioning) only
+ *     when asked for (--lock DAYS, --object-lock: io_s3_init_bucket);
+ *     otherwise it is plain.  In a versioned bucket every PUT makes a
+ *     version beside the object's head, which RGW keeps in step with
+ *     more operations on its bucket index and the head object (on the
+ *     bench's 2 GiB import, radosgw and ceph-osd spent about a third
+ *     more CPU per chunk PUT, on the same cores as bootback), and every
+ *     removal must name each version (7.).  A plain bucket has none of
+ *     that, and its exclusive creates are one conditional PUT (3.).
+ *     Buckets made before, all with Object Lock, are used as they are:
+ *     what an open finds decides (11., 12.), never what init would make.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -2464,8 +2475,8 @@ s_retain (struct repo_io *io, const char *path, time_t until)
     return -1;
   if (!r) {
     error_set (EOPNOTSUPP, "lock s3://%s/%s: the bucket has no Object Lock "
-               "(create it with 'bootback repo init --lock DAYS s3://...')",
-               s->bucket, key);
+               "(create it with 'bootback repo init --object-lock s3://...' "
+               "or '--lock DAYS')", s->bucket, key);
     return -1;
   }
   format_iso (until, iso);
@@ -2989,9 +3000,10 @@ set_default_retention (struct s3 *s, int days)
 
 int
 io_s3_init_bucket (const char *url, const struct repo_open_opts *o,
-                   int lock_days)
+                   int lock_days, bool object_lock)
 {
   struct repo_io *io = s3_alloc (url, o);
+  bool want_lock = lock_days > 0 || object_lock;
   struct s3 *s;
   int lock, r = -1;
 
@@ -3002,20 +3014,23 @@ io_s3_init_bucket (const char *url, const struct repo_open_opts *o,
   if (lock == -1 && errno == ENOENT) {
     struct rq q = { .method = "PUT", .key = "", .query = "" };
     base_headers (&q);
-    add_header (&q, "x-amz-bucket-object-lock-enabled: true");
+    if (want_lock)                    /* 17.: else a plain bucket */
+      add_header (&q, "x-amz-bucket-object-lock-enabled: true");
     r = rq_ok (s, "create bucket", &q);
     rq_free (&q);
     if (r == -1)
       goto out;
-    lock = 1;
+    lock = want_lock ? 1 : 0;
     s->default_days = 0;
     s->has_default = false;
   }
   r = -1;
-  if (lock != 1 && lock >= 0 && lock_days > 0)
+  if (lock != 1 && lock >= 0 && want_lock)
     error_setx ("s3://%s: the bucket has no Object Lock configuration: "
-                "--lock needs a bucket created with Object Lock (let "
-                "'bootback repo init' create it)", s->bucket);
+                "%s needs a bucket created with Object Lock (let "
+                "'bootback repo init %s' create it)", s->bucket,
+                lock_days > 0 ? "--lock" : "--object-lock",
+                lock_days > 0 ? "--lock DAYS" : "--object-lock");
   else if (lock >= 0)
     r = lock_days > 0 ? set_default_retention (s, lock_days) : 0;
  out:
