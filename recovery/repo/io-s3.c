@@ -144,10 +144,11 @@
  *     without listing the key's versions (a writer's registration, a
  *     lock, a point directory's marker); so are the id of a contended
  *     lock's holder's version this handle read (3.) and nothing else.  Whether the
- *     bucket is versioned (Object Lock) is asked by every open (12.:
- *     with its default retention; a missing bucket is named), on a
- *     thread of its own while bootback-repo.json is read (one round trip
- *     for both), and seen in such an id.
+ *     bucket is versioned (Object Lock, or versioning alone) is asked by
+ *     every open (12.: with its default retention; a missing bucket is
+ *     named; GET ?object-lock and GET ?versioning at once), on a thread
+ *     of its own while bootback-repo.json is read (one round trip for
+ *     all), and seen in such an id.
  *  7. Object Lock: in a repository with "lock_days" (repo init --lock),
  *     every object under points/ and chunks/ is written with COMPLIANCE
  *     retention until now + lock_days; touch of a reused chunk extends
@@ -2798,15 +2799,41 @@ default_days (const char *xml)
   return n > 0 && n <= REPO_MAX_LOCK_DAYS ? n : n > 0 ? REPO_MAX_LOCK_DAYS : 0;
 }
 
+/* GET ?versioning= on a thread of its own, beside bucket_lock's GET
+ * ?object-lock= (17.: a plain bucket needs both answers). */
+struct vask {
+  struct s3 *s;
+  struct rq q;
+  int r, e;                     /* rq_run's; its error in e, msg */
+  char msg[512];
+};
+
+static void *
+versioning_ask (void *opaque)
+{
+  struct vask *v = opaque;
+
+  if ((v->r = rq_run (v->s, "open bucket", &v->q)) == -1) {
+    v->e = error_errno ();
+    snprintf (v->msg, sizeof v->msg, "%s", error_msg ());
+  }
+  return NULL;
+}
+
 /* GET ?object-lock=: 1 Object Lock enabled; else GET ?versioning=: 2
  * versioned all the same (its owner turned versioning on: locks need the
  * version protocol of 3. there too), 0 not; -1 (the bucket is missing or
  * unreachable: the error names it).  Notes the bucket's default
- * retention (12.). */
+ * retention (12.).  The two are asked at once (one round trip: a plain
+ * bucket, repo init's own since 17., needs both). */
 static int
 bucket_lock (struct s3 *s)
 {
   struct rq q = { .method = "GET", .key = "", .query = "object-lock=" };
+  struct vask va = { .s = s, .q = { .method = "GET", .key = "",
+                                    .query = "versioning=" } };
+  pthread_t vt;
+  bool ahead = pthread_create (&vt, NULL, versioning_ask, &va) == 0;
   int r = -1;
 
   if (rq_run (s, "open bucket", &q) == -1)
@@ -2821,18 +2848,30 @@ bucket_lock (struct s3 *s)
   else
     rq_error (s, "open bucket", &q);
   if (r == 0) {                       /* versioned without Object Lock? */
-    struct rq v = { .method = "GET", .key = "", .query = "versioning=" };
-    if (rq_run (s, "open bucket", &v) == -1 || v.status != 200) {
-      if (v.status)
-        rq_error (s, "open bucket", &v);
+    struct rq *v = &va.q;
+    if (ahead) {
+      pthread_join (vt, NULL);
+      ahead = false;
+    }
+    else
+      versioning_ask (&va);
+    if (va.r == -1) {
+      error_restore (va.e, va.msg);
+      errno = va.e;
       r = -1;
     }
-    else if (v.resp && (strstr (v.resp, "<Status>Enabled<") ||
-                        strstr (v.resp, "<Status>Suspended<")))
+    else if (v->status != 200) {
+      rq_error (s, "open bucket", v);
+      r = -1;
+    }
+    else if (v->resp && (strstr (v->resp, "<Status>Enabled<") ||
+                         strstr (v->resp, "<Status>Suspended<")))
       r = 2;
-    rq_free (&v);
   }
  out:
+  if (ahead)                          /* (its error is its thread's) */
+    pthread_join (vt, NULL);
+  rq_free (&va.q);
   rq_free (&q);
   return r;
 }
