@@ -60,15 +60,15 @@ make_root (const char *location, const struct repo_open_opts *oo,
                 lock_days, REPO_MAX_LOCK_DAYS);
     return -1;
   }
-  if (strncmp (location, "nfs://", 6) == 0)
-    return io_nfs_mkdir_root (location, oo);
-  if (strncmp (location, "s3://", 5) == 0)
-    return io_s3_init_bucket (location, oo, lock_days, object_lock);
-  if (object_lock) {
+  if (object_lock && strncmp (location, "s3://", 5) != 0) {
     error_setx ("%s: Object Lock is for repositories on S3 (s3://BUCKET/PREFIX); "
                 "here a lock (--lock DAYS) is advisory", location);
     return -1;
   }
+  if (strncmp (location, "nfs://", 6) == 0)
+    return io_nfs_mkdir_root (location, oo);
+  if (strncmp (location, "s3://", 5) == 0)
+    return io_s3_init_bucket (location, oo, lock_days, object_lock);
   return mkdir_private (location);
 }
 
