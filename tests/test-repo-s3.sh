@@ -9,8 +9,11 @@
 # keys (403) and a missing bucket (404) named; 503s from a proxy retried.
 # Immutability: repo init --lock and point lock put COMPLIANCE retention on
 # the objects: deleting them with the repository's own keys fails, prune
-# keeps the point and says until when; --lock on a bucket without Object
-# Lock is refused; on local disk a lock is advisory and prune honours it.
+# keeps the point and says until when; a bucket repo init makes has Object
+# Lock (versioned) only with --lock or --object-lock, else it is plain and
+# point lock there fails naming the bucket; --lock and --object-lock on a
+# bucket without Object Lock are refused, --object-lock on local disk too;
+# on local disk a lock is advisory and prune honours it.
 source "$top_srcdir/tests/functions.sh"
 source "$top_srcdir/tests/lib/ceph.sh"
 source "$top_srcdir/tests/lib/images.sh"
@@ -30,9 +33,14 @@ s3_keys () {
     grep -o '<Key>[^<]*</Key>' "$tmp/body" | sed 's/<[^>]*>//g' || true
 }
 
-## init: the bucket is made; a second init finds the repository
+## init: the bucket is made, plain (no Object Lock, not versioned: every
+## object PUT costs the server less); a second init finds the repository
 bootback repo init "$url" | tee "$tmp/init"
 grep -q "^created repository $url" "$tmp/init" || fail "init: $(cat "$tmp/init")"
+s3 "$S3_ENDPOINT/$b?object-lock=" > /dev/null || true
+! grep -q '<ObjectLockEnabled>Enabled<' "$tmp/body" || fail "$b was made with Object Lock"
+[ "$(s3 "$S3_ENDPOINT/$b?versioning=")" = 200 ] || fail "GET ?versioning: $(cat "$tmp/body")"
+! grep -q '<Status>' "$tmp/body" || fail "$b was made versioned: $(cat "$tmp/body")"
 s3_keys "$b" site/repo/ > "$tmp/keys"
 grep -qx site/repo/bootback-repo.json "$tmp/keys" || fail "no bootback-repo.json in $b"
 bootback repo init "$url" | grep -q "^existing repository $url" || fail "second init"
@@ -271,16 +279,33 @@ grep -q "^keep    l@$id1 (locked until $until [0-9:]* UTC)" "$tmp/prune" ||
     fail "prune did not keep the locked point: $(cat "$tmp/prune")"
 bootback --repo "$lurl" repo verify | grep -q "2 points" || fail "a locked point went"
 
-## point lock on a repository without --lock; a bucket without Object Lock
-bootback --repo "$url" point lock "a@latest" --days 1 | tee "$tmp/lock"
+## point lock on a repository without --lock: in a bucket made with
+## --object-lock (no default retention) it locks; in the plain one of
+## repo init alone it fails, naming the bucket and what would make one
+ob=$b-ol
+bootback repo init --object-lock "s3://$ob/r" >/dev/null
+s3 "$S3_ENDPOINT/$ob?object-lock=" >/dev/null
+grep -q '<ObjectLockEnabled>Enabled<' "$tmp/body" || fail "$ob made without Object Lock"
+! grep -q '<DefaultRetention>' "$tmp/body" || fail "--object-lock gave $ob a default retention"
+bootback --repo "s3://$ob/r" import "$tmp/k.raw" --vm a >/dev/null
+bootback --repo "s3://$ob/r" point lock "a@latest" --days 1 | tee "$tmp/lock"
 grep -q "is locked until .* (S3 Object Lock, COMPLIANCE" "$tmp/lock" || fail "point lock: $(cat "$tmp/lock")"
-aid=$(BOOTBACK_REPO=$url latest_id a)
-s3 -I "$S3_ENDPOINT/$b/site/repo/points/a/$aid/vda.fidx" >/dev/null
+aid=$(BOOTBACK_REPO=s3://$ob/r latest_id a)
+s3 -I "$S3_ENDPOINT/$ob/r/points/a/$aid/vda.fidx" >/dev/null
 grep -qi '^x-amz-object-lock-mode: COMPLIANCE' "$tmp/headers" || fail "point lock: index not locked"
+expect_rc 1 bootback --repo "$url" point lock "a@latest" --days 1
+grep -q "s3://$b/site/repo/.*: the bucket has no Object Lock (create it with 'bootback repo init --object-lock" "$tmp/err" ||
+    fail "point lock in the plain bucket: $(cat "$tmp/err")"
+expect_rc 1 bootback repo init --object-lock "$tmp/ol-local"
+grep -q "Object Lock is for repositories on S3" "$tmp/err" || fail "--object-lock on local disk: $(cat "$tmp/err")"
+[ ! -e "$tmp/ol-local" ] || fail "--object-lock on local disk made $tmp/ol-local"
 nb=$b-nolock
 [ "$(s3 -X PUT "$S3_ENDPOINT/$nb")" = 200 ] || fail "PUT bucket $nb"
 expect_rc 1 bootback repo init --lock 1 "s3://$nb/r"
 grep -q "s3://$nb: the bucket has no Object Lock configuration" "$tmp/err" || fail "--lock without Object Lock"
+expect_rc 1 bootback repo init --object-lock "s3://$nb/r"
+grep -q "s3://$nb: the bucket has no Object Lock configuration: --object-lock needs" "$tmp/err" ||
+    fail "--object-lock without Object Lock: $(cat "$tmp/err")"
 bootback repo init "s3://$nb/r" >/dev/null
 bootback --repo "s3://$nb/r" import "$tmp/k.raw" --vm n >/dev/null
 expect_rc 1 bootback --repo "s3://$nb/r" point lock n --days 1

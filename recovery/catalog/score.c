@@ -243,7 +243,7 @@ score_stats_compute (struct repo *r, const struct repo_manifest *m,
   if (prev[0] && !s->has_prev)
     return -1;
   for (i = 0; i < m->ndisks; i++) {
-    struct repo_disk *d = repo_disk_open (r, m->vm, m->id, m->disks[i].name);
+    struct repo_disk *d = repo_disk_open_m (r, m, m->disks[i].name);
     struct repo_disk *pd = NULL;
 
     if (!d)

@@ -46,11 +46,6 @@ struct score_verdict {
 void score_judge (const struct score_stats *hist, size_t n,
                   const struct score_stats *cur, struct score_verdict *v);
 
-/* Fill s for point m of repository r against the VM's point prev ("" if
- * none) by comparing their indexes; new_bytes and raw_bytes come from
- * m->stats, or if it has no raw_bytes, from the headers of the chunks
- * that changed.  -1 with the error set if an index or header cannot be
- * read. */
 /* The alert of a suspicious point (bootback backup --on-suspicious, a web
  * backup job): run cmd, a program and fixed arguments split at blanks,
  * without a shell, with BOOTBACK_VM, BOOTBACK_POINT (VM@ID),
@@ -61,6 +56,15 @@ void score_judge (const struct score_stats *hist, size_t n,
  * killed" or "hook: PROG: could not run ...". */
 int score_alert (const char *cmd, const char *vm, const char *id,
                  const struct score_verdict *v);
+
+/* Fill s for point m of repository r against the VM's point prev ("" if
+ * none) by comparing their indexes; new_bytes and raw_bytes come from
+ * m->stats, or if it has no raw_bytes, from the headers of the chunks
+ * that changed.  m's indexes are read as m pins them (each checked
+ * against its SHA-256): m is the manifest the writer committed or the
+ * catalog's row of it, and the repository's manifest is not read again
+ * (on S3 two requests in sequence).  -1 with the error set if an index
+ * or header cannot be read. */
 int score_stats_compute (struct repo *r, const struct repo_manifest *m,
                          const char *prev, struct score_stats *s);
 

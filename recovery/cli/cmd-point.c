@@ -358,7 +358,9 @@ static const char point_usage[] =
   "point from prune and removal for N days (never shortening a lock): on\n"
   "an s3:// repository with S3 Object Lock (COMPLIANCE) on its objects and\n"
   "chunks, which the server enforces even against the repository's own\n"
-  "keys; on local disk and NFS it is only a flag that bootback honours.\n";
+  "keys (the bucket needs Object Lock: repo init makes one with it only\n"
+  "with --lock or --object-lock); on local disk and NFS it is only a flag\n"
+  "that bootback honours.\n";
 
 /* point show's ransomware lines. */
 static void

@@ -10,7 +10,8 @@
 
 static const char repo_usage[] =
   "usage: bootback repo init [--chunk-size SIZE] [--compression zstd|none]\n"
-  "                          [--zstd-level N] [--encrypt] [--lock DAYS] PATH\n"
+  "                          [--zstd-level N] [--encrypt] [--lock DAYS]\n"
+  "                          [--object-lock] PATH\n"
   "       bootback repo key list [--json]\n"
   "       bootback repo key add|change [--new-passphrase-file FILE |\n"
   "                                     --new-key-file FILE]\n"
@@ -27,8 +28,11 @@ static const char repo_usage[] =
   "init     create a repository (chunk size 64K..4M, default 1M, on s3://\n"
   "         4M) and make it the default; on an existing one, take group and other\n"
   "         permissions off everything in it.  PATH may be\n"
-  "         s3://BUCKET/PREFIX (the bucket is made, with Object Lock, if\n"
-  "         missing).  --lock DAYS: every point is locked that many days\n"
+  "         s3://BUCKET/PREFIX (a missing bucket is made: plain, or with\n"
+  "         S3 Object Lock, versioned, with --lock or --object-lock).\n"
+  "         --object-lock (s3:// only): Object Lock without a default\n"
+  "         retention, so that points can be locked later (point lock).\n"
+  "         --lock DAYS: every point is locked that many days\n"
   "         after it is written: S3 Object Lock (COMPLIANCE) on s3://;\n"
   "         on a local or NFS repository only bootback honours it.  On\n"
   "         s3:// also the bucket's default retention; the catalog keeps\n"
@@ -150,6 +154,7 @@ repo_init_cmd (struct cli *c, int argc, char **argv)
     { "zstd-level", required_argument, NULL, 'l' },
     { "encrypt", no_argument, NULL, 'e' },
     { "lock", required_argument, NULL, 'L' },
+    { "object-lock", no_argument, NULL, 'O' },
     { "help", no_argument, NULL, 'h' },
     { 0 }
   };
@@ -168,6 +173,7 @@ repo_init_cmd (struct cli *c, int argc, char **argv)
         return 1;
       break;
     case 'e': o.encrypt = true; break;
+    case 'O': o.object_lock = true; break;
     case 'L':
       o.lock_days = cli_int_arg ("--lock", optarg);
       if (o.lock_days < 1 || o.lock_days > REPO_MAX_LOCK_DAYS) {

@@ -22,12 +22,14 @@ struct repo_io *io_s3_new (const char *url, const struct repo_open_opts *o);
  * these and the file's "lock_days". */
 int io_s3_default_days (struct repo_io *io);
 
-/* repo init: create the bucket if it does not exist (with Object Lock
- * enabled, so points can be locked later), and check that lock_days > 0
+/* repo init: create the bucket if it does not exist, with Object Lock
+ * enabled if lock_days > 0 or object_lock (so points can be locked
+ * later), else a plain one (unversioned: every object PUT costs the
+ * server less, io-s3.c 17.); and check that lock_days > 0 or object_lock
  * is possible (the bucket has Object Lock); with lock_days > 0 give the
  * bucket a default retention of lock_days (COMPLIANCE), refused if it has
  * another one.  0 or -1 with the error set. */
 int io_s3_init_bucket (const char *url, const struct repo_open_opts *o,
-                       int lock_days);
+                       int lock_days, bool object_lock);
 
 #endif /* BOOTBACK_REPO_IO_S3_H */

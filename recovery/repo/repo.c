@@ -53,17 +53,22 @@ make_uuid (char out[UUID_STR_LEN + 1])
 /* repo_init: the directory (or bucket) the repository goes in. */
 static int
 make_root (const char *location, const struct repo_open_opts *oo,
-           int lock_days)
+           int lock_days, bool object_lock)
 {
   if (lock_days < 0 || lock_days > REPO_MAX_LOCK_DAYS) {
     error_setx ("lock of %d days is invalid: it must be from 1 to %d",
                 lock_days, REPO_MAX_LOCK_DAYS);
     return -1;
   }
+  if (object_lock && strncmp (location, "s3://", 5) != 0) {
+    error_setx ("%s: Object Lock is for repositories on S3 (s3://BUCKET/PREFIX); "
+                "here a lock (--lock DAYS) is advisory", location);
+    return -1;
+  }
   if (strncmp (location, "nfs://", 6) == 0)
     return io_nfs_mkdir_root (location, oo);
   if (strncmp (location, "s3://", 5) == 0)
-    return io_s3_init_bucket (location, oo, lock_days);
+    return io_s3_init_bucket (location, oo, lock_days, object_lock);
   return mkdir_private (location);
 }
 
@@ -154,7 +159,7 @@ repo_init (const char *location, const struct repo_init_opts *opts)
   }
   if (frame_hash (cs, opts ? opts->frame_size : 0, hash) == -1)
     return -1;
-  if (make_root (location, oo, lock_days) == -1)
+  if (make_root (location, oo, lock_days, opts && opts->object_lock) == -1)
     return -1;
   io = io_for (location, oo);
   if (!io)

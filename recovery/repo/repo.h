@@ -143,6 +143,11 @@ struct repo_init_opts {
   int lock_days;                /* lock every point this many days after
                                  * it is written (S3: Object Lock
                                  * COMPLIANCE; elsewhere advisory) */
+  bool object_lock;             /* S3: a bucket made is made with Object
+                                 * Lock even without lock_days (so that
+                                 * points can be locked later); else only
+                                 * lock_days > 0 makes one with it.  An
+                                 * error on local disk and NFS */
 };
 
 /* Create a new, empty repository at location (a directory path; it may
