@@ -198,10 +198,13 @@ void secrets_held (void);
 
 /* The numbered steps of the commit protocol call this; when the environment
  * has BOOTBACK_CRASH_STEP=N and step == N the process kills itself with
- * SIGKILL (crash-safety tests).  1-5: the commit protocol (docs/design.md);
- * 6: inside the catalog's point insert; 7: instant start, before its first
- * overlay is created; 8 and 9: remote migrate, before its first volume is
- * created, and once it is created and recorded. */
+ * SIGKILL (crash-safety tests); with BOOTBACK_STOP_STEP=N it stops itself
+ * with SIGSTOP instead (a test then changes something and sends SIGCONT).
+ * 1-5: the commit protocol (docs/design.md); 6: inside the catalog's point
+ * insert; 7: instant start, before its first overlay is created (the point's
+ * manifest was read; its nbdkit has not opened it); 8 and 9: remote
+ * migrate, before its first volume is created, and once it is created and
+ * recorded.  Both are test hooks (test_hook_env). */
 void crash_step (int step);
 
 /* ---- private files and directories (private.c) ------------------------ */
