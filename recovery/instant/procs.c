@@ -150,6 +150,35 @@ proc_launch (struct proc *p)
   return 0;
 }
 
+/* The last "error: " line of p's log (its last 4 KiB), printable, as
+ * ": LINE" (malloc'd), or "" if there is none: why an nbdkit that exited
+ * at start did (a plugin that refused the point names its disk there). */
+static char *
+log_error (const struct proc *p)
+{
+  char buf[4097], *line = NULL, *s, *e;
+  int fd = open (p->logfile, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  off_t end;
+  ssize_t n = 0;
+
+  if (fd >= 0) {
+    end = lseek (fd, 0, SEEK_END);
+    if (end >= 0 && lseek (fd, end > 4096 ? end - 4096 : 0, SEEK_SET) >= 0)
+      n = read (fd, buf, sizeof buf - 1);
+    close (fd);
+  }
+  buf[n > 0 ? n : 0] = '\0';
+  for (s = buf; (e = strstr (s, "error: ")); s = e + 1)
+    line = e;
+  if (!line)
+    return xstrdup ("");
+  line[strcspn (line, "\n")] = '\0';
+  s = xstrdup_printable (line + strlen ("error: "), false);
+  e = xasprintf (": %s", s);
+  free (s);
+  return e;
+}
+
 int
 proc_wait (struct proc *p)
 {
@@ -160,11 +189,12 @@ proc_wait (struct proc *p)
   while (!proc_serves (p)) {
     struct pollfd pf = { .fd = p->pidfd, .events = POLLIN };
     if (p->pidfd < 0 || poll (&pf, 1, 0) == 1) {
+      CLEANUP_FREE char *why = log_error (p);
       if (p->pidfd >= 0) close (p->pidfd);
       p->pidfd = -1;
       p->pid = 0;
-      error_setx ("%s nbdkit of %s exited at start (see %s)", p->kind, p->what,
-                  p->logfile);
+      error_setx ("%s nbdkit of %s exited at start%s (see %s)", p->kind, p->what,
+                  why, p->logfile);
       return -1;
     }
     if (now_monotonic () > end) {
