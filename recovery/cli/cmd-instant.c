@@ -297,6 +297,7 @@ instant_run (struct cli *c, char **points, size_t n, struct instant_opts *o,
 {
   json_t *notes = json_array ();
   CLEANUP_FREE struct instant_session *s = xcalloc (1, sizeof *s);
+  char spec[VM_NAME_MAX + TIMESTAMP_LEN + 2];
 
   o->note_opaque = notes;
   if (instant_reattach (c->cat, c->home) > 0)
@@ -310,6 +311,10 @@ instant_run (struct cli *c, char **points, size_t n, struct instant_opts *o,
     return cli_instant_many (c, points, n, o, m);
   }
   o->approved = m->approved ? m->approved[0] : NULL;
+  if (o->approved) {            /* the point the gate resolved, not a newer one */
+    snprintf (spec, sizeof spec, "%s@%s", o->approved->vm, o->approved->id);
+    o->point = spec;
+  }
   if (instant_start (c->cat, o, s) == -1) {
     if (s->id > 0)
       cli_error ("session %" PRId64 " failed (nothing left behind): %s", s->id,

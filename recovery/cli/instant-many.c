@@ -69,11 +69,16 @@ static void
 start_all (struct cli *c, struct instant_opts *o, struct repo_manifest *const *approved,
            struct one *v, size_t n, double t0)
 {
+  char spec[VM_NAME_MAX + TIMESTAMP_LEN + 2];
   size_t i;
 
   for (i = 0; i < n; i++) {
     o->point = v[i].point;
     o->approved = approved ? approved[i] : NULL;
+    if (o->approved) {          /* the point the gate resolved, not a newer one */
+      snprintf (spec, sizeof spec, "%s@%s", o->approved->vm, o->approved->id);
+      o->point = spec;
+    }
     if (instant_start (c->cat, o, &v[i].s) == -1) {
       v[i].error = xstrdup (error_msg ());
       fprintf (stderr, "bootback: %s: not started: %s\n", v[i].point, v[i].error);
