@@ -325,6 +325,16 @@ char **env_without_secrets (char *const extra[]);
  * repository's directories) does not reach the programs it runs.  Only
  * async-signal-safe calls. */
 void child_fds_for_exec (char *const argv[]);
+/* In a child between fork and exec: write "what name: description of
+ * errnum\n" (name NULL: "what: ...") to fd, with write(2) only
+ * (async-signal-safe, unlike stdio and strerror, which may take locks or
+ * allocate: the child of a threaded process must not). */
+void child_say (int fd, const char *what, const char *name, int errnum);
+/* In such a child: the decimal digits of n (>= 0) written over the
+ * spaces at the end of buf ("LISTEN_PID=" and 20 spaces), NUL-terminated:
+ * a value known only in the child put into an environment built before
+ * fork.  Async-signal-safe. */
+void child_put_number (char *buf, long n);
 /* Drop the same from this process's own environment, before it starts
  * what must not see them (what reads a guest's file system). */
 void env_unset_secrets (void);
