@@ -7,7 +7,8 @@
 # stops itself there: BOOTBACK_STOP_STEP=7).  The backend nbdkit refuses
 # the disk (the index it opened is not the one approved), the start fails
 # naming the disk, and no domain runs.  Without the swap the same command
-# boots (the pin refuses nothing it should serve).
+# boots (the pin refuses nothing it should serve).  The same through a
+# mass recovery's pool: the swapped point's VM does not start.
 source "$top_srcdir/tests/functions.sh"
 source "$top_srcdir/tests/lib/instant.sh"
 instant_requires debugfs md5sum
@@ -61,4 +62,30 @@ bootback instant "gate@$good" --require-clean --name gate-ok "${args[@]}" >/dev/
     fail "the clean point does not boot"
 grep -qx gate-ok <<< "$(domains)" || fail "no domain for the clean point"
 bootback instant stop gate-ok --discard
+
+# Mass recovery (the pool's shared nbdkit, export VM@TIME/DISK#HEX): the
+# same swap after the gate; that point's VM does not start, the other's
+# does.
+tiny_copy tiny "$tmp/other.img"
+bootback import "$tmp/other.img" --vm other >/dev/null
+bootback scan other --signatures "$sig" >/dev/null || fail "other is not clean"
+cp -a "$p/$good" "$tmp/saved-point"
+rc=0
+BOOTBACK_STOP_STEP=7 "$BOOTBACK" instant "gate@$good" other --require-clean "${args[@]}" \
+    >"$tmp/m.out" 2>"$tmp/m.err" &
+pid=$!
+wait_stopped "$pid" || fail "the mass start did not stop at step 7: $(cat "$tmp/m.err")"
+cp "$p/$bad"/*.fidx "$p/$good/" && cp "$tmp/swapped.json" "$p/$good/manifest.json"
+kill -CONT "$pid"
+wait_stopped "$pid" || fail "the second start did not stop at step 7: $(cat "$tmp/m.err")"
+kill -CONT "$pid"
+wait "$pid" || rc=$?
+cat "$tmp/m.err" "$tmp/m.out"
+[ $rc = 1 ] || fail "mass recovery of a point swapped after the gate: exit $rc"
+grep -q "^bootback: gate@$good: not started: " "$tmp/m.err" || fail "the swapped point's VM started"
+! virsh -c "$LIBVIRT_DEFAULT_URI" -q list --name | grep -qx gate ||
+    fail "a domain runs from disks never scanned"
+virsh -c "$LIBVIRT_DEFAULT_URI" -q list --name | grep -qx other || fail "the other VM did not start"
+bootback instant stop other --discard
+rm -r "${p:?}/$good" && mv "$tmp/saved-point" "$p/$good"
 echo "the scan gate holds until nbdkit opens the point: ok"
