@@ -968,7 +968,7 @@ exec_in_netns (const struct lab_net *n, int nsfd, int out_fd,
                char *const argv[], char *const envp[])
 {
   if (setns (nsfd, CLONE_NEWNET) == -1) {
-    dprintf (out_fd, "setns %s: %s\n", n->netns, strerror (errno));
+    child_say (out_fd, "setns", n->netns, errno);
     _exit (126);
   }
   exec_child (out_fd, argv, envp);

@@ -14,6 +14,13 @@
  * Sharing: one repository, one cache of decoded chunks and one table of
  * opened disks for the whole server; each connection has a handle with
  * its disk and its sequential-access state.
+ *
+ * Approval: whoever checked a point before serving it (the scan gate of
+ * `bootback instant --require-clean`, and every session: the point it
+ * read) names the index it checked, index-sha256= with point=, or an
+ * export name ending in "#HEX" (serve.h).  The disk is then served only if
+ * the index opened is that one: a point replaced in the repository between
+ * the check and this open is refused, naming the disk, rather than served.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -67,6 +74,8 @@ static int64_t cache_size = DEFAULT_CACHE;
 static int64_t readahead = DEFAULT_READAHEAD;
 static char *trace_path;             /* trace=, NULL = do not record */
 static char *prefetch_path;          /* prefetch=, NULL = none */
+static bool want_index;              /* index-sha256= given */
+static uint8_t want_sha256[REPO_DIGEST_LEN];
 
 /* Server-wide state, set up in get_ready. */
 static struct repo *repo;
@@ -174,6 +183,20 @@ bb_config (const char *key, const char *value)
     }
     return set_string (&disk_name, key, value);
   }
+  if (strcmp (key, "index-sha256") == 0) {
+    if (want_index) {
+      nbdkit_error ("index-sha256= was given more than once");
+      return -1;
+    }
+    if (strlen (value) != 2 * REPO_DIGEST_LEN ||
+        hex_decode (value, want_sha256, REPO_DIGEST_LEN) == -1) {
+      nbdkit_error ("index-sha256=%s: expected the 64 hex digits of a SHA-256",
+                    value);
+      return -1;
+    }
+    want_index = true;
+    return 0;
+  }
   if (strcmp (key, "cache") == 0)
     return parse_size_param (&cache_size, key, value);
   if (strcmp (key, "readahead") == 0) {
@@ -193,7 +216,8 @@ bb_config (const char *key, const char *value)
     return *var ? 0 : -1;
   }
   nbdkit_error ("unknown parameter '%s' (see nbdkit-bootback-plugin(1): "
-                "repo, point, disk, cache, readahead, trace, prefetch)", key);
+                "repo, point, disk, index-sha256, cache, readahead, trace, prefetch)",
+                key);
   return -1;
 }
 
@@ -208,6 +232,11 @@ bb_config_complete (void)
     nbdkit_error ("trace= and prefetch= need point= (the disk they are of)");
     return -1;
   }
+  if (want_index && !point_spec) {
+    nbdkit_error ("index-sha256= needs point= (without it, an export name "
+                  "ending in #HEX names the index)");
+    return -1;
+  }
   /* nbdkit's environment holds the repository's secrets: no core of it. */
   if (env_has_secrets ())
     secrets_held ();
@@ -220,6 +249,7 @@ bb_config_complete (void)
   "                       (default: the export name chooses).\n" \
   "disk=NAME              The disk of the point (default: vda or the\n" \
   "                       only disk).\n" \
+  "index-sha256=HEX       Serve the disk only if its index is this one.\n" \
   "cache=SIZE             Memory for decoded chunks (default 256M, 0 = none).\n" \
   "readahead=SIZE         Read ahead on sequential access (default 8M, 0 = off).\n" \
   "trace=FILE             Append the first read of each chunk (boot trace).\n" \
@@ -306,7 +336,8 @@ bb_get_ready (void)
     nbdkit_error ("malloc: %m");
     return -1;
   }
-  pinned = serve_disks_get (disks, point_spec, disk_name, true, m);
+  pinned = serve_disks_get (disks, point_spec, disk_name, true,
+                            want_index ? want_sha256 : NULL, m);
   if (!pinned) {
     nbdkit_error ("point=%s%s%s: %s", point_spec, disk_name ? " disk=" : "",
                   disk_name ? disk_name : "", error_msg ());
@@ -370,7 +401,9 @@ bb_open (int readonly)
 {
   CLEANUP_FREE struct repo_manifest *m = NULL;
   const char *name;
-  char def[SERVE_NAME_MAX], desc[512] = "";
+  char def[SERVE_NAME_MAX], bare[SERVE_NAME_MAX], desc[512] = "";
+  uint8_t want[REPO_DIGEST_LEN];
+  bool pin;
   struct handle *h;
   size_t i;
 
@@ -393,7 +426,10 @@ bb_open (int readonly)
         goto err;
       name = def;
     }
-    h->disk = serve_disks_get (disks, name, disk_name, false, m);
+    if (serve_name_pin (name, bare, &pin, want) == -1)
+      goto err;
+    name = bare;
+    h->disk = serve_disks_get (disks, name, disk_name, false, pin ? want : NULL, m);
     if (!h->disk) {
       error_prefix ("export '%s'", name);
       goto err;

@@ -12,6 +12,11 @@
  *     serve_disks_free.
  *  3. The lock covers the list and the reference counts only; reads of an
  *     opened disk need no lock (repo_disk_pread is thread-safe).
+ *  4. An entry keeps the SHA-256 of the index it was opened with (the
+ *     manifest's pin, checked by the open); a get that names the index it
+ *     was approved to serve (want) gets the entry only if that is it.  The
+ *     index is read once, into memory: what the repository holds later
+ *     never changes what an entry serves.
  */
 #include <errno.h>
 
@@ -57,6 +62,29 @@ serve_name_split (const char *name, char point[SERVE_POINT_MAX + 1],
       return -1;
     }
     strcpy (disk, slash + 1);
+  }
+  return 0;
+}
+
+int
+serve_name_pin (const char *name, char bare[SERVE_NAME_MAX], bool *pinned,
+                uint8_t digest[REPO_DIGEST_LEN])
+{
+  const char *hash = strchr (name, '#');
+  size_t len = hash ? (size_t) (hash - name) : strlen (name);
+
+  *pinned = hash != NULL;
+  if (len >= SERVE_NAME_MAX) {
+    error_setx ("export name too long (%zu bytes)", len);
+    return -1;
+  }
+  memcpy (bare, name, len);
+  bare[len] = '\0';
+  if (hash && (strlen (hash + 1) != 2 * REPO_DIGEST_LEN ||
+               hex_decode (hash + 1, digest, REPO_DIGEST_LEN) == -1)) {
+    error_setx ("export '%s': '#' must be followed by the 64 hex digits of "
+                "the SHA-256 of the disk's index", name);
+    return -1;
   }
   return 0;
 }
@@ -206,6 +234,7 @@ struct sdisk {
   struct sdisk *next;
   char name[SERVE_NAME_MAX];
   struct repo_disk *d;
+  uint8_t index_sha256[REPO_DIGEST_LEN];   /* invariant 4 */
   unsigned refs;
   bool pinned;
 };
@@ -242,9 +271,28 @@ serve_disks_free (struct serve_disks *t)
   free (t);
 }
 
+/* Invariant 4: is have (the index of disk name) the one want names?  -1
+ * with the error if not. */
+static int
+check_want (const char *name, const uint8_t *have, const uint8_t *want,
+            const char *repo)
+{
+  char h[SHA256_HEX_LEN + 1], w[SHA256_HEX_LEN + 1];
+
+  if (!want || memcmp (want, have, REPO_DIGEST_LEN) == 0)
+    return 0;
+  hex_encode (have, REPO_DIGEST_LEN, h);
+  hex_encode (want, REPO_DIGEST_LEN, w);
+  error_setx ("disk %s in %s: its index is not the one approved for it "
+             "(SHA-256 %s, approved %s): the restore point changed in the "
+             "repository since it was checked; not serving it", name, repo, h, w);
+  return -1;
+}
+
 struct repo_disk *
 serve_disks_get (struct serve_disks *t, const char *name,
-                 const char *default_disk, bool pin, struct repo_manifest *m)
+                 const char *default_disk, bool pin, const uint8_t *want,
+                 struct repo_manifest *m)
 {
   char vm[VM_NAME_MAX + 1], id[TIMESTAMP_LEN + 1], disk[DISK_NAME_MAX + 1];
   char canonical[SERVE_NAME_MAX];
@@ -265,15 +313,27 @@ serve_disks_get (struct serve_disks *t, const char *name,
   if (!e) {
     /* Opening under the lock keeps invariant 1 simple; it reads one
      * index, and only the first connection to a disk pays for it. */
+    const uint8_t *pin_of = NULL;
+    size_t i;
+    for (i = 0; i < m->ndisks; i++)       /* the pin the open checks */
+      if (strcmp (m->disks[i].name, disk) == 0)
+        pin_of = m->disks[i].index_sha256;
+    if (pin_of && check_want (canonical, pin_of, want, repo_location (t->r)) == -1)
+      goto out;
     d = repo_disk_open_m (t->r, m, disk);   /* m: read by resolve */
     if (!d)
       goto out;
     e = xcalloc (1, sizeof *e);
     strcpy (e->name, canonical);
     e->d = d;
+    if (pin_of)                         /* always: resolve picked it from m */
+      memcpy (e->index_sha256, pin_of, REPO_DIGEST_LEN);
     e->next = t->head;
     t->head = e;
   }
+  else if (check_want (canonical, e->index_sha256, want,
+                       repo_location (t->r)) == -1)
+    goto out;
   e->refs++;
   e->pinned |= pin;
   d = e->d;

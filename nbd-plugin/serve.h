@@ -47,6 +47,17 @@ int serve_name_split (const char *name, char point[SERVE_POINT_MAX + 1],
 int serve_pick_disk (const struct repo_manifest *m, const char *want,
                      char out[DISK_NAME_MAX + 1]);
 
+/* An export name may end in "#HEX", HEX being 64 hex digits: the SHA-256
+ * of the disk's index that the client was approved to read (a session of
+ * a pooled instant recovery; the plugin's index-sha256= for point=).  The
+ * disk is then served only if the index the plugin opened for it is that
+ * one.  Split such a name: bare gets the name without "#HEX", *pinned
+ * whether there was one, digest its bytes.  0, or -1 with the error set
+ * (a '#' not followed by exactly 64 hex digits). */
+#define SERVE_PIN_SUFFIX_LEN (1 + 2 * REPO_DIGEST_LEN)
+int serve_name_pin (const char *name, char bare[SERVE_NAME_MAX], bool *pinned,
+                    uint8_t digest[REPO_DIGEST_LEN]);
+
 /* Resolve an export name (any form above) to its canonical
  * "VM@TIME/DISK" (TIME being the point's id), using default_disk (may be
  * NULL) when the name has no disk.  m (may be NULL) gets the manifest.
@@ -86,9 +97,14 @@ void serve_disks_free (struct serve_disks *t);
 /* Open (or share) the disk named by an export name, resolved as
  * serve_resolve does; m (may be NULL) gets the point's manifest.  pin:
  * keep it open even when unreferenced (the disk given with point= at
- * start-up).  NULL with the error set. */
+ * start-up).  want (may be NULL): the SHA-256 of the index the caller was
+ * approved to serve; the disk is returned only if the index it was opened
+ * with (checked against the manifest of that open, and kept in memory
+ * from then on) is that one, else NULL with an error naming the disk and
+ * both digests.  NULL with the error set. */
 struct repo_disk *serve_disks_get (struct serve_disks *t, const char *name,
                                    const char *default_disk, bool pin,
+                                   const uint8_t *want,
                                    struct repo_manifest *m);
 /* Drop a reference taken by serve_disks_get.  NULL is fine. */
 void serve_disks_put (struct serve_disks *t, struct repo_disk *d);

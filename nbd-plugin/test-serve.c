@@ -135,14 +135,14 @@ test_repo (struct repo *r)
 
   /* The table shares and counts. */
   t = serve_disks_new (r);
-  d1 = serve_disks_get (t, "web", NULL, false, NULL);
-  d2 = serve_disks_get (t, "web@latest/vda", NULL, false, &m);
+  d1 = serve_disks_get (t, "web", NULL, false, NULL, NULL);
+  d2 = serve_disks_get (t, "web@latest/vda", NULL, false, NULL, &m);
   assert (d1 && d1 == d2 && serve_disks_count (t) == 1);
   assert (strcmp (m.vm, "web") == 0);
-  d3 = serve_disks_get (t, "web/vdb", NULL, false, NULL);
+  d3 = serve_disks_get (t, "web/vdb", NULL, false, NULL, NULL);
   assert (d3 && d3 != d1 && serve_disks_count (t) == 2);
   assert (repo_disk_size (d3) == 3 * CS + 101);
-  assert (serve_disks_get (t, "web/vdz", NULL, false, NULL) == NULL);
+  assert (serve_disks_get (t, "web/vdz", NULL, false, NULL, NULL) == NULL);
   assert (serve_disks_count (t) == 2);
   serve_disks_put (t, d1);
   assert (serve_disks_count (t) == 2);
@@ -151,9 +151,45 @@ test_repo (struct repo *r)
   serve_disks_put (t, d3);
   assert (serve_disks_count (t) == 0);
   serve_disks_put (t, NULL);
-  d1 = serve_disks_get (t, "db", NULL, true, NULL);
+  d1 = serve_disks_get (t, "db", NULL, true, NULL, NULL);
   serve_disks_put (t, d1);
   assert (serve_disks_count (t) == 1);       /* pinned */
+
+  /* An approved index (invariant 4): served if it is the one opened,
+   * refused naming the disk if not, opened or not yet. */
+  uint8_t want[REPO_DIGEST_LEN];
+  char hexd[SHA256_HEX_LEN + 1], pinned_name[SERVE_NAME_MAX + 80], bare[SERVE_NAME_MAX];
+  bool pin;
+  assert (serve_resolve (r, "web/vda", NULL, name, &m) == 0);
+  memcpy (want, m.disks[0].index_sha256, REPO_DIGEST_LEN);
+  d1 = serve_disks_get (t, "web/vda", NULL, false, want, NULL);
+  assert (d1);
+  d2 = serve_disks_get (t, "web/vda", NULL, false, want, NULL);   /* shared */
+  assert (d2 == d1);
+  want[0] ^= 1;
+  assert (serve_disks_get (t, "web/vda", NULL, false, want, NULL) == NULL);
+  assert (strstr (error_msg (), "disk web@20260102T000000Z/vda in "));
+  assert (strstr (error_msg (), "its index is not the one approved for it"));
+  assert (serve_disks_get (t, "web/vdb", NULL, false, want, NULL) == NULL);
+  assert (serve_disks_count (t) == 2);       /* db and web/vda: vdb not opened */
+  serve_disks_put (t, d1);
+  serve_disks_put (t, d2);
+  assert (serve_disks_count (t) == 1);
+
+  /* Export names with #HEX. */
+  want[0] ^= 1;
+  hex_encode (want, REPO_DIGEST_LEN, hexd);
+  snprintf (pinned_name, sizeof pinned_name, "web/vda#%s", hexd);
+  memset (want, 0, sizeof want);
+  assert (serve_name_pin (pinned_name, bare, &pin, want) == 0);
+  assert (pin && strcmp (bare, "web/vda") == 0);
+  assert (memcmp (want, m.disks[0].index_sha256, REPO_DIGEST_LEN) == 0);
+  assert (serve_name_pin ("web/vda", bare, &pin, want) == 0);
+  assert (!pin && strcmp (bare, "web/vda") == 0);
+  assert (serve_name_pin ("web/vda#abc", bare, &pin, want) == -1);
+  assert (strstr (error_msg (), "64 hex digits"));
+  pinned_name[strlen (pinned_name) - 1] = 'g';
+  assert (serve_name_pin (pinned_name, bare, &pin, want) == -1);
   serve_disks_free (t);
 }
 

@@ -80,6 +80,9 @@ struct instant_many_opts {
   uint64_t budget_mib;      /* memory of all the VMs; 0: available - 1 GiB */
   bool json;
   bool require_clean, force;  /* the scan gate (cli_scan_gate) of each point */
+  /* what the gate approved of each point (instant_opts.approved), NULL
+   * or NULL entries where there is none */
+  struct repo_manifest **approved;
 };
 int cli_instant_many (struct cli *c, char **points, size_t n,
                       struct instant_opts *o, const struct instant_many_opts *m);
@@ -134,8 +137,12 @@ int cmd_scan (struct cli *c, int argc, char **argv);        /* cmd-scan.c */
 json_t *cli_scan_json (struct cli *c, const char *vm, const char *id);
 void cli_scan_show (struct cli *c, const char *vm, const char *id);
 /* --require-clean: 0 if the point spec's last scan is clean and it is not
- * suspicious, or force (a warning); else -1, printed. */
-int cli_scan_gate (struct cli *c, const char *spec, bool force);
+ * suspicious, or force (a warning); else -1, printed.  *approved gets
+ * (malloc'd) the manifest the gate read and found to be the disks the scan
+ * read, when it passed on its own (NULL with force): instant_start then
+ * boots those disks or nothing (instant_opts.approved). */
+int cli_scan_gate (struct cli *c, const char *spec, bool force,
+                   struct repo_manifest **approved);
 /* The lab's scan check (verify_scan_fn; opaque: the struct cli). */
 json_t *cli_scan_lab (void *opaque, const char *vm, const char *id,
                       const char *rules, const char *signatures);

@@ -81,7 +81,9 @@ static const char instant_usage[] =
   "                     you trust; by default they are removed or replaced\n"
   "                     and each is named\n"
   "  --require-clean    refuse a point whose last 'bootback scan' is not\n"
-  "                     clean, or that is marked suspicious (--force: warn)\n"
+  "                     clean, or that is marked suspicious (--force: warn);\n"
+  "                     the disks it approved are the disks that boot, or\n"
+  "                     nothing does (a point changed since is refused)\n"
   "\n"
   "On another host (--host or --connect naming a server, or --pool or\n"
   "--listen given), nbdkit serves the point on TCP with TLS, only to the\n"
@@ -268,15 +270,75 @@ instant_args (int argc, char **argv, struct instant_opts *o,
 }
 
 /* --require-clean: every point passes the scan gate (cli_scan_gate), or
- * nothing starts. */
+ * nothing starts; m->approved gets what it approved of each (the sessions
+ * boot those disks or nothing: instant_opts.approved). */
 static int
-instant_gate (struct cli *c, char **points, size_t n, const struct instant_many_opts *m)
+instant_gate (struct cli *c, char **points, size_t n, struct instant_many_opts *m)
 {
   size_t i;
 
-  for (i = 0; m->require_clean && i < n; i++)
-    if (cli_scan_gate (c, points[i], m->force) == -1)
+  if (!m->require_clean)
+    return 0;
+  m->approved = xcalloc (n, sizeof *m->approved);
+  for (i = 0; i < n; i++)
+    if (cli_scan_gate (c, points[i], m->force, &m->approved[i]) == -1)
       return -1;
+  return 0;
+}
+
+static void
+approved_free (struct instant_many_opts *m, size_t n)
+{
+  size_t i;
+
+  for (i = 0; m->approved && i < n; i++)
+    free (m->approved[i]);
+  free (m->approved);
+  m->approved = NULL;
+}
+
+/* instant once its options are parsed and its points passed the gate. */
+static int
+instant_run (struct cli *c, char **points, size_t n, struct instant_opts *o,
+             struct instant_many_opts *m)
+{
+  json_t *notes = json_array ();
+  CLEANUP_FREE struct instant_session *s = xcalloc (1, sizeof *s);
+  char spec[VM_NAME_MAX + TIMESTAMP_LEN + 2];
+
+  o->note_opaque = notes;
+  if (instant_reattach (c->cat, c->home) > 0)
+    fprintf (stderr, "bootback: re-attached sessions whose supervisor was gone\n");
+  o->home = c->home;
+  o->repo = repo_location (c->repo);
+  if (n > 1) {
+    json_decref (notes);
+    o->note = print_note;
+    o->note_opaque = NULL;
+    return cli_instant_many (c, points, n, o, m);
+  }
+  o->approved = m->approved ? m->approved[0] : NULL;
+  if (o->approved) {            /* the point the gate resolved, not a newer one */
+    snprintf (spec, sizeof spec, "%s@%s", o->approved->vm, o->approved->id);
+    o->point = spec;
+  }
+  if (instant_start (c->cat, o, s) == -1) {
+    if (s->id > 0)
+      cli_error ("session %" PRId64 " failed (nothing left behind): %s", s->id,
+                 error_msg ());
+    else
+      cli_perror ();
+    json_decref (notes);
+    return 1;
+  }
+  if (m->json) {
+    json_t *j = instant_session_json (s);
+    json_object_set_new (j, "notes", notes);
+    cli_json_print (j);
+    return 0;
+  }
+  json_decref (notes);
+  print_started (s, o->agent_timeout);
   return 0;
 }
 
@@ -288,52 +350,21 @@ cmd_instant (struct cli *c, int argc, char **argv)
     .repo_open = &c->repo_open,
   };
   struct instant_many_opts m = { 0 };
-  json_t *notes;
-  CLEANUP_FREE struct instant_session *s = xcalloc (1, sizeof *s);
-  bool json;
   const char *host = NULL;
+  size_t n;
+  int ret = 1;
 
   if (argc >= 2 && strcmp (argv[1], "stop") == 0)
     return cmd_instant_stop (c, argc - 1, argv + 1);
   if (instant_args (argc, argv, &o, &m, &host) == -1 ||
       cli_host_option (c, host, &o.uri) == -1)
     return 1;
-  json = m.json;
-  notes = json_array ();
-  o.note_opaque = notes;
+  n = argc - optind;
   cli_instant_env (c, &o);
-  if (cli_repo (c) == -1 || instant_gate (c, argv + optind, argc - optind, &m) == -1) {
-    json_decref (notes);
-    return 1;
-  }
-  if (instant_reattach (c->cat, c->home) > 0)
-    fprintf (stderr, "bootback: re-attached sessions whose supervisor was gone\n");
-  o.home = c->home;
-  o.repo = repo_location (c->repo);
-  if (argc - optind > 1) {
-    json_decref (notes);
-    o.note = print_note;
-    o.note_opaque = NULL;
-    return cli_instant_many (c, argv + optind, argc - optind, &o, &m);
-  }
-  if (instant_start (c->cat, &o, s) == -1) {
-    if (s->id > 0)
-      cli_error ("session %" PRId64 " failed (nothing left behind): %s", s->id,
-                 error_msg ());
-    else
-      cli_perror ();
-    json_decref (notes);
-    return 1;
-  }
-  if (json) {
-    json_t *j = instant_session_json (s);
-    json_object_set_new (j, "notes", notes);
-    cli_json_print (j);
-    return 0;
-  }
-  json_decref (notes);
-  print_started (s, o.agent_timeout);
-  return 0;
+  if (cli_repo (c) == 0 && instant_gate (c, argv + optind, n, &m) == 0)
+    ret = instant_run (c, argv + optind, n, &o, &m);
+  approved_free (&m, n);
+  return ret;
 }
 
 /* ---- sessions ----------------------------------------------------------------- */

@@ -474,9 +474,11 @@ cli_scan_show (struct cli *c, const char *vm, const char *id)
 /* Is the point the repository holds now the one the catalog recorded
  * (and its scan read)?  A verdict is kept by VM and time: someone who can
  * write the repository could put other disks (another manifest and
- * indexes) under a point found clean.  1 yes, 0 no (*why set), -1 error. */
+ * indexes) under a point found clean.  1 yes (*same, if same is not NULL,
+ * gets the manifest), 0 no (*why set), -1 error. */
 static int
-gate_same_point (struct cli *c, const char *vm, const char *id, char **why)
+gate_same_point (struct cli *c, const char *vm, const char *id, char **why,
+                 struct repo_manifest **same)
 {
   struct repo_manifest *m = xmalloc (sizeof *m);
   int r = -1;
@@ -489,19 +491,25 @@ gate_same_point (struct cli *c, const char *vm, const char *id, char **why)
                       "for it%s (bootback repo check)", repo_location (c->repo),
                       r == 0 ? " and its scan read" : "");
   r = r == 1;
+  if (r && same) {
+    *same = m;
+    m = NULL;
+  }
  out:
   free (m);
   return r;
 }
 
 int
-cli_scan_gate (struct cli *c, const char *spec, bool force)
+cli_scan_gate (struct cli *c, const char *spec, bool force,
+               struct repo_manifest **approved)
 {
   char vm[VM_NAME_MAX + 1], id[TIMESTAMP_LEN + 1], reason[SCORE_REASON_MAX];
   CLEANUP_FREE char *why = NULL;
   struct catalog_scan r = { .report = NULL };
   int got;
 
+  *approved = NULL;
   if (cli_catalog (c) == -1)
     return -1;
   if (repo_point_resolve (c->repo, spec, vm, id) == -1) {
@@ -521,7 +529,7 @@ cli_scan_gate (struct cli *c, const char *spec, bool force)
                      r.found);
   else if (strcmp (cli_score_mark (c, vm, id, reason), "suspicious") == 0)
     why = xasprintf ("it is marked suspicious: %s", reason);
-  else if (gate_same_point (c, vm, id, &why) == -1) {
+  else if (gate_same_point (c, vm, id, &why, approved) == -1) {
     cli_perror ();
     return -1;
   }
@@ -599,7 +607,7 @@ lab_scan_report (struct cli *c, struct scan_run *s, int64_t *when,
   /* the catalog's verdict only for the disks it recorded (gate_same_point) */
   if (got == 1 && (strcmp (r.verdict, "clean") == 0 ||
                    strcmp (r.verdict, "found") == 0) &&
-      gate_same_point (c, s->vm, s->id, &differs) == 1 &&
+      gate_same_point (c, s->vm, s->id, &differs, NULL) == 1 &&
       (report = json_loads (r.report, 0, NULL))) {
     free (r.report);
     *when = r.time;

@@ -63,14 +63,22 @@ admit (void *opaque, uint64_t memory_mib)
   return 0;
 }
 
-/* Start each point's session; a line per VM. */
+/* Start each point's session (what the gate approved of it, if it did); a
+ * line per VM. */
 static void
-start_all (struct cli *c, struct instant_opts *o, struct one *v, size_t n, double t0)
+start_all (struct cli *c, struct instant_opts *o, struct repo_manifest *const *approved,
+           struct one *v, size_t n, double t0)
 {
+  char spec[VM_NAME_MAX + TIMESTAMP_LEN + 2];
   size_t i;
 
   for (i = 0; i < n; i++) {
     o->point = v[i].point;
+    o->approved = approved ? approved[i] : NULL;
+    if (o->approved) {          /* the point the gate resolved, not a newer one */
+      snprintf (spec, sizeof spec, "%s@%s", o->approved->vm, o->approved->id);
+      o->point = spec;
+    }
     if (instant_start (c->cat, o, &v[i].s) == -1) {
       v[i].error = xstrdup (error_msg ());
       fprintf (stderr, "bootback: %s: not started: %s\n", v[i].point, v[i].error);
@@ -182,7 +190,7 @@ cli_instant_many (struct cli *c, char **points, size_t n, struct instant_opts *o
   o->admit = admit;
   o->admit_opaque = &b;
   o->agent_timeout = 0;
-  start_all (c, o, v, n, t0);
+  start_all (c, o, m->approved, v, n, t0);
   if (timeout > 0)
     wait_heartbeats (v, n, t0, timeout);
   print_summary (v, n, &b, m->json);

@@ -218,7 +218,7 @@ qemu_nbd_start_bitmap (struct qemu_nbd *q, const char *image, const char *format
     /* Dies with us: a killed bootback leaves no qemu-nbd behind. */
     prctl (PR_SET_PDEATHSIG, SIGTERM);
     execvpe (argv[0], argv, envp);
-    fprintf (stderr, "qemu-nbd: %s\n", strerror (errno));
+    child_say (2, "qemu-nbd", NULL, errno);
     _exit (127);
   }
   if (wait_serving (q, logpath, image) == -1) {

@@ -106,7 +106,7 @@ struct proc {
                                    started, watched or stopped here */
   char socket[256];             /* tcp: nbdkit's own pid file instead */
   bool tcp;                     /* listens on TCP (a remote front): on
-                                   remote_front_listen (s, k)'s socket */
+                                   remote_front_socket (s, k)'s socket */
   const struct instant_session *s;
   const struct instant_session_disk *k;
   char env[4300];                       /* "NAME=VALUE" for nbdkit, or "" */
@@ -298,7 +298,7 @@ int remote_overlay_create (virConnectPtr conn, const struct instant_session *s,
 void remote_overlays_delete (virConnectPtr conn, const struct instant_session *s,
                              const struct instant_caller *w);
 /* The front nbdkit's pid file and TLS options for disk k, appended (it
- * listens on the socket of remote_front_listen). */
+ * listens on the socket of remote_front_socket). */
 void remote_front_args (const struct instant_session *s,
                         const struct instant_session_disk *k, char ***v, size_t *n);
 /* Write the GnuTLS configuration of a TLS front to path (0600): the
@@ -306,12 +306,13 @@ void remote_front_args (const struct instant_session *s,
  * written, 0 if the host's is in allow-list mode (the front keeps it:
  * no file), -1 with the error set. */
 int remote_front_tls_config (const char *path);
-/* In the front's process, just before it execs nbdkit: a socket
+/* Before the front's nbdkit is forked: a socket (close-on-exec)
  * listening on s->listen, k->port, that drops every packet from an
- * address not in s->allow (all of them if none is known), as fd 3, and
- * LISTEN_FDS, LISTEN_PID set (socket activation).  -1 with the reason on
- * stderr (the front's log). */
-int remote_front_listen (const struct instant_session *s,
+ * address not in s->allow (all of them if none is known; a session
+ * recorded before "allow" resolves the URI's host now).  The child makes
+ * it fd 3 with LISTEN_FDS and LISTEN_PID (socket activation; procs.c).
+ * The descriptor, or -1 with the error set. */
+int remote_front_socket (const struct instant_session *s,
                          const struct instant_session_disk *k);
 /* remote-migrate.c: instant_migrate of a remote session. */
 int remote_migrate (struct catalog *cat, struct instant_session *s,

@@ -77,6 +77,16 @@ struct instant_opts {
   const struct repo_open_opts *repo_open;  /* how to reach it; NULL = the
                                               defaults */
   const char *point;        /* "VM", "VM@latest" or "VM@TIME" (required) */
+  /* The point as the caller checked it (the CLI's scan gate: the
+   * manifest whose disks the clean scan read), or NULL.  With it, point
+   * must resolve to approved's VM@TIME and hold exactly its disks (names,
+   * sizes, index digests) when instant_start reads it, else the start is
+   * refused, naming what changed.  With it or not, every disk's nbdkit
+   * serves only the index instant_start read (its SHA-256 is passed to the
+   * plugin, index-sha256= or the export name's #HEX, kept in the row for
+   * restarts): a point replaced in the repository afterwards is refused by
+   * the plugin, naming the disk, never served. */
+  const struct repo_manifest *approved;
   const char *uri;          /* libvirt URI; NULL = libvirt's default
                                (LIBVIRT_DEFAULT_URI) */
   const char *name;         /* domain name; NULL = the VM's name (KEEP) or
@@ -189,6 +199,10 @@ struct instant_session_disk {
   char migrated_to[4096];   /* the production image (while migrating:
                                the copy's target) */
   uint64_t size;
+  /* the SHA-256 of the disk's index as instant_start read it (hex), which
+   * its nbdkit is told to serve and nothing else; "" in rows of versions
+   * before it (their nbdkit serves what it opens) */
+  char index_sha256[SHA256_HEX_LEN + 1];
   bool onto;                /* migrated_to is an existing disk (migrate
                                --onto): never removed, undone (delta.c) */
   int port;                 /* remote: the front's TCP port (socket is

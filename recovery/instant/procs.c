@@ -14,6 +14,11 @@
  * crash of its predecessor adopts the nbdkits still running (found by
  * their pid files and checked by their command lines: their socket path)
  * instead of restarting them.
+ *
+ * Between fork and exec only async-signal-safe calls (util/spawn.c): the
+ * nbdkit's environment and a remote front's listening socket are made
+ * before the fork (proc_launch), the child only moves descriptors, writes
+ * its pid into the environment it was given, and execs.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -22,6 +27,7 @@
 #include <signal.h>
 #include <sys/pidfd.h>
 #include <sys/signalfd.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 
 #include "recovery/instant/instant-int.h"
@@ -73,54 +79,109 @@ write_pidfile (struct proc *p)
   }
 }
 
-/* In the grandchild: wait until the intermediate process is gone (init
- * is the parent), stdin/stdout to /dev/null, stderr to the log, exec.
- * Only a backend opens the repository: a front (the retry filter over
- * the backend's socket; a TCP listener for another host, on the socket
- * remote_front_listen makes here, in nbdkit's pid) gets the environment
- * without the secrets and where they are. */
-static void __attribute__((noreturn))
-proc_exec (const struct proc *p, pid_t parent)
+/* What the grandchild execs with, made before the fork.  Only a backend
+ * opens the repository: a front (the retry filter over the backend's
+ * socket; a TCP listener for another host) gets the environment without
+ * the secrets and where they are, and a TCP front its listening socket
+ * (listen_fd) with LISTEN_FDS and LISTEN_PID (its digits written by the
+ * child: nbdkit's pid is known only there). */
+struct launch {
+  char **envp;                  /* NULL: this process's environment */
+  int listen_fd;                /* -1 if none */
+  char listen_pid[32];          /* "LISTEN_PID=" and room for the digits */
+};
+
+static int
+launch_prepare (const struct proc *p, struct launch *l)
 {
+  char *extra[4] = { NULL };
+  size_t n = 0;
+
+  l->envp = NULL;
+  l->listen_fd = -1;
+  if (strcmp (p->kind, "backend") == 0)
+    return 0;
+  if (p->env[0])
+    extra[n++] = (char *) p->env;
+  if (p->tcp) {
+    l->listen_fd = remote_front_socket (p->s, p->k);
+    if (l->listen_fd == -1)
+      return -1;
+    snprintf (l->listen_pid, sizeof l->listen_pid, "LISTEN_PID=%20s", "");
+    extra[n++] = "LISTEN_FDS=1";
+    extra[n++] = l->listen_pid;
+  }
+  l->envp = env_without_secrets (extra);
+  return 0;
+}
+
+static void
+launch_free (struct launch *l)
+{
+  free (l->envp);
+  if (l->listen_fd >= 0)
+    close (l->listen_fd);
+}
+
+/* In the grandchild: wait until the intermediate process is gone (init
+ * is the parent), stdin/stdout to /dev/null, stderr to the log, a TCP
+ * front's socket as fd 3, exec.  Only async-signal-safe calls. */
+static void __attribute__((noreturn))
+proc_exec (const struct proc *p, pid_t parent, struct launch *l)
+{
+  const struct timespec ms = { 0, 1000000 };
   int fd = open ("/dev/null", O_RDWR);
   sigset_t all;
-  char *extra[] = { p->env[0] ? (char *) p->env : NULL, NULL };
 
   while (getppid () == parent)
-    usleep (1000);
+    nanosleep (&ms, NULL);
   if (fd >= 0) { dup2 (fd, 0); dup2 (fd, 1); }
-  fd = open (p->logfile, O_WRONLY | O_CREAT | O_APPEND, 0600);
-  if (fd >= 0) dup2 (fd, 2);
+  fd = open (p->logfile, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+  if (fd == 2)                  /* dup2 would leave FD_CLOEXEC on it */
+    fcntl (2, F_SETFD, 0);
+  else if (fd >= 0)
+    dup2 (fd, 2);
   sigemptyset (&all);
   sigprocmask (SIG_SETMASK, &all, NULL);
-  if (p->tcp && remote_front_listen (p->s, p->k) == -1)
-    _exit (127);
-  if (strcmp (p->kind, "backend") == 0)
-    execvp (p->argv[0], p->argv);
+  if (l->listen_fd >= 0) {
+    /* dup2 clears close-on-exec on 3, but does nothing if it is 3 */
+    if ((l->listen_fd == 3 ? fcntl (3, F_SETFD, 0) : dup2 (l->listen_fd, 3)) == -1) {
+      child_say (2, "listening socket of", p->what, errno);
+      _exit (127);
+    }
+    child_put_number (l->listen_pid, (long) getpid ());
+  }
+  if (l->envp)
+    execvpe (p->argv[0], p->argv, l->envp);
   else
-    execvpe (p->argv[0], p->argv, env_without_secrets (extra));
-  fprintf (stderr, "exec %s: %s\n", p->argv[0], strerror (errno));
+    execvp (p->argv[0], p->argv);
+  child_say (2, "exec", p->argv[0], errno);
   _exit (127);
 }
 
 int
 proc_launch (struct proc *p)
 {
+  struct launch l;
   pid_t pid, mid;
   int pfd[2];
 
   unlink (p->socket);                 /* a stale socket first */
+  if (launch_prepare (p, &l) == -1)
+    return -1;
   /* An intermediate process forks nbdkit and exits; nbdkit waits for that
    * before exec'ing, and tells us nothing but its pid (pipe).  It also
    * gets its own session, away from our process group. */
   if (pipe2 (pfd, O_CLOEXEC) == -1) {
     error_set (errno, "pipe");
+    launch_free (&l);
     return -1;
   }
   mid = fork ();
   if (mid == -1) {
     error_set (errno, "fork");
     close (pfd[0]); close (pfd[1]);
+    launch_free (&l);
     return -1;
   }
   if (mid == 0) {
@@ -128,12 +189,13 @@ proc_launch (struct proc *p)
     setsid ();
     pid = fork ();
     if (pid == 0)
-      proc_exec (p, parent);
+      proc_exec (p, parent, &l);
     if (write (pfd[1], &pid, sizeof pid) != (ssize_t) sizeof pid)
       _exit (1);
     _exit (0);
   }
   close (pfd[1]);
+  launch_free (&l);                   /* the child has its own copy */
   pid = -1;
   if (read (pfd[0], &pid, sizeof pid) != (ssize_t) sizeof pid)
     pid = -1;
@@ -150,6 +212,35 @@ proc_launch (struct proc *p)
   return 0;
 }
 
+/* The last "error: " line of p's log (its last 4 KiB), printable, as
+ * ": LINE" (malloc'd), or "" if there is none: why an nbdkit that exited
+ * at start did (a plugin that refused the point names its disk there). */
+static char *
+log_error (const struct proc *p)
+{
+  char buf[4097], *line = NULL, *s, *e;
+  int fd = open (p->logfile, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  off_t end;
+  ssize_t n = 0;
+
+  if (fd >= 0) {
+    end = lseek (fd, 0, SEEK_END);
+    if (end >= 0 && lseek (fd, end > 4096 ? end - 4096 : 0, SEEK_SET) >= 0)
+      n = read (fd, buf, sizeof buf - 1);
+    close (fd);
+  }
+  buf[n > 0 ? n : 0] = '\0';
+  for (s = buf; (e = strstr (s, "error: ")); s = e + 1)
+    line = e;
+  if (!line)
+    return xstrdup ("");
+  line[strcspn (line, "\n")] = '\0';
+  s = xstrdup_printable (line + strlen ("error: "), false);
+  e = xasprintf (": %s", s);
+  free (s);
+  return e;
+}
+
 int
 proc_wait (struct proc *p)
 {
@@ -160,11 +251,12 @@ proc_wait (struct proc *p)
   while (!proc_serves (p)) {
     struct pollfd pf = { .fd = p->pidfd, .events = POLLIN };
     if (p->pidfd < 0 || poll (&pf, 1, 0) == 1) {
+      CLEANUP_FREE char *why = log_error (p);
       if (p->pidfd >= 0) close (p->pidfd);
       p->pidfd = -1;
       p->pid = 0;
-      error_setx ("%s nbdkit of %s exited at start (see %s)", p->kind, p->what,
-                  p->logfile);
+      error_setx ("%s nbdkit of %s exited at start%s (see %s)", p->kind, p->what,
+                  why, p->logfile);
       return -1;
     }
     if (now_monotonic () > end) {
@@ -281,12 +373,12 @@ bootback_exe (char *buf, size_t len)
 }
 
 /* In the forked child: daemonise (a new session, then a grandchild that
- * init adopts), the pipe's write end on fd 3, and run `supervise ARG`. */
+ * init adopts), the pipe's write end on fd 3, and run `supervise ARG`.
+ * Only async-signal-safe calls (argv is built before the fork). */
 static void __attribute__((noreturn))
-spawn_daemon (const char *exe, const char *home, const char *arg,
-              const char *log, int pipe_w)
+spawn_daemon (char *const argv[], const char *log, int pipe_w)
 {
-  int fd, maxfd, i;
+  int fd;
 
   setsid ();
   if (fork () != 0)
@@ -295,13 +387,15 @@ spawn_daemon (const char *exe, const char *home, const char *arg,
   if (fd >= 0) { dup2 (fd, 0); dup2 (fd, 1); }
   fd = open (log, O_WRONLY | O_CREAT | O_APPEND, 0600);
   if (fd >= 0) dup2 (fd, 2);
-  dup2 (pipe_w, 3);               /* clears FD_CLOEXEC on 3 */
-  maxfd = (int) sysconf (_SC_OPEN_MAX);
-  for (i = 4; i < maxfd && i < 65536; i++)
-    close (i);
-  execl (exe, exe, "--home", home, "supervise", arg, "--ready-fd", "3",
-         (char *) NULL);
-  dprintf (3, "error: cannot run %s: %s\n", exe, strerror (errno));
+  if (pipe_w == 3)                /* dup2 would leave FD_CLOEXEC on it */
+    fcntl (3, F_SETFD, 0);
+  else
+    dup2 (pipe_w, 3);             /* clears FD_CLOEXEC on 3 */
+  if (syscall (SYS_close_range, 4u, ~0u, 0u) == -1)
+    for (fd = 4; fd < 65536; fd++)        /* before Linux 5.9 */
+      close (fd);
+  execv (argv[0], argv);
+  child_say (3, "error: cannot run", argv[0], errno);
   _exit (127);
 }
 
@@ -333,6 +427,8 @@ daemon_spawn (const char *home, const char *arg, const char *log)
 {
   char self[4096], msg[1024];
   const char *exe = bootback_exe (self, sizeof self);
+  char *const argv[] = { (char *) exe, "--home", (char *) home, "supervise",
+                         (char *) arg, "--ready-fd", "3", NULL };
   int pfd[2], status;
   pid_t pid;
 
@@ -340,7 +436,7 @@ daemon_spawn (const char *home, const char *arg, const char *log)
   if (pid == -1)
     return -1;
   if (pid == 0)
-    spawn_daemon (exe, home, arg, log, pfd[1]);
+    spawn_daemon (argv, log, pfd[1]);
   close (pfd[1]);
   while (waitpid (pid, &status, 0) == -1 && errno == EINTR)
     ;

@@ -24,15 +24,15 @@
  * hypervisor's certificate and nbdkit 1.32 can pin neither the client's
  * identity nor (its ip filter parses no address: built without
  * INET_PTON) its address, so the front's listening socket is ours
- * (remote_front_listen): bound, given a classic BPF socket filter that
- * drops every packet (the SYN first; accepted sockets inherit it) whose
- * source is not an allowed address, and handed to nbdkit by socket
- * activation (LISTEN_FDS).  Without it one host's QEMU certificate would
- * read another host's sessions; with it a certificate serves only from
- * the target's address, and a client elsewhere sees its SYN unanswered
- * (README, "TLS").  The
- * front writes its pid file (--pidfile, the disk's "socket" field) once it
- * listens: that is its readiness (procs.c), and its command line's mark.
+ * (remote_front_socket, made before nbdkit is forked): bound, given a
+ * classic BPF socket filter that drops every packet (the SYN first;
+ * accepted sockets inherit it) whose source is not an allowed address,
+ * and handed to nbdkit by socket activation (LISTEN_FDS).  Without it
+ * one host's QEMU certificate would read another host's sessions; with it
+ * a certificate serves only from the target's address, and a client
+ * elsewhere sees its SYN unanswered (README, "TLS").  The front writes
+ * its pid file (--pidfile, the disk's "socket" field) once it listens:
+ * that is its readiness (procs.c), and its command line's mark.
  * --insecure serves plaintext (tests, or a trusted private link).
  *
  * The guest's writes go to a qcow2 volume NAME.DISK.qcow2 in a pool of
@@ -460,19 +460,19 @@ allow_filter (int family, const char *allow, struct sock_filter *f, size_t max)
 }
 
 int
-remote_front_listen (const struct instant_session *s,
+remote_front_socket (const struct instant_session *s,
                      const struct instant_session_disk *k)
 {
   struct addrinfo hints = { .ai_socktype = SOCK_STREAM,
                             .ai_flags = AI_NUMERICHOST }, *ai = NULL;
   struct sock_filter f[16 * 8 + 2];
   struct sock_fprog prog = { 0 };
-  char port[16], pid[32], host[256], allow[sizeof s->allow] = "";
+  char port[16], host[256], allow[sizeof s->allow] = "";
   int fd = -1, one = 1;
 
   snprintf (port, sizeof port, "%d", k->port);
   if (getaddrinfo (s->listen, port, &hints, &ai) != 0) {
-    fprintf (stderr, "bootback: %s: not an address\n", s->listen);
+    error_setx ("front of disk %s: %s: not an address", k->name, s->listen);
     return -1;
   }
   /* a session recorded before "allow" was: the URI's host now */
@@ -486,22 +486,18 @@ remote_front_listen (const struct instant_session *s,
     f[0] = (struct sock_filter) BPF_STMT (BPF_RET | BPF_K, 0);
     prog.len = 1;
   }
-  fd = socket (ai->ai_family, SOCK_STREAM, 0);
+  fd = socket (ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd == -1 ||
       setsockopt (fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) == -1 ||
       setsockopt (fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof prog) == -1 ||
-      bind (fd, ai->ai_addr, ai->ai_addrlen) == -1 || listen (fd, SOMAXCONN) == -1 ||
-      (fd != 3 && dup2 (fd, 3) == -1)) {
-    fprintf (stderr, "bootback: listening on %s port %s: %s\n", s->listen, port,
-             strerror (errno));
+      bind (fd, ai->ai_addr, ai->ai_addrlen) == -1 || listen (fd, SOMAXCONN) == -1) {
+    error_set (errno, "front of disk %s: listening on %s port %s", k->name,
+               s->listen, port);
+    if (fd >= 0)
+      close (fd);
     freeaddrinfo (ai);
     return -1;
   }
   freeaddrinfo (ai);
-  if (fd != 3)
-    close (fd);
-  snprintf (pid, sizeof pid, "%d", (int) getpid ());
-  setenv ("LISTEN_FDS", "1", 1);
-  setenv ("LISTEN_PID", pid, 1);
-  return 0;
+  return fd;
 }

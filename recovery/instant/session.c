@@ -280,6 +280,7 @@ from_row (const struct catalog_session *r, struct instant_session *s)
     copy (k->overlay, sizeof k->overlay, jstr (e, "overlay"));
     copy (k->migrated_to, sizeof k->migrated_to, jstr (e, "migrated_to"));
     k->size = json_integer_value (json_object_get (e, "size"));
+    copy (k->index_sha256, sizeof k->index_sha256, jstr (e, "index_sha256"));
     k->onto = json_is_true (json_object_get (e, "onto"));
     k->port = json_integer_value (json_object_get (e, "port"));
     /* A row of a version before these flags: what it names was made. */
@@ -329,6 +330,9 @@ data_json (const struct instant_session *s)
                                              "overlay", k->overlay,
                                              "migrated_to", k->migrated_to,
                                              "size", (json_int_t) k->size));
+    if (k->index_sha256[0])
+      json_object_set_new (json_array_get (disks, i), "index_sha256",
+                           json_string (k->index_sha256));
     if (k->onto)
       json_object_set_new (json_array_get (disks, i), "onto", json_true ());
     if (k->port > 0)
@@ -739,6 +743,36 @@ struct start {
   bool domain_made;             /* libvirt may have a domain of ours */
 };
 
+/* Is m the point the caller approved (instant_opts.approved)?  -1 with
+ * the error naming what changed if not. */
+static int
+point_approved (const struct repo_manifest *m, const struct repo_manifest *a)
+{
+  size_t i;
+
+  if (strcmp (m->vm, a->vm) != 0 || strcmp (m->id, a->id) != 0) {
+    error_setx ("the restore point is now %s@%s, not the %s@%s that was checked",
+                m->vm, m->id, a->vm, a->id);
+    return -1;
+  }
+  if (m->ndisks != a->ndisks) {
+    error_setx ("%s@%s has %zu disks now, %zu when it was checked: it changed in "
+                "the repository since", m->vm, m->id, m->ndisks, a->ndisks);
+    return -1;
+  }
+  for (i = 0; i < m->ndisks; i++)
+    if (strcmp (m->disks[i].name, a->disks[i].name) != 0 ||
+        m->disks[i].size != a->disks[i].size ||
+        memcmp (m->disks[i].index_sha256, a->disks[i].index_sha256,
+                REPO_DIGEST_LEN) != 0) {
+      error_setx ("%s@%s: disk %s is not the one that was checked (its name, "
+                  "size or index changed in the repository since)", m->vm, m->id,
+                  a->disks[i].name);
+      return -1;
+    }
+  return 0;
+}
+
 /* The point: resolved, its manifest and saved domain XML read. */
 static int
 start_point (struct start *st)
@@ -754,6 +788,8 @@ start_point (struct start *st)
   st->s->point_fault = true;
   st->m = xmalloc (sizeof *st->m);
   if (repo_manifest_read (st->repo, st->vm, st->id, st->m) == -1)
+    return -1;
+  if (st->o->approved && point_approved (st->m, st->o->approved) == -1)
     return -1;
   if (st->m->ndisks == 0 || st->m->ndisks > INSTANT_MAX_DISKS) {
     error_setx ("%s@%s has %zu disks", st->vm, st->id, st->m->ndisks);
@@ -903,6 +939,7 @@ start_row (struct start *st)
     struct instant_session_disk *k = &s->disks[i];
     copy (k->name, sizeof k->name, st->m->disks[i].name);
     k->size = st->m->disks[i].size;
+    hex_encode (st->m->disks[i].index_sha256, REPO_DIGEST_LEN, k->index_sha256);
     if (path_set (k->overlay, sizeof k->overlay, "%s/%s.%s.qcow2", s->overlay_dir,
                   s->name, k->name) == -1)
       return -1;

@@ -6,6 +6,7 @@
  * the session directory:
  *
  *   backend  nbdkit -r -f -U DISK.backend.sock bootback repo=R point=VM@T disk=D
+ *                   index-sha256=HEX
  *   front    nbdkit -r -f -U DISK.sock --filter=retry nbd socket=DISK.backend.sock
  *
  * QEMU reads DISK.sock (the overlay's backing).  A remote session's
@@ -16,9 +17,13 @@
  * that dies is restarted the same way (QEMU then sees the error of the
  * requests in flight: the front is stock nbdkit code, read-only).
  *
+ * HEX is the SHA-256 of the disk's index as instant_start read the point
+ * (the row keeps it): a backend started or restarted after the point was
+ * replaced in the repository refuses to serve it (nbd-plugin/plugin.c).
+ *
  * A pooled session (instant with several points, pool.c) has no backends
  * of its own: its fronts read the pool's backend socket, each with its
- * disk's export name (VM@TIME/DISK); the pool's supervisor keeps that one
+ * disk's export name (VM@TIME/DISK#HEX, the same pin); the pool's supervisor keeps that one
  * serving, and nothing here starts, watches or stops it.
  *
  * The nbdkits are started detached and watched with pidfds (procs.c), so a
@@ -165,6 +170,8 @@ backend_argv (const struct instant_session *s, const struct instant_session_disk
   strv_push (&v, &n, xasprintf ("repo=%s", s->repo));
   strv_push (&v, &n, xasprintf ("point=%s@%s", s->vm, s->point));
   strv_push (&v, &n, xasprintf ("disk=%s", k->name));
+  if (k->index_sha256[0])              /* the index instant_start read */
+    strv_push (&v, &n, xasprintf ("index-sha256=%s", k->index_sha256));
   strv_push (&v, &n, xasprintf ("trace=%s", tpath));
   if (access (ppath, F_OK) == 0)
     strv_push (&v, &n, xasprintf ("prefetch=%s", ppath));
@@ -187,8 +194,9 @@ front_argv (const struct instant_session *s, const struct instant_session_disk *
     strv_pushl (&v, &n, "-U", k->socket, NULL);
   strv_pushl (&v, &n, "--log=stderr", "--filter=retry", "nbd", NULL);
   strv_push (&v, &n, xasprintf ("socket=%s", k->backend_socket));
-  if (pooled)
-    strv_push (&v, &n, xasprintf ("export=%s@%s/%s", s->vm, s->point, k->name));
+  if (pooled)                           /* #HEX: the index instant_start read */
+    strv_push (&v, &n, xasprintf ("export=%s@%s/%s%s%s", s->vm, s->point, k->name,
+                                  k->index_sha256[0] ? "#" : "", k->index_sha256));
   strv_push (&v, &n, xasprintf ("retries=%d", s->read_retries > 0 ? s->read_retries : 30));
   strv_pushl (&v, &n, "retry-delay=1", "retry-exponential=no", NULL);
   return v;

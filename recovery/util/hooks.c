@@ -2,9 +2,9 @@
 /*
  * Test hooks: the environment variables through which the test suite
  * injects faults, crashes and programs (BOOTBACK_FAULT, BOOTBACK_CRASH_STEP,
- * BOOTBACK_DELTA_TEST, BOOTBACK_BACKUP_TEST, BOOTBACK_LAB_TEST_HOOK, BOOTBACK_NBDKIT,
- * BOOTBACK_NBDKIT_PLUGIN, BOOTBACK_EXE, BOOTBACK_NO_PIDFD).  Every read of one goes through
- * test_hook_env().
+ * BOOTBACK_STOP_STEP, BOOTBACK_DELTA_TEST, BOOTBACK_BACKUP_TEST,
+ * BOOTBACK_LAB_TEST_HOOK, BOOTBACK_NBDKIT, BOOTBACK_NBDKIT_PLUGIN, BOOTBACK_EXE,
+ * BOOTBACK_NO_PIDFD).  Every read of one goes through test_hook_env().
  *
  * This file is compiled twice.  With BOOTBACK_TEST_HOOKS defined it is
  * util's hooks.o, in libbbutil.a, and the programs of the build tree (which

@@ -344,9 +344,12 @@ void
 crash_step (int step)
 {
   const char *s = test_hook_env ("BOOTBACK_CRASH_STEP");
+  const char *t = test_hook_env ("BOOTBACK_STOP_STEP");
 
   if (s && atoi (s) == step)
     kill (getpid (), SIGKILL);
+  if (t && atoi (t) == step)
+    raise (SIGSTOP);
 }
 
 int

@@ -2,6 +2,14 @@
 /*
  * Running a helper program (qemu-img, qemu-nbd) and capturing what it
  * says, so its own error message can be passed on to the user.
+ *
+ * bootback is threaded (libvirt's event loop, S3 and read-ahead workers,
+ * the web server): between fork and exec a child may make only
+ * async-signal-safe calls (another thread may have held a lock, malloc's
+ * or stdio's, at the fork, and nobody is left to release it in the
+ * child).  So the environment and everything else the child needs is
+ * built before fork (env_without_secrets), and what the child says on a
+ * failed exec goes through child_say, not stdio.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -110,6 +118,35 @@ child_fds_for_exec (char *const argv[])
     }
 }
 
+void
+child_say (int fd, const char *what, const char *name, int errnum)
+{
+  const char *desc = strerrordesc_np (errnum);   /* a table: no locale, no lock */
+  const char *parts[] = { what, name ? " " : "", name ? name : "", ": ",
+                          desc ? desc : "unknown error", "\n" };
+
+  for (size_t i = 0; i < sizeof parts / sizeof *parts; i++) {
+    ssize_t r = write (fd, parts[i], strlen (parts[i]));
+    (void) r;                                    /* nothing to do if lost */
+  }
+}
+
+void
+child_put_number (char *buf, long n)
+{
+  char digits[24];
+  size_t k = 0, end = strlen (buf), start;
+
+  do
+    digits[k++] = '0' + n % 10;
+  while ((n /= 10) > 0 && k < sizeof digits);
+  for (start = end; start > 0 && buf[start - 1] == ' '; start--)
+    ;
+  for (size_t i = 0; i < k && start + i < end; i++)
+    buf[start + i] = digits[k - 1 - i];
+  buf[start + k < end ? start + k : end] = '\0';
+}
+
 int
 spawn_output (char *const argv[], unsigned flags, pid_t *pidp)
 {
@@ -135,7 +172,7 @@ spawn_output (char *const argv[], unsigned flags, pid_t *pidp)
       execvpe (argv[0], argv, envp);
     else
       execvp (argv[0], argv);
-    fprintf (stderr, "%s: %s\n", argv[0], strerror (errno));
+    child_say (2, argv[0], NULL, errno);
     _exit (127);
   }
   close (pfd[1]);

@@ -263,6 +263,32 @@ test_utf8 (void)
   assert (utf8_seq_len (U ("\xc3\x28"), 2) == 0);          /* bad continuation */
 }
 
+/* What a child says and puts between fork and exec (write(2) only). */
+static void
+test_child_helpers (void)
+{
+  char buf[32], out[256] = "";
+  int p[2];
+  ssize_t n;
+
+  snprintf (buf, sizeof buf, "LISTEN_PID=%20s", "");
+  child_put_number (buf, 4194304);
+  assert (strcmp (buf, "LISTEN_PID=4194304") == 0);
+  snprintf (buf, sizeof buf, "LISTEN_PID=%20s", "");
+  child_put_number (buf, 0);
+  assert (strcmp (buf, "LISTEN_PID=0") == 0);
+  assert (pipe (p) == 0);
+  child_say (p[1], "exec", "nbdkit", ENOENT);
+  child_say (p[1], "qemu-nbd", NULL, EACCES);
+  close (p[1]);
+  n = read (p[0], out, sizeof out - 1);
+  close (p[0]);
+  assert (n > 0);
+  out[n] = '\0';
+  assert (strcmp (out, "exec nbdkit: No such file or directory\n"
+                  "qemu-nbd: Permission denied\n") == 0);
+}
+
 int
 main (void)
 {
@@ -271,6 +297,7 @@ main (void)
   time_t t;
 
   test_containers ();
+  test_child_helpers ();
   assert (parse_size ("1M") == 1048576);
   assert (parse_size ("64K") == 65536);
   assert (parse_size ("4MiB") == 4194304);

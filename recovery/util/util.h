@@ -198,10 +198,13 @@ void secrets_held (void);
 
 /* The numbered steps of the commit protocol call this; when the environment
  * has BOOTBACK_CRASH_STEP=N and step == N the process kills itself with
- * SIGKILL (crash-safety tests).  1-5: the commit protocol (docs/design.md);
- * 6: inside the catalog's point insert; 7: instant start, before its first
- * overlay is created; 8 and 9: remote migrate, before its first volume is
- * created, and once it is created and recorded. */
+ * SIGKILL (crash-safety tests); with BOOTBACK_STOP_STEP=N it stops itself
+ * with SIGSTOP instead (a test then changes something and sends SIGCONT).
+ * 1-5: the commit protocol (docs/design.md); 6: inside the catalog's point
+ * insert; 7: instant start, before its first overlay is created (the point's
+ * manifest was read; its nbdkit has not opened it); 8 and 9: remote
+ * migrate, before its first volume is created, and once it is created and
+ * recorded.  Both are test hooks (test_hook_env). */
 void crash_step (int step);
 
 /* ---- private files and directories (private.c) ------------------------ */
@@ -322,6 +325,16 @@ char **env_without_secrets (char *const extra[]);
  * repository's directories) does not reach the programs it runs.  Only
  * async-signal-safe calls. */
 void child_fds_for_exec (char *const argv[]);
+/* In a child between fork and exec: write "what name: description of
+ * errnum\n" (name NULL: "what: ...") to fd, with write(2) only
+ * (async-signal-safe, unlike stdio and strerror, which may take locks or
+ * allocate: the child of a threaded process must not). */
+void child_say (int fd, const char *what, const char *name, int errnum);
+/* In such a child: the decimal digits of n (>= 0) written over the
+ * spaces at the end of buf ("LISTEN_PID=" and 20 spaces), NUL-terminated:
+ * a value known only in the child put into an environment built before
+ * fork.  Async-signal-safe. */
+void child_put_number (char *buf, long n);
 /* Drop the same from this process's own environment, before it starts
  * what must not see them (what reads a guest's file system). */
 void env_unset_secrets (void);
