@@ -8,8 +8,10 @@
 # the victim bucket; a listing that never ends is an error, not a hang;
 # the server's error message stays one printable line; a read cache
 # directory open to others is refused, and one shared by two repositories
-# keeps them apart; a lock the server does not keep
-# is not reported as kept (point lock reads it back).
+# keeps them apart; a chunk the server once answered with another's
+# content (intact by its CRCs) is not kept in the read cache for ever:
+# once the server answers right, the read does too; a lock the server
+# does not keep is not reported as kept (point lock reads it back).
 source "$top_srcdir/tests/functions.sh"
 requires python3 timeout
 
@@ -104,6 +106,21 @@ grep -q "${cs[0]##*/}\|${cs[1]##*/}" "$tmp/err" || fail "evil: $(cat "$tmp/err")
 BOOTBACK_S3_CACHE=$tmp/shared bootback --repo "$url" restore web --to "$tmp/g.raw" > "$tmp/out" 2>&1 ||
     fail "what another repository served came from the shared cache: $(cat "$tmp/out")"
 cmp "$tmp/a.raw" "$tmp/g.raw" || fail "restore through a shared cache differs"
+unfake
+
+## a chunk answered with another's content (intact by its CRCs, cached):
+## an error naming it, and once the server answers right, the restore
+## through the same cache is right (the cached copy failed its check: it
+## is dropped and fetched again, never served for ever)
+first=$(find "$srv/bkt/site/repo/chunks" -type f | sort | head -n 1)
+fake swap
+touch "$tmp/log.swap"
+BOOTBACK_S3_CACHE=$tmp/swapcache expect_rc 1 bootback --repo "$url" restore web --to "$tmp/s.raw"
+grep -q "${first##*/}.*SHA-256 mismatch" "$tmp/err" || fail "swap: $(cat "$tmp/err")"
+rm "$tmp/log.swap"
+BOOTBACK_S3_CACHE=$tmp/swapcache bootback --repo "$url" restore web --to "$tmp/h.raw" > "$tmp/out" 2>&1 ||
+    fail "a wrong chunk the server served once stays in the read cache: $(cat "$tmp/out")"
+cmp "$tmp/a.raw" "$tmp/h.raw" || fail "restore after a wrong chunk was cached differs"
 unfake
 
 ## a lock the server answers 200 to but does not keep: not reported as kept

@@ -13,6 +13,11 @@
  * the caller's buffer and are checked there, one copy fewer.
  * Reads of frames keep the files of a local repository's chunks open
  * (below: one pread per 4K random miss, not an open and a close too).
+ * A read that fails drops the storage's local copy of the chunk file, if
+ * it has one (the S3 read cache: the io's uncache), and is tried once
+ * more from the original; a copy that fails again is dropped again.  A
+ * wrong file the server once answered (intact by its own CRCs, so
+ * cached) is then never served for ever: the next read fetches it anew.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -432,10 +437,28 @@ chunk_files_free (struct repo *r)
   r->files = NULL;
 }
 
-int
-chunk_read_frames (struct repo *r, const uint8_t digest[REPO_DIGEST_LEN],
-                   struct chunk_table **t, size_t f0, size_t f1,
-                   uint8_t *const *out)
+/* A read of chunk digest failed: drop the storage's local copy of its
+ * file, if it has one (the S3 read cache), so that the next read
+ * fetches the original.  True if there was one. */
+static bool
+chunk_uncache (struct repo *r, const uint8_t digest[REPO_DIGEST_LEN])
+{
+  char path[80];
+  bool dropped;
+  ERROR_SAVE (saved);
+
+  if (!r->io->ops->uncache)
+    return false;
+  repo_chunk_path (digest, path);
+  dropped = r->io->ops->uncache (r->io, path);
+  ERROR_RESTORE (saved);
+  return dropped;
+}
+
+static int
+read_frames (struct repo *r, const uint8_t digest[REPO_DIGEST_LEN],
+             struct chunk_table **t, size_t f0, size_t f1,
+             uint8_t *const *out)
 {
   struct codec *c;
   struct repo_file *f;
@@ -474,6 +497,19 @@ chunk_read_frames (struct repo *r, const uint8_t digest[REPO_DIGEST_LEN],
  out:
   file_put (r, f, o, ret == -1);
   codec_put (r, c);
+  return ret;
+}
+
+int
+chunk_read_frames (struct repo *r, const uint8_t digest[REPO_DIGEST_LEN],
+                   struct chunk_table **t, size_t f0, size_t f1,
+                   uint8_t *const *out)
+{
+  int ret = read_frames (r, digest, t, f0, f1, out);
+
+  if (ret == -1 && chunk_uncache (r, digest) &&
+      (ret = read_frames (r, digest, t, f0, f1, out)) == -1)
+    chunk_uncache (r, digest);
   return ret;
 }
 
@@ -545,9 +581,9 @@ read_raw (struct repo *r, struct codec *c, const uint8_t *digest,
   return ret;
 }
 
-int
-repo_chunk_get (struct repo *r, const uint8_t digest[REPO_DIGEST_LEN],
-                void *buf, size_t buflen, size_t *len)
+static int
+chunk_get (struct repo *r, const uint8_t digest[REPO_DIGEST_LEN],
+           void *buf, size_t buflen, size_t *len)
 {
   struct codec *c = codec_get (r);
   char path[80];
@@ -574,5 +610,17 @@ repo_chunk_get (struct repo *r, const uint8_t digest[REPO_DIGEST_LEN],
   ret = 0;
  out:
   codec_put (r, c);
+  return ret;
+}
+
+int
+repo_chunk_get (struct repo *r, const uint8_t digest[REPO_DIGEST_LEN],
+                void *buf, size_t buflen, size_t *len)
+{
+  int ret = chunk_get (r, digest, buf, buflen, len);
+
+  if (ret == -1 && chunk_uncache (r, digest) &&
+      (ret = chunk_get (r, digest, buf, buflen, len)) == -1)
+    chunk_uncache (r, digest);
   return ret;
 }

@@ -112,8 +112,10 @@
  *     (points/VM/ID/DISK.fidx) is kept too, as DIR/<repo>/i<SHA-256 of
  *     its path>; it is checked above at every open against the SHA-256
  *     the manifest pins (and its GCM tag if sealed), and one that fails
- *     is removed and fetched again (s_uncache).  The manifest is
- *     never cached: it is what says that the point exists.
+ *     is removed and fetched again (s_uncache).  So is a chunk whose
+ *     read fails above (chunk-store.c): a file the server answered under
+ *     another's name, intact by its CRCs, is not served for ever.  The
+ *     manifest is never cached: it is what says that the point exists.
  *  9. Chunk objects are sent in the background: the rename of a chunk's
  *     temp name queues its buffer for UPLOADERS threads (each with a curl
  *     handle of the pool) and returns; at most UPLOADS_MAX wait (the
@@ -1718,16 +1720,15 @@ cache_put (struct s3 *s, const char *path, const uint8_t *buf, size_t len)
     cache_evict (s);
 }
 
-/* The ops' uncache: a point's index kept in the read cache, found
- * damaged by its caller (disk.c), is dropped. */
+/* The ops' uncache: a point's index or a chunk kept in the read cache,
+ * found damaged by its caller (disk.c, chunk-store.c: its SHA-256), is
+ * dropped. */
 static bool
 s_uncache (struct repo_io *io, const char *path)
 {
-  CLEANUP_FREE char *cp = NULL;
+  CLEANUP_FREE char *cp = cache_path (PRIV (io), path);
 
-  if (!is_index (path) || !(cp = cache_path (PRIV (io), path)))
-    return false;
-  return unlink (cp) == 0;
+  return cp && unlink (cp) == 0;
 }
 
 /* ---- chunk directories (10.) ----------------------------------------------- */

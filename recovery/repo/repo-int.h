@@ -52,9 +52,10 @@ struct repo_io_ops {
    * ahead): start reading it into memory now, without waiting.  A hint:
    * it promises nothing and reports no error. */
   void (*will_need) (struct repo_io *io, const char *path);
-  /* Optional (may be NULL): path was read from a local copy (the S3 read
-   * cache) and found damaged by its caller: drop the copy, so that the
-   * next read fetches the original.  True if there was one. */
+  /* Optional (may be NULL): a read of path failed its caller's checks
+   * (an index, a chunk): drop any local copy of it (the S3 read cache),
+   * so that the next read fetches the original.  True if there was
+   * one. */
   bool (*uncache) (struct repo_io *io, const char *path);
   int (*fstat) (struct repo_io *io, struct repo_file *f, struct repo_stat *st);
   int (*close) (struct repo_io *io, struct repo_file *f);

@@ -24,7 +24,10 @@
  * chunks, and each stored by its DST name if DST lacks it (all-zero ones
  * become the zero digest, as an import makes them).  Nothing is reused by
  * name then: every chunk is read.  A source chunk shorter or longer than
- * its place in the disk is an error naming it.
+ * its place in the disk is an error naming it, whatever the chunk sizes
+ * (a hostile SRC's index may name a chunk of another length: copied, the
+ * point would read as broken in DST); --verify checks each length too
+ * (a chunk DST had, reused by name, is read only then).
  *
  * A disk's chunks are copied by SYNC_THREADS threads (reading, hashing,
  * compressing and sealing are CPU work; on NFS each waits for the
@@ -74,11 +77,13 @@ same_names (const struct repo *a, const struct repo *b)
                               CRYPT_KEY_LEN) == 0;
 }
 
-/* Chunk d of SRC into DST (buf: a chunk's room); its DST name into out.
- * *copied: the plaintext bytes written, or -1 if DST had it. */
+/* Chunk d of SRC, want bytes long where the disk has it, into DST (buf:
+ * a chunk's room); its DST name into out.  *copied: the plaintext bytes
+ * written, or -1 if DST had it. */
 static int
 sync_chunk (struct sync_job *j, struct repo_writer *w, uint8_t *buf,
-            const uint8_t *d, uint8_t out[REPO_DIGEST_LEN], int64_t *copied)
+            const uint8_t *d, size_t want, uint8_t out[REPO_DIGEST_LEN],
+            int64_t *copied)
 {
   size_t len;
   bool was_new;
@@ -94,8 +99,13 @@ sync_chunk (struct sync_job *j, struct repo_writer *w, uint8_t *buf,
       return -1;
     error_clear ();
   }
-  if (repo_chunk_get (j->src, d, buf, j->src->chunk_size, &len) == -1 ||
-      repo_writer_put_chunk (w, buf, len, out, &was_new) == -1)
+  if (repo_chunk_get (j->src, d, buf, j->src->chunk_size, &len) == -1)
+    return -1;
+  if (len != want) {
+    error_set (EIO, "chunk has %zu bytes, the index expects %zu", len, want);
+    return -1;
+  }
+  if (repo_writer_put_chunk (w, buf, len, out, &was_new) == -1)
     return -1;
   if (j->same_names && memcmp (out, d, REPO_DIGEST_LEN) != 0) {
     char hex[2 * REPO_DIGEST_LEN + 1];
@@ -182,7 +192,8 @@ same_unit (struct sync_disk *sd, uint8_t *buf, uint64_t u, uint64_t *bad)
   int64_t copied;
 
   *bad = u;
-  if (sync_chunk (sd->j, sd->w, buf, repo_disk_digest (sd->d, u), sd->out[u],
+  if (sync_chunk (sd->j, sd->w, buf, repo_disk_digest (sd->d, u),
+                  MIN (sd->sc, sd->size - u * sd->sc), sd->out[u],
                   &copied) == -1)
     return -1;
   count (sd, u, copied);
@@ -272,8 +283,13 @@ verify_point (struct sync_job *j, const struct repo_manifest *m)
       return -1;
     for (uint64_t i = 0; i < repo_disk_nchunks (d); i++) {
       const uint8_t *dg = repo_disk_digest (d, i);
+      size_t want = MIN (j->dst->chunk_size,
+                         repo_disk_size (d) - i * j->dst->chunk_size);
       if (!repo_digest_is_zero (dg) &&
-          repo_chunk_get (j->dst, dg, j->buf, j->dst->chunk_size, &len) == -1) {
+          (repo_chunk_get (j->dst, dg, j->buf, j->dst->chunk_size, &len) == -1 ||
+           (len != want &&
+            (error_set (EIO, "chunk has %zu bytes, the index expects %zu",
+                        len, want), true)))) {
         disk_chunk_error (d, i);
         repo_disk_close (d);
         return -1;

@@ -10,10 +10,14 @@
   msg      every request: 403 with a message of several lines
   nolock   Object Lock enabled, but PUT ?retention= is answered 200 and
            not kept
+  swap     while the file LOG.swap exists, a GET of the first chunk of a
+           repository (by name) answers the second one's file: intact by
+           its own CRCs, another content (then honest, at the same
+           endpoint)
 
 Each request is one line in LOG: METHOD PATH (as sent).
 Usage: fake-s3.py ROOT MODE PORTFILE LOG"""
-import email.utils, http.server, os, shutil, sys, threading, urllib.parse
+import email.utils, glob, http.server, os, shutil, sys, threading, urllib.parse
 from xml.sax.saxutils import escape
 
 root, mode, portfile, logf = sys.argv[1:5]
@@ -94,6 +98,12 @@ class H(http.server.BaseHTTPRequestHandler):
             if self.command == "GET":
                 return self.listing(bucket, q)
             return self.error(404, "NoSuchKey")
+        if (mode == "swap" and self.command == "GET" and "/chunks/" in "/" + key
+                and os.path.exists(logf + ".swap")):
+            chunks = sorted(glob.glob(os.path.join(
+                path.rsplit("/chunks/", 1)[0], "chunks", "*", "*")))
+            if len(chunks) > 1 and path == chunks[0]:
+                path = chunks[1]
         if self.command in ("GET", "HEAD"):
             if key.endswith("/") or not os.path.isfile(path):
                 return self.error(404, "NoSuchKey")
