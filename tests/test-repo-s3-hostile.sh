@@ -10,8 +10,10 @@
 # directory open to others is refused, and one shared by two repositories
 # keeps them apart; a chunk the server once answered with another's
 # content (intact by its CRCs) is not kept in the read cache for ever:
-# once the server answers right, the read does too; a lock the server
-# does not keep is not reported as kept (point lock reads it back).
+# once the server answers right, the read does too; a server that sends
+# a chunk a byte at a time ends in an error in bounded time; a lock the
+# server does not keep is not reported as kept (point lock reads it
+# back).
 source "$top_srcdir/tests/functions.sh"
 requires python3 timeout
 
@@ -121,6 +123,20 @@ rm "$tmp/log.swap"
 BOOTBACK_S3_CACHE=$tmp/swapcache bootback --repo "$url" restore web --to "$tmp/h.raw" > "$tmp/out" 2>&1 ||
     fail "a wrong chunk the server served once stays in the read cache: $(cat "$tmp/out")"
 cmp "$tmp/a.raw" "$tmp/h.raw" || fail "restore after a wrong chunk was cached differs"
+unfake
+
+## a server that sends a chunk a byte at a time (5 bytes/s): each try
+## ends once it moved less than 1 KiB/s for the stall time (shortened
+## here from 60 s to 2 s), then the tries end: an error naming the chunk,
+## in bounded time (before, only less than 1 byte/s ended a try: the
+## restore waited for ever)
+fake trickle
+rc=0
+BOOTBACK_S3_STALL_SECONDS=2 timeout 150 "$BOOTBACK" --repo "$url" restore web \
+    --to "$tmp/t.raw" > "$tmp/out" 2> "$tmp/err" || rc=$?
+[ $rc -ne 124 ] || fail "a server trickling a chunk kept the restore for 150 s"
+[ $rc -eq 1 ] || fail "trickle: exit $rc: $(cat "$tmp/err")"
+grep -q "s3://bkt/site/repo/chunks/.*6 tries" "$tmp/err" || fail "trickle: $(cat "$tmp/err")"
 unfake
 
 ## a lock the server answers 200 to but does not keep: not reported as kept

@@ -224,6 +224,13 @@
  *     that, and its exclusive creates are one conditional PUT (3.).
  *     Buckets made before, all with Object Lock, are used as they are:
  *     what an open finds decides (11., 12.), never what init would make.
+ * 18. A server that answers slowly on purpose (a byte now and then) must
+ *     not keep bootback for ever: an attempt fails when it moves less
+ *     than 1 KiB/s for STALL_SECONDS (60 s), and whatever it moves, when
+ *     it outlasts twice that plus its bytes at 16 KiB/s (a 4 MiB chunk:
+ *     6 min); then the retries (6.) and their end.  A link slower than
+ *     that is no link to keep backups on.  (Before, only a minute below
+ *     1 byte/s failed: a byte every 59 s held a chunk's GET for weeks.)
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -524,6 +531,17 @@ on_header (char *p, size_t sz, size_t nm, void *opaque)
   return n;
 }
 
+/* 18.: how long an attempt may move less than 1 KiB/s (60 s; a test
+ * makes it shorter: BOOTBACK_S3_STALL_SECONDS). */
+static long
+stall_seconds (void)
+{
+  const char *v = test_hook_env ("BOOTBACK_S3_STALL_SECONDS");
+  long n = v ? atol (v) : 0;
+
+  return n > 0 && n <= 60 ? n : 60;
+}
+
 /* Set up h for q (one attempt). */
 static void
 rq_setup (struct s3 *s, struct handle *hd, struct rq *q, char *url, size_t ulen)
@@ -542,8 +560,10 @@ rq_setup (struct s3 *s, struct handle *hd, struct rq *q, char *url, size_t ulen)
   curl_easy_setopt (h, CURLOPT_AWS_SIGV4, s->sigv4);
   curl_easy_setopt (h, CURLOPT_HTTPHEADER, q->hdrs);
   curl_easy_setopt (h, CURLOPT_CONNECTTIMEOUT, 30L);
-  curl_easy_setopt (h, CURLOPT_LOW_SPEED_LIMIT, 1L);
-  curl_easy_setopt (h, CURLOPT_LOW_SPEED_TIME, 60L);
+  curl_easy_setopt (h, CURLOPT_LOW_SPEED_LIMIT, 1024L);          /* 18. */
+  curl_easy_setopt (h, CURLOPT_LOW_SPEED_TIME, stall_seconds ());
+  curl_easy_setopt (h, CURLOPT_TIMEOUT,
+                    2 * stall_seconds () + (long) (MAX (q->blen, q->dcap) >> 14));
   curl_easy_setopt (h, CURLOPT_WRITEFUNCTION, on_body);
   curl_easy_setopt (h, CURLOPT_WRITEDATA, q);
   curl_easy_setopt (h, CURLOPT_HEADERFUNCTION, on_header);

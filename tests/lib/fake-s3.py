@@ -14,10 +14,12 @@
            repository (by name) answers the second one's file: intact by
            its own CRCs, another content (then honest, at the same
            endpoint)
+  trickle  a GET of a chunk sends its headers, then a byte every 0.2 s
+           (until the client goes)
 
 Each request is one line in LOG: METHOD PATH (as sent).
 Usage: fake-s3.py ROOT MODE PORTFILE LOG"""
-import email.utils, glob, http.server, os, shutil, sys, threading, urllib.parse
+import email.utils, glob, http.server, os, shutil, sys, threading, time, urllib.parse
 from xml.sax.saxutils import escape
 
 root, mode, portfile, logf = sys.argv[1:5]
@@ -108,6 +110,19 @@ class H(http.server.BaseHTTPRequestHandler):
             if key.endswith("/") or not os.path.isfile(path):
                 return self.error(404, "NoSuchKey")
             data = open(path, "rb").read()
+            if mode == "trickle" and self.command == "GET" and "/chunks/" in "/" + key:
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                try:
+                    for b in data:
+                        self.wfile.write(bytes([b]))
+                        self.wfile.flush()
+                        time.sleep(0.2)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+                self.close_connection = True
+                return
             hdrs = [("Last-Modified", email.utils.formatdate(
                 os.path.getmtime(path), usegmt=True))]
             rng = self.headers.get("Range")
