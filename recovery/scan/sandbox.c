@@ -208,6 +208,7 @@ child (const struct scan_opts *o, const char *sock, const char *scratch,
   if (drop_privileges (o, uid, gid) == -1 ||
       engines_tmpdir (e, scratch) == -1)
     goto err;
+  crash_step (10);                      /* a test hook */
   /* what the report says of the sandbox is what the kernel says now */
   fprintf (out, "{\"kind\":\"sandbox\",\"uid\":%d,\"euid\":%d,"
            "\"no_new_privs\":%d,\"session_leader\":%d,\"tty\":%d,"
