@@ -206,7 +206,9 @@ void secrets_held (void);
  * migrate, before its first volume is created, and once it is created and
  * recorded; 10: bootback scan's scanning process, its rules and signatures
  * loaded and its privileges dropped, before it reads the disk (a test
- * reads its memory).  Both are test hooks (test_hook_env). */
+ * reads its memory; scan_disk passes both variables on in the otherwise
+ * empty environment it execs that process with).  Both are test hooks
+ * (test_hook_env). */
 void crash_step (int step);
 
 /* ---- private files and directories (private.c) ------------------------ */
