@@ -7,6 +7,7 @@
 #include <stdarg.h>
 
 #include "recovery/cli/cli.h"
+#include "recovery/scan/scan.h"
 
 
 static const struct {
@@ -324,6 +325,10 @@ main (int argc, char **argv)
   size_t i;
   int r;
 
+  /* the scanning process of bootback scan (recovery/scan/sandbox.c):
+   * before anything is read or opened */
+  if (argc >= 2 && strcmp (argv[1], SCAN_CHILD_COMMAND) == 0)
+    return scan_child_main (argc - 1, argv + 1);
   c.home = getenv ("BOOTBACK_HOME");
   if (!c.home || !*c.home)
     c.home = "/var/lib/bootback";

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * bootback scan: the unprivileged child that parses and matches, and its
- * parent's side (scan_disk).
+ * bootback scan: the unprivileged process that parses and matches
+ * (scan_child_main), and its parent's side (scan_disk).
  *
  * Choice of reader (measured on the 2-core test host, Debian 12): the
  * libguestfs 1.48 appliance (a VM, the field's standard), with
@@ -25,20 +25,44 @@
  * same way, and LVM physical volumes by libvslvm (lvm.c).  Encrypted
  * volumes are reported "not scanned" with the reason.
  *
- * The child (one per disk):
- *   0. closes every file descriptor of the parent but its pipe, starts a
- *      session of its own (no controlling terminal: no TIOCSTI into the
- *      administrator's shell) and has /dev/null as stdin, stdout and
- *      stderr (it says everything through the pipe);
- *   1. connects to the NBD socket and loads the YARA rules and ClamAV
- *      signatures (match.c) while it still may read them;
+ * The child (one per disk) is forked, then execs this very program: the
+ * parent holds the repository's keys (and, in the web server, the API
+ * tokens), and its environment the passphrase or key file, the S3
+ * credentials; a fork's memory and environment are the parent's, which
+ * an exploit of any parser below (libtsk, libfsxfs, libvslvm,
+ * libclamav, YARA: they read a hostile guest's bytes) would read and
+ * smuggle out through the JSON it writes (catalog, reports, terminal).
+ * So the child starts from a fresh address space: scan_disk builds,
+ * before the fork (the parent may be threaded: between fork and exec
+ * only async-signal-safe calls), the command line `PROGRAM scan-child
+ * --sock=... --scratch=... --uid=... ...` (PROGRAM: /proc/self/exe read
+ * in the parent; every option of struct scan_opts as an argument, none a
+ * secret), an environment of PATH=/usr/bin:/bin and LC_ALL=C alone
+ * (plus, in a build for testing, BOOTBACK_STOP_STEP and
+ * BOOTBACK_CRASH_STEP, so that crash_step (10) stops it for a test), the
+ * --since bitmap (nchunks bytes, maybe large) in a memfd; main() hands
+ * `scan-child` to scan_child_main before it reads its environment or
+ * opens anything.  bootback itself rather than a helper program: the
+ * same build, found without a path to install or configure.  An exec
+ * that fails writes a JSON error line to the pipe (write(2) only).
+ *   0. between fork and exec: a session of its own (no controlling
+ *      terminal: no TIOCSTI into the administrator's shell), /dev/null as
+ *      stdin, stdout and stderr (it says everything through the pipe),
+ *      the pipe on fd 3 (SCAN_CHILD_OUT_FD) and the bitmap's memfd on fd
+ *      4 (SCAN_CHILD_MAP_FD; both at 10 and up before the dup2s), every
+ *      other descriptor of the parent closed (the catalog, the
+ *      repository, S3 connections);
+ *   1. (after the exec) reads the bitmap, connects to the NBD socket and
+ *      loads the YARA rules and ClamAV signatures (match.c) while it
+ *      still may read them;
  *   2. drops: new network and IPC namespaces (the NBD connection, made
  *      before, stays; no other network: only loopback, down),
  *      no_new_privs, rlimits (address space o->memory, CPU =
  *      timeout, 64 open files, 1 GiB file size for libclamav's scratch
  *      files, no core, no new processes), supplementary groups cleared,
- *      setresgid/setresuid to o->user (nobody);
- *   3. walks the disk (walk.c), writing JSON lines to a pipe.
+ *      setresgid/setresuid to o->user (nobody; its uid and gid looked
+ *      up by the parent);
+ *   3. walks the disk (walk.c), writing JSON lines to the pipe.
  * The parent reads the pipe with a wall-clock deadline (o->timeout) and
  * kills the child when it passes, or when it has written more than
  * CHILD_OUTPUT_MAX; a child that dies, fails or is killed makes the disk
@@ -67,6 +91,9 @@
 #include <poll.h>
 #include <pwd.h>
 #include <signal.h>
+#include <getopt.h>
+#include <limits.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -102,11 +129,12 @@ set_limit (int res, rlim_t v)
   return setrlimit (res, &rl);
 }
 
-/* Step 0 of the child: a session of its own, /dev/null on 0, 1, 2. */
+/* Step 0 of the child, between fork and exec: a session of its own,
+ * /dev/null on 0, 1, 2.  Only async-signal-safe calls. */
 static void
 child_detach (void)
 {
-  int null = open ("/dev/null", O_RDWR | O_CLOEXEC);
+  int null = open ("/dev/null", O_RDWR);     /* 0-2 must survive the exec */
 
   setsid ();
   if (null < 0 || dup2 (null, 0) == -1 || dup2 (null, 1) == -1 || dup2 (null, 2) == -1)
@@ -176,28 +204,119 @@ child_error (FILE *out, const char *what)
   json_decref (o);
 }
 
-static void __attribute__((noreturn))
-child (const struct scan_opts *o, const char *sock, const char *scratch,
-       uid_t uid, gid_t gid, int fd)
+/* A number argument of the scanning process, or exit. */
+static uint64_t
+child_number (FILE *out, const char *opt, const char *arg)
 {
-  FILE *out = fdopen (fd, "w");
+  char *end;
+  unsigned long long v;
+
+  errno = 0;
+  v = strtoull (arg, &end, 10);
+  if (errno || end == arg || *end || arg[0] == '-') {
+    error_setx ("scanning process: %s: '%s' is not a number", opt, arg);
+    child_error (out, NULL);
+    _exit (1);
+  }
+  return v;
+}
+
+/* The --since bitmap, nchunks bytes on SCAN_CHILD_MAP_FD (closed).  NULL
+ * with the error. */
+static uint8_t *
+child_read_changed (uint64_t nchunks)
+{
+  uint8_t *map = xmalloc (nchunks ? nchunks : 1);
+  uint64_t got = 0;
+
+  while (got < nchunks) {
+    ssize_t n = read (SCAN_CHILD_MAP_FD, map + got,
+                      MIN (nchunks - got, (uint64_t) 1 << 30));
+    if (n == -1 && errno == EINTR)
+      continue;
+    if (n <= 0) {
+      error_set (n == 0 ? EIO : errno, "the --since chunk map (%" PRIu64
+                 " of %" PRIu64 " bytes)", got, nchunks);
+      free (map);
+      return NULL;
+    }
+    got += n;
+  }
+  close (SCAN_CHILD_MAP_FD);
+  return map;
+}
+
+int
+scan_child_main (int argc, char **argv)
+{
+  static const struct option lo[] = {
+    { "sock", required_argument, NULL, 'S' },
+    { "scratch", required_argument, NULL, 'T' },
+    { "uid", required_argument, NULL, 'u' },
+    { "gid", required_argument, NULL, 'g' },
+    { "user", required_argument, NULL, 'U' },
+    { "rules", required_argument, NULL, 'r' },
+    { "sigdir", required_argument, NULL, 's' },
+    { "timeout", required_argument, NULL, 't' },
+    { "max-file", required_argument, NULL, 'm' },
+    { "max-depth", required_argument, NULL, 'D' },
+    { "memory", required_argument, NULL, 'M' },
+    { "since-time", required_argument, NULL, 'W' },
+    { "chunk-size", required_argument, NULL, 'C' },
+    { "nchunks", required_argument, NULL, 'N' },
+    { 0 }
+  };
+  struct scan_opts o = { 0 };
+  const char *sock = NULL, *scratch = NULL;
+  uid_t uid = 0;
+  gid_t gid = 0;
+  bool since = false;
+  FILE *out;
   struct nbd_handle *nbd;
   struct scan_engines *e = NULL;
+  uint8_t *changed = NULL;
+  int opt;
 
-  if (!out)
+  /* fds 0-2 are /dev/null, the pipe is SCAN_CHILD_OUT_FD and nothing
+   * else of the parent's is open (step 0, before the exec) */
+  if (fcntl (SCAN_CHILD_OUT_FD, F_SETFD, FD_CLOEXEC) == -1 ||
+      !(out = fdopen (SCAN_CHILD_OUT_FD, "w")))
     _exit (1);
-  /* nothing of the parent's (the catalog, the repository) stays open,
-   * and no terminal (step 0) */
-  if (fd > 3)
-    close_range (3, fd - 1, 0);
-  close_range (fd + 1, ~0u, 0);
-  child_detach ();
+  opterr = 0;
+  while ((opt = getopt_long (argc, argv, "", lo, NULL)) != -1) {
+    const char *name = optind > 0 && optind <= argc ? argv[optind - 1] : "?";
+    switch (opt) {
+    case 'S': sock = optarg; break;
+    case 'T': scratch = optarg; break;
+    case 'u': uid = child_number (out, name, optarg); break;
+    case 'g': gid = child_number (out, name, optarg); break;
+    case 'U': o.user = optarg; break;
+    case 'r': o.rules = optarg; break;
+    case 's': o.sigdir = optarg; break;
+    case 't': o.timeout = child_number (out, name, optarg); break;
+    case 'm': o.max_file = child_number (out, name, optarg); break;
+    case 'D': o.max_depth = child_number (out, name, optarg); break;
+    case 'M': o.memory = child_number (out, name, optarg); break;
+    case 'W': o.since_time = child_number (out, name, optarg); since = true; break;
+    case 'C': o.chunk_size = child_number (out, name, optarg); break;
+    case 'N': o.nchunks = child_number (out, name, optarg); break;
+    default:
+      error_setx ("scanning process: bad option %s", name);
+      goto err;
+    }
+  }
+  if (!sock || !scratch || !o.user || optind != argc) {
+    error_setx ("scanning process: missing or extra arguments");
+    goto err;
+  }
+  if (since && !(o.changed = changed = child_read_changed (o.nchunks)))
+    goto err;
   nbd = nbd_create ();
   if (!nbd || nbd_connect_unix (nbd, sock) == -1) {
     error_setx ("NBD %s: %s", sock, nbd_get_error ());
     goto err;
   }
-  if (!(e = engines_load (o))) {
+  if (!(e = engines_load (&o))) {
     json_t *j = json_pack ("{s:s, s:s, s:b}", "kind", "error", "error",
                            error_msg (), "rules", 1);
     char *t = j ? json_dumps (j, JSON_COMPACT) : NULL;
@@ -205,19 +324,21 @@ child (const struct scan_opts *o, const char *sock, const char *scratch,
     fflush (out);
     _exit (1);
   }
-  if (drop_privileges (o, uid, gid) == -1 ||
+  if (drop_privileges (&o, uid, gid) == -1 ||
       engines_tmpdir (e, scratch) == -1)
     goto err;
+  crash_step (10);                      /* a test hook */
   /* what the report says of the sandbox is what the kernel says now */
   fprintf (out, "{\"kind\":\"sandbox\",\"uid\":%d,\"euid\":%d,"
            "\"no_new_privs\":%d,\"session_leader\":%d,\"tty\":%d,"
            "\"interfaces\":%d}\n", (int) getuid (), (int) geteuid (),
            prctl (PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0), getsid (0) == getpid (),
            isatty (0) || isatty (1) || isatty (2), count_interfaces ());
-  if (walk_disk (nbd, o, e, out) == -1)
+  if (walk_disk (nbd, &o, e, out) == -1)
     goto err;
   engines_free (e);
   nbd_close (nbd);
+  free (changed);
   fclose (out);
   _exit (0);
  err:
@@ -352,6 +473,155 @@ collect (json_t *res, char *buf, bool *rules_bad)
   return 0;
 }
 
+/* The scanning process's command line, built before the fork: this very
+ * program (/proc/self/exe, read here: valgrind answers with its guest's)
+ * run as `bootback scan-child OPTIONS`.  NULL with the error.  Free with
+ * strv_free. */
+static char **
+child_argv (const struct scan_opts *o, const char *sock, const char *scratch,
+            const struct passwd *pw)
+{
+  char exe[PATH_MAX], **argv = xcalloc (40, sizeof *argv);
+  const char *del = " (deleted)";            /* replaced while we run */
+  ssize_t n = readlink ("/proc/self/exe", exe, sizeof exe - 1);
+  size_t k = 0;
+
+  if (n <= 0) {
+    error_set (errno, "cannot find this program (/proc/self/exe) to scan with");
+    free (argv);
+    return NULL;
+  }
+  exe[n] = '\0';
+  if ((size_t) n > strlen (del) && strcmp (exe + n - strlen (del), del) == 0)
+    exe[n - strlen (del)] = '\0';
+  argv[k++] = xstrdup (exe);
+  argv[k++] = xstrdup (SCAN_CHILD_COMMAND);
+  argv[k++] = xasprintf ("--sock=%s", sock);
+  argv[k++] = xasprintf ("--scratch=%s", scratch);
+  argv[k++] = xasprintf ("--uid=%u", (unsigned) pw->pw_uid);
+  argv[k++] = xasprintf ("--gid=%u", (unsigned) pw->pw_gid);
+  argv[k++] = xasprintf ("--user=%s", pw->pw_name);
+  argv[k++] = xasprintf ("--timeout=%u", o->timeout);
+  argv[k++] = xasprintf ("--max-file=%" PRIu64, o->max_file);
+  argv[k++] = xasprintf ("--max-depth=%u", o->max_depth);
+  argv[k++] = xasprintf ("--memory=%" PRIu64, o->memory);
+  if (o->rules)
+    argv[k++] = xasprintf ("--rules=%s", o->rules);
+  if (o->sigdir)
+    argv[k++] = xasprintf ("--sigdir=%s", o->sigdir);
+  if (o->changed) {
+    argv[k++] = xasprintf ("--since-time=%" PRId64, MAX (o->since_time, 0));
+    argv[k++] = xasprintf ("--chunk-size=%" PRIu32, o->chunk_size);
+    argv[k++] = xasprintf ("--nchunks=%" PRIu64, o->nchunks);
+  }
+  return argv;
+}
+
+/* Its environment: nothing of ours (the secrets, the web server's
+ * tokens), only what a program needs, and the test hooks it honours
+ * (crash_step; never in an installed build). */
+static char **
+child_envp (void)
+{
+  char **envp = xcalloc (8, sizeof *envp);
+  const char *v;
+  size_t k = 0;
+
+  envp[k++] = xstrdup ("PATH=/usr/bin:/bin");
+  envp[k++] = xstrdup ("LC_ALL=C");
+  if ((v = test_hook_env ("BOOTBACK_STOP_STEP")))
+    envp[k++] = xasprintf ("BOOTBACK_STOP_STEP=%s", v);
+  if ((v = test_hook_env ("BOOTBACK_CRASH_STEP")))
+    envp[k++] = xasprintf ("BOOTBACK_CRASH_STEP=%s", v);
+  return envp;
+}
+
+/* The --since bitmap in a memfd (read from its start), or -1 with the
+ * error. */
+static int
+changed_memfd (const struct scan_opts *o)
+{
+  int fd = memfd_create ("bootback-scan-changed", MFD_CLOEXEC);
+  uint64_t done = 0;
+
+  if (fd == -1) {
+    error_set (errno, "memfd_create");
+    return -1;
+  }
+  while (done < o->nchunks) {
+    ssize_t n = write (fd, o->changed + done, MIN (o->nchunks - done,
+                                                  (uint64_t) 1 << 30));
+    if (n == -1 && errno == EINTR)
+      continue;
+    if (n <= 0) {
+      error_set (n == 0 ? EIO : errno, "the --since chunk map");
+      close (fd);
+      return -1;
+    }
+    done += n;
+  }
+  if (lseek (fd, 0, SEEK_SET) == -1) {
+    error_set (errno, "the --since chunk map");
+    close (fd);
+    return -1;
+  }
+  return fd;
+}
+
+/* fd moved to 10 or above (close-on-exec), or -1 with the error (fd
+ * closed either way). */
+static int
+move_fd (int fd)
+{
+  int hi = fcntl (fd, F_DUPFD_CLOEXEC, 10);
+
+  if (hi == -1)
+    error_set (errno, "fcntl");
+  close (fd);
+  return hi;
+}
+
+/* What the child writes if exec fails, up to the reason (which it
+ * appends, then '"}' and a newline): a JSON line of kind "error". */
+static char *
+child_fail_prefix (const char *exe)
+{
+  CLEANUP_FREE char *msg = xasprintf ("cannot run %s: ", exe);
+  json_auto_t *j = json_string (msg);
+  CLEANUP_FREE char *q = j ? json_dumps (j, JSON_ENCODE_ANY) : NULL;
+
+  if (!q)
+    return xstrdup ("{\"kind\":\"error\",\"error\":\"cannot run the scanner: ");
+  q[strlen (q) - 1] = '\0';                  /* the closing quote */
+  return xasprintf ("{\"kind\":\"error\",\"error\":%s", q);
+}
+
+/* In the child, between fork and exec (only async-signal-safe calls):
+ * the pipe on SCAN_CHILD_OUT_FD, the bitmap (or nothing) on
+ * SCAN_CHILD_MAP_FD, both >= 10 here, nothing else open (step 0). */
+static void __attribute__((noreturn))
+child_exec (char *const argv[], char *const envp[], int out, int map,
+            const char *fail)
+{
+  const char *desc, *parts[3];
+
+  child_detach ();
+  if (dup2 (out, SCAN_CHILD_OUT_FD) == -1 ||
+      (map >= 0 && dup2 (map, SCAN_CHILD_MAP_FD) == -1))
+    _exit (1);
+  close_range (map >= 0 ? SCAN_CHILD_MAP_FD + 1 : SCAN_CHILD_OUT_FD + 1, ~0u, 0);
+  execve (argv[0], argv, envp);
+  desc = strerrordesc_np (errno);          /* a table: no locale, no lock */
+  parts[0] = fail;
+  parts[1] = desc ? desc : "unknown error";
+  parts[2] = "\"}\n";
+  for (size_t i = 0; i < 3; i++) {
+    ssize_t r = write (SCAN_CHILD_OUT_FD, parts[i], strlen (parts[i]));
+    (void) r;                                    /* nothing to do if lost */
+  }
+  _exit (127);
+}
+
 json_t *
 scan_disk (const struct scan_opts *o, const char *sock, const char *disk,
            bool *rules_bad)
@@ -360,9 +630,11 @@ scan_disk (const struct scan_opts *o, const char *sock, const char *disk,
   char scratch[] = "/tmp/bootback-scan.XXXXXX";
   CLEANUP_FREE char *buf = NULL;
   json_auto_t *res = NULL;
-  int pfd[2], st = 0, rc;
+  CLEANUP_STRV char **argv = NULL, **envp = NULL;
+  CLEANUP_FREE char *fail = NULL;
+  int pfd[2], st = 0, rc, map = -1;
   size_t len;
-  pid_t pid;
+  pid_t pid = -1;
 
   if (!pw) {
     error_setx ("no user %s to scan as", o->user ? o->user : "nobody");
@@ -370,16 +642,40 @@ scan_disk (const struct scan_opts *o, const char *sock, const char *disk,
   }
   if (scratch_make (scratch, pw->pw_uid, pw->pw_gid) == -1)
     return NULL;
-  if (pipe2 (pfd, O_CLOEXEC) == -1 || (pid = fork ()) == -1) {
-    error_set (errno, "fork");
+  if (!(argv = child_argv (o, sock, scratch, pw))) {
     scratch_remove (scratch);
     return NULL;
   }
-  if (pid == 0) {
-    close (pfd[0]);
-    child (o, sock, scratch, pw->pw_uid, pw->pw_gid, pfd[1]);
+  envp = child_envp ();
+  fail = child_fail_prefix (argv[0]);
+  /* both fds at 10 and up: the child's dup2 to 3 and 4 overwrites
+   * neither */
+  if ((o->changed && (map = changed_memfd (o)) == -1) ||
+      (map >= 0 && (map = move_fd (map)) == -1)) {
+    scratch_remove (scratch);
+    return NULL;
   }
+  if (pipe2 (pfd, O_CLOEXEC) == -1) {
+    error_set (errno, "pipe");
+    pfd[0] = pfd[1] = -1;
+  }
+  else if ((pfd[1] = move_fd (pfd[1])) >= 0 && (pid = fork ()) == -1)
+    error_set (errno, "fork");
+  if (pfd[1] < 0 || pid == -1) {
+    if (pfd[0] >= 0)
+      close (pfd[0]);
+    if (pfd[1] >= 0)
+      close (pfd[1]);
+    if (map >= 0)
+      close (map);
+    scratch_remove (scratch);
+    return NULL;
+  }
+  if (pid == 0)
+    child_exec (argv, envp, pfd[1], map, fail);
   close (pfd[1]);
+  if (map >= 0)
+    close (map);
   rc = read_child (pfd[0], o->timeout, &buf, &len);
   close (pfd[0]);
   if (rc < 0)

@@ -7,8 +7,10 @@
  * tables and file systems are parsed in user space by The Sleuth Kit
  * (libtsk), libfsxfs (XFS) and libvslvm (LVM), and the files matched by
  * libyara and libclamav, all in a
- * child process that has dropped to an unprivileged user with resource
- * limits (sandbox.c).  See sandbox.c for the choice and the rules.
+ * child process (forked, then this program exec'd again: none of the
+ * parent's memory, keys or environment) that has dropped to an
+ * unprivileged user with resource limits (sandbox.c).  See sandbox.c for
+ * the choice and the rules.
  */
 #ifndef BOOTBACK_SCAN_H
 #define BOOTBACK_SCAN_H
@@ -52,6 +54,16 @@ struct scan_opts {
  * (the disk is not scanned, its matches found). */
 json_t *scan_disk (const struct scan_opts *o, const char *sock,
                    const char *disk, bool *rules_bad);
+
+/* The scanning process (sandbox.c): scan_disk runs this very program as
+ * `PROGRAM scan-child OPTIONS` with a clean environment, the result pipe
+ * on SCAN_CHILD_OUT_FD and the --since bitmap on SCAN_CHILD_MAP_FD;
+ * main() hands such a command line to scan_child_main before anything
+ * else (it never returns). */
+#define SCAN_CHILD_COMMAND "scan-child"
+#define SCAN_CHILD_OUT_FD 3
+#define SCAN_CHILD_MAP_FD 4
+int scan_child_main (int argc, char **argv);
 
 /* Chunks of disk that differ between points id and since of vm: a
  * calloc'ed array of *n flags (1 = changed or new).  NULL with the error. */

@@ -204,7 +204,11 @@ void secrets_held (void);
  * insert; 7: instant start, before its first overlay is created (the point's
  * manifest was read; its nbdkit has not opened it); 8 and 9: remote
  * migrate, before its first volume is created, and once it is created and
- * recorded.  Both are test hooks (test_hook_env). */
+ * recorded; 10: bootback scan's scanning process, its rules and signatures
+ * loaded and its privileges dropped, before it reads the disk (a test
+ * reads its memory; scan_disk passes both variables on in the otherwise
+ * empty environment it execs that process with).  Both are test hooks
+ * (test_hook_env). */
 void crash_step (int step);
 
 /* ---- private files and directories (private.c) ------------------------ */
