@@ -31,15 +31,6 @@ start () {
     "$@" < "$tmp/$name.in" > "$tmp/$name.out" 2>&1 5>&- 6>&- &
     pid=$!
 }
-# wait_line FILE REGEX: wait (up to 30 s) until FILE has a line matching
-wait_line () {
-    local _
-    for _ in $(seq $(( 300 * slow ))); do
-        grep -qE "$2" "$1" 2>/dev/null && return 0
-        sleep 0.1
-    done
-    return 1
-}
 # wait_asleep PID: wait (up to 30 s) until PID sleeps (lock_settle's
 # usleep between its looks at the claims: no other sleep on its way)
 wait_asleep () {
@@ -66,9 +57,9 @@ b_beside_a () {
     start b "$helper" lock "$url" locks/t
     b=$pid
     exec 6> "$tmp/b.in"
-    wait_line "$tmp/b.out" "^locked $b\$" || fail "$url: B did not take $3: $(cat "$tmp/b.out")"
+    wait_log "$tmp/b.out" "^locked $b\$" || fail "$url: B did not take $3: $(cat "$tmp/b.out")"
     kill -CONT "$a"
-    wait_line "$tmp/a.out" "locked|is running|rror" || fail "$url: A says nothing: $(cat "$tmp/a.out")"
+    wait_log "$tmp/a.out" "locked|is running|rror" || fail "$url: A says nothing: $(cat "$tmp/a.out")"
     exec 5>&-
     wait "$a" || true
     cat "$tmp/a.out"
@@ -121,7 +112,7 @@ race_stale () {
     ls "$dir/locks" | grep -q '^t\.takeover-' || fail "$url: the killed taker left no claim: $(ls "$dir/locks")"
     start d "$helper" lock "$url" locks/t
     exec 5> "$tmp/d.in"
-    wait_line "$tmp/d.out" "^locked $pid\$" ||
+    wait_log "$tmp/d.out" "^locked $pid\$" ||
         fail "$url: a taker killed in its takeover keeps the stale lock: $(cat "$tmp/d.out")"
     echo >&5
     exec 5>&-
@@ -175,8 +166,8 @@ race_stale () {
     wait_asleep "$a" || fail "$url: A did not wait for B's claim: $(cat "$tmp/a.out")"
     [ -s "$dir/locks/t" ] || fail "$url: A waits before its write"
     kill -CONT "$b"
-    wait_line "$tmp/b.out" "^locked $b\$" || fail "$url: B did not take the lock: $(cat "$tmp/b.out")"
-    wait_line "$tmp/a.out" "locked|is running|rror" || fail "$url: A says nothing: $(cat "$tmp/a.out")"
+    wait_log "$tmp/b.out" "^locked $b\$" || fail "$url: B did not take the lock: $(cat "$tmp/b.out")"
+    wait_log "$tmp/a.out" "locked|is running|rror" || fail "$url: A says nothing: $(cat "$tmp/a.out")"
     exec 5>&-
     wait "$a" || true
     cat "$tmp/a.out"

@@ -15,12 +15,7 @@ getent passwd nobody >/dev/null || skip "no user nobody"
 images_tiny
 
 bootback repo init --chunk-size 64K "$tmp/repo" >/dev/null
-sig=$tmp/sig; mkdir -p "$sig"
-printf 'X5O!P%%@AP[4\\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*' >"$tmp/eicar.com"
-echo "$(md5sum <"$tmp/eicar.com" | cut -d' ' -f1):68:Test.Eicar.HDB" >"$sig/test.hdb"
-tiny_copy tiny "$tmp/clean.img"
-cp --sparse=always "$tmp/clean.img" "$tmp/bad.img"
-debugfs -w -R "write $tmp/eicar.com /eicar.com" "$tmp/bad.img?offset=$((67584 * 512))" >/dev/null 2>&1
+tiny_eicar
 for img in clean clean clean bad bad; do
     bootback import "$tmp/$img.img" --vm hist >/dev/null
 done

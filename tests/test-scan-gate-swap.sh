@@ -16,12 +16,7 @@ instant_requires debugfs md5sum
 getent passwd nobody >/dev/null || skip "no user nobody"
 instant_setup
 
-sig=$tmp/sig; mkdir -p "$sig"
-printf 'X5O!P%%@AP[4\\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*' >"$tmp/eicar.com"
-echo "$(md5sum <"$tmp/eicar.com" | cut -d' ' -f1):68:Test.Eicar.HDB" >"$sig/test.hdb"
-tiny_copy tiny "$tmp/clean.img"
-cp --sparse=always "$tmp/clean.img" "$tmp/bad.img"
-debugfs -w -R "write $tmp/eicar.com /eicar.com" "$tmp/bad.img?offset=$((67584 * 512))" >/dev/null 2>&1
+tiny_eicar
 bootback import "$tmp/clean.img" --vm gate >/dev/null
 bootback import "$tmp/bad.img" --vm gate >/dev/null
 rm "$tmp/clean.img" "$tmp/bad.img"

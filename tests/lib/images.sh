@@ -50,3 +50,16 @@ tiny_copy () {
         "$top_srcdir/images/guest-config" "$dst" "$@" >/dev/null
     fi
 }
+
+# tiny_eicar: $sig, a directory whose ClamAV signature names the EICAR
+# test file, $tmp/eicar.com, and $tmp/clean.img (a copy of the tiny
+# image) and $tmp/bad.img (the same with /eicar.com in its root file
+# system).  Needs debugfs and images_tiny first.
+tiny_eicar () {
+    sig=$tmp/sig; mkdir -p "$sig"
+    printf 'X5O!P%%@AP[4\\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*' >"$tmp/eicar.com"
+    echo "$(md5sum <"$tmp/eicar.com" | cut -d' ' -f1):68:Test.Eicar.HDB" >"$sig/test.hdb"
+    tiny_copy tiny "$tmp/clean.img"
+    cp --sparse=always "$tmp/clean.img" "$tmp/bad.img"
+    debugfs -w -R "write $tmp/eicar.com /eicar.com" "$tmp/bad.img?offset=$((67584 * 512))" >/dev/null 2>&1
+}
