@@ -270,7 +270,7 @@ scan_child_main (int argc, char **argv)
   const char *sock = NULL, *scratch = NULL;
   uid_t uid = 0;
   gid_t gid = 0;
-  bool since = false;
+  bool since = false, have_uid = false, have_gid = false;
   FILE *out;
   struct nbd_handle *nbd;
   struct scan_engines *e = NULL;
@@ -288,8 +288,8 @@ scan_child_main (int argc, char **argv)
     switch (opt) {
     case 'S': sock = optarg; break;
     case 'T': scratch = optarg; break;
-    case 'u': uid = child_number (out, name, optarg); break;
-    case 'g': gid = child_number (out, name, optarg); break;
+    case 'u': uid = child_number (out, name, optarg); have_uid = true; break;
+    case 'g': gid = child_number (out, name, optarg); have_gid = true; break;
     case 'U': o.user = optarg; break;
     case 'r': o.rules = optarg; break;
     case 's': o.sigdir = optarg; break;
@@ -305,7 +305,8 @@ scan_child_main (int argc, char **argv)
       goto err;
     }
   }
-  if (!sock || !scratch || !o.user || optind != argc) {
+  /* no --uid is no uid 0: the user to scan as is always named */
+  if (!sock || !scratch || !o.user || !have_uid || !have_gid || optind != argc) {
     error_setx ("scanning process: missing or extra arguments");
     goto err;
   }
