@@ -137,6 +137,21 @@ chunk_len (const struct repo_disk *d, uint64_t i)
   return MIN ((uint64_t) d->chunk_size, d->size - i * d->chunk_size);
 }
 
+ssize_t
+disk_chunk_get (struct repo_disk *d, uint64_t i, void *buf, size_t cap)
+{
+  size_t len;
+
+  if (repo_chunk_get (d->repo, d->digests[i], buf, cap, &len) == -1)
+    return -1;
+  if (len != chunk_len (d, i)) {
+    error_set (EIO, "chunk has %zu bytes, the index expects %zu", len,
+               chunk_len (d, i));
+    return -1;
+  }
+  return len;
+}
+
 /* Bytes [off, off + n) of chunk i into tmp (a chunk-sized buffer, at
  * the same offsets) without a cache: only the frames they touch when the
  * chunk can be read in part, else all of it. */
@@ -193,10 +208,7 @@ disk_pread (struct repo_disk *d, struct repo_cache *cache, void *buf,
     else if (off == 0 && n == chunk_len (d, i)) {
       /* A whole chunk: decode straight into the caller's buffer (the
        * decoder never writes more than n bytes). */
-      size_t len;
-      if (repo_chunk_get (d->repo, d->digests[i], out, n, &len) == -1 ||
-          (len != n && (error_set (EIO, "chunk has %zu bytes, the index "
-                                   "expects %zu", len, n), true))) {
+      if (disk_chunk_get (d, i, out, n) == -1) {
         disk_chunk_error (d, i);
         return -1;
       }

@@ -403,5 +403,11 @@ struct repo_disk {
 };
 /* Report a failed chunk read of d with the full context. */
 void disk_chunk_error (struct repo_disk *d, uint64_t chunk);
+/* Chunk i of d (not the zero digest) into buf (cap bytes of room),
+ * decoded and checked, and of the length the disk has there: that
+ * length, or -1 with the error ("chunk has N bytes, the index expects
+ * M") if not. */
+ssize_t disk_chunk_get (struct repo_disk *d, uint64_t i, void *buf,
+                        size_t cap);
 
 #endif /* BOOTBACK_REPO_INT_H */

@@ -77,15 +77,16 @@ same_names (const struct repo *a, const struct repo *b)
                               CRYPT_KEY_LEN) == 0;
 }
 
-/* Chunk d of SRC, want bytes long where the disk has it, into DST (buf:
- * a chunk's room); its DST name into out.  *copied: the plaintext bytes
- * written, or -1 if DST had it. */
+/* Chunk i of SRC's disk sd (of the length the disk has there) into DST
+ * (buf: a chunk's room); its DST name into out.  *copied: the plaintext
+ * bytes written, or -1 if DST had it. */
 static int
 sync_chunk (struct sync_job *j, struct repo_writer *w, uint8_t *buf,
-            const uint8_t *d, size_t want, uint8_t out[REPO_DIGEST_LEN],
+            struct repo_disk *sd, uint64_t i, uint8_t out[REPO_DIGEST_LEN],
             int64_t *copied)
 {
-  size_t len;
+  const uint8_t *d = repo_disk_digest (sd, i);
+  ssize_t len;
   bool was_new;
 
   memcpy (out, d, REPO_DIGEST_LEN);
@@ -99,13 +100,8 @@ sync_chunk (struct sync_job *j, struct repo_writer *w, uint8_t *buf,
       return -1;
     error_clear ();
   }
-  if (repo_chunk_get (j->src, d, buf, j->src->chunk_size, &len) == -1)
-    return -1;
-  if (len != want) {
-    error_set (EIO, "chunk has %zu bytes, the index expects %zu", len, want);
-    return -1;
-  }
-  if (repo_writer_put_chunk (w, buf, len, out, &was_new) == -1)
+  if ((len = disk_chunk_get (sd, i, buf, j->src->chunk_size)) == -1 ||
+      repo_writer_put_chunk (w, buf, len, out, &was_new) == -1)
     return -1;
   if (j->same_names && memcmp (out, d, REPO_DIGEST_LEN) != 0) {
     char hex[2 * REPO_DIGEST_LEN + 1];
@@ -146,25 +142,17 @@ static int
 rechunk_unit (struct sync_disk *sd, uint8_t *buf, uint64_t u, uint64_t *bad)
 {
   uint64_t off = u * sd->unit, end = MIN (off + sd->unit, sd->size), o;
-  size_t len;
   int64_t copied;
 
+  /* (a unit starts at a source chunk: each has a chunk's room in buf) */
   for (o = off; o < end; o += sd->sc) {
     uint64_t i = o / sd->sc;
-    size_t want = MIN (sd->sc, end - o);
-    const uint8_t *dg = repo_digest_is_zero (repo_disk_digest (sd->d, i)) ?
-      NULL : repo_disk_digest (sd->d, i);
 
     *bad = i;
-    if (!dg)
-      memset (buf + (o - off), 0, want);
-    else if (repo_chunk_get (sd->j->src, dg, buf + (o - off), want, &len) == -1)
+    if (repo_digest_is_zero (repo_disk_digest (sd->d, i)))
+      memset (buf + (o - off), 0, MIN (sd->sc, end - o));
+    else if (disk_chunk_get (sd->d, i, buf + (o - off), sd->sc) == -1)
       return -1;
-    else if (len != want) {
-      error_set (EIO, "chunk %" PRIu64 ": %zu bytes where the disk has %zu",
-                 i, len, want);
-      return -1;
-    }
   }
   *bad = UINT64_MAX;
   for (o = off; o < end; o += sd->dc) {
@@ -192,9 +180,7 @@ same_unit (struct sync_disk *sd, uint8_t *buf, uint64_t u, uint64_t *bad)
   int64_t copied;
 
   *bad = u;
-  if (sync_chunk (sd->j, sd->w, buf, repo_disk_digest (sd->d, u),
-                  MIN (sd->sc, sd->size - u * sd->sc), sd->out[u],
-                  &copied) == -1)
+  if (sync_chunk (sd->j, sd->w, buf, sd->d, u, sd->out[u], &copied) == -1)
     return -1;
   count (sd, u, copied);
   return 0;
@@ -278,18 +264,11 @@ verify_point (struct sync_job *j, const struct repo_manifest *m)
   for (size_t k = 0; k < back.ndisks; k++) {
     struct repo_disk *d = repo_disk_open (j->dst, m->vm, m->id,
                                           back.disks[k].name);
-    size_t len;
     if (!d)
       return -1;
     for (uint64_t i = 0; i < repo_disk_nchunks (d); i++) {
-      const uint8_t *dg = repo_disk_digest (d, i);
-      size_t want = MIN (j->dst->chunk_size,
-                         repo_disk_size (d) - i * j->dst->chunk_size);
-      if (!repo_digest_is_zero (dg) &&
-          (repo_chunk_get (j->dst, dg, j->buf, j->dst->chunk_size, &len) == -1 ||
-           (len != want &&
-            (error_set (EIO, "chunk has %zu bytes, the index expects %zu",
-                        len, want), true)))) {
+      if (!repo_digest_is_zero (repo_disk_digest (d, i)) &&
+          disk_chunk_get (d, i, j->buf, j->dst->chunk_size) == -1) {
         disk_chunk_error (d, i);
         repo_disk_close (d);
         return -1;
