@@ -130,7 +130,10 @@ count (struct sync_disk *sd, uint64_t k, int64_t copied)
   else if (!repo_digest_is_zero (sd->out[k]))
     pg->chunks_present++;
   pg->chunks_done++;
-  if (sd->j->fn && (pg->chunks_done % 64 == 0 || ++sd->done == sd->nout))
+  /* (sd->done counted first: behind the || it was skipped on every
+   * 64th chunk, and the last call of a disk could be missed) */
+  sd->done++;
+  if (sd->j->fn && (pg->chunks_done % 64 == 0 || sd->done == sd->nout))
     sd->j->fn (sd->j->opaque, pg);
   pthread_mutex_unlock (&sd->lock);
 }

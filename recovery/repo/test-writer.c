@@ -319,6 +319,38 @@ test_ids (void)
   assert (writers_registered () == before);
 }
 
+/* repo sync (sync.c) calls its progress function as chunks go by, and
+ * last with every chunk counted: 65 chunks, so the last is not a 64th. */
+static struct repo_sync_progress last_progress;
+static unsigned progress_calls;
+
+static void
+on_sync_progress (void *opaque, const struct repo_sync_progress *p)
+{
+  (void) opaque;
+  progress_calls++;
+  last_progress = *p;
+}
+
+static void
+test_sync_progress (void)
+{
+  struct scratch d;
+  struct repo *dst = scratch_open (&d, "test-writer-dst", CS);
+  struct repo_sync_progress pg = { 0 };
+  char id[TIMESTAMP_LEN + 1];
+
+  test_point_write (r, "vm6", 6, 65, id, NULL);
+  snprintf (pg.point, sizeof pg.point, "vm6@%s", id);
+  assert (repo_sync_point (r, dst, "vm6", id, false, on_sync_progress, NULL,
+                           &pg) == 0);
+  assert (progress_calls >= 2);
+  assert (last_progress.chunks_done == 65 && last_progress.chunks_copied == 65);
+  assert (pg.chunks_done == 65);
+  repo_close (dst);
+  scratch_remove (&d);
+}
+
 int
 main (void)
 {
@@ -333,6 +365,7 @@ main (void)
   test_failed_put ();
   test_crash_steps ();
   test_ids ();
+  test_sync_progress ();
 
   repo_close (r);
   scratch_remove (&s);
