@@ -663,25 +663,37 @@ write_file (const char *dir, const char *name, const char *text)
   return 0;
 }
 
+static const char *const report_files[] = { "report.json", "report.html", "junit.xml" };
+#define NREPORT_FILES (sizeof report_files / sizeof report_files[0])
+
+/* The texts of report_files written into r->dir (NULL: not made); -1 if
+ * one was not made or written. */
+static int
+report_write (const struct verify_report *r, char *texts[NREPORT_FILES])
+{
+  json_t *j = verify_report_json (r);
+  size_t i;
+  int ret = 0;
+
+  texts[0] = json_dumps (j, JSON_INDENT (2) | JSON_PRESERVE_ORDER);
+  json_decref (j);
+  texts[1] = verify_report_html (r);
+  texts[2] = verify_report_junit (r);
+  for (i = 0; i < NREPORT_FILES; i++)
+    if (!texts[i] || write_file (r->dir, report_files[i], texts[i]) == -1)
+      ret = -1;
+  return ret;
+}
+
 int
 verify_report_write (const struct verify_report *r)
 {
-  json_t *j = verify_report_json (r);
-  char *s = json_dumps (j, JSON_INDENT (2) | JSON_PRESERVE_ORDER);
-  int ret = 0;
+  char *texts[NREPORT_FILES];
+  int ret = report_write (r, texts);
+  size_t i;
 
-  json_decref (j);
-  if (!s || write_file (r->dir, "report.json", s) == -1)
-    ret = -1;
-  free (s);
-  s = verify_report_html (r);
-  if (write_file (r->dir, "report.html", s) == -1)
-    ret = -1;
-  free (s);
-  s = verify_report_junit (r);
-  if (!s || write_file (r->dir, "junit.xml", s) == -1)
-    ret = -1;
-  free (s);
+  for (i = 0; i < NREPORT_FILES; i++)
+    free (texts[i]);
   return ret;
 }
 
@@ -767,28 +779,32 @@ verify_report_add_recheck (const char *dir, json_t *recheck)
   return write_file (dir, "report.html", out);
 }
 
+/* What is signed is what was written: the report directory may be one
+ * others can write (a share), who could put a file of theirs in place of
+ * one of ours before it is read back. */
 int
 verify_report_seal (const struct verify_report *r, const struct verify_key *key)
 {
-  static const char *const files[] = { "report.json", "report.html", "junit.xml" };
+  char *texts[NREPORT_FILES];
   size_t i;
+  int ret = report_write (r, texts);
 
-  if (verify_report_write (r) == -1)
-    return -1;
-  for (i = 0; i < sizeof files / sizeof files[0]; i++) {
-    CLEANUP_FREE char *path = xasprintf ("%s/%s", r->dir, files[i]);
+  for (i = 0; ret == 0 && i < NREPORT_FILES; i++) {
+    CLEANUP_FREE char *path = xasprintf ("%s/%s", r->dir, report_files[i]);
     if (key) {
-      if (verify_sign_file (key, path) == -1)
-        return -1;
+      if (verify_sign_data (key, path, texts[i], strlen (texts[i])) == -1)
+        ret = -1;
     }
     else {
       /* no signature of an earlier report in the same directory left */
       CLEANUP_FREE char *sig = xasprintf ("%s%s", path, VERIFY_SIG_SUFFIX);
       if (unlink (sig) == -1 && errno != ENOENT) {
         error_set (errno, "remove %s", sig);
-        return -1;
+        ret = -1;
       }
     }
   }
-  return 0;
+  for (i = 0; i < NREPORT_FILES; i++)
+    free (texts[i]);
+  return ret;
 }

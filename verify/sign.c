@@ -367,12 +367,24 @@ int
 verify_sign_file (const struct verify_key *k, const char *path)
 {
   CLEANUP_FREE unsigned char *data = NULL;
+  size_t len;
+
+  if (read_all (path, &data, &len) == -1) {
+    error_prefix ("sign %s", path);
+    return -1;
+  }
+  return verify_sign_data (k, path, data, len);
+}
+
+int
+verify_sign_data (const struct verify_key *k, const char *path, const void *data,
+                  size_t len)
+{
   CLEANUP_FREE char *sigpath = xasprintf ("%s%s", path, VERIFY_SIG_SUFFIX);
   CLEANUP_FREE char *text = NULL;
   unsigned char sig[ED25519_SIG_LEN], b64[4 * ((ED25519_SIG_LEN + 2) / 3) + 1];
-  size_t len;
 
-  if (read_all (path, &data, &len) == -1 || sign_bytes (k, data, len, sig) == -1)
+  if (sign_bytes (k, data, len, sig) == -1)
     goto err;
   EVP_EncodeBlock (b64, sig, sizeof sig);
   text = xasprintf (SIG_FORMAT "\nalgorithm: " SIG_ALGORITHM "\nkey: %s\n"

@@ -4,8 +4,10 @@
  * with a passing VM, a failing one and one that did not boot becomes JSON
  * that parses back with the same verdicts, HTML that names every VM and
  * escapes what it shows (and reads no link where a screenshot was), and
- * JUnit XML that libxml2 parses with the counts it should have.
+ * JUnit XML that libxml2 parses with the counts it should have; sealing
+ * signs the bytes written, not a file put in their place.
  */
+#include <fcntl.h>
 #include <sys/stat.h>
 
 #include <libxml/parser.h>
@@ -420,6 +422,59 @@ test_recheck (const char *dir)
   unlink (rp);
 }
 
+/* Someone who can write the report directory (a share) renames a report
+ * of theirs over report.html right after the appliance renamed its own
+ * there: the rename of the test, over libc's (the library calls it). */
+static const char *forged_dir;
+
+int
+rename (const char *from, const char *to)
+{
+  static const char forged[] = "<html>all checks passed</html>\n";
+  size_t n = strlen (to);
+  int rc = renameat (AT_FDCWD, from, AT_FDCWD, to);
+  CLEANUP_FREE char *tmp = NULL;
+
+  if (rc == 0 && forged_dir && n > 12 && strcmp (to + n - 12, "/report.html") == 0) {
+    tmp = xasprintf ("%s/.forged", forged_dir);
+    if (write_whole_file (tmp, forged, strlen (forged), 0644) == -1 ||
+        renameat (AT_FDCWD, tmp, AT_FDCWD, to) == -1)
+      abort ();
+  }
+  return rc;
+}
+
+/* Sealing signs what the appliance wrote, not what is in the directory
+ * when it signs (review finding: it read each file back, so the forged
+ * report.html was signed as the appliance's). */
+static void
+test_seal_swap (const char *dir)
+{
+  CLEANUP_FREE char *home = xasprintf ("%s/home", dir);
+  CLEANUP_FREE char *rdir = xasprintf ("%s/shared", dir);
+  CLEANUP_FREE char *html = xasprintf ("%s/report.html", rdir);
+  CLEANUP_FREE char *json = xasprintf ("%s/report.json", rdir);
+  CLEANUP_FREE char *cmd = xasprintf ("rm -rf %s %s", home, rdir);
+  struct verify_report *r;
+  struct verify_key *key;
+  enum verify_sig_verdict v = VERIFY_SIG_MALFORMED;
+  char signer[VERIFY_KEY_FPR_LEN + 1], msg[512];
+
+  CHECK (mkdir (home, 0700) == 0 && mkdir (rdir, 0777) == 0);
+  CHECK ((key = verify_key_appliance (home)) != NULL);
+  r = make_report (rdir);
+  forged_dir = rdir;
+  CHECK (verify_report_seal (r, key) == 0);
+  forged_dir = NULL;
+  CHECK (verify_sig_check (key, html, &v, signer, msg, sizeof msg) == 0);
+  CHECK (v == VERIFY_SIG_CHANGED);
+  CHECK (verify_sig_check (key, json, &v, signer, msg, sizeof msg) == 0);
+  CHECK (v == VERIFY_SIG_GOOD);
+  verify_key_free (key);
+  verify_report_free (r);
+  CHECK (system (cmd) == 0);
+}
+
 int
 main (void)
 {
@@ -448,6 +503,7 @@ main (void)
   CHECK (verify_report_write (r) == 0);
   verify_report_free (r);
   test_recheck (dir);
+  test_seal_swap (dir);
   {
     const char *names[] = { "web1.png", "report.json", "report.html", "junit.xml" };
     size_t i;

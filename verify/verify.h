@@ -451,6 +451,11 @@ void verify_key_free (struct verify_key *k);
  *   signature: <base64 of the 64-byte Ed25519 signature>
  * -1 with the error set. */
 int verify_sign_file (const struct verify_key *k, const char *path);
+/* The same over data, the bytes written to path: what is in path when it
+ * is signed is not read (a report directory others can write may hold
+ * their file by then). */
+int verify_sign_data (const struct verify_key *k, const char *path, const void *data,
+                      size_t len);
 
 enum verify_sig_verdict {
   VERIFY_SIG_GOOD,           /* signed by k, unchanged since */
