@@ -733,17 +733,90 @@ recheck_html (json_t *k)
   return o.buf;
 }
 
+/* A file of a report directory (not a link: O_NOFOLLOW), NUL-ended, or
+ * NULL with the error set (and *missing if it is not there). */
+static char *
+read_report_file (const char *path, size_t *len, bool *missing)
+{
+  CLEANUP_CLOSE int fd = open (path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+  struct stat st;
+  char *buf;
+  ssize_t n;
+
+  *missing = fd == -1 && errno == ENOENT;
+  if (fd == -1 || fstat (fd, &st) == -1) {
+    error_set (errno, "open %s", path);
+    return NULL;
+  }
+  if (!S_ISREG (st.st_mode) || st.st_size > (1 << 30)) {
+    error_setx ("%s: not a regular file of at most 1 GiB", path);
+    return NULL;
+  }
+  buf = xmalloc (st.st_size + 1);
+  *len = 0;
+  while (*len < (size_t) st.st_size &&
+         (n = read (fd, buf + *len, st.st_size - *len)) != 0) {
+    if (n == -1 && errno == EINTR)
+      continue;
+    if (n == -1) {
+      error_set (errno, "read %s", path);
+      free (buf);
+      return NULL;
+    }
+    *len += n;
+  }
+  buf[*len] = '\0';
+  return buf;
+}
+
+/* data (path's bytes) as key signed them: 0, else -1 with the error. */
+static int
+signed_as_is (const struct verify_key *key, const char *path, const char *data,
+              size_t len)
+{
+  enum verify_sig_verdict v;
+  char signer[VERIFY_KEY_FPR_LEN + 1], msg[512];
+
+  if (verify_sig_check_data (key, path, data, len, &v, signer, msg, sizeof msg) == -1)
+    return -1;
+  if (v != VERIFY_SIG_GOOD) {
+    error_setx ("%s: %s: not added to or signed again", path, msg);
+    return -1;
+  }
+  return 0;
+}
+
+/* Write text as dir/name and, with key, sign what was written. */
+static int
+write_signed (const char *dir, const char *name, const char *text,
+              const struct verify_key *key)
+{
+  CLEANUP_FREE char *path = xasprintf ("%s/%s", dir, name);
+
+  if (write_file (dir, name, text) == -1)
+    return -1;
+  return key ? verify_sign_data (key, path, text, strlen (text)) : 0;
+}
+
 int
-verify_report_add_recheck (const char *dir, json_t *recheck)
+verify_report_add_recheck (const char *dir, json_t *recheck,
+                           const struct verify_key *key)
 {
   CLEANUP_FREE char *jp = xasprintf ("%s/recheck.json", dir);
   CLEANUP_FREE char *hp = xasprintf ("%s/report.html", dir);
-  CLEANUP_FREE char *html = NULL, *sect = NULL, *out = NULL, *js = NULL;
-  json_t *all = json_load_file (jp, 0, NULL);
-  size_t len;
+  CLEANUP_FREE char *html = NULL, *sect = NULL, *out = NULL, *js = NULL, *old = NULL;
+  json_t *all;
+  size_t hlen, jlen;
+  bool missing;
   char *at;
-  FILE *f;
 
+  if (!(html = read_report_file (hp, &hlen, &missing)) ||
+      (key && signed_as_is (key, hp, html, hlen) == -1))
+    return -1;
+  old = read_report_file (jp, &jlen, &missing);
+  if ((!old && !missing) || (old && key && signed_as_is (key, jp, old, jlen) == -1))
+    return -1;
+  all = old ? json_loadb (old, jlen, 0, NULL) : NULL;
   if (!json_is_array (all)) {
     json_decref (all);
     all = json_array ();
@@ -751,32 +824,16 @@ verify_report_add_recheck (const char *dir, json_t *recheck)
   json_array_append (all, recheck);
   js = json_dumps (all, JSON_INDENT (2) | JSON_PRESERVE_ORDER);
   json_decref (all);
-  if (!js || write_file (dir, "recheck.json", js) == -1)
-    return -1;
-  if (!(f = fopen (hp, "re"))) {
-    error_set (errno, "open %s", hp);
-    return -1;
-  }
-  html = xcalloc (1, 1);
-  len = 0;
-  for (;;) {
-    char buf[65536];
-    size_t r = fread (buf, 1, sizeof buf, f);
-    if (r == 0)
-      break;
-    html = xrealloc (html, len + r + 1);
-    memcpy (html + len, buf, r);
-    html[len += r] = '\0';
-  }
-  fclose (f);
   at = strstr (html, REPORT_FOOTER);
   if (!at) {
     error_setx ("%s: no footer to put the lab check before", hp);
     return -1;
   }
+  if (!js || write_signed (dir, "recheck.json", js, key) == -1)
+    return -1;
   sect = recheck_html (recheck);
   out = xasprintf ("%.*s%s%s", (int) (at - html), html, sect, at);
-  return write_file (dir, "report.html", out);
+  return write_signed (dir, "report.html", out, key);
 }
 
 /* What is signed is what was written: the report directory may be one

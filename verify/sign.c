@@ -493,14 +493,27 @@ verify_sig_check (const struct verify_key *k, const char *path,
                   enum verify_sig_verdict *verdict,
                   char sig_key[VERIFY_KEY_FPR_LEN + 1], char *msg, size_t len)
 {
-  CLEANUP_FREE char *sigpath = xasprintf ("%s%s", path, VERIFY_SIG_SUFFIX);
-  CLEANUP_FREE unsigned char *data = NULL, *text = NULL;
-  unsigned char sig[ED25519_SIG_LEN];
-  size_t dlen, tlen;
+  CLEANUP_FREE unsigned char *data = NULL;
+  size_t dlen;
 
   sig_key[0] = '\0';
   if (read_all (path, &data, &dlen) == -1)
     return -1;
+  return verify_sig_check_data (k, path, data, dlen, verdict, sig_key, msg, len);
+}
+
+int
+verify_sig_check_data (const struct verify_key *k, const char *path,
+                       const void *data, size_t dlen,
+                       enum verify_sig_verdict *verdict,
+                       char sig_key[VERIFY_KEY_FPR_LEN + 1], char *msg, size_t len)
+{
+  CLEANUP_FREE char *sigpath = xasprintf ("%s%s", path, VERIFY_SIG_SUFFIX);
+  CLEANUP_FREE unsigned char *text = NULL;
+  unsigned char sig[ED25519_SIG_LEN];
+  size_t tlen;
+
+  sig_key[0] = '\0';
   if (access (sigpath, F_OK) == -1 && errno == ENOENT) {
     error_setx ("%s: not signed (no %s)", path, sigpath);
     return -1;

@@ -5,7 +5,8 @@
  * that parses back with the same verdicts, HTML that names every VM and
  * escapes what it shows (and reads no link where a screenshot was), and
  * JUnit XML that libxml2 parses with the counts it should have; sealing
- * signs the bytes written, not a file put in their place.
+ * signs the bytes written, not a file put in their place, and a lab
+ * check adds to and signs again only the report the appliance signed.
  */
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -392,8 +393,8 @@ test_recheck (const char *dir)
   size_t n;
   FILE *f;
 
-  CHECK (verify_report_add_recheck (dir, k) == 0);
-  CHECK (verify_report_add_recheck (dir, k) == 0);
+  CHECK (verify_report_add_recheck (dir, k, NULL) == 0);
+  CHECK (verify_report_add_recheck (dir, k, NULL) == 0);
   all = json_load_file (rp, 0, NULL);
   CHECK (json_array_size (all) == 2);
   after = json_load_file (jp, 0, NULL);
@@ -475,6 +476,48 @@ test_seal_swap (const char *dir)
   CHECK (system (cmd) == 0);
 }
 
+/* bootback lab check adds its section to a signed report and signs it
+ * again: only the report the appliance signed (review finding: a forged
+ * report.html put in the report directory, with the footer a lab check
+ * looks for, was added to and signed as the appliance's). */
+static void
+test_recheck_forged (const char *dir)
+{
+  static const char forged[] = "<html>all checks passed\n"
+    "<p class=\"meta\">bootback verification lab</p></html>\n";
+  CLEANUP_FREE char *home = xasprintf ("%s/home2", dir);
+  CLEANUP_FREE char *rdir = xasprintf ("%s/shared2", dir);
+  CLEANUP_FREE char *html = xasprintf ("%s/report.html", rdir);
+  CLEANUP_FREE char *tmp = xasprintf ("%s/.forged", rdir);
+  CLEANUP_FREE char *cmd = xasprintf ("rm -rf %s %s", home, rdir);
+  json_t *k = json_pack ("{s:s, s:s, s:[]}", "checked", "2026-12-06T12:00:00Z",
+                         "isolation", "proven", "checks");
+  struct verify_report *r;
+  struct verify_key *key;
+  enum verify_sig_verdict v = VERIFY_SIG_MALFORMED;
+  char signer[VERIFY_KEY_FPR_LEN + 1], msg[512];
+
+  CHECK (mkdir (home, 0700) == 0 && mkdir (rdir, 0777) == 0);
+  CHECK ((key = verify_key_appliance (home)) != NULL);
+  r = make_report (rdir);
+  CHECK (verify_report_seal (r, key) == 0);
+  /* the appliance's own report: added to, signed again, good */
+  CHECK (verify_report_add_recheck (rdir, k, key) == 0);
+  CHECK (verify_sig_check (key, html, &v, signer, msg, sizeof msg) == 0);
+  CHECK (v == VERIFY_SIG_GOOD);
+  /* a forged one: refused, not signed */
+  CHECK (write_whole_file (tmp, forged, strlen (forged), 0644) == 0);
+  CHECK (renameat (AT_FDCWD, tmp, AT_FDCWD, html) == 0);
+  CHECK (verify_report_add_recheck (rdir, k, key) == -1);
+  CHECK (strstr (error_msg (), "report.html"));
+  CHECK (verify_sig_check (key, html, &v, signer, msg, sizeof msg) == 0);
+  CHECK (v == VERIFY_SIG_CHANGED);
+  json_decref (k);
+  verify_key_free (key);
+  verify_report_free (r);
+  CHECK (system (cmd) == 0);
+}
+
 int
 main (void)
 {
@@ -504,6 +547,7 @@ main (void)
   verify_report_free (r);
   test_recheck (dir);
   test_seal_swap (dir);
+  test_recheck_forged (dir);
   {
     const char *names[] = { "web1.png", "report.json", "report.html", "junit.xml" };
     size_t i;

@@ -284,8 +284,13 @@ int verify_report_seal (const struct verify_report *r, const struct verify_key *
 /* Add a lab check's result (verify_recheck) to the reports in dir: it is
  * appended to recheck.json (an array) and shown as a section "lab check"
  * of report.html, before its footer.  report.json stays as the run wrote
- * it.  -1 with the error set. */
-int verify_report_add_recheck (const char *dir, json_t *recheck);
+ * it.  With key (the reports were signed): report.html and recheck.json
+ * (if there is one yet) must be as key signed them, else nothing is
+ * changed (dir may be one others can write); both are signed again, as
+ * written.  Links in their place are not followed.  -1 with the error
+ * set. */
+int verify_report_add_recheck (const char *dir, json_t *recheck,
+                               const struct verify_key *key);
 
 /* ---- lab check (recheck.c) ------------------------------------------------ */
 
@@ -470,6 +475,12 @@ const char *verify_sig_verdict_name (enum verify_sig_verdict v);
 int verify_sig_check (const struct verify_key *k, const char *path,
                       enum verify_sig_verdict *verdict,
                       char sig_key[VERIFY_KEY_FPR_LEN + 1], char *msg, size_t len);
+/* The same for data, the bytes of path already read (what is checked is
+ * what the caller goes on to use). */
+int verify_sig_check_data (const struct verify_key *k, const char *path,
+                           const void *data, size_t dlen,
+                           enum verify_sig_verdict *verdict,
+                           char sig_key[VERIFY_KEY_FPR_LEN + 1], char *msg, size_t len);
 /* ---- the screen's words (ocr.c) ------------------------------------------- */
 
 /* The text on a screenshot (PPM or PNG bytes, as virt_screenshot gives
