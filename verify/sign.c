@@ -363,6 +363,37 @@ sign_bytes (const struct verify_key *k, const unsigned char *data, size_t len,
   return 0;
 }
 
+/* text as the new file tmp, 0600: what is at that name is removed first
+ * (a file of a run of ours that died, or anything someone put there in a
+ * directory others can write, a FIFO that would block the open) and the
+ * file is created, never opened (O_EXCL). */
+static int
+write_new (const char *tmp, const char *text)
+{
+  int fd;
+  bool ok;
+  FILE *f;
+
+  unlink (tmp);
+  if ((fd = open_private (tmp, O_WRONLY | O_EXCL)) == -1) {
+    error_set (errno, "create %s", tmp);
+    return -1;
+  }
+  if (!(f = fdopen (fd, "w"))) {
+    error_set (errno, "create %s", tmp);
+    close (fd);
+    unlink (tmp);
+    return -1;
+  }
+  ok = fputs (text, f) != EOF;
+  if (fclose (f) != 0 || !ok) {
+    error_set (errno ? errno : EIO, "write %s", tmp);
+    unlink (tmp);
+    return -1;
+  }
+  return 0;
+}
+
 int
 verify_sign_file (const struct verify_key *k, const char *path)
 {
@@ -391,7 +422,7 @@ verify_sign_data (const struct verify_key *k, const char *path, const void *data
                     "signature: %s\n", k->fpr, b64);
   {
     CLEANUP_FREE char *tmp = xasprintf ("%s.%d.tmp", sigpath, (int) getpid ());
-    if (write_whole_file (tmp, text, strlen (text), PRIVATE_FILE_MODE) == -1)
+    if (write_new (tmp, text) == -1)
       goto err;
     if (rename (tmp, sigpath) == -1) {
       error_set (errno, "rename %s", sigpath);
