@@ -228,6 +228,41 @@ hostile_scan (const char *verdict, bool matches, const char *suspicious)
                     "suspicious", suspicious);
 }
 
+/* A guest command's end as the guest reports it: an exit status that is
+ * no status (negative, or past int) is still one, never bootback's own
+ * failure (review finding: exitcode -1 made the guest's output the
+ * check's message, and "could not verify: ..." there turned the failed
+ * check into a skip, the lab's fault instead of the point's). */
+static void
+test_guest_exec_status (void)
+{
+  static const struct { const char *reply; int want; } cases[] = {
+    { "{\"exited\":true,\"exitcode\":0}", 0 },
+    { "{\"exited\":true,\"exitcode\":3}", 3 },
+    { "{\"exited\":true,\"exitcode\":-1}", -1 },
+    { "{\"exited\":true,\"exitcode\":0,\"signal\":-200}", -1 },
+    { "{\"exited\":true,\"exitcode\":0,\"signal\":9}", 137 },
+    { "{\"exited\":true,\"exitcode\":3221225477}", -1 },   /* Windows */
+    { "{\"exited\":true,\"exitcode\":-2147483648,\"signal\":2147483647}", -1 },
+  };
+  char out[256];
+  size_t i;
+
+  for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    json_t *st = json_loads (cases[i].reply, 0, NULL);
+    int code;
+    json_object_set_new (st, "out-data", json_string
+                         ("Y291bGQgbm90IHZlcmlmeTogdGhlIGhvc3QgZG9lcyBub3QgYW5zd2VyCg=="));
+    code = verify_guest_exec_status (st, out, sizeof out);
+    if (cases[i].want >= 0 ? code != cases[i].want : code <= 0) {
+      fprintf (stderr, "%s: status %d\n", cases[i].reply, code);
+      failures++;
+    }
+    CHECK (strcmp (out, "could not verify: the host does not answer") == 0);
+    json_decref (st);
+  }
+}
+
 /* The scan check's verdicts: infected and suspicious fail (pass with
  * force, said), could not scan is skipped (never a pass), clean passes. */
 static void
@@ -540,6 +575,7 @@ main (void)
   test_html_shot_link (r, dir);
   test_junit (r);
   test_scan_verdict ();
+  test_guest_exec_status ();
   test_scan_reports (dir);
   test_png ();
   umask (0);            /* reports are 0600 whatever the umask */

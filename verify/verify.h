@@ -171,6 +171,10 @@ int verify_icmp_ping (const struct lab_net *net, const char *address,
  * or -1 (agent error, timeout) with the reason in out. */
 int verify_guest_exec (virDomainPtr dom, const char *command, double timeout,
                        char *out, size_t len);
+/* The end of a guest command from guest-exec-status's reply st (exited):
+ * its exit status (>= 0: 128 + a signal, 255 for a status that is none),
+ * its output into out (as verify_guest_exec). */
+int verify_guest_exec_status (json_t *st, char *out, size_t len);
 /* The first IPv4 address in the lab subnet the guest agent reports, into
  * out (16 bytes); -1 if none. */
 int verify_agent_address (virDomainPtr dom, const struct lab_net *net,
