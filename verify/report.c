@@ -643,12 +643,18 @@ verify_report_junit (const struct verify_report *r)
   return virt_xml_write (junit_write, r, "the JUnit report");
 }
 
+/* The temporary name is fixed: what is there is removed first (a run of
+ * ours that died, or a file someone put there in a report directory
+ * others can write, which fopen_private would refuse, every run). */
 static int
 write_file (const char *dir, const char *name, const char *text)
 {
   CLEANUP_FREE char *path = xasprintf ("%s/%s", dir, name);
   CLEANUP_FREE char *tmp = xasprintf ("%s/.%s.tmp", dir, name);
-  FILE *f = fopen_private (tmp);
+  FILE *f;
+
+  unlink (tmp);
+  f = fopen_private (tmp);
 
   if (!f)
     return -1;                  /* the error names tmp */

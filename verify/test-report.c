@@ -480,6 +480,31 @@ rename (const char *from, const char *to)
   return rc;
 }
 
+/* A file of someone else's at a report's temporary name, in a report
+ * directory others can write, does not stop the reports (review finding:
+ * fopen_private refused it, rightly, and every run's reports failed to be
+ * written: the names are fixed). */
+static void
+test_tmp_planted (const char *dir)
+{
+  CLEANUP_FREE char *rdir = xasprintf ("%s/shared3", dir);
+  CLEANUP_FREE char *tmp = xasprintf ("%s/.report.json.tmp", rdir);
+  CLEANUP_FREE char *cmd = xasprintf ("rm -rf %s", rdir);
+  CLEANUP_FREE char *second = xasprintf ("%s/.second-link", rdir);
+  struct verify_report *r;
+
+  CHECK (mkdir (rdir, 01777) == 0);
+  CHECK (write_whole_file (tmp, "theirs", 6, 0644) == 0);
+  if (geteuid () == 0)
+    CHECK (chown (tmp, 65534, 65534) == 0);
+  else
+    CHECK (link (tmp, second) == 0);
+  r = make_report (rdir);
+  CHECK (verify_report_write (r) == 0);
+  verify_report_free (r);
+  CHECK (system (cmd) == 0);
+}
+
 /* Sealing signs what the appliance wrote, not what is in the directory
  * when it signs (review finding: it read each file back, so the forged
  * report.html was signed as the appliance's). */
@@ -584,6 +609,7 @@ main (void)
   test_recheck (dir);
   test_seal_swap (dir);
   test_recheck_forged (dir);
+  test_tmp_planted (dir);
   {
     const char *names[] = { "web1.png", "report.json", "report.html", "junit.xml" };
     size_t i;
