@@ -80,23 +80,37 @@ struct parser {
   int nshown;
 };
 
-/* s with control characters escaped (\n, \t, \xHH) and cut after max
- * characters ("..."), into out (len bytes). */
+/* Is the UTF-8 sequence at s (k bytes) a C1 control, U+0080 to U+009F? */
+static bool
+is_c1 (const unsigned char *s, size_t k)
+{
+  return k == 2 && s[0] == 0xc2 && s[1] < 0xa0;
+}
+
+/* s with control characters (C1 ones too) and bytes that are not UTF-8
+ * escaped (\n, \t, \xHH) and cut after max characters, never inside
+ * one ("..."), into out (len bytes): valid UTF-8, one line. */
 static void
 printable (char *out, size_t len, const char *s, size_t max)
 {
-  size_t j = 0, n;
+  size_t j = 0, n, k;
 
-  for (n = 0; *s && n < max && j + 8 < len; s++, n++) {
+  for (n = 0; *s && n < max && j + 8 < len; s += k, n++) {
     unsigned char ch = *s;
+    k = utf8_seq_len ((const unsigned char *) s, strnlen (s, 4));
     if (ch == '\n')
       j += snprintf (out + j, len - j, "\\n");
     else if (ch == '\t')
       j += snprintf (out + j, len - j, "\\t");
-    else if (ch < 0x20 || ch == 0x7f)
+    else if (ch < 0x20 || ch == 0x7f || k == 0 ||
+             is_c1 ((const unsigned char *) s, k)) {
       j += snprintf (out + j, len - j, "\\x%02x", ch);
-    else
-      out[j++] = ch;
+      k = 1;
+    }
+    else {
+      memcpy (out + j, s, k);
+      j += k;
+    }
   }
   if (*s)
     j += snprintf (out + j, len - j, "...");
@@ -1975,7 +1989,9 @@ point_may_ask (struct parser *p, const struct lab_vm *vm, const char *s)
   int k;
 
   for (c = s; *c; c++)
-    if ((unsigned char) *c < 0x20 || *c == 0x7f) {
+    if ((unsigned char) *c < 0x20 || *c == 0x7f ||
+        is_c1 ((const unsigned char *) c, utf8_seq_len ((const unsigned char *) c,
+                                                       strnlen (c, 4)))) {
       problem (p, 0, "a restore point's check must be printable text");
       return;
     }

@@ -135,6 +135,45 @@ test_point_checks (void)
   lab_verify_hints_clear (&h);
 }
 
+static bool
+utf8_ok (const char *s)
+{
+  size_t n = strlen (s), i, k;
+
+  for (i = 0; i < n; i += k)
+    if (!(k = utf8_seq_len ((const unsigned char *) s + i, n - i)))
+      return false;
+  return true;
+}
+
+/* A refused check is named cut at a character, never inside one (review
+ * finding: cut at byte 200 in the middle of an 'é', the name was no
+ * UTF-8, and JSON dropped the failed check from report.json and the
+ * whole run from the history); a C1 control (U+009B, CSI to terminals
+ * that honour C1) is no printable text. */
+static void
+test_point_check_utf8 (void)
+{
+  char cut[256];
+  const char *checks[] = { cut, "guest-exec echo \xc2\x9b" "2J", NULL };
+  struct lab_verify_hints h;
+  struct lab_quick q = { .vm = "web1", .point = "20260101T000000Z", .hints = &h };
+  struct lab_def *d;
+  struct lab_vm *vm;
+  size_t i;
+
+  snprintf (cut, sizeof cut, "script /%0191d\xc3\xa9\xc3\xa9", 0);
+  h = hints ("10.77.0.21", NULL, NULL, checks);
+  d = lab_quick_def (&q);
+  vm = the_vm (d);
+  CHECK (vm && vm->nrefused == 2);
+  for (i = 0; vm && i < vm->nrefused; i++)
+    CHECK (utf8_ok (vm->refused[i].check) && utf8_ok (vm->refused[i].why));
+  CHECK (vm && refused (vm, "guest-exec echo \\xc2\\x9b2J", "printable"));
+  lab_def_free (d);
+  lab_verify_hints_clear (&h);
+}
+
 /* The administrator's options: any check, script included; they win
  * over the point's values. */
 static void
@@ -269,6 +308,7 @@ main (void)
 {
   test_long_name ();
   test_point_checks ();
+  test_point_check_utf8 ();
   test_admin ();
   test_point_network ();
   test_printable ();

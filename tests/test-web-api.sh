@@ -155,6 +155,15 @@ code=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $token" 
 [ "$code" = 414 ] || fail "a 70 kB URL: $code"
 code=$(curl -s -I -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $token" "$url/api/v1/points")
 [ "$code" = 200 ] || fail "HEAD: $code"
+# A path under the memory limit but over WEB_URL_MAX, or a method of 20
+# kB, from anyone: no log line of their size (every request of anyone
+# wrote up to 64 kB into the log)
+long=$(head -c 30000 /dev/zero | tr '\0' b)
+code=$(curl -s -o /dev/null -w '%{http_code}' "$url/$long")
+[ "$code" = 414 ] || fail "a 30 kB path: $code"
+curl -s -o /dev/null -X "$(head -c 20000 /dev/zero | tr '\0' M)" "$url/x" || true
+awk 'length > 4096 { bad = 1 } END { exit bad }' "$tmp/web.log" ||
+    fail "a client made a log line of $(awk '{ print length }' "$tmp/web.log" | sort -n | tail -1) bytes"
 
 # /metrics: every line a comment or NAME{LABELS} VALUE, labels unescaped
 # back to what the catalog holds

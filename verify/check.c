@@ -11,6 +11,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <netinet/in.h>
 #include <netinet/ip.h>
@@ -137,6 +138,35 @@ b64_decode (const char *in, unsigned char *out, size_t max)
   return MIN (n, max);
 }
 
+/* The guest says what its command's status was: one that is none (a
+ * negative one, past int: a Windows NTSTATUS, or made up) counts as 255,
+ * so that it fails the check as the command's status, never as
+ * verify_guest_exec's own -1 (whose out is bootback's reason, not the
+ * guest's output). */
+int
+verify_guest_exec_status (json_t *st, char *out, size_t len)
+{
+  const char *o = json_string_value (json_object_get (st, "out-data"));
+  const char *e = json_string_value (json_object_get (st, "err-data"));
+  json_int_t code = json_integer_value (json_object_get (st, "exitcode"));
+  size_t n = 0;
+
+  if (json_object_get (st, "signal")) {
+    code = json_integer_value (json_object_get (st, "signal"));
+    code = code > 0 && code < 128 ? 128 + code : -1;
+  }
+  if (code < 0 || code > INT_MAX)
+    code = 255;
+  if (o)
+    n += b64_decode (o, (unsigned char *) out + n, len - 1 - n);
+  if (e)
+    n += b64_decode (e, (unsigned char *) out + n, len - 1 - n);
+  out[n] = '\0';
+  while (n > 0 && out[n - 1] == '\n')
+    out[--n] = '\0';
+  return (int) code;
+}
+
 int
 verify_guest_exec (virDomainPtr dom, const char *command, double timeout,
                    char *out, size_t len)
@@ -144,7 +174,6 @@ verify_guest_exec (virDomainPtr dom, const char *command, double timeout,
   double end = now_monotonic () + timeout;
   json_t *r;
   json_int_t pid;
-  size_t n = 0;
 
   out[0] = '\0';
   r = agent (dom, json_pack ("{s:s, s:{s:s, s:[s,s], s:b}}", "execute", "guest-exec",
@@ -161,18 +190,7 @@ verify_guest_exec (virDomainPtr dom, const char *command, double timeout,
     if (!st)
       return -1;
     if (json_is_true (json_object_get (st, "exited"))) {
-      const char *o = json_string_value (json_object_get (st, "out-data"));
-      const char *e = json_string_value (json_object_get (st, "err-data"));
-      int code = json_integer_value (json_object_get (st, "exitcode"));
-      if (json_object_get (st, "signal"))
-        code = 128 + json_integer_value (json_object_get (st, "signal"));
-      if (o)
-        n += b64_decode (o, (unsigned char *) out + n, len - 1 - n);
-      if (e)
-        n += b64_decode (e, (unsigned char *) out + n, len - 1 - n);
-      out[n] = '\0';
-      while (n > 0 && out[n - 1] == '\n')
-        out[--n] = '\0';
+      int code = verify_guest_exec_status (st, out, len);
       json_decref (st);
       return code;
     }

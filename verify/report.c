@@ -643,12 +643,18 @@ verify_report_junit (const struct verify_report *r)
   return virt_xml_write (junit_write, r, "the JUnit report");
 }
 
+/* The temporary name is fixed: what is there is removed first (a run of
+ * ours that died, or a file someone put there in a report directory
+ * others can write, which fopen_private would refuse, every run). */
 static int
 write_file (const char *dir, const char *name, const char *text)
 {
   CLEANUP_FREE char *path = xasprintf ("%s/%s", dir, name);
   CLEANUP_FREE char *tmp = xasprintf ("%s/.%s.tmp", dir, name);
-  FILE *f = fopen_private (tmp);
+  FILE *f;
+
+  unlink (tmp);
+  f = fopen_private (tmp);
 
   if (!f)
     return -1;                  /* the error names tmp */
@@ -663,25 +669,37 @@ write_file (const char *dir, const char *name, const char *text)
   return 0;
 }
 
+static const char *const report_files[] = { "report.json", "report.html", "junit.xml" };
+#define NREPORT_FILES (sizeof report_files / sizeof report_files[0])
+
+/* The texts of report_files written into r->dir (NULL: not made); -1 if
+ * one was not made or written. */
+static int
+report_write (const struct verify_report *r, char *texts[NREPORT_FILES])
+{
+  json_t *j = verify_report_json (r);
+  size_t i;
+  int ret = 0;
+
+  texts[0] = json_dumps (j, JSON_INDENT (2) | JSON_PRESERVE_ORDER);
+  json_decref (j);
+  texts[1] = verify_report_html (r);
+  texts[2] = verify_report_junit (r);
+  for (i = 0; i < NREPORT_FILES; i++)
+    if (!texts[i] || write_file (r->dir, report_files[i], texts[i]) == -1)
+      ret = -1;
+  return ret;
+}
+
 int
 verify_report_write (const struct verify_report *r)
 {
-  json_t *j = verify_report_json (r);
-  char *s = json_dumps (j, JSON_INDENT (2) | JSON_PRESERVE_ORDER);
-  int ret = 0;
+  char *texts[NREPORT_FILES];
+  int ret = report_write (r, texts);
+  size_t i;
 
-  json_decref (j);
-  if (!s || write_file (r->dir, "report.json", s) == -1)
-    ret = -1;
-  free (s);
-  s = verify_report_html (r);
-  if (write_file (r->dir, "report.html", s) == -1)
-    ret = -1;
-  free (s);
-  s = verify_report_junit (r);
-  if (!s || write_file (r->dir, "junit.xml", s) == -1)
-    ret = -1;
-  free (s);
+  for (i = 0; i < NREPORT_FILES; i++)
+    free (texts[i]);
   return ret;
 }
 
@@ -721,17 +739,90 @@ recheck_html (json_t *k)
   return o.buf;
 }
 
+/* A file of a report directory (not a link: O_NOFOLLOW), NUL-ended, or
+ * NULL with the error set (and *missing if it is not there). */
+static char *
+read_report_file (const char *path, size_t *len, bool *missing)
+{
+  CLEANUP_CLOSE int fd = open (path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+  struct stat st;
+  char *buf;
+  ssize_t n;
+
+  *missing = fd == -1 && errno == ENOENT;
+  if (fd == -1 || fstat (fd, &st) == -1) {
+    error_set (errno, "open %s", path);
+    return NULL;
+  }
+  if (!S_ISREG (st.st_mode) || st.st_size > (1 << 30)) {
+    error_setx ("%s: not a regular file of at most 1 GiB", path);
+    return NULL;
+  }
+  buf = xmalloc (st.st_size + 1);
+  *len = 0;
+  while (*len < (size_t) st.st_size &&
+         (n = read (fd, buf + *len, st.st_size - *len)) != 0) {
+    if (n == -1 && errno == EINTR)
+      continue;
+    if (n == -1) {
+      error_set (errno, "read %s", path);
+      free (buf);
+      return NULL;
+    }
+    *len += n;
+  }
+  buf[*len] = '\0';
+  return buf;
+}
+
+/* data (path's bytes) as key signed them: 0, else -1 with the error. */
+static int
+signed_as_is (const struct verify_key *key, const char *path, const char *data,
+              size_t len)
+{
+  enum verify_sig_verdict v;
+  char signer[VERIFY_KEY_FPR_LEN + 1], msg[512];
+
+  if (verify_sig_check_data (key, path, data, len, &v, signer, msg, sizeof msg) == -1)
+    return -1;
+  if (v != VERIFY_SIG_GOOD) {
+    error_setx ("%s: %s: not added to or signed again", path, msg);
+    return -1;
+  }
+  return 0;
+}
+
+/* Write text as dir/name and, with key, sign what was written. */
+static int
+write_signed (const char *dir, const char *name, const char *text,
+              const struct verify_key *key)
+{
+  CLEANUP_FREE char *path = xasprintf ("%s/%s", dir, name);
+
+  if (write_file (dir, name, text) == -1)
+    return -1;
+  return key ? verify_sign_data (key, path, text, strlen (text)) : 0;
+}
+
 int
-verify_report_add_recheck (const char *dir, json_t *recheck)
+verify_report_add_recheck (const char *dir, json_t *recheck,
+                           const struct verify_key *key)
 {
   CLEANUP_FREE char *jp = xasprintf ("%s/recheck.json", dir);
   CLEANUP_FREE char *hp = xasprintf ("%s/report.html", dir);
-  CLEANUP_FREE char *html = NULL, *sect = NULL, *out = NULL, *js = NULL;
-  json_t *all = json_load_file (jp, 0, NULL);
-  size_t len;
+  CLEANUP_FREE char *html = NULL, *sect = NULL, *out = NULL, *js = NULL, *old = NULL;
+  json_t *all;
+  size_t hlen, jlen;
+  bool missing;
   char *at;
-  FILE *f;
 
+  if (!(html = read_report_file (hp, &hlen, &missing)) ||
+      (key && signed_as_is (key, hp, html, hlen) == -1))
+    return -1;
+  old = read_report_file (jp, &jlen, &missing);
+  if ((!old && !missing) || (old && key && signed_as_is (key, jp, old, jlen) == -1))
+    return -1;
+  all = old ? json_loadb (old, jlen, 0, NULL) : NULL;
   if (!json_is_array (all)) {
     json_decref (all);
     all = json_array ();
@@ -739,56 +830,44 @@ verify_report_add_recheck (const char *dir, json_t *recheck)
   json_array_append (all, recheck);
   js = json_dumps (all, JSON_INDENT (2) | JSON_PRESERVE_ORDER);
   json_decref (all);
-  if (!js || write_file (dir, "recheck.json", js) == -1)
-    return -1;
-  if (!(f = fopen (hp, "re"))) {
-    error_set (errno, "open %s", hp);
-    return -1;
-  }
-  html = xcalloc (1, 1);
-  len = 0;
-  for (;;) {
-    char buf[65536];
-    size_t r = fread (buf, 1, sizeof buf, f);
-    if (r == 0)
-      break;
-    html = xrealloc (html, len + r + 1);
-    memcpy (html + len, buf, r);
-    html[len += r] = '\0';
-  }
-  fclose (f);
   at = strstr (html, REPORT_FOOTER);
   if (!at) {
     error_setx ("%s: no footer to put the lab check before", hp);
     return -1;
   }
+  if (!js || write_signed (dir, "recheck.json", js, key) == -1)
+    return -1;
   sect = recheck_html (recheck);
   out = xasprintf ("%.*s%s%s", (int) (at - html), html, sect, at);
-  return write_file (dir, "report.html", out);
+  return write_signed (dir, "report.html", out, key);
 }
 
+/* What is signed is what was written: the report directory may be one
+ * others can write (a share), who could put a file of theirs in place of
+ * one of ours before it is read back. */
 int
 verify_report_seal (const struct verify_report *r, const struct verify_key *key)
 {
-  static const char *const files[] = { "report.json", "report.html", "junit.xml" };
+  char *texts[NREPORT_FILES];
   size_t i;
+  int ret = report_write (r, texts);
 
-  if (verify_report_write (r) == -1)
-    return -1;
-  for (i = 0; i < sizeof files / sizeof files[0]; i++) {
-    CLEANUP_FREE char *path = xasprintf ("%s/%s", r->dir, files[i]);
+  for (i = 0; ret == 0 && i < NREPORT_FILES; i++) {
+    CLEANUP_FREE char *path = xasprintf ("%s/%s", r->dir, report_files[i]);
     if (key) {
-      if (verify_sign_file (key, path) == -1)
-        return -1;
+      if (verify_sign_data (key, path, texts[i], strlen (texts[i])) == -1)
+        ret = -1;
     }
     else {
       /* no signature of an earlier report in the same directory left */
       CLEANUP_FREE char *sig = xasprintf ("%s%s", path, VERIFY_SIG_SUFFIX);
       if (unlink (sig) == -1 && errno != ENOENT) {
         error_set (errno, "remove %s", sig);
-        return -1;
+        ret = -1;
       }
     }
   }
-  return 0;
+  for (i = 0; i < NREPORT_FILES; i++)
+    free (texts[i]);
+  return ret;
 }

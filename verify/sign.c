@@ -363,23 +363,66 @@ sign_bytes (const struct verify_key *k, const unsigned char *data, size_t len,
   return 0;
 }
 
+/* text as the new file tmp, 0600: what is at that name is removed first
+ * (a file of a run of ours that died, or anything someone put there in a
+ * directory others can write, a FIFO that would block the open) and the
+ * file is created, never opened (O_EXCL). */
+static int
+write_new (const char *tmp, const char *text)
+{
+  int fd;
+  bool ok;
+  FILE *f;
+
+  unlink (tmp);
+  if ((fd = open_private (tmp, O_WRONLY | O_EXCL)) == -1) {
+    error_set (errno, "create %s", tmp);
+    return -1;
+  }
+  if (!(f = fdopen (fd, "w"))) {
+    error_set (errno, "create %s", tmp);
+    close (fd);
+    unlink (tmp);
+    return -1;
+  }
+  ok = fputs (text, f) != EOF;
+  if (fclose (f) != 0 || !ok) {
+    error_set (errno ? errno : EIO, "write %s", tmp);
+    unlink (tmp);
+    return -1;
+  }
+  return 0;
+}
+
 int
 verify_sign_file (const struct verify_key *k, const char *path)
 {
   CLEANUP_FREE unsigned char *data = NULL;
+  size_t len;
+
+  if (read_all (path, &data, &len) == -1) {
+    error_prefix ("sign %s", path);
+    return -1;
+  }
+  return verify_sign_data (k, path, data, len);
+}
+
+int
+verify_sign_data (const struct verify_key *k, const char *path, const void *data,
+                  size_t len)
+{
   CLEANUP_FREE char *sigpath = xasprintf ("%s%s", path, VERIFY_SIG_SUFFIX);
   CLEANUP_FREE char *text = NULL;
   unsigned char sig[ED25519_SIG_LEN], b64[4 * ((ED25519_SIG_LEN + 2) / 3) + 1];
-  size_t len;
 
-  if (read_all (path, &data, &len) == -1 || sign_bytes (k, data, len, sig) == -1)
+  if (sign_bytes (k, data, len, sig) == -1)
     goto err;
   EVP_EncodeBlock (b64, sig, sizeof sig);
   text = xasprintf (SIG_FORMAT "\nalgorithm: " SIG_ALGORITHM "\nkey: %s\n"
                     "signature: %s\n", k->fpr, b64);
   {
     CLEANUP_FREE char *tmp = xasprintf ("%s.%d.tmp", sigpath, (int) getpid ());
-    if (write_whole_file (tmp, text, strlen (text), PRIVATE_FILE_MODE) == -1)
+    if (write_new (tmp, text) == -1)
       goto err;
     if (rename (tmp, sigpath) == -1) {
       error_set (errno, "rename %s", sigpath);
@@ -481,14 +524,27 @@ verify_sig_check (const struct verify_key *k, const char *path,
                   enum verify_sig_verdict *verdict,
                   char sig_key[VERIFY_KEY_FPR_LEN + 1], char *msg, size_t len)
 {
-  CLEANUP_FREE char *sigpath = xasprintf ("%s%s", path, VERIFY_SIG_SUFFIX);
-  CLEANUP_FREE unsigned char *data = NULL, *text = NULL;
-  unsigned char sig[ED25519_SIG_LEN];
-  size_t dlen, tlen;
+  CLEANUP_FREE unsigned char *data = NULL;
+  size_t dlen;
 
   sig_key[0] = '\0';
   if (read_all (path, &data, &dlen) == -1)
     return -1;
+  return verify_sig_check_data (k, path, data, dlen, verdict, sig_key, msg, len);
+}
+
+int
+verify_sig_check_data (const struct verify_key *k, const char *path,
+                       const void *data, size_t dlen,
+                       enum verify_sig_verdict *verdict,
+                       char sig_key[VERIFY_KEY_FPR_LEN + 1], char *msg, size_t len)
+{
+  CLEANUP_FREE char *sigpath = xasprintf ("%s%s", path, VERIFY_SIG_SUFFIX);
+  CLEANUP_FREE unsigned char *text = NULL;
+  unsigned char sig[ED25519_SIG_LEN];
+  size_t tlen;
+
+  sig_key[0] = '\0';
   if (access (sigpath, F_OK) == -1 && errno == ENOENT) {
     error_setx ("%s: not signed (no %s)", path, sigpath);
     return -1;

@@ -4,8 +4,11 @@
  * with a passing VM, a failing one and one that did not boot becomes JSON
  * that parses back with the same verdicts, HTML that names every VM and
  * escapes what it shows (and reads no link where a screenshot was), and
- * JUnit XML that libxml2 parses with the counts it should have.
+ * JUnit XML that libxml2 parses with the counts it should have; sealing
+ * signs the bytes written, not a file put in their place, and a lab
+ * check adds to and signs again only the report the appliance signed.
  */
+#include <fcntl.h>
 #include <sys/stat.h>
 
 #include <libxml/parser.h>
@@ -225,6 +228,41 @@ hostile_scan (const char *verdict, bool matches, const char *suspicious)
                     "suspicious", suspicious);
 }
 
+/* A guest command's end as the guest reports it: an exit status that is
+ * no status (negative, or past int) is still one, never bootback's own
+ * failure (review finding: exitcode -1 made the guest's output the
+ * check's message, and "could not verify: ..." there turned the failed
+ * check into a skip, the lab's fault instead of the point's). */
+static void
+test_guest_exec_status (void)
+{
+  static const struct { const char *reply; int want; } cases[] = {
+    { "{\"exited\":true,\"exitcode\":0}", 0 },
+    { "{\"exited\":true,\"exitcode\":3}", 3 },
+    { "{\"exited\":true,\"exitcode\":-1}", -1 },
+    { "{\"exited\":true,\"exitcode\":0,\"signal\":-200}", -1 },
+    { "{\"exited\":true,\"exitcode\":0,\"signal\":9}", 137 },
+    { "{\"exited\":true,\"exitcode\":3221225477}", -1 },   /* Windows */
+    { "{\"exited\":true,\"exitcode\":-2147483648,\"signal\":2147483647}", -1 },
+  };
+  char out[256];
+  size_t i;
+
+  for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    json_t *st = json_loads (cases[i].reply, 0, NULL);
+    int code;
+    json_object_set_new (st, "out-data", json_string
+                         ("Y291bGQgbm90IHZlcmlmeTogdGhlIGhvc3QgZG9lcyBub3QgYW5zd2VyCg=="));
+    code = verify_guest_exec_status (st, out, sizeof out);
+    if (cases[i].want >= 0 ? code != cases[i].want : code <= 0) {
+      fprintf (stderr, "%s: status %d\n", cases[i].reply, code);
+      failures++;
+    }
+    CHECK (strcmp (out, "could not verify: the host does not answer") == 0);
+    json_decref (st);
+  }
+}
+
 /* The scan check's verdicts: infected and suspicious fail (pass with
  * force, said), could not scan is skipped (never a pass), clean passes. */
 static void
@@ -390,8 +428,8 @@ test_recheck (const char *dir)
   size_t n;
   FILE *f;
 
-  CHECK (verify_report_add_recheck (dir, k) == 0);
-  CHECK (verify_report_add_recheck (dir, k) == 0);
+  CHECK (verify_report_add_recheck (dir, k, NULL) == 0);
+  CHECK (verify_report_add_recheck (dir, k, NULL) == 0);
   all = json_load_file (rp, 0, NULL);
   CHECK (json_array_size (all) == 2);
   after = json_load_file (jp, 0, NULL);
@@ -420,6 +458,126 @@ test_recheck (const char *dir)
   unlink (rp);
 }
 
+/* Someone who can write the report directory (a share) renames a report
+ * of theirs over report.html right after the appliance renamed its own
+ * there: the rename of the test, over libc's (the library calls it). */
+static const char *forged_dir;
+
+int
+rename (const char *from, const char *to)
+{
+  static const char forged[] = "<html>all checks passed</html>\n";
+  size_t n = strlen (to);
+  int rc = renameat (AT_FDCWD, from, AT_FDCWD, to);
+  CLEANUP_FREE char *tmp = NULL;
+
+  if (rc == 0 && forged_dir && n > 12 && strcmp (to + n - 12, "/report.html") == 0) {
+    tmp = xasprintf ("%s/.forged", forged_dir);
+    if (write_whole_file (tmp, forged, strlen (forged), 0644) == -1 ||
+        renameat (AT_FDCWD, tmp, AT_FDCWD, to) == -1)
+      abort ();
+  }
+  return rc;
+}
+
+/* A file of someone else's at a report's temporary name, in a report
+ * directory others can write, does not stop the reports (review finding:
+ * fopen_private refused it, rightly, and every run's reports failed to be
+ * written: the names are fixed). */
+static void
+test_tmp_planted (const char *dir)
+{
+  CLEANUP_FREE char *rdir = xasprintf ("%s/shared3", dir);
+  CLEANUP_FREE char *tmp = xasprintf ("%s/.report.json.tmp", rdir);
+  CLEANUP_FREE char *cmd = xasprintf ("rm -rf %s", rdir);
+  CLEANUP_FREE char *second = xasprintf ("%s/.second-link", rdir);
+  struct verify_report *r;
+
+  CHECK (mkdir (rdir, 01777) == 0);
+  CHECK (write_whole_file (tmp, "theirs", 6, 0644) == 0);
+  if (geteuid () == 0)
+    CHECK (chown (tmp, 65534, 65534) == 0);
+  else
+    CHECK (link (tmp, second) == 0);
+  r = make_report (rdir);
+  CHECK (verify_report_write (r) == 0);
+  verify_report_free (r);
+  CHECK (system (cmd) == 0);
+}
+
+/* Sealing signs what the appliance wrote, not what is in the directory
+ * when it signs (review finding: it read each file back, so the forged
+ * report.html was signed as the appliance's). */
+static void
+test_seal_swap (const char *dir)
+{
+  CLEANUP_FREE char *home = xasprintf ("%s/home", dir);
+  CLEANUP_FREE char *rdir = xasprintf ("%s/shared", dir);
+  CLEANUP_FREE char *html = xasprintf ("%s/report.html", rdir);
+  CLEANUP_FREE char *json = xasprintf ("%s/report.json", rdir);
+  CLEANUP_FREE char *cmd = xasprintf ("rm -rf %s %s", home, rdir);
+  struct verify_report *r;
+  struct verify_key *key;
+  enum verify_sig_verdict v = VERIFY_SIG_MALFORMED;
+  char signer[VERIFY_KEY_FPR_LEN + 1], msg[512];
+
+  CHECK (mkdir (home, 0700) == 0 && mkdir (rdir, 0777) == 0);
+  CHECK ((key = verify_key_appliance (home)) != NULL);
+  r = make_report (rdir);
+  forged_dir = rdir;
+  CHECK (verify_report_seal (r, key) == 0);
+  forged_dir = NULL;
+  CHECK (verify_sig_check (key, html, &v, signer, msg, sizeof msg) == 0);
+  CHECK (v == VERIFY_SIG_CHANGED);
+  CHECK (verify_sig_check (key, json, &v, signer, msg, sizeof msg) == 0);
+  CHECK (v == VERIFY_SIG_GOOD);
+  verify_key_free (key);
+  verify_report_free (r);
+  CHECK (system (cmd) == 0);
+}
+
+/* bootback lab check adds its section to a signed report and signs it
+ * again: only the report the appliance signed (review finding: a forged
+ * report.html put in the report directory, with the footer a lab check
+ * looks for, was added to and signed as the appliance's). */
+static void
+test_recheck_forged (const char *dir)
+{
+  static const char forged[] = "<html>all checks passed\n"
+    "<p class=\"meta\">bootback verification lab</p></html>\n";
+  CLEANUP_FREE char *home = xasprintf ("%s/home2", dir);
+  CLEANUP_FREE char *rdir = xasprintf ("%s/shared2", dir);
+  CLEANUP_FREE char *html = xasprintf ("%s/report.html", rdir);
+  CLEANUP_FREE char *tmp = xasprintf ("%s/.forged", rdir);
+  CLEANUP_FREE char *cmd = xasprintf ("rm -rf %s %s", home, rdir);
+  json_t *k = json_pack ("{s:s, s:s, s:[]}", "checked", "2026-12-06T12:00:00Z",
+                         "isolation", "proven", "checks");
+  struct verify_report *r;
+  struct verify_key *key;
+  enum verify_sig_verdict v = VERIFY_SIG_MALFORMED;
+  char signer[VERIFY_KEY_FPR_LEN + 1], msg[512];
+
+  CHECK (mkdir (home, 0700) == 0 && mkdir (rdir, 0777) == 0);
+  CHECK ((key = verify_key_appliance (home)) != NULL);
+  r = make_report (rdir);
+  CHECK (verify_report_seal (r, key) == 0);
+  /* the appliance's own report: added to, signed again, good */
+  CHECK (verify_report_add_recheck (rdir, k, key) == 0);
+  CHECK (verify_sig_check (key, html, &v, signer, msg, sizeof msg) == 0);
+  CHECK (v == VERIFY_SIG_GOOD);
+  /* a forged one: refused, not signed */
+  CHECK (write_whole_file (tmp, forged, strlen (forged), 0644) == 0);
+  CHECK (renameat (AT_FDCWD, tmp, AT_FDCWD, html) == 0);
+  CHECK (verify_report_add_recheck (rdir, k, key) == -1);
+  CHECK (strstr (error_msg (), "report.html"));
+  CHECK (verify_sig_check (key, html, &v, signer, msg, sizeof msg) == 0);
+  CHECK (v == VERIFY_SIG_CHANGED);
+  json_decref (k);
+  verify_key_free (key);
+  verify_report_free (r);
+  CHECK (system (cmd) == 0);
+}
+
 int
 main (void)
 {
@@ -442,12 +600,16 @@ main (void)
   test_html_shot_link (r, dir);
   test_junit (r);
   test_scan_verdict ();
+  test_guest_exec_status ();
   test_scan_reports (dir);
   test_png ();
   umask (0);            /* reports are 0600 whatever the umask */
   CHECK (verify_report_write (r) == 0);
   verify_report_free (r);
   test_recheck (dir);
+  test_seal_swap (dir);
+  test_recheck_forged (dir);
+  test_tmp_planted (dir);
   {
     const char *names[] = { "web1.png", "report.json", "report.html", "junit.xml" };
     size_t i;

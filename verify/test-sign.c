@@ -8,7 +8,7 @@
  * file is "malformed", a missing one cannot be checked; a key file with
  * loose permissions, a key directory others can enter, a public key file
  * that is another key's and a key of another type are refused, naming the
- * file.
+ * file; a FIFO at the signature's temporary name does not block signing.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -153,6 +153,28 @@ test_sign (void)
   verify_key_free (pa);
 }
 
+/* The signature's temporary file in a report directory others can write
+ * (a share): a FIFO someone put at its name does not stop the run
+ * (review finding: the open for writing waited for a reader, forever). */
+static void
+test_sign_fifo (void)
+{
+  CLEANUP_FREE char *home = xasprintf ("%s/a", dir);
+  CLEANUP_FREE char *file = xasprintf ("%s/junit.xml", dir);
+  CLEANUP_FREE char *tmp = xasprintf ("%s/junit.xml.sig.%d.tmp", dir, (int) getpid ());
+  struct verify_key *k = verify_key_appliance (home);
+
+  CHECK (k != NULL);
+  put (file, "<testsuites/>\n");
+  CHECK (mkfifo (tmp, 0666) == 0);
+  alarm (10);
+  CHECK (verify_sign_file (k, file) == 0);
+  alarm (0);
+  CHECK (check (k, file, NULL) == VERIFY_SIG_GOOD);
+  CHECK (access (tmp, F_OK) == -1);
+  verify_key_free (k);
+}
+
 static void
 test_refused (void)
 {
@@ -214,6 +236,7 @@ main (void)
   test_key ();
   test_concurrent ();
   test_sign ();
+  test_sign_fifo ();
   test_refused ();
   cmd = xasprintf ("rm -rf %s", dir);
   CHECK (system (cmd) == 0);

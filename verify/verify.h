@@ -171,6 +171,10 @@ int verify_icmp_ping (const struct lab_net *net, const char *address,
  * or -1 (agent error, timeout) with the reason in out. */
 int verify_guest_exec (virDomainPtr dom, const char *command, double timeout,
                        char *out, size_t len);
+/* The end of a guest command from guest-exec-status's reply st (exited):
+ * its exit status (>= 0: 128 + a signal, 255 for a status that is none),
+ * its output into out (as verify_guest_exec). */
+int verify_guest_exec_status (json_t *st, char *out, size_t len);
 /* The first IPv4 address in the lab subnet the guest agent reports, into
  * out (16 bytes); -1 if none. */
 int verify_agent_address (virDomainPtr dom, const struct lab_net *net,
@@ -284,8 +288,13 @@ int verify_report_seal (const struct verify_report *r, const struct verify_key *
 /* Add a lab check's result (verify_recheck) to the reports in dir: it is
  * appended to recheck.json (an array) and shown as a section "lab check"
  * of report.html, before its footer.  report.json stays as the run wrote
- * it.  -1 with the error set. */
-int verify_report_add_recheck (const char *dir, json_t *recheck);
+ * it.  With key (the reports were signed): report.html and recheck.json
+ * (if there is one yet) must be as key signed them, else nothing is
+ * changed (dir may be one others can write); both are signed again, as
+ * written.  Links in their place are not followed.  -1 with the error
+ * set. */
+int verify_report_add_recheck (const char *dir, json_t *recheck,
+                               const struct verify_key *key);
 
 /* ---- lab check (recheck.c) ------------------------------------------------ */
 
@@ -451,6 +460,11 @@ void verify_key_free (struct verify_key *k);
  *   signature: <base64 of the 64-byte Ed25519 signature>
  * -1 with the error set. */
 int verify_sign_file (const struct verify_key *k, const char *path);
+/* The same over data, the bytes written to path: what is in path when it
+ * is signed is not read (a report directory others can write may hold
+ * their file by then). */
+int verify_sign_data (const struct verify_key *k, const char *path, const void *data,
+                      size_t len);
 
 enum verify_sig_verdict {
   VERIFY_SIG_GOOD,           /* signed by k, unchanged since */
@@ -465,6 +479,12 @@ const char *verify_sig_verdict_name (enum verify_sig_verdict v);
 int verify_sig_check (const struct verify_key *k, const char *path,
                       enum verify_sig_verdict *verdict,
                       char sig_key[VERIFY_KEY_FPR_LEN + 1], char *msg, size_t len);
+/* The same for data, the bytes of path already read (what is checked is
+ * what the caller goes on to use). */
+int verify_sig_check_data (const struct verify_key *k, const char *path,
+                           const void *data, size_t dlen,
+                           enum verify_sig_verdict *verdict,
+                           char sig_key[VERIFY_KEY_FPR_LEN + 1], char *msg, size_t len);
 /* ---- the screen's words (ocr.c) ------------------------------------------- */
 
 /* The text on a screenshot (PPM or PNG bytes, as virt_screenshot gives

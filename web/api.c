@@ -32,16 +32,24 @@
 #define PAGE_DEFAULT 100
 #define PAGE_MAX 1000                /* a larger limit= is cut to this */
 
+/* msg's text may be cut in a UTF-8 sequence (%.64s, a full buffer) or
+ * hold any byte of a request (its method): json_pack would refuse it and
+ * the server abort on the NULL.  Invalid bytes become '?'. */
 json_t *
 web_error_json (const char *fmt, ...)
 {
   CLEANUP_FREE char *msg = NULL;
   va_list ap;
+  size_t i, k, n;
 
   va_start (ap, fmt);
   if (vasprintf (&msg, fmt, ap) == -1)
     abort ();
   va_end (ap);
+  n = strlen (msg);
+  for (i = 0; i < n; i += k)
+    if (!(k = utf8_seq_len ((unsigned char *) msg + i, n - i)))
+      msg[i] = '?', k = 1;
   return json_pack ("{s:s}", "error", msg);
 }
 

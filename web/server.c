@@ -25,14 +25,16 @@
  *     413; methods other than GET and HEAD are 405, but POST there and on
  *     /login and /logout (without a body).  Headers and the request line are capped
  *     by the per-connection memory limit (WEB_MEMORY_LIMIT), connections
- *     by WEB_MAX_CONNECTIONS and WEB_MAX_PER_IP, silence by WEB_TIMEOUT.
+ *     by WEB_MAX_CONNECTIONS and WEB_MAX_PER_IP, silence by WEB_TIMEOUT;
+ *     a path longer than WEB_URL_MAX is 414, before anything else.
  *  5. The request log has the method, path, status and the token's name;
  *     never the Authorization header, the cookie, the CSRF token or the
  *     query string.  The method and path are the client's (the path
  *     %XX-decoded by libmicrohttpd), logged before anyone is
  *     authenticated: one printable line (xstrdup_printable), so that no
  *     client writes a line of its own into the log or a control sequence
- *     to the terminal of whoever reads it.
+ *     to the terminal of whoever reads it; cut after WEB_URL_MAX and
+ *     LOG_METHOD_MAX bytes, so that none makes a line of 64 KiB.
  *  6. CSRF: a request the session cookie authenticates, other than GET or
  *     HEAD, is 403 unless its X-CSRF-Token header is the session's (the
  *     cookie is also SameSite=Strict).  A bearer token needs none: no
@@ -58,6 +60,7 @@
 #include "web/web.h"
 
 #define PEM_MAX (1024 * 1024)
+#define LOG_METHOD_MAX 32            /* of a method, logged; then "..." */
 
 #define CSP_API "default-src 'none'; frame-ancestors 'none'"
 #define CSP_PAGE "default-src 'none'; script-src 'self'; style-src 'self'; " \
@@ -121,8 +124,10 @@ reply_response (struct server *s, struct MHD_Connection *conn, const char *metho
                              ? "GET, HEAD, POST" : "GET, HEAD");
   ret = MHD_queue_response (conn, status, r);
   MHD_destroy_response (r);
-  fprintf (stderr, "bootback web: %s %s %d%s%s\n", m, u, status,
-           who ? " token=" : "", who ? who : "");
+  fprintf (stderr, "bootback web: %.*s%s %.*s%s %d%s%s\n", LOG_METHOD_MAX, m,
+           strlen (m) > LOG_METHOD_MAX ? "..." : "", WEB_URL_MAX, u,
+           strlen (u) > WEB_URL_MAX ? "..." : "", status, who ? " token=" : "",
+           who ? who : "");
   return ret;
 }
 
@@ -408,6 +413,10 @@ answer (void *cls, struct MHD_Connection *conn, const char *url,
   if (*con_cls)                  /* a body arrived after the answer */
     return MHD_NO;
   *con_cls = s;
+  if (strlen (url) > WEB_URL_MAX)
+    return reply_json (s, conn, method, url, NULL, 414,
+                       web_error_json ("the path is longer than %d bytes",
+                                       WEB_URL_MAX));
   if (f && strcmp (url, "/") != 0 && is_read (method))
     return reply_file (s, conn, method, url, NULL, f);
   if (!s->cat && !(s->cat = catalog_open (s->o->home)))

@@ -6,7 +6,8 @@
  * differ), and checking against a catalog made here (the right token and
  * its name, a wrong one, one changed in its last character, a revoked one);
  * the actions' arguments, and a migrate job's target resolved at the
- * request and checked again when the job runs (a link swapped between).
+ * request and checked again when the job runs (a link swapped between);
+ * error objects of any bytes.
  */
 #undef NDEBUG
 #include <assert.h>
@@ -172,6 +173,32 @@ test_actions (void)
   action_is ("{\"action\":\"gc\",\"action\":\"gc\"}", NULL, "not JSON");
 }
 
+/* An error's text cut in a UTF-8 sequence (the 64 bytes of an unknown
+ * action quoted, the end of a buffer) or holding any other byte is still
+ * an error object: json_pack refuses invalid UTF-8, and the server
+ * aborted on the NULL (review finding: any token holder stopped it). */
+static void
+test_error_utf8 (void)
+{
+  const char *body = "{\"action\":\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+    "aaaaaaaaaaa\xc3\xa9\"}";
+  const struct web_action *a = NULL;
+  char why[256] = "";
+  json_t *j;
+
+  assert (!web_action_check (&opts, body, strlen (body), &a, why, sizeof why));
+  assert ((j = web_error_json ("%s", why)));
+  assert (strstr (json_string_value (json_object_get (j, "error")), "unknown action"));
+  json_decref (j);
+  assert ((j = web_error_json ("method %s not allowed", "G\xffT")));
+  assert (strcmp (json_string_value (json_object_get (j, "error")),
+                  "method G?T not allowed") == 0);
+  json_decref (j);
+  assert ((j = web_error_json ("caf\xc3\xa9")));
+  assert (strcmp (json_string_value (json_object_get (j, "error")), "caf\xc3\xa9") == 0);
+  json_decref (j);
+}
+
 int
 main (void)
 {
@@ -199,6 +226,7 @@ main (void)
   test_check ();
   test_actions ();
   test_migrate_swap ();
+  test_error_utf8 ();
   printf ("web unit tests ok\n");
   return 0;
 }

@@ -109,7 +109,8 @@ typedef const char *(*web_arg_fn) (void *opaque, const char *key);
  * {"error": "..."} unless 200).  Never NULL. */
 json_t *web_api_get (struct catalog *cat, const struct web_opts *o,
                      const char *url, web_arg_fn arg, void *opaque, int *status);
-/* {"error": msg} (a new reference). */
+/* {"error": msg} (a new reference; bytes of msg that are not UTF-8 as
+ * '?'). */
 json_t *web_error_json (const char *fmt, ...) __attribute__((format (printf, 1, 2)));
 
 /* ---- jobs (jobs.c, actions.c) --------------------------------------------- */

@@ -90,34 +90,23 @@ print_table (json_t *k)
 }
 
 /* The comparison into the sandbox's report; its signatures (if the
- * report was signed) made again over what changed.  A warning if not. */
+ * report was signed) made again over what changed, if it is still the
+ * report the appliance signed (verify_report_add_recheck).  A warning if
+ * not. */
 static void
 add_to_report (struct cli *c, const struct lab_state *s, json_t *k)
 {
-  static const char *const files[] = { "report.html", "recheck.json" };
   CLEANUP_FREE char *sig = NULL;
-  struct verify_key *key;
-  size_t i;
+  struct verify_key *key = NULL;
 
   if (!s->report_dir)
     return;
-  if (verify_report_add_recheck (s->report_dir, k) == -1) {
-    cli_error ("warning: the report of lab %s: %s", s->id, error_msg ());
-    return;
-  }
   sig = xasprintf ("%s/report.html%s", s->report_dir, VERIFY_SIG_SUFFIX);
-  if (access (sig, F_OK) == -1)
-    return;
-  if (!(key = verify_key_appliance (c->home))) {
+  if (access (sig, F_OK) == 0 && !(key = verify_key_appliance (c->home)))
     cli_error ("warning: the report of lab %s is not signed again: %s", s->id,
                error_msg ());
-    return;
-  }
-  for (i = 0; i < sizeof files / sizeof files[0]; i++) {
-    CLEANUP_FREE char *p = xasprintf ("%s/%s", s->report_dir, files[i]);
-    if (verify_sign_file (key, p) == -1)
-      cli_error ("warning: %s is not signed again: %s", p, error_msg ());
-  }
+  if (verify_report_add_recheck (s->report_dir, k, key) == -1)
+    cli_error ("warning: the report of lab %s: %s", s->id, error_msg ());
   verify_key_free (key);
 }
 

@@ -77,7 +77,8 @@ struct rule {
 #define DROP(n, why) { n, NULL, why }
 #define END { NULL, NULL, NULL }
 
-/* "<graphics type='vnc' listen='0.0.0.0'> (source dir='/x')", shortened. */
+/* "<graphics type='vnc' listen='0.0.0.0'> (source dir='/x')", shortened,
+ * printable ASCII only. */
 static const char *
 describe (xmlNodePtr n, char *buf, size_t len)
 {
@@ -117,6 +118,12 @@ describe (xmlNodePtr n, char *buf, size_t len)
     for (k = len - 4; k < len - 1; k++)
       buf[k] = '.';
   }
+  /* The values are the guest's: a character reference puts a newline, a
+   * carriage return or a C1 control into one.  The note is one printable
+   * line (a terminal, the server's log, JSON). */
+  for (k = 0; buf[k]; k++)
+    if ((unsigned char) buf[k] < 0x20 || (unsigned char) buf[k] >= 0x7f)
+      buf[k] = '?';
   return buf;
 }
 

@@ -25,18 +25,25 @@ struct ctx {
 static inline void note (struct ctx *c, const char *fmt, ...)
   __attribute__((format (printf, 2, 3)));
 
-/* Pass one formatted note to the caller's callback. */
+/* Pass one formatted note to the caller's callback: one line of
+ * printable ASCII, whatever the saved definition's values in it hold (a
+ * character reference makes a newline, a carriage return or a C1 control
+ * of one; the note goes to terminals, logs and JSON). */
 static inline void
 note (struct ctx *c, const char *fmt, ...)
 {
   char buf[512];
   va_list ap;
+  size_t i;
 
   if (!c->note)
     return;
   va_start (ap, fmt);
   vsnprintf (buf, sizeof buf, fmt, ap);
   va_end (ap);
+  for (i = 0; buf[i]; i++)
+    if ((unsigned char) buf[i] < 0x20 || (unsigned char) buf[i] >= 0x7f)
+      buf[i] = '?';
   c->note (c->opaque, buf);
 }
 

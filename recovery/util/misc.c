@@ -356,7 +356,10 @@ int
 write_whole_file (const char *path, const void *buf, size_t len, mode_t mode)
 {
   const char *p = buf;
-  int fd = open (path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
+  /* O_NONBLOCK: a FIFO someone put at path (a report directory others
+   * can write) fails (ENXIO) instead of blocking */
+  int fd = open (path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW |
+                 O_NONBLOCK, mode);
 
   if (fd == -1) {
     error_set (errno, "open %s", path);

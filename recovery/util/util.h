@@ -148,7 +148,7 @@ bool point_id_is_valid (const char *s);
 /* Create (or truncate) path with mode (before the umask) and write len
  * bytes; 0, or -1 with error set naming path (a failed write or close
  * included, the file then left as it is).  A symlink at path is not
- * followed (ELOOP). */
+ * followed (ELOOP), a FIFO with no reader not waited for (ENXIO). */
 int write_whole_file (const char *path, const void *buf, size_t len,
                       mode_t mode);
 /* Rename from to to, failing with EEXIST if to exists (renameat2's
