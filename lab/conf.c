@@ -274,6 +274,11 @@ lab_parse_duration (const char *s)
     mul = 86400;
   else
     goto bad;
+  /* (capped: callers cast to time_t or int; 1e300d was infinity) */
+  if (v * mul > LAB_DURATION_MAX) {
+    error_setx ("duration '%s' is longer than 10 years", s);
+    return -1;
+  }
   return v * mul;
  bad:
   error_setx ("invalid duration '%s' (expected e.g. 90s, 500ms, 2m, 4h)", s);

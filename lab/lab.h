@@ -180,8 +180,9 @@ const char *lab_def_host (const struct lab_def *d);
 /* Whether d has a VM booted from a restore point (not an image:): a
  * repository is needed to run it. */
 bool lab_def_needs_repo (const struct lab_def *d);
-/* Parse a duration: "90", "90s", "500ms", "2m", "4h", "1d" -> seconds.
- * -1 on error (error set). */
+/* Parse a duration: "90", "90s", "500ms", "2m", "4h", "1d" -> seconds,
+ * at most LAB_DURATION_MAX (10 years).  -1 on error (error set). */
+#define LAB_DURATION_MAX (10 * 366 * 86400.0)
 double lab_parse_duration (const char *s);
 /* Total memory in MiB of every VM of the lab: its memory: cap, else 256
  * for an image VM (what it gets) and default_mib for a restore point. */

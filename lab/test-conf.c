@@ -365,6 +365,10 @@ test_misc (void)
   CHECK (lab_parse_duration ("2m") == 120);
   CHECK (lab_parse_duration ("x") < 0);
   CHECK (lab_parse_duration ("-3s") < 0);
+  /* (a lease or timeout beyond int/time_t: refused, not cast) */
+  CHECK (lab_parse_duration ("1e300d") < 0);
+  CHECK (lab_parse_duration ("3000000000") < 0);
+  CHECK (lab_parse_duration ("3650d") == 3650 * 86400.0);
   CHECK (lab_ipv4_in_subnet ("10.77.0.200", "10.77.0.0", 24));
   CHECK (!lab_ipv4_in_subnet ("10.77.1.2", "10.77.0.0", 24));
   CHECK (lab_ipv4_in_subnet ("10.77.1.2", "10.77.0.0", 16));
