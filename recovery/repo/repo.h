@@ -281,6 +281,14 @@ void repo_point_before (struct repo *r, const char *vm, const char *id,
  * existing point's id). -1 if malformed or no such point, naming it. */
 int repo_point_resolve (struct repo *r, const char *spec,
                         char vm[VM_NAME_MAX + 1], char id[TIMESTAMP_LEN + 1]);
+/* repo_point_resolve, and the point's manifest read into m as
+ * repo_manifest_read does: usually one read of it, which is also the
+ * check that the point exists (no stat of it first: a round trip on
+ * S3). */
+int repo_point_resolve_read (struct repo *r, const char *spec,
+                             char vm[VM_NAME_MAX + 1],
+                             char id[TIMESTAMP_LEN + 1],
+                             struct repo_manifest *m);
 
 /* The point as a JSON object (bootback points --json, point show --json,
  * the web API): vm, id, time, kind, consistency, protected, size, disks,
