@@ -108,6 +108,11 @@ struct repo_open_opts {
    * the key), unless this is true (repo sync, which checks each end
    * itself: --src-plain, --dst-plain). */
   bool allow_plain;
+  /* A directory the caller lists first thing (points, or points/VM for
+   * a point it names): an object store lists it while it opens, beside
+   * the requests every open makes, and keeps the listing for its first
+   * list (io-s3.c 15.).  NULL: none. */
+  const char *list_ahead;
 };
 /* Is one of o's secret fields set? */
 bool repo_open_opts_has_secret (const struct repo_open_opts *o);
