@@ -193,8 +193,10 @@
  *     the command line, whose catalog check lists it at once, main.c;
  *     points/VM for the plugin's point=VM@...).  A write or removal of
  *     anything in such a directory by this handle drops its listing
- *     first.  It is a listing a round trip older than one asked then: no
- *     less current than a listing always is.
+ *     first, and one not taken within LISTED_TTL seconds of its request
+ *     is not used (a caller that lists it only later asks then).  It is a
+ *     listing a round trip older than one asked then: no less current
+ *     than a listing always is.
  * 16. A chunk object (chunks/...) is sent with x-amz-content-sha256:
  *     UNSIGNED-PAYLOAD (standard SigV4; the request is still signed:
  *     method, key, headers, length): neither bootback nor the server
@@ -279,6 +281,7 @@
 #define SHORT_RETENTION 60                       /* 13. */
 #define EXCL_TRIES 4                             /* 3. */
 #define LISTED 2                                 /* 15. */
+#define LISTED_TTL 10                            /* 15. */
 #define WRITTEN_MAX (64 * 1024 * 1024)           /* 19. */
 
 struct pending {                 /* a closed temp file, not sent (2.) */
@@ -315,6 +318,7 @@ struct written {                 /* an index this handle wrote (19.) */
 struct listed {                  /* a directory listed at open (15.) */
   char *path;                    /* NULL: none */
   char **v;                      /* NULL: not (or no longer) there */
+  double time;                   /* when it was asked (monotonic) */
 };
 
 struct handle {                  /* a curl handle and its connection */
@@ -2243,7 +2247,8 @@ conf_take (struct s3 *s)
   return f;
 }
 
-/* 15.: the listing of path made at open, once (NULL: none). */
+/* 15.: the listing of path made at open, once, if it is less than
+ * LISTED_TTL seconds old (NULL: none). */
 static char **
 listed_take (struct s3 *s, const char *path)
 {
@@ -2254,6 +2259,10 @@ listed_take (struct s3 *s, const char *path)
     if (s->listed[i].path && strcmp (s->listed[i].path, path) == 0) {
       v = s->listed[i].v;
       s->listed[i].v = NULL;
+      if (v && now_monotonic () - s->listed[i].time > LISTED_TTL) {
+        strv_free (v);
+        v = NULL;
+      }
     }
   pthread_mutex_unlock (&s->lock);
   return v;
@@ -3123,6 +3132,7 @@ static void *
 list_ask (void *opaque)
 {
   struct list_ask *a = opaque;
+  double t = now_monotonic ();
   char **v;
 
   ERROR_SAVE (saved);
@@ -3131,6 +3141,7 @@ list_ask (void *opaque)
   pthread_mutex_lock (&a->s->lock);
   strv_free (a->l->v);
   a->l->v = v;
+  a->l->time = t;
   pthread_mutex_unlock (&a->s->lock);
   return NULL;
 }
