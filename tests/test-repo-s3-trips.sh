@@ -6,6 +6,8 @@
 #   - an import lists points/ once (at open, for the catalog check) and
 #     does not GET its own new index back (its score reads the copy
 #     it PUT); with BOOTBACK_S3_CACHE the index it wrote is in the cache;
+#     the score of a second one reads the point before it without a HEAD
+#     of its manifest first;
 #   - a damaged index in the cache, put there by the import, is not
 #     believed: fetched again, the read is right;
 #   - the plugin's open of point=VM@latest lists points/VM/ once, reads
@@ -46,6 +48,19 @@ bootback point show "a@$id" | grep -q "^ransomware: *not suspicious" ||
 [ "$(find "$tmp/cache" -type f -name 'i*' | wc -l)" = 1 ] ||
     fail "the index the import wrote is not in the read cache"
 
+## a second import's score reads the point before it without a HEAD of
+## its manifest first
+BOOTBACK_S3_TRACE=1 BOOTBACK_S3_CACHE=$tmp/cache bootback import "$tmp/a.raw" --vm a \
+    2> "$tmp/imp2" >/dev/null ||
+    fail "second import: $(cat "$tmp/imp2")"
+[ "$(count "HEAD r/points/a/$id/manifest.json " "$tmp/imp2")" = 0 ] ||
+    fail "the score stat'ed the previous point's manifest before reading it"
+[ "$(count "GET r/points/a/$id/manifest.json " "$tmp/imp2")" = 1 ] ||
+    fail "the score did not read the previous point's manifest once"
+bootback point show a | grep -q "^score notes: .*first point" &&
+    fail "the second point was scored without the first: $(bootback point show a)"
+id=$(latest_id a)
+
 ## a damaged index in the cache is fetched again, the read is right
 serve () {   # serve LOG: the point through the plugin, byte for byte
     BOOTBACK_S3_TRACE=1 BOOTBACK_S3_CACHE=$tmp/cache bb_nbdkit -U - "$plugin" \
@@ -55,7 +70,8 @@ serve () {   # serve LOG: the point through the plugin, byte for byte
 serve "$tmp/s1"
 [ "$(count "GET r/points/a/$id/vda.fidx " "$tmp/s1")" = 0 ] ||
     fail "the plugin fetched the index the import had cached"
-f=$(find "$tmp/cache" -type f -name 'i*')
+f=$(find "$tmp/cache" -type f -name "i$(printf 'points/a/%s/vda.fidx' "$id" | sha256sum | cut -c1-64)")
+[ -f "$f" ] || fail "no cached index of a@$id"
 printf 'XXXX' | dd of="$f" bs=1 seek=40 conv=notrunc status=none
 serve "$tmp/s2"
 [ "$(count "GET r/points/a/$id/vda.fidx " "$tmp/s2")" = 1 ] ||

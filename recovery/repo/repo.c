@@ -573,6 +573,32 @@ repo_point_before (struct repo *r, const char *vm, const char *id,
   error_clear ();
 }
 
+int
+repo_point_before_read (struct repo *r, const char *vm, const char *id,
+                        char prev[TIMESTAMP_LEN + 1], struct repo_manifest *m)
+{
+  CLEANUP_STRV char **v = repo_list_point_dirs (r, vm);
+  size_t i, n = 0;
+
+  prev[0] = '\0';
+  while (v && v[n])
+    n++;
+  /* as repo_point_before, the read being the look (ENOENT: not
+   * committed, the next older one is looked at) */
+  for (i = n; i-- > 0;) {
+    if (strcmp (v[i], id) >= 0)
+      continue;
+    if (repo_manifest_read (r, vm, v[i], m) == 0) {
+      snprintf (prev, TIMESTAMP_LEN + 1, "%s", v[i]);
+      return 1;
+    }
+    if (error_errno () != ENOENT)
+      return -1;
+  }
+  error_clear ();
+  return 0;
+}
+
 char **
 repo_list_point_dirs (struct repo *r, const char *vm)
 {

@@ -281,6 +281,13 @@ char **repo_list_point_dirs (struct repo *r, const char *vm);
  * newest down until one is there. */
 void repo_point_before (struct repo *r, const char *vm, const char *id,
                         char prev[TIMESTAMP_LEN + 1]);
+/* repo_point_before, with that point's manifest read into m as
+ * repo_manifest_read does (the read is the look at it: no stat first, a
+ * round trip on S3).  1 if there is one, 0 if not (prev ""), -1 if a
+ * manifest could not be read for another reason than its absence. */
+int repo_point_before_read (struct repo *r, const char *vm, const char *id,
+                            char prev[TIMESTAMP_LEN + 1],
+                            struct repo_manifest *m);
 
 /* Parse "VM@TIME", "VM@latest" or "VM" (= latest) into vm and id (the
  * existing point's id). -1 if malformed or no such point, naming it. */
