@@ -545,34 +545,6 @@ repo_list_points (struct repo *r, const char *vm)
   return v;
 }
 
-void
-repo_point_before (struct repo *r, const char *vm, const char *id,
-                   char prev[TIMESTAMP_LEN + 1])
-{
-  CLEANUP_STRV char **v = repo_list_point_dirs (r, vm);
-  size_t i, n = 0;
-
-  prev[0] = '\0';
-  while (v && v[n])
-    n++;
-  /* From the newest down: the first whose manifest exists (usually the
-   * first one looked at), not a look at every point of vm (each a round
-   * trip on S3) as repo_list_points does. */
-  for (i = n; i-- > 0;) {
-    CLEANUP_FREE char *m = NULL;
-    struct repo_stat st;
-
-    if (strcmp (v[i], id) >= 0)
-      continue;
-    m = xasprintf ("points/%s/%s/manifest.json", vm, v[i]);
-    if (r->io->ops->stat (r->io, m, &st) == 0) {
-      snprintf (prev, TIMESTAMP_LEN + 1, "%s", v[i]);
-      break;
-    }
-  }
-  error_clear ();
-}
-
 int
 repo_point_before_read (struct repo *r, const char *vm, const char *id,
                         char prev[TIMESTAMP_LEN + 1], struct repo_manifest *m)
@@ -583,8 +555,10 @@ repo_point_before_read (struct repo *r, const char *vm, const char *id,
   prev[0] = '\0';
   while (v && v[n])
     n++;
-  /* as repo_point_before, the read being the look (ENOENT: not
-   * committed, the next older one is looked at) */
+  /* From the newest down: the first whose manifest is there (usually
+   * the first one looked at), not a look at every point of vm (each a
+   * round trip on S3) as repo_list_points does; the read of it is the
+   * look (ENOENT: not committed, the next older one is looked at). */
   for (i = n; i-- > 0;) {
     if (strcmp (v[i], id) >= 0)
       continue;

@@ -277,14 +277,11 @@ char **repo_list_points (struct repo *r, const char *vm);
  * NULL-terminated; strv_free. */
 char **repo_list_point_dirs (struct repo *r, const char *vm);
 /* The id of vm's newest point older than id (its manifest exists) into
- * prev, "" if none: one listing, and a look at the manifests from the
- * newest down until one is there. */
-void repo_point_before (struct repo *r, const char *vm, const char *id,
-                        char prev[TIMESTAMP_LEN + 1]);
-/* repo_point_before, with that point's manifest read into m as
- * repo_manifest_read does (the read is the look at it: no stat first, a
- * round trip on S3).  1 if there is one, 0 if not (prev ""), -1 if a
- * manifest could not be read for another reason than its absence. */
+ * prev, "" if none, and its manifest read into m as repo_manifest_read
+ * does: one listing, and a read of the manifests from the newest down
+ * until one is there (the read is the look: no stat first, a round trip
+ * on S3).  1 if there is one, 0 if not, -1 if a manifest could not be
+ * read for another reason than its absence. */
 int repo_point_before_read (struct repo *r, const char *vm, const char *id,
                             char prev[TIMESTAMP_LEN + 1],
                             struct repo_manifest *m);
