@@ -296,7 +296,7 @@ static int
 bb_get_ready (void)
 {
   CLEANUP_FREE struct repo_manifest *m = NULL;
-  CLEANUP_FREE char *spec = NULL;
+  CLEANUP_FREE char *spec = NULL, *ahead = NULL;
   struct repo_open_opts ro = { 0 };
   size_t i;
 
@@ -307,6 +307,11 @@ bb_get_ready (void)
                          getenv ("BOOTBACK_PASSPHRASE_FILE"),
                          getenv ("BOOTBACK_KEY_FILE"));
   repo_open_opts_s3_env (&ro);
+  /* point=VM...: its point directories are what is listed first */
+  if (point_spec)
+    ro.list_ahead = ahead = xasprintf ("points/%.*s",
+                                       (int) strcspn (point_spec, "@/"),
+                                       point_spec);
   raise_nofile ();
   repo = repo_open_with (repo_path, &ro);
   if (!repo) {

@@ -129,9 +129,7 @@ resolve (struct repo *r, const char *name, const char *default_disk,
 
   if (serve_name_split (name, point, want) == -1)
     return -1;
-  if (repo_point_resolve (r, point, vm, id) == -1)
-    return -1;
-  if (repo_manifest_read (r, vm, id, m) == -1)
+  if (repo_point_resolve_read (r, point, vm, id, m) == -1)
     return -1;
   return serve_pick_disk (m, *want ? want : default_disk, disk);
 }

@@ -226,11 +226,12 @@ has_disk (const struct repo_manifest *pm, const char *name)
   return false;
 }
 
-int
-score_stats_compute (struct repo *r, const struct repo_manifest *m,
-                     const char *prev, struct score_stats *s)
+/* score_stats_compute against the previous point's manifest pm (NULL:
+ * none). */
+static int
+stats_compute (struct repo *r, const struct repo_manifest *m,
+               const struct repo_manifest *pm, struct score_stats *s)
 {
-  CLEANUP_FREE struct repo_manifest *pm = xcalloc (1, sizeof *pm);
   bool heads = repo_compresses (r), fresh = heads && m->stats.raw_bytes < 0;
   size_t i;
   int ret;
@@ -239,9 +240,7 @@ score_stats_compute (struct repo *r, const struct repo_manifest *m,
   s->new_bytes = fresh ? 0 : m->stats.new_bytes;
   s->raw_bytes = fresh ? 0 : m->stats.raw_bytes;
   s->raw_rewritten_bytes = heads ? 0 : -1;
-  s->has_prev = prev[0] && repo_manifest_read (r, m->vm, prev, pm) == 0;
-  if (prev[0] && !s->has_prev)
-    return -1;
+  s->has_prev = pm != NULL;
   for (i = 0; i < m->ndisks; i++) {
     struct repo_disk *d = repo_disk_open_m (r, m, m->disks[i].name);
     struct repo_disk *pd = NULL;
@@ -262,12 +261,17 @@ score_stats_compute (struct repo *r, const struct repo_manifest *m,
   return 0;
 }
 
-/* The point of vm just before id ("" if none). */
-static void
-previous_point (struct repo *r, const struct repo_manifest *m,
-                char prev[TIMESTAMP_LEN + 1])
+int
+score_stats_compute (struct repo *r, const struct repo_manifest *m,
+                     const char *prev, struct score_stats *s)
 {
-  repo_point_before (r, m->vm, m->id, prev);
+  CLEANUP_FREE struct repo_manifest *pm = xcalloc (1, sizeof *pm);
+
+  if (prev[0] && repo_manifest_read (r, m->vm, prev, pm) == -1) {
+    memset (s, 0, sizeof *s);
+    return -1;
+  }
+  return stats_compute (r, m, prev[0] ? pm : NULL, s);
 }
 
 int
@@ -275,12 +279,19 @@ catalog_score_point (struct catalog *c, struct repo *r, int64_t repo_id,
                      const struct repo_manifest *m, struct score_stats *st,
                      struct score_verdict *v)
 {
+  CLEANUP_FREE struct repo_manifest *pm = xcalloc (1, sizeof *pm);
   struct score_stats hist[SCORE_HISTORY];
   char prev[TIMESTAMP_LEN + 1];
   size_t n;
+  int has;
 
-  previous_point (r, m, prev);
-  if (score_stats_compute (r, m, prev, st) == -1 ||
+  /* the point of vm just before m, its manifest read as the look at it
+   * (one round trip fewer on S3 than a stat and then a read) */
+  if ((has = repo_point_before_read (r, m->vm, m->id, prev, pm)) == -1) {
+    memset (st, 0, sizeof *st);
+    return -1;
+  }
+  if (stats_compute (r, m, has ? pm : NULL, st) == -1 ||
       catalog_score_history (c, repo_id, m->vm, m->time, hist,
                              SCORE_HISTORY, &n) == -1)
     return -1;

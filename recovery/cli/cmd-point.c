@@ -484,8 +484,7 @@ cmd_point (struct cli *c, int argc, char **argv)
   }
   if (cli_repo (c) == -1)
     return 1;
-  if (repo_point_resolve (c->repo, spec, vm, id) == -1 ||
-      repo_manifest_read (c->repo, vm, id, &m) == -1) {
+  if (repo_point_resolve_read (c->repo, spec, vm, id, &m) == -1) {
     cli_perror ();
     return 1;
   }
@@ -596,8 +595,7 @@ cmd_restore (struct cli *c, int argc, char **argv)
     cli_bad_usage (restore_usage);
   if (restore_target_ok (to, format, force) == -1 || cli_repo (c) == -1)
     return 1;
-  if (repo_point_resolve (c->repo, argv[optind], vm, id) == -1 ||
-      repo_manifest_read (c->repo, vm, id, &m) == -1) {
+  if (repo_point_resolve_read (c->repo, argv[optind], vm, id, &m) == -1) {
     cli_perror ();
     return 1;
   }

@@ -82,8 +82,7 @@ resolve (struct cli *c, const char *spec, const char **disk,
 
   if (cli_repo (c) == -1)
     return -1;
-  if (repo_point_resolve (c->repo, spec, vm, id) == -1 ||
-      repo_manifest_read (c->repo, vm, id, &m) == -1) {
+  if (repo_point_resolve_read (c->repo, spec, vm, id, &m) == -1) {
     cli_perror ();
     return -1;
   }

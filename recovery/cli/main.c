@@ -191,6 +191,7 @@ cli_repo (struct cli *c)
   /* A relative --repo or $BOOTBACK_REPO is made absolute before anything
    * keeps it: the catalog, and sessions whose supervisor runs elsewhere. */
   loc = abs = cli_absolute (loc);
+  c->repo_open.list_ahead = "points";    /* cli_catalog_sync's first list */
   c->repo = repo_open_with (loc, &c->repo_open);
   if (!c->repo) {
     cli_perror ();

@@ -112,7 +112,8 @@
  *     (points/VM/ID/DISK.fidx) is kept too, as DIR/<repo>/i<SHA-256 of
  *     its path>; it is checked above at every open against the SHA-256
  *     the manifest pins (and its GCM tag if sealed), and one that fails
- *     is removed and fetched again (s_uncache).  So is a chunk whose
+ *     is removed and fetched again (s_uncache); one this handle writes
+ *     is put there at once (19.).  So is a chunk whose
  *     read fails above (chunk-store.c): a file the server answered under
  *     another's name, intact by its CRCs, is not served for ever.  The
  *     manifest is never cached: it is what says that the point exists.
@@ -187,10 +188,15 @@
  *     only makes a gc wait a moment longer.
  * 15. An open lists keys/ (one request beside those of 11. and 12.) and
  *     keeps what it found for the first list of keys/ (the repository's
- *     open lists it at once, repo.c: key slots); a write or removal of
- *     anything in keys/ by this handle drops it first.  It is a listing
- *     a round trip older than one asked then: no less current than a
- *     listing always is.
+ *     open lists it at once, repo.c: key slots); so it does with the
+ *     directory its caller names (repo_open_opts list_ahead: points for
+ *     the command line, whose catalog check lists it at once, main.c;
+ *     points/VM for the plugin's point=VM@...).  A write or removal of
+ *     anything in such a directory by this handle drops its listing
+ *     first, and one not taken within LISTED_TTL seconds of its request
+ *     is not used (a caller that lists it only later asks then).  It is a
+ *     listing a round trip older than one asked then: no less current
+ *     than a listing always is.
  * 16. A chunk object (chunks/...) is sent with x-amz-content-sha256:
  *     UNSIGNED-PAYLOAD (standard SigV4; the request is still signed:
  *     method, key, headers, length): neither bootback nor the server
@@ -231,6 +237,15 @@
  *     6 min); then the retries (6.) and their end.  A link slower than
  *     that is no link to keep backups on.  (Before, only a minute below
  *     1 byte/s failed: a byte every 59 s held a chunk's GET for weeks.)
+ * 19. A point's index this handle PUT (up to HEAD_MAX bytes) is kept in
+ *     memory (WRITTEN_MAX bytes at most, the oldest dropped) and put into
+ *     the read cache (8.) if there is one, and an open of it reads that
+ *     copy instead of asking again: an import's ransomware score reads
+ *     the new point's indexes back at once.  The copy is what the PUT
+ *     sent; it is checked above at every open as any index is (the
+ *     SHA-256 the manifest pins, read from the server every time; its
+ *     GCM tag if sealed), and uncache drops it (8.).  A write or removal
+ *     of the path by this handle drops it first.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -265,6 +280,9 @@
 #define DIRS_TTL 60                              /* 10. */
 #define SHORT_RETENTION 60                       /* 13. */
 #define EXCL_TRIES 4                             /* 3. */
+#define LISTED 2                                 /* 15. */
+#define LISTED_TTL 10                            /* 15. */
+#define WRITTEN_MAX (64 * 1024 * 1024)           /* 19. */
 
 struct pending {                 /* a closed temp file, not sent (2.) */
   struct pending *next;
@@ -287,6 +305,20 @@ struct created {                 /* an object this handle made (11.) */
   char *path;
   char **versions;               /* the ids of all its versions */
   size_t n;
+};
+
+struct written {                 /* an index this handle wrote (19.) */
+  struct written *next;
+  char *path;
+  uint8_t *buf;
+  size_t len;
+  double mtime;
+};
+
+struct listed {                  /* a directory listed at open (15.) */
+  char *path;                    /* NULL: none */
+  char **v;                      /* NULL: not (or no longer) there */
+  double time;                   /* when it was asked (monotonic) */
 };
 
 struct handle {                  /* a curl handle and its connection */
@@ -313,8 +345,11 @@ struct s3 {
   uint64_t cache_max, cache_bytes;    /* cache_bytes: under lock */
   struct digest_set *cache_known;     /* checked files (8.), under lock */
   struct s3_file *conf;               /* read_lock_days's, under lock */
-  char **keys_ahead;                  /* 15.: keys/ listed at open, under
-                                       * lock (NULL: none) */
+  struct listed listed[LISTED];       /* 15.: keys/ and the caller's
+                                       * directory, listed at open,
+                                       * under lock */
+  struct written *written;            /* 19.: newest first, under lock */
+  size_t written_bytes;
   /* 10.: bit k of dirs: chunks/%04x/ had an object, as listed at
    * dirs_time; of mine: this handle queued a chunk there; dirs_all: too
    * many to list.  Under dirs_lock. */
@@ -1740,15 +1775,114 @@ cache_put (struct s3 *s, const char *path, const uint8_t *buf, size_t len)
     cache_evict (s);
 }
 
+/* ---- the indexes this handle wrote (19.) ---------------------------------- */
+
+static void
+written_free (struct written *w)
+{
+  free (w->path);
+  free (w->buf);
+  free (w);
+}
+
+/* Under lock: take path's entry out of the list (NULL: none). */
+static struct written *
+written_take (struct s3 *s, const char *path)
+{
+  for (struct written **p = &s->written; *p; p = &(*p)->next)
+    if (strcmp ((*p)->path, path) == 0) {
+      struct written *w = *p;
+      *p = w->next;
+      s->written_bytes -= w->len;
+      return w;
+    }
+  return NULL;
+}
+
+/* path is being written or removed, or was found damaged: forget what
+ * this handle wrote there.  True if there was something. */
+static bool
+written_forget (struct s3 *s, const char *path)
+{
+  struct written *w;
+
+  pthread_mutex_lock (&s->lock);
+  w = written_take (s, path);
+  pthread_mutex_unlock (&s->lock);
+  if (w)
+    written_free (w);
+  return w != NULL;
+}
+
+/* A point's index just PUT whole (buf, len bytes): keep a copy for the
+ * reads of it that follow (the ransomware score of the new point reads
+ * it back), the oldest going past WRITTEN_MAX bytes; and put it into
+ * the read cache (8.). */
+static void
+written_note (struct s3 *s, const char *path, const uint8_t *buf, size_t len)
+{
+  struct written *w, *drop = NULL;
+
+  if (!is_index (path) || len > HEAD_MAX)
+    return;
+  cache_put (s, path, buf, len);
+  w = xcalloc (1, sizeof *w);
+  w->path = xstrdup (path);
+  w->buf = xmalloc (len ? len : 1);
+  memcpy (w->buf, buf, len);
+  w->len = len;
+  w->mtime = s->server_date ? s->server_date : time (NULL);
+  pthread_mutex_lock (&s->lock);
+  w->next = s->written;
+  s->written = w;
+  s->written_bytes += len;
+  while (s->written_bytes > WRITTEN_MAX) {
+    struct written **p = &s->written;
+    while ((*p)->next)
+      p = &(*p)->next;
+    s->written_bytes -= (*p)->len;
+    (*p)->next = drop;
+    drop = *p;
+    *p = NULL;
+  }
+  pthread_mutex_unlock (&s->lock);
+  while (drop) {
+    w = drop;
+    drop = w->next;
+    written_free (w);
+  }
+}
+
+/* Open f on the copy of what this handle wrote at path: true if there
+ * is one. */
+static bool
+written_get (struct s3 *s, const char *path, struct s3_file *f)
+{
+  bool found = false;
+
+  pthread_mutex_lock (&s->lock);
+  for (struct written *w = s->written; w && !found; w = w->next)
+    if (strcmp (w->path, path) == 0) {
+      f->buf = xmalloc (w->len ? w->len : 1);
+      memcpy (f->buf, w->buf, w->len);
+      f->len = f->size = w->len;
+      f->mtime = w->mtime;
+      found = true;
+    }
+  pthread_mutex_unlock (&s->lock);
+  return found;
+}
+
 /* The ops' uncache: a point's index or a chunk kept in the read cache,
- * found damaged by its caller (disk.c, chunk-store.c: its SHA-256), is
- * dropped. */
+ * or an index kept as this handle wrote it (19.), found damaged by its
+ * caller (disk.c, chunk-store.c: its SHA-256), is dropped. */
 static bool
 s_uncache (struct repo_io *io, const char *path)
 {
   CLEANUP_FREE char *cp = cache_path (PRIV (io), path);
+  bool kept = written_forget (PRIV (io), path);
 
-  return cp && unlink (cp) == 0;
+  return (cp && unlink (cp) == 0) || kept;
 }
 
 /* ---- chunk directories (10.) ----------------------------------------------- */
@@ -2113,22 +2247,30 @@ conf_take (struct s3 *s)
   return f;
 }
 
-/* 15.: the listing of keys/ made at open, once (NULL: none). */
+/* 15.: the listing of path made at open, once, if it is less than
+ * LISTED_TTL seconds old (NULL: none). */
 static char **
-keys_take (struct s3 *s)
+listed_take (struct s3 *s, const char *path)
 {
-  char **v;
+  char **v = NULL;
 
   pthread_mutex_lock (&s->lock);
-  v = s->keys_ahead;
-  s->keys_ahead = NULL;
+  for (size_t i = 0; i < LISTED; i++)
+    if (s->listed[i].path && strcmp (s->listed[i].path, path) == 0) {
+      v = s->listed[i].v;
+      s->listed[i].v = NULL;
+      if (v && now_monotonic () - s->listed[i].time > LISTED_TTL) {
+        strv_free (v);
+        v = NULL;
+      }
+    }
   pthread_mutex_unlock (&s->lock);
   return v;
 }
 
 /* path is being written or removed: forget bootback-repo.json as read
- * at open if that is it, and the listing of keys/ made at open if path
- * is in it (15.). */
+ * at open if that is it, and a listing made at open of a directory that
+ * path is in or is (15.). */
 static void
 conf_forget (struct s3 *s, const char *path)
 {
@@ -2136,8 +2278,13 @@ conf_forget (struct s3 *s, const char *path)
 
   if (f)
     file_free (f);
-  if (strncmp (path, "keys", 4) == 0 && (!path[4] || path[4] == '/'))
-    strv_free (keys_take (s));
+  written_forget (s, path);
+  for (size_t i = 0; i < LISTED; i++) {
+    const char *d = s->listed[i].path;
+    size_t n = d ? strlen (d) : 0;
+    if (d && strncmp (path, d, n) == 0 && (!path[n] || path[n] == '/'))
+      strv_free (listed_take (s, d));
+  }
 }
 
 static struct repo_file *
@@ -2155,7 +2302,7 @@ s_open_read (struct repo_io *io, const char *path)
   f->path = xstrdup (path);
   f->flags = O_RDONLY;
   f->fd = -1;
-  if (cache_get (PRIV (io), path, f))
+  if (cache_get (PRIV (io), path, f) || written_get (PRIV (io), path, f))
     return (struct repo_file *) f;
   f->buf = xmalloc (HEAD_MAX);
   if (upload_find (PRIV (io), path, f->buf, HEAD_MAX, &f->len) &&
@@ -2470,6 +2617,8 @@ s_rename (struct repo_io *io, const char *from, const char *to)
   }
   if (p) {
     r = put_object (s, to, p->buf, p->len, false, NULL);
+    if (r == 0)
+      written_note (s, to, p->buf, p->len);   /* 19. */
     pending_free (p);
     return r;
   }
@@ -2551,7 +2700,7 @@ s_tighten (struct repo_io *io, const char *path, struct repo_stat *st)
 static char **
 s_list (struct repo_io *io, const char *path)
 {
-  char **v = strcmp (path, "keys") == 0 ? keys_take (PRIV (io)) : NULL;
+  char **v = listed_take (PRIV (io), path);
 
   return v ? v : list_prefix (PRIV (io), path, 0);
 }
@@ -2576,7 +2725,15 @@ s_free (struct repo_io *io)
   uploaders_stop (s);
   if (s->dirs_ahead)
     pthread_join (s->dirs_thread, NULL);
-  strv_free (s->keys_ahead);
+  for (size_t i = 0; i < LISTED; i++) {
+    free (s->listed[i].path);
+    strv_free (s->listed[i].v);
+  }
+  while (s->written) {
+    struct written *w = s->written;
+    s->written = w->next;
+    written_free (w);
+  }
   if (s->conf)
     file_free (s->conf);
   free (s->up_error);
@@ -2795,6 +2952,9 @@ s3_alloc (const char *url, const struct repo_open_opts *o)
   s->trace = test_hook_env ("BOOTBACK_S3_TRACE") != NULL;
   s->sign_chunks = test_hook_env ("BOOTBACK_S3_SIGN_CHUNKS") != NULL;
   s->versioned = -1;
+  s->listed[0].path = xstrdup ("keys");
+  if (o->list_ahead && *o->list_ahead && strcmp (o->list_ahead, "keys"))
+    s->listed[1].path = xstrdup (o->list_ahead);
   if (parse_url (s, url) == -1 || s3_credentials (s, o) == -1 ||
       cache_open (s, o) == -1) {
     s_free (io);
@@ -2958,21 +3118,31 @@ bucket_ask (void *opaque)
   return NULL;
 }
 
-/* 15.: list keys/ (every open of a repository does, repo.c), kept for
- * the first list of it; an error is not kept (that list asks again). */
+/* 15.: list a directory (keys/: every open of a repository does,
+ * repo.c; the caller's list_ahead), kept for the first list of it; an
+ * error is not kept (that list asks again). */
+struct list_ask {
+  struct s3 *s;
+  struct listed *l;
+  pthread_t t;
+  bool threaded;
+};
+
 static void *
-keys_ask (void *opaque)
+list_ask (void *opaque)
 {
-  struct s3 *s = opaque;
+  struct list_ask *a = opaque;
+  double t = now_monotonic ();
   char **v;
 
   ERROR_SAVE (saved);
-  v = list_prefix (s, "keys", 0);
+  v = list_prefix (a->s, a->l->path, 0);
   ERROR_RESTORE (saved);
-  pthread_mutex_lock (&s->lock);
-  strv_free (s->keys_ahead);
-  s->keys_ahead = v;
-  pthread_mutex_unlock (&s->lock);
+  pthread_mutex_lock (&a->s->lock);
+  strv_free (a->l->v);
+  a->l->v = v;
+  a->l->time = t;
+  pthread_mutex_unlock (&a->s->lock);
   return NULL;
 }
 
@@ -2981,25 +3151,33 @@ io_s3_new (const char *url, const struct repo_open_opts *o)
 {
   struct repo_io *io = s3_alloc (url, o);
   struct bucket_ask a;
-  pthread_t t, tk;
-  bool threaded, keys;
+  struct list_ask l[LISTED] = { 0 };
+  pthread_t t;
+  bool threaded;
   int lock;
 
   if (!io)
     return NULL;
   /* The file's days, and the bucket's Object Lock and default retention
-   * (12.), asked at once, and keys/ listed meanwhile (15.: three
-   * requests, one round trip): the longer of the two is kept. */
+   * (12.), asked at once, and keys/ and the caller's directory listed
+   * meanwhile (15.: up to five requests, one round trip): the longer of
+   * the two is kept. */
   a.s = PRIV (io);
   threaded = pthread_create (&t, NULL, bucket_ask, &a) == 0;
-  keys = pthread_create (&tk, NULL, keys_ask, PRIV (io)) == 0;
+  for (size_t i = 0; i < LISTED; i++) {
+    l[i].s = PRIV (io);
+    l[i].l = &PRIV (io)->listed[i];
+    l[i].threaded = l[i].l->path &&
+      pthread_create (&l[i].t, NULL, list_ask, &l[i]) == 0;
+  }
   read_lock_days (io);
   if (threaded)
     pthread_join (t, NULL);
   else
     bucket_ask (&a);
-  if (keys)
-    pthread_join (tk, NULL);
+  for (size_t i = 0; i < LISTED; i++)
+    if (l[i].threaded)
+      pthread_join (l[i].t, NULL);
   if ((lock = a.r) == -1) {
     error_restore (a.e, a.msg);
     errno = a.e;

@@ -545,9 +545,9 @@ repo_list_points (struct repo *r, const char *vm)
   return v;
 }
 
-void
-repo_point_before (struct repo *r, const char *vm, const char *id,
-                   char prev[TIMESTAMP_LEN + 1])
+int
+repo_point_before_read (struct repo *r, const char *vm, const char *id,
+                        char prev[TIMESTAMP_LEN + 1], struct repo_manifest *m)
 {
   CLEANUP_STRV char **v = repo_list_point_dirs (r, vm);
   size_t i, n = 0;
@@ -555,22 +555,22 @@ repo_point_before (struct repo *r, const char *vm, const char *id,
   prev[0] = '\0';
   while (v && v[n])
     n++;
-  /* From the newest down: the first whose manifest exists (usually the
-   * first one looked at), not a look at every point of vm (each a round
-   * trip on S3) as repo_list_points does. */
+  /* From the newest down: the first whose manifest is there (usually
+   * the first one looked at), not a look at every point of vm (each a
+   * round trip on S3) as repo_list_points does; the read of it is the
+   * look (ENOENT: not committed, the next older one is looked at). */
   for (i = n; i-- > 0;) {
-    CLEANUP_FREE char *m = NULL;
-    struct repo_stat st;
-
     if (strcmp (v[i], id) >= 0)
       continue;
-    m = xasprintf ("points/%s/%s/manifest.json", vm, v[i]);
-    if (r->io->ops->stat (r->io, m, &st) == 0) {
+    if (repo_manifest_read (r, vm, v[i], m) == 0) {
       snprintf (prev, TIMESTAMP_LEN + 1, "%s", v[i]);
-      break;
+      return 1;
     }
+    if (error_errno () != ENOENT)
+      return -1;
   }
   error_clear ();
+  return 0;
 }
 
 char **
@@ -604,10 +604,14 @@ repo_list_point_dirs (struct repo *r, const char *vm)
 
 /* repo_point_resolve of VM@when without a stat of every point's manifest
  * (a request each on S3): the newest committed point, or the one named.
- * False when not found (the caller says why). */
-static bool
+ * With m, the candidate's manifest is read into m instead of stat'ed:
+ * the read is the check that the point exists (one request, not a stat
+ * and then a read), a missing one (ENOENT: not committed) is passed
+ * over as a failed stat was.  1 if found, 0 if not (the caller says
+ * why), -1 if m's read failed otherwise (its error set). */
+static int
 resolve_fast (struct repo *r, const char *vm, const char *when,
-              char id[TIMESTAMP_LEN + 1])
+              char id[TIMESTAMP_LEN + 1], struct repo_manifest *m)
 {
   CLEANUP_STRV char **v = repo_list_point_dirs (r, vm);
   char want[TIMESTAMP_LEN + 1] = "";
@@ -617,26 +621,34 @@ resolve_fast (struct repo *r, const char *vm, const char *when,
 
   if (!v || (strcmp (when, "latest") && timestamp_parse (when, &t) == -1)) {
     error_clear ();
-    return false;                     /* the caller says why */
+    return 0;                         /* the caller says why */
   }
   if (strcmp (when, "latest"))
     timestamp_format (t, want);
   for (n = 0; v[n]; n++) ;
   while (n-- > 0) {
-    CLEANUP_FREE char *m = xasprintf ("points/%s/%s/manifest.json", vm, v[n]);
-    if ((want[0] && strcmp (v[n], want)) ||
-        r->io->ops->stat (r->io, m, &st) == -1)
+    CLEANUP_FREE char *p = xasprintf ("points/%s/%s/manifest.json", vm, v[n]);
+    if (want[0] && strcmp (v[n], want))
+      continue;
+    if (m && repo_manifest_read (r, vm, v[n], m) == -1) {
+      if (error_errno () != ENOENT)
+        return -1;
+      continue;
+    }
+    if (!m && r->io->ops->stat (r->io, p, &st) == -1)
       continue;
     strcpy (id, v[n]);
-    return true;
+    return 1;
   }
   error_clear ();
-  return false;
+  return 0;
 }
 
-int
-repo_point_resolve (struct repo *r, const char *spec, char vm[VM_NAME_MAX + 1],
-                    char id[TIMESTAMP_LEN + 1])
+/* repo_point_resolve; with m, *got tells whether it read the point's
+ * manifest into m meanwhile (resolve_fast). */
+static int
+point_resolve (struct repo *r, const char *spec, char vm[VM_NAME_MAX + 1],
+               char id[TIMESTAMP_LEN + 1], struct repo_manifest *m, bool *got)
 {
   const char *at = strchr (spec, '@');
   size_t vlen = at ? (size_t) (at - spec) : strlen (spec);
@@ -656,8 +668,13 @@ repo_point_resolve (struct repo *r, const char *spec, char vm[VM_NAME_MAX + 1],
     error_setx ("'%s': invalid VM name", vm);
     return -1;
   }
-  if (resolve_fast (r, vm, when, id))
+  switch (resolve_fast (r, vm, when, id, m)) {
+  case 1:
+    *got = m != NULL;
     return 0;
+  case -1:
+    return -1;
+  }
   pts = repo_list_points (r, vm);
   if (!pts)
     return -1;
@@ -692,28 +709,95 @@ repo_point_resolve (struct repo *r, const char *spec, char vm[VM_NAME_MAX + 1],
 }
 
 int
+repo_point_resolve (struct repo *r, const char *spec, char vm[VM_NAME_MAX + 1],
+                    char id[TIMESTAMP_LEN + 1])
+{
+  bool got;
+
+  return point_resolve (r, spec, vm, id, NULL, &got);
+}
+
+int
+repo_point_resolve_read (struct repo *r, const char *spec,
+                         char vm[VM_NAME_MAX + 1], char id[TIMESTAMP_LEN + 1],
+                         struct repo_manifest *m)
+{
+  bool got = false;
+
+  if (point_resolve (r, spec, vm, id, m, &got) == -1)
+    return -1;
+  return got ? 0 : repo_manifest_read (r, vm, id, m);
+}
+
+/* The stat of a point's protected marker, on a thread of its own beside
+ * the read of its manifest on an object store (a round trip each). */
+struct prot_ask {
+  struct repo_io *io;
+  char *path;
+  bool is, threaded;
+  pthread_t t;
+};
+
+static void *
+prot_ask (void *opaque)
+{
+  struct prot_ask *a = opaque;
+  struct repo_stat st;
+
+  a->is = a->io->ops->stat (a->io, a->path, &st) == 0;
+  error_clear ();
+  return NULL;
+}
+
+static void
+prot_start (struct prot_ask *a)
+{
+  a->threaded = a->io->ops->object_store &&
+    pthread_create (&a->t, NULL, prot_ask, a) == 0;
+}
+
+/* Whether the marker is there (what the thread found, or a stat now). */
+static bool
+prot_end (struct prot_ask *a)
+{
+  if (a->threaded)
+    pthread_join (a->t, NULL);
+  else
+    prot_ask (a);
+  free (a->path);
+  return a->is;
+}
+
+int
 repo_manifest_read (struct repo *r, const char *vm, const char *id,
                     struct repo_manifest *m)
 {
   CLEANUP_FREE char *path = xasprintf ("points/%s/%s/manifest.json", vm, id);
-  CLEANUP_FREE char *prot = xasprintf ("points/%s/%s/protected", vm, id);
   CLEANUP_FREE char *text = NULL;
-  struct repo_stat st;
+  struct prot_ask prot = { .io = r->io };
   size_t len;
+  int ret = -1;
 
-  if (check_point (vm, id) == -1 ||
-      repo_meta_read (r, path, 1 << 20, &text, &len) == -1)
+  if (check_point (vm, id) == -1)
     return -1;
-  if (manifest_decode (text, m) == -1) {
+  prot.path = xasprintf ("points/%s/%s/protected", vm, id);
+  prot_start (&prot);
+  if (repo_meta_read (r, path, 1 << 20, &text, &len) == -1)
+    ;
+  else if (manifest_decode (text, m) == -1)
     error_prefix ("%s/%s", r->location, path);
-    return -1;
-  }
-  if (strcmp (m->vm, vm) != 0 || strcmp (m->id, id) != 0) {
+  else if (strcmp (m->vm, vm) != 0 || strcmp (m->id, id) != 0)
     error_set (EIO, "%s/%s: manifest names %s@%s, not %s@%s", r->location,
                path, m->vm, m->id, vm, id);
+  else
+    ret = 0;
+  if (ret == -1) {
+    ERROR_SAVE (saved);
+    prot_end (&prot);
+    ERROR_RESTORE (saved);
     return -1;
   }
-  m->protected = r->io->ops->stat (r->io, prot, &st) == 0;
+  m->protected = prot_end (&prot);
   error_clear ();
   return 0;
 }

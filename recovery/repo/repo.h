@@ -108,6 +108,11 @@ struct repo_open_opts {
    * the key), unless this is true (repo sync, which checks each end
    * itself: --src-plain, --dst-plain). */
   bool allow_plain;
+  /* A directory the caller lists first thing (points, or points/VM for
+   * a point it names): an object store lists it while it opens, beside
+   * the requests every open makes, and keeps the listing for its first
+   * list (io-s3.c 15.).  NULL: none. */
+  const char *list_ahead;
 };
 /* Is one of o's secret fields set? */
 bool repo_open_opts_has_secret (const struct repo_open_opts *o);
@@ -272,15 +277,27 @@ char **repo_list_points (struct repo *r, const char *vm);
  * NULL-terminated; strv_free. */
 char **repo_list_point_dirs (struct repo *r, const char *vm);
 /* The id of vm's newest point older than id (its manifest exists) into
- * prev, "" if none: one listing, and a look at the manifests from the
- * newest down until one is there. */
-void repo_point_before (struct repo *r, const char *vm, const char *id,
-                        char prev[TIMESTAMP_LEN + 1]);
+ * prev, "" if none, and its manifest read into m as repo_manifest_read
+ * does: one listing, and a read of the manifests from the newest down
+ * until one is there (the read is the look: no stat first, a round trip
+ * on S3).  1 if there is one, 0 if not, -1 if a manifest could not be
+ * read for another reason than its absence. */
+int repo_point_before_read (struct repo *r, const char *vm, const char *id,
+                            char prev[TIMESTAMP_LEN + 1],
+                            struct repo_manifest *m);
 
 /* Parse "VM@TIME", "VM@latest" or "VM" (= latest) into vm and id (the
  * existing point's id). -1 if malformed or no such point, naming it. */
 int repo_point_resolve (struct repo *r, const char *spec,
                         char vm[VM_NAME_MAX + 1], char id[TIMESTAMP_LEN + 1]);
+/* repo_point_resolve, and the point's manifest read into m as
+ * repo_manifest_read does: usually one read of it, which is also the
+ * check that the point exists (no stat of it first: a round trip on
+ * S3). */
+int repo_point_resolve_read (struct repo *r, const char *spec,
+                             char vm[VM_NAME_MAX + 1],
+                             char id[TIMESTAMP_LEN + 1],
+                             struct repo_manifest *m);
 
 /* The point as a JSON object (bootback points --json, point show --json,
  * the web API): vm, id, time, kind, consistency, protected, size, disks,
