@@ -48,19 +48,6 @@
  * read-ahead adds 2 decodes. */
 #define PARALLEL_READS 8
 #define PREFETCH_DECODES 2
-/* Of those, the reads of sequential readers (serve_seq_note: nbdcopy's
- * whole chunks, 64 requests in flight on each of 2 connections; the
- * pre-copy's qemu-img convert, 8 of 2 MiB) run at most 2 per CPU at
- * once.  Each is CPU work from start to end (the hint threads have
- * asked the storage for its files well before), and 8 of them on 2
- * cores only took turns (system time: switches, caches evicted), with
- * less CPU left for the client: the pre-copy of 2 GiB of random data
- * (qemu-img convert -t none, 7 rounds alternately, load 7-12) took
- * 2.64 s with 8, 2.36 s with 1 per CPU, 2.14 s with 2 per CPU
- * (medians).  Random reads keep all 8 slots: they wait for the disk
- * more than they decode.  (Streams are seen only with a cache and
- * read-ahead.) */
-#define STREAM_READS_PER_CPU 2
 /* A codec's multi-buffer SHA-256 manager (recovery/repo/chunk.c; 196
  * KiB, measured: peak RSS +5 MiB at cache=256M). */
 #define CODEC_MB (256 * 1024)
@@ -94,7 +81,6 @@ static uint8_t want_sha256[REPO_DIGEST_LEN];
 static struct repo *repo;
 static struct repo_cache *cache;     /* NULL with cache=0 */
 static sem_t reads;                  /* PARALLEL_READS slots */
-static sem_t streams;                /* stream_slots () slots */
 static struct serve_disks *disks;
 static struct repo_disk *pinned;     /* the disk of point=, if given */
 static char pinned_name[SERVE_NAME_MAX];
@@ -141,10 +127,8 @@ bb_unload (void)
   }
   repo_cache_free (cache);
   repo_close (repo);
-  if (repo) {
+  if (repo)
     sem_destroy (&reads);
-    sem_destroy (&streams);
-  }
   free (repo_path);
   free (point_spec);
   free (disk_name);
@@ -308,16 +292,6 @@ raise_nofile (void)
     nbdkit_debug ("bootback: setrlimit NOFILE: %m");
 }
 
-/* The slots of a sequential reader's reads: STREAM_READS_PER_CPU per
- * online CPU, within PARALLEL_READS. */
-static unsigned
-stream_slots (void)
-{
-  long n = sysconf (_SC_NPROCESSORS_ONLN);
-
-  return MIN (STREAM_READS_PER_CPU * (n < 1 ? 1 : n), PARALLEL_READS);
-}
-
 static int
 bb_get_ready (void)
 {
@@ -352,7 +326,6 @@ bb_get_ready (void)
     cache = repo_cache_new (repo, lru_bytes);
   }
   sem_init (&reads, 0, PARALLEL_READS);
-  sem_init (&streams, 0, stream_slots ());
   disks = serve_disks_new (repo);
   if (!point_spec)
     return 0;
@@ -555,17 +528,13 @@ bb_pread (void *handle, void *buf, uint32_t count, uint64_t offset,
   }
   if (h->disk == pinned)
     bb_trace_note (trace, offset, count);
-  while (stream && sem_wait (&streams) == -1)
-    ;                                  /* EINTR */
   while (sem_wait (&reads) == -1)
-    ;
+    ;                                  /* EINTR */
   /* A sequential reader's whole chunks that the cache has no room for
    * are decoded straight into buf and not kept (cache.c invariant 5). */
   r = stream ? repo_disk_pread_stream (h->disk, cache, buf, count, offset)
              : repo_disk_pread (h->disk, cache, buf, count, offset);
   sem_post (&reads);
-  if (stream)
-    sem_post (&streams);
   if (h->disk == pinned && trace)
     bb_trace_read_done (trace, now_monotonic () - t0);
   if (r == -1) {
