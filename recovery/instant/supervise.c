@@ -155,7 +155,12 @@ sup_signals (struct supervisor *sv)
 
 /* The backend nbdkit of disk k: the plugin serving its point, recording
  * the boot trace (trace.c) and loading the VM's previous one if the
- * session has it. */
+ * session has it.  8 threads per connection (nbdkit's default is 16):
+ * the plugin lets 8 reads into the repository library at once
+ * (PARALLEL_READS, nbd-plugin/plugin.c), so a connection's further
+ * threads only waited there, and cost nbdkit CPU in the pre-copy's
+ * stream of reads (switches, contention).  An nbdkit adopted from an
+ * earlier bootback keeps its 16 (proc_adopt matches the socket). */
 static char **
 backend_argv (const struct instant_session *s, const struct instant_session_disk *k,
               const char *nbdkit, const char *plugin)
@@ -165,8 +170,8 @@ backend_argv (const struct instant_session *s, const struct instant_session_disk
   char **v = NULL;
   size_t n = 0;
 
-  strv_pushl (&v, &n, nbdkit, "-r", "-f", "-U", k->backend_socket, "--log=stderr",
-              plugin, NULL);
+  strv_pushl (&v, &n, nbdkit, "-r", "-f", "-t", "8", "-U", k->backend_socket,
+              "--log=stderr", plugin, NULL);
   strv_push (&v, &n, xasprintf ("repo=%s", s->repo));
   strv_push (&v, &n, xasprintf ("point=%s@%s", s->vm, s->point));
   strv_push (&v, &n, xasprintf ("disk=%s", k->name));
