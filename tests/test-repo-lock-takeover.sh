@@ -31,12 +31,12 @@ start () {
     "$@" < "$tmp/$name.in" > "$tmp/$name.out" 2>&1 5>&- 6>&- &
     pid=$!
 }
-# wait_asleep PID: wait (up to 30 s) until PID sleeps (lock_settle's
-# usleep between its looks at the claims: no other sleep on its way)
-wait_asleep () {
+# stopped_written PID FILE: wait (up to 30 s x slow) until FILE is not
+# empty and then PID is stopped
+stopped_written () {
     local _
     for _ in $(seq $(( 600 * slow ))); do
-        [ "$(cat "/proc/$1/wchan" 2>/dev/null)" = hrtimer_nanosleep ] && return 0
+        [ -s "$2" ] && [ "$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" = T ] && return 0
         sleep 0.05
     done
     return 1
@@ -69,13 +69,14 @@ b_beside_a () {
     grep -q "pid=$b " "$dir/locks/t" || fail "$url: B's lock is gone: $(cat "$dir/locks/t")"
 }
 
-# a_stalled URL DIR: creator A (pid in $a, stdin on fd 5) creates locks/t
-# and stops before its write (after `held`'s stat: mkdir, create; the
-# write); its empty lock is then made a minute old, stale
+# a_stalled URL DIR [ENV...]: creator A (pid in $a, stdin on fd 5)
+# creates locks/t and stops before its write (after `held`'s stat: mkdir,
+# create; the write); its empty lock is then made a minute old, stale
 a_stalled () {
     local url=$1 dir=$2 k
+    shift 2
     k=$(( $(ops "$url") + 2 ))
-    start a env BOOTBACK_FAULT=stop@$k "$helper" lock "$url" locks/t
+    start a env BOOTBACK_FAULT=stop@$k "$@" "$helper" lock "$url" locks/t
     a=$pid
     exec 5> "$tmp/a.in"
     wait_stopped "$a" || fail "$url: creator A did not stop at operation $k: $(cat "$tmp/a.out")"
@@ -150,23 +151,27 @@ race_stale () {
     done
     [ "$kt" -gt 0 ] || fail "$url: the taker's removal of the lock was not found"
     rm -f "$dir/locks/t" "$dir"/locks/t.takeover-*
-    a_stalled "$url" "$dir"
+    a_stalled "$url" "$dir" BOOTBACK_STOP_STEP=11
     start b env BOOTBACK_FAULT=stop@$kt "$helper" lock "$url" locks/t
     b=$pid
     exec 6> "$tmp/b.in"
     wait_stopped "$b" || fail "$url: taker B did not stop at operation $kt: $(cat "$tmp/b.out")"
     ls "$dir/locks" | grep -q '^t\.takeover-' || fail "$url: B stopped before its claim"
     [ -e "$dir/locks/t" ] && [ ! -s "$dir/locks/t" ] || fail "$url: B stopped after its removal"
-    # A writes, reads back, finds B's claim and waits for it (its only
-    # sleep); B goes on only then: resumed while A was still reading its
-    # lock back, B's removal made A create the lock anew and hold it, B
-    # refused (one holder, but not this case; a 1 s pause lost that race
-    # under load)
+    # A writes, reads back, finds B's claim and stops where it would wait
+    # for it (step 11); B goes on only then: resumed while A was still
+    # reading its lock back, B's removal made A create the lock anew and
+    # hold it, B refused (one holder, but not this case; a 1 s pause lost
+    # that race under load, and so, once in a CI run over NFS, did waiting
+    # until A slept: its NFS calls sleep too, 200 ms when the server says
+    # DELAY, io-nfs.c)
     kill -CONT "$a"
-    wait_asleep "$a" || fail "$url: A did not wait for B's claim: $(cat "$tmp/a.out")"
-    [ -s "$dir/locks/t" ] || fail "$url: A waits before its write"
+    # (its lock written first: then a stop can only be step 11's)
+    stopped_written "$a" "$dir/locks/t" ||
+        fail "$url: A did not stop to wait for B's claim: $(cat "$tmp/a.out")"
     kill -CONT "$b"
     wait_log "$tmp/b.out" "^locked $b\$" || fail "$url: B did not take the lock: $(cat "$tmp/b.out")"
+    kill -CONT "$a"
     wait_log "$tmp/a.out" "locked|is running|rror" || fail "$url: A says nothing: $(cat "$tmp/a.out")"
     exec 5>&-
     wait "$a" || true

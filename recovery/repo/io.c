@@ -413,6 +413,8 @@ lock_settle (struct repo_io *io, const char *path, const char *wrote)
     free (names);
     if (!live || now_monotonic () >= end)
       break;
+    if (!waited)
+      crash_step (11);                /* a test hook: about to wait */
     waited = true;
     usleep (50000);
   }

@@ -207,8 +207,10 @@ void secrets_held (void);
  * recorded; 10: bootback scan's scanning process, its rules and signatures
  * loaded and its privileges dropped, before it reads the disk (a test
  * reads its memory; scan_disk passes both variables on in the otherwise
- * empty environment it execs that process with).  Both are test hooks
- * (test_hook_env). */
+ * empty environment it execs that process with); 11: a lock's taker or
+ * creator that wrote its lock and read it back, about to wait for
+ * another taker's live claim on it to go (io.c lock_settle).  Both are
+ * test hooks (test_hook_env). */
 void crash_step (int step);
 
 /* ---- private files and directories (private.c) ------------------------ */
