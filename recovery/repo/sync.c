@@ -224,7 +224,10 @@ sync_disk (struct sync_job *j, struct repo_writer *w,
   size_t k, started = 0;
   int ret = -1;
 
-  if (!(sd.d = repo_disk_open (j->src, m->vm, m->id, di->name)))
+  /* The index checked against m, the manifest read once: read again, a
+   * hostile SRC's could give the disk another size than m's, which
+   * repo_writer_add_disk takes (as many digests as it says). */
+  if (!(sd.d = repo_disk_open_m (j->src, m, di->name)))
     return -1;
   pthread_mutex_init (&sd.lock, NULL);
   sd.sc = j->src->chunk_size;
