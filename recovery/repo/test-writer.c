@@ -418,6 +418,44 @@ test_sync_manifest_changes (void)
   scratch_remove (&d);
 }
 
+/* A point of SRC has the id of a point a backup of DST is writing now
+ * (claimed, not committed): sync removed that directory as a leftover
+ * and wrote SRC's point in its place.  It must leave it alone. */
+static void
+test_sync_live_writer (void)
+{
+  struct scratch d;
+  struct repo *dst = scratch_open (&d, "test-writer-dst", CS);
+  struct repo_sync_progress pg = { 0 };
+  uint8_t buf[CS], dg[REPO_DIGEST_LEN];
+  time_t t = time (NULL) - 100;
+  struct repo_writer *src_w, *live;
+  struct repo_manifest m;
+  CLEANUP_FREE char *dir = NULL;
+
+  src_w = repo_writer_begin (r, "vm8", t);
+  assert (src_w);
+  test_chunk_data (buf, CS, 8, 0);
+  assert (repo_writer_put_chunk (src_w, buf, CS, dg, NULL) == 0);
+  assert (repo_writer_add_disk (src_w, "vda", CS, "raw",
+                                (const uint8_t (*)[REPO_DIGEST_LEN]) &dg) == 0);
+  assert (repo_writer_commit (src_w, &m) == 0);
+
+  live = repo_writer_begin (dst, "vm8", t);      /* DST's backup, running */
+  assert (live && strcmp (repo_writer_id (live), m.id) == 0);
+  test_chunk_data (buf, CS, 9, 0);
+  assert (repo_writer_put_chunk (live, buf, CS, dg, NULL) == 0);
+  assert (repo_writer_add_disk (live, "vda", CS, "raw",
+                                (const uint8_t (*)[REPO_DIGEST_LEN]) &dg) == 0);
+
+  assert (repo_sync_point (r, dst, "vm8", m.id, false, NULL, NULL, &pg) == -1);
+  dir = xasprintf ("points/vm8/%s", m.id);
+  assert (scratch_exists (&d, dir));
+  assert (repo_writer_commit (live, NULL) == 0);
+  repo_close (dst);
+  scratch_remove (&d);
+}
+
 int
 main (void)
 {
@@ -434,6 +472,7 @@ main (void)
   test_ids ();
   test_sync_progress ();
   test_sync_manifest_changes ();
+  test_sync_live_writer ();
 
   repo_close (r);
   scratch_remove (&s);
