@@ -108,6 +108,22 @@ writers_cutoff (struct repo_io *io, double now, double *cutoff)
   return 0;
 }
 
+/* Can the point directory dir (mtime, on the storage's clock) be a live
+ * writer's (one registered in locks/writers that started before it)? 1
+ * if so, 0 if not, -1 on error.  (repo sync's leftovers.) */
+int
+gc_dir_maybe_written (struct repo_io *io, double mtime)
+{
+  double now, cutoff;
+
+  if (io_clock (io, &now) == -1)
+    return -1;
+  cutoff = now;
+  if (writers_cutoff (io, now, &cutoff) == -1)
+    return -1;
+  return cutoff < now && mtime >= cutoff - MARGIN;
+}
+
 /* Object stores: wait until no live writer is registered (see the
  * top). */
 static int

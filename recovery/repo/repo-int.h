@@ -130,6 +130,7 @@ int io_lock_held (struct repo_io *io, const char *path);
 /* gc.c, object stores: wait (up to an hour) while a garbage collection
  * holds locks/gc.  0, or -1 with the error set. */
 int gc_wait_for_gc (struct repo_io *io);
+int gc_dir_maybe_written (struct repo_io *io, double mtime);
 /* Remove the lock file (keeps the last error). */
 void io_unlock (struct repo_io *io, const char *path);
 /* A unique suffix for temp names: ".tmp-PID-N". */

@@ -224,7 +224,10 @@ sync_disk (struct sync_job *j, struct repo_writer *w,
   size_t k, started = 0;
   int ret = -1;
 
-  if (!(sd.d = repo_disk_open (j->src, m->vm, m->id, di->name)))
+  /* The index checked against m, the manifest read once: read again, a
+   * hostile SRC's could give the disk another size than m's, which
+   * repo_writer_add_disk takes (as many digests as it says). */
+  if (!(sd.d = repo_disk_open_m (j->src, m, di->name)))
     return -1;
   pthread_mutex_init (&sd.lock, NULL);
   sd.sc = j->src->chunk_size;
@@ -284,15 +287,26 @@ verify_point (struct sync_job *j, const struct repo_manifest *m)
 }
 
 /* A directory of vm@id in DST without a manifest: a killed sync's (or
- * import's) leftover; removed so the point can be written again. */
+ * import's) leftover; removed so the point can be written again.  Not
+ * if a live writer of DST may be writing it (a backup that claimed that
+ * id: SRC, perhaps hostile, names its points as it likes). */
 static int
 clear_leftover (struct repo *dst, const char *vm, const char *id)
 {
   CLEANUP_FREE char *dir = xasprintf ("points/%s/%s", vm, id);
   struct repo_stat st;
+  int live;
 
   if (dst->io->ops->stat (dst->io, dir, &st) == -1)
     return errno == ENOENT ? (error_clear (), 0) : -1;
+  if ((live = gc_dir_maybe_written (dst->io, st.mtime)) == -1)
+    return -1;
+  if (live) {
+    error_setx ("%s@%s: the destination has an unfinished point of that id "
+                "that a running import or backup may be writing: not "
+                "removed (run the sync again once it is done)", vm, id);
+    return -1;
+  }
   return io_remove_dir (dst->io, dir);
 }
 

@@ -351,6 +351,111 @@ test_sync_progress (void)
   scratch_remove (&d);
 }
 
+/* A hostile source repository answers the manifest of a point with
+ * another size the first time it is read, its real one after: sync
+ * copied as many digests as the first manifest's size from a list made
+ * for the index's (heap read past it, or a crash).  It must fail
+ * cleanly, DST without the point. */
+static char swap_path[128], *swap_real;
+static int swap_opens;
+
+static void
+file_put (const char *path, const char *text)
+{
+  FILE *f = fopen (path, "w");
+
+  assert (f && fputs (text, f) >= 0 && fclose (f) == 0);
+}
+
+static int
+swap_before (struct hook_io *hk, const char *op, const char *path)
+{
+  (void) hk;
+  if (strcmp (op, "open") == 0 && strcmp (path, swap_path) == 0 &&
+      ++swap_opens == 2) {
+    CLEANUP_FREE char *f = scratch_file (&s, swap_path);
+    file_put (f, swap_real);
+  }
+  return 0;
+}
+
+static void
+test_sync_manifest_changes (void)
+{
+  struct scratch d;
+  struct repo *dst = scratch_open (&d, "test-writer-dst", CS);
+  struct repo_sync_progress pg = { 0 };
+  char id[TIMESTAMP_LEN + 1], *p, *big;
+  CLEANUP_FREE char *f = NULL, *man = NULL, *size = NULL;
+  FILE *fp;
+  long n;
+
+  test_point_write (r, "vm7", 7, 3, id, NULL);
+  snprintf (swap_path, sizeof swap_path, "points/vm7/%s/manifest.json", id);
+  f = scratch_file (&s, swap_path);
+  assert ((fp = fopen (f, "r")));
+  assert (fseek (fp, 0, SEEK_END) == 0 && (n = ftell (fp)) > 0);
+  rewind (fp);
+  swap_real = xmalloc (n + 1);
+  assert (fread (swap_real, 1, n, fp) == (size_t) n && fclose (fp) == 0);
+  swap_real[n] = '\0';
+  size = xasprintf ("\"size\": %d,", 3 * CS);
+  assert ((p = strstr (swap_real, size)));
+  big = xasprintf ("%.*s\"size\": 1099511627776,%s", (int) (p - swap_real),
+                   swap_real, p + strlen (size));
+  file_put (f, big);
+  free (big);
+
+  h->before = swap_before;
+  swap_opens = 0;
+  assert (repo_sync_point (r, dst, "vm7", id, false, NULL, NULL, &pg) == -1);
+  h->before = record_before;
+  man = xasprintf ("points/vm7/%s/manifest.json", id);
+  assert (!scratch_exists (&d, man));
+  file_put (f, swap_real);
+  free (swap_real);
+  repo_close (dst);
+  scratch_remove (&d);
+}
+
+/* A point of SRC has the id of a point a backup of DST is writing now
+ * (claimed, not committed): sync removed that directory as a leftover
+ * and wrote SRC's point in its place.  It must leave it alone. */
+static void
+test_sync_live_writer (void)
+{
+  struct scratch d;
+  struct repo *dst = scratch_open (&d, "test-writer-dst", CS);
+  struct repo_sync_progress pg = { 0 };
+  uint8_t buf[CS], dg[REPO_DIGEST_LEN];
+  time_t t = time (NULL) - 100;
+  struct repo_writer *src_w, *live;
+  struct repo_manifest m;
+  CLEANUP_FREE char *dir = NULL;
+
+  src_w = repo_writer_begin (r, "vm8", t);
+  assert (src_w);
+  test_chunk_data (buf, CS, 8, 0);
+  assert (repo_writer_put_chunk (src_w, buf, CS, dg, NULL) == 0);
+  assert (repo_writer_add_disk (src_w, "vda", CS, "raw",
+                                (const uint8_t (*)[REPO_DIGEST_LEN]) &dg) == 0);
+  assert (repo_writer_commit (src_w, &m) == 0);
+
+  live = repo_writer_begin (dst, "vm8", t);      /* DST's backup, running */
+  assert (live && strcmp (repo_writer_id (live), m.id) == 0);
+  test_chunk_data (buf, CS, 9, 0);
+  assert (repo_writer_put_chunk (live, buf, CS, dg, NULL) == 0);
+  assert (repo_writer_add_disk (live, "vda", CS, "raw",
+                                (const uint8_t (*)[REPO_DIGEST_LEN]) &dg) == 0);
+
+  assert (repo_sync_point (r, dst, "vm8", m.id, false, NULL, NULL, &pg) == -1);
+  dir = xasprintf ("points/vm8/%s", m.id);
+  assert (scratch_exists (&d, dir));
+  assert (repo_writer_commit (live, NULL) == 0);
+  repo_close (dst);
+  scratch_remove (&d);
+}
+
 int
 main (void)
 {
@@ -366,6 +471,8 @@ main (void)
   test_crash_steps ();
   test_ids ();
   test_sync_progress ();
+  test_sync_manifest_changes ();
+  test_sync_live_writer ();
 
   repo_close (r);
   scratch_remove (&s);
