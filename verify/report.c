@@ -645,23 +645,15 @@ verify_report_junit (const struct verify_report *r)
 
 /* The temporary name is fixed: what is there is removed first (a run of
  * ours that died, or a file someone put there in a report directory
- * others can write, which fopen_private would refuse, every run). */
+ * others can write, which would refuse every run's write). */
 static int
 write_file (const char *dir, const char *name, const char *text)
 {
   CLEANUP_FREE char *path = xasprintf ("%s/%s", dir, name);
   CLEANUP_FREE char *tmp = xasprintf ("%s/.%s.tmp", dir, name);
-  FILE *f;
 
-  unlink (tmp);
-  f = fopen_private (tmp);
-
-  if (!f)
+  if (verify_write_new (tmp, text) == -1)
     return -1;                  /* the error names tmp */
-  if (fputs (text, f) == EOF || fclose (f) != 0) {
-    error_set (errno, "write %s", tmp);
-    return -1;
-  }
   if (rename (tmp, path) == -1) {
     error_set (errno, "rename %s", path);
     return -1;
@@ -744,35 +736,14 @@ recheck_html (json_t *k)
 static char *
 read_report_file (const char *path, size_t *len, bool *missing)
 {
-  CLEANUP_CLOSE int fd = open (path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-  struct stat st;
-  char *buf;
-  ssize_t n;
+  unsigned char *buf;
 
-  *missing = fd == -1 && errno == ENOENT;
-  if (fd == -1 || fstat (fd, &st) == -1) {
-    error_set (errno, "open %s", path);
+  *missing = false;
+  if (verify_read_file (path, O_NOFOLLOW, &buf, len) == -1) {
+    *missing = error_errno () == ENOENT;
     return NULL;
   }
-  if (!S_ISREG (st.st_mode) || st.st_size > (1 << 30)) {
-    error_setx ("%s: not a regular file of at most 1 GiB", path);
-    return NULL;
-  }
-  buf = xmalloc (st.st_size + 1);
-  *len = 0;
-  while (*len < (size_t) st.st_size &&
-         (n = read (fd, buf + *len, st.st_size - *len)) != 0) {
-    if (n == -1 && errno == EINTR)
-      continue;
-    if (n == -1) {
-      error_set (errno, "read %s", path);
-      free (buf);
-      return NULL;
-    }
-    *len += n;
-  }
-  buf[*len] = '\0';
-  return buf;
+  return (char *) buf;
 }
 
 /* data (path's bytes) as key signed them: 0, else -1 with the error. */

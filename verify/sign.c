@@ -307,12 +307,13 @@ verify_key_appliance (const char *home)
 
 /* ---- signatures ------------------------------------------------------------- */
 
-/* The whole file into *buf (malloc'd). */
-static int
-read_all (const char *path, unsigned char **buf, size_t *len)
+int
+verify_read_file (const char *path, int oflags, unsigned char **buf,
+                  size_t *len)
 {
   /* O_NONBLOCK: a FIFO in place of the file fails below, not hangs here */
-  CLEANUP_CLOSE int fd = open (path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+  CLEANUP_CLOSE int fd = open (path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK |
+                               oflags);
   struct stat st;
   size_t got = 0;
   ssize_t n;
@@ -363,12 +364,8 @@ sign_bytes (const struct verify_key *k, const unsigned char *data, size_t len,
   return 0;
 }
 
-/* text as the new file tmp, 0600: what is at that name is removed first
- * (a file of a run of ours that died, or anything someone put there in a
- * directory others can write, a FIFO that would block the open) and the
- * file is created, never opened (O_EXCL). */
-static int
-write_new (const char *tmp, const char *text)
+int
+verify_write_new (const char *tmp, const char *text)
 {
   int fd;
   bool ok;
@@ -400,7 +397,7 @@ verify_sign_file (const struct verify_key *k, const char *path)
   CLEANUP_FREE unsigned char *data = NULL;
   size_t len;
 
-  if (read_all (path, &data, &len) == -1) {
+  if (verify_read_file (path, 0, &data, &len) == -1) {
     error_prefix ("sign %s", path);
     return -1;
   }
@@ -422,7 +419,7 @@ verify_sign_data (const struct verify_key *k, const char *path, const void *data
                     "signature: %s\n", k->fpr, b64);
   {
     CLEANUP_FREE char *tmp = xasprintf ("%s.%d.tmp", sigpath, (int) getpid ());
-    if (write_new (tmp, text) == -1)
+    if (verify_write_new (tmp, text) == -1)
       goto err;
     if (rename (tmp, sigpath) == -1) {
       error_set (errno, "rename %s", sigpath);
@@ -528,7 +525,7 @@ verify_sig_check (const struct verify_key *k, const char *path,
   size_t dlen;
 
   sig_key[0] = '\0';
-  if (read_all (path, &data, &dlen) == -1)
+  if (verify_read_file (path, 0, &data, &dlen) == -1)
     return -1;
   return verify_sig_check_data (k, path, data, dlen, verdict, sig_key, msg, len);
 }
@@ -549,7 +546,7 @@ verify_sig_check_data (const struct verify_key *k, const char *path,
     error_setx ("%s: not signed (no %s)", path, sigpath);
     return -1;
   }
-  if (read_all (sigpath, &text, &tlen) == -1)
+  if (verify_read_file (sigpath, 0, &text, &tlen) == -1)
     return -1;
   if (strlen ((char *) text) != tlen ||
       sig_parse ((char *) text, sig_key, sig, msg, len) == -1) {

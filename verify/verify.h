@@ -460,6 +460,17 @@ void verify_key_free (struct verify_key *k);
  *   signature: <base64 of the 64-byte Ed25519 signature>
  * -1 with the error set. */
 int verify_sign_file (const struct verify_key *k, const char *path);
+/* The whole of path into *buf (malloc'd, NUL-ended), *len its bytes:
+ * a regular file of at most 1 GiB (a FIFO in its place fails, never
+ * blocks); oflags are added to the open's (O_NOFOLLOW).  -1 with the
+ * error set (its errno the open's, e.g. ENOENT). */
+int verify_read_file (const char *path, int oflags, unsigned char **buf,
+                      size_t *len);
+/* text as the new file tmp, 0600: what is at that name is removed first
+ * (a file of a run of ours that died, or anything someone put there in a
+ * directory others can write, a FIFO that would block the open) and the
+ * file is created, never opened (O_EXCL).  -1 with the error set. */
+int verify_write_new (const char *tmp, const char *text);
 /* The same over data, the bytes written to path: what is in path when it
  * is signed is not read (a report directory others can write may hold
  * their file by then). */
