@@ -111,8 +111,6 @@
 #define MAX_CONNS 32
 #define IDLE_RESET 15.0             /* seconds, at most (half the lease) */
 #define MAX_DEPTH 64                /* path components in a COMPOUND */
-#define LIST_MAX (1 << 20)          /* entries of one listing (io-s3.c's) */
-#define LIST_NAME_MAX 255           /* bytes of a name listed */
 
 struct conn {
   pthread_mutex_t lock;
@@ -780,18 +778,6 @@ start_setattr4 (struct nio *n, struct conn *c, const char *path, int mode,
                                   &args, k);
 }
 
-/* A name a hostile server lists may be no name of ours: a name is one
- * component, no "." or "..", of at most LIST_NAME_MAX bytes ("a/b",
- * "../x" or one with a NUL would leave the directory listed when joined
- * to it). */
-static bool
-list_name_ok (const char *name, size_t l)
-{
-  return l > 0 && l <= LIST_NAME_MAX && memchr (name, '/', l) == NULL &&
-    memchr (name, '\0', l) == NULL &&
-    !(name[0] == '.' && (l == 1 || (l == 2 && name[1] == '.')));
-}
-
 /* A directory listing in the making (NFSv4, our READDIR). */
 struct listing {
   char **v;
@@ -830,14 +816,14 @@ readdir_cb (struct rpc_context *rpc, int status, void *data, void *opaque)
     l->cookie = e->cookie;
     l->empty = false;
     /* a server that lists without end (never eof, entries every time)
-     * must not keep us nor take all memory: at most LIST_MAX entries */
-    if (++l->seen > LIST_MAX) {
+     * must not keep us nor take all memory: at most IO_LIST_MAX entries */
+    if (++l->seen > IO_LIST_MAX) {
       k->res = -EFBIG;
       snprintf (k->msg, sizeof k->msg, "the server's listing does not end "
-                "(more than %d entries)", LIST_MAX);
+                "(more than %d entries)", IO_LIST_MAX);
       break;
     }
-    if (!list_name_ok (name, len))
+    if (!io_list_name_ok (name, len))
       continue;
     if (l->len + 1 >= l->cap) {
       l->cap = l->cap ? 2 * l->cap : 64;
@@ -1136,7 +1122,7 @@ n_list (struct repo_io *io, const char *path)
   d = k.ptr;
   v = xmalloc (cap * sizeof *v);
   while ((e = nfs_readdir (c->nfs, d)) != NULL) {
-    if (!list_name_ok (e->name, strlen (e->name)))
+    if (!io_list_name_ok (e->name, strlen (e->name)))
       continue;
     if (len + 1 >= cap) {
       cap *= 2;

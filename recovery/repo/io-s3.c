@@ -1472,16 +1472,6 @@ holder_version (struct s3 *s, const char *path, char *id, size_t cap)
   return -1;
 }
 
-#define LIST_NAME_MAX 255
-#define LIST_MAX (1 << 20)       /* names of one listing */
-
-static bool
-list_name_ok (const char *name, size_t l)
-{
-  return l > 0 && l <= LIST_NAME_MAX && memchr (name, '/', l) == NULL &&
-    !(name[0] == '.' && (l == 1 || (l == 2 && name[1] == '.')));
-}
-
 /* The names below the key prefix dir ("chunks/" ...): objects and
  * common prefixes, one page of ListObjectsV2 at a time.  max: stop after
  * that many (0: all). */
@@ -1522,7 +1512,7 @@ list_page (struct s3 *s, const char *pfx, char **token, size_t max,
         l--;
       /* a name is one component ("..", "a/b" or a huge one from a key
        * someone else put there, or a hostile server, would leave dir) */
-      if (list_name_ok (k + plen, l))
+      if (io_list_name_ok (k + plen, l))
         strv_push (v, n, xasprintf ("%.*s", (int) l, k + plen));
     }
     xmlFree (k);
@@ -1553,7 +1543,7 @@ list_prefix (struct s3 *s, const char *path, size_t max)
     }
     /* a server that pages for ever (empty pages, the same token) or
      * without end must not keep us: every page but a few brings names */
-    if (token && (++pages > n / 16 + 16 || n > LIST_MAX)) {
+    if (token && (++pages > n / 16 + 16 || n > IO_LIST_MAX)) {
       error_set (EIO, "list s3://%s/%s: the server's listing does not end "
                  "(%zu pages, %zu names)", s->bucket, pfx, pages, n);
       xmlFree (token);

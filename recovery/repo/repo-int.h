@@ -139,6 +139,19 @@ static inline bool io_is_temp_name (const char *name)
 {
   return strstr (name, ".tmp-") != NULL;
 }
+/* A listing's bounds (io-s3.c, io-nfs.c): at most IO_LIST_MAX names,
+ * and a name a hostile server lists is kept only if it can be one of
+ * ours: one component, not "." or "..", of at most IO_LIST_NAME_MAX
+ * bytes, no NUL ("a/b", "../x" or a name cut at a NUL would leave the
+ * directory listed when joined to it). */
+#define IO_LIST_MAX (1 << 20)
+#define IO_LIST_NAME_MAX 255
+static inline bool io_list_name_ok (const char *name, size_t l)
+{
+  return l > 0 && l <= IO_LIST_NAME_MAX && memchr (name, '/', l) == NULL &&
+    memchr (name, '\0', l) == NULL &&
+    !(name[0] == '.' && (l == 1 || (l == 2 && name[1] == '.')));
+}
 
 /* ---- repo.c ----------------------------------------------------------- */
 

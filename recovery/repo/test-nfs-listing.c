@@ -6,16 +6,12 @@
  *    huge one, "." and ".." are left out (joined to the directory listed
  *    they would name something outside it);
  *  - a server that lists for ever (entries in every reply, never eof)
- *    fails the listing after LIST_MAX entries instead of keeping the
+ *    fails the listing after IO_LIST_MAX entries instead of keeping the
  *    caller and growing without end.
  */
 #include "recovery/repo/io-nfs.c"
 
 #include <assert.h>
-
-#ifndef LIST_MAX
-#define LIST_MAX (1 << 20)
-#endif
 
 /* One READDIR reply of the names in names (lens: their lengths). */
 static void
@@ -87,9 +83,9 @@ test_endless (void)
   do {
     reply (&l, &k, names, lens, PER, false);
     rounds++;
-  } while (k.res >= 0 && rounds < 2 * (LIST_MAX / PER) + 2);
+  } while (k.res >= 0 && rounds < 2 * (IO_LIST_MAX / PER) + 2);
   assert (k.res == -EFBIG);
-  assert (rounds <= LIST_MAX / PER + 1);
+  assert (rounds <= IO_LIST_MAX / PER + 1);
   for (size_t i = 0; i < l.len; i++)
     free (l.v[i]);
   free (l.v);
