@@ -108,6 +108,17 @@ writers_cutoff (struct repo_io *io, double now, double *cutoff)
   return 0;
 }
 
+/* The storage's clock into *now, and into *cutoff the start of the
+ * oldest live writer (*now if none). */
+static int
+writers_since (struct repo_io *io, double *now, double *cutoff)
+{
+  if (io_clock (io, now) == -1)
+    return -1;
+  *cutoff = *now;
+  return writers_cutoff (io, *now, cutoff);
+}
+
 /* Can the point directory dir (mtime, on the storage's clock) be a live
  * writer's (one registered in locks/writers that started before it)? 1
  * if so, 0 if not, -1 on error.  (repo sync's leftovers.) */
@@ -116,10 +127,7 @@ gc_dir_maybe_written (struct repo_io *io, double mtime)
 {
   double now, cutoff;
 
-  if (io_clock (io, &now) == -1)
-    return -1;
-  cutoff = now;
-  if (writers_cutoff (io, now, &cutoff) == -1)
+  if (writers_since (io, &now, &cutoff) == -1)
     return -1;
   return cutoff < now && mtime >= cutoff - MARGIN;
 }
@@ -132,10 +140,7 @@ wait_for_writers (struct repo_io *io)
   double end = now_monotonic () + EXCLUDE_WAIT, now, cutoff;
 
   for (;;) {
-    if (io_clock (io, &now) == -1)
-      return -1;
-    cutoff = now;
-    if (writers_cutoff (io, now, &cutoff) == -1)
+    if (writers_since (io, &now, &cutoff) == -1)
       return -1;
     if (cutoff >= now)
       return 0;
@@ -342,10 +347,7 @@ repo_gc (struct repo *r, bool dry_run, struct repo_gc_result *res)
   set = digest_set_new ();
   if (io->ops->object_store && wait_for_writers (io) == -1)
     goto out;
-  if (io_clock (io, &start) == -1)
-    goto out;
-  cutoff = start;
-  if (writers_cutoff (io, start, &cutoff) == -1)
+  if (writers_since (io, &start, &cutoff) == -1)
     goto out;
   cutoff -= MARGIN;
   res->cutoff = cutoff;
