@@ -545,6 +545,26 @@ repo_list_points (struct repo *r, const char *vm)
   return v;
 }
 
+/* Is vm@id committed (its manifest there)?  With m, the manifest is read
+ * into m, the read being the look (one request on S3, not a stat and
+ * then a read); without, stat'ed.  1 if so, 0 if not (ENOENT, or any
+ * failed stat), -1 if the read failed otherwise (its error set). */
+static int
+point_look (struct repo *r, const char *vm, const char *id,
+            struct repo_manifest *m)
+{
+  CLEANUP_FREE char *p = NULL;
+  struct repo_stat st;
+
+  if (m) {
+    if (repo_manifest_read (r, vm, id, m) == 0)
+      return 1;
+    return error_errno () == ENOENT ? 0 : -1;
+  }
+  p = xasprintf ("points/%s/%s/manifest.json", vm, id);
+  return r->io->ops->stat (r->io, p, &st) == 0;
+}
+
 int
 repo_point_before_read (struct repo *r, const char *vm, const char *id,
                         char prev[TIMESTAMP_LEN + 1], struct repo_manifest *m)
@@ -562,12 +582,13 @@ repo_point_before_read (struct repo *r, const char *vm, const char *id,
   for (i = n; i-- > 0;) {
     if (strcmp (v[i], id) >= 0)
       continue;
-    if (repo_manifest_read (r, vm, v[i], m) == 0) {
+    switch (point_look (r, vm, v[i], m)) {
+    case 1:
       snprintf (prev, TIMESTAMP_LEN + 1, "%s", v[i]);
       return 1;
-    }
-    if (error_errno () != ENOENT)
+    case -1:
       return -1;
+    }
   }
   error_clear ();
   return 0;
@@ -615,7 +636,6 @@ resolve_fast (struct repo *r, const char *vm, const char *when,
 {
   CLEANUP_STRV char **v = repo_list_point_dirs (r, vm);
   char want[TIMESTAMP_LEN + 1] = "";
-  struct repo_stat st;
   time_t t;
   size_t n;
 
@@ -627,18 +647,15 @@ resolve_fast (struct repo *r, const char *vm, const char *when,
     timestamp_format (t, want);
   for (n = 0; v[n]; n++) ;
   while (n-- > 0) {
-    CLEANUP_FREE char *p = xasprintf ("points/%s/%s/manifest.json", vm, v[n]);
     if (want[0] && strcmp (v[n], want))
       continue;
-    if (m && repo_manifest_read (r, vm, v[n], m) == -1) {
-      if (error_errno () != ENOENT)
-        return -1;
-      continue;
+    switch (point_look (r, vm, v[n], m)) {
+    case 1:
+      strcpy (id, v[n]);
+      return 1;
+    case -1:
+      return -1;
     }
-    if (!m && r->io->ops->stat (r->io, p, &st) == -1)
-      continue;
-    strcpy (id, v[n]);
-    return 1;
   }
   error_clear ();
   return 0;
