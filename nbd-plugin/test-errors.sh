@@ -45,6 +45,21 @@ idx=$(ls repo2/points/web/*/vda.fidx)
 printf 'X' | dd of="$idx" bs=1 seek=100 conv=notrunc status=none
 expect_error "vda.fidx: index is corrupt" repo=repo2 point=web
 
+# An index longer than its manifest says is refused before it is read:
+# padded to 3 GiB it was read whole, only to fail its SHA-256.
+rm -rf repo2; cp -a repo repo2
+idx=$(ls repo2/points/web/*/vda.fidx)
+truncate -s 3G "$idx"
+expect_error "vda.fidx: file too large (3221225472 bytes, at most 576 expected)" repo=repo2 point=web
+
+# A manifest naming a disk twice is refused, naming the disk.
+rm -rf repo2; cp -a repo repo2
+man=$(ls repo2/points/web/*/manifest.json)
+python3 -c 'import json, sys
+m = json.load(open(sys.argv[1])); m["disks"].append(dict(m["disks"][0]))
+json.dump(m, open(sys.argv[1], "w"))' "$man"
+expect_error "disk 'vda' is named twice" repo=repo2 point=web
+
 # And the good case starts.
 bb_nbdkit -U - "$plugin" repo=repo point=web --run 'nbdinfo --size "$uri"' >size.out
 [ "$(cat size.out)" = 1048576 ] || fail "good case"

@@ -21,10 +21,23 @@ index_read (struct repo *r, const struct repo_disk_info *di,
             const char *path, size_t *len)
 {
   uint8_t sum[REPO_DIGEST_LEN];
+  uint64_t want;
   char *buf;
 
+  /* The manifest gives the index's exact length: a larger file is
+   * refused before it is read (a small disk's index padded to 4 GiB
+   * would otherwise be read whole only to fail its SHA-256). */
+  if (MUL_OVERFLOW (DIV_ROUND_UP (di->size, r->chunk_size),
+                    (uint64_t) REPO_DIGEST_LEN, &want) ||
+      want > (1ULL << 32)) {
+    error_set (EIO, "%s/%s: the manifest gives disk '%s' a size of %" PRIu64
+               " bytes, too large for an index", r->location, path, di->name,
+               di->size);
+    return NULL;
+  }
+  want += FIDX_HDR_LEN;
   for (int again = 0; ; again++) {
-    if (repo_meta_read (r, path, 64 + (1ULL << 32), &buf, len) == 0) {
+    if (repo_meta_read (r, path, want, &buf, len) == 0) {
       repo_sha256 (buf, *len, sum);
       if (memcmp (sum, di->index_sha256, REPO_DIGEST_LEN) == 0)
         return buf;

@@ -212,6 +212,11 @@ manifest_decode (const char *text, struct repo_manifest *m)
       error_set (EIO, "disk %zu has an invalid name, format or index checksum", i);
       goto err;
     }
+    for (size_t k = 0; k < i; k++)
+      if (strcmp (m->disks[k].name, d->name) == 0) {
+        error_set (EIO, "disk '%s' is named twice", d->name);
+        goto err;
+      }
   }
   m->stats.raw_bytes = -1;     /* never in a manifest (repo.h) */
   st = json_object_get (o, "stats");
