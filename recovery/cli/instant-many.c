@@ -29,6 +29,7 @@ struct one {
 
 struct budget {
   uint64_t total, used;            /* MiB */
+  uint64_t last;                   /* admitted to the start under way */
 };
 
 /* MemAvailable of /proc/meminfo, MiB (0 if unknown). */
@@ -60,16 +61,20 @@ admit (void *opaque, uint64_t memory_mib)
     return -1;
   }
   b->used += memory_mib;
+  b->last = memory_mib;
   return 0;
 }
 
 /* Start each point's session (what the gate approved of it, if it did); a
- * line per VM. */
+ * line per VM.  A start that fails after its admission gives its memory
+ * back: a point whose definition claims much and cannot start (a hostile
+ * one) must not keep the points after it from starting. */
 static void
 start_all (struct cli *c, struct instant_opts *o, struct repo_manifest *const *approved,
            struct one *v, size_t n, double t0)
 {
   char spec[VM_NAME_MAX + TIMESTAMP_LEN + 2];
+  struct budget *b = o->admit_opaque;
   size_t i;
 
   for (i = 0; i < n; i++) {
@@ -79,7 +84,9 @@ start_all (struct cli *c, struct instant_opts *o, struct repo_manifest *const *a
       snprintf (spec, sizeof spec, "%s@%s", o->approved->vm, o->approved->id);
       o->point = spec;
     }
+    b->last = 0;
     if (instant_start (c->cat, o, &v[i].s) == -1) {
+      b->used -= b->last;
       v[i].error = xstrdup (error_msg ());
       fprintf (stderr, "bootback: %s: not started: %s\n", v[i].point, v[i].error);
       continue;

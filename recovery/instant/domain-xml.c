@@ -37,8 +37,10 @@
  *     line, kernels and firmware from host paths, ...).
  * Output is formatted (2-space indent) without an XML declaration.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
+#include <strings.h>
 #include <libxml/parser.h>
 #include <libxml/tree.h>
 #include <libxml/xmlsave.h>
@@ -580,22 +582,35 @@ bios_on_serial (xmlNodePtr os)
   set_attr (b, "useserial", "yes");
 }
 
-/* libvirt's memory units, in bytes; 0 for one it does not know. */
+/* libvirt's memory units, in bytes, read as its virScaleInteger reads
+ * them: no unit is KiB; "b", "byte", "bytes"; K, M, G, T, P or E alone or
+ * with "iB" (powers of 1024) or with "B" (powers of 1000), in any case.
+ * 0 for one it refuses.  (A unit read otherwise, "gib" as 0, let a point
+ * get past the memory budget of mass instant recovery.) */
 static uint64_t
 memory_unit (const char *u)
 {
-  static const struct { const char *name; uint64_t bytes; } units[] = {
-    { "", 1024 }, { "b", 1 }, { "bytes", 1 }, { "KB", 1000 }, { "k", 1024 },
-    { "KiB", 1024 }, { "MB", 1000000 }, { "M", 1 << 20 }, { "MiB", 1 << 20 },
-    { "GB", 1000000000 }, { "G", 1 << 30 }, { "GiB", 1 << 30 },
-    { "TB", 1000000000000 }, { "T", 1ull << 40 }, { "TiB", 1ull << 40 },
-  };
-  size_t i;
+  static const char letters[] = "kmgtpe";
+  const char *l;
+  uint64_t base, bytes = 1;
 
-  for (i = 0; i < sizeof units / sizeof units[0]; i++)
-    if (strcmp (u, units[i].name) == 0)
-      return units[i].bytes;
-  return 0;
+  if (!*u)
+    return 1024;
+  if (strcasecmp (u, "b") == 0 || strcasecmp (u, "byte") == 0 ||
+      strcasecmp (u, "bytes") == 0)
+    return 1;
+  if (!u[1] || strcasecmp (u + 1, "iB") == 0)
+    base = 1024;
+  else if ((u[1] == 'b' || u[1] == 'B') && !u[2])
+    base = 1000;
+  else
+    return 0;
+  l = strchr (letters, tolower ((unsigned char) u[0]));
+  if (!l)
+    return 0;
+  for (; l >= letters; l--)
+    bytes *= base;
+  return bytes;
 }
 
 /* A size in MiB: value v (text, or attribute value when attr_name) and

@@ -242,7 +242,15 @@ check_memory (void)
       "<cell id='1' cpus='1' memory='1024' unit='MiB'/></numa></cpu></domain>", 5120 },
     { "<domain><memory unit='MiB'>1</memory><maxMemory slots='4' unit='GiB'>64"
       "</maxMemory></domain>", 65536 },
-    { "<domain><memory unit='EiB'>99999999999</memory></domain>", 0 },   /* no such unit */
+    { "<domain><memory unit='EiB'>99999999999</memory></domain>", UINT64_MAX >> 20 },
+    /* libvirt reads a unit as virScaleInteger does: any case, P and E too */
+    { "<domain><memory unit='gib'>64</memory></domain>", 65536 },
+    { "<domain><memory unit='mb'>1000</memory></domain>", 953 },
+    { "<domain><memory unit='Byte'>1073741824</memory></domain>", 1024 },
+    { "<domain><memory unit='p'>1</memory></domain>", 1ull << 30 },
+    { "<domain><memory unit='EB'>1</memory></domain>", 1000000000000000000ull >> 20 },
+    { "<domain><memory unit='MiBs'>64</memory></domain>", 0 },          /* no such unit */
+    { "<domain><memory unit='x'>64</memory></domain>", 0 },
     { "<domain><memory unit='TiB'>99999999999999</memory></domain>", UINT64_MAX >> 20 },
     { "<domain/>", 0 },
   };

@@ -71,12 +71,16 @@ from_catalog (struct catalog *cat, const struct instant_session *s,
 
 /* The repository's trace of the newest point up to this one that has
  * one: 0, or -1 if there is none (a bad file is a warning, and the next
- * older point is tried). */
+ * older point is tried).  The points are the VM's directories, one
+ * listing, no manifest looked at (a look per point, per disk, cost a
+ * request each on S3 before the VM booted, however many points a
+ * repository has or was given): a trace is a hint whatever directory it
+ * is in. */
 static int
 from_repo (struct repo *repo, const struct instant_session *s, const char *disk,
            uint64_t nchunks, struct repo_trace *t, const struct instant_caller *w)
 {
-  CLEANUP_STRV char **ids = repo_list_points (repo, s->vm);
+  CLEANUP_STRV char **ids = repo_list_point_dirs (repo, s->vm);
   size_t n = 0, tries = 0;
 
   while (ids && ids[n])
