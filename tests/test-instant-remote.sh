@@ -174,6 +174,11 @@ grep -q "tiny-r .* running .*VM running on $REMOTE_URI, supervised" "$tmp/list" 
 # migrate to a pool the host does not have: refused, the VM runs on.
 expect_fail bootback migrate tiny-r --pool nosuch 2>"$tmp/err"
 grep -q "pool nosuch" "$tmp/err" || { cat "$tmp/err"; fail "migrate: missing pool not named"; }
+# --to (a path of this host) is refused for a session on another host,
+# not ignored for its pool.
+expect_fail bootback migrate tiny-r --to "$tmp/here.qcow2" 2>"$tmp/err"
+grep -q "runs on another host" "$tmp/err" || { cat "$tmp/err"; fail "migrate --to: remote not refused"; }
+[ ! -e "$tmp/here.qcow2" ] || fail "migrate --to wrote here"
 grep -q '"state": "running"' <<< "$(bootback sessions --json)" || fail "not running after"
 # migrate: to a volume of the host's pool; nothing served from here after.
 bootback migrate tiny-r | tee "$tmp/migrate"

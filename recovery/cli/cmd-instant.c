@@ -643,6 +643,12 @@ cmd_migrate (struct cli *c, int argc, char **argv)
                "--onto EXISTING (--pool is for a session on another host)", s->id);
     return 1;
   }
+  if (s->listen[0] && (o.to || onto)) {
+    cli_error ("session %" PRId64 " runs on another host: it migrates into a "
+               "storage pool of that host (--pool POOL, default the session's); "
+               "--to and --onto are for a session on this host", s->id);
+    return 1;
+  }
   /* Ctrl-C or SIGTERM before the pivot abandons the copy cleanly. */
   o.cancel = &migrate_cancel;
   signal (SIGINT, on_signal);
