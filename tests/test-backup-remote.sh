@@ -188,7 +188,25 @@ grep -q "$dom-off on $REMOTE_ADDR is shut off" "$tmp/err" || fail "shut-off remo
 
 ## 6. paused, a last point, QEMU stopped: the point is the remote's images
 rvirsh suspend "$dom" >/dev/null
+# Its scratch files go to the host's /var/tmp, where anyone may plant a
+# file or link at a name they can guess (the point id is the time): libvirt
+# then refused the backup ("store ... exists").  The names are not
+# guessable: links planted at every id of the next two minutes block
+# nothing, and the file they point at stays as it was.
+echo "a file of the remote host" >"$tmp/victim"
+now=$(date -u +%s)
+planted=()
+for (( t = now; t < now + 120; t++ )); do
+    id=$(date -u -d "@$t" +%Y%m%dT%H%M%SZ)
+    planted+=("/var/tmp/bootback-$id-vda.scratch.qcow2" "/var/tmp/bootback-$id-vdb.scratch.qcow2")
+done
+unplant () { rm -f "${planted[@]}"; }
+cleanup_fn unplant
+for f in "${planted[@]}"; do ln -sfn "$tmp/victim" "$f"; done
 bootback backup "$dom" --host r1 --json >"$tmp/b6.json" 2>"$tmp/b6.err" || { cat "$tmp/b6.err"; fail "paused"; }
+unplant
+[ "$(cat "$tmp/victim")" = "a file of the remote host" ] ||
+    fail "the backup wrote its scratch file through a link planted in /var/tmp"
 p6=$(latest_id "$dom")
 rvirsh destroy "$dom" --graceful >/dev/null
 for d in vda vdb; do

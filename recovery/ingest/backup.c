@@ -59,6 +59,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/sysinfo.h>
 #include <sys/wait.h>
@@ -1080,10 +1081,21 @@ job_prepare (struct run *run)
     if (d->selected && run->owns_dir)
       snprintf (d->scratch, sizeof d->scratch, "%.500s/%.64s.scratch.qcow2",
                 run->dir, d->x.target);
-    else if (d->selected && run->dir[0])    /* a remote host's directory */
+    else if (d->selected && run->dir[0]) {  /* a remote host's directory */
+      /* A name nobody can guess: in a shared /var/tmp a file planted at
+       * a predictable one (the point id is the time) made libvirt refuse
+       * the backup ("store ... exists"). */
+      uint8_t rnd[8];
+      char hex[2 * sizeof rnd + 1];
+      if (getrandom (rnd, sizeof rnd, 0) != sizeof rnd) {
+        error_set (errno, "getrandom");
+        return -1;
+      }
+      hex_encode (rnd, sizeof rnd, hex);
       snprintf (d->scratch, sizeof d->scratch,
-                "%.500s/bootback-%s-%.64s.scratch.qcow2", run->dir,
-                repo_writer_id (run->w), d->x.target);
+                "%.500s/bootback-%s-%s-%.64s.scratch.qcow2", run->dir,
+                repo_writer_id (run->w), hex, d->x.target);
+    }
     if (d->selected && run->dir[0])
       pd->scratch = d->scratch;
     if (pd->bitmap)
