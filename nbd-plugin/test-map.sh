@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: LGPL-2.1-or-later
 #
-# nbdinfo --map against golden maps: zero chunks are holes that read as
-# zeros (type 3), everything else is data (type 0), in chunk-size steps;
-# the last, partial chunk ends at the disk size.
+# nbdinfo --map against golden maps: zero chunks, and the frames of zeros
+# of the other chunks (their frame tables, read from the local
+# repository), are holes that read as zeros (type 3), everything else is
+# data (type 0), in frame-size steps (4K frames of 64K chunks, 16K of 1M);
+# the last, partial chunk ends at the disk size.  Without a cache
+# (cache=0) the map is in chunk-size steps.
 source "$top_srcdir/tests/functions.sh"
 source "$top_srcdir/nbd-plugin/plugin-functions.sh"
 requires numfmt
@@ -13,12 +16,13 @@ make_image a.img 5000000 "0:300K 1M:64K:7 3000000:1M 4990000:10000"
 make_image b.img 5000000 "0:100K 3M:5"
 make_image z.img $((2 * 1048576 + 1)) ""
 
+CACHE=
 check_map () {
     local cs=$1 img=$2 expected=$3
     rm -rf repo
     bb_repo_init repo "$cs"
     bb_import repo vm 20260101T000000Z vda="$img" >/dev/null
-    bb_nbdkit -U - "$plugin" repo=repo point=vm \
+    bb_nbdkit -U - "$plugin" repo=repo point=vm $CACHE \
         --run 'nbdinfo --map "$uri"' >map.out || fail "nbdinfo --map failed"
     # Columns: offset, length, type, description.
     awk '{print $1, $2, $3}' map.out >map.actual
@@ -31,6 +35,32 @@ check_map () {
     cat totals.out
 }
 
+# frames
+check_map 64K a.img "0 307200 0
+307200 741376 3
+1048576 65536 0
+1114112 1884160 3
+2998272 1052672 0
+4050944 937984 3
+4988928 11072 0"
+
+check_map 1M a.img "0 311296 0
+311296 737280 3
+1048576 65536 0
+1114112 1884160 3
+2998272 1064960 0
+4063232 917504 3
+4980736 19264 0"
+check_map 1M b.img "0 114688 0
+114688 3031040 3
+3145728 16384 0
+3162112 1837888 3"
+
+check_map 64K z.img "0 2097153 3"
+check_map 1M z.img "0 2097153 3"
+
+# chunks
+CACHE=cache=0
 check_map 64K a.img "0 327680 0
 327680 720896 3
 1048576 65536 0
@@ -44,7 +74,5 @@ check_map 1M b.img "0 1048576 0
 1048576 2097152 3
 3145728 1048576 0
 4194304 805696 3"
-
-check_map 64K z.img "0 2097153 3"
 check_map 1M z.img "0 2097153 3"
 echo "test-map: ok"

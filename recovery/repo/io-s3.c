@@ -1597,6 +1597,36 @@ chunk_file_intact (const uint8_t *buf, size_t len)
                                            len - CHUNK_HDR_LEN);
 }
 
+/* Is the file fd, size bytes, a whole chunk file by its own CRCs
+ * (chunk_file_intact), read a piece at a time into a buffer of its own:
+ * no copy of the whole file is made (what is served is read from the
+ * file, and checked above against the chunk's digest at every read). */
+static bool
+chunk_fd_intact (int fd, size_t size)
+{
+  uint8_t buf[64 * 1024];
+  uint32_t crc = 0, want;
+  size_t off, n;
+
+  if (size < CHUNK_HDR_LEN ||
+      pread (fd, buf, CHUNK_HDR_LEN, 0) != CHUNK_HDR_LEN)
+    return false;
+  if (size >= CRYPT_OVERHEAD &&
+      (memcmp (buf, "BBE1", 4) == 0 || memcmp (buf, "BBE2", 4) == 0))
+    return true;
+  if (le32_at (buf + 20) != crc32_gzip_refl (0, buf, 20) ||
+      le32_at (buf + 12) != size - CHUNK_HDR_LEN)
+    return false;
+  want = le32_at (buf + 16);
+  for (off = CHUNK_HDR_LEN; off < size; off += n) {
+    n = MIN (sizeof buf, size - off);
+    if (pread (fd, buf, n, off) != (ssize_t) n)
+      return false;
+    crc = crc32_gzip_refl (crc, buf, n);
+  }
+  return crc == want;
+}
+
 /* Is path a point's index ("points/VM/ID/DISK.fidx")? */
 static bool
 is_index (const char *path)
@@ -1631,13 +1661,10 @@ cache_path (struct s3 *s, const char *path)
 
 /* Is the cached file fd (path cp, size bytes) intact?  It is checked
  * whole (its CRCs) at its first use by this handle, and marked used
- * then; a damaged file is removed.  *whole: the content read for the
- * check (malloc'd), else NULL. */
+ * then; a damaged file is removed. */
 static bool
-cache_check (struct s3 *s, int fd, const char *cp, size_t size,
-             uint8_t **whole)
+cache_check (struct s3 *s, int fd, const char *cp, size_t size)
 {
-  CLEANUP_FREE uint8_t *buf = NULL;
   uint8_t d[REPO_DIGEST_LEN];
   bool known;
 
@@ -1648,9 +1675,7 @@ cache_check (struct s3 *s, int fd, const char *cp, size_t size,
   pthread_mutex_unlock (&s->lock);
   if (known)
     return true;
-  buf = xmalloc (size ? size : 1);
-  if (pread (fd, buf, size, 0) != (ssize_t) size ||
-      !chunk_file_intact (buf, size)) {
+  if (!chunk_fd_intact (fd, size)) {
     unlink (cp);                      /* damaged: fetch it again */
     return false;
   }
@@ -1658,37 +1683,29 @@ cache_check (struct s3 *s, int fd, const char *cp, size_t size,
   pthread_mutex_lock (&s->lock);
   digest_set_add (s->cache_known, d);
   pthread_mutex_unlock (&s->lock);
-  *whole = buf;
-  buf = NULL;
   return true;
 }
 
 /* Open f on its cached file: true on a hit (an intact file).  Reads go
- * to the file (s_pread), or to what its check read whole. */
+ * to the file (s_pread). */
 static bool
 cache_get (struct s3 *s, const char *path, struct s3_file *f)
 {
   CLEANUP_FREE char *cp = cache_path (s, path);
   int fd = cp ? open (cp, O_RDONLY | O_NOFOLLOW | O_CLOEXEC) : -1;
   struct stat st;
-  uint8_t *whole = NULL;
 
   if (fd == -1)
     return false;
   if (fstat (fd, &st) == -1 || !S_ISREG (st.st_mode) ||
       st.st_size > HEAD_MAX ||
       (is_index (path) ? futimens (fd, NULL) == -1    /* checked above */
-                       : !cache_check (s, fd, cp, st.st_size, &whole))) {
+                       : !cache_check (s, fd, cp, st.st_size))) {
     close (fd);
     return false;
   }
-  if (whole) {                        /* read once, not twice */
-    close (fd);
-    fd = -1;
-    f->buf = whole;
-  }
   f->fd = fd;
-  f->len = whole ? st.st_size : 0;
+  f->len = 0;
   f->size = st.st_size;
   f->mtime = st.st_mtim.tv_sec;
   return true;
@@ -1873,6 +1890,21 @@ s_uncache (struct repo_io *io, const char *path)
   bool kept = written_forget (PRIV (io), path);
 
   return (cp && unlink (cp) == 0) || kept;
+}
+
+/* The ops' locality: a chunk or an index in the read cache (8.) is
+ * local (its check, at its open, may still find it damaged and fetch
+ * it); any other object of at most HEAD_MAX bytes (every chunk) is
+ * fetched whole by its open (4.). */
+static int
+s_locality (struct repo_io *io, const char *path)
+{
+  CLEANUP_FREE char *cp = cache_path (PRIV (io), path);
+  struct stat st;
+
+  if (cp && lstat (cp, &st) == 0 && S_ISREG (st.st_mode))
+    return IO_LOCAL;
+  return strncmp (path, "chunks/", 7) == 0 ? IO_WHOLE : IO_RANGED;
 }
 
 /* ---- chunk directories (10.) ----------------------------------------------- */
@@ -2763,6 +2795,7 @@ static const struct repo_io_ops s3_ops = {
   .fstat = s_fstat, .close = s_close, .stat = s_stat, .mkdir = s_mkdir,
   .rmdir = s_rmdir, .unlink = s_unlink, .rename = s_rename, .touch = s_touch,
   .tighten = s_tighten, .retain = s_retain, .uncache = s_uncache,
+  .locality = s_locality,
   .list = s_list, .sync_dir = s_sync_dir, .sync_all = s_sync_all,
   .free = s_free,
 };

@@ -148,6 +148,12 @@ io_remove_dir (struct repo_io *io, const char *path)
 }
 
 int
+io_locality (struct repo_io *io, const char *path)
+{
+  return io->ops->locality ? io->ops->locality (io, path) : IO_RANGED;
+}
+
+int
 io_clock (struct repo_io *io, double *now)
 {
   struct repo_file *f;

@@ -57,6 +57,13 @@ struct repo_io_ops {
    * so that the next read fetches the original.  True if there was
    * one. */
   bool (*uncache) (struct repo_io *io, const char *path);
+  /* Optional (NULL: IO_RANGED): what a read of path costs, a hint
+   * (what is read is checked as any read): IO_LOCAL, a file of this host
+   * (local disk, or its copy in the S3 read cache); IO_RANGED, a server
+   * asked for the bytes wanted (NFS); IO_WHOLE, a server asked for the
+   * whole file at its open (an S3 object of at most a chunk, io-s3.c 4.),
+   * so that a reader of part of it may as well take all. */
+  int (*locality) (struct repo_io *io, const char *path);
   int (*fstat) (struct repo_io *io, struct repo_file *f, struct repo_stat *st);
   int (*close) (struct repo_io *io, struct repo_file *f);
   int (*stat) (struct repo_io *io, const char *path, struct repo_stat *st);
@@ -82,6 +89,10 @@ struct repo_io_ops {
   int (*sync_all) (struct repo_io *io);
   void (*free) (struct repo_io *io);
 };
+
+enum { IO_LOCAL, IO_RANGED, IO_WHOLE };
+/* io.c: the ops' locality of path (IO_RANGED when it has none). */
+int io_locality (struct repo_io *io, const char *path);
 
 struct repo_io {
   const struct repo_io_ops *ops;
@@ -322,6 +333,12 @@ int chunk_table_decode_frames (struct codec *c, const struct chunk_table *t,
                                size_t f0, size_t f1,
                                const uint8_t *const *src,
                                uint8_t *const *out);
+
+/* The frames of t that are zeros, as bits (frame i: bit i): those whose
+ * entry is the SHA-256 of a frame of zeros of their length.  t was
+ * checked against the chunk's digest, so only zeros can be in them (as
+ * a read of them, which would not even decode them, finds). */
+uint64_t chunk_table_zeros (const struct chunk_table *t);
 
 /* A chunk file, checked (magic, CRCs, lengths, frame table) but not
  * decoded. */
