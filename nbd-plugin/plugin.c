@@ -64,7 +64,7 @@
  * report (bb_extents) were read anyway, 68 MiB of the tiny image's
  * 256 against 39 in 1 MiB blocks.  A read of part of a chunk costs no
  * more requests to a server than a whole one (cache.c, IO_WHOLE). */
-#define PREFERRED_MAX (1024 * 1024)
+#define PREFERRED_MAX REPO_EXTENT_READ_CHUNK
 
 /* The soft open-file limit the plugin wants: the library keeps the chunk
  * files that reads of frames open, up to an eighth of it and 4096

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: LGPL-2.1-or-later
 #
-# nbdinfo --map against golden maps: zero chunks, and the frames of zeros
-# of the other chunks (their frame tables, read from the local
-# repository), are holes that read as zeros (type 3), everything else is
-# data (type 0), in frame-size steps (4K frames of 64K chunks, 16K of 1M);
-# the last, partial chunk ends at the disk size.  Without a cache
-# (cache=0) the map is in chunk-size steps.
+# nbdinfo --map against golden maps: zero chunks, and in a repository of
+# chunks larger than 1M the frames of zeros of the other chunks (their
+# frame tables, read from the local repository), are holes that read as
+# zeros (type 3), everything else is data (type 0), in frame-size steps
+# (64K frames of 4M chunks); the last, partial chunk ends at the disk
+# size.  Chunks of at most 1M, and any without a cache (cache=0), map in
+# chunk-size steps.
 source "$top_srcdir/tests/functions.sh"
 source "$top_srcdir/nbd-plugin/plugin-functions.sh"
 requires numfmt
@@ -35,28 +36,32 @@ check_map () {
     cat totals.out
 }
 
-# frames
-check_map 64K a.img "0 307200 0
-307200 741376 3
+# frames: in a repository of chunks larger than the preferred block (1M),
+# the tables are read from the local files (64K frames of 4M chunks)
+check_map 4M a.img "0 327680 0
+327680 720896 3
 1048576 65536 0
-1114112 1884160 3
-2998272 1052672 0
-4050944 937984 3
-4988928 11072 0"
-
-check_map 1M a.img "0 311296 0
-311296 737280 3
-1048576 65536 0
-1114112 1884160 3
-2998272 1064960 0
+1114112 1835008 3
+2949120 1114112 0
 4063232 917504 3
 4980736 19264 0"
-check_map 1M b.img "0 114688 0
-114688 3031040 3
-3145728 16384 0
-3162112 1837888 3"
+check_map 4M b.img "0 131072 0
+131072 3014656 3
+3145728 65536 0
+3211264 1788736 3"
+check_map 4M z.img "0 2097153 3"
 
-check_map 64K z.img "0 2097153 3"
+# chunks of at most 1M: a chunk is a block, read whole anyway: no table
+# is read for an extent (a cold copy does not wait for one per chunk),
+# and the map is in chunk-size steps as without a cache
+check_map 64K a.img "0 327680 0
+327680 720896 3
+1048576 65536 0
+1114112 1835008 3
+2949120 1114112 0
+4063232 917504 3
+4980736 19264 0"
+check_map 1M a.img "0 5000000 0"
 check_map 1M z.img "0 2097153 3"
 
 # chunks

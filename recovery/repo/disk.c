@@ -284,7 +284,13 @@ static bool
 chunk_zeros (const struct repo_disk *d, struct repo_cache *cache, uint64_t i,
              unsigned *reads, uint64_t *z)
 {
-  bool may_read = *reads < REPO_EXTENT_READS;
+  /* Tables are read from files only for chunks larger than a preferred
+   * block (REPO_EXTENT_READ_CHUNK): there the holes spare whole blocks of
+   * a copy.  A chunk of at most that is one block, read whole anyway,
+   * and a cold copy must not wait for a table read per chunk, one after
+   * another, before its reads begin. */
+  bool may_read = *reads < REPO_EXTENT_READS &&
+                  d->chunk_size > REPO_EXTENT_READ_CHUNK;
   int rc;
 
   *z = 0;
