@@ -100,6 +100,10 @@ struct mctx {
   bool held;                    /* the pool is full: Ceph holds the copies'
                                    writes (pool_full), so they are left as
                                    they are */
+  unsigned events;              /* block job events so far: a waiter
+                                   that let go of the lock after looking
+                                   at the jobs waits only if none came
+                                   meanwhile (wait_event_since) */
   size_t n;
   struct job jobs[INSTANT_MAX_DISKS];
 };
@@ -123,6 +127,7 @@ block_job_cb (virConnectPtr c, virDomainPtr d, const char *disk, int type,
     case VIR_DOMAIN_BLOCK_JOB_CANCELED: j->canceled = true; break;
     }
   }
+  m->events++;
   pthread_cond_broadcast (&m->cond);
   pthread_mutex_unlock (&m->lock);
 }
@@ -138,6 +143,18 @@ wait_event (struct mctx *m, int timeout_ms)
   ts.tv_sec += ts.tv_nsec / 1000000000L;
   ts.tv_nsec %= 1000000000L;
   pthread_cond_timedwait (&m->cond, &m->lock, &ts);
+}
+
+/* wait_event, unless an event came since m->events was seen: a caller
+ * that unlocked after looking at the jobs (to ask libvirt something)
+ * would otherwise sleep through one that came meanwhile (a READY while
+ * the progress was asked held the migration for the whole timeout,
+ * 250 ms: 6 of 8 migrations measured). */
+static void
+wait_event_since (struct mctx *m, unsigned seen, int timeout_ms)
+{
+  if (m->events == seen)
+    wait_event (m, timeout_ms);
 }
 
 static char *
@@ -203,6 +220,7 @@ abort_all (virDomainPtr dom, struct mctx *m)
   pthread_mutex_lock (&m->lock);
   for (;;) {
     bool busy = false;
+    unsigned seen = m->events;
     for (i = 0; i < m->n; i++) {
       struct job *j = &m->jobs[i];
       if (!j->started || j->completed || j->failed || j->canceled)
@@ -214,7 +232,7 @@ abort_all (virDomainPtr dom, struct mctx *m)
     }
     if (!busy || now_monotonic () > end)
       break;
-    wait_event (m, 100);
+    wait_event_since (m, seen, 100);
   }
   pthread_mutex_unlock (&m->lock);
   for (i = 0; i < m->n; i++)
@@ -1044,6 +1062,7 @@ migrate_wait_ready (struct migration *mg)
   struct mctx *m = mg->m;
   char why[1024], full[512] = "";
   double next = 0;
+  unsigned seen;
   size_t i;
 
   ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&m->lock);
@@ -1058,11 +1077,12 @@ migrate_wait_ready (struct migration *mg)
     }
     if (failed || all_ready || (o->cancel && *o->cancel) || full[0])
       break;
+    seen = m->events;
     pthread_mutex_unlock (&m->lock);
     report_progress (mg);
     pool_full (m, &next, full, sizeof full);
     pthread_mutex_lock (&m->lock);
-    wait_event (m, 250);
+    wait_event_since (m, seen, 250);
   }
   if (o->cancel && *o->cancel) {
     error_setx ("interrupted");
