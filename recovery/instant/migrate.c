@@ -345,13 +345,13 @@ precopy_start (const struct instant_session_disk *k, const char *dest, const cha
   argv[n++] = "qemu-img";
   argv[n++] = "convert";
   argv[n++] = "-p";
-  argv[n++] = "-W";
   if (reuse)                         /* into the existing image */
     argv[n++] = "-n";
   else if (direct_io_ok (dest)) {
     argv[n++] = "-t";
     argv[n++] = "none";
   }
+  argv[n++] = "-W";
   argv[n++] = "-f";
   argv[n++] = "raw";
   argv[n++] = "-O";
