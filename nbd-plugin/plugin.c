@@ -58,14 +58,6 @@
  * (measured: 13 MiB of mapped files, 2 MiB of heap). */
 #define PROCESS_BASE (16 * 1024 * 1024)
 
-/* The preferred block size: the chunk size, at most this.  nbdcopy
- * (libnbd 1.14) reads whole preferred blocks, holes included: with an
- * S3 repository's 4 MiB chunks, the frames of zeros that the extents
- * report (bb_extents) were read anyway, 68 MiB of the tiny image's
- * 256 against 39 in 1 MiB blocks.  A read of part of a chunk costs no
- * more requests to a server than a whole one (cache.c, IO_WHOLE). */
-#define PREFERRED_MAX REPO_EXTENT_READ_CHUNK
-
 /* The soft open-file limit the plugin wants: the library keeps the chunk
  * files that reads of frames open, up to an eighth of it and 4096
  * (recovery/repo/chunk-store.c), so that a 4K random miss is one pread,
@@ -494,7 +486,7 @@ bb_block_size (void *handle, uint32_t *minimum, uint32_t *preferred,
                uint32_t *maximum)
 {
   *minimum = 1;
-  *preferred = MIN (repo_chunk_size (repo), PREFERRED_MAX);
+  *preferred = repo_chunk_size (repo);
   *maximum = 0xffffffff;
   return 0;
 }

@@ -47,7 +47,7 @@
  *     a chunk is decoded twice, never served unchecked.
  *  6. While the streaming reads are of whole chunks (qemu-img convert of
  *     a migration's pre-copy: 2 MiB requests, 8 at once; nbdcopy: the
- *     preferred block size, a chunk of at most 1 MiB, 64 at once on each of 4
+ *     preferred block size, a chunk, 64 at once on each of 4
  *     connections), read-ahead only asks the storage for the files
  *     (hints) and decodes nothing: such a reader has its own reads in
  *     parallel, and a chunk read ahead into the cache would only cost a

@@ -437,7 +437,7 @@ void repo_disk_extent (const struct repo_disk *d, uint64_t offset,
  * again).  count > 0 and offset inside the disk.  Thread-safe. */
 #define REPO_EXTENT_READS 256
 /* Tables are read for extents only in repositories of larger chunks
- * (the plugin's preferred block is the chunk size up to this). */
+ * (S3's 4 MiB): a smaller chunk is read whole anyway by most readers. */
 #define REPO_EXTENT_READ_CHUNK (1024 * 1024)
 void repo_disk_extent_frames (const struct repo_disk *d,
                               struct repo_cache *cache, uint64_t offset,
