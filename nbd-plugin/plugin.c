@@ -555,28 +555,14 @@ bb_extents (void *handle, uint32_t count, uint64_t offset, uint32_t flags,
 {
   struct handle *h = handle;
   uint64_t end = offset + count, len;
-  unsigned heads = 0;
-  bool zero, added = false;
+  bool zero;
 
   while (offset < end) {
-    /* Frames of zeros are holes too, where the cache holds the chunk's
-     * frame table or the storage has its file at hand (a 4 MiB chunk of
-     * an S3 repository is often mostly zeros); never a request to a
-     * server.  Past REPO_EXTENT_READS tables read, the rest is said
-     * next time (a client asks again for what is left). */
-    if (cache) {
-      if (heads >= REPO_EXTENT_READS && added)
-        break;
-      repo_disk_extent_frames (h->disk, cache, offset, end - offset, &heads,
-                               &len, &zero);
-    }
-    else
-      repo_disk_extent (h->disk, offset, end - offset, &len, &zero);
+    repo_disk_extent (h->disk, offset, end - offset, &len, &zero);
     if (nbdkit_add_extent (extents, offset, len,
                            zero ? NBDKIT_EXTENT_HOLE | NBDKIT_EXTENT_ZERO
                                 : 0) == -1)
       return -1;
-    added = true;
     offset += len;
     if (flags & NBDKIT_FLAG_REQ_ONE)
       break;

@@ -65,9 +65,6 @@
  *     and its table hashed again).  A chunk file written again since,
  *     the same plaintext laid out otherwise, no longer fits the table
  *     (its size) or fails a frame: its table is then read again, once.
- *     Extents (cache_zeros) read the tables of chunks whose files are
- *     local (io_locality) into the same kept tables, checked the same
- *     way, and only read tables: their frames of zeros are holes.
  *  8. A chunk whose file the storage sends whole at its open (IO_WHOLE:
  *     an S3 object not in the read cache) is loaded whole even by a read
  *     of part of it: the bytes come anyway, and each later read of
@@ -293,26 +290,17 @@ ktable_keep (struct repo_cache *c, const uint8_t *digest,
   charge (c, k->bytes);
 }
 
-/* The kept table of chunk digest, NULL if there is none (lock held). */
-static struct ktable *
-ktable_find (struct repo_cache *c, const uint8_t *digest)
-{
-  struct ktable *k;
-
-  for (k = c->ktab[bucket (c, digest)]; k; k = k->hnext)
-    if (memcmp (k->digest, digest, REPO_DIGEST_LEN) == 0)
-      return k;
-  return NULL;
-}
-
 /* Take the kept table of chunk digest out of the kept ones: NULL if
  * there is none (lock held). */
 static struct chunk_table *
 ktable_take (struct repo_cache *c, const uint8_t *digest)
 {
-  struct ktable *k = ktable_find (c, digest);
+  struct ktable *k;
   struct chunk_table *t;
 
+  for (k = c->ktab[bucket (c, digest)]; k; k = k->hnext)
+    if (memcmp (k->digest, digest, REPO_DIGEST_LEN) == 0)
+      break;
   if (!k)
     return NULL;
   t = k->t;
@@ -778,53 +766,6 @@ cache_read (struct repo_cache *c, const uint8_t digest[REPO_DIGEST_LEN],
   }
   put (c, e);
   return 0;
-}
-
-int
-cache_zeros (struct repo_cache *c, const uint8_t digest[REPO_DIGEST_LEN],
-             bool may_read, uint64_t *zeros)
-{
-  struct repo *r = c->repo;
-  struct chunk_table *t = NULL;
-  struct centry *e;
-  struct ktable *k;
-  char path[80];
-  int rc = 0;
-
-  if (!r->tree)                 /* no tables to read (BBC1) */
-    return 0;
-  pthread_mutex_lock (&c->lock);
-  e = lookup (c, digest);
-  if (e && e->state == READY && e->t) {
-    *zeros = chunk_table_zeros (e->t);
-    rc = 1;
-  }
-  else if ((k = ktable_find (c, digest)) != NULL) {
-    *zeros = chunk_table_zeros (k->t);
-    rc = 1;
-  }
-  pthread_mutex_unlock (&c->lock);
-  if (rc == 1 || !may_read || c->kmax == 0)
-    return rc;
-  repo_chunk_path (digest, path);
-  if (io_locality (r->io, path) != IO_LOCAL)
-    return 0;
-  /* the head only (no frame): the table, checked against the digest */
-  if (chunk_read_frames (r, digest, &t, 0, 0, NULL) != 1 || !t) {
-    error_clear ();             /* the read that needs it will say */
-    free (t);
-    return 0;
-  }
-  *zeros = chunk_table_zeros (t);
-  pthread_mutex_lock (&c->lock);
-  if (lookup (c, digest) || ktable_find (c, digest))
-    free (t);                   /* another came meanwhile */
-  else {
-    ktable_keep (c, digest, t);
-    ktable_trim (c, 0);
-  }
-  pthread_mutex_unlock (&c->lock);
-  return 2;
 }
 
 /* Is e (may be NULL) loading or holding all its frames (lock held)?

@@ -745,19 +745,6 @@ chunk_table_decode_frames (struct codec *c, const struct chunk_table *t,
   return check_frames (c, t->entry, f0, f1, t->frame, t->raw_len, out, zero);
 }
 
-uint64_t
-chunk_table_zeros (const struct chunk_table *t)
-{
-  uint64_t z = 0;
-  uint32_t i;
-
-  for (i = 0; i < t->n && i < CHUNK_MAX_FRAMES; i++)
-    if (is_zero_frame (t->entry + i * CHUNK_ENTRY_LEN,
-                       MIN (t->frame, t->raw_len - i * t->frame)))
-      z |= UINT64_C (1) << i;
-  return z;
-}
-
 int
 chunk_decode (struct repo *r, struct codec *c, const uint8_t *file,
               size_t flen, void *out, size_t outlen, size_t *len,

@@ -12,12 +12,6 @@
 /* cache.c */
 int cache_read (struct repo_cache *c, const uint8_t digest[REPO_DIGEST_LEN],
                 void *buf, size_t off, size_t len, bool stream);
-/* The frames of zeros of chunk digest (chunk_table_zeros) into *zeros,
- * from its table held by c (an entry's, or kept), or, may_read, read now
- * from its file if the storage has it at hand (IO_LOCAL) and kept.  1
- * held, 2 read now, 0 not known (no table: read it as data). */
-int cache_zeros (struct repo_cache *c, const uint8_t digest[REPO_DIGEST_LEN],
-                 bool may_read, uint64_t *zeros);
 
 /* The index of disk di at path, checked against the manifest's SHA-256
  * (and, sealed, its GCM tag).  A local copy that fails (the S3 read
@@ -275,68 +269,4 @@ repo_disk_extent (const struct repo_disk *d, uint64_t offset, uint64_t count,
     pos += d->chunk_size;
   *len = MIN (pos, end) - offset;
   *zero = z;
-}
-
-/* The frames of chunk i that are zeros, as bits (all of them for a
- * zero chunk, none when not known) into *z; *reads counts the tables
- * read.  False when not known because *reads reached REPO_EXTENT_READS. */
-static bool
-chunk_zeros (const struct repo_disk *d, struct repo_cache *cache, uint64_t i,
-             unsigned *reads, uint64_t *z)
-{
-  /* Tables are read from files only for chunks larger than a preferred
-   * block (REPO_EXTENT_READ_CHUNK): there the holes spare whole blocks of
-   * a copy.  A chunk of at most that is one block, read whole anyway,
-   * and a cold copy must not wait for a table read per chunk, one after
-   * another, before its reads begin. */
-  bool may_read = *reads < REPO_EXTENT_READS &&
-                  d->chunk_size > REPO_EXTENT_READ_CHUNK;
-  int rc;
-
-  *z = 0;
-  if (repo_digest_is_zero (d->digests[i])) {
-    *z = ~UINT64_C (0);
-    return true;
-  }
-  rc = cache_zeros (cache, d->digests[i], may_read, z);
-  if (rc == 2)
-    ++*reads;
-  if (rc == 0)
-    *z = 0;
-  return rc != 0 || may_read;
-}
-
-void
-repo_disk_extent_frames (const struct repo_disk *d, struct repo_cache *cache,
-                         uint64_t offset, uint64_t count, unsigned *reads,
-                         uint64_t *len, bool *zero)
-{
-  size_t fs = chunk_frame (d->repo);
-  uint64_t end = MIN (offset + count, d->size), pos = offset;
-  uint64_t i, z, base, next, change, f, g;
-  bool first = true, kind = false;
-
-  while (pos < end) {
-    i = pos / d->chunk_size;
-    base = i * d->chunk_size;
-    next = MIN (base + d->chunk_size, end);
-    if (!chunk_zeros (d, cache, i, reads, &z) && !first)
-      break;                    /* said by the next call */
-    f = (pos - base) / fs;
-    if (first)
-      kind = z >> f & 1;
-    first = false;
-    /* the first frame from f on of the other kind, if before next */
-    change = (kind ? ~z : z) >> f;
-    if (change) {
-      g = f + __builtin_ctzll (change);
-      if (base + g * fs < next) {
-        pos = base + g * fs;
-        break;
-      }
-    }
-    pos = next;
-  }
-  *len = pos - offset;
-  *zero = kind;
 }

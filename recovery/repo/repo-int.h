@@ -334,12 +334,6 @@ int chunk_table_decode_frames (struct codec *c, const struct chunk_table *t,
                                const uint8_t *const *src,
                                uint8_t *const *out);
 
-/* The frames of t that are zeros, as bits (frame i: bit i): those whose
- * entry is the SHA-256 of a frame of zeros of their length.  t was
- * checked against the chunk's digest, so only zeros can be in them (as
- * a read of them, which would not even decode them, finds). */
-uint64_t chunk_table_zeros (const struct chunk_table *t);
-
 /* A chunk file, checked (magic, CRCs, lengths, frame table) but not
  * decoded. */
 struct chunk_parsed {

@@ -424,25 +424,6 @@ int repo_disk_pread_stream (struct repo_disk *d, struct repo_cache *cache,
  * other kind (or count), *zero = whether that run is zero. */
 void repo_disk_extent (const struct repo_disk *d, uint64_t offset,
                        uint64_t count, uint64_t *len, bool *zero);
-/* repo_disk_extent to the frame: a chunk's frames that are zeros (by its
- * frame table, checked against its digest: only zeros can be read from
- * them) are zero too, when cache holds the chunk's table or, in a
- * repository of chunks larger than REPO_EXTENT_READ_CHUNK, the storage
- * has the chunk's file at hand (local disk, the S3 read cache: the table
- * is read now, and kept in cache for the reads that follow); other
- * chunks are data whole, as by repo_disk_extent (no request to a server
- * for an extent).  *reads (the caller's count, start it at 0) counts the
- * tables read; past REPO_EXTENT_READS no more are read, and the run ends
- * before a chunk whose table was not read for that (the caller asks
- * again).  count > 0 and offset inside the disk.  Thread-safe. */
-#define REPO_EXTENT_READS 256
-/* Tables are read for extents only in repositories of larger chunks
- * (S3's 4 MiB): a smaller chunk is read whole anyway by most readers. */
-#define REPO_EXTENT_READ_CHUNK (1024 * 1024)
-void repo_disk_extent_frames (const struct repo_disk *d,
-                              struct repo_cache *cache, uint64_t offset,
-                              uint64_t count, unsigned *reads, uint64_t *len,
-                              bool *zero);
 
 /* ---- decoded-chunk cache (cache.c) ------------------------------------------ */
 
