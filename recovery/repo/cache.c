@@ -65,8 +65,8 @@
  *     and its table hashed again).  A chunk file written again since,
  *     the same plaintext laid out otherwise, no longer fits the table
  *     (its size) or fails a frame: its table is then read again, once.
- *  8. A chunk whose file the storage sends whole at its open (IO_WHOLE:
- *     an S3 object not in the read cache) is loaded whole even by a read
+ *  8. A chunk whose file the storage sends whole at its open
+ *     (io_fetches_whole: an S3 object not in the read cache) is loaded whole even by a read
  *     of part of it: the bytes come anyway, and each later read of
  *     another frame would fetch the whole object again.
  *
@@ -526,7 +526,7 @@ get_new (struct repo_cache *c, const uint8_t *digest, size_t f0, size_t f1,
   /* a server that sends the whole file at its open (S3): all of it
    * decoded now, not asked for again by each later read of a frame */
   repo_chunk_path (digest, path);
-  if (!whole && io_locality (c->repo->io, path) == IO_WHOLE)
+  if (!whole && io_fetches_whole (c->repo->io, path))
     whole = true;
   memcpy (e->digest, digest, REPO_DIGEST_LEN);
   e->fs = c->fs;

@@ -113,10 +113,10 @@ f_uncache (struct repo_io *io, const char *path)
 {
   return IN (io)->ops->uncache && IN (io)->ops->uncache (IN (io), path);
 }
-static int
-f_locality (struct repo_io *io, const char *path)
+static bool
+f_fetches_whole (struct repo_io *io, const char *path)
 {
-  return io_locality (IN (io), path);
+  return io_fetches_whole (IN (io), path);
 }
 static int
 f_fstat (struct repo_io *io, struct repo_file *fl, struct repo_stat *st)
@@ -198,7 +198,7 @@ f_retain (struct repo_io *io, const char *p, time_t until)
   .name = "fault",                                                      \
   .open = f_open, .pread = f_pread, .pwrite = f_pwrite, .fsync = f_fsync, \
   .start_writeback = f_start_writeback,                                 \
-  .will_need = f_will_need, .uncache = f_uncache, .locality = f_locality, \
+  .will_need = f_will_need, .uncache = f_uncache, .fetches_whole = f_fetches_whole, \
   .fstat = f_fstat, .close = f_close, .stat = f_stat, .mkdir = f_mkdir, \
   .rmdir = f_rmdir, .unlink = f_unlink, .rename = f_rename, .touch = f_touch, \
   .tighten = f_tighten,                                                 \

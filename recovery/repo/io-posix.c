@@ -446,18 +446,11 @@ p_free (struct repo_io *io)
   free (io);
 }
 
-/* Every file is this host's (the page cache's, or the disk's). */
-static int
-p_locality (struct repo_io *io, const char *path)
-{
-  return IO_LOCAL;
-}
-
 static const struct repo_io_ops posix_ops = {
   .name = "posix",
   .open = p_open, .pread = p_pread, .pwrite = p_pwrite, .fsync = p_fsync,
   .start_writeback = p_start_writeback,
-  .will_need = p_will_need, .locality = p_locality,
+  .will_need = p_will_need,
   .fstat = p_fstat, .close = p_close, .stat = p_stat, .mkdir = p_mkdir,
   .rmdir = p_rmdir, .unlink = p_unlink, .rename = p_rename, .touch = p_touch,
   .tighten = p_tighten,

@@ -1892,19 +1892,19 @@ s_uncache (struct repo_io *io, const char *path)
   return (cp && unlink (cp) == 0) || kept;
 }
 
-/* The ops' locality: a chunk or an index in the read cache (8.) is
- * local (its check, at its open, may still find it damaged and fetch
- * it); any other object of at most HEAD_MAX bytes (every chunk) is
- * fetched whole by its open (4.). */
-static int
-s_locality (struct repo_io *io, const char *path)
+/* The ops' fetches_whole: a chunk (an object of at most HEAD_MAX bytes)
+ * is fetched whole by its open (4.) unless the read cache has it (8.:
+ * read from the file then, in place). */
+static bool
+s_fetches_whole (struct repo_io *io, const char *path)
 {
-  CLEANUP_FREE char *cp = cache_path (PRIV (io), path);
+  CLEANUP_FREE char *cp = NULL;
   struct stat st;
 
-  if (cp && lstat (cp, &st) == 0 && S_ISREG (st.st_mode))
-    return IO_LOCAL;
-  return strncmp (path, "chunks/", 7) == 0 ? IO_WHOLE : IO_RANGED;
+  if (strncmp (path, "chunks/", 7) != 0)
+    return false;
+  cp = cache_path (PRIV (io), path);
+  return !(cp && lstat (cp, &st) == 0 && S_ISREG (st.st_mode));
 }
 
 /* ---- chunk directories (10.) ----------------------------------------------- */
@@ -2795,7 +2795,7 @@ static const struct repo_io_ops s3_ops = {
   .fstat = s_fstat, .close = s_close, .stat = s_stat, .mkdir = s_mkdir,
   .rmdir = s_rmdir, .unlink = s_unlink, .rename = s_rename, .touch = s_touch,
   .tighten = s_tighten, .retain = s_retain, .uncache = s_uncache,
-  .locality = s_locality,
+  .fetches_whole = s_fetches_whole,
   .list = s_list, .sync_dir = s_sync_dir, .sync_all = s_sync_all,
   .free = s_free,
 };

@@ -147,10 +147,10 @@ io_remove_dir (struct repo_io *io, const char *path)
   return r;
 }
 
-int
-io_locality (struct repo_io *io, const char *path)
+bool
+io_fetches_whole (struct repo_io *io, const char *path)
 {
-  return io->ops->locality ? io->ops->locality (io, path) : IO_RANGED;
+  return io->ops->fetches_whole && io->ops->fetches_whole (io, path);
 }
 
 int

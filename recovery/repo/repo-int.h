@@ -57,13 +57,11 @@ struct repo_io_ops {
    * so that the next read fetches the original.  True if there was
    * one. */
   bool (*uncache) (struct repo_io *io, const char *path);
-  /* Optional (NULL: IO_RANGED): what a read of path costs, a hint
-   * (what is read is checked as any read): IO_LOCAL, a file of this host
-   * (local disk, or its copy in the S3 read cache); IO_RANGED, a server
-   * asked for the bytes wanted (NFS); IO_WHOLE, a server asked for the
-   * whole file at its open (an S3 object of at most a chunk, io-s3.c 4.),
-   * so that a reader of part of it may as well take all. */
-  int (*locality) (struct repo_io *io, const char *path);
+  /* Optional (NULL: false): does an open of path fetch the whole file
+   * from a server (an S3 object of at most a chunk not in the read
+   * cache, io-s3.c 4.), so that a reader of part of it may as well take
+   * all?  A hint: what is read is checked as any read. */
+  bool (*fetches_whole) (struct repo_io *io, const char *path);
   int (*fstat) (struct repo_io *io, struct repo_file *f, struct repo_stat *st);
   int (*close) (struct repo_io *io, struct repo_file *f);
   int (*stat) (struct repo_io *io, const char *path, struct repo_stat *st);
@@ -90,9 +88,8 @@ struct repo_io_ops {
   void (*free) (struct repo_io *io);
 };
 
-enum { IO_LOCAL, IO_RANGED, IO_WHOLE };
-/* io.c: the ops' locality of path (IO_RANGED when it has none). */
-int io_locality (struct repo_io *io, const char *path);
+/* io.c: the ops' fetches_whole of path (false when it has none). */
+bool io_fetches_whole (struct repo_io *io, const char *path);
 
 struct repo_io {
   const struct repo_io_ops *ops;
