@@ -10,10 +10,7 @@ source "$top_srcdir/tests/functions.sh"
 source "$top_srcdir/tests/lib/instant.sh"
 instant_requires curl
 
-# Mounted before libvirtd starts (its mount namespace copies the host's).
-mkdir -p "$tmp/small" "$tmp/prod"
-mount -t tmpfs -o size=16M,mode=0755 tmpfs "$tmp/small"
-cleanup_fn "umount -l '$tmp/small'"
+instant_migrate_targets
 
 instant_setup
 tiny_copy tiny "$tmp/tiny.img"

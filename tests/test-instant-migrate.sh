@@ -15,11 +15,7 @@ source "$top_srcdir/tests/functions.sh"
 source "$top_srcdir/tests/lib/instant.sh"
 instant_requires curl
 
-# A 16 MiB file system for the failing migration.  Mounted before libvirtd
-# starts: its private mount namespace copies the host's mounts at start.
-mkdir -p "$tmp/small" "$tmp/prod"
-mount -t tmpfs -o size=16M,mode=0755 tmpfs "$tmp/small"
-cleanup_fn "umount -l '$tmp/small'"
+instant_migrate_targets     # $tmp/small (16 MiB) for the failing migration
 
 instant_setup
 instant_import_tiny         # the backup is all there is

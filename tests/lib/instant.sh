@@ -7,6 +7,8 @@
 #   source "$top_srcdir/tests/lib/instant.sh"
 #   instant_requires [CMD...]        # root, qemu-img, nbdkit, virsh, python3
 #                                    # and CMD... (else skip); the tiny image
+#   instant_migrate_targets          # $tmp/small (a 16 MiB file system)
+#                                    # and $tmp/prod: before instant_setup
 #   instant_setup                    # libvirtd, netns, repository
 #   instant_import_tiny [NET [MAC]]  # the tiny image as restore point "tiny"
 #
@@ -29,6 +31,15 @@ instant_cleanup () {
     for p in $(pgrep -f -- "--home $BOOTBACK_HOME supervise" || true); do kill "$p"; done
     sleep 1
     for p in $(pgrep -f -- "^nbdkit .*$BOOTBACK_HOME/(sessions|pools)/" || true); do kill -9 "$p"; done
+}
+
+# Targets for migrations: $tmp/small, a 16 MiB file system a migration
+# fails to fit in, and $tmp/prod.  Call it before instant_setup: the
+# private libvirtd's mount namespace copies the host's mounts at start.
+instant_migrate_targets () {
+    mkdir -p "$tmp/small" "$tmp/prod"
+    mount -t tmpfs -o size=16M,mode=0755 tmpfs "$tmp/small"
+    cleanup_fn "umount -l '$tmp/small'"
 }
 
 instant_setup () {
