@@ -371,23 +371,24 @@ test_format (uint32_t frame, const char *want)
  * lanes where the build and CPU have them) give OpenSSL's SHA-256 of
  * each, for every count of frames (groups of 16, a last group hashed
  * side by side or one by one) and lengths that are not multiples of a
- * SHA-256 block. */
+ * SHA-256 block, on frames of fs bytes (64 KiB: longer than the library
+ * checks jobs for, chunk.c). */
 static void
-test_sha256_frames (void)
+test_sha256_frames (size_t fs)
 {
   struct repo r = { 0 };
   size_t n, i, len[CHUNK_MAX_FRAMES];
   const uint8_t *src[CHUNK_MAX_FRAMES];
   uint8_t got[CHUNK_MAX_FRAMES][REPO_DIGEST_LEN], want[REPO_DIGEST_LEN];
-  uint8_t *buf = xmalloc (CHUNK_MAX_FRAMES * 16384);
+  uint8_t *buf = xmalloc (CHUNK_MAX_FRAMES * fs);
 
-  for (i = 0; i < CHUNK_MAX_FRAMES * 16384; i++)
+  for (i = 0; i < CHUNK_MAX_FRAMES * fs; i++)
     buf[i] = (uint8_t) (i * 2654435761u >> 13);
   r.codecs = xcalloc (1, sizeof *r.codecs);
   for (n = 0; n <= CHUNK_MAX_FRAMES; n++) {
     for (i = 0; i < n; i++) {
-      src[i] = buf + i * 16384;
-      len[i] = i % 5 == 4 ? 1 + (i * 977) % 16383 : 16384;
+      src[i] = buf + i * fs;
+      len[i] = i % 5 == 4 ? 1 + (i * 977) % (fs - 1) : i % 7 == 6 ? fs - 1 : fs;
     }
     memset (got, 0, sizeof got);
     chunk_sha256_frames (r.codecs, src, len, n, got);
@@ -412,7 +413,8 @@ main (void)
   test_format (CHUNK_FRAME, "\"sha256-tree\"");
   test_format (16384, "\"sha256-tree-16k\"");
   test_format (0, "\"sha256-tree-4k\"");
-  test_sha256_frames ();
+  test_sha256_frames (16384);
+  test_sha256_frames (CHUNK_FRAME);     /* past intel-ipsec-mb's check */
   assert (mkdtemp (dir));
   CLEANUP_FREE char *loc = xasprintf ("%s/repo", dir);
   assert (repo_init (loc, &o) == -1 && strstr (error_msg (), "frame size"));
