@@ -91,11 +91,18 @@ tree_digest (const struct repo *r, const uint8_t *hashes, size_t n,
     crypt_name (r->crypt, out);
 }
 
+static void sha256_frames (struct codec *c, const uint8_t *const *src,
+                           const size_t *len, size_t n,
+                           uint8_t (*out)[REPO_DIGEST_LEN]);
+
 void
-chunk_digest (const struct repo *r, const void *data, size_t len,
-              uint8_t (*fh)[REPO_DIGEST_LEN], uint8_t out[REPO_DIGEST_LEN])
+chunk_digest (const struct repo *r, struct codec *c, const void *data,
+              size_t len, uint8_t (*fh)[REPO_DIGEST_LEN],
+              uint8_t out[REPO_DIGEST_LEN])
 {
   size_t fs = chunk_frame (r), i, n = DIV_ROUND_UP (len, fs);
+  const uint8_t *src[CHUNK_MAX_FRAMES];
+  size_t flen[CHUNK_MAX_FRAMES];
 
   if (!r->tree) {
     repo_sha256 (data, len, out);
@@ -103,9 +110,11 @@ chunk_digest (const struct repo *r, const void *data, size_t len,
       crypt_name (r->crypt, out);
     return;
   }
-  for (i = 0; i < n; i++)
-    repo_sha256 ((const uint8_t *) data + i * fs, MIN (fs, len - i * fs),
-                 fh[i]);
+  for (i = 0; i < n; i++) {
+    src[i] = (const uint8_t *) data + i * fs;
+    flen[i] = MIN (fs, len - i * fs);
+  }
+  sha256_frames (c, src, flen, n, fh);
   tree_digest (r, fh[0], n, out);
 }
 
@@ -115,7 +124,7 @@ repo_chunk_digest (const struct repo *r, const void *data, size_t len,
 {
   uint8_t fh[CHUNK_MAX_FRAMES][REPO_DIGEST_LEN];
 
-  chunk_digest (r, data, len, fh, out);
+  chunk_digest (r, NULL, data, len, fh, out);
 }
 
 struct codec *

@@ -255,9 +255,10 @@ void codec_put (struct repo *r, struct codec *c);
 void codec_free_all (struct repo *r);
 
 /* The digest of data (repo_chunk_digest) and, in a tree repository, the
- * SHA-256 of each frame in fh. */
-void chunk_digest (const struct repo *r, const void *data, size_t len,
-                   uint8_t (*fh)[REPO_DIGEST_LEN],
+ * SHA-256 of each frame in fh, hashed side by side on c's manager (c may
+ * be NULL: OpenSSL). */
+void chunk_digest (const struct repo *r, struct codec *c, const void *data,
+                   size_t len, uint8_t (*fh)[REPO_DIGEST_LEN],
                    uint8_t out[REPO_DIGEST_LEN]);
 /* Encode data into c->buf; returns the file length (header + payload).
  * fh: the frame hashes from chunk_digest (unused unless tree). */

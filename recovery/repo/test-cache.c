@@ -550,7 +550,7 @@ rewrite_raw (struct repo *r, struct scratch *s,
 
   test_chunk_data (data, FCS, 1, k);
   r->compress = false;
-  chunk_digest (r, data, FCS, fh, got);
+  chunk_digest (r, NULL, data, FCS, fh, got);
   assert (memcmp (got, dg, REPO_DIGEST_LEN) == 0);
   n = chunk_encode (r, c, data, FCS, fh);
   r->compress = true;

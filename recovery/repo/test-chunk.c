@@ -44,7 +44,7 @@ encode (struct repo *r, struct codec *c, const uint8_t *data, size_t len,
 {
   uint8_t fh[CHUNK_MAX_FRAMES][REPO_DIGEST_LEN];
 
-  chunk_digest (r, data, len, fh, d);
+  chunk_digest (r, NULL, data, len, fh, d);
   *flen = chunk_encode (r, c, data, len, (const uint8_t (*)[REPO_DIGEST_LEN]) fh);
   return memcpy (xmalloc (*flen), c->buf, *flen);
 }

@@ -443,19 +443,19 @@ repo_writer_put_chunk (struct repo_writer *w, const void *data, size_t len,
 
   if (writer_usable (w, len) == -1)
     return -1;
-  chunk_digest (r, data, len, fh, digest);
+  c = codec_get (r);
+  chunk_digest (r, c, data, len, fh, digest);
   e = touch_existing (w, digest, path);
   if (e != 0) {
     if (was_new) *was_new = false;
     goto done;
   }
-  c = codec_get (r);
   e = store_encoded (w, c, path, chunk_encode (r, c, data, len,
                                                (const uint8_t (*)[32]) fh),
                      len);
-  codec_put (r, c);
   if (was_new) *was_new = true;
  done:
+  codec_put (r, c);
   if (e == -1)
     writer_fail (w);
   return e == -1 ? -1 : 0;
