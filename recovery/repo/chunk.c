@@ -119,12 +119,14 @@ chunk_digest (const struct repo *r, struct codec *c, const void *data,
 }
 
 void
-repo_chunk_digest (const struct repo *r, const void *data, size_t len,
+repo_chunk_digest (struct repo *r, const void *data, size_t len,
                    uint8_t out[REPO_DIGEST_LEN])
 {
   uint8_t fh[CHUNK_MAX_FRAMES][REPO_DIGEST_LEN];
+  struct codec *c = codec_get (r);
 
-  chunk_digest (r, NULL, data, len, fh, out);
+  chunk_digest (r, c, data, len, fh, out);
+  codec_put (r, c);
 }
 
 struct codec *
@@ -201,11 +203,11 @@ codec_free_all (struct repo *r)
  * hash of more than 65535 bytes (IMB_ERR_JOB_AUTH_LEN): one byte short of
  * a full 64 KiB frame, the frame of every repository of 4 MiB chunks (S3's
  * default) and of those made before smaller frames.  Its AVX-512 SHA-256
- * hashes such a message right all the same, so those jobs go unchecked (IMB_SUBMIT_JOB_NOCHECK; each is
- * built in full by mb_hash) when mb_selftest found this library's digest
- * of a 64 KiB message equal to OpenSSL's; else they are hashed with
- * OpenSSL, as before.  Measured here on 16 lanes of 64 KiB: 14.6 us a
- * frame against OpenSSL's 38.9. */
+ * hashes such a message right all the same, so those jobs go unchecked
+ * (IMB_SUBMIT_JOB_NOCHECK; mb_hash_jobs builds each in full) when
+ * mb_selftest found this library's digests of 64 KiB messages equal to
+ * OpenSSL's; else they are hashed with OpenSSL, as before.  Measured
+ * here on 16 lanes of 64 KiB: 14.6 us a frame against OpenSSL's 38.9. */
 #define MB_CHECKED_MAX 65535
 static bool mb_long_ok;
 static pthread_once_t mb_long_once = PTHREAD_ONCE_INIT;
@@ -854,7 +856,7 @@ chunk_decode (struct repo *r, struct codec *c, const uint8_t *file,
   if (p.framed && r->tree)
     table_digest (r, &p, fh, got);
   else
-    repo_chunk_digest (r, out, p.raw_len, got);
+    chunk_digest (r, c, out, p.raw_len, fh, got);
   if (check_digest (got, digest) == -1)
     return -1;
   *len = p.raw_len;

@@ -68,8 +68,9 @@ bool repo_digest_is_zero (const uint8_t d[REPO_DIGEST_LEN]);
 void repo_sha256 (const void *buf, size_t len, uint8_t out[REPO_DIGEST_LEN]);
 /* The digest that names a chunk of r holding data: in repositories made
  * by this version ("hash": "sha256-tree") the SHA-256 of the SHA-256s of
- * its 64 KiB frames; in older ones ("sha256") the SHA-256 of data. */
-void repo_chunk_digest (const struct repo *r, const void *data, size_t len,
+ * its 64 KiB frames; in older ones ("sha256") the SHA-256 of data.  The
+ * frames are hashed side by side on one of r's codecs (chunk.c). */
+void repo_chunk_digest (struct repo *r, const void *data, size_t len,
                         uint8_t out[REPO_DIGEST_LEN]);
 
 /* A byte range, e.g. of a chunk. */
