@@ -946,7 +946,9 @@ chunk_patch_plan (struct repo *r, struct codec *c, size_t bflen,
                   struct chunk_patch *pp, uint8_t digest[REPO_DIGEST_LEN])
 {
   struct chunk_parsed *p = &pp->base;
-  uint8_t got[REPO_DIGEST_LEN];
+  uint8_t got[REPO_DIGEST_LEN], fresh_fh[CHUNK_MAX_FRAMES][REPO_DIGEST_LEN];
+  const uint8_t *src[CHUNK_MAX_FRAMES];
+  size_t flen[CHUNK_MAX_FRAMES], idx[CHUNK_MAX_FRAMES], nfresh = 0;
   bool zero = true;
   size_t i, j, k = 0;
 
@@ -978,11 +980,19 @@ chunk_patch_plan (struct repo *r, struct codec *c, size_t bflen,
       }
       memcpy (data + fo, c->frame, fl);
     }
-    if (pp->fresh[i])
-      repo_sha256 (data + fo, fl, pp->fh[i]);
-    if (zero && !is_zero_frame (pp->fh[i], fl))
-      zero = false;
+    if (pp->fresh[i]) {
+      src[nfresh] = data + fo;
+      flen[nfresh] = fl;
+      idx[nfresh++] = i;
+    }
   }
+  /* the fresh frames' hashes, side by side */
+  if (nfresh > 0)
+    sha256_frames (c, src, flen, nfresh, fresh_fh);
+  for (j = 0; j < nfresh; j++)
+    memcpy (pp->fh[idx[j]], fresh_fh[j], REPO_DIGEST_LEN);
+  for (i = 0; i < p->n && zero; i++)
+    zero = is_zero_frame (pp->fh[i], frame_len (p, i));
   if (zero)
     memset (digest, 0, REPO_DIGEST_LEN);
   else
