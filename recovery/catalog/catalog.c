@@ -581,31 +581,40 @@ catalog_point_same_disks (struct catalog *c, int64_t repo_id,
   return same && i == m->ndisks;
 }
 
-/* The statements of catalog_point_put, inside its transaction.  A point's
- * scan verdict (point_scans, kept by name) stays only if the row replaced
- * recorded the same disks: a point put again with other disks (a row
- * removed, then the point directory found again with another manifest, as
- * someone who can write the repository can arrange; a reindex) has not
- * been scanned. */
+/* Run sql, whose ?1, ?2, ?3 are repo_id, vm and id, to its end. */
+static int
+point_exec (struct catalog *c, const char *sql, int64_t repo_id,
+            const char *vm, const char *id, const char *what)
+{
+  CLEANUP_STMT sqlite3_stmt *s = NULL;
+
+  if (prepare (c, sql, &s) == -1)
+    return -1;
+  sqlite3_bind_int64 (s, 1, repo_id);
+  sqlite3_bind_text (s, 2, vm, -1, SQLITE_STATIC);
+  sqlite3_bind_text (s, 3, id, -1, SQLITE_STATIC);
+  if (sqlite3_step (s) != SQLITE_DONE)
+    return db_error (c, what);
+  return 0;
+}
+
 /* vm@id is no longer a directory without a manifest: it has a row, or
  * it is gone. */
 static int
 unfinished_forget (struct catalog *c, int64_t repo_id, const char *vm,
                    const char *id)
 {
-  CLEANUP_STMT sqlite3_stmt *s = NULL;
-
-  if (prepare (c, "DELETE FROM unfinished_dirs WHERE repo_id = ?1 AND vm = ?2"
-               " AND point = ?3", &s) == -1)
-    return -1;
-  sqlite3_bind_int64 (s, 1, repo_id);
-  sqlite3_bind_text (s, 2, vm, -1, SQLITE_STATIC);
-  sqlite3_bind_text (s, 3, id, -1, SQLITE_STATIC);
-  if (sqlite3_step (s) != SQLITE_DONE)
-    return db_error (c, "forget an unfinished point directory");
-  return 0;
+  return point_exec (c, "DELETE FROM unfinished_dirs WHERE repo_id = ?1 AND"
+                     " vm = ?2 AND point = ?3", repo_id, vm, id,
+                     "forget an unfinished point directory");
 }
 
+/* The statements of catalog_point_put, inside its transaction.  A point's
+ * scan verdict (point_scans, kept by name) stays only if the row replaced
+ * recorded the same disks: a point put again with other disks (a row
+ * removed, then the point directory found again with another manifest, as
+ * someone who can write the repository can arrange; a reindex) has not
+ * been scanned. */
 static int
 point_put (struct catalog *c, int64_t repo_id, const struct repo_manifest *m)
 {
@@ -713,17 +722,8 @@ int
 catalog_point_delete (struct catalog *c, int64_t repo_id, const char *vm,
                       const char *id)
 {
-  CLEANUP_STMT sqlite3_stmt *s = NULL;
-
-  if (prepare (c, "DELETE FROM points WHERE repo_id = ?1 AND vm = ?2 AND point = ?3",
-               &s) == -1)
-    return -1;
-  sqlite3_bind_int64 (s, 1, repo_id);
-  sqlite3_bind_text (s, 2, vm, -1, SQLITE_STATIC);
-  sqlite3_bind_text (s, 3, id, -1, SQLITE_STATIC);
-  if (sqlite3_step (s) != SQLITE_DONE)
-    return db_error (c, "delete point");
-  return 0;
+  return point_exec (c, "DELETE FROM points WHERE repo_id = ?1 AND vm = ?2 AND"
+                     " point = ?3", repo_id, vm, id, "delete point");
 }
 
 int
@@ -902,17 +902,9 @@ static int
 unfinished_seen (struct catalog *c, int64_t repo_id, const char *vm,
                  const char *id)
 {
-  CLEANUP_STMT sqlite3_stmt *s = NULL;
-
-  if (prepare (c, "INSERT OR REPLACE INTO unfinished_dirs (repo_id, vm, point,"
-               " seen) VALUES (?1, ?2, ?3, strftime('%s','now'))", &s) == -1)
-    return -1;
-  sqlite3_bind_int64 (s, 1, repo_id);
-  sqlite3_bind_text (s, 2, vm, -1, SQLITE_STATIC);
-  sqlite3_bind_text (s, 3, id, -1, SQLITE_STATIC);
-  if (sqlite3_step (s) != SQLITE_DONE)
-    return db_error (c, "remember an unfinished point directory");
-  return 0;
+  return point_exec (c, "INSERT OR REPLACE INTO unfinished_dirs (repo_id, vm,"
+                     " point, seen) VALUES (?1, ?2, ?3, strftime('%s','now'))",
+                     repo_id, vm, id, "remember an unfinished point directory");
 }
 
 /* A point directory the catalog does not list: add it if it is complete,
