@@ -9,7 +9,9 @@
  * behind its repository (a kill between a point's manifest and its row)
  * is brought up to date by catalog_points_sync, which compares the
  * repository's point directories with the rows and reads only the
- * manifests of directories without a row.
+ * manifests of directories without a row (those it found without a
+ * manifest only when due again, a bounded number per sync: "keeping up
+ * with the repository", below).
  *
  * Rollback: the rows are also what this host knows the repository held.
  * A row's point may go only by bootback's prune, which first writes
@@ -226,6 +228,14 @@ static const char *migrations[] = {
   /* 13: the longest "lock_days" the repository's bootback-repo.json has
    * said (catalog_repo_lock: the file is not authenticated) */
   "ALTER TABLE repos ADD COLUMN lock_days INTEGER NOT NULL DEFAULT 0;",
+  /* 14: point directories a sync found without a (valid) manifest, and
+   * when (catalog_points_sync reads one again only when it is due) */
+  "CREATE TABLE unfinished_dirs ("
+  "  repo_id INTEGER NOT NULL REFERENCES repos(id) ON DELETE CASCADE,"
+  "  vm TEXT NOT NULL,"
+  "  point TEXT NOT NULL,"
+  "  seen INTEGER NOT NULL,"
+  "  PRIMARY KEY (repo_id, vm, point));",
 };
 #define NMIGRATIONS ((int) (sizeof migrations / sizeof migrations[0]))
 
@@ -571,6 +581,34 @@ catalog_point_same_disks (struct catalog *c, int64_t repo_id,
   return same && i == m->ndisks;
 }
 
+/* Run sql, whose ?1, ?2, ?3 are repo_id, vm and id, to its end. */
+static int
+point_exec (struct catalog *c, const char *sql, int64_t repo_id,
+            const char *vm, const char *id, const char *what)
+{
+  CLEANUP_STMT sqlite3_stmt *s = NULL;
+
+  if (prepare (c, sql, &s) == -1)
+    return -1;
+  sqlite3_bind_int64 (s, 1, repo_id);
+  sqlite3_bind_text (s, 2, vm, -1, SQLITE_STATIC);
+  sqlite3_bind_text (s, 3, id, -1, SQLITE_STATIC);
+  if (sqlite3_step (s) != SQLITE_DONE)
+    return db_error (c, what);
+  return 0;
+}
+
+/* vm@id is no longer a directory without a manifest: it has a row, or
+ * it is gone. */
+static int
+unfinished_forget (struct catalog *c, int64_t repo_id, const char *vm,
+                   const char *id)
+{
+  return point_exec (c, "DELETE FROM unfinished_dirs WHERE repo_id = ?1 AND"
+                     " vm = ?2 AND point = ?3", repo_id, vm, id,
+                     "forget an unfinished point directory");
+}
+
 /* The statements of catalog_point_put, inside its transaction.  A point's
  * scan verdict (point_scans, kept by name) stays only if the row replaced
  * recorded the same disks: a point put again with other disks (a row
@@ -614,6 +652,8 @@ point_put (struct catalog *c, int64_t repo_id, const struct repo_manifest *m)
   sqlite3_bind_text (del, 3, m->id, -1, SQLITE_STATIC);
   if (sqlite3_step (del) != SQLITE_DONE)
     return db_error (c, "replace point");
+  if (unfinished_forget (c, repo_id, m->vm, m->id) == -1)
+    return -1;
   sqlite3_bind_int64 (ins, 1, repo_id);
   sqlite3_bind_text (ins, 2, m->vm, -1, SQLITE_STATIC);
   sqlite3_bind_text (ins, 3, m->id, -1, SQLITE_STATIC);
@@ -682,17 +722,8 @@ int
 catalog_point_delete (struct catalog *c, int64_t repo_id, const char *vm,
                       const char *id)
 {
-  CLEANUP_STMT sqlite3_stmt *s = NULL;
-
-  if (prepare (c, "DELETE FROM points WHERE repo_id = ?1 AND vm = ?2 AND point = ?3",
-               &s) == -1)
-    return -1;
-  sqlite3_bind_int64 (s, 1, repo_id);
-  sqlite3_bind_text (s, 2, vm, -1, SQLITE_STATIC);
-  sqlite3_bind_text (s, 3, id, -1, SQLITE_STATIC);
-  if (sqlite3_step (s) != SQLITE_DONE)
-    return db_error (c, "delete point");
-  return 0;
+  return point_exec (c, "DELETE FROM points WHERE repo_id = ?1 AND vm = ?2 AND"
+                     " point = ?3", repo_id, vm, id, "delete point");
 }
 
 int
@@ -713,30 +744,76 @@ catalog_point_set_protected (struct catalog *c, int64_t repo_id,
   return 0;
 }
 
-int
-catalog_points_clear (struct catalog *c, int64_t repo_id)
+static int
+repo_rows_delete (struct catalog *c, const char *table, int64_t repo_id,
+                  const char *what)
 {
   CLEANUP_STMT sqlite3_stmt *s = NULL;
+  CLEANUP_FREE char *sql = xasprintf ("DELETE FROM %s WHERE repo_id = ?1", table);
 
-  if (prepare (c, "DELETE FROM points WHERE repo_id = ?1", &s) == -1)
+  if (prepare (c, sql, &s) == -1)
     return -1;
   sqlite3_bind_int64 (s, 1, repo_id);
   if (sqlite3_step (s) != SQLITE_DONE)
-    return db_error (c, "clear points");
+    return db_error (c, what);
   return 0;
+}
+
+int
+catalog_unfinished_clear (struct catalog *c, int64_t repo_id)
+{
+  return repo_rows_delete (c, "unfinished_dirs", repo_id,
+                           "forget unfinished point directories");
+}
+
+/* A reindex reads every directory: what syncs saw unfinished goes too. */
+int
+catalog_points_clear (struct catalog *c, int64_t repo_id)
+{
+  if (repo_rows_delete (c, "points", repo_id, "clear points") == -1)
+    return -1;
+  return catalog_unfinished_clear (c, repo_id);
 }
 
 /* ---- keeping up with the repository ------------------------------------- */
 
+/* A point directory without a (valid) manifest is an unfinished write, or
+ * one of any number planted by whoever can write the repository, so it is
+ * not read again by every command.  The rule: a sync reads the manifest
+ * of a directory the catalog does not list if it has never seen it, or
+ * saw it without a manifest UNFINISHED_RECHECK seconds ago or more
+ * (unfinished_dirs keeps when); newest point id first, whatever the VM (a
+ * finishing write is the newest); and stops after UNFINISHED_READS reads
+ * that find none.  Reads that find a manifest add a row and are never
+ * made again, so they are not counted.  A point another host completes
+ * in a shared repository therefore appears at the first sync
+ * UNFINISHED_RECHECK seconds after a sync saw its directory unfinished,
+ * or, if more directories with newer ids are due then, after one more
+ * sync per UNFINISHED_READS of them; repo reindex reads every directory
+ * at once.  A point bootback writes itself has its row added by the
+ * writer (commit step 4), whatever a sync saw. */
+#define UNFINISHED_READS 32
+#define UNFINISHED_RECHECK 600
+
 struct pkey {
   char *key;             /* "vm/point" */
-  int64_t id;            /* row id (catalog side) */
+  int64_t id;            /* row id, or seconds since seen unfinished */
 };
 
 static int
 cmp_pkey (const void *a, const void *b)
 {
   return strcmp (((const struct pkey *) a)->key, ((const struct pkey *) b)->key);
+}
+
+/* Newest point id first (ids are UTC time stamps), whatever the VM. */
+static int
+cmp_newest (const void *a, const void *b)
+{
+  const char *x = strchr ((*(struct pkey *const *) a)->key, '/');
+  const char *y = strchr ((*(struct pkey *const *) b)->key, '/');
+
+  return strcmp (y, x);
 }
 
 static void
@@ -757,15 +834,24 @@ pkey_add (struct pkey **v, size_t *n, int64_t id, const char *vm,
   k->id = id;
 }
 
-/* The catalog's points of repo_id, sorted. */
+static struct pkey *
+pkey_find (struct pkey *v, size_t n, const char *key)
+{
+  struct pkey k = { .key = (char *) key };
+
+  return bsearch (&k, v, n, sizeof *v, cmp_pkey);
+}
+
+/* The keys of repo_id that sql (id, vm, point; ?1 the repository)
+ * selects, sorted. */
 static int
-rows_read (struct catalog *c, int64_t repo_id, struct pkey **v, size_t *n)
+keys_read (struct catalog *c, int64_t repo_id, const char *sql,
+           const char *what, struct pkey **v, size_t *n)
 {
   CLEANUP_STMT sqlite3_stmt *s = NULL;
   int rc;
 
-  if (prepare (c, "SELECT id, vm, point FROM points WHERE repo_id = ?1",
-               &s) == -1)
+  if (prepare (c, sql, &s) == -1)
     return -1;
   sqlite3_bind_int64 (s, 1, repo_id);
   while ((rc = sqlite3_step (s)) == SQLITE_ROW)
@@ -773,7 +859,7 @@ rows_read (struct catalog *c, int64_t repo_id, struct pkey **v, size_t *n)
               (const char *) sqlite3_column_text (s, 1),
               (const char *) sqlite3_column_text (s, 2));
   if (rc != SQLITE_DONE)
-    return db_error (c, "list points");
+    return db_error (c, what);
   qsort (*v, *n, sizeof **v, cmp_pkey);
   return 0;
 }
@@ -801,23 +887,86 @@ dirs_read (struct repo *r, struct pkey **v, size_t *n)
   return 0;
 }
 
-/* A point directory the catalog does not list: add it if it is complete. */
+/* key ("vm/point") split into its VM, returned, and *id. */
+static char *
+key_vm (const char *key, const char **id)
+{
+  const char *slash = strchr (key, '/');
+
+  *id = slash + 1;
+  return xasprintf ("%.*s", (int) (slash - key), key);
+}
+
+/* Remember that vm@id had no (valid) manifest now. */
 static int
-dir_add (struct catalog *c, int64_t repo_id, struct repo *r, const char *key,
-         size_t *added)
+unfinished_seen (struct catalog *c, int64_t repo_id, const char *vm,
+                 const char *id)
+{
+  return point_exec (c, "INSERT OR REPLACE INTO unfinished_dirs (repo_id, vm,"
+                     " point, seen) VALUES (?1, ?2, ?3, strftime('%s','now'))",
+                     repo_id, vm, id, "remember an unfinished point directory");
+}
+
+/* A point directory the catalog does not list: add it if it is complete,
+ * else remember it.  1 added, 0 not complete, -1 error. */
+static int
+dir_add (struct catalog *c, int64_t repo_id, struct repo *r, const char *key)
 {
   struct repo_manifest *m = xmalloc (sizeof *m);
-  const char *slash = strchr (key, '/');
-  CLEANUP_FREE char *vm = xasprintf ("%.*s", (int) (slash - key), key);
-  int ret = 0;
+  const char *id;
+  CLEANUP_FREE char *vm = key_vm (key, &id);
+  int ret = 1;
 
   /* No (valid) manifest: unfinished, or for repo check to report. */
-  if (repo_manifest_read (r, vm, slash + 1, m) == -1)
+  if (repo_manifest_read (r, vm, id, m) == -1) {
     error_clear ();
-  else if ((ret = catalog_point_put (c, repo_id, m)) == 0)
-    (*added)++;
+    ret = unfinished_seen (c, repo_id, vm, id) == -1 ? -1 : 0;
+  }
+  else if (catalog_point_put (c, repo_id, m) == -1)
+    ret = -1;
   free (m);
   return ret;
+}
+
+/* The directories in cand (due, not listed), newest first, until
+ * UNFINISHED_READS of them turn out not complete. */
+static int
+dirs_add (struct catalog *c, int64_t repo_id, struct repo *r,
+          struct pkey **cand, size_t n, size_t *added)
+{
+  size_t i, unfinished = 0;
+  int rc;
+
+  qsort (cand, n, sizeof *cand, cmp_newest);
+  for (i = 0; i < n && unfinished < UNFINISHED_READS; i++) {
+    if ((rc = dir_add (c, repo_id, r, cand[i]->key)) == -1)
+      return -1;
+    if (rc)
+      (*added)++;
+    else
+      unfinished++;
+  }
+  return 0;
+}
+
+/* Forget the unfinished directories that are gone, and those that have a
+ * row (a sync that saw one unfinished while its writer committed it
+ * remembered it after the writer's row). */
+static int
+unfinished_stale (struct catalog *c, int64_t repo_id, struct pkey *seen,
+                  size_t ns, struct pkey *dirs, size_t nd, struct pkey *rows,
+                  size_t nr)
+{
+  const char *id;
+
+  for (size_t i = 0; i < ns; i++) {
+    if (pkey_find (dirs, nd, seen[i].key) && !pkey_find (rows, nr, seen[i].key))
+      continue;
+    CLEANUP_FREE char *vm = key_vm (seen[i].key, &id);
+    if (unfinished_forget (c, repo_id, vm, id) == -1)
+      return -1;
+  }
+  return 0;
 }
 
 static int
@@ -839,9 +988,9 @@ static int
 row_gone (struct catalog *c, struct repo *r, const struct pkey *k,
           struct catalog_sync *o)
 {
-  const char *slash = strchr (k->key, '/');
-  CLEANUP_FREE char *vm = xasprintf ("%.*s", (int) (slash - k->key), k->key);
-  int pruned = repo_point_pruned (r, vm, slash + 1);
+  const char *id;
+  CLEANUP_FREE char *vm = key_vm (k->key, &id);
+  int pruned = repo_point_pruned (r, vm, id);
   size_t used = strlen (o->missing_names);
 
   if (pruned == -1)
@@ -850,7 +999,7 @@ row_gone (struct catalog *c, struct repo *r, const struct pkey *k,
     o->missing++;
     if (used + strlen (k->key) + 8 < sizeof o->missing_names)
       snprintf (o->missing_names + used, sizeof o->missing_names - used, "%s%s@%s",
-                used ? ", " : "", vm, slash + 1);
+                used ? ", " : "", vm, id);
     else if (!strstr (o->missing_names, ", ..."))
       snprintf (o->missing_names + used, sizeof o->missing_names - used, ", ...");
     if (!o->accept_missing)
@@ -862,13 +1011,23 @@ row_gone (struct catalog *c, struct repo *r, const struct pkey *k,
   return 0;
 }
 
+/* A directory the catalog does not list is read if it was never seen
+ * unfinished or is due again (the rule above; a clock set back makes it
+ * due). */
+static bool
+dir_due (struct pkey *seen, size_t ns, const char *key)
+{
+  const struct pkey *k = pkey_find (seen, ns, key);
+
+  return !k || k->id < 0 || k->id >= UNFINISHED_RECHECK;
+}
+
 int
 catalog_points_sync (struct catalog *c, int64_t repo_id, struct repo *r,
                      struct catalog_sync *o)
 {
-  struct pkey *rows = NULL, *dirs = NULL;
-  size_t nr = 0, nd = 0, i = 0, j = 0;
-  size_t *added = &o->added;
+  struct pkey *rows = NULL, *dirs = NULL, *seen = NULL, **cand = NULL;
+  size_t nr = 0, nd = 0, ns = 0, nc = 0, i = 0, j = 0;
   int ret = -1, d;
 
   o->added = o->removed = o->missing = 0;
@@ -876,7 +1035,11 @@ catalog_points_sync (struct catalog *c, int64_t repo_id, struct repo *r,
   /* The rows first, then the directories: a point committed and recorded
    * in between is in the listing too, so it is never taken for removed.
    * Rows go by id: one replaced meanwhile by another process stays. */
-  if (rows_read (c, repo_id, &rows, &nr) == -1 ||
+  if (keys_read (c, repo_id, "SELECT id, vm, point FROM points WHERE"
+                 " repo_id = ?1", "list points", &rows, &nr) == -1 ||
+      keys_read (c, repo_id, "SELECT strftime('%s','now') - seen, vm, point"
+                 " FROM unfinished_dirs WHERE repo_id = ?1",
+                 "list unfinished point directories", &seen, &ns) == -1 ||
       dirs_read (r, &dirs, &nd) == -1)
     goto out;
   while (i < nr || j < nd) {
@@ -886,16 +1049,22 @@ catalog_points_sync (struct catalog *c, int64_t repo_id, struct repo *r,
         goto out;
     }
     else if (d > 0) {
-      if (dir_add (c, repo_id, r, dirs[j++].key, added) == -1)
-        goto out;
+      if (dir_due (seen, ns, dirs[j].key))
+        *ARRAY_PUSH (cand, nc) = &dirs[j];
+      j++;
     }
     else
       i++, j++;
   }
+  if (dirs_add (c, repo_id, r, cand, nc, &o->added) == -1 ||
+      unfinished_stale (c, repo_id, seen, ns, dirs, nd, rows, nr) == -1)
+    goto out;
   ret = 0;
  out:
+  free (cand);
   pkeys_free (rows, nr);
   pkeys_free (dirs, nd);
+  pkeys_free (seen, ns);
   return ret;
 }
 

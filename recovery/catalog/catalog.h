@@ -77,13 +77,22 @@ int catalog_point_delete (struct catalog *c, int64_t repo_id, const char *vm,
                           const char *id);
 int catalog_point_set_protected (struct catalog *c, int64_t repo_id,
                                  const char *vm, const char *id, bool on);
-/* Remove every point row of a repository (reindex, in a transaction). */
+/* Remove every point row of a repository (reindex, in a transaction),
+ * and what catalog_points_sync remembers of its directories. */
 int catalog_points_clear (struct catalog *c, int64_t repo_id);
+/* Forget the repository's point directories catalog_points_sync found
+ * without a manifest: the next sync reads them again (within its limit
+ * per sync).  For a writer that does not record its points (repo sync),
+ * so that they appear at once. */
+int catalog_unfinished_clear (struct catalog *c, int64_t repo_id);
 
 /* Bring the catalog's points of repository repo_id up to date with r,
  * cheaply: the point directories (listings, nothing read) against the
  * rows; a directory without a row is added if its manifest is there (a
- * point committed by a process killed before its catalog row), a row
+ * point committed by a process killed before its catalog row, or by
+ * another host); one without a manifest is remembered and read again
+ * only when due, a bounded number per sync (the rule: catalog.c, "keeping
+ * up with the repository"); a row
  * without a directory is removed if bootback pruned the point (on any
  * host: repo_point_pruned).  A row whose point is gone without that is
  * kept and counted as missing: the repository was rolled back to an

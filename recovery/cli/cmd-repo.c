@@ -860,18 +860,19 @@ find_repo (void *opaque, const struct catalog_repo *r)
   return 0;
 }
 
-/* DST as the catalog knows it, if it does: refused while restore points
- * it recorded there are gone without bootback's prune (a rollback; as
- * cli_repo_intact for --repo).  -1 with the error set. */
+/* DST as the catalog knows it, if it does (*id, else 0): refused while
+ * restore points it recorded there are gone without bootback's prune (a
+ * rollback; as cli_repo_intact for --repo).  -1 with the error set. */
 static int
-sync_dst_intact (struct cli *c, struct repo *dst)
+sync_dst_intact (struct cli *c, struct repo *dst, int64_t *id)
 {
   struct find_repo f = { repo_location (dst), 0 };
   struct catalog_sync sy = { 0 };
 
+  *id = 0;
   if (catalog_repo_list (c->cat, find_repo, &f) == -1)
     return -1;
-  if (!f.id)
+  if (!(*id = f.id))
     return 0;
   if (catalog_points_sync (c->cat, f.id, dst, &sy) == -1)
     return -1;
@@ -948,7 +949,8 @@ repo_sync_cmd (struct cli *c, int argc, char **argv)
   bool verify = false, json = false, dst_secret, dst_plain = false;
   bool src_plain = false;
   double t0 = now_monotonic ();
-  int opt, ret = 1;
+  int64_t dst_id = 0;
+  int opt, copied, ret = 1;
 
   if ((dst_secret = getenv ("BOOTBACK_DST_PASSPHRASE") ||
        getenv ("BOOTBACK_DST_PASSPHRASE_FILE") ||
@@ -984,12 +986,19 @@ repo_sync_cmd (struct cli *c, int argc, char **argv)
                           repo_encrypted (src)) == -1 ||
       catalog_repo_check (c->cat, repo_location (dst), repo_uuid (dst),
                           repo_encrypted (dst)) == -1 ||
-      cli_repo_lock (c, dst, false) == -1 || sync_dst_intact (c, dst) == -1 ||
+      cli_repo_lock (c, dst, false) == -1 ||
+      sync_dst_intact (c, dst, &dst_id) == -1 ||
       !(points = sync_points (src, argv + optind + 2, argc - optind - 2))) {
     cli_perror ();
     goto out;
   }
-  if (sync_run (src, dst, points, verify, &s, &pg) == -1)
+  copied = sync_run (src, dst, points, verify, &s, &pg);
+  /* The points copied (also by a sync that failed later) are not recorded
+   * here: the next command on DST finds them, even those whose directory
+   * a killed sync left and a catalog sync saw unfinished. */
+  if (dst_id && catalog_unfinished_clear (c->cat, dst_id) == -1)
+    cli_error ("warning: %s", error_msg ());
+  if (copied == -1)
     goto out;
   ret = 0;
   if (json)
