@@ -637,9 +637,37 @@ node_mib (xmlNodePtr n)
   return mib;
 }
 
+static uint64_t
+add_sat (uint64_t a, uint64_t b)
+{
+  return a > UINT64_MAX - b ? UINT64_MAX : a + b;
+}
+
+/* The sizes of the memory devices (<memory model='dimm|virtio-mem'>
+ * <target><size>) in every <devices>: QEMU gives each a RAM backend of
+ * its size, beside the boot memory (a virtio-mem's is its whole size, of
+ * which the guest is given <requested>). */
+static uint64_t
+memory_devices_mib (xmlNodePtr root)
+{
+  xmlNodePtr d, m;
+  uint64_t mib = 0;
+
+  for (d = root->children; d; d = d->next)
+    for (m = is (d, "devices") ? d->children : NULL; m; m = m->next)
+      if (is (m, "memory") && child (m, "target"))
+        mib = add_sat (mib, node_mib (child (child (m, "target"), "size")));
+  return mib;
+}
+
 /* The memory a definition gives the VM: the largest of <memory>,
- * <currentMemory>, <maxMemory> and the sum of its NUMA cells (libvirt
- * gives a VM with cells their memory, whatever <memory> says). */
+ * <currentMemory>, <maxMemory> and the sum of its NUMA cells and memory
+ * devices.  libvirt (9.0, checked with the qemu driver) defines a VM with
+ * cells with <memory> their sum plus its memory devices', whatever
+ * <memory> said, and QEMU gets -m of the cells' sum and a backend per
+ * device; without cells <memory> includes the devices.  libvirt also
+ * refuses a <maxMemory> below that sum, but the count does not rely on
+ * it. */
 uint64_t
 instant_xml_memory_mib (const char *xml)
 {
@@ -658,10 +686,9 @@ instant_xml_memory_mib (const char *xml)
   cpu = child (root, "cpu");
   numa = cpu ? child (cpu, "numa") : NULL;
   for (c = numa ? numa->children : NULL; c; c = c->next)
-    if (c->type == XML_ELEMENT_NODE && xmlStrEqual (c->name, BAD_CAST "cell")) {
-      uint64_t m = mib_of (attr (c, "memory", buf, sizeof buf), "unit", c);
-      cells = cells > UINT64_MAX - m ? UINT64_MAX : cells + m;
-    }
+    if (c->type == XML_ELEMENT_NODE && xmlStrEqual (c->name, BAD_CAST "cell"))
+      cells = add_sat (cells, mib_of (attr (c, "memory", buf, sizeof buf), "unit", c));
+  cells = add_sat (cells, memory_devices_mib (root));
   xmlFreeDoc (doc);
   return MAX (mib, cells);
 }
