@@ -637,16 +637,66 @@ node_mib (xmlNodePtr n)
   return mib;
 }
 
+static uint64_t
+add_sat (uint64_t a, uint64_t b)
+{
+  return a > UINT64_MAX - b ? UINT64_MAX : a + b;
+}
+
+/* The sizes of the memory devices (<memory model='dimm|virtio-mem'>
+ * <target><size>) in every <devices>: QEMU gives each a RAM backend of
+ * its size, beside the boot memory (a virtio-mem's is its whole size, of
+ * which the guest is given <requested>). */
+static uint64_t
+memory_devices_mib (xmlNodePtr root)
+{
+  xmlNodePtr d, m;
+  uint64_t mib = 0;
+
+  for (d = root->children; d; d = d->next)
+    for (m = is (d, "devices") ? d->children : NULL; m; m = m->next)
+      if (is (m, "memory") && child (m, "target"))
+        mib = add_sat (mib, node_mib (child (child (m, "target"), "size")));
+  return mib;
+}
+
 /* The memory a definition gives the VM: the largest of <memory>,
- * <currentMemory>, <maxMemory> and the sum of its NUMA cells (libvirt
- * gives a VM with cells their memory, whatever <memory> says). */
+ * <currentMemory>, <maxMemory> and the sum of its NUMA cells and memory
+ * devices.  libvirt (9.0, checked with the qemu driver) defines a VM with
+ * cells with <memory> their sum plus its memory devices', whatever
+ * <memory> said, and QEMU gets -m of the cells' sum and a backend per
+ * device; without cells <memory> includes the devices.  libvirt also
+ * refuses a <maxMemory> below that sum, but the count does not rely on
+ * it. */
+/* <cpu><numa>, or NULL. */
+static xmlNodePtr
+numa_of (xmlNodePtr root)
+{
+  xmlNodePtr cpu = child (root, "cpu");
+
+  return cpu ? child (cpu, "numa") : NULL;
+}
+
+/* The sum of the NUMA cells' memory. */
+static uint64_t
+cells_mib (xmlNodePtr numa)
+{
+  xmlNodePtr c;
+  uint64_t mib = 0;
+  char buf[32];
+
+  for (c = numa ? numa->children : NULL; c; c = c->next)
+    if (c->type == XML_ELEMENT_NODE && xmlStrEqual (c->name, BAD_CAST "cell"))
+      mib = add_sat (mib, mib_of (attr (c, "memory", buf, sizeof buf), "unit", c));
+  return mib;
+}
+
 uint64_t
 instant_xml_memory_mib (const char *xml)
 {
   xmlDocPtr doc = parse (xml);
-  xmlNodePtr root, cpu, numa, c;
-  uint64_t mib, cells = 0;
-  char buf[32];
+  xmlNodePtr root;
+  uint64_t mib, cells;
 
   if (!doc) {
     error_clear ();
@@ -655,15 +705,32 @@ instant_xml_memory_mib (const char *xml)
   root = xmlDocGetRootElement (doc);
   mib = MAX (node_mib (child (root, "memory")), node_mib (child (root, "currentMemory")));
   mib = MAX (mib, node_mib (child (root, "maxMemory")));
-  cpu = child (root, "cpu");
-  numa = cpu ? child (cpu, "numa") : NULL;
-  for (c = numa ? numa->children : NULL; c; c = c->next)
-    if (c->type == XML_ELEMENT_NODE && xmlStrEqual (c->name, BAD_CAST "cell")) {
-      uint64_t m = mib_of (attr (c, "memory", buf, sizeof buf), "unit", c);
-      cells = cells > UINT64_MAX - m ? UINT64_MAX : cells + m;
-    }
+  cells = add_sat (cells_mib (numa_of (root)), memory_devices_mib (root));
   xmlFreeDoc (doc);
   return MAX (mib, cells);
+}
+
+/* The rest of the lab's reservation: libvirt gives a VM with NUMA cells
+ * their sum plus its memory devices, whatever <memory> says.  The
+ * devices go (libvirt refuses them without the <maxMemory> the lab
+ * removes), and so do cells over cap_mib (libvirt then gives the VM its
+ * <memory>, in one node). */
+static void
+cap_hotplug (struct ctx *cx, xmlNodePtr root, uint64_t cap_mib)
+{
+  xmlNodePtr d, numa = numa_of (root);
+  int k = 0;
+
+  for (d = root->children; d; d = d->next)
+    if (is (d, "devices"))
+      k += drop_children (d, "memory");
+  if (k)
+    note (cx, "memory devices removed (%d): the lab gives a VM its memory, no more", k);
+  if (numa && cells_mib (numa) > cap_mib) {
+    note (cx, "<numa> removed: its cells' %" PRIu64 " MiB are over the lab's %"
+          PRIu64 " MiB for this VM", cells_mib (numa), cap_mib);
+    drop (numa);
+  }
 }
 
 /* The lab's reservation: a <memory> above cap_mib is lowered to it (a
@@ -707,6 +774,7 @@ cap_memory (struct ctx *cx, xmlNodePtr root, uint64_t cap_mib)
   }
   if (drop_children (root, "maxMemory"))
     note (cx, "<maxMemory> removed: the lab gives a VM its memory, no more");
+  cap_hotplug (cx, root, cap_mib);
 }
 
 char *

@@ -28,7 +28,9 @@
  *               no script, backend, rom file, host driver; input: mouse,
  *               tablet, keyboard; graphics: one, VNC on a unix socket
  *               libvirt places in its private directory (replaced);
- *               video without host acceleration or vhost-user; audio:
+ *               video: one, without host acceleration or vhost-user,
+ *               sizes at most 128 MiB (ram, vram, vram64) or 64 MiB
+ *               (vgamem), else libvirt's defaults; audio:
  *               type none (replaced); serial, console, parallel: pty,
  *               null, vc (a <log> only to spec's console log) or a file
  *               that is spec's console log (others replaced by a pty);
@@ -61,6 +63,7 @@ struct san {
   bool check;               /* CHECK mode: report, change nothing */
   bool failed;              /* CHECK mode: a violation was found */
   bool graphics;            /* a graphics device is kept already */
+  bool video;               /* a video device is kept already */
 };
 
 typedef void (*filter_fn) (struct san *, xmlNodePtr);
@@ -593,14 +596,57 @@ filter_graphics (struct san *s, xmlNodePtr n)
   set_attr (l, "type", "socket");
 }
 
+/* The video memory a <model> may ask for, per size attribute, in KiB.
+ * QEMU allocates it in host RAM (qxl: ram, at least twice vgamem, and
+ * the larger of vram and vram64; vga, vmvga, bochs: vram), each rounded
+ * up to a power of two, and no budget counts it: a point asked for GiBs,
+ * libvirt passes up to 4 GiB a size.  128 MiB is twice libvirt's qxl
+ * defaults (ram and vram 64 MiB) and eight times its vga one (16 MiB);
+ * vgamem, the framebuffer, 64 MiB (libvirt's 16 MiB is four times; a 4K
+ * screen takes 32 MiB).  Over the cap, or not a plain decimal, the
+ * attribute goes and libvirt's default applies: one video device takes
+ * at most 256 MiB of the host (qxl: ram 128 + vram64 128), 128 MiB more
+ * than libvirt's qxl defaults. */
+static const struct { const char *name; unsigned long max_kib; } video_sizes[] = {
+  { "ram", 128 * 1024 }, { "vram", 128 * 1024 }, { "vram64", 128 * 1024 },
+  { "vgamem", 64 * 1024 },
+};
+
+static bool
+video_size_ok (const char *v, unsigned long max_kib)
+{
+  size_t n = strspn (v, "0123456789");
+
+  return n > 0 && n <= 7 && !v[n] && strtoul (v, NULL, 10) <= max_kib;
+}
+
 static void
 filter_vmodel (struct san *s, xmlNodePtr n)
 {
   static const char *const kids[] = { "resolution", NULL };
+  char v[32], d[320], why[80];
+  size_t i;
 
+  for (i = 0; i < sizeof video_sizes / sizeof video_sizes[0]; i++) {
+    const char *a = video_sizes[i].name;
+    if (!xmlHasProp (n, BAD_CAST a) ||
+        video_size_ok (attr (n, a, v, sizeof v), video_sizes[i].max_kib))
+      continue;
+    describe (n, d, sizeof d);
+    snprintf (why, sizeof why, "not a video memory size up to %lu MiB",
+              video_sizes[i].max_kib >> 10);
+    if (s->check) {
+      violation (s, d, why);
+      continue;
+    }
+    note (s->cx, "removed attribute %s of %s: %s (libvirt's default applies)", a, d, why);
+    xmlUnsetProp (n, BAD_CAST a);
+  }
   only_children (s, n, kids);
 }
 
+/* One display: each video device is video RAM on the host, and the
+ * console shows one. */
 static void
 filter_video (struct san *s, xmlNodePtr n)
 {
@@ -609,6 +655,15 @@ filter_video (struct san *s, xmlNodePtr n)
     FILTER ("driver", filter_ifdriver), END,
   };
 
+  if (s->video) {
+    char d[320], why[400];
+    snprintf (why, sizeof why, "one display is enough, %s is video memory on "
+              "the host", child (n, "model") ? describe (child (n, "model"), d, sizeof d)
+              : "each");
+    removed (s, n, why);
+    return;
+  }
+  s->video = true;
   apply (s, n, rules);
 }
 

@@ -1076,6 +1076,22 @@ start_spec (struct start *st, struct instant_xml_spec *spec,
   spec->memory_cap_mib = st->o->memory_cap_mib;
 }
 
+/* A lab's reservation, checked on the final XML: what libvirt would
+ * give the VM (NUMA cells and memory devices too) within it.  The
+ * rewrite lowers and removes what is over (cap_memory, domain-xml.c);
+ * this is the fail-closed test that it did. */
+static int
+within_cap (const struct instant_xml_spec *sp, const char *xml)
+{
+  uint64_t mib = instant_xml_memory_mib (xml);
+
+  if (!sp->memory_cap_mib || mib <= sp->memory_cap_mib)
+    return 0;
+  error_setx ("domain XML: %" PRIu64 " MiB of memory, over the %" PRIu64
+              " MiB reserved for this VM", mib, sp->memory_cap_mib);
+  return -1;
+}
+
 /* The final domain XML (malloc'd), checked, kept as domain.xml in the
  * session directory, its disk targets in the row; NULL with the error. */
 static char *
@@ -1105,6 +1121,7 @@ start_domain_xml (struct start *st)
     return NULL;
   /* Fail closed: nothing off the allow-list reaches libvirt. */
   if ((!o->allow_passthrough && instant_xml_check (xml, &spec) == -1) ||
+      within_cap (&spec, xml) == -1 ||
       (o->check_xml && o->check_xml (o->check_opaque, xml) == -1) ||
       (o->admit && o->admit (o->admit_opaque, instant_xml_memory_mib (xml)) == -1)) {
     free (xml);

@@ -227,6 +227,26 @@ check_set_disk (void)
       failures++;
     }
   }
+  {
+    /* The final check refuses a second video device and video memory
+     * over the caps (golden/hostile-video). */
+    static const char *const bad[] = {
+      "<video><model type='qxl'/></video><video><model type='qxl'/></video>",
+      "<video><model type='qxl' vram64='16777216'/></video>",
+      "<video><model type='vga' vram='0x100000'/></video>",
+    };
+    struct instant_xml_spec sp = { .name = "a" };
+    size_t i;
+    for (i = 0; i < 3; i++) {
+      char *x = xasprintf ("<domain type='kvm'><name>a</name><devices>%s</devices>"
+                           "</domain>", bad[i]);
+      if (instant_xml_check (x, &sp) == 0 || !strstr (error_msg (), "video")) {
+        fprintf (stderr, "FAIL: check of %s: %s\n", bad[i], error_msg ());
+        failures++;
+      }
+      free (x);
+    }
+  }
 }
 
 /* The memory mass instant recovery admits a VM by (instant-many.c): what
@@ -253,6 +273,20 @@ check_memory (void)
     { "<domain><memory unit='x'>64</memory></domain>", 0 },
     { "<domain><memory unit='TiB'>99999999999999</memory></domain>", UINT64_MAX >> 20 },
     { "<domain/>", 0 },
+    /* memory devices add to the NUMA cells (libvirt's <memory> is then
+     * their sum), whatever <memory> and <maxMemory> say */
+    { "<domain><memory unit='MiB'>512</memory><cpu><numa>"
+      "<cell id='0' cpus='0' memory='512' unit='MiB'/></numa></cpu><devices>"
+      "<memory model='dimm'><target><size unit='GiB'>32</size></target></memory>"
+      "<memory model='virtio-mem'><target><size unit='GiB'>16</size>"
+      "<requested unit='MiB'>0</requested></target></memory></devices></domain>", 49664 },
+    { "<domain><memory unit='MiB'>1</memory><maxMemory slots='2' unit='MiB'>1024"
+      "</maxMemory><devices><memory model='dimm'><target><size>8388608</size>"
+      "</target></memory></devices><devices><memory model='dimm'><target>"
+      "<size unit='TiB'>1</size></target></memory></devices></domain>", 8192 + (1 << 20) },
+    /* without cells, <memory> includes them */
+    { "<domain><memory unit='GiB'>40</memory><devices><memory model='dimm'><target>"
+      "<size unit='GiB'>32</size></target></memory></devices></domain>", 40960 },
   };
   size_t i;
 
