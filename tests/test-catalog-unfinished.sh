@@ -7,11 +7,12 @@
 # again by every command: 3000 planted directories, 3000 more repository
 # operations per command (on S3 a request each).  Now a directory seen
 # without a manifest is remembered and read again only after
-# CATALOG_UNFINISHED_RECHECK seconds, and a sync makes at most
-# CATALOG_UNFINISHED_READS reads that find no manifest
+# UNFINISHED_RECHECK seconds, and a sync makes at most UNFINISHED_READS
+# reads that find no manifest, earliest due first
 # (recovery/catalog/catalog.c).  A point whose manifest comes late (written
 # by another host into a shared repository) still appears once its
-# directory is due again.
+# directory is due again, and planted directories, however named, cannot
+# keep a point out for good.
 source "$top_srcdir/tests/functions.sh"
 requires sqlite3 python3
 
@@ -56,6 +57,22 @@ for i in 1 2 3; do
     [ "$n" -le $((base + 100)) ] || fail "command $i after: $((n - base)) operations"
 done
 
+# the first command read the newest first and recorded the rest as due
+# (each read one due 600 s later); a directory removed is forgotten by
+# the next command
+count () { sqlite3 "$db" "SELECT count(*) FROM unfinished_dirs $1"; }
+[ "$(count "")" = 3000 ] || fail "$(count "") of 3000 directories recorded"
+newest=$(ls "$repo/points/web" | grep ^2001 | tail -1)
+[ "$(count "WHERE point = '$newest' AND due > strftime('%s','now')")" = 1 ] ||
+    fail "the newest directory was not read first"
+rm -r "$repo/points/web/$newest"
+ops gone >/dev/null
+[ "$(count "WHERE point = '$newest'")" = 0 ] || fail "a directory gone is still remembered"
+# the rest go (the late point below waits behind none of them)
+rm -r "$repo/points/web"/2001*
+ops cleared >/dev/null
+[ "$(count "")" = 0 ] || fail "$(count "") directories gone are still remembered"
+
 # A late manifest: a directory seen without one, then completed (the
 # files of a real point of another repository copied in, the manifest
 # last, as a writer does), shows up once its directory is due again; the
@@ -73,7 +90,7 @@ cp -rn "$tmp/other/chunks/." "$repo/chunks/"
      cp manifest.json "$repo/points/web/$late/")
 ops late2 >/dev/null
 ! has late2 $late || fail "read again before it was due (the rule changed? fix this test)"
-sqlite3 "$db" "UPDATE unfinished_dirs SET seen = seen - 600"
+sqlite3 "$db" "UPDATE unfinished_dirs SET due = due - 600"
 ops late3 >/dev/null
 has late3 $late || fail "the late point did not show up once its directory was due"
 [ "$(sqlite3 "$db" "SELECT count(*) FROM unfinished_dirs WHERE point = '$late'")" = 0 ] ||
@@ -92,13 +109,32 @@ bootback repo sync "$tmp/other" "$repo" >/dev/null
 ops synced2 >/dev/null
 has synced2 $synced || fail "a point repo sync wrote into a directory seen unfinished did not show up"
 
-# a directory removed is forgotten by the next command; repo reindex
-# reads every directory and forgets what syncs saw
-count () { sqlite3 "$db" "SELECT count(*) FROM unfinished_dirs $1"; }
-newest=$(ls "$repo/points/web" | grep ^2001 | tail -1)   # read first
-[ "$(count "WHERE point = '$newest'")" = 1 ] || fail "the newest directory was not read first"
-rm -r "$repo/points/web/$newest"
-ops gone >/dev/null
-[ "$(count "WHERE point = '$newest'")" = 0 ] || fail "a directory gone is still remembered"
+# repo reindex reads every directory and forgets what syncs saw
 bootback repo reindex | grep -q "3 restore points"
 [ "$(count "")" = 0 ] || fail "repo reindex kept what syncs saw"
+
+# Directories planted with ids newer than a real point's, and commands
+# rarer than the recheck (every record aged past due before each): an
+# import killed after its manifest, before its row (BOOTBACK_CRASH_STEP=3,
+# what a sync exists for), is still listed by the second command (the
+# first reads the 8 planted due before it and 24 more; newest-first order
+# alone read the 32 newest planted ones every time, for good).
+python3 - "$repo/points" <<'PY'
+import os, sys
+os.mkdir(os.path.join(sys.argv[1], "zz"))
+for i in range(40):
+    os.mkdir(os.path.join(sys.argv[1], "zz", "2099%02d%02dT000000Z" % (1 + i // 28, 1 + i % 28)))
+PY
+ops starve0 >/dev/null
+killed=20261201T000000Z
+expect_fail env BOOTBACK_CRASH_STEP=3 bootback import "$tmp/a.raw" --vm web --time $killed
+[ -f "$repo/points/web/$killed/manifest.json" ] || fail "the killed import left no manifest"
+for round in 1 2 3; do
+    sqlite3 "$db" "UPDATE unfinished_dirs SET due = due - 601"
+    ops starve$round >/dev/null
+    ! has starve$round $killed || break
+done
+has starve$round $killed || fail "40 planted newer directories kept web@$killed out of the catalog"
+[ "$round" -le 2 ] || fail "web@$killed was listed only by command $round"
+bootback restore "web@$killed" --to "$tmp/killed.raw" >/dev/null
+cmp "$tmp/a.raw" "$tmp/killed.raw"

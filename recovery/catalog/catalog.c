@@ -228,13 +228,14 @@ static const char *migrations[] = {
   /* 13: the longest "lock_days" the repository's bootback-repo.json has
    * said (catalog_repo_lock: the file is not authenticated) */
   "ALTER TABLE repos ADD COLUMN lock_days INTEGER NOT NULL DEFAULT 0;",
-  /* 14: point directories a sync found without a (valid) manifest, and
-   * when (catalog_points_sync reads one again only when it is due) */
+  /* 14: point directories a sync listed without a row and did not read,
+   * or read without a (valid) manifest, and when each is due to be read
+   * (catalog_points_sync) */
   "CREATE TABLE unfinished_dirs ("
   "  repo_id INTEGER NOT NULL REFERENCES repos(id) ON DELETE CASCADE,"
   "  vm TEXT NOT NULL,"
   "  point TEXT NOT NULL,"
-  "  seen INTEGER NOT NULL,"
+  "  due INTEGER NOT NULL,"
   "  PRIMARY KEY (repo_id, vm, point));",
 };
 #define NMIGRATIONS ((int) (sizeof migrations / sizeof migrations[0]))
@@ -779,25 +780,28 @@ catalog_points_clear (struct catalog *c, int64_t repo_id)
 
 /* A point directory without a (valid) manifest is an unfinished write, or
  * one of any number planted by whoever can write the repository, so it is
- * not read again by every command.  The rule: a sync reads the manifest
- * of a directory the catalog does not list if it has never seen it, or
- * saw it without a manifest UNFINISHED_RECHECK seconds ago or more
- * (unfinished_dirs keeps when); newest point id first, whatever the VM (a
- * finishing write is the newest); and stops after UNFINISHED_READS reads
- * that find none.  Reads that find a manifest add a row and are never
- * made again, so they are not counted.  A point another host completes
- * in a shared repository therefore appears at the first sync
- * UNFINISHED_RECHECK seconds after a sync saw its directory unfinished,
- * or, if more directories with newer ids are due then, after one more
- * sync per UNFINISHED_READS of them; repo reindex reads every directory
- * at once.  A point bootback writes itself has its row added by the
- * writer (commit step 4), whatever a sync saw. */
+ * not read again by every command.  The rule: the directories the catalog
+ * does not list form a queue by the time each is due (unfinished_dirs): a
+ * directory read without a manifest is due UNFINISHED_RECHECK seconds
+ * later; one listed for the first time is due at once, and is recorded as
+ * due then if this sync does not reach it.  A sync reads the due ones
+ * earliest due first (among equals, newest point id first, whatever the
+ * VM: a finishing write is the newest), and stops after UNFINISHED_READS
+ * reads that find none.  Reads that find a manifest add a row and are
+ * never made again, so they are not counted.  So one command makes at
+ * most UNFINISHED_READS such reads, and no directory waits behind ones
+ * that became due after it: planted directories, however named, delay a
+ * point another host completes in a shared repository (or one a killed
+ * command left without its row) by one sync per UNFINISHED_READS of them
+ * due before it, never for good; repo reindex reads every directory at
+ * once.  A clock set back makes every record due.  A point bootback
+ * writes itself has its row added by the writer (commit step 4). */
 #define UNFINISHED_READS 32
 #define UNFINISHED_RECHECK 600
 
 struct pkey {
   char *key;             /* "vm/point" */
-  int64_t id;            /* row id, or seconds since seen unfinished */
+  int64_t id;            /* row id, or seconds until due */
 };
 
 static int
@@ -806,14 +810,23 @@ cmp_pkey (const void *a, const void *b)
   return strcmp (((const struct pkey *) a)->key, ((const struct pkey *) b)->key);
 }
 
-/* Newest point id first (ids are UTC time stamps), whatever the VM. */
-static int
-cmp_newest (const void *a, const void *b)
-{
-  const char *x = strchr ((*(struct pkey *const *) a)->key, '/');
-  const char *y = strchr ((*(struct pkey *const *) b)->key, '/');
+/* A directory to read: its key, and seconds until due (<= 0: due). */
+struct cand {
+  const struct pkey *dir;
+  int64_t due;
+  bool known;            /* in unfinished_dirs */
+};
 
-  return strcmp (y, x);
+/* Earliest due first; among equals, newest point id (ids are UTC time
+ * stamps), whatever the VM. */
+static int
+cmp_due (const void *a, const void *b)
+{
+  const struct cand *x = a, *y = b;
+
+  if (x->due != y->due)
+    return x->due < y->due ? -1 : 1;
+  return strcmp (strchr (y->dir->key, '/'), strchr (x->dir->key, '/'));
 }
 
 static void
@@ -897,14 +910,19 @@ key_vm (const char *key, const char **id)
   return xasprintf ("%.*s", (int) (slash - key), key);
 }
 
-/* Remember that vm@id had no (valid) manifest now. */
+/* Record vm@id as due to be read in UNFINISHED_RECHECK seconds (read
+ * now without a manifest: later true) or now (listed, not read). */
 static int
-unfinished_seen (struct catalog *c, int64_t repo_id, const char *vm,
-                 const char *id)
+unfinished_due (struct catalog *c, int64_t repo_id, const char *vm,
+                const char *id, bool later)
 {
-  return point_exec (c, "INSERT OR REPLACE INTO unfinished_dirs (repo_id, vm,"
-                     " point, seen) VALUES (?1, ?2, ?3, strftime('%s','now'))",
-                     repo_id, vm, id, "remember an unfinished point directory");
+  CLEANUP_FREE char *sql = xasprintf ("INSERT OR REPLACE INTO unfinished_dirs"
+                                      " (repo_id, vm, point, due) VALUES (?1, ?2,"
+                                      " ?3, strftime('%%s','now') + %d)",
+                                      later ? UNFINISHED_RECHECK : 0);
+
+  return point_exec (c, sql, repo_id, vm, id,
+                     "remember an unfinished point directory");
 }
 
 /* A point directory the catalog does not list: add it if it is complete,
@@ -920,7 +938,7 @@ dir_add (struct catalog *c, int64_t repo_id, struct repo *r, const char *key)
   /* No (valid) manifest: unfinished, or for repo check to report. */
   if (repo_manifest_read (r, vm, id, m) == -1) {
     error_clear ();
-    ret = unfinished_seen (c, repo_id, vm, id) == -1 ? -1 : 0;
+    ret = unfinished_due (c, repo_id, vm, id, true) == -1 ? -1 : 0;
   }
   else if (catalog_point_put (c, repo_id, m) == -1)
     ret = -1;
@@ -928,25 +946,51 @@ dir_add (struct catalog *c, int64_t repo_id, struct repo *r, const char *key)
   return ret;
 }
 
-/* The directories in cand (due, not listed), newest first, until
- * UNFINISHED_READS of them turn out not complete. */
+/* Record the directories in cand listed for the first time as due now,
+ * in one transaction (or the caller's). */
+static int
+unfinished_listed (struct catalog *c, int64_t repo_id, const struct cand *cand,
+                   size_t n)
+{
+  bool own = sqlite3_get_autocommit (c->db);
+  const char *id;
+  size_t i;
+
+  if (own && catalog_begin (c) == -1)
+    return -1;
+  for (i = 0; i < n; i++) {
+    if (cand[i].known)
+      continue;
+    CLEANUP_FREE char *vm = key_vm (cand[i].dir->key, &id);
+    if (unfinished_due (c, repo_id, vm, id, false) == -1) {
+      if (own)
+        catalog_rollback (c);
+      return -1;
+    }
+  }
+  return own ? catalog_commit (c) : 0;
+}
+
+/* Read the directories in cand (due, not listed) in queue order until
+ * UNFINISHED_READS of them turn out not complete; record those listed
+ * for the first time and not reached as due now (one transaction). */
 static int
 dirs_add (struct catalog *c, int64_t repo_id, struct repo *r,
-          struct pkey **cand, size_t n, size_t *added)
+          struct cand *cand, size_t n, size_t *added)
 {
   size_t i, unfinished = 0;
   int rc;
 
-  qsort (cand, n, sizeof *cand, cmp_newest);
+  qsort (cand, n, sizeof *cand, cmp_due);
   for (i = 0; i < n && unfinished < UNFINISHED_READS; i++) {
-    if ((rc = dir_add (c, repo_id, r, cand[i]->key)) == -1)
+    if ((rc = dir_add (c, repo_id, r, cand[i].dir->key)) == -1)
       return -1;
     if (rc)
       (*added)++;
     else
       unfinished++;
   }
-  return 0;
+  return i < n ? unfinished_listed (c, repo_id, cand + i, n - i) : 0;
 }
 
 /* Forget the unfinished directories that are gone, and those that have a
@@ -1011,22 +1055,27 @@ row_gone (struct catalog *c, struct repo *r, const struct pkey *k,
   return 0;
 }
 
-/* A directory the catalog does not list is read if it was never seen
- * unfinished or is due again (the rule above; a clock set back makes it
- * due). */
+/* A directory the catalog does not list is a candidate if it is not
+ * recorded (due now) or its record is due (the rule above; due further
+ * off than UNFINISHED_RECHECK: the clock went back). */
 static bool
-dir_due (struct pkey *seen, size_t ns, const char *key)
+dir_due (struct pkey *seen, size_t ns, const struct pkey *dir,
+         struct cand *out)
 {
-  const struct pkey *k = pkey_find (seen, ns, key);
+  const struct pkey *k = pkey_find (seen, ns, dir->key);
 
-  return !k || k->id < 0 || k->id >= UNFINISHED_RECHECK;
+  out->dir = dir;
+  out->known = k != NULL;
+  out->due = !k || k->id > UNFINISHED_RECHECK ? 0 : k->id;
+  return out->due <= 0;
 }
 
 int
 catalog_points_sync (struct catalog *c, int64_t repo_id, struct repo *r,
                      struct catalog_sync *o)
 {
-  struct pkey *rows = NULL, *dirs = NULL, *seen = NULL, **cand = NULL;
+  struct pkey *rows = NULL, *dirs = NULL, *seen = NULL;
+  struct cand *cand = NULL, cd;
   size_t nr = 0, nd = 0, ns = 0, nc = 0, i = 0, j = 0;
   int ret = -1, d;
 
@@ -1037,7 +1086,7 @@ catalog_points_sync (struct catalog *c, int64_t repo_id, struct repo *r,
    * Rows go by id: one replaced meanwhile by another process stays. */
   if (keys_read (c, repo_id, "SELECT id, vm, point FROM points WHERE"
                  " repo_id = ?1", "list points", &rows, &nr) == -1 ||
-      keys_read (c, repo_id, "SELECT strftime('%s','now') - seen, vm, point"
+      keys_read (c, repo_id, "SELECT due - strftime('%s','now'), vm, point"
                  " FROM unfinished_dirs WHERE repo_id = ?1",
                  "list unfinished point directories", &seen, &ns) == -1 ||
       dirs_read (r, &dirs, &nd) == -1)
@@ -1049,8 +1098,8 @@ catalog_points_sync (struct catalog *c, int64_t repo_id, struct repo *r,
         goto out;
     }
     else if (d > 0) {
-      if (dir_due (seen, ns, dirs[j].key))
-        *ARRAY_PUSH (cand, nc) = &dirs[j];
+      if (dir_due (seen, ns, &dirs[j], &cd))
+        *ARRAY_PUSH (cand, nc) = cd;
       j++;
     }
     else

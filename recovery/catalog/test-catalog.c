@@ -384,7 +384,7 @@ check_later_tables (struct catalog *c)
   assert (catalog_trace_get (c, "web2", "vda", point, &text) == 0);
   assert (strcmp (point, "20261103T000000Z") == 0 && strcmp (text, t.text) == 0);
   assert (db_int ("SELECT count(*) FROM boot_traces") == 1);
-  /* version 14: point directories seen without a manifest (the rows are
+  /* version 14: point directories without a row, due to be read (the rows are
    * catalog_points_sync's; tests/test-catalog-unfinished.sh) */
   assert (table_exists ("unfinished_dirs"));
   assert (catalog_unfinished_clear (c, 1) == 0);
