@@ -577,8 +577,8 @@ data_map (struct djob *j)
  * over a zero chunk; else the repository's own name of the data
  * (repo_chunk_digest: keyed in an encrypted repository) is compared. */
 static bool
-data_differs (const struct djob *j, const uint8_t *data, size_t len,
-              const uint8_t want[REPO_DIGEST_LEN])
+data_differs (const struct djob *j, struct repo_hasher *h, const uint8_t *data,
+              size_t len, const uint8_t want[REPO_DIGEST_LEN])
 {
   uint8_t got[REPO_DIGEST_LEN];
 
@@ -586,7 +586,7 @@ data_differs (const struct djob *j, const uint8_t *data, size_t len,
     return !repo_digest_is_zero (want);
   if (repo_digest_is_zero (want))
     return true;
-  repo_chunk_digest (j->r, data, len, got);
+  repo_hasher_digest (j->r, h, data, len, got);
   return memcmp (got, want, REPO_DIGEST_LEN) != 0;
 }
 
@@ -613,14 +613,17 @@ mapped_differs (struct djob *j, uint64_t c, const uint8_t **old)
   void *m = mmap (NULL, len, PROT_READ, MAP_SHARED | MAP_POPULATE, j->fd, c * j->cs);
   sigjmp_buf jb;
   volatile int r = -1;          /* set between sigsetjmp and a jump */
+  struct repo_hasher *h;
 
   if (m == MAP_FAILED)
     return -1;
+  h = repo_hasher_get (j->r);
   if (sigsetjmp (jb, 0) == 0) {
     bus_jump = &jb;
-    r = data_differs (j, m, len, repo_disk_digest (j->d, c));
+    r = data_differs (j, h, m, len, repo_disk_digest (j->d, c));
   }
   bus_jump = NULL;
+  repo_hasher_put (j->r, h, r == -1);   /* -1: jumped out of the hash */
   if (r == -1)
     munmap (m, len);
   else
@@ -635,6 +638,7 @@ static int
 chunk_differs (struct djob *j, uint64_t c, uint8_t *buf, const uint8_t **old)
 {
   size_t len = clen (j, c);
+  struct repo_hasher *h;
   int r;
 
   *old = NULL;
@@ -647,7 +651,10 @@ chunk_differs (struct djob *j, uint64_t c, uint8_t *buf, const uint8_t **old)
   *old = buf;
   if (tgt_io (j, false, buf, len, c * j->cs) == -1)
     return -1;
-  return data_differs (j, buf, len, repo_disk_digest (j->d, c));
+  h = repo_hasher_get (j->r);
+  r = data_differs (j, h, buf, len, repo_disk_digest (j->d, c));
+  repo_hasher_put (j->r, h, false);
+  return r;
 }
 
 static bool

@@ -72,6 +72,15 @@ void repo_sha256 (const void *buf, size_t len, uint8_t out[REPO_DIGEST_LEN]);
  * frames are hashed side by side on one of r's codecs (chunk.c). */
 void repo_chunk_digest (struct repo *r, const void *data, size_t len,
                         uint8_t out[REPO_DIGEST_LEN]);
+/* The same, on a hasher held across many digests (get, digest..., put);
+ * put with jumped true if a digest was left by siglongjmp (a SIGBUS
+ * under mapped data): that hasher is freed, not reused. */
+struct repo_hasher;
+struct repo_hasher *repo_hasher_get (struct repo *r);
+void repo_hasher_digest (struct repo *r, struct repo_hasher *h,
+                         const void *data, size_t len,
+                         uint8_t out[REPO_DIGEST_LEN]);
+void repo_hasher_put (struct repo *r, struct repo_hasher *h, bool jumped);
 
 /* A byte range, e.g. of a chunk. */
 struct repo_range {

@@ -415,6 +415,7 @@ main (void)
   test_format (0, "\"sha256-tree-4k\"");
   test_sha256_frames (16384);
   test_sha256_frames (CHUNK_FRAME);     /* past intel-ipsec-mb's check */
+  test_sha256_frames (CHUNK_FRAME - 1); /* at most 65535: still past it */
   assert (mkdtemp (dir));
   CLEANUP_FREE char *loc = xasprintf ("%s/repo", dir);
   assert (repo_init (loc, &o) == -1 && strstr (error_msg (), "frame size"));
