@@ -660,14 +660,6 @@ memory_devices_mib (xmlNodePtr root)
   return mib;
 }
 
-/* The memory a definition gives the VM: the largest of <memory>,
- * <currentMemory>, <maxMemory> and the sum of its NUMA cells and memory
- * devices.  libvirt (9.0, checked with the qemu driver) defines a VM with
- * cells with <memory> their sum plus its memory devices', whatever
- * <memory> said, and QEMU gets -m of the cells' sum and a backend per
- * device; without cells <memory> includes the devices.  libvirt also
- * refuses a <maxMemory> below that sum, but the count does not rely on
- * it. */
 /* <cpu><numa>, or NULL. */
 static xmlNodePtr
 numa_of (xmlNodePtr root)
@@ -691,6 +683,14 @@ cells_mib (xmlNodePtr numa)
   return mib;
 }
 
+/* The memory a definition gives the VM: the largest of <memory>,
+ * <currentMemory>, <maxMemory> and the sum of its NUMA cells and memory
+ * devices.  libvirt (9.0, checked with the qemu driver) defines a VM with
+ * cells with <memory> their sum plus its memory devices', whatever
+ * <memory> said, and QEMU gets -m of the cells' sum and a backend per
+ * device; without cells <memory> includes the devices.  libvirt also
+ * refuses a <maxMemory> below that sum, but the count does not rely on
+ * it. */
 uint64_t
 instant_xml_memory_mib (const char *xml)
 {
