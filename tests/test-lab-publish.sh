@@ -7,7 +7,8 @@
 #     port in use (named, nothing left: no lab, no relay, the port still
 #     the other listener's), publish: of a VM without address (the line);
 #  2. lab up --publish 127.0.0.1:P=web:80 and a host address: HTTP from
-#     the host through both; lab list --json shows owner, expiry, memory,
+#     the host through both; with a web console running on 127.0.0.1, a
+#     warning for the first only (its cookie would reach the guest); lab list --json shows owner, expiry, memory,
 #     published ports and a live relay, which runs as nobody, with
 #     no_new_privs, in the lab namespace, and closes a 65th connection;
 #  3. the lab VM cannot reach the host through the relay's addresses
@@ -84,10 +85,28 @@ ip link add "bbt$$h" type veth peer name "bbt$$o"
 ip addr add 198.51.100.1/24 dev "bbt$$h"
 ip link set "bbt$$h" up
 ip link set "bbt$$o" up
+# A web console running on 127.0.0.1 (its record, web.listen): publishing
+# there is warned about (a browser sends the console's cookie to the
+# guest), on the other address not.
+"$BOOTBACK" web --listen 127.0.0.1:0 2>"$tmp/web.log" &
+web_pid=$!
+cleanup_fn "kill $web_pid 2>/dev/null || true"
+wait_log "$tmp/web.log" "listening on" "$web_pid" || fail "bootback web: $(cat "$tmp/web.log")"
+grep -q "^$web_pid 127.0.0.1:0$" "$BOOTBACK_HOME/web.listen" ||
+    fail "bootback web does not record its address: $(cat "$BOOTBACK_HOME/web.listen")"
 bootback lab up "$tmp/lab.yaml" --lease 20m --max-sandboxes 1 \
     --publish "127.0.0.1:$port=web:80" --publish "198.51.100.1:$port2=web:80" \
-    >"$tmp/up.out" || { cat "$tmp/up.out"; fail "lab up did not come up and pass"; }
-cat "$tmp/up.out"
+    >"$tmp/up.out" 2>"$tmp/up.err" ||
+    { cat "$tmp/up.out" "$tmp/up.err"; fail "lab up did not come up and pass"; }
+cat "$tmp/up.out" "$tmp/up.err"
+grep -q "warning: publish 127.0.0.1:$port: the web console (pid $web_pid) listens on 127.0.0.1" \
+    "$tmp/up.err" || fail "no warning about publishing on the console's address"
+if grep -q "warning: publish 198.51.100.1" "$tmp/up.err"; then
+    fail "a warning about an address the console does not listen on"
+fi
+kill "$web_pid"
+wait "$web_pid" || fail "bootback web did not stop cleanly"
+[ ! -e "$BOOTBACK_HOME/web.listen" ] || fail "bootback web left its record"
 id=$(lab_ids)
 cleanup_fn "bootback lab down $id >/dev/null 2>&1"
 grep -q "published: 127.0.0.1:$port -> web port 80" "$tmp/up.out" ||

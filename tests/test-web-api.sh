@@ -7,8 +7,11 @@
 # 400 naming the bad parameter, 404, 405); values from guests leave as
 # escaped JSON with nosniff; /metrics is valid exposition text with
 # escaped labels; the security headers; the token never in the log, a
-# client's path logged as one printable line; HTTPS
-# with a certificate made here; plain HTTP refused off loopback.
+# client's path logged as one printable line; a Host that is not the
+# console's (DNS rebinding) is 421 and a POST from another Origin 403, with
+# a valid session cookie and CSRF token; --server-name adds names; HTTPS
+# with a certificate made here (its Origin is https://); plain HTTP
+# refused off loopback.
 source "$top_srcdir/tests/functions.sh"
 requires curl
 requires openssl
@@ -88,6 +91,62 @@ bootback web token revoke old
 expect_status 401 /api/v1/repositories "$old"
 expect_fail bootback web token revoke old 2>"$tmp/err"
 grep -q "no token named old" "$tmp/err" || fail "revoke twice: $(cat "$tmp/err")"
+
+# Host and Origin (DNS rebinding; a page of a sandbox published on this
+# host, which gets the console's cookie: browsers scope cookies by host,
+# not port).  A session opened with a token, then the same requests with
+# another Host or Origin: refused before authentication or the CSRF check.
+curl -s -o /dev/null -D "$tmp/hdr" -X POST -H "Authorization: Bearer $token" "$url/login"
+cookie=$(sed -n 's/^Set-Cookie: \(bootback_session=[0-9a-f]*\);.*/\1/pi' "$tmp/hdr")
+[ -n "$cookie" ] || fail "login: no session cookie"
+curl -s -o "$tmp/body" -H "Cookie: $cookie" "$url/session"
+csrf=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["csrf"])' "$tmp/body")
+# hreq STATUS DESCRIPTION CURL-ARGS...: the status of a request to $url
+hreq () {
+    local want=$1 what=$2; shift 2
+    local got; got=$(curl -s -o "$tmp/body" -w '%{http_code}' "$@")
+    [ "$got" = "$want" ] || fail "$what: status $got, want $want: $(head -c 300 "$tmp/body")"
+}
+hreq 421 "a rebound name with the session cookie" \
+    -H "Host: attacker.example:$port" -H "Cookie: $cookie" "$url/session"
+grep -q "attacker.example:$port" "$tmp/body" || fail "the 421 does not name the Host: $(cat "$tmp/body")"
+hreq 421 "a rebound name with a bearer token" \
+    -H "Host: attacker.example:$port" -H "Authorization: Bearer $token" "$url/api/v1/points"
+hreq 421 "a rebound name, POST with the cookie and CSRF token" \
+    -H "Host: attacker.example:$port" -H "Cookie: $cookie" -H "X-CSRF-Token: $csrf" \
+    -H "Content-Type: application/json" -d '{"action":"nosuch"}' "$url/api/v1/jobs"
+hreq 421 "the login page under a rebound name" -H "Host: attacker.example:$port" "$url/login"
+hreq 421 "another port" -H "Host: 127.0.0.1:$((port == 65535 ? 1 : port + 1))" \
+    -H "Cookie: $cookie" "$url/session"
+hreq 421 "another loopback address" -H "Host: 127.0.0.2:$port" -H "Cookie: $cookie" "$url/session"
+hreq 421 "no Host (HTTP/1.0)" --http1.0 -H "Host:" -H "Cookie: $cookie" "$url/session"
+hreq 200 "Host 127.0.0.1:PORT" -H "Cookie: $cookie" "$url/session"
+hreq 200 "Host localhost:PORT (loopback)" -H "Host: LocalHost:$port" -H "Cookie: $cookie" "$url/session"
+hreq 200 "HTTP/1.0 with its Host" --http1.0 -H "Cookie: $cookie" "$url/session"
+# Origin: a POST from another origin with a valid cookie and CSRF token
+jobs=(-H "Cookie: $cookie" -H "X-CSRF-Token: $csrf" -H "Content-Type: application/json"
+      -d '{"action":"nosuch"}' "$url/api/v1/jobs")
+hreq 403 "a POST from another origin" -H "Origin: http://attacker.example" "${jobs[@]}"
+grep -q "Origin" "$tmp/body" || fail "the 403 does not name the Origin: $(cat "$tmp/body")"
+hreq 403 "a POST from the same name on another port" -H "Origin: http://127.0.0.1:1" "${jobs[@]}"
+hreq 403 "a POST from https (not this scheme)" -H "Origin: https://127.0.0.1:$port" "${jobs[@]}"
+hreq 403 "a POST from an opaque origin" -H "Origin: null" "${jobs[@]}"
+hreq 403 "logout from another origin" -H "Origin: http://attacker.example" \
+    -H "Cookie: $cookie" -H "X-CSRF-Token: $csrf" -X POST "$url/logout"
+hreq 400 "a POST from this origin (the action is checked next)" \
+    -H "Origin: http://127.0.0.1:$port" "${jobs[@]}"
+hreq 400 "a POST without Origin (curl, scripts)" "${jobs[@]}"
+hreq 200 "a GET with another Origin (reads are not refused by it)" \
+    -H "Origin: http://attacker.example" -H "Cookie: $cookie" "$url/session"
+grep -q "GET /session 421" "$tmp/web.log" || fail "the 421s are not logged"
+# The login form without its script posts the token in a body (never a
+# URL: GET /login?token=...), which is refused unread: not logged.
+curl -s -o "$tmp/body" "$url/login"
+grep -q '<form id="login" method="post" action="/login">' "$tmp/body" ||
+    fail "the login form does not POST: $(grep '<form' "$tmp/body")"
+hreq 401 "the login form posted without its script" -H "Origin: http://127.0.0.1:$port" \
+    --data-urlencode "token=$token" "$url/login"
+if grep -q "attacker.example" "$tmp/web.log"; then fail "a client's Host is in the log"; fi
 
 # Security headers on every answer (a 401 above, a 200 and a 404 here)
 for path in /api/v1/points /api/v1/nothing /metrics; do
@@ -218,6 +277,31 @@ t = json.load(sys.stdin)
 assert [x["name"] for x in t] == ["ci"] and t[0]["last_used"], t
 assert "bbt_" not in json.dumps(t)'
 
+# --server-name: the names the console answers to besides its address
+start_web "$tmp/names.log" --listen 127.0.0.1:0 --server-name console.example \
+    --server-name Bootback.Lab.Example
+url="http://127.0.0.1:$port"
+hreq 200 "--server-name console.example" -H "Host: console.example:$port" \
+    -H "Authorization: Bearer $token" "$url/api/v1/points"
+hreq 200 "--server-name, another case" -H "Host: bootback.lab.example:$port" \
+    -H "Authorization: Bearer $token" "$url/api/v1/points"
+hreq 200 "the address still" -H "Authorization: Bearer $token" "$url/api/v1/points"
+hreq 421 "a name not given" -H "Host: attacker.example:$port" \
+    -H "Authorization: Bearer $token" "$url/api/v1/points"
+hreq 421 "a name given, another port" -H "Host: console.example:1" \
+    -H "Authorization: Bearer $token" "$url/api/v1/points"
+hreq 421 "a name given, no port" -H "Host: console.example" \
+    -H "Authorization: Bearer $token" "$url/api/v1/points"
+hreq 400 "a POST from the named origin" -H "Host: console.example:$port" \
+    -H "Origin: http://console.example:$port" -H "Authorization: Bearer $token" \
+    -H "Content-Type: application/json" -d '{"action":"nosuch"}' "$url/api/v1/jobs"
+kill "$web_pid"
+wait "$web_pid" || true
+for bad in "a b" "console.example:8443" "" "-x" "a..b" "[::1"; do
+    expect_fail bootback web --listen 127.0.0.1:0 --server-name "$bad" 2>"$tmp/err"
+    grep -q -- "--server-name" "$tmp/err" || fail "--server-name '$bad': $(cat "$tmp/err")"
+done
+
 # HTTPS with a certificate made here
 openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1 \
     -addext subjectAltName=IP:127.0.0.1 -keyout "$tmp/key.pem" -out "$tmp/cert.pem" 2>/dev/null
@@ -230,6 +314,11 @@ json 'j["total"] == 3'
 grep -qi '^Strict-Transport-Security:' "$tmp/hdr" || fail "HTTPS without HSTS"
 code=$(curl -s -o /dev/null -w '%{http_code}' --cacert "$tmp/cert.pem" "https://127.0.0.1:$port/metrics")
 [ "$code" = 401 ] || fail "HTTPS without a token: $code"
+tls_post=(--cacert "$tmp/cert.pem" -H "Authorization: Bearer $token"
+          -H "Content-Type: application/json" -d '{"action":"nosuch"}'
+          "https://127.0.0.1:$port/api/v1/jobs")
+hreq 400 "HTTPS: a POST from its own origin" -H "Origin: https://127.0.0.1:$port" "${tls_post[@]}"
+hreq 403 "HTTPS: a POST from the http:// origin" -H "Origin: http://127.0.0.1:$port" "${tls_post[@]}"
 kill "$web_pid"
 wait "$web_pid" || true
 

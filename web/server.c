@@ -9,7 +9,9 @@
  *     (security_headers) and Cache-Control: no-store; except the 414 and
  *     431 that libmicrohttpd itself sends, before any handler, for a
  *     request line or headers over the memory limit (a fixed text).
- *  3. Every request is authenticated before anything else is looked at:
+ *  3. Every request is authenticated before anything else is looked at
+ *     (but its path's length, invariant 4, and its Host and Origin,
+ *     invariant 9):
  *     without "Authorization: Bearer TOKEN" of a token the catalog holds
  *     now, or the cookie of a live session (session.c) whose token still
  *     exists, it is 401, whatever the path or method (GET / is a 303 to
@@ -44,12 +46,24 @@
  *     script, no eval); lab reports are sandboxed (page.c).
  *  8. The catalog is used by the polling thread only; a job's process
  *     is forked from it (jobs.c), with the catalog closed around the fork.
+ *  9. Host and Origin (DNS rebinding; a page served on another port of
+ *     this host, e.g. a published lab sandbox, which gets this console's
+ *     cookie: browsers scope cookies by host, not port): every request,
+ *     right after invariant 4's 414, is 421 unless its Host header is
+ *     NAME:PORT with PORT the port listened on (absent only if that is
+ *     the scheme's default) and NAME the listen address (an address
+ *     literal, IPv6 in brackets), localhost on a loopback address, or a
+ *     --server-name; no Host (HTTP/1.0) is 421 too.  A request other
+ *     than GET or HEAD with an Origin header is 403 unless the Origin is
+ *     this scheme and such a NAME:PORT; before authentication, so before
+ *     the CSRF check of invariant 6 (a second lock, not a replacement).
  *
  * One thread (libmicrohttpd's internal polling thread) answers every
  * request; the calling thread waits for SIGINT or SIGTERM.  The jobs'
  * children are reaped on each request, and stopped with the server.
  */
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -71,6 +85,8 @@ struct server {
   struct catalog *cat;       /* NULL: reopened on the next request */
   const struct web_opts *o;
   bool tls;
+  struct sockaddr_storage sa;  /* the listen address (invariant 9) */
+  bool loopback;
   struct web_sessions *sessions;
   struct web_jobs *jobs;
 };
@@ -390,7 +406,109 @@ is_read (const char *method)
   return strcmp (method, "GET") == 0 || strcmp (method, "HEAD") == 0;
 }
 
-/* Invariants 3, 4 and 6, on the first call of each request (so that no
+/* Invariant 9: the port of the daemon conn came to (the kernel's pick
+ * for port 0). */
+static unsigned
+bound_port (struct MHD_Connection *conn)
+{
+  const union MHD_ConnectionInfo *ci =
+    MHD_get_connection_info (conn, MHD_CONNECTION_INFO_DAEMON);
+  const union MHD_DaemonInfo *di =
+    ci ? MHD_get_daemon_info (ci->daemon, MHD_DAEMON_INFO_BIND_PORT) : NULL;
+
+  return di ? di->port : 0;
+}
+
+/* Is name (without a port) the listen address, localhost on loopback, or
+ * a --server-name? */
+static bool
+name_ok (const struct server *s, const char *name)
+{
+  const struct sockaddr_in *v4 = (const struct sockaddr_in *) &s->sa;
+  const struct sockaddr_in6 *v6 = (const struct sockaddr_in6 *) &s->sa;
+  char lit[INET6_ADDRSTRLEN + 1];
+  size_t n = strlen (name);
+  struct in6_addr a6;
+  struct in_addr a4;
+  char **sn;
+
+  if (s->sa.ss_family == AF_INET && inet_pton (AF_INET, name, &a4) == 1 &&
+      a4.s_addr == v4->sin_addr.s_addr)
+    return true;
+  if (s->sa.ss_family == AF_INET6 && name[0] == '[' && n >= 3 &&
+      name[n - 1] == ']' && n - 2 < sizeof lit) {
+    memcpy (lit, name + 1, n - 2);
+    lit[n - 2] = '\0';
+    if (inet_pton (AF_INET6, lit, &a6) == 1 &&
+        memcmp (&a6, &v6->sin6_addr, sizeof a6) == 0)
+      return true;
+  }
+  if (s->loopback && strcasecmp (name, "localhost") == 0)
+    return true;
+  for (sn = s->o->server_names; sn && *sn; sn++)
+    if (strcasecmp (name, *sn) == 0)
+      return true;
+  return false;
+}
+
+/* Invariant 9: is host (len bytes: a Host header, or an Origin after its
+ * scheme) NAME[:PORT] of this console, listening on port? */
+static bool
+host_ok (const struct server *s, const char *host, size_t len, unsigned port)
+{
+  char name[256];
+  const char *end = host[0] == '[' ? memchr (host, ']', len) : NULL;
+  const char *colon = memchr (end ? end : host, ':', len - (end ? end - host : 0));
+  size_t nl = colon ? (size_t) (colon - host) : len, i;
+  unsigned long p = 0;
+
+  if (nl == 0 || nl >= sizeof name || (host[0] == '[' && !end))
+    return false;
+  if (!colon && port != (s->tls ? 443u : 80u))
+    return false;
+  if (colon) {
+    if (len - nl < 2 || len - nl > 6)
+      return false;
+    for (i = nl + 1; i < len; i++) {
+      if (!isdigit ((unsigned char) host[i]))
+        return false;
+      p = p * 10 + (host[i] - '0');
+    }
+    if (p != port)
+      return false;
+  }
+  memcpy (name, host, nl);
+  name[nl] = '\0';
+  return name_ok (s, name);
+}
+
+/* Invariant 9: an Origin header of this console (this scheme). */
+static bool
+origin_ok (const struct server *s, const char *origin, unsigned port)
+{
+  const char *scheme = s->tls ? "https://" : "http://";
+  size_t n = strlen (scheme);
+
+  return strncasecmp (origin, scheme, n) == 0 &&
+    host_ok (s, origin + n, strlen (origin + n), port);
+}
+
+/* Invariant 9: 421, naming the Host (printable, cut; not logged). */
+static enum MHD_Result
+reply_misdirected (struct server *s, struct MHD_Connection *conn,
+                   const char *method, const char *url, const char *host)
+{
+  CLEANUP_FREE char *h = host ? xstrdup_printable (host, false) : NULL;
+
+  return reply (s, conn, method, url, NULL, 421,
+                h ? xasprintf ("this console does not answer to Host %.200s%s "
+                               "(bootback web --server-name NAME adds a name)\n",
+                               h, strlen (h) > 200 ? "..." : "")
+                  : xstrdup ("a Host header is needed\n"),
+                "text/plain; charset=utf-8");
+}
+
+/* Invariants 9, 3, 4 and 6, on the first call of each request (so that no
  * body is read before; only POST /api/v1/jobs reads one, in later calls). */
 static enum MHD_Result
 answer (void *cls, struct MHD_Connection *conn, const char *url,
@@ -402,7 +520,12 @@ answer (void *cls, struct MHD_Connection *conn, const char *url,
                                                  MHD_HTTP_HEADER_CONTENT_LENGTH);
   const char *te = MHD_lookup_connection_value (conn, MHD_HEADER_KIND,
                                                 MHD_HTTP_HEADER_TRANSFER_ENCODING);
+  const char *host = MHD_lookup_connection_value (conn, MHD_HEADER_KIND,
+                                                  MHD_HTTP_HEADER_HOST);
+  const char *origin = MHD_lookup_connection_value (conn, MHD_HEADER_KIND,
+                                                    MHD_HTTP_HEADER_ORIGIN);
   const struct web_file *f = web_static_find (url);
+  unsigned port = bound_port (conn);
   struct who w;
   char *name = w.name;
   json_t *refused;
@@ -417,6 +540,12 @@ answer (void *cls, struct MHD_Connection *conn, const char *url,
     return reply_json (s, conn, method, url, NULL, 414,
                        web_error_json ("the path is longer than %d bytes",
                                        WEB_URL_MAX));
+  if (!host || !host_ok (s, host, strlen (host), port))
+    return reply_misdirected (s, conn, method, url, host);
+  if (origin && !is_read (method) && !origin_ok (s, origin, port))
+    return reply_json (s, conn, method, url, NULL, 403,
+                       web_error_json ("Origin %.200s is not this console's; "
+                                       "refused", origin));
   if (f && strcmp (url, "/") != 0 && is_read (method))
     return reply_file (s, conn, method, url, NULL, f);
   if (!s->cat && !(s->cat = catalog_open (s->o->home)))
@@ -585,26 +714,58 @@ start (struct server *s, const struct sockaddr_storage *sa, const char *cert,
                            MHD_OPTION_END);
 }
 
+/* --server-name: a host name (letters, digits, '-' and '.', labels not
+ * empty nor starting or ending with '-') or an address literal (IPv6 in
+ * brackets); no port, the console's is the one it listens on. */
+static bool
+server_name_valid (const char *n)
+{
+  char lit[INET6_ADDRSTRLEN + 1];
+  struct in6_addr a6;
+  size_t len = strlen (n), i;
+
+  if (n[0] == '[')
+    return len >= 3 && len - 2 < sizeof lit && n[len - 1] == ']' &&
+      (memcpy (lit, n + 1, len - 2), lit[len - 2] = '\0',
+       inet_pton (AF_INET6, lit, &a6) == 1);
+  if (len == 0 || len > 253)
+    return false;
+  for (i = 0; i < len; i++) {
+    bool start = i == 0 || n[i - 1] == '.', end = i + 1 == len || n[i + 1] == '.';
+    if (n[i] == '.' ? start || end
+        : !(isalnum ((unsigned char) n[i]) || (n[i] == '-' && !start && !end)))
+      return false;
+  }
+  return true;
+}
+
 static int
 serve (struct server *sv)
 {
   struct server s = *sv;
   const struct web_opts *o = s.o;
   CLEANUP_FREE char *cert = NULL, *key = NULL;
-  struct sockaddr_storage sa;
+  const struct sockaddr_in6 *v6 = (const struct sockaddr_in6 *) &s.sa;
+  const struct sockaddr_in *v4 = (const struct sockaddr_in *) &s.sa;
   const union MHD_DaemonInfo *info;
   struct MHD_Daemon *d;
-  bool loopback;
+  char **sn;
   sigset_t set;
   int sig;
 
-  if (parse_listen (o->listen, &sa, &loopback) == -1)
+  if (parse_listen (o->listen, &s.sa, &s.loopback) == -1)
     return -1;
+  for (sn = o->server_names; sn && *sn; sn++)
+    if (!server_name_valid (*sn)) {
+      error_setx ("--server-name %s: not a host name or an address literal "
+                  "(IPv6 in brackets; no port: the one listened on is used)", *sn);
+      return -1;
+    }
   if (!!o->cert != !!o->key) {
     error_setx ("--cert and --key go together");
     return -1;
   }
-  if (!s.tls && !loopback) {
+  if (!s.tls && !s.loopback) {
     error_setx ("--listen %s: plain HTTP only on a loopback address; give "
                 "--cert and --key for HTTPS", o->listen);
     return -1;
@@ -616,7 +777,7 @@ serve (struct server *sv)
     return -1;
   block_signals (&set);
   s.sessions = web_sessions_new ();
-  if (!(d = start (&s, &sa, cert, key))) {
+  if (!(d = start (&s, &s.sa, cert, key))) {
     error_setx ("cannot listen on %s (address in use, or a bad certificate "
                 "or key)", o->listen);
     web_sessions_free (s.sessions);
@@ -628,6 +789,11 @@ serve (struct server *sv)
            s.tls ? "https" : "http",
            (int) (strrchr (o->listen, ':') - o->listen), o->listen,
            info ? info->port : 0);
+  if (!(o->server_names && o->server_names[0]) &&
+      (s.sa.ss_family == AF_INET ? v4->sin_addr.s_addr == htonl (INADDR_ANY)
+       : IN6_IS_ADDR_UNSPECIFIED (&v6->sin6_addr)))
+    fprintf (stderr, "bootback web: note: on a wildcard address, give --server-name "
+             "for each name or address clients use (other Hosts are refused)\n");
   sigwait (&set, &sig);
   fprintf (stderr, "bootback web: stopping (signal %d)\n", sig);
   MHD_stop_daemon (d);

@@ -52,6 +52,11 @@
 
 struct web_opts {
   const char *listen;        /* ADDR:PORT or [ADDR6]:PORT; port 0: any */
+  /* The names the console is reached by besides its address (and
+   * localhost on loopback), --server-name, NULL-terminated (NULL: none):
+   * a request whose Host header is not one of them, with the port
+   * listened on, is refused (server.c, invariant 9). */
+  char **server_names;
   const char *cert, *key;    /* PEM files: HTTPS; both or neither */
   const char *home;          /* state directory (labs) */
   int64_t repo_id;           /* the repository the API shows, 0: none */
@@ -70,7 +75,8 @@ struct web_opts {
 };
 
 /* Serve until SIGINT or SIGTERM (blocked in the calling thread, which waits
- * for them).  Refuses plain HTTP on an address that is not loopback.  Says
+ * for them).  Refuses plain HTTP on an address that is not loopback, and
+ * a server name that is not a host name or address literal.  Says
  * "bootback web: listening on URL" on stderr once listening, then one line
  * per request (method, path, status, token name; never the token).
  * Actions run as jobs, each in a child process (jobs.c); they are stopped

@@ -167,6 +167,11 @@ int cmd_history (struct cli *c, int argc, char **argv);
 int cmd_report (struct cli *c, int argc, char **argv);     /* cmd-report.c */
 int cmd_report_verify (struct cli *c, int argc, char **argv);  /* cmd-report-verify.c */
 int cmd_web (struct cli *c, int argc, char **argv);        /* cmd-web.c */
+/* While bootback web runs, $BOOTBACK_HOME/web.listen holds "PID
+ * ADDR:PORT" (its --listen): lab up warns when it publishes a sandbox's
+ * port on that address, where a browser sends the console's cookie to the
+ * guest (cookies are scoped by host, not port). */
+#define CLI_WEB_LISTEN_FILE "web.listen"
 /* bootback history --check: the run chain; exit status (cmd-report-verify.c). */
 int cli_history_check (struct cli *c, bool json);
 

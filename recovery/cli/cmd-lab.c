@@ -12,6 +12,7 @@
  * application ready regressed against the median before it.
  */
 #include <errno.h>
+#include <signal.h>
 #include <sys/stat.h>
 
 #include "recovery/cli/cli.h"
@@ -481,6 +482,42 @@ up_publish (struct cli *c, const struct lab_def *d, const struct verify_report *
   return rc;
 }
 
+/* A published port on the address of a running bootback web (its
+ * record, cli.h), or either on a wildcard address: a browser that opens
+ * both sends the console's session cookie to the guest (cookies are
+ * scoped by host, not port).  A warning only: the console refuses other
+ * Hosts and Origins, so the cookie is no use through a browser
+ * (docs/design.md, "Web"); the operator is told how to keep it apart. */
+static void
+warn_console_address (struct cli *c, const struct lab_def *d)
+{
+  CLEANUP_FREE char *path = xasprintf ("%s/%s", c->home, CLI_WEB_LISTEN_FILE);
+  FILE *f = fopen (path, "re");
+  char addr[80], *colon;
+  bool any;
+  size_t i;
+  int pid = 0, n;
+
+  if (!f)
+    return;
+  n = fscanf (f, "%d %79s", &pid, addr);
+  fclose (f);
+  if (n != 2 || pid <= 0 || (kill (pid, 0) == -1 && errno == ESRCH) ||
+      !(colon = strrchr (addr, ':')))
+    return;
+  *colon = '\0';
+  any = strcmp (addr, "0.0.0.0") == 0 || strcmp (addr, "[::]") == 0;
+  for (i = 0; i < d->npublish; i++)
+    if (any || strcmp (d->publish[i].addr, addr) == 0 ||
+        strcmp (d->publish[i].addr, "0.0.0.0") == 0)
+      fprintf (stderr, "bootback: warning: publish %s:%d: the web console (pid %d) "
+               "listens on %s: a browser that opens both sends the console's "
+               "session cookie to the sandbox (cookies are scoped by host, not "
+               "port); publish on another address (e.g. 127.0.0.2), or open the "
+               "console by another name (localhost, --server-name)\n",
+               d->publish[i].addr, d->publish[i].port, pid, addr);
+}
+
 /* lab up: the published ports are listened for first (a port in use
  * stops it before anything is made), the relay starts once the sandbox
  * is up. */
@@ -500,6 +537,8 @@ up_def (struct cli *c, const struct lab_def *d, const struct run_args *a)
     cli_error ("%s", error_msg ());
     return 1;
   }
+  if (d->npublish)
+    warn_console_address (c, d);
   if (run_report (c, d, a, "sandbox", &r) == -1) {
     lab_publish_close (fds, d->npublish);
     return 1;

@@ -11,7 +11,8 @@
 
 static const char web_usage[] =
   "usage: bootback web [--listen ADDR:PORT] [--cert FILE --key FILE]\n"
-  "                    [--max-jobs N] [--migrate-dir DIR]...\n"
+  "                    [--server-name NAME]... [--max-jobs N]\n"
+  "                    [--migrate-dir DIR]...\n"
   "       bootback web token add NAME\n"
   "       bootback web token list [--json]\n"
   "       bootback web token revoke NAME\n"
@@ -28,6 +29,10 @@ static const char web_usage[] =
   "                      plain HTTP only on a loopback address\n"
   "  --cert FILE         PEM certificate (chain): serve HTTPS\n"
   "  --key FILE          its PEM private key\n"
+  "  --server-name NAME  a name (or address) clients reach the console by,\n"
+  "                      besides the --listen address and, on loopback,\n"
+  "                      localhost (repeatable); requests with another Host\n"
+  "                      header are refused (421)\n"
   "  --max-jobs N        jobs running at once (default 4, at most 64);\n"
   "                      more are refused (429)\n"
   "  --migrate-dir DIR  a directory migrate jobs may move sessions to\n"
@@ -143,22 +148,46 @@ migrate_dir_add (struct web_opts *o, const char *dir)
   return 0;
 }
 
+/* CLI_WEB_LISTEN_FILE while serving (cli.h); the path to remove after,
+ * or NULL (a failure only warns: it is for lab up's warning). */
+static char *
+listen_record (struct cli *c, const char *listen)
+{
+  char *path = xasprintf ("%s/%s", c->home, CLI_WEB_LISTEN_FILE);
+  CLEANUP_FREE char *tmp = xasprintf ("%s.%d", path, (int) getpid ());
+  FILE *f = fopen (tmp, "we");
+  bool ok = f && fprintf (f, "%d %s\n", (int) getpid (), listen) > 0;
+
+  if (f && fclose (f) != 0)
+    ok = false;
+  if (ok && rename (tmp, path) == 0)
+    return path;
+  fprintf (stderr, "bootback: warning: cannot record the listen address in %s "
+           "(lab up will not warn about publishing on it)\n", path);
+  unlink (tmp);
+  free (path);
+  return NULL;
+}
+
 int
 cmd_web (struct cli *c, int argc, char **argv)
 {
-  enum { OPT_LISTEN = 256, OPT_CERT, OPT_KEY, OPT_MAX_JOBS, OPT_MIGRATE_DIR };
+  enum { OPT_LISTEN = 256, OPT_CERT, OPT_KEY, OPT_MAX_JOBS, OPT_MIGRATE_DIR,
+         OPT_SERVER_NAME };
   static const struct option lo[] = {
     { "listen", required_argument, NULL, OPT_LISTEN },
     { "cert", required_argument, NULL, OPT_CERT },
     { "key", required_argument, NULL, OPT_KEY },
     { "max-jobs", required_argument, NULL, OPT_MAX_JOBS },
     { "migrate-dir", required_argument, NULL, OPT_MIGRATE_DIR },
+    { "server-name", required_argument, NULL, OPT_SERVER_NAME },
     { "help", no_argument, NULL, 'h' }, { NULL }
   };
   struct web_opts o = { .listen = WEB_DEFAULT_LISTEN, .home = c->home, .repo = "",
                         .scan = cli_scan_lab, .scan_opaque = c };
+  CLEANUP_FREE char *record = NULL;
   struct catalog *cat;
-  int opt;
+  int opt, rc = 0;
 
   if (argc >= 2 && strcmp (argv[1], "token") == 0)
     return cmd_token (c, argc - 1, argv + 1);
@@ -167,6 +196,7 @@ cmd_web (struct cli *c, int argc, char **argv)
     case OPT_LISTEN: o.listen = optarg; break;
     case OPT_CERT: o.cert = optarg; break;
     case OPT_KEY: o.key = optarg; break;
+    case OPT_SERVER_NAME: strv_push (&o.server_names, NULL, xstrdup (optarg)); break;
     case OPT_MAX_JOBS:
       o.max_jobs = cli_int_arg ("--max-jobs", optarg);
       if (o.max_jobs < 1 || o.max_jobs > WEB_MAX_JOBS_MAX) {
@@ -187,9 +217,12 @@ cmd_web (struct cli *c, int argc, char **argv)
     return 1;
   cat = c->cat;                 /* web_serve takes it */
   c->cat = NULL;
+  record = listen_record (c, o.listen);
   if (web_serve (cat, &o) == -1) {
     cli_perror ();
-    return 1;
+    rc = 1;
   }
-  return 0;
+  if (record)
+    unlink (record);
+  return rc;
 }
