@@ -12,13 +12,9 @@
 # counted "unchanged" and never read, and the point was recorded clean.
 source "$top_srcdir/tests/functions.sh"
 requires nbdkit mkfs.xfs xfs_db python3
-[ -f "$top_srcdir/nbd-plugin/nbdkit-bootback-plugin.so" ] || skip "plugin not built"
-getent passwd nobody >/dev/null || skip "no user nobody"
 
-bootback repo init --chunk-size 64K "$tmp/repo" >/dev/null
-sig=$tmp/sig; mkdir -p "$sig"
-echo 'rule xfs_backdated { strings: $a = "BOOTBACK-XFS-BACKDATED" condition: $a }' >"$sig/test.yar"
-echo "clean text" >"$tmp/clean.txt"
+source "$top_srcdir/tests/lib/scan.sh"
+scan_rule xfs_backdated BOOTBACK-XFS-BACKDATED
 echo "BOOTBACK-XFS-BACKDATED" >"$tmp/evil.txt"
 
 # proto FILE [evil]: an mkfs.xfs prototype, with /srv/evil.txt if asked

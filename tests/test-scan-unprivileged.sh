@@ -8,15 +8,11 @@
 # and the point was recorded clean.  As root the same point is clean.
 source "$top_srcdir/tests/functions.sh"
 requires nbdkit mkfs.xfs setpriv python3
-[ -f "$top_srcdir/nbd-plugin/nbdkit-bootback-plugin.so" ] || skip "plugin not built"
-getent passwd nobody >/dev/null || skip "no user nobody"
 [ "$(id -u)" = 0 ] || skip "needs root (to run the scan as another user)"
 group=$(id -gn nobody)
 
-bootback repo init --chunk-size 64K "$tmp/repo" >/dev/null
-sig=$tmp/sig; mkdir -p "$sig"
-echo 'rule unpriv { strings: $a = "BOOTBACK-UNPRIVILEGED-TEST" condition: $a }' >"$sig/test.yar"
-echo "clean text" >"$tmp/clean.txt"
+source "$top_srcdir/tests/lib/scan.sh"
+scan_rule unpriv BOOTBACK-UNPRIVILEGED-TEST
 printf 'd\n0 0\nd--755 0 0\nclean.txt ---644 0 0 %s\n$\n' "$tmp/clean.txt" >"$tmp/proto"
 truncate -s 300M "$tmp/x.img"
 mkfs.xfs -q -p "$tmp/proto" "$tmp/x.img"
