@@ -62,7 +62,13 @@
  *      files, no core, no new processes), supplementary groups cleared,
  *      setresgid/setresuid to o->user (nobody; its uid and gid looked
  *      up by the parent);
- *   3. walks the disk (walk.c), writing JSON lines to the pipe.
+ *   3. reports its sandbox as the kernel sees it (uid, euid,
+ *      no_new_privs, its network namespace's inode, its interfaces),
+ *      before it reads a guest byte: the parent takes nothing from a
+ *      child whose first such line does not show the sandbox holding
+ *      (sandbox_holds), as when bootback runs as a user other than root,
+ *      who can neither change uid nor make a namespace;
+ *   4. walks the disk (walk.c), writing JSON lines to the pipe.
  * The parent reads the pipe with a wall-clock deadline (o->timeout) and
  * kills the child when it passes, or when it has written more than
  * CHILD_OUTPUT_MAX; a child that dies, fails or is killed makes the disk
@@ -96,6 +102,7 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 #include <libnbd.h>
@@ -190,6 +197,15 @@ count_interfaces (void)
   if (ifs)
     if_freenameindex (ifs);
   return n;
+}
+
+/* The inode of this process's network namespace, 0 if unknown. */
+static uint64_t
+netns_inode (void)
+{
+  struct stat st;
+
+  return stat ("/proc/self/ns/net", &st) == 0 ? (uint64_t) st.st_ino : 0;
 }
 
 static void
@@ -329,12 +345,15 @@ scan_child_main (int argc, char **argv)
       engines_tmpdir (e, scratch) == -1)
     goto err;
   crash_step (10);                      /* a test hook */
-  /* what the report says of the sandbox is what the kernel says now */
+  /* what the report says of the sandbox is what the kernel says now,
+   * before any guest byte is parsed: the parent trusts this line alone
+   * (sandbox_holds) */
   fprintf (out, "{\"kind\":\"sandbox\",\"uid\":%d,\"euid\":%d,"
            "\"no_new_privs\":%d,\"session_leader\":%d,\"tty\":%d,"
-           "\"interfaces\":%d}\n", (int) getuid (), (int) geteuid (),
-           prctl (PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0), getsid (0) == getpid (),
-           isatty (0) || isatty (1) || isatty (2), count_interfaces ());
+           "\"interfaces\":%d,\"netns\":%" PRIu64 "}\n", (int) getuid (),
+           (int) geteuid (), prctl (PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0),
+           getsid (0) == getpid (), isatty (0) || isatty (1) || isatty (2),
+           count_interfaces (), netns_inode ());
   if (walk_disk (nbd, &o, e, out) == -1)
     goto err;
   engines_free (e);
@@ -444,11 +463,38 @@ read_child (int fd, unsigned timeout, char **buf, size_t *len)
   }
 }
 
-/* The child's lines into the disk's result.  -1 if it reported an error. */
+/* Does the child's sandbox line (written after it dropped, before it
+ * read a guest byte) show the sandbox holds: another uid than ours and
+ * not root, no_new_privs, a network namespace of its own with loopback
+ * alone?  Run by a user other than root, the child could neither change
+ * uid nor make a namespace, and before, it went on to parse the guest's
+ * disk with that user's uid and network.  NULL if it holds, else why
+ * not. */
+static const char *
+sandbox_holds (json_t *sb)
+{
+  json_int_t uid = json_integer_value (json_object_get (sb, "uid"));
+  json_int_t euid = json_integer_value (json_object_get (sb, "euid"));
+  json_int_t ns = json_integer_value (json_object_get (sb, "netns"));
+
+  /* a missing or non-integer field reads as 0 */
+  if (uid == 0 || euid == 0 || uid != euid ||
+      uid == (json_int_t) getuid () || uid == (json_int_t) geteuid () ||
+      json_integer_value (json_object_get (sb, "no_new_privs")) != 1)
+    return "the scan sandbox could not drop privileges: run as root";
+  if (!ns || ns == (json_int_t) netns_inode () ||
+      json_integer_value (json_object_get (sb, "interfaces")) != 1)
+    return "the scan sandbox could not make a network namespace: run as root";
+  return NULL;
+}
+
+/* The child's lines into the disk's result.  -1 if it reported an error,
+ * or wrote a partition or a match before a sandbox line that holds. */
 static int
 collect (json_t *res, char *buf, bool *rules_bad)
 {
   char *line, *save = NULL;
+  const char *weak = "the scanning process did not report its sandbox";
 
   for (line = strtok_r (buf, "\n", &save); line;
        line = strtok_r (NULL, "\n", &save)) {
@@ -464,8 +510,22 @@ collect (json_t *res, char *buf, bool *rules_bad)
       *rules_bad = json_is_true (json_object_get (o, "rules"));
       return -1;
     }
-    if (strcmp (kind, "sandbox") == 0)
+    if (strcmp (kind, "sandbox") == 0) {
+      /* the first one only: a later one comes after guest bytes */
+      if (json_object_get (res, "sandbox")) {
+        error_setx ("the scanning process reported its sandbox twice");
+        return -1;
+      }
       json_object_set (res, "sandbox", o);
+      if ((weak = sandbox_holds (o))) {
+        error_setx ("%s", weak);
+        return -1;
+      }
+    }
+    else if (weak) {
+      error_setx ("%s", weak);
+      return -1;
+    }
     else
       json_array_append (json_object_get (res, strcmp (kind, "match") == 0
                                         ? "matches" : "partitions"), o);

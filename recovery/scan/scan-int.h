@@ -54,6 +54,13 @@ struct walk {
   json_t *notes;
   char *buf;
   const char *path;             /* the file being matched (escaped) */
+  /* --since (walk.c): the directory being walked changed; where inode
+   * records are (ext: inodes per group, record and descriptor sizes,
+   * the descriptors' byte offset; NTFS: $MFT, record size in ino_size) */
+  bool dir_changed;
+  uint32_t ino_per_group, ino_size, desc_size;
+  uint64_t meta_table;
+  void *mft;                    /* TSK_FS_FILE * */
 };
 
 /* Add an inode number to w's set: false if it was there. */
@@ -72,6 +79,10 @@ void part_result (FILE *out, int part, const char *volume, const char *fs,
 int xfs_walk (const struct scan_src *src, uint64_t off, uint64_t len,
               int part, const char *volume, const struct scan_opts *o,
               struct scan_engines *e, FILE *out);
+/* --since on XFS: libfsxfs gives no extent map, and the inode change
+ * time is the guest's to set, so every file is read. */
+#define XFS_SINCE_NOTE "xfs: --since reads every file (no extent map; " \
+  "the guest's inode change times are not trusted)"
 /* Scan the file system of src from byte 0 as partition part, volume
  * (walk.c). */
 void walk_volume (const struct scan_src *src, int part, const char *volume,

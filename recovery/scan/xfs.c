@@ -6,7 +6,11 @@
  * hold: entries are opened inside the file system, symlinks are never
  * followed, every inode is scanned once, loops and depth are capped, the
  * log is never replayed.  libfsxfs (20201117) gives no extent map, so
- * --since selects XFS files by inode change time alone (said in a note).
+ * --since cannot tell which XFS files changed: it reads every file (said
+ * in a note).  The inode change time is no guide: the guest sets it (a
+ * clock set back, xfs_db, or one that simply runs behind), and before, a
+ * file whose ctime was older than the earlier point was never read, so a
+ * payload back-dated that way made the point clean.
  * Names are as libfsxfs gives them (UTF-8); an entry whose name it cannot
  * convert is skipped and noted.
  */
@@ -25,14 +29,8 @@ static void
 xfs_file (struct walk *w, libfsxfs_file_entry_t *f, const char *path)
 {
   size64_t size = 0;
-  int64_t ctime = 0;
 
   libfsxfs_file_entry_get_size (f, &size, NULL);
-  libfsxfs_file_entry_get_inode_change_time (f, &ctime, NULL);
-  if (w->o->changed && !w->volume && ctime / 1000000000 < w->o->since_time) {
-    w->unchanged++;
-    return;
-  }
   if (size > w->o->max_file) {
     w->skipped++;
     note (w, "%s: not scanned, larger than the file size limit", path);
@@ -142,8 +140,7 @@ xfs_walk (const struct scan_src *src, uint64_t off, uint64_t len, int part,
   w.notes = json_array ();
   if (o->changed)
     json_array_append_new (w.notes, json_string (volume ? LVM_SINCE_NOTE
-                                                 : "xfs: --since by inode "
-                                                 "change time only (no extent map)"));
+                                                 : XFS_SINCE_NOTE));
   if (!(w.buf = malloc (o->max_file ? o->max_file : 1)))
     part_result (out, part, volume, "xfs", "not scanned", "out of memory",
                  NULL);
