@@ -33,12 +33,11 @@ static const char scan_usage[] =
   "$BOOTBACK_HOME/scan/).  Partitions and file systems are read in user\n"
   "space (ext2/3/4, FAT, NTFS, XFS, LVM) by an unprivileged process\n"
   "with resource limits; guest symlinks are never followed.  --since TIME\n"
-  "scans only files a changed chunk holds (data, inode, directory) since\n"
-  "TIME, a point of the same VM with a clean scan (XFS: every file).\n"
-  "Exit 0 clean, 2 found, 1 could not scan (everything).  --find-clean\n"
-  "finds the newest point of VM that is clean and not marked suspicious,\n"
-  "scanning by bisection, newest first, and says which points it checked\n"
-  "(exit 0 found one, 2 none).\n";
+  "scans only files whose data or inode changed since TIME, a point of\n"
+  "the same VM with a clean scan.  Exit 0 clean, 2 found, 1 could not scan\n"
+  "(everything).  --find-clean finds the newest point of VM that is clean\n"
+  "and not marked suspicious, scanning by bisection, newest first, and\n"
+  "says which points it checked (exit 0 found one, 2 none).\n";
 
 struct scan_run {
   struct cli *c;

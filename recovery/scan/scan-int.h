@@ -54,13 +54,6 @@ struct walk {
   json_t *notes;
   char *buf;
   const char *path;             /* the file being matched (escaped) */
-  /* --since (walk.c): the directory being walked changed; where inode
-   * records are (ext: inodes per group, record and descriptor sizes,
-   * the descriptors' byte offset; NTFS: $MFT, record size in ino_size) */
-  bool dir_changed;
-  uint32_t ino_per_group, ino_size, desc_size;
-  uint64_t meta_table;
-  void *mft;                    /* TSK_FS_FILE * */
 };
 
 /* Add an inode number to w's set: false if it was there. */

@@ -26,24 +26,10 @@
  *    physical volume to lvm.c (each logical volume comes back here,
  *    walk_volume; a physical volume inside one is not read).
  *
- * --since: a file is scanned if a chunk that changed between the two
- * points holds its inode record (ext's inode table, NTFS's MFT record),
- * any run of any of its non-resident attributes (its data, ext's extent
- * or indirect blocks, NTFS streams), or its directory's inode or blocks
- * (a name added for an inode no name reached before), or if its ctime is
- * after the earlier point.  ctime alone never makes a file unchanged:
- * the guest sets it, and before, an inode re-pointed at blocks written
- * before the earlier point (then unallocated), its ctime set back, was
- * counted unchanged, only the inode table's chunk having changed.  On
- * file systems whose inode records are not located here (FAT, ...) every
- * file is read.  Others are counted as "unchanged".  Known limit: a
- * subdirectory is judged by its own chunks, so a whole tree staged before
- * the earlier point where no name reached it, then given one name in a
- * changed directory, is read only where its own chunks changed; NTFS
- * attribute-list (extension) records are not located; where inode
- * records are is this point's (ext group descriptors, $MFT's runs), so
- * an inode table or MFT moved onto a copy staged, unallocated, before
- * the earlier point is not seen as changed.
+ * --since: a file is scanned if any of its data runs overlaps a chunk that
+ * changed between the two points, or its inode changed (ctime) after the
+ * earlier point, or its data has no runs (resident, inline).  Others are
+ * counted as "unchanged".
  *
  * Output: one JSON line per match and per partition to out.
  */
@@ -148,168 +134,32 @@ on_match (void *opaque, const char *engine, const char *rule)
                       "volume", w->volume));
 }
 
-/* --since: does a chunk holding bytes [off, off + len) of the file
- * system differ between the two points? */
-static bool
-range_changed (struct walk *w, uint64_t off, uint64_t len)
-{
-  const struct scan_opts *o = w->o;
-  uint64_t base = ((TSK_FS_INFO *) w->fs)->offset, first, last, i;
-
-  if (len == 0)
-    return false;
-  first = (base + off) / o->chunk_size;
-  last = (base + off + len - 1) / o->chunk_size;
-  for (i = first; i <= last; i++)
-    if (i >= o->nchunks || o->changed[i])
-      return true;
-  return false;
-}
-
-static uint32_t
-le32 (const unsigned char *p)
-{
-  return p[0] | p[1] << 8 | p[2] << 16 | (uint32_t) p[3] << 24;
-}
-
-/* ext2/3/4: where the inode records are, from the superblock (once per
- * walk).  false if not known (meta_bg, an odd superblock). */
-static bool
-ext_inode_table_info (struct walk *w)
-{
-  TSK_FS_INFO *fs = w->fs;
-  unsigned char sb[1024];
-  uint32_t incompat;
-
-  if (w->ino_per_group)
-    return true;
-  if (tsk_fs_read (fs, 1024, (char *) sb, sizeof sb) != sizeof sb) {
-    tsk_error_reset ();
-    return false;
-  }
-  incompat = le32 (sb + 0x60);
-  w->ino_size = le32 (sb + 0x4c) >= 1 ? (sb[0x58] | sb[0x59] << 8) : 128;
-  w->desc_size = incompat & 0x80 ? (sb[0xfe] | sb[0xff] << 8) : 32;
-  w->meta_table = (uint64_t) (le32 (sb + 0x14) + 1) * fs->block_size;
-  if ((incompat & 0x10) || w->ino_size < 128 || w->desc_size < 32 ||
-      le32 (sb + 0x28) == 0)
-    return false;               /* meta_bg: descriptors spread out */
-  w->ino_per_group = le32 (sb + 0x28);
-  return true;
-}
-
-/* NTFS: $MFT (its data runs say where each record is) and the record
- * size, once per walk.  false if not known. */
-static bool
-ntfs_mft_info (struct walk *w)
-{
-  TSK_FS_INFO *fs = w->fs;
-  signed char c;
-
-  if (w->mft)
-    return true;
-  if (tsk_fs_read (fs, 0x40, (char *) &c, 1) != 1 ||
-      !(w->mft = tsk_fs_file_open_meta (fs, NULL, 0))) {
-    tsk_error_reset ();
-    return false;
-  }
-  w->ino_size = c > 0 ? (uint32_t) c * fs->block_size
-    : c < 0 && c > -31 ? 1u << -c : 0;
-  return w->ino_size != 0;
-}
-
-/* The bytes of the file system holding inode inum's record: ext's inode
- * table entry, NTFS's MFT record.  false if not known (another file
- * system, or a layout not handled): the file is then read. */
-static bool
-inode_place (struct walk *w, TSK_INUM_T inum, uint64_t *off, uint64_t *len)
-{
-  TSK_FS_INFO *fs = w->fs;
-  uint64_t bs = fs->block_size;
-
-  if (TSK_FS_TYPE_ISEXT (fs->ftype)) {
-    unsigned char d[64];
-    uint64_t g, table;
-    ssize_t k;
-
-    if (inum == 0 || !ext_inode_table_info (w))
-      return false;
-    g = (inum - 1) / w->ino_per_group;
-    k = MIN (w->desc_size, sizeof d);
-    if (tsk_fs_read (fs, w->meta_table + g * w->desc_size, (char *) d, k) != k) {
-      tsk_error_reset ();
-      return false;
-    }
-    table = le32 (d + 8);
-    if (w->desc_size >= 64)
-      table |= (uint64_t) le32 (d + 0x28) << 32;
-    *off = table * bs + (inum - 1) % w->ino_per_group * w->ino_size;
-    *len = w->ino_size;
-    return true;
-  }
-  if (TSK_FS_TYPE_ISNTFS (fs->ftype)) {
-    const TSK_FS_ATTR *a;
-    const TSK_FS_ATTR_RUN *run;
-    uint64_t pos;
-
-    if (!ntfs_mft_info (w) ||
-        !(a = tsk_fs_file_attr_get (w->mft)) || !(a->flags & TSK_FS_ATTR_NONRES))
-      return false;
-    pos = (uint64_t) inum * w->ino_size;
-    for (run = a->nrd.run; run; run = run->next)
-      if (pos >= run->offset * bs && pos + w->ino_size <= (run->offset + run->len) * bs &&
-          !(run->flags & (TSK_FS_ATTR_RUN_FLAG_SPARSE | TSK_FS_ATTR_RUN_FLAG_FILLER))) {
-        *off = run->addr * bs + pos - run->offset * bs;
-        *len = w->ino_size;
-        return true;
-      }
-  }
-  return false;
-}
-
-/* --since: does a chunk hold a changed part of f: its inode record
- * (inode_place), or any run of any of its non-resident attributes (its
- * data, ext's extent and indirect blocks, NTFS's streams and directory
- * index)?  A resident attribute is in the record. */
-static bool
-meta_or_data_changed (struct walk *w, TSK_FS_FILE *f)
-{
-  TSK_FS_INFO *fs = w->fs;
-  uint64_t bs = fs->block_size, off, len;
-  int i, n = tsk_fs_file_attr_getsize (f);
-
-  if (!inode_place (w, f->meta->addr, &off, &len) || range_changed (w, off, len))
-    return true;
-  if (n <= 0)
-    return true;
-  for (i = 0; i < n; i++) {
-    const TSK_FS_ATTR *a = tsk_fs_file_attr_get_idx (f, i);
-    const TSK_FS_ATTR_RUN *run;
-    if (!a)
-      return true;
-    if (!(a->flags & TSK_FS_ATTR_NONRES))
-      continue;
-    for (run = a->nrd.run; run; run = run->next)
-      if (!(run->flags & (TSK_FS_ATTR_RUN_FLAG_SPARSE | TSK_FS_ATTR_RUN_FLAG_FILLER)) &&
-          range_changed (w, run->addr * bs, run->len * bs))
-        return true;
-  }
-  return false;
-}
-
-/* --since: does the file need scanning?  Not if the guest's ctime,
- * which it sets at will, says so: only if no chunk holding its inode
- * record, its data, its extent or indirect blocks, or its directory's
- * (w->dir_changed: a name added for an inode no name reached) changed. */
+/* --since: does the file need scanning? */
 static bool
 changed (struct walk *w, TSK_FS_FILE *f)
 {
   const struct scan_opts *o = w->o;
+  const TSK_FS_ATTR *a;
+  const TSK_FS_ATTR_RUN *run;
+  TSK_FS_INFO *fs = w->fs;
+  uint64_t bs = fs->block_size, first, last, i;
 
-  if (!o->changed || w->volume || w->dir_changed ||
-      f->meta->ctime >= o->since_time)
+  if (!o->changed || w->volume || f->meta->ctime >= o->since_time)
     return true;                /* a logical volume: no chunk map (lvm.c) */
-  return meta_or_data_changed (w, f);
+  a = tsk_fs_file_attr_get (f);
+  if (!a || !(a->flags & TSK_FS_ATTR_NONRES))
+    return true;
+  for (run = a->nrd.run; run; run = run->next) {
+    if (run->flags & (TSK_FS_ATTR_RUN_FLAG_SPARSE | TSK_FS_ATTR_RUN_FLAG_FILLER))
+      continue;
+    first = ((uint64_t) fs->offset + run->addr * bs) / o->chunk_size;
+    last = ((uint64_t) fs->offset + (run->addr + run->len) * bs - 1)
+      / o->chunk_size;
+    for (i = first; i <= last; i++)
+      if (i >= o->nchunks || o->changed[i])
+        return true;
+  }
+  return false;
 }
 
 /* Match len bytes of w->buf as path. */
@@ -435,7 +285,6 @@ walk_dir (struct walk *w, TSK_INUM_T inum, const char *path, unsigned depth)
 {
   TSK_FS_DIR *d;
   size_t i, n;
-  bool was;
 
   if (depth > w->o->max_depth) {
     w->capped++;
@@ -453,10 +302,6 @@ walk_dir (struct walk *w, TSK_INUM_T inum, const char *path, unsigned depth)
     w->skipped++;
     return;
   }
-  /* its own entries only: a subdirectory is judged by its own chunks */
-  was = w->dir_changed;
-  w->dir_changed = w->o->changed && !w->volume &&
-    (!d->fs_file || !d->fs_file->meta || meta_or_data_changed (w, d->fs_file));
   n = tsk_fs_dir_getsize (d);
   for (i = 0; i < n; i++) {
     TSK_FS_FILE *f = tsk_fs_dir_get (d, i);
@@ -465,7 +310,6 @@ walk_dir (struct walk *w, TSK_INUM_T inum, const char *path, unsigned depth)
       tsk_fs_file_close (f);
     }
   }
-  w->dir_changed = was;
   tsk_fs_dir_close (d);
 }
 
@@ -608,7 +452,6 @@ walk_fs (TSK_IMG_INFO *img, TSK_OFF_T off, uint64_t len, int part,
   free (w.buf);
   json_decref (w.notes);
   tdestroy (w.seen, free_key);
-  tsk_fs_file_close (w.mft);
   tsk_fs_close (fs);
 }
 
