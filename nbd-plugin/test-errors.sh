@@ -42,7 +42,7 @@ expect_error "readahead" repo=repo readahead=-1
 # manifest), naming the file.
 cp -a repo repo2
 idx=$(ls repo2/points/web/*/vda.fidx)
-printf 'X' | dd of="$idx" bs=1 seek=100 conv=notrunc status=none
+damage_byte "$idx" 100
 expect_error "vda.fidx: index is corrupt" repo=repo2 point=web
 
 # An index longer than its manifest says is refused before it is read:

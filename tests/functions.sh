@@ -147,3 +147,17 @@ host_secret_images () {
     truncate -s 1M "$tmp/secret"
     qemu-img create -q -f qcow2 -F raw -b "$tmp/secret" "$tmp/evil.qcow2"
 }
+
+# damage_byte FILE OFFSET: invert the byte at OFFSET of FILE (writing a
+# fixed byte instead is no damage where that byte was there already: 1
+# run in 256 on random data)
+damage_byte () {
+    python3 - "$1" "$2" <<'PY'
+import sys
+with open(sys.argv[1], "r+b") as f:
+    f.seek(int(sys.argv[2]))
+    b = f.read(1)[0]
+    f.seek(int(sys.argv[2]))
+    f.write(bytes([b ^ 0xFF]))
+PY
+}

@@ -142,7 +142,7 @@ PY
 )
 [ -f "$chunk2" ] || fail "chunk 2 of vdb not found: $chunk2"
 cp "$chunk2" "$tmp/chunk2.good"
-printf 'X' | dd of="$chunk2" bs=1 seek=$(( $(stat -c %s "$chunk2") / 2 )) conv=notrunc status=none
+damage_byte "$chunk2" $(( $(stat -c %s "$chunk2") / 2 ))
 head -c 65536 /dev/urandom >"$tmp/blob"
 "$qga" --domain "$dom" write /run/blob <"$tmp/blob"
 "$qga" --domain "$dom" exec /bin/sh -c "dd if=/run/blob of=/dev/vdb bs=64k seek=35 oflag=direct 2>/dev/null && sync" ||

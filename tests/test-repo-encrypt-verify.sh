@@ -25,7 +25,7 @@ cat "$tmp/out" "$tmp/err"
 # damaged chunks (every one: the index is encrypted, so which one the boot
 # reads first is not known here): the boot's first read fails its tag
 for chunk in $(find "$tmp/repo/chunks" -type f); do
-    printf 'X' | dd of="$chunk" bs=1 seek=100 conv=notrunc status=none
+    damage_byte "$chunk" 100
 done
 rc=0
 bootback verify web1 --address 10.77.0.21 --check tcp\ 7 --report-dir "$tmp/r2" \
