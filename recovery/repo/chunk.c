@@ -249,6 +249,24 @@ static int mb_hash_jobs (IMB_MGR *m, const uint8_t *const *src,
                          const size_t *len, size_t n,
                          uint8_t (*out)[REPO_DIGEST_LEN], bool check);
 
+/* A multi-buffer manager with AVX-512 lanes, or NULL (no AVX-512 on
+ * this CPU, or no memory: OpenSSL then). */
+static IMB_MGR *
+mb_new (void)
+{
+  IMB_MGR *m = alloc_mb_mgr (0);
+  IMB_ARCH arch;
+
+  if (!m)
+    return NULL;
+  init_mb_mgr_auto (m, &arch);
+  if (imb_get_errno (m) != 0 || arch != IMB_ARCH_AVX512) {
+    free_mb_mgr (m);
+    return NULL;
+  }
+  return m;
+}
+
 /* mb_long_ok: messages of CHUNK_FRAME and CHUNK_FRAME - 1 bytes, each
  * different, hashed unchecked on a manager of this process, MB_LANES at
  * once and then 9 (a group the manager flushes), give OpenSSL's
@@ -260,16 +278,11 @@ mb_selftest (void)
   size_t len[MB_LANES], i, n;
   uint8_t got[MB_LANES][REPO_DIGEST_LEN], want[REPO_DIGEST_LEN];
   uint8_t *buf = xmalloc ((size_t) MB_LANES * CHUNK_FRAME);
-  IMB_MGR *m = alloc_mb_mgr (0);
-  IMB_ARCH arch;
+  IMB_MGR *m = mb_new ();
   bool ok = m != NULL;
 
   for (i = 0; i < (size_t) MB_LANES * CHUNK_FRAME; i++)
     buf[i] = (uint8_t) (i * 2654435761u >> 11);
-  if (ok) {
-    init_mb_mgr_auto (m, &arch);
-    ok = imb_get_errno (m) == 0 && arch == IMB_ARCH_AVX512;
-  }
   for (i = 0; i < MB_LANES; i++) {
     src[i] = buf + i * CHUNK_FRAME;
     len[i] = CHUNK_FRAME - (i & 1);     /* 65536 and 65535 in turn */
@@ -294,23 +307,11 @@ mb_selftest (void)
 static IMB_MGR *
 mb_of (struct codec *c)
 {
-  IMB_MGR *m;
-  IMB_ARCH arch;
-
   if (c->mb_tried)
     return c->mb;
   c->mb_tried = true;
   pthread_once (&mb_long_once, mb_selftest);
-  m = alloc_mb_mgr (0);
-  if (!m)
-    return NULL;
-  init_mb_mgr_auto (m, &arch);
-  if (imb_get_errno (m) != 0 || arch != IMB_ARCH_AVX512) {
-    free_mb_mgr (m);
-    return NULL;
-  }
-  c->mb = m;
-  return m;
+  return c->mb = mb_new ();
 }
 
 /* Hash n (at most 64) messages on m: 0, or -1 if a message is longer
