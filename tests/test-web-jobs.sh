@@ -164,6 +164,40 @@ got=$(curl -s -o "$tmp/body" -w '%{http_code}' -H "Authorization: Bearer $token"
 [ "$got" = 405 ] || fail "POST /api/v1/points: $got"
 [ "$(jobs_total)" = 0 ] || fail "a refused request made a job"
 
+# --- roles: a token does what its role allows, no more ---------------------
+# (before roles, every token could prune and gc: a metrics scraper's too)
+reader=$(bootback web token add scraper --role read 2>/dev/null)
+oper=$(bootback web token add oncall --role operate 2>/dev/null)
+expect_fail bootback web token add x --role root 2>"$tmp/err"
+grep -q "'root' is not a role (one of read, operate, admin)" "$tmp/err" || fail "bad role: $(cat "$tmp/err")"
+bootback web token list | grep -q '^scraper  *read  ' || fail "token list: $(bootback web token list)"
+bootback web token list --json | python3 -c '
+import json, sys
+roles = {t["name"]: t["role"] for t in json.load(sys.stdin)}
+assert roles == {"ci": "admin", "oncall": "operate", "scraper": "read"}, roles' ||
+    fail "token list --json roles"
+[ "$(token=$reader get /api/v1/points)" = 200 ] || fail "a read token cannot GET"
+for body in '{"action":"gc"}' '{"action":"stop","session":"nosuch"}'; do
+    token=$reader expect_post 403 "$body"
+    json '"needs a token of role" in j["error"] and "this one\x27s is read" in j["error"]'
+done
+token=$oper expect_post 403 '{"action":"gc","dry_run":true}'
+json 'j["error"] == "action gc needs a token of role admin; this one\x27s is operate"'
+token=$oper expect_post 403 '{"action":"prune","vm":"db","keep_last":1}'
+# a browser session has its token's role
+curl -s -o /dev/null -D "$tmp/hdr" -X POST -H "Authorization: Bearer $reader" "$url/login"
+cookie=$(sed -n 's/^Set-Cookie: \(bootback_session=[0-9a-f]*\);.*/\1/pi' "$tmp/hdr")
+curl -s -o "$tmp/body" -H "Cookie: $cookie" "$url/session"
+json 'j["user"] == "scraper" and j["role"] == "read"'
+csrf=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["csrf"])' "$tmp/body")
+got=$(curl -s -o "$tmp/body" -w '%{http_code}' -H "Cookie: $cookie" -H "X-CSRF-Token: $csrf" \
+      -H 'Content-Type: application/json' --data-binary '{"action":"gc"}' "$url/api/v1/jobs")
+[ "$got" = 403 ] || fail "a read token's session started gc: $got"
+[ "$(jobs_total)" = 0 ] || fail "a refused role made a job"
+id=$(token=$oper new_job '{"action":"stop","session":"nosuch"}')
+wait_job "$id" 30
+json 'j["state"] == "failed" and j["action"] == "stop"'
+
 # --- prune and gc; a failing stop ------------------------------------------
 id=$(new_job '{"action":"prune","vm":"db","keep_last":1}')
 wait_job "$id" 30

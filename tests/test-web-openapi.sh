@@ -53,7 +53,7 @@ for r in sorted(documented - code):
 table = actions[actions.index("static const struct action actions[] = {"):]
 table = table[:table.index("\n};")]
 coded = {}
-for name, args in re.findall(r'\{ \{ "([a-z-]+)", do_[a-z_]+ \}, \{(.*?)\} \}', table, re.S):
+for name, args in re.findall(r'\{ \{ "([a-z-]+)", WEB_ROLE_[A-Z]+, do_[a-z_]+ \},\s*\{(.*?)\} \}', table, re.S):
     coded[name] = {k: kind == "REQ" for kind, k in re.findall(r'(REQ|OPT) \("([a-z_]+)"', args)}
 doc = {}
 for o in spec["components"]["schemas"]["Action"]["oneOf"]:

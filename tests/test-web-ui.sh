@@ -13,7 +13,8 @@
 # made); "Verify now" on the tiny image's point runs a real verify job to
 # its end and the VM's row shows the new verdict; Stop sends the CSRF
 # token and reaches the jobs API; a POST without it is 403; no CSP
-# violation; logout ends the session; a revoked token ends its sessions;
+# violation; a token of role read gets every action button disabled;
+# logout ends the session; a revoked token ends its sessions;
 # over HTTPS the cookie is Secure.  Then, with 10,000 more points, the
 # page's load and page-flip times against the small catalog's (figures in
 # tests/tmp/web-ui/figures.txt).  Screenshots: tests/tmp/web-ui/.  Stop
@@ -185,6 +186,11 @@ assert v["verdict"].startswith("passed"), "Verify now: the overview does not sho
     "$tmp/check.json" || fail "Verify now (above)"
 if grep -q "$token\|${cookie#*=}" "$tmp/web.log"; then fail "a secret is in the log"; fi
 grep -q "POST /api/v1/jobs 403" "$tmp/web.log" || fail "no refused POST in the log"
+# a token of role read: the same dashboard, no button that starts a job
+reader=$(bootback web token add watcher --role read 2>/dev/null)
+node "$top_srcdir/tests/browser/ui.js" read "$url" "$reader" "$shots" > "$tmp/read.json" ||
+    fail "the browser check of a read token failed (above)"
+cat "$tmp/read.json"
 
 # A revoked token ends its sessions
 code=$(curl -s -o /dev/null -w '%{http_code}' -H "Cookie: $cookie" "$url/ui/overview")

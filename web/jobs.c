@@ -31,7 +31,8 @@
  *  4. At most --max-jobs (WEB_MAX_JOBS) run at once: 429 beyond, nothing
  *     started.
  *  5. The arguments are checked in the parent before the row is made
- *     (actions.c): a 400 starts nothing and records nothing.
+ *     (actions.c): a 400 starts nothing and records nothing; then the
+ *     token's role against the action's (web.h): a 403 neither.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -238,8 +239,8 @@ spawn (struct catalog **cat, int64_t id, const struct web_action *a,
 
 json_t *
 web_jobs_post (struct web_jobs *js, struct catalog **cat,
-               const struct web_opts *o, const char *body, size_t len,
-               int *status)
+               const struct web_opts *o, enum web_role role,
+               const char *body, size_t len, int *status)
 {
   const struct web_action *a;
   json_auto_t *args = NULL;
@@ -251,6 +252,12 @@ web_jobs_post (struct web_jobs *js, struct catalog **cat,
   if (!(args = web_action_check (o, body, len, &a, why, sizeof why))) {
     *status = 400;
     return web_error_json ("%s", why);
+  }
+  if (role < a->role) {
+    *status = 403;
+    return web_error_json ("action %s needs a token of role %s; this one's "
+                           "is %s", a->name, web_role_name (a->role),
+                           web_role_name (role));
   }
   web_jobs_reap (js, *cat);
   if (js->n >= js->max) {

@@ -18,6 +18,8 @@
  *     /login instead).  The one exception: GET or HEAD of the files built
  *     into the program that hold no data (/login, /static/...), the same
  *     for everyone.  POST /login opens a session only for a bearer token.
+ *     What the token may do (its role, web.h) is read from the catalog
+ *     at each request, a session's too; jobs.c refuses a job above it.
  *  4. Only POST /api/v1/jobs has a body read, after authentication (and
  *     the CSRF check of invariant 6): its Content-Type must be
  *     application/json (else 415), its length at most WEB_BODY_MAX (else
@@ -97,11 +99,13 @@ struct body {
   size_t len;
   bool too_big;
   char who[WEB_TOKEN_NAME_MAX + 1];  /* the token's name */
+  enum web_role role;                /* and its role */
 };
 
 /* Who sent a request: a token's name, and its session if by cookie. */
 struct who {
   char name[WEB_TOKEN_NAME_MAX + 1];
+  enum web_role role;            /* the token's, now */
   char token_hash[SHA256_HEX_LEN + 1];  /* of a bearer token, "" if none */
   struct web_session *session;   /* NULL: by bearer token */
 };
@@ -184,7 +188,7 @@ session_of (struct server *s, struct MHD_Connection *conn, struct who *w)
 
   if (!ws)
     return 0;
-  if ((live = web_session_token_live (s->cat, ws)) != 1) {
+  if ((live = web_session_token_live (s->cat, ws, &w->role)) != 1) {
     if (live == 0)
       web_session_end (ws);     /* its token was revoked */
     return live;
@@ -214,7 +218,7 @@ authenticate (struct server *s, struct MHD_Connection *conn, struct who *w)
   if (strlen (h) != WEB_TOKEN_LEN)
     return 0;
   web_token_hash (h, w->token_hash);
-  return web_token_check (s->cat, h, w->name);
+  return web_token_check (s->cat, h, w->name, &w->role);
 }
 
 /* A file built into the program (invariant 7's policy). */
@@ -228,7 +232,8 @@ reply_file (struct server *s, struct MHD_Connection *conn, const char *method,
   return reply_response (s, conn, method, url, who, 200, r, f->type, CSP_PAGE);
 }
 
-/* GET /session: who is logged in, the CSRF token, until when. */
+/* GET /session: who is logged in, the token's role, the CSRF token, until
+ * when. */
 static enum MHD_Result
 reply_session (struct server *s, struct MHD_Connection *conn, const char *method,
                const char *url, const struct who *w)
@@ -237,10 +242,12 @@ reply_session (struct server *s, struct MHD_Connection *conn, const char *method
 
   if (!w->session)
     return reply_json (s, conn, method, url, w->name, 200,
-                       json_pack ("{s:s, s:n}", "user", w->name, "csrf"));
+                       json_pack ("{s:s, s:s, s:n}", "user", w->name, "role",
+                                  web_role_name (w->role), "csrf"));
   iso_time_format (web_session_expires (w->session), until);
   return reply_json (s, conn, method, url, w->name, 200,
-                     json_pack ("{s:s, s:s, s:s}", "user", w->name, "csrf",
+                     json_pack ("{s:s, s:s, s:s, s:s}", "user", w->name, "role",
+                                web_role_name (w->role), "csrf",
                                 web_session_csrf (w->session), "expires", until));
 }
 
@@ -342,7 +349,8 @@ post_body (struct server *s, struct MHD_Connection *conn, const char *url,
   if (!s->cat)
     return reply_json (s, conn, "POST", url, who, 500,
                        web_error_json ("the catalog is not open"));
-  j = web_jobs_post (s->jobs, &s->cat, s->o, b->buf ? b->buf : "", b->len, &status);
+  j = web_jobs_post (s->jobs, &s->cat, s->o, b->role, b->buf ? b->buf : "",
+                     b->len, &status);
   return reply_json (s, conn, "POST", url, who, status, j);
 }
 
@@ -580,6 +588,7 @@ answer (void *cls, struct MHD_Connection *conn, const char *url,
       return reply_json (s, conn, method, url, name, status, refused);
     struct body *b = xcalloc (1, sizeof *b);
     snprintf (b->who, sizeof b->who, "%s", name);
+    b->role = w.role;
     *con_cls = b;
     return MHD_YES;
   }

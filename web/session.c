@@ -19,7 +19,8 @@
  *    or HEAD, must carry it in X-CSRF-Token (web_session_csrf_ok);
  *  - the API token it was opened with (name and SHA-256): once that token
  *    is revoked the session is refused, also when a new token gets the
- *    same name (server.c asks web_session_token_live);
+ *    same name (server.c asks web_session_token_live, which also says
+ *    the token's role now: a session has no role of its own);
  *  - its expiry: WEB_SESSION_IDLE seconds unused or WEB_SESSION_LIFE after
  *    login, whichever comes first; POST /logout ends it at once.
  * When the table is full the session used least recently is dropped.
@@ -168,23 +169,32 @@ web_session_expires (const struct web_session *s)
   return idle < life ? idle : life;
 }
 
+struct live {
+  const struct web_session *s;   /* NULL once its token is found */
+  enum web_role role;
+};
+
 static int
 token_is (void *opaque, const struct catalog_token *t)
 {
-  const struct web_session **s = opaque;
+  struct live *l = opaque;
 
-  if (*s && strcmp (t->name, (*s)->who) == 0 &&
-      strcmp (t->sha256, (*s)->token_hash) == 0)
-    *s = NULL;
+  if (l->s && strcmp (t->name, l->s->who) == 0 &&
+      strcmp (t->sha256, l->s->token_hash) == 0) {
+    l->s = NULL;
+    l->role = web_token_role (t);
+  }
   return 0;
 }
 
 int
-web_session_token_live (struct catalog *cat, const struct web_session *s)
+web_session_token_live (struct catalog *cat, const struct web_session *s,
+                        enum web_role *role)
 {
-  const struct web_session *left = s;
+  struct live l = { s, WEB_ROLE_READ };
 
-  if (catalog_token_list (cat, token_is, &left) == -1)
+  if (catalog_token_list (cat, token_is, &l) == -1)
     return -1;
-  return left == NULL;
+  *role = l.role;
+  return l.s == NULL;
 }

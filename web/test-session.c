@@ -60,18 +60,19 @@ test_revoked (void)
   struct web_sessions *t = web_sessions_new ();
   struct web_session *s;
   struct catalog *c;
+  enum web_role role;
 
   assert (mkdtemp (dir));
   assert ((c = catalog_open (dir)));
-  assert (web_token_add (c, "ci", tok) == 0);
+  assert (web_token_add (c, "ci", WEB_ROLE_OPERATE, tok) == 0);
   web_token_hash (tok, hash);
   assert (web_session_new (t, "ci", hash, id) == 0 && (s = web_session_find (t, id)));
-  assert (web_session_token_live (c, s) == 1);
+  assert (web_session_token_live (c, s, &role) == 1 && role == WEB_ROLE_OPERATE);
   assert (catalog_token_revoke (c, "ci") == 0);
-  assert (web_session_token_live (c, s) == 0);
+  assert (web_session_token_live (c, s, &role) == 0);
   /* a new token of the same name is another token: the session stays dead */
-  assert (web_token_add (c, "ci", tok) == 0);
-  assert (web_session_token_live (c, s) == 0);
+  assert (web_token_add (c, "ci", WEB_ROLE_OPERATE, tok) == 0);
+  assert (web_session_token_live (c, s, &role) == 0);
   catalog_close (c);
   web_sessions_free (t);
   cmd = xasprintf ("rm -rf %s", dir);

@@ -28,9 +28,17 @@ escape_is (const char *in, const char *want)
   free (got);
 }
 
+static int
+role_is_read (void *opaque, const struct catalog_token *t)
+{
+  assert (strcmp (t->name, "new") != 0 || web_token_role (t) == WEB_ROLE_READ);
+  return 0;
+}
+
 static void
 test_check (void)
 {
+  enum web_role role;
   char dir[] = "/tmp/test-web.XXXXXX", tok[WEB_TOKEN_LEN + 1], other[WEB_TOKEN_LEN + 1];
   char name[WEB_TOKEN_NAME_MAX + 1] = "", scratch[WEB_TOKEN_LEN + 1];
   CLEANUP_FREE char *cmd = NULL;
@@ -38,17 +46,24 @@ test_check (void)
 
   assert (mkdtemp (dir));
   assert ((c = catalog_open (dir)));
-  assert (web_token_add (c, "ci", tok) == 0);
-  assert (web_token_add (c, "ops", other) == 0);
-  assert (web_token_add (c, "ci", scratch) == 1);
-  assert (web_token_add (c, "-bad", scratch) == 1 && strstr (error_msg (), "not valid"));
-  assert (web_token_check (c, tok, name) == 1 && strcmp (name, "ci") == 0);
+  assert (web_token_add (c, "ci", WEB_ROLE_READ, tok) == 0);
+  assert (web_token_add (c, "ops", WEB_ROLE_OPERATE, other) == 0);
+  assert (web_token_add (c, "ci", WEB_ROLE_ADMIN, scratch) == 1);
+  assert (web_token_add (c, "-bad", WEB_ROLE_READ, scratch) == 1 &&
+          strstr (error_msg (), "not valid"));
+  assert (web_token_check (c, tok, name, &role) == 1 && strcmp (name, "ci") == 0 &&
+          role == WEB_ROLE_READ);
   tok[WEB_TOKEN_LEN - 1] = tok[WEB_TOKEN_LEN - 1] == '0' ? '1' : '0';
-  assert (web_token_check (c, tok, name) == 0);
-  assert (web_token_check (c, "", name) == 0);
-  assert (web_token_check (c, other, name) == 1 && strcmp (name, "ops") == 0);
+  assert (web_token_check (c, tok, name, &role) == 0);
+  assert (web_token_check (c, "", name, &role) == 0);
+  assert (web_token_check (c, other, name, &role) == 1 &&
+          strcmp (name, "ops") == 0 && role == WEB_ROLE_OPERATE);
   assert (catalog_token_revoke (c, "ops") == 0);
-  assert (web_token_check (c, other, name) == 0);
+  assert (web_token_check (c, other, name, &role) == 0);
+  /* a role this program does not know (a newer one's) is the least */
+  assert (catalog_token_add (c, "new", "ab12", "superuser") == 0);
+  assert (catalog_token_list (c, role_is_read, NULL) == 0);
+  assert (web_role_parse ("admin") == WEB_ROLE_ADMIN && web_role_parse ("Admin") == -1);
   catalog_close (c);
   cmd = xasprintf ("rm -rf %s", dir);
   assert (system (cmd) == 0);

@@ -25,9 +25,11 @@ void web_job_progress (struct web_job *j, uint64_t done, uint64_t total,
                        const char *phase);
 
 /* An action of POST /api/v1/jobs (actions.c).  run: 0 done (*result set
- * or not), -1 failed (j->error, else the last error, says why). */
+ * or not), -1 failed (j->error, else the last error, says why).  role:
+ * the least a token needs to start it (web.h). */
 struct web_action {
   const char *name;
+  enum web_role role;
   int (*run) (struct web_job *j, json_t *args, json_t **result);
 };
 

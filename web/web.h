@@ -91,20 +91,35 @@ int web_serve (struct catalog *cat, const struct web_opts *o);
 #define WEB_TOKEN_LEN (4 + 64)       /* the prefix and 32 random bytes in hex */
 #define WEB_TOKEN_NAME_MAX 64
 
+/* What a token may do, each role all that the one before may:
+ *  - read: every GET (the API, /metrics, the dashboard), log in;
+ *  - operate: also the jobs that back up, verify and recover (backup,
+ *    verify, instant, stop, migrate, lab-up, lab-down);
+ *  - admin: also the jobs that delete (prune, gc).
+ * Tokens made before roles existed are admin (catalog schema 15). */
+enum web_role { WEB_ROLE_READ, WEB_ROLE_OPERATE, WEB_ROLE_ADMIN };
+#define WEB_ROLE_NAMES "read, operate, admin"
+/* The role called s, or -1. */
+int web_role_parse (const char *s);
+const char *web_role_name (enum web_role r);
+/* The role of a catalog row: one this program does not know is read. */
+enum web_role web_token_role (const struct catalog_token *t);
+
 /* A new token (32 bytes from the system's random source) in out. */
 int web_token_new (char out[WEB_TOKEN_LEN + 1]);
 /* The hex SHA-256 of a token, the form the catalog keeps. */
 void web_token_hash (const char *token, char out[SHA256_HEX_LEN + 1]);
-/* Make a token named name, store its hash: out gets the token (shown
- * once).  1 if the name is taken or invalid (error set), -1 on error. */
-int web_token_add (struct catalog *cat, const char *name,
+/* Make a token named name with role, store its hash: out gets the token
+ * (shown once).  1 if the name is taken or invalid (error set), -1 on
+ * error. */
+int web_token_add (struct catalog *cat, const char *name, enum web_role role,
                    char out[WEB_TOKEN_LEN + 1]);
 /* Is token (from an Authorization header, any length) one of the
- * catalog's?  Every stored hash is compared, in constant time.  1 and its
- * name in name (and its last use recorded, or a warning on stderr if
- * that fails), 0 if not, -1 on error. */
+ * catalog's?  Every stored hash is compared, in constant time.  1, its
+ * name in name and its role in *role (and its last use recorded, or a
+ * warning on stderr if that fails), 0 if not, -1 on error. */
 int web_token_check (struct catalog *cat, const char *token,
-                     char name[WEB_TOKEN_NAME_MAX + 1]);
+                     char name[WEB_TOKEN_NAME_MAX + 1], enum web_role *role);
 
 /* ---- the API (api.c) ------------------------------------------------------ */
 
@@ -132,12 +147,13 @@ struct web_jobs;
 struct web_jobs *web_jobs_new (struct catalog *cat, int max);
 /* Reap the children that ended; fail the job of one that did not say. */
 void web_jobs_reap (struct web_jobs *js, struct catalog *cat);
-/* POST /api/v1/jobs with body: check it, record the job, fork its process
- * (*cat is closed and reopened around the fork: NULL if that failed).
- * 202 {"id", "href"}; 400, 429, 500 {"error"}. */
+/* POST /api/v1/jobs with body from a token of role: check it, record the
+ * job, fork its process (*cat is closed and reopened around the fork:
+ * NULL if that failed).  202 {"id", "href"}; 400, 403 (an action above
+ * role), 429, 500 {"error"}. */
 json_t *web_jobs_post (struct web_jobs *js, struct catalog **cat,
-                       const struct web_opts *o, const char *body, size_t len,
-                       int *status);
+                       const struct web_opts *o, enum web_role role,
+                       const char *body, size_t len, int *status);
 /* GET /api/v1/jobs (rest "": the page [offset, offset + limit), newest
  * first) or /api/v1/jobs/ID (rest "ID"). */
 json_t *web_jobs_get (struct catalog *cat, const char *rest, int64_t offset,
@@ -181,9 +197,10 @@ const char *web_session_who (const struct web_session *s);
 const char *web_session_csrf (const struct web_session *s);
 time_t web_session_expires (const struct web_session *s);
 /* 1 if the token the session was opened with still exists (its name and
- * its hash: a new token of the same name is not it), 0 if it was revoked,
- * -1 on error. */
-int web_session_token_live (struct catalog *cat, const struct web_session *s);
+ * its hash: a new token of the same name is not it) and its role now in
+ * *role, 0 if it was revoked, -1 on error. */
+int web_session_token_live (struct catalog *cat, const struct web_session *s,
+                            enum web_role *role);
 
 /* ---- the page (page.c) ----------------------------------------------------- */
 

@@ -237,6 +237,9 @@ static const char *migrations[] = {
   "  point TEXT NOT NULL,"
   "  due INTEGER NOT NULL,"
   "  PRIMARY KEY (repo_id, vm, point));",
+  /* 15: what each API token may do (web/web.h: read, operate, admin);
+   * the tokens made before roles could do everything */
+  "ALTER TABLE api_tokens ADD COLUMN role TEXT NOT NULL DEFAULT 'admin';",
 };
 #define NMIGRATIONS ((int) (sizeof migrations / sizeof migrations[0]))
 
@@ -1803,16 +1806,18 @@ catalog_trace_get (struct catalog *c, const char *vm, const char *disk,
 /* ---- API tokens (schema 6) ------------------------------------------------ */
 
 int
-catalog_token_add (struct catalog *c, const char *name, const char *sha256)
+catalog_token_add (struct catalog *c, const char *name, const char *sha256,
+                   const char *role)
 {
   CLEANUP_STMT sqlite3_stmt *s = NULL;
   int rc;
 
-  if (prepare (c, "INSERT INTO api_tokens (name, sha256, created) "
-               "VALUES (?1, ?2, strftime('%s','now'))", &s) == -1)
+  if (prepare (c, "INSERT INTO api_tokens (name, sha256, created, role) "
+               "VALUES (?1, ?2, strftime('%s','now'), ?3)", &s) == -1)
     return -1;
   sqlite3_bind_text (s, 1, name, -1, SQLITE_STATIC);
   sqlite3_bind_text (s, 2, sha256, -1, SQLITE_STATIC);
+  sqlite3_bind_text (s, 3, role, -1, SQLITE_STATIC);
   rc = sqlite3_step (s);
   if (rc == SQLITE_CONSTRAINT) {
     error_setx ("token %s exists already (revoke it first)", name);
@@ -1857,14 +1862,14 @@ catalog_token_list (struct catalog *c, catalog_token_fn fn, void *opaque)
   CLEANUP_STMT sqlite3_stmt *s = NULL;
   int rc;
 
-  if (prepare (c, "SELECT name, sha256, created, coalesce (last_used, 0)"
-               " FROM api_tokens ORDER BY name", &s) == -1)
+  if (prepare (c, "SELECT name, sha256, created, coalesce (last_used, 0),"
+               " role FROM api_tokens ORDER BY name", &s) == -1)
     return -1;
   while ((rc = sqlite3_step (s)) == SQLITE_ROW) {
     struct catalog_token t = {
       .name = col_text (s, 0), .sha256 = col_text (s, 1),
       .created = sqlite3_column_int64 (s, 2),
-      .last_used = sqlite3_column_int64 (s, 3),
+      .last_used = sqlite3_column_int64 (s, 3), .role = col_text (s, 4),
     };
     if (fn (opaque, &t) == -1)
       return -1;

@@ -324,14 +324,16 @@ int catalog_host_list (struct catalog *c, const char *name, catalog_host_fn fn,
 
 /* ---- API tokens of bootback web (web/web.h owns their meaning) ---------- */
 
-/* A token as kept: its name and the hex SHA-256 of the token (never the
- * token itself); times are Unix times, last_used 0 if never. */
+/* A token as kept: its name, the hex SHA-256 of the token (never the
+ * token itself) and its role (web.h); times are Unix times, last_used 0
+ * if never. */
 struct catalog_token {
-  const char *name, *sha256;
+  const char *name, *sha256, *role;
   int64_t created, last_used;
 };
 /* Add a token; 1 (error set) if the name is taken. */
-int catalog_token_add (struct catalog *c, const char *name, const char *sha256);
+int catalog_token_add (struct catalog *c, const char *name, const char *sha256,
+                       const char *role);
 /* Remove a token; 1 (error set) if there is none of that name. */
 int catalog_token_revoke (struct catalog *c, const char *name);
 /* Every token, by name; the strings are valid during the call only. */

@@ -307,23 +307,35 @@ token_cb (void *opaque, const struct catalog_token *t)
 {
   int *n = opaque;
 
-  assert (strcmp (t->name, "ci") == 0 && strcmp (t->sha256, "ab12") == 0);
+  if (strcmp (t->name, "old") == 0)   /* added without a role */
+    assert (strcmp (t->role, "admin") == 0);
+  else
+    assert (strcmp (t->name, "ci") == 0 && strcmp (t->sha256, "ab12") == 0 &&
+            strcmp (t->role, "read") == 0);
   assert (t->created > 0 && t->last_used >= 0);
   (*n)++;
   return 0;
 }
 
-/* version 6: API tokens, a name once, revoked by name */
+/* version 6: API tokens, a name once, revoked by name; version 15: their
+ * roles, admin for a token added before (web/web.h) */
 static void
 check_tokens (struct catalog *c)
 {
+  CLEANUP_FREE char *path = db_path ();
+  sqlite3 *db;
   int n = 0;
 
-  assert (catalog_token_add (c, "ci", "ab12") == 0);
-  assert (catalog_token_add (c, "ci", "cd34") == 1);
+  assert (catalog_token_add (c, "ci", "ab12", "read") == 0);
+  assert (catalog_token_add (c, "ci", "cd34", "read") == 1);
   assert (strstr (error_msg (), "token ci exists"));
   assert (catalog_token_used (c, "ci") == 0);
-  assert (catalog_token_list (c, token_cb, &n) == 0 && n == 1);
+  assert (sqlite3_open (path, &db) == SQLITE_OK);
+  sql (db, "INSERT INTO api_tokens (name, sha256, created) VALUES "
+       "('old', 'ef56', 1)");
+  assert (sqlite3_close (db) == SQLITE_OK);
+  assert (catalog_token_list (c, token_cb, &n) == 0 && n == 2);
+  assert (catalog_token_revoke (c, "old") == 0);
   assert (db_int ("SELECT count(*) FROM api_tokens WHERE last_used > 0") == 1);
   assert (catalog_token_revoke (c, "ci") == 0);
   assert (catalog_token_revoke (c, "ci") == 1);

@@ -13,7 +13,7 @@ static const char web_usage[] =
   "usage: bootback web [--listen ADDR:PORT] [--cert FILE --key FILE]\n"
   "                    [--server-name NAME]... [--max-jobs N]\n"
   "                    [--migrate-dir DIR]...\n"
-  "       bootback web token add NAME\n"
+  "       bootback web token add NAME [--role read|operate|admin]\n"
   "       bootback web token list [--json]\n"
   "       bootback web token revoke NAME\n"
   "\n"
@@ -39,23 +39,32 @@ static const char web_usage[] =
   "                      (repeatable; without one, migrate jobs are refused)\n"
   "\n"
   "token add NAME prints a new token once (the catalog keeps only its\n"
-  "SHA-256); token list shows names, when made and last used (--json as\n"
-  "JSON); token revoke NAME refuses the token from the next request on.\n";
+  "SHA-256); token list shows names, roles, when made and last used\n"
+  "(--json as JSON); token revoke NAME refuses the token from the next\n"
+  "request on.\n"
+  "\n"
+  "  --role ROLE         what the token may do (default admin): read, every\n"
+  "                      GET (the API, /metrics, the dashboard); operate,\n"
+  "                      also the jobs backup, verify, instant, stop,\n"
+  "                      migrate, lab-up and lab-down; admin, also prune\n"
+  "                      and gc.  A job above the role is refused (403)\n";
 
 static int
 token_row (void *opaque, const struct catalog_token *t)
 {
   char made[ISO_TIME_LEN + 1], used[ISO_TIME_LEN + 1] = "never";
+  const char *role = web_role_name (web_token_role (t));
 
   iso_time_format (t->created, made);
   if (t->last_used)
     iso_time_format (t->last_used, used);
   if (opaque)
-    json_array_append_new (opaque, json_pack ("{s:s, s:s, s:s?}", "name", t->name,
-                                              "created", made, "last_used",
+    json_array_append_new (opaque, json_pack ("{s:s, s:s, s:s, s:s?}", "name",
+                                              t->name, "role", role, "created",
+                                              made, "last_used",
                                               t->last_used ? used : NULL));
   else
-    printf ("%-24s %-21s %s\n", t->name, made, used);
+    printf ("%-24s %-8s %-21s %s\n", t->name, role, made, used);
   return 0;
 }
 
@@ -65,7 +74,7 @@ token_list (struct cli *c, bool json)
   json_t *a = json ? json_array () : NULL;
 
   if (!json)
-    printf ("%-24s %-21s %s\n", "NAME", "CREATED", "LAST USED");
+    printf ("%-24s %-8s %-21s %s\n", "NAME", "ROLE", "CREATED", "LAST USED");
   if (catalog_token_list (c->cat, token_row, a) == -1) {
     json_decref (a);
     cli_perror ();
@@ -76,13 +85,40 @@ token_list (struct cli *c, bool json)
   return 0;
 }
 
+/* token add NAME [--role ROLE] (argv[0] "token"). */
+static int
+token_add (struct cli *c, int argc, char **argv)
+{
+  char token[WEB_TOKEN_LEN + 1];
+  int role = WEB_ROLE_ADMIN;
+
+  if (argc == 5 && strcmp (argv[3], "--role") == 0 &&
+      (role = web_role_parse (argv[4])) == -1) {
+    fprintf (stderr, "bootback: --role '%s' is not a role (one of %s)\n",
+             argv[4], WEB_ROLE_NAMES);
+    return 2;
+  }
+  if (argc != 3 && !(argc == 5 && strcmp (argv[3], "--role") == 0))
+    cli_bad_usage (web_usage);
+  if (cli_catalog (c) == -1)
+    return 1;
+  if (web_token_add (c->cat, argv[2], role, token) != 0) {
+    cli_perror ();
+    return 1;
+  }
+  printf ("%s\n", token);
+  fprintf (stderr, "bootback: token %s (role %s) added; it is shown only "
+           "now\n", argv[2], web_role_name (role));
+  return 0;
+}
+
 static int
 cmd_token (struct cli *c, int argc, char **argv)
 {
-  char token[WEB_TOKEN_LEN + 1];
   bool json = argc == 3 && strcmp (argv[2], "--json") == 0;
-  int rc;
 
+  if (argc >= 3 && strcmp (argv[1], "add") == 0)
+    return token_add (c, argc, argv);
   if (argc < 2 || (strcmp (argv[1], "list") == 0 && argc != 2 && !json) ||
       (strcmp (argv[1], "list") != 0 && argc != 3))
     cli_bad_usage (web_usage);
@@ -90,15 +126,6 @@ cmd_token (struct cli *c, int argc, char **argv)
     return 1;
   if (strcmp (argv[1], "list") == 0)
     return token_list (c, json);
-  if (strcmp (argv[1], "add") == 0) {
-    if ((rc = web_token_add (c->cat, argv[2], token)) != 0) {
-      cli_perror ();
-      return 1;
-    }
-    printf ("%s\n", token);
-    fprintf (stderr, "bootback: token %s added; it is shown only now\n", argv[2]);
-    return 0;
-  }
   if (strcmp (argv[1], "revoke") == 0) {
     if (catalog_token_revoke (c->cat, argv[2]) != 0) {
       cli_perror ();

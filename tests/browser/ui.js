@@ -6,6 +6,8 @@
 //                                      CSRF, screenshots, logout
 //   node ui.js perf URL TOKEN SHOTS    load and page-flip times (JSON on
 //                                      stdout)
+//   node ui.js read URL TOKEN SHOTS    a token of role read: every action
+//                                      button disabled, saying why
 // Fails (exit 1) with one line naming what is wrong.
 'use strict';
 const fs = require('fs');
@@ -204,6 +206,8 @@ async function runCheck () {
     check(!(await page.evaluate(() => document.cookie)).includes('bootback_session'),
           'the session cookie is readable from script');
     const s = JSON.parse((await pageFetch(page, '/session'))[1]);
+    const user = await page.$eval('#user', (e) => e.textContent);
+    check(user === 'token ' + s.user + ' (admin)', 'the header says ' + user);
     await checkDashboard(page);
     check(page.dialogs.length === 0, 'a dialog fired: ' + page.dialogs);
     out.shots = [await shoot(page, 'dashboard-1366x768')];
@@ -286,7 +290,29 @@ async function runPerf () {
   }
 }
 
-(mode === 'perf' ? runPerf() : runCheck()).then((r) => {
+// A token of role read: the dashboard shows everything, and every button
+// that would start a job is disabled with the reason as its title.
+async function runRead () {
+  const b = await browser();
+  try {
+    const page = await newPage(b, 1366, 768);
+    await login(page, token);
+    await ready(page);
+    const user = await page.$eval('#user', (e) => e.textContent);
+    check(/^token \S+ \(read\)$/.test(user), 'the header says ' + user);
+    const buttons = await page.$$eval('#vms button.verify, #sessions td.actions button',
+      (bs) => bs.map((x) => [x.textContent, x.disabled, x.title]));
+    check(buttons.length >= 3, 'action buttons: ' + JSON.stringify(buttons));
+    for (const [text, disabled, title] of buttons)
+      check(disabled && /role is read/.test(title), text + ' is not disabled for a read token');
+    await page.$eval('#sessions', (e) => e.scrollIntoView());
+    return { buttons: buttons.length, shot: await shoot(page, 'dashboard-read-1366x768') };
+  } finally {
+    await b.close();
+  }
+}
+
+({ perf: runPerf, read: runRead }[mode] || runCheck)().then((r) => {
   console.log(JSON.stringify(r));
 }).catch((e) => {
   console.error('browser: ' + (e.stack || e.message));

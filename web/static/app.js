@@ -11,6 +11,8 @@
   const POLL_MS = 1000;             // job progress
   const $ = (id) => document.getElementById(id);
   let csrf = null;
+  let role = 'read';              // the token's (web/web.h): read starts no job
+  const READ_ONLY = 'this token\'s role is read: it starts no job';
   const points = { cursor: 0, total: 0, vm: '' };
   const charts = {};
 
@@ -85,7 +87,8 @@
     const verify = el('button', { type: 'button', class: 'verify', onclick: () =>
       startJob({ action: 'verify', vm: v.vm }, job,
                (j) => { verifyJobs.set(v.vm, j); return loadOverview(); }) }, 'Verify now');
-    verify.disabled = !v.points;
+    verify.disabled = !v.points || role === 'read';
+    if (role === 'read') verify.title = READ_ONLY;
     const tr = el('tr', { class: 'clickable', title: 'show its lab runs and RTO', tabindex: 0,
                           'data-vm': v.vm },
       el('td', { class: 'vm' }, v.vm),
@@ -270,7 +273,10 @@
         if (!to.value) { job.replaceChildren(el('span', { class: 'error' }, 'give a directory to migrate to')); return; }
         startJob({ action: 'migrate', session: s.name, to: to.value }, job);
       } }, 'Migrate'));
-    for (const b of actions.querySelectorAll('button,input')) b.disabled = !live;
+    for (const b of actions.querySelectorAll('button,input')) {
+      b.disabled = !live || role === 'read';
+      if (role === 'read') b.title = READ_ONLY;
+    }
     return el('tr', {}, el('td', { class: 'vm' }, s.name), el('td', {}, s.vm), el('td', {}, s.point),
               el('td', {}, s.state), el('td', {}, when(s.created)), actions, job);
   }
@@ -312,7 +318,8 @@
     wire();
     const s = await api('/session');
     csrf = s.csrf;
-    $('user').textContent = 'token ' + s.user;
+    role = s.role;
+    $('user').textContent = 'token ' + s.user + ' (' + s.role + ')';
     await Promise.all([loadOverview(), loadPoints(0), loadSessions(), loadLabs()]);
     document.body.dataset.readyMs = String(Math.round(performance.now() - t0));
     document.body.dataset.ready = '1';
