@@ -39,7 +39,8 @@
  * in the parent; every option of struct scan_opts as an argument, none a
  * secret), an environment of PATH=/usr/bin:/bin and LC_ALL=C alone
  * (plus, in a build for testing, BOOTBACK_STOP_STEP and
- * BOOTBACK_CRASH_STEP, so that crash_step (10) stops it for a test), the
+ * BOOTBACK_CRASH_STEP, so that crash_step (10) stops it for a test, and
+ * BOOTBACK_SCAN_PROBE, child_probe's list of host paths to try), the
  * --since bitmap (nchunks bytes, maybe large) in a memfd; main() hands
  * `scan-child` to scan_child_main before it reads its environment or
  * opens anything.  bootback itself rather than a helper program: the
@@ -102,7 +103,9 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 
 #include <libnbd.h>
@@ -262,6 +265,47 @@ child_read_changed (uint64_t nchunks)
   return map;
 }
 
+/* A test hook (BOOTBACK_SCAN_PROBE=PATH[:PATH...]): do what a parser
+ * taken over by the guest's bytes would try, after the sandbox line.
+ * PATH ending in '/' is a directory to create a file in, anything else
+ * a file to open or a unix socket to connect to.  -1 with the error
+ * naming the first PATH reached, 0 if none was. */
+static int
+child_probe (void)
+{
+  CLEANUP_FREE char *list = xstrdup (test_hook_env ("BOOTBACK_SCAN_PROBE") ?: "");
+  char *path, *save = NULL;
+
+  for (path = strtok_r (list, ":", &save); path;
+       path = strtok_r (NULL, ":", &save)) {
+    size_t n = strlen (path);
+    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    int fd = -1;
+
+    if (path[n - 1] == '/') {
+      CLEANUP_FREE char *f = xasprintf ("%sbootback-scan-probe.%d", path,
+                                        (int) getpid ());
+      if ((fd = open (f, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) >= 0)
+        unlink (f);
+    }
+    else if ((fd = open (path, O_RDONLY | O_CLOEXEC)) == -1 &&
+             n < sizeof sa.sun_path &&
+             (fd = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) >= 0) {
+      memcpy (sa.sun_path, path, n);
+      if (connect (fd, (struct sockaddr *) &sa, sizeof sa) == -1) {
+        close (fd);
+        fd = -1;
+      }
+    }
+    if (fd >= 0) {
+      close (fd);
+      error_setx ("scan probe reached %s", path);
+      return -1;
+    }
+  }
+  return 0;
+}
+
 int
 scan_child_main (int argc, char **argv)
 {
@@ -354,7 +398,7 @@ scan_child_main (int argc, char **argv)
            (int) geteuid (), prctl (PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0),
            getsid (0) == getpid (), isatty (0) || isatty (1) || isatty (2),
            count_interfaces (), netns_inode ());
-  if (walk_disk (nbd, &o, e, out) == -1)
+  if (child_probe () == -1 || walk_disk (nbd, &o, e, out) == -1)
     goto err;
   engines_free (e);
   nbd_close (nbd);
@@ -580,7 +624,7 @@ child_argv (const struct scan_opts *o, const char *sock, const char *scratch,
 
 /* Its environment: nothing of ours (the secrets, the web server's
  * tokens), only what a program needs, and the test hooks it honours
- * (crash_step; never in an installed build). */
+ * (crash_step, child_probe; never in an installed build). */
 static char **
 child_envp (void)
 {
@@ -594,6 +638,8 @@ child_envp (void)
     envp[k++] = xasprintf ("BOOTBACK_STOP_STEP=%s", v);
   if ((v = test_hook_env ("BOOTBACK_CRASH_STEP")))
     envp[k++] = xasprintf ("BOOTBACK_CRASH_STEP=%s", v);
+  if ((v = test_hook_env ("BOOTBACK_SCAN_PROBE")))
+    envp[k++] = xasprintf ("BOOTBACK_SCAN_PROBE=%s", v);
   return envp;
 }
 
