@@ -13,7 +13,10 @@
 # Before, the child read the file, connected to the socket and wrote in
 # the directory as nobody, and could have sent all that out in its JSON
 # lines.  The probe of /. (the child's own root) shows the hook works;
-# the point's planted malware is still found.
+# the point's planted malware is still found (EICAR in a zip too: its
+# member unpacked in the scratch directory), the sandbox line says
+# "private_root":1, and a child left without the private root
+# (BOOTBACK_SCAN_SHARED_ROOT, a test hook) is refused, naming it.
 source "$top_srcdir/tests/functions.sh"
 requires nbdkit mkfs.xfs setpriv python3 md5sum
 [ "$(id -u)" = 0 ] || skip "needs root (the sandbox drops from root)"
@@ -24,12 +27,17 @@ printf 'X5O!P%%@AP[4\\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*' 
 echo "$(md5sum <"$tmp/eicar.com" | cut -d' ' -f1):68:Test.Eicar.HDB" >"$sig/test.hdb"
 scan_rule fs_marker BOOTBACK-SANDBOX-FS-MARKER
 echo BOOTBACK-SANDBOX-FS-MARKER >"$tmp/marker.txt"
+# libclamav unpacks an archive's members into the scratch directory, the
+# one host directory the child keeps
+python3 -c 'import sys, zipfile; zipfile.ZipFile(sys.argv[1], "w", zipfile.ZIP_DEFLATED).write(sys.argv[2], "inner.com")' \
+    "$tmp/eicar.zip" "$tmp/eicar.com"
 cat >"$tmp/proto" <<EOF
 d
 0 0
 d--755 0 0
 eicar.com ---644 0 0 $tmp/eicar.com
 marker.txt ---644 0 0 $tmp/marker.txt
+eicar.zip ---644 0 0 $tmp/eicar.zip
 clean.txt ---644 0 0 $tmp/clean.txt
 $
 EOF
@@ -45,7 +53,8 @@ chmod 755 "$probe"
 echo "HOST-FILE-$$" >"$probe/secret"
 chmod 644 "$probe/secret"
 mkdir -m 1777 "$probe/w"
-python3 - "$probe/sock" "$probe/conns" <<'EOF' &
+py=python3; [ -x /usr/bin/python3 ] && py=/usr/bin/python3    # not a root-only shim
+$py - "$probe/sock" "$probe/conns" <<'EOF' &
 import os, socket, sys
 s = socket.socket(socket.AF_UNIX)
 s.bind(sys.argv[1])
@@ -62,7 +71,6 @@ cleanup_fn kill "$listener"
 for i in $(seq 100); do [ -S "$probe/sock" ] && break; sleep 0.05; done
 as_nobody () { setpriv --reuid=nobody --regid="$group" --clear-groups "$@"; }
 as_nobody cat "$probe/secret" >/dev/null || fail "nobody cannot read the planted file"
-py=python3; [ -x /usr/bin/python3 ] && py=/usr/bin/python3    # not a root-only shim
 as_nobody $py -c 'import socket, sys; socket.socket(socket.AF_UNIX).connect(sys.argv[1])' \
     "$probe/sock" || fail "nobody cannot connect to the planted socket"
 as_nobody touch "$probe/w/x" || fail "nobody cannot write in the planted directory"
@@ -94,4 +102,21 @@ grep -q '^FOUND: disk vda partition 0: /eicar.com: Test.Eicar.HDB' "$tmp/out" ||
     fail "EICAR not reported"
 grep -q '^FOUND: disk vda partition 0: /marker.txt: fs_marker (yara)' "$tmp/out" ||
     fail "the YARA match not reported"
+grep -q '^FOUND: disk vda partition 0: /eicar.zip: Test.Eicar.HDB' "$tmp/out" ||
+    fail "EICAR in a zip archive not reported"
+rc=0; bootback scan fs --signatures "$sig" --json >"$tmp/j" 2>&1 || rc=$?
+[ $rc = 2 ] || { cat "$tmp/j"; fail "the scan --json exits $rc"; }
+python3 - "$tmp/j" <<'EOF' || fail "the sandbox line does not show a private root"
+import json, sys
+d = json.load(open(sys.argv[1]))["disks"][0]
+assert d["sandbox"]["private_root"] == 1, d["sandbox"]
+EOF
+
+# a child that kept the host's file system is refused (test hook: it
+# leaves the private root out), its point never clean
+rc=0; BOOTBACK_SCAN_SHARED_ROOT=1 bootback scan fs --signatures "$sig" >"$tmp/out" 2>&1 || rc=$?
+cat "$tmp/out"
+[ $rc = 1 ] || fail "a scan without the private root exits $rc"
+grep -qxF 'not scanned: disk vda: the scan sandbox could not make a private file system view: run as root' \
+    "$tmp/out" || fail "a child without the private root was not refused"
 echo "the scanning child reached no host path ok"
