@@ -217,17 +217,15 @@ small_tmpfs (void)
  * o->user's: another process of that user could swap it for a link),
  * and every step goes through that fd: a copy of it (open_tree), and the
  * tmpfs attached over it, as a mount point that exists (pivot_root
- * wants one), the copy moved inside.  pivot_root (".", ".") with the
- * tmpfs as the current directory stacks the old root on it, to be
- * detached; no fd of the host's tree is left open (openat (fd, "..")
- * would walk out). */
+ * wants one), the copy moved inside (Linux 5.2 and up: mount_setattr,
+ * 5.12, is not needed).  pivot_root (".", ".") with the tmpfs as the
+ * current directory stacks the old root on it, to be detached; no fd of
+ * the host's tree is left open (openat (fd, "..") would walk out). */
 static int
 private_root (const char *scratch)
 {
+  const unsigned long nx = MS_NOSUID | MS_NODEV | MS_NOEXEC;
   const char *rel = scratch + strspn (scratch, "/");
-  struct mount_attr nx = { .attr_set = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV |
-                           MOUNT_ATTR_NOEXEC };
-  struct mount_attr ro = { .attr_set = MOUNT_ATTR_RDONLY };
   int dir = -1, tree = -1, root = -1, rc = -1;
 
   if (scratch[0] != '/' || !*rel) {
@@ -239,15 +237,16 @@ private_root (const char *scratch)
       (dir = open (scratch, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) == -1 ||
       (tree = open_tree (dir, "", AT_EMPTY_PATH | OPEN_TREE_CLONE |
                          OPEN_TREE_CLOEXEC)) == -1 ||
-      mount_setattr (tree, "", AT_EMPTY_PATH, &nx, sizeof nx) == -1 ||
       (root = small_tmpfs ()) == -1 ||
       move_mount (root, "", dir, "", MOVE_MOUNT_F_EMPTY_PATH |
                   MOVE_MOUNT_T_EMPTY_PATH) == -1 ||
       fchdir (root) == -1 || mkdir_below (rel) == -1 ||
       move_mount (tree, "", AT_FDCWD, rel, MOVE_MOUNT_F_EMPTY_PATH) == -1 ||
-      mount_setattr (root, "", AT_EMPTY_PATH, &ro, sizeof ro) == -1 ||
+      mount (NULL, rel, NULL, MS_REMOUNT | MS_BIND | nx, NULL) == -1 ||
       syscall (SYS_pivot_root, ".", ".") == -1 ||
-      umount2 (".", MNT_DETACH) == -1 || chdir ("/") == -1)
+      umount2 (".", MNT_DETACH) == -1 || chdir ("/") == -1 ||
+      mount (NULL, "/", NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | nx,
+             NULL) == -1)
     error_set (errno, "cannot make a private file system view");
   else
     rc = 0;
