@@ -38,8 +38,10 @@
  * --sock=... --scratch=... --uid=... ...` (PROGRAM: /proc/self/exe read
  * in the parent; every option of struct scan_opts as an argument, none a
  * secret), an environment of PATH=/usr/bin:/bin and LC_ALL=C alone
- * (plus, in a build for testing, BOOTBACK_STOP_STEP and
- * BOOTBACK_CRASH_STEP, so that crash_step (10) stops it for a test), the
+ * (plus, in a build for testing, the test hooks: BOOTBACK_STOP_STEP and
+ * BOOTBACK_CRASH_STEP, so that crash_step (10) stops it for a test;
+ * BOOTBACK_SCAN_PROBE, child_probe's host paths to try;
+ * BOOTBACK_SCAN_SHARED_ROOT, which leaves out private_root), the
  * --since bitmap (nchunks bytes, maybe large) in a memfd; main() hands
  * `scan-child` to scan_child_main before it reads its environment or
  * opens anything.  bootback itself rather than a helper program: the
@@ -56,14 +58,20 @@
  *      loads the YARA rules and ClamAV signatures (match.c) while it
  *      still may read them;
  *   2. drops: new network and IPC namespaces (the NBD connection, made
- *      before, stays; no other network: only loopback, down),
+ *      before, stays; no other network: only loopback, down), a mount
+ *      namespace whose root is an empty read-only tmpfs holding the
+ *      scratch directory alone (private_root: no host file, /proc, /dev
+ *      or /etc, no path-based unix socket such as libvirt's read-only
+ *      one, no world-writable host directory; what is needed after, the
+ *      network namespace's /proc file, is opened before),
  *      no_new_privs, rlimits (address space o->memory, CPU =
  *      timeout, 64 open files, 1 GiB file size for libclamav's scratch
  *      files, no core, no new processes), supplementary groups cleared,
  *      setresgid/setresuid to o->user (nobody; its uid and gid looked
  *      up by the parent);
  *   3. reports its sandbox as the kernel sees it (uid, euid,
- *      no_new_privs, its network namespace's inode, its interfaces),
+ *      no_new_privs, its network namespace's inode, its interfaces,
+ *      whether its root is a read-only tmpfs without /etc and /proc),
  *      before it reads a guest byte: the parent takes nothing from a
  *      child whose first such line does not show the sandbox holding
  *      (sandbox_holds), as when bootback runs as a user other than root,
@@ -80,7 +88,8 @@
  *
  * libclamav's scratch files (the members of archives it unpacks: guest
  * bytes) go to a 0700 directory the parent makes before the fork and
- * gives to o->user, and removes after waitpid, whatever the child's end:
+ * gives to o->user (the one host directory the child sees), and removes
+ * after waitpid, whatever the child's end:
  * a child killed at the deadline or by a limit (which a crafted disk can
  * always arrange) cleans nothing up itself, and before, each such scan
  * left its directory, archive members included, in /tmp.  The removal
@@ -99,10 +108,17 @@
 #include <signal.h>
 #include <getopt.h>
 #include <limits.h>
+#include <linux/magic.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/statvfs.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 
 #include <libnbd.h>
@@ -150,14 +166,120 @@ child_detach (void)
     close (null);
 }
 
-/* Step 2 of the child (see the top of the file). */
+/* The directories of the relative path dir made under the current
+ * directory (mkdir -p), 0755.  -1 with errno. */
 static int
-drop_privileges (const struct scan_opts *o, uid_t uid, gid_t gid)
+mkdir_below (const char *dir)
+{
+  CLEANUP_FREE char *rel = xstrdup (dir);
+  char *p = rel;
+
+  for (;;) {
+    p += strcspn (p, "/");
+    bool last = *p == '\0';
+    *p = '\0';
+    if (*rel && mkdir (rel, 0755) == -1 && errno != EEXIST)
+      return -1;
+    if (last)
+      return 0;
+    *p++ = '/';
+  }
+}
+
+/* A tmpfs of at most 64 KiB, not yet attached (fsmount), nosuid, nodev,
+ * noexec.  -1 with errno. */
+static int
+small_tmpfs (void)
+{
+  int fs = fsopen ("tmpfs", FSOPEN_CLOEXEC), m = -1;
+
+  if (fs >= 0 && fsconfig (fs, FSCONFIG_SET_STRING, "size", "64k", 0) == 0 &&
+      fsconfig (fs, FSCONFIG_SET_STRING, "mode", "0755", 0) == 0 &&
+      fsconfig (fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) == 0)
+    m = fsmount (fs, FSMOUNT_CLOEXEC, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV |
+                 MOUNT_ATTR_NOEXEC);
+  if (fs >= 0) {
+    int e = errno;
+    close (fs);
+    errno = e;
+  }
+  return m;
+}
+
+/* Part of step 2, as root: a mount namespace whose root is an empty
+ * tmpfs, read-only, holding the scratch directory alone, bound at its
+ * host path (libclamav is given that path: engines_tmpdir), nosuid,
+ * nodev, noexec.  No host file, no /proc, /dev or /etc, no path-based
+ * unix socket (libvirt's read-only one, D-Bus, other points' nbdkit) is
+ * left to open, and no world-writable host directory to plant files in.
+ * / is made private first, so that nothing mounted here propagates to
+ * the host.  The scratch directory is opened once, O_NOFOLLOW (it is
+ * o->user's: another process of that user could swap it for a link),
+ * and every step goes through that fd: a copy of it (open_tree), and the
+ * tmpfs attached over it, as a mount point that exists (pivot_root
+ * wants one), the copy moved inside (Linux 5.2 and up: mount_setattr,
+ * 5.12, is not needed).  pivot_root (".", ".") with the tmpfs as the
+ * current directory stacks the old root on it, to be detached; no fd of
+ * the host's tree is left open (openat (fd, "..") would walk out). */
+static int
+private_root (const char *scratch)
+{
+  const unsigned long nx = MS_NOSUID | MS_NODEV | MS_NOEXEC;
+  const char *rel = scratch + strspn (scratch, "/");
+  int dir = -1, tree = -1, root = -1, rc = -1;
+
+  if (scratch[0] != '/' || !*rel) {
+    error_setx ("scratch directory %s: not an absolute path", scratch);
+    return -1;
+  }
+  if (unshare (CLONE_NEWNS) == -1 ||
+      mount (NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) == -1 ||
+      (dir = open (scratch, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) == -1 ||
+      (tree = open_tree (dir, "", AT_EMPTY_PATH | OPEN_TREE_CLONE |
+                         OPEN_TREE_CLOEXEC)) == -1 ||
+      (root = small_tmpfs ()) == -1 ||
+      move_mount (root, "", dir, "", MOVE_MOUNT_F_EMPTY_PATH |
+                  MOVE_MOUNT_T_EMPTY_PATH) == -1 ||
+      fchdir (root) == -1 || mkdir_below (rel) == -1 ||
+      move_mount (tree, "", AT_FDCWD, rel, MOVE_MOUNT_F_EMPTY_PATH) == -1 ||
+      mount (NULL, rel, NULL, MS_REMOUNT | MS_BIND | nx, NULL) == -1 ||
+      syscall (SYS_pivot_root, ".", ".") == -1 ||
+      umount2 (".", MNT_DETACH) == -1 || chdir ("/") == -1 ||
+      mount (NULL, "/", NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | nx,
+             NULL) == -1)
+    error_set (errno, "cannot make a private file system view");
+  else
+    rc = 0;
+  if (dir >= 0)
+    close (dir);
+  if (tree >= 0)
+    close (tree);
+  if (root >= 0)
+    close (root);
+  return rc;
+}
+
+/* Step 2 of the child (see the top of the file).  *netns: its network
+ * namespace, open (after this, /proc is gone). */
+static int
+drop_privileges (const struct scan_opts *o, uid_t uid, gid_t gid,
+                 const char *scratch, int *netns)
 {
   if ((getuid () == 0 && unshare (CLONE_NEWNET | CLONE_NEWIPC) == -1)) {
     error_set (errno, "new network namespace");
     return -1;
   }
+  if ((*netns = open ("/proc/self/ns/net", O_RDONLY | O_CLOEXEC)) == -1) {
+    error_set (errno, "/proc/self/ns/net");
+    return -1;
+  }
+  /* the time zone read while /etc is there (libclamav names its scratch
+   * directories by local time); the test hook shows the parent refusing
+   * a child without the private root */
+  tzset ();
+  if (getuid () == 0 && !test_hook_env ("BOOTBACK_SCAN_SHARED_ROOT") &&
+      private_root (scratch) == -1)
+    return -1;
   if (prctl (PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == -1 ||
       set_limit (RLIMIT_AS, o->memory) == -1 ||
       set_limit (RLIMIT_CPU, o->timeout) == -1 ||
@@ -206,6 +328,27 @@ netns_inode (void)
   struct stat st;
 
   return stat ("/proc/self/ns/net", &st) == 0 ? (uint64_t) st.st_ino : 0;
+}
+
+/* The inode of the open file fd, 0 if unknown. */
+static uint64_t
+fd_inode (int fd)
+{
+  struct stat st;
+
+  return fstat (fd, &st) == 0 ? (uint64_t) st.st_ino : 0;
+}
+
+/* Is the root this process sees now the private one (private_root): a
+ * read-only tmpfs without the host's /etc or /proc? */
+static int
+root_is_private (void)
+{
+  struct statfs sf;
+
+  return statfs ("/", &sf) == 0 && sf.f_type == TMPFS_MAGIC &&
+    (sf.f_flags & ST_RDONLY) && access ("/etc", F_OK) == -1 &&
+    access ("/proc", F_OK) == -1;
 }
 
 static void
@@ -262,6 +405,47 @@ child_read_changed (uint64_t nchunks)
   return map;
 }
 
+/* A test hook (BOOTBACK_SCAN_PROBE=PATH[:PATH...]): do what a parser
+ * taken over by the guest's bytes would try, after the sandbox line.
+ * PATH ending in '/' is a directory to create a file in, anything else
+ * a file to open or a unix socket to connect to.  -1 with the error
+ * naming the first PATH reached, 0 if none was. */
+static int
+child_probe (void)
+{
+  CLEANUP_FREE char *list = xstrdup (test_hook_env ("BOOTBACK_SCAN_PROBE") ?: "");
+  char *path, *save = NULL;
+
+  for (path = strtok_r (list, ":", &save); path;
+       path = strtok_r (NULL, ":", &save)) {
+    size_t n = strlen (path);
+    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    int fd = -1;
+
+    if (path[n - 1] == '/') {
+      CLEANUP_FREE char *f = xasprintf ("%sbootback-scan-probe.%d", path,
+                                        (int) getpid ());
+      if ((fd = open (f, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) >= 0)
+        unlink (f);
+    }
+    else if ((fd = open (path, O_RDONLY | O_CLOEXEC)) == -1 &&
+             n < sizeof sa.sun_path &&
+             (fd = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) >= 0) {
+      memcpy (sa.sun_path, path, n);
+      if (connect (fd, (struct sockaddr *) &sa, sizeof sa) == -1) {
+        close (fd);
+        fd = -1;
+      }
+    }
+    if (fd >= 0) {
+      close (fd);
+      error_setx ("scan probe reached %s", path);
+      return -1;
+    }
+  }
+  return 0;
+}
+
 int
 scan_child_main (int argc, char **argv)
 {
@@ -291,7 +475,7 @@ scan_child_main (int argc, char **argv)
   struct nbd_handle *nbd;
   struct scan_engines *e = NULL;
   uint8_t *changed = NULL;
-  int opt;
+  int opt, netns = -1;
 
   /* fds 0-2 are /dev/null, the pipe is SCAN_CHILD_OUT_FD and nothing
    * else of the parent's is open (step 0, before the exec) */
@@ -341,7 +525,7 @@ scan_child_main (int argc, char **argv)
     fflush (out);
     _exit (1);
   }
-  if (drop_privileges (&o, uid, gid) == -1 ||
+  if (drop_privileges (&o, uid, gid, scratch, &netns) == -1 ||
       engines_tmpdir (e, scratch) == -1)
     goto err;
   crash_step (10);                      /* a test hook */
@@ -350,11 +534,12 @@ scan_child_main (int argc, char **argv)
    * (sandbox_holds) */
   fprintf (out, "{\"kind\":\"sandbox\",\"uid\":%d,\"euid\":%d,"
            "\"no_new_privs\":%d,\"session_leader\":%d,\"tty\":%d,"
-           "\"interfaces\":%d,\"netns\":%" PRIu64 "}\n", (int) getuid (),
-           (int) geteuid (), prctl (PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0),
-           getsid (0) == getpid (), isatty (0) || isatty (1) || isatty (2),
-           count_interfaces (), netns_inode ());
-  if (walk_disk (nbd, &o, e, out) == -1)
+           "\"interfaces\":%d,\"netns\":%" PRIu64 ",\"private_root\":%d}\n",
+           (int) getuid (), (int) geteuid (),
+           prctl (PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0), getsid (0) == getpid (),
+           isatty (0) || isatty (1) || isatty (2), count_interfaces (),
+           fd_inode (netns), root_is_private ());
+  if (child_probe () == -1 || walk_disk (nbd, &o, e, out) == -1)
     goto err;
   engines_free (e);
   nbd_close (nbd);
@@ -466,10 +651,10 @@ read_child (int fd, unsigned timeout, char **buf, size_t *len)
 /* Does the child's sandbox line (written after it dropped, before it
  * read a guest byte) show the sandbox holds: another uid than ours and
  * not root, no_new_privs, a network namespace of its own with loopback
- * alone?  Run by a user other than root, the child could neither change
- * uid nor make a namespace, and before, it went on to parse the guest's
- * disk with that user's uid and network.  NULL if it holds, else why
- * not. */
+ * alone, a private root (private_root)?  Run by a user other than root,
+ * the child could neither change uid nor make a namespace, and before,
+ * it went on to parse the guest's disk with that user's uid and network.
+ * NULL if it holds, else why not. */
 static const char *
 sandbox_holds (json_t *sb)
 {
@@ -485,6 +670,9 @@ sandbox_holds (json_t *sb)
   if (!ns || ns == (json_int_t) netns_inode () ||
       json_integer_value (json_object_get (sb, "interfaces")) != 1)
     return "the scan sandbox could not make a network namespace: run as root";
+  if (json_integer_value (json_object_get (sb, "private_root")) != 1)
+    return "the scan sandbox could not make a private file system view: "
+      "run as root";
   return NULL;
 }
 
@@ -580,7 +768,8 @@ child_argv (const struct scan_opts *o, const char *sock, const char *scratch,
 
 /* Its environment: nothing of ours (the secrets, the web server's
  * tokens), only what a program needs, and the test hooks it honours
- * (crash_step; never in an installed build). */
+ * (crash_step, child_probe, BOOTBACK_SCAN_SHARED_ROOT; never in an
+ * installed build). */
 static char **
 child_envp (void)
 {
@@ -594,6 +783,10 @@ child_envp (void)
     envp[k++] = xasprintf ("BOOTBACK_STOP_STEP=%s", v);
   if ((v = test_hook_env ("BOOTBACK_CRASH_STEP")))
     envp[k++] = xasprintf ("BOOTBACK_CRASH_STEP=%s", v);
+  if ((v = test_hook_env ("BOOTBACK_SCAN_PROBE")))
+    envp[k++] = xasprintf ("BOOTBACK_SCAN_PROBE=%s", v);
+  if ((v = test_hook_env ("BOOTBACK_SCAN_SHARED_ROOT")))
+    envp[k++] = xasprintf ("BOOTBACK_SCAN_SHARED_ROOT=%s", v);
   return envp;
 }
 

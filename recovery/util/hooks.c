@@ -4,7 +4,9 @@
  * injects faults, crashes and programs (BOOTBACK_FAULT, BOOTBACK_CRASH_STEP,
  * BOOTBACK_STOP_STEP, BOOTBACK_DELTA_TEST, BOOTBACK_BACKUP_TEST,
  * BOOTBACK_LAB_TEST_HOOK, BOOTBACK_NBDKIT, BOOTBACK_NBDKIT_PLUGIN, BOOTBACK_EXE,
- * BOOTBACK_NO_PIDFD, BOOTBACK_S3_STALL_SECONDS).  Every read of one goes through test_hook_env().
+ * BOOTBACK_NO_PIDFD, BOOTBACK_S3_STALL_SECONDS, BOOTBACK_SCAN_PROBE,
+ * BOOTBACK_SCAN_SHARED_ROOT).
+ * Every read of one goes through test_hook_env().
  *
  * This file is compiled twice.  With BOOTBACK_TEST_HOOKS defined it is
  * util's hooks.o, in libbbutil.a, and the programs of the build tree (which
