@@ -20,7 +20,11 @@
  *     bridged between its own ports pass, as br_netfilter shows them to
  *     FORWARD too), and forwarding is off on it; nothing but other labs'
  *     rules come first.
- *  5. The bridge's ports are the lab's veth and its VMs' taps only.
+ *  5. The bridge's ports are the lab's veth and its VMs' taps only, and
+ *     none learns MAC addresses: a guest sending from ever new ones would
+ *     grow the host's forwarding table without bound (the kernel keeps
+ *     each for ageing_time, with no limit); frames are flooded to the
+ *     lab's few ports instead.
  *  6. The namespace has lo and eth0 only, holds the gateway (and DNS)
  *     address, does not forward and has no route but its subnet.
  *  7. Nothing listens for TCP in the namespace: a sandbox's published
@@ -177,14 +181,34 @@ has_ipv6 (const struct lab_net *n)
   return host_path_exists (n, "/proc/sys/net/ipv6");
 }
 
+/* A port of the bridge learns no MAC address (what it learned is
+ * flushed): the kernel keeps each source address a port receives from
+ * for ageing_time, with no limit, so a guest sending from ever new ones
+ * would grow the host's forwarding table by an entry a frame.  Frames to
+ * a VM are flooded to the lab's few ports instead. */
+static int
+port_no_learning (const struct lab_net *n, const char *ifname)
+{
+  CLEANUP_FREE char *l = xasprintf ("/sys/class/net/%s/brif/%s/learning", n->bridge,
+                                    ifname);
+  CLEANUP_FREE char *f = xasprintf ("/sys/class/net/%s/brif/%s/flush", n->bridge,
+                                    ifname);
+
+  if (sysctl_write (n, l, "0") == -1 || sysctl_write (n, f, "1") == -1)
+    return -1;
+  return 0;
+}
+
 int
 lab_net_port_harden (const struct lab_net *n, const char *ifname)
 {
   CLEANUP_FREE char *p = xasprintf ("/proc/sys/net/ipv6/conf/%s/disable_ipv6",
                                     ifname);
-  if (sysctl_write (n, p, "1") == 0)
+  if (sysctl_write (n, p, "1") == -1 && has_ipv6 (n))
+    return -1;
+  if (strcmp (ifname, n->bridge) == 0)
     return 0;
-  return has_ipv6 (n) ? -1 : 0;
+  return port_no_learning (n, ifname);
 }
 
 static bool
@@ -538,6 +562,28 @@ check_uplink (const struct lab_net *n, char *const *ports, char *const *allowed)
   return 0;
 }
 
+/* 5. learning: no port learns MAC addresses (port_no_learning). */
+static int
+check_learning (const struct lab_net *n, char *const *ports)
+{
+  char path[256];
+  long v;
+  size_t i;
+
+  for (i = 0; ports[i]; i++) {
+    snprintf (path, sizeof path, "/sys/class/net/%s/brif/%s/learning", n->bridge,
+              ports[i]);
+    if ((v = sysctl_read (n, path)) != 0) {
+      error_setx ("isolation: learning: the bridge %s learns the MAC addresses its "
+                  "port %s receives from (learning=%ld): a guest sending from ever "
+                  "new ones would grow the host's forwarding table without bound",
+                  n->bridge, ports[i], v);
+      return -1;
+    }
+  }
+  return 0;
+}
+
 /* 6. namespace, first part: it exists and has lo and eth0 only. */
 static int
 check_namespace_links (const struct lab_net *n)
@@ -717,6 +763,7 @@ lab_net_check (const struct lab_net *n, char *const *allowed)
       check_arp (n) == -1 ||                         /* 3. */
       check_drop_rules (n) == -1 ||                  /* 4. */
       check_uplink (n, ports, allowed) == -1 ||      /* 5. */
+      check_learning (n, ports) == -1 ||
       check_namespace (n) == -1 ||                   /* 6. */
       check_listeners (n) == -1)                     /* 7. */
     return -1;
@@ -764,9 +811,9 @@ create_veth (const struct lab_net *n)
   if (RUN (n, "ip", "link", "add", n->veth_host, "type", "veth", "peer", "name",
            n->veth_ns, "netns", n->netns) == -1)
     return -1;
-  if (lab_net_port_harden (n, n->veth_host) == -1)
-    return -1;
-  if (RUN (n, "ip", "link", "set", n->veth_host, "master", n->bridge, "up") == -1)
+  if (RUN (n, "ip", "link", "set", n->veth_host, "master", n->bridge) == -1 ||
+      lab_net_port_harden (n, n->veth_host) == -1 ||
+      RUN (n, "ip", "link", "set", n->veth_host, "up") == -1)
     return -1;
   return 0;
 }
