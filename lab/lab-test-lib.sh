@@ -54,7 +54,7 @@ for l in json.load(sys.stdin): print(l["id"])'
 }
 
 lab_assert_gone () {
-    local id
+    local id rules
     for id in "$@"; do
         if grep -q "^bbl-$id-" <<< "$(virsh -q list --all --name)"; then
             virsh -q list --all; fail "lab $id: a domain is left"
@@ -65,8 +65,9 @@ lab_assert_gone () {
         if grep -q "bootback-lab-$id" <<< "$(ip netns list)"; then
             fail "lab $id: its namespace is left"
         fi
-        if grep -q "bbl$id" <<< "$(iptables -w -S)"; then
-            iptables -w -S | grep "bbl$id"; fail "lab $id: an iptables rule is left"
+        rules=$(iptables -w -S; iptables -w -t raw -S; ip6tables -w -t raw -S)
+        if grep -q "bbl$id" <<< "$rules"; then
+            grep "bbl$id" <<< "$rules"; fail "lab $id: an iptables rule is left"
         fi
         if [ -e "$BOOTBACK_HOME/labs/$id" ]; then
             ls -la "$BOOTBACK_HOME/labs/$id"; fail "lab $id: its run directory is left"

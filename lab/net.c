@@ -19,8 +19,14 @@
  *     (INPUT) and every packet routed to or from it (FORWARD; frames
  *     bridged between its own ports pass, as br_netfilter shows them to
  *     FORWARD too), and forwarding is off on it; nothing but other labs'
- *     rules come first.
- *  5. The bridge's ports are the lab's veth and its VMs' taps only.
+ *     rules come first.  Its raw table exempts the bridge's traffic from
+ *     connection tracking (IPv4 and IPv6): guests talking to each other
+ *     through br_netfilter would otherwise fill the host's table.
+ *  5. The bridge's ports are the lab's veth and its VMs' taps only, and
+ *     none learns MAC addresses: a guest sending from ever new ones would
+ *     grow the host's forwarding table without bound (the kernel keeps
+ *     each for ageing_time, with no limit); frames are flooded to the
+ *     lab's few ports instead.
  *  6. The namespace has lo and eth0 only, holds the gateway (and DNS)
  *     address, does not forward and has no route but its subnet.
  *  7. Nothing listens for TCP in the namespace: a sandbox's published
@@ -177,14 +183,34 @@ has_ipv6 (const struct lab_net *n)
   return host_path_exists (n, "/proc/sys/net/ipv6");
 }
 
+/* A port of the bridge learns no MAC address (what it learned is
+ * flushed): the kernel keeps each source address a port receives from
+ * for ageing_time, with no limit, so a guest sending from ever new ones
+ * would grow the host's forwarding table by an entry a frame.  Frames to
+ * a VM are flooded to the lab's few ports instead. */
+static int
+port_no_learning (const struct lab_net *n, const char *ifname)
+{
+  CLEANUP_FREE char *l = xasprintf ("/sys/class/net/%s/brif/%s/learning", n->bridge,
+                                    ifname);
+  CLEANUP_FREE char *f = xasprintf ("/sys/class/net/%s/brif/%s/flush", n->bridge,
+                                    ifname);
+
+  if (sysctl_write (n, l, "0") == -1 || sysctl_write (n, f, "1") == -1)
+    return -1;
+  return 0;
+}
+
 int
 lab_net_port_harden (const struct lab_net *n, const char *ifname)
 {
   CLEANUP_FREE char *p = xasprintf ("/proc/sys/net/ipv6/conf/%s/disable_ipv6",
                                     ifname);
-  if (sysctl_write (n, p, "1") == 0)
+  if (sysctl_write (n, p, "1") == -1 && has_ipv6 (n))
+    return -1;
+  if (strcmp (ifname, n->bridge) == 0)
     return 0;
-  return has_ipv6 (n) ? -1 : 0;
+  return port_no_learning (n, ifname);
 }
 
 static bool
@@ -206,13 +232,40 @@ netns_exists (const struct lab_net *n)
  * br_netfilter loaded (bridge-nf-call-iptables=1), frames bridged between
  * the lab's own ports traverse FORWARD as "-i BR -o BR": they are
  * accepted, whatever the chain's policy; everything routed in or out of
- * the bridge is dropped, and everything addressed to the host too. */
-#define NRULES 4
+ * the bridge is dropped, and everything addressed to the host too.
+ * They also pass the host's connection tracking, whose table is the
+ * whole host's (nf_conntrack_max; an established TCP connection kept
+ * for days): guests talking to each other could fill it and make the
+ * host drop its own new connections.  So rules 4 and 5 (raw table,
+ * IPv4 and IPv6) exempt everything from the bridge from tracking. */
+#define NRULES 6
+#define RULE_NOTRACK 4
+
+/* iptables or ip6tables, and the table. */
+static const char *
+rule_prog (int i)
+{
+  return i == RULE_NOTRACK + 1 ? "ip6tables" : "iptables";
+}
+
+static const char *
+rule_table (int i)
+{
+  return i >= RULE_NOTRACK ? "raw" : "filter";
+}
+
 static int
 rule_args (const struct lab_net *n, int i, const char *argv[8])
 {
   int k = 0;
 
+  if (i >= RULE_NOTRACK) {
+    argv[k++] = "PREROUTING";
+    argv[k++] = "-i"; argv[k++] = n->bridge;
+    argv[k++] = "-j"; argv[k++] = "CT"; argv[k++] = "--notrack";
+    argv[k] = NULL;
+    return k;
+  }
   argv[k++] = i == 0 ? "INPUT" : "FORWARD";
   switch (i) {
   case 0: case 2: argv[k++] = "-i"; argv[k++] = n->bridge; break;
@@ -228,18 +281,18 @@ rule_args (const struct lab_net *n, int i, const char *argv[8])
   return k;
 }
 
-/* iptables -w OP RULE; exit status (or -1). */
+/* iptables -w -t TABLE OP RULE; exit status (or -1). */
 static int
 rule_op (const struct lab_net *n, const char *op, int i, char *out, size_t len)
 {
-  const char *argv[16] = { "iptables", "-w", op };
+  const char *argv[16] = { rule_prog (i), "-w", "-t", rule_table (i), op };
   const char *r[8];
   int k, j;
 
   k = rule_args (n, i, r);
   for (j = 0; j < k; j++)
-    argv[3 + j] = r[j];
-  argv[3 + k] = NULL;
+    argv[5 + j] = r[j];
+  argv[5 + k] = NULL;
   return lab_host_run (n->host, (char *const *) argv, out, len);
 }
 
@@ -361,8 +414,9 @@ check_rule (const struct lab_net *n, int i, char *why, size_t len)
 
   rule_args (n, i, r);
   rule_text (n, i, mine, sizeof mine);
-  if (runv (n, out, sizeof out, "iptables", "-w", "-S", r[0], NULL) != 0) {
-    snprintf (why, len, "iptables -S %s: %.400s", r[0], out);
+  if (runv (n, out, sizeof out, rule_prog (i), "-w", "-t", rule_table (i), "-S", r[0],
+            NULL) != 0) {
+    snprintf (why, len, "%s -t %s -S %s: %.400s", rule_prog (i), rule_table (i), r[0], out);
     return -1;
   }
   for (line = strtok_r (out, "\n", &save); line; line = strtok_r (NULL, "\n", &save)) {
@@ -519,6 +573,30 @@ check_drop_rules (const struct lab_net *n)
   return 0;
 }
 
+/* 4. notrack: the bridge's traffic is exempt from the host's connection
+ * tracking (rules 4 and 5).  That they are there is checked, not what
+ * comes before them: a rule that skips them costs the host's table
+ * entries, not isolation. */
+static int
+check_notrack (const struct lab_net *n)
+{
+  char out[1024], mine[160];
+  int i;
+
+  for (i = RULE_NOTRACK; i < NRULES; i++) {
+    if (i > RULE_NOTRACK && !has_ipv6 (n))
+      continue;
+    if (rule_op (n, "-C", i, out, sizeof out) != 0) {
+      rule_text (n, i, mine, sizeof mine);
+      error_setx ("isolation: notrack: no rule '%s' in %s's raw table: the host "
+                  "would track the lab's connections in its own table, which "
+                  "guests could fill", mine, rule_prog (i));
+      return -1;
+    }
+  }
+  return 0;
+}
+
 /* 5. uplink */
 static int
 check_uplink (const struct lab_net *n, char *const *ports, char *const *allowed)
@@ -532,6 +610,28 @@ check_uplink (const struct lab_net *n, char *const *ports, char *const *allowed)
     if (!ok) {
       error_setx ("isolation: uplink: %s is a port of the lab bridge %s but "
                   "neither the lab's veth nor one of its VMs", ports[i], n->bridge);
+      return -1;
+    }
+  }
+  return 0;
+}
+
+/* 5. learning: no port learns MAC addresses (port_no_learning). */
+static int
+check_learning (const struct lab_net *n, char *const *ports)
+{
+  char path[256];
+  long v;
+  size_t i;
+
+  for (i = 0; ports[i]; i++) {
+    snprintf (path, sizeof path, "/sys/class/net/%s/brif/%s/learning", n->bridge,
+              ports[i]);
+    if ((v = sysctl_read (n, path)) != 0) {
+      error_setx ("isolation: learning: the bridge %s learns the MAC addresses its "
+                  "port %s receives from (learning=%ld): a guest sending from ever "
+                  "new ones would grow the host's forwarding table without bound",
+                  n->bridge, ports[i], v);
       return -1;
     }
   }
@@ -716,7 +816,9 @@ lab_net_check (const struct lab_net *n, char *const *allowed)
       check_bridge_address (n) == -1 ||              /* 2b. */
       check_arp (n) == -1 ||                         /* 3. */
       check_drop_rules (n) == -1 ||                  /* 4. */
+      check_notrack (n) == -1 ||
       check_uplink (n, ports, allowed) == -1 ||      /* 5. */
+      check_learning (n, ports) == -1 ||
       check_namespace (n) == -1 ||                   /* 6. */
       check_listeners (n) == -1)                     /* 7. */
     return -1;
@@ -746,10 +848,12 @@ create_bridge (const struct lab_net *n)
     return -1;
   for (i = 0; i < NRULES; i++) {
     char out[1024];
-    int st = rule_op (n, "-I", i, out, sizeof out);
-    if (st != 0) {
+    int st;
+    if (i > RULE_NOTRACK && !has_ipv6 (n))
+      continue;
+    if ((st = rule_op (n, "-I", i, out, sizeof out)) != 0) {
       if (st > 0)
-        error_setx ("iptables -I: %s", out);
+        error_setx ("%s -I: %s", rule_prog (i), out);
       return -1;
     }
   }
@@ -764,9 +868,9 @@ create_veth (const struct lab_net *n)
   if (RUN (n, "ip", "link", "add", n->veth_host, "type", "veth", "peer", "name",
            n->veth_ns, "netns", n->netns) == -1)
     return -1;
-  if (lab_net_port_harden (n, n->veth_host) == -1)
-    return -1;
-  if (RUN (n, "ip", "link", "set", n->veth_host, "master", n->bridge, "up") == -1)
+  if (RUN (n, "ip", "link", "set", n->veth_host, "master", n->bridge) == -1 ||
+      lab_net_port_harden (n, n->veth_host) == -1 ||
+      RUN (n, "ip", "link", "set", n->veth_host, "up") == -1)
     return -1;
   return 0;
 }

@@ -227,6 +227,8 @@ struct instant_session {
   char message[1024];       /* last error or note ("" if none) */
   char dir[4096];           /* HOME/sessions/ID: sockets, logs, pid files */
   char overlay_dir[4096];
+  uint64_t overlay_floor;   /* the supervisor pauses the domain when
+                               overlay_dir has less free (0: never) */
   char console_log[4096];   /* the guest's serial console */
   bool transient;
   int read_retries;         /* instant_opts.read_retries (0 = 30) */

@@ -253,6 +253,9 @@ from_row (const struct catalog_session *r, struct instant_session *s)
   copy (s->dir, sizeof s->dir, jstr (d, "dir"));
   copy (s->overlay_dir, sizeof s->overlay_dir, jstr (d, "overlay_dir"));
   copy (s->console_log, sizeof s->console_log, jstr (d, "console_log"));
+  /* a row of a version before it: the default minimum */
+  s->overlay_floor = json_object_get (d, "overlay_floor")
+    ? (uint64_t) json_integer_value (json_object_get (d, "overlay_floor")) : DEFAULT_MIN_FREE;
   s->transient = json_is_true (json_object_get (d, "transient"));
   s->read_retries = json_integer_value (json_object_get (d, "read_retries"));
   copy (s->hold, sizeof s->hold, jstr (d, "hold"));
@@ -303,6 +306,7 @@ data_json (const struct instant_session *s)
   json_object_set_new (d, "dir", json_string (s->dir));
   json_object_set_new (d, "overlay_dir", json_string (s->overlay_dir));
   json_object_set_new (d, "console_log", json_string (s->console_log));
+  json_object_set_new (d, "overlay_floor", json_integer ((json_int_t) s->overlay_floor));
   json_object_set_new (d, "transient", json_boolean (s->transient));
   if (s->read_retries > 0)
     json_object_set_new (d, "read_retries", json_integer (s->read_retries));
@@ -934,6 +938,7 @@ start_row (struct start *st)
   s->state = INSTANT_STATE_STARTING;        /* a new row: where the diagram starts */
   s->transient = st->o->transient;
   s->read_retries = st->o->read_retries;
+  s->overlay_floor = min_free (st->o);
   s->ndisks = st->m->ndisks;
   for (i = 0; i < st->m->ndisks; i++) {
     struct instant_session_disk *k = &s->disks[i];

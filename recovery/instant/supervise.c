@@ -48,6 +48,7 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 
@@ -124,6 +125,10 @@ struct supervisor {
   int sfd;                      /* signalfd, -1 if none */
   char *pidpath;                /* supervisor.pid, NULL until written */
   int ready_fd;                 /* the handshake's pipe, -1 once answered */
+  virConnectPtr conn;           /* to pause the domain (sup_space), or NULL */
+  double space_next;            /* now_monotonic () of the next look */
+  bool paused;                  /* sup_space paused the domain */
+  double restart_next;          /* ... of the next try of a failed restart */
 };
 
 /* The session, from the catalog (closed again: the daemon holds none). */
@@ -286,8 +291,74 @@ sup_start_all (struct supervisor *sv)
   return 0;
 }
 
+/* The guest's writes grow its overlays up to its disks' size, whatever
+ * the host has free (QEMU pauses it only when the file system is full,
+ * the host's other files with it).  Ten times a second: if the overlay
+ * directory has less free than the minimum instant_start asked for, pause
+ * the domain (found as driver.c checks it: UUID, name, disks); once it
+ * has that much again, resume it if this supervisor paused it and it is
+ * still paused by a user.  Writes of up to a tenth of a second (a resumed
+ * guest flushes its page cache at once) may go past the minimum.  A
+ * remote session's overlays are in its host's pool. */
+static void
+sup_space (struct supervisor *sv)
+{
+  const struct instant_session *s = sv->s;
+  CLEANUP_VIR_DOMAIN virDomainPtr d = NULL;
+  struct statvfs st;
+  uint64_t avail;
+  double now = now_monotonic ();
+  bool low;
+  int state, reason;
+  char a[32], b[32];
+
+  if (session_remote (s) || !s->overlay_floor || !s->overlay_dir[0] ||
+      now < sv->space_next)
+    return;
+  sv->space_next = now + 0.1;
+  if (statvfs (s->overlay_dir, &st) == -1)
+    return;
+  avail = (uint64_t) st.f_bavail * st.f_frsize;
+  low = avail < s->overlay_floor;
+  if (!low && !sv->paused)
+    return;
+  if (!sv->conn && !(sv->conn = virt_connect (s->uri))) {
+    proc_log ("overlay space: %s", error_msg ());
+    return;
+  }
+  if (drv_session_domain (sv->conn, s, &d) <= 0)
+    return;
+  state = virt_domain_state (d, &reason);
+  human_size (avail, a, sizeof a);
+  human_size (s->overlay_floor, b, sizeof b);
+  if (!low) {
+    sv->paused = false;
+    if (state != VIR_DOMAIN_PAUSED || reason != VIR_DOMAIN_PAUSED_USER)
+      return;
+    if (virt_domain_resume (d) == -1)
+      proc_log ("overlay space: %s", error_msg ());
+    else
+      proc_log ("domain %s resumed: the overlay directory %s has %s free again", s->name,
+                s->overlay_dir, a);
+    return;
+  }
+  if (state != VIR_DOMAIN_RUNNING)
+    return;
+  if (virt_domain_suspend (d) == -1) {
+    proc_log ("overlay space low, domain not paused: %s", error_msg ());
+    virt_close (sv->conn);                 /* a new connection next time */
+    sv->conn = NULL;
+    return;
+  }
+  sv->paused = true;
+  proc_log ("domain %s paused: the overlay directory %s has %s free, under the minimum "
+            "%s (BOOTBACK_OVERLAY_MIN_FREE): the guest's writes would fill the host's "
+            "file system; it is resumed once there is that much free again", s->name,
+            s->overlay_dir, a, b);
+}
+
 /* Keep every nbdkit serving until a signal says stop (0) or poll fails
- * (1). */
+ * (1); watch the overlays' free space (sup_space). */
 static int
 sup_watch (struct supervisor *sv)
 {
@@ -303,20 +374,23 @@ sup_watch (struct supervisor *sv)
     sv->pfds[n].fd = sv->sfd;
     sv->pfds[n].events = POLLIN;
     sv->pfds[n].revents = 0;
-    r = poll (sv->pfds, n + 1, 5000);
+    r = poll (sv->pfds, n + 1, 100);
     if (r == -1 && errno != EINTR) {
       proc_log ("poll: %s", strerror (errno));
       return 1;
     }
     if ((sv->pfds[n].revents & POLLIN) && daemon_quit_signal (sv->sfd))
       return 0;
+    sup_space (sv);
     for (i = 0; i < n; i++) {
       if (sv->procs[i].external)
         continue;
       if (sv->procs[i].pidfd < 0) {
         /* A failed restart: try again (every 5 s at most). */
-        if (proc_start (&sv->procs[i]) == -1)
+        if (now_monotonic () >= sv->restart_next && proc_start (&sv->procs[i]) == -1) {
           proc_log ("%s", error_msg ());
+          sv->restart_next = now_monotonic () + 5;
+        }
       }
       else if (sv->pfds[i].revents & (POLLIN | POLLHUP | POLLERR))
         proc_died (&sv->procs[i]);
@@ -372,6 +446,7 @@ instant_supervise (const char *home, int64_t id, int ready_fd)
   sup_answer_error (&sv, false);
   if (sv.sfd >= 0)
     close (sv.sfd);
+  virt_close (sv.conn);
   free (sv.pidpath);
   for (size_t i = 0; i < sv.n; i++)
     proc_free (&sv.procs[i]);

@@ -59,11 +59,18 @@ static __thread char failure[1024];
 
 /* Keep libvirt's message of the failure that just happened, before
  * anything else calls libvirt (even a getter such as virDomainGetName
- * resets libvirt's last error). */
+ * resets libvirt's last error).  Printable ASCII only: libvirt passes a
+ * guest agent's error text on as the guest wrote it, and every message
+ * here may end up on a terminal. */
 static void
 keep_failure (void)
 {
+  char *p;
+
   snprintf (failure, sizeof failure, "%s", virt_last_error ());
+  for (p = failure; *p; p++)
+    if ((unsigned char) *p < 0x20 || (unsigned char) *p >= 0x7f)
+      *p = *p == '\n' || *p == '\t' ? ' ' : '?';
 }
 
 const char *
