@@ -112,6 +112,7 @@
 #include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/ptrace.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -405,44 +406,80 @@ child_read_changed (uint64_t nchunks)
   return map;
 }
 
-/* A test hook (BOOTBACK_SCAN_PROBE=PATH[:PATH...]): do what a parser
+/* child_probe's host PATH: one ending in '/' is a directory to create
+ * a file in, anything else a file to open or a unix socket to connect
+ * to.  Reached? */
+static bool
+probe_path (const char *path)
+{
+  size_t n = strlen (path);
+  struct sockaddr_un sa = { .sun_family = AF_UNIX };
+  int fd = -1;
+
+  if (path[n - 1] == '/') {
+    CLEANUP_FREE char *f = xasprintf ("%sbootback-scan-probe.%d", path,
+                                      (int) getpid ());
+    if ((fd = open (f, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) >= 0)
+      unlink (f);
+  }
+  else if ((fd = open (path, O_RDONLY | O_CLOEXEC)) == -1 &&
+           n < sizeof sa.sun_path &&
+           (fd = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) >= 0) {
+    memcpy (sa.sun_path, path, n);
+    if (connect (fd, (struct sockaddr *) &sa, sizeof sa) == -1) {
+      close (fd);
+      fd = -1;
+    }
+  }
+  if (fd >= 0)
+    close (fd);
+  return fd >= 0;
+}
+
+/* child_probe's system call ACTION: kill=PID (SIGTERM to PID),
+ * ptrace=PID (PTRACE_SEIZE, left when we exit), userns (a new user
+ * namespace, where we would hold every capability), socket=inet,
+ * socket=inet6, socket=netlink (a socket of that family).  Reached? */
+static bool
+probe_action (const char *a)
+{
+  static const struct { const char *name; int family; } fam[] = {
+    { "inet", AF_INET }, { "inet6", AF_INET6 }, { "netlink", AF_NETLINK },
+  };
+  int fd;
+
+  if (strncmp (a, "kill=", 5) == 0)
+    return kill (atoi (a + 5), SIGTERM) == 0;
+  if (strncmp (a, "ptrace=", 7) == 0)
+    return ptrace (PTRACE_SEIZE, atoi (a + 7), NULL, NULL) == 0;
+  if (strcmp (a, "userns") == 0)
+    return unshare (CLONE_NEWUSER) == 0;
+  for (size_t i = 0; strncmp (a, "socket=", 7) == 0 && i < sizeof fam / sizeof fam[0]; i++)
+    if (strcmp (a + 7, fam[i].name) == 0 &&
+        (fd = socket (fam[i].family, SOCK_DGRAM | SOCK_CLOEXEC, 0)) >= 0) {
+      close (fd);
+      return true;
+    }
+  return false;
+}
+
+/* A test hook (BOOTBACK_SCAN_PROBE=ITEM[:ITEM...]): do what a parser
  * taken over by the guest's bytes would try, after the sandbox line.
- * PATH ending in '/' is a directory to create a file in, anything else
- * a file to open or a unix socket to connect to.  -1 with the error
- * naming the first PATH reached, 0 if none was. */
+ * An ITEM starting with '/' is a host path (probe_path), any other a
+ * system call to try (probe_action).  -1 with the error naming the
+ * first ITEM reached, 0 if none was. */
 static int
 child_probe (void)
 {
   CLEANUP_FREE char *list = xstrdup (test_hook_env ("BOOTBACK_SCAN_PROBE") ?: "");
-  char *path, *save = NULL;
+  char *item, *save = NULL;
 
-  for (path = strtok_r (list, ":", &save); path;
-       path = strtok_r (NULL, ":", &save)) {
-    size_t n = strlen (path);
-    struct sockaddr_un sa = { .sun_family = AF_UNIX };
-    int fd = -1;
-
-    if (path[n - 1] == '/') {
-      CLEANUP_FREE char *f = xasprintf ("%sbootback-scan-probe.%d", path,
-                                        (int) getpid ());
-      if ((fd = open (f, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) >= 0)
-        unlink (f);
-    }
-    else if ((fd = open (path, O_RDONLY | O_CLOEXEC)) == -1 &&
-             n < sizeof sa.sun_path &&
-             (fd = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) >= 0) {
-      memcpy (sa.sun_path, path, n);
-      if (connect (fd, (struct sockaddr *) &sa, sizeof sa) == -1) {
-        close (fd);
-        fd = -1;
-      }
-    }
-    if (fd >= 0) {
-      close (fd);
-      error_setx ("scan probe reached %s", path);
+  for (item = strtok_r (list, ":", &save); item;
+       item = strtok_r (NULL, ":", &save))
+    if (item[0] == '/' ? probe_path (item) : probe_action (item)) {
+      error_setx ("scan probe reached %s", item);
       return -1;
     }
-  }
   return 0;
 }
 
