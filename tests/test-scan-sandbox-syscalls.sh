@@ -8,11 +8,11 @@
 # is written, try each such call (kill=PID, ptrace=PID, userns,
 # socket=FAMILY) and end with "scan probe reached ITEM" on the first that
 # works.  The target is a sleep the test runs as nobody.  Before the
-# filter, the child killed it (kill=PID), traced it, made a user
-# namespace and an AF_INET socket.  A path item last (/., the child's
-# own root) shows every item before it was tried; the point's malware is
-# still found (libtsk on ext4, ClamAV, YARA), the sandbox line says
-# "seccomp":2, and a child left without the filter
+# filter, the child traced it, made a user namespace and inet, inet6 and
+# netlink sockets, and killed it.  A path item after them (/., the
+# child's own root) shows each item before it was tried; the point's
+# malware is still found (libtsk on ext4, ClamAV, YARA), the sandbox line
+# says "seccomp":2, and a child left without the filter
 # (BOOTBACK_SCAN_NO_SECCOMP, a test hook) is refused, naming it.
 source "$top_srcdir/tests/functions.sh"
 requires nbdkit mkfs.ext4 setpriv md5sum python3
@@ -42,13 +42,19 @@ for i in $(seq 100); do
 done
 [ "$(stat -c %U "/proc/$victim")" = nobody ] || fail "the sleep does not run as nobody"
 
-# each item alone (so that all reached are named), then all together
-# with /. last: reaching it shows the hook tried each before
+# each item alone (so that all reached are named), with /. after it:
+# reaching /. shows the hook ran and tried the item first; then all
+# together
 reached=()
 items="ptrace=$victim userns socket=inet socket=inet6 socket=netlink kill=$victim"
 for p in $items; do
-    rc=0; BOOTBACK_SCAN_PROBE=$p bootback scan sc --signatures "$sig" >"$tmp/out" 2>&1 || rc=$?
-    grep 'scan probe reached' "$tmp/out" && reached+=("$p")
+    rc=0; BOOTBACK_SCAN_PROBE=$p:/. bootback scan sc --signatures "$sig" >"$tmp/out" 2>&1 || rc=$?
+    if grep -qxF "not scanned: disk vda: scan probe reached $p" "$tmp/out"; then
+        reached+=("$p")
+    elif ! grep -qxF 'not scanned: disk vda: scan probe reached /.' "$tmp/out"; then
+        cat "$tmp/out"
+        fail "the probe of $p did not run (exit $rc)"
+    fi
 done
 [ ${#reached[@]} = 0 ] || fail "the scanning child reached ${reached[*]}"
 kill -0 "$victim" 2>/dev/null || fail "the scanning child killed nobody's sleep"

@@ -260,11 +260,26 @@ private_root (const char *scratch)
   return rc;
 }
 
+/* The network interfaces the child sees (1: loopback alone). */
+static int
+count_interfaces (void)
+{
+  struct if_nameindex *ifs = if_nameindex ();
+  int n = 0;
+
+  for (; ifs && ifs[n].if_index; n++)
+    ;
+  if (ifs)
+    if_freenameindex (ifs);
+  return n;
+}
+
 /* Step 2 of the child (see the top of the file).  *netns: its network
- * namespace, open (after this, /proc is gone). */
+ * namespace, open (after this, /proc is gone); *interfaces: the
+ * interfaces it holds. */
 static int
 drop_privileges (const struct scan_opts *o, uid_t uid, gid_t gid,
-                 const char *scratch, int *netns)
+                 const char *scratch, int *netns, int *interfaces)
 {
   if ((getuid () == 0 && unshare (CLONE_NEWNET | CLONE_NEWIPC) == -1)) {
     error_set (errno, "new network namespace");
@@ -305,21 +320,14 @@ drop_privileges (const struct scan_opts *o, uid_t uid, gid_t gid,
     error_set (errno, "limits");
     return -1;
   }
+  /* counted before the filter, which denies the netlink socket
+   * if_nameindex opens; the namespace stays (setns and unshare denied).
+   * The test hook shows the parent refusing a child without the
+   * filter. */
+  *interfaces = count_interfaces ();
+  if (!test_hook_env ("BOOTBACK_SCAN_NO_SECCOMP") && syscall_filter () == -1)
+    return -1;
   return 0;
-}
-
-/* The network interfaces the child sees (1: loopback alone). */
-static int
-count_interfaces (void)
-{
-  struct if_nameindex *ifs = if_nameindex ();
-  int n = 0;
-
-  for (; ifs && ifs[n].if_index; n++)
-    ;
-  if (ifs)
-    if_freenameindex (ifs);
-  return n;
 }
 
 /* The inode of this process's network namespace, 0 if unknown. */
@@ -512,7 +520,7 @@ scan_child_main (int argc, char **argv)
   struct nbd_handle *nbd;
   struct scan_engines *e = NULL;
   uint8_t *changed = NULL;
-  int opt, netns = -1;
+  int opt, netns = -1, interfaces = 0;
 
   /* fds 0-2 are /dev/null, the pipe is SCAN_CHILD_OUT_FD and nothing
    * else of the parent's is open (step 0, before the exec) */
@@ -562,7 +570,7 @@ scan_child_main (int argc, char **argv)
     fflush (out);
     _exit (1);
   }
-  if (drop_privileges (&o, uid, gid, scratch, &netns) == -1 ||
+  if (drop_privileges (&o, uid, gid, scratch, &netns, &interfaces) == -1 ||
       engines_tmpdir (e, scratch) == -1)
     goto err;
   crash_step (10);                      /* a test hook */
@@ -571,11 +579,13 @@ scan_child_main (int argc, char **argv)
    * (sandbox_holds) */
   fprintf (out, "{\"kind\":\"sandbox\",\"uid\":%d,\"euid\":%d,"
            "\"no_new_privs\":%d,\"session_leader\":%d,\"tty\":%d,"
-           "\"interfaces\":%d,\"netns\":%" PRIu64 ",\"private_root\":%d}\n",
+           "\"interfaces\":%d,\"netns\":%" PRIu64 ",\"private_root\":%d,"
+           "\"seccomp\":%d}\n",
            (int) getuid (), (int) geteuid (),
            prctl (PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0), getsid (0) == getpid (),
-           isatty (0) || isatty (1) || isatty (2), count_interfaces (),
-           fd_inode (netns), root_is_private ());
+           isatty (0) || isatty (1) || isatty (2), interfaces,
+           fd_inode (netns), root_is_private (),
+           prctl (PR_GET_SECCOMP, 0, 0, 0, 0));
   if (child_probe () == -1 || walk_disk (nbd, &o, e, out) == -1)
     goto err;
   engines_free (e);
@@ -710,6 +720,10 @@ sandbox_holds (json_t *sb)
   if (json_integer_value (json_object_get (sb, "private_root")) != 1)
     return "the scan sandbox could not make a private file system view: "
       "run as root";
+  /* 2: a filter (SECCOMP_MODE_FILTER) */
+  if (json_integer_value (json_object_get (sb, "seccomp")) != 2)
+    return "the scan sandbox could not filter its system calls (seccomp): "
+      "the kernel needs seccomp filters";
   return NULL;
 }
 
@@ -810,7 +824,7 @@ child_argv (const struct scan_opts *o, const char *sock, const char *scratch,
 static char **
 child_envp (void)
 {
-  char **envp = xcalloc (8, sizeof *envp);
+  char **envp = xcalloc (10, sizeof *envp);
   const char *v;
   size_t k = 0;
 
@@ -824,6 +838,8 @@ child_envp (void)
     envp[k++] = xasprintf ("BOOTBACK_SCAN_PROBE=%s", v);
   if ((v = test_hook_env ("BOOTBACK_SCAN_SHARED_ROOT")))
     envp[k++] = xasprintf ("BOOTBACK_SCAN_SHARED_ROOT=%s", v);
+  if ((v = test_hook_env ("BOOTBACK_SCAN_NO_SECCOMP")))
+    envp[k++] = xasprintf ("BOOTBACK_SCAN_NO_SECCOMP=%s", v);
   return envp;
 }
 
