@@ -40,8 +40,9 @@
  * secret), an environment of PATH=/usr/bin:/bin and LC_ALL=C alone
  * (plus, in a build for testing, the test hooks: BOOTBACK_STOP_STEP and
  * BOOTBACK_CRASH_STEP, so that crash_step (10) stops it for a test;
- * BOOTBACK_SCAN_PROBE, child_probe's host paths to try;
- * BOOTBACK_SCAN_SHARED_ROOT, which leaves out private_root), the
+ * BOOTBACK_SCAN_PROBE, child_probe's host paths and system calls to
+ * try; BOOTBACK_SCAN_SHARED_ROOT, which leaves out private_root;
+ * BOOTBACK_SCAN_NO_SECCOMP, which leaves out the filter), the
  * --since bitmap (nchunks bytes, maybe large) in a memfd; main() hands
  * `scan-child` to scan_child_main before it reads its environment or
  * opens anything.  bootback itself rather than a helper program: the
@@ -68,14 +69,20 @@
  *      timeout, 64 open files, 1 GiB file size for libclamav's scratch
  *      files, no core, no new processes), supplementary groups cleared,
  *      setresgid/setresuid to o->user (nobody; its uid and gid looked
- *      up by the parent);
+ *      up by the parent), and last a seccomp filter (syscall-filter.c):
+ *      nobody's other processes (other scans, daemons) are still within
+ *      reach of the same uid, so signals, ptrace and the like to any
+ *      pid but its own fail, and so do user and other namespaces,
+ *      sockets other than unix ones, and kernel features no parser
+ *      needs (mounts, keys, bpf, perf, io_uring, modules);
  *   3. reports its sandbox as the kernel sees it (uid, euid,
  *      no_new_privs, its network namespace's inode, its interfaces,
- *      whether its root is a read-only tmpfs without /etc and /proc),
- *      before it reads a guest byte: the parent takes nothing from a
- *      child whose first such line does not show the sandbox holding
- *      (sandbox_holds), as when bootback runs as a user other than root,
- *      who can neither change uid nor make a namespace;
+ *      whether its root is a read-only tmpfs without /etc and /proc,
+ *      its seccomp mode: 2, a filter), before it reads a guest byte:
+ *      the parent takes nothing from a child whose first such line does
+ *      not show the sandbox holding (sandbox_holds), as when bootback
+ *      runs as a user other than root, who can neither change uid nor
+ *      make a namespace, or on a kernel without seccomp filters;
  *   4. walks the disk (walk.c), writing JSON lines to the pipe.
  * The parent reads the pipe with a wall-clock deadline (o->timeout) and
  * kills the child when it passes, or when it has written more than
@@ -698,7 +705,7 @@ read_child (int fd, unsigned timeout, char **buf, size_t *len)
 /* Does the child's sandbox line (written after it dropped, before it
  * read a guest byte) show the sandbox holds: another uid than ours and
  * not root, no_new_privs, a network namespace of its own with loopback
- * alone, a private root (private_root)?  Run by a user other than root,
+ * alone, a private root (private_root), a seccomp filter?  Run by a user other than root,
  * the child could neither change uid nor make a namespace, and before,
  * it went on to parse the guest's disk with that user's uid and network.
  * NULL if it holds, else why not. */
@@ -819,8 +826,8 @@ child_argv (const struct scan_opts *o, const char *sock, const char *scratch,
 
 /* Its environment: nothing of ours (the secrets, the web server's
  * tokens), only what a program needs, and the test hooks it honours
- * (crash_step, child_probe, BOOTBACK_SCAN_SHARED_ROOT; never in an
- * installed build). */
+ * (crash_step, child_probe, BOOTBACK_SCAN_SHARED_ROOT,
+ * BOOTBACK_SCAN_NO_SECCOMP; never in an installed build). */
 static char **
 child_envp (void)
 {
