@@ -5,11 +5,13 @@
 # signal nor trace another process of its user, make a user namespace
 # (where it would hold every capability) nor open a socket other than a
 # unix one.  BOOTBACK_SCAN_PROBE makes the child, once its sandbox line
-# is written, try each such call (kill=PID, ptrace=PID, userns,
-# socket=FAMILY) and end with "scan probe reached ITEM" on the first that
-# works.  The target is a sleep the test runs as nobody.  Before the
-# filter, the child traced it, made a user namespace and inet, inet6 and
-# netlink sockets, and killed it.  A path item after them (/., the
+# is written, try each such call (kill=PID, kill0=PID: signal 0,
+# ptrace=PID, userns, socket=FAMILY) and end with "scan probe reached
+# ITEM" on the first that works.  The target is a sleep the test runs as
+# nobody.  Before the filter, the child traced it, made a user namespace
+# and inet, inet6 and netlink sockets, could signal every process of
+# nobody (kill (-1, 0)), and killed the sleep.  It still kills itself
+# (crash_step's hook).  A path item after them (/., the
 # child's own root) shows each item before it was tried; the point's
 # malware is still found (libtsk on ext4, ClamAV, YARA), the sandbox line
 # says "seccomp":2, and a child left without the filter
@@ -46,7 +48,8 @@ done
 # reaching /. shows the hook ran and tried the item first; then all
 # together
 reached=()
-items="ptrace=$victim userns socket=inet socket=inet6 socket=netlink kill=$victim"
+items="ptrace=$victim userns socket=inet socket=inet6 socket=netlink kill0=-1 kill0=0
+       kill0=$victim kill=$victim"
 for p in $items; do
     rc=0; BOOTBACK_SCAN_PROBE=$p:/. bootback scan sc --signatures "$sig" >"$tmp/out" 2>&1 || rc=$?
     if grep -qxF "not scanned: disk vda: scan probe reached $p" "$tmp/out"; then
@@ -58,7 +61,7 @@ for p in $items; do
 done
 [ ${#reached[@]} = 0 ] || fail "the scanning child reached ${reached[*]}"
 kill -0 "$victim" 2>/dev/null || fail "the scanning child killed nobody's sleep"
-rc=0; BOOTBACK_SCAN_PROBE=$(tr ' ' : <<< "$items"):/. bootback scan sc --signatures "$sig" \
+rc=0; BOOTBACK_SCAN_PROBE=$(echo $items | tr ' ' :):/. bootback scan sc --signatures "$sig" \
     >"$tmp/out" 2>&1 || rc=$?
 cat "$tmp/out"
 [ $rc = 1 ] && grep -qxF 'not scanned: disk vda: scan probe reached /.' "$tmp/out" ||
@@ -80,6 +83,13 @@ import json, sys
 d = json.load(open(sys.argv[1]))["disks"][0]
 assert d["sandbox"]["seccomp"] == 2, d["sandbox"]
 EOF
+
+# the child may still signal itself (crash_step, a test hook, kills it
+# with kill (getpid (), SIGKILL) after the drop)
+rc=0; BOOTBACK_CRASH_STEP=10 bootback scan sc --signatures "$sig" >"$tmp/out" 2>&1 || rc=$?
+cat "$tmp/out"
+[ $rc = 1 ] && grep -qxF 'not scanned: disk vda: the scanning process died of signal 9' "$tmp/out" ||
+    fail "the child could not kill itself (exit $rc)"
 
 # a child left without the filter is refused (test hook), its point
 # never clean

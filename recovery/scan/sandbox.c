@@ -452,9 +452,11 @@ probe_path (const char *path)
 }
 
 /* child_probe's system call ACTION: kill=PID (SIGTERM to PID),
- * ptrace=PID (PTRACE_SEIZE, left when we exit), userns (a new user
- * namespace, where we would hold every capability), socket=inet,
- * socket=inet6, socket=netlink (a socket of that family).  Reached? */
+ * kill0=PID (signal 0: may we signal PID? -1 is every process we may
+ * signal, 0 our group), ptrace=PID (PTRACE_SEIZE, left when we exit),
+ * userns (a new user namespace, where we would hold every capability),
+ * socket=inet, socket=inet6, socket=netlink (a socket of that family).
+ * Reached? */
 static bool
 probe_action (const char *a)
 {
@@ -465,6 +467,8 @@ probe_action (const char *a)
 
   if (strncmp (a, "kill=", 5) == 0)
     return kill (atoi (a + 5), SIGTERM) == 0;
+  if (strncmp (a, "kill0=", 6) == 0)
+    return kill (atoi (a + 6), 0) == 0;
   if (strncmp (a, "ptrace=", 7) == 0)
     return ptrace (PTRACE_SEIZE, atoi (a + 7), NULL, NULL) == 0;
   if (strcmp (a, "userns") == 0)

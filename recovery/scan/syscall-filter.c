@@ -140,6 +140,9 @@ syscall_filter (void)
     rc = seccomp_attr_set (ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS);
   if (rc == 0)
     rc = seccomp_attr_set (ctx, SCMP_FLTATR_CTL_TSYNC, 1);
+  /* the kernel's errno from seccomp_load, not ECANCELED */
+  if (rc == 0)
+    rc = seccomp_attr_set (ctx, SCMP_FLTATR_API_SYSRAWRC, 1);
   for (i = 0; rc == 0 && i < sizeof denied / sizeof denied[0]; i++)
     rc = seccomp_rule_add (ctx, DENY, denied[i], 0);
   if (rc == 0)
