@@ -473,7 +473,9 @@ probe_action (const char *a)
     return ptrace (PTRACE_SEIZE, atoi (a + 7), NULL, NULL) == 0;
   if (strcmp (a, "userns") == 0)
     return unshare (CLONE_NEWUSER) == 0;
-  for (size_t i = 0; strncmp (a, "socket=", 7) == 0 && i < sizeof fam / sizeof fam[0]; i++)
+  if (strncmp (a, "socket=", 7) != 0)
+    return false;
+  for (size_t i = 0; i < sizeof fam / sizeof fam[0]; i++)
     if (strcmp (a + 7, fam[i].name) == 0 &&
         (fd = socket (fam[i].family, SOCK_DGRAM | SOCK_CLOEXEC, 0)) >= 0) {
       close (fd);
@@ -709,10 +711,10 @@ read_child (int fd, unsigned timeout, char **buf, size_t *len)
 /* Does the child's sandbox line (written after it dropped, before it
  * read a guest byte) show the sandbox holds: another uid than ours and
  * not root, no_new_privs, a network namespace of its own with loopback
- * alone, a private root (private_root), a seccomp filter?  Run by a user other than root,
- * the child could neither change uid nor make a namespace, and before,
- * it went on to parse the guest's disk with that user's uid and network.
- * NULL if it holds, else why not. */
+ * alone, a private root (private_root), a seccomp filter?  Run by a
+ * user other than root, the child could neither change uid nor make a
+ * namespace, and before, it went on to parse the guest's disk with that
+ * user's uid and network.  NULL if it holds, else why not. */
 static const char *
 sandbox_holds (json_t *sb)
 {
