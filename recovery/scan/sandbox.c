@@ -40,8 +40,9 @@
  * secret), an environment of PATH=/usr/bin:/bin and LC_ALL=C alone
  * (plus, in a build for testing, the test hooks: BOOTBACK_STOP_STEP and
  * BOOTBACK_CRASH_STEP, so that crash_step (10) stops it for a test;
- * BOOTBACK_SCAN_PROBE, child_probe's host paths to try;
- * BOOTBACK_SCAN_SHARED_ROOT, which leaves out private_root), the
+ * BOOTBACK_SCAN_PROBE, child_probe's host paths and system calls to
+ * try; BOOTBACK_SCAN_SHARED_ROOT, which leaves out private_root;
+ * BOOTBACK_SCAN_NO_SECCOMP, which leaves out the filter), the
  * --since bitmap (nchunks bytes, maybe large) in a memfd; main() hands
  * `scan-child` to scan_child_main before it reads its environment or
  * opens anything.  bootback itself rather than a helper program: the
@@ -68,14 +69,20 @@
  *      timeout, 64 open files, 1 GiB file size for libclamav's scratch
  *      files, no core, no new processes), supplementary groups cleared,
  *      setresgid/setresuid to o->user (nobody; its uid and gid looked
- *      up by the parent);
+ *      up by the parent), and last a seccomp filter (syscall-filter.c):
+ *      nobody's other processes (other scans, daemons) are still within
+ *      reach of the same uid, so signals, ptrace and the like to any
+ *      pid but its own fail, and so do user and other namespaces,
+ *      sockets other than unix ones, and kernel features no parser
+ *      needs (mounts, keys, bpf, perf, io_uring, modules);
  *   3. reports its sandbox as the kernel sees it (uid, euid,
  *      no_new_privs, its network namespace's inode, its interfaces,
- *      whether its root is a read-only tmpfs without /etc and /proc),
- *      before it reads a guest byte: the parent takes nothing from a
- *      child whose first such line does not show the sandbox holding
- *      (sandbox_holds), as when bootback runs as a user other than root,
- *      who can neither change uid nor make a namespace;
+ *      whether its root is a read-only tmpfs without /etc and /proc,
+ *      its seccomp mode: 2, a filter), before it reads a guest byte:
+ *      the parent takes nothing from a child whose first such line does
+ *      not show the sandbox holding (sandbox_holds), as when bootback
+ *      runs as a user other than root, who can neither change uid nor
+ *      make a namespace, or on a kernel without seccomp filters;
  *   4. walks the disk (walk.c), writing JSON lines to the pipe.
  * The parent reads the pipe with a wall-clock deadline (o->timeout) and
  * kills the child when it passes, or when it has written more than
@@ -112,6 +119,7 @@
 #include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/ptrace.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -259,11 +267,26 @@ private_root (const char *scratch)
   return rc;
 }
 
+/* The network interfaces the child sees (1: loopback alone). */
+static int
+count_interfaces (void)
+{
+  struct if_nameindex *ifs = if_nameindex ();
+  int n = 0;
+
+  for (; ifs && ifs[n].if_index; n++)
+    ;
+  if (ifs)
+    if_freenameindex (ifs);
+  return n;
+}
+
 /* Step 2 of the child (see the top of the file).  *netns: its network
- * namespace, open (after this, /proc is gone). */
+ * namespace, open (after this, /proc is gone); *interfaces: the
+ * interfaces it holds. */
 static int
 drop_privileges (const struct scan_opts *o, uid_t uid, gid_t gid,
-                 const char *scratch, int *netns)
+                 const char *scratch, int *netns, int *interfaces)
 {
   if ((getuid () == 0 && unshare (CLONE_NEWNET | CLONE_NEWIPC) == -1)) {
     error_set (errno, "new network namespace");
@@ -304,21 +327,14 @@ drop_privileges (const struct scan_opts *o, uid_t uid, gid_t gid,
     error_set (errno, "limits");
     return -1;
   }
+  /* counted before the filter, which denies the netlink socket
+   * if_nameindex opens; the namespace stays (setns and unshare denied).
+   * The test hook shows the parent refusing a child without the
+   * filter. */
+  *interfaces = count_interfaces ();
+  if (!test_hook_env ("BOOTBACK_SCAN_NO_SECCOMP") && syscall_filter () == -1)
+    return -1;
   return 0;
-}
-
-/* The network interfaces the child sees (1: loopback alone). */
-static int
-count_interfaces (void)
-{
-  struct if_nameindex *ifs = if_nameindex ();
-  int n = 0;
-
-  for (; ifs && ifs[n].if_index; n++)
-    ;
-  if (ifs)
-    if_freenameindex (ifs);
-  return n;
 }
 
 /* The inode of this process's network namespace, 0 if unknown. */
@@ -405,44 +421,105 @@ child_read_changed (uint64_t nchunks)
   return map;
 }
 
-/* A test hook (BOOTBACK_SCAN_PROBE=PATH[:PATH...]): do what a parser
+/* child_probe's host PATH: one ending in '/' is a directory to create
+ * a file in, anything else a file to open or a unix socket to connect
+ * to.  Reached? */
+static bool
+probe_path (const char *path)
+{
+  size_t n = strlen (path);
+  struct sockaddr_un sa = { .sun_family = AF_UNIX };
+  int fd = -1;
+
+  if (path[n - 1] == '/') {
+    CLEANUP_FREE char *f = xasprintf ("%sbootback-scan-probe.%d", path,
+                                      (int) getpid ());
+    if ((fd = open (f, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) >= 0)
+      unlink (f);
+  }
+  else if ((fd = open (path, O_RDONLY | O_CLOEXEC)) == -1 &&
+           n < sizeof sa.sun_path &&
+           (fd = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) >= 0) {
+    memcpy (sa.sun_path, path, n);
+    if (connect (fd, (struct sockaddr *) &sa, sizeof sa) == -1) {
+      close (fd);
+      fd = -1;
+    }
+  }
+  if (fd >= 0)
+    close (fd);
+  return fd >= 0;
+}
+
+/* getpid through int 0x80 (the 32-bit x86 ABI, 20 is its getpid):
+ * true if it answers.  False where there is no such ABI. */
+static bool
+probe_i386 (void)
+{
+#ifdef __x86_64__
+  long r = 20;
+
+  __asm__ volatile ("int $0x80" : "+a" (r) : : "r8", "r9", "r10", "r11",
+                    "memory");
+  return r == getpid ();
+#else
+  return false;
+#endif
+}
+
+/* child_probe's system call ACTION: kill=PID (SIGTERM to PID),
+ * kill0=PID (signal 0: may we signal PID? -1 is every process we may
+ * signal, 0 our group), ptrace=PID (PTRACE_SEIZE, left when we exit),
+ * userns (a new user namespace, where we would hold every capability),
+ * socket=inet, socket=inet6, socket=netlink (a socket of that family),
+ * i386 (getpid in the 32-bit x86 ABI, whose numbers a filter for
+ * x86-64 would read as other calls).  Reached? */
+static bool
+probe_action (const char *a)
+{
+  static const struct { const char *name; int family; } fam[] = {
+    { "inet", AF_INET }, { "inet6", AF_INET6 }, { "netlink", AF_NETLINK },
+  };
+  int fd;
+
+  if (strncmp (a, "kill=", 5) == 0)
+    return kill (atoi (a + 5), SIGTERM) == 0;
+  if (strncmp (a, "kill0=", 6) == 0)
+    return kill (atoi (a + 6), 0) == 0;
+  if (strncmp (a, "ptrace=", 7) == 0)
+    return ptrace (PTRACE_SEIZE, atoi (a + 7), NULL, NULL) == 0;
+  if (strcmp (a, "userns") == 0)
+    return unshare (CLONE_NEWUSER) == 0;
+  if (strcmp (a, "i386") == 0)
+    return probe_i386 ();
+  if (strncmp (a, "socket=", 7) != 0)
+    return false;
+  for (size_t i = 0; i < sizeof fam / sizeof fam[0]; i++)
+    if (strcmp (a + 7, fam[i].name) == 0 &&
+        (fd = socket (fam[i].family, SOCK_DGRAM | SOCK_CLOEXEC, 0)) >= 0) {
+      close (fd);
+      return true;
+    }
+  return false;
+}
+
+/* A test hook (BOOTBACK_SCAN_PROBE=ITEM[:ITEM...]): do what a parser
  * taken over by the guest's bytes would try, after the sandbox line.
- * PATH ending in '/' is a directory to create a file in, anything else
- * a file to open or a unix socket to connect to.  -1 with the error
- * naming the first PATH reached, 0 if none was. */
+ * An ITEM starting with '/' is a host path (probe_path), any other a
+ * system call to try (probe_action).  -1 with the error naming the
+ * first ITEM reached, 0 if none was. */
 static int
 child_probe (void)
 {
   CLEANUP_FREE char *list = xstrdup (test_hook_env ("BOOTBACK_SCAN_PROBE") ?: "");
-  char *path, *save = NULL;
+  char *item, *save = NULL;
 
-  for (path = strtok_r (list, ":", &save); path;
-       path = strtok_r (NULL, ":", &save)) {
-    size_t n = strlen (path);
-    struct sockaddr_un sa = { .sun_family = AF_UNIX };
-    int fd = -1;
-
-    if (path[n - 1] == '/') {
-      CLEANUP_FREE char *f = xasprintf ("%sbootback-scan-probe.%d", path,
-                                        (int) getpid ());
-      if ((fd = open (f, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) >= 0)
-        unlink (f);
-    }
-    else if ((fd = open (path, O_RDONLY | O_CLOEXEC)) == -1 &&
-             n < sizeof sa.sun_path &&
-             (fd = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) >= 0) {
-      memcpy (sa.sun_path, path, n);
-      if (connect (fd, (struct sockaddr *) &sa, sizeof sa) == -1) {
-        close (fd);
-        fd = -1;
-      }
-    }
-    if (fd >= 0) {
-      close (fd);
-      error_setx ("scan probe reached %s", path);
+  for (item = strtok_r (list, ":", &save); item;
+       item = strtok_r (NULL, ":", &save))
+    if (item[0] == '/' ? probe_path (item) : probe_action (item)) {
+      error_setx ("scan probe reached %s", item);
       return -1;
     }
-  }
   return 0;
 }
 
@@ -475,7 +552,7 @@ scan_child_main (int argc, char **argv)
   struct nbd_handle *nbd;
   struct scan_engines *e = NULL;
   uint8_t *changed = NULL;
-  int opt, netns = -1;
+  int opt, netns = -1, interfaces = 0;
 
   /* fds 0-2 are /dev/null, the pipe is SCAN_CHILD_OUT_FD and nothing
    * else of the parent's is open (step 0, before the exec) */
@@ -525,7 +602,7 @@ scan_child_main (int argc, char **argv)
     fflush (out);
     _exit (1);
   }
-  if (drop_privileges (&o, uid, gid, scratch, &netns) == -1 ||
+  if (drop_privileges (&o, uid, gid, scratch, &netns, &interfaces) == -1 ||
       engines_tmpdir (e, scratch) == -1)
     goto err;
   crash_step (10);                      /* a test hook */
@@ -534,11 +611,13 @@ scan_child_main (int argc, char **argv)
    * (sandbox_holds) */
   fprintf (out, "{\"kind\":\"sandbox\",\"uid\":%d,\"euid\":%d,"
            "\"no_new_privs\":%d,\"session_leader\":%d,\"tty\":%d,"
-           "\"interfaces\":%d,\"netns\":%" PRIu64 ",\"private_root\":%d}\n",
+           "\"interfaces\":%d,\"netns\":%" PRIu64 ",\"private_root\":%d,"
+           "\"seccomp\":%d}\n",
            (int) getuid (), (int) geteuid (),
            prctl (PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0), getsid (0) == getpid (),
-           isatty (0) || isatty (1) || isatty (2), count_interfaces (),
-           fd_inode (netns), root_is_private ());
+           isatty (0) || isatty (1) || isatty (2), interfaces,
+           fd_inode (netns), root_is_private (),
+           prctl (PR_GET_SECCOMP, 0, 0, 0, 0));
   if (child_probe () == -1 || walk_disk (nbd, &o, e, out) == -1)
     goto err;
   engines_free (e);
@@ -651,10 +730,10 @@ read_child (int fd, unsigned timeout, char **buf, size_t *len)
 /* Does the child's sandbox line (written after it dropped, before it
  * read a guest byte) show the sandbox holds: another uid than ours and
  * not root, no_new_privs, a network namespace of its own with loopback
- * alone, a private root (private_root)?  Run by a user other than root,
- * the child could neither change uid nor make a namespace, and before,
- * it went on to parse the guest's disk with that user's uid and network.
- * NULL if it holds, else why not. */
+ * alone, a private root (private_root), a seccomp filter?  Run by a
+ * user other than root, the child could neither change uid nor make a
+ * namespace, and before, it went on to parse the guest's disk with that
+ * user's uid and network.  NULL if it holds, else why not. */
 static const char *
 sandbox_holds (json_t *sb)
 {
@@ -673,6 +752,10 @@ sandbox_holds (json_t *sb)
   if (json_integer_value (json_object_get (sb, "private_root")) != 1)
     return "the scan sandbox could not make a private file system view: "
       "run as root";
+  /* 2: a filter (SECCOMP_MODE_FILTER) */
+  if (json_integer_value (json_object_get (sb, "seccomp")) != 2)
+    return "the scan sandbox could not filter its system calls (seccomp): "
+      "the kernel needs seccomp filters";
   return NULL;
 }
 
@@ -768,12 +851,12 @@ child_argv (const struct scan_opts *o, const char *sock, const char *scratch,
 
 /* Its environment: nothing of ours (the secrets, the web server's
  * tokens), only what a program needs, and the test hooks it honours
- * (crash_step, child_probe, BOOTBACK_SCAN_SHARED_ROOT; never in an
- * installed build). */
+ * (crash_step, child_probe, BOOTBACK_SCAN_SHARED_ROOT,
+ * BOOTBACK_SCAN_NO_SECCOMP; never in an installed build). */
 static char **
 child_envp (void)
 {
-  char **envp = xcalloc (8, sizeof *envp);
+  char **envp = xcalloc (10, sizeof *envp);
   const char *v;
   size_t k = 0;
 
@@ -787,6 +870,8 @@ child_envp (void)
     envp[k++] = xasprintf ("BOOTBACK_SCAN_PROBE=%s", v);
   if ((v = test_hook_env ("BOOTBACK_SCAN_SHARED_ROOT")))
     envp[k++] = xasprintf ("BOOTBACK_SCAN_SHARED_ROOT=%s", v);
+  if ((v = test_hook_env ("BOOTBACK_SCAN_NO_SECCOMP")))
+    envp[k++] = xasprintf ("BOOTBACK_SCAN_NO_SECCOMP=%s", v);
   return envp;
 }
 

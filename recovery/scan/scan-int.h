@@ -19,6 +19,11 @@ int engines_scan (struct scan_engines *e, const void *buf, size_t len,
  * (sandbox.c). */
 int engines_tmpdir (struct scan_engines *e, const char *dir);
 
+/* ---- syscall-filter.c: the child's seccomp filter ------------------- */
+/* Install it (the last of the drop, sandbox.c step 2): -1 with the
+ * error, which names seccomp if the kernel has none. */
+int syscall_filter (void);
+
 /* ---- what the walk reads --------------------------------------------- */
 /* A run of bytes: the disk (over NBD) or a logical volume (lvm.c). */
 struct scan_src {
