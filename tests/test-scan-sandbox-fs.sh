@@ -97,20 +97,10 @@ cat "$tmp/out"
 grep 'scan probe reached' "$tmp/out" && fail "the scanning child reached the host (above)"
 [ ! -s "$probe/conns" ] || fail "the planted socket was connected to"
 [ -z "$(ls -A "$probe/w")" ] || fail "the scanning child wrote in the host's $probe/w"
-[ $rc = 2 ] || fail "the scan exits $rc, not 2 (found)"
-grep -q '^FOUND: disk vda partition 0: /eicar.com: Test.Eicar.HDB' "$tmp/out" ||
-    fail "EICAR not reported"
-grep -q '^FOUND: disk vda partition 0: /marker.txt: fs_marker (yara)' "$tmp/out" ||
-    fail "the YARA match not reported"
+scan_found "$tmp/out" $rc fs_marker
 grep -q '^FOUND: disk vda partition 0: /eicar.zip: Test.Eicar.HDB' "$tmp/out" ||
     fail "EICAR in a zip archive not reported"
-rc=0; bootback scan fs --signatures "$sig" --json >"$tmp/j" 2>&1 || rc=$?
-[ $rc = 2 ] || { cat "$tmp/j"; fail "the scan --json exits $rc"; }
-python3 - "$tmp/j" <<'EOF' || fail "the sandbox line does not show a private root"
-import json, sys
-d = json.load(open(sys.argv[1]))["disks"][0]
-assert d["sandbox"]["private_root"] == 1, d["sandbox"]
-EOF
+scan_sandbox_is fs private_root 1
 
 # a child that kept the host's file system is refused (test hook: it
 # leaves the private root out), its point never clean
