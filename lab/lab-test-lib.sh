@@ -40,6 +40,31 @@ lab_image () {
     tiny_copy "$variant" "$tmp/$name.img" ADDRESS="$addr" IDENTITY="$name" "$@"
 }
 
+# lab_sandbox_one NAME PREFIX: a sandbox lab NAME on PREFIX.0/24 (gateway
+# .1) with one tiny VM at PREFIX.21, up for 20 min and taken down at the
+# end; sets id (the run), dom (the VM's domain) and br (the lab's bridge)
+lab_sandbox_one () {
+    local name=$1 net=$2
+    lab_image a tiny "$net.21"
+    cat >"$tmp/lab.yaml" <<EOF
+name: $name
+network: { subnet: $net.0/24, gateway: $net.1 }
+defaults: { boot-timeout: 120s, retries: 5, interval: 2s }
+verify:
+  - name: vm
+    image: $tmp/a.img
+    address: $net.21
+    checks: [heartbeat]
+EOF
+    bootback lab up "$tmp/lab.yaml" --lease 20m --json >"$tmp/up.json" ||
+        fail "the sandbox did not come up"
+    id=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["run"])' "$tmp/up.json")
+    dom=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["vms"][0]["domain"])' \
+              "$tmp/up.json")
+    cleanup_fn "bootback lab down $id >/dev/null 2>&1"
+    br=bbl${id}br
+}
+
 lab_point_files () {
     local name=$1 n=$2
     lab_image "$name" tiny "10.77.0.$n"

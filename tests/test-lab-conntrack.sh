@@ -26,24 +26,7 @@ lab_test_start
 ct="-i bbt$$x -m conntrack --ctstate INVALID -j DROP"
 iptables -w -I INPUT $ct
 cleanup_fn "iptables -w -D INPUT $ct 2>/dev/null; true"
-lab_image a tiny 10.79.143.21
-cat >"$tmp/lab.yaml" <<EOF
-name: conntrack
-network: { subnet: 10.79.143.0/24, gateway: 10.79.143.1 }
-defaults: { boot-timeout: 120s, retries: 5, interval: 2s }
-verify:
-  - name: vm
-    image: $tmp/a.img
-    address: 10.79.143.21
-    checks: [heartbeat]
-EOF
-bootback lab up "$tmp/lab.yaml" --lease 20m --json >"$tmp/up.json" ||
-    fail "the sandbox did not come up"
-get () { python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$@"; }
-id=$(get "$tmp/up.json" 'r["run"]')
-dom=$(get "$tmp/up.json" 'r["vms"][0]["domain"]')
-cleanup_fn "bootback lab down $id >/dev/null 2>&1"
-br=bbl${id}br
+lab_sandbox_one conntrack 10.79.143
 
 # --- 1 ----------------------------------------------------------------------
 "$qga" --domain "$dom" --timeout 300 exec /bin/sh -c '

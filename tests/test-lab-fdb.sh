@@ -19,24 +19,7 @@ source "$top_srcdir/lab/lab-test-lib.sh"
 qga=$top_srcdir/tests/lib/qga
 
 lab_test_start curl
-lab_image a tiny 10.77.0.21
-cat >"$tmp/lab.yaml" <<EOF
-name: fdb
-network: { subnet: 10.77.0.0/24, gateway: 10.77.0.1 }
-defaults: { boot-timeout: 120s, retries: 5, interval: 2s }
-verify:
-  - name: vm
-    image: $tmp/a.img
-    address: 10.77.0.21
-    checks: [heartbeat]
-EOF
-bootback lab up "$tmp/lab.yaml" --lease 20m --json >"$tmp/up.json" ||
-    fail "the sandbox did not come up"
-get () { python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$@"; }
-id=$(get "$tmp/up.json" 'r["run"]')
-dom=$(get "$tmp/up.json" 'r["vms"][0]["domain"]')
-cleanup_fn "bootback lab down $id >/dev/null 2>&1"
-br=bbl${id}br
+lab_sandbox_one fdb 10.77.0
 tap=$(virsh -q domiflist "$dom" | awk '{print $1; exit}')
 [ -e "/sys/class/net/$br/brif/$tap" ] || fail "no tap $tap on $br"
 learned () { bridge fdb show br "$br" brport "$tap" | grep -vc permanent || true; }
