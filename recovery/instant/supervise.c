@@ -326,8 +326,14 @@ sup_space (struct supervisor *sv)
     proc_log ("overlay space: %s", error_msg ());
     return;
   }
-  if (drv_session_domain (sv->conn, s, &d) <= 0)
+  if (drv_session_domain (sv->conn, s, &d) <= 0) {
+    /* gone, or the connection died with a libvirtd restart (it then
+     * finds nothing): a new connection at the next look, in a second */
+    virt_close (sv->conn);
+    sv->conn = NULL;
+    sv->space_next = now + 1;
     return;
+  }
   state = virt_domain_state (d, &reason);
   human_size (avail, a, sizeof a);
   human_size (s->overlay_floor, b, sizeof b);
