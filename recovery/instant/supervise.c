@@ -293,12 +293,16 @@ sup_start_all (struct supervisor *sv)
 
 /* The guest's writes grow its overlays up to its disks' size, whatever
  * the host has free (QEMU pauses it only when the file system is full,
- * the host's other files with it).  Ten times a second: if the overlay
- * directory has less free than the minimum instant_start asked for, pause
- * the domain (found as driver.c checks it: UUID, name, disks); once it
- * has that much again, resume it if this supervisor paused it and it is
- * still paused by a user.  Writes of up to a tenth of a second (a resumed
- * guest flushes its page cache at once) may go past the minimum.  A
+ * the host's other files with it).  Ten times a second, a hundred once
+ * under four times the minimum instant_start asked for: if the overlay
+ * directory has less free than that minimum, pause the domain (found as
+ * driver.c checks it: UUID, name, disks); once it has that much again,
+ * resume it if this supervisor paused it and it is still paused by a
+ * user (libvirt cannot tell that pause from an operator's).  Writes of
+ * up to a hundredth of a second, and those in flight when QEMU stops,
+ * may go past the minimum: a guest writing more than the minimum in
+ * that time (64 MiB: 6.4 GB/s) can still fill the file system.  While
+ * paused, a look every half second (each costs libvirt calls).  A
  * remote session's overlays are in its host's pool. */
 static void
 sup_space (struct supervisor *sv)
@@ -320,6 +324,10 @@ sup_space (struct supervisor *sv)
     return;
   avail = (uint64_t) st.f_bavail * st.f_frsize;
   low = avail < s->overlay_floor;
+  if (low && sv->paused)
+    sv->space_next = now + 0.5;
+  else if (avail / 4 < s->overlay_floor)
+    sv->space_next = now + 0.01;
   if (!low && !sv->paused)
     return;
   if (!sv->conn && !(sv->conn = virt_connect (s->uri))) {
@@ -363,6 +371,18 @@ sup_space (struct supervisor *sv)
             s->overlay_dir, a, b);
 }
 
+/* How long poll may wait: until sup_space's next look, at most 100 ms
+ * (space_next 0: it has not looked, or does not look). */
+static int
+sup_wait_ms (const struct supervisor *sv)
+{
+  double left = sv->space_next - now_monotonic ();
+
+  if (sv->space_next == 0 || left >= 0.1)
+    return 100;
+  return left <= 0 ? 0 : (int) (left * 1000) + 1;
+}
+
 /* Keep every nbdkit serving until a signal says stop (0) or poll fails
  * (1); watch the overlays' free space (sup_space). */
 static int
@@ -380,7 +400,7 @@ sup_watch (struct supervisor *sv)
     sv->pfds[n].fd = sv->sfd;
     sv->pfds[n].events = POLLIN;
     sv->pfds[n].revents = 0;
-    r = poll (sv->pfds, n + 1, 100);
+    r = poll (sv->pfds, n + 1, sup_wait_ms (sv));
     if (r == -1 && errno != EINTR) {
       proc_log ("poll: %s", strerror (errno));
       return 1;
