@@ -184,6 +184,9 @@ done
 token=$oper expect_post 403 '{"action":"gc","dry_run":true}'
 json 'j["error"] == "action gc needs a token of role admin; this one\x27s is operate"'
 token=$oper expect_post 403 '{"action":"prune","vm":"db","keep_last":1}'
+# a stop that discards the guest's writes deletes data: admin's
+token=$oper expect_post 403 '{"action":"stop","session":"nosuch","discard":true}'
+json 'j["error"] == "action stop with these arguments needs a token of role admin; this one\x27s is operate"'
 # a browser session has its token's role
 curl -s -o /dev/null -D "$tmp/hdr" -X POST -H "Authorization: Bearer $reader" "$url/login"
 cookie=$(sed -n 's/^Set-Cookie: \(bootback_session=[0-9a-f]*\);.*/\1/pi' "$tmp/hdr")

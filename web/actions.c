@@ -797,6 +797,14 @@ web_migrate_dir_ok (const struct web_opts *o, const char *to, char *why, size_t 
   return dir != NULL;
 }
 
+enum web_role
+web_action_role (const struct web_action *a, json_t *args)
+{
+  if (strcmp (a->name, "stop") == 0 && flag (args, "discard", false))
+    return WEB_ROLE_ADMIN;
+  return a->role;
+}
+
 /* What only one action checks: migrate's target, lab-up's one of
  * definition and name, and its definition. */
 static bool

@@ -253,10 +253,13 @@ web_jobs_post (struct web_jobs *js, struct catalog **cat,
     *status = 400;
     return web_error_json ("%s", why);
   }
-  if (role < a->role) {
+  if (role < web_action_role (a, args)) {
     *status = 403;
-    return web_error_json ("action %s needs a token of role %s; this one's "
-                           "is %s", a->name, web_role_name (a->role),
+    return web_error_json ("action %s%s needs a token of role %s; this one's "
+                           "is %s", a->name,
+                           web_action_role (a, args) > a->role ? " with these "
+                           "arguments" : "",
+                           web_role_name (web_action_role (a, args)),
                            web_role_name (role));
   }
   web_jobs_reap (js, *cat);

@@ -43,6 +43,11 @@ struct web_action {
 json_t *web_action_check (const struct web_opts *o, const char *body, size_t len,
                           const struct web_action **a, char *why, size_t n);
 
+/* The least role a token needs for action a with args: the action's,
+ * admin for a stop that discards (the guest's writes since recovery are
+ * deleted, as prune and gc delete). */
+enum web_role web_action_role (const struct web_action *a, json_t *args);
+
 /* A migrate job's to, when it runs: one of o's migrate_dirs (resolved at
  * the request) that still resolves to itself; else false with why (a
  * link put on its path since). */

@@ -95,7 +95,8 @@ int web_serve (struct catalog *cat, const struct web_opts *o);
  *  - read: every GET (the API, /metrics, the dashboard), log in;
  *  - operate: also the jobs that back up, verify and recover (backup,
  *    verify, instant, stop, migrate, lab-up, lab-down);
- *  - admin: also the jobs that delete (prune, gc).
+ *  - admin: also the jobs that delete (prune, gc, a stop that discards
+ *    the guest's writes: web_action_role).
  * Tokens made before roles existed are admin (catalog schema 15). */
 enum web_role { WEB_ROLE_READ, WEB_ROLE_OPERATE, WEB_ROLE_ADMIN };
 #define WEB_ROLE_NAMES "read, operate, admin"

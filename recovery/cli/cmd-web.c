@@ -46,8 +46,9 @@ static const char web_usage[] =
   "  --role ROLE         what the token may do (default admin): read, every\n"
   "                      GET (the API, /metrics, the dashboard); operate,\n"
   "                      also the jobs backup, verify, instant, stop,\n"
-  "                      migrate, lab-up and lab-down; admin, also prune\n"
-  "                      and gc.  A job above the role is refused (403)\n";
+  "                      migrate, lab-up and lab-down; admin, also prune,\n"
+  "                      gc and a stop that discards.  A job above the\n"
+  "                      role is refused (403)\n";
 
 static int
 token_row (void *opaque, const struct catalog_token *t)
