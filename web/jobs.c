@@ -243,6 +243,7 @@ web_jobs_post (struct web_jobs *js, struct catalog **cat,
                const char *body, size_t len, int *status)
 {
   const struct web_action *a;
+  enum web_role need;
   json_auto_t *args = NULL;
   CLEANUP_FREE char *text = NULL;
   char why[256];
@@ -253,14 +254,12 @@ web_jobs_post (struct web_jobs *js, struct catalog **cat,
     *status = 400;
     return web_error_json ("%s", why);
   }
-  if (role < web_action_role (a, args)) {
+  if (role < (need = web_action_role (a, args))) {
     *status = 403;
     return web_error_json ("action %s%s needs a token of role %s; this one's "
                            "is %s", a->name,
-                           web_action_role (a, args) > a->role ? " with these "
-                           "arguments" : "",
-                           web_role_name (web_action_role (a, args)),
-                           web_role_name (role));
+                           need > a->role ? " with these arguments" : "",
+                           web_role_name (need), web_role_name (role));
   }
   web_jobs_reap (js, *cat);
   if (js->n >= js->max) {

@@ -91,16 +91,16 @@ static int
 token_add (struct cli *c, int argc, char **argv)
 {
   char token[WEB_TOKEN_LEN + 1];
-  int role = WEB_ROLE_ADMIN;
+  bool given = argc == 5 && strcmp (argv[3], "--role") == 0;
+  int role = given ? web_role_parse (argv[4]) : WEB_ROLE_ADMIN;
 
-  if (argc == 5 && strcmp (argv[3], "--role") == 0 &&
-      (role = web_role_parse (argv[4])) == -1) {
+  if (argc != 3 && !given)
+    cli_bad_usage (web_usage);
+  if (role == -1) {
     fprintf (stderr, "bootback: --role '%s' is not a role (one of %s)\n",
              argv[4], WEB_ROLE_NAMES);
     return 2;
   }
-  if (argc != 3 && !(argc == 5 && strcmp (argv[3], "--role") == 0))
-    cli_bad_usage (web_usage);
   if (cli_catalog (c) == -1)
     return 1;
   if (web_token_add (c->cat, argv[2], role, token) != 0) {

@@ -240,13 +240,19 @@ async function runCheck () {
   return out;
 }
 
+// A page at 1366x768 logged in with TOKEN, the dashboard loaded.
+async function dashboard (b) {
+  const page = await newPage(b, 1366, 768);
+  await login(page, token);
+  await ready(page);
+  return page;
+}
+
 // Load the dashboard, then page through the points: times in ms.
 async function runPerf () {
   const b = await browser();
   try {
-    const page = await newPage(b, 1366, 768);
-    await login(page, token);
-    await ready(page);
+    const page = await dashboard(b);
     const loads = [];
     for (let i = 0; i < 5; i++) {
       const t0 = Date.now();
@@ -295,9 +301,7 @@ async function runPerf () {
 async function runRead () {
   const b = await browser();
   try {
-    const page = await newPage(b, 1366, 768);
-    await login(page, token);
-    await ready(page);
+    const page = await dashboard(b);
     const user = await page.$eval('#user', (e) => e.textContent);
     check(/^token \S+ \(read\)$/.test(user), 'the header says ' + user);
     const buttons = await page.$$eval('#vms button.verify, #sessions td.actions button',
